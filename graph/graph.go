@@ -1,0 +1,250 @@
+package graph
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Output is a named result of a graph.
+type Output struct {
+	Name string
+	Node *Node
+}
+
+// GradOf pairs a parameter with the node holding d loss/d parameter.
+type GradOf struct {
+	Param *Node
+	Grad  *Node
+}
+
+// Graph is a whole program stage: nodes in topological order, plus the named
+// values callers read (outputs, loss, parameter gradients).
+type Graph struct {
+	Name    string   // model name
+	Source  string   // where the model came from, e.g. models/xor/xor.go
+	Nodes   []*Node  // topological order: every input precedes its user
+	Outputs []Output // values returned to the caller, in declaration order
+	Loss    *Node    // scalar training objective, nil for inference-only graphs
+	Grads   []GradOf // filled by autodiff, in parameter order
+}
+
+// New returns an empty graph.
+func New(name, source string) *Graph { return &Graph{Name: name, Source: source} }
+
+// Append adds a node built elsewhere (shape already known) and gives it the next ID.
+func (g *Graph) Append(n *Node) *Node {
+	n.ID = len(g.Nodes)
+	g.Nodes = append(g.Nodes, n)
+	return n
+}
+
+// Apply creates op(inputs...) with attrs, runs the op's shape rule and appends
+// the node. On a shape error nothing is appended.
+func (g *Graph) Apply(op Op, attrs Attrs, inputs ...*Node) (*Node, error) {
+	n := &Node{Op: op, Inputs: inputs, Attrs: attrs}
+	if err := CheckArity(n); err != nil {
+		return nil, err
+	}
+	t, err := op.Info().Infer(n)
+	if err != nil {
+		return nil, err
+	}
+	n.Type = t
+	return g.Append(n), nil
+}
+
+// CheckArity checks the operand count against the op table.
+func CheckArity(n *Node) error {
+	info := n.Op.Info()
+	if info.Infer == nil {
+		return fmt.Errorf("unknown op %d", n.Op)
+	}
+	k := len(n.Inputs)
+	if k < info.Min || (info.Max >= 0 && k > info.Max) {
+		want := fmt.Sprint(info.Min)
+		switch {
+		case info.Max < 0:
+			want = fmt.Sprintf("at least %d", info.Min)
+		case info.Max != info.Min:
+			want = fmt.Sprintf("%d to %d", info.Min, info.Max)
+		}
+		return &ShapeError{Op: info.Name, Msg: fmt.Sprintf("takes %s operands, got %d", want, k)}
+	}
+	for i, x := range n.Inputs {
+		if x == nil {
+			return &ShapeError{Op: info.Name, Msg: fmt.Sprintf("operand %d is missing", i)}
+		}
+	}
+	return nil
+}
+
+// Leaf appends an Input, Param, State, Const or CausalMask node of type t.
+func (g *Graph) Leaf(op Op, name string, t Type, attrs Attrs) (*Node, error) {
+	n := &Node{Op: op, Type: t, Attrs: attrs, Name: name}
+	switch op {
+	case OpInput:
+		n.Role = RoleInput
+	case OpParam:
+		n.Role = RoleParam
+	case OpState:
+		n.Role = RoleState
+	}
+	tt, err := op.Info().Infer(n)
+	if err != nil {
+		return nil, err
+	}
+	n.Type = tt
+	return g.Append(n), nil
+}
+
+// Renumber makes IDs dense and equal to positions in Nodes.
+func (g *Graph) Renumber() {
+	for i, n := range g.Nodes {
+		n.ID = i
+	}
+}
+
+// Output returns the named output, or nil.
+func (g *Graph) Output(name string) *Node {
+	for _, o := range g.Outputs {
+		if o.Name == name {
+			return o.Node
+		}
+	}
+	return nil
+}
+
+// Find returns the first node with the given name, or nil.
+func (g *Graph) Find(name string) *Node {
+	for _, n := range g.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// NodesWithOp lists the nodes of one op, in order.
+func (g *Graph) NodesWithOp(op Op) []*Node {
+	var out []*Node
+	for _, n := range g.Nodes {
+		if n.Op == op {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Inputs lists the Input nodes in order.
+func (g *Graph) Inputs() []*Node { return g.NodesWithOp(OpInput) }
+
+// Params lists the Param nodes in order.
+func (g *Graph) Params() []*Node { return g.NodesWithOp(OpParam) }
+
+// Grad returns the gradient node of a parameter, or nil.
+func (g *Graph) Grad(param *Node) *Node {
+	for _, gr := range g.Grads {
+		if gr.Param == param {
+			return gr.Grad
+		}
+	}
+	return nil
+}
+
+// Uses maps each node to the nodes that read it, in graph order.
+func (g *Graph) Uses() map[*Node][]*Node {
+	uses := make(map[*Node][]*Node, len(g.Nodes))
+	for _, n := range g.Nodes {
+		for _, x := range n.Inputs {
+			if len(uses[x]) == 0 || uses[x][len(uses[x])-1] != n {
+				uses[x] = append(uses[x], n)
+			}
+		}
+	}
+	return uses
+}
+
+// Roots lists the nodes a caller can observe: outputs, loss, gradients and
+// effect (update) nodes. Dead-code elimination keeps exactly what they reach.
+func (g *Graph) Roots() []*Node {
+	var roots []*Node
+	for _, o := range g.Outputs {
+		roots = append(roots, o.Node)
+	}
+	if g.Loss != nil {
+		roots = append(roots, g.Loss)
+	}
+	for _, gr := range g.Grads {
+		roots = append(roots, gr.Grad)
+	}
+	for _, n := range g.Nodes {
+		if n.Type.DType == Void || n.Role == RoleUpdate {
+			roots = append(roots, n)
+		}
+	}
+	return roots
+}
+
+// Clone returns a deep copy of g; node pointers are fresh.
+func (g *Graph) Clone() *Graph {
+	c := &Graph{Name: g.Name, Source: g.Source}
+	m := make(map[*Node]*Node, len(g.Nodes))
+	for _, n := range g.Nodes {
+		cn := &Node{ID: n.ID, Op: n.Op, Type: Type{DType: n.Type.DType, Shape: n.Type.Shape.Clone()},
+			Attrs: n.Attrs.Clone(), Name: n.Name, Pos: n.Pos, Role: n.Role}
+		cn.Inputs = make([]*Node, len(n.Inputs))
+		for i, x := range n.Inputs {
+			cn.Inputs[i] = m[x]
+		}
+		if n.Of != nil {
+			cn.Of = m[n.Of]
+		}
+		m[n] = cn
+		c.Nodes = append(c.Nodes, cn)
+	}
+	for _, o := range g.Outputs {
+		c.Outputs = append(c.Outputs, Output{Name: o.Name, Node: m[o.Node]})
+	}
+	if g.Loss != nil {
+		c.Loss = m[g.Loss]
+	}
+	for _, gr := range g.Grads {
+		c.Grads = append(c.Grads, GradOf{Param: m[gr.Param], Grad: m[gr.Grad]})
+	}
+	return c
+}
+
+// Replace makes every use of old (operands, outputs, loss, grads, Of links) refer to new.
+func (g *Graph) Replace(old, new *Node) {
+	for _, n := range g.Nodes {
+		for i, x := range n.Inputs {
+			if x == old {
+				n.Inputs[i] = new
+			}
+		}
+		if n.Of == old {
+			n.Of = new
+		}
+	}
+	for i := range g.Outputs {
+		if g.Outputs[i].Node == old {
+			g.Outputs[i].Node = new
+		}
+	}
+	if g.Loss == old {
+		g.Loss = new
+	}
+	for i := range g.Grads {
+		if g.Grads[i].Grad == old {
+			g.Grads[i].Grad = new
+		}
+	}
+}
+
+// Remove drops nodes for which dead is true, keeping order, then renumbers.
+func (g *Graph) Remove(dead func(*Node) bool) int {
+	before := len(g.Nodes)
+	g.Nodes = slices.DeleteFunc(g.Nodes, dead)
+	g.Renumber()
+	return before - len(g.Nodes)
+}

@@ -1,0 +1,303 @@
+package graph
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Op identifies an operation. The op table (opTable) holds everything the
+// graph package knows about each op: its semantics, arity, attributes, shape
+// rule, printable math and gradient rule. The interpreter kernels (runtime/)
+// and emitters (codegen/) are tables indexed by the same Op, checked for
+// completeness by tests in those packages.
+type Op uint16
+
+const (
+	OpInvalid Op = iota
+
+	// Leaves.
+	OpInput
+	OpParam
+	OpState
+	OpConst
+
+	// Elementwise, one float operand.
+	OpNeg
+	OpExp
+	OpLog
+	OpSqrt
+	OpRsqrt
+	OpTanh
+	OpSigmoid
+	OpReLU
+	OpGELU
+	OpAbs
+	OpPow
+	OpCast
+
+	// Elementwise, two operands with NumPy broadcasting.
+	OpAdd
+	OpSub
+	OpMul
+	OpDiv
+	OpMaximum
+	OpMinimum
+	OpLess
+	OpLessEqual
+	OpGreater
+	OpGreaterEqual
+	OpEqual
+	OpNotEqual
+	OpAnd
+	OpOr
+	OpNot
+	OpWhere
+
+	// Linear algebra and data movement.
+	OpMatMul
+	OpTranspose
+	OpReshape
+	OpBroadcastTo
+	OpSlice
+	OpPad
+	OpConcat
+	OpGather
+	OpScatterAdd
+	OpOneHot
+
+	// Reductions.
+	OpSum
+	OpMean
+	OpMax
+	OpArgMax
+
+	// Normalisation.
+	OpSoftmax
+	OpLogSoftmax
+	OpSoftmaxGrad
+	OpLogSoftmaxGrad
+	OpLayerNorm
+	OpLayerNormGrad
+	OpGELUGrad
+
+	// Masks.
+	OpCausalMask
+
+	// Losses (scalar unless reduce=none).
+	OpCrossEntropy
+	OpBCEWithLogits
+	OpMSE
+
+	numOps
+)
+
+// Flags classify ops for passes and emitters.
+type Flags uint16
+
+const (
+	Elementwise  Flags = 1 << iota // output element i depends only on input element i (after broadcasting)
+	Leaf                           // no inputs; value comes from outside or from attributes
+	MaskResult                     // result is a Bool mask
+	NoGrad                         // not differentiable: gradients stop here (argmax, comparisons, masks)
+	Commutative                    // binary op with f(a,b) = f(b,a)
+	ShapeOnly                      // moves data without arithmetic
+)
+
+// OpInfo is one row of the op table.
+type OpInfo struct {
+	Name  string
+	Doc   string   // semantics, one paragraph
+	Min   int      // fewest operands
+	Max   int      // most operands (-1: any number)
+	Attrs []string // attribute names this op uses, in print order
+	Flags Flags
+	// Infer is the shape rule: it checks the operands and attributes of n and
+	// returns the result type. Errors start with the op name and name both
+	// shapes where two disagree.
+	Infer func(n *Node) (Type, error)
+	// Math renders the op as a formula over operand labels, for comments in
+	// generated code and labels in DOT.
+	Math func(n *Node, args []string) string
+	// Grad is the gradient rule: given the node and d loss/d node, it returns
+	// d loss/d operand for every operand (nil where none flows). Nil for ops
+	// that are not differentiable (NoGrad) or not yet covered.
+	Grad GradRule
+}
+
+// Has reports whether the op has all flags in f.
+func (o *OpInfo) Has(f Flags) bool { return o.Flags&f == f }
+
+// Info returns the op-table row of op.
+func (op Op) Info() *OpInfo {
+	if op <= OpInvalid || op >= numOps {
+		return &invalidInfo
+	}
+	return &opTable[op]
+}
+
+func (op Op) String() string { return op.Info().Name }
+
+var invalidInfo = OpInfo{Name: "Invalid"}
+
+// AllOps lists every valid op in table order, for tests that walk the table.
+func AllOps() []Op {
+	ops := make([]Op, 0, numOps-1)
+	for op := OpInvalid + 1; op < numOps; op++ {
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// LookupOp finds an op by its printed name.
+func LookupOp(name string) (Op, bool) {
+	for op := OpInvalid + 1; op < numOps; op++ {
+		if opTable[op].Name == name {
+			return op, true
+		}
+	}
+	return OpInvalid, false
+}
+
+func fn(name string) func(n *Node, a []string) string {
+	return func(n *Node, a []string) string { return name + "(" + strings.Join(a, ", ") + ")" }
+}
+
+func infix(sym string) func(n *Node, a []string) string {
+	return func(n *Node, a []string) string { return a[0] + " " + sym + " " + a[1] }
+}
+
+// opTable is the single table of ops. Keep each row's Doc exact: it is the
+// semantics that the interpreter and the emitters implement.
+//
+// It is assigned in init because its shape and gradient rules build nodes,
+// which consults the table again: a package-level initializer would be a cycle.
+var opTable [numOps]OpInfo
+
+func init() { opTable = opRows() }
+
+func opRows() [numOps]OpInfo {
+	return [numOps]OpInfo{
+	OpInput: {Name: "Input", Flags: Leaf, Infer: inferLeaf,
+		Doc: "A value the caller supplies on every call, named by the node's Name."},
+	OpParam: {Name: "Param", Flags: Leaf, Attrs: []string{"init", "std", "data"}, Infer: inferParam,
+		Doc: "A trainable variable that persists across calls, initialised by init: zeros, ones, normal(std), he (normal with std √(2/fan_in)), xavier (normal with std √(2/(fan_in+fan_out))) or values (data). fan_in is the first dimension, fan_out the last ([in, out] layout)."},
+	OpState: {Name: "State", Flags: Leaf, Attrs: []string{"value"}, Infer: inferLeaf,
+		Doc: "A non-trainable variable that persists across calls (optimizer moments, step count, KV caches), initialised to value."},
+	OpConst: {Name: "Const", Flags: Leaf, Attrs: []string{"value", "data"}, Infer: inferConst,
+		Doc: "A constant: every element equals value, or the row-major data when data is given. Bool constants are true where the value is non-zero."},
+
+	OpNeg:     {Name: "Neg", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: func(n *Node, a []string) string { return "−" + a[0] }, Doc: "−x."},
+	OpExp:     {Name: "Exp", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("exp"), Doc: "eˣ."},
+	OpLog:     {Name: "Log", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("log"), Doc: "Natural logarithm; −inf at 0, NaN below."},
+	OpSqrt:    {Name: "Sqrt", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("√"), Doc: "√x."},
+	OpRsqrt:   {Name: "Rsqrt", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("1/√"), Doc: "1/√x."},
+	OpTanh:    {Name: "Tanh", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("tanh"), Doc: "Hyperbolic tangent."},
+	OpSigmoid: {Name: "Sigmoid", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("σ"), Doc: "Logistic sigmoid 1/(1+e⁻ˣ), computed without overflow for large |x|."},
+	OpReLU:    {Name: "ReLU", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("relu"), Doc: "max(x, 0). Its derivative at 0 is taken as 0, as NumPy's (x > 0) gives."},
+	OpGELU: {Name: "GELU", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("gelu"),
+		Doc: "GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."},
+	OpAbs: {Name: "Abs", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: func(n *Node, a []string) string { return "|" + a[0] + "|" }, Doc: "|x|. Its derivative at 0 is taken as 0."},
+	OpPow: {Name: "Pow", Min: 1, Max: 1, Flags: Elementwise, Attrs: []string{"exponent"}, Infer: inferUnaryFloat,
+		Math: func(n *Node, a []string) string { return a[0] + "^" + FormatFloat(n.Attrs.Exponent) }, Doc: "xᵖ for the constant exponent p, as math.Pow computes it."},
+	OpCast: {Name: "Cast", Min: 1, Max: 1, Flags: Elementwise, Attrs: []string{"to"}, Infer: inferCast, Math: func(n *Node, a []string) string { return n.Attrs.To.String() + "(" + a[0] + ")" },
+		Doc: "Converts to dtype to. Floats to i32 truncate toward zero; bool becomes 1 or 0; numbers become bool where non-zero."},
+
+	OpAdd:     {Name: "Add", Min: 2, Max: 2, Flags: Elementwise | Commutative, Infer: inferBinaryArith, Math: infix("+"), Doc: "a + b with NumPy broadcasting."},
+	OpSub:     {Name: "Sub", Min: 2, Max: 2, Flags: Elementwise, Infer: inferBinaryArith, Math: infix("−"), Doc: "a − b with NumPy broadcasting."},
+	OpMul:     {Name: "Mul", Min: 2, Max: 2, Flags: Elementwise | Commutative, Infer: inferBinaryArith, Math: infix("⊙"), Doc: "a · b elementwise, with NumPy broadcasting."},
+	OpDiv:     {Name: "Div", Min: 2, Max: 2, Flags: Elementwise, Infer: inferBinaryArith, Math: infix("/"), Doc: "a / b with NumPy broadcasting (IEEE division)."},
+	OpMaximum: {Name: "Maximum", Min: 2, Max: 2, Flags: Elementwise | Commutative, Infer: inferBinaryArith, Math: fn("max"), Doc: "Elementwise max(a, b); the gradient goes to a where a ≥ b, else to b."},
+	OpMinimum: {Name: "Minimum", Min: 2, Max: 2, Flags: Elementwise | Commutative, Infer: inferBinaryArith, Math: fn("min"), Doc: "Elementwise min(a, b); the gradient goes to a where a ≤ b, else to b."},
+
+	OpLess:         {Name: "Less", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad, Infer: inferCompare, Math: infix("<"), Doc: "Mask a < b, broadcasting."},
+	OpLessEqual:    {Name: "LessEqual", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad, Infer: inferCompare, Math: infix("≤"), Doc: "Mask a ≤ b, broadcasting."},
+	OpGreater:      {Name: "Greater", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad, Infer: inferCompare, Math: infix(">"), Doc: "Mask a > b, broadcasting."},
+	OpGreaterEqual: {Name: "GreaterEqual", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad, Infer: inferCompare, Math: infix("≥"), Doc: "Mask a ≥ b, broadcasting."},
+	OpEqual:        {Name: "Equal", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad | Commutative, Infer: inferCompare, Math: infix("=="), Doc: "Mask a == b, broadcasting."},
+	OpNotEqual:     {Name: "NotEqual", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad | Commutative, Infer: inferCompare, Math: infix("≠"), Doc: "Mask a ≠ b, broadcasting."},
+	OpAnd:          {Name: "And", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad | Commutative, Infer: inferLogical, Math: infix("∧"), Doc: "Mask a ∧ b, broadcasting."},
+	OpOr:           {Name: "Or", Min: 2, Max: 2, Flags: Elementwise | MaskResult | NoGrad | Commutative, Infer: inferLogical, Math: infix("∨"), Doc: "Mask a ∨ b, broadcasting."},
+	OpNot:          {Name: "Not", Min: 1, Max: 1, Flags: Elementwise | MaskResult | NoGrad, Infer: inferLogical, Math: func(n *Node, a []string) string { return "¬" + a[0] }, Doc: "Mask ¬a."},
+	OpWhere: {Name: "Where", Min: 3, Max: 3, Flags: Elementwise, Infer: inferWhere, Math: func(n *Node, a []string) string { return a[0] + " ? " + a[1] + " : " + a[2] },
+		Doc: "Elementwise: b where the mask is true, else c; all three broadcast together. Masking attention scores is Where(mask, scores, −inf)."},
+
+	OpMatMul: {Name: "MatMul", Min: 2, Max: 2, Attrs: []string{"transA", "transB"}, Infer: inferMatMul, Math: mathMatMul,
+		Doc: "Matrix product over the last two axes, A[...,m,k]·B[...,k,n] → [...,m,n], with NumPy broadcasting over the leading (batch) axes. transA/transB use the transpose of the last two axes of A/B, without materialising it."},
+	OpTranspose: {Name: "Transpose", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"perm"}, Infer: inferTranspose, Math: func(n *Node, a []string) string { return a[0] + "ᵀ" + intList(n.Attrs.Perm) },
+		Doc: "Permutes axes: output axis i is input axis perm[i]."},
+	OpReshape: {Name: "Reshape", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"shape"}, Infer: inferReshape, Math: func(n *Node, a []string) string { return "reshape(" + a[0] + ", " + intList(n.Attrs.Shape) + ")" },
+		Doc: "Same row-major data, new shape with the same number of elements."},
+	OpBroadcastTo: {Name: "BroadcastTo", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"shape"}, Infer: inferBroadcastTo, Math: func(n *Node, a []string) string { return "broadcast(" + a[0] + ", " + intList(n.Attrs.Shape) + ")" },
+		Doc: "Repeats x along axes of size 1 (and new leading axes) to the target shape, NumPy rules."},
+	OpSlice: {Name: "Slice", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"starts", "ends"}, Infer: inferSlice, Math: mathSlice,
+		Doc: "The sub-block x[starts[0]:ends[0], starts[1]:ends[1], …], step 1, one start and end per axis."},
+	OpPad: {Name: "Pad", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"starts", "shape"}, Infer: inferPad, Math: func(n *Node, a []string) string { return "pad(" + a[0] + " at " + intList(n.Attrs.Starts) + ")" },
+		Doc: "Zeros of the target shape with x written at offset starts: the adjoint of Slice."},
+	OpConcat: {Name: "Concat", Min: 1, Max: -1, Flags: ShapeOnly, Attrs: []string{"axis"}, Infer: inferConcat, Math: func(n *Node, a []string) string { return "concat(" + strings.Join(a, ", ") + ")" },
+		Doc: "Joins operands along axis; all other dimensions must agree."},
+	OpGather: {Name: "Gather", Min: 2, Max: 2, Infer: inferGather, Math: func(n *Node, a []string) string { return a[0] + "[" + a[1] + "]" },
+		Doc: "Embedding lookup: table[V, D…] indexed by i32 ids[…] gives [ids…, D…]. An id outside [0, V) is a run-time error."},
+	OpScatterAdd: {Name: "ScatterAdd", Min: 2, Max: 2, Attrs: []string{"depth"}, Infer: inferScatterAdd, Math: func(n *Node, a []string) string { return "scatter_add(" + a[0] + " → " + a[1] + ")" },
+		Doc: "Adjoint of Gather: zeros [depth, D…], then row ids[i] += updates[i] for every index i of ids[…]; updates is [ids…, D…]."},
+	OpOneHot: {Name: "OneHot", Min: 1, Max: 1, Flags: NoGrad, Attrs: []string{"depth", "to"}, Infer: inferOneHot, Math: fn("onehot"),
+		Doc: "ids[…] → [ids…, depth] of dtype to: 1 at the id, 0 elsewhere."},
+
+	OpSum:    {Name: "Sum", Min: 1, Max: 1, Attrs: []string{"axes", "keepdims"}, Infer: inferReduce, Math: mathReduce("Σ"), Doc: "Sum over axes (all axes when axes is empty)."},
+	OpMean:   {Name: "Mean", Min: 1, Max: 1, Attrs: []string{"axes", "keepdims"}, Infer: inferReduce, Math: mathReduce("mean"), Doc: "Mean over axes (all axes when axes is empty)."},
+	OpMax:    {Name: "Max", Min: 1, Max: 1, Attrs: []string{"axes", "keepdims"}, Infer: inferReduce, Math: mathReduce("max"), Doc: "Maximum over axes; the gradient is split evenly among tied maxima."},
+	OpArgMax: {Name: "ArgMax", Min: 1, Max: 1, Flags: NoGrad, Attrs: []string{"axis", "keepdims"}, Infer: inferArgMax, Math: fn("argmax"), Doc: "i32 index of the first maximum along axis."},
+
+	OpSoftmax: {Name: "Softmax", Min: 1, Max: 1, Attrs: []string{"axis"}, Infer: inferAxisFloat, Math: fn("softmax"),
+		Doc: "exp(x − max) / Σ exp(x − max) along axis. A row that is all −inf gives NaN, as in NumPy."},
+	OpLogSoftmax: {Name: "LogSoftmax", Min: 1, Max: 1, Attrs: []string{"axis"}, Infer: inferAxisFloat, Math: fn("log_softmax"),
+		Doc: "x − max − log Σ exp(x − max) along axis."},
+	OpSoftmaxGrad: {Name: "SoftmaxGrad", Min: 2, Max: 2, Attrs: []string{"axis"}, Infer: inferPairSame, Math: func(n *Node, a []string) string { return a[0] + " ⊙ (" + a[1] + " − Σ(" + a[1] + " ⊙ " + a[0] + "))" },
+		Doc: "Backward of Softmax from its output y and upstream dy: y ⊙ (dy − Σ_axis dy ⊙ y)."},
+	OpLogSoftmaxGrad: {Name: "LogSoftmaxGrad", Min: 2, Max: 2, Attrs: []string{"axis"}, Infer: inferPairSame, Math: func(n *Node, a []string) string { return a[1] + " − exp(" + a[0] + ") ⊙ Σ" + a[1] },
+		Doc: "Backward of LogSoftmax from its output y and upstream dy: dy − exp(y) ⊙ Σ_axis dy."},
+	OpLayerNorm: {Name: "LayerNorm", Min: 1, Max: 1, Attrs: []string{"eps"}, Infer: inferUnaryFloat, Math: fn("layernorm"),
+		Doc: "Normalises over the last axis: (x − mean) / √(var + eps), with the biased variance (divide by the axis size). The affine γ, β are separate Mul and Add nodes."},
+	OpLayerNormGrad: {Name: "LayerNormGrad", Min: 2, Max: 2, Attrs: []string{"eps"}, Infer: inferPairSame, Math: func(n *Node, a []string) string { return "(" + a[1] + " − mean(" + a[1] + ") − x̂ ⊙ mean(" + a[1] + " ⊙ x̂)) / σ" },
+		Doc: "Backward of LayerNorm from its input x and upstream dy, per row of the last axis: (dy − mean(dy) − x̂·mean(dy·x̂)) / √(var + eps), x̂ the normalised x."},
+	OpGELUGrad: {Name: "GELUGrad", Min: 2, Max: 2, Flags: Elementwise, Infer: inferPairSame, Math: func(n *Node, a []string) string { return a[1] + " ⊙ gelu′(" + a[0] + ")" },
+		Doc: "Backward of GELU (tanh form) from its input x and upstream dy: dy · d gelu/dx."},
+
+	OpCausalMask: {Name: "CausalMask", Flags: Leaf | MaskResult | NoGrad, Attrs: []string{"shape"}, Infer: inferCausalMask, Math: func(n *Node, a []string) string { return "causal" + intList(n.Attrs.Shape) },
+		Doc: "Bool [T, S] mask, true where key j may be seen from query i: j ≤ i + (S − T). For T = S it is the lower triangle with the diagonal."},
+
+	OpCrossEntropy: {Name: "CrossEntropy", Min: 2, Max: 3, Attrs: []string{"reduce"}, Infer: inferCrossEntropy, Math: fn("cross_entropy"),
+		Doc: "Softmax cross-entropy from logits[…, C] and i32 targets[…]: per position logsumexp(z) − z[target]. With a bool mask[…], only true positions count. reduce=mean divides the sum by the number of counted positions (0 when none), sum adds them, none keeps them (0 where masked out)."},
+	OpBCEWithLogits: {Name: "BCEWithLogits", Min: 2, Max: 2, Attrs: []string{"reduce"}, Infer: inferLoss2, Math: fn("bce_with_logits"),
+		Doc: "Binary cross-entropy from logits z and targets y of the same shape, in the stable form max(z,0) − z·y + log(1 + e^−|z|); reduce=mean|sum|none."},
+	OpMSE: {Name: "MSE", Min: 2, Max: 2, Attrs: []string{"reduce"}, Infer: inferLoss2, Math: fn("mse"),
+		Doc: "Squared error (a − b)² of same-shaped operands; reduce=mean|sum|none."},
+}
+}
+
+func mathMatMul(n *Node, a []string) string {
+	x, y := a[0], a[1]
+	if n.Attrs.TransA {
+		x += "ᵀ"
+	}
+	if n.Attrs.TransB {
+		y += "ᵀ"
+	}
+	return x + " · " + y
+}
+
+func mathSlice(n *Node, a []string) string {
+	parts := make([]string, len(n.Attrs.Starts))
+	for i := range parts {
+		parts[i] = fmt.Sprintf("%d:%d", n.Attrs.Starts[i], n.Attrs.Ends[i])
+	}
+	return a[0] + "[" + strings.Join(parts, ",") + "]"
+}
+
+func mathReduce(sym string) func(n *Node, a []string) string {
+	return func(n *Node, a []string) string {
+		if len(n.Attrs.Axes) == 0 {
+			return sym + "(" + a[0] + ")"
+		}
+		return sym + "_" + intList(n.Attrs.Axes) + "(" + a[0] + ")"
+	}
+}

@@ -1,0 +1,189 @@
+package runtime
+
+import (
+	"math"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// kernSoftmax computes Softmax and LogSoftmax along the axis, max-subtracted.
+func kernSoftmax(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	x := in[0]
+	outer, k, inner := axisDims(x.Shape, n.Attrs.Axis)
+	for o := range outer {
+		for i := range inner {
+			idx := func(j int) int { return (o*k+j)*inner + i }
+			m := math.Inf(-1)
+			for j := range k {
+				m = maxF(m, x.At(idx(j)))
+			}
+			s := 0.0
+			for j := range k {
+				s += math.Exp(x.At(idx(j)) - m)
+			}
+			for j := range k {
+				if n.Op == graph.OpLogSoftmax {
+					out.Set(idx(j), x.At(idx(j))-m-math.Log(s))
+				} else {
+					out.Set(idx(j), math.Exp(x.At(idx(j))-m)/s)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// kernSoftmaxGrad: y ⊙ (dy − Σ dy⊙y) for Softmax, dy − exp(y) Σ dy for LogSoftmax.
+func kernSoftmaxGrad(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	y, dy := in[0], in[1]
+	outer, k, inner := axisDims(y.Shape, n.Attrs.Axis)
+	for o := range outer {
+		for i := range inner {
+			idx := func(j int) int { return (o*k+j)*inner + i }
+			s := 0.0
+			for j := range k {
+				if n.Op == graph.OpSoftmaxGrad {
+					s += dy.At(idx(j)) * y.At(idx(j))
+				} else {
+					s += dy.At(idx(j))
+				}
+			}
+			for j := range k {
+				if n.Op == graph.OpSoftmaxGrad {
+					out.Set(idx(j), y.At(idx(j))*(dy.At(idx(j))-s))
+				} else {
+					out.Set(idx(j), dy.At(idx(j))-math.Exp(y.At(idx(j)))*s)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// rowStats returns the mean and 1/√(var+eps) of one row (biased variance).
+func rowStats(x *Tensor, off, d int, eps float64) (mean, rstd float64) {
+	for j := range d {
+		mean += x.At(off + j)
+	}
+	mean /= float64(d)
+	v := 0.0
+	for j := range d {
+		c := x.At(off+j) - mean
+		v += c * c
+	}
+	v /= float64(d)
+	return mean, 1 / math.Sqrt(v+eps)
+}
+
+func kernLayerNorm(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	x := in[0]
+	d := x.Shape[len(x.Shape)-1]
+	for off := 0; off < x.Len(); off += d {
+		mean, rstd := rowStats(x, off, d, n.Attrs.Eps)
+		for j := range d {
+			out.Set(off+j, (x.At(off+j)-mean)*rstd)
+		}
+	}
+	return nil
+}
+
+// kernLayerNormGrad: dx = (dy − mean(dy) − x̂·mean(dy·x̂)) · rstd, per row.
+func kernLayerNormGrad(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	x, dy := in[0], in[1]
+	d := x.Shape[len(x.Shape)-1]
+	for off := 0; off < x.Len(); off += d {
+		mean, rstd := rowStats(x, off, d, n.Attrs.Eps)
+		mdy, mdyx := 0.0, 0.0
+		for j := range d {
+			xh := (x.At(off+j) - mean) * rstd
+			mdy += dy.At(off + j)
+			mdyx += dy.At(off+j) * xh
+		}
+		mdy /= float64(d)
+		mdyx /= float64(d)
+		for j := range d {
+			xh := (x.At(off+j) - mean) * rstd
+			out.Set(off+j, (dy.At(off+j)-mdy-xh*mdyx)*rstd)
+		}
+	}
+	return nil
+}
+
+// reduceLoss writes per-element losses l (with counted flags) as the op's reduction asks.
+func reduceLoss(n *graph.Node, out *Tensor, l []float64, counted []bool) {
+	switch n.Attrs.Reduce {
+	case "none":
+		for i, v := range l {
+			out.Set(i, v)
+		}
+	default:
+		s, c := 0.0, 0
+		for i, v := range l {
+			if counted == nil || counted[i] {
+				s += v
+				c++
+			}
+		}
+		if n.Attrs.Reduce == "mean" {
+			if c == 0 {
+				s = 0
+			} else {
+				s /= float64(c)
+			}
+		}
+		out.Set(0, s)
+	}
+}
+
+func kernCrossEntropy(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	z, t := in[0], in[1]
+	c := z.Shape[len(z.Shape)-1]
+	rows := t.Len()
+	l := it.scratch(n, rows)
+	var counted []bool
+	if len(in) == 3 {
+		counted = in[2].B
+	}
+	for r := range rows {
+		if counted != nil && !counted[r] {
+			continue
+		}
+		tg := int(t.I32[r])
+		if tg < 0 || tg >= c {
+			return errTarget(tg, r, c)
+		}
+		m := math.Inf(-1)
+		for j := range c {
+			m = maxF(m, z.At(r*c+j))
+		}
+		s := 0.0
+		for j := range c {
+			s += math.Exp(z.At(r*c+j) - m)
+		}
+		l[r] = m + math.Log(s) - z.At(r*c+tg)
+	}
+	reduceLoss(n, out, l, counted)
+	return nil
+}
+
+func kernBCE(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	z, y := in[0], in[1]
+	l := it.scratch(n, z.Len())
+	for i := range l {
+		zi := z.At(i)
+		l[i] = max(zi, 0) - zi*y.At(i) + math.Log1p(math.Exp(-math.Abs(zi)))
+	}
+	reduceLoss(n, out, l, nil)
+	return nil
+}
+
+func kernMSE(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	a, b := in[0], in[1]
+	l := it.scratch(n, a.Len())
+	for i := range l {
+		d := a.At(i) - b.At(i)
+		l[i] = d * d
+	}
+	reduceLoss(n, out, l, nil)
+	return nil
+}
