@@ -53,15 +53,19 @@ func (t *Tensor) AddConst(c float64) *Tensor { return t.Add(t.scalar(c)) }
 
 // Comparisons give bool masks.
 
-func (t *Tensor) Less(u *Tensor) *Tensor         { return t.b.apply(graph.OpLess, graph.Attrs{}, t, u) }
-func (t *Tensor) LessEqual(u *Tensor) *Tensor    { return t.b.apply(graph.OpLessEqual, graph.Attrs{}, t, u) }
-func (t *Tensor) Greater(u *Tensor) *Tensor      { return t.b.apply(graph.OpGreater, graph.Attrs{}, t, u) }
-func (t *Tensor) GreaterEqual(u *Tensor) *Tensor { return t.b.apply(graph.OpGreaterEqual, graph.Attrs{}, t, u) }
-func (t *Tensor) Equal(u *Tensor) *Tensor        { return t.b.apply(graph.OpEqual, graph.Attrs{}, t, u) }
-func (t *Tensor) NotEqual(u *Tensor) *Tensor     { return t.b.apply(graph.OpNotEqual, graph.Attrs{}, t, u) }
-func (t *Tensor) And(u *Tensor) *Tensor          { return t.b.apply(graph.OpAnd, graph.Attrs{}, t, u) }
-func (t *Tensor) Or(u *Tensor) *Tensor           { return t.b.apply(graph.OpOr, graph.Attrs{}, t, u) }
-func (t *Tensor) Not() *Tensor                   { return t.unary(graph.OpNot) }
+func (t *Tensor) Less(u *Tensor) *Tensor { return t.b.apply(graph.OpLess, graph.Attrs{}, t, u) }
+func (t *Tensor) LessEqual(u *Tensor) *Tensor {
+	return t.b.apply(graph.OpLessEqual, graph.Attrs{}, t, u)
+}
+func (t *Tensor) Greater(u *Tensor) *Tensor { return t.b.apply(graph.OpGreater, graph.Attrs{}, t, u) }
+func (t *Tensor) GreaterEqual(u *Tensor) *Tensor {
+	return t.b.apply(graph.OpGreaterEqual, graph.Attrs{}, t, u)
+}
+func (t *Tensor) Equal(u *Tensor) *Tensor    { return t.b.apply(graph.OpEqual, graph.Attrs{}, t, u) }
+func (t *Tensor) NotEqual(u *Tensor) *Tensor { return t.b.apply(graph.OpNotEqual, graph.Attrs{}, t, u) }
+func (t *Tensor) And(u *Tensor) *Tensor      { return t.b.apply(graph.OpAnd, graph.Attrs{}, t, u) }
+func (t *Tensor) Or(u *Tensor) *Tensor       { return t.b.apply(graph.OpOr, graph.Attrs{}, t, u) }
+func (t *Tensor) Not() *Tensor               { return t.unary(graph.OpNot) }
 
 // Where picks a where mask is true, else b.
 func Where(mask, a, b *Tensor) *Tensor { return mask.b.apply(graph.OpWhere, graph.Attrs{}, mask, a, b) }
