@@ -172,9 +172,13 @@ func (b *Builder) apply(op graph.Op, attrs graph.Attrs, xs ...*Tensor) *Tensor {
 
 func (b *Builder) leaf(op graph.Op, name string, t graph.Type, attrs graph.Attrs) *Tensor {
 	pos := callSite()
+	what := op.String()
+	if name != "" {
+		what += fmt.Sprintf(" %q", name)
+	}
 	for _, d := range t.Shape {
 		if d <= 0 {
-			b.record(pos, fmt.Errorf("%s %q: dimensions must be positive, got %s", op, name, t.Shape))
+			b.record(pos, fmt.Errorf("%s: dimensions must be positive, got %s", what, t.Shape))
 			return b.poisoned()
 		}
 	}
@@ -190,7 +194,10 @@ func (b *Builder) leaf(op graph.Op, name string, t graph.Type, attrs graph.Attrs
 	}
 	n, err := b.g.Leaf(op, name, t, attrs)
 	if err != nil {
-		b.record(pos, fmt.Errorf("%q: %w", name, err))
+		if name != "" {
+			err = fmt.Errorf("%q: %w", name, err)
+		}
+		b.record(pos, err)
 		return b.poisoned()
 	}
 	n.Pos = pos
@@ -371,7 +378,7 @@ func panicSite() graph.Pos {
 	for {
 		f, more := frames.Next()
 		inRuntime := strings.HasPrefix(f.Function, "runtime.")
-		if !inRuntime && filepath.Dir(f.File) != dslDir && f.File != "" {
+		if !inRuntime && f.File != "" && (filepath.Dir(f.File) != dslDir || strings.HasSuffix(f.File, "_test.go")) {
 			return relPos(f.File, f.Line)
 		}
 		if !more {
@@ -428,3 +435,12 @@ func SourceOf(pc uintptr) string {
 // Graph is the IR graph type, re-exported for code that builds models
 // without importing the graph package.
 type Graph = graph.Graph
+
+// ConstValues is a float constant tensor with explicit row-major values.
+func (b *Builder) ConstValues(data []float64, dims ...int) *Tensor {
+	return b.leaf(graph.OpConst, "", graph.T(b.opts.Float, dims...), graph.Attrs{Data: append([]float64{}, data...)})
+}
+
+// Wrap makes a Tensor of a node built directly on b's graph (for helpers
+// that create IR nodes the DSL has no method for).
+func Wrap(b *Builder, n *graph.Node) *Tensor { return b.wrap(n) }

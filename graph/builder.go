@@ -11,6 +11,14 @@ type Builder struct {
 	Pos  Pos
 	Of   *Node
 	Err  error
+
+	consts map[constKey]*Node // constants made by this builder, shared
+}
+
+type constKey struct {
+	dt    DType
+	v     float64
+	shape string
 }
 
 func (b *Builder) fail(err error) *Node {
@@ -43,11 +51,19 @@ func (b *Builder) Const(dt DType, v float64, dims ...int) *Node {
 	if b.Err != nil {
 		return nil
 	}
+	key := constKey{dt, v, Shape(dims).String()}
+	if n := b.consts[key]; n != nil && v == v {
+		return n
+	}
 	n, err := b.G.Leaf(OpConst, "", T(dt, dims...), Attrs{Value: v})
 	if err != nil {
 		return b.fail(err)
 	}
 	n.Role, n.Pos, n.Of = b.Role, b.Pos, b.Of
+	if b.consts == nil {
+		b.consts = map[constKey]*Node{}
+	}
+	b.consts[key] = n
 	return n
 }
 

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -114,12 +115,16 @@ func ParseJSON(file string, data []byte) (*Graph, error) {
 				if !ok {
 					continue
 				}
-				v := string(raw)
+				var compact bytes.Buffer
+				if err := json.Compact(&compact, raw); err != nil {
+					return nil, fmt.Errorf("%s: node %d: attribute %s: %v", fileOr(file), i, name, err)
+				}
+				v := compact.String()
 				var s string
 				if json.Unmarshal(raw, &s) == nil {
 					v = s
 				}
-				parts = append(parts, name+"="+strings.ReplaceAll(v, " ", ""))
+				parts = append(parts, name+"="+v)
 			}
 			if len(parts) != len(jn.Attrs) {
 				return nil, fmt.Errorf("%s: node %d: attributes %v do not all belong to %s", fileOr(file), i, keys(jn.Attrs), jn.Op)

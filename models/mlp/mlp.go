@@ -24,6 +24,16 @@ func Build(b *dsl.Builder, c Config) {
 		b.Errorf("sizes needs at least an input and an output width, got %v", c.Sizes)
 		return
 	}
+	for _, d := range c.Sizes {
+		if d <= 0 {
+			b.Errorf("sizes must be positive, got %v", c.Sizes)
+			return
+		}
+	}
+	if c.Batch <= 0 {
+		b.Errorf("batch must be positive, got %d", c.Batch)
+		return
+	}
 	act := map[string]func(*dsl.Tensor) *dsl.Tensor{
 		"relu": (*dsl.Tensor).ReLU, "gelu": (*dsl.Tensor).GELU,
 		"tanh": (*dsl.Tensor).Tanh, "sigmoid": (*dsl.Tensor).Sigmoid,

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+)
+
+func cmdGraph(c *cli, args []string) error {
+	fs := c.flags("graph")
+	var mf modelFlags
+	mf.register(fs)
+	stage := fs.String("stage", "forward", "which graph: forward (inference) or train (forward + backward)")
+	format := fs.String("format", "text", "output format: text, dot or json")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	switch *format {
+	case "text", "dot", "json":
+	default:
+		return fmt.Errorf("-format must be text, dot or json, got %q", *format)
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	g, err := c.stageGraph(m, *stage)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "dot":
+		fmt.Fprint(c.stdout, g.DOT())
+	case "json":
+		b, err := g.JSON()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, string(b))
+	default:
+		fmt.Fprint(c.stdout, g.String())
+	}
+	return nil
+}

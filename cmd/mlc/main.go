@@ -1,0 +1,128 @@
+// Command mlc compiles models written in the mlc DSL into standalone,
+// allocation-free Go packages, and runs, inspects, trains and benchmarks them.
+//
+// Usage:
+//
+//	mlc <verb> [flags]
+//
+// Run "mlc help" for the verbs and "mlc <verb> -h" for a verb's flags.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// verb is one subcommand.
+type verb struct {
+	name  string
+	usage string // one line: flags synopsis
+	doc   string
+	run   func(c *cli, args []string) error
+}
+
+// cli carries the output streams, so tests run verbs in-process.
+type cli struct {
+	stdout, stderr io.Writer
+}
+
+var verbs []verb
+
+func init() {
+	// Assigned here because the verbs' help text refers back to this table.
+	verbs = []verb{
+		{"list", "mlc list [-json]", "list the zoo's models and their config keys", cmdList},
+		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train] [-format text|dot|json]", "print a model's IR", cmdGraph},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors that came with their own usage message already printed.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		c.help()
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, v := range verbs {
+		if v.name == args[0] {
+			err := v.run(c, args[1:])
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			}
+			fmt.Fprintf(stderr, "mlc %s: %s\n", v.name, oneLine(err))
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "mlc: unknown verb %q (verbs: %s); run \"mlc help\"\n", args[0], verbNames())
+	return 2
+}
+
+// oneLine keeps an error on one line unless it is a list of separate
+// mistakes (a model with several errors), which stay one per line.
+func oneLine(err error) string {
+	return strings.TrimRight(err.Error(), "\n")
+}
+
+func verbNames() string {
+	names := make([]string, len(verbs))
+	for i, v := range verbs {
+		names[i] = v.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c *cli) help() {
+	fmt.Fprintln(c.stdout, "mlc compiles ML models written in a Go DSL into standalone, allocation-free Go packages.")
+	fmt.Fprintln(c.stdout, "\nVerbs:")
+	for _, v := range verbs {
+		fmt.Fprintf(c.stdout, "  %-9s %s\n", v.name, v.doc)
+	}
+	fmt.Fprintln(c.stdout, "\nRun \"mlc <verb> -h\" for a verb's flags.")
+}
+
+// flags makes a verb's flag set that reports parse errors as one line.
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	for _, v := range verbs {
+		if v.name == name {
+			fs.Usage = func() {
+				fmt.Fprintf(c.stderr, "usage: %s\n\n%s.\n\nFlags:\n", v.usage, v.doc)
+				fs.PrintDefaults()
+			}
+		}
+	}
+	return fs
+}
+
+// parse parses flags and rejects stray positional arguments.
+func (c *cli) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

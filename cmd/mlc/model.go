@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/mlc-dev/mlc/dsl"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/models"
+)
+
+// modelFlags are the flags every model-taking verb shares.
+type modelFlags struct {
+	model  string
+	config string
+	dtype  string
+}
+
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.model, "model", "", "zoo model name (see mlc list)")
+	fs.StringVar(&m.config, "config", "", "config overrides as key=value,key=value")
+	fs.StringVar(&m.dtype, "dtype", "", "float dtype: f32 or f64 (default: the model's)")
+}
+
+// loaded is a model resolved from flags.
+type loaded struct {
+	entry *models.Entry
+	cfg   any
+	opts  dsl.Options
+}
+
+func (m *modelFlags) load() (*loaded, error) {
+	if m.model == "" {
+		return nil, fmt.Errorf("-model is required (models: %s)", joinNames())
+	}
+	e, err := models.Lookup(m.model)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := e.Config(m.config)
+	if err != nil {
+		return nil, err
+	}
+	opts := dsl.Options{Float: e.Float}
+	if m.dtype != "" {
+		dt, err := graph.ParseDType(m.dtype)
+		if err != nil || !dt.IsFloat() {
+			return nil, fmt.Errorf("-dtype must be f32 or f64, got %q", m.dtype)
+		}
+		opts.Float = dt
+	}
+	return &loaded{entry: e, cfg: cfg, opts: opts}, nil
+}
+
+// forward builds the model's forward graph.
+func (l *loaded) forward(train bool) (*graph.Graph, error) {
+	opts := l.opts
+	opts.Train = train
+	return l.entry.Build(l.cfg, opts)
+}
+
+func joinNames() string {
+	s := ""
+	for i, n := range models.Names() {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}

@@ -1,0 +1,330 @@
+package runtime_test
+
+import (
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mlc-dev/mlc/dsl"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/runtime"
+)
+
+// opCase is one hand-computed example of an op.
+type opCase struct {
+	op    graph.Op
+	name  string
+	build func(b *dsl.Builder) *dsl.Tensor
+	shape []int
+	want  []float64
+}
+
+func c(b *dsl.Builder, data []float64, dims ...int) *dsl.Tensor { return b.ConstValues(data, dims...) }
+
+func ids(b *dsl.Builder, data []int, dims ...int) *dsl.Tensor { return b.ConstIDs(data, dims...) }
+
+var (
+	ln2, ln3 = math.Log(2), math.Log(3)
+	geluAt   = func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x))) }
+	sig      = func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	lnRow    = func(x []float64, eps float64) []float64 { // (x − mean)/√(var + eps), written out
+		m := 0.0
+		for _, v := range x {
+			m += v
+		}
+		m /= float64(len(x))
+		va := 0.0
+		for _, v := range x {
+			va += (v - m) * (v - m)
+		}
+		va /= float64(len(x))
+		out := make([]float64, len(x))
+		for i, v := range x {
+			out[i] = (v - m) / math.Sqrt(va+eps)
+		}
+		return out
+	}
+)
+
+var opCases = []opCase{
+	{graph.OpInput, "input", func(b *dsl.Builder) *dsl.Tensor { return b.Input("x", 2) }, []int{2}, []float64{1.5, -2}},
+	{graph.OpParam, "values", func(b *dsl.Builder) *dsl.Tensor { return b.Param("w", dsl.Values(1, 2, 3), 3) }, []int{3}, []float64{1, 2, 3}},
+	{graph.OpState, "filled", func(b *dsl.Builder) *dsl.Tensor { return b.State("s", 0.25, 2) }, []int{2}, []float64{0.25, 0.25}},
+	{graph.OpConst, "fill", func(b *dsl.Builder) *dsl.Tensor { return b.Const(7, 2, 1) }, []int{2, 1}, []float64{7, 7}},
+	{graph.OpNeg, "neg", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, -2, 0}, 3).Neg() }, []int{3}, []float64{-1, 2, 0}},
+	{graph.OpExp, "exp", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, ln2, -ln2}, 3).Exp() }, []int{3}, []float64{1, 2, 0.5}},
+	{graph.OpLog, "log", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 0.5}, 3).Log() }, []int{3}, []float64{0, ln2, -ln2}},
+	{graph.OpSqrt, "sqrt", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{4, 0.25, 9}, 3).Sqrt() }, []int{3}, []float64{2, 0.5, 3}},
+	{graph.OpRsqrt, "rsqrt", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{4, 0.25, 1}, 3).Rsqrt() }, []int{3}, []float64{0.5, 2, 1}},
+	{graph.OpTanh, "tanh", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, ln3 / 2}, 2).Tanh() }, []int{2}, []float64{0, 0.5}},
+	{graph.OpSigmoid, "sigmoid", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, ln3, -ln3, -800}, 4).Sigmoid() }, []int{4}, []float64{0.5, 0.75, 0.25, 0}},
+	{graph.OpReLU, "relu", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2.5}, 3).ReLU() }, []int{3}, []float64{0, 0, 2.5}},
+	{graph.OpGELU, "gelu", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2}, 3).GELU() }, []int{3}, []float64{geluAt(-1), 0, geluAt(2)}},
+	{graph.OpAbs, "abs", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1.5, 0, 2}, 3).Abs() }, []int{3}, []float64{1.5, 0, 2}},
+	{graph.OpPow, "pow", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{4, 0.25, 1}, 3).Pow(1.5) }, []int{3}, []float64{8, 0.125, 1}},
+	{graph.OpCast, "to i32", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1.7, -1.7, 3}, 3).Cast(graph.I32) }, []int{3}, []float64{1, -1, 3}},
+	{graph.OpAdd, "broadcast row", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4}, 2, 2).Add(c(b, []float64{10, 20}, 2)) }, []int{2, 2}, []float64{11, 22, 13, 24}},
+	{graph.OpSub, "broadcast column", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4}, 2, 2).Sub(c(b, []float64{1, 2}, 2, 1)) }, []int{2, 2}, []float64{0, 1, 1, 2}},
+	{graph.OpMul, "outer by broadcast", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2}, 2, 1).Mul(c(b, []float64{3, 4, 5}, 1, 3)) }, []int{2, 3}, []float64{3, 4, 5, 6, 8, 10}},
+	{graph.OpDiv, "scalar", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, -3}, 2).Div(b.Const(4)) }, []int{2}, []float64{0.25, -0.75}},
+	{graph.OpMaximum, "max", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 5, -2}, 3).Maximum(c(b, []float64{2, 3, -2}, 3)) }, []int{3}, []float64{2, 5, -2}},
+	{graph.OpMinimum, "min", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 5, -2}, 3).Minimum(c(b, []float64{2, 3, -2}, 3)) }, []int{3}, []float64{1, 3, -2}},
+	{graph.OpLess, "<", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).Less(b.Const(2)) }, []int{3}, []float64{1, 0, 0}},
+	{graph.OpLessEqual, "<=", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).LessEqual(b.Const(2)) }, []int{3}, []float64{1, 1, 0}},
+	{graph.OpGreater, ">", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).Greater(b.Const(2)) }, []int{3}, []float64{0, 0, 1}},
+	{graph.OpGreaterEqual, ">=", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).GreaterEqual(b.Const(2)) }, []int{3}, []float64{0, 1, 1}},
+	{graph.OpEqual, "== on ids", func(b *dsl.Builder) *dsl.Tensor { return ids(b, []int{0, 3, 3}, 3).Equal(ids(b, []int{3})) }, []int{3}, []float64{0, 1, 1}},
+	{graph.OpNotEqual, "!= padding", func(b *dsl.Builder) *dsl.Tensor { return ids(b, []int{5, 0, 0}, 3).NotEqual(ids(b, []int{0})) }, []int{3}, []float64{1, 0, 0}},
+	{graph.OpAnd, "and", func(b *dsl.Builder) *dsl.Tensor {
+		x := c(b, []float64{1, 2, 3, 4}, 4)
+		return x.Greater(b.Const(1)).And(x.Less(b.Const(4)))
+	}, []int{4}, []float64{0, 1, 1, 0}},
+	{graph.OpOr, "or", func(b *dsl.Builder) *dsl.Tensor {
+		x := c(b, []float64{1, 2, 3, 4}, 4)
+		return x.Less(b.Const(2)).Or(x.Greater(b.Const(3)))
+	}, []int{4}, []float64{1, 0, 0, 1}},
+	{graph.OpNot, "not", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 3}, 2).Greater(b.Const(2)).Not() }, []int{2}, []float64{1, 0}},
+	{graph.OpWhere, "mask fill", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4}, 2, 2).MaskFill(b.CausalMask(2))
+	}, []int{2, 2}, []float64{1, math.Inf(-1), 3, 4}},
+	{graph.OpMatMul, "2x3·3x2", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).MatMul(c(b, []float64{1, 0, 0, 1, 1, 1}, 3, 2))
+	}, []int{2, 2}, []float64{4, 5, 10, 11}},
+	{graph.OpMatMul, "batched, broadcast weight", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4}, 2, 1, 2).MatMul(c(b, []float64{1, 1, 0, 2}, 2, 2))
+	}, []int{2, 1, 2}, []float64{1, 5, 3, 11}},
+	{graph.OpMatMul, "A·Bᵀ", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4}, 2, 2).MatMulT(c(b, []float64{1, 1, 0, 1}, 2, 2))
+	}, []int{2, 2}, []float64{3, 2, 7, 4}},
+	{graph.OpTranspose, "2x3ᵀ", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).T() }, []int{3, 2}, []float64{1, 4, 2, 5, 3, 6}},
+	{graph.OpReshape, "3x2", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).Reshape(3, -1) }, []int{3, 2}, []float64{1, 2, 3, 4, 5, 6}},
+	{graph.OpBroadcastTo, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2}, 2, 1).BroadcastTo(2, 3) }, []int{2, 3}, []float64{1, 1, 1, 2, 2, 2}},
+	{graph.OpSlice, "block", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).Slice([]int{0, 1}, []int{2, 3})
+	}, []int{2, 2}, []float64{2, 3, 5, 6}},
+	{graph.OpPad, "pad", func(b *dsl.Builder) *dsl.Tensor {
+		x := c(b, []float64{1, 2}, 1, 2)
+		n, _ := b.Graph().Apply(graph.OpPad, graph.Attrs{Starts: []int{1, 1}, Shape: []int{2, 3}}, x.Node())
+		return dsl.Wrap(b, n)
+	}, []int{2, 3}, []float64{0, 0, 0, 0, 1, 2}},
+	{graph.OpConcat, "axis 1", func(b *dsl.Builder) *dsl.Tensor {
+		return dsl.Concat(1, c(b, []float64{1, 2}, 2, 1), c(b, []float64{3, 4, 5, 6}, 2, 2))
+	}, []int{2, 3}, []float64{1, 3, 4, 2, 5, 6}},
+	{graph.OpGather, "embedding", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4, 5, 6}, 3, 2).Gather(ids(b, []int{2, 0, 2}, 3))
+	}, []int{3, 2}, []float64{5, 6, 1, 2, 5, 6}},
+	{graph.OpScatterAdd, "adjoint", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpScatterAdd, graph.Attrs{Depth: 3}, ids(b, []int{2, 0, 2}, 3).Node(), c(b, []float64{1, 2, 3, 4, 5, 6}, 3, 2).Node())
+		return dsl.Wrap(b, n)
+	}, []int{3, 2}, []float64{3, 4, 0, 0, 6, 8}},
+	{graph.OpOneHot, "onehot", func(b *dsl.Builder) *dsl.Tensor { return ids(b, []int{1, 0}, 2).OneHot(3) }, []int{2, 3}, []float64{0, 1, 0, 1, 0, 0}},
+	{graph.OpSum, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).Sum(1) }, []int{2}, []float64{6, 15}},
+	{graph.OpSum, "all", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).Sum() }, []int{}, []float64{21}},
+	{graph.OpMean, "columns keepdims", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).MeanKeep(0) }, []int{1, 3}, []float64{2.5, 3.5, 4.5}},
+	{graph.OpMax, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 7, 3, -4, -5, -6}, 2, 3).Max(1) }, []int{2}, []float64{7, -4}},
+	{graph.OpArgMax, "first max", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 7, 7, -4, -5, -6}, 2, 3).ArgMax(1) }, []int{2}, []float64{1, 0}},
+	{graph.OpSoftmax, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, ln3, 5, 5}, 2, 2).Softmax(-1) }, []int{2, 2}, []float64{0.25, 0.75, 0.5, 0.5}},
+	{graph.OpSoftmax, "large logits", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1000, 1000}, 1, 2).Softmax(-1) }, []int{1, 2}, []float64{0.5, 0.5}},
+	{graph.OpLogSoftmax, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, ln3}, 1, 2).LogSoftmax(1) }, []int{1, 2}, []float64{math.Log(0.25), math.Log(0.75)}},
+	{graph.OpSoftmaxGrad, "y(dy−Σdy·y)", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpSoftmaxGrad, graph.Attrs{Axis: 0}, c(b, []float64{0.25, 0.75}, 2).Node(), c(b, []float64{1, 0}, 2).Node())
+		return dsl.Wrap(b, n) // Σ dy·y = 0.25: [0.25·0.75, 0.75·(−0.25)]
+	}, []int{2}, []float64{0.1875, -0.1875}},
+	{graph.OpLogSoftmaxGrad, "dy−e^y Σdy", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpLogSoftmaxGrad, graph.Attrs{Axis: 0}, c(b, []float64{math.Log(0.25), math.Log(0.75)}, 2).Node(), c(b, []float64{1, 1}, 2).Node())
+		return dsl.Wrap(b, n) // Σdy = 2: [1 − 0.5, 1 − 1.5]
+	}, []int{2}, []float64{0.5, -0.5}},
+	{graph.OpLayerNorm, "row", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 6}, 1, 4).Normalize(1e-5) }, []int{1, 4}, lnRow([]float64{1, 2, 3, 6}, 1e-5)},
+	{graph.OpLayerNormGrad, "uniform dy", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpLayerNormGrad, graph.Attrs{Eps: 0}, c(b, []float64{1, 3}, 1, 2).Node(), c(b, []float64{1, 1}, 1, 2).Node())
+		return dsl.Wrap(b, n) // a shift of x does not change the output: zero gradient
+	}, []int{1, 2}, []float64{0, 0}},
+	{graph.OpGELUGrad, "at 0", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpGELUGrad, graph.Attrs{}, c(b, []float64{0}, 1).Node(), c(b, []float64{2}, 1).Node())
+		return dsl.Wrap(b, n) // gelu′(0) = ½
+	}, []int{1}, []float64{1}},
+	{graph.OpCausalMask, "3x3", func(b *dsl.Builder) *dsl.Tensor { return b.CausalMask(3) }, []int{3, 3}, []float64{1, 0, 0, 1, 1, 0, 1, 1, 1}},
+	{graph.OpCrossEntropy, "mean", func(b *dsl.Builder) *dsl.Tensor {
+		return dsl.CrossEntropy(c(b, []float64{0, ln3, 7, 7}, 2, 2), ids(b, []int{1, 0}, 2))
+	}, []int{}, []float64{(-math.Log(0.75) + ln2) / 2}},
+	{graph.OpCrossEntropy, "masked", func(b *dsl.Builder) *dsl.Tensor {
+		t := ids(b, []int{1, 0, 1}, 3)
+		return dsl.CrossEntropy(c(b, []float64{0, ln3, 7, 7, 50, -50}, 3, 2), t, c(b, []float64{1, 1, 0}, 3).Greater(b.Const(0.5)))
+	}, []int{}, []float64{(-math.Log(0.75) + ln2) / 2}},
+	{graph.OpBCEWithLogits, "mean", func(b *dsl.Builder) *dsl.Tensor {
+		return dsl.BCEWithLogits(c(b, []float64{0, ln3, 1000}, 3), c(b, []float64{1, 0, 1}, 3))
+	}, []int{}, []float64{(ln2 + math.Log(4)) / 3}},
+	{graph.OpMSE, "mean", func(b *dsl.Builder) *dsl.Tensor { return dsl.MSE(c(b, []float64{1, 2}, 2), c(b, []float64{0, 0}, 2)) }, []int{}, []float64{2.5}},
+}
+
+// TestOpValues runs every op's hand-computed examples in f64 (to 1e-12) and
+// f32 (to 1e-6 relative), and fails when an op has no example.
+func TestOpValues(t *testing.T) {
+	covered := map[graph.Op]bool{}
+	for _, oc := range opCases {
+		covered[oc.op] = true
+		for _, dt := range []graph.DType{graph.F64, graph.F32} {
+			t.Run(oc.op.String()+"/"+oc.name+"/"+dt.String(), func(t *testing.T) {
+				var out *graph.Node
+				g, err := dsl.Build("op", "op", dsl.Options{Float: dt}, func(b *dsl.Builder) {
+					r := oc.build(b)
+					out = r.Node()
+					b.Output("out", r)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				it, err := runtime.NewInterpreter(g, runtime.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := map[string]*runtime.Tensor{}
+				if x := g.Find("x"); x != nil && x.Op == graph.OpInput {
+					in["x"] = runtime.NewTensor(x.Type)
+					copy(in["x"].F64, []float64{1.5, -2})
+					if dt == graph.F32 {
+						copy(in["x"].F32, []float32{1.5, -2})
+					}
+				}
+				if err := it.Run(in); err != nil {
+					t.Fatal(err)
+				}
+				got := it.Value(out)
+				if !got.Shape.Equal(oc.shape) {
+					t.Fatalf("shape %s, want %v", got.Shape, oc.shape)
+				}
+				tol := 1e-12
+				if dt == graph.F32 && got.DType == graph.F32 {
+					tol = 1e-6
+				}
+				if d := testutil.CompareSlices(got.Float64s(), oc.want, tol); d != "" {
+					t.Error(d)
+				}
+			})
+		}
+	}
+	for _, op := range graph.AllOps() {
+		if !covered[op] {
+			t.Errorf("%s has no hand-computed test", op)
+		}
+	}
+}
+
+// shapeCase is a mistake and the exact message Build reports after "file:line: ".
+type shapeCase struct {
+	op    graph.Op
+	build func(b *dsl.Builder)
+	want  string
+}
+
+var shapeCases = []shapeCase{
+	{graph.OpInput, func(b *dsl.Builder) { b.Input("x", 2, 0) }, `Input "x": dimensions must be positive, got [2,0]`},
+	{graph.OpParam, func(b *dsl.Builder) { b.Param("w", dsl.Values(1, 2), 3) }, `"w": Param: init values has 2 numbers for shape [3] (3 elements)`},
+	{graph.OpState, func(b *dsl.Builder) { b.State("bad name", 0, 2) }, `State: bad name "bad name": use letters, digits, '_' and '.', starting with a letter`},
+	{graph.OpConst, func(b *dsl.Builder) { b.ConstValues([]float64{1, 2, 3}, 2) }, `Const: data has 3 numbers for shape [2]`},
+	{graph.OpNeg, func(b *dsl.Builder) { b.InputIDs("i", 2).Neg() }, `Neg: operand i is i32[2], want f32 or f64`},
+	{graph.OpExp, func(b *dsl.Builder) { b.InputIDs("i", 2).Exp() }, `Exp: operand i is i32[2], want f32 or f64`},
+	{graph.OpLog, func(b *dsl.Builder) { b.InputMask("m", 2).Log() }, `Log: operand m is bool[2], want f32 or f64`},
+	{graph.OpSqrt, func(b *dsl.Builder) { b.InputIDs("i", 2).Sqrt() }, `Sqrt: operand i is i32[2], want f32 or f64`},
+	{graph.OpRsqrt, func(b *dsl.Builder) { b.InputIDs("i", 2).Rsqrt() }, `Rsqrt: operand i is i32[2], want f32 or f64`},
+	{graph.OpTanh, func(b *dsl.Builder) { b.InputIDs("i", 2).Tanh() }, `Tanh: operand i is i32[2], want f32 or f64`},
+	{graph.OpSigmoid, func(b *dsl.Builder) { b.InputIDs("i", 2).Sigmoid() }, `Sigmoid: operand i is i32[2], want f32 or f64`},
+	{graph.OpReLU, func(b *dsl.Builder) { b.InputIDs("i", 2).ReLU() }, `ReLU: operand i is i32[2], want f32 or f64`},
+	{graph.OpGELU, func(b *dsl.Builder) { b.InputIDs("i", 2).GELU() }, `GELU: operand i is i32[2], want f32 or f64`},
+	{graph.OpAbs, func(b *dsl.Builder) { b.InputIDs("i", 2).Abs() }, `Abs: operand i is i32[2], want f32 or f64`},
+	{graph.OpPow, func(b *dsl.Builder) { b.InputIDs("i", 2).Pow(2) }, `Pow: operand i is i32[2], want f32 or f64`},
+	{graph.OpCast, func(b *dsl.Builder) { b.Input("x", 2).Cast(graph.Void) }, `Cast: cannot cast to void`},
+	{graph.OpAdd, func(b *dsl.Builder) { b.Input("x", 2, 3).Add(b.Input("y", 4)) }, `Add: shapes [2,3] and [4] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpSub, func(b *dsl.Builder) { b.Input("x", 2, 3).Sub(b.Input("y", 3, 3)) }, `Sub: shapes [2,3] and [3,3] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpMul, func(b *dsl.Builder) { b.Input("x", 2).Mul(b.InputIDs("i", 2)) }, `Mul: dtypes differ: f64[2] and i32[2]`},
+	{graph.OpDiv, func(b *dsl.Builder) { b.Input("x", 5).Div(b.Input("y", 2)) }, `Div: shapes [5] and [2] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpMaximum, func(b *dsl.Builder) { b.Input("x", 5).Maximum(b.Input("y", 2)) }, `Maximum: shapes [5] and [2] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpMinimum, func(b *dsl.Builder) { b.Input("x", 5).Minimum(b.Input("y", 2)) }, `Minimum: shapes [5] and [2] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpLess, func(b *dsl.Builder) { b.Input("x", 2).Less(b.InputIDs("i", 2)) }, `Less: dtypes differ: f64[2] and i32[2]`},
+	{graph.OpLessEqual, func(b *dsl.Builder) { b.Input("x", 2).LessEqual(b.Input("y", 3)) }, `LessEqual: shapes [2] and [3] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpGreater, func(b *dsl.Builder) { b.InputMask("m", 2).Greater(b.InputMask("n", 2)) }, `Greater: cannot compare bool values`},
+	{graph.OpGreaterEqual, func(b *dsl.Builder) { b.Input("x", 2).GreaterEqual(b.Input("y", 3)) }, `GreaterEqual: shapes [2] and [3] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpEqual, func(b *dsl.Builder) { b.InputIDs("i", 2).Equal(b.InputIDs("j", 3)) }, `Equal: shapes [2] and [3] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpNotEqual, func(b *dsl.Builder) { b.InputIDs("i", 2).NotEqual(b.Input("x", 2)) }, `NotEqual: dtypes differ: i32[2] and f64[2]`},
+	{graph.OpAnd, func(b *dsl.Builder) { b.InputMask("m", 2).And(b.Input("x", 2)) }, `And: operand x is f64[2], want a bool mask`},
+	{graph.OpOr, func(b *dsl.Builder) { b.InputMask("m", 2).Or(b.InputMask("n", 3)) }, `Or: shapes [2] and [3] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpNot, func(b *dsl.Builder) { b.Input("x", 2).Not() }, `Not: operand x is f64[2], want a bool mask`},
+	{graph.OpWhere, func(b *dsl.Builder) { dsl.Where(b.Input("x", 2), b.Input("y", 2), b.Input("z", 2)) }, `Where: condition x is f64[2], want a bool mask`},
+	{graph.OpMatMul, func(b *dsl.Builder) { b.Input("x", 64, 784).MatMul(b.Param("w", dsl.He(), 256, 784)) }, `MatMul: inner dimensions differ: [64,784] x [256,784]; did you mean Transpose(w)?`},
+	{graph.OpTranspose, func(b *dsl.Builder) { b.Input("x", 2, 3).Transpose(0, 0) }, `Transpose: perm [0,0] is not a permutation of 0..1`},
+	{graph.OpReshape, func(b *dsl.Builder) { b.Input("x", 2, 3).Reshape(4, 2) }, `Reshape: cannot reshape [2,3] (6 elements) to [4,2] (8 elements)`},
+	{graph.OpBroadcastTo, func(b *dsl.Builder) { b.Input("x", 2, 3).BroadcastTo(3, 3) }, `BroadcastTo: cannot broadcast [2,3] to [3,3]`},
+	{graph.OpSlice, func(b *dsl.Builder) { b.Input("x", 2, 3).Slice([]int{0, 1}, []int{2, 4}) }, `Slice: range 1:4 on axis 1 is outside [2,3]`},
+	{graph.OpPad, func(b *dsl.Builder) {
+		if _, err := b.Graph().Apply(graph.OpPad, graph.Attrs{Starts: []int{1}, Shape: []int{2}}, b.Input("x", 2).Node()); err != nil {
+			b.Errorf("%v", err)
+		}
+	}, `Pad: [2] at offset [1] does not fit in [2]`},
+	{graph.OpConcat, func(b *dsl.Builder) { dsl.Concat(1, b.Input("x", 2, 3), b.Input("y", 3, 3)) }, `Concat: shapes [2,3] and [3,3] differ off axis 1`},
+	{graph.OpGather, func(b *dsl.Builder) { b.Param("E", dsl.Zeros(), 5, 4).Gather(b.Input("x", 3)) }, `Gather: ids x are f64[3], want i32`},
+	{graph.OpScatterAdd, func(b *dsl.Builder) {
+		if _, err := b.Graph().Apply(graph.OpScatterAdd, graph.Attrs{Depth: 4}, b.InputIDs("i", 3).Node(), b.Input("u", 2, 4).Node()); err != nil {
+			b.Errorf("%v", err)
+		}
+	}, `ScatterAdd: updates [2,4] must start with the ids shape [3]`},
+	{graph.OpOneHot, func(b *dsl.Builder) { b.Input("x", 3).OneHot(4) }, `OneHot: ids x are f64[3], want i32`},
+	{graph.OpSum, func(b *dsl.Builder) { b.Input("x", 2, 3).Sum(2) }, `Sum: axis 2 out of range for [2,3]`},
+	{graph.OpMean, func(b *dsl.Builder) { b.Input("x", 2, 3).Mean(1, 0) }, `Mean: axes [1,0] must be increasing and distinct`},
+	{graph.OpMax, func(b *dsl.Builder) { b.InputIDs("i", 3).Max() }, `Max: operand i is i32[3], want f32 or f64`},
+	{graph.OpArgMax, func(b *dsl.Builder) { b.Input("x", 2, 3).ArgMax(5) }, `ArgMax: axis 5 out of range for [2,3]`},
+	{graph.OpSoftmax, func(b *dsl.Builder) { b.Input("x", 2, 3).Softmax(2) }, `Softmax: axis 2 out of range for [2,3]`},
+	{graph.OpLogSoftmax, func(b *dsl.Builder) { b.InputIDs("i", 3).LogSoftmax(0) }, `LogSoftmax: operand i is i32[3], want f32 or f64`},
+	{graph.OpSoftmaxGrad, func(b *dsl.Builder) { applyErr(b, graph.OpSoftmaxGrad, graph.Attrs{}, b.Input("y", 2), b.Input("dy", 3)) }, `SoftmaxGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpLogSoftmaxGrad, func(b *dsl.Builder) { applyErr(b, graph.OpLogSoftmaxGrad, graph.Attrs{}, b.Input("y", 2), b.Input("dy", 3)) }, `LogSoftmaxGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpLayerNorm, func(b *dsl.Builder) { dsl.LayerNorm(b.Input("x", 3, 4), b.Param("g", dsl.Ones(), 5), b.Param("b", dsl.Zeros(), 4), 1e-5) }, `Mul: shapes [3,4] and [5] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpLayerNormGrad, func(b *dsl.Builder) { applyErr(b, graph.OpLayerNormGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3)) }, `LayerNormGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpGELUGrad, func(b *dsl.Builder) { applyErr(b, graph.OpGELUGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3)) }, `GELUGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpCausalMask, func(b *dsl.Builder) { b.CausalMask(0) }, `CausalMask: dimensions must be positive, got [0,0]`},
+	{graph.OpCrossEntropy, func(b *dsl.Builder) { dsl.CrossEntropy(b.Input("z", 4, 10), b.InputIDs("t", 5)) }, `CrossEntropy: logits [4,10] and targets [5] disagree; logits must be the targets' shape plus a class axis`},
+	{graph.OpBCEWithLogits, func(b *dsl.Builder) { dsl.BCEWithLogits(b.Input("z", 4, 1), b.Input("y", 4)) }, `BCEWithLogits: operands differ: f64[4,1] and f64[4]`},
+	{graph.OpMSE, func(b *dsl.Builder) { dsl.MSE(b.Input("a", 4), b.Input("b", 3)) }, `MSE: operands differ: f64[4] and f64[3]`},
+}
+
+func applyErr(b *dsl.Builder, op graph.Op, a graph.Attrs, xs ...*dsl.Tensor) {
+	nodes := make([]*graph.Node, len(xs))
+	for i, x := range xs {
+		nodes[i] = x.Node()
+	}
+	if _, err := b.Graph().Apply(op, a, nodes...); err != nil {
+		b.Errorf("%v", err)
+	}
+}
+
+var sitePrefix = regexp.MustCompile(`^runtime/ops_test\.go:\d+: `)
+
+// TestOpShapeErrors checks the exact error for a bad shape or dtype of every
+// op, reported at this file's line, and that no op is left out.
+func TestOpShapeErrors(t *testing.T) {
+	covered := map[graph.Op]bool{}
+	for _, sc := range shapeCases {
+		covered[sc.op] = true
+		t.Run(sc.op.String(), func(t *testing.T) {
+			_, err := dsl.Build("bad", "bad", dsl.Options{}, sc.build)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Fatalf("want one error, got:\n%s", msg)
+			}
+			if !sitePrefix.MatchString(msg) {
+				t.Fatalf("error %q does not start with this file's position", msg)
+			}
+			if got := sitePrefix.ReplaceAllString(msg, ""); got != sc.want {
+				t.Errorf("error\n got %s\nwant %s", got, sc.want)
+			}
+		})
+	}
+	for _, op := range graph.AllOps() {
+		if !covered[op] {
+			t.Errorf("%s has no bad-shape test", op)
+		}
+	}
+}
