@@ -112,4 +112,3 @@ func TestTinyDecoderGradients(t *testing.T) {
 		}
 	}
 }
-

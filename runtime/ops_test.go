@@ -65,12 +65,22 @@ var opCases = []opCase{
 	{graph.OpAbs, "abs", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1.5, 0, 2}, 3).Abs() }, []int{3}, []float64{1.5, 0, 2}},
 	{graph.OpPow, "pow", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{4, 0.25, 1}, 3).Pow(1.5) }, []int{3}, []float64{8, 0.125, 1}},
 	{graph.OpCast, "to i32", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1.7, -1.7, 3}, 3).Cast(graph.I32) }, []int{3}, []float64{1, -1, 3}},
-	{graph.OpAdd, "broadcast row", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4}, 2, 2).Add(c(b, []float64{10, 20}, 2)) }, []int{2, 2}, []float64{11, 22, 13, 24}},
-	{graph.OpSub, "broadcast column", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4}, 2, 2).Sub(c(b, []float64{1, 2}, 2, 1)) }, []int{2, 2}, []float64{0, 1, 1, 2}},
-	{graph.OpMul, "outer by broadcast", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2}, 2, 1).Mul(c(b, []float64{3, 4, 5}, 1, 3)) }, []int{2, 3}, []float64{3, 4, 5, 6, 8, 10}},
+	{graph.OpAdd, "broadcast row", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4}, 2, 2).Add(c(b, []float64{10, 20}, 2))
+	}, []int{2, 2}, []float64{11, 22, 13, 24}},
+	{graph.OpSub, "broadcast column", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4}, 2, 2).Sub(c(b, []float64{1, 2}, 2, 1))
+	}, []int{2, 2}, []float64{0, 1, 1, 2}},
+	{graph.OpMul, "outer by broadcast", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2}, 2, 1).Mul(c(b, []float64{3, 4, 5}, 1, 3))
+	}, []int{2, 3}, []float64{3, 4, 5, 6, 8, 10}},
 	{graph.OpDiv, "scalar", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, -3}, 2).Div(b.Const(4)) }, []int{2}, []float64{0.25, -0.75}},
-	{graph.OpMaximum, "max", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 5, -2}, 3).Maximum(c(b, []float64{2, 3, -2}, 3)) }, []int{3}, []float64{2, 5, -2}},
-	{graph.OpMinimum, "min", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 5, -2}, 3).Minimum(c(b, []float64{2, 3, -2}, 3)) }, []int{3}, []float64{1, 3, -2}},
+	{graph.OpMaximum, "max", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 5, -2}, 3).Maximum(c(b, []float64{2, 3, -2}, 3))
+	}, []int{3}, []float64{2, 5, -2}},
+	{graph.OpMinimum, "min", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 5, -2}, 3).Minimum(c(b, []float64{2, 3, -2}, 3))
+	}, []int{3}, []float64{1, 3, -2}},
 	{graph.OpLess, "<", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).Less(b.Const(2)) }, []int{3}, []float64{1, 0, 0}},
 	{graph.OpLessEqual, "<=", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).LessEqual(b.Const(2)) }, []int{3}, []float64{1, 1, 0}},
 	{graph.OpGreater, ">", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3}, 3).Greater(b.Const(2)) }, []int{3}, []float64{0, 0, 1}},
@@ -276,10 +286,18 @@ var shapeCases = []shapeCase{
 	{graph.OpArgMax, func(b *dsl.Builder) { b.Input("x", 2, 3).ArgMax(5) }, `ArgMax: axis 5 out of range for [2,3]`},
 	{graph.OpSoftmax, func(b *dsl.Builder) { b.Input("x", 2, 3).Softmax(2) }, `Softmax: axis 2 out of range for [2,3]`},
 	{graph.OpLogSoftmax, func(b *dsl.Builder) { b.InputIDs("i", 3).LogSoftmax(0) }, `LogSoftmax: operand i is i32[3], want f32 or f64`},
-	{graph.OpSoftmaxGrad, func(b *dsl.Builder) { applyErr(b, graph.OpSoftmaxGrad, graph.Attrs{}, b.Input("y", 2), b.Input("dy", 3)) }, `SoftmaxGrad: operands differ: f64[2] and f64[3]`},
-	{graph.OpLogSoftmaxGrad, func(b *dsl.Builder) { applyErr(b, graph.OpLogSoftmaxGrad, graph.Attrs{}, b.Input("y", 2), b.Input("dy", 3)) }, `LogSoftmaxGrad: operands differ: f64[2] and f64[3]`},
-	{graph.OpLayerNorm, func(b *dsl.Builder) { dsl.LayerNorm(b.Input("x", 3, 4), b.Param("g", dsl.Ones(), 5), b.Param("b", dsl.Zeros(), 4), 1e-5) }, `Mul: shapes [3,4] and [5] do not broadcast; dimensions must match or be 1, aligned from the right`},
-	{graph.OpLayerNormGrad, func(b *dsl.Builder) { applyErr(b, graph.OpLayerNormGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3)) }, `LayerNormGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpSoftmaxGrad, func(b *dsl.Builder) {
+		applyErr(b, graph.OpSoftmaxGrad, graph.Attrs{}, b.Input("y", 2), b.Input("dy", 3))
+	}, `SoftmaxGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpLogSoftmaxGrad, func(b *dsl.Builder) {
+		applyErr(b, graph.OpLogSoftmaxGrad, graph.Attrs{}, b.Input("y", 2), b.Input("dy", 3))
+	}, `LogSoftmaxGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpLayerNorm, func(b *dsl.Builder) {
+		dsl.LayerNorm(b.Input("x", 3, 4), b.Param("g", dsl.Ones(), 5), b.Param("b", dsl.Zeros(), 4), 1e-5)
+	}, `Mul: shapes [3,4] and [5] do not broadcast; dimensions must match or be 1, aligned from the right`},
+	{graph.OpLayerNormGrad, func(b *dsl.Builder) {
+		applyErr(b, graph.OpLayerNormGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3))
+	}, `LayerNormGrad: operands differ: f64[2] and f64[3]`},
 	{graph.OpGELUGrad, func(b *dsl.Builder) { applyErr(b, graph.OpGELUGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3)) }, `GELUGrad: operands differ: f64[2] and f64[3]`},
 	{graph.OpCausalMask, func(b *dsl.Builder) { b.CausalMask(0) }, `CausalMask: dimensions must be positive, got [0,0]`},
 	{graph.OpCrossEntropy, func(b *dsl.Builder) { dsl.CrossEntropy(b.Input("z", 4, 10), b.InputIDs("t", 5)) }, `CrossEntropy: logits [4,10] and targets [5] disagree; logits must be the targets' shape plus a class axis`},
