@@ -248,3 +248,32 @@ func (g *Graph) Remove(dead func(*Node) bool) int {
 	g.Renumber()
 	return before - len(g.Nodes)
 }
+
+// IDLimit is the size of the range every consumer of the i32 value n accepts
+// (the rows of a table it indexes, the classes of a loss it labels), or 0 when
+// nothing bounds it.
+func IDLimit(g *Graph, n *Node) int {
+	limit := 0
+	tighten := func(v int) {
+		if limit == 0 || v < limit {
+			limit = v
+		}
+	}
+	for _, u := range g.Nodes {
+		for k, x := range u.Inputs {
+			if x != n {
+				continue
+			}
+			switch {
+			case u.Op == OpGather && k == 1:
+				tighten(u.Inputs[0].Type.Shape[0])
+			case u.Op == OpScatterAdd && k == 0, u.Op == OpOneHot:
+				tighten(u.Attrs.Depth)
+			case u.Op == OpCrossEntropy && k == 1:
+				s := u.Inputs[0].Type.Shape
+				tighten(s[len(s)-1])
+			}
+		}
+	}
+	return limit
+}

@@ -490,3 +490,27 @@ func inferLoss2(n *Node) (Type, error) {
 	}
 	return lossType(n, a.Type.Shape, a.Type.DType)
 }
+
+// inferApply checks an optimizer update: operand 0 is the variable written,
+// operand 1 its gradient, then state variables shaped like it, then scalars.
+func inferApply(n *Node) (Type, error) {
+	p, g := n.Inputs[0], n.Inputs[1]
+	if !p.IsVariable() {
+		return Type{}, shapeErr(n, "updates %s, which is not a Param or State", p.Label())
+	}
+	if !g.Type.Equal(p.Type) {
+		return Type{}, shapeErr(n, "gradient %s is %s, parameter %s is %s", g.Label(), g.Type, p.Label(), p.Type)
+	}
+	for _, x := range n.Inputs[2:] {
+		if x.Type.Shape.Rank() == 0 {
+			if !x.Type.DType.IsFloat() {
+				return Type{}, shapeErr(n, "scalar operand %s is %s, want a float", x.Label(), x.Type)
+			}
+			continue
+		}
+		if !x.IsVariable() || !x.Type.Equal(p.Type) {
+			return Type{}, shapeErr(n, "operand %s (%s) must be a state variable shaped like %s or a scalar", x.Label(), x.Type, p.Type)
+		}
+	}
+	return Type{DType: Void}, nil
+}

@@ -88,6 +88,9 @@ const (
 	OpBCEWithLogits
 	OpMSE
 
+	// Optimizer updates: effect nodes that overwrite variables in place.
+	OpApplySGD
+
 	numOps
 )
 
@@ -101,6 +104,7 @@ const (
 	NoGrad                        // not differentiable: gradients stop here (argmax, comparisons, masks)
 	Commutative                   // binary op with f(a,b) = f(b,a)
 	ShapeOnly                     // moves data without arithmetic
+	Effect                        // writes its first operand (a variable) in place; has no value
 )
 
 // OpInfo is one row of the op table.
@@ -275,6 +279,8 @@ func opRows() [numOps]OpInfo {
 			Doc: "Binary cross-entropy from logits z and targets y of the same shape, in the stable form max(z,0) − z·y + log(1 + e^−|z|); reduce=mean|sum|none."},
 		OpMSE: {Grad: gradMSE, Name: "MSE", Min: 2, Max: 2, Attrs: []string{"reduce"}, Infer: inferLoss2, Math: fn("mse"),
 			Doc: "Squared error (a − b)² of same-shaped operands; reduce=mean|sum|none."},
+		OpApplySGD: {Name: "ApplySGD", Min: 3, Max: 3, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string { return a[0] + " −= " + a[2] + " · " + a[1] },
+			Doc: "Plain gradient descent on the parameter p (operand 0) with gradient g and the scalar learning rate lr: p ← p − lr·g."},
 	}
 }
 

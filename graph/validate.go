@@ -123,6 +123,9 @@ func checkRole(n *Node, in map[*Node]bool, bad func(*Node, string, ...any)) {
 			bad(n, "of=%s is a %s node, want a forward node", n.Of.Ref(), n.Of.Role)
 		}
 	}
+	if n.Op.Info().Has(Effect) && n.Role != RoleUpdate {
+		bad(n, "%s writes a variable, so it must have role update, has %s", n.Op, n.Role)
+	}
 	if n.Of != nil && n.Role != RoleBackward {
 		bad(n, "only backward nodes may say of=")
 	}
@@ -130,7 +133,9 @@ func checkRole(n *Node, in map[*Node]bool, bad func(*Node, string, ...any)) {
 		if x == nil {
 			continue
 		}
-		if x.Role == RoleUpdate {
+		if x.Type.DType == Void {
+			bad(n, "reads %s, which has no value", x.Ref())
+		} else if x.Role == RoleUpdate && n.Role != RoleUpdate {
 			bad(n, "reads %s, an update node", x.Ref())
 		}
 		if n.Role == RoleForward && x.Role == RoleBackward {

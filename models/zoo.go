@@ -23,23 +23,28 @@ type Entry struct {
 
 	newConfig func() any
 	build     func(b *dsl.Builder, cfg any)
+	example   func(cfg any) map[string][]float64
 }
 
-func entry[C any](name, doc string, float dsl.DType, def func() C, build func(*dsl.Builder, C)) *Entry {
-	return &Entry{
+func entry[C any](name, doc string, float dsl.DType, def func() C, build func(*dsl.Builder, C), example func(C) map[string][]float64) *Entry {
+	e := &Entry{
 		Name: name, Doc: doc, Float: float,
 		Source:    dsl.SourceOf(reflect.ValueOf(build).Pointer()),
 		newConfig: func() any { c := def(); return &c },
 		build:     func(b *dsl.Builder, cfg any) { build(b, *cfg.(*C)) },
 	}
+	if example != nil {
+		e.example = func(cfg any) map[string][]float64 { return example(*cfg.(*C)) }
+	}
+	return e
 }
 
 // Zoo lists every model, in the order `mlc list` prints them.
 var Zoo = []*Entry{
-	entry("seedmlp", "the reference text's 2-2-1 backprop example with its exact weights", dsl.F64, seedmlp.DefaultConfig, seedmlp.Build),
-	entry("xor", "the reference text's 2-4-1 NumPy XOR network", dsl.F64, xor.DefaultConfig, xor.Build),
-	entry("mlp", "configurable classifier with softmax cross-entropy (default 784-256-256-10)", dsl.F32, mlp.DefaultConfig, mlp.Build),
-	entry("tinydecoder", "the reference text's one-block transformer decoder (vocab 5, d 4)", dsl.F64, tinydecoder.DefaultConfig, tinydecoder.Build),
+	entry("seedmlp", "the reference text's 2-2-1 backprop example with its exact weights", dsl.F64, seedmlp.DefaultConfig, seedmlp.Build, seedmlp.Example),
+	entry("xor", "the reference text's 2-4-1 NumPy XOR network", dsl.F64, xor.DefaultConfig, xor.Build, xor.Example),
+	entry("mlp", "configurable classifier with softmax cross-entropy (default 784-256-256-10)", dsl.F32, mlp.DefaultConfig, mlp.Build, nil),
+	entry("tinydecoder", "the reference text's one-block transformer decoder (vocab 5, d 4)", dsl.F64, tinydecoder.DefaultConfig, tinydecoder.Build, tinydecoder.Example),
 }
 
 // Names lists the zoo's model names.
@@ -79,4 +84,17 @@ func (e *Entry) Build(cfg any, opts dsl.Options) (*dsl.Graph, error) {
 		opts.Float = e.Float
 	}
 	return dsl.Build(e.Name, e.Source, opts, func(b *dsl.Builder) { e.build(b, cfg) })
+}
+
+// BuildInto runs the model's Build function on an existing builder.
+func (e *Entry) BuildInto(b *dsl.Builder, cfg any) { e.build(b, cfg) }
+
+// Example is the model's default example batch for cfg, by input name
+// (row-major values), or nil when the model has none: callers then draw a
+// seeded random batch.
+func (e *Entry) Example(cfg any) map[string][]float64 {
+	if e.example == nil {
+		return nil
+	}
+	return e.example(cfg)
 }

@@ -42,3 +42,18 @@ func pruneBackward(g *graph.Graph) int {
 	live := liveSet(g)
 	return g.Remove(func(n *graph.Node) bool { return n.Role == graph.RoleBackward && !live[n] })
 }
+
+// PruneInputs removes Input nodes nothing reads, so an entry point asks only
+// for what it uses (Predict does not take the training targets).
+func PruneInputs(g *graph.Graph) (removed int) {
+	used := map[*graph.Node]bool{}
+	for _, n := range g.Nodes {
+		for _, x := range n.Inputs {
+			used[x] = true
+		}
+	}
+	for _, o := range g.Outputs {
+		used[o.Node] = true
+	}
+	return g.Remove(func(n *graph.Node) bool { return n.Op == graph.OpInput && !used[n] })
+}

@@ -181,6 +181,7 @@ var exempt = map[graph.Op]string{
 	graph.OpOneHot: "integer operand", graph.OpArgMax: "integer result",
 	graph.OpSoftmaxGrad: "backward-only (no second derivatives)", graph.OpLogSoftmaxGrad: "backward-only",
 	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only",
+	graph.OpApplySGD: "optimizer update (effect, runs after backward)",
 }
 
 // padOf and scatterOf build the forward ops that the DSL only produces as adjoints.

@@ -35,6 +35,9 @@ func (it *Interpreter) scratch(n *graph.Node, size int) []float64 {
 // Options configure an interpreter.
 type Options struct {
 	Seed uint64 // model seed for parameter initialisation
+	// Vars, when set, supplies existing parameter and state tensors by name:
+	// interpreters of several entry points then share one model's variables.
+	Vars map[string]*Tensor
 }
 
 // NewInterpreter allocates every value of g and initialises its parameters
@@ -49,6 +52,14 @@ func NewInterpreter(g *graph.Graph, opts Options) (*Interpreter, error) {
 			return nil, fmt.Errorf("interpreter: no kernel for op %s (%s @ %s)", n.Op, n.Ref(), n.Pos)
 		}
 		if n.Type.DType == graph.Void {
+			continue
+		}
+		if v := opts.Vars[n.Name]; v != nil && n.IsVariable() {
+			if !v.Type().Equal(n.Type) {
+				return nil, fmt.Errorf("interpreter: variable %q is %s, graph wants %s", n.Name, v.Type(), n.Type)
+			}
+			it.vals[n.ID] = v
+			it.vars[n.Name] = v
 			continue
 		}
 		t := NewTensor(n.Type)
@@ -174,8 +185,12 @@ func CheckInputs(g *graph.Graph, inputs map[string]*Tensor) error {
 	return nil
 }
 
-// Run evaluates every node on the given inputs.
-func (it *Interpreter) Run(inputs map[string]*Tensor) error {
+// Run evaluates every node on the given inputs, optimizer updates included.
+func (it *Interpreter) Run(inputs map[string]*Tensor) error { return it.Eval(inputs, true) }
+
+// Eval evaluates the graph on the given inputs; with updates false it stops
+// short of the optimizer's update nodes (forward and backward only).
+func (it *Interpreter) Eval(inputs map[string]*Tensor, updates bool) error {
 	if err := CheckInputs(it.G, inputs); err != nil {
 		return err
 	}
@@ -186,6 +201,9 @@ func (it *Interpreter) Run(inputs map[string]*Tensor) error {
 			_ = it.vals[n.ID].CopyFrom(inputs[n.Name])
 			continue
 		case graph.OpParam, graph.OpState, graph.OpConst, graph.OpCausalMask:
+			continue
+		}
+		if !updates && n.Role == graph.RoleUpdate {
 			continue
 		}
 		ins = ins[:0]

@@ -63,4 +63,6 @@ var kernels = map[graph.Op]kernel{
 	graph.OpCrossEntropy:  kernCrossEntropy,
 	graph.OpBCEWithLogits: kernBCE,
 	graph.OpMSE:           kernMSE,
+
+	graph.OpApplySGD: kernApplySGD,
 }

@@ -37,6 +37,9 @@ func init() {
 	verbs = []verb{
 		{"list", "mlc list [-json]", "list the zoo's models and their config keys", cmdList},
 		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train] [-format text|dot|json]", "print a model's IR", cmdGraph},
+		{"compile", "mlc compile -model M | ./path/to/pkg [-func Build] [-config k=v,...] [-dtype f32|f64] -o DIR [-pkg NAME]", "compile a model into a standalone Go package", cmdCompile},
+		{"inspect", "mlc inspect -model M [-config k=v,...] [-dtype f32|f64] -phase forward|backward|update|predict", "print the generated Go source of one phase", cmdInspect},
+		{"run", "mlc run -model M [-config k=v,...] [-params FILE] [-inputs FILE] [-engine interp|gen] [-grads] [-json]", "evaluate a model on inputs with either engine", cmdRun},
 	}
 }
 
@@ -113,13 +116,19 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	return fs
 }
 
+// flagErr maps a flag-parsing error: -h is not a failure, and other errors
+// were already printed with the usage.
+func flagErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errUsage
+}
+
 // parse parses flags and rejects stray positional arguments.
 func (c *cli) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+		return flagErr(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
@@ -68,4 +69,11 @@ func joinNames() string {
 		s += n
 	}
 	return s
+}
+
+// compileOptions are the compile options the model flags give.
+func (l *loaded) compileOptions(lr float64) compile.Options {
+	o := compile.Options{Float: l.opts.Float}
+	o.Optimizer.LR = lr
+	return o
 }

@@ -26,3 +26,8 @@ func Build(b *dsl.Builder, _ Config) {
 	b.Output("yhat", z2.Sigmoid())
 	b.Loss(dsl.BCEWithLogits(z2, y))
 }
+
+// Example is the text's input x = [1, 0.5] with target y = 1.
+func Example(Config) map[string][]float64 {
+	return map[string][]float64{"x": {1, 0.5}, "y": {1}}
+}

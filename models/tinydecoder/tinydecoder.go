@@ -73,3 +73,12 @@ func Build(b *dsl.Builder, c Config) {
 	b.Output("probs", logits.Softmax(-1))
 	b.Loss(dsl.CrossEntropy(logits, targets))
 }
+
+// Example is the text's sentence "the cat sat" with targets "cat sat on",
+// for the default context of 3; other contexts get no fixed example.
+func Example(c Config) map[string][]float64 {
+	if c.Ctx != 3 || c.Vocab < 4 {
+		return nil
+	}
+	return map[string][]float64{"ids": {0, 1, 2}, "targets": {1, 2, 3}}
+}

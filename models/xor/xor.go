@@ -42,3 +42,8 @@ func Build(b *dsl.Builder, c Config) {
 	b.Output("yhat", z2.Sigmoid())
 	b.Loss(dsl.BCEWithLogits(z2, y))
 }
+
+// Example is the four rows of the XOR truth table.
+func Example(Config) map[string][]float64 {
+	return map[string][]float64{"X": {0, 0, 0, 1, 1, 0, 1, 1}, "y": {0, 1, 1, 0}}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+)
+
+func cmdCompile(c *cli, args []string) error {
+	fs := c.flags("compile")
+	var mf modelFlags
+	mf.register(fs)
+	out := fs.String("o", "", "output directory for the generated package (required)")
+	pkg := fs.String("pkg", "", "package name (default: the model name)")
+	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
+	lr := fs.Float64("lr", 0, "learning rate of TrainStep (default: the optimizer's)")
+	// A package path may come before or after the flags.
+	var path string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		path, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagErr(err)
+	}
+	if fs.NArg() > 0 {
+		if path != "" || fs.NArg() > 1 {
+			return fmt.Errorf("unexpected argument %q", fs.Arg(fs.NArg()-1))
+		}
+		path = fs.Arg(0)
+	}
+	if *out == "" {
+		return fmt.Errorf("-o DIR is required")
+	}
+	var res *compile.Result
+	var err error
+	switch {
+	case path != "" && mf.model != "":
+		return fmt.Errorf("give either -model or a package path, not both")
+	case path != "":
+		res, err = c.compileUserPackage(path, *fn, mf, *lr)
+	default:
+		var m *loaded
+		if m, err = mf.load(); err != nil {
+			return err
+		}
+		res, err = compile.Zoo(m.entry.Name, mf.config, m.compileOptions(*lr))
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(c.stderr, "warning:", w)
+	}
+	name := *pkg
+	if name == "" {
+		name = defaultPkg(res.Program)
+	}
+	files, err := compile.Generate(res, name)
+	if err != nil {
+		return err
+	}
+	if err := compile.WriteDir(*out, files); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "wrote package %s to %s (%d files)\n", name, *out, len(files))
+	return nil
+}
+
+func defaultPkg(p *graph.Program) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(p.Name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' && b.Len() > 0 {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "model"
+	}
+	return b.String()
+}

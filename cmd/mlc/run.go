@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime"
+	"github.com/mlc-dev/mlc/runtime/safetensors"
+)
+
+func cmdRun(c *cli, args []string) error {
+	fs := c.flags("run")
+	var mf modelFlags
+	mf.register(fs)
+	paramsFile := fs.String("params", "", "parameter values: a JSON object of {shape, data} tensors, or a .safetensors file")
+	inputsFile := fs.String("inputs", "", "input values: a JSON object of {shape, data} tensors (default: the model's example batch)")
+	engine := fs.String("engine", "interp", "interp (the reference interpreter) or gen (compile and run the generated package)")
+	grads := fs.Bool("grads", false, "also print every gradient")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *engine != "interp" && *engine != "gen" {
+		return fmt.Errorf("-engine must be interp or gen, got %q", *engine)
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(0))
+	if err != nil {
+		return err
+	}
+	prog := res.Program
+	req := compile.RunRequest{Grads: *grads}
+	if *inputsFile != "" {
+		in, err := runtime.ReadTensors(*inputsFile)
+		if err != nil {
+			return err
+		}
+		if req.Loss, err = compile.CheckInputs(prog, *inputsFile, in); err != nil {
+			return err
+		}
+		req.Inputs = in
+	} else {
+		req.Inputs = compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+		req.Loss = prog.Train != nil
+	}
+	if *grads && !req.Loss {
+		return fmt.Errorf("-grads needs the model's training inputs (%s)", strings.Join(inputNames(prog.Train), ", "))
+	}
+	if *paramsFile != "" {
+		if req.Params, err = readParams(*paramsFile, prog); err != nil {
+			return err
+		}
+	}
+	var out *runtime.RunResult
+	if *engine == "gen" {
+		bin, err := compile.BuildRunner(prog)
+		if err != nil {
+			return err
+		}
+		out, err = compile.RunGenerated(bin, req)
+		if err != nil {
+			return err
+		}
+	} else if out, err = compile.RunInterpreted(prog, req); err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, string(b))
+		return nil
+	}
+	printTensors(c, "", out.Outputs)
+	if out.Loss != nil {
+		fmt.Fprintf(c.stdout, "loss = %v\n", float64(*out.Loss))
+	}
+	printTensors(c, "d", out.Grads)
+	return nil
+}
+
+func inputNames(g *graph.Graph) []string {
+	var names []string
+	if g != nil {
+		for _, n := range g.Inputs() {
+			names = append(names, n.Name)
+		}
+	}
+	return names
+}
+
+func printTensors(c *cli, prefix string, ts map[string]runtime.JSONTensor) {
+	names := make([]string, 0, len(ts))
+	for k := range ts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		t := ts[k]
+		fmt.Fprintf(c.stdout, "%s%s %v = %v\n", prefix, k, graph.Shape(t.Shape), floatsOf(t))
+	}
+}
+
+func floatsOf(t runtime.JSONTensor) []float64 {
+	out := make([]float64, len(t.Data))
+	for i, v := range t.Data {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// readParams reads parameter values from JSON or safetensors, checking each
+// against the model.
+func readParams(path string, prog *graph.Program) (map[string]runtime.JSONTensor, error) {
+	params := map[string]*graph.Node{}
+	for _, g := range prog.Graphs() {
+		for _, p := range g.Params() {
+			params[p.Name] = p
+		}
+	}
+	var in map[string]runtime.JSONTensor
+	if strings.HasSuffix(path, ".safetensors") {
+		f, err := safetensors.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		in = map[string]runtime.JSONTensor{}
+		for _, t := range f.Tensors {
+			if strings.HasPrefix(t.Name, safetensors.OptimPrefix) {
+				continue
+			}
+			j := runtime.JSONTensor{Shape: t.Shape}
+			for _, v := range t.F64 {
+				j.Data = append(j.Data, runtime.JSONFloat(v))
+			}
+			for _, v := range t.F32 {
+				j.Data = append(j.Data, runtime.JSONFloat(v))
+			}
+			in[t.Name] = j
+		}
+	} else {
+		var err error
+		if in, err = runtime.ReadTensors(path); err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(in))
+	for k := range in {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p, ok := params[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: the model has no parameter %q", path, name)
+		}
+		if !graph.Shape(in[name].Shape).Equal(p.Type.Shape) {
+			return nil, fmt.Errorf("%s: parameter %q: shape %v, want %s", path, name, graph.Shape(in[name].Shape), p.Type.Shape)
+		}
+		if len(in[name].Data) != p.Type.Shape.Size() {
+			return nil, fmt.Errorf("%s: parameter %q: %d values for shape %s", path, name, len(in[name].Data), p.Type.Shape)
+		}
+	}
+	return in, nil
+}

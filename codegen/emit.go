@@ -1,0 +1,533 @@
+package codegen
+
+import (
+	"strconv"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// emitter writes the statements that compute node n. The table is codegen's
+// half of the op table: a test walks graph.AllOps and fails on a gap.
+type emitter func(f *fnGen, n *graph.Node) []jen.Code
+
+// unaryExpr and binaryExpr build the element expression of elementwise ops.
+func unary(expr func(f *fnGen, a jen.Code) jen.Code) emitter {
+	return func(f *fnGen, n *graph.Node) []jen.Code {
+		return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return expr(f, a[0]) })}
+	}
+}
+
+func binary(expr func(f *fnGen, a, b jen.Code) jen.Code) emitter {
+	return func(f *fnGen, n *graph.Node) []jen.Code {
+		return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return expr(f, a[0], a[1]) })}
+	}
+}
+
+func infixOp(op string) emitter {
+	return binary(func(f *fnGen, a, b jen.Code) jen.Code { return jen.Add(a).Op(op).Add(b) })
+}
+
+func mathFn(name string) emitter {
+	return unary(func(f *fnGen, a jen.Code) jen.Code { return f.mathCall(name, a) })
+}
+
+func localFn(name string) emitter {
+	return unary(func(f *fnGen, a jen.Code) jen.Code { return f.call64(jen.Id(name), a) })
+}
+
+var emitters map[graph.Op]emitter
+
+func init() {
+	// Assigned in init: emitters call back into fnGen, which consults the table.
+	emitters = map[graph.Op]emitter{
+		graph.OpNeg:  unary(func(f *fnGen, a jen.Code) jen.Code { return jen.Op("-").Add(a) }),
+		graph.OpExp:  mathFn("Exp"),
+		graph.OpLog:  mathFn("Log"),
+		graph.OpSqrt: mathFn("Sqrt"),
+		graph.OpRsqrt: unary(func(f *fnGen, a jen.Code) jen.Code {
+			return f.toT(jen.Lit(1).Op("/").Qual("math", "Sqrt").Call(f.to64(a)))
+		}),
+		graph.OpTanh:    mathFn("Tanh"),
+		graph.OpSigmoid: localFn("sigmoid"),
+		graph.OpReLU:    unary(func(f *fnGen, a jen.Code) jen.Code { return jen.Id("max").Call(a, jen.Lit(0)) }),
+		graph.OpGELU:    localFn("gelu"),
+		graph.OpAbs:     mathFn("Abs"),
+		graph.OpPow:     emitPow,
+		graph.OpCast:    emitCast,
+
+		graph.OpAdd:     infixOp("+"),
+		graph.OpSub:     infixOp("-"),
+		graph.OpMul:     infixOp("*"),
+		graph.OpDiv:     infixOp("/"),
+		graph.OpMaximum: binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("maxNaN"), a, b) }),
+		graph.OpMinimum: binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("minNaN"), a, b) }),
+
+		graph.OpLess:         infixOp("<"),
+		graph.OpLessEqual:    infixOp("<="),
+		graph.OpGreater:      infixOp(">"),
+		graph.OpGreaterEqual: infixOp(">="),
+		graph.OpEqual:        infixOp("=="),
+		graph.OpNotEqual:     infixOp("!="),
+		graph.OpAnd:          infixOp("&&"),
+		graph.OpOr:           infixOp("||"),
+		graph.OpNot:          unary(func(f *fnGen, a jen.Code) jen.Code { return jen.Op("!").Add(a) }),
+		graph.OpWhere:        emitWhere,
+
+		graph.OpMatMul:      emitMatMul,
+		graph.OpTranspose:   emitTranspose,
+		graph.OpReshape:     emitReshape,
+		graph.OpBroadcastTo: unary(func(f *fnGen, a jen.Code) jen.Code { return a }),
+		graph.OpSlice:       emitSlice,
+		graph.OpPad:         emitPad,
+		graph.OpConcat:      emitConcat,
+		graph.OpGather:      emitGather,
+		graph.OpScatterAdd:  emitScatterAdd,
+		graph.OpOneHot:      emitOneHot,
+
+		graph.OpSum:    emitReduce,
+		graph.OpMean:   emitReduce,
+		graph.OpMax:    emitReduce,
+		graph.OpArgMax: emitArgMax,
+
+		graph.OpSoftmax:        emitSoftmax,
+		graph.OpLogSoftmax:     emitSoftmax,
+		graph.OpSoftmaxGrad:    emitSoftmaxGrad,
+		graph.OpLogSoftmaxGrad: emitSoftmaxGrad,
+		graph.OpLayerNorm:      emitLayerNorm,
+		graph.OpLayerNormGrad:  emitLayerNormGrad,
+		graph.OpGELUGrad:       binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("geluGrad"), a, b) }),
+
+		graph.OpCrossEntropy:  emitCrossEntropy,
+		graph.OpBCEWithLogits: emitLoss2("bceWithLogits"),
+		graph.OpMSE:           emitLoss2("mse"),
+
+		graph.OpApplySGD: emitApplySGD,
+	}
+}
+
+func emitPow(f *fnGen, n *graph.Node) []jen.Code {
+	p := n.Attrs.Exponent
+	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code {
+		if p == 2 {
+			return jen.Add(a[0]).Op("*").Add(a[0])
+		}
+		return f.call64(jen.Qual("math", "Pow"), a[0], f.lit(p))
+	})}
+}
+
+func emitCast(f *fnGen, n *graph.Node) []jen.Code {
+	from, to := n.Inputs[0].Type.DType, n.Type.DType
+	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code {
+		switch {
+		case to == graph.Bool && from == graph.Bool:
+			return a[0]
+		case to == graph.Bool:
+			return jen.Add(a[0]).Op("!=").Lit(0)
+		case from == graph.Bool:
+			return jen.Id("where").Call(a[0], jen.Id(f.goType(to)).Call(jen.Lit(1)), jen.Lit(0))
+		}
+		return jen.Id(f.goType(to)).Call(a[0])
+	})}
+}
+
+func emitWhere(f *fnGen, n *graph.Node) []jen.Code {
+	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code {
+		return jen.Id("where").Call(a[0], a[1], a[2])
+	})}
+}
+
+// emitMatMul calls matmul once per batch matrix, with the operands' offsets.
+func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
+	A, B := n.Inputs[0], n.Inputs[1]
+	as, bs, os := A.Type.Shape, B.Type.Shape, n.Type.Shape
+	m, nn := os[len(os)-2], os[len(os)-1]
+	k := as[len(as)-1]
+	if n.Attrs.TransA {
+		k = as[len(as)-2]
+	}
+	aSize, bSize := as[len(as)-2]*as[len(as)-1], bs[len(bs)-2]*bs[len(bs)-1]
+	call := func(c, a, b jen.Code) jen.Code {
+		return jen.Id("matmul").Call(c, a, b, jen.Lit(m), jen.Lit(nn), jen.Lit(k), jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB))
+	}
+	batch := os[:len(os)-2]
+	if batch.Size() == 1 {
+		return []jen.Code{call(f.ref(n), f.ref(A), f.ref(B))}
+	}
+	// One loop over the batch; each operand steps by its matrix size or, where
+	// it is broadcast, by the stride its own batch axes give.
+	vars := []string{"b"}
+	aIdx := batchIndex(as[:len(as)-2], batch)
+	bIdx := batchIndex(bs[:len(bs)-2], batch)
+	_ = vars
+	slice := func(x *graph.Node, idx string, size int) jen.Code {
+		if idx == "0" {
+			return f.ref(x)
+		}
+		off := "(" + idx + ")*" + strconv.Itoa(size)
+		return f.ref(x).Index(jen.Id(off).Op(":"))
+	}
+	c := f.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":"))
+	return []jen.Code{jen.For(jen.Id("b").Op(":=").Range().Lit(batch.Size())).Block(
+		call(c, slice(A, aIdx, aSize), slice(B, bIdx, bSize)),
+	)}
+}
+
+// batchIndex is the batch-matrix index of an operand with batch shape s for
+// output batch index b over batch shape out (as an expression of b).
+func batchIndex(s, out graph.Shape) string {
+	if s.Size() == 1 {
+		return "0"
+	}
+	if s.Equal(out) {
+		return "b"
+	}
+	// Decompose b into per-axis indices, then recompose with s's strides.
+	ost, sst := out.Strides(), s.Strides()
+	expr := ""
+	for d := range out {
+		j := d - (len(out) - len(s))
+		if j < 0 || s[j] == 1 {
+			continue
+		}
+		term := "b/" + strconv.Itoa(ost[d]) + "%" + strconv.Itoa(out[d])
+		if sst[j] != 1 {
+			term = "(" + term + ")*" + strconv.Itoa(sst[j])
+		}
+		if expr != "" {
+			expr += " + "
+		}
+		expr += term
+	}
+	return expr
+}
+
+func emitTranspose(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	in, out := x.Type.Shape, n.Type.Shape
+	ist := in.Strides()
+	return []jen.Code{loops(out, false, func(vars []string, _ string) []jen.Code {
+		var terms []string
+		for d, ax := range n.Attrs.Perm {
+			if out[d] == 1 {
+				continue
+			}
+			terms = append(terms, scaled(vars[d], ist[ax]))
+		}
+		return []jen.Code{f.ref(n).Index(jen.Id(indexExpr(out, out, vars))).Op("=").Add(f.ref(x).Index(jen.Id(join(terms))))}
+	})}
+}
+
+func scaled(v string, stride int) string {
+	if stride == 1 {
+		return v
+	}
+	return v + "*" + strconv.Itoa(stride)
+}
+
+func join(terms []string) string {
+	if len(terms) == 0 {
+		return "0"
+	}
+	s := terms[0]
+	for _, t := range terms[1:] {
+		s += " + " + t
+	}
+	return s
+}
+
+func emitReshape(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	if f.p.slots[n] == f.p.slots[x] {
+		return nil // shares the operand's storage: nothing to do
+	}
+	if f.p.slots[x].region == inline {
+		return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return f.elem(x, graph.Shape{}, nil, "0") })}
+	}
+	return []jen.Code{jen.Copy(f.ref(n), f.ref(x))}
+}
+
+func emitSlice(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	in, out := x.Type.Shape, n.Type.Shape
+	ist := in.Strides()
+	return []jen.Code{loops(out, false, func(vars []string, _ string) []jen.Code {
+		var terms []string
+		off := 0
+		for d := range out {
+			off += n.Attrs.Starts[d] * ist[d]
+			if out[d] != 1 {
+				terms = append(terms, scaled(vars[d], ist[d]))
+			}
+		}
+		if off != 0 {
+			terms = append(terms, strconv.Itoa(off))
+		}
+		return []jen.Code{f.ref(n).Index(jen.Id(indexExpr(out, out, vars))).Op("=").Add(f.ref(x).Index(jen.Id(join(terms))))}
+	})}
+}
+
+func emitPad(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	in, out := x.Type.Shape, n.Type.Shape
+	ost := out.Strides()
+	return []jen.Code{jen.Clear(f.ref(n)), loops(in, false, func(vars []string, _ string) []jen.Code {
+		var terms []string
+		off := 0
+		for d := range in {
+			off += n.Attrs.Starts[d] * ost[d]
+			if in[d] != 1 {
+				terms = append(terms, scaled(vars[d], ost[d]))
+			}
+		}
+		if off != 0 {
+			terms = append(terms, strconv.Itoa(off))
+		}
+		return []jen.Code{f.ref(n).Index(jen.Id(join(terms))).Op("=").Add(f.elem(x, in, vars, ""))}
+	})}
+}
+
+func emitConcat(f *fnGen, n *graph.Node) []jen.Code {
+	ax := n.Attrs.Axis
+	out := n.Type.Shape
+	ost := out.Strides()
+	var stmts []jen.Code
+	at := 0
+	for _, x := range n.Inputs {
+		in := x.Type.Shape
+		base := at * ost[ax]
+		stmts = append(stmts, loops(in, false, func(vars []string, _ string) []jen.Code {
+			var terms []string
+			for d := range in {
+				if in[d] != 1 {
+					terms = append(terms, scaled(vars[d], ost[d]))
+				}
+			}
+			if base != 0 {
+				terms = append(terms, strconv.Itoa(base))
+			}
+			return []jen.Code{f.ref(n).Index(jen.Id(join(terms))).Op("=").Add(f.elem(x, in, vars, ""))}
+		}))
+		at += in[ax]
+	}
+	return stmts
+}
+
+// indexCheck runs a helper that returns the position of a bad index (or −1)
+// and turns a bad one into the error the interpreter gives.
+func indexCheck(call jen.Code, n *graph.Node, what string, ids *jen.Statement, limit int) jen.Code {
+	return jen.If(jen.Id("p").Op(":=").Add(call), jen.Id("p").Op(">=").Lit(0)).Block(
+		errorf(posPrefix(n)+n.Op.String()+": "+what+" %d at position %d is outside [0, "+strconv.Itoa(limit)+")", ids.Index(jen.Id("p")), jen.Id("p")),
+	)
+}
+
+func emitGather(f *fnGen, n *graph.Node) []jen.Code {
+	table, ids := n.Inputs[0], n.Inputs[1]
+	v := table.Type.Shape[0]
+	row := graph.Shape(table.Type.Shape[1:]).Size()
+	call := jen.Id("gather").Call(f.ref(n), f.ref(table), f.ref(ids), jen.Lit(row), jen.Lit(v))
+	return []jen.Code{indexCheck(call, n, "id", f.ref(ids), v)}
+}
+
+func emitScatterAdd(f *fnGen, n *graph.Node) []jen.Code {
+	ids, upd := n.Inputs[0], n.Inputs[1]
+	v := n.Attrs.Depth
+	row := graph.Shape(n.Type.Shape[1:]).Size()
+	call := jen.Id("scatterAdd").Call(f.ref(n), f.ref(upd), f.ref(ids), jen.Lit(row), jen.Lit(v))
+	return []jen.Code{indexCheck(call, n, "id", f.ref(ids), v)}
+}
+
+func emitOneHot(f *fnGen, n *graph.Node) []jen.Code {
+	ids := n.Inputs[0]
+	call := jen.Id("oneHot").Call(f.ref(n), f.ref(ids), jen.Lit(n.Attrs.Depth))
+	return []jen.Code{indexCheck(call, n, "id", f.ref(ids), n.Attrs.Depth)}
+}
+
+// emitReduce writes a loop nest: kept axes outside, reduced axes inside,
+// accumulating in float64.
+func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	in := x.Type.Shape
+	reduced := func(d int) bool {
+		if len(n.Attrs.Axes) == 0 {
+			return true
+		}
+		for _, a := range n.Attrs.Axes {
+			if a == d {
+				return true
+			}
+		}
+		return false
+	}
+	var keep, red []int
+	for d := range in {
+		if reduced(d) {
+			red = append(red, d)
+		} else {
+			keep = append(keep, d)
+		}
+	}
+	vars := make([]string, len(in))
+	for d := range in {
+		vars[d] = loopVar(d)
+	}
+	ist := in.Strides()
+	// output index: kept axes with the output's strides
+	outShape := graph.Shape{}
+	for _, d := range keep {
+		outShape = append(outShape, in[d])
+	}
+	ost := outShape.Strides()
+	var oterms, iterms []string
+	for i, d := range keep {
+		if in[d] != 1 {
+			oterms = append(oterms, scaled(vars[d], ost[i]))
+		}
+	}
+	for d := range in {
+		if in[d] != 1 {
+			iterms = append(iterms, scaled(vars[d], ist[d]))
+		}
+	}
+	read := f.to64(f.ref(x).Index(jen.Id(join(iterms))))
+	var init jen.Code = jen.Lit(0.0)
+	var acc jen.Code = jen.Id("s").Op("+=").Add(read)
+	if n.Op == graph.OpMax {
+		init = jen.Qual("math", "Inf").Call(jen.Lit(-1))
+		acc = jen.Id("s").Op("=").Id("maxNaN").Call(jen.Id("s"), read)
+	}
+	var result jen.Code = jen.Id("s")
+	if n.Op == graph.OpMean {
+		cnt := 1
+		for _, d := range red {
+			cnt *= in[d]
+		}
+		result = jen.Id("s").Op("/").Lit(float64(cnt))
+	}
+	// inner reduced loops
+	var inner jen.Code = acc
+	for i := len(red) - 1; i >= 0; i-- {
+		d := red[i]
+		if in[d] == 1 {
+			continue
+		}
+		inner = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(inner)
+	}
+	body := []jen.Code{
+		jen.Id("s").Op(":=").Add(init),
+		inner,
+		f.ref(n).Index(jen.Id(join(oterms))).Op("=").Add(f.toT(result)),
+	}
+	if f.f32() {
+		body[0] = jen.Var().Id("s").Float64().Op("=").Add(init)
+	}
+	// outer kept loops; axes of size one need no loop
+	var nest jen.Code = jen.Block(body...)
+	first := true
+	for i := len(keep) - 1; i >= 0; i-- {
+		d := keep[i]
+		if in[d] == 1 {
+			continue
+		}
+		if first {
+			nest = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(body...)
+			first = false
+		} else {
+			nest = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(nest)
+		}
+	}
+	return []jen.Code{nest}
+}
+
+func axisDims(s graph.Shape, axis int) (outer, n, inner int) {
+	return graph.Shape(s[:axis]).Size(), s[axis], graph.Shape(s[axis+1:]).Size()
+}
+
+func emitArgMax(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	o, k, i := axisDims(x.Type.Shape, n.Attrs.Axis)
+	return []jen.Code{jen.Id("argmax").Call(f.ref(n), f.ref(x), jen.Lit(o), jen.Lit(k), jen.Lit(i))}
+}
+
+func emitSoftmax(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	o, k, i := axisDims(x.Type.Shape, n.Attrs.Axis)
+	return []jen.Code{jen.Id("softmax").Call(f.ref(n), f.ref(x), jen.Lit(o), jen.Lit(k), jen.Lit(i), jen.Lit(n.Op == graph.OpLogSoftmax))}
+}
+
+func emitSoftmaxGrad(f *fnGen, n *graph.Node) []jen.Code {
+	y, dy := n.Inputs[0], n.Inputs[1]
+	o, k, i := axisDims(y.Type.Shape, n.Attrs.Axis)
+	return []jen.Code{jen.Id("softmaxGrad").Call(f.ref(n), f.ref(y), f.ref(dy), jen.Lit(o), jen.Lit(k), jen.Lit(i), jen.Lit(n.Op == graph.OpLogSoftmaxGrad))}
+}
+
+func rowsOf(s graph.Shape) (rows, d int) {
+	d = s[len(s)-1]
+	return s.Size() / d, d
+}
+
+func emitLayerNorm(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	rows, d := rowsOf(x.Type.Shape)
+	return []jen.Code{jen.Id("layerNorm").Call(f.ref(n), f.ref(x), jen.Lit(rows), jen.Lit(d), jen.Lit(n.Attrs.Eps))}
+}
+
+func emitLayerNormGrad(f *fnGen, n *graph.Node) []jen.Code {
+	x, dy := n.Inputs[0], n.Inputs[1]
+	rows, d := rowsOf(x.Type.Shape)
+	return []jen.Code{jen.Id("layerNormGrad").Call(f.ref(n), f.ref(x), f.ref(dy), jen.Lit(rows), jen.Lit(d), jen.Lit(n.Attrs.Eps))}
+}
+
+// lossOut is how a loss writes its result: the scalar into out[0], or with
+// reduce=none the per-element values into out.
+func (f *fnGen) lossOut(n *graph.Node) (perElem jen.Code, scalar bool) {
+	if n.Attrs.Reduce == "none" {
+		return f.ref(n), false
+	}
+	return jen.Nil(), true
+}
+
+func emitCrossEntropy(f *fnGen, n *graph.Node) []jen.Code {
+	z, t := n.Inputs[0], n.Inputs[1]
+	rows, c := rowsOf(z.Type.Shape)
+	var mask jen.Code = jen.Nil()
+	if len(n.Inputs) == 3 {
+		mask = f.ref(n.Inputs[2])
+	}
+	per, scalar := f.lossOut(n)
+	call := jen.Id("crossEntropy").Call(f.ref(z), f.ref(t), mask, jen.Lit(rows), jen.Lit(c), jen.Lit(n.Attrs.Reduce), per)
+	lhs := jen.Id("_")
+	if scalar {
+		lhs = jen.Id("l")
+	}
+	stmts := []jen.Code{
+		jen.List(lhs, jen.Id("p")).Op(":=").Add(call),
+		jen.If(jen.Id("p").Op(">=").Lit(0)).Block(
+			errorf(posPrefix(n)+"CrossEntropy: target %d at position %d is outside [0, "+strconv.Itoa(c)+")", f.ref(t).Index(jen.Id("p")), jen.Id("p")),
+		),
+	}
+	if scalar {
+		stmts = append(stmts, f.ref(n).Index(jen.Lit(0)).Op("=").Add(f.toT(jen.Id("l"))))
+	}
+	return []jen.Code{jen.Block(stmts...)}
+}
+
+func emitLoss2(fn string) emitter {
+	return func(f *fnGen, n *graph.Node) []jen.Code {
+		per, scalar := f.lossOut(n)
+		call := jen.Id(fn).Call(f.ref(n.Inputs[0]), f.ref(n.Inputs[1]), jen.Lit(n.Attrs.Reduce), per)
+		if !scalar {
+			return []jen.Code{call}
+		}
+		return []jen.Code{f.ref(n).Index(jen.Lit(0)).Op("=").Add(f.toT(call))}
+	}
+}
+
+func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
+	p, g, lr := n.Inputs[0], n.Inputs[1], n.Inputs[2]
+	size := p.Type.Shape.Size()
+	return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Lit(size)).Block(
+		f.ref(p).Index(jen.Id("i")).Op("-=").Add(f.elem(lr, graph.Shape{}, nil, "0")).Op("*").Add(f.ref(g).Index(jen.Id("i"))),
+	)}
+}

@@ -1,0 +1,353 @@
+// Package lib holds the helper kernels of generated packages. codegen copies
+// this file into every package it writes (package clause replaced), so it
+// may import only the standard library. Each kernel is the generated code's
+// half of an op whose loop would not read well inline; elementwise ops are
+// emitted inline instead. Reductions accumulate in float64 whatever the
+// element type, as the interpreter does.
+package lib
+
+import (
+	"errors"
+	"math"
+)
+
+// float is the element type of a generated package's values.
+type float interface{ ~float32 | ~float64 }
+
+// errRange reports an id or target outside its range. It is a fixed error
+// value so that the check costs no allocation on the success path; the
+// caller wraps it with the position on failure.
+var errRange = errors.New("index out of range")
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+const geluC = 0.7978845608028654 // √(2/π)
+
+func gelu(x float64) float64 { return 0.5 * x * (1 + math.Tanh(geluC*(x+0.044715*x*x*x))) }
+
+func geluGrad(x, dy float64) float64 {
+	t := math.Tanh(geluC * (x + 0.044715*x*x*x))
+	return dy * (0.5*(1+t) + 0.5*x*(1-t*t)*geluC*(1+3*0.044715*x*x))
+}
+
+// maxNaN and minNaN propagate NaN from either side, like NumPy.
+func maxNaN(a, b float64) float64 {
+	if a != a || a >= b {
+		return a
+	}
+	return b
+}
+
+func minNaN(a, b float64) float64 {
+	if a != a || a <= b {
+		return a
+	}
+	return b
+}
+
+func where[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
+}
+
+// matmul computes c = op(a)·op(b) for one m×n result, op the transpose
+// when ta/tb. a is m×k (k×m when ta), b is k×n (n×k when tb), row-major.
+func matmul[T float](c, a, b []T, m, n, k int, ta, tb bool) {
+	c = c[:m*n]
+	for i := range m {
+		ci := c[i*n : i*n+n]
+		for j := range ci {
+			ci[j] = 0
+		}
+		for p := range k {
+			var aip T
+			if ta {
+				aip = a[p*m+i]
+			} else {
+				aip = a[i*k+p]
+			}
+			if tb {
+				for j := range ci {
+					ci[j] += aip * b[j*k+p]
+				}
+			} else {
+				bp := b[p*n : p*n+n]
+				for j := range ci {
+					ci[j] += aip * bp[j]
+				}
+			}
+		}
+	}
+}
+
+// softmax over the middle axis of an outer×n×inner block.
+func softmax[T float](out, x []T, outer, n, inner int, logSoftmax bool) {
+	for o := range outer {
+		for i := range inner {
+			base := o*n*inner + i
+			m := math.Inf(-1)
+			for j := range n {
+				m = maxNaN(m, float64(x[base+j*inner]))
+			}
+			s := 0.0
+			for j := range n {
+				s += math.Exp(float64(x[base+j*inner]) - m)
+			}
+			if logSoftmax {
+				ls := m + math.Log(s)
+				for j := range n {
+					out[base+j*inner] = T(float64(x[base+j*inner]) - ls)
+				}
+				continue
+			}
+			for j := range n {
+				out[base+j*inner] = T(math.Exp(float64(x[base+j*inner])-m) / s)
+			}
+		}
+	}
+}
+
+// softmaxGrad: y ⊙ (dy − Σ dy⊙y) (softmax) or dy − exp(y)·Σ dy (log-softmax).
+func softmaxGrad[T float](out, y, dy []T, outer, n, inner int, logSoftmax bool) {
+	for o := range outer {
+		for i := range inner {
+			base := o*n*inner + i
+			s := 0.0
+			for j := range n {
+				if logSoftmax {
+					s += float64(dy[base+j*inner])
+				} else {
+					s += float64(dy[base+j*inner]) * float64(y[base+j*inner])
+				}
+			}
+			for j := range n {
+				k := base + j*inner
+				if logSoftmax {
+					out[k] = T(float64(dy[k]) - math.Exp(float64(y[k]))*s)
+				} else {
+					out[k] = T(float64(y[k]) * (float64(dy[k]) - s))
+				}
+			}
+		}
+	}
+}
+
+// rowStats is the mean and 1/√(var+eps) of one row, biased variance.
+func rowStats[T float](x []T, eps float64) (mean, rstd float64) {
+	for _, v := range x {
+		mean += float64(v)
+	}
+	mean /= float64(len(x))
+	v := 0.0
+	for _, xv := range x {
+		d := float64(xv) - mean
+		v += d * d
+	}
+	v /= float64(len(x))
+	return mean, 1 / math.Sqrt(v+eps)
+}
+
+// layerNorm normalises each row of d values: (x − mean)/√(var + eps).
+func layerNorm[T float](out, x []T, rows, d int, eps float64) {
+	for r := range rows {
+		xr, or := x[r*d:r*d+d], out[r*d:r*d+d]
+		mean, rstd := rowStats(xr, eps)
+		for j, v := range xr {
+			or[j] = T((float64(v) - mean) * rstd)
+		}
+	}
+}
+
+// layerNormGrad: dx = (dy − mean(dy) − x̂·mean(dy·x̂)) · rstd per row.
+func layerNormGrad[T float](out, x, dy []T, rows, d int, eps float64) {
+	for r := range rows {
+		xr, dr, or := x[r*d:r*d+d], dy[r*d:r*d+d], out[r*d:r*d+d]
+		mean, rstd := rowStats(xr, eps)
+		mdy, mdyx := 0.0, 0.0
+		for j, v := range xr {
+			xh := (float64(v) - mean) * rstd
+			mdy += float64(dr[j])
+			mdyx += float64(dr[j]) * xh
+		}
+		mdy /= float64(d)
+		mdyx /= float64(d)
+		for j, v := range xr {
+			xh := (float64(v) - mean) * rstd
+			or[j] = T((float64(dr[j]) - mdy - xh*mdyx) * rstd)
+		}
+	}
+}
+
+// argmax writes the index of the first maximum along the middle axis.
+func argmax[T float](out []int32, x []T, outer, n, inner int) {
+	for o := range outer {
+		for i := range inner {
+			base := o*n*inner + i
+			best, bi := float64(x[base]), 0
+			for j := 1; j < n; j++ {
+				if v := float64(x[base+j*inner]); v > best || (v != v && best == best) {
+					best, bi = v, j
+				}
+			}
+			out[o*inner+i] = int32(bi)
+		}
+	}
+}
+
+// gather copies rows of a table of v rows: out[i] = table[ids[i]]. It
+// returns the position of the first bad id, or -1.
+func gather[T float](out, table []T, ids []int32, row, v int) int {
+	for i, id := range ids {
+		if id < 0 || int(id) >= v {
+			return i
+		}
+		copy(out[i*row:i*row+row], table[int(id)*row:int(id)*row+row])
+	}
+	return -1
+}
+
+// scatterAdd is gather's adjoint: out = 0, then out[ids[i]] += upd[i].
+func scatterAdd[T float](out, upd []T, ids []int32, row, v int) int {
+	clear(out)
+	for i, id := range ids {
+		if id < 0 || int(id) >= v {
+			return i
+		}
+		o, u := out[int(id)*row:int(id)*row+row], upd[i*row:i*row+row]
+		for j := range o {
+			o[j] += u[j]
+		}
+	}
+	return -1
+}
+
+// oneHot writes one row of depth per id.
+func oneHot[T float](out []T, ids []int32, depth int) int {
+	clear(out)
+	for i, id := range ids {
+		if id < 0 || int(id) >= depth {
+			return i
+		}
+		out[i*depth+int(id)] = 1
+	}
+	return -1
+}
+
+// reduceLoss turns per-position losses into the op's reduction.
+func reduceLoss(sum float64, counted int, reduce string) float64 {
+	if reduce == "mean" {
+		if counted == 0 {
+			return 0
+		}
+		return sum / float64(counted)
+	}
+	return sum
+}
+
+// crossEntropy of rows×c logits against targets; mask (may be nil) selects
+// counted rows. With perRow non-nil it receives each row's loss (0 where
+// masked). It returns the reduced loss and the first bad target's row, or -1.
+func crossEntropy[T float](z []T, targets []int32, mask []bool, rows, c int, reduce string, perRow []T) (float64, int) {
+	sum, counted := 0.0, 0
+	for r := range rows {
+		if mask != nil && !mask[r] {
+			if perRow != nil {
+				perRow[r] = 0
+			}
+			continue
+		}
+		t := int(targets[r])
+		if t < 0 || t >= c {
+			return 0, r
+		}
+		zr := z[r*c : r*c+c]
+		m := math.Inf(-1)
+		for _, v := range zr {
+			m = maxNaN(m, float64(v))
+		}
+		s := 0.0
+		for _, v := range zr {
+			s += math.Exp(float64(v) - m)
+		}
+		l := m + math.Log(s) - float64(zr[t])
+		if perRow != nil {
+			perRow[r] = T(l)
+		}
+		sum += l
+		counted++
+	}
+	return reduceLoss(sum, counted, reduce), -1
+}
+
+// bceWithLogits: max(z,0) − z·y + log(1 + e^−|z|) per element.
+func bceWithLogits[T float](z, y []T, reduce string, perElem []T) float64 {
+	sum := 0.0
+	for i, zv := range z {
+		zi := float64(zv)
+		l := max(zi, 0) - zi*float64(y[i]) + math.Log1p(math.Exp(-math.Abs(zi)))
+		if perElem != nil {
+			perElem[i] = T(l)
+		}
+		sum += l
+	}
+	return reduceLoss(sum, len(z), reduce)
+}
+
+// mse: (a − b)² per element.
+func mse[T float](a, b []T, reduce string, perElem []T) float64 {
+	sum := 0.0
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		if perElem != nil {
+			perElem[i] = T(d * d)
+		}
+		sum += d * d
+	}
+	return reduceLoss(sum, len(a), reduce)
+}
+
+// rng is SplitMix64, the same generator as runtime.RNG: parameter
+// initialisation and dropout draw identical numbers in both engines.
+type rng struct{ state uint64 }
+
+func (r *rng) next() uint64 {
+	r.state += 0x9e3779b97f4a7c15
+	z := r.state
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func (r *rng) float64() float64 { return float64(r.next()>>11) * 0x1p-53 }
+
+func (r *rng) normal() float64 {
+	u1 := 1 - r.float64()
+	u2 := r.float64()
+	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+}
+
+// seedFor derives a named stream's seed from the model seed (FNV-1a).
+func seedFor(seed uint64, name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return h ^ seed
+}
+
+// initNormal fills w with N(0, std²) draws from the parameter's own stream.
+func initNormal[T float](w []T, std float64, seed uint64, name string) {
+	r := rng{state: seedFor(seed, name)}
+	for i := range w {
+		w[i] = T(std * r.normal())
+	}
+}

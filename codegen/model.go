@@ -1,0 +1,379 @@
+package codegen
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+func (g *gen) modelFile() ([]byte, error) {
+	f := jen.NewFile(g.pkg)
+	f.HeaderComment(Header(g.prog.Source))
+	f.ImportName("fmt", "fmt")
+	f.ImportName("math", "math")
+	prog := g.prog
+	doc := fmt.Sprintf("Package %s is the model %q compiled by mlc from %s", g.pkg, prog.Name, prog.Source)
+	if prog.Config != "" {
+		doc += " (config " + prog.Config + ")"
+	}
+	doc += ".\n\nIt is standalone: New allocates every buffer once, and no method allocates after that."
+	f.PackageComment(lineComments(doc))
+
+	pred := g.newEntry(prog.Predict)
+	var train *entry
+	if prog.Train != nil {
+		train = g.newEntry(prog.Train)
+	}
+
+	g.modelType(f)
+	g.constructor(f)
+	g.tensorAPI(f)
+	if err := g.predictAPI(f, pred); err != nil {
+		return nil, err
+	}
+	if train != nil {
+		if err := g.trainAPI(f, train); err != nil {
+			return nil, err
+		}
+	}
+	g.method(f, pred, "predict", "predict runs the forward pass in eval mode.", func(n *graph.Node) bool { return true }, nil)
+	if train != nil {
+		g.method(f, train, "forward", "forward runs the forward pass in training mode, keeping what backward needs.",
+			func(n *graph.Node) bool { return n.Role == graph.RoleForward }, nil)
+		g.method(f, train, "backward", "backward computes d loss/d param for the batch forward last saw,\nreading the forward pass in reverse: one block per forward op.",
+			func(n *graph.Node) bool { return n.Role == graph.RoleBackward }, nil)
+		g.method(f, train, "update", "update applies the optimizer to every parameter.",
+			func(n *graph.Node) bool { return n.Role == graph.RoleUpdate }, nil)
+	}
+	g.constData(f)
+	g.errHelpers(f)
+	return render(f)
+}
+
+// Sizes of the backing slices.
+func (g *gen) modelType(f *jen.File) {
+	l := g.lay
+	var params, states []string
+	for _, v := range l.vars {
+		if v.param {
+			params = append(params, v.name)
+		} else {
+			states = append(states, v.name)
+		}
+	}
+	fields := []jen.Code{
+		jen.Id("params").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.paramSize, strings.Join(params, ", "))),
+		jen.Id("grads").Index().Id(g.T).Comment("d loss/d param, laid out like params"),
+	}
+	if l.stateSize > 0 {
+		fields = append(fields, jen.Id("state").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.stateSize, strings.Join(states, ", "))))
+	}
+	fields = append(fields,
+		jen.Id("arena").Index().Id(g.T).Comment("inputs and intermediate values of the entry points"),
+		jen.Id("iarena").Index().Int32().Comment("integer values: token ids, labels"),
+		jen.Id("barena").Index().Bool().Comment("masks"),
+		jen.Line(),
+		jen.Id("paramList").Index().Id("Tensor"),
+		jen.Id("gradList").Index().Id("Tensor"),
+	)
+	if l.stateSize > 0 {
+		fields = append(fields, jen.Id("stateList").Index().Id("Tensor"))
+	}
+	docComment(f, "Model holds the parameters, their gradients and every intermediate value in\nbuffers allocated once by New. A Model is not safe for concurrent use.")
+	f.Type().Id("Model").Struct(fields...)
+	f.Line()
+	docComment(f, "Tensor is a named view of a model buffer: row-major, with its static shape.")
+	f.Type().Id("Tensor").Struct(
+		jen.Id("Name").String(),
+		jen.Id("Shape").Index().Int(),
+		jen.Id("Data").Index().Id(g.T),
+	)
+	f.Line()
+}
+
+func intsLit(s graph.Shape) jen.Code {
+	vals := make([]jen.Code, len(s))
+	for i, d := range s {
+		vals[i] = jen.Lit(d)
+	}
+	return jen.Index().Int().Values(vals...)
+}
+
+func (g *gen) floatsLit(data []float64) jen.Code {
+	vals := make([]jen.Code, len(data))
+	for i, v := range data {
+		vals[i] = jen.Id(formatFloat(v))
+	}
+	return jen.Index().Id(g.T).Values(vals...)
+}
+
+func formatFloat(v float64) string {
+	return strings.Replace(graph.FormatFloat(v), "inf", "math.Inf(1)", 1)
+}
+
+func (g *gen) constructor(f *jen.File) {
+	l := g.lay
+	body := []jen.Code{
+		jen.Id("m").Op(":=").Op("&").Id("Model").Values(jen.Dict{
+			jen.Id("params"): jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
+			jen.Id("grads"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
+			jen.Id("arena"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.arenaSize[0])),
+			jen.Id("iarena"): jen.Make(jen.Index().Int32(), jen.Lit(l.arenaSize[1])),
+			jen.Id("barena"): jen.Make(jen.Index().Bool(), jen.Lit(l.arenaSize[2])),
+		}),
+	}
+	if l.stateSize > 0 {
+		body = append(body, jen.Id("m").Dot("state").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.stateSize)))
+	}
+	for _, v := range l.vars {
+		n := v.node
+		size := n.Type.Shape.Size()
+		region := "params"
+		if !v.param {
+			region = "state"
+		}
+		dst := jen.Id("m").Dot(region).Index(jen.Lit(v.off).Op(":").Lit(v.off + size))
+		var init jen.Code
+		switch {
+		case !v.param:
+			if n.Attrs.Value != 0 {
+				init = jen.For(jen.Id("i").Op(":=").Range().Add(dst)).Block(jen.Add(dst.Clone()).Index(jen.Id("i")).Op("=").Id(formatFloat(n.Attrs.Value)))
+			}
+		case n.Attrs.Init == "zeros":
+		case n.Attrs.Init == "ones":
+			init = jen.For(jen.Id("i").Op(":=").Range().Add(dst)).Block(jen.Add(dst.Clone()).Index(jen.Id("i")).Op("=").Lit(1))
+		case n.Attrs.Init == "values":
+			init = jen.Copy(dst, g.floatsLit(n.Attrs.Data))
+		default:
+			init = jen.Id("initNormal").Call(dst, g.stdExpr(n), jen.Id("seed"), jen.Lit(n.Name))
+		}
+		if init != nil {
+			body = append(body, jen.Comment(fmt.Sprintf("%s %s: %s", n.Name, n.Type, initDoc(n))), init)
+		}
+	}
+	var plist, glist, slist []jen.Code
+	for _, v := range l.vars {
+		size := v.node.Type.Shape.Size()
+		t := func(region string) jen.Code {
+			return jen.Values(jen.Dict{
+				jen.Id("Name"):  jen.Lit(v.name),
+				jen.Id("Shape"): intsLit(v.node.Type.Shape),
+				jen.Id("Data"):  jen.Id("m").Dot(region).Index(jen.Lit(v.off).Op(":").Lit(v.off + size).Op(":").Lit(v.off + size)),
+			})
+		}
+		if v.param {
+			plist = append(plist, t("params"))
+			glist = append(glist, t("grads"))
+		} else {
+			slist = append(slist, t("state"))
+		}
+	}
+	body = append(body,
+		jen.Id("m").Dot("paramList").Op("=").Index().Id("Tensor").Values(plist...),
+		jen.Id("m").Dot("gradList").Op("=").Index().Id("Tensor").Values(glist...),
+	)
+	if l.stateSize > 0 {
+		body = append(body, jen.Id("m").Dot("stateList").Op("=").Index().Id("Tensor").Values(slist...))
+	}
+	body = append(body, jen.Return(jen.Id("m")))
+
+	docComment(f, "New returns a Model with its parameters initialised as the model's DSL\nsays, drawing random initialisers from seed 0.")
+	f.Func().Id("New").Params().Op("*").Id("Model").Block(jen.Return(jen.Id("NewSeeded").Call(jen.Lit(0))))
+	f.Line()
+	docComment(f, "NewSeeded is New with another seed for the random initialisers. The\nnumbers match mlc's interpreter for the same seed.")
+	f.Func().Id("NewSeeded").Params(jen.Id("seed").Uint64()).Op("*").Id("Model").Block(body...)
+	f.Line()
+}
+
+func initDoc(n *graph.Node) string {
+	switch n.Op {
+	case graph.OpState:
+		return "starts at " + graph.FormatFloat(n.Attrs.Value)
+	}
+	switch n.Attrs.Init {
+	case "normal":
+		return "normal, std " + graph.FormatFloat(n.Attrs.Std)
+	case "he":
+		return "He: normal, std √(2/fan_in)"
+	case "xavier":
+		return "Xavier: normal, std √(2/(fan_in+fan_out))"
+	}
+	return n.Attrs.Init
+}
+
+// stdExpr is the standard deviation of a random initialiser, as a literal
+// with the formula in view.
+func (g *gen) stdExpr(n *graph.Node) jen.Code {
+	s := n.Type.Shape
+	fanIn, fanOut := 1, 1
+	if len(s) > 0 {
+		fanIn, fanOut = s[0], s[len(s)-1]
+	}
+	switch n.Attrs.Init {
+	case "he":
+		return jen.Qual("math", "Sqrt").Call(jen.Lit(2.0).Op("/").Lit(fanIn))
+	case "xavier":
+		return jen.Qual("math", "Sqrt").Call(jen.Lit(2.0).Op("/").Lit(fanIn + fanOut))
+	}
+	return jen.Id(graph.FormatFloat(n.Attrs.Std))
+}
+
+func (g *gen) tensorAPI(f *jen.File) {
+	docComment(f, "Params lists every parameter with its name, shape and data. Writing to\nData changes the model.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Params").Params().Index().Id("Tensor").Block(jen.Return(jen.Id("m").Dot("paramList")))
+	f.Line()
+	docComment(f, "Grads lists d loss/d param for every parameter, in the order of Params,\nas the last Backward or TrainStep left them.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Grads").Params().Index().Id("Tensor").Block(jen.Return(jen.Id("m").Dot("gradList")))
+	f.Line()
+	if g.lay.stateSize > 0 {
+		docComment(f, "State lists the non-trainable variables (optimizer moments, step count).")
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("State").Params().Index().Id("Tensor").Block(jen.Return(jen.Id("m").Dot("stateList")))
+		f.Line()
+	}
+	lookup := func(name, list, doc string) {
+		docComment(f, doc)
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(jen.Id("name").String()).Index().Id(g.T).Block(
+			jen.For(jen.List(jen.Id("_"), jen.Id("t")).Op(":=").Range().Id("m").Dot(list)).Block(
+				jen.If(jen.Id("t").Dot("Name").Op("==").Id("name")).Block(jen.Return(jen.Id("t").Dot("Data"))),
+			),
+			jen.Return(jen.Nil()),
+		)
+		f.Line()
+	}
+	lookup("Param", "paramList", "Param returns a parameter's data by its DSL name, or nil.")
+	lookup("Grad", "gradList", "Grad returns d loss/d the named parameter, or nil.")
+}
+
+// inputArgs declares an entry point's input parameters and the statements that
+// check and copy them into the model.
+func (g *gen) inputArgs(e *entry, nm *namer, zero jen.Code) (params []jen.Code, stmts []jen.Code, docs []string) {
+	for _, n := range e.gr.Inputs() {
+		name := nm.take(ident(n.Name))
+		size := n.Type.Shape.Size()
+		params = append(params, jen.Id(name).Add(g.goSliceType(n.Type.DType)))
+		docs = append(docs, fmt.Sprintf("%s: %s", name, n.Type))
+		stmts = append(stmts,
+			jen.If(jen.Len(jen.Id(name)).Op("!=").Lit(size)).Block(
+				jen.Return(zero, jen.Id("sizeError").Call(jen.Lit(n.Name), jen.Len(jen.Id(name)), jen.Lit(size), jen.Lit(n.Type.String()))),
+			),
+			jen.Copy(g.sliceOf(e.plan.slots[n]), jen.Id(name)),
+		)
+	}
+	return params, stmts, docs
+}
+
+func (g *gen) predictAPI(f *jen.File, e *entry) error {
+	nm := newNamer()
+	var results []jen.Code
+	var rets []jen.Code
+	var outDocs []string
+	// Result names first, so that inputs yield to outputs on a clash.
+	outNames := make([]string, len(e.gr.Outputs))
+	for i, o := range e.gr.Outputs {
+		outNames[i] = nm.take(strings.ToLower(ident(o.Name)[:1]) + ident(o.Name)[1:])
+	}
+	params, stmts, inDocs := g.inputArgs(e, nm, jen.Id(zeroOuts(len(outNames))))
+	for i, o := range e.gr.Outputs {
+		s := e.plan.slots[o.Node]
+		if s.region == inline || s.region == inConst {
+			return fmt.Errorf("codegen: output %q is a constant; outputs must be computed values", o.Name)
+		}
+		results = append(results, jen.Id(outNames[i]).Add(g.goSliceType(o.Node.Type.DType)))
+		rets = append(rets, jen.Id("m").Dot(regionField(g, s)).Index(jen.Lit(s.off).Op(":").Lit(s.off+s.size).Op(":").Lit(s.off+s.size)))
+		outDocs = append(outDocs, fmt.Sprintf("%s: %s", outNames[i], o.Node.Type))
+	}
+	results = append(results, jen.Err().Error())
+	body := append(stmts,
+		jen.If(jen.Err().Op(":=").Id("m").Dot("predict").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id(zeroOuts(len(outNames))), jen.Err())),
+		jen.Return(append(rets, jen.Nil())...),
+	)
+	docComment(f, "Predict runs the model in eval mode (no dropout) on one batch.\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t")+
+		"\n\nIt returns:\n\t"+strings.Join(outDocs, "\n\t")+"\n\nThe returned slices alias the model's memory: they stay valid until the\nnext call on m.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Predict").Params(params...).Params(results...).Block(body...)
+	f.Line()
+	return nil
+}
+
+// zeroOuts is the zero results "nil, nil" for n slice outputs.
+func zeroOuts(n int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = "nil"
+	}
+	return strings.Join(s, ", ")
+}
+
+func regionField(g *gen, s slot) string {
+	switch s.region {
+	case inParams:
+		return "params"
+	case inGrads:
+		return "grads"
+	case inState:
+		return "state"
+	}
+	return g.arenaName(s.dtype)
+}
+
+func (g *gen) trainAPI(f *jen.File, e *entry) error {
+	loss := e.gr.Loss
+	s := e.plan.slots[loss]
+	lossRead := jen.Id("float64").Call(jen.Id("m").Dot(regionField(g, s)).Index(jen.Lit(s.off)))
+	for _, ep := range []struct {
+		name, doc string
+		calls     []string
+	}{
+		{"TrainStep", "TrainStep runs forward, backward and the optimizer update on one batch and\nreturns the loss before the update.", []string{"forward", "backward", "update"}},
+		{"Backward", "Backward runs forward and backward on one batch, without updating, and\nreturns the loss; Grads and Grad then hold d loss/d param.", []string{"forward", "backward"}},
+	} {
+		nm := newNamer()
+		nm.take("loss")
+		params, stmts, inDocs := g.inputArgs(e, nm, jen.Lit(0))
+		body := stmts
+		for _, c := range ep.calls {
+			body = append(body, jen.If(jen.Err().Op(":=").Id("m").Dot(c).Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())))
+		}
+		body = append(body, jen.Return(lossRead, jen.Nil()))
+		docComment(f, ep.doc+"\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t"))
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id(ep.name).Params(params...).Params(jen.Id("loss").Float64(), jen.Err().Error()).Block(body...)
+		f.Line()
+	}
+	return nil
+}
+
+func (g *gen) constData(f *jen.File) {
+	for _, n := range g.lay.consts {
+		docComment(f, fmt.Sprintf("%s is a constant %s (%s).", g.lay.constNames[n], n.Type, n.Pos))
+		if n.Type.DType == graph.I32 {
+			vals := make([]jen.Code, len(n.Attrs.Data))
+			for i, v := range n.Attrs.Data {
+				vals[i] = jen.Lit(int(v))
+			}
+			f.Var().Id(g.lay.constNames[n]).Op("=").Index(jen.Lit(len(vals))).Int32().Values(vals...)
+			continue
+		}
+		if n.Type.DType == graph.Bool {
+			vals := make([]jen.Code, len(n.Attrs.Data))
+			for i, v := range n.Attrs.Data {
+				vals[i] = jen.Lit(v != 0)
+			}
+			f.Var().Id(g.lay.constNames[n]).Op("=").Index(jen.Lit(len(vals))).Bool().Values(vals...)
+			continue
+		}
+		vals := make([]jen.Code, len(n.Attrs.Data))
+		for i, v := range n.Attrs.Data {
+			vals[i] = jen.Id(formatFloat(v))
+		}
+		f.Var().Id(g.lay.constNames[n]).Op("=").Index(jen.Lit(len(vals))).Id(g.T).Values(vals...)
+	}
+}
+
+func (g *gen) errHelpers(f *jen.File) {
+	docComment(f, "sizeError reports an input of the wrong length.")
+	f.Func().Id("sizeError").Params(jen.Id("name").String(), jen.List(jen.Id("got"), jen.Id("want")).Int(), jen.Id("typ").String()).Error().Block(
+		jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(g.prog.Name+": input %s has %d values, want %d (%s)"), jen.Id("name"), jen.Id("got"), jen.Id("want"), jen.Id("typ"))),
+	)
+}

@@ -1,0 +1,158 @@
+package codegen
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// region says which backing slice holds a value.
+type region int
+
+const (
+	inArena  region = iota // m.arena (floats), m.iarena (i32) or m.barena (bool) by dtype
+	inParams               // m.params: trainable parameters
+	inGrads                // m.grads: d loss/d parameter, laid out like m.params
+	inState                // m.state: non-trainable variables
+	inConst                // a package-level array of constant data
+	inline                 // no storage: a literal or an expression of loop indices
+)
+
+// slot is where one value lives.
+type slot struct {
+	region region
+	off    int
+	size   int
+	dtype  graph.DType
+}
+
+// variable is a Param or State shared by all entry points.
+type variable struct {
+	name  string
+	node  *graph.Node // first definition seen
+	off   int         // in m.params or m.state
+	param bool
+}
+
+// layout is the storage of a whole program.
+type layout struct {
+	vars       []*variable
+	varByName  map[string]*variable
+	paramSize  int
+	stateSize  int
+	arenaSize  [3]int // floats, i32, bool: the largest any entry point needs
+	consts     []*graph.Node
+	constNames map[*graph.Node]string
+}
+
+func arenaIndex(dt graph.DType) int {
+	switch dt {
+	case graph.I32:
+		return 1
+	case graph.Bool:
+		return 2
+	}
+	return 0
+}
+
+func newLayout(prog *graph.Program) (*layout, error) {
+	l := &layout{varByName: map[string]*variable{}, constNames: map[*graph.Node]string{}}
+	// Train first: its parameter order is the checkpoint and gradient order.
+	for _, g := range []*graph.Graph{prog.Train, prog.Predict} {
+		if g == nil {
+			continue
+		}
+		for _, n := range g.Nodes {
+			if !n.IsVariable() {
+				continue
+			}
+			if v, ok := l.varByName[n.Name]; ok {
+				if !v.node.Type.Equal(n.Type) || v.param != (n.Op == graph.OpParam) {
+					return nil, fmt.Errorf("variable %q is %s %s in one entry point and %s %s in another", n.Name, v.node.Op, v.node.Type, n.Op, n.Type)
+				}
+				continue
+			}
+			v := &variable{name: n.Name, node: n, param: n.Op == graph.OpParam}
+			if v.param {
+				v.off = l.paramSize
+				l.paramSize += n.Type.Shape.Size()
+			} else {
+				v.off = l.stateSize
+				l.stateSize += n.Type.Shape.Size()
+			}
+			l.vars = append(l.vars, v)
+			l.varByName[n.Name] = v
+		}
+	}
+	return l, nil
+}
+
+// plan is the storage of one entry point's graph.
+type plan struct {
+	slots     map[*graph.Node]slot
+	gradCopy  []gradCopy // gradients computed elsewhere and copied into m.grads
+	arenaSize [3]int
+}
+
+type gradCopy struct {
+	from *graph.Node
+	to   *variable
+}
+
+// planGraph gives every value of g a slot. Each value gets its own region of
+// the arena: the straightforward plan.
+func (l *layout) planGraph(g *graph.Graph) *plan {
+	p := &plan{slots: map[*graph.Node]slot{}}
+	gradOf := map[*graph.Node]*variable{}
+	for _, gr := range g.Grads {
+		v := l.varByName[gr.Param.Name]
+		if _, taken := gradOf[gr.Grad]; taken || gr.Grad.IsVariable() || gr.Grad.Op == graph.OpConst {
+			p.gradCopy = append(p.gradCopy, gradCopy{from: gr.Grad, to: v})
+			continue
+		}
+		gradOf[gr.Grad] = v
+	}
+	alloc := func(n *graph.Node) slot {
+		a := arenaIndex(n.Type.DType)
+		s := slot{region: inArena, off: p.arenaSize[a], size: n.Type.Shape.Size(), dtype: n.Type.DType}
+		p.arenaSize[a] += s.size
+		return s
+	}
+	for _, n := range g.Nodes {
+		size := n.Type.Shape.Size()
+		switch {
+		case n.Type.DType == graph.Void:
+			continue
+		case n.IsVariable():
+			v := l.varByName[n.Name]
+			r := inState
+			if v.param {
+				r = inParams
+			}
+			p.slots[n] = slot{region: r, off: v.off, size: size, dtype: n.Type.DType}
+		case gradOf[n] != nil:
+			p.slots[n] = slot{region: inGrads, off: gradOf[n].off, size: size, dtype: n.Type.DType}
+		case n.Op == graph.OpConst && n.Attrs.Data != nil:
+			p.slots[n] = slot{region: inConst, size: size, dtype: n.Type.DType}
+			if _, ok := l.constNames[n]; !ok {
+				l.consts = append(l.consts, n)
+				l.constNames[n] = "const" + strconv.Itoa(len(l.consts))
+			}
+		case n.Op == graph.OpConst || n.Op == graph.OpCausalMask:
+			p.slots[n] = slot{region: inline, size: size, dtype: n.Type.DType}
+		case n.Op == graph.OpReshape:
+			// Same data, new shape: share the operand's storage.
+			p.slots[n] = p.slots[n.Inputs[0]]
+			if p.slots[n].region == inline {
+				p.slots[n] = alloc(n)
+			}
+		default:
+			p.slots[n] = alloc(n)
+		}
+	}
+	for a := range l.arenaSize {
+		l.arenaSize[a] = max(l.arenaSize[a], p.arenaSize[a])
+	}
+	return p
+}

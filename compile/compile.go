@@ -1,0 +1,99 @@
+// Package compile is mlc's front door: it builds a model's entry-point graphs
+// from its DSL Build function (autodiff, optimizer, passes) and hands them to
+// the code generator. The CLI, go:generate and the drivers that compile users'
+// own packages all go through it.
+package compile
+
+import (
+	"fmt"
+
+	"github.com/mlc-dev/mlc/dsl"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/passes"
+)
+
+// Options control compilation.
+type Options struct {
+	Float     graph.DType            // float dtype (default: the model's, else f64)
+	Optimizer passes.OptimizerConfig // update rule of TrainStep
+	Config    string                 // canonical config string, recorded in the program
+}
+
+// Result is a compiled program with the warnings found on the way.
+type Result struct {
+	Program  *graph.Program
+	Warnings []string
+}
+
+// Build compiles a model given by its Build function.
+func Build(name, source string, build func(b *dsl.Builder), opts Options) (*Result, error) {
+	if opts.Float == graph.Invalid {
+		opts.Float = graph.F64
+	}
+	pred, err := dsl.Build(name, source, dsl.Options{Float: opts.Float}, build)
+	if err != nil {
+		return nil, err
+	}
+	var train *graph.Graph
+	if pred.Loss != nil {
+		if train, err = dsl.Build(name, source, dsl.Options{Float: opts.Float, Train: true}, build); err != nil {
+			return nil, err
+		}
+	}
+	return FromGraphs(pred, train, opts)
+}
+
+// FromGraphs compiles a model from the graphs its Build function gives in
+// eval mode (pred) and training mode (train; nil when it has no loss).
+func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
+	name := pred.Name
+	prog := &graph.Program{Name: name, Source: pred.Source, Config: opts.Config, Float: opts.Float}
+	if prog.Float == graph.Invalid {
+		prog.Float = graph.F64
+	}
+	pred.Loss = nil // Predict computes outputs only
+	passes.DCE(pred)
+	passes.PruneInputs(pred) // Predict takes only the inputs its outputs need
+	if len(pred.Outputs) == 0 {
+		return nil, fmt.Errorf("%s: the model declares no outputs (call b.Output in its Build function)", name)
+	}
+	prog.Predict = pred
+
+	res := &Result{Program: prog}
+	if train != nil {
+		warns, err := passes.Autodiff(train, passes.AutodiffOptions{})
+		if err != nil {
+			return nil, err
+		}
+		res.Warnings = append(res.Warnings, warns...)
+		if err := passes.Optimizer(train, opts.Optimizer); err != nil {
+			return nil, err
+		}
+		passes.DCE(train)
+		prog.Train = train
+	}
+	for _, g := range prog.Graphs() {
+		if err := graph.Validate(g); err != nil {
+			return nil, fmt.Errorf("%s: internal error after compiling: %w", name, err)
+		}
+	}
+	return res, nil
+}
+
+// Zoo compiles a zoo model with a config spec ("k=v,k=v").
+func Zoo(name, config string, opts Options) (*Result, error) {
+	e, err := models.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := e.Config(config)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Float == graph.Invalid {
+		opts.Float = e.Float
+	}
+	opts.Config = dsl.FormatConfig(cfg)
+	return Build(e.Name, e.Source, func(b *dsl.Builder) { e.BuildInto(b, cfg) }, opts)
+}

@@ -1,0 +1,28 @@
+package graph
+
+// Program is what codegen turns into one package: the graphs of a model's
+// entry points. Variables (Param and State nodes) with the same name in
+// different graphs are the same storage.
+type Program struct {
+	Name   string // model name
+	Source string // module-relative file the model came from
+	Config string // canonical config string, for documentation and checkpoints
+	Float  DType  // dtype of float values
+
+	// Predict is the eval-mode forward graph: outputs only, no loss, no dropout.
+	Predict *Graph
+	// Train is forward (train mode) + backward + optimizer update, with a loss
+	// and gradients; nil for a model without a loss.
+	Train *Graph
+}
+
+// Graphs lists the program's non-nil graphs in a fixed order.
+func (p *Program) Graphs() []*Graph {
+	var gs []*Graph
+	for _, g := range []*Graph{p.Predict, p.Train} {
+		if g != nil {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}

@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// Program runs a compiled program's entry points on the interpreter, the
+// same API the generated Model offers: one set of variables shared by
+// Predict, Backward and TrainStep.
+type Program struct {
+	P       *graph.Program
+	predict *Interpreter
+	train   *Interpreter
+	vars    map[string]*Tensor
+}
+
+// NewProgram makes interpreters for every entry point of p.
+func NewProgram(p *graph.Program, opts Options) (*Program, error) {
+	pr := &Program{P: p, vars: map[string]*Tensor{}}
+	opts.Vars = pr.vars
+	var err error
+	if p.Train != nil {
+		if pr.train, err = NewInterpreter(p.Train, opts); err != nil {
+			return nil, err
+		}
+		for k, v := range pr.train.vars {
+			pr.vars[k] = v
+		}
+	}
+	if pr.predict, err = NewInterpreter(p.Predict, opts); err != nil {
+		return nil, err
+	}
+	for k, v := range pr.predict.vars {
+		pr.vars[k] = v
+	}
+	return pr, nil
+}
+
+// Var is a parameter or state tensor by name.
+func (pr *Program) Var(name string) *Tensor { return pr.vars[name] }
+
+// Params lists the parameters in the training graph's order (else Predict's).
+func (pr *Program) Params() []*graph.Node {
+	if pr.P.Train != nil {
+		return pr.P.Train.Params()
+	}
+	return pr.P.Predict.Params()
+}
+
+// Predict runs the eval-mode forward pass and returns the named outputs.
+func (pr *Program) Predict(inputs map[string]*Tensor) (map[string]*Tensor, error) {
+	if err := pr.predict.Run(pick(pr.P.Predict, inputs)); err != nil {
+		return nil, err
+	}
+	out := map[string]*Tensor{}
+	for _, o := range pr.P.Predict.Outputs {
+		out[o.Name] = pr.predict.Value(o.Node)
+	}
+	return out, nil
+}
+
+// Backward runs forward and backward without updating and returns the loss.
+func (pr *Program) Backward(inputs map[string]*Tensor) (float64, error) {
+	if pr.train == nil {
+		return 0, fmt.Errorf("%s has no loss to differentiate", pr.P.Name)
+	}
+	if err := pr.train.Eval(inputs, false); err != nil {
+		return 0, err
+	}
+	return pr.train.Loss(), nil
+}
+
+// TrainStep runs forward, backward and the optimizer update; it returns the loss.
+func (pr *Program) TrainStep(inputs map[string]*Tensor) (float64, error) {
+	if pr.train == nil {
+		return 0, fmt.Errorf("%s has no loss to train", pr.P.Name)
+	}
+	if err := pr.train.Run(inputs); err != nil {
+		return 0, err
+	}
+	return pr.train.Loss(), nil
+}
+
+// Grad is d loss/d param after Backward or TrainStep.
+func (pr *Program) Grad(param string) *Tensor {
+	if pr.train == nil {
+		return nil
+	}
+	return pr.train.Grad(param)
+}
+
+// Train is the training interpreter (nil without a loss).
+func (pr *Program) Train() *Interpreter { return pr.train }
+
+// pick keeps the inputs g declares, so a caller may pass the training batch
+// (with targets) to Predict.
+func pick(g *graph.Graph, inputs map[string]*Tensor) map[string]*Tensor {
+	out := map[string]*Tensor{}
+	for _, n := range g.Inputs() {
+		if v, ok := inputs[n.Name]; ok {
+			out[n.Name] = v
+		}
+	}
+	return out
+}
