@@ -99,6 +99,8 @@ func init() {
 		graph.OpLayerNormGrad:  emitLayerNormGrad,
 		graph.OpGELUGrad:       binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("geluGrad"), a, b) }),
 
+		graph.OpDropoutMask: emitDropoutMask,
+
 		graph.OpCrossEntropy:  emitCrossEntropy,
 		graph.OpBCEWithLogits: emitLoss2("bceWithLogits"),
 		graph.OpMSE:           emitLoss2("mse"),
@@ -529,5 +531,16 @@ func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
 	size := p.Type.Shape.Size()
 	return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Lit(size)).Block(
 		f.ref(p).Index(jen.Id("i")).Op("-=").Add(f.elem(lr, graph.Shape{}, nil, "0")).Op("*").Add(f.ref(g).Index(jen.Id("i"))),
+	)}
+}
+
+// emitDropoutMask draws one uniform number per element from the model's
+// dropout generator, in row-major order as the interpreter does.
+func emitDropoutMask(f *fnGen, n *graph.Node) []jen.Code {
+	p := n.Attrs.P
+	return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Lit(n.Type.Shape.Size())).Block(
+		f.ref(n).Index(jen.Id("i")).Op("=").Id("where").Call(
+			jen.Id("m").Dot("rng").Dot("float64").Call().Op("<").Id(graph.FormatFloat(p)),
+			jen.Lit(0), jen.Id(f.g.T).Call(jen.Lit(1).Op("/").Parens(jen.Lit(1).Op("-").Id(graph.FormatFloat(p))))),
 	)}
 }

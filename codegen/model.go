@@ -75,6 +75,7 @@ func (g *gen) modelType(f *jen.File) {
 		jen.Id("arena").Index().Id(g.T).Comment("inputs and intermediate values of the entry points"),
 		jen.Id("iarena").Index().Int32().Comment("integer values: token ids, labels"),
 		jen.Id("barena").Index().Bool().Comment("masks"),
+		jen.Id("rng").Id("rng").Comment("dropout masks: the same stream as mlc's interpreter"),
 		jen.Line(),
 		jen.Id("paramList").Index().Id("Tensor"),
 		jen.Id("gradList").Index().Id("Tensor"),
@@ -119,6 +120,7 @@ func (g *gen) constructor(f *jen.File) {
 	body := []jen.Code{
 		jen.Id("m").Op(":=").Op("&").Id("Model").Values(jen.Dict{
 			jen.Id("params"): jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
+			jen.Id("rng"):    jen.Id("rng").Values(jen.Id("seedFor").Call(jen.Id("seed"), jen.Lit("dropout"))),
 			jen.Id("grads"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
 			jen.Id("arena"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.arenaSize[0])),
 			jen.Id("iarena"): jen.Make(jen.Index().Int32(), jen.Lit(l.arenaSize[1])),

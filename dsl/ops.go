@@ -250,3 +250,21 @@ func BCEWithLogits(z, y *Tensor) *Tensor {
 
 // MSE is the mean squared error.
 func MSE(a, b *Tensor) *Tensor { return a.b.apply(graph.OpMSE, graph.Attrs{Reduce: "mean"}, a, b) }
+
+// Dropout is inverted dropout: in training it zeroes each element with
+// probability p and scales the rest by 1/(1−p); in eval mode it is the
+// identity. Masks come from the model's seeded generator.
+func (t *Tensor) Dropout(p float64) *Tensor {
+	if t.n == nil {
+		return t
+	}
+	if !(p >= 0 && p < 1) {
+		t.b.Errorf("Dropout: p must be in [0, 1), got %v", p)
+		return t.b.poisoned()
+	}
+	if !t.b.opts.Train || p == 0 {
+		return t
+	}
+	mask := t.b.apply(graph.OpDropoutMask, graph.Attrs{P: p, Shape: t.Shape(), To: t.n.Type.DType})
+	return t.Mul(mask)
+}

@@ -514,3 +514,18 @@ func inferApply(n *Node) (Type, error) {
 	}
 	return Type{DType: Void}, nil
 }
+
+func inferDropoutMask(n *Node) (Type, error) {
+	if !(n.Attrs.P >= 0 && n.Attrs.P < 1) {
+		return Type{}, shapeErr(n, "p must be in [0, 1), got %v", n.Attrs.P)
+	}
+	if !n.Attrs.To.IsFloat() {
+		return Type{}, shapeErr(n, "mask dtype must be f32 or f64, got %s", n.Attrs.To)
+	}
+	for _, d := range n.Attrs.Shape {
+		if d <= 0 {
+			return Type{}, shapeErr(n, "dimensions must be positive, got %s", intList(n.Attrs.Shape))
+		}
+	}
+	return Type{DType: n.Attrs.To, Shape: Shape(n.Attrs.Shape).Clone()}, nil
+}

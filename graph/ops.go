@@ -82,6 +82,7 @@ const (
 
 	// Masks.
 	OpCausalMask
+	OpDropoutMask
 
 	// Losses (scalar unless reduce=none).
 	OpCrossEntropy
@@ -273,6 +274,8 @@ func opRows() [numOps]OpInfo {
 		OpCausalMask: {Name: "CausalMask", Flags: Leaf | MaskResult | NoGrad, Attrs: []string{"shape"}, Infer: inferCausalMask, Math: func(n *Node, a []string) string { return "causal" + intList(n.Attrs.Shape) },
 			Doc: "Bool [T, S] mask, true where key j may be seen from query i: j ≤ i + (S − T). For T = S it is the lower triangle with the diagonal."},
 
+		OpDropoutMask: {Name: "DropoutMask", Flags: NoGrad, Attrs: []string{"p", "shape", "to"}, Infer: inferDropoutMask, Math: func(n *Node, a []string) string { return "dropout_mask(p=" + FormatFloat(n.Attrs.P) + ")" },
+			Doc: "Inverted-dropout mask of the given shape and float dtype, drawn afresh on every run from the model's dropout generator: each element is 0 with probability p, else 1/(1−p). Elements are drawn in row-major order, one uniform number each (kept when u ≥ p)."},
 		OpCrossEntropy: {Grad: gradCrossEntropy, Name: "CrossEntropy", Min: 2, Max: 3, Attrs: []string{"reduce"}, Infer: inferCrossEntropy, Math: fn("cross_entropy"),
 			Doc: "Softmax cross-entropy from logits[…, C] and i32 targets[…]: per position logsumexp(z) − z[target]. With a bool mask[…], only true positions count. reduce=mean divides the sum by the number of counted positions (0 when none), sum adds them, none keeps them (0 where masked out)."},
 		OpBCEWithLogits: {Grad: gradBCE, Name: "BCEWithLogits", Min: 2, Max: 2, Attrs: []string{"reduce"}, Infer: inferLoss2, Math: fn("bce_with_logits"),

@@ -182,6 +182,7 @@ var exempt = map[graph.Op]string{
 	graph.OpSoftmaxGrad: "backward-only (no second derivatives)", graph.OpLogSoftmaxGrad: "backward-only",
 	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only",
 	graph.OpApplySGD: "optimizer update (effect, runs after backward)",
+	graph.OpDropoutMask: "random mask: no gradient (the Mul it feeds is checked)",
 }
 
 // padOf and scatterOf build the forward ops that the DSL only produces as adjoints.

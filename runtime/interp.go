@@ -18,6 +18,7 @@ type Interpreter struct {
 
 	vals []*Tensor          // one per node
 	vars map[string]*Tensor // params and state by name; aliases of vals
+	rng  RNG                // dropout masks: the model's own stream, as generated code draws it
 	aux  []any              // per-node precomputed index maps, built on first use
 	tmp  [][]float64        // per-node float64 scratch, allocated on first use
 }
@@ -46,7 +47,7 @@ func NewInterpreter(g *graph.Graph, opts Options) (*Interpreter, error) {
 	if err := graph.Validate(g); err != nil {
 		return nil, err
 	}
-	it := &Interpreter{G: g, Seed: opts.Seed, vals: make([]*Tensor, len(g.Nodes)), vars: map[string]*Tensor{}, aux: make([]any, len(g.Nodes)), tmp: make([][]float64, len(g.Nodes))}
+	it := &Interpreter{G: g, Seed: opts.Seed, rng: RNG{State: SeedFor(opts.Seed, "dropout")}, vals: make([]*Tensor, len(g.Nodes)), vars: map[string]*Tensor{}, aux: make([]any, len(g.Nodes)), tmp: make([][]float64, len(g.Nodes))}
 	for _, n := range g.Nodes {
 		if kernels[n.Op] == nil && !n.Op.Info().Has(graph.Leaf) {
 			return nil, fmt.Errorf("interpreter: no kernel for op %s (%s @ %s)", n.Op, n.Ref(), n.Pos)
@@ -224,3 +225,7 @@ type kernel func(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) erro
 func HasKernel(op graph.Op) bool {
 	return kernels[op] != nil || op.Info().Has(graph.Leaf)
 }
+
+// DropoutRNG is the generator dropout masks draw from; its State is saved
+// in checkpoints so that a resumed run draws what an unbroken one would.
+func (it *Interpreter) DropoutRNG() *RNG { return &it.rng }

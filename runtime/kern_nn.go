@@ -187,3 +187,17 @@ func kernMSE(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
 	reduceLoss(n, out, l, nil)
 	return nil
 }
+
+// kernDropoutMask draws one uniform number per element: 0 where u < p, else 1/(1−p).
+func kernDropoutMask(it *Interpreter, n *graph.Node, out *Tensor, _ []*Tensor) error {
+	p := n.Attrs.P
+	keep := 1 / (1 - p)
+	for i := range out.Len() {
+		if it.rng.Float64() < p {
+			out.Set(i, 0)
+		} else {
+			out.Set(i, keep)
+		}
+	}
+	return nil
+}

@@ -60,6 +60,8 @@ var kernels = map[graph.Op]kernel{
 	graph.OpLayerNormGrad:  kernLayerNormGrad,
 	graph.OpGELUGrad:       binaryKernel(GELUGrad),
 
+	graph.OpDropoutMask: kernDropoutMask,
+
 	graph.OpCrossEntropy:  kernCrossEntropy,
 	graph.OpBCEWithLogits: kernBCE,
 	graph.OpMSE:           kernMSE,

@@ -167,6 +167,10 @@ var opCases = []opCase{
 		return dsl.BCEWithLogits(c(b, []float64{0, ln3, 1000}, 3), c(b, []float64{1, 0, 1}, 3))
 	}, []int{}, []float64{(ln2 + math.Log(4)) / 3}},
 	{graph.OpMSE, "mean", func(b *dsl.Builder) *dsl.Tensor { return dsl.MSE(c(b, []float64{1, 2}, 2), c(b, []float64{0, 0}, 2)) }, []int{}, []float64{2.5}},
+	{graph.OpDropoutMask, "p=0 keeps all", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpDropoutMask, graph.Attrs{P: 0, Shape: []int{2, 2}, To: b.Float()})
+		return dsl.Wrap(b, n)
+	}, []int{2, 2}, []float64{1, 1, 1, 1}},
 	{graph.OpApplySGD, "p − lr·g", func(b *dsl.Builder) *dsl.Tensor {
 		w := b.Param("w", dsl.Values(1, 2), 2)
 		applyUpdate(b, graph.OpApplySGD, w, c(b, []float64{0.5, -1}, 2), b.Const(0.1))
@@ -323,6 +327,9 @@ var shapeCases = []shapeCase{
 	{graph.OpCrossEntropy, func(b *dsl.Builder) { dsl.CrossEntropy(b.Input("z", 4, 10), b.InputIDs("t", 5)) }, `CrossEntropy: logits [4,10] and targets [5] disagree; logits must be the targets' shape plus a class axis`},
 	{graph.OpBCEWithLogits, func(b *dsl.Builder) { dsl.BCEWithLogits(b.Input("z", 4, 1), b.Input("y", 4)) }, `BCEWithLogits: operands differ: f64[4,1] and f64[4]`},
 	{graph.OpMSE, func(b *dsl.Builder) { dsl.MSE(b.Input("a", 4), b.Input("b", 3)) }, `MSE: operands differ: f64[4] and f64[3]`},
+	{graph.OpDropoutMask, func(b *dsl.Builder) {
+		applyErr(b, graph.OpDropoutMask, graph.Attrs{P: 1, Shape: []int{2}, To: b.Float()})
+	}, `DropoutMask: p must be in [0, 1), got 1`},
 	{graph.OpApplySGD, func(b *dsl.Builder) {
 		applyUpdate(b, graph.OpApplySGD, b.Param("w", dsl.Zeros(), 2), b.Input("g", 3), b.Const(0.1))
 	}, `ApplySGD: gradient g is f64[3], parameter w is f64[2]`},

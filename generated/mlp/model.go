@@ -18,6 +18,7 @@ type Model struct {
 	arena  []float32 // inputs and intermediate values of the entry points
 	iarena []int32   // integer values: token ids, labels
 	barena []bool    // masks
+	rng    rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -45,6 +46,7 @@ func NewSeeded(seed uint64) *Model {
 		grads:  make([]float32, 269322),
 		iarena: make([]int32, 64),
 		params: make([]float32, 269322),
+		rng:    rng{seedFor(seed, "dropout")},
 	}
 	// W1 f32[784,256]: He: normal, std √(2/fan_in)
 	initNormal(m.params[0:200704], math.Sqrt(2.0/784), seed, "W1")

@@ -15,6 +15,7 @@ type Model struct {
 	arena  []float64 // inputs and intermediate values of the entry points
 	iarena []int32   // integer values: token ids, labels
 	barena []bool    // masks
+	rng    rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -42,6 +43,7 @@ func NewSeeded(seed uint64) *Model {
 		grads:  make([]float64, 9),
 		iarena: make([]int32, 0),
 		params: make([]float64, 9),
+		rng:    rng{seedFor(seed, "dropout")},
 	}
 	// W1 f64[2,2]: values
 	copy(m.params[0:4], []float64{0.15, 0.25, 0.2, 0.3})

@@ -18,6 +18,7 @@ type Model struct {
 	arena  []float64 // inputs and intermediate values of the entry points
 	iarena []int32   // integer values: token ids, labels
 	barena []bool    // masks
+	rng    rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -45,6 +46,7 @@ func NewSeeded(seed uint64) *Model {
 		grads:  make([]float64, 188),
 		iarena: make([]int32, 6),
 		params: make([]float64, 188),
+		rng:    rng{seedFor(seed, "dropout")},
 	}
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})

@@ -15,6 +15,7 @@ type Model struct {
 	arena  []float64 // inputs and intermediate values of the entry points
 	iarena []int32   // integer values: token ids, labels
 	barena []bool    // masks
+	rng    rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -42,6 +43,7 @@ func NewSeeded(seed uint64) *Model {
 		grads:  make([]float64, 17),
 		iarena: make([]int32, 0),
 		params: make([]float64, 17),
+		rng:    rng{seedFor(seed, "dropout")},
 	}
 	// W1 f64[2,4]: values
 	copy(m.params[0:8], []float64{0.4967141530112327, -0.13826430117118466, 0.6476885381006925, 1.5230298564080254, -0.23415337472333597, -0.23413695694918055, 1.5792128155073915, 0.7674347291529088})
