@@ -181,7 +181,7 @@ var exempt = map[graph.Op]string{
 	graph.OpOneHot: "integer operand", graph.OpArgMax: "integer result",
 	graph.OpSoftmaxGrad: "backward-only (no second derivatives)", graph.OpLogSoftmaxGrad: "backward-only",
 	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only",
-	graph.OpApplySGD: "optimizer update (effect, runs after backward)",
+	graph.OpApplySGD:    "optimizer update (effect, runs after backward)",
 	graph.OpDropoutMask: "random mask: no gradient (the Mul it feeds is checked)",
 }
 
