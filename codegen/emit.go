@@ -105,7 +105,14 @@ func init() {
 		graph.OpBCEWithLogits: emitLoss2("bceWithLogits"),
 		graph.OpMSE:           emitLoss2("mse"),
 
-		graph.OpApplySGD: emitApplySGD,
+		graph.OpApplySGD:         emitApplySGD,
+		graph.OpApplyMomentum:    emitApplyMomentum,
+		graph.OpApplyEMAMomentum: emitApplyMomentum,
+		graph.OpApplyRMSProp:     emitApplyRMSProp,
+		graph.OpApplyAdam:        emitApplyAdam,
+		graph.OpAssign:           emitAssign,
+		graph.OpLRSchedule:       emitLRSchedule,
+		graph.OpGlobalNorm:       emitGlobalNorm,
 	}
 }
 
@@ -526,12 +533,133 @@ func emitLoss2(fn string) emitter {
 	}
 }
 
+// scalarSrc is the Go source of a scalar operand read as float64: a literal
+// for constants, else its one element.
+func (f *fnGen) scalarSrc(x *graph.Node) string {
+	if x.Op == graph.OpConst && x.Attrs.Data == nil {
+		return graph.FormatFloat(x.Attrs.Value)
+	}
+	f.used[x] = true
+	if f.f32() {
+		return "float64(" + f.nm.name(x) + "[0])"
+	}
+	return f.nm.name(x) + "[0]"
+}
+
+// elemSrc is element i of a vector operand read as float64.
+func (f *fnGen) elemSrc(x *graph.Node) string {
+	f.used[x] = true
+	if f.f32() {
+		return "float64(" + f.nm.name(x) + "[i])"
+	}
+	return f.nm.name(x) + "[i]"
+}
+
+// tSrc converts a float64 expression to the element type.
+func (f *fnGen) tSrc(expr string) string {
+	if f.f32() {
+		return "float32(" + expr + ")"
+	}
+	return expr
+}
+
+// gradSrc is s·g[i], or g[i] when the scale is the constant 1.
+func (f *fnGen) gradSrc(g, s *graph.Node) string {
+	if s.Op == graph.OpConst && s.Attrs.Data == nil && s.Attrs.Value == 1 {
+		return f.elemSrc(g)
+	}
+	return f.scalarSrc(s) + " * " + f.elemSrc(g)
+}
+
+// update emits one block: setup statements, then one loop over a
+// parameter's elements.
+func (f *fnGen) update(p *graph.Node, pre []jen.Code, body []jen.Code) []jen.Code {
+	stmts := append(pre, jen.For(jen.Id("i").Op(":=").Range().Lit(p.Type.Shape.Size())).Block(body...))
+	return []jen.Code{jen.Block(stmts...)}
+}
+
+// set is "x[i] = T(expr)".
+func (f *fnGen) set(x *graph.Node, expr jen.Code) jen.Code {
+	return f.ref(x).Index(jen.Id("i")).Op("=").Add(f.toT(expr))
+}
+
+func src(s string) *jen.Statement { return jen.Id(s) }
+
+func sqrt(x jen.Code) *jen.Statement { return jen.Qual("math", "Sqrt").Call(x) }
+
 func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
-	p, g, lr := n.Inputs[0], n.Inputs[1], n.Inputs[2]
-	size := p.Type.Shape.Size()
-	return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Lit(size)).Block(
-		f.ref(p).Index(jen.Id("i")).Op("-=").Add(f.elem(lr, graph.Shape{}, nil, "0")).Op("*").Add(f.ref(g).Index(jen.Id("i"))),
-	)}
+	p, g, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3]
+	return f.update(p, nil, []jen.Code{
+		f.set(p, src(f.elemSrc(p)).Op("-").Id(f.scalarSrc(lr)).Op("*").Parens(src(f.gradSrc(g, s)))),
+	})
+}
+
+func emitApplyMomentum(f *fnGen, n *graph.Node) []jen.Code {
+	p, g, v, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4]
+	mu := graph.FormatFloat(n.Attrs.Beta1)
+	vNew := src(f.elemSrc(v) + "*" + mu + " + " + f.gradSrc(g, s)) // PyTorch: v = μv + g
+	if n.Op == graph.OpApplyEMAMomentum {
+		vNew = src(mu + "*" + f.elemSrc(v) + " + (1-" + mu + ")*(" + f.gradSrc(g, s) + ")") // the text: v = βv + (1−β)g
+	}
+	return f.update(p, nil, []jen.Code{
+		f.set(v, vNew),
+		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*"+f.elemSrc(v))),
+	})
+}
+
+func emitApplyRMSProp(f *fnGen, n *graph.Node) []jen.Code {
+	p, g, v, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4]
+	alpha, eps := graph.FormatFloat(n.Attrs.Beta1), graph.FormatFloat(n.Attrs.Eps)
+	return f.update(p, nil, []jen.Code{
+		jen.Id("g").Op(":=").Add(src(f.gradSrc(g, s))),
+		f.set(v, src(f.elemSrc(v)+"*"+alpha+" + (1-"+alpha+")*g*g")),
+		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*g").Op("/").Parens(sqrt(src(f.elemSrc(v))).Op("+").Id(eps))),
+	})
+}
+
+func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
+	p, g, m, v, lr, t, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5], n.Inputs[6]
+	a := n.Attrs
+	b1, b2, eps := graph.FormatFloat(a.Beta1), graph.FormatFloat(a.Beta2), graph.FormatFloat(a.Eps)
+	pow := func(b string) *jen.Statement { return jen.Qual("math", "Pow").Call(src(b), src(f.scalarSrc(t))) }
+	pre := []jen.Code{
+		jen.Id("lr").Op(":=").Id(f.scalarSrc(lr)),
+		jen.Id("bc1").Op(":=").Lit(1).Op("-").Add(pow(b1)).Comment("bias corrections at update t"),
+		jen.Id("bc2").Op(":=").Add(sqrt(jen.Lit(1).Op("-").Add(pow(b2)))),
+	}
+	body := []jen.Code{jen.Id("p").Op(":=").Id(f.elemSrc(p))}
+	if a.WD != 0 {
+		body = append(body, jen.Id("p").Op("*=").Lit(1).Op("-").Id("lr").Op("*").Id(graph.FormatFloat(a.WD)).Comment("decoupled weight decay (AdamW)"))
+	}
+	body = append(body,
+		jen.Id("g").Op(":=").Id(f.gradSrc(g, s)),
+		f.set(m, src(f.elemSrc(m)+"*"+b1+" + (1-"+b1+")*g")),
+		f.set(v, src(f.elemSrc(v)+"*"+b2+" + (1-"+b2+")*g*g")),
+		f.set(p, src("p - lr/bc1*"+f.elemSrc(m)).Op("/").Parens(sqrt(src(f.elemSrc(v))).Op("/").Id("bc2").Op("+").Id(eps))),
+	)
+	return f.update(p, pre, body)
+}
+
+func emitAssign(f *fnGen, n *graph.Node) []jen.Code {
+	return []jen.Code{jen.Copy(f.ref(n.Inputs[0]), f.ref(n.Inputs[1]))}
+}
+
+func emitLRSchedule(f *fnGen, n *graph.Node) []jen.Code {
+	a := n.Attrs
+	return []jen.Code{f.ref(n).Index(jen.Lit(0)).Op("=").Add(f.toT(jen.Id("lrAt").Call(
+		jen.Id(f.scalarSrc(n.Inputs[0])), jen.Id(graph.FormatFloat(a.LR)), jen.Lit(a.Warmup), jen.Lit(a.Steps), jen.Id(graph.FormatFloat(a.LRMin)))))}
+}
+
+func emitGlobalNorm(f *fnGen, n *graph.Node) []jen.Code {
+	var stmts []jen.Code
+	stmts = append(stmts, jen.Id("s").Op(":=").Lit(0.0))
+	for _, x := range n.Inputs {
+		stmts = append(stmts, jen.For(jen.List(jen.Id("_"), jen.Id("v")).Op(":=").Range().Add(f.ref(x))).Block(
+			jen.Id("s").Op("+=").Id("float64").Call(jen.Id("v")).Op("*").Id("float64").Call(jen.Id("v")),
+		))
+	}
+	stmts = append(stmts, f.ref(n).Index(jen.Lit(0)).Op("=").Add(f.toT(jen.Qual("math", "Sqrt").Call(jen.Id("s")))))
+	return []jen.Code{jen.Block(stmts...)}
 }
 
 // emitDropoutMask draws one uniform number per element from the model's

@@ -248,7 +248,7 @@ func (f *fnGen) bindings() []jen.Code {
 		case inState:
 			src = jen.Id("m").Dot("state")
 		case inConst:
-			out = append(out, jen.Id(f.nm.name(n)).Op(":=").Id(f.g.lay.constNames[n]).Index(jen.Empty()).Comment(n.Type.String()))
+			out = append(out, jen.Id(f.nm.name(n)).Op(":=").Id(f.g.lay.constNames[n]).Index(jen.Op(":")).Comment(n.Type.String()))
 			continue
 		case inline:
 			continue

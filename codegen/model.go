@@ -67,6 +67,7 @@ func (g *gen) modelType(f *jen.File) {
 	fields := []jen.Code{
 		jen.Id("params").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.paramSize, strings.Join(params, ", "))),
 		jen.Id("grads").Index().Id(g.T).Comment("d loss/d param, laid out like params"),
+		jen.Id("gradSum").Index().Id(g.T).Comment("AccumulateGrads: the gradients before this micro-batch"),
 	}
 	if l.stateSize > 0 {
 		fields = append(fields, jen.Id("state").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.stateSize, strings.Join(states, ", "))))
@@ -119,12 +120,13 @@ func (g *gen) constructor(f *jen.File) {
 	l := g.lay
 	body := []jen.Code{
 		jen.Id("m").Op(":=").Op("&").Id("Model").Values(jen.Dict{
-			jen.Id("params"): jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
-			jen.Id("rng"):    jen.Id("rng").Values(jen.Id("seedFor").Call(jen.Id("seed"), jen.Lit("dropout"))),
-			jen.Id("grads"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
-			jen.Id("arena"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.arenaSize[0])),
-			jen.Id("iarena"): jen.Make(jen.Index().Int32(), jen.Lit(l.arenaSize[1])),
-			jen.Id("barena"): jen.Make(jen.Index().Bool(), jen.Lit(l.arenaSize[2])),
+			jen.Id("params"):  jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
+			jen.Id("rng"):     jen.Id("rng").Values(jen.Id("seedFor").Call(jen.Id("seed"), jen.Lit("dropout"))),
+			jen.Id("grads"):   jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
+			jen.Id("gradSum"): jen.Make(jen.Index().Id(g.T), jen.Lit(l.paramSize)),
+			jen.Id("arena"):   jen.Make(jen.Index().Id(g.T), jen.Lit(l.arenaSize[0])),
+			jen.Id("iarena"):  jen.Make(jen.Index().Int32(), jen.Lit(l.arenaSize[1])),
+			jen.Id("barena"):  jen.Make(jen.Index().Bool(), jen.Lit(l.arenaSize[2])),
 		}),
 	}
 	if l.stateSize > 0 {
@@ -245,6 +247,12 @@ func (g *gen) tensorAPI(f *jen.File) {
 		)
 		f.Line()
 	}
+	docComment(f, "RNGState is the state of the dropout generator, for checkpoints: restoring\nit with SetRNGState makes a resumed run draw what an unbroken one would.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("RNGState").Params().Uint64().Block(jen.Return(jen.Id("m").Dot("rng").Dot("state")))
+	f.Line()
+	docComment(f, "SetRNGState restores the dropout generator's state.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetRNGState").Params(jen.Id("s").Uint64()).Block(jen.Id("m").Dot("rng").Dot("state").Op("=").Id("s"))
+	f.Line()
 	lookup("Param", "paramList", "Param returns a parameter's data by its DSL name, or nil.")
 	lookup("Grad", "gradList", "Grad returns d loss/d the named parameter, or nil.")
 }
@@ -343,6 +351,30 @@ func (g *gen) trainAPI(f *jen.File, e *entry) error {
 		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id(ep.name).Params(params...).Params(jen.Id("loss").Float64(), jen.Err().Error()).Block(body...)
 		f.Line()
 	}
+
+	// Gradient accumulation over micro-batches: explicit, never by accident.
+	nm := newNamer()
+	nm.take("loss")
+	params, stmts, inDocs := g.inputArgs(e, nm, jen.Lit(0))
+	body := append([]jen.Code{}, stmts...)
+	body = append(body,
+		jen.Copy(jen.Id("m").Dot("gradSum"), jen.Id("m").Dot("grads")),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("forward").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("backward").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())),
+		jen.For(jen.List(jen.Id("i"), jen.Id("s")).Op(":=").Range().Id("m").Dot("gradSum")).Block(
+			jen.Id("m").Dot("grads").Index(jen.Id("i")).Op("+=").Id("s"),
+		),
+		jen.Return(lossRead, jen.Nil()),
+	)
+	docComment(f, "AccumulateGrads runs forward and backward on one micro-batch and adds its\ngradients to those already held, returning the loss. Backward and\nTrainStep start the gradients from zero instead; call ZeroGrads, then\nAccumulateGrads k times, then Update to take one step over k micro-batches\n(with a mean loss, scale the learning rate by 1/k or average the batches).\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t"))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("AccumulateGrads").Params(params...).Params(jen.Id("loss").Float64(), jen.Err().Error()).Block(body...)
+	f.Line()
+	docComment(f, "ZeroGrads sets every gradient to zero.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("ZeroGrads").Params().Block(jen.Clear(jen.Id("m").Dot("grads")))
+	f.Line()
+	docComment(f, "Update applies the optimizer to the gradients held now (see AccumulateGrads).")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Update").Params().Error().Block(jen.Return(jen.Id("m").Dot("update").Call()))
+	f.Line()
 	return nil
 }
 

@@ -157,6 +157,7 @@ type request struct {
 	Loss   bool              ` + "`json:\"loss\"`" + `
 	Grads  bool              ` + "`json:\"grads\"`" + `
 	Steps  int               ` + "`json:\"steps\"`" + `
+	Trace  bool              ` + "`json:\"trace\"`" + `
 }
 
 type result struct {
@@ -165,6 +166,7 @@ type result struct {
 	Grads   map[string]tensor ` + "`json:\"grads,omitempty\"`" + `
 	Params  map[string]tensor ` + "`json:\"params,omitempty\"`" + `
 	Losses  []jsonFloat       ` + "`json:\"losses,omitempty\"`" + `
+	Trace   []map[string]tensor ` + "`json:\"trace,omitempty\"`" + `
 }
 
 func input(in map[string]tensor, name string, size int) ([]jsonFloat, error) {
@@ -279,6 +281,13 @@ func run() error {
 				return err
 			}
 			res.Losses = append(res.Losses, jsonFloat(loss))
+			if req.Trace {
+				snap := map[string]tensor{}
+				for _, p := range m.Params() {
+					snap[p.Name] = toTensor(p.Data, p.Shape)
+				}
+				res.Trace = append(res.Trace, snap)
+			}
 		}
 		for _, p := range m.Params() {
 			res.Params[p.Name] = toTensor(p.Data, p.Shape)

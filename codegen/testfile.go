@@ -75,6 +75,7 @@ func (g *gen) testFile() ([]byte, error) {
 		eps = append(eps,
 			ep{"TrainStep", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(args(g.prog.Train)...)},
 			ep{"Backward", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Backward").Call(args(g.prog.Train)...)},
+			ep{"AccumulateGrads", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("AccumulateGrads").Call(args(g.prog.Train)...)},
 		)
 	}
 	// TestZeroAllocs
@@ -96,7 +97,13 @@ func (g *gen) testFile() ([]byte, error) {
 	)
 	docComment(f, "TestZeroAllocs proves that no entry point allocates after New.")
 	f.Func().Id("TestZeroAllocs").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(body...)
+	if g.prog.Train != nil {
+		g.gradTest(f, decls, args(g.prog.Train))
+	}
 	for _, e := range eps {
+		if e.name == "AccumulateGrads" {
+			continue
+		}
 		f.Line()
 		docComment(f, fmt.Sprintf("Benchmark%s measures one call of %s.", e.name, e.name))
 		bb := append([]jen.Code{jen.Id("m").Op(":=").Id("New").Call()}, decls...)
@@ -110,4 +117,38 @@ func (g *gen) testFile() ([]byte, error) {
 		f.Func().Id("Benchmark" + e.name).Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(bb...)
 	}
 	return render(f)
+}
+
+// gradTest writes TestGradientsStartFromZero: the reference text's first
+// "common bug" (gradients that silently accumulate) cannot happen here.
+func (g *gen) gradTest(f *jen.File, decls, args []jen.Code) {
+	check := func(call string) jen.Code {
+		return jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot(call).Call(args...), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+	}
+	body := append([]jen.Code{jen.Id("m").Op(":=").Id("New").Call()}, decls...)
+	body = append(body,
+		jen.Id("seed").Op(":=").Id("m").Dot("RNGState").Call().Comment("same dropout masks for every call"),
+		check("Backward"),
+		jen.Id("first").Op(":=").Append(jen.Index().Id(g.T).Values(), jen.Id("m").Dot("grads").Op("...")),
+		jen.Id("m").Dot("SetRNGState").Call(jen.Id("seed")),
+		check("Backward"),
+		jen.For(jen.List(jen.Id("i"), jen.Id("v")).Op(":=").Range().Id("m").Dot("grads")).Block(
+			jen.If(jen.Id("v").Op("!=").Id("first").Index(jen.Id("i"))).Block(
+				jen.Id("t").Dot("Fatalf").Call(jen.Lit("gradient %d changed between two identical Backward calls: %v, then %v"), jen.Id("i"), jen.Id("first").Index(jen.Id("i")), jen.Id("v")),
+			),
+		),
+		jen.Id("m").Dot("ZeroGrads").Call(),
+		jen.Id("m").Dot("SetRNGState").Call(jen.Id("seed")),
+		check("AccumulateGrads"),
+		jen.Id("m").Dot("SetRNGState").Call(jen.Id("seed")),
+		check("AccumulateGrads"),
+		jen.For(jen.List(jen.Id("i"), jen.Id("v")).Op(":=").Range().Id("m").Dot("grads")).Block(
+			jen.If(jen.Id("v").Op("!=").Lit(2).Op("*").Id("first").Index(jen.Id("i"))).Block(
+				jen.Id("t").Dot("Fatalf").Call(jen.Lit("gradient %d: two accumulated micro-batches give %v, want 2 × %v"), jen.Id("i"), jen.Id("v"), jen.Id("first").Index(jen.Id("i"))),
+			),
+		),
+	)
+	f.Line()
+	docComment(f, "TestGradientsStartFromZero: two identical Backward calls give identical\ngradients (nothing accumulates by accident), and accumulating is explicit.")
+	f.Func().Id("TestGradientsStartFromZero").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(body...)
 }

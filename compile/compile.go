@@ -18,6 +18,8 @@ type Options struct {
 	Float     graph.DType            // float dtype (default: the model's, else f64)
 	Optimizer passes.OptimizerConfig // update rule of TrainStep
 	Config    string                 // canonical config string, recorded in the program
+	L2        float64                // strength λ of the λ/2·‖w‖² loss term (0: none)
+	L2Params  []string               // parameters it applies to (default: every weight matrix)
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -62,6 +64,9 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 
 	res := &Result{Program: prog}
 	if train != nil {
+		if err := passes.L2(train, opts.L2, opts.L2Params); err != nil {
+			return nil, err
+		}
 		warns, err := passes.Autodiff(train, passes.AutodiffOptions{})
 		if err != nil {
 			return nil, err

@@ -185,6 +185,7 @@ type RunRequest struct {
 	Loss   bool                          `json:"loss"`
 	Grads  bool                          `json:"grads"`
 	Steps  int                           `json:"steps"` // training steps to run after the rest
+	Trace  bool                          `json:"trace"` // record the parameters after each step
 }
 
 // RunGenerated runs a runner binary on one request.
@@ -270,6 +271,13 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 				return nil, err
 			}
 			res.Losses = append(res.Losses, runtime.JSONFloat(loss))
+			if req.Trace {
+				snap := map[string]runtime.JSONTensor{}
+				for _, p := range pr.Params() {
+					snap[p.Name] = runtime.ToJSON(pr.Var(p.Name))
+				}
+				res.Trace = append(res.Trace, snap)
+			}
 		}
 		for _, p := range pr.Params() {
 			res.Params[p.Name] = runtime.ToJSON(pr.Var(p.Name))

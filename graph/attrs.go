@@ -30,6 +30,13 @@ type Attrs struct {
 	Init     string    // param: initializer name (zeros, ones, normal, he, xavier, values)
 	Std      float64   // param init "normal": standard deviation
 	P        float64   // dropout: drop probability
+	Beta1    float64   // optimizers: first-moment / momentum coefficient (RMSProp: α)
+	Beta2    float64   // Adam: second-moment coefficient
+	WD       float64   // AdamW: decoupled weight decay
+	LR       float64   // learning-rate schedule: peak rate
+	LRMin    float64   // learning-rate schedule: final rate of the cosine decay
+	Warmup   int       // learning-rate schedule: linear warmup steps
+	Steps    int       // learning-rate schedule: total steps (warmup included)
 }
 
 // attrSpec describes one attribute for printing and parsing.
@@ -194,6 +201,13 @@ var attrSpecs = map[string]attrSpec{
 	"value":    floatAttr("value", false, func(a *Attrs) *float64 { return &a.Value }),
 	"std":      floatAttr("std", true, func(a *Attrs) *float64 { return &a.Std }),
 	"p":        floatAttr("p", false, func(a *Attrs) *float64 { return &a.P }),
+	"beta1":    floatAttr("beta1", false, func(a *Attrs) *float64 { return &a.Beta1 }),
+	"beta2":    floatAttr("beta2", false, func(a *Attrs) *float64 { return &a.Beta2 }),
+	"wd":       floatAttr("wd", true, func(a *Attrs) *float64 { return &a.WD }),
+	"lr":       floatAttr("lr", false, func(a *Attrs) *float64 { return &a.LR }),
+	"lrmin":    floatAttr("lrmin", true, func(a *Attrs) *float64 { return &a.LRMin }),
+	"warmup":   intAttr("warmup", func(a *Attrs) *int { return &a.Warmup }),
+	"steps":    intAttr("steps", func(a *Attrs) *int { return &a.Steps }),
 	"depth":    intAttr("depth", func(a *Attrs) *int { return &a.Depth }),
 	"reduce":   stringAttr("reduce", func(a *Attrs) *string { return &a.Reduce }),
 	"init":     stringAttr("init", func(a *Attrs) *string { return &a.Init }),

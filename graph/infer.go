@@ -529,3 +529,39 @@ func inferDropoutMask(n *Node) (Type, error) {
 	}
 	return Type{DType: n.Attrs.To, Shape: Shape(n.Attrs.Shape).Clone()}, nil
 }
+
+func inferAssign(n *Node) (Type, error) {
+	v, x := n.Inputs[0], n.Inputs[1]
+	if !v.IsVariable() {
+		return Type{}, shapeErr(n, "assigns to %s, which is not a Param or State", v.Label())
+	}
+	if !x.Type.Equal(v.Type) {
+		return Type{}, shapeErr(n, "value %s is %s, variable %s is %s", x.Label(), x.Type, v.Label(), v.Type)
+	}
+	return Type{DType: Void}, nil
+}
+
+// inferScalarOf: a float scalar of the operand's dtype (the schedule of a step).
+func inferScalarOf(n *Node) (Type, error) {
+	x := n.Inputs[0]
+	if !x.Type.DType.IsFloat() || x.Type.Shape.Rank() != 0 {
+		return Type{}, shapeErr(n, "operand %s is %s, want a float scalar", x.Label(), x.Type)
+	}
+	if n.Op == OpLRSchedule {
+		a := n.Attrs
+		if a.Warmup < 0 || a.Steps < 0 || (a.Steps > 0 && a.Steps <= a.Warmup) {
+			return Type{}, shapeErr(n, "need 0 ≤ warmup < steps (or steps = 0), got warmup %d, steps %d", a.Warmup, a.Steps)
+		}
+	}
+	return Type{DType: x.Type.DType, Shape: Shape{}}, nil
+}
+
+func inferGlobalNorm(n *Node) (Type, error) {
+	dt := n.Inputs[0].Type.DType
+	for _, x := range n.Inputs {
+		if x.Type.DType != dt || !dt.IsFloat() {
+			return Type{}, shapeErr(n, "operands must share one float dtype, got %s and %s", n.Inputs[0].Type, x.Type)
+		}
+	}
+	return Type{DType: dt, Shape: Shape{}}, nil
+}

@@ -89,8 +89,16 @@ const (
 	OpBCEWithLogits
 	OpMSE
 
-	// Optimizer updates: effect nodes that overwrite variables in place.
+	// Optimizer updates: effect nodes that overwrite variables in place, and
+	// the scalar computations around them.
 	OpApplySGD
+	OpApplyMomentum
+	OpApplyEMAMomentum
+	OpApplyRMSProp
+	OpApplyAdam
+	OpAssign
+	OpLRSchedule
+	OpGlobalNorm
 
 	numOps
 )
@@ -282,8 +290,34 @@ func opRows() [numOps]OpInfo {
 			Doc: "Binary cross-entropy from logits z and targets y of the same shape, in the stable form max(z,0) − z·y + log(1 + e^−|z|); reduce=mean|sum|none."},
 		OpMSE: {Grad: gradMSE, Name: "MSE", Min: 2, Max: 2, Attrs: []string{"reduce"}, Infer: inferLoss2, Math: fn("mse"),
 			Doc: "Squared error (a − b)² of same-shaped operands; reduce=mean|sum|none."},
-		OpApplySGD: {Name: "ApplySGD", Min: 3, Max: 3, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string { return a[0] + " −= " + a[2] + " · " + a[1] },
-			Doc: "Plain gradient descent on the parameter p (operand 0) with gradient g and the scalar learning rate lr: p ← p − lr·g."},
+		OpApplySGD: {Name: "ApplySGD", Min: 4, Max: 4, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string { return a[0] + " −= " + a[2] + " · " + scaledGrad(a[1], a[3]) },
+			Doc: "Plain gradient descent on the parameter p with gradient g, learning rate lr and gradient scale s (clipping; 1 without): p ← p − lr·s·g. Operands: p, g, lr, s."},
+		OpApplyMomentum: {Name: "ApplyMomentum", Min: 5, Max: 5, Flags: Effect | NoGrad, Attrs: []string{"beta1"}, Infer: inferApply, Math: func(n *Node, a []string) string {
+			return a[2] + " = " + FormatFloat(n.Attrs.Beta1) + "·" + a[2] + " + " + scaledGrad(a[1], a[4]) + "; " + a[0] + " −= " + a[3] + " · " + a[2]
+		},
+			Doc: "SGD with momentum, PyTorch's rule: v ← μv + s·g; p ← p − lr·v, with μ = beta1 and v starting at 0. Operands: p, g, v, lr, s."},
+		OpApplyEMAMomentum: {Name: "ApplyEMAMomentum", Min: 5, Max: 5, Flags: Effect | NoGrad, Attrs: []string{"beta1"}, Infer: inferApply, Math: func(n *Node, a []string) string {
+			return a[2] + " = " + FormatFloat(n.Attrs.Beta1) + "·" + a[2] + " + " + FormatFloat(1-n.Attrs.Beta1) + "·" + scaledGrad(a[1], a[4]) + "; " + a[0] + " −= " + a[3] + " · " + a[2]
+		},
+			Doc: "SGD with momentum, the reference text's exponential-moving-average rule: v ← βv + (1−β)s·g; p ← p − lr·v, with β = beta1 and v starting at 0. Operands: p, g, v, lr, s."},
+		OpApplyRMSProp: {Name: "ApplyRMSProp", Min: 5, Max: 5, Flags: Effect | NoGrad, Attrs: []string{"beta1", "eps"}, Infer: inferApply, Math: func(n *Node, a []string) string {
+			return a[2] + " = " + FormatFloat(n.Attrs.Beta1) + "·" + a[2] + " + " + FormatFloat(1-n.Attrs.Beta1) + "·g²; " + a[0] + " −= " + a[3] + " · g / (√" + a[2] + " + " + FormatFloat(n.Attrs.Eps) + ")"
+		},
+			Doc: "RMSProp as PyTorch defines it: v ← αv + (1−α)(s·g)²; p ← p − lr·s·g/(√v + eps), with α = beta1, eps outside the root, v starting at 0. Operands: p, g, v, lr, s."},
+		OpApplyAdam: {Name: "ApplyAdam", Min: 7, Max: 7, Flags: Effect | NoGrad, Attrs: []string{"beta1", "beta2", "eps", "wd"}, Infer: inferApply, Math: func(n *Node, a []string) string {
+			s := ""
+			if n.Attrs.WD != 0 {
+				s = a[0] + " ·= 1 − " + a[4] + "·" + FormatFloat(n.Attrs.WD) + "; "
+			}
+			return s + a[2] + ", " + a[3] + " = moments of " + scaledGrad(a[1], a[6]) + "; " + a[0] + " −= " + a[4] + " · m̂ / (√v̂ + " + FormatFloat(n.Attrs.Eps) + ")"
+		},
+			Doc: "Adam with bias correction, and AdamW's decoupled weight decay when wd > 0: first p ← p·(1 − lr·wd); then with g' = s·g, m ← β₁m + (1−β₁)g', v ← β₂v + (1−β₂)g'², m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), p ← p − lr·m̂/(√v̂ + eps). t is the 1-based update number. Operands: p, g, m, v, lr, t, s."},
+		OpAssign: {Name: "Assign", Min: 2, Max: 2, Flags: Effect | NoGrad, Infer: inferAssign, Math: func(n *Node, a []string) string { return a[0] + " ← " + a[1] },
+			Doc: "Overwrites the variable (operand 0) with the value of operand 1, of the same type: how the step counter advances."},
+		OpLRSchedule: {Name: "LRSchedule", Min: 1, Max: 1, Flags: NoGrad, Attrs: []string{"lr", "warmup", "steps", "lrmin"}, Infer: inferScalarOf, Math: mathSchedule,
+			Doc: "The learning rate of update t (a 1-based scalar): lr·t/warmup while t ≤ warmup; then lrmin + ½(lr − lrmin)(1 + cos(π(t − warmup)/(steps − warmup))) up to t = steps, and lrmin after. With steps = 0 the rate stays lr after the warmup."},
+		OpGlobalNorm: {Name: "GlobalNorm", Min: 1, Max: -1, Flags: NoGrad, Infer: inferGlobalNorm, Math: func(n *Node, a []string) string { return "‖" + strings.Join(a, ", ") + "‖" },
+			Doc: "The Euclidean norm of all operands together, √(Σ x²), as a scalar: global-norm gradient clipping."},
 	}
 }
 
@@ -313,4 +347,23 @@ func mathReduce(sym string) func(n *Node, a []string) string {
 		}
 		return sym + "_" + intList(n.Attrs.Axes) + "(" + a[0] + ")"
 	}
+}
+
+// scaledGrad renders s·g, or g when the scale is the constant 1.
+func scaledGrad(g, s string) string {
+	if s == "1" {
+		return g
+	}
+	return s + "·" + g
+}
+
+func mathSchedule(n *Node, a []string) string {
+	at := n.Attrs
+	switch {
+	case at.Warmup == 0 && at.Steps == 0:
+		return FormatFloat(at.LR)
+	case at.Steps == 0:
+		return "warmup(" + a[0] + "; lr=" + FormatFloat(at.LR) + ", warmup=" + fmt.Sprint(at.Warmup) + ")"
+	}
+	return "warmup_cosine(" + a[0] + "; lr=" + FormatFloat(at.LR) + ", warmup=" + fmt.Sprint(at.Warmup) + ", steps=" + fmt.Sprint(at.Steps) + ", lrmin=" + FormatFloat(at.LRMin) + ")"
 }

@@ -181,7 +181,11 @@ var exempt = map[graph.Op]string{
 	graph.OpOneHot: "integer operand", graph.OpArgMax: "integer result",
 	graph.OpSoftmaxGrad: "backward-only (no second derivatives)", graph.OpLogSoftmaxGrad: "backward-only",
 	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only",
-	graph.OpApplySGD:    "optimizer update (effect, runs after backward)",
+	graph.OpApplySGD:      "optimizer update (effect, runs after backward)",
+	graph.OpApplyMomentum: "optimizer update", graph.OpApplyEMAMomentum: "optimizer update",
+	graph.OpApplyRMSProp: "optimizer update", graph.OpApplyAdam: "optimizer update",
+	graph.OpAssign: "effect", graph.OpLRSchedule: "optimizer scalar (no gradient)",
+	graph.OpGlobalNorm:  "clipping scalar (no gradient)",
 	graph.OpDropoutMask: "random mask: no gradient (the Mul it feeds is checked)",
 }
 

@@ -1,13 +1,105 @@
 package runtime
 
-import "github.com/mlc-dev/mlc/graph"
+import (
+	"math"
 
-// Optimizer updates write their first operand (a variable) in place.
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// Optimizer updates write their first operand (a variable) and their state
+// operands in place. The arithmetic follows PyTorch's order of operations.
+
+// LRAt is the learning rate of update t (1-based) under a linear warmup and a
+// cosine decay, as OpLRSchedule documents. Generated code carries a copy.
+func LRAt(t, lr float64, warmup, steps int, lrMin float64) float64 {
+	w := float64(warmup)
+	switch {
+	case t <= w:
+		return lr * t / w
+	case steps == 0:
+		return lr
+	case t >= float64(steps):
+		return lrMin
+	}
+	return lrMin + 0.5*(lr-lrMin)*(1+math.Cos(math.Pi*(t-w)/(float64(steps)-w)))
+}
 
 func kernApplySGD(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) error {
-	p, g, lr := in[0], in[1], in[2].At(0)
+	p, g, lr, s := in[0], in[1], in[2].At(0), in[3].At(0)
 	for i := range p.Len() {
-		p.Set(i, p.At(i)-lr*g.At(i))
+		p.Set(i, p.At(i)-lr*(s*g.At(i)))
 	}
+	return nil
+}
+
+func kernApplyMomentum(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) error {
+	p, g, v, lr, s := in[0], in[1], in[2], in[3].At(0), in[4].At(0)
+	mu := n.Attrs.Beta1
+	for i := range p.Len() {
+		gi := s * g.At(i)
+		var vi float64
+		if n.Op == graph.OpApplyEMAMomentum {
+			vi = mu*v.At(i) + (1-mu)*gi
+		} else {
+			vi = v.At(i)*mu + gi
+		}
+		v.Set(i, vi)
+		p.Set(i, p.At(i)-lr*v.At(i))
+	}
+	return nil
+}
+
+func kernApplyRMSProp(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) error {
+	p, g, v, lr, s := in[0], in[1], in[2], in[3].At(0), in[4].At(0)
+	alpha, eps := n.Attrs.Beta1, n.Attrs.Eps
+	for i := range p.Len() {
+		gi := s * g.At(i)
+		v.Set(i, v.At(i)*alpha+(1-alpha)*gi*gi)
+		p.Set(i, p.At(i)-lr*gi/(math.Sqrt(v.At(i))+eps))
+	}
+	return nil
+}
+
+func kernApplyAdam(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) error {
+	p, g, m, v, lr, t, s := in[0], in[1], in[2], in[3], in[4].At(0), in[5].At(0), in[6].At(0)
+	a := n.Attrs
+	bc1 := 1 - math.Pow(a.Beta1, t)
+	bc2 := math.Sqrt(1 - math.Pow(a.Beta2, t))
+	step := lr / bc1
+	for i := range p.Len() {
+		pi := p.At(i)
+		if a.WD != 0 {
+			pi *= 1 - lr*a.WD
+		}
+		gi := s * g.At(i)
+		mi := m.At(i)*a.Beta1 + (1-a.Beta1)*gi
+		vi := v.At(i)*a.Beta2 + (1-a.Beta2)*gi*gi
+		m.Set(i, mi)
+		v.Set(i, vi)
+		mi, vi = m.At(i), v.At(i) // as stored, so both engines round alike in f32
+		p.Set(i, pi-step*mi/(math.Sqrt(vi)/bc2+a.Eps))
+	}
+	return nil
+}
+
+func kernAssign(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) error {
+	return in[0].CopyFrom(in[1])
+}
+
+func kernLRSchedule(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	a := n.Attrs
+	out.Set(0, LRAt(in[0].At(0), a.LR, a.Warmup, a.Steps, a.LRMin))
+	return nil
+}
+
+func kernGlobalNorm(_ *Interpreter, _ *graph.Node, out *Tensor, in []*Tensor) error {
+	s := 0.0
+	for _, x := range in {
+		for i := range x.Len() {
+			v := x.At(i)
+			s += v * v
+		}
+	}
+	out.Set(0, math.Sqrt(s))
 	return nil
 }

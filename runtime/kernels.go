@@ -66,5 +66,12 @@ var kernels = map[graph.Op]kernel{
 	graph.OpBCEWithLogits: kernBCE,
 	graph.OpMSE:           kernMSE,
 
-	graph.OpApplySGD: kernApplySGD,
+	graph.OpApplySGD:         kernApplySGD,
+	graph.OpApplyMomentum:    kernApplyMomentum,
+	graph.OpApplyEMAMomentum: kernApplyMomentum,
+	graph.OpApplyRMSProp:     kernApplyRMSProp,
+	graph.OpApplyAdam:        kernApplyAdam,
+	graph.OpAssign:           kernAssign,
+	graph.OpLRSchedule:       kernLRSchedule,
+	graph.OpGlobalNorm:       kernGlobalNorm,
 }

@@ -171,20 +171,60 @@ var opCases = []opCase{
 		n, _ := b.Graph().Apply(graph.OpDropoutMask, graph.Attrs{P: 0, Shape: []int{2, 2}, To: b.Float()})
 		return dsl.Wrap(b, n)
 	}, []int{2, 2}, []float64{1, 1, 1, 1}},
-	{graph.OpApplySGD, "p − lr·g", func(b *dsl.Builder) *dsl.Tensor {
+	{graph.OpApplySGD, "p − lr·s·g", func(b *dsl.Builder) *dsl.Tensor {
 		w := b.Param("w", dsl.Values(1, 2), 2)
-		applyUpdate(b, graph.OpApplySGD, w, c(b, []float64{0.5, -1}, 2), b.Const(0.1))
+		applyUpdate(b, graph.OpApplySGD, graph.Attrs{}, w, c(b, []float64{0.5, -1}, 2), b.Const(0.1), b.Const(2))
 		return w
-	}, []int{2}, []float64{0.95, 2.1}},
+	}, []int{2}, []float64{0.9, 2.2}},
+	{graph.OpApplyMomentum, "v = μv + g; p −= lr·v", func(b *dsl.Builder) *dsl.Tensor {
+		w, v := b.Param("w", dsl.Values(1), 1), b.State("w.v", 0.2, 1)
+		applyUpdate(b, graph.OpApplyMomentum, graph.Attrs{Beta1: 0.9}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1))
+		return w // v = 0.18 + 0.5 = 0.68
+	}, []int{1}, []float64{1 - 0.068}},
+	{graph.OpApplyEMAMomentum, "v = βv + (1−β)g; p −= lr·v", func(b *dsl.Builder) *dsl.Tensor {
+		w, v := b.Param("w", dsl.Values(1), 1), b.State("w.v", 0.2, 1)
+		applyUpdate(b, graph.OpApplyEMAMomentum, graph.Attrs{Beta1: 0.9}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1))
+		return w // v = 0.18 + 0.05 = 0.23
+	}, []int{1}, []float64{1 - 0.023}},
+	{graph.OpApplyRMSProp, "v = αv + (1−α)g²; p −= lr·g/(√v+ε)", func(b *dsl.Builder) *dsl.Tensor {
+		w, v := b.Param("w", dsl.Values(1), 1), b.State("w.v", 0, 1)
+		applyUpdate(b, graph.OpApplyRMSProp, graph.Attrs{Beta1: 0.99, Eps: 1e-8}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1))
+		return w // v = 0.01·0.25 = 0.0025, √v = 0.05
+	}, []int{1}, []float64{1 - 0.1*0.5/(0.05+1e-8)}},
+	{graph.OpApplyAdam, "AdamW, first update", func(b *dsl.Builder) *dsl.Tensor {
+		w := b.Param("w", dsl.Values(1), 1)
+		m, v := b.State("w.m", 0, 1), b.State("w.v", 0, 1)
+		applyUpdate(b, graph.OpApplyAdam, graph.Attrs{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WD: 0.5}, w, c(b, []float64{0.5}, 1), m, v, b.Const(0.1), b.Const(1), b.Const(1))
+		return w // decay to 0.95; m̂ = 0.5, v̂ = 0.25: step 0.1·0.5/(0.5+1e-8)
+	}, []int{1}, []float64{0.95 - 0.1*0.5/(0.5+1e-8)}},
+	{graph.OpAssign, "step ← t", func(b *dsl.Builder) *dsl.Tensor {
+		s := b.State("step", 0)
+		applyUpdate(b, graph.OpAssign, graph.Attrs{}, s, b.Const(3))
+		return s
+	}, []int{}, []float64{3}},
+	{graph.OpLRSchedule, "warmup then cosine", func(b *dsl.Builder) *dsl.Tensor {
+		at := graph.Attrs{LR: 1, Warmup: 2, Steps: 10, LRMin: 0.1}
+		t := c(b, []float64{1, 2, 3, 10, 12}, 5)
+		var out []*dsl.Tensor
+		for i := range 5 {
+			n, _ := b.Graph().Apply(graph.OpLRSchedule, at, t.SliceAxis(0, i, i+1).Reshape().Node())
+			out = append(out, dsl.Wrap(b, n).Reshape(1))
+		}
+		return dsl.Concat(0, out...)
+	}, []int{5}, []float64{0.5, 1, 0.1 + 0.45*(1+math.Cos(math.Pi/8)), 0.1, 0.1}},
+	{graph.OpGlobalNorm, "‖(3, 4)‖", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpGlobalNorm, graph.Attrs{}, c(b, []float64{3}, 1).Node(), c(b, []float64{4}, 1, 1).Node())
+		return dsl.Wrap(b, n)
+	}, []int{}, []float64{5}},
 }
 
 // applyUpdate adds an optimizer update node with role update.
-func applyUpdate(b *dsl.Builder, op graph.Op, xs ...*dsl.Tensor) error {
+func applyUpdate(b *dsl.Builder, op graph.Op, a graph.Attrs, xs ...*dsl.Tensor) error {
 	nodes := make([]*graph.Node, len(xs))
 	for i, x := range xs {
 		nodes[i] = x.Node()
 	}
-	n, err := b.Graph().Apply(op, graph.Attrs{}, nodes...)
+	n, err := b.Graph().Apply(op, a, nodes...)
 	if err != nil {
 		b.Errorf("%v", err)
 		return err
@@ -331,8 +371,29 @@ var shapeCases = []shapeCase{
 		applyErr(b, graph.OpDropoutMask, graph.Attrs{P: 1, Shape: []int{2}, To: b.Float()})
 	}, `DropoutMask: p must be in [0, 1), got 1`},
 	{graph.OpApplySGD, func(b *dsl.Builder) {
-		applyUpdate(b, graph.OpApplySGD, b.Param("w", dsl.Zeros(), 2), b.Input("g", 3), b.Const(0.1))
+		applyUpdate(b, graph.OpApplySGD, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 3), b.Const(0.1), b.Const(1))
 	}, `ApplySGD: gradient g is f64[3], parameter w is f64[2]`},
+	{graph.OpApplyMomentum, func(b *dsl.Builder) {
+		applyUpdate(b, graph.OpApplyMomentum, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.Input("v", 2), b.Const(0.1), b.Const(1))
+	}, `ApplyMomentum: operand v (f64[2]) must be a state variable shaped like f64[2] or a scalar`},
+	{graph.OpApplyEMAMomentum, func(b *dsl.Builder) {
+		applyUpdate(b, graph.OpApplyEMAMomentum, graph.Attrs{}, b.Input("w", 2), b.Input("g", 2), b.State("v", 0, 2), b.Const(0.1), b.Const(1))
+	}, `ApplyEMAMomentum: updates w, which is not a Param or State`},
+	{graph.OpApplyRMSProp, func(b *dsl.Builder) {
+		applyUpdate(b, graph.OpApplyRMSProp, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.State("v", 0, 3), b.Const(0.1), b.Const(1))
+	}, `ApplyRMSProp: operand v (f64[3]) must be a state variable shaped like f64[2] or a scalar`},
+	{graph.OpApplyAdam, func(b *dsl.Builder) {
+		applyUpdate(b, graph.OpApplyAdam, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.State("m", 0, 2), b.State("v", 0, 2), b.Const(0.1), b.Const(1))
+	}, `ApplyAdam: takes 7 operands, got 6`},
+	{graph.OpAssign, func(b *dsl.Builder) {
+		applyUpdate(b, graph.OpAssign, graph.Attrs{}, b.State("s", 0), b.Const(1, 2))
+	}, `Assign: value v1 is f64[2], variable s is f64[]`},
+	{graph.OpLRSchedule, func(b *dsl.Builder) {
+		applyErr(b, graph.OpLRSchedule, graph.Attrs{LR: 1, Warmup: 5, Steps: 5}, b.Const(1))
+	}, `LRSchedule: need 0 ≤ warmup < steps (or steps = 0), got warmup 5, steps 5`},
+	{graph.OpGlobalNorm, func(b *dsl.Builder) {
+		applyErr(b, graph.OpGlobalNorm, graph.Attrs{}, b.Input("g", 2), b.InputIDs("i", 2))
+	}, `GlobalNorm: operands must share one float dtype, got f64[2] and i32[2]`},
 }
 
 func applyErr(b *dsl.Builder, op graph.Op, a graph.Attrs, xs ...*dsl.Tensor) {

@@ -131,4 +131,6 @@ type RunResult struct {
 	// After Steps training steps: the parameters and the loss of each step.
 	Params map[string]JSONTensor `json:"params,omitempty"`
 	Losses []JSONFloat           `json:"losses,omitempty"`
+	// With Trace, the parameters after each step.
+	Trace []map[string]JSONTensor `json:"trace,omitempty"`
 }

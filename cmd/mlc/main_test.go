@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/mlc-dev/mlc/models"
 )
 
 // runCLI runs the CLI in-process and returns exit code, stdout and stderr.
@@ -20,7 +22,7 @@ func TestCLIBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"frobnicate"}, 2, `mlc: unknown verb "frobnicate"`},
-		{[]string{"graph", "-model", "nope"}, 1, `mlc graph: unknown model "nope" (models: seedmlp, xor, mlp, tinydecoder)`},
+		{[]string{"graph", "-model", "nope"}, 1, `mlc graph: unknown model "nope" (models: ` + strings.Join(models.Names(), ", ") + ")"},
 		{[]string{"graph"}, 1, "mlc graph: -model is required"},
 		{[]string{"graph", "-model", "mlp", "-config", "sizes"}, 1, `mlc graph: malformed -config item "sizes": want key=value`},
 		{[]string{"graph", "-model", "mlp", "-config", "depth=3"}, 1, `mlc graph: unknown config key "depth" for mlp (keys: sizes, act, batch)`},

@@ -13,12 +13,13 @@ import (
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params []float32 // 269322 values: W1, b1, W2, b2, W3, b3
-	grads  []float32 // d loss/d param, laid out like params
-	arena  []float32 // inputs and intermediate values of the entry points
-	iarena []int32   // integer values: token ids, labels
-	barena []bool    // masks
-	rng    rng       // dropout masks: the same stream as mlc's interpreter
+	params  []float32 // 269322 values: W1, b1, W2, b2, W3, b3
+	grads   []float32 // d loss/d param, laid out like params
+	gradSum []float32 // AccumulateGrads: the gradients before this micro-batch
+	arena   []float32 // inputs and intermediate values of the entry points
+	iarena  []int32   // integer values: token ids, labels
+	barena  []bool    // masks
+	rng     rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -41,12 +42,13 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:  make([]float32, 217857),
-		barena: make([]bool, 32768),
-		grads:  make([]float32, 269322),
-		iarena: make([]int32, 64),
-		params: make([]float32, 269322),
-		rng:    rng{seedFor(seed, "dropout")},
+		arena:   make([]float32, 217857),
+		barena:  make([]bool, 32768),
+		gradSum: make([]float32, 269322),
+		grads:   make([]float32, 269322),
+		iarena:  make([]int32, 64),
+		params:  make([]float32, 269322),
+		rng:     rng{seedFor(seed, "dropout")},
 	}
 	// W1 f32[784,256]: He: normal, std √(2/fan_in)
 	initNormal(m.params[0:200704], math.Sqrt(2.0/784), seed, "W1")
@@ -117,6 +119,17 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// RNGState is the state of the dropout generator, for checkpoints: restoring
+// it with SetRNGState makes a resumed run draw what an unbroken one would.
+func (m *Model) RNGState() uint64 {
+	return m.rng.state
+}
+
+// SetRNGState restores the dropout generator's state.
+func (m *Model) SetRNGState(s uint64) {
+	m.rng.state = s
 }
 
 // Param returns a parameter's data by its DSL name, or nil.
@@ -213,6 +226,48 @@ func (m *Model) Backward(X []float32, labels []int32) (loss float64, err error) 
 		return 0, err
 	}
 	return float64(m.arena[149760]), nil
+}
+
+// AccumulateGrads runs forward and backward on one micro-batch and adds its
+// gradients to those already held, returning the loss. Backward and
+// TrainStep start the gradients from zero instead; call ZeroGrads, then
+// AccumulateGrads k times, then Update to take one step over k micro-batches
+// (with a mean loss, scale the learning rate by 1/k or average the batches).
+//
+// Inputs, row-major:
+//
+//	X: f32[64,784]
+//	labels: i32[64]
+func (m *Model) AccumulateGrads(X []float32, labels []int32) (loss float64, err error) {
+	if len(X) != 50176 {
+		return 0, sizeError("X", len(X), 50176, "f32[64,784]")
+	}
+	copy(m.arena[0:50176], X)
+	if len(labels) != 64 {
+		return 0, sizeError("labels", len(labels), 64, "i32[64]")
+	}
+	copy(m.iarena[0:64], labels)
+	copy(m.gradSum, m.grads)
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	for i, s := range m.gradSum {
+		m.grads[i] += s
+	}
+	return float64(m.arena[149760]), nil
+}
+
+// ZeroGrads sets every gradient to zero.
+func (m *Model) ZeroGrads() {
+	clear(m.grads)
+}
+
+// Update applies the optimizer to the gradients held now (see AccumulateGrads).
+func (m *Model) Update() error {
+	return m.update()
 }
 
 // predict runs the forward pass in eval mode.
@@ -475,33 +530,45 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
 	// W1 −= 0.1 · dW1  (models/mlp/mlp.go:50)
-	for i := range 200704 {
-		W1[i] -= 0.1 * dW1[i]
+	{
+		for i := range 200704 {
+			W1[i] = float32(float64(W1[i]) - 0.1*(float64(dW1[i])))
+		}
 	}
 
 	// b1 −= 0.1 · db1  (models/mlp/mlp.go:51)
-	for i := range 256 {
-		b1[i] -= 0.1 * db1[i]
+	{
+		for i := range 256 {
+			b1[i] = float32(float64(b1[i]) - 0.1*(float64(db1[i])))
+		}
 	}
 
 	// W2 −= 0.1 · dW2  (models/mlp/mlp.go:50)
-	for i := range 65536 {
-		W2[i] -= 0.1 * dW2[i]
+	{
+		for i := range 65536 {
+			W2[i] = float32(float64(W2[i]) - 0.1*(float64(dW2[i])))
+		}
 	}
 
 	// b2 −= 0.1 · db2  (models/mlp/mlp.go:51)
-	for i := range 256 {
-		b2[i] -= 0.1 * db2[i]
+	{
+		for i := range 256 {
+			b2[i] = float32(float64(b2[i]) - 0.1*(float64(db2[i])))
+		}
 	}
 
 	// W3 −= 0.1 · dW3  (models/mlp/mlp.go:50)
-	for i := range 2560 {
-		W3[i] -= 0.1 * dW3[i]
+	{
+		for i := range 2560 {
+			W3[i] = float32(float64(W3[i]) - 0.1*(float64(dW3[i])))
+		}
 	}
 
 	// b3 −= 0.1 · db3  (models/mlp/mlp.go:51)
-	for i := range 10 {
-		b3[i] -= 0.1 * db3[i]
+	{
+		for i := range 10 {
+			b3[i] = float32(float64(b3[i]) - 0.1*(float64(db3[i])))
+		}
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"Backward", func() error {
 		_, err := m.Backward(inX, inLabels)
 		return err
+	}}, {"AccumulateGrads", func() error {
+		_, err := m.AccumulateGrads(inX, inLabels)
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -36,6 +39,48 @@ func TestZeroAllocs(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", c.name, allocs)
+		}
+	}
+}
+
+// TestGradientsStartFromZero: two identical Backward calls give identical
+// gradients (nothing accumulates by accident), and accumulating is explicit.
+func TestGradientsStartFromZero(t *testing.T) {
+	m := New()
+	inX := make([]float32, 50176)
+	for i := range inX {
+		inX[i] = float32(i%7)*0.25 - 0.5
+	}
+	inLabels := make([]int32, 64)
+	for i := range inLabels {
+		inLabels[i] = int32(i % 10)
+	}
+	seed := m.RNGState() // same dropout masks for every call
+	if _, err := m.Backward(inX, inLabels); err != nil {
+		t.Fatal(err)
+	}
+	first := append([]float32{}, m.grads...)
+	m.SetRNGState(seed)
+	if _, err := m.Backward(inX, inLabels); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range m.grads {
+		if v != first[i] {
+			t.Fatalf("gradient %d changed between two identical Backward calls: %v, then %v", i, first[i], v)
+		}
+	}
+	m.ZeroGrads()
+	m.SetRNGState(seed)
+	if _, err := m.AccumulateGrads(inX, inLabels); err != nil {
+		t.Fatal(err)
+	}
+	m.SetRNGState(seed)
+	if _, err := m.AccumulateGrads(inX, inLabels); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range m.grads {
+		if v != 2*first[i] {
+			t.Fatalf("gradient %d: two accumulated micro-batches give %v, want 2 × %v", i, v, first[i])
 		}
 	}
 }

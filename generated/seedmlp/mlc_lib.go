@@ -310,6 +310,21 @@ func mse[T float](a, b []T, reduce string, perElem []T) float64 {
 	return reduceLoss(sum, len(a), reduce)
 }
 
+// lrAt is the learning rate of update t (1-based): linear warmup, then a
+// cosine decay to lrMin at update steps (runtime.LRAt has the same lines).
+func lrAt(t, lr float64, warmup, steps int, lrMin float64) float64 {
+	w := float64(warmup)
+	switch {
+	case t <= w:
+		return lr * t / w
+	case steps == 0:
+		return lr
+	case t >= float64(steps):
+		return lrMin
+	}
+	return lrMin + 0.5*(lr-lrMin)*(1+math.Cos(math.Pi*(t-w)/(float64(steps)-w)))
+}
+
 // rng is SplitMix64, the same generator as runtime.RNG: parameter
 // initialisation and dropout draw identical numbers in both engines.
 type rng struct{ state uint64 }

@@ -10,12 +10,13 @@ import "fmt"
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params []float64 // 9 values: W1, b1, W2, b2
-	grads  []float64 // d loss/d param, laid out like params
-	arena  []float64 // inputs and intermediate values of the entry points
-	iarena []int32   // integer values: token ids, labels
-	barena []bool    // masks
-	rng    rng       // dropout masks: the same stream as mlc's interpreter
+	params  []float64 // 9 values: W1, b1, W2, b2
+	grads   []float64 // d loss/d param, laid out like params
+	gradSum []float64 // AccumulateGrads: the gradients before this micro-batch
+	arena   []float64 // inputs and intermediate values of the entry points
+	iarena  []int32   // integer values: token ids, labels
+	barena  []bool    // masks
+	rng     rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -38,12 +39,13 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:  make([]float64, 19),
-		barena: make([]bool, 2),
-		grads:  make([]float64, 9),
-		iarena: make([]int32, 0),
-		params: make([]float64, 9),
-		rng:    rng{seedFor(seed, "dropout")},
+		arena:   make([]float64, 19),
+		barena:  make([]bool, 2),
+		gradSum: make([]float64, 9),
+		grads:   make([]float64, 9),
+		iarena:  make([]int32, 0),
+		params:  make([]float64, 9),
+		rng:     rng{seedFor(seed, "dropout")},
 	}
 	// W1 f64[2,2]: values
 	copy(m.params[0:4], []float64{0.15, 0.25, 0.2, 0.3})
@@ -100,6 +102,17 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// RNGState is the state of the dropout generator, for checkpoints: restoring
+// it with SetRNGState makes a resumed run draw what an unbroken one would.
+func (m *Model) RNGState() uint64 {
+	return m.rng.state
+}
+
+// SetRNGState restores the dropout generator's state.
+func (m *Model) SetRNGState(s uint64) {
+	m.rng.state = s
 }
 
 // Param returns a parameter's data by its DSL name, or nil.
@@ -196,6 +209,48 @@ func (m *Model) Backward(x []float64, y []float64) (loss float64, err error) {
 		return 0, err
 	}
 	return float64(m.arena[12]), nil
+}
+
+// AccumulateGrads runs forward and backward on one micro-batch and adds its
+// gradients to those already held, returning the loss. Backward and
+// TrainStep start the gradients from zero instead; call ZeroGrads, then
+// AccumulateGrads k times, then Update to take one step over k micro-batches
+// (with a mean loss, scale the learning rate by 1/k or average the batches).
+//
+// Inputs, row-major:
+//
+//	x: f64[1,2]
+//	y: f64[1,1]
+func (m *Model) AccumulateGrads(x []float64, y []float64) (loss float64, err error) {
+	if len(x) != 2 {
+		return 0, sizeError("x", len(x), 2, "f64[1,2]")
+	}
+	copy(m.arena[0:2], x)
+	if len(y) != 1 {
+		return 0, sizeError("y", len(y), 1, "f64[1,1]")
+	}
+	copy(m.arena[2:3], y)
+	copy(m.gradSum, m.grads)
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	for i, s := range m.gradSum {
+		m.grads[i] += s
+	}
+	return float64(m.arena[12]), nil
+}
+
+// ZeroGrads sets every gradient to zero.
+func (m *Model) ZeroGrads() {
+	clear(m.grads)
+}
+
+// Update applies the optimizer to the gradients held now (see AccumulateGrads).
+func (m *Model) Update() error {
+	return m.update()
 }
 
 // predict runs the forward pass in eval mode.
@@ -366,23 +421,31 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:4] // f64[2,2]
 
 	// W1 −= 0.1 · dW1  (models/seedmlp/seedmlp.go:19)
-	for i := range 4 {
-		W1[i] -= 0.1 * dW1[i]
+	{
+		for i := range 4 {
+			W1[i] = W1[i] - 0.1*(dW1[i])
+		}
 	}
 
 	// b1 −= 0.1 · db1  (models/seedmlp/seedmlp.go:20)
-	for i := range 2 {
-		b1[i] -= 0.1 * db1[i]
+	{
+		for i := range 2 {
+			b1[i] = b1[i] - 0.1*(db1[i])
+		}
 	}
 
 	// W2 −= 0.1 · dW2  (models/seedmlp/seedmlp.go:21)
-	for i := range 2 {
-		W2[i] -= 0.1 * dW2[i]
+	{
+		for i := range 2 {
+			W2[i] = W2[i] - 0.1*(dW2[i])
+		}
 	}
 
 	// b2 −= 0.1 · db2  (models/seedmlp/seedmlp.go:22)
-	for i := range 1 {
-		b2[i] -= 0.1 * db2[i]
+	{
+		for i := range 1 {
+			b2[i] = b2[i] - 0.1*(db2[i])
+		}
 	}
 	return nil
 }

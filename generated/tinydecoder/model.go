@@ -13,12 +13,13 @@ import (
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params []float64 // 188 values: E, P, Wq, Wk, Wv, Wo, W_1, b_1, W_2, b_2, ln1_gamma, ln1_beta, ln2_gamma, ln2_beta
-	grads  []float64 // d loss/d param, laid out like params
-	arena  []float64 // inputs and intermediate values of the entry points
-	iarena []int32   // integer values: token ids, labels
-	barena []bool    // masks
-	rng    rng       // dropout masks: the same stream as mlc's interpreter
+	params  []float64 // 188 values: E, P, Wq, Wk, Wv, Wo, W_1, b_1, W_2, b_2, ln1_gamma, ln1_beta, ln2_gamma, ln2_beta
+	grads   []float64 // d loss/d param, laid out like params
+	gradSum []float64 // AccumulateGrads: the gradients before this micro-batch
+	arena   []float64 // inputs and intermediate values of the entry points
+	iarena  []int32   // integer values: token ids, labels
+	barena  []bool    // masks
+	rng     rng       // dropout masks: the same stream as mlc's interpreter
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -41,12 +42,13 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:  make([]float64, 743),
-		barena: make([]bool, 24),
-		grads:  make([]float64, 188),
-		iarena: make([]int32, 6),
-		params: make([]float64, 188),
-		rng:    rng{seedFor(seed, "dropout")},
+		arena:   make([]float64, 743),
+		barena:  make([]bool, 24),
+		gradSum: make([]float64, 188),
+		grads:   make([]float64, 188),
+		iarena:  make([]int32, 6),
+		params:  make([]float64, 188),
+		rng:     rng{seedFor(seed, "dropout")},
 	}
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
@@ -201,6 +203,17 @@ func (m *Model) Grads() []Tensor {
 	return m.gradList
 }
 
+// RNGState is the state of the dropout generator, for checkpoints: restoring
+// it with SetRNGState makes a resumed run draw what an unbroken one would.
+func (m *Model) RNGState() uint64 {
+	return m.rng.state
+}
+
+// SetRNGState restores the dropout generator's state.
+func (m *Model) SetRNGState(s uint64) {
+	m.rng.state = s
+}
+
 // Param returns a parameter's data by its DSL name, or nil.
 func (m *Model) Param(name string) []float64 {
 	for _, t := range m.paramList {
@@ -296,6 +309,48 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 		return 0, err
 	}
 	return float64(m.arena[342]), nil
+}
+
+// AccumulateGrads runs forward and backward on one micro-batch and adds its
+// gradients to those already held, returning the loss. Backward and
+// TrainStep start the gradients from zero instead; call ZeroGrads, then
+// AccumulateGrads k times, then Update to take one step over k micro-batches
+// (with a mean loss, scale the learning rate by 1/k or average the batches).
+//
+// Inputs, row-major:
+//
+//	ids: i32[3]
+//	targets: i32[3]
+func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err error) {
+	if len(ids) != 3 {
+		return 0, sizeError("ids", len(ids), 3, "i32[3]")
+	}
+	copy(m.iarena[0:3], ids)
+	if len(targets) != 3 {
+		return 0, sizeError("targets", len(targets), 3, "i32[3]")
+	}
+	copy(m.iarena[3:6], targets)
+	copy(m.gradSum, m.grads)
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	for i, s := range m.gradSum {
+		m.grads[i] += s
+	}
+	return float64(m.arena[342]), nil
+}
+
+// ZeroGrads sets every gradient to zero.
+func (m *Model) ZeroGrads() {
+	clear(m.grads)
+}
+
+// Update applies the optimizer to the gradients held now (see AccumulateGrads).
+func (m *Model) Update() error {
+	return m.update()
 }
 
 // predict runs the forward pass in eval mode.
@@ -962,73 +1017,101 @@ func (m *Model) update() error {
 	dE := m.grads[0:20]            // f64[5,4]
 
 	// E −= 0.1 · dE  (models/tinydecoder/tinydecoder.go:40)
-	for i := range 20 {
-		E[i] -= 0.1 * dE[i]
+	{
+		for i := range 20 {
+			E[i] = E[i] - 0.1*(dE[i])
+		}
 	}
 
 	// P −= 0.1 · dX_prime  (models/tinydecoder/tinydecoder.go:41)
-	for i := range 12 {
-		P[i] -= 0.1 * dX_prime[i]
+	{
+		for i := range 12 {
+			P[i] = P[i] - 0.1*(dX_prime[i])
+		}
 	}
 
 	// Wq −= 0.1 · dWq  (models/tinydecoder/tinydecoder.go:42)
-	for i := range 16 {
-		Wq[i] -= 0.1 * dWq[i]
+	{
+		for i := range 16 {
+			Wq[i] = Wq[i] - 0.1*(dWq[i])
+		}
 	}
 
 	// Wk −= 0.1 · dWk  (models/tinydecoder/tinydecoder.go:43)
-	for i := range 16 {
-		Wk[i] -= 0.1 * dWk[i]
+	{
+		for i := range 16 {
+			Wk[i] = Wk[i] - 0.1*(dWk[i])
+		}
 	}
 
 	// Wv −= 0.1 · dWv  (models/tinydecoder/tinydecoder.go:44)
-	for i := range 16 {
-		Wv[i] -= 0.1 * dWv[i]
+	{
+		for i := range 16 {
+			Wv[i] = Wv[i] - 0.1*(dWv[i])
+		}
 	}
 
 	// Wo −= 0.1 · dWo  (models/tinydecoder/tinydecoder.go:45)
-	for i := range 16 {
-		Wo[i] -= 0.1 * dWo[i]
+	{
+		for i := range 16 {
+			Wo[i] = Wo[i] - 0.1*(dWo[i])
+		}
 	}
 
 	// W_1 −= 0.1 · dW_1  (models/tinydecoder/tinydecoder.go:46)
-	for i := range 32 {
-		W_1[i] -= 0.1 * dW_1[i]
+	{
+		for i := range 32 {
+			W_1[i] = W_1[i] - 0.1*(dW_1[i])
+		}
 	}
 
 	// b_1 −= 0.1 · db_1  (models/tinydecoder/tinydecoder.go:47)
-	for i := range 8 {
-		b_1[i] -= 0.1 * db_1[i]
+	{
+		for i := range 8 {
+			b_1[i] = b_1[i] - 0.1*(db_1[i])
+		}
 	}
 
 	// W_2 −= 0.1 · dW_2  (models/tinydecoder/tinydecoder.go:48)
-	for i := range 32 {
-		W_2[i] -= 0.1 * dW_2[i]
+	{
+		for i := range 32 {
+			W_2[i] = W_2[i] - 0.1*(dW_2[i])
+		}
 	}
 
 	// b_2 −= 0.1 · db_2  (models/tinydecoder/tinydecoder.go:49)
-	for i := range 4 {
-		b_2[i] -= 0.1 * db_2[i]
+	{
+		for i := range 4 {
+			b_2[i] = b_2[i] - 0.1*(db_2[i])
+		}
 	}
 
 	// ln1_gamma −= 0.1 · dln1_gamma  (models/tinydecoder/tinydecoder.go:50)
-	for i := range 4 {
-		ln1_gamma[i] -= 0.1 * dln1_gamma[i]
+	{
+		for i := range 4 {
+			ln1_gamma[i] = ln1_gamma[i] - 0.1*(dln1_gamma[i])
+		}
 	}
 
 	// ln1_beta −= 0.1 · dln1_beta  (models/tinydecoder/tinydecoder.go:51)
-	for i := range 4 {
-		ln1_beta[i] -= 0.1 * dln1_beta[i]
+	{
+		for i := range 4 {
+			ln1_beta[i] = ln1_beta[i] - 0.1*(dln1_beta[i])
+		}
 	}
 
 	// ln2_gamma −= 0.1 · dln2_gamma  (models/tinydecoder/tinydecoder.go:52)
-	for i := range 4 {
-		ln2_gamma[i] -= 0.1 * dln2_gamma[i]
+	{
+		for i := range 4 {
+			ln2_gamma[i] = ln2_gamma[i] - 0.1*(dln2_gamma[i])
+		}
 	}
 
 	// ln2_beta −= 0.1 · dln2_beta  (models/tinydecoder/tinydecoder.go:53)
-	for i := range 4 {
-		ln2_beta[i] -= 0.1 * dln2_beta[i]
+	{
+		for i := range 4 {
+			ln2_beta[i] = ln2_beta[i] - 0.1*(dln2_beta[i])
+		}
 	}
 	return nil
 }

@@ -1,0 +1,117 @@
+package compile_test
+
+import (
+	"testing"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/dsl"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/golden"
+	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/passes"
+	"github.com/mlc-dev/mlc/runtime"
+)
+
+type optimRecord struct {
+	Rule           string        `json:"rule"`
+	LR             []float64     `json:"lr"`
+	Params         golden.Tensor `json:"params"`
+	LossBeforeStep []float64     `json:"loss_before_step"`
+	Grad           golden.Tensor `json:"grad_before_step"`
+}
+
+type optimGolden struct {
+	Loss struct {
+		A      []float64 `json:"a"`
+		C      []float64 `json:"c"`
+		Theta0 []float64 `json:"theta0"`
+	} `json:"loss_definition"`
+	Optimizers map[string]optimRecord `json:"optimizers"`
+}
+
+// toyLoss is optim.json's loss: ½ Σ aᵢ(θᵢ − cᵢ)² + 0.3 Σ tanh(θᵢ θᵢ₊₁ mod 6).
+func toyLoss(g optimGolden) func(b *dsl.Builder) {
+	return func(b *dsl.Builder) {
+		theta := b.Param("theta", dsl.Values(g.Loss.Theta0...), 6)
+		a, c := b.ConstValues(g.Loss.A, 6), b.ConstValues(g.Loss.C, 6)
+		d := theta.Sub(c)
+		quad := a.Mul(d).Mul(d).Sum().Scale(0.5)
+		next := dsl.Concat(0, theta.SliceAxis(0, 1, 6), theta.SliceAxis(0, 0, 1))
+		coupling := theta.Mul(next).Tanh().Sum().Scale(0.3)
+		b.Output("theta_next", next)
+		b.Loss(quad.Add(coupling))
+	}
+}
+
+// TestOptimizerGoldens: every optimizer and the warmup + cosine schedule
+// reproduce optim.json (all 10 steps, every parameter, the loss before each
+// step) to 1e-12 in f64, in both engines.
+func TestOptimizerGoldens(t *testing.T) {
+	var gold optimGolden
+	golden.MustLoad("optim.json", &gold)
+	configs := map[string]passes.OptimizerConfig{
+		"sgd":                        {Kind: "sgd", LR: 0.1},
+		"sgd_momentum_torch":         {Kind: "momentum", LR: 0.1, Beta1: 0.9},
+		"sgd_momentum_seed_document": {Kind: "ema-momentum", LR: 0.1, Beta1: 0.9},
+		"rmsprop":                    {Kind: "rmsprop", LR: 0.01, Beta1: 0.99, Eps: 1e-8},
+		"adam":                       {Kind: "adam", LR: 0.05, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+		"adamw":                      {Kind: "adamw", LR: 0.05, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WD: 0.1},
+		"adamw_warmup_cosine":        {Kind: "adamw", LR: 0.05, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WD: 0.1, Warmup: 2, Steps: 10, LRMin: 0.1 * 0.05},
+	}
+	if len(configs) != len(gold.Optimizers) {
+		t.Fatalf("golden file has %d records, the test %d", len(gold.Optimizers), len(configs))
+	}
+	for name, rec := range gold.Optimizers {
+		cfg, ok := configs[name]
+		if !ok {
+			t.Fatalf("no config for golden record %q", name)
+		}
+		t.Run(name, func(t *testing.T) {
+			for s, want := range rec.LR {
+				c, _ := cfg.Defaults()
+				got := c.LR
+				if c.Warmup > 0 || c.Steps > 0 {
+					got = runtime.LRAt(float64(s+1), c.LR, c.Warmup, c.Steps, c.LRMin)
+				}
+				if !testutil.Close(got, want, 1e-15) {
+					t.Errorf("lr of update %d = %.17g, want %.17g", s+1, got, want)
+				}
+			}
+			res, err := compile.Build("toy", "toy.go", toyLoss(gold), compile.Options{Float: graph.F64, Optimizer: cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := compile.RunRequest{Inputs: map[string]runtime.JSONTensor{}, Steps: 10, Trace: true}
+			engines := map[string]func() (*runtime.RunResult, error){
+				"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
+			}
+			if !testing.Short() {
+				engines["gen"] = func() (*runtime.RunResult, error) {
+					bin, err := compile.BuildRunner(res.Program)
+					if err != nil {
+						return nil, err
+					}
+					return compile.RunGenerated(bin, req)
+				}
+			}
+			for engine, run := range engines {
+				out, err := run()
+				if err != nil {
+					t.Fatalf("%s: %v", engine, err)
+				}
+				if len(out.Trace) != 10 || len(out.Losses) != 10 {
+					t.Fatalf("%s: %d steps traced", engine, len(out.Trace))
+				}
+				for s := range 10 {
+					if !testutil.Close(float64(out.Losses[s]), rec.LossBeforeStep[s], 1e-12) {
+						t.Errorf("%s: loss before step %d = %.17g, want %.17g", engine, s+1, out.Losses[s], rec.LossBeforeStep[s])
+					}
+					want := rec.Params.Data[(s+1)*6 : (s+2)*6]
+					if d := testutil.CompareSlices(floats(out.Trace[s]["theta"]), want, 1e-12); d != "" {
+						t.Errorf("%s: θ after step %d: %s", engine, s+1, d)
+					}
+				}
+			}
+		})
+	}
+}
