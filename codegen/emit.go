@@ -663,12 +663,18 @@ func emitGlobalNorm(f *fnGen, n *graph.Node) []jen.Code {
 }
 
 // emitDropoutMask draws one uniform number per element from the model's
-// dropout generator, in row-major order as the interpreter does.
+// dropout generator, in row-major order as the interpreter does; in eval
+// mode (Loss) the mask is all ones and nothing is drawn.
 func emitDropoutMask(f *fnGen, n *graph.Node) []jen.Code {
 	p := n.Attrs.P
-	return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Lit(n.Type.Shape.Size())).Block(
-		f.ref(n).Index(jen.Id("i")).Op("=").Id("where").Call(
-			jen.Id("m").Dot("rng").Dot("float64").Call().Op("<").Id(graph.FormatFloat(p)),
-			jen.Lit(0), jen.Id(f.g.T).Call(jen.Lit(1).Op("/").Parens(jen.Lit(1).Op("-").Id(graph.FormatFloat(p))))),
+	size := n.Type.Shape.Size()
+	return []jen.Code{jen.If(jen.Id("m").Dot("evalMode")).Block(
+		jen.For(jen.Id("i").Op(":=").Range().Lit(size)).Block(f.ref(n).Index(jen.Id("i")).Op("=").Lit(1)),
+	).Else().Block(
+		jen.For(jen.Id("i").Op(":=").Range().Lit(size)).Block(
+			f.ref(n).Index(jen.Id("i")).Op("=").Id("where").Call(
+				jen.Id("m").Dot("rng").Dot("float64").Call().Op("<").Id(graph.FormatFloat(p)),
+				jen.Lit(0), jen.Id(f.g.T).Call(jen.Lit(1).Op("/").Parens(jen.Lit(1).Op("-").Id(graph.FormatFloat(p))))),
+		),
 	)}
 }

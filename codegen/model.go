@@ -77,6 +77,7 @@ func (g *gen) modelType(f *jen.File) {
 		jen.Id("iarena").Index().Int32().Comment("integer values: token ids, labels"),
 		jen.Id("barena").Index().Bool().Comment("masks"),
 		jen.Id("rng").Id("rng").Comment("dropout masks: the same stream as mlc's interpreter"),
+		jen.Id("evalMode").Bool().Comment("set by Loss: dropout off"),
 		jen.Line(),
 		jen.Id("paramList").Index().Id("Tensor"),
 		jen.Id("gradList").Index().Id("Tensor"),
@@ -349,6 +350,24 @@ func (g *gen) trainAPI(f *jen.File, e *entry) error {
 		body = append(body, jen.Return(lossRead, jen.Nil()))
 		docComment(f, ep.doc+"\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t"))
 		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id(ep.name).Params(params...).Params(jen.Id("loss").Float64(), jen.Err().Error()).Block(body...)
+		f.Line()
+	}
+
+	// Loss: the training forward pass in eval mode, for validation.
+	{
+		nm := newNamer()
+		nm.take("loss")
+		params, stmts, inDocs := g.inputArgs(e, nm, jen.Lit(0))
+		body := append([]jen.Code{}, stmts...)
+		body = append(body,
+			jen.Id("m").Dot("evalMode").Op("=").True(),
+			jen.Err().Op("=").Id("m").Dot("forward").Call(),
+			jen.Id("m").Dot("evalMode").Op("=").False(),
+			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())),
+			jen.Return(lossRead, jen.Nil()),
+		)
+		docComment(f, "Loss evaluates the loss on one batch in eval mode (no dropout), without\ngradients or updates: the validation loss.\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t"))
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Loss").Params(params...).Params(jen.Id("loss").Float64(), jen.Err().Error()).Block(body...)
 		f.Line()
 	}
 

@@ -45,6 +45,9 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 	for _, o := range prog.Predict.Outputs {
 		data.Outputs = append(data.Outputs, runnerOutput{Name: o.Name, Var: "out" + exported(o.Name), Shape: shapeLit(o.Node.Type.Shape)})
 	}
+	for _, g := range prog.Graphs() {
+		data.HasState = data.HasState || len(g.NodesWithOp(graph.OpState)) > 0
+	}
 	if prog.Train != nil {
 		data.HasTrain = true
 		data.TrainIn = conv(prog.Train)
@@ -79,6 +82,7 @@ type runnerData struct {
 	AllIn              []runnerInput
 	Outputs            []runnerOutput
 	HasTrain           bool
+	HasState           bool
 }
 
 func shapeLit(s graph.Shape) string {
@@ -101,8 +105,11 @@ var runnerTmpl = template.Must(template.New("runner").Parse(`// Command runner d
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -152,7 +159,10 @@ type tensor struct {
 }
 
 type request struct {
+	Cmd    string            ` + "`json:\"cmd\"`" + `
 	Params map[string]tensor ` + "`json:\"params\"`" + `
+	State  map[string]tensor ` + "`json:\"state\"`" + `
+	RNG    string            ` + "`json:\"rng\"`" + `
 	Inputs map[string]tensor ` + "`json:\"inputs\"`" + `
 	Loss   bool              ` + "`json:\"loss\"`" + `
 	Grads  bool              ` + "`json:\"grads\"`" + `
@@ -161,12 +171,15 @@ type request struct {
 }
 
 type result struct {
-	Outputs map[string]tensor ` + "`json:\"outputs\"`" + `
-	Loss    *jsonFloat        ` + "`json:\"loss,omitempty\"`" + `
-	Grads   map[string]tensor ` + "`json:\"grads,omitempty\"`" + `
-	Params  map[string]tensor ` + "`json:\"params,omitempty\"`" + `
-	Losses  []jsonFloat       ` + "`json:\"losses,omitempty\"`" + `
+	Outputs map[string]tensor   ` + "`json:\"outputs,omitempty\"`" + `
+	Loss    *jsonFloat          ` + "`json:\"loss,omitempty\"`" + `
+	Grads   map[string]tensor   ` + "`json:\"grads,omitempty\"`" + `
+	Params  map[string]tensor   ` + "`json:\"params,omitempty\"`" + `
+	Losses  []jsonFloat         ` + "`json:\"losses,omitempty\"`" + `
 	Trace   []map[string]tensor ` + "`json:\"trace,omitempty\"`" + `
+	State   map[string]tensor   ` + "`json:\"state,omitempty\"`" + `
+	RNG     string              ` + "`json:\"rng,omitempty\"`" + `
+	Error   string              ` + "`json:\"error,omitempty\"`" + `
 }
 
 func input(in map[string]tensor, name string, size int) ([]jsonFloat, error) {
@@ -224,45 +237,127 @@ func toTensor[T {{.T}} | int32 | bool](data []T, shape []int) tensor {
 	return t
 }
 
+// main serves requests, one JSON object per line, until stdin ends: mlc
+// run sends one; mlc train keeps the process and sends a batch per step.
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	seed := flag.Uint64("seed", 0, "seed of the model's random initialisers and dropout")
+	flag.Parse()
+	m := model.NewSeeded(*seed)
+	dec := json.NewDecoder(bufio.NewReaderSize(os.Stdin, 1<<20))
+	out := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(out)
+	for {
+		var req request
+		if err := dec.Decode(&req); err == io.EOF {
+			return
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, "reading request:", err)
+			os.Exit(1)
+		}
+		res, err := serve(m, &req)
+		if err != nil {
+			res = &result{Error: err.Error()}
+		}
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		out.Flush()
 	}
 }
 
-func run() error {
-	var req request
-	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
-		return fmt.Errorf("reading request: %v", err)
-	}
-	m := model.New()
-	for _, p := range m.Params() {
-		t, ok := req.Params[p.Name]
+func setAll(ts []model.Tensor, src map[string]tensor, what string) error {
+	for _, p := range ts {
+		t, ok := src[p.Name]
 		if !ok {
 			continue
 		}
 		if len(t.Data) != len(p.Data) {
-			return fmt.Errorf("parameter %q has %d values, want %d", p.Name, len(t.Data), len(p.Data))
+			return fmt.Errorf("%s %q has %d values, want %d", what, p.Name, len(t.Data), len(p.Data))
 		}
 		for i, v := range t.Data {
 			p.Data[i] = {{.T}}(v)
 		}
 	}
-{{range .AllIn}}	{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
-	if err != nil {
-		return err
+	return nil
+}
+
+func getAll(ts []model.Tensor) map[string]tensor {
+	out := map[string]tensor{}
+	for _, p := range ts {
+		out[p.Name] = toTensor(p.Data, p.Shape)
 	}
-{{end}}	res := result{Outputs: map[string]tensor{}}
+	return out
+}
+
+func serve(m *model.Model, req *request) (*result, error) {
+	if err := setAll(m.Params(), req.Params, "parameter"); err != nil {
+		return nil, err
+	}
+{{if .HasState}}	if err := setAll(m.State(), req.State, "state"); err != nil {
+		return nil, err
+	}
+{{end}}	if req.RNG != "" {
+		s, err := strconv.ParseUint(req.RNG, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad rng state %q", req.RNG)
+		}
+		m.SetRNGState(s)
+	}
+	res := &result{}
+	switch req.Cmd {
+	case "set":
+		return res, nil
+	case "get":
+		res.Params = getAll(m.Params())
+{{if .HasState}}		res.State = getAll(m.State())
+{{end}}		res.RNG = strconv.FormatUint(m.RNGState(), 10)
+		return res, nil
+	}
+{{range .AllIn}}	{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
+	if err != nil && req.Cmd != "predict" && req.Cmd != "" {
+		return nil, err
+	}
+	_ = {{.Var}}
+{{end}}	switch req.Cmd {
+{{if .HasTrain}}	case "step", "train":
+		n := max(req.Steps, 1)
+		for range n {
+			loss, err := m.TrainStep({{.Args .TrainIn}})
+			if err != nil {
+				return nil, err
+			}
+			res.Losses = append(res.Losses, jsonFloat(loss))
+		}
+		return res, nil
+	case "loss":
+		loss, err := m.Loss({{.Args .TrainIn}})
+		if err != nil {
+			return nil, err
+		}
+		l := jsonFloat(loss)
+		res.Loss = &l
+		return res, nil
+{{end}}	case "predict", "":
+	default:
+		return nil, fmt.Errorf("unknown command %q", req.Cmd)
+	}
+{{range .PredictIn}}	if _, err := input(req.Inputs, {{printf "%q" .Name}}, {{.Size}}); err != nil {
+		return nil, err
+	}
+{{end}}	res.Outputs = map[string]tensor{}
 	{{range .Outputs}}{{.Var}}, {{end}}err := m.Predict({{.Args .PredictIn}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 {{range .Outputs}}	res.Outputs[{{printf "%q" .Name}}] = toTensor({{.Var}}, {{.Shape}})
-{{end}}{{if .HasTrain}}	if req.Loss || req.Grads {
+{{end}}	if req.Cmd == "predict" {
+		return res, nil
+	}
+{{if .HasTrain}}	if req.Loss || req.Grads {
 		loss, err := m.Backward({{.Args .TrainIn}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l := jsonFloat(loss)
 		res.Loss = &l
@@ -274,30 +369,18 @@ func run() error {
 		}
 	}
 	if req.Steps > 0 {
-		res.Params = map[string]tensor{}
 		for range req.Steps {
 			loss, err := m.TrainStep({{.Args .TrainIn}})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			res.Losses = append(res.Losses, jsonFloat(loss))
 			if req.Trace {
-				snap := map[string]tensor{}
-				for _, p := range m.Params() {
-					snap[p.Name] = toTensor(p.Data, p.Shape)
-				}
-				res.Trace = append(res.Trace, snap)
+				res.Trace = append(res.Trace, getAll(m.Params()))
 			}
 		}
-		for _, p := range m.Params() {
-			res.Params[p.Name] = toTensor(p.Data, p.Shape)
-		}
+		res.Params = getAll(m.Params())
 	}
-{{end}}	out, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println(string(out))
-	return nil
+{{end}}	return res, nil
 }
 `))

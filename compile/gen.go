@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/mlc-dev/mlc/codegen"
@@ -178,9 +180,16 @@ func BuildRunner(prog *graph.Program, tags ...string) (string, error) {
 	return bin, nil
 }
 
-// RunRequest is what the runner reads.
+// RunRequest is one request to a generated model's runner; Cmd selects:
+// "" runs Predict and, as asked, Backward and training steps (mlc run);
+// "set" loads parameters, optimizer state and the dropout RNG state; "get"
+// returns them; "step" trains on one batch Steps times (default 1);
+// "loss" evaluates the loss in eval mode; "predict" runs Predict only.
 type RunRequest struct {
+	Cmd    string                        `json:"cmd,omitempty"`
 	Params map[string]runtime.JSONTensor `json:"params,omitempty"`
+	State  map[string]runtime.JSONTensor `json:"state,omitempty"`
+	RNG    string                        `json:"rng,omitempty"`
 	Inputs map[string]runtime.JSONTensor `json:"inputs"`
 	Loss   bool                          `json:"loss"`
 	Grads  bool                          `json:"grads"`
@@ -188,25 +197,92 @@ type RunRequest struct {
 	Trace  bool                          `json:"trace"` // record the parameters after each step
 }
 
-// RunGenerated runs a runner binary on one request.
-func RunGenerated(bin string, req RunRequest) (*runtime.RunResult, error) {
-	in, err := json.Marshal(req)
+// ServerResult is a runner's answer: a RunResult plus what "get" returns.
+type ServerResult struct {
+	runtime.RunResult
+	State map[string]runtime.JSONTensor `json:"state,omitempty"`
+	RNG   string                        `json:"rng,omitempty"`
+	Error string                        `json:"error,omitempty"`
+}
+
+// Server is a running generated model: a runner process that keeps its
+// Model between requests (one JSON object per line each way).
+type Server struct {
+	cmd    *exec.Cmd
+	enc    *json.Encoder
+	dec    *json.Decoder
+	stdin  io.WriteCloser
+	stderr bytes.Buffer
+}
+
+// StartServer starts a runner binary built by BuildRunner; its Model is
+// NewSeeded(seed).
+func StartServer(bin string, seed uint64) (*Server, error) {
+	s := &Server{cmd: exec.Command(bin, "-seed", strconv.FormatUint(seed, 10))}
+	s.cmd.Stderr = &s.stderr
+	in, err := s.cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := s.cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("generated code: %s", strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
-	var res runtime.RunResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, fmt.Errorf("generated code printed bad JSON: %v", err)
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.stdin = in
+	s.enc = json.NewEncoder(in)
+	s.dec = json.NewDecoder(bufio.NewReaderSize(out, 1<<20))
+	return s, nil
+}
+
+// Do sends one request and waits for its answer.
+func (s *Server) Do(req RunRequest) (*ServerResult, error) {
+	if req.Inputs == nil {
+		req.Inputs = map[string]runtime.JSONTensor{}
+	}
+	if err := s.enc.Encode(req); err != nil {
+		return nil, s.died(err)
+	}
+	var res ServerResult
+	if err := s.dec.Decode(&res); err != nil {
+		return nil, s.died(err)
+	}
+	if res.Error != "" {
+		return nil, fmt.Errorf("generated code: %s", res.Error)
 	}
 	return &res, nil
+}
+
+func (s *Server) died(err error) error {
+	if msg := strings.TrimSpace(s.stderr.String()); msg != "" {
+		return fmt.Errorf("generated code: %s", msg)
+	}
+	return fmt.Errorf("generated code: %v", err)
+}
+
+// Close ends the runner process.
+func (s *Server) Close() error {
+	s.stdin.Close()
+	return s.cmd.Wait()
+}
+
+// RunGenerated runs a runner binary on one request.
+func RunGenerated(bin string, req RunRequest) (*runtime.RunResult, error) {
+	s, err := StartServer(bin, 0)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Do(req)
+	cerr := s.Close()
+	if err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, s.died(cerr)
+	}
+	return &res.RunResult, nil
 }
 
 // RunInterpreted evaluates the same request on the interpreter.

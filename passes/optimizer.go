@@ -80,7 +80,7 @@ func (c OptimizerConfig) Defaults() (OptimizerConfig, error) {
 // have role update and come after every forward and backward node, so each
 // variable is read before it is overwritten; optimizer state variables are
 // named "<param>.m", "<param>.v" (or ".v" alone) and the update counter
-// "step", all State nodes starting at zero.
+// "updates", all State nodes starting at zero.
 func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 	if len(g.Grads) == 0 {
 		return fmt.Errorf("%s: optimizer: the graph has no gradients (run autodiff first)", g.Name)
@@ -99,12 +99,12 @@ func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 		return n
 	}
 
-	// t: the 1-based number of this update; the State "step" counts them.
+	// t: the 1-based number of this update; the State "updates" counts them.
 	var t *graph.Node
 	needStep := c.Kind == "adam" || c.Kind == "adamw" || c.Warmup > 0 || c.Steps > 0
 	var step *graph.Node
 	if needStep {
-		step = state("step", graph.T(dt))
+		step = state("updates", graph.T(dt))
 		t = b.Add(step, b.Const(dt, 1))
 		if t != nil {
 			t.Name = "t"

@@ -19,6 +19,7 @@ type Interpreter struct {
 	vals []*Tensor          // one per node
 	vars map[string]*Tensor // params and state by name; aliases of vals
 	rng  RNG                // dropout masks: the model's own stream, as generated code draws it
+	eval bool               // eval mode: dropout masks are all ones
 	aux  []any              // per-node precomputed index maps, built on first use
 	tmp  [][]float64        // per-node float64 scratch, allocated on first use
 }
@@ -207,6 +208,9 @@ func (it *Interpreter) Eval(inputs map[string]*Tensor, updates bool) error {
 		if !updates && n.Role == graph.RoleUpdate {
 			continue
 		}
+		if it.eval && n.Role != graph.RoleForward {
+			continue
+		}
 		ins = ins[:0]
 		for _, x := range n.Inputs {
 			ins = append(ins, it.vals[x.ID])
@@ -229,3 +233,15 @@ func HasKernel(op graph.Op) bool {
 // DropoutRNG is the generator dropout masks draw from; its State is saved
 // in checkpoints so that a resumed run draws what an unbroken one would.
 func (it *Interpreter) DropoutRNG() *RNG { return &it.rng }
+
+// EvalLoss runs the forward pass in eval mode (dropout off) and returns the
+// loss: the validation loss, as the generated Model's Loss computes it.
+func (it *Interpreter) EvalLoss(inputs map[string]*Tensor) (float64, error) {
+	it.eval = true
+	err := it.Eval(inputs, false)
+	it.eval = false
+	if err != nil {
+		return 0, err
+	}
+	return it.Loss(), nil
+}

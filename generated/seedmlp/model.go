@@ -10,13 +10,14 @@ import "fmt"
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params  []float64 // 9 values: W1, b1, W2, b2
-	grads   []float64 // d loss/d param, laid out like params
-	gradSum []float64 // AccumulateGrads: the gradients before this micro-batch
-	arena   []float64 // inputs and intermediate values of the entry points
-	iarena  []int32   // integer values: token ids, labels
-	barena  []bool    // masks
-	rng     rng       // dropout masks: the same stream as mlc's interpreter
+	params   []float64 // 9 values: W1, b1, W2, b2
+	grads    []float64 // d loss/d param, laid out like params
+	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	arena    []float64 // inputs and intermediate values of the entry points
+	iarena   []int32   // integer values: token ids, labels
+	barena   []bool    // masks
+	rng      rng       // dropout masks: the same stream as mlc's interpreter
+	evalMode bool      // set by Loss: dropout off
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -206,6 +207,31 @@ func (m *Model) Backward(x []float64, y []float64) (loss float64, err error) {
 		return 0, err
 	}
 	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[12]), nil
+}
+
+// Loss evaluates the loss on one batch in eval mode (no dropout), without
+// gradients or updates: the validation loss.
+//
+// Inputs, row-major:
+//
+//	x: f64[1,2]
+//	y: f64[1,1]
+func (m *Model) Loss(x []float64, y []float64) (loss float64, err error) {
+	if len(x) != 2 {
+		return 0, sizeError("x", len(x), 2, "f64[1,2]")
+	}
+	copy(m.arena[0:2], x)
+	if len(y) != 1 {
+		return 0, sizeError("y", len(y), 1, "f64[1,1]")
+	}
+	copy(m.arena[2:3], y)
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
 		return 0, err
 	}
 	return float64(m.arena[12]), nil

@@ -13,13 +13,14 @@ import (
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params  []float64 // 188 values: E, P, Wq, Wk, Wv, Wo, W_1, b_1, W_2, b_2, ln1_gamma, ln1_beta, ln2_gamma, ln2_beta
-	grads   []float64 // d loss/d param, laid out like params
-	gradSum []float64 // AccumulateGrads: the gradients before this micro-batch
-	arena   []float64 // inputs and intermediate values of the entry points
-	iarena  []int32   // integer values: token ids, labels
-	barena  []bool    // masks
-	rng     rng       // dropout masks: the same stream as mlc's interpreter
+	params   []float64 // 188 values: E, P, Wq, Wk, Wv, Wo, W_1, b_1, W_2, b_2, ln1_gamma, ln1_beta, ln2_gamma, ln2_beta
+	grads    []float64 // d loss/d param, laid out like params
+	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	arena    []float64 // inputs and intermediate values of the entry points
+	iarena   []int32   // integer values: token ids, labels
+	barena   []bool    // masks
+	rng      rng       // dropout masks: the same stream as mlc's interpreter
+	evalMode bool      // set by Loss: dropout off
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -306,6 +307,31 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 		return 0, err
 	}
 	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[342]), nil
+}
+
+// Loss evaluates the loss on one batch in eval mode (no dropout), without
+// gradients or updates: the validation loss.
+//
+// Inputs, row-major:
+//
+//	ids: i32[3]
+//	targets: i32[3]
+func (m *Model) Loss(ids []int32, targets []int32) (loss float64, err error) {
+	if len(ids) != 3 {
+		return 0, sizeError("ids", len(ids), 3, "i32[3]")
+	}
+	copy(m.iarena[0:3], ids)
+	if len(targets) != 3 {
+		return 0, sizeError("targets", len(targets), 3, "i32[3]")
+	}
+	copy(m.iarena[3:6], targets)
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
 		return 0, err
 	}
 	return float64(m.arena[342]), nil

@@ -10,13 +10,14 @@ import "fmt"
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params  []float64 // 17 values: W1, b1, W2, b2
-	grads   []float64 // d loss/d param, laid out like params
-	gradSum []float64 // AccumulateGrads: the gradients before this micro-batch
-	arena   []float64 // inputs and intermediate values of the entry points
-	iarena  []int32   // integer values: token ids, labels
-	barena  []bool    // masks
-	rng     rng       // dropout masks: the same stream as mlc's interpreter
+	params   []float64 // 17 values: W1, b1, W2, b2
+	grads    []float64 // d loss/d param, laid out like params
+	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	arena    []float64 // inputs and intermediate values of the entry points
+	iarena   []int32   // integer values: token ids, labels
+	barena   []bool    // masks
+	rng      rng       // dropout masks: the same stream as mlc's interpreter
+	evalMode bool      // set by Loss: dropout off
 
 	paramList []Tensor
 	gradList  []Tensor
@@ -202,6 +203,31 @@ func (m *Model) Backward(X []float64, y []float64) (loss float64, err error) {
 		return 0, err
 	}
 	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[72]), nil
+}
+
+// Loss evaluates the loss on one batch in eval mode (no dropout), without
+// gradients or updates: the validation loss.
+//
+// Inputs, row-major:
+//
+//	X: f64[4,2]
+//	y: f64[4,1]
+func (m *Model) Loss(X []float64, y []float64) (loss float64, err error) {
+	if len(X) != 8 {
+		return 0, sizeError("X", len(X), 8, "f64[4,2]")
+	}
+	copy(m.arena[0:8], X)
+	if len(y) != 4 {
+		return 0, sizeError("y", len(y), 4, "f64[4,1]")
+	}
+	copy(m.arena[8:12], y)
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
 		return 0, err
 	}
 	return float64(m.arena[72]), nil

@@ -10,9 +10,10 @@ import (
 
 // Config sizes the classifier.
 type Config struct {
-	Sizes []int  `mlc:"sizes" help:"layer widths from input to classes, e.g. 784-256-256-10"`
-	Act   string `mlc:"act" help:"hidden activation: relu, gelu, tanh or sigmoid"`
-	Batch int    `mlc:"batch" help:"rows per step"`
+	Sizes   []int   `mlc:"sizes" help:"layer widths from input to classes, e.g. 784-256-256-10"`
+	Act     string  `mlc:"act" help:"hidden activation: relu, gelu, tanh or sigmoid"`
+	Batch   int     `mlc:"batch" help:"rows per step"`
+	Dropout float64 `mlc:"dropout" help:"dropout probability after each hidden activation (training only)"`
 }
 
 // DefaultConfig is the MNIST-sized 784-256-256-10 network, batch 64.
@@ -54,7 +55,7 @@ func Build(b *dsl.Builder, c Config) {
 			h = z
 			break
 		}
-		h = act(z).As(name("h", l))
+		h = act(z).As(name("h", l)).Dropout(c.Dropout)
 	}
 	b.Output("logits", h)
 	b.Loss(dsl.CrossEntropy(h, labels))
