@@ -10,7 +10,9 @@ import (
 
 	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 func generate(t *testing.T, name string) []codegen.File {
@@ -125,4 +127,44 @@ func importsOf(src []byte) []string {
 		}
 	}
 	return out
+}
+
+// TestTrainStepAllocFreeWithEverything: the generated TrainStep stays
+// allocation-free with AdamW, a warmup + cosine schedule, gradient clipping
+// and dropout (the package's own TestZeroAllocs runs in a fresh module).
+func TestTrainStepAllocFreeWithEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated code")
+	}
+	res, err := compile.Zoo("mlp", "sizes=20-16-16-5,batch=4,dropout=0.25", compile.Options{
+		Optimizer: passes.OptimizerConfig{Kind: "adamw", LR: 0.01, Warmup: 5, Steps: 50, LRMin: 0.001, Clip: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []graph.Op{graph.OpApplyAdam, graph.OpLRSchedule, graph.OpGlobalNorm, graph.OpDropoutMask} {
+		if len(res.Program.Train.NodesWithOp(op)) == 0 {
+			t.Fatalf("the training graph has no %s", op)
+		}
+	}
+	files, err := compile.Generate(res, "mlpfull")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/mlpfull\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "test", "-count=1", "-run", "TestZeroAllocs|TestGradientsStartFromZero", "-v", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestZeroAllocs") {
+		t.Fatalf("go test: %v\n%s", err, out)
+	}
 }

@@ -39,7 +39,7 @@ func init() {
 		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train] [-format text|dot|json]", "print a model's IR", cmdGraph},
 		{"compile", "mlc compile -model M | ./path/to/pkg [-func Build] [-config k=v,...] [-dtype f32|f64] -o DIR [-pkg NAME]", "compile a model into a standalone Go package", cmdCompile},
 		{"inspect", "mlc inspect -model M [-config k=v,...] [-dtype f32|f64] -phase forward|backward|update|predict", "print the generated Go source of one phase", cmdInspect},
-		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-ckpt DIR] [-resume] [-until K]", "train a model with its generated code", cmdTrain},
+		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-batch B] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-params FILE] [-ckpt DIR] [-resume] [-until K]", "train a model with its generated code", cmdTrain},
 		{"run", "mlc run -model M [-config k=v,...] [-params FILE] [-inputs FILE] [-engine interp|gen] [-grads] [-json]", "evaluate a model on inputs with either engine", cmdRun},
 	}
 }

@@ -63,6 +63,8 @@ func cmdTrain(c *cli, args []string) error {
 	ckpt := fs.String("ckpt", "", "directory for the checkpoint, the loss CSV and the loss-curve PNG")
 	resume := fs.Bool("resume", false, "continue the run saved in -ckpt, bit for bit")
 	logEvery := fs.Int("log", 0, "steps between log lines (default: the model's)")
+	batch := fs.Int("batch", 0, "batch size (sets the model's batch config key)")
+	paramsFile := fs.String("params", "", "initial parameters: a .safetensors or JSON file of weights (e.g. from another tool)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +87,15 @@ func cmdTrain(c *cli, args []string) error {
 			st.Steps = *steps
 		}
 		mf.model, mf.config, mf.dtype = st.Model, st.Config, st.DType
+	}
+	if *batch > 0 {
+		if *resume {
+			return fmt.Errorf("-batch cannot change on -resume")
+		}
+		if mf.config != "" {
+			mf.config += ","
+		}
+		mf.config += "batch=" + strconv.Itoa(*batch)
 	}
 	m, err := mf.load()
 	if err != nil {
@@ -128,6 +139,14 @@ func cmdTrain(c *cli, args []string) error {
 	defer srv.Close()
 	if restored != nil {
 		if err := restore(srv, prog, ds, restored); err != nil {
+			return err
+		}
+	} else if *paramsFile != "" {
+		params, err := readParams(*paramsFile, prog)
+		if err != nil {
+			return err
+		}
+		if _, err := srv.Do(compile.RunRequest{Cmd: "set", Params: params}); err != nil {
 			return err
 		}
 	}
@@ -303,6 +322,9 @@ func (t *trainer) report() error {
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		if len(res.Outputs[k].Data) > 64 {
+			continue // too long to read; mlc run prints it
+		}
 		fmt.Fprintf(t.c.stdout, "%s %v = %v\n", k, graph.Shape(res.Outputs[k].Shape), floatsOf(res.Outputs[k]))
 	}
 	return nil
