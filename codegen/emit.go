@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/dave/jennifer/jen"
 
@@ -574,8 +575,11 @@ func (f *fnGen) gradSrc(g, s *graph.Node) string {
 // update emits one block: setup statements, then one loop over a
 // parameter's elements.
 func (f *fnGen) update(p *graph.Node, pre []jen.Code, body []jen.Code) []jen.Code {
-	stmts := append(pre, jen.For(jen.Id("i").Op(":=").Range().Lit(p.Type.Shape.Size())).Block(body...))
-	return []jen.Code{jen.Block(stmts...)}
+	loop := jen.For(jen.Id("i").Op(":=").Range().Lit(p.Type.Shape.Size())).Block(body...)
+	if len(pre) == 0 {
+		return []jen.Code{loop}
+	}
+	return []jen.Code{jen.Block(append(pre, loop)...)}
 }
 
 // set is "x[i] = T(expr)".
@@ -585,12 +589,20 @@ func (f *fnGen) set(x *graph.Node, expr jen.Code) jen.Code {
 
 func src(s string) *jen.Statement { return jen.Id(s) }
 
+// paren wraps a compound expression's source in parentheses.
+func paren(s string) string {
+	if strings.Contains(s, " ") {
+		return "(" + s + ")"
+	}
+	return s
+}
+
 func sqrt(x jen.Code) *jen.Statement { return jen.Qual("math", "Sqrt").Call(x) }
 
 func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3]
 	return f.update(p, nil, []jen.Code{
-		f.set(p, src(f.elemSrc(p)).Op("-").Id(f.scalarSrc(lr)).Op("*").Parens(src(f.gradSrc(g, s)))),
+		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*"+paren(f.gradSrc(g, s)))),
 	})
 }
 
@@ -599,7 +611,7 @@ func emitApplyMomentum(f *fnGen, n *graph.Node) []jen.Code {
 	mu := graph.FormatFloat(n.Attrs.Beta1)
 	vNew := src(f.elemSrc(v) + "*" + mu + " + " + f.gradSrc(g, s)) // PyTorch: v = μv + g
 	if n.Op == graph.OpApplyEMAMomentum {
-		vNew = src(mu + "*" + f.elemSrc(v) + " + (1-" + mu + ")*(" + f.gradSrc(g, s) + ")") // the text: v = βv + (1−β)g
+		vNew = src(mu + "*" + f.elemSrc(v) + " + (1-" + mu + ")*" + paren(f.gradSrc(g, s))) // the text: v = βv + (1−β)g
 	}
 	return f.update(p, nil, []jen.Code{
 		f.set(v, vNew),

@@ -25,7 +25,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"graph", "-model", "nope"}, 1, `mlc graph: unknown model "nope" (models: ` + strings.Join(models.Names(), ", ") + ")"},
 		{[]string{"graph"}, 1, "mlc graph: -model is required"},
 		{[]string{"graph", "-model", "mlp", "-config", "sizes"}, 1, `mlc graph: malformed -config item "sizes": want key=value`},
-		{[]string{"graph", "-model", "mlp", "-config", "depth=3"}, 1, `mlc graph: unknown config key "depth" for mlp (keys: sizes, act, batch)`},
+		{[]string{"graph", "-model", "mlp", "-config", "depth=3"}, 1, `mlc graph: unknown config key "depth" for mlp (keys: sizes, act, batch, dropout)`},
 		{[]string{"graph", "-model", "mlp", "-config", "batch=x"}, 1, `mlc graph: config key "batch": "x" is not an integer`},
 		{[]string{"graph", "-model", "xor", "-format", "svg"}, 1, `mlc graph: -format must be text, dot or json, got "svg"`},
 		{[]string{"graph", "-model", "xor", "-stage", "decode"}, 1, `mlc graph: -stage must be forward or train, got "decode"`},

@@ -556,45 +556,33 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
 	// W1 −= 0.1 · dW1  (models/mlp/mlp.go:51)
-	{
-		for i := range 200704 {
-			W1[i] = float32(float64(W1[i]) - 0.1*(float64(dW1[i])))
-		}
+	for i := range 200704 {
+		W1[i] = float32(float64(W1[i]) - 0.1*float64(dW1[i]))
 	}
 
 	// b1 −= 0.1 · db1  (models/mlp/mlp.go:52)
-	{
-		for i := range 256 {
-			b1[i] = float32(float64(b1[i]) - 0.1*(float64(db1[i])))
-		}
+	for i := range 256 {
+		b1[i] = float32(float64(b1[i]) - 0.1*float64(db1[i]))
 	}
 
 	// W2 −= 0.1 · dW2  (models/mlp/mlp.go:51)
-	{
-		for i := range 65536 {
-			W2[i] = float32(float64(W2[i]) - 0.1*(float64(dW2[i])))
-		}
+	for i := range 65536 {
+		W2[i] = float32(float64(W2[i]) - 0.1*float64(dW2[i]))
 	}
 
 	// b2 −= 0.1 · db2  (models/mlp/mlp.go:52)
-	{
-		for i := range 256 {
-			b2[i] = float32(float64(b2[i]) - 0.1*(float64(db2[i])))
-		}
+	for i := range 256 {
+		b2[i] = float32(float64(b2[i]) - 0.1*float64(db2[i]))
 	}
 
 	// W3 −= 0.1 · dW3  (models/mlp/mlp.go:51)
-	{
-		for i := range 2560 {
-			W3[i] = float32(float64(W3[i]) - 0.1*(float64(dW3[i])))
-		}
+	for i := range 2560 {
+		W3[i] = float32(float64(W3[i]) - 0.1*float64(dW3[i]))
 	}
 
 	// b3 −= 0.1 · db3  (models/mlp/mlp.go:52)
-	{
-		for i := range 10 {
-			b3[i] = float32(float64(b3[i]) - 0.1*(float64(db3[i])))
-		}
+	for i := range 10 {
+		b3[i] = float32(float64(b3[i]) - 0.1*float64(db3[i]))
 	}
 	return nil
 }

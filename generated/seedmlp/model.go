@@ -447,31 +447,23 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:4] // f64[2,2]
 
 	// W1 −= 0.1 · dW1  (models/seedmlp/seedmlp.go:19)
-	{
-		for i := range 4 {
-			W1[i] = W1[i] - 0.1*(dW1[i])
-		}
+	for i := range 4 {
+		W1[i] = W1[i] - 0.1*dW1[i]
 	}
 
 	// b1 −= 0.1 · db1  (models/seedmlp/seedmlp.go:20)
-	{
-		for i := range 2 {
-			b1[i] = b1[i] - 0.1*(db1[i])
-		}
+	for i := range 2 {
+		b1[i] = b1[i] - 0.1*db1[i]
 	}
 
 	// W2 −= 0.1 · dW2  (models/seedmlp/seedmlp.go:21)
-	{
-		for i := range 2 {
-			W2[i] = W2[i] - 0.1*(dW2[i])
-		}
+	for i := range 2 {
+		W2[i] = W2[i] - 0.1*dW2[i]
 	}
 
 	// b2 −= 0.1 · db2  (models/seedmlp/seedmlp.go:22)
-	{
-		for i := range 1 {
-			b2[i] = b2[i] - 0.1*(db2[i])
-		}
+	for i := range 1 {
+		b2[i] = b2[i] - 0.1*db2[i]
 	}
 	return nil
 }

@@ -1043,101 +1043,73 @@ func (m *Model) update() error {
 	dE := m.grads[0:20]            // f64[5,4]
 
 	// E −= 0.1 · dE  (models/tinydecoder/tinydecoder.go:40)
-	{
-		for i := range 20 {
-			E[i] = E[i] - 0.1*(dE[i])
-		}
+	for i := range 20 {
+		E[i] = E[i] - 0.1*dE[i]
 	}
 
 	// P −= 0.1 · dX_prime  (models/tinydecoder/tinydecoder.go:41)
-	{
-		for i := range 12 {
-			P[i] = P[i] - 0.1*(dX_prime[i])
-		}
+	for i := range 12 {
+		P[i] = P[i] - 0.1*dX_prime[i]
 	}
 
 	// Wq −= 0.1 · dWq  (models/tinydecoder/tinydecoder.go:42)
-	{
-		for i := range 16 {
-			Wq[i] = Wq[i] - 0.1*(dWq[i])
-		}
+	for i := range 16 {
+		Wq[i] = Wq[i] - 0.1*dWq[i]
 	}
 
 	// Wk −= 0.1 · dWk  (models/tinydecoder/tinydecoder.go:43)
-	{
-		for i := range 16 {
-			Wk[i] = Wk[i] - 0.1*(dWk[i])
-		}
+	for i := range 16 {
+		Wk[i] = Wk[i] - 0.1*dWk[i]
 	}
 
 	// Wv −= 0.1 · dWv  (models/tinydecoder/tinydecoder.go:44)
-	{
-		for i := range 16 {
-			Wv[i] = Wv[i] - 0.1*(dWv[i])
-		}
+	for i := range 16 {
+		Wv[i] = Wv[i] - 0.1*dWv[i]
 	}
 
 	// Wo −= 0.1 · dWo  (models/tinydecoder/tinydecoder.go:45)
-	{
-		for i := range 16 {
-			Wo[i] = Wo[i] - 0.1*(dWo[i])
-		}
+	for i := range 16 {
+		Wo[i] = Wo[i] - 0.1*dWo[i]
 	}
 
 	// W_1 −= 0.1 · dW_1  (models/tinydecoder/tinydecoder.go:46)
-	{
-		for i := range 32 {
-			W_1[i] = W_1[i] - 0.1*(dW_1[i])
-		}
+	for i := range 32 {
+		W_1[i] = W_1[i] - 0.1*dW_1[i]
 	}
 
 	// b_1 −= 0.1 · db_1  (models/tinydecoder/tinydecoder.go:47)
-	{
-		for i := range 8 {
-			b_1[i] = b_1[i] - 0.1*(db_1[i])
-		}
+	for i := range 8 {
+		b_1[i] = b_1[i] - 0.1*db_1[i]
 	}
 
 	// W_2 −= 0.1 · dW_2  (models/tinydecoder/tinydecoder.go:48)
-	{
-		for i := range 32 {
-			W_2[i] = W_2[i] - 0.1*(dW_2[i])
-		}
+	for i := range 32 {
+		W_2[i] = W_2[i] - 0.1*dW_2[i]
 	}
 
 	// b_2 −= 0.1 · db_2  (models/tinydecoder/tinydecoder.go:49)
-	{
-		for i := range 4 {
-			b_2[i] = b_2[i] - 0.1*(db_2[i])
-		}
+	for i := range 4 {
+		b_2[i] = b_2[i] - 0.1*db_2[i]
 	}
 
 	// ln1_gamma −= 0.1 · dln1_gamma  (models/tinydecoder/tinydecoder.go:50)
-	{
-		for i := range 4 {
-			ln1_gamma[i] = ln1_gamma[i] - 0.1*(dln1_gamma[i])
-		}
+	for i := range 4 {
+		ln1_gamma[i] = ln1_gamma[i] - 0.1*dln1_gamma[i]
 	}
 
 	// ln1_beta −= 0.1 · dln1_beta  (models/tinydecoder/tinydecoder.go:51)
-	{
-		for i := range 4 {
-			ln1_beta[i] = ln1_beta[i] - 0.1*(dln1_beta[i])
-		}
+	for i := range 4 {
+		ln1_beta[i] = ln1_beta[i] - 0.1*dln1_beta[i]
 	}
 
 	// ln2_gamma −= 0.1 · dln2_gamma  (models/tinydecoder/tinydecoder.go:52)
-	{
-		for i := range 4 {
-			ln2_gamma[i] = ln2_gamma[i] - 0.1*(dln2_gamma[i])
-		}
+	for i := range 4 {
+		ln2_gamma[i] = ln2_gamma[i] - 0.1*dln2_gamma[i]
 	}
 
 	// ln2_beta −= 0.1 · dln2_beta  (models/tinydecoder/tinydecoder.go:53)
-	{
-		for i := range 4 {
-			ln2_beta[i] = ln2_beta[i] - 0.1*(dln2_beta[i])
-		}
+	for i := range 4 {
+		ln2_beta[i] = ln2_beta[i] - 0.1*dln2_beta[i]
 	}
 	return nil
 }

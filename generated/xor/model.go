@@ -456,31 +456,23 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:8]   // f64[2,4]
 
 	// W1 −= 0.1 · dW1  (models/xor/xor.go:35)
-	{
-		for i := range 8 {
-			W1[i] = W1[i] - 0.1*(dW1[i])
-		}
+	for i := range 8 {
+		W1[i] = W1[i] - 0.1*dW1[i]
 	}
 
 	// b1 −= 0.1 · db1  (models/xor/xor.go:36)
-	{
-		for i := range 4 {
-			b1[i] = b1[i] - 0.1*(db1[i])
-		}
+	for i := range 4 {
+		b1[i] = b1[i] - 0.1*db1[i]
 	}
 
 	// W2 −= 0.1 · dW2  (models/xor/xor.go:37)
-	{
-		for i := range 4 {
-			W2[i] = W2[i] - 0.1*(dW2[i])
-		}
+	for i := range 4 {
+		W2[i] = W2[i] - 0.1*dW2[i]
 	}
 
 	// b2 −= 0.1 · db2  (models/xor/xor.go:38)
-	{
-		for i := range 1 {
-			b2[i] = b2[i] - 0.1*(db2[i])
-		}
+	for i := range 1 {
+		b2[i] = b2[i] - 0.1*db2[i]
 	}
 	return nil
 }
