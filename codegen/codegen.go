@@ -5,18 +5,24 @@ package codegen
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"fmt"
 	"go/format"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/mlc-dev/mlc/codegen/kernels"
 	"github.com/mlc-dev/mlc/graph"
 )
 
 //go:embed lib/lib.go
 var libSource string
+
+// kernelFiles is the GEMM kernel package, copied into every generated package.
+//
+//go:embed kernels/*.go kernels/*.s
+var kernelFiles embed.FS
 
 // Options control generation.
 type Options struct {
@@ -36,6 +42,9 @@ type gen struct {
 	lay  *layout
 	uses map[*graph.Node]int
 	pkg  string
+	// usesPool is set when some product runs on the blocked kernel, which
+	// takes the Model's worker pool.
+	usesPool bool
 }
 
 // Header is the first line of every generated file.
@@ -76,6 +85,9 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 			for _, x := range n.Inputs {
 				g.uses[x]++
 			}
+			if n.Op == graph.OpMatMul {
+				g.usesPool = g.usesPool || !g.smallGemm(matmulDims(n))
+			}
 		}
 	}
 	model, err := g.modelFile()
@@ -90,7 +102,12 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []File{{"model.go", model}, {"mlc_lib.go", lib}, {"model_test.go", test}}, nil
+	files := []File{{"model.go", model}, {"mlc_lib.go", lib}, {"model_test.go", test}}
+	kernels, err := g.kernelFiles()
+	if err != nil {
+		return nil, err
+	}
+	return append(files, kernels...), nil
 }
 
 // render formats a jen file (gofmt) and returns its bytes.
@@ -116,6 +133,69 @@ func (g *gen) libFile() ([]byte, error) {
 		return nil, fmt.Errorf("codegen: formatting helpers: %w", err)
 	}
 	return b, nil
+}
+
+// kernelFiles copies codegen/kernels: every non-test Go file but
+// generate.go, and the assembly, each under an mlc_ name with the header and
+// this package's clause (the kernels' own package comment is dropped).
+func (g *gen) kernelFiles() ([]File, error) {
+	entries, err := kernelFiles.ReadDir("kernels")
+	if err != nil {
+		return nil, err
+	}
+	var out []File
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, "_test.go") || name == "generate.go" || name == "doc.go" {
+			continue
+		}
+		b, err := kernelFiles.ReadFile("kernels/" + name)
+		if err != nil {
+			return nil, err
+		}
+		src := string(b)
+		if strings.HasSuffix(name, ".go") {
+			i := strings.Index(src, "\npackage kernels\n")
+			if strings.HasPrefix(src, "package kernels\n") {
+				i = -1
+				src = "\n" + src
+				i = 0
+			}
+			if i < 0 {
+				return nil, fmt.Errorf("codegen: kernels/%s has no package clause", name)
+			}
+			head, body := src[:i], src[i+len("\npackage kernels\n"):]
+			// The package comment (doc.go's) belongs to the kernels package only.
+			if j := strings.LastIndex(head, "\n\n"); strings.Contains(head, "// Package kernels") {
+				if j < 0 {
+					head = ""
+				} else {
+					head = head[:j]
+				}
+			}
+			src = head + "\npackage " + g.pkg + "\n" + body
+		}
+		src = "// " + Header(g.prog.Source) + "\n\n" + strings.TrimLeft(src, "\n")
+		if strings.HasSuffix(name, ".go") {
+			fb, err := format.Source([]byte(src))
+			if err != nil {
+				return nil, fmt.Errorf("codegen: kernels/%s: %v", name, err)
+			}
+			src = string(fb)
+		}
+		out = append(out, File{Name: "mlc_" + name, Data: []byte(src)})
+	}
+	return out, nil
+}
+
+// smallGemm reports whether a product of these static shapes runs best on
+// the unpacked kernel without a pool (kernels.UseBlocked and UseParallel
+// both false).
+func (g *gen) smallGemm(ta, tb bool, m, n, k int) bool {
+	if g.T == "float32" {
+		return !kernels.UseBlocked[float32](ta, tb, m, n, k) && !kernels.UseParallel[float32](ta, tb, m, n, k)
+	}
+	return !kernels.UseBlocked[float64](ta, tb, m, n, k) && !kernels.UseParallel[float64](ta, tb, m, n, k)
 }
 
 // entry describes one generated entry point.
@@ -214,3 +294,13 @@ func lineComments(text string) string {
 }
 
 func docComment(f *jen.File, text string) { f.Comment(lineComments(text)) }
+
+// matmulDims are the transpose flags and m, n, k of one product of a MatMul.
+func matmulDims(n *graph.Node) (ta, tb bool, m, nn, k int) {
+	as, os := n.Inputs[0].Type.Shape, n.Type.Shape
+	k = as[len(as)-1]
+	if n.Attrs.TransA {
+		k = as[len(as)-2]
+	}
+	return n.Attrs.TransA, n.Attrs.TransB, os[len(os)-2], os[len(os)-1], k
+}

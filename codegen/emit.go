@@ -148,7 +148,10 @@ func emitWhere(f *fnGen, n *graph.Node) []jen.Code {
 	})}
 }
 
-// emitMatMul calls matmul once per batch matrix, with the operands' offsets.
+// emitMatMul calls the GEMM kernels once per batch matrix, with the
+// operands' offsets. The static shapes decide at compile time between the
+// unpacked small-matrix kernel (no pool, the caller's goroutine) and the
+// blocked, packed kernel that may run on the Model's worker pool.
 func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	A, B := n.Inputs[0], n.Inputs[1]
 	as, bs, os := A.Type.Shape, B.Type.Shape, n.Type.Shape
@@ -157,9 +160,16 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	if n.Attrs.TransA {
 		k = as[len(as)-2]
 	}
+	ta, tb := n.Attrs.TransA, n.Attrs.TransB
+	lda, ldb := as[len(as)-1], bs[len(bs)-1]
 	aSize, bSize := as[len(as)-2]*as[len(as)-1], bs[len(bs)-2]*bs[len(bs)-1]
+	small := f.g.smallGemm(ta, tb, m, nn, k)
 	call := func(c, a, b jen.Code) jen.Code {
-		return jen.Id("matmul").Call(c, a, b, jen.Lit(m), jen.Lit(nn), jen.Lit(k), jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB))
+		args := []jen.Code{jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k), a, jen.Lit(lda), b, jen.Lit(ldb), c, jen.Lit(nn), jen.False()}
+		if small {
+			return jen.Id("GemmSmall").Call(args...)
+		}
+		return jen.Id("Gemm").Call(append([]jen.Code{jen.Id("m").Dot("pool")}, args...)...)
 	}
 	batch := os[:len(os)-2]
 	if batch.Size() == 1 {
@@ -167,15 +177,16 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	}
 	// One loop over the batch; each operand steps by its matrix size or, where
 	// it is broadcast, by the stride its own batch axes give.
-	vars := []string{"b"}
 	aIdx := batchIndex(as[:len(as)-2], batch)
 	bIdx := batchIndex(bs[:len(bs)-2], batch)
-	_ = vars
 	slice := func(x *graph.Node, idx string, size int) jen.Code {
 		if idx == "0" {
 			return f.ref(x)
 		}
 		off := "(" + idx + ")*" + strconv.Itoa(size)
+		if idx == "b" {
+			off = "b*" + strconv.Itoa(size)
+		}
 		return f.ref(x).Index(jen.Id(off).Op(":"))
 	}
 	c := f.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":"))

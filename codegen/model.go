@@ -85,6 +85,9 @@ func (g *gen) modelType(f *jen.File) {
 	if l.stateSize > 0 {
 		fields = append(fields, jen.Id("stateList").Index().Id("Tensor"))
 	}
+	if g.usesPool {
+		fields = append(fields, jen.Id("pool").Op("*").Id("Pool").Comment("worker threads of the blocked matrix products"))
+	}
 	docComment(f, "Model holds the parameters, their gradients and every intermediate value in\nbuffers allocated once by New. A Model is not safe for concurrent use.")
 	f.Type().Id("Model").Struct(fields...)
 	f.Line()
@@ -183,6 +186,9 @@ func (g *gen) constructor(f *jen.File) {
 	if l.stateSize > 0 {
 		body = append(body, jen.Id("m").Dot("stateList").Op("=").Index().Id("Tensor").Values(slist...))
 	}
+	if g.usesPool {
+		body = append(body, jen.Id("m").Dot("pool").Op("=").Id("NewPool").Call(jen.Lit(0)).Comment("one thread per GOMAXPROCS"))
+	}
 	body = append(body, jen.Return(jen.Id("m")))
 
 	docComment(f, "New returns a Model with its parameters initialised as the model's DSL\nsays, drawing random initialisers from seed 0.")
@@ -254,6 +260,11 @@ func (g *gen) tensorAPI(f *jen.File) {
 	docComment(f, "SetRNGState restores the dropout generator's state.")
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetRNGState").Params(jen.Id("s").Uint64()).Block(jen.Id("m").Dot("rng").Dot("state").Op("=").Id("s"))
 	f.Line()
+	if g.usesPool {
+		docComment(f, "Close stops the worker goroutines of the matrix kernels. The Model must\nnot be used afterwards; a Model dropped without Close stops them too.")
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Close").Params().Block(jen.Id("m").Dot("pool").Dot("Close").Call())
+		f.Line()
+	}
 	lookup("Param", "paramList", "Param returns a parameter's data by its DSL name, or nil.")
 	lookup("Grad", "gradList", "Grad returns d loss/d the named parameter, or nil.")
 }

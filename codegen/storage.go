@@ -100,56 +100,55 @@ type gradCopy struct {
 	to   *variable
 }
 
-// planGraph gives every value of g a slot. Each value gets its own region of
-// the arena: the straightforward plan.
+// planGraph gives every value of g a slot, following graph.StorageOf; arena
+// offsets come from the memory plan (g.Plan) when the memplan pass ran, else
+// each value gets its own region.
 func (l *layout) planGraph(g *graph.Graph) *plan {
 	p := &plan{slots: map[*graph.Node]slot{}}
-	gradOf := map[*graph.Node]*variable{}
+	storage, gradOf := graph.StorageOf(g)
 	for _, gr := range g.Grads {
-		v := l.varByName[gr.Param.Name]
-		if _, taken := gradOf[gr.Grad]; taken || gr.Grad.IsVariable() || gr.Grad.Op == graph.OpConst {
-			p.gradCopy = append(p.gradCopy, gradCopy{from: gr.Grad, to: v})
-			continue
+		if gradOf[gr.Grad] != gr.Param {
+			p.gradCopy = append(p.gradCopy, gradCopy{from: gr.Grad, to: l.varByName[gr.Param.Name]})
 		}
-		gradOf[gr.Grad] = v
-	}
-	alloc := func(n *graph.Node) slot {
-		a := arenaIndex(n.Type.DType)
-		s := slot{region: inArena, off: p.arenaSize[a], size: n.Type.Shape.Size(), dtype: n.Type.DType}
-		p.arenaSize[a] += s.size
-		return s
 	}
 	for _, n := range g.Nodes {
 		size := n.Type.Shape.Size()
-		switch {
-		case n.Type.DType == graph.Void:
-			continue
-		case n.IsVariable():
+		switch storage[n] {
+		case graph.StoreParam, graph.StoreState:
 			v := l.varByName[n.Name]
 			r := inState
 			if v.param {
 				r = inParams
 			}
 			p.slots[n] = slot{region: r, off: v.off, size: size, dtype: n.Type.DType}
-		case gradOf[n] != nil:
-			p.slots[n] = slot{region: inGrads, off: gradOf[n].off, size: size, dtype: n.Type.DType}
-		case n.Op == graph.OpConst && n.Attrs.Data != nil:
+		case graph.StoreGrad:
+			p.slots[n] = slot{region: inGrads, off: l.varByName[gradOf[n].Name].off, size: size, dtype: n.Type.DType}
+		case graph.StoreConst:
 			p.slots[n] = slot{region: inConst, size: size, dtype: n.Type.DType}
 			if _, ok := l.constNames[n]; !ok {
 				l.consts = append(l.consts, n)
 				l.constNames[n] = "const" + strconv.Itoa(len(l.consts))
 			}
-		case n.Op == graph.OpConst || n.Op == graph.OpCausalMask:
+		case graph.StoreInline, graph.StoreFused:
 			p.slots[n] = slot{region: inline, size: size, dtype: n.Type.DType}
-		case n.Op == graph.OpReshape:
-			// Same data, new shape: share the operand's storage.
-			p.slots[n] = p.slots[n.Inputs[0]]
-			if p.slots[n].region == inline {
-				p.slots[n] = alloc(n)
+		case graph.StoreAlias:
+			s := p.slots[n.Inputs[0]]
+			s.size = size
+			p.slots[n] = s
+		case graph.StoreArena:
+			a := arenaIndex(n.Type.DType)
+			s := slot{region: inArena, size: size, dtype: n.Type.DType}
+			if g.Plan != nil {
+				s.off = g.Plan.Offset[n]
+			} else {
+				s.off = p.arenaSize[a]
+				p.arenaSize[a] += size
 			}
-		default:
-			p.slots[n] = alloc(n)
+			p.slots[n] = s
 		}
+	}
+	if g.Plan != nil {
+		p.arenaSize = g.Plan.Size
 	}
 	for a := range l.arenaSize {
 		l.arenaSize[a] = max(l.arenaSize[a], p.arenaSize[a])

@@ -20,6 +20,8 @@ type Options struct {
 	Config    string                 // canonical config string, recorded in the program
 	L2        float64                // strength λ of the λ/2·‖w‖² loss term (0: none)
 	L2Params  []string               // parameters it applies to (default: every weight matrix)
+	Passes    passes.Options         // optimization pipeline switches (-O0, -disable, dumps)
+	Stats     *passes.Stats          // filled with rewrite counts and pass times when set
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -78,10 +80,18 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 		passes.DCE(train)
 		prog.Train = train
 	}
+	popts := opts.Passes
+	popts.Validate = true // cheap, and a broken invariant names the pass
 	for _, g := range prog.Graphs() {
+		if err := passes.Run(g, popts, opts.Stats); err != nil {
+			return nil, err
+		}
 		if err := graph.Validate(g); err != nil {
 			return nil, fmt.Errorf("%s: internal error after compiling: %w", name, err)
 		}
+	}
+	if opts.Stats != nil {
+		res.Warnings = append(res.Warnings, opts.Stats.Warnings...)
 	}
 	return res, nil
 }

@@ -26,6 +26,10 @@ type Graph struct {
 	Outputs []Output // values returned to the caller, in declaration order
 	Loss    *Node    // scalar training objective, nil for inference-only graphs
 	Grads   []GradOf // filled by autodiff, in parameter order
+
+	// Results of later passes, as data for codegen (not part of the text form).
+	Fusion *FusionPlan // kernels formed by the fusion pass
+	Plan   *MemPlan    // arena offsets from the memory planner
 }
 
 // New returns an empty graph.
@@ -41,6 +45,16 @@ func (g *Graph) Append(n *Node) *Node {
 // Apply creates op(inputs...) with attrs, runs the op's shape rule and appends
 // the node. On a shape error nothing is appended.
 func (g *Graph) Apply(op Op, attrs Attrs, inputs ...*Node) (*Node, error) {
+	n, err := NewNode(op, attrs, inputs...)
+	if err != nil {
+		return nil, err
+	}
+	return g.Append(n), nil
+}
+
+// NewNode creates op(inputs...) through the op's shape rule without adding
+// it to a graph (passes place it themselves).
+func NewNode(op Op, attrs Attrs, inputs ...*Node) (*Node, error) {
 	n := &Node{Op: op, Inputs: inputs, Attrs: attrs}
 	if err := CheckArity(n); err != nil {
 		return nil, err
@@ -50,7 +64,7 @@ func (g *Graph) Apply(op Op, attrs Attrs, inputs ...*Node) (*Node, error) {
 		return nil, err
 	}
 	n.Type = t
-	return g.Append(n), nil
+	return n, nil
 }
 
 // CheckArity checks the operand count against the op table.

@@ -16,6 +16,8 @@ func cmdCompile(c *cli, args []string) error {
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
 	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
 	lr := fs.Float64("lr", 0, "learning rate of TrainStep (default: the optimizer's)")
+	var pf passFlags
+	pf.register(fs)
 	// A package path may come before or after the flags.
 	var path string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -45,7 +47,16 @@ func cmdCompile(c *cli, args []string) error {
 		if m, err = mf.load(); err != nil {
 			return err
 		}
-		res, err = compile.Zoo(m.entry.Name, mf.config, m.compileOptions(*lr))
+		opts := m.compileOptions(*lr)
+		if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
+			fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
+		}); err != nil {
+			return err
+		}
+		res, err = compile.Zoo(m.entry.Name, mf.config, opts)
+		if err == nil {
+			pf.report(c, opts.Stats)
+		}
 	}
 	if err != nil {
 		return err

@@ -25,9 +25,10 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 
 // loaded is a model resolved from flags.
 type loaded struct {
-	entry *models.Entry
-	cfg   any
-	opts  dsl.Options
+	entry   *models.Entry
+	cfg     any
+	cfgSpec string // the -config the user gave
+	opts    dsl.Options
 }
 
 func (m *modelFlags) load() (*loaded, error) {
@@ -50,7 +51,7 @@ func (m *modelFlags) load() (*loaded, error) {
 		}
 		opts.Float = dt
 	}
-	return &loaded{entry: e, cfg: cfg, opts: opts}, nil
+	return &loaded{entry: e, cfg: cfg, cfgSpec: m.config, opts: opts}, nil
 }
 
 // forward builds the model's forward graph.

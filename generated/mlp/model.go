@@ -24,6 +24,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	pool      *Pool // worker threads of the blocked matrix products
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -43,8 +44,8 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float32, 217857),
-		barena:  make([]bool, 32768),
+		arena:   make([]float32, 133384),
+		barena:  make([]bool, 16384),
 		gradSum: make([]float32, 269322),
 		grads:   make([]float32, 269322),
 		iarena:  make([]int32, 64),
@@ -107,6 +108,7 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b3",
 		Shape: []int{10},
 	}}
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
 	return m
 }
 
@@ -131,6 +133,12 @@ func (m *Model) RNGState() uint64 {
 // SetRNGState restores the dropout generator's state.
 func (m *Model) SetRNGState(s uint64) {
 	m.rng.state = s
+}
+
+// Close stops the worker goroutines of the matrix kernels. The Model must
+// not be used afterwards; a Model dropped without Close stops them too.
+func (m *Model) Close() {
+	m.pool.Close()
 }
 
 // Param returns a parameter's data by its DSL name, or nil.
@@ -173,7 +181,7 @@ func (m *Model) Predict(X []float32) (logits []float32, err error) {
 	if err := m.predict(); err != nil {
 		return nil, err
 	}
-	return m.arena[149120:149760:149760], nil
+	return m.arena[16384:17024:17024], nil
 }
 
 // TrainStep runs forward, backward and the optimizer update on one batch and
@@ -201,7 +209,7 @@ func (m *Model) TrainStep(X []float32, labels []int32) (loss float64, err error)
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[149760]), nil
+	return float64(m.arena[133376]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -226,7 +234,7 @@ func (m *Model) Backward(X []float32, labels []int32) (loss float64, err error) 
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[149760]), nil
+	return float64(m.arena[133376]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -251,7 +259,7 @@ func (m *Model) Loss(X []float32, labels []int32) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[149760]), nil
+	return float64(m.arena[133376]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -283,7 +291,7 @@ func (m *Model) AccumulateGrads(X []float32, labels []int32) (loss float64, err 
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[149760]), nil
+	return float64(m.arena[133376]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -302,20 +310,20 @@ func (m *Model) predict() error {
 	W1 := m.params[0:200704]      // f32[784,256]
 	b1 := m.params[200704:200960] // f32[256]
 	t3 := m.arena[50176:66560]    // f32[64,256]
-	z1 := m.arena[66560:82944]    // f32[64,256]
-	h1 := m.arena[82944:99328]    // f32[64,256]
+	z1 := m.arena[50176:66560]    // f32[64,256]
+	h1 := m.arena[50176:66560]    // f32[64,256]
 	W2 := m.params[200960:266496] // f32[256,256]
 	b2 := m.params[266496:266752] // f32[256]
-	t8 := m.arena[99328:115712]   // f32[64,256]
-	z2 := m.arena[115712:132096]  // f32[64,256]
-	h2 := m.arena[132096:148480]  // f32[64,256]
+	t8 := m.arena[0:16384]        // f32[64,256]
+	z2 := m.arena[0:16384]        // f32[64,256]
+	h2 := m.arena[0:16384]        // f32[64,256]
 	W3 := m.params[266752:269312] // f32[256,10]
 	b3 := m.params[269312:269322] // f32[10]
-	t13 := m.arena[148480:149120] // f32[64,10]
-	z3 := m.arena[149120:149760]  // f32[64,10]
+	t13 := m.arena[16384:17024]   // f32[64,10]
+	z3 := m.arena[16384:17024]    // f32[64,10]
 
 	// t3 = X · W1  (models/mlp/mlp.go:53)
-	matmul(t3, X, W1, 64, 256, 784, false, false)
+	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
 
 	// z1 = X · W1 + b1  (models/mlp/mlp.go:53)
 	for i := range 64 {
@@ -330,7 +338,7 @@ func (m *Model) predict() error {
 	}
 
 	// t8 = h1 · W2  (models/mlp/mlp.go:53)
-	matmul(t8, h1, W2, 64, 256, 256, false, false)
+	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
 
 	// z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
 	for i := range 64 {
@@ -345,7 +353,7 @@ func (m *Model) predict() error {
 	}
 
 	// t13 = h2 · W3  (models/mlp/mlp.go:53)
-	matmul(t13, h2, W3, 64, 10, 256, false, false)
+	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
 
 	// z3 = h2 · W3 + b3  (models/mlp/mlp.go:53)
 	for i := range 64 {
@@ -363,21 +371,21 @@ func (m *Model) forward() error {
 	W1 := m.params[0:200704]       // f32[784,256]
 	b1 := m.params[200704:200960]  // f32[256]
 	t4 := m.arena[50176:66560]     // f32[64,256]
-	z1 := m.arena[66560:82944]     // f32[64,256]
-	h1 := m.arena[82944:99328]     // f32[64,256]
+	z1 := m.arena[50176:66560]     // f32[64,256]
+	h1 := m.arena[66560:82944]     // f32[64,256]
 	W2 := m.params[200960:266496]  // f32[256,256]
 	b2 := m.params[266496:266752]  // f32[256]
-	t9 := m.arena[99328:115712]    // f32[64,256]
-	z2 := m.arena[115712:132096]   // f32[64,256]
-	h2 := m.arena[132096:148480]   // f32[64,256]
+	t9 := m.arena[82944:99328]     // f32[64,256]
+	z2 := m.arena[82944:99328]     // f32[64,256]
+	h2 := m.arena[99328:115712]    // f32[64,256]
 	W3 := m.params[266752:269312]  // f32[256,10]
 	b3 := m.params[269312:269322]  // f32[10]
-	t14 := m.arena[148480:149120]  // f32[64,10]
-	z3 := m.arena[149120:149760]   // f32[64,10]
-	loss := m.arena[149760:149761] // f32[]
+	t14 := m.arena[132096:132736]  // f32[64,10]
+	z3 := m.arena[132096:132736]   // f32[64,10]
+	loss := m.arena[133376:133377] // f32[]
 
 	// t4 = X · W1  (models/mlp/mlp.go:53)
-	matmul(t4, X, W1, 64, 256, 784, false, false)
+	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
 
 	// z1 = X · W1 + b1  (models/mlp/mlp.go:53)
 	for i := range 64 {
@@ -392,7 +400,7 @@ func (m *Model) forward() error {
 	}
 
 	// t9 = h1 · W2  (models/mlp/mlp.go:53)
-	matmul(t9, h1, W2, 64, 256, 256, false, false)
+	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
 
 	// z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
 	for i := range 64 {
@@ -407,7 +415,7 @@ func (m *Model) forward() error {
 	}
 
 	// t14 = h2 · W3  (models/mlp/mlp.go:53)
-	matmul(t14, h2, W3, 64, 10, 256, false, false)
+	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
 
 	// z3 = h2 · W3 + b3  (models/mlp/mlp.go:53)
 	for i := range 64 {
@@ -432,27 +440,27 @@ func (m *Model) forward() error {
 func (m *Model) backward() error {
 	X := m.arena[0:50176]         // f32[64,784]
 	labels := m.iarena[0:64]      // i32[64]
-	z1 := m.arena[66560:82944]    // f32[64,256]
-	h1 := m.arena[82944:99328]    // f32[64,256]
+	z1 := m.arena[50176:66560]    // f32[64,256]
+	h1 := m.arena[66560:82944]    // f32[64,256]
 	W2 := m.params[200960:266496] // f32[256,256]
-	z2 := m.arena[115712:132096]  // f32[64,256]
-	h2 := m.arena[132096:148480]  // f32[64,256]
+	z2 := m.arena[82944:99328]    // f32[64,256]
+	h2 := m.arena[99328:115712]   // f32[64,256]
 	W3 := m.params[266752:269312] // f32[256,10]
-	z3 := m.arena[149120:149760]  // f32[64,10]
-	t17 := m.arena[149761:150401] // f32[64,10]
-	t18 := m.arena[150401:151041] // f32[64,10]
-	t19 := m.arena[151041:151681] // f32[64,10]
-	dz3 := m.arena[151681:152321] // f32[64,10]
+	z3 := m.arena[132096:132736]  // f32[64,10]
+	t17 := m.arena[132736:133376] // f32[64,10]
+	t18 := m.arena[115712:116352] // f32[64,10]
+	t19 := m.arena[132736:133376] // f32[64,10]
+	dz3 := m.arena[132736:133376] // f32[64,10]
 	db3 := m.grads[269312:269322] // f32[10]
-	dh2 := m.arena[152321:168705] // f32[64,256]
+	dh2 := m.arena[115712:132096] // f32[64,256]
 	dW3 := m.grads[266752:269312] // f32[256,10]
 	t26 := m.barena[0:16384]      // bool[64,256]
-	dz2 := m.arena[168705:185089] // f32[64,256]
+	dz2 := m.arena[115712:132096] // f32[64,256]
 	db2 := m.grads[266496:266752] // f32[256]
-	dh1 := m.arena[185089:201473] // f32[64,256]
+	dh1 := m.arena[82944:99328]   // f32[64,256]
 	dW2 := m.grads[200960:266496] // f32[256,256]
-	t32 := m.barena[16384:32768]  // bool[64,256]
-	dz1 := m.arena[201473:217857] // f32[64,256]
+	t31 := m.barena[0:16384]      // bool[64,256]
+	dz1 := m.arena[82944:99328]   // f32[64,256]
 	db1 := m.grads[200704:200960] // f32[256]
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
@@ -484,9 +492,9 @@ func (m *Model) backward() error {
 
 	// grad of t14 = h2 · W3  (models/mlp/mlp.go:53)
 	// dh2 = dz3 · W3ᵀ
-	matmul(dh2, dz3, W3, 64, 256, 10, false, true)
+	Gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
 	// dW3 = h2ᵀ · dz3
-	matmul(dW3, h2, dz3, 256, 10, 64, true, false)
+	Gemm(m.pool, true, false, 256, 10, 64, h2, 256, dz3, 10, dW3, 10, false)
 
 	// grad of h2 = relu(z2)  (models/mlp/mlp.go:58)
 	// t26 = z2 > 0
@@ -510,18 +518,18 @@ func (m *Model) backward() error {
 
 	// grad of t9 = h1 · W2  (models/mlp/mlp.go:53)
 	// dh1 = dz2 · W2ᵀ
-	matmul(dh1, dz2, W2, 64, 256, 256, false, true)
+	Gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
 	// dW2 = h1ᵀ · dz2
-	matmul(dW2, h1, dz2, 256, 256, 64, true, false)
+	Gemm(m.pool, true, false, 256, 256, 64, h1, 256, dz2, 256, dW2, 256, false)
 
 	// grad of h1 = relu(z1)  (models/mlp/mlp.go:58)
-	// t32 = z1 > 0
+	// t31 = z1 > 0
 	for i := range 16384 {
-		t32[i] = z1[i] > 0
+		t31[i] = z1[i] > 0
 	}
 	// dz1 = (z1 > 0) ? dh1 : 0
 	for i := range 16384 {
-		dz1[i] = where(t32[i], dh1[i], 0)
+		dz1[i] = where(t31[i], dh1[i], 0)
 	}
 
 	// grad of z1 = X · W1 + b1  (models/mlp/mlp.go:53)
@@ -536,7 +544,7 @@ func (m *Model) backward() error {
 
 	// grad of t4 = X · W1  (models/mlp/mlp.go:53)
 	// dW1 = Xᵀ · dz1
-	matmul(dW1, X, dz1, 784, 256, 64, true, false)
+	Gemm(m.pool, true, false, 784, 256, 64, X, 784, dz1, 256, dW1, 256, false)
 	return nil
 }
 

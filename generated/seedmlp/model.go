@@ -40,8 +40,8 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float64, 19),
-		barena:  make([]bool, 2),
+		arena:   make([]float64, 56),
+		barena:  make([]bool, 8),
 		gradSum: make([]float64, 9),
 		grads:   make([]float64, 9),
 		iarena:  make([]int32, 0),
@@ -156,7 +156,7 @@ func (m *Model) Predict(x []float64) (yhat []float64, err error) {
 	if err := m.predict(); err != nil {
 		return nil, err
 	}
-	return m.arena[10:11:11], nil
+	return m.arena[0:1:1], nil
 }
 
 // TrainStep runs forward, backward and the optimizer update on one batch and
@@ -174,7 +174,7 @@ func (m *Model) TrainStep(x []float64, y []float64) (loss float64, err error) {
 	if len(y) != 1 {
 		return 0, sizeError("y", len(y), 1, "f64[1,1]")
 	}
-	copy(m.arena[2:3], y)
+	copy(m.arena[8:9], y)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
@@ -184,7 +184,7 @@ func (m *Model) TrainStep(x []float64, y []float64) (loss float64, err error) {
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[12]), nil
+	return float64(m.arena[48]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -202,14 +202,14 @@ func (m *Model) Backward(x []float64, y []float64) (loss float64, err error) {
 	if len(y) != 1 {
 		return 0, sizeError("y", len(y), 1, "f64[1,1]")
 	}
-	copy(m.arena[2:3], y)
+	copy(m.arena[8:9], y)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[12]), nil
+	return float64(m.arena[48]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -227,14 +227,14 @@ func (m *Model) Loss(x []float64, y []float64) (loss float64, err error) {
 	if len(y) != 1 {
 		return 0, sizeError("y", len(y), 1, "f64[1,1]")
 	}
-	copy(m.arena[2:3], y)
+	copy(m.arena[8:9], y)
 	m.evalMode = true
 	err = m.forward()
 	m.evalMode = false
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[12]), nil
+	return float64(m.arena[48]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -255,7 +255,7 @@ func (m *Model) AccumulateGrads(x []float64, y []float64) (loss float64, err err
 	if len(y) != 1 {
 		return 0, sizeError("y", len(y), 1, "f64[1,1]")
 	}
-	copy(m.arena[2:3], y)
+	copy(m.arena[8:9], y)
 	copy(m.gradSum, m.grads)
 	if err := m.forward(); err != nil {
 		return 0, err
@@ -266,7 +266,7 @@ func (m *Model) AccumulateGrads(x []float64, y []float64) (loss float64, err err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[12]), nil
+	return float64(m.arena[48]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -281,20 +281,20 @@ func (m *Model) Update() error {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
-	x := m.arena[0:2]      // f64[1,2]
-	W1 := m.params[0:4]    // f64[2,2]
-	b1 := m.params[4:6]    // f64[2]
-	W2 := m.params[6:8]    // f64[2,1]
-	b2 := m.params[8:9]    // f64[1]
-	t5 := m.arena[2:4]     // f64[1,2]
-	z1 := m.arena[4:6]     // f64[1,2]
-	a1 := m.arena[6:8]     // f64[1,2]
-	t8 := m.arena[8:9]     // f64[1,1]
-	z2 := m.arena[9:10]    // f64[1,1]
-	yhat := m.arena[10:11] // f64[1,1]
+	x := m.arena[0:2]    // f64[1,2]
+	W1 := m.params[0:4]  // f64[2,2]
+	b1 := m.params[4:6]  // f64[2]
+	W2 := m.params[6:8]  // f64[2,1]
+	b2 := m.params[8:9]  // f64[1]
+	t5 := m.arena[8:10]  // f64[1,2]
+	z1 := m.arena[8:10]  // f64[1,2]
+	a1 := m.arena[8:10]  // f64[1,2]
+	t8 := m.arena[0:1]   // f64[1,1]
+	z2 := m.arena[0:1]   // f64[1,1]
+	yhat := m.arena[0:1] // f64[1,1]
 
 	// t5 = x · W1  (models/seedmlp/seedmlp.go:23)
-	matmul(t5, x, W1, 1, 2, 2, false, false)
+	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t5, 2, false)
 
 	// z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
 	for j := range 2 {
@@ -307,7 +307,7 @@ func (m *Model) predict() error {
 	}
 
 	// t8 = a1 · W2  (models/seedmlp/seedmlp.go:25)
-	matmul(t8, a1, W2, 1, 1, 2, false, false)
+	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t8, 1, false)
 
 	// z2 = a1 · W2 + b2  (models/seedmlp/seedmlp.go:25)
 	{
@@ -324,21 +324,21 @@ func (m *Model) predict() error {
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
 	x := m.arena[0:2]      // f64[1,2]
-	y := m.arena[2:3]      // f64[1,1]
+	y := m.arena[8:9]      // f64[1,1]
 	W1 := m.params[0:4]    // f64[2,2]
 	b1 := m.params[4:6]    // f64[2]
 	W2 := m.params[6:8]    // f64[2,1]
 	b2 := m.params[8:9]    // f64[1]
-	t6 := m.arena[3:5]     // f64[1,2]
-	z1 := m.arena[5:7]     // f64[1,2]
-	a1 := m.arena[7:9]     // f64[1,2]
-	t9 := m.arena[9:10]    // f64[1,1]
-	z2 := m.arena[10:11]   // f64[1,1]
-	yhat := m.arena[11:12] // f64[1,1]
-	loss := m.arena[12:13] // f64[]
+	t6 := m.arena[16:18]   // f64[1,2]
+	z1 := m.arena[16:18]   // f64[1,2]
+	a1 := m.arena[24:26]   // f64[1,2]
+	t9 := m.arena[32:33]   // f64[1,1]
+	z2 := m.arena[32:33]   // f64[1,1]
+	yhat := m.arena[40:41] // f64[1,1]
+	loss := m.arena[48:49] // f64[]
 
 	// t6 = x · W1  (models/seedmlp/seedmlp.go:23)
-	matmul(t6, x, W1, 1, 2, 2, false, false)
+	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t6, 2, false)
 
 	// z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
 	for j := range 2 {
@@ -351,7 +351,7 @@ func (m *Model) forward() error {
 	}
 
 	// t9 = a1 · W2  (models/seedmlp/seedmlp.go:25)
-	matmul(t9, a1, W2, 1, 1, 2, false, false)
+	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t9, 1, false)
 
 	// z2 = a1 · W2 + b2  (models/seedmlp/seedmlp.go:25)
 	{
@@ -371,30 +371,25 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	x := m.arena[0:2]     // f64[1,2]
-	y := m.arena[2:3]     // f64[1,1]
-	W2 := m.params[6:8]   // f64[2,1]
-	z1 := m.arena[5:7]    // f64[1,2]
-	a1 := m.arena[7:9]    // f64[1,2]
-	z2 := m.arena[10:11]  // f64[1,1]
-	t13 := m.arena[13:14] // f64[1,1]
-	dz2 := m.arena[14:15] // f64[1,1]
-	db2 := m.grads[8:9]   // f64[1]
-	da1 := m.arena[15:17] // f64[1,2]
-	dW2 := m.grads[6:8]   // f64[2,1]
-	t19 := m.barena[0:2]  // bool[1,2]
-	dz1 := m.arena[17:19] // f64[1,2]
-	db1 := m.grads[4:6]   // f64[2]
-	dW1 := m.grads[0:4]   // f64[2,2]
+	x := m.arena[0:2]      // f64[1,2]
+	y := m.arena[8:9]      // f64[1,1]
+	W2 := m.params[6:8]    // f64[2,1]
+	z1 := m.arena[16:18]   // f64[1,2]
+	a1 := m.arena[24:26]   // f64[1,2]
+	yhat := m.arena[40:41] // f64[1,1]
+	dz2 := m.arena[8:9]    // f64[1,1]
+	db2 := m.grads[8:9]    // f64[1]
+	da1 := m.arena[32:34]  // f64[1,2]
+	dW2 := m.grads[6:8]    // f64[2,1]
+	t18 := m.barena[0:2]   // bool[1,2]
+	dz1 := m.arena[32:34]  // f64[1,2]
+	db1 := m.grads[4:6]    // f64[2]
+	dW1 := m.grads[0:4]    // f64[2,2]
 
 	// grad of loss = bce_with_logits(z2, y)  (models/seedmlp/seedmlp.go:27)
-	// t13 = σ(z2)
+	// dz2 = yhat − y
 	{
-		t13[0] = sigmoid(z2[0])
-	}
-	// dz2 = σ(z2) − y
-	{
-		dz2[0] = t13[0] - y[0]
+		dz2[0] = yhat[0] - y[0]
 	}
 
 	// grad of z2 = a1 · W2 + b2  (models/seedmlp/seedmlp.go:25)
@@ -407,18 +402,18 @@ func (m *Model) backward() error {
 
 	// grad of t9 = a1 · W2  (models/seedmlp/seedmlp.go:25)
 	// da1 = dz2 · W2ᵀ
-	matmul(da1, dz2, W2, 1, 2, 1, false, true)
+	GemmSmall(false, true, 1, 2, 1, dz2, 1, W2, 1, da1, 2, false)
 	// dW2 = a1ᵀ · dz2
-	matmul(dW2, a1, dz2, 2, 1, 1, true, false)
+	GemmSmall(true, false, 2, 1, 1, a1, 2, dz2, 1, dW2, 1, false)
 
 	// grad of a1 = relu(z1)  (models/seedmlp/seedmlp.go:24)
-	// t19 = z1 > 0
+	// t18 = z1 > 0
 	for i := range 2 {
-		t19[i] = z1[i] > 0
+		t18[i] = z1[i] > 0
 	}
 	// dz1 = (z1 > 0) ? da1 : 0
 	for i := range 2 {
-		dz1[i] = where(t19[i], da1[i], 0)
+		dz1[i] = where(t18[i], da1[i], 0)
 	}
 
 	// grad of z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
@@ -431,7 +426,7 @@ func (m *Model) backward() error {
 
 	// grad of t6 = x · W1  (models/seedmlp/seedmlp.go:23)
 	// dW1 = xᵀ · dz1
-	matmul(dW1, x, dz1, 2, 2, 1, true, false)
+	GemmSmall(true, false, 2, 2, 1, x, 2, dz1, 2, dW1, 2, false)
 	return nil
 }
 

@@ -54,36 +54,6 @@ func where[T any](c bool, a, b T) T {
 	return b
 }
 
-// matmul computes c = op(a)·op(b) for one m×n result, op the transpose
-// when ta/tb. a is m×k (k×m when ta), b is k×n (n×k when tb), row-major.
-func matmul[T float](c, a, b []T, m, n, k int, ta, tb bool) {
-	c = c[:m*n]
-	for i := range m {
-		ci := c[i*n : i*n+n]
-		for j := range ci {
-			ci[j] = 0
-		}
-		for p := range k {
-			var aip T
-			if ta {
-				aip = a[p*m+i]
-			} else {
-				aip = a[i*k+p]
-			}
-			if tb {
-				for j := range ci {
-					ci[j] += aip * b[j*k+p]
-				}
-			} else {
-				bp := b[p*n : p*n+n]
-				for j := range ci {
-					ci[j] += aip * bp[j]
-				}
-			}
-		}
-	}
-}
-
 // softmax over the middle axis of an outer×n×inner block.
 func softmax[T float](out, x []T, outer, n, inner int, logSoftmax bool) {
 	for o := range outer {

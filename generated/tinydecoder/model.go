@@ -43,11 +43,11 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float64, 743),
+		arena:   make([]float64, 344),
 		barena:  make([]bool, 24),
 		gradSum: make([]float64, 188),
 		grads:   make([]float64, 188),
-		iarena:  make([]int32, 6),
+		iarena:  make([]int32, 16),
 		params:  make([]float64, 188),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
@@ -256,7 +256,7 @@ func (m *Model) Predict(ids []int32) (logits []float64, probs []float64, err err
 	if err := m.predict(); err != nil {
 		return nil, nil, err
 	}
-	return m.arena[312:327:327], m.arena[327:342:342], nil
+	return m.arena[16:31:31], m.arena[0:15:15], nil
 }
 
 // TrainStep runs forward, backward and the optimizer update on one batch and
@@ -274,7 +274,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32) (loss float64, err error
 	if len(targets) != 3 {
 		return 0, sizeError("targets", len(targets), 3, "i32[3]")
 	}
-	copy(m.iarena[3:6], targets)
+	copy(m.iarena[8:11], targets)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
@@ -284,7 +284,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32) (loss float64, err error
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[342]), nil
+	return float64(m.arena[336]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -302,14 +302,14 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 	if len(targets) != 3 {
 		return 0, sizeError("targets", len(targets), 3, "i32[3]")
 	}
-	copy(m.iarena[3:6], targets)
+	copy(m.iarena[8:11], targets)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[342]), nil
+	return float64(m.arena[336]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -327,14 +327,14 @@ func (m *Model) Loss(ids []int32, targets []int32) (loss float64, err error) {
 	if len(targets) != 3 {
 		return 0, sizeError("targets", len(targets), 3, "i32[3]")
 	}
-	copy(m.iarena[3:6], targets)
+	copy(m.iarena[8:11], targets)
 	m.evalMode = true
 	err = m.forward()
 	m.evalMode = false
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[342]), nil
+	return float64(m.arena[336]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -355,7 +355,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err
 	if len(targets) != 3 {
 		return 0, sizeError("targets", len(targets), 3, "i32[3]")
 	}
-	copy(m.iarena[3:6], targets)
+	copy(m.iarena[8:11], targets)
 	copy(m.gradSum, m.grads)
 	if err := m.forward(); err != nil {
 		return 0, err
@@ -366,7 +366,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[342]), nil
+	return float64(m.arena[336]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -381,47 +381,47 @@ func (m *Model) Update() error {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
-	ids := m.iarena[0:3]               // i32[3]
-	E := m.params[0:20]                // f64[5,4]
-	P := m.params[20:32]               // f64[3,4]
-	Wq := m.params[32:48]              // f64[4,4]
-	Wk := m.params[48:64]              // f64[4,4]
-	Wv := m.params[64:80]              // f64[4,4]
-	Wo := m.params[80:96]              // f64[4,4]
-	W_1 := m.params[96:128]            // f64[4,8]
-	b_1 := m.params[128:136]           // f64[8]
-	W_2 := m.params[136:168]           // f64[8,4]
-	b_2 := m.params[168:172]           // f64[4]
-	ln1_gamma := m.params[172:176]     // f64[4]
-	ln1_beta := m.params[176:180]      // f64[4]
-	ln2_gamma := m.params[180:184]     // f64[4]
-	ln2_beta := m.params[184:188]      // f64[4]
-	X_emb := m.arena[0:12]             // f64[3,4]
-	X_prime := m.arena[12:24]          // f64[3,4]
-	Q := m.arena[24:36]                // f64[3,4]
-	K := m.arena[36:48]                // f64[3,4]
-	V := m.arena[48:60]                // f64[3,4]
-	t20 := m.arena[60:69]              // f64[3,3]
-	scores := m.arena[69:78]           // f64[3,3]
-	t25 := m.arena[78:87]              // f64[3,3]
-	attn_weights := m.arena[87:96]     // f64[3,3]
-	attn_out := m.arena[96:108]        // f64[3,4]
-	attn_proj := m.arena[108:120]      // f64[3,4]
-	resid1 := m.arena[120:132]         // f64[3,4]
-	t30 := m.arena[132:144]            // f64[3,4]
-	t31 := m.arena[144:156]            // f64[3,4]
-	H_prime := m.arena[156:168]        // f64[3,4]
-	t33 := m.arena[168:192]            // f64[3,8]
-	ffn_pre := m.arena[192:216]        // f64[3,8]
-	ffn_hidden := m.arena[216:240]     // f64[3,8]
-	t36 := m.arena[240:252]            // f64[3,4]
-	ffn_out := m.arena[252:264]        // f64[3,4]
-	resid2 := m.arena[264:276]         // f64[3,4]
-	t39 := m.arena[276:288]            // f64[3,4]
-	t40 := m.arena[288:300]            // f64[3,4]
-	H_double_prime := m.arena[300:312] // f64[3,4]
-	logits := m.arena[312:327]         // f64[3,5]
-	probs := m.arena[327:342]          // f64[3,5]
+	ids := m.iarena[0:3]            // i32[3]
+	E := m.params[0:20]             // f64[5,4]
+	P := m.params[20:32]            // f64[3,4]
+	Wq := m.params[32:48]           // f64[4,4]
+	Wk := m.params[48:64]           // f64[4,4]
+	Wv := m.params[64:80]           // f64[4,4]
+	Wo := m.params[80:96]           // f64[4,4]
+	W_1 := m.params[96:128]         // f64[4,8]
+	b_1 := m.params[128:136]        // f64[8]
+	W_2 := m.params[136:168]        // f64[8,4]
+	b_2 := m.params[168:172]        // f64[4]
+	ln1_gamma := m.params[172:176]  // f64[4]
+	ln1_beta := m.params[176:180]   // f64[4]
+	ln2_gamma := m.params[180:184]  // f64[4]
+	ln2_beta := m.params[184:188]   // f64[4]
+	X_emb := m.arena[0:12]          // f64[3,4]
+	X_prime := m.arena[0:12]        // f64[3,4]
+	Q := m.arena[16:28]             // f64[3,4]
+	K := m.arena[32:44]             // f64[3,4]
+	V := m.arena[48:60]             // f64[3,4]
+	t20 := m.arena[64:73]           // f64[3,3]
+	scores := m.arena[64:73]        // f64[3,3]
+	t25 := m.arena[64:73]           // f64[3,3]
+	attn_weights := m.arena[16:25]  // f64[3,3]
+	attn_out := m.arena[32:44]      // f64[3,4]
+	attn_proj := m.arena[16:28]     // f64[3,4]
+	resid1 := m.arena[0:12]         // f64[3,4]
+	t30 := m.arena[24:36]           // f64[3,4]
+	t31 := m.arena[24:36]           // f64[3,4]
+	H_prime := m.arena[24:36]       // f64[3,4]
+	t33 := m.arena[0:24]            // f64[3,8]
+	ffn_pre := m.arena[0:24]        // f64[3,8]
+	ffn_hidden := m.arena[0:24]     // f64[3,8]
+	t36 := m.arena[40:52]           // f64[3,4]
+	ffn_out := m.arena[40:52]       // f64[3,4]
+	resid2 := m.arena[24:36]        // f64[3,4]
+	t39 := m.arena[0:12]            // f64[3,4]
+	t40 := m.arena[0:12]            // f64[3,4]
+	H_double_prime := m.arena[0:12] // f64[3,4]
+	logits := m.arena[16:31]        // f64[3,5]
+	probs := m.arena[0:15]          // f64[3,5]
 
 	// X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
 	if p := gather(X_emb, E, ids, 4, 5); p >= 0 {
@@ -434,16 +434,16 @@ func (m *Model) predict() error {
 	}
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	matmul(Q, X_prime, Wq, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	matmul(K, X_prime, Wk, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	matmul(V, X_prime, Wv, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
 	// t20 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
-	matmul(t20, Q, K, 3, 3, 4, false, true)
+	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t20, 3, false)
 
 	// scores = Q · Kᵀ ⊙ 0.5  (models/tinydecoder/tinydecoder.go:60)
 	for i := range 9 {
@@ -461,10 +461,10 @@ func (m *Model) predict() error {
 	softmax(attn_weights, t25, 3, 3, 1, false)
 
 	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
-	matmul(attn_out, attn_weights, V, 3, 4, 3, false, false)
+	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
 
 	// attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
-	matmul(attn_proj, attn_out, Wo, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
 
 	// resid1 = X_prime + attn_proj  (models/tinydecoder/tinydecoder.go:64)
 	for i := range 12 {
@@ -489,7 +489,7 @@ func (m *Model) predict() error {
 	}
 
 	// t33 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
-	matmul(t33, H_prime, W_1, 3, 8, 4, false, false)
+	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t33, 8, false)
 
 	// ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
 	for i := range 3 {
@@ -504,7 +504,7 @@ func (m *Model) predict() error {
 	}
 
 	// t36 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
-	matmul(t36, ffn_hidden, W_2, 3, 4, 8, false, false)
+	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t36, 4, false)
 
 	// ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
 	for i := range 3 {
@@ -536,7 +536,7 @@ func (m *Model) predict() error {
 	}
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
-	matmul(logits, H_double_prime, E, 3, 5, 4, false, true)
+	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
 
 	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
 	softmax(probs, logits, 3, 5, 1, false)
@@ -546,7 +546,7 @@ func (m *Model) predict() error {
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
 	ids := m.iarena[0:3]               // i32[3]
-	targets := m.iarena[3:6]           // i32[3]
+	targets := m.iarena[8:11]          // i32[3]
 	E := m.params[0:20]                // f64[5,4]
 	P := m.params[20:32]               // f64[3,4]
 	Wq := m.params[32:48]              // f64[4,4]
@@ -561,33 +561,33 @@ func (m *Model) forward() error {
 	ln1_beta := m.params[176:180]      // f64[4]
 	ln2_gamma := m.params[180:184]     // f64[4]
 	ln2_beta := m.params[184:188]      // f64[4]
-	X_emb := m.arena[0:12]             // f64[3,4]
-	X_prime := m.arena[12:24]          // f64[3,4]
-	Q := m.arena[24:36]                // f64[3,4]
-	K := m.arena[36:48]                // f64[3,4]
-	V := m.arena[48:60]                // f64[3,4]
-	t21 := m.arena[60:69]              // f64[3,3]
-	scores := m.arena[69:78]           // f64[3,3]
-	t26 := m.arena[78:87]              // f64[3,3]
-	attn_weights := m.arena[87:96]     // f64[3,3]
-	attn_out := m.arena[96:108]        // f64[3,4]
-	attn_proj := m.arena[108:120]      // f64[3,4]
-	resid1 := m.arena[120:132]         // f64[3,4]
-	t31 := m.arena[132:144]            // f64[3,4]
-	t32 := m.arena[144:156]            // f64[3,4]
-	H_prime := m.arena[156:168]        // f64[3,4]
-	t34 := m.arena[168:192]            // f64[3,8]
-	ffn_pre := m.arena[192:216]        // f64[3,8]
-	ffn_hidden := m.arena[216:240]     // f64[3,8]
-	t37 := m.arena[240:252]            // f64[3,4]
-	ffn_out := m.arena[252:264]        // f64[3,4]
-	resid2 := m.arena[264:276]         // f64[3,4]
-	t40 := m.arena[276:288]            // f64[3,4]
-	t41 := m.arena[288:300]            // f64[3,4]
-	H_double_prime := m.arena[300:312] // f64[3,4]
-	logits := m.arena[312:327]         // f64[3,5]
-	probs := m.arena[327:342]          // f64[3,5]
-	loss := m.arena[342:343]           // f64[]
+	X_emb := m.arena[96:108]           // f64[3,4]
+	X_prime := m.arena[96:108]         // f64[3,4]
+	Q := m.arena[112:124]              // f64[3,4]
+	K := m.arena[128:140]              // f64[3,4]
+	V := m.arena[144:156]              // f64[3,4]
+	t21 := m.arena[0:9]                // f64[3,3]
+	scores := m.arena[0:9]             // f64[3,3]
+	t26 := m.arena[0:9]                // f64[3,3]
+	attn_weights := m.arena[160:169]   // f64[3,3]
+	attn_out := m.arena[176:188]       // f64[3,4]
+	attn_proj := m.arena[192:204]      // f64[3,4]
+	resid1 := m.arena[192:204]         // f64[3,4]
+	t31 := m.arena[208:220]            // f64[3,4]
+	t32 := m.arena[224:236]            // f64[3,4]
+	H_prime := m.arena[224:236]        // f64[3,4]
+	t34 := m.arena[0:24]               // f64[3,8]
+	ffn_pre := m.arena[0:24]           // f64[3,8]
+	ffn_hidden := m.arena[24:48]       // f64[3,8]
+	t37 := m.arena[72:84]              // f64[3,4]
+	ffn_out := m.arena[72:84]          // f64[3,4]
+	resid2 := m.arena[72:84]           // f64[3,4]
+	t40 := m.arena[240:252]            // f64[3,4]
+	t41 := m.arena[256:268]            // f64[3,4]
+	H_double_prime := m.arena[256:268] // f64[3,4]
+	logits := m.arena[272:287]         // f64[3,5]
+	probs := m.arena[288:303]          // f64[3,5]
+	loss := m.arena[336:337]           // f64[]
 
 	// X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
 	if p := gather(X_emb, E, ids, 4, 5); p >= 0 {
@@ -600,16 +600,16 @@ func (m *Model) forward() error {
 	}
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	matmul(Q, X_prime, Wq, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	matmul(K, X_prime, Wk, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	matmul(V, X_prime, Wv, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
 	// t21 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
-	matmul(t21, Q, K, 3, 3, 4, false, true)
+	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t21, 3, false)
 
 	// scores = Q · Kᵀ ⊙ 0.5  (models/tinydecoder/tinydecoder.go:60)
 	for i := range 9 {
@@ -627,10 +627,10 @@ func (m *Model) forward() error {
 	softmax(attn_weights, t26, 3, 3, 1, false)
 
 	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
-	matmul(attn_out, attn_weights, V, 3, 4, 3, false, false)
+	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
 
 	// attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
-	matmul(attn_proj, attn_out, Wo, 3, 4, 4, false, false)
+	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
 
 	// resid1 = X_prime + attn_proj  (models/tinydecoder/tinydecoder.go:64)
 	for i := range 12 {
@@ -655,7 +655,7 @@ func (m *Model) forward() error {
 	}
 
 	// t34 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
-	matmul(t34, H_prime, W_1, 3, 8, 4, false, false)
+	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t34, 8, false)
 
 	// ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
 	for i := range 3 {
@@ -670,7 +670,7 @@ func (m *Model) forward() error {
 	}
 
 	// t37 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
-	matmul(t37, ffn_hidden, W_2, 3, 4, 8, false, false)
+	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t37, 4, false)
 
 	// ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
 	for i := range 3 {
@@ -702,7 +702,7 @@ func (m *Model) forward() error {
 	}
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
-	matmul(logits, H_double_prime, E, 3, 5, 4, false, true)
+	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
 
 	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
 	softmax(probs, logits, 3, 5, 1, false)
@@ -722,7 +722,7 @@ func (m *Model) forward() error {
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
 	ids := m.iarena[0:3]                // i32[3]
-	targets := m.iarena[3:6]            // i32[3]
+	targets := m.iarena[8:11]           // i32[3]
 	E := m.params[0:20]                 // f64[5,4]
 	Wq := m.params[32:48]               // f64[4,4]
 	Wk := m.params[48:64]               // f64[4,4]
@@ -732,88 +732,85 @@ func (m *Model) backward() error {
 	W_2 := m.params[136:168]            // f64[8,4]
 	ln1_gamma := m.params[172:176]      // f64[4]
 	ln2_gamma := m.params[180:184]      // f64[4]
-	X_prime := m.arena[12:24]           // f64[3,4]
-	Q := m.arena[24:36]                 // f64[3,4]
-	K := m.arena[36:48]                 // f64[3,4]
-	V := m.arena[48:60]                 // f64[3,4]
-	attn_weights := m.arena[87:96]      // f64[3,3]
-	attn_out := m.arena[96:108]         // f64[3,4]
-	resid1 := m.arena[120:132]          // f64[3,4]
-	t31 := m.arena[132:144]             // f64[3,4]
-	H_prime := m.arena[156:168]         // f64[3,4]
-	ffn_pre := m.arena[192:216]         // f64[3,8]
-	ffn_hidden := m.arena[216:240]      // f64[3,8]
-	resid2 := m.arena[264:276]          // f64[3,4]
-	t40 := m.arena[276:288]             // f64[3,4]
-	H_double_prime := m.arena[300:312]  // f64[3,4]
-	logits := m.arena[312:327]          // f64[3,5]
-	t46 := m.arena[343:358]             // f64[3,5]
-	t47 := m.arena[358:373]             // f64[3,5]
-	t48 := m.arena[373:388]             // f64[3,5]
-	dlogits := m.arena[388:403]         // f64[3,5]
-	dH_double_prime := m.arena[403:415] // f64[3,4]
-	t52 := m.arena[415:435]             // f64[5,4]
+	X_prime := m.arena[96:108]          // f64[3,4]
+	Q := m.arena[112:124]               // f64[3,4]
+	K := m.arena[128:140]               // f64[3,4]
+	V := m.arena[144:156]               // f64[3,4]
+	attn_weights := m.arena[160:169]    // f64[3,3]
+	attn_out := m.arena[176:188]        // f64[3,4]
+	resid1 := m.arena[192:204]          // f64[3,4]
+	t31 := m.arena[208:220]             // f64[3,4]
+	H_prime := m.arena[224:236]         // f64[3,4]
+	ffn_pre := m.arena[0:24]            // f64[3,8]
+	ffn_hidden := m.arena[24:48]        // f64[3,8]
+	resid2 := m.arena[72:84]            // f64[3,4]
+	t40 := m.arena[240:252]             // f64[3,4]
+	H_double_prime := m.arena[256:268]  // f64[3,4]
+	probs := m.arena[288:303]           // f64[3,5]
+	t46 := m.arena[304:319]             // f64[3,5]
+	t47 := m.arena[304:319]             // f64[3,5]
+	dlogits := m.arena[304:319]         // f64[3,5]
+	dH_double_prime := m.arena[320:332] // f64[3,4]
+	t51 := m.arena[48:68]               // f64[5,4]
 	dln2_beta := m.grads[184:188]       // f64[4]
-	t54 := m.arena[435:447]             // f64[3,4]
-	t55 := m.arena[447:459]             // f64[3,4]
+	t53 := m.arena[256:268]             // f64[3,4]
+	t54 := m.arena[320:332]             // f64[3,4]
 	dln2_gamma := m.grads[180:184]      // f64[4]
-	dresid2 := m.arena[459:471]         // f64[3,4]
+	dresid2 := m.arena[240:252]         // f64[3,4]
 	db_2 := m.grads[168:172]            // f64[4]
-	dffn_hidden := m.arena[471:495]     // f64[3,8]
+	dffn_hidden := m.arena[72:96]       // f64[3,8]
 	dW_2 := m.grads[136:168]            // f64[8,4]
-	t62 := m.barena[0:24]               // bool[3,8]
-	dffn_pre := m.arena[495:519]        // f64[3,8]
+	t61 := m.barena[0:24]               // bool[3,8]
+	dffn_pre := m.arena[72:96]          // f64[3,8]
 	db_1 := m.grads[128:136]            // f64[8]
-	t65 := m.arena[519:531]             // f64[3,4]
+	t64 := m.arena[0:12]                // f64[3,4]
 	dW_1 := m.grads[96:128]             // f64[4,8]
-	dH_prime := m.arena[531:543]        // f64[3,4]
+	dH_prime := m.arena[240:252]        // f64[3,4]
 	dln1_beta := m.grads[176:180]       // f64[4]
-	t69 := m.arena[543:555]             // f64[3,4]
-	t70 := m.arena[555:567]             // f64[3,4]
+	t68 := m.arena[0:12]                // f64[3,4]
+	t69 := m.arena[240:252]             // f64[3,4]
 	dln1_gamma := m.grads[172:176]      // f64[4]
-	dresid1 := m.arena[567:579]         // f64[3,4]
-	dattn_out := m.arena[579:591]       // f64[3,4]
+	dresid1 := m.arena[16:28]           // f64[3,4]
+	dattn_out := m.arena[0:12]          // f64[3,4]
 	dWo := m.grads[80:96]               // f64[4,4]
-	dattn_weights := m.arena[591:600]   // f64[3,3]
-	dV := m.arena[600:612]              // f64[3,4]
-	t77 := m.arena[612:621]             // f64[3,3]
-	dscores := m.arena[621:630]         // f64[3,3]
-	t80 := m.arena[630:639]             // f64[3,3]
-	dQ := m.arena[639:651]              // f64[3,4]
-	dK := m.arena[651:663]              // f64[3,4]
-	t83 := m.arena[663:675]             // f64[3,4]
+	dattn_weights := m.arena[32:41]     // f64[3,3]
+	dV := m.arena[72:84]                // f64[3,4]
+	t76 := m.arena[0:9]                 // f64[3,3]
+	dscores := m.arena[0:9]             // f64[3,3]
+	t78 := m.arena[0:9]                 // f64[3,3]
+	dQ := m.arena[32:44]                // f64[3,4]
+	dK := m.arena[128:140]              // f64[3,4]
+	t81 := m.arena[0:12]                // f64[3,4]
 	dWv := m.grads[64:80]               // f64[4,4]
-	t85 := m.arena[675:687]             // f64[3,4]
+	t83 := m.arena[72:84]               // f64[3,4]
 	dWk := m.grads[48:64]               // f64[4,4]
-	t87 := m.arena[687:699]             // f64[3,4]
+	t85 := m.arena[112:124]             // f64[3,4]
 	dWq := m.grads[32:48]               // f64[4,4]
-	t89 := m.arena[699:711]             // f64[3,4]
-	t90 := m.arena[711:723]             // f64[3,4]
+	t87 := m.arena[16:28]               // f64[3,4]
+	t88 := m.arena[16:28]               // f64[3,4]
 	dX_prime := m.grads[20:32]          // f64[3,4]
-	t92 := m.arena[723:743]             // f64[5,4]
+	t90 := m.arena[0:20]                // f64[5,4]
 	dE := m.grads[0:20]                 // f64[5,4]
 
 	// grad of loss = cross_entropy(logits, targets)  (models/tinydecoder/tinydecoder.go:74)
-	// t46 = softmax(logits)
-	softmax(t46, logits, 3, 5, 1, false)
-	// t47 = onehot(targets)
-	if p := oneHot(t47, targets, 5); p >= 0 {
+	// t46 = onehot(targets)
+	if p := oneHot(t46, targets, 5); p >= 0 {
 		return fmt.Errorf("models/tinydecoder/tinydecoder.go:74: OneHot: id %d at position %d is outside [0, 5)", targets[p], p)
 	}
-	// t48 = softmax(logits) − onehot(targets)
+	// t47 = probs − onehot(targets)
 	for i := range 15 {
-		t48[i] = t46[i] - t47[i]
+		t47[i] = probs[i] - t46[i]
 	}
-	// dlogits = (t46 − t47) ⊙ 0.3333333333333333
+	// dlogits = (probs − t46) ⊙ 0.3333333333333333
 	for i := range 15 {
-		dlogits[i] = t48[i] * 0.3333333333333333
+		dlogits[i] = t47[i] * 0.3333333333333333
 	}
 
 	// grad of logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
 	// dH_double_prime = dlogits · E
-	matmul(dH_double_prime, dlogits, E, 3, 4, 5, false, false)
-	// t52 = dlogitsᵀ · H_double_prime
-	matmul(t52, dlogits, H_double_prime, 5, 4, 3, true, false)
+	GemmSmall(false, false, 3, 4, 5, dlogits, 5, E, 4, dH_double_prime, 4, false)
+	// t51 = dlogitsᵀ · H_double_prime
+	GemmSmall(true, false, 5, 4, 3, dlogits, 5, H_double_prime, 4, t51, 4, false)
 
 	// grad of H_double_prime = (t40 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
 	// dln2_beta = Σ_[0](dH_double_prime)
@@ -826,28 +823,28 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t41 = t40 ⊙ ln2_gamma  (models/tinydecoder/tinydecoder.go:70)
-	// t54 = dH_double_prime ⊙ ln2_gamma
+	// t53 = dH_double_prime ⊙ ln2_gamma
 	for i := range 3 {
 		for j := range 4 {
-			t54[i*4+j] = dH_double_prime[i*4+j] * ln2_gamma[j]
+			t53[i*4+j] = dH_double_prime[i*4+j] * ln2_gamma[j]
 		}
 	}
-	// t55 = dH_double_prime ⊙ t40
+	// t54 = dH_double_prime ⊙ t40
 	for i := range 12 {
-		t55[i] = dH_double_prime[i] * t40[i]
+		t54[i] = dH_double_prime[i] * t40[i]
 	}
 	// dln2_gamma = Σ_[0]((dH_double_prime ⊙ t40))
 	for j := range 4 {
 		s := 0.0
 		for i := range 3 {
-			s += t55[i*4+j]
+			s += t54[i*4+j]
 		}
 		dln2_gamma[j] = s
 	}
 
 	// grad of t40 = layernorm(resid2)  (models/tinydecoder/tinydecoder.go:70)
 	// dresid2 = ((dH_double_prime ⊙ ln2_gamma) − mean((dH_double_prime ⊙ ln2_gamma)) − x̂ ⊙ mean((dH_double_prime ⊙ ln2_gamma) ⊙ x̂)) / σ
-	layerNormGrad(dresid2, resid2, t54, 3, 4, 1e-05)
+	layerNormGrad(dresid2, resid2, t53, 3, 4, 1e-05)
 
 	// grad of ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
 	// db_2 = Σ_[0](dresid2)
@@ -861,18 +858,18 @@ func (m *Model) backward() error {
 
 	// grad of t37 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
 	// dffn_hidden = dresid2 · W_2ᵀ
-	matmul(dffn_hidden, dresid2, W_2, 3, 8, 4, false, true)
+	GemmSmall(false, true, 3, 8, 4, dresid2, 4, W_2, 4, dffn_hidden, 8, false)
 	// dW_2 = ffn_hiddenᵀ · dresid2
-	matmul(dW_2, ffn_hidden, dresid2, 8, 4, 3, true, false)
+	GemmSmall(true, false, 8, 4, 3, ffn_hidden, 8, dresid2, 4, dW_2, 4, false)
 
 	// grad of ffn_hidden = relu(ffn_pre)  (models/tinydecoder/tinydecoder.go:67)
-	// t62 = ffn_pre > 0
+	// t61 = ffn_pre > 0
 	for i := range 24 {
-		t62[i] = ffn_pre[i] > 0
+		t61[i] = ffn_pre[i] > 0
 	}
 	// dffn_pre = (ffn_pre > 0) ? dffn_hidden : 0
 	for i := range 24 {
-		dffn_pre[i] = where(t62[i], dffn_hidden[i], 0)
+		dffn_pre[i] = where(t61[i], dffn_hidden[i], 0)
 	}
 
 	// grad of ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
@@ -886,15 +883,15 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t34 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
-	// t65 = dffn_pre · W_1ᵀ
-	matmul(t65, dffn_pre, W_1, 3, 4, 8, false, true)
+	// t64 = dffn_pre · W_1ᵀ
+	GemmSmall(false, true, 3, 4, 8, dffn_pre, 8, W_1, 8, t64, 4, false)
 	// dW_1 = H_primeᵀ · dffn_pre
-	matmul(dW_1, H_prime, dffn_pre, 4, 8, 3, true, false)
+	GemmSmall(true, false, 4, 8, 3, H_prime, 4, dffn_pre, 8, dW_1, 8, false)
 
 	// grad of H_prime = (t31 ⊙ ln1_gamma) + ln1_beta  (models/tinydecoder/tinydecoder.go:65)
 	// dH_prime = dresid2 + dffn_pre · W_1ᵀ
 	for i := range 12 {
-		dH_prime[i] = dresid2[i] + t65[i]
+		dH_prime[i] = dresid2[i] + t64[i]
 	}
 	// dln1_beta = Σ_[0](dH_prime)
 	for j := range 4 {
@@ -906,107 +903,107 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t32 = t31 ⊙ ln1_gamma  (models/tinydecoder/tinydecoder.go:65)
-	// t69 = dH_prime ⊙ ln1_gamma
+	// t68 = dH_prime ⊙ ln1_gamma
 	for i := range 3 {
 		for j := range 4 {
-			t69[i*4+j] = dH_prime[i*4+j] * ln1_gamma[j]
+			t68[i*4+j] = dH_prime[i*4+j] * ln1_gamma[j]
 		}
 	}
-	// t70 = dH_prime ⊙ t31
+	// t69 = dH_prime ⊙ t31
 	for i := range 12 {
-		t70[i] = dH_prime[i] * t31[i]
+		t69[i] = dH_prime[i] * t31[i]
 	}
 	// dln1_gamma = Σ_[0]((dH_prime ⊙ t31))
 	for j := range 4 {
 		s := 0.0
 		for i := range 3 {
-			s += t70[i*4+j]
+			s += t69[i*4+j]
 		}
 		dln1_gamma[j] = s
 	}
 
 	// grad of t31 = layernorm(resid1)  (models/tinydecoder/tinydecoder.go:65)
 	// dresid1 = ((dH_prime ⊙ ln1_gamma) − mean((dH_prime ⊙ ln1_gamma)) − x̂ ⊙ mean((dH_prime ⊙ ln1_gamma) ⊙ x̂)) / σ
-	layerNormGrad(dresid1, resid1, t69, 3, 4, 1e-05)
+	layerNormGrad(dresid1, resid1, t68, 3, 4, 1e-05)
 
 	// grad of attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
 	// dattn_out = dresid1 · Woᵀ
-	matmul(dattn_out, dresid1, Wo, 3, 4, 4, false, true)
+	GemmSmall(false, true, 3, 4, 4, dresid1, 4, Wo, 4, dattn_out, 4, false)
 	// dWo = attn_outᵀ · dresid1
-	matmul(dWo, attn_out, dresid1, 4, 4, 3, true, false)
+	GemmSmall(true, false, 4, 4, 3, attn_out, 4, dresid1, 4, dWo, 4, false)
 
 	// grad of attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
 	// dattn_weights = dattn_out · Vᵀ
-	matmul(dattn_weights, dattn_out, V, 3, 3, 4, false, true)
+	GemmSmall(false, true, 3, 3, 4, dattn_out, 4, V, 4, dattn_weights, 3, false)
 	// dV = attn_weightsᵀ · dattn_out
-	matmul(dV, attn_weights, dattn_out, 3, 4, 3, true, false)
+	GemmSmall(true, false, 3, 4, 3, attn_weights, 3, dattn_out, 4, dV, 4, false)
 
 	// grad of attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
-	// t77 = attn_weights ⊙ (dattn_weights − Σ(dattn_weights ⊙ attn_weights))
-	softmaxGrad(t77, attn_weights, dattn_weights, 3, 3, 1, false)
+	// t76 = attn_weights ⊙ (dattn_weights − Σ(dattn_weights ⊙ attn_weights))
+	softmaxGrad(t76, attn_weights, dattn_weights, 3, 3, 1, false)
 
 	// grad of t26 = causal ? scores : -inf  (models/tinydecoder/tinydecoder.go:61)
-	// dscores = causal ? t77 : 0
+	// dscores = causal ? t76 : 0
 	for i := range 3 {
 		for j := range 3 {
-			dscores[i*3+j] = where(j <= i, t77[i*3+j], 0)
+			dscores[i*3+j] = where(j <= i, t76[i*3+j], 0)
 		}
 	}
 
 	// grad of scores = Q · Kᵀ ⊙ 0.5  (models/tinydecoder/tinydecoder.go:60)
-	// t80 = dscores ⊙ 0.5
+	// t78 = dscores ⊙ 0.5
 	for i := range 9 {
-		t80[i] = dscores[i] * 0.5
+		t78[i] = dscores[i] * 0.5
 	}
 
 	// grad of t21 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
-	// dQ = t80 · K
-	matmul(dQ, t80, K, 3, 4, 3, false, false)
-	// dK = t80ᵀ · Q
-	matmul(dK, t80, Q, 3, 4, 3, true, false)
+	// dQ = t78 · K
+	GemmSmall(false, false, 3, 4, 3, t78, 3, K, 4, dQ, 4, false)
+	// dK = t78ᵀ · Q
+	GemmSmall(true, false, 3, 4, 3, t78, 3, Q, 4, dK, 4, false)
 
 	// grad of V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	// t83 = dV · Wvᵀ
-	matmul(t83, dV, Wv, 3, 4, 4, false, true)
+	// t81 = dV · Wvᵀ
+	GemmSmall(false, true, 3, 4, 4, dV, 4, Wv, 4, t81, 4, false)
 	// dWv = X_primeᵀ · dV
-	matmul(dWv, X_prime, dV, 4, 4, 3, true, false)
+	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dV, 4, dWv, 4, false)
 
 	// grad of K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	// t85 = dK · Wkᵀ
-	matmul(t85, dK, Wk, 3, 4, 4, false, true)
+	// t83 = dK · Wkᵀ
+	GemmSmall(false, true, 3, 4, 4, dK, 4, Wk, 4, t83, 4, false)
 	// dWk = X_primeᵀ · dK
-	matmul(dWk, X_prime, dK, 4, 4, 3, true, false)
+	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dK, 4, dWk, 4, false)
 
 	// grad of Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	// t87 = dQ · Wqᵀ
-	matmul(t87, dQ, Wq, 3, 4, 4, false, true)
+	// t85 = dQ · Wqᵀ
+	GemmSmall(false, true, 3, 4, 4, dQ, 4, Wq, 4, t85, 4, false)
 	// dWq = X_primeᵀ · dQ
-	matmul(dWq, X_prime, dQ, 4, 4, 3, true, false)
+	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dQ, 4, dWq, 4, false)
 
 	// grad of X_prime = X_emb + P  (models/tinydecoder/tinydecoder.go:56)
-	// t89 = dresid1 + dV · Wvᵀ
+	// t87 = dresid1 + dV · Wvᵀ
 	for i := range 12 {
-		t89[i] = dresid1[i] + t83[i]
+		t87[i] = dresid1[i] + t81[i]
 	}
-	// t90 = (dresid1 + t83) + dK · Wkᵀ
+	// t88 = (dresid1 + t81) + dK · Wkᵀ
 	for i := range 12 {
-		t90[i] = t89[i] + t85[i]
+		t88[i] = t87[i] + t83[i]
 	}
-	// dX_prime = (t89 + t85) + dQ · Wqᵀ
+	// dX_prime = (t87 + t83) + dQ · Wqᵀ
 	for i := range 12 {
-		dX_prime[i] = t90[i] + t87[i]
+		dX_prime[i] = t88[i] + t85[i]
 	}
 
 	// grad of X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
-	// t92 = scatter_add(ids → dX_prime)
-	if p := scatterAdd(t92, dX_prime, ids, 4, 5); p >= 0 {
+	// t90 = scatter_add(ids → dX_prime)
+	if p := scatterAdd(t90, dX_prime, ids, 4, 5); p >= 0 {
 		return fmt.Errorf("models/tinydecoder/tinydecoder.go:55: ScatterAdd: id %d at position %d is outside [0, 5)", ids[p], p)
 	}
 
 	// grad of E = Param  (models/tinydecoder/tinydecoder.go:40)
 	// dE = dlogitsᵀ · H_double_prime + (scatter_add(ids → dX_prime))
 	for i := range 20 {
-		dE[i] = t52[i] + t92[i]
+		dE[i] = t51[i] + t90[i]
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float64, 117),
+		arena:   make([]float64, 80),
 		barena:  make([]bool, 16),
 		gradSum: make([]float64, 17),
 		grads:   make([]float64, 17),
@@ -148,11 +148,11 @@ func (m *Model) Predict(X []float64) (yhat []float64, err error) {
 	if len(X) != 8 {
 		return nil, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[0:8], X)
+	copy(m.arena[16:24], X)
 	if err := m.predict(); err != nil {
 		return nil, err
 	}
-	return m.arena[64:68:68], nil
+	return m.arena[16:20:20], nil
 }
 
 // TrainStep runs forward, backward and the optimizer update on one batch and
@@ -166,11 +166,11 @@ func (m *Model) TrainStep(X []float64, y []float64) (loss float64, err error) {
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[0:8], X)
+	copy(m.arena[48:56], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[8:12], y)
+	copy(m.arena[56:60], y)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
@@ -194,11 +194,11 @@ func (m *Model) Backward(X []float64, y []float64) (loss float64, err error) {
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[0:8], X)
+	copy(m.arena[48:56], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[8:12], y)
+	copy(m.arena[56:60], y)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
@@ -219,11 +219,11 @@ func (m *Model) Loss(X []float64, y []float64) (loss float64, err error) {
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[0:8], X)
+	copy(m.arena[48:56], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[8:12], y)
+	copy(m.arena[56:60], y)
 	m.evalMode = true
 	err = m.forward()
 	m.evalMode = false
@@ -247,11 +247,11 @@ func (m *Model) AccumulateGrads(X []float64, y []float64) (loss float64, err err
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[0:8], X)
+	copy(m.arena[48:56], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[8:12], y)
+	copy(m.arena[56:60], y)
 	copy(m.gradSum, m.grads)
 	if err := m.forward(); err != nil {
 		return 0, err
@@ -277,20 +277,20 @@ func (m *Model) Update() error {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
-	X := m.arena[0:8]      // f64[4,2]
+	X := m.arena[16:24]    // f64[4,2]
 	W1 := m.params[0:8]    // f64[2,4]
 	b1 := m.params[8:12]   // f64[1,4]
 	W2 := m.params[12:16]  // f64[4,1]
 	b2 := m.params[16:17]  // f64[1,1]
-	t5 := m.arena[8:24]    // f64[4,4]
-	z1 := m.arena[24:40]   // f64[4,4]
-	a1 := m.arena[40:56]   // f64[4,4]
-	t8 := m.arena[56:60]   // f64[4,1]
-	z2 := m.arena[60:64]   // f64[4,1]
-	yhat := m.arena[64:68] // f64[4,1]
+	t5 := m.arena[0:16]    // f64[4,4]
+	z1 := m.arena[0:16]    // f64[4,4]
+	a1 := m.arena[0:16]    // f64[4,4]
+	t8 := m.arena[16:20]   // f64[4,1]
+	z2 := m.arena[16:20]   // f64[4,1]
+	yhat := m.arena[16:20] // f64[4,1]
 
 	// t5 = X · W1  (models/xor/xor.go:39)
-	matmul(t5, X, W1, 4, 4, 2, false, false)
+	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t5, 4, false)
 
 	// z1 = X · W1 + b1  (models/xor/xor.go:39)
 	for i := range 4 {
@@ -305,7 +305,7 @@ func (m *Model) predict() error {
 	}
 
 	// t8 = a1 · W2  (models/xor/xor.go:41)
-	matmul(t8, a1, W2, 4, 1, 4, false, false)
+	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t8, 1, false)
 
 	// z2 = a1 · W2 + b2  (models/xor/xor.go:41)
 	for i := range 4 {
@@ -321,22 +321,22 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
-	X := m.arena[0:8]      // f64[4,2]
-	y := m.arena[8:12]     // f64[4,1]
+	X := m.arena[48:56]    // f64[4,2]
+	y := m.arena[56:60]    // f64[4,1]
 	W1 := m.params[0:8]    // f64[2,4]
 	b1 := m.params[8:12]   // f64[1,4]
 	W2 := m.params[12:16]  // f64[4,1]
 	b2 := m.params[16:17]  // f64[1,1]
-	t6 := m.arena[12:28]   // f64[4,4]
-	z1 := m.arena[28:44]   // f64[4,4]
-	a1 := m.arena[44:60]   // f64[4,4]
-	t9 := m.arena[60:64]   // f64[4,1]
-	z2 := m.arena[64:68]   // f64[4,1]
-	yhat := m.arena[68:72] // f64[4,1]
+	t6 := m.arena[0:16]    // f64[4,4]
+	z1 := m.arena[0:16]    // f64[4,4]
+	a1 := m.arena[16:32]   // f64[4,4]
+	t9 := m.arena[32:36]   // f64[4,1]
+	z2 := m.arena[32:36]   // f64[4,1]
+	yhat := m.arena[64:68] // f64[4,1]
 	loss := m.arena[72:73] // f64[]
 
 	// t6 = X · W1  (models/xor/xor.go:39)
-	matmul(t6, X, W1, 4, 4, 2, false, false)
+	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t6, 4, false)
 
 	// z1 = X · W1 + b1  (models/xor/xor.go:39)
 	for i := range 4 {
@@ -351,7 +351,7 @@ func (m *Model) forward() error {
 	}
 
 	// t9 = a1 · W2  (models/xor/xor.go:41)
-	matmul(t9, a1, W2, 4, 1, 4, false, false)
+	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t9, 1, false)
 
 	// z2 = a1 · W2 + b2  (models/xor/xor.go:41)
 	for i := range 4 {
@@ -371,35 +371,30 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	X := m.arena[0:8]       // f64[4,2]
-	y := m.arena[8:12]      // f64[4,1]
-	W2 := m.params[12:16]   // f64[4,1]
-	z1 := m.arena[28:44]    // f64[4,4]
-	a1 := m.arena[44:60]    // f64[4,4]
-	z2 := m.arena[64:68]    // f64[4,1]
-	t13 := m.arena[73:77]   // f64[4,1]
-	t14 := m.arena[77:81]   // f64[4,1]
-	dz2 := m.arena[81:85]   // f64[4,1]
-	db2 := m.grads[16:17]   // f64[1,1]
-	da1 := m.arena[85:101]  // f64[4,4]
-	dW2 := m.grads[12:16]   // f64[4,1]
-	t21 := m.barena[0:16]   // bool[4,4]
-	dz1 := m.arena[101:117] // f64[4,4]
-	db1 := m.grads[8:12]    // f64[1,4]
-	dW1 := m.grads[0:8]     // f64[2,4]
+	X := m.arena[48:56]    // f64[4,2]
+	y := m.arena[56:60]    // f64[4,1]
+	W2 := m.params[12:16]  // f64[4,1]
+	z1 := m.arena[0:16]    // f64[4,4]
+	a1 := m.arena[16:32]   // f64[4,4]
+	yhat := m.arena[64:68] // f64[4,1]
+	t13 := m.arena[56:60]  // f64[4,1]
+	dz2 := m.arena[56:60]  // f64[4,1]
+	db2 := m.grads[16:17]  // f64[1,1]
+	da1 := m.arena[32:48]  // f64[4,4]
+	dW2 := m.grads[12:16]  // f64[4,1]
+	t20 := m.barena[0:16]  // bool[4,4]
+	dz1 := m.arena[32:48]  // f64[4,4]
+	db1 := m.grads[8:12]   // f64[1,4]
+	dW1 := m.grads[0:8]    // f64[2,4]
 
 	// grad of loss = bce_with_logits(z2, y)  (models/xor/xor.go:43)
-	// t13 = σ(z2)
+	// t13 = yhat − y
 	for i := range 4 {
-		t13[i] = sigmoid(z2[i])
+		t13[i] = yhat[i] - y[i]
 	}
-	// t14 = σ(z2) − y
+	// dz2 = (yhat − y) ⊙ 0.25
 	for i := range 4 {
-		t14[i] = t13[i] - y[i]
-	}
-	// dz2 = (t13 − y) ⊙ 0.25
-	for i := range 4 {
-		dz2[i] = t14[i] * 0.25
+		dz2[i] = t13[i] * 0.25
 	}
 
 	// grad of z2 = a1 · W2 + b2  (models/xor/xor.go:41)
@@ -414,18 +409,18 @@ func (m *Model) backward() error {
 
 	// grad of t9 = a1 · W2  (models/xor/xor.go:41)
 	// da1 = dz2 · W2ᵀ
-	matmul(da1, dz2, W2, 4, 4, 1, false, true)
+	GemmSmall(false, true, 4, 4, 1, dz2, 1, W2, 1, da1, 4, false)
 	// dW2 = a1ᵀ · dz2
-	matmul(dW2, a1, dz2, 4, 1, 4, true, false)
+	GemmSmall(true, false, 4, 1, 4, a1, 4, dz2, 1, dW2, 1, false)
 
 	// grad of a1 = relu(z1)  (models/xor/xor.go:40)
-	// t21 = z1 > 0
+	// t20 = z1 > 0
 	for i := range 16 {
-		t21[i] = z1[i] > 0
+		t20[i] = z1[i] > 0
 	}
 	// dz1 = (z1 > 0) ? da1 : 0
 	for i := range 16 {
-		dz1[i] = where(t21[i], da1[i], 0)
+		dz1[i] = where(t20[i], da1[i], 0)
 	}
 
 	// grad of z1 = X · W1 + b1  (models/xor/xor.go:39)
@@ -440,7 +435,7 @@ func (m *Model) backward() error {
 
 	// grad of t6 = X · W1  (models/xor/xor.go:39)
 	// dW1 = Xᵀ · dz1
-	matmul(dW1, X, dz1, 2, 4, 4, true, false)
+	GemmSmall(true, false, 2, 4, 4, X, 2, dz1, 4, dW1, 4, false)
 	return nil
 }
 

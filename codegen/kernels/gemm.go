@@ -1,0 +1,156 @@
+package kernels
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Float is the element type of the kernels.
+type Float interface{ float32 | float64 }
+
+// Sgemm is Gemm for float32.
+func Sgemm(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	Gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+}
+
+// Dgemm is Gemm for float64.
+func Dgemm(p *Pool, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accumulate bool) {
+	Gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+}
+
+// Gemm computes the m×n matrix C = op(A)·op(B), or C += op(A)·op(B) when
+// accumulate is set, where op(X) is X or, when its trans flag is set, Xᵀ.
+// All matrices are row-major with leading dimensions lda, ldb and ldc:
+// A is stored [m,k] (or [k,m] when transA), B is stored [k,n] (or [n,k] when
+// transB) and C is stored [m,n]. Without accumulate, C's previous contents are
+// never read.
+//
+// Gemm picks the path by UseBlocked and the thread count by UseParallel. p
+// supplies the packing buffers and threads; nil means a shared
+// single-threaded Pool. Gemm panics on inconsistent arguments and never
+// allocates once p's buffers have grown to the shape.
+func Gemm[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+	checkGemm("Gemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
+		return
+	}
+	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
+	switch ks := kernelsFor[T](); {
+	case UseBlocked[T](transA, transB, m, n, k):
+	case useLoops(ks, transB):
+		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		return
+	case p == nil || p.Threads() == 1 || !UseParallel[T](transA, transB, m, n, k):
+		// The direct path on one thread needs nothing from the Pool.
+		job.direct = true
+		gemmDirect(ks, &job)
+		return
+	default:
+		job.direct = true
+	}
+	gemmOnPool(p, job)
+}
+
+// GemmSmall is Gemm for products that UseBlocked leaves unpacked: it needs no
+// Pool and runs on the calling goroutine only. It is correct for any shape,
+// but products for which UseBlocked is true run faster through Gemm.
+func GemmSmall[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+	checkGemm("GemmSmall", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
+		return
+	}
+	ks := kernelsFor[T]()
+	if useLoops(ks, transB) {
+		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		return
+	}
+	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, true)
+	gemmDirect(ks, &job)
+}
+
+// GemmBlocked is Gemm with the packed path forced, whatever UseBlocked says.
+// It exists for tests and benchmarks.
+func GemmBlocked[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+	checkGemm("GemmBlocked", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
+		return
+	}
+	gemmOnPool(p, newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false))
+}
+
+// UseBlocked reports whether Gemm packs A and B into cache blocks for this
+// shape and element type, rather than running unpacked (GemmSmall). The
+// rule, measured on an AVX2 machine (BenchmarkPaths and BenchmarkPathsNT in
+// gemm_bench_test.go):
+//
+//   - B transposed (NT, TT): packed, since the unpacked SIMD kernels need
+//     B's rows contiguous, unless m·n·k < 8³ (plain loops of dot products).
+//   - B not transposed: unpacked when packing would not pay, i.e. when
+//     m ≤ 16 (B would be reused too few times), or B (k·n elements) fits in
+//     256 KiB, or m ≤ 64 and B fits in 1 MiB; packed otherwise. The
+//     unpacked kernels beat plain loops even on a 4×2·2×4 product.
+func UseBlocked[T Float](transA, transB bool, m, n, k int) bool {
+	if transB {
+		return m*n*k >= loopsMaxWorkNT
+	}
+	var zero T
+	bBytes := k * n * int(unsafe.Sizeof(zero))
+	switch {
+	case m <= 16, bBytes <= 256<<10, m <= 64 && bBytes <= 1<<20:
+		return false
+	}
+	return true
+}
+
+// loopsMaxWorkNT is the m·n·k below which plain loops (dot products) beat
+// packing a transposed B.
+const loopsMaxWorkNT = 8 * 8 * 8
+
+// useLoops reports whether an unpacked product runs as plain loops rather
+// than on the direct kernels: when B is transposed or the build has no
+// direct kernels. (Even a 4×2·2×4 product is faster on the direct kernels.)
+func useLoops[T Float](ks *kernelSet[T], transB bool) bool {
+	return transB || ks.direct == nil
+}
+
+// checkGemm panics unless the dimensions, leading dimensions and slice
+// lengths describe matrices that fit in a, b and c.
+func checkGemm[T Float](fn string, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: %s: negative dimension m=%d n=%d k=%d", fn, m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMatrix(fn, "a", ar, ac, len(a), lda)
+	checkMatrix(fn, "b", br, bc, len(b), ldb)
+	checkMatrix(fn, "c", m, n, len(c), ldc)
+}
+
+func checkMatrix(fn, name string, rows, cols, length, ld int) {
+	if ld < max(cols, 1) {
+		panic(fmt.Sprintf("kernels: %s: ld%s=%d < %d columns", fn, name, ld, cols))
+	}
+	if rows > 0 && cols > 0 && length < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("kernels: %s: len(%s)=%d too short for %d×%d with ld%s=%d", fn, name, length, rows, cols, name, ld))
+	}
+}
+
+// zeroUnlessAccumulate handles products with an empty inner dimension:
+// op(A)·op(B) is then the zero matrix.
+func zeroUnlessAccumulate[T Float](m, n int, c []T, ldc int, accumulate bool) {
+	if accumulate || n == 0 {
+		return
+	}
+	for i := range m {
+		clear(c[i*ldc : i*ldc+n])
+	}
+}

@@ -1,0 +1,248 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Pool holds the packing buffers of the blocked path and, when it has more
+// than one thread, long-lived worker goroutines that each compute a share of
+// a large product while the calling goroutine computes its own share.
+//
+// Create one Pool per model, when the model is built, and Close it when the
+// model is no longer used. A Pool serves one product at a time: concurrent
+// callers are serialised. Nothing is allocated per call: work is handed to a
+// worker through fields of its preallocated struct, and the buffers only
+// grow when a larger shape than any before arrives.
+//
+// Waking a parked goroutine costs tens of microseconds on a virtual machine,
+// more than a whole product of the sizes a training step is made of, so a
+// worker that finishes a job keeps polling for the next one for spinTime
+// before it parks (see signal), and the caller polls for the workers' shares
+// in the same way. Between the products of one step the workers stay awake;
+// an idle Pool costs nothing after spinTime.
+type Pool struct {
+	mu      sync.Mutex
+	workers []*worker // workers[0] is run by the calling goroutine
+	closed  bool
+	cleanup runtime.Cleanup // stops the workers if p is dropped without Close
+	next    atomic.Int64    // the next chunk of the running product
+}
+
+// worker is one thread's buffers and, for workers after the first, the
+// goroutine that runs its jobs.
+type worker struct {
+	ws32  workspace[float32]
+	ws64  workspace[float64]
+	job32 gemmJob[float32]
+	job64 gemmJob[float64]
+	is64  bool   // which job to run
+	quit  bool   // set before start is posted by Close: exit
+	start signal // posted by the caller: a job (or quit) is ready
+	done  signal // posted by the worker: the job is finished
+}
+
+// sharedPool serves callers that pass a nil *Pool.
+var sharedPool = NewPool(1)
+
+// NewPool returns a Pool that uses up to threads goroutines, the caller's
+// included; threads ≤ 0 means runtime.GOMAXPROCS(0).
+func NewPool(threads int) *Pool {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	p := &Pool{workers: make([]*worker, threads)}
+	p.workers[0] = &worker{}
+	for i := 1; i < threads; i++ {
+		w := &worker{}
+		w.start.ch = make(chan struct{}, 1)
+		w.done.ch = make(chan struct{}, 1)
+		p.workers[i] = w
+		go w.loop()
+	}
+	// A Pool dropped without Close still stops its goroutines: they refer
+	// to their workers only, never to the Pool.
+	if threads > 1 {
+		p.cleanup = runtime.AddCleanup(p, stopWorkers, p.workers[1:])
+	}
+	return p
+}
+
+// Threads returns the number of threads p computes with.
+func (p *Pool) Threads() int { return len(p.workers) }
+
+// Close stops p's worker goroutines. p must not be used afterwards. Close is
+// idempotent.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		p.cleanup.Stop()
+		stopWorkers(p.workers[1:])
+	}
+}
+
+func stopWorkers(ws []*worker) {
+	for _, w := range ws {
+		w.quit = true
+		w.start.post()
+	}
+}
+
+func (w *worker) loop() {
+	for {
+		w.start.wait()
+		if w.quit {
+			return
+		}
+		if w.is64 {
+			w.job64.run(&f64Kernels, &w.ws64)
+			w.job64 = gemmJob[float64]{} // drop references to the caller's slices
+		} else {
+			w.job32.run(&f32Kernels, &w.ws32)
+			w.job32 = gemmJob[float32]{}
+		}
+		w.done.post()
+	}
+}
+
+// spinTime is how long a signal's waiter polls before it parks.
+const spinTime = 200 * time.Microsecond
+
+// signal hands one event from one goroutine to another: post sets it, wait
+// returns once it is set and clears it. The waiter polls for spinTime,
+// yielding its thread between polls, and then parks on a channel; post
+// sends on the channel only when the waiter has parked. Every wait consumes
+// exactly one post.
+type signal struct {
+	state atomic.Int32  // sigEmpty, sigPosted or sigParked
+	ch    chan struct{} // capacity 1: post never blocks
+}
+
+const (
+	sigEmpty int32 = iota
+	sigPosted
+	sigParked
+)
+
+func (s *signal) post() {
+	if s.state.Swap(sigPosted) == sigParked {
+		s.ch <- struct{}{}
+	}
+}
+
+func (s *signal) wait() {
+	deadline := time.Now().Add(spinTime)
+	for i := 0; ; i++ {
+		if s.state.Load() == sigPosted {
+			s.state.Store(sigEmpty)
+			return
+		}
+		if i%64 == 63 {
+			if time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	if s.state.CompareAndSwap(sigEmpty, sigParked) {
+		<-s.ch
+	}
+	s.state.Store(sigEmpty)
+}
+
+// jobAndWorkspace returns w's job and buffers for T.
+func jobAndWorkspace[T Float](w *worker) (*gemmJob[T], *workspace[T]) {
+	if job, ok := any(&w.job32).(*gemmJob[T]); ok {
+		w.is64 = false
+		return job, any(&w.ws32).(*workspace[T])
+	}
+	w.is64 = true
+	return any(&w.job64).(*gemmJob[T]), any(&w.ws64).(*workspace[T])
+}
+
+// UseParallel reports whether a Pool with several threads splits this
+// product between them. Handing work to a worker that is still polling costs
+// well under a microsecond, but products of a few microseconds do not gain,
+// and on the packed path each thread packs its own copy of A, so a thread's
+// share must be wide. Like UseBlocked it is a pure function of the shape, for
+// a code generator to evaluate at compile time. The thresholds were measured
+// on a 2-core machine (see BenchmarkParallel in gemm_bench_test.go):
+//
+//   - unpacked (UseBlocked false): m·n·k ≥ 160·1024 (e.g. 64×10·…×256,
+//     about 5 µs on one thread) and max(m, n) ≥ 32;
+//   - packed: m·n·k ≥ 64³ and max(m, n) ≥ 64.
+//
+// Below these, two threads were slower than one. Above them two threads
+// measured 1.3–2× faster than one when the second core was otherwise idle.
+func UseParallel[T Float](transA, transB bool, m, n, k int) bool {
+	if UseBlocked[T](transA, transB, m, n, k) {
+		return m*n*k >= 64*64*64 && max(m, n) >= 64
+	}
+	return m*n*k >= 160*1024 && max(m, n) >= 32
+}
+
+// parallelOverride makes gemmOnPool ignore UseParallel; benchmarks set it
+// to measure the threshold.
+var parallelOverride bool
+
+const (
+	// chunksPerThread is how many bands of C each thread takes on average.
+	chunksPerThread = 4
+	// minChunk is the narrowest band of the packed path, in columns or
+	// rows: each band packs all of A (or B) again.
+	minChunk = 128
+)
+
+// gemmOnPool runs job, which covers all of C, on p (the shared pool when
+// nil), split between p's threads when UseParallel says so.
+func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
+	if p == nil {
+		p = sharedPool
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		panic("kernels: Gemm on a closed Pool")
+	}
+	ks := kernelsFor[T]()
+	threads := 1
+	if len(p.workers) > 1 && (parallelOverride || UseParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
+		threads = len(p.workers)
+	}
+	if threads > 1 {
+		// Cut C into chunksPerThread bands of whole tiles per thread:
+		// columns when C is at least as wide as tall, rows otherwise.
+		// The threads take bands in turn from a shared counter, so a
+		// thread that runs slower (its core busy with other work) takes
+		// fewer.
+		job.byCols = job.n >= job.m
+		unit, extent := ks.mr, job.m
+		if job.byCols {
+			unit, extent = ks.nr, job.n
+		}
+		job.tiles = (extent + unit - 1) / unit
+		job.chunks = min(job.tiles, chunksPerThread*threads)
+		if !job.direct {
+			job.chunks = max(min(job.chunks, extent/minChunk), threads)
+		}
+		threads = min(threads, job.tiles)
+		job.chunks = min(job.chunks, job.tiles)
+		job.next = &p.next
+		p.next.Store(0)
+	}
+	for t := 1; t < threads; t++ {
+		w := p.workers[t]
+		wj, _ := jobAndWorkspace[T](w)
+		*wj = job
+		w.start.post()
+	}
+	_, ws := jobAndWorkspace[T](p.workers[0])
+	job.run(ks, ws)
+	for t := 1; t < threads; t++ {
+		p.workers[t].done.wait()
+	}
+}

@@ -1,0 +1,118 @@
+package graph
+
+// Storage says where a value lives in generated code and which values the
+// memory planner packs into the arena. Codegen and the planner both follow
+// it, so they agree on what needs a buffer.
+type Storage uint8
+
+const (
+	StoreNone   Storage = iota // effects: no value
+	StoreArena                 // intermediate values and inputs: planned into the arena
+	StoreParam                 // parameters: the model's params slice
+	StoreState                 // state variables: the model's state slice
+	StoreGrad                  // the gradient of exactly one parameter: the grads slice
+	StoreConst                 // constant data: a package-level array
+	StoreInline                // no storage: a literal (uniform constant) or an expression of loop indices (causal mask)
+	StoreAlias                 // the same storage as its operand (a reshape: same data, new shape)
+	StoreFused                 // computed inside a fused kernel and never stored
+)
+
+// StorageOf classifies every node of g. gradOf maps a gradient node to the
+// parameter it is the gradient of, when it is the gradient of exactly one.
+func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
+	gradOf := map[*Node]*Node{}
+	count := map[*Node]int{}
+	for _, gr := range g.Grads {
+		count[gr.Grad]++
+	}
+	for _, gr := range g.Grads {
+		d := gr.Grad
+		if count[d] == 1 && !d.IsVariable() && d.Op != OpConst && d.Op != OpInput {
+			gradOf[d] = gr.Param
+		}
+	}
+	fused := map[*Node]bool{}
+	if g.Fusion != nil {
+		for _, grp := range g.Fusion.Groups {
+			for _, n := range grp.Inner() {
+				fused[n] = true
+			}
+		}
+	}
+	st := make(map[*Node]Storage, len(g.Nodes))
+	for _, n := range g.Nodes {
+		switch {
+		case n.Type.DType == Void:
+			st[n] = StoreNone
+		case n.Op == OpParam:
+			st[n] = StoreParam
+		case n.Op == OpState:
+			st[n] = StoreState
+		case gradOf[n] != nil:
+			st[n] = StoreGrad
+		case n.Op == OpConst && n.Attrs.Data != nil:
+			st[n] = StoreConst
+		case n.Op == OpConst || n.Op == OpCausalMask:
+			st[n] = StoreInline
+		case fused[n]:
+			st[n] = StoreFused
+		case n.Op == OpReshape && st[n.Inputs[0]] != StoreInline && st[n.Inputs[0]] != StoreFused:
+			st[n] = StoreAlias
+		default:
+			st[n] = StoreArena
+		}
+	}
+	return st, gradOf
+}
+
+// ArenaClass is which arena a value of dtype dt lives in: 0 floats, 1 i32, 2 bool.
+func ArenaClass(dt DType) int {
+	switch dt {
+	case I32:
+		return 1
+	case Bool:
+		return 2
+	}
+	return 0
+}
+
+// MemPlan is the memory plan of one graph: an offset in its arena for every
+// value stored there, and the figures mlc stats reports.
+type MemPlan struct {
+	Offset map[*Node]int // elements from the start of the node's arena
+	Size   [3]int        // elements of each arena (floats, i32, bool)
+
+	NaiveBytes      int // one buffer per value, no reuse
+	PlannedBytes    int // the arenas as planned
+	LowerBoundBytes int // the most bytes live at any point of the schedule
+	InPlace         int // values written over an operand that dies there
+}
+
+// FusionPlan lists the kernels the fusion pass formed.
+type FusionPlan struct {
+	Groups []*FusionGroup
+}
+
+// FusionGroup is a set of nodes that codegen emits as one kernel function.
+// Nodes are in graph order; the last ones the group's results (those used
+// outside it or observed by the caller).
+type FusionGroup struct {
+	Kind    string  // elementwise, epilogue, layernorm, softmax-xent, …
+	Nodes   []*Node // members in graph order
+	Results []*Node // members whose values leave the group
+}
+
+// Inner lists the members whose values never leave the group.
+func (f *FusionGroup) Inner() []*Node {
+	out := map[*Node]bool{}
+	for _, r := range f.Results {
+		out[r] = true
+	}
+	var in []*Node
+	for _, n := range f.Nodes {
+		if !out[n] {
+			in = append(in, n)
+		}
+	}
+	return in
+}
