@@ -42,9 +42,66 @@ func unaryCases(f func(*dsl.Tensor) *dsl.Tensor, positive bool) []gradCase {
 // broadcastPairs are operand shapes that exercise NumPy broadcasting.
 var broadcastPairs = [][2][]int{{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{2, 1, 4}, {3, 1}}, {{}, {2, 3}}, {{4, 1}, {1, 5}}}
 
+// shapeRand draws the random shapes of the gradient checks: seeded, so a
+// failure reproduces, and different for each op.
+var shapeRand = rand.New(rand.NewPCG(20261126, 1))
+
+// randomPair draws two shapes that broadcast: a random shape, and a copy
+// with some axes set to 1 and some leading axes dropped.
+func randomPair() [2][]int {
+	rank := 1 + shapeRand.IntN(3)
+	a := make([]int, rank)
+	for i := range a {
+		a[i] = 1 + shapeRand.IntN(4)
+	}
+	b := append([]int{}, a[shapeRand.IntN(rank):]...)
+	for i := range b {
+		if shapeRand.IntN(2) == 0 {
+			b[i] = 1
+		}
+	}
+	if shapeRand.IntN(2) == 0 {
+		return [2][]int{b, a}
+	}
+	return [2][]int{a, b}
+}
+
+// randomMatMul draws a batched product with random sizes, trans flags and,
+// sometimes, a broadcast batch.
+func randomMatMul() gradCase {
+	m, k, n := 1+shapeRand.IntN(4), 1+shapeRand.IntN(4), 1+shapeRand.IntN(4)
+	batch := []int{1 + shapeRand.IntN(3)}
+	if shapeRand.IntN(2) == 0 {
+		batch = append(batch, 1+shapeRand.IntN(2))
+	}
+	ta, tb := shapeRand.IntN(2) == 0, shapeRand.IntN(2) == 0
+	bBatch := batch
+	if shapeRand.IntN(2) == 0 {
+		bBatch = nil // B broadcast over A's batch axes
+	}
+	aDims := append(append([]int{}, batch...), m, k)
+	if ta {
+		aDims = append(append([]int{}, batch...), k, m)
+	}
+	bDims := append(append([]int{}, bBatch...), k, n)
+	if tb {
+		bDims = append(append([]int{}, bBatch...), n, k)
+	}
+	return gradCase{fmt.Sprintf("random %v·%v ta=%v tb=%v", aDims, bDims, ta, tb), func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		x, y := p(aDims...), p(bDims...)
+		if ta {
+			x = x.T()
+		}
+		if tb {
+			return x.MatMulT(y)
+		}
+		return x.MatMul(y)
+	}}
+}
+
 func binaryCases(f func(a, b *dsl.Tensor) *dsl.Tensor, positiveB bool) []gradCase {
 	var cs []gradCase
-	for _, sh := range broadcastPairs {
+	for _, sh := range append(broadcastPairs, randomPair(), randomPair()) {
 		sh := sh
 		cs = append(cs, gradCase{fmt.Sprint(sh[0], "x", sh[1]), func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 			x := p(sh[0]...)
@@ -101,6 +158,7 @@ var gradChecks = map[graph.Op][]gradCase{
 		{"batch-broadcast-both", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 			return p(2, 1, 3, 4).MatMulT(p(3, 5, 4))
 		}},
+		randomMatMul(), randomMatMul(), randomMatMul(), randomMatMul(),
 	},
 	graph.OpTranspose: one("perm", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 		return p(2, 3, 4).Transpose(2, 0, 1)
