@@ -45,6 +45,9 @@ type gen struct {
 	// usesPool is set when some product runs on the blocked kernel, which
 	// takes the Model's worker pool.
 	usesPool bool
+	// kernels are the fused-kernel methods, emitted after the entry points.
+	kernels     []jen.Code
+	kernelNames *namer
 }
 
 // Header is the first line of every generated file.
@@ -71,7 +74,7 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 	if pkg == "" {
 		pkg = strings.ToLower(ident(prog.Name))
 	}
-	g := &gen{prog: prog, T: "float64", pkg: pkg, uses: map[*graph.Node]int{}}
+	g := &gen{prog: prog, T: "float64", pkg: pkg, uses: map[*graph.Node]int{}, kernelNames: newNamer()}
 	if prog.Float == graph.F32 {
 		g.T = "float32"
 	}
@@ -214,11 +217,22 @@ func (g *gen) method(f *jen.File, e *entry, name, doc string, keep func(*graph.N
 	fg := &fnGen{g: g, gr: e.gr, p: e.plan, nm: e.nm, used: map[*graph.Node]bool{}}
 	var body []jen.Code
 	var lastOf *graph.Node
+	groups := groupIndex(e.gr)
 	for _, n := range e.gr.Nodes {
 		if !keep(n) || n.Op.Info().Has(graph.Leaf) {
 			continue
 		}
-		stmts := emitters[n.Op](fg, n)
+		var stmts []jen.Code
+		if grp := groups[n]; grp != nil {
+			if n != grp.Last() {
+				continue // the group runs at its last member
+			}
+			stmts = fg.emitGroup(grp)
+			body = append(body, jen.Line(), jen.Comment(lineComments("fused "+grp.Kind+":\n  "+strings.Join(fg.fusedComment(grp), "\n  "))))
+			body = append(body, stmts...)
+			continue
+		}
+		stmts = emitters[n.Op](fg, n)
 		if n.Role == graph.RoleBackward && n.Of != nil {
 			// One block per forward op: a header naming the op it differentiates.
 			if n.Of != lastOf {

@@ -13,79 +13,83 @@ import (
 // half of the op table: a test walks graph.AllOps and fails on a gap.
 type emitter func(f *fnGen, n *graph.Node) []jen.Code
 
-// unaryExpr and binaryExpr build the element expression of elementwise ops.
-func unary(expr func(f *fnGen, a jen.Code) jen.Code) emitter {
-	return func(f *fnGen, n *graph.Node) []jen.Code {
-		return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return expr(f, a[0]) })}
-	}
+// exprFn builds the element expression of an elementwise op from its
+// operands' element expressions; the same expressions serve a standalone
+// op's loop and a fused kernel's body.
+type exprFn func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code
+
+func infix(op string) exprFn {
+	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Add(a[0]).Op(op).Add(a[1]) }
 }
 
-func binary(expr func(f *fnGen, a, b jen.Code) jen.Code) emitter {
-	return func(f *fnGen, n *graph.Node) []jen.Code {
-		return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return expr(f, a[0], a[1]) })}
-	}
+func mathFn(name string) exprFn {
+	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return f.mathCall(name, a[0]) }
 }
 
-func infixOp(op string) emitter {
-	return binary(func(f *fnGen, a, b jen.Code) jen.Code { return jen.Add(a).Op(op).Add(b) })
+func localFn(name string) exprFn {
+	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return f.call64(jen.Id(name), a...) }
 }
 
-func mathFn(name string) emitter {
-	return unary(func(f *fnGen, a jen.Code) jen.Code { return f.mathCall(name, a) })
-}
+// elemExprs covers every op flagged Elementwise, and BroadcastTo (a copy).
+var elemExprs map[graph.Op]exprFn
 
-func localFn(name string) emitter {
-	return unary(func(f *fnGen, a jen.Code) jen.Code { return f.call64(jen.Id(name), a) })
+// emitElementwise emits a standalone elementwise op as one loop.
+func emitElementwise(f *fnGen, n *graph.Node) []jen.Code {
+	e := elemExprs[n.Op]
+	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return e(f, n, a) })}
 }
 
 var emitters map[graph.Op]emitter
 
 func init() {
-	// Assigned in init: emitters call back into fnGen, which consults the table.
-	emitters = map[graph.Op]emitter{
-		graph.OpNeg:  unary(func(f *fnGen, a jen.Code) jen.Code { return jen.Op("-").Add(a) }),
+	// Assigned in init: the expressions call back into fnGen, whose fused
+	// kernels consult these tables.
+	elemExprs = map[graph.Op]exprFn{
+		graph.OpNeg:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Op("-").Add(a[0]) },
 		graph.OpExp:  mathFn("Exp"),
 		graph.OpLog:  mathFn("Log"),
 		graph.OpSqrt: mathFn("Sqrt"),
-		graph.OpRsqrt: unary(func(f *fnGen, a jen.Code) jen.Code {
-			return f.toT(jen.Lit(1).Op("/").Qual("math", "Sqrt").Call(f.to64(a)))
-		}),
+		graph.OpRsqrt: func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
+			return f.toT(jen.Lit(1).Op("/").Qual("math", "Sqrt").Call(f.to64(a[0])))
+		},
 		graph.OpTanh:    mathFn("Tanh"),
 		graph.OpSigmoid: localFn("sigmoid"),
-		graph.OpReLU:    unary(func(f *fnGen, a jen.Code) jen.Code { return jen.Id("max").Call(a, jen.Lit(0)) }),
+		graph.OpReLU:    func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("max").Call(a[0], jen.Lit(0)) },
 		graph.OpGELU:    localFn("gelu"),
 		graph.OpAbs:     mathFn("Abs"),
-		graph.OpPow:     emitPow,
-		graph.OpCast:    emitCast,
+		graph.OpPow:     powExpr,
+		graph.OpCast:    castExpr,
 
-		graph.OpAdd:     infixOp("+"),
-		graph.OpSub:     infixOp("-"),
-		graph.OpMul:     infixOp("*"),
-		graph.OpDiv:     infixOp("/"),
-		graph.OpMaximum: binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("maxNaN"), a, b) }),
-		graph.OpMinimum: binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("minNaN"), a, b) }),
+		graph.OpAdd:     infix("+"),
+		graph.OpSub:     infix("-"),
+		graph.OpMul:     infix("*"),
+		graph.OpDiv:     infix("/"),
+		graph.OpMaximum: localFn("maxNaN"),
+		graph.OpMinimum: localFn("minNaN"),
 
-		graph.OpLess:         infixOp("<"),
-		graph.OpLessEqual:    infixOp("<="),
-		graph.OpGreater:      infixOp(">"),
-		graph.OpGreaterEqual: infixOp(">="),
-		graph.OpEqual:        infixOp("=="),
-		graph.OpNotEqual:     infixOp("!="),
-		graph.OpAnd:          infixOp("&&"),
-		graph.OpOr:           infixOp("||"),
-		graph.OpNot:          unary(func(f *fnGen, a jen.Code) jen.Code { return jen.Op("!").Add(a) }),
-		graph.OpWhere:        emitWhere,
-
-		graph.OpMatMul:      emitMatMul,
-		graph.OpTranspose:   emitTranspose,
-		graph.OpReshape:     emitReshape,
-		graph.OpBroadcastTo: unary(func(f *fnGen, a jen.Code) jen.Code { return a }),
-		graph.OpSlice:       emitSlice,
-		graph.OpPad:         emitPad,
-		graph.OpConcat:      emitConcat,
-		graph.OpGather:      emitGather,
-		graph.OpScatterAdd:  emitScatterAdd,
-		graph.OpOneHot:      emitOneHot,
+		graph.OpLess:         infix("<"),
+		graph.OpLessEqual:    infix("<="),
+		graph.OpGreater:      infix(">"),
+		graph.OpGreaterEqual: infix(">="),
+		graph.OpEqual:        infix("=="),
+		graph.OpNotEqual:     infix("!="),
+		graph.OpAnd:          infix("&&"),
+		graph.OpOr:           infix("||"),
+		graph.OpNot:          func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Op("!").Add(a[0]) },
+		graph.OpWhere:        func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("where").Call(a[0], a[1], a[2]) },
+		graph.OpGELUGrad:     localFn("geluGrad"),
+		graph.OpBroadcastTo:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return a[0] },
+	}
+	emitters = map[graph.Op]emitter{
+		graph.OpMatMul:     emitMatMul,
+		graph.OpTranspose:  emitTranspose,
+		graph.OpReshape:    emitReshape,
+		graph.OpSlice:      emitSlice,
+		graph.OpPad:        emitPad,
+		graph.OpConcat:     emitConcat,
+		graph.OpGather:     emitGather,
+		graph.OpScatterAdd: emitScatterAdd,
+		graph.OpOneHot:     emitOneHot,
 
 		graph.OpSum:    emitReduce,
 		graph.OpMean:   emitReduce,
@@ -98,7 +102,6 @@ func init() {
 		graph.OpLogSoftmaxGrad: emitSoftmaxGrad,
 		graph.OpLayerNorm:      emitLayerNorm,
 		graph.OpLayerNormGrad:  emitLayerNormGrad,
-		graph.OpGELUGrad:       binary(func(f *fnGen, a, b jen.Code) jen.Code { return f.call64(jen.Id("geluGrad"), a, b) }),
 
 		graph.OpDropoutMask: emitDropoutMask,
 
@@ -115,37 +118,29 @@ func init() {
 		graph.OpLRSchedule:       emitLRSchedule,
 		graph.OpGlobalNorm:       emitGlobalNorm,
 	}
+	for op := range elemExprs {
+		emitters[op] = emitElementwise
+	}
 }
 
-func emitPow(f *fnGen, n *graph.Node) []jen.Code {
-	p := n.Attrs.Exponent
-	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code {
-		if p == 2 {
-			return jen.Add(a[0]).Op("*").Add(a[0])
-		}
-		return f.call64(jen.Qual("math", "Pow"), a[0], f.lit(p))
-	})}
+func powExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
+	if n.Attrs.Exponent == 2 {
+		return jen.Add(a[0]).Op("*").Add(a[0])
+	}
+	return f.call64(jen.Qual("math", "Pow"), a[0], f.lit(n.Attrs.Exponent))
 }
 
-func emitCast(f *fnGen, n *graph.Node) []jen.Code {
+func castExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
 	from, to := n.Inputs[0].Type.DType, n.Type.DType
-	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code {
-		switch {
-		case to == graph.Bool && from == graph.Bool:
-			return a[0]
-		case to == graph.Bool:
-			return jen.Add(a[0]).Op("!=").Lit(0)
-		case from == graph.Bool:
-			return jen.Id("where").Call(a[0], jen.Id(f.goType(to)).Call(jen.Lit(1)), jen.Lit(0))
-		}
-		return jen.Id(f.goType(to)).Call(a[0])
-	})}
-}
-
-func emitWhere(f *fnGen, n *graph.Node) []jen.Code {
-	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code {
-		return jen.Id("where").Call(a[0], a[1], a[2])
-	})}
+	switch {
+	case to == graph.Bool && from == graph.Bool:
+		return a[0]
+	case to == graph.Bool:
+		return jen.Add(a[0]).Op("!=").Lit(0)
+	case from == graph.Bool:
+		return jen.Id("where").Call(a[0], jen.Id(f.goType(to)).Call(jen.Lit(1)), jen.Lit(0))
+	}
+	return jen.Id(f.goType(to)).Call(a[0])
 }
 
 // emitMatMul calls the GEMM kernels once per batch matrix, with the

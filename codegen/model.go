@@ -48,6 +48,10 @@ func (g *gen) modelFile() ([]byte, error) {
 		g.method(f, train, "update", "update applies the optimizer to every parameter.",
 			func(n *graph.Node) bool { return n.Role == graph.RoleUpdate }, nil)
 	}
+	for _, k := range g.kernels {
+		f.Line()
+		f.Add(k)
+	}
 	g.constData(f)
 	g.errHelpers(f)
 	return render(f)

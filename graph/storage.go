@@ -97,10 +97,17 @@ type FusionPlan struct {
 // Nodes are in graph order; the last ones the group's results (those used
 // outside it or observed by the caller).
 type FusionGroup struct {
-	Kind    string  // elementwise, epilogue, layernorm, softmax-xent, …
+	Kind    string  // elementwise, epilogue, layernorm, layernorm-grad, softmax-xent-grad
 	Nodes   []*Node // members in graph order
-	Results []*Node // members whose values leave the group
+	Results []*Node // members whose values leave the group (stored)
+	// Producer, for an epilogue, is the matrix product the loop reads: it is
+	// not a member (its result is stored), but it runs in the same kernel.
+	Producer *Node
 }
+
+// Last is the member the group is emitted at: all its operands are ready
+// there, and nothing outside reads a result before it.
+func (f *FusionGroup) Last() *Node { return f.Nodes[len(f.Nodes)-1] }
 
 // Inner lists the members whose values never leave the group.
 func (f *FusionGroup) Inner() []*Node {

@@ -1,7 +1,245 @@
 package passes
 
-import "github.com/mlc-dev/mlc/graph"
+import (
+	"slices"
 
-// Fuse groups nodes into kernels that codegen emits as single loop nests.
-// (Filled in with the fusion rules.)
-func Fuse(g *graph.Graph, st *Stats) error { return nil }
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// Fuse groups nodes into kernels that codegen emits as single loop nests, so
+// intermediate values live in registers instead of memory:
+//
+//   - elementwise: a chain (a DAG) of elementwise ops over one shape whose
+//     inner values are used only inside the chain, forward or backward
+//     (e.g. dz1 = (z1 > 0) ? da1 : 0, or the scalar arithmetic of a gradient);
+//   - epilogue: such a chain that starts from a matrix product used only by
+//     it: the bias add and activation run right after the product, in one
+//     kernel (and the result may overwrite the product's buffer);
+//   - layernorm: LayerNorm followed by its affine scale and shift (x̂·γ + β),
+//     one pass per row;
+//   - layernorm-grad: LayerNormGrad of dy ⊙ γ, with the product formed on the
+//     fly, one pass per row;
+//   - softmax-xent-grad: (softmax(z) − onehot(y)) · c, the cross-entropy
+//     gradient, one pass per row without materialising the one-hot rows.
+//
+// Assumes: g is valid and final (no rewrites follow). Guarantees: g.Fusion
+// lists the groups; members of a group share the role of its last member;
+// every value a group does not return is read only inside it; a group's
+// results are roots (outputs, loss, gradients) or are read after its last
+// member, where codegen emits it.
+func Fuse(g *graph.Graph, st *Stats) error {
+	uses := g.Uses()
+	roots := map[*graph.Node]bool{}
+	for _, r := range g.Roots() {
+		roots[r] = true
+	}
+	f := &fuser{g: g, uses: uses, roots: roots, groupOf: map[*graph.Node]*graph.FusionGroup{}}
+	f.rowKernels(st)
+	f.elementwise(st)
+	slices.SortFunc(f.groups, func(a, b *graph.FusionGroup) int { return a.Last().ID - b.Last().ID })
+	g.Fusion = &graph.FusionPlan{Groups: f.groups}
+	return nil
+}
+
+type fuser struct {
+	g       *graph.Graph
+	uses    map[*graph.Node][]*graph.Node
+	roots   map[*graph.Node]bool
+	groupOf map[*graph.Node]*graph.FusionGroup
+	groups  []*graph.FusionGroup
+}
+
+// fusible are the ops an elementwise kernel can compute per element.
+func fusible(n *graph.Node) bool {
+	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void
+}
+
+// onlyUsedBy reports whether every use of x is by a node in set.
+func (f *fuser) onlyUsedBy(x *graph.Node, set map[*graph.Node]bool) bool {
+	if f.roots[x] {
+		return false
+	}
+	for _, u := range f.uses[x] {
+		if !set[u] {
+			return false
+		}
+	}
+	return len(f.uses[x]) > 0
+}
+
+// readAfter reports whether every reader of x outside the group comes after
+// its sink, where the group runs: x can then be computed in the group and
+// stored for them (a result) or, with no such readers, kept in a register.
+func (f *fuser) readAfter(x *graph.Node, members map[*graph.Node]bool, sink *graph.Node) bool {
+	for _, u := range f.uses[x] {
+		if !members[u] && u.ID <= sink.ID {
+			return false
+		}
+	}
+	return len(f.uses[x]) > 0
+}
+
+// add records a group: members in graph order, results computed.
+func (f *fuser) add(kind string, members map[*graph.Node]bool, producer *graph.Node) *graph.FusionGroup {
+	grp := &graph.FusionGroup{Kind: kind, Producer: producer}
+	for _, n := range f.g.Nodes {
+		if members[n] {
+			grp.Nodes = append(grp.Nodes, n)
+			f.groupOf[n] = grp
+		}
+	}
+	for _, n := range grp.Nodes {
+		if f.roots[n] || !f.onlyUsedBy(n, members) {
+			grp.Results = append(grp.Results, n)
+		}
+	}
+	if producer != nil {
+		f.groupOf[producer] = grp
+	}
+	f.groups = append(f.groups, grp)
+	return grp
+}
+
+// elementwise grows groups backwards from each sink over operands of the
+// same shape and role that nothing outside the group reads.
+func (f *fuser) elementwise(st *Stats) {
+	nodes := f.g.Nodes
+	for i := len(nodes) - 1; i >= 0; i-- {
+		sink := nodes[i]
+		if !fusible(sink) || f.groupOf[sink] != nil {
+			continue
+		}
+		members := map[*graph.Node]bool{sink: true}
+		for grew := true; grew; {
+			grew = false
+			for m := range members {
+				for _, x := range m.Inputs {
+					if members[x] || f.groupOf[x] != nil || !fusible(x) || x.Role != sink.Role ||
+						!x.Type.Shape.Equal(sink.Type.Shape) || !f.readAfter(x, members, sink) {
+						continue
+					}
+					members[x] = true
+					grew = true
+				}
+			}
+		}
+		// An epilogue: a matrix product of the group's shape read only here.
+		var producer *graph.Node
+		for m := range members {
+			for _, x := range m.Inputs {
+				if x.Op == graph.OpMatMul && x.Role == sink.Role && f.groupOf[x] == nil && x.Type.Equal(m.Type) &&
+					len(f.uses[x]) == 1 && !f.roots[x] && (producer == nil || x.ID > producer.ID) {
+					producer = x
+				}
+			}
+		}
+		if len(members) < 2 && producer == nil {
+			continue
+		}
+		kind := "elementwise"
+		if producer != nil {
+			kind = "epilogue"
+		}
+		f.add(kind, members, producer)
+		st.Count("fuse/"+kind, 1)
+	}
+}
+
+// rowVector reports whether v broadcasts along the last axis of x only:
+// shape [d] or [1, …, 1, d].
+func rowVector(v, x *graph.Node) bool {
+	d := x.Type.Shape[x.Type.Shape.Rank()-1]
+	return v.Type.Shape.Size() == d && v.Type.Shape[v.Type.Shape.Rank()-1] == d && v.Type.Shape.Rank() <= x.Type.Shape.Rank()
+}
+
+// rowKernels finds the layernorm and softmax cross-entropy patterns.
+func (f *fuser) rowKernels(st *Stats) {
+	single := func(x *graph.Node) *graph.Node {
+		if len(f.uses[x]) == 1 && !f.roots[x] {
+			return f.uses[x][0]
+		}
+		return nil
+	}
+	for _, n := range f.g.Nodes {
+		if f.groupOf[n] != nil {
+			continue
+		}
+		switch n.Op {
+		case graph.OpLayerNorm:
+			// y = LayerNorm(x) ⊙ γ + β
+			mul := single(n)
+			if mul == nil {
+				// x̂ is also read elsewhere (backward needs it): keep it as a result.
+				for _, u := range f.uses[n] {
+					if u.Op == graph.OpMul && u.Role == n.Role && (mul == nil || u.ID < mul.ID) {
+						mul = u
+					}
+				}
+			}
+			if mul == nil || mul.Op != graph.OpMul || mul.Role != n.Role || f.groupOf[mul] != nil {
+				continue
+			}
+			gamma := mul.Inputs[1]
+			if mul.Inputs[1] == n {
+				gamma = mul.Inputs[0]
+			}
+			add := single(mul)
+			if add == nil || add.Op != graph.OpAdd || add.Role != n.Role || !mul.Type.Equal(n.Type) || !add.Type.Equal(n.Type) || !rowVector(gamma, n) {
+				continue
+			}
+			beta := add.Inputs[1]
+			if add.Inputs[1] == mul {
+				beta = add.Inputs[0]
+			}
+			if !rowVector(beta, n) {
+				continue
+			}
+			f.add("layernorm", map[*graph.Node]bool{n: true, mul: true, add: true}, nil)
+			st.Count("fuse/layernorm", 1)
+		case graph.OpLayerNormGrad:
+			// dx = LayerNormGrad(x, dy ⊙ γ)
+			mul := n.Inputs[1]
+			if mul.Op != graph.OpMul || single(mul) != n || mul.Role != n.Role || f.groupOf[mul] != nil {
+				continue
+			}
+			if !(rowVector(mul.Inputs[1], n) && mul.Inputs[0].Type.Equal(n.Type)) && !(rowVector(mul.Inputs[0], n) && mul.Inputs[1].Type.Equal(n.Type)) {
+				continue
+			}
+			f.add("layernorm-grad", map[*graph.Node]bool{mul: true, n: true}, nil)
+			st.Count("fuse/layernorm-grad", 1)
+		case graph.OpOneHot:
+			// (softmax(z) − onehot(y)) · c₁ · c₂ …
+			sub := single(n)
+			if sub == nil || sub.Op != graph.OpSub || sub.Inputs[1] != n || sub.Role != n.Role || f.groupOf[sub] != nil {
+				continue
+			}
+			p := sub.Inputs[0]
+			last := p.Type.Shape.Rank() - 1
+			if p.Op != graph.OpSoftmax || p.Attrs.Axis != last || !p.Type.Equal(sub.Type) {
+				continue
+			}
+			members := map[*graph.Node]bool{n: true, sub: true}
+			if single(p) == sub && p.Role == n.Role && f.groupOf[p] == nil {
+				members[p] = true
+			}
+			tail := sub
+			for {
+				u := single(tail)
+				if u == nil || u.Op != graph.OpMul || u.Role != n.Role || !u.Type.Equal(tail.Type) {
+					break
+				}
+				c := u.Inputs[1]
+				if c == tail {
+					c = u.Inputs[0]
+				}
+				if _, ok := uniform(c); !ok || c.Type.Shape.Rank() != 0 {
+					break
+				}
+				members[u] = true
+				tail = u
+			}
+			f.add("softmax-xent-grad", members, nil)
+			st.Count("fuse/softmax-xent-grad", 1)
+		}
+	}
+}

@@ -28,6 +28,22 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 	for i, n := range g.Nodes {
 		pos[n] = i
 	}
+	// A fused group runs where its last member stands: its members and its
+	// producer are written, and its operands read, at that position.
+	groupOf := map[*graph.Node]*graph.FusionGroup{}
+	if g.Fusion != nil {
+		for _, grp := range g.Fusion.Groups {
+			at := pos[grp.Last()]
+			for _, n := range grp.Nodes {
+				groupOf[n] = grp
+				pos[n] = at
+			}
+			if grp.Producer != nil {
+				groupOf[grp.Producer] = grp
+				pos[grp.Producer] = at
+			}
+		}
+	}
 	// root resolves aliases (reshapes) to the value that owns the buffer.
 	var root func(n *graph.Node) *graph.Node
 	root = func(n *graph.Node) *graph.Node {
@@ -59,9 +75,9 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 			b.end = at
 		}
 	}
-	for i, n := range g.Nodes {
+	for _, n := range g.Nodes {
 		for _, x := range n.Inputs {
-			use(x, i)
+			use(x, pos[n])
 		}
 	}
 	for _, r := range g.Roots() {
@@ -69,12 +85,16 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 	}
 
 	naive := [3]int{}
-	for _, b := range bufs {
-		naive[b.class] += b.owner.Type.Shape.Size()
+	for _, n := range g.Nodes {
+		if storage[n] == graph.StoreArena || storage[n] == graph.StoreFused {
+			naive[graph.ArenaClass(n.Type.DType)] += n.Type.Shape.Size()
+		}
 	}
 
 	// In place: an elementwise result takes over an operand's buffer when the
-	// operand has the same type and everything in that buffer dies at this op.
+	// operand has the same type and everything in that buffer dies there. A
+	// fused loop reads all its operands at an index before it writes any
+	// result there, so its results may take over its operands too.
 	alias := map[*graph.Node]*buffer{}
 	bufOf := func(v *graph.Node) *buffer {
 		if b := alias[v]; b != nil {
@@ -85,10 +105,17 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 	inPlace := 0
 	for _, n := range g.Nodes {
 		b := bufs[n]
-		if b == nil || !n.Op.Info().Has(graph.Elementwise) {
+		if b == nil {
 			continue
 		}
-		for _, x := range n.Inputs {
+		var operands []*graph.Node
+		switch grp := groupOf[n]; {
+		case grp != nil && (grp.Kind == "elementwise" || grp.Kind == "epilogue") && n != grp.Producer:
+			operands = groupOperands(grp)
+		case grp == nil && n.Op.Info().Has(graph.Elementwise):
+			operands = n.Inputs
+		}
+		for _, x := range operands {
 			xb := bufOf(root(x))
 			if xb == nil || !x.Type.Equal(n.Type) || xb.end != pos[n] || xb.class != b.class {
 				continue
@@ -183,4 +210,24 @@ func floatType(g *graph.Graph) graph.DType {
 		}
 	}
 	return graph.F64
+}
+
+// groupOperands lists what a fused group reads from outside its members:
+// operands of members that are not members, and the epilogue's product.
+func groupOperands(grp *graph.FusionGroup) []*graph.Node {
+	in := map[*graph.Node]bool{}
+	for _, n := range grp.Nodes {
+		in[n] = true
+	}
+	var out []*graph.Node
+	seen := map[*graph.Node]bool{}
+	for _, n := range grp.Nodes {
+		for _, x := range n.Inputs {
+			if !in[x] && !seen[x] {
+				seen[x] = true
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }

@@ -44,8 +44,8 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float32, 133384),
-		barena:  make([]bool, 16384),
+		arena:   make([]float32, 117000),
+		barena:  make([]bool, 0),
 		gradSum: make([]float32, 269322),
 		grads:   make([]float32, 269322),
 		iarena:  make([]int32, 64),
@@ -209,7 +209,7 @@ func (m *Model) TrainStep(X []float32, labels []int32) (loss float64, err error)
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[133376]), nil
+	return float64(m.arena[116992]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -234,7 +234,7 @@ func (m *Model) Backward(X []float32, labels []int32) (loss float64, err error) 
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[133376]), nil
+	return float64(m.arena[116992]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -259,7 +259,7 @@ func (m *Model) Loss(X []float32, labels []int32) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[133376]), nil
+	return float64(m.arena[116992]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -291,7 +291,7 @@ func (m *Model) AccumulateGrads(X []float32, labels []int32) (loss float64, err 
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[133376]), nil
+	return float64(m.arena[116992]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -310,57 +310,35 @@ func (m *Model) predict() error {
 	W1 := m.params[0:200704]      // f32[784,256]
 	b1 := m.params[200704:200960] // f32[256]
 	t3 := m.arena[50176:66560]    // f32[64,256]
-	z1 := m.arena[50176:66560]    // f32[64,256]
 	h1 := m.arena[50176:66560]    // f32[64,256]
 	W2 := m.params[200960:266496] // f32[256,256]
 	b2 := m.params[266496:266752] // f32[256]
 	t8 := m.arena[0:16384]        // f32[64,256]
-	z2 := m.arena[0:16384]        // f32[64,256]
 	h2 := m.arena[0:16384]        // f32[64,256]
 	W3 := m.params[266752:269312] // f32[256,10]
 	b3 := m.params[269312:269322] // f32[10]
 	t13 := m.arena[16384:17024]   // f32[64,10]
 	z3 := m.arena[16384:17024]    // f32[64,10]
 
-	// t3 = X · W1  (models/mlp/mlp.go:53)
-	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
+	// fused epilogue:
+	//
+	//	t3 = X · W1  (MatMul, models/mlp/mlp.go:53)
+	//	z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
+	//	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
+	m.fusedH1(X, W1, b1, t3, h1)
 
-	// z1 = X · W1 + b1  (models/mlp/mlp.go:53)
-	for i := range 64 {
-		for j := range 256 {
-			z1[i*256+j] = t3[i*256+j] + b1[j]
-		}
-	}
+	// fused epilogue:
+	//
+	//	t8 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+	//	z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
+	//	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
+	m.fusedH2(h1, W2, b2, t8, h2)
 
-	// h1 = relu(z1)  (models/mlp/mlp.go:58)
-	for i := range 16384 {
-		h1[i] = max(z1[i], 0)
-	}
-
-	// t8 = h1 · W2  (models/mlp/mlp.go:53)
-	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
-
-	// z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
-	for i := range 64 {
-		for j := range 256 {
-			z2[i*256+j] = t8[i*256+j] + b2[j]
-		}
-	}
-
-	// h2 = relu(z2)  (models/mlp/mlp.go:58)
-	for i := range 16384 {
-		h2[i] = max(z2[i], 0)
-	}
-
-	// t13 = h2 · W3  (models/mlp/mlp.go:53)
-	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
-
-	// z3 = h2 · W3 + b3  (models/mlp/mlp.go:53)
-	for i := range 64 {
-		for j := range 10 {
-			z3[i*10+j] = t13[i*10+j] + b3[j]
-		}
-	}
+	// fused epilogue:
+	//
+	//	t13 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+	//	z3 = t13 + b3  (Add, models/mlp/mlp.go:53)
+	m.fusedZ3(h2, W3, b3, t13, z3)
 	return nil
 }
 
@@ -375,54 +353,34 @@ func (m *Model) forward() error {
 	h1 := m.arena[66560:82944]     // f32[64,256]
 	W2 := m.params[200960:266496]  // f32[256,256]
 	b2 := m.params[266496:266752]  // f32[256]
-	t9 := m.arena[82944:99328]     // f32[64,256]
-	z2 := m.arena[82944:99328]     // f32[64,256]
-	h2 := m.arena[99328:115712]    // f32[64,256]
+	t9 := m.arena[99328:115712]    // f32[64,256]
+	z2 := m.arena[99328:115712]    // f32[64,256]
+	h2 := m.arena[82944:99328]     // f32[64,256]
 	W3 := m.params[266752:269312]  // f32[256,10]
 	b3 := m.params[269312:269322]  // f32[10]
-	t14 := m.arena[132096:132736]  // f32[64,10]
-	z3 := m.arena[132096:132736]   // f32[64,10]
-	loss := m.arena[133376:133377] // f32[]
+	t14 := m.arena[115712:116352]  // f32[64,10]
+	z3 := m.arena[115712:116352]   // f32[64,10]
+	loss := m.arena[116992:116993] // f32[]
 
-	// t4 = X · W1  (models/mlp/mlp.go:53)
-	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
+	// fused epilogue:
+	//
+	//	t4 = X · W1  (MatMul, models/mlp/mlp.go:53)
+	//	z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
+	//	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
+	m.fusedH1_2(X, W1, b1, t4, z1, h1)
 
-	// z1 = X · W1 + b1  (models/mlp/mlp.go:53)
-	for i := range 64 {
-		for j := range 256 {
-			z1[i*256+j] = t4[i*256+j] + b1[j]
-		}
-	}
+	// fused epilogue:
+	//
+	//	t9 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+	//	z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
+	//	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
+	m.fusedH2_2(h1, W2, b2, t9, z2, h2)
 
-	// h1 = relu(z1)  (models/mlp/mlp.go:58)
-	for i := range 16384 {
-		h1[i] = max(z1[i], 0)
-	}
-
-	// t9 = h1 · W2  (models/mlp/mlp.go:53)
-	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
-
-	// z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
-	for i := range 64 {
-		for j := range 256 {
-			z2[i*256+j] = t9[i*256+j] + b2[j]
-		}
-	}
-
-	// h2 = relu(z2)  (models/mlp/mlp.go:58)
-	for i := range 16384 {
-		h2[i] = max(z2[i], 0)
-	}
-
-	// t14 = h2 · W3  (models/mlp/mlp.go:53)
-	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
-
-	// z3 = h2 · W3 + b3  (models/mlp/mlp.go:53)
-	for i := range 64 {
-		for j := range 10 {
-			z3[i*10+j] = t14[i*10+j] + b3[j]
-		}
-	}
+	// fused epilogue:
+	//
+	//	t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+	//	z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
+	m.fusedZ3_2(h2, W3, b3, t14, z3)
 
 	// loss = cross_entropy(z3, labels)  (models/mlp/mlp.go:61)
 	{
@@ -443,41 +401,30 @@ func (m *Model) backward() error {
 	z1 := m.arena[50176:66560]    // f32[64,256]
 	h1 := m.arena[66560:82944]    // f32[64,256]
 	W2 := m.params[200960:266496] // f32[256,256]
-	z2 := m.arena[82944:99328]    // f32[64,256]
-	h2 := m.arena[99328:115712]   // f32[64,256]
+	z2 := m.arena[99328:115712]   // f32[64,256]
+	h2 := m.arena[82944:99328]    // f32[64,256]
 	W3 := m.params[266752:269312] // f32[256,10]
-	z3 := m.arena[132096:132736]  // f32[64,10]
-	t17 := m.arena[132736:133376] // f32[64,10]
-	t18 := m.arena[115712:116352] // f32[64,10]
-	t19 := m.arena[132736:133376] // f32[64,10]
-	dz3 := m.arena[132736:133376] // f32[64,10]
+	z3 := m.arena[115712:116352]  // f32[64,10]
+	dz3 := m.arena[116352:116992] // f32[64,10]
 	db3 := m.grads[269312:269322] // f32[10]
-	dh2 := m.arena[115712:132096] // f32[64,256]
+	dh2 := m.arena[82944:99328]   // f32[64,256]
 	dW3 := m.grads[266752:269312] // f32[256,10]
-	t26 := m.barena[0:16384]      // bool[64,256]
-	dz2 := m.arena[115712:132096] // f32[64,256]
+	dz2 := m.arena[99328:115712]  // f32[64,256]
 	db2 := m.grads[266496:266752] // f32[256]
-	dh1 := m.arena[82944:99328]   // f32[64,256]
+	dh1 := m.arena[66560:82944]   // f32[64,256]
 	dW2 := m.grads[200960:266496] // f32[256,256]
-	t31 := m.barena[0:16384]      // bool[64,256]
-	dz1 := m.arena[82944:99328]   // f32[64,256]
+	dz1 := m.arena[50176:66560]   // f32[64,256]
 	db1 := m.grads[200704:200960] // f32[256]
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
-	// grad of loss = cross_entropy(z3, labels)  (models/mlp/mlp.go:61)
-	// t17 = softmax(z3)
-	softmax(t17, z3, 64, 10, 1, false)
-	// t18 = onehot(labels)
-	if p := oneHot(t18, labels, 10); p >= 0 {
-		return fmt.Errorf("models/mlp/mlp.go:61: OneHot: id %d at position %d is outside [0, 10)", labels[p], p)
-	}
-	// t19 = softmax(z3) − onehot(labels)
-	for i := range 640 {
-		t19[i] = t17[i] - t18[i]
-	}
-	// dz3 = (t17 − t18) ⊙ 0.015625
-	for i := range 640 {
-		dz3[i] = t19[i] * 0.015625
+	// fused softmax-xent-grad:
+	//
+	//	t17 = softmax(z3)  (Softmax, models/mlp/mlp.go:61)
+	//	t18 = onehot(labels)  (OneHot, models/mlp/mlp.go:61)
+	//	t19 = t17 − t18  (Sub, models/mlp/mlp.go:61)
+	//	dz3 = t19 ⊙ 0.015625  (Mul, models/mlp/mlp.go:61)
+	if p := softmaxXentGrad(dz3, nil, z3, labels, 64, 10, 0.015625); p >= 0 {
+		return fmt.Errorf("models/mlp/mlp.go:61: CrossEntropy: target %d at position %d is outside [0, 10)", labels[p], p)
 	}
 
 	// grad of z3 = h2 · W3 + b3  (models/mlp/mlp.go:53)
@@ -491,20 +438,15 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t14 = h2 · W3  (models/mlp/mlp.go:53)
-	// dh2 = dz3 · W3ᵀ
-	Gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
 	// dW3 = h2ᵀ · dz3
 	Gemm(m.pool, true, false, 256, 10, 64, h2, 256, dz3, 10, dW3, 10, false)
 
-	// grad of h2 = relu(z2)  (models/mlp/mlp.go:58)
-	// t26 = z2 > 0
-	for i := range 16384 {
-		t26[i] = z2[i] > 0
-	}
-	// dz2 = (z2 > 0) ? dh2 : 0
-	for i := range 16384 {
-		dz2[i] = where(t26[i], dh2[i], 0)
-	}
+	// fused epilogue:
+	//
+	//	dh2 = dz3 · W3ᵀ  (MatMul, models/mlp/mlp.go:53)
+	//	t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
+	//	dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
+	m.fusedDz2(z2, W3, dz3, dh2, dz2)
 
 	// grad of z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
 	// db2 = Σ_[0](dz2)
@@ -517,20 +459,15 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t9 = h1 · W2  (models/mlp/mlp.go:53)
-	// dh1 = dz2 · W2ᵀ
-	Gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
 	// dW2 = h1ᵀ · dz2
 	Gemm(m.pool, true, false, 256, 256, 64, h1, 256, dz2, 256, dW2, 256, false)
 
-	// grad of h1 = relu(z1)  (models/mlp/mlp.go:58)
-	// t31 = z1 > 0
-	for i := range 16384 {
-		t31[i] = z1[i] > 0
-	}
-	// dz1 = (z1 > 0) ? dh1 : 0
-	for i := range 16384 {
-		dz1[i] = where(t31[i], dh1[i], 0)
-	}
+	// fused epilogue:
+	//
+	//	dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
+	//	t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
+	//	dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
+	m.fusedDz1(z1, W2, dz2, dh1, dz1)
 
 	// grad of z1 = X · W1 + b1  (models/mlp/mlp.go:53)
 	// db1 = Σ_[0](dz1)
@@ -593,6 +530,120 @@ func (m *Model) update() error {
 		b3[i] = float32(float64(b3[i]) - 0.1*float64(db3[i]))
 	}
 	return nil
+}
+
+// fusedH1 is one fused epilogue kernel over f32[64,256]:
+//   t3 = X · W1  (MatMul, models/mlp/mlp.go:53)
+//   z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
+//   h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
+func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
+	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
+	for i := range 64 {
+		for j := range 256 {
+			z1 := t3[i*256+j] + b1[j]
+			h1v := max(z1, 0)
+			h1[i*256+j] = h1v
+		}
+	}
+}
+
+// fusedH2 is one fused epilogue kernel over f32[64,256]:
+//   t8 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+//   z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
+//   h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
+func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
+	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
+	for i := range 64 {
+		for j := range 256 {
+			z2 := t8[i*256+j] + b2[j]
+			h2v := max(z2, 0)
+			h2[i*256+j] = h2v
+		}
+	}
+}
+
+// fusedZ3 is one fused epilogue kernel over f32[64,10]:
+//   t13 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+//   z3 = t13 + b3  (Add, models/mlp/mlp.go:53)
+func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32, z3 []float32) {
+	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
+	for i := range 64 {
+		for j := range 10 {
+			z3v := t13[i*10+j] + b3[j]
+			z3[i*10+j] = z3v
+		}
+	}
+}
+
+// fusedH1_2 is one fused epilogue kernel over f32[64,256]:
+//   t4 = X · W1  (MatMul, models/mlp/mlp.go:53)
+//   z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
+//   h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
+func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32, z1 []float32, h1 []float32) {
+	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
+	for i := range 64 {
+		for j := range 256 {
+			z1v := t4[i*256+j] + b1[j]
+			h1v := max(z1v, 0)
+			z1[i*256+j] = z1v
+			h1[i*256+j] = h1v
+		}
+	}
+}
+
+// fusedH2_2 is one fused epilogue kernel over f32[64,256]:
+//   t9 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+//   z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
+//   h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
+func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t9 []float32, z2 []float32, h2 []float32) {
+	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
+	for i := range 64 {
+		for j := range 256 {
+			z2v := t9[i*256+j] + b2[j]
+			h2v := max(z2v, 0)
+			z2[i*256+j] = z2v
+			h2[i*256+j] = h2v
+		}
+	}
+}
+
+// fusedZ3_2 is one fused epilogue kernel over f32[64,10]:
+//   t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+//   z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
+func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float32, z3 []float32) {
+	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
+	for i := range 64 {
+		for j := range 10 {
+			z3v := t14[i*10+j] + b3[j]
+			z3[i*10+j] = z3v
+		}
+	}
+}
+
+// fusedDz2 is one fused epilogue kernel over f32[64,256]:
+//   dh2 = dz3 · W3ᵀ  (MatMul, models/mlp/mlp.go:53)
+//   t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
+//   dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
+func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float32, dz2 []float32) {
+	Gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
+	for i := range 16384 {
+		t26 := z2[i] > 0
+		dz2v := where(t26, dh2[i], 0)
+		dz2[i] = dz2v
+	}
+}
+
+// fusedDz1 is one fused epilogue kernel over f32[64,256]:
+//   dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
+//   t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
+//   dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
+func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
+	Gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
+	for i := range 16384 {
+		t31 := z1[i] > 0
+		dz1v := where(t31, dh1[i], 0)
+		dz1[i] = dz1v
+	}
 }
 
 // sizeError reports an input of the wrong length.

@@ -152,6 +152,88 @@ func layerNormGrad[T float](out, x, dy []T, rows, d int, eps float64) {
 	}
 }
 
+// layerNormAffine is LayerNorm fused with its affine part, one pass per row:
+// y = x̂·γ + β with x̂ = (x − mean)/√(var + eps); x̂ is stored too when xhat
+// is not nil (backward reads it for dγ).
+func layerNormAffine[T float](y, xhat, x, gamma, beta []T, rows, d int, eps float64) {
+	gamma, beta = gamma[:d], beta[:d]
+	for r := range rows {
+		xr, yr := x[r*d:r*d+d], y[r*d:r*d+d]
+		mean, rstd := rowStats(xr, eps)
+		var hr []T
+		if xhat != nil {
+			hr = xhat[r*d : r*d+d]
+		}
+		for j, v := range xr {
+			h := T((float64(v) - mean) * rstd)
+			if hr != nil {
+				hr[j] = h
+			}
+			yr[j] = h*gamma[j] + beta[j]
+		}
+	}
+}
+
+// layerNormGradScaled is LayerNormGrad(x, dh ⊙ γ) with the product formed on
+// the fly, one pass per row.
+func layerNormGradScaled[T float](dx, x, dh, gamma []T, rows, d int, eps float64) {
+	gamma = gamma[:d]
+	for r := range rows {
+		xr, hr, or := x[r*d:r*d+d], dh[r*d:r*d+d], dx[r*d:r*d+d]
+		mean, rstd := rowStats(xr, eps)
+		mdy, mdyx := 0.0, 0.0
+		for j, v := range xr {
+			dy := float64(hr[j] * gamma[j])
+			xh := (float64(v) - mean) * rstd
+			mdy += dy
+			mdyx += dy * xh
+		}
+		mdy /= float64(d)
+		mdyx /= float64(d)
+		for j, v := range xr {
+			dy := float64(hr[j] * gamma[j])
+			xh := (float64(v) - mean) * rstd
+			or[j] = T((dy - mdy - xh*mdyx) * rstd)
+		}
+	}
+}
+
+// softmaxXentGrad is the cross-entropy gradient (softmax(z) − onehot(y))·scale,
+// one pass per row: from the probabilities p when given, else from the
+// logits z. It returns the first row whose target is out of range, or −1.
+func softmaxXentGrad[T float](dz, p, z []T, targets []int32, rows, c int, scale float64) int {
+	for r := range rows {
+		t := int(targets[r])
+		if t < 0 || t >= c {
+			return r
+		}
+		out := dz[r*c : r*c+c]
+		if p != nil {
+			pr := p[r*c : r*c+c]
+			for j, v := range pr {
+				out[j] = T(float64(v) * scale)
+			}
+			out[t] = T((float64(pr[t]) - 1) * scale)
+			continue
+		} else {
+			zr := z[r*c : r*c+c]
+			m := math.Inf(-1)
+			for _, v := range zr {
+				m = maxNaN(m, float64(v))
+			}
+			s := 0.0
+			for _, v := range zr {
+				s += math.Exp(float64(v) - m)
+			}
+			for j, v := range zr {
+				out[j] = T(math.Exp(float64(v)-m) / s * scale)
+			}
+			out[t] = T((math.Exp(float64(zr[t])-m)/s - 1) * scale)
+		}
+	}
+	return -1
+}
+
 // argmax writes the index of the first maximum along the middle axis.
 func argmax[T float](out []int32, x []T, outer, n, inner int) {
 	for o := range outer {

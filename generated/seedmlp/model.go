@@ -41,7 +41,7 @@ func New() *Model {
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
 		arena:   make([]float64, 56),
-		barena:  make([]bool, 8),
+		barena:  make([]bool, 0),
 		gradSum: make([]float64, 9),
 		grads:   make([]float64, 9),
 		iarena:  make([]int32, 0),
@@ -287,37 +287,23 @@ func (m *Model) predict() error {
 	W2 := m.params[6:8]  // f64[2,1]
 	b2 := m.params[8:9]  // f64[1]
 	t5 := m.arena[8:10]  // f64[1,2]
-	z1 := m.arena[8:10]  // f64[1,2]
 	a1 := m.arena[8:10]  // f64[1,2]
 	t8 := m.arena[0:1]   // f64[1,1]
-	z2 := m.arena[0:1]   // f64[1,1]
 	yhat := m.arena[0:1] // f64[1,1]
 
-	// t5 = x · W1  (models/seedmlp/seedmlp.go:23)
-	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t5, 2, false)
+	// fused epilogue:
+	//
+	//	t5 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+	//	z1 = t5 + b1  (Add, models/seedmlp/seedmlp.go:23)
+	//	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
+	m.fusedA1(x, W1, b1, t5, a1)
 
-	// z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
-	for j := range 2 {
-		z1[j] = t5[j] + b1[j]
-	}
-
-	// a1 = relu(z1)  (models/seedmlp/seedmlp.go:24)
-	for i := range 2 {
-		a1[i] = max(z1[i], 0)
-	}
-
-	// t8 = a1 · W2  (models/seedmlp/seedmlp.go:25)
-	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t8, 1, false)
-
-	// z2 = a1 · W2 + b2  (models/seedmlp/seedmlp.go:25)
-	{
-		z2[0] = t8[0] + b2[0]
-	}
-
-	// yhat = σ(z2)  (models/seedmlp/seedmlp.go:26)
-	{
-		yhat[0] = sigmoid(z2[0])
-	}
+	// fused epilogue:
+	//
+	//	t8 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+	//	z2 = t8 + b2  (Add, models/seedmlp/seedmlp.go:25)
+	//	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
+	m.fusedYhat(W2, b2, a1, t8, yhat)
 	return nil
 }
 
@@ -337,31 +323,19 @@ func (m *Model) forward() error {
 	yhat := m.arena[40:41] // f64[1,1]
 	loss := m.arena[48:49] // f64[]
 
-	// t6 = x · W1  (models/seedmlp/seedmlp.go:23)
-	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t6, 2, false)
+	// fused epilogue:
+	//
+	//	t6 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+	//	z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
+	//	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
+	m.fusedA1_2(x, W1, b1, t6, z1, a1)
 
-	// z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
-	for j := range 2 {
-		z1[j] = t6[j] + b1[j]
-	}
-
-	// a1 = relu(z1)  (models/seedmlp/seedmlp.go:24)
-	for i := range 2 {
-		a1[i] = max(z1[i], 0)
-	}
-
-	// t9 = a1 · W2  (models/seedmlp/seedmlp.go:25)
-	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t9, 1, false)
-
-	// z2 = a1 · W2 + b2  (models/seedmlp/seedmlp.go:25)
-	{
-		z2[0] = t9[0] + b2[0]
-	}
-
-	// yhat = σ(z2)  (models/seedmlp/seedmlp.go:26)
-	{
-		yhat[0] = sigmoid(z2[0])
-	}
+	// fused epilogue:
+	//
+	//	t9 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+	//	z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
+	//	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
+	m.fusedYhat_2(W2, b2, a1, t9, z2, yhat)
 
 	// loss = bce_with_logits(z2, y)  (models/seedmlp/seedmlp.go:27)
 	loss[0] = bceWithLogits(z2, y, "mean", nil)
@@ -379,10 +353,9 @@ func (m *Model) backward() error {
 	yhat := m.arena[40:41] // f64[1,1]
 	dz2 := m.arena[8:9]    // f64[1,1]
 	db2 := m.grads[8:9]    // f64[1]
-	da1 := m.arena[32:34]  // f64[1,2]
+	da1 := m.arena[24:26]  // f64[1,2]
 	dW2 := m.grads[6:8]    // f64[2,1]
-	t18 := m.barena[0:2]   // bool[1,2]
-	dz1 := m.arena[32:34]  // f64[1,2]
+	dz1 := m.arena[16:18]  // f64[1,2]
 	db1 := m.grads[4:6]    // f64[2]
 	dW1 := m.grads[0:4]    // f64[2,2]
 
@@ -401,20 +374,15 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t9 = a1 · W2  (models/seedmlp/seedmlp.go:25)
-	// da1 = dz2 · W2ᵀ
-	GemmSmall(false, true, 1, 2, 1, dz2, 1, W2, 1, da1, 2, false)
 	// dW2 = a1ᵀ · dz2
 	GemmSmall(true, false, 2, 1, 1, a1, 2, dz2, 1, dW2, 1, false)
 
-	// grad of a1 = relu(z1)  (models/seedmlp/seedmlp.go:24)
-	// t18 = z1 > 0
-	for i := range 2 {
-		t18[i] = z1[i] > 0
-	}
-	// dz1 = (z1 > 0) ? da1 : 0
-	for i := range 2 {
-		dz1[i] = where(t18[i], da1[i], 0)
-	}
+	// fused epilogue:
+	//
+	//	da1 = dz2 · W2ᵀ  (MatMul, models/seedmlp/seedmlp.go:25)
+	//	t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
+	//	dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
+	m.fusedDz1(W2, z1, dz2, da1, dz1)
 
 	// grad of z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
 	// db1 = Σ_[0](dz1)
@@ -461,6 +429,73 @@ func (m *Model) update() error {
 		b2[i] = b2[i] - 0.1*db2[i]
 	}
 	return nil
+}
+
+// fusedA1 is one fused epilogue kernel over f64[1,2]:
+//   t5 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+//   z1 = t5 + b1  (Add, models/seedmlp/seedmlp.go:23)
+//   a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
+func (m *Model) fusedA1(x []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
+	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t5, 2, false)
+	for j := range 2 {
+		z1 := t5[j] + b1[j]
+		a1v := max(z1, 0)
+		a1[j] = a1v
+	}
+}
+
+// fusedYhat is one fused epilogue kernel over f64[1,1]:
+//   t8 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+//   z2 = t8 + b2  (Add, models/seedmlp/seedmlp.go:25)
+//   yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
+func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64, yhat []float64) {
+	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t8, 1, false)
+	{
+		z2 := t8[0] + b2[0]
+		yhatv := sigmoid(z2)
+		yhat[0] = yhatv
+	}
+}
+
+// fusedA1_2 is one fused epilogue kernel over f64[1,2]:
+//   t6 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+//   z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
+//   a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
+func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
+	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t6, 2, false)
+	for j := range 2 {
+		z1v := t6[j] + b1[j]
+		a1v := max(z1v, 0)
+		z1[j] = z1v
+		a1[j] = a1v
+	}
+}
+
+// fusedYhat_2 is one fused epilogue kernel over f64[1,1]:
+//   t9 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+//   z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
+//   yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
+func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
+	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t9, 1, false)
+	{
+		z2v := t9[0] + b2[0]
+		yhatv := sigmoid(z2v)
+		z2[0] = z2v
+		yhat[0] = yhatv
+	}
+}
+
+// fusedDz1 is one fused epilogue kernel over f64[1,2]:
+//   da1 = dz2 · W2ᵀ  (MatMul, models/seedmlp/seedmlp.go:25)
+//   t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
+//   dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
+func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
+	GemmSmall(false, true, 1, 2, 1, dz2, 1, W2, 1, da1, 2, false)
+	for i := range 2 {
+		t18 := z1[i] > 0
+		dz1v := where(t18, da1[i], 0)
+		dz1[i] = dz1v
+	}
 }
 
 // sizeError reports an input of the wrong length.

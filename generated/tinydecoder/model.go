@@ -43,8 +43,8 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float64, 344),
-		barena:  make([]bool, 24),
+		arena:   make([]float64, 312),
+		barena:  make([]bool, 0),
 		gradSum: make([]float64, 188),
 		grads:   make([]float64, 188),
 		iarena:  make([]int32, 16),
@@ -284,7 +284,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32) (loss float64, err error
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[336]), nil
+	return float64(m.arena[304]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -309,7 +309,7 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[336]), nil
+	return float64(m.arena[304]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -334,7 +334,7 @@ func (m *Model) Loss(ids []int32, targets []int32) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[336]), nil
+	return float64(m.arena[304]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -366,7 +366,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[336]), nil
+	return float64(m.arena[304]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -402,23 +402,16 @@ func (m *Model) predict() error {
 	K := m.arena[32:44]             // f64[3,4]
 	V := m.arena[48:60]             // f64[3,4]
 	t20 := m.arena[64:73]           // f64[3,3]
-	scores := m.arena[64:73]        // f64[3,3]
 	t25 := m.arena[64:73]           // f64[3,3]
 	attn_weights := m.arena[16:25]  // f64[3,3]
 	attn_out := m.arena[32:44]      // f64[3,4]
 	attn_proj := m.arena[16:28]     // f64[3,4]
 	resid1 := m.arena[0:12]         // f64[3,4]
-	t30 := m.arena[24:36]           // f64[3,4]
-	t31 := m.arena[24:36]           // f64[3,4]
 	H_prime := m.arena[24:36]       // f64[3,4]
 	t33 := m.arena[0:24]            // f64[3,8]
-	ffn_pre := m.arena[0:24]        // f64[3,8]
 	ffn_hidden := m.arena[0:24]     // f64[3,8]
 	t36 := m.arena[40:52]           // f64[3,4]
-	ffn_out := m.arena[40:52]       // f64[3,4]
-	resid2 := m.arena[24:36]        // f64[3,4]
-	t39 := m.arena[0:12]            // f64[3,4]
-	t40 := m.arena[0:12]            // f64[3,4]
+	resid2 := m.arena[40:52]        // f64[3,4]
 	H_double_prime := m.arena[0:12] // f64[3,4]
 	logits := m.arena[16:31]        // f64[3,5]
 	probs := m.arena[0:15]          // f64[3,5]
@@ -442,20 +435,12 @@ func (m *Model) predict() error {
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
-	// t20 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
-	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t20, 3, false)
-
-	// scores = Q · Kᵀ ⊙ 0.5  (models/tinydecoder/tinydecoder.go:60)
-	for i := range 9 {
-		scores[i] = t20[i] * 0.5
-	}
-
-	// t25 = causal ? scores : -inf  (models/tinydecoder/tinydecoder.go:61)
-	for i := range 3 {
-		for j := range 3 {
-			t25[i*3+j] = where(j <= i, scores[i*3+j], math.Inf(-1))
-		}
-	}
+	// fused epilogue:
+	//
+	//	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+	//	scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+	//	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+	m.fusedT25(Q, K, t20, t25)
 
 	// attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
 	softmax(attn_weights, t25, 3, 3, 1, false)
@@ -463,77 +448,39 @@ func (m *Model) predict() error {
 	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
 	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
 
-	// attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
-	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	// fused epilogue:
+	//
+	//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+	//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+	m.fusedResid1(Wo, X_prime, attn_out, attn_proj, resid1)
 
-	// resid1 = X_prime + attn_proj  (models/tinydecoder/tinydecoder.go:64)
-	for i := range 12 {
-		resid1[i] = X_prime[i] + attn_proj[i]
-	}
+	// fused layernorm:
+	//
+	//	t30 = layernorm(resid1)  (LayerNorm, models/tinydecoder/tinydecoder.go:65)
+	//	t31 = t30 ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	H_prime = t31 + ln1_beta  (Add, models/tinydecoder/tinydecoder.go:65)
+	layerNormAffine(H_prime, nil, resid1, ln1_gamma, ln1_beta, 3, 4, 1e-05)
 
-	// t30 = layernorm(resid1)  (models/tinydecoder/tinydecoder.go:65)
-	layerNorm(t30, resid1, 3, 4, 1e-05)
+	// fused epilogue:
+	//
+	//	t33 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_pre = t33 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+	m.fusedFfn_hidden(W_1, b_1, H_prime, t33, ffn_hidden)
 
-	// t31 = layernorm(resid1) ⊙ ln1_gamma  (models/tinydecoder/tinydecoder.go:65)
-	for i := range 3 {
-		for j := range 4 {
-			t31[i*4+j] = t30[i*4+j] * ln1_gamma[j]
-		}
-	}
+	// fused epilogue:
+	//
+	//	t36 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+	//	ffn_out = t36 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+	//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+	m.fusedResid2(W_2, b_2, H_prime, ffn_hidden, t36, resid2)
 
-	// H_prime = (t30 ⊙ ln1_gamma) + ln1_beta  (models/tinydecoder/tinydecoder.go:65)
-	for i := range 3 {
-		for j := range 4 {
-			H_prime[i*4+j] = t31[i*4+j] + ln1_beta[j]
-		}
-	}
-
-	// t33 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
-	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t33, 8, false)
-
-	// ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
-	for i := range 3 {
-		for j := range 8 {
-			ffn_pre[i*8+j] = t33[i*8+j] + b_1[j]
-		}
-	}
-
-	// ffn_hidden = relu(ffn_pre)  (models/tinydecoder/tinydecoder.go:67)
-	for i := range 24 {
-		ffn_hidden[i] = max(ffn_pre[i], 0)
-	}
-
-	// t36 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
-	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t36, 4, false)
-
-	// ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
-	for i := range 3 {
-		for j := range 4 {
-			ffn_out[i*4+j] = t36[i*4+j] + b_2[j]
-		}
-	}
-
-	// resid2 = H_prime + ffn_out  (models/tinydecoder/tinydecoder.go:69)
-	for i := range 12 {
-		resid2[i] = H_prime[i] + ffn_out[i]
-	}
-
-	// t39 = layernorm(resid2)  (models/tinydecoder/tinydecoder.go:70)
-	layerNorm(t39, resid2, 3, 4, 1e-05)
-
-	// t40 = layernorm(resid2) ⊙ ln2_gamma  (models/tinydecoder/tinydecoder.go:70)
-	for i := range 3 {
-		for j := range 4 {
-			t40[i*4+j] = t39[i*4+j] * ln2_gamma[j]
-		}
-	}
-
-	// H_double_prime = (t39 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
-	for i := range 3 {
-		for j := range 4 {
-			H_double_prime[i*4+j] = t40[i*4+j] + ln2_beta[j]
-		}
-	}
+	// fused layernorm:
+	//
+	//	t39 = layernorm(resid2)  (LayerNorm, models/tinydecoder/tinydecoder.go:70)
+	//	t40 = t39 ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	H_double_prime = t40 + ln2_beta  (Add, models/tinydecoder/tinydecoder.go:70)
+	layerNormAffine(H_double_prime, nil, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
 	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
@@ -561,33 +508,29 @@ func (m *Model) forward() error {
 	ln1_beta := m.params[176:180]      // f64[4]
 	ln2_gamma := m.params[180:184]     // f64[4]
 	ln2_beta := m.params[184:188]      // f64[4]
-	X_emb := m.arena[96:108]           // f64[3,4]
-	X_prime := m.arena[96:108]         // f64[3,4]
-	Q := m.arena[112:124]              // f64[3,4]
-	K := m.arena[128:140]              // f64[3,4]
-	V := m.arena[144:156]              // f64[3,4]
+	X_emb := m.arena[48:60]            // f64[3,4]
+	X_prime := m.arena[48:60]          // f64[3,4]
+	Q := m.arena[64:76]                // f64[3,4]
+	K := m.arena[80:92]                // f64[3,4]
+	V := m.arena[96:108]               // f64[3,4]
 	t21 := m.arena[0:9]                // f64[3,3]
-	scores := m.arena[0:9]             // f64[3,3]
 	t26 := m.arena[0:9]                // f64[3,3]
-	attn_weights := m.arena[160:169]   // f64[3,3]
-	attn_out := m.arena[176:188]       // f64[3,4]
-	attn_proj := m.arena[192:204]      // f64[3,4]
-	resid1 := m.arena[192:204]         // f64[3,4]
-	t31 := m.arena[208:220]            // f64[3,4]
-	t32 := m.arena[224:236]            // f64[3,4]
-	H_prime := m.arena[224:236]        // f64[3,4]
+	attn_weights := m.arena[112:121]   // f64[3,3]
+	attn_out := m.arena[128:140]       // f64[3,4]
+	attn_proj := m.arena[144:156]      // f64[3,4]
+	resid1 := m.arena[144:156]         // f64[3,4]
+	t31 := m.arena[176:188]            // f64[3,4]
+	H_prime := m.arena[160:172]        // f64[3,4]
 	t34 := m.arena[0:24]               // f64[3,8]
 	ffn_pre := m.arena[0:24]           // f64[3,8]
 	ffn_hidden := m.arena[24:48]       // f64[3,8]
-	t37 := m.arena[72:84]              // f64[3,4]
-	ffn_out := m.arena[72:84]          // f64[3,4]
-	resid2 := m.arena[72:84]           // f64[3,4]
-	t40 := m.arena[240:252]            // f64[3,4]
-	t41 := m.arena[256:268]            // f64[3,4]
-	H_double_prime := m.arena[256:268] // f64[3,4]
-	logits := m.arena[272:287]         // f64[3,5]
-	probs := m.arena[288:303]          // f64[3,5]
-	loss := m.arena[336:337]           // f64[]
+	t37 := m.arena[192:204]            // f64[3,4]
+	resid2 := m.arena[192:204]         // f64[3,4]
+	t40 := m.arena[208:220]            // f64[3,4]
+	H_double_prime := m.arena[224:236] // f64[3,4]
+	logits := m.arena[240:255]         // f64[3,5]
+	probs := m.arena[256:271]          // f64[3,5]
+	loss := m.arena[304:305]           // f64[]
 
 	// X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
 	if p := gather(X_emb, E, ids, 4, 5); p >= 0 {
@@ -608,20 +551,12 @@ func (m *Model) forward() error {
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
-	// t21 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
-	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t21, 3, false)
-
-	// scores = Q · Kᵀ ⊙ 0.5  (models/tinydecoder/tinydecoder.go:60)
-	for i := range 9 {
-		scores[i] = t21[i] * 0.5
-	}
-
-	// t26 = causal ? scores : -inf  (models/tinydecoder/tinydecoder.go:61)
-	for i := range 3 {
-		for j := range 3 {
-			t26[i*3+j] = where(j <= i, scores[i*3+j], math.Inf(-1))
-		}
-	}
+	// fused epilogue:
+	//
+	//	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+	//	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+	//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+	m.fusedT26(Q, K, t21, t26)
 
 	// attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
 	softmax(attn_weights, t26, 3, 3, 1, false)
@@ -629,77 +564,39 @@ func (m *Model) forward() error {
 	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
 	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
 
-	// attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
-	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	// fused epilogue:
+	//
+	//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+	//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+	m.fusedResid1_2(Wo, X_prime, attn_out, attn_proj, resid1)
 
-	// resid1 = X_prime + attn_proj  (models/tinydecoder/tinydecoder.go:64)
-	for i := range 12 {
-		resid1[i] = X_prime[i] + attn_proj[i]
-	}
+	// fused layernorm:
+	//
+	//	t31 = layernorm(resid1)  (LayerNorm, models/tinydecoder/tinydecoder.go:65)
+	//	t32 = t31 ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	H_prime = t32 + ln1_beta  (Add, models/tinydecoder/tinydecoder.go:65)
+	layerNormAffine(H_prime, t31, resid1, ln1_gamma, ln1_beta, 3, 4, 1e-05)
 
-	// t31 = layernorm(resid1)  (models/tinydecoder/tinydecoder.go:65)
-	layerNorm(t31, resid1, 3, 4, 1e-05)
+	// fused epilogue:
+	//
+	//	t34 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+	m.fusedFfn_hidden_2(W_1, b_1, H_prime, t34, ffn_pre, ffn_hidden)
 
-	// t32 = t31 ⊙ ln1_gamma  (models/tinydecoder/tinydecoder.go:65)
-	for i := range 3 {
-		for j := range 4 {
-			t32[i*4+j] = t31[i*4+j] * ln1_gamma[j]
-		}
-	}
+	// fused epilogue:
+	//
+	//	t37 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+	//	ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+	//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+	m.fusedResid2_2(W_2, b_2, H_prime, ffn_hidden, t37, resid2)
 
-	// H_prime = (t31 ⊙ ln1_gamma) + ln1_beta  (models/tinydecoder/tinydecoder.go:65)
-	for i := range 3 {
-		for j := range 4 {
-			H_prime[i*4+j] = t32[i*4+j] + ln1_beta[j]
-		}
-	}
-
-	// t34 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
-	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t34, 8, false)
-
-	// ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
-	for i := range 3 {
-		for j := range 8 {
-			ffn_pre[i*8+j] = t34[i*8+j] + b_1[j]
-		}
-	}
-
-	// ffn_hidden = relu(ffn_pre)  (models/tinydecoder/tinydecoder.go:67)
-	for i := range 24 {
-		ffn_hidden[i] = max(ffn_pre[i], 0)
-	}
-
-	// t37 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
-	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t37, 4, false)
-
-	// ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
-	for i := range 3 {
-		for j := range 4 {
-			ffn_out[i*4+j] = t37[i*4+j] + b_2[j]
-		}
-	}
-
-	// resid2 = H_prime + ffn_out  (models/tinydecoder/tinydecoder.go:69)
-	for i := range 12 {
-		resid2[i] = H_prime[i] + ffn_out[i]
-	}
-
-	// t40 = layernorm(resid2)  (models/tinydecoder/tinydecoder.go:70)
-	layerNorm(t40, resid2, 3, 4, 1e-05)
-
-	// t41 = t40 ⊙ ln2_gamma  (models/tinydecoder/tinydecoder.go:70)
-	for i := range 3 {
-		for j := range 4 {
-			t41[i*4+j] = t40[i*4+j] * ln2_gamma[j]
-		}
-	}
-
-	// H_double_prime = (t40 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
-	for i := range 3 {
-		for j := range 4 {
-			H_double_prime[i*4+j] = t41[i*4+j] + ln2_beta[j]
-		}
-	}
+	// fused layernorm:
+	//
+	//	t40 = layernorm(resid2)  (LayerNorm, models/tinydecoder/tinydecoder.go:70)
+	//	t41 = t40 ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	H_double_prime = t41 + ln2_beta  (Add, models/tinydecoder/tinydecoder.go:70)
+	layerNormAffine(H_double_prime, t40, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
 	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
@@ -732,85 +629,70 @@ func (m *Model) backward() error {
 	W_2 := m.params[136:168]            // f64[8,4]
 	ln1_gamma := m.params[172:176]      // f64[4]
 	ln2_gamma := m.params[180:184]      // f64[4]
-	X_prime := m.arena[96:108]          // f64[3,4]
-	Q := m.arena[112:124]               // f64[3,4]
-	K := m.arena[128:140]               // f64[3,4]
-	V := m.arena[144:156]               // f64[3,4]
-	attn_weights := m.arena[160:169]    // f64[3,3]
-	attn_out := m.arena[176:188]        // f64[3,4]
-	resid1 := m.arena[192:204]          // f64[3,4]
-	t31 := m.arena[208:220]             // f64[3,4]
-	H_prime := m.arena[224:236]         // f64[3,4]
+	X_prime := m.arena[48:60]           // f64[3,4]
+	Q := m.arena[64:76]                 // f64[3,4]
+	K := m.arena[80:92]                 // f64[3,4]
+	V := m.arena[96:108]                // f64[3,4]
+	attn_weights := m.arena[112:121]    // f64[3,3]
+	attn_out := m.arena[128:140]        // f64[3,4]
+	resid1 := m.arena[144:156]          // f64[3,4]
+	t31 := m.arena[176:188]             // f64[3,4]
+	H_prime := m.arena[160:172]         // f64[3,4]
 	ffn_pre := m.arena[0:24]            // f64[3,8]
 	ffn_hidden := m.arena[24:48]        // f64[3,8]
-	resid2 := m.arena[72:84]            // f64[3,4]
-	t40 := m.arena[240:252]             // f64[3,4]
-	H_double_prime := m.arena[256:268]  // f64[3,4]
-	probs := m.arena[288:303]           // f64[3,5]
-	t46 := m.arena[304:319]             // f64[3,5]
-	t47 := m.arena[304:319]             // f64[3,5]
-	dlogits := m.arena[304:319]         // f64[3,5]
-	dH_double_prime := m.arena[320:332] // f64[3,4]
-	t51 := m.arena[48:68]               // f64[5,4]
+	resid2 := m.arena[192:204]          // f64[3,4]
+	t40 := m.arena[208:220]             // f64[3,4]
+	H_double_prime := m.arena[224:236]  // f64[3,4]
+	probs := m.arena[256:271]           // f64[3,5]
+	dlogits := m.arena[272:287]         // f64[3,5]
+	dH_double_prime := m.arena[288:300] // f64[3,4]
+	t51 := m.arena[24:44]               // f64[5,4]
 	dln2_beta := m.grads[184:188]       // f64[4]
-	t53 := m.arena[256:268]             // f64[3,4]
-	t54 := m.arena[320:332]             // f64[3,4]
+	t54 := m.arena[208:220]             // f64[3,4]
 	dln2_gamma := m.grads[180:184]      // f64[4]
-	dresid2 := m.arena[240:252]         // f64[3,4]
+	dresid2 := m.arena[208:220]         // f64[3,4]
 	db_2 := m.grads[168:172]            // f64[4]
-	dffn_hidden := m.arena[72:96]       // f64[3,8]
+	dffn_hidden := m.arena[24:48]       // f64[3,8]
 	dW_2 := m.grads[136:168]            // f64[8,4]
-	t61 := m.barena[0:24]               // bool[3,8]
-	dffn_pre := m.arena[72:96]          // f64[3,8]
+	dffn_pre := m.arena[0:24]           // f64[3,8]
 	db_1 := m.grads[128:136]            // f64[8]
-	t64 := m.arena[0:12]                // f64[3,4]
+	t64 := m.arena[24:36]               // f64[3,4]
 	dW_1 := m.grads[96:128]             // f64[4,8]
-	dH_prime := m.arena[240:252]        // f64[3,4]
+	dH_prime := m.arena[208:220]        // f64[3,4]
 	dln1_beta := m.grads[176:180]       // f64[4]
-	t68 := m.arena[0:12]                // f64[3,4]
-	t69 := m.arena[240:252]             // f64[3,4]
+	t69 := m.arena[176:188]             // f64[3,4]
 	dln1_gamma := m.grads[172:176]      // f64[4]
-	dresid1 := m.arena[16:28]           // f64[3,4]
-	dattn_out := m.arena[0:12]          // f64[3,4]
+	dresid1 := m.arena[0:12]            // f64[3,4]
+	dattn_out := m.arena[16:28]         // f64[3,4]
 	dWo := m.grads[80:96]               // f64[4,4]
 	dattn_weights := m.arena[32:41]     // f64[3,3]
-	dV := m.arena[72:84]                // f64[3,4]
-	t76 := m.arena[0:9]                 // f64[3,3]
-	dscores := m.arena[0:9]             // f64[3,3]
-	t78 := m.arena[0:9]                 // f64[3,3]
+	dV := m.arena[96:108]               // f64[3,4]
+	t76 := m.arena[16:25]               // f64[3,3]
+	t78 := m.arena[16:25]               // f64[3,3]
 	dQ := m.arena[32:44]                // f64[3,4]
-	dK := m.arena[128:140]              // f64[3,4]
-	t81 := m.arena[0:12]                // f64[3,4]
+	dK := m.arena[80:92]                // f64[3,4]
+	t81 := m.arena[16:28]               // f64[3,4]
 	dWv := m.grads[64:80]               // f64[4,4]
-	t83 := m.arena[72:84]               // f64[3,4]
+	t83 := m.arena[64:76]               // f64[3,4]
 	dWk := m.grads[48:64]               // f64[4,4]
-	t85 := m.arena[112:124]             // f64[3,4]
+	t85 := m.arena[48:60]               // f64[3,4]
 	dWq := m.grads[32:48]               // f64[4,4]
-	t87 := m.arena[16:28]               // f64[3,4]
-	t88 := m.arena[16:28]               // f64[3,4]
 	dX_prime := m.grads[20:32]          // f64[3,4]
 	t90 := m.arena[0:20]                // f64[5,4]
 	dE := m.grads[0:20]                 // f64[5,4]
 
-	// grad of loss = cross_entropy(logits, targets)  (models/tinydecoder/tinydecoder.go:74)
-	// t46 = onehot(targets)
-	if p := oneHot(t46, targets, 5); p >= 0 {
-		return fmt.Errorf("models/tinydecoder/tinydecoder.go:74: OneHot: id %d at position %d is outside [0, 5)", targets[p], p)
-	}
-	// t47 = probs − onehot(targets)
-	for i := range 15 {
-		t47[i] = probs[i] - t46[i]
-	}
-	// dlogits = (probs − t46) ⊙ 0.3333333333333333
-	for i := range 15 {
-		dlogits[i] = t47[i] * 0.3333333333333333
+	// fused softmax-xent-grad:
+	//
+	//	t46 = onehot(targets)  (OneHot, models/tinydecoder/tinydecoder.go:74)
+	//	t47 = probs − t46  (Sub, models/tinydecoder/tinydecoder.go:74)
+	//	dlogits = t47 ⊙ 0.3333333333333333  (Mul, models/tinydecoder/tinydecoder.go:74)
+	if p := softmaxXentGrad(dlogits, probs, nil, targets, 3, 5, 0.3333333333333333); p >= 0 {
+		return fmt.Errorf("models/tinydecoder/tinydecoder.go:74: CrossEntropy: target %d at position %d is outside [0, 5)", targets[p], p)
 	}
 
 	// grad of logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
 	// dH_double_prime = dlogits · E
 	GemmSmall(false, false, 3, 4, 5, dlogits, 5, E, 4, dH_double_prime, 4, false)
-	// t51 = dlogitsᵀ · H_double_prime
-	GemmSmall(true, false, 5, 4, 3, dlogits, 5, H_double_prime, 4, t51, 4, false)
 
 	// grad of H_double_prime = (t40 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
 	// dln2_beta = Σ_[0](dH_double_prime)
@@ -823,12 +705,6 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t41 = t40 ⊙ ln2_gamma  (models/tinydecoder/tinydecoder.go:70)
-	// t53 = dH_double_prime ⊙ ln2_gamma
-	for i := range 3 {
-		for j := range 4 {
-			t53[i*4+j] = dH_double_prime[i*4+j] * ln2_gamma[j]
-		}
-	}
 	// t54 = dH_double_prime ⊙ t40
 	for i := range 12 {
 		t54[i] = dH_double_prime[i] * t40[i]
@@ -842,9 +718,11 @@ func (m *Model) backward() error {
 		dln2_gamma[j] = s
 	}
 
-	// grad of t40 = layernorm(resid2)  (models/tinydecoder/tinydecoder.go:70)
-	// dresid2 = ((dH_double_prime ⊙ ln2_gamma) − mean((dH_double_prime ⊙ ln2_gamma)) − x̂ ⊙ mean((dH_double_prime ⊙ ln2_gamma) ⊙ x̂)) / σ
-	layerNormGrad(dresid2, resid2, t53, 3, 4, 1e-05)
+	// fused layernorm-grad:
+	//
+	//	t53 = dH_double_prime ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	dresid2 = (t53 − mean(t53) − x̂ ⊙ mean(t53 ⊙ x̂)) / σ  (LayerNormGrad, models/tinydecoder/tinydecoder.go:70)
+	layerNormGradScaled(dresid2, resid2, dH_double_prime, ln2_gamma, 3, 4, 1e-05)
 
 	// grad of ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
 	// db_2 = Σ_[0](dresid2)
@@ -857,20 +735,15 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t37 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
-	// dffn_hidden = dresid2 · W_2ᵀ
-	GemmSmall(false, true, 3, 8, 4, dresid2, 4, W_2, 4, dffn_hidden, 8, false)
 	// dW_2 = ffn_hiddenᵀ · dresid2
 	GemmSmall(true, false, 8, 4, 3, ffn_hidden, 8, dresid2, 4, dW_2, 4, false)
 
-	// grad of ffn_hidden = relu(ffn_pre)  (models/tinydecoder/tinydecoder.go:67)
-	// t61 = ffn_pre > 0
-	for i := range 24 {
-		t61[i] = ffn_pre[i] > 0
-	}
-	// dffn_pre = (ffn_pre > 0) ? dffn_hidden : 0
-	for i := range 24 {
-		dffn_pre[i] = where(t61[i], dffn_hidden[i], 0)
-	}
+	// fused epilogue:
+	//
+	//	dffn_hidden = dresid2 · W_2ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:68)
+	//	t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
+	//	dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
+	m.fusedDffn_pre(W_2, ffn_pre, dresid2, dffn_hidden, dffn_pre)
 
 	// grad of ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
 	// db_1 = Σ_[0](dffn_pre)
@@ -883,16 +756,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t34 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
-	// t64 = dffn_pre · W_1ᵀ
-	GemmSmall(false, true, 3, 4, 8, dffn_pre, 8, W_1, 8, t64, 4, false)
 	// dW_1 = H_primeᵀ · dffn_pre
 	GemmSmall(true, false, 4, 8, 3, H_prime, 4, dffn_pre, 8, dW_1, 8, false)
 
+	// fused epilogue:
+	//
+	//	t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
+	m.fusedDH_prime(W_1, dresid2, dffn_pre, t64, dH_prime)
+
 	// grad of H_prime = (t31 ⊙ ln1_gamma) + ln1_beta  (models/tinydecoder/tinydecoder.go:65)
-	// dH_prime = dresid2 + dffn_pre · W_1ᵀ
-	for i := range 12 {
-		dH_prime[i] = dresid2[i] + t64[i]
-	}
 	// dln1_beta = Σ_[0](dH_prime)
 	for j := range 4 {
 		s := 0.0
@@ -903,12 +776,6 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t32 = t31 ⊙ ln1_gamma  (models/tinydecoder/tinydecoder.go:65)
-	// t68 = dH_prime ⊙ ln1_gamma
-	for i := range 3 {
-		for j := range 4 {
-			t68[i*4+j] = dH_prime[i*4+j] * ln1_gamma[j]
-		}
-	}
 	// t69 = dH_prime ⊙ t31
 	for i := range 12 {
 		t69[i] = dH_prime[i] * t31[i]
@@ -922,9 +789,11 @@ func (m *Model) backward() error {
 		dln1_gamma[j] = s
 	}
 
-	// grad of t31 = layernorm(resid1)  (models/tinydecoder/tinydecoder.go:65)
-	// dresid1 = ((dH_prime ⊙ ln1_gamma) − mean((dH_prime ⊙ ln1_gamma)) − x̂ ⊙ mean((dH_prime ⊙ ln1_gamma) ⊙ x̂)) / σ
-	layerNormGrad(dresid1, resid1, t68, 3, 4, 1e-05)
+	// fused layernorm-grad:
+	//
+	//	t68 = dH_prime ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	dresid1 = (t68 − mean(t68) − x̂ ⊙ mean(t68 ⊙ x̂)) / σ  (LayerNormGrad, models/tinydecoder/tinydecoder.go:65)
+	layerNormGradScaled(dresid1, resid1, dH_prime, ln1_gamma, 3, 4, 1e-05)
 
 	// grad of attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
 	// dattn_out = dresid1 · Woᵀ
@@ -942,19 +811,11 @@ func (m *Model) backward() error {
 	// t76 = attn_weights ⊙ (dattn_weights − Σ(dattn_weights ⊙ attn_weights))
 	softmaxGrad(t76, attn_weights, dattn_weights, 3, 3, 1, false)
 
-	// grad of t26 = causal ? scores : -inf  (models/tinydecoder/tinydecoder.go:61)
-	// dscores = causal ? t76 : 0
-	for i := range 3 {
-		for j := range 3 {
-			dscores[i*3+j] = where(j <= i, t76[i*3+j], 0)
-		}
-	}
-
-	// grad of scores = Q · Kᵀ ⊙ 0.5  (models/tinydecoder/tinydecoder.go:60)
-	// t78 = dscores ⊙ 0.5
-	for i := range 9 {
-		t78[i] = dscores[i] * 0.5
-	}
+	// fused elementwise:
+	//
+	//	dscores = causal ? t76 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
+	//	t78 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+	m.fusedT78(t76, t78)
 
 	// grad of t21 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
 	// dQ = t78 · K
@@ -975,24 +836,16 @@ func (m *Model) backward() error {
 	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dK, 4, dWk, 4, false)
 
 	// grad of Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	// t85 = dQ · Wqᵀ
-	GemmSmall(false, true, 3, 4, 4, dQ, 4, Wq, 4, t85, 4, false)
 	// dWq = X_primeᵀ · dQ
 	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dQ, 4, dWq, 4, false)
 
-	// grad of X_prime = X_emb + P  (models/tinydecoder/tinydecoder.go:56)
-	// t87 = dresid1 + dV · Wvᵀ
-	for i := range 12 {
-		t87[i] = dresid1[i] + t81[i]
-	}
-	// t88 = (dresid1 + t81) + dK · Wkᵀ
-	for i := range 12 {
-		t88[i] = t87[i] + t83[i]
-	}
-	// dX_prime = (t87 + t83) + dQ · Wqᵀ
-	for i := range 12 {
-		dX_prime[i] = t88[i] + t85[i]
-	}
+	// fused epilogue:
+	//
+	//	t85 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
+	//	t87 = dresid1 + t81  (Add, models/tinydecoder/tinydecoder.go:56)
+	//	t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
+	//	dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
+	m.fusedDX_prime(Wq, dresid1, dQ, t81, t83, t85, dX_prime)
 
 	// grad of X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
 	// t90 = scatter_add(ids → dX_prime)
@@ -1000,11 +853,11 @@ func (m *Model) backward() error {
 		return fmt.Errorf("models/tinydecoder/tinydecoder.go:55: ScatterAdd: id %d at position %d is outside [0, 5)", ids[p], p)
 	}
 
-	// grad of E = Param  (models/tinydecoder/tinydecoder.go:40)
-	// dE = dlogitsᵀ · H_double_prime + (scatter_add(ids → dX_prime))
-	for i := range 20 {
-		dE[i] = t51[i] + t90[i]
-	}
+	// fused epilogue:
+	//
+	//	t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
+	//	dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
+	m.fusedDE(H_double_prime, dlogits, t51, t90, dE)
 	return nil
 }
 
@@ -1109,6 +962,182 @@ func (m *Model) update() error {
 		ln2_beta[i] = ln2_beta[i] - 0.1*dln2_beta[i]
 	}
 	return nil
+}
+
+// fusedT25 is one fused epilogue kernel over f64[3,3]:
+//   t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+//   scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//   t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+func (m *Model) fusedT25(Q []float64, K []float64, t20 []float64, t25 []float64) {
+	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t20, 3, false)
+	for i := range 3 {
+		for j := range 3 {
+			scores := t20[i*3+j] * 0.5
+			t25v := where(j <= i, scores, math.Inf(-1))
+			t25[i*3+j] = t25v
+		}
+	}
+}
+
+// fusedResid1 is one fused epilogue kernel over f64[3,4]:
+//   attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+//   resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
+	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 12 {
+		resid1v := X_prime[i] + attn_proj[i]
+		resid1[i] = resid1v
+	}
+}
+
+// fusedFfn_hidden is one fused epilogue kernel over f64[3,8]:
+//   t33 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//   ffn_pre = t33 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//   ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+func (m *Model) fusedFfn_hidden(W_1 []float64, b_1 []float64, H_prime []float64, t33 []float64, ffn_hidden []float64) {
+	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t33, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			ffn_pre := t33[i*8+j] + b_1[j]
+			ffn_hiddenv := max(ffn_pre, 0)
+			ffn_hidden[i*8+j] = ffn_hiddenv
+		}
+	}
+}
+
+// fusedResid2 is one fused epilogue kernel over f64[3,4]:
+//   t36 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//   ffn_out = t36 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//   resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t36 []float64, resid2 []float64) {
+	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t36, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			ffn_out := t36[i*4+j] + b_2[j]
+			resid2v := H_prime[i*4+j] + ffn_out
+			resid2[i*4+j] = resid2v
+		}
+	}
+}
+
+// fusedT26 is one fused epilogue kernel over f64[3,3]:
+//   t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+//   scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//   t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+func (m *Model) fusedT26(Q []float64, K []float64, t21 []float64, t26 []float64) {
+	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t21, 3, false)
+	for i := range 3 {
+		for j := range 3 {
+			scores := t21[i*3+j] * 0.5
+			t26v := where(j <= i, scores, math.Inf(-1))
+			t26[i*3+j] = t26v
+		}
+	}
+}
+
+// fusedResid1_2 is one fused epilogue kernel over f64[3,4]:
+//   attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+//   resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
+	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 12 {
+		resid1v := X_prime[i] + attn_proj[i]
+		resid1[i] = resid1v
+	}
+}
+
+// fusedFfn_hidden_2 is one fused epilogue kernel over f64[3,8]:
+//   t34 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//   ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//   ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float64, t34 []float64, ffn_pre []float64, ffn_hidden []float64) {
+	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t34, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			ffn_prev := t34[i*8+j] + b_1[j]
+			ffn_hiddenv := max(ffn_prev, 0)
+			ffn_pre[i*8+j] = ffn_prev
+			ffn_hidden[i*8+j] = ffn_hiddenv
+		}
+	}
+}
+
+// fusedResid2_2 is one fused epilogue kernel over f64[3,4]:
+//   t37 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//   ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//   resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t37 []float64, resid2 []float64) {
+	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t37, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			ffn_out := t37[i*4+j] + b_2[j]
+			resid2v := H_prime[i*4+j] + ffn_out
+			resid2[i*4+j] = resid2v
+		}
+	}
+}
+
+// fusedDffn_pre is one fused epilogue kernel over f64[3,8]:
+//   dffn_hidden = dresid2 · W_2ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//   t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
+//   dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
+func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float64, dffn_hidden []float64, dffn_pre []float64) {
+	GemmSmall(false, true, 3, 8, 4, dresid2, 4, W_2, 4, dffn_hidden, 8, false)
+	for i := range 24 {
+		t61 := ffn_pre[i] > 0
+		dffn_prev := where(t61, dffn_hidden[i], 0)
+		dffn_pre[i] = dffn_prev
+	}
+}
+
+// fusedDH_prime is one fused epilogue kernel over f64[3,4]:
+//   t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//   dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
+func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float64, t64 []float64, dH_prime []float64) {
+	GemmSmall(false, true, 3, 4, 8, dffn_pre, 8, W_1, 8, t64, 4, false)
+	for i := range 12 {
+		dH_primev := dresid2[i] + t64[i]
+		dH_prime[i] = dH_primev
+	}
+}
+
+// fusedT78 is one fused elementwise kernel over f64[3,3]:
+//   dscores = causal ? t76 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
+//   t78 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+func (m *Model) fusedT78(t76 []float64, t78 []float64) {
+	for i := range 3 {
+		for j := range 3 {
+			dscores := where(j <= i, t76[i*3+j], 0)
+			t78v := dscores * 0.5
+			t78[i*3+j] = t78v
+		}
+	}
+}
+
+// fusedDX_prime is one fused epilogue kernel over f64[3,4]:
+//   t85 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
+//   t87 = dresid1 + t81  (Add, models/tinydecoder/tinydecoder.go:56)
+//   t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
+//   dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
+func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81 []float64, t83 []float64, t85 []float64, dX_prime []float64) {
+	GemmSmall(false, true, 3, 4, 4, dQ, 4, Wq, 4, t85, 4, false)
+	for i := range 12 {
+		t87 := dresid1[i] + t81[i]
+		t88 := t87 + t83[i]
+		dX_primev := t88 + t85[i]
+		dX_prime[i] = dX_primev
+	}
+}
+
+// fusedDE is one fused epilogue kernel over f64[5,4]:
+//   t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
+//   dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
+func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float64, t90 []float64, dE []float64) {
+	GemmSmall(true, false, 5, 4, 3, dlogits, 5, H_double_prime, 4, t51, 4, false)
+	for i := range 20 {
+		dEv := t51[i] + t90[i]
+		dE[i] = dEv
+	}
 }
 
 // sizeError reports an input of the wrong length.

@@ -40,8 +40,8 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float64, 80),
-		barena:  make([]bool, 16),
+		arena:   make([]float64, 72),
+		barena:  make([]bool, 0),
 		gradSum: make([]float64, 17),
 		grads:   make([]float64, 17),
 		iarena:  make([]int32, 0),
@@ -166,11 +166,11 @@ func (m *Model) TrainStep(X []float64, y []float64) (loss float64, err error) {
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[48:56], X)
+	copy(m.arena[32:40], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[56:60], y)
+	copy(m.arena[40:44], y)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
@@ -180,7 +180,7 @@ func (m *Model) TrainStep(X []float64, y []float64) (loss float64, err error) {
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[72]), nil
+	return float64(m.arena[64]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -194,18 +194,18 @@ func (m *Model) Backward(X []float64, y []float64) (loss float64, err error) {
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[48:56], X)
+	copy(m.arena[32:40], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[56:60], y)
+	copy(m.arena[40:44], y)
 	if err := m.forward(); err != nil {
 		return 0, err
 	}
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[72]), nil
+	return float64(m.arena[64]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -219,18 +219,18 @@ func (m *Model) Loss(X []float64, y []float64) (loss float64, err error) {
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[48:56], X)
+	copy(m.arena[32:40], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[56:60], y)
+	copy(m.arena[40:44], y)
 	m.evalMode = true
 	err = m.forward()
 	m.evalMode = false
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[72]), nil
+	return float64(m.arena[64]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -247,11 +247,11 @@ func (m *Model) AccumulateGrads(X []float64, y []float64) (loss float64, err err
 	if len(X) != 8 {
 		return 0, sizeError("X", len(X), 8, "f64[4,2]")
 	}
-	copy(m.arena[48:56], X)
+	copy(m.arena[32:40], X)
 	if len(y) != 4 {
 		return 0, sizeError("y", len(y), 4, "f64[4,1]")
 	}
-	copy(m.arena[56:60], y)
+	copy(m.arena[40:44], y)
 	copy(m.gradSum, m.grads)
 	if err := m.forward(); err != nil {
 		return 0, err
@@ -262,7 +262,7 @@ func (m *Model) AccumulateGrads(X []float64, y []float64) (loss float64, err err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[72]), nil
+	return float64(m.arena[64]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -283,46 +283,30 @@ func (m *Model) predict() error {
 	W2 := m.params[12:16]  // f64[4,1]
 	b2 := m.params[16:17]  // f64[1,1]
 	t5 := m.arena[0:16]    // f64[4,4]
-	z1 := m.arena[0:16]    // f64[4,4]
 	a1 := m.arena[0:16]    // f64[4,4]
 	t8 := m.arena[16:20]   // f64[4,1]
-	z2 := m.arena[16:20]   // f64[4,1]
 	yhat := m.arena[16:20] // f64[4,1]
 
-	// t5 = X · W1  (models/xor/xor.go:39)
-	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t5, 4, false)
+	// fused epilogue:
+	//
+	//	t5 = X · W1  (MatMul, models/xor/xor.go:39)
+	//	z1 = t5 + b1  (Add, models/xor/xor.go:39)
+	//	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
+	m.fusedA1(X, W1, b1, t5, a1)
 
-	// z1 = X · W1 + b1  (models/xor/xor.go:39)
-	for i := range 4 {
-		for j := range 4 {
-			z1[i*4+j] = t5[i*4+j] + b1[j]
-		}
-	}
-
-	// a1 = relu(z1)  (models/xor/xor.go:40)
-	for i := range 16 {
-		a1[i] = max(z1[i], 0)
-	}
-
-	// t8 = a1 · W2  (models/xor/xor.go:41)
-	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t8, 1, false)
-
-	// z2 = a1 · W2 + b2  (models/xor/xor.go:41)
-	for i := range 4 {
-		z2[i] = t8[i] + b2[0]
-	}
-
-	// yhat = σ(z2)  (models/xor/xor.go:42)
-	for i := range 4 {
-		yhat[i] = sigmoid(z2[i])
-	}
+	// fused epilogue:
+	//
+	//	t8 = a1 · W2  (MatMul, models/xor/xor.go:41)
+	//	z2 = t8 + b2  (Add, models/xor/xor.go:41)
+	//	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
+	m.fusedYhat(W2, b2, a1, t8, yhat)
 	return nil
 }
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
-	X := m.arena[48:56]    // f64[4,2]
-	y := m.arena[56:60]    // f64[4,1]
+	X := m.arena[32:40]    // f64[4,2]
+	y := m.arena[40:44]    // f64[4,1]
 	W1 := m.params[0:8]    // f64[2,4]
 	b1 := m.params[8:12]   // f64[1,4]
 	W2 := m.params[12:16]  // f64[4,1]
@@ -330,38 +314,24 @@ func (m *Model) forward() error {
 	t6 := m.arena[0:16]    // f64[4,4]
 	z1 := m.arena[0:16]    // f64[4,4]
 	a1 := m.arena[16:32]   // f64[4,4]
-	t9 := m.arena[32:36]   // f64[4,1]
-	z2 := m.arena[32:36]   // f64[4,1]
-	yhat := m.arena[64:68] // f64[4,1]
-	loss := m.arena[72:73] // f64[]
+	t9 := m.arena[48:52]   // f64[4,1]
+	z2 := m.arena[48:52]   // f64[4,1]
+	yhat := m.arena[56:60] // f64[4,1]
+	loss := m.arena[64:65] // f64[]
 
-	// t6 = X · W1  (models/xor/xor.go:39)
-	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t6, 4, false)
+	// fused epilogue:
+	//
+	//	t6 = X · W1  (MatMul, models/xor/xor.go:39)
+	//	z1 = t6 + b1  (Add, models/xor/xor.go:39)
+	//	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
+	m.fusedA1_2(X, W1, b1, t6, z1, a1)
 
-	// z1 = X · W1 + b1  (models/xor/xor.go:39)
-	for i := range 4 {
-		for j := range 4 {
-			z1[i*4+j] = t6[i*4+j] + b1[j]
-		}
-	}
-
-	// a1 = relu(z1)  (models/xor/xor.go:40)
-	for i := range 16 {
-		a1[i] = max(z1[i], 0)
-	}
-
-	// t9 = a1 · W2  (models/xor/xor.go:41)
-	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t9, 1, false)
-
-	// z2 = a1 · W2 + b2  (models/xor/xor.go:41)
-	for i := range 4 {
-		z2[i] = t9[i] + b2[0]
-	}
-
-	// yhat = σ(z2)  (models/xor/xor.go:42)
-	for i := range 4 {
-		yhat[i] = sigmoid(z2[i])
-	}
+	// fused epilogue:
+	//
+	//	t9 = a1 · W2  (MatMul, models/xor/xor.go:41)
+	//	z2 = t9 + b2  (Add, models/xor/xor.go:41)
+	//	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
+	m.fusedYhat_2(W2, b2, a1, t9, z2, yhat)
 
 	// loss = bce_with_logits(z2, y)  (models/xor/xor.go:43)
 	loss[0] = bceWithLogits(z2, y, "mean", nil)
@@ -371,31 +341,25 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	X := m.arena[48:56]    // f64[4,2]
-	y := m.arena[56:60]    // f64[4,1]
+	X := m.arena[32:40]    // f64[4,2]
+	y := m.arena[40:44]    // f64[4,1]
 	W2 := m.params[12:16]  // f64[4,1]
 	z1 := m.arena[0:16]    // f64[4,4]
 	a1 := m.arena[16:32]   // f64[4,4]
-	yhat := m.arena[64:68] // f64[4,1]
-	t13 := m.arena[56:60]  // f64[4,1]
-	dz2 := m.arena[56:60]  // f64[4,1]
+	yhat := m.arena[56:60] // f64[4,1]
+	dz2 := m.arena[40:44]  // f64[4,1]
 	db2 := m.grads[16:17]  // f64[1,1]
-	da1 := m.arena[32:48]  // f64[4,4]
+	da1 := m.arena[16:32]  // f64[4,4]
 	dW2 := m.grads[12:16]  // f64[4,1]
-	t20 := m.barena[0:16]  // bool[4,4]
-	dz1 := m.arena[32:48]  // f64[4,4]
+	dz1 := m.arena[0:16]   // f64[4,4]
 	db1 := m.grads[8:12]   // f64[1,4]
 	dW1 := m.grads[0:8]    // f64[2,4]
 
-	// grad of loss = bce_with_logits(z2, y)  (models/xor/xor.go:43)
-	// t13 = yhat − y
-	for i := range 4 {
-		t13[i] = yhat[i] - y[i]
-	}
-	// dz2 = (yhat − y) ⊙ 0.25
-	for i := range 4 {
-		dz2[i] = t13[i] * 0.25
-	}
+	// fused elementwise:
+	//
+	//	t13 = yhat − y  (Sub, models/xor/xor.go:43)
+	//	dz2 = t13 ⊙ 0.25  (Mul, models/xor/xor.go:43)
+	m.fusedDz2(y, yhat, dz2)
 
 	// grad of z2 = a1 · W2 + b2  (models/xor/xor.go:41)
 	// db2 = Σ_[0](dz2)
@@ -408,20 +372,15 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t9 = a1 · W2  (models/xor/xor.go:41)
-	// da1 = dz2 · W2ᵀ
-	GemmSmall(false, true, 4, 4, 1, dz2, 1, W2, 1, da1, 4, false)
 	// dW2 = a1ᵀ · dz2
 	GemmSmall(true, false, 4, 1, 4, a1, 4, dz2, 1, dW2, 1, false)
 
-	// grad of a1 = relu(z1)  (models/xor/xor.go:40)
-	// t20 = z1 > 0
-	for i := range 16 {
-		t20[i] = z1[i] > 0
-	}
-	// dz1 = (z1 > 0) ? da1 : 0
-	for i := range 16 {
-		dz1[i] = where(t20[i], da1[i], 0)
-	}
+	// fused epilogue:
+	//
+	//	da1 = dz2 · W2ᵀ  (MatMul, models/xor/xor.go:41)
+	//	t20 = z1 > 0  (Greater, models/xor/xor.go:40)
+	//	dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
+	m.fusedDz1(W2, z1, dz2, da1, dz1)
 
 	// grad of z1 = X · W1 + b1  (models/xor/xor.go:39)
 	// db1 = Σ_[0](dz1)
@@ -470,6 +429,88 @@ func (m *Model) update() error {
 		b2[i] = b2[i] - 0.1*db2[i]
 	}
 	return nil
+}
+
+// fusedA1 is one fused epilogue kernel over f64[4,4]:
+//   t5 = X · W1  (MatMul, models/xor/xor.go:39)
+//   z1 = t5 + b1  (Add, models/xor/xor.go:39)
+//   a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
+func (m *Model) fusedA1(X []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
+	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t5, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			z1 := t5[i*4+j] + b1[j]
+			a1v := max(z1, 0)
+			a1[i*4+j] = a1v
+		}
+	}
+}
+
+// fusedYhat is one fused epilogue kernel over f64[4,1]:
+//   t8 = a1 · W2  (MatMul, models/xor/xor.go:41)
+//   z2 = t8 + b2  (Add, models/xor/xor.go:41)
+//   yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
+func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64, yhat []float64) {
+	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t8, 1, false)
+	for i := range 4 {
+		z2 := t8[i] + b2[0]
+		yhatv := sigmoid(z2)
+		yhat[i] = yhatv
+	}
+}
+
+// fusedA1_2 is one fused epilogue kernel over f64[4,4]:
+//   t6 = X · W1  (MatMul, models/xor/xor.go:39)
+//   z1 = t6 + b1  (Add, models/xor/xor.go:39)
+//   a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
+func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
+	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t6, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			z1v := t6[i*4+j] + b1[j]
+			a1v := max(z1v, 0)
+			z1[i*4+j] = z1v
+			a1[i*4+j] = a1v
+		}
+	}
+}
+
+// fusedYhat_2 is one fused epilogue kernel over f64[4,1]:
+//   t9 = a1 · W2  (MatMul, models/xor/xor.go:41)
+//   z2 = t9 + b2  (Add, models/xor/xor.go:41)
+//   yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
+func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
+	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t9, 1, false)
+	for i := range 4 {
+		z2v := t9[i] + b2[0]
+		yhatv := sigmoid(z2v)
+		z2[i] = z2v
+		yhat[i] = yhatv
+	}
+}
+
+// fusedDz2 is one fused elementwise kernel over f64[4,1]:
+//   t13 = yhat − y  (Sub, models/xor/xor.go:43)
+//   dz2 = t13 ⊙ 0.25  (Mul, models/xor/xor.go:43)
+func (m *Model) fusedDz2(y []float64, yhat []float64, dz2 []float64) {
+	for i := range 4 {
+		t13 := yhat[i] - y[i]
+		dz2v := t13 * 0.25
+		dz2[i] = dz2v
+	}
+}
+
+// fusedDz1 is one fused epilogue kernel over f64[4,4]:
+//   da1 = dz2 · W2ᵀ  (MatMul, models/xor/xor.go:41)
+//   t20 = z1 > 0  (Greater, models/xor/xor.go:40)
+//   dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
+func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
+	GemmSmall(false, true, 4, 4, 1, dz2, 1, W2, 1, da1, 4, false)
+	for i := range 16 {
+		t20 := z1[i] > 0
+		dz1v := where(t20, da1[i], 0)
+		dz1[i] = dz1v
+	}
 }
 
 // sizeError reports an input of the wrong length.

@@ -1,0 +1,201 @@
+package codegen
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// groupIndex maps each fused member and producer of g to its group.
+func groupIndex(g *graph.Graph) map[*graph.Node]*graph.FusionGroup {
+	idx := map[*graph.Node]*graph.FusionGroup{}
+	if g.Fusion == nil {
+		return idx
+	}
+	for _, grp := range g.Fusion.Groups {
+		for _, n := range grp.Nodes {
+			idx[n] = grp
+		}
+		if grp.Producer != nil {
+			idx[grp.Producer] = grp
+		}
+	}
+	return idx
+}
+
+// fusedComment lists what a kernel computes, one line per op.
+func (f *fnGen) fusedComment(grp *graph.FusionGroup) []string {
+	var lines []string
+	nodes := grp.Nodes
+	if grp.Producer != nil {
+		nodes = append([]*graph.Node{grp.Producer}, nodes...)
+	}
+	for _, n := range nodes {
+		l := f.label(n) + " = " + f.math(n, 0) + "  (" + n.Op.String()
+		if n.Pos.IsValid() {
+			l += ", " + n.Pos.String()
+		}
+		lines = append(lines, l+")")
+	}
+	return lines
+}
+
+// emitGroup returns the statements where a fused group runs: a call to the
+// kernel. Elementwise and epilogue kernels become Model methods (recorded
+// in g.kernels); row kernels are helpers of the package's library.
+func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
+	switch grp.Kind {
+	case "layernorm":
+		ln, mul, add := grp.Nodes[0], grp.Nodes[1], grp.Nodes[2]
+		gamma, beta := other(mul, ln), other(add, mul)
+		rows, d := rowsOf(ln.Type.Shape)
+		var xhat jen.Code = jen.Nil()
+		if slices.Contains(grp.Results, ln) {
+			xhat = f.ref(ln)
+		}
+		return []jen.Code{jen.Id("layerNormAffine").Call(f.ref(add), xhat, f.ref(ln.Inputs[0]), f.ref(gamma), f.ref(beta), jen.Lit(rows), jen.Lit(d), jen.Lit(ln.Attrs.Eps))}
+	case "layernorm-grad":
+		mul, lng := grp.Nodes[0], grp.Nodes[1]
+		dh, gamma := mul.Inputs[0], mul.Inputs[1]
+		if !dh.Type.Equal(lng.Type) {
+			dh, gamma = gamma, dh
+		}
+		rows, d := rowsOf(lng.Type.Shape)
+		return []jen.Code{jen.Id("layerNormGradScaled").Call(f.ref(lng), f.ref(lng.Inputs[0]), f.ref(dh), f.ref(gamma), jen.Lit(rows), jen.Lit(d), jen.Lit(lng.Attrs.Eps))}
+	case "softmax-xent-grad":
+		return f.emitXentGrad(grp)
+	}
+	return f.emitLoopKernel(grp)
+}
+
+// other is the operand of a binary node that is not x.
+func other(n, x *graph.Node) *graph.Node {
+	if n.Inputs[0] == x {
+		return n.Inputs[1]
+	}
+	return n.Inputs[0]
+}
+
+func (f *fnGen) emitXentGrad(grp *graph.FusionGroup) []jen.Code {
+	var soft, oh *graph.Node
+	scale := 1.0
+	for _, n := range grp.Nodes {
+		switch n.Op {
+		case graph.OpSoftmax:
+			soft = n
+		case graph.OpOneHot:
+			oh = n
+		case graph.OpMul:
+			for _, x := range n.Inputs {
+				if x.Op == graph.OpConst {
+					scale *= x.Attrs.Value
+				}
+			}
+		}
+	}
+	out := grp.Last()
+	sub := oh.Inputs[0]
+	for _, n := range grp.Nodes {
+		if n.Op == graph.OpSub {
+			sub = n
+		}
+	}
+	p := sub.Inputs[0]
+	var probs, logits jen.Code = f.ref(p), jen.Nil()
+	if soft != nil { // the softmax is computed here, from the logits
+		probs, logits = jen.Nil(), f.ref(soft.Inputs[0])
+	}
+	rows, c := rowsOf(out.Type.Shape)
+	targets := oh.Inputs[0]
+	call := jen.Id("softmaxXentGrad").Call(f.ref(out), probs, logits, f.ref(targets), jen.Lit(rows), jen.Lit(c), jen.Id(graph.FormatFloat(scale)))
+	return []jen.Code{jen.If(jen.Id("p").Op(":=").Add(call), jen.Id("p").Op(">=").Lit(0)).Block(
+		errorf(posPrefix(oh)+"CrossEntropy: target %d at position %d is outside [0, "+fmt.Sprint(c)+")", f.ref(targets).Index(jen.Id("p")), jen.Id("p")),
+	)}
+}
+
+// emitLoopKernel writes an elementwise (or epilogue) group as one Model
+// method with a single loop nest: inner values are locals, operands are read
+// at each index before any result is written there (so a result may share
+// an operand's memory).
+func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
+	kf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+	shape := grp.Last().Type.Shape
+	member := map[*graph.Node]bool{}
+	for _, n := range grp.Nodes {
+		member[n] = true
+	}
+	var external []*graph.Node
+	for _, n := range grp.Nodes {
+		for _, x := range n.Inputs {
+			if !member[x] && !slices.Contains(external, x) {
+				external = append(external, x)
+			}
+		}
+	}
+	locals := newNamer()
+	for _, n := range grp.Results { // parameter names are taken first
+		locals.used[f.nm.name(n)] = true
+	}
+	for _, x := range external {
+		locals.used[f.nm.name(x)] = true
+	}
+	if grp.Producer != nil {
+		for _, x := range grp.Producer.Inputs {
+			locals.used[f.nm.name(x)] = true
+		}
+	}
+	var body []jen.Code
+	if grp.Producer != nil {
+		body = append(body, emitMatMul(kf, grp.Producer)...)
+	}
+	body = append(body, loops(shape, flatOK(shape, external), func(vars []string, idx string) []jen.Code {
+		local := map[*graph.Node]string{}
+		var stmts, stores []jen.Code
+		target := idx
+		if target == "" {
+			target = indexExpr(shape, shape, vars)
+		}
+		for _, n := range grp.Nodes {
+			args := make([]jen.Code, len(n.Inputs))
+			for i, x := range n.Inputs {
+				if l, ok := local[x]; ok {
+					args[i] = jen.Id(l)
+				} else {
+					args[i] = kf.elem(x, shape, vars, idx)
+				}
+			}
+			name := f.nm.name(n)
+			if slices.Contains(grp.Results, n) {
+				name += "v"
+			}
+			local[n] = locals.take(name)
+			stmts = append(stmts, jen.Id(local[n]).Op(":=").Add(elemExprs[n.Op](kf, n, args)))
+		}
+		for _, r := range grp.Results {
+			stores = append(stores, kf.ref(r).Index(jen.Id(target)).Op("=").Id(local[r]))
+		}
+		return append(stmts, stores...)
+	}))
+
+	// Parameters: every slice the kernel touches, in value order.
+	var params []*graph.Node
+	for n := range kf.used {
+		params = append(params, n)
+	}
+	slices.SortFunc(params, func(a, b *graph.Node) int { return a.ID - b.ID })
+	var decl, args []jen.Code
+	for _, n := range params {
+		decl = append(decl, jen.Id(f.nm.name(n)).Add(f.g.goSliceType(n.Type.DType)))
+		args = append(args, f.ref(n))
+	}
+	sink := grp.Last()
+	name := f.g.kernelNames.take("fused" + exported(f.nm.name(sink)))
+	doc := fmt.Sprintf("%s is one fused %s kernel over %s:\n  %s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n  "))
+	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
+		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
+	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}
+}
