@@ -113,13 +113,18 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 	return append(files, kernels...), nil
 }
 
-// render formats a jen file (gofmt) and returns its bytes.
+// render formats a jen file and returns its bytes, run through go/format
+// once more so that doc comments take gofmt's canonical form too.
 func render(f *jen.File) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("codegen: rendering: %w", err)
 	}
-	return buf.Bytes(), nil
+	out, err := format.Source(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("codegen: formatting: %w", err)
+	}
+	return out, nil
 }
 
 // libFile is lib.go with the package clause replaced and a generated header.
@@ -228,7 +233,7 @@ func (g *gen) method(f *jen.File, e *entry, name, doc string, keep func(*graph.N
 				continue // the group runs at its last member
 			}
 			stmts = fg.emitGroup(grp)
-			body = append(body, jen.Line(), jen.Comment(lineComments("fused "+grp.Kind+":\n  "+strings.Join(fg.fusedComment(grp), "\n  "))))
+			body = append(body, jen.Line(), jen.Comment(lineComments("fused "+grp.Kind+":\n\t"+strings.Join(fg.fusedComment(grp), "\n\t"))))
 			body = append(body, stmts...)
 			continue
 		}
@@ -298,9 +303,12 @@ func (g *gen) sliceOf(s slot) *jen.Statement {
 func lineComments(text string) string {
 	lines := strings.Split(text, "\n")
 	for i, l := range lines {
-		if l == "" {
+		switch {
+		case l == "":
 			lines[i] = "//"
-		} else {
+		case strings.HasPrefix(l, "\t"):
+			lines[i] = "//" + l
+		default:
 			lines[i] = "// " + l
 		}
 	}

@@ -194,7 +194,7 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	}
 	sink := grp.Last()
 	name := f.g.kernelNames.take("fused" + exported(f.nm.name(sink)))
-	doc := fmt.Sprintf("%s is one fused %s kernel over %s:\n  %s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n  "))
+	doc := fmt.Sprintf("%s is one fused %s kernel over %s:\n\n\t%s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n\t"))
 	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
 		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
 	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}

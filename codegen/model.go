@@ -414,29 +414,63 @@ func (g *gen) trainAPI(f *jen.File, e *entry) error {
 
 func (g *gen) constData(f *jen.File) {
 	for _, n := range g.lay.consts {
-		docComment(f, fmt.Sprintf("%s is a constant %s (%s).", g.lay.constNames[n], n.Type, n.Pos))
-		if n.Type.DType == graph.I32 {
+		name := g.lay.constNames[n]
+		size := n.Type.Shape.Size()
+		typ := jen.Index(jen.Lit(size)).Id(g.goType(n.Type.DType))
+		switch {
+		case n.Op == graph.OpCausalMask:
+			T, S := n.Type.Shape[0], n.Type.Shape[1]
+			docComment(f, fmt.Sprintf("%s is the causal mask %s (%s): key j is visible from query i when j ≤ i%+d.", name, n.Type, n.Pos, S-T))
+			f.Var().Id(name).Op("=").Func().Params().Params(jen.Id("a").Add(typ)).Block(
+				jen.For(jen.Id("i").Op(":=").Range().Lit(T)).Block(jen.For(jen.Id("j").Op(":=").Range().Lit(S)).Block(
+					jen.Id("a").Index(jen.Id("i").Op("*").Lit(S).Op("+").Id("j")).Op("=").Id("j").Op("<=").Id("i").Op("+").Lit(S-T),
+				)),
+				jen.Return(),
+			).Call()
+		case n.Attrs.Data == nil:
+			docComment(f, fmt.Sprintf("%s is a constant %s (%s), every element %s.", name, n.Type, n.Pos, graph.FormatFloat(n.Attrs.Value)))
+			if n.Attrs.Value == 0 {
+				f.Var().Id(name).Add(typ)
+				continue
+			}
+			var v jen.Code = jen.Id(formatFloat(n.Attrs.Value))
+			switch n.Type.DType {
+			case graph.Bool:
+				v = jen.True()
+			case graph.I32:
+				v = jen.Lit(int(n.Attrs.Value))
+			}
+			f.Var().Id(name).Op("=").Func().Params().Params(jen.Id("a").Add(typ)).Block(
+				jen.For(jen.Id("i").Op(":=").Range().Id("a")).Block(jen.Id("a").Index(jen.Id("i")).Op("=").Add(v)),
+				jen.Return(),
+			).Call()
+		default:
+			docComment(f, fmt.Sprintf("%s is a constant %s (%s).", name, n.Type, n.Pos))
 			vals := make([]jen.Code, len(n.Attrs.Data))
 			for i, v := range n.Attrs.Data {
-				vals[i] = jen.Lit(int(v))
+				switch n.Type.DType {
+				case graph.I32:
+					vals[i] = jen.Lit(int(v))
+				case graph.Bool:
+					vals[i] = jen.Lit(v != 0)
+				default:
+					vals[i] = jen.Id(formatFloat(v))
+				}
 			}
-			f.Var().Id(g.lay.constNames[n]).Op("=").Index(jen.Lit(len(vals))).Int32().Values(vals...)
-			continue
+			f.Var().Id(name).Op("=").Add(typ).Values(vals...)
 		}
-		if n.Type.DType == graph.Bool {
-			vals := make([]jen.Code, len(n.Attrs.Data))
-			for i, v := range n.Attrs.Data {
-				vals[i] = jen.Lit(v != 0)
-			}
-			f.Var().Id(g.lay.constNames[n]).Op("=").Index(jen.Lit(len(vals))).Bool().Values(vals...)
-			continue
-		}
-		vals := make([]jen.Code, len(n.Attrs.Data))
-		for i, v := range n.Attrs.Data {
-			vals[i] = jen.Id(formatFloat(v))
-		}
-		f.Var().Id(g.lay.constNames[n]).Op("=").Index(jen.Lit(len(vals))).Id(g.T).Values(vals...)
 	}
+}
+
+// goType is the Go element type of a dtype.
+func (g *gen) goType(dt graph.DType) string {
+	switch dt {
+	case graph.I32:
+		return "int32"
+	case graph.Bool:
+		return "bool"
+	}
+	return g.T
 }
 
 func (g *gen) errHelpers(f *jen.File) {

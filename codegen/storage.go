@@ -135,6 +135,9 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 			s := p.slots[n.Inputs[0]]
 			s.size = size
 			p.slots[n] = s
+			if s.region == inConst { // a reshaped constant reads the same array
+				l.constNames[n] = l.constNames[n.Inputs[0]]
+			}
 		case graph.StoreArena:
 			a := arenaIndex(n.Type.DType)
 			s := slot{region: inArena, size: size, dtype: n.Type.DType}

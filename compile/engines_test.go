@@ -35,14 +35,10 @@ func TestEnginesAgree(t *testing.T) {
 	for _, e := range models.Zoo {
 		for _, dt := range []graph.DType{graph.F64, graph.F32} {
 			t.Run(e.Name+"/"+dt.String(), func(t *testing.T) {
-				cfg, err := e.Config("")
+				config := smallConfig[e.Name]
+				cfg, err := e.Config(config)
 				if err != nil {
 					t.Fatal(err)
-				}
-				config := ""
-				if e.Name == "mlp" {
-					config = "sizes=32-16-16-10,batch=8" // small: the interpreter is the slow side
-					cfg, _ = e.Config(config)
 				}
 				res, err := compile.Zoo(e.Name, config, compile.Options{Float: dt})
 				if err != nil {

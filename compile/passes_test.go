@@ -10,9 +10,14 @@ import (
 	"github.com/mlc-dev/mlc/runtime"
 )
 
-// smallConfig keeps the interpreter-side tests quick for the big models.
+// smallConfig keeps the interpreter-side tests quick for the big models
+// (the interpreter is the slow side); gpt also runs with dropout, so the
+// engines must draw the same masks.
 var smallConfig = map[string]string{
-	"mlp": "sizes=32-16-16-10,batch=8",
+	"mlp":      "sizes=32-16-16-10,batch=8",
+	"gpt":      "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1",
+	"bert":     "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2",
+	"word2vec": "vocab=128,d=16,batch=16",
 }
 
 // TestO0AgreesWithOptimized: for every zoo model, the program compiled at

@@ -8,3 +8,6 @@ package generated
 //go:generate go run ../cmd/mlc compile -model xor -o xor
 //go:generate go run ../cmd/mlc compile -model mlp -o mlp
 //go:generate go run ../cmd/mlc compile -model tinydecoder -o tinydecoder
+//go:generate go run ../cmd/mlc compile -model gpt -o gpt
+//go:generate go run ../cmd/mlc compile -model bert -o bert
+//go:generate go run ../cmd/mlc compile -model word2vec -o word2vec

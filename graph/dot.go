@@ -20,7 +20,10 @@ var dotFill = map[Role]string{
 func (g *Graph) DOT() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %q {\n", g.Name)
-	b.WriteString("  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n  edge [fontsize=8];\n")
+	// Bounded crossing minimisation and network simplex keep big backward
+	// graphs (their "grad of" edges do not constrain ranks) quick to lay out.
+	b.WriteString("  rankdir=TB; mclimit=0.3; nslimit=2; nslimit1=2;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n  edge [fontsize=8];\n")
+	b.WriteString("  legend [shape=plaintext, style=\"\", label=\"salmon: backward node; dashed edge: the forward node it differentiates\"];\n")
 	for _, n := range g.Nodes {
 		label := n.Ref()
 		if n.Name != "" {
@@ -41,7 +44,7 @@ func (g *Graph) DOT() string {
 			fmt.Fprintf(&b, "  %s -> %s;\n", x.Ref(), n.Ref())
 		}
 		if n.Of != nil {
-			fmt.Fprintf(&b, "  %s -> %s [style=dashed, color=\"#c55a11\", constraint=false, arrowhead=open, label=\"grad of\"];\n", n.Ref(), n.Of.Ref())
+			fmt.Fprintf(&b, "  %s -> %s [style=dashed, color=\"#c55a11\", constraint=false, arrowhead=open];\n", n.Ref(), n.Of.Ref())
 		}
 	}
 	for i, o := range g.Outputs {

@@ -1,11 +1,13 @@
 package graph_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -77,18 +79,20 @@ func TestDOTRenders(t *testing.T) {
 		t.Skip("graphviz dot not installed")
 	}
 	for name, g := range zooGraphs(t) {
-		if len(g.Nodes) > 400 {
+		if len(g.Nodes) > 200 {
 			continue // Graphviz takes minutes to lay out the big transformers
 		}
 		src := g.DOT()
-		if strings.HasSuffix(name, ".train") && !strings.Contains(src, "grad of") {
+		if strings.HasSuffix(name, ".train") && !strings.Contains(src, "style=dashed") {
 			t.Errorf("%s: DOT has no grad-of edges", name)
 		}
 		path := filepath.Join(t.TempDir(), "g.dot")
 		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(dot, "-Tsvg", path).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		out, err := exec.CommandContext(ctx, dot, "-Tsvg", path).CombinedOutput()
+		cancel()
 		if err != nil {
 			t.Fatalf("%s: dot failed: %v\n%s", name, err, out)
 		}

@@ -31,6 +31,30 @@ func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
 			gradOf[d] = gr.Param
 		}
 	}
+	// A uniform constant or a causal mask is written inline (a literal, or a
+	// comparison of loop indices) where every reader is an elementwise loop or
+	// takes it as a scalar; other readers need it stored.
+	inlineOK := map[*Node]bool{}
+	for _, n := range g.Nodes {
+		if n.Op == OpConst || n.Op == OpCausalMask {
+			inlineOK[n] = true
+		}
+	}
+	for _, u := range g.Nodes {
+		takesInline := u.Op.Info().Has(Elementwise) || u.Op == OpBroadcastTo || u.Op == OpReshape ||
+			u.Op == OpLRSchedule || (u.Op.Info().Has(Effect) && u.Op != OpAssign)
+		for k, x := range u.Inputs {
+			switch {
+			case !takesInline, u.Op.Info().Has(Effect) && k < 2: // an update's parameter and gradient are slices
+				inlineOK[x] = false
+			case u.Op == OpReshape && x.Op == OpCausalMask: // a reshaped mask loses its (i, j) layout
+				inlineOK[x] = false
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		inlineOK[o.Node] = false
+	}
 	fused := map[*Node]bool{}
 	if g.Fusion != nil {
 		for _, grp := range g.Fusion.Groups {
@@ -50,10 +74,12 @@ func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
 			st[n] = StoreState
 		case gradOf[n] != nil:
 			st[n] = StoreGrad
-		case n.Op == OpConst && n.Attrs.Data != nil:
-			st[n] = StoreConst
 		case n.Op == OpConst || n.Op == OpCausalMask:
-			st[n] = StoreInline
+			if inlineOK[n] && n.Attrs.Data == nil {
+				st[n] = StoreInline
+			} else {
+				st[n] = StoreConst
+			}
 		case fused[n]:
 			st[n] = StoreFused
 		case n.Op == OpReshape && st[n.Inputs[0]] != StoreInline && st[n.Inputs[0]] != StoreFused:

@@ -8,9 +8,12 @@ import (
 	"strings"
 
 	"github.com/mlc-dev/mlc/dsl"
+	"github.com/mlc-dev/mlc/models/bert"
+	"github.com/mlc-dev/mlc/models/gpt"
 	"github.com/mlc-dev/mlc/models/mlp"
 	"github.com/mlc-dev/mlc/models/seedmlp"
 	"github.com/mlc-dev/mlc/models/tinydecoder"
+	"github.com/mlc-dev/mlc/models/word2vec"
 	"github.com/mlc-dev/mlc/models/xor"
 )
 
@@ -45,6 +48,9 @@ var Zoo = []*Entry{
 	entry("xor", "the reference text's 2-4-1 NumPy XOR network", dsl.F64, xor.DefaultConfig, xor.Build, xor.Example),
 	entry("mlp", "configurable classifier with softmax cross-entropy (default 784-256-256-10)", dsl.F32, mlp.DefaultConfig, mlp.Build, nil),
 	entry("tinydecoder", "the reference text's one-block transformer decoder (vocab 5, d 4)", dsl.F64, tinydecoder.DefaultConfig, tinydecoder.Build, tinydecoder.Example),
+	entry("gpt", "decoder-only GPT-2-style language model: causal multi-head attention, pre/post-norm, tied output", dsl.F32, gpt.DefaultConfig, gpt.Build, nil),
+	entry("bert", "encoder-only masked language model: bidirectional attention with a padding mask, tied MLM head", dsl.F32, bert.DefaultConfig, bert.Build, bert.Example),
+	entry("word2vec", "skip-gram with negative sampling: center vectors V, context vectors U", dsl.F32, word2vec.DefaultConfig, word2vec.Build, nil),
 }
 
 // Names lists the zoo's model names.

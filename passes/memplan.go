@@ -138,7 +138,7 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 		if list[i].size != list[j].size {
 			return list[i].size > list[j].size
 		}
-		return pos[list[i].owner] < pos[list[j].owner]
+		return list[i].owner.ID < list[j].owner.ID // a total order: the plan is deterministic
 	})
 	offset := map[*buffer]int{}
 	var placed [3][]*buffer

@@ -353,9 +353,9 @@ func (m *Model) forward() error {
 	h1 := m.arena[66560:82944]     // f32[64,256]
 	W2 := m.params[200960:266496]  // f32[256,256]
 	b2 := m.params[266496:266752]  // f32[256]
-	t9 := m.arena[99328:115712]    // f32[64,256]
-	z2 := m.arena[99328:115712]    // f32[64,256]
-	h2 := m.arena[82944:99328]     // f32[64,256]
+	t9 := m.arena[82944:99328]     // f32[64,256]
+	z2 := m.arena[82944:99328]     // f32[64,256]
+	h2 := m.arena[99328:115712]    // f32[64,256]
 	W3 := m.params[266752:269312]  // f32[256,10]
 	b3 := m.params[269312:269322]  // f32[10]
 	t14 := m.arena[115712:116352]  // f32[64,10]
@@ -401,15 +401,15 @@ func (m *Model) backward() error {
 	z1 := m.arena[50176:66560]    // f32[64,256]
 	h1 := m.arena[66560:82944]    // f32[64,256]
 	W2 := m.params[200960:266496] // f32[256,256]
-	z2 := m.arena[99328:115712]   // f32[64,256]
-	h2 := m.arena[82944:99328]    // f32[64,256]
+	z2 := m.arena[82944:99328]    // f32[64,256]
+	h2 := m.arena[99328:115712]   // f32[64,256]
 	W3 := m.params[266752:269312] // f32[256,10]
 	z3 := m.arena[115712:116352]  // f32[64,10]
 	dz3 := m.arena[116352:116992] // f32[64,10]
 	db3 := m.grads[269312:269322] // f32[10]
-	dh2 := m.arena[82944:99328]   // f32[64,256]
+	dh2 := m.arena[99328:115712]  // f32[64,256]
 	dW3 := m.grads[266752:269312] // f32[256,10]
-	dz2 := m.arena[99328:115712]  // f32[64,256]
+	dz2 := m.arena[82944:99328]   // f32[64,256]
 	db2 := m.grads[266496:266752] // f32[256]
 	dh1 := m.arena[66560:82944]   // f32[64,256]
 	dW2 := m.grads[200960:266496] // f32[256,256]
@@ -533,9 +533,10 @@ func (m *Model) update() error {
 }
 
 // fusedH1 is one fused epilogue kernel over f32[64,256]:
-//   t3 = X · W1  (MatMul, models/mlp/mlp.go:53)
-//   z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
-//   h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
+//
+//	t3 = X · W1  (MatMul, models/mlp/mlp.go:53)
+//	z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
+//	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
 	for i := range 64 {
@@ -548,9 +549,10 @@ func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h
 }
 
 // fusedH2 is one fused epilogue kernel over f32[64,256]:
-//   t8 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
-//   z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
-//   h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
+//
+//	t8 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+//	z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
+//	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
 	for i := range 64 {
@@ -563,8 +565,9 @@ func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, 
 }
 
 // fusedZ3 is one fused epilogue kernel over f32[64,10]:
-//   t13 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
-//   z3 = t13 + b3  (Add, models/mlp/mlp.go:53)
+//
+//	t13 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+//	z3 = t13 + b3  (Add, models/mlp/mlp.go:53)
 func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32, z3 []float32) {
 	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
 	for i := range 64 {
@@ -576,9 +579,10 @@ func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32,
 }
 
 // fusedH1_2 is one fused epilogue kernel over f32[64,256]:
-//   t4 = X · W1  (MatMul, models/mlp/mlp.go:53)
-//   z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
-//   h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
+//
+//	t4 = X · W1  (MatMul, models/mlp/mlp.go:53)
+//	z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
+//	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32, z1 []float32, h1 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
 	for i := range 64 {
@@ -592,9 +596,10 @@ func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32,
 }
 
 // fusedH2_2 is one fused epilogue kernel over f32[64,256]:
-//   t9 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
-//   z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
-//   h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
+//
+//	t9 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+//	z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
+//	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t9 []float32, z2 []float32, h2 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
 	for i := range 64 {
@@ -608,8 +613,9 @@ func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t9 []float32
 }
 
 // fusedZ3_2 is one fused epilogue kernel over f32[64,10]:
-//   t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
-//   z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
+//
+//	t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+//	z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
 func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float32, z3 []float32) {
 	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
 	for i := range 64 {
@@ -621,9 +627,10 @@ func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float3
 }
 
 // fusedDz2 is one fused epilogue kernel over f32[64,256]:
-//   dh2 = dz3 · W3ᵀ  (MatMul, models/mlp/mlp.go:53)
-//   t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
-//   dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
+//
+//	dh2 = dz3 · W3ᵀ  (MatMul, models/mlp/mlp.go:53)
+//	t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
+//	dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float32, dz2 []float32) {
 	Gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
 	for i := range 16384 {
@@ -634,9 +641,10 @@ func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float3
 }
 
 // fusedDz1 is one fused epilogue kernel over f32[64,256]:
-//   dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
-//   t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
-//   dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
+//
+//	dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
+//	t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
+//	dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
 	Gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
 	for i := range 16384 {

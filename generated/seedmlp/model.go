@@ -432,9 +432,10 @@ func (m *Model) update() error {
 }
 
 // fusedA1 is one fused epilogue kernel over f64[1,2]:
-//   t5 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
-//   z1 = t5 + b1  (Add, models/seedmlp/seedmlp.go:23)
-//   a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
+//
+//	t5 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+//	z1 = t5 + b1  (Add, models/seedmlp/seedmlp.go:23)
+//	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedA1(x []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
 	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t5, 2, false)
 	for j := range 2 {
@@ -445,9 +446,10 @@ func (m *Model) fusedA1(x []float64, W1 []float64, b1 []float64, t5 []float64, a
 }
 
 // fusedYhat is one fused epilogue kernel over f64[1,1]:
-//   t8 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
-//   z2 = t8 + b2  (Add, models/seedmlp/seedmlp.go:25)
-//   yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
+//
+//	t8 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+//	z2 = t8 + b2  (Add, models/seedmlp/seedmlp.go:25)
+//	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
 func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64, yhat []float64) {
 	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t8, 1, false)
 	{
@@ -458,9 +460,10 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 }
 
 // fusedA1_2 is one fused epilogue kernel over f64[1,2]:
-//   t6 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
-//   z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
-//   a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
+//
+//	t6 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+//	z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
+//	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
 	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t6, 2, false)
 	for j := range 2 {
@@ -472,9 +475,10 @@ func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64,
 }
 
 // fusedYhat_2 is one fused epilogue kernel over f64[1,1]:
-//   t9 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
-//   z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
-//   yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
+//
+//	t9 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+//	z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
+//	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
 func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
 	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t9, 1, false)
 	{
@@ -486,9 +490,10 @@ func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float
 }
 
 // fusedDz1 is one fused epilogue kernel over f64[1,2]:
-//   da1 = dz2 · W2ᵀ  (MatMul, models/seedmlp/seedmlp.go:25)
-//   t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
-//   dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
+//
+//	da1 = dz2 · W2ᵀ  (MatMul, models/seedmlp/seedmlp.go:25)
+//	t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
+//	dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
 	GemmSmall(false, true, 1, 2, 1, dz2, 1, W2, 1, da1, 2, false)
 	for i := range 2 {

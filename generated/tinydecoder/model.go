@@ -519,8 +519,8 @@ func (m *Model) forward() error {
 	attn_out := m.arena[128:140]       // f64[3,4]
 	attn_proj := m.arena[144:156]      // f64[3,4]
 	resid1 := m.arena[144:156]         // f64[3,4]
-	t31 := m.arena[176:188]            // f64[3,4]
-	H_prime := m.arena[160:172]        // f64[3,4]
+	t31 := m.arena[160:172]            // f64[3,4]
+	H_prime := m.arena[176:188]        // f64[3,4]
 	t34 := m.arena[0:24]               // f64[3,8]
 	ffn_pre := m.arena[0:24]           // f64[3,8]
 	ffn_hidden := m.arena[24:48]       // f64[3,8]
@@ -636,8 +636,8 @@ func (m *Model) backward() error {
 	attn_weights := m.arena[112:121]    // f64[3,3]
 	attn_out := m.arena[128:140]        // f64[3,4]
 	resid1 := m.arena[144:156]          // f64[3,4]
-	t31 := m.arena[176:188]             // f64[3,4]
-	H_prime := m.arena[160:172]         // f64[3,4]
+	t31 := m.arena[160:172]             // f64[3,4]
+	H_prime := m.arena[176:188]         // f64[3,4]
 	ffn_pre := m.arena[0:24]            // f64[3,8]
 	ffn_hidden := m.arena[24:48]        // f64[3,8]
 	resid2 := m.arena[192:204]          // f64[3,4]
@@ -646,7 +646,7 @@ func (m *Model) backward() error {
 	probs := m.arena[256:271]           // f64[3,5]
 	dlogits := m.arena[272:287]         // f64[3,5]
 	dH_double_prime := m.arena[288:300] // f64[3,4]
-	t51 := m.arena[24:44]               // f64[5,4]
+	t51 := m.arena[0:20]                // f64[5,4]
 	dln2_beta := m.grads[184:188]       // f64[4]
 	t54 := m.arena[208:220]             // f64[3,4]
 	dln2_gamma := m.grads[180:184]      // f64[4]
@@ -660,7 +660,7 @@ func (m *Model) backward() error {
 	dW_1 := m.grads[96:128]             // f64[4,8]
 	dH_prime := m.arena[208:220]        // f64[3,4]
 	dln1_beta := m.grads[176:180]       // f64[4]
-	t69 := m.arena[176:188]             // f64[3,4]
+	t69 := m.arena[160:172]             // f64[3,4]
 	dln1_gamma := m.grads[172:176]      // f64[4]
 	dresid1 := m.arena[0:12]            // f64[3,4]
 	dattn_out := m.arena[16:28]         // f64[3,4]
@@ -678,7 +678,7 @@ func (m *Model) backward() error {
 	t85 := m.arena[48:60]               // f64[3,4]
 	dWq := m.grads[32:48]               // f64[4,4]
 	dX_prime := m.grads[20:32]          // f64[3,4]
-	t90 := m.arena[0:20]                // f64[5,4]
+	t90 := m.arena[24:44]               // f64[5,4]
 	dE := m.grads[0:20]                 // f64[5,4]
 
 	// fused softmax-xent-grad:
@@ -965,9 +965,10 @@ func (m *Model) update() error {
 }
 
 // fusedT25 is one fused epilogue kernel over f64[3,3]:
-//   t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
-//   scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
-//   t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+//
+//	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+//	scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 func (m *Model) fusedT25(Q []float64, K []float64, t20 []float64, t25 []float64) {
 	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t20, 3, false)
 	for i := range 3 {
@@ -980,8 +981,9 @@ func (m *Model) fusedT25(Q []float64, K []float64, t20 []float64, t25 []float64)
 }
 
 // fusedResid1 is one fused epilogue kernel over f64[3,4]:
-//   attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
-//   resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+//
+//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
 	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
 	for i := range 12 {
@@ -991,9 +993,10 @@ func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64,
 }
 
 // fusedFfn_hidden is one fused epilogue kernel over f64[3,8]:
-//   t33 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
-//   ffn_pre = t33 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
-//   ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+//
+//	t33 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	ffn_pre = t33 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden(W_1 []float64, b_1 []float64, H_prime []float64, t33 []float64, ffn_hidden []float64) {
 	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t33, 8, false)
 	for i := range 3 {
@@ -1006,9 +1009,10 @@ func (m *Model) fusedFfn_hidden(W_1 []float64, b_1 []float64, H_prime []float64,
 }
 
 // fusedResid2 is one fused epilogue kernel over f64[3,4]:
-//   t36 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
-//   ffn_out = t36 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
-//   resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+//
+//	t36 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//	ffn_out = t36 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
 func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t36 []float64, resid2 []float64) {
 	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t36, 4, false)
 	for i := range 3 {
@@ -1021,9 +1025,10 @@ func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn
 }
 
 // fusedT26 is one fused epilogue kernel over f64[3,3]:
-//   t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
-//   scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
-//   t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+//
+//	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+//	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 func (m *Model) fusedT26(Q []float64, K []float64, t21 []float64, t26 []float64) {
 	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t21, 3, false)
 	for i := range 3 {
@@ -1036,8 +1041,9 @@ func (m *Model) fusedT26(Q []float64, K []float64, t21 []float64, t26 []float64)
 }
 
 // fusedResid1_2 is one fused epilogue kernel over f64[3,4]:
-//   attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
-//   resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+//
+//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
 	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
 	for i := range 12 {
@@ -1047,9 +1053,10 @@ func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float6
 }
 
 // fusedFfn_hidden_2 is one fused epilogue kernel over f64[3,8]:
-//   t34 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
-//   ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
-//   ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+//
+//	t34 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float64, t34 []float64, ffn_pre []float64, ffn_hidden []float64) {
 	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t34, 8, false)
 	for i := range 3 {
@@ -1063,9 +1070,10 @@ func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float6
 }
 
 // fusedResid2_2 is one fused epilogue kernel over f64[3,4]:
-//   t37 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
-//   ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
-//   resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+//
+//	t37 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//	ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
 func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t37 []float64, resid2 []float64) {
 	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t37, 4, false)
 	for i := range 3 {
@@ -1078,9 +1086,10 @@ func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, f
 }
 
 // fusedDffn_pre is one fused epilogue kernel over f64[3,8]:
-//   dffn_hidden = dresid2 · W_2ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:68)
-//   t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
-//   dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
+//
+//	dffn_hidden = dresid2 · W_2ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//	t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
+//	dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float64, dffn_hidden []float64, dffn_pre []float64) {
 	GemmSmall(false, true, 3, 8, 4, dresid2, 4, W_2, 4, dffn_hidden, 8, false)
 	for i := range 24 {
@@ -1091,8 +1100,9 @@ func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float6
 }
 
 // fusedDH_prime is one fused epilogue kernel over f64[3,4]:
-//   t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
-//   dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
+//
+//	t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
 func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float64, t64 []float64, dH_prime []float64) {
 	GemmSmall(false, true, 3, 4, 8, dffn_pre, 8, W_1, 8, t64, 4, false)
 	for i := range 12 {
@@ -1102,8 +1112,9 @@ func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float
 }
 
 // fusedT78 is one fused elementwise kernel over f64[3,3]:
-//   dscores = causal ? t76 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
-//   t78 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//
+//	dscores = causal ? t76 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
+//	t78 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 func (m *Model) fusedT78(t76 []float64, t78 []float64) {
 	for i := range 3 {
 		for j := range 3 {
@@ -1115,10 +1126,11 @@ func (m *Model) fusedT78(t76 []float64, t78 []float64) {
 }
 
 // fusedDX_prime is one fused epilogue kernel over f64[3,4]:
-//   t85 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
-//   t87 = dresid1 + t81  (Add, models/tinydecoder/tinydecoder.go:56)
-//   t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
-//   dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
+//
+//	t85 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
+//	t87 = dresid1 + t81  (Add, models/tinydecoder/tinydecoder.go:56)
+//	t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
+//	dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
 func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81 []float64, t83 []float64, t85 []float64, dX_prime []float64) {
 	GemmSmall(false, true, 3, 4, 4, dQ, 4, Wq, 4, t85, 4, false)
 	for i := range 12 {
@@ -1130,8 +1142,9 @@ func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81
 }
 
 // fusedDE is one fused epilogue kernel over f64[5,4]:
-//   t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
-//   dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
+//
+//	t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
+//	dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
 func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float64, t90 []float64, dE []float64) {
 	GemmSmall(true, false, 5, 4, 3, dlogits, 5, H_double_prime, 4, t51, 4, false)
 	for i := range 20 {

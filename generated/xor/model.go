@@ -432,9 +432,10 @@ func (m *Model) update() error {
 }
 
 // fusedA1 is one fused epilogue kernel over f64[4,4]:
-//   t5 = X · W1  (MatMul, models/xor/xor.go:39)
-//   z1 = t5 + b1  (Add, models/xor/xor.go:39)
-//   a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
+//
+//	t5 = X · W1  (MatMul, models/xor/xor.go:39)
+//	z1 = t5 + b1  (Add, models/xor/xor.go:39)
+//	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
 func (m *Model) fusedA1(X []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
 	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t5, 4, false)
 	for i := range 4 {
@@ -447,9 +448,10 @@ func (m *Model) fusedA1(X []float64, W1 []float64, b1 []float64, t5 []float64, a
 }
 
 // fusedYhat is one fused epilogue kernel over f64[4,1]:
-//   t8 = a1 · W2  (MatMul, models/xor/xor.go:41)
-//   z2 = t8 + b2  (Add, models/xor/xor.go:41)
-//   yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
+//
+//	t8 = a1 · W2  (MatMul, models/xor/xor.go:41)
+//	z2 = t8 + b2  (Add, models/xor/xor.go:41)
+//	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
 func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64, yhat []float64) {
 	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t8, 1, false)
 	for i := range 4 {
@@ -460,9 +462,10 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 }
 
 // fusedA1_2 is one fused epilogue kernel over f64[4,4]:
-//   t6 = X · W1  (MatMul, models/xor/xor.go:39)
-//   z1 = t6 + b1  (Add, models/xor/xor.go:39)
-//   a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
+//
+//	t6 = X · W1  (MatMul, models/xor/xor.go:39)
+//	z1 = t6 + b1  (Add, models/xor/xor.go:39)
+//	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
 func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
 	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t6, 4, false)
 	for i := range 4 {
@@ -476,9 +479,10 @@ func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64,
 }
 
 // fusedYhat_2 is one fused epilogue kernel over f64[4,1]:
-//   t9 = a1 · W2  (MatMul, models/xor/xor.go:41)
-//   z2 = t9 + b2  (Add, models/xor/xor.go:41)
-//   yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
+//
+//	t9 = a1 · W2  (MatMul, models/xor/xor.go:41)
+//	z2 = t9 + b2  (Add, models/xor/xor.go:41)
+//	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
 func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
 	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t9, 1, false)
 	for i := range 4 {
@@ -490,8 +494,9 @@ func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float
 }
 
 // fusedDz2 is one fused elementwise kernel over f64[4,1]:
-//   t13 = yhat − y  (Sub, models/xor/xor.go:43)
-//   dz2 = t13 ⊙ 0.25  (Mul, models/xor/xor.go:43)
+//
+//	t13 = yhat − y  (Sub, models/xor/xor.go:43)
+//	dz2 = t13 ⊙ 0.25  (Mul, models/xor/xor.go:43)
 func (m *Model) fusedDz2(y []float64, yhat []float64, dz2 []float64) {
 	for i := range 4 {
 		t13 := yhat[i] - y[i]
@@ -501,9 +506,10 @@ func (m *Model) fusedDz2(y []float64, yhat []float64, dz2 []float64) {
 }
 
 // fusedDz1 is one fused epilogue kernel over f64[4,4]:
-//   da1 = dz2 · W2ᵀ  (MatMul, models/xor/xor.go:41)
-//   t20 = z1 > 0  (Greater, models/xor/xor.go:40)
-//   dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
+//
+//	da1 = dz2 · W2ᵀ  (MatMul, models/xor/xor.go:41)
+//	t20 = z1 > 0  (Greater, models/xor/xor.go:40)
+//	dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
 func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
 	GemmSmall(false, true, 4, 4, 1, dz2, 1, W2, 1, da1, 4, false)
 	for i := range 16 {
