@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"go/format"
+	"slices"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -45,6 +46,9 @@ type gen struct {
 	// usesPool is set when some product runs on the blocked kernel, which
 	// takes the Model's worker pool.
 	usesPool bool
+	// reserves are the distinct blocked products, whose packing buffers New
+	// sizes up front so that no call allocates.
+	reserves [][5]int
 	// kernels are the fused-kernel methods, emitted after the entry points.
 	kernels     []jen.Code
 	kernelNames *namer
@@ -88,8 +92,13 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 			for _, x := range n.Inputs {
 				g.uses[x]++
 			}
-			if n.Op == graph.OpMatMul {
-				g.usesPool = g.usesPool || !g.smallGemm(matmulDims(n))
+			if n.Op == graph.OpMatMul && !g.smallGemm(matmulDims(n)) {
+				g.usesPool = true
+				ta, tb, m, nn, k := matmulDims(n)
+				r := [5]int{b2i(ta), b2i(tb), m, nn, k}
+				if !slices.Contains(g.reserves, r) {
+					g.reserves = append(g.reserves, r)
+				}
 			}
 		}
 	}
@@ -316,6 +325,13 @@ func lineComments(text string) string {
 }
 
 func docComment(f *jen.File, text string) { f.Comment(lineComments(text)) }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // matmulDims are the transpose flags and m, n, k of one product of a MatMul.
 func matmulDims(n *graph.Node) (ta, tb bool, m, nn, k int) {

@@ -192,6 +192,10 @@ func (g *gen) constructor(f *jen.File) {
 	}
 	if g.usesPool {
 		body = append(body, jen.Id("m").Dot("pool").Op("=").Id("NewPool").Call(jen.Lit(0)).Comment("one thread per GOMAXPROCS"))
+		body = append(body, jen.Comment("Packing buffers for every blocked product, so that no call allocates."))
+		for _, r := range g.reserves {
+			body = append(body, jen.Id("Reserve").Types(jen.Id(g.T)).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
+		}
 	}
 	body = append(body, jen.Return(jen.Id("m")))
 

@@ -25,7 +25,7 @@ var reserved = map[string]bool{
 	"reduceLoss": true, "rng": true, "seedFor": true, "initNormal": true, "maxNaN": true, "minNaN": true,
 	"rowStats": true, "errRange": true, "geluC": true, "New": true, "Model": true, "Tensor": true,
 	"lrAt": true, "Gemm": true, "GemmSmall": true, "GemmBlocked": true, "Sgemm": true, "Dgemm": true,
-	"NewPool": true, "Pool": true, "Float": true, "UseBlocked": true, "UseParallel": true,
+	"NewPool": true, "Pool": true, "Reserve": true, "Float": true, "UseBlocked": true, "UseParallel": true,
 }
 
 // ident turns a DSL name into a Go identifier: letters, digits and '_'.

@@ -17,8 +17,12 @@ type dataset interface {
 	restore(state string) error
 }
 
-// newDataset picks the data a model trains on.
-func newDataset(m *loaded, prog *graph.Program, st trainSettings) (dataset, error) {
+// newDataset picks the data a model trains on: a corpus for the text
+// models, else the model's example batch.
+func newDataset(m *loaded, prog *graph.Program, st trainSettings, ckptDir string, resume bool, out func(string, ...any)) (dataset, error) {
+	if d, err := textDataset(m, prog, st, ckptDir, resume, out); d != nil || err != nil {
+		return d, err
+	}
 	if st.Data != "" {
 		return nil, fmt.Errorf("%s trains on its own example batch; -data is for text models", m.entry.Name)
 	}

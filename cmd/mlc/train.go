@@ -124,7 +124,7 @@ func cmdTrain(c *cli, args []string) error {
 	if prog.Train == nil {
 		return fmt.Errorf("%s has no loss to train", m.entry.Name)
 	}
-	ds, err := newDataset(m, prog, st)
+	ds, err := newDataset(m, prog, st, *ckpt, *resume, func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) })
 	if err != nil {
 		return err
 	}

@@ -437,6 +437,20 @@ func NewSeeded(seed uint64) *Model {
 		Shape: []int{512},
 	}}
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, false, 64, 64, 64)
+	Reserve[float32](m.pool, false, true, 64, 64, 16)
+	Reserve[float32](m.pool, false, false, 64, 256, 64)
+	Reserve[float32](m.pool, false, false, 64, 64, 256)
+	Reserve[float32](m.pool, false, true, 64, 512, 64)
+	Reserve[float32](m.pool, false, false, 64, 64, 512)
+	Reserve[float32](m.pool, true, false, 512, 64, 64)
+	Reserve[float32](m.pool, false, true, 64, 64, 64)
+	Reserve[float32](m.pool, true, false, 64, 64, 64)
+	Reserve[float32](m.pool, false, true, 64, 256, 64)
+	Reserve[float32](m.pool, true, false, 256, 64, 64)
+	Reserve[float32](m.pool, false, true, 64, 64, 256)
+	Reserve[float32](m.pool, true, false, 64, 256, 64)
 	return m
 }
 

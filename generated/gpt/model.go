@@ -687,6 +687,19 @@ func NewSeeded(seed uint64) *Model {
 		Shape: []int{128},
 	}}
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, false, 128, 128, 128)
+	Reserve[float32](m.pool, false, true, 128, 128, 32)
+	Reserve[float32](m.pool, false, false, 128, 32, 128)
+	Reserve[float32](m.pool, false, false, 128, 512, 128)
+	Reserve[float32](m.pool, false, false, 128, 128, 512)
+	Reserve[float32](m.pool, false, true, 128, 512, 128)
+	Reserve[float32](m.pool, true, false, 512, 128, 128)
+	Reserve[float32](m.pool, false, true, 128, 128, 512)
+	Reserve[float32](m.pool, true, false, 128, 512, 128)
+	Reserve[float32](m.pool, false, true, 128, 128, 128)
+	Reserve[float32](m.pool, true, false, 128, 128, 128)
+	Reserve[float32](m.pool, true, false, 128, 32, 128)
 	return m
 }
 

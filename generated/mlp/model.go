@@ -109,6 +109,15 @@ func NewSeeded(seed uint64) *Model {
 		Shape: []int{10},
 	}}
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, false, 64, 256, 784)
+	Reserve[float32](m.pool, false, false, 64, 256, 256)
+	Reserve[float32](m.pool, false, false, 64, 10, 256)
+	Reserve[float32](m.pool, false, true, 64, 256, 10)
+	Reserve[float32](m.pool, true, false, 256, 10, 64)
+	Reserve[float32](m.pool, false, true, 64, 256, 256)
+	Reserve[float32](m.pool, true, false, 256, 256, 64)
+	Reserve[float32](m.pool, true, false, 784, 256, 64)
 	return m
 }
 
