@@ -15,6 +15,7 @@ import (
 
 	"github.com/mlc-dev/mlc/codegen/kernels"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime/sample"
 )
 
 //go:embed lib/lib.go
@@ -170,39 +171,49 @@ func (g *gen) kernelFiles() ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := string(b)
-		if strings.HasSuffix(name, ".go") {
-			i := strings.Index(src, "\npackage kernels\n")
-			if strings.HasPrefix(src, "package kernels\n") {
-				i = -1
-				src = "\n" + src
-				i = 0
-			}
-			if i < 0 {
-				return nil, fmt.Errorf("codegen: kernels/%s has no package clause", name)
-			}
-			head, body := src[:i], src[i+len("\npackage kernels\n"):]
-			// The package comment (doc.go's) belongs to the kernels package only.
-			if j := strings.LastIndex(head, "\n\n"); strings.Contains(head, "// Package kernels") {
-				if j < 0 {
-					head = ""
-				} else {
-					head = head[:j]
-				}
-			}
-			src = head + "\npackage " + g.pkg + "\n" + body
-		}
-		src = "// " + Header(g.prog.Source) + "\n\n" + strings.TrimLeft(src, "\n")
-		if strings.HasSuffix(name, ".go") {
-			fb, err := format.Source([]byte(src))
-			if err != nil {
-				return nil, fmt.Errorf("codegen: kernels/%s: %v", name, err)
-			}
-			src = string(fb)
+		src, err := g.copySource("kernels", name, string(b))
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, File{Name: "mlc_" + name, Data: []byte(src)})
 	}
-	return out, nil
+	// The token sampler (runtime/sample), for Models that generate text.
+	src, err := g.copySource("sample", "sample.go", sample.Source)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, File{Name: "mlc_sample.go", Data: []byte(src)}), nil
+}
+
+// copySource rewrites a source file of one of mlc's stdlib-only packages
+// for a generated package: the header first, the package clause renamed,
+// the original package comment dropped, and gofmt applied.
+func (g *gen) copySource(pkg, name, src string) (string, error) {
+	clause := "package " + pkg + "\n"
+	if !strings.HasSuffix(name, ".go") {
+		return "// " + Header(g.prog.Source) + "\n\n" + src, nil
+	}
+	if strings.HasPrefix(src, clause) {
+		src = "\n" + src
+	}
+	i := strings.Index(src, "\n"+clause)
+	if i < 0 {
+		return "", fmt.Errorf("codegen: %s/%s has no package clause", pkg, name)
+	}
+	head, body := src[:i], src[i+len(clause)+1:]
+	if strings.Contains(head, "// Package "+pkg) { // the package comment belongs to the original package
+		if j := strings.LastIndex(head, "\n\n"); j >= 0 {
+			head = head[:j]
+		} else {
+			head = ""
+		}
+	}
+	out := "// " + Header(g.prog.Source) + "\n\n" + strings.TrimLeft(head+"\npackage "+g.pkg+"\n"+body, "\n")
+	b, err := format.Source([]byte(out))
+	if err != nil {
+		return "", fmt.Errorf("codegen: %s/%s: %v", pkg, name, err)
+	}
+	return string(b), nil
 }
 
 // smallGemm reports whether a product of these static shapes runs best on

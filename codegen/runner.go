@@ -37,6 +37,20 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 		return ins
 	}
 	data.PredictIn = conv(prog.Predict)
+	if ins := prog.Predict.Inputs(); len(ins) == 1 && ins[0].Type.DType == graph.I32 && ins[0].Type.Shape.Rank() == 2 && ins[0].Type.Shape[0] == 1 {
+		if lg := prog.Predict.Output("logits"); lg != nil && lg.Type.Shape.Rank() == 3 && lg.Type.Shape[1] == ins[0].Type.Shape[1] {
+			data.LM, data.Ctx, data.Vocab = true, ins[0].Type.Shape[1], lg.Type.Shape[2]
+			var outs []string
+			for _, o := range prog.Predict.Outputs {
+				if o.Name == "logits" {
+					outs = append(outs, "logits")
+				} else {
+					outs = append(outs, "_")
+				}
+			}
+			data.LMOuts = strings.Join(outs, ", ")
+		}
+	}
 	seen := map[string]bool{}
 	for _, in := range data.PredictIn {
 		seen[in.Name] = true
@@ -83,6 +97,11 @@ type runnerData struct {
 	Outputs            []runnerOutput
 	HasTrain           bool
 	HasState           bool
+	// LM: a causal language model with one i32 input [1, Ctx] and an output
+	// "logits" [1, Ctx, Vocab]; the runner can generate text with it.
+	LM         bool
+	Ctx, Vocab int
+	LMOuts     string // the Predict results, logits named
 }
 
 func shapeLit(s graph.Shape) string {
@@ -168,6 +187,13 @@ type request struct {
 	Grads  bool              ` + "`json:\"grads\"`" + `
 	Steps  int               ` + "`json:\"steps\"`" + `
 	Trace  bool              ` + "`json:\"trace\"`" + `
+	// generate: the prompt's token ids, how many tokens to add, sampling.
+	Prompt      []int32 ` + "`json:\"prompt\"`" + `
+	N           int     ` + "`json:\"n\"`" + `
+	Temperature float64 ` + "`json:\"temperature\"`" + `
+	TopK        int     ` + "`json:\"top_k\"`" + `
+	TopP        float64 ` + "`json:\"top_p\"`" + `
+	Seed        uint64  ` + "`json:\"seed\"`" + `
 }
 
 type result struct {
@@ -180,6 +206,8 @@ type result struct {
 	State   map[string]tensor   ` + "`json:\"state,omitempty\"`" + `
 	RNG     string              ` + "`json:\"rng,omitempty\"`" + `
 	Error   string              ` + "`json:\"error,omitempty\"`" + `
+	Token   *int32              ` + "`json:\"token,omitempty\"`" + `
+	Done    bool                ` + "`json:\"done,omitempty\"`" + `
 }
 
 func input(in map[string]tensor, name string, size int) ([]jsonFloat, error) {
@@ -254,7 +282,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "reading request:", err)
 			os.Exit(1)
 		}
-		res, err := serve(m, &req)
+		emit := func(r *result) {
+			if err := enc.Encode(r); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			out.Flush()
+		}
+		res, err := serve(m, &req, emit)
 		if err != nil {
 			res = &result{Error: err.Error()}
 		}
@@ -290,7 +325,7 @@ func getAll(ts []model.Tensor) map[string]tensor {
 	return out
 }
 
-func serve(m *model.Model, req *request) (*result, error) {
+func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	if err := setAll(m.Params(), req.Params, "parameter"); err != nil {
 		return nil, err
 	}
@@ -308,6 +343,9 @@ func serve(m *model.Model, req *request) (*result, error) {
 	switch req.Cmd {
 	case "set":
 		return res, nil
+{{if .LM}}	case "generate":
+		return generate(m, req, emit)
+{{end}}
 	case "get":
 		res.Params = getAll(m.Params())
 {{if .HasState}}		res.State = getAll(m.State())
@@ -383,4 +421,36 @@ func serve(m *model.Model, req *request) (*result, error) {
 	}
 {{end}}	return res, nil
 }
-`))
+{{if .LM}}
+// generate samples req.N tokens after the prompt, streaming each one. It
+// recomputes the window of the last {{.Ctx}} tokens for every token.
+func generate(m *model.Model, req *request, emit func(*result)) (*result, error) {
+	s, err := model.NewSampler[{{.T}}]({{.Vocab}}, model.Options{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP}, req.Seed)
+	if err != nil {
+		return nil, err
+	}
+	tokens := append([]int32(nil), req.Prompt...)
+	window := make([]int32, {{.Ctx}})
+	for range req.N {
+		w := tokens
+		if len(w) > {{.Ctx}} {
+			w = w[len(w)-{{.Ctx}}:]
+		}
+		clear(window)
+		copy(window, w) // positions after the text do not affect earlier logits (causal)
+		{{.LMOuts}}, err := m.Predict(window)
+		if err != nil {
+			return nil, err
+		}
+		last := len(w) - 1
+		next, err := s.Sample(logits[last*{{.Vocab}} : (last+1)*{{.Vocab}}])
+		if err != nil {
+			return nil, err
+		}
+		t := int32(next)
+		tokens = append(tokens, t)
+		emit(&result{Token: &t})
+	}
+	return &result{Done: true}, nil
+}
+{{end}}`))

@@ -195,6 +195,14 @@ type RunRequest struct {
 	Grads  bool                          `json:"grads"`
 	Steps  int                           `json:"steps"` // training steps to run after the rest
 	Trace  bool                          `json:"trace"` // record the parameters after each step
+
+	// generate: sample N tokens after Prompt, streaming them.
+	Prompt      []int32 `json:"prompt,omitempty"`
+	N           int     `json:"n,omitempty"`
+	Temperature float64 `json:"temperature,omitempty"`
+	TopK        int     `json:"top_k,omitempty"`
+	TopP        float64 `json:"top_p,omitempty"`
+	Seed        uint64  `json:"seed,omitempty"`
 }
 
 // ServerResult is a runner's answer: a RunResult plus what "get" returns.
@@ -203,6 +211,8 @@ type ServerResult struct {
 	State map[string]runtime.JSONTensor `json:"state,omitempty"`
 	RNG   string                        `json:"rng,omitempty"`
 	Error string                        `json:"error,omitempty"`
+	Token *int32                        `json:"token,omitempty"`
+	Done  bool                          `json:"done,omitempty"`
 }
 
 // Server is a running generated model: a runner process that keeps its
@@ -253,6 +263,32 @@ func (s *Server) Do(req RunRequest) (*ServerResult, error) {
 		return nil, fmt.Errorf("generated code: %s", res.Error)
 	}
 	return &res, nil
+}
+
+// Stream sends one request and hands each answer to fn until the runner
+// says it is done (generate streams a token per answer).
+func (s *Server) Stream(req RunRequest, fn func(*ServerResult) error) error {
+	if req.Inputs == nil {
+		req.Inputs = map[string]runtime.JSONTensor{}
+	}
+	if err := s.enc.Encode(req); err != nil {
+		return s.died(err)
+	}
+	for {
+		var res ServerResult
+		if err := s.dec.Decode(&res); err != nil {
+			return s.died(err)
+		}
+		if res.Error != "" {
+			return fmt.Errorf("generated code: %s", res.Error)
+		}
+		if res.Done {
+			return nil
+		}
+		if err := fn(&res); err != nil {
+			return err
+		}
+	}
 }
 
 func (s *Server) died(err error) error {

@@ -15,6 +15,7 @@ type dataset interface {
 	validation() []map[string]runtime.JSONTensor
 	state() string // the position in the data, saved in checkpoints
 	restore(state string) error
+	meta() map[string]string // what a checkpoint records about the data (the tokenizer's fingerprint)
 }
 
 // newDataset picks the data a model trains on: a corpus for the text
@@ -38,3 +39,4 @@ func (d *fixedBatch) next() (map[string]runtime.JSONTensor, error) { return d.ba
 func (d *fixedBatch) validation() []map[string]runtime.JSONTensor  { return nil }
 func (d *fixedBatch) state() string                                { return "" }
 func (d *fixedBatch) restore(string) error                         { return nil }
+func (d *fixedBatch) meta() map[string]string                      { return nil }

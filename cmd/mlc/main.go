@@ -40,6 +40,7 @@ func init() {
 		{"compile", "mlc compile -model M | ./path/to/pkg [-func Build] [-config k=v,...] [-dtype f32|f64] -o DIR [-pkg NAME]", "compile a model into a standalone Go package", cmdCompile},
 		{"inspect", "mlc inspect -model M [-config k=v,...] [-dtype f32|f64] -phase forward|backward|update|predict", "print the generated Go source of one phase", cmdInspect},
 		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-batch B] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-params FILE] [-ckpt DIR] [-resume] [-until K]", "train a model with its generated code", cmdTrain},
+		{"generate", "mlc generate -ckpt DIR [-model M] [-prompt S] [-n N] [-temperature T] [-top-k K] [-top-p P] [-seed S] [-no-cache]", "generate text with a trained language model", cmdGenerate},
 		{"run", "mlc run -model M [-config k=v,...] [-params FILE] [-inputs FILE] [-engine interp|gen] [-grads] [-json]", "evaluate a model on inputs with either engine", cmdRun},
 	}
 }

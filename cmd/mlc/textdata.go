@@ -165,6 +165,11 @@ type lmData struct {
 	rng        runtime.RNG
 	valSet     []map[string]runtime.JSONTensor
 	baseline   float64
+	tokenizer  string // fingerprint
+}
+
+func (d *lmData) meta() map[string]string {
+	return map[string]string{"train.tokenizer": d.tokenizer, "train.unigram": strconv.FormatFloat(d.baseline, 'g', -1, 64)}
 }
 
 func (d *lmData) fixed() bool { return false }
@@ -271,8 +276,9 @@ func (d *mlmData) validation() []map[string]runtime.JSONTensor {
 	return d.lm.valSet
 }
 
-func (d *mlmData) state() string          { return d.lm.state() }
-func (d *mlmData) restore(s string) error { return d.lm.restore(s) }
+func (d *mlmData) meta() map[string]string { return d.lm.meta() }
+func (d *mlmData) state() string           { return d.lm.state() }
+func (d *mlmData) restore(s string) error  { return d.lm.restore(s) }
 
 // textDataset builds the data of a text model, or returns nil for others.
 func textDataset(m *loaded, prog *graph.Program, st trainSettings, ckptDir string, resume bool, out func(string, ...any)) (dataset, error) {
@@ -300,6 +306,7 @@ func textDataset(m *loaded, prog *graph.Program, st trainSettings, ckptDir strin
 		return nil, fmt.Errorf("%s: too little text for context %d (%d training and %d validation tokens)", c.Root, ctx, len(train), len(val))
 	}
 	lm.baseline = unigramBaseline(train, val, vocab)
+	lm.tokenizer = tok.Fingerprint()
 	out("tokens: %d training, %d validation (BPE, %d ids, %.2f bytes/token); unigram baseline %.4f nats/token\n",
 		len(train), len(val), tok.VocabSize(), float64(c.Train.Bytes)/float64(len(train)), lm.baseline)
 	if name == "bert" {

@@ -348,6 +348,9 @@ func (t *trainer) save(step int) error {
 		Optim:    toSafetensors(res.State, t.prog.Float),
 		Metadata: map[string]string{"train.settings": string(settings), "train.rng": res.RNG, "train.data": t.ds.state()},
 	}
+	for k, v := range t.ds.meta() {
+		ck.Metadata[k] = v
+	}
 	return safetensors.SaveCheckpoint(filepath.Join(t.ckpt, ckptFile), ck)
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -102,11 +104,12 @@ func (v *wordVocab) encode(docs [][]byte) []int32 {
 // skipGram feeds word2vec: (center, context) pairs within the window and K
 // negatives per pair drawn from the unigram distribution to the power 3/4.
 type skipGram struct {
-	train, val []int32
-	batch, k   int
-	rng        runtime.RNG
-	cum        []float64 // cumulative unigram^0.75
-	valSet     []map[string]runtime.JSONTensor
+	train, val  []int32
+	batch, k    int
+	rng         runtime.RNG
+	cum         []float64 // cumulative unigram^0.75
+	valSet      []map[string]runtime.JSONTensor
+	fingerprint string // of the vocabulary
 }
 
 func newSkipGram(c *corpus.Corpus, m *loaded, st trainSettings, dir string, resume bool, out func(string, ...any)) (dataset, error) {
@@ -136,7 +139,7 @@ func newSkipGram(c *corpus.Corpus, m *loaded, st trainSettings, dir string, resu
 		}
 	}
 	d := &skipGram{train: v.encode(c.Train.Docs()), val: v.encode(c.Val.Docs()), batch: configInt(m, "batch"), k: configInt(m, "negatives"),
-		rng: runtime.RNG{State: runtime.SeedFor(st.Seed, "data")}}
+		rng: runtime.RNG{State: runtime.SeedFor(st.Seed, "data")}, fingerprint: v.fingerprint()}
 	counts := make([]float64, size)
 	for _, t := range d.train {
 		counts[t]++
@@ -153,6 +156,8 @@ func newSkipGram(c *corpus.Corpus, m *loaded, st trainSettings, dir string, resu
 }
 
 func (d *skipGram) fixed() bool { return false }
+
+func (d *skipGram) meta() map[string]string { return map[string]string{"train.words": d.fingerprint} }
 
 // pair draws a center (not <unk>) and a context word within the window.
 func (d *skipGram) pair(stream []int32, r *runtime.RNG) (int32, int32) {
@@ -209,4 +214,14 @@ func (d *skipGram) restore(s string) error {
 	}
 	d.rng.State = v
 	return nil
+}
+
+// fingerprint is the hex SHA-256 of the word list.
+func (v *wordVocab) fingerprint() string {
+	h := sha256.New()
+	for _, w := range v.Words {
+		h.Write([]byte(w))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -23,8 +23,8 @@ import (
 	"math"
 )
 
-// Float is the element type of logits.
-type Float interface{ ~float32 | ~float64 }
+// Real is the element type of logits.
+type Real interface{ ~float32 | ~float64 }
 
 // Options selects the sampling mode. The zero value is greedy decoding.
 type Options struct {
@@ -72,7 +72,7 @@ func (r *RNG) Float64() float64 { return float64(r.Uint64()>>11) * 0x1p-53 }
 // Sampler draws tokens from logits of one vocabulary size. Create it once
 // with New; Sample and Probs then allocate nothing. A Sampler is not safe
 // for concurrent use.
-type Sampler[F Float] struct {
+type Sampler[F Real] struct {
 	// RNG is the sampler's generator; save and restore RNG.State to
 	// checkpoint a generation run. Every Sample call that is not greedy
 	// draws exactly one Float64.
@@ -83,8 +83,8 @@ type Sampler[F Float] struct {
 	order []int32   // token ids; a heap while truncating, then the kept tokens
 }
 
-// New returns a sampler for vocab tokens, seeded with seed.
-func New[F Float](vocab int, opts Options, seed uint64) (*Sampler[F], error) {
+// NewSampler returns a sampler for vocab tokens, seeded with seed.
+func NewSampler[F Real](vocab int, opts Options, seed uint64) (*Sampler[F], error) {
 	if vocab <= 0 {
 		return nil, fmt.Errorf("sample: vocabulary size is %d, want > 0", vocab)
 	}
@@ -157,7 +157,7 @@ func (s *Sampler[F]) check(logits []F) error {
 
 // Probs fills dst with the distribution that a Sampler with opts draws from
 // for logits; see Sampler.Probs. It allocates scratch memory on each call.
-func Probs[F Float](dst []float64, logits []F, opts Options) error {
+func Probs[F Real](dst []float64, logits []F, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func draw(probs []float64, kept []int32, u float64) int {
 // tokens: all of them in id order when nothing is truncated, otherwise the
 // kept ones in decreasing probability (a suffix of order, reversed in
 // place). When greedy, the argmax alone is kept, with probability 1.
-func distribution[F Float](probs []float64, order []int32, logits []F, opts Options) ([]int32, error) {
+func distribution[F Real](probs []float64, order []int32, logits []F, opts Options) ([]int32, error) {
 	n := len(logits)
 	maxAt, maxV := -1, math.Inf(-1)
 	for i, l := range logits {

@@ -80,7 +80,7 @@ func support(p []float64) []int {
 func TestGoldenTemperature(t *testing.T) {
 	g := loadGolden(t)
 	logits := g.TemperatureCases.Logits.Data
-	s, err := New[float64](len(logits), Options{Temperature: 1}, 1)
+	s, err := NewSampler[float64](len(logits), Options{Temperature: 1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestGreedy(t *testing.T) {
 		{[]float64{inf, -7, inf}, 1},
 		{[]float64{-1e300, -1e301}, 0},
 	} {
-		s, err := New[float64](len(tc.logits), Options{}, 1)
+		s, err := NewSampler[float64](len(tc.logits), Options{}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +306,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want %q", tc.opts, err, tc.want)
 		}
 		if tc.want != "" {
-			if _, err := New[float32](4, tc.opts, 1); err == nil {
+			if _, err := NewSampler[float32](4, tc.opts, 1); err == nil {
 				t.Errorf("New accepted %+v", tc.opts)
 			}
 			if err := Probs(make([]float64, 2), []float64{1, 2}, tc.opts); err == nil {
@@ -317,7 +317,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	s, err := New[float32](3, Options{Temperature: 1}, 1)
+	s, err := NewSampler[float32](3, Options{Temperature: 1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestBadInput(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"vocab 0", func() error { _, err := New[float64](0, Options{}, 1); return err }, "vocabulary size is 0, want > 0"},
+		{"vocab 0", func() error { _, err := NewSampler[float64](0, Options{}, 1); return err }, "vocabulary size is 0, want > 0"},
 		{"short logits", func() error { _, err := s.Sample([]float32{1, 2}); return err }, "got 2 logits, the sampler's vocabulary has 3"},
 		{"no logits", func() error { _, err := s.Sample(nil); return err }, "got 0 logits"},
 		{"NaN", func() error { _, err := s.Sample([]float32{1, nan, 2}); return err }, "logit 1 is NaN"},
@@ -369,7 +369,7 @@ func TestSeededReproducible(t *testing.T) {
 	logits := []float32{1.5, -0.3, 2.7, 0.1, 3.2, -1.0, 0.8, 2.1, -0.5, 1.2}
 	opts := Options{Temperature: 1.3, TopK: 8, TopP: 0.97}
 	run := func(seed uint64, n int) []int {
-		s, err := New[float32](len(logits), opts, seed)
+		s, err := NewSampler[float32](len(logits), opts, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,11 +389,11 @@ func TestSeededReproducible(t *testing.T) {
 		t.Error("different seeds, same 200 draws")
 	}
 	// Resuming from a saved RNG state continues the same sequence.
-	s, _ := New[float32](len(logits), opts, 42)
+	s, _ := NewSampler[float32](len(logits), opts, 42)
 	for range 50 {
 		s.Sample(logits)
 	}
-	resumed, _ := New[float32](len(logits), opts, s.RNG.State)
+	resumed, _ := NewSampler[float32](len(logits), opts, s.RNG.State)
 	for i := 50; i < 200; i++ {
 		x, _ := resumed.Sample(logits)
 		if x != a[i] {
@@ -419,8 +419,8 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		if !slices.Equal(p32, p64) {
 			t.Errorf("%+v: float32 logits give %v, the same values as float64 give %v", opts, p32, p64)
 		}
-		s32, _ := New[float32](len(l32), opts, 9)
-		s64, _ := New[float64](len(l64), opts, 9)
+		s32, _ := NewSampler[float32](len(l32), opts, 9)
+		s64, _ := NewSampler[float64](len(l64), opts, 9)
 		for range 100 {
 			a, _ := s32.Sample(l32)
 			b, _ := s64.Sample(l64)
@@ -449,11 +449,11 @@ func TestSampleAllocatesNothing(t *testing.T) {
 	}
 	dst := make([]float64, vocab)
 	for _, opts := range allocModes {
-		s32, err := New[float32](vocab, opts, 1)
+		s32, err := NewSampler[float32](vocab, opts, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s64, err := New[float64](vocab, opts, 1)
+		s64, err := NewSampler[float64](vocab, opts, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,7 +516,7 @@ func TestChiSquare(t *testing.T) {
 		{"T=1.5, top-k 6, top-p 0.9", g.TopKTopP, Options{Temperature: 1.5, TopK: 6, TopP: 0.9}, refProbs(g.TopKTopP.Logits.Data, Options{Temperature: 1.5, TopK: 6, TopP: 0.9})},
 	} {
 		logits := tc.c.Logits.Data
-		s, err := New[float64](len(logits), tc.opts, 20240601)
+		s, err := NewSampler[float64](len(logits), tc.opts, 20240601)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -559,7 +559,7 @@ func BenchmarkSample(b *testing.B) {
 	}
 	for _, opts := range allocModes {
 		b.Run(optsName(opts), func(b *testing.B) {
-			s, err := New[float32](vocab, opts, 1)
+			s, err := NewSampler[float32](vocab, opts, 1)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+)
+
+func cmdGenerate(c *cli, args []string) error {
+	fs := c.flags("generate")
+	model := fs.String("model", "", "model name (default: the checkpoint's)")
+	ckpt := fs.String("ckpt", "", "directory of a checkpoint written by mlc train (required)")
+	prompt := fs.String("prompt", "\n", "text to continue")
+	n := fs.Int("n", 200, "tokens to generate")
+	temp := fs.Float64("temperature", 1, "sampling temperature; 0 is greedy")
+	topK := fs.Int("top-k", 0, "keep only the k most probable tokens (0: all)")
+	topP := fs.Float64("top-p", 0, "keep the smallest set of tokens whose probability reaches p (0: all)")
+	seed := fs.Uint64("seed", 0, "sampling seed")
+	noCache := fs.Bool("no-cache", false, "recompute the whole window for every token instead of using the KV cache")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *ckpt == "" {
+		return fmt.Errorf("-ckpt DIR is required")
+	}
+	if *n < 0 {
+		return fmt.Errorf("-n must not be negative, got %d", *n)
+	}
+	ckPath := filepath.Join(*ckpt, ckptFile)
+	ck, st, err := loadTrainCheckpoint(ckPath)
+	if err != nil {
+		return err
+	}
+	if *model != "" && *model != st.Model {
+		return fmt.Errorf("%s: written for model %q, not %q", ckPath, st.Model, *model)
+	}
+	mf := modelFlags{model: st.Model, config: st.Config, dtype: st.DType}
+	if mf.config != "" {
+		mf.config += ","
+	}
+	mf.config += "batch=1" // one sequence at a time
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	vocab, ctxLen := configInt(m, "vocab"), configInt(m, "ctx")
+	tokPath := filepath.Join(*ckpt, tokenizerFile)
+	tok, err := loadTokenizer(tokPath, vocab)
+	if err != nil {
+		return err
+	}
+	if want := ck.Metadata["train.tokenizer"]; want != tok.Fingerprint() {
+		return fmt.Errorf("%s does not match the checkpoint %s: the model was trained with another tokenizer", tokPath, ckPath)
+	}
+	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float})
+	if err != nil {
+		return err
+	}
+	prog := res.Program
+	if !generatable(prog) {
+		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", m.entry.Name)
+	}
+	bin, err := compile.BuildRunner(prog)
+	if err != nil {
+		return err
+	}
+	srv, err := compile.StartServer(bin, 0)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if _, err := srv.Do(compile.RunRequest{Cmd: "set", Params: fromSafetensors(ck.Params)}); err != nil {
+		return err
+	}
+	ids := tok.Encode([]byte(*prompt))
+	if len(ids) > ctxLen {
+		fmt.Fprintf(c.stderr, "warning: the prompt has %d tokens, more than the context of %d; keeping the last %d\n", len(ids), ctxLen, ctxLen)
+		ids = ids[len(ids)-ctxLen:]
+	}
+	p := make([]int32, len(ids))
+	for i, id := range ids {
+		p[i] = int32(id)
+	}
+	_ = noCache // the recomputing path; the cached one needs DecodeStep
+	fmt.Fprint(c.stdout, *prompt)
+	all := append([]int(nil), ids...)
+	printed, _ := tok.Decode(all)
+	start := time.Now()
+	count := 0
+	err = srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: p, N: *n, Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed}, func(r *compile.ServerResult) error {
+		all = append(all, int(*r.Token))
+		text, err := tok.Decode(all)
+		if err != nil {
+			return err
+		}
+		// Print what the new token adds (tokens are bytes, not always whole runes).
+		if len(text) >= len(printed) {
+			c.stdout.Write(text[len(printed):])
+			printed = text
+		}
+		count++
+		return nil
+	})
+	fmt.Fprintln(c.stdout)
+	if err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Fprintf(c.stderr, "%d tokens in %s (%s tokens/s)\n", count, el.Round(time.Millisecond), strconv.FormatFloat(float64(count)/el.Seconds(), 'f', 1, 64))
+	return nil
+}
+
+// generatable reports whether Predict takes one i32 sequence [1, T] and
+// returns logits [1, T, V].
+func generatable(p *graph.Program) bool {
+	ins := p.Predict.Inputs()
+	if len(ins) != 1 || ins[0].Type.DType != graph.I32 || ins[0].Type.Shape.Rank() != 2 || ins[0].Type.Shape[0] != 1 {
+		return false
+	}
+	lg := p.Predict.Output("logits")
+	return lg != nil && lg.Type.Shape.Rank() == 3 && lg.Type.Shape[1] == ins[0].Type.Shape[1]
+}
