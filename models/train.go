@@ -8,6 +8,8 @@ type TrainDefaults struct {
 	Steps int     // training steps (epochs, for full-batch models)
 	Log   int     // steps between progress lines
 	Eval  int     // steps between validation losses (0: none)
+	// Warmup > 0 gives a linear warmup, then a cosine decay to LR/10 at Steps.
+	Warmup int
 }
 
 // trainDefaults are per model; the reference text's experiments set
@@ -17,6 +19,10 @@ var trainDefaults = map[string]TrainDefaults{
 	"xor":         {Opt: "sgd", LR: 0.5, Steps: 10000, Log: 2000}, // the text: lr 0.5, 10,000 epochs, full batch
 	"mlp":         {Opt: "sgd", LR: 0.1, Steps: 200, Log: 50},
 	"tinydecoder": {Opt: "adam", LR: 0.01, Steps: 300, Log: 50},
+	// About ten minutes on two cores: ~3M tokens of Go source.
+	"gpt":      {Opt: "adamw", LR: 2e-3, Steps: 3000, Log: 100, Eval: 500, Warmup: 100},
+	"bert":     {Opt: "adamw", LR: 1e-3, Steps: 2000, Log: 100, Eval: 500, Warmup: 100},
+	"word2vec": {Opt: "adam", LR: 3e-3, Steps: 5000, Log: 500, Eval: 1000},
 }
 
 // TrainDefaultsFor returns a model's training defaults.

@@ -84,10 +84,11 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 		use(r, end) // outputs, loss: read by the caller after the last node
 	}
 
+	// Naive: every value its own (aligned) buffer, fused ones included.
 	naive := [3]int{}
 	for _, n := range g.Nodes {
 		if storage[n] == graph.StoreArena || storage[n] == graph.StoreFused {
-			naive[graph.ArenaClass(n.Type.DType)] += n.Type.Shape.Size()
+			naive[graph.ArenaClass(n.Type.DType)] += align(n.Type.Shape.Size())
 		}
 	}
 

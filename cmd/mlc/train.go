@@ -106,8 +106,15 @@ func cmdTrain(c *cli, args []string) error {
 		st = trainSettings{Model: m.entry.Name, Config: mf.config, DType: m.opts.Float.String(), Seed: *seed, L2: *l2, Data: *data}
 		st.Steps = pick(*steps, def.Steps)
 		st.Optimizer = passes.OptimizerConfig{Kind: pickS(*opt, def.Opt), LR: pickF(*lr, def.LR), WD: *wd, Clip: *clip, Warmup: *warmup, LRMin: *lrMin}
-		if *warmup > 0 || *cosine {
+		if *warmup == 0 && !*cosine && *opt == "" && *lr == 0 && def.Warmup > 0 {
+			// The model's own schedule, unless the flags chose another run.
+			st.Optimizer.Warmup, st.Optimizer.LRMin = def.Warmup, st.Optimizer.LR/10
+		}
+		if st.Optimizer.Warmup > 0 || *cosine {
 			st.Optimizer.Steps = st.Steps
+		}
+		if st.Optimizer.Steps > 0 && st.Optimizer.Steps <= st.Optimizer.Warmup {
+			st.Optimizer.Warmup = st.Optimizer.Steps / 10
 		}
 	}
 	if *logEvery == 0 {

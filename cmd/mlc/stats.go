@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/passes"
+)
+
+// modelStats is what mlc stats reports.
+type modelStats struct {
+	Model      string `json:"model"`
+	Config     string `json:"config"`
+	DType      string `json:"dtype"`
+	Optimizer  string `json:"optimizer"`
+	Params     int    `json:"params"`
+	Estimate12 int    `json:"params_12Ld2,omitempty"` // the text's 12·L·d² for transformers
+
+	FLOPsTrain   int64 `json:"flops_train_step"`
+	FLOPsPredict int64 `json:"flops_predict"`
+
+	ParamBytes int `json:"param_bytes"`
+	GradBytes  int `json:"grad_bytes"`
+	StateBytes int `json:"optimizer_state_bytes"`
+
+	ActNaive   int `json:"activation_bytes_naive"`
+	ActPlanned int `json:"activation_bytes_planned"`
+	ActLower   int `json:"activation_bytes_lower_bound"`
+	InPlace    int `json:"in_place_values"`
+
+	Estimate18 int `json:"training_bytes_18_per_param"`
+	Measured   int `json:"training_bytes_measured"`
+
+	KVCacheBytes int `json:"kv_cache_bytes,omitempty"`
+}
+
+func cmdStats(c *cli, args []string) error {
+	fs := c.flags("stats")
+	var mf modelFlags
+	mf.register(fs)
+	opt := fs.String("opt", "", "optimizer whose state to count (default: the model's training default)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	kind := pickS(*opt, models.TrainDefaultsFor(m.entry.Name).Opt)
+	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float, Optimizer: passes.OptimizerConfig{Kind: kind}})
+	if err != nil {
+		return err
+	}
+	s := statsOf(res.Program, m, kind)
+	if *asJSON {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Fprintln(c.stdout, string(b))
+		return nil
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "%s (%s, %s, %s)\n", s.Model, s.Config, s.DType, s.Optimizer)
+	fmt.Fprintf(w, "parameters            %12d", s.Params)
+	if s.Estimate12 > 0 {
+		fmt.Fprintf(w, "   (12·L·d² = %d)", s.Estimate12)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "FLOPs per train step  %12d   (%.3g GFLOP)\n", s.FLOPsTrain, float64(s.FLOPsTrain)/1e9)
+	fmt.Fprintf(w, "FLOPs per predict     %12d   (%.3g GFLOP)\n", s.FLOPsPredict, float64(s.FLOPsPredict)/1e9)
+	fmt.Fprintf(w, "parameter bytes       %12d\n", s.ParamBytes)
+	fmt.Fprintf(w, "gradient bytes        %12d\n", s.GradBytes)
+	fmt.Fprintf(w, "optimizer state bytes %12d\n", s.StateBytes)
+	fmt.Fprintf(w, "activation bytes      %12d naive   %12d planned (%.2f× naive)   %12d lower bound (planned %.3f×)\n",
+		s.ActNaive, s.ActPlanned, ratio(s.ActPlanned, s.ActNaive), s.ActLower, ratio(s.ActPlanned, s.ActLower))
+	fmt.Fprintf(w, "in-place values       %12d\n", s.InPlace)
+	fmt.Fprintf(w, "training memory       %12d measured   %12d by the 18 bytes/parameter rule\n", s.Measured, s.Estimate18)
+	if s.KVCacheBytes > 0 {
+		fmt.Fprintf(w, "KV cache bytes        %12d\n", s.KVCacheBytes)
+	}
+	return nil
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func statsOf(p *graph.Program, m *loaded, opt string) modelStats {
+	s := modelStats{Model: p.Name, Config: p.Config, DType: p.Float.String(), Optimizer: opt}
+	size := p.Float.Size()
+	g := p.Train
+	if g == nil {
+		g = p.Predict
+	}
+	for _, n := range g.Params() {
+		s.Params += n.Type.Shape.Size()
+	}
+	if L, d := configInt(m, "layers"), configInt(m, "d"); L > 0 && d > 0 && configInt(m, "heads") > 0 {
+		s.Estimate12 = 12 * L * d * d
+	}
+	s.ParamBytes = s.Params * size
+	if p.Train != nil {
+		s.GradBytes = s.ParamBytes
+		for _, n := range p.Train.NodesWithOp(graph.OpState) {
+			s.StateBytes += n.Type.Bytes()
+		}
+		s.FLOPsTrain = flops(p.Train)
+		if pl := p.Train.Plan; pl != nil {
+			s.ActNaive, s.ActPlanned, s.ActLower, s.InPlace = pl.NaiveBytes, pl.PlannedBytes, pl.LowerBoundBytes, pl.InPlace
+		}
+	}
+	s.FLOPsPredict = flops(p.Predict)
+	s.Estimate18 = 18 * s.Params
+	s.Measured = s.ParamBytes + s.GradBytes + s.StateBytes + s.ActPlanned
+	return s
+}
+
+// flops estimates the floating-point operations of one run of g: 2mnk per
+// matrix product, one per element for elementwise ops and reductions, and
+// a few per element for the row ops (softmax, layernorm, losses).
+func flops(g *graph.Graph) int64 {
+	var total int64
+	for _, n := range g.Nodes {
+		size := int64(n.Type.Shape.Size())
+		switch info := n.Op.Info(); {
+		case n.Op == graph.OpMatMul:
+			as := n.Inputs[0].Type.Shape
+			k := as[len(as)-1]
+			if n.Attrs.TransA {
+				k = as[len(as)-2]
+			}
+			total += 2 * size * int64(k)
+		case info.Has(graph.Leaf), info.Has(graph.ShapeOnly), n.Op == graph.OpGather:
+		case n.Op == graph.OpSoftmax, n.Op == graph.OpLogSoftmax, n.Op == graph.OpSoftmaxGrad, n.Op == graph.OpLogSoftmaxGrad:
+			total += 5 * size
+		case n.Op == graph.OpLayerNorm, n.Op == graph.OpLayerNormGrad:
+			total += 8 * size
+		case n.Op == graph.OpCrossEntropy || n.Op == graph.OpBCEWithLogits || n.Op == graph.OpMSE:
+			total += 5 * int64(n.Inputs[0].Type.Shape.Size())
+		case n.Op == graph.OpSum || n.Op == graph.OpMean || n.Op == graph.OpMax:
+			total += int64(n.Inputs[0].Type.Shape.Size())
+		case info.Has(graph.Effect):
+			total += 10 * int64(n.Inputs[0].Type.Shape.Size())
+		default:
+			total += size
+		}
+	}
+	return total
+}
