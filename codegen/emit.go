@@ -117,6 +117,8 @@ func init() {
 		graph.OpAssign:           emitAssign,
 		graph.OpLRSchedule:       emitLRSchedule,
 		graph.OpGlobalNorm:       emitGlobalNorm,
+		graph.OpAttendCache:      emitAttendCache,
+		graph.OpCacheWrite:       emitCacheWrite,
 	}
 	for op := range elemExprs {
 		emitters[op] = emitElementwise

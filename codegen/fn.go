@@ -247,6 +247,8 @@ func (f *fnGen) bindings() []jen.Code {
 			src = jen.Id("m").Dot("grads")
 		case inState:
 			src = jen.Id("m").Dot("state")
+		case inCache:
+			src = jen.Id("m").Dot("cache")
 		case inConst:
 			out = append(out, jen.Id(f.nm.name(n)).Op(":=").Id(f.g.lay.constNames[n]).Index(jen.Op(":")).Comment(n.Type.String()))
 			continue

@@ -23,9 +23,12 @@ func (g *gen) modelFile() ([]byte, error) {
 	f.PackageComment(lineComments(doc))
 
 	pred := g.newEntry(prog.Predict)
-	var train *entry
+	var train, prefill, decode *entry
 	if prog.Train != nil {
 		train = g.newEntry(prog.Train)
+	}
+	if prog.Decode != nil {
+		prefill, decode = g.newEntry(prog.Prefill), g.newEntry(prog.Decode)
 	}
 
 	g.modelType(f)
@@ -39,7 +42,13 @@ func (g *gen) modelFile() ([]byte, error) {
 			return nil, err
 		}
 	}
-	g.method(f, pred, "predict", "predict runs the forward pass in eval mode.", func(n *graph.Node) bool { return true }, nil)
+	if decode != nil {
+		if err := g.decodeAPI(f, prefill, decode); err != nil {
+			return nil, err
+		}
+	}
+	all := func(*graph.Node) bool { return true }
+	g.method(f, pred, "predict", "predict runs the forward pass in eval mode.", all, nil)
 	if train != nil {
 		g.method(f, train, "forward", "forward runs the forward pass in training mode, keeping what backward needs.",
 			func(n *graph.Node) bool { return n.Role == graph.RoleForward }, nil)
@@ -47,6 +56,10 @@ func (g *gen) modelFile() ([]byte, error) {
 			func(n *graph.Node) bool { return n.Role == graph.RoleBackward }, nil)
 		g.method(f, train, "update", "update applies the optimizer to every parameter.",
 			func(n *graph.Node) bool { return n.Role == graph.RoleUpdate }, nil)
+	}
+	if decode != nil {
+		g.method(f, prefill, "prefill", "prefill runs the forward pass over the padded prompt and stores every\nattention's keys and values in the cache.", all, nil)
+		g.method(f, decode, "decode", "decode runs one position against the cache.", all, nil)
 	}
 	for _, k := range g.kernels {
 		f.Line()
@@ -60,11 +73,14 @@ func (g *gen) modelFile() ([]byte, error) {
 // Sizes of the backing slices.
 func (g *gen) modelType(f *jen.File) {
 	l := g.lay
-	var params, states []string
+	var params, states, caches []string
 	for _, v := range l.vars {
-		if v.param {
+		switch {
+		case v.param:
 			params = append(params, v.name)
-		} else {
+		case v.cache:
+			caches = append(caches, v.name)
+		default:
 			states = append(states, v.name)
 		}
 	}
@@ -75,6 +91,12 @@ func (g *gen) modelType(f *jen.File) {
 	}
 	if l.stateSize > 0 {
 		fields = append(fields, jen.Id("state").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.stateSize, strings.Join(states, ", "))))
+	}
+	if l.cacheSize > 0 {
+		fields = append(fields, jen.Id("cache").Index().Id(g.T).Comment(fmt.Sprintf("%d values, the KV cache of decoding: %s", l.cacheSize, strings.Join(caches, ", "))))
+	}
+	if g.window() > 0 {
+		fields = append(fields, jen.Id("window").Index().Int32().Comment("GenerateNoCache: the padded window of tokens"))
 	}
 	fields = append(fields,
 		jen.Id("arena").Index().Id(g.T).Comment("inputs and intermediate values of the entry points"),
@@ -140,7 +162,16 @@ func (g *gen) constructor(f *jen.File) {
 	if l.stateSize > 0 {
 		body = append(body, jen.Id("m").Dot("state").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.stateSize)))
 	}
+	if l.cacheSize > 0 {
+		body = append(body, jen.Id("m").Dot("cache").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.cacheSize)))
+	}
+	if w := g.window(); w > 0 {
+		body = append(body, jen.Id("m").Dot("window").Op("=").Make(jen.Index().Int32(), jen.Lit(w)))
+	}
 	for _, v := range l.vars {
+		if v.cache {
+			continue // starts empty
+		}
 		n := v.node
 		size := n.Type.Shape.Size()
 		region := "params"
@@ -168,6 +199,9 @@ func (g *gen) constructor(f *jen.File) {
 	}
 	var plist, glist, slist []jen.Code
 	for _, v := range l.vars {
+		if v.cache {
+			continue
+		}
 		size := v.node.Type.Shape.Size()
 		t := func(region string) jen.Code {
 			return jen.Values(jen.Dict{
@@ -297,34 +331,49 @@ func (g *gen) inputArgs(e *entry, nm *namer, zero jen.Code) (params []jen.Code, 
 
 func (g *gen) predictAPI(f *jen.File, e *entry) error {
 	nm := newNamer()
-	var results []jen.Code
-	var rets []jen.Code
-	var outDocs []string
-	// Result names first, so that inputs yield to outputs on a clash.
-	outNames := make([]string, len(e.gr.Outputs))
-	for i, o := range e.gr.Outputs {
-		outNames[i] = nm.take(strings.ToLower(ident(o.Name)[:1]) + ident(o.Name)[1:])
+	outs, err := g.outputResults(e, nm)
+	if err != nil {
+		return err
 	}
-	params, stmts, inDocs := g.inputArgs(e, nm, jen.Id(zeroOuts(len(outNames))))
-	for i, o := range e.gr.Outputs {
-		s := e.plan.slots[o.Node]
-		if s.region == inline || s.region == inConst {
-			return fmt.Errorf("codegen: output %q is a constant; outputs must be computed values", o.Name)
-		}
-		results = append(results, jen.Id(outNames[i]).Add(g.goSliceType(o.Node.Type.DType)))
-		rets = append(rets, jen.Id("m").Dot(regionField(g, s)).Index(jen.Lit(s.off).Op(":").Lit(s.off+s.size).Op(":").Lit(s.off+s.size)))
-		outDocs = append(outDocs, fmt.Sprintf("%s: %s", outNames[i], o.Node.Type))
-	}
-	results = append(results, jen.Err().Error())
+	params, stmts, inDocs := g.inputArgs(e, nm, outs.zero)
 	body := append(stmts,
-		jen.If(jen.Err().Op(":=").Id("m").Dot("predict").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id(zeroOuts(len(outNames))), jen.Err())),
-		jen.Return(append(rets, jen.Nil())...),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("predict").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(outs.zero, jen.Err())),
+		jen.Return(append(outs.rets, jen.Nil())...),
 	)
 	docComment(f, "Predict runs the model in eval mode (no dropout) on one batch.\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t")+
-		"\n\nIt returns:\n\t"+strings.Join(outDocs, "\n\t")+"\n\nThe returned slices alias the model's memory: they stay valid until the\nnext call on m.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Predict").Params(params...).Params(results...).Block(body...)
+		"\n\nIt returns:\n\t"+strings.Join(outs.docs, "\n\t")+"\n\nThe returned slices alias the model's memory: they stay valid until the\nnext call on m.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Predict").Params(params...).Params(outs.results...).Block(body...)
 	f.Line()
 	return nil
+}
+
+// outputList is how an entry point returns its graph's outputs.
+type outputList struct {
+	names   []string   // result names
+	results []jen.Code // the result list, err last
+	rets    []jen.Code // the slices returned, without err
+	docs    []string
+	zero    jen.Code // "nil, nil, ..." for an early return
+}
+
+// outputResults names e's outputs first, so that inputs yield to outputs on
+// a clash, and returns views of their storage.
+func (g *gen) outputResults(e *entry, nm *namer) (outputList, error) {
+	var o outputList
+	for _, out := range e.gr.Outputs {
+		name := nm.take(strings.ToLower(ident(out.Name)[:1]) + ident(out.Name)[1:])
+		s := e.plan.slots[out.Node]
+		if s.region == inline || s.region == inConst {
+			return o, fmt.Errorf("codegen: output %q is a constant; outputs must be computed values", out.Name)
+		}
+		o.names = append(o.names, name)
+		o.results = append(o.results, jen.Id(name).Add(g.goSliceType(out.Node.Type.DType)))
+		o.rets = append(o.rets, jen.Id("m").Dot(regionField(g, s)).Index(jen.Lit(s.off).Op(":").Lit(s.off+s.size).Op(":").Lit(s.off+s.size)))
+		o.docs = append(o.docs, fmt.Sprintf("%s: %s", name, out.Node.Type))
+	}
+	o.results = append(o.results, jen.Err().Error())
+	o.zero = jen.Id(zeroOuts(len(o.names)))
+	return o, nil
 }
 
 // zeroOuts is the zero results "nil, nil" for n slice outputs.
@@ -344,6 +393,8 @@ func regionField(g *gen, s slot) string {
 		return "grads"
 	case inState:
 		return "state"
+	case inCache:
+		return "cache"
 	}
 	return g.arenaName(s.dtype)
 }

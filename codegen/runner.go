@@ -37,19 +37,24 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 		return ins
 	}
 	data.PredictIn = conv(prog.Predict)
-	if ins := prog.Predict.Inputs(); len(ins) == 1 && ins[0].Type.DType == graph.I32 && ins[0].Type.Shape.Rank() == 2 && ins[0].Type.Shape[0] == 1 {
-		if lg := prog.Predict.Output("logits"); lg != nil && lg.Type.Shape.Rank() == 3 && lg.Type.Shape[1] == ins[0].Type.Shape[1] {
-			data.LM, data.Ctx, data.Vocab = true, ins[0].Type.Shape[1], lg.Type.Shape[2]
-			var outs []string
-			for _, o := range prog.Predict.Outputs {
-				if o.Name == "logits" {
-					outs = append(outs, "logits")
-				} else {
-					outs = append(outs, "_")
-				}
+	if prog.Decode != nil {
+		data.Decode = true
+		ids := prog.Predict.Inputs()[0]
+		full := ids.Type.Shape
+		data.Ctx = full[len(full)-1]
+		data.Rows = full.Size() / data.Ctx
+		for _, o := range prog.Predict.Outputs {
+			one := prog.Decode.Output(o.Name).Type.Shape
+			sh := o.Node.Type.Shape
+			ax := seqAxis(sh, one)
+			data.DecodeOuts = append(data.DecodeOuts, decodeOut{Name: o.Name, Var: "out" + exported(o.Name), Shape: shapeLit(sh),
+				Type:  map[graph.DType]string{graph.I32: "int32", graph.Bool: "bool"}[o.Node.Type.DType],
+				Outer: graph.Shape(sh[:ax]).Size(), Inner: graph.Shape(sh[ax+1:]).Size()})
+			if data.DecodeOuts[len(data.DecodeOuts)-1].Type == "" {
+				data.DecodeOuts[len(data.DecodeOuts)-1].Type = data.T
 			}
-			data.LMOuts = strings.Join(outs, ", ")
 		}
+		data.LM, _, data.Vocab = lmShape(prog)
 	}
 	seen := map[string]bool{}
 	for _, in := range data.PredictIn {
@@ -59,8 +64,8 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 	for _, o := range prog.Predict.Outputs {
 		data.Outputs = append(data.Outputs, runnerOutput{Name: o.Name, Var: "out" + exported(o.Name), Shape: shapeLit(o.Node.Type.Shape)})
 	}
-	for _, g := range prog.Graphs() {
-		data.HasState = data.HasState || len(g.NodesWithOp(graph.OpState)) > 0
+	for _, g := range []*graph.Graph{prog.Predict, prog.Train} { // the caches of decoding are not State()
+		data.HasState = data.HasState || g != nil && len(g.NodesWithOp(graph.OpState)) > 0
 	}
 	if prog.Train != nil {
 		data.HasTrain = true
@@ -90,6 +95,24 @@ type runnerInput struct {
 
 type runnerOutput struct{ Name, Var, Shape string }
 
+// decodeOut is a Predict output the runner assembles position by position
+// from Prefill and DecodeStep: outer × ctx × inner around the sequence axis.
+type decodeOut struct {
+	Name, Var, Shape, Type string
+	Outer, Inner           int
+}
+
+// seqAxis is the sequence axis of a full-forward output: where its shape
+// differs from the one-position output's.
+func seqAxis(full, one graph.Shape) int {
+	for i := range full {
+		if full[i] != one[i] {
+			return i
+		}
+	}
+	return len(full) - 1
+}
+
 type runnerData struct {
 	Pkg, T             string
 	PredictIn, TrainIn []runnerInput
@@ -97,11 +120,14 @@ type runnerData struct {
 	Outputs            []runnerOutput
 	HasTrain           bool
 	HasState           bool
+	// Decode: KV-cache entry points; Rows sequences of Ctx positions.
+	Decode     bool
+	Rows, Ctx  int
+	DecodeOuts []decodeOut
 	// LM: a causal language model with one i32 input [1, Ctx] and an output
 	// "logits" [1, Ctx, Vocab]; the runner can generate text with it.
-	LM         bool
-	Ctx, Vocab int
-	LMOuts     string // the Predict results, logits named
+	LM    bool
+	Vocab int
 }
 
 func shapeLit(s graph.Shape) string {
@@ -194,6 +220,11 @@ type request struct {
 	TopK        int     ` + "`json:\"top_k\"`" + `
 	TopP        float64 ` + "`json:\"top_p\"`" + `
 	Seed        uint64  ` + "`json:\"seed\"`" + `
+	NoCache     bool    ` + "`json:\"no_cache\"`" + `
+	// phase "decode": Predict's outputs computed by Prefill on the first
+	// Prefill positions and DecodeStep on each later one.
+	Phase   string ` + "`json:\"phase\"`" + `
+	Prefill int    ` + "`json:\"prefill\"`" + `
 }
 
 type result struct {
@@ -384,12 +415,21 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 		return nil, err
 	}
 {{end}}	res.Outputs = map[string]tensor{}
-	{{range .Outputs}}{{.Var}}, {{end}}err := m.Predict({{.Args .PredictIn}})
-	if err != nil {
-		return nil, err
+	switch req.Phase {
+{{if .Decode}}	case "decode":
+		if res.Outputs, err = decodeAll(m, {{.Args .PredictIn}}, req.Prefill); err != nil {
+			return nil, err
+		}
+{{end}}	case "", "full":
+		{{range .Outputs}}{{.Var}}, {{end}}err := m.Predict({{.Args .PredictIn}})
+		if err != nil {
+			return nil, err
+		}
+{{range .Outputs}}		res.Outputs[{{printf "%q" .Name}}] = toTensor({{.Var}}, {{.Shape}})
+{{end}}	default:
+		return nil, fmt.Errorf("unknown phase %q{{if .Decode}} (want full or decode){{else}}: the model has no KV-cache decoding{{end}}", req.Phase)
 	}
-{{range .Outputs}}	res.Outputs[{{printf "%q" .Name}}] = toTensor({{.Var}}, {{.Shape}})
-{{end}}	if req.Cmd == "predict" {
+	if req.Cmd == "predict" {
 		return res, nil
 	}
 {{if .HasTrain}}	if req.Loss || req.Grads {
@@ -422,35 +462,73 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 {{end}}	return res, nil
 }
 {{if .LM}}
-// generate samples req.N tokens after the prompt, streaming each one. It
-// recomputes the window of the last {{.Ctx}} tokens for every token.
+// generate samples req.N tokens after the prompt, streaming each one: with
+// the KV cache (Generate) unless req.NoCache.
 func generate(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	s, err := model.NewSampler[{{.T}}]({{.Vocab}}, model.Options{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP}, req.Seed)
 	if err != nil {
 		return nil, err
 	}
-	tokens := append([]int32(nil), req.Prompt...)
-	window := make([]int32, {{.Ctx}})
-	for range req.N {
-		w := tokens
-		if len(w) > {{.Ctx}} {
-			w = w[len(w)-{{.Ctx}}:]
-		}
-		clear(window)
-		copy(window, w) // positions after the text do not affect earlier logits (causal)
-		{{.LMOuts}}, err := m.Predict(window)
-		if err != nil {
-			return nil, err
-		}
-		last := len(w) - 1
-		next, err := s.Sample(logits[last*{{.Vocab}} : (last+1)*{{.Vocab}}])
-		if err != nil {
-			return nil, err
-		}
-		t := int32(next)
-		tokens = append(tokens, t)
+	send := func(t int32) error {
 		emit(&result{Token: &t})
+		return nil
+	}
+	tokens := append(make([]int32, 0, len(req.Prompt)+req.N), req.Prompt...)
+	if req.NoCache {
+		_, err = m.GenerateNoCache(tokens, req.N, s, send)
+	} else {
+		_, err = m.Generate(tokens, req.N, s, send)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &result{Done: true}, nil
+}
+{{end}}{{if .Decode}}
+// decodeAll computes Predict's outputs the KV-cache way: Prefill on the
+// first p positions of each of the {{.Rows}} sequences, then DecodeStep for
+// each later position, assembling every output over all {{.Ctx}} positions.
+func decodeAll(m *model.Model, ids []int32, p int) (map[string]tensor, error) {
+	const rows, ctx = {{.Rows}}, {{.Ctx}}
+	if p == 0 {
+		p = 1
+	}
+	if p < 1 || p > ctx {
+		return nil, fmt.Errorf("prefill %d positions of %d", p, ctx)
+	}
+	prompt := make([]int32, rows*p)
+	for r := range rows {
+		copy(prompt[r*p:(r+1)*p], ids[r*ctx:r*ctx+p])
+	}
+{{range .DecodeOuts}}	full{{.Var}} := make([]{{.Type}}, {{.Outer}}*ctx*{{.Inner}})
+{{end}}	{{range .DecodeOuts}}{{.Var}}, {{end}}err := m.Prefill(prompt)
+	if err != nil {
+		return nil, err
+	}
+{{range .DecodeOuts}}	place(full{{.Var}}, {{.Var}}, {{.Outer}}, {{.Inner}}, ctx, ctx, 0, p)
+{{end}}	step := make([]int32, rows)
+	for t := p; t < ctx; t++ {
+		for r := range rows {
+			step[r] = ids[r*ctx+t]
+		}
+		{{range .DecodeOuts}}{{.Var}}, {{end}}err := m.DecodeStep(step)
+		if err != nil {
+			return nil, err
+		}
+{{range .DecodeOuts}}		place(full{{.Var}}, {{.Var}}, {{.Outer}}, {{.Inner}}, 1, ctx, t, 1)
+{{end}}	}
+	return map[string]tensor{
+{{range .DecodeOuts}}		{{printf "%q" .Name}}: toTensor(full{{.Var}}, {{.Shape}}),
+{{end}}	}, nil
+}
+
+// place copies n positions of src (srcT positions along the sequence axis)
+// to positions from.. of dst (dstT positions).
+func place[E any](dst, src []E, outer, inner, srcT, dstT, from, n int) {
+	for o := range outer {
+		for j := range n {
+			copy(dst[(o*dstT+from+j)*inner:(o*dstT+from+j+1)*inner], src[(o*srcT+j)*inner:(o*srcT+j+1)*inner])
+		}
+	}
 }
 {{end}}`))

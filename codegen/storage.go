@@ -15,6 +15,7 @@ const (
 	inParams               // m.params: trainable parameters
 	inGrads                // m.grads: d loss/d parameter, laid out like m.params
 	inState                // m.state: non-trainable variables
+	inCache                // m.cache: KV caches and the position counter of decoding
 	inConst                // a package-level array of constant data
 	inline                 // no storage: a literal or an expression of loop indices
 )
@@ -31,8 +32,9 @@ type slot struct {
 type variable struct {
 	name  string
 	node  *graph.Node // first definition seen
-	off   int         // in m.params or m.state
+	off   int         // in m.params, m.state or m.cache
 	param bool
+	cache bool // decoding state: only Prefill and DecodeStep use it; Reset empties it
 }
 
 // layout is the storage of a whole program.
@@ -41,6 +43,7 @@ type layout struct {
 	varByName  map[string]*variable
 	paramSize  int
 	stateSize  int
+	cacheSize  int
 	arenaSize  [3]int // floats, i32, bool: the largest any entry point needs
 	consts     []*graph.Node
 	constNames map[*graph.Node]string
@@ -59,10 +62,12 @@ func arenaIndex(dt graph.DType) int {
 func newLayout(prog *graph.Program) (*layout, error) {
 	l := &layout{varByName: map[string]*variable{}, constNames: map[*graph.Node]string{}}
 	// Train first: its parameter order is the checkpoint and gradient order.
-	for _, g := range []*graph.Graph{prog.Train, prog.Predict} {
+	// Then Prefill and Decode, whose new variables are the decoding caches.
+	for _, g := range []*graph.Graph{prog.Train, prog.Predict, prog.Prefill, prog.Decode} {
 		if g == nil {
 			continue
 		}
+		decoding := g == prog.Prefill || g == prog.Decode
 		for _, n := range g.Nodes {
 			if !n.IsVariable() {
 				continue
@@ -74,10 +79,15 @@ func newLayout(prog *graph.Program) (*layout, error) {
 				continue
 			}
 			v := &variable{name: n.Name, node: n, param: n.Op == graph.OpParam}
-			if v.param {
+			v.cache = decoding && !v.param
+			switch {
+			case v.param:
 				v.off = l.paramSize
 				l.paramSize += n.Type.Shape.Size()
-			} else {
+			case v.cache:
+				v.off = l.cacheSize
+				l.cacheSize += n.Type.Shape.Size()
+			default:
 				v.off = l.stateSize
 				l.stateSize += n.Type.Shape.Size()
 			}
@@ -119,6 +129,8 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 			r := inState
 			if v.param {
 				r = inParams
+			} else if v.cache {
+				r = inCache
 			}
 			p.slots[n] = slot{region: r, off: v.off, size: size, dtype: n.Type.DType}
 		case graph.StoreGrad:

@@ -27,7 +27,11 @@ func idLimit(gs []*graph.Graph, name string) int {
 func (g *gen) testFile() ([]byte, error) {
 	f := jen.NewFile(g.pkg)
 	f.HeaderComment(Header(g.prog.Source))
-	gs := g.prog.Graphs()
+	// Prefill and Decode take Predict's ids (a prefix of them, for Decode).
+	gs := []*graph.Graph{g.prog.Predict}
+	if g.prog.Train != nil {
+		gs = append(gs, g.prog.Train)
+	}
 
 	// testInputs fills one buffer per input with fixed, valid values.
 	seen := map[string]bool{}
@@ -60,10 +64,6 @@ func (g *gen) testFile() ([]byte, error) {
 		}
 		return a
 	}
-	type ep struct {
-		name string
-		call jen.Code
-	}
 	var eps []ep
 	nout := len(g.prog.Predict.Outputs)
 	blanks := make([]jen.Code, nout)
@@ -78,12 +78,23 @@ func (g *gen) testFile() ([]byte, error) {
 			ep{"AccumulateGrads", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("AccumulateGrads").Call(args(g.prog.Train)...)},
 		)
 	}
+	if g.prog.Decode != nil {
+		eps = append(eps, g.decodeTestCalls(decls)...)
+	}
 	// TestZeroAllocs
 	var cases []jen.Code
 	for _, e := range eps {
 		cases = append(cases, jen.Values(jen.Lit(e.name), jen.Func().Params().Error().Block(e.call, jen.Return(jen.Err()))))
 	}
 	body := append([]jen.Code{jen.Id("m").Op(":=").Id("New").Call()}, decls...)
+	if ok, ctx, vocab := lmShape(g.prog); ok && g.prog.Decode != nil {
+		body = append(body,
+			jen.Comment("A generation loop: sampling top-k at temperature 1, into a buffer with room."),
+			jen.List(jen.Id("sampler"), jen.Err()).Op(":=").Id("NewSampler").Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id("Options").Values(jen.Dict{jen.Id("Temperature"): jen.Lit(1), jen.Id("TopK"): jen.Lit(10)}), jen.Lit(1)),
+			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+			jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(2*ctx+1)),
+		)
+	}
 	body = append(body,
 		jen.For(jen.List(jen.Id("_"), jen.Id("c")).Op(":=").Range().Index().Struct(jen.Id("name").String(), jen.Id("run").Func().Params().Error()).Values(cases...)).Block(
 			jen.If(jen.Err().Op(":=").Id("c").Dot("run").Call(), jen.Err().Op("!=").Nil()).Block(
@@ -101,7 +112,7 @@ func (g *gen) testFile() ([]byte, error) {
 		g.gradTest(f, decls, args(g.prog.Train))
 	}
 	for _, e := range eps {
-		if e.name == "AccumulateGrads" {
+		if e.name == "AccumulateGrads" || e.name == "Generate" || e.name == "GenerateNoCache" {
 			continue
 		}
 		f.Line()
@@ -115,6 +126,12 @@ func (g *gen) testFile() ([]byte, error) {
 			),
 		)
 		f.Func().Id("Benchmark" + e.name).Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(bb...)
+	}
+	if g.prog.Decode != nil {
+		g.pastContextTest(f, gs)
+	}
+	if ok, ctx, vocab := lmShape(g.prog); ok && g.prog.Decode != nil {
+		g.generateBenchmarks(f, ctx, vocab)
 	}
 	return render(f)
 }
@@ -151,4 +168,107 @@ func (g *gen) gradTest(f *jen.File, decls, args []jen.Code) {
 	f.Line()
 	docComment(f, "TestGradientsStartFromZero: two identical Backward calls give identical\ngradients (nothing accumulates by accident), and accumulating is explicit.")
 	f.Func().Id("TestGradientsStartFromZero").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(body...)
+}
+
+// ep is an entry point's call in the generated tests: statements that set
+// err.
+type ep struct {
+	name string
+	call jen.Code
+}
+
+// decodeTestCalls are the KV-cache entry points for TestZeroAllocs: Prefill
+// on the test ids, DecodeStep (starting again when the cache is full), and
+// for a language model a whole generation loop with sampling, twice the
+// context long so that the window slides.
+func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
+	ids := g.prog.Prefill.Inputs()[0]
+	if ids.Type.DType != graph.I32 {
+		ids = g.prog.Prefill.Inputs()[1]
+	}
+	in := jen.Id("in" + exported(ids.Name))
+	full := ids.Type.Shape
+	ctx := full[len(full)-1]
+	rows := full.Size() / ctx
+	eps := []ep{
+		{"Prefill", jen.List(blanks(g.prog.Prefill)...).Op(":=").Id("m").Dot("Prefill").Call(in)},
+		{"DecodeStep", jen.If(jen.Id("m").Dot("Pos").Call().Op("==").Lit(ctx)).Block(jen.Id("m").Dot("Reset").Call()).Line().
+			List(blanks(g.prog.Decode)...).Op(":=").Id("m").Dot("DecodeStep").Call(in.Clone().Index(jen.Op(":").Lit(rows)))},
+	}
+	if ok, _, _ := lmShape(g.prog); ok {
+		for _, name := range []string{"Generate", "GenerateNoCache"} {
+			eps = append(eps, ep{name, jen.Id("tokens").Op("=").Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)).Line().
+				Var().Err().Error().Line().
+				List(jen.Id("tokens"), jen.Err()).Op("=").Id("m").Dot(name).Call(jen.Id("tokens"), jen.Lit(2*ctx), jen.Id("sampler"), jen.Nil())})
+		}
+	}
+	return eps
+}
+
+// generateBenchmarks writes BenchmarkGenerate and BenchmarkGenerateNoCache:
+// greedy generation of a whole context from a one-token prompt, reported
+// per token, so that the two show what the KV cache saves.
+func (g *gen) generateBenchmarks(f *jen.File, ctx, vocab int) {
+	fnType := jen.Func().Params(jen.Op("*").Id("Model"), jen.Index().Int32(), jen.Int(), jen.Op("*").Id("Sampler").Types(jen.Id(g.T)), jen.Func().Params(jen.Int32()).Error()).Params(jen.Index().Int32(), jen.Error())
+	f.Line()
+	docComment(f, fmt.Sprintf("benchmarkGenerate generates %d tokens after one and reports the time per token.", ctx-1))
+	f.Func().Id("benchmarkGenerate").Params(jen.Id("b").Op("*").Qual("testing", "B"), jen.Id("generate").Add(fnType)).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.List(jen.Id("s"), jen.Err()).Op(":=").Id("NewSampler").Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id("Options").Values(), jen.Lit(1)),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("b").Dot("Fatal").Call(jen.Err())),
+		jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(ctx)),
+		jen.Id("b").Dot("ReportAllocs").Call(),
+		jen.For(jen.Id("b").Dot("Loop").Call()).Block(
+			jen.If(jen.List(jen.Id("tokens"), jen.Err()).Op("=").Id("generate").Call(jen.Id("m"), jen.Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)), jen.Lit(ctx-1), jen.Id("s"), jen.Nil()), jen.Err().Op("!=").Nil()).Block(
+				jen.Id("b").Dot("Fatal").Call(jen.Err()),
+			),
+		),
+		jen.Id("b").Dot("ReportMetric").Call(jen.Id("float64").Call(jen.Id("b").Dot("Elapsed").Call().Dot("Nanoseconds").Call()).Op("/").Id("float64").Call(jen.Id("b").Dot("N").Op("*").Lit(ctx-1)), jen.Lit("ns/token")),
+	)
+	for _, name := range []string{"Generate", "GenerateNoCache"} {
+		f.Line()
+		docComment(f, fmt.Sprintf("Benchmark%s measures %s over a whole context, per token.", name, name))
+		f.Func().Id("Benchmark" + name).Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
+			jen.Id("benchmarkGenerate").Call(jen.Id("b"), jen.Parens(jen.Op("*").Id("Model")).Dot(name)),
+		)
+	}
+}
+
+// pastContextTest writes TestDecodePastContext: a full prompt fills the
+// cache, DecodeStep then fails and changes nothing, and Reset empties it.
+func (g *gen) pastContextTest(f *jen.File, gs []*graph.Graph) {
+	ids := g.prog.Predict.Inputs()[0]
+	full := ids.Type.Shape
+	ctx := full[len(full)-1]
+	rows := full.Size() / ctx
+	fatalIf := func(cond jen.Code, format string, args ...jen.Code) jen.Code {
+		return jen.If(cond).Block(jen.Id("t").Dot("Fatalf").Call(append([]jen.Code{jen.Lit(format)}, args...)...))
+	}
+	f.Line()
+	docComment(f, "TestDecodePastContext: DecodeStep past the context is an error that\nchanges nothing, and Reset empties the cache.")
+	f.Func().Id("TestDecodePastContext").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("ids").Op(":=").Make(jen.Index().Int32(), jen.Lit(full.Size())),
+		jen.For(jen.Id("i").Op(":=").Range().Id("ids")).Block(jen.Id("ids").Index(jen.Id("i")).Op("=").Int32().Call(jen.Id("i").Op("%").Lit(idLimit(gs, ids.Name)))),
+		jen.If(jen.List(blanks(g.prog.Prefill)...).Op(":=").Id("m").Dot("Prefill").Call(jen.Id("ids")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		fatalIf(jen.Id("m").Dot("Pos").Call().Op("!=").Lit(ctx), "Pos after a full prompt = %d, want "+fmt.Sprint(ctx), jen.Id("m").Dot("Pos").Call()),
+		jen.Id("before").Op(":=").Append(jen.Index().Id(g.T).Values(), jen.Id("m").Dot("cache").Op("...")),
+		jen.If(jen.List(blanks(g.prog.Decode)...).Op(":=").Id("m").Dot("DecodeStep").Call(jen.Id("ids").Index(jen.Op(":").Lit(rows))), jen.Err().Op("==").Nil()).Block(
+			jen.Id("t").Dot("Fatal").Call(jen.Lit("DecodeStep past the context: no error")),
+		),
+		jen.For(jen.List(jen.Id("i"), jen.Id("v")).Op(":=").Range().Id("m").Dot("cache")).Block(
+			fatalIf(jen.Id("v").Op("!=").Id("before").Index(jen.Id("i")), "a refused DecodeStep changed the cache at %d", jen.Id("i")),
+		),
+		jen.Id("m").Dot("Reset").Call(),
+		fatalIf(jen.Id("m").Dot("Pos").Call().Op("!=").Lit(0), "Pos after Reset = %d", jen.Id("m").Dot("Pos").Call()),
+	)
+}
+
+// blanks is "_, _, err": an entry point's results ignored but the error.
+func blanks(gr *graph.Graph) []jen.Code {
+	b := make([]jen.Code, len(gr.Outputs))
+	for i := range b {
+		b[i] = jen.Id("_")
+	}
+	return append(b, jen.Err())
 }

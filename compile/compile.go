@@ -21,7 +21,11 @@ type Options struct {
 	L2        float64                // strength λ of the λ/2·‖w‖² loss term (0: none)
 	L2Params  []string               // parameters it applies to (default: every weight matrix)
 	Passes    passes.Options         // optimization pipeline switches (-O0, -disable, dumps)
-	Stats     *passes.Stats          // filled with rewrite counts and pass times when set
+	// Decode asks for the KV-cache entry points (Prefill, DecodeStep): "auto"
+	// (the default, "") derives them when the model is a causal decoder,
+	// "on" fails with the reason when it is not, "off" skips them.
+	Decode string
+	Stats  *passes.Stats // filled with rewrite counts and pass times when set
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -63,6 +67,15 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: the model declares no outputs (call b.Output in its Build function)", name)
 	}
 	prog.Predict = pred
+	if opts.Decode != "off" {
+		prefill, decode, err := passes.KVCache(pred.Clone())
+		switch {
+		case err == nil:
+			prog.Prefill, prog.Decode = prefill, decode
+		case opts.Decode == "on":
+			return nil, err
+		}
+	}
 
 	res := &Result{Program: prog}
 	if train != nil {

@@ -203,6 +203,13 @@ type RunRequest struct {
 	TopK        int     `json:"top_k,omitempty"`
 	TopP        float64 `json:"top_p,omitempty"`
 	Seed        uint64  `json:"seed,omitempty"`
+	NoCache     bool    `json:"no_cache,omitempty"` // recompute the window for every token
+
+	// Phase "decode" computes Predict's outputs the KV-cache way: Prefill on
+	// the first Prefill positions (default 1), then DecodeStep for each later
+	// one, assembled over all positions in the same JSON as the full forward.
+	Phase   string `json:"phase,omitempty"`
+	Prefill int    `json:"prefill,omitempty"`
 }
 
 // ServerResult is a runner's answer: a RunResult plus what "get" returns.
@@ -346,7 +353,18 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	if err != nil {
 		return nil, err
 	}
-	outs, err := pr.Predict(in)
+	var outs map[string]*runtime.Tensor
+	switch req.Phase {
+	case "", "full":
+		outs, err = pr.Predict(in)
+	case "decode":
+		if !pr.HasDecode() {
+			return nil, fmt.Errorf("%s has no KV-cache decoding: it is not a causal decoder", prog.Name)
+		}
+		outs, err = pr.DecodeAll(in[prog.Predict.Inputs()[0].Name], max(req.Prefill, 1))
+	default:
+		return nil, fmt.Errorf("unknown phase %q (want full or decode)", req.Phase)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -565,3 +565,38 @@ func inferGlobalNorm(n *Node) (Type, error) {
 	}
 	return Type{DType: dt, Shape: Shape{}}, nil
 }
+
+func inferAttendCache(n *Node) (Type, error) {
+	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
+	qs := q.Type.Shape
+	if qs.Rank() < 2 || qs[qs.Rank()-2] != 1 {
+		return Type{}, shapeErr(n, "q must be [..., 1, d], got %s", q.Type)
+	}
+	if !kn.Type.Equal(q.Type) || !vn.Type.Equal(q.Type) {
+		return Type{}, shapeErr(n, "new key %s and value %s must be shaped like q %s", kn.Type, vn.Type, q.Type)
+	}
+	cs := kc.Type.Shape
+	if !kc.Type.Equal(vc.Type) || cs.Rank() != qs.Rank() || !cs[:cs.Rank()-2].Equal(qs[:qs.Rank()-2]) || cs[cs.Rank()-1] != qs[qs.Rank()-1] {
+		return Type{}, shapeErr(n, "caches %s and %s must be [..., S, d] like q %s", kc.Type, vc.Type, q.Type)
+	}
+	if pos.Type.Shape.Rank() != 0 || !pos.Type.DType.IsFloat() {
+		return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
+	}
+	return Type{DType: q.Type.DType, Shape: qs.Clone()}, nil
+}
+
+func inferCacheWrite(n *Node) (Type, error) {
+	c, x, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2]
+	if !c.IsVariable() {
+		return Type{}, shapeErr(n, "writes %s, which is not a State", c.Label())
+	}
+	cs, xs := c.Type.Shape, x.Type.Shape
+	if c.Type.DType != x.Type.DType || cs.Rank() != xs.Rank() || cs.Rank() < 2 || xs[xs.Rank()-2] != 1 ||
+		!cs[:cs.Rank()-2].Equal(xs[:xs.Rank()-2]) || cs[cs.Rank()-1] != xs[xs.Rank()-1] {
+		return Type{}, shapeErr(n, "row %s does not fit the cache %s", x.Type, c.Type)
+	}
+	if pos.Type.Shape.Rank() != 0 || !pos.Type.DType.IsFloat() {
+		return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
+	}
+	return Type{DType: Void}, nil
+}

@@ -100,6 +100,10 @@ const (
 	OpLRSchedule
 	OpGlobalNorm
 
+	// KV-cache decoding (derived by the kvcache pass).
+	OpAttendCache
+	OpCacheWrite
+
 	numOps
 )
 
@@ -318,6 +322,13 @@ func opRows() [numOps]OpInfo {
 			Doc: "The learning rate of update t (a 1-based scalar): lr·t/warmup while t ≤ warmup; then lrmin + ½(lr − lrmin)(1 + cos(π(t − warmup)/(steps − warmup))) up to t = steps, and lrmin after. With steps = 0 the rate stays lr after the warmup."},
 		OpGlobalNorm: {Name: "GlobalNorm", Min: 1, Max: -1, Flags: NoGrad, Infer: inferGlobalNorm, Math: func(n *Node, a []string) string { return "‖" + strings.Join(a, ", ") + "‖" },
 			Doc: "The Euclidean norm of all operands together, √(Σ x²), as a scalar: global-norm gradient clipping."},
+		OpAttendCache: {Name: "AttendCache", Min: 6, Max: 6, Flags: NoGrad, Attrs: []string{"value"}, Infer: inferAttendCache,
+			Math: func(n *Node, a []string) string {
+				return "softmax(" + a[0] + " · [" + a[1] + "[:t]; " + a[3] + "]ᵀ ⊙ " + FormatFloat(n.Attrs.Value) + ") · [" + a[2] + "[:t]; " + a[4] + "]"
+			},
+			Doc: "Causal attention of one new position t = pos over a KV cache: with q, k_new, v_new [..., 1, d] and caches K, V [..., S, d], the keys are K rows 0..t−1 and k_new, the values V rows 0..t−1 and v_new; out = softmax(q·keysᵀ·value)·values [..., 1, d]. Operands: q, K, V, k_new, v_new, pos (a float scalar). t ≥ S is a run-time error."},
+		OpCacheWrite: {Name: "CacheWrite", Min: 3, Max: 3, Flags: Effect | NoGrad, Infer: inferCacheWrite, Math: func(n *Node, a []string) string { return a[0] + "[" + a[2] + "] ← " + a[1] },
+			Doc: "Writes the new row x [..., 1, d] into row pos of the cache variable C [..., S, d]. Operands: C, x, pos."},
 	}
 }
 

@@ -14,15 +14,30 @@ type Program struct {
 	// Train is forward (train mode) + backward + optimizer update, with a loss
 	// and gradients; nil for a model without a loss.
 	Train *Graph
+	// Prefill and Decode are a causal decoder's KV-cache entry points (see
+	// passes.KVCache); nil for other models.
+	Prefill, Decode *Graph
 }
 
 // Graphs lists the program's non-nil graphs in a fixed order.
 func (p *Program) Graphs() []*Graph {
 	var gs []*Graph
-	for _, g := range []*Graph{p.Predict, p.Train} {
+	for _, g := range []*Graph{p.Predict, p.Train, p.Prefill, p.Decode} {
 		if g != nil {
 			gs = append(gs, g)
 		}
 	}
 	return gs
 }
+
+// Names of the variable and input that KV-cache decoding adds (see
+// passes.KVCache).
+const (
+	// KVPosName is the position counter, a State: the number of positions
+	// the caches hold, which is the position Decode computes next.
+	KVPosName = "kv.pos"
+	// KVLengthName is Prefill's second input: the prompt's length (its ids
+	// are padded to the full context; causality keeps the padding from
+	// affecting the positions before it).
+	KVLengthName = "kv.length"
+)

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mlc-dev/mlc/graph"
@@ -101,5 +102,84 @@ func kernGlobalNorm(_ *Interpreter, _ *graph.Node, out *Tensor, in []*Tensor) er
 		}
 	}
 	out.Set(0, math.Sqrt(s))
+	return nil
+}
+
+// cacheRow resolves pos to a row of a cache of s rows.
+func cacheRow(pos float64, s int) (int, error) {
+	t := int(pos)
+	if float64(t) != pos || t < 0 {
+		return 0, fmt.Errorf("position %v is not a whole number ≥ 0", pos)
+	}
+	if t >= s {
+		return 0, fmt.Errorf("position %d is past the context of %d", t, s)
+	}
+	return t, nil
+}
+
+// kernAttendCache: attention of one new position over the cached keys and
+// values of the earlier ones.
+func kernAttendCache(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	q, kc, vc, kn, vn := in[0], in[1], in[2], in[3], in[4]
+	cs := kc.Shape
+	s, d := cs[len(cs)-2], cs[len(cs)-1]
+	t, err := cacheRow(in[5].At(0), s)
+	if err != nil {
+		return err
+	}
+	scale := n.Attrs.Value
+	heads := q.Len() / d
+	w := it.scratch(n, s)[:t+1]
+	for h := range heads {
+		key := func(j, c int) float64 {
+			if j == t {
+				return kn.At(h*d + c)
+			}
+			return kc.At((h*s+j)*d + c)
+		}
+		val := func(j, c int) float64 {
+			if j == t {
+				return vn.At(h*d + c)
+			}
+			return vc.At((h*s+j)*d + c)
+		}
+		m := math.Inf(-1)
+		for j := range t + 1 {
+			dot := 0.0
+			for c := range d {
+				dot += q.At(h*d+c) * key(j, c)
+			}
+			w[j] = dot * scale
+			m = maxF(m, w[j])
+		}
+		sum := 0.0
+		for j := range w {
+			w[j] = math.Exp(w[j] - m)
+			sum += w[j]
+		}
+		for c := range d {
+			acc := 0.0
+			for j := range w {
+				acc += w[j] / sum * val(j, c)
+			}
+			out.Set(h*d+c, acc)
+		}
+	}
+	return nil
+}
+
+func kernCacheWrite(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) error {
+	c, x := in[0], in[1]
+	cs := c.Shape
+	s, d := cs[len(cs)-2], cs[len(cs)-1]
+	t, err := cacheRow(in[2].At(0), s)
+	if err != nil {
+		return err
+	}
+	for h := range x.Len() / d {
+		for k := range d {
+			c.Set((h*s+t)*d+k, x.At(h*d+k))
+		}
+	}
 	return nil
 }

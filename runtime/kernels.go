@@ -74,4 +74,6 @@ var kernels = map[graph.Op]kernel{
 	graph.OpAssign:           kernAssign,
 	graph.OpLRSchedule:       kernLRSchedule,
 	graph.OpGlobalNorm:       kernGlobalNorm,
+	graph.OpAttendCache:      kernAttendCache,
+	graph.OpCacheWrite:       kernCacheWrite,
 }

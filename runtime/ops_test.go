@@ -216,6 +216,20 @@ var opCases = []opCase{
 		n, _ := b.Graph().Apply(graph.OpGlobalNorm, graph.Attrs{}, c(b, []float64{3}, 1).Node(), c(b, []float64{4}, 1, 1).Node())
 		return dsl.Wrap(b, n)
 	}, []int{}, []float64{5}},
+	{graph.OpAttendCache, "two heads at t = 1, cache row 2 unused", func(b *dsl.Builder) *dsl.Tensor {
+		q := c(b, []float64{1, 0, 0, 1}, 2, 1, 2)
+		K := c(b, []float64{2, 0, 100, 100, 100, 100, 0, 0, 100, 100, 100, 100}, 2, 3, 2)
+		V := c(b, []float64{1, 2, 100, 100, 100, 100, 4, 4, 100, 100, 100, 100}, 2, 3, 2)
+		kNew, vNew := c(b, []float64{0, 1, 0, 0}, 2, 1, 2), c(b, []float64{3, -1, 0, 2}, 2, 1, 2)
+		n, _ := b.Graph().Apply(graph.OpAttendCache, graph.Attrs{Value: 0.5}, q.Node(), K.Node(), V.Node(), kNew.Node(), vNew.Node(), b.Const(1).Node())
+		// head 0: scores (2·0.5, 0) = (1, 0), weights (e, 1)/(e+1); head 1: equal scores, the mean of (4, 4) and (0, 2).
+		return dsl.Wrap(b, n)
+	}, []int{2, 1, 2}, []float64{(math.E*1 + 3) / (math.E + 1), (math.E*2 - 1) / (math.E + 1), 2, 3}},
+	{graph.OpCacheWrite, "row 2 of a 3-row cache", func(b *dsl.Builder) *dsl.Tensor {
+		C := b.State("k.cache", 0, 1, 3, 2)
+		applyUpdate(b, graph.OpCacheWrite, graph.Attrs{}, C, c(b, []float64{5, 6}, 1, 1, 2), b.Const(2))
+		return C
+	}, []int{1, 3, 2}, []float64{0, 0, 0, 0, 5, 6}},
 }
 
 // applyUpdate adds an optimizer update node with role update.
@@ -394,6 +408,13 @@ var shapeCases = []shapeCase{
 	{graph.OpGlobalNorm, func(b *dsl.Builder) {
 		applyErr(b, graph.OpGlobalNorm, graph.Attrs{}, b.Input("g", 2), b.InputIDs("i", 2))
 	}, `GlobalNorm: operands must share one float dtype, got f64[2] and i32[2]`},
+	{graph.OpAttendCache, func(b *dsl.Builder) {
+		x := b.Input("q", 1, 2, 2)
+		applyErr(b, graph.OpAttendCache, graph.Attrs{Value: 1}, x, b.State("K", 0, 1, 4, 2), b.State("V", 0, 1, 4, 2), x, x, b.Const(0))
+	}, `AttendCache: q must be [..., 1, d], got f64[1,2,2]`},
+	{graph.OpCacheWrite, func(b *dsl.Builder) {
+		applyUpdate(b, graph.OpCacheWrite, graph.Attrs{}, b.State("K", 0, 1, 4, 2), b.Input("k", 1, 1, 3), b.Const(0))
+	}, `CacheWrite: row f64[1,1,3] does not fit the cache f64[1,4,2]`},
 }
 
 func applyErr(b *dsl.Builder, op graph.Op, a graph.Attrs, xs ...*dsl.Tensor) {

@@ -13,27 +13,31 @@ type Program struct {
 	P       *graph.Program
 	predict *Interpreter
 	train   *Interpreter
+	prefill *Interpreter // KV-cache entry points (nil for other models)
+	decode  *Interpreter
 	vars    map[string]*Tensor
 }
 
-// NewProgram makes interpreters for every entry point of p.
+// NewProgram makes interpreters for every entry point of p, sharing one set
+// of variables.
 func NewProgram(p *graph.Program, opts Options) (*Program, error) {
 	pr := &Program{P: p, vars: map[string]*Tensor{}}
 	opts.Vars = pr.vars
-	var err error
-	if p.Train != nil {
-		if pr.train, err = NewInterpreter(p.Train, opts); err != nil {
+	for _, e := range []struct {
+		g  *graph.Graph
+		it **Interpreter
+	}{{p.Train, &pr.train}, {p.Predict, &pr.predict}, {p.Prefill, &pr.prefill}, {p.Decode, &pr.decode}} {
+		if e.g == nil {
+			continue
+		}
+		it, err := NewInterpreter(e.g, opts)
+		if err != nil {
 			return nil, err
 		}
-		for k, v := range pr.train.vars {
+		for k, v := range it.vars {
 			pr.vars[k] = v
 		}
-	}
-	if pr.predict, err = NewInterpreter(p.Predict, opts); err != nil {
-		return nil, err
-	}
-	for k, v := range pr.predict.vars {
-		pr.vars[k] = v
+		*e.it = it
 	}
 	return pr, nil
 }

@@ -85,13 +85,12 @@ func cmdGenerate(c *cli, args []string) error {
 	for i, id := range ids {
 		p[i] = int32(id)
 	}
-	_ = noCache // the recomputing path; the cached one needs DecodeStep
 	fmt.Fprint(c.stdout, *prompt)
 	all := append([]int(nil), ids...)
 	printed, _ := tok.Decode(all)
 	start := time.Now()
 	count := 0
-	err = srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: p, N: *n, Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed}, func(r *compile.ServerResult) error {
+	err = srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: p, N: *n, Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed, NoCache: *noCache}, func(r *compile.ServerResult) error {
 		all = append(all, int(*r.Token))
 		text, err := tok.Decode(all)
 		if err != nil {
@@ -114,9 +113,13 @@ func cmdGenerate(c *cli, args []string) error {
 	return nil
 }
 
-// generatable reports whether Predict takes one i32 sequence [1, T] and
+// generatable reports whether the program is a causal decoder (with
+// KV-cache entry points) whose Predict takes one i32 sequence [1, T] and
 // returns logits [1, T, V].
 func generatable(p *graph.Program) bool {
+	if p.Decode == nil {
+		return false
+	}
 	ins := p.Predict.Inputs()
 	if len(ins) != 1 || ins[0].Type.DType != graph.I32 || ins[0].Type.Shape.Rank() != 2 || ins[0].Type.Shape[0] != 1 {
 		return false

@@ -10,7 +10,7 @@ func cmdGraph(c *cli, args []string) error {
 	fs := c.flags("graph")
 	var mf modelFlags
 	mf.register(fs)
-	stage := fs.String("stage", "forward", "which graph: forward (inference) or train (forward + backward + update)")
+	stage := fs.String("stage", "forward", stageHelp)
 	var pf passFlags
 	pf.register(fs)
 	format := fs.String("format", "text", "output format: text, dot or json")
@@ -41,21 +41,12 @@ func cmdGraph(c *cli, args []string) error {
 		}
 		return nil
 	}
-	var dumpErr error
-	want := map[string]string{"forward": "", "train": " (train)"}[*stage]
-	dumped := false
-	g, err := c.stageGraph(m, *stage, &pf, func(pass string, g *graph.Graph) {
-		// The pipeline runs on every entry point; -after prints the stage asked for.
-		if (g.Loss != nil) == (want != "") && !dumped {
-			dumped = true
-			dumpErr = print(g.Clone())
-		}
-	})
+	g, after, err := c.stageGraph(m, *stage, &pf)
 	if err != nil {
 		return err
 	}
 	if pf.after != "" {
-		return dumpErr
+		g = after
 	}
 	return print(g)
 }

@@ -36,14 +36,14 @@ func init() {
 	// Assigned here because the verbs' help text refers back to this table.
 	verbs = []verb{
 		{"list", "mlc list [-json]", "list the zoo's models and their config keys", cmdList},
-		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train] [-format text|dot|json]", "print a model's IR", cmdGraph},
+		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train|prefill|decode] [-format text|dot|json]", "print a model's IR", cmdGraph},
 		{"compile", "mlc compile -model M | ./path/to/pkg [-func Build] [-config k=v,...] [-dtype f32|f64] -o DIR [-pkg NAME]", "compile a model into a standalone Go package", cmdCompile},
 		{"inspect", "mlc inspect -model M [-config k=v,...] [-dtype f32|f64] -phase forward|backward|update|predict", "print the generated Go source of one phase", cmdInspect},
 		{"stats", "mlc stats -model M [-config k=v,...] [-dtype f32|f64] [-opt KIND] [-json]", "parameters, FLOPs, memory: naive, planned and the liveness lower bound", cmdStats},
 		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-batch B] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-params FILE] [-ckpt DIR] [-resume] [-until K]", "train a model with its generated code", cmdTrain},
 		{"generate", "mlc generate -ckpt DIR [-model M] [-prompt S] [-n N] [-temperature T] [-top-k K] [-top-p P] [-seed S] [-no-cache]", "generate text with a trained language model", cmdGenerate},
 		{"embed", "mlc embed -ckpt DIR (-near WORD | -analogy a,b,c) [-k N] [-json]", "nearest neighbours and analogies in a trained word2vec model", cmdEmbed},
-		{"run", "mlc run -model M [-config k=v,...] [-params FILE] [-inputs FILE] [-engine interp|gen] [-grads] [-json]", "evaluate a model on inputs with either engine", cmdRun},
+		{"run", "mlc run -model M [-config k=v,...] [-params FILE] [-inputs FILE] [-engine interp|gen] [-phase full|decode [-prefill N]] [-grads] [-json]", "evaluate a model on inputs with either engine", cmdRun},
 	}
 }
 

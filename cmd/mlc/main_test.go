@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"graph", "-model", "mlp", "-config", "depth=3"}, 1, `mlc graph: unknown config key "depth" for mlp (keys: sizes, act, batch, dropout)`},
 		{[]string{"graph", "-model", "mlp", "-config", "batch=x"}, 1, `mlc graph: config key "batch": "x" is not an integer`},
 		{[]string{"graph", "-model", "xor", "-format", "svg"}, 1, `mlc graph: -format must be text, dot or json, got "svg"`},
-		{[]string{"graph", "-model", "xor", "-stage", "decode"}, 1, `mlc graph: -stage must be forward or train, got "decode"`},
+		{[]string{"graph", "-model", "xor", "-stage", "backward"}, 1, `mlc graph: -stage must be forward, train, prefill or decode, got "backward"`},
 		{[]string{"graph", "-model", "xor", "-dtype", "f16"}, 1, `mlc graph: -dtype must be f32 or f64, got "f16"`},
 		{[]string{"graph", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"graph", "-model", "xor", "extra"}, 1, `mlc graph: unexpected argument "extra"`},
@@ -86,5 +87,60 @@ func TestGraphVerb(t *testing.T) {
 	code, out, _ = runCLI("list")
 	if code != 0 || !strings.Contains(out, "tinydecoder") || !strings.Contains(out, "sizes") {
 		t.Fatalf("list: %s", out)
+	}
+}
+
+// TestStatsKVCache: mlc stats reports the KV cache a generated gpt
+// allocates, and it is the text's 2 × layers × ctx × d × bytes (× batch).
+func TestStatsKVCache(t *testing.T) {
+	code, out, errOut := runCLI("stats", "-model", "gpt", "-config", "ctx=64,layers=3,batch=2", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var s modelStats
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * 3 * 64 * 128 * 4 * 2; s.KVCacheBytes != want || s.KVCacheFormula != want {
+		t.Fatalf("KV cache %d bytes allocated, %d by the formula, want %d", s.KVCacheBytes, s.KVCacheFormula, want)
+	}
+	code, out, _ = runCLI("stats", "-model", "mlp", "-json")
+	if code != 0 || strings.Contains(out, "kv_cache") {
+		t.Fatalf("mlp: exit %d, %s", code, out)
+	}
+}
+
+// TestRunPhaseDecode: mlc run -phase decode prints, in the same JSON, the
+// outputs the full forward prints; a model that is not a decoder says why.
+func TestRunPhaseDecode(t *testing.T) {
+	var runs [2]map[string]any
+	for i, phase := range []string{"full", "decode"} {
+		code, out, errOut := runCLI("run", "-model", "tinydecoder", "-phase", phase, "-prefill", "2", "-json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", phase, code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &runs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, dec := runs[0]["outputs"].(map[string]any), runs[1]["outputs"].(map[string]any)
+	if len(full) != 2 {
+		t.Fatalf("outputs %v", full)
+	}
+	for name, f := range full {
+		fd := f.(map[string]any)["data"].([]any)
+		dd := dec[name].(map[string]any)["data"].([]any)
+		if len(fd) != len(dd) {
+			t.Fatalf("%s: %d values decoded, %d in full", name, len(dd), len(fd))
+		}
+		for i := range fd {
+			if d := fd[i].(float64) - dd[i].(float64); d > 1e-12 || d < -1e-12 {
+				t.Fatalf("%s[%d]: decoded %v, full %v", name, i, dd[i], fd[i])
+			}
+		}
+	}
+	code, _, errOut := runCLI("run", "-model", "bert", "-phase", "decode")
+	if code == 0 || !strings.Contains(errOut, "is not causal") {
+		t.Fatalf("bert: exit %d: %s", code, errOut)
 	}
 }

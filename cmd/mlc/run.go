@@ -21,22 +21,31 @@ func cmdRun(c *cli, args []string) error {
 	engine := fs.String("engine", "interp", "interp (the reference interpreter) or gen (compile and run the generated package)")
 	grads := fs.Bool("grads", false, "also print every gradient")
 	asJSON := fs.Bool("json", false, "print JSON")
+	phase := fs.String("phase", "full", "full (the forward pass over the whole sequence) or decode (KV-cache decoding: Prefill, then DecodeStep at every later position; the same outputs)")
+	prefill := fs.Int("prefill", 1, "with -phase decode: positions Prefill runs before the first DecodeStep")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if *engine != "interp" && *engine != "gen" {
 		return fmt.Errorf("-engine must be interp or gen, got %q", *engine)
 	}
+	if *phase != "full" && *phase != "decode" {
+		return fmt.Errorf("-phase must be full or decode, got %q", *phase)
+	}
 	m, err := mf.load()
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(0))
+	opts := m.compileOptions(0)
+	if *phase == "decode" {
+		opts.Decode = "on" // a model that is not a decoder says why
+	}
+	res, err := compile.Zoo(m.entry.Name, mf.config, opts)
 	if err != nil {
 		return err
 	}
 	prog := res.Program
-	req := compile.RunRequest{Grads: *grads}
+	req := compile.RunRequest{Grads: *grads, Phase: *phase, Prefill: *prefill}
 	if *inputsFile != "" {
 		in, err := runtime.ReadTensors(*inputsFile)
 		if err != nil {

@@ -7,29 +7,39 @@ import (
 	"github.com/mlc-dev/mlc/graph"
 )
 
-// stageGraph compiles the model and returns the graph of one stage: forward
-// (the Predict entry point) or train (forward, backward and update).
-func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags, dump func(string, *graph.Graph)) (*graph.Graph, error) {
-	if stage != "forward" && stage != "train" {
-		return nil, fmt.Errorf("-stage must be forward or train, got %q", stage)
+// stages are the graphs mlc graph can print, with what each is.
+const stageHelp = "which graph: forward (inference), train (forward + backward + update), prefill or decode (KV-cache decoding of a causal decoder)"
+
+// stageGraph compiles the model and returns the graph of one stage, and,
+// with -after, that graph as it was after the pass (nil without -after).
+func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags) (g, after *graph.Graph, err error) {
+	switch stage {
+	case "forward", "train", "prefill", "decode":
+	default:
+		return nil, nil, fmt.Errorf("-stage must be forward, train, prefill or decode, got %q", stage)
 	}
 	opts := l.compileOptions(0)
-	if err := pf.apply(&opts, dump); err != nil {
-		return nil, err
+	if stage == "prefill" || stage == "decode" {
+		opts.Decode = "on" // a model that is not a decoder says why
+	}
+	// The pipeline runs on every entry point: keep each one's dump and pick
+	// the stage's at the end.
+	dumps := map[*graph.Graph]*graph.Graph{}
+	if err := pf.apply(&opts, func(_ string, g *graph.Graph) { dumps[g] = g.Clone() }); err != nil {
+		return nil, nil, err
 	}
 	res, err := compile.Zoo(l.entry.Name, l.cfgSpec, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
 	}
 	pf.report(c, opts.Stats)
-	if stage == "forward" {
-		return res.Program.Predict, nil
+	p := res.Program
+	g = map[string]*graph.Graph{"forward": p.Predict, "train": p.Train, "prefill": p.Prefill, "decode": p.Decode}[stage]
+	if g == nil {
+		return nil, nil, fmt.Errorf("%s has no loss, so no train stage", l.entry.Name)
 	}
-	if res.Program.Train == nil {
-		return nil, fmt.Errorf("%s has no loss, so no train stage", l.entry.Name)
-	}
-	return res.Program.Train, nil
+	return g, dumps[g], nil
 }

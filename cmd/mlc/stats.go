@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
@@ -34,7 +35,8 @@ type modelStats struct {
 	Estimate18 int `json:"training_bytes_18_per_param"`
 	Measured   int `json:"training_bytes_measured"`
 
-	KVCacheBytes int `json:"kv_cache_bytes,omitempty"`
+	KVCacheBytes   int `json:"kv_cache_bytes,omitempty"`         // what the generated Model allocates, without the position counter
+	KVCacheFormula int `json:"kv_cache_bytes_formula,omitempty"` // the text's 2 × layers × ctx × d × bytes per value (× batch)
 }
 
 func cmdStats(c *cli, args []string) error {
@@ -55,7 +57,10 @@ func cmdStats(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := statsOf(res.Program, m, kind)
+	s, err := statsOf(res.Program, m, kind)
+	if err != nil {
+		return err
+	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(s, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
@@ -78,7 +83,11 @@ func cmdStats(c *cli, args []string) error {
 	fmt.Fprintf(w, "in-place values       %12d\n", s.InPlace)
 	fmt.Fprintf(w, "training memory       %12d measured   %12d by the 18 bytes/parameter rule\n", s.Measured, s.Estimate18)
 	if s.KVCacheBytes > 0 {
-		fmt.Fprintf(w, "KV cache bytes        %12d\n", s.KVCacheBytes)
+		fmt.Fprintf(w, "KV cache bytes        %12d allocated", s.KVCacheBytes)
+		if s.KVCacheFormula > 0 {
+			fmt.Fprintf(w, "   %12d by 2 × layers × ctx × d × bytes × batch", s.KVCacheFormula)
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
@@ -90,7 +99,7 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-func statsOf(p *graph.Program, m *loaded, opt string) modelStats {
+func statsOf(p *graph.Program, m *loaded, opt string) (modelStats, error) {
 	s := modelStats{Model: p.Name, Config: p.Config, DType: p.Float.String(), Optimizer: opt}
 	size := p.Float.Size()
 	g := p.Train
@@ -117,7 +126,18 @@ func statsOf(p *graph.Program, m *loaded, opt string) modelStats {
 	s.FLOPsPredict = flops(p.Predict)
 	s.Estimate18 = 18 * s.Params
 	s.Measured = s.ParamBytes + s.GradBytes + s.StateBytes + s.ActPlanned
-	return s
+	if p.Decode != nil {
+		values, err := codegen.CacheValues(p)
+		if err != nil {
+			return s, err
+		}
+		s.KVCacheBytes = (values - 1) * size // less the position counter
+		L, ctx, d, batch := configInt(m, "layers"), configInt(m, "ctx"), configInt(m, "d"), max(configInt(m, "batch"), 1)
+		if L > 0 && ctx > 0 && d > 0 {
+			s.KVCacheFormula = 2 * L * ctx * d * size * batch
+		}
+	}
+	return s, nil
 }
 
 // flops estimates the floating-point operations of one run of g: 2mnk per

@@ -16,6 +16,7 @@ type Model struct {
 	params   []float32 // 875264 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, h2.ln1.gamma, h2.ln1.beta, h2.attn.Wq, h2.attn.bq, h2.attn.Wk, h2.attn.bk, h2.attn.Wv, h2.attn.bv, h2.attn.Wo, h2.attn.bo, h2.ln2.gamma, h2.ln2.beta, h2.mlp.W1, h2.mlp.b1, h2.mlp.W2, h2.mlp.b2, h3.ln1.gamma, h3.ln1.beta, h3.attn.Wq, h3.attn.bq, h3.attn.Wk, h3.attn.bk, h3.attn.Wv, h3.attn.bv, h3.attn.Wo, h3.attn.bo, h3.ln2.gamma, h3.ln2.beta, h3.mlp.W1, h3.mlp.b1, h3.mlp.W2, h3.mlp.b2, lnf.gamma, lnf.beta
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	cache    []float32 // 1048577 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache, h2.attn.k.cache, h2.attn.v.cache, h3.attn.k.cache, h3.attn.v.cache
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -52,6 +53,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 875264),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.cache = make([]float32, 1048577)
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
 	// wpe f32[128,128]: normal, std 0.02
@@ -700,6 +702,7 @@ func NewSeeded(seed uint64) *Model {
 	Reserve[float32](m.pool, false, true, 128, 128, 128)
 	Reserve[float32](m.pool, true, false, 128, 128, 128)
 	Reserve[float32](m.pool, true, false, 128, 32, 128)
+	Reserve[float32](m.pool, false, true, 1, 512, 128)
 	return m
 }
 
@@ -893,6 +896,69 @@ func (m *Model) ZeroGrads() {
 // Update applies the optimizer to the gradients held now (see AccumulateGrads).
 func (m *Model) Update() error {
 	return m.update()
+}
+
+// Prefill runs a prompt of n ≤ 128 tokens (ids: [8,n], row-major) in eval mode
+// and fills the KV cache with its keys and values; Pos is then n. It
+// returns the outputs of the whole window:
+//
+//	logits: f32[8,128,512]
+//
+// where positions n and later hold padding. Position n−1 predicts
+// the token after the prompt; DecodeStep goes on from there.
+//
+// The returned slices alias the model's memory: they stay valid until the
+// next call on m.
+func (m *Model) Prefill(ids []int32) (logits []float32, err error) {
+	n := len(ids) / 8
+	if n < 1 || n > 128 || len(ids) != n*8 {
+		return nil, fmt.Errorf("gpt: Prefill: %d ids are not 8 rows of 1 to 128 tokens", len(ids))
+	}
+	buf := m.iarena[0:1024]
+	clear(buf) // padding: causal attention keeps it from the positions before it
+	for r := range 8 {
+		copy(buf[r*128:r*128+n], ids[r*n:r*n+n])
+	}
+	m.arena[2228224] = float32(n)
+	if err := m.prefill(); err != nil {
+		return nil, err
+	}
+	return m.arena[0:524288:524288], nil
+}
+
+// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// (ids: i32[8,1]). It computes the new token's queries, keys and values only,
+// attends over the cached positions 0..t−1 and itself, appends its keys and
+// values to the cache and advances Pos. It returns:
+//
+//	logits: f32[8,1,512]
+//
+// Past the context (Pos = 128) it returns an error and changes nothing.
+// The returned slices alias the model's memory: they stay valid until the
+// next call on m.
+func (m *Model) DecodeStep(ids []int32) (logits []float32, err error) {
+	if t := m.Pos(); t >= 128 {
+		return nil, fmt.Errorf("gpt: DecodeStep: position %d is past the context of 128; Prefill or Reset to start again", t)
+	}
+	if len(ids) != 8 {
+		return nil, sizeError("ids", len(ids), 8, "i32[8,1]")
+	}
+	copy(m.iarena[0:8], ids)
+	if err := m.decode(); err != nil {
+		return nil, err
+	}
+	return m.arena[0:4096:4096], nil
+}
+
+// Reset empties the KV cache: Pos is 0 again.
+func (m *Model) Reset() {
+	clear(m.cache)
+}
+
+// Pos is the number of positions the KV cache holds: the position
+// DecodeStep computes next.
+func (m *Model) Pos() int {
+	return int(m.cache[0])
 }
 
 // predict runs the forward pass in eval mode.
@@ -4639,6 +4705,1455 @@ func (m *Model) update() error {
 	return nil
 }
 
+// prefill runs the forward pass over the padded prompt and stores every
+// attention's keys and values in the cache.
+func (m *Model) prefill() error {
+	kv_pos := m.cache[0:1]                     // f32[]
+	h0_attn_k_cache := m.cache[1:131073]       // f32[8,4,128,32]
+	h0_attn_v_cache := m.cache[131073:262145]  // f32[8,4,128,32]
+	h1_attn_k_cache := m.cache[262145:393217]  // f32[8,4,128,32]
+	h1_attn_v_cache := m.cache[393217:524289]  // f32[8,4,128,32]
+	h2_attn_k_cache := m.cache[524289:655361]  // f32[8,4,128,32]
+	h2_attn_v_cache := m.cache[655361:786433]  // f32[8,4,128,32]
+	h3_attn_k_cache := m.cache[786433:917505]  // f32[8,4,128,32]
+	h3_attn_v_cache := m.cache[917505:1048577] // f32[8,4,128,32]
+	ids := m.iarena[0:1024]                    // i32[8,128]
+	wte := m.params[0:65536]                   // f32[512,128]
+	wpe := m.params[65536:81920]               // f32[128,128]
+	t12 := m.arena[1048576:1179648]            // f32[8,128,128]
+	h_in := m.arena[1048576:1179648]           // f32[8,128,128]
+	h0_ln1_gamma := m.params[81920:82048]      // f32[128]
+	h0_ln1_beta := m.params[82048:82176]       // f32[128]
+	h0_attn_Wq := m.params[82176:98560]        // f32[128,128]
+	h0_attn_bq := m.params[98560:98688]        // f32[128]
+	h0_attn_Wk := m.params[98688:115072]       // f32[128,128]
+	h0_attn_bk := m.params[115072:115200]      // f32[128]
+	h0_attn_Wv := m.params[115200:131584]      // f32[128,128]
+	h0_attn_bv := m.params[131584:131712]      // f32[128]
+	h0_attn_Wo := m.params[131712:148096]      // f32[128,128]
+	h0_attn_bo := m.params[148096:148224]      // f32[128]
+	h0_ln2_gamma := m.params[148224:148352]    // f32[128]
+	h0_ln2_beta := m.params[148352:148480]     // f32[128]
+	h0_mlp_W1 := m.params[148480:214016]       // f32[128,512]
+	h0_mlp_b1 := m.params[214016:214528]       // f32[512]
+	h0_mlp_W2 := m.params[214528:280064]       // f32[512,128]
+	h0_mlp_b2 := m.params[280064:280192]       // f32[128]
+	h0_ln1 := m.arena[0:131072]                // f32[8,128,128]
+	t34 := m.arena[131072:262144]              // f32[8,128,128]
+	h0_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t36 := m.arena[131072:262144]              // f32[8,128,4,32]
+	h0_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	t38 := m.arena[131072:262144]              // f32[8,128,128]
+	h0_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t40 := m.arena[131072:262144]              // f32[8,128,4,32]
+	h0_attn_k := m.arena[1179648:1310720]      // f32[8,4,128,32]
+	t42 := m.arena[131072:262144]              // f32[8,128,128]
+	h0_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t44 := m.arena[131072:262144]              // f32[8,128,4,32]
+	h0_attn_v := m.arena[1310720:1441792]      // f32[8,4,128,32]
+	t46 := m.arena[0:524288]                   // f32[8,4,128,128]
+	t50 := m.arena[0:524288]                   // f32[8,4,128,128]
+	h0_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h0_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
+	t53 := m.arena[131072:262144]              // f32[8,128,4,32]
+	t54 := m.arena[131072:262144]              // f32[8,128,128]
+	t55 := m.arena[524288:655360]              // f32[8,128,128]
+	h0_resid1 := m.arena[524288:655360]        // f32[8,128,128]
+	h0_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t61 := m.arena[0:524288]                   // f32[8,128,512]
+	h0_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
+	t64 := m.arena[1048576:1179648]            // f32[8,128,128]
+	h0_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
+	h1_ln1_gamma := m.params[280192:280320]    // f32[128]
+	h1_ln1_beta := m.params[280320:280448]     // f32[128]
+	h1_attn_Wq := m.params[280448:296832]      // f32[128,128]
+	h1_attn_bq := m.params[296832:296960]      // f32[128]
+	h1_attn_Wk := m.params[296960:313344]      // f32[128,128]
+	h1_attn_bk := m.params[313344:313472]      // f32[128]
+	h1_attn_Wv := m.params[313472:329856]      // f32[128,128]
+	h1_attn_bv := m.params[329856:329984]      // f32[128]
+	h1_attn_Wo := m.params[329984:346368]      // f32[128,128]
+	h1_attn_bo := m.params[346368:346496]      // f32[128]
+	h1_ln2_gamma := m.params[346496:346624]    // f32[128]
+	h1_ln2_beta := m.params[346624:346752]     // f32[128]
+	h1_mlp_W1 := m.params[346752:412288]       // f32[128,512]
+	h1_mlp_b1 := m.params[412288:412800]       // f32[512]
+	h1_mlp_W2 := m.params[412800:478336]       // f32[512,128]
+	h1_mlp_b2 := m.params[478336:478464]       // f32[128]
+	h1_ln1 := m.arena[0:131072]                // f32[8,128,128]
+	t86 := m.arena[131072:262144]              // f32[8,128,128]
+	h1_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t88 := m.arena[131072:262144]              // f32[8,128,4,32]
+	h1_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	t90 := m.arena[131072:262144]              // f32[8,128,128]
+	h1_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t92 := m.arena[131072:262144]              // f32[8,128,4,32]
+	h1_attn_k := m.arena[1441792:1572864]      // f32[8,4,128,32]
+	t94 := m.arena[131072:262144]              // f32[8,128,128]
+	h1_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t96 := m.arena[131072:262144]              // f32[8,128,4,32]
+	h1_attn_v := m.arena[1572864:1703936]      // f32[8,4,128,32]
+	t98 := m.arena[0:524288]                   // f32[8,4,128,128]
+	t100 := m.arena[0:524288]                  // f32[8,4,128,128]
+	h1_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h1_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
+	t103 := m.arena[131072:262144]             // f32[8,128,4,32]
+	t104 := m.arena[131072:262144]             // f32[8,128,128]
+	t105 := m.arena[524288:655360]             // f32[8,128,128]
+	h1_resid1 := m.arena[524288:655360]        // f32[8,128,128]
+	h1_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t111 := m.arena[0:524288]                  // f32[8,128,512]
+	h1_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
+	t114 := m.arena[1048576:1179648]           // f32[8,128,128]
+	h1_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
+	h2_ln1_gamma := m.params[478464:478592]    // f32[128]
+	h2_ln1_beta := m.params[478592:478720]     // f32[128]
+	h2_attn_Wq := m.params[478720:495104]      // f32[128,128]
+	h2_attn_bq := m.params[495104:495232]      // f32[128]
+	h2_attn_Wk := m.params[495232:511616]      // f32[128,128]
+	h2_attn_bk := m.params[511616:511744]      // f32[128]
+	h2_attn_Wv := m.params[511744:528128]      // f32[128,128]
+	h2_attn_bv := m.params[528128:528256]      // f32[128]
+	h2_attn_Wo := m.params[528256:544640]      // f32[128,128]
+	h2_attn_bo := m.params[544640:544768]      // f32[128]
+	h2_ln2_gamma := m.params[544768:544896]    // f32[128]
+	h2_ln2_beta := m.params[544896:545024]     // f32[128]
+	h2_mlp_W1 := m.params[545024:610560]       // f32[128,512]
+	h2_mlp_b1 := m.params[610560:611072]       // f32[512]
+	h2_mlp_W2 := m.params[611072:676608]       // f32[512,128]
+	h2_mlp_b2 := m.params[676608:676736]       // f32[128]
+	h2_ln1 := m.arena[0:131072]                // f32[8,128,128]
+	t136 := m.arena[131072:262144]             // f32[8,128,128]
+	h2_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t138 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h2_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	t140 := m.arena[131072:262144]             // f32[8,128,128]
+	h2_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t142 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h2_attn_k := m.arena[1703936:1835008]      // f32[8,4,128,32]
+	t144 := m.arena[131072:262144]             // f32[8,128,128]
+	h2_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t146 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h2_attn_v := m.arena[1835008:1966080]      // f32[8,4,128,32]
+	t148 := m.arena[0:524288]                  // f32[8,4,128,128]
+	t150 := m.arena[0:524288]                  // f32[8,4,128,128]
+	h2_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h2_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
+	t153 := m.arena[131072:262144]             // f32[8,128,4,32]
+	t154 := m.arena[131072:262144]             // f32[8,128,128]
+	t155 := m.arena[524288:655360]             // f32[8,128,128]
+	h2_resid1 := m.arena[524288:655360]        // f32[8,128,128]
+	h2_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t161 := m.arena[0:524288]                  // f32[8,128,512]
+	h2_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
+	t164 := m.arena[1048576:1179648]           // f32[8,128,128]
+	h2_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
+	h3_ln1_gamma := m.params[676736:676864]    // f32[128]
+	h3_ln1_beta := m.params[676864:676992]     // f32[128]
+	h3_attn_Wq := m.params[676992:693376]      // f32[128,128]
+	h3_attn_bq := m.params[693376:693504]      // f32[128]
+	h3_attn_Wk := m.params[693504:709888]      // f32[128,128]
+	h3_attn_bk := m.params[709888:710016]      // f32[128]
+	h3_attn_Wv := m.params[710016:726400]      // f32[128,128]
+	h3_attn_bv := m.params[726400:726528]      // f32[128]
+	h3_attn_Wo := m.params[726528:742912]      // f32[128,128]
+	h3_attn_bo := m.params[742912:743040]      // f32[128]
+	h3_ln2_gamma := m.params[743040:743168]    // f32[128]
+	h3_ln2_beta := m.params[743168:743296]     // f32[128]
+	h3_mlp_W1 := m.params[743296:808832]       // f32[128,512]
+	h3_mlp_b1 := m.params[808832:809344]       // f32[512]
+	h3_mlp_W2 := m.params[809344:874880]       // f32[512,128]
+	h3_mlp_b2 := m.params[874880:875008]       // f32[128]
+	h3_ln1 := m.arena[0:131072]                // f32[8,128,128]
+	t186 := m.arena[131072:262144]             // f32[8,128,128]
+	h3_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t188 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h3_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	t190 := m.arena[131072:262144]             // f32[8,128,128]
+	h3_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t192 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h3_attn_k := m.arena[1966080:2097152]      // f32[8,4,128,32]
+	t194 := m.arena[131072:262144]             // f32[8,128,128]
+	h3_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
+	t196 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h3_attn_v := m.arena[2097152:2228224]      // f32[8,4,128,32]
+	t198 := m.arena[0:524288]                  // f32[8,4,128,128]
+	t200 := m.arena[0:524288]                  // f32[8,4,128,128]
+	h3_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h3_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
+	t203 := m.arena[131072:262144]             // f32[8,128,4,32]
+	t204 := m.arena[131072:262144]             // f32[8,128,128]
+	t205 := m.arena[524288:655360]             // f32[8,128,128]
+	h3_resid1 := m.arena[524288:655360]        // f32[8,128,128]
+	h3_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t211 := m.arena[0:524288]                  // f32[8,128,512]
+	h3_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
+	t214 := m.arena[655360:786432]             // f32[8,128,128]
+	h3_resid2 := m.arena[655360:786432]        // f32[8,128,128]
+	lnf_gamma := m.params[875008:875136]       // f32[128]
+	lnf_beta := m.params[875136:875264]        // f32[128]
+	lnf := m.arena[524288:655360]              // f32[8,128,128]
+	logits := m.arena[0:524288]                // f32[8,128,512]
+	kv_length := m.arena[2228224:2228225]      // f32[]
+
+	// t12 = wte[ids]  (models/gpt/gpt.go:64)
+	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
+		return fmt.Errorf("models/gpt/gpt.go:64: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
+	}
+
+	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:64)
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h_in[i*16384+j*128+k] = t12[i*16384+j*128+k] + wpe[j*128+k]
+			}
+		}
+	}
+
+	// fused layernorm:
+	//
+	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH0_attn_q_proj_3(h0_attn_Wq, h0_attn_bq, h0_ln1, t34, h0_attn_q_proj)
+
+	// t36 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h0_attn_q = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_q[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH0_attn_k_proj_3(h0_attn_Wk, h0_attn_bk, h0_ln1, t38, h0_attn_k_proj)
+
+	// t40 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h0_attn_k = t40ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_k[i*16384+j*4096+k*32+l] = t40[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH0_attn_v_proj_3(h0_attn_Wv, h0_attn_bv, h0_ln1, t42, h0_attn_v_proj)
+
+	// t44 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h0_attn_v = t44ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_v[i*16384+j*4096+k*32+l] = t44[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	m.fusedT50(h0_attn_q, h0_attn_k, t46, t50)
+
+	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	softmax(h0_attn_weights, t50, 4096, 128, 1, false)
+
+	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:81)
+	for b := range 32 {
+		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
+	}
+
+	// t53 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t53[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+
+	// t54 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t55 = t54 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH0_resid1_3(h_in, h0_attn_Wo, h0_attn_bo, t54, t55, h0_resid1)
+
+	// fused layernorm:
+	//
+	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH0_mlp_hidden_3(h0_mlp_W1, h0_mlp_b1, h0_ln2, t61, h0_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t64 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH0_resid2_3(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t64, h0_resid2)
+
+	// fused layernorm:
+	//
+	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH1_attn_q_proj_3(h1_attn_Wq, h1_attn_bq, h1_ln1, t86, h1_attn_q_proj)
+
+	// t88 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h1_attn_q = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_q[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH1_attn_k_proj_3(h1_attn_Wk, h1_attn_bk, h1_ln1, t90, h1_attn_k_proj)
+
+	// t92 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h1_attn_k = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_k[i*16384+j*4096+k*32+l] = t92[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH1_attn_v_proj_3(h1_attn_Wv, h1_attn_bv, h1_ln1, t94, h1_attn_v_proj)
+
+	// t96 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h1_attn_v = t96ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_v[i*16384+j*4096+k*32+l] = t96[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	m.fusedT100(h1_attn_q, h1_attn_k, t98, t100)
+
+	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	softmax(h1_attn_weights, t100, 4096, 128, 1, false)
+
+	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:81)
+	for b := range 32 {
+		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
+	}
+
+	// t103 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t103[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+
+	// t104 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t105 = t104 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH1_resid1_3(h0_resid2, h1_attn_Wo, h1_attn_bo, t104, t105, h1_resid1)
+
+	// fused layernorm:
+	//
+	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH1_mlp_hidden_3(h1_mlp_W1, h1_mlp_b1, h1_ln2, t111, h1_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t114 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH1_resid2_3(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t114, h1_resid2)
+
+	// fused layernorm:
+	//
+	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH2_attn_q_proj_3(h2_attn_Wq, h2_attn_bq, h2_ln1, t136, h2_attn_q_proj)
+
+	// t138 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h2_attn_q = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_q[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH2_attn_k_proj_3(h2_attn_Wk, h2_attn_bk, h2_ln1, t140, h2_attn_k_proj)
+
+	// t142 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h2_attn_k = t142ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_k[i*16384+j*4096+k*32+l] = t142[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH2_attn_v_proj_3(h2_attn_Wv, h2_attn_bv, h2_ln1, t144, h2_attn_v_proj)
+
+	// t146 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h2_attn_v = t146ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_v[i*16384+j*4096+k*32+l] = t146[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	m.fusedT150(h2_attn_q, h2_attn_k, t148, t150)
+
+	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	softmax(h2_attn_weights, t150, 4096, 128, 1, false)
+
+	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:81)
+	for b := range 32 {
+		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
+	}
+
+	// t153 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t153[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+
+	// t154 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t155 = t154 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH2_resid1_3(h1_resid2, h2_attn_Wo, h2_attn_bo, t154, t155, h2_resid1)
+
+	// fused layernorm:
+	//
+	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH2_mlp_hidden_3(h2_mlp_W1, h2_mlp_b1, h2_ln2, t161, h2_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t164 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH2_resid2_3(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t164, h2_resid2)
+
+	// fused layernorm:
+	//
+	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH3_attn_q_proj_3(h3_attn_Wq, h3_attn_bq, h3_ln1, t186, h3_attn_q_proj)
+
+	// t188 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h3_attn_q = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_q[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH3_attn_k_proj_3(h3_attn_Wk, h3_attn_bk, h3_ln1, t190, h3_attn_k_proj)
+
+	// t192 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h3_attn_k = t192ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_k[i*16384+j*4096+k*32+l] = t192[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH3_attn_v_proj_3(h3_attn_Wv, h3_attn_bv, h3_ln1, t194, h3_attn_v_proj)
+
+	// t196 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+
+	// h3_attn_v = t196ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_v[i*16384+j*4096+k*32+l] = t196[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	m.fusedT200(h3_attn_q, h3_attn_k, t198, t200)
+
+	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	softmax(h3_attn_weights, t200, 4096, 128, 1, false)
+
+	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:81)
+	for b := range 32 {
+		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
+	}
+
+	// t203 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t203[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+
+	// t204 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t205 = t204 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH3_resid1_3(h2_resid2, h3_attn_Wo, h3_attn_bo, t204, t205, h3_resid1)
+
+	// fused layernorm:
+	//
+	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH3_mlp_hidden_3(h3_mlp_W1, h3_mlp_b1, h3_ln2, t211, h3_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t214 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH3_resid2_3(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t214, h3_resid2)
+
+	// fused layernorm:
+	//
+	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
+	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	for b := range 8 {
+		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
+	}
+
+	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:81)
+	copy(h0_attn_k_cache, h0_attn_k)
+
+	// h0_attn_v_cache ← h0_attn_v  (models/gpt/gpt.go:81)
+	copy(h0_attn_v_cache, h0_attn_v)
+
+	// h1_attn_k_cache ← h1_attn_k  (models/gpt/gpt.go:81)
+	copy(h1_attn_k_cache, h1_attn_k)
+
+	// h1_attn_v_cache ← h1_attn_v  (models/gpt/gpt.go:81)
+	copy(h1_attn_v_cache, h1_attn_v)
+
+	// h2_attn_k_cache ← h2_attn_k  (models/gpt/gpt.go:81)
+	copy(h2_attn_k_cache, h2_attn_k)
+
+	// h2_attn_v_cache ← h2_attn_v  (models/gpt/gpt.go:81)
+	copy(h2_attn_v_cache, h2_attn_v)
+
+	// h3_attn_k_cache ← h3_attn_k  (models/gpt/gpt.go:81)
+	copy(h3_attn_k_cache, h3_attn_k)
+
+	// h3_attn_v_cache ← h3_attn_v  (models/gpt/gpt.go:81)
+	copy(h3_attn_v_cache, h3_attn_v)
+
+	// kv_pos ← kv_length
+	copy(kv_pos, kv_length)
+	return nil
+}
+
+// decode runs one position against the cache.
+func (m *Model) decode() error {
+	kv_pos := m.cache[0:1]                     // f32[]
+	h0_attn_k_cache := m.cache[1:131073]       // f32[8,4,128,32]
+	h0_attn_v_cache := m.cache[131073:262145]  // f32[8,4,128,32]
+	h1_attn_k_cache := m.cache[262145:393217]  // f32[8,4,128,32]
+	h1_attn_v_cache := m.cache[393217:524289]  // f32[8,4,128,32]
+	h2_attn_k_cache := m.cache[524289:655361]  // f32[8,4,128,32]
+	h2_attn_v_cache := m.cache[655361:786433]  // f32[8,4,128,32]
+	h3_attn_k_cache := m.cache[786433:917505]  // f32[8,4,128,32]
+	h3_attn_v_cache := m.cache[917505:1048577] // f32[8,4,128,32]
+	ids := m.iarena[0:8]                       // i32[8,1]
+	wte := m.params[0:65536]                   // f32[512,128]
+	wpe := m.params[65536:81920]               // f32[128,128]
+	t12 := m.arena[0:1024]                     // f32[8,1,128]
+	pos_id := m.iarena[0:1]                    // i32[]
+	pos_ids := m.iarena[0:1]                   // i32[1]
+	wpe_at_pos := m.arena[1024:1152]           // f32[1,128]
+	h_in := m.arena[0:1024]                    // f32[8,1,128]
+	h0_ln1_gamma := m.params[81920:82048]      // f32[128]
+	h0_ln1_beta := m.params[82048:82176]       // f32[128]
+	h0_attn_Wq := m.params[82176:98560]        // f32[128,128]
+	h0_attn_bq := m.params[98560:98688]        // f32[128]
+	h0_attn_Wk := m.params[98688:115072]       // f32[128,128]
+	h0_attn_bk := m.params[115072:115200]      // f32[128]
+	h0_attn_Wv := m.params[115200:131584]      // f32[128,128]
+	h0_attn_bv := m.params[131584:131712]      // f32[128]
+	h0_attn_Wo := m.params[131712:148096]      // f32[128,128]
+	h0_attn_bo := m.params[148096:148224]      // f32[128]
+	h0_ln2_gamma := m.params[148224:148352]    // f32[128]
+	h0_ln2_beta := m.params[148352:148480]     // f32[128]
+	h0_mlp_W1 := m.params[148480:214016]       // f32[128,512]
+	h0_mlp_b1 := m.params[214016:214528]       // f32[512]
+	h0_mlp_W2 := m.params[214528:280064]       // f32[512,128]
+	h0_mlp_b2 := m.params[280064:280192]       // f32[128]
+	h0_ln1 := m.arena[1024:2048]               // f32[8,1,128]
+	t36 := m.arena[2048:3072]                  // f32[8,1,128]
+	h0_attn_q_proj := m.arena[2048:3072]       // f32[8,1,128]
+	t38 := m.arena[2048:3072]                  // f32[8,1,4,32]
+	h0_attn_q := m.arena[3072:4096]            // f32[8,4,1,32]
+	t40 := m.arena[2048:3072]                  // f32[8,1,128]
+	h0_attn_k_proj := m.arena[2048:3072]       // f32[8,1,128]
+	t42 := m.arena[2048:3072]                  // f32[8,1,4,32]
+	h0_attn_k := m.arena[4096:5120]            // f32[8,4,1,32]
+	t44 := m.arena[2048:3072]                  // f32[8,1,128]
+	h0_attn_v_proj := m.arena[2048:3072]       // f32[8,1,128]
+	t46 := m.arena[2048:3072]                  // f32[8,1,4,32]
+	h0_attn_v := m.arena[5120:6144]            // f32[8,4,1,32]
+	h0_attn_context := m.arena[1024:2048]      // f32[8,4,1,32]
+	t49 := m.arena[2048:3072]                  // f32[8,1,4,32]
+	t50 := m.arena[2048:3072]                  // f32[8,1,128]
+	t51 := m.arena[6144:7168]                  // f32[8,1,128]
+	h0_resid1 := m.arena[6144:7168]            // f32[8,1,128]
+	h0_ln2 := m.arena[7168:8192]               // f32[8,1,128]
+	t57 := m.arena[0:4096]                     // f32[8,1,512]
+	h0_mlp_hidden := m.arena[0:4096]           // f32[8,1,512]
+	t60 := m.arena[7168:8192]                  // f32[8,1,128]
+	h0_resid2 := m.arena[7168:8192]            // f32[8,1,128]
+	h1_ln1_gamma := m.params[280192:280320]    // f32[128]
+	h1_ln1_beta := m.params[280320:280448]     // f32[128]
+	h1_attn_Wq := m.params[280448:296832]      // f32[128,128]
+	h1_attn_bq := m.params[296832:296960]      // f32[128]
+	h1_attn_Wk := m.params[296960:313344]      // f32[128,128]
+	h1_attn_bk := m.params[313344:313472]      // f32[128]
+	h1_attn_Wv := m.params[313472:329856]      // f32[128,128]
+	h1_attn_bv := m.params[329856:329984]      // f32[128]
+	h1_attn_Wo := m.params[329984:346368]      // f32[128,128]
+	h1_attn_bo := m.params[346368:346496]      // f32[128]
+	h1_ln2_gamma := m.params[346496:346624]    // f32[128]
+	h1_ln2_beta := m.params[346624:346752]     // f32[128]
+	h1_mlp_W1 := m.params[346752:412288]       // f32[128,512]
+	h1_mlp_b1 := m.params[412288:412800]       // f32[512]
+	h1_mlp_W2 := m.params[412800:478336]       // f32[512,128]
+	h1_mlp_b2 := m.params[478336:478464]       // f32[128]
+	h1_ln1 := m.arena[0:1024]                  // f32[8,1,128]
+	t82 := m.arena[1024:2048]                  // f32[8,1,128]
+	h1_attn_q_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t84 := m.arena[1024:2048]                  // f32[8,1,4,32]
+	h1_attn_q := m.arena[2048:3072]            // f32[8,4,1,32]
+	t86 := m.arena[1024:2048]                  // f32[8,1,128]
+	h1_attn_k_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t88 := m.arena[1024:2048]                  // f32[8,1,4,32]
+	h1_attn_k := m.arena[6144:7168]            // f32[8,4,1,32]
+	t90 := m.arena[1024:2048]                  // f32[8,1,128]
+	h1_attn_v_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t92 := m.arena[1024:2048]                  // f32[8,1,4,32]
+	h1_attn_v := m.arena[8192:9216]            // f32[8,4,1,32]
+	h1_attn_context := m.arena[0:1024]         // f32[8,4,1,32]
+	t95 := m.arena[1024:2048]                  // f32[8,1,4,32]
+	t96 := m.arena[1024:2048]                  // f32[8,1,128]
+	t97 := m.arena[9216:10240]                 // f32[8,1,128]
+	h1_resid1 := m.arena[9216:10240]           // f32[8,1,128]
+	h1_ln2 := m.arena[7168:8192]               // f32[8,1,128]
+	t103 := m.arena[0:4096]                    // f32[8,1,512]
+	h1_mlp_hidden := m.arena[0:4096]           // f32[8,1,512]
+	t106 := m.arena[7168:8192]                 // f32[8,1,128]
+	h1_resid2 := m.arena[7168:8192]            // f32[8,1,128]
+	h2_ln1_gamma := m.params[478464:478592]    // f32[128]
+	h2_ln1_beta := m.params[478592:478720]     // f32[128]
+	h2_attn_Wq := m.params[478720:495104]      // f32[128,128]
+	h2_attn_bq := m.params[495104:495232]      // f32[128]
+	h2_attn_Wk := m.params[495232:511616]      // f32[128,128]
+	h2_attn_bk := m.params[511616:511744]      // f32[128]
+	h2_attn_Wv := m.params[511744:528128]      // f32[128,128]
+	h2_attn_bv := m.params[528128:528256]      // f32[128]
+	h2_attn_Wo := m.params[528256:544640]      // f32[128,128]
+	h2_attn_bo := m.params[544640:544768]      // f32[128]
+	h2_ln2_gamma := m.params[544768:544896]    // f32[128]
+	h2_ln2_beta := m.params[544896:545024]     // f32[128]
+	h2_mlp_W1 := m.params[545024:610560]       // f32[128,512]
+	h2_mlp_b1 := m.params[610560:611072]       // f32[512]
+	h2_mlp_W2 := m.params[611072:676608]       // f32[512,128]
+	h2_mlp_b2 := m.params[676608:676736]       // f32[128]
+	h2_ln1 := m.arena[0:1024]                  // f32[8,1,128]
+	t128 := m.arena[1024:2048]                 // f32[8,1,128]
+	h2_attn_q_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t130 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	h2_attn_q := m.arena[2048:3072]            // f32[8,4,1,32]
+	t132 := m.arena[1024:2048]                 // f32[8,1,128]
+	h2_attn_k_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t134 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	h2_attn_k := m.arena[9216:10240]           // f32[8,4,1,32]
+	t136 := m.arena[1024:2048]                 // f32[8,1,128]
+	h2_attn_v_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t138 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	h2_attn_v := m.arena[10240:11264]          // f32[8,4,1,32]
+	h2_attn_context := m.arena[0:1024]         // f32[8,4,1,32]
+	t141 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	t142 := m.arena[1024:2048]                 // f32[8,1,128]
+	t143 := m.arena[11264:12288]               // f32[8,1,128]
+	h2_resid1 := m.arena[11264:12288]          // f32[8,1,128]
+	h2_ln2 := m.arena[7168:8192]               // f32[8,1,128]
+	t149 := m.arena[0:4096]                    // f32[8,1,512]
+	h2_mlp_hidden := m.arena[0:4096]           // f32[8,1,512]
+	t152 := m.arena[7168:8192]                 // f32[8,1,128]
+	h2_resid2 := m.arena[7168:8192]            // f32[8,1,128]
+	h3_ln1_gamma := m.params[676736:676864]    // f32[128]
+	h3_ln1_beta := m.params[676864:676992]     // f32[128]
+	h3_attn_Wq := m.params[676992:693376]      // f32[128,128]
+	h3_attn_bq := m.params[693376:693504]      // f32[128]
+	h3_attn_Wk := m.params[693504:709888]      // f32[128,128]
+	h3_attn_bk := m.params[709888:710016]      // f32[128]
+	h3_attn_Wv := m.params[710016:726400]      // f32[128,128]
+	h3_attn_bv := m.params[726400:726528]      // f32[128]
+	h3_attn_Wo := m.params[726528:742912]      // f32[128,128]
+	h3_attn_bo := m.params[742912:743040]      // f32[128]
+	h3_ln2_gamma := m.params[743040:743168]    // f32[128]
+	h3_ln2_beta := m.params[743168:743296]     // f32[128]
+	h3_mlp_W1 := m.params[743296:808832]       // f32[128,512]
+	h3_mlp_b1 := m.params[808832:809344]       // f32[512]
+	h3_mlp_W2 := m.params[809344:874880]       // f32[512,128]
+	h3_mlp_b2 := m.params[874880:875008]       // f32[128]
+	h3_ln1 := m.arena[0:1024]                  // f32[8,1,128]
+	t174 := m.arena[1024:2048]                 // f32[8,1,128]
+	h3_attn_q_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t176 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	h3_attn_q := m.arena[2048:3072]            // f32[8,4,1,32]
+	t178 := m.arena[1024:2048]                 // f32[8,1,128]
+	h3_attn_k_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t180 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	h3_attn_k := m.arena[11264:12288]          // f32[8,4,1,32]
+	t182 := m.arena[1024:2048]                 // f32[8,1,128]
+	h3_attn_v_proj := m.arena[1024:2048]       // f32[8,1,128]
+	t184 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	h3_attn_v := m.arena[12288:13312]          // f32[8,4,1,32]
+	h3_attn_context := m.arena[0:1024]         // f32[8,4,1,32]
+	t187 := m.arena[1024:2048]                 // f32[8,1,4,32]
+	t188 := m.arena[1024:2048]                 // f32[8,1,128]
+	t189 := m.arena[13312:14336]               // f32[8,1,128]
+	h3_resid1 := m.arena[13312:14336]          // f32[8,1,128]
+	h3_ln2 := m.arena[7168:8192]               // f32[8,1,128]
+	t195 := m.arena[0:4096]                    // f32[8,1,512]
+	h3_mlp_hidden := m.arena[0:4096]           // f32[8,1,512]
+	t198 := m.arena[7168:8192]                 // f32[8,1,128]
+	h3_resid2 := m.arena[7168:8192]            // f32[8,1,128]
+	lnf_gamma := m.params[875008:875136]       // f32[128]
+	lnf_beta := m.params[875136:875264]        // f32[128]
+	lnf := m.arena[13312:14336]                // f32[8,1,128]
+	logits := m.arena[0:4096]                  // f32[8,1,512]
+	t216 := m.arena[4096:4097]                 // f32[]
+
+	// t12 = wte[ids]  (models/gpt/gpt.go:64)
+	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
+		return fmt.Errorf("models/gpt/gpt.go:64: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
+	}
+
+	// pos_id = i32(kv_pos)  (models/gpt/gpt.go:62)
+	{
+		pos_id[0] = int32(kv_pos[0])
+	}
+
+	// pos_ids = reshape(pos_id, [1])  (models/gpt/gpt.go:62)
+
+	// wpe_at_pos = wpe[pos_ids]  (models/gpt/gpt.go:62)
+	if p := gather(wpe_at_pos, wpe, pos_ids, 128, 128); p >= 0 {
+		return fmt.Errorf("models/gpt/gpt.go:62: Gather: id %d at position %d is outside [0, 128)", pos_ids[p], p)
+	}
+
+	// h_in = wte[ids] + wpe_at_pos  (models/gpt/gpt.go:64)
+	for i := range 8 {
+		for k := range 128 {
+			h_in[i*128+k] = t12[i*128+k] + wpe_at_pos[k]
+		}
+	}
+
+	// fused layernorm:
+	//
+	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH0_attn_q_proj_4(h0_attn_Wq, h0_attn_bq, h0_ln1, t36, h0_attn_q_proj)
+
+	// t38 = reshape(h0_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h0_attn_q = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h0_attn_q[i*128+j*32+l] = t38[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH0_attn_k_proj_4(h0_attn_Wk, h0_attn_bk, h0_ln1, t40, h0_attn_k_proj)
+
+	// t42 = reshape(h0_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h0_attn_k = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h0_attn_k[i*128+j*32+l] = t42[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH0_attn_v_proj_4(h0_attn_Wv, h0_attn_bv, h0_ln1, t44, h0_attn_v_proj)
+
+	// t46 = reshape(h0_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h0_attn_v = t46ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h0_attn_v[i*128+j*32+l] = t46[i*128+j*32+l]
+			}
+		}
+	}
+
+	// h0_attn_context = softmax(h0_attn_q · [h0_attn_k_cache[:t]; h0_attn_k]ᵀ ⊙ 0.17677669529663687) · [h0_attn_v_cache[:t]; h0_attn_v]  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+		}
+		attendCache(h0_attn_context, h0_attn_q, h0_attn_k_cache, h0_attn_v_cache, h0_attn_k, h0_attn_v, t, 128, 32, 0.17677669529663687)
+	}
+
+	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 32 {
+				t49[i*128+k*32+l] = h0_attn_context[i*128+k*32+l]
+			}
+		}
+	}
+
+	// t50 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH0_resid1_4(h_in, h0_attn_Wo, h0_attn_bo, t50, t51, h0_resid1)
+
+	// fused layernorm:
+	//
+	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t57 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH0_mlp_hidden_4(h0_mlp_W1, h0_mlp_b1, h0_ln2, t57, h0_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t60 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH0_resid2_4(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t60, h0_resid2)
+
+	// fused layernorm:
+	//
+	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH1_attn_q_proj_4(h1_attn_Wq, h1_attn_bq, h1_ln1, t82, h1_attn_q_proj)
+
+	// t84 = reshape(h1_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h1_attn_q[i*128+j*32+l] = t84[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH1_attn_k_proj_4(h1_attn_Wk, h1_attn_bk, h1_ln1, t86, h1_attn_k_proj)
+
+	// t88 = reshape(h1_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h1_attn_k[i*128+j*32+l] = t88[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH1_attn_v_proj_4(h1_attn_Wv, h1_attn_bv, h1_ln1, t90, h1_attn_v_proj)
+
+	// t92 = reshape(h1_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h1_attn_v[i*128+j*32+l] = t92[i*128+j*32+l]
+			}
+		}
+	}
+
+	// h1_attn_context = softmax(h1_attn_q · [h1_attn_k_cache[:t]; h1_attn_k]ᵀ ⊙ 0.17677669529663687) · [h1_attn_v_cache[:t]; h1_attn_v]  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+		}
+		attendCache(h1_attn_context, h1_attn_q, h1_attn_k_cache, h1_attn_v_cache, h1_attn_k, h1_attn_v, t, 128, 32, 0.17677669529663687)
+	}
+
+	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 32 {
+				t95[i*128+k*32+l] = h1_attn_context[i*128+k*32+l]
+			}
+		}
+	}
+
+	// t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH1_resid1_4(h0_resid2, h1_attn_Wo, h1_attn_bo, t96, t97, h1_resid1)
+
+	// fused layernorm:
+	//
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH1_mlp_hidden_4(h1_mlp_W1, h1_mlp_b1, h1_ln2, t103, h1_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH1_resid2_4(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t106, h1_resid2)
+
+	// fused layernorm:
+	//
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH2_attn_q_proj_4(h2_attn_Wq, h2_attn_bq, h2_ln1, t128, h2_attn_q_proj)
+
+	// t130 = reshape(h2_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h2_attn_q[i*128+j*32+l] = t130[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH2_attn_k_proj_4(h2_attn_Wk, h2_attn_bk, h2_ln1, t132, h2_attn_k_proj)
+
+	// t134 = reshape(h2_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h2_attn_k[i*128+j*32+l] = t134[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH2_attn_v_proj_4(h2_attn_Wv, h2_attn_bv, h2_ln1, t136, h2_attn_v_proj)
+
+	// t138 = reshape(h2_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h2_attn_v[i*128+j*32+l] = t138[i*128+j*32+l]
+			}
+		}
+	}
+
+	// h2_attn_context = softmax(h2_attn_q · [h2_attn_k_cache[:t]; h2_attn_k]ᵀ ⊙ 0.17677669529663687) · [h2_attn_v_cache[:t]; h2_attn_v]  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+		}
+		attendCache(h2_attn_context, h2_attn_q, h2_attn_k_cache, h2_attn_v_cache, h2_attn_k, h2_attn_v, t, 128, 32, 0.17677669529663687)
+	}
+
+	// t141 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 32 {
+				t141[i*128+k*32+l] = h2_attn_context[i*128+k*32+l]
+			}
+		}
+	}
+
+	// t142 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH2_resid1_4(h1_resid2, h2_attn_Wo, h2_attn_bo, t142, t143, h2_resid1)
+
+	// fused layernorm:
+	//
+	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t149 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH2_mlp_hidden_4(h2_mlp_W1, h2_mlp_b1, h2_ln2, t149, h2_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t152 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH2_resid2_4(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t152, h2_resid2)
+
+	// fused layernorm:
+	//
+	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+	m.fusedH3_attn_q_proj_4(h3_attn_Wq, h3_attn_bq, h3_ln1, t174, h3_attn_q_proj)
+
+	// t176 = reshape(h3_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h3_attn_q = t176ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h3_attn_q[i*128+j*32+l] = t176[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+	m.fusedH3_attn_k_proj_4(h3_attn_Wk, h3_attn_bk, h3_ln1, t178, h3_attn_k_proj)
+
+	// t180 = reshape(h3_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h3_attn_k = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h3_attn_k[i*128+j*32+l] = t180[i*128+j*32+l]
+			}
+		}
+	}
+
+	// fused epilogue:
+	//
+	//	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+	m.fusedH3_attn_v_proj_4(h3_attn_Wv, h3_attn_bv, h3_ln1, t182, h3_attn_v_proj)
+
+	// t184 = reshape(h3_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+
+	// h3_attn_v = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 32 {
+				h3_attn_v[i*128+j*32+l] = t184[i*128+j*32+l]
+			}
+		}
+	}
+
+	// h3_attn_context = softmax(h3_attn_q · [h3_attn_k_cache[:t]; h3_attn_k]ᵀ ⊙ 0.17677669529663687) · [h3_attn_v_cache[:t]; h3_attn_v]  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+		}
+		attendCache(h3_attn_context, h3_attn_q, h3_attn_k_cache, h3_attn_v_cache, h3_attn_k, h3_attn_v, t, 128, 32, 0.17677669529663687)
+	}
+
+	// t187 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 32 {
+				t187[i*128+k*32+l] = h3_attn_context[i*128+k*32+l]
+			}
+		}
+	}
+
+	// t188 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+
+	// fused epilogue:
+	//
+	//	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+	//	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
+	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+	m.fusedH3_resid1_4(h2_resid2, h3_attn_Wo, h3_attn_bo, t188, t189, h3_resid1)
+
+	// fused layernorm:
+	//
+	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
+	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 8, 128, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t195 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+	//	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
+	//	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:76)
+	m.fusedH3_mlp_hidden_4(h3_mlp_W1, h3_mlp_b1, h3_ln2, t195, h3_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	t198 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+	//	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
+	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+	m.fusedH3_resid2_4(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t198, h3_resid2)
+
+	// fused layernorm:
+	//
+	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:114)
+	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
+	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:114)
+	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 8, 128, 1e-05)
+
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	for b := range 8 {
+		Gemm(m.pool, false, true, 1, 512, 128, lnf[b*128:], 128, wte, 128, logits[b*512:], 512, false)
+	}
+
+	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h0_attn_k_cache, h0_attn_k, t, 128, 32)
+	}
+
+	// h0_attn_v_cache[kv_pos] ← h0_attn_v  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h0_attn_v_cache, h0_attn_v, t, 128, 32)
+	}
+
+	// h1_attn_k_cache[kv_pos] ← h1_attn_k  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h1_attn_k_cache, h1_attn_k, t, 128, 32)
+	}
+
+	// h1_attn_v_cache[kv_pos] ← h1_attn_v  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h1_attn_v_cache, h1_attn_v, t, 128, 32)
+	}
+
+	// h2_attn_k_cache[kv_pos] ← h2_attn_k  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h2_attn_k_cache, h2_attn_k, t, 128, 32)
+	}
+
+	// h2_attn_v_cache[kv_pos] ← h2_attn_v  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h2_attn_v_cache, h2_attn_v, t, 128, 32)
+	}
+
+	// h3_attn_k_cache[kv_pos] ← h3_attn_k  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h3_attn_k_cache, h3_attn_k, t, 128, 32)
+	}
+
+	// h3_attn_v_cache[kv_pos] ← h3_attn_v  (models/gpt/gpt.go:81)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 128 {
+			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+		}
+		cacheWrite(h3_attn_v_cache, h3_attn_v, t, 128, 32)
+	}
+
+	// t216 = kv_pos + 1
+	{
+		t216[0] = kv_pos[0] + 1
+	}
+
+	// kv_pos ← t216
+	copy(kv_pos, t216)
+	return nil
+}
+
 // fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
@@ -5920,6 +7435,958 @@ func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t423 []float32, t429 []float3
 		t438 := t423[i] + t429[i]
 		dh0_ln1v := t438 + t435[i]
 		dh0_ln1[i] = dh0_ln1v
+	}
+}
+
+// fusedH0_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t34 []float32, h0_attn_q_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wq, 128, t34[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h0_attn_q_projv := t34[i*16384+j*128+k] + h0_attn_bq[k]
+				h0_attn_q_proj[i*16384+j*128+k] = h0_attn_q_projv
+			}
+		}
+	}
+}
+
+// fusedH0_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t38 []float32, h0_attn_k_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wk, 128, t38[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h0_attn_k_projv := t38[i*16384+j*128+k] + h0_attn_bk[k]
+				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
+			}
+		}
+	}
+}
+
+// fusedH0_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t42 []float32, h0_attn_v_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wv, 128, t42[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h0_attn_v_projv := t42[i*16384+j*128+k] + h0_attn_bv[k]
+				h0_attn_v_proj[i*16384+j*128+k] = h0_attn_v_projv
+			}
+		}
+	}
+}
+
+// fusedT50 is one fused epilogue kernel over f32[8,4,128,128]:
+//
+//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+func (m *Model) fusedT50(h0_attn_q []float32, h0_attn_k []float32, t46 []float32, t50 []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t46[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 128 {
+					h0_attn_scores := t46[i*65536+j*16384+k*128+l] * 0.17677669529663687
+					t50v := where(l <= k, h0_attn_scores, float32(math.Inf(-1)))
+					t50[i*65536+j*16384+k*128+l] = t50v
+				}
+			}
+		}
+	}
+}
+
+// fusedH0_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t55 = t54 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t54 []float32, t55 []float32, h0_resid1 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, t54[b*16384:], 128, h0_attn_Wo, 128, t55[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h0_attn_out := t55[i*16384+j*128+k] + h0_attn_bo[k]
+				h0_resid1v := h_in[i*16384+j*128+k] + h0_attn_out
+				h0_resid1[i*16384+j*128+k] = h0_resid1v
+			}
+		}
+	}
+}
+
+// fusedH0_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
+//
+//	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t61 []float32, h0_mlp_hidden []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 512, 128, h0_ln2[b*16384:], 128, h0_mlp_W1, 512, t61[b*65536:], 512, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 512 {
+				t62 := t61[i*65536+j*512+k] + h0_mlp_b1[k]
+				h0_mlp_hiddenv := float32(gelu(float64(t62)))
+				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
+			}
+		}
+	}
+}
+
+// fusedH0_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t64 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t64 []float32, h0_resid2 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 512, h0_mlp_hidden[b*65536:], 512, h0_mlp_W2, 128, t64[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h0_mlp_out := t64[i*16384+j*128+k] + h0_mlp_b2[k]
+				h0_resid2v := h0_resid1[i*16384+j*128+k] + h0_mlp_out
+				h0_resid2[i*16384+j*128+k] = h0_resid2v
+			}
+		}
+	}
+}
+
+// fusedH1_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t86 []float32, h1_attn_q_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wq, 128, t86[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h1_attn_q_projv := t86[i*16384+j*128+k] + h1_attn_bq[k]
+				h1_attn_q_proj[i*16384+j*128+k] = h1_attn_q_projv
+			}
+		}
+	}
+}
+
+// fusedH1_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t90 []float32, h1_attn_k_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wk, 128, t90[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h1_attn_k_projv := t90[i*16384+j*128+k] + h1_attn_bk[k]
+				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
+			}
+		}
+	}
+}
+
+// fusedH1_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t94 []float32, h1_attn_v_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wv, 128, t94[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h1_attn_v_projv := t94[i*16384+j*128+k] + h1_attn_bv[k]
+				h1_attn_v_proj[i*16384+j*128+k] = h1_attn_v_projv
+			}
+		}
+	}
+}
+
+// fusedT100 is one fused epilogue kernel over f32[8,4,128,128]:
+//
+//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+func (m *Model) fusedT100(h1_attn_q []float32, h1_attn_k []float32, t98 []float32, t100 []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t98[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 128 {
+					h1_attn_scores := t98[i*65536+j*16384+k*128+l] * 0.17677669529663687
+					t100v := where(l <= k, h1_attn_scores, float32(math.Inf(-1)))
+					t100[i*65536+j*16384+k*128+l] = t100v
+				}
+			}
+		}
+	}
+}
+
+// fusedH1_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t105 = t104 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t104 []float32, t105 []float32, h1_resid1 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, t104[b*16384:], 128, h1_attn_Wo, 128, t105[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h1_attn_out := t105[i*16384+j*128+k] + h1_attn_bo[k]
+				h1_resid1v := h0_resid2[i*16384+j*128+k] + h1_attn_out
+				h1_resid1[i*16384+j*128+k] = h1_resid1v
+			}
+		}
+	}
+}
+
+// fusedH1_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
+//
+//	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t111 []float32, h1_mlp_hidden []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 512, 128, h1_ln2[b*16384:], 128, h1_mlp_W1, 512, t111[b*65536:], 512, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 512 {
+				t112 := t111[i*65536+j*512+k] + h1_mlp_b1[k]
+				h1_mlp_hiddenv := float32(gelu(float64(t112)))
+				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
+			}
+		}
+	}
+}
+
+// fusedH1_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t114 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t114 []float32, h1_resid2 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 512, h1_mlp_hidden[b*65536:], 512, h1_mlp_W2, 128, t114[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h1_mlp_out := t114[i*16384+j*128+k] + h1_mlp_b2[k]
+				h1_resid2v := h1_resid1[i*16384+j*128+k] + h1_mlp_out
+				h1_resid2[i*16384+j*128+k] = h1_resid2v
+			}
+		}
+	}
+}
+
+// fusedH2_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t136 []float32, h2_attn_q_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wq, 128, t136[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h2_attn_q_projv := t136[i*16384+j*128+k] + h2_attn_bq[k]
+				h2_attn_q_proj[i*16384+j*128+k] = h2_attn_q_projv
+			}
+		}
+	}
+}
+
+// fusedH2_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t140 []float32, h2_attn_k_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wk, 128, t140[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h2_attn_k_projv := t140[i*16384+j*128+k] + h2_attn_bk[k]
+				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
+			}
+		}
+	}
+}
+
+// fusedH2_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t144 []float32, h2_attn_v_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wv, 128, t144[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h2_attn_v_projv := t144[i*16384+j*128+k] + h2_attn_bv[k]
+				h2_attn_v_proj[i*16384+j*128+k] = h2_attn_v_projv
+			}
+		}
+	}
+}
+
+// fusedT150 is one fused epilogue kernel over f32[8,4,128,128]:
+//
+//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+func (m *Model) fusedT150(h2_attn_q []float32, h2_attn_k []float32, t148 []float32, t150 []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t148[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 128 {
+					h2_attn_scores := t148[i*65536+j*16384+k*128+l] * 0.17677669529663687
+					t150v := where(l <= k, h2_attn_scores, float32(math.Inf(-1)))
+					t150[i*65536+j*16384+k*128+l] = t150v
+				}
+			}
+		}
+	}
+}
+
+// fusedH2_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t155 = t154 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH2_resid1_3(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t154 []float32, t155 []float32, h2_resid1 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, t154[b*16384:], 128, h2_attn_Wo, 128, t155[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h2_attn_out := t155[i*16384+j*128+k] + h2_attn_bo[k]
+				h2_resid1v := h1_resid2[i*16384+j*128+k] + h2_attn_out
+				h2_resid1[i*16384+j*128+k] = h2_resid1v
+			}
+		}
+	}
+}
+
+// fusedH2_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
+//
+//	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t161 []float32, h2_mlp_hidden []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 512, 128, h2_ln2[b*16384:], 128, h2_mlp_W1, 512, t161[b*65536:], 512, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 512 {
+				t162 := t161[i*65536+j*512+k] + h2_mlp_b1[k]
+				h2_mlp_hiddenv := float32(gelu(float64(t162)))
+				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
+			}
+		}
+	}
+}
+
+// fusedH2_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t164 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH2_resid2_3(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t164 []float32, h2_resid2 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 512, h2_mlp_hidden[b*65536:], 512, h2_mlp_W2, 128, t164[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h2_mlp_out := t164[i*16384+j*128+k] + h2_mlp_b2[k]
+				h2_resid2v := h2_resid1[i*16384+j*128+k] + h2_mlp_out
+				h2_resid2[i*16384+j*128+k] = h2_resid2v
+			}
+		}
+	}
+}
+
+// fusedH3_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t186 []float32, h3_attn_q_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wq, 128, t186[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h3_attn_q_projv := t186[i*16384+j*128+k] + h3_attn_bq[k]
+				h3_attn_q_proj[i*16384+j*128+k] = h3_attn_q_projv
+			}
+		}
+	}
+}
+
+// fusedH3_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t190 []float32, h3_attn_k_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wk, 128, t190[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h3_attn_k_projv := t190[i*16384+j*128+k] + h3_attn_bk[k]
+				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
+			}
+		}
+	}
+}
+
+// fusedH3_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t194 []float32, h3_attn_v_proj []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wv, 128, t194[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h3_attn_v_projv := t194[i*16384+j*128+k] + h3_attn_bv[k]
+				h3_attn_v_proj[i*16384+j*128+k] = h3_attn_v_projv
+			}
+		}
+	}
+}
+
+// fusedT200 is one fused epilogue kernel over f32[8,4,128,128]:
+//
+//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+func (m *Model) fusedT200(h3_attn_q []float32, h3_attn_k []float32, t198 []float32, t200 []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t198[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 128 {
+					h3_attn_scores := t198[i*65536+j*16384+k*128+l] * 0.17677669529663687
+					t200v := where(l <= k, h3_attn_scores, float32(math.Inf(-1)))
+					t200[i*65536+j*16384+k*128+l] = t200v
+				}
+			}
+		}
+	}
+}
+
+// fusedH3_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t205 = t204 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH3_resid1_3(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t204 []float32, t205 []float32, h3_resid1 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 128, t204[b*16384:], 128, h3_attn_Wo, 128, t205[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h3_attn_out := t205[i*16384+j*128+k] + h3_attn_bo[k]
+				h3_resid1v := h2_resid2[i*16384+j*128+k] + h3_attn_out
+				h3_resid1[i*16384+j*128+k] = h3_resid1v
+			}
+		}
+	}
+}
+
+// fusedH3_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
+//
+//	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t211 []float32, h3_mlp_hidden []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 512, 128, h3_ln2[b*16384:], 128, h3_mlp_W1, 512, t211[b*65536:], 512, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 512 {
+				t212 := t211[i*65536+j*512+k] + h3_mlp_b1[k]
+				h3_mlp_hiddenv := float32(gelu(float64(t212)))
+				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
+			}
+		}
+	}
+}
+
+// fusedH3_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
+//
+//	t214 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH3_resid2_3(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t214 []float32, h3_resid2 []float32) {
+	for b := range 8 {
+		Gemm(m.pool, false, false, 128, 128, 512, h3_mlp_hidden[b*65536:], 512, h3_mlp_W2, 128, t214[b*16384:], 128, false)
+	}
+	for i := range 8 {
+		for j := range 128 {
+			for k := range 128 {
+				h3_mlp_out := t214[i*16384+j*128+k] + h3_mlp_b2[k]
+				h3_resid2v := h3_resid1[i*16384+j*128+k] + h3_mlp_out
+				h3_resid2[i*16384+j*128+k] = h3_resid2v
+			}
+		}
+	}
+}
+
+// fusedH0_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t36 []float32, h0_attn_q_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wq, 128, t36[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h0_attn_q_projv := t36[i*128+k] + h0_attn_bq[k]
+			h0_attn_q_proj[i*128+k] = h0_attn_q_projv
+		}
+	}
+}
+
+// fusedH0_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t40 []float32, h0_attn_k_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wk, 128, t40[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h0_attn_k_projv := t40[i*128+k] + h0_attn_bk[k]
+			h0_attn_k_proj[i*128+k] = h0_attn_k_projv
+		}
+	}
+}
+
+// fusedH0_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t44 []float32, h0_attn_v_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wv, 128, t44[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h0_attn_v_projv := t44[i*128+k] + h0_attn_bv[k]
+			h0_attn_v_proj[i*128+k] = h0_attn_v_projv
+		}
+	}
+}
+
+// fusedH0_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, t50[b*128:], 128, h0_attn_Wo, 128, t51[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h0_attn_out := t51[i*128+k] + h0_attn_bo[k]
+			h0_resid1v := h_in[i*128+k] + h0_attn_out
+			h0_resid1[i*128+k] = h0_resid1v
+		}
+	}
+}
+
+// fusedH0_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
+//
+//	t57 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 512, 128, h0_ln2[b*128:], 128, h0_mlp_W1, 512, t57[b*512:], 512, false)
+	}
+	for i := range 8 {
+		for k := range 512 {
+			t58 := t57[i*512+k] + h0_mlp_b1[k]
+			h0_mlp_hiddenv := float32(gelu(float64(t58)))
+			h0_mlp_hidden[i*512+k] = h0_mlp_hiddenv
+		}
+	}
+}
+
+// fusedH0_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t60 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 512, h0_mlp_hidden[b*512:], 512, h0_mlp_W2, 128, t60[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h0_mlp_out := t60[i*128+k] + h0_mlp_b2[k]
+			h0_resid2v := h0_resid1[i*128+k] + h0_mlp_out
+			h0_resid2[i*128+k] = h0_resid2v
+		}
+	}
+}
+
+// fusedH1_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wq, 128, t82[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h1_attn_q_projv := t82[i*128+k] + h1_attn_bq[k]
+			h1_attn_q_proj[i*128+k] = h1_attn_q_projv
+		}
+	}
+}
+
+// fusedH1_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wk, 128, t86[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h1_attn_k_projv := t86[i*128+k] + h1_attn_bk[k]
+			h1_attn_k_proj[i*128+k] = h1_attn_k_projv
+		}
+	}
+}
+
+// fusedH1_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wv, 128, t90[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h1_attn_v_projv := t90[i*128+k] + h1_attn_bv[k]
+			h1_attn_v_proj[i*128+k] = h1_attn_v_projv
+		}
+	}
+}
+
+// fusedH1_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, t96[b*128:], 128, h1_attn_Wo, 128, t97[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h1_attn_out := t97[i*128+k] + h1_attn_bo[k]
+			h1_resid1v := h0_resid2[i*128+k] + h1_attn_out
+			h1_resid1[i*128+k] = h1_resid1v
+		}
+	}
+}
+
+// fusedH1_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
+//
+//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, h1_mlp_hidden []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 512, 128, h1_ln2[b*128:], 128, h1_mlp_W1, 512, t103[b*512:], 512, false)
+	}
+	for i := range 8 {
+		for k := range 512 {
+			t104 := t103[i*512+k] + h1_mlp_b1[k]
+			h1_mlp_hiddenv := float32(gelu(float64(t104)))
+			h1_mlp_hidden[i*512+k] = h1_mlp_hiddenv
+		}
+	}
+}
+
+// fusedH1_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 512, h1_mlp_hidden[b*512:], 512, h1_mlp_W2, 128, t106[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h1_mlp_out := t106[i*128+k] + h1_mlp_b2[k]
+			h1_resid2v := h1_resid1[i*128+k] + h1_mlp_out
+			h1_resid2[i*128+k] = h1_resid2v
+		}
+	}
+}
+
+// fusedH2_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH2_attn_q_proj_4(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h2_ln1[b*128:], 128, h2_attn_Wq, 128, t128[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h2_attn_q_projv := t128[i*128+k] + h2_attn_bq[k]
+			h2_attn_q_proj[i*128+k] = h2_attn_q_projv
+		}
+	}
+}
+
+// fusedH2_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH2_attn_k_proj_4(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h2_ln1[b*128:], 128, h2_attn_Wk, 128, t132[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h2_attn_k_projv := t132[i*128+k] + h2_attn_bk[k]
+			h2_attn_k_proj[i*128+k] = h2_attn_k_projv
+		}
+	}
+}
+
+// fusedH2_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h2_ln1[b*128:], 128, h2_attn_Wv, 128, t136[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h2_attn_v_projv := t136[i*128+k] + h2_attn_bv[k]
+			h2_attn_v_proj[i*128+k] = h2_attn_v_projv
+		}
+	}
+}
+
+// fusedH2_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t142 []float32, t143 []float32, h2_resid1 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, t142[b*128:], 128, h2_attn_Wo, 128, t143[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h2_attn_out := t143[i*128+k] + h2_attn_bo[k]
+			h2_resid1v := h1_resid2[i*128+k] + h2_attn_out
+			h2_resid1[i*128+k] = h2_resid1v
+		}
+	}
+}
+
+// fusedH2_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
+//
+//	t149 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t149 []float32, h2_mlp_hidden []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 512, 128, h2_ln2[b*128:], 128, h2_mlp_W1, 512, t149[b*512:], 512, false)
+	}
+	for i := range 8 {
+		for k := range 512 {
+			t150 := t149[i*512+k] + h2_mlp_b1[k]
+			h2_mlp_hiddenv := float32(gelu(float64(t150)))
+			h2_mlp_hidden[i*512+k] = h2_mlp_hiddenv
+		}
+	}
+}
+
+// fusedH2_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t152 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH2_resid2_4(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t152 []float32, h2_resid2 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 512, h2_mlp_hidden[b*512:], 512, h2_mlp_W2, 128, t152[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h2_mlp_out := t152[i*128+k] + h2_mlp_b2[k]
+			h2_resid2v := h2_resid1[i*128+k] + h2_mlp_out
+			h2_resid2[i*128+k] = h2_resid2v
+		}
+	}
+}
+
+// fusedH3_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH3_attn_q_proj_4(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t174 []float32, h3_attn_q_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h3_ln1[b*128:], 128, h3_attn_Wq, 128, t174[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h3_attn_q_projv := t174[i*128+k] + h3_attn_bq[k]
+			h3_attn_q_proj[i*128+k] = h3_attn_q_projv
+		}
+	}
+}
+
+// fusedH3_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH3_attn_k_proj_4(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t178 []float32, h3_attn_k_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h3_ln1[b*128:], 128, h3_attn_Wk, 128, t178[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h3_attn_k_projv := t178[i*128+k] + h3_attn_bk[k]
+			h3_attn_k_proj[i*128+k] = h3_attn_k_projv
+		}
+	}
+}
+
+// fusedH3_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t182 []float32, h3_attn_v_proj []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, h3_ln1[b*128:], 128, h3_attn_Wv, 128, t182[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h3_attn_v_projv := t182[i*128+k] + h3_attn_bv[k]
+			h3_attn_v_proj[i*128+k] = h3_attn_v_projv
+		}
+	}
+}
+
+// fusedH3_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
+//	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
+//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t188 []float32, t189 []float32, h3_resid1 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 128, t188[b*128:], 128, h3_attn_Wo, 128, t189[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h3_attn_out := t189[i*128+k] + h3_attn_bo[k]
+			h3_resid1v := h2_resid2[i*128+k] + h3_attn_out
+			h3_resid1[i*128+k] = h3_resid1v
+		}
+	}
+}
+
+// fusedH3_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
+//
+//	t195 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
+//	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
+//	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:76)
+func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t195 []float32, h3_mlp_hidden []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 512, 128, h3_ln2[b*128:], 128, h3_mlp_W1, 512, t195[b*512:], 512, false)
+	}
+	for i := range 8 {
+		for k := range 512 {
+			t196 := t195[i*512+k] + h3_mlp_b1[k]
+			h3_mlp_hiddenv := float32(gelu(float64(t196)))
+			h3_mlp_hidden[i*512+k] = h3_mlp_hiddenv
+		}
+	}
+}
+
+// fusedH3_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
+//
+//	t198 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
+//	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
+//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+func (m *Model) fusedH3_resid2_4(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t198 []float32, h3_resid2 []float32) {
+	for b := range 8 {
+		GemmSmall(false, false, 1, 128, 512, h3_mlp_hidden[b*512:], 512, h3_mlp_W2, 128, t198[b*128:], 128, false)
+	}
+	for i := range 8 {
+		for k := range 128 {
+			h3_mlp_out := t198[i*128+k] + h3_mlp_b2[k]
+			h3_resid2v := h3_resid1[i*128+k] + h3_mlp_out
+			h3_resid2[i*128+k] = h3_resid2v
+		}
 	}
 }
 

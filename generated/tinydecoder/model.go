@@ -16,6 +16,7 @@ type Model struct {
 	params   []float64 // 188 values: E, P, Wq, Wk, Wv, Wo, W_1, b_1, W_2, b_2, ln1_gamma, ln1_beta, ln2_gamma, ln2_beta
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	cache    []float64 // 25 values, the KV cache of decoding: kv.pos, K.cache, V.cache
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -51,6 +52,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float64, 188),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.cache = make([]float64, 25)
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
 	// P f64[3,4]: values
@@ -377,6 +379,69 @@ func (m *Model) ZeroGrads() {
 // Update applies the optimizer to the gradients held now (see AccumulateGrads).
 func (m *Model) Update() error {
 	return m.update()
+}
+
+// Prefill runs a prompt of n ≤ 3 tokens (ids: n, row-major) in eval mode
+// and fills the KV cache with its keys and values; Pos is then n. It
+// returns the outputs of the whole window:
+//
+//	logits: f64[3,5]
+//	probs: f64[3,5]
+//
+// where positions n and later hold padding. Position n−1 predicts
+// the token after the prompt; DecodeStep goes on from there.
+//
+// The returned slices alias the model's memory: they stay valid until the
+// next call on m.
+func (m *Model) Prefill(ids []int32) (logits []float64, probs []float64, err error) {
+	n := len(ids)
+	if n < 1 || n > 3 {
+		return nil, nil, fmt.Errorf("tinydecoder: Prefill: %d ids, want 1 to 3", len(ids))
+	}
+	buf := m.iarena[0:3]
+	clear(buf) // padding: causal attention keeps it from the positions before it
+	copy(buf, ids)
+	m.arena[96] = float64(n)
+	if err := m.prefill(); err != nil {
+		return nil, nil, err
+	}
+	return m.arena[16:31:31], m.arena[0:15:15], nil
+}
+
+// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// (ids: i32[1]). It computes the new token's queries, keys and values only,
+// attends over the cached positions 0..t−1 and itself, appends its keys and
+// values to the cache and advances Pos. It returns:
+//
+//	logits: f64[1,5]
+//	probs: f64[1,5]
+//
+// Past the context (Pos = 3) it returns an error and changes nothing.
+// The returned slices alias the model's memory: they stay valid until the
+// next call on m.
+func (m *Model) DecodeStep(ids []int32) (logits []float64, probs []float64, err error) {
+	if t := m.Pos(); t >= 3 {
+		return nil, nil, fmt.Errorf("tinydecoder: DecodeStep: position %d is past the context of 3; Prefill or Reset to start again", t)
+	}
+	if len(ids) != 1 {
+		return nil, nil, sizeError("ids", len(ids), 1, "i32[1]")
+	}
+	copy(m.iarena[0:1], ids)
+	if err := m.decode(); err != nil {
+		return nil, nil, err
+	}
+	return m.arena[8:13:13], m.arena[0:5:5], nil
+}
+
+// Reset empties the KV cache: Pos is 0 again.
+func (m *Model) Reset() {
+	clear(m.cache)
+}
+
+// Pos is the number of positions the KV cache holds: the position
+// DecodeStep computes next.
+func (m *Model) Pos() int {
+	return int(m.cache[0])
 }
 
 // predict runs the forward pass in eval mode.
@@ -964,6 +1029,280 @@ func (m *Model) update() error {
 	return nil
 }
 
+// prefill runs the forward pass over the padded prompt and stores every
+// attention's keys and values in the cache.
+func (m *Model) prefill() error {
+	kv_pos := m.cache[0:1]          // f64[]
+	K_cache := m.cache[1:13]        // f64[3,4]
+	V_cache := m.cache[13:25]       // f64[3,4]
+	ids := m.iarena[0:3]            // i32[3]
+	E := m.params[0:20]             // f64[5,4]
+	P := m.params[20:32]            // f64[3,4]
+	Wq := m.params[32:48]           // f64[4,4]
+	Wk := m.params[48:64]           // f64[4,4]
+	Wv := m.params[64:80]           // f64[4,4]
+	Wo := m.params[80:96]           // f64[4,4]
+	W_1 := m.params[96:128]         // f64[4,8]
+	b_1 := m.params[128:136]        // f64[8]
+	W_2 := m.params[136:168]        // f64[8,4]
+	b_2 := m.params[168:172]        // f64[4]
+	ln1_gamma := m.params[172:176]  // f64[4]
+	ln1_beta := m.params[176:180]   // f64[4]
+	ln2_gamma := m.params[180:184]  // f64[4]
+	ln2_beta := m.params[184:188]   // f64[4]
+	X_emb := m.arena[0:12]          // f64[3,4]
+	X_prime := m.arena[0:12]        // f64[3,4]
+	Q := m.arena[16:28]             // f64[3,4]
+	K := m.arena[32:44]             // f64[3,4]
+	V := m.arena[48:60]             // f64[3,4]
+	t23 := m.arena[64:73]           // f64[3,3]
+	t28 := m.arena[64:73]           // f64[3,3]
+	attn_weights := m.arena[16:25]  // f64[3,3]
+	attn_out := m.arena[64:76]      // f64[3,4]
+	attn_proj := m.arena[16:28]     // f64[3,4]
+	resid1 := m.arena[0:12]         // f64[3,4]
+	H_prime := m.arena[64:76]       // f64[3,4]
+	t36 := m.arena[0:24]            // f64[3,8]
+	ffn_hidden := m.arena[0:24]     // f64[3,8]
+	t39 := m.arena[80:92]           // f64[3,4]
+	resid2 := m.arena[80:92]        // f64[3,4]
+	H_double_prime := m.arena[0:12] // f64[3,4]
+	logits := m.arena[16:31]        // f64[3,5]
+	probs := m.arena[0:15]          // f64[3,5]
+	kv_length := m.arena[96:97]     // f64[]
+
+	// X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
+	if p := gather(X_emb, E, ids, 4, 5); p >= 0 {
+		return fmt.Errorf("models/tinydecoder/tinydecoder.go:55: Gather: id %d at position %d is outside [0, 5)", ids[p], p)
+	}
+
+	// X_prime = X_emb + P  (models/tinydecoder/tinydecoder.go:56)
+	for i := range 12 {
+		X_prime[i] = X_emb[i] + P[i]
+	}
+
+	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
+
+	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
+
+	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
+	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
+
+	// fused epilogue:
+	//
+	//	t23 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+	//	scores = t23 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+	//	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+	m.fusedT28(Q, K, t23, t28)
+
+	// attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
+	softmax(attn_weights, t28, 3, 3, 1, false)
+
+	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
+	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
+
+	// fused epilogue:
+	//
+	//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+	//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+	m.fusedResid1_3(Wo, X_prime, attn_out, attn_proj, resid1)
+
+	// fused layernorm:
+	//
+	//	t33 = layernorm(resid1)  (LayerNorm, models/tinydecoder/tinydecoder.go:65)
+	//	t34 = t33 ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	H_prime = t34 + ln1_beta  (Add, models/tinydecoder/tinydecoder.go:65)
+	layerNormAffine(H_prime, nil, resid1, ln1_gamma, ln1_beta, 3, 4, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t36 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_pre = t36 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+	m.fusedFfn_hidden_3(W_1, b_1, H_prime, t36, ffn_hidden)
+
+	// fused epilogue:
+	//
+	//	t39 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+	//	ffn_out = t39 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+	//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+	m.fusedResid2_3(W_2, b_2, H_prime, ffn_hidden, t39, resid2)
+
+	// fused layernorm:
+	//
+	//	t42 = layernorm(resid2)  (LayerNorm, models/tinydecoder/tinydecoder.go:70)
+	//	t43 = t42 ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	H_double_prime = t43 + ln2_beta  (Add, models/tinydecoder/tinydecoder.go:70)
+	layerNormAffine(H_double_prime, nil, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
+
+	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
+	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
+
+	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
+	softmax(probs, logits, 3, 5, 1, false)
+
+	// K_cache ← K  (models/tinydecoder/tinydecoder.go:58)
+	copy(K_cache, K)
+
+	// V_cache ← V  (models/tinydecoder/tinydecoder.go:59)
+	copy(V_cache, V)
+
+	// kv_pos ← kv_length
+	copy(kv_pos, kv_length)
+	return nil
+}
+
+// decode runs one position against the cache.
+func (m *Model) decode() error {
+	kv_pos := m.cache[0:1]         // f64[]
+	K_cache := m.cache[1:13]       // f64[3,4]
+	V_cache := m.cache[13:25]      // f64[3,4]
+	ids := m.iarena[0:1]           // i32[1]
+	E := m.params[0:20]            // f64[5,4]
+	P := m.params[20:32]           // f64[3,4]
+	Wq := m.params[32:48]          // f64[4,4]
+	Wk := m.params[48:64]          // f64[4,4]
+	Wv := m.params[64:80]          // f64[4,4]
+	Wo := m.params[80:96]          // f64[4,4]
+	W_1 := m.params[96:128]        // f64[4,8]
+	b_1 := m.params[128:136]       // f64[8]
+	W_2 := m.params[136:168]       // f64[8,4]
+	b_2 := m.params[168:172]       // f64[4]
+	ln1_gamma := m.params[172:176] // f64[4]
+	ln1_beta := m.params[176:180]  // f64[4]
+	ln2_gamma := m.params[180:184] // f64[4]
+	ln2_beta := m.params[184:188]  // f64[4]
+	X_emb := m.arena[0:4]          // f64[1,4]
+	pos_id := m.iarena[0:1]        // i32[]
+	pos_ids := m.iarena[0:1]       // i32[1]
+	P_at_pos := m.arena[8:12]      // f64[1,4]
+	X_prime := m.arena[0:4]        // f64[1,4]
+	Q := m.arena[8:12]             // f64[1,4]
+	K := m.arena[16:20]            // f64[1,4]
+	V := m.arena[24:28]            // f64[1,4]
+	attn_out := m.arena[32:36]     // f64[1,4]
+	attn_proj := m.arena[8:12]     // f64[1,4]
+	resid1 := m.arena[0:4]         // f64[1,4]
+	H_prime := m.arena[8:12]       // f64[1,4]
+	t32 := m.arena[0:8]            // f64[1,8]
+	ffn_hidden := m.arena[0:8]     // f64[1,8]
+	t35 := m.arena[32:36]          // f64[1,4]
+	resid2 := m.arena[32:36]       // f64[1,4]
+	H_double_prime := m.arena[0:4] // f64[1,4]
+	logits := m.arena[8:13]        // f64[1,5]
+	probs := m.arena[0:5]          // f64[1,5]
+	t46 := m.arena[16:17]          // f64[]
+
+	// X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
+	if p := gather(X_emb, E, ids, 4, 5); p >= 0 {
+		return fmt.Errorf("models/tinydecoder/tinydecoder.go:55: Gather: id %d at position %d is outside [0, 5)", ids[p], p)
+	}
+
+	// pos_id = i32(kv_pos)  (models/tinydecoder/tinydecoder.go:41)
+	{
+		pos_id[0] = int32(kv_pos[0])
+	}
+
+	// pos_ids = reshape(pos_id, [1])  (models/tinydecoder/tinydecoder.go:41)
+
+	// P_at_pos = P[pos_ids]  (models/tinydecoder/tinydecoder.go:41)
+	if p := gather(P_at_pos, P, pos_ids, 4, 3); p >= 0 {
+		return fmt.Errorf("models/tinydecoder/tinydecoder.go:41: Gather: id %d at position %d is outside [0, 3)", pos_ids[p], p)
+	}
+
+	// X_prime = X_emb + P_at_pos  (models/tinydecoder/tinydecoder.go:56)
+	for i := range 4 {
+		X_prime[i] = X_emb[i] + P_at_pos[i]
+	}
+
+	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
+	GemmSmall(false, false, 1, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
+
+	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
+	GemmSmall(false, false, 1, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
+
+	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
+	GemmSmall(false, false, 1, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
+
+	// attn_out = softmax(Q · [K_cache[:t]; K]ᵀ ⊙ 0.5) · [V_cache[:t]; V]  (models/tinydecoder/tinydecoder.go:62)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 3 {
+			return fmt.Errorf("models/tinydecoder/tinydecoder.go:62: AttendCache: position %d is past the context of 3", t)
+		}
+		attendCache(attn_out, Q, K_cache, V_cache, K, V, t, 3, 4, 0.5)
+	}
+
+	// fused epilogue:
+	//
+	//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+	//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+	m.fusedResid1_4(Wo, X_prime, attn_out, attn_proj, resid1)
+
+	// fused layernorm:
+	//
+	//	t29 = layernorm(resid1)  (LayerNorm, models/tinydecoder/tinydecoder.go:65)
+	//	t30 = t29 ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	H_prime = t30 + ln1_beta  (Add, models/tinydecoder/tinydecoder.go:65)
+	layerNormAffine(H_prime, nil, resid1, ln1_gamma, ln1_beta, 1, 4, 1e-05)
+
+	// fused epilogue:
+	//
+	//	t32 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_pre = t32 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+	m.fusedFfn_hidden_4(W_1, b_1, H_prime, t32, ffn_hidden)
+
+	// fused epilogue:
+	//
+	//	t35 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+	//	ffn_out = t35 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+	//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+	m.fusedResid2_4(W_2, b_2, H_prime, ffn_hidden, t35, resid2)
+
+	// fused layernorm:
+	//
+	//	t38 = layernorm(resid2)  (LayerNorm, models/tinydecoder/tinydecoder.go:70)
+	//	t39 = t38 ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	H_double_prime = t39 + ln2_beta  (Add, models/tinydecoder/tinydecoder.go:70)
+	layerNormAffine(H_double_prime, nil, resid2, ln2_gamma, ln2_beta, 1, 4, 1e-05)
+
+	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
+	GemmSmall(false, true, 1, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
+
+	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
+	softmax(probs, logits, 1, 5, 1, false)
+
+	// K_cache[kv_pos] ← K  (models/tinydecoder/tinydecoder.go:58)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 3 {
+			return fmt.Errorf("models/tinydecoder/tinydecoder.go:58: CacheWrite: position %d is past the context of 3", t)
+		}
+		cacheWrite(K_cache, K, t, 3, 4)
+	}
+
+	// V_cache[kv_pos] ← V  (models/tinydecoder/tinydecoder.go:59)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 3 {
+			return fmt.Errorf("models/tinydecoder/tinydecoder.go:59: CacheWrite: position %d is past the context of 3", t)
+		}
+		cacheWrite(V_cache, V, t, 3, 4)
+	}
+
+	// t46 = kv_pos + 1
+	{
+		t46[0] = kv_pos[0] + 1
+	}
+
+	// kv_pos ← t46
+	copy(kv_pos, t46)
+	return nil
+}
+
 // fusedT25 is one fused epilogue kernel over f64[3,3]:
 //
 //	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
@@ -1150,6 +1489,106 @@ func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float
 	for i := range 20 {
 		dEv := t51[i] + t90[i]
 		dE[i] = dEv
+	}
+}
+
+// fusedT28 is one fused epilogue kernel over f64[3,3]:
+//
+//	t23 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+//	scores = t23 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+func (m *Model) fusedT28(Q []float64, K []float64, t23 []float64, t28 []float64) {
+	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t23, 3, false)
+	for i := range 3 {
+		for j := range 3 {
+			scores := t23[i*3+j] * 0.5
+			t28v := where(j <= i, scores, math.Inf(-1))
+			t28[i*3+j] = t28v
+		}
+	}
+}
+
+// fusedResid1_3 is one fused epilogue kernel over f64[3,4]:
+//
+//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+func (m *Model) fusedResid1_3(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
+	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 12 {
+		resid1v := X_prime[i] + attn_proj[i]
+		resid1[i] = resid1v
+	}
+}
+
+// fusedFfn_hidden_3 is one fused epilogue kernel over f64[3,8]:
+//
+//	t36 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	ffn_pre = t36 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+func (m *Model) fusedFfn_hidden_3(W_1 []float64, b_1 []float64, H_prime []float64, t36 []float64, ffn_hidden []float64) {
+	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t36, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			ffn_pre := t36[i*8+j] + b_1[j]
+			ffn_hiddenv := max(ffn_pre, 0)
+			ffn_hidden[i*8+j] = ffn_hiddenv
+		}
+	}
+}
+
+// fusedResid2_3 is one fused epilogue kernel over f64[3,4]:
+//
+//	t39 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//	ffn_out = t39 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+func (m *Model) fusedResid2_3(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t39 []float64, resid2 []float64) {
+	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t39, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			ffn_out := t39[i*4+j] + b_2[j]
+			resid2v := H_prime[i*4+j] + ffn_out
+			resid2[i*4+j] = resid2v
+		}
+	}
+}
+
+// fusedResid1_4 is one fused epilogue kernel over f64[1,4]:
+//
+//	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
+//	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
+func (m *Model) fusedResid1_4(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
+	GemmSmall(false, false, 1, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 4 {
+		resid1v := X_prime[i] + attn_proj[i]
+		resid1[i] = resid1v
+	}
+}
+
+// fusedFfn_hidden_4 is one fused epilogue kernel over f64[1,8]:
+//
+//	t32 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	ffn_pre = t32 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
+func (m *Model) fusedFfn_hidden_4(W_1 []float64, b_1 []float64, H_prime []float64, t32 []float64, ffn_hidden []float64) {
+	GemmSmall(false, false, 1, 8, 4, H_prime, 4, W_1, 8, t32, 8, false)
+	for j := range 8 {
+		ffn_pre := t32[j] + b_1[j]
+		ffn_hiddenv := max(ffn_pre, 0)
+		ffn_hidden[j] = ffn_hiddenv
+	}
+}
+
+// fusedResid2_4 is one fused epilogue kernel over f64[1,4]:
+//
+//	t35 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//	ffn_out = t35 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
+func (m *Model) fusedResid2_4(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t35 []float64, resid2 []float64) {
+	GemmSmall(false, false, 1, 4, 8, ffn_hidden, 8, W_2, 4, t35, 4, false)
+	for j := range 4 {
+		ffn_out := t35[j] + b_2[j]
+		resid2v := H_prime[j] + ffn_out
+		resid2[j] = resid2v
 	}
 }
 

@@ -30,6 +30,15 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inIds, inTargets)
 		return err
+	}}, {"Prefill", func() error {
+		_, _, err := m.Prefill(inIds)
+		return err
+	}}, {"DecodeStep", func() error {
+		if m.Pos() == 3 {
+			m.Reset()
+		}
+		_, _, err := m.DecodeStep(inIds[:1])
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -142,5 +151,77 @@ func BenchmarkBackward(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPrefill measures one call of Prefill.
+func BenchmarkPrefill(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 3)
+	for i := range inIds {
+		inIds[i] = int32(i % 5)
+	}
+	inTargets := make([]int32, 3)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 5)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, err := m.Prefill(inIds)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeStep measures one call of DecodeStep.
+func BenchmarkDecodeStep(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 3)
+	for i := range inIds {
+		inIds[i] = int32(i % 5)
+	}
+	inTargets := make([]int32, 3)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 5)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if m.Pos() == 3 {
+			m.Reset()
+		}
+		_, _, err := m.DecodeStep(inIds[:1])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodePastContext: DecodeStep past the context is an error that
+// changes nothing, and Reset empties the cache.
+func TestDecodePastContext(t *testing.T) {
+	m := New()
+	ids := make([]int32, 3)
+	for i := range ids {
+		ids[i] = int32(i % 5)
+	}
+	if _, _, err := m.Prefill(ids); err != nil {
+		t.Fatal(err)
+	}
+	if m.Pos() != 3 {
+		t.Fatalf("Pos after a full prompt = %d, want 3", m.Pos())
+	}
+	before := append([]float64{}, m.cache...)
+	if _, _, err := m.DecodeStep(ids[:1]); err == nil {
+		t.Fatal("DecodeStep past the context: no error")
+	}
+	for i, v := range m.cache {
+		if v != before[i] {
+			t.Fatalf("a refused DecodeStep changed the cache at %d", i)
+		}
+	}
+	m.Reset()
+	if m.Pos() != 0 {
+		t.Fatalf("Pos after Reset = %d", m.Pos())
 	}
 }

@@ -1,0 +1,251 @@
+package codegen
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// This file emits KV-cache decoding: the AttendCache and CacheWrite ops,
+// and the Prefill, DecodeStep, Reset, Pos and Generate methods over the
+// graphs passes.KVCache derives.
+
+// cacheDims are the context s and the row width d of a cache [..., s, d].
+func cacheDims(c *graph.Node) (s, d int) {
+	sh := c.Type.Shape
+	return sh[len(sh)-2], sh[len(sh)-1]
+}
+
+// posCheck turns the position pos into t, failing past the context s.
+func posCheck(f *fnGen, n *graph.Node, pos *graph.Node, s int) []jen.Code {
+	return []jen.Code{
+		jen.Id("t").Op(":=").Int().Call(f.ref(pos).Index(jen.Lit(0))),
+		jen.If(jen.Id("t").Op("<").Lit(0).Op("||").Id("t").Op(">=").Lit(s)).Block(
+			errorf(posPrefix(n)+n.Op.String()+": position %d is past the context of "+strconv.Itoa(s), jen.Id("t")),
+		),
+	}
+}
+
+func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
+	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
+	s, d := cacheDims(kc)
+	stmts := posCheck(f, n, pos, s)
+	stmts = append(stmts, jen.Id("attendCache").Call(f.ref(n), f.ref(q), f.ref(kc), f.ref(vc), f.ref(kn), f.ref(vn), jen.Id("t"), jen.Lit(s), jen.Lit(d), jen.Id(graph.FormatFloat(n.Attrs.Value))))
+	return []jen.Code{jen.Block(stmts...)}
+}
+
+func emitCacheWrite(f *fnGen, n *graph.Node) []jen.Code {
+	c, x, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2]
+	s, d := cacheDims(c)
+	stmts := posCheck(f, n, pos, s)
+	stmts = append(stmts, jen.Id("cacheWrite").Call(f.ref(c), f.ref(x), jen.Id("t"), jen.Lit(s), jen.Lit(d)))
+	return []jen.Code{jen.Block(stmts...)}
+}
+
+// lmShape reports whether Predict is a one-sequence language model: one
+// i32 input [1, ctx] and an output "logits" [1, ctx, vocab].
+func lmShape(p *graph.Program) (ok bool, ctx, vocab int) {
+	ins := p.Predict.Inputs()
+	if len(ins) != 1 || ins[0].Type.DType != graph.I32 || ins[0].Type.Shape.Rank() != 2 || ins[0].Type.Shape[0] != 1 {
+		return false, 0, 0
+	}
+	lg := p.Predict.Output("logits")
+	if lg == nil || lg.Type.Shape.Rank() != 3 || lg.Type.Shape[1] != ins[0].Type.Shape[1] {
+		return false, 0, 0
+	}
+	return true, ins[0].Type.Shape[1], lg.Type.Shape[2]
+}
+
+// window is the length of GenerateNoCache's token window (0 without it).
+func (g *gen) window() int {
+	if ok, ctx, _ := lmShape(g.prog); ok && g.prog.Decode != nil {
+		return ctx
+	}
+	return 0
+}
+
+// decodeAPI writes Prefill, DecodeStep, Reset and Pos, and Generate and
+// GenerateNoCache for a one-sequence language model.
+func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
+	name := g.prog.Name
+	ids := prefill.gr.Inputs()[0]
+	if ids.Type.DType != graph.I32 {
+		ids = prefill.gr.Inputs()[1]
+	}
+	length := prefill.gr.Find(graph.KVLengthName)
+	full := ids.Type.Shape
+	ctx := full[len(full)-1]
+	rows := full.Size() / ctx
+	posVar := g.lay.varByName[graph.KVPosName]
+	pos := jen.Id("m").Dot("cache").Index(jen.Lit(posVar.off))
+
+	// Prefill
+	nm := newNamer()
+	outs, err := g.outputResults(prefill, nm)
+	if err != nil {
+		return err
+	}
+	arg := nm.take(ident(ids.Name))
+	slot, lslot := prefill.plan.slots[ids], prefill.plan.slots[length]
+	buf := jen.Id("m").Dot("iarena").Index(jen.Lit(slot.off).Op(":").Lit(slot.off + slot.size))
+	var fill []jen.Code
+	if rows == 1 {
+		fill = []jen.Code{jen.Copy(jen.Id("buf"), jen.Id(arg))}
+	} else {
+		fill = []jen.Code{jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(
+			jen.Copy(jen.Id("buf").Index(jen.Id("r").Op("*").Lit(ctx).Op(":").Id("r").Op("*").Lit(ctx).Op("+").Id("n")),
+				jen.Id(arg).Index(jen.Id("r").Op("*").Id("n").Op(":").Id("r").Op("*").Id("n").Op("+").Id("n"))),
+		)}
+	}
+	n := jen.Len(jen.Id(arg)).Op("/").Lit(rows)
+	bad := jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Lit(ctx).Op("||").Len(jen.Id(arg)).Op("!=").Id("n").Op("*").Lit(rows)
+	msg := fmt.Sprintf("%s: Prefill: %%d ids are not %d rows of 1 to %d tokens", name, rows, ctx)
+	if rows == 1 {
+		n = jen.Len(jen.Id(arg))
+		bad = jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Lit(ctx)
+		msg = fmt.Sprintf("%s: Prefill: %%d ids, want 1 to %d", name, ctx)
+	}
+	body := []jen.Code{
+		jen.Id("n").Op(":=").Add(n),
+		jen.If(bad).Block(jen.Return(outs.zero, jen.Qual("fmt", "Errorf").Call(jen.Lit(msg), jen.Len(jen.Id(arg))))),
+		jen.Id("buf").Op(":=").Add(buf),
+		jen.Clear(jen.Id("buf")).Comment("padding: causal attention keeps it from the positions before it"),
+	}
+	body = append(body, fill...)
+	body = append(body,
+		jen.Id("m").Dot(g.arenaName(length.Type.DType)).Index(jen.Lit(lslot.off)).Op("=").Id(g.T).Call(jen.Id("n")),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("prefill").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(outs.zero, jen.Err())),
+		jen.Return(append(outs.rets, jen.Nil())...),
+	)
+	shape := strings.TrimSuffix(full.String(), strconv.Itoa(ctx)+"]") + "n]"
+	if rows == 1 {
+		shape = "n"
+	}
+	docComment(f, fmt.Sprintf("Prefill runs a prompt of n ≤ %d tokens (%s: %s, row-major) in eval mode\n"+
+		"and fills the KV cache with its keys and values; Pos is then n. It\n"+
+		"returns the outputs of the whole window:\n\t%s\nwhere positions n and later hold padding. Position n−1 predicts\n"+
+		"the token after the prompt; DecodeStep goes on from there.\n\n"+
+		"The returned slices alias the model's memory: they stay valid until the\nnext call on m.", ctx, arg, shape, strings.Join(outs.docs, "\n\t")))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Prefill").Params(jen.Id(arg).Index().Int32()).Params(outs.results...).Block(body...)
+	f.Line()
+
+	// DecodeStep
+	nm = newNamer()
+	douts, err := g.outputResults(decode, nm)
+	if err != nil {
+		return err
+	}
+	params, stmts, inDocs := g.inputArgs(decode, nm, douts.zero)
+	body = []jen.Code{
+		jen.If(jen.Id("t").Op(":=").Id("m").Dot("Pos").Call(), jen.Id("t").Op(">=").Lit(ctx)).Block(
+			jen.Return(douts.zero, jen.Qual("fmt", "Errorf").Call(jen.Lit(name+": DecodeStep: position %d is past the context of "+strconv.Itoa(ctx)+"; Prefill or Reset to start again"), jen.Id("t"))),
+		),
+	}
+	body = append(body, stmts...)
+	body = append(body,
+		jen.If(jen.Err().Op(":=").Id("m").Dot("decode").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(douts.zero, jen.Err())),
+		jen.Return(append(douts.rets, jen.Nil())...),
+	)
+	docComment(f, fmt.Sprintf("DecodeStep runs the next position, t = Pos, for one new token per sequence\n"+
+		"(%s). It computes the new token's queries, keys and values only,\n"+
+		"attends over the cached positions 0..t−1 and itself, appends its keys and\n"+
+		"values to the cache and advances Pos. It returns:\n\t%s\n\n"+
+		"Past the context (Pos = %d) it returns an error and changes nothing.\n"+
+		"The returned slices alias the model's memory: they stay valid until the\nnext call on m.", strings.Join(inDocs, ", "), strings.Join(douts.docs, "\n\t"), ctx))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("DecodeStep").Params(params...).Params(douts.results...).Block(body...)
+	f.Line()
+
+	docComment(f, "Reset empties the KV cache: Pos is 0 again.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Reset").Params().Block(jen.Clear(jen.Id("m").Dot("cache")))
+	f.Line()
+	docComment(f, "Pos is the number of positions the KV cache holds: the position\nDecodeStep computes next.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Pos").Params().Int().Block(jen.Return(jen.Int().Call(pos)))
+	f.Line()
+
+	if ok, _, vocab := lmShape(g.prog); ok {
+		g.generateAPI(f, outs.names, ctx, vocab)
+	}
+	return nil
+}
+
+// generateAPI writes Generate (KV cache) and GenerateNoCache (the whole
+// window recomputed for every token) for a one-sequence language model.
+func (g *gen) generateAPI(f *jen.File, outNames []string, ctx, vocab int) {
+	name := g.prog.Name
+	lhs := make([]jen.Code, len(outNames))
+	for i, o := range outNames {
+		lhs[i] = jen.Id("_")
+		if o == "logits" {
+			lhs[i] = jen.Id("logits")
+		}
+	}
+	call := func(method string, arg jen.Code) jen.Code {
+		return jen.List(append(lhs, jen.Err())...).Op("=").Id("m").Dot(method).Call(arg)
+	}
+	sampler := jen.Op("*").Id("Sampler").Types(jen.Id(g.T))
+	tail := []jen.Code{
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("tokens"), jen.Err())),
+		jen.List(jen.Id("next"), jen.Err()).Op(":=").Id("s").Dot("Sample").Call(jen.Id("logits").Index(jen.Id("last").Op("*").Lit(vocab).Op(":").Parens(jen.Id("last").Op("+").Lit(1)).Op("*").Lit(vocab))),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("tokens"), jen.Err())),
+		jen.Id("tokens").Op("=").Append(jen.Id("tokens"), jen.Int32().Call(jen.Id("next"))),
+		jen.If(jen.Id("emit").Op("!=").Nil()).Block(
+			jen.If(jen.Err().Op(":=").Id("emit").Call(jen.Int32().Call(jen.Id("next"))), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("tokens"), jen.Err())),
+		),
+	}
+	head := []jen.Code{
+		jen.If(jen.Len(jen.Id("tokens")).Op("==").Lit(0)).Block(jen.Return(jen.Id("tokens"), jen.Qual("fmt", "Errorf").Call(jen.Lit(name+": Generate: the prompt is empty")))),
+		jen.Var().Id("logits").Index().Id(g.T),
+		jen.Var().Err().Error(),
+	}
+	params := []jen.Code{jen.Id("tokens").Index().Int32(), jen.Id("n").Int(), jen.Id("s").Add(sampler), jen.Id("emit").Func().Params(jen.Int32()).Error()}
+	results := []jen.Code{jen.Index().Int32(), jen.Error()}
+
+	loop := jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(append([]jen.Code{
+		jen.Id("last").Op(":=").Lit(0),
+		jen.If(jen.Id("i").Op("==").Lit(0).Op("||").Id("m").Dot("Pos").Call().Op("==").Lit(ctx)).Block(
+			jen.Id("keep").Op(":=").Lit(ctx),
+			jen.If(jen.Id("i").Op(">").Lit(0)).Block(jen.Id("keep").Op("=").Lit(max(ctx/2, 1)).Comment("the cache is full: slide the window")),
+			jen.Id("w").Op(":=").Id("tokens").Index(jen.Max(jen.Lit(0), jen.Len(jen.Id("tokens")).Op("-").Id("keep")).Op(":")),
+			call("Prefill", jen.Id("w")),
+			jen.Id("last").Op("=").Len(jen.Id("w")).Op("-").Lit(1),
+		).Else().Block(
+			call("DecodeStep", jen.Id("tokens").Index(jen.Len(jen.Id("tokens")).Op("-").Lit(1).Op(":"))),
+		),
+	}, tail...)...)
+	docComment(f, fmt.Sprintf("Generate appends n tokens to tokens, each drawn by s from the logits after\n"+
+		"the tokens before it, and passes each to emit (when not nil). The prompt\n"+
+		"(its last %d tokens) runs through Prefill and every new token through\n"+
+		"DecodeStep. When the cache is full (Pos = %d), Prefill starts it again\n"+
+		"from the last %d tokens: a sliding window that keeps positions absolute,\n"+
+		"as the model was trained. With cap(tokens) ≥ len(tokens)+n it does not\nallocate.", ctx, ctx, max(ctx/2, 1)))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Generate").Params(params...).Params(results...).Block(append(head, loop, jen.Return(jen.Id("tokens"), jen.Nil()))...)
+	f.Line()
+
+	win := jen.Id("m").Dot("window")
+	loop = jen.For(jen.Range().Id("n")).Block(append([]jen.Code{
+		jen.Id("w").Op(":=").Id("tokens").Index(jen.Max(jen.Lit(0), jen.Len(jen.Id("tokens")).Op("-").Lit(ctx)).Op(":")),
+		jen.Clear(win),
+		jen.Copy(win, jen.Id("w")).Comment("positions after the text do not affect earlier logits (causal)"),
+		call("Predict", win),
+		jen.Id("last").Op(":=").Len(jen.Id("w")).Op("-").Lit(1),
+	}, tail...)...)
+	docComment(f, fmt.Sprintf("GenerateNoCache is Generate without the KV cache: for every token it runs\n"+
+		"Predict over the last %d tokens, recomputing every position. It is the\n"+
+		"baseline that shows what the cache saves; up to the context both give the\nsame tokens.", ctx))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("GenerateNoCache").Params(params...).Params(results...).Block(append(head, loop, jen.Return(jen.Id("tokens"), jen.Nil()))...)
+	f.Line()
+}
+
+// CacheValues is the number of values a generated Model allocates for
+// decoding state (m.cache): every KV cache and the position counter.
+func CacheValues(prog *graph.Program) (int, error) {
+	l, err := newLayout(prog)
+	if err != nil {
+		return 0, err
+	}
+	return l.cacheSize, nil
+}

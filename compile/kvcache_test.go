@@ -1,0 +1,154 @@
+package compile_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/runtime"
+)
+
+// decoderConfigs span the decoders the KV-cache rewrite must serve: gpt
+// pre- and post-norm with 1 to 4 heads and 1 to 3 layers (tied and untied,
+// GELU and ReLU, one sequence and a batch of two), and tinydecoder.
+var decoderConfigs = []struct{ model, config string }{
+	{"tinydecoder", ""},
+	{"gpt", "vocab=32,ctx=8,d=16,heads=1,layers=1,ffn=32,norm=pre,batch=1"},
+	{"gpt", "vocab=32,ctx=16,d=16,heads=2,layers=2,ffn=32,norm=post,act=relu,batch=2"}, // d = ctx: weights [d, d] look positional
+	{"gpt", "vocab=32,ctx=12,d=24,heads=3,layers=3,ffn=32,norm=pre,tied=false,batch=1"},
+	{"gpt", "vocab=32,ctx=8,d=16,heads=4,layers=3,ffn=32,norm=post,batch=1"},
+}
+
+// TestKVCacheMatchesFullForward: Prefill on the first p positions and then
+// DecodeStep one position at a time give, at every position, the logits of
+// the full forward pass, f64 to 1e-10, in the interpreter and in generated
+// code.
+func TestKVCacheMatchesFullForward(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated decoders")
+	}
+	for _, c := range decoderConfigs {
+		t.Run(c.model+"/"+c.config, func(t *testing.T) {
+			e, err := models.Lookup(c.model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := e.Config(c.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := compile.Zoo(c.model, c.config, compile.Options{Float: graph.F64, Decode: "on"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog := res.Program
+			inputs := compile.ExampleInputs(prog, e.Example(cfg), 3)
+			full, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: inputs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bin, err := compile.BuildRunner(prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := compile.StartServer(bin, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ids := prog.Predict.Inputs()[0].Type.Shape
+			ctx := ids[len(ids)-1]
+			for _, p := range slices.Compact([]int{1, ctx / 2, ctx}) {
+				req := compile.RunRequest{Cmd: "predict", Inputs: inputs, Phase: "decode", Prefill: p}
+				interp, err := compile.RunInterpreted(prog, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gen, err := srv.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, want := range full.Outputs {
+					compare(t, fmt.Sprintf("interpreter, prefill %d: %s", p, name), interp.Outputs[name], want, 1e-10)
+					compare(t, fmt.Sprintf("generated, prefill %d: %s", p, name), gen.Outputs[name], want, 1e-10)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodePastContext: the interpreter refuses a position past the
+// context and leaves the caches as they were (the generated package's own
+// TestDecodePastContext checks its DecodeStep).
+func TestDecodePastContext(t *testing.T) {
+	res, err := compile.Zoo("tinydecoder", "", compile.Options{Float: graph.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := runtime.NewProgram(res.Program, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := runtime.NewTensor(graph.T(graph.I32, 3))
+	if _, err := pr.Prefill(ids); err != nil {
+		t.Fatal(err)
+	}
+	if pr.Pos() != 3 {
+		t.Fatalf("Pos after a 3-token prefill = %d", pr.Pos())
+	}
+	_, err = pr.DecodeStep(runtime.NewTensor(graph.T(graph.I32, 1)))
+	if err == nil || !strings.Contains(err.Error(), "position 3 is past the context of 3") {
+		t.Fatalf("err = %v", err)
+	}
+	if pr.Pos() != 3 {
+		t.Fatalf("Pos after a refused step = %d", pr.Pos())
+	}
+	long := runtime.NewTensor(graph.T(graph.I32, 4))
+	if _, err := pr.Prefill(long); err == nil || !strings.Contains(err.Error(), "last axis 1..3") {
+		t.Fatalf("4-token prompt: err = %v", err)
+	}
+	pr.Reset()
+	if pr.Pos() != 0 {
+		t.Fatalf("Pos after Reset = %d", pr.Pos())
+	}
+}
+
+// TestGenerateCacheMatchesNoCache: greedy generation with the KV cache and
+// by recomputing the window give the same tokens (f64) up to the context.
+func TestGenerateCacheMatchesNoCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a generated decoder")
+	}
+	res, err := compile.Zoo("gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1", compile.Options{Float: graph.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := compile.BuildRunner(res.Program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := compile.StartServer(bin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	run := func(noCache bool) []int32 {
+		var toks []int32
+		err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 1}, N: 6, NoCache: noCache}, func(r *compile.ServerResult) error {
+			toks = append(toks, *r.Token)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return toks
+	}
+	cached, recomputed := run(false), run(true)
+	if len(cached) != 6 || !slices.Equal(cached, recomputed) {
+		t.Fatalf("with the cache %v, recomputing %v", cached, recomputed)
+	}
+}

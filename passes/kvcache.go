@@ -1,0 +1,493 @@
+package passes
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// KVCache derives the two decoding entry points of a causal decoder from its
+// full-sequence forward graph (the Predict graph, eval mode):
+//
+//   - Prefill runs the forward graph on a (padded) prompt and stores every
+//     attention's keys and values in cache variables, and the prompt's
+//     length in the position counter "pos";
+//   - Decode runs one new position t = pos: it computes q, k and v of the new
+//     token only, attends over the cached positions 0..t−1 and itself
+//     (AttendCache), appends k and v to the caches and advances pos.
+//
+// It works on any graph built from the DSL's attention: it finds each
+// causal attention by its pattern — MatMul(q, k, transB) [⊙ scale] →
+// Where(CausalMask, ·, −inf) → Softmax(last axis) → MatMul(·, v) — and
+// follows the sequence axis from the token ids through every other op,
+// which must treat positions independently (projections, elementwise ops,
+// layer norms, head splits). Position-indexed parameters (learned
+// positional embeddings) are read at row pos. Anything that mixes
+// positions otherwise, or an attention whose mask is not causal, stops the
+// rewrite with an error naming the node.
+//
+// Assumes: g is valid, without gradients or updates, with exactly one i32
+// input of token ids whose last axis is the sequence. Guarantees: both
+// graphs are valid; the caches are State nodes named "<k or v node>.cache"
+// shaped like the full-sequence keys and values [..., T, d]; Decode's token
+// input has the ids' shape with the sequence axis 1.
+func KVCache(g *graph.Graph) (prefill, decode *graph.Graph, err error) {
+	k := &kvRewrite{g: g, seq: map[*graph.Node]int{}}
+	if err := k.analyse(); err != nil {
+		return nil, nil, fmt.Errorf("%s: cannot derive KV-cache decoding: %w", g.Name, err)
+	}
+	if prefill, err = k.prefill(); err != nil {
+		return nil, nil, err
+	}
+	if decode, err = k.decode(); err != nil {
+		return nil, nil, err
+	}
+	return prefill, decode, nil
+}
+
+// attention is one causal attention block found in the graph.
+type attention struct {
+	q, k, v *graph.Node
+	scale   float64
+	out     *graph.Node          // MatMul(weights, v)
+	inner   map[*graph.Node]bool // scores, scale, mask, Where, Softmax: replaced in Decode
+}
+
+type kvRewrite struct {
+	g     *graph.Graph
+	ids   *graph.Node
+	T     int
+	seq   map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
+	attns []*attention
+	attOf map[*graph.Node]*attention
+}
+
+func where(n *graph.Node) string {
+	s := n.Ref() + " (" + n.Op.String()
+	if n.Name != "" {
+		s += " " + n.Name
+	}
+	if n.Pos.IsValid() {
+		s += " at " + n.Pos.String()
+	}
+	return s + ")"
+}
+
+// findAttention recognises the causal pattern ending in out = MatMul(w, v).
+func (k *kvRewrite) findAttention(out *graph.Node) (*attention, error) {
+	w, v := out.Inputs[0], out.Inputs[1]
+	if w.Op != graph.OpSoftmax || out.Attrs.TransA || out.Attrs.TransB {
+		return nil, nil
+	}
+	a := &attention{out: out, v: v, inner: map[*graph.Node]bool{w: true}}
+	last := w.Type.Shape.Rank() - 1
+	if w.Attrs.Axis != last {
+		return nil, nil
+	}
+	masked := w.Inputs[0]
+	if masked.Op != graph.OpWhere {
+		return nil, fmt.Errorf("the attention at %s has no mask: KV-cache decoding needs a causal decoder", where(out))
+	}
+	a.inner[masked] = true
+	mask, scores, fill := masked.Inputs[0], masked.Inputs[1], masked.Inputs[2]
+	for mask.Op == graph.OpBroadcastTo || mask.Op == graph.OpReshape {
+		a.inner[mask] = true
+		mask = mask.Inputs[0]
+	}
+	if mask.Op != graph.OpCausalMask {
+		return nil, fmt.Errorf("the attention at %s is not causal (its mask %s is not a CausalMask): KV-cache decoding needs a decoder", where(out), where(mask))
+	}
+	if mask.Type.Shape[0] != mask.Type.Shape[1] {
+		return nil, fmt.Errorf("the causal mask %s is not square", where(mask))
+	}
+	if fv, ok := uniform(fill); !ok || fv > -1e300 {
+		return nil, fmt.Errorf("the attention at %s fills masked scores with %s, not −inf", where(out), where(fill))
+	}
+	a.inner[mask], a.inner[fill] = true, true
+	a.scale = 1
+	if scores.Op == graph.OpMul {
+		c := scores.Inputs[1]
+		s, ok := uniform(c)
+		if !ok || c.Type.Shape.Rank() != 0 {
+			return nil, fmt.Errorf("the attention scores %s are scaled by a non-constant", where(scores))
+		}
+		a.scale = s
+		a.inner[scores], a.inner[c] = true, true
+		scores = scores.Inputs[0]
+	}
+	if scores.Op != graph.OpMatMul || scores.Attrs.TransA || !scores.Attrs.TransB {
+		return nil, fmt.Errorf("the attention scores %s are not q·kᵀ", where(scores))
+	}
+	a.inner[scores] = true
+	a.q, a.k = scores.Inputs[0], scores.Inputs[1]
+	return a, nil
+}
+
+// analyse finds the ids, the attentions and every value's sequence axis.
+func (k *kvRewrite) analyse() error {
+	g := k.g
+	if g.Loss != nil || len(g.Grads) > 0 {
+		return fmt.Errorf("want the forward (Predict) graph, without loss or gradients")
+	}
+	for _, name := range []string{graph.KVPosName, graph.KVLengthName} {
+		if n := g.Find(name); n != nil {
+			return fmt.Errorf("%s uses the name %q, which the rewrite needs", where(n), name)
+		}
+	}
+	for _, n := range g.Inputs() {
+		if n.Type.DType != graph.I32 {
+			return fmt.Errorf("input %s: a decoder takes token ids only", where(n))
+		}
+		if k.ids != nil {
+			return fmt.Errorf("two token inputs, %s and %s", where(k.ids), where(n))
+		}
+		k.ids = n
+	}
+	if k.ids == nil || k.ids.Type.Shape.Rank() == 0 {
+		return fmt.Errorf("no sequence of token ids among the inputs")
+	}
+	r := k.ids.Type.Shape.Rank()
+	k.T = k.ids.Type.Shape[r-1]
+	k.seq[k.ids] = r - 1
+	k.attOf = map[*graph.Node]*attention{}
+	for _, n := range g.Nodes {
+		if n.Op == graph.OpMatMul {
+			a, err := k.findAttention(n)
+			if err != nil {
+				return err
+			}
+			if a != nil {
+				k.attns = append(k.attns, a)
+				for x := range a.inner {
+					k.attOf[x] = a
+				}
+				k.attOf[n] = a
+			}
+		}
+	}
+	if len(k.attns) == 0 {
+		return fmt.Errorf("no causal attention found: KV-cache decoding needs a decoder built with the DSL's attention")
+	}
+	for _, n := range g.Nodes {
+		if n == k.ids {
+			continue
+		}
+		if a := k.attOf[n]; a != nil {
+			if n != a.out {
+				continue // the attention core: its values live in Decode only as AttendCache
+			}
+			qa, ka, va := k.axis(a.q), k.axis(a.k), k.axis(a.v)
+			rq := a.q.Type.Shape.Rank()
+			if qa != rq-2 || ka != rq-2 || va != rq-2 {
+				return fmt.Errorf("the attention at %s: q, k and v must carry the sequence in their second-last axis", where(n))
+			}
+			k.seq[n] = rq - 2
+			continue
+		}
+		ax, err := k.propagate(n)
+		if err != nil {
+			return err
+		}
+		k.seq[n] = ax
+	}
+	for _, o := range g.Outputs {
+		if k.axis(o.Node) < 0 {
+			return fmt.Errorf("output %q has no sequence axis", o.Name)
+		}
+	}
+	return nil
+}
+
+func (k *kvRewrite) axis(n *graph.Node) int {
+	if a, ok := k.seq[n]; ok {
+		return a
+	}
+	return -1
+}
+
+// positional reports whether x, an operand without a sequence axis of an
+// elementwise op whose result has the sequence at axis ax (of rank r), is
+// read per position: a learned positional embedding [T, …] aligned with it
+// by broadcasting.
+func (k *kvRewrite) positional(x *graph.Node, ax, r int) bool {
+	xa := ax - (r - x.Type.Shape.Rank())
+	return xa >= 0 && x.Type.Shape[xa] == k.T && k.T > 1
+}
+
+// propagate computes a node's sequence axis from its operands', refusing
+// ops that mix positions.
+func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
+	info := n.Op.Info()
+	var withSeq []*graph.Node
+	for _, x := range n.Inputs {
+		if k.axis(x) >= 0 {
+			withSeq = append(withSeq, x)
+		}
+	}
+	if len(withSeq) == 0 {
+		if n.Op == graph.OpCausalMask {
+			return -1, fmt.Errorf("%s is used outside an attention", where(n))
+		}
+		return -1, nil // parameters and what is computed from them alone
+	}
+	r := n.Type.Shape.Rank()
+	switch {
+	case info.Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo:
+		ax := -1
+		for _, x := range withSeq {
+			a := k.axis(x) + r - x.Type.Shape.Rank()
+			if ax >= 0 && a != ax {
+				return -1, fmt.Errorf("%s combines values whose sequence axes differ", where(n))
+			}
+			ax = a
+		}
+		for _, x := range n.Inputs {
+			if k.axis(x) < 0 && k.positional(x, ax, r) && !x.Op.Info().Has(graph.Leaf) {
+				return -1, fmt.Errorf("%s reads %s per position, but it is computed (only parameters and constants can be read at one position)", where(n), where(x))
+			}
+		}
+		return ax, nil
+	case n.Op == graph.OpMatMul:
+		a, b := n.Inputs[0], n.Inputs[1]
+		ra := a.Type.Shape.Rank()
+		if k.axis(b) >= 0 {
+			return -1, fmt.Errorf("%s multiplies two sequences outside a causal attention", where(n))
+		}
+		if n.Attrs.TransA || k.axis(a) != ra-2 {
+			return -1, fmt.Errorf("%s contracts over the sequence axis", where(n))
+		}
+		return r - 2, nil
+	case n.Op == graph.OpGather:
+		if k.axis(n.Inputs[0]) >= 0 {
+			return -1, fmt.Errorf("%s looks up in a table that depends on the sequence", where(n))
+		}
+		return k.axis(n.Inputs[1]), nil
+	case n.Op == graph.OpTranspose:
+		return slices.Index(n.Attrs.Perm, k.axis(n.Inputs[0])), nil
+	case n.Op == graph.OpReshape:
+		in, out := n.Inputs[0].Type.Shape, n.Type.Shape
+		ax := k.axis(n.Inputs[0])
+		before := graph.Shape(in[:ax]).Size()
+		for j := range out {
+			if graph.Shape(out[:j]).Size() == before && out[j] == k.T {
+				return j, nil
+			}
+		}
+		return -1, fmt.Errorf("%s merges or splits the sequence axis", where(n))
+	case n.Op == graph.OpLayerNorm:
+		if k.axis(n.Inputs[0]) == r-1 {
+			return -1, fmt.Errorf("%s normalises over the sequence", where(n))
+		}
+		return k.axis(n.Inputs[0]), nil
+	case n.Op == graph.OpSoftmax || n.Op == graph.OpLogSoftmax || n.Op == graph.OpArgMax:
+		if n.Attrs.Axis == k.axis(n.Inputs[0]) {
+			return -1, fmt.Errorf("%s works across positions", where(n))
+		}
+		return k.axis(n.Inputs[0]), nil
+	case n.Op == graph.OpSum || n.Op == graph.OpMean || n.Op == graph.OpMax:
+		ax := k.axis(n.Inputs[0])
+		if len(n.Attrs.Axes) == 0 || slices.Contains(n.Attrs.Axes, ax) {
+			return -1, fmt.Errorf("%s reduces over the sequence", where(n))
+		}
+		if n.Attrs.KeepDims {
+			return ax, nil
+		}
+		out := ax
+		for _, a := range n.Attrs.Axes {
+			if a < ax {
+				out--
+			}
+		}
+		return out, nil
+	}
+	return -1, fmt.Errorf("%s is not supported for decoding one position at a time", where(n))
+}
+
+// cacheName names the cache of a key or value node.
+func cacheName(n *graph.Node) string {
+	if n.Name != "" {
+		return n.Name + ".cache"
+	}
+	return "v" + fmt.Sprint(n.ID) + ".cache"
+}
+
+// prefill is the forward graph plus the writes that fill the caches.
+func (k *kvRewrite) prefill() (*graph.Graph, error) {
+	p := k.g.Clone()
+	p.Name = k.g.Name
+	old := map[int]*graph.Node{}
+	for _, n := range p.Nodes {
+		old[n.ID] = n
+	}
+	dt := floatType(p)
+	pos, err := p.Leaf(graph.OpState, graph.KVPosName, graph.T(dt), graph.Attrs{})
+	if err != nil {
+		return nil, err
+	}
+	length, err := p.Leaf(graph.OpInput, graph.KVLengthName, graph.T(dt), graph.Attrs{})
+	if err != nil {
+		return nil, err
+	}
+	b := &graph.Builder{G: p, Role: graph.RoleUpdate}
+	for _, a := range k.attns {
+		for _, x := range []*graph.Node{a.k, a.v} {
+			c, err := p.Leaf(graph.OpState, cacheName(x), x.Type, graph.Attrs{})
+			if err != nil {
+				return nil, err
+			}
+			b.Pos = x.Pos
+			b.Apply(graph.OpAssign, graph.Attrs{}, c, old[x.ID])
+		}
+	}
+	b.Pos = graph.Pos{}
+	b.Apply(graph.OpAssign, graph.Attrs{}, pos, length)
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	moveLeavesFirst(p)
+	if err := graph.Validate(p); err != nil {
+		return nil, fmt.Errorf("%s: prefill: %w", k.g.Name, err)
+	}
+	return p, nil
+}
+
+// decode is the one-position graph.
+func (k *kvRewrite) decode() (*graph.Graph, error) {
+	g := k.g
+	d := graph.New(g.Name, g.Source)
+	dt := floatType(g)
+	fail := func(n *graph.Node, err error) (*graph.Graph, error) {
+		return nil, fmt.Errorf("%s: decode: %s: %w", g.Name, where(n), err)
+	}
+	newOf := map[*graph.Node]*graph.Node{}
+	add := func(n *graph.Node, like *graph.Node) *graph.Node {
+		n.Name, n.Pos, n.Role = like.Name, like.Pos, graph.RoleForward
+		return d.Append(n)
+	}
+	pos, err := d.Leaf(graph.OpState, graph.KVPosName, graph.T(dt), graph.Attrs{})
+	if err != nil {
+		return nil, err
+	}
+	// The position as a one-element id list, for reading positional rows.
+	posIDs := func(like *graph.Node) *graph.Node {
+		c, _ := graph.NewNode(graph.OpCast, graph.Attrs{To: graph.I32}, pos)
+		add(c, like).Name = "pos_id"
+		r, _ := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: []int{1}}, c)
+		r = add(r, like)
+		r.Name = "pos_ids"
+		return r
+	}
+	var posRow *graph.Node
+	rowAt := map[*graph.Node]*graph.Node{} // positional leaves read at pos
+	var effects []func() error
+	for _, n := range g.Nodes {
+		if a := k.attOf[n]; a != nil && n != a.out && !n.Op.Info().Has(graph.Leaf) {
+			continue // the attention core: replaced by AttendCache
+		}
+		switch {
+		case n == k.ids:
+			shape := n.Type.Shape.Clone()
+			shape[len(shape)-1] = 1
+			in, err := d.Leaf(graph.OpInput, n.Name, graph.T(graph.I32, shape...), graph.Attrs{})
+			if err != nil {
+				return nil, err
+			}
+			in.Pos = n.Pos
+			newOf[n] = in
+			continue
+		case n.Op.Info().Has(graph.Leaf):
+			c := &graph.Node{Op: n.Op, Type: graph.Type{DType: n.Type.DType, Shape: n.Type.Shape.Clone()}, Attrs: n.Attrs.Clone(), Name: n.Name, Pos: n.Pos, Role: n.Role}
+			newOf[n] = d.Append(c)
+			continue
+		}
+		if a := k.attOf[n]; a != nil { // the attention, one position against the caches
+			var caches [2]*graph.Node
+			for i, x := range []*graph.Node{a.k, a.v} {
+				c, err := d.Leaf(graph.OpState, cacheName(x), x.Type, graph.Attrs{})
+				if err != nil {
+					return nil, err
+				}
+				c.Pos = x.Pos
+				caches[i] = c
+			}
+			q, kn, vn := newOf[a.q], newOf[a.k], newOf[a.v]
+			m, err := graph.NewNode(graph.OpAttendCache, graph.Attrs{Value: a.scale}, q, caches[0], caches[1], kn, vn, pos)
+			if err != nil {
+				return fail(n, err)
+			}
+			newOf[n] = add(m, n)
+			ck, cv := caches[0], caches[1]
+			effects = append(effects, func() error {
+				for _, w := range [][2]*graph.Node{{ck, kn}, {cv, vn}} {
+					e, err := graph.NewNode(graph.OpCacheWrite, graph.Attrs{}, w[0], w[1], pos)
+					if err != nil {
+						return err
+					}
+					e.Role, e.Pos = graph.RoleUpdate, w[1].Pos
+					d.Append(e)
+				}
+				return nil
+			})
+			continue
+		}
+		ax := k.axis(n)
+		r := n.Type.Shape.Rank()
+		// Only an elementwise op aligns an operand with the sequence axis by
+		// broadcasting; a product's weight [d, d] with d = ctx is not positional.
+		broadcasts := n.Op.Info().Has(graph.Elementwise)
+		ins := make([]*graph.Node, len(n.Inputs))
+		for i, x := range n.Inputs {
+			ins[i] = newOf[x]
+			if broadcasts && ax >= 0 && k.axis(x) < 0 && x.Op.Info().Has(graph.Leaf) && k.positional(x, ax, r) {
+				// A positional parameter [T, …]: read its row pos.
+				if x.Type.Shape.Rank()-(r-ax) != 0 || x.Op == graph.OpCausalMask {
+					return fail(n, fmt.Errorf("reads %s per position along an axis other than its first", where(x)))
+				}
+				if rowAt[x] == nil {
+					if posRow == nil {
+						posRow = posIDs(x)
+					}
+					gth, err := graph.NewNode(graph.OpGather, graph.Attrs{}, newOf[x], posRow)
+					if err != nil {
+						return fail(n, err)
+					}
+					rowAt[x] = add(gth, x)
+					rowAt[x].Name = x.Name + "_at_pos"
+				}
+				ins[i] = rowAt[x]
+			}
+		}
+		attrs := n.Attrs.Clone()
+		switch n.Op {
+		case graph.OpReshape, graph.OpBroadcastTo:
+			if ax >= 0 {
+				attrs.Shape[ax] = 1
+			}
+		}
+		m, err := graph.NewNode(n.Op, attrs, ins...)
+		if err != nil {
+			return fail(n, err)
+		}
+		newOf[n] = add(m, n)
+	}
+	for _, o := range g.Outputs {
+		d.Outputs = append(d.Outputs, graph.Output{Name: o.Name, Node: newOf[o.Node]})
+	}
+	for _, e := range effects {
+		if err := e(); err != nil {
+			return nil, err
+		}
+	}
+	b := &graph.Builder{G: d, Role: graph.RoleUpdate}
+	next := b.Add(pos, b.Const(dt, 1))
+	b.Apply(graph.OpAssign, graph.Attrs{}, pos, next)
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	moveLeavesFirst(d)
+	if err := graph.Validate(d); err != nil {
+		return nil, fmt.Errorf("%s: decode: %w", g.Name, err)
+	}
+	return d, nil
+}
