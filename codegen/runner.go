@@ -157,7 +157,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
+	"time"
 
 	model "{{.Pkg}}"
 )
@@ -225,6 +227,38 @@ type request struct {
 	// Prefill positions and DecodeStep on each later one.
 	Phase   string ` + "`json:\"phase\"`" + `
 	Prefill int    ` + "`json:\"prefill\"`" + `
+	// bench: N calls of the entry point Entry.
+	Entry string ` + "`json:\"entry\"`" + `
+}
+
+// benchResult is the cost of N calls: total nanoseconds, heap allocations
+// and bytes allocated.
+type benchResult struct {
+	N      int    ` + "`json:\"n\"`" + `
+	Ns     int64  ` + "`json:\"ns\"`" + `
+	Allocs uint64 ` + "`json:\"allocs\"`" + `
+	Bytes  uint64 ` + "`json:\"bytes\"`" + `
+}
+
+// measure runs run once to warm up, then n times, timing the n calls and
+// counting their allocations.
+func measure(run func() error, n int) (*result, error) {
+	if err := run(); err != nil {
+		return nil, err
+	}
+	n = max(n, 1)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for range n {
+		if err := run(); err != nil {
+			return nil, err
+		}
+	}
+	ns := time.Since(start).Nanoseconds()
+	runtime.ReadMemStats(&after)
+	return &result{Bench: &benchResult{N: n, Ns: ns, Allocs: after.Mallocs - before.Mallocs, Bytes: after.TotalAlloc - before.TotalAlloc}}, nil
 }
 
 type result struct {
@@ -239,6 +273,7 @@ type result struct {
 	Error   string              ` + "`json:\"error,omitempty\"`" + `
 	Token   *int32              ` + "`json:\"token,omitempty\"`" + `
 	Done    bool                ` + "`json:\"done,omitempty\"`" + `
+	Bench   *benchResult        ` + "`json:\"bench,omitempty\"`" + `
 }
 
 func input(in map[string]tensor, name string, size int) ([]jsonFloat, error) {
@@ -407,7 +442,33 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 		l := jsonFloat(loss)
 		res.Loss = &l
 		return res, nil
-{{end}}	case "predict", "":
+{{end}}	case "bench":
+		var run func() error
+		switch req.Entry {
+		case "Predict":
+			run = func() error {
+				{{range .Outputs}}_, {{end}}err := m.Predict({{.Args .PredictIn}})
+				return err
+			}
+{{if .HasTrain}}		case "TrainStep":
+			run = func() error {
+				_, err := m.TrainStep({{.Args .TrainIn}})
+				return err
+			}
+{{end}}{{if .Decode}}		case "DecodeStep": // every position of the context in turn
+			step := {{.Args .PredictIn}}[:{{.Rows}}]
+			run = func() error {
+				if m.Pos() == {{.Ctx}} {
+					m.Reset()
+				}
+				{{range .Outputs}}_, {{end}}err := m.DecodeStep(step)
+				return err
+			}
+{{end}}		default:
+			return nil, fmt.Errorf("no entry point %q to benchmark", req.Entry)
+		}
+		return measure(run, req.N)
+	case "predict", "":
 	default:
 		return nil, fmt.Errorf("unknown command %q", req.Cmd)
 	}

@@ -210,6 +210,9 @@ type RunRequest struct {
 	// one, assembled over all positions in the same JSON as the full forward.
 	Phase   string `json:"phase,omitempty"`
 	Prefill int    `json:"prefill,omitempty"`
+
+	// Entry is the entry point "bench" calls N times.
+	Entry string `json:"entry,omitempty"`
 }
 
 // ServerResult is a runner's answer: a RunResult plus what "get" returns.
@@ -220,6 +223,7 @@ type ServerResult struct {
 	Error string                        `json:"error,omitempty"`
 	Token *int32                        `json:"token,omitempty"`
 	Done  bool                          `json:"done,omitempty"`
+	Bench *BenchCost                    `json:"bench,omitempty"`
 }
 
 // Server is a running generated model: a runner process that keeps its

@@ -144,3 +144,52 @@ func TestRunPhaseDecode(t *testing.T) {
 		t.Fatalf("bert: exit %d: %s", code, errOut)
 	}
 }
+
+// TestBenchJSON: mlc bench times every entry point of a model in both
+// engines and prints stable JSON; generated code does not allocate.
+func TestBenchJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a generated package")
+	}
+	code, out, errOut := runCLI("bench", "-model", "tinydecoder", "-runs", "3", "-time", "2ms", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Model   string `json:"model"`
+		Entries []struct {
+			Entry     string `json:"entry"`
+			Generated struct {
+				Runs     int     `json:"runs"`
+				NsMedian float64 `json:"ns_per_call_median"`
+				NsMin    float64 `json:"ns_per_call_min"`
+				NsMax    float64 `json:"ns_per_call_max"`
+				Allocs   float64 `json:"allocs_per_call"`
+			} `json:"generated"`
+			Interpreter *struct {
+				NsMedian float64 `json:"ns_per_call_median"`
+			} `json:"interpreter"`
+			Speedup float64 `json:"speedup"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range rep.Entries {
+		names = append(names, e.Entry)
+		g := e.Generated
+		if g.Runs != 3 || !(g.NsMin > 0 && g.NsMin <= g.NsMedian && g.NsMedian <= g.NsMax) {
+			t.Errorf("%s: generated runs %d, ns min %v median %v max %v", e.Entry, g.Runs, g.NsMin, g.NsMedian, g.NsMax)
+		}
+		if g.Allocs > 0.01 {
+			t.Errorf("%s: generated code allocates %v times per call", e.Entry, g.Allocs)
+		}
+		if e.Interpreter == nil || e.Speedup != e.Interpreter.NsMedian/g.NsMedian {
+			t.Errorf("%s: interpreter %v, speedup %v", e.Entry, e.Interpreter, e.Speedup)
+		}
+	}
+	if strings.Join(names, ",") != "TrainStep,Predict,DecodeStep" {
+		t.Errorf("entries %v", names)
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mlc-dev/mlc/compile"
+)
+
+func cmdBench(c *cli, args []string) error {
+	fs := c.flags("bench")
+	var mf modelFlags
+	mf.register(fs)
+	runs := fs.Int("runs", 5, "timed runs per entry point and engine (median, min and max are over these)")
+	runTime := fs.Duration("time", 300*time.Millisecond, "length of one run")
+	entries := fs.String("entries", "", "comma-separated entry points (default: TrainStep, Predict and DecodeStep where they exist)")
+	noInterp := fs.Bool("no-interp", false, "time generated code only")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(0))
+	if err != nil {
+		return err
+	}
+	prog := res.Program
+	opts := compile.BenchOptions{Runs: *runs, RunTime: *runTime, NoInterp: *noInterp}
+	if *entries != "" {
+		opts.Entries = strings.Split(*entries, ",")
+	}
+	rep, err := compile.Bench(prog, compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1), opts)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, string(b))
+		return nil
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "%s (%s, %s), %s, GOMAXPROCS %d: per call, median of %d runs [min – max]\n\n", rep.Model, rep.Config, rep.DType, rep.GOARCH, rep.Procs, *runs)
+	fmt.Fprintf(w, "%-11s %-10s %34s %10s %12s\n", "entry", "engine", "ns/call [min – max]", "allocs", "bytes")
+	for _, e := range rep.Entries {
+		line := func(engine string, s *compile.BenchStats) {
+			fmt.Fprintf(w, "%-11s %-10s %34s %10.2f %12.1f\n", e.Entry, engine,
+				fmt.Sprintf("%s [%s – %s]", nsString(s.NsMedian), nsString(s.NsMin), nsString(s.NsMax)), s.Allocs, s.Bytes)
+		}
+		line("generated", e.Generated)
+		if e.Interpreter != nil {
+			line("interp", e.Interpreter)
+			fmt.Fprintf(w, "%-11s %-10s %34s\n", e.Entry, "speedup", fmt.Sprintf("%.1f×", e.Speedup))
+		}
+	}
+	return nil
+}
+
+// nsString prints a duration in ns with three significant digits and a unit.
+func nsString(ns float64) string {
+	switch {
+	case ns >= 1e9:
+		return fmt.Sprintf("%.3gs", ns/1e9)
+	case ns >= 1e6:
+		return fmt.Sprintf("%.3gms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.3gµs", ns/1e3)
+	}
+	return fmt.Sprintf("%.3gns", ns)
+}

@@ -1,0 +1,89 @@
+// Package layering holds the test that keeps mlc's import directions as
+// ../../docs/design.md and the architecture brief give them.
+package layering
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/go/packages"
+)
+
+const mod = "github.com/mlc-dev/mlc"
+
+// allowed lists, per package prefix (relative to the module; the longest
+// match wins), the module packages and third-party prefixes it may import
+// besides the standard library and its own subpackages.
+var allowed = []struct {
+	pkg   string
+	may   []string
+	third []string
+}{
+	{"graph", nil, nil},
+	{"dsl", []string{"graph"}, nil},
+	{"passes", []string{"graph"}, nil},
+	{"runtime", []string{"graph"}, []string{"gonum.org/v1/gonum"}},
+	// runtime/sample and codegen/kernels are standard-library-only sources
+	// that codegen copies verbatim into every generated package.
+	{"codegen", []string{"graph", "runtime/sample"}, []string{"github.com/dave/jennifer"}},
+	{"models", []string{"dsl"}, nil},
+	{"generated", nil, nil},
+	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models"}, nil},
+	{"internal/testutil", nil, nil},
+	{"internal/golden", nil, nil},
+	{"internal/layering", nil, []string{"golang.org/x/tools"}},
+	{"internal/randgraph", []string{"graph", "dsl", "passes"}, nil},
+	{"cmd/mlc", []string{""}, []string{""}}, // the CLI may import everything
+}
+
+func rule(rel string) (may, third []string, ok bool) {
+	best := -1
+	for i, r := range allowed {
+		if (rel == r.pkg || strings.HasPrefix(rel, r.pkg+"/")) && (best < 0 || len(r.pkg) > len(allowed[best].pkg)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, nil, false
+	}
+	return allowed[best].may, allowed[best].third, true
+}
+
+func within(path, prefix string) bool {
+	return prefix == "" || path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// TestImportDirections fails on an import the table above does not allow,
+// and on a package the table does not cover.
+func TestImportDirections(t *testing.T) {
+	pkgs, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedImports, Dir: "../.."}, mod+"/...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("loaded only %d packages", len(pkgs))
+	}
+	for _, p := range pkgs {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.PkgPath, mod), "/")
+		may, third, ok := rule(rel)
+		if !ok {
+			t.Errorf("%s: no import rule; add it to the table", rel)
+			continue
+		}
+		for imp := range p.Imports {
+			switch {
+			case strings.HasPrefix(imp, mod+"/"):
+				target := strings.TrimPrefix(imp, mod+"/")
+				if within(target, rel) || slices.ContainsFunc(may, func(m string) bool { return within(target, m) }) {
+					continue
+				}
+				t.Errorf("%s imports %s, which it may not", rel, target)
+			case strings.Contains(strings.SplitN(imp, "/", 2)[0], "."): // a third-party module
+				if !slices.ContainsFunc(third, func(m string) bool { return within(imp, m) }) {
+					t.Errorf("%s imports %s, which it may not", rel, imp)
+				}
+			}
+		}
+	}
+}
