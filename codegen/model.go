@@ -37,6 +37,9 @@ func (g *gen) modelFile() ([]byte, error) {
 	if err := g.predictAPI(f, pred); err != nil {
 		return nil, err
 	}
+	if err := g.tapAPI(f, pred); err != nil {
+		return nil, err
+	}
 	if train != nil {
 		if err := g.trainAPI(f, train); err != nil {
 			return nil, err
@@ -347,6 +350,31 @@ func (g *gen) predictAPI(f *jen.File, e *entry) error {
 	return nil
 }
 
+// tapAPI writes Tap, the view of a tapped value after Predict.
+func (g *gen) tapAPI(f *jen.File, e *entry) error {
+	taps := e.gr.Taps()
+	if len(taps) == 0 {
+		return nil
+	}
+	var cases []jen.Code
+	var docs []string
+	for _, t := range taps {
+		s := e.plan.slots[t.Node]
+		if s.region == inline || s.region == inConst || t.Node.Type.DType != g.prog.Float {
+			return fmt.Errorf("codegen: tap %q must be a computed float value", t.Name)
+		}
+		cases = append(cases, jen.Case(jen.Lit(t.Name)).Block(jen.Return(jen.Id("m").Dot(regionField(g, s)).Index(jen.Lit(s.off).Op(":").Lit(s.off+s.size).Op(":").Lit(s.off+s.size)))))
+		docs = append(docs, fmt.Sprintf("%s: %s (%s)", t.Name, t.Node.Type, t.Node.Pos))
+	}
+	docComment(f, "Tap returns a value tapped in the model's DSL, as the last Predict left it,\nor nil for a name that is not tapped. It aliases the model's memory: read\nit, do not write it; it stays valid until the next call on m. Taps:\n\t"+strings.Join(docs, "\n\t"))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Tap").Params(jen.Id("name").String()).Index().Id(g.T).Block(
+		jen.Switch(jen.Id("name")).Block(cases...),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
+	return nil
+}
+
 // outputList is how an entry point returns its graph's outputs.
 type outputList struct {
 	names   []string   // result names
@@ -360,7 +388,7 @@ type outputList struct {
 // a clash, and returns views of their storage.
 func (g *gen) outputResults(e *entry, nm *namer) (outputList, error) {
 	var o outputList
-	for _, out := range e.gr.Outputs {
+	for _, out := range e.gr.Results() {
 		name := nm.take(strings.ToLower(ident(out.Name)[:1]) + ident(out.Name)[1:])
 		s := e.plan.slots[out.Node]
 		if s.region == inline || s.region == inConst {

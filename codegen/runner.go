@@ -43,7 +43,7 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 		full := ids.Type.Shape
 		data.Ctx = full[len(full)-1]
 		data.Rows = full.Size() / data.Ctx
-		for _, o := range prog.Predict.Outputs {
+		for _, o := range prog.Predict.Results() {
 			one := prog.Decode.Output(o.Name).Type.Shape
 			sh := o.Node.Type.Shape
 			ax := seqAxis(sh, one)
@@ -61,7 +61,10 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 		seen[in.Name] = true
 		data.AllIn = append(data.AllIn, in)
 	}
-	for _, o := range prog.Predict.Outputs {
+	for _, o := range prog.Predict.Taps() {
+		data.Taps = append(data.Taps, runnerOutput{Name: o.Name, Shape: shapeLit(o.Node.Type.Shape)})
+	}
+	for _, o := range prog.Predict.Results() {
 		data.Outputs = append(data.Outputs, runnerOutput{Name: o.Name, Var: "out" + exported(o.Name), Shape: shapeLit(o.Node.Type.Shape)})
 	}
 	for _, g := range []*graph.Graph{prog.Predict, prog.Train} { // the caches of decoding are not State()
@@ -118,6 +121,7 @@ type runnerData struct {
 	PredictIn, TrainIn []runnerInput
 	AllIn              []runnerInput
 	Outputs            []runnerOutput
+	Taps               []runnerOutput
 	HasTrain           bool
 	HasState           bool
 	// Decode: KV-cache entry points; Rows sequences of Ctx positions.
@@ -263,6 +267,7 @@ func measure(run func() error, n int) (*result, error) {
 
 type result struct {
 	Outputs map[string]tensor   ` + "`json:\"outputs,omitempty\"`" + `
+	Taps    map[string]tensor   ` + "`json:\"taps,omitempty\"`" + `
 	Loss    *jsonFloat          ` + "`json:\"loss,omitempty\"`" + `
 	Grads   map[string]tensor   ` + "`json:\"grads,omitempty\"`" + `
 	Params  map[string]tensor   ` + "`json:\"params,omitempty\"`" + `
@@ -487,7 +492,9 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 			return nil, err
 		}
 {{range .Outputs}}		res.Outputs[{{printf "%q" .Name}}] = toTensor({{.Var}}, {{.Shape}})
-{{end}}	default:
+{{end}}{{if .Taps}}		res.Taps = map[string]tensor{}
+{{range .Taps}}		res.Taps[{{printf "%q" .Name}}] = toTensor(m.Tap({{printf "%q" .Name}}), {{.Shape}})
+{{end}}{{end}}	default:
 		return nil, fmt.Errorf("unknown phase %q{{if .Decode}} (want full or decode){{else}}: the model has no KV-cache decoding{{end}}", req.Phase)
 	}
 	if req.Cmd == "predict" {

@@ -65,7 +65,7 @@ func (g *gen) testFile() ([]byte, error) {
 		return a
 	}
 	var eps []ep
-	nout := len(g.prog.Predict.Outputs)
+	nout := len(g.prog.Predict.Results())
 	blanks := make([]jen.Code, nout)
 	for i := range blanks {
 		blanks[i] = jen.Id("_")
@@ -266,7 +266,7 @@ func (g *gen) pastContextTest(f *jen.File, gs []*graph.Graph) {
 
 // blanks is "_, _, err": an entry point's results ignored but the error.
 func blanks(gr *graph.Graph) []jen.Code {
-	b := make([]jen.Code, len(gr.Outputs))
+	b := make([]jen.Code, len(gr.Results()))
 	for i := range b {
 		b[i] = jen.Id("_")
 	}

@@ -6,6 +6,8 @@ package compile
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
@@ -25,7 +27,11 @@ type Options struct {
 	// (the default, "") derives them when the model is a causal decoder,
 	// "on" fails with the reason when it is not, "off" skips them.
 	Decode string
-	Stats  *passes.Stats // filled with rewrite counts and pass times when set
+	// Taps are the tapped values (dsl Tensor.Tap) Predict keeps for the
+	// caller to read; "all" keeps every one. The rest are dropped before
+	// the passes run, so they cost nothing.
+	Taps  []string
+	Stats *passes.Stats // filled with rewrite counts and pass times when set
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -61,14 +67,19 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 		prog.Float = graph.F64
 	}
 	pred.Loss = nil // Predict computes outputs only
+	if err := keepTaps(pred, opts.Taps); err != nil {
+		return nil, err
+	}
 	passes.DCE(pred)
 	passes.PruneInputs(pred) // Predict takes only the inputs its outputs need
-	if len(pred.Outputs) == 0 {
+	if len(pred.Results()) == 0 {
 		return nil, fmt.Errorf("%s: the model declares no outputs (call b.Output in its Build function)", name)
 	}
 	prog.Predict = pred
 	if opts.Decode != "off" {
-		prefill, decode, err := passes.KVCache(pred.Clone())
+		plain := pred.Clone()
+		plain.Outputs = plain.Results() // taps are read after Predict; decoding has none
+		prefill, decode, err := passes.KVCache(plain)
 		switch {
 		case err == nil:
 			prog.Prefill, prog.Decode = prefill, decode
@@ -79,6 +90,7 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 
 	res := &Result{Program: prog}
 	if train != nil {
+		train.Outputs = train.Results() // taps are Predict's
 		if err := passes.L2(train, opts.L2, opts.L2Params); err != nil {
 			return nil, err
 		}
@@ -124,4 +136,24 @@ func Zoo(name, config string, opts Options) (*Result, error) {
 	}
 	opts.Config = dsl.FormatConfig(cfg)
 	return Build(e.Name, e.Source, func(b *dsl.Builder) { e.BuildInto(b, cfg) }, opts)
+}
+
+// keepTaps drops the taps of g not named in want ("all": keep every one),
+// failing on a name g does not tap.
+func keepTaps(g *graph.Graph, want []string) error {
+	all := slices.Contains(want, "all")
+	var names []string
+	for _, t := range g.Taps() {
+		names = append(names, t.Name)
+	}
+	for _, w := range want {
+		if w != "all" && !slices.Contains(names, w) {
+			if len(names) == 0 {
+				return fmt.Errorf("%s taps no values, so there is no tap %q", g.Name, w)
+			}
+			return fmt.Errorf("%s has no tap %q (its taps: %s)", g.Name, w, strings.Join(names, ", "))
+		}
+	}
+	g.Outputs = slices.DeleteFunc(g.Outputs, func(o graph.Output) bool { return o.Tap && !all && !slices.Contains(want, o.Name) })
+	return nil
 }

@@ -375,6 +375,12 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	for name, t := range outs {
 		res.Outputs[name] = runtime.ToJSON(t)
 	}
+	if taps := prog.Predict.Taps(); len(taps) > 0 && req.Phase != "decode" {
+		res.Taps = map[string]runtime.JSONTensor{}
+		for _, tp := range taps {
+			res.Taps[tp.Name] = runtime.ToJSON(pr.Tap(tp.Name))
+		}
+	}
 	if prog.Train != nil && (req.Loss || req.Grads) {
 		tin, err := runtime.BindInputs(prog.Train, "inputs", pickJSON(prog.Train, req.Inputs))
 		if err != nil {

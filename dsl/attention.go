@@ -100,7 +100,8 @@ func ScaledDotProductAttention(q, k, v, mask *Tensor) *Tensor {
 
 // attend builds the canonical attention pattern. With v nil it stops at the
 // weights; dropout (training only) acts on the weights; a non-empty prefix
-// names the intermediates prefix.scores, prefix.weights and prefix.context.
+// names the intermediates prefix.scores, prefix.weights and prefix.context,
+// and taps the weights as prefix.weights.
 func attend(q, k, v, mask *Tensor, dropout float64, prefix string) *Tensor {
 	named := func(t *Tensor, name string) *Tensor {
 		if prefix == "" {
@@ -122,6 +123,9 @@ func attend(q, k, v, mask *Tensor, dropout float64, prefix string) *Tensor {
 		scores = scores.MaskFill(mask)
 	}
 	weights := named(scores.Softmax(-1), "weights")
+	if prefix != "" {
+		weights.Tap(prefix + ".weights") // the attention map [..., H, T, S], for mlc attn and the caller
+	}
 	if v == nil {
 		return weights
 	}

@@ -309,7 +309,7 @@ func (b *Builder) Output(name string, t *Tensor) {
 	if t == nil || t.n == nil {
 		return
 	}
-	if b.g.Output(name) != nil {
+	if b.g.Output(name) != nil || b.g.Tap(name) != nil {
 		b.Errorf("output %q declared twice", name)
 		return
 	}
@@ -317,6 +317,31 @@ func (b *Builder) Output(name string, t *Tensor) {
 		t.n.Name = name
 	}
 	b.g.Outputs = append(b.g.Outputs, graph.Output{Name: name, Node: t.n})
+}
+
+// Tap marks t as a value the caller can read after Predict under name
+// (attention weights, the residual stream after a layer) and returns t.
+// A tap is computed only when a compile asks for it (compile.Options.Taps);
+// the others cost nothing.
+func (t *Tensor) Tap(name string) *Tensor {
+	if t == nil || t.n == nil {
+		return t
+	}
+	b := t.b
+	switch {
+	case !validName(name):
+		b.Errorf("Tap: bad name %q: use letters, digits, '_' and '.', starting with a letter", name)
+	case !t.n.Type.DType.IsFloat():
+		b.Errorf("Tap %q: %s is not a float value", name, t.n.Type)
+	case b.g.Output(name) != nil || b.g.Tap(name) != nil:
+		b.Errorf("Tap: %q is already an output or a tap", name)
+	default:
+		if t.n.Name == "" {
+			t.n.Name = name
+		}
+		b.g.Outputs = append(b.g.Outputs, graph.Output{Name: name, Node: t.n, Tap: true})
+	}
+	return t
 }
 
 // Loss marks t, a float scalar, as the training objective.

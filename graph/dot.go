@@ -48,7 +48,7 @@ func (g *Graph) DOT() string {
 		}
 	}
 	for i, o := range g.Outputs {
-		fmt.Fprintf(&b, "  out%d [label=%s, shape=plaintext, style=\"\"];\n  %s -> out%d;\n", i, dotQuote("output "+o.Name), o.Node.Ref(), i)
+		fmt.Fprintf(&b, "  out%d [label=%s, shape=plaintext, style=\"\"];\n  %s -> out%d;\n", i, dotQuote(map[bool]string{false: "output ", true: "tap "}[o.Tap]+o.Name), o.Node.Ref(), i)
 	}
 	if g.Loss != nil {
 		fmt.Fprintf(&b, "  loss [label=\"loss\", shape=plaintext, style=\"\"];\n  %s -> loss;\n", g.Loss.Ref())

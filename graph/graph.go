@@ -9,6 +9,10 @@ import (
 type Output struct {
 	Name string
 	Node *Node
+	// Tap marks a value the caller may read after the call (an attention
+	// map, the residual stream) without it being returned: every pass keeps
+	// it computed and alive like an output.
+	Tap bool
 }
 
 // GradOf pairs a parameter with the node holding d loss/d parameter.
@@ -118,10 +122,42 @@ func (g *Graph) Renumber() {
 	}
 }
 
-// Output returns the named output, or nil.
+// Output returns the named output (not a tap), or nil.
 func (g *Graph) Output(name string) *Node {
 	for _, o := range g.Outputs {
-		if o.Name == name {
+		if o.Name == name && !o.Tap {
+			return o.Node
+		}
+	}
+	return nil
+}
+
+// Results lists the outputs an entry point returns: Outputs without taps.
+func (g *Graph) Results() []Output {
+	var r []Output
+	for _, o := range g.Outputs {
+		if !o.Tap {
+			r = append(r, o)
+		}
+	}
+	return r
+}
+
+// Taps lists the tapped values.
+func (g *Graph) Taps() []Output {
+	var r []Output
+	for _, o := range g.Outputs {
+		if o.Tap {
+			r = append(r, o)
+		}
+	}
+	return r
+}
+
+// Tap returns the named tap, or nil.
+func (g *Graph) Tap(name string) *Node {
+	for _, o := range g.Outputs {
+		if o.Name == name && o.Tap {
 			return o.Node
 		}
 	}
@@ -217,7 +253,7 @@ func (g *Graph) Clone() *Graph {
 		c.Nodes = append(c.Nodes, cn)
 	}
 	for _, o := range g.Outputs {
-		c.Outputs = append(c.Outputs, Output{Name: o.Name, Node: m[o.Node]})
+		c.Outputs = append(c.Outputs, Output{Name: o.Name, Node: m[o.Node], Tap: o.Tap})
 	}
 	if g.Loss != nil {
 		c.Loss = m[g.Loss]

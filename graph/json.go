@@ -33,6 +33,7 @@ type jsonNode struct {
 type jsonOutput struct {
 	Name string `json:"name"`
 	Node int    `json:"node"`
+	Tap  bool   `json:"tap,omitempty"`
 }
 
 type jsonGrad struct {
@@ -75,7 +76,7 @@ func (g *Graph) JSON() ([]byte, error) {
 		jg.Nodes = append(jg.Nodes, jn)
 	}
 	for _, o := range g.Outputs {
-		jg.Outputs = append(jg.Outputs, jsonOutput{Name: o.Name, Node: o.Node.ID})
+		jg.Outputs = append(jg.Outputs, jsonOutput{Name: o.Name, Node: o.Node.ID, Tap: o.Tap})
 	}
 	if g.Loss != nil {
 		id := g.Loss.ID
@@ -146,7 +147,11 @@ func ParseJSON(file string, data []byte) (*Graph, error) {
 		b.WriteByte('\n')
 	}
 	for _, o := range jg.Outputs {
-		fmt.Fprintf(&b, "output %q v%d\n", o.Name, o.Node)
+		kw := "output"
+		if o.Tap {
+			kw = "tap"
+		}
+		fmt.Fprintf(&b, "%s %q v%d\n", kw, o.Name, o.Node)
 	}
 	if jg.Loss != nil {
 		fmt.Fprintf(&b, "loss v%d\n", *jg.Loss)

@@ -173,9 +173,9 @@ func (p *parser) bodyLine(g *Graph, line string) error {
 		return err
 	}
 	switch toks[0] {
-	case "output":
+	case "output", "tap":
 		if len(toks) != 3 {
-			return p.errf("want: output \"NAME\" vN")
+			return p.errf("want: %s \"NAME\" vN", toks[0])
 		}
 		name, err := p.unquote(toks[1])
 		if err != nil {
@@ -185,7 +185,7 @@ func (p *parser) bodyLine(g *Graph, line string) error {
 		if err != nil {
 			return err
 		}
-		g.Outputs = append(g.Outputs, Output{Name: name, Node: n})
+		g.Outputs = append(g.Outputs, Output{Name: name, Node: n, Tap: toks[0] == "tap"})
 		return nil
 	case "loss":
 		if len(toks) != 2 {

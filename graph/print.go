@@ -26,7 +26,11 @@ func (g *Graph) String() string {
 		b.WriteByte('\n')
 	}
 	for _, o := range g.Outputs {
-		b.WriteString("output " + strconv.Quote(o.Name) + " " + o.Node.Ref() + "\n")
+		kw := "output "
+		if o.Tap {
+			kw = "tap "
+		}
+		b.WriteString(kw + strconv.Quote(o.Name) + " " + o.Node.Ref() + "\n")
 	}
 	if g.Loss != nil {
 		b.WriteString("loss " + g.Loss.Ref() + "\n")

@@ -92,7 +92,7 @@ func (pr *Program) DecodeStep(ids *Tensor) (map[string]*Tensor, error) {
 
 func outputs(it *Interpreter) map[string]*Tensor {
 	out := map[string]*Tensor{}
-	for _, o := range it.G.Outputs {
+	for _, o := range it.G.Results() {
 		out[o.Name] = it.Value(o.Node)
 	}
 	return out
@@ -135,7 +135,7 @@ func (pr *Program) DecodeAll(ids *Tensor, prefill int) (map[string]*Tensor, erro
 		return t
 	}
 	outs := map[string]*Tensor{}
-	for _, o := range pr.P.Predict.Outputs {
+	for _, o := range pr.P.Predict.Results() {
 		outs[o.Name] = NewTensor(o.Node.Type)
 	}
 	// put copies positions [from, from+n) of src (whose sequence axis has

@@ -59,10 +59,18 @@ func (pr *Program) Predict(inputs map[string]*Tensor) (map[string]*Tensor, error
 		return nil, err
 	}
 	out := map[string]*Tensor{}
-	for _, o := range pr.P.Predict.Outputs {
+	for _, o := range pr.P.Predict.Results() {
 		out[o.Name] = pr.predict.Value(o.Node)
 	}
 	return out, nil
+}
+
+// Tap is the value tapped as name by the last Predict (nil if none).
+func (pr *Program) Tap(name string) *Tensor {
+	if n := pr.P.Predict.Tap(name); n != nil {
+		return pr.predict.Value(n)
+	}
+	return nil
 }
 
 // Backward runs forward and backward without updating and returns the loss.

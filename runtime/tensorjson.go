@@ -126,6 +126,7 @@ func BindInputs(g *graph.Graph, src string, in map[string]JSONTensor) (map[strin
 // RunResult is what mlc run prints, identical in shape for both engines.
 type RunResult struct {
 	Outputs map[string]JSONTensor `json:"outputs"`
+	Taps    map[string]JSONTensor `json:"taps,omitempty"` // the compiled taps, after the full forward
 	Loss    *JSONFloat            `json:"loss,omitempty"`
 	Grads   map[string]JSONTensor `json:"grads,omitempty"`
 	// After Steps training steps: the parameters and the loss of each step.

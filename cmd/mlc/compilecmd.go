@@ -12,6 +12,7 @@ func cmdCompile(c *cli, args []string) error {
 	fs := c.flags("compile")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerTaps(fs)
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
 	fn := fs.String("func", "Build", "with a package path: the Build function to compile")

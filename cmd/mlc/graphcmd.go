@@ -10,6 +10,7 @@ func cmdGraph(c *cli, args []string) error {
 	fs := c.flags("graph")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerTaps(fs)
 	stage := fs.String("stage", "forward", stageHelp)
 	var pf passFlags
 	pf.register(fs)

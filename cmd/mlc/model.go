@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/dsl"
@@ -15,6 +16,7 @@ type modelFlags struct {
 	model  string
 	config string
 	dtype  string
+	taps   string
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -23,12 +25,18 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.dtype, "dtype", "", "float dtype: f32 or f64 (default: the model's)")
 }
 
+// registerTaps adds -taps, for the verbs that compile Predict for a caller.
+func (m *modelFlags) registerTaps(fs *flag.FlagSet) {
+	fs.StringVar(&m.taps, "taps", "", "comma-separated values tapped in the DSL to keep readable after Predict (all: every one)")
+}
+
 // loaded is a model resolved from flags.
 type loaded struct {
 	entry   *models.Entry
 	cfg     any
 	cfgSpec string // the -config the user gave
 	opts    dsl.Options
+	taps    string // -taps
 }
 
 func (m *modelFlags) load() (*loaded, error) {
@@ -51,7 +59,7 @@ func (m *modelFlags) load() (*loaded, error) {
 		}
 		opts.Float = dt
 	}
-	return &loaded{entry: e, cfg: cfg, cfgSpec: m.config, opts: opts}, nil
+	return &loaded{entry: e, cfg: cfg, cfgSpec: m.config, opts: opts, taps: m.taps}, nil
 }
 
 // forward builds the model's forward graph.
@@ -75,6 +83,9 @@ func joinNames() string {
 // compileOptions are the compile options the model flags give.
 func (l *loaded) compileOptions(lr float64) compile.Options {
 	o := compile.Options{Float: l.opts.Float}
+	if l.taps != "" {
+		o.Taps = strings.Split(l.taps, ",")
+	}
 	o.Optimizer.LR = lr
 	return o
 }

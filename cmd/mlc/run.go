@@ -16,6 +16,7 @@ func cmdRun(c *cli, args []string) error {
 	fs := c.flags("run")
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerTaps(fs)
 	paramsFile := fs.String("params", "", "parameter values: a JSON object of {shape, data} tensors, or a .safetensors file")
 	inputsFile := fs.String("inputs", "", "input values: a JSON object of {shape, data} tensors (default: the model's example batch)")
 	engine := fs.String("engine", "interp", "interp (the reference interpreter) or gen (compile and run the generated package)")
@@ -89,6 +90,7 @@ func cmdRun(c *cli, args []string) error {
 		return nil
 	}
 	printTensors(c, "", out.Outputs)
+	printTensors(c, "tap ", out.Taps)
 	if out.Loss != nil {
 		fmt.Fprintf(c.stdout, "loss = %v\n", float64(*out.Loss))
 	}

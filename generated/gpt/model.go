@@ -1157,9 +1157,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1256,9 +1256,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1277,9 +1277,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1376,9 +1376,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1397,9 +1397,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1496,9 +1496,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1517,9 +1517,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1616,9 +1616,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1637,12 +1637,12 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
-	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:114)
+	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
+	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
 	}
@@ -1860,9 +1860,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln1, t22, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1959,9 +1959,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln2, t50, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1980,9 +1980,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln1, t75, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2079,9 +2079,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln2, t100, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2100,9 +2100,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln1, t125, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2199,9 +2199,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln2, t150, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2220,9 +2220,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln1, t175, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2319,9 +2319,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln2, t200, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2340,21 +2340,21 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
-	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:114)
+	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
+	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(lnf, t211, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
 	}
 
-	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:106)
+	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:107)
 	{
 		l, p := crossEntropy(logits, targets, nil, 1024, 512, "mean", nil)
 		if p >= 0 {
-			return fmt.Errorf("models/gpt/gpt.go:106: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
+			return fmt.Errorf("models/gpt/gpt.go:107: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 		}
 		loss[0] = float32(l)
 	}
@@ -2670,15 +2670,15 @@ func (m *Model) backward() error {
 
 	// fused softmax-xent-grad:
 	//
-	//	t216 = softmax(logits)  (Softmax, models/gpt/gpt.go:106)
-	//	t217 = onehot(targets)  (OneHot, models/gpt/gpt.go:106)
-	//	t218 = t216 − t217  (Sub, models/gpt/gpt.go:106)
-	//	dlogits = t218 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:106)
+	//	t216 = softmax(logits)  (Softmax, models/gpt/gpt.go:107)
+	//	t217 = onehot(targets)  (OneHot, models/gpt/gpt.go:107)
+	//	t218 = t216 − t217  (Sub, models/gpt/gpt.go:107)
+	//	dlogits = t218 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:107)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 512, 0.0009765625); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:106: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:107: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
 
-	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
 	// dlnf = dlogits · wte
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, dlogits[b*65536:], 512, wte, 128, dlnf[b*16384:], 128, false)
@@ -2698,7 +2698,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:114)
+	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:115)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2710,7 +2710,7 @@ func (m *Model) backward() error {
 		dlnf_beta[k] = float32(s)
 	}
 
-	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:114)
+	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:115)
 	// t226 = dlnf ⊙ t211
 	for i := range 131072 {
 		t226[i] = dlnf[i] * t211[i]
@@ -2728,8 +2728,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t225 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
-	//	dh3_resid2 = (t225 − mean(t225) − x̂ ⊙ mean(t225 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t225 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
+	//	dh3_resid2 = (t225 − mean(t225) − x̂ ⊙ mean(t225 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(dh3_resid2, h3_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
 
 	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:77)
@@ -2798,7 +2798,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:114)
+	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:115)
 	// dh3_ln2_beta = Σ_[0,1](dh3_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2810,7 +2810,7 @@ func (m *Model) backward() error {
 		dh3_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:114)
+	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:115)
 	// t240 = dh3_ln2 ⊙ t200
 	for i := range 131072 {
 		t240[i] = dh3_ln2[i] * t200[i]
@@ -2828,8 +2828,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t239 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t242 = (t239 − mean(t239) − x̂ ⊙ mean(t239 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t239 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t242 = (t239 − mean(t239) − x̂ ⊙ mean(t239 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t242, h3_resid1, dh3_ln2, h3_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:82)
@@ -3055,11 +3055,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t273 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t276 = t261 + t267  (Add, models/gpt/gpt.go:114)
-	//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:114)
+	//	t276 = t261 + t267  (Add, models/gpt/gpt.go:115)
+	//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:115)
 	m.fusedDh3_ln1(h3_attn_Wq, t261, t267, dh3_attn_q_proj, t273, dh3_ln1)
 
-	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:114)
+	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:115)
 	// dh3_ln1_beta = Σ_[0,1](dh3_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3071,7 +3071,7 @@ func (m *Model) backward() error {
 		dh3_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:114)
+	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:115)
 	// t280 = dh3_ln1 ⊙ t175
 	for i := range 131072 {
 		t280[i] = dh3_ln1[i] * t175[i]
@@ -3089,8 +3089,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t279 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t282 = (t279 − mean(t279) − x̂ ⊙ mean(t279 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t279 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t282 = (t279 − mean(t279) − x̂ ⊙ mean(t279 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t282, h2_resid2, dh3_ln1, h3_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:84)
@@ -3165,7 +3165,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:114)
+	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:115)
 	// dh2_ln2_beta = Σ_[0,1](dh2_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3177,7 +3177,7 @@ func (m *Model) backward() error {
 		dh2_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:114)
+	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:115)
 	// t295 = dh2_ln2 ⊙ t150
 	for i := range 131072 {
 		t295[i] = dh2_ln2[i] * t150[i]
@@ -3195,8 +3195,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t294 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t297 = (t294 − mean(t294) − x̂ ⊙ mean(t294 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t294 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t297 = (t294 − mean(t294) − x̂ ⊙ mean(t294 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t297, h2_resid1, dh2_ln2, h2_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:82)
@@ -3422,11 +3422,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t327 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t330 = t315 + t321  (Add, models/gpt/gpt.go:114)
-	//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:114)
+	//	t330 = t315 + t321  (Add, models/gpt/gpt.go:115)
+	//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:115)
 	m.fusedDh2_ln1(h2_attn_Wq, t315, t321, dh2_attn_q_proj, t327, dh2_ln1)
 
-	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:114)
+	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:115)
 	// dh2_ln1_beta = Σ_[0,1](dh2_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3438,7 +3438,7 @@ func (m *Model) backward() error {
 		dh2_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:114)
+	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:115)
 	// t334 = dh2_ln1 ⊙ t125
 	for i := range 131072 {
 		t334[i] = dh2_ln1[i] * t125[i]
@@ -3456,8 +3456,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t333 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t336 = (t333 − mean(t333) − x̂ ⊙ mean(t333 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t333 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t336 = (t333 − mean(t333) − x̂ ⊙ mean(t333 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t336, h1_resid2, dh2_ln1, h2_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:84)
@@ -3532,7 +3532,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:114)
+	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:115)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3544,7 +3544,7 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:114)
+	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:115)
 	// t349 = dh1_ln2 ⊙ t100
 	for i := range 131072 {
 		t349[i] = dh1_ln2[i] * t100[i]
@@ -3562,8 +3562,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t348 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t351 = (t348 − mean(t348) − x̂ ⊙ mean(t348 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t348 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t351 = (t348 − mean(t348) − x̂ ⊙ mean(t348 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t351, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:82)
@@ -3789,11 +3789,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t381 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t384 = t369 + t375  (Add, models/gpt/gpt.go:114)
-	//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:114)
+	//	t384 = t369 + t375  (Add, models/gpt/gpt.go:115)
+	//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:115)
 	m.fusedDh1_ln1(h1_attn_Wq, t369, t375, dh1_attn_q_proj, t381, dh1_ln1)
 
-	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:114)
+	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:115)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3805,7 +3805,7 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:114)
+	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:115)
 	// t388 = dh1_ln1 ⊙ t75
 	for i := range 131072 {
 		t388[i] = dh1_ln1[i] * t75[i]
@@ -3823,8 +3823,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t387 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t390 = (t387 − mean(t387) − x̂ ⊙ mean(t387 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t387 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t390 = (t387 − mean(t387) − x̂ ⊙ mean(t387 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t390, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:84)
@@ -3899,7 +3899,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:114)
+	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:115)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3911,7 +3911,7 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:114)
+	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:115)
 	// t403 = dh0_ln2 ⊙ t50
 	for i := range 131072 {
 		t403[i] = dh0_ln2[i] * t50[i]
@@ -3929,8 +3929,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t402 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t405 = (t402 − mean(t402) − x̂ ⊙ mean(t402 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t402 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t405 = (t402 − mean(t402) − x̂ ⊙ mean(t402 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t405, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:82)
@@ -4156,11 +4156,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t435 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t438 = t423 + t429  (Add, models/gpt/gpt.go:114)
-	//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:114)
+	//	t438 = t423 + t429  (Add, models/gpt/gpt.go:115)
+	//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:115)
 	m.fusedDh0_ln1(h0_attn_Wq, t423, t429, dh0_attn_q_proj, t435, dh0_ln1)
 
-	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:114)
+	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:115)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -4172,7 +4172,7 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:114)
+	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:115)
 	// t442 = dh0_ln1 ⊙ t22
 	for i := range 131072 {
 		t442[i] = dh0_ln1[i] * t22[i]
@@ -4190,8 +4190,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t441 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	t444 = (t441 − mean(t441) − x̂ ⊙ mean(t441 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:114)
+	//	t441 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	t444 = (t441 − mean(t441) − x̂ ⊙ mean(t441 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
 	layerNormGradScaled(t444, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:64)
@@ -4373,12 +4373,12 @@ func (m *Model) update() error {
 		wpe[i] = float32(float64(wpe[i]) - 0.1*float64(dwpe[i]))
 	}
 
-	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:112)
+	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - 0.1*float64(dh0_ln1_gamma[i]))
 	}
 
-	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:113)
+	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - 0.1*float64(dh0_ln1_beta[i]))
 	}
@@ -4423,12 +4423,12 @@ func (m *Model) update() error {
 		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - 0.1*float64(dh0_attn_bo[i]))
 	}
 
-	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:112)
+	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - 0.1*float64(dh0_ln2_gamma[i]))
 	}
 
-	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:113)
+	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - 0.1*float64(dh0_ln2_beta[i]))
 	}
@@ -4453,12 +4453,12 @@ func (m *Model) update() error {
 		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - 0.1*float64(dh0_mlp_b2[i]))
 	}
 
-	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:112)
+	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - 0.1*float64(dh1_ln1_gamma[i]))
 	}
 
-	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:113)
+	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - 0.1*float64(dh1_ln1_beta[i]))
 	}
@@ -4503,12 +4503,12 @@ func (m *Model) update() error {
 		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - 0.1*float64(dh1_attn_bo[i]))
 	}
 
-	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:112)
+	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - 0.1*float64(dh1_ln2_gamma[i]))
 	}
 
-	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:113)
+	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - 0.1*float64(dh1_ln2_beta[i]))
 	}
@@ -4533,12 +4533,12 @@ func (m *Model) update() error {
 		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - 0.1*float64(dh1_mlp_b2[i]))
 	}
 
-	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:112)
+	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - 0.1*float64(dh2_ln1_gamma[i]))
 	}
 
-	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:113)
+	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - 0.1*float64(dh2_ln1_beta[i]))
 	}
@@ -4583,12 +4583,12 @@ func (m *Model) update() error {
 		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - 0.1*float64(dh2_attn_bo[i]))
 	}
 
-	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:112)
+	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - 0.1*float64(dh2_ln2_gamma[i]))
 	}
 
-	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:113)
+	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - 0.1*float64(dh2_ln2_beta[i]))
 	}
@@ -4613,12 +4613,12 @@ func (m *Model) update() error {
 		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - 0.1*float64(dh2_mlp_b2[i]))
 	}
 
-	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:112)
+	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - 0.1*float64(dh3_ln1_gamma[i]))
 	}
 
-	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:113)
+	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - 0.1*float64(dh3_ln1_beta[i]))
 	}
@@ -4663,12 +4663,12 @@ func (m *Model) update() error {
 		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - 0.1*float64(dh3_attn_bo[i]))
 	}
 
-	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:112)
+	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - 0.1*float64(dh3_ln2_gamma[i]))
 	}
 
-	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:113)
+	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - 0.1*float64(dh3_ln2_beta[i]))
 	}
@@ -4693,12 +4693,12 @@ func (m *Model) update() error {
 		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - 0.1*float64(dh3_mlp_b2[i]))
 	}
 
-	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:112)
+	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:113)
 	for i := range 128 {
 		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - 0.1*float64(dlnf_gamma[i]))
 	}
 
-	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:113)
+	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:114)
 	for i := range 128 {
 		lnf_beta[i] = float32(float64(lnf_beta[i]) - 0.1*float64(dlnf_beta[i]))
 	}
@@ -4912,9 +4912,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5011,9 +5011,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5032,9 +5032,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5131,9 +5131,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5152,9 +5152,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5251,9 +5251,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5272,9 +5272,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5371,9 +5371,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -5392,12 +5392,12 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
-	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:114)
+	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
+	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
 	}
@@ -5638,9 +5638,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5723,9 +5723,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5744,9 +5744,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5829,9 +5829,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5850,9 +5850,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5935,9 +5935,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5956,9 +5956,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:114)
+	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -6041,9 +6041,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:114)
-	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:114)
+	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
+	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -6062,12 +6062,12 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:114)
-	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:114)
-	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:114)
+	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
+	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
+	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:115)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 8, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:101)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 1, 512, 128, lnf[b*128:], 128, wte, 128, logits[b*512:], 512, false)
 	}
@@ -7281,8 +7281,8 @@ func (m *Model) fusedT255(t252 []float32, t255 []float32) {
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t273 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t276 = t261 + t267  (Add, models/gpt/gpt.go:114)
-//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:114)
+//	t276 = t261 + t267  (Add, models/gpt/gpt.go:115)
+//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:115)
 func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t261 []float32, t267 []float32, dh3_attn_q_proj []float32, t273 []float32, dh3_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh3_attn_q_proj[b*16384:], 128, h3_attn_Wq, 128, t273[b*16384:], 128, false)
@@ -7329,8 +7329,8 @@ func (m *Model) fusedT309(t307 []float32, t309 []float32) {
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t327 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t330 = t315 + t321  (Add, models/gpt/gpt.go:114)
-//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:114)
+//	t330 = t315 + t321  (Add, models/gpt/gpt.go:115)
+//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:115)
 func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t315 []float32, t321 []float32, dh2_attn_q_proj []float32, t327 []float32, dh2_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh2_attn_q_proj[b*16384:], 128, h2_attn_Wq, 128, t327[b*16384:], 128, false)
@@ -7377,8 +7377,8 @@ func (m *Model) fusedT363(t361 []float32, t363 []float32) {
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t381 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t384 = t369 + t375  (Add, models/gpt/gpt.go:114)
-//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:114)
+//	t384 = t369 + t375  (Add, models/gpt/gpt.go:115)
+//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:115)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t369 []float32, t375 []float32, dh1_attn_q_proj []float32, t381 []float32, dh1_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh1_attn_q_proj[b*16384:], 128, h1_attn_Wq, 128, t381[b*16384:], 128, false)
@@ -7425,8 +7425,8 @@ func (m *Model) fusedT417(t415 []float32, t417 []float32) {
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t435 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t438 = t423 + t429  (Add, models/gpt/gpt.go:114)
-//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:114)
+//	t438 = t423 + t429  (Add, models/gpt/gpt.go:115)
+//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:115)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t423 []float32, t429 []float32, dh0_attn_q_proj []float32, t435 []float32, dh0_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh0_attn_q_proj[b*16384:], 128, h0_attn_Wq, 128, t435[b*16384:], 128, false)

@@ -61,7 +61,7 @@ func Build(b *dsl.Builder, c Config) {
 	wte := b.Param("wte", std, c.Vocab, c.D)
 	wpe := b.Param("wpe", std, c.Ctx, c.D)
 
-	x := wte.Gather(ids).Add(wpe).Dropout(c.Dropout).As("h_in")
+	x := wte.Gather(ids).Add(wpe).Dropout(c.Dropout).As("h_in").Tap("h_in")
 	for l := range c.Layers {
 		h := "h" + strconv.Itoa(l)
 		ln1 := layerNorm(b, h+".ln1", c.D)
@@ -89,6 +89,7 @@ func Build(b *dsl.Builder, c Config) {
 			m := mlp(x).Dropout(c.Dropout)
 			x = ln2(x.Add(m).As(h + ".resid2"))
 		}
+		x.Tap(h + ".out") // the residual stream after block l, for probes
 	}
 	if pre {
 		// Pre-norm leaves the residual stream unnormalised: normalise once more.
