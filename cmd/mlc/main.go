@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // verb is one subcommand.
@@ -30,7 +32,15 @@ type cli struct {
 	stdout, stderr io.Writer
 }
 
+// verbs is every verb in help order: the table below, then the ones other
+// files register (interpretability tools), by name.
 var verbs []verb
+
+// registered are verbs that their own files add with register.
+var registered []verb
+
+// register adds a verb from its own file's init.
+func register(v verb) { registered = append(registered, v) }
 
 func init() {
 	// Assigned here because the verbs' help text refers back to this table.
@@ -52,11 +62,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// allVerbs appends the registered verbs to the table once, sorted by name
+// (file init order must not decide the help order).
+var allVerbs = sync.OnceFunc(func() {
+	extra := slices.Clone(registered)
+	slices.SortFunc(extra, func(a, b verb) int { return strings.Compare(a.name, b.name) })
+	verbs = append(verbs, extra...)
+})
+
 // errUsage marks errors that came with their own usage message already printed.
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr}
+	allVerbs()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		c.help()
 		if len(args) == 0 {
