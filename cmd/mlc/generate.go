@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -24,58 +23,18 @@ func cmdGenerate(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if *ckpt == "" {
-		return fmt.Errorf("-ckpt DIR is required")
-	}
 	if *n < 0 {
 		return fmt.Errorf("-n must not be negative, got %d", *n)
 	}
-	ckPath := filepath.Join(*ckpt, ckptFile)
-	ck, st, err := loadTrainCheckpoint(ckPath)
+	t, err := loadTrained(*ckpt, trainedOptions{model: *model, override: "batch=1"}) // one sequence at a time
 	if err != nil {
 		return err
 	}
-	if *model != "" && *model != st.Model {
-		return fmt.Errorf("%s: written for model %q, not %q", ckPath, st.Model, *model)
+	defer t.Close()
+	if t.tok == nil || !generatable(t.prog) {
+		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", t.m.entry.Name)
 	}
-	mf := modelFlags{model: st.Model, config: st.Config, dtype: st.DType}
-	if mf.config != "" {
-		mf.config += ","
-	}
-	mf.config += "batch=1" // one sequence at a time
-	m, err := mf.load()
-	if err != nil {
-		return err
-	}
-	vocab, ctxLen := configInt(m, "vocab"), configInt(m, "ctx")
-	tokPath := filepath.Join(*ckpt, tokenizerFile)
-	tok, err := loadTokenizer(tokPath, vocab)
-	if err != nil {
-		return err
-	}
-	if want := ck.Metadata["train.tokenizer"]; want != tok.Fingerprint() {
-		return fmt.Errorf("%s does not match the checkpoint %s: the model was trained with another tokenizer", tokPath, ckPath)
-	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float})
-	if err != nil {
-		return err
-	}
-	prog := res.Program
-	if !generatable(prog) {
-		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", m.entry.Name)
-	}
-	bin, err := compile.BuildRunner(prog)
-	if err != nil {
-		return err
-	}
-	srv, err := compile.StartServer(bin, 0)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	if _, err := srv.Do(compile.RunRequest{Cmd: "set", Params: fromSafetensors(ck.Params)}); err != nil {
-		return err
-	}
+	tok, ctxLen, srv := t.tok, t.ctx, t.srv
 	ids := tok.Encode([]byte(*prompt))
 	if len(ids) > ctxLen {
 		fmt.Fprintf(c.stderr, "warning: the prompt has %d tokens, more than the context of %d; keeping the last %d\n", len(ids), ctxLen, ctxLen)
