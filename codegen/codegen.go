@@ -50,6 +50,9 @@ type gen struct {
 	// reserves are the distinct blocked products, whose packing buffers New
 	// sizes up front so that no call allocates.
 	reserves [][5]int
+	// scratch is the length of m.scratch, the attention weights of KV-cache
+	// decoding (the longest context); 0 without decoding.
+	scratch int
 	// kernels are the fused-kernel methods, emitted after the entry points.
 	kernels     []jen.Code
 	kernelNames *namer
@@ -92,6 +95,10 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 		for _, n := range gr.Nodes {
 			for _, x := range n.Inputs {
 				g.uses[x]++
+			}
+			if n.Op == graph.OpAttendCache {
+				s, _ := cacheDims(n.Inputs[1])
+				g.scratch = max(g.scratch, s)
 			}
 			if n.Op == graph.OpMatMul && !g.smallGemm(matmulDims(n)) {
 				g.usesPool = true

@@ -98,6 +98,9 @@ func (g *gen) modelType(f *jen.File) {
 	if l.cacheSize > 0 {
 		fields = append(fields, jen.Id("cache").Index().Id(g.T).Comment(fmt.Sprintf("%d values, the KV cache of decoding: %s", l.cacheSize, strings.Join(caches, ", "))))
 	}
+	if g.scratch > 0 {
+		fields = append(fields, jen.Id("scratch").Index().Id(g.T).Comment("DecodeStep: the attention weights of one query"))
+	}
 	if g.window() > 0 {
 		fields = append(fields, jen.Id("window").Index().Int32().Comment("GenerateNoCache: the padded window of tokens"))
 	}
@@ -167,6 +170,9 @@ func (g *gen) constructor(f *jen.File) {
 	}
 	if l.cacheSize > 0 {
 		body = append(body, jen.Id("m").Dot("cache").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.cacheSize)))
+	}
+	if g.scratch > 0 {
+		body = append(body, jen.Id("m").Dot("scratch").Op("=").Make(jen.Index().Id(g.T), jen.Lit(g.scratch)))
 	}
 	if w := g.window(); w > 0 {
 		body = append(body, jen.Id("m").Dot("window").Op("=").Make(jen.Index().Int32(), jen.Lit(w)))

@@ -17,6 +17,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	cache    []float32 // 1048577 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache, h2.attn.k.cache, h2.attn.v.cache, h3.attn.k.cache, h3.attn.v.cache
+	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -54,6 +55,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float32, 1048577)
+	m.scratch = make([]float32, 128)
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
 	// wpe f32[128,128]: normal, std 0.02
@@ -1141,12 +1143,12 @@ func (m *Model) predict() error {
 	lnf := m.arena[524288:655360]              // f32[8,128,128]
 	logits := m.arena[0:524288]                // f32[8,128,512]
 
-	// t3 = wte[ids]  (models/gpt/gpt.go:64)
+	// t3 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t3, wte, ids, 128, 512); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:64: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:64)
+	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 128 {
@@ -1157,20 +1159,20 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_q_proj(h0_attn_Wq, h0_attn_bq, h0_ln1, t25, h0_attn_q_proj)
 
-	// t27 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t27 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t27ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_q = t27ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1183,13 +1185,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_k_proj(h0_attn_Wk, h0_attn_bk, h0_ln1, t29, h0_attn_k_proj)
 
-	// t31 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t31 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_k = t31ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_k = t31ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1202,13 +1204,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_v_proj(h0_attn_Wv, h0_attn_bv, h0_ln1, t33, h0_attn_v_proj)
 
-	// t35 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t35 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t35ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_v = t35ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1221,20 +1223,20 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT41(h0_attn_q, h0_attn_k, t37, t41)
 
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h0_attn_weights, t41, 4096, 128, 1, false)
 
-	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:81)
+	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
 	}
 
-	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -1245,52 +1247,52 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// t45 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t45 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t46 = t45 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t46 = t45 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH0_resid1(h_in, h0_attn_Wo, h0_attn_bo, t45, t46, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t52 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:76)
+	//	t52 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH0_mlp_hidden(h0_mlp_W1, h0_mlp_b1, h0_ln2, t52, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t55 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t55 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH0_resid2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t55, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_q_proj(h1_attn_Wq, h1_attn_bq, h1_ln1, t77, h1_attn_q_proj)
 
-	// t79 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t79 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t79ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_q = t79ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1303,13 +1305,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_k_proj(h1_attn_Wk, h1_attn_bk, h1_ln1, t81, h1_attn_k_proj)
 
-	// t83 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t83 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_k = t83ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_k = t83ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1322,13 +1324,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_v_proj(h1_attn_Wv, h1_attn_bv, h1_ln1, t85, h1_attn_v_proj)
 
-	// t87 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t87 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t87ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_v = t87ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1341,20 +1343,20 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT91(h1_attn_q, h1_attn_k, t89, t91)
 
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h1_attn_weights, t91, 4096, 128, 1, false)
 
-	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:81)
+	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
 	}
 
-	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -1365,52 +1367,52 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// t95 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t95 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t96 = t95 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t96 = t95 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH1_resid1(h0_resid2, h1_attn_Wo, h1_attn_bo, t95, t96, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t102 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:76)
+	//	t102 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH1_mlp_hidden(h1_mlp_W1, h1_mlp_b1, h1_ln2, t102, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t105 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t105 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH1_resid2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t105, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t127 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t127 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_q_proj(h2_attn_Wq, h2_attn_bq, h2_ln1, t127, h2_attn_q_proj)
 
-	// t129 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t129 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_q = t129ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_q = t129ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1423,13 +1425,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_k_proj(h2_attn_Wk, h2_attn_bk, h2_ln1, t131, h2_attn_k_proj)
 
-	// t133 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t133 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_k = t133ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_k = t133ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1442,13 +1444,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t135 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t135 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_v_proj(h2_attn_Wv, h2_attn_bv, h2_ln1, t135, h2_attn_v_proj)
 
-	// t137 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t137 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_v = t137ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_v = t137ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1461,20 +1463,20 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT141(h2_attn_q, h2_attn_k, t139, t141)
 
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h2_attn_weights, t141, 4096, 128, 1, false)
 
-	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:81)
+	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
 	}
 
-	// t144 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t144 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -1485,52 +1487,52 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// t145 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t145 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t146 = t145 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_out = t146 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t146 = t145 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_out = t146 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH2_resid1(h1_resid2, h2_attn_Wo, h2_attn_bo, t145, t146, h2_resid1)
 
 	// fused layernorm:
 	//
-	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t152 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t153 = t152 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h2_mlp_hidden = gelu(t153)  (GELU, models/gpt/gpt.go:76)
+	//	t152 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t153 = t152 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h2_mlp_hidden = gelu(t153)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH2_mlp_hidden(h2_mlp_W1, h2_mlp_b1, h2_ln2, t152, h2_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t155 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h2_mlp_out = t155 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t155 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h2_mlp_out = t155 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH2_resid2(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t155, h2_resid2)
 
 	// fused layernorm:
 	//
-	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t177 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t177 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_q_proj(h3_attn_Wq, h3_attn_bq, h3_ln1, t177, h3_attn_q_proj)
 
-	// t179 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t179 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_q = t179ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_q = t179ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1543,13 +1545,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_k_proj(h3_attn_Wk, h3_attn_bk, h3_ln1, t181, h3_attn_k_proj)
 
-	// t183 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t183 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_k = t183ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_k = t183ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1562,13 +1564,13 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t185 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t185 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_v_proj(h3_attn_Wv, h3_attn_bv, h3_ln1, t185, h3_attn_v_proj)
 
-	// t187 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t187 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_v = t187ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_v = t187ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1581,20 +1583,20 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT191(h3_attn_q, h3_attn_k, t189, t191)
 
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h3_attn_weights, t191, 4096, 128, 1, false)
 
-	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:81)
+	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
 	}
 
-	// t194 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t194 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -1605,44 +1607,44 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// t195 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t195 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t196 = t195 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_out = t196 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t196 = t195 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_out = t196 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH3_resid1(h2_resid2, h3_attn_Wo, h3_attn_bo, t195, t196, h3_resid1)
 
 	// fused layernorm:
 	//
-	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t202 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t203 = t202 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h3_mlp_hidden = gelu(t203)  (GELU, models/gpt/gpt.go:76)
+	//	t202 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t203 = t202 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h3_mlp_hidden = gelu(t203)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH3_mlp_hidden(h3_mlp_W1, h3_mlp_b1, h3_ln2, t202, h3_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t205 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h3_mlp_out = t205 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t205 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h3_mlp_out = t205 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH3_resid2(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t205, h3_resid2)
 
 	// fused layernorm:
 	//
-	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
-	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:115)
+	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
 	}
@@ -1844,12 +1846,12 @@ func (m *Model) forward() error {
 	logits := m.arena[6291456:6815744]          // f32[8,128,512]
 	loss := m.arena[13631488:13631489]          // f32[]
 
-	// t4 = wte[ids]  (models/gpt/gpt.go:64)
+	// t4 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t4, wte, ids, 128, 512); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:64: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:64)
+	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 128 {
@@ -1860,20 +1862,20 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln1, t22, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t26, h0_attn_q_proj)
 
-	// t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1886,13 +1888,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t30, h0_attn_k_proj)
 
-	// t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1905,13 +1907,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t34, h0_attn_v_proj)
 
-	// t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -1924,20 +1926,20 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT42(h0_attn_q, h0_attn_k, t38, t42)
 
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h0_attn_weights, t42, 4096, 128, 1, false)
 
-	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:81)
+	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
 	}
 
-	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -1948,52 +1950,52 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t46 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t46 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t46, t47, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln2, t50, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:76)
+	//	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t53, t54, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t56 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t56 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t56, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln1, t75, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t78, h1_attn_q_proj)
 
-	// t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2006,13 +2008,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t82, h1_attn_k_proj)
 
-	// t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2025,13 +2027,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t86, h1_attn_v_proj)
 
-	// t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2044,20 +2046,20 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT92(h1_attn_q, h1_attn_k, t90, t92)
 
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h1_attn_weights, t92, 4096, 128, 1, false)
 
-	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:81)
+	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
 	}
 
-	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -2068,52 +2070,52 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t96, t97, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln2, t100, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:76)
+	//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t103, t104, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t106, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln1, t125, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_q_proj_2(h2_attn_Wq, h2_attn_bq, h2_ln1, t128, h2_attn_q_proj)
 
-	// t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2126,13 +2128,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_k_proj_2(h2_attn_Wk, h2_attn_bk, h2_ln1, t132, h2_attn_k_proj)
 
-	// t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2145,13 +2147,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_v_proj_2(h2_attn_Wv, h2_attn_bv, h2_ln1, t136, h2_attn_v_proj)
 
-	// t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2164,20 +2166,20 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT142(h2_attn_q, h2_attn_k, t140, t142)
 
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h2_attn_weights, t142, 4096, 128, 1, false)
 
-	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:81)
+	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
 	}
 
-	// t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -2188,52 +2190,52 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t146 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t146 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t147 = t146 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t147 = t146 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH2_resid1_2(h1_resid2, h2_attn_Wo, h2_attn_bo, t146, t147, h2_resid1)
 
 	// fused layernorm:
 	//
-	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln2, t150, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:76)
+	//	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH2_mlp_hidden_2(h2_mlp_W1, h2_mlp_b1, h2_ln2, t153, t154, h2_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t156 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t156 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH2_resid2_2(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t156, h2_resid2)
 
 	// fused layernorm:
 	//
-	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln1, t175, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_q_proj_2(h3_attn_Wq, h3_attn_bq, h3_ln1, t178, h3_attn_q_proj)
 
-	// t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2246,13 +2248,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_k_proj_2(h3_attn_Wk, h3_attn_bk, h3_ln1, t182, h3_attn_k_proj)
 
-	// t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2265,13 +2267,13 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_v_proj_2(h3_attn_Wv, h3_attn_bv, h3_ln1, t186, h3_attn_v_proj)
 
-	// t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -2284,20 +2286,20 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT192(h3_attn_q, h3_attn_k, t190, t192)
 
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h3_attn_weights, t192, 4096, 128, 1, false)
 
-	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:81)
+	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
 	}
 
-	// t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -2308,53 +2310,53 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t196 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t196 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t197 = t196 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t197 = t196 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH3_resid1_2(h2_resid2, h3_attn_Wo, h3_attn_bo, t196, t197, h3_resid1)
 
 	// fused layernorm:
 	//
-	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln2, t200, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:76)
+	//	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH3_mlp_hidden_2(h3_mlp_W1, h3_mlp_b1, h3_ln2, t203, t204, h3_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t206 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t206 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH3_resid2_2(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t206, h3_resid2)
 
 	// fused layernorm:
 	//
-	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
-	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:115)
+	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(lnf, t211, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
 	}
 
-	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:107)
+	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:118)
 	{
 		l, p := crossEntropy(logits, targets, nil, 1024, 512, "mean", nil)
 		if p >= 0 {
-			return fmt.Errorf("models/gpt/gpt.go:107: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
+			return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 		}
 		loss[0] = float32(l)
 	}
@@ -2670,15 +2672,15 @@ func (m *Model) backward() error {
 
 	// fused softmax-xent-grad:
 	//
-	//	t216 = softmax(logits)  (Softmax, models/gpt/gpt.go:107)
-	//	t217 = onehot(targets)  (OneHot, models/gpt/gpt.go:107)
-	//	t218 = t216 − t217  (Sub, models/gpt/gpt.go:107)
-	//	dlogits = t218 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:107)
+	//	t216 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
+	//	t217 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
+	//	t218 = t216 − t217  (Sub, models/gpt/gpt.go:118)
+	//	dlogits = t218 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:118)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 512, 0.0009765625); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:107: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
 
-	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
+	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, dlogits[b*65536:], 512, wte, 128, dlnf[b*16384:], 128, false)
@@ -2698,7 +2700,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:115)
+	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:126)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2710,7 +2712,7 @@ func (m *Model) backward() error {
 		dlnf_beta[k] = float32(s)
 	}
 
-	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:115)
+	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:126)
 	// t226 = dlnf ⊙ t211
 	for i := range 131072 {
 		t226[i] = dlnf[i] * t211[i]
@@ -2728,11 +2730,11 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t225 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
-	//	dh3_resid2 = (t225 − mean(t225) − x̂ ⊙ mean(t225 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t225 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	dh3_resid2 = (t225 − mean(t225) − x̂ ⊙ mean(t225 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(dh3_resid2, h3_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
 
-	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:77)
+	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:83)
 	// dh3_mlp_b2 = Σ_[0,1](dh3_resid2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2744,7 +2746,7 @@ func (m *Model) backward() error {
 		dh3_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t206 = h3_mlp_hidden · h3_mlp_W2  (models/gpt/gpt.go:77)
+	// grad of t206 = h3_mlp_hidden · h3_mlp_W2  (models/gpt/gpt.go:83)
 	// t231 = h3_mlp_hiddenᵀ · dh3_resid2
 	for b := range 8 {
 		Gemm(m.pool, true, false, 512, 128, 128, h3_mlp_hidden[b*65536:], 512, dh3_resid2[b*16384:], 128, t231[b*65536:], 128, false)
@@ -2762,11 +2764,11 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-	//	t233 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:76)
+	//	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+	//	t233 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:82)
 	m.fusedT233(h3_mlp_W2, t204, dh3_resid2, dh3_mlp_hidden, t233)
 
-	// grad of t204 = h3_ln2 · h3_mlp_W1 + h3_mlp_b1  (models/gpt/gpt.go:76)
+	// grad of t204 = h3_ln2 · h3_mlp_W1 + h3_mlp_b1  (models/gpt/gpt.go:82)
 	// dh3_mlp_b1 = Σ_[0,1](t233)
 	for k := range 512 {
 		var s float64 = 0.0
@@ -2778,7 +2780,7 @@ func (m *Model) backward() error {
 		dh3_mlp_b1[k] = float32(s)
 	}
 
-	// grad of t203 = h3_ln2 · h3_mlp_W1  (models/gpt/gpt.go:76)
+	// grad of t203 = h3_ln2 · h3_mlp_W1  (models/gpt/gpt.go:82)
 	// dh3_ln2 = t233 · h3_mlp_W1ᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 512, t233[b*65536:], 512, h3_mlp_W1, 512, dh3_ln2[b*16384:], 128, false)
@@ -2798,7 +2800,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:115)
+	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:126)
 	// dh3_ln2_beta = Σ_[0,1](dh3_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2810,7 +2812,7 @@ func (m *Model) backward() error {
 		dh3_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:115)
+	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:126)
 	// t240 = dh3_ln2 ⊙ t200
 	for i := range 131072 {
 		t240[i] = dh3_ln2[i] * t200[i]
@@ -2828,17 +2830,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t239 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t242 = (t239 − mean(t239) − x̂ ⊙ mean(t239 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t239 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t242 = (t239 − mean(t239) − x̂ ⊙ mean(t239 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t242, h3_resid1, dh3_ln2, h3_ln2_gamma, 1024, 128, 1e-05)
 
-	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:82)
+	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:89)
 	// dh3_resid1 = dh3_resid2 + t242
 	for i := range 131072 {
 		dh3_resid1[i] = dh3_resid2[i] + t242[i]
 	}
 
-	// grad of h3_attn_out = t196 · h3_attn_Wo + h3_attn_bo  (models/gpt/gpt.go:81)
+	// grad of h3_attn_out = t196 · h3_attn_Wo + h3_attn_bo  (models/gpt/gpt.go:88)
 	// dh3_attn_bo = Σ_[0,1](dh3_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2850,7 +2852,7 @@ func (m *Model) backward() error {
 		dh3_attn_bo[k] = float32(s)
 	}
 
-	// grad of t197 = t196 · h3_attn_Wo  (models/gpt/gpt.go:81)
+	// grad of t197 = t196 · h3_attn_Wo  (models/gpt/gpt.go:88)
 	// t245 = dh3_resid1 · h3_attn_Woᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh3_resid1[b*16384:], 128, h3_attn_Wo, 128, t245[b*16384:], 128, false)
@@ -2870,10 +2872,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t196 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// grad of t196 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 	// t248 = reshape(dh3_resid1 · h3_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh3_attn_context = (reshape(t245, [8,128,4,32]))ᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 4 {
@@ -2885,7 +2887,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:81)
+	// grad of h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	// dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v[b*4096:], 32, dh3_attn_weights[b*16384:], 128, false)
@@ -2895,17 +2897,17 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, dh3_attn_v[b*4096:], 32, false)
 	}
 
-	// grad of h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// grad of h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t252 = h3_attn_weights ⊙ (dh3_attn_weights − Σ(dh3_attn_weights ⊙ h3_attn_weights))
 	softmaxGrad(t252, h3_attn_weights, dh3_attn_weights, 4096, 128, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh3_attn_scores = causal ? t252 : 0  (Where, models/gpt/gpt.go:81)
-	//	t255 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	dh3_attn_scores = causal ? t252 : 0  (Where, models/gpt/gpt.go:88)
+	//	t255 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	m.fusedT255(t252, t255)
 
-	// grad of t190 = h3_attn_q · h3_attn_kᵀ  (models/gpt/gpt.go:81)
+	// grad of t190 = h3_attn_q · h3_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh3_attn_q = t255 · h3_attn_k
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, t255[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
@@ -2915,7 +2917,7 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, t255[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
 	}
 
-	// grad of h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t258 = dh3_attn_vᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -2927,10 +2929,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh3_attn_v_proj = reshape(dh3_attn_vᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h3_attn_v_proj = h3_ln1 · h3_attn_Wv + h3_attn_bv  (models/gpt/gpt.go:81)
+	// grad of h3_attn_v_proj = h3_ln1 · h3_attn_Wv + h3_attn_bv  (models/gpt/gpt.go:88)
 	// dh3_attn_bv = Σ_[0,1](dh3_attn_v_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2942,7 +2944,7 @@ func (m *Model) backward() error {
 		dh3_attn_bv[k] = float32(s)
 	}
 
-	// grad of t186 = h3_ln1 · h3_attn_Wv  (models/gpt/gpt.go:81)
+	// grad of t186 = h3_ln1 · h3_attn_Wv  (models/gpt/gpt.go:88)
 	// t261 = dh3_attn_v_proj · h3_attn_Wvᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh3_attn_v_proj[b*16384:], 128, h3_attn_Wv, 128, t261[b*16384:], 128, false)
@@ -2962,7 +2964,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t264 = dh3_attn_kᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -2974,10 +2976,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh3_attn_k_proj = reshape(dh3_attn_kᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h3_attn_k_proj = h3_ln1 · h3_attn_Wk + h3_attn_bk  (models/gpt/gpt.go:81)
+	// grad of h3_attn_k_proj = h3_ln1 · h3_attn_Wk + h3_attn_bk  (models/gpt/gpt.go:88)
 	// dh3_attn_bk = Σ_[0,1](dh3_attn_k_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2989,7 +2991,7 @@ func (m *Model) backward() error {
 		dh3_attn_bk[k] = float32(s)
 	}
 
-	// grad of t182 = h3_ln1 · h3_attn_Wk  (models/gpt/gpt.go:81)
+	// grad of t182 = h3_ln1 · h3_attn_Wk  (models/gpt/gpt.go:88)
 	// t267 = dh3_attn_k_proj · h3_attn_Wkᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh3_attn_k_proj[b*16384:], 128, h3_attn_Wk, 128, t267[b*16384:], 128, false)
@@ -3009,7 +3011,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t270 = dh3_attn_qᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3021,10 +3023,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh3_attn_q_proj = reshape(dh3_attn_qᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h3_attn_q_proj = h3_ln1 · h3_attn_Wq + h3_attn_bq  (models/gpt/gpt.go:81)
+	// grad of h3_attn_q_proj = h3_ln1 · h3_attn_Wq + h3_attn_bq  (models/gpt/gpt.go:88)
 	// dh3_attn_bq = Σ_[0,1](dh3_attn_q_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3036,7 +3038,7 @@ func (m *Model) backward() error {
 		dh3_attn_bq[k] = float32(s)
 	}
 
-	// grad of t178 = h3_ln1 · h3_attn_Wq  (models/gpt/gpt.go:81)
+	// grad of t178 = h3_ln1 · h3_attn_Wq  (models/gpt/gpt.go:88)
 	// t274 = h3_ln1ᵀ · dh3_attn_q_proj
 	for b := range 8 {
 		Gemm(m.pool, true, false, 128, 128, 128, h3_ln1[b*16384:], 128, dh3_attn_q_proj[b*16384:], 128, t274[b*16384:], 128, false)
@@ -3054,12 +3056,12 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t273 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t276 = t261 + t267  (Add, models/gpt/gpt.go:115)
-	//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:115)
+	//	t273 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t276 = t261 + t267  (Add, models/gpt/gpt.go:126)
+	//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:126)
 	m.fusedDh3_ln1(h3_attn_Wq, t261, t267, dh3_attn_q_proj, t273, dh3_ln1)
 
-	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:115)
+	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:126)
 	// dh3_ln1_beta = Σ_[0,1](dh3_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3071,7 +3073,7 @@ func (m *Model) backward() error {
 		dh3_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:115)
+	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:126)
 	// t280 = dh3_ln1 ⊙ t175
 	for i := range 131072 {
 		t280[i] = dh3_ln1[i] * t175[i]
@@ -3089,17 +3091,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t279 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t282 = (t279 − mean(t279) − x̂ ⊙ mean(t279 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t279 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t282 = (t279 − mean(t279) − x̂ ⊙ mean(t279 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t282, h2_resid2, dh3_ln1, h3_ln1_gamma, 1024, 128, 1e-05)
 
-	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:84)
+	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:92)
 	// dh2_resid2 = dh3_resid1 + t282
 	for i := range 131072 {
 		dh2_resid2[i] = dh3_resid1[i] + t282[i]
 	}
 
-	// grad of h2_mlp_out = h2_mlp_hidden · h2_mlp_W2 + h2_mlp_b2  (models/gpt/gpt.go:77)
+	// grad of h2_mlp_out = h2_mlp_hidden · h2_mlp_W2 + h2_mlp_b2  (models/gpt/gpt.go:83)
 	// dh2_mlp_b2 = Σ_[0,1](dh2_resid2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3111,7 +3113,7 @@ func (m *Model) backward() error {
 		dh2_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t156 = h2_mlp_hidden · h2_mlp_W2  (models/gpt/gpt.go:77)
+	// grad of t156 = h2_mlp_hidden · h2_mlp_W2  (models/gpt/gpt.go:83)
 	// t286 = h2_mlp_hiddenᵀ · dh2_resid2
 	for b := range 8 {
 		Gemm(m.pool, true, false, 512, 128, 128, h2_mlp_hidden[b*65536:], 512, dh2_resid2[b*16384:], 128, t286[b*65536:], 128, false)
@@ -3129,11 +3131,11 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-	//	t288 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:76)
+	//	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+	//	t288 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:82)
 	m.fusedT288(h2_mlp_W2, t154, dh2_resid2, dh2_mlp_hidden, t288)
 
-	// grad of t154 = h2_ln2 · h2_mlp_W1 + h2_mlp_b1  (models/gpt/gpt.go:76)
+	// grad of t154 = h2_ln2 · h2_mlp_W1 + h2_mlp_b1  (models/gpt/gpt.go:82)
 	// dh2_mlp_b1 = Σ_[0,1](t288)
 	for k := range 512 {
 		var s float64 = 0.0
@@ -3145,7 +3147,7 @@ func (m *Model) backward() error {
 		dh2_mlp_b1[k] = float32(s)
 	}
 
-	// grad of t153 = h2_ln2 · h2_mlp_W1  (models/gpt/gpt.go:76)
+	// grad of t153 = h2_ln2 · h2_mlp_W1  (models/gpt/gpt.go:82)
 	// dh2_ln2 = t288 · h2_mlp_W1ᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 512, t288[b*65536:], 512, h2_mlp_W1, 512, dh2_ln2[b*16384:], 128, false)
@@ -3165,7 +3167,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:115)
+	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:126)
 	// dh2_ln2_beta = Σ_[0,1](dh2_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3177,7 +3179,7 @@ func (m *Model) backward() error {
 		dh2_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:115)
+	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:126)
 	// t295 = dh2_ln2 ⊙ t150
 	for i := range 131072 {
 		t295[i] = dh2_ln2[i] * t150[i]
@@ -3195,17 +3197,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t294 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t297 = (t294 − mean(t294) − x̂ ⊙ mean(t294 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t294 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t297 = (t294 − mean(t294) − x̂ ⊙ mean(t294 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t297, h2_resid1, dh2_ln2, h2_ln2_gamma, 1024, 128, 1e-05)
 
-	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:82)
+	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:89)
 	// dh2_resid1 = dh2_resid2 + t297
 	for i := range 131072 {
 		dh2_resid1[i] = dh2_resid2[i] + t297[i]
 	}
 
-	// grad of h2_attn_out = t146 · h2_attn_Wo + h2_attn_bo  (models/gpt/gpt.go:81)
+	// grad of h2_attn_out = t146 · h2_attn_Wo + h2_attn_bo  (models/gpt/gpt.go:88)
 	// dh2_attn_bo = Σ_[0,1](dh2_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3217,7 +3219,7 @@ func (m *Model) backward() error {
 		dh2_attn_bo[k] = float32(s)
 	}
 
-	// grad of t147 = t146 · h2_attn_Wo  (models/gpt/gpt.go:81)
+	// grad of t147 = t146 · h2_attn_Wo  (models/gpt/gpt.go:88)
 	// t300 = dh2_resid1 · h2_attn_Woᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh2_resid1[b*16384:], 128, h2_attn_Wo, 128, t300[b*16384:], 128, false)
@@ -3237,10 +3239,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t146 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// grad of t146 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 	// t303 = reshape(dh2_resid1 · h2_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh2_attn_context = (reshape(t300, [8,128,4,32]))ᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 4 {
@@ -3252,7 +3254,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:81)
+	// grad of h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	// dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v[b*4096:], 32, dh2_attn_weights[b*16384:], 128, false)
@@ -3262,17 +3264,17 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, dh2_attn_v[b*4096:], 32, false)
 	}
 
-	// grad of h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// grad of h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t307 = h2_attn_weights ⊙ (dh2_attn_weights − Σ(dh2_attn_weights ⊙ h2_attn_weights))
 	softmaxGrad(t307, h2_attn_weights, dh2_attn_weights, 4096, 128, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh2_attn_scores = causal ? t307 : 0  (Where, models/gpt/gpt.go:81)
-	//	t309 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	dh2_attn_scores = causal ? t307 : 0  (Where, models/gpt/gpt.go:88)
+	//	t309 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	m.fusedT309(t307, t309)
 
-	// grad of t140 = h2_attn_q · h2_attn_kᵀ  (models/gpt/gpt.go:81)
+	// grad of t140 = h2_attn_q · h2_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh2_attn_q = t309 · h2_attn_k
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, t309[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
@@ -3282,7 +3284,7 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, t309[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
 	}
 
-	// grad of h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t312 = dh2_attn_vᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3294,10 +3296,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh2_attn_v_proj = reshape(dh2_attn_vᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h2_attn_v_proj = h2_ln1 · h2_attn_Wv + h2_attn_bv  (models/gpt/gpt.go:81)
+	// grad of h2_attn_v_proj = h2_ln1 · h2_attn_Wv + h2_attn_bv  (models/gpt/gpt.go:88)
 	// dh2_attn_bv = Σ_[0,1](dh2_attn_v_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3309,7 +3311,7 @@ func (m *Model) backward() error {
 		dh2_attn_bv[k] = float32(s)
 	}
 
-	// grad of t136 = h2_ln1 · h2_attn_Wv  (models/gpt/gpt.go:81)
+	// grad of t136 = h2_ln1 · h2_attn_Wv  (models/gpt/gpt.go:88)
 	// t315 = dh2_attn_v_proj · h2_attn_Wvᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh2_attn_v_proj[b*16384:], 128, h2_attn_Wv, 128, t315[b*16384:], 128, false)
@@ -3329,7 +3331,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t318 = dh2_attn_kᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3341,10 +3343,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh2_attn_k_proj = reshape(dh2_attn_kᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h2_attn_k_proj = h2_ln1 · h2_attn_Wk + h2_attn_bk  (models/gpt/gpt.go:81)
+	// grad of h2_attn_k_proj = h2_ln1 · h2_attn_Wk + h2_attn_bk  (models/gpt/gpt.go:88)
 	// dh2_attn_bk = Σ_[0,1](dh2_attn_k_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3356,7 +3358,7 @@ func (m *Model) backward() error {
 		dh2_attn_bk[k] = float32(s)
 	}
 
-	// grad of t132 = h2_ln1 · h2_attn_Wk  (models/gpt/gpt.go:81)
+	// grad of t132 = h2_ln1 · h2_attn_Wk  (models/gpt/gpt.go:88)
 	// t321 = dh2_attn_k_proj · h2_attn_Wkᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh2_attn_k_proj[b*16384:], 128, h2_attn_Wk, 128, t321[b*16384:], 128, false)
@@ -3376,7 +3378,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t324 = dh2_attn_qᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3388,10 +3390,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh2_attn_q_proj = reshape(dh2_attn_qᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h2_attn_q_proj = h2_ln1 · h2_attn_Wq + h2_attn_bq  (models/gpt/gpt.go:81)
+	// grad of h2_attn_q_proj = h2_ln1 · h2_attn_Wq + h2_attn_bq  (models/gpt/gpt.go:88)
 	// dh2_attn_bq = Σ_[0,1](dh2_attn_q_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3403,7 +3405,7 @@ func (m *Model) backward() error {
 		dh2_attn_bq[k] = float32(s)
 	}
 
-	// grad of t128 = h2_ln1 · h2_attn_Wq  (models/gpt/gpt.go:81)
+	// grad of t128 = h2_ln1 · h2_attn_Wq  (models/gpt/gpt.go:88)
 	// t328 = h2_ln1ᵀ · dh2_attn_q_proj
 	for b := range 8 {
 		Gemm(m.pool, true, false, 128, 128, 128, h2_ln1[b*16384:], 128, dh2_attn_q_proj[b*16384:], 128, t328[b*16384:], 128, false)
@@ -3421,12 +3423,12 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t327 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t330 = t315 + t321  (Add, models/gpt/gpt.go:115)
-	//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:115)
+	//	t327 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t330 = t315 + t321  (Add, models/gpt/gpt.go:126)
+	//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:126)
 	m.fusedDh2_ln1(h2_attn_Wq, t315, t321, dh2_attn_q_proj, t327, dh2_ln1)
 
-	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:115)
+	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:126)
 	// dh2_ln1_beta = Σ_[0,1](dh2_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3438,7 +3440,7 @@ func (m *Model) backward() error {
 		dh2_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:115)
+	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:126)
 	// t334 = dh2_ln1 ⊙ t125
 	for i := range 131072 {
 		t334[i] = dh2_ln1[i] * t125[i]
@@ -3456,17 +3458,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t333 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t336 = (t333 − mean(t333) − x̂ ⊙ mean(t333 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t333 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t336 = (t333 − mean(t333) − x̂ ⊙ mean(t333 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t336, h1_resid2, dh2_ln1, h2_ln1_gamma, 1024, 128, 1e-05)
 
-	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:84)
+	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:92)
 	// dh1_resid2 = dh2_resid1 + t336
 	for i := range 131072 {
 		dh1_resid2[i] = dh2_resid1[i] + t336[i]
 	}
 
-	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:77)
+	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3478,7 +3480,7 @@ func (m *Model) backward() error {
 		dh1_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t106 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:77)
+	// grad of t106 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
 	// t340 = h1_mlp_hiddenᵀ · dh1_resid2
 	for b := range 8 {
 		Gemm(m.pool, true, false, 512, 128, 128, h1_mlp_hidden[b*65536:], 512, dh1_resid2[b*16384:], 128, t340[b*65536:], 128, false)
@@ -3496,11 +3498,11 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-	//	t342 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:76)
+	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+	//	t342 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:82)
 	m.fusedT342(h1_mlp_W2, t104, dh1_resid2, dh1_mlp_hidden, t342)
 
-	// grad of t104 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:76)
+	// grad of t104 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
 	// dh1_mlp_b1 = Σ_[0,1](t342)
 	for k := range 512 {
 		var s float64 = 0.0
@@ -3512,7 +3514,7 @@ func (m *Model) backward() error {
 		dh1_mlp_b1[k] = float32(s)
 	}
 
-	// grad of t103 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:76)
+	// grad of t103 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t342 · h1_mlp_W1ᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 512, t342[b*65536:], 512, h1_mlp_W1, 512, dh1_ln2[b*16384:], 128, false)
@@ -3532,7 +3534,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:115)
+	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:126)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3544,7 +3546,7 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:115)
+	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:126)
 	// t349 = dh1_ln2 ⊙ t100
 	for i := range 131072 {
 		t349[i] = dh1_ln2[i] * t100[i]
@@ -3562,17 +3564,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t348 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t351 = (t348 − mean(t348) − x̂ ⊙ mean(t348 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t348 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t351 = (t348 − mean(t348) − x̂ ⊙ mean(t348 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t351, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
 
-	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:82)
+	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
 	// dh1_resid1 = dh1_resid2 + t351
 	for i := range 131072 {
 		dh1_resid1[i] = dh1_resid2[i] + t351[i]
 	}
 
-	// grad of h1_attn_out = t96 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:81)
+	// grad of h1_attn_out = t96 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3584,7 +3586,7 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t97 = t96 · h1_attn_Wo  (models/gpt/gpt.go:81)
+	// grad of t97 = t96 · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t354 = dh1_resid1 · h1_attn_Woᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh1_resid1[b*16384:], 128, h1_attn_Wo, 128, t354[b*16384:], 128, false)
@@ -3604,10 +3606,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// grad of t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 	// t357 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh1_attn_context = (reshape(t354, [8,128,4,32]))ᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 4 {
@@ -3619,7 +3621,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:81)
+	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v[b*4096:], 32, dh1_attn_weights[b*16384:], 128, false)
@@ -3629,17 +3631,17 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, dh1_attn_v[b*4096:], 32, false)
 	}
 
-	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t361 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
 	softmaxGrad(t361, h1_attn_weights, dh1_attn_weights, 4096, 128, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t361 : 0  (Where, models/gpt/gpt.go:81)
-	//	t363 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	dh1_attn_scores = causal ? t361 : 0  (Where, models/gpt/gpt.go:88)
+	//	t363 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	m.fusedT363(t361, t363)
 
-	// grad of t90 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:81)
+	// grad of t90 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh1_attn_q = t363 · h1_attn_k
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, t363[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
@@ -3649,7 +3651,7 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, t363[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
 	}
 
-	// grad of h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t366 = dh1_attn_vᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3661,10 +3663,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_v_proj = reshape(dh1_attn_vᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:81)
+	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3676,7 +3678,7 @@ func (m *Model) backward() error {
 		dh1_attn_bv[k] = float32(s)
 	}
 
-	// grad of t86 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:81)
+	// grad of t86 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t369 = dh1_attn_v_proj · h1_attn_Wvᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh1_attn_v_proj[b*16384:], 128, h1_attn_Wv, 128, t369[b*16384:], 128, false)
@@ -3696,7 +3698,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t372 = dh1_attn_kᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3708,10 +3710,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_k_proj = reshape(dh1_attn_kᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:81)
+	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3723,7 +3725,7 @@ func (m *Model) backward() error {
 		dh1_attn_bk[k] = float32(s)
 	}
 
-	// grad of t82 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:81)
+	// grad of t82 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t375 = dh1_attn_k_proj · h1_attn_Wkᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh1_attn_k_proj[b*16384:], 128, h1_attn_Wk, 128, t375[b*16384:], 128, false)
@@ -3743,7 +3745,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t378 = dh1_attn_qᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -3755,10 +3757,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_q_proj = reshape(dh1_attn_qᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:81)
+	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3770,7 +3772,7 @@ func (m *Model) backward() error {
 		dh1_attn_bq[k] = float32(s)
 	}
 
-	// grad of t78 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:81)
+	// grad of t78 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t382 = h1_ln1ᵀ · dh1_attn_q_proj
 	for b := range 8 {
 		Gemm(m.pool, true, false, 128, 128, 128, h1_ln1[b*16384:], 128, dh1_attn_q_proj[b*16384:], 128, t382[b*16384:], 128, false)
@@ -3788,12 +3790,12 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t381 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t384 = t369 + t375  (Add, models/gpt/gpt.go:115)
-	//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:115)
+	//	t381 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t384 = t369 + t375  (Add, models/gpt/gpt.go:126)
+	//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:126)
 	m.fusedDh1_ln1(h1_attn_Wq, t369, t375, dh1_attn_q_proj, t381, dh1_ln1)
 
-	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:115)
+	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:126)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3805,7 +3807,7 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:115)
+	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:126)
 	// t388 = dh1_ln1 ⊙ t75
 	for i := range 131072 {
 		t388[i] = dh1_ln1[i] * t75[i]
@@ -3823,17 +3825,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t387 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t390 = (t387 − mean(t387) − x̂ ⊙ mean(t387 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t387 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t390 = (t387 − mean(t387) − x̂ ⊙ mean(t387 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t390, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
 
-	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:84)
+	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
 	// dh0_resid2 = dh1_resid1 + t390
 	for i := range 131072 {
 		dh0_resid2[i] = dh1_resid1[i] + t390[i]
 	}
 
-	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:77)
+	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3845,7 +3847,7 @@ func (m *Model) backward() error {
 		dh0_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t56 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:77)
+	// grad of t56 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
 	// t394 = h0_mlp_hiddenᵀ · dh0_resid2
 	for b := range 8 {
 		Gemm(m.pool, true, false, 512, 128, 128, h0_mlp_hidden[b*65536:], 512, dh0_resid2[b*16384:], 128, t394[b*65536:], 128, false)
@@ -3863,11 +3865,11 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-	//	t396 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:76)
+	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+	//	t396 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:82)
 	m.fusedT396(h0_mlp_W2, t54, dh0_resid2, dh0_mlp_hidden, t396)
 
-	// grad of t54 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:76)
+	// grad of t54 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
 	// dh0_mlp_b1 = Σ_[0,1](t396)
 	for k := range 512 {
 		var s float64 = 0.0
@@ -3879,7 +3881,7 @@ func (m *Model) backward() error {
 		dh0_mlp_b1[k] = float32(s)
 	}
 
-	// grad of t53 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:76)
+	// grad of t53 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t396 · h0_mlp_W1ᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 512, t396[b*65536:], 512, h0_mlp_W1, 512, dh0_ln2[b*16384:], 128, false)
@@ -3899,7 +3901,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:115)
+	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:126)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3911,7 +3913,7 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:115)
+	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:126)
 	// t403 = dh0_ln2 ⊙ t50
 	for i := range 131072 {
 		t403[i] = dh0_ln2[i] * t50[i]
@@ -3929,17 +3931,17 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t402 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t405 = (t402 − mean(t402) − x̂ ⊙ mean(t402 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t402 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t405 = (t402 − mean(t402) − x̂ ⊙ mean(t402 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t405, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
 
-	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:82)
+	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
 	// dh0_resid1 = dh0_resid2 + t405
 	for i := range 131072 {
 		dh0_resid1[i] = dh0_resid2[i] + t405[i]
 	}
 
-	// grad of h0_attn_out = t46 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:81)
+	// grad of h0_attn_out = t46 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3951,7 +3953,7 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t47 = t46 · h0_attn_Wo  (models/gpt/gpt.go:81)
+	// grad of t47 = t46 · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t408 = dh0_resid1 · h0_attn_Woᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh0_resid1[b*16384:], 128, h0_attn_Wo, 128, t408[b*16384:], 128, false)
@@ -3971,10 +3973,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t46 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// grad of t46 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 	// t411 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh0_attn_context = (reshape(t408, [8,128,4,32]))ᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 4 {
@@ -3986,7 +3988,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:81)
+	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v[b*4096:], 32, dh0_attn_weights[b*16384:], 128, false)
@@ -3996,17 +3998,17 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, dh0_attn_v[b*4096:], 32, false)
 	}
 
-	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t415 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
 	softmaxGrad(t415, h0_attn_weights, dh0_attn_weights, 4096, 128, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t415 : 0  (Where, models/gpt/gpt.go:81)
-	//	t417 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+	//	dh0_attn_scores = causal ? t415 : 0  (Where, models/gpt/gpt.go:88)
+	//	t417 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	m.fusedT417(t415, t417)
 
-	// grad of t38 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:81)
+	// grad of t38 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh0_attn_q = t417 · h0_attn_k
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, t417[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
@@ -4016,7 +4018,7 @@ func (m *Model) backward() error {
 		Gemm(m.pool, true, false, 128, 32, 128, t417[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
 	}
 
-	// grad of h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t420 = dh0_attn_vᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -4028,10 +4030,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_v_proj = reshape(dh0_attn_vᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:81)
+	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -4043,7 +4045,7 @@ func (m *Model) backward() error {
 		dh0_attn_bv[k] = float32(s)
 	}
 
-	// grad of t34 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:81)
+	// grad of t34 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t423 = dh0_attn_v_proj · h0_attn_Wvᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh0_attn_v_proj[b*16384:], 128, h0_attn_Wv, 128, t423[b*16384:], 128, false)
@@ -4063,7 +4065,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t426 = dh0_attn_kᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -4075,10 +4077,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_k_proj = reshape(dh0_attn_kᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:81)
+	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -4090,7 +4092,7 @@ func (m *Model) backward() error {
 		dh0_attn_bk[k] = float32(s)
 	}
 
-	// grad of t30 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:81)
+	// grad of t30 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t429 = dh0_attn_k_proj · h0_attn_Wkᵀ
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh0_attn_k_proj[b*16384:], 128, h0_attn_Wk, 128, t429[b*16384:], 128, false)
@@ -4110,7 +4112,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// grad of h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t432 = dh0_attn_qᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 128 {
@@ -4122,10 +4124,10 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// grad of t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_q_proj = reshape(dh0_attn_qᵀ[0,2,1,3], [8,128,128])
 
-	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:81)
+	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -4137,7 +4139,7 @@ func (m *Model) backward() error {
 		dh0_attn_bq[k] = float32(s)
 	}
 
-	// grad of t26 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:81)
+	// grad of t26 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t436 = h0_ln1ᵀ · dh0_attn_q_proj
 	for b := range 8 {
 		Gemm(m.pool, true, false, 128, 128, 128, h0_ln1[b*16384:], 128, dh0_attn_q_proj[b*16384:], 128, t436[b*16384:], 128, false)
@@ -4155,12 +4157,12 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t435 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	t438 = t423 + t429  (Add, models/gpt/gpt.go:115)
-	//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:115)
+	//	t435 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t438 = t423 + t429  (Add, models/gpt/gpt.go:126)
+	//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:126)
 	m.fusedDh0_ln1(h0_attn_Wq, t423, t429, dh0_attn_q_proj, t435, dh0_ln1)
 
-	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:115)
+	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:126)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -4172,7 +4174,7 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:115)
+	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:126)
 	// t442 = dh0_ln1 ⊙ t22
 	for i := range 131072 {
 		t442[i] = dh0_ln1[i] * t22[i]
@@ -4190,11 +4192,11 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t441 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	t444 = (t441 − mean(t441) − x̂ ⊙ mean(t441 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:115)
+	//	t441 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t444 = (t441 − mean(t441) − x̂ ⊙ mean(t441 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(t444, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
 
-	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:64)
+	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	// dh_in = dh0_resid1 + t444
 	for i := range 131072 {
 		dh_in[i] = dh0_resid1[i] + t444[i]
@@ -4210,13 +4212,13 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t4 = wte[ids]  (models/gpt/gpt.go:64)
+	// grad of t4 = wte[ids]  (models/gpt/gpt.go:67)
 	// t447 = scatter_add(ids → dh_in)
 	if p := scatterAdd(t447, dh_in, ids, 128, 512); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:64: ScatterAdd: id %d at position %d is outside [0, 512)", ids[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// grad of wte = Param  (models/gpt/gpt.go:61)
+	// grad of wte = Param  (models/gpt/gpt.go:64)
 	// dwte = Σ_[0](t222) + (scatter_add(ids → dh_in))
 	for i := range 65536 {
 		dwte[i] = t223[i] + t447[i]
@@ -4363,342 +4365,342 @@ func (m *Model) update() error {
 	dwpe := m.grads[65536:81920]            // f32[128,128]
 	dwte := m.grads[0:65536]                // f32[512,128]
 
-	// wte −= 0.1 · dwte  (models/gpt/gpt.go:61)
+	// wte −= 0.1 · dwte  (models/gpt/gpt.go:64)
 	for i := range 65536 {
 		wte[i] = float32(float64(wte[i]) - 0.1*float64(dwte[i]))
 	}
 
-	// wpe −= 0.1 · dwpe  (models/gpt/gpt.go:62)
+	// wpe −= 0.1 · dwpe  (models/gpt/gpt.go:65)
 	for i := range 16384 {
 		wpe[i] = float32(float64(wpe[i]) - 0.1*float64(dwpe[i]))
 	}
 
-	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:113)
+	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - 0.1*float64(dh0_ln1_gamma[i]))
 	}
 
-	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:114)
+	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - 0.1*float64(dh0_ln1_beta[i]))
 	}
 
-	// h0_attn_Wq −= 0.1 · dh0_attn_Wq  (models/gpt/gpt.go:68)
+	// h0_attn_Wq −= 0.1 · dh0_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - 0.1*float64(dh0_attn_Wq[i]))
 	}
 
-	// h0_attn_bq −= 0.1 · dh0_attn_bq  (models/gpt/gpt.go:68)
+	// h0_attn_bq −= 0.1 · dh0_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - 0.1*float64(dh0_attn_bq[i]))
 	}
 
-	// h0_attn_Wk −= 0.1 · dh0_attn_Wk  (models/gpt/gpt.go:68)
+	// h0_attn_Wk −= 0.1 · dh0_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - 0.1*float64(dh0_attn_Wk[i]))
 	}
 
-	// h0_attn_bk −= 0.1 · dh0_attn_bk  (models/gpt/gpt.go:68)
+	// h0_attn_bk −= 0.1 · dh0_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - 0.1*float64(dh0_attn_bk[i]))
 	}
 
-	// h0_attn_Wv −= 0.1 · dh0_attn_Wv  (models/gpt/gpt.go:68)
+	// h0_attn_Wv −= 0.1 · dh0_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - 0.1*float64(dh0_attn_Wv[i]))
 	}
 
-	// h0_attn_bv −= 0.1 · dh0_attn_bv  (models/gpt/gpt.go:68)
+	// h0_attn_bv −= 0.1 · dh0_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - 0.1*float64(dh0_attn_bv[i]))
 	}
 
-	// h0_attn_Wo −= 0.1 · dh0_attn_Wo  (models/gpt/gpt.go:68)
+	// h0_attn_Wo −= 0.1 · dh0_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - 0.1*float64(dh0_attn_Wo[i]))
 	}
 
-	// h0_attn_bo −= 0.1 · dh0_attn_bo  (models/gpt/gpt.go:68)
+	// h0_attn_bo −= 0.1 · dh0_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - 0.1*float64(dh0_attn_bo[i]))
 	}
 
-	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:113)
+	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - 0.1*float64(dh0_ln2_gamma[i]))
 	}
 
-	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:114)
+	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - 0.1*float64(dh0_ln2_beta[i]))
 	}
 
-	// h0_mlp_W1 −= 0.1 · dh0_mlp_W1  (models/gpt/gpt.go:71)
+	// h0_mlp_W1 −= 0.1 · dh0_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
 		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - 0.1*float64(dh0_mlp_W1[i]))
 	}
 
-	// h0_mlp_b1 −= 0.1 · dh0_mlp_b1  (models/gpt/gpt.go:72)
+	// h0_mlp_b1 −= 0.1 · dh0_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
 		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - 0.1*float64(dh0_mlp_b1[i]))
 	}
 
-	// h0_mlp_W2 −= 0.1 · dh0_mlp_W2  (models/gpt/gpt.go:73)
+	// h0_mlp_W2 −= 0.1 · dh0_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
 		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - 0.1*float64(dh0_mlp_W2[i]))
 	}
 
-	// h0_mlp_b2 −= 0.1 · dh0_mlp_b2  (models/gpt/gpt.go:74)
+	// h0_mlp_b2 −= 0.1 · dh0_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
 		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - 0.1*float64(dh0_mlp_b2[i]))
 	}
 
-	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:113)
+	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - 0.1*float64(dh1_ln1_gamma[i]))
 	}
 
-	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:114)
+	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - 0.1*float64(dh1_ln1_beta[i]))
 	}
 
-	// h1_attn_Wq −= 0.1 · dh1_attn_Wq  (models/gpt/gpt.go:68)
+	// h1_attn_Wq −= 0.1 · dh1_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - 0.1*float64(dh1_attn_Wq[i]))
 	}
 
-	// h1_attn_bq −= 0.1 · dh1_attn_bq  (models/gpt/gpt.go:68)
+	// h1_attn_bq −= 0.1 · dh1_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - 0.1*float64(dh1_attn_bq[i]))
 	}
 
-	// h1_attn_Wk −= 0.1 · dh1_attn_Wk  (models/gpt/gpt.go:68)
+	// h1_attn_Wk −= 0.1 · dh1_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - 0.1*float64(dh1_attn_Wk[i]))
 	}
 
-	// h1_attn_bk −= 0.1 · dh1_attn_bk  (models/gpt/gpt.go:68)
+	// h1_attn_bk −= 0.1 · dh1_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - 0.1*float64(dh1_attn_bk[i]))
 	}
 
-	// h1_attn_Wv −= 0.1 · dh1_attn_Wv  (models/gpt/gpt.go:68)
+	// h1_attn_Wv −= 0.1 · dh1_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - 0.1*float64(dh1_attn_Wv[i]))
 	}
 
-	// h1_attn_bv −= 0.1 · dh1_attn_bv  (models/gpt/gpt.go:68)
+	// h1_attn_bv −= 0.1 · dh1_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - 0.1*float64(dh1_attn_bv[i]))
 	}
 
-	// h1_attn_Wo −= 0.1 · dh1_attn_Wo  (models/gpt/gpt.go:68)
+	// h1_attn_Wo −= 0.1 · dh1_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - 0.1*float64(dh1_attn_Wo[i]))
 	}
 
-	// h1_attn_bo −= 0.1 · dh1_attn_bo  (models/gpt/gpt.go:68)
+	// h1_attn_bo −= 0.1 · dh1_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - 0.1*float64(dh1_attn_bo[i]))
 	}
 
-	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:113)
+	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - 0.1*float64(dh1_ln2_gamma[i]))
 	}
 
-	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:114)
+	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - 0.1*float64(dh1_ln2_beta[i]))
 	}
 
-	// h1_mlp_W1 −= 0.1 · dh1_mlp_W1  (models/gpt/gpt.go:71)
+	// h1_mlp_W1 −= 0.1 · dh1_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
 		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - 0.1*float64(dh1_mlp_W1[i]))
 	}
 
-	// h1_mlp_b1 −= 0.1 · dh1_mlp_b1  (models/gpt/gpt.go:72)
+	// h1_mlp_b1 −= 0.1 · dh1_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
 		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - 0.1*float64(dh1_mlp_b1[i]))
 	}
 
-	// h1_mlp_W2 −= 0.1 · dh1_mlp_W2  (models/gpt/gpt.go:73)
+	// h1_mlp_W2 −= 0.1 · dh1_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
 		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - 0.1*float64(dh1_mlp_W2[i]))
 	}
 
-	// h1_mlp_b2 −= 0.1 · dh1_mlp_b2  (models/gpt/gpt.go:74)
+	// h1_mlp_b2 −= 0.1 · dh1_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
 		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - 0.1*float64(dh1_mlp_b2[i]))
 	}
 
-	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:113)
+	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - 0.1*float64(dh2_ln1_gamma[i]))
 	}
 
-	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:114)
+	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - 0.1*float64(dh2_ln1_beta[i]))
 	}
 
-	// h2_attn_Wq −= 0.1 · dh2_attn_Wq  (models/gpt/gpt.go:68)
+	// h2_attn_Wq −= 0.1 · dh2_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - 0.1*float64(dh2_attn_Wq[i]))
 	}
 
-	// h2_attn_bq −= 0.1 · dh2_attn_bq  (models/gpt/gpt.go:68)
+	// h2_attn_bq −= 0.1 · dh2_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h2_attn_bq[i] = float32(float64(h2_attn_bq[i]) - 0.1*float64(dh2_attn_bq[i]))
 	}
 
-	// h2_attn_Wk −= 0.1 · dh2_attn_Wk  (models/gpt/gpt.go:68)
+	// h2_attn_Wk −= 0.1 · dh2_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - 0.1*float64(dh2_attn_Wk[i]))
 	}
 
-	// h2_attn_bk −= 0.1 · dh2_attn_bk  (models/gpt/gpt.go:68)
+	// h2_attn_bk −= 0.1 · dh2_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h2_attn_bk[i] = float32(float64(h2_attn_bk[i]) - 0.1*float64(dh2_attn_bk[i]))
 	}
 
-	// h2_attn_Wv −= 0.1 · dh2_attn_Wv  (models/gpt/gpt.go:68)
+	// h2_attn_Wv −= 0.1 · dh2_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - 0.1*float64(dh2_attn_Wv[i]))
 	}
 
-	// h2_attn_bv −= 0.1 · dh2_attn_bv  (models/gpt/gpt.go:68)
+	// h2_attn_bv −= 0.1 · dh2_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h2_attn_bv[i] = float32(float64(h2_attn_bv[i]) - 0.1*float64(dh2_attn_bv[i]))
 	}
 
-	// h2_attn_Wo −= 0.1 · dh2_attn_Wo  (models/gpt/gpt.go:68)
+	// h2_attn_Wo −= 0.1 · dh2_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - 0.1*float64(dh2_attn_Wo[i]))
 	}
 
-	// h2_attn_bo −= 0.1 · dh2_attn_bo  (models/gpt/gpt.go:68)
+	// h2_attn_bo −= 0.1 · dh2_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - 0.1*float64(dh2_attn_bo[i]))
 	}
 
-	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:113)
+	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - 0.1*float64(dh2_ln2_gamma[i]))
 	}
 
-	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:114)
+	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - 0.1*float64(dh2_ln2_beta[i]))
 	}
 
-	// h2_mlp_W1 −= 0.1 · dh2_mlp_W1  (models/gpt/gpt.go:71)
+	// h2_mlp_W1 −= 0.1 · dh2_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
 		h2_mlp_W1[i] = float32(float64(h2_mlp_W1[i]) - 0.1*float64(dh2_mlp_W1[i]))
 	}
 
-	// h2_mlp_b1 −= 0.1 · dh2_mlp_b1  (models/gpt/gpt.go:72)
+	// h2_mlp_b1 −= 0.1 · dh2_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
 		h2_mlp_b1[i] = float32(float64(h2_mlp_b1[i]) - 0.1*float64(dh2_mlp_b1[i]))
 	}
 
-	// h2_mlp_W2 −= 0.1 · dh2_mlp_W2  (models/gpt/gpt.go:73)
+	// h2_mlp_W2 −= 0.1 · dh2_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
 		h2_mlp_W2[i] = float32(float64(h2_mlp_W2[i]) - 0.1*float64(dh2_mlp_W2[i]))
 	}
 
-	// h2_mlp_b2 −= 0.1 · dh2_mlp_b2  (models/gpt/gpt.go:74)
+	// h2_mlp_b2 −= 0.1 · dh2_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
 		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - 0.1*float64(dh2_mlp_b2[i]))
 	}
 
-	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:113)
+	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - 0.1*float64(dh3_ln1_gamma[i]))
 	}
 
-	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:114)
+	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - 0.1*float64(dh3_ln1_beta[i]))
 	}
 
-	// h3_attn_Wq −= 0.1 · dh3_attn_Wq  (models/gpt/gpt.go:68)
+	// h3_attn_Wq −= 0.1 · dh3_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - 0.1*float64(dh3_attn_Wq[i]))
 	}
 
-	// h3_attn_bq −= 0.1 · dh3_attn_bq  (models/gpt/gpt.go:68)
+	// h3_attn_bq −= 0.1 · dh3_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h3_attn_bq[i] = float32(float64(h3_attn_bq[i]) - 0.1*float64(dh3_attn_bq[i]))
 	}
 
-	// h3_attn_Wk −= 0.1 · dh3_attn_Wk  (models/gpt/gpt.go:68)
+	// h3_attn_Wk −= 0.1 · dh3_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - 0.1*float64(dh3_attn_Wk[i]))
 	}
 
-	// h3_attn_bk −= 0.1 · dh3_attn_bk  (models/gpt/gpt.go:68)
+	// h3_attn_bk −= 0.1 · dh3_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h3_attn_bk[i] = float32(float64(h3_attn_bk[i]) - 0.1*float64(dh3_attn_bk[i]))
 	}
 
-	// h3_attn_Wv −= 0.1 · dh3_attn_Wv  (models/gpt/gpt.go:68)
+	// h3_attn_Wv −= 0.1 · dh3_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - 0.1*float64(dh3_attn_Wv[i]))
 	}
 
-	// h3_attn_bv −= 0.1 · dh3_attn_bv  (models/gpt/gpt.go:68)
+	// h3_attn_bv −= 0.1 · dh3_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h3_attn_bv[i] = float32(float64(h3_attn_bv[i]) - 0.1*float64(dh3_attn_bv[i]))
 	}
 
-	// h3_attn_Wo −= 0.1 · dh3_attn_Wo  (models/gpt/gpt.go:68)
+	// h3_attn_Wo −= 0.1 · dh3_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
 		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - 0.1*float64(dh3_attn_Wo[i]))
 	}
 
-	// h3_attn_bo −= 0.1 · dh3_attn_bo  (models/gpt/gpt.go:68)
+	// h3_attn_bo −= 0.1 · dh3_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
 		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - 0.1*float64(dh3_attn_bo[i]))
 	}
 
-	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:113)
+	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - 0.1*float64(dh3_ln2_gamma[i]))
 	}
 
-	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:114)
+	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - 0.1*float64(dh3_ln2_beta[i]))
 	}
 
-	// h3_mlp_W1 −= 0.1 · dh3_mlp_W1  (models/gpt/gpt.go:71)
+	// h3_mlp_W1 −= 0.1 · dh3_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
 		h3_mlp_W1[i] = float32(float64(h3_mlp_W1[i]) - 0.1*float64(dh3_mlp_W1[i]))
 	}
 
-	// h3_mlp_b1 −= 0.1 · dh3_mlp_b1  (models/gpt/gpt.go:72)
+	// h3_mlp_b1 −= 0.1 · dh3_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
 		h3_mlp_b1[i] = float32(float64(h3_mlp_b1[i]) - 0.1*float64(dh3_mlp_b1[i]))
 	}
 
-	// h3_mlp_W2 −= 0.1 · dh3_mlp_W2  (models/gpt/gpt.go:73)
+	// h3_mlp_W2 −= 0.1 · dh3_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
 		h3_mlp_W2[i] = float32(float64(h3_mlp_W2[i]) - 0.1*float64(dh3_mlp_W2[i]))
 	}
 
-	// h3_mlp_b2 −= 0.1 · dh3_mlp_b2  (models/gpt/gpt.go:74)
+	// h3_mlp_b2 −= 0.1 · dh3_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
 		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - 0.1*float64(dh3_mlp_b2[i]))
 	}
 
-	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:113)
+	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:124)
 	for i := range 128 {
 		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - 0.1*float64(dlnf_gamma[i]))
 	}
 
-	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:114)
+	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:125)
 	for i := range 128 {
 		lnf_beta[i] = float32(float64(lnf_beta[i]) - 0.1*float64(dlnf_beta[i]))
 	}
@@ -4896,12 +4898,12 @@ func (m *Model) prefill() error {
 	logits := m.arena[0:524288]                // f32[8,128,512]
 	kv_length := m.arena[2228224:2228225]      // f32[]
 
-	// t12 = wte[ids]  (models/gpt/gpt.go:64)
+	// t12 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:64: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:64)
+	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 128 {
@@ -4912,20 +4914,20 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_q_proj_3(h0_attn_Wq, h0_attn_bq, h0_ln1, t34, h0_attn_q_proj)
 
-	// t36 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t36 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_q = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -4938,13 +4940,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_k_proj_3(h0_attn_Wk, h0_attn_bk, h0_ln1, t38, h0_attn_k_proj)
 
-	// t40 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t40 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_k = t40ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_k = t40ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -4957,13 +4959,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_v_proj_3(h0_attn_Wv, h0_attn_bv, h0_ln1, t42, h0_attn_v_proj)
 
-	// t44 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t44 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t44ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_v = t44ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -4976,20 +4978,20 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT50(h0_attn_q, h0_attn_k, t46, t50)
 
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h0_attn_weights, t50, 4096, 128, 1, false)
 
-	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:81)
+	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
 	}
 
-	// t53 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t53 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -5000,52 +5002,52 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// t54 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t54 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t55 = t54 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t55 = t54 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH0_resid1_3(h_in, h0_attn_Wo, h0_attn_bo, t54, t55, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:76)
+	//	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH0_mlp_hidden_3(h0_mlp_W1, h0_mlp_b1, h0_ln2, t61, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t64 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t64 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH0_resid2_3(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t64, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_q_proj_3(h1_attn_Wq, h1_attn_bq, h1_ln1, t86, h1_attn_q_proj)
 
-	// t88 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t88 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_q = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5058,13 +5060,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_k_proj_3(h1_attn_Wk, h1_attn_bk, h1_ln1, t90, h1_attn_k_proj)
 
-	// t92 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t92 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_k = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_k = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5077,13 +5079,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_v_proj_3(h1_attn_Wv, h1_attn_bv, h1_ln1, t94, h1_attn_v_proj)
 
-	// t96 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t96 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t96ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_v = t96ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5096,20 +5098,20 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT100(h1_attn_q, h1_attn_k, t98, t100)
 
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h1_attn_weights, t100, 4096, 128, 1, false)
 
-	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:81)
+	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
 	}
 
-	// t103 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t103 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -5120,52 +5122,52 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// t104 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t104 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t105 = t104 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t105 = t104 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH1_resid1_3(h0_resid2, h1_attn_Wo, h1_attn_bo, t104, t105, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:76)
+	//	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH1_mlp_hidden_3(h1_mlp_W1, h1_mlp_b1, h1_ln2, t111, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t114 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t114 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH1_resid2_3(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t114, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_q_proj_3(h2_attn_Wq, h2_attn_bq, h2_ln1, t136, h2_attn_q_proj)
 
-	// t138 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t138 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_q = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_q = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5178,13 +5180,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_k_proj_3(h2_attn_Wk, h2_attn_bk, h2_ln1, t140, h2_attn_k_proj)
 
-	// t142 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t142 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_k = t142ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_k = t142ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5197,13 +5199,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_v_proj_3(h2_attn_Wv, h2_attn_bv, h2_ln1, t144, h2_attn_v_proj)
 
-	// t146 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t146 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_v = t146ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_v = t146ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5216,20 +5218,20 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT150(h2_attn_q, h2_attn_k, t148, t150)
 
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h2_attn_weights, t150, 4096, 128, 1, false)
 
-	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:81)
+	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
 	}
 
-	// t153 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t153 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -5240,52 +5242,52 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// t154 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t154 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t155 = t154 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t155 = t154 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH2_resid1_3(h1_resid2, h2_attn_Wo, h2_attn_bo, t154, t155, h2_resid1)
 
 	// fused layernorm:
 	//
-	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:76)
+	//	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH2_mlp_hidden_3(h2_mlp_W1, h2_mlp_b1, h2_ln2, t161, h2_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t164 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t164 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH2_resid2_3(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t164, h2_resid2)
 
 	// fused layernorm:
 	//
-	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_q_proj_3(h3_attn_Wq, h3_attn_bq, h3_ln1, t186, h3_attn_q_proj)
 
-	// t188 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t188 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_q = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_q = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5298,13 +5300,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_k_proj_3(h3_attn_Wk, h3_attn_bk, h3_ln1, t190, h3_attn_k_proj)
 
-	// t192 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t192 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_k = t192ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_k = t192ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5317,13 +5319,13 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_v_proj_3(h3_attn_Wv, h3_attn_bv, h3_ln1, t194, h3_attn_v_proj)
 
-	// t196 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:81)
+	// t196 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_v = t196ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_v = t196ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 128 {
@@ -5336,20 +5338,20 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-	//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+	//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	m.fusedT200(h3_attn_q, h3_attn_k, t198, t200)
 
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:81)
+	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	softmax(h3_attn_weights, t200, 4096, 128, 1, false)
 
-	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:81)
+	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	for b := range 32 {
 		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
 	}
 
-	// t203 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t203 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 128 {
 			for k := range 4 {
@@ -5360,70 +5362,70 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// t204 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:81)
+	// t204 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t205 = t204 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t205 = t204 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH3_resid1_3(h2_resid2, h3_attn_Wo, h3_attn_bo, t204, t205, h3_resid1)
 
 	// fused layernorm:
 	//
-	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:76)
+	//	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH3_mlp_hidden_3(h3_mlp_W1, h3_mlp_b1, h3_ln2, t211, h3_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t214 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t214 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH3_resid2_3(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t214, h3_resid2)
 
 	// fused layernorm:
 	//
-	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
-	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:115)
+	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, lnf[b*16384:], 128, wte, 128, logits[b*65536:], 512, false)
 	}
 
-	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:81)
+	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:88)
 	copy(h0_attn_k_cache, h0_attn_k)
 
-	// h0_attn_v_cache ← h0_attn_v  (models/gpt/gpt.go:81)
+	// h0_attn_v_cache ← h0_attn_v  (models/gpt/gpt.go:88)
 	copy(h0_attn_v_cache, h0_attn_v)
 
-	// h1_attn_k_cache ← h1_attn_k  (models/gpt/gpt.go:81)
+	// h1_attn_k_cache ← h1_attn_k  (models/gpt/gpt.go:88)
 	copy(h1_attn_k_cache, h1_attn_k)
 
-	// h1_attn_v_cache ← h1_attn_v  (models/gpt/gpt.go:81)
+	// h1_attn_v_cache ← h1_attn_v  (models/gpt/gpt.go:88)
 	copy(h1_attn_v_cache, h1_attn_v)
 
-	// h2_attn_k_cache ← h2_attn_k  (models/gpt/gpt.go:81)
+	// h2_attn_k_cache ← h2_attn_k  (models/gpt/gpt.go:88)
 	copy(h2_attn_k_cache, h2_attn_k)
 
-	// h2_attn_v_cache ← h2_attn_v  (models/gpt/gpt.go:81)
+	// h2_attn_v_cache ← h2_attn_v  (models/gpt/gpt.go:88)
 	copy(h2_attn_v_cache, h2_attn_v)
 
-	// h3_attn_k_cache ← h3_attn_k  (models/gpt/gpt.go:81)
+	// h3_attn_k_cache ← h3_attn_k  (models/gpt/gpt.go:88)
 	copy(h3_attn_k_cache, h3_attn_k)
 
-	// h3_attn_v_cache ← h3_attn_v  (models/gpt/gpt.go:81)
+	// h3_attn_v_cache ← h3_attn_v  (models/gpt/gpt.go:88)
 	copy(h3_attn_v_cache, h3_attn_v)
 
 	// kv_pos ← kv_length
@@ -5612,24 +5614,24 @@ func (m *Model) decode() error {
 	logits := m.arena[0:4096]                  // f32[8,1,512]
 	t216 := m.arena[4096:4097]                 // f32[]
 
-	// t12 = wte[ids]  (models/gpt/gpt.go:64)
+	// t12 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:64: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// pos_id = i32(kv_pos)  (models/gpt/gpt.go:62)
+	// pos_id = i32(kv_pos)  (models/gpt/gpt.go:65)
 	{
 		pos_id[0] = int32(kv_pos[0])
 	}
 
-	// pos_ids = reshape(pos_id, [1])  (models/gpt/gpt.go:62)
+	// pos_ids = reshape(pos_id, [1])  (models/gpt/gpt.go:65)
 
-	// wpe_at_pos = wpe[pos_ids]  (models/gpt/gpt.go:62)
+	// wpe_at_pos = wpe[pos_ids]  (models/gpt/gpt.go:65)
 	if p := gather(wpe_at_pos, wpe, pos_ids, 128, 128); p >= 0 {
-		return fmt.Errorf("models/gpt/gpt.go:62: Gather: id %d at position %d is outside [0, 128)", pos_ids[p], p)
+		return fmt.Errorf("models/gpt/gpt.go:65: Gather: id %d at position %d is outside [0, 128)", pos_ids[p], p)
 	}
 
-	// h_in = wte[ids] + wpe_at_pos  (models/gpt/gpt.go:64)
+	// h_in = wte[ids] + wpe_at_pos  (models/gpt/gpt.go:67)
 	for i := range 8 {
 		for k := range 128 {
 			h_in[i*128+k] = t12[i*128+k] + wpe_at_pos[k]
@@ -5638,20 +5640,20 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_q_proj_4(h0_attn_Wq, h0_attn_bq, h0_ln1, t36, h0_attn_q_proj)
 
-	// t38 = reshape(h0_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t38 = reshape(h0_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_q = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5662,13 +5664,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_k_proj_4(h0_attn_Wk, h0_attn_bk, h0_ln1, t40, h0_attn_k_proj)
 
-	// t42 = reshape(h0_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t42 = reshape(h0_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_k = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_k = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5679,13 +5681,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH0_attn_v_proj_4(h0_attn_Wv, h0_attn_bv, h0_ln1, t44, h0_attn_v_proj)
 
-	// t46 = reshape(h0_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t46 = reshape(h0_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t46ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h0_attn_v = t46ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5694,16 +5696,28 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// h0_attn_context = softmax(h0_attn_q · [h0_attn_k_cache[:t]; h0_attn_k]ᵀ ⊙ 0.17677669529663687) · [h0_attn_v_cache[:t]; h0_attn_v]  (models/gpt/gpt.go:81)
+	// h0_attn_context = softmax(h0_attn_q · [h0_attn_k_cache[:t]; h0_attn_k]ᵀ ⊙ 0.17677669529663687) · [h0_attn_v_cache[:t]; h0_attn_v]  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		attendCache(h0_attn_context, h0_attn_q, h0_attn_k_cache, h0_attn_v_cache, h0_attn_k, h0_attn_v, t, 128, 32, 0.17677669529663687)
+		w := m.scratch[:t+1]
+		for h := range 32 {
+			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
+			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+			GemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
+			scaledSoftmax(w, 0.17677669529663687)
+			// o = w[:t]·V[h][:t] + w[t]·v_new
+			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*4096:], 32, o, 32, false)
+			for c, v := range h0_attn_v[h*32 : h*32+32] {
+				o[c] += w[t] * v
+			}
+		}
 	}
 
-	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
 			for l := range 32 {
@@ -5712,52 +5726,52 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t50 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+	// t50 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH0_resid1_4(h_in, h0_attn_Wo, h0_attn_bo, t50, t51, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t57 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:76)
+	//	t57 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH0_mlp_hidden_4(h0_mlp_W1, h0_mlp_b1, h0_ln2, t57, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t60 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t60 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH0_resid2_4(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t60, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_q_proj_4(h1_attn_Wq, h1_attn_bq, h1_ln1, t82, h1_attn_q_proj)
 
-	// t84 = reshape(h1_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t84 = reshape(h1_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5768,13 +5782,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_k_proj_4(h1_attn_Wk, h1_attn_bk, h1_ln1, t86, h1_attn_k_proj)
 
-	// t88 = reshape(h1_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t88 = reshape(h1_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5785,13 +5799,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH1_attn_v_proj_4(h1_attn_Wv, h1_attn_bv, h1_ln1, t90, h1_attn_v_proj)
 
-	// t92 = reshape(h1_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t92 = reshape(h1_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5800,16 +5814,28 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// h1_attn_context = softmax(h1_attn_q · [h1_attn_k_cache[:t]; h1_attn_k]ᵀ ⊙ 0.17677669529663687) · [h1_attn_v_cache[:t]; h1_attn_v]  (models/gpt/gpt.go:81)
+	// h1_attn_context = softmax(h1_attn_q · [h1_attn_k_cache[:t]; h1_attn_k]ᵀ ⊙ 0.17677669529663687) · [h1_attn_v_cache[:t]; h1_attn_v]  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		attendCache(h1_attn_context, h1_attn_q, h1_attn_k_cache, h1_attn_v_cache, h1_attn_k, h1_attn_v, t, 128, 32, 0.17677669529663687)
+		w := m.scratch[:t+1]
+		for h := range 32 {
+			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
+			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+			GemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
+			scaledSoftmax(w, 0.17677669529663687)
+			// o = w[:t]·V[h][:t] + w[t]·v_new
+			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*4096:], 32, o, 32, false)
+			for c, v := range h1_attn_v[h*32 : h*32+32] {
+				o[c] += w[t] * v
+			}
+		}
 	}
 
-	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
 			for l := range 32 {
@@ -5818,52 +5844,52 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+	// t96 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH1_resid1_4(h0_resid2, h1_attn_Wo, h1_attn_bo, t96, t97, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:76)
+	//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH1_mlp_hidden_4(h1_mlp_W1, h1_mlp_b1, h1_ln2, t103, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH1_resid2_4(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t106, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_q_proj_4(h2_attn_Wq, h2_attn_bq, h2_ln1, t128, h2_attn_q_proj)
 
-	// t130 = reshape(h2_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t130 = reshape(h2_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5874,13 +5900,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_k_proj_4(h2_attn_Wk, h2_attn_bk, h2_ln1, t132, h2_attn_k_proj)
 
-	// t134 = reshape(h2_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t134 = reshape(h2_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5891,13 +5917,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH2_attn_v_proj_4(h2_attn_Wv, h2_attn_bv, h2_ln1, t136, h2_attn_v_proj)
 
-	// t138 = reshape(h2_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t138 = reshape(h2_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5906,16 +5932,28 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// h2_attn_context = softmax(h2_attn_q · [h2_attn_k_cache[:t]; h2_attn_k]ᵀ ⊙ 0.17677669529663687) · [h2_attn_v_cache[:t]; h2_attn_v]  (models/gpt/gpt.go:81)
+	// h2_attn_context = softmax(h2_attn_q · [h2_attn_k_cache[:t]; h2_attn_k]ᵀ ⊙ 0.17677669529663687) · [h2_attn_v_cache[:t]; h2_attn_v]  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		attendCache(h2_attn_context, h2_attn_q, h2_attn_k_cache, h2_attn_v_cache, h2_attn_k, h2_attn_v, t, 128, 32, 0.17677669529663687)
+		w := m.scratch[:t+1]
+		for h := range 32 {
+			qh, o := h2_attn_q[h*32:h*32+32], h2_attn_context[h*32:h*32+32]
+			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+			GemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			w[t] = float32(dotRow(qh, h2_attn_k[h*32:h*32+32]))
+			scaledSoftmax(w, 0.17677669529663687)
+			// o = w[:t]·V[h][:t] + w[t]·v_new
+			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_cache[h*4096:], 32, o, 32, false)
+			for c, v := range h2_attn_v[h*32 : h*32+32] {
+				o[c] += w[t] * v
+			}
+		}
 	}
 
-	// t141 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t141 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
 			for l := range 32 {
@@ -5924,52 +5962,52 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t142 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+	// t142 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH2_resid1_4(h1_resid2, h2_attn_Wo, h2_attn_bo, t142, t143, h2_resid1)
 
 	// fused layernorm:
 	//
-	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t149 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:76)
+	//	t149 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH2_mlp_hidden_4(h2_mlp_W1, h2_mlp_b1, h2_ln2, t149, h2_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t152 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t152 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH2_resid2_4(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t152, h2_resid2)
 
 	// fused layernorm:
 	//
-	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:115)
+	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+	//	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_q_proj_4(h3_attn_Wq, h3_attn_bq, h3_ln1, t174, h3_attn_q_proj)
 
-	// t176 = reshape(h3_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t176 = reshape(h3_attn_q_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_q = t176ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_q = t176ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5980,13 +6018,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+	//	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_k_proj_4(h3_attn_Wk, h3_attn_bk, h3_ln1, t178, h3_attn_k_proj)
 
-	// t180 = reshape(h3_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t180 = reshape(h3_attn_k_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_k = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_k = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -5997,13 +6035,13 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+	//	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 	m.fusedH3_attn_v_proj_4(h3_attn_Wv, h3_attn_bv, h3_ln1, t182, h3_attn_v_proj)
 
-	// t184 = reshape(h3_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:81)
+	// t184 = reshape(h3_attn_v_proj, [8,1,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_v = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// h3_attn_v = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
 			for l := range 32 {
@@ -6012,16 +6050,28 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// h3_attn_context = softmax(h3_attn_q · [h3_attn_k_cache[:t]; h3_attn_k]ᵀ ⊙ 0.17677669529663687) · [h3_attn_v_cache[:t]; h3_attn_v]  (models/gpt/gpt.go:81)
+	// h3_attn_context = softmax(h3_attn_q · [h3_attn_k_cache[:t]; h3_attn_k]ᵀ ⊙ 0.17677669529663687) · [h3_attn_v_cache[:t]; h3_attn_v]  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: AttendCache: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		attendCache(h3_attn_context, h3_attn_q, h3_attn_k_cache, h3_attn_v_cache, h3_attn_k, h3_attn_v, t, 128, 32, 0.17677669529663687)
+		w := m.scratch[:t+1]
+		for h := range 32 {
+			qh, o := h3_attn_q[h*32:h*32+32], h3_attn_context[h*32:h*32+32]
+			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+			GemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			w[t] = float32(dotRow(qh, h3_attn_k[h*32:h*32+32]))
+			scaledSoftmax(w, 0.17677669529663687)
+			// o = w[:t]·V[h][:t] + w[t]·v_new
+			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_cache[h*4096:], 32, o, 32, false)
+			for c, v := range h3_attn_v[h*32 : h*32+32] {
+				o[c] += w[t] * v
+			}
+		}
 	}
 
-	// t187 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:81)
+	// t187 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
 			for l := range 32 {
@@ -6030,116 +6080,116 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t188 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:81)
+	// t188 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,1,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-	//	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+	//	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 	m.fusedH3_resid1_4(h2_resid2, h3_attn_Wo, h3_attn_bo, t188, t189, h3_resid1)
 
 	// fused layernorm:
 	//
-	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:115)
-	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:115)
+	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t195 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-	//	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-	//	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:76)
+	//	t195 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:82)
 	m.fusedH3_mlp_hidden_4(h3_mlp_W1, h3_mlp_b1, h3_ln2, t195, h3_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t198 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-	//	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+	//	t198 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 	m.fusedH3_resid2_4(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t198, h3_resid2)
 
 	// fused layernorm:
 	//
-	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:115)
-	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:115)
-	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:115)
+	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
+	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:126)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 8, 128, 1e-05)
 
-	// logits = lnf · wteᵀ  (models/gpt/gpt.go:102)
+	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	for b := range 8 {
 		Gemm(m.pool, false, true, 1, 512, 128, lnf[b*128:], 128, wte, 128, logits[b*512:], 512, false)
 	}
 
-	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:81)
+	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h0_attn_k_cache, h0_attn_k, t, 128, 32)
 	}
 
-	// h0_attn_v_cache[kv_pos] ← h0_attn_v  (models/gpt/gpt.go:81)
+	// h0_attn_v_cache[kv_pos] ← h0_attn_v  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h0_attn_v_cache, h0_attn_v, t, 128, 32)
 	}
 
-	// h1_attn_k_cache[kv_pos] ← h1_attn_k  (models/gpt/gpt.go:81)
+	// h1_attn_k_cache[kv_pos] ← h1_attn_k  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h1_attn_k_cache, h1_attn_k, t, 128, 32)
 	}
 
-	// h1_attn_v_cache[kv_pos] ← h1_attn_v  (models/gpt/gpt.go:81)
+	// h1_attn_v_cache[kv_pos] ← h1_attn_v  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h1_attn_v_cache, h1_attn_v, t, 128, 32)
 	}
 
-	// h2_attn_k_cache[kv_pos] ← h2_attn_k  (models/gpt/gpt.go:81)
+	// h2_attn_k_cache[kv_pos] ← h2_attn_k  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h2_attn_k_cache, h2_attn_k, t, 128, 32)
 	}
 
-	// h2_attn_v_cache[kv_pos] ← h2_attn_v  (models/gpt/gpt.go:81)
+	// h2_attn_v_cache[kv_pos] ← h2_attn_v  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h2_attn_v_cache, h2_attn_v, t, 128, 32)
 	}
 
-	// h3_attn_k_cache[kv_pos] ← h3_attn_k  (models/gpt/gpt.go:81)
+	// h3_attn_k_cache[kv_pos] ← h3_attn_k  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h3_attn_k_cache, h3_attn_k, t, 128, 32)
 	}
 
-	// h3_attn_v_cache[kv_pos] ← h3_attn_v  (models/gpt/gpt.go:81)
+	// h3_attn_v_cache[kv_pos] ← h3_attn_v  (models/gpt/gpt.go:88)
 	{
 		t := int(kv_pos[0])
 		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:81: CacheWrite: position %d is past the context of 128", t)
+			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
 		}
 		cacheWrite(h3_attn_v_cache, h3_attn_v, t, 128, 32)
 	}
@@ -6156,8 +6206,8 @@ func (m *Model) decode() error {
 
 // fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wq, 128, t25[b*16384:], 128, false)
@@ -6174,8 +6224,8 @@ func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, 
 
 // fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wk, 128, t29[b*16384:], 128, false)
@@ -6192,8 +6242,8 @@ func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, 
 
 // fusedH0_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wv, 128, t33[b*16384:], 128, false)
@@ -6210,9 +6260,9 @@ func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, 
 
 // fusedT41 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT41(h0_attn_q []float32, h0_attn_k []float32, t37 []float32, t41 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t37[b*16384:], 128, false)
@@ -6232,9 +6282,9 @@ func (m *Model) fusedT41(h0_attn_q []float32, h0_attn_k []float32, t37 []float32
 
 // fusedH0_resid1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t46 = t45 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+//	t46 = t45 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t45[b*16384:], 128, h0_attn_Wo, 128, t46[b*16384:], 128, false)
@@ -6252,9 +6302,9 @@ func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo 
 
 // fusedH0_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t52 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:76)
+//	t52 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h0_ln2[b*16384:], 128, h0_mlp_W1, 512, t52[b*65536:], 512, false)
@@ -6272,9 +6322,9 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 
 // fusedH0_resid2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t55 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t55 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h0_mlp_hidden[b*65536:], 512, h0_mlp_W2, 128, t55[b*16384:], 128, false)
@@ -6292,8 +6342,8 @@ func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resi
 
 // fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wq, 128, t77[b*16384:], 128, false)
@@ -6310,8 +6360,8 @@ func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, 
 
 // fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wk, 128, t81[b*16384:], 128, false)
@@ -6328,8 +6378,8 @@ func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, 
 
 // fusedH1_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wv, 128, t85[b*16384:], 128, false)
@@ -6346,9 +6396,9 @@ func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, 
 
 // fusedT91 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT91(h1_attn_q []float32, h1_attn_k []float32, t89 []float32, t91 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t89[b*16384:], 128, false)
@@ -6368,9 +6418,9 @@ func (m *Model) fusedT91(h1_attn_q []float32, h1_attn_k []float32, t89 []float32
 
 // fusedH1_resid1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t96 = t95 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+//	t96 = t95 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t95[b*16384:], 128, h1_attn_Wo, 128, t96[b*16384:], 128, false)
@@ -6388,9 +6438,9 @@ func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_att
 
 // fusedH1_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t102 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:76)
+//	t102 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h1_ln2[b*16384:], 128, h1_mlp_W1, 512, t102[b*65536:], 512, false)
@@ -6408,9 +6458,9 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 
 // fusedH1_resid2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t105 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t105 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h1_mlp_hidden[b*65536:], 512, h1_mlp_W2, 128, t105[b*16384:], 128, false)
@@ -6428,8 +6478,8 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resi
 
 // fusedH2_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t127 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t127 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t127 []float32, h2_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wq, 128, t127[b*16384:], 128, false)
@@ -6446,8 +6496,8 @@ func (m *Model) fusedH2_attn_q_proj(h2_attn_Wq []float32, h2_attn_bq []float32, 
 
 // fusedH2_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t131 []float32, h2_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wk, 128, t131[b*16384:], 128, false)
@@ -6464,8 +6514,8 @@ func (m *Model) fusedH2_attn_k_proj(h2_attn_Wk []float32, h2_attn_bk []float32, 
 
 // fusedH2_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t135 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t135 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t135 []float32, h2_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wv, 128, t135[b*16384:], 128, false)
@@ -6482,9 +6532,9 @@ func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, 
 
 // fusedT141 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT141(h2_attn_q []float32, h2_attn_k []float32, t139 []float32, t141 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t139[b*16384:], 128, false)
@@ -6504,9 +6554,9 @@ func (m *Model) fusedT141(h2_attn_q []float32, h2_attn_k []float32, t139 []float
 
 // fusedH2_resid1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t146 = t145 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_out = t146 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+//	t146 = t145 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_out = t146 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t145 []float32, t146 []float32, h2_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t145[b*16384:], 128, h2_attn_Wo, 128, t146[b*16384:], 128, false)
@@ -6524,9 +6574,9 @@ func (m *Model) fusedH2_resid1(h1_resid2 []float32, h2_attn_Wo []float32, h2_att
 
 // fusedH2_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t152 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t153 = t152 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h2_mlp_hidden = gelu(t153)  (GELU, models/gpt/gpt.go:76)
+//	t152 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t153 = t152 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h2_mlp_hidden = gelu(t153)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t152 []float32, h2_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h2_ln2[b*16384:], 128, h2_mlp_W1, 512, t152[b*65536:], 512, false)
@@ -6544,9 +6594,9 @@ func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_
 
 // fusedH2_resid2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t155 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h2_mlp_out = t155 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t155 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h2_mlp_out = t155 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t155 []float32, h2_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h2_mlp_hidden[b*65536:], 512, h2_mlp_W2, 128, t155[b*16384:], 128, false)
@@ -6564,8 +6614,8 @@ func (m *Model) fusedH2_resid2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resi
 
 // fusedH3_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t177 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t177 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t177 []float32, h3_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wq, 128, t177[b*16384:], 128, false)
@@ -6582,8 +6632,8 @@ func (m *Model) fusedH3_attn_q_proj(h3_attn_Wq []float32, h3_attn_bq []float32, 
 
 // fusedH3_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t181 []float32, h3_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wk, 128, t181[b*16384:], 128, false)
@@ -6600,8 +6650,8 @@ func (m *Model) fusedH3_attn_k_proj(h3_attn_Wk []float32, h3_attn_bk []float32, 
 
 // fusedH3_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t185 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t185 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t185 []float32, h3_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wv, 128, t185[b*16384:], 128, false)
@@ -6618,9 +6668,9 @@ func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, 
 
 // fusedT191 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT191(h3_attn_q []float32, h3_attn_k []float32, t189 []float32, t191 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t189[b*16384:], 128, false)
@@ -6640,9 +6690,9 @@ func (m *Model) fusedT191(h3_attn_q []float32, h3_attn_k []float32, t189 []float
 
 // fusedH3_resid1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t196 = t195 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_out = t196 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+//	t196 = t195 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_out = t196 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t195 []float32, t196 []float32, h3_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t195[b*16384:], 128, h3_attn_Wo, 128, t196[b*16384:], 128, false)
@@ -6660,9 +6710,9 @@ func (m *Model) fusedH3_resid1(h2_resid2 []float32, h3_attn_Wo []float32, h3_att
 
 // fusedH3_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t202 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t203 = t202 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h3_mlp_hidden = gelu(t203)  (GELU, models/gpt/gpt.go:76)
+//	t202 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t203 = t202 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h3_mlp_hidden = gelu(t203)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t202 []float32, h3_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h3_ln2[b*16384:], 128, h3_mlp_W1, 512, t202[b*65536:], 512, false)
@@ -6680,9 +6730,9 @@ func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_
 
 // fusedH3_resid2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t205 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h3_mlp_out = t205 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t205 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h3_mlp_out = t205 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t205 []float32, h3_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h3_mlp_hidden[b*65536:], 512, h3_mlp_W2, 128, t205[b*16384:], 128, false)
@@ -6700,8 +6750,8 @@ func (m *Model) fusedH3_resid2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resi
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t26 []float32, h0_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wq, 128, t26[b*16384:], 128, false)
@@ -6718,8 +6768,8 @@ func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t30 []float32, h0_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wk, 128, t30[b*16384:], 128, false)
@@ -6736,8 +6786,8 @@ func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t34 []float32, h0_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wv, 128, t34[b*16384:], 128, false)
@@ -6754,9 +6804,9 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 
 // fusedT42 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT42(h0_attn_q []float32, h0_attn_k []float32, t38 []float32, t42 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t38[b*16384:], 128, false)
@@ -6776,9 +6826,9 @@ func (m *Model) fusedT42(h0_attn_q []float32, h0_attn_k []float32, t38 []float32
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+//	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t46[b*16384:], 128, h0_attn_Wo, 128, t47[b*16384:], 128, false)
@@ -6796,9 +6846,9 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:76)
+//	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, t54 []float32, h0_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h0_ln2[b*16384:], 128, h0_mlp_W1, 512, t53[b*65536:], 512, false)
@@ -6817,9 +6867,9 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t56 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t56 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h0_mlp_hidden[b*65536:], 512, h0_mlp_W2, 128, t56[b*16384:], 128, false)
@@ -6837,8 +6887,8 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wq, 128, t78[b*16384:], 128, false)
@@ -6855,8 +6905,8 @@ func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wk, 128, t82[b*16384:], 128, false)
@@ -6873,8 +6923,8 @@ func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wv, 128, t86[b*16384:], 128, false)
@@ -6891,9 +6941,9 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 
 // fusedT92 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT92(h1_attn_q []float32, h1_attn_k []float32, t90 []float32, t92 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t90[b*16384:], 128, false)
@@ -6913,9 +6963,9 @@ func (m *Model) fusedT92(h1_attn_q []float32, h1_attn_k []float32, t90 []float32
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t96[b*16384:], 128, h1_attn_Wo, 128, t97[b*16384:], 128, false)
@@ -6933,9 +6983,9 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:76)
+//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, t104 []float32, h1_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h1_ln2[b*16384:], 128, h1_mlp_W1, 512, t103[b*65536:], 512, false)
@@ -6954,9 +7004,9 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h1_mlp_hidden[b*65536:], 512, h1_mlp_W2, 128, t106[b*16384:], 128, false)
@@ -6974,8 +7024,8 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 
 // fusedH2_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wq, 128, t128[b*16384:], 128, false)
@@ -6992,8 +7042,8 @@ func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32
 
 // fusedH2_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wk, 128, t132[b*16384:], 128, false)
@@ -7010,8 +7060,8 @@ func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32
 
 // fusedH2_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wv, 128, t136[b*16384:], 128, false)
@@ -7028,9 +7078,9 @@ func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32
 
 // fusedT142 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT142(h2_attn_q []float32, h2_attn_k []float32, t140 []float32, t142 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t140[b*16384:], 128, false)
@@ -7050,9 +7100,9 @@ func (m *Model) fusedT142(h2_attn_q []float32, h2_attn_k []float32, t140 []float
 
 // fusedH2_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t147 = t146 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+//	t147 = t146 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t146 []float32, t147 []float32, h2_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t146[b*16384:], 128, h2_attn_Wo, 128, t147[b*16384:], 128, false)
@@ -7070,9 +7120,9 @@ func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 
 // fusedH2_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:76)
+//	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t153 []float32, t154 []float32, h2_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h2_ln2[b*16384:], 128, h2_mlp_W1, 512, t153[b*65536:], 512, false)
@@ -7091,9 +7141,9 @@ func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 
 // fusedH2_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t156 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t156 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t156 []float32, h2_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h2_mlp_hidden[b*65536:], 512, h2_mlp_W2, 128, t156[b*16384:], 128, false)
@@ -7111,8 +7161,8 @@ func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 
 // fusedH3_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t178 []float32, h3_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wq, 128, t178[b*16384:], 128, false)
@@ -7129,8 +7179,8 @@ func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32
 
 // fusedH3_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t182 []float32, h3_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wk, 128, t182[b*16384:], 128, false)
@@ -7147,8 +7197,8 @@ func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32
 
 // fusedH3_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t186 []float32, h3_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wv, 128, t186[b*16384:], 128, false)
@@ -7165,9 +7215,9 @@ func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32
 
 // fusedT192 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT192(h3_attn_q []float32, h3_attn_k []float32, t190 []float32, t192 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t190[b*16384:], 128, false)
@@ -7187,9 +7237,9 @@ func (m *Model) fusedT192(h3_attn_q []float32, h3_attn_k []float32, t190 []float
 
 // fusedH3_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t197 = t196 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+//	t197 = t196 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t196 []float32, t197 []float32, h3_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t196[b*16384:], 128, h3_attn_Wo, 128, t197[b*16384:], 128, false)
@@ -7207,9 +7257,9 @@ func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 
 // fusedH3_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:76)
+//	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t203 []float32, t204 []float32, h3_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h3_ln2[b*16384:], 128, h3_mlp_W1, 512, t203[b*65536:], 512, false)
@@ -7228,9 +7278,9 @@ func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 
 // fusedH3_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t206 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t206 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t206 []float32, h3_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h3_mlp_hidden[b*65536:], 512, h3_mlp_W2, 128, t206[b*16384:], 128, false)
@@ -7248,8 +7298,8 @@ func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_re
 
 // fusedT233 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-//	t233 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:76)
+//	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+//	t233 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT233(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []float32, dh3_mlp_hidden []float32, t233 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, dh3_resid2[b*16384:], 128, h3_mlp_W2, 128, dh3_mlp_hidden[b*65536:], 512, false)
@@ -7262,8 +7312,8 @@ func (m *Model) fusedT233(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []floa
 
 // fusedT255 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh3_attn_scores = causal ? t252 : 0  (Where, models/gpt/gpt.go:81)
-//	t255 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	dh3_attn_scores = causal ? t252 : 0  (Where, models/gpt/gpt.go:88)
+//	t255 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 func (m *Model) fusedT255(t252 []float32, t255 []float32) {
 	for i := range 8 {
 		for j := range 4 {
@@ -7280,9 +7330,9 @@ func (m *Model) fusedT255(t252 []float32, t255 []float32) {
 
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t273 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t276 = t261 + t267  (Add, models/gpt/gpt.go:115)
-//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:115)
+//	t273 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t276 = t261 + t267  (Add, models/gpt/gpt.go:126)
+//	dh3_ln1 = t276 + t273  (Add, models/gpt/gpt.go:126)
 func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t261 []float32, t267 []float32, dh3_attn_q_proj []float32, t273 []float32, dh3_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh3_attn_q_proj[b*16384:], 128, h3_attn_Wq, 128, t273[b*16384:], 128, false)
@@ -7296,8 +7346,8 @@ func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t261 []float32, t267 []float3
 
 // fusedT288 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-//	t288 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:76)
+//	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+//	t288 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT288(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []float32, dh2_mlp_hidden []float32, t288 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, dh2_resid2[b*16384:], 128, h2_mlp_W2, 128, dh2_mlp_hidden[b*65536:], 512, false)
@@ -7310,8 +7360,8 @@ func (m *Model) fusedT288(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []floa
 
 // fusedT309 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh2_attn_scores = causal ? t307 : 0  (Where, models/gpt/gpt.go:81)
-//	t309 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	dh2_attn_scores = causal ? t307 : 0  (Where, models/gpt/gpt.go:88)
+//	t309 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 func (m *Model) fusedT309(t307 []float32, t309 []float32) {
 	for i := range 8 {
 		for j := range 4 {
@@ -7328,9 +7378,9 @@ func (m *Model) fusedT309(t307 []float32, t309 []float32) {
 
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t327 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t330 = t315 + t321  (Add, models/gpt/gpt.go:115)
-//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:115)
+//	t327 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t330 = t315 + t321  (Add, models/gpt/gpt.go:126)
+//	dh2_ln1 = t330 + t327  (Add, models/gpt/gpt.go:126)
 func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t315 []float32, t321 []float32, dh2_attn_q_proj []float32, t327 []float32, dh2_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh2_attn_q_proj[b*16384:], 128, h2_attn_Wq, 128, t327[b*16384:], 128, false)
@@ -7344,8 +7394,8 @@ func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t315 []float32, t321 []float3
 
 // fusedT342 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-//	t342 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:76)
+//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+//	t342 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT342(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t342 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, dh1_resid2[b*16384:], 128, h1_mlp_W2, 128, dh1_mlp_hidden[b*65536:], 512, false)
@@ -7358,8 +7408,8 @@ func (m *Model) fusedT342(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []floa
 
 // fusedT363 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh1_attn_scores = causal ? t361 : 0  (Where, models/gpt/gpt.go:81)
-//	t363 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	dh1_attn_scores = causal ? t361 : 0  (Where, models/gpt/gpt.go:88)
+//	t363 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 func (m *Model) fusedT363(t361 []float32, t363 []float32) {
 	for i := range 8 {
 		for j := range 4 {
@@ -7376,9 +7426,9 @@ func (m *Model) fusedT363(t361 []float32, t363 []float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t381 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t384 = t369 + t375  (Add, models/gpt/gpt.go:115)
-//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:115)
+//	t381 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t384 = t369 + t375  (Add, models/gpt/gpt.go:126)
+//	dh1_ln1 = t384 + t381  (Add, models/gpt/gpt.go:126)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t369 []float32, t375 []float32, dh1_attn_q_proj []float32, t381 []float32, dh1_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh1_attn_q_proj[b*16384:], 128, h1_attn_Wq, 128, t381[b*16384:], 128, false)
@@ -7392,8 +7442,8 @@ func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t369 []float32, t375 []float3
 
 // fusedT396 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:77)
-//	t396 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:76)
+//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
+//	t396 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT396(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t396 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 512, 128, dh0_resid2[b*16384:], 128, h0_mlp_W2, 128, dh0_mlp_hidden[b*65536:], 512, false)
@@ -7406,8 +7456,8 @@ func (m *Model) fusedT396(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float
 
 // fusedT417 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh0_attn_scores = causal ? t415 : 0  (Where, models/gpt/gpt.go:81)
-//	t417 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
+//	dh0_attn_scores = causal ? t415 : 0  (Where, models/gpt/gpt.go:88)
+//	t417 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 func (m *Model) fusedT417(t415 []float32, t417 []float32) {
 	for i := range 8 {
 		for j := range 4 {
@@ -7424,9 +7474,9 @@ func (m *Model) fusedT417(t415 []float32, t417 []float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t435 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:81)
-//	t438 = t423 + t429  (Add, models/gpt/gpt.go:115)
-//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:115)
+//	t435 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t438 = t423 + t429  (Add, models/gpt/gpt.go:126)
+//	dh0_ln1 = t438 + t435  (Add, models/gpt/gpt.go:126)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t423 []float32, t429 []float32, dh0_attn_q_proj []float32, t435 []float32, dh0_ln1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, true, 128, 128, 128, dh0_attn_q_proj[b*16384:], 128, h0_attn_Wq, 128, t435[b*16384:], 128, false)
@@ -7440,8 +7490,8 @@ func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t423 []float32, t429 []float3
 
 // fusedH0_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t34 []float32, h0_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wq, 128, t34[b*16384:], 128, false)
@@ -7458,8 +7508,8 @@ func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32
 
 // fusedH0_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t38 []float32, h0_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wk, 128, t38[b*16384:], 128, false)
@@ -7476,8 +7526,8 @@ func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32
 
 // fusedH0_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t42 []float32, h0_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h0_ln1[b*16384:], 128, h0_attn_Wv, 128, t42[b*16384:], 128, false)
@@ -7494,9 +7544,9 @@ func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32
 
 // fusedT50 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT50(h0_attn_q []float32, h0_attn_k []float32, t46 []float32, t50 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t46[b*16384:], 128, false)
@@ -7516,9 +7566,9 @@ func (m *Model) fusedT50(h0_attn_q []float32, h0_attn_k []float32, t46 []float32
 
 // fusedH0_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t55 = t54 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+//	t55 = t54 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t54 []float32, t55 []float32, h0_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t54[b*16384:], 128, h0_attn_Wo, 128, t55[b*16384:], 128, false)
@@ -7536,9 +7586,9 @@ func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 
 // fusedH0_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:76)
+//	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t61 []float32, h0_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h0_ln2[b*16384:], 128, h0_mlp_W1, 512, t61[b*65536:], 512, false)
@@ -7556,9 +7606,9 @@ func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 
 // fusedH0_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t64 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t64 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t64 []float32, h0_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h0_mlp_hidden[b*65536:], 512, h0_mlp_W2, 128, t64[b*16384:], 128, false)
@@ -7576,8 +7626,8 @@ func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 
 // fusedH1_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t86 []float32, h1_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wq, 128, t86[b*16384:], 128, false)
@@ -7594,8 +7644,8 @@ func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32
 
 // fusedH1_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t90 []float32, h1_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wk, 128, t90[b*16384:], 128, false)
@@ -7612,8 +7662,8 @@ func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32
 
 // fusedH1_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t94 []float32, h1_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h1_ln1[b*16384:], 128, h1_attn_Wv, 128, t94[b*16384:], 128, false)
@@ -7630,9 +7680,9 @@ func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32
 
 // fusedT100 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT100(h1_attn_q []float32, h1_attn_k []float32, t98 []float32, t100 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t98[b*16384:], 128, false)
@@ -7652,9 +7702,9 @@ func (m *Model) fusedT100(h1_attn_q []float32, h1_attn_k []float32, t98 []float3
 
 // fusedH1_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t105 = t104 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+//	t105 = t104 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t104 []float32, t105 []float32, h1_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t104[b*16384:], 128, h1_attn_Wo, 128, t105[b*16384:], 128, false)
@@ -7672,9 +7722,9 @@ func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 
 // fusedH1_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:76)
+//	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t111 []float32, h1_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h1_ln2[b*16384:], 128, h1_mlp_W1, 512, t111[b*65536:], 512, false)
@@ -7692,9 +7742,9 @@ func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 
 // fusedH1_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t114 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t114 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t114 []float32, h1_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h1_mlp_hidden[b*65536:], 512, h1_mlp_W2, 128, t114[b*16384:], 128, false)
@@ -7712,8 +7762,8 @@ func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 
 // fusedH2_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t136 []float32, h2_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wq, 128, t136[b*16384:], 128, false)
@@ -7730,8 +7780,8 @@ func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32
 
 // fusedH2_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t140 []float32, h2_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wk, 128, t140[b*16384:], 128, false)
@@ -7748,8 +7798,8 @@ func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32
 
 // fusedH2_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t144 []float32, h2_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h2_ln1[b*16384:], 128, h2_attn_Wv, 128, t144[b*16384:], 128, false)
@@ -7766,9 +7816,9 @@ func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32
 
 // fusedT150 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT150(h2_attn_q []float32, h2_attn_k []float32, t148 []float32, t150 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t148[b*16384:], 128, false)
@@ -7788,9 +7838,9 @@ func (m *Model) fusedT150(h2_attn_q []float32, h2_attn_k []float32, t148 []float
 
 // fusedH2_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t155 = t154 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+//	t155 = t154 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_3(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t154 []float32, t155 []float32, h2_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t154[b*16384:], 128, h2_attn_Wo, 128, t155[b*16384:], 128, false)
@@ -7808,9 +7858,9 @@ func (m *Model) fusedH2_resid1_3(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 
 // fusedH2_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:76)
+//	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t161 []float32, h2_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h2_ln2[b*16384:], 128, h2_mlp_W1, 512, t161[b*65536:], 512, false)
@@ -7828,9 +7878,9 @@ func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 
 // fusedH2_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t164 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t164 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_3(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t164 []float32, h2_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h2_mlp_hidden[b*65536:], 512, h2_mlp_W2, 128, t164[b*16384:], 128, false)
@@ -7848,8 +7898,8 @@ func (m *Model) fusedH2_resid2_3(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 
 // fusedH3_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t186 []float32, h3_attn_q_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wq, 128, t186[b*16384:], 128, false)
@@ -7866,8 +7916,8 @@ func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32
 
 // fusedH3_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t190 []float32, h3_attn_k_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wk, 128, t190[b*16384:], 128, false)
@@ -7884,8 +7934,8 @@ func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32
 
 // fusedH3_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t194 []float32, h3_attn_v_proj []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, h3_ln1[b*16384:], 128, h3_attn_Wv, 128, t194[b*16384:], 128, false)
@@ -7902,9 +7952,9 @@ func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32
 
 // fusedT200 is one fused epilogue kernel over f32[8,4,128,128]:
 //
-//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:81)
-//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:81)
+//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 func (m *Model) fusedT200(h3_attn_q []float32, h3_attn_k []float32, t198 []float32, t200 []float32) {
 	for b := range 32 {
 		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t198[b*16384:], 128, false)
@@ -7924,9 +7974,9 @@ func (m *Model) fusedT200(h3_attn_q []float32, h3_attn_k []float32, t198 []float
 
 // fusedH3_resid1_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t205 = t204 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+//	t205 = t204 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_3(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t204 []float32, t205 []float32, h3_resid1 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 128, t204[b*16384:], 128, h3_attn_Wo, 128, t205[b*16384:], 128, false)
@@ -7944,9 +7994,9 @@ func (m *Model) fusedH3_resid1_3(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 
 // fusedH3_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:76)
+//	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t211 []float32, h3_mlp_hidden []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 512, 128, h3_ln2[b*16384:], 128, h3_mlp_W1, 512, t211[b*65536:], 512, false)
@@ -7964,9 +8014,9 @@ func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 
 // fusedH3_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t214 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t214 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_3(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t214 []float32, h3_resid2 []float32) {
 	for b := range 8 {
 		Gemm(m.pool, false, false, 128, 128, 512, h3_mlp_hidden[b*65536:], 512, h3_mlp_W2, 128, t214[b*16384:], 128, false)
@@ -7984,8 +8034,8 @@ func (m *Model) fusedH3_resid2_3(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_re
 
 // fusedH0_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t36 []float32, h0_attn_q_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wq, 128, t36[b*128:], 128, false)
@@ -8000,8 +8050,8 @@ func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32
 
 // fusedH0_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t40 []float32, h0_attn_k_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wk, 128, t40[b*128:], 128, false)
@@ -8016,8 +8066,8 @@ func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32
 
 // fusedH0_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t44 []float32, h0_attn_v_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wv, 128, t44[b*128:], 128, false)
@@ -8032,9 +8082,9 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 
 // fusedH0_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:82)
+//	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, t50[b*128:], 128, h0_attn_Wo, 128, t51[b*128:], 128, false)
@@ -8050,9 +8100,9 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 
 // fusedH0_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
 //
-//	t57 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:76)
+//	t57 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 512, 128, h0_ln2[b*128:], 128, h0_mlp_W1, 512, t57[b*512:], 512, false)
@@ -8068,9 +8118,9 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 
 // fusedH0_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t60 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t60 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 512, h0_mlp_hidden[b*512:], 512, h0_mlp_W2, 128, t60[b*128:], 128, false)
@@ -8086,8 +8136,8 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 
 // fusedH1_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wq, 128, t82[b*128:], 128, false)
@@ -8102,8 +8152,8 @@ func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32
 
 // fusedH1_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wk, 128, t86[b*128:], 128, false)
@@ -8118,8 +8168,8 @@ func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32
 
 // fusedH1_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wv, 128, t90[b*128:], 128, false)
@@ -8134,9 +8184,9 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 
 // fusedH1_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:82)
+//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, t96[b*128:], 128, h1_attn_Wo, 128, t97[b*128:], 128, false)
@@ -8152,9 +8202,9 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 
 // fusedH1_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
 //
-//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:76)
+//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, h1_mlp_hidden []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 512, 128, h1_ln2[b*128:], 128, h1_mlp_W1, 512, t103[b*512:], 512, false)
@@ -8170,9 +8220,9 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 
 // fusedH1_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 512, h1_mlp_hidden[b*512:], 512, h1_mlp_W2, 128, t106[b*128:], 128, false)
@@ -8188,8 +8238,8 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 
 // fusedH2_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_4(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h2_ln1[b*128:], 128, h2_attn_Wq, 128, t128[b*128:], 128, false)
@@ -8204,8 +8254,8 @@ func (m *Model) fusedH2_attn_q_proj_4(h2_attn_Wq []float32, h2_attn_bq []float32
 
 // fusedH2_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_4(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h2_ln1[b*128:], 128, h2_attn_Wk, 128, t132[b*128:], 128, false)
@@ -8220,8 +8270,8 @@ func (m *Model) fusedH2_attn_k_proj_4(h2_attn_Wk []float32, h2_attn_bk []float32
 
 // fusedH2_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h2_ln1[b*128:], 128, h2_attn_Wv, 128, t136[b*128:], 128, false)
@@ -8236,9 +8286,9 @@ func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32
 
 // fusedH2_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:82)
+//	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t142 []float32, t143 []float32, h2_resid1 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, t142[b*128:], 128, h2_attn_Wo, 128, t143[b*128:], 128, false)
@@ -8254,9 +8304,9 @@ func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 
 // fusedH2_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
 //
-//	t149 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:76)
+//	t149 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t149 []float32, h2_mlp_hidden []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 512, 128, h2_ln2[b*128:], 128, h2_mlp_W1, 512, t149[b*512:], 512, false)
@@ -8272,9 +8322,9 @@ func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 
 // fusedH2_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t152 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t152 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_4(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t152 []float32, h2_resid2 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 512, h2_mlp_hidden[b*512:], 512, h2_mlp_W2, 128, t152[b*128:], 128, false)
@@ -8290,8 +8340,8 @@ func (m *Model) fusedH2_resid2_4(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 
 // fusedH3_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:81)
+//	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_4(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t174 []float32, h3_attn_q_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h3_ln1[b*128:], 128, h3_attn_Wq, 128, t174[b*128:], 128, false)
@@ -8306,8 +8356,8 @@ func (m *Model) fusedH3_attn_q_proj_4(h3_attn_Wq []float32, h3_attn_bq []float32
 
 // fusedH3_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:81)
+//	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_4(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t178 []float32, h3_attn_k_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h3_ln1[b*128:], 128, h3_attn_Wk, 128, t178[b*128:], 128, false)
@@ -8322,8 +8372,8 @@ func (m *Model) fusedH3_attn_k_proj_4(h3_attn_Wk []float32, h3_attn_bk []float32
 
 // fusedH3_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:81)
+//	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t182 []float32, h3_attn_v_proj []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, h3_ln1[b*128:], 128, h3_attn_Wv, 128, t182[b*128:], 128, false)
@@ -8338,9 +8388,9 @@ func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32
 
 // fusedH3_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:81)
-//	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:81)
-//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:82)
+//	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t188 []float32, t189 []float32, h3_resid1 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 128, t188[b*128:], 128, h3_attn_Wo, 128, t189[b*128:], 128, false)
@@ -8356,9 +8406,9 @@ func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 
 // fusedH3_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,512]:
 //
-//	t195 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:76)
-//	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:76)
-//	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:76)
+//	t195 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t195 []float32, h3_mlp_hidden []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 512, 128, h3_ln2[b*128:], 128, h3_mlp_W1, 512, t195[b*512:], 512, false)
@@ -8374,9 +8424,9 @@ func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 
 // fusedH3_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
 //
-//	t198 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:77)
-//	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:77)
-//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:84)
+//	t198 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_4(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t198 []float32, h3_resid2 []float32) {
 	for b := range 8 {
 		GemmSmall(false, false, 1, 128, 512, h3_mlp_hidden[b*512:], 512, h3_mlp_W2, 128, t198[b*128:], 128, false)

@@ -17,6 +17,7 @@ type Model struct {
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
 	cache    []float64 // 25 values, the KV cache of decoding: kv.pos, K.cache, V.cache
+	scratch  []float64 // DecodeStep: the attention weights of one query
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -53,6 +54,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float64, 25)
+	m.scratch = make([]float64, 3)
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
 	// P f64[3,4]: values
@@ -1232,7 +1234,19 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 3 {
 			return fmt.Errorf("models/tinydecoder/tinydecoder.go:62: AttendCache: position %d is past the context of 3", t)
 		}
-		attendCache(attn_out, Q, K_cache, V_cache, K, V, t, 3, 4, 0.5)
+		w := m.scratch[:t+1]
+		for h := range 1 {
+			qh, o := Q[h*4:h*4+4], attn_out[h*4:h*4+4]
+			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+			GemmSmall(false, true, 1, t, 4, qh, 4, K_cache[h*12:], 4, w, max(t, 1), false)
+			w[t] = float64(dotRow(qh, K[h*4:h*4+4]))
+			scaledSoftmax(w, 0.5)
+			// o = w[:t]·V[h][:t] + w[t]·v_new
+			GemmSmall(false, false, 1, 4, t, w, max(t, 1), V_cache[h*12:], 4, o, 4, false)
+			for c, v := range V[h*4 : h*4+4] {
+				o[c] += w[t] * v
+			}
+		}
 	}
 
 	// fused epilogue:

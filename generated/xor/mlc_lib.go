@@ -415,45 +415,31 @@ func initNormal[T float](w []T, std float64, seed uint64, name string) {
 	}
 }
 
-// attendCache is causal attention of the new position t over a KV cache:
-// per head h, with q, kNew and vNew rows of width d and caches of s rows,
-// out = softmax(scale·q·[K[:t]; kNew]ᵀ)·[V[:t]; vNew]. It makes one pass
-// over the keys with a running maximum (the online softmax), so it needs
-// no buffer for the t+1 weights; out accumulates the weighted values.
-func attendCache[T float](out, q, kc, vc, kNew, vNew []T, t, s, d int, scale float64) {
-	for h := range len(q) / d {
-		qh, oh := q[h*d:h*d+d], out[h*d:h*d+d]
-		clear(oh)
-		m, sum := math.Inf(-1), 0.0
-		for j := range t + 1 {
-			k, v := kNew[h*d:h*d+d], vNew[h*d:h*d+d]
-			if j < t {
-				row := (h*s + j) * d
-				k, v = kc[row:row+d], vc[row:row+d]
-			}
-			dot := 0.0
-			for c, x := range qh {
-				dot += float64(x) * float64(k[c])
-			}
-			score := dot * scale
-			if score > m { // a new maximum: rescale what is summed so far
-				r := math.Exp(m - score)
-				sum *= r
-				for c := range oh {
-					oh[c] = T(float64(oh[c]) * r)
-				}
-				m = score
-			}
-			w := math.Exp(score - m)
-			sum += w
-			for c, x := range v {
-				oh[c] += T(w * float64(x))
-			}
-		}
-		for c := range oh {
-			oh[c] = T(float64(oh[c]) / sum)
-		}
+// scaledSoftmax turns scores w into softmax(scale·w) in place: the
+// attention weights of one query over the keys a KV cache holds.
+func scaledSoftmax[T float](w []T, scale float64) {
+	m := math.Inf(-1)
+	for _, x := range w {
+		m = maxNaN(m, scale*float64(x))
 	}
+	s := 0.0
+	for i, x := range w {
+		e := math.Exp(scale*float64(x) - m)
+		w[i] = T(e)
+		s += e
+	}
+	for i := range w {
+		w[i] = T(float64(w[i]) / s)
+	}
+}
+
+// dotRow is Σ x[i]·y[i], accumulated in float64.
+func dotRow[T float](x, y []T) float64 {
+	s := 0.0
+	for i, v := range x {
+		s += float64(v) * float64(y[i])
+	}
+	return s
 }
 
 // cacheWrite stores the new row of each head, x[h], as row t of cache c
