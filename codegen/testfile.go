@@ -92,7 +92,7 @@ func (g *gen) testFile() ([]byte, error) {
 			jen.Comment("A generation loop: sampling top-k at temperature 1, into a buffer with room."),
 			jen.List(jen.Id("sampler"), jen.Err()).Op(":=").Id("NewSampler").Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id("Options").Values(jen.Dict{jen.Id("Temperature"): jen.Lit(1), jen.Id("TopK"): jen.Lit(10)}), jen.Lit(1)),
 			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
-			jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(2*ctx+1)),
+			jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(ctx+3)),
 		)
 	}
 	body = append(body,
@@ -179,8 +179,8 @@ type ep struct {
 
 // decodeTestCalls are the KV-cache entry points for TestZeroAllocs: Prefill
 // on the test ids, DecodeStep (starting again when the cache is full), and
-// for a language model a whole generation loop with sampling, twice the
-// context long so that the window slides.
+// for a language model a generation loop with sampling from a prompt one
+// short of the context, so that the cache fills and the window slides.
 func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 	ids := g.prog.Prefill.Inputs()[0]
 	if ids.Type.DType != graph.I32 {
@@ -197,9 +197,9 @@ func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 	}
 	if ok, _, _ := lmShape(g.prog); ok {
 		for _, name := range []string{"Generate", "GenerateNoCache"} {
-			eps = append(eps, ep{name, jen.Id("tokens").Op("=").Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)).Line().
+			eps = append(eps, ep{name, jen.Id("tokens").Op("=").Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), in.Clone().Index(jen.Op(":").Lit(ctx-1)).Op("...")).Line().
 				Var().Err().Error().Line().
-				List(jen.Id("tokens"), jen.Err()).Op("=").Id("m").Dot(name).Call(jen.Id("tokens"), jen.Lit(2*ctx), jen.Id("sampler"), jen.Nil())})
+				List(jen.Id("tokens"), jen.Err()).Op("=").Id("m").Dot(name).Call(jen.Id("tokens"), jen.Lit(4), jen.Id("sampler"), jen.Nil())})
 		}
 	}
 	return eps

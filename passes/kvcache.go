@@ -191,7 +191,7 @@ func (k *kvRewrite) analyse() error {
 		}
 		k.seq[n] = ax
 	}
-	for _, o := range g.Outputs {
+	for _, o := range g.Results() {
 		if k.axis(o.Node) < 0 {
 			return fmt.Errorf("output %q has no sequence axis", o.Name)
 		}
@@ -471,7 +471,7 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		}
 		newOf[n] = add(m, n)
 	}
-	for _, o := range g.Outputs {
+	for _, o := range g.Results() {
 		d.Outputs = append(d.Outputs, graph.Output{Name: o.Name, Node: newOf[o.Node]})
 	}
 	for _, e := range effects {
