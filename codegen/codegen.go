@@ -92,6 +92,23 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 	}
 	g.lay = lay
 	for _, gr := range prog.Graphs() {
+		if gr.Fusion != nil {
+			for _, grp := range gr.Fusion.Groups {
+				if grp.Kind != "attention" {
+					continue
+				}
+				// A tile's scores live in m.scratch; its two products run on
+				// Gemm, whose packing buffers New reserves for the largest tile.
+				a := attentionOf(grp)
+				g.scratch = max(g.scratch, attentionTile*a.s)
+				g.usesPool = true
+				for _, r := range [][5]int{{0, 1, attentionTile, a.s, a.dk}, {0, 0, attentionTile, a.dv, a.s}} {
+					if !slices.Contains(g.reserves, r) {
+						g.reserves = append(g.reserves, r)
+					}
+				}
+			}
+		}
 		for _, n := range gr.Nodes {
 			for _, x := range n.Inputs {
 				g.uses[x]++

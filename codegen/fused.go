@@ -68,6 +68,8 @@ func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
 		return []jen.Code{jen.Id("layerNormGradScaled").Call(f.ref(lng), f.ref(lng.Inputs[0]), f.ref(dh), f.ref(gamma), jen.Lit(rows), jen.Lit(d), jen.Lit(lng.Attrs.Eps))}
 	case "softmax-xent-grad":
 		return f.emitXentGrad(grp)
+	case "attention":
+		return f.emitAttention(grp)
 	}
 	return f.emitLoopKernel(grp)
 }
@@ -198,4 +200,115 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
 		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
 	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}
+}
+
+// attentionTile is how many query rows a fused attention kernel handles at
+// once: its scores fill tile × S of m.scratch, and a tile computes scores
+// only up to its last row's last visible key.
+const attentionTile = 32
+
+// attentionParts names the members of an attention group.
+type attentionParts struct {
+	scores, where, weights, out *graph.Node
+	scale                       float64
+	q, k, v                     *graph.Node
+	bh, t, s, dk, dv            int
+}
+
+func attentionOf(grp *graph.FusionGroup) attentionParts {
+	a := attentionParts{scale: 1}
+	for _, n := range grp.Nodes {
+		switch n.Op {
+		case graph.OpMatMul:
+			if n.Attrs.TransB {
+				a.scores = n
+			} else {
+				a.out = n
+			}
+		case graph.OpMul:
+			a.scale = n.Inputs[1].Attrs.Value
+			if d := n.Inputs[1].Attrs.Data; d != nil {
+				a.scale = d[0]
+			}
+		case graph.OpWhere:
+			a.where = n
+		case graph.OpSoftmax:
+			a.weights = n
+		}
+	}
+	a.q, a.k, a.v = a.scores.Inputs[0], a.scores.Inputs[1], a.out.Inputs[1]
+	ws := a.weights.Type.Shape
+	r := ws.Rank()
+	a.bh, a.t, a.s = graph.Shape(ws[:r-2]).Size(), ws[r-2], ws[r-1]
+	a.dk = a.q.Type.Shape[a.q.Type.Shape.Rank()-1]
+	a.dv = a.v.Type.Shape[a.v.Type.Shape.Rank()-1]
+	return a
+}
+
+// emitAttention writes a fused causal attention kernel as a Model method:
+// per matrix of the batch, per tile of query rows, the tile's scores as one
+// product (only the keys its rows may see), the masked, scaled softmax row
+// by row, and the weighted sum of v as another product.
+func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
+	a := attentionOf(grp)
+	kf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+	storeW := slices.Contains(grp.Results, a.weights)
+	gemm := func(tb bool, m, n, k jen.Code, x jen.Code, ldx jen.Code, y jen.Code, ldy int, c jen.Code, ldc jen.Code) jen.Code {
+		return jen.Id("Gemm").Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+	}
+	id := jen.Id
+	rowBody := []jen.Code{
+		id("row").Op(":=").Id("sc").Index(id("r").Op("*").Id("n").Op(":").Id("r").Op("*").Id("n").Op("+").Id("n")),
+		id("maskedSoftmax").Call(id("row"), id("i0").Op("+").Id("r").Op("+").Lit(a.s-a.t+1), id(graph.FormatFloat(a.scale))),
+	}
+	if storeW {
+		rowBody = append(rowBody,
+			id("wr").Op(":=").Id("wb").Index(id(fmt.Sprintf("(i0+r)*%d", a.s)).Op(":").Id(fmt.Sprintf("(i0+r+1)*%d", a.s))),
+			jen.Copy(id("wr"), id("row")),
+			jen.Clear(id("wr").Index(id("n").Op(":"))).Comment("masked: weight 0"),
+		)
+	}
+	binds := []jen.Code{
+		id("qb").Op(",").Id("kb").Op(",").Id("vb").Op(",").Id("ob").Op(":=").List(
+			kf.ref(a.q).Index(id("b").Op("*").Lit(a.t*a.dk).Op(":")), kf.ref(a.k).Index(id("b").Op("*").Lit(a.s*a.dk).Op(":")),
+			kf.ref(a.v).Index(id("b").Op("*").Lit(a.s*a.dv).Op(":")), kf.ref(a.out).Index(id("b").Op("*").Lit(a.t*a.dv).Op(":"))),
+	}
+	if storeW {
+		binds = append(binds, id("wb").Op(":=").Add(kf.ref(a.weights)).Index(id("b").Op("*").Lit(a.t*a.s).Op(":")))
+	}
+	tile := []jen.Code{
+		id("rows").Op(":=").Min(jen.Lit(attentionTile), jen.Lit(a.t).Op("-").Id("i0")),
+		id("n").Op(":=").Add(plusLit(id("i0").Op("+").Id("rows"), a.s-a.t)).Comment("keys the tile's last row may see"),
+		id("sc").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Id("rows").Op("*").Id("n")),
+		gemm(true, id("rows"), id("n"), jen.Lit(a.dk), id("qb").Index(id("i0").Op("*").Lit(a.dk).Op(":")), jen.Lit(a.dk), id("kb"), a.dk, id("sc"), id("n")),
+		jen.For(id("r").Op(":=").Range().Id("rows")).Block(rowBody...),
+		gemm(false, id("rows"), jen.Lit(a.dv), id("n"), id("sc"), id("n"), id("vb"), a.dv, id("ob").Index(id("i0").Op("*").Lit(a.dv).Op(":")), jen.Lit(a.dv)),
+	}
+	body := []jen.Code{jen.For(id("b").Op(":=").Range().Lit(a.bh)).Block(append(binds,
+		jen.For(id("i0").Op(":=").Lit(0), id("i0").Op("<").Lit(a.t), id("i0").Op("+=").Lit(attentionTile)).Block(tile...))...)}
+
+	var params []*graph.Node
+	for n := range kf.used {
+		params = append(params, n)
+	}
+	slices.SortFunc(params, func(x, y *graph.Node) int { return x.ID - y.ID })
+	var decl, args []jen.Code
+	for _, n := range params {
+		decl = append(decl, jen.Id(f.nm.name(n)).Add(f.g.goSliceType(n.Type.DType)))
+		args = append(args, f.ref(n))
+	}
+	name := f.g.kernelNames.take("fused" + exported(f.nm.name(a.out)))
+	doc := fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s:\n\n\t%s",
+		name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW], strings.Join(f.fusedComment(grp), "\n\t"))
+	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
+		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
+	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}
+}
+
+// plusLit is x + c, or x alone when c is 0.
+func plusLit(x *jen.Statement, c int) *jen.Statement {
+	if c == 0 {
+		return x
+	}
+	return x.Op("+").Lit(c)
 }

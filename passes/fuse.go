@@ -20,7 +20,12 @@ import (
 //   - layernorm-grad: LayerNormGrad of dy ⊙ γ, with the product formed on the
 //     fly, one pass per row;
 //   - softmax-xent-grad: (softmax(z) − onehot(y)) · c, the cross-entropy
-//     gradient, one pass per row without materialising the one-hot rows.
+//     gradient, one pass per row without materialising the one-hot rows;
+//   - attention: causal attention, MatMul(q, kᵀ) [⊙ c] → Where(causal mask,
+//     ·, −inf) → Softmax → MatMul(·, v), computed a tile of query rows at a
+//     time: the scores of a tile, only up to its last visible key, then the
+//     softmax and the weighted sum of v, without storing the score matrices
+//     (the weights are stored only when backward or a tap reads them).
 //
 // Assumes: g is valid and final (no rewrites follow). Guarantees: g.Fusion
 // lists the groups; members of a group share the role of its last member;
@@ -165,6 +170,11 @@ func (f *fuser) rowKernels(st *Stats) {
 			continue
 		}
 		switch n.Op {
+		case graph.OpSoftmax:
+			if members := f.attention(n); members != nil {
+				f.add("attention", members, nil)
+				st.Count("fuse/attention", 1)
+			}
 		case graph.OpLayerNorm:
 			// y = LayerNorm(x) ⊙ γ + β
 			mul := single(n)
@@ -242,4 +252,62 @@ func (f *fuser) rowKernels(st *Stats) {
 			st.Count("fuse/softmax-xent-grad", 1)
 		}
 	}
+}
+
+// attention matches causal attention around the softmax w and returns its
+// members: the scores product, the scale, the mask fill, w and the product
+// with v. Every inner value must be read only by the next member; w may be
+// read elsewhere too (backward, a tap), later, so it is then stored.
+func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
+	single := func(x *graph.Node) bool { return len(f.uses[x]) == 1 && !f.roots[x] && f.groupOf[x] == nil && x.Role == w.Role }
+	last := w.Type.Shape.Rank() - 1
+	if w.Attrs.Axis != last || last < 1 || f.groupOf[w] != nil {
+		return nil
+	}
+	var out *graph.Node
+	for _, u := range f.uses[w] {
+		if u.Op == graph.OpMatMul && u.Inputs[0] == w && !u.Attrs.TransA && !u.Attrs.TransB && u.Role == w.Role && f.groupOf[u] == nil {
+			out = u
+		}
+	}
+	masked := w.Inputs[0]
+	if out == nil || masked.Op != graph.OpWhere || !single(masked) {
+		return nil
+	}
+	mask, scores, fill := masked.Inputs[0], masked.Inputs[1], masked.Inputs[2]
+	for mask.Op == graph.OpBroadcastTo || mask.Op == graph.OpReshape {
+		mask = mask.Inputs[0]
+	}
+	if fv, ok := uniform(fill); mask.Op != graph.OpCausalMask || !ok || fv > -1e300 || !single(scores) {
+		return nil
+	}
+	members := map[*graph.Node]bool{masked: true, w: true, out: true}
+	if scores.Op == graph.OpMul {
+		if c, ok := uniform(scores.Inputs[1]); !ok || scores.Inputs[1].Type.Shape.Rank() != 0 || c != c {
+			return nil
+		}
+		members[scores] = true
+		scores = scores.Inputs[0]
+		if !single(scores) {
+			return nil
+		}
+	}
+	if scores.Op != graph.OpMatMul || scores.Attrs.TransA || !scores.Attrs.TransB {
+		return nil
+	}
+	q, k, v := scores.Inputs[0], scores.Inputs[1], out.Inputs[1]
+	// One batch of matrices for q, k, v, the weights and the result, and
+	// the mask's [T, S] at the end of the scores' shape.
+	batch := w.Type.Shape[:last-1]
+	for _, x := range []*graph.Node{q, k, v, out} {
+		if !graph.Shape(x.Type.Shape[:x.Type.Shape.Rank()-2]).Equal(batch) {
+			return nil
+		}
+	}
+	ms := mask.Type.Shape // [T, S]: every query sees at least key 0 when S ≥ T
+	if ms[0] != w.Type.Shape[last-1] || ms[1] != w.Type.Shape[last] || ms[1] < ms[0] {
+		return nil
+	}
+	members[scores] = true
+	return members
 }

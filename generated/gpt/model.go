@@ -5,10 +5,7 @@
 // It is standalone: New allocates every buffer once, and no method allocates after that.
 package gpt
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
@@ -55,7 +52,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float32, 1048577)
-	m.scratch = make([]float32, 128)
+	m.scratch = make([]float32, 4096)
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
 	// wpe f32[128,128]: normal, std 0.02
@@ -692,6 +689,8 @@ func NewSeeded(seed uint64) *Model {
 	}}
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, true, 32, 128, 32)
+	Reserve[float32](m.pool, false, false, 32, 32, 128)
 	Reserve[float32](m.pool, false, false, 128, 128, 128)
 	Reserve[float32](m.pool, false, true, 128, 128, 32)
 	Reserve[float32](m.pool, false, false, 128, 32, 128)
@@ -921,7 +920,7 @@ func (m *Model) Prefill(ids []int32) (logits []float32, err error) {
 	for r := range 8 {
 		copy(buf[r*128:r*128+n], ids[r*n:r*n+n])
 	}
-	m.arena[2228224] = float32(n)
+	m.arena[1835008] = float32(n)
 	if err := m.prefill(); err != nil {
 		return nil, err
 	}
@@ -965,183 +964,171 @@ func (m *Model) Pos() int {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
-	ids := m.iarena[0:1024]                    // i32[8,128]
-	wte := m.params[0:65536]                   // f32[512,128]
-	wpe := m.params[65536:81920]               // f32[128,128]
-	t3 := m.arena[1048576:1179648]             // f32[8,128,128]
-	h_in := m.arena[1048576:1179648]           // f32[8,128,128]
-	h0_ln1_gamma := m.params[81920:82048]      // f32[128]
-	h0_ln1_beta := m.params[82048:82176]       // f32[128]
-	h0_attn_Wq := m.params[82176:98560]        // f32[128,128]
-	h0_attn_bq := m.params[98560:98688]        // f32[128]
-	h0_attn_Wk := m.params[98688:115072]       // f32[128,128]
-	h0_attn_bk := m.params[115072:115200]      // f32[128]
-	h0_attn_Wv := m.params[115200:131584]      // f32[128,128]
-	h0_attn_bv := m.params[131584:131712]      // f32[128]
-	h0_attn_Wo := m.params[131712:148096]      // f32[128,128]
-	h0_attn_bo := m.params[148096:148224]      // f32[128]
-	h0_ln2_gamma := m.params[148224:148352]    // f32[128]
-	h0_ln2_beta := m.params[148352:148480]     // f32[128]
-	h0_mlp_W1 := m.params[148480:214016]       // f32[128,512]
-	h0_mlp_b1 := m.params[214016:214528]       // f32[512]
-	h0_mlp_W2 := m.params[214528:280064]       // f32[512,128]
-	h0_mlp_b2 := m.params[280064:280192]       // f32[128]
-	h0_ln1 := m.arena[0:131072]                // f32[8,128,128]
-	t25 := m.arena[131072:262144]              // f32[8,128,128]
-	h0_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t27 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h0_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
-	t29 := m.arena[131072:262144]              // f32[8,128,128]
-	h0_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t31 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h0_attn_k := m.arena[655360:786432]        // f32[8,4,128,32]
-	t33 := m.arena[131072:262144]              // f32[8,128,128]
-	h0_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t35 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h0_attn_v := m.arena[1179648:1310720]      // f32[8,4,128,32]
-	t37 := m.arena[0:524288]                   // f32[8,4,128,128]
-	t41 := m.arena[0:524288]                   // f32[8,4,128,128]
-	h0_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
-	h0_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
-	t44 := m.arena[131072:262144]              // f32[8,128,4,32]
-	t45 := m.arena[131072:262144]              // f32[8,128,128]
-	t46 := m.arena[524288:655360]              // f32[8,128,128]
-	h0_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h0_ln2 := m.arena[655360:786432]           // f32[8,128,128]
-	t52 := m.arena[0:524288]                   // f32[8,128,512]
-	h0_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t55 := m.arena[1048576:1179648]            // f32[8,128,128]
-	h0_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
-	h1_ln1_gamma := m.params[280192:280320]    // f32[128]
-	h1_ln1_beta := m.params[280320:280448]     // f32[128]
-	h1_attn_Wq := m.params[280448:296832]      // f32[128,128]
-	h1_attn_bq := m.params[296832:296960]      // f32[128]
-	h1_attn_Wk := m.params[296960:313344]      // f32[128,128]
-	h1_attn_bk := m.params[313344:313472]      // f32[128]
-	h1_attn_Wv := m.params[313472:329856]      // f32[128,128]
-	h1_attn_bv := m.params[329856:329984]      // f32[128]
-	h1_attn_Wo := m.params[329984:346368]      // f32[128,128]
-	h1_attn_bo := m.params[346368:346496]      // f32[128]
-	h1_ln2_gamma := m.params[346496:346624]    // f32[128]
-	h1_ln2_beta := m.params[346624:346752]     // f32[128]
-	h1_mlp_W1 := m.params[346752:412288]       // f32[128,512]
-	h1_mlp_b1 := m.params[412288:412800]       // f32[512]
-	h1_mlp_W2 := m.params[412800:478336]       // f32[512,128]
-	h1_mlp_b2 := m.params[478336:478464]       // f32[128]
-	h1_ln1 := m.arena[0:131072]                // f32[8,128,128]
-	t77 := m.arena[131072:262144]              // f32[8,128,128]
-	h1_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t79 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h1_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
-	t81 := m.arena[131072:262144]              // f32[8,128,128]
-	h1_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t83 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h1_attn_k := m.arena[655360:786432]        // f32[8,4,128,32]
-	t85 := m.arena[131072:262144]              // f32[8,128,128]
-	h1_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t87 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h1_attn_v := m.arena[1179648:1310720]      // f32[8,4,128,32]
-	t89 := m.arena[0:524288]                   // f32[8,4,128,128]
-	t91 := m.arena[0:524288]                   // f32[8,4,128,128]
-	h1_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
-	h1_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
-	t94 := m.arena[131072:262144]              // f32[8,128,4,32]
-	t95 := m.arena[131072:262144]              // f32[8,128,128]
-	t96 := m.arena[524288:655360]              // f32[8,128,128]
-	h1_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h1_ln2 := m.arena[655360:786432]           // f32[8,128,128]
-	t102 := m.arena[0:524288]                  // f32[8,128,512]
-	h1_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t105 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h1_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
-	h2_ln1_gamma := m.params[478464:478592]    // f32[128]
-	h2_ln1_beta := m.params[478592:478720]     // f32[128]
-	h2_attn_Wq := m.params[478720:495104]      // f32[128,128]
-	h2_attn_bq := m.params[495104:495232]      // f32[128]
-	h2_attn_Wk := m.params[495232:511616]      // f32[128,128]
-	h2_attn_bk := m.params[511616:511744]      // f32[128]
-	h2_attn_Wv := m.params[511744:528128]      // f32[128,128]
-	h2_attn_bv := m.params[528128:528256]      // f32[128]
-	h2_attn_Wo := m.params[528256:544640]      // f32[128,128]
-	h2_attn_bo := m.params[544640:544768]      // f32[128]
-	h2_ln2_gamma := m.params[544768:544896]    // f32[128]
-	h2_ln2_beta := m.params[544896:545024]     // f32[128]
-	h2_mlp_W1 := m.params[545024:610560]       // f32[128,512]
-	h2_mlp_b1 := m.params[610560:611072]       // f32[512]
-	h2_mlp_W2 := m.params[611072:676608]       // f32[512,128]
-	h2_mlp_b2 := m.params[676608:676736]       // f32[128]
-	h2_ln1 := m.arena[0:131072]                // f32[8,128,128]
-	t127 := m.arena[131072:262144]             // f32[8,128,128]
-	h2_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t129 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h2_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
-	t131 := m.arena[131072:262144]             // f32[8,128,128]
-	h2_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t133 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h2_attn_k := m.arena[655360:786432]        // f32[8,4,128,32]
-	t135 := m.arena[131072:262144]             // f32[8,128,128]
-	h2_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t137 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h2_attn_v := m.arena[1179648:1310720]      // f32[8,4,128,32]
-	t139 := m.arena[0:524288]                  // f32[8,4,128,128]
-	t141 := m.arena[0:524288]                  // f32[8,4,128,128]
-	h2_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
-	h2_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
-	t144 := m.arena[131072:262144]             // f32[8,128,4,32]
-	t145 := m.arena[131072:262144]             // f32[8,128,128]
-	t146 := m.arena[524288:655360]             // f32[8,128,128]
-	h2_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h2_ln2 := m.arena[655360:786432]           // f32[8,128,128]
-	t152 := m.arena[0:524288]                  // f32[8,128,512]
-	h2_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t155 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h2_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
-	h3_ln1_gamma := m.params[676736:676864]    // f32[128]
-	h3_ln1_beta := m.params[676864:676992]     // f32[128]
-	h3_attn_Wq := m.params[676992:693376]      // f32[128,128]
-	h3_attn_bq := m.params[693376:693504]      // f32[128]
-	h3_attn_Wk := m.params[693504:709888]      // f32[128,128]
-	h3_attn_bk := m.params[709888:710016]      // f32[128]
-	h3_attn_Wv := m.params[710016:726400]      // f32[128,128]
-	h3_attn_bv := m.params[726400:726528]      // f32[128]
-	h3_attn_Wo := m.params[726528:742912]      // f32[128,128]
-	h3_attn_bo := m.params[742912:743040]      // f32[128]
-	h3_ln2_gamma := m.params[743040:743168]    // f32[128]
-	h3_ln2_beta := m.params[743168:743296]     // f32[128]
-	h3_mlp_W1 := m.params[743296:808832]       // f32[128,512]
-	h3_mlp_b1 := m.params[808832:809344]       // f32[512]
-	h3_mlp_W2 := m.params[809344:874880]       // f32[512,128]
-	h3_mlp_b2 := m.params[874880:875008]       // f32[128]
-	h3_ln1 := m.arena[0:131072]                // f32[8,128,128]
-	t177 := m.arena[131072:262144]             // f32[8,128,128]
-	h3_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t179 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h3_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
-	t181 := m.arena[131072:262144]             // f32[8,128,128]
-	h3_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t183 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h3_attn_k := m.arena[655360:786432]        // f32[8,4,128,32]
-	t185 := m.arena[131072:262144]             // f32[8,128,128]
-	h3_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t187 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h3_attn_v := m.arena[1179648:1310720]      // f32[8,4,128,32]
-	t189 := m.arena[0:524288]                  // f32[8,4,128,128]
-	t191 := m.arena[0:524288]                  // f32[8,4,128,128]
-	h3_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
-	h3_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
-	t194 := m.arena[131072:262144]             // f32[8,128,4,32]
-	t195 := m.arena[131072:262144]             // f32[8,128,128]
-	t196 := m.arena[524288:655360]             // f32[8,128,128]
-	h3_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h3_ln2 := m.arena[655360:786432]           // f32[8,128,128]
-	t202 := m.arena[0:524288]                  // f32[8,128,512]
-	h3_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t205 := m.arena[655360:786432]             // f32[8,128,128]
-	h3_resid2 := m.arena[655360:786432]        // f32[8,128,128]
-	lnf_gamma := m.params[875008:875136]       // f32[128]
-	lnf_beta := m.params[875136:875264]        // f32[128]
-	lnf := m.arena[524288:655360]              // f32[8,128,128]
-	logits := m.arena[0:524288]                // f32[8,128,512]
+	ids := m.iarena[0:1024]                   // i32[8,128]
+	wte := m.params[0:65536]                  // f32[512,128]
+	wpe := m.params[65536:81920]              // f32[128,128]
+	t3 := m.arena[0:131072]                   // f32[8,128,128]
+	h_in := m.arena[0:131072]                 // f32[8,128,128]
+	h0_ln1_gamma := m.params[81920:82048]     // f32[128]
+	h0_ln1_beta := m.params[82048:82176]      // f32[128]
+	h0_attn_Wq := m.params[82176:98560]       // f32[128,128]
+	h0_attn_bq := m.params[98560:98688]       // f32[128]
+	h0_attn_Wk := m.params[98688:115072]      // f32[128,128]
+	h0_attn_bk := m.params[115072:115200]     // f32[128]
+	h0_attn_Wv := m.params[115200:131584]     // f32[128,128]
+	h0_attn_bv := m.params[131584:131712]     // f32[128]
+	h0_attn_Wo := m.params[131712:148096]     // f32[128,128]
+	h0_attn_bo := m.params[148096:148224]     // f32[128]
+	h0_ln2_gamma := m.params[148224:148352]   // f32[128]
+	h0_ln2_beta := m.params[148352:148480]    // f32[128]
+	h0_mlp_W1 := m.params[148480:214016]      // f32[128,512]
+	h0_mlp_b1 := m.params[214016:214528]      // f32[512]
+	h0_mlp_W2 := m.params[214528:280064]      // f32[512,128]
+	h0_mlp_b2 := m.params[280064:280192]      // f32[128]
+	h0_ln1 := m.arena[131072:262144]          // f32[8,128,128]
+	t25 := m.arena[262144:393216]             // f32[8,128,128]
+	h0_attn_q_proj := m.arena[262144:393216]  // f32[8,128,128]
+	t27 := m.arena[262144:393216]             // f32[8,128,4,32]
+	h0_attn_q := m.arena[393216:524288]       // f32[8,4,128,32]
+	t29 := m.arena[262144:393216]             // f32[8,128,128]
+	h0_attn_k_proj := m.arena[262144:393216]  // f32[8,128,128]
+	t31 := m.arena[262144:393216]             // f32[8,128,4,32]
+	h0_attn_k := m.arena[524288:655360]       // f32[8,4,128,32]
+	t33 := m.arena[262144:393216]             // f32[8,128,128]
+	h0_attn_v_proj := m.arena[262144:393216]  // f32[8,128,128]
+	t35 := m.arena[262144:393216]             // f32[8,128,4,32]
+	h0_attn_v := m.arena[131072:262144]       // f32[8,4,128,32]
+	h0_attn_context := m.arena[262144:393216] // f32[8,4,128,32]
+	t44 := m.arena[131072:262144]             // f32[8,128,4,32]
+	t45 := m.arena[131072:262144]             // f32[8,128,128]
+	t46 := m.arena[524288:655360]             // f32[8,128,128]
+	h0_resid1 := m.arena[524288:655360]       // f32[8,128,128]
+	h0_ln2 := m.arena[655360:786432]          // f32[8,128,128]
+	t52 := m.arena[0:524288]                  // f32[8,128,512]
+	h0_mlp_hidden := m.arena[0:524288]        // f32[8,128,512]
+	t55 := m.arena[655360:786432]             // f32[8,128,128]
+	h0_resid2 := m.arena[655360:786432]       // f32[8,128,128]
+	h1_ln1_gamma := m.params[280192:280320]   // f32[128]
+	h1_ln1_beta := m.params[280320:280448]    // f32[128]
+	h1_attn_Wq := m.params[280448:296832]     // f32[128,128]
+	h1_attn_bq := m.params[296832:296960]     // f32[128]
+	h1_attn_Wk := m.params[296960:313344]     // f32[128,128]
+	h1_attn_bk := m.params[313344:313472]     // f32[128]
+	h1_attn_Wv := m.params[313472:329856]     // f32[128,128]
+	h1_attn_bv := m.params[329856:329984]     // f32[128]
+	h1_attn_Wo := m.params[329984:346368]     // f32[128,128]
+	h1_attn_bo := m.params[346368:346496]     // f32[128]
+	h1_ln2_gamma := m.params[346496:346624]   // f32[128]
+	h1_ln2_beta := m.params[346624:346752]    // f32[128]
+	h1_mlp_W1 := m.params[346752:412288]      // f32[128,512]
+	h1_mlp_b1 := m.params[412288:412800]      // f32[512]
+	h1_mlp_W2 := m.params[412800:478336]      // f32[512,128]
+	h1_mlp_b2 := m.params[478336:478464]      // f32[128]
+	h1_ln1 := m.arena[0:131072]               // f32[8,128,128]
+	t77 := m.arena[131072:262144]             // f32[8,128,128]
+	h1_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t79 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h1_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	t81 := m.arena[131072:262144]             // f32[8,128,128]
+	h1_attn_k_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t83 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h1_attn_k := m.arena[393216:524288]       // f32[8,4,128,32]
+	t85 := m.arena[131072:262144]             // f32[8,128,128]
+	h1_attn_v_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t87 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h1_attn_v := m.arena[0:131072]            // f32[8,4,128,32]
+	h1_attn_context := m.arena[131072:262144] // f32[8,4,128,32]
+	t94 := m.arena[0:131072]                  // f32[8,128,4,32]
+	t95 := m.arena[0:131072]                  // f32[8,128,128]
+	t96 := m.arena[524288:655360]             // f32[8,128,128]
+	h1_resid1 := m.arena[524288:655360]       // f32[8,128,128]
+	h1_ln2 := m.arena[655360:786432]          // f32[8,128,128]
+	t102 := m.arena[0:524288]                 // f32[8,128,512]
+	h1_mlp_hidden := m.arena[0:524288]        // f32[8,128,512]
+	t105 := m.arena[655360:786432]            // f32[8,128,128]
+	h1_resid2 := m.arena[655360:786432]       // f32[8,128,128]
+	h2_ln1_gamma := m.params[478464:478592]   // f32[128]
+	h2_ln1_beta := m.params[478592:478720]    // f32[128]
+	h2_attn_Wq := m.params[478720:495104]     // f32[128,128]
+	h2_attn_bq := m.params[495104:495232]     // f32[128]
+	h2_attn_Wk := m.params[495232:511616]     // f32[128,128]
+	h2_attn_bk := m.params[511616:511744]     // f32[128]
+	h2_attn_Wv := m.params[511744:528128]     // f32[128,128]
+	h2_attn_bv := m.params[528128:528256]     // f32[128]
+	h2_attn_Wo := m.params[528256:544640]     // f32[128,128]
+	h2_attn_bo := m.params[544640:544768]     // f32[128]
+	h2_ln2_gamma := m.params[544768:544896]   // f32[128]
+	h2_ln2_beta := m.params[544896:545024]    // f32[128]
+	h2_mlp_W1 := m.params[545024:610560]      // f32[128,512]
+	h2_mlp_b1 := m.params[610560:611072]      // f32[512]
+	h2_mlp_W2 := m.params[611072:676608]      // f32[512,128]
+	h2_mlp_b2 := m.params[676608:676736]      // f32[128]
+	h2_ln1 := m.arena[0:131072]               // f32[8,128,128]
+	t127 := m.arena[131072:262144]            // f32[8,128,128]
+	h2_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t129 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h2_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	t131 := m.arena[131072:262144]            // f32[8,128,128]
+	h2_attn_k_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t133 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h2_attn_k := m.arena[393216:524288]       // f32[8,4,128,32]
+	t135 := m.arena[131072:262144]            // f32[8,128,128]
+	h2_attn_v_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t137 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h2_attn_v := m.arena[0:131072]            // f32[8,4,128,32]
+	h2_attn_context := m.arena[131072:262144] // f32[8,4,128,32]
+	t144 := m.arena[0:131072]                 // f32[8,128,4,32]
+	t145 := m.arena[0:131072]                 // f32[8,128,128]
+	t146 := m.arena[524288:655360]            // f32[8,128,128]
+	h2_resid1 := m.arena[524288:655360]       // f32[8,128,128]
+	h2_ln2 := m.arena[655360:786432]          // f32[8,128,128]
+	t152 := m.arena[0:524288]                 // f32[8,128,512]
+	h2_mlp_hidden := m.arena[0:524288]        // f32[8,128,512]
+	t155 := m.arena[655360:786432]            // f32[8,128,128]
+	h2_resid2 := m.arena[655360:786432]       // f32[8,128,128]
+	h3_ln1_gamma := m.params[676736:676864]   // f32[128]
+	h3_ln1_beta := m.params[676864:676992]    // f32[128]
+	h3_attn_Wq := m.params[676992:693376]     // f32[128,128]
+	h3_attn_bq := m.params[693376:693504]     // f32[128]
+	h3_attn_Wk := m.params[693504:709888]     // f32[128,128]
+	h3_attn_bk := m.params[709888:710016]     // f32[128]
+	h3_attn_Wv := m.params[710016:726400]     // f32[128,128]
+	h3_attn_bv := m.params[726400:726528]     // f32[128]
+	h3_attn_Wo := m.params[726528:742912]     // f32[128,128]
+	h3_attn_bo := m.params[742912:743040]     // f32[128]
+	h3_ln2_gamma := m.params[743040:743168]   // f32[128]
+	h3_ln2_beta := m.params[743168:743296]    // f32[128]
+	h3_mlp_W1 := m.params[743296:808832]      // f32[128,512]
+	h3_mlp_b1 := m.params[808832:809344]      // f32[512]
+	h3_mlp_W2 := m.params[809344:874880]      // f32[512,128]
+	h3_mlp_b2 := m.params[874880:875008]      // f32[128]
+	h3_ln1 := m.arena[0:131072]               // f32[8,128,128]
+	t177 := m.arena[131072:262144]            // f32[8,128,128]
+	h3_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t179 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h3_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	t181 := m.arena[131072:262144]            // f32[8,128,128]
+	h3_attn_k_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t183 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h3_attn_k := m.arena[393216:524288]       // f32[8,4,128,32]
+	t185 := m.arena[131072:262144]            // f32[8,128,128]
+	h3_attn_v_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t187 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h3_attn_v := m.arena[0:131072]            // f32[8,4,128,32]
+	h3_attn_context := m.arena[131072:262144] // f32[8,4,128,32]
+	t194 := m.arena[0:131072]                 // f32[8,128,4,32]
+	t195 := m.arena[0:131072]                 // f32[8,128,128]
+	t196 := m.arena[524288:655360]            // f32[8,128,128]
+	h3_resid1 := m.arena[524288:655360]       // f32[8,128,128]
+	h3_ln2 := m.arena[655360:786432]          // f32[8,128,128]
+	t202 := m.arena[0:524288]                 // f32[8,128,512]
+	h3_mlp_hidden := m.arena[0:524288]        // f32[8,128,512]
+	t205 := m.arena[655360:786432]            // f32[8,128,128]
+	h3_resid2 := m.arena[655360:786432]       // f32[8,128,128]
+	lnf_gamma := m.params[875008:875136]      // f32[128]
+	lnf_beta := m.params[875136:875264]       // f32[128]
+	lnf := m.arena[524288:655360]             // f32[8,128,128]
+	logits := m.arena[0:524288]               // f32[8,128,512]
 
 	// t3 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t3, wte, ids, 128, 512); p >= 0 {
@@ -1221,20 +1208,14 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT41(h0_attn_q, h0_attn_k, t37, t41)
-
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h0_attn_weights, t41, 4096, 128, 1, false)
-
-	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
-	}
+	//	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
+	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH0_attn_context(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1341,20 +1322,14 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT91(h1_attn_q, h1_attn_k, t89, t91)
-
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h1_attn_weights, t91, 4096, 128, 1, false)
-
-	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
-	}
+	//	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
+	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH1_attn_context(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1461,20 +1436,14 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT141(h2_attn_q, h2_attn_k, t139, t141)
-
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h2_attn_weights, t141, 4096, 128, 1, false)
-
-	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
-	}
+	//	h2_attn_weights = softmax(t141)  (Softmax, models/gpt/gpt.go:88)
+	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH2_attn_context(h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
 
 	// t144 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1581,20 +1550,14 @@ func (m *Model) predict() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT191(h3_attn_q, h3_attn_k, t189, t191)
-
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h3_attn_weights, t191, 4096, 128, 1, false)
-
-	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
-	}
+	//	h3_attn_weights = softmax(t191)  (Softmax, models/gpt/gpt.go:88)
+	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH3_attn_context(h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
 
 	// t194 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1689,18 +1652,16 @@ func (m *Model) forward() error {
 	h0_attn_v_proj := m.arena[0:131072]         // f32[8,128,128]
 	t36 := m.arena[0:131072]                    // f32[8,128,4,32]
 	h0_attn_v := m.arena[8519680:8650752]       // f32[8,4,128,32]
-	t38 := m.arena[0:524288]                    // f32[8,4,128,128]
-	t42 := m.arena[0:524288]                    // f32[8,4,128,128]
-	h0_attn_weights := m.arena[524288:1048576]  // f32[8,4,128,128]
-	h0_attn_context := m.arena[0:131072]        // f32[8,4,128,32]
+	h0_attn_weights := m.arena[0:524288]        // f32[8,4,128,128]
+	h0_attn_context := m.arena[524288:655360]   // f32[8,4,128,32]
 	t45 := m.arena[8650752:8781824]             // f32[8,128,4,32]
 	t46 := m.arena[8650752:8781824]             // f32[8,128,128]
 	t47 := m.arena[8781824:8912896]             // f32[8,128,128]
 	h0_resid1 := m.arena[8781824:8912896]       // f32[8,128,128]
 	t50 := m.arena[8912896:9043968]             // f32[8,128,128]
 	h0_ln2 := m.arena[9043968:9175040]          // f32[8,128,128]
-	t53 := m.arena[0:524288]                    // f32[8,128,512]
-	t54 := m.arena[0:524288]                    // f32[8,128,512]
+	t53 := m.arena[524288:1048576]              // f32[8,128,512]
+	t54 := m.arena[524288:1048576]              // f32[8,128,512]
 	h0_mlp_hidden := m.arena[1048576:1572864]   // f32[8,128,512]
 	t56 := m.arena[9175040:9306112]             // f32[8,128,128]
 	h0_resid2 := m.arena[9175040:9306112]       // f32[8,128,128]
@@ -1734,18 +1695,16 @@ func (m *Model) forward() error {
 	h1_attn_v_proj := m.arena[1572864:1703936]  // f32[8,128,128]
 	t88 := m.arena[1572864:1703936]             // f32[8,128,4,32]
 	h1_attn_v := m.arena[9830400:9961472]       // f32[8,4,128,32]
-	t90 := m.arena[1572864:2097152]             // f32[8,4,128,128]
-	t92 := m.arena[1572864:2097152]             // f32[8,4,128,128]
-	h1_attn_weights := m.arena[2097152:2621440] // f32[8,4,128,128]
-	h1_attn_context := m.arena[1572864:1703936] // f32[8,4,128,32]
+	h1_attn_weights := m.arena[1572864:2097152] // f32[8,4,128,128]
+	h1_attn_context := m.arena[2097152:2228224] // f32[8,4,128,32]
 	t95 := m.arena[9961472:10092544]            // f32[8,128,4,32]
 	t96 := m.arena[9961472:10092544]            // f32[8,128,128]
 	t97 := m.arena[10092544:10223616]           // f32[8,128,128]
 	h1_resid1 := m.arena[10092544:10223616]     // f32[8,128,128]
 	t100 := m.arena[10223616:10354688]          // f32[8,128,128]
 	h1_ln2 := m.arena[10354688:10485760]        // f32[8,128,128]
-	t103 := m.arena[1572864:2097152]            // f32[8,128,512]
-	t104 := m.arena[1572864:2097152]            // f32[8,128,512]
+	t103 := m.arena[2097152:2621440]            // f32[8,128,512]
+	t104 := m.arena[2097152:2621440]            // f32[8,128,512]
 	h1_mlp_hidden := m.arena[2621440:3145728]   // f32[8,128,512]
 	t106 := m.arena[10485760:10616832]          // f32[8,128,128]
 	h1_resid2 := m.arena[10485760:10616832]     // f32[8,128,128]
@@ -1779,18 +1738,16 @@ func (m *Model) forward() error {
 	h2_attn_v_proj := m.arena[3145728:3276800]  // f32[8,128,128]
 	t138 := m.arena[3145728:3276800]            // f32[8,128,4,32]
 	h2_attn_v := m.arena[11141120:11272192]     // f32[8,4,128,32]
-	t140 := m.arena[3145728:3670016]            // f32[8,4,128,128]
-	t142 := m.arena[3145728:3670016]            // f32[8,4,128,128]
-	h2_attn_weights := m.arena[3670016:4194304] // f32[8,4,128,128]
-	h2_attn_context := m.arena[3145728:3276800] // f32[8,4,128,32]
+	h2_attn_weights := m.arena[3145728:3670016] // f32[8,4,128,128]
+	h2_attn_context := m.arena[3670016:3801088] // f32[8,4,128,32]
 	t145 := m.arena[11272192:11403264]          // f32[8,128,4,32]
 	t146 := m.arena[11272192:11403264]          // f32[8,128,128]
 	t147 := m.arena[11403264:11534336]          // f32[8,128,128]
 	h2_resid1 := m.arena[11403264:11534336]     // f32[8,128,128]
 	t150 := m.arena[11534336:11665408]          // f32[8,128,128]
 	h2_ln2 := m.arena[11665408:11796480]        // f32[8,128,128]
-	t153 := m.arena[3145728:3670016]            // f32[8,128,512]
-	t154 := m.arena[3145728:3670016]            // f32[8,128,512]
+	t153 := m.arena[3670016:4194304]            // f32[8,128,512]
+	t154 := m.arena[3670016:4194304]            // f32[8,128,512]
 	h2_mlp_hidden := m.arena[4194304:4718592]   // f32[8,128,512]
 	t156 := m.arena[11796480:11927552]          // f32[8,128,128]
 	h2_resid2 := m.arena[11796480:11927552]     // f32[8,128,128]
@@ -1824,18 +1781,16 @@ func (m *Model) forward() error {
 	h3_attn_v_proj := m.arena[4718592:4849664]  // f32[8,128,128]
 	t188 := m.arena[4718592:4849664]            // f32[8,128,4,32]
 	h3_attn_v := m.arena[12451840:12582912]     // f32[8,4,128,32]
-	t190 := m.arena[4718592:5242880]            // f32[8,4,128,128]
-	t192 := m.arena[4718592:5242880]            // f32[8,4,128,128]
-	h3_attn_weights := m.arena[5242880:5767168] // f32[8,4,128,128]
-	h3_attn_context := m.arena[4718592:4849664] // f32[8,4,128,32]
+	h3_attn_weights := m.arena[4718592:5242880] // f32[8,4,128,128]
+	h3_attn_context := m.arena[5242880:5373952] // f32[8,4,128,32]
 	t195 := m.arena[12582912:12713984]          // f32[8,128,4,32]
 	t196 := m.arena[12582912:12713984]          // f32[8,128,128]
 	t197 := m.arena[12713984:12845056]          // f32[8,128,128]
 	h3_resid1 := m.arena[12713984:12845056]     // f32[8,128,128]
 	t200 := m.arena[12845056:12976128]          // f32[8,128,128]
 	h3_ln2 := m.arena[12976128:13107200]        // f32[8,128,128]
-	t203 := m.arena[4718592:5242880]            // f32[8,128,512]
-	t204 := m.arena[4718592:5242880]            // f32[8,128,512]
+	t203 := m.arena[5242880:5767168]            // f32[8,128,512]
+	t204 := m.arena[5242880:5767168]            // f32[8,128,512]
 	h3_mlp_hidden := m.arena[5767168:6291456]   // f32[8,128,512]
 	t206 := m.arena[13107200:13238272]          // f32[8,128,128]
 	h3_resid2 := m.arena[13107200:13238272]     // f32[8,128,128]
@@ -1924,20 +1879,14 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT42(h0_attn_q, h0_attn_k, t38, t42)
-
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h0_attn_weights, t42, 4096, 128, 1, false)
-
-	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
-	}
+	//	h0_attn_weights = softmax(t42)  (Softmax, models/gpt/gpt.go:88)
+	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH0_attn_context_2(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2044,20 +1993,14 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT92(h1_attn_q, h1_attn_k, t90, t92)
-
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h1_attn_weights, t92, 4096, 128, 1, false)
-
-	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
-	}
+	//	h1_attn_weights = softmax(t92)  (Softmax, models/gpt/gpt.go:88)
+	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH1_attn_context_2(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2164,20 +2107,14 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT142(h2_attn_q, h2_attn_k, t140, t142)
-
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h2_attn_weights, t142, 4096, 128, 1, false)
-
-	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
-	}
+	//	h2_attn_weights = softmax(t142)  (Softmax, models/gpt/gpt.go:88)
+	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH2_attn_context_2(h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context)
 
 	// t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2284,20 +2221,14 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT192(h3_attn_q, h3_attn_k, t190, t192)
-
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h3_attn_weights, t192, 4096, 128, 1, false)
-
-	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
-	}
+	//	h3_attn_weights = softmax(t192)  (Softmax, models/gpt/gpt.go:88)
+	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH3_attn_context_2(h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context)
 
 	// t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2383,12 +2314,12 @@ func (m *Model) backward() error {
 	h0_attn_q := m.arena[8257536:8388608]        // f32[8,4,128,32]
 	h0_attn_k := m.arena[8388608:8519680]        // f32[8,4,128,32]
 	h0_attn_v := m.arena[8519680:8650752]        // f32[8,4,128,32]
-	h0_attn_weights := m.arena[524288:1048576]   // f32[8,4,128,128]
+	h0_attn_weights := m.arena[0:524288]         // f32[8,4,128,128]
 	t46 := m.arena[8650752:8781824]              // f32[8,128,128]
 	h0_resid1 := m.arena[8781824:8912896]        // f32[8,128,128]
 	t50 := m.arena[8912896:9043968]              // f32[8,128,128]
 	h0_ln2 := m.arena[9043968:9175040]           // f32[8,128,128]
-	t54 := m.arena[0:524288]                     // f32[8,128,512]
+	t54 := m.arena[524288:1048576]               // f32[8,128,512]
 	h0_mlp_hidden := m.arena[1048576:1572864]    // f32[8,128,512]
 	h0_resid2 := m.arena[9175040:9306112]        // f32[8,128,128]
 	h1_ln1_gamma := m.params[280192:280320]      // f32[128]
@@ -2404,12 +2335,12 @@ func (m *Model) backward() error {
 	h1_attn_q := m.arena[9568256:9699328]        // f32[8,4,128,32]
 	h1_attn_k := m.arena[9699328:9830400]        // f32[8,4,128,32]
 	h1_attn_v := m.arena[9830400:9961472]        // f32[8,4,128,32]
-	h1_attn_weights := m.arena[2097152:2621440]  // f32[8,4,128,128]
+	h1_attn_weights := m.arena[1572864:2097152]  // f32[8,4,128,128]
 	t96 := m.arena[9961472:10092544]             // f32[8,128,128]
 	h1_resid1 := m.arena[10092544:10223616]      // f32[8,128,128]
 	t100 := m.arena[10223616:10354688]           // f32[8,128,128]
 	h1_ln2 := m.arena[10354688:10485760]         // f32[8,128,128]
-	t104 := m.arena[1572864:2097152]             // f32[8,128,512]
+	t104 := m.arena[2097152:2621440]             // f32[8,128,512]
 	h1_mlp_hidden := m.arena[2621440:3145728]    // f32[8,128,512]
 	h1_resid2 := m.arena[10485760:10616832]      // f32[8,128,128]
 	h2_ln1_gamma := m.params[478464:478592]      // f32[128]
@@ -2425,12 +2356,12 @@ func (m *Model) backward() error {
 	h2_attn_q := m.arena[10878976:11010048]      // f32[8,4,128,32]
 	h2_attn_k := m.arena[11010048:11141120]      // f32[8,4,128,32]
 	h2_attn_v := m.arena[11141120:11272192]      // f32[8,4,128,32]
-	h2_attn_weights := m.arena[3670016:4194304]  // f32[8,4,128,128]
+	h2_attn_weights := m.arena[3145728:3670016]  // f32[8,4,128,128]
 	t146 := m.arena[11272192:11403264]           // f32[8,128,128]
 	h2_resid1 := m.arena[11403264:11534336]      // f32[8,128,128]
 	t150 := m.arena[11534336:11665408]           // f32[8,128,128]
 	h2_ln2 := m.arena[11665408:11796480]         // f32[8,128,128]
-	t154 := m.arena[3145728:3670016]             // f32[8,128,512]
+	t154 := m.arena[3670016:4194304]             // f32[8,128,512]
 	h2_mlp_hidden := m.arena[4194304:4718592]    // f32[8,128,512]
 	h2_resid2 := m.arena[11796480:11927552]      // f32[8,128,128]
 	h3_ln1_gamma := m.params[676736:676864]      // f32[128]
@@ -2446,12 +2377,12 @@ func (m *Model) backward() error {
 	h3_attn_q := m.arena[12189696:12320768]      // f32[8,4,128,32]
 	h3_attn_k := m.arena[12320768:12451840]      // f32[8,4,128,32]
 	h3_attn_v := m.arena[12451840:12582912]      // f32[8,4,128,32]
-	h3_attn_weights := m.arena[5242880:5767168]  // f32[8,4,128,128]
+	h3_attn_weights := m.arena[4718592:5242880]  // f32[8,4,128,128]
 	t196 := m.arena[12582912:12713984]           // f32[8,128,128]
 	h3_resid1 := m.arena[12713984:12845056]      // f32[8,128,128]
 	t200 := m.arena[12845056:12976128]           // f32[8,128,128]
 	h3_ln2 := m.arena[12976128:13107200]         // f32[8,128,128]
-	t204 := m.arena[4718592:5242880]             // f32[8,128,512]
+	t204 := m.arena[5242880:5767168]             // f32[8,128,512]
 	h3_mlp_hidden := m.arena[5767168:6291456]    // f32[8,128,512]
 	h3_resid2 := m.arena[13107200:13238272]      // f32[8,128,128]
 	lnf_gamma := m.params[875008:875136]         // f32[128]
@@ -2470,7 +2401,7 @@ func (m *Model) backward() error {
 	dh3_mlp_hidden := m.arena[5767168:6291456]   // f32[8,128,512]
 	t231 := m.arena[6815744:7340032]             // f32[8,512,128]
 	dh3_mlp_W2 := m.grads[809344:874880]         // f32[512,128]
-	t233 := m.arena[4718592:5242880]             // f32[8,128,512]
+	t233 := m.arena[5242880:5767168]             // f32[8,128,512]
 	dh3_mlp_b1 := m.grads[808832:809344]         // f32[512]
 	dh3_ln2 := m.arena[6815744:6946816]          // f32[8,128,128]
 	t236 := m.arena[5767168:6291456]             // f32[8,128,512]
@@ -2478,15 +2409,15 @@ func (m *Model) backward() error {
 	dh3_ln2_beta := m.grads[743168:743296]       // f32[128]
 	t240 := m.arena[12845056:12976128]           // f32[8,128,128]
 	dh3_ln2_gamma := m.grads[743040:743168]      // f32[128]
-	t242 := m.arena[4718592:4849664]             // f32[8,128,128]
+	t242 := m.arena[5242880:5373952]             // f32[8,128,128]
 	dh3_resid1 := m.arena[7340032:7471104]       // f32[8,128,128]
 	dh3_attn_bo := m.grads[742912:743040]        // f32[128]
-	t245 := m.arena[4718592:4849664]             // f32[8,128,128]
-	t246 := m.arena[4849664:4980736]             // f32[8,128,128]
+	t245 := m.arena[5242880:5373952]             // f32[8,128,128]
+	t246 := m.arena[5373952:5505024]             // f32[8,128,128]
 	dh3_attn_Wo := m.grads[726528:742912]        // f32[128,128]
-	t248 := m.arena[4718592:4849664]             // f32[8,128,4,32]
+	t248 := m.arena[5242880:5373952]             // f32[8,128,4,32]
 	dh3_attn_context := m.arena[5767168:5898240] // f32[8,4,128,32]
-	dh3_attn_weights := m.arena[4718592:5242880] // f32[8,4,128,128]
+	dh3_attn_weights := m.arena[5242880:5767168] // f32[8,4,128,128]
 	dh3_attn_v := m.arena[6815744:6946816]       // f32[8,4,128,32]
 	t252 := m.arena[5767168:6291456]             // f32[8,4,128,128]
 	t255 := m.arena[5767168:6291456]             // f32[8,4,128,128]
@@ -2520,7 +2451,7 @@ func (m *Model) backward() error {
 	dh2_mlp_hidden := m.arena[4194304:4718592]   // f32[8,128,512]
 	t286 := m.arena[4718592:5242880]             // f32[8,512,128]
 	dh2_mlp_W2 := m.grads[611072:676608]         // f32[512,128]
-	t288 := m.arena[3145728:3670016]             // f32[8,128,512]
+	t288 := m.arena[3670016:4194304]             // f32[8,128,512]
 	dh2_mlp_b1 := m.grads[610560:611072]         // f32[512]
 	dh2_ln2 := m.arena[4718592:4849664]          // f32[8,128,128]
 	t291 := m.arena[4194304:4718592]             // f32[8,128,512]
@@ -2528,15 +2459,15 @@ func (m *Model) backward() error {
 	dh2_ln2_beta := m.grads[544896:545024]       // f32[128]
 	t295 := m.arena[11534336:11665408]           // f32[8,128,128]
 	dh2_ln2_gamma := m.grads[544768:544896]      // f32[128]
-	t297 := m.arena[3145728:3276800]             // f32[8,128,128]
+	t297 := m.arena[3670016:3801088]             // f32[8,128,128]
 	dh2_resid1 := m.arena[7340032:7471104]       // f32[8,128,128]
 	dh2_attn_bo := m.grads[544640:544768]        // f32[128]
-	t300 := m.arena[3145728:3276800]             // f32[8,128,128]
-	t301 := m.arena[3276800:3407872]             // f32[8,128,128]
+	t300 := m.arena[3670016:3801088]             // f32[8,128,128]
+	t301 := m.arena[3801088:3932160]             // f32[8,128,128]
 	dh2_attn_Wo := m.grads[528256:544640]        // f32[128,128]
-	t303 := m.arena[3145728:3276800]             // f32[8,128,4,32]
+	t303 := m.arena[3670016:3801088]             // f32[8,128,4,32]
 	dh2_attn_context := m.arena[4194304:4325376] // f32[8,4,128,32]
-	dh2_attn_weights := m.arena[3145728:3670016] // f32[8,4,128,128]
+	dh2_attn_weights := m.arena[3670016:4194304] // f32[8,4,128,128]
 	dh2_attn_v := m.arena[4718592:4849664]       // f32[8,4,128,32]
 	t307 := m.arena[4194304:4718592]             // f32[8,4,128,128]
 	t309 := m.arena[4194304:4718592]             // f32[8,4,128,128]
@@ -2570,7 +2501,7 @@ func (m *Model) backward() error {
 	dh1_mlp_hidden := m.arena[2621440:3145728]   // f32[8,128,512]
 	t340 := m.arena[3145728:3670016]             // f32[8,512,128]
 	dh1_mlp_W2 := m.grads[412800:478336]         // f32[512,128]
-	t342 := m.arena[1572864:2097152]             // f32[8,128,512]
+	t342 := m.arena[2097152:2621440]             // f32[8,128,512]
 	dh1_mlp_b1 := m.grads[412288:412800]         // f32[512]
 	dh1_ln2 := m.arena[3145728:3276800]          // f32[8,128,128]
 	t345 := m.arena[2621440:3145728]             // f32[8,128,512]
@@ -2578,15 +2509,15 @@ func (m *Model) backward() error {
 	dh1_ln2_beta := m.grads[346624:346752]       // f32[128]
 	t349 := m.arena[10223616:10354688]           // f32[8,128,128]
 	dh1_ln2_gamma := m.grads[346496:346624]      // f32[128]
-	t351 := m.arena[1572864:1703936]             // f32[8,128,128]
+	t351 := m.arena[2097152:2228224]             // f32[8,128,128]
 	dh1_resid1 := m.arena[7340032:7471104]       // f32[8,128,128]
 	dh1_attn_bo := m.grads[346368:346496]        // f32[128]
-	t354 := m.arena[1572864:1703936]             // f32[8,128,128]
-	t355 := m.arena[1703936:1835008]             // f32[8,128,128]
+	t354 := m.arena[2097152:2228224]             // f32[8,128,128]
+	t355 := m.arena[2228224:2359296]             // f32[8,128,128]
 	dh1_attn_Wo := m.grads[329984:346368]        // f32[128,128]
-	t357 := m.arena[1572864:1703936]             // f32[8,128,4,32]
+	t357 := m.arena[2097152:2228224]             // f32[8,128,4,32]
 	dh1_attn_context := m.arena[2621440:2752512] // f32[8,4,128,32]
-	dh1_attn_weights := m.arena[1572864:2097152] // f32[8,4,128,128]
+	dh1_attn_weights := m.arena[2097152:2621440] // f32[8,4,128,128]
 	dh1_attn_v := m.arena[3145728:3276800]       // f32[8,4,128,32]
 	t361 := m.arena[2621440:3145728]             // f32[8,4,128,128]
 	t363 := m.arena[2621440:3145728]             // f32[8,4,128,128]
@@ -2620,7 +2551,7 @@ func (m *Model) backward() error {
 	dh0_mlp_hidden := m.arena[1048576:1572864]   // f32[8,128,512]
 	t394 := m.arena[1572864:2097152]             // f32[8,512,128]
 	dh0_mlp_W2 := m.grads[214528:280064]         // f32[512,128]
-	t396 := m.arena[0:524288]                    // f32[8,128,512]
+	t396 := m.arena[524288:1048576]              // f32[8,128,512]
 	dh0_mlp_b1 := m.grads[214016:214528]         // f32[512]
 	dh0_ln2 := m.arena[1572864:1703936]          // f32[8,128,128]
 	t399 := m.arena[1048576:1572864]             // f32[8,128,512]
@@ -2628,15 +2559,15 @@ func (m *Model) backward() error {
 	dh0_ln2_beta := m.grads[148352:148480]       // f32[128]
 	t403 := m.arena[8912896:9043968]             // f32[8,128,128]
 	dh0_ln2_gamma := m.grads[148224:148352]      // f32[128]
-	t405 := m.arena[0:131072]                    // f32[8,128,128]
+	t405 := m.arena[524288:655360]               // f32[8,128,128]
 	dh0_resid1 := m.arena[7340032:7471104]       // f32[8,128,128]
 	dh0_attn_bo := m.grads[148096:148224]        // f32[128]
-	t408 := m.arena[0:131072]                    // f32[8,128,128]
-	t409 := m.arena[131072:262144]               // f32[8,128,128]
+	t408 := m.arena[524288:655360]               // f32[8,128,128]
+	t409 := m.arena[655360:786432]               // f32[8,128,128]
 	dh0_attn_Wo := m.grads[131712:148096]        // f32[128,128]
-	t411 := m.arena[0:131072]                    // f32[8,128,4,32]
+	t411 := m.arena[524288:655360]               // f32[8,128,4,32]
 	dh0_attn_context := m.arena[1048576:1179648] // f32[8,4,128,32]
-	dh0_attn_weights := m.arena[0:524288]        // f32[8,4,128,128]
+	dh0_attn_weights := m.arena[524288:1048576]  // f32[8,4,128,128]
 	dh0_attn_v := m.arena[1572864:1703936]       // f32[8,4,128,32]
 	t415 := m.arena[1048576:1572864]             // f32[8,4,128,128]
 	t417 := m.arena[1048576:1572864]             // f32[8,4,128,128]
@@ -4722,8 +4653,8 @@ func (m *Model) prefill() error {
 	ids := m.iarena[0:1024]                    // i32[8,128]
 	wte := m.params[0:65536]                   // f32[512,128]
 	wpe := m.params[65536:81920]               // f32[128,128]
-	t12 := m.arena[1048576:1179648]            // f32[8,128,128]
-	h_in := m.arena[1048576:1179648]           // f32[8,128,128]
+	t12 := m.arena[0:131072]                   // f32[8,128,128]
+	h_in := m.arena[0:131072]                  // f32[8,128,128]
 	h0_ln1_gamma := m.params[81920:82048]      // f32[128]
 	h0_ln1_beta := m.params[82048:82176]       // f32[128]
 	h0_attn_Wq := m.params[82176:98560]        // f32[128,128]
@@ -4740,32 +4671,29 @@ func (m *Model) prefill() error {
 	h0_mlp_b1 := m.params[214016:214528]       // f32[512]
 	h0_mlp_W2 := m.params[214528:280064]       // f32[512,128]
 	h0_mlp_b2 := m.params[280064:280192]       // f32[128]
-	h0_ln1 := m.arena[0:131072]                // f32[8,128,128]
-	t34 := m.arena[131072:262144]              // f32[8,128,128]
-	h0_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t36 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h0_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
-	t38 := m.arena[131072:262144]              // f32[8,128,128]
-	h0_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t40 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h0_attn_k := m.arena[1179648:1310720]      // f32[8,4,128,32]
-	t42 := m.arena[131072:262144]              // f32[8,128,128]
-	h0_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
-	t44 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h0_attn_v := m.arena[1310720:1441792]      // f32[8,4,128,32]
-	t46 := m.arena[0:524288]                   // f32[8,4,128,128]
-	t50 := m.arena[0:524288]                   // f32[8,4,128,128]
-	h0_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
-	h0_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
-	t53 := m.arena[131072:262144]              // f32[8,128,4,32]
-	t54 := m.arena[131072:262144]              // f32[8,128,128]
-	t55 := m.arena[524288:655360]              // f32[8,128,128]
-	h0_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h0_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	h0_ln1 := m.arena[131072:262144]           // f32[8,128,128]
+	t34 := m.arena[262144:393216]              // f32[8,128,128]
+	h0_attn_q_proj := m.arena[262144:393216]   // f32[8,128,128]
+	t36 := m.arena[262144:393216]              // f32[8,128,4,32]
+	h0_attn_q := m.arena[393216:524288]        // f32[8,4,128,32]
+	t38 := m.arena[262144:393216]              // f32[8,128,128]
+	h0_attn_k_proj := m.arena[262144:393216]   // f32[8,128,128]
+	t40 := m.arena[262144:393216]              // f32[8,128,4,32]
+	h0_attn_k := m.arena[524288:655360]        // f32[8,4,128,32]
+	t42 := m.arena[262144:393216]              // f32[8,128,128]
+	h0_attn_v_proj := m.arena[262144:393216]   // f32[8,128,128]
+	t44 := m.arena[262144:393216]              // f32[8,128,4,32]
+	h0_attn_v := m.arena[655360:786432]        // f32[8,4,128,32]
+	h0_attn_context := m.arena[131072:262144]  // f32[8,4,128,32]
+	t53 := m.arena[262144:393216]              // f32[8,128,4,32]
+	t54 := m.arena[262144:393216]              // f32[8,128,128]
+	t55 := m.arena[786432:917504]              // f32[8,128,128]
+	h0_resid1 := m.arena[786432:917504]        // f32[8,128,128]
+	h0_ln2 := m.arena[917504:1048576]          // f32[8,128,128]
 	t61 := m.arena[0:524288]                   // f32[8,128,512]
 	h0_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t64 := m.arena[1048576:1179648]            // f32[8,128,128]
-	h0_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
+	t64 := m.arena[917504:1048576]             // f32[8,128,128]
+	h0_resid2 := m.arena[917504:1048576]       // f32[8,128,128]
 	h1_ln1_gamma := m.params[280192:280320]    // f32[128]
 	h1_ln1_beta := m.params[280320:280448]     // f32[128]
 	h1_attn_Wq := m.params[280448:296832]      // f32[128,128]
@@ -4786,28 +4714,25 @@ func (m *Model) prefill() error {
 	t86 := m.arena[131072:262144]              // f32[8,128,128]
 	h1_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t88 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h1_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	h1_attn_q := m.arena[262144:393216]        // f32[8,4,128,32]
 	t90 := m.arena[131072:262144]              // f32[8,128,128]
 	h1_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t92 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h1_attn_k := m.arena[1441792:1572864]      // f32[8,4,128,32]
+	h1_attn_k := m.arena[786432:917504]        // f32[8,4,128,32]
 	t94 := m.arena[131072:262144]              // f32[8,128,128]
 	h1_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t96 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h1_attn_v := m.arena[1572864:1703936]      // f32[8,4,128,32]
-	t98 := m.arena[0:524288]                   // f32[8,4,128,128]
-	t100 := m.arena[0:524288]                  // f32[8,4,128,128]
-	h1_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h1_attn_v := m.arena[1048576:1179648]      // f32[8,4,128,32]
 	h1_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
 	t103 := m.arena[131072:262144]             // f32[8,128,4,32]
 	t104 := m.arena[131072:262144]             // f32[8,128,128]
-	t105 := m.arena[524288:655360]             // f32[8,128,128]
-	h1_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h1_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t105 := m.arena[1179648:1310720]           // f32[8,128,128]
+	h1_resid1 := m.arena[1179648:1310720]      // f32[8,128,128]
+	h1_ln2 := m.arena[917504:1048576]          // f32[8,128,128]
 	t111 := m.arena[0:524288]                  // f32[8,128,512]
 	h1_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t114 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h1_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
+	t114 := m.arena[917504:1048576]            // f32[8,128,128]
+	h1_resid2 := m.arena[917504:1048576]       // f32[8,128,128]
 	h2_ln1_gamma := m.params[478464:478592]    // f32[128]
 	h2_ln1_beta := m.params[478592:478720]     // f32[128]
 	h2_attn_Wq := m.params[478720:495104]      // f32[128,128]
@@ -4828,28 +4753,25 @@ func (m *Model) prefill() error {
 	t136 := m.arena[131072:262144]             // f32[8,128,128]
 	h2_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t138 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h2_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	h2_attn_q := m.arena[262144:393216]        // f32[8,4,128,32]
 	t140 := m.arena[131072:262144]             // f32[8,128,128]
 	h2_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t142 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h2_attn_k := m.arena[1703936:1835008]      // f32[8,4,128,32]
+	h2_attn_k := m.arena[1179648:1310720]      // f32[8,4,128,32]
 	t144 := m.arena[131072:262144]             // f32[8,128,128]
 	h2_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t146 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h2_attn_v := m.arena[1835008:1966080]      // f32[8,4,128,32]
-	t148 := m.arena[0:524288]                  // f32[8,4,128,128]
-	t150 := m.arena[0:524288]                  // f32[8,4,128,128]
-	h2_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h2_attn_v := m.arena[1310720:1441792]      // f32[8,4,128,32]
 	h2_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
 	t153 := m.arena[131072:262144]             // f32[8,128,4,32]
 	t154 := m.arena[131072:262144]             // f32[8,128,128]
-	t155 := m.arena[524288:655360]             // f32[8,128,128]
-	h2_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h2_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t155 := m.arena[1441792:1572864]           // f32[8,128,128]
+	h2_resid1 := m.arena[1441792:1572864]      // f32[8,128,128]
+	h2_ln2 := m.arena[917504:1048576]          // f32[8,128,128]
 	t161 := m.arena[0:524288]                  // f32[8,128,512]
 	h2_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t164 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h2_resid2 := m.arena[1048576:1179648]      // f32[8,128,128]
+	t164 := m.arena[917504:1048576]            // f32[8,128,128]
+	h2_resid2 := m.arena[917504:1048576]       // f32[8,128,128]
 	h3_ln1_gamma := m.params[676736:676864]    // f32[128]
 	h3_ln1_beta := m.params[676864:676992]     // f32[128]
 	h3_attn_Wq := m.params[676992:693376]      // f32[128,128]
@@ -4870,33 +4792,30 @@ func (m *Model) prefill() error {
 	t186 := m.arena[131072:262144]             // f32[8,128,128]
 	h3_attn_q_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t188 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h3_attn_q := m.arena[524288:655360]        // f32[8,4,128,32]
+	h3_attn_q := m.arena[262144:393216]        // f32[8,4,128,32]
 	t190 := m.arena[131072:262144]             // f32[8,128,128]
 	h3_attn_k_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t192 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h3_attn_k := m.arena[1966080:2097152]      // f32[8,4,128,32]
+	h3_attn_k := m.arena[1441792:1572864]      // f32[8,4,128,32]
 	t194 := m.arena[131072:262144]             // f32[8,128,128]
 	h3_attn_v_proj := m.arena[131072:262144]   // f32[8,128,128]
 	t196 := m.arena[131072:262144]             // f32[8,128,4,32]
-	h3_attn_v := m.arena[2097152:2228224]      // f32[8,4,128,32]
-	t198 := m.arena[0:524288]                  // f32[8,4,128,128]
-	t200 := m.arena[0:524288]                  // f32[8,4,128,128]
-	h3_attn_weights := m.arena[524288:1048576] // f32[8,4,128,128]
+	h3_attn_v := m.arena[1572864:1703936]      // f32[8,4,128,32]
 	h3_attn_context := m.arena[0:131072]       // f32[8,4,128,32]
 	t203 := m.arena[131072:262144]             // f32[8,128,4,32]
 	t204 := m.arena[131072:262144]             // f32[8,128,128]
-	t205 := m.arena[524288:655360]             // f32[8,128,128]
-	h3_resid1 := m.arena[524288:655360]        // f32[8,128,128]
-	h3_ln2 := m.arena[655360:786432]           // f32[8,128,128]
+	t205 := m.arena[1703936:1835008]           // f32[8,128,128]
+	h3_resid1 := m.arena[1703936:1835008]      // f32[8,128,128]
+	h3_ln2 := m.arena[917504:1048576]          // f32[8,128,128]
 	t211 := m.arena[0:524288]                  // f32[8,128,512]
 	h3_mlp_hidden := m.arena[0:524288]         // f32[8,128,512]
-	t214 := m.arena[655360:786432]             // f32[8,128,128]
-	h3_resid2 := m.arena[655360:786432]        // f32[8,128,128]
+	t214 := m.arena[917504:1048576]            // f32[8,128,128]
+	h3_resid2 := m.arena[917504:1048576]       // f32[8,128,128]
 	lnf_gamma := m.params[875008:875136]       // f32[128]
 	lnf_beta := m.params[875136:875264]        // f32[128]
-	lnf := m.arena[524288:655360]              // f32[8,128,128]
+	lnf := m.arena[1703936:1835008]            // f32[8,128,128]
 	logits := m.arena[0:524288]                // f32[8,128,512]
-	kv_length := m.arena[2228224:2228225]      // f32[]
+	kv_length := m.arena[1835008:1835009]      // f32[]
 
 	// t12 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
@@ -4976,20 +4895,14 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT50(h0_attn_q, h0_attn_k, t46, t50)
-
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h0_attn_weights, t50, 4096, 128, 1, false)
-
-	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v[b*4096:], 32, h0_attn_context[b*4096:], 32, false)
-	}
+	//	h0_attn_weights = softmax(t50)  (Softmax, models/gpt/gpt.go:88)
+	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH0_attn_context_3(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t53 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -5096,20 +5009,14 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT100(h1_attn_q, h1_attn_k, t98, t100)
-
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h1_attn_weights, t100, 4096, 128, 1, false)
-
-	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v[b*4096:], 32, h1_attn_context[b*4096:], 32, false)
-	}
+	//	h1_attn_weights = softmax(t100)  (Softmax, models/gpt/gpt.go:88)
+	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH1_attn_context_3(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t103 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -5216,20 +5123,14 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT150(h2_attn_q, h2_attn_k, t148, t150)
-
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h2_attn_weights, t150, 4096, 128, 1, false)
-
-	// h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v[b*4096:], 32, h2_attn_context[b*4096:], 32, false)
-	}
+	//	h2_attn_weights = softmax(t150)  (Softmax, models/gpt/gpt.go:88)
+	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH2_attn_context_3(h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
 
 	// t153 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -5336,20 +5237,14 @@ func (m *Model) prefill() error {
 		}
 	}
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 	//	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 	//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	m.fusedT200(h3_attn_q, h3_attn_k, t198, t200)
-
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	softmax(h3_attn_weights, t200, 4096, 128, 1, false)
-
-	// h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v[b*4096:], 32, h3_attn_context[b*4096:], 32, false)
-	}
+	//	h3_attn_weights = softmax(t200)  (Softmax, models/gpt/gpt.go:88)
+	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
+	m.fusedH3_attn_context_3(h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
 
 	// t203 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -6258,24 +6153,27 @@ func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, 
 	}
 }
 
-// fusedT41 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH0_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT41(h0_attn_q []float32, h0_attn_k []float32, t37 []float32, t41 []float32) {
+//	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
+//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t37[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h0_attn_scores := t37[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t41v := where(l <= k, h0_attn_scores, float32(math.Inf(-1)))
-					t41[i*65536+j*16384+k*128+l] = t41v
-				}
+		qb, kb, vb, ob := h0_attn_q[b*4096:], h0_attn_k[b*4096:], h0_attn_v[b*4096:], h0_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6394,24 +6292,27 @@ func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, 
 	}
 }
 
-// fusedT91 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH1_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT91(h1_attn_q []float32, h1_attn_k []float32, t89 []float32, t91 []float32) {
+//	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
+//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t89[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h1_attn_scores := t89[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t91v := where(l <= k, h1_attn_scores, float32(math.Inf(-1)))
-					t91[i*65536+j*16384+k*128+l] = t91v
-				}
+		qb, kb, vb, ob := h1_attn_q[b*4096:], h1_attn_k[b*4096:], h1_attn_v[b*4096:], h1_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6530,24 +6431,27 @@ func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, 
 	}
 }
 
-// fusedT141 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH2_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT141(h2_attn_q []float32, h2_attn_k []float32, t139 []float32, t141 []float32) {
+//	h2_attn_weights = softmax(t141)  (Softmax, models/gpt/gpt.go:88)
+//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH2_attn_context(h2_attn_q []float32, h2_attn_k []float32, h2_attn_v []float32, h2_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t139[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h2_attn_scores := t139[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t141v := where(l <= k, h2_attn_scores, float32(math.Inf(-1)))
-					t141[i*65536+j*16384+k*128+l] = t141v
-				}
+		qb, kb, vb, ob := h2_attn_q[b*4096:], h2_attn_k[b*4096:], h2_attn_v[b*4096:], h2_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6666,24 +6570,27 @@ func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, 
 	}
 }
 
-// fusedT191 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH3_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT191(h3_attn_q []float32, h3_attn_k []float32, t189 []float32, t191 []float32) {
+//	h3_attn_weights = softmax(t191)  (Softmax, models/gpt/gpt.go:88)
+//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH3_attn_context(h3_attn_q []float32, h3_attn_k []float32, h3_attn_v []float32, h3_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t189[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h3_attn_scores := t189[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t191v := where(l <= k, h3_attn_scores, float32(math.Inf(-1)))
-					t191[i*65536+j*16384+k*128+l] = t191v
-				}
+		qb, kb, vb, ob := h3_attn_q[b*4096:], h3_attn_k[b*4096:], h3_attn_v[b*4096:], h3_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6802,24 +6709,31 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 	}
 }
 
-// fusedT42 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH0_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
 //	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT42(h0_attn_q []float32, h0_attn_k []float32, t38 []float32, t42 []float32) {
+//	h0_attn_weights = softmax(t42)  (Softmax, models/gpt/gpt.go:88)
+//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_weights []float32, h0_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t38[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h0_attn_scores := t38[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t42v := where(l <= k, h0_attn_scores, float32(math.Inf(-1)))
-					t42[i*65536+j*16384+k*128+l] = t42v
-				}
+		qb, kb, vb, ob := h0_attn_q[b*4096:], h0_attn_k[b*4096:], h0_attn_v[b*4096:], h0_attn_context[b*4096:]
+		wb := h0_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6939,24 +6853,31 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 	}
 }
 
-// fusedT92 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH1_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
 //	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT92(h1_attn_q []float32, h1_attn_k []float32, t90 []float32, t92 []float32) {
+//	h1_attn_weights = softmax(t92)  (Softmax, models/gpt/gpt.go:88)
+//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_weights []float32, h1_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t90[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h1_attn_scores := t90[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t92v := where(l <= k, h1_attn_scores, float32(math.Inf(-1)))
-					t92[i*65536+j*16384+k*128+l] = t92v
-				}
+		qb, kb, vb, ob := h1_attn_q[b*4096:], h1_attn_k[b*4096:], h1_attn_v[b*4096:], h1_attn_context[b*4096:]
+		wb := h1_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7076,24 +6997,31 @@ func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32
 	}
 }
 
-// fusedT142 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH2_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
 //	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT142(h2_attn_q []float32, h2_attn_k []float32, t140 []float32, t142 []float32) {
+//	h2_attn_weights = softmax(t142)  (Softmax, models/gpt/gpt.go:88)
+//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH2_attn_context_2(h2_attn_q []float32, h2_attn_k []float32, h2_attn_v []float32, h2_attn_weights []float32, h2_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t140[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h2_attn_scores := t140[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t142v := where(l <= k, h2_attn_scores, float32(math.Inf(-1)))
-					t142[i*65536+j*16384+k*128+l] = t142v
-				}
+		qb, kb, vb, ob := h2_attn_q[b*4096:], h2_attn_k[b*4096:], h2_attn_v[b*4096:], h2_attn_context[b*4096:]
+		wb := h2_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7213,24 +7141,31 @@ func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32
 	}
 }
 
-// fusedT192 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH3_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
 //	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT192(h3_attn_q []float32, h3_attn_k []float32, t190 []float32, t192 []float32) {
+//	h3_attn_weights = softmax(t192)  (Softmax, models/gpt/gpt.go:88)
+//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH3_attn_context_2(h3_attn_q []float32, h3_attn_k []float32, h3_attn_v []float32, h3_attn_weights []float32, h3_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t190[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h3_attn_scores := t190[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t192v := where(l <= k, h3_attn_scores, float32(math.Inf(-1)))
-					t192[i*65536+j*16384+k*128+l] = t192v
-				}
+		qb, kb, vb, ob := h3_attn_q[b*4096:], h3_attn_k[b*4096:], h3_attn_v[b*4096:], h3_attn_context[b*4096:]
+		wb := h3_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7542,24 +7477,27 @@ func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32
 	}
 }
 
-// fusedT50 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH0_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT50(h0_attn_q []float32, h0_attn_k []float32, t46 []float32, t50 []float32) {
+//	h0_attn_weights = softmax(t50)  (Softmax, models/gpt/gpt.go:88)
+//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h0_attn_q[b*4096:], 32, h0_attn_k[b*4096:], 32, t46[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h0_attn_scores := t46[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t50v := where(l <= k, h0_attn_scores, float32(math.Inf(-1)))
-					t50[i*65536+j*16384+k*128+l] = t50v
-				}
+		qb, kb, vb, ob := h0_attn_q[b*4096:], h0_attn_k[b*4096:], h0_attn_v[b*4096:], h0_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7678,24 +7616,27 @@ func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32
 	}
 }
 
-// fusedT100 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH1_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT100(h1_attn_q []float32, h1_attn_k []float32, t98 []float32, t100 []float32) {
+//	h1_attn_weights = softmax(t100)  (Softmax, models/gpt/gpt.go:88)
+//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h1_attn_q[b*4096:], 32, h1_attn_k[b*4096:], 32, t98[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h1_attn_scores := t98[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t100v := where(l <= k, h1_attn_scores, float32(math.Inf(-1)))
-					t100[i*65536+j*16384+k*128+l] = t100v
-				}
+		qb, kb, vb, ob := h1_attn_q[b*4096:], h1_attn_k[b*4096:], h1_attn_v[b*4096:], h1_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7814,24 +7755,27 @@ func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32
 	}
 }
 
-// fusedT150 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH2_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT150(h2_attn_q []float32, h2_attn_k []float32, t148 []float32, t150 []float32) {
+//	h2_attn_weights = softmax(t150)  (Softmax, models/gpt/gpt.go:88)
+//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH2_attn_context_3(h2_attn_q []float32, h2_attn_k []float32, h2_attn_v []float32, h2_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h2_attn_q[b*4096:], 32, h2_attn_k[b*4096:], 32, t148[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h2_attn_scores := t148[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t150v := where(l <= k, h2_attn_scores, float32(math.Inf(-1)))
-					t150[i*65536+j*16384+k*128+l] = t150v
-				}
+		qb, kb, vb, ob := h2_attn_q[b*4096:], h2_attn_k[b*4096:], h2_attn_v[b*4096:], h2_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7950,24 +7894,27 @@ func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32
 	}
 }
 
-// fusedT200 is one fused epilogue kernel over f32[8,4,128,128]:
+// fusedH3_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-func (m *Model) fusedT200(h3_attn_q []float32, h3_attn_k []float32, t198 []float32, t200 []float32) {
+//	h3_attn_weights = softmax(t200)  (Softmax, models/gpt/gpt.go:88)
+//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
+func (m *Model) fusedH3_attn_context_3(h3_attn_q []float32, h3_attn_k []float32, h3_attn_v []float32, h3_attn_context []float32) {
 	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, h3_attn_q[b*4096:], 32, h3_attn_k[b*4096:], 32, t198[b*16384:], 128, false)
-	}
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					h3_attn_scores := t198[i*65536+j*16384+k*128+l] * 0.17677669529663687
-					t200v := where(l <= k, h3_attn_scores, float32(math.Inf(-1)))
-					t200[i*65536+j*16384+k*128+l] = t200v
-				}
+		qb, kb, vb, ob := h3_attn_q[b*4096:], h3_attn_k[b*4096:], h3_attn_v[b*4096:], h3_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
+			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }

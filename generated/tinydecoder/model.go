@@ -5,10 +5,7 @@
 // It is standalone: New allocates every buffer once, and no method allocates after that.
 package tinydecoder
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
@@ -26,6 +23,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	pool      *Pool // worker threads of the blocked matrix products
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -54,7 +52,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float64, 25)
-	m.scratch = make([]float64, 3)
+	m.scratch = make([]float64, 96)
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
 	// P f64[3,4]: values
@@ -193,6 +191,10 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "ln2_beta",
 		Shape: []int{4},
 	}}
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float64](m.pool, false, true, 32, 3, 4)
+	Reserve[float64](m.pool, false, false, 32, 4, 3)
 	return m
 }
 
@@ -217,6 +219,12 @@ func (m *Model) RNGState() uint64 {
 // SetRNGState restores the dropout generator's state.
 func (m *Model) SetRNGState(s uint64) {
 	m.rng.state = s
+}
+
+// Close stops the worker goroutines of the matrix kernels. The Model must
+// not be used afterwards; a Model dropped without Close stops them too.
+func (m *Model) Close() {
+	m.pool.Close()
 }
 
 // Param returns a parameter's data by its DSL name, or nil.
@@ -468,10 +476,7 @@ func (m *Model) predict() error {
 	Q := m.arena[16:28]             // f64[3,4]
 	K := m.arena[32:44]             // f64[3,4]
 	V := m.arena[48:60]             // f64[3,4]
-	t20 := m.arena[64:73]           // f64[3,3]
-	t25 := m.arena[64:73]           // f64[3,3]
-	attn_weights := m.arena[16:25]  // f64[3,3]
-	attn_out := m.arena[32:44]      // f64[3,4]
+	attn_out := m.arena[64:76]      // f64[3,4]
 	attn_proj := m.arena[16:28]     // f64[3,4]
 	resid1 := m.arena[0:12]         // f64[3,4]
 	H_prime := m.arena[24:36]       // f64[3,4]
@@ -502,18 +507,14 @@ func (m *Model) predict() error {
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 	//	scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 	//	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-	m.fusedT25(Q, K, t20, t25)
-
-	// attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
-	softmax(attn_weights, t25, 3, 3, 1, false)
-
-	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
-	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
+	//	attn_weights = softmax(t25)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
+	m.fusedAttn_out(Q, K, V, attn_out)
 
 	// fused epilogue:
 	//
@@ -580,8 +581,6 @@ func (m *Model) forward() error {
 	Q := m.arena[64:76]                // f64[3,4]
 	K := m.arena[80:92]                // f64[3,4]
 	V := m.arena[96:108]               // f64[3,4]
-	t21 := m.arena[0:9]                // f64[3,3]
-	t26 := m.arena[0:9]                // f64[3,3]
 	attn_weights := m.arena[112:121]   // f64[3,3]
 	attn_out := m.arena[128:140]       // f64[3,4]
 	attn_proj := m.arena[144:156]      // f64[3,4]
@@ -618,18 +617,14 @@ func (m *Model) forward() error {
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 	//	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 	//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-	m.fusedT26(Q, K, t21, t26)
-
-	// attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
-	softmax(attn_weights, t26, 3, 3, 1, false)
-
-	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
-	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
+	//	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
+	m.fusedAttn_out_2(Q, K, V, attn_weights, attn_out)
 
 	// fused epilogue:
 	//
@@ -1057,9 +1052,6 @@ func (m *Model) prefill() error {
 	Q := m.arena[16:28]             // f64[3,4]
 	K := m.arena[32:44]             // f64[3,4]
 	V := m.arena[48:60]             // f64[3,4]
-	t23 := m.arena[64:73]           // f64[3,3]
-	t28 := m.arena[64:73]           // f64[3,3]
-	attn_weights := m.arena[16:25]  // f64[3,3]
 	attn_out := m.arena[64:76]      // f64[3,4]
 	attn_proj := m.arena[16:28]     // f64[3,4]
 	resid1 := m.arena[0:12]         // f64[3,4]
@@ -1092,18 +1084,14 @@ func (m *Model) prefill() error {
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t23 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 	//	scores = t23 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 	//	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-	m.fusedT28(Q, K, t23, t28)
-
-	// attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
-	softmax(attn_weights, t28, 3, 3, 1, false)
-
-	// attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
-	GemmSmall(false, false, 3, 4, 3, attn_weights, 3, V, 4, attn_out, 4, false)
+	//	attn_weights = softmax(t28)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
+	m.fusedAttn_out_3(Q, K, V, attn_out)
 
 	// fused epilogue:
 	//
@@ -1317,18 +1305,27 @@ func (m *Model) decode() error {
 	return nil
 }
 
-// fusedT25 is one fused epilogue kernel over f64[3,3]:
+// fusedAttn_out is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-func (m *Model) fusedT25(Q []float64, K []float64, t20 []float64, t25 []float64) {
-	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t20, 3, false)
-	for i := range 3 {
-		for j := range 3 {
-			scores := t20[i*3+j] * 0.5
-			t25v := where(j <= i, scores, math.Inf(-1))
-			t25[i*3+j] = t25v
+//	attn_weights = softmax(t25)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
+func (m *Model) fusedAttn_out(Q []float64, K []float64, V []float64, attn_out []float64) {
+	for b := range 1 {
+		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
+		for i0 := 0; i0 < 3; i0 += 32 {
+			rows := min(32, 3-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.5)
+			}
+			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1377,18 +1374,31 @@ func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn
 	}
 }
 
-// fusedT26 is one fused epilogue kernel over f64[3,3]:
+// fusedAttn_out_2 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
 //	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-func (m *Model) fusedT26(Q []float64, K []float64, t21 []float64, t26 []float64) {
-	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t21, 3, false)
-	for i := range 3 {
-		for j := range 3 {
-			scores := t21[i*3+j] * 0.5
-			t26v := where(j <= i, scores, math.Inf(-1))
-			t26[i*3+j] = t26v
+//	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
+func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weights []float64, attn_out []float64) {
+	for b := range 1 {
+		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
+		wb := attn_weights[b*9:]
+		for i0 := 0; i0 < 3; i0 += 32 {
+			rows := min(32, 3-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.5)
+				wr := wb[(i0+r)*3 : (i0+r+1)*3]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
+			}
+			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1506,18 +1516,27 @@ func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float
 	}
 }
 
-// fusedT28 is one fused epilogue kernel over f64[3,3]:
+// fusedAttn_out_3 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t23 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t23 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-func (m *Model) fusedT28(Q []float64, K []float64, t23 []float64, t28 []float64) {
-	GemmSmall(false, true, 3, 3, 4, Q, 4, K, 4, t23, 3, false)
-	for i := range 3 {
-		for j := range 3 {
-			scores := t23[i*3+j] * 0.5
-			t28v := where(j <= i, scores, math.Inf(-1))
-			t28[i*3+j] = t28v
+//	attn_weights = softmax(t28)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
+func (m *Model) fusedAttn_out_3(Q []float64, K []float64, V []float64, attn_out []float64) {
+	for b := range 1 {
+		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
+		for i0 := 0; i0 < 3; i0 += 32 {
+			rows := min(32, 3-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.5)
+			}
+			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }

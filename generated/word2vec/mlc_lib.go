@@ -449,3 +449,25 @@ func cacheWrite[T float](c, x []T, t, s, d int) {
 		copy(c[(h*s+t)*d:(h*s+t+1)*d], x[h*d:h*d+d])
 	}
 }
+
+// maskedSoftmax is one row of fused causal attention: the first vis scores
+// become softmax(scale·x) (scaled in the element type, as the unfused
+// product does), the rest, masked, weight 0.
+func maskedSoftmax[T float](row []T, vis int, scale float64) {
+	c := T(scale)
+	m := math.Inf(-1)
+	for i, x := range row[:vis] {
+		row[i] = x * c
+		m = maxNaN(m, float64(row[i]))
+	}
+	s := 0.0
+	for i, x := range row[:vis] {
+		e := math.Exp(float64(x) - m)
+		row[i] = T(e)
+		s += e
+	}
+	for i, x := range row[:vis] {
+		row[i] = T(float64(x) / s)
+	}
+	clear(row[vis:])
+}
