@@ -43,7 +43,7 @@ func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 		return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
 	}
 	cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
-		return f.ref(x).Index(jen.Id("h").Op("*").Lit(s*d).Op(":"))
+		return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
 	}
 	lt := jen.Max(jen.Id("t"), jen.Lit(1)) // a leading dimension for t = 0 columns
 	stmts := posCheck(f, n, pos, s)

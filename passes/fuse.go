@@ -259,7 +259,9 @@ func (f *fuser) rowKernels(st *Stats) {
 // with v. Every inner value must be read only by the next member; w may be
 // read elsewhere too (backward, a tap), later, so it is then stored.
 func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
-	single := func(x *graph.Node) bool { return len(f.uses[x]) == 1 && !f.roots[x] && f.groupOf[x] == nil && x.Role == w.Role }
+	single := func(x *graph.Node) bool {
+		return len(f.uses[x]) == 1 && !f.roots[x] && f.groupOf[x] == nil && x.Role == w.Role
+	}
 	last := w.Type.Shape.Rank() - 1
 	if w.Attrs.Axis != last || last < 1 || f.groupOf[w] != nil {
 		return nil
