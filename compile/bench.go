@@ -142,8 +142,6 @@ func benchRuns(measure func(n int) (*BenchCost, error), opts BenchOptions) (*Ben
 		return nil, err
 	}
 	n := max(1, int(opts.RunTime.Nanoseconds()/max(probe.Ns, 1)))
-	var per []float64
-	var mid *BenchCost
 	costs := make([]*BenchCost, 0, opts.Runs)
 	for range opts.Runs {
 		c, err := measure(n)
@@ -151,7 +149,16 @@ func benchRuns(measure func(n int) (*BenchCost, error), opts BenchOptions) (*Ben
 			return nil, err
 		}
 		costs = append(costs, c)
-		per = append(per, float64(c.Ns)/float64(c.N))
+	}
+	return summarize(costs), nil
+}
+
+// summarize gives the median, min and max time per call over runs, and
+// the allocations of the median run.
+func summarize(costs []*BenchCost) *BenchStats {
+	per := make([]float64, len(costs))
+	for i, c := range costs {
+		per[i] = float64(c.Ns) / float64(c.N)
 	}
 	sorted := slices.Clone(per)
 	slices.Sort(sorted)
@@ -159,9 +166,9 @@ func benchRuns(measure func(n int) (*BenchCost, error), opts BenchOptions) (*Ben
 	if len(sorted)%2 == 0 {
 		median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 	}
-	mid = costs[slices.Index(per, sorted[len(sorted)/2])]
-	return &BenchStats{Runs: opts.Runs, CallsPerRun: n, NsMedian: median, NsMin: sorted[0], NsMax: sorted[len(sorted)-1],
-		Allocs: float64(mid.Allocs) / float64(mid.N), Bytes: float64(mid.Bytes) / float64(mid.N)}, nil
+	mid := costs[slices.Index(per, sorted[len(sorted)/2])]
+	return &BenchStats{Runs: len(costs), CallsPerRun: costs[0].N, NsMedian: median, NsMin: sorted[0], NsMax: sorted[len(sorted)-1],
+		Allocs: float64(mid.Allocs) / float64(mid.N), Bytes: float64(mid.Bytes) / float64(mid.N)}
 }
 
 // measure calls run once to warm up, then n times, timing the n calls and
@@ -233,4 +240,75 @@ func (ib *interpBench) entry(name string) (func() error, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("no entry point %q", name)
+}
+
+// PairEntry compares two builds of one model (full optimization against
+// -O0, say) on one entry point of generated code.
+type PairEntry struct {
+	Entry string      `json:"entry"`
+	A     *BenchStats `json:"a"`
+	B     *BenchStats `json:"b"`
+	// Ratio is B's median time over A's: how much faster A is.
+	Ratio float64 `json:"ratio"`
+}
+
+// BenchPair times the generated code of two programs of one model with the
+// same inputs, alternating their runs (A, B, A, B, …) so that both see the
+// same machine: the ratio of their medians is then a same-run figure.
+func BenchPair(a, b *graph.Program, inputs map[string]runtime.JSONTensor, opts BenchOptions) ([]PairEntry, error) {
+	if opts.Runs <= 0 {
+		opts.Runs = 5
+	}
+	if opts.RunTime <= 0 {
+		opts.RunTime = 300 * time.Millisecond
+	}
+	if len(opts.Entries) == 0 {
+		opts.Entries = BenchEntries(a)
+	}
+	var srvs [2]*Server
+	for i, p := range []*graph.Program{a, b} {
+		bin, err := BuildRunner(p)
+		if err != nil {
+			return nil, err
+		}
+		if srvs[i], err = StartServer(bin, 0); err != nil {
+			return nil, err
+		}
+		defer srvs[i].Close()
+	}
+	var out []PairEntry
+	for _, e := range opts.Entries {
+		measure := func(srv *Server) func(n int) (*BenchCost, error) {
+			return func(n int) (*BenchCost, error) {
+				r, err := srv.Do(RunRequest{Cmd: "bench", Entry: e, N: n, Inputs: inputs})
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", e, err)
+				}
+				return r.Bench, nil
+			}
+		}
+		// Size both from one probe each, then alternate single runs.
+		ns := [2]int{}
+		costs := [2][]*BenchCost{}
+		for i, srv := range srvs {
+			probe, err := measure(srv)(1)
+			if err != nil {
+				return nil, err
+			}
+			ns[i] = max(1, int(opts.RunTime.Nanoseconds()/max(probe.Ns, 1)))
+		}
+		for range opts.Runs {
+			for i, srv := range srvs {
+				c, err := measure(srv)(ns[i])
+				if err != nil {
+					return nil, err
+				}
+				costs[i] = append(costs[i], c)
+			}
+		}
+		pe := PairEntry{Entry: e, A: summarize(costs[0]), B: summarize(costs[1])}
+		pe.Ratio = pe.B.NsMedian / pe.A.NsMedian
+		out = append(out, pe)
+	}
+	return out, nil
 }

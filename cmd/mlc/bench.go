@@ -17,6 +17,7 @@ func cmdBench(c *cli, args []string) error {
 	runTime := fs.Duration("time", 300*time.Millisecond, "length of one run")
 	entries := fs.String("entries", "", "comma-separated entry points (default: TrainStep, Predict and DecodeStep where they exist)")
 	noInterp := fs.Bool("no-interp", false, "time generated code only")
+	vsO0 := fs.Bool("vs-O0", false, "time generated code against the same model compiled with -O0, runs alternating: what the optimization passes buy")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -37,7 +38,21 @@ func cmdBench(c *cli, args []string) error {
 	if *entries != "" {
 		opts.Entries = strings.Split(*entries, ",")
 	}
-	rep, err := compile.Bench(prog, compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1), opts)
+	inputs := compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+	if *vsO0 {
+		o := m.compileOptions(0)
+		o.Passes.O0 = true
+		base, err := compile.Zoo(m.entry.Name, mf.config, o)
+		if err != nil {
+			return err
+		}
+		pairs, err := compile.BenchPair(prog, base.Program, inputs, opts)
+		if err != nil {
+			return err
+		}
+		return printPairs(c, prog.Name, prog.Config, *asJSON, pairs)
+	}
+	rep, err := compile.Bench(prog, inputs, opts)
 	if err != nil {
 		return err
 	}
@@ -77,4 +92,26 @@ func nsString(ns float64) string {
 		return fmt.Sprintf("%.3gµs", ns/1e3)
 	}
 	return fmt.Sprintf("%.3gns", ns)
+}
+
+// printPairs prints optimized-against--O0 timings.
+func printPairs(c *cli, model, config string, asJSON bool, pairs []compile.PairEntry) error {
+	if asJSON {
+		b, err := json.MarshalIndent(map[string]any{"model": model, "config": config, "a": "optimized", "b": "O0", "entries": pairs}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, string(b))
+		return nil
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "%s (%s): generated code, full optimization against -O0, runs alternating; per call, median [min – max]\n\n", model, config)
+	fmt.Fprintf(w, "%-11s %34s %34s %8s\n", "entry", "optimized", "-O0", "speedup")
+	for _, p := range pairs {
+		col := func(s *compile.BenchStats) string {
+			return fmt.Sprintf("%s [%s – %s]", nsString(s.NsMedian), nsString(s.NsMin), nsString(s.NsMax))
+		}
+		fmt.Fprintf(w, "%-11s %34s %34s %7.2f×\n", p.Entry, col(p.A), col(p.B), p.Ratio)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/models"
 )
 
@@ -191,5 +192,31 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "TrainStep,Predict,DecodeStep" {
 		t.Errorf("entries %v", names)
+	}
+}
+
+// TestBenchVsO0: mlc bench -vs-O0 times both builds and reports the ratio of
+// their medians.
+func TestBenchVsO0(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated packages")
+	}
+	code, out, errOut := runCLI("bench", "-model", "xor", "-vs-O0", "-runs", "3", "-time", "2ms", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Entries []compile.PairEntry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Entries) != 2 {
+		t.Fatalf("entries %+v", rep.Entries)
+	}
+	for _, e := range rep.Entries {
+		if e.A == nil || e.B == nil || e.A.Runs != 3 || e.B.Runs != 3 || e.Ratio != e.B.NsMedian/e.A.NsMedian {
+			t.Errorf("%s: %+v", e.Entry, e)
+		}
 	}
 }
