@@ -9,6 +9,9 @@
 // tokens gives both), so the cross-entropy over all positions trains every
 // prefix at once; the causal mask keeps position t from seeing the token it
 // predicts.
+//
+// With ffn=0 the blocks have no MLP: an attention-only transformer, the
+// kind in which induction heads are easiest to see (mlc induction).
 package gpt
 
 import (
@@ -25,7 +28,7 @@ type Config struct {
 	D       int     `mlc:"d" help:"model width"`
 	Heads   int     `mlc:"heads" help:"attention heads; must divide d"`
 	Layers  int     `mlc:"layers" help:"transformer blocks"`
-	FFN     int     `mlc:"ffn" help:"hidden width of each block's MLP"`
+	FFN     int     `mlc:"ffn" help:"hidden width of each block's MLP; 0 drops the MLPs (an attention-only transformer)"`
 	Norm    string  `mlc:"norm" help:"LayerNorm placement: pre (GPT-2, with a final LayerNorm) or post (the original transformer)"`
 	Act     string  `mlc:"act" help:"MLP activation: relu or gelu"`
 	Tied    bool    `mlc:"tied" help:"output projection shares the token embedding wte"`
@@ -67,27 +70,35 @@ func Build(b *dsl.Builder, c Config) {
 		ln1 := layerNorm(b, h+".ln1", c.D)
 		attn := dsl.NewSelfAttention(b, h+".attn", c.D, c.Heads, std, resid)
 		attn.Dropout = c.Dropout
-		ln2 := layerNorm(b, h+".ln2", c.D)
-		W1 := b.Param(h+".mlp.W1", std, c.D, c.FFN)
-		b1 := b.Param(h+".mlp.b1", dsl.Zeros(), c.FFN)
-		W2 := b.Param(h+".mlp.W2", resid, c.FFN, c.D)
-		b2 := b.Param(h+".mlp.b2", dsl.Zeros(), c.D)
-		mlp := func(x *dsl.Tensor) *dsl.Tensor {
-			hid := act(x.MatMul(W1).Add(b1)).As(h + ".mlp.hidden")
-			return hid.MatMul(W2).Add(b2).As(h + ".mlp.out")
+		// ffn=0 makes an attention-only block: no ln2, no MLP, nil below.
+		var ln2, mlp func(*dsl.Tensor) *dsl.Tensor
+		if c.FFN > 0 {
+			ln2 = layerNorm(b, h+".ln2", c.D)
+			W1 := b.Param(h+".mlp.W1", std, c.D, c.FFN)
+			b1 := b.Param(h+".mlp.b1", dsl.Zeros(), c.FFN)
+			W2 := b.Param(h+".mlp.W2", resid, c.FFN, c.D)
+			b2 := b.Param(h+".mlp.b2", dsl.Zeros(), c.D)
+			mlp = func(x *dsl.Tensor) *dsl.Tensor {
+				hid := act(x.MatMul(W1).Add(b1)).As(h + ".mlp.hidden")
+				return hid.MatMul(W2).Add(b2).As(h + ".mlp.out")
+			}
 		}
 		if pre {
 			// x + attn(ln1(x)), then + mlp(ln2(·))
 			a := dsl.CausalSelfAttention(ln1(x), attn).Dropout(c.Dropout)
 			x = x.Add(a).As(h + ".resid1")
-			m := mlp(ln2(x)).Dropout(c.Dropout)
-			x = x.Add(m).As(h + ".resid2")
+			if mlp != nil {
+				m := mlp(ln2(x)).Dropout(c.Dropout)
+				x = x.Add(m).As(h + ".resid2")
+			}
 		} else {
 			// ln1(x + attn(x)), then ln2(· + mlp(·))
 			a := dsl.CausalSelfAttention(x, attn).Dropout(c.Dropout)
 			x = ln1(x.Add(a).As(h + ".resid1"))
-			m := mlp(x).Dropout(c.Dropout)
-			x = ln2(x.Add(m).As(h + ".resid2"))
+			if mlp != nil {
+				m := mlp(x).Dropout(c.Dropout)
+				x = ln2(x.Add(m).As(h + ".resid2"))
+			}
 		}
 		x.Tap(h + ".out") // the residual stream after block l, for probes
 	}
@@ -125,10 +136,13 @@ func (c Config) valid(b *dsl.Builder) bool {
 	for _, f := range []struct {
 		key string
 		v   int
-	}{{"vocab", c.Vocab}, {"ctx", c.Ctx}, {"d", c.D}, {"heads", c.Heads}, {"layers", c.Layers}, {"ffn", c.FFN}, {"batch", c.Batch}} {
+	}{{"vocab", c.Vocab}, {"ctx", c.Ctx}, {"d", c.D}, {"heads", c.Heads}, {"layers", c.Layers}, {"batch", c.Batch}} {
 		if f.v <= 0 {
 			bad("%s must be positive, got %d", f.key, f.v)
 		}
+	}
+	if c.FFN < 0 {
+		bad("ffn must not be negative (0: no MLP), got %d", c.FFN)
 	}
 	if c.Heads > 0 && c.D%c.Heads != 0 {
 		bad("d (%d) must be divisible by heads (%d)", c.D, c.Heads)

@@ -35,6 +35,9 @@ func build(t testing.TB, c gpt.Config, dt dsl.DType, train bool) *graph.Graph {
 func paramCount(c gpt.Config) int {
 	d, f := c.D, c.FFN
 	block := 4*(d*d+d) + 2*2*d + d*f + f + f*d + d // attention, two LayerNorms, MLP
+	if f == 0 {
+		block = 4*(d*d+d) + 2*d // attention-only: attention and ln1
+	}
 	n := c.Vocab*d + c.Ctx*d + c.Layers*block
 	if c.Norm == "pre" {
 		n += 2 * d // lnf
@@ -66,6 +69,15 @@ func TestBuildVariants(t *testing.T) {
 			}
 		}
 	}
+	// ffn=0: attention-only blocks.
+	for _, norm := range []string{"pre", "post"} {
+		for layers := 1; layers <= 3; layers++ {
+			c := gpt.Config{Vocab: 11, Ctx: 6, D: 12, Heads: 2, Layers: layers, FFN: 0, Norm: norm, Act: "gelu", Tied: true, Dropout: 0.1, Batch: 3}
+			for _, train := range []bool{false, true} {
+				t.Run(fmt.Sprintf("attnonly/%s/l%d/train=%v", norm, layers, train), func(t *testing.T) { checkVariant(t, c, train) })
+			}
+		}
+	}
 }
 
 func checkVariant(t *testing.T, c gpt.Config, train bool) {
@@ -80,8 +92,17 @@ func checkVariant(t *testing.T, c gpt.Config, train bool) {
 		t.Errorf("%d parameters, want %d", n, want)
 	}
 	for _, want := range []string{"wte", "wpe", "h0.ln1.gamma", "h0.attn.Wq", "h0.attn.bq", "h0.attn.Wo", "h0.mlp.W1", "h0.mlp.b2", fmt.Sprintf("h%d.ln2.beta", c.Layers-1)} {
-		if !names[want] {
-			t.Errorf("no parameter %q", want)
+		mlp := strings.Contains(want, ".mlp.") || strings.Contains(want, ".ln2.")
+		if names[want] != (c.FFN > 0 || !mlp) {
+			t.Errorf("parameter %q present = %v with ffn=%d", want, names[want], c.FFN)
+		}
+	}
+	if c.FFN == 0 {
+		// No MLP nodes and no activation: every block is attention only.
+		for _, n := range g.Nodes {
+			if strings.Contains(n.Name, ".mlp.") || n.Op == graph.OpGELU || n.Op == graph.OpReLU {
+				t.Errorf("attention-only model has %s %s", n.Op, n.Name)
+			}
 		}
 	}
 	if names["lnf.gamma"] != (c.Norm == "pre") {
@@ -167,6 +188,7 @@ func TestConfigErrors(t *testing.T) {
 		{"norm", func(c *gpt.Config) { c.Norm = "sandwich" }, []string{`norm must be pre or post, got "sandwich"`}},
 		{"act", func(c *gpt.Config) { c.Act = "swish" }, []string{`act must be relu or gelu, got "swish"`}},
 		{"dropout", func(c *gpt.Config) { c.Dropout = 1 }, []string{"dropout must be in [0, 1), got 1"}},
+		{"ffn", func(c *gpt.Config) { c.FFN = -1 }, []string{"ffn must not be negative (0: no MLP), got -1"}},
 		{"several", func(c *gpt.Config) { c.Norm, c.Act = "", "" }, []string{"norm must be", "act must be"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,10 +241,13 @@ func batch(c gpt.Config, r *rand.Rand) map[string]*runtime.Tensor {
 // TestCausal: changing the token at position j changes no logit at a
 // position before j, and does change the logits at j.
 func TestCausal(t *testing.T) {
-	for _, norm := range []string{"pre", "post"} {
-		t.Run(norm, func(t *testing.T) {
+	for _, tc := range []struct {
+		norm string
+		ffn  int
+	}{{"pre", 12}, {"post", 12}, {"pre", 0}} {
+		t.Run(fmt.Sprintf("%s/ffn=%d", tc.norm, tc.ffn), func(t *testing.T) {
 			c := tiny()
-			c.Norm, c.Ctx = norm, 6
+			c.Norm, c.Ctx, c.FFN = tc.norm, 6, tc.ffn
 			g := build(t, c, graph.F64, false)
 			it, err := runtime.NewInterpreter(g, runtime.Options{})
 			if err != nil {
@@ -278,6 +303,8 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"pre-tied-gelu", func(c *gpt.Config) {}},
 		{"post-untied-relu", func(c *gpt.Config) { c.Norm, c.Tied, c.Act = "post", false, "relu" }},
 		{"one-head-dropout", func(c *gpt.Config) { c.Heads, c.Dropout = 1, 0.2 }},
+		{"attention-only-pre", func(c *gpt.Config) { c.FFN = 0 }},
+		{"attention-only-post-untied", func(c *gpt.Config) { c.FFN, c.Norm, c.Tied = 0, "post", false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny()
