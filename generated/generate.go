@@ -11,3 +11,4 @@ package generated
 //go:generate go run ../cmd/mlc compile -model gpt -o gpt
 //go:generate go run ../cmd/mlc compile -model bert -o bert
 //go:generate go run ../cmd/mlc compile -model word2vec -o word2vec
+//go:generate go run ../cmd/mlc compile -model sae -o sae

@@ -11,6 +11,7 @@ import (
 	"github.com/mlc-dev/mlc/models/bert"
 	"github.com/mlc-dev/mlc/models/gpt"
 	"github.com/mlc-dev/mlc/models/mlp"
+	"github.com/mlc-dev/mlc/models/sae"
 	"github.com/mlc-dev/mlc/models/seedmlp"
 	"github.com/mlc-dev/mlc/models/tinydecoder"
 	"github.com/mlc-dev/mlc/models/word2vec"
@@ -51,6 +52,7 @@ var Zoo = []*Entry{
 	entry("gpt", "decoder-only GPT-2-style language model: causal multi-head attention, pre/post-norm, tied output", dsl.F32, gpt.DefaultConfig, gpt.Build, nil),
 	entry("bert", "encoder-only masked language model: bidirectional attention with a padding mask, tied MLM head", dsl.F32, bert.DefaultConfig, bert.Build, bert.Example),
 	entry("word2vec", "skip-gram with negative sampling: center vectors V, context vectors U", dsl.F32, word2vec.DefaultConfig, word2vec.Build, nil),
+	entry("sae", "sparse autoencoder over activations: ReLU codes, unit-norm decoder rows, loss MSE + λ·L1", dsl.F32, sae.DefaultConfig, sae.Build, nil),
 }
 
 // Names lists the zoo's model names.
