@@ -151,4 +151,22 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	if len(cached) != 6 || !slices.Equal(cached, recomputed) {
 		t.Fatalf("with the cache %v, recomputing %v", cached, recomputed)
 	}
+
+	// A token id outside the vocabulary is an error that names the DSL line
+	// and the id, in generation (both ways) and in Predict; the model stays
+	// usable afterwards.
+	const wantErr = "Gather: id 32 at position 1 is outside [0, 32)"
+	for _, noCache := range []bool{false, true} {
+		err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 32}, N: 2, NoCache: noCache}, func(*compile.ServerResult) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), "models/gpt/gpt.go:") {
+			t.Errorf("generate (no-cache %v) with id 32: %v", noCache, err)
+		}
+	}
+	ids := runtime.JSONTensor{Shape: []int{1, 8}, Data: []runtime.JSONFloat{3, 32, 0, 0, 0, 0, 0, 0}}
+	if _, err := srv.Do(compile.RunRequest{Cmd: "predict", Inputs: map[string]runtime.JSONTensor{"ids": ids}}); err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Errorf("predict with id 32: %v", err)
+	}
+	if again := run(false); !slices.Equal(again, cached) {
+		t.Errorf("after the errors, generation gives %v, want %v", again, cached)
+	}
 }

@@ -68,7 +68,7 @@ func writeTinyCorpus(dir string) error {
 }
 
 // byteTokenizer is a BPE without merges: one token per byte.
-func byteTokenizer(t *testing.T) (text.Tokenizer, [][]byte) {
+func byteTokenizer(t testing.TB) (text.Tokenizer, [][]byte) {
 	t.Helper()
 	tok, err := text.NewBPE(text.SplitCode, nil)
 	if err != nil {

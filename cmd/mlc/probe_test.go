@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"go/token"
 	"os"
 	"path/filepath"
@@ -254,4 +255,46 @@ func testProbeTask(t *testing.T, ckpt, corpus string) {
 	if code != 0 || !strings.Contains(out, "\nh_in ") || !strings.Contains(out, "\nh1.out ") || !strings.Contains(out, "baseline") {
 		t.Errorf("text report:\n%s", out)
 	}
+}
+
+// FuzzReadLabels: any file content gives documents or an error naming the
+// file, never a panic; what it accepts writes back to a file that reads the
+// same.
+func FuzzReadLabels(f *testing.F) {
+	f.Add([]byte("# comment\n\ndoc a.go\n1\t\"x\"\n0 \" \"\n0\t\"=\"\ndoc b\n1\t\"\\n\"\n"))
+	f.Add([]byte("doc a\n2\t\"a\"\n"))
+	f.Add([]byte("doc a\n0\t\"\\xff\\x00\"\n"))
+	tok, pieces := byteTokenizer(f)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, fmt.Sprintf("in-%p.labels", t))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(p)
+		docs, err := readLabels(p, tok, pieces)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), p) {
+				t.Errorf("error does not name the file: %v", err)
+			}
+			return
+		}
+		out := p + ".out"
+		defer os.Remove(out)
+		if err := saveLabels(out, "fuzz", docs, pieces); err != nil {
+			t.Fatal(err)
+		}
+		again, err := readLabels(out, tok, pieces)
+		if err != nil {
+			t.Fatalf("written back, it does not read: %v", err)
+		}
+		if len(again) != len(docs) {
+			t.Fatalf("%d docs written back as %d", len(docs), len(again))
+		}
+		for i := range docs {
+			if again[i].name != docs[i].name || string(again[i].text) != string(docs[i].text) || fmt.Sprint(again[i].labels) != fmt.Sprint(docs[i].labels) {
+				t.Errorf("doc %d changed on the round trip", i)
+			}
+		}
+	})
 }
