@@ -370,8 +370,12 @@ def decode_workloads():
 
 
 def gpt_model(torch, positions):
-    """A plain GPT: learned positions, pre-LN, GELU MLP, tied embedding, with
-    GPT-2's initialisation, and an optional preallocated KV cache."""
+    """A plain GPT: learned positions, pre-LN, GELU MLP (tanh form), tied
+    embedding, no dropout, with GPT-2's initialisation, and an optional
+    preallocated KV cache. mlc compiles the same model (bench/generate.go:
+    models/gpt with norm=pre, act=gelu, tied=true, dropout=0); its attention
+    has separate Wq, Wk, Wv where this has one qkv Linear: the same
+    parameters and initialisation, arranged differently."""
     nn, F = torch.nn, torch.nn.functional
     c = GPT
 
@@ -404,7 +408,8 @@ def gpt_model(torch, positions):
                 att = att.masked_fill(~self.mask[pos:pos + T, :pos + T], float("-inf"))
             y = F.softmax(att, dim=-1) @ v
             x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
-            return x + self.fc2(F.gelu(self.fc(self.ln2(x))))
+            # GELU's tanh form, GPT-2's and mlc's (F.gelu's default is the erf form)
+            return x + self.fc2(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
 
     class GPTModel(nn.Module):
         def __init__(self):

@@ -19,6 +19,8 @@ func cmdBench(c *cli, args []string) error {
 	noInterp := fs.Bool("no-interp", false, "time generated code only")
 	vsO0 := fs.Bool("vs-O0", false, "time generated code against the same model compiled with -O0, runs alternating: what the optimization passes buy")
 	asJSON := fs.Bool("json", false, "print JSON")
+	of := optimizerFlags{modelsDefaults: true}
+	of.register(fs, "the model's, as mlc train runs it, without the schedule")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -29,7 +31,7 @@ func cmdBench(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(0))
+	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(of.config(m.entry.Name)))
 	if err != nil {
 		return err
 	}
@@ -40,7 +42,7 @@ func cmdBench(c *cli, args []string) error {
 	}
 	inputs := compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
 	if *vsO0 {
-		o := m.compileOptions(0)
+		o := m.compileOptions(of.config(m.entry.Name))
 		o.Passes.O0 = true
 		base, err := compile.Zoo(m.entry.Name, mf.config, o)
 		if err != nil {

@@ -16,7 +16,8 @@ func cmdCompile(c *cli, args []string) error {
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
 	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
-	lr := fs.Float64("lr", 0, "learning rate of TrainStep (default: the optimizer's)")
+	var of optimizerFlags
+	of.register(fs, "sgd")
 	var pf passFlags
 	pf.register(fs)
 	// A package path may come before or after the flags.
@@ -42,13 +43,13 @@ func cmdCompile(c *cli, args []string) error {
 	case path != "" && mf.model != "":
 		return fmt.Errorf("give either -model or a package path, not both")
 	case path != "":
-		res, err = c.compileUserPackage(path, *fn, mf, *lr)
+		res, err = c.compileUserPackage(path, *fn, mf, of.config(""))
 	default:
 		var m *loaded
 		if m, err = mf.load(); err != nil {
 			return err
 		}
-		opts := m.compileOptions(*lr)
+		opts := m.compileOptions(of.config(m.entry.Name))
 		if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
 			fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
 		}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"go/token"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 func cmdInspect(c *cli, args []string) error {
@@ -26,7 +27,7 @@ func cmdInspect(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(0))
+	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(passes.OptimizerConfig{}))
 	if err != nil {
 		return err
 	}

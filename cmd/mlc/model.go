@@ -9,6 +9,7 @@ import (
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 // modelFlags are the flags every model-taking verb shares.
@@ -80,12 +81,13 @@ func joinNames() string {
 	return s
 }
 
-// compileOptions are the compile options the model flags give.
-func (l *loaded) compileOptions(lr float64) compile.Options {
+// compileOptions are the compile options the model flags give, with the
+// optimizer of TrainStep.
+func (l *loaded) compileOptions(opt passes.OptimizerConfig) compile.Options {
 	o := compile.Options{Float: l.opts.Float}
 	if l.taps != "" {
 		o.Taps = strings.Split(l.taps, ",")
 	}
-	o.Optimizer.LR = lr
+	o.Optimizer = opt
 	return o
 }

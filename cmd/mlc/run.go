@@ -8,6 +8,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
@@ -37,7 +38,7 @@ func cmdRun(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := m.compileOptions(0)
+	opts := m.compileOptions(passes.OptimizerConfig{})
 	if *phase == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}

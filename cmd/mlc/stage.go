@@ -5,6 +5,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 // stages are the graphs mlc graph can print, with what each is.
@@ -18,7 +19,7 @@ func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags) (g, after *grap
 	default:
 		return nil, nil, fmt.Errorf("-stage must be forward, train, prefill or decode, got %q", stage)
 	}
-	opts := l.compileOptions(0)
+	opts := l.compileOptions(passes.OptimizerConfig{})
 	if stage == "prefill" || stage == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}

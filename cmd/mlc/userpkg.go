@@ -15,6 +15,7 @@ import (
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 const dslPath = "github.com/mlc-dev/mlc/dsl"
@@ -23,7 +24,7 @@ const dslPath = "github.com/mlc-dev/mlc/dsl"
 // path: it loads and type-checks the package with go/packages, checks fn's
 // signature, then runs a small generated driver with `go run` in the user's
 // module, which prints the model's graphs for mlc to compile.
-func (c *cli) compileUserPackage(path, fn string, mf modelFlags, lr float64) (*compile.Result, error) {
+func (c *cli) compileUserPackage(path, fn string, mf modelFlags, opt passes.OptimizerConfig) (*compile.Result, error) {
 	if mf.config != "" {
 		return nil, fmt.Errorf("-config applies to zoo models; a package's Build function takes no config")
 	}
@@ -140,7 +141,7 @@ func main() { os.Exit(dsl.DriverMain(os.Args[1:], %[4]q, %[5]q, user.%[2]s)) }
 		train = nil
 	}
 	opts := compile.Options{Float: dt}
-	opts.Optimizer.LR = lr
+	opts.Optimizer = opt
 	return compile.FromGraphs(pred, train, opts)
 }
 

@@ -414,3 +414,60 @@ func initNormal[T float](w []T, std float64, seed uint64, name string) {
 		w[i] = T(std * r.normal())
 	}
 }
+
+// scaledSoftmax turns scores w into softmax(scale·w) in place: the
+// attention weights of one query over the keys a KV cache holds.
+func scaledSoftmax[T float](w []T, scale float64) {
+	m := math.Inf(-1)
+	for _, x := range w {
+		m = maxNaN(m, scale*float64(x))
+	}
+	s := 0.0
+	for i, x := range w {
+		e := math.Exp(scale*float64(x) - m)
+		w[i] = T(e)
+		s += e
+	}
+	for i := range w {
+		w[i] = T(float64(w[i]) / s)
+	}
+}
+
+// dotRow is Σ x[i]·y[i], accumulated in float64.
+func dotRow[T float](x, y []T) float64 {
+	s := 0.0
+	for i, v := range x {
+		s += float64(v) * float64(y[i])
+	}
+	return s
+}
+
+// cacheWrite stores the new row of each head, x[h], as row t of cache c
+// (s rows of width d per head).
+func cacheWrite[T float](c, x []T, t, s, d int) {
+	for h := range len(x) / d {
+		copy(c[(h*s+t)*d:(h*s+t+1)*d], x[h*d:h*d+d])
+	}
+}
+
+// maskedSoftmax is one row of fused causal attention: the first vis scores
+// become softmax(scale·x) (scaled in the element type, as the unfused
+// product does), the rest, masked, weight 0.
+func maskedSoftmax[T float](row []T, vis int, scale float64) {
+	c := T(scale)
+	m := math.Inf(-1)
+	for i, x := range row[:vis] {
+		row[i] = x * c
+		m = maxNaN(m, float64(row[i]))
+	}
+	s := 0.0
+	for i, x := range row[:vis] {
+		e := math.Exp(float64(x) - m)
+		row[i] = T(e)
+		s += e
+	}
+	for i, x := range row[:vis] {
+		row[i] = T(float64(x) / s)
+	}
+	clear(row[vis:])
+}

@@ -248,3 +248,24 @@ func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
 		p.workers[t].done.wait()
 	}
 }
+
+// Reserve grows every thread's packing buffers of p to what the blocked path
+// needs for an m×n×k product of T (or any smaller one), so that no later
+// call allocates, whichever thread a share of the work lands on. A model
+// reserves its largest products when it is built.
+func Reserve[T Float](p *Pool, transA, transB bool, m, n, k int) {
+	if p == nil {
+		p = sharedPool
+	}
+	ks := kernelsFor[T]()
+	kcBlocks := (k + ks.kc - 1) / ks.kc
+	kcMax := (k + kcBlocks - 1) / kcBlocks
+	mcMax := min(ks.mc, roundUp(m, ks.mr))
+	ncMax := min(ks.nc, roundUp(n, ks.nr))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.workers {
+		_, ws := jobAndWorkspace[T](w)
+		ws.grow(roundUp(mcMax, ks.mr)*kcMax, ncMax*kcMax, ks.mr*ks.nr)
+	}
+}
