@@ -56,6 +56,8 @@ type gen struct {
 	// kernels are the fused-kernel methods, emitted after the entry points.
 	kernels     []jen.Code
 	kernelNames *namer
+	// inVars are the test file's input buffers, by input name.
+	inVars map[string]string
 }
 
 // Header is the first line of every generated file.
@@ -268,7 +270,14 @@ func (g *gen) method(f *jen.File, e *entry, name, doc string, keep func(*graph.N
 	var lastOf *graph.Node
 	groups := groupIndex(e.gr)
 	for _, n := range e.gr.Nodes {
-		if !keep(n) || n.Op.Info().Has(graph.Leaf) {
+		if !keep(n) {
+			continue
+		}
+		if n.Op.Info().Has(graph.Leaf) {
+			if (n.Op == graph.OpConst || n.Op == graph.OpCausalMask) && e.plan.slots[n].region == inArena {
+				body = append(body, jen.Line(), jen.Comment(fg.nm.name(n)+" is a constant output: written into the model's memory, which the caller may change"))
+				body = append(body, fg.fillConst(n)...)
+			}
 			continue
 		}
 		var stmts []jen.Code

@@ -19,7 +19,19 @@ type emitter func(f *fnGen, n *graph.Node) []jen.Code
 type exprFn func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code
 
 func infix(op string) exprFn {
-	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Add(a[0]).Op(op).Add(a[1]) }
+	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
+		return jen.Add(f.operand(n, a, 0)).Op(op).Add(f.operand(n, a, 1))
+	}
+}
+
+// operand is n's k-th operand expression, parenthesized when it is an inline
+// causal mask: j <= i is itself a comparison, which m == j <= i would take
+// apart.
+func (f *fnGen) operand(n *graph.Node, a []jen.Code, k int) jen.Code {
+	if x := n.Inputs[k]; x.Op == graph.OpCausalMask && f.p.slots[x].region == inline {
+		return jen.Parens(a[k])
+	}
+	return a[k]
 }
 
 func mathFn(name string) exprFn {
@@ -75,7 +87,7 @@ func init() {
 		graph.OpNotEqual:     infix("!="),
 		graph.OpAnd:          infix("&&"),
 		graph.OpOr:           infix("||"),
-		graph.OpNot:          func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Op("!").Add(a[0]) },
+		graph.OpNot:          func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Op("!").Add(f.operand(n, a, 0)) },
 		graph.OpWhere:        func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("where").Call(a[0], a[1], a[2]) },
 		graph.OpGELUGrad:     localFn("geluGrad"),
 		graph.OpBroadcastTo:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return a[0] },
@@ -662,6 +674,32 @@ func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
 
 func emitAssign(f *fnGen, n *graph.Node) []jen.Code {
 	return []jen.Code{jen.Copy(f.ref(n.Inputs[0]), f.ref(n.Inputs[1]))}
+}
+
+// fillConst writes a constant leaf that lives in the arena (an output the
+// caller may write to): its data array copied, its value repeated, or the
+// causal mask's pattern.
+func (f *fnGen) fillConst(n *graph.Node) []jen.Code {
+	y := f.ref(n)
+	switch {
+	case n.Op == graph.OpCausalMask:
+		T, S := n.Type.Shape[0], n.Type.Shape[1]
+		return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Lit(T)).Block(jen.For(jen.Id("j").Op(":=").Range().Lit(S)).Block(
+			y.Clone().Index(jen.Id("i").Op("*").Lit(S).Op("+").Id("j")).Op("=").Id("j").Op("<=").Id("i").Op("+").Lit(S - T),
+		))}
+	case n.Attrs.Data != nil:
+		return []jen.Code{jen.Copy(y, jen.Id(f.g.lay.constNames[n]).Index(jen.Op(":")))}
+	}
+	var v jen.Code
+	switch n.Type.DType {
+	case graph.Bool:
+		v = jen.Lit(n.Attrs.Value != 0)
+	case graph.I32:
+		v = jen.Lit(int(n.Attrs.Value))
+	default:
+		v = f.lit(n.Attrs.Value)
+	}
+	return []jen.Code{jen.For(jen.Id("i").Op(":=").Range().Add(y.Clone())).Block(y.Clone().Index(jen.Id("i")).Op("=").Add(v))}
 }
 
 func emitLRSchedule(f *fnGen, n *graph.Node) []jen.Code {

@@ -94,7 +94,11 @@ func (f *fnGen) emitXentGrad(grp *graph.FusionGroup) []jen.Code {
 		case graph.OpMul:
 			for _, x := range n.Inputs {
 				if x.Op == graph.OpConst {
-					scale *= x.Attrs.Value
+					v := x.Attrs.Value
+					if x.Attrs.Data != nil { // uniform data, as the fuser accepts
+						v = x.Attrs.Data[0]
+					}
+					scale *= v
 				}
 			}
 		}

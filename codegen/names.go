@@ -1,32 +1,90 @@
 package codegen
 
 import (
+	"go/ast"
+	"go/parser"
 	"go/token"
+	"go/types"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime/sample"
 )
 
-// reserved are identifiers generated code uses itself; DSL names that collide
-// get a suffix.
-var reserved = map[string]bool{
-	"m": true, "i": true, "j": true, "k": true, "l": true, "b": true, "o": true, "p": true, "r": true, "s": true,
-	"err": true, "math": true, "fmt": true, "errors": true, "sync": true,
-	"len": true, "cap": true, "max": true, "min": true, "copy": true, "clear": true, "append": true, "make": true,
-	"new": true, "panic": true, "print": true, "println": true, "real": true, "imag": true, "complex": true,
-	"close": true, "delete": true, "recover": true,
-	"float32": true, "float64": true, "int": true, "int32": true, "int64": true, "uint64": true, "bool": true,
-	"byte": true, "rune": true, "string": true, "error": true, "any": true, "true": true, "false": true,
-	"nil": true, "iota": true, "uintptr": true,
-	"sigmoid": true, "gelu": true, "geluGrad": true, "where": true, "matmul": true, "softmax": true,
-	"softmaxGrad": true, "layerNorm": true, "layerNormGrad": true, "argmax": true, "gather": true,
-	"scatterAdd": true, "oneHot": true, "crossEntropy": true, "bceWithLogits": true, "mse": true,
-	"reduceLoss": true, "rng": true, "seedFor": true, "initNormal": true, "maxNaN": true, "minNaN": true,
-	"rowStats": true, "errRange": true, "geluC": true, "New": true, "Model": true, "Tensor": true,
-	"lrAt": true, "Gemm": true, "GemmSmall": true, "GemmBlocked": true, "Sgemm": true, "Dgemm": true,
-	"NewPool": true, "Pool": true, "Reserve": true, "Float": true, "UseBlocked": true, "UseParallel": true,
+// locals are the identifiers emitted code declares in functions whose other
+// locals are named after DSL values (the entry points' bodies, the fused
+// kernels, Prefill): loop and scratch variables, the optimizers' per-update
+// scalars, the attention kernels' views and the receiver. A DSL value named
+// like one of them gets a suffix. TestEmittedNamesAreReserved fails on a
+// local missing here.
+var locals = []string{
+	"m", "i", "j", "k", "l", "b", "c", "g", "h", "n", "o", "p", "r", "s", "t", "v", "w",
+	"err", "lr", "bc1", "bc2", "buf", "row", "rows", "sc", "qb", "kb", "vb", "ob", "wb", "wr", "qh",
 }
+
+// reserved reports identifiers generated code uses itself: Go's keywords
+// and predeclared names, the emitters' locals, the packages it imports, and
+// everything the package declares at top level (mlc_lib.go, the kernels, the
+// sampler and model.go's own types and functions). A local named like a
+// package-level function would hide it from the code after it.
+func reserved(name string) bool { return token.IsKeyword(name) || reservedNames()[name] }
+
+var reservedNames = sync.OnceValue(func() map[string]bool {
+	r := map[string]bool{}
+	for _, s := range locals {
+		r[s] = true
+	}
+	for _, s := range types.Universe.Names() {
+		r[s] = true
+	}
+	// model.go's own declarations and imports.
+	for _, s := range []string{"Model", "Tensor", "New", "NewSeeded", "sizeError", "math", "fmt", "errors", "sync", "testing"} {
+		r[s] = true
+	}
+	srcs := []string{libSource, sample.Source}
+	entries, _ := kernelFiles.ReadDir("kernels")
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".go") {
+			b, _ := kernelFiles.ReadFile("kernels/" + e.Name())
+			srcs = append(srcs, string(b))
+		}
+	}
+	for _, src := range srcs {
+		f, err := parser.ParseFile(token.NewFileSet(), "", src, parser.SkipObjectResolution)
+		if err != nil {
+			panic("codegen: parsing the sources copied into generated packages: " + err.Error())
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			r[path[strings.LastIndex(path, "/")+1:]] = true
+			if imp.Name != nil {
+				r[imp.Name.Name] = true
+			}
+		}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					r[d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, sp := range d.Specs {
+					switch sp := sp.(type) {
+					case *ast.TypeSpec:
+						r[sp.Name.Name] = true
+					case *ast.ValueSpec:
+						for _, n := range sp.Names {
+							r[n.Name] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return r
+})
 
 // ident turns a DSL name into a Go identifier: letters, digits and '_'.
 func ident(name string) string {
@@ -58,7 +116,7 @@ func newNamer() *namer { return &namer{used: map[string]bool{}, names: map[*grap
 
 func (nm *namer) take(want string) string {
 	name := want
-	if reserved[name] || token.IsKeyword(name) || nm.used[name] || isLoopVar(name) {
+	if reserved(name) || nm.used[name] || isLoopVar(name) || isConstName(name) {
 		for k := 2; ; k++ {
 			name = want + "_" + strconv.Itoa(k)
 			if !nm.used[name] {
@@ -92,12 +150,52 @@ func (nm *namer) name(n *graph.Node) string {
 	return s
 }
 
+// isConstName reports names of the form const1, const2, … that the
+// package-level arrays of constant data take.
+func isConstName(s string) bool {
+	n, ok := strings.CutPrefix(s, "const")
+	if !ok || n == "" {
+		return false
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
+}
+
 // loopVar is the name of the loop variable for axis d of a loop nest.
 func loopVar(d int) string {
 	if d < 4 {
 		return string("ijkl"[d])
 	}
 	return "i" + strconv.Itoa(d)
+}
+
+// varNames names the Go variables that hold inputs' (or outputs') values in
+// the generated test and runner: prefix and the exported DSL name, made
+// unique (x.y and x_y export alike). It maps each name of the graphs' nodes
+// ns returns, in order, to its variable.
+func varNames(prefix string, gs []*graph.Graph, ns func(*graph.Graph) []string) map[string]string {
+	nm := newNamer()
+	vars := map[string]string{}
+	for _, g := range gs {
+		if g == nil {
+			continue
+		}
+		for _, name := range ns(g) {
+			if _, ok := vars[name]; !ok {
+				vars[name] = nm.take(prefix + exported(name))
+			}
+		}
+	}
+	return vars
+}
+
+// inputNames lists g's input names.
+func inputNames(g *graph.Graph) []string {
+	var names []string
+	for _, n := range g.Inputs() {
+		names = append(names, n.Name)
+	}
+	return names
 }
 
 // exported makes a Go exported name from a DSL name: W1, B1, Yhat.

@@ -19,6 +19,14 @@ import (
 // and prints the same JSON as mlc run -engine interp.
 func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 	data := runnerData{Pkg: pkgPath, T: "float64"}
+	inVars := varNames("in", []*graph.Graph{prog.Predict, prog.Train}, inputNames)
+	outVars := varNames("out", []*graph.Graph{prog.Predict}, func(g *graph.Graph) []string {
+		var names []string
+		for _, o := range g.Results() {
+			names = append(names, o.Name)
+		}
+		return names
+	})
 	if prog.Float == graph.F32 {
 		data.T = "float32"
 	}
@@ -32,7 +40,7 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 			case graph.Bool:
 				fn = "masks"
 			}
-			ins = append(ins, runnerInput{Name: n.Name, Var: "in" + exported(n.Name), Fn: fn, Size: n.Type.Shape.Size()})
+			ins = append(ins, runnerInput{Name: n.Name, Var: inVars[n.Name], Fn: fn, Size: n.Type.Shape.Size()})
 		}
 		return ins
 	}
@@ -47,7 +55,7 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 			one := prog.Decode.Output(o.Name).Type.Shape
 			sh := o.Node.Type.Shape
 			ax := seqAxis(sh, one)
-			data.DecodeOuts = append(data.DecodeOuts, decodeOut{Name: o.Name, Var: "out" + exported(o.Name), Shape: shapeLit(sh),
+			data.DecodeOuts = append(data.DecodeOuts, decodeOut{Name: o.Name, Var: outVars[o.Name], Shape: shapeLit(sh),
 				Type:  map[graph.DType]string{graph.I32: "int32", graph.Bool: "bool"}[o.Node.Type.DType],
 				Outer: graph.Shape(sh[:ax]).Size(), Inner: graph.Shape(sh[ax+1:]).Size()})
 			if data.DecodeOuts[len(data.DecodeOuts)-1].Type == "" {
@@ -65,7 +73,7 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 		data.Taps = append(data.Taps, runnerOutput{Name: o.Name, Shape: shapeLit(o.Node.Type.Shape)})
 	}
 	for _, o := range prog.Predict.Results() {
-		data.Outputs = append(data.Outputs, runnerOutput{Name: o.Name, Var: "out" + exported(o.Name), Shape: shapeLit(o.Node.Type.Shape)})
+		data.Outputs = append(data.Outputs, runnerOutput{Name: o.Name, Var: outVars[o.Name], Shape: shapeLit(o.Node.Type.Shape)})
 	}
 	for _, g := range []*graph.Graph{prog.Predict, prog.Train} { // the caches of decoding are not State()
 		data.HasState = data.HasState || g != nil && len(g.NodesWithOp(graph.OpState)) > 0

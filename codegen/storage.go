@@ -153,6 +153,12 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 		case graph.StoreArena:
 			a := arenaIndex(n.Type.DType)
 			s := slot{region: inArena, size: size, dtype: n.Type.DType}
+			if n.Op == graph.OpConst && n.Attrs.Data != nil { // a constant output: copied from its array
+				if _, ok := l.constNames[n]; !ok {
+					l.consts = append(l.consts, n)
+					l.constNames[n] = "const" + strconv.Itoa(len(l.consts))
+				}
+			}
 			if g.Plan != nil {
 				s.off = g.Plan.Offset[n]
 			} else {

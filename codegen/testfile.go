@@ -34,6 +34,7 @@ func (g *gen) testFile() ([]byte, error) {
 	}
 
 	// testInputs fills one buffer per input with fixed, valid values.
+	g.inVars = varNames("in", gs, inputNames)
 	seen := map[string]bool{}
 	var decls []jen.Code
 	for _, gr := range gs {
@@ -42,7 +43,7 @@ func (g *gen) testFile() ([]byte, error) {
 				continue
 			}
 			seen[n.Name] = true
-			name := "in" + exported(n.Name)
+			name := g.inVars[n.Name]
 			size := n.Type.Shape.Size()
 			var fill jen.Code
 			switch n.Type.DType {
@@ -60,7 +61,7 @@ func (g *gen) testFile() ([]byte, error) {
 	args := func(gr *graph.Graph) []jen.Code {
 		var a []jen.Code
 		for _, n := range gr.Inputs() {
-			a = append(a, jen.Id("in"+exported(n.Name)))
+			a = append(a, jen.Id(g.inVars[n.Name]))
 		}
 		return a
 	}
@@ -186,7 +187,7 @@ func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 	if ids.Type.DType != graph.I32 {
 		ids = g.prog.Prefill.Inputs()[1]
 	}
-	in := jen.Id("in" + exported(ids.Name))
+	in := jen.Id(g.inVars[ids.Name])
 	full := ids.Type.Shape
 	ctx := full[len(full)-1]
 	rows := full.Size() / ctx

@@ -292,11 +292,52 @@ func (g *Graph) Replace(old, new *Node) {
 }
 
 // Remove drops nodes for which dead is true, keeping order, then renumbers.
+// A backward node whose forward node (Of) goes keeps differentiating what is
+// left of it: the nearest live forward node that fed it (else the loss), so
+// that the link still names an earlier forward node.
 func (g *Graph) Remove(dead func(*Node) bool) int {
+	gone := map[*Node]bool{}
+	for _, n := range g.Nodes {
+		if dead(n) {
+			gone[n] = true
+		}
+	}
+	if len(gone) == 0 {
+		return 0
+	}
+	for _, n := range g.Nodes {
+		if n.Of != nil && gone[n.Of] && !gone[n] {
+			n.Of = liveForward(n.Of, gone, map[*Node]bool{})
+			if n.Of == nil && g.Loss != nil && !gone[g.Loss] && g.Loss.Role != RoleBackward && g.Loss.Role != RoleUpdate {
+				n.Of = g.Loss
+			}
+		}
+	}
 	before := len(g.Nodes)
-	g.Nodes = slices.DeleteFunc(g.Nodes, dead)
+	g.Nodes = slices.DeleteFunc(g.Nodes, func(n *Node) bool { return gone[n] })
 	g.Renumber()
 	return before - len(g.Nodes)
+}
+
+// liveForward finds, depth first through the operands of removed nodes, the
+// first operand that stays and is a forward (or leaf) node.
+func liveForward(n *Node, gone, seen map[*Node]bool) *Node {
+	for _, x := range n.Inputs {
+		if seen[x] {
+			continue
+		}
+		seen[x] = true
+		if !gone[x] {
+			if x.Role != RoleBackward && x.Role != RoleUpdate {
+				return x
+			}
+			continue
+		}
+		if y := liveForward(x, gone, seen); y != nil {
+			return y
+		}
+	}
+	return nil
 }
 
 // IDLimit is the size of the range every consumer of the i32 value n accepts

@@ -61,6 +61,54 @@ func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
 			for _, n := range grp.Inner() {
 				fused[n] = true
 			}
+			// The layernorm kernels are library calls: x, γ and β are slices.
+			if grp.Kind == "layernorm" || grp.Kind == "layernorm-grad" {
+				member := map[*Node]bool{}
+				for _, n := range grp.Nodes {
+					member[n] = true
+				}
+				for _, n := range grp.Nodes {
+					for _, x := range n.Inputs {
+						if !member[x] {
+							inlineOK[x] = false
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, u := range g.Nodes {
+		// An op whose operands would all be literals would be a Go constant
+		// expression, which the Go compiler evaluates with constant rules:
+		// 1 / 2 is the integer 0, where(c, 0, 1) is an int, 1 / 0 does not
+		// compile. One operand is stored instead, so the op runs on floats as
+		// the interpreter runs it. (Where's mask does not type the result.)
+		if !u.Op.Info().Has(Elementwise) {
+			continue
+		}
+		vals := u.Inputs
+		if u.Op == OpWhere {
+			vals = vals[1:]
+		}
+		literal := len(vals) > 0
+		for _, x := range vals {
+			literal = literal && x.Op == OpConst && x.Attrs.Data == nil && inlineOK[x] && x.Type.DType.IsFloat()
+		}
+		if literal {
+			inlineOK[vals[0]] = false
+		}
+	}
+	// The caller reads outputs through slices of the model's memory, and may
+	// write to them: an output that is constant data, or a reshape of it, is
+	// copied into the arena rather than handed out as the package's array.
+	constOut := map[*Node]bool{}
+	for _, o := range g.Outputs {
+		n := o.Node
+		for n.Op == OpReshape {
+			n = n.Inputs[0]
+		}
+		if n.Op == OpConst || n.Op == OpCausalMask {
+			constOut[o.Node] = true
 		}
 	}
 	st := make(map[*Node]Storage, len(g.Nodes))
@@ -74,6 +122,8 @@ func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
 			st[n] = StoreState
 		case gradOf[n] != nil:
 			st[n] = StoreGrad
+		case constOut[n]:
+			st[n] = StoreArena
 		case n.Op == OpConst || n.Op == OpCausalMask:
 			if inlineOK[n] && n.Attrs.Data == nil {
 				st[n] = StoreInline

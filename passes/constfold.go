@@ -14,26 +14,30 @@ import (
 // in float64 and rounded to the node's dtype, as the interpreter computes it.
 func ConstFold(g *graph.Graph, st *Stats) error {
 	rw := newRewriter(g)
-	n, err := rw.run(func(n *graph.Node) *graph.Node {
-		f := foldable[n.Op]
-		if f == nil || !n.Type.DType.IsFloat() {
-			return nil
-		}
-		args := make([]float64, len(n.Inputs))
-		for i, x := range n.Inputs {
-			v, ok := uniform(x)
-			if !ok || !x.Type.DType.IsFloat() {
-				return nil
-			}
-			args[i] = v
-		}
-		return rw.constant(n.Type, roundTo(n.Type.DType, f(n, args)))
-	})
+	n, err := rw.run(func(n *graph.Node) *graph.Node { return fold(rw, n) })
 	st.Count("constfold/fold", n)
 	if n > 0 {
 		DCE(g)
 	}
 	return err
+}
+
+// fold returns the constant n evaluates to when every operand is a uniform
+// float constant, else nil.
+func fold(rw *rewriter, n *graph.Node) *graph.Node {
+	f := foldable[n.Op]
+	if f == nil || !n.Type.DType.IsFloat() {
+		return nil
+	}
+	args := make([]float64, len(n.Inputs))
+	for i, x := range n.Inputs {
+		v, ok := uniform(x)
+		if !ok || !x.Type.DType.IsFloat() {
+			return nil
+		}
+		args[i] = v
+	}
+	return rw.constant(n.Type, roundTo(n.Type.DType, f(n, args)))
 }
 
 // foldable are the ops ConstFold evaluates, on float64 operands.

@@ -151,10 +151,15 @@ func (f *fuser) elementwise(st *Stats) {
 }
 
 // rowVector reports whether v broadcasts along the last axis of x only:
-// shape [d] or [1, …, 1, d].
+// shape [d] or [1, …, 1, d] (not a scalar: the row kernels take γ and β as
+// slices of d elements).
 func rowVector(v, x *graph.Node) bool {
-	d := x.Type.Shape[x.Type.Shape.Rank()-1]
-	return v.Type.Shape.Size() == d && v.Type.Shape[v.Type.Shape.Rank()-1] == d && v.Type.Shape.Rank() <= x.Type.Shape.Rank()
+	vr, xr := v.Type.Shape.Rank(), x.Type.Shape.Rank()
+	if vr == 0 || xr == 0 {
+		return false
+	}
+	d := x.Type.Shape[xr-1]
+	return v.Type.Shape.Size() == d && v.Type.Shape[vr-1] == d && vr <= xr
 }
 
 // rowKernels finds the layernorm and softmax cross-entropy patterns.
@@ -201,15 +206,18 @@ func (f *fuser) rowKernels(st *Stats) {
 			if add.Inputs[1] == mul {
 				beta = add.Inputs[0]
 			}
-			if !rowVector(beta, n) {
+			// γ and β are read as stored rows: neither may be a member (x̂ ⊙ x̂, y + y).
+			if !rowVector(beta, n) || gamma == n || beta == mul || beta == n {
 				continue
 			}
 			f.add("layernorm", map[*graph.Node]bool{n: true, mul: true, add: true}, nil)
 			st.Count("fuse/layernorm", 1)
 		case graph.OpLayerNormGrad:
 			// dx = LayerNormGrad(x, dy ⊙ γ)
+			// The product is formed on the fly, so it must not also be x
+			// (LayerNormGrad(v, v)): x is read as a stored slice.
 			mul := n.Inputs[1]
-			if mul.Op != graph.OpMul || single(mul) != n || mul.Role != n.Role || f.groupOf[mul] != nil {
+			if mul.Op != graph.OpMul || single(mul) != n || mul.Role != n.Role || f.groupOf[mul] != nil || n.Inputs[0] == mul {
 				continue
 			}
 			if !(rowVector(mul.Inputs[1], n) && mul.Inputs[0].Type.Equal(n.Type)) && !(rowVector(mul.Inputs[0], n) && mul.Inputs[1].Type.Equal(n.Type)) {

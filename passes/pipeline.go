@@ -33,8 +33,10 @@ var Pipeline = []Pass{
 	{Name: "dce", Doc: "removes values no output, loss, gradient or update needs", Required: true,
 		Run:   func(g *graph.Graph, st *Stats) error { st.Count("dce/remove", DCE(g)); return nil },
 		After: map[string]string{"cse": "merging leaves duplicates unused"}},
+	{Name: "ownbuffers", Doc: "gives the loss and gradients values of their own, which updates do not overwrite", Required: true, Run: OwnBuffers,
+		After: map[string]string{"simplify": "rewrites can turn a gradient or the loss into a variable, and would fold a copy away", "cse": "merging can too"}},
 	{Name: "fuse", Doc: "groups elementwise chains, matmul epilogues, layernorm and softmax cross-entropy into single loop nests", Run: Fuse,
-		After: map[string]string{"dce": "only live nodes are grouped", "simplify": "fusion sees the final expressions"}},
+		After: map[string]string{"dce": "only live nodes are grouped", "simplify": "fusion sees the final expressions", "ownbuffers": "the copies are final nodes too"}},
 	{Name: "memplan", Doc: "schedules the entry point, computes liveness and packs values into one arena", Run: MemPlan,
 		After: map[string]string{"fuse": "values inside a fused kernel need no buffer"}},
 }

@@ -71,6 +71,9 @@ func isConst(n *graph.Node, v float64) bool {
 func sameShape(x, n *graph.Node) bool { return x.Type.Equal(n.Type) }
 
 var simplifyRules = []rule{
+	// Ops of uniform constants fold as in constfold: broadcast-scalar and
+	// the identities below make constants after constfold has run.
+	{"fold", fold},
 	// x ⊙ 1 = x and 1 ⊙ x = x, when the 1 does not broadcast x to a larger shape.
 	{"mul-one", func(rw *rewriter, n *graph.Node) *graph.Node {
 		if n.Op != graph.OpMul {

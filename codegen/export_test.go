@@ -1,0 +1,4 @@
+package codegen
+
+// Reserved is reserved, for the external tests.
+var Reserved = reserved
