@@ -384,5 +384,20 @@ func matmulDims(n *graph.Node) (ta, tb bool, m, nn, k int) {
 	if n.Attrs.TransA {
 		k = as[len(as)-2]
 	}
-	return n.Attrs.TransA, n.Attrs.TransB, os[len(os)-2], os[len(os)-1], k
+	m = os[len(os)-2]
+	if flatBatch(n) {
+		m *= graph.Shape(os[:len(os)-2]).Size()
+	}
+	return n.Attrs.TransA, n.Attrs.TransB, m, os[len(os)-1], k
+}
+
+// flatBatch reports whether a batched product x·W with one W for the whole
+// batch is one product of the stacked rows: [b…, m, k]·[k, n] is
+// [b…·m, k]·[k, n], since x's and the result's matrices lie one after
+// another. One call packs W once, and its larger m feeds the blocked
+// kernel and the worker pool where b separate calls of m rows would not.
+func flatBatch(n *graph.Node) bool {
+	as, bs, os := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape, n.Type.Shape
+	return !n.Attrs.TransA && len(os) > 2 && graph.Shape(bs[:len(bs)-2]).Size() == 1 &&
+		graph.Shape(as[:len(as)-2]).Equal(os[:len(os)-2])
 }

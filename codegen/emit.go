@@ -164,12 +164,7 @@ func castExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
 func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	A, B := n.Inputs[0], n.Inputs[1]
 	as, bs, os := A.Type.Shape, B.Type.Shape, n.Type.Shape
-	m, nn := os[len(os)-2], os[len(os)-1]
-	k := as[len(as)-1]
-	if n.Attrs.TransA {
-		k = as[len(as)-2]
-	}
-	ta, tb := n.Attrs.TransA, n.Attrs.TransB
+	ta, tb, m, nn, k := matmulDims(n)
 	lda, ldb := as[len(as)-1], bs[len(bs)-1]
 	aSize, bSize := as[len(as)-2]*as[len(as)-1], bs[len(bs)-2]*bs[len(bs)-1]
 	small := f.g.smallGemm(ta, tb, m, nn, k)
@@ -181,7 +176,7 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 		return jen.Id("Gemm").Call(append([]jen.Code{jen.Id("m").Dot("pool")}, args...)...)
 	}
 	batch := os[:len(os)-2]
-	if batch.Size() == 1 {
+	if batch.Size() == 1 || flatBatch(n) {
 		return []jen.Code{call(f.ref(n), f.ref(A), f.ref(B))}
 	}
 	// One loop over the batch; each operand steps by its matrix size or, where

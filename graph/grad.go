@@ -163,7 +163,30 @@ func gradMatMul(b *Builder, n, dC *Node) []*Node {
 	default: // C = Aᵀ·Bᵀ: dA = Bᵀ·dCᵀ, dB = dCᵀ·Aᵀ
 		dA, dB = b.MatMul(B, dC, true, true), b.MatMul(dC, A, true, true)
 	}
+	if flat := flatWeightGrad(b, n, dC); flat != nil {
+		dB = flat
+	}
 	return []*Node{b.SumTo(dA, A.Type.Shape), b.SumTo(dB, B.Type.Shape)}
+}
+
+// flatWeightGrad: for x·W or x·Wᵀ with one matrix W for a batch of x
+// ([b…, m, k]), the sum over the batch of the per-matrix gradients is one
+// product of the stacked rows, dW = x̄ᵀ·dC̄ (or dC̄ᵀ·x̄ for Wᵀ), x̄ and dC̄
+// the batch as [b…·m, ·]: one product with a long inner axis instead of b
+// products and a sum. Nil when the shapes are not of that kind.
+func flatWeightGrad(b *Builder, n, dC *Node) *Node {
+	A, B := n.Inputs[0], n.Inputs[1]
+	as, bs, cs := A.Type.Shape, B.Type.Shape, dC.Type.Shape
+	if n.Attrs.TransA || len(bs) != 2 || len(as) <= 2 || !Shape(as[:len(as)-2]).Equal(cs[:len(cs)-2]) {
+		return nil
+	}
+	rows := Shape(as[:len(as)-1]).Size()
+	xf := b.Reshape(A, rows, as[len(as)-1])
+	dCf := b.Reshape(dC, rows, cs[len(cs)-1])
+	if n.Attrs.TransB { // C = x·Wᵀ: dW = dC̄ᵀ·x̄
+		return b.MatMul(dCf, xf, true, false)
+	}
+	return b.MatMul(xf, dCf, true, false) // dW = x̄ᵀ·dC̄
 }
 
 // gradTranspose: dx = dyᵀ with the inverse permutation.
