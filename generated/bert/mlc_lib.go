@@ -25,11 +25,20 @@ func sigmoid(x float64) float64 {
 
 const geluC = 0.7978845608028654 // √(2/π)
 
-func gelu(x float64) float64 { return 0.5 * x * (1 + math.Tanh(geluC*(x+0.044715*x*x*x))) }
+// gelu is GELU's tanh form, 0.5·x·(1 + tanh u) with u = √(2/π)(x + 0.044715x³),
+// written as x·σ(2u) (the same function: 0.5(1 + tanh u) = σ(2u)), which
+// costs one exp where math.Tanh costs an exp and more. For large negative
+// x, exp(−2u) overflows to +Inf and the result is −0, as the limit is.
+func gelu(x float64) float64 {
+	u := geluC * (x + 0.044715*x*x*x)
+	return x / (1 + math.Exp(-2*u))
+}
 
+// geluGrad is dy · d/dx x·σ(2u) = dy · (σ + x·σ(1−σ)·2u′), σ = σ(2u).
 func geluGrad(x, dy float64) float64 {
-	t := math.Tanh(geluC * (x + 0.044715*x*x*x))
-	return dy * (0.5*(1+t) + 0.5*x*(1-t*t)*geluC*(1+3*0.044715*x*x))
+	x2 := x * x
+	s := 1 / (1 + math.Exp(-2*geluC*(x+0.044715*x2*x)))
+	return dy * (s + 2*x*s*(1-s)*geluC*(1+3*0.044715*x2))
 }
 
 // maxNaN and minNaN propagate NaN from either side, like NumPy.

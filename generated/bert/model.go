@@ -44,7 +44,7 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float32, 2490376),
+		arena:   make([]float32, 2228232),
 		barena:  make([]bool, 1024),
 		gradSum: make([]float32, 141760),
 		grads:   make([]float32, 141760),
@@ -438,19 +438,19 @@ func NewSeeded(seed uint64) *Model {
 	}}
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 64, 64, 64)
+	Reserve[float32](m.pool, false, false, 512, 64, 64)
 	Reserve[float32](m.pool, false, true, 64, 64, 16)
-	Reserve[float32](m.pool, false, false, 64, 256, 64)
-	Reserve[float32](m.pool, false, false, 64, 64, 256)
-	Reserve[float32](m.pool, false, true, 64, 512, 64)
-	Reserve[float32](m.pool, false, false, 64, 64, 512)
-	Reserve[float32](m.pool, true, false, 512, 64, 64)
-	Reserve[float32](m.pool, false, true, 64, 64, 64)
-	Reserve[float32](m.pool, true, false, 64, 64, 64)
-	Reserve[float32](m.pool, false, true, 64, 256, 64)
-	Reserve[float32](m.pool, true, false, 256, 64, 64)
-	Reserve[float32](m.pool, false, true, 64, 64, 256)
-	Reserve[float32](m.pool, true, false, 64, 256, 64)
+	Reserve[float32](m.pool, false, false, 512, 256, 64)
+	Reserve[float32](m.pool, false, false, 512, 64, 256)
+	Reserve[float32](m.pool, false, true, 512, 512, 64)
+	Reserve[float32](m.pool, false, false, 512, 64, 512)
+	Reserve[float32](m.pool, true, false, 512, 64, 512)
+	Reserve[float32](m.pool, false, true, 512, 64, 64)
+	Reserve[float32](m.pool, true, false, 64, 64, 512)
+	Reserve[float32](m.pool, false, true, 512, 256, 64)
+	Reserve[float32](m.pool, true, false, 256, 64, 512)
+	Reserve[float32](m.pool, false, true, 512, 64, 256)
+	Reserve[float32](m.pool, true, false, 64, 256, 512)
 	return m
 }
 
@@ -556,7 +556,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32, mlm_mask []bool) (loss f
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[2490368]), nil
+	return float64(m.arena[2228224]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -586,7 +586,7 @@ func (m *Model) Backward(ids []int32, targets []int32, mlm_mask []bool) (loss fl
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[2490368]), nil
+	return float64(m.arena[2228224]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -616,7 +616,7 @@ func (m *Model) Loss(ids []int32, targets []int32, mlm_mask []bool) (loss float6
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[2490368]), nil
+	return float64(m.arena[2228224]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -653,7 +653,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32, mlm_mask []bool) (
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[2490368]), nil
+	return float64(m.arena[2228224]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -1066,123 +1066,123 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
-	ids := m.iarena[0:512]                      // i32[8,64]
-	targets := m.iarena[512:1024]               // i32[8,64]
-	mlm_mask := m.barena[0:512]                 // bool[8,64]
-	wte := m.params[0:32768]                    // f32[512,64]
-	wpe := m.params[32768:36864]                // f32[64,64]
-	t5 := const2[:]                             // i32[]
-	keep := m.barena[512:1024]                  // bool[8,64]
-	t7 := m.barena[512:1024]                    // bool[8,1,1,64]
-	t8 := m.arena[1572864:1605632]              // f32[8,64,64]
-	emb := m.arena[1572864:1605632]             // f32[8,64,64]
-	emb_ln_gamma := m.params[36864:36928]       // f32[64]
-	emb_ln_beta := m.params[36928:36992]        // f32[64]
-	t12 := m.arena[1605632:1638400]             // f32[8,64,64]
-	emb_ln := m.arena[1638400:1671168]          // f32[8,64,64]
-	h0_ln1_gamma := m.params[36992:37056]       // f32[64]
-	h0_ln1_beta := m.params[37056:37120]        // f32[64]
-	h0_attn_Wq := m.params[37120:41216]         // f32[64,64]
-	h0_attn_bq := m.params[41216:41280]         // f32[64]
-	h0_attn_Wk := m.params[41280:45376]         // f32[64,64]
-	h0_attn_bk := m.params[45376:45440]         // f32[64]
-	h0_attn_Wv := m.params[45440:49536]         // f32[64,64]
-	h0_attn_bv := m.params[49536:49600]         // f32[64]
-	h0_attn_Wo := m.params[49600:53696]         // f32[64,64]
-	h0_attn_bo := m.params[53696:53760]         // f32[64]
-	h0_ln2_gamma := m.params[53760:53824]       // f32[64]
-	h0_ln2_beta := m.params[53824:53888]        // f32[64]
-	h0_mlp_W1 := m.params[53888:70272]          // f32[64,256]
-	h0_mlp_b1 := m.params[70272:70528]          // f32[256]
-	h0_mlp_W2 := m.params[70528:86912]          // f32[256,64]
-	h0_mlp_b2 := m.params[86912:86976]          // f32[64]
-	t31 := m.arena[0:32768]                     // f32[8,64,64]
-	h0_attn_q_proj := m.arena[0:32768]          // f32[8,64,64]
-	t33 := m.arena[0:32768]                     // f32[8,64,4,16]
-	h0_attn_q := m.arena[1671168:1703936]       // f32[8,4,64,16]
-	t35 := m.arena[0:32768]                     // f32[8,64,64]
-	h0_attn_k_proj := m.arena[0:32768]          // f32[8,64,64]
-	t37 := m.arena[0:32768]                     // f32[8,64,4,16]
-	h0_attn_k := m.arena[1703936:1736704]       // f32[8,4,64,16]
-	t39 := m.arena[0:32768]                     // f32[8,64,64]
-	h0_attn_v_proj := m.arena[0:32768]          // f32[8,64,64]
-	t41 := m.arena[0:32768]                     // f32[8,64,4,16]
-	h0_attn_v := m.arena[1736704:1769472]       // f32[8,4,64,16]
-	t43 := m.arena[0:131072]                    // f32[8,4,64,64]
-	t47 := m.arena[0:131072]                    // f32[8,4,64,64]
-	h0_attn_weights := m.arena[786432:917504]   // f32[8,4,64,64]
-	h0_attn_context := m.arena[0:32768]         // f32[8,4,64,16]
-	t50 := m.arena[1769472:1802240]             // f32[8,64,4,16]
-	t51 := m.arena[1769472:1802240]             // f32[8,64,64]
-	t52 := m.arena[1802240:1835008]             // f32[8,64,64]
-	h0_resid1 := m.arena[1802240:1835008]       // f32[8,64,64]
-	t55 := m.arena[1835008:1867776]             // f32[8,64,64]
-	h0_ln1 := m.arena[1867776:1900544]          // f32[8,64,64]
-	t58 := m.arena[917504:1048576]              // f32[8,64,256]
-	t59 := m.arena[917504:1048576]              // f32[8,64,256]
-	h0_mlp_hidden := m.arena[1048576:1179648]   // f32[8,64,256]
-	t61 := m.arena[1900544:1933312]             // f32[8,64,64]
-	h0_resid2 := m.arena[1900544:1933312]       // f32[8,64,64]
-	t64 := m.arena[1933312:1966080]             // f32[8,64,64]
-	h0_ln2 := m.arena[1966080:1998848]          // f32[8,64,64]
-	h1_ln1_gamma := m.params[86976:87040]       // f32[64]
-	h1_ln1_beta := m.params[87040:87104]        // f32[64]
-	h1_attn_Wq := m.params[87104:91200]         // f32[64,64]
-	h1_attn_bq := m.params[91200:91264]         // f32[64]
-	h1_attn_Wk := m.params[91264:95360]         // f32[64,64]
-	h1_attn_bk := m.params[95360:95424]         // f32[64]
-	h1_attn_Wv := m.params[95424:99520]         // f32[64,64]
-	h1_attn_bv := m.params[99520:99584]         // f32[64]
-	h1_attn_Wo := m.params[99584:103680]        // f32[64,64]
-	h1_attn_bo := m.params[103680:103744]       // f32[64]
-	h1_ln2_gamma := m.params[103744:103808]     // f32[64]
-	h1_ln2_beta := m.params[103808:103872]      // f32[64]
-	h1_mlp_W1 := m.params[103872:120256]        // f32[64,256]
-	h1_mlp_b1 := m.params[120256:120512]        // f32[256]
-	h1_mlp_W2 := m.params[120512:136896]        // f32[256,64]
-	h1_mlp_b2 := m.params[136896:136960]        // f32[64]
-	t83 := m.arena[0:32768]                     // f32[8,64,64]
-	h1_attn_q_proj := m.arena[0:32768]          // f32[8,64,64]
-	t85 := m.arena[0:32768]                     // f32[8,64,4,16]
-	h1_attn_q := m.arena[1998848:2031616]       // f32[8,4,64,16]
-	t87 := m.arena[0:32768]                     // f32[8,64,64]
-	h1_attn_k_proj := m.arena[0:32768]          // f32[8,64,64]
-	t89 := m.arena[0:32768]                     // f32[8,64,4,16]
-	h1_attn_k := m.arena[2031616:2064384]       // f32[8,4,64,16]
-	t91 := m.arena[0:32768]                     // f32[8,64,64]
-	h1_attn_v_proj := m.arena[0:32768]          // f32[8,64,64]
-	t93 := m.arena[0:32768]                     // f32[8,64,4,16]
-	h1_attn_v := m.arena[2064384:2097152]       // f32[8,4,64,16]
-	t95 := m.arena[0:131072]                    // f32[8,4,64,64]
-	t97 := m.arena[0:131072]                    // f32[8,4,64,64]
-	h1_attn_weights := m.arena[1179648:1310720] // f32[8,4,64,64]
-	h1_attn_context := m.arena[0:32768]         // f32[8,4,64,16]
-	t100 := m.arena[2097152:2129920]            // f32[8,64,4,16]
-	t101 := m.arena[2097152:2129920]            // f32[8,64,64]
-	t102 := m.arena[2129920:2162688]            // f32[8,64,64]
-	h1_resid1 := m.arena[2129920:2162688]       // f32[8,64,64]
-	t105 := m.arena[2162688:2195456]            // f32[8,64,64]
-	h1_ln1 := m.arena[2195456:2228224]          // f32[8,64,64]
-	t108 := m.arena[1310720:1441792]            // f32[8,64,256]
-	t109 := m.arena[1310720:1441792]            // f32[8,64,256]
-	h1_mlp_hidden := m.arena[1441792:1572864]   // f32[8,64,256]
-	t111 := m.arena[2228224:2260992]            // f32[8,64,64]
-	h1_resid2 := m.arena[2228224:2260992]       // f32[8,64,64]
-	t114 := m.arena[2260992:2293760]            // f32[8,64,64]
-	h1_ln2 := m.arena[2293760:2326528]          // f32[8,64,64]
-	mlm_W := m.params[136960:141056]            // f32[64,64]
-	mlm_b := m.params[141056:141120]            // f32[64]
-	mlm_ln_gamma := m.params[141120:141184]     // f32[64]
-	mlm_ln_beta := m.params[141184:141248]      // f32[64]
-	mlm_bias := m.params[141248:141760]         // f32[512]
-	t122 := m.arena[2326528:2359296]            // f32[8,64,64]
-	t123 := m.arena[2326528:2359296]            // f32[8,64,64]
-	mlm_hidden := m.arena[2359296:2392064]      // f32[8,64,64]
-	t125 := m.arena[2392064:2424832]            // f32[8,64,64]
-	mlm_ln := m.arena[2424832:2457600]          // f32[8,64,64]
-	t128 := m.arena[0:262144]                   // f32[8,64,512]
-	logits := m.arena[0:262144]                 // f32[8,64,512]
-	loss := m.arena[2490368:2490369]            // f32[]
+	ids := m.iarena[0:512]                     // i32[8,64]
+	targets := m.iarena[512:1024]              // i32[8,64]
+	mlm_mask := m.barena[0:512]                // bool[8,64]
+	wte := m.params[0:32768]                   // f32[512,64]
+	wpe := m.params[32768:36864]               // f32[64,64]
+	t5 := const2[:]                            // i32[]
+	keep := m.barena[512:1024]                 // bool[8,64]
+	t7 := m.barena[512:1024]                   // bool[8,1,1,64]
+	t8 := m.arena[1310720:1343488]             // f32[8,64,64]
+	emb := m.arena[1310720:1343488]            // f32[8,64,64]
+	emb_ln_gamma := m.params[36864:36928]      // f32[64]
+	emb_ln_beta := m.params[36928:36992]       // f32[64]
+	t12 := m.arena[1343488:1376256]            // f32[8,64,64]
+	emb_ln := m.arena[1376256:1409024]         // f32[8,64,64]
+	h0_ln1_gamma := m.params[36992:37056]      // f32[64]
+	h0_ln1_beta := m.params[37056:37120]       // f32[64]
+	h0_attn_Wq := m.params[37120:41216]        // f32[64,64]
+	h0_attn_bq := m.params[41216:41280]        // f32[64]
+	h0_attn_Wk := m.params[41280:45376]        // f32[64,64]
+	h0_attn_bk := m.params[45376:45440]        // f32[64]
+	h0_attn_Wv := m.params[45440:49536]        // f32[64,64]
+	h0_attn_bv := m.params[49536:49600]        // f32[64]
+	h0_attn_Wo := m.params[49600:53696]        // f32[64,64]
+	h0_attn_bo := m.params[53696:53760]        // f32[64]
+	h0_ln2_gamma := m.params[53760:53824]      // f32[64]
+	h0_ln2_beta := m.params[53824:53888]       // f32[64]
+	h0_mlp_W1 := m.params[53888:70272]         // f32[64,256]
+	h0_mlp_b1 := m.params[70272:70528]         // f32[256]
+	h0_mlp_W2 := m.params[70528:86912]         // f32[256,64]
+	h0_mlp_b2 := m.params[86912:86976]         // f32[64]
+	t31 := m.arena[0:32768]                    // f32[8,64,64]
+	h0_attn_q_proj := m.arena[0:32768]         // f32[8,64,64]
+	t33 := m.arena[0:32768]                    // f32[8,64,4,16]
+	h0_attn_q := m.arena[1409024:1441792]      // f32[8,4,64,16]
+	t35 := m.arena[0:32768]                    // f32[8,64,64]
+	h0_attn_k_proj := m.arena[0:32768]         // f32[8,64,64]
+	t37 := m.arena[0:32768]                    // f32[8,64,4,16]
+	h0_attn_k := m.arena[1441792:1474560]      // f32[8,4,64,16]
+	t39 := m.arena[0:32768]                    // f32[8,64,64]
+	h0_attn_v_proj := m.arena[0:32768]         // f32[8,64,64]
+	t41 := m.arena[0:32768]                    // f32[8,64,4,16]
+	h0_attn_v := m.arena[1474560:1507328]      // f32[8,4,64,16]
+	t43 := m.arena[0:131072]                   // f32[8,4,64,64]
+	t47 := m.arena[0:131072]                   // f32[8,4,64,64]
+	h0_attn_weights := m.arena[524288:655360]  // f32[8,4,64,64]
+	h0_attn_context := m.arena[0:32768]        // f32[8,4,64,16]
+	t50 := m.arena[1507328:1540096]            // f32[8,64,4,16]
+	t51 := m.arena[1507328:1540096]            // f32[8,64,64]
+	t52 := m.arena[1540096:1572864]            // f32[8,64,64]
+	h0_resid1 := m.arena[1540096:1572864]      // f32[8,64,64]
+	t55 := m.arena[1572864:1605632]            // f32[8,64,64]
+	h0_ln1 := m.arena[1605632:1638400]         // f32[8,64,64]
+	t58 := m.arena[655360:786432]              // f32[8,64,256]
+	t59 := m.arena[655360:786432]              // f32[8,64,256]
+	h0_mlp_hidden := m.arena[786432:917504]    // f32[8,64,256]
+	t61 := m.arena[1638400:1671168]            // f32[8,64,64]
+	h0_resid2 := m.arena[1638400:1671168]      // f32[8,64,64]
+	t64 := m.arena[1671168:1703936]            // f32[8,64,64]
+	h0_ln2 := m.arena[1703936:1736704]         // f32[8,64,64]
+	h1_ln1_gamma := m.params[86976:87040]      // f32[64]
+	h1_ln1_beta := m.params[87040:87104]       // f32[64]
+	h1_attn_Wq := m.params[87104:91200]        // f32[64,64]
+	h1_attn_bq := m.params[91200:91264]        // f32[64]
+	h1_attn_Wk := m.params[91264:95360]        // f32[64,64]
+	h1_attn_bk := m.params[95360:95424]        // f32[64]
+	h1_attn_Wv := m.params[95424:99520]        // f32[64,64]
+	h1_attn_bv := m.params[99520:99584]        // f32[64]
+	h1_attn_Wo := m.params[99584:103680]       // f32[64,64]
+	h1_attn_bo := m.params[103680:103744]      // f32[64]
+	h1_ln2_gamma := m.params[103744:103808]    // f32[64]
+	h1_ln2_beta := m.params[103808:103872]     // f32[64]
+	h1_mlp_W1 := m.params[103872:120256]       // f32[64,256]
+	h1_mlp_b1 := m.params[120256:120512]       // f32[256]
+	h1_mlp_W2 := m.params[120512:136896]       // f32[256,64]
+	h1_mlp_b2 := m.params[136896:136960]       // f32[64]
+	t83 := m.arena[0:32768]                    // f32[8,64,64]
+	h1_attn_q_proj := m.arena[0:32768]         // f32[8,64,64]
+	t85 := m.arena[0:32768]                    // f32[8,64,4,16]
+	h1_attn_q := m.arena[1736704:1769472]      // f32[8,4,64,16]
+	t87 := m.arena[0:32768]                    // f32[8,64,64]
+	h1_attn_k_proj := m.arena[0:32768]         // f32[8,64,64]
+	t89 := m.arena[0:32768]                    // f32[8,64,4,16]
+	h1_attn_k := m.arena[1769472:1802240]      // f32[8,4,64,16]
+	t91 := m.arena[0:32768]                    // f32[8,64,64]
+	h1_attn_v_proj := m.arena[0:32768]         // f32[8,64,64]
+	t93 := m.arena[0:32768]                    // f32[8,64,4,16]
+	h1_attn_v := m.arena[1802240:1835008]      // f32[8,4,64,16]
+	t95 := m.arena[0:131072]                   // f32[8,4,64,64]
+	t97 := m.arena[0:131072]                   // f32[8,4,64,64]
+	h1_attn_weights := m.arena[917504:1048576] // f32[8,4,64,64]
+	h1_attn_context := m.arena[0:32768]        // f32[8,4,64,16]
+	t100 := m.arena[1835008:1867776]           // f32[8,64,4,16]
+	t101 := m.arena[1835008:1867776]           // f32[8,64,64]
+	t102 := m.arena[1867776:1900544]           // f32[8,64,64]
+	h1_resid1 := m.arena[1867776:1900544]      // f32[8,64,64]
+	t105 := m.arena[1900544:1933312]           // f32[8,64,64]
+	h1_ln1 := m.arena[1933312:1966080]         // f32[8,64,64]
+	t108 := m.arena[1048576:1179648]           // f32[8,64,256]
+	t109 := m.arena[1048576:1179648]           // f32[8,64,256]
+	h1_mlp_hidden := m.arena[1179648:1310720]  // f32[8,64,256]
+	t111 := m.arena[1966080:1998848]           // f32[8,64,64]
+	h1_resid2 := m.arena[1966080:1998848]      // f32[8,64,64]
+	t114 := m.arena[1998848:2031616]           // f32[8,64,64]
+	h1_ln2 := m.arena[2031616:2064384]         // f32[8,64,64]
+	mlm_W := m.params[136960:141056]           // f32[64,64]
+	mlm_b := m.params[141056:141120]           // f32[64]
+	mlm_ln_gamma := m.params[141120:141184]    // f32[64]
+	mlm_ln_beta := m.params[141184:141248]     // f32[64]
+	mlm_bias := m.params[141248:141760]        // f32[512]
+	t122 := m.arena[2064384:2097152]           // f32[8,64,64]
+	t123 := m.arena[2064384:2097152]           // f32[8,64,64]
+	mlm_hidden := m.arena[2097152:2129920]     // f32[8,64,64]
+	t125 := m.arena[2129920:2162688]           // f32[8,64,64]
+	mlm_ln := m.arena[2162688:2195456]         // f32[8,64,64]
+	t128 := m.arena[0:262144]                  // f32[8,64,512]
+	logits := m.arena[0:262144]                // f32[8,64,512]
+	loss := m.arena[2228224:2228225]           // f32[]
 
 	// keep = ids ≠ t5  (models/bert/bert.go:69)
 	for i := range 512 {
@@ -1295,7 +1295,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t51 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,64,64])  (models/bert/bert.go:97)
+	// t51 = reshape(t50, [8,64,64])  (models/bert/bert.go:97)
 
 	// fused epilogue:
 	//
@@ -1415,7 +1415,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t101 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,64,64])  (models/bert/bert.go:97)
+	// t101 = reshape(t100, [8,64,64])  (models/bert/bert.go:97)
 
 	// fused epilogue:
 	//
@@ -1486,188 +1486,188 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	ids := m.iarena[0:512]                      // i32[8,64]
-	targets := m.iarena[512:1024]               // i32[8,64]
-	mlm_mask := m.barena[0:512]                 // bool[8,64]
-	wte := m.params[0:32768]                    // f32[512,64]
-	t7 := m.barena[512:1024]                    // bool[8,1,1,64]
-	emb := m.arena[1572864:1605632]             // f32[8,64,64]
-	emb_ln_gamma := m.params[36864:36928]       // f32[64]
-	t12 := m.arena[1605632:1638400]             // f32[8,64,64]
-	emb_ln := m.arena[1638400:1671168]          // f32[8,64,64]
-	h0_ln1_gamma := m.params[36992:37056]       // f32[64]
-	h0_attn_Wq := m.params[37120:41216]         // f32[64,64]
-	h0_attn_Wk := m.params[41280:45376]         // f32[64,64]
-	h0_attn_Wv := m.params[45440:49536]         // f32[64,64]
-	h0_attn_Wo := m.params[49600:53696]         // f32[64,64]
-	h0_ln2_gamma := m.params[53760:53824]       // f32[64]
-	h0_mlp_W1 := m.params[53888:70272]          // f32[64,256]
-	h0_mlp_W2 := m.params[70528:86912]          // f32[256,64]
-	h0_attn_q := m.arena[1671168:1703936]       // f32[8,4,64,16]
-	h0_attn_k := m.arena[1703936:1736704]       // f32[8,4,64,16]
-	h0_attn_v := m.arena[1736704:1769472]       // f32[8,4,64,16]
-	h0_attn_weights := m.arena[786432:917504]   // f32[8,4,64,64]
-	t51 := m.arena[1769472:1802240]             // f32[8,64,64]
-	h0_resid1 := m.arena[1802240:1835008]       // f32[8,64,64]
-	t55 := m.arena[1835008:1867776]             // f32[8,64,64]
-	h0_ln1 := m.arena[1867776:1900544]          // f32[8,64,64]
-	t59 := m.arena[917504:1048576]              // f32[8,64,256]
-	h0_mlp_hidden := m.arena[1048576:1179648]   // f32[8,64,256]
-	h0_resid2 := m.arena[1900544:1933312]       // f32[8,64,64]
-	t64 := m.arena[1933312:1966080]             // f32[8,64,64]
-	h0_ln2 := m.arena[1966080:1998848]          // f32[8,64,64]
-	h1_ln1_gamma := m.params[86976:87040]       // f32[64]
-	h1_attn_Wq := m.params[87104:91200]         // f32[64,64]
-	h1_attn_Wk := m.params[91264:95360]         // f32[64,64]
-	h1_attn_Wv := m.params[95424:99520]         // f32[64,64]
-	h1_attn_Wo := m.params[99584:103680]        // f32[64,64]
-	h1_ln2_gamma := m.params[103744:103808]     // f32[64]
-	h1_mlp_W1 := m.params[103872:120256]        // f32[64,256]
-	h1_mlp_W2 := m.params[120512:136896]        // f32[256,64]
-	h1_attn_q := m.arena[1998848:2031616]       // f32[8,4,64,16]
-	h1_attn_k := m.arena[2031616:2064384]       // f32[8,4,64,16]
-	h1_attn_v := m.arena[2064384:2097152]       // f32[8,4,64,16]
-	h1_attn_weights := m.arena[1179648:1310720] // f32[8,4,64,64]
-	t101 := m.arena[2097152:2129920]            // f32[8,64,64]
-	h1_resid1 := m.arena[2129920:2162688]       // f32[8,64,64]
-	t105 := m.arena[2162688:2195456]            // f32[8,64,64]
-	h1_ln1 := m.arena[2195456:2228224]          // f32[8,64,64]
-	t109 := m.arena[1310720:1441792]            // f32[8,64,256]
-	h1_mlp_hidden := m.arena[1441792:1572864]   // f32[8,64,256]
-	h1_resid2 := m.arena[2228224:2260992]       // f32[8,64,64]
-	t114 := m.arena[2260992:2293760]            // f32[8,64,64]
-	h1_ln2 := m.arena[2293760:2326528]          // f32[8,64,64]
-	mlm_W := m.params[136960:141056]            // f32[64,64]
-	mlm_ln_gamma := m.params[141120:141184]     // f32[64]
-	t123 := m.arena[2326528:2359296]            // f32[8,64,64]
-	mlm_hidden := m.arena[2359296:2392064]      // f32[8,64,64]
-	t125 := m.arena[2392064:2424832]            // f32[8,64,64]
-	mlm_ln := m.arena[2424832:2457600]          // f32[8,64,64]
-	logits := m.arena[0:262144]                 // f32[8,64,512]
-	t133 := m.arena[262144:524288]              // f32[8,64,512]
-	t134 := m.arena[524288:524800]              // f32[8,64]
-	t135 := m.arena[524288:524800]              // f32[8,64,1]
-	t137 := m.arena[524800:524801]              // f32[]
-	t140 := m.arena[524800:524801]              // f32[]
-	dlogits := m.arena[262144:524288]           // f32[8,64,512]
-	dmlm_bias := m.grads[141248:141760]         // f32[512]
-	dmlm_ln := m.arena[2457600:2490368]         // f32[8,64,64]
-	t144 := m.arena[524288:786432]              // f32[8,512,64]
-	t145 := m.arena[2424832:2457600]            // f32[512,64]
-	dmlm_ln_beta := m.grads[141184:141248]      // f32[64]
-	t148 := m.arena[2392064:2424832]            // f32[8,64,64]
-	dmlm_ln_gamma := m.grads[141120:141184]     // f32[64]
-	dmlm_hidden := m.arena[262144:294912]       // f32[8,64,64]
-	t151 := m.arena[2326528:2359296]            // f32[8,64,64]
-	dmlm_b := m.grads[141056:141120]            // f32[64]
-	dh1_ln2 := m.arena[262144:294912]           // f32[8,64,64]
-	t154 := m.arena[294912:327680]              // f32[8,64,64]
-	dmlm_W := m.grads[136960:141056]            // f32[64,64]
-	dh1_ln2_beta := m.grads[103808:103872]      // f32[64]
-	t158 := m.arena[2260992:2293760]            // f32[8,64,64]
-	dh1_ln2_gamma := m.grads[103744:103808]     // f32[64]
-	dh1_resid2 := m.arena[393216:425984]        // f32[8,64,64]
-	dh1_mlp_b2 := m.grads[136896:136960]        // f32[64]
-	dh1_mlp_hidden := m.arena[262144:393216]    // f32[8,64,256]
-	t163 := m.arena[262144:393216]              // f32[8,256,64]
-	dh1_mlp_W2 := m.grads[120512:136896]        // f32[256,64]
-	t165 := m.arena[1310720:1441792]            // f32[8,64,256]
-	dh1_mlp_b1 := m.grads[120256:120512]        // f32[256]
-	t167 := m.arena[262144:294912]              // f32[8,64,64]
-	t168 := m.arena[262144:393216]              // f32[8,64,256]
-	dh1_mlp_W1 := m.grads[103872:120256]        // f32[64,256]
-	dh1_ln1 := m.arena[393216:425984]           // f32[8,64,64]
-	dh1_ln1_beta := m.grads[87040:87104]        // f32[64]
-	t173 := m.arena[2162688:2195456]            // f32[8,64,64]
-	dh1_ln1_gamma := m.grads[86976:87040]       // f32[64]
-	dh1_resid1 := m.arena[524288:557056]        // f32[8,64,64]
-	dh1_attn_bo := m.grads[103680:103744]       // f32[64]
-	t177 := m.arena[262144:294912]              // f32[8,64,64]
-	t178 := m.arena[294912:327680]              // f32[8,64,64]
-	dh1_attn_Wo := m.grads[99584:103680]        // f32[64,64]
-	t180 := m.arena[262144:294912]              // f32[8,64,4,16]
-	dh1_attn_context := m.arena[393216:425984]  // f32[8,4,64,16]
-	dh1_attn_weights := m.arena[262144:393216]  // f32[8,4,64,64]
-	dh1_attn_v := m.arena[557056:589824]        // f32[8,4,64,16]
-	t184 := m.arena[393216:524288]              // f32[8,4,64,64]
-	t187 := m.arena[393216:524288]              // f32[8,4,64,64]
-	dh1_attn_q := m.arena[262144:294912]        // f32[8,4,64,16]
-	dh1_attn_k := m.arena[294912:327680]        // f32[8,4,64,16]
-	t190 := m.arena[327680:360448]              // f32[8,64,4,16]
-	dh1_attn_v_proj := m.arena[327680:360448]   // f32[8,64,64]
-	dh1_attn_bv := m.grads[99520:99584]         // f32[64]
-	t193 := m.arena[360448:393216]              // f32[8,64,64]
-	t194 := m.arena[393216:425984]              // f32[8,64,64]
-	dh1_attn_Wv := m.grads[95424:99520]         // f32[64,64]
-	t196 := m.arena[327680:360448]              // f32[8,64,4,16]
-	dh1_attn_k_proj := m.arena[327680:360448]   // f32[8,64,64]
-	dh1_attn_bk := m.grads[95360:95424]         // f32[64]
-	t199 := m.arena[294912:327680]              // f32[8,64,64]
-	t200 := m.arena[393216:425984]              // f32[8,64,64]
-	dh1_attn_Wk := m.grads[91264:95360]         // f32[64,64]
-	t202 := m.arena[327680:360448]              // f32[8,64,4,16]
-	dh1_attn_q_proj := m.arena[327680:360448]   // f32[8,64,64]
-	dh1_attn_bq := m.grads[91200:91264]         // f32[64]
-	t205 := m.arena[262144:294912]              // f32[8,64,64]
-	t206 := m.arena[262144:294912]              // f32[8,64,64]
-	dh1_attn_Wq := m.grads[87104:91200]         // f32[64,64]
-	dh0_ln2 := m.arena[524288:557056]           // f32[8,64,64]
-	dh0_ln2_beta := m.grads[53824:53888]        // f32[64]
-	t213 := m.arena[1933312:1966080]            // f32[8,64,64]
-	dh0_ln2_gamma := m.grads[53760:53824]       // f32[64]
-	dh0_resid2 := m.arena[393216:425984]        // f32[8,64,64]
-	dh0_mlp_b2 := m.grads[86912:86976]          // f32[64]
-	dh0_mlp_hidden := m.arena[262144:393216]    // f32[8,64,256]
-	t218 := m.arena[262144:393216]              // f32[8,256,64]
-	dh0_mlp_W2 := m.grads[70528:86912]          // f32[256,64]
-	t220 := m.arena[917504:1048576]             // f32[8,64,256]
-	dh0_mlp_b1 := m.grads[70272:70528]          // f32[256]
-	t222 := m.arena[262144:294912]              // f32[8,64,64]
-	t223 := m.arena[262144:393216]              // f32[8,64,256]
-	dh0_mlp_W1 := m.grads[53888:70272]          // f32[64,256]
-	dh0_ln1 := m.arena[393216:425984]           // f32[8,64,64]
-	dh0_ln1_beta := m.grads[37056:37120]        // f32[64]
-	t228 := m.arena[1835008:1867776]            // f32[8,64,64]
-	dh0_ln1_gamma := m.grads[36992:37056]       // f32[64]
-	dh0_resid1 := m.arena[524288:557056]        // f32[8,64,64]
-	dh0_attn_bo := m.grads[53696:53760]         // f32[64]
-	t232 := m.arena[262144:294912]              // f32[8,64,64]
-	t233 := m.arena[294912:327680]              // f32[8,64,64]
-	dh0_attn_Wo := m.grads[49600:53696]         // f32[64,64]
-	t235 := m.arena[262144:294912]              // f32[8,64,4,16]
-	dh0_attn_context := m.arena[393216:425984]  // f32[8,4,64,16]
-	dh0_attn_weights := m.arena[262144:393216]  // f32[8,4,64,64]
-	dh0_attn_v := m.arena[557056:589824]        // f32[8,4,64,16]
-	t239 := m.arena[393216:524288]              // f32[8,4,64,64]
-	t241 := m.arena[393216:524288]              // f32[8,4,64,64]
-	dh0_attn_q := m.arena[262144:294912]        // f32[8,4,64,16]
-	dh0_attn_k := m.arena[294912:327680]        // f32[8,4,64,16]
-	t244 := m.arena[327680:360448]              // f32[8,64,4,16]
-	dh0_attn_v_proj := m.arena[327680:360448]   // f32[8,64,64]
-	dh0_attn_bv := m.grads[49536:49600]         // f32[64]
-	t247 := m.arena[360448:393216]              // f32[8,64,64]
-	t248 := m.arena[393216:425984]              // f32[8,64,64]
-	dh0_attn_Wv := m.grads[45440:49536]         // f32[64,64]
-	t250 := m.arena[327680:360448]              // f32[8,64,4,16]
-	dh0_attn_k_proj := m.arena[327680:360448]   // f32[8,64,64]
-	dh0_attn_bk := m.grads[45376:45440]         // f32[64]
-	t253 := m.arena[294912:327680]              // f32[8,64,64]
-	t254 := m.arena[393216:425984]              // f32[8,64,64]
-	dh0_attn_Wk := m.grads[41280:45376]         // f32[64,64]
-	t256 := m.arena[327680:360448]              // f32[8,64,4,16]
-	dh0_attn_q_proj := m.arena[327680:360448]   // f32[8,64,64]
-	dh0_attn_bq := m.grads[41216:41280]         // f32[64]
-	t259 := m.arena[262144:294912]              // f32[8,64,64]
-	t260 := m.arena[262144:294912]              // f32[8,64,64]
-	dh0_attn_Wq := m.grads[37120:41216]         // f32[64,64]
-	demb_ln := m.arena[524288:557056]           // f32[8,64,64]
-	demb_ln_beta := m.grads[36928:36992]        // f32[64]
-	t267 := m.arena[1605632:1638400]            // f32[8,64,64]
-	demb_ln_gamma := m.grads[36864:36928]       // f32[64]
-	demb := m.arena[262144:294912]              // f32[8,64,64]
-	dwpe := m.grads[32768:36864]                // f32[64,64]
-	t271 := m.arena[294912:327680]              // f32[512,64]
-	dwte := m.grads[0:32768]                    // f32[512,64]
+	ids := m.iarena[0:512]                       // i32[8,64]
+	targets := m.iarena[512:1024]                // i32[8,64]
+	mlm_mask := m.barena[0:512]                  // bool[8,64]
+	wte := m.params[0:32768]                     // f32[512,64]
+	t7 := m.barena[512:1024]                     // bool[8,1,1,64]
+	emb := m.arena[1310720:1343488]              // f32[8,64,64]
+	emb_ln_gamma := m.params[36864:36928]        // f32[64]
+	t12 := m.arena[1343488:1376256]              // f32[8,64,64]
+	h0_ln1_gamma := m.params[36992:37056]        // f32[64]
+	h0_attn_Wq := m.params[37120:41216]          // f32[64,64]
+	h0_attn_Wk := m.params[41280:45376]          // f32[64,64]
+	h0_attn_Wv := m.params[45440:49536]          // f32[64,64]
+	h0_attn_Wo := m.params[49600:53696]          // f32[64,64]
+	h0_ln2_gamma := m.params[53760:53824]        // f32[64]
+	h0_mlp_W1 := m.params[53888:70272]           // f32[64,256]
+	h0_mlp_W2 := m.params[70528:86912]           // f32[256,64]
+	h0_attn_q := m.arena[1409024:1441792]        // f32[8,4,64,16]
+	h0_attn_k := m.arena[1441792:1474560]        // f32[8,4,64,16]
+	h0_attn_v := m.arena[1474560:1507328]        // f32[8,4,64,16]
+	h0_attn_weights := m.arena[524288:655360]    // f32[8,4,64,64]
+	h0_resid1 := m.arena[1540096:1572864]        // f32[8,64,64]
+	t55 := m.arena[1572864:1605632]              // f32[8,64,64]
+	t59 := m.arena[655360:786432]                // f32[8,64,256]
+	h0_resid2 := m.arena[1638400:1671168]        // f32[8,64,64]
+	t64 := m.arena[1671168:1703936]              // f32[8,64,64]
+	h1_ln1_gamma := m.params[86976:87040]        // f32[64]
+	h1_attn_Wq := m.params[87104:91200]          // f32[64,64]
+	h1_attn_Wk := m.params[91264:95360]          // f32[64,64]
+	h1_attn_Wv := m.params[95424:99520]          // f32[64,64]
+	h1_attn_Wo := m.params[99584:103680]         // f32[64,64]
+	h1_ln2_gamma := m.params[103744:103808]      // f32[64]
+	h1_mlp_W1 := m.params[103872:120256]         // f32[64,256]
+	h1_mlp_W2 := m.params[120512:136896]         // f32[256,64]
+	h1_attn_q := m.arena[1736704:1769472]        // f32[8,4,64,16]
+	h1_attn_k := m.arena[1769472:1802240]        // f32[8,4,64,16]
+	h1_attn_v := m.arena[1802240:1835008]        // f32[8,4,64,16]
+	h1_attn_weights := m.arena[917504:1048576]   // f32[8,4,64,64]
+	h1_resid1 := m.arena[1867776:1900544]        // f32[8,64,64]
+	t105 := m.arena[1900544:1933312]             // f32[8,64,64]
+	t109 := m.arena[1048576:1179648]             // f32[8,64,256]
+	h1_resid2 := m.arena[1966080:1998848]        // f32[8,64,64]
+	t114 := m.arena[1998848:2031616]             // f32[8,64,64]
+	mlm_W := m.params[136960:141056]             // f32[64,64]
+	mlm_ln_gamma := m.params[141120:141184]      // f32[64]
+	t123 := m.arena[2064384:2097152]             // f32[8,64,64]
+	mlm_hidden := m.arena[2097152:2129920]       // f32[8,64,64]
+	t125 := m.arena[2129920:2162688]             // f32[8,64,64]
+	logits := m.arena[0:262144]                  // f32[8,64,512]
+	t133 := m.arena[262144:524288]               // f32[8,64,512]
+	t134 := m.arena[2195456:2195968]             // f32[8,64]
+	t135 := m.arena[2195456:2195968]             // f32[8,64,1]
+	t137 := m.arena[2195968:2195969]             // f32[]
+	t140 := m.arena[2195968:2195969]             // f32[]
+	dlogits := m.arena[262144:524288]            // f32[8,64,512]
+	dmlm_bias := m.grads[141248:141760]          // f32[512]
+	dmlm_ln := m.arena[2195456:2228224]          // f32[8,64,64]
+	t144 := m.arena[2162688:2195456]             // f32[512,64]
+	t145 := m.arena[262144:524288]               // f32[512,512]
+	t146 := m.arena[524288:557056]               // f32[512,64]
+	dmlm_ln_beta := m.grads[141184:141248]       // f32[64]
+	t149 := m.arena[2129920:2162688]             // f32[8,64,64]
+	dmlm_ln_gamma := m.grads[141120:141184]      // f32[64]
+	dmlm_hidden := m.arena[2129920:2162688]      // f32[8,64,64]
+	t152 := m.arena[2064384:2097152]             // f32[8,64,64]
+	dmlm_b := m.grads[141056:141120]             // f32[64]
+	dh1_ln2 := m.arena[2097152:2129920]          // f32[8,64,64]
+	t155 := m.arena[2031616:2064384]             // f32[512,64]
+	t156 := m.arena[2064384:2097152]             // f32[512,64]
+	dmlm_W := m.grads[136960:141056]             // f32[64,64]
+	dh1_ln2_beta := m.grads[103808:103872]       // f32[64]
+	t160 := m.arena[1998848:2031616]             // f32[8,64,64]
+	dh1_ln2_gamma := m.grads[103744:103808]      // f32[64]
+	dh1_resid2 := m.arena[1998848:2031616]       // f32[8,64,64]
+	dh1_mlp_b2 := m.grads[136896:136960]         // f32[64]
+	dh1_mlp_hidden := m.arena[1179648:1310720]   // f32[8,64,256]
+	t165 := m.arena[1179648:1310720]             // f32[512,256]
+	t166 := m.arena[1998848:2031616]             // f32[512,64]
+	dh1_mlp_W2 := m.grads[120512:136896]         // f32[256,64]
+	t168 := m.arena[1048576:1179648]             // f32[8,64,256]
+	dh1_mlp_b1 := m.grads[120256:120512]         // f32[256]
+	t170 := m.arena[1179648:1212416]             // f32[8,64,64]
+	t171 := m.arena[1933312:1966080]             // f32[512,64]
+	t172 := m.arena[1048576:1179648]             // f32[512,256]
+	dh1_mlp_W1 := m.grads[103872:120256]         // f32[64,256]
+	dh1_ln1 := m.arena[1998848:2031616]          // f32[8,64,64]
+	dh1_ln1_beta := m.grads[87040:87104]         // f32[64]
+	t177 := m.arena[1900544:1933312]             // f32[8,64,64]
+	dh1_ln1_gamma := m.grads[86976:87040]        // f32[64]
+	dh1_resid1 := m.arena[1900544:1933312]       // f32[8,64,64]
+	dh1_attn_bo := m.grads[103680:103744]        // f32[64]
+	t181 := m.arena[1048576:1081344]             // f32[8,64,64]
+	t182 := m.arena[1835008:1867776]             // f32[512,64]
+	t183 := m.arena[1900544:1933312]             // f32[512,64]
+	dh1_attn_Wo := m.grads[99584:103680]         // f32[64,64]
+	t185 := m.arena[1048576:1081344]             // f32[8,64,4,16]
+	dh1_attn_context := m.arena[1179648:1212416] // f32[8,4,64,16]
+	dh1_attn_weights := m.arena[1048576:1179648] // f32[8,4,64,64]
+	dh1_attn_v := m.arena[1802240:1835008]       // f32[8,4,64,16]
+	t189 := m.arena[1179648:1310720]             // f32[8,4,64,64]
+	t192 := m.arena[1179648:1310720]             // f32[8,4,64,64]
+	dh1_attn_q := m.arena[917504:950272]         // f32[8,4,64,16]
+	dh1_attn_k := m.arena[950272:983040]         // f32[8,4,64,16]
+	t195 := m.arena[983040:1015808]              // f32[8,64,4,16]
+	dh1_attn_v_proj := m.arena[983040:1015808]   // f32[8,64,64]
+	dh1_attn_bv := m.grads[99520:99584]          // f32[64]
+	t198 := m.arena[1015808:1048576]             // f32[8,64,64]
+	t199 := m.arena[1703936:1736704]             // f32[512,64]
+	t200 := m.arena[983040:1015808]              // f32[512,64]
+	dh1_attn_Wv := m.grads[95424:99520]          // f32[64,64]
+	t202 := m.arena[983040:1015808]              // f32[8,64,4,16]
+	dh1_attn_k_proj := m.arena[983040:1015808]   // f32[8,64,64]
+	dh1_attn_bk := m.grads[95360:95424]          // f32[64]
+	t205 := m.arena[950272:983040]               // f32[8,64,64]
+	t206 := m.arena[983040:1015808]              // f32[512,64]
+	dh1_attn_Wk := m.grads[91264:95360]          // f32[64,64]
+	t208 := m.arena[983040:1015808]              // f32[8,64,4,16]
+	dh1_attn_q_proj := m.arena[983040:1015808]   // f32[8,64,64]
+	dh1_attn_bq := m.grads[91200:91264]          // f32[64]
+	t211 := m.arena[917504:950272]               // f32[8,64,64]
+	t212 := m.arena[983040:1015808]              // f32[512,64]
+	dh1_attn_Wq := m.grads[87104:91200]          // f32[64,64]
+	dh0_ln2 := m.arena[1900544:1933312]          // f32[8,64,64]
+	dh0_ln2_beta := m.grads[53824:53888]         // f32[64]
+	t219 := m.arena[1671168:1703936]             // f32[8,64,64]
+	dh0_ln2_gamma := m.grads[53760:53824]        // f32[64]
+	dh0_resid2 := m.arena[917504:950272]         // f32[8,64,64]
+	dh0_mlp_b2 := m.grads[86912:86976]           // f32[64]
+	dh0_mlp_hidden := m.arena[786432:917504]     // f32[8,64,256]
+	t224 := m.arena[786432:917504]               // f32[512,256]
+	t225 := m.arena[917504:950272]               // f32[512,64]
+	dh0_mlp_W2 := m.grads[70528:86912]           // f32[256,64]
+	t227 := m.arena[655360:786432]               // f32[8,64,256]
+	dh0_mlp_b1 := m.grads[70272:70528]           // f32[256]
+	t229 := m.arena[786432:819200]               // f32[8,64,64]
+	t230 := m.arena[1605632:1638400]             // f32[512,64]
+	t231 := m.arena[655360:786432]               // f32[512,256]
+	dh0_mlp_W1 := m.grads[53888:70272]           // f32[64,256]
+	dh0_ln1 := m.arena[917504:950272]            // f32[8,64,64]
+	dh0_ln1_beta := m.grads[37056:37120]         // f32[64]
+	t236 := m.arena[1572864:1605632]             // f32[8,64,64]
+	dh0_ln1_gamma := m.grads[36992:37056]        // f32[64]
+	dh0_resid1 := m.arena[950272:983040]         // f32[8,64,64]
+	dh0_attn_bo := m.grads[53696:53760]          // f32[64]
+	t240 := m.arena[655360:688128]               // f32[8,64,64]
+	t241 := m.arena[1507328:1540096]             // f32[512,64]
+	t242 := m.arena[950272:983040]               // f32[512,64]
+	dh0_attn_Wo := m.grads[49600:53696]          // f32[64,64]
+	t244 := m.arena[655360:688128]               // f32[8,64,4,16]
+	dh0_attn_context := m.arena[786432:819200]   // f32[8,4,64,16]
+	dh0_attn_weights := m.arena[655360:786432]   // f32[8,4,64,64]
+	dh0_attn_v := m.arena[917504:950272]         // f32[8,4,64,16]
+	t248 := m.arena[786432:917504]               // f32[8,4,64,64]
+	t250 := m.arena[786432:917504]               // f32[8,4,64,64]
+	dh0_attn_q := m.arena[524288:557056]         // f32[8,4,64,16]
+	dh0_attn_k := m.arena[557056:589824]         // f32[8,4,64,16]
+	t253 := m.arena[589824:622592]               // f32[8,64,4,16]
+	dh0_attn_v_proj := m.arena[589824:622592]    // f32[8,64,64]
+	dh0_attn_bv := m.grads[49536:49600]          // f32[64]
+	t256 := m.arena[622592:655360]               // f32[8,64,64]
+	t257 := m.arena[1376256:1409024]             // f32[512,64]
+	t258 := m.arena[589824:622592]               // f32[512,64]
+	dh0_attn_Wv := m.grads[45440:49536]          // f32[64,64]
+	t260 := m.arena[589824:622592]               // f32[8,64,4,16]
+	dh0_attn_k_proj := m.arena[589824:622592]    // f32[8,64,64]
+	dh0_attn_bk := m.grads[45376:45440]          // f32[64]
+	t263 := m.arena[557056:589824]               // f32[8,64,64]
+	t264 := m.arena[589824:622592]               // f32[512,64]
+	dh0_attn_Wk := m.grads[41280:45376]          // f32[64,64]
+	t266 := m.arena[589824:622592]               // f32[8,64,4,16]
+	dh0_attn_q_proj := m.arena[589824:622592]    // f32[8,64,64]
+	dh0_attn_bq := m.grads[41216:41280]          // f32[64]
+	t269 := m.arena[524288:557056]               // f32[8,64,64]
+	t270 := m.arena[589824:622592]               // f32[512,64]
+	dh0_attn_Wq := m.grads[37120:41216]          // f32[64,64]
+	demb_ln := m.arena[950272:983040]            // f32[8,64,64]
+	demb_ln_beta := m.grads[36928:36992]         // f32[64]
+	t277 := m.arena[1343488:1376256]             // f32[8,64,64]
+	demb_ln_gamma := m.grads[36864:36928]        // f32[64]
+	demb := m.arena[524288:557056]               // f32[8,64,64]
+	dwpe := m.grads[32768:36864]                 // f32[64,64]
+	t281 := m.arena[557056:589824]               // f32[512,64]
+	dwte := m.grads[0:32768]                     // f32[512,64]
 
 	// fused softmax-xent-grad:
 	//
@@ -1721,23 +1721,9 @@ func (m *Model) backward() error {
 
 	// grad of t128 = mlm_ln · wteᵀ  (models/bert/bert.go:112)
 	// dmlm_ln = dlogits · wte
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 512, dlogits[b*32768:], 512, wte, 64, dmlm_ln[b*4096:], 64, false)
-	}
-	// t144 = dlogitsᵀ · mlm_ln
-	for b := range 8 {
-		Gemm(m.pool, true, false, 512, 64, 64, dlogits[b*32768:], 512, mlm_ln[b*4096:], 64, t144[b*32768:], 64, false)
-	}
-	// t145 = Σ_[0](dlogitsᵀ · mlm_ln)
-	for j := range 512 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t144[i*32768+j*64+k])
-			}
-			t145[j*64+k] = float32(s)
-		}
-	}
+	Gemm(m.pool, false, false, 512, 64, 512, dlogits, 512, wte, 64, dmlm_ln, 64, false)
+	// t144 = reshape(mlm_ln, [512,64])
+	// t145 = reshape(dlogits, [512,512])
 
 	// grad of mlm_ln = (t125 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:150)
 	// dmlm_ln_beta = Σ_[0,1](dmlm_ln)
@@ -1752,16 +1738,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t126 = t125 ⊙ mlm_ln_gamma  (models/bert/bert.go:150)
-	// t148 = dmlm_ln ⊙ t125
+	// t149 = dmlm_ln ⊙ t125
 	for i := range 32768 {
-		t148[i] = dmlm_ln[i] * t125[i]
+		t149[i] = dmlm_ln[i] * t125[i]
 	}
 	// dmlm_ln_gamma = Σ_[0,1]((dmlm_ln ⊙ t125))
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t148[i*4096+j*64+k])
+				s += float64(t149[i*4096+j*64+k])
 			}
 		}
 		dmlm_ln_gamma[k] = float32(s)
@@ -1769,47 +1755,35 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t147 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	dmlm_hidden = (t147 − mean(t147) − x̂ ⊙ mean(t147 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:150)
+	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
 	layerNormGradScaled(dmlm_hidden, mlm_hidden, dmlm_ln, mlm_ln_gamma, 512, 64, 1e-12)
 
 	// grad of mlm_hidden = gelu(t123)  (models/bert/bert.go:111)
-	// t151 = dmlm_hidden ⊙ gelu′(t123)
+	// t152 = dmlm_hidden ⊙ gelu′(t123)
 	for i := range 32768 {
-		t151[i] = float32(geluGrad(float64(t123[i]), float64(dmlm_hidden[i])))
+		t152[i] = float32(geluGrad(float64(t123[i]), float64(dmlm_hidden[i])))
 	}
 
 	// grad of t123 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:111)
-	// dmlm_b = Σ_[0,1](t151)
+	// dmlm_b = Σ_[0,1](t152)
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t151[i*4096+j*64+k])
+				s += float64(t152[i*4096+j*64+k])
 			}
 		}
 		dmlm_b[k] = float32(s)
 	}
 
 	// grad of t122 = h1_ln2 · mlm_W  (models/bert/bert.go:111)
-	// dh1_ln2 = t151 · mlm_Wᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, t151[b*4096:], 64, mlm_W, 64, dh1_ln2[b*4096:], 64, false)
-	}
-	// t154 = h1_ln2ᵀ · t151
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, h1_ln2[b*4096:], 64, t151[b*4096:], 64, t154[b*4096:], 64, false)
-	}
-	// dmlm_W = Σ_[0](h1_ln2ᵀ · t151)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t154[i*4096+j*64+k])
-			}
-			dmlm_W[j*64+k] = float32(s)
-		}
-	}
+	// dh1_ln2 = t152 · mlm_Wᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, t152, 64, mlm_W, 64, dh1_ln2, 64, false)
+	// t155 = reshape(h1_ln2, [512,64])
+	// t156 = reshape(t152, [512,64])
+	// dmlm_W = (reshape(h1_ln2, [512,64]))ᵀ · (reshape(t152, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t155, 64, t156, 64, dmlm_W, 64, false)
 
 	// grad of h1_ln2 = (t114 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:150)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -1824,16 +1798,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t115 = t114 ⊙ h1_ln2_gamma  (models/bert/bert.go:150)
-	// t158 = dh1_ln2 ⊙ t114
+	// t160 = dh1_ln2 ⊙ t114
 	for i := range 32768 {
-		t158[i] = dh1_ln2[i] * t114[i]
+		t160[i] = dh1_ln2[i] * t114[i]
 	}
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t114))
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t158[i*4096+j*64+k])
+				s += float64(t160[i*4096+j*64+k])
 			}
 		}
 		dh1_ln2_gamma[k] = float32(s)
@@ -1841,8 +1815,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t157 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	dh1_resid2 = (t157 − mean(t157) − x̂ ⊙ mean(t157 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t159 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:150)
+	//	dh1_resid2 = (t159 − mean(t159) − x̂ ⊙ mean(t159 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dh1_ln2, h1_ln2_gamma, 512, 64, 1e-12)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/bert/bert.go:89)
@@ -1858,60 +1832,40 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t111 = h1_mlp_hidden · h1_mlp_W2  (models/bert/bert.go:89)
-	// t163 = h1_mlp_hiddenᵀ · dh1_resid2
-	for b := range 8 {
-		Gemm(m.pool, true, false, 256, 64, 64, h1_mlp_hidden[b*16384:], 256, dh1_resid2[b*4096:], 64, t163[b*16384:], 64, false)
-	}
-	// dh1_mlp_W2 = Σ_[0](h1_mlp_hiddenᵀ · dh1_resid2)
-	for j := range 256 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t163[i*16384+j*64+k])
-			}
-			dh1_mlp_W2[j*64+k] = float32(s)
-		}
-	}
+	// t165 = reshape(h1_mlp_hidden, [512,256])
+	// t166 = reshape(dh1_resid2, [512,64])
+	// dh1_mlp_W2 = t165ᵀ · (reshape(dh1_resid2, [512,64]))
+	Gemm(m.pool, true, false, 256, 64, 512, t165, 256, t166, 64, dh1_mlp_W2, 64, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/bert/bert.go:89)
-	//	t165 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:88)
-	m.fusedT165(h1_mlp_W2, t109, dh1_resid2, dh1_mlp_hidden, t165)
+	//	t168 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:88)
+	m.fusedT168(h1_mlp_W2, t109, dh1_resid2, dh1_mlp_hidden, t168)
 
 	// grad of t109 = h1_ln1 · h1_mlp_W1 + h1_mlp_b1  (models/bert/bert.go:88)
-	// dh1_mlp_b1 = Σ_[0,1](t165)
+	// dh1_mlp_b1 = Σ_[0,1](t168)
 	for k := range 256 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t165[i*16384+j*256+k])
+				s += float64(t168[i*16384+j*256+k])
 			}
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t108 = h1_ln1 · h1_mlp_W1  (models/bert/bert.go:88)
-	// t168 = h1_ln1ᵀ · t165
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 256, 64, h1_ln1[b*4096:], 64, t165[b*16384:], 256, t168[b*16384:], 256, false)
-	}
-	// dh1_mlp_W1 = Σ_[0](h1_ln1ᵀ · t165)
-	for j := range 64 {
-		for k := range 256 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t168[i*16384+j*256+k])
-			}
-			dh1_mlp_W1[j*256+k] = float32(s)
-		}
-	}
+	// t171 = reshape(h1_ln1, [512,64])
+	// t172 = reshape(t168, [512,256])
+	// dh1_mlp_W1 = (reshape(h1_ln1, [512,64]))ᵀ · (reshape(t168, [512,256]))
+	Gemm(m.pool, true, false, 64, 256, 512, t171, 64, t172, 256, dh1_mlp_W1, 256, false)
 
 	// fused epilogue:
 	//
-	//	t167 = t165 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-	//	dh1_ln1 = dh1_resid2 + t167  (Add, models/bert/bert.go:150)
-	m.fusedDh1_ln1(h1_mlp_W1, dh1_resid2, t165, t167, dh1_ln1)
+	//	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
+	//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:150)
+	m.fusedDh1_ln1(h1_mlp_W1, dh1_resid2, t168, t170, dh1_ln1)
 
 	// grad of h1_ln1 = (t105 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/bert/bert.go:150)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
@@ -1926,16 +1880,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t106 = t105 ⊙ h1_ln1_gamma  (models/bert/bert.go:150)
-	// t173 = dh1_ln1 ⊙ t105
+	// t177 = dh1_ln1 ⊙ t105
 	for i := range 32768 {
-		t173[i] = dh1_ln1[i] * t105[i]
+		t177[i] = dh1_ln1[i] * t105[i]
 	}
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t105))
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t173[i*4096+j*64+k])
+				s += float64(t177[i*4096+j*64+k])
 			}
 		}
 		dh1_ln1_gamma[k] = float32(s)
@@ -1943,8 +1897,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t172 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	dh1_resid1 = (t172 − mean(t172) − x̂ ⊙ mean(t172 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t176 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:150)
+	//	dh1_resid1 = (t176 − mean(t176) − x̂ ⊙ mean(t176 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
 	layerNormGradScaled(dh1_resid1, h1_resid1, dh1_ln1, h1_ln1_gamma, 512, 64, 1e-12)
 
 	// grad of h1_attn_out = t101 · h1_attn_Wo + h1_attn_bo  (models/bert/bert.go:97)
@@ -1959,36 +1913,24 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t102 = t101 · h1_attn_Wo  (models/bert/bert.go:97)
-	// t177 = dh1_resid1 · h1_attn_Woᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh1_resid1[b*4096:], 64, h1_attn_Wo, 64, t177[b*4096:], 64, false)
-	}
-	// t178 = t101ᵀ · dh1_resid1
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, t101[b*4096:], 64, dh1_resid1[b*4096:], 64, t178[b*4096:], 64, false)
-	}
-	// dh1_attn_Wo = Σ_[0](t101ᵀ · dh1_resid1)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t178[i*4096+j*64+k])
-			}
-			dh1_attn_Wo[j*64+k] = float32(s)
-		}
-	}
+	// grad of t102 = (reshape(t100, [8,64,64])) · h1_attn_Wo  (models/bert/bert.go:97)
+	// t181 = dh1_resid1 · h1_attn_Woᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, dh1_resid1, 64, h1_attn_Wo, 64, t181, 64, false)
+	// t182 = reshape(t100, [512,64])
+	// t183 = reshape(dh1_resid1, [512,64])
+	// dh1_attn_Wo = (reshape(t100, [512,64]))ᵀ · (reshape(dh1_resid1, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t182, 64, t183, 64, dh1_attn_Wo, 64, false)
 
-	// grad of t101 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,64,64])  (models/bert/bert.go:97)
-	// t180 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,64,4,16])
+	// grad of t101 = reshape(t100, [8,64,64])  (models/bert/bert.go:97)
+	// t185 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,64,4,16])
 
 	// grad of t100 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// dh1_attn_context = (reshape(t177, [8,64,4,16]))ᵀ[0,2,1,3]
+	// dh1_attn_context = (reshape(t181, [8,64,4,16]))ᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					dh1_attn_context[i*4096+j*1024+k*16+l] = t180[i*4096+j*16+k*64+l]
+					dh1_attn_context[i*4096+j*1024+k*16+l] = t185[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -2005,39 +1947,39 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h1_attn_weights = softmax((t7 ? h1_attn_scores : -inf))  (models/bert/bert.go:97)
-	// t184 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t184, h1_attn_weights, dh1_attn_weights, 2048, 64, 1, false)
+	// t189 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	softmaxGrad(t189, h1_attn_weights, dh1_attn_weights, 2048, 64, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = t7 ? t184 : 0  (Where, models/bert/bert.go:97)
-	//	t187 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
-	m.fusedT187(t7, t184, t187)
+	//	dh1_attn_scores = t7 ? t189 : 0  (Where, models/bert/bert.go:97)
+	//	t192 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
+	m.fusedT192(t7, t189, t192)
 
 	// grad of t95 = h1_attn_q · h1_attn_kᵀ  (models/bert/bert.go:97)
-	// dh1_attn_q = t187 · h1_attn_k
+	// dh1_attn_q = t192 · h1_attn_k
 	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, t187[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
+		GemmSmall(false, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
 	}
-	// dh1_attn_k = t187ᵀ · h1_attn_q
+	// dh1_attn_k = t192ᵀ · h1_attn_q
 	for b := range 32 {
-		GemmSmall(true, false, 64, 16, 64, t187[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
+		GemmSmall(true, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
 	}
 
 	// grad of h1_attn_v = t93ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// t190 = dh1_attn_vᵀ[0,2,1,3]
+	// t195 = dh1_attn_vᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t190[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
+					t195[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
 	}
 
 	// grad of t93 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
-	// dh1_attn_v_proj = reshape(dh1_attn_vᵀ[0,2,1,3], [8,64,64])
+	// dh1_attn_v_proj = reshape(t195, [8,64,64])
 
 	// grad of h1_attn_v_proj = h0_ln2 · h1_attn_Wv + h1_attn_bv  (models/bert/bert.go:97)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
@@ -2052,39 +1994,27 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t91 = h0_ln2 · h1_attn_Wv  (models/bert/bert.go:97)
-	// t193 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh1_attn_v_proj[b*4096:], 64, h1_attn_Wv, 64, t193[b*4096:], 64, false)
-	}
-	// t194 = h0_ln2ᵀ · dh1_attn_v_proj
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, h0_ln2[b*4096:], 64, dh1_attn_v_proj[b*4096:], 64, t194[b*4096:], 64, false)
-	}
-	// dh1_attn_Wv = Σ_[0](h0_ln2ᵀ · dh1_attn_v_proj)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t194[i*4096+j*64+k])
-			}
-			dh1_attn_Wv[j*64+k] = float32(s)
-		}
-	}
+	// t198 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_v_proj, 64, h1_attn_Wv, 64, t198, 64, false)
+	// t199 = reshape(h0_ln2, [512,64])
+	// t200 = reshape(t195, [512,64])
+	// dh1_attn_Wv = t199ᵀ · (reshape(t195, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t199, 64, t200, 64, dh1_attn_Wv, 64, false)
 
 	// grad of h1_attn_k = t89ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// t196 = dh1_attn_kᵀ[0,2,1,3]
+	// t202 = dh1_attn_kᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t196[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
+					t202[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
 	}
 
 	// grad of t89 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
-	// dh1_attn_k_proj = reshape(dh1_attn_kᵀ[0,2,1,3], [8,64,64])
+	// dh1_attn_k_proj = reshape(t202, [8,64,64])
 
 	// grad of h1_attn_k_proj = h0_ln2 · h1_attn_Wk + h1_attn_bk  (models/bert/bert.go:97)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
@@ -2099,39 +2029,26 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t87 = h0_ln2 · h1_attn_Wk  (models/bert/bert.go:97)
-	// t199 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh1_attn_k_proj[b*4096:], 64, h1_attn_Wk, 64, t199[b*4096:], 64, false)
-	}
-	// t200 = h0_ln2ᵀ · dh1_attn_k_proj
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, h0_ln2[b*4096:], 64, dh1_attn_k_proj[b*4096:], 64, t200[b*4096:], 64, false)
-	}
-	// dh1_attn_Wk = Σ_[0](h0_ln2ᵀ · dh1_attn_k_proj)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t200[i*4096+j*64+k])
-			}
-			dh1_attn_Wk[j*64+k] = float32(s)
-		}
-	}
+	// t205 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_k_proj, 64, h1_attn_Wk, 64, t205, 64, false)
+	// t206 = reshape(t202, [512,64])
+	// dh1_attn_Wk = t199ᵀ · (reshape(t202, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t199, 64, t206, 64, dh1_attn_Wk, 64, false)
 
 	// grad of h1_attn_q = t85ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// t202 = dh1_attn_qᵀ[0,2,1,3]
+	// t208 = dh1_attn_qᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t202[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
+					t208[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
 	}
 
 	// grad of t85 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
-	// dh1_attn_q_proj = reshape(dh1_attn_qᵀ[0,2,1,3], [8,64,64])
+	// dh1_attn_q_proj = reshape(t208, [8,64,64])
 
 	// grad of h1_attn_q_proj = h0_ln2 · h1_attn_Wq + h1_attn_bq  (models/bert/bert.go:97)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
@@ -2146,28 +2063,17 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t83 = h0_ln2 · h1_attn_Wq  (models/bert/bert.go:97)
-	// t206 = h0_ln2ᵀ · dh1_attn_q_proj
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, h0_ln2[b*4096:], 64, dh1_attn_q_proj[b*4096:], 64, t206[b*4096:], 64, false)
-	}
-	// dh1_attn_Wq = Σ_[0](h0_ln2ᵀ · dh1_attn_q_proj)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t206[i*4096+j*64+k])
-			}
-			dh1_attn_Wq[j*64+k] = float32(s)
-		}
-	}
+	// t212 = reshape(t208, [512,64])
+	// dh1_attn_Wq = t199ᵀ · (reshape(t208, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t199, 64, t212, 64, dh1_attn_Wq, 64, false)
 
 	// fused epilogue:
 	//
-	//	t205 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-	//	t208 = dh1_resid1 + t193  (Add, models/bert/bert.go:150)
-	//	t209 = t208 + t199  (Add, models/bert/bert.go:150)
-	//	dh0_ln2 = t209 + t205  (Add, models/bert/bert.go:150)
-	m.fusedDh0_ln2(h1_attn_Wq, dh1_resid1, t193, t199, dh1_attn_q_proj, t205, dh0_ln2)
+	//	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
+	//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:150)
+	//	t215 = t214 + t205  (Add, models/bert/bert.go:150)
+	//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:150)
+	m.fusedDh0_ln2(h1_attn_Wq, dh1_resid1, t198, t205, dh1_attn_q_proj, t211, dh0_ln2)
 
 	// grad of h0_ln2 = (t64 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/bert/bert.go:150)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -2182,16 +2088,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t65 = t64 ⊙ h0_ln2_gamma  (models/bert/bert.go:150)
-	// t213 = dh0_ln2 ⊙ t64
+	// t219 = dh0_ln2 ⊙ t64
 	for i := range 32768 {
-		t213[i] = dh0_ln2[i] * t64[i]
+		t219[i] = dh0_ln2[i] * t64[i]
 	}
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t64))
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t213[i*4096+j*64+k])
+				s += float64(t219[i*4096+j*64+k])
 			}
 		}
 		dh0_ln2_gamma[k] = float32(s)
@@ -2199,8 +2105,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t212 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	dh0_resid2 = (t212 − mean(t212) − x̂ ⊙ mean(t212 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t218 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:150)
+	//	dh0_resid2 = (t218 − mean(t218) − x̂ ⊙ mean(t218 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
 	layerNormGradScaled(dh0_resid2, h0_resid2, dh0_ln2, h0_ln2_gamma, 512, 64, 1e-12)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/bert/bert.go:89)
@@ -2216,60 +2122,40 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t61 = h0_mlp_hidden · h0_mlp_W2  (models/bert/bert.go:89)
-	// t218 = h0_mlp_hiddenᵀ · dh0_resid2
-	for b := range 8 {
-		Gemm(m.pool, true, false, 256, 64, 64, h0_mlp_hidden[b*16384:], 256, dh0_resid2[b*4096:], 64, t218[b*16384:], 64, false)
-	}
-	// dh0_mlp_W2 = Σ_[0](h0_mlp_hiddenᵀ · dh0_resid2)
-	for j := range 256 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t218[i*16384+j*64+k])
-			}
-			dh0_mlp_W2[j*64+k] = float32(s)
-		}
-	}
+	// t224 = reshape(h0_mlp_hidden, [512,256])
+	// t225 = reshape(dh0_resid2, [512,64])
+	// dh0_mlp_W2 = t224ᵀ · (reshape(dh0_resid2, [512,64]))
+	Gemm(m.pool, true, false, 256, 64, 512, t224, 256, t225, 64, dh0_mlp_W2, 64, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/bert/bert.go:89)
-	//	t220 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:88)
-	m.fusedT220(h0_mlp_W2, t59, dh0_resid2, dh0_mlp_hidden, t220)
+	//	t227 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:88)
+	m.fusedT227(h0_mlp_W2, t59, dh0_resid2, dh0_mlp_hidden, t227)
 
 	// grad of t59 = h0_ln1 · h0_mlp_W1 + h0_mlp_b1  (models/bert/bert.go:88)
-	// dh0_mlp_b1 = Σ_[0,1](t220)
+	// dh0_mlp_b1 = Σ_[0,1](t227)
 	for k := range 256 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t220[i*16384+j*256+k])
+				s += float64(t227[i*16384+j*256+k])
 			}
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t58 = h0_ln1 · h0_mlp_W1  (models/bert/bert.go:88)
-	// t223 = h0_ln1ᵀ · t220
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 256, 64, h0_ln1[b*4096:], 64, t220[b*16384:], 256, t223[b*16384:], 256, false)
-	}
-	// dh0_mlp_W1 = Σ_[0](h0_ln1ᵀ · t220)
-	for j := range 64 {
-		for k := range 256 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t223[i*16384+j*256+k])
-			}
-			dh0_mlp_W1[j*256+k] = float32(s)
-		}
-	}
+	// t230 = reshape(h0_ln1, [512,64])
+	// t231 = reshape(t227, [512,256])
+	// dh0_mlp_W1 = (reshape(h0_ln1, [512,64]))ᵀ · (reshape(t227, [512,256]))
+	Gemm(m.pool, true, false, 64, 256, 512, t230, 64, t231, 256, dh0_mlp_W1, 256, false)
 
 	// fused epilogue:
 	//
-	//	t222 = t220 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-	//	dh0_ln1 = dh0_resid2 + t222  (Add, models/bert/bert.go:150)
-	m.fusedDh0_ln1(h0_mlp_W1, dh0_resid2, t220, t222, dh0_ln1)
+	//	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
+	//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:150)
+	m.fusedDh0_ln1(h0_mlp_W1, dh0_resid2, t227, t229, dh0_ln1)
 
 	// grad of h0_ln1 = (t55 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/bert/bert.go:150)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
@@ -2284,16 +2170,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t56 = t55 ⊙ h0_ln1_gamma  (models/bert/bert.go:150)
-	// t228 = dh0_ln1 ⊙ t55
+	// t236 = dh0_ln1 ⊙ t55
 	for i := range 32768 {
-		t228[i] = dh0_ln1[i] * t55[i]
+		t236[i] = dh0_ln1[i] * t55[i]
 	}
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t55))
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t228[i*4096+j*64+k])
+				s += float64(t236[i*4096+j*64+k])
 			}
 		}
 		dh0_ln1_gamma[k] = float32(s)
@@ -2301,8 +2187,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t227 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	dh0_resid1 = (t227 − mean(t227) − x̂ ⊙ mean(t227 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t235 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:150)
+	//	dh0_resid1 = (t235 − mean(t235) − x̂ ⊙ mean(t235 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
 	layerNormGradScaled(dh0_resid1, h0_resid1, dh0_ln1, h0_ln1_gamma, 512, 64, 1e-12)
 
 	// grad of h0_attn_out = t51 · h0_attn_Wo + h0_attn_bo  (models/bert/bert.go:97)
@@ -2317,36 +2203,24 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t52 = t51 · h0_attn_Wo  (models/bert/bert.go:97)
-	// t232 = dh0_resid1 · h0_attn_Woᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh0_resid1[b*4096:], 64, h0_attn_Wo, 64, t232[b*4096:], 64, false)
-	}
-	// t233 = t51ᵀ · dh0_resid1
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, t51[b*4096:], 64, dh0_resid1[b*4096:], 64, t233[b*4096:], 64, false)
-	}
-	// dh0_attn_Wo = Σ_[0](t51ᵀ · dh0_resid1)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t233[i*4096+j*64+k])
-			}
-			dh0_attn_Wo[j*64+k] = float32(s)
-		}
-	}
+	// grad of t52 = (reshape(t50, [8,64,64])) · h0_attn_Wo  (models/bert/bert.go:97)
+	// t240 = dh0_resid1 · h0_attn_Woᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, dh0_resid1, 64, h0_attn_Wo, 64, t240, 64, false)
+	// t241 = reshape(t50, [512,64])
+	// t242 = reshape(dh0_resid1, [512,64])
+	// dh0_attn_Wo = (reshape(t50, [512,64]))ᵀ · (reshape(dh0_resid1, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t241, 64, t242, 64, dh0_attn_Wo, 64, false)
 
-	// grad of t51 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,64,64])  (models/bert/bert.go:97)
-	// t235 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,64,4,16])
+	// grad of t51 = reshape(t50, [8,64,64])  (models/bert/bert.go:97)
+	// t244 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,64,4,16])
 
 	// grad of t50 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// dh0_attn_context = (reshape(t232, [8,64,4,16]))ᵀ[0,2,1,3]
+	// dh0_attn_context = (reshape(t240, [8,64,4,16]))ᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					dh0_attn_context[i*4096+j*1024+k*16+l] = t235[i*4096+j*16+k*64+l]
+					dh0_attn_context[i*4096+j*1024+k*16+l] = t244[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -2363,39 +2237,39 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h0_attn_weights = softmax((t7 ? h0_attn_scores : -inf))  (models/bert/bert.go:97)
-	// t239 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t239, h0_attn_weights, dh0_attn_weights, 2048, 64, 1, false)
+	// t248 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	softmaxGrad(t248, h0_attn_weights, dh0_attn_weights, 2048, 64, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = t7 ? t239 : 0  (Where, models/bert/bert.go:97)
-	//	t241 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
-	m.fusedT241(t7, t239, t241)
+	//	dh0_attn_scores = t7 ? t248 : 0  (Where, models/bert/bert.go:97)
+	//	t250 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
+	m.fusedT250(t7, t248, t250)
 
 	// grad of t43 = h0_attn_q · h0_attn_kᵀ  (models/bert/bert.go:97)
-	// dh0_attn_q = t241 · h0_attn_k
+	// dh0_attn_q = t250 · h0_attn_k
 	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, t241[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
+		GemmSmall(false, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
 	}
-	// dh0_attn_k = t241ᵀ · h0_attn_q
+	// dh0_attn_k = t250ᵀ · h0_attn_q
 	for b := range 32 {
-		GemmSmall(true, false, 64, 16, 64, t241[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
+		GemmSmall(true, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
 	}
 
 	// grad of h0_attn_v = t41ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// t244 = dh0_attn_vᵀ[0,2,1,3]
+	// t253 = dh0_attn_vᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t244[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
+					t253[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
 	}
 
 	// grad of t41 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
-	// dh0_attn_v_proj = reshape(dh0_attn_vᵀ[0,2,1,3], [8,64,64])
+	// dh0_attn_v_proj = reshape(t253, [8,64,64])
 
 	// grad of h0_attn_v_proj = emb_ln · h0_attn_Wv + h0_attn_bv  (models/bert/bert.go:97)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
@@ -2410,39 +2284,27 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t39 = emb_ln · h0_attn_Wv  (models/bert/bert.go:97)
-	// t247 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh0_attn_v_proj[b*4096:], 64, h0_attn_Wv, 64, t247[b*4096:], 64, false)
-	}
-	// t248 = emb_lnᵀ · dh0_attn_v_proj
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, emb_ln[b*4096:], 64, dh0_attn_v_proj[b*4096:], 64, t248[b*4096:], 64, false)
-	}
-	// dh0_attn_Wv = Σ_[0](emb_lnᵀ · dh0_attn_v_proj)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t248[i*4096+j*64+k])
-			}
-			dh0_attn_Wv[j*64+k] = float32(s)
-		}
-	}
+	// t256 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_v_proj, 64, h0_attn_Wv, 64, t256, 64, false)
+	// t257 = reshape(emb_ln, [512,64])
+	// t258 = reshape(t253, [512,64])
+	// dh0_attn_Wv = t257ᵀ · (reshape(t253, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t257, 64, t258, 64, dh0_attn_Wv, 64, false)
 
 	// grad of h0_attn_k = t37ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// t250 = dh0_attn_kᵀ[0,2,1,3]
+	// t260 = dh0_attn_kᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t250[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
+					t260[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
 	}
 
 	// grad of t37 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
-	// dh0_attn_k_proj = reshape(dh0_attn_kᵀ[0,2,1,3], [8,64,64])
+	// dh0_attn_k_proj = reshape(t260, [8,64,64])
 
 	// grad of h0_attn_k_proj = emb_ln · h0_attn_Wk + h0_attn_bk  (models/bert/bert.go:97)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
@@ -2457,39 +2319,26 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t35 = emb_ln · h0_attn_Wk  (models/bert/bert.go:97)
-	// t253 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh0_attn_k_proj[b*4096:], 64, h0_attn_Wk, 64, t253[b*4096:], 64, false)
-	}
-	// t254 = emb_lnᵀ · dh0_attn_k_proj
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, emb_ln[b*4096:], 64, dh0_attn_k_proj[b*4096:], 64, t254[b*4096:], 64, false)
-	}
-	// dh0_attn_Wk = Σ_[0](emb_lnᵀ · dh0_attn_k_proj)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t254[i*4096+j*64+k])
-			}
-			dh0_attn_Wk[j*64+k] = float32(s)
-		}
-	}
+	// t263 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_k_proj, 64, h0_attn_Wk, 64, t263, 64, false)
+	// t264 = reshape(t260, [512,64])
+	// dh0_attn_Wk = t257ᵀ · (reshape(t260, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t257, 64, t264, 64, dh0_attn_Wk, 64, false)
 
 	// grad of h0_attn_q = t33ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	// t256 = dh0_attn_qᵀ[0,2,1,3]
+	// t266 = dh0_attn_qᵀ[0,2,1,3]
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t256[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
+					t266[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
 	}
 
 	// grad of t33 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
-	// dh0_attn_q_proj = reshape(dh0_attn_qᵀ[0,2,1,3], [8,64,64])
+	// dh0_attn_q_proj = reshape(t266, [8,64,64])
 
 	// grad of h0_attn_q_proj = emb_ln · h0_attn_Wq + h0_attn_bq  (models/bert/bert.go:97)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
@@ -2504,28 +2353,17 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t31 = emb_ln · h0_attn_Wq  (models/bert/bert.go:97)
-	// t260 = emb_lnᵀ · dh0_attn_q_proj
-	for b := range 8 {
-		Gemm(m.pool, true, false, 64, 64, 64, emb_ln[b*4096:], 64, dh0_attn_q_proj[b*4096:], 64, t260[b*4096:], 64, false)
-	}
-	// dh0_attn_Wq = Σ_[0](emb_lnᵀ · dh0_attn_q_proj)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(t260[i*4096+j*64+k])
-			}
-			dh0_attn_Wq[j*64+k] = float32(s)
-		}
-	}
+	// t270 = reshape(t266, [512,64])
+	// dh0_attn_Wq = t257ᵀ · (reshape(t266, [512,64]))
+	Gemm(m.pool, true, false, 64, 64, 512, t257, 64, t270, 64, dh0_attn_Wq, 64, false)
 
 	// fused epilogue:
 	//
-	//	t259 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-	//	t262 = dh0_resid1 + t247  (Add, models/bert/bert.go:150)
-	//	t263 = t262 + t253  (Add, models/bert/bert.go:150)
-	//	demb_ln = t263 + t259  (Add, models/bert/bert.go:150)
-	m.fusedDemb_ln(h0_attn_Wq, dh0_resid1, t247, t253, dh0_attn_q_proj, t259, demb_ln)
+	//	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
+	//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:150)
+	//	t273 = t272 + t263  (Add, models/bert/bert.go:150)
+	//	demb_ln = t273 + t269  (Add, models/bert/bert.go:150)
+	m.fusedDemb_ln(h0_attn_Wq, dh0_resid1, t256, t263, dh0_attn_q_proj, t269, demb_ln)
 
 	// grad of emb_ln = (t12 ⊙ emb_ln_gamma) + emb_ln_beta  (models/bert/bert.go:150)
 	// demb_ln_beta = Σ_[0,1](demb_ln)
@@ -2540,16 +2378,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t13 = t12 ⊙ emb_ln_gamma  (models/bert/bert.go:150)
-	// t267 = demb_ln ⊙ t12
+	// t277 = demb_ln ⊙ t12
 	for i := range 32768 {
-		t267[i] = demb_ln[i] * t12[i]
+		t277[i] = demb_ln[i] * t12[i]
 	}
 	// demb_ln_gamma = Σ_[0,1]((demb_ln ⊙ t12))
 	for k := range 64 {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t267[i*4096+j*64+k])
+				s += float64(t277[i*4096+j*64+k])
 			}
 		}
 		demb_ln_gamma[k] = float32(s)
@@ -2557,8 +2395,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t266 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	demb = (t266 − mean(t266) − x̂ ⊙ mean(t266 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t276 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:150)
+	//	demb = (t276 − mean(t276) − x̂ ⊙ mean(t276 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
 	layerNormGradScaled(demb, emb, demb_ln, emb_ln_gamma, 512, 64, 1e-12)
 
 	// grad of emb = wte[ids] + wpe  (models/bert/bert.go:72)
@@ -2574,16 +2412,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t8 = wte[ids]  (models/bert/bert.go:72)
-	// t271 = scatter_add(ids → demb)
-	if p := scatterAdd(t271, demb, ids, 64, 512); p >= 0 {
+	// t281 = scatter_add(ids → demb)
+	if p := scatterAdd(t281, demb, ids, 64, 512); p >= 0 {
 		return fmt.Errorf("models/bert/bert.go:72: ScatterAdd: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// grad of wte = Param  (models/bert/bert.go:65)
-	// dwte = Σ_[0](t144) + (scatter_add(ids → demb))
-	for i := range 32768 {
-		dwte[i] = t145[i] + t271[i]
-	}
+	// fused epilogue:
+	//
+	//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:112)
+	//	dwte = t146 + t281  (Add, models/bert/bert.go:65)
+	m.fusedDwte(t144, t145, t146, t281, dwte)
 	return nil
 }
 
@@ -2884,9 +2722,7 @@ func (m *Model) update() error {
 //	t29 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:97)
 //	h0_attn_q_proj = t29 + h0_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_q_proj(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t29 []float32, h0_attn_q_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, emb_ln[b*4096:], 64, h0_attn_Wq, 64, t29[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t29, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -2902,9 +2738,7 @@ func (m *Model) fusedH0_attn_q_proj(emb_ln []float32, h0_attn_Wq []float32, h0_a
 //	t33 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:97)
 //	h0_attn_k_proj = t33 + h0_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_k_proj(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t33 []float32, h0_attn_k_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, emb_ln[b*4096:], 64, h0_attn_Wk, 64, t33[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t33, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -2920,9 +2754,7 @@ func (m *Model) fusedH0_attn_k_proj(emb_ln []float32, h0_attn_Wk []float32, h0_a
 //	t37 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:97)
 //	h0_attn_v_proj = t37 + h0_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_v_proj(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t37 []float32, h0_attn_v_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, emb_ln[b*4096:], 64, h0_attn_Wv, 64, t37[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t37, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -2961,9 +2793,7 @@ func (m *Model) fusedT45(t5 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 //	h0_attn_out = t50 + h0_attn_bo  (Add, models/bert/bert.go:97)
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_resid1(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t49 []float32, t50 []float32, h0_resid1 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, t49[b*4096:], 64, h0_attn_Wo, 64, t50[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, t49, 64, h0_attn_Wo, 64, t50, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -2981,9 +2811,7 @@ func (m *Model) fusedH0_resid1(emb_ln []float32, h0_attn_Wo []float32, h0_attn_b
 //	t57 = t56 + h0_mlp_b1  (Add, models/bert/bert.go:88)
 //	h0_mlp_hidden = gelu(t57)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t56 []float32, h0_mlp_hidden []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 256, 64, h0_ln1[b*4096:], 64, h0_mlp_W1, 256, t56[b*16384:], 256, false)
-	}
+	Gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t56, 256, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 256 {
@@ -3001,9 +2829,7 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 //	h0_mlp_out = t59 + h0_mlp_b2  (Add, models/bert/bert.go:89)
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t59 []float32, h0_resid2 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 256, h0_mlp_hidden[b*16384:], 256, h0_mlp_W2, 64, t59[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t59, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3020,9 +2846,7 @@ func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 
 //	t81 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:97)
 //	h1_attn_q_proj = t81 + h1_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_q_proj(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t81 []float32, h1_attn_q_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h0_ln2[b*4096:], 64, h1_attn_Wq, 64, t81[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t81, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3038,9 +2862,7 @@ func (m *Model) fusedH1_attn_q_proj(h0_ln2 []float32, h1_attn_Wq []float32, h1_a
 //	t85 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:97)
 //	h1_attn_k_proj = t85 + h1_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_k_proj(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t85 []float32, h1_attn_k_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h0_ln2[b*4096:], 64, h1_attn_Wk, 64, t85[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t85, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3056,9 +2878,7 @@ func (m *Model) fusedH1_attn_k_proj(h0_ln2 []float32, h1_attn_Wk []float32, h1_a
 //	t89 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:97)
 //	h1_attn_v_proj = t89 + h1_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_v_proj(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t89 []float32, h1_attn_v_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h0_ln2[b*4096:], 64, h1_attn_Wv, 64, t89[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t89, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3097,9 +2917,7 @@ func (m *Model) fusedT95(t5 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 //	h1_attn_out = t100 + h1_attn_bo  (Add, models/bert/bert.go:97)
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_resid1(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t99 []float32, t100 []float32, h1_resid1 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, t99[b*4096:], 64, h1_attn_Wo, 64, t100[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, t99, 64, h1_attn_Wo, 64, t100, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3117,9 +2935,7 @@ func (m *Model) fusedH1_resid1(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_b
 //	t107 = t106 + h1_mlp_b1  (Add, models/bert/bert.go:88)
 //	h1_mlp_hidden = gelu(t107)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t106 []float32, h1_mlp_hidden []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 256, 64, h1_ln1[b*4096:], 64, h1_mlp_W1, 256, t106[b*16384:], 256, false)
-	}
+	Gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t106, 256, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 256 {
@@ -3137,9 +2953,7 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 //	h1_mlp_out = t109 + h1_mlp_b2  (Add, models/bert/bert.go:89)
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t109 []float32, h1_resid2 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 256, h1_mlp_hidden[b*16384:], 256, h1_mlp_W2, 64, t109[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t109, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3157,9 +2971,7 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 
 //	t121 = t120 + mlm_b  (Add, models/bert/bert.go:111)
 //	mlm_hidden = gelu(t121)  (GELU, models/bert/bert.go:111)
 func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t120 []float32, mlm_hidden []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h1_ln2[b*4096:], 64, mlm_W, 64, t120[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t120, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3176,9 +2988,7 @@ func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float
 //	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:112)
 //	logits = t126 + mlm_bias  (Add, models/bert/bert.go:112)
 func (m *Model) fusedLogits(wte []float32, mlm_bias []float32, mlm_ln []float32, t126 []float32, logits []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 512, 64, mlm_ln[b*4096:], 64, wte, 64, t126[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 512 {
@@ -3194,9 +3004,7 @@ func (m *Model) fusedLogits(wte []float32, mlm_bias []float32, mlm_ln []float32,
 //	t31 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:97)
 //	h0_attn_q_proj = t31 + h0_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t31 []float32, h0_attn_q_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, emb_ln[b*4096:], 64, h0_attn_Wq, 64, t31[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t31, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3212,9 +3020,7 @@ func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0
 //	t35 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:97)
 //	h0_attn_k_proj = t35 + h0_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t35 []float32, h0_attn_k_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, emb_ln[b*4096:], 64, h0_attn_Wk, 64, t35[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t35, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3230,9 +3036,7 @@ func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0
 //	t39 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:97)
 //	h0_attn_v_proj = t39 + h0_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t39 []float32, h0_attn_v_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, emb_ln[b*4096:], 64, h0_attn_Wv, 64, t39[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t39, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3271,9 +3075,7 @@ func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 //	h0_attn_out = t52 + h0_attn_bo  (Add, models/bert/bert.go:97)
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t51 []float32, t52 []float32, h0_resid1 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, t51[b*4096:], 64, h0_attn_Wo, 64, t52[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, t51, 64, h0_attn_Wo, 64, t52, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3291,9 +3093,7 @@ func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn
 //	t59 = t58 + h0_mlp_b1  (Add, models/bert/bert.go:88)
 //	h0_mlp_hidden = gelu(t59)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t58 []float32, t59 []float32, h0_mlp_hidden []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 256, 64, h0_ln1[b*4096:], 64, h0_mlp_W1, 256, t58[b*16384:], 256, false)
-	}
+	Gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t58, 256, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 256 {
@@ -3312,9 +3112,7 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t61 + h0_mlp_b2  (Add, models/bert/bert.go:89)
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t61 []float32, h0_resid2 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 256, h0_mlp_hidden[b*16384:], 256, h0_mlp_W2, 64, t61[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t61, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3331,9 +3129,7 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln
 //	t83 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:97)
 //	h1_attn_q_proj = t83 + h1_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t83 []float32, h1_attn_q_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h0_ln2[b*4096:], 64, h1_attn_Wq, 64, t83[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t83, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3349,9 +3145,7 @@ func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1
 //	t87 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:97)
 //	h1_attn_k_proj = t87 + h1_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t87 []float32, h1_attn_k_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h0_ln2[b*4096:], 64, h1_attn_Wk, 64, t87[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t87, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3367,9 +3161,7 @@ func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1
 //	t91 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:97)
 //	h1_attn_v_proj = t91 + h1_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t91 []float32, h1_attn_v_proj []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h0_ln2[b*4096:], 64, h1_attn_Wv, 64, t91[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t91, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3408,9 +3200,7 @@ func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 //	h1_attn_out = t102 + h1_attn_bo  (Add, models/bert/bert.go:97)
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t101 []float32, t102 []float32, h1_resid1 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, t101[b*4096:], 64, h1_attn_Wo, 64, t102[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, t101, 64, h1_attn_Wo, 64, t102, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3428,9 +3218,7 @@ func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn
 //	t109 = t108 + h1_mlp_b1  (Add, models/bert/bert.go:88)
 //	h1_mlp_hidden = gelu(t109)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t108 []float32, t109 []float32, h1_mlp_hidden []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 256, 64, h1_ln1[b*4096:], 64, h1_mlp_W1, 256, t108[b*16384:], 256, false)
-	}
+	Gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t108, 256, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 256 {
@@ -3449,9 +3237,7 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t111 + h1_mlp_b2  (Add, models/bert/bert.go:89)
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t111 []float32, h1_resid2 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 256, h1_mlp_hidden[b*16384:], 256, h1_mlp_W2, 64, t111[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t111, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3469,9 +3255,7 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln
 //	t123 = t122 + mlm_b  (Add, models/bert/bert.go:111)
 //	mlm_hidden = gelu(t123)  (GELU, models/bert/bert.go:111)
 func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t122 []float32, t123 []float32, mlm_hidden []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, false, 64, 64, 64, h1_ln2[b*4096:], 64, mlm_W, 64, t122[b*4096:], 64, false)
-	}
+	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t122, 64, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 64 {
@@ -3489,9 +3273,7 @@ func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []flo
 //	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:112)
 //	logits = t128 + mlm_bias  (Add, models/bert/bert.go:112)
 func (m *Model) fusedLogits_2(wte []float32, mlm_bias []float32, mlm_ln []float32, t128 []float32, logits []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 512, 64, mlm_ln[b*4096:], 64, wte, 64, t128[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t128, 512, false)
 	for i := range 8 {
 		for j := range 64 {
 			for k := range 512 {
@@ -3530,46 +3312,42 @@ func (m *Model) fusedDlogits(t133 []float32, t135 []float32, t140 []float32, dlo
 	}
 }
 
-// fusedT165 is one fused epilogue kernel over f32[8,64,256]:
+// fusedT168 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/bert/bert.go:89)
-//	t165 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:88)
-func (m *Model) fusedT165(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t165 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 256, 64, dh1_resid2[b*4096:], 64, h1_mlp_W2, 64, dh1_mlp_hidden[b*16384:], 256, false)
-	}
+//	t168 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:88)
+func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t168 []float32) {
+	Gemm(m.pool, false, true, 512, 256, 64, dh1_resid2, 64, h1_mlp_W2, 64, dh1_mlp_hidden, 256, false)
 	for i := range 131072 {
-		t165v := float32(geluGrad(float64(t109[i]), float64(dh1_mlp_hidden[i])))
-		t165[i] = t165v
+		t168v := float32(geluGrad(float64(t109[i]), float64(dh1_mlp_hidden[i])))
+		t168[i] = t168v
 	}
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t167 = t165 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-//	dh1_ln1 = dh1_resid2 + t167  (Add, models/bert/bert.go:150)
-func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t165 []float32, t167 []float32, dh1_ln1 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 256, t165[b*16384:], 256, h1_mlp_W1, 256, t167[b*4096:], 64, false)
-	}
+//	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
+//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:150)
+func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t168 []float32, t170 []float32, dh1_ln1 []float32) {
+	Gemm(m.pool, false, true, 512, 64, 256, t168, 256, h1_mlp_W1, 256, t170, 64, false)
 	for i := range 32768 {
-		dh1_ln1v := dh1_resid2[i] + t167[i]
+		dh1_ln1v := dh1_resid2[i] + t170[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
 
-// fusedT187 is one fused elementwise kernel over f32[8,4,64,64]:
+// fusedT192 is one fused elementwise kernel over f32[8,4,64,64]:
 //
-//	dh1_attn_scores = t7 ? t184 : 0  (Where, models/bert/bert.go:97)
-//	t187 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
-func (m *Model) fusedT187(t7 []bool, t184 []float32, t187 []float32) {
+//	dh1_attn_scores = t7 ? t189 : 0  (Where, models/bert/bert.go:97)
+//	t192 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
+func (m *Model) fusedT192(t7 []bool, t189 []float32, t192 []float32) {
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					dh1_attn_scores := where(t7[i*64+l], t184[i*16384+j*4096+k*64+l], 0)
-					t187v := dh1_attn_scores * 0.25
-					t187[i*16384+j*4096+k*64+l] = t187v
+					dh1_attn_scores := where(t7[i*64+l], t189[i*16384+j*4096+k*64+l], 0)
+					t192v := dh1_attn_scores * 0.25
+					t192[i*16384+j*4096+k*64+l] = t192v
 				}
 			}
 		}
@@ -3578,62 +3356,56 @@ func (m *Model) fusedT187(t7 []bool, t184 []float32, t187 []float32) {
 
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t205 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-//	t208 = dh1_resid1 + t193  (Add, models/bert/bert.go:150)
-//	t209 = t208 + t199  (Add, models/bert/bert.go:150)
-//	dh0_ln2 = t209 + t205  (Add, models/bert/bert.go:150)
-func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t193 []float32, t199 []float32, dh1_attn_q_proj []float32, t205 []float32, dh0_ln2 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh1_attn_q_proj[b*4096:], 64, h1_attn_Wq, 64, t205[b*4096:], 64, false)
-	}
+//	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
+//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:150)
+//	t215 = t214 + t205  (Add, models/bert/bert.go:150)
+//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:150)
+func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t198 []float32, t205 []float32, dh1_attn_q_proj []float32, t211 []float32, dh0_ln2 []float32) {
+	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t211, 64, false)
 	for i := range 32768 {
-		t208 := dh1_resid1[i] + t193[i]
-		t209 := t208 + t199[i]
-		dh0_ln2v := t209 + t205[i]
+		t214 := dh1_resid1[i] + t198[i]
+		t215 := t214 + t205[i]
+		dh0_ln2v := t215 + t211[i]
 		dh0_ln2[i] = dh0_ln2v
 	}
 }
 
-// fusedT220 is one fused epilogue kernel over f32[8,64,256]:
+// fusedT227 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/bert/bert.go:89)
-//	t220 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:88)
-func (m *Model) fusedT220(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t220 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 256, 64, dh0_resid2[b*4096:], 64, h0_mlp_W2, 64, dh0_mlp_hidden[b*16384:], 256, false)
-	}
+//	t227 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:88)
+func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t227 []float32) {
+	Gemm(m.pool, false, true, 512, 256, 64, dh0_resid2, 64, h0_mlp_W2, 64, dh0_mlp_hidden, 256, false)
 	for i := range 131072 {
-		t220v := float32(geluGrad(float64(t59[i]), float64(dh0_mlp_hidden[i])))
-		t220[i] = t220v
+		t227v := float32(geluGrad(float64(t59[i]), float64(dh0_mlp_hidden[i])))
+		t227[i] = t227v
 	}
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t222 = t220 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-//	dh0_ln1 = dh0_resid2 + t222  (Add, models/bert/bert.go:150)
-func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t220 []float32, t222 []float32, dh0_ln1 []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 256, t220[b*16384:], 256, h0_mlp_W1, 256, t222[b*4096:], 64, false)
-	}
+//	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
+//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:150)
+func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t227 []float32, t229 []float32, dh0_ln1 []float32) {
+	Gemm(m.pool, false, true, 512, 64, 256, t227, 256, h0_mlp_W1, 256, t229, 64, false)
 	for i := range 32768 {
-		dh0_ln1v := dh0_resid2[i] + t222[i]
+		dh0_ln1v := dh0_resid2[i] + t229[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
 
-// fusedT241 is one fused elementwise kernel over f32[8,4,64,64]:
+// fusedT250 is one fused elementwise kernel over f32[8,4,64,64]:
 //
-//	dh0_attn_scores = t7 ? t239 : 0  (Where, models/bert/bert.go:97)
-//	t241 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
-func (m *Model) fusedT241(t7 []bool, t239 []float32, t241 []float32) {
+//	dh0_attn_scores = t7 ? t248 : 0  (Where, models/bert/bert.go:97)
+//	t250 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:97)
+func (m *Model) fusedT250(t7 []bool, t248 []float32, t250 []float32) {
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					dh0_attn_scores := where(t7[i*64+l], t239[i*16384+j*4096+k*64+l], 0)
-					t241v := dh0_attn_scores * 0.25
-					t241[i*16384+j*4096+k*64+l] = t241v
+					dh0_attn_scores := where(t7[i*64+l], t248[i*16384+j*4096+k*64+l], 0)
+					t250v := dh0_attn_scores * 0.25
+					t250[i*16384+j*4096+k*64+l] = t250v
 				}
 			}
 		}
@@ -3642,19 +3414,29 @@ func (m *Model) fusedT241(t7 []bool, t239 []float32, t241 []float32) {
 
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t259 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-//	t262 = dh0_resid1 + t247  (Add, models/bert/bert.go:150)
-//	t263 = t262 + t253  (Add, models/bert/bert.go:150)
-//	demb_ln = t263 + t259  (Add, models/bert/bert.go:150)
-func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t247 []float32, t253 []float32, dh0_attn_q_proj []float32, t259 []float32, demb_ln []float32) {
-	for b := range 8 {
-		Gemm(m.pool, false, true, 64, 64, 64, dh0_attn_q_proj[b*4096:], 64, h0_attn_Wq, 64, t259[b*4096:], 64, false)
-	}
+//	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
+//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:150)
+//	t273 = t272 + t263  (Add, models/bert/bert.go:150)
+//	demb_ln = t273 + t269  (Add, models/bert/bert.go:150)
+func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t256 []float32, t263 []float32, dh0_attn_q_proj []float32, t269 []float32, demb_ln []float32) {
+	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t269, 64, false)
 	for i := range 32768 {
-		t262 := dh0_resid1[i] + t247[i]
-		t263 := t262 + t253[i]
-		demb_lnv := t263 + t259[i]
+		t272 := dh0_resid1[i] + t256[i]
+		t273 := t272 + t263[i]
+		demb_lnv := t273 + t269[i]
 		demb_ln[i] = demb_lnv
+	}
+}
+
+// fusedDwte is one fused epilogue kernel over f32[512,64]:
+//
+//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:112)
+//	dwte = t146 + t281  (Add, models/bert/bert.go:65)
+func (m *Model) fusedDwte(t144 []float32, t145 []float32, t146 []float32, t281 []float32, dwte []float32) {
+	Gemm(m.pool, true, false, 512, 64, 512, t145, 512, t144, 64, t146, 64, false)
+	for i := range 32768 {
+		dwtev := t146[i] + t281[i]
+		dwte[i] = dwtev
 	}
 }
 

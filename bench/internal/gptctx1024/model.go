@@ -49,7 +49,7 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float32, 20128904),
+		arena:   make([]float32, 20318216),
 		barena:  make([]bool, 0),
 		gradSum: make([]float32, 536192),
 		grads:   make([]float32, 536192),
@@ -817,7 +817,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32) (loss float64, err error
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[20128896]), nil
+	return float64(m.arena[20318208]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -842,7 +842,7 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[20128896]), nil
+	return float64(m.arena[20318208]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -867,7 +867,7 @@ func (m *Model) Loss(ids []int32, targets []int32) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[20128896]), nil
+	return float64(m.arena[20318208]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -899,7 +899,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[20128896]), nil
+	return float64(m.arena[20318208]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -1472,9 +1472,9 @@ func (m *Model) forward() error {
 	lnf_gamma := m.params[535936:536064]        // f32[128]
 	lnf_beta := m.params[536064:536192]         // f32[128]
 	t184 := m.arena[10092544:10223616]          // f32[1,1024,128]
-	lnf := m.arena[10223616:10354688]           // f32[1,1024,128]
-	logits := m.arena[20054016:20120576]        // f32[1,1024,65]
-	loss := m.arena[20128896:20128897]          // f32[]
+	lnf := m.arena[19791872:19922944]           // f32[1,1024,128]
+	logits := m.arena[20185088:20251648]        // f32[1,1024,65]
+	loss := m.arena[20318208:20318209]          // f32[]
 
 	// t77 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t77, wte, ids, 128, 65); p >= 0 {
@@ -1564,7 +1564,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t119 = reshape(h0_attn_contextᵀ[0,2,1,3], [1,1024,128])  (models/gpt/gpt.go:88)
+	// t119 = reshape(t118, [1,1024,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
@@ -1670,7 +1670,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t169 = reshape(h1_attn_contextᵀ[0,2,1,3], [1,1024,128])  (models/gpt/gpt.go:88)
+	// t169 = reshape(t168, [1,1024,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
@@ -1737,17 +1737,13 @@ func (m *Model) backward() error {
 	h0_mlp_W1 := m.params[205952:271488]           // f32[128,512]
 	h0_mlp_W2 := m.params[272000:337536]           // f32[512,128]
 	t95 := m.arena[17956864:18087936]              // f32[1,1024,128]
-	h0_ln1 := m.arena[18087936:18219008]           // f32[1,1024,128]
 	h0_attn_q := m.arena[18219008:18350080]        // f32[1,4,1024,32]
 	h0_attn_k := m.arena[18350080:18481152]        // f32[1,4,1024,32]
 	h0_attn_v := m.arena[18481152:18612224]        // f32[1,4,1024,32]
 	h0_attn_weights := m.arena[0:4194304]          // f32[1,4,1024,1024]
-	t119 := m.arena[18612224:18743296]             // f32[1,1024,128]
 	h0_resid1 := m.arena[18743296:18874368]        // f32[1,1024,128]
 	t123 := m.arena[18874368:19005440]             // f32[1,1024,128]
-	h0_ln2 := m.arena[19005440:19136512]           // f32[1,1024,128]
 	t127 := m.arena[16777216:17301504]             // f32[1,1024,512]
-	h0_mlp_hidden := m.arena[17301504:17825792]    // f32[1,1024,512]
 	h0_resid2 := m.arena[19136512:19267584]        // f32[1,1024,128]
 	h1_ln1_gamma := m.params[337664:337792]        // f32[128]
 	h1_attn_Wq := m.params[337920:354304]          // f32[128,128]
@@ -1758,132 +1754,136 @@ func (m *Model) backward() error {
 	h1_mlp_W1 := m.params[404224:469760]           // f32[128,512]
 	h1_mlp_W2 := m.params[470272:535808]           // f32[512,128]
 	t148 := m.arena[19267584:19398656]             // f32[1,1024,128]
-	h1_ln1 := m.arena[19398656:19529728]           // f32[1,1024,128]
 	h1_attn_q := m.arena[19529728:19660800]        // f32[1,4,1024,32]
 	h1_attn_k := m.arena[19660800:19791872]        // f32[1,4,1024,32]
 	h1_attn_v := m.arena[12582912:12713984]        // f32[1,4,1024,32]
 	h1_attn_weights := m.arena[4194304:8388608]    // f32[1,4,1024,1024]
-	t169 := m.arena[9437184:9568256]               // f32[1,1024,128]
 	h1_resid1 := m.arena[9568256:9699328]          // f32[1,1024,128]
 	t173 := m.arena[9699328:9830400]               // f32[1,1024,128]
-	h1_ln2 := m.arena[9830400:9961472]             // f32[1,1024,128]
 	t177 := m.arena[8388608:8912896]               // f32[1,1024,512]
-	h1_mlp_hidden := m.arena[8912896:9437184]      // f32[1,1024,512]
 	h1_resid2 := m.arena[9961472:10092544]         // f32[1,1024,128]
 	lnf_gamma := m.params[535936:536064]           // f32[128]
 	t184 := m.arena[10092544:10223616]             // f32[1,1024,128]
-	lnf := m.arena[10223616:10354688]              // f32[1,1024,128]
-	logits := m.arena[20054016:20120576]           // f32[1,1024,65]
-	dlogits := m.arena[10485760:10552320]          // f32[1,1024,65]
-	dlnf := m.arena[10354688:10485760]             // f32[1,1024,128]
-	t195 := m.arena[10552320:10560640]             // f32[1,65,128]
-	t196 := m.arena[20120576:20128896]             // f32[65,128]
+	logits := m.arena[20185088:20251648]           // f32[1,1024,65]
+	dlogits := m.arena[20251648:20318208]          // f32[1,1024,65]
+	dlnf := m.arena[10223616:10354688]             // f32[1,1024,128]
+	t195 := m.arena[19791872:19922944]             // f32[1024,128]
+	t196 := m.arena[20251648:20318208]             // f32[1024,65]
+	t197 := m.arena[0:8320]                        // f32[65,128]
 	dlnf_beta := m.grads[536064:536192]            // f32[128]
-	t199 := m.arena[10092544:10223616]             // f32[1,1024,128]
+	t200 := m.arena[10092544:10223616]             // f32[1,1024,128]
 	dlnf_gamma := m.grads[535936:536064]           // f32[128]
-	dh1_resid2 := m.arena[19791872:19922944]       // f32[1,1024,128]
+	dh1_resid2 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh1_mlp_b2 := m.grads[535808:535936]           // f32[128]
 	dh1_mlp_hidden := m.arena[8912896:9437184]     // f32[1,1024,512]
-	t204 := m.arena[9961472:10027008]              // f32[1,512,128]
+	t205 := m.arena[8912896:9437184]               // f32[1024,512]
+	t206 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh1_mlp_W2 := m.grads[470272:535808]           // f32[512,128]
-	t206 := m.arena[8388608:8912896]               // f32[1,1024,512]
+	t208 := m.arena[8388608:8912896]               // f32[1,1024,512]
 	dh1_mlp_b1 := m.grads[469760:470272]           // f32[512]
 	dh1_ln2 := m.arena[8912896:9043968]            // f32[1,1024,128]
-	t209 := m.arena[9043968:9109504]               // f32[1,128,512]
+	t211 := m.arena[9830400:9961472]               // f32[1024,128]
+	t212 := m.arena[8388608:8912896]               // f32[1024,512]
 	dh1_mlp_W1 := m.grads[404224:469760]           // f32[128,512]
 	dh1_ln2_beta := m.grads[404096:404224]         // f32[128]
-	t213 := m.arena[9699328:9830400]               // f32[1,1024,128]
+	t216 := m.arena[9699328:9830400]               // f32[1,1024,128]
 	dh1_ln2_gamma := m.grads[403968:404096]        // f32[128]
-	t215 := m.arena[8388608:8519680]               // f32[1,1024,128]
-	dh1_resid1 := m.arena[19791872:19922944]       // f32[1,1024,128]
-	dh1_attn_bo := m.grads[403840:403968]          // f32[128]
 	t218 := m.arena[8388608:8519680]               // f32[1,1024,128]
-	t219 := m.arena[8519680:8536064]               // f32[1,128,128]
+	dh1_resid1 := m.arena[19922944:20054016]       // f32[1,1024,128]
+	dh1_attn_bo := m.grads[403840:403968]          // f32[128]
+	t221 := m.arena[8388608:8519680]               // f32[1,1024,128]
+	t222 := m.arena[9437184:9568256]               // f32[1024,128]
+	t223 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh1_attn_Wo := m.grads[387456:403840]          // f32[128,128]
-	t221 := m.arena[8388608:8519680]               // f32[1,1024,4,32]
+	t225 := m.arena[8388608:8519680]               // f32[1,1024,4,32]
 	dh1_attn_context := m.arena[12713984:12845056] // f32[1,4,1024,32]
 	dh1_attn_weights := m.arena[8388608:12582912]  // f32[1,4,1024,1024]
-	dh1_attn_v := m.arena[19922944:20054016]       // f32[1,4,1024,32]
-	t225 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
-	t228 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
+	dh1_attn_v := m.arena[20054016:20185088]       // f32[1,4,1024,32]
+	t229 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
+	t232 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
 	dh1_attn_q := m.arena[4194304:4325376]         // f32[1,4,1024,32]
 	dh1_attn_k := m.arena[4325376:4456448]         // f32[1,4,1024,32]
-	t231 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
+	t235 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
 	dh1_attn_v_proj := m.arena[4456448:4587520]    // f32[1,1024,128]
 	dh1_attn_bv := m.grads[387328:387456]          // f32[128]
-	t234 := m.arena[4587520:4718592]               // f32[1,1024,128]
-	t235 := m.arena[4718592:4734976]               // f32[1,128,128]
+	t238 := m.arena[4587520:4718592]               // f32[1,1024,128]
+	t239 := m.arena[19398656:19529728]             // f32[1024,128]
+	t240 := m.arena[4456448:4587520]               // f32[1024,128]
 	dh1_attn_Wv := m.grads[370944:387328]          // f32[128,128]
-	t237 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
+	t242 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
 	dh1_attn_k_proj := m.arena[4456448:4587520]    // f32[1,1024,128]
 	dh1_attn_bk := m.grads[370816:370944]          // f32[128]
-	t240 := m.arena[4325376:4456448]               // f32[1,1024,128]
-	t241 := m.arena[4718592:4734976]               // f32[1,128,128]
+	t245 := m.arena[4325376:4456448]               // f32[1,1024,128]
+	t246 := m.arena[4456448:4587520]               // f32[1024,128]
 	dh1_attn_Wk := m.grads[354432:370816]          // f32[128,128]
-	t243 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
+	t248 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
 	dh1_attn_q_proj := m.arena[4456448:4587520]    // f32[1,1024,128]
 	dh1_attn_bq := m.grads[354304:354432]          // f32[128]
-	t246 := m.arena[4194304:4325376]               // f32[1,1024,128]
-	t247 := m.arena[4194304:4210688]               // f32[1,128,128]
+	t251 := m.arena[4194304:4325376]               // f32[1,1024,128]
+	t252 := m.arena[4456448:4587520]               // f32[1024,128]
 	dh1_attn_Wq := m.grads[337920:354304]          // f32[128,128]
 	dh1_ln1 := m.arena[4587520:4718592]            // f32[1,1024,128]
 	dh1_ln1_beta := m.grads[337792:337920]         // f32[128]
-	t253 := m.arena[19267584:19398656]             // f32[1,1024,128]
+	t258 := m.arena[19267584:19398656]             // f32[1,1024,128]
 	dh1_ln1_gamma := m.grads[337664:337792]        // f32[128]
-	t255 := m.arena[4194304:4325376]               // f32[1,1024,128]
-	dh0_resid2 := m.arena[19791872:19922944]       // f32[1,1024,128]
+	t260 := m.arena[4194304:4325376]               // f32[1,1024,128]
+	dh0_resid2 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh0_mlp_b2 := m.grads[337536:337664]           // f32[128]
 	dh0_mlp_hidden := m.arena[4194304:4718592]     // f32[1,1024,512]
-	t259 := m.arena[4194304:4259840]               // f32[1,512,128]
+	t264 := m.arena[17301504:17825792]             // f32[1024,512]
+	t265 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh0_mlp_W2 := m.grads[272000:337536]           // f32[512,128]
-	t261 := m.arena[16777216:17301504]             // f32[1,1024,512]
+	t267 := m.arena[16777216:17301504]             // f32[1,1024,512]
 	dh0_mlp_b1 := m.grads[271488:272000]           // f32[512]
 	dh0_ln2 := m.arena[4194304:4325376]            // f32[1,1024,128]
-	t264 := m.arena[4325376:4390912]               // f32[1,128,512]
+	t270 := m.arena[19005440:19136512]             // f32[1024,128]
+	t271 := m.arena[16777216:17301504]             // f32[1024,512]
 	dh0_mlp_W1 := m.grads[205952:271488]           // f32[128,512]
 	dh0_ln2_beta := m.grads[205824:205952]         // f32[128]
-	t268 := m.arena[18874368:19005440]             // f32[1,1024,128]
+	t275 := m.arena[18874368:19005440]             // f32[1,1024,128]
 	dh0_ln2_gamma := m.grads[205696:205824]        // f32[128]
-	t270 := m.arena[4325376:4456448]               // f32[1,1024,128]
-	dh0_resid1 := m.arena[19791872:19922944]       // f32[1,1024,128]
+	t277 := m.arena[4325376:4456448]               // f32[1,1024,128]
+	dh0_resid1 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh0_attn_bo := m.grads[205568:205696]          // f32[128]
-	t273 := m.arena[4194304:4325376]               // f32[1,1024,128]
-	t274 := m.arena[4325376:4341760]               // f32[1,128,128]
+	t280 := m.arena[4194304:4325376]               // f32[1,1024,128]
+	t281 := m.arena[18612224:18743296]             // f32[1024,128]
+	t282 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh0_attn_Wo := m.grads[189184:205568]          // f32[128,128]
-	t276 := m.arena[4194304:4325376]               // f32[1,1024,4,32]
+	t284 := m.arena[4194304:4325376]               // f32[1,1024,4,32]
 	dh0_attn_context := m.arena[8388608:8519680]   // f32[1,4,1024,32]
 	dh0_attn_weights := m.arena[4194304:8388608]   // f32[1,4,1024,1024]
 	dh0_attn_v := m.arena[12582912:12713984]       // f32[1,4,1024,32]
-	t280 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
-	t282 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
+	t288 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
+	t290 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
 	dh0_attn_q := m.arena[0:131072]                // f32[1,4,1024,32]
 	dh0_attn_k := m.arena[131072:262144]           // f32[1,4,1024,32]
-	t285 := m.arena[262144:393216]                 // f32[1,1024,4,32]
+	t293 := m.arena[262144:393216]                 // f32[1,1024,4,32]
 	dh0_attn_v_proj := m.arena[262144:393216]      // f32[1,1024,128]
 	dh0_attn_bv := m.grads[189056:189184]          // f32[128]
-	t288 := m.arena[393216:524288]                 // f32[1,1024,128]
-	t289 := m.arena[524288:540672]                 // f32[1,128,128]
+	t296 := m.arena[393216:524288]                 // f32[1,1024,128]
+	t297 := m.arena[18087936:18219008]             // f32[1024,128]
+	t298 := m.arena[262144:393216]                 // f32[1024,128]
 	dh0_attn_Wv := m.grads[172672:189056]          // f32[128,128]
-	t291 := m.arena[262144:393216]                 // f32[1,1024,4,32]
+	t300 := m.arena[262144:393216]                 // f32[1,1024,4,32]
 	dh0_attn_k_proj := m.arena[262144:393216]      // f32[1,1024,128]
 	dh0_attn_bk := m.grads[172544:172672]          // f32[128]
-	t294 := m.arena[131072:262144]                 // f32[1,1024,128]
-	t295 := m.arena[524288:540672]                 // f32[1,128,128]
+	t303 := m.arena[131072:262144]                 // f32[1,1024,128]
+	t304 := m.arena[262144:393216]                 // f32[1024,128]
 	dh0_attn_Wk := m.grads[156160:172544]          // f32[128,128]
-	t297 := m.arena[262144:393216]                 // f32[1,1024,4,32]
+	t306 := m.arena[262144:393216]                 // f32[1,1024,4,32]
 	dh0_attn_q_proj := m.arena[262144:393216]      // f32[1,1024,128]
 	dh0_attn_bq := m.grads[156032:156160]          // f32[128]
-	t300 := m.arena[0:131072]                      // f32[1,1024,128]
-	t301 := m.arena[0:16384]                       // f32[1,128,128]
+	t309 := m.arena[0:131072]                      // f32[1,1024,128]
+	t310 := m.arena[262144:393216]                 // f32[1024,128]
 	dh0_attn_Wq := m.grads[139648:156032]          // f32[128,128]
 	dh0_ln1 := m.arena[393216:524288]              // f32[1,1024,128]
 	dh0_ln1_beta := m.grads[139520:139648]         // f32[128]
-	t307 := m.arena[17956864:18087936]             // f32[1,1024,128]
+	t316 := m.arena[17956864:18087936]             // f32[1,1024,128]
 	dh0_ln1_gamma := m.grads[139392:139520]        // f32[128]
-	t309 := m.arena[0:131072]                      // f32[1,1024,128]
-	dh_in := m.arena[19791872:19922944]            // f32[1,1024,128]
+	t318 := m.arena[0:131072]                      // f32[1,1024,128]
+	dh_in := m.arena[19922944:20054016]            // f32[1,1024,128]
 	dwpe := m.grads[8320:139392]                   // f32[1024,128]
-	t312 := m.arena[0:8320]                        // f32[65,128]
+	t321 := m.arena[8320:16640]                    // f32[65,128]
 	dwte := m.grads[0:8320]                        // f32[65,128]
 
 	// fused softmax-xent-grad:
@@ -1899,16 +1899,8 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	Gemm(m.pool, false, false, 1024, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
-	// t195 = dlogitsᵀ · lnf
-	Gemm(m.pool, true, false, 65, 128, 1024, dlogits, 65, lnf, 128, t195, 128, false)
-	// t196 = Σ_[0](dlogitsᵀ · lnf)
-	for j := range 65 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t195[j*128+k])
-			t196[j*128+k] = float32(s)
-		}
-	}
+	// t195 = reshape(lnf, [1024,128])
+	// t196 = reshape(dlogits, [1024,65])
 
 	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:126)
 	// dlnf_beta = Σ_[0,1](dlnf)
@@ -1921,23 +1913,23 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:126)
-	// t199 = dlnf ⊙ t184
+	// t200 = dlnf ⊙ t184
 	for i := range 131072 {
-		t199[i] = dlnf[i] * t184[i]
+		t200[i] = dlnf[i] * t184[i]
 	}
 	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t184))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t199[j*128+k])
+			s += float64(t200[j*128+k])
 		}
 		dlnf_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t198 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	dh1_resid2 = (t198 − mean(t198) − x̂ ⊙ mean(t198 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
@@ -1951,46 +1943,34 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t179 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t204 = h1_mlp_hiddenᵀ · dh1_resid2
-	Gemm(m.pool, true, false, 512, 128, 1024, h1_mlp_hidden, 512, dh1_resid2, 128, t204, 128, false)
-	// dh1_mlp_W2 = Σ_[0](h1_mlp_hiddenᵀ · dh1_resid2)
-	for j := range 512 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t204[j*128+k])
-			dh1_mlp_W2[j*128+k] = float32(s)
-		}
-	}
+	// t205 = reshape(h1_mlp_hidden, [1024,512])
+	// t206 = reshape(dh1_resid2, [1024,128])
+	// dh1_mlp_W2 = t205ᵀ · (reshape(dh1_resid2, [1024,128]))
+	Gemm(m.pool, true, false, 512, 128, 1024, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t206 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT206(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t206)
+	//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT208(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t208)
 
 	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t206)
+	// dh1_mlp_b1 = Σ_[0,1](t208)
 	for k := range 512 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t206[j*512+k])
+			s += float64(t208[j*512+k])
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t206 · h1_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t206, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t209 = h1_ln2ᵀ · t206
-	Gemm(m.pool, true, false, 128, 512, 1024, h1_ln2, 128, t206, 512, t209, 512, false)
-	// dh1_mlp_W1 = Σ_[0](h1_ln2ᵀ · t206)
-	for j := range 128 {
-		for k := range 512 {
-			var s float64 = 0.0
-			s += float64(t209[j*512+k])
-			dh1_mlp_W1[j*512+k] = float32(s)
-		}
-	}
+	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
+	Gemm(m.pool, false, true, 1024, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t211 = reshape(h1_ln2, [1024,128])
+	// t212 = reshape(t208, [1024,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t208, [1024,512]))
+	Gemm(m.pool, true, false, 128, 512, 1024, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
 
 	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:126)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -2003,29 +1983,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:126)
-	// t213 = dh1_ln2 ⊙ t173
+	// t216 = dh1_ln2 ⊙ t173
 	for i := range 131072 {
-		t213[i] = dh1_ln2[i] * t173[i]
+		t216[i] = dh1_ln2[i] * t173[i]
 	}
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t173))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t213[j*128+k])
+			s += float64(t216[j*128+k])
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t212 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t215 = (t212 − mean(t212) − x̂ ⊙ mean(t212 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t215, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
+	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t218, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t215
+	// dh1_resid1 = dh1_resid2 + t218
 	for i := range 131072 {
-		dh1_resid1[i] = dh1_resid2[i] + t215[i]
+		dh1_resid1[i] = dh1_resid2[i] + t218[i]
 	}
 
 	// grad of h1_attn_out = t169 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
@@ -2038,29 +2018,23 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t170 = t169 · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t218 = dh1_resid1 · h1_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t218, 128, false)
-	// t219 = t169ᵀ · dh1_resid1
-	Gemm(m.pool, true, false, 128, 128, 1024, t169, 128, dh1_resid1, 128, t219, 128, false)
-	// dh1_attn_Wo = Σ_[0](t169ᵀ · dh1_resid1)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t219[j*128+k])
-			dh1_attn_Wo[j*128+k] = float32(s)
-		}
-	}
+	// grad of t170 = (reshape(t168, [1,1024,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t221 = dh1_resid1 · h1_attn_Woᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
+	// t222 = reshape(t168, [1024,128])
+	// t223 = reshape(dh1_resid1, [1024,128])
+	// dh1_attn_Wo = (reshape(t168, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t169 = reshape(h1_attn_contextᵀ[0,2,1,3], [1,1024,128])  (models/gpt/gpt.go:88)
-	// t221 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,1024,4,32])
+	// grad of t169 = reshape(t168, [1,1024,128])  (models/gpt/gpt.go:88)
+	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,1024,4,32])
 
 	// grad of t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t218, [1,1024,4,32]))ᵀ[0,2,1,3]
+	// dh1_attn_context = (reshape(t221, [1,1024,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 1024 {
 			for l := range 32 {
-				dh1_attn_context[j*32768+k*32+l] = t221[j*32+k*128+l]
+				dh1_attn_context[j*32768+k*32+l] = t225[j*32+k*128+l]
 			}
 		}
 	}
@@ -2076,37 +2050,37 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t225 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t225, h1_attn_weights, dh1_attn_weights, 4096, 1024, 1, false)
+	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	softmaxGrad(t229, h1_attn_weights, dh1_attn_weights, 4096, 1024, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t225 : 0  (Where, models/gpt/gpt.go:88)
-	//	t228 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT228(t225, t228)
+	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
+	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.fusedT232(t229, t232)
 
 	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t228 · h1_attn_k
+	// dh1_attn_q = t232 · h1_attn_k
 	for b := range 4 {
-		Gemm(m.pool, false, false, 1024, 32, 1024, t228[b*1048576:], 1024, h1_attn_k[b*32768:], 32, dh1_attn_q[b*32768:], 32, false)
+		Gemm(m.pool, false, false, 1024, 32, 1024, t232[b*1048576:], 1024, h1_attn_k[b*32768:], 32, dh1_attn_q[b*32768:], 32, false)
 	}
-	// dh1_attn_k = t228ᵀ · h1_attn_q
+	// dh1_attn_k = t232ᵀ · h1_attn_q
 	for b := range 4 {
-		Gemm(m.pool, true, false, 1024, 32, 1024, t228[b*1048576:], 1024, h1_attn_q[b*32768:], 32, dh1_attn_k[b*32768:], 32, false)
+		Gemm(m.pool, true, false, 1024, 32, 1024, t232[b*1048576:], 1024, h1_attn_q[b*32768:], 32, dh1_attn_k[b*32768:], 32, false)
 	}
 
 	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t231 = dh1_attn_vᵀ[0,2,1,3]
+	// t235 = dh1_attn_vᵀ[0,2,1,3]
 	for j := range 1024 {
 		for k := range 4 {
 			for l := range 32 {
-				t231[j*128+k*32+l] = dh1_attn_v[j*32+k*32768+l]
+				t235[j*128+k*32+l] = dh1_attn_v[j*32+k*32768+l]
 			}
 		}
 	}
 
 	// grad of t161 = reshape(h1_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(dh1_attn_vᵀ[0,2,1,3], [1,1024,128])
+	// dh1_attn_v_proj = reshape(t235, [1,1024,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
@@ -2119,31 +2093,25 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t234 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t234, 128, false)
-	// t235 = h1_ln1ᵀ · dh1_attn_v_proj
-	Gemm(m.pool, true, false, 128, 128, 1024, h1_ln1, 128, dh1_attn_v_proj, 128, t235, 128, false)
-	// dh1_attn_Wv = Σ_[0](h1_ln1ᵀ · dh1_attn_v_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t235[j*128+k])
-			dh1_attn_Wv[j*128+k] = float32(s)
-		}
-	}
+	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
+	// t239 = reshape(h1_ln1, [1024,128])
+	// t240 = reshape(t235, [1024,128])
+	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
 
 	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t237 = dh1_attn_kᵀ[0,2,1,3]
+	// t242 = dh1_attn_kᵀ[0,2,1,3]
 	for j := range 1024 {
 		for k := range 4 {
 			for l := range 32 {
-				t237[j*128+k*32+l] = dh1_attn_k[j*32+k*32768+l]
+				t242[j*128+k*32+l] = dh1_attn_k[j*32+k*32768+l]
 			}
 		}
 	}
 
 	// grad of t157 = reshape(h1_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(dh1_attn_kᵀ[0,2,1,3], [1,1024,128])
+	// dh1_attn_k_proj = reshape(t242, [1,1024,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
@@ -2156,31 +2124,24 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t240 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t240, 128, false)
-	// t241 = h1_ln1ᵀ · dh1_attn_k_proj
-	Gemm(m.pool, true, false, 128, 128, 1024, h1_ln1, 128, dh1_attn_k_proj, 128, t241, 128, false)
-	// dh1_attn_Wk = Σ_[0](h1_ln1ᵀ · dh1_attn_k_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t241[j*128+k])
-			dh1_attn_Wk[j*128+k] = float32(s)
-		}
-	}
+	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
+	// t246 = reshape(t242, [1024,128])
+	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
 
 	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t243 = dh1_attn_qᵀ[0,2,1,3]
+	// t248 = dh1_attn_qᵀ[0,2,1,3]
 	for j := range 1024 {
 		for k := range 4 {
 			for l := range 32 {
-				t243[j*128+k*32+l] = dh1_attn_q[j*32+k*32768+l]
+				t248[j*128+k*32+l] = dh1_attn_q[j*32+k*32768+l]
 			}
 		}
 	}
 
 	// grad of t153 = reshape(h1_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(dh1_attn_qᵀ[0,2,1,3], [1,1024,128])
+	// dh1_attn_q_proj = reshape(t248, [1,1024,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
@@ -2193,23 +2154,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t247 = h1_ln1ᵀ · dh1_attn_q_proj
-	Gemm(m.pool, true, false, 128, 128, 1024, h1_ln1, 128, dh1_attn_q_proj, 128, t247, 128, false)
-	// dh1_attn_Wq = Σ_[0](h1_ln1ᵀ · dh1_attn_q_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t247[j*128+k])
-			dh1_attn_Wq[j*128+k] = float32(s)
-		}
-	}
+	// t252 = reshape(t248, [1024,128])
+	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t246 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t249 = t234 + t240  (Add, models/gpt/gpt.go:126)
-	//	dh1_ln1 = t249 + t246  (Add, models/gpt/gpt.go:126)
-	m.fusedDh1_ln1(h1_attn_Wq, t234, t240, dh1_attn_q_proj, t246, dh1_ln1)
+	//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
+	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+	m.fusedDh1_ln1(h1_attn_Wq, t238, t245, dh1_attn_q_proj, t251, dh1_ln1)
 
 	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:126)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
@@ -2222,29 +2176,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:126)
-	// t253 = dh1_ln1 ⊙ t148
+	// t258 = dh1_ln1 ⊙ t148
 	for i := range 131072 {
-		t253[i] = dh1_ln1[i] * t148[i]
+		t258[i] = dh1_ln1[i] * t148[i]
 	}
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t148))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t253[j*128+k])
+			s += float64(t258[j*128+k])
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t252 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t255 = (t252 − mean(t252) − x̂ ⊙ mean(t252 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t255, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
+	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t260, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t255
+	// dh0_resid2 = dh1_resid1 + t260
 	for i := range 131072 {
-		dh0_resid2[i] = dh1_resid1[i] + t255[i]
+		dh0_resid2[i] = dh1_resid1[i] + t260[i]
 	}
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
@@ -2258,46 +2212,34 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t129 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t259 = h0_mlp_hiddenᵀ · dh0_resid2
-	Gemm(m.pool, true, false, 512, 128, 1024, h0_mlp_hidden, 512, dh0_resid2, 128, t259, 128, false)
-	// dh0_mlp_W2 = Σ_[0](h0_mlp_hiddenᵀ · dh0_resid2)
-	for j := range 512 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t259[j*128+k])
-			dh0_mlp_W2[j*128+k] = float32(s)
-		}
-	}
+	// t264 = reshape(h0_mlp_hidden, [1024,512])
+	// t265 = reshape(dh0_resid2, [1024,128])
+	// dh0_mlp_W2 = t264ᵀ · (reshape(dh0_resid2, [1024,128]))
+	Gemm(m.pool, true, false, 512, 128, 1024, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t261 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT261(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t261)
+	//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT267(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t267)
 
 	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t261)
+	// dh0_mlp_b1 = Σ_[0,1](t267)
 	for k := range 512 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t261[j*512+k])
+			s += float64(t267[j*512+k])
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t261 · h0_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t261, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t264 = h0_ln2ᵀ · t261
-	Gemm(m.pool, true, false, 128, 512, 1024, h0_ln2, 128, t261, 512, t264, 512, false)
-	// dh0_mlp_W1 = Σ_[0](h0_ln2ᵀ · t261)
-	for j := range 128 {
-		for k := range 512 {
-			var s float64 = 0.0
-			s += float64(t264[j*512+k])
-			dh0_mlp_W1[j*512+k] = float32(s)
-		}
-	}
+	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
+	Gemm(m.pool, false, true, 1024, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t270 = reshape(h0_ln2, [1024,128])
+	// t271 = reshape(t267, [1024,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t267, [1024,512]))
+	Gemm(m.pool, true, false, 128, 512, 1024, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
 
 	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:126)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -2310,29 +2252,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:126)
-	// t268 = dh0_ln2 ⊙ t123
+	// t275 = dh0_ln2 ⊙ t123
 	for i := range 131072 {
-		t268[i] = dh0_ln2[i] * t123[i]
+		t275[i] = dh0_ln2[i] * t123[i]
 	}
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t123))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t268[j*128+k])
+			s += float64(t275[j*128+k])
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t267 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t270 = (t267 − mean(t267) − x̂ ⊙ mean(t267 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t270, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
+	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t277, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t270
+	// dh0_resid1 = dh0_resid2 + t277
 	for i := range 131072 {
-		dh0_resid1[i] = dh0_resid2[i] + t270[i]
+		dh0_resid1[i] = dh0_resid2[i] + t277[i]
 	}
 
 	// grad of h0_attn_out = t119 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
@@ -2345,29 +2287,23 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t120 = t119 · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t273 = dh0_resid1 · h0_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t273, 128, false)
-	// t274 = t119ᵀ · dh0_resid1
-	Gemm(m.pool, true, false, 128, 128, 1024, t119, 128, dh0_resid1, 128, t274, 128, false)
-	// dh0_attn_Wo = Σ_[0](t119ᵀ · dh0_resid1)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t274[j*128+k])
-			dh0_attn_Wo[j*128+k] = float32(s)
-		}
-	}
+	// grad of t120 = (reshape(t118, [1,1024,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t280 = dh0_resid1 · h0_attn_Woᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
+	// t281 = reshape(t118, [1024,128])
+	// t282 = reshape(dh0_resid1, [1024,128])
+	// dh0_attn_Wo = (reshape(t118, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t119 = reshape(h0_attn_contextᵀ[0,2,1,3], [1,1024,128])  (models/gpt/gpt.go:88)
-	// t276 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,1024,4,32])
+	// grad of t119 = reshape(t118, [1,1024,128])  (models/gpt/gpt.go:88)
+	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,1024,4,32])
 
 	// grad of t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t273, [1,1024,4,32]))ᵀ[0,2,1,3]
+	// dh0_attn_context = (reshape(t280, [1,1024,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 1024 {
 			for l := range 32 {
-				dh0_attn_context[j*32768+k*32+l] = t276[j*32+k*128+l]
+				dh0_attn_context[j*32768+k*32+l] = t284[j*32+k*128+l]
 			}
 		}
 	}
@@ -2383,37 +2319,37 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t280 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t280, h0_attn_weights, dh0_attn_weights, 4096, 1024, 1, false)
+	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	softmaxGrad(t288, h0_attn_weights, dh0_attn_weights, 4096, 1024, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t280 : 0  (Where, models/gpt/gpt.go:88)
-	//	t282 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT282(t280, t282)
+	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
+	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.fusedT290(t288, t290)
 
 	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t282 · h0_attn_k
+	// dh0_attn_q = t290 · h0_attn_k
 	for b := range 4 {
-		Gemm(m.pool, false, false, 1024, 32, 1024, t282[b*1048576:], 1024, h0_attn_k[b*32768:], 32, dh0_attn_q[b*32768:], 32, false)
+		Gemm(m.pool, false, false, 1024, 32, 1024, t290[b*1048576:], 1024, h0_attn_k[b*32768:], 32, dh0_attn_q[b*32768:], 32, false)
 	}
-	// dh0_attn_k = t282ᵀ · h0_attn_q
+	// dh0_attn_k = t290ᵀ · h0_attn_q
 	for b := range 4 {
-		Gemm(m.pool, true, false, 1024, 32, 1024, t282[b*1048576:], 1024, h0_attn_q[b*32768:], 32, dh0_attn_k[b*32768:], 32, false)
+		Gemm(m.pool, true, false, 1024, 32, 1024, t290[b*1048576:], 1024, h0_attn_q[b*32768:], 32, dh0_attn_k[b*32768:], 32, false)
 	}
 
 	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t285 = dh0_attn_vᵀ[0,2,1,3]
+	// t293 = dh0_attn_vᵀ[0,2,1,3]
 	for j := range 1024 {
 		for k := range 4 {
 			for l := range 32 {
-				t285[j*128+k*32+l] = dh0_attn_v[j*32+k*32768+l]
+				t293[j*128+k*32+l] = dh0_attn_v[j*32+k*32768+l]
 			}
 		}
 	}
 
 	// grad of t109 = reshape(h0_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(dh0_attn_vᵀ[0,2,1,3], [1,1024,128])
+	// dh0_attn_v_proj = reshape(t293, [1,1024,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
@@ -2426,31 +2362,25 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t288 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t288, 128, false)
-	// t289 = h0_ln1ᵀ · dh0_attn_v_proj
-	Gemm(m.pool, true, false, 128, 128, 1024, h0_ln1, 128, dh0_attn_v_proj, 128, t289, 128, false)
-	// dh0_attn_Wv = Σ_[0](h0_ln1ᵀ · dh0_attn_v_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t289[j*128+k])
-			dh0_attn_Wv[j*128+k] = float32(s)
-		}
-	}
+	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
+	// t297 = reshape(h0_ln1, [1024,128])
+	// t298 = reshape(t293, [1024,128])
+	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
 
 	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t291 = dh0_attn_kᵀ[0,2,1,3]
+	// t300 = dh0_attn_kᵀ[0,2,1,3]
 	for j := range 1024 {
 		for k := range 4 {
 			for l := range 32 {
-				t291[j*128+k*32+l] = dh0_attn_k[j*32+k*32768+l]
+				t300[j*128+k*32+l] = dh0_attn_k[j*32+k*32768+l]
 			}
 		}
 	}
 
 	// grad of t105 = reshape(h0_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(dh0_attn_kᵀ[0,2,1,3], [1,1024,128])
+	// dh0_attn_k_proj = reshape(t300, [1,1024,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
@@ -2463,31 +2393,24 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t294 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t294, 128, false)
-	// t295 = h0_ln1ᵀ · dh0_attn_k_proj
-	Gemm(m.pool, true, false, 128, 128, 1024, h0_ln1, 128, dh0_attn_k_proj, 128, t295, 128, false)
-	// dh0_attn_Wk = Σ_[0](h0_ln1ᵀ · dh0_attn_k_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t295[j*128+k])
-			dh0_attn_Wk[j*128+k] = float32(s)
-		}
-	}
+	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
+	// t304 = reshape(t300, [1024,128])
+	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
 
 	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t297 = dh0_attn_qᵀ[0,2,1,3]
+	// t306 = dh0_attn_qᵀ[0,2,1,3]
 	for j := range 1024 {
 		for k := range 4 {
 			for l := range 32 {
-				t297[j*128+k*32+l] = dh0_attn_q[j*32+k*32768+l]
+				t306[j*128+k*32+l] = dh0_attn_q[j*32+k*32768+l]
 			}
 		}
 	}
 
 	// grad of t101 = reshape(h0_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(dh0_attn_qᵀ[0,2,1,3], [1,1024,128])
+	// dh0_attn_q_proj = reshape(t306, [1,1024,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
@@ -2500,23 +2423,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t301 = h0_ln1ᵀ · dh0_attn_q_proj
-	Gemm(m.pool, true, false, 128, 128, 1024, h0_ln1, 128, dh0_attn_q_proj, 128, t301, 128, false)
-	// dh0_attn_Wq = Σ_[0](h0_ln1ᵀ · dh0_attn_q_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t301[j*128+k])
-			dh0_attn_Wq[j*128+k] = float32(s)
-		}
-	}
+	// t310 = reshape(t306, [1024,128])
+	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t300 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t303 = t288 + t294  (Add, models/gpt/gpt.go:126)
-	//	dh0_ln1 = t303 + t300  (Add, models/gpt/gpt.go:126)
-	m.fusedDh0_ln1(h0_attn_Wq, t288, t294, dh0_attn_q_proj, t300, dh0_ln1)
+	//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
+	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+	m.fusedDh0_ln1(h0_attn_Wq, t296, t303, dh0_attn_q_proj, t309, dh0_ln1)
 
 	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:126)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
@@ -2529,29 +2445,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:126)
-	// t307 = dh0_ln1 ⊙ t95
+	// t316 = dh0_ln1 ⊙ t95
 	for i := range 131072 {
-		t307[i] = dh0_ln1[i] * t95[i]
+		t316[i] = dh0_ln1[i] * t95[i]
 	}
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t95))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t307[j*128+k])
+			s += float64(t316[j*128+k])
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t306 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t309 = (t306 − mean(t306) − x̂ ⊙ mean(t306 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t309, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
+	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t318, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t309
+	// dh_in = dh0_resid1 + t318
 	for i := range 131072 {
-		dh_in[i] = dh0_resid1[i] + t309[i]
+		dh_in[i] = dh0_resid1[i] + t318[i]
 	}
 	// dwpe = Σ_[0](dh_in)
 	for j := range 1024 {
@@ -2563,16 +2479,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t77 = wte[ids]  (models/gpt/gpt.go:67)
-	// t312 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t312, dh_in, ids, 128, 65); p >= 0 {
+	// t321 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t321, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
-	// grad of wte = Param  (models/gpt/gpt.go:64)
-	// dwte = Σ_[0](t195) + (scatter_add(ids → dh_in))
-	for i := range 8320 {
-		dwte[i] = t196[i] + t312[i]
-	}
+	// fused epilogue:
+	//
+	//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t195, t196, t197, t321, dwte)
 	return nil
 }
 
@@ -2723,18 +2639,18 @@ func (m *Model) update() error {
 	dh0_ln1_gamma := m.grads[139392:139520]  // f32[128]
 	dwpe := m.grads[8320:139392]             // f32[1024,128]
 	dwte := m.grads[0:8320]                  // f32[65,128]
-	t := m.arena[0:1]                        // f32[]
+	t_2 := m.arena[0:1]                      // f32[]
 
-	// t = updates + 1
+	// t_2 = updates + 1
 	{
-		t[0] = updates[0] + 1
+		t_2[0] = updates[0] + 1
 	}
 
 	// wte ·= 1 − 0.001·0.01; wte_m, wte_v = moments of dwte; wte −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8320 {
 			p := float64(wte[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2748,8 +2664,8 @@ func (m *Model) update() error {
 	// wpe ·= 1 − 0.001·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 131072 {
 			p := float64(wpe[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2763,8 +2679,8 @@ func (m *Model) update() error {
 	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2778,8 +2694,8 @@ func (m *Model) update() error {
 	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2793,8 +2709,8 @@ func (m *Model) update() error {
 	// h0_attn_Wq ·= 1 − 0.001·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2808,8 +2724,8 @@ func (m *Model) update() error {
 	// h0_attn_bq ·= 1 − 0.001·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2823,8 +2739,8 @@ func (m *Model) update() error {
 	// h0_attn_Wk ·= 1 − 0.001·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2838,8 +2754,8 @@ func (m *Model) update() error {
 	// h0_attn_bk ·= 1 − 0.001·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2853,8 +2769,8 @@ func (m *Model) update() error {
 	// h0_attn_Wv ·= 1 − 0.001·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2868,8 +2784,8 @@ func (m *Model) update() error {
 	// h0_attn_bv ·= 1 − 0.001·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2883,8 +2799,8 @@ func (m *Model) update() error {
 	// h0_attn_Wo ·= 1 − 0.001·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2898,8 +2814,8 @@ func (m *Model) update() error {
 	// h0_attn_bo ·= 1 − 0.001·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2913,8 +2829,8 @@ func (m *Model) update() error {
 	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2928,8 +2844,8 @@ func (m *Model) update() error {
 	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2943,8 +2859,8 @@ func (m *Model) update() error {
 	// h0_mlp_W1 ·= 1 − 0.001·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2958,8 +2874,8 @@ func (m *Model) update() error {
 	// h0_mlp_b1 ·= 1 − 0.001·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h0_mlp_b1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2973,8 +2889,8 @@ func (m *Model) update() error {
 	// h0_mlp_W2 ·= 1 − 0.001·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2988,8 +2904,8 @@ func (m *Model) update() error {
 	// h0_mlp_b2 ·= 1 − 0.001·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_mlp_b2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3003,8 +2919,8 @@ func (m *Model) update() error {
 	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3018,8 +2934,8 @@ func (m *Model) update() error {
 	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3033,8 +2949,8 @@ func (m *Model) update() error {
 	// h1_attn_Wq ·= 1 − 0.001·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3048,8 +2964,8 @@ func (m *Model) update() error {
 	// h1_attn_bq ·= 1 − 0.001·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3063,8 +2979,8 @@ func (m *Model) update() error {
 	// h1_attn_Wk ·= 1 − 0.001·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3078,8 +2994,8 @@ func (m *Model) update() error {
 	// h1_attn_bk ·= 1 − 0.001·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3093,8 +3009,8 @@ func (m *Model) update() error {
 	// h1_attn_Wv ·= 1 − 0.001·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3108,8 +3024,8 @@ func (m *Model) update() error {
 	// h1_attn_bv ·= 1 − 0.001·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3123,8 +3039,8 @@ func (m *Model) update() error {
 	// h1_attn_Wo ·= 1 − 0.001·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3138,8 +3054,8 @@ func (m *Model) update() error {
 	// h1_attn_bo ·= 1 − 0.001·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3153,8 +3069,8 @@ func (m *Model) update() error {
 	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3168,8 +3084,8 @@ func (m *Model) update() error {
 	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3183,8 +3099,8 @@ func (m *Model) update() error {
 	// h1_mlp_W1 ·= 1 − 0.001·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3198,8 +3114,8 @@ func (m *Model) update() error {
 	// h1_mlp_b1 ·= 1 − 0.001·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h1_mlp_b1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3213,8 +3129,8 @@ func (m *Model) update() error {
 	// h1_mlp_W2 ·= 1 − 0.001·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3228,8 +3144,8 @@ func (m *Model) update() error {
 	// h1_mlp_b2 ·= 1 − 0.001·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_mlp_b2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3243,8 +3159,8 @@ func (m *Model) update() error {
 	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3258,8 +3174,8 @@ func (m *Model) update() error {
 	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3270,8 +3186,8 @@ func (m *Model) update() error {
 		}
 	}
 
-	// updates ← t
-	copy(updates, t)
+	// updates ← t_2
+	copy(updates, t_2)
 	return nil
 }
 
@@ -4490,29 +4406,29 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 	}
 }
 
-// fusedT206 is one fused epilogue kernel over f32[1,1024,512]:
+// fusedT208 is one fused epilogue kernel over f32[1,1024,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t206 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT206(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t206 []float32) {
+//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
 	for i := range 524288 {
-		t206v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
-		t206[i] = t206v
+		t208v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
+		t208[i] = t208v
 	}
 }
 
-// fusedT228 is one fused elementwise kernel over f32[1,4,1024,1024]:
+// fusedT232 is one fused elementwise kernel over f32[1,4,1024,1024]:
 //
-//	dh1_attn_scores = causal ? t225 : 0  (Where, models/gpt/gpt.go:88)
-//	t228 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT228(t225 []float32, t228 []float32) {
+//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
+//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 	for j := range 4 {
 		for k := range 1024 {
 			for l := range 1024 {
-				dh1_attn_scores := where(l <= k, t225[j*1048576+k*1024+l], 0)
-				t228v := dh1_attn_scores * 0.17677669529663687
-				t228[j*1048576+k*1024+l] = t228v
+				dh1_attn_scores := where(l <= k, t229[j*1048576+k*1024+l], 0)
+				t232v := dh1_attn_scores * 0.17677669529663687
+				t232[j*1048576+k*1024+l] = t232v
 			}
 		}
 	}
@@ -4520,41 +4436,41 @@ func (m *Model) fusedT228(t225 []float32, t228 []float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t246 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t249 = t234 + t240  (Add, models/gpt/gpt.go:126)
-//	dh1_ln1 = t249 + t246  (Add, models/gpt/gpt.go:126)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t234 []float32, t240 []float32, dh1_attn_q_proj []float32, t246 []float32, dh1_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t246, 128, false)
+//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
+//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
 	for i := range 131072 {
-		t249 := t234[i] + t240[i]
-		dh1_ln1v := t249 + t246[i]
+		t254 := t238[i] + t245[i]
+		dh1_ln1v := t254 + t251[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
 
-// fusedT261 is one fused epilogue kernel over f32[1,1024,512]:
+// fusedT267 is one fused epilogue kernel over f32[1,1024,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t261 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT261(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t261 []float32) {
+//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
 	for i := range 524288 {
-		t261v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
-		t261[i] = t261v
+		t267v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
+		t267[i] = t267v
 	}
 }
 
-// fusedT282 is one fused elementwise kernel over f32[1,4,1024,1024]:
+// fusedT290 is one fused elementwise kernel over f32[1,4,1024,1024]:
 //
-//	dh0_attn_scores = causal ? t280 : 0  (Where, models/gpt/gpt.go:88)
-//	t282 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT282(t280 []float32, t282 []float32) {
+//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
+//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 	for j := range 4 {
 		for k := range 1024 {
 			for l := range 1024 {
-				dh0_attn_scores := where(l <= k, t280[j*1048576+k*1024+l], 0)
-				t282v := dh0_attn_scores * 0.17677669529663687
-				t282[j*1048576+k*1024+l] = t282v
+				dh0_attn_scores := where(l <= k, t288[j*1048576+k*1024+l], 0)
+				t290v := dh0_attn_scores * 0.17677669529663687
+				t290[j*1048576+k*1024+l] = t290v
 			}
 		}
 	}
@@ -4562,15 +4478,27 @@ func (m *Model) fusedT282(t280 []float32, t282 []float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t300 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t303 = t288 + t294  (Add, models/gpt/gpt.go:126)
-//	dh0_ln1 = t303 + t300  (Add, models/gpt/gpt.go:126)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t288 []float32, t294 []float32, dh0_attn_q_proj []float32, t300 []float32, dh0_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t300, 128, false)
+//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
+//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
 	for i := range 131072 {
-		t303 := t288[i] + t294[i]
-		dh0_ln1v := t303 + t300[i]
+		t312 := t296[i] + t303[i]
+		dh0_ln1v := t312 + t309[i]
 		dh0_ln1[i] = dh0_ln1v
+	}
+}
+
+// fusedDwte is one fused epilogue kernel over f32[65,128]:
+//
+//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
+	Gemm(m.pool, true, false, 65, 128, 1024, t196, 65, t195, 128, t197, 128, false)
+	for i := range 8320 {
+		dwtev := t197[i] + t321[i]
+		dwte[i] = dwtev
 	}
 }
 

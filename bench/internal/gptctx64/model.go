@@ -49,7 +49,7 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float32, 413896),
+		arena:   make([]float32, 368776),
 		barena:  make([]bool, 0),
 		gradSum: make([]float32, 413312),
 		grads:   make([]float32, 413312),
@@ -815,7 +815,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32) (loss float64, err error
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[413888]), nil
+	return float64(m.arena[368768]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -840,7 +840,7 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[413888]), nil
+	return float64(m.arena[368768]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -865,7 +865,7 @@ func (m *Model) Loss(ids []int32, targets []int32) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[413888]), nil
+	return float64(m.arena[368768]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -897,7 +897,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[413888]), nil
+	return float64(m.arena[368768]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -1379,8 +1379,8 @@ func (m *Model) forward() error {
 	targets := m.iarena[64:128]               // i32[1,64]
 	wte := m.params[0:8320]                   // f32[65,128]
 	wpe := m.params[8320:16512]               // f32[64,128]
-	t77 := m.arena[237696:245888]             // f32[1,64,128]
-	h_in := m.arena[237696:245888]            // f32[1,64,128]
+	t77 := m.arena[163840:172032]             // f32[1,64,128]
+	h_in := m.arena[163840:172032]            // f32[1,64,128]
 	h0_ln1_gamma := m.params[16512:16640]     // f32[128]
 	h0_ln1_beta := m.params[16640:16768]      // f32[128]
 	h0_attn_Wq := m.params[16768:33152]       // f32[128,128]
@@ -1397,33 +1397,33 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[148608:149120]      // f32[512]
 	h0_mlp_W2 := m.params[149120:214656]      // f32[512,128]
 	h0_mlp_b2 := m.params[214656:214784]      // f32[128]
-	t95 := m.arena[245888:254080]             // f32[1,64,128]
-	h0_ln1 := m.arena[254080:262272]          // f32[1,64,128]
+	t95 := m.arena[172032:180224]             // f32[1,64,128]
+	h0_ln1 := m.arena[180224:188416]          // f32[1,64,128]
 	t99 := m.arena[0:8192]                    // f32[1,64,128]
 	h0_attn_q_proj := m.arena[0:8192]         // f32[1,64,128]
 	t101 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h0_attn_q := m.arena[262272:270464]       // f32[1,4,64,32]
+	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
 	t103 := m.arena[0:8192]                   // f32[1,64,128]
 	h0_attn_k_proj := m.arena[0:8192]         // f32[1,64,128]
 	t105 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h0_attn_k := m.arena[270464:278656]       // f32[1,4,64,32]
+	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
 	t107 := m.arena[0:8192]                   // f32[1,64,128]
 	h0_attn_v_proj := m.arena[0:8192]         // f32[1,64,128]
 	t109 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h0_attn_v := m.arena[278656:286848]       // f32[1,4,64,32]
-	h0_attn_weights := m.arena[196608:212992] // f32[1,4,64,64]
+	h0_attn_v := m.arena[204800:212992]       // f32[1,4,64,32]
+	h0_attn_weights := m.arena[131072:147456] // f32[1,4,64,64]
 	h0_attn_context := m.arena[0:8192]        // f32[1,4,64,32]
-	t118 := m.arena[286848:295040]            // f32[1,64,4,32]
-	t119 := m.arena[286848:295040]            // f32[1,64,128]
-	t120 := m.arena[295040:303232]            // f32[1,64,128]
-	h0_resid1 := m.arena[295040:303232]       // f32[1,64,128]
-	t123 := m.arena[303232:311424]            // f32[1,64,128]
-	h0_ln2 := m.arena[311424:319616]          // f32[1,64,128]
-	t126 := m.arena[65536:98304]              // f32[1,64,512]
-	t127 := m.arena[65536:98304]              // f32[1,64,512]
-	h0_mlp_hidden := m.arena[98304:131072]    // f32[1,64,512]
-	t129 := m.arena[319616:327808]            // f32[1,64,128]
-	h0_resid2 := m.arena[319616:327808]       // f32[1,64,128]
+	t118 := m.arena[212992:221184]            // f32[1,64,4,32]
+	t119 := m.arena[212992:221184]            // f32[1,64,128]
+	t120 := m.arena[221184:229376]            // f32[1,64,128]
+	h0_resid1 := m.arena[221184:229376]       // f32[1,64,128]
+	t123 := m.arena[229376:237568]            // f32[1,64,128]
+	h0_ln2 := m.arena[237568:245760]          // f32[1,64,128]
+	t126 := m.arena[0:32768]                  // f32[1,64,512]
+	t127 := m.arena[0:32768]                  // f32[1,64,512]
+	h0_mlp_hidden := m.arena[32768:65536]     // f32[1,64,512]
+	t129 := m.arena[245760:253952]            // f32[1,64,128]
+	h0_resid2 := m.arena[245760:253952]       // f32[1,64,128]
 	h1_ln1_gamma := m.params[214784:214912]   // f32[128]
 	h1_ln1_beta := m.params[214912:215040]    // f32[128]
 	h1_attn_Wq := m.params[215040:231424]     // f32[128,128]
@@ -1440,39 +1440,39 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[346880:347392]      // f32[512]
 	h1_mlp_W2 := m.params[347392:412928]      // f32[512,128]
 	h1_mlp_b2 := m.params[412928:413056]      // f32[128]
-	t148 := m.arena[327808:336000]            // f32[1,64,128]
-	h1_ln1 := m.arena[336000:344192]          // f32[1,64,128]
-	t151 := m.arena[0:8192]                   // f32[1,64,128]
-	h1_attn_q_proj := m.arena[0:8192]         // f32[1,64,128]
-	t153 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h1_attn_q := m.arena[344192:352384]       // f32[1,4,64,32]
-	t155 := m.arena[0:8192]                   // f32[1,64,128]
-	h1_attn_k_proj := m.arena[0:8192]         // f32[1,64,128]
-	t157 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h1_attn_k := m.arena[352384:360576]       // f32[1,4,64,32]
-	t159 := m.arena[0:8192]                   // f32[1,64,128]
-	h1_attn_v_proj := m.arena[0:8192]         // f32[1,64,128]
-	t161 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h1_attn_v := m.arena[360576:368768]       // f32[1,4,64,32]
-	h1_attn_weights := m.arena[212992:229376] // f32[1,4,64,64]
-	h1_attn_context := m.arena[0:8192]        // f32[1,4,64,32]
-	t168 := m.arena[368768:376960]            // f32[1,64,4,32]
-	t169 := m.arena[368768:376960]            // f32[1,64,128]
-	t170 := m.arena[376960:385152]            // f32[1,64,128]
-	h1_resid1 := m.arena[376960:385152]       // f32[1,64,128]
-	t173 := m.arena[385152:393344]            // f32[1,64,128]
-	h1_ln2 := m.arena[393344:401536]          // f32[1,64,128]
-	t176 := m.arena[131072:163840]            // f32[1,64,512]
-	t177 := m.arena[131072:163840]            // f32[1,64,512]
-	h1_mlp_hidden := m.arena[163840:196608]   // f32[1,64,512]
-	t179 := m.arena[8320:16512]               // f32[1,64,128]
-	h1_resid2 := m.arena[8320:16512]          // f32[1,64,128]
+	t148 := m.arena[253952:262144]            // f32[1,64,128]
+	h1_ln1 := m.arena[262144:270336]          // f32[1,64,128]
+	t151 := m.arena[65536:73728]              // f32[1,64,128]
+	h1_attn_q_proj := m.arena[65536:73728]    // f32[1,64,128]
+	t153 := m.arena[65536:73728]              // f32[1,64,4,32]
+	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
+	t155 := m.arena[65536:73728]              // f32[1,64,128]
+	h1_attn_k_proj := m.arena[65536:73728]    // f32[1,64,128]
+	t157 := m.arena[65536:73728]              // f32[1,64,4,32]
+	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
+	t159 := m.arena[65536:73728]              // f32[1,64,128]
+	h1_attn_v_proj := m.arena[65536:73728]    // f32[1,64,128]
+	t161 := m.arena[65536:73728]              // f32[1,64,4,32]
+	h1_attn_v := m.arena[286720:294912]       // f32[1,4,64,32]
+	h1_attn_weights := m.arena[147456:163840] // f32[1,4,64,64]
+	h1_attn_context := m.arena[65536:73728]   // f32[1,4,64,32]
+	t168 := m.arena[294912:303104]            // f32[1,64,4,32]
+	t169 := m.arena[294912:303104]            // f32[1,64,128]
+	t170 := m.arena[303104:311296]            // f32[1,64,128]
+	h1_resid1 := m.arena[303104:311296]       // f32[1,64,128]
+	t173 := m.arena[311296:319488]            // f32[1,64,128]
+	h1_ln2 := m.arena[319488:327680]          // f32[1,64,128]
+	t176 := m.arena[65536:98304]              // f32[1,64,512]
+	t177 := m.arena[65536:98304]              // f32[1,64,512]
+	h1_mlp_hidden := m.arena[98304:131072]    // f32[1,64,512]
+	t179 := m.arena[327680:335872]            // f32[1,64,128]
+	h1_resid2 := m.arena[327680:335872]       // f32[1,64,128]
 	lnf_gamma := m.params[413056:413184]      // f32[128]
 	lnf_beta := m.params[413184:413312]       // f32[128]
-	t184 := m.arena[16512:24704]              // f32[1,64,128]
-	lnf := m.arena[24704:32896]               // f32[1,64,128]
-	logits := m.arena[409728:413888]          // f32[1,64,65]
-	loss := m.arena[413888:413889]            // f32[]
+	t184 := m.arena[335872:344064]            // f32[1,64,128]
+	lnf := m.arena[344064:352256]             // f32[1,64,128]
+	logits := m.arena[360448:364608]          // f32[1,64,65]
+	loss := m.arena[368768:368769]            // f32[]
 
 	// t77 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t77, wte, ids, 128, 65); p >= 0 {
@@ -1562,7 +1562,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t119 = reshape(h0_attn_contextᵀ[0,2,1,3], [1,64,128])  (models/gpt/gpt.go:88)
+	// t119 = reshape(t118, [1,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
@@ -1668,7 +1668,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t169 = reshape(h1_attn_contextᵀ[0,2,1,3], [1,64,128])  (models/gpt/gpt.go:88)
+	// t169 = reshape(t168, [1,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
@@ -1725,7 +1725,7 @@ func (m *Model) backward() error {
 	ids := m.iarena[0:64]                     // i32[1,64]
 	targets := m.iarena[64:128]               // i32[1,64]
 	wte := m.params[0:8320]                   // f32[65,128]
-	h_in := m.arena[237696:245888]            // f32[1,64,128]
+	h_in := m.arena[163840:172032]            // f32[1,64,128]
 	h0_ln1_gamma := m.params[16512:16640]     // f32[128]
 	h0_attn_Wq := m.params[16768:33152]       // f32[128,128]
 	h0_attn_Wk := m.params[33280:49664]       // f32[128,128]
@@ -1734,19 +1734,15 @@ func (m *Model) backward() error {
 	h0_ln2_gamma := m.params[82816:82944]     // f32[128]
 	h0_mlp_W1 := m.params[83072:148608]       // f32[128,512]
 	h0_mlp_W2 := m.params[149120:214656]      // f32[512,128]
-	t95 := m.arena[245888:254080]             // f32[1,64,128]
-	h0_ln1 := m.arena[254080:262272]          // f32[1,64,128]
-	h0_attn_q := m.arena[262272:270464]       // f32[1,4,64,32]
-	h0_attn_k := m.arena[270464:278656]       // f32[1,4,64,32]
-	h0_attn_v := m.arena[278656:286848]       // f32[1,4,64,32]
-	h0_attn_weights := m.arena[196608:212992] // f32[1,4,64,64]
-	t119 := m.arena[286848:295040]            // f32[1,64,128]
-	h0_resid1 := m.arena[295040:303232]       // f32[1,64,128]
-	t123 := m.arena[303232:311424]            // f32[1,64,128]
-	h0_ln2 := m.arena[311424:319616]          // f32[1,64,128]
-	t127 := m.arena[65536:98304]              // f32[1,64,512]
-	h0_mlp_hidden := m.arena[98304:131072]    // f32[1,64,512]
-	h0_resid2 := m.arena[319616:327808]       // f32[1,64,128]
+	t95 := m.arena[172032:180224]             // f32[1,64,128]
+	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
+	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
+	h0_attn_v := m.arena[204800:212992]       // f32[1,4,64,32]
+	h0_attn_weights := m.arena[131072:147456] // f32[1,4,64,64]
+	h0_resid1 := m.arena[221184:229376]       // f32[1,64,128]
+	t123 := m.arena[229376:237568]            // f32[1,64,128]
+	t127 := m.arena[0:32768]                  // f32[1,64,512]
+	h0_resid2 := m.arena[245760:253952]       // f32[1,64,128]
 	h1_ln1_gamma := m.params[214784:214912]   // f32[128]
 	h1_attn_Wq := m.params[215040:231424]     // f32[128,128]
 	h1_attn_Wk := m.params[231552:247936]     // f32[128,128]
@@ -1755,133 +1751,137 @@ func (m *Model) backward() error {
 	h1_ln2_gamma := m.params[281088:281216]   // f32[128]
 	h1_mlp_W1 := m.params[281344:346880]      // f32[128,512]
 	h1_mlp_W2 := m.params[347392:412928]      // f32[512,128]
-	t148 := m.arena[327808:336000]            // f32[1,64,128]
-	h1_ln1 := m.arena[336000:344192]          // f32[1,64,128]
-	h1_attn_q := m.arena[344192:352384]       // f32[1,4,64,32]
-	h1_attn_k := m.arena[352384:360576]       // f32[1,4,64,32]
-	h1_attn_v := m.arena[360576:368768]       // f32[1,4,64,32]
-	h1_attn_weights := m.arena[212992:229376] // f32[1,4,64,64]
-	t169 := m.arena[368768:376960]            // f32[1,64,128]
-	h1_resid1 := m.arena[376960:385152]       // f32[1,64,128]
-	t173 := m.arena[385152:393344]            // f32[1,64,128]
-	h1_ln2 := m.arena[393344:401536]          // f32[1,64,128]
-	t177 := m.arena[131072:163840]            // f32[1,64,512]
-	h1_mlp_hidden := m.arena[163840:196608]   // f32[1,64,512]
-	h1_resid2 := m.arena[8320:16512]          // f32[1,64,128]
+	t148 := m.arena[253952:262144]            // f32[1,64,128]
+	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
+	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
+	h1_attn_v := m.arena[286720:294912]       // f32[1,4,64,32]
+	h1_attn_weights := m.arena[147456:163840] // f32[1,4,64,64]
+	h1_resid1 := m.arena[303104:311296]       // f32[1,64,128]
+	t173 := m.arena[311296:319488]            // f32[1,64,128]
+	t177 := m.arena[65536:98304]              // f32[1,64,512]
+	h1_resid2 := m.arena[327680:335872]       // f32[1,64,128]
 	lnf_gamma := m.params[413056:413184]      // f32[128]
-	t184 := m.arena[16512:24704]              // f32[1,64,128]
-	lnf := m.arena[24704:32896]               // f32[1,64,128]
-	logits := m.arena[409728:413888]          // f32[1,64,65]
-	dlogits := m.arena[41088:45248]           // f32[1,64,65]
-	dlnf := m.arena[32896:41088]              // f32[1,64,128]
-	t195 := m.arena[0:8320]                   // f32[1,65,128]
-	t196 := m.arena[229376:237696]            // f32[65,128]
+	t184 := m.arena[335872:344064]            // f32[1,64,128]
+	logits := m.arena[360448:364608]          // f32[1,64,65]
+	dlogits := m.arena[364608:368768]         // f32[1,64,65]
+	dlnf := m.arena[352256:360448]            // f32[1,64,128]
+	t195 := m.arena[344064:352256]            // f32[64,128]
+	t196 := m.arena[364608:368768]            // f32[64,65]
+	t197 := m.arena[0:8320]                   // f32[65,128]
 	dlnf_beta := m.grads[413184:413312]       // f32[128]
-	t199 := m.arena[16512:24704]              // f32[1,64,128]
+	t200 := m.arena[335872:344064]            // f32[1,64,128]
 	dlnf_gamma := m.grads[413056:413184]      // f32[128]
-	dh1_resid2 := m.arena[401536:409728]      // f32[1,64,128]
+	dh1_resid2 := m.arena[335872:344064]      // f32[1,64,128]
 	dh1_mlp_b2 := m.grads[412928:413056]      // f32[128]
-	dh1_mlp_hidden := m.arena[0:32768]        // f32[1,64,512]
-	t204 := m.arena[0:65536]                  // f32[1,512,128]
+	dh1_mlp_hidden := m.arena[98304:131072]   // f32[1,64,512]
+	t205 := m.arena[98304:131072]             // f32[64,512]
+	t206 := m.arena[335872:344064]            // f32[64,128]
 	dh1_mlp_W2 := m.grads[347392:412928]      // f32[512,128]
-	t206 := m.arena[131072:163840]            // f32[1,64,512]
+	t208 := m.arena[65536:98304]              // f32[1,64,512]
 	dh1_mlp_b1 := m.grads[346880:347392]      // f32[512]
-	dh1_ln2 := m.arena[163840:172032]         // f32[1,64,128]
-	t209 := m.arena[0:65536]                  // f32[1,128,512]
+	dh1_ln2 := m.arena[98304:106496]          // f32[1,64,128]
+	t211 := m.arena[319488:327680]            // f32[64,128]
+	t212 := m.arena[65536:98304]              // f32[64,512]
 	dh1_mlp_W1 := m.grads[281344:346880]      // f32[128,512]
 	dh1_ln2_beta := m.grads[281216:281344]    // f32[128]
-	t213 := m.arena[385152:393344]            // f32[1,64,128]
+	t216 := m.arena[311296:319488]            // f32[1,64,128]
 	dh1_ln2_gamma := m.grads[281088:281216]   // f32[128]
-	t215 := m.arena[0:8192]                   // f32[1,64,128]
-	dh1_resid1 := m.arena[401536:409728]      // f32[1,64,128]
+	t218 := m.arena[65536:73728]              // f32[1,64,128]
+	dh1_resid1 := m.arena[335872:344064]      // f32[1,64,128]
 	dh1_attn_bo := m.grads[280960:281088]     // f32[128]
-	t218 := m.arena[16384:24576]              // f32[1,64,128]
-	t219 := m.arena[0:16384]                  // f32[1,128,128]
+	t221 := m.arena[65536:73728]              // f32[1,64,128]
+	t222 := m.arena[294912:303104]            // f32[64,128]
+	t223 := m.arena[335872:344064]            // f32[64,128]
 	dh1_attn_Wo := m.grads[264576:280960]     // f32[128,128]
-	t221 := m.arena[16384:24576]              // f32[1,64,4,32]
-	dh1_attn_context := m.arena[24576:32768]  // f32[1,4,64,32]
-	dh1_attn_weights := m.arena[0:16384]      // f32[1,4,64,64]
-	dh1_attn_v := m.arena[32768:40960]        // f32[1,4,64,32]
-	t225 := m.arena[16384:32768]              // f32[1,4,64,64]
-	t228 := m.arena[16384:32768]              // f32[1,4,64,64]
-	dh1_attn_q := m.arena[40960:49152]        // f32[1,4,64,32]
-	dh1_attn_k := m.arena[49152:57344]        // f32[1,4,64,32]
-	t231 := m.arena[16384:24576]              // f32[1,64,4,32]
-	dh1_attn_v_proj := m.arena[16384:24576]   // f32[1,64,128]
+	t225 := m.arena[65536:73728]              // f32[1,64,4,32]
+	dh1_attn_context := m.arena[81920:90112]  // f32[1,4,64,32]
+	dh1_attn_weights := m.arena[65536:81920]  // f32[1,4,64,64]
+	dh1_attn_v := m.arena[98304:106496]       // f32[1,4,64,32]
+	t229 := m.arena[81920:98304]              // f32[1,4,64,64]
+	t232 := m.arena[81920:98304]              // f32[1,4,64,64]
+	dh1_attn_q := m.arena[65536:73728]        // f32[1,4,64,32]
+	dh1_attn_k := m.arena[73728:81920]        // f32[1,4,64,32]
+	t235 := m.arena[81920:90112]              // f32[1,64,4,32]
+	dh1_attn_v_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bv := m.grads[264448:264576]     // f32[128]
-	t234 := m.arena[24576:32768]              // f32[1,64,128]
-	t235 := m.arena[0:16384]                  // f32[1,128,128]
+	t238 := m.arena[90112:98304]              // f32[1,64,128]
+	t239 := m.arena[262144:270336]            // f32[64,128]
+	t240 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wv := m.grads[248064:264448]     // f32[128,128]
-	t237 := m.arena[16384:24576]              // f32[1,64,4,32]
-	dh1_attn_k_proj := m.arena[16384:24576]   // f32[1,64,128]
+	t242 := m.arena[81920:90112]              // f32[1,64,4,32]
+	dh1_attn_k_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bk := m.grads[247936:248064]     // f32[128]
-	t240 := m.arena[32768:40960]              // f32[1,64,128]
-	t241 := m.arena[0:16384]                  // f32[1,128,128]
+	t245 := m.arena[73728:81920]              // f32[1,64,128]
+	t246 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wk := m.grads[231552:247936]     // f32[128,128]
-	t243 := m.arena[16384:24576]              // f32[1,64,4,32]
-	dh1_attn_q_proj := m.arena[16384:24576]   // f32[1,64,128]
+	t248 := m.arena[81920:90112]              // f32[1,64,4,32]
+	dh1_attn_q_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bq := m.grads[231424:231552]     // f32[128]
-	t246 := m.arena[0:8192]                   // f32[1,64,128]
-	t247 := m.arena[0:16384]                  // f32[1,128,128]
+	t251 := m.arena[65536:73728]              // f32[1,64,128]
+	t252 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wq := m.grads[215040:231424]     // f32[128,128]
-	dh1_ln1 := m.arena[24576:32768]           // f32[1,64,128]
+	dh1_ln1 := m.arena[90112:98304]           // f32[1,64,128]
 	dh1_ln1_beta := m.grads[214912:215040]    // f32[128]
-	t253 := m.arena[327808:336000]            // f32[1,64,128]
+	t258 := m.arena[253952:262144]            // f32[1,64,128]
 	dh1_ln1_gamma := m.grads[214784:214912]   // f32[128]
-	t255 := m.arena[0:8192]                   // f32[1,64,128]
-	dh0_resid2 := m.arena[401536:409728]      // f32[1,64,128]
+	t260 := m.arena[65536:73728]              // f32[1,64,128]
+	dh0_resid2 := m.arena[335872:344064]      // f32[1,64,128]
 	dh0_mlp_b2 := m.grads[214656:214784]      // f32[128]
-	dh0_mlp_hidden := m.arena[0:32768]        // f32[1,64,512]
-	t259 := m.arena[0:65536]                  // f32[1,512,128]
+	dh0_mlp_hidden := m.arena[32768:65536]    // f32[1,64,512]
+	t264 := m.arena[32768:65536]              // f32[64,512]
+	t265 := m.arena[335872:344064]            // f32[64,128]
 	dh0_mlp_W2 := m.grads[149120:214656]      // f32[512,128]
-	t261 := m.arena[65536:98304]              // f32[1,64,512]
+	t267 := m.arena[0:32768]                  // f32[1,64,512]
 	dh0_mlp_b1 := m.grads[148608:149120]      // f32[512]
-	dh0_ln2 := m.arena[98304:106496]          // f32[1,64,128]
-	t264 := m.arena[0:65536]                  // f32[1,128,512]
+	dh0_ln2 := m.arena[32768:40960]           // f32[1,64,128]
+	t270 := m.arena[237568:245760]            // f32[64,128]
+	t271 := m.arena[0:32768]                  // f32[64,512]
 	dh0_mlp_W1 := m.grads[83072:148608]       // f32[128,512]
 	dh0_ln2_beta := m.grads[82944:83072]      // f32[128]
-	t268 := m.arena[303232:311424]            // f32[1,64,128]
+	t275 := m.arena[229376:237568]            // f32[1,64,128]
 	dh0_ln2_gamma := m.grads[82816:82944]     // f32[128]
-	t270 := m.arena[0:8192]                   // f32[1,64,128]
-	dh0_resid1 := m.arena[401536:409728]      // f32[1,64,128]
+	t277 := m.arena[0:8192]                   // f32[1,64,128]
+	dh0_resid1 := m.arena[335872:344064]      // f32[1,64,128]
 	dh0_attn_bo := m.grads[82688:82816]       // f32[128]
-	t273 := m.arena[16384:24576]              // f32[1,64,128]
-	t274 := m.arena[0:16384]                  // f32[1,128,128]
+	t280 := m.arena[0:8192]                   // f32[1,64,128]
+	t281 := m.arena[212992:221184]            // f32[64,128]
+	t282 := m.arena[335872:344064]            // f32[64,128]
 	dh0_attn_Wo := m.grads[66304:82688]       // f32[128,128]
-	t276 := m.arena[16384:24576]              // f32[1,64,4,32]
-	dh0_attn_context := m.arena[24576:32768]  // f32[1,4,64,32]
+	t284 := m.arena[0:8192]                   // f32[1,64,4,32]
+	dh0_attn_context := m.arena[16384:24576]  // f32[1,4,64,32]
 	dh0_attn_weights := m.arena[0:16384]      // f32[1,4,64,64]
 	dh0_attn_v := m.arena[32768:40960]        // f32[1,4,64,32]
-	t280 := m.arena[16384:32768]              // f32[1,4,64,64]
-	t282 := m.arena[16384:32768]              // f32[1,4,64,64]
-	dh0_attn_q := m.arena[40960:49152]        // f32[1,4,64,32]
-	dh0_attn_k := m.arena[49152:57344]        // f32[1,4,64,32]
-	t285 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t288 := m.arena[16384:32768]              // f32[1,4,64,64]
+	t290 := m.arena[16384:32768]              // f32[1,4,64,64]
+	dh0_attn_q := m.arena[0:8192]             // f32[1,4,64,32]
+	dh0_attn_k := m.arena[8192:16384]         // f32[1,4,64,32]
+	t293 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_v_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bv := m.grads[66176:66304]       // f32[128]
-	t288 := m.arena[24576:32768]              // f32[1,64,128]
-	t289 := m.arena[0:16384]                  // f32[1,128,128]
+	t296 := m.arena[24576:32768]              // f32[1,64,128]
+	t297 := m.arena[180224:188416]            // f32[64,128]
+	t298 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wv := m.grads[49792:66176]       // f32[128,128]
-	t291 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t300 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_k_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bk := m.grads[49664:49792]       // f32[128]
-	t294 := m.arena[32768:40960]              // f32[1,64,128]
-	t295 := m.arena[0:16384]                  // f32[1,128,128]
+	t303 := m.arena[8192:16384]               // f32[1,64,128]
+	t304 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wk := m.grads[33280:49664]       // f32[128,128]
-	t297 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t306 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_q_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bq := m.grads[33152:33280]       // f32[128]
-	t300 := m.arena[0:8192]                   // f32[1,64,128]
-	t301 := m.arena[0:16384]                  // f32[1,128,128]
+	t309 := m.arena[0:8192]                   // f32[1,64,128]
+	t310 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wq := m.grads[16768:33152]       // f32[128,128]
 	dh0_ln1 := m.arena[24576:32768]           // f32[1,64,128]
 	dh0_ln1_beta := m.grads[16640:16768]      // f32[128]
-	t307 := m.arena[245888:254080]            // f32[1,64,128]
+	t316 := m.arena[172032:180224]            // f32[1,64,128]
 	dh0_ln1_gamma := m.grads[16512:16640]     // f32[128]
-	t309 := m.arena[0:8192]                   // f32[1,64,128]
-	dh_in := m.arena[401536:409728]           // f32[1,64,128]
+	t318 := m.arena[0:8192]                   // f32[1,64,128]
+	dh_in := m.arena[335872:344064]           // f32[1,64,128]
 	dwpe := m.grads[8320:16512]               // f32[64,128]
-	t312 := m.arena[0:8320]                   // f32[65,128]
+	t321 := m.arena[8320:16640]               // f32[65,128]
 	dwte := m.grads[0:8320]                   // f32[65,128]
 
 	// fused softmax-xent-grad:
@@ -1897,16 +1897,8 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	Gemm(m.pool, false, false, 64, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
-	// t195 = dlogitsᵀ · lnf
-	Gemm(m.pool, true, false, 65, 128, 64, dlogits, 65, lnf, 128, t195, 128, false)
-	// t196 = Σ_[0](dlogitsᵀ · lnf)
-	for j := range 65 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t195[j*128+k])
-			t196[j*128+k] = float32(s)
-		}
-	}
+	// t195 = reshape(lnf, [64,128])
+	// t196 = reshape(dlogits, [64,65])
 
 	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:126)
 	// dlnf_beta = Σ_[0,1](dlnf)
@@ -1919,23 +1911,23 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:126)
-	// t199 = dlnf ⊙ t184
+	// t200 = dlnf ⊙ t184
 	for i := range 8192 {
-		t199[i] = dlnf[i] * t184[i]
+		t200[i] = dlnf[i] * t184[i]
 	}
 	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t184))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t199[j*128+k])
+			s += float64(t200[j*128+k])
 		}
 		dlnf_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t198 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	dh1_resid2 = (t198 − mean(t198) − x̂ ⊙ mean(t198 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 64, 128, 1e-05)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
@@ -1949,46 +1941,34 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t179 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t204 = h1_mlp_hiddenᵀ · dh1_resid2
-	Gemm(m.pool, true, false, 512, 128, 64, h1_mlp_hidden, 512, dh1_resid2, 128, t204, 128, false)
-	// dh1_mlp_W2 = Σ_[0](h1_mlp_hiddenᵀ · dh1_resid2)
-	for j := range 512 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t204[j*128+k])
-			dh1_mlp_W2[j*128+k] = float32(s)
-		}
-	}
+	// t205 = reshape(h1_mlp_hidden, [64,512])
+	// t206 = reshape(dh1_resid2, [64,128])
+	// dh1_mlp_W2 = (reshape(h1_mlp_hidden, [64,512]))ᵀ · (reshape(dh1_resid2, [64,128]))
+	Gemm(m.pool, true, false, 512, 128, 64, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t206 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT206(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t206)
+	//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT208(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t208)
 
 	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t206)
+	// dh1_mlp_b1 = Σ_[0,1](t208)
 	for k := range 512 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t206[j*512+k])
+			s += float64(t208[j*512+k])
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t206 · h1_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 64, 128, 512, t206, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t209 = h1_ln2ᵀ · t206
-	Gemm(m.pool, true, false, 128, 512, 64, h1_ln2, 128, t206, 512, t209, 512, false)
-	// dh1_mlp_W1 = Σ_[0](h1_ln2ᵀ · t206)
-	for j := range 128 {
-		for k := range 512 {
-			var s float64 = 0.0
-			s += float64(t209[j*512+k])
-			dh1_mlp_W1[j*512+k] = float32(s)
-		}
-	}
+	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
+	Gemm(m.pool, false, true, 64, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t211 = reshape(h1_ln2, [64,128])
+	// t212 = reshape(t208, [64,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [64,128]))ᵀ · (reshape(t208, [64,512]))
+	Gemm(m.pool, true, false, 128, 512, 64, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
 
 	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:126)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -2001,29 +1981,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:126)
-	// t213 = dh1_ln2 ⊙ t173
+	// t216 = dh1_ln2 ⊙ t173
 	for i := range 8192 {
-		t213[i] = dh1_ln2[i] * t173[i]
+		t216[i] = dh1_ln2[i] * t173[i]
 	}
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t173))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t213[j*128+k])
+			s += float64(t216[j*128+k])
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t212 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t215 = (t212 − mean(t212) − x̂ ⊙ mean(t212 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t215, h1_resid1, dh1_ln2, h1_ln2_gamma, 64, 128, 1e-05)
+	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t218, h1_resid1, dh1_ln2, h1_ln2_gamma, 64, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t215
+	// dh1_resid1 = dh1_resid2 + t218
 	for i := range 8192 {
-		dh1_resid1[i] = dh1_resid2[i] + t215[i]
+		dh1_resid1[i] = dh1_resid2[i] + t218[i]
 	}
 
 	// grad of h1_attn_out = t169 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
@@ -2036,29 +2016,23 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t170 = t169 · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t218 = dh1_resid1 · h1_attn_Woᵀ
-	Gemm(m.pool, false, true, 64, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t218, 128, false)
-	// t219 = t169ᵀ · dh1_resid1
-	Gemm(m.pool, true, false, 128, 128, 64, t169, 128, dh1_resid1, 128, t219, 128, false)
-	// dh1_attn_Wo = Σ_[0](t169ᵀ · dh1_resid1)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t219[j*128+k])
-			dh1_attn_Wo[j*128+k] = float32(s)
-		}
-	}
+	// grad of t170 = (reshape(t168, [1,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t221 = dh1_resid1 · h1_attn_Woᵀ
+	Gemm(m.pool, false, true, 64, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
+	// t222 = reshape(t168, [64,128])
+	// t223 = reshape(dh1_resid1, [64,128])
+	// dh1_attn_Wo = (reshape(t168, [64,128]))ᵀ · (reshape(dh1_resid1, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t169 = reshape(h1_attn_contextᵀ[0,2,1,3], [1,64,128])  (models/gpt/gpt.go:88)
-	// t221 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,64,4,32])
+	// grad of t169 = reshape(t168, [1,64,128])  (models/gpt/gpt.go:88)
+	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,64,4,32])
 
 	// grad of t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t218, [1,64,4,32]))ᵀ[0,2,1,3]
+	// dh1_attn_context = (reshape(t221, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				dh1_attn_context[j*2048+k*32+l] = t221[j*32+k*128+l]
+				dh1_attn_context[j*2048+k*32+l] = t225[j*32+k*128+l]
 			}
 		}
 	}
@@ -2074,37 +2048,37 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t225 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t225, h1_attn_weights, dh1_attn_weights, 256, 64, 1, false)
+	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	softmaxGrad(t229, h1_attn_weights, dh1_attn_weights, 256, 64, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t225 : 0  (Where, models/gpt/gpt.go:88)
-	//	t228 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT228(t225, t228)
+	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
+	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.fusedT232(t229, t232)
 
 	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t228 · h1_attn_k
+	// dh1_attn_q = t232 · h1_attn_k
 	for b := range 4 {
-		GemmSmall(false, false, 64, 32, 64, t228[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
+		GemmSmall(false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
 	}
-	// dh1_attn_k = t228ᵀ · h1_attn_q
+	// dh1_attn_k = t232ᵀ · h1_attn_q
 	for b := range 4 {
-		GemmSmall(true, false, 64, 32, 64, t228[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
+		GemmSmall(true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
 	}
 
 	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t231 = dh1_attn_vᵀ[0,2,1,3]
+	// t235 = dh1_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t231[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
+				t235[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
 			}
 		}
 	}
 
 	// grad of t161 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(dh1_attn_vᵀ[0,2,1,3], [1,64,128])
+	// dh1_attn_v_proj = reshape(t235, [1,64,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
@@ -2117,31 +2091,25 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t234 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t234, 128, false)
-	// t235 = h1_ln1ᵀ · dh1_attn_v_proj
-	Gemm(m.pool, true, false, 128, 128, 64, h1_ln1, 128, dh1_attn_v_proj, 128, t235, 128, false)
-	// dh1_attn_Wv = Σ_[0](h1_ln1ᵀ · dh1_attn_v_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t235[j*128+k])
-			dh1_attn_Wv[j*128+k] = float32(s)
-		}
-	}
+	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
+	// t239 = reshape(h1_ln1, [64,128])
+	// t240 = reshape(t235, [64,128])
+	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
 
 	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t237 = dh1_attn_kᵀ[0,2,1,3]
+	// t242 = dh1_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t237[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
+				t242[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
 			}
 		}
 	}
 
 	// grad of t157 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(dh1_attn_kᵀ[0,2,1,3], [1,64,128])
+	// dh1_attn_k_proj = reshape(t242, [1,64,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
@@ -2154,31 +2122,24 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t240 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t240, 128, false)
-	// t241 = h1_ln1ᵀ · dh1_attn_k_proj
-	Gemm(m.pool, true, false, 128, 128, 64, h1_ln1, 128, dh1_attn_k_proj, 128, t241, 128, false)
-	// dh1_attn_Wk = Σ_[0](h1_ln1ᵀ · dh1_attn_k_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t241[j*128+k])
-			dh1_attn_Wk[j*128+k] = float32(s)
-		}
-	}
+	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
+	// t246 = reshape(t242, [64,128])
+	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
 
 	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t243 = dh1_attn_qᵀ[0,2,1,3]
+	// t248 = dh1_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t243[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
+				t248[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
 			}
 		}
 	}
 
 	// grad of t153 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(dh1_attn_qᵀ[0,2,1,3], [1,64,128])
+	// dh1_attn_q_proj = reshape(t248, [1,64,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
@@ -2191,23 +2152,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t247 = h1_ln1ᵀ · dh1_attn_q_proj
-	Gemm(m.pool, true, false, 128, 128, 64, h1_ln1, 128, dh1_attn_q_proj, 128, t247, 128, false)
-	// dh1_attn_Wq = Σ_[0](h1_ln1ᵀ · dh1_attn_q_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t247[j*128+k])
-			dh1_attn_Wq[j*128+k] = float32(s)
-		}
-	}
+	// t252 = reshape(t248, [64,128])
+	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t246 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t249 = t234 + t240  (Add, models/gpt/gpt.go:126)
-	//	dh1_ln1 = t249 + t246  (Add, models/gpt/gpt.go:126)
-	m.fusedDh1_ln1(h1_attn_Wq, t234, t240, dh1_attn_q_proj, t246, dh1_ln1)
+	//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
+	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+	m.fusedDh1_ln1(h1_attn_Wq, t238, t245, dh1_attn_q_proj, t251, dh1_ln1)
 
 	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:126)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
@@ -2220,29 +2174,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:126)
-	// t253 = dh1_ln1 ⊙ t148
+	// t258 = dh1_ln1 ⊙ t148
 	for i := range 8192 {
-		t253[i] = dh1_ln1[i] * t148[i]
+		t258[i] = dh1_ln1[i] * t148[i]
 	}
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t148))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t253[j*128+k])
+			s += float64(t258[j*128+k])
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t252 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t255 = (t252 − mean(t252) − x̂ ⊙ mean(t252 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t255, h0_resid2, dh1_ln1, h1_ln1_gamma, 64, 128, 1e-05)
+	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t260, h0_resid2, dh1_ln1, h1_ln1_gamma, 64, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t255
+	// dh0_resid2 = dh1_resid1 + t260
 	for i := range 8192 {
-		dh0_resid2[i] = dh1_resid1[i] + t255[i]
+		dh0_resid2[i] = dh1_resid1[i] + t260[i]
 	}
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
@@ -2256,46 +2210,34 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t129 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t259 = h0_mlp_hiddenᵀ · dh0_resid2
-	Gemm(m.pool, true, false, 512, 128, 64, h0_mlp_hidden, 512, dh0_resid2, 128, t259, 128, false)
-	// dh0_mlp_W2 = Σ_[0](h0_mlp_hiddenᵀ · dh0_resid2)
-	for j := range 512 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t259[j*128+k])
-			dh0_mlp_W2[j*128+k] = float32(s)
-		}
-	}
+	// t264 = reshape(h0_mlp_hidden, [64,512])
+	// t265 = reshape(dh0_resid2, [64,128])
+	// dh0_mlp_W2 = (reshape(h0_mlp_hidden, [64,512]))ᵀ · (reshape(dh0_resid2, [64,128]))
+	Gemm(m.pool, true, false, 512, 128, 64, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t261 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT261(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t261)
+	//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT267(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t267)
 
 	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t261)
+	// dh0_mlp_b1 = Σ_[0,1](t267)
 	for k := range 512 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t261[j*512+k])
+			s += float64(t267[j*512+k])
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t261 · h0_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 64, 128, 512, t261, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t264 = h0_ln2ᵀ · t261
-	Gemm(m.pool, true, false, 128, 512, 64, h0_ln2, 128, t261, 512, t264, 512, false)
-	// dh0_mlp_W1 = Σ_[0](h0_ln2ᵀ · t261)
-	for j := range 128 {
-		for k := range 512 {
-			var s float64 = 0.0
-			s += float64(t264[j*512+k])
-			dh0_mlp_W1[j*512+k] = float32(s)
-		}
-	}
+	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
+	Gemm(m.pool, false, true, 64, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t270 = reshape(h0_ln2, [64,128])
+	// t271 = reshape(t267, [64,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [64,128]))ᵀ · (reshape(t267, [64,512]))
+	Gemm(m.pool, true, false, 128, 512, 64, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
 
 	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:126)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -2308,29 +2250,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:126)
-	// t268 = dh0_ln2 ⊙ t123
+	// t275 = dh0_ln2 ⊙ t123
 	for i := range 8192 {
-		t268[i] = dh0_ln2[i] * t123[i]
+		t275[i] = dh0_ln2[i] * t123[i]
 	}
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t123))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t268[j*128+k])
+			s += float64(t275[j*128+k])
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t267 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t270 = (t267 − mean(t267) − x̂ ⊙ mean(t267 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t270, h0_resid1, dh0_ln2, h0_ln2_gamma, 64, 128, 1e-05)
+	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t277, h0_resid1, dh0_ln2, h0_ln2_gamma, 64, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t270
+	// dh0_resid1 = dh0_resid2 + t277
 	for i := range 8192 {
-		dh0_resid1[i] = dh0_resid2[i] + t270[i]
+		dh0_resid1[i] = dh0_resid2[i] + t277[i]
 	}
 
 	// grad of h0_attn_out = t119 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
@@ -2343,29 +2285,23 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t120 = t119 · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t273 = dh0_resid1 · h0_attn_Woᵀ
-	Gemm(m.pool, false, true, 64, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t273, 128, false)
-	// t274 = t119ᵀ · dh0_resid1
-	Gemm(m.pool, true, false, 128, 128, 64, t119, 128, dh0_resid1, 128, t274, 128, false)
-	// dh0_attn_Wo = Σ_[0](t119ᵀ · dh0_resid1)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t274[j*128+k])
-			dh0_attn_Wo[j*128+k] = float32(s)
-		}
-	}
+	// grad of t120 = (reshape(t118, [1,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t280 = dh0_resid1 · h0_attn_Woᵀ
+	Gemm(m.pool, false, true, 64, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
+	// t281 = reshape(t118, [64,128])
+	// t282 = reshape(dh0_resid1, [64,128])
+	// dh0_attn_Wo = (reshape(t118, [64,128]))ᵀ · (reshape(dh0_resid1, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t119 = reshape(h0_attn_contextᵀ[0,2,1,3], [1,64,128])  (models/gpt/gpt.go:88)
-	// t276 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,64,4,32])
+	// grad of t119 = reshape(t118, [1,64,128])  (models/gpt/gpt.go:88)
+	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,64,4,32])
 
 	// grad of t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t273, [1,64,4,32]))ᵀ[0,2,1,3]
+	// dh0_attn_context = (reshape(t280, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				dh0_attn_context[j*2048+k*32+l] = t276[j*32+k*128+l]
+				dh0_attn_context[j*2048+k*32+l] = t284[j*32+k*128+l]
 			}
 		}
 	}
@@ -2381,37 +2317,37 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t280 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t280, h0_attn_weights, dh0_attn_weights, 256, 64, 1, false)
+	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	softmaxGrad(t288, h0_attn_weights, dh0_attn_weights, 256, 64, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t280 : 0  (Where, models/gpt/gpt.go:88)
-	//	t282 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT282(t280, t282)
+	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
+	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.fusedT290(t288, t290)
 
 	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t282 · h0_attn_k
+	// dh0_attn_q = t290 · h0_attn_k
 	for b := range 4 {
-		GemmSmall(false, false, 64, 32, 64, t282[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
+		GemmSmall(false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
 	}
-	// dh0_attn_k = t282ᵀ · h0_attn_q
+	// dh0_attn_k = t290ᵀ · h0_attn_q
 	for b := range 4 {
-		GemmSmall(true, false, 64, 32, 64, t282[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
+		GemmSmall(true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
 	}
 
 	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t285 = dh0_attn_vᵀ[0,2,1,3]
+	// t293 = dh0_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t285[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
+				t293[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
 			}
 		}
 	}
 
 	// grad of t109 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(dh0_attn_vᵀ[0,2,1,3], [1,64,128])
+	// dh0_attn_v_proj = reshape(t293, [1,64,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
@@ -2424,31 +2360,25 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t288 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t288, 128, false)
-	// t289 = h0_ln1ᵀ · dh0_attn_v_proj
-	Gemm(m.pool, true, false, 128, 128, 64, h0_ln1, 128, dh0_attn_v_proj, 128, t289, 128, false)
-	// dh0_attn_Wv = Σ_[0](h0_ln1ᵀ · dh0_attn_v_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t289[j*128+k])
-			dh0_attn_Wv[j*128+k] = float32(s)
-		}
-	}
+	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
+	// t297 = reshape(h0_ln1, [64,128])
+	// t298 = reshape(t293, [64,128])
+	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
 
 	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t291 = dh0_attn_kᵀ[0,2,1,3]
+	// t300 = dh0_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t291[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
+				t300[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
 			}
 		}
 	}
 
 	// grad of t105 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(dh0_attn_kᵀ[0,2,1,3], [1,64,128])
+	// dh0_attn_k_proj = reshape(t300, [1,64,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
@@ -2461,31 +2391,24 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t294 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t294, 128, false)
-	// t295 = h0_ln1ᵀ · dh0_attn_k_proj
-	Gemm(m.pool, true, false, 128, 128, 64, h0_ln1, 128, dh0_attn_k_proj, 128, t295, 128, false)
-	// dh0_attn_Wk = Σ_[0](h0_ln1ᵀ · dh0_attn_k_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t295[j*128+k])
-			dh0_attn_Wk[j*128+k] = float32(s)
-		}
-	}
+	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
+	// t304 = reshape(t300, [64,128])
+	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
 
 	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t297 = dh0_attn_qᵀ[0,2,1,3]
+	// t306 = dh0_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t297[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
+				t306[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
 			}
 		}
 	}
 
 	// grad of t101 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(dh0_attn_qᵀ[0,2,1,3], [1,64,128])
+	// dh0_attn_q_proj = reshape(t306, [1,64,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
@@ -2498,23 +2421,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t301 = h0_ln1ᵀ · dh0_attn_q_proj
-	Gemm(m.pool, true, false, 128, 128, 64, h0_ln1, 128, dh0_attn_q_proj, 128, t301, 128, false)
-	// dh0_attn_Wq = Σ_[0](h0_ln1ᵀ · dh0_attn_q_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(t301[j*128+k])
-			dh0_attn_Wq[j*128+k] = float32(s)
-		}
-	}
+	// t310 = reshape(t306, [64,128])
+	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [64,128]))
+	Gemm(m.pool, true, false, 128, 128, 64, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t300 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t303 = t288 + t294  (Add, models/gpt/gpt.go:126)
-	//	dh0_ln1 = t303 + t300  (Add, models/gpt/gpt.go:126)
-	m.fusedDh0_ln1(h0_attn_Wq, t288, t294, dh0_attn_q_proj, t300, dh0_ln1)
+	//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
+	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+	m.fusedDh0_ln1(h0_attn_Wq, t296, t303, dh0_attn_q_proj, t309, dh0_ln1)
 
 	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:126)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
@@ -2527,29 +2443,29 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:126)
-	// t307 = dh0_ln1 ⊙ t95
+	// t316 = dh0_ln1 ⊙ t95
 	for i := range 8192 {
-		t307[i] = dh0_ln1[i] * t95[i]
+		t316[i] = dh0_ln1[i] * t95[i]
 	}
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t95))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t307[j*128+k])
+			s += float64(t316[j*128+k])
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t306 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t309 = (t306 − mean(t306) − x̂ ⊙ mean(t306 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t309, h_in, dh0_ln1, h0_ln1_gamma, 64, 128, 1e-05)
+	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t318, h_in, dh0_ln1, h0_ln1_gamma, 64, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t309
+	// dh_in = dh0_resid1 + t318
 	for i := range 8192 {
-		dh_in[i] = dh0_resid1[i] + t309[i]
+		dh_in[i] = dh0_resid1[i] + t318[i]
 	}
 	// dwpe = Σ_[0](dh_in)
 	for j := range 64 {
@@ -2561,16 +2477,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t77 = wte[ids]  (models/gpt/gpt.go:67)
-	// t312 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t312, dh_in, ids, 128, 65); p >= 0 {
+	// t321 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t321, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
-	// grad of wte = Param  (models/gpt/gpt.go:64)
-	// dwte = Σ_[0](t195) + (scatter_add(ids → dh_in))
-	for i := range 8320 {
-		dwte[i] = t196[i] + t312[i]
-	}
+	// fused epilogue:
+	//
+	//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t195, t196, t197, t321, dwte)
 	return nil
 }
 
@@ -2721,18 +2637,18 @@ func (m *Model) update() error {
 	dh0_ln1_gamma := m.grads[16512:16640]    // f32[128]
 	dwpe := m.grads[8320:16512]              // f32[64,128]
 	dwte := m.grads[0:8320]                  // f32[65,128]
-	t := m.arena[0:1]                        // f32[]
+	t_2 := m.arena[0:1]                      // f32[]
 
-	// t = updates + 1
+	// t_2 = updates + 1
 	{
-		t[0] = updates[0] + 1
+		t_2[0] = updates[0] + 1
 	}
 
 	// wte ·= 1 − 0.001·0.01; wte_m, wte_v = moments of dwte; wte −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8320 {
 			p := float64(wte[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2746,8 +2662,8 @@ func (m *Model) update() error {
 	// wpe ·= 1 − 0.001·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8192 {
 			p := float64(wpe[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2761,8 +2677,8 @@ func (m *Model) update() error {
 	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2776,8 +2692,8 @@ func (m *Model) update() error {
 	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2791,8 +2707,8 @@ func (m *Model) update() error {
 	// h0_attn_Wq ·= 1 − 0.001·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2806,8 +2722,8 @@ func (m *Model) update() error {
 	// h0_attn_bq ·= 1 − 0.001·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2821,8 +2737,8 @@ func (m *Model) update() error {
 	// h0_attn_Wk ·= 1 − 0.001·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2836,8 +2752,8 @@ func (m *Model) update() error {
 	// h0_attn_bk ·= 1 − 0.001·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2851,8 +2767,8 @@ func (m *Model) update() error {
 	// h0_attn_Wv ·= 1 − 0.001·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2866,8 +2782,8 @@ func (m *Model) update() error {
 	// h0_attn_bv ·= 1 − 0.001·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2881,8 +2797,8 @@ func (m *Model) update() error {
 	// h0_attn_Wo ·= 1 − 0.001·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2896,8 +2812,8 @@ func (m *Model) update() error {
 	// h0_attn_bo ·= 1 − 0.001·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2911,8 +2827,8 @@ func (m *Model) update() error {
 	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2926,8 +2842,8 @@ func (m *Model) update() error {
 	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2941,8 +2857,8 @@ func (m *Model) update() error {
 	// h0_mlp_W1 ·= 1 − 0.001·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2956,8 +2872,8 @@ func (m *Model) update() error {
 	// h0_mlp_b1 ·= 1 − 0.001·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h0_mlp_b1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2971,8 +2887,8 @@ func (m *Model) update() error {
 	// h0_mlp_W2 ·= 1 − 0.001·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2986,8 +2902,8 @@ func (m *Model) update() error {
 	// h0_mlp_b2 ·= 1 − 0.001·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_mlp_b2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3001,8 +2917,8 @@ func (m *Model) update() error {
 	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3016,8 +2932,8 @@ func (m *Model) update() error {
 	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3031,8 +2947,8 @@ func (m *Model) update() error {
 	// h1_attn_Wq ·= 1 − 0.001·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3046,8 +2962,8 @@ func (m *Model) update() error {
 	// h1_attn_bq ·= 1 − 0.001·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3061,8 +2977,8 @@ func (m *Model) update() error {
 	// h1_attn_Wk ·= 1 − 0.001·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3076,8 +2992,8 @@ func (m *Model) update() error {
 	// h1_attn_bk ·= 1 − 0.001·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3091,8 +3007,8 @@ func (m *Model) update() error {
 	// h1_attn_Wv ·= 1 − 0.001·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3106,8 +3022,8 @@ func (m *Model) update() error {
 	// h1_attn_bv ·= 1 − 0.001·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3121,8 +3037,8 @@ func (m *Model) update() error {
 	// h1_attn_Wo ·= 1 − 0.001·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3136,8 +3052,8 @@ func (m *Model) update() error {
 	// h1_attn_bo ·= 1 − 0.001·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3151,8 +3067,8 @@ func (m *Model) update() error {
 	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3166,8 +3082,8 @@ func (m *Model) update() error {
 	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3181,8 +3097,8 @@ func (m *Model) update() error {
 	// h1_mlp_W1 ·= 1 − 0.001·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3196,8 +3112,8 @@ func (m *Model) update() error {
 	// h1_mlp_b1 ·= 1 − 0.001·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h1_mlp_b1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3211,8 +3127,8 @@ func (m *Model) update() error {
 	// h1_mlp_W2 ·= 1 − 0.001·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3226,8 +3142,8 @@ func (m *Model) update() error {
 	// h1_mlp_b2 ·= 1 − 0.001·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_mlp_b2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3241,8 +3157,8 @@ func (m *Model) update() error {
 	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3256,8 +3172,8 @@ func (m *Model) update() error {
 	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3268,8 +3184,8 @@ func (m *Model) update() error {
 		}
 	}
 
-	// updates ← t
-	copy(updates, t)
+	// updates ← t_2
+	copy(updates, t_2)
 	return nil
 }
 
@@ -4488,29 +4404,29 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 	}
 }
 
-// fusedT206 is one fused epilogue kernel over f32[1,64,512]:
+// fusedT208 is one fused epilogue kernel over f32[1,64,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t206 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT206(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t206 []float32) {
+//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
 	Gemm(m.pool, false, true, 64, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
 	for i := range 32768 {
-		t206v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
-		t206[i] = t206v
+		t208v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
+		t208[i] = t208v
 	}
 }
 
-// fusedT228 is one fused elementwise kernel over f32[1,4,64,64]:
+// fusedT232 is one fused elementwise kernel over f32[1,4,64,64]:
 //
-//	dh1_attn_scores = causal ? t225 : 0  (Where, models/gpt/gpt.go:88)
-//	t228 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT228(t225 []float32, t228 []float32) {
+//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
+//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 64 {
-				dh1_attn_scores := where(l <= k, t225[j*4096+k*64+l], 0)
-				t228v := dh1_attn_scores * 0.17677669529663687
-				t228[j*4096+k*64+l] = t228v
+				dh1_attn_scores := where(l <= k, t229[j*4096+k*64+l], 0)
+				t232v := dh1_attn_scores * 0.17677669529663687
+				t232[j*4096+k*64+l] = t232v
 			}
 		}
 	}
@@ -4518,41 +4434,41 @@ func (m *Model) fusedT228(t225 []float32, t228 []float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t246 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t249 = t234 + t240  (Add, models/gpt/gpt.go:126)
-//	dh1_ln1 = t249 + t246  (Add, models/gpt/gpt.go:126)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t234 []float32, t240 []float32, dh1_attn_q_proj []float32, t246 []float32, dh1_ln1 []float32) {
-	Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t246, 128, false)
+//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
+//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
+	Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
 	for i := range 8192 {
-		t249 := t234[i] + t240[i]
-		dh1_ln1v := t249 + t246[i]
+		t254 := t238[i] + t245[i]
+		dh1_ln1v := t254 + t251[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
 
-// fusedT261 is one fused epilogue kernel over f32[1,64,512]:
+// fusedT267 is one fused epilogue kernel over f32[1,64,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t261 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT261(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t261 []float32) {
+//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
 	Gemm(m.pool, false, true, 64, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
 	for i := range 32768 {
-		t261v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
-		t261[i] = t261v
+		t267v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
+		t267[i] = t267v
 	}
 }
 
-// fusedT282 is one fused elementwise kernel over f32[1,4,64,64]:
+// fusedT290 is one fused elementwise kernel over f32[1,4,64,64]:
 //
-//	dh0_attn_scores = causal ? t280 : 0  (Where, models/gpt/gpt.go:88)
-//	t282 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT282(t280 []float32, t282 []float32) {
+//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
+//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 64 {
-				dh0_attn_scores := where(l <= k, t280[j*4096+k*64+l], 0)
-				t282v := dh0_attn_scores * 0.17677669529663687
-				t282[j*4096+k*64+l] = t282v
+				dh0_attn_scores := where(l <= k, t288[j*4096+k*64+l], 0)
+				t290v := dh0_attn_scores * 0.17677669529663687
+				t290[j*4096+k*64+l] = t290v
 			}
 		}
 	}
@@ -4560,15 +4476,27 @@ func (m *Model) fusedT282(t280 []float32, t282 []float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t300 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t303 = t288 + t294  (Add, models/gpt/gpt.go:126)
-//	dh0_ln1 = t303 + t300  (Add, models/gpt/gpt.go:126)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t288 []float32, t294 []float32, dh0_attn_q_proj []float32, t300 []float32, dh0_ln1 []float32) {
-	Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t300, 128, false)
+//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
+//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
+	Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
 	for i := range 8192 {
-		t303 := t288[i] + t294[i]
-		dh0_ln1v := t303 + t300[i]
+		t312 := t296[i] + t303[i]
+		dh0_ln1v := t312 + t309[i]
 		dh0_ln1[i] = dh0_ln1v
+	}
+}
+
+// fusedDwte is one fused epilogue kernel over f32[65,128]:
+//
+//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
+	Gemm(m.pool, true, false, 65, 128, 64, t196, 65, t195, 128, t197, 128, false)
+	for i := range 8320 {
+		dwtev := t197[i] + t321[i]
+		dwte[i] = dwtev
 	}
 }
 

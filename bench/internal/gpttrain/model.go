@@ -48,7 +48,7 @@ func New() *Model {
 // numbers match mlc's interpreter for the same seed.
 func NewSeeded(seed uint64) *Model {
 	m := &Model{
-		arena:   make([]float32, 6497416),
+		arena:   make([]float32, 5900296),
 		barena:  make([]bool, 0),
 		gradSum: make([]float32, 413312),
 		grads:   make([]float32, 413312),
@@ -694,20 +694,23 @@ func NewSeeded(seed uint64) *Model {
 	// Packing buffers for every blocked product, so that no call allocates.
 	Reserve[float32](m.pool, false, true, 32, 64, 32)
 	Reserve[float32](m.pool, false, false, 32, 32, 64)
-	Reserve[float32](m.pool, false, false, 64, 128, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 128)
 	Reserve[float32](m.pool, false, true, 64, 64, 32)
-	Reserve[float32](m.pool, false, false, 64, 512, 128)
-	Reserve[float32](m.pool, false, false, 64, 128, 512)
-	Reserve[float32](m.pool, false, true, 64, 65, 128)
-	Reserve[float32](m.pool, false, false, 64, 128, 65)
-	Reserve[float32](m.pool, true, false, 65, 128, 64)
-	Reserve[float32](m.pool, false, true, 64, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 64)
-	Reserve[float32](m.pool, false, true, 64, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 64)
-	Reserve[float32](m.pool, false, true, 64, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 64)
-	Reserve[float32](m.pool, false, true, 1, 65, 128)
+	Reserve[float32](m.pool, false, false, 1024, 512, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 512)
+	Reserve[float32](m.pool, false, true, 1024, 65, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 65)
+	Reserve[float32](m.pool, true, false, 65, 128, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 512, 128)
+	Reserve[float32](m.pool, true, false, 512, 128, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 128, 512)
+	Reserve[float32](m.pool, true, false, 128, 512, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 128, 128)
+	Reserve[float32](m.pool, true, false, 128, 128, 1024)
+	Reserve[float32](m.pool, false, false, 16, 128, 128)
+	Reserve[float32](m.pool, false, false, 16, 512, 128)
+	Reserve[float32](m.pool, false, false, 16, 128, 512)
+	Reserve[float32](m.pool, false, true, 16, 65, 128)
 	return m
 }
 
@@ -813,7 +816,7 @@ func (m *Model) TrainStep(ids []int32, targets []int32) (loss float64, err error
 	if err := m.update(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[6497408]), nil
+	return float64(m.arena[5900288]), nil
 }
 
 // Backward runs forward and backward on one batch, without updating, and
@@ -838,7 +841,7 @@ func (m *Model) Backward(ids []int32, targets []int32) (loss float64, err error)
 	if err := m.backward(); err != nil {
 		return 0, err
 	}
-	return float64(m.arena[6497408]), nil
+	return float64(m.arena[5900288]), nil
 }
 
 // Loss evaluates the loss on one batch in eval mode (no dropout), without
@@ -863,7 +866,7 @@ func (m *Model) Loss(ids []int32, targets []int32) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.arena[6497408]), nil
+	return float64(m.arena[5900288]), nil
 }
 
 // AccumulateGrads runs forward and backward on one micro-batch and adds its
@@ -895,7 +898,7 @@ func (m *Model) AccumulateGrads(ids []int32, targets []int32) (loss float64, err
 	for i, s := range m.gradSum {
 		m.grads[i] += s
 	}
-	return float64(m.arena[6497408]), nil
+	return float64(m.arena[5900288]), nil
 }
 
 // ZeroGrads sets every gradient to zero.
@@ -1311,9 +1314,7 @@ func (m *Model) predict() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 65, 128, lnf[b*8192:], 128, wte, 128, logits[b*4160:], 65, false)
-	}
+	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 	return nil
 }
 
@@ -1323,8 +1324,8 @@ func (m *Model) forward() error {
 	targets := m.iarena[1024:2048]              // i32[16,64]
 	wte := m.params[0:8320]                     // f32[65,128]
 	wpe := m.params[8320:16512]                 // f32[64,128]
-	t77 := m.arena[3670016:3801088]             // f32[16,64,128]
-	h_in := m.arena[3670016:3801088]            // f32[16,64,128]
+	t77 := m.arena[2621440:2752512]             // f32[16,64,128]
+	h_in := m.arena[2621440:2752512]            // f32[16,64,128]
 	h0_ln1_gamma := m.params[16512:16640]       // f32[128]
 	h0_ln1_beta := m.params[16640:16768]        // f32[128]
 	h0_attn_Wq := m.params[16768:33152]         // f32[128,128]
@@ -1341,33 +1342,33 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[148608:149120]        // f32[512]
 	h0_mlp_W2 := m.params[149120:214656]        // f32[512,128]
 	h0_mlp_b2 := m.params[214656:214784]        // f32[128]
-	t95 := m.arena[3801088:3932160]             // f32[16,64,128]
-	h0_ln1 := m.arena[3932160:4063232]          // f32[16,64,128]
+	t95 := m.arena[2752512:2883584]             // f32[16,64,128]
+	h0_ln1 := m.arena[2883584:3014656]          // f32[16,64,128]
 	t99 := m.arena[0:131072]                    // f32[16,64,128]
 	h0_attn_q_proj := m.arena[0:131072]         // f32[16,64,128]
 	t101 := m.arena[0:131072]                   // f32[16,64,4,32]
-	h0_attn_q := m.arena[4063232:4194304]       // f32[16,4,64,32]
+	h0_attn_q := m.arena[3014656:3145728]       // f32[16,4,64,32]
 	t103 := m.arena[0:131072]                   // f32[16,64,128]
 	h0_attn_k_proj := m.arena[0:131072]         // f32[16,64,128]
 	t105 := m.arena[0:131072]                   // f32[16,64,4,32]
-	h0_attn_k := m.arena[4194304:4325376]       // f32[16,4,64,32]
+	h0_attn_k := m.arena[3145728:3276800]       // f32[16,4,64,32]
 	t107 := m.arena[0:131072]                   // f32[16,64,128]
 	h0_attn_v_proj := m.arena[0:131072]         // f32[16,64,128]
 	t109 := m.arena[0:131072]                   // f32[16,64,4,32]
-	h0_attn_v := m.arena[4325376:4456448]       // f32[16,4,64,32]
-	h0_attn_weights := m.arena[3145728:3407872] // f32[16,4,64,64]
+	h0_attn_v := m.arena[3276800:3407872]       // f32[16,4,64,32]
+	h0_attn_weights := m.arena[2097152:2359296] // f32[16,4,64,64]
 	h0_attn_context := m.arena[0:131072]        // f32[16,4,64,32]
-	t118 := m.arena[4456448:4587520]            // f32[16,64,4,32]
-	t119 := m.arena[4456448:4587520]            // f32[16,64,128]
-	t120 := m.arena[4587520:4718592]            // f32[16,64,128]
-	h0_resid1 := m.arena[4587520:4718592]       // f32[16,64,128]
-	t123 := m.arena[4718592:4849664]            // f32[16,64,128]
-	h0_ln2 := m.arena[4849664:4980736]          // f32[16,64,128]
-	t126 := m.arena[1048576:1572864]            // f32[16,64,512]
-	t127 := m.arena[1048576:1572864]            // f32[16,64,512]
-	h0_mlp_hidden := m.arena[1572864:2097152]   // f32[16,64,512]
-	t129 := m.arena[4980736:5111808]            // f32[16,64,128]
-	h0_resid2 := m.arena[4980736:5111808]       // f32[16,64,128]
+	t118 := m.arena[3407872:3538944]            // f32[16,64,4,32]
+	t119 := m.arena[3407872:3538944]            // f32[16,64,128]
+	t120 := m.arena[3538944:3670016]            // f32[16,64,128]
+	h0_resid1 := m.arena[3538944:3670016]       // f32[16,64,128]
+	t123 := m.arena[3670016:3801088]            // f32[16,64,128]
+	h0_ln2 := m.arena[3801088:3932160]          // f32[16,64,128]
+	t126 := m.arena[0:524288]                   // f32[16,64,512]
+	t127 := m.arena[0:524288]                   // f32[16,64,512]
+	h0_mlp_hidden := m.arena[524288:1048576]    // f32[16,64,512]
+	t129 := m.arena[3932160:4063232]            // f32[16,64,128]
+	h0_resid2 := m.arena[3932160:4063232]       // f32[16,64,128]
 	h1_ln1_gamma := m.params[214784:214912]     // f32[128]
 	h1_ln1_beta := m.params[214912:215040]      // f32[128]
 	h1_attn_Wq := m.params[215040:231424]       // f32[128,128]
@@ -1384,39 +1385,39 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[346880:347392]        // f32[512]
 	h1_mlp_W2 := m.params[347392:412928]        // f32[512,128]
 	h1_mlp_b2 := m.params[412928:413056]        // f32[128]
-	t148 := m.arena[5111808:5242880]            // f32[16,64,128]
-	h1_ln1 := m.arena[5242880:5373952]          // f32[16,64,128]
-	t151 := m.arena[0:131072]                   // f32[16,64,128]
-	h1_attn_q_proj := m.arena[0:131072]         // f32[16,64,128]
-	t153 := m.arena[0:131072]                   // f32[16,64,4,32]
-	h1_attn_q := m.arena[5373952:5505024]       // f32[16,4,64,32]
-	t155 := m.arena[0:131072]                   // f32[16,64,128]
-	h1_attn_k_proj := m.arena[0:131072]         // f32[16,64,128]
-	t157 := m.arena[0:131072]                   // f32[16,64,4,32]
-	h1_attn_k := m.arena[5505024:5636096]       // f32[16,4,64,32]
-	t159 := m.arena[0:131072]                   // f32[16,64,128]
-	h1_attn_v_proj := m.arena[0:131072]         // f32[16,64,128]
-	t161 := m.arena[0:131072]                   // f32[16,64,4,32]
-	h1_attn_v := m.arena[5636096:5767168]       // f32[16,4,64,32]
-	h1_attn_weights := m.arena[3407872:3670016] // f32[16,4,64,64]
-	h1_attn_context := m.arena[0:131072]        // f32[16,4,64,32]
-	t168 := m.arena[5767168:5898240]            // f32[16,64,4,32]
-	t169 := m.arena[5767168:5898240]            // f32[16,64,128]
-	t170 := m.arena[5898240:6029312]            // f32[16,64,128]
-	h1_resid1 := m.arena[5898240:6029312]       // f32[16,64,128]
-	t173 := m.arena[6029312:6160384]            // f32[16,64,128]
-	h1_ln2 := m.arena[6160384:6291456]          // f32[16,64,128]
-	t176 := m.arena[2097152:2621440]            // f32[16,64,512]
-	t177 := m.arena[2097152:2621440]            // f32[16,64,512]
-	h1_mlp_hidden := m.arena[2621440:3145728]   // f32[16,64,512]
-	t179 := m.arena[133120:264192]              // f32[16,64,128]
-	h1_resid2 := m.arena[133120:264192]         // f32[16,64,128]
+	t148 := m.arena[4063232:4194304]            // f32[16,64,128]
+	h1_ln1 := m.arena[4194304:4325376]          // f32[16,64,128]
+	t151 := m.arena[1048576:1179648]            // f32[16,64,128]
+	h1_attn_q_proj := m.arena[1048576:1179648]  // f32[16,64,128]
+	t153 := m.arena[1048576:1179648]            // f32[16,64,4,32]
+	h1_attn_q := m.arena[4325376:4456448]       // f32[16,4,64,32]
+	t155 := m.arena[1048576:1179648]            // f32[16,64,128]
+	h1_attn_k_proj := m.arena[1048576:1179648]  // f32[16,64,128]
+	t157 := m.arena[1048576:1179648]            // f32[16,64,4,32]
+	h1_attn_k := m.arena[4456448:4587520]       // f32[16,4,64,32]
+	t159 := m.arena[1048576:1179648]            // f32[16,64,128]
+	h1_attn_v_proj := m.arena[1048576:1179648]  // f32[16,64,128]
+	t161 := m.arena[1048576:1179648]            // f32[16,64,4,32]
+	h1_attn_v := m.arena[4587520:4718592]       // f32[16,4,64,32]
+	h1_attn_weights := m.arena[2359296:2621440] // f32[16,4,64,64]
+	h1_attn_context := m.arena[1048576:1179648] // f32[16,4,64,32]
+	t168 := m.arena[4718592:4849664]            // f32[16,64,4,32]
+	t169 := m.arena[4718592:4849664]            // f32[16,64,128]
+	t170 := m.arena[4849664:4980736]            // f32[16,64,128]
+	h1_resid1 := m.arena[4849664:4980736]       // f32[16,64,128]
+	t173 := m.arena[4980736:5111808]            // f32[16,64,128]
+	h1_ln2 := m.arena[5111808:5242880]          // f32[16,64,128]
+	t176 := m.arena[1048576:1572864]            // f32[16,64,512]
+	t177 := m.arena[1048576:1572864]            // f32[16,64,512]
+	h1_mlp_hidden := m.arena[1572864:2097152]   // f32[16,64,512]
+	t179 := m.arena[5242880:5373952]            // f32[16,64,128]
+	h1_resid2 := m.arena[5242880:5373952]       // f32[16,64,128]
 	lnf_gamma := m.params[413056:413184]        // f32[128]
 	lnf_beta := m.params[413184:413312]         // f32[128]
-	t184 := m.arena[264192:395264]              // f32[16,64,128]
-	lnf := m.arena[395264:526336]               // f32[16,64,128]
-	logits := m.arena[6422528:6489088]          // f32[16,64,65]
-	loss := m.arena[6497408:6497409]            // f32[]
+	t184 := m.arena[5373952:5505024]            // f32[16,64,128]
+	lnf := m.arena[5505024:5636096]             // f32[16,64,128]
+	logits := m.arena[5767168:5833728]          // f32[16,64,65]
+	loss := m.arena[5900288:5900289]            // f32[]
 
 	// t77 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t77, wte, ids, 128, 65); p >= 0 {
@@ -1516,7 +1517,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t119 = reshape(h0_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
+	// t119 = reshape(t118, [16,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
@@ -1630,7 +1631,7 @@ func (m *Model) forward() error {
 		}
 	}
 
-	// t169 = reshape(h1_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
+	// t169 = reshape(t168, [16,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
@@ -1668,9 +1669,7 @@ func (m *Model) forward() error {
 	layerNormAffine(lnf, t184, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 65, 128, lnf[b*8192:], 128, wte, 128, logits[b*4160:], 65, false)
-	}
+	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:118)
 	{
@@ -1686,167 +1685,167 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	ids := m.iarena[0:1024]                     // i32[16,64]
-	targets := m.iarena[1024:2048]              // i32[16,64]
-	wte := m.params[0:8320]                     // f32[65,128]
-	h_in := m.arena[3670016:3801088]            // f32[16,64,128]
-	h0_ln1_gamma := m.params[16512:16640]       // f32[128]
-	h0_attn_Wq := m.params[16768:33152]         // f32[128,128]
-	h0_attn_Wk := m.params[33280:49664]         // f32[128,128]
-	h0_attn_Wv := m.params[49792:66176]         // f32[128,128]
-	h0_attn_Wo := m.params[66304:82688]         // f32[128,128]
-	h0_ln2_gamma := m.params[82816:82944]       // f32[128]
-	h0_mlp_W1 := m.params[83072:148608]         // f32[128,512]
-	h0_mlp_W2 := m.params[149120:214656]        // f32[512,128]
-	t95 := m.arena[3801088:3932160]             // f32[16,64,128]
-	h0_ln1 := m.arena[3932160:4063232]          // f32[16,64,128]
-	h0_attn_q := m.arena[4063232:4194304]       // f32[16,4,64,32]
-	h0_attn_k := m.arena[4194304:4325376]       // f32[16,4,64,32]
-	h0_attn_v := m.arena[4325376:4456448]       // f32[16,4,64,32]
-	h0_attn_weights := m.arena[3145728:3407872] // f32[16,4,64,64]
-	t119 := m.arena[4456448:4587520]            // f32[16,64,128]
-	h0_resid1 := m.arena[4587520:4718592]       // f32[16,64,128]
-	t123 := m.arena[4718592:4849664]            // f32[16,64,128]
-	h0_ln2 := m.arena[4849664:4980736]          // f32[16,64,128]
-	t127 := m.arena[1048576:1572864]            // f32[16,64,512]
-	h0_mlp_hidden := m.arena[1572864:2097152]   // f32[16,64,512]
-	h0_resid2 := m.arena[4980736:5111808]       // f32[16,64,128]
-	h1_ln1_gamma := m.params[214784:214912]     // f32[128]
-	h1_attn_Wq := m.params[215040:231424]       // f32[128,128]
-	h1_attn_Wk := m.params[231552:247936]       // f32[128,128]
-	h1_attn_Wv := m.params[248064:264448]       // f32[128,128]
-	h1_attn_Wo := m.params[264576:280960]       // f32[128,128]
-	h1_ln2_gamma := m.params[281088:281216]     // f32[128]
-	h1_mlp_W1 := m.params[281344:346880]        // f32[128,512]
-	h1_mlp_W2 := m.params[347392:412928]        // f32[512,128]
-	t148 := m.arena[5111808:5242880]            // f32[16,64,128]
-	h1_ln1 := m.arena[5242880:5373952]          // f32[16,64,128]
-	h1_attn_q := m.arena[5373952:5505024]       // f32[16,4,64,32]
-	h1_attn_k := m.arena[5505024:5636096]       // f32[16,4,64,32]
-	h1_attn_v := m.arena[5636096:5767168]       // f32[16,4,64,32]
-	h1_attn_weights := m.arena[3407872:3670016] // f32[16,4,64,64]
-	t169 := m.arena[5767168:5898240]            // f32[16,64,128]
-	h1_resid1 := m.arena[5898240:6029312]       // f32[16,64,128]
-	t173 := m.arena[6029312:6160384]            // f32[16,64,128]
-	h1_ln2 := m.arena[6160384:6291456]          // f32[16,64,128]
-	t177 := m.arena[2097152:2621440]            // f32[16,64,512]
-	h1_mlp_hidden := m.arena[2621440:3145728]   // f32[16,64,512]
-	h1_resid2 := m.arena[133120:264192]         // f32[16,64,128]
-	lnf_gamma := m.params[413056:413184]        // f32[128]
-	t184 := m.arena[264192:395264]              // f32[16,64,128]
-	lnf := m.arena[395264:526336]               // f32[16,64,128]
-	logits := m.arena[6422528:6489088]          // f32[16,64,65]
-	dlogits := m.arena[657408:723968]           // f32[16,64,65]
-	dlnf := m.arena[526336:657408]              // f32[16,64,128]
-	t195 := m.arena[0:133120]                   // f32[16,65,128]
-	t196 := m.arena[6489088:6497408]            // f32[65,128]
-	dlnf_beta := m.grads[413184:413312]         // f32[128]
-	t199 := m.arena[264192:395264]              // f32[16,64,128]
-	dlnf_gamma := m.grads[413056:413184]        // f32[128]
-	dh1_resid2 := m.arena[6291456:6422528]      // f32[16,64,128]
-	dh1_mlp_b2 := m.grads[412928:413056]        // f32[128]
-	dh1_mlp_hidden := m.arena[0:524288]         // f32[16,64,512]
-	t204 := m.arena[0:1048576]                  // f32[16,512,128]
-	dh1_mlp_W2 := m.grads[347392:412928]        // f32[512,128]
-	t206 := m.arena[2097152:2621440]            // f32[16,64,512]
-	dh1_mlp_b1 := m.grads[346880:347392]        // f32[512]
-	dh1_ln2 := m.arena[2621440:2752512]         // f32[16,64,128]
-	t209 := m.arena[0:1048576]                  // f32[16,128,512]
-	dh1_mlp_W1 := m.grads[281344:346880]        // f32[128,512]
-	dh1_ln2_beta := m.grads[281216:281344]      // f32[128]
-	t213 := m.arena[6029312:6160384]            // f32[16,64,128]
-	dh1_ln2_gamma := m.grads[281088:281216]     // f32[128]
-	t215 := m.arena[0:131072]                   // f32[16,64,128]
-	dh1_resid1 := m.arena[6291456:6422528]      // f32[16,64,128]
-	dh1_attn_bo := m.grads[280960:281088]       // f32[128]
-	t218 := m.arena[262144:393216]              // f32[16,64,128]
-	t219 := m.arena[0:262144]                   // f32[16,128,128]
-	dh1_attn_Wo := m.grads[264576:280960]       // f32[128,128]
-	t221 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh1_attn_context := m.arena[393216:524288]  // f32[16,4,64,32]
-	dh1_attn_weights := m.arena[0:262144]       // f32[16,4,64,64]
-	dh1_attn_v := m.arena[524288:655360]        // f32[16,4,64,32]
-	t225 := m.arena[262144:524288]              // f32[16,4,64,64]
-	t228 := m.arena[262144:524288]              // f32[16,4,64,64]
-	dh1_attn_q := m.arena[655360:786432]        // f32[16,4,64,32]
-	dh1_attn_k := m.arena[786432:917504]        // f32[16,4,64,32]
-	t231 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh1_attn_v_proj := m.arena[262144:393216]   // f32[16,64,128]
-	dh1_attn_bv := m.grads[264448:264576]       // f32[128]
-	t234 := m.arena[393216:524288]              // f32[16,64,128]
-	t235 := m.arena[0:262144]                   // f32[16,128,128]
-	dh1_attn_Wv := m.grads[248064:264448]       // f32[128,128]
-	t237 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh1_attn_k_proj := m.arena[262144:393216]   // f32[16,64,128]
-	dh1_attn_bk := m.grads[247936:248064]       // f32[128]
-	t240 := m.arena[524288:655360]              // f32[16,64,128]
-	t241 := m.arena[0:262144]                   // f32[16,128,128]
-	dh1_attn_Wk := m.grads[231552:247936]       // f32[128,128]
-	t243 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh1_attn_q_proj := m.arena[262144:393216]   // f32[16,64,128]
-	dh1_attn_bq := m.grads[231424:231552]       // f32[128]
-	t246 := m.arena[0:131072]                   // f32[16,64,128]
-	t247 := m.arena[0:262144]                   // f32[16,128,128]
-	dh1_attn_Wq := m.grads[215040:231424]       // f32[128,128]
-	dh1_ln1 := m.arena[393216:524288]           // f32[16,64,128]
-	dh1_ln1_beta := m.grads[214912:215040]      // f32[128]
-	t253 := m.arena[5111808:5242880]            // f32[16,64,128]
-	dh1_ln1_gamma := m.grads[214784:214912]     // f32[128]
-	t255 := m.arena[0:131072]                   // f32[16,64,128]
-	dh0_resid2 := m.arena[6291456:6422528]      // f32[16,64,128]
-	dh0_mlp_b2 := m.grads[214656:214784]        // f32[128]
-	dh0_mlp_hidden := m.arena[0:524288]         // f32[16,64,512]
-	t259 := m.arena[0:1048576]                  // f32[16,512,128]
-	dh0_mlp_W2 := m.grads[149120:214656]        // f32[512,128]
-	t261 := m.arena[1048576:1572864]            // f32[16,64,512]
-	dh0_mlp_b1 := m.grads[148608:149120]        // f32[512]
-	dh0_ln2 := m.arena[1572864:1703936]         // f32[16,64,128]
-	t264 := m.arena[0:1048576]                  // f32[16,128,512]
-	dh0_mlp_W1 := m.grads[83072:148608]         // f32[128,512]
-	dh0_ln2_beta := m.grads[82944:83072]        // f32[128]
-	t268 := m.arena[4718592:4849664]            // f32[16,64,128]
-	dh0_ln2_gamma := m.grads[82816:82944]       // f32[128]
-	t270 := m.arena[0:131072]                   // f32[16,64,128]
-	dh0_resid1 := m.arena[6291456:6422528]      // f32[16,64,128]
-	dh0_attn_bo := m.grads[82688:82816]         // f32[128]
-	t273 := m.arena[262144:393216]              // f32[16,64,128]
-	t274 := m.arena[0:262144]                   // f32[16,128,128]
-	dh0_attn_Wo := m.grads[66304:82688]         // f32[128,128]
-	t276 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh0_attn_context := m.arena[393216:524288]  // f32[16,4,64,32]
-	dh0_attn_weights := m.arena[0:262144]       // f32[16,4,64,64]
-	dh0_attn_v := m.arena[524288:655360]        // f32[16,4,64,32]
-	t280 := m.arena[262144:524288]              // f32[16,4,64,64]
-	t282 := m.arena[262144:524288]              // f32[16,4,64,64]
-	dh0_attn_q := m.arena[655360:786432]        // f32[16,4,64,32]
-	dh0_attn_k := m.arena[786432:917504]        // f32[16,4,64,32]
-	t285 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh0_attn_v_proj := m.arena[262144:393216]   // f32[16,64,128]
-	dh0_attn_bv := m.grads[66176:66304]         // f32[128]
-	t288 := m.arena[393216:524288]              // f32[16,64,128]
-	t289 := m.arena[0:262144]                   // f32[16,128,128]
-	dh0_attn_Wv := m.grads[49792:66176]         // f32[128,128]
-	t291 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh0_attn_k_proj := m.arena[262144:393216]   // f32[16,64,128]
-	dh0_attn_bk := m.grads[49664:49792]         // f32[128]
-	t294 := m.arena[524288:655360]              // f32[16,64,128]
-	t295 := m.arena[0:262144]                   // f32[16,128,128]
-	dh0_attn_Wk := m.grads[33280:49664]         // f32[128,128]
-	t297 := m.arena[262144:393216]              // f32[16,64,4,32]
-	dh0_attn_q_proj := m.arena[262144:393216]   // f32[16,64,128]
-	dh0_attn_bq := m.grads[33152:33280]         // f32[128]
-	t300 := m.arena[0:131072]                   // f32[16,64,128]
-	t301 := m.arena[0:262144]                   // f32[16,128,128]
-	dh0_attn_Wq := m.grads[16768:33152]         // f32[128,128]
-	dh0_ln1 := m.arena[393216:524288]           // f32[16,64,128]
-	dh0_ln1_beta := m.grads[16640:16768]        // f32[128]
-	t307 := m.arena[3801088:3932160]            // f32[16,64,128]
-	dh0_ln1_gamma := m.grads[16512:16640]       // f32[128]
-	t309 := m.arena[0:131072]                   // f32[16,64,128]
-	dh_in := m.arena[6291456:6422528]           // f32[16,64,128]
-	dwpe := m.grads[8320:16512]                 // f32[64,128]
-	t312 := m.arena[0:8320]                     // f32[65,128]
-	dwte := m.grads[0:8320]                     // f32[65,128]
+	ids := m.iarena[0:1024]                      // i32[16,64]
+	targets := m.iarena[1024:2048]               // i32[16,64]
+	wte := m.params[0:8320]                      // f32[65,128]
+	h_in := m.arena[2621440:2752512]             // f32[16,64,128]
+	h0_ln1_gamma := m.params[16512:16640]        // f32[128]
+	h0_attn_Wq := m.params[16768:33152]          // f32[128,128]
+	h0_attn_Wk := m.params[33280:49664]          // f32[128,128]
+	h0_attn_Wv := m.params[49792:66176]          // f32[128,128]
+	h0_attn_Wo := m.params[66304:82688]          // f32[128,128]
+	h0_ln2_gamma := m.params[82816:82944]        // f32[128]
+	h0_mlp_W1 := m.params[83072:148608]          // f32[128,512]
+	h0_mlp_W2 := m.params[149120:214656]         // f32[512,128]
+	t95 := m.arena[2752512:2883584]              // f32[16,64,128]
+	h0_attn_q := m.arena[3014656:3145728]        // f32[16,4,64,32]
+	h0_attn_k := m.arena[3145728:3276800]        // f32[16,4,64,32]
+	h0_attn_v := m.arena[3276800:3407872]        // f32[16,4,64,32]
+	h0_attn_weights := m.arena[2097152:2359296]  // f32[16,4,64,64]
+	h0_resid1 := m.arena[3538944:3670016]        // f32[16,64,128]
+	t123 := m.arena[3670016:3801088]             // f32[16,64,128]
+	t127 := m.arena[0:524288]                    // f32[16,64,512]
+	h0_resid2 := m.arena[3932160:4063232]        // f32[16,64,128]
+	h1_ln1_gamma := m.params[214784:214912]      // f32[128]
+	h1_attn_Wq := m.params[215040:231424]        // f32[128,128]
+	h1_attn_Wk := m.params[231552:247936]        // f32[128,128]
+	h1_attn_Wv := m.params[248064:264448]        // f32[128,128]
+	h1_attn_Wo := m.params[264576:280960]        // f32[128,128]
+	h1_ln2_gamma := m.params[281088:281216]      // f32[128]
+	h1_mlp_W1 := m.params[281344:346880]         // f32[128,512]
+	h1_mlp_W2 := m.params[347392:412928]         // f32[512,128]
+	t148 := m.arena[4063232:4194304]             // f32[16,64,128]
+	h1_attn_q := m.arena[4325376:4456448]        // f32[16,4,64,32]
+	h1_attn_k := m.arena[4456448:4587520]        // f32[16,4,64,32]
+	h1_attn_v := m.arena[4587520:4718592]        // f32[16,4,64,32]
+	h1_attn_weights := m.arena[2359296:2621440]  // f32[16,4,64,64]
+	h1_resid1 := m.arena[4849664:4980736]        // f32[16,64,128]
+	t173 := m.arena[4980736:5111808]             // f32[16,64,128]
+	t177 := m.arena[1048576:1572864]             // f32[16,64,512]
+	h1_resid2 := m.arena[5242880:5373952]        // f32[16,64,128]
+	lnf_gamma := m.params[413056:413184]         // f32[128]
+	t184 := m.arena[5373952:5505024]             // f32[16,64,128]
+	logits := m.arena[5767168:5833728]           // f32[16,64,65]
+	dlogits := m.arena[5833728:5900288]          // f32[16,64,65]
+	dlnf := m.arena[5636096:5767168]             // f32[16,64,128]
+	t195 := m.arena[5505024:5636096]             // f32[1024,128]
+	t196 := m.arena[5833728:5900288]             // f32[1024,65]
+	t197 := m.arena[0:8320]                      // f32[65,128]
+	dlnf_beta := m.grads[413184:413312]          // f32[128]
+	t200 := m.arena[5373952:5505024]             // f32[16,64,128]
+	dlnf_gamma := m.grads[413056:413184]         // f32[128]
+	dh1_resid2 := m.arena[5373952:5505024]       // f32[16,64,128]
+	dh1_mlp_b2 := m.grads[412928:413056]         // f32[128]
+	dh1_mlp_hidden := m.arena[1572864:2097152]   // f32[16,64,512]
+	t205 := m.arena[1572864:2097152]             // f32[1024,512]
+	t206 := m.arena[5373952:5505024]             // f32[1024,128]
+	dh1_mlp_W2 := m.grads[347392:412928]         // f32[512,128]
+	t208 := m.arena[1048576:1572864]             // f32[16,64,512]
+	dh1_mlp_b1 := m.grads[346880:347392]         // f32[512]
+	dh1_ln2 := m.arena[1572864:1703936]          // f32[16,64,128]
+	t211 := m.arena[5111808:5242880]             // f32[1024,128]
+	t212 := m.arena[1048576:1572864]             // f32[1024,512]
+	dh1_mlp_W1 := m.grads[281344:346880]         // f32[128,512]
+	dh1_ln2_beta := m.grads[281216:281344]       // f32[128]
+	t216 := m.arena[4980736:5111808]             // f32[16,64,128]
+	dh1_ln2_gamma := m.grads[281088:281216]      // f32[128]
+	t218 := m.arena[1048576:1179648]             // f32[16,64,128]
+	dh1_resid1 := m.arena[5373952:5505024]       // f32[16,64,128]
+	dh1_attn_bo := m.grads[280960:281088]        // f32[128]
+	t221 := m.arena[1048576:1179648]             // f32[16,64,128]
+	t222 := m.arena[4718592:4849664]             // f32[1024,128]
+	t223 := m.arena[5373952:5505024]             // f32[1024,128]
+	dh1_attn_Wo := m.grads[264576:280960]        // f32[128,128]
+	t225 := m.arena[1048576:1179648]             // f32[16,64,4,32]
+	dh1_attn_context := m.arena[1310720:1441792] // f32[16,4,64,32]
+	dh1_attn_weights := m.arena[1048576:1310720] // f32[16,4,64,64]
+	dh1_attn_v := m.arena[1572864:1703936]       // f32[16,4,64,32]
+	t229 := m.arena[1310720:1572864]             // f32[16,4,64,64]
+	t232 := m.arena[1310720:1572864]             // f32[16,4,64,64]
+	dh1_attn_q := m.arena[1048576:1179648]       // f32[16,4,64,32]
+	dh1_attn_k := m.arena[1179648:1310720]       // f32[16,4,64,32]
+	t235 := m.arena[1310720:1441792]             // f32[16,64,4,32]
+	dh1_attn_v_proj := m.arena[1310720:1441792]  // f32[16,64,128]
+	dh1_attn_bv := m.grads[264448:264576]        // f32[128]
+	t238 := m.arena[1441792:1572864]             // f32[16,64,128]
+	t239 := m.arena[4194304:4325376]             // f32[1024,128]
+	t240 := m.arena[1310720:1441792]             // f32[1024,128]
+	dh1_attn_Wv := m.grads[248064:264448]        // f32[128,128]
+	t242 := m.arena[1310720:1441792]             // f32[16,64,4,32]
+	dh1_attn_k_proj := m.arena[1310720:1441792]  // f32[16,64,128]
+	dh1_attn_bk := m.grads[247936:248064]        // f32[128]
+	t245 := m.arena[1179648:1310720]             // f32[16,64,128]
+	t246 := m.arena[1310720:1441792]             // f32[1024,128]
+	dh1_attn_Wk := m.grads[231552:247936]        // f32[128,128]
+	t248 := m.arena[1310720:1441792]             // f32[16,64,4,32]
+	dh1_attn_q_proj := m.arena[1310720:1441792]  // f32[16,64,128]
+	dh1_attn_bq := m.grads[231424:231552]        // f32[128]
+	t251 := m.arena[1048576:1179648]             // f32[16,64,128]
+	t252 := m.arena[1310720:1441792]             // f32[1024,128]
+	dh1_attn_Wq := m.grads[215040:231424]        // f32[128,128]
+	dh1_ln1 := m.arena[1441792:1572864]          // f32[16,64,128]
+	dh1_ln1_beta := m.grads[214912:215040]       // f32[128]
+	t258 := m.arena[4063232:4194304]             // f32[16,64,128]
+	dh1_ln1_gamma := m.grads[214784:214912]      // f32[128]
+	t260 := m.arena[1048576:1179648]             // f32[16,64,128]
+	dh0_resid2 := m.arena[5373952:5505024]       // f32[16,64,128]
+	dh0_mlp_b2 := m.grads[214656:214784]         // f32[128]
+	dh0_mlp_hidden := m.arena[524288:1048576]    // f32[16,64,512]
+	t264 := m.arena[524288:1048576]              // f32[1024,512]
+	t265 := m.arena[5373952:5505024]             // f32[1024,128]
+	dh0_mlp_W2 := m.grads[149120:214656]         // f32[512,128]
+	t267 := m.arena[0:524288]                    // f32[16,64,512]
+	dh0_mlp_b1 := m.grads[148608:149120]         // f32[512]
+	dh0_ln2 := m.arena[524288:655360]            // f32[16,64,128]
+	t270 := m.arena[3801088:3932160]             // f32[1024,128]
+	t271 := m.arena[0:524288]                    // f32[1024,512]
+	dh0_mlp_W1 := m.grads[83072:148608]          // f32[128,512]
+	dh0_ln2_beta := m.grads[82944:83072]         // f32[128]
+	t275 := m.arena[3670016:3801088]             // f32[16,64,128]
+	dh0_ln2_gamma := m.grads[82816:82944]        // f32[128]
+	t277 := m.arena[0:131072]                    // f32[16,64,128]
+	dh0_resid1 := m.arena[5373952:5505024]       // f32[16,64,128]
+	dh0_attn_bo := m.grads[82688:82816]          // f32[128]
+	t280 := m.arena[0:131072]                    // f32[16,64,128]
+	t281 := m.arena[3407872:3538944]             // f32[1024,128]
+	t282 := m.arena[5373952:5505024]             // f32[1024,128]
+	dh0_attn_Wo := m.grads[66304:82688]          // f32[128,128]
+	t284 := m.arena[0:131072]                    // f32[16,64,4,32]
+	dh0_attn_context := m.arena[262144:393216]   // f32[16,4,64,32]
+	dh0_attn_weights := m.arena[0:262144]        // f32[16,4,64,64]
+	dh0_attn_v := m.arena[524288:655360]         // f32[16,4,64,32]
+	t288 := m.arena[262144:524288]               // f32[16,4,64,64]
+	t290 := m.arena[262144:524288]               // f32[16,4,64,64]
+	dh0_attn_q := m.arena[0:131072]              // f32[16,4,64,32]
+	dh0_attn_k := m.arena[131072:262144]         // f32[16,4,64,32]
+	t293 := m.arena[262144:393216]               // f32[16,64,4,32]
+	dh0_attn_v_proj := m.arena[262144:393216]    // f32[16,64,128]
+	dh0_attn_bv := m.grads[66176:66304]          // f32[128]
+	t296 := m.arena[393216:524288]               // f32[16,64,128]
+	t297 := m.arena[2883584:3014656]             // f32[1024,128]
+	t298 := m.arena[262144:393216]               // f32[1024,128]
+	dh0_attn_Wv := m.grads[49792:66176]          // f32[128,128]
+	t300 := m.arena[262144:393216]               // f32[16,64,4,32]
+	dh0_attn_k_proj := m.arena[262144:393216]    // f32[16,64,128]
+	dh0_attn_bk := m.grads[49664:49792]          // f32[128]
+	t303 := m.arena[131072:262144]               // f32[16,64,128]
+	t304 := m.arena[262144:393216]               // f32[1024,128]
+	dh0_attn_Wk := m.grads[33280:49664]          // f32[128,128]
+	t306 := m.arena[262144:393216]               // f32[16,64,4,32]
+	dh0_attn_q_proj := m.arena[262144:393216]    // f32[16,64,128]
+	dh0_attn_bq := m.grads[33152:33280]          // f32[128]
+	t309 := m.arena[0:131072]                    // f32[16,64,128]
+	t310 := m.arena[262144:393216]               // f32[1024,128]
+	dh0_attn_Wq := m.grads[16768:33152]          // f32[128,128]
+	dh0_ln1 := m.arena[393216:524288]            // f32[16,64,128]
+	dh0_ln1_beta := m.grads[16640:16768]         // f32[128]
+	t316 := m.arena[2752512:2883584]             // f32[16,64,128]
+	dh0_ln1_gamma := m.grads[16512:16640]        // f32[128]
+	t318 := m.arena[0:131072]                    // f32[16,64,128]
+	dh_in := m.arena[5373952:5505024]            // f32[16,64,128]
+	dwpe := m.grads[8320:16512]                  // f32[64,128]
+	t321 := m.arena[8320:16640]                  // f32[65,128]
+	dwte := m.grads[0:8320]                      // f32[65,128]
 
 	// fused softmax-xent-grad:
 	//
@@ -1860,23 +1859,9 @@ func (m *Model) backward() error {
 
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 65, dlogits[b*4160:], 65, wte, 128, dlnf[b*8192:], 128, false)
-	}
-	// t195 = dlogitsᵀ · lnf
-	for b := range 16 {
-		Gemm(m.pool, true, false, 65, 128, 64, dlogits[b*4160:], 65, lnf[b*8192:], 128, t195[b*8320:], 128, false)
-	}
-	// t196 = Σ_[0](dlogitsᵀ · lnf)
-	for j := range 65 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t195[i*8320+j*128+k])
-			}
-			t196[j*128+k] = float32(s)
-		}
-	}
+	Gemm(m.pool, false, false, 1024, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
+	// t195 = reshape(lnf, [1024,128])
+	// t196 = reshape(dlogits, [1024,65])
 
 	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:126)
 	// dlnf_beta = Σ_[0,1](dlnf)
@@ -1891,16 +1876,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:126)
-	// t199 = dlnf ⊙ t184
+	// t200 = dlnf ⊙ t184
 	for i := range 131072 {
-		t199[i] = dlnf[i] * t184[i]
+		t200[i] = dlnf[i] * t184[i]
 	}
 	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t184))
 	for k := range 128 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t199[i*8192+j*128+k])
+				s += float64(t200[i*8192+j*128+k])
 			}
 		}
 		dlnf_gamma[k] = float32(s)
@@ -1908,8 +1893,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t198 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	dh1_resid2 = (t198 − mean(t198) − x̂ ⊙ mean(t198 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
+	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
@@ -1925,58 +1910,36 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t179 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t204 = h1_mlp_hiddenᵀ · dh1_resid2
-	for b := range 16 {
-		Gemm(m.pool, true, false, 512, 128, 64, h1_mlp_hidden[b*32768:], 512, dh1_resid2[b*8192:], 128, t204[b*65536:], 128, false)
-	}
-	// dh1_mlp_W2 = Σ_[0](h1_mlp_hiddenᵀ · dh1_resid2)
-	for j := range 512 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t204[i*65536+j*128+k])
-			}
-			dh1_mlp_W2[j*128+k] = float32(s)
-		}
-	}
+	// t205 = reshape(h1_mlp_hidden, [1024,512])
+	// t206 = reshape(dh1_resid2, [1024,128])
+	// dh1_mlp_W2 = t205ᵀ · (reshape(dh1_resid2, [1024,128]))
+	Gemm(m.pool, true, false, 512, 128, 1024, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t206 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT206(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t206)
+	//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT208(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t208)
 
 	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t206)
+	// dh1_mlp_b1 = Σ_[0,1](t208)
 	for k := range 512 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t206[i*32768+j*512+k])
+				s += float64(t208[i*32768+j*512+k])
 			}
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t206 · h1_mlp_W1ᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 512, t206[b*32768:], 512, h1_mlp_W1, 512, dh1_ln2[b*8192:], 128, false)
-	}
-	// t209 = h1_ln2ᵀ · t206
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 512, 64, h1_ln2[b*8192:], 128, t206[b*32768:], 512, t209[b*65536:], 512, false)
-	}
-	// dh1_mlp_W1 = Σ_[0](h1_ln2ᵀ · t206)
-	for j := range 128 {
-		for k := range 512 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t209[i*65536+j*512+k])
-			}
-			dh1_mlp_W1[j*512+k] = float32(s)
-		}
-	}
+	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
+	Gemm(m.pool, false, true, 1024, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t211 = reshape(h1_ln2, [1024,128])
+	// t212 = reshape(t208, [1024,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t208, [1024,512]))
+	Gemm(m.pool, true, false, 128, 512, 1024, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
 
 	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:126)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -1991,16 +1954,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:126)
-	// t213 = dh1_ln2 ⊙ t173
+	// t216 = dh1_ln2 ⊙ t173
 	for i := range 131072 {
-		t213[i] = dh1_ln2[i] * t173[i]
+		t216[i] = dh1_ln2[i] * t173[i]
 	}
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t173))
 	for k := range 128 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t213[i*8192+j*128+k])
+				s += float64(t216[i*8192+j*128+k])
 			}
 		}
 		dh1_ln2_gamma[k] = float32(s)
@@ -2008,14 +1971,14 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t212 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t215 = (t212 − mean(t212) − x̂ ⊙ mean(t212 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t215, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
+	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t218, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t215
+	// dh1_resid1 = dh1_resid2 + t218
 	for i := range 131072 {
-		dh1_resid1[i] = dh1_resid2[i] + t215[i]
+		dh1_resid1[i] = dh1_resid2[i] + t218[i]
 	}
 
 	// grad of h1_attn_out = t169 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
@@ -2030,36 +1993,24 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t170 = t169 · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t218 = dh1_resid1 · h1_attn_Woᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh1_resid1[b*8192:], 128, h1_attn_Wo, 128, t218[b*8192:], 128, false)
-	}
-	// t219 = t169ᵀ · dh1_resid1
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, t169[b*8192:], 128, dh1_resid1[b*8192:], 128, t219[b*16384:], 128, false)
-	}
-	// dh1_attn_Wo = Σ_[0](t169ᵀ · dh1_resid1)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t219[i*16384+j*128+k])
-			}
-			dh1_attn_Wo[j*128+k] = float32(s)
-		}
-	}
+	// grad of t170 = (reshape(t168, [16,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t221 = dh1_resid1 · h1_attn_Woᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
+	// t222 = reshape(t168, [1024,128])
+	// t223 = reshape(dh1_resid1, [1024,128])
+	// dh1_attn_Wo = (reshape(t168, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t169 = reshape(h1_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
-	// t221 = reshape(dh1_resid1 · h1_attn_Woᵀ, [16,64,4,32])
+	// grad of t169 = reshape(t168, [16,64,128])  (models/gpt/gpt.go:88)
+	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [16,64,4,32])
 
 	// grad of t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t218, [16,64,4,32]))ᵀ[0,2,1,3]
+	// dh1_attn_context = (reshape(t221, [16,64,4,32]))ᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 32 {
-					dh1_attn_context[i*8192+j*2048+k*32+l] = t221[i*8192+j*32+k*128+l]
+					dh1_attn_context[i*8192+j*2048+k*32+l] = t225[i*8192+j*32+k*128+l]
 				}
 			}
 		}
@@ -2076,39 +2027,39 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t225 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t225, h1_attn_weights, dh1_attn_weights, 4096, 64, 1, false)
+	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	softmaxGrad(t229, h1_attn_weights, dh1_attn_weights, 4096, 64, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t225 : 0  (Where, models/gpt/gpt.go:88)
-	//	t228 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT228(t225, t228)
+	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
+	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.fusedT232(t229, t232)
 
 	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t228 · h1_attn_k
+	// dh1_attn_q = t232 · h1_attn_k
 	for b := range 64 {
-		GemmSmall(false, false, 64, 32, 64, t228[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
+		GemmSmall(false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
 	}
-	// dh1_attn_k = t228ᵀ · h1_attn_q
+	// dh1_attn_k = t232ᵀ · h1_attn_q
 	for b := range 64 {
-		GemmSmall(true, false, 64, 32, 64, t228[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
+		GemmSmall(true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
 	}
 
 	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t231 = dh1_attn_vᵀ[0,2,1,3]
+	// t235 = dh1_attn_vᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 32 {
-					t231[i*8192+j*128+k*32+l] = dh1_attn_v[i*8192+j*32+k*2048+l]
+					t235[i*8192+j*128+k*32+l] = dh1_attn_v[i*8192+j*32+k*2048+l]
 				}
 			}
 		}
 	}
 
 	// grad of t161 = reshape(h1_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(dh1_attn_vᵀ[0,2,1,3], [16,64,128])
+	// dh1_attn_v_proj = reshape(t235, [16,64,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
@@ -2123,39 +2074,27 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t234 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj[b*8192:], 128, h1_attn_Wv, 128, t234[b*8192:], 128, false)
-	}
-	// t235 = h1_ln1ᵀ · dh1_attn_v_proj
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, h1_ln1[b*8192:], 128, dh1_attn_v_proj[b*8192:], 128, t235[b*16384:], 128, false)
-	}
-	// dh1_attn_Wv = Σ_[0](h1_ln1ᵀ · dh1_attn_v_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t235[i*16384+j*128+k])
-			}
-			dh1_attn_Wv[j*128+k] = float32(s)
-		}
-	}
+	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
+	// t239 = reshape(h1_ln1, [1024,128])
+	// t240 = reshape(t235, [1024,128])
+	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
 
 	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t237 = dh1_attn_kᵀ[0,2,1,3]
+	// t242 = dh1_attn_kᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 32 {
-					t237[i*8192+j*128+k*32+l] = dh1_attn_k[i*8192+j*32+k*2048+l]
+					t242[i*8192+j*128+k*32+l] = dh1_attn_k[i*8192+j*32+k*2048+l]
 				}
 			}
 		}
 	}
 
 	// grad of t157 = reshape(h1_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(dh1_attn_kᵀ[0,2,1,3], [16,64,128])
+	// dh1_attn_k_proj = reshape(t242, [16,64,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
@@ -2170,39 +2109,26 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t240 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj[b*8192:], 128, h1_attn_Wk, 128, t240[b*8192:], 128, false)
-	}
-	// t241 = h1_ln1ᵀ · dh1_attn_k_proj
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, h1_ln1[b*8192:], 128, dh1_attn_k_proj[b*8192:], 128, t241[b*16384:], 128, false)
-	}
-	// dh1_attn_Wk = Σ_[0](h1_ln1ᵀ · dh1_attn_k_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t241[i*16384+j*128+k])
-			}
-			dh1_attn_Wk[j*128+k] = float32(s)
-		}
-	}
+	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
+	// t246 = reshape(t242, [1024,128])
+	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
 
 	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t243 = dh1_attn_qᵀ[0,2,1,3]
+	// t248 = dh1_attn_qᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 32 {
-					t243[i*8192+j*128+k*32+l] = dh1_attn_q[i*8192+j*32+k*2048+l]
+					t248[i*8192+j*128+k*32+l] = dh1_attn_q[i*8192+j*32+k*2048+l]
 				}
 			}
 		}
 	}
 
 	// grad of t153 = reshape(h1_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(dh1_attn_qᵀ[0,2,1,3], [16,64,128])
+	// dh1_attn_q_proj = reshape(t248, [16,64,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
@@ -2217,27 +2143,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t247 = h1_ln1ᵀ · dh1_attn_q_proj
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, h1_ln1[b*8192:], 128, dh1_attn_q_proj[b*8192:], 128, t247[b*16384:], 128, false)
-	}
-	// dh1_attn_Wq = Σ_[0](h1_ln1ᵀ · dh1_attn_q_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t247[i*16384+j*128+k])
-			}
-			dh1_attn_Wq[j*128+k] = float32(s)
-		}
-	}
+	// t252 = reshape(t248, [1024,128])
+	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t246 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t249 = t234 + t240  (Add, models/gpt/gpt.go:126)
-	//	dh1_ln1 = t249 + t246  (Add, models/gpt/gpt.go:126)
-	m.fusedDh1_ln1(h1_attn_Wq, t234, t240, dh1_attn_q_proj, t246, dh1_ln1)
+	//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
+	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+	m.fusedDh1_ln1(h1_attn_Wq, t238, t245, dh1_attn_q_proj, t251, dh1_ln1)
 
 	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:126)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
@@ -2252,16 +2167,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:126)
-	// t253 = dh1_ln1 ⊙ t148
+	// t258 = dh1_ln1 ⊙ t148
 	for i := range 131072 {
-		t253[i] = dh1_ln1[i] * t148[i]
+		t258[i] = dh1_ln1[i] * t148[i]
 	}
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t148))
 	for k := range 128 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t253[i*8192+j*128+k])
+				s += float64(t258[i*8192+j*128+k])
 			}
 		}
 		dh1_ln1_gamma[k] = float32(s)
@@ -2269,14 +2184,14 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t252 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t255 = (t252 − mean(t252) − x̂ ⊙ mean(t252 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t255, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
+	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t260, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t255
+	// dh0_resid2 = dh1_resid1 + t260
 	for i := range 131072 {
-		dh0_resid2[i] = dh1_resid1[i] + t255[i]
+		dh0_resid2[i] = dh1_resid1[i] + t260[i]
 	}
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
@@ -2292,58 +2207,36 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t129 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t259 = h0_mlp_hiddenᵀ · dh0_resid2
-	for b := range 16 {
-		Gemm(m.pool, true, false, 512, 128, 64, h0_mlp_hidden[b*32768:], 512, dh0_resid2[b*8192:], 128, t259[b*65536:], 128, false)
-	}
-	// dh0_mlp_W2 = Σ_[0](h0_mlp_hiddenᵀ · dh0_resid2)
-	for j := range 512 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t259[i*65536+j*128+k])
-			}
-			dh0_mlp_W2[j*128+k] = float32(s)
-		}
-	}
+	// t264 = reshape(h0_mlp_hidden, [1024,512])
+	// t265 = reshape(dh0_resid2, [1024,128])
+	// dh0_mlp_W2 = t264ᵀ · (reshape(dh0_resid2, [1024,128]))
+	Gemm(m.pool, true, false, 512, 128, 1024, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t261 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT261(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t261)
+	//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT267(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t267)
 
 	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t261)
+	// dh0_mlp_b1 = Σ_[0,1](t267)
 	for k := range 512 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t261[i*32768+j*512+k])
+				s += float64(t267[i*32768+j*512+k])
 			}
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t261 · h0_mlp_W1ᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 512, t261[b*32768:], 512, h0_mlp_W1, 512, dh0_ln2[b*8192:], 128, false)
-	}
-	// t264 = h0_ln2ᵀ · t261
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 512, 64, h0_ln2[b*8192:], 128, t261[b*32768:], 512, t264[b*65536:], 512, false)
-	}
-	// dh0_mlp_W1 = Σ_[0](h0_ln2ᵀ · t261)
-	for j := range 128 {
-		for k := range 512 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t264[i*65536+j*512+k])
-			}
-			dh0_mlp_W1[j*512+k] = float32(s)
-		}
-	}
+	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
+	Gemm(m.pool, false, true, 1024, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t270 = reshape(h0_ln2, [1024,128])
+	// t271 = reshape(t267, [1024,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t267, [1024,512]))
+	Gemm(m.pool, true, false, 128, 512, 1024, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
 
 	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:126)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -2358,16 +2251,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:126)
-	// t268 = dh0_ln2 ⊙ t123
+	// t275 = dh0_ln2 ⊙ t123
 	for i := range 131072 {
-		t268[i] = dh0_ln2[i] * t123[i]
+		t275[i] = dh0_ln2[i] * t123[i]
 	}
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t123))
 	for k := range 128 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t268[i*8192+j*128+k])
+				s += float64(t275[i*8192+j*128+k])
 			}
 		}
 		dh0_ln2_gamma[k] = float32(s)
@@ -2375,14 +2268,14 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t267 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t270 = (t267 − mean(t267) − x̂ ⊙ mean(t267 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t270, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
+	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t277, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t270
+	// dh0_resid1 = dh0_resid2 + t277
 	for i := range 131072 {
-		dh0_resid1[i] = dh0_resid2[i] + t270[i]
+		dh0_resid1[i] = dh0_resid2[i] + t277[i]
 	}
 
 	// grad of h0_attn_out = t119 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
@@ -2397,36 +2290,24 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t120 = t119 · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t273 = dh0_resid1 · h0_attn_Woᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh0_resid1[b*8192:], 128, h0_attn_Wo, 128, t273[b*8192:], 128, false)
-	}
-	// t274 = t119ᵀ · dh0_resid1
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, t119[b*8192:], 128, dh0_resid1[b*8192:], 128, t274[b*16384:], 128, false)
-	}
-	// dh0_attn_Wo = Σ_[0](t119ᵀ · dh0_resid1)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t274[i*16384+j*128+k])
-			}
-			dh0_attn_Wo[j*128+k] = float32(s)
-		}
-	}
+	// grad of t120 = (reshape(t118, [16,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t280 = dh0_resid1 · h0_attn_Woᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
+	// t281 = reshape(t118, [1024,128])
+	// t282 = reshape(dh0_resid1, [1024,128])
+	// dh0_attn_Wo = (reshape(t118, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t119 = reshape(h0_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
-	// t276 = reshape(dh0_resid1 · h0_attn_Woᵀ, [16,64,4,32])
+	// grad of t119 = reshape(t118, [16,64,128])  (models/gpt/gpt.go:88)
+	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [16,64,4,32])
 
 	// grad of t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t273, [16,64,4,32]))ᵀ[0,2,1,3]
+	// dh0_attn_context = (reshape(t280, [16,64,4,32]))ᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 32 {
-					dh0_attn_context[i*8192+j*2048+k*32+l] = t276[i*8192+j*32+k*128+l]
+					dh0_attn_context[i*8192+j*2048+k*32+l] = t284[i*8192+j*32+k*128+l]
 				}
 			}
 		}
@@ -2443,39 +2324,39 @@ func (m *Model) backward() error {
 	}
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t280 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t280, h0_attn_weights, dh0_attn_weights, 4096, 64, 1, false)
+	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	softmaxGrad(t288, h0_attn_weights, dh0_attn_weights, 4096, 64, 1, false)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t280 : 0  (Where, models/gpt/gpt.go:88)
-	//	t282 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT282(t280, t282)
+	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
+	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.fusedT290(t288, t290)
 
 	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t282 · h0_attn_k
+	// dh0_attn_q = t290 · h0_attn_k
 	for b := range 64 {
-		GemmSmall(false, false, 64, 32, 64, t282[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
+		GemmSmall(false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
 	}
-	// dh0_attn_k = t282ᵀ · h0_attn_q
+	// dh0_attn_k = t290ᵀ · h0_attn_q
 	for b := range 64 {
-		GemmSmall(true, false, 64, 32, 64, t282[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
+		GemmSmall(true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
 	}
 
 	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t285 = dh0_attn_vᵀ[0,2,1,3]
+	// t293 = dh0_attn_vᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 32 {
-					t285[i*8192+j*128+k*32+l] = dh0_attn_v[i*8192+j*32+k*2048+l]
+					t293[i*8192+j*128+k*32+l] = dh0_attn_v[i*8192+j*32+k*2048+l]
 				}
 			}
 		}
 	}
 
 	// grad of t109 = reshape(h0_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(dh0_attn_vᵀ[0,2,1,3], [16,64,128])
+	// dh0_attn_v_proj = reshape(t293, [16,64,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
@@ -2490,39 +2371,27 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t288 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj[b*8192:], 128, h0_attn_Wv, 128, t288[b*8192:], 128, false)
-	}
-	// t289 = h0_ln1ᵀ · dh0_attn_v_proj
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, h0_ln1[b*8192:], 128, dh0_attn_v_proj[b*8192:], 128, t289[b*16384:], 128, false)
-	}
-	// dh0_attn_Wv = Σ_[0](h0_ln1ᵀ · dh0_attn_v_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t289[i*16384+j*128+k])
-			}
-			dh0_attn_Wv[j*128+k] = float32(s)
-		}
-	}
+	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
+	// t297 = reshape(h0_ln1, [1024,128])
+	// t298 = reshape(t293, [1024,128])
+	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
 
 	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t291 = dh0_attn_kᵀ[0,2,1,3]
+	// t300 = dh0_attn_kᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 32 {
-					t291[i*8192+j*128+k*32+l] = dh0_attn_k[i*8192+j*32+k*2048+l]
+					t300[i*8192+j*128+k*32+l] = dh0_attn_k[i*8192+j*32+k*2048+l]
 				}
 			}
 		}
 	}
 
 	// grad of t105 = reshape(h0_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(dh0_attn_kᵀ[0,2,1,3], [16,64,128])
+	// dh0_attn_k_proj = reshape(t300, [16,64,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
@@ -2537,39 +2406,26 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t294 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj[b*8192:], 128, h0_attn_Wk, 128, t294[b*8192:], 128, false)
-	}
-	// t295 = h0_ln1ᵀ · dh0_attn_k_proj
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, h0_ln1[b*8192:], 128, dh0_attn_k_proj[b*8192:], 128, t295[b*16384:], 128, false)
-	}
-	// dh0_attn_Wk = Σ_[0](h0_ln1ᵀ · dh0_attn_k_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t295[i*16384+j*128+k])
-			}
-			dh0_attn_Wk[j*128+k] = float32(s)
-		}
-	}
+	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
+	// t304 = reshape(t300, [1024,128])
+	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
 
 	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t297 = dh0_attn_qᵀ[0,2,1,3]
+	// t306 = dh0_attn_qᵀ[0,2,1,3]
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 32 {
-					t297[i*8192+j*128+k*32+l] = dh0_attn_q[i*8192+j*32+k*2048+l]
+					t306[i*8192+j*128+k*32+l] = dh0_attn_q[i*8192+j*32+k*2048+l]
 				}
 			}
 		}
 	}
 
 	// grad of t101 = reshape(h0_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(dh0_attn_qᵀ[0,2,1,3], [16,64,128])
+	// dh0_attn_q_proj = reshape(t306, [16,64,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
@@ -2584,27 +2440,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t301 = h0_ln1ᵀ · dh0_attn_q_proj
-	for b := range 16 {
-		Gemm(m.pool, true, false, 128, 128, 64, h0_ln1[b*8192:], 128, dh0_attn_q_proj[b*8192:], 128, t301[b*16384:], 128, false)
-	}
-	// dh0_attn_Wq = Σ_[0](h0_ln1ᵀ · dh0_attn_q_proj)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(t301[i*16384+j*128+k])
-			}
-			dh0_attn_Wq[j*128+k] = float32(s)
-		}
-	}
+	// t310 = reshape(t306, [1024,128])
+	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [1024,128]))
+	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t300 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t303 = t288 + t294  (Add, models/gpt/gpt.go:126)
-	//	dh0_ln1 = t303 + t300  (Add, models/gpt/gpt.go:126)
-	m.fusedDh0_ln1(h0_attn_Wq, t288, t294, dh0_attn_q_proj, t300, dh0_ln1)
+	//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
+	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+	m.fusedDh0_ln1(h0_attn_Wq, t296, t303, dh0_attn_q_proj, t309, dh0_ln1)
 
 	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:126)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
@@ -2619,16 +2464,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:126)
-	// t307 = dh0_ln1 ⊙ t95
+	// t316 = dh0_ln1 ⊙ t95
 	for i := range 131072 {
-		t307[i] = dh0_ln1[i] * t95[i]
+		t316[i] = dh0_ln1[i] * t95[i]
 	}
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t95))
 	for k := range 128 {
 		var s float64 = 0.0
 		for i := range 16 {
 			for j := range 64 {
-				s += float64(t307[i*8192+j*128+k])
+				s += float64(t316[i*8192+j*128+k])
 			}
 		}
 		dh0_ln1_gamma[k] = float32(s)
@@ -2636,14 +2481,14 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t306 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t309 = (t306 − mean(t306) − x̂ ⊙ mean(t306 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
-	layerNormGradScaled(t309, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
+	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
+	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	layerNormGradScaled(t318, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t309
+	// dh_in = dh0_resid1 + t318
 	for i := range 131072 {
-		dh_in[i] = dh0_resid1[i] + t309[i]
+		dh_in[i] = dh0_resid1[i] + t318[i]
 	}
 	// dwpe = Σ_[0](dh_in)
 	for j := range 64 {
@@ -2657,16 +2502,16 @@ func (m *Model) backward() error {
 	}
 
 	// grad of t77 = wte[ids]  (models/gpt/gpt.go:67)
-	// t312 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t312, dh_in, ids, 128, 65); p >= 0 {
+	// t321 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t321, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
-	// grad of wte = Param  (models/gpt/gpt.go:64)
-	// dwte = Σ_[0](t195) + (scatter_add(ids → dh_in))
-	for i := range 8320 {
-		dwte[i] = t196[i] + t312[i]
-	}
+	// fused epilogue:
+	//
+	//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t195, t196, t197, t321, dwte)
 	return nil
 }
 
@@ -2817,18 +2662,18 @@ func (m *Model) update() error {
 	dh0_ln1_gamma := m.grads[16512:16640]    // f32[128]
 	dwpe := m.grads[8320:16512]              // f32[64,128]
 	dwte := m.grads[0:8320]                  // f32[65,128]
-	t := m.arena[0:1]                        // f32[]
+	t_2 := m.arena[0:1]                      // f32[]
 
-	// t = updates + 1
+	// t_2 = updates + 1
 	{
-		t[0] = updates[0] + 1
+		t_2[0] = updates[0] + 1
 	}
 
 	// wte ·= 1 − 0.001·0.01; wte_m, wte_v = moments of dwte; wte −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8320 {
 			p := float64(wte[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2842,8 +2687,8 @@ func (m *Model) update() error {
 	// wpe ·= 1 − 0.001·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8192 {
 			p := float64(wpe[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2857,8 +2702,8 @@ func (m *Model) update() error {
 	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2872,8 +2717,8 @@ func (m *Model) update() error {
 	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2887,8 +2732,8 @@ func (m *Model) update() error {
 	// h0_attn_Wq ·= 1 − 0.001·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2902,8 +2747,8 @@ func (m *Model) update() error {
 	// h0_attn_bq ·= 1 − 0.001·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2917,8 +2762,8 @@ func (m *Model) update() error {
 	// h0_attn_Wk ·= 1 − 0.001·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2932,8 +2777,8 @@ func (m *Model) update() error {
 	// h0_attn_bk ·= 1 − 0.001·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2947,8 +2792,8 @@ func (m *Model) update() error {
 	// h0_attn_Wv ·= 1 − 0.001·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2962,8 +2807,8 @@ func (m *Model) update() error {
 	// h0_attn_bv ·= 1 − 0.001·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2977,8 +2822,8 @@ func (m *Model) update() error {
 	// h0_attn_Wo ·= 1 − 0.001·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -2992,8 +2837,8 @@ func (m *Model) update() error {
 	// h0_attn_bo ·= 1 − 0.001·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3007,8 +2852,8 @@ func (m *Model) update() error {
 	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3022,8 +2867,8 @@ func (m *Model) update() error {
 	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3037,8 +2882,8 @@ func (m *Model) update() error {
 	// h0_mlp_W1 ·= 1 − 0.001·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3052,8 +2897,8 @@ func (m *Model) update() error {
 	// h0_mlp_b1 ·= 1 − 0.001·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h0_mlp_b1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3067,8 +2912,8 @@ func (m *Model) update() error {
 	// h0_mlp_W2 ·= 1 − 0.001·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3082,8 +2927,8 @@ func (m *Model) update() error {
 	// h0_mlp_b2 ·= 1 − 0.001·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_mlp_b2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3097,8 +2942,8 @@ func (m *Model) update() error {
 	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3112,8 +2957,8 @@ func (m *Model) update() error {
 	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3127,8 +2972,8 @@ func (m *Model) update() error {
 	// h1_attn_Wq ·= 1 − 0.001·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3142,8 +2987,8 @@ func (m *Model) update() error {
 	// h1_attn_bq ·= 1 − 0.001·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bq[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3157,8 +3002,8 @@ func (m *Model) update() error {
 	// h1_attn_Wk ·= 1 − 0.001·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3172,8 +3017,8 @@ func (m *Model) update() error {
 	// h1_attn_bk ·= 1 − 0.001·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bk[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3187,8 +3032,8 @@ func (m *Model) update() error {
 	// h1_attn_Wv ·= 1 − 0.001·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3202,8 +3047,8 @@ func (m *Model) update() error {
 	// h1_attn_bv ·= 1 − 0.001·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bv[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3217,8 +3062,8 @@ func (m *Model) update() error {
 	// h1_attn_Wo ·= 1 − 0.001·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3232,8 +3077,8 @@ func (m *Model) update() error {
 	// h1_attn_bo ·= 1 − 0.001·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bo[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3247,8 +3092,8 @@ func (m *Model) update() error {
 	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3262,8 +3107,8 @@ func (m *Model) update() error {
 	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3277,8 +3122,8 @@ func (m *Model) update() error {
 	// h1_mlp_W1 ·= 1 − 0.001·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3292,8 +3137,8 @@ func (m *Model) update() error {
 	// h1_mlp_b1 ·= 1 − 0.001·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h1_mlp_b1[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3307,8 +3152,8 @@ func (m *Model) update() error {
 	// h1_mlp_W2 ·= 1 − 0.001·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3322,8 +3167,8 @@ func (m *Model) update() error {
 	// h1_mlp_b2 ·= 1 − 0.001·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_mlp_b2[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3337,8 +3182,8 @@ func (m *Model) update() error {
 	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_gamma[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3352,8 +3197,8 @@ func (m *Model) update() error {
 	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
 	{
 		lr := 0.001
-		bc1 := 1 - math.Pow(0.9, float64(t[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t[0])))
+		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_beta[i])
 			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
@@ -3364,8 +3209,8 @@ func (m *Model) update() error {
 		}
 	}
 
-	// updates ← t
-	copy(updates, t)
+	// updates ← t_2
+	copy(updates, t_2)
 	return nil
 }
 
@@ -3716,9 +3561,7 @@ func (m *Model) prefill() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 65, 128, lnf[b*8192:], 128, wte, 128, logits[b*4160:], 65, false)
-	}
+	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:88)
 	copy(h0_attn_k_cache, h0_attn_k)
@@ -4104,9 +3947,7 @@ func (m *Model) decode() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 16, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	for b := range 16 {
-		Gemm(m.pool, false, true, 1, 65, 128, lnf[b*128:], 128, wte, 128, logits[b*65:], 65, false)
-	}
+	Gemm(m.pool, false, true, 16, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
@@ -4159,9 +4000,7 @@ func (m *Model) decode() error {
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wq, 128, t25[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4177,9 +4016,7 @@ func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, 
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wk, 128, t29[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4195,9 +4032,7 @@ func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, 
 //	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wv, 128, t33[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4239,9 +4074,7 @@ func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h
 //	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, t45[b*8192:], 128, h0_attn_Wo, 128, t46[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4259,9 +4092,7 @@ func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo 
 //	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 512, 128, h0_ln2[b*8192:], 128, h0_mlp_W1, 512, t52[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 512 {
@@ -4279,9 +4110,7 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 //	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden[b*32768:], 512, h0_mlp_W2, 128, t55[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4298,9 +4127,7 @@ func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resi
 //	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wq, 128, t77[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4316,9 +4143,7 @@ func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, 
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wk, 128, t81[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4334,9 +4159,7 @@ func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, 
 //	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wv, 128, t85[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4378,9 +4201,7 @@ func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h
 //	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, t95[b*8192:], 128, h1_attn_Wo, 128, t96[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4398,9 +4219,7 @@ func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_att
 //	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 512, 128, h1_ln2[b*8192:], 128, h1_mlp_W1, 512, t102[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 512 {
@@ -4418,9 +4237,7 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 //	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden[b*32768:], 512, h1_mlp_W2, 128, t105[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4437,9 +4254,7 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resi
 //	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t99 []float32, h0_attn_q_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wq, 128, t99[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4455,9 +4270,7 @@ func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32
 //	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t103 []float32, h0_attn_k_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wk, 128, t103[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4473,9 +4286,7 @@ func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32
 //	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t107 []float32, h0_attn_v_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wv, 128, t107[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4521,9 +4332,7 @@ func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32,
 //	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t119 []float32, t120 []float32, h0_resid1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, t119[b*8192:], 128, h0_attn_Wo, 128, t120[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4541,9 +4350,7 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 512, 128, h0_ln2[b*8192:], 128, h0_mlp_W1, 512, t126[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 512 {
@@ -4562,9 +4369,7 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t129 []float32, h0_resid2 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden[b*32768:], 512, h0_mlp_W2, 128, t129[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4581,9 +4386,7 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t151 []float32, h1_attn_q_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wq, 128, t151[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4599,9 +4402,7 @@ func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32
 //	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t155 []float32, h1_attn_k_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wk, 128, t155[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4617,9 +4418,7 @@ func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32
 //	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t159 []float32, h1_attn_v_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wv, 128, t159[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4665,9 +4464,7 @@ func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32,
 //	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t169 []float32, t170 []float32, h1_resid1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, t169[b*8192:], 128, h1_attn_Wo, 128, t170[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4685,9 +4482,7 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 512, 128, h1_ln2[b*8192:], 128, h1_mlp_W1, 512, t176[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 512 {
@@ -4706,9 +4501,7 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t179 []float32, h1_resid2 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden[b*32768:], 512, h1_mlp_W2, 128, t179[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4720,32 +4513,30 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 	}
 }
 
-// fusedT206 is one fused epilogue kernel over f32[16,64,512]:
+// fusedT208 is one fused epilogue kernel over f32[16,64,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t206 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT206(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t206 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 512, 128, dh1_resid2[b*8192:], 128, h1_mlp_W2, 128, dh1_mlp_hidden[b*32768:], 512, false)
-	}
+//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
+	Gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
 	for i := range 524288 {
-		t206v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
-		t206[i] = t206v
+		t208v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
+		t208[i] = t208v
 	}
 }
 
-// fusedT228 is one fused elementwise kernel over f32[16,4,64,64]:
+// fusedT232 is one fused elementwise kernel over f32[16,4,64,64]:
 //
-//	dh1_attn_scores = causal ? t225 : 0  (Where, models/gpt/gpt.go:88)
-//	t228 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT228(t225 []float32, t228 []float32) {
+//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
+//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 	for i := range 16 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					dh1_attn_scores := where(l <= k, t225[i*16384+j*4096+k*64+l], 0)
-					t228v := dh1_attn_scores * 0.17677669529663687
-					t228[i*16384+j*4096+k*64+l] = t228v
+					dh1_attn_scores := where(l <= k, t229[i*16384+j*4096+k*64+l], 0)
+					t232v := dh1_attn_scores * 0.17677669529663687
+					t232[i*16384+j*4096+k*64+l] = t232v
 				}
 			}
 		}
@@ -4754,46 +4545,42 @@ func (m *Model) fusedT228(t225 []float32, t228 []float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[16,64,128]:
 //
-//	t246 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t249 = t234 + t240  (Add, models/gpt/gpt.go:126)
-//	dh1_ln1 = t249 + t246  (Add, models/gpt/gpt.go:126)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t234 []float32, t240 []float32, dh1_attn_q_proj []float32, t246 []float32, dh1_ln1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj[b*8192:], 128, h1_attn_Wq, 128, t246[b*8192:], 128, false)
-	}
+//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
+//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
+	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
 	for i := range 131072 {
-		t249 := t234[i] + t240[i]
-		dh1_ln1v := t249 + t246[i]
+		t254 := t238[i] + t245[i]
+		dh1_ln1v := t254 + t251[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
 
-// fusedT261 is one fused epilogue kernel over f32[16,64,512]:
+// fusedT267 is one fused epilogue kernel over f32[16,64,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t261 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT261(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t261 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 512, 128, dh0_resid2[b*8192:], 128, h0_mlp_W2, 128, dh0_mlp_hidden[b*32768:], 512, false)
-	}
+//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
+	Gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
 	for i := range 524288 {
-		t261v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
-		t261[i] = t261v
+		t267v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
+		t267[i] = t267v
 	}
 }
 
-// fusedT282 is one fused elementwise kernel over f32[16,4,64,64]:
+// fusedT290 is one fused elementwise kernel over f32[16,4,64,64]:
 //
-//	dh0_attn_scores = causal ? t280 : 0  (Where, models/gpt/gpt.go:88)
-//	t282 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT282(t280 []float32, t282 []float32) {
+//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
+//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 	for i := range 16 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					dh0_attn_scores := where(l <= k, t280[i*16384+j*4096+k*64+l], 0)
-					t282v := dh0_attn_scores * 0.17677669529663687
-					t282[i*16384+j*4096+k*64+l] = t282v
+					dh0_attn_scores := where(l <= k, t288[i*16384+j*4096+k*64+l], 0)
+					t290v := dh0_attn_scores * 0.17677669529663687
+					t290[i*16384+j*4096+k*64+l] = t290v
 				}
 			}
 		}
@@ -4802,17 +4589,27 @@ func (m *Model) fusedT282(t280 []float32, t282 []float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[16,64,128]:
 //
-//	t300 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t303 = t288 + t294  (Add, models/gpt/gpt.go:126)
-//	dh0_ln1 = t303 + t300  (Add, models/gpt/gpt.go:126)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t288 []float32, t294 []float32, dh0_attn_q_proj []float32, t300 []float32, dh0_ln1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj[b*8192:], 128, h0_attn_Wq, 128, t300[b*8192:], 128, false)
-	}
+//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
+//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
+	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
 	for i := range 131072 {
-		t303 := t288[i] + t294[i]
-		dh0_ln1v := t303 + t300[i]
+		t312 := t296[i] + t303[i]
+		dh0_ln1v := t312 + t309[i]
 		dh0_ln1[i] = dh0_ln1v
+	}
+}
+
+// fusedDwte is one fused epilogue kernel over f32[65,128]:
+//
+//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
+	Gemm(m.pool, true, false, 65, 128, 1024, t196, 65, t195, 128, t197, 128, false)
+	for i := range 8320 {
+		dwtev := t197[i] + t321[i]
+		dwte[i] = dwtev
 	}
 }
 
@@ -4821,9 +4618,7 @@ func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t288 []float32, t294 []float3
 //	t30 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t30 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t30 []float32, h0_attn_q_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wq, 128, t30[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t30, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4839,9 +4634,7 @@ func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32
 //	t34 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t34 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t34 []float32, h0_attn_k_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wk, 128, t34[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t34, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4857,9 +4650,7 @@ func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32
 //	t38 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t38 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t38 []float32, h0_attn_v_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h0_ln1[b*8192:], 128, h0_attn_Wv, 128, t38[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t38, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4901,9 +4692,7 @@ func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32,
 //	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, t50[b*8192:], 128, h0_attn_Wo, 128, t51[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4921,9 +4710,7 @@ func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 512, 128, h0_ln2[b*8192:], 128, h0_mlp_W1, 512, t57[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 512 {
@@ -4941,9 +4728,7 @@ func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden[b*32768:], 512, h0_mlp_W2, 128, t60[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4960,9 +4745,7 @@ func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wq, 128, t82[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4978,9 +4761,7 @@ func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32
 //	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wk, 128, t86[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -4996,9 +4777,7 @@ func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32
 //	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, h1_ln1[b*8192:], 128, h1_attn_Wv, 128, t90[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -5040,9 +4819,7 @@ func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32,
 //	h1_attn_out = t101 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t100 []float32, t101 []float32, h1_resid1 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 128, t100[b*8192:], 128, h1_attn_Wo, 128, t101[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 128, t100, 128, h1_attn_Wo, 128, t101, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -5060,9 +4837,7 @@ func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	t108 = t107 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t108)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t107 []float32, h1_mlp_hidden []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 512, 128, h1_ln2[b*8192:], 128, h1_mlp_W1, 512, t107[b*32768:], 512, false)
-	}
+	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 512 {
@@ -5080,9 +4855,7 @@ func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t110 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t110 []float32, h1_resid2 []float32) {
-	for b := range 16 {
-		Gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden[b*32768:], 512, h1_mlp_W2, 128, t110[b*8192:], 128, false)
-	}
+	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t110, 128, false)
 	for i := range 16 {
 		for j := range 64 {
 			for k := range 128 {
@@ -5099,9 +4872,7 @@ func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 //	t32 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t32 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t32 []float32, h0_attn_q_proj []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wq, 128, t32[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t32, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_q_projv := t32[i*128+k] + h0_attn_bq[k]
@@ -5115,9 +4886,7 @@ func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32
 //	t36 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t36 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t36 []float32, h0_attn_k_proj []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wk, 128, t36[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t36, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_k_projv := t36[i*128+k] + h0_attn_bk[k]
@@ -5131,9 +4900,7 @@ func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32
 //	t40 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t40 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t40 []float32, h0_attn_v_proj []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, h0_ln1[b*128:], 128, h0_attn_Wv, 128, t40[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t40, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_v_projv := t40[i*128+k] + h0_attn_bv[k]
@@ -5148,9 +4915,7 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 //	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, t46[b*128:], 128, h0_attn_Wo, 128, t47[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_out := t47[i*128+k] + h0_attn_bo[k]
@@ -5166,9 +4931,7 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, h0_mlp_hidden []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 512, 128, h0_ln2[b*128:], 128, h0_mlp_W1, 512, t53[b*512:], 512, false)
-	}
+	Gemm(m.pool, false, false, 16, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	for i := range 16 {
 		for k := range 512 {
 			t54 := t53[i*512+k] + h0_mlp_b1[k]
@@ -5184,9 +4947,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 512, h0_mlp_hidden[b*512:], 512, h0_mlp_W2, 128, t56[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_mlp_out := t56[i*128+k] + h0_mlp_b2[k]
@@ -5201,9 +4962,7 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wq, 128, t78[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_q_projv := t78[i*128+k] + h1_attn_bq[k]
@@ -5217,9 +4976,7 @@ func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32
 //	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wk, 128, t82[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_k_projv := t82[i*128+k] + h1_attn_bk[k]
@@ -5233,9 +4990,7 @@ func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32
 //	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, h1_ln1[b*128:], 128, h1_attn_Wv, 128, t86[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_v_projv := t86[i*128+k] + h1_attn_bv[k]
@@ -5250,9 +5005,7 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 //	h1_attn_out = t93 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t92 []float32, t93 []float32, h1_resid1 []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 128, t92[b*128:], 128, h1_attn_Wo, 128, t93[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 128, t92, 128, h1_attn_Wo, 128, t93, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_out := t93[i*128+k] + h1_attn_bo[k]
@@ -5268,9 +5021,7 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	t100 = t99 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t100)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t99 []float32, h1_mlp_hidden []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 512, 128, h1_ln2[b*128:], 128, h1_mlp_W1, 512, t99[b*512:], 512, false)
-	}
+	Gemm(m.pool, false, false, 16, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
 	for i := range 16 {
 		for k := range 512 {
 			t100 := t99[i*512+k] + h1_mlp_b1[k]
@@ -5286,9 +5037,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t102 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t102 []float32, h1_resid2 []float32) {
-	for b := range 16 {
-		GemmSmall(false, false, 1, 128, 512, h1_mlp_hidden[b*512:], 512, h1_mlp_W2, 128, t102[b*128:], 128, false)
-	}
+	Gemm(m.pool, false, false, 16, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t102, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_mlp_out := t102[i*128+k] + h1_mlp_b2[k]
