@@ -19,7 +19,7 @@ var trainDefaults = map[string]TrainDefaults{
 	"xor":         {Opt: "sgd", LR: 0.5, Steps: 10000, Log: 2000}, // the text: lr 0.5, 10,000 epochs, full batch
 	"mlp":         {Opt: "sgd", LR: 0.1, Steps: 200, Log: 50},
 	"tinydecoder": {Opt: "adam", LR: 0.01, Steps: 300, Log: 50},
-	// 3,500 steps of 1,024 tokens (3.6M tokens of Go source), about 14
+	// 3,500 steps of 1,024 tokens (3.6M tokens of Go source), 14–15
 	// minutes on two cores, reach a validation loss 40% below the unigram
 	// baseline; 3,000 stop at 39.7% (docs/benchmarks.md).
 	"gpt":      {Opt: "adamw", LR: 2e-3, Steps: 3500, Log: 100, Eval: 500, Warmup: 100},
