@@ -51,15 +51,7 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bin, err := compile.BuildRunner(prog)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := compile.StartServer(bin, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := startRunner(t, prog)
 			ids := prog.Predict.Inputs()[0].Type.Shape
 			ctx := ids[len(ids)-1]
 			for _, p := range slices.Compact([]int{1, ctx / 2, ctx}) {
@@ -127,15 +119,7 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := compile.BuildRunner(res.Program)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := compile.StartServer(bin, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startRunner(t, res.Program)
 	run := func(noCache bool) []int32 {
 		var toks []int32
 		err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 1}, N: 6, NoCache: noCache}, func(r *compile.ServerResult) error {
@@ -169,4 +153,20 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	if again := run(false); !slices.Equal(again, cached) {
 		t.Errorf("after the errors, generation gives %v, want %v", again, cached)
 	}
+}
+
+// startRunner builds the generated runner of prog and starts it; the test
+// stops it at its end.
+func startRunner(t *testing.T, prog *graph.Program) *compile.Server {
+	t.Helper()
+	bin, err := compile.BuildRunner(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := compile.StartServer(bin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }

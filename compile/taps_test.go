@@ -43,15 +43,7 @@ func TestTaps(t *testing.T) {
 	}
 	var results [2]*compile.ServerResult
 	for i, res := range []*compile.Result{plain, tapped} {
-		bin, err := compile.BuildRunner(res.Program)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := compile.StartServer(bin, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
+		srv := startRunner(t, res.Program)
 		if results[i], err = srv.Do(req); err != nil {
 			t.Fatal(err)
 		}
