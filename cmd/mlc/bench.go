@@ -67,7 +67,11 @@ func cmdBench(c *cli, args []string) error {
 		return nil
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "%s (%s, %s), %s, GOMAXPROCS %d: per call, median of %d runs [min – max]\n\n", rep.Model, rep.Config, rep.DType, rep.GOARCH, rep.Procs, *runs)
+	cfg := rep.Config
+	if cfg == "" {
+		cfg = "no config"
+	}
+	fmt.Fprintf(w, "%s (%s, %s), %s, GOMAXPROCS %d: per call, median of %d runs [min – max]\n\n", rep.Model, cfg, rep.DType, rep.GOARCH, rep.Procs, *runs)
 	fmt.Fprintf(w, "%-11s %-10s %34s %10s %12s\n", "entry", "engine", "ns/call [min – max]", "allocs", "bytes")
 	for _, e := range rep.Entries {
 		line := func(engine string, s *compile.BenchStats) {
