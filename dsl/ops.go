@@ -227,6 +227,15 @@ func LayerNorm(x, gamma, beta *Tensor, eps float64) *Tensor {
 	return x.Normalize(eps).Mul(gamma).Add(beta)
 }
 
+// NewLayerNorm declares name.gamma (ones) and name.beta (zeros) of width d
+// and returns the LayerNorm over the last axis that uses them, its result
+// named name. The LayerNorm's nodes carry the line that applies it.
+func NewLayerNorm(b *Builder, name string, d int, eps float64) func(*Tensor) *Tensor {
+	gamma := b.Param(name+".gamma", Ones(), d)
+	beta := b.Param(name+".beta", Zeros(), d)
+	return func(x *Tensor) *Tensor { return LayerNorm(x, gamma, beta, eps).As(name) }
+}
+
 // CausalMask is the bool [T, T] mask that lets position i see positions j ≤ i.
 func (b *Builder) CausalMask(t int) *Tensor {
 	return b.leaf(graph.OpCausalMask, "", graph.T(graph.Bool, t, t), graph.Attrs{Shape: []int{t, t}})

@@ -797,9 +797,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t10 = layernorm(emb)  (LayerNorm, models/bert/bert.go:150)
-	//	t11 = t10 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	emb_ln = t11 + emb_ln_beta  (Add, models/bert/bert.go:150)
+	//	t10 = layernorm(emb)  (LayerNorm, models/bert/bert.go:74)
+	//	t11 = t10 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:74)
+	//	emb_ln = t11 + emb_ln_beta  (Add, models/bert/bert.go:74)
 	layerNormAffine(emb_ln, nil, emb, emb_ln_gamma, emb_ln_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -896,9 +896,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t53 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:150)
-	//	t54 = t53 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	h0_ln1 = t54 + h0_ln1_beta  (Add, models/bert/bert.go:150)
+	//	t53 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:97)
+	//	t54 = t53 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:97)
+	//	h0_ln1 = t54 + h0_ln1_beta  (Add, models/bert/bert.go:97)
 	layerNormAffine(h0_ln1, nil, h0_resid1, h0_ln1_gamma, h0_ln1_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -917,9 +917,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t62 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:150)
-	//	t63 = t62 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	h0_ln2 = t63 + h0_ln2_beta  (Add, models/bert/bert.go:150)
+	//	t62 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:98)
+	//	t63 = t62 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:98)
+	//	h0_ln2 = t63 + h0_ln2_beta  (Add, models/bert/bert.go:98)
 	layerNormAffine(h0_ln2, nil, h0_resid2, h0_ln2_gamma, h0_ln2_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1016,9 +1016,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t103 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:150)
-	//	t104 = t103 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	h1_ln1 = t104 + h1_ln1_beta  (Add, models/bert/bert.go:150)
+	//	t103 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:97)
+	//	t104 = t103 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:97)
+	//	h1_ln1 = t104 + h1_ln1_beta  (Add, models/bert/bert.go:97)
 	layerNormAffine(h1_ln1, nil, h1_resid1, h1_ln1_gamma, h1_ln1_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1037,9 +1037,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t112 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:150)
-	//	t113 = t112 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	h1_ln2 = t113 + h1_ln2_beta  (Add, models/bert/bert.go:150)
+	//	t112 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:98)
+	//	t113 = t112 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:98)
+	//	h1_ln2 = t113 + h1_ln2_beta  (Add, models/bert/bert.go:98)
 	layerNormAffine(h1_ln2, nil, h1_resid2, h1_ln2_gamma, h1_ln2_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1051,9 +1051,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t123 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:150)
-	//	t124 = t123 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	mlm_ln = t124 + mlm_ln_beta  (Add, models/bert/bert.go:150)
+	//	t123 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:111)
+	//	t124 = t123 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:111)
+	//	mlm_ln = t124 + mlm_ln_beta  (Add, models/bert/bert.go:111)
 	layerNormAffine(mlm_ln, nil, mlm_hidden, mlm_ln_gamma, mlm_ln_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1207,9 +1207,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t12 = layernorm(emb)  (LayerNorm, models/bert/bert.go:150)
-	//	t13 = t12 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	emb_ln = t13 + emb_ln_beta  (Add, models/bert/bert.go:150)
+	//	t12 = layernorm(emb)  (LayerNorm, models/bert/bert.go:74)
+	//	t13 = t12 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:74)
+	//	emb_ln = t13 + emb_ln_beta  (Add, models/bert/bert.go:74)
 	layerNormAffine(emb_ln, t12, emb, emb_ln_gamma, emb_ln_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1306,9 +1306,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t55 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:150)
-	//	t56 = t55 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	h0_ln1 = t56 + h0_ln1_beta  (Add, models/bert/bert.go:150)
+	//	t55 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:97)
+	//	t56 = t55 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:97)
+	//	h0_ln1 = t56 + h0_ln1_beta  (Add, models/bert/bert.go:97)
 	layerNormAffine(h0_ln1, t55, h0_resid1, h0_ln1_gamma, h0_ln1_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1327,9 +1327,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t64 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:150)
-	//	t65 = t64 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	h0_ln2 = t65 + h0_ln2_beta  (Add, models/bert/bert.go:150)
+	//	t64 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:98)
+	//	t65 = t64 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:98)
+	//	h0_ln2 = t65 + h0_ln2_beta  (Add, models/bert/bert.go:98)
 	layerNormAffine(h0_ln2, t64, h0_resid2, h0_ln2_gamma, h0_ln2_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1426,9 +1426,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t105 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:150)
-	//	t106 = t105 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	h1_ln1 = t106 + h1_ln1_beta  (Add, models/bert/bert.go:150)
+	//	t105 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:97)
+	//	t106 = t105 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:97)
+	//	h1_ln1 = t106 + h1_ln1_beta  (Add, models/bert/bert.go:97)
 	layerNormAffine(h1_ln1, t105, h1_resid1, h1_ln1_gamma, h1_ln1_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1447,9 +1447,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t114 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:150)
-	//	t115 = t114 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	h1_ln2 = t115 + h1_ln2_beta  (Add, models/bert/bert.go:150)
+	//	t114 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:98)
+	//	t115 = t114 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:98)
+	//	h1_ln2 = t115 + h1_ln2_beta  (Add, models/bert/bert.go:98)
 	layerNormAffine(h1_ln2, t114, h1_resid2, h1_ln2_gamma, h1_ln2_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1461,9 +1461,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:150)
-	//	t126 = t125 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	mlm_ln = t126 + mlm_ln_beta  (Add, models/bert/bert.go:150)
+	//	t125 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:111)
+	//	t126 = t125 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:111)
+	//	mlm_ln = t126 + mlm_ln_beta  (Add, models/bert/bert.go:111)
 	layerNormAffine(mlm_ln, t125, mlm_hidden, mlm_ln_gamma, mlm_ln_beta, 512, 64, 1e-12)
 
 	// fused epilogue:
@@ -1725,7 +1725,7 @@ func (m *Model) backward() error {
 	// t144 = reshape(mlm_ln, [512,64])
 	// t145 = reshape(dlogits, [512,512])
 
-	// grad of mlm_ln = (t125 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:150)
+	// grad of mlm_ln = (t125 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:111)
 	// dmlm_ln_beta = Σ_[0,1](dmlm_ln)
 	for k := range 64 {
 		var s float64 = 0.0
@@ -1737,7 +1737,7 @@ func (m *Model) backward() error {
 		dmlm_ln_beta[k] = float32(s)
 	}
 
-	// grad of t126 = t125 ⊙ mlm_ln_gamma  (models/bert/bert.go:150)
+	// grad of t126 = t125 ⊙ mlm_ln_gamma  (models/bert/bert.go:111)
 	// t149 = dmlm_ln ⊙ t125
 	for i := range 32768 {
 		t149[i] = dmlm_ln[i] * t125[i]
@@ -1755,8 +1755,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:111)
+	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:111)
 	layerNormGradScaled(dmlm_hidden, mlm_hidden, dmlm_ln, mlm_ln_gamma, 512, 64, 1e-12)
 
 	// grad of mlm_hidden = gelu(t123)  (models/bert/bert.go:111)
@@ -1785,7 +1785,7 @@ func (m *Model) backward() error {
 	// dmlm_W = (reshape(h1_ln2, [512,64]))ᵀ · (reshape(t152, [512,64]))
 	Gemm(m.pool, true, false, 64, 64, 512, t155, 64, t156, 64, dmlm_W, 64, false)
 
-	// grad of h1_ln2 = (t114 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:150)
+	// grad of h1_ln2 = (t114 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:98)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 64 {
 		var s float64 = 0.0
@@ -1797,7 +1797,7 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t115 = t114 ⊙ h1_ln2_gamma  (models/bert/bert.go:150)
+	// grad of t115 = t114 ⊙ h1_ln2_gamma  (models/bert/bert.go:98)
 	// t160 = dh1_ln2 ⊙ t114
 	for i := range 32768 {
 		t160[i] = dh1_ln2[i] * t114[i]
@@ -1815,8 +1815,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t159 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	dh1_resid2 = (t159 − mean(t159) − x̂ ⊙ mean(t159 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t159 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:98)
+	//	dh1_resid2 = (t159 − mean(t159) − x̂ ⊙ mean(t159 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:98)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dh1_ln2, h1_ln2_gamma, 512, 64, 1e-12)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/bert/bert.go:89)
@@ -1864,10 +1864,10 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-	//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:150)
+	//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:97)
 	m.fusedDh1_ln1(h1_mlp_W1, dh1_resid2, t168, t170, dh1_ln1)
 
-	// grad of h1_ln1 = (t105 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/bert/bert.go:150)
+	// grad of h1_ln1 = (t105 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/bert/bert.go:97)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 64 {
 		var s float64 = 0.0
@@ -1879,7 +1879,7 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t106 = t105 ⊙ h1_ln1_gamma  (models/bert/bert.go:150)
+	// grad of t106 = t105 ⊙ h1_ln1_gamma  (models/bert/bert.go:97)
 	// t177 = dh1_ln1 ⊙ t105
 	for i := range 32768 {
 		t177[i] = dh1_ln1[i] * t105[i]
@@ -1897,8 +1897,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t176 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	dh1_resid1 = (t176 − mean(t176) − x̂ ⊙ mean(t176 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t176 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:97)
+	//	dh1_resid1 = (t176 − mean(t176) − x̂ ⊙ mean(t176 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:97)
 	layerNormGradScaled(dh1_resid1, h1_resid1, dh1_ln1, h1_ln1_gamma, 512, 64, 1e-12)
 
 	// grad of h1_attn_out = t101 · h1_attn_Wo + h1_attn_bo  (models/bert/bert.go:97)
@@ -2070,12 +2070,12 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-	//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:150)
-	//	t215 = t214 + t205  (Add, models/bert/bert.go:150)
-	//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:150)
+	//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:98)
+	//	t215 = t214 + t205  (Add, models/bert/bert.go:98)
+	//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:98)
 	m.fusedDh0_ln2(h1_attn_Wq, dh1_resid1, t198, t205, dh1_attn_q_proj, t211, dh0_ln2)
 
-	// grad of h0_ln2 = (t64 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/bert/bert.go:150)
+	// grad of h0_ln2 = (t64 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/bert/bert.go:98)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 64 {
 		var s float64 = 0.0
@@ -2087,7 +2087,7 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t65 = t64 ⊙ h0_ln2_gamma  (models/bert/bert.go:150)
+	// grad of t65 = t64 ⊙ h0_ln2_gamma  (models/bert/bert.go:98)
 	// t219 = dh0_ln2 ⊙ t64
 	for i := range 32768 {
 		t219[i] = dh0_ln2[i] * t64[i]
@@ -2105,8 +2105,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t218 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:150)
-	//	dh0_resid2 = (t218 − mean(t218) − x̂ ⊙ mean(t218 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t218 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:98)
+	//	dh0_resid2 = (t218 − mean(t218) − x̂ ⊙ mean(t218 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:98)
 	layerNormGradScaled(dh0_resid2, h0_resid2, dh0_ln2, h0_ln2_gamma, 512, 64, 1e-12)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/bert/bert.go:89)
@@ -2154,10 +2154,10 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-	//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:150)
+	//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:97)
 	m.fusedDh0_ln1(h0_mlp_W1, dh0_resid2, t227, t229, dh0_ln1)
 
-	// grad of h0_ln1 = (t55 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/bert/bert.go:150)
+	// grad of h0_ln1 = (t55 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/bert/bert.go:97)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 64 {
 		var s float64 = 0.0
@@ -2169,7 +2169,7 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t56 = t55 ⊙ h0_ln1_gamma  (models/bert/bert.go:150)
+	// grad of t56 = t55 ⊙ h0_ln1_gamma  (models/bert/bert.go:97)
 	// t236 = dh0_ln1 ⊙ t55
 	for i := range 32768 {
 		t236[i] = dh0_ln1[i] * t55[i]
@@ -2187,8 +2187,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t235 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:150)
-	//	dh0_resid1 = (t235 − mean(t235) − x̂ ⊙ mean(t235 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t235 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:97)
+	//	dh0_resid1 = (t235 − mean(t235) − x̂ ⊙ mean(t235 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:97)
 	layerNormGradScaled(dh0_resid1, h0_resid1, dh0_ln1, h0_ln1_gamma, 512, 64, 1e-12)
 
 	// grad of h0_attn_out = t51 · h0_attn_Wo + h0_attn_bo  (models/bert/bert.go:97)
@@ -2360,12 +2360,12 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-	//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:150)
-	//	t273 = t272 + t263  (Add, models/bert/bert.go:150)
-	//	demb_ln = t273 + t269  (Add, models/bert/bert.go:150)
+	//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:74)
+	//	t273 = t272 + t263  (Add, models/bert/bert.go:74)
+	//	demb_ln = t273 + t269  (Add, models/bert/bert.go:74)
 	m.fusedDemb_ln(h0_attn_Wq, dh0_resid1, t256, t263, dh0_attn_q_proj, t269, demb_ln)
 
-	// grad of emb_ln = (t12 ⊙ emb_ln_gamma) + emb_ln_beta  (models/bert/bert.go:150)
+	// grad of emb_ln = (t12 ⊙ emb_ln_gamma) + emb_ln_beta  (models/bert/bert.go:74)
 	// demb_ln_beta = Σ_[0,1](demb_ln)
 	for k := range 64 {
 		var s float64 = 0.0
@@ -2377,7 +2377,7 @@ func (m *Model) backward() error {
 		demb_ln_beta[k] = float32(s)
 	}
 
-	// grad of t13 = t12 ⊙ emb_ln_gamma  (models/bert/bert.go:150)
+	// grad of t13 = t12 ⊙ emb_ln_gamma  (models/bert/bert.go:74)
 	// t277 = demb_ln ⊙ t12
 	for i := range 32768 {
 		t277[i] = demb_ln[i] * t12[i]
@@ -2395,8 +2395,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t276 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:150)
-	//	demb = (t276 − mean(t276) − x̂ ⊙ mean(t276 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:150)
+	//	t276 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:74)
+	//	demb = (t276 − mean(t276) − x̂ ⊙ mean(t276 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:74)
 	layerNormGradScaled(demb, emb, demb_ln, emb_ln_gamma, 512, 64, 1e-12)
 
 	// grad of emb = wte[ids] + wpe  (models/bert/bert.go:72)
@@ -2520,22 +2520,22 @@ func (m *Model) update() error {
 		wpe[i] = float32(float64(wpe[i]) - 0.1*float64(dwpe[i]))
 	}
 
-	// emb_ln_gamma −= 0.1 · demb_ln_gamma  (models/bert/bert.go:148)
+	// emb_ln_gamma −= 0.1 · demb_ln_gamma  (models/bert/bert.go:74)
 	for i := range 64 {
 		emb_ln_gamma[i] = float32(float64(emb_ln_gamma[i]) - 0.1*float64(demb_ln_gamma[i]))
 	}
 
-	// emb_ln_beta −= 0.1 · demb_ln_beta  (models/bert/bert.go:149)
+	// emb_ln_beta −= 0.1 · demb_ln_beta  (models/bert/bert.go:74)
 	for i := range 64 {
 		emb_ln_beta[i] = float32(float64(emb_ln_beta[i]) - 0.1*float64(demb_ln_beta[i]))
 	}
 
-	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/bert/bert.go:148)
+	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/bert/bert.go:79)
 	for i := range 64 {
 		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - 0.1*float64(dh0_ln1_gamma[i]))
 	}
 
-	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/bert/bert.go:149)
+	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/bert/bert.go:79)
 	for i := range 64 {
 		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - 0.1*float64(dh0_ln1_beta[i]))
 	}
@@ -2580,12 +2580,12 @@ func (m *Model) update() error {
 		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - 0.1*float64(dh0_attn_bo[i]))
 	}
 
-	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/bert/bert.go:148)
+	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/bert/bert.go:82)
 	for i := range 64 {
 		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - 0.1*float64(dh0_ln2_gamma[i]))
 	}
 
-	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/bert/bert.go:149)
+	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/bert/bert.go:82)
 	for i := range 64 {
 		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - 0.1*float64(dh0_ln2_beta[i]))
 	}
@@ -2610,12 +2610,12 @@ func (m *Model) update() error {
 		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - 0.1*float64(dh0_mlp_b2[i]))
 	}
 
-	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/bert/bert.go:148)
+	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/bert/bert.go:79)
 	for i := range 64 {
 		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - 0.1*float64(dh1_ln1_gamma[i]))
 	}
 
-	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/bert/bert.go:149)
+	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/bert/bert.go:79)
 	for i := range 64 {
 		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - 0.1*float64(dh1_ln1_beta[i]))
 	}
@@ -2660,12 +2660,12 @@ func (m *Model) update() error {
 		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - 0.1*float64(dh1_attn_bo[i]))
 	}
 
-	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/bert/bert.go:148)
+	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/bert/bert.go:82)
 	for i := range 64 {
 		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - 0.1*float64(dh1_ln2_gamma[i]))
 	}
 
-	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/bert/bert.go:149)
+	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/bert/bert.go:82)
 	for i := range 64 {
 		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - 0.1*float64(dh1_ln2_beta[i]))
 	}
@@ -2700,12 +2700,12 @@ func (m *Model) update() error {
 		mlm_b[i] = float32(float64(mlm_b[i]) - 0.1*float64(dmlm_b[i]))
 	}
 
-	// mlm_ln_gamma −= 0.1 · dmlm_ln_gamma  (models/bert/bert.go:148)
+	// mlm_ln_gamma −= 0.1 · dmlm_ln_gamma  (models/bert/bert.go:109)
 	for i := range 64 {
 		mlm_ln_gamma[i] = float32(float64(mlm_ln_gamma[i]) - 0.1*float64(dmlm_ln_gamma[i]))
 	}
 
-	// mlm_ln_beta −= 0.1 · dmlm_ln_beta  (models/bert/bert.go:149)
+	// mlm_ln_beta −= 0.1 · dmlm_ln_beta  (models/bert/bert.go:109)
 	for i := range 64 {
 		mlm_ln_beta[i] = float32(float64(mlm_ln_beta[i]) - 0.1*float64(dmlm_ln_beta[i]))
 	}
@@ -3327,7 +3327,7 @@ func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []floa
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:150)
+//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:97)
 func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t168 []float32, t170 []float32, dh1_ln1 []float32) {
 	Gemm(m.pool, false, true, 512, 64, 256, t168, 256, h1_mlp_W1, 256, t170, 64, false)
 	for i := range 32768 {
@@ -3357,9 +3357,9 @@ func (m *Model) fusedT192(t7 []bool, t189 []float32, t192 []float32) {
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:150)
-//	t215 = t214 + t205  (Add, models/bert/bert.go:150)
-//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:150)
+//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:98)
+//	t215 = t214 + t205  (Add, models/bert/bert.go:98)
+//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:98)
 func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t198 []float32, t205 []float32, dh1_attn_q_proj []float32, t211 []float32, dh0_ln2 []float32) {
 	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t211, 64, false)
 	for i := range 32768 {
@@ -3385,7 +3385,7 @@ func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:88)
-//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:150)
+//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:97)
 func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t227 []float32, t229 []float32, dh0_ln1 []float32) {
 	Gemm(m.pool, false, true, 512, 64, 256, t227, 256, h0_mlp_W1, 256, t229, 64, false)
 	for i := range 32768 {
@@ -3415,9 +3415,9 @@ func (m *Model) fusedT250(t7 []bool, t248 []float32, t250 []float32) {
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
-//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:150)
-//	t273 = t272 + t263  (Add, models/bert/bert.go:150)
-//	demb_ln = t273 + t269  (Add, models/bert/bert.go:150)
+//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:74)
+//	t273 = t272 + t263  (Add, models/bert/bert.go:74)
+//	demb_ln = t273 + t269  (Add, models/bert/bert.go:74)
 func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t256 []float32, t263 []float32, dh0_attn_q_proj []float32, t269 []float32, demb_ln []float32) {
 	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t269, 64, false)
 	for i := range 32768 {

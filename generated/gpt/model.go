@@ -1148,9 +1148,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1241,9 +1241,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1262,9 +1262,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1355,9 +1355,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1376,9 +1376,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1469,9 +1469,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1490,9 +1490,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1583,9 +1583,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1604,9 +1604,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -1817,9 +1817,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, t22, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1910,9 +1910,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, t50, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1931,9 +1931,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, t75, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2024,9 +2024,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, t100, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2045,9 +2045,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h2_ln1, t125, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2138,9 +2138,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h2_ln2, t150, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2159,9 +2159,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h3_ln1, t175, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2252,9 +2252,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h3_ln2, t200, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -2273,9 +2273,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, t211, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -2615,7 +2615,7 @@ func (m *Model) backward() error {
 	// t222 = reshape(lnf, [1024,128])
 	// t223 = reshape(dlogits, [1024,512])
 
-	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:126)
+	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2627,7 +2627,7 @@ func (m *Model) backward() error {
 		dlnf_beta[k] = float32(s)
 	}
 
-	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:126)
+	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
 	// t227 = dlnf ⊙ t211
 	for i := range 131072 {
 		t227[i] = dlnf[i] * t211[i]
@@ -2645,8 +2645,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t226 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	dh3_resid2 = (t226 − mean(t226) − x̂ ⊙ mean(t226 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t226 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh3_resid2 = (t226 − mean(t226) − x̂ ⊙ mean(t226 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	layerNormGradScaled(dh3_resid2, h3_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
 
 	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:83)
@@ -2693,7 +2693,7 @@ func (m *Model) backward() error {
 	// dh3_mlp_W1 = (reshape(h3_ln2, [1024,128]))ᵀ · (reshape(t235, [1024,512]))
 	Gemm(m.pool, true, false, 128, 512, 1024, t238, 128, t239, 512, dh3_mlp_W1, 512, false)
 
-	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:126)
+	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:91)
 	// dh3_ln2_beta = Σ_[0,1](dh3_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2705,7 +2705,7 @@ func (m *Model) backward() error {
 		dh3_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:126)
+	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:91)
 	// t243 = dh3_ln2 ⊙ t200
 	for i := range 131072 {
 		t243[i] = dh3_ln2[i] * t200[i]
@@ -2723,8 +2723,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t242 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t245 = (t242 − mean(t242) − x̂ ⊙ mean(t242 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t242 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t245 = (t242 − mean(t242) − x̂ ⊙ mean(t242 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
 	layerNormGradScaled(t245, h3_resid1, dh3_ln2, h3_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:89)
@@ -2902,11 +2902,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t278 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t281 = t265 + t272  (Add, models/gpt/gpt.go:126)
-	//	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:126)
+	//	t281 = t265 + t272  (Add, models/gpt/gpt.go:88)
+	//	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:88)
 	m.fusedDh3_ln1(h3_attn_Wq, t265, t272, dh3_attn_q_proj, t278, dh3_ln1)
 
-	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:126)
+	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:88)
 	// dh3_ln1_beta = Σ_[0,1](dh3_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2918,7 +2918,7 @@ func (m *Model) backward() error {
 		dh3_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:126)
+	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:88)
 	// t285 = dh3_ln1 ⊙ t175
 	for i := range 131072 {
 		t285[i] = dh3_ln1[i] * t175[i]
@@ -2936,8 +2936,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t284 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t287 = (t284 − mean(t284) − x̂ ⊙ mean(t284 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t284 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t287 = (t284 − mean(t284) − x̂ ⊙ mean(t284 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
 	layerNormGradScaled(t287, h2_resid2, dh3_ln1, h3_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:92)
@@ -2990,7 +2990,7 @@ func (m *Model) backward() error {
 	// dh2_mlp_W1 = (reshape(h2_ln2, [1024,128]))ᵀ · (reshape(t294, [1024,512]))
 	Gemm(m.pool, true, false, 128, 512, 1024, t297, 128, t298, 512, dh2_mlp_W1, 512, false)
 
-	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:126)
+	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:91)
 	// dh2_ln2_beta = Σ_[0,1](dh2_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3002,7 +3002,7 @@ func (m *Model) backward() error {
 		dh2_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:126)
+	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:91)
 	// t302 = dh2_ln2 ⊙ t150
 	for i := range 131072 {
 		t302[i] = dh2_ln2[i] * t150[i]
@@ -3020,8 +3020,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t301 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t304 = (t301 − mean(t301) − x̂ ⊙ mean(t301 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t301 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t304 = (t301 − mean(t301) − x̂ ⊙ mean(t301 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
 	layerNormGradScaled(t304, h2_resid1, dh2_ln2, h2_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:89)
@@ -3199,11 +3199,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t336 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t339 = t323 + t330  (Add, models/gpt/gpt.go:126)
-	//	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:126)
+	//	t339 = t323 + t330  (Add, models/gpt/gpt.go:88)
+	//	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:88)
 	m.fusedDh2_ln1(h2_attn_Wq, t323, t330, dh2_attn_q_proj, t336, dh2_ln1)
 
-	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:126)
+	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:88)
 	// dh2_ln1_beta = Σ_[0,1](dh2_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3215,7 +3215,7 @@ func (m *Model) backward() error {
 		dh2_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:126)
+	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:88)
 	// t343 = dh2_ln1 ⊙ t125
 	for i := range 131072 {
 		t343[i] = dh2_ln1[i] * t125[i]
@@ -3233,8 +3233,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t342 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t345 = (t342 − mean(t342) − x̂ ⊙ mean(t342 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t342 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t345 = (t342 − mean(t342) − x̂ ⊙ mean(t342 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
 	layerNormGradScaled(t345, h1_resid2, dh2_ln1, h2_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:92)
@@ -3287,7 +3287,7 @@ func (m *Model) backward() error {
 	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t352, [1024,512]))
 	Gemm(m.pool, true, false, 128, 512, 1024, t355, 128, t356, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:126)
+	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3299,7 +3299,7 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:126)
+	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
 	// t360 = dh1_ln2 ⊙ t100
 	for i := range 131072 {
 		t360[i] = dh1_ln2[i] * t100[i]
@@ -3317,8 +3317,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t359 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t362 = (t359 − mean(t359) − x̂ ⊙ mean(t359 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t359 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t362 = (t359 − mean(t359) − x̂ ⊙ mean(t359 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
 	layerNormGradScaled(t362, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
@@ -3496,11 +3496,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t394 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t397 = t381 + t388  (Add, models/gpt/gpt.go:126)
-	//	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:126)
+	//	t397 = t381 + t388  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:88)
 	m.fusedDh1_ln1(h1_attn_Wq, t381, t388, dh1_attn_q_proj, t394, dh1_ln1)
 
-	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:126)
+	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3512,7 +3512,7 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:126)
+	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
 	// t401 = dh1_ln1 ⊙ t75
 	for i := range 131072 {
 		t401[i] = dh1_ln1[i] * t75[i]
@@ -3530,8 +3530,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t400 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t403 = (t400 − mean(t400) − x̂ ⊙ mean(t400 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t400 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t403 = (t400 − mean(t400) − x̂ ⊙ mean(t400 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
 	layerNormGradScaled(t403, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
@@ -3584,7 +3584,7 @@ func (m *Model) backward() error {
 	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t410, [1024,512]))
 	Gemm(m.pool, true, false, 128, 512, 1024, t413, 128, t414, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:126)
+	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3596,7 +3596,7 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:126)
+	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
 	// t418 = dh0_ln2 ⊙ t50
 	for i := range 131072 {
 		t418[i] = dh0_ln2[i] * t50[i]
@@ -3614,8 +3614,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t417 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t420 = (t417 − mean(t417) − x̂ ⊙ mean(t417 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t417 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t420 = (t417 − mean(t417) − x̂ ⊙ mean(t417 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
 	layerNormGradScaled(t420, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
@@ -3793,11 +3793,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t452 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t455 = t439 + t446  (Add, models/gpt/gpt.go:126)
-	//	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:126)
+	//	t455 = t439 + t446  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:88)
 	m.fusedDh0_ln1(h0_attn_Wq, t439, t446, dh0_attn_q_proj, t452, dh0_ln1)
 
-	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:126)
+	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -3809,7 +3809,7 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:126)
+	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
 	// t459 = dh0_ln1 ⊙ t22
 	for i := range 131072 {
 		t459[i] = dh0_ln1[i] * t22[i]
@@ -3827,8 +3827,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t458 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t461 = (t458 − mean(t458) − x̂ ⊙ mean(t458 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t458 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t461 = (t458 − mean(t458) − x̂ ⊙ mean(t458 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
 	layerNormGradScaled(t461, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
@@ -4010,12 +4010,12 @@ func (m *Model) update() error {
 		wpe[i] = float32(float64(wpe[i]) - 0.1*float64(dwpe[i]))
 	}
 
-	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:124)
+	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - 0.1*float64(dh0_ln1_gamma[i]))
 	}
 
-	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:125)
+	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - 0.1*float64(dh0_ln1_beta[i]))
 	}
@@ -4060,12 +4060,12 @@ func (m *Model) update() error {
 		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - 0.1*float64(dh0_attn_bo[i]))
 	}
 
-	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:124)
+	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - 0.1*float64(dh0_ln2_gamma[i]))
 	}
 
-	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:125)
+	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - 0.1*float64(dh0_ln2_beta[i]))
 	}
@@ -4090,12 +4090,12 @@ func (m *Model) update() error {
 		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - 0.1*float64(dh0_mlp_b2[i]))
 	}
 
-	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:124)
+	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - 0.1*float64(dh1_ln1_gamma[i]))
 	}
 
-	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:125)
+	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - 0.1*float64(dh1_ln1_beta[i]))
 	}
@@ -4140,12 +4140,12 @@ func (m *Model) update() error {
 		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - 0.1*float64(dh1_attn_bo[i]))
 	}
 
-	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:124)
+	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - 0.1*float64(dh1_ln2_gamma[i]))
 	}
 
-	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:125)
+	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - 0.1*float64(dh1_ln2_beta[i]))
 	}
@@ -4170,12 +4170,12 @@ func (m *Model) update() error {
 		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - 0.1*float64(dh1_mlp_b2[i]))
 	}
 
-	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:124)
+	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - 0.1*float64(dh2_ln1_gamma[i]))
 	}
 
-	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:125)
+	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - 0.1*float64(dh2_ln1_beta[i]))
 	}
@@ -4220,12 +4220,12 @@ func (m *Model) update() error {
 		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - 0.1*float64(dh2_attn_bo[i]))
 	}
 
-	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:124)
+	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - 0.1*float64(dh2_ln2_gamma[i]))
 	}
 
-	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:125)
+	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - 0.1*float64(dh2_ln2_beta[i]))
 	}
@@ -4250,12 +4250,12 @@ func (m *Model) update() error {
 		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - 0.1*float64(dh2_mlp_b2[i]))
 	}
 
-	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:124)
+	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - 0.1*float64(dh3_ln1_gamma[i]))
 	}
 
-	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:125)
+	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
 		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - 0.1*float64(dh3_ln1_beta[i]))
 	}
@@ -4300,12 +4300,12 @@ func (m *Model) update() error {
 		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - 0.1*float64(dh3_attn_bo[i]))
 	}
 
-	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:124)
+	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - 0.1*float64(dh3_ln2_gamma[i]))
 	}
 
-	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:125)
+	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
 		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - 0.1*float64(dh3_ln2_beta[i]))
 	}
@@ -4330,12 +4330,12 @@ func (m *Model) update() error {
 		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - 0.1*float64(dh3_mlp_b2[i]))
 	}
 
-	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:124)
+	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:107)
 	for i := range 128 {
 		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - 0.1*float64(dlnf_gamma[i]))
 	}
 
-	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:125)
+	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:107)
 	for i := range 128 {
 		lnf_beta[i] = float32(float64(lnf_beta[i]) - 0.1*float64(dlnf_beta[i]))
 	}
@@ -4537,9 +4537,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4630,9 +4630,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4651,9 +4651,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4744,9 +4744,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4765,9 +4765,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4858,9 +4858,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4879,9 +4879,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4972,9 +4972,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -4993,9 +4993,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -5237,9 +5237,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t33 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t34 = t33 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t34 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5334,9 +5334,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5355,9 +5355,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5452,9 +5452,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5473,9 +5473,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5570,9 +5570,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t146 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t147 = t146 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h2_ln2 = t147 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5591,9 +5591,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t171 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t172 = t171 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h3_ln1 = t172 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5688,9 +5688,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t192 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t193 = t192 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h3_ln2 = t193 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 8, 128, 1e-05)
 
 	// fused epilogue:
@@ -5709,9 +5709,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t203 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t204 = t203 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t204 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 8, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -6868,8 +6868,8 @@ func (m *Model) fusedT259(t256 []float32, t259 []float32) {
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t278 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t281 = t265 + t272  (Add, models/gpt/gpt.go:126)
-//	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:126)
+//	t281 = t265 + t272  (Add, models/gpt/gpt.go:88)
+//	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t265 []float32, t272 []float32, dh3_attn_q_proj []float32, t278 []float32, dh3_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_q_proj, 128, h3_attn_Wq, 128, t278, 128, false)
 	for i := range 131072 {
@@ -6912,8 +6912,8 @@ func (m *Model) fusedT317(t315 []float32, t317 []float32) {
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t336 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t339 = t323 + t330  (Add, models/gpt/gpt.go:126)
-//	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:126)
+//	t339 = t323 + t330  (Add, models/gpt/gpt.go:88)
+//	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t323 []float32, t330 []float32, dh2_attn_q_proj []float32, t336 []float32, dh2_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_q_proj, 128, h2_attn_Wq, 128, t336, 128, false)
 	for i := range 131072 {
@@ -6956,8 +6956,8 @@ func (m *Model) fusedT375(t373 []float32, t375 []float32) {
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t394 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t397 = t381 + t388  (Add, models/gpt/gpt.go:126)
-//	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:126)
+//	t397 = t381 + t388  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t381 []float32, t388 []float32, dh1_attn_q_proj []float32, t394 []float32, dh1_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t394, 128, false)
 	for i := range 131072 {
@@ -7000,8 +7000,8 @@ func (m *Model) fusedT433(t431 []float32, t433 []float32) {
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t452 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t455 = t439 + t446  (Add, models/gpt/gpt.go:126)
-//	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:126)
+//	t455 = t439 + t446  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t439 []float32, t446 []float32, dh0_attn_q_proj []float32, t452 []float32, dh0_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t452, 128, false)
 	for i := range 131072 {

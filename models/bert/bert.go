@@ -71,15 +71,15 @@ func Build(b *dsl.Builder, c Config) {
 
 	x := wte.Gather(ids).Add(wpe).As("emb")
 	if !pre {
-		x = layerNorm(b, "emb_ln", c.D)(x) // post-norm keeps every sublayer's input normalised
+		x = dsl.NewLayerNorm(b, "emb_ln", c.D, lnEps)(x) // post-norm keeps every sublayer's input normalised
 	}
 	x = x.Dropout(c.Dropout)
 	for l := range c.Layers {
 		h := "h" + strconv.Itoa(l)
-		ln1 := layerNorm(b, h+".ln1", c.D)
+		ln1 := dsl.NewLayerNorm(b, h+".ln1", c.D, lnEps)
 		attn := dsl.NewSelfAttention(b, h+".attn", c.D, c.Heads, std, resid)
 		attn.Dropout = c.Dropout
-		ln2 := layerNorm(b, h+".ln2", c.D)
+		ln2 := dsl.NewLayerNorm(b, h+".ln2", c.D, lnEps)
 		W1 := b.Param(h+".mlp.W1", std, c.D, c.FFN)
 		b1 := b.Param(h+".mlp.b1", dsl.Zeros(), c.FFN)
 		W2 := b.Param(h+".mlp.W2", resid, c.FFN, c.D)
@@ -99,14 +99,14 @@ func Build(b *dsl.Builder, c Config) {
 		}
 	}
 	if pre {
-		x = layerNorm(b, "lnf", c.D)(x)
+		x = dsl.NewLayerNorm(b, "lnf", c.D, lnEps)(x)
 	}
 
 	// The masked-LM head: a dense layer with its activation and LayerNorm,
 	// then the tied output projection x·wteᵀ with a bias per token.
 	W := b.Param("mlm.W", std, c.D, c.D)
 	bias := b.Param("mlm.b", dsl.Zeros(), c.D)
-	lnH := layerNorm(b, "mlm.ln", c.D)
+	lnH := dsl.NewLayerNorm(b, "mlm.ln", c.D, lnEps)
 	outBias := b.Param("mlm.bias", dsl.Zeros(), c.Vocab)
 	t := lnH(act(x.MatMul(W).Add(bias)).As("mlm.hidden"))
 	logits := t.MatMulT(wte).Add(outBias).As("logits")
@@ -142,13 +142,8 @@ func Example(c Config) map[string][]float64 {
 	return map[string][]float64{"ids": ids, "targets": ids, "mlm_mask": selected}
 }
 
-// layerNorm declares name.gamma and name.beta and returns the LayerNorm over
-// the last axis that uses them.
-func layerNorm(b *dsl.Builder, name string, d int) func(*dsl.Tensor) *dsl.Tensor {
-	gamma := b.Param(name+".gamma", dsl.Ones(), d)
-	beta := b.Param(name+".beta", dsl.Zeros(), d)
-	return func(x *dsl.Tensor) *dsl.Tensor { return dsl.LayerNorm(x, gamma, beta, 1e-12).As(name) }
-}
+// lnEps is the LayerNorms' ε (BERT's).
+const lnEps = 1e-12
 
 // valid reports every problem with c at once.
 func (c Config) valid(b *dsl.Builder) bool {

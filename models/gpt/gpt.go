@@ -67,13 +67,13 @@ func Build(b *dsl.Builder, c Config) {
 	x := wte.Gather(ids).Add(wpe).Dropout(c.Dropout).As("h_in").Tap("h_in")
 	for l := range c.Layers {
 		h := "h" + strconv.Itoa(l)
-		ln1 := layerNorm(b, h+".ln1", c.D)
+		ln1 := dsl.NewLayerNorm(b, h+".ln1", c.D, lnEps)
 		attn := dsl.NewSelfAttention(b, h+".attn", c.D, c.Heads, std, resid)
 		attn.Dropout = c.Dropout
 		// ffn=0 makes an attention-only block: no ln2, no MLP, nil below.
 		var ln2, mlp func(*dsl.Tensor) *dsl.Tensor
 		if c.FFN > 0 {
-			ln2 = layerNorm(b, h+".ln2", c.D)
+			ln2 = dsl.NewLayerNorm(b, h+".ln2", c.D, lnEps)
 			W1 := b.Param(h+".mlp.W1", std, c.D, c.FFN)
 			b1 := b.Param(h+".mlp.b1", dsl.Zeros(), c.FFN)
 			W2 := b.Param(h+".mlp.W2", resid, c.FFN, c.D)
@@ -104,7 +104,7 @@ func Build(b *dsl.Builder, c Config) {
 	}
 	if pre {
 		// Pre-norm leaves the residual stream unnormalised: normalise once more.
-		x = layerNorm(b, "lnf", c.D)(x)
+		x = dsl.NewLayerNorm(b, "lnf", c.D, lnEps)(x)
 	}
 
 	// The output projection has no bias, as in GPT-2.
@@ -118,13 +118,8 @@ func Build(b *dsl.Builder, c Config) {
 	b.Loss(dsl.CrossEntropy(logits, targets))
 }
 
-// layerNorm declares name.gamma and name.beta and returns the LayerNorm over
-// the last axis that uses them.
-func layerNorm(b *dsl.Builder, name string, d int) func(*dsl.Tensor) *dsl.Tensor {
-	gamma := b.Param(name+".gamma", dsl.Ones(), d)
-	beta := b.Param(name+".beta", dsl.Zeros(), d)
-	return func(x *dsl.Tensor) *dsl.Tensor { return dsl.LayerNorm(x, gamma, beta, 1e-5).As(name) }
-}
+// lnEps is the LayerNorms' ε (GPT-2's).
+const lnEps = 1e-5
 
 // valid reports every problem with c at once.
 func (c Config) valid(b *dsl.Builder) bool {

@@ -1153,9 +1153,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1238,9 +1238,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1259,9 +1259,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1344,9 +1344,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1365,9 +1365,9 @@ func (m *Model) predict() error {
 
 	// fused layernorm:
 	//
-	//	t110 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t111 = t110 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t111 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t110 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t111 = t110 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t111 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -1490,9 +1490,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t95 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t96 = t95 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t96 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t95 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t96 = t95 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t96 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, t95, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1575,9 +1575,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t123 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t124 = t123 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t124 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t123 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t124 = t123 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t124 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, t123, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1596,9 +1596,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t148 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t149 = t148 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t149 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t148 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t149 = t148 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t149 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, t148, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1681,9 +1681,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t173 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t174 = t173 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t174 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t173 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t174 = t173 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t174 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, t173, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -1702,9 +1702,9 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t184 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t185 = t184 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t185 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t184 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t185 = t184 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t185 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, t184, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -1902,7 +1902,7 @@ func (m *Model) backward() error {
 	// t195 = reshape(lnf, [1024,128])
 	// t196 = reshape(dlogits, [1024,65])
 
-	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:126)
+	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -1912,7 +1912,7 @@ func (m *Model) backward() error {
 		dlnf_beta[k] = float32(s)
 	}
 
-	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:126)
+	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
 	// t200 = dlnf ⊙ t184
 	for i := range 131072 {
 		t200[i] = dlnf[i] * t184[i]
@@ -1928,8 +1928,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
@@ -1972,7 +1972,7 @@ func (m *Model) backward() error {
 	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t208, [1024,512]))
 	Gemm(m.pool, true, false, 128, 512, 1024, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:126)
+	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -1982,7 +1982,7 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:126)
+	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
 	// t216 = dh1_ln2 ⊙ t173
 	for i := range 131072 {
 		t216[i] = dh1_ln2[i] * t173[i]
@@ -1998,8 +1998,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
 	layerNormGradScaled(t218, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
@@ -2161,11 +2161,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
-	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
 	m.fusedDh1_ln1(h1_attn_Wq, t238, t245, dh1_attn_q_proj, t251, dh1_ln1)
 
-	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:126)
+	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2175,7 +2175,7 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:126)
+	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
 	// t258 = dh1_ln1 ⊙ t148
 	for i := range 131072 {
 		t258[i] = dh1_ln1[i] * t148[i]
@@ -2191,8 +2191,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
 	layerNormGradScaled(t260, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
@@ -2241,7 +2241,7 @@ func (m *Model) backward() error {
 	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t267, [1024,512]))
 	Gemm(m.pool, true, false, 128, 512, 1024, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:126)
+	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2251,7 +2251,7 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:126)
+	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
 	// t275 = dh0_ln2 ⊙ t123
 	for i := range 131072 {
 		t275[i] = dh0_ln2[i] * t123[i]
@@ -2267,8 +2267,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
 	layerNormGradScaled(t277, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
@@ -2430,11 +2430,11 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
-	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
 	m.fusedDh0_ln1(h0_attn_Wq, t296, t303, dh0_attn_q_proj, t309, dh0_ln1)
 
-	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:126)
+	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2444,7 +2444,7 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:126)
+	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
 	// t316 = dh0_ln1 ⊙ t95
 	for i := range 131072 {
 		t316[i] = dh0_ln1[i] * t95[i]
@@ -2460,8 +2460,8 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:126)
+	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
 	layerNormGradScaled(t318, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
@@ -2676,7 +2676,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
+	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -2691,7 +2691,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
+	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -2826,7 +2826,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
+	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -2841,7 +2841,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
+	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -2916,7 +2916,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
+	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -2931,7 +2931,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
+	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -3066,7 +3066,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
+	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -3081,7 +3081,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
+	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -3156,7 +3156,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:124)
+	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -3171,7 +3171,7 @@ func (m *Model) update() error {
 		}
 	}
 
-	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:125)
+	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
 	{
 		lr := 0.001
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
@@ -3302,9 +3302,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t26 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t27 = t26 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t27 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t26 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t27 = t26 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t27 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -3387,9 +3387,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -3408,9 +3408,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -3493,9 +3493,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t104 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t105 = t104 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t105 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t104 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t105 = t104 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t105 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
 
 	// fused epilogue:
@@ -3514,9 +3514,9 @@ func (m *Model) prefill() error {
 
 	// fused layernorm:
 	//
-	//	t115 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t116 = t115 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t116 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t115 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t116 = t115 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t116 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -3662,9 +3662,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t29 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t30 = t29 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln1 = t30 + h0_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t29 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t30 = t29 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t30 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1, 128, 1e-05)
 
 	// fused epilogue:
@@ -3751,9 +3751,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1, 128, 1e-05)
 
 	// fused epilogue:
@@ -3772,9 +3772,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:126)
+	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
 	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1, 128, 1e-05)
 
 	// fused epilogue:
@@ -3861,9 +3861,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t96 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t97 = t96 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:126)
-	//	h1_ln2 = t97 + h1_ln2_beta  (Add, models/gpt/gpt.go:126)
+	//	t96 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t97 = t96 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t97 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
 	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1, 128, 1e-05)
 
 	// fused epilogue:
@@ -3882,9 +3882,9 @@ func (m *Model) decode() error {
 
 	// fused layernorm:
 	//
-	//	t107 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:126)
-	//	t108 = t107 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:126)
-	//	lnf = t108 + lnf_beta  (Add, models/gpt/gpt.go:126)
+	//	t107 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t108 = t107 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t108 + lnf_beta  (Add, models/gpt/gpt.go:107)
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
@@ -4437,8 +4437,8 @@ func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t254 = t238 + t245  (Add, models/gpt/gpt.go:126)
-//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:126)
+//	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
 	for i := range 131072 {
@@ -4479,8 +4479,8 @@ func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t312 = t296 + t303  (Add, models/gpt/gpt.go:126)
-//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:126)
+//	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
 	for i := range 131072 {
