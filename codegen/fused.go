@@ -187,7 +187,16 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		return append(stmts, stores...)
 	}))
 
-	// Parameters: every slice the kernel touches, in value order.
+	sink := grp.Last()
+	return f.kernelMethod(kf, sink, body, func(name string) string {
+		return fmt.Sprintf("%s is one fused %s kernel over %s:\n\n\t%s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n\t"))
+	})
+}
+
+// kernelMethod adds body as a Model method named after sink, taking every
+// slice kf touched (in value order) as a parameter and documented by doc,
+// and returns the call that runs it.
+func (f *fnGen) kernelMethod(kf *fnGen, sink *graph.Node, body []jen.Code, doc func(name string) string) []jen.Code {
 	var params []*graph.Node
 	for n := range kf.used {
 		params = append(params, n)
@@ -198,10 +207,8 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		decl = append(decl, jen.Id(f.nm.name(n)).Add(f.g.goSliceType(n.Type.DType)))
 		args = append(args, f.ref(n))
 	}
-	sink := grp.Last()
 	name := f.g.kernelNames.take("fused" + exported(f.nm.name(sink)))
-	doc := fmt.Sprintf("%s is one fused %s kernel over %s:\n\n\t%s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n\t"))
-	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
+	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc(name))).Line().
 		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
 	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}
 }
@@ -291,22 +298,10 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	body := []jen.Code{jen.For(id("b").Op(":=").Range().Lit(a.bh)).Block(append(binds,
 		jen.For(id("i0").Op(":=").Lit(0), id("i0").Op("<").Lit(a.t), id("i0").Op("+=").Lit(attentionTile)).Block(tile...))...)}
 
-	var params []*graph.Node
-	for n := range kf.used {
-		params = append(params, n)
-	}
-	slices.SortFunc(params, func(x, y *graph.Node) int { return x.ID - y.ID })
-	var decl, args []jen.Code
-	for _, n := range params {
-		decl = append(decl, jen.Id(f.nm.name(n)).Add(f.g.goSliceType(n.Type.DType)))
-		args = append(args, f.ref(n))
-	}
-	name := f.g.kernelNames.take("fused" + exported(f.nm.name(a.out)))
-	doc := fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s:\n\n\t%s",
-		name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW], strings.Join(f.fusedComment(grp), "\n\t"))
-	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
-		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
-	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}
+	return f.kernelMethod(kf, a.out, body, func(name string) string {
+		return fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s:\n\n\t%s",
+			name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW], strings.Join(f.fusedComment(grp), "\n\t"))
+	})
 }
 
 // plusLit is x + c, or x alone when c is 0.
