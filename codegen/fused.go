@@ -93,11 +93,7 @@ func (f *fnGen) emitXentGrad(grp *graph.FusionGroup) []jen.Code {
 			oh = n
 		case graph.OpMul:
 			for _, x := range n.Inputs {
-				if x.Op == graph.OpConst {
-					v := x.Attrs.Value
-					if x.Attrs.Data != nil { // uniform data, as the fuser accepts
-						v = x.Attrs.Data[0]
-					}
+				if v, ok := x.Uniform(); ok { // as the fuser accepts it
 					scale *= v
 				}
 			}
@@ -237,10 +233,7 @@ func attentionOf(grp *graph.FusionGroup) attentionParts {
 				a.out = n
 			}
 		case graph.OpMul:
-			a.scale = n.Inputs[1].Attrs.Value
-			if d := n.Inputs[1].Attrs.Data; d != nil {
-				a.scale = d[0]
-			}
+			a.scale, _ = n.Inputs[1].Uniform() // the fuser accepts only a uniform scale
 		case graph.OpWhere:
 			a.where = n
 		case graph.OpSoftmax:

@@ -291,6 +291,23 @@ func (g *Graph) Replace(old, new *Node) {
 	}
 }
 
+// Uniform reports the value of a constant whose elements are all equal
+// (a scalar value or data of one repeated number).
+func (n *Node) Uniform() (float64, bool) {
+	if n.Op != OpConst {
+		return 0, false
+	}
+	if n.Attrs.Data == nil {
+		return n.Attrs.Value, true
+	}
+	for _, v := range n.Attrs.Data[1:] {
+		if v != n.Attrs.Data[0] {
+			return 0, false
+		}
+	}
+	return n.Attrs.Data[0], len(n.Attrs.Data) > 0
+}
+
 // Remove drops nodes for which dead is true, keeping order, then renumbers.
 // A backward node whose forward node (Of) goes keeps differentiating what is
 // left of it: the nearest live forward node that fed it (else the loss), so

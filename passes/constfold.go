@@ -31,7 +31,7 @@ func fold(rw *rewriter, n *graph.Node) *graph.Node {
 	}
 	args := make([]float64, len(n.Inputs))
 	for i, x := range n.Inputs {
-		v, ok := uniform(x)
+		v, ok := x.Uniform()
 		if !ok || !x.Type.DType.IsFloat() {
 			return nil
 		}

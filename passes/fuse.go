@@ -250,7 +250,7 @@ func (f *fuser) rowKernels(st *Stats) {
 				if c == tail {
 					c = u.Inputs[0]
 				}
-				if _, ok := uniform(c); !ok || c.Type.Shape.Rank() != 0 {
+				if _, ok := c.Uniform(); !ok || c.Type.Shape.Rank() != 0 {
 					break
 				}
 				members[u] = true
@@ -288,12 +288,12 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 	for mask.Op == graph.OpBroadcastTo || mask.Op == graph.OpReshape {
 		mask = mask.Inputs[0]
 	}
-	if fv, ok := uniform(fill); mask.Op != graph.OpCausalMask || !ok || fv > -1e300 || !single(scores) {
+	if fv, ok := fill.Uniform(); mask.Op != graph.OpCausalMask || !ok || fv > -1e300 || !single(scores) {
 		return nil
 	}
 	members := map[*graph.Node]bool{masked: true, w: true, out: true}
 	if scores.Op == graph.OpMul {
-		if c, ok := uniform(scores.Inputs[1]); !ok || scores.Inputs[1].Type.Shape.Rank() != 0 || c != c {
+		if c, ok := scores.Inputs[1].Uniform(); !ok || scores.Inputs[1].Type.Shape.Rank() != 0 || c != c {
 			return nil
 		}
 		members[scores] = true

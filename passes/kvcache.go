@@ -101,14 +101,14 @@ func (k *kvRewrite) findAttention(out *graph.Node) (*attention, error) {
 	if mask.Type.Shape[0] != mask.Type.Shape[1] {
 		return nil, fmt.Errorf("the causal mask %s is not square", where(mask))
 	}
-	if fv, ok := uniform(fill); !ok || fv > -1e300 {
+	if fv, ok := fill.Uniform(); !ok || fv > -1e300 {
 		return nil, fmt.Errorf("the attention at %s fills masked scores with %s, not −inf", where(out), where(fill))
 	}
 	a.inner[mask], a.inner[fill] = true, true
 	a.scale = 1
 	if scores.Op == graph.OpMul {
 		c := scores.Inputs[1]
-		s, ok := uniform(c)
+		s, ok := c.Uniform()
 		if !ok || c.Type.Shape.Rank() != 0 {
 			return nil, fmt.Errorf("the attention scores %s are scaled by a non-constant", where(scores))
 		}

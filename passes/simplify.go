@@ -45,24 +45,8 @@ type rule struct {
 	apply func(rw *rewriter, n *graph.Node) *graph.Node
 }
 
-// uniform reports the value of a constant whose elements are all equal.
-func uniform(n *graph.Node) (float64, bool) {
-	if n.Op != graph.OpConst {
-		return 0, false
-	}
-	if n.Attrs.Data == nil {
-		return n.Attrs.Value, true
-	}
-	for _, v := range n.Attrs.Data[1:] {
-		if v != n.Attrs.Data[0] {
-			return 0, false
-		}
-	}
-	return n.Attrs.Data[0], len(n.Attrs.Data) > 0
-}
-
 func isConst(n *graph.Node, v float64) bool {
-	u, ok := uniform(n)
+	u, ok := n.Uniform()
 	return ok && u == v
 }
 
@@ -119,8 +103,8 @@ var simplifyRules = []rule{
 		if c2.Type.Shape.Rank() != 0 || x.Op != graph.OpMul {
 			return nil
 		}
-		v2, ok2 := uniform(c2)
-		v1, ok1 := uniform(x.Inputs[1])
+		v2, ok2 := c2.Uniform()
+		v1, ok1 := x.Inputs[1].Uniform()
 		if !ok1 || !ok2 || x.Inputs[1].Type.Shape.Rank() != 0 || !sameShape(x.Inputs[0], n) {
 			return nil
 		}
@@ -185,7 +169,7 @@ var simplifyRules = []rule{
 		if n.Op != graph.OpBroadcastTo {
 			return nil
 		}
-		if v, ok := uniform(n.Inputs[0]); ok {
+		if v, ok := n.Inputs[0].Uniform(); ok {
 			return rw.constant(n.Type, v)
 		}
 		return nil
