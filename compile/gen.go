@@ -56,7 +56,7 @@ func WriteDir(dir string, files []codegen.File) error {
 	keep := map[string]bool{}
 	for _, f := range files {
 		keep[f.Name] = true
-		if err := writeAtomic(filepath.Join(dir, f.Name), f.Data); err != nil {
+		if err := WriteFileAtomic(filepath.Join(dir, f.Name), f.Data); err != nil {
 			return err
 		}
 	}
@@ -71,24 +71,28 @@ func WriteDir(dir string, files []codegen.File) error {
 	return nil
 }
 
-func writeAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to a temporary file beside path and renames
+// it over path, so that a reader never sees half a file and a crash leaves
+// the previous one.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	_, werr := tmp.Write(data)
+	if err := tmp.Close(); werr == nil {
+		werr = err
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
 		os.Remove(tmp.Name())
-		return err
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return werr
 }
 
 // CacheDir is where mlc keeps compiled runners, keyed by content hash.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -292,29 +291,20 @@ type ckptInfo struct {
 }
 
 func inspectCheckpoint(dir, model string) (*ckptInfo, error) {
-	taps, err := checkpointTaps(dir, model)
+	oc, err := openCheckpoint(dir, model, "")
 	if err != nil {
 		return nil, err
 	}
-	ck, st, err := loadTrainCheckpoint(filepath.Join(dir, ckptFile))
+	taps, err := checkpointTaps(oc)
 	if err != nil {
 		return nil, err
 	}
-	m, err := (&modelFlags{model: st.Model, config: st.Config, dtype: st.DType}).load()
-	if err != nil {
+	info := &ckptInfo{model: oc.st.Model, taps: taps, ctx: configInt(oc.m, "ctx")}
+	if info.tok, err = oc.tokenizer(); err != nil {
 		return nil, err
 	}
-	info := &ckptInfo{model: st.Model, taps: taps, ctx: configInt(m, "ctx")}
-	fp, ok := ck.Metadata["train.tokenizer"]
-	if !ok || info.ctx <= 0 {
-		return nil, fmt.Errorf("%s: %s was not trained on text; probes and SAEs read a language model's activations", filepath.Join(dir, ckptFile), st.Model)
-	}
-	tokPath := filepath.Join(dir, tokenizerFile)
-	if info.tok, err = loadTokenizer(tokPath, configInt(m, "vocab")); err != nil {
-		return nil, err
-	}
-	if info.tok.Fingerprint() != fp {
-		return nil, fmt.Errorf("%s does not match the checkpoint: the model was trained with another tokenizer", tokPath)
+	if info.tok == nil || info.ctx <= 0 {
+		return nil, fmt.Errorf("%s: %s was not trained on text; probes and SAEs read a language model's activations", oc.path, oc.st.Model)
 	}
 	if info.pieces, err = tokenBytes(info.tok); err != nil {
 		return nil, err
@@ -365,21 +355,8 @@ var layerTap = regexp.MustCompile(`^h(_in|[0-9]+\.out)$`)
 
 // checkpointTaps lists the residual-stream taps of the model a checkpoint
 // was trained as, in layer order, without compiling it.
-func checkpointTaps(dir, model string) ([]string, error) {
-	if dir == "" {
-		return nil, fmt.Errorf("-ckpt DIR is required")
-	}
-	_, st, err := loadTrainCheckpoint(filepath.Join(dir, ckptFile))
-	if err != nil {
-		return nil, err
-	}
-	if model != "" && model != st.Model {
-		return nil, fmt.Errorf("%s: written for model %q, not %q", filepath.Join(dir, ckptFile), st.Model, model)
-	}
-	m, err := (&modelFlags{model: st.Model, config: st.Config, dtype: st.DType}).load()
-	if err != nil {
-		return nil, err
-	}
+func checkpointTaps(oc *openedCheckpoint) ([]string, error) {
+	st, m := oc.st, oc.m
 	g, err := m.forward(false)
 	if err != nil {
 		return nil, err

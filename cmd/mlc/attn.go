@@ -162,22 +162,11 @@ func cmdAttn(c *cli, args []string) error {
 // "*.weights") of a checkpoint's Predict graph, in layer order, and the
 // model's name.
 func attnTaps(dir, want string) ([]graph.Output, string, error) {
-	if dir == "" {
-		return nil, "", fmt.Errorf("-ckpt DIR is required")
-	}
-	path := filepath.Join(dir, ckptFile)
-	_, st, err := loadTrainCheckpoint(path)
+	oc, err := openCheckpoint(dir, want, "")
 	if err != nil {
 		return nil, "", err
 	}
-	if want != "" && want != st.Model {
-		return nil, "", fmt.Errorf("%s: written for model %q, not %q", path, st.Model, want)
-	}
-	mf := modelFlags{model: st.Model, config: st.Config, dtype: st.DType}
-	m, err := mf.load()
-	if err != nil {
-		return nil, "", err
-	}
+	st, m := oc.st, oc.m
 	g, err := m.forward(false)
 	if err != nil {
 		return nil, "", err

@@ -9,7 +9,6 @@ import (
 	"go/token"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -331,7 +330,7 @@ func saveLabels(path, about string, docs []*lmDoc, pieces [][]byte) error {
 			fmt.Fprintf(&b, "%c\t%s\n", l, strconv.Quote(string(pieces[id])))
 		}
 	}
-	return writeFileAtomic(path, b.Bytes())
+	return compile.WriteFileAtomic(path, b.Bytes())
 }
 
 // readLabels parses a labels file. Errors name the file and line.
@@ -582,27 +581,4 @@ func (p *prober) probe(x []float32, y []bool, nTrain, d int) (*probeLayer, error
 		out.F1 = 2 * float64(tp) / float64(2*tp+fp+fn)
 	}
 	return out, nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path, so a reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	if err := tmp.Close(); werr == nil {
-		werr = err
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-	}
-	return werr
 }

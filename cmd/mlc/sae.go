@@ -392,7 +392,7 @@ func saveSAE(dir string, srv *compile.Server, prog *graph.Program, steps int, lo
 	}
 	w.Flush()
 	csvPath := filepath.Join(dir, csvFile)
-	if err := writeFileAtomic(csvPath, []byte(b.String())); err != nil {
+	if err := compile.WriteFileAtomic(csvPath, []byte(b.String())); err != nil {
 		return err
 	}
 	return plotCurve(csvPath, filepath.Join(dir, pngFile), "sae")

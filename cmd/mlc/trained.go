@@ -33,40 +33,73 @@ type trainedOptions struct {
 	taps     []string // compile.Options.Taps
 }
 
-// loadTrained reads DIR/checkpoint.safetensors and DIR/tokenizer.json (if
-// any), compiles the model and starts its runner with the parameters set.
-func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
+// openedCheckpoint is a checkpoint written by mlc train with its settings
+// and its model loaded (with the caller's config overrides), not compiled.
+type openedCheckpoint struct {
+	dir, path string
+	ck        *safetensors.Checkpoint
+	st        trainSettings
+	mf        modelFlags // the model and config it was loaded with
+	m         *loaded
+}
+
+// openCheckpoint reads DIR/checkpoint.safetensors, checks that it is of
+// model (when not "") and loads the model with the checkpoint's config and
+// override appended.
+func openCheckpoint(dir, model, override string) (*openedCheckpoint, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("-ckpt DIR is required")
 	}
-	ckPath := filepath.Join(dir, ckptFile)
-	ck, st, err := loadTrainCheckpoint(ckPath)
-	if err != nil {
+	o := &openedCheckpoint{dir: dir, path: filepath.Join(dir, ckptFile)}
+	var err error
+	if o.ck, o.st, err = loadTrainCheckpoint(o.path); err != nil {
 		return nil, err
 	}
-	if o.model != "" && o.model != st.Model {
-		return nil, fmt.Errorf("%s: written for model %q, not %q", ckPath, st.Model, o.model)
+	if model != "" && model != o.st.Model {
+		return nil, fmt.Errorf("%s: written for model %q, not %q", o.path, o.st.Model, model)
 	}
-	mf := modelFlags{model: st.Model, config: st.Config, dtype: st.DType}
-	if o.override != "" {
-		if mf.config != "" {
-			mf.config += ","
+	o.mf = modelFlags{model: o.st.Model, config: o.st.Config, dtype: o.st.DType}
+	if override != "" {
+		if o.mf.config != "" {
+			o.mf.config += ","
 		}
-		mf.config += o.override
+		o.mf.config += override
 	}
-	m, err := mf.load()
+	if o.m, err = o.mf.load(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// tokenizer loads DIR/tokenizer.json and checks it is the one the model
+// was trained with; nil when the model was not trained on text.
+func (o *openedCheckpoint) tokenizer() (text.Tokenizer, error) {
+	want, ok := o.ck.Metadata["train.tokenizer"]
+	if !ok {
+		return nil, nil
+	}
+	tokPath := filepath.Join(o.dir, tokenizerFile)
+	tok, err := loadTokenizer(tokPath, configInt(o.m, "vocab"))
 	if err != nil {
 		return nil, err
 	}
+	if want != tok.Fingerprint() {
+		return nil, fmt.Errorf("%s does not match the checkpoint %s: the model was trained with another tokenizer", tokPath, o.path)
+	}
+	return tok, nil
+}
+
+// loadTrained reads DIR/checkpoint.safetensors and DIR/tokenizer.json (if
+// any), compiles the model and starts its runner with the parameters set.
+func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
+	oc, err := openCheckpoint(dir, o.model, o.override)
+	if err != nil {
+		return nil, err
+	}
+	m, mf, ck := oc.m, oc.mf, oc.ck
 	t := &trainedModel{dir: dir, ck: ck, m: m, vocab: configInt(m, "vocab"), ctx: configInt(m, "ctx")}
-	if want, ok := ck.Metadata["train.tokenizer"]; ok {
-		tokPath := filepath.Join(dir, tokenizerFile)
-		if t.tok, err = loadTokenizer(tokPath, t.vocab); err != nil {
-			return nil, err
-		}
-		if want != t.tok.Fingerprint() {
-			return nil, fmt.Errorf("%s does not match the checkpoint %s: the model was trained with another tokenizer", tokPath, ckPath)
-		}
+	if t.tok, err = oc.tokenizer(); err != nil {
+		return nil, err
 	}
 	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float, Taps: o.taps})
 	if err != nil {
