@@ -56,6 +56,8 @@ type gen struct {
 	// kernels are the fused-kernel methods, emitted after the entry points.
 	kernels     []jen.Code
 	kernelNames *namer
+	// maxViews is the most operands a parallel kernel takes (parallel.go).
+	maxViews int
 	// inVars are the test file's input buffers, by input name.
 	inVars map[string]string
 }

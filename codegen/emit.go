@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -183,7 +184,32 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	// it is broadcast, by the stride its own batch axes give.
 	aIdx := batchIndex(as[:len(as)-2], batch)
 	bIdx := batchIndex(bs[:len(bs)-2], batch)
-	slice := func(x *graph.Node, idx string, size int) jen.Code {
+	if f.g.usesPool && batch.Size()*m*nn*k >= parallelMinWork {
+		// The matrices are independent: the pool's threads take ranges of
+		// them, each multiplying on its own packing buffers.
+		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		slice := batchSlice(lf)
+		args := []jen.Code{jen.Id("m").Dot("pool"), jen.Id("thread"), jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k),
+			slice(A, aIdx, aSize), jen.Lit(lda), slice(B, bIdx, bSize), jen.Lit(ldb), lf.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":")), jen.Lit(nn), jen.False()}
+		body := []jen.Code{jen.For(jen.Id("b").Op(":=").Id("lo"), jen.Id("b").Op("<").Id("hi"), jen.Id("b").Op("++")).Block(jen.Id("GemmOnThread").Call(args...))}
+		name := f.g.kernelNames.take("batched" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s is the batched product %s = %s over %d matrices of %s; the pool's threads\nrun it over ranges [lo, hi) of the matrices.", name, f.nm.name(n), f.math(n, 0), batch.Size(), n.Type)
+		if call, decl, ok := f.parallelKernel(lf, name, batch.Size(), body, doc); ok {
+			f.g.kernels = append(f.g.kernels, decl)
+			return []jen.Code{call}
+		}
+	}
+	slice := batchSlice(f)
+	c := f.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":"))
+	return []jen.Code{jen.For(jen.Id("b").Op(":=").Range().Lit(batch.Size())).Block(
+		call(c, slice(A, aIdx, aSize), slice(B, bIdx, bSize)),
+	)}
+}
+
+// batchSlice returns how a batched product's matrix b reads an operand x:
+// x from its batch index idx (an expression of b) times its matrix size.
+func batchSlice(f *fnGen) func(x *graph.Node, idx string, size int) jen.Code {
+	return func(x *graph.Node, idx string, size int) jen.Code {
 		if idx == "0" {
 			return f.ref(x)
 		}
@@ -193,10 +219,6 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 		}
 		return f.ref(x).Index(jen.Id(off).Op(":"))
 	}
-	c := f.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":"))
-	return []jen.Code{jen.For(jen.Id("b").Op(":=").Range().Lit(batch.Size())).Block(
-		call(c, slice(A, aIdx, aSize), slice(B, bIdx, bSize)),
-	)}
 }
 
 // batchIndex is the batch-matrix index of an operand with batch shape s for

@@ -163,17 +163,42 @@ func (f *fnGen) elem(x *graph.Node, out graph.Shape, vars []string, flat string)
 // true, else one loop per axis. body gets the loop variables and, for a flat
 // loop, the index.
 func loops(shape graph.Shape, flat bool, body func(vars []string, idx string) []jen.Code) jen.Code {
+	code, _ := loopNest(shape, flat, false, body)
+	return code
+}
+
+// rangedLoops is loops whose outermost loop runs over [lo, hi) instead of
+// its whole extent, which it returns: the body of a kernel that the pool's
+// threads run in parallel, each over its own range. shape.Size() > 1.
+func rangedLoops(shape graph.Shape, flat bool, body func(vars []string, idx string) []jen.Code) (jen.Code, int) {
+	return loopNest(shape, flat, true, body)
+}
+
+func loopNest(shape graph.Shape, flat, ranged bool, body func(vars []string, idx string) []jen.Code) (jen.Code, int) {
+	header := func(v string, extent int) jen.Code {
+		if ranged {
+			return jen.Id(v).Op(":=").Id("lo").Op(";").Id(v).Op("<").Id("hi").Op(";").Id(v).Op("++")
+		}
+		return jen.Id(v).Op(":=").Range().Lit(extent)
+	}
 	if shape.Size() == 1 {
 		vars := make([]string, shape.Rank())
-		return jen.Block(body(vars, "0")...)
+		return jen.Block(body(vars, "0")...), 1
 	}
 	if flat {
 		vars := make([]string, shape.Rank())
-		return jen.For(jen.Id("i").Op(":=").Range().Lit(shape.Size())).Block(body(vars, "i")...)
+		return jen.For(header("i", shape.Size())).Block(body(vars, "i")...), shape.Size()
 	}
 	vars := make([]string, shape.Rank())
 	for d := range vars {
 		vars[d] = loopVar(d)
+	}
+	outer := -1 // the first axis with a loop
+	for d, e := range shape {
+		if e != 1 {
+			outer = d
+			break
+		}
 	}
 	var nest func(d int) jen.Code
 	nest = func(d int) jen.Code {
@@ -193,9 +218,12 @@ func loops(shape graph.Shape, flat bool, body func(vars []string, idx string) []
 		} else {
 			stmts = []jen.Code{inner}
 		}
+		if d == outer {
+			return jen.For(header(vars[d], shape[d])).Block(stmts...)
+		}
 		return jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(shape[d])).Block(stmts...)
 	}
-	return nest(0)
+	return nest(0), shape[outer]
 }
 
 // flatOK reports whether every operand is either the output's shape or a

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -150,49 +151,78 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 			locals.used[f.nm.name(x)] = true
 		}
 	}
+	loopBody := func(kf *fnGen) func(vars []string, idx string) []jen.Code {
+		return func(vars []string, idx string) []jen.Code {
+			local := map[*graph.Node]string{}
+			var stmts, stores []jen.Code
+			target := idx
+			if target == "" {
+				target = indexExpr(shape, shape, vars)
+			}
+			for _, n := range grp.Nodes {
+				args := make([]jen.Code, len(n.Inputs))
+				for i, x := range n.Inputs {
+					if l, ok := local[x]; ok {
+						args[i] = jen.Id(l)
+					} else {
+						args[i] = kf.elem(x, shape, vars, idx)
+					}
+				}
+				name := f.nm.name(n)
+				if slices.Contains(grp.Results, n) {
+					name += "v"
+				}
+				local[n] = locals.take(name)
+				stmts = append(stmts, jen.Id(local[n]).Op(":=").Add(elemExprs[n.Op](kf, n, args)))
+			}
+			for _, r := range grp.Results {
+				stores = append(stores, kf.ref(r).Index(jen.Id(target)).Op("=").Id(local[r]))
+			}
+			return append(stmts, stores...)
+		}
+	}
+	flat := flatOK(shape, external)
+	sink := grp.Last()
+	name := f.g.kernelNames.take("fused" + exported(f.nm.name(sink)))
+	doc := func(name string) string {
+		return fmt.Sprintf("%s is one fused %s kernel over %s:\n\n\t%s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n\t"))
+	}
+	if f.g.usesPool && shape.Size() >= parallelMinElems {
+		// The loop nest runs on the pool's threads, each over a range of
+		// its outermost loop; the product before it, if any, splits itself.
+		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
+		nest, extent := rangedLoops(shape, flat, loopBody(lf))
+		if grp.Producer == nil {
+			rangeDoc := doc(name) + fmt.Sprintf("\n\nThe pool's threads run it over ranges [lo, hi) of its outermost loop (%d).", extent)
+			if call, decl, ok := f.parallelKernel(lf, name, extent, []jen.Code{nest}, rangeDoc); ok {
+				f.g.kernels = append(f.g.kernels, decl)
+				return []jen.Code{call}
+			}
+		} else {
+			rows := f.g.kernelNames.take(name + "Rows")
+			rangeDoc := fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
+			if call, decl, ok := kf.parallelKernel(lf, rows, extent, []jen.Code{nest}, rangeDoc); ok {
+				body := append(emitMatMul(kf, grp.Producer), call)
+				out := f.kernelMethod(kf, name, body, doc(name))
+				f.g.kernels = append(f.g.kernels, decl)
+				return out
+			}
+		}
+		locals.used = taken
+	}
 	var body []jen.Code
 	if grp.Producer != nil {
 		body = append(body, emitMatMul(kf, grp.Producer)...)
 	}
-	body = append(body, loops(shape, flatOK(shape, external), func(vars []string, idx string) []jen.Code {
-		local := map[*graph.Node]string{}
-		var stmts, stores []jen.Code
-		target := idx
-		if target == "" {
-			target = indexExpr(shape, shape, vars)
-		}
-		for _, n := range grp.Nodes {
-			args := make([]jen.Code, len(n.Inputs))
-			for i, x := range n.Inputs {
-				if l, ok := local[x]; ok {
-					args[i] = jen.Id(l)
-				} else {
-					args[i] = kf.elem(x, shape, vars, idx)
-				}
-			}
-			name := f.nm.name(n)
-			if slices.Contains(grp.Results, n) {
-				name += "v"
-			}
-			local[n] = locals.take(name)
-			stmts = append(stmts, jen.Id(local[n]).Op(":=").Add(elemExprs[n.Op](kf, n, args)))
-		}
-		for _, r := range grp.Results {
-			stores = append(stores, kf.ref(r).Index(jen.Id(target)).Op("=").Id(local[r]))
-		}
-		return append(stmts, stores...)
-	}))
-
-	sink := grp.Last()
-	return f.kernelMethod(kf, sink, body, func(name string) string {
-		return fmt.Sprintf("%s is one fused %s kernel over %s:\n\n\t%s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n\t"))
-	})
+	body = append(body, loops(shape, flat, loopBody(kf)))
+	return f.kernelMethod(kf, name, body, doc(name))
 }
 
-// kernelMethod adds body as a Model method named after sink, taking every
-// slice kf touched (in value order) as a parameter and documented by doc,
-// and returns the call that runs it.
-func (f *fnGen) kernelMethod(kf *fnGen, sink *graph.Node, body []jen.Code, doc func(name string) string) []jen.Code {
+// kernelMethod adds body as the Model method name, taking every slice kf
+// touched (in value order) as a parameter and documented by doc, and
+// returns the call that runs it.
+func (f *fnGen) kernelMethod(kf *fnGen, name string, body []jen.Code, doc string) []jen.Code {
 	var params []*graph.Node
 	for n := range kf.used {
 		params = append(params, n)
@@ -203,8 +233,7 @@ func (f *fnGen) kernelMethod(kf *fnGen, sink *graph.Node, body []jen.Code, doc f
 		decl = append(decl, jen.Id(f.nm.name(n)).Add(f.g.goSliceType(n.Type.DType)))
 		args = append(args, f.ref(n))
 	}
-	name := f.g.kernelNames.take("fused" + exported(f.nm.name(sink)))
-	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc(name))).Line().
+	f.g.kernels = append(f.g.kernels, jen.Comment(lineComments(doc)).Line().
 		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params(decl...).Block(body...))
 	return []jen.Code{jen.Id("m").Dot(name).Call(args...)}
 }
@@ -252,13 +281,15 @@ func attentionOf(grp *graph.FusionGroup) attentionParts {
 // emitAttention writes a fused causal attention kernel as a Model method:
 // per matrix of the batch, per tile of query rows, the tile's scores as one
 // product (only the keys its rows may see), the masked, scaled softmax row
-// by row, and the weighted sum of v as another product.
+// by row, and the weighted sum of v as another product. The matrices are
+// independent, so the pool's threads take ranges of them, each with its
+// own tile of m.scratch and its own packing buffers.
 func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	a := attentionOf(grp)
 	kf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
 	storeW := slices.Contains(grp.Results, a.weights)
 	gemm := func(tb bool, m, n, k jen.Code, x jen.Code, ldx jen.Code, y jen.Code, ldy int, c jen.Code, ldc jen.Code) jen.Code {
-		return jen.Id("Gemm").Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+		return jen.Id("GemmOnThread").Call(jen.Id("m").Dot("pool"), jen.Id("thread"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
 	}
 	id := jen.Id
 	rowBody := []jen.Code{
@@ -283,18 +314,20 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	tile := []jen.Code{
 		id("rows").Op(":=").Min(jen.Lit(attentionTile), jen.Lit(a.t).Op("-").Id("i0")),
 		id("n").Op(":=").Add(plusLit(id("i0").Op("+").Id("rows"), a.s-a.t)).Comment("keys the tile's last row may see"),
-		id("sc").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Id("rows").Op("*").Id("n")),
+		id("sc").Op(":=").Id("m").Dot("scratch").Index(id("thread").Op("*").Lit(attentionTile * a.s).Op(":").Id("thread").Op("*").Lit(attentionTile * a.s).Op("+").Id("rows").Op("*").Id("n")),
 		gemm(true, id("rows"), id("n"), jen.Lit(a.dk), id("qb").Index(id("i0").Op("*").Lit(a.dk).Op(":")), jen.Lit(a.dk), id("kb"), a.dk, id("sc"), id("n")),
 		jen.For(id("r").Op(":=").Range().Id("rows")).Block(rowBody...),
 		gemm(false, id("rows"), jen.Lit(a.dv), id("n"), id("sc"), id("n"), id("vb"), a.dv, id("ob").Index(id("i0").Op("*").Lit(a.dv).Op(":")), jen.Lit(a.dv)),
 	}
-	body := []jen.Code{jen.For(id("b").Op(":=").Range().Lit(a.bh)).Block(append(binds,
+	body := []jen.Code{jen.For(id("b").Op(":=").Id("lo"), id("b").Op("<").Id("hi"), id("b").Op("++")).Block(append(binds,
 		jen.For(id("i0").Op(":=").Lit(0), id("i0").Op("<").Lit(a.t), id("i0").Op("+=").Lit(attentionTile)).Block(tile...))...)}
 
-	return f.kernelMethod(kf, a.out, body, func(name string) string {
-		return fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s:\n\n\t%s",
-			name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW], strings.Join(f.fusedComment(grp), "\n\t"))
-	})
+	name := f.g.kernelNames.take("fused" + exported(f.nm.name(a.out)))
+	doc := fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s. The pool's\nthreads run it over ranges [lo, hi) of the matrices:\n\n\t%s",
+		name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW], strings.Join(f.fusedComment(grp), "\n\t"))
+	call, decl, _ := f.parallelKernel(kf, name, a.bh, body, doc) // attention's operands are all floats
+	f.g.kernels = append(f.g.kernels, decl)
+	return []jen.Code{call}
 }
 
 // plusLit is x + c, or x alone when c is 0.

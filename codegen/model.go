@@ -68,6 +68,10 @@ func (g *gen) modelFile() ([]byte, error) {
 		f.Line()
 		f.Add(k)
 	}
+	if g.usesPool {
+		f.Line()
+		g.parallelDecls(f)
+	}
 	g.constData(f)
 	g.errHelpers(f)
 	return render(f)
@@ -118,7 +122,10 @@ func (g *gen) modelType(f *jen.File) {
 		fields = append(fields, jen.Id("stateList").Index().Id("Tensor"))
 	}
 	if g.usesPool {
-		fields = append(fields, jen.Id("pool").Op("*").Id("Pool").Comment("worker threads of the blocked matrix products"))
+		fields = append(fields,
+			jen.Id("pool").Op("*").Id("Pool").Comment("worker threads of the matrix products and the parallel kernels"),
+			jen.Id("task").Id("task").Comment("the parallel kernel running on the pool"),
+		)
 	}
 	docComment(f, "Model holds the parameters, their gradients and every intermediate value in\nbuffers allocated once by New. A Model is not safe for concurrent use.")
 	f.Type().Id("Model").Struct(fields...)
@@ -171,7 +178,17 @@ func (g *gen) constructor(f *jen.File) {
 	if l.cacheSize > 0 {
 		body = append(body, jen.Id("m").Dot("cache").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.cacheSize)))
 	}
-	if g.scratch > 0 {
+	if g.usesPool {
+		body = append(body, jen.Id("m").Dot("pool").Op("=").Id("NewPool").Call(jen.Lit(0)).Comment("one thread per GOMAXPROCS"))
+		body = append(body, jen.Comment("Packing buffers for every blocked product, so that no call allocates."))
+		for _, r := range g.reserves {
+			body = append(body, jen.Id("Reserve").Types(jen.Id(g.T)).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
+		}
+	}
+	switch {
+	case g.scratch > 0 && g.usesPool:
+		body = append(body, jen.Id("m").Dot("scratch").Op("=").Make(jen.Index().Id(g.T), jen.Lit(g.scratch).Op("*").Id("m").Dot("pool").Dot("Threads").Call()).Comment("a tile per thread"))
+	case g.scratch > 0:
 		body = append(body, jen.Id("m").Dot("scratch").Op("=").Make(jen.Index().Id(g.T), jen.Lit(g.scratch)))
 	}
 	if w := g.window(); w > 0 {
@@ -232,13 +249,6 @@ func (g *gen) constructor(f *jen.File) {
 	)
 	if l.stateSize > 0 {
 		body = append(body, jen.Id("m").Dot("stateList").Op("=").Index().Id("Tensor").Values(slist...))
-	}
-	if g.usesPool {
-		body = append(body, jen.Id("m").Dot("pool").Op("=").Id("NewPool").Call(jen.Lit(0)).Comment("one thread per GOMAXPROCS"))
-		body = append(body, jen.Comment("Packing buffers for every blocked product, so that no call allocates."))
-		for _, r := range g.reserves {
-			body = append(body, jen.Id("Reserve").Types(jen.Id(g.T)).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
-		}
 	}
 	body = append(body, jen.Return(jen.Id("m")))
 

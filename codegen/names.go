@@ -22,6 +22,7 @@ import (
 var locals = []string{
 	"m", "i", "j", "k", "l", "b", "c", "g", "h", "n", "o", "p", "r", "s", "t", "v", "w",
 	"err", "lr", "bc1", "bc2", "buf", "row", "rows", "sc", "qb", "kb", "vb", "ob", "wb", "wr", "qh",
+	"lo", "hi", "thread",
 }
 
 // reserved reports identifiers generated code uses itself: Go's keywords
@@ -40,7 +41,7 @@ var reservedNames = sync.OnceValue(func() map[string]bool {
 		r[s] = true
 	}
 	// model.go's own declarations and imports.
-	for _, s := range []string{"Model", "Tensor", "New", "NewSeeded", "sizeError", "math", "fmt", "errors", "sync", "testing"} {
+	for _, s := range []string{"Model", "Tensor", "New", "NewSeeded", "sizeError", "task", "math", "fmt", "errors", "sync", "testing"} {
 		r[s] = true
 	}
 	srcs := []string{libSource, sample.Source}

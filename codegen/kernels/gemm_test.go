@@ -117,6 +117,12 @@ func entryPoints[T Float](pool2 *Pool) []struct {
 			GemmBlocked(pool2, tA, tB, m, n, k, a, lda, b, ldb, c, ldc, acc)
 		}},
 		{"GemmSmall", GemmSmall[T]},
+		{"GemmOnThread/nil", func(tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, acc bool) {
+			GemmOnThread(nil, 0, tA, tB, m, n, k, a, lda, b, ldb, c, ldc, acc)
+		}},
+		{"GemmOnThread/pool2/1", func(tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, acc bool) {
+			GemmOnThread(pool2, 1, tA, tB, m, n, k, a, lda, b, ldb, c, ldc, acc)
+		}},
 	}
 }
 
@@ -320,6 +326,9 @@ func TestGemmAllocs(t *testing.T) {
 					"Dgemm":       func() { Dgemm(p, tr[0], tr[1], m, n, k, a64, lda, b64, ldb, c64, n, false) },
 					"GemmBlocked": func() { GemmBlocked(p, tr[0], tr[1], m, n, k, a32, lda, b32, ldb, c32, n, false) },
 					"GemmSmall":   func() { GemmSmall(tr[0], tr[1], m, n, k, a64, lda, b64, ldb, c64, n, true) },
+					"GemmOnThread": func() {
+						GemmOnThread(p, max(threadsOf(p)-1, 0), tr[0], tr[1], m, n, k, a32, lda, b32, ldb, c32, n, false)
+					},
 				}
 				for name, f := range calls {
 					if allocs := testing.AllocsPerRun(5, f); allocs != 0 {

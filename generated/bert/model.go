@@ -24,7 +24,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -52,6 +53,21 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 141760),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, false, 512, 64, 64)
+	Reserve[float32](m.pool, false, true, 64, 64, 16)
+	Reserve[float32](m.pool, false, false, 512, 256, 64)
+	Reserve[float32](m.pool, false, false, 512, 64, 256)
+	Reserve[float32](m.pool, false, true, 512, 512, 64)
+	Reserve[float32](m.pool, false, false, 512, 64, 512)
+	Reserve[float32](m.pool, true, false, 512, 64, 512)
+	Reserve[float32](m.pool, false, true, 512, 64, 64)
+	Reserve[float32](m.pool, true, false, 64, 64, 512)
+	Reserve[float32](m.pool, false, true, 512, 256, 64)
+	Reserve[float32](m.pool, true, false, 256, 64, 512)
+	Reserve[float32](m.pool, false, true, 512, 64, 256)
+	Reserve[float32](m.pool, true, false, 64, 256, 512)
 	// wte f32[512,64]: normal, std 0.02
 	initNormal(m.params[0:32768], 0.02, seed, "wte")
 	// wpe f32[64,64]: normal, std 0.02
@@ -436,21 +452,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "mlm.bias",
 		Shape: []int{512},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 512, 64, 64)
-	Reserve[float32](m.pool, false, true, 64, 64, 16)
-	Reserve[float32](m.pool, false, false, 512, 256, 64)
-	Reserve[float32](m.pool, false, false, 512, 64, 256)
-	Reserve[float32](m.pool, false, true, 512, 512, 64)
-	Reserve[float32](m.pool, false, false, 512, 64, 512)
-	Reserve[float32](m.pool, true, false, 512, 64, 512)
-	Reserve[float32](m.pool, false, true, 512, 64, 64)
-	Reserve[float32](m.pool, true, false, 64, 64, 512)
-	Reserve[float32](m.pool, false, true, 512, 256, 64)
-	Reserve[float32](m.pool, true, false, 256, 64, 512)
-	Reserve[float32](m.pool, false, true, 512, 64, 256)
-	Reserve[float32](m.pool, true, false, 64, 256, 512)
 	return m
 }
 
@@ -870,9 +871,7 @@ func (m *Model) predict() error {
 	softmax(h0_attn_weights, t45, 2048, 64, 1, false)
 
 	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:97)
-	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedH0_attn_context, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t48 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	for i := range 8 {
@@ -990,9 +989,7 @@ func (m *Model) predict() error {
 	softmax(h1_attn_weights, t95, 2048, 64, 1, false)
 
 	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:97)
-	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedH1_attn_context, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t98 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	for i := range 8 {
@@ -1280,9 +1277,7 @@ func (m *Model) forward() error {
 	softmax(h0_attn_weights, t47, 2048, 64, 1, false)
 
 	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:97)
-	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedH0_attn_context_2, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t50 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	for i := range 8 {
@@ -1400,9 +1395,7 @@ func (m *Model) forward() error {
 	softmax(h1_attn_weights, t97, 2048, 64, 1, false)
 
 	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:97)
-	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedH1_attn_context_2, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t100 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	for i := range 8 {
@@ -1705,7 +1698,7 @@ func (m *Model) backward() error {
 	//
 	//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:114)
 	//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:114)
-	m.fusedDlogits(t133, t135, t140, dlogits)
+	m.parallel(8, (*Model).fusedDlogits, t133, t135, t140, dlogits)
 
 	// grad of logits = mlm_ln · wteᵀ + mlm_bias  (models/bert/bert.go:112)
 	// dmlm_bias = Σ_[0,1](dlogits)
@@ -1938,13 +1931,9 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:97)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
-	for b := range 32 {
-		Gemm(m.pool, false, true, 64, 64, 16, dh1_attn_context[b*1024:], 16, h1_attn_v[b*1024:], 16, dh1_attn_weights[b*4096:], 64, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_weights, h1_attn_v, dh1_attn_context, dh1_attn_weights)
 	// dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context
-	for b := range 32 {
-		GemmSmall(true, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*1024:], 16, dh1_attn_v[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((t7 ? h1_attn_scores : -inf))  (models/bert/bert.go:97)
 	// t189 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
@@ -1958,13 +1947,9 @@ func (m *Model) backward() error {
 
 	// grad of t95 = h1_attn_q · h1_attn_kᵀ  (models/bert/bert.go:97)
 	// dh1_attn_q = t192 · h1_attn_k
-	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_q, h1_attn_k, t192, dh1_attn_q)
 	// dh1_attn_k = t192ᵀ · h1_attn_q
-	for b := range 32 {
-		GemmSmall(true, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_k, h1_attn_q, t192, dh1_attn_k)
 
 	// grad of h1_attn_v = t93ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t195 = dh1_attn_vᵀ[0,2,1,3]
@@ -2228,13 +2213,9 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:97)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
-	for b := range 32 {
-		Gemm(m.pool, false, true, 64, 64, 16, dh0_attn_context[b*1024:], 16, h0_attn_v[b*1024:], 16, dh0_attn_weights[b*4096:], 64, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_weights, h0_attn_v, dh0_attn_context, dh0_attn_weights)
 	// dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context
-	for b := range 32 {
-		GemmSmall(true, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*1024:], 16, dh0_attn_v[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((t7 ? h0_attn_scores : -inf))  (models/bert/bert.go:97)
 	// t248 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
@@ -2248,13 +2229,9 @@ func (m *Model) backward() error {
 
 	// grad of t43 = h0_attn_q · h0_attn_kᵀ  (models/bert/bert.go:97)
 	// dh0_attn_q = t250 · h0_attn_k
-	for b := range 32 {
-		GemmSmall(false, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_q, h0_attn_k, t250, dh0_attn_q)
 	// dh0_attn_k = t250ᵀ · h0_attn_q
-	for b := range 32 {
-		GemmSmall(true, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_k, h0_attn_q, t250, dh0_attn_k)
 
 	// grad of h0_attn_v = t41ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t253 = dh0_attn_vᵀ[0,2,1,3]
@@ -2723,7 +2700,14 @@ func (m *Model) update() error {
 //	h0_attn_q_proj = t29 + h0_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_q_proj(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t29 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t29, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t29, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_projRows is fusedH0_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t29, h0_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_q_projv := t29[i*4096+j*64+k] + h0_attn_bq[k]
@@ -2739,7 +2723,14 @@ func (m *Model) fusedH0_attn_q_proj(emb_ln []float32, h0_attn_Wq []float32, h0_a
 //	h0_attn_k_proj = t33 + h0_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_k_proj(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t33 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t33, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t33, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_projRows is fusedH0_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t33, h0_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_k_projv := t33[i*4096+j*64+k] + h0_attn_bk[k]
@@ -2755,7 +2746,14 @@ func (m *Model) fusedH0_attn_k_proj(emb_ln []float32, h0_attn_Wk []float32, h0_a
 //	h0_attn_v_proj = t37 + h0_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_v_proj(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t37 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t37, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t37, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_projRows is fusedH0_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t37, h0_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_v_projv := t37[i*4096+j*64+k] + h0_attn_bv[k]
@@ -2765,15 +2763,22 @@ func (m *Model) fusedH0_attn_v_proj(emb_ln []float32, h0_attn_Wv []float32, h0_a
 	}
 }
 
+// batchedT41 is the batched product t41 = h0_attn_q · h0_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT41(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, t41 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t41[b*4096:], 64, false)
+	}
+}
+
 // fusedT45 is one fused epilogue kernel over f32[8,4,64,64]:
 //
 //	t41 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/bert/bert.go:97)
 //	h0_attn_scores = t41 ⊙ 0.25  (Mul, models/bert/bert.go:97)
 //	t45 = t5 ? h0_attn_scores : -inf  (Where, models/bert/bert.go:97)
 func (m *Model) fusedT45(t5 []bool, h0_attn_q []float32, h0_attn_k []float32, t41 []float32, t45 []float32) {
-	for b := range 32 {
-		Gemm(m.pool, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t41[b*4096:], 64, false)
-	}
+	m.parallel(32, (*Model).batchedT41, h0_attn_q, h0_attn_k, t41)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
@@ -2787,6 +2792,15 @@ func (m *Model) fusedT45(t5 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 	}
 }
 
+// batchedH0_attn_context is the batched product h0_attn_context = h0_attn_weights · h0_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
+	h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
+	}
+}
+
 // fusedH0_resid1 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t50 = t49 · h0_attn_Wo  (MatMul, models/bert/bert.go:97)
@@ -2794,7 +2808,14 @@ func (m *Model) fusedT45(t5 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_resid1(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t49 []float32, t50 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, t49, 64, h0_attn_Wo, 64, t50, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid1Rows, emb_ln, h0_attn_bo, t50, h0_resid1)
+}
+
+// fusedH0_resid1Rows is fusedH0_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid1Rows(lo, hi, thread int, v [][]float32) {
+	emb_ln, h0_attn_bo, t50, h0_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_out := t50[i*4096+j*64+k] + h0_attn_bo[k]
@@ -2812,7 +2833,14 @@ func (m *Model) fusedH0_resid1(emb_ln []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t57)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t56 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t56, 256, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t56, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hiddenRows is fusedH0_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t56, h0_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 256 {
 				t57 := t56[i*16384+j*256+k] + h0_mlp_b1[k]
@@ -2830,7 +2858,14 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t59 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t59, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_ln1, t59, h0_resid2)
+}
+
+// fusedH0_resid2Rows is fusedH0_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_ln1, t59, h0_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_mlp_out := t59[i*4096+j*64+k] + h0_mlp_b2[k]
@@ -2847,7 +2882,14 @@ func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 
 //	h1_attn_q_proj = t81 + h1_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_q_proj(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t81 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t81, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t81, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_projRows is fusedH1_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t81, h1_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_q_projv := t81[i*4096+j*64+k] + h1_attn_bq[k]
@@ -2863,7 +2905,14 @@ func (m *Model) fusedH1_attn_q_proj(h0_ln2 []float32, h1_attn_Wq []float32, h1_a
 //	h1_attn_k_proj = t85 + h1_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_k_proj(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t85 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t85, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t85, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_projRows is fusedH1_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t85, h1_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_k_projv := t85[i*4096+j*64+k] + h1_attn_bk[k]
@@ -2879,7 +2928,14 @@ func (m *Model) fusedH1_attn_k_proj(h0_ln2 []float32, h1_attn_Wk []float32, h1_a
 //	h1_attn_v_proj = t89 + h1_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_v_proj(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t89 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t89, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t89, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_projRows is fusedH1_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t89, h1_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_v_projv := t89[i*4096+j*64+k] + h1_attn_bv[k]
@@ -2889,15 +2945,22 @@ func (m *Model) fusedH1_attn_v_proj(h0_ln2 []float32, h1_attn_Wv []float32, h1_a
 	}
 }
 
+// batchedT93 is the batched product t93 = h1_attn_q · h1_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT93(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, t93 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t93[b*4096:], 64, false)
+	}
+}
+
 // fusedT95 is one fused epilogue kernel over f32[8,4,64,64]:
 //
 //	t93 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/bert/bert.go:97)
 //	h1_attn_scores = t93 ⊙ 0.25  (Mul, models/bert/bert.go:97)
 //	t95 = t5 ? h1_attn_scores : -inf  (Where, models/bert/bert.go:97)
 func (m *Model) fusedT95(t5 []bool, h1_attn_q []float32, h1_attn_k []float32, t93 []float32, t95 []float32) {
-	for b := range 32 {
-		Gemm(m.pool, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t93[b*4096:], 64, false)
-	}
+	m.parallel(32, (*Model).batchedT93, h1_attn_q, h1_attn_k, t93)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
@@ -2911,6 +2974,15 @@ func (m *Model) fusedT95(t5 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 	}
 }
 
+// batchedH1_attn_context is the batched product h1_attn_context = h1_attn_weights · h1_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
+	h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
+	}
+}
+
 // fusedH1_resid1 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t100 = t99 · h1_attn_Wo  (MatMul, models/bert/bert.go:97)
@@ -2918,7 +2990,14 @@ func (m *Model) fusedT95(t5 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_resid1(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t99 []float32, t100 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, t99, 64, h1_attn_Wo, 64, t100, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid1Rows, h0_ln2, h1_attn_bo, t100, h1_resid1)
+}
+
+// fusedH1_resid1Rows is fusedH1_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h0_ln2, h1_attn_bo, t100, h1_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_out := t100[i*4096+j*64+k] + h1_attn_bo[k]
@@ -2936,7 +3015,14 @@ func (m *Model) fusedH1_resid1(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_b
 //	h1_mlp_hidden = gelu(t107)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t106 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t106, 256, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t106, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hiddenRows is fusedH1_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t106, h1_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 256 {
 				t107 := t106[i*16384+j*256+k] + h1_mlp_b1[k]
@@ -2954,7 +3040,14 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t109 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t109, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_ln1, t109, h1_resid2)
+}
+
+// fusedH1_resid2Rows is fusedH1_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_ln1, t109, h1_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_mlp_out := t109[i*4096+j*64+k] + h1_mlp_b2[k]
@@ -2972,7 +3065,14 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 
 //	mlm_hidden = gelu(t121)  (GELU, models/bert/bert.go:111)
 func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t120 []float32, mlm_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t120, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedMlm_hiddenRows, mlm_b, t120, mlm_hidden)
+}
+
+// fusedMlm_hiddenRows is fusedMlm_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedMlm_hiddenRows(lo, hi, thread int, v [][]float32) {
+	mlm_b, t120, mlm_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				t121 := t120[i*4096+j*64+k] + mlm_b[k]
@@ -2989,7 +3089,14 @@ func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float
 //	logits = t126 + mlm_bias  (Add, models/bert/bert.go:112)
 func (m *Model) fusedLogits(wte []float32, mlm_bias []float32, mlm_ln []float32, t126 []float32, logits []float32) {
 	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedLogitsRows, mlm_bias, t126, logits)
+}
+
+// fusedLogitsRows is fusedLogits's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedLogitsRows(lo, hi, thread int, v [][]float32) {
+	mlm_bias, t126, logits := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 512 {
 				logitsv := t126[i*32768+j*512+k] + mlm_bias[k]
@@ -3005,7 +3112,14 @@ func (m *Model) fusedLogits(wte []float32, mlm_bias []float32, mlm_ln []float32,
 //	h0_attn_q_proj = t31 + h0_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t31 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t31, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t31, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t31, h0_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_q_projv := t31[i*4096+j*64+k] + h0_attn_bq[k]
@@ -3021,7 +3135,14 @@ func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0
 //	h0_attn_k_proj = t35 + h0_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t35 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t35, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t35, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t35, h0_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_k_projv := t35[i*4096+j*64+k] + h0_attn_bk[k]
@@ -3037,7 +3158,14 @@ func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0
 //	h0_attn_v_proj = t39 + h0_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t39 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t39, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t39, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t39, h0_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_v_projv := t39[i*4096+j*64+k] + h0_attn_bv[k]
@@ -3047,15 +3175,22 @@ func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0
 	}
 }
 
+// batchedT43 is the batched product t43 = h0_attn_q · h0_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT43(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, t43 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t43[b*4096:], 64, false)
+	}
+}
+
 // fusedT47 is one fused epilogue kernel over f32[8,4,64,64]:
 //
 //	t43 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/bert/bert.go:97)
 //	h0_attn_scores = t43 ⊙ 0.25  (Mul, models/bert/bert.go:97)
 //	t47 = t7 ? h0_attn_scores : -inf  (Where, models/bert/bert.go:97)
 func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t43 []float32, t47 []float32) {
-	for b := range 32 {
-		Gemm(m.pool, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t43[b*4096:], 64, false)
-	}
+	m.parallel(32, (*Model).batchedT43, h0_attn_q, h0_attn_k, t43)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
@@ -3069,6 +3204,15 @@ func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 	}
 }
 
+// batchedH0_attn_context_2 is the batched product h0_attn_context = h0_attn_weights · h0_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
+	}
+}
+
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t52 = t51 · h0_attn_Wo  (MatMul, models/bert/bert.go:97)
@@ -3076,7 +3220,14 @@ func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t51 []float32, t52 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, t51, 64, h0_attn_Wo, 64, t52, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid1_2Rows, emb_ln, h0_attn_bo, t52, h0_resid1)
+}
+
+// fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	emb_ln, h0_attn_bo, t52, h0_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_attn_out := t52[i*4096+j*64+k] + h0_attn_bo[k]
@@ -3094,7 +3245,14 @@ func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn
 //	h0_mlp_hidden = gelu(t59)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t58 []float32, t59 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t58, 256, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t58, t59, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t58, t59, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 256 {
 				t59v := t58[i*16384+j*256+k] + h0_mlp_b1[k]
@@ -3113,7 +3271,14 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t61 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t61, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_ln1, t61, h0_resid2)
+}
+
+// fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_ln1, t61, h0_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h0_mlp_out := t61[i*4096+j*64+k] + h0_mlp_b2[k]
@@ -3130,7 +3295,14 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln
 //	h1_attn_q_proj = t83 + h1_attn_bq  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t83 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t83, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t83, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t83, h1_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_q_projv := t83[i*4096+j*64+k] + h1_attn_bq[k]
@@ -3146,7 +3318,14 @@ func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1
 //	h1_attn_k_proj = t87 + h1_attn_bk  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t87 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t87, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t87, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t87, h1_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_k_projv := t87[i*4096+j*64+k] + h1_attn_bk[k]
@@ -3162,7 +3341,14 @@ func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1
 //	h1_attn_v_proj = t91 + h1_attn_bv  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t91 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t91, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t91, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t91, h1_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_v_projv := t91[i*4096+j*64+k] + h1_attn_bv[k]
@@ -3172,15 +3358,22 @@ func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1
 	}
 }
 
+// batchedT95 is the batched product t95 = h1_attn_q · h1_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT95(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, t95 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t95[b*4096:], 64, false)
+	}
+}
+
 // fusedT97 is one fused epilogue kernel over f32[8,4,64,64]:
 //
 //	t95 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/bert/bert.go:97)
 //	h1_attn_scores = t95 ⊙ 0.25  (Mul, models/bert/bert.go:97)
 //	t97 = t7 ? h1_attn_scores : -inf  (Where, models/bert/bert.go:97)
 func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t95 []float32, t97 []float32) {
-	for b := range 32 {
-		Gemm(m.pool, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t95[b*4096:], 64, false)
-	}
+	m.parallel(32, (*Model).batchedT95, h1_attn_q, h1_attn_k, t95)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
@@ -3194,6 +3387,15 @@ func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 	}
 }
 
+// batchedH1_attn_context_2 is the batched product h1_attn_context = h1_attn_weights · h1_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
+	}
+}
+
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t102 = t101 · h1_attn_Wo  (MatMul, models/bert/bert.go:97)
@@ -3201,7 +3403,14 @@ func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:97)
 func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t101 []float32, t102 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, t101, 64, h1_attn_Wo, 64, t102, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_ln2, h1_attn_bo, t102, h1_resid1)
+}
+
+// fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_ln2, h1_attn_bo, t102, h1_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_attn_out := t102[i*4096+j*64+k] + h1_attn_bo[k]
@@ -3219,7 +3428,14 @@ func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn
 //	h1_mlp_hidden = gelu(t109)  (GELU, models/bert/bert.go:88)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t108 []float32, t109 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t108, 256, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t108, t109, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t108, t109, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 256 {
 				t109v := t108[i*16384+j*256+k] + h1_mlp_b1[k]
@@ -3238,7 +3454,14 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:98)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t111 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t111, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_ln1, t111, h1_resid2)
+}
+
+// fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_ln1, t111, h1_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				h1_mlp_out := t111[i*4096+j*64+k] + h1_mlp_b2[k]
@@ -3256,7 +3479,14 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln
 //	mlm_hidden = gelu(t123)  (GELU, models/bert/bert.go:111)
 func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t122 []float32, t123 []float32, mlm_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t122, 64, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedMlm_hidden_2Rows, mlm_b, t122, t123, mlm_hidden)
+}
+
+// fusedMlm_hidden_2Rows is fusedMlm_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedMlm_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	mlm_b, t122, t123, mlm_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
 				t123v := t122[i*4096+j*64+k] + mlm_b[k]
@@ -3274,7 +3504,14 @@ func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []flo
 //	logits = t128 + mlm_bias  (Add, models/bert/bert.go:112)
 func (m *Model) fusedLogits_2(wte []float32, mlm_bias []float32, mlm_ln []float32, t128 []float32, logits []float32) {
 	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t128, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t128, logits)
+}
+
+// fusedLogits_2Rows is fusedLogits_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedLogits_2Rows(lo, hi, thread int, v [][]float32) {
+	mlm_bias, t128, logits := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 512 {
 				logitsv := t128[i*32768+j*512+k] + mlm_bias[k]
@@ -3300,8 +3537,11 @@ func (m *Model) fusedT140(t137 []float32, t140 []float32) {
 //
 //	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:114)
 //	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:114)
-func (m *Model) fusedDlogits(t133 []float32, t135 []float32, t140 []float32, dlogits []float32) {
-	for i := range 8 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
+func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
+	t133, t135, t140, dlogits := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 512 {
 				t136 := t133[i*32768+j*512+k] * t135[i*64+j]
@@ -3318,7 +3558,14 @@ func (m *Model) fusedDlogits(t133 []float32, t135 []float32, t140 []float32, dlo
 //	t168 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:88)
 func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t168 []float32) {
 	Gemm(m.pool, false, true, 512, 256, 64, dh1_resid2, 64, h1_mlp_W2, 64, dh1_mlp_hidden, 256, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedT168Rows, t109, dh1_mlp_hidden, t168)
+}
+
+// fusedT168Rows is fusedT168's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedT168Rows(lo, hi, thread int, v [][]float32) {
+	t109, dh1_mlp_hidden, t168 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t168v := float32(geluGrad(float64(t109[i]), float64(dh1_mlp_hidden[i])))
 		t168[i] = t168v
 	}
@@ -3330,9 +3577,34 @@ func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []floa
 //	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:97)
 func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t168 []float32, t170 []float32, dh1_ln1 []float32) {
 	Gemm(m.pool, false, true, 512, 64, 256, t168, 256, h1_mlp_W1, 256, t170, 64, false)
-	for i := range 32768 {
+	m.parallel(32768, (*Model).fusedDh1_ln1Rows, dh1_resid2, t170, dh1_ln1)
+}
+
+// fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
+	dh1_resid2, t170, dh1_ln1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		dh1_ln1v := dh1_resid2[i] + t170[i]
 		dh1_ln1[i] = dh1_ln1v
+	}
+}
+
+// batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
+	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, dh1_attn_context[b*1024:], 16, h1_attn_v[b*1024:], 16, dh1_attn_weights[b*4096:], 64, false)
+	}
+}
+
+// batchedDh1_attn_v is the batched product dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*1024:], 16, dh1_attn_v[b*1024:], 16, false)
 	}
 }
 
@@ -3354,6 +3626,24 @@ func (m *Model) fusedT192(t7 []bool, t189 []float32, t192 []float32) {
 	}
 }
 
+// batchedDh1_attn_q is the batched product dh1_attn_q = t192 · h1_attn_k over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, t192, dh1_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
+	}
+}
+
+// batchedDh1_attn_k is the batched product dh1_attn_k = t192ᵀ · h1_attn_q over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, t192, dh1_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
+	}
+}
+
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
@@ -3362,7 +3652,14 @@ func (m *Model) fusedT192(t7 []bool, t189 []float32, t192 []float32) {
 //	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:98)
 func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t198 []float32, t205 []float32, dh1_attn_q_proj []float32, t211 []float32, dh0_ln2 []float32) {
 	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t211, 64, false)
-	for i := range 32768 {
+	m.parallel(32768, (*Model).fusedDh0_ln2Rows, dh1_resid1, t198, t205, t211, dh0_ln2)
+}
+
+// fusedDh0_ln2Rows is fusedDh0_ln2's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDh0_ln2Rows(lo, hi, thread int, v [][]float32) {
+	dh1_resid1, t198, t205, t211, dh0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	for i := lo; i < hi; i++ {
 		t214 := dh1_resid1[i] + t198[i]
 		t215 := t214 + t205[i]
 		dh0_ln2v := t215 + t211[i]
@@ -3376,7 +3673,14 @@ func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t198 []
 //	t227 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:88)
 func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t227 []float32) {
 	Gemm(m.pool, false, true, 512, 256, 64, dh0_resid2, 64, h0_mlp_W2, 64, dh0_mlp_hidden, 256, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedT227Rows, t59, dh0_mlp_hidden, t227)
+}
+
+// fusedT227Rows is fusedT227's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedT227Rows(lo, hi, thread int, v [][]float32) {
+	t59, dh0_mlp_hidden, t227 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t227v := float32(geluGrad(float64(t59[i]), float64(dh0_mlp_hidden[i])))
 		t227[i] = t227v
 	}
@@ -3388,9 +3692,34 @@ func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float
 //	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:97)
 func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t227 []float32, t229 []float32, dh0_ln1 []float32) {
 	Gemm(m.pool, false, true, 512, 64, 256, t227, 256, h0_mlp_W1, 256, t229, 64, false)
-	for i := range 32768 {
+	m.parallel(32768, (*Model).fusedDh0_ln1Rows, dh0_resid2, t229, dh0_ln1)
+}
+
+// fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
+	dh0_resid2, t229, dh0_ln1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		dh0_ln1v := dh0_resid2[i] + t229[i]
 		dh0_ln1[i] = dh0_ln1v
+	}
+}
+
+// batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
+	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, dh0_attn_context[b*1024:], 16, h0_attn_v[b*1024:], 16, dh0_attn_weights[b*4096:], 64, false)
+	}
+}
+
+// batchedDh0_attn_v is the batched product dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*1024:], 16, dh0_attn_v[b*1024:], 16, false)
 	}
 }
 
@@ -3412,6 +3741,24 @@ func (m *Model) fusedT250(t7 []bool, t248 []float32, t250 []float32) {
 	}
 }
 
+// batchedDh0_attn_q is the batched product dh0_attn_q = t250 · h0_attn_k over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, t250, dh0_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
+	}
+}
+
+// batchedDh0_attn_k is the batched product dh0_attn_k = t250ᵀ · h0_attn_q over 32 matrices of f32[8,4,64,16]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, t250, dh0_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
+	}
+}
+
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
@@ -3420,7 +3767,14 @@ func (m *Model) fusedT250(t7 []bool, t248 []float32, t250 []float32) {
 //	demb_ln = t273 + t269  (Add, models/bert/bert.go:74)
 func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t256 []float32, t263 []float32, dh0_attn_q_proj []float32, t269 []float32, demb_ln []float32) {
 	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t269, 64, false)
-	for i := range 32768 {
+	m.parallel(32768, (*Model).fusedDemb_lnRows, dh0_resid1, t256, t263, t269, demb_ln)
+}
+
+// fusedDemb_lnRows is fusedDemb_ln's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDemb_lnRows(lo, hi, thread int, v [][]float32) {
+	dh0_resid1, t256, t263, t269, demb_ln := v[0], v[1], v[2], v[3], v[4]
+	for i := lo; i < hi; i++ {
 		t272 := dh0_resid1[i] + t256[i]
 		t273 := t272 + t263[i]
 		demb_lnv := t273 + t269[i]
@@ -3434,10 +3788,40 @@ func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t256 []
 //	dwte = t146 + t281  (Add, models/bert/bert.go:65)
 func (m *Model) fusedDwte(t144 []float32, t145 []float32, t146 []float32, t281 []float32, dwte []float32) {
 	Gemm(m.pool, true, false, 512, 64, 512, t145, 512, t144, 64, t146, 64, false)
-	for i := range 32768 {
+	m.parallel(32768, (*Model).fusedDwteRows, t146, t281, dwte)
+}
+
+// fusedDwteRows is fusedDwte's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
+	t146, t281, dwte := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		dwtev := t146[i] + t281[i]
 		dwte[i] = dwtev
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float32)
+	views  [5][]float32
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // const1 is a constant i32[] (models/bert/bert.go:69).

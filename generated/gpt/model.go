@@ -23,7 +23,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -52,7 +53,26 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float32, 1048577)
-	m.scratch = make([]float32, 4096)
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, true, 32, 128, 32)
+	Reserve[float32](m.pool, false, false, 32, 32, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 128)
+	Reserve[float32](m.pool, false, true, 128, 128, 32)
+	Reserve[float32](m.pool, false, false, 128, 32, 128)
+	Reserve[float32](m.pool, false, false, 1024, 512, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 512)
+	Reserve[float32](m.pool, false, true, 1024, 512, 128)
+	Reserve[float32](m.pool, true, false, 512, 128, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 128, 512)
+	Reserve[float32](m.pool, true, false, 128, 512, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 128, 128)
+	Reserve[float32](m.pool, true, false, 128, 128, 1024)
+	Reserve[float32](m.pool, true, false, 128, 32, 128)
+	Reserve[float32](m.pool, false, false, 8, 512, 128)
+	Reserve[float32](m.pool, false, false, 8, 128, 512)
+	Reserve[float32](m.pool, false, true, 8, 512, 128)
+	m.scratch = make([]float32, 4096*m.pool.Threads()) // a tile per thread
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
 	// wpe f32[128,128]: normal, std 0.02
@@ -687,25 +707,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "lnf.beta",
 		Shape: []int{128},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, true, 32, 128, 32)
-	Reserve[float32](m.pool, false, false, 32, 32, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 128)
-	Reserve[float32](m.pool, false, true, 128, 128, 32)
-	Reserve[float32](m.pool, false, false, 128, 32, 128)
-	Reserve[float32](m.pool, false, false, 1024, 512, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 512)
-	Reserve[float32](m.pool, false, true, 1024, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 1024)
-	Reserve[float32](m.pool, true, false, 128, 32, 128)
-	Reserve[float32](m.pool, false, false, 8, 512, 128)
-	Reserve[float32](m.pool, false, false, 8, 128, 512)
-	Reserve[float32](m.pool, false, true, 8, 512, 128)
 	return m
 }
 
@@ -1217,7 +1218,7 @@ func (m *Model) predict() error {
 	//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+	m.parallel(32, (*Model).fusedH0_attn_context, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1331,7 +1332,7 @@ func (m *Model) predict() error {
 	//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+	m.parallel(32, (*Model).fusedH1_attn_context, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1445,7 +1446,7 @@ func (m *Model) predict() error {
 	//	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h2_attn_weights = softmax(t141)  (Softmax, models/gpt/gpt.go:88)
 	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH2_attn_context(h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
+	m.parallel(32, (*Model).fusedH2_attn_context, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
 
 	// t144 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1559,7 +1560,7 @@ func (m *Model) predict() error {
 	//	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h3_attn_weights = softmax(t191)  (Softmax, models/gpt/gpt.go:88)
 	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH3_attn_context(h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
+	m.parallel(32, (*Model).fusedH3_attn_context, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
 
 	// t194 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -1886,7 +1887,7 @@ func (m *Model) forward() error {
 	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t42)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context_2(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
+	m.parallel(32, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2000,7 +2001,7 @@ func (m *Model) forward() error {
 	//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t92)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context_2(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
+	m.parallel(32, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2114,7 +2115,7 @@ func (m *Model) forward() error {
 	//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h2_attn_weights = softmax(t142)  (Softmax, models/gpt/gpt.go:88)
 	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH2_attn_context_2(h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context)
+	m.parallel(32, (*Model).fusedH2_attn_context_2, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context)
 
 	// t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2228,7 +2229,7 @@ func (m *Model) forward() error {
 	//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h3_attn_weights = softmax(t192)  (Softmax, models/gpt/gpt.go:88)
 	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH3_attn_context_2(h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context)
+	m.parallel(32, (*Model).fusedH3_attn_context_2, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context)
 
 	// t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -2770,13 +2771,9 @@ func (m *Model) backward() error {
 
 	// grad of h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	// dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ
-	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v[b*4096:], 32, dh3_attn_weights[b*16384:], 128, false)
-	}
+	m.parallel(32, (*Model).batchedDh3_attn_weights, h3_attn_v, dh3_attn_context, dh3_attn_weights)
 	// dh3_attn_v = h3_attn_weightsᵀ · dh3_attn_context
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, dh3_attn_v[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh3_attn_v, h3_attn_weights, dh3_attn_context, dh3_attn_v)
 
 	// grad of h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t256 = h3_attn_weights ⊙ (dh3_attn_weights − Σ(dh3_attn_weights ⊙ h3_attn_weights))
@@ -2786,17 +2783,13 @@ func (m *Model) backward() error {
 	//
 	//	dh3_attn_scores = causal ? t256 : 0  (Where, models/gpt/gpt.go:88)
 	//	t259 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT259(t256, t259)
+	m.parallel(8, (*Model).fusedT259, t256, t259)
 
 	// grad of t190 = h3_attn_q · h3_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh3_attn_q = t259 · h3_attn_k
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh3_attn_q, h3_attn_k, t259, dh3_attn_q)
 	// dh3_attn_k = t259ᵀ · h3_attn_q
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh3_attn_k, h3_attn_q, t259, dh3_attn_k)
 
 	// grad of h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t262 = dh3_attn_vᵀ[0,2,1,3]
@@ -3067,13 +3060,9 @@ func (m *Model) backward() error {
 
 	// grad of h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	// dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ
-	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v[b*4096:], 32, dh2_attn_weights[b*16384:], 128, false)
-	}
+	m.parallel(32, (*Model).batchedDh2_attn_weights, h2_attn_v, dh2_attn_context, dh2_attn_weights)
 	// dh2_attn_v = h2_attn_weightsᵀ · dh2_attn_context
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, dh2_attn_v[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh2_attn_v, h2_attn_weights, dh2_attn_context, dh2_attn_v)
 
 	// grad of h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t315 = h2_attn_weights ⊙ (dh2_attn_weights − Σ(dh2_attn_weights ⊙ h2_attn_weights))
@@ -3083,17 +3072,13 @@ func (m *Model) backward() error {
 	//
 	//	dh2_attn_scores = causal ? t315 : 0  (Where, models/gpt/gpt.go:88)
 	//	t317 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT317(t315, t317)
+	m.parallel(8, (*Model).fusedT317, t315, t317)
 
 	// grad of t140 = h2_attn_q · h2_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh2_attn_q = t317 · h2_attn_k
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh2_attn_q, h2_attn_k, t317, dh2_attn_q)
 	// dh2_attn_k = t317ᵀ · h2_attn_q
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh2_attn_k, h2_attn_q, t317, dh2_attn_k)
 
 	// grad of h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t320 = dh2_attn_vᵀ[0,2,1,3]
@@ -3364,13 +3349,9 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
-	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v[b*4096:], 32, dh1_attn_weights[b*16384:], 128, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_weights, h1_attn_v, dh1_attn_context, dh1_attn_weights)
 	// dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, dh1_attn_v[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t373 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
@@ -3380,17 +3361,13 @@ func (m *Model) backward() error {
 	//
 	//	dh1_attn_scores = causal ? t373 : 0  (Where, models/gpt/gpt.go:88)
 	//	t375 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT375(t373, t375)
+	m.parallel(8, (*Model).fusedT375, t373, t375)
 
 	// grad of t90 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh1_attn_q = t375 · h1_attn_k
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_q, h1_attn_k, t375, dh1_attn_q)
 	// dh1_attn_k = t375ᵀ · h1_attn_q
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh1_attn_k, h1_attn_q, t375, dh1_attn_k)
 
 	// grad of h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t378 = dh1_attn_vᵀ[0,2,1,3]
@@ -3661,13 +3638,9 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
-	for b := range 32 {
-		Gemm(m.pool, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v[b*4096:], 32, dh0_attn_weights[b*16384:], 128, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_weights, h0_attn_v, dh0_attn_context, dh0_attn_weights)
 	// dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, dh0_attn_v[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t431 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
@@ -3677,17 +3650,13 @@ func (m *Model) backward() error {
 	//
 	//	dh0_attn_scores = causal ? t431 : 0  (Where, models/gpt/gpt.go:88)
 	//	t433 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT433(t431, t433)
+	m.parallel(8, (*Model).fusedT433, t431, t433)
 
 	// grad of t38 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh0_attn_q = t433 · h0_attn_k
-	for b := range 32 {
-		Gemm(m.pool, false, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_q, h0_attn_k, t433, dh0_attn_q)
 	// dh0_attn_k = t433ᵀ · h0_attn_q
-	for b := range 32 {
-		Gemm(m.pool, true, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
-	}
+	m.parallel(32, (*Model).batchedDh0_attn_k, h0_attn_q, t433, dh0_attn_k)
 
 	// grad of h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t436 = dh0_attn_vᵀ[0,2,1,3]
@@ -4606,7 +4575,7 @@ func (m *Model) prefill() error {
 	//	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t50)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context_3(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+	m.parallel(32, (*Model).fusedH0_attn_context_3, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t53 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -4720,7 +4689,7 @@ func (m *Model) prefill() error {
 	//	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t100)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context_3(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+	m.parallel(32, (*Model).fusedH1_attn_context_3, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t103 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -4834,7 +4803,7 @@ func (m *Model) prefill() error {
 	//	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h2_attn_weights = softmax(t150)  (Softmax, models/gpt/gpt.go:88)
 	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH2_attn_context_3(h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
+	m.parallel(32, (*Model).fusedH2_attn_context_3, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
 
 	// t153 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -4948,7 +4917,7 @@ func (m *Model) prefill() error {
 	//	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h3_attn_weights = softmax(t200)  (Softmax, models/gpt/gpt.go:88)
 	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH3_attn_context_3(h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
+	m.parallel(32, (*Model).fusedH3_attn_context_3, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
 
 	// t203 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
@@ -5805,7 +5774,14 @@ func (m *Model) decode() error {
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t25, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_projRows is fusedH0_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t25, h0_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_q_projv := t25[i*16384+j*128+k] + h0_attn_bq[k]
@@ -5821,7 +5797,14 @@ func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, 
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t29, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_projRows is fusedH0_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t29, h0_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_k_projv := t29[i*16384+j*128+k] + h0_attn_bk[k]
@@ -5837,7 +5820,14 @@ func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, 
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t33, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_projRows is fusedH0_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t33, h0_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_v_projv := t33[i*16384+j*128+k] + h0_attn_bv[k]
@@ -5848,26 +5838,28 @@ func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, 
 }
 
 // fusedH0_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*4096:], h0_attn_k[b*4096:], h0_attn_v[b*4096:], h0_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5879,7 +5871,14 @@ func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid1Rows, h_in, h0_attn_bo, t46, h0_resid1)
+}
+
+// fusedH0_resid1Rows is fusedH0_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h_in, h0_attn_bo, t46, h0_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_out := t46[i*16384+j*128+k] + h0_attn_bo[k]
@@ -5897,7 +5896,14 @@ func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo 
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t52, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hiddenRows is fusedH0_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t52, h0_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t53 := t52[i*65536+j*512+k] + h0_mlp_b1[k]
@@ -5915,7 +5921,14 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_resid1, t55, h0_resid2)
+}
+
+// fusedH0_resid2Rows is fusedH0_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_resid1, t55, h0_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_mlp_out := t55[i*16384+j*128+k] + h0_mlp_b2[k]
@@ -5932,7 +5945,14 @@ func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resi
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t77, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_projRows is fusedH1_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t77, h1_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_q_projv := t77[i*16384+j*128+k] + h1_attn_bq[k]
@@ -5948,7 +5968,14 @@ func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, 
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t81, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_projRows is fusedH1_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t81, h1_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_k_projv := t81[i*16384+j*128+k] + h1_attn_bk[k]
@@ -5964,7 +5991,14 @@ func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, 
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t85, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_projRows is fusedH1_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t85, h1_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_v_projv := t85[i*16384+j*128+k] + h1_attn_bv[k]
@@ -5975,26 +6009,28 @@ func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, 
 }
 
 // fusedH1_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*4096:], h1_attn_k[b*4096:], h1_attn_v[b*4096:], h1_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6006,7 +6042,14 @@ func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid1Rows, h0_resid2, h1_attn_bo, t96, h1_resid1)
+}
+
+// fusedH1_resid1Rows is fusedH1_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_attn_bo, t96, h1_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_out := t96[i*16384+j*128+k] + h1_attn_bo[k]
@@ -6024,7 +6067,14 @@ func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_att
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t102, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hiddenRows is fusedH1_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t102, h1_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t103 := t102[i*65536+j*512+k] + h1_mlp_b1[k]
@@ -6042,7 +6092,14 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_resid1, t105, h1_resid2)
+}
+
+// fusedH1_resid2Rows is fusedH1_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_resid1, t105, h1_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_mlp_out := t105[i*16384+j*128+k] + h1_mlp_b2[k]
@@ -6059,7 +6116,14 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resi
 //	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t127 []float32, h2_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t127, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_q_projRows, h2_attn_bq, t127, h2_attn_q_proj)
+}
+
+// fusedH2_attn_q_projRows is fusedH2_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bq, t127, h2_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_q_projv := t127[i*16384+j*128+k] + h2_attn_bq[k]
@@ -6075,7 +6139,14 @@ func (m *Model) fusedH2_attn_q_proj(h2_attn_Wq []float32, h2_attn_bq []float32, 
 //	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t131 []float32, h2_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t131, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_k_projRows, h2_attn_bk, t131, h2_attn_k_proj)
+}
+
+// fusedH2_attn_k_projRows is fusedH2_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bk, t131, h2_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_k_projv := t131[i*16384+j*128+k] + h2_attn_bk[k]
@@ -6091,7 +6162,14 @@ func (m *Model) fusedH2_attn_k_proj(h2_attn_Wk []float32, h2_attn_bk []float32, 
 //	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t135 []float32, h2_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t135, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_v_projRows, h2_attn_bv, t135, h2_attn_v_proj)
+}
+
+// fusedH2_attn_v_projRows is fusedH2_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bv, t135, h2_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_v_projv := t135[i*16384+j*128+k] + h2_attn_bv[k]
@@ -6102,26 +6180,28 @@ func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, 
 }
 
 // fusedH2_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t139 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_scores = t139 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t141 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h2_attn_weights = softmax(t141)  (Softmax, models/gpt/gpt.go:88)
 //	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH2_attn_context(h2_attn_q []float32, h2_attn_k []float32, h2_attn_v []float32, h2_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h2_attn_q[b*4096:], h2_attn_k[b*4096:], h2_attn_v[b*4096:], h2_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6133,7 +6213,14 @@ func (m *Model) fusedH2_attn_context(h2_attn_q []float32, h2_attn_k []float32, h
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t145 []float32, t146 []float32, h2_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t145, 128, h2_attn_Wo, 128, t146, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_resid1Rows, h1_resid2, h2_attn_bo, t146, h2_resid1)
+}
+
+// fusedH2_resid1Rows is fusedH2_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_attn_bo, t146, h2_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_out := t146[i*16384+j*128+k] + h2_attn_bo[k]
@@ -6151,7 +6238,14 @@ func (m *Model) fusedH2_resid1(h1_resid2 []float32, h2_attn_Wo []float32, h2_att
 //	h2_mlp_hidden = gelu(t153)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t152 []float32, h2_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t152, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_mlp_hiddenRows, h2_mlp_b1, t152, h2_mlp_hidden)
+}
+
+// fusedH2_mlp_hiddenRows is fusedH2_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h2_mlp_b1, t152, h2_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t153 := t152[i*65536+j*512+k] + h2_mlp_b1[k]
@@ -6169,7 +6263,14 @@ func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t155 []float32, h2_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t155, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_resid2Rows, h2_mlp_b2, h2_resid1, t155, h2_resid2)
+}
+
+// fusedH2_resid2Rows is fusedH2_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h2_mlp_b2, h2_resid1, t155, h2_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_mlp_out := t155[i*16384+j*128+k] + h2_mlp_b2[k]
@@ -6186,7 +6287,14 @@ func (m *Model) fusedH2_resid2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resi
 //	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t177 []float32, h3_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t177, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_q_projRows, h3_attn_bq, t177, h3_attn_q_proj)
+}
+
+// fusedH3_attn_q_projRows is fusedH3_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bq, t177, h3_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_q_projv := t177[i*16384+j*128+k] + h3_attn_bq[k]
@@ -6202,7 +6310,14 @@ func (m *Model) fusedH3_attn_q_proj(h3_attn_Wq []float32, h3_attn_bq []float32, 
 //	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t181 []float32, h3_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t181, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_k_projRows, h3_attn_bk, t181, h3_attn_k_proj)
+}
+
+// fusedH3_attn_k_projRows is fusedH3_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bk, t181, h3_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_k_projv := t181[i*16384+j*128+k] + h3_attn_bk[k]
@@ -6218,7 +6333,14 @@ func (m *Model) fusedH3_attn_k_proj(h3_attn_Wk []float32, h3_attn_bk []float32, 
 //	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t185 []float32, h3_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t185, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_v_projRows, h3_attn_bv, t185, h3_attn_v_proj)
+}
+
+// fusedH3_attn_v_projRows is fusedH3_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bv, t185, h3_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_v_projv := t185[i*16384+j*128+k] + h3_attn_bv[k]
@@ -6229,26 +6351,28 @@ func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, 
 }
 
 // fusedH3_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t189 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_scores = t189 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t191 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h3_attn_weights = softmax(t191)  (Softmax, models/gpt/gpt.go:88)
 //	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH3_attn_context(h3_attn_q []float32, h3_attn_k []float32, h3_attn_v []float32, h3_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h3_attn_q[b*4096:], h3_attn_k[b*4096:], h3_attn_v[b*4096:], h3_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6260,7 +6384,14 @@ func (m *Model) fusedH3_attn_context(h3_attn_q []float32, h3_attn_k []float32, h
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t195 []float32, t196 []float32, h3_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t195, 128, h3_attn_Wo, 128, t196, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_resid1Rows, h2_resid2, h3_attn_bo, t196, h3_resid1)
+}
+
+// fusedH3_resid1Rows is fusedH3_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_attn_bo, t196, h3_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_out := t196[i*16384+j*128+k] + h3_attn_bo[k]
@@ -6278,7 +6409,14 @@ func (m *Model) fusedH3_resid1(h2_resid2 []float32, h3_attn_Wo []float32, h3_att
 //	h3_mlp_hidden = gelu(t203)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t202 []float32, h3_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t202, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_mlp_hiddenRows, h3_mlp_b1, t202, h3_mlp_hidden)
+}
+
+// fusedH3_mlp_hiddenRows is fusedH3_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h3_mlp_b1, t202, h3_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t203 := t202[i*65536+j*512+k] + h3_mlp_b1[k]
@@ -6296,7 +6434,14 @@ func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t205 []float32, h3_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t205, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_resid2Rows, h3_mlp_b2, h3_resid1, t205, h3_resid2)
+}
+
+// fusedH3_resid2Rows is fusedH3_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h3_mlp_b2, h3_resid1, t205, h3_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_mlp_out := t205[i*16384+j*128+k] + h3_mlp_b2[k]
@@ -6313,7 +6458,14 @@ func (m *Model) fusedH3_resid2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resi
 //	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t26 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t26, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t26, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t26, h0_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_q_projv := t26[i*16384+j*128+k] + h0_attn_bq[k]
@@ -6329,7 +6481,14 @@ func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32
 //	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t30 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t30, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t30, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t30, h0_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_k_projv := t30[i*16384+j*128+k] + h0_attn_bk[k]
@@ -6345,7 +6504,14 @@ func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32
 //	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t34 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t34, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t34, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t34, h0_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_v_projv := t34[i*16384+j*128+k] + h0_attn_bv[k]
@@ -6356,22 +6522,24 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 }
 
 // fusedH0_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t42)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_weights []float32, h0_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*4096:], h0_attn_k[b*4096:], h0_attn_v[b*4096:], h0_attn_context[b*4096:]
 		wb := h0_attn_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6379,7 +6547,7 @@ func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6391,7 +6559,14 @@ func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32,
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t47, h0_resid1)
+}
+
+// fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h_in, h0_attn_bo, t47, h0_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_out := t47[i*16384+j*128+k] + h0_attn_bo[k]
@@ -6409,7 +6584,14 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, t54 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t53, t54, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t53, t54, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t54v := t53[i*65536+j*512+k] + h0_mlp_b1[k]
@@ -6428,7 +6610,14 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t56, h0_resid2)
+}
+
+// fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_resid1, t56, h0_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_mlp_out := t56[i*16384+j*128+k] + h0_mlp_b2[k]
@@ -6445,7 +6634,14 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t78, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t78, h1_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_q_projv := t78[i*16384+j*128+k] + h1_attn_bq[k]
@@ -6461,7 +6657,14 @@ func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32
 //	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t82, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t82, h1_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_k_projv := t82[i*16384+j*128+k] + h1_attn_bk[k]
@@ -6477,7 +6680,14 @@ func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32
 //	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t86, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t86, h1_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_v_projv := t86[i*16384+j*128+k] + h1_attn_bv[k]
@@ -6488,22 +6698,24 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 }
 
 // fusedH1_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t92)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_weights []float32, h1_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*4096:], h1_attn_k[b*4096:], h1_attn_v[b*4096:], h1_attn_context[b*4096:]
 		wb := h1_attn_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6511,7 +6723,7 @@ func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6523,7 +6735,14 @@ func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32,
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t96, 128, h1_attn_Wo, 128, t97, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t97, h1_resid1)
+}
+
+// fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_attn_bo, t97, h1_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_out := t97[i*16384+j*128+k] + h1_attn_bo[k]
@@ -6541,7 +6760,14 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, t104 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t103, t104, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t103, t104, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t104v := t103[i*65536+j*512+k] + h1_mlp_b1[k]
@@ -6560,7 +6786,14 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t106, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t106, h1_resid2)
+}
+
+// fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_resid1, t106, h1_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_mlp_out := t106[i*16384+j*128+k] + h1_mlp_b2[k]
@@ -6577,7 +6810,14 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 //	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_q_proj_2Rows, h2_attn_bq, t128, h2_attn_q_proj)
+}
+
+// fusedH2_attn_q_proj_2Rows is fusedH2_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bq, t128, h2_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_q_projv := t128[i*16384+j*128+k] + h2_attn_bq[k]
@@ -6593,7 +6833,14 @@ func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32
 //	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_k_proj_2Rows, h2_attn_bk, t132, h2_attn_k_proj)
+}
+
+// fusedH2_attn_k_proj_2Rows is fusedH2_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bk, t132, h2_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_k_projv := t132[i*16384+j*128+k] + h2_attn_bk[k]
@@ -6609,7 +6856,14 @@ func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32
 //	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_v_proj_2Rows, h2_attn_bv, t136, h2_attn_v_proj)
+}
+
+// fusedH2_attn_v_proj_2Rows is fusedH2_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bv, t136, h2_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_v_projv := t136[i*16384+j*128+k] + h2_attn_bv[k]
@@ -6620,22 +6874,24 @@ func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32
 }
 
 // fusedH2_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h2_attn_weights = softmax(t142)  (Softmax, models/gpt/gpt.go:88)
 //	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH2_attn_context_2(h2_attn_q []float32, h2_attn_k []float32, h2_attn_v []float32, h2_attn_weights []float32, h2_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h2_attn_q[b*4096:], h2_attn_k[b*4096:], h2_attn_v[b*4096:], h2_attn_context[b*4096:]
 		wb := h2_attn_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6643,7 +6899,7 @@ func (m *Model) fusedH2_attn_context_2(h2_attn_q []float32, h2_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6655,7 +6911,14 @@ func (m *Model) fusedH2_attn_context_2(h2_attn_q []float32, h2_attn_k []float32,
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t146 []float32, t147 []float32, h2_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t146, 128, h2_attn_Wo, 128, t147, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_resid1_2Rows, h1_resid2, h2_attn_bo, t147, h2_resid1)
+}
+
+// fusedH2_resid1_2Rows is fusedH2_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_attn_bo, t147, h2_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_out := t147[i*16384+j*128+k] + h2_attn_bo[k]
@@ -6673,7 +6936,14 @@ func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 //	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t153 []float32, t154 []float32, h2_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t153, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_mlp_hidden_2Rows, h2_mlp_b1, t153, t154, h2_mlp_hidden)
+}
+
+// fusedH2_mlp_hidden_2Rows is fusedH2_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h2_mlp_b1, t153, t154, h2_mlp_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t154v := t153[i*65536+j*512+k] + h2_mlp_b1[k]
@@ -6692,7 +6962,14 @@ func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t156 []float32, h2_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t156, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_resid2_2Rows, h2_mlp_b2, h2_resid1, t156, h2_resid2)
+}
+
+// fusedH2_resid2_2Rows is fusedH2_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h2_mlp_b2, h2_resid1, t156, h2_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_mlp_out := t156[i*16384+j*128+k] + h2_mlp_b2[k]
@@ -6709,7 +6986,14 @@ func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 //	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t178 []float32, h3_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t178, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_q_proj_2Rows, h3_attn_bq, t178, h3_attn_q_proj)
+}
+
+// fusedH3_attn_q_proj_2Rows is fusedH3_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bq, t178, h3_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_q_projv := t178[i*16384+j*128+k] + h3_attn_bq[k]
@@ -6725,7 +7009,14 @@ func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32
 //	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t182 []float32, h3_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t182, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_k_proj_2Rows, h3_attn_bk, t182, h3_attn_k_proj)
+}
+
+// fusedH3_attn_k_proj_2Rows is fusedH3_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bk, t182, h3_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_k_projv := t182[i*16384+j*128+k] + h3_attn_bk[k]
@@ -6741,7 +7032,14 @@ func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32
 //	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t186 []float32, h3_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t186, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_v_proj_2Rows, h3_attn_bv, t186, h3_attn_v_proj)
+}
+
+// fusedH3_attn_v_proj_2Rows is fusedH3_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bv, t186, h3_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_v_projv := t186[i*16384+j*128+k] + h3_attn_bv[k]
@@ -6752,22 +7050,24 @@ func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32
 }
 
 // fusedH3_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h3_attn_weights = softmax(t192)  (Softmax, models/gpt/gpt.go:88)
 //	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH3_attn_context_2(h3_attn_q []float32, h3_attn_k []float32, h3_attn_v []float32, h3_attn_weights []float32, h3_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h3_attn_q[b*4096:], h3_attn_k[b*4096:], h3_attn_v[b*4096:], h3_attn_context[b*4096:]
 		wb := h3_attn_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6775,7 +7075,7 @@ func (m *Model) fusedH3_attn_context_2(h3_attn_q []float32, h3_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6787,7 +7087,14 @@ func (m *Model) fusedH3_attn_context_2(h3_attn_q []float32, h3_attn_k []float32,
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t196 []float32, t197 []float32, h3_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t196, 128, h3_attn_Wo, 128, t197, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_resid1_2Rows, h2_resid2, h3_attn_bo, t197, h3_resid1)
+}
+
+// fusedH3_resid1_2Rows is fusedH3_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_attn_bo, t197, h3_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_out := t197[i*16384+j*128+k] + h3_attn_bo[k]
@@ -6805,7 +7112,14 @@ func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 //	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t203 []float32, t204 []float32, h3_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t203, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_mlp_hidden_2Rows, h3_mlp_b1, t203, t204, h3_mlp_hidden)
+}
+
+// fusedH3_mlp_hidden_2Rows is fusedH3_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h3_mlp_b1, t203, t204, h3_mlp_hidden := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t204v := t203[i*65536+j*512+k] + h3_mlp_b1[k]
@@ -6824,7 +7138,14 @@ func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t206 []float32, h3_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t206, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_resid2_2Rows, h3_mlp_b2, h3_resid1, t206, h3_resid2)
+}
+
+// fusedH3_resid2_2Rows is fusedH3_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h3_mlp_b2, h3_resid1, t206, h3_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_mlp_out := t206[i*16384+j*128+k] + h3_mlp_b2[k]
@@ -6841,9 +7162,34 @@ func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_re
 //	t235 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT235(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []float32, dh3_mlp_hidden []float32, t235 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh3_resid2, 128, h3_mlp_W2, 128, dh3_mlp_hidden, 512, false)
-	for i := range 524288 {
+	m.parallel(524288, (*Model).fusedT235Rows, t204, dh3_mlp_hidden, t235)
+}
+
+// fusedT235Rows is fusedT235's loop after the product, over [lo, hi) of its
+// outermost loop (524288), on a thread of the pool.
+func (m *Model) fusedT235Rows(lo, hi, thread int, v [][]float32) {
+	t204, dh3_mlp_hidden, t235 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t235v := float32(geluGrad(float64(t204[i]), float64(dh3_mlp_hidden[i])))
 		t235[i] = t235v
+	}
+}
+
+// batchedDh3_attn_weights is the batched product dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh3_attn_weights(lo, hi, thread int, v [][]float32) {
+	h3_attn_v, dh3_attn_context, dh3_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v[b*4096:], 32, dh3_attn_weights[b*16384:], 128, false)
+	}
+}
+
+// batchedDh3_attn_v is the batched product dh3_attn_v = h3_attn_weightsᵀ · dh3_attn_context over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh3_attn_v(lo, hi, thread int, v [][]float32) {
+	h3_attn_weights, dh3_attn_context, dh3_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, dh3_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -6851,8 +7197,11 @@ func (m *Model) fusedT235(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []floa
 //
 //	dh3_attn_scores = causal ? t256 : 0  (Where, models/gpt/gpt.go:88)
 //	t259 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT259(t256 []float32, t259 []float32) {
-	for i := range 8 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
+func (m *Model) fusedT259(lo, hi, thread int, v [][]float32) {
+	t256, t259 := v[0], v[1]
+	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
@@ -6865,6 +7214,24 @@ func (m *Model) fusedT259(t256 []float32, t259 []float32) {
 	}
 }
 
+// batchedDh3_attn_q is the batched product dh3_attn_q = t259 · h3_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh3_attn_q(lo, hi, thread int, v [][]float32) {
+	h3_attn_k, t259, dh3_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
+	}
+}
+
+// batchedDh3_attn_k is the batched product dh3_attn_k = t259ᵀ · h3_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh3_attn_k(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, t259, dh3_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
+	}
+}
+
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t278 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -6872,7 +7239,14 @@ func (m *Model) fusedT259(t256 []float32, t259 []float32) {
 //	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t265 []float32, t272 []float32, dh3_attn_q_proj []float32, t278 []float32, dh3_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_q_proj, 128, h3_attn_Wq, 128, t278, 128, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedDh3_ln1Rows, t265, t272, t278, dh3_ln1)
+}
+
+// fusedDh3_ln1Rows is fusedDh3_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedDh3_ln1Rows(lo, hi, thread int, v [][]float32) {
+	t265, t272, t278, dh3_ln1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		t281 := t265[i] + t272[i]
 		dh3_ln1v := t281 + t278[i]
 		dh3_ln1[i] = dh3_ln1v
@@ -6885,9 +7259,34 @@ func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t265 []float32, t272 []float3
 //	t294 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT294(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []float32, dh2_mlp_hidden []float32, t294 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh2_resid2, 128, h2_mlp_W2, 128, dh2_mlp_hidden, 512, false)
-	for i := range 524288 {
+	m.parallel(524288, (*Model).fusedT294Rows, t154, dh2_mlp_hidden, t294)
+}
+
+// fusedT294Rows is fusedT294's loop after the product, over [lo, hi) of its
+// outermost loop (524288), on a thread of the pool.
+func (m *Model) fusedT294Rows(lo, hi, thread int, v [][]float32) {
+	t154, dh2_mlp_hidden, t294 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t294v := float32(geluGrad(float64(t154[i]), float64(dh2_mlp_hidden[i])))
 		t294[i] = t294v
+	}
+}
+
+// batchedDh2_attn_weights is the batched product dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh2_attn_weights(lo, hi, thread int, v [][]float32) {
+	h2_attn_v, dh2_attn_context, dh2_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v[b*4096:], 32, dh2_attn_weights[b*16384:], 128, false)
+	}
+}
+
+// batchedDh2_attn_v is the batched product dh2_attn_v = h2_attn_weightsᵀ · dh2_attn_context over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh2_attn_v(lo, hi, thread int, v [][]float32) {
+	h2_attn_weights, dh2_attn_context, dh2_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, dh2_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -6895,8 +7294,11 @@ func (m *Model) fusedT294(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []floa
 //
 //	dh2_attn_scores = causal ? t315 : 0  (Where, models/gpt/gpt.go:88)
 //	t317 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT317(t315 []float32, t317 []float32) {
-	for i := range 8 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
+func (m *Model) fusedT317(lo, hi, thread int, v [][]float32) {
+	t315, t317 := v[0], v[1]
+	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
@@ -6909,6 +7311,24 @@ func (m *Model) fusedT317(t315 []float32, t317 []float32) {
 	}
 }
 
+// batchedDh2_attn_q is the batched product dh2_attn_q = t317 · h2_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh2_attn_q(lo, hi, thread int, v [][]float32) {
+	h2_attn_k, t317, dh2_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
+	}
+}
+
+// batchedDh2_attn_k is the batched product dh2_attn_k = t317ᵀ · h2_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh2_attn_k(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, t317, dh2_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
+	}
+}
+
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t336 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -6916,7 +7336,14 @@ func (m *Model) fusedT317(t315 []float32, t317 []float32) {
 //	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t323 []float32, t330 []float32, dh2_attn_q_proj []float32, t336 []float32, dh2_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_q_proj, 128, h2_attn_Wq, 128, t336, 128, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedDh2_ln1Rows, t323, t330, t336, dh2_ln1)
+}
+
+// fusedDh2_ln1Rows is fusedDh2_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedDh2_ln1Rows(lo, hi, thread int, v [][]float32) {
+	t323, t330, t336, dh2_ln1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		t339 := t323[i] + t330[i]
 		dh2_ln1v := t339 + t336[i]
 		dh2_ln1[i] = dh2_ln1v
@@ -6929,9 +7356,34 @@ func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t323 []float32, t330 []float3
 //	t352 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT352(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t352 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	for i := range 524288 {
+	m.parallel(524288, (*Model).fusedT352Rows, t104, dh1_mlp_hidden, t352)
+}
+
+// fusedT352Rows is fusedT352's loop after the product, over [lo, hi) of its
+// outermost loop (524288), on a thread of the pool.
+func (m *Model) fusedT352Rows(lo, hi, thread int, v [][]float32) {
+	t104, dh1_mlp_hidden, t352 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t352v := float32(geluGrad(float64(t104[i]), float64(dh1_mlp_hidden[i])))
 		t352[i] = t352v
+	}
+}
+
+// batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
+	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v[b*4096:], 32, dh1_attn_weights[b*16384:], 128, false)
+	}
+}
+
+// batchedDh1_attn_v is the batched product dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, dh1_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -6939,8 +7391,11 @@ func (m *Model) fusedT352(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []floa
 //
 //	dh1_attn_scores = causal ? t373 : 0  (Where, models/gpt/gpt.go:88)
 //	t375 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT375(t373 []float32, t375 []float32) {
-	for i := range 8 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
+func (m *Model) fusedT375(lo, hi, thread int, v [][]float32) {
+	t373, t375 := v[0], v[1]
+	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
@@ -6953,6 +7408,24 @@ func (m *Model) fusedT375(t373 []float32, t375 []float32) {
 	}
 }
 
+// batchedDh1_attn_q is the batched product dh1_attn_q = t375 · h1_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, t375, dh1_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
+	}
+}
+
+// batchedDh1_attn_k is the batched product dh1_attn_k = t375ᵀ · h1_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, t375, dh1_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
+	}
+}
+
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t394 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -6960,7 +7433,14 @@ func (m *Model) fusedT375(t373 []float32, t375 []float32) {
 //	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t381 []float32, t388 []float32, dh1_attn_q_proj []float32, t394 []float32, dh1_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t394, 128, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t381, t388, t394, dh1_ln1)
+}
+
+// fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
+	t381, t388, t394, dh1_ln1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		t397 := t381[i] + t388[i]
 		dh1_ln1v := t397 + t394[i]
 		dh1_ln1[i] = dh1_ln1v
@@ -6973,9 +7453,34 @@ func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t381 []float32, t388 []float3
 //	t410 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT410(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t410 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	for i := range 524288 {
+	m.parallel(524288, (*Model).fusedT410Rows, t54, dh0_mlp_hidden, t410)
+}
+
+// fusedT410Rows is fusedT410's loop after the product, over [lo, hi) of its
+// outermost loop (524288), on a thread of the pool.
+func (m *Model) fusedT410Rows(lo, hi, thread int, v [][]float32) {
+	t54, dh0_mlp_hidden, t410 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t410v := float32(geluGrad(float64(t54[i]), float64(dh0_mlp_hidden[i])))
 		t410[i] = t410v
+	}
+}
+
+// batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
+	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v[b*4096:], 32, dh0_attn_weights[b*16384:], 128, false)
+	}
+}
+
+// batchedDh0_attn_v is the batched product dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, dh0_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -6983,8 +7488,11 @@ func (m *Model) fusedT410(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float
 //
 //	dh0_attn_scores = causal ? t431 : 0  (Where, models/gpt/gpt.go:88)
 //	t433 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT433(t431 []float32, t433 []float32) {
-	for i := range 8 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
+func (m *Model) fusedT433(lo, hi, thread int, v [][]float32) {
+	t431, t433 := v[0], v[1]
+	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
@@ -6997,6 +7505,24 @@ func (m *Model) fusedT433(t431 []float32, t433 []float32) {
 	}
 }
 
+// batchedDh0_attn_q is the batched product dh0_attn_q = t433 · h0_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, t433, dh0_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
+	}
+}
+
+// batchedDh0_attn_k is the batched product dh0_attn_k = t433ᵀ · h0_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, t433, dh0_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
+	}
+}
+
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t452 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -7004,7 +7530,14 @@ func (m *Model) fusedT433(t431 []float32, t433 []float32) {
 //	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t439 []float32, t446 []float32, dh0_attn_q_proj []float32, t452 []float32, dh0_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t452, 128, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t439, t446, t452, dh0_ln1)
+}
+
+// fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
+	t439, t446, t452, dh0_ln1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		t455 := t439[i] + t446[i]
 		dh0_ln1v := t455 + t452[i]
 		dh0_ln1[i] = dh0_ln1v
@@ -7017,7 +7550,14 @@ func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t439 []float32, t446 []float3
 //	dwte = t224 + t464  (Add, models/gpt/gpt.go:64)
 func (m *Model) fusedDwte(t222 []float32, t223 []float32, t224 []float32, t464 []float32, dwte []float32) {
 	Gemm(m.pool, true, false, 512, 128, 1024, t223, 512, t222, 128, t224, 128, false)
-	for i := range 65536 {
+	m.parallel(65536, (*Model).fusedDwteRows, t224, t464, dwte)
+}
+
+// fusedDwteRows is fusedDwte's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
+	t224, t464, dwte := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		dwtev := t224[i] + t464[i]
 		dwte[i] = dwtev
 	}
@@ -7029,7 +7569,14 @@ func (m *Model) fusedDwte(t222 []float32, t223 []float32, t224 []float32, t464 [
 //	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t34 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t34, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_q_proj_3Rows, h0_attn_bq, t34, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_proj_3Rows is fusedH0_attn_q_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t34, h0_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_q_projv := t34[i*16384+j*128+k] + h0_attn_bq[k]
@@ -7045,7 +7592,14 @@ func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32
 //	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t38 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t38, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_k_proj_3Rows, h0_attn_bk, t38, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_proj_3Rows is fusedH0_attn_k_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t38, h0_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_k_projv := t38[i*16384+j*128+k] + h0_attn_bk[k]
@@ -7061,7 +7615,14 @@ func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32
 //	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t42 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t42, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_attn_v_proj_3Rows, h0_attn_bv, t42, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_proj_3Rows is fusedH0_attn_v_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t42, h0_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_v_projv := t42[i*16384+j*128+k] + h0_attn_bv[k]
@@ -7072,26 +7633,28 @@ func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32
 }
 
 // fusedH0_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t46 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t46 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t50 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t50)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*4096:], h0_attn_k[b*4096:], h0_attn_v[b*4096:], h0_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7103,7 +7666,14 @@ func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32,
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t54 []float32, t55 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t54, 128, h0_attn_Wo, 128, t55, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid1_3Rows, h_in, h0_attn_bo, t55, h0_resid1)
+}
+
+// fusedH0_resid1_3Rows is fusedH0_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	h_in, h0_attn_bo, t55, h0_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_attn_out := t55[i*16384+j*128+k] + h0_attn_bo[k]
@@ -7121,7 +7691,14 @@ func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t61 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t61, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_mlp_hidden_3Rows, h0_mlp_b1, t61, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_3Rows is fusedH0_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t61, h0_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t62 := t61[i*65536+j*512+k] + h0_mlp_b1[k]
@@ -7139,7 +7716,14 @@ func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t64 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t64, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH0_resid2_3Rows, h0_mlp_b2, h0_resid1, t64, h0_resid2)
+}
+
+// fusedH0_resid2_3Rows is fusedH0_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH0_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_resid1, t64, h0_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h0_mlp_out := t64[i*16384+j*128+k] + h0_mlp_b2[k]
@@ -7156,7 +7740,14 @@ func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t86 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t86, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_q_proj_3Rows, h1_attn_bq, t86, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_proj_3Rows is fusedH1_attn_q_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t86, h1_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_q_projv := t86[i*16384+j*128+k] + h1_attn_bq[k]
@@ -7172,7 +7763,14 @@ func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32
 //	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t90 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t90, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_k_proj_3Rows, h1_attn_bk, t90, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_proj_3Rows is fusedH1_attn_k_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t90, h1_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_k_projv := t90[i*16384+j*128+k] + h1_attn_bk[k]
@@ -7188,7 +7786,14 @@ func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32
 //	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t94 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t94, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_attn_v_proj_3Rows, h1_attn_bv, t94, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_proj_3Rows is fusedH1_attn_v_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t94, h1_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_v_projv := t94[i*16384+j*128+k] + h1_attn_bv[k]
@@ -7199,26 +7804,28 @@ func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32
 }
 
 // fusedH1_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t98 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t98 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t100 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t100)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*4096:], h1_attn_k[b*4096:], h1_attn_v[b*4096:], h1_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7230,7 +7837,14 @@ func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32,
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t104 []float32, t105 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t104, 128, h1_attn_Wo, 128, t105, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid1_3Rows, h0_resid2, h1_attn_bo, t105, h1_resid1)
+}
+
+// fusedH1_resid1_3Rows is fusedH1_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_attn_bo, t105, h1_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_attn_out := t105[i*16384+j*128+k] + h1_attn_bo[k]
@@ -7248,7 +7862,14 @@ func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t111 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t111, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_mlp_hidden_3Rows, h1_mlp_b1, t111, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_3Rows is fusedH1_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t111, h1_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t112 := t111[i*65536+j*512+k] + h1_mlp_b1[k]
@@ -7266,7 +7887,14 @@ func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t114 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t114, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH1_resid2_3Rows, h1_mlp_b2, h1_resid1, t114, h1_resid2)
+}
+
+// fusedH1_resid2_3Rows is fusedH1_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH1_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_resid1, t114, h1_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h1_mlp_out := t114[i*16384+j*128+k] + h1_mlp_b2[k]
@@ -7283,7 +7911,14 @@ func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 //	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t136 []float32, h2_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t136, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_q_proj_3Rows, h2_attn_bq, t136, h2_attn_q_proj)
+}
+
+// fusedH2_attn_q_proj_3Rows is fusedH2_attn_q_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bq, t136, h2_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_q_projv := t136[i*16384+j*128+k] + h2_attn_bq[k]
@@ -7299,7 +7934,14 @@ func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32
 //	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t140 []float32, h2_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t140, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_k_proj_3Rows, h2_attn_bk, t140, h2_attn_k_proj)
+}
+
+// fusedH2_attn_k_proj_3Rows is fusedH2_attn_k_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bk, t140, h2_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_k_projv := t140[i*16384+j*128+k] + h2_attn_bk[k]
@@ -7315,7 +7957,14 @@ func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32
 //	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t144 []float32, h2_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t144, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_attn_v_proj_3Rows, h2_attn_bv, t144, h2_attn_v_proj)
+}
+
+// fusedH2_attn_v_proj_3Rows is fusedH2_attn_v_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h2_attn_bv, t144, h2_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_v_projv := t144[i*16384+j*128+k] + h2_attn_bv[k]
@@ -7326,26 +7975,28 @@ func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32
 }
 
 // fusedH2_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t148 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_scores = t148 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t150 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h2_attn_weights = softmax(t150)  (Softmax, models/gpt/gpt.go:88)
 //	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH2_attn_context_3(h2_attn_q []float32, h2_attn_k []float32, h2_attn_v []float32, h2_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h2_attn_q[b*4096:], h2_attn_k[b*4096:], h2_attn_v[b*4096:], h2_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7357,7 +8008,14 @@ func (m *Model) fusedH2_attn_context_3(h2_attn_q []float32, h2_attn_k []float32,
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_3(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t154 []float32, t155 []float32, h2_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t154, 128, h2_attn_Wo, 128, t155, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_resid1_3Rows, h1_resid2, h2_attn_bo, t155, h2_resid1)
+}
+
+// fusedH2_resid1_3Rows is fusedH2_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_attn_bo, t155, h2_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_attn_out := t155[i*16384+j*128+k] + h2_attn_bo[k]
@@ -7375,7 +8033,14 @@ func (m *Model) fusedH2_resid1_3(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 //	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t161 []float32, h2_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t161, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_mlp_hidden_3Rows, h2_mlp_b1, t161, h2_mlp_hidden)
+}
+
+// fusedH2_mlp_hidden_3Rows is fusedH2_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h2_mlp_b1, t161, h2_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t162 := t161[i*65536+j*512+k] + h2_mlp_b1[k]
@@ -7393,7 +8058,14 @@ func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_3(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t164 []float32, h2_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t164, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH2_resid2_3Rows, h2_mlp_b2, h2_resid1, t164, h2_resid2)
+}
+
+// fusedH2_resid2_3Rows is fusedH2_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH2_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	h2_mlp_b2, h2_resid1, t164, h2_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h2_mlp_out := t164[i*16384+j*128+k] + h2_mlp_b2[k]
@@ -7410,7 +8082,14 @@ func (m *Model) fusedH2_resid2_3(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 //	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t186 []float32, h3_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t186, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_q_proj_3Rows, h3_attn_bq, t186, h3_attn_q_proj)
+}
+
+// fusedH3_attn_q_proj_3Rows is fusedH3_attn_q_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bq, t186, h3_attn_q_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_q_projv := t186[i*16384+j*128+k] + h3_attn_bq[k]
@@ -7426,7 +8105,14 @@ func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32
 //	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t190 []float32, h3_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t190, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_k_proj_3Rows, h3_attn_bk, t190, h3_attn_k_proj)
+}
+
+// fusedH3_attn_k_proj_3Rows is fusedH3_attn_k_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bk, t190, h3_attn_k_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_k_projv := t190[i*16384+j*128+k] + h3_attn_bk[k]
@@ -7442,7 +8128,14 @@ func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32
 //	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t194 []float32, h3_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t194, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_attn_v_proj_3Rows, h3_attn_bv, t194, h3_attn_v_proj)
+}
+
+// fusedH3_attn_v_proj_3Rows is fusedH3_attn_v_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h3_attn_bv, t194, h3_attn_v_proj := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_v_projv := t194[i*16384+j*128+k] + h3_attn_bv[k]
@@ -7453,26 +8146,28 @@ func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32
 }
 
 // fusedH3_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t198 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_scores = t198 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t200 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h3_attn_weights = softmax(t200)  (Softmax, models/gpt/gpt.go:88)
 //	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH3_attn_context_3(h3_attn_q []float32, h3_attn_k []float32, h3_attn_v []float32, h3_attn_context []float32) {
-	for b := range 32 {
+func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h3_attn_q[b*4096:], h3_attn_k[b*4096:], h3_attn_v[b*4096:], h3_attn_context[b*4096:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -7484,7 +8179,14 @@ func (m *Model) fusedH3_attn_context_3(h3_attn_q []float32, h3_attn_k []float32,
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_3(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t204 []float32, t205 []float32, h3_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t204, 128, h3_attn_Wo, 128, t205, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_resid1_3Rows, h2_resid2, h3_attn_bo, t205, h3_resid1)
+}
+
+// fusedH3_resid1_3Rows is fusedH3_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_attn_bo, t205, h3_resid1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_attn_out := t205[i*16384+j*128+k] + h3_attn_bo[k]
@@ -7502,7 +8204,14 @@ func (m *Model) fusedH3_resid1_3(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 //	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t211 []float32, h3_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t211, 512, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_mlp_hidden_3Rows, h3_mlp_b1, t211, h3_mlp_hidden)
+}
+
+// fusedH3_mlp_hidden_3Rows is fusedH3_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h3_mlp_b1, t211, h3_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
 				t212 := t211[i*65536+j*512+k] + h3_mlp_b1[k]
@@ -7520,7 +8229,14 @@ func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_3(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t214 []float32, h3_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t214, 128, false)
-	for i := range 8 {
+	m.parallel(8, (*Model).fusedH3_resid2_3Rows, h3_mlp_b2, h3_resid1, t214, h3_resid2)
+}
+
+// fusedH3_resid2_3Rows is fusedH3_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) fusedH3_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	h3_mlp_b2, h3_resid1, t214, h3_resid2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
 				h3_mlp_out := t214[i*16384+j*128+k] + h3_mlp_b2[k]
@@ -7889,6 +8605,29 @@ func (m *Model) fusedH3_resid2_4(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_re
 			h3_resid2[i*128+k] = h3_resid2v
 		}
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float32)
+	views  [5][]float32
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // sizeError reports an input of the wrong length.

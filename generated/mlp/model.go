@@ -24,7 +24,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -52,6 +53,16 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 269322),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, false, 64, 256, 784)
+	Reserve[float32](m.pool, false, false, 64, 256, 256)
+	Reserve[float32](m.pool, false, false, 64, 10, 256)
+	Reserve[float32](m.pool, false, true, 64, 256, 10)
+	Reserve[float32](m.pool, true, false, 256, 10, 64)
+	Reserve[float32](m.pool, false, true, 64, 256, 256)
+	Reserve[float32](m.pool, true, false, 256, 256, 64)
+	Reserve[float32](m.pool, true, false, 784, 256, 64)
 	// W1 f32[784,256]: He: normal, std √(2/fan_in)
 	initNormal(m.params[0:200704], math.Sqrt(2.0/784), seed, "W1")
 	// W2 f32[256,256]: He: normal, std √(2/fan_in)
@@ -108,16 +119,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b3",
 		Shape: []int{10},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 64, 256, 784)
-	Reserve[float32](m.pool, false, false, 64, 256, 256)
-	Reserve[float32](m.pool, false, false, 64, 10, 256)
-	Reserve[float32](m.pool, false, true, 64, 256, 10)
-	Reserve[float32](m.pool, true, false, 256, 10, 64)
-	Reserve[float32](m.pool, false, true, 64, 256, 256)
-	Reserve[float32](m.pool, true, false, 256, 256, 64)
-	Reserve[float32](m.pool, true, false, 784, 256, 64)
 	return m
 }
 
@@ -548,7 +549,14 @@ func (m *Model) update() error {
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
-	for i := range 64 {
+	m.parallel(64, (*Model).fusedH1Rows, b1, t3, h1)
+}
+
+// fusedH1Rows is fusedH1's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH1Rows(lo, hi, thread int, v [][]float32) {
+	b1, t3, h1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 256 {
 			z1 := t3[i*256+j] + b1[j]
 			h1v := max(z1, 0)
@@ -564,7 +572,14 @@ func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
-	for i := range 64 {
+	m.parallel(64, (*Model).fusedH2Rows, b2, t8, h2)
+}
+
+// fusedH2Rows is fusedH2's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH2Rows(lo, hi, thread int, v [][]float32) {
+	b2, t8, h2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 256 {
 			z2 := t8[i*256+j] + b2[j]
 			h2v := max(z2, 0)
@@ -594,7 +609,14 @@ func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32,
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32, z1 []float32, h1 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
-	for i := range 64 {
+	m.parallel(64, (*Model).fusedH1_2Rows, b1, t4, z1, h1)
+}
+
+// fusedH1_2Rows is fusedH1_2's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
+	b1, t4, z1, h1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 256 {
 			z1v := t4[i*256+j] + b1[j]
 			h1v := max(z1v, 0)
@@ -611,7 +633,14 @@ func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32,
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t9 []float32, z2 []float32, h2 []float32) {
 	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
-	for i := range 64 {
+	m.parallel(64, (*Model).fusedH2_2Rows, b2, t9, z2, h2)
+}
+
+// fusedH2_2Rows is fusedH2_2's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH2_2Rows(lo, hi, thread int, v [][]float32) {
+	b2, t9, z2, h2 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 256 {
 			z2v := t9[i*256+j] + b2[j]
 			h2v := max(z2v, 0)
@@ -642,7 +671,14 @@ func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float3
 //	dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float32, dz2 []float32) {
 	Gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
-	for i := range 16384 {
+	m.parallel(16384, (*Model).fusedDz2Rows, z2, dh2, dz2)
+}
+
+// fusedDz2Rows is fusedDz2's loop after the product, over [lo, hi) of its
+// outermost loop (16384), on a thread of the pool.
+func (m *Model) fusedDz2Rows(lo, hi, thread int, v [][]float32) {
+	z2, dh2, dz2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t26 := z2[i] > 0
 		dz2v := where(t26, dh2[i], 0)
 		dz2[i] = dz2v
@@ -656,11 +692,41 @@ func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float3
 //	dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
 	Gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
-	for i := range 16384 {
+	m.parallel(16384, (*Model).fusedDz1Rows, z1, dh1, dz1)
+}
+
+// fusedDz1Rows is fusedDz1's loop after the product, over [lo, hi) of its
+// outermost loop (16384), on a thread of the pool.
+func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
+	z1, dh1, dz1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t31 := z1[i] > 0
 		dz1v := where(t31, dh1[i], 0)
 		dz1[i] = dz1v
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float32)
+	views  [4][]float32
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // sizeError reports an input of the wrong length.

@@ -24,7 +24,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -52,6 +53,13 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 131712),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, false, 256, 512, 128)
+	Reserve[float32](m.pool, false, false, 256, 128, 512)
+	Reserve[float32](m.pool, false, true, 256, 512, 128)
+	Reserve[float32](m.pool, true, false, 512, 128, 256)
+	Reserve[float32](m.pool, true, false, 128, 512, 256)
 	// W_enc f32[128,512]: normal, std 0.08838834764831843
 	initNormal(m.params[0:65536], 0.08838834764831843, seed, "W_enc")
 	// W_dec f32[512,128]: normal, std 0.08838834764831843
@@ -90,13 +98,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b_dec",
 		Shape: []int{128},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 256, 512, 128)
-	Reserve[float32](m.pool, false, false, 256, 128, 512)
-	Reserve[float32](m.pool, false, true, 256, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 256)
-	Reserve[float32](m.pool, true, false, 128, 512, 256)
 	return m
 }
 
@@ -489,7 +490,7 @@ func (m *Model) backward() error {
 	//
 	//	t26 = recon − x  (Sub, models/sae/sae.go:80)
 	//	drecon = t26 ⊙ 6.103515625e-05  (Mul, models/sae/sae.go:80)
-	m.fusedDrecon(x, recon, drecon)
+	m.parallel(32768, (*Model).fusedDrecon, x, recon, drecon)
 
 	// grad of recon = codes · dict + b_dec  (models/sae/sae.go:79)
 	// db_dec = Σ_[0](drecon)
@@ -531,7 +532,7 @@ func (m *Model) backward() error {
 	//
 	//	t39 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
 	//	t40 = t39 / dec_norm  (Div, models/sae/sae.go:76)
-	m.fusedT40(dec_norm, dict, ddict, t40)
+	m.parallel(512, (*Model).fusedT40, dec_norm, dict, ddict, t40)
 
 	// grad of dict = W_dec / dec_norm  (models/sae/sae.go:76)
 	// t41 = Σ_[1]((t39 / dec_norm))
@@ -556,7 +557,7 @@ func (m *Model) backward() error {
 	//	t46 = t45 ⊙ W_dec  (Mul, models/sae/sae.go:75)
 	//	t47 = t38 + t46  (Add, models/sae/sae.go:72)
 	//	dW_dec = t47 + t46  (Add, models/sae/sae.go:72)
-	m.fusedDW_dec(W_dec, dec_norm, ddict, t45, dW_dec)
+	m.parallel(512, (*Model).fusedDW_dec, W_dec, dec_norm, ddict, t45, dW_dec)
 	return nil
 }
 
@@ -612,7 +613,14 @@ func (m *Model) fusedDec_norm(t6 []float32, dec_norm []float32) {
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes(x []float32, W_enc []float32, b_enc []float32, t11 []float32, codes []float32) {
 	Gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
-	for i := range 256 {
+	m.parallel(256, (*Model).fusedCodesRows, b_enc, t11, codes)
+}
+
+// fusedCodesRows is fusedCodes's loop after the product, over [lo, hi) of its
+// outermost loop (256), on a thread of the pool.
+func (m *Model) fusedCodesRows(lo, hi, thread int, v [][]float32) {
+	b_enc, t11, codes := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 512 {
 			t12 := t11[i*512+j] + b_enc[j]
 			codesv := max(t12, 0)
@@ -627,7 +635,14 @@ func (m *Model) fusedCodes(x []float32, W_enc []float32, b_enc []float32, t11 []
 //	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
 func (m *Model) fusedRecon(b_dec []float32, dict []float32, codes []float32, t14 []float32, recon []float32) {
 	Gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
-	for i := range 256 {
+	m.parallel(256, (*Model).fusedReconRows, b_dec, t14, recon)
+}
+
+// fusedReconRows is fusedRecon's loop after the product, over [lo, hi) of its
+// outermost loop (256), on a thread of the pool.
+func (m *Model) fusedReconRows(lo, hi, thread int, v [][]float32) {
+	b_dec, t14, recon := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			reconv := t14[i*128+j] + b_dec[j]
 			recon[i*128+j] = reconv
@@ -654,7 +669,14 @@ func (m *Model) fusedDec_norm_2(t6 []float32, dec_norm []float32) {
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t11 []float32, t12 []float32, codes []float32) {
 	Gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
-	for i := range 256 {
+	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t11, t12, codes)
+}
+
+// fusedCodes_2Rows is fusedCodes_2's loop after the product, over [lo, hi) of its
+// outermost loop (256), on a thread of the pool.
+func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
+	b_enc, t11, t12, codes := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 512 {
 			t12v := t11[i*512+j] + b_enc[j]
 			codesv := max(t12v, 0)
@@ -670,7 +692,14 @@ func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t11 
 //	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
 func (m *Model) fusedRecon_2(b_dec []float32, dict []float32, codes []float32, t14 []float32, recon []float32) {
 	Gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
-	for i := range 256 {
+	m.parallel(256, (*Model).fusedRecon_2Rows, b_dec, t14, recon)
+}
+
+// fusedRecon_2Rows is fusedRecon_2's loop after the product, over [lo, hi) of its
+// outermost loop (256), on a thread of the pool.
+func (m *Model) fusedRecon_2Rows(lo, hi, thread int, v [][]float32) {
+	b_dec, t14, recon := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			reconv := t14[i*128+j] + b_dec[j]
 			recon[i*128+j] = reconv
@@ -694,8 +723,11 @@ func (m *Model) fusedLoss(mse_2 []float32, l1 []float32, loss []float32) {
 //
 //	t26 = recon − x  (Sub, models/sae/sae.go:80)
 //	drecon = t26 ⊙ 6.103515625e-05  (Mul, models/sae/sae.go:80)
-func (m *Model) fusedDrecon(x []float32, recon []float32, drecon []float32) {
-	for i := range 32768 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (32768).
+func (m *Model) fusedDrecon(lo, hi, thread int, v [][]float32) {
+	x, recon, drecon := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
 		t26 := recon[i] - x[i]
 		dreconv := t26 * 6.103515625e-05
 		drecon[i] = dreconv
@@ -710,7 +742,14 @@ func (m *Model) fusedDrecon(x []float32, recon []float32, drecon []float32) {
 //	t35 = t34 ? dcodes : 0  (Where, models/sae/sae.go:78)
 func (m *Model) fusedT35(dict []float32, t12 []float32, t25 []float32, drecon []float32, t30 []float32, t35 []float32) {
 	Gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t30, 512, false)
-	for i := range 256 {
+	m.parallel(256, (*Model).fusedT35Rows, t12, t25, t30, t35)
+}
+
+// fusedT35Rows is fusedT35's loop after the product, over [lo, hi) of its
+// outermost loop (256), on a thread of the pool.
+func (m *Model) fusedT35Rows(lo, hi, thread int, v [][]float32) {
+	t12, t25, t30, t35 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 512 {
 			dcodes := t25[i] + t30[i*512+j]
 			t34 := t12[i*512+j] > 0
@@ -724,8 +763,11 @@ func (m *Model) fusedT35(dict []float32, t12 []float32, t25 []float32, drecon []
 //
 //	t39 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
 //	t40 = t39 / dec_norm  (Div, models/sae/sae.go:76)
-func (m *Model) fusedT40(dec_norm []float32, dict []float32, ddict []float32, t40 []float32) {
-	for i := range 512 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (512).
+func (m *Model) fusedT40(lo, hi, thread int, v [][]float32) {
+	dec_norm, dict, ddict, t40 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			t39 := ddict[i*128+j] * dict[i*128+j]
 			t40v := t39 / dec_norm[i]
@@ -754,8 +796,11 @@ func (m *Model) fusedT45(dec_norm []float32, t41 []float32, t45 []float32) {
 //	t46 = t45 ⊙ W_dec  (Mul, models/sae/sae.go:75)
 //	t47 = t38 + t46  (Add, models/sae/sae.go:72)
 //	dW_dec = t47 + t46  (Add, models/sae/sae.go:72)
-func (m *Model) fusedDW_dec(W_dec []float32, dec_norm []float32, ddict []float32, t45 []float32, dW_dec []float32) {
-	for i := range 512 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (512).
+func (m *Model) fusedDW_dec(lo, hi, thread int, v [][]float32) {
+	W_dec, dec_norm, ddict, t45, dW_dec := v[0], v[1], v[2], v[3], v[4]
+	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			t38 := ddict[i*128+j] / dec_norm[i]
 			t46 := t45[i] * W_dec[i*128+j]
@@ -764,6 +809,29 @@ func (m *Model) fusedDW_dec(W_dec []float32, dec_norm []float32, ddict []float32
 			dW_dec[i*128+j] = dW_decv
 		}
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float32)
+	views  [5][]float32
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // sizeError reports an input of the wrong length.

@@ -23,7 +23,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -52,7 +53,11 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float64, 25)
-	m.scratch = make([]float64, 96)
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float64](m.pool, false, true, 32, 3, 4)
+	Reserve[float64](m.pool, false, false, 32, 4, 3)
+	m.scratch = make([]float64, 96*m.pool.Threads()) // a tile per thread
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
 	// P f64[3,4]: values
@@ -191,10 +196,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "ln2_beta",
 		Shape: []int{4},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float64](m.pool, false, true, 32, 3, 4)
-	Reserve[float64](m.pool, false, false, 32, 4, 3)
 	return m
 }
 
@@ -514,7 +515,7 @@ func (m *Model) predict() error {
 	//	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 	//	attn_weights = softmax(t25)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-	m.fusedAttn_out(Q, K, V, attn_out)
+	m.parallel(1, (*Model).fusedAttn_out, Q, K, V, attn_out)
 
 	// fused epilogue:
 	//
@@ -624,7 +625,7 @@ func (m *Model) forward() error {
 	//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 	//	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-	m.fusedAttn_out_2(Q, K, V, attn_weights, attn_out)
+	m.parallel(1, (*Model).fusedAttn_out_2, Q, K, V, attn_weights, attn_out)
 
 	// fused epilogue:
 	//
@@ -1091,7 +1092,7 @@ func (m *Model) prefill() error {
 	//	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 	//	attn_weights = softmax(t28)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-	m.fusedAttn_out_3(Q, K, V, attn_out)
+	m.parallel(1, (*Model).fusedAttn_out_3, Q, K, V, attn_out)
 
 	// fused epilogue:
 	//
@@ -1306,26 +1307,28 @@ func (m *Model) decode() error {
 }
 
 // fusedAttn_out is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 //	attn_weights = softmax(t25)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-func (m *Model) fusedAttn_out(Q []float64, K []float64, V []float64, attn_out []float64) {
-	for b := range 1 {
+func (m *Model) fusedAttn_out(lo, hi, thread int, v [][]float64) {
+	Q, K, V, attn_out := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
 		for i0 := 0; i0 < 3; i0 += 32 {
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			sc := m.scratch[thread*96 : thread*96+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1375,22 +1378,24 @@ func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn
 }
 
 // fusedAttn_out_2 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 //	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weights []float64, attn_out []float64) {
-	for b := range 1 {
+func (m *Model) fusedAttn_out_2(lo, hi, thread int, v [][]float64) {
+	Q, K, V, attn_weights, attn_out := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
 		wb := attn_weights[b*9:]
 		for i0 := 0; i0 < 3; i0 += 32 {
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			sc := m.scratch[thread*96 : thread*96+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
@@ -1398,7 +1403,7 @@ func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weig
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1517,26 +1522,28 @@ func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float
 }
 
 // fusedAttn_out_3 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t23 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t23 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 //	attn_weights = softmax(t28)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-func (m *Model) fusedAttn_out_3(Q []float64, K []float64, V []float64, attn_out []float64) {
-	for b := range 1 {
+func (m *Model) fusedAttn_out_3(lo, hi, thread int, v [][]float64) {
+	Q, K, V, attn_out := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
 		for i0 := 0; i0 < 3; i0 += 32 {
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			sc := m.scratch[thread*96 : thread*96+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1623,6 +1630,29 @@ func (m *Model) fusedResid2_4(W_2 []float64, b_2 []float64, H_prime []float64, f
 		resid2v := H_prime[j] + ffn_out
 		resid2[j] = resid2v
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float64)
+	views  [5][]float64
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float64), views ...[]float64) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // sizeError reports an input of the wrong length.

@@ -1,0 +1,91 @@
+package codegen
+
+import (
+	"slices"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// Kernels that the worker pool's threads share. A kernel whose work splits
+// into independent pieces along its outermost loop (the rows of an
+// elementwise loop nest, the matrices of a batched product or of an
+// attention) is emitted as a Model method over a range [lo, hi) of that
+// loop; m.parallel hands it to Pool.ParallelFor, which cuts the loop into
+// ranges for the threads. Its operands travel as views in m.task, so a call
+// allocates nothing; products inside a range use GemmOnThread with the
+// thread's own packing buffers, and scratch memory is per thread.
+//
+// Below the thresholds the hand-off costs more than the second thread
+// saves, so the kernel stays a plain loop on the calling goroutine.
+const (
+	// parallelMinElems is the smallest elementwise kernel, in elements,
+	// that runs on the pool: about 10 µs of additions on one core.
+	parallelMinElems = 16384
+	// parallelMinWork is the smallest batched product, in multiply-adds
+	// over the whole batch, that runs its matrices on the pool.
+	parallelMinWork = 64 * 64 * 64
+)
+
+// parallelKernel returns the Model method name, which runs body over
+// [lo, hi) on a thread of the pool and is documented by doc, and the
+// statement that runs it over [0, n): m.parallel(n, (*Model).name,
+// operands...). The method reads its operands (every slice lf touched, in
+// ID order) from its views argument under their usual names; the call site
+// refers to them through f. ok is false when an operand is not of the float
+// type, which is all views hold.
+func (f *fnGen) parallelKernel(lf *fnGen, name string, n int, body []jen.Code, doc string) (call, decl jen.Code, ok bool) {
+	var operands []*graph.Node
+	for x := range lf.used {
+		if x.Type.DType != f.g.prog.Float {
+			return nil, nil, false
+		}
+		operands = append(operands, x)
+	}
+	slices.SortFunc(operands, func(a, b *graph.Node) int { return a.ID - b.ID })
+	var names, views, args []jen.Code
+	for i, x := range operands {
+		names = append(names, jen.Id(f.nm.name(x)))
+		views = append(views, jen.Id("v").Index(jen.Lit(i)))
+		args = append(args, f.ref(x))
+	}
+	f.g.maxViews = max(f.g.maxViews, len(operands))
+	if len(operands) > 0 {
+		body = append([]jen.Code{jen.List(names...).Op(":=").List(views...)}, body...)
+	}
+	decl = jen.Comment(lineComments(doc)).Line().
+		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).
+		Params(jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int(), jen.Id("v").Index().Index().Id(f.g.T)).
+		Block(body...)
+	call = jen.Id("m").Dot("parallel").Call(append([]jen.Code{jen.Lit(n), jen.Parens(jen.Op("*").Id("Model")).Dot(name)}, args...)...)
+	return call, decl, true
+}
+
+// parallelDecls declares the task type that carries a parallel kernel and
+// its views to the pool, and Model.parallel, which starts one.
+func (g *gen) parallelDecls(f *jen.File) {
+	fnType := jen.Func().Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int(), jen.Id("v").Index().Index().Id(g.T))
+	docComment(f, "task is the kernel the pool's threads are running, each over its own range\nof the kernel's outermost loop, and the views it reads and writes.")
+	f.Type().Id("task").Struct(
+		jen.Id("m").Op("*").Id("Model"),
+		jen.Id("kernel").Add(fnType.Clone()),
+		jen.Id("views").Index(jen.Lit(max(g.maxViews, 1))).Index().Id(g.T),
+		jen.Id("n").Int().Comment("views in use"),
+	)
+	f.Line()
+	docComment(f, "Range runs the kernel over [lo, hi) on the pool's thread number thread.")
+	f.Func().Params(jen.Id("t").Op("*").Id("task")).Id("Range").Params(jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int()).Block(
+		jen.Id("t").Dot("kernel").Call(jen.Id("t").Dot("m"), jen.Id("lo"), jen.Id("hi"), jen.Id("thread"), jen.Id("t").Dot("views").Index(jen.Op(":").Id("t").Dot("n"))),
+	)
+	f.Line()
+	docComment(f, "parallel runs kernel over [0, n) on the pool's threads, with views as its\noperands. Nothing escapes: the views are copied into m.task.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("parallel").Params(
+		jen.Id("n").Int(), jen.Id("kernel").Add(fnType.Clone()), jen.Id("views").Op("...").Index().Id(g.T),
+	).Block(
+		jen.Id("t").Op(":=").Op("&").Id("m").Dot("task"),
+		jen.List(jen.Id("t").Dot("m"), jen.Id("t").Dot("kernel")).Op("=").List(jen.Id("m"), jen.Id("kernel")),
+		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
+		jen.Id("m").Dot("pool").Dot("ParallelFor").Call(jen.Id("n"), jen.Id("t")),
+	)
+}
