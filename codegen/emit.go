@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,22 @@ func localFn(name string) exprFn {
 	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return f.call64(jen.Id(name), a...) }
 }
 
+// genericFn calls a library function generic in the element type, such as
+// gelu: its float32 form computes exp faster than float64 needs. Inline
+// constants among the operands are converted to T, so that the type
+// argument is T rather than an untyped constant's default, float64.
+func genericFn(name string) exprFn {
+	return func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
+		args := slices.Clone(a)
+		for i, x := range n.Inputs {
+			if x.Op == graph.OpConst && f.p.slots[x].region == inline {
+				args[i] = jen.Id(f.T()).Call(a[i])
+			}
+		}
+		return jen.Id(name).Call(args...)
+	}
+}
+
 // elemExprs covers every op flagged Elementwise, and BroadcastTo (a copy).
 var elemExprs map[graph.Op]exprFn
 
@@ -66,9 +83,9 @@ func init() {
 			return f.toT(jen.Lit(1).Op("/").Qual("math", "Sqrt").Call(f.to64(a[0])))
 		},
 		graph.OpTanh:    mathFn("Tanh"),
-		graph.OpSigmoid: localFn("sigmoid"),
+		graph.OpSigmoid: genericFn("sigmoid"),
 		graph.OpReLU:    func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("max").Call(a[0], jen.Lit(0)) },
-		graph.OpGELU:    localFn("gelu"),
+		graph.OpGELU:    genericFn("gelu"),
 		graph.OpAbs:     mathFn("Abs"),
 		graph.OpPow:     powExpr,
 		graph.OpCast:    castExpr,
@@ -90,7 +107,7 @@ func init() {
 		graph.OpOr:           infix("||"),
 		graph.OpNot:          func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Op("!").Add(f.operand(n, a, 0)) },
 		graph.OpWhere:        func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("where").Call(a[0], a[1], a[2]) },
-		graph.OpGELUGrad:     localFn("geluGrad"),
+		graph.OpGELUGrad:     genericFn("geluGrad"),
 		graph.OpBroadcastTo:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return a[0] },
 	}
 	emitters = map[graph.Op]emitter{
@@ -500,13 +517,15 @@ func emitArgMax(f *fnGen, n *graph.Node) []jen.Code {
 func emitSoftmax(f *fnGen, n *graph.Node) []jen.Code {
 	x := n.Inputs[0]
 	o, k, i := axisDims(x.Type.Shape, n.Attrs.Axis)
-	return []jen.Code{jen.Id("softmax").Call(f.ref(n), f.ref(x), jen.Lit(o), jen.Lit(k), jen.Lit(i), jen.Lit(n.Op == graph.OpLogSoftmax))}
+	return f.rowKernel("softmax", "softmax"+exported(f.nm.name(n)), o, o*k*i,
+		[]rowArg{byRow(n, k*i), byRow(x, k*i), rowCount, litArg(jen.Lit(k)), litArg(jen.Lit(i)), litArg(jen.Lit(n.Op == graph.OpLogSoftmax))})
 }
 
 func emitSoftmaxGrad(f *fnGen, n *graph.Node) []jen.Code {
 	y, dy := n.Inputs[0], n.Inputs[1]
 	o, k, i := axisDims(y.Type.Shape, n.Attrs.Axis)
-	return []jen.Code{jen.Id("softmaxGrad").Call(f.ref(n), f.ref(y), f.ref(dy), jen.Lit(o), jen.Lit(k), jen.Lit(i), jen.Lit(n.Op == graph.OpLogSoftmaxGrad))}
+	return f.rowKernel("softmaxGrad", "softmaxGrad"+exported(f.nm.name(n)), o, o*k*i,
+		[]rowArg{byRow(n, k*i), byRow(y, k*i), byRow(dy, k*i), rowCount, litArg(jen.Lit(k)), litArg(jen.Lit(i)), litArg(jen.Lit(n.Op == graph.OpLogSoftmaxGrad))})
 }
 
 func rowsOf(s graph.Shape) (rows, d int) {
@@ -517,13 +536,15 @@ func rowsOf(s graph.Shape) (rows, d int) {
 func emitLayerNorm(f *fnGen, n *graph.Node) []jen.Code {
 	x := n.Inputs[0]
 	rows, d := rowsOf(x.Type.Shape)
-	return []jen.Code{jen.Id("layerNorm").Call(f.ref(n), f.ref(x), jen.Lit(rows), jen.Lit(d), jen.Lit(n.Attrs.Eps))}
+	return f.rowKernel("layerNorm", "layerNorm"+exported(f.nm.name(n)), rows, rows*d,
+		[]rowArg{byRow(n, d), byRow(x, d), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(n.Attrs.Eps))})
 }
 
 func emitLayerNormGrad(f *fnGen, n *graph.Node) []jen.Code {
 	x, dy := n.Inputs[0], n.Inputs[1]
 	rows, d := rowsOf(x.Type.Shape)
-	return []jen.Code{jen.Id("layerNormGrad").Call(f.ref(n), f.ref(x), f.ref(dy), jen.Lit(rows), jen.Lit(d), jen.Lit(n.Attrs.Eps))}
+	return f.rowKernel("layerNormGrad", "layerNormGrad"+exported(f.nm.name(n)), rows, rows*d,
+		[]rowArg{byRow(n, d), byRow(x, d), byRow(dy, d), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(n.Attrs.Eps))})
 }
 
 // lossOut is how a loss writes its result: the scalar into out[0], or with

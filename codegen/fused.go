@@ -54,11 +54,12 @@ func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
 		ln, mul, add := grp.Nodes[0], grp.Nodes[1], grp.Nodes[2]
 		gamma, beta := other(mul, ln), other(add, mul)
 		rows, d := rowsOf(ln.Type.Shape)
-		var xhat jen.Code = jen.Nil()
+		xhat := litArg(jen.Nil())
 		if slices.Contains(grp.Results, ln) {
-			xhat = f.ref(ln)
+			xhat = byRow(ln, d)
 		}
-		return []jen.Code{jen.Id("layerNormAffine").Call(f.ref(add), xhat, f.ref(ln.Inputs[0]), f.ref(gamma), f.ref(beta), jen.Lit(rows), jen.Lit(d), jen.Lit(ln.Attrs.Eps))}
+		return f.rowKernel("layerNormAffine", "layerNorm"+exported(f.nm.name(add)), rows, rows*d,
+			[]rowArg{byRow(add, d), xhat, byRow(ln.Inputs[0], d), whole(gamma), whole(beta), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(ln.Attrs.Eps))})
 	case "layernorm-grad":
 		mul, lng := grp.Nodes[0], grp.Nodes[1]
 		dh, gamma := mul.Inputs[0], mul.Inputs[1]
@@ -66,7 +67,8 @@ func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
 			dh, gamma = gamma, dh
 		}
 		rows, d := rowsOf(lng.Type.Shape)
-		return []jen.Code{jen.Id("layerNormGradScaled").Call(f.ref(lng), f.ref(lng.Inputs[0]), f.ref(dh), f.ref(gamma), jen.Lit(rows), jen.Lit(d), jen.Lit(lng.Attrs.Eps))}
+		return f.rowKernel("layerNormGradScaled", "layerNormGrad"+exported(f.nm.name(lng)), rows, rows*d,
+			[]rowArg{byRow(lng, d), byRow(lng.Inputs[0], d), byRow(dh, d), whole(gamma), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(lng.Attrs.Eps))})
 	case "softmax-xent-grad":
 		return f.emitXentGrad(grp)
 	case "attention":

@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/dave/jennifer/jen"
@@ -88,4 +89,57 @@ func (g *gen) parallelDecls(f *jen.File) {
 		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
 		jen.Id("m").Dot("pool").Dot("ParallelFor").Call(jen.Id("n"), jen.Id("t")),
 	)
+}
+
+// rowArg is an argument of a library row kernel (rowKernel): a value x,
+// sliced to a range's rows of rowLen elements each, or passed whole when
+// rowLen is 0; or, with x nil, the code lit, or the kernel's row count when
+// count is set.
+type rowArg struct {
+	x      *graph.Node
+	rowLen int
+	lit    jen.Code
+	count  bool
+}
+
+func whole(x *graph.Node) rowArg             { return rowArg{x: x} }
+func byRow(x *graph.Node, rowLen int) rowArg { return rowArg{x: x, rowLen: rowLen} }
+func litArg(c jen.Code) rowArg               { return rowArg{lit: c} }
+
+var rowCount = rowArg{count: true}
+
+// rowKernel calls the library kernel fn, whose rows are independent, over
+// rows rows of elems elements in all: on the pool's threads, each over a
+// range of rows, through a method named after method, when the work is large
+// enough; as one call otherwise.
+func (f *fnGen) rowKernel(fn, method string, rows, elems int, args []rowArg) []jen.Code {
+	build := func(f *fnGen, ranged bool) jen.Code {
+		var cs []jen.Code
+		for _, a := range args {
+			switch {
+			case a.count && ranged:
+				cs = append(cs, jen.Id("hi").Op("-").Id("lo"))
+			case a.count:
+				cs = append(cs, jen.Lit(rows))
+			case a.x == nil:
+				cs = append(cs, a.lit)
+			case a.rowLen > 0 && ranged:
+				cs = append(cs, f.ref(a.x).Index(jen.Id("lo").Op("*").Lit(a.rowLen).Op(":").Id("hi").Op("*").Lit(a.rowLen)))
+			default:
+				cs = append(cs, f.ref(a.x))
+			}
+		}
+		return jen.Id(fn).Call(cs...)
+	}
+	if f.g.usesPool && rows >= 2 && elems >= parallelMinElems {
+		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		body := build(lf, true)
+		name := f.g.kernelNames.take(method)
+		doc := fmt.Sprintf("%s runs %s over rows [lo, hi) of %d on a thread of the pool.", name, fn, rows)
+		if call, decl, ok := f.parallelKernel(lf, name, rows, []jen.Code{body}, doc); ok {
+			f.g.kernels = append(f.g.kernels, decl)
+			return []jen.Code{call}
+		}
+	}
+	return []jen.Code{build(f, false)}
 }

@@ -49,4 +49,51 @@ func TestGELUSigmoidForm(t *testing.T) {
 	if !math.IsNaN(gelu(math.NaN())) || !math.IsNaN(geluGrad(math.NaN(), 1)) {
 		t.Error("NaN does not propagate")
 	}
+	// The float32 forms (fast exp) agree with the float64 ones to float32
+	// rounding: a few units in the last place.
+	close32 := func(a float32, b float64) bool {
+		return math.Abs(float64(a)-b) <= 4*0x1p-24*math.Max(math.Abs(b), 1e-30) || float32(b) == 0 && a == 0
+	}
+	for x := -60.0; x <= 60; x += 0.0137 {
+		x32 := float32(x)
+		if g, w := gelu(x32), gelu(float64(x32)); !close32(g, w) {
+			t.Errorf("gelu(float32(%v)) = %v, float64 %v", x, g, w)
+		}
+		if g, w := geluGrad(x32, 1.5), geluGrad(float64(x32), 1.5); !close32(g, w) {
+			t.Errorf("geluGrad(float32(%v)) = %v, float64 %v", x, g, w)
+		}
+		if g, w := sigmoid(x32), sigmoid(float64(x32)); !close32(g, w) {
+			t.Errorf("sigmoid(float32(%v)) = %v, float64 %v", x, g, w)
+		}
+	}
+}
+
+// TestExpApprox: the float32 kernels' exp is within 1e-8 of math.Exp
+// (relative) wherever the result is a normal float64, clamps beyond, and
+// keeps NaN.
+func TestExpApprox(t *testing.T) {
+	worst := 0.0
+	for x := -707.0; x < 709; x += 0.000977 {
+		w := math.Exp(x)
+		worst = math.Max(worst, math.Abs(expApprox(x)-w)/w)
+	}
+	if worst > 1e-8 {
+		t.Errorf("worst relative error %g > 1e-8", worst)
+	}
+	for _, x := range []float64{-1000, math.Inf(-1)} {
+		if g := float32(expApprox(x)); g != 0 {
+			t.Errorf("float32(expApprox(%v)) = %v, want 0", x, g)
+		}
+	}
+	for _, x := range []float64{100, 1000, math.Inf(1)} {
+		if g := float32(expApprox(x)); !math.IsInf(float64(g), 1) {
+			t.Errorf("float32(expApprox(%v)) = %v, want +Inf", x, g)
+		}
+	}
+	if !math.IsNaN(expApprox(math.NaN())) {
+		t.Error("expApprox(NaN) is not NaN")
+	}
+	if expOf[float64](1.25) != math.Exp(1.25) || expOf[float32](1.25) != expApprox(1.25) {
+		t.Error("expOf does not pick math.Exp for float64 and expApprox for float32")
+	}
 }

@@ -801,7 +801,7 @@ func (m *Model) predict() error {
 	//	t10 = layernorm(emb)  (LayerNorm, models/bert/bert.go:74)
 	//	t11 = t10 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:74)
 	//	emb_ln = t11 + emb_ln_beta  (Add, models/bert/bert.go:74)
-	layerNormAffine(emb_ln, nil, emb, emb_ln_gamma, emb_ln_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormEmb_ln, emb, emb_ln_gamma, emb_ln_beta, emb_ln)
 
 	// fused epilogue:
 	//
@@ -868,7 +868,7 @@ func (m *Model) predict() error {
 	m.fusedT45(t5, h0_attn_q, h0_attn_k, t41, t45)
 
 	// h0_attn_weights = softmax((t5 ? h0_attn_scores : -inf))  (models/bert/bert.go:97)
-	softmax(h0_attn_weights, t45, 2048, 64, 1, false)
+	m.parallel(2048, (*Model).softmaxH0_attn_weights, t45, h0_attn_weights)
 
 	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:97)
 	m.parallel(32, (*Model).batchedH0_attn_context, h0_attn_v, h0_attn_weights, h0_attn_context)
@@ -898,7 +898,7 @@ func (m *Model) predict() error {
 	//	t53 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:97)
 	//	t54 = t53 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:97)
 	//	h0_ln1 = t54 + h0_ln1_beta  (Add, models/bert/bert.go:97)
-	layerNormAffine(h0_ln1, nil, h0_resid1, h0_ln1_gamma, h0_ln1_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH0_ln1, h0_ln1_gamma, h0_ln1_beta, h0_resid1, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -919,7 +919,7 @@ func (m *Model) predict() error {
 	//	t62 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:98)
 	//	t63 = t62 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:98)
 	//	h0_ln2 = t63 + h0_ln2_beta  (Add, models/bert/bert.go:98)
-	layerNormAffine(h0_ln2, nil, h0_resid2, h0_ln2_gamma, h0_ln2_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH0_ln2, h0_ln2_gamma, h0_ln2_beta, h0_resid2, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -986,7 +986,7 @@ func (m *Model) predict() error {
 	m.fusedT95(t5, h1_attn_q, h1_attn_k, t93, t95)
 
 	// h1_attn_weights = softmax((t5 ? h1_attn_scores : -inf))  (models/bert/bert.go:97)
-	softmax(h1_attn_weights, t95, 2048, 64, 1, false)
+	m.parallel(2048, (*Model).softmaxH1_attn_weights, t95, h1_attn_weights)
 
 	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:97)
 	m.parallel(32, (*Model).batchedH1_attn_context, h1_attn_v, h1_attn_weights, h1_attn_context)
@@ -1016,7 +1016,7 @@ func (m *Model) predict() error {
 	//	t103 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:97)
 	//	t104 = t103 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:97)
 	//	h1_ln1 = t104 + h1_ln1_beta  (Add, models/bert/bert.go:97)
-	layerNormAffine(h1_ln1, nil, h1_resid1, h1_ln1_gamma, h1_ln1_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH1_ln1, h1_ln1_gamma, h1_ln1_beta, h1_resid1, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -1037,7 +1037,7 @@ func (m *Model) predict() error {
 	//	t112 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:98)
 	//	t113 = t112 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:98)
 	//	h1_ln2 = t113 + h1_ln2_beta  (Add, models/bert/bert.go:98)
-	layerNormAffine(h1_ln2, nil, h1_resid2, h1_ln2_gamma, h1_ln2_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH1_ln2, h1_ln2_gamma, h1_ln2_beta, h1_resid2, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -1051,7 +1051,7 @@ func (m *Model) predict() error {
 	//	t123 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:111)
 	//	t124 = t123 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:111)
 	//	mlm_ln = t124 + mlm_ln_beta  (Add, models/bert/bert.go:111)
-	layerNormAffine(mlm_ln, nil, mlm_hidden, mlm_ln_gamma, mlm_ln_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormMlm_ln, mlm_ln_gamma, mlm_ln_beta, mlm_hidden, mlm_ln)
 
 	// fused epilogue:
 	//
@@ -1207,7 +1207,7 @@ func (m *Model) forward() error {
 	//	t12 = layernorm(emb)  (LayerNorm, models/bert/bert.go:74)
 	//	t13 = t12 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:74)
 	//	emb_ln = t13 + emb_ln_beta  (Add, models/bert/bert.go:74)
-	layerNormAffine(emb_ln, t12, emb, emb_ln_gamma, emb_ln_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormEmb_ln_2, emb, emb_ln_gamma, emb_ln_beta, t12, emb_ln)
 
 	// fused epilogue:
 	//
@@ -1274,7 +1274,7 @@ func (m *Model) forward() error {
 	m.fusedT47(t7, h0_attn_q, h0_attn_k, t43, t47)
 
 	// h0_attn_weights = softmax((t7 ? h0_attn_scores : -inf))  (models/bert/bert.go:97)
-	softmax(h0_attn_weights, t47, 2048, 64, 1, false)
+	m.parallel(2048, (*Model).softmaxH0_attn_weights_2, t47, h0_attn_weights)
 
 	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:97)
 	m.parallel(32, (*Model).batchedH0_attn_context_2, h0_attn_v, h0_attn_weights, h0_attn_context)
@@ -1304,7 +1304,7 @@ func (m *Model) forward() error {
 	//	t55 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:97)
 	//	t56 = t55 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:97)
 	//	h0_ln1 = t56 + h0_ln1_beta  (Add, models/bert/bert.go:97)
-	layerNormAffine(h0_ln1, t55, h0_resid1, h0_ln1_gamma, h0_ln1_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH0_ln1_2, h0_ln1_gamma, h0_ln1_beta, h0_resid1, t55, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -1325,7 +1325,7 @@ func (m *Model) forward() error {
 	//	t64 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:98)
 	//	t65 = t64 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:98)
 	//	h0_ln2 = t65 + h0_ln2_beta  (Add, models/bert/bert.go:98)
-	layerNormAffine(h0_ln2, t64, h0_resid2, h0_ln2_gamma, h0_ln2_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid2, t64, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -1392,7 +1392,7 @@ func (m *Model) forward() error {
 	m.fusedT97(t7, h1_attn_q, h1_attn_k, t95, t97)
 
 	// h1_attn_weights = softmax((t7 ? h1_attn_scores : -inf))  (models/bert/bert.go:97)
-	softmax(h1_attn_weights, t97, 2048, 64, 1, false)
+	m.parallel(2048, (*Model).softmaxH1_attn_weights_2, t97, h1_attn_weights)
 
 	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:97)
 	m.parallel(32, (*Model).batchedH1_attn_context_2, h1_attn_v, h1_attn_weights, h1_attn_context)
@@ -1422,7 +1422,7 @@ func (m *Model) forward() error {
 	//	t105 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:97)
 	//	t106 = t105 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:97)
 	//	h1_ln1 = t106 + h1_ln1_beta  (Add, models/bert/bert.go:97)
-	layerNormAffine(h1_ln1, t105, h1_resid1, h1_ln1_gamma, h1_ln1_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH1_ln1_2, h1_ln1_gamma, h1_ln1_beta, h1_resid1, t105, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -1443,7 +1443,7 @@ func (m *Model) forward() error {
 	//	t114 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:98)
 	//	t115 = t114 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:98)
 	//	h1_ln2 = t115 + h1_ln2_beta  (Add, models/bert/bert.go:98)
-	layerNormAffine(h1_ln2, t114, h1_resid2, h1_ln2_gamma, h1_ln2_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid2, t114, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -1457,7 +1457,7 @@ func (m *Model) forward() error {
 	//	t125 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:111)
 	//	t126 = t125 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:111)
 	//	mlm_ln = t126 + mlm_ln_beta  (Add, models/bert/bert.go:111)
-	layerNormAffine(mlm_ln, t125, mlm_hidden, mlm_ln_gamma, mlm_ln_beta, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormMlm_ln_2, mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t125, mlm_ln)
 
 	// fused epilogue:
 	//
@@ -1750,12 +1750,12 @@ func (m *Model) backward() error {
 	//
 	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:111)
 	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:111)
-	layerNormGradScaled(dmlm_hidden, mlm_hidden, dmlm_ln, mlm_ln_gamma, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormGradDmlm_hidden, mlm_ln_gamma, mlm_hidden, dmlm_ln, dmlm_hidden)
 
 	// grad of mlm_hidden = gelu(t123)  (models/bert/bert.go:111)
 	// t152 = dmlm_hidden ⊙ gelu′(t123)
 	for i := range 32768 {
-		t152[i] = float32(geluGrad(float64(t123[i]), float64(dmlm_hidden[i])))
+		t152[i] = geluGrad(t123[i], dmlm_hidden[i])
 	}
 
 	// grad of t123 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:111)
@@ -1810,7 +1810,7 @@ func (m *Model) backward() error {
 	//
 	//	t159 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:98)
 	//	dh1_resid2 = (t159 − mean(t159) − x̂ ⊙ mean(t159 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:98)
-	layerNormGradScaled(dh1_resid2, h1_resid2, dh1_ln2, h1_ln2_gamma, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormGradDh1_resid2, h1_ln2_gamma, h1_resid2, dh1_ln2, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/bert/bert.go:89)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
@@ -1892,7 +1892,7 @@ func (m *Model) backward() error {
 	//
 	//	t176 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:97)
 	//	dh1_resid1 = (t176 − mean(t176) − x̂ ⊙ mean(t176 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:97)
-	layerNormGradScaled(dh1_resid1, h1_resid1, dh1_ln1, h1_ln1_gamma, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormGradDh1_resid1, h1_ln1_gamma, h1_resid1, dh1_ln1, dh1_resid1)
 
 	// grad of h1_attn_out = t101 · h1_attn_Wo + h1_attn_bo  (models/bert/bert.go:97)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
@@ -1937,7 +1937,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_weights = softmax((t7 ? h1_attn_scores : -inf))  (models/bert/bert.go:97)
 	// t189 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t189, h1_attn_weights, dh1_attn_weights, 2048, 64, 1, false)
+	m.parallel(2048, (*Model).softmaxGradT189, h1_attn_weights, dh1_attn_weights, t189)
 
 	// fused elementwise:
 	//
@@ -2092,7 +2092,7 @@ func (m *Model) backward() error {
 	//
 	//	t218 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:98)
 	//	dh0_resid2 = (t218 − mean(t218) − x̂ ⊙ mean(t218 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:98)
-	layerNormGradScaled(dh0_resid2, h0_resid2, dh0_ln2, h0_ln2_gamma, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormGradDh0_resid2, h0_ln2_gamma, h0_resid2, dh0_ln2, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/bert/bert.go:89)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
@@ -2174,7 +2174,7 @@ func (m *Model) backward() error {
 	//
 	//	t235 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:97)
 	//	dh0_resid1 = (t235 − mean(t235) − x̂ ⊙ mean(t235 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:97)
-	layerNormGradScaled(dh0_resid1, h0_resid1, dh0_ln1, h0_ln1_gamma, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormGradDh0_resid1, h0_ln1_gamma, h0_resid1, dh0_ln1, dh0_resid1)
 
 	// grad of h0_attn_out = t51 · h0_attn_Wo + h0_attn_bo  (models/bert/bert.go:97)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
@@ -2219,7 +2219,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_weights = softmax((t7 ? h0_attn_scores : -inf))  (models/bert/bert.go:97)
 	// t248 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t248, h0_attn_weights, dh0_attn_weights, 2048, 64, 1, false)
+	m.parallel(2048, (*Model).softmaxGradT248, h0_attn_weights, dh0_attn_weights, t248)
 
 	// fused elementwise:
 	//
@@ -2374,7 +2374,7 @@ func (m *Model) backward() error {
 	//
 	//	t276 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:74)
 	//	demb = (t276 − mean(t276) − x̂ ⊙ mean(t276 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:74)
-	layerNormGradScaled(demb, emb, demb_ln, emb_ln_gamma, 512, 64, 1e-12)
+	m.parallel(512, (*Model).layerNormGradDemb, emb, emb_ln_gamma, demb_ln, demb)
 
 	// grad of emb = wte[ids] + wpe  (models/bert/bert.go:72)
 	// dwpe = Σ_[0](demb)
@@ -2694,6 +2694,12 @@ func (m *Model) update() error {
 	return nil
 }
 
+// layerNormEmb_ln runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormEmb_ln(lo, hi, thread int, v [][]float32) {
+	emb, emb_ln_gamma, emb_ln_beta, emb_ln := v[0], v[1], v[2], v[3]
+	layerNormAffine(emb_ln[lo*64:hi*64], nil, emb[lo*64:hi*64], emb_ln_gamma, emb_ln_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t29 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:97)
@@ -2792,6 +2798,12 @@ func (m *Model) fusedT45(t5 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 	}
 }
 
+// softmaxH0_attn_weights runs softmax over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxH0_attn_weights(lo, hi, thread int, v [][]float32) {
+	t45, h0_attn_weights := v[0], v[1]
+	softmax(h0_attn_weights[lo*64:hi*64], t45[lo*64:hi*64], hi-lo, 64, 1, false)
+}
+
 // batchedH0_attn_context is the batched product h0_attn_context = h0_attn_weights · h0_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
@@ -2826,6 +2838,12 @@ func (m *Model) fusedH0_resid1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH0_ln1 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
+	h0_ln1_gamma, h0_ln1_beta, h0_resid1, h0_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln1[lo*64:hi*64], nil, h0_resid1[lo*64:hi*64], h0_ln1_gamma, h0_ln1_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedH0_mlp_hidden is one fused epilogue kernel over f32[8,64,256]:
 //
 //	t56 = h0_ln1 · h0_mlp_W1  (MatMul, models/bert/bert.go:88)
@@ -2844,7 +2862,7 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t57 := t56[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := float32(gelu(float64(t57)))
+				h0_mlp_hiddenv := gelu(t57)
 				h0_mlp_hidden[i*16384+j*256+k] = h0_mlp_hiddenv
 			}
 		}
@@ -2874,6 +2892,12 @@ func (m *Model) fusedH0_resid2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH0_ln2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid2, h0_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln2[lo*64:hi*64], nil, h0_resid2[lo*64:hi*64], h0_ln2_gamma, h0_ln2_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,64,64]:
@@ -2974,6 +2998,12 @@ func (m *Model) fusedT95(t5 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 	}
 }
 
+// softmaxH1_attn_weights runs softmax over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxH1_attn_weights(lo, hi, thread int, v [][]float32) {
+	t95, h1_attn_weights := v[0], v[1]
+	softmax(h1_attn_weights[lo*64:hi*64], t95[lo*64:hi*64], hi-lo, 64, 1, false)
+}
+
 // batchedH1_attn_context is the batched product h1_attn_context = h1_attn_weights · h1_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
@@ -3008,6 +3038,12 @@ func (m *Model) fusedH1_resid1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln1 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
+	h1_ln1_gamma, h1_ln1_beta, h1_resid1, h1_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln1[lo*64:hi*64], nil, h1_resid1[lo*64:hi*64], h1_ln1_gamma, h1_ln1_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedH1_mlp_hidden is one fused epilogue kernel over f32[8,64,256]:
 //
 //	t106 = h1_ln1 · h1_mlp_W1  (MatMul, models/bert/bert.go:88)
@@ -3026,7 +3062,7 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t107 := t106[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := float32(gelu(float64(t107)))
+				h1_mlp_hiddenv := gelu(t107)
 				h1_mlp_hidden[i*16384+j*256+k] = h1_mlp_hiddenv
 			}
 		}
@@ -3058,6 +3094,12 @@ func (m *Model) fusedH1_resid2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid2, h1_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln2[lo*64:hi*64], nil, h1_resid2[lo*64:hi*64], h1_ln2_gamma, h1_ln2_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedMlm_hidden is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t120 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:111)
@@ -3076,11 +3118,17 @@ func (m *Model) fusedMlm_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 64 {
 				t121 := t120[i*4096+j*64+k] + mlm_b[k]
-				mlm_hiddenv := float32(gelu(float64(t121)))
+				mlm_hiddenv := gelu(t121)
 				mlm_hidden[i*4096+j*64+k] = mlm_hiddenv
 			}
 		}
 	}
+}
+
+// layerNormMlm_ln runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormMlm_ln(lo, hi, thread int, v [][]float32) {
+	mlm_ln_gamma, mlm_ln_beta, mlm_hidden, mlm_ln := v[0], v[1], v[2], v[3]
+	layerNormAffine(mlm_ln[lo*64:hi*64], nil, mlm_hidden[lo*64:hi*64], mlm_ln_gamma, mlm_ln_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedLogits is one fused epilogue kernel over f32[8,64,512]:
@@ -3104,6 +3152,12 @@ func (m *Model) fusedLogitsRows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormEmb_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormEmb_ln_2(lo, hi, thread int, v [][]float32) {
+	emb, emb_ln_gamma, emb_ln_beta, t12, emb_ln := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(emb_ln[lo*64:hi*64], t12[lo*64:hi*64], emb[lo*64:hi*64], emb_ln_gamma, emb_ln_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3204,6 +3258,12 @@ func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 	}
 }
 
+// softmaxH0_attn_weights_2 runs softmax over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxH0_attn_weights_2(lo, hi, thread int, v [][]float32) {
+	t47, h0_attn_weights := v[0], v[1]
+	softmax(h0_attn_weights[lo*64:hi*64], t47[lo*64:hi*64], hi-lo, 64, 1, false)
+}
+
 // batchedH0_attn_context_2 is the batched product h0_attn_context = h0_attn_weights · h0_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
@@ -3238,6 +3298,12 @@ func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
+	h0_ln1_gamma, h0_ln1_beta, h0_resid1, t55, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*64:hi*64], t55[lo*64:hi*64], h0_resid1[lo*64:hi*64], h0_ln1_gamma, h0_ln1_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	t58 = h0_ln1 · h0_mlp_W1  (MatMul, models/bert/bert.go:88)
@@ -3256,7 +3322,7 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t59v := t58[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := float32(gelu(float64(t59v)))
+				h0_mlp_hiddenv := gelu(t59v)
 				t59[i*16384+j*256+k] = t59v
 				h0_mlp_hidden[i*16384+j*256+k] = h0_mlp_hiddenv
 			}
@@ -3287,6 +3353,12 @@ func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid2, t64, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*64:hi*64], t64[lo*64:hi*64], h0_resid2[lo*64:hi*64], h0_ln2_gamma, h0_ln2_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3387,6 +3459,12 @@ func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 	}
 }
 
+// softmaxH1_attn_weights_2 runs softmax over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxH1_attn_weights_2(lo, hi, thread int, v [][]float32) {
+	t97, h1_attn_weights := v[0], v[1]
+	softmax(h1_attn_weights[lo*64:hi*64], t97[lo*64:hi*64], hi-lo, 64, 1, false)
+}
+
 // batchedH1_attn_context_2 is the batched product h1_attn_context = h1_attn_weights · h1_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
@@ -3421,6 +3499,12 @@ func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
+	h1_ln1_gamma, h1_ln1_beta, h1_resid1, t105, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*64:hi*64], t105[lo*64:hi*64], h1_resid1[lo*64:hi*64], h1_ln1_gamma, h1_ln1_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	t108 = h1_ln1 · h1_mlp_W1  (MatMul, models/bert/bert.go:88)
@@ -3439,7 +3523,7 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t109v := t108[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := float32(gelu(float64(t109v)))
+				h1_mlp_hiddenv := gelu(t109v)
 				t109[i*16384+j*256+k] = t109v
 				h1_mlp_hidden[i*16384+j*256+k] = h1_mlp_hiddenv
 			}
@@ -3472,6 +3556,12 @@ func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid2, t114, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*64:hi*64], t114[lo*64:hi*64], h1_resid2[lo*64:hi*64], h1_ln2_gamma, h1_ln2_beta, hi-lo, 64, 1e-12)
+}
+
 // fusedMlm_hidden_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t122 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:111)
@@ -3490,12 +3580,18 @@ func (m *Model) fusedMlm_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 64 {
 				t123v := t122[i*4096+j*64+k] + mlm_b[k]
-				mlm_hiddenv := float32(gelu(float64(t123v)))
+				mlm_hiddenv := gelu(t123v)
 				t123[i*4096+j*64+k] = t123v
 				mlm_hidden[i*4096+j*64+k] = mlm_hiddenv
 			}
 		}
 	}
+}
+
+// layerNormMlm_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
+	mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t125, mlm_ln := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(mlm_ln[lo*64:hi*64], t125[lo*64:hi*64], mlm_hidden[lo*64:hi*64], mlm_ln_gamma, mlm_ln_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedLogits_2 is one fused epilogue kernel over f32[8,64,512]:
@@ -3552,6 +3648,18 @@ func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradDmlm_hidden runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormGradDmlm_hidden(lo, hi, thread int, v [][]float32) {
+	mlm_ln_gamma, mlm_hidden, dmlm_ln, dmlm_hidden := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dmlm_hidden[lo*64:hi*64], mlm_hidden[lo*64:hi*64], dmlm_ln[lo*64:hi*64], mlm_ln_gamma, hi-lo, 64, 1e-12)
+}
+
+// layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_resid2, dh1_ln2, dh1_resid2 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dh1_resid2[lo*64:hi*64], h1_resid2[lo*64:hi*64], dh1_ln2[lo*64:hi*64], h1_ln2_gamma, hi-lo, 64, 1e-12)
+}
+
 // fusedT168 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/bert/bert.go:89)
@@ -3566,7 +3674,7 @@ func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []floa
 func (m *Model) fusedT168Rows(lo, hi, thread int, v [][]float32) {
 	t109, dh1_mlp_hidden, t168 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t168v := float32(geluGrad(float64(t109[i]), float64(dh1_mlp_hidden[i])))
+		t168v := geluGrad(t109[i], dh1_mlp_hidden[i])
 		t168[i] = t168v
 	}
 }
@@ -3590,6 +3698,12 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradDh1_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormGradDh1_resid1(lo, hi, thread int, v [][]float32) {
+	h1_ln1_gamma, h1_resid1, dh1_ln1, dh1_resid1 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dh1_resid1[lo*64:hi*64], h1_resid1[lo*64:hi*64], dh1_ln1[lo*64:hi*64], h1_ln1_gamma, hi-lo, 64, 1e-12)
+}
+
 // batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
@@ -3606,6 +3720,12 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*1024:], 16, dh1_attn_v[b*1024:], 16, false)
 	}
+}
+
+// softmaxGradT189 runs softmaxGrad over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxGradT189(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t189 := v[0], v[1], v[2]
+	softmaxGrad(t189[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
 // fusedT192 is one fused elementwise kernel over f32[8,4,64,64]:
@@ -3667,6 +3787,12 @@ func (m *Model) fusedDh0_ln2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradDh0_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormGradDh0_resid2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_resid2, dh0_ln2, dh0_resid2 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dh0_resid2[lo*64:hi*64], h0_resid2[lo*64:hi*64], dh0_ln2[lo*64:hi*64], h0_ln2_gamma, hi-lo, 64, 1e-12)
+}
+
 // fusedT227 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/bert/bert.go:89)
@@ -3681,7 +3807,7 @@ func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float
 func (m *Model) fusedT227Rows(lo, hi, thread int, v [][]float32) {
 	t59, dh0_mlp_hidden, t227 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t227v := float32(geluGrad(float64(t59[i]), float64(dh0_mlp_hidden[i])))
+		t227v := geluGrad(t59[i], dh0_mlp_hidden[i])
 		t227[i] = t227v
 	}
 }
@@ -3705,6 +3831,12 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradDh0_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormGradDh0_resid1(lo, hi, thread int, v [][]float32) {
+	h0_ln1_gamma, h0_resid1, dh0_ln1, dh0_resid1 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dh0_resid1[lo*64:hi*64], h0_resid1[lo*64:hi*64], dh0_ln1[lo*64:hi*64], h0_ln1_gamma, hi-lo, 64, 1e-12)
+}
+
 // batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
@@ -3721,6 +3853,12 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*1024:], 16, dh0_attn_v[b*1024:], 16, false)
 	}
+}
+
+// softmaxGradT248 runs softmaxGrad over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxGradT248(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t248 := v[0], v[1], v[2]
+	softmaxGrad(t248[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
 // fusedT250 is one fused elementwise kernel over f32[8,4,64,64]:
@@ -3780,6 +3918,12 @@ func (m *Model) fusedDemb_lnRows(lo, hi, thread int, v [][]float32) {
 		demb_lnv := t273 + t269[i]
 		demb_ln[i] = demb_lnv
 	}
+}
+
+// layerNormGradDemb runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) layerNormGradDemb(lo, hi, thread int, v [][]float32) {
+	emb, emb_ln_gamma, demb_ln, demb := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(demb[lo*64:hi*64], emb[lo*64:hi*64], demb_ln[lo*64:hi*64], emb_ln_gamma, hi-lo, 64, 1e-12)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,64]:

@@ -1152,7 +1152,7 @@ func (m *Model) predict() error {
 	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln1, h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -1245,7 +1245,7 @@ func (m *Model) predict() error {
 	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -1266,7 +1266,7 @@ func (m *Model) predict() error {
 	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln1, h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -1359,7 +1359,7 @@ func (m *Model) predict() error {
 	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -1380,7 +1380,7 @@ func (m *Model) predict() error {
 	//	t124 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t125 = t124 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h2_ln1 = t125 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH2_ln1, h1_resid2, h2_ln1_gamma, h2_ln1_beta, h2_ln1)
 
 	// fused epilogue:
 	//
@@ -1473,7 +1473,7 @@ func (m *Model) predict() error {
 	//	t149 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t150 = t149 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h2_ln2 = t150 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH2_ln2, h2_ln2_gamma, h2_ln2_beta, h2_resid1, h2_ln2)
 
 	// fused epilogue:
 	//
@@ -1494,7 +1494,7 @@ func (m *Model) predict() error {
 	//	t174 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t175 = t174 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h3_ln1 = t175 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH3_ln1, h2_resid2, h3_ln1_gamma, h3_ln1_beta, h3_ln1)
 
 	// fused epilogue:
 	//
@@ -1587,7 +1587,7 @@ func (m *Model) predict() error {
 	//	t199 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t200 = t199 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h3_ln2 = t200 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH3_ln2, h3_ln2_gamma, h3_ln2_beta, h3_resid1, h3_ln2)
 
 	// fused epilogue:
 	//
@@ -1608,7 +1608,7 @@ func (m *Model) predict() error {
 	//	t210 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
 	//	t211 = t210 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	lnf = t211 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormLnf, h3_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	Gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
@@ -1821,7 +1821,7 @@ func (m *Model) forward() error {
 	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, t22, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t22, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -1914,7 +1914,7 @@ func (m *Model) forward() error {
 	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, t50, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t50, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -1935,7 +1935,7 @@ func (m *Model) forward() error {
 	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, t75, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t75, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -2028,7 +2028,7 @@ func (m *Model) forward() error {
 	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, t100, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t100, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -2049,7 +2049,7 @@ func (m *Model) forward() error {
 	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h2_ln1, t125, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH2_ln1_2, h1_resid2, h2_ln1_gamma, h2_ln1_beta, t125, h2_ln1)
 
 	// fused epilogue:
 	//
@@ -2142,7 +2142,7 @@ func (m *Model) forward() error {
 	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h2_ln2, t150, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH2_ln2_2, h2_ln2_gamma, h2_ln2_beta, h2_resid1, t150, h2_ln2)
 
 	// fused epilogue:
 	//
@@ -2163,7 +2163,7 @@ func (m *Model) forward() error {
 	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h3_ln1, t175, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH3_ln1_2, h2_resid2, h3_ln1_gamma, h3_ln1_beta, t175, h3_ln1)
 
 	// fused epilogue:
 	//
@@ -2256,7 +2256,7 @@ func (m *Model) forward() error {
 	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h3_ln2, t200, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH3_ln2_2, h3_ln2_gamma, h3_ln2_beta, h3_resid1, t200, h3_ln2)
 
 	// fused epilogue:
 	//
@@ -2277,7 +2277,7 @@ func (m *Model) forward() error {
 	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
 	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, t211, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormLnf_2, h3_resid2, lnf_gamma, lnf_beta, t211, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	Gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
@@ -2648,7 +2648,7 @@ func (m *Model) backward() error {
 	//
 	//	t226 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	dh3_resid2 = (t226 − mean(t226) − x̂ ⊙ mean(t226 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
-	layerNormGradScaled(dh3_resid2, h3_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradDh3_resid2, h3_resid2, lnf_gamma, dlnf, dh3_resid2)
 
 	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:83)
 	// dh3_mlp_b2 = Σ_[0,1](dh3_resid2)
@@ -2726,7 +2726,7 @@ func (m *Model) backward() error {
 	//
 	//	t242 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	t245 = (t242 − mean(t242) − x̂ ⊙ mean(t242 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t245, h3_resid1, dh3_ln2, h3_ln2_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT245, h3_ln2_gamma, h3_resid1, dh3_ln2, t245)
 
 	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:89)
 	// dh3_resid1 = dh3_resid2 + t245
@@ -2777,7 +2777,7 @@ func (m *Model) backward() error {
 
 	// grad of h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t256 = h3_attn_weights ⊙ (dh3_attn_weights − Σ(dh3_attn_weights ⊙ h3_attn_weights))
-	softmaxGrad(t256, h3_attn_weights, dh3_attn_weights, 4096, 128, 1, false)
+	m.parallel(4096, (*Model).softmaxGradT256, h3_attn_weights, dh3_attn_weights, t256)
 
 	// fused elementwise:
 	//
@@ -2931,7 +2931,7 @@ func (m *Model) backward() error {
 	//
 	//	t284 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	t287 = (t284 − mean(t284) − x̂ ⊙ mean(t284 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t287, h2_resid2, dh3_ln1, h3_ln1_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT287, h2_resid2, h3_ln1_gamma, dh3_ln1, t287)
 
 	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:92)
 	// dh2_resid2 = dh3_resid1 + t287
@@ -3015,7 +3015,7 @@ func (m *Model) backward() error {
 	//
 	//	t301 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	t304 = (t301 − mean(t301) − x̂ ⊙ mean(t301 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t304, h2_resid1, dh2_ln2, h2_ln2_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT304, h2_ln2_gamma, h2_resid1, dh2_ln2, t304)
 
 	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:89)
 	// dh2_resid1 = dh2_resid2 + t304
@@ -3066,7 +3066,7 @@ func (m *Model) backward() error {
 
 	// grad of h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t315 = h2_attn_weights ⊙ (dh2_attn_weights − Σ(dh2_attn_weights ⊙ h2_attn_weights))
-	softmaxGrad(t315, h2_attn_weights, dh2_attn_weights, 4096, 128, 1, false)
+	m.parallel(4096, (*Model).softmaxGradT315, h2_attn_weights, dh2_attn_weights, t315)
 
 	// fused elementwise:
 	//
@@ -3220,7 +3220,7 @@ func (m *Model) backward() error {
 	//
 	//	t342 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	t345 = (t342 − mean(t342) − x̂ ⊙ mean(t342 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t345, h1_resid2, dh2_ln1, h2_ln1_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT345, h1_resid2, h2_ln1_gamma, dh2_ln1, t345)
 
 	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:92)
 	// dh1_resid2 = dh2_resid1 + t345
@@ -3304,7 +3304,7 @@ func (m *Model) backward() error {
 	//
 	//	t359 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	t362 = (t359 − mean(t359) − x̂ ⊙ mean(t359 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t362, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT362, h1_ln2_gamma, h1_resid1, dh1_ln2, t362)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
 	// dh1_resid1 = dh1_resid2 + t362
@@ -3355,7 +3355,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t373 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t373, h1_attn_weights, dh1_attn_weights, 4096, 128, 1, false)
+	m.parallel(4096, (*Model).softmaxGradT373, h1_attn_weights, dh1_attn_weights, t373)
 
 	// fused elementwise:
 	//
@@ -3509,7 +3509,7 @@ func (m *Model) backward() error {
 	//
 	//	t400 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	t403 = (t400 − mean(t400) − x̂ ⊙ mean(t400 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t403, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT403, h0_resid2, h1_ln1_gamma, dh1_ln1, t403)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
 	// dh0_resid2 = dh1_resid1 + t403
@@ -3593,7 +3593,7 @@ func (m *Model) backward() error {
 	//
 	//	t417 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	t420 = (t417 − mean(t417) − x̂ ⊙ mean(t417 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t420, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT420, h0_ln2_gamma, h0_resid1, dh0_ln2, t420)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
 	// dh0_resid1 = dh0_resid2 + t420
@@ -3644,7 +3644,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t431 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t431, h0_attn_weights, dh0_attn_weights, 4096, 128, 1, false)
+	m.parallel(4096, (*Model).softmaxGradT431, h0_attn_weights, dh0_attn_weights, t431)
 
 	// fused elementwise:
 	//
@@ -3798,7 +3798,7 @@ func (m *Model) backward() error {
 	//
 	//	t458 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	t461 = (t458 − mean(t458) − x̂ ⊙ mean(t458 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t461, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT461, h_in, h0_ln1_gamma, dh0_ln1, t461)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	// dh_in = dh0_resid1 + t461
@@ -4509,7 +4509,7 @@ func (m *Model) prefill() error {
 	//	t30 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t31 = t30 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h0_ln1 = t31 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln1_3, h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -4602,7 +4602,7 @@ func (m *Model) prefill() error {
 	//	t58 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t59 = t58 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h0_ln2 = t59 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln2_3, h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -4623,7 +4623,7 @@ func (m *Model) prefill() error {
 	//	t83 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t84 = t83 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h1_ln1 = t84 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln1_3, h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -4716,7 +4716,7 @@ func (m *Model) prefill() error {
 	//	t108 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t109 = t108 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h1_ln2 = t109 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln2_3, h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -4737,7 +4737,7 @@ func (m *Model) prefill() error {
 	//	t133 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t134 = t133 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h2_ln1 = t134 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h2_ln1, nil, h1_resid2, h2_ln1_gamma, h2_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH2_ln1_3, h1_resid2, h2_ln1_gamma, h2_ln1_beta, h2_ln1)
 
 	// fused epilogue:
 	//
@@ -4830,7 +4830,7 @@ func (m *Model) prefill() error {
 	//	t158 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t159 = t158 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h2_ln2 = t159 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h2_ln2, nil, h2_resid1, h2_ln2_gamma, h2_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH2_ln2_3, h2_ln2_gamma, h2_ln2_beta, h2_resid1, h2_ln2)
 
 	// fused epilogue:
 	//
@@ -4851,7 +4851,7 @@ func (m *Model) prefill() error {
 	//	t183 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t184 = t183 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h3_ln1 = t184 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h3_ln1, nil, h2_resid2, h3_ln1_gamma, h3_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH3_ln1_3, h2_resid2, h3_ln1_gamma, h3_ln1_beta, h3_ln1)
 
 	// fused epilogue:
 	//
@@ -4944,7 +4944,7 @@ func (m *Model) prefill() error {
 	//	t208 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t209 = t208 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h3_ln2 = t209 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h3_ln2, nil, h3_resid1, h3_ln2_gamma, h3_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH3_ln2_3, h3_ln2_gamma, h3_ln2_beta, h3_resid1, h3_ln2)
 
 	// fused epilogue:
 	//
@@ -4965,7 +4965,7 @@ func (m *Model) prefill() error {
 	//	t219 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
 	//	t220 = t219 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	lnf = t220 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormLnf_3, h3_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	Gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
@@ -5768,6 +5768,12 @@ func (m *Model) decode() error {
 	return nil
 }
 
+// layerNormH0_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln1[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
@@ -5889,6 +5895,12 @@ func (m *Model) fusedH0_resid1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH0_ln2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln2[lo*128:hi*128], nil, h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t52 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -5907,7 +5919,7 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t53 := t52[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := float32(gelu(float64(t53)))
+				h0_mlp_hiddenv := gelu(t53)
 				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
 			}
 		}
@@ -5937,6 +5949,12 @@ func (m *Model) fusedH0_resid2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH1_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln1[lo*128:hi*128], nil, h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
@@ -6060,6 +6078,12 @@ func (m *Model) fusedH1_resid1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln2[lo*128:hi*128], nil, h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH1_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t102 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -6078,7 +6102,7 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t103 := t102[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := float32(gelu(float64(t103)))
+				h1_mlp_hiddenv := gelu(t103)
 				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
 			}
 		}
@@ -6108,6 +6132,12 @@ func (m *Model) fusedH1_resid2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH2_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH2_ln1(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_ln1_gamma, h2_ln1_beta, h2_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h2_ln1[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH2_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
@@ -6231,6 +6261,12 @@ func (m *Model) fusedH2_resid1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH2_ln2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH2_ln2(lo, hi, thread int, v [][]float32) {
+	h2_ln2_gamma, h2_ln2_beta, h2_resid1, h2_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h2_ln2[lo*128:hi*128], nil, h2_resid1[lo*128:hi*128], h2_ln2_gamma, h2_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH2_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t152 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -6249,7 +6285,7 @@ func (m *Model) fusedH2_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t153 := t152[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hiddenv := float32(gelu(float64(t153)))
+				h2_mlp_hiddenv := gelu(t153)
 				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
 			}
 		}
@@ -6279,6 +6315,12 @@ func (m *Model) fusedH2_resid2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH3_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH3_ln1(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_ln1_gamma, h3_ln1_beta, h3_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h3_ln1[lo*128:hi*128], nil, h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH3_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
@@ -6402,6 +6444,12 @@ func (m *Model) fusedH3_resid1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH3_ln2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH3_ln2(lo, hi, thread int, v [][]float32) {
+	h3_ln2_gamma, h3_ln2_beta, h3_resid1, h3_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h3_ln2[lo*128:hi*128], nil, h3_resid1[lo*128:hi*128], h3_ln2_gamma, h3_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH3_mlp_hidden is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t202 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -6420,7 +6468,7 @@ func (m *Model) fusedH3_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t203 := t202[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hiddenv := float32(gelu(float64(t203)))
+				h3_mlp_hiddenv := gelu(t203)
 				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
 			}
 		}
@@ -6450,6 +6498,18 @@ func (m *Model) fusedH3_resid2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormLnf runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
+	h3_resid2, lnf_gamma, lnf_beta, lnf := v[0], v[1], v[2], v[3]
+	layerNormAffine(lnf[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+}
+
+// layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, h0_ln1_beta, t22, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*128:hi*128], t22[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6577,6 +6637,12 @@ func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t50, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*128:hi*128], t50[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -6595,7 +6661,7 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t54v := t53[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := float32(gelu(float64(t54v)))
+				h0_mlp_hiddenv := gelu(t54v)
 				t54[i*65536+j*512+k] = t54v
 				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
 			}
@@ -6626,6 +6692,12 @@ func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t75, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*128:hi*128], t75[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6753,6 +6825,12 @@ func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t100, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*128:hi*128], t100[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -6771,7 +6849,7 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t104v := t103[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := float32(gelu(float64(t104v)))
+				h1_mlp_hiddenv := gelu(t104v)
 				t104[i*65536+j*512+k] = t104v
 				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
 			}
@@ -6802,6 +6880,12 @@ func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH2_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH2_ln1_2(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_ln1_gamma, h2_ln1_beta, t125, h2_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h2_ln1[lo*128:hi*128], t125[lo*128:hi*128], h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH2_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6929,6 +7013,12 @@ func (m *Model) fusedH2_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH2_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH2_ln2_2(lo, hi, thread int, v [][]float32) {
+	h2_ln2_gamma, h2_ln2_beta, h2_resid1, t150, h2_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h2_ln2[lo*128:hi*128], t150[lo*128:hi*128], h2_resid1[lo*128:hi*128], h2_ln2_gamma, h2_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH2_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -6947,7 +7037,7 @@ func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t154v := t153[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hiddenv := float32(gelu(float64(t154v)))
+				h2_mlp_hiddenv := gelu(t154v)
 				t154[i*65536+j*512+k] = t154v
 				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
 			}
@@ -6978,6 +7068,12 @@ func (m *Model) fusedH2_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH3_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH3_ln1_2(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_ln1_gamma, h3_ln1_beta, t175, h3_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h3_ln1[lo*128:hi*128], t175[lo*128:hi*128], h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH3_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -7105,6 +7201,12 @@ func (m *Model) fusedH3_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH3_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH3_ln2_2(lo, hi, thread int, v [][]float32) {
+	h3_ln2_gamma, h3_ln2_beta, h3_resid1, t200, h3_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h3_ln2[lo*128:hi*128], t200[lo*128:hi*128], h3_resid1[lo*128:hi*128], h3_ln2_gamma, h3_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH3_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -7123,7 +7225,7 @@ func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t204v := t203[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hiddenv := float32(gelu(float64(t204v)))
+				h3_mlp_hiddenv := gelu(t204v)
 				t204[i*65536+j*512+k] = t204v
 				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
 			}
@@ -7156,6 +7258,18 @@ func (m *Model) fusedH3_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormLnf_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
+	h3_resid2, lnf_gamma, lnf_beta, t211, lnf := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(lnf[lo*128:hi*128], t211[lo*128:hi*128], h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+}
+
+// layerNormGradDh3_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradDh3_resid2(lo, hi, thread int, v [][]float32) {
+	h3_resid2, lnf_gamma, dlnf, dh3_resid2 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dh3_resid2[lo*128:hi*128], h3_resid2[lo*128:hi*128], dlnf[lo*128:hi*128], lnf_gamma, hi-lo, 128, 1e-05)
+}
+
 // fusedT235 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
@@ -7170,9 +7284,15 @@ func (m *Model) fusedT235(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []floa
 func (m *Model) fusedT235Rows(lo, hi, thread int, v [][]float32) {
 	t204, dh3_mlp_hidden, t235 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t235v := float32(geluGrad(float64(t204[i]), float64(dh3_mlp_hidden[i])))
+		t235v := geluGrad(t204[i], dh3_mlp_hidden[i])
 		t235[i] = t235v
 	}
+}
+
+// layerNormGradT245 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT245(lo, hi, thread int, v [][]float32) {
+	h3_ln2_gamma, h3_resid1, dh3_ln2, t245 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t245[lo*128:hi*128], h3_resid1[lo*128:hi*128], dh3_ln2[lo*128:hi*128], h3_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
 // batchedDh3_attn_weights is the batched product dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7191,6 +7311,12 @@ func (m *Model) batchedDh3_attn_v(lo, hi, thread int, v [][]float32) {
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, dh3_attn_v[b*4096:], 32, false)
 	}
+}
+
+// softmaxGradT256 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT256(lo, hi, thread int, v [][]float32) {
+	h3_attn_weights, dh3_attn_weights, t256 := v[0], v[1], v[2]
+	softmaxGrad(t256[lo*128:hi*128], h3_attn_weights[lo*128:hi*128], dh3_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT259 is one fused elementwise kernel over f32[8,4,128,128]:
@@ -7253,6 +7379,12 @@ func (m *Model) fusedDh3_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradT287 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT287(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_ln1_gamma, dh3_ln1, t287 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t287[lo*128:hi*128], h2_resid2[lo*128:hi*128], dh3_ln1[lo*128:hi*128], h3_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
 // fusedT294 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
@@ -7267,9 +7399,15 @@ func (m *Model) fusedT294(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []floa
 func (m *Model) fusedT294Rows(lo, hi, thread int, v [][]float32) {
 	t154, dh2_mlp_hidden, t294 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t294v := float32(geluGrad(float64(t154[i]), float64(dh2_mlp_hidden[i])))
+		t294v := geluGrad(t154[i], dh2_mlp_hidden[i])
 		t294[i] = t294v
 	}
+}
+
+// layerNormGradT304 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT304(lo, hi, thread int, v [][]float32) {
+	h2_ln2_gamma, h2_resid1, dh2_ln2, t304 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t304[lo*128:hi*128], h2_resid1[lo*128:hi*128], dh2_ln2[lo*128:hi*128], h2_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
 // batchedDh2_attn_weights is the batched product dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7288,6 +7426,12 @@ func (m *Model) batchedDh2_attn_v(lo, hi, thread int, v [][]float32) {
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, dh2_attn_v[b*4096:], 32, false)
 	}
+}
+
+// softmaxGradT315 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT315(lo, hi, thread int, v [][]float32) {
+	h2_attn_weights, dh2_attn_weights, t315 := v[0], v[1], v[2]
+	softmaxGrad(t315[lo*128:hi*128], h2_attn_weights[lo*128:hi*128], dh2_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT317 is one fused elementwise kernel over f32[8,4,128,128]:
@@ -7350,6 +7494,12 @@ func (m *Model) fusedDh2_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradT345 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT345(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_ln1_gamma, dh2_ln1, t345 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t345[lo*128:hi*128], h1_resid2[lo*128:hi*128], dh2_ln1[lo*128:hi*128], h2_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
 // fusedT352 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
@@ -7364,9 +7514,15 @@ func (m *Model) fusedT352(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []floa
 func (m *Model) fusedT352Rows(lo, hi, thread int, v [][]float32) {
 	t104, dh1_mlp_hidden, t352 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t352v := float32(geluGrad(float64(t104[i]), float64(dh1_mlp_hidden[i])))
+		t352v := geluGrad(t104[i], dh1_mlp_hidden[i])
 		t352[i] = t352v
 	}
+}
+
+// layerNormGradT362 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT362(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_resid1, dh1_ln2, t362 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t362[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
 // batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7385,6 +7541,12 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, dh1_attn_v[b*4096:], 32, false)
 	}
+}
+
+// softmaxGradT373 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT373(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t373 := v[0], v[1], v[2]
+	softmaxGrad(t373[lo*128:hi*128], h1_attn_weights[lo*128:hi*128], dh1_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT375 is one fused elementwise kernel over f32[8,4,128,128]:
@@ -7447,6 +7609,12 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradT403 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT403(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, dh1_ln1, t403 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t403[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
 // fusedT410 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
@@ -7461,9 +7629,15 @@ func (m *Model) fusedT410(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float
 func (m *Model) fusedT410Rows(lo, hi, thread int, v [][]float32) {
 	t54, dh0_mlp_hidden, t410 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t410v := float32(geluGrad(float64(t54[i]), float64(dh0_mlp_hidden[i])))
+		t410v := geluGrad(t54[i], dh0_mlp_hidden[i])
 		t410[i] = t410v
 	}
+}
+
+// layerNormGradT420 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT420(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_resid1, dh0_ln2, t420 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t420[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
 // batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7482,6 +7656,12 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, dh0_attn_v[b*4096:], 32, false)
 	}
+}
+
+// softmaxGradT431 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT431(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t431 := v[0], v[1], v[2]
+	softmaxGrad(t431[lo*128:hi*128], h0_attn_weights[lo*128:hi*128], dh0_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT433 is one fused elementwise kernel over f32[8,4,128,128]:
@@ -7544,6 +7724,12 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormGradT461 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT461(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, dh0_ln1, t461 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t461[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
 // fusedDwte is one fused epilogue kernel over f32[512,128]:
 //
 //	t224 = t223ᵀ · t222  (MatMul, models/gpt/gpt.go:113)
@@ -7561,6 +7747,12 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		dwtev := t224[i] + t464[i]
 		dwte[i] = dwtev
 	}
+}
+
+// layerNormH0_ln1_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln1_3(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln1[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -7684,6 +7876,12 @@ func (m *Model) fusedH0_resid1_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH0_ln2_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln2_3(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln2[lo*128:hi*128], nil, h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t61 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -7702,7 +7900,7 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t62 := t61[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := float32(gelu(float64(t62)))
+				h0_mlp_hiddenv := gelu(t62)
 				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
 			}
 		}
@@ -7732,6 +7930,12 @@ func (m *Model) fusedH0_resid2_3Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH1_ln1_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln1_3(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln1[lo*128:hi*128], nil, h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -7855,6 +8059,12 @@ func (m *Model) fusedH1_resid1_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH1_ln2_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln2_3(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln2[lo*128:hi*128], nil, h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH1_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t111 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -7873,7 +8083,7 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t112 := t111[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := float32(gelu(float64(t112)))
+				h1_mlp_hiddenv := gelu(t112)
 				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
 			}
 		}
@@ -7903,6 +8113,12 @@ func (m *Model) fusedH1_resid2_3Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH2_ln1_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH2_ln1_3(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_ln1_gamma, h2_ln1_beta, h2_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h2_ln1[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH2_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -8026,6 +8242,12 @@ func (m *Model) fusedH2_resid1_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH2_ln2_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH2_ln2_3(lo, hi, thread int, v [][]float32) {
+	h2_ln2_gamma, h2_ln2_beta, h2_resid1, h2_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h2_ln2[lo*128:hi*128], nil, h2_resid1[lo*128:hi*128], h2_ln2_gamma, h2_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH2_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t161 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -8044,7 +8266,7 @@ func (m *Model) fusedH2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t162 := t161[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hiddenv := float32(gelu(float64(t162)))
+				h2_mlp_hiddenv := gelu(t162)
 				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
 			}
 		}
@@ -8074,6 +8296,12 @@ func (m *Model) fusedH2_resid2_3Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormH3_ln1_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH3_ln1_3(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_ln1_gamma, h3_ln1_beta, h3_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h3_ln1[lo*128:hi*128], nil, h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH3_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -8197,6 +8425,12 @@ func (m *Model) fusedH3_resid1_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// layerNormH3_ln2_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH3_ln2_3(lo, hi, thread int, v [][]float32) {
+	h3_ln2_gamma, h3_ln2_beta, h3_resid1, h3_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h3_ln2[lo*128:hi*128], nil, h3_resid1[lo*128:hi*128], h3_ln2_gamma, h3_ln2_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH3_mlp_hidden_3 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	t211 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
@@ -8215,7 +8449,7 @@ func (m *Model) fusedH3_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t212 := t211[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hiddenv := float32(gelu(float64(t212)))
+				h3_mlp_hiddenv := gelu(t212)
 				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
 			}
 		}
@@ -8245,6 +8479,12 @@ func (m *Model) fusedH3_resid2_3Rows(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// layerNormLnf_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormLnf_3(lo, hi, thread int, v [][]float32) {
+	h3_resid2, lnf_gamma, lnf_beta, lnf := v[0], v[1], v[2], v[3]
+	layerNormAffine(lnf[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
@@ -8315,7 +8555,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t58 := t57[i*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t58)))
+			h0_mlp_hiddenv := gelu(t58)
 			h0_mlp_hidden[i*512+k] = h0_mlp_hiddenv
 		}
 	}
@@ -8405,7 +8645,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t104 := t103[i*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t104)))
+			h1_mlp_hiddenv := gelu(t104)
 			h1_mlp_hidden[i*512+k] = h1_mlp_hiddenv
 		}
 	}
@@ -8495,7 +8735,7 @@ func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t150 := t149[i*512+k] + h2_mlp_b1[k]
-			h2_mlp_hiddenv := float32(gelu(float64(t150)))
+			h2_mlp_hiddenv := gelu(t150)
 			h2_mlp_hidden[i*512+k] = h2_mlp_hiddenv
 		}
 	}
@@ -8585,7 +8825,7 @@ func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t196 := t195[i*512+k] + h3_mlp_b1[k]
-			h3_mlp_hiddenv := float32(gelu(float64(t196)))
+			h3_mlp_hiddenv := gelu(t196)
 			h3_mlp_hidden[i*512+k] = h3_mlp_hiddenv
 		}
 	}

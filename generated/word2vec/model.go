@@ -330,7 +330,7 @@ func (m *Model) predict() error {
 
 	// p_context = σ(pos_score)  (models/word2vec/word2vec.go:78)
 	for i := range 128 {
-		p_context[i] = float32(sigmoid(float64(pos_score[i])))
+		p_context[i] = sigmoid(pos_score[i])
 	}
 
 	// t9 = V ⊙ V  (models/word2vec/word2vec.go:79)
@@ -453,7 +453,7 @@ func (m *Model) forward() error {
 
 	// p_context = σ(pos_score)  (models/word2vec/word2vec.go:78)
 	for i := range 128 {
-		p_context[i] = float32(sigmoid(float64(pos_score[i])))
+		p_context[i] = sigmoid(pos_score[i])
 	}
 
 	// t21 = V ⊙ V  (models/word2vec/word2vec.go:79)
@@ -661,7 +661,7 @@ func (m *Model) fusedT25(t22 []float32, t25 []float32) {
 //	dneg_score = t27 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:73)
 func (m *Model) fusedDneg_score(neg_score []float32, dneg_score []float32) {
 	for i := range 640 {
-		t27 := float32(sigmoid(float64(neg_score[i])))
+		t27 := sigmoid(neg_score[i])
 		dneg_scorev := t27 * 0.0078125
 		dneg_score[i] = dneg_scorev
 	}
