@@ -29,7 +29,8 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -59,7 +60,27 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.state = make([]float32, 1072385)
 	m.cache = make([]float32, 524289)
-	m.scratch = make([]float32, 32768)
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, true, 32, 1024, 32)
+	Reserve[float32](m.pool, false, false, 32, 32, 1024)
+	Reserve[float32](m.pool, false, false, 1024, 128, 128)
+	Reserve[float32](m.pool, false, true, 1024, 1024, 32)
+	Reserve[float32](m.pool, false, false, 1024, 32, 1024)
+	Reserve[float32](m.pool, false, false, 1024, 512, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 512)
+	Reserve[float32](m.pool, false, true, 1024, 65, 128)
+	Reserve[float32](m.pool, false, false, 1024, 128, 65)
+	Reserve[float32](m.pool, true, false, 65, 128, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 512, 128)
+	Reserve[float32](m.pool, true, false, 512, 128, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 128, 512)
+	Reserve[float32](m.pool, true, false, 128, 512, 1024)
+	Reserve[float32](m.pool, false, true, 1024, 128, 128)
+	Reserve[float32](m.pool, true, false, 128, 128, 1024)
+	Reserve[float32](m.pool, true, false, 1024, 32, 1024)
+	Reserve[float32](m.pool, false, true, 1, 65, 128)
+	m.scratch = make([]float32, 32768*m.pool.Threads()) // a tile per thread
 	m.window = make([]int32, 1024)
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
@@ -692,26 +713,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "lnf.beta.v",
 		Shape: []int{128},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, true, 32, 1024, 32)
-	Reserve[float32](m.pool, false, false, 32, 32, 1024)
-	Reserve[float32](m.pool, false, false, 1024, 128, 128)
-	Reserve[float32](m.pool, false, true, 1024, 1024, 32)
-	Reserve[float32](m.pool, false, false, 1024, 32, 1024)
-	Reserve[float32](m.pool, false, false, 1024, 512, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 512)
-	Reserve[float32](m.pool, false, true, 1024, 65, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 65)
-	Reserve[float32](m.pool, true, false, 65, 128, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 1024)
-	Reserve[float32](m.pool, true, false, 1024, 32, 1024)
-	Reserve[float32](m.pool, false, true, 1, 65, 128)
 	return m
 }
 
@@ -1156,7 +1157,7 @@ func (m *Model) predict() error {
 	//	t21 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t22 = t21 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h0_ln1 = t22 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln1, h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -1216,7 +1217,7 @@ func (m *Model) predict() error {
 	//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+	m.parallel(4, (*Model).fusedH0_attn_context, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 1024 {
@@ -1241,7 +1242,7 @@ func (m *Model) predict() error {
 	//	t49 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t50 = t49 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h0_ln2 = t50 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -1262,7 +1263,7 @@ func (m *Model) predict() error {
 	//	t74 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t75 = t74 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h1_ln1 = t75 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln1, h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -1322,7 +1323,7 @@ func (m *Model) predict() error {
 	//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+	m.parallel(4, (*Model).fusedH1_attn_context, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 1024 {
@@ -1347,7 +1348,7 @@ func (m *Model) predict() error {
 	//	t99 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t100 = t99 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h1_ln2 = t100 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -1368,7 +1369,7 @@ func (m *Model) predict() error {
 	//	t110 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
 	//	t111 = t110 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	lnf = t111 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormLnf, h1_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -1493,7 +1494,7 @@ func (m *Model) forward() error {
 	//	t95 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t96 = t95 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h0_ln1 = t96 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, t95, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t95, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -1553,7 +1554,7 @@ func (m *Model) forward() error {
 	//	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context_2(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
+	m.parallel(4, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 1024 {
@@ -1578,7 +1579,7 @@ func (m *Model) forward() error {
 	//	t123 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t124 = t123 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h0_ln2 = t124 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, t123, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t123, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -1599,7 +1600,7 @@ func (m *Model) forward() error {
 	//	t148 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t149 = t148 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h1_ln1 = t149 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, t148, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t148, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -1659,7 +1660,7 @@ func (m *Model) forward() error {
 	//	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context_2(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
+	m.parallel(4, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 1024 {
@@ -1684,7 +1685,7 @@ func (m *Model) forward() error {
 	//	t173 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t174 = t173 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h1_ln2 = t174 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, t173, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t173, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -1705,7 +1706,7 @@ func (m *Model) forward() error {
 	//	t184 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
 	//	t185 = t184 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	lnf = t185 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, t184, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t184, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -1930,7 +1931,7 @@ func (m *Model) backward() error {
 	//
 	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
-	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradDh1_resid2, h1_resid2, lnf_gamma, dlnf, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
@@ -2000,7 +2001,7 @@ func (m *Model) backward() error {
 	//
 	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t218, h1_resid1, dh1_ln2, h1_ln2_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT218, h1_ln2_gamma, h1_resid1, dh1_ln2, t218)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
 	// dh1_resid1 = dh1_resid2 + t218
@@ -2041,33 +2042,25 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
-	for b := range 4 {
-		Gemm(m.pool, false, true, 1024, 1024, 32, dh1_attn_context[b*32768:], 32, h1_attn_v[b*32768:], 32, dh1_attn_weights[b*1048576:], 1024, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_weights, h1_attn_v, dh1_attn_context, dh1_attn_weights)
 	// dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context
-	for b := range 4 {
-		Gemm(m.pool, true, false, 1024, 32, 1024, h1_attn_weights[b*1048576:], 1024, dh1_attn_context[b*32768:], 32, dh1_attn_v[b*32768:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t229, h1_attn_weights, dh1_attn_weights, 4096, 1024, 1, false)
+	m.parallel(4096, (*Model).softmaxGradT229, h1_attn_weights, dh1_attn_weights, t229)
 
 	// fused elementwise:
 	//
 	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
 	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT232(t229, t232)
+	m.parallel(4, (*Model).fusedT232, t229, t232)
 
 	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh1_attn_q = t232 · h1_attn_k
-	for b := range 4 {
-		Gemm(m.pool, false, false, 1024, 32, 1024, t232[b*1048576:], 1024, h1_attn_k[b*32768:], 32, dh1_attn_q[b*32768:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t232, dh1_attn_q)
 	// dh1_attn_k = t232ᵀ · h1_attn_q
-	for b := range 4 {
-		Gemm(m.pool, true, false, 1024, 32, 1024, t232[b*1048576:], 1024, h1_attn_q[b*32768:], 32, dh1_attn_k[b*32768:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t232, dh1_attn_k)
 
 	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t235 = dh1_attn_vᵀ[0,2,1,3]
@@ -2193,7 +2186,7 @@ func (m *Model) backward() error {
 	//
 	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t260, h0_resid2, dh1_ln1, h1_ln1_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT260, h0_resid2, h1_ln1_gamma, dh1_ln1, t260)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
 	// dh0_resid2 = dh1_resid1 + t260
@@ -2269,7 +2262,7 @@ func (m *Model) backward() error {
 	//
 	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t277, h0_resid1, dh0_ln2, h0_ln2_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT277, h0_ln2_gamma, h0_resid1, dh0_ln2, t277)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
 	// dh0_resid1 = dh0_resid2 + t277
@@ -2310,33 +2303,25 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
-	for b := range 4 {
-		Gemm(m.pool, false, true, 1024, 1024, 32, dh0_attn_context[b*32768:], 32, h0_attn_v[b*32768:], 32, dh0_attn_weights[b*1048576:], 1024, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_weights, h0_attn_v, dh0_attn_context, dh0_attn_weights)
 	// dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context
-	for b := range 4 {
-		Gemm(m.pool, true, false, 1024, 32, 1024, h0_attn_weights[b*1048576:], 1024, dh0_attn_context[b*32768:], 32, dh0_attn_v[b*32768:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t288, h0_attn_weights, dh0_attn_weights, 4096, 1024, 1, false)
+	m.parallel(4096, (*Model).softmaxGradT288, h0_attn_weights, dh0_attn_weights, t288)
 
 	// fused elementwise:
 	//
 	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
 	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT290(t288, t290)
+	m.parallel(4, (*Model).fusedT290, t288, t290)
 
 	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh0_attn_q = t290 · h0_attn_k
-	for b := range 4 {
-		Gemm(m.pool, false, false, 1024, 32, 1024, t290[b*1048576:], 1024, h0_attn_k[b*32768:], 32, dh0_attn_q[b*32768:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t290, dh0_attn_q)
 	// dh0_attn_k = t290ᵀ · h0_attn_q
-	for b := range 4 {
-		Gemm(m.pool, true, false, 1024, 32, 1024, t290[b*1048576:], 1024, h0_attn_q[b*32768:], 32, dh0_attn_k[b*32768:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t290, dh0_attn_k)
 
 	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t293 = dh0_attn_vᵀ[0,2,1,3]
@@ -2462,7 +2447,7 @@ func (m *Model) backward() error {
 	//
 	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t318, h_in, dh0_ln1, h0_ln1_gamma, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormGradT318, h_in, h0_ln1_gamma, dh0_ln1, t318)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	// dh_in = dh0_resid1 + t318
@@ -3305,7 +3290,7 @@ func (m *Model) prefill() error {
 	//	t26 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t27 = t26 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h0_ln1 = t27 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, nil, h_in, h0_ln1_gamma, h0_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln1_3, h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1)
 
 	// fused epilogue:
 	//
@@ -3365,7 +3350,7 @@ func (m *Model) prefill() error {
 	//	t46 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t46)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context_3(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+	m.parallel(4, (*Model).fusedH0_attn_context_3, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 1024 {
@@ -3390,7 +3375,7 @@ func (m *Model) prefill() error {
 	//	t54 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t55 = t54 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h0_ln2 = t55 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, nil, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH0_ln2_3, h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2)
 
 	// fused epilogue:
 	//
@@ -3411,7 +3396,7 @@ func (m *Model) prefill() error {
 	//	t79 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
 	//	t80 = t79 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
 	//	h1_ln1 = t80 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, nil, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln1_3, h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1)
 
 	// fused epilogue:
 	//
@@ -3471,7 +3456,7 @@ func (m *Model) prefill() error {
 	//	t96 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t96)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context_3(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+	m.parallel(4, (*Model).fusedH1_attn_context_3, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t99 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 1024 {
@@ -3496,7 +3481,7 @@ func (m *Model) prefill() error {
 	//	t104 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
 	//	t105 = t104 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
 	//	h1_ln2 = t105 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, nil, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormH1_ln2_3, h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2)
 
 	// fused epilogue:
 	//
@@ -3517,7 +3502,7 @@ func (m *Model) prefill() error {
 	//	t115 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
 	//	t116 = t115 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
 	//	lnf = t116 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1024, 128, 1e-05)
+	m.parallel(1024, (*Model).layerNormLnf_3, h1_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -3936,13 +3921,26 @@ func (m *Model) decode() error {
 	return nil
 }
 
+// layerNormH0_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln1[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_attn_q_proj is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t25, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_projRows is fusedH0_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t25, h0_attn_q_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_q_projv := t25[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
@@ -3956,7 +3954,14 @@ func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, 
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t29, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_projRows is fusedH0_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t29, h0_attn_k_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_k_projv := t29[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
@@ -3970,7 +3975,14 @@ func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, 
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t33, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_projRows is fusedH0_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t33, h0_attn_v_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_v_projv := t33[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
@@ -3979,26 +3991,28 @@ func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, 
 }
 
 // fusedH0_attn_context is one fused causal attention kernel over 4 matrices of 1024 queries and 1024 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*32768:], h0_attn_k[b*32768:], h0_attn_v[b*32768:], h0_attn_context[b*32768:]
 		for i0 := 0; i0 < 1024; i0 += 32 {
 			rows := min(32, 1024-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*32768 : thread*32768+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4010,13 +4024,26 @@ func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_resid1Rows, h_in, h0_attn_bo, t46, h0_resid1)
+}
+
+// fusedH0_resid1Rows is fusedH0_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h_in, h0_attn_bo, t46, h0_resid1 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_out := t46[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
 	}
+}
+
+// layerNormH0_ln2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln2[lo*128:hi*128], nil, h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_mlp_hidden is one fused epilogue kernel over f32[1,1024,512]:
@@ -4026,10 +4053,17 @@ func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo 
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t52, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hiddenRows is fusedH0_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t52, h0_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t53 := t52[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t53)))
+			h0_mlp_hiddenv := gelu(t53)
 			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
 	}
@@ -4042,7 +4076,14 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_resid1, t55, h0_resid2)
+}
+
+// fusedH0_resid2Rows is fusedH0_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_resid1, t55, h0_resid2 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_mlp_out := t55[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
@@ -4051,13 +4092,26 @@ func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resi
 	}
 }
 
+// layerNormH1_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln1[lo*128:hi*128], nil, h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH1_attn_q_proj is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t77, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_projRows is fusedH1_attn_q_proj's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t77, h1_attn_q_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_q_projv := t77[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
@@ -4071,7 +4125,14 @@ func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, 
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t81, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_projRows is fusedH1_attn_k_proj's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t81, h1_attn_k_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_k_projv := t81[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
@@ -4085,7 +4146,14 @@ func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, 
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t85, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_projRows is fusedH1_attn_v_proj's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t85, h1_attn_v_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_v_projv := t85[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
@@ -4094,26 +4162,28 @@ func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, 
 }
 
 // fusedH1_attn_context is one fused causal attention kernel over 4 matrices of 1024 queries and 1024 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*32768:], h1_attn_k[b*32768:], h1_attn_v[b*32768:], h1_attn_context[b*32768:]
 		for i0 := 0; i0 < 1024; i0 += 32 {
 			rows := min(32, 1024-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*32768 : thread*32768+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4125,13 +4195,26 @@ func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_resid1Rows, h0_resid2, h1_attn_bo, t96, h1_resid1)
+}
+
+// fusedH1_resid1Rows is fusedH1_resid1's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_resid1Rows(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_attn_bo, t96, h1_resid1 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_out := t96[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
 	}
+}
+
+// layerNormH1_ln2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln2[lo*128:hi*128], nil, h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_mlp_hidden is one fused epilogue kernel over f32[1,1024,512]:
@@ -4141,10 +4224,17 @@ func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_att
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t102, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hiddenRows is fusedH1_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t102, h1_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t103 := t102[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t103)))
+			h1_mlp_hiddenv := gelu(t103)
 			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
 	}
@@ -4157,7 +4247,14 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_resid1, t105, h1_resid2)
+}
+
+// fusedH1_resid2Rows is fusedH1_resid2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_resid2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_resid1, t105, h1_resid2 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_mlp_out := t105[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
@@ -4166,13 +4263,32 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resi
 	}
 }
 
+// layerNormLnf runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
+	h1_resid2, lnf_gamma, lnf_beta, lnf := v[0], v[1], v[2], v[3]
+	layerNormAffine(lnf[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+}
+
+// layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, h0_ln1_beta, t95, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*128:hi*128], t95[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t99 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t99, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t99, h0_attn_q_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_q_projv := t99[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
@@ -4186,7 +4302,14 @@ func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32
 //	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t103 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t103, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t103, h0_attn_k_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_k_projv := t103[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
@@ -4200,7 +4323,14 @@ func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32
 //	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t107 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t107, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t107, h0_attn_v_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_v_projv := t107[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
@@ -4209,22 +4339,24 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 }
 
 // fusedH0_attn_context_2 is one fused causal attention kernel over 4 matrices of 1024 queries and 1024 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t111 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t111 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_weights []float32, h0_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*32768:], h0_attn_k[b*32768:], h0_attn_v[b*32768:], h0_attn_context[b*32768:]
 		wb := h0_attn_weights[b*1048576:]
 		for i0 := 0; i0 < 1024; i0 += 32 {
 			rows := min(32, 1024-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*32768 : thread*32768+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4232,7 +4364,7 @@ func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4244,13 +4376,26 @@ func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32,
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t119 []float32, t120 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t120, h0_resid1)
+}
+
+// fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h_in, h0_attn_bo, t120, h0_resid1 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_out := t120[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
 	}
+}
+
+// layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t123, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*128:hi*128], t123[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[1,1024,512]:
@@ -4260,10 +4405,17 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t126, t127, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t126, t127, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t127v := t126[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t127v)))
+			h0_mlp_hiddenv := gelu(t127v)
 			t127[j*512+k] = t127v
 			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
@@ -4277,7 +4429,14 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t129 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t129, h0_resid2)
+}
+
+// fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_resid1, t129, h0_resid2 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_mlp_out := t129[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
@@ -4286,13 +4445,26 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 	}
 }
 
+// layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t148, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*128:hi*128], t148[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t151 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t151, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t151, h1_attn_q_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_q_projv := t151[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
@@ -4306,7 +4478,14 @@ func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32
 //	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t155 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t155, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t155, h1_attn_k_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_k_projv := t155[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
@@ -4320,7 +4499,14 @@ func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32
 //	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t159 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t159, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t159, h1_attn_v_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_v_projv := t159[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
@@ -4329,22 +4515,24 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 }
 
 // fusedH1_attn_context_2 is one fused causal attention kernel over 4 matrices of 1024 queries and 1024 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t163 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_weights []float32, h1_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*32768:], h1_attn_k[b*32768:], h1_attn_v[b*32768:], h1_attn_context[b*32768:]
 		wb := h1_attn_weights[b*1048576:]
 		for i0 := 0; i0 < 1024; i0 += 32 {
 			rows := min(32, 1024-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*32768 : thread*32768+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4352,7 +4540,7 @@ func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4364,13 +4552,26 @@ func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32,
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t169 []float32, t170 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t170, h1_resid1)
+}
+
+// fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_attn_bo, t170, h1_resid1 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_out := t170[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
 	}
+}
+
+// layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t173, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*128:hi*128], t173[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[1,1024,512]:
@@ -4380,10 +4581,17 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t176, t177, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t176, t177, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t177v := t176[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t177v)))
+			h1_mlp_hiddenv := gelu(t177v)
 			t177[j*512+k] = t177v
 			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
@@ -4397,7 +4605,14 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t179 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t179, h1_resid2)
+}
+
+// fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_resid1, t179, h1_resid2 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_mlp_out := t179[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
@@ -4406,24 +4621,76 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 	}
 }
 
+// layerNormLnf_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
+	h1_resid2, lnf_gamma, lnf_beta, t184, lnf := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(lnf[lo*128:hi*128], t184[lo*128:hi*128], h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+}
+
+// layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
+	h1_resid2, lnf_gamma, dlnf, dh1_resid2 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(dh1_resid2[lo*128:hi*128], h1_resid2[lo*128:hi*128], dlnf[lo*128:hi*128], lnf_gamma, hi-lo, 128, 1e-05)
+}
+
 // fusedT208 is one fused epilogue kernel over f32[1,1024,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	for i := range 524288 {
-		t208v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
+	m.parallel(524288, (*Model).fusedT208Rows, t177, dh1_mlp_hidden, t208)
+}
+
+// fusedT208Rows is fusedT208's loop after the product, over [lo, hi) of its
+// outermost loop (524288), on a thread of the pool.
+func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
+	t177, dh1_mlp_hidden, t208 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t208v := geluGrad(t177[i], dh1_mlp_hidden[i])
 		t208[i] = t208v
 	}
+}
+
+// layerNormGradT218 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT218(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_resid1, dh1_ln2, t218 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t218[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 4 matrices of f32[1,4,1024,1024]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
+	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 1024, 1024, 32, dh1_attn_context[b*32768:], 32, h1_attn_v[b*32768:], 32, dh1_attn_weights[b*1048576:], 1024, false)
+	}
+}
+
+// batchedDh1_attn_v is the batched product dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, h1_attn_weights[b*1048576:], 1024, dh1_attn_context[b*32768:], 32, dh1_attn_v[b*32768:], 32, false)
+	}
+}
+
+// softmaxGradT229 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT229(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t229 := v[0], v[1], v[2]
+	softmaxGrad(t229[lo*1024:hi*1024], h1_attn_weights[lo*1024:hi*1024], dh1_attn_weights[lo*1024:hi*1024], hi-lo, 1024, 1, false)
 }
 
 // fusedT232 is one fused elementwise kernel over f32[1,4,1024,1024]:
 //
 //	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
 //	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT232(t229 []float32, t232 []float32) {
-	for j := range 4 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
+func (m *Model) fusedT232(lo, hi, thread int, v [][]float32) {
+	t229, t232 := v[0], v[1]
+	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 1024 {
 				dh1_attn_scores := where(l <= k, t229[j*1048576+k*1024+l], 0)
@@ -4434,6 +4701,24 @@ func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 	}
 }
 
+// batchedDh1_attn_q is the batched product dh1_attn_q = t232 · h1_attn_k over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, t232, dh1_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 1024, 32, 1024, t232[b*1048576:], 1024, h1_attn_k[b*32768:], 32, dh1_attn_q[b*32768:], 32, false)
+	}
+}
+
+// batchedDh1_attn_k is the batched product dh1_attn_k = t232ᵀ · h1_attn_q over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, t232, dh1_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, t232[b*1048576:], 1024, h1_attn_q[b*32768:], 32, dh1_attn_k[b*32768:], 32, false)
+	}
+}
+
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -4441,11 +4726,24 @@ func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 //	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t238, t245, t251, dh1_ln1)
+}
+
+// fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
+	t238, t245, t251, dh1_ln1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		t254 := t238[i] + t245[i]
 		dh1_ln1v := t254 + t251[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
+}
+
+// layerNormGradT260 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT260(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, dh1_ln1, t260 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t260[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
 // fusedT267 is one fused epilogue kernel over f32[1,1024,512]:
@@ -4454,18 +4752,58 @@ func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float3
 //	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
 	Gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	for i := range 524288 {
-		t267v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
+	m.parallel(524288, (*Model).fusedT267Rows, t127, dh0_mlp_hidden, t267)
+}
+
+// fusedT267Rows is fusedT267's loop after the product, over [lo, hi) of its
+// outermost loop (524288), on a thread of the pool.
+func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
+	t127, dh0_mlp_hidden, t267 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t267v := geluGrad(t127[i], dh0_mlp_hidden[i])
 		t267[i] = t267v
 	}
+}
+
+// layerNormGradT277 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT277(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_resid1, dh0_ln2, t277 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t277[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 4 matrices of f32[1,4,1024,1024]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
+	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 1024, 1024, 32, dh0_attn_context[b*32768:], 32, h0_attn_v[b*32768:], 32, dh0_attn_weights[b*1048576:], 1024, false)
+	}
+}
+
+// batchedDh0_attn_v is the batched product dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, h0_attn_weights[b*1048576:], 1024, dh0_attn_context[b*32768:], 32, dh0_attn_v[b*32768:], 32, false)
+	}
+}
+
+// softmaxGradT288 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT288(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t288 := v[0], v[1], v[2]
+	softmaxGrad(t288[lo*1024:hi*1024], h0_attn_weights[lo*1024:hi*1024], dh0_attn_weights[lo*1024:hi*1024], hi-lo, 1024, 1, false)
 }
 
 // fusedT290 is one fused elementwise kernel over f32[1,4,1024,1024]:
 //
 //	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
 //	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT290(t288 []float32, t290 []float32) {
-	for j := range 4 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
+func (m *Model) fusedT290(lo, hi, thread int, v [][]float32) {
+	t288, t290 := v[0], v[1]
+	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 1024 {
 				dh0_attn_scores := where(l <= k, t288[j*1048576+k*1024+l], 0)
@@ -4476,6 +4814,24 @@ func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 	}
 }
 
+// batchedDh0_attn_q is the batched product dh0_attn_q = t290 · h0_attn_k over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, t290, dh0_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 1024, 32, 1024, t290[b*1048576:], 1024, h0_attn_k[b*32768:], 32, dh0_attn_q[b*32768:], 32, false)
+	}
+}
+
+// batchedDh0_attn_k is the batched product dh0_attn_k = t290ᵀ · h0_attn_q over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, t290, dh0_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, t290[b*1048576:], 1024, h0_attn_q[b*32768:], 32, dh0_attn_k[b*32768:], 32, false)
+	}
+}
+
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -4483,11 +4839,24 @@ func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 //	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
 	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
-	for i := range 131072 {
+	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t296, t303, t309, dh0_ln1)
+}
+
+// fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
+	t296, t303, t309, dh0_ln1 := v[0], v[1], v[2], v[3]
+	for i := lo; i < hi; i++ {
 		t312 := t296[i] + t303[i]
 		dh0_ln1v := t312 + t309[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
+}
+
+// layerNormGradT318 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT318(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, dh0_ln1, t318 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t318[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
@@ -4502,13 +4871,26 @@ func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 [
 	}
 }
 
+// layerNormH0_ln1_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln1_3(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln1[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH0_attn_q_proj_3 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t30 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t30 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t30 []float32, h0_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t30, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_q_proj_3Rows, h0_attn_bq, t30, h0_attn_q_proj)
+}
+
+// fusedH0_attn_q_proj_3Rows is fusedH0_attn_q_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bq, t30, h0_attn_q_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_q_projv := t30[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
@@ -4522,7 +4904,14 @@ func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32
 //	h0_attn_k_proj = t34 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t34 []float32, h0_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t34, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_k_proj_3Rows, h0_attn_bk, t34, h0_attn_k_proj)
+}
+
+// fusedH0_attn_k_proj_3Rows is fusedH0_attn_k_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bk, t34, h0_attn_k_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_k_projv := t34[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
@@ -4536,7 +4925,14 @@ func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32
 //	h0_attn_v_proj = t38 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t38 []float32, h0_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t38, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_attn_v_proj_3Rows, h0_attn_bv, t38, h0_attn_v_proj)
+}
+
+// fusedH0_attn_v_proj_3Rows is fusedH0_attn_v_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_attn_bv, t38, h0_attn_v_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_v_projv := t38[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
@@ -4545,26 +4941,28 @@ func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32
 }
 
 // fusedH0_attn_context_3 is one fused causal attention kernel over 4 matrices of 1024 queries and 1024 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t42 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t42 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t46 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t46)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*32768:], h0_attn_k[b*32768:], h0_attn_v[b*32768:], h0_attn_context[b*32768:]
 		for i0 := 0; i0 < 1024; i0 += 32 {
 			rows := min(32, 1024-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*32768 : thread*32768+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4576,13 +4974,26 @@ func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32,
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_resid1_3Rows, h_in, h0_attn_bo, t51, h0_resid1)
+}
+
+// fusedH0_resid1_3Rows is fusedH0_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	h_in, h0_attn_bo, t51, h0_resid1 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_attn_out := t51[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
 	}
+}
+
+// layerNormH0_ln2_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH0_ln2_3(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, h0_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h0_ln2[lo*128:hi*128], nil, h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_mlp_hidden_3 is one fused epilogue kernel over f32[1,1024,512]:
@@ -4592,10 +5003,17 @@ func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_mlp_hidden_3Rows, h0_mlp_b1, t57, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_3Rows is fusedH0_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t57, h0_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t58 := t57[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t58)))
+			h0_mlp_hiddenv := gelu(t58)
 			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
 	}
@@ -4608,7 +5026,14 @@ func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH0_resid2_3Rows, h0_mlp_b2, h0_resid1, t60, h0_resid2)
+}
+
+// fusedH0_resid2_3Rows is fusedH0_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH0_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b2, h0_resid1, t60, h0_resid2 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h0_mlp_out := t60[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
@@ -4617,13 +5042,26 @@ func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 	}
 }
 
+// layerNormH1_ln1_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln1_3(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, h1_ln1 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln1[lo*128:hi*128], nil, h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
+}
+
 // fusedH1_attn_q_proj_3 is one fused epilogue kernel over f32[1,1024,128]:
 //
 //	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_q_proj_3Rows, h1_attn_bq, t82, h1_attn_q_proj)
+}
+
+// fusedH1_attn_q_proj_3Rows is fusedH1_attn_q_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bq, t82, h1_attn_q_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_q_projv := t82[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
@@ -4637,7 +5075,14 @@ func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32
 //	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_k_proj_3Rows, h1_attn_bk, t86, h1_attn_k_proj)
+}
+
+// fusedH1_attn_k_proj_3Rows is fusedH1_attn_k_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bk, t86, h1_attn_k_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_k_projv := t86[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
@@ -4651,7 +5096,14 @@ func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32
 //	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_attn_v_proj_3Rows, h1_attn_bv, t90, h1_attn_v_proj)
+}
+
+// fusedH1_attn_v_proj_3Rows is fusedH1_attn_v_proj_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_attn_bv, t90, h1_attn_v_proj := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_v_projv := t90[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
@@ -4660,26 +5112,28 @@ func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32
 }
 
 // fusedH1_attn_context_3 is one fused causal attention kernel over 4 matrices of 1024 queries and 1024 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t94 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t94 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t96 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t96)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*32768:], h1_attn_k[b*32768:], h1_attn_v[b*32768:], h1_attn_context[b*32768:]
 		for i0 := 0; i0 < 1024; i0 += 32 {
 			rows := min(32, 1024-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*32768 : thread*32768+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4691,13 +5145,26 @@ func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32,
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t100 []float32, t101 []float32, h1_resid1 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 128, t100, 128, h1_attn_Wo, 128, t101, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_resid1_3Rows, h0_resid2, h1_attn_bo, t101, h1_resid1)
+}
+
+// fusedH1_resid1_3Rows is fusedH1_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_attn_bo, t101, h1_resid1 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_attn_out := t101[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
 	}
+}
+
+// layerNormH1_ln2_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormH1_ln2_3(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, h1_ln2 := v[0], v[1], v[2], v[3]
+	layerNormAffine(h1_ln2[lo*128:hi*128], nil, h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_mlp_hidden_3 is one fused epilogue kernel over f32[1,1024,512]:
@@ -4707,10 +5174,17 @@ func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t108)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t107 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_mlp_hidden_3Rows, h1_mlp_b1, t107, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_3Rows is fusedH1_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t107, h1_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t108 := t107[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t108)))
+			h1_mlp_hiddenv := gelu(t108)
 			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
 	}
@@ -4723,13 +5197,26 @@ func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t110 []float32, h1_resid2 []float32) {
 	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t110, 128, false)
-	for j := range 1024 {
+	m.parallel(1024, (*Model).fusedH1_resid2_3Rows, h1_mlp_b2, h1_resid1, t110, h1_resid2)
+}
+
+// fusedH1_resid2_3Rows is fusedH1_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (1024), on a thread of the pool.
+func (m *Model) fusedH1_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b2, h1_resid1, t110, h1_resid2 := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 128 {
 			h1_mlp_out := t110[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
 			h1_resid2[j*128+k] = h1_resid2v
 		}
 	}
+}
+
+// layerNormLnf_3 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormLnf_3(lo, hi, thread int, v [][]float32) {
+	h1_resid2, lnf_gamma, lnf_beta, lnf := v[0], v[1], v[2], v[3]
+	layerNormAffine(lnf[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_4 is one fused epilogue kernel over f32[1,1,128]:
@@ -4791,7 +5278,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 	GemmSmall(false, false, 1, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	for k := range 512 {
 		t54 := t53[k] + h0_mlp_b1[k]
-		h0_mlp_hiddenv := float32(gelu(float64(t54)))
+		h0_mlp_hiddenv := gelu(t54)
 		h0_mlp_hidden[k] = h0_mlp_hiddenv
 	}
 }
@@ -4869,7 +5356,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 	GemmSmall(false, false, 1, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
 	for k := range 512 {
 		t100 := t99[k] + h1_mlp_b1[k]
-		h1_mlp_hiddenv := float32(gelu(float64(t100)))
+		h1_mlp_hiddenv := gelu(t100)
 		h1_mlp_hidden[k] = h1_mlp_hiddenv
 	}
 }
@@ -4886,6 +5373,29 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 		h1_resid2v := h1_resid1[k] + h1_mlp_out
 		h1_resid2[k] = h1_resid2v
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float32)
+	views  [5][]float32
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // sizeError reports an input of the wrong length.

@@ -29,7 +29,8 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *Pool // worker threads of the blocked matrix products
+	pool      *Pool // worker threads of the matrix products and the parallel kernels
+	task      task  // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -59,7 +60,25 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.state = make([]float32, 826625)
 	m.cache = make([]float32, 32769)
-	m.scratch = make([]float32, 2048)
+	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, true, 32, 64, 32)
+	Reserve[float32](m.pool, false, false, 32, 32, 64)
+	Reserve[float32](m.pool, false, false, 64, 128, 128)
+	Reserve[float32](m.pool, false, true, 64, 64, 32)
+	Reserve[float32](m.pool, false, false, 64, 512, 128)
+	Reserve[float32](m.pool, false, false, 64, 128, 512)
+	Reserve[float32](m.pool, false, true, 64, 65, 128)
+	Reserve[float32](m.pool, false, false, 64, 128, 65)
+	Reserve[float32](m.pool, true, false, 65, 128, 64)
+	Reserve[float32](m.pool, false, true, 64, 512, 128)
+	Reserve[float32](m.pool, true, false, 512, 128, 64)
+	Reserve[float32](m.pool, false, true, 64, 128, 512)
+	Reserve[float32](m.pool, true, false, 128, 512, 64)
+	Reserve[float32](m.pool, false, true, 64, 128, 128)
+	Reserve[float32](m.pool, true, false, 128, 128, 64)
+	Reserve[float32](m.pool, false, true, 1, 65, 128)
+	m.scratch = make([]float32, 2048*m.pool.Threads()) // a tile per thread
 	m.window = make([]int32, 64)
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
@@ -692,24 +711,6 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "lnf.beta.v",
 		Shape: []int{128},
 	}}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
-	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, true, 32, 64, 32)
-	Reserve[float32](m.pool, false, false, 32, 32, 64)
-	Reserve[float32](m.pool, false, false, 64, 128, 128)
-	Reserve[float32](m.pool, false, true, 64, 64, 32)
-	Reserve[float32](m.pool, false, false, 64, 512, 128)
-	Reserve[float32](m.pool, false, false, 64, 128, 512)
-	Reserve[float32](m.pool, false, true, 64, 65, 128)
-	Reserve[float32](m.pool, false, false, 64, 128, 65)
-	Reserve[float32](m.pool, true, false, 65, 128, 64)
-	Reserve[float32](m.pool, false, true, 64, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 64)
-	Reserve[float32](m.pool, false, true, 64, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 64)
-	Reserve[float32](m.pool, false, true, 64, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 64)
-	Reserve[float32](m.pool, false, true, 1, 65, 128)
 	return m
 }
 
@@ -1214,7 +1215,7 @@ func (m *Model) predict() error {
 	//	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+	m.parallel(4, (*Model).fusedH0_attn_context, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
@@ -1320,7 +1321,7 @@ func (m *Model) predict() error {
 	//	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+	m.parallel(4, (*Model).fusedH1_attn_context, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
@@ -1551,7 +1552,7 @@ func (m *Model) forward() error {
 	//	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context_2(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
+	m.parallel(4, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
@@ -1657,7 +1658,7 @@ func (m *Model) forward() error {
 	//	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context_2(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
+	m.parallel(4, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
@@ -2039,33 +2040,25 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
-	for b := range 4 {
-		Gemm(m.pool, false, true, 64, 64, 32, dh1_attn_context[b*2048:], 32, h1_attn_v[b*2048:], 32, dh1_attn_weights[b*4096:], 64, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_weights, h1_attn_v, dh1_attn_context, dh1_attn_weights)
 	// dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context
-	for b := range 4 {
-		GemmSmall(true, false, 64, 32, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*2048:], 32, dh1_attn_v[b*2048:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	softmaxGrad(t229, h1_attn_weights, dh1_attn_weights, 256, 64, 1, false)
+	m.parallel(256, (*Model).softmaxGradT229, h1_attn_weights, dh1_attn_weights, t229)
 
 	// fused elementwise:
 	//
 	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
 	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT232(t229, t232)
+	m.parallel(4, (*Model).fusedT232, t229, t232)
 
 	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh1_attn_q = t232 · h1_attn_k
-	for b := range 4 {
-		GemmSmall(false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t232, dh1_attn_q)
 	// dh1_attn_k = t232ᵀ · h1_attn_q
-	for b := range 4 {
-		GemmSmall(true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t232, dh1_attn_k)
 
 	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t235 = dh1_attn_vᵀ[0,2,1,3]
@@ -2308,33 +2301,25 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
-	for b := range 4 {
-		Gemm(m.pool, false, true, 64, 64, 32, dh0_attn_context[b*2048:], 32, h0_attn_v[b*2048:], 32, dh0_attn_weights[b*4096:], 64, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_weights, h0_attn_v, dh0_attn_context, dh0_attn_weights)
 	// dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context
-	for b := range 4 {
-		GemmSmall(true, false, 64, 32, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*2048:], 32, dh0_attn_v[b*2048:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
 	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	softmaxGrad(t288, h0_attn_weights, dh0_attn_weights, 256, 64, 1, false)
+	m.parallel(256, (*Model).softmaxGradT288, h0_attn_weights, dh0_attn_weights, t288)
 
 	// fused elementwise:
 	//
 	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
 	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.fusedT290(t288, t290)
+	m.parallel(4, (*Model).fusedT290, t288, t290)
 
 	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
 	// dh0_attn_q = t290 · h0_attn_k
-	for b := range 4 {
-		GemmSmall(false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t290, dh0_attn_q)
 	// dh0_attn_k = t290ᵀ · h0_attn_q
-	for b := range 4 {
-		GemmSmall(true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
-	}
+	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t290, dh0_attn_k)
 
 	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t293 = dh0_attn_vᵀ[0,2,1,3]
@@ -3363,7 +3348,7 @@ func (m *Model) prefill() error {
 	//	t46 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h0_attn_weights = softmax(t46)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH0_attn_context_3(h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+	m.parallel(4, (*Model).fusedH0_attn_context_3, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
@@ -3469,7 +3454,7 @@ func (m *Model) prefill() error {
 	//	t96 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 	//	h1_attn_weights = softmax(t96)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-	m.fusedH1_attn_context_3(h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+	m.parallel(4, (*Model).fusedH1_attn_context_3, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t99 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
@@ -3977,26 +3962,28 @@ func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, 
 }
 
 // fusedH0_attn_context is one fused causal attention kernel over 4 matrices of 64 queries and 64 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t37 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t37 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t41 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t41)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*2048:], h0_attn_k[b*2048:], h0_attn_v[b*2048:], h0_attn_context[b*2048:]
 		for i0 := 0; i0 < 64; i0 += 32 {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*2048 : thread*2048+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4024,10 +4011,17 @@ func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo 
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
-	for j := range 64 {
+	m.parallel(64, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t52, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hiddenRows is fusedH0_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t52, h0_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t53 := t52[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t53)))
+			h0_mlp_hiddenv := gelu(t53)
 			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
 	}
@@ -4092,26 +4086,28 @@ func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, 
 }
 
 // fusedH1_attn_context is one fused causal attention kernel over 4 matrices of 64 queries and 64 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t89 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t89 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t91 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t91)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*2048:], h1_attn_k[b*2048:], h1_attn_v[b*2048:], h1_attn_context[b*2048:]
 		for i0 := 0; i0 < 64; i0 += 32 {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*2048 : thread*2048+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4139,10 +4135,17 @@ func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_att
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
-	for j := range 64 {
+	m.parallel(64, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t102, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hiddenRows is fusedH1_mlp_hidden's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t102, h1_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t103 := t102[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t103)))
+			h1_mlp_hiddenv := gelu(t103)
 			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
 	}
@@ -4207,22 +4210,24 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 }
 
 // fusedH0_attn_context_2 is one fused causal attention kernel over 4 matrices of 64 queries and 64 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t111 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t111 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_weights []float32, h0_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*2048:], h0_attn_k[b*2048:], h0_attn_v[b*2048:], h0_attn_context[b*2048:]
 		wb := h0_attn_weights[b*4096:]
 		for i0 := 0; i0 < 64; i0 += 32 {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*2048 : thread*2048+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4230,7 +4235,7 @@ func (m *Model) fusedH0_attn_context_2(h0_attn_q []float32, h0_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4258,10 +4263,17 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
-	for j := range 64 {
+	m.parallel(64, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t126, t127, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t126, t127, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t127v := t126[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t127v)))
+			h0_mlp_hiddenv := gelu(t127v)
 			t127[j*512+k] = t127v
 			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
@@ -4327,22 +4339,24 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 }
 
 // fusedH1_attn_context_2 is one fused causal attention kernel over 4 matrices of 64 queries and 64 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t163 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_weights []float32, h1_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*2048:], h1_attn_k[b*2048:], h1_attn_v[b*2048:], h1_attn_context[b*2048:]
 		wb := h1_attn_weights[b*4096:]
 		for i0 := 0; i0 < 64; i0 += 32 {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*2048 : thread*2048+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4350,7 +4364,7 @@ func (m *Model) fusedH1_attn_context_2(h1_attn_q []float32, h1_attn_k []float32,
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4378,10 +4392,17 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
-	for j := range 64 {
+	m.parallel(64, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t176, t177, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t176, t177, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t177v := t176[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t177v)))
+			h1_mlp_hiddenv := gelu(t177v)
 			t177[j*512+k] = t177v
 			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
@@ -4410,18 +4431,52 @@ func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 //	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
 	Gemm(m.pool, false, true, 64, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	for i := range 32768 {
-		t208v := float32(geluGrad(float64(t177[i]), float64(dh1_mlp_hidden[i])))
+	m.parallel(32768, (*Model).fusedT208Rows, t177, dh1_mlp_hidden, t208)
+}
+
+// fusedT208Rows is fusedT208's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
+	t177, dh1_mlp_hidden, t208 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t208v := geluGrad(t177[i], dh1_mlp_hidden[i])
 		t208[i] = t208v
 	}
+}
+
+// batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 4 matrices of f32[1,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
+	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 32, dh1_attn_context[b*2048:], 32, h1_attn_v[b*2048:], 32, dh1_attn_weights[b*4096:], 64, false)
+	}
+}
+
+// batchedDh1_attn_v is the batched product dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context over 4 matrices of f32[1,4,64,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*2048:], 32, dh1_attn_v[b*2048:], 32, false)
+	}
+}
+
+// softmaxGradT229 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) softmaxGradT229(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t229 := v[0], v[1], v[2]
+	softmaxGrad(t229[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
 // fusedT232 is one fused elementwise kernel over f32[1,4,64,64]:
 //
 //	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
 //	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT232(t229 []float32, t232 []float32) {
-	for j := range 4 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
+func (m *Model) fusedT232(lo, hi, thread int, v [][]float32) {
+	t229, t232 := v[0], v[1]
+	for j := lo; j < hi; j++ {
 		for k := range 64 {
 			for l := range 64 {
 				dh1_attn_scores := where(l <= k, t229[j*4096+k*64+l], 0)
@@ -4429,6 +4484,24 @@ func (m *Model) fusedT232(t229 []float32, t232 []float32) {
 				t232[j*4096+k*64+l] = t232v
 			}
 		}
+	}
+}
+
+// batchedDh1_attn_q is the batched product dh1_attn_q = t232 · h1_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, t232, dh1_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
+	}
+}
+
+// batchedDh1_attn_k is the batched product dh1_attn_k = t232ᵀ · h1_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, t232, dh1_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
 	}
 }
 
@@ -4452,18 +4525,52 @@ func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float3
 //	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
 	Gemm(m.pool, false, true, 64, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	for i := range 32768 {
-		t267v := float32(geluGrad(float64(t127[i]), float64(dh0_mlp_hidden[i])))
+	m.parallel(32768, (*Model).fusedT267Rows, t127, dh0_mlp_hidden, t267)
+}
+
+// fusedT267Rows is fusedT267's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
+	t127, dh0_mlp_hidden, t267 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t267v := geluGrad(t127[i], dh0_mlp_hidden[i])
 		t267[i] = t267v
 	}
+}
+
+// batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 4 matrices of f32[1,4,64,64]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
+	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 64, 64, 32, dh0_attn_context[b*2048:], 32, h0_attn_v[b*2048:], 32, dh0_attn_weights[b*4096:], 64, false)
+	}
+}
+
+// batchedDh0_attn_v is the batched product dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context over 4 matrices of f32[1,4,64,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*2048:], 32, dh0_attn_v[b*2048:], 32, false)
+	}
+}
+
+// softmaxGradT288 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) softmaxGradT288(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t288 := v[0], v[1], v[2]
+	softmaxGrad(t288[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
 // fusedT290 is one fused elementwise kernel over f32[1,4,64,64]:
 //
 //	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
 //	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-func (m *Model) fusedT290(t288 []float32, t290 []float32) {
-	for j := range 4 {
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
+func (m *Model) fusedT290(lo, hi, thread int, v [][]float32) {
+	t288, t290 := v[0], v[1]
+	for j := lo; j < hi; j++ {
 		for k := range 64 {
 			for l := range 64 {
 				dh0_attn_scores := where(l <= k, t288[j*4096+k*64+l], 0)
@@ -4471,6 +4578,24 @@ func (m *Model) fusedT290(t288 []float32, t290 []float32) {
 				t290[j*4096+k*64+l] = t290v
 			}
 		}
+	}
+}
+
+// batchedDh0_attn_q is the batched product dh0_attn_q = t290 · h0_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, t290, dh0_attn_q := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
+	}
+}
+
+// batchedDh0_attn_k is the batched product dh0_attn_k = t290ᵀ · h0_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, t290, dh0_attn_k := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
 	}
 }
 
@@ -4543,26 +4668,28 @@ func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32
 }
 
 // fusedH0_attn_context_3 is one fused causal attention kernel over 4 matrices of 64 queries and 64 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t42 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_scores = t42 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t46 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h0_attn_weights = softmax(t46)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_context_3(h0_attn_q []float32, h0_attn_k []float32, h0_attn_v []float32, h0_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q[b*2048:], h0_attn_k[b*2048:], h0_attn_v[b*2048:], h0_attn_context[b*2048:]
 		for i0 := 0; i0 < 64; i0 += 32 {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*2048 : thread*2048+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4590,10 +4717,17 @@ func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
-	for j := range 64 {
+	m.parallel(64, (*Model).fusedH0_mlp_hidden_3Rows, h0_mlp_b1, t57, h0_mlp_hidden)
+}
+
+// fusedH0_mlp_hidden_3Rows is fusedH0_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h0_mlp_b1, t57, h0_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t58 := t57[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := float32(gelu(float64(t58)))
+			h0_mlp_hiddenv := gelu(t58)
 			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
 	}
@@ -4658,26 +4792,28 @@ func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32
 }
 
 // fusedH1_attn_context_3 is one fused causal attention kernel over 4 matrices of 64 queries and 64 keys,
-// 32 query rows at a time; the score matrices are never stored:
+// 32 query rows at a time; the score matrices are never stored. The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t94 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_scores = t94 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //	t96 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
 //	h1_attn_weights = softmax(t96)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_context_3(h1_attn_q []float32, h1_attn_k []float32, h1_attn_v []float32, h1_attn_context []float32) {
-	for b := range 4 {
+func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q[b*2048:], h1_attn_k[b*2048:], h1_attn_v[b*2048:], h1_attn_context[b*2048:]
 		for i0 := 0; i0 < 64; i0 += 32 {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			sc := m.scratch[thread*2048 : thread*2048+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			Gemm(m.pool, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4705,10 +4841,17 @@ func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t108)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t107 []float32, h1_mlp_hidden []float32) {
 	Gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
-	for j := range 64 {
+	m.parallel(64, (*Model).fusedH1_mlp_hidden_3Rows, h1_mlp_b1, t107, h1_mlp_hidden)
+}
+
+// fusedH1_mlp_hidden_3Rows is fusedH1_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (64), on a thread of the pool.
+func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	h1_mlp_b1, t107, h1_mlp_hidden := v[0], v[1], v[2]
+	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t108 := t107[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := float32(gelu(float64(t108)))
+			h1_mlp_hiddenv := gelu(t108)
 			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
 	}
@@ -4789,7 +4932,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 	GemmSmall(false, false, 1, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	for k := range 512 {
 		t54 := t53[k] + h0_mlp_b1[k]
-		h0_mlp_hiddenv := float32(gelu(float64(t54)))
+		h0_mlp_hiddenv := gelu(t54)
 		h0_mlp_hidden[k] = h0_mlp_hiddenv
 	}
 }
@@ -4867,7 +5010,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 	GemmSmall(false, false, 1, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
 	for k := range 512 {
 		t100 := t99[k] + h1_mlp_b1[k]
-		h1_mlp_hiddenv := float32(gelu(float64(t100)))
+		h1_mlp_hiddenv := gelu(t100)
 		h1_mlp_hidden[k] = h1_mlp_hiddenv
 	}
 }
@@ -4884,6 +5027,29 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 		h1_resid2v := h1_resid1[k] + h1_mlp_out
 		h1_resid2[k] = h1_resid2v
 	}
+}
+
+// task is the kernel the pool's threads are running, each over its own range
+// of the kernel's outermost loop, and the views it reads and writes.
+type task struct {
+	m      *Model
+	kernel func(m *Model, lo, hi, thread int, v [][]float32)
+	views  [5][]float32
+	n      int // views in use
+}
+
+// Range runs the kernel over [lo, hi) on the pool's thread number thread.
+func (t *task) Range(lo, hi, thread int) {
+	t.kernel(t.m, lo, hi, thread, t.views[:t.n])
+}
+
+// parallel runs kernel over [0, n) on the pool's threads, with views as its
+// operands. Nothing escapes: the views are copied into m.task.
+func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	m.pool.ParallelFor(n, t)
 }
 
 // sizeError reports an input of the wrong length.

@@ -40,10 +40,11 @@ type worker struct {
 	ws64  workspace[float64]
 	job32 gemmJob[float32]
 	job64 gemmJob[float64]
-	is64  bool   // which job to run
-	quit  bool   // set before start is posted by Close: exit
-	start signal // posted by the caller: a job (or quit) is ready
-	done  signal // posted by the worker: the job is finished
+	is64  bool     // which product to run
+	rng   rangeJob // when its task is set, the job to run instead of a product
+	quit  bool     // set before start is posted by Close: exit
+	start signal   // posted by the caller: a job (or quit) is ready
+	done  signal   // posted by the worker: the job is finished
 }
 
 // sharedPool serves callers that pass a nil *Pool.
@@ -100,7 +101,10 @@ func (w *worker) loop() {
 		if w.quit {
 			return
 		}
-		if w.is64 {
+		if w.rng.task != nil {
+			w.rng.run(w.rng.thread)
+			w.rng = rangeJob{} // drop the reference to the caller's task
+		} else if w.is64 {
 			w.job64.run(&f64Kernels, &w.ws64)
 			w.job64 = gemmJob[float64]{} // drop references to the caller's slices
 		} else {
@@ -268,4 +272,104 @@ func Reserve[T Float](p *Pool, transA, transB bool, m, n, k int) {
 		_, ws := jobAndWorkspace[T](w)
 		ws.grow(roundUp(mcMax, ks.mr)*kcMax, ncMax*kcMax, ks.mr*ks.nr)
 	}
+}
+
+// A RangeTask is work over the indices [0, n) that can be cut into ranges
+// computed independently of each other, on any thread: for example the rows
+// of a LayerNorm or the matrices of a batched product.
+type RangeTask interface {
+	// Range computes the indices [lo, hi). thread numbers the calling
+	// thread of the Pool (0 is the goroutine that called ParallelFor), so
+	// a task can give each thread its own scratch memory; products inside
+	// a range go through GemmOnThread with the same number.
+	Range(lo, hi, thread int)
+}
+
+// rangeJob is one ParallelFor call as a thread sees it.
+type rangeJob struct {
+	task      RangeTask
+	n, chunks int
+	thread    int
+	next      *atomic.Int64
+}
+
+// run claims chunks of the range from the shared counter until none is left.
+func (j *rangeJob) run(thread int) {
+	for {
+		c := int(j.next.Add(1)) - 1
+		if c >= j.chunks {
+			return
+		}
+		j.task.Range(j.n*c/j.chunks, j.n*(c+1)/j.chunks, thread)
+	}
+}
+
+// ParallelFor runs t over [0, n) on p's threads (the shared single-threaded
+// Pool when p is nil): the range is cut into up to chunksPerThread pieces
+// per thread, which the threads claim in turn, so a thread whose core is
+// busy with other work takes fewer. With one thread, or n < 2, it is the
+// single call t.Range(0, n, 0). Like a product, it allocates nothing, and
+// concurrent callers are serialised: t must not call Gemm or ParallelFor on
+// p (that would wait for itself) but GemmOnThread.
+func (p *Pool) ParallelFor(n int, t RangeTask) {
+	if p == nil {
+		p = sharedPool
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		panic("kernels: ParallelFor on a closed Pool")
+	}
+	threads := min(len(p.workers), n)
+	if threads <= 1 {
+		if n > 0 {
+			t.Range(0, n, 0)
+		}
+		return
+	}
+	job := rangeJob{task: t, n: n, chunks: min(n, chunksPerThread*threads), next: &p.next}
+	p.next.Store(0)
+	for i := 1; i < threads; i++ {
+		w := p.workers[i]
+		w.rng = job
+		w.rng.thread = i
+		w.start.post()
+	}
+	job.run(0)
+	for i := 1; i < threads; i++ {
+		p.workers[i].done.wait()
+	}
+}
+
+// GemmOnThread is Gemm computed by the calling goroutine alone, with the
+// packing buffers of thread number thread of p: the way a RangeTask
+// multiplies inside its range. It takes no lock, so it is safe only from a
+// RangeTask running on p (each thread then uses its own buffers), or while
+// nothing else uses p. Like Gemm, it allocates nothing once Reserve has
+// grown p's buffers to the shape.
+func GemmOnThread[T Float](p *Pool, thread int, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+	checkGemm("GemmOnThread", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
+		return
+	}
+	ks := kernelsFor[T]()
+	blocked := UseBlocked[T](transA, transB, m, n, k)
+	if !blocked && useLoops(ks, transB) {
+		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		return
+	}
+	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, !blocked)
+	if p == nil {
+		p = sharedPool
+	}
+	job.run(ks, workspaceOf[T](p.workers[thread]))
+}
+
+// workspaceOf returns w's packing buffers for T.
+func workspaceOf[T Float](w *worker) *workspace[T] {
+	if ws, ok := any(&w.ws32).(*workspace[T]); ok {
+		return ws
+	}
+	return any(&w.ws64).(*workspace[T])
 }
