@@ -29,6 +29,10 @@ var kernelFiles embed.FS
 // Options control generation.
 type Options struct {
 	Package string // package name; default: the model name
+	// ParallelAll runs every kernel that can split between the worker
+	// pool's threads on the pool, however small (parallel.go): tests use it,
+	// since their models are too small to reach the size thresholds.
+	ParallelAll bool
 }
 
 // File is one generated file.
@@ -58,6 +62,8 @@ type gen struct {
 	kernelNames *namer
 	// maxViews is the most operands a parallel kernel takes (parallel.go).
 	maxViews int
+	// parallelAll ignores the size thresholds of parallel kernels.
+	parallelAll bool
 	// inVars are the test file's input buffers, by input name.
 	inVars map[string]string
 }
@@ -86,7 +92,7 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 	if pkg == "" {
 		pkg = strings.ToLower(ident(prog.Name))
 	}
-	g := &gen{prog: prog, T: "float64", pkg: pkg, uses: map[*graph.Node]int{}, kernelNames: newNamer()}
+	g := &gen{prog: prog, T: "float64", pkg: pkg, uses: map[*graph.Node]int{}, kernelNames: newNamer(), parallelAll: opts.ParallelAll}
 	if prog.Float == graph.F32 {
 		g.T = "float32"
 	}
@@ -130,6 +136,9 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 				}
 			}
 		}
+	}
+	if opts.ParallelAll {
+		g.usesPool = true // a pool for the parallel kernels even without a blocked product
 	}
 	model, err := g.modelFile()
 	if err != nil {

@@ -201,7 +201,7 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	// it is broadcast, by the stride its own batch axes give.
 	aIdx := batchIndex(as[:len(as)-2], batch)
 	bIdx := batchIndex(bs[:len(bs)-2], batch)
-	if f.g.usesPool && batch.Size()*m*nn*k >= parallelMinWork {
+	if f.g.splits(batch.Size()*m*nn*k, parallelMinWork) {
 		// The matrices are independent: the pool's threads take ranges of
 		// them, each multiplying on its own packing buffers.
 		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}

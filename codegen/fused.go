@@ -189,7 +189,7 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	doc := func(name string) string {
 		return fmt.Sprintf("%s is one fused %s kernel over %s:\n\n\t%s", name, grp.Kind, sink.Type, strings.Join(f.fusedComment(grp), "\n\t"))
 	}
-	if f.g.usesPool && shape.Size() >= parallelMinElems {
+	if shape.Size() > 1 && f.g.splits(shape.Size(), parallelMinElems) {
 		// The loop nest runs on the pool's threads, each over a range of
 		// its outermost loop; the product before it, if any, splits itself.
 		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}

@@ -29,6 +29,13 @@ const (
 	parallelMinWork = 64 * 64 * 64
 )
 
+// splits reports whether a kernel of the given size (elements, or
+// multiply-adds for products) runs on the pool: the model has one, and the
+// kernel is at least min or Options.ParallelAll asks for every kernel.
+func (g *gen) splits(size, min int) bool {
+	return g.usesPool && (size >= min || g.parallelAll)
+}
+
 // parallelKernel returns the Model method name, which runs body over
 // [lo, hi) on a thread of the pool and is documented by doc, and the
 // statement that runs it over [0, n): m.parallel(n, (*Model).name,
@@ -131,7 +138,7 @@ func (f *fnGen) rowKernel(fn, method string, rows, elems int, args []rowArg) []j
 		}
 		return jen.Id(fn).Call(cs...)
 	}
-	if f.g.usesPool && rows >= 2 && elems >= parallelMinElems {
+	if rows >= 2 && f.g.splits(elems, parallelMinElems) {
 		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
 		body := build(lf, true)
 		name := f.g.kernelNames.take(method)

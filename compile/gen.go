@@ -111,7 +111,14 @@ func CacheDir() (string, error) {
 // main (see codegen.Runner) and returns the binary's path. Builds are cached
 // by a hash of the sources, so an unchanged model is not rebuilt.
 func BuildRunner(prog *graph.Program, tags ...string) (string, error) {
-	files, err := codegen.Generate(prog, codegen.Options{Package: "model"})
+	return BuildRunnerWith(prog, codegen.Options{}, tags...)
+}
+
+// BuildRunnerWith is BuildRunner with code generation options; the package
+// is always named model.
+func BuildRunnerWith(prog *graph.Program, opts codegen.Options, tags ...string) (string, error) {
+	opts.Package = "model"
+	files, err := codegen.Generate(prog, opts)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,91 @@
+package compile_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mlc-dev/mlc/codegen"
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/models"
+)
+
+// TestParallelKernels: with every kernel that can split on the worker pool
+// running there (codegen.Options.ParallelAll: the test models are below the
+// size thresholds) and three threads, so that the ranges are uneven, the
+// generated code computes bit for bit what the serial generated code does:
+// outputs, loss, gradients, two training steps and, for gpt, the KV-cache
+// forward. Splitting a loop only moves elements between threads; each is
+// computed by the same expression. The test also checks that every kind of
+// parallel kernel was emitted, so that it covers them.
+func TestParallelKernels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated code")
+	}
+	t.Setenv("GOMAXPROCS", "3") // the runners' pools get three threads
+	for _, tc := range []struct {
+		model, config string
+		dt            graph.DType
+		kernels       []string // a method of each kind of parallel kernel
+		decode        bool
+	}{
+		{"gpt", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1", graph.F32,
+			[]string{"(*Model).fusedH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, "}, true},
+		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true},
+		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false},
+		{"mlp", smallConfig["mlp"], graph.F64, []string{"Rows, "}, false},
+		{"word2vec", smallConfig["word2vec"], graph.F32, nil, false},
+	} {
+		t.Run(tc.model+"/"+tc.dt.String(), func(t *testing.T) {
+			res, err := compile.Zoo(tc.model, tc.config, compile.Options{Float: tc.dt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := codegen.Generate(res.Program, codegen.Options{ParallelAll: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := string(files[0].Data)
+			if !strings.Contains(src, "m.parallel(") {
+				t.Fatalf("%s: no parallel kernel emitted", files[0].Name)
+			}
+			for _, k := range tc.kernels {
+				if !strings.Contains(src, k) {
+					t.Errorf("no parallel kernel %q in %s", k, files[0].Name)
+				}
+			}
+			e, _ := models.Lookup(tc.model)
+			cfg, err := e.Config(tc.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serial, err := compile.BuildRunner(res.Program)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parallel, err := compile.BuildRunnerWith(res.Program, codegen.Options{ParallelAll: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := []compile.RunRequest{{Inputs: compile.ExampleInputs(res.Program, e.Example(cfg), 2), Loss: true, Grads: true, Steps: 2}}
+			if tc.decode {
+				reqs = append(reqs, compile.RunRequest{Inputs: reqs[0].Inputs, Phase: "decode", Prefill: 3})
+			}
+			for _, req := range reqs {
+				want, err := compile.RunGenerated(serial, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := compile.RunGenerated(parallel, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(want, got); d != "" {
+					t.Errorf("phase %q: parallel kernels differ from serial (-serial +parallel):\n%s", req.Phase, d)
+				}
+			}
+		})
+	}
+}
