@@ -195,6 +195,9 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	}
 	batch := os[:len(os)-2]
 	if batch.Size() == 1 || flatBatch(n) {
+		if m*nn*k <= inlineMaxWork {
+			return inlineProduct(f, n, ta, tb, m, nn, k, lda, ldb)
+		}
 		return []jen.Code{call(f.ref(n), f.ref(A), f.ref(B))}
 	}
 	// One loop over the batch; each operand steps by its matrix size or, where
@@ -236,6 +239,102 @@ func batchSlice(f *fnGen) func(x *graph.Node, idx string, size int) jen.Code {
 		}
 		return f.ref(x).Index(jen.Id(off).Op(":"))
 	}
+}
+
+// inlineMaxWork is the largest product, in multiply-adds, written inline as
+// loops rather than as a call to the matrix kernels: below it a call's
+// argument checks and dispatch cost more than the arithmetic (XOR's four
+// products of at most 4×4×4 took three quarters of its train step in
+// GemmSmall).
+const inlineMaxWork = 8 * 8 * 8
+
+// inlineUnrollMax is the longest inner dimension whose dot products are
+// written out as one sum rather than a loop.
+const inlineUnrollMax = 4
+
+// inlineProduct writes C = op(A)·op(B) (m×nn, inner dimension k) as loops
+// over the elements of C, each a dot product written out when k is at
+// most inlineUnrollMax.
+func inlineProduct(f *fnGen, n *graph.Node, ta, tb bool, m, nn, k, lda, ldb int) []jen.Code {
+	A, B, C := f.ref(n.Inputs[0]), f.ref(n.Inputs[1]), f.ref(n)
+	i, j := "i", "j"
+	if m == 1 {
+		i = ""
+	}
+	if nn == 1 {
+		j = ""
+	}
+	// at is the index of element (r, c) of a row-major matrix with leading
+	// dimension ld; r and c are a loop variable ("" when the axis has one
+	// element) and a loop variable or a constant.
+	at := func(r string, c string, ld int) string {
+		var terms []string
+		if r != "" {
+			terms = append(terms, scaled(r, ld))
+		}
+		if c != "" && c != "0" {
+			terms = append(terms, c)
+		}
+		return strings.ReplaceAll(join(terms), " ", "")
+	}
+	aAt := func(p string) string { // op(A)[i, p]
+		if ta {
+			return atConst(p, i, lda)
+		}
+		return at(i, p, lda)
+	}
+	bAt := func(p string) string { // op(B)[p, j]
+		if tb {
+			return at(j, p, ldb)
+		}
+		return atConst(p, j, ldb)
+	}
+	var elem jen.Code
+	if k <= inlineUnrollMax {
+		var sum *jen.Statement
+		for p := range k {
+			term := jen.Add(A.Clone()).Index(jen.Id(aAt(strconv.Itoa(p)))).Op("*").Add(B.Clone()).Index(jen.Id(bAt(strconv.Itoa(p))))
+			if sum == nil {
+				sum = term
+			} else {
+				sum = sum.Op("+").Add(term)
+			}
+		}
+		elem = jen.Add(C.Clone()).Index(jen.Id(at(i, j, nn))).Op("=").Add(sum)
+	} else {
+		elem = jen.Block(
+			jen.Var().Id("s").Id(f.T()),
+			jen.For(jen.Id("p").Op(":=").Range().Lit(k)).Block(
+				jen.Id("s").Op("+=").Add(A.Clone()).Index(jen.Id(aAt("p"))).Op("*").Add(B.Clone()).Index(jen.Id(bAt("p"))),
+			),
+			jen.Add(C.Clone()).Index(jen.Id(at(i, j, nn))).Op("=").Id("s"),
+		)
+	}
+	if j != "" {
+		elem = jen.For(jen.Id(j).Op(":=").Range().Lit(nn)).Block(elem)
+	}
+	if i != "" {
+		elem = jen.For(jen.Id(i).Op(":=").Range().Lit(m)).Block(elem)
+	}
+	return []jen.Code{elem}
+}
+
+// atConst is at for a row index p that may be a constant: the index of
+// element (p, c) with leading dimension ld, folding p·ld when p is a
+// number.
+func atConst(p, c string, ld int) string {
+	var terms []string
+	if v, err := strconv.Atoi(p); err == nil {
+		if v*ld != 0 {
+			terms = append(terms, strconv.Itoa(v*ld))
+		}
+	} else {
+		terms = append(terms, scaled(p, ld))
+	}
+	if c != "" {
+		terms = append(terms, c)
+	}
+	return strings.ReplaceAll(join(terms), " ", "")
 }
 
 // batchIndex is the batch-matrix index of an operand with batch shape s for

@@ -290,7 +290,14 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	a := attentionOf(grp)
 	kf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
 	storeW := slices.Contains(grp.Results, a.weights)
+	// Split between the pool's threads, each matrix runs on one thread
+	// with that thread's packing buffers and scratch tile; otherwise the
+	// tile's products may use the whole pool.
+	ranged := f.g.splits(a.bh*a.t*a.s*(a.dk+a.dv), parallelMinWork)
 	gemm := func(tb bool, m, n, k jen.Code, x jen.Code, ldx jen.Code, y jen.Code, ldy int, c jen.Code, ldc jen.Code) jen.Code {
+		if !ranged {
+			return jen.Id("Gemm").Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+		}
 		return jen.Id("GemmOnThread").Call(jen.Id("m").Dot("pool"), jen.Id("thread"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
 	}
 	id := jen.Id
@@ -313,23 +320,38 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	if storeW {
 		binds = append(binds, id("wb").Op(":=").Add(kf.ref(a.weights)).Index(id("b").Op("*").Lit(a.t*a.s).Op(":")))
 	}
+	scratch := id("m").Dot("scratch").Index(jen.Op(":").Id("rows").Op("*").Id("n"))
+	if ranged {
+		scratch = id("m").Dot("scratch").Index(id("thread").Op("*").Lit(attentionTile * a.s).Op(":").Id("thread").Op("*").Lit(attentionTile * a.s).Op("+").Id("rows").Op("*").Id("n"))
+	}
 	tile := []jen.Code{
 		id("rows").Op(":=").Min(jen.Lit(attentionTile), jen.Lit(a.t).Op("-").Id("i0")),
 		id("n").Op(":=").Add(plusLit(id("i0").Op("+").Id("rows"), a.s-a.t)).Comment("keys the tile's last row may see"),
-		id("sc").Op(":=").Id("m").Dot("scratch").Index(id("thread").Op("*").Lit(attentionTile * a.s).Op(":").Id("thread").Op("*").Lit(attentionTile * a.s).Op("+").Id("rows").Op("*").Id("n")),
+		id("sc").Op(":=").Add(scratch),
 		gemm(true, id("rows"), id("n"), jen.Lit(a.dk), id("qb").Index(id("i0").Op("*").Lit(a.dk).Op(":")), jen.Lit(a.dk), id("kb"), a.dk, id("sc"), id("n")),
 		jen.For(id("r").Op(":=").Range().Id("rows")).Block(rowBody...),
 		gemm(false, id("rows"), jen.Lit(a.dv), id("n"), id("sc"), id("n"), id("vb"), a.dv, id("ob").Index(id("i0").Op("*").Lit(a.dv).Op(":")), jen.Lit(a.dv)),
 	}
-	body := []jen.Code{jen.For(id("b").Op(":=").Id("lo"), id("b").Op("<").Id("hi"), id("b").Op("++")).Block(append(binds,
+	loop := jen.For(id("b").Op(":=").Range().Lit(a.bh))
+	if ranged {
+		loop = jen.For(id("b").Op(":=").Id("lo"), id("b").Op("<").Id("hi"), id("b").Op("++"))
+	}
+	body := []jen.Code{loop.Block(append(binds,
 		jen.For(id("i0").Op(":=").Lit(0), id("i0").Op("<").Lit(a.t), id("i0").Op("+=").Lit(attentionTile)).Block(tile...))...)}
 
 	name := f.g.kernelNames.take("fused" + exported(f.nm.name(a.out)))
-	doc := fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s. The pool's\nthreads run it over ranges [lo, hi) of the matrices:\n\n\t%s",
-		name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW], strings.Join(f.fusedComment(grp), "\n\t"))
-	call, decl, _ := f.parallelKernel(kf, name, a.bh, body, doc) // attention's operands are all floats
-	f.g.kernels = append(f.g.kernels, decl)
-	return []jen.Code{call}
+	doc := fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s",
+		name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW])
+	if ranged {
+		doc += ". The pool's\nthreads run it over ranges [lo, hi) of the matrices"
+	}
+	doc += ":\n\n\t" + strings.Join(f.fusedComment(grp), "\n\t")
+	if ranged {
+		call, decl, _ := f.parallelKernel(kf, name, a.bh, body, doc) // attention's operands are all floats
+		f.g.kernels = append(f.g.kernels, decl)
+		return []jen.Code{call}
+	}
+	return f.kernelMethod(kf, name, body, doc)
 }
 
 // plusLit is x + c, or x alone when c is 0.

@@ -375,7 +375,9 @@ func (m *Model) backward() error {
 
 	// grad of t9 = a1 · W2  (models/seedmlp/seedmlp.go:25)
 	// dW2 = a1ᵀ · dz2
-	GemmSmall(true, false, 2, 1, 1, a1, 2, dz2, 1, dW2, 1, false)
+	for i := range 2 {
+		dW2[i] = a1[i] * dz2[0]
+	}
 
 	// fused epilogue:
 	//
@@ -394,7 +396,11 @@ func (m *Model) backward() error {
 
 	// grad of t6 = x · W1  (models/seedmlp/seedmlp.go:23)
 	// dW1 = xᵀ · dz1
-	GemmSmall(true, false, 2, 2, 1, x, 2, dz1, 2, dW1, 2, false)
+	for i := range 2 {
+		for j := range 2 {
+			dW1[i*2+j] = x[i] * dz1[j]
+		}
+	}
 	return nil
 }
 
@@ -437,7 +443,9 @@ func (m *Model) update() error {
 //	z1 = t5 + b1  (Add, models/seedmlp/seedmlp.go:23)
 //	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedA1(x []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
-	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t5, 2, false)
+	for j := range 2 {
+		t5[j] = x[0]*W1[j] + x[1]*W1[2+j]
+	}
 	for j := range 2 {
 		z1 := t5[j] + b1[j]
 		a1v := max(z1, 0)
@@ -451,7 +459,7 @@ func (m *Model) fusedA1(x []float64, W1 []float64, b1 []float64, t5 []float64, a
 //	z2 = t8 + b2  (Add, models/seedmlp/seedmlp.go:25)
 //	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
 func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64, yhat []float64) {
-	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t8, 1, false)
+	t8[0] = a1[0]*W2[0] + a1[1]*W2[1]
 	{
 		z2 := t8[0] + b2[0]
 		yhatv := sigmoid(z2)
@@ -465,7 +473,9 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 //	z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
 //	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
-	GemmSmall(false, false, 1, 2, 2, x, 2, W1, 2, t6, 2, false)
+	for j := range 2 {
+		t6[j] = x[0]*W1[j] + x[1]*W1[2+j]
+	}
 	for j := range 2 {
 		z1v := t6[j] + b1[j]
 		a1v := max(z1v, 0)
@@ -480,7 +490,7 @@ func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64,
 //	z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
 //	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
 func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
-	GemmSmall(false, false, 1, 1, 2, a1, 2, W2, 1, t9, 1, false)
+	t9[0] = a1[0]*W2[0] + a1[1]*W2[1]
 	{
 		z2v := t9[0] + b2[0]
 		yhatv := sigmoid(z2v)
@@ -495,7 +505,9 @@ func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float
 //	t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
 //	dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
-	GemmSmall(false, true, 1, 2, 1, dz2, 1, W2, 1, da1, 2, false)
+	for j := range 2 {
+		da1[j] = dz2[0] * W2[j]
+	}
 	for i := range 2 {
 		t18 := z1[i] > 0
 		dz1v := where(t18, da1[i], 0)

@@ -500,13 +500,25 @@ func (m *Model) predict() error {
 	}
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[4+j] + X_prime[i*4+2]*Wq[8+j] + X_prime[i*4+3]*Wq[12+j]
+		}
+	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[4+j] + X_prime[i*4+2]*Wk[8+j] + X_prime[i*4+3]*Wk[12+j]
+		}
+	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[4+j] + X_prime[i*4+2]*Wv[8+j] + X_prime[i*4+3]*Wv[12+j]
+		}
+	}
 
 	// fused attention:
 	//
@@ -515,7 +527,7 @@ func (m *Model) predict() error {
 	//	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 	//	attn_weights = softmax(t25)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-	m.parallel(1, (*Model).fusedAttn_out, Q, K, V, attn_out)
+	m.fusedAttn_out(Q, K, V, attn_out)
 
 	// fused epilogue:
 	//
@@ -552,7 +564,11 @@ func (m *Model) predict() error {
 	layerNormAffine(H_double_prime, nil, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
-	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
+	for i := range 3 {
+		for j := range 5 {
+			logits[i*5+j] = H_double_prime[i*4]*E[j*4] + H_double_prime[i*4+1]*E[j*4+1] + H_double_prime[i*4+2]*E[j*4+2] + H_double_prime[i*4+3]*E[j*4+3]
+		}
+	}
 
 	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
 	softmax(probs, logits, 3, 5, 1, false)
@@ -610,13 +626,25 @@ func (m *Model) forward() error {
 	}
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[4+j] + X_prime[i*4+2]*Wq[8+j] + X_prime[i*4+3]*Wq[12+j]
+		}
+	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[4+j] + X_prime[i*4+2]*Wk[8+j] + X_prime[i*4+3]*Wk[12+j]
+		}
+	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[4+j] + X_prime[i*4+2]*Wv[8+j] + X_prime[i*4+3]*Wv[12+j]
+		}
+	}
 
 	// fused attention:
 	//
@@ -625,7 +653,7 @@ func (m *Model) forward() error {
 	//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 	//	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-	m.parallel(1, (*Model).fusedAttn_out_2, Q, K, V, attn_weights, attn_out)
+	m.fusedAttn_out_2(Q, K, V, attn_weights, attn_out)
 
 	// fused epilogue:
 	//
@@ -662,7 +690,11 @@ func (m *Model) forward() error {
 	layerNormAffine(H_double_prime, t40, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
-	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
+	for i := range 3 {
+		for j := range 5 {
+			logits[i*5+j] = H_double_prime[i*4]*E[j*4] + H_double_prime[i*4+1]*E[j*4+1] + H_double_prime[i*4+2]*E[j*4+2] + H_double_prime[i*4+3]*E[j*4+3]
+		}
+	}
 
 	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
 	softmax(probs, logits, 3, 5, 1, false)
@@ -755,7 +787,17 @@ func (m *Model) backward() error {
 
 	// grad of logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
 	// dH_double_prime = dlogits · E
-	GemmSmall(false, false, 3, 4, 5, dlogits, 5, E, 4, dH_double_prime, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			{
+				var s float64
+				for p := range 5 {
+					s += dlogits[i*5+p] * E[p*4+j]
+				}
+				dH_double_prime[i*4+j] = s
+			}
+		}
+	}
 
 	// grad of H_double_prime = (t40 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
 	// dln2_beta = Σ_[0](dH_double_prime)
@@ -799,7 +841,11 @@ func (m *Model) backward() error {
 
 	// grad of t37 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
 	// dW_2 = ffn_hiddenᵀ · dresid2
-	GemmSmall(true, false, 8, 4, 3, ffn_hidden, 8, dresid2, 4, dW_2, 4, false)
+	for i := range 8 {
+		for j := range 4 {
+			dW_2[i*4+j] = ffn_hidden[i]*dresid2[j] + ffn_hidden[8+i]*dresid2[4+j] + ffn_hidden[16+i]*dresid2[8+j]
+		}
+	}
 
 	// fused epilogue:
 	//
@@ -820,7 +866,11 @@ func (m *Model) backward() error {
 
 	// grad of t34 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
 	// dW_1 = H_primeᵀ · dffn_pre
-	GemmSmall(true, false, 4, 8, 3, H_prime, 4, dffn_pre, 8, dW_1, 8, false)
+	for i := range 4 {
+		for j := range 8 {
+			dW_1[i*8+j] = H_prime[i]*dffn_pre[j] + H_prime[4+i]*dffn_pre[8+j] + H_prime[8+i]*dffn_pre[16+j]
+		}
+	}
 
 	// fused epilogue:
 	//
@@ -860,15 +910,31 @@ func (m *Model) backward() error {
 
 	// grad of attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
 	// dattn_out = dresid1 · Woᵀ
-	GemmSmall(false, true, 3, 4, 4, dresid1, 4, Wo, 4, dattn_out, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			dattn_out[i*4+j] = dresid1[i*4]*Wo[j*4] + dresid1[i*4+1]*Wo[j*4+1] + dresid1[i*4+2]*Wo[j*4+2] + dresid1[i*4+3]*Wo[j*4+3]
+		}
+	}
 	// dWo = attn_outᵀ · dresid1
-	GemmSmall(true, false, 4, 4, 3, attn_out, 4, dresid1, 4, dWo, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			dWo[i*4+j] = attn_out[i]*dresid1[j] + attn_out[4+i]*dresid1[4+j] + attn_out[8+i]*dresid1[8+j]
+		}
+	}
 
 	// grad of attn_out = attn_weights · V  (models/tinydecoder/tinydecoder.go:62)
 	// dattn_weights = dattn_out · Vᵀ
-	GemmSmall(false, true, 3, 3, 4, dattn_out, 4, V, 4, dattn_weights, 3, false)
+	for i := range 3 {
+		for j := range 3 {
+			dattn_weights[i*3+j] = dattn_out[i*4]*V[j*4] + dattn_out[i*4+1]*V[j*4+1] + dattn_out[i*4+2]*V[j*4+2] + dattn_out[i*4+3]*V[j*4+3]
+		}
+	}
 	// dV = attn_weightsᵀ · dattn_out
-	GemmSmall(true, false, 3, 4, 3, attn_weights, 3, dattn_out, 4, dV, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			dV[i*4+j] = attn_weights[i]*dattn_out[j] + attn_weights[3+i]*dattn_out[4+j] + attn_weights[6+i]*dattn_out[8+j]
+		}
+	}
 
 	// grad of attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
 	// t76 = attn_weights ⊙ (dattn_weights − Σ(dattn_weights ⊙ attn_weights))
@@ -882,25 +948,53 @@ func (m *Model) backward() error {
 
 	// grad of t21 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
 	// dQ = t78 · K
-	GemmSmall(false, false, 3, 4, 3, t78, 3, K, 4, dQ, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			dQ[i*4+j] = t78[i*3]*K[j] + t78[i*3+1]*K[4+j] + t78[i*3+2]*K[8+j]
+		}
+	}
 	// dK = t78ᵀ · Q
-	GemmSmall(true, false, 3, 4, 3, t78, 3, Q, 4, dK, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			dK[i*4+j] = t78[i]*Q[j] + t78[3+i]*Q[4+j] + t78[6+i]*Q[8+j]
+		}
+	}
 
 	// grad of V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	// t81 = dV · Wvᵀ
-	GemmSmall(false, true, 3, 4, 4, dV, 4, Wv, 4, t81, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			t81[i*4+j] = dV[i*4]*Wv[j*4] + dV[i*4+1]*Wv[j*4+1] + dV[i*4+2]*Wv[j*4+2] + dV[i*4+3]*Wv[j*4+3]
+		}
+	}
 	// dWv = X_primeᵀ · dV
-	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dV, 4, dWv, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			dWv[i*4+j] = X_prime[i]*dV[j] + X_prime[4+i]*dV[4+j] + X_prime[8+i]*dV[8+j]
+		}
+	}
 
 	// grad of K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
 	// t83 = dK · Wkᵀ
-	GemmSmall(false, true, 3, 4, 4, dK, 4, Wk, 4, t83, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			t83[i*4+j] = dK[i*4]*Wk[j*4] + dK[i*4+1]*Wk[j*4+1] + dK[i*4+2]*Wk[j*4+2] + dK[i*4+3]*Wk[j*4+3]
+		}
+	}
 	// dWk = X_primeᵀ · dK
-	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dK, 4, dWk, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			dWk[i*4+j] = X_prime[i]*dK[j] + X_prime[4+i]*dK[4+j] + X_prime[8+i]*dK[8+j]
+		}
+	}
 
 	// grad of Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
 	// dWq = X_primeᵀ · dQ
-	GemmSmall(true, false, 4, 4, 3, X_prime, 4, dQ, 4, dWq, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			dWq[i*4+j] = X_prime[i]*dQ[j] + X_prime[4+i]*dQ[4+j] + X_prime[8+i]*dQ[8+j]
+		}
+	}
 
 	// fused epilogue:
 	//
@@ -1077,13 +1171,25 @@ func (m *Model) prefill() error {
 	}
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[4+j] + X_prime[i*4+2]*Wq[8+j] + X_prime[i*4+3]*Wq[12+j]
+		}
+	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[4+j] + X_prime[i*4+2]*Wk[8+j] + X_prime[i*4+3]*Wk[12+j]
+		}
+	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	GemmSmall(false, false, 3, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[4+j] + X_prime[i*4+2]*Wv[8+j] + X_prime[i*4+3]*Wv[12+j]
+		}
+	}
 
 	// fused attention:
 	//
@@ -1092,7 +1198,7 @@ func (m *Model) prefill() error {
 	//	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 	//	attn_weights = softmax(t28)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-	m.parallel(1, (*Model).fusedAttn_out_3, Q, K, V, attn_out)
+	m.fusedAttn_out_3(Q, K, V, attn_out)
 
 	// fused epilogue:
 	//
@@ -1129,7 +1235,11 @@ func (m *Model) prefill() error {
 	layerNormAffine(H_double_prime, nil, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
-	GemmSmall(false, true, 3, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
+	for i := range 3 {
+		for j := range 5 {
+			logits[i*5+j] = H_double_prime[i*4]*E[j*4] + H_double_prime[i*4+1]*E[j*4+1] + H_double_prime[i*4+2]*E[j*4+2] + H_double_prime[i*4+3]*E[j*4+3]
+		}
+	}
 
 	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
 	softmax(probs, logits, 3, 5, 1, false)
@@ -1209,13 +1319,19 @@ func (m *Model) decode() error {
 	}
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
-	GemmSmall(false, false, 1, 4, 4, X_prime, 4, Wq, 4, Q, 4, false)
+	for j := range 4 {
+		Q[j] = X_prime[0]*Wq[j] + X_prime[1]*Wq[4+j] + X_prime[2]*Wq[8+j] + X_prime[3]*Wq[12+j]
+	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	GemmSmall(false, false, 1, 4, 4, X_prime, 4, Wk, 4, K, 4, false)
+	for j := range 4 {
+		K[j] = X_prime[0]*Wk[j] + X_prime[1]*Wk[4+j] + X_prime[2]*Wk[8+j] + X_prime[3]*Wk[12+j]
+	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	GemmSmall(false, false, 1, 4, 4, X_prime, 4, Wv, 4, V, 4, false)
+	for j := range 4 {
+		V[j] = X_prime[0]*Wv[j] + X_prime[1]*Wv[4+j] + X_prime[2]*Wv[8+j] + X_prime[3]*Wv[12+j]
+	}
 
 	// attn_out = softmax(Q · [K_cache[:t]; K]ᵀ ⊙ 0.5) · [V_cache[:t]; V]  (models/tinydecoder/tinydecoder.go:62)
 	{
@@ -1273,7 +1389,9 @@ func (m *Model) decode() error {
 	layerNormAffine(H_double_prime, nil, resid2, ln2_gamma, ln2_beta, 1, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
-	GemmSmall(false, true, 1, 5, 4, H_double_prime, 4, E, 4, logits, 5, false)
+	for j := range 5 {
+		logits[j] = H_double_prime[0]*E[j*4] + H_double_prime[1]*E[j*4+1] + H_double_prime[2]*E[j*4+2] + H_double_prime[3]*E[j*4+3]
+	}
 
 	// probs = softmax(logits)  (models/tinydecoder/tinydecoder.go:73)
 	softmax(probs, logits, 1, 5, 1, false)
@@ -1307,28 +1425,26 @@ func (m *Model) decode() error {
 }
 
 // fusedAttn_out is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
-// 32 query rows at a time; the score matrices are never stored. The pool's
-// threads run it over ranges [lo, hi) of the matrices:
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t20 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t20 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t25 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 //	attn_weights = softmax(t25)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-func (m *Model) fusedAttn_out(lo, hi, thread int, v [][]float64) {
-	Q, K, V, attn_out := v[0], v[1], v[2], v[3]
-	for b := lo; b < hi; b++ {
+func (m *Model) fusedAttn_out(Q []float64, K []float64, V []float64, attn_out []float64) {
+	for b := range 1 {
 		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
 		for i0 := 0; i0 < 3; i0 += 32 {
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[thread*96 : thread*96+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1338,7 +1454,11 @@ func (m *Model) fusedAttn_out(lo, hi, thread int, v [][]float64) {
 //	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
 //	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
-	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[4+j] + attn_out[i*4+2]*Wo[8+j] + attn_out[i*4+3]*Wo[12+j]
+		}
+	}
 	for i := range 12 {
 		resid1v := X_prime[i] + attn_proj[i]
 		resid1[i] = resid1v
@@ -1351,7 +1471,11 @@ func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64,
 //	ffn_pre = t33 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
 //	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden(W_1 []float64, b_1 []float64, H_prime []float64, t33 []float64, ffn_hidden []float64) {
-	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t33, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			t33[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[8+j] + H_prime[i*4+2]*W_1[16+j] + H_prime[i*4+3]*W_1[24+j]
+		}
+	}
 	for i := range 3 {
 		for j := range 8 {
 			ffn_pre := t33[i*8+j] + b_1[j]
@@ -1367,7 +1491,17 @@ func (m *Model) fusedFfn_hidden(W_1 []float64, b_1 []float64, H_prime []float64,
 //	ffn_out = t36 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
 //	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
 func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t36 []float64, resid2 []float64) {
-	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t36, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			{
+				var s float64
+				for p := range 8 {
+					s += ffn_hidden[i*8+p] * W_2[p*4+j]
+				}
+				t36[i*4+j] = s
+			}
+		}
+	}
 	for i := range 3 {
 		for j := range 4 {
 			ffn_out := t36[i*4+j] + b_2[j]
@@ -1378,24 +1512,22 @@ func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn
 }
 
 // fusedAttn_out_2 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
-// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
-// threads run it over ranges [lo, hi) of the matrices:
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
 //	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 //	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-func (m *Model) fusedAttn_out_2(lo, hi, thread int, v [][]float64) {
-	Q, K, V, attn_weights, attn_out := v[0], v[1], v[2], v[3], v[4]
-	for b := lo; b < hi; b++ {
+func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weights []float64, attn_out []float64) {
+	for b := range 1 {
 		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
 		wb := attn_weights[b*9:]
 		for i0 := 0; i0 < 3; i0 += 32 {
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[thread*96 : thread*96+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
@@ -1403,7 +1535,7 @@ func (m *Model) fusedAttn_out_2(lo, hi, thread int, v [][]float64) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1413,7 +1545,11 @@ func (m *Model) fusedAttn_out_2(lo, hi, thread int, v [][]float64) {
 //	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
 //	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
-	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[4+j] + attn_out[i*4+2]*Wo[8+j] + attn_out[i*4+3]*Wo[12+j]
+		}
+	}
 	for i := range 12 {
 		resid1v := X_prime[i] + attn_proj[i]
 		resid1[i] = resid1v
@@ -1426,7 +1562,11 @@ func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float6
 //	ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
 //	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float64, t34 []float64, ffn_pre []float64, ffn_hidden []float64) {
-	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t34, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			t34[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[8+j] + H_prime[i*4+2]*W_1[16+j] + H_prime[i*4+3]*W_1[24+j]
+		}
+	}
 	for i := range 3 {
 		for j := range 8 {
 			ffn_prev := t34[i*8+j] + b_1[j]
@@ -1443,7 +1583,17 @@ func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float6
 //	ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
 //	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
 func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t37 []float64, resid2 []float64) {
-	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t37, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			{
+				var s float64
+				for p := range 8 {
+					s += ffn_hidden[i*8+p] * W_2[p*4+j]
+				}
+				t37[i*4+j] = s
+			}
+		}
+	}
 	for i := range 3 {
 		for j := range 4 {
 			ffn_out := t37[i*4+j] + b_2[j]
@@ -1459,7 +1609,11 @@ func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, f
 //	t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
 //	dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float64, dffn_hidden []float64, dffn_pre []float64) {
-	GemmSmall(false, true, 3, 8, 4, dresid2, 4, W_2, 4, dffn_hidden, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			dffn_hidden[i*8+j] = dresid2[i*4]*W_2[j*4] + dresid2[i*4+1]*W_2[j*4+1] + dresid2[i*4+2]*W_2[j*4+2] + dresid2[i*4+3]*W_2[j*4+3]
+		}
+	}
 	for i := range 24 {
 		t61 := ffn_pre[i] > 0
 		dffn_prev := where(t61, dffn_hidden[i], 0)
@@ -1472,7 +1626,17 @@ func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float6
 //	t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
 //	dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
 func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float64, t64 []float64, dH_prime []float64) {
-	GemmSmall(false, true, 3, 4, 8, dffn_pre, 8, W_1, 8, t64, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			{
+				var s float64
+				for p := range 8 {
+					s += dffn_pre[i*8+p] * W_1[j*8+p]
+				}
+				t64[i*4+j] = s
+			}
+		}
+	}
 	for i := range 12 {
 		dH_primev := dresid2[i] + t64[i]
 		dH_prime[i] = dH_primev
@@ -1500,7 +1664,11 @@ func (m *Model) fusedT78(t76 []float64, t78 []float64) {
 //	t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
 //	dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
 func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81 []float64, t83 []float64, t85 []float64, dX_prime []float64) {
-	GemmSmall(false, true, 3, 4, 4, dQ, 4, Wq, 4, t85, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			t85[i*4+j] = dQ[i*4]*Wq[j*4] + dQ[i*4+1]*Wq[j*4+1] + dQ[i*4+2]*Wq[j*4+2] + dQ[i*4+3]*Wq[j*4+3]
+		}
+	}
 	for i := range 12 {
 		t87 := dresid1[i] + t81[i]
 		t88 := t87 + t83[i]
@@ -1514,7 +1682,11 @@ func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81
 //	t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
 //	dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
 func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float64, t90 []float64, dE []float64) {
-	GemmSmall(true, false, 5, 4, 3, dlogits, 5, H_double_prime, 4, t51, 4, false)
+	for i := range 5 {
+		for j := range 4 {
+			t51[i*4+j] = dlogits[i]*H_double_prime[j] + dlogits[5+i]*H_double_prime[4+j] + dlogits[10+i]*H_double_prime[8+j]
+		}
+	}
 	for i := range 20 {
 		dEv := t51[i] + t90[i]
 		dE[i] = dEv
@@ -1522,28 +1694,26 @@ func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float
 }
 
 // fusedAttn_out_3 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
-// 32 query rows at a time; the score matrices are never stored. The pool's
-// threads run it over ranges [lo, hi) of the matrices:
+// 32 query rows at a time; the score matrices are never stored:
 //
 //	t23 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
 //	scores = t23 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 //	t28 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
 //	attn_weights = softmax(t28)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
-func (m *Model) fusedAttn_out_3(lo, hi, thread int, v [][]float64) {
-	Q, K, V, attn_out := v[0], v[1], v[2], v[3]
-	for b := lo; b < hi; b++ {
+func (m *Model) fusedAttn_out_3(Q []float64, K []float64, V []float64, attn_out []float64) {
+	for b := range 1 {
 		qb, kb, vb, ob := Q[b*12:], K[b*12:], V[b*12:], attn_out[b*12:]
 		for i0 := 0; i0 < 3; i0 += 32 {
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
-			sc := m.scratch[thread*96 : thread*96+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			sc := m.scratch[:rows*n]
+			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1553,7 +1723,11 @@ func (m *Model) fusedAttn_out_3(lo, hi, thread int, v [][]float64) {
 //	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
 //	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1_3(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
-	GemmSmall(false, false, 3, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[4+j] + attn_out[i*4+2]*Wo[8+j] + attn_out[i*4+3]*Wo[12+j]
+		}
+	}
 	for i := range 12 {
 		resid1v := X_prime[i] + attn_proj[i]
 		resid1[i] = resid1v
@@ -1566,7 +1740,11 @@ func (m *Model) fusedResid1_3(Wo []float64, X_prime []float64, attn_out []float6
 //	ffn_pre = t36 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
 //	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden_3(W_1 []float64, b_1 []float64, H_prime []float64, t36 []float64, ffn_hidden []float64) {
-	GemmSmall(false, false, 3, 8, 4, H_prime, 4, W_1, 8, t36, 8, false)
+	for i := range 3 {
+		for j := range 8 {
+			t36[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[8+j] + H_prime[i*4+2]*W_1[16+j] + H_prime[i*4+3]*W_1[24+j]
+		}
+	}
 	for i := range 3 {
 		for j := range 8 {
 			ffn_pre := t36[i*8+j] + b_1[j]
@@ -1582,7 +1760,17 @@ func (m *Model) fusedFfn_hidden_3(W_1 []float64, b_1 []float64, H_prime []float6
 //	ffn_out = t39 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
 //	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
 func (m *Model) fusedResid2_3(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t39 []float64, resid2 []float64) {
-	GemmSmall(false, false, 3, 4, 8, ffn_hidden, 8, W_2, 4, t39, 4, false)
+	for i := range 3 {
+		for j := range 4 {
+			{
+				var s float64
+				for p := range 8 {
+					s += ffn_hidden[i*8+p] * W_2[p*4+j]
+				}
+				t39[i*4+j] = s
+			}
+		}
+	}
 	for i := range 3 {
 		for j := range 4 {
 			ffn_out := t39[i*4+j] + b_2[j]
@@ -1597,7 +1785,9 @@ func (m *Model) fusedResid2_3(W_2 []float64, b_2 []float64, H_prime []float64, f
 //	attn_proj = attn_out · Wo  (MatMul, models/tinydecoder/tinydecoder.go:63)
 //	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1_4(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
-	GemmSmall(false, false, 1, 4, 4, attn_out, 4, Wo, 4, attn_proj, 4, false)
+	for j := range 4 {
+		attn_proj[j] = attn_out[0]*Wo[j] + attn_out[1]*Wo[4+j] + attn_out[2]*Wo[8+j] + attn_out[3]*Wo[12+j]
+	}
 	for i := range 4 {
 		resid1v := X_prime[i] + attn_proj[i]
 		resid1[i] = resid1v
@@ -1610,7 +1800,9 @@ func (m *Model) fusedResid1_4(Wo []float64, X_prime []float64, attn_out []float6
 //	ffn_pre = t32 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
 //	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden_4(W_1 []float64, b_1 []float64, H_prime []float64, t32 []float64, ffn_hidden []float64) {
-	GemmSmall(false, false, 1, 8, 4, H_prime, 4, W_1, 8, t32, 8, false)
+	for j := range 8 {
+		t32[j] = H_prime[0]*W_1[j] + H_prime[1]*W_1[8+j] + H_prime[2]*W_1[16+j] + H_prime[3]*W_1[24+j]
+	}
 	for j := range 8 {
 		ffn_pre := t32[j] + b_1[j]
 		ffn_hiddenv := max(ffn_pre, 0)
@@ -1624,7 +1816,15 @@ func (m *Model) fusedFfn_hidden_4(W_1 []float64, b_1 []float64, H_prime []float6
 //	ffn_out = t35 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
 //	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
 func (m *Model) fusedResid2_4(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t35 []float64, resid2 []float64) {
-	GemmSmall(false, false, 1, 4, 8, ffn_hidden, 8, W_2, 4, t35, 4, false)
+	for j := range 4 {
+		{
+			var s float64
+			for p := range 8 {
+				s += ffn_hidden[p] * W_2[p*4+j]
+			}
+			t35[j] = s
+		}
+	}
 	for j := range 4 {
 		ffn_out := t35[j] + b_2[j]
 		resid2v := H_prime[j] + ffn_out
@@ -1637,7 +1837,7 @@ func (m *Model) fusedResid2_4(W_2 []float64, b_2 []float64, H_prime []float64, f
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float64)
-	views  [5][]float64
+	views  [1][]float64
 	n      int // views in use
 }
 

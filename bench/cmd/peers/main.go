@@ -231,8 +231,8 @@ func main() {
 	pyJob("xor", "PyTorch", 1, xorRow, "xor-torch", "--seed", *seed)
 	pyJob("xor", "PyTorch", 2, xorRow, "xor-torch", "--seed", *seed)
 	// (b) MLP
-	goJob("mlp", "mlc", 1, "gowork", mlpRow, "mlp-mlc")
 	for _, t := range []int{1, 2} {
+		goJob("mlp", "mlc", t, "gowork", mlpRow, "mlp-mlc")
 		goJob("mlp", "hand Go+gonum", t, "gowork", mlpRow, "mlp-gonum")
 		goJob("mlp", "Gorgonia", t, "gorgwork", mlpRow, "mlp")
 		pyJob("mlp", "NumPy", t, mlpRow, "mlp-numpy")

@@ -373,7 +373,9 @@ func (m *Model) backward() error {
 
 	// grad of t9 = a1 · W2  (models/xor/xor.go:41)
 	// dW2 = a1ᵀ · dz2
-	GemmSmall(true, false, 4, 1, 4, a1, 4, dz2, 1, dW2, 1, false)
+	for i := range 4 {
+		dW2[i] = a1[i]*dz2[0] + a1[4+i]*dz2[1] + a1[8+i]*dz2[2] + a1[12+i]*dz2[3]
+	}
 
 	// fused epilogue:
 	//
@@ -394,7 +396,11 @@ func (m *Model) backward() error {
 
 	// grad of t6 = X · W1  (models/xor/xor.go:39)
 	// dW1 = Xᵀ · dz1
-	GemmSmall(true, false, 2, 4, 4, X, 2, dz1, 4, dW1, 4, false)
+	for i := range 2 {
+		for j := range 4 {
+			dW1[i*4+j] = X[i]*dz1[j] + X[2+i]*dz1[4+j] + X[4+i]*dz1[8+j] + X[6+i]*dz1[12+j]
+		}
+	}
 	return nil
 }
 
@@ -437,7 +443,11 @@ func (m *Model) update() error {
 //	z1 = t5 + b1  (Add, models/xor/xor.go:39)
 //	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
 func (m *Model) fusedA1(X []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
-	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t5, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			t5[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[4+j]
+		}
+	}
 	for i := range 4 {
 		for j := range 4 {
 			z1 := t5[i*4+j] + b1[j]
@@ -453,7 +463,9 @@ func (m *Model) fusedA1(X []float64, W1 []float64, b1 []float64, t5 []float64, a
 //	z2 = t8 + b2  (Add, models/xor/xor.go:41)
 //	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
 func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64, yhat []float64) {
-	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t8, 1, false)
+	for i := range 4 {
+		t8[i] = a1[i*4]*W2[0] + a1[i*4+1]*W2[1] + a1[i*4+2]*W2[2] + a1[i*4+3]*W2[3]
+	}
 	for i := range 4 {
 		z2 := t8[i] + b2[0]
 		yhatv := sigmoid(z2)
@@ -467,7 +479,11 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 //	z1 = t6 + b1  (Add, models/xor/xor.go:39)
 //	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
 func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
-	GemmSmall(false, false, 4, 4, 2, X, 2, W1, 4, t6, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			t6[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[4+j]
+		}
+	}
 	for i := range 4 {
 		for j := range 4 {
 			z1v := t6[i*4+j] + b1[j]
@@ -484,7 +500,9 @@ func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64,
 //	z2 = t9 + b2  (Add, models/xor/xor.go:41)
 //	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
 func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
-	GemmSmall(false, false, 4, 1, 4, a1, 4, W2, 1, t9, 1, false)
+	for i := range 4 {
+		t9[i] = a1[i*4]*W2[0] + a1[i*4+1]*W2[1] + a1[i*4+2]*W2[2] + a1[i*4+3]*W2[3]
+	}
 	for i := range 4 {
 		z2v := t9[i] + b2[0]
 		yhatv := sigmoid(z2v)
@@ -511,7 +529,11 @@ func (m *Model) fusedDz2(y []float64, yhat []float64, dz2 []float64) {
 //	t20 = z1 > 0  (Greater, models/xor/xor.go:40)
 //	dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
 func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
-	GemmSmall(false, true, 4, 4, 1, dz2, 1, W2, 1, da1, 4, false)
+	for i := range 4 {
+		for j := range 4 {
+			da1[i*4+j] = dz2[i] * W2[j]
+		}
+	}
 	for i := range 16 {
 		t20 := z1[i] > 0
 		dz1v := where(t20, da1[i], 0)
