@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -153,6 +154,7 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 			locals.used[f.nm.name(x)] = true
 		}
 	}
+	vec, vecOnly := vectorTail(f, grp, shape)
 	loopBody := func(kf *fnGen) func(vars []string, idx string) []jen.Code {
 		return func(vars []string, idx string) []jen.Code {
 			local := map[*graph.Node]string{}
@@ -170,6 +172,12 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 						args[i] = kf.elem(x, shape, vars, idx)
 					}
 				}
+				if n == vec {
+					// GELU's input goes where its result will be; the
+					// vector call after the loop computes it in place.
+					stores = append(stores, kf.ref(n).Index(jen.Id(target)).Op("=").Add(args[0]))
+					continue
+				}
 				name := f.nm.name(n)
 				if slices.Contains(grp.Results, n) {
 					name += "v"
@@ -178,10 +186,29 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 				stmts = append(stmts, jen.Id(local[n]).Op(":=").Add(elemExprs[n.Op](kf, n, args)))
 			}
 			for _, r := range grp.Results {
-				stores = append(stores, kf.ref(r).Index(jen.Id(target)).Op("=").Id(local[r]))
+				if r != vec {
+					stores = append(stores, kf.ref(r).Index(jen.Id(target)).Op("=").Id(local[r]))
+				}
 			}
 			return append(stmts, stores...)
 		}
+	}
+	// vecCall is the row-vector call of vec over elements [from, to), or
+	// over whole buffers when from is "".
+	vecCall := func(kf *fnGen, from, to string) jen.Code {
+		view := func(x *graph.Node) jen.Code {
+			if from == "" {
+				return kf.ref(x)
+			}
+			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
+		}
+		switch {
+		case vec.Op == graph.OpGELUGrad:
+			return jen.Id("geluGradRow").Call(view(vec), view(vec.Inputs[0]), view(vec.Inputs[1]))
+		case vecOnly:
+			return jen.Id("geluRow").Call(view(vec), view(vec.Inputs[0]))
+		}
+		return jen.Id("geluRow").Call(view(vec), view(vec)).Comment(f.nm.name(vec) + " = gelu(" + f.nm.name(vec.Inputs[0]) + "), in place")
 	}
 	flat := flatOK(shape, external)
 	sink := grp.Last()
@@ -195,16 +222,27 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
 		nest, extent := rangedLoops(shape, flat, loopBody(lf))
+		body := []jen.Code{nest}
+		if vec != nil {
+			from, to := "lo", "hi"
+			if inner := shape.Size() / extent; inner > 1 {
+				from, to = "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner)
+			}
+			body = append(body, vecCall(lf, from, to))
+			if vecOnly {
+				body = body[1:]
+			}
+		}
 		if grp.Producer == nil {
 			rangeDoc := doc(name) + fmt.Sprintf("\n\nThe pool's threads run it over ranges [lo, hi) of its outermost loop (%d).", extent)
-			if call, decl, ok := f.parallelKernel(lf, name, extent, []jen.Code{nest}, rangeDoc); ok {
+			if call, decl, ok := f.parallelKernel(lf, name, extent, body, rangeDoc); ok {
 				f.g.kernels = append(f.g.kernels, decl)
 				return []jen.Code{call}
 			}
 		} else {
 			rows := f.g.kernelNames.take(name + "Rows")
 			rangeDoc := fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
-			if call, decl, ok := kf.parallelKernel(lf, rows, extent, []jen.Code{nest}, rangeDoc); ok {
+			if call, decl, ok := kf.parallelKernel(lf, rows, extent, body, rangeDoc); ok {
 				body := append(emitMatMul(kf, grp.Producer), call)
 				out := f.kernelMethod(kf, name, body, doc(name))
 				f.g.kernels = append(f.g.kernels, decl)
@@ -217,8 +255,36 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	if grp.Producer != nil {
 		body = append(body, emitMatMul(kf, grp.Producer)...)
 	}
-	body = append(body, loops(shape, flat, loopBody(kf)))
+	if vec == nil || !vecOnly {
+		body = append(body, loops(shape, flat, loopBody(kf)))
+	}
+	if vec != nil {
+		body = append(body, vecCall(kf, "", ""))
+	}
 	return f.kernelMethod(kf, name, body, doc(name))
+}
+
+// vectorTail returns the last node of a loop group when it runs as a call
+// of a row-vector kernel after the loop (geluRow, geluGradRow): GELU and
+// its gradient are most of a float32 transformer's elementwise time, and
+// their exp vectorises (codegen/kernels/gelu_amd64.s). That is a GELU
+// whose operand has the loop's shape, or a GELUGrad alone in its group with
+// both operands of that shape. only reports that the node is the whole
+// group, so no loop is needed: the call reads its operands directly;
+// otherwise the loop stores GELU's operand into GELU's result and the call
+// works in place there (it cannot read another buffer, which a result of
+// the same loop might share).
+func vectorTail(f *fnGen, grp *graph.FusionGroup, shape graph.Shape) (vec *graph.Node, only bool) {
+	last := grp.Last()
+	if !f.f32() || !(last.Op == graph.OpGELU || last.Op == graph.OpGELUGrad && len(grp.Nodes) == 1) {
+		return nil, false
+	}
+	for _, x := range last.Inputs {
+		if !x.Type.Shape.Equal(shape) || x.Op == graph.OpConst || x.Type.DType != last.Type.DType {
+			return nil, false
+		}
+	}
+	return last, len(grp.Nodes) == 1
 }
 
 // kernelMethod adds body as the Model method name, taking every slice kf

@@ -2862,11 +2862,11 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t57 := t56[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t57)
-				h0_mlp_hidden[i*16384+j*256+k] = h0_mlp_hiddenv
+				h0_mlp_hidden[i*16384+j*256+k] = t57
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*16384:hi*16384], h0_mlp_hidden[lo*16384:hi*16384]) // h0_mlp_hidden = gelu(t57), in place
 }
 
 // fusedH0_resid2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3062,11 +3062,11 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t107 := t106[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t107)
-				h1_mlp_hidden[i*16384+j*256+k] = h1_mlp_hiddenv
+				h1_mlp_hidden[i*16384+j*256+k] = t107
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*16384:hi*16384], h1_mlp_hidden[lo*16384:hi*16384]) // h1_mlp_hidden = gelu(t107), in place
 }
 
 // fusedH1_resid2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3118,11 +3118,11 @@ func (m *Model) fusedMlm_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 64 {
 				t121 := t120[i*4096+j*64+k] + mlm_b[k]
-				mlm_hiddenv := gelu(t121)
-				mlm_hidden[i*4096+j*64+k] = mlm_hiddenv
+				mlm_hidden[i*4096+j*64+k] = t121
 			}
 		}
 	}
+	geluRow(mlm_hidden[lo*4096:hi*4096], mlm_hidden[lo*4096:hi*4096]) // mlm_hidden = gelu(t121), in place
 }
 
 // layerNormMlm_ln runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
@@ -3322,12 +3322,12 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t59v := t58[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t59v)
+				h0_mlp_hidden[i*16384+j*256+k] = t59v
 				t59[i*16384+j*256+k] = t59v
-				h0_mlp_hidden[i*16384+j*256+k] = h0_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*16384:hi*16384], h0_mlp_hidden[lo*16384:hi*16384]) // h0_mlp_hidden = gelu(t59), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3523,12 +3523,12 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 256 {
 				t109v := t108[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t109v)
+				h1_mlp_hidden[i*16384+j*256+k] = t109v
 				t109[i*16384+j*256+k] = t109v
-				h1_mlp_hidden[i*16384+j*256+k] = h1_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*16384:hi*16384], h1_mlp_hidden[lo*16384:hi*16384]) // h1_mlp_hidden = gelu(t109), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3580,12 +3580,12 @@ func (m *Model) fusedMlm_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 64 {
 				t123v := t122[i*4096+j*64+k] + mlm_b[k]
-				mlm_hiddenv := gelu(t123v)
+				mlm_hidden[i*4096+j*64+k] = t123v
 				t123[i*4096+j*64+k] = t123v
-				mlm_hidden[i*4096+j*64+k] = mlm_hiddenv
 			}
 		}
 	}
+	geluRow(mlm_hidden[lo*4096:hi*4096], mlm_hidden[lo*4096:hi*4096]) // mlm_hidden = gelu(t123), in place
 }
 
 // layerNormMlm_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
@@ -3673,10 +3673,7 @@ func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []floa
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedT168Rows(lo, hi, thread int, v [][]float32) {
 	t109, dh1_mlp_hidden, t168 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t168v := geluGrad(t109[i], dh1_mlp_hidden[i])
-		t168[i] = t168v
-	}
+	geluGradRow(t168[lo:hi], t109[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -3806,10 +3803,7 @@ func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedT227Rows(lo, hi, thread int, v [][]float32) {
 	t59, dh0_mlp_hidden, t227 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t227v := geluGrad(t59[i], dh0_mlp_hidden[i])
-		t227[i] = t227v
-	}
+	geluGradRow(t227[lo:hi], t59[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:

@@ -5919,11 +5919,11 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t53 := t52[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t53)
-				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
+				h0_mlp_hidden[i*65536+j*512+k] = t53
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t53), in place
 }
 
 // fusedH0_resid2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6102,11 +6102,11 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t103 := t102[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t103)
-				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
+				h1_mlp_hidden[i*65536+j*512+k] = t103
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t103), in place
 }
 
 // fusedH1_resid2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6285,11 +6285,11 @@ func (m *Model) fusedH2_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t153 := t152[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hiddenv := gelu(t153)
-				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
+				h2_mlp_hidden[i*65536+j*512+k] = t153
 			}
 		}
 	}
+	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t153), in place
 }
 
 // fusedH2_resid2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6468,11 +6468,11 @@ func (m *Model) fusedH3_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t203 := t202[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hiddenv := gelu(t203)
-				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
+				h3_mlp_hidden[i*65536+j*512+k] = t203
 			}
 		}
 	}
+	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t203), in place
 }
 
 // fusedH3_resid2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6661,12 +6661,12 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t54v := t53[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t54v)
+				h0_mlp_hidden[i*65536+j*512+k] = t54v
 				t54[i*65536+j*512+k] = t54v
-				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t54), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6849,12 +6849,12 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t104v := t103[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t104v)
+				h1_mlp_hidden[i*65536+j*512+k] = t104v
 				t104[i*65536+j*512+k] = t104v
-				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t104), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -7037,12 +7037,12 @@ func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t154v := t153[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hiddenv := gelu(t154v)
+				h2_mlp_hidden[i*65536+j*512+k] = t154v
 				t154[i*65536+j*512+k] = t154v
-				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t154), in place
 }
 
 // fusedH2_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -7225,12 +7225,12 @@ func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t204v := t203[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hiddenv := gelu(t204v)
+				h3_mlp_hidden[i*65536+j*512+k] = t204v
 				t204[i*65536+j*512+k] = t204v
-				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t204), in place
 }
 
 // fusedH3_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -7283,10 +7283,7 @@ func (m *Model) fusedT235(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []floa
 // outermost loop (524288), on a thread of the pool.
 func (m *Model) fusedT235Rows(lo, hi, thread int, v [][]float32) {
 	t204, dh3_mlp_hidden, t235 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t235v := geluGrad(t204[i], dh3_mlp_hidden[i])
-		t235[i] = t235v
-	}
+	geluGradRow(t235[lo:hi], t204[lo:hi], dh3_mlp_hidden[lo:hi])
 }
 
 // layerNormGradT245 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7398,10 +7395,7 @@ func (m *Model) fusedT294(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []floa
 // outermost loop (524288), on a thread of the pool.
 func (m *Model) fusedT294Rows(lo, hi, thread int, v [][]float32) {
 	t154, dh2_mlp_hidden, t294 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t294v := geluGrad(t154[i], dh2_mlp_hidden[i])
-		t294[i] = t294v
-	}
+	geluGradRow(t294[lo:hi], t154[lo:hi], dh2_mlp_hidden[lo:hi])
 }
 
 // layerNormGradT304 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7513,10 +7507,7 @@ func (m *Model) fusedT352(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []floa
 // outermost loop (524288), on a thread of the pool.
 func (m *Model) fusedT352Rows(lo, hi, thread int, v [][]float32) {
 	t104, dh1_mlp_hidden, t352 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t352v := geluGrad(t104[i], dh1_mlp_hidden[i])
-		t352[i] = t352v
-	}
+	geluGradRow(t352[lo:hi], t104[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
 // layerNormGradT362 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7628,10 +7619,7 @@ func (m *Model) fusedT410(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float
 // outermost loop (524288), on a thread of the pool.
 func (m *Model) fusedT410Rows(lo, hi, thread int, v [][]float32) {
 	t54, dh0_mlp_hidden, t410 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t410v := geluGrad(t54[i], dh0_mlp_hidden[i])
-		t410[i] = t410v
-	}
+	geluGradRow(t410[lo:hi], t54[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
 // layerNormGradT420 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7900,11 +7888,11 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t62 := t61[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t62)
-				h0_mlp_hidden[i*65536+j*512+k] = h0_mlp_hiddenv
+				h0_mlp_hidden[i*65536+j*512+k] = t62
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t62), in place
 }
 
 // fusedH0_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -8083,11 +8071,11 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t112 := t111[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t112)
-				h1_mlp_hidden[i*65536+j*512+k] = h1_mlp_hiddenv
+				h1_mlp_hidden[i*65536+j*512+k] = t112
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t112), in place
 }
 
 // fusedH1_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -8266,11 +8254,11 @@ func (m *Model) fusedH2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t162 := t161[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hiddenv := gelu(t162)
-				h2_mlp_hidden[i*65536+j*512+k] = h2_mlp_hiddenv
+				h2_mlp_hidden[i*65536+j*512+k] = t162
 			}
 		}
 	}
+	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t162), in place
 }
 
 // fusedH2_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -8449,11 +8437,11 @@ func (m *Model) fusedH3_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 128 {
 			for k := range 512 {
 				t212 := t211[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hiddenv := gelu(t212)
-				h3_mlp_hidden[i*65536+j*512+k] = h3_mlp_hiddenv
+				h3_mlp_hidden[i*65536+j*512+k] = t212
 			}
 		}
 	}
+	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t212), in place
 }
 
 // fusedH3_resid2_3 is one fused epilogue kernel over f32[8,128,128]:
@@ -8555,10 +8543,10 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t58 := t57[i*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := gelu(t58)
-			h0_mlp_hidden[i*512+k] = h0_mlp_hiddenv
+			h0_mlp_hidden[i*512+k] = t58
 		}
 	}
+	geluRow(h0_mlp_hidden, h0_mlp_hidden) // h0_mlp_hidden = gelu(t58), in place
 }
 
 // fusedH0_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
@@ -8645,10 +8633,10 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t104 := t103[i*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := gelu(t104)
-			h1_mlp_hidden[i*512+k] = h1_mlp_hiddenv
+			h1_mlp_hidden[i*512+k] = t104
 		}
 	}
+	geluRow(h1_mlp_hidden, h1_mlp_hidden) // h1_mlp_hidden = gelu(t104), in place
 }
 
 // fusedH1_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
@@ -8735,10 +8723,10 @@ func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t150 := t149[i*512+k] + h2_mlp_b1[k]
-			h2_mlp_hiddenv := gelu(t150)
-			h2_mlp_hidden[i*512+k] = h2_mlp_hiddenv
+			h2_mlp_hidden[i*512+k] = t150
 		}
 	}
+	geluRow(h2_mlp_hidden, h2_mlp_hidden) // h2_mlp_hidden = gelu(t150), in place
 }
 
 // fusedH2_resid2_4 is one fused epilogue kernel over f32[8,1,128]:
@@ -8825,10 +8813,10 @@ func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 	for i := range 8 {
 		for k := range 512 {
 			t196 := t195[i*512+k] + h3_mlp_b1[k]
-			h3_mlp_hiddenv := gelu(t196)
-			h3_mlp_hidden[i*512+k] = h3_mlp_hiddenv
+			h3_mlp_hidden[i*512+k] = t196
 		}
 	}
+	geluRow(h3_mlp_hidden, h3_mlp_hidden) // h3_mlp_hidden = gelu(t196), in place
 }
 
 // fusedH3_resid2_4 is one fused epilogue kernel over f32[8,1,128]:

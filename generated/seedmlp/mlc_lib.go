@@ -512,3 +512,25 @@ func maskedSoftmax[T float](row []T, vis int, scale float64) {
 	}
 	clear(row[vis:])
 }
+
+// geluRow sets dst[i] = gelu(x[i]). float32 rows go through the vector
+// kernel (geluVec32, among the kernels' files) when the CPU has one. dst
+// may be x.
+func geluRow[T float](dst, x []T) {
+	if d, ok := any(dst).([]float32); ok && geluVec32(d, any(x).([]float32)) {
+		return
+	}
+	for i, v := range x {
+		dst[i] = gelu(v)
+	}
+}
+
+// geluGradRow sets dst[i] = geluGrad(x[i], dy[i]), as geluRow does gelu.
+func geluGradRow[T float](dst, x, dy []T) {
+	if d, ok := any(dst).([]float32); ok && geluGradVec32(d, any(x).([]float32), any(dy).([]float32)) {
+		return
+	}
+	for i, v := range x {
+		dst[i] = geluGrad(v, dy[i])
+	}
+}

@@ -1,0 +1,93 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+)
+
+// geluRef and geluGradRef are GELU's tanh form and its derivative in
+// float64, the interpreter's definition.
+func geluRef(x float64) float64 {
+	return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+}
+
+func geluGradRef(x float64) float64 {
+	c := math.Sqrt(2 / math.Pi)
+	th := math.Tanh(c * (x + 0.044715*x*x*x))
+	return 0.5*(1+th) + 0.5*x*(1-th*th)*c*(1+3*0.044715*x*x)
+}
+
+// TestGeluVec32: the vector GELU and its gradient agree with the float64
+// definition to float32 rounding (4e-7 of max(1, |value|)) over every row
+// length up to 4 blocks plus a tail, in place and not, for ordinary and
+// extreme inputs; NaN stays NaN.
+func TestGeluVec32(t *testing.T) {
+	if !geluVec32(make([]float32, 1), make([]float32, 1)) {
+		t.Skip("no vector kernel on this build or CPU")
+	}
+	var xs []float32
+	for x := -12.0; x <= 12; x += 0.0173 {
+		xs = append(xs, float32(x))
+	}
+	xs = append(xs, 0, 1e-30, -1e-30, 50, -50, 1e4, -1e4, float32(math.Inf(1)), float32(math.Inf(-1)))
+	close := func(got float32, want float64) bool {
+		if math.IsInf(want, 0) || math.IsNaN(want) {
+			return float64(got) == want || math.IsNaN(want) && math.IsNaN(float64(got))
+		}
+		return math.Abs(float64(got)-want) <= 4e-7*math.Max(1, math.Abs(want))
+	}
+	dy := make([]float32, len(xs))
+	for i := range dy {
+		dy[i] = float32(1 + i%5)
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 31, 33, len(xs)} {
+		x := xs[len(xs)-n:]
+		y := make([]float32, n)
+		geluVec32(y, x)
+		g := make([]float32, n)
+		geluGradVec32(g, x, dy[:n])
+		for i, v := range x {
+			want := geluRef(float64(v))
+			if math.IsInf(float64(v), -1) { // the tanh form's −Inf·0 is NaN; −Inf·σ(−Inf) may be −Inf too
+				want = math.Inf(-1)
+				if math.IsNaN(float64(y[i])) {
+					want = math.NaN()
+				}
+			}
+			if !close(y[i], want) {
+				t.Fatalf("n=%d: gelu(%g) = %g, want %g", n, v, y[i], want)
+			}
+			wantG := float64(dy[i]) * geluGradRef(float64(v))
+			if !math.IsInf(float64(v), 0) && !close(g[i], wantG) { // the tanh form's is NaN there
+				t.Fatalf("n=%d: geluGrad(%g)·%g = %g, want %g", n, v, dy[i], g[i], wantG)
+			}
+		}
+		// In place gives the same values.
+		inPlace := append([]float32(nil), x...)
+		geluVec32(inPlace, inPlace)
+		for i := range inPlace {
+			if inPlace[i] != y[i] && !(math.IsNaN(float64(y[i])) && math.IsNaN(float64(inPlace[i]))) {
+				t.Fatalf("n=%d: in place gelu(%g) = %g, not %g", n, x[i], inPlace[i], y[i])
+			}
+		}
+	}
+	nan := []float32{float32(math.NaN()), 1, 2, 3, 4, 5, 6, 7, float32(math.NaN())}
+	out, outG := make([]float32, len(nan)), make([]float32, len(nan))
+	geluVec32(out, nan)
+	geluGradVec32(outG, nan, nan)
+	for _, i := range []int{0, 8} {
+		if !math.IsNaN(float64(out[i])) || !math.IsNaN(float64(outG[i])) {
+			t.Errorf("NaN in lane %d gave %g, %g", i, out[i], outG[i])
+		}
+	}
+}
+
+func BenchmarkGeluVec32(b *testing.B) {
+	x, y := make([]float32, 4096), make([]float32, 4096)
+	for i := range x {
+		x[i] = float32(i-2048) * 0.003
+	}
+	for range b.N {
+		geluVec32(y, x)
+	}
+}
