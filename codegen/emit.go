@@ -66,7 +66,7 @@ var elemExprs map[graph.Op]exprFn
 // emitElementwise emits a standalone elementwise op as one loop.
 func emitElementwise(f *fnGen, n *graph.Node) []jen.Code {
 	e := elemExprs[n.Op]
-	return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return e(f, n, a) })}
+	return f.elementwise(n, func(f *fnGen, a []jen.Code) jen.Code { return e(f, n, a) })
 }
 
 var emitters map[graph.Op]emitter
@@ -370,16 +370,18 @@ func emitTranspose(f *fnGen, n *graph.Node) []jen.Code {
 	x := n.Inputs[0]
 	in, out := x.Type.Shape, n.Type.Shape
 	ist := in.Strides()
-	return []jen.Code{loops(out, false, func(vars []string, _ string) []jen.Code {
-		var terms []string
-		for d, ax := range n.Attrs.Perm {
-			if out[d] == 1 {
-				continue
+	return f.loopKernel("transpose", n, out, false, func(f *fnGen) func(vars []string, idx string) []jen.Code {
+		return func(vars []string, _ string) []jen.Code {
+			var terms []string
+			for d, ax := range n.Attrs.Perm {
+				if out[d] == 1 {
+					continue
+				}
+				terms = append(terms, scaled(vars[d], ist[ax]))
 			}
-			terms = append(terms, scaled(vars[d], ist[ax]))
+			return []jen.Code{f.ref(n).Index(jen.Id(indexExpr(out, out, vars))).Op("=").Add(f.ref(x).Index(jen.Id(join(terms))))}
 		}
-		return []jen.Code{f.ref(n).Index(jen.Id(indexExpr(out, out, vars))).Op("=").Add(f.ref(x).Index(jen.Id(join(terms))))}
-	})}
+	})
 }
 
 func scaled(v string, stride int) string {
@@ -406,7 +408,7 @@ func emitReshape(f *fnGen, n *graph.Node) []jen.Code {
 		return nil // shares the operand's storage: nothing to do
 	}
 	if f.p.slots[x].region == inline {
-		return []jen.Code{f.elementwise(n, func(a []jen.Code) jen.Code { return f.elem(x, graph.Shape{}, nil, "0") })}
+		return f.elementwise(n, func(f *fnGen, a []jen.Code) jen.Code { return f.elem(x, graph.Shape{}, nil, "0") })
 	}
 	return []jen.Code{jen.Copy(f.ref(n), f.ref(x))}
 }
@@ -553,54 +555,83 @@ func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
 			iterms = append(iterms, scaled(vars[d], ist[d]))
 		}
 	}
-	read := f.to64(f.ref(x).Index(jen.Id(join(iterms))))
-	var init jen.Code = jen.Lit(0.0)
-	var acc jen.Code = jen.Id("s").Op("+=").Add(read)
-	if n.Op == graph.OpMax {
-		init = jen.Qual("math", "Inf").Call(jen.Lit(-1))
-		acc = jen.Id("s").Op("=").Id("maxNaN").Call(jen.Id("s"), read)
-	}
-	var result jen.Code = jen.Id("s")
-	if n.Op == graph.OpMean {
-		cnt := 1
-		for _, d := range red {
-			cnt *= in[d]
-		}
-		result = jen.Id("s").Op("/").Lit(float64(cnt))
-	}
-	// inner reduced loops
-	var inner jen.Code = acc
-	for i := len(red) - 1; i >= 0; i-- {
-		d := red[i]
-		if in[d] == 1 {
-			continue
-		}
-		inner = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(inner)
-	}
-	body := []jen.Code{
-		jen.Id("s").Op(":=").Add(init),
-		inner,
-		f.ref(n).Index(jen.Id(join(oterms))).Op("=").Add(f.toT(result)),
-	}
-	if f.f32() {
-		body[0] = jen.Var().Id("s").Float64().Op("=").Add(init)
-	}
-	// outer kept loops; axes of size one need no loop
-	var nest jen.Code = jen.Block(body...)
-	first := true
-	for i := len(keep) - 1; i >= 0; i-- {
-		d := keep[i]
-		if in[d] == 1 {
-			continue
-		}
-		if first {
-			nest = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(body...)
-			first = false
-		} else {
-			nest = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(nest)
+	// outer is the outermost kept axis with a loop, which the pool's
+	// threads split when the reduction is large (each output element is
+	// still summed in the same order, by one thread).
+	outer := -1
+	for _, d := range keep {
+		if in[d] != 1 {
+			outer = d
+			break
 		}
 	}
-	return []jen.Code{nest}
+	build := func(f *fnGen, ranged bool) jen.Code {
+		read := f.to64(f.ref(x).Index(jen.Id(join(iterms))))
+		var init jen.Code = jen.Lit(0.0)
+		var acc jen.Code = jen.Id("s").Op("+=").Add(read)
+		if n.Op == graph.OpMax {
+			init = jen.Qual("math", "Inf").Call(jen.Lit(-1))
+			acc = jen.Id("s").Op("=").Id("maxNaN").Call(jen.Id("s"), read)
+		}
+		var result jen.Code = jen.Id("s")
+		if n.Op == graph.OpMean {
+			cnt := 1
+			for _, d := range red {
+				cnt *= in[d]
+			}
+			result = jen.Id("s").Op("/").Lit(float64(cnt))
+		}
+		// inner reduced loops
+		var inner jen.Code = acc
+		for i := len(red) - 1; i >= 0; i-- {
+			d := red[i]
+			if in[d] == 1 {
+				continue
+			}
+			inner = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(in[d])).Block(inner)
+		}
+		body := []jen.Code{
+			jen.Id("s").Op(":=").Add(init),
+			inner,
+			f.ref(n).Index(jen.Id(join(oterms))).Op("=").Add(f.toT(result)),
+		}
+		if f.f32() {
+			body[0] = jen.Var().Id("s").Float64().Op("=").Add(init)
+		}
+		// outer kept loops; axes of size one need no loop
+		header := func(d int) jen.Code {
+			if ranged && d == outer {
+				return jen.Id(vars[d]).Op(":=").Id("lo").Op(";").Id(vars[d]).Op("<").Id("hi").Op(";").Id(vars[d]).Op("++")
+			}
+			return jen.Id(vars[d]).Op(":=").Range().Lit(in[d])
+		}
+		var nest jen.Code = jen.Block(body...)
+		first := true
+		for i := len(keep) - 1; i >= 0; i-- {
+			d := keep[i]
+			if in[d] == 1 {
+				continue
+			}
+			if first {
+				nest = jen.For(header(d)).Block(body...)
+				first = false
+			} else {
+				nest = jen.For(header(d)).Block(nest)
+			}
+		}
+		return nest
+	}
+	if outer >= 0 && f.g.splits(in.Size(), parallelMinElems) {
+		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		nest := build(lf, true)
+		name := f.g.kernelNames.take("reduce" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\n%d outputs along axis %d, on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), in[outer], outer)
+		if call, decl, ok := f.parallelKernel(lf, name, in[outer], []jen.Code{nest}, doc); ok {
+			f.g.kernels = append(f.g.kernels, decl)
+			return []jen.Code{call}
+		}
+	}
+	return []jen.Code{build(f, false)}
 }
 
 func axisDims(s graph.Shape, axis int) (outer, n, inner int) {

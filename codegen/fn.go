@@ -240,20 +240,22 @@ func flatOK(out graph.Shape, xs []*graph.Node) bool {
 	return true
 }
 
-// elementwise emits out[idx] = expr(operands...) over the output shape.
-func (f *fnGen) elementwise(n *graph.Node, expr func(a []jen.Code) jen.Code) jen.Code {
+// elementwise emits out[idx] = expr(f, operands...) over the output shape,
+// split between the pool's threads when it is large.
+func (f *fnGen) elementwise(n *graph.Node, expr func(f *fnGen, a []jen.Code) jen.Code) []jen.Code {
 	out := n.Type.Shape
-	flat := flatOK(out, n.Inputs)
-	return loops(out, flat, func(vars []string, idx string) []jen.Code {
-		args := make([]jen.Code, len(n.Inputs))
-		for i, x := range n.Inputs {
-			args[i] = f.elem(x, out, vars, idx)
+	return f.loopKernel("loop", n, out, flatOK(out, n.Inputs), func(f *fnGen) func(vars []string, idx string) []jen.Code {
+		return func(vars []string, idx string) []jen.Code {
+			args := make([]jen.Code, len(n.Inputs))
+			for i, x := range n.Inputs {
+				args[i] = f.elem(x, out, vars, idx)
+			}
+			target := idx
+			if target == "" {
+				target = indexExpr(out, out, vars)
+			}
+			return []jen.Code{f.ref(n).Index(jen.Id(target)).Op("=").Add(expr(f, args))}
 		}
-		target := idx
-		if target == "" {
-			target = indexExpr(out, out, vars)
-		}
-		return []jen.Code{f.ref(n).Index(jen.Id(target)).Op("=").Add(expr(args))}
 	})
 }
 

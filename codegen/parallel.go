@@ -150,3 +150,22 @@ func (f *fnGen) rowKernel(fn, method string, rows, elems int, args []rowArg) []j
 	}
 	return []jen.Code{build(f, false)}
 }
+
+// loopKernel emits the loop nest that computes n over shape (loops'
+// arguments; body builds the statements with the fnGen whose slices they
+// read): inline, or, when it is large enough, as a Model method named after
+// prefix and n that the pool's threads run over ranges of the outermost
+// loop.
+func (f *fnGen) loopKernel(prefix string, n *graph.Node, shape graph.Shape, flat bool, body func(f *fnGen) func(vars []string, idx string) []jen.Code) []jen.Code {
+	if shape.Size() > 1 && f.g.splits(shape.Size(), parallelMinElems) {
+		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		nest, extent := rangedLoops(shape, flat, body(lf))
+		name := f.g.kernelNames.take(prefix + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), extent)
+		if call, decl, ok := f.parallelKernel(lf, name, extent, []jen.Code{nest}, doc); ok {
+			f.g.kernels = append(f.g.kernels, decl)
+			return []jen.Code{call}
+		}
+	}
+	return []jen.Code{loops(shape, flat, body(f))}
+}

@@ -788,13 +788,7 @@ func (m *Model) predict() error {
 	}
 
 	// emb = wte[ids] + wpe  (models/bert/bert.go:72)
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 64 {
-				emb[i*4096+j*64+k] = t6[i*4096+j*64+k] + wpe[j*64+k]
-			}
-		}
-	}
+	m.parallel(8, (*Model).loopEmb, wpe, t6, emb)
 
 	// fused layernorm:
 	//
@@ -812,15 +806,7 @@ func (m *Model) predict() error {
 	// t31 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h0_attn_q = t31ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t31[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_q, t31, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -831,15 +817,7 @@ func (m *Model) predict() error {
 	// t35 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h0_attn_k = t35ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t35[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_k, t35, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -850,15 +828,7 @@ func (m *Model) predict() error {
 	// t39 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h0_attn_v = t39ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t39[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_v, t39, h0_attn_v)
 
 	// fused epilogue:
 	//
@@ -874,15 +844,7 @@ func (m *Model) predict() error {
 	m.parallel(32, (*Model).batchedH0_attn_context, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t48 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t48[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT48, h0_attn_context, t48)
 
 	// t49 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,64,64])  (models/bert/bert.go:97)
 
@@ -930,15 +892,7 @@ func (m *Model) predict() error {
 	// t83 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h1_attn_q = t83ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t83[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_q, t83, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -949,15 +903,7 @@ func (m *Model) predict() error {
 	// t87 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h1_attn_k = t87ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t87[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_k, t87, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -968,15 +914,7 @@ func (m *Model) predict() error {
 	// t91 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h1_attn_v = t91ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t91[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_v, t91, h1_attn_v)
 
 	// fused epilogue:
 	//
@@ -992,15 +930,7 @@ func (m *Model) predict() error {
 	m.parallel(32, (*Model).batchedH1_attn_context, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t98 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t98[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT98, h1_attn_context, t98)
 
 	// t99 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,64,64])  (models/bert/bert.go:97)
 
@@ -1194,13 +1124,7 @@ func (m *Model) forward() error {
 	}
 
 	// emb = wte[ids] + wpe  (models/bert/bert.go:72)
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 64 {
-				emb[i*4096+j*64+k] = t8[i*4096+j*64+k] + wpe[j*64+k]
-			}
-		}
-	}
+	m.parallel(8, (*Model).loopEmb_2, wpe, t8, emb)
 
 	// fused layernorm:
 	//
@@ -1218,15 +1142,7 @@ func (m *Model) forward() error {
 	// t33 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h0_attn_q = t33ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t33[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_q_2, t33, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -1237,15 +1153,7 @@ func (m *Model) forward() error {
 	// t37 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h0_attn_k = t37ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t37[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_k_2, t37, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -1256,15 +1164,7 @@ func (m *Model) forward() error {
 	// t41 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h0_attn_v = t41ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t41[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_v_2, t41, h0_attn_v)
 
 	// fused epilogue:
 	//
@@ -1280,15 +1180,7 @@ func (m *Model) forward() error {
 	m.parallel(32, (*Model).batchedH0_attn_context_2, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t50 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t50[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT50, h0_attn_context, t50)
 
 	// t51 = reshape(t50, [8,64,64])  (models/bert/bert.go:97)
 
@@ -1336,15 +1228,7 @@ func (m *Model) forward() error {
 	// t85 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h1_attn_q = t85ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t85[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_q_2, t85, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -1355,15 +1239,7 @@ func (m *Model) forward() error {
 	// t89 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h1_attn_k = t89ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t89[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_k_2, t89, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -1374,15 +1250,7 @@ func (m *Model) forward() error {
 	// t93 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
 
 	// h1_attn_v = t93ᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t93[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_v_2, t93, h1_attn_v)
 
 	// fused epilogue:
 	//
@@ -1398,15 +1266,7 @@ func (m *Model) forward() error {
 	m.parallel(32, (*Model).batchedH1_attn_context_2, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t100 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t100[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT100, h1_attn_context, t100)
 
 	// t101 = reshape(t100, [8,64,64])  (models/bert/bert.go:97)
 
@@ -1702,15 +1562,7 @@ func (m *Model) backward() error {
 
 	// grad of logits = mlm_ln · wteᵀ + mlm_bias  (models/bert/bert.go:112)
 	// dmlm_bias = Σ_[0,1](dlogits)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dlogits[i*32768+j*512+k])
-			}
-		}
-		dmlm_bias[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDmlm_bias, dlogits, dmlm_bias)
 
 	// grad of t128 = mlm_ln · wteᵀ  (models/bert/bert.go:112)
 	// dmlm_ln = dlogits · wte
@@ -1720,31 +1572,13 @@ func (m *Model) backward() error {
 
 	// grad of mlm_ln = (t125 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:111)
 	// dmlm_ln_beta = Σ_[0,1](dmlm_ln)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dmlm_ln[i*4096+j*64+k])
-			}
-		}
-		dmlm_ln_beta[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDmlm_ln_beta, dmlm_ln, dmlm_ln_beta)
 
 	// grad of t126 = t125 ⊙ mlm_ln_gamma  (models/bert/bert.go:111)
 	// t149 = dmlm_ln ⊙ t125
-	for i := range 32768 {
-		t149[i] = dmlm_ln[i] * t125[i]
-	}
+	m.parallel(32768, (*Model).loopT149, t125, dmlm_ln, t149)
 	// dmlm_ln_gamma = Σ_[0,1]((dmlm_ln ⊙ t125))
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t149[i*4096+j*64+k])
-			}
-		}
-		dmlm_ln_gamma[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDmlm_ln_gamma, t149, dmlm_ln_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -1754,21 +1588,11 @@ func (m *Model) backward() error {
 
 	// grad of mlm_hidden = gelu(t123)  (models/bert/bert.go:111)
 	// t152 = dmlm_hidden ⊙ gelu′(t123)
-	for i := range 32768 {
-		t152[i] = geluGrad(t123[i], dmlm_hidden[i])
-	}
+	m.parallel(32768, (*Model).loopT152, t123, dmlm_hidden, t152)
 
 	// grad of t123 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:111)
 	// dmlm_b = Σ_[0,1](t152)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t152[i*4096+j*64+k])
-			}
-		}
-		dmlm_b[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDmlm_b, t152, dmlm_b)
 
 	// grad of t122 = h1_ln2 · mlm_W  (models/bert/bert.go:111)
 	// dh1_ln2 = t152 · mlm_Wᵀ
@@ -1780,31 +1604,13 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln2 = (t114 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:98)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_ln2[i*4096+j*64+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
 	// grad of t115 = t114 ⊙ h1_ln2_gamma  (models/bert/bert.go:98)
 	// t160 = dh1_ln2 ⊙ t114
-	for i := range 32768 {
-		t160[i] = dh1_ln2[i] * t114[i]
-	}
+	m.parallel(32768, (*Model).loopT160, t114, dh1_ln2, t160)
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t114))
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t160[i*4096+j*64+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_ln2_gamma, t160, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -1814,15 +1620,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/bert/bert.go:89)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_resid2[i*4096+j*64+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
 	// grad of t111 = h1_mlp_hidden · h1_mlp_W2  (models/bert/bert.go:89)
 	// t165 = reshape(h1_mlp_hidden, [512,256])
@@ -1838,15 +1636,7 @@ func (m *Model) backward() error {
 
 	// grad of t109 = h1_ln1 · h1_mlp_W1 + h1_mlp_b1  (models/bert/bert.go:88)
 	// dh1_mlp_b1 = Σ_[0,1](t168)
-	for k := range 256 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t168[i*16384+j*256+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	m.parallel(256, (*Model).reduceDh1_mlp_b1, t168, dh1_mlp_b1)
 
 	// grad of t108 = h1_ln1 · h1_mlp_W1  (models/bert/bert.go:88)
 	// t171 = reshape(h1_ln1, [512,64])
@@ -1862,31 +1652,13 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln1 = (t105 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/bert/bert.go:97)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_ln1[i*4096+j*64+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
 	// grad of t106 = t105 ⊙ h1_ln1_gamma  (models/bert/bert.go:97)
 	// t177 = dh1_ln1 ⊙ t105
-	for i := range 32768 {
-		t177[i] = dh1_ln1[i] * t105[i]
-	}
+	m.parallel(32768, (*Model).loopT177, t105, dh1_ln1, t177)
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t105))
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t177[i*4096+j*64+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_ln1_gamma, t177, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -1896,15 +1668,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_out = t101 · h1_attn_Wo + h1_attn_bo  (models/bert/bert.go:97)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_resid1[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
 	// grad of t102 = (reshape(t100, [8,64,64])) · h1_attn_Wo  (models/bert/bert.go:97)
 	// t181 = dh1_resid1 · h1_attn_Woᵀ
@@ -1919,15 +1683,7 @@ func (m *Model) backward() error {
 
 	// grad of t100 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// dh1_attn_context = (reshape(t181, [8,64,4,16]))ᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					dh1_attn_context[i*4096+j*1024+k*16+l] = t185[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeDh1_attn_context, t185, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:97)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -1953,30 +1709,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_v = t93ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t195 = dh1_attn_vᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t195[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT195, dh1_attn_v, t195)
 
 	// grad of t93 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
 	// dh1_attn_v_proj = reshape(t195, [8,64,64])
 
 	// grad of h1_attn_v_proj = h0_ln2 · h1_attn_Wv + h1_attn_bv  (models/bert/bert.go:97)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_v_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
 	// grad of t91 = h0_ln2 · h1_attn_Wv  (models/bert/bert.go:97)
 	// t198 = dh1_attn_v_proj · h1_attn_Wvᵀ
@@ -1988,30 +1728,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_k = t89ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t202 = dh1_attn_kᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t202[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT202, dh1_attn_k, t202)
 
 	// grad of t89 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
 	// dh1_attn_k_proj = reshape(t202, [8,64,64])
 
 	// grad of h1_attn_k_proj = h0_ln2 · h1_attn_Wk + h1_attn_bk  (models/bert/bert.go:97)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_k_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
 	// grad of t87 = h0_ln2 · h1_attn_Wk  (models/bert/bert.go:97)
 	// t205 = dh1_attn_k_proj · h1_attn_Wkᵀ
@@ -2022,30 +1746,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_q = t85ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t208 = dh1_attn_qᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t208[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT208, dh1_attn_q, t208)
 
 	// grad of t85 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
 	// dh1_attn_q_proj = reshape(t208, [8,64,64])
 
 	// grad of h1_attn_q_proj = h0_ln2 · h1_attn_Wq + h1_attn_bq  (models/bert/bert.go:97)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_q_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
 	// grad of t83 = h0_ln2 · h1_attn_Wq  (models/bert/bert.go:97)
 	// t212 = reshape(t208, [512,64])
@@ -2062,31 +1770,13 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln2 = (t64 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/bert/bert.go:98)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_ln2[i*4096+j*64+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
 	// grad of t65 = t64 ⊙ h0_ln2_gamma  (models/bert/bert.go:98)
 	// t219 = dh0_ln2 ⊙ t64
-	for i := range 32768 {
-		t219[i] = dh0_ln2[i] * t64[i]
-	}
+	m.parallel(32768, (*Model).loopT219, t64, dh0_ln2, t219)
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t64))
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t219[i*4096+j*64+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_ln2_gamma, t219, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2096,15 +1786,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/bert/bert.go:89)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_resid2[i*4096+j*64+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
 	// grad of t61 = h0_mlp_hidden · h0_mlp_W2  (models/bert/bert.go:89)
 	// t224 = reshape(h0_mlp_hidden, [512,256])
@@ -2120,15 +1802,7 @@ func (m *Model) backward() error {
 
 	// grad of t59 = h0_ln1 · h0_mlp_W1 + h0_mlp_b1  (models/bert/bert.go:88)
 	// dh0_mlp_b1 = Σ_[0,1](t227)
-	for k := range 256 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t227[i*16384+j*256+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	m.parallel(256, (*Model).reduceDh0_mlp_b1, t227, dh0_mlp_b1)
 
 	// grad of t58 = h0_ln1 · h0_mlp_W1  (models/bert/bert.go:88)
 	// t230 = reshape(h0_ln1, [512,64])
@@ -2144,31 +1818,13 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln1 = (t55 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/bert/bert.go:97)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_ln1[i*4096+j*64+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
 	// grad of t56 = t55 ⊙ h0_ln1_gamma  (models/bert/bert.go:97)
 	// t236 = dh0_ln1 ⊙ t55
-	for i := range 32768 {
-		t236[i] = dh0_ln1[i] * t55[i]
-	}
+	m.parallel(32768, (*Model).loopT236, t55, dh0_ln1, t236)
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t55))
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t236[i*4096+j*64+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_ln1_gamma, t236, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2178,15 +1834,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_out = t51 · h0_attn_Wo + h0_attn_bo  (models/bert/bert.go:97)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_resid1[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
 	// grad of t52 = (reshape(t50, [8,64,64])) · h0_attn_Wo  (models/bert/bert.go:97)
 	// t240 = dh0_resid1 · h0_attn_Woᵀ
@@ -2201,15 +1849,7 @@ func (m *Model) backward() error {
 
 	// grad of t50 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// dh0_attn_context = (reshape(t240, [8,64,4,16]))ᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 16 {
-					dh0_attn_context[i*4096+j*1024+k*16+l] = t244[i*4096+j*16+k*64+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeDh0_attn_context, t244, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:97)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -2235,30 +1875,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_v = t41ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t253 = dh0_attn_vᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t253[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT253, dh0_attn_v, t253)
 
 	// grad of t41 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:97)
 	// dh0_attn_v_proj = reshape(t253, [8,64,64])
 
 	// grad of h0_attn_v_proj = emb_ln · h0_attn_Wv + h0_attn_bv  (models/bert/bert.go:97)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_v_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
 	// grad of t39 = emb_ln · h0_attn_Wv  (models/bert/bert.go:97)
 	// t256 = dh0_attn_v_proj · h0_attn_Wvᵀ
@@ -2270,30 +1894,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_k = t37ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t260 = dh0_attn_kᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t260[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT260, dh0_attn_k, t260)
 
 	// grad of t37 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:97)
 	// dh0_attn_k_proj = reshape(t260, [8,64,64])
 
 	// grad of h0_attn_k_proj = emb_ln · h0_attn_Wk + h0_attn_bk  (models/bert/bert.go:97)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_k_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
 	// grad of t35 = emb_ln · h0_attn_Wk  (models/bert/bert.go:97)
 	// t263 = dh0_attn_k_proj · h0_attn_Wkᵀ
@@ -2304,30 +1912,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_q = t33ᵀ[0,2,1,3]  (models/bert/bert.go:97)
 	// t266 = dh0_attn_qᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 16 {
-					t266[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT266, dh0_attn_q, t266)
 
 	// grad of t33 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:97)
 	// dh0_attn_q_proj = reshape(t266, [8,64,64])
 
 	// grad of h0_attn_q_proj = emb_ln · h0_attn_Wq + h0_attn_bq  (models/bert/bert.go:97)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_q_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
 	// grad of t31 = emb_ln · h0_attn_Wq  (models/bert/bert.go:97)
 	// t270 = reshape(t266, [512,64])
@@ -2344,31 +1936,13 @@ func (m *Model) backward() error {
 
 	// grad of emb_ln = (t12 ⊙ emb_ln_gamma) + emb_ln_beta  (models/bert/bert.go:74)
 	// demb_ln_beta = Σ_[0,1](demb_ln)
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(demb_ln[i*4096+j*64+k])
-			}
-		}
-		demb_ln_beta[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDemb_ln_beta, demb_ln, demb_ln_beta)
 
 	// grad of t13 = t12 ⊙ emb_ln_gamma  (models/bert/bert.go:74)
 	// t277 = demb_ln ⊙ t12
-	for i := range 32768 {
-		t277[i] = demb_ln[i] * t12[i]
-	}
+	m.parallel(32768, (*Model).loopT277, t12, demb_ln, t277)
 	// demb_ln_gamma = Σ_[0,1]((demb_ln ⊙ t12))
-	for k := range 64 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t277[i*4096+j*64+k])
-			}
-		}
-		demb_ln_gamma[k] = float32(s)
-	}
+	m.parallel(64, (*Model).reduceDemb_ln_gamma, t277, demb_ln_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2378,15 +1952,7 @@ func (m *Model) backward() error {
 
 	// grad of emb = wte[ids] + wpe  (models/bert/bert.go:72)
 	// dwpe = Σ_[0](demb)
-	for j := range 64 {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(demb[i*4096+j*64+k])
-			}
-			dwpe[j*64+k] = float32(s)
-		}
-	}
+	m.parallel(64, (*Model).reduceDwpe, demb, dwpe)
 
 	// grad of t8 = wte[ids]  (models/bert/bert.go:72)
 	// t281 = scatter_add(ids → demb)
@@ -2694,6 +2260,19 @@ func (m *Model) update() error {
 	return nil
 }
 
+// loopEmb computes emb = t6 + wpe over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) loopEmb(lo, hi, thread int, v [][]float32) {
+	wpe, t6, emb := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 64 {
+				emb[i*4096+j*64+k] = t6[i*4096+j*64+k] + wpe[j*64+k]
+			}
+		}
+	}
+}
+
 // layerNormEmb_ln runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormEmb_ln(lo, hi, thread int, v [][]float32) {
 	emb, emb_ln_gamma, emb_ln_beta, emb_ln := v[0], v[1], v[2], v[3]
@@ -2723,6 +2302,21 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q computes h0_attn_q = t31ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
+	t31, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h0_attn_q[i*4096+j*1024+k*16+l] = t31[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t33 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:97)
@@ -2746,6 +2340,21 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_k computes h0_attn_k = t35ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
+	t35, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h0_attn_k[i*4096+j*1024+k*16+l] = t35[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_v_proj is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t37 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:97)
@@ -2764,6 +2373,21 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 64 {
 				h0_attn_v_projv := t37[i*4096+j*64+k] + h0_attn_bv[k]
 				h0_attn_v_proj[i*4096+j*64+k] = h0_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_v computes h0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
+	t39, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h0_attn_v[i*4096+j*1024+k*16+l] = t39[i*4096+j*16+k*64+l]
+				}
 			}
 		}
 	}
@@ -2810,6 +2434,21 @@ func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
+	}
+}
+
+// transposeT48 computes t48 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT48(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t48 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t48[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
 	}
 }
 
@@ -2923,6 +2562,21 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q computes h1_attn_q = t83ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
+	t83, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h1_attn_q[i*4096+j*1024+k*16+l] = t83[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t85 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:97)
@@ -2946,6 +2600,21 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_k computes h1_attn_k = t87ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
+	t87, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h1_attn_k[i*4096+j*1024+k*16+l] = t87[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_v_proj is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t89 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:97)
@@ -2964,6 +2633,21 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 64 {
 				h1_attn_v_projv := t89[i*4096+j*64+k] + h1_attn_bv[k]
 				h1_attn_v_proj[i*4096+j*64+k] = h1_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_v computes h1_attn_v = t91ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
+	t91, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h1_attn_v[i*4096+j*1024+k*16+l] = t91[i*4096+j*16+k*64+l]
+				}
 			}
 		}
 	}
@@ -3010,6 +2694,21 @@ func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
+	}
+}
+
+// transposeT98 computes t98 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t98 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t98[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
 	}
 }
 
@@ -3154,6 +2853,19 @@ func (m *Model) fusedLogitsRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// loopEmb_2 computes emb = t8 + wpe over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) loopEmb_2(lo, hi, thread int, v [][]float32) {
+	wpe, t8, emb := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 64 {
+				emb[i*4096+j*64+k] = t8[i*4096+j*64+k] + wpe[j*64+k]
+			}
+		}
+	}
+}
+
 // layerNormEmb_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormEmb_ln_2(lo, hi, thread int, v [][]float32) {
 	emb, emb_ln_gamma, emb_ln_beta, t12, emb_ln := v[0], v[1], v[2], v[3], v[4]
@@ -3183,6 +2895,21 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q_2 computes h0_attn_q = t33ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t33, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h0_attn_q[i*4096+j*1024+k*16+l] = t33[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t35 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:97)
@@ -3206,6 +2933,21 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_k_2 computes h0_attn_k = t37ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t37, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h0_attn_k[i*4096+j*1024+k*16+l] = t37[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t39 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:97)
@@ -3224,6 +2966,21 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 64 {
 				h0_attn_v_projv := t39[i*4096+j*64+k] + h0_attn_bv[k]
 				h0_attn_v_proj[i*4096+j*64+k] = h0_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_v_2 computes h0_attn_v = t41ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t41, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h0_attn_v[i*4096+j*1024+k*16+l] = t41[i*4096+j*16+k*64+l]
+				}
 			}
 		}
 	}
@@ -3270,6 +3027,21 @@ func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
+	}
+}
+
+// transposeT50 computes t50 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT50(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t50 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t50[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
 	}
 }
 
@@ -3384,6 +3156,21 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q_2 computes h1_attn_q = t85ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t85, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h1_attn_q[i*4096+j*1024+k*16+l] = t85[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t87 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:97)
@@ -3407,6 +3194,21 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_k_2 computes h1_attn_k = t89ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t89, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h1_attn_k[i*4096+j*1024+k*16+l] = t89[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t91 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:97)
@@ -3425,6 +3227,21 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 64 {
 				h1_attn_v_projv := t91[i*4096+j*64+k] + h1_attn_bv[k]
 				h1_attn_v_proj[i*4096+j*64+k] = h1_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_v_2 computes h1_attn_v = t93ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t93, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					h1_attn_v[i*4096+j*1024+k*16+l] = t93[i*4096+j*16+k*64+l]
+				}
 			}
 		}
 	}
@@ -3471,6 +3288,21 @@ func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
 		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
+	}
+}
+
+// transposeT100 computes t100 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT100(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t100 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t100[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
 	}
 }
 
@@ -3648,16 +3480,148 @@ func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDmlm_bias computes dmlm_bias = Σ_[0,1](dlogits) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDmlm_bias(lo, hi, thread int, v [][]float32) {
+	dlogits, dmlm_bias := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dlogits[i*32768+j*512+k])
+			}
+		}
+		dmlm_bias[k] = float32(s)
+	}
+}
+
+// reduceDmlm_ln_beta computes dmlm_ln_beta = Σ_[0,1](dmlm_ln) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDmlm_ln_beta(lo, hi, thread int, v [][]float32) {
+	dmlm_ln, dmlm_ln_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dmlm_ln[i*4096+j*64+k])
+			}
+		}
+		dmlm_ln_beta[k] = float32(s)
+	}
+}
+
+// loopT149 computes t149 = dmlm_ln ⊙ t125 over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT149(lo, hi, thread int, v [][]float32) {
+	t125, dmlm_ln, t149 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t149[i] = dmlm_ln[i] * t125[i]
+	}
+}
+
+// reduceDmlm_ln_gamma computes dmlm_ln_gamma = Σ_[0,1](t149) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDmlm_ln_gamma(lo, hi, thread int, v [][]float32) {
+	t149, dmlm_ln_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t149[i*4096+j*64+k])
+			}
+		}
+		dmlm_ln_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDmlm_hidden runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormGradDmlm_hidden(lo, hi, thread int, v [][]float32) {
 	mlm_ln_gamma, mlm_hidden, dmlm_ln, dmlm_hidden := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dmlm_hidden[lo*64:hi*64], mlm_hidden[lo*64:hi*64], dmlm_ln[lo*64:hi*64], mlm_ln_gamma, hi-lo, 64, 1e-12)
 }
 
+// loopT152 computes t152 = dmlm_hidden ⊙ gelu′(t123) over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT152(lo, hi, thread int, v [][]float32) {
+	t123, dmlm_hidden, t152 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t152[i] = geluGrad(t123[i], dmlm_hidden[i])
+	}
+}
+
+// reduceDmlm_b computes dmlm_b = Σ_[0,1](t152) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDmlm_b(lo, hi, thread int, v [][]float32) {
+	t152, dmlm_b := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t152[i*4096+j*64+k])
+			}
+		}
+		dmlm_b[k] = float32(s)
+	}
+}
+
+// reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh1_ln2, dh1_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_ln2[i*4096+j*64+k])
+			}
+		}
+		dh1_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT160 computes t160 = dh1_ln2 ⊙ t114 over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT160(lo, hi, thread int, v [][]float32) {
+	t114, dh1_ln2, t160 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t160[i] = dh1_ln2[i] * t114[i]
+	}
+}
+
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t160) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t160, dh1_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t160[i*4096+j*64+k])
+			}
+		}
+		dh1_ln2_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
 	h1_ln2_gamma, h1_resid2, dh1_ln2, dh1_resid2 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dh1_resid2[lo*64:hi*64], h1_resid2[lo*64:hi*64], dh1_ln2[lo*64:hi*64], h1_ln2_gamma, hi-lo, 64, 1e-12)
+}
+
+// reduceDh1_mlp_b2 computes dh1_mlp_b2 = Σ_[0,1](dh1_resid2) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_resid2[i*4096+j*64+k])
+			}
+		}
+		dh1_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT168 is one fused epilogue kernel over f32[8,64,256]:
@@ -3674,6 +3638,21 @@ func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []floa
 func (m *Model) fusedT168Rows(lo, hi, thread int, v [][]float32) {
 	t109, dh1_mlp_hidden, t168 := v[0], v[1], v[2]
 	geluGradRow(t168[lo:hi], t109[lo:hi], dh1_mlp_hidden[lo:hi])
+}
+
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t168) over [lo, hi) of its
+// 256 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t168, dh1_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t168[i*16384+j*256+k])
+			}
+		}
+		dh1_mlp_b1[k] = float32(s)
+	}
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -3695,10 +3674,79 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh1_ln1_beta computes dh1_ln1_beta = Σ_[0,1](dh1_ln1) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh1_ln1, dh1_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_ln1[i*4096+j*64+k])
+			}
+		}
+		dh1_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT177 computes t177 = dh1_ln1 ⊙ t105 over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT177(lo, hi, thread int, v [][]float32) {
+	t105, dh1_ln1, t177 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t177[i] = dh1_ln1[i] * t105[i]
+	}
+}
+
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t177) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t177, dh1_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t177[i*4096+j*64+k])
+			}
+		}
+		dh1_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDh1_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormGradDh1_resid1(lo, hi, thread int, v [][]float32) {
 	h1_ln1_gamma, h1_resid1, dh1_ln1, dh1_resid1 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dh1_resid1[lo*64:hi*64], h1_resid1[lo*64:hi*64], dh1_ln1[lo*64:hi*64], h1_ln1_gamma, hi-lo, 64, 1e-12)
+}
+
+// reduceDh1_attn_bo computes dh1_attn_bo = Σ_[0,1](dh1_resid1) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh1_resid1, dh1_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_resid1[i*4096+j*64+k])
+			}
+		}
+		dh1_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh1_attn_context computes dh1_attn_context = t185ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
+	t185, dh1_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					dh1_attn_context[i*4096+j*1024+k*16+l] = t185[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
@@ -3761,6 +3809,96 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT195 computes t195 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT195(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t195 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t195[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bv computes dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_attn_v_proj[i*4096+j*64+k])
+			}
+		}
+		dh1_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT202 computes t202 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT202(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t202 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t202[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bk computes dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_attn_k_proj[i*4096+j*64+k])
+			}
+		}
+		dh1_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT208 computes t208 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT208(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t208 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t208[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bq computes dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh1_attn_q_proj[i*4096+j*64+k])
+			}
+		}
+		dh1_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
@@ -3784,10 +3922,64 @@ func (m *Model) fusedDh0_ln2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh0_ln2_beta computes dh0_ln2_beta = Σ_[0,1](dh0_ln2) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh0_ln2, dh0_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_ln2[i*4096+j*64+k])
+			}
+		}
+		dh0_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT219 computes t219 = dh0_ln2 ⊙ t64 over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT219(lo, hi, thread int, v [][]float32) {
+	t64, dh0_ln2, t219 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t219[i] = dh0_ln2[i] * t64[i]
+	}
+}
+
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t219) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t219, dh0_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t219[i*4096+j*64+k])
+			}
+		}
+		dh0_ln2_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDh0_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormGradDh0_resid2(lo, hi, thread int, v [][]float32) {
 	h0_ln2_gamma, h0_resid2, dh0_ln2, dh0_resid2 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dh0_resid2[lo*64:hi*64], h0_resid2[lo*64:hi*64], dh0_ln2[lo*64:hi*64], h0_ln2_gamma, hi-lo, 64, 1e-12)
+}
+
+// reduceDh0_mlp_b2 computes dh0_mlp_b2 = Σ_[0,1](dh0_resid2) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_resid2[i*4096+j*64+k])
+			}
+		}
+		dh0_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT227 is one fused epilogue kernel over f32[8,64,256]:
@@ -3804,6 +3996,21 @@ func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float
 func (m *Model) fusedT227Rows(lo, hi, thread int, v [][]float32) {
 	t59, dh0_mlp_hidden, t227 := v[0], v[1], v[2]
 	geluGradRow(t227[lo:hi], t59[lo:hi], dh0_mlp_hidden[lo:hi])
+}
+
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t227) over [lo, hi) of its
+// 256 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t227, dh0_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t227[i*16384+j*256+k])
+			}
+		}
+		dh0_mlp_b1[k] = float32(s)
+	}
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -3825,10 +4032,79 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh0_ln1_beta computes dh0_ln1_beta = Σ_[0,1](dh0_ln1) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh0_ln1, dh0_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_ln1[i*4096+j*64+k])
+			}
+		}
+		dh0_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT236 computes t236 = dh0_ln1 ⊙ t55 over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT236(lo, hi, thread int, v [][]float32) {
+	t55, dh0_ln1, t236 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t236[i] = dh0_ln1[i] * t55[i]
+	}
+}
+
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t236) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t236, dh0_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t236[i*4096+j*64+k])
+			}
+		}
+		dh0_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDh0_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormGradDh0_resid1(lo, hi, thread int, v [][]float32) {
 	h0_ln1_gamma, h0_resid1, dh0_ln1, dh0_resid1 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dh0_resid1[lo*64:hi*64], h0_resid1[lo*64:hi*64], dh0_ln1[lo*64:hi*64], h0_ln1_gamma, hi-lo, 64, 1e-12)
+}
+
+// reduceDh0_attn_bo computes dh0_attn_bo = Σ_[0,1](dh0_resid1) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh0_resid1, dh0_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_resid1[i*4096+j*64+k])
+			}
+		}
+		dh0_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh0_attn_context computes dh0_attn_context = t244ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
+	t244, dh0_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 16 {
+					dh0_attn_context[i*4096+j*1024+k*16+l] = t244[i*4096+j*16+k*64+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
@@ -3891,6 +4167,96 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT253 computes t253 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT253(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t253 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t253[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bv computes dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_attn_v_proj[i*4096+j*64+k])
+			}
+		}
+		dh0_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT260 computes t260 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT260(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t260 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t260[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bk computes dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_attn_k_proj[i*4096+j*64+k])
+			}
+		}
+		dh0_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT266 computes t266 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT266(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t266 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 16 {
+					t266[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bq computes dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(dh0_attn_q_proj[i*4096+j*64+k])
+			}
+		}
+		dh0_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
 //
 //	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:97)
@@ -3914,10 +4280,64 @@ func (m *Model) fusedDemb_lnRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDemb_ln_beta computes demb_ln_beta = Σ_[0,1](demb_ln) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDemb_ln_beta(lo, hi, thread int, v [][]float32) {
+	demb_ln, demb_ln_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(demb_ln[i*4096+j*64+k])
+			}
+		}
+		demb_ln_beta[k] = float32(s)
+	}
+}
+
+// loopT277 computes t277 = demb_ln ⊙ t12 over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) loopT277(lo, hi, thread int, v [][]float32) {
+	t12, demb_ln, t277 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t277[i] = demb_ln[i] * t12[i]
+	}
+}
+
+// reduceDemb_ln_gamma computes demb_ln_gamma = Σ_[0,1](t277) over [lo, hi) of its
+// 64 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDemb_ln_gamma(lo, hi, thread int, v [][]float32) {
+	t277, demb_ln_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 64 {
+				s += float64(t277[i*4096+j*64+k])
+			}
+		}
+		demb_ln_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDemb runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormGradDemb(lo, hi, thread int, v [][]float32) {
 	emb, emb_ln_gamma, demb_ln, demb := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(demb[lo*64:hi*64], emb[lo*64:hi*64], demb_ln[lo*64:hi*64], emb_ln_gamma, hi-lo, 64, 1e-12)
+}
+
+// reduceDwpe computes dwpe = Σ_[0](demb) over [lo, hi) of its
+// 64 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
+	demb, dwpe := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		for k := range 64 {
+			var s float64 = 0.0
+			for i := range 8 {
+				s += float64(demb[i*4096+j*64+k])
+			}
+			dwpe[j*64+k] = float32(s)
+		}
+	}
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,64]:

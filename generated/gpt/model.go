@@ -1139,13 +1139,7 @@ func (m *Model) predict() error {
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 128 {
-				h_in[i*16384+j*128+k] = t3[i*16384+j*128+k] + wpe[j*128+k]
-			}
-		}
-	}
+	m.parallel(8, (*Model).loopH_in, wpe, t3, h_in)
 
 	// fused layernorm:
 	//
@@ -1163,15 +1157,7 @@ func (m *Model) predict() error {
 	// t27 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_q = t27ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t27[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_q, t27, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -1182,15 +1168,7 @@ func (m *Model) predict() error {
 	// t31 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_k = t31ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t31[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_k, t31, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -1201,15 +1179,7 @@ func (m *Model) predict() error {
 	// t35 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_v = t35ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t35[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_v, t35, h0_attn_v)
 
 	// fused attention:
 	//
@@ -1221,15 +1191,7 @@ func (m *Model) predict() error {
 	m.parallel(32, (*Model).fusedH0_attn_context, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t44[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT44, h0_attn_context, t44)
 
 	// t45 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -1277,15 +1239,7 @@ func (m *Model) predict() error {
 	// t79 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_q = t79ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t79[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_q, t79, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -1296,15 +1250,7 @@ func (m *Model) predict() error {
 	// t83 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_k = t83ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t83[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_k, t83, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -1315,15 +1261,7 @@ func (m *Model) predict() error {
 	// t87 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_v = t87ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t87[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_v, t87, h1_attn_v)
 
 	// fused attention:
 	//
@@ -1335,15 +1273,7 @@ func (m *Model) predict() error {
 	m.parallel(32, (*Model).fusedH1_attn_context, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t94[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT94, h1_attn_context, t94)
 
 	// t95 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -1391,15 +1321,7 @@ func (m *Model) predict() error {
 	// t129 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_q = t129ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t129[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_q, t129, h2_attn_q)
 
 	// fused epilogue:
 	//
@@ -1410,15 +1332,7 @@ func (m *Model) predict() error {
 	// t133 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_k = t133ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t133[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_k, t133, h2_attn_k)
 
 	// fused epilogue:
 	//
@@ -1429,15 +1343,7 @@ func (m *Model) predict() error {
 	// t137 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_v = t137ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t137[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_v, t137, h2_attn_v)
 
 	// fused attention:
 	//
@@ -1449,15 +1355,7 @@ func (m *Model) predict() error {
 	m.parallel(32, (*Model).fusedH2_attn_context, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
 
 	// t144 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t144[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT144, h2_attn_context, t144)
 
 	// t145 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -1505,15 +1403,7 @@ func (m *Model) predict() error {
 	// t179 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_q = t179ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t179[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_q, t179, h3_attn_q)
 
 	// fused epilogue:
 	//
@@ -1524,15 +1414,7 @@ func (m *Model) predict() error {
 	// t183 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_k = t183ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t183[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_k, t183, h3_attn_k)
 
 	// fused epilogue:
 	//
@@ -1543,15 +1425,7 @@ func (m *Model) predict() error {
 	// t187 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_v = t187ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t187[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_v, t187, h3_attn_v)
 
 	// fused attention:
 	//
@@ -1563,15 +1437,7 @@ func (m *Model) predict() error {
 	m.parallel(32, (*Model).fusedH3_attn_context, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
 
 	// t194 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t194[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT194, h3_attn_context, t194)
 
 	// t195 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -1808,13 +1674,7 @@ func (m *Model) forward() error {
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 128 {
-				h_in[i*16384+j*128+k] = t4[i*16384+j*128+k] + wpe[j*128+k]
-			}
-		}
-	}
+	m.parallel(8, (*Model).loopH_in_2, wpe, t4, h_in)
 
 	// fused layernorm:
 	//
@@ -1832,15 +1692,7 @@ func (m *Model) forward() error {
 	// t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t28[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_q_2, t28, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -1851,15 +1703,7 @@ func (m *Model) forward() error {
 	// t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t32[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_k_2, t32, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -1870,15 +1714,7 @@ func (m *Model) forward() error {
 	// t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_v_2, t36, h0_attn_v)
 
 	// fused attention:
 	//
@@ -1890,15 +1726,7 @@ func (m *Model) forward() error {
 	m.parallel(32, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t45[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT45, h0_attn_context, t45)
 
 	// t46 = reshape(t45, [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -1946,15 +1774,7 @@ func (m *Model) forward() error {
 	// t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t80[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_q_2, t80, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -1965,15 +1785,7 @@ func (m *Model) forward() error {
 	// t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t84[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_k_2, t84, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -1984,15 +1796,7 @@ func (m *Model) forward() error {
 	// t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_v_2, t88, h1_attn_v)
 
 	// fused attention:
 	//
@@ -2004,15 +1808,7 @@ func (m *Model) forward() error {
 	m.parallel(32, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t95[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT95, h1_attn_context, t95)
 
 	// t96 = reshape(t95, [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -2060,15 +1856,7 @@ func (m *Model) forward() error {
 	// t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t130[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_q_2, t130, h2_attn_q)
 
 	// fused epilogue:
 	//
@@ -2079,15 +1867,7 @@ func (m *Model) forward() error {
 	// t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t134[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_k_2, t134, h2_attn_k)
 
 	// fused epilogue:
 	//
@@ -2098,15 +1878,7 @@ func (m *Model) forward() error {
 	// t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_v_2, t138, h2_attn_v)
 
 	// fused attention:
 	//
@@ -2118,15 +1890,7 @@ func (m *Model) forward() error {
 	m.parallel(32, (*Model).fusedH2_attn_context_2, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context)
 
 	// t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t145[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT145, h2_attn_context, t145)
 
 	// t146 = reshape(t145, [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -2174,15 +1938,7 @@ func (m *Model) forward() error {
 	// t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t180[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_q_2, t180, h3_attn_q)
 
 	// fused epilogue:
 	//
@@ -2193,15 +1949,7 @@ func (m *Model) forward() error {
 	// t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t184[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_k_2, t184, h3_attn_k)
 
 	// fused epilogue:
 	//
@@ -2212,15 +1960,7 @@ func (m *Model) forward() error {
 	// t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_v_2, t188, h3_attn_v)
 
 	// fused attention:
 	//
@@ -2232,15 +1972,7 @@ func (m *Model) forward() error {
 	m.parallel(32, (*Model).fusedH3_attn_context_2, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context)
 
 	// t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t195[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT195, h3_attn_context, t195)
 
 	// t196 = reshape(t195, [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -2618,31 +2350,13 @@ func (m *Model) backward() error {
 
 	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dlnf[i*16384+j*128+k])
-			}
-		}
-		dlnf_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDlnf_beta, dlnf, dlnf_beta)
 
 	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
 	// t227 = dlnf ⊙ t211
-	for i := range 131072 {
-		t227[i] = dlnf[i] * t211[i]
-	}
+	m.parallel(131072, (*Model).loopT227, t211, dlnf, t227)
 	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t211))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t227[i*16384+j*128+k])
-			}
-		}
-		dlnf_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDlnf_gamma, t227, dlnf_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2652,15 +2366,7 @@ func (m *Model) backward() error {
 
 	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:83)
 	// dh3_mlp_b2 = Σ_[0,1](dh3_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_resid2[i*16384+j*128+k])
-			}
-		}
-		dh3_mlp_b2[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_mlp_b2, dh3_resid2, dh3_mlp_b2)
 
 	// grad of t206 = h3_mlp_hidden · h3_mlp_W2  (models/gpt/gpt.go:83)
 	// t232 = reshape(h3_mlp_hidden, [1024,512])
@@ -2676,15 +2382,7 @@ func (m *Model) backward() error {
 
 	// grad of t204 = h3_ln2 · h3_mlp_W1 + h3_mlp_b1  (models/gpt/gpt.go:82)
 	// dh3_mlp_b1 = Σ_[0,1](t235)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t235[i*65536+j*512+k])
-			}
-		}
-		dh3_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh3_mlp_b1, t235, dh3_mlp_b1)
 
 	// grad of t203 = h3_ln2 · h3_mlp_W1  (models/gpt/gpt.go:82)
 	// dh3_ln2 = t235 · h3_mlp_W1ᵀ
@@ -2696,31 +2394,13 @@ func (m *Model) backward() error {
 
 	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:91)
 	// dh3_ln2_beta = Σ_[0,1](dh3_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_ln2[i*16384+j*128+k])
-			}
-		}
-		dh3_ln2_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_ln2_beta, dh3_ln2, dh3_ln2_beta)
 
 	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:91)
 	// t243 = dh3_ln2 ⊙ t200
-	for i := range 131072 {
-		t243[i] = dh3_ln2[i] * t200[i]
-	}
+	m.parallel(131072, (*Model).loopT243, t200, dh3_ln2, t243)
 	// dh3_ln2_gamma = Σ_[0,1]((dh3_ln2 ⊙ t200))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t243[i*16384+j*128+k])
-			}
-		}
-		dh3_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_ln2_gamma, t243, dh3_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2730,21 +2410,11 @@ func (m *Model) backward() error {
 
 	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:89)
 	// dh3_resid1 = dh3_resid2 + t245
-	for i := range 131072 {
-		dh3_resid1[i] = dh3_resid2[i] + t245[i]
-	}
+	m.parallel(131072, (*Model).loopDh3_resid1, dh3_resid2, t245, dh3_resid1)
 
 	// grad of h3_attn_out = t196 · h3_attn_Wo + h3_attn_bo  (models/gpt/gpt.go:88)
 	// dh3_attn_bo = Σ_[0,1](dh3_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_resid1[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bo[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_attn_bo, dh3_resid1, dh3_attn_bo)
 
 	// grad of t197 = (reshape(t195, [8,128,128])) · h3_attn_Wo  (models/gpt/gpt.go:88)
 	// t248 = dh3_resid1 · h3_attn_Woᵀ
@@ -2759,15 +2429,7 @@ func (m *Model) backward() error {
 
 	// grad of t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh3_attn_context = (reshape(t248, [8,128,4,32]))ᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					dh3_attn_context[i*16384+j*4096+k*32+l] = t252[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeDh3_attn_context, t252, dh3_attn_context)
 
 	// grad of h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	// dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ
@@ -2793,30 +2455,14 @@ func (m *Model) backward() error {
 
 	// grad of h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t262 = dh3_attn_vᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t262[i*16384+j*128+k*32+l] = dh3_attn_v[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT262, dh3_attn_v, t262)
 
 	// grad of t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh3_attn_v_proj = reshape(t262, [8,128,128])
 
 	// grad of h3_attn_v_proj = h3_ln1 · h3_attn_Wv + h3_attn_bv  (models/gpt/gpt.go:88)
 	// dh3_attn_bv = Σ_[0,1](dh3_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bv[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_attn_bv, dh3_attn_v_proj, dh3_attn_bv)
 
 	// grad of t186 = h3_ln1 · h3_attn_Wv  (models/gpt/gpt.go:88)
 	// t265 = dh3_attn_v_proj · h3_attn_Wvᵀ
@@ -2828,30 +2474,14 @@ func (m *Model) backward() error {
 
 	// grad of h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t269 = dh3_attn_kᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t269[i*16384+j*128+k*32+l] = dh3_attn_k[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT269, dh3_attn_k, t269)
 
 	// grad of t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh3_attn_k_proj = reshape(t269, [8,128,128])
 
 	// grad of h3_attn_k_proj = h3_ln1 · h3_attn_Wk + h3_attn_bk  (models/gpt/gpt.go:88)
 	// dh3_attn_bk = Σ_[0,1](dh3_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bk[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_attn_bk, dh3_attn_k_proj, dh3_attn_bk)
 
 	// grad of t182 = h3_ln1 · h3_attn_Wk  (models/gpt/gpt.go:88)
 	// t272 = dh3_attn_k_proj · h3_attn_Wkᵀ
@@ -2862,30 +2492,14 @@ func (m *Model) backward() error {
 
 	// grad of h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t275 = dh3_attn_qᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t275[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT275, dh3_attn_q, t275)
 
 	// grad of t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh3_attn_q_proj = reshape(t275, [8,128,128])
 
 	// grad of h3_attn_q_proj = h3_ln1 · h3_attn_Wq + h3_attn_bq  (models/gpt/gpt.go:88)
 	// dh3_attn_bq = Σ_[0,1](dh3_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bq[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_attn_bq, dh3_attn_q_proj, dh3_attn_bq)
 
 	// grad of t178 = h3_ln1 · h3_attn_Wq  (models/gpt/gpt.go:88)
 	// t279 = reshape(t275, [1024,128])
@@ -2901,31 +2515,13 @@ func (m *Model) backward() error {
 
 	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:88)
 	// dh3_ln1_beta = Σ_[0,1](dh3_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_ln1[i*16384+j*128+k])
-			}
-		}
-		dh3_ln1_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_ln1_beta, dh3_ln1, dh3_ln1_beta)
 
 	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:88)
 	// t285 = dh3_ln1 ⊙ t175
-	for i := range 131072 {
-		t285[i] = dh3_ln1[i] * t175[i]
-	}
+	m.parallel(131072, (*Model).loopT285, t175, dh3_ln1, t285)
 	// dh3_ln1_gamma = Σ_[0,1]((dh3_ln1 ⊙ t175))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t285[i*16384+j*128+k])
-			}
-		}
-		dh3_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh3_ln1_gamma, t285, dh3_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2935,21 +2531,11 @@ func (m *Model) backward() error {
 
 	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:92)
 	// dh2_resid2 = dh3_resid1 + t287
-	for i := range 131072 {
-		dh2_resid2[i] = dh3_resid1[i] + t287[i]
-	}
+	m.parallel(131072, (*Model).loopDh2_resid2, dh3_resid1, t287, dh2_resid2)
 
 	// grad of h2_mlp_out = h2_mlp_hidden · h2_mlp_W2 + h2_mlp_b2  (models/gpt/gpt.go:83)
 	// dh2_mlp_b2 = Σ_[0,1](dh2_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_resid2[i*16384+j*128+k])
-			}
-		}
-		dh2_mlp_b2[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_mlp_b2, dh2_resid2, dh2_mlp_b2)
 
 	// grad of t156 = h2_mlp_hidden · h2_mlp_W2  (models/gpt/gpt.go:83)
 	// t291 = reshape(h2_mlp_hidden, [1024,512])
@@ -2965,15 +2551,7 @@ func (m *Model) backward() error {
 
 	// grad of t154 = h2_ln2 · h2_mlp_W1 + h2_mlp_b1  (models/gpt/gpt.go:82)
 	// dh2_mlp_b1 = Σ_[0,1](t294)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t294[i*65536+j*512+k])
-			}
-		}
-		dh2_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh2_mlp_b1, t294, dh2_mlp_b1)
 
 	// grad of t153 = h2_ln2 · h2_mlp_W1  (models/gpt/gpt.go:82)
 	// dh2_ln2 = t294 · h2_mlp_W1ᵀ
@@ -2985,31 +2563,13 @@ func (m *Model) backward() error {
 
 	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:91)
 	// dh2_ln2_beta = Σ_[0,1](dh2_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_ln2[i*16384+j*128+k])
-			}
-		}
-		dh2_ln2_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_ln2_beta, dh2_ln2, dh2_ln2_beta)
 
 	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:91)
 	// t302 = dh2_ln2 ⊙ t150
-	for i := range 131072 {
-		t302[i] = dh2_ln2[i] * t150[i]
-	}
+	m.parallel(131072, (*Model).loopT302, t150, dh2_ln2, t302)
 	// dh2_ln2_gamma = Σ_[0,1]((dh2_ln2 ⊙ t150))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t302[i*16384+j*128+k])
-			}
-		}
-		dh2_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_ln2_gamma, t302, dh2_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -3019,21 +2579,11 @@ func (m *Model) backward() error {
 
 	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:89)
 	// dh2_resid1 = dh2_resid2 + t304
-	for i := range 131072 {
-		dh2_resid1[i] = dh2_resid2[i] + t304[i]
-	}
+	m.parallel(131072, (*Model).loopDh2_resid1, dh2_resid2, t304, dh2_resid1)
 
 	// grad of h2_attn_out = t146 · h2_attn_Wo + h2_attn_bo  (models/gpt/gpt.go:88)
 	// dh2_attn_bo = Σ_[0,1](dh2_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_resid1[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bo[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_attn_bo, dh2_resid1, dh2_attn_bo)
 
 	// grad of t147 = (reshape(t145, [8,128,128])) · h2_attn_Wo  (models/gpt/gpt.go:88)
 	// t307 = dh2_resid1 · h2_attn_Woᵀ
@@ -3048,15 +2598,7 @@ func (m *Model) backward() error {
 
 	// grad of t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh2_attn_context = (reshape(t307, [8,128,4,32]))ᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					dh2_attn_context[i*16384+j*4096+k*32+l] = t311[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeDh2_attn_context, t311, dh2_attn_context)
 
 	// grad of h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	// dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ
@@ -3082,30 +2624,14 @@ func (m *Model) backward() error {
 
 	// grad of h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t320 = dh2_attn_vᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t320[i*16384+j*128+k*32+l] = dh2_attn_v[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT320, dh2_attn_v, t320)
 
 	// grad of t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh2_attn_v_proj = reshape(t320, [8,128,128])
 
 	// grad of h2_attn_v_proj = h2_ln1 · h2_attn_Wv + h2_attn_bv  (models/gpt/gpt.go:88)
 	// dh2_attn_bv = Σ_[0,1](dh2_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bv[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_attn_bv, dh2_attn_v_proj, dh2_attn_bv)
 
 	// grad of t136 = h2_ln1 · h2_attn_Wv  (models/gpt/gpt.go:88)
 	// t323 = dh2_attn_v_proj · h2_attn_Wvᵀ
@@ -3117,30 +2643,14 @@ func (m *Model) backward() error {
 
 	// grad of h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t327 = dh2_attn_kᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t327[i*16384+j*128+k*32+l] = dh2_attn_k[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT327, dh2_attn_k, t327)
 
 	// grad of t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh2_attn_k_proj = reshape(t327, [8,128,128])
 
 	// grad of h2_attn_k_proj = h2_ln1 · h2_attn_Wk + h2_attn_bk  (models/gpt/gpt.go:88)
 	// dh2_attn_bk = Σ_[0,1](dh2_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bk[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_attn_bk, dh2_attn_k_proj, dh2_attn_bk)
 
 	// grad of t132 = h2_ln1 · h2_attn_Wk  (models/gpt/gpt.go:88)
 	// t330 = dh2_attn_k_proj · h2_attn_Wkᵀ
@@ -3151,30 +2661,14 @@ func (m *Model) backward() error {
 
 	// grad of h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t333 = dh2_attn_qᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t333[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT333, dh2_attn_q, t333)
 
 	// grad of t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh2_attn_q_proj = reshape(t333, [8,128,128])
 
 	// grad of h2_attn_q_proj = h2_ln1 · h2_attn_Wq + h2_attn_bq  (models/gpt/gpt.go:88)
 	// dh2_attn_bq = Σ_[0,1](dh2_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bq[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_attn_bq, dh2_attn_q_proj, dh2_attn_bq)
 
 	// grad of t128 = h2_ln1 · h2_attn_Wq  (models/gpt/gpt.go:88)
 	// t337 = reshape(t333, [1024,128])
@@ -3190,31 +2684,13 @@ func (m *Model) backward() error {
 
 	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:88)
 	// dh2_ln1_beta = Σ_[0,1](dh2_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_ln1[i*16384+j*128+k])
-			}
-		}
-		dh2_ln1_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_ln1_beta, dh2_ln1, dh2_ln1_beta)
 
 	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:88)
 	// t343 = dh2_ln1 ⊙ t125
-	for i := range 131072 {
-		t343[i] = dh2_ln1[i] * t125[i]
-	}
+	m.parallel(131072, (*Model).loopT343, t125, dh2_ln1, t343)
 	// dh2_ln1_gamma = Σ_[0,1]((dh2_ln1 ⊙ t125))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t343[i*16384+j*128+k])
-			}
-		}
-		dh2_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh2_ln1_gamma, t343, dh2_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -3224,21 +2700,11 @@ func (m *Model) backward() error {
 
 	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:92)
 	// dh1_resid2 = dh2_resid1 + t345
-	for i := range 131072 {
-		dh1_resid2[i] = dh2_resid1[i] + t345[i]
-	}
+	m.parallel(131072, (*Model).loopDh1_resid2, dh2_resid1, t345, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_resid2[i*16384+j*128+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
 	// grad of t106 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
 	// t349 = reshape(h1_mlp_hidden, [1024,512])
@@ -3254,15 +2720,7 @@ func (m *Model) backward() error {
 
 	// grad of t104 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
 	// dh1_mlp_b1 = Σ_[0,1](t352)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t352[i*65536+j*512+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t352, dh1_mlp_b1)
 
 	// grad of t103 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t352 · h1_mlp_W1ᵀ
@@ -3274,31 +2732,13 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_ln2[i*16384+j*128+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
 	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
 	// t360 = dh1_ln2 ⊙ t100
-	for i := range 131072 {
-		t360[i] = dh1_ln2[i] * t100[i]
-	}
+	m.parallel(131072, (*Model).loopT360, t100, dh1_ln2, t360)
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t100))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t360[i*16384+j*128+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t360, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -3308,21 +2748,11 @@ func (m *Model) backward() error {
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
 	// dh1_resid1 = dh1_resid2 + t362
-	for i := range 131072 {
-		dh1_resid1[i] = dh1_resid2[i] + t362[i]
-	}
+	m.parallel(131072, (*Model).loopDh1_resid1, dh1_resid2, t362, dh1_resid1)
 
 	// grad of h1_attn_out = t96 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_resid1[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
 	// grad of t97 = (reshape(t95, [8,128,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t365 = dh1_resid1 · h1_attn_Woᵀ
@@ -3337,15 +2767,7 @@ func (m *Model) backward() error {
 
 	// grad of t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh1_attn_context = (reshape(t365, [8,128,4,32]))ᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					dh1_attn_context[i*16384+j*4096+k*32+l] = t369[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeDh1_attn_context, t369, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -3371,30 +2793,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t378 = dh1_attn_vᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t378[i*16384+j*128+k*32+l] = dh1_attn_v[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT378, dh1_attn_v, t378)
 
 	// grad of t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_v_proj = reshape(t378, [8,128,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
 	// grad of t86 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t381 = dh1_attn_v_proj · h1_attn_Wvᵀ
@@ -3406,30 +2812,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t385 = dh1_attn_kᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t385[i*16384+j*128+k*32+l] = dh1_attn_k[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT385, dh1_attn_k, t385)
 
 	// grad of t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_k_proj = reshape(t385, [8,128,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
 	// grad of t82 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t388 = dh1_attn_k_proj · h1_attn_Wkᵀ
@@ -3440,30 +2830,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t391 = dh1_attn_qᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t391[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT391, dh1_attn_q, t391)
 
 	// grad of t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_q_proj = reshape(t391, [8,128,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
 	// grad of t78 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t395 = reshape(t391, [1024,128])
@@ -3479,31 +2853,13 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_ln1[i*16384+j*128+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
 	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
 	// t401 = dh1_ln1 ⊙ t75
-	for i := range 131072 {
-		t401[i] = dh1_ln1[i] * t75[i]
-	}
+	m.parallel(131072, (*Model).loopT401, t75, dh1_ln1, t401)
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t75))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t401[i*16384+j*128+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t401, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -3513,21 +2869,11 @@ func (m *Model) backward() error {
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
 	// dh0_resid2 = dh1_resid1 + t403
-	for i := range 131072 {
-		dh0_resid2[i] = dh1_resid1[i] + t403[i]
-	}
+	m.parallel(131072, (*Model).loopDh0_resid2, dh1_resid1, t403, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_resid2[i*16384+j*128+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
 	// grad of t56 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
 	// t407 = reshape(h0_mlp_hidden, [1024,512])
@@ -3543,15 +2889,7 @@ func (m *Model) backward() error {
 
 	// grad of t54 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
 	// dh0_mlp_b1 = Σ_[0,1](t410)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t410[i*65536+j*512+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t410, dh0_mlp_b1)
 
 	// grad of t53 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t410 · h0_mlp_W1ᵀ
@@ -3563,31 +2901,13 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_ln2[i*16384+j*128+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
 	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
 	// t418 = dh0_ln2 ⊙ t50
-	for i := range 131072 {
-		t418[i] = dh0_ln2[i] * t50[i]
-	}
+	m.parallel(131072, (*Model).loopT418, t50, dh0_ln2, t418)
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t50))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t418[i*16384+j*128+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t418, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -3597,21 +2917,11 @@ func (m *Model) backward() error {
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
 	// dh0_resid1 = dh0_resid2 + t420
-	for i := range 131072 {
-		dh0_resid1[i] = dh0_resid2[i] + t420[i]
-	}
+	m.parallel(131072, (*Model).loopDh0_resid1, dh0_resid2, t420, dh0_resid1)
 
 	// grad of h0_attn_out = t46 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_resid1[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
 	// grad of t47 = (reshape(t45, [8,128,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t423 = dh0_resid1 · h0_attn_Woᵀ
@@ -3626,15 +2936,7 @@ func (m *Model) backward() error {
 
 	// grad of t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh0_attn_context = (reshape(t423, [8,128,4,32]))ᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					dh0_attn_context[i*16384+j*4096+k*32+l] = t427[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeDh0_attn_context, t427, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -3660,30 +2962,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t436 = dh0_attn_vᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t436[i*16384+j*128+k*32+l] = dh0_attn_v[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT436, dh0_attn_v, t436)
 
 	// grad of t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_v_proj = reshape(t436, [8,128,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
 	// grad of t34 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t439 = dh0_attn_v_proj · h0_attn_Wvᵀ
@@ -3695,30 +2981,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t443 = dh0_attn_kᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t443[i*16384+j*128+k*32+l] = dh0_attn_k[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT443, dh0_attn_k, t443)
 
 	// grad of t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_k_proj = reshape(t443, [8,128,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
 	// grad of t30 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t446 = dh0_attn_k_proj · h0_attn_Wkᵀ
@@ -3729,30 +2999,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t449 = dh0_attn_qᵀ[0,2,1,3]
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t449[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT449, dh0_attn_q, t449)
 
 	// grad of t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_q_proj = reshape(t449, [8,128,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
 	// grad of t26 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t453 = reshape(t449, [1024,128])
@@ -3768,31 +3022,13 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_ln1[i*16384+j*128+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
 	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
 	// t459 = dh0_ln1 ⊙ t22
-	for i := range 131072 {
-		t459[i] = dh0_ln1[i] * t22[i]
-	}
+	m.parallel(131072, (*Model).loopT459, t22, dh0_ln1, t459)
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t22))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t459[i*16384+j*128+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t459, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -3802,19 +3038,9 @@ func (m *Model) backward() error {
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	// dh_in = dh0_resid1 + t461
-	for i := range 131072 {
-		dh_in[i] = dh0_resid1[i] + t461[i]
-	}
+	m.parallel(131072, (*Model).loopDh_in, dh0_resid1, t461, dh_in)
 	// dwpe = Σ_[0](dh_in)
-	for j := range 128 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(dh_in[i*16384+j*128+k])
-			}
-			dwpe[j*128+k] = float32(s)
-		}
-	}
+	m.parallel(128, (*Model).reduceDwpe, dh_in, dwpe)
 
 	// grad of t4 = wte[ids]  (models/gpt/gpt.go:67)
 	// t464 = scatter_add(ids → dh_in)
@@ -4496,13 +3722,7 @@ func (m *Model) prefill() error {
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 128 {
-				h_in[i*16384+j*128+k] = t12[i*16384+j*128+k] + wpe[j*128+k]
-			}
-		}
-	}
+	m.parallel(8, (*Model).loopH_in_3, wpe, t12, h_in)
 
 	// fused layernorm:
 	//
@@ -4520,15 +3740,7 @@ func (m *Model) prefill() error {
 	// t36 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_q = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_q_3, t36, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -4539,15 +3751,7 @@ func (m *Model) prefill() error {
 	// t40 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_k = t40ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t40[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_k_3, t40, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -4558,15 +3762,7 @@ func (m *Model) prefill() error {
 	// t44 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_v = t44ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t44[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH0_attn_v_3, t44, h0_attn_v)
 
 	// fused attention:
 	//
@@ -4578,15 +3774,7 @@ func (m *Model) prefill() error {
 	m.parallel(32, (*Model).fusedH0_attn_context_3, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t53 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t53[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT53, h0_attn_context, t53)
 
 	// t54 = reshape(h0_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -4634,15 +3822,7 @@ func (m *Model) prefill() error {
 	// t88 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_q = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_q_3, t88, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -4653,15 +3833,7 @@ func (m *Model) prefill() error {
 	// t92 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_k = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t92[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_k_3, t92, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -4672,15 +3844,7 @@ func (m *Model) prefill() error {
 	// t96 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_v = t96ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t96[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH1_attn_v_3, t96, h1_attn_v)
 
 	// fused attention:
 	//
@@ -4692,15 +3856,7 @@ func (m *Model) prefill() error {
 	m.parallel(32, (*Model).fusedH1_attn_context_3, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t103 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t103[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT103, h1_attn_context, t103)
 
 	// t104 = reshape(h1_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -4748,15 +3904,7 @@ func (m *Model) prefill() error {
 	// t138 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_q = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_q_3, t138, h2_attn_q)
 
 	// fused epilogue:
 	//
@@ -4767,15 +3915,7 @@ func (m *Model) prefill() error {
 	// t142 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_k = t142ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t142[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_k_3, t142, h2_attn_k)
 
 	// fused epilogue:
 	//
@@ -4786,15 +3926,7 @@ func (m *Model) prefill() error {
 	// t146 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h2_attn_v = t146ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t146[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH2_attn_v_3, t146, h2_attn_v)
 
 	// fused attention:
 	//
@@ -4806,15 +3938,7 @@ func (m *Model) prefill() error {
 	m.parallel(32, (*Model).fusedH2_attn_context_3, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
 
 	// t153 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t153[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT153, h2_attn_context, t153)
 
 	// t154 = reshape(h2_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -4862,15 +3986,7 @@ func (m *Model) prefill() error {
 	// t188 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_q = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_q_3, t188, h3_attn_q)
 
 	// fused epilogue:
 	//
@@ -4881,15 +3997,7 @@ func (m *Model) prefill() error {
 	// t192 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_k = t192ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t192[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_k_3, t192, h3_attn_k)
 
 	// fused epilogue:
 	//
@@ -4900,15 +4008,7 @@ func (m *Model) prefill() error {
 	// t196 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
 	// h3_attn_v = t196ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t196[i*16384+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeH3_attn_v_3, t196, h3_attn_v)
 
 	// fused attention:
 	//
@@ -4920,15 +4020,7 @@ func (m *Model) prefill() error {
 	m.parallel(32, (*Model).fusedH3_attn_context_3, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
 
 	// t203 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 8 {
-		for j := range 128 {
-			for k := range 4 {
-				for l := range 32 {
-					t203[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
-			}
-		}
-	}
+	m.parallel(8, (*Model).transposeT203, h3_attn_context, t203)
 
 	// t204 = reshape(h3_attn_contextᵀ[0,2,1,3], [8,128,128])  (models/gpt/gpt.go:88)
 
@@ -5768,6 +4860,19 @@ func (m *Model) decode() error {
 	return nil
 }
 
+// loopH_in computes h_in = t3 + wpe over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) loopH_in(lo, hi, thread int, v [][]float32) {
+	wpe, t3, h_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 128 {
+				h_in[i*16384+j*128+k] = t3[i*16384+j*128+k] + wpe[j*128+k]
+			}
+		}
+	}
+}
+
 // layerNormH0_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 	h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1 := v[0], v[1], v[2], v[3]
@@ -5797,6 +4902,21 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
+	t27, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_q[i*16384+j*4096+k*32+l] = t27[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -5815,6 +4935,21 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h0_attn_k_projv := t29[i*16384+j*128+k] + h0_attn_bk[k]
 				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
+	t31, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_k[i*16384+j*4096+k*32+l] = t31[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -5843,6 +4978,21 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
+	t35, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_v[i*16384+j*4096+k*32+l] = t35[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -5866,6 +5016,21 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT44 computes t44 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t44 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t44[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -5980,6 +5145,21 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
+	t79, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_q[i*16384+j*4096+k*32+l] = t79[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -5998,6 +5178,21 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h1_attn_k_projv := t81[i*16384+j*128+k] + h1_attn_bk[k]
 				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
+	t83, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_k[i*16384+j*4096+k*32+l] = t83[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -6026,6 +5221,21 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
+	t87, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_v[i*16384+j*4096+k*32+l] = t87[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -6049,6 +5259,21 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT94 computes t94 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t94 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t94[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -6163,6 +5388,21 @@ func (m *Model) fusedH2_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH2_attn_q computes h2_attn_q = t129ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_q(lo, hi, thread int, v [][]float32) {
+	t129, h2_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_q[i*16384+j*4096+k*32+l] = t129[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH2_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -6181,6 +5421,21 @@ func (m *Model) fusedH2_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h2_attn_k_projv := t131[i*16384+j*128+k] + h2_attn_bk[k]
 				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH2_attn_k computes h2_attn_k = t133ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_k(lo, hi, thread int, v [][]float32) {
+	t133, h2_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_k[i*16384+j*4096+k*32+l] = t133[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -6209,6 +5464,21 @@ func (m *Model) fusedH2_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH2_attn_v computes h2_attn_v = t137ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
+	t137, h2_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_v[i*16384+j*4096+k*32+l] = t137[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH2_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -6232,6 +5502,21 @@ func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT144 computes t144 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT144(lo, hi, thread int, v [][]float32) {
+	h2_attn_context, t144 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t144[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -6346,6 +5631,21 @@ func (m *Model) fusedH3_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH3_attn_q computes h3_attn_q = t179ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_q(lo, hi, thread int, v [][]float32) {
+	t179, h3_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_q[i*16384+j*4096+k*32+l] = t179[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH3_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -6364,6 +5664,21 @@ func (m *Model) fusedH3_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h3_attn_k_projv := t181[i*16384+j*128+k] + h3_attn_bk[k]
 				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH3_attn_k computes h3_attn_k = t183ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_k(lo, hi, thread int, v [][]float32) {
+	t183, h3_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_k[i*16384+j*4096+k*32+l] = t183[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -6392,6 +5707,21 @@ func (m *Model) fusedH3_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH3_attn_v computes h3_attn_v = t187ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
+	t187, h3_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_v[i*16384+j*4096+k*32+l] = t187[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH3_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -6415,6 +5745,21 @@ func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT194 computes t194 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT194(lo, hi, thread int, v [][]float32) {
+	h3_attn_context, t194 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t194[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -6506,6 +5851,19 @@ func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
+// loopH_in_2 computes h_in = t4 + wpe over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) loopH_in_2(lo, hi, thread int, v [][]float32) {
+	wpe, t4, h_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 128 {
+				h_in[i*16384+j*128+k] = t4[i*16384+j*128+k] + wpe[j*128+k]
+			}
+		}
+	}
+}
+
 // layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 	h_in, h0_ln1_gamma, h0_ln1_beta, t22, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
@@ -6535,6 +5893,21 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q_2 computes h0_attn_q = t28ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t28, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_q[i*16384+j*4096+k*32+l] = t28[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -6558,6 +5931,21 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_k_2 computes h0_attn_k = t32ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t32, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_k[i*16384+j*4096+k*32+l] = t32[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
@@ -6576,6 +5964,21 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h0_attn_v_projv := t34[i*16384+j*128+k] + h0_attn_bv[k]
 				h0_attn_v_proj[i*16384+j*128+k] = h0_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_v_2 computes h0_attn_v = t36ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t36, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_v[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -6608,6 +6011,21 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 				clear(wr[n:]) // masked: weight 0
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT45 computes t45 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT45(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t45 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t45[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -6723,6 +6141,21 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q_2 computes h1_attn_q = t80ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t80, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_q[i*16384+j*4096+k*32+l] = t80[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -6746,6 +6179,21 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_k_2 computes h1_attn_k = t84ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t84, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_k[i*16384+j*4096+k*32+l] = t84[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
@@ -6764,6 +6212,21 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h1_attn_v_projv := t86[i*16384+j*128+k] + h1_attn_bv[k]
 				h1_attn_v_proj[i*16384+j*128+k] = h1_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_v_2 computes h1_attn_v = t88ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t88, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_v[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -6796,6 +6259,21 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 				clear(wr[n:]) // masked: weight 0
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT95 computes t95 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT95(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t95 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t95[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -6911,6 +6389,21 @@ func (m *Model) fusedH2_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH2_attn_q_2 computes h2_attn_q = t130ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t130, h2_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_q[i*16384+j*4096+k*32+l] = t130[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH2_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -6934,6 +6427,21 @@ func (m *Model) fusedH2_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH2_attn_k_2 computes h2_attn_k = t134ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t134, h2_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_k[i*16384+j*4096+k*32+l] = t134[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH2_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
@@ -6952,6 +6460,21 @@ func (m *Model) fusedH2_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h2_attn_v_projv := t136[i*16384+j*128+k] + h2_attn_bv[k]
 				h2_attn_v_proj[i*16384+j*128+k] = h2_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH2_attn_v_2 computes h2_attn_v = t138ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t138, h2_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_v[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -6984,6 +6507,21 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 				clear(wr[n:]) // masked: weight 0
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT145 computes t145 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT145(lo, hi, thread int, v [][]float32) {
+	h2_attn_context, t145 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t145[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -7099,6 +6637,21 @@ func (m *Model) fusedH3_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH3_attn_q_2 computes h3_attn_q = t180ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t180, h3_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_q[i*16384+j*4096+k*32+l] = t180[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH3_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -7122,6 +6675,21 @@ func (m *Model) fusedH3_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH3_attn_k_2 computes h3_attn_k = t184ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t184, h3_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_k[i*16384+j*4096+k*32+l] = t184[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH3_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
@@ -7140,6 +6708,21 @@ func (m *Model) fusedH3_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h3_attn_v_projv := t186[i*16384+j*128+k] + h3_attn_bv[k]
 				h3_attn_v_proj[i*16384+j*128+k] = h3_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH3_attn_v_2 computes h3_attn_v = t188ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t188, h3_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_v[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -7172,6 +6755,21 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 				clear(wr[n:]) // masked: weight 0
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT195 computes t195 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT195(lo, hi, thread int, v [][]float32) {
+	h3_attn_context, t195 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t195[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -7264,10 +6862,64 @@ func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], t211[lo*128:hi*128], h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
+// reduceDlnf_beta computes dlnf_beta = Σ_[0,1](dlnf) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
+	dlnf, dlnf_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dlnf[i*16384+j*128+k])
+			}
+		}
+		dlnf_beta[k] = float32(s)
+	}
+}
+
+// loopT227 computes t227 = dlnf ⊙ t211 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT227(lo, hi, thread int, v [][]float32) {
+	t211, dlnf, t227 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t227[i] = dlnf[i] * t211[i]
+	}
+}
+
+// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t227) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
+	t227, dlnf_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t227[i*16384+j*128+k])
+			}
+		}
+		dlnf_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDh3_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradDh3_resid2(lo, hi, thread int, v [][]float32) {
 	h3_resid2, lnf_gamma, dlnf, dh3_resid2 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dh3_resid2[lo*128:hi*128], h3_resid2[lo*128:hi*128], dlnf[lo*128:hi*128], lnf_gamma, hi-lo, 128, 1e-05)
+}
+
+// reduceDh3_mlp_b2 computes dh3_mlp_b2 = Σ_[0,1](dh3_resid2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh3_resid2, dh3_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_resid2[i*16384+j*128+k])
+			}
+		}
+		dh3_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT235 is one fused epilogue kernel over f32[8,128,512]:
@@ -7286,10 +6938,103 @@ func (m *Model) fusedT235Rows(lo, hi, thread int, v [][]float32) {
 	geluGradRow(t235[lo:hi], t204[lo:hi], dh3_mlp_hidden[lo:hi])
 }
 
+// reduceDh3_mlp_b1 computes dh3_mlp_b1 = Σ_[0,1](t235) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t235, dh3_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t235[i*65536+j*512+k])
+			}
+		}
+		dh3_mlp_b1[k] = float32(s)
+	}
+}
+
+// reduceDh3_ln2_beta computes dh3_ln2_beta = Σ_[0,1](dh3_ln2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh3_ln2, dh3_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_ln2[i*16384+j*128+k])
+			}
+		}
+		dh3_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT243 computes t243 = dh3_ln2 ⊙ t200 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT243(lo, hi, thread int, v [][]float32) {
+	t200, dh3_ln2, t243 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t243[i] = dh3_ln2[i] * t200[i]
+	}
+}
+
+// reduceDh3_ln2_gamma computes dh3_ln2_gamma = Σ_[0,1](t243) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t243, dh3_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t243[i*16384+j*128+k])
+			}
+		}
+		dh3_ln2_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT245 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT245(lo, hi, thread int, v [][]float32) {
 	h3_ln2_gamma, h3_resid1, dh3_ln2, t245 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t245[lo*128:hi*128], h3_resid1[lo*128:hi*128], dh3_ln2[lo*128:hi*128], h3_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh3_resid1 computes dh3_resid1 = dh3_resid2 + t245 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh3_resid1(lo, hi, thread int, v [][]float32) {
+	dh3_resid2, t245, dh3_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh3_resid1[i] = dh3_resid2[i] + t245[i]
+	}
+}
+
+// reduceDh3_attn_bo computes dh3_attn_bo = Σ_[0,1](dh3_resid1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh3_resid1, dh3_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_resid1[i*16384+j*128+k])
+			}
+		}
+		dh3_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh3_attn_context computes dh3_attn_context = t252ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDh3_attn_context(lo, hi, thread int, v [][]float32) {
+	t252, dh3_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					dh3_attn_context[i*16384+j*4096+k*32+l] = t252[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh3_attn_weights is the batched product dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7355,6 +7100,96 @@ func (m *Model) batchedDh3_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT262 computes t262 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT262(lo, hi, thread int, v [][]float32) {
+	dh3_attn_v, t262 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t262[i*16384+j*128+k*32+l] = dh3_attn_v[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh3_attn_bv computes dh3_attn_bv = Σ_[0,1](dh3_attn_v_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh3_attn_v_proj, dh3_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_attn_v_proj[i*16384+j*128+k])
+			}
+		}
+		dh3_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT269 computes t269 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT269(lo, hi, thread int, v [][]float32) {
+	dh3_attn_k, t269 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t269[i*16384+j*128+k*32+l] = dh3_attn_k[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh3_attn_bk computes dh3_attn_bk = Σ_[0,1](dh3_attn_k_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh3_attn_k_proj, dh3_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_attn_k_proj[i*16384+j*128+k])
+			}
+		}
+		dh3_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT275 computes t275 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT275(lo, hi, thread int, v [][]float32) {
+	dh3_attn_q, t275 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t275[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh3_attn_bq computes dh3_attn_bq = Σ_[0,1](dh3_attn_q_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh3_attn_q_proj, dh3_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_attn_q_proj[i*16384+j*128+k])
+			}
+		}
+		dh3_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t278 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -7376,10 +7211,73 @@ func (m *Model) fusedDh3_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh3_ln1_beta computes dh3_ln1_beta = Σ_[0,1](dh3_ln1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh3_ln1, dh3_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh3_ln1[i*16384+j*128+k])
+			}
+		}
+		dh3_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT285 computes t285 = dh3_ln1 ⊙ t175 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT285(lo, hi, thread int, v [][]float32) {
+	t175, dh3_ln1, t285 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t285[i] = dh3_ln1[i] * t175[i]
+	}
+}
+
+// reduceDh3_ln1_gamma computes dh3_ln1_gamma = Σ_[0,1](t285) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh3_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t285, dh3_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t285[i*16384+j*128+k])
+			}
+		}
+		dh3_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT287 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT287(lo, hi, thread int, v [][]float32) {
 	h2_resid2, h3_ln1_gamma, dh3_ln1, t287 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t287[lo*128:hi*128], h2_resid2[lo*128:hi*128], dh3_ln1[lo*128:hi*128], h3_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh2_resid2 computes dh2_resid2 = dh3_resid1 + t287 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh2_resid2(lo, hi, thread int, v [][]float32) {
+	dh3_resid1, t287, dh2_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh2_resid2[i] = dh3_resid1[i] + t287[i]
+	}
+}
+
+// reduceDh2_mlp_b2 computes dh2_mlp_b2 = Σ_[0,1](dh2_resid2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh2_resid2, dh2_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_resid2[i*16384+j*128+k])
+			}
+		}
+		dh2_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT294 is one fused epilogue kernel over f32[8,128,512]:
@@ -7398,10 +7296,103 @@ func (m *Model) fusedT294Rows(lo, hi, thread int, v [][]float32) {
 	geluGradRow(t294[lo:hi], t154[lo:hi], dh2_mlp_hidden[lo:hi])
 }
 
+// reduceDh2_mlp_b1 computes dh2_mlp_b1 = Σ_[0,1](t294) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t294, dh2_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t294[i*65536+j*512+k])
+			}
+		}
+		dh2_mlp_b1[k] = float32(s)
+	}
+}
+
+// reduceDh2_ln2_beta computes dh2_ln2_beta = Σ_[0,1](dh2_ln2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh2_ln2, dh2_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_ln2[i*16384+j*128+k])
+			}
+		}
+		dh2_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT302 computes t302 = dh2_ln2 ⊙ t150 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT302(lo, hi, thread int, v [][]float32) {
+	t150, dh2_ln2, t302 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t302[i] = dh2_ln2[i] * t150[i]
+	}
+}
+
+// reduceDh2_ln2_gamma computes dh2_ln2_gamma = Σ_[0,1](t302) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t302, dh2_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t302[i*16384+j*128+k])
+			}
+		}
+		dh2_ln2_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT304 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT304(lo, hi, thread int, v [][]float32) {
 	h2_ln2_gamma, h2_resid1, dh2_ln2, t304 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t304[lo*128:hi*128], h2_resid1[lo*128:hi*128], dh2_ln2[lo*128:hi*128], h2_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh2_resid1 computes dh2_resid1 = dh2_resid2 + t304 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh2_resid1(lo, hi, thread int, v [][]float32) {
+	dh2_resid2, t304, dh2_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh2_resid1[i] = dh2_resid2[i] + t304[i]
+	}
+}
+
+// reduceDh2_attn_bo computes dh2_attn_bo = Σ_[0,1](dh2_resid1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh2_resid1, dh2_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_resid1[i*16384+j*128+k])
+			}
+		}
+		dh2_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh2_attn_context computes dh2_attn_context = t311ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDh2_attn_context(lo, hi, thread int, v [][]float32) {
+	t311, dh2_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					dh2_attn_context[i*16384+j*4096+k*32+l] = t311[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh2_attn_weights is the batched product dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7467,6 +7458,96 @@ func (m *Model) batchedDh2_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT320 computes t320 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT320(lo, hi, thread int, v [][]float32) {
+	dh2_attn_v, t320 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t320[i*16384+j*128+k*32+l] = dh2_attn_v[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh2_attn_bv computes dh2_attn_bv = Σ_[0,1](dh2_attn_v_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh2_attn_v_proj, dh2_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_attn_v_proj[i*16384+j*128+k])
+			}
+		}
+		dh2_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT327 computes t327 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT327(lo, hi, thread int, v [][]float32) {
+	dh2_attn_k, t327 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t327[i*16384+j*128+k*32+l] = dh2_attn_k[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh2_attn_bk computes dh2_attn_bk = Σ_[0,1](dh2_attn_k_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh2_attn_k_proj, dh2_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_attn_k_proj[i*16384+j*128+k])
+			}
+		}
+		dh2_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT333 computes t333 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT333(lo, hi, thread int, v [][]float32) {
+	dh2_attn_q, t333 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t333[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh2_attn_bq computes dh2_attn_bq = Σ_[0,1](dh2_attn_q_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh2_attn_q_proj, dh2_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_attn_q_proj[i*16384+j*128+k])
+			}
+		}
+		dh2_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t336 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -7488,10 +7569,73 @@ func (m *Model) fusedDh2_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh2_ln1_beta computes dh2_ln1_beta = Σ_[0,1](dh2_ln1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh2_ln1, dh2_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh2_ln1[i*16384+j*128+k])
+			}
+		}
+		dh2_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT343 computes t343 = dh2_ln1 ⊙ t125 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT343(lo, hi, thread int, v [][]float32) {
+	t125, dh2_ln1, t343 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t343[i] = dh2_ln1[i] * t125[i]
+	}
+}
+
+// reduceDh2_ln1_gamma computes dh2_ln1_gamma = Σ_[0,1](t343) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh2_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t343, dh2_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t343[i*16384+j*128+k])
+			}
+		}
+		dh2_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT345 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT345(lo, hi, thread int, v [][]float32) {
 	h1_resid2, h2_ln1_gamma, dh2_ln1, t345 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t345[lo*128:hi*128], h1_resid2[lo*128:hi*128], dh2_ln1[lo*128:hi*128], h2_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh1_resid2 computes dh1_resid2 = dh2_resid1 + t345 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh1_resid2(lo, hi, thread int, v [][]float32) {
+	dh2_resid1, t345, dh1_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh1_resid2[i] = dh2_resid1[i] + t345[i]
+	}
+}
+
+// reduceDh1_mlp_b2 computes dh1_mlp_b2 = Σ_[0,1](dh1_resid2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_resid2[i*16384+j*128+k])
+			}
+		}
+		dh1_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT352 is one fused epilogue kernel over f32[8,128,512]:
@@ -7510,10 +7654,103 @@ func (m *Model) fusedT352Rows(lo, hi, thread int, v [][]float32) {
 	geluGradRow(t352[lo:hi], t104[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t352) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t352, dh1_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t352[i*65536+j*512+k])
+			}
+		}
+		dh1_mlp_b1[k] = float32(s)
+	}
+}
+
+// reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh1_ln2, dh1_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_ln2[i*16384+j*128+k])
+			}
+		}
+		dh1_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT360 computes t360 = dh1_ln2 ⊙ t100 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT360(lo, hi, thread int, v [][]float32) {
+	t100, dh1_ln2, t360 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t360[i] = dh1_ln2[i] * t100[i]
+	}
+}
+
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t360) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t360, dh1_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t360[i*16384+j*128+k])
+			}
+		}
+		dh1_ln2_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT362 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT362(lo, hi, thread int, v [][]float32) {
 	h1_ln2_gamma, h1_resid1, dh1_ln2, t362 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t362[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t362 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
+	dh1_resid2, t362, dh1_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh1_resid1[i] = dh1_resid2[i] + t362[i]
+	}
+}
+
+// reduceDh1_attn_bo computes dh1_attn_bo = Σ_[0,1](dh1_resid1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh1_resid1, dh1_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_resid1[i*16384+j*128+k])
+			}
+		}
+		dh1_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh1_attn_context computes dh1_attn_context = t369ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
+	t369, dh1_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					dh1_attn_context[i*16384+j*4096+k*32+l] = t369[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7579,6 +7816,96 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT378 computes t378 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT378(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t378 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t378[i*16384+j*128+k*32+l] = dh1_attn_v[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bv computes dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_attn_v_proj[i*16384+j*128+k])
+			}
+		}
+		dh1_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT385 computes t385 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT385(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t385 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t385[i*16384+j*128+k*32+l] = dh1_attn_k[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bk computes dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_attn_k_proj[i*16384+j*128+k])
+			}
+		}
+		dh1_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT391 computes t391 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT391(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t391 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t391[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bq computes dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_attn_q_proj[i*16384+j*128+k])
+			}
+		}
+		dh1_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t394 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -7600,10 +7927,73 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh1_ln1_beta computes dh1_ln1_beta = Σ_[0,1](dh1_ln1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh1_ln1, dh1_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh1_ln1[i*16384+j*128+k])
+			}
+		}
+		dh1_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT401 computes t401 = dh1_ln1 ⊙ t75 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT401(lo, hi, thread int, v [][]float32) {
+	t75, dh1_ln1, t401 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t401[i] = dh1_ln1[i] * t75[i]
+	}
+}
+
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t401) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t401, dh1_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t401[i*16384+j*128+k])
+			}
+		}
+		dh1_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT403 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT403(lo, hi, thread int, v [][]float32) {
 	h0_resid2, h1_ln1_gamma, dh1_ln1, t403 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t403[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t403 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
+	dh1_resid1, t403, dh0_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh0_resid2[i] = dh1_resid1[i] + t403[i]
+	}
+}
+
+// reduceDh0_mlp_b2 computes dh0_mlp_b2 = Σ_[0,1](dh0_resid2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_resid2[i*16384+j*128+k])
+			}
+		}
+		dh0_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT410 is one fused epilogue kernel over f32[8,128,512]:
@@ -7622,10 +8012,103 @@ func (m *Model) fusedT410Rows(lo, hi, thread int, v [][]float32) {
 	geluGradRow(t410[lo:hi], t54[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t410) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t410, dh0_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t410[i*65536+j*512+k])
+			}
+		}
+		dh0_mlp_b1[k] = float32(s)
+	}
+}
+
+// reduceDh0_ln2_beta computes dh0_ln2_beta = Σ_[0,1](dh0_ln2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh0_ln2, dh0_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_ln2[i*16384+j*128+k])
+			}
+		}
+		dh0_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT418 computes t418 = dh0_ln2 ⊙ t50 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT418(lo, hi, thread int, v [][]float32) {
+	t50, dh0_ln2, t418 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t418[i] = dh0_ln2[i] * t50[i]
+	}
+}
+
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t418) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t418, dh0_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t418[i*16384+j*128+k])
+			}
+		}
+		dh0_ln2_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT420 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT420(lo, hi, thread int, v [][]float32) {
 	h0_ln2_gamma, h0_resid1, dh0_ln2, t420 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t420[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t420 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
+	dh0_resid2, t420, dh0_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh0_resid1[i] = dh0_resid2[i] + t420[i]
+	}
+}
+
+// reduceDh0_attn_bo computes dh0_attn_bo = Σ_[0,1](dh0_resid1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh0_resid1, dh0_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_resid1[i*16384+j*128+k])
+			}
+		}
+		dh0_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh0_attn_context computes dh0_attn_context = t427ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
+	t427, dh0_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					dh0_attn_context[i*16384+j*4096+k*32+l] = t427[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 32 matrices of f32[8,4,128,128]; the pool's threads
@@ -7691,6 +8174,96 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT436 computes t436 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT436(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t436 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t436[i*16384+j*128+k*32+l] = dh0_attn_v[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bv computes dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_attn_v_proj[i*16384+j*128+k])
+			}
+		}
+		dh0_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT443 computes t443 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT443(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t443 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t443[i*16384+j*128+k*32+l] = dh0_attn_k[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bk computes dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_attn_k_proj[i*16384+j*128+k])
+			}
+		}
+		dh0_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT449 computes t449 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT449(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t449 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t449[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bq computes dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_attn_q_proj[i*16384+j*128+k])
+			}
+		}
+		dh0_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t452 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -7712,10 +8285,73 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh0_ln1_beta computes dh0_ln1_beta = Σ_[0,1](dh0_ln1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh0_ln1, dh0_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(dh0_ln1[i*16384+j*128+k])
+			}
+		}
+		dh0_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT459 computes t459 = dh0_ln1 ⊙ t22 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT459(lo, hi, thread int, v [][]float32) {
+	t22, dh0_ln1, t459 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t459[i] = dh0_ln1[i] * t22[i]
+	}
+}
+
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t459) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t459, dh0_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 8 {
+			for j := range 128 {
+				s += float64(t459[i*16384+j*128+k])
+			}
+		}
+		dh0_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT461 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT461(lo, hi, thread int, v [][]float32) {
 	h_in, h0_ln1_gamma, dh0_ln1, t461 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t461[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh_in computes dh_in = dh0_resid1 + t461 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
+	dh0_resid1, t461, dh_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh_in[i] = dh0_resid1[i] + t461[i]
+	}
+}
+
+// reduceDwpe computes dwpe = Σ_[0](dh_in) over [lo, hi) of its
+// 128 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
+	dh_in, dwpe := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		for k := range 128 {
+			var s float64 = 0.0
+			for i := range 8 {
+				s += float64(dh_in[i*16384+j*128+k])
+			}
+			dwpe[j*128+k] = float32(s)
+		}
+	}
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,128]:
@@ -7734,6 +8370,19 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 	for i := lo; i < hi; i++ {
 		dwtev := t224[i] + t464[i]
 		dwte[i] = dwtev
+	}
+}
+
+// loopH_in_3 computes h_in = t12 + wpe over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) loopH_in_3(lo, hi, thread int, v [][]float32) {
+	wpe, t12, h_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 128 {
+				h_in[i*16384+j*128+k] = t12[i*16384+j*128+k] + wpe[j*128+k]
+			}
+		}
 	}
 }
 
@@ -7766,6 +8415,21 @@ func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q_3 computes h0_attn_q = t36ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t36, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_q[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -7784,6 +8448,21 @@ func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h0_attn_k_projv := t38[i*16384+j*128+k] + h0_attn_bk[k]
 				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_k_3 computes h0_attn_k = t40ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
+	t40, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_k[i*16384+j*4096+k*32+l] = t40[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -7812,6 +8491,21 @@ func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_v_3 computes h0_attn_v = t44ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
+	t44, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h0_attn_v[i*16384+j*4096+k*32+l] = t44[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -7835,6 +8529,21 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT53 computes t53 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT53(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t53 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t53[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -7949,6 +8658,21 @@ func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q_3 computes h1_attn_q = t88ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t88, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_q[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -7967,6 +8691,21 @@ func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h1_attn_k_projv := t90[i*16384+j*128+k] + h1_attn_bk[k]
 				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_k_3 computes h1_attn_k = t92ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
+	t92, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_k[i*16384+j*4096+k*32+l] = t92[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -7995,6 +8734,21 @@ func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_v_3 computes h1_attn_v = t96ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
+	t96, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h1_attn_v[i*16384+j*4096+k*32+l] = t96[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -8018,6 +8772,21 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT103 computes t103 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT103(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t103 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t103[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -8132,6 +8901,21 @@ func (m *Model) fusedH2_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH2_attn_q_3 computes h2_attn_q = t138ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t138, h2_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_q[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH2_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -8150,6 +8934,21 @@ func (m *Model) fusedH2_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h2_attn_k_projv := t140[i*16384+j*128+k] + h2_attn_bk[k]
 				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH2_attn_k_3 computes h2_attn_k = t142ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_k_3(lo, hi, thread int, v [][]float32) {
+	t142, h2_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_k[i*16384+j*4096+k*32+l] = t142[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -8178,6 +8977,21 @@ func (m *Model) fusedH2_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH2_attn_v_3 computes h2_attn_v = t146ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
+	t146, h2_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h2_attn_v[i*16384+j*4096+k*32+l] = t146[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH2_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -8201,6 +9015,21 @@ func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT153 computes t153 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT153(lo, hi, thread int, v [][]float32) {
+	h2_attn_context, t153 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t153[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }
@@ -8315,6 +9144,21 @@ func (m *Model) fusedH3_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH3_attn_q_3 computes h3_attn_q = t188ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t188, h3_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_q[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH3_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
 //
 //	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -8333,6 +9177,21 @@ func (m *Model) fusedH3_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h3_attn_k_projv := t190[i*16384+j*128+k] + h3_attn_bk[k]
 				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH3_attn_k_3 computes h3_attn_k = t192ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_k_3(lo, hi, thread int, v [][]float32) {
+	t192, h3_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_k[i*16384+j*4096+k*32+l] = t192[i*16384+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -8361,6 +9220,21 @@ func (m *Model) fusedH3_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH3_attn_v_3 computes h3_attn_v = t196ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
+	t196, h3_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 128 {
+				for l := range 32 {
+					h3_attn_v[i*16384+j*4096+k*32+l] = t196[i*16384+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH3_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -8384,6 +9258,21 @@ func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT203 computes t203 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
+	h3_attn_context, t203 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			for k := range 4 {
+				for l := range 32 {
+					t203[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
+				}
+			}
 		}
 	}
 }

@@ -460,13 +460,7 @@ func (m *Model) backward() error {
 
 	// grad of z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
 	// db2 = Σ_[0](dz2)
-	for j := range 256 {
-		var s float64 = 0.0
-		for i := range 64 {
-			s += float64(dz2[i*256+j])
-		}
-		db2[j] = float32(s)
-	}
+	m.parallel(256, (*Model).reduceDb2, dz2, db2)
 
 	// grad of t9 = h1 · W2  (models/mlp/mlp.go:53)
 	// dW2 = h1ᵀ · dz2
@@ -481,13 +475,7 @@ func (m *Model) backward() error {
 
 	// grad of z1 = X · W1 + b1  (models/mlp/mlp.go:53)
 	// db1 = Σ_[0](dz1)
-	for j := range 256 {
-		var s float64 = 0.0
-		for i := range 64 {
-			s += float64(dz1[i*256+j])
-		}
-		db1[j] = float32(s)
-	}
+	m.parallel(256, (*Model).reduceDb1, dz1, db1)
 
 	// grad of t4 = X · W1  (models/mlp/mlp.go:53)
 	// dW1 = Xᵀ · dz1
@@ -685,6 +673,19 @@ func (m *Model) fusedDz2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDb2 computes db2 = Σ_[0](dz2) over [lo, hi) of its
+// 256 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
+	dz2, db2 := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		var s float64 = 0.0
+		for i := range 64 {
+			s += float64(dz2[i*256+j])
+		}
+		db2[j] = float32(s)
+	}
+}
+
 // fusedDz1 is one fused epilogue kernel over f32[64,256]:
 //
 //	dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
@@ -703,6 +704,19 @@ func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
 		t31 := z1[i] > 0
 		dz1v := where(t31, dh1[i], 0)
 		dz1[i] = dz1v
+	}
+}
+
+// reduceDb1 computes db1 = Σ_[0](dz1) over [lo, hi) of its
+// 256 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
+	dz1, db1 := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		var s float64 = 0.0
+		for i := range 64 {
+			s += float64(dz1[i*256+j])
+		}
+		db1[j] = float32(s)
 	}
 }
 

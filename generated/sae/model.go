@@ -296,18 +296,10 @@ func (m *Model) predict() error {
 	l1 := m.arena[131336:131337]     // f32[]
 
 	// t5 = W_dec ⊙ W_dec  (models/sae/sae.go:75)
-	for i := range 65536 {
-		t5[i] = W_dec[i] * W_dec[i]
-	}
+	m.parallel(65536, (*Model).loopT5, W_dec, t5)
 
 	// t6 = Σ_[1]((W_dec ⊙ W_dec))  (models/sae/sae.go:75)
-	for i := range 512 {
-		var s float64 = 0.0
-		for j := range 128 {
-			s += float64(t5[i*128+j])
-		}
-		t6[i] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceT6, t5, t6)
 
 	// fused elementwise:
 	//
@@ -316,11 +308,7 @@ func (m *Model) predict() error {
 	m.fusedDec_norm(t6, dec_norm)
 
 	// dict = W_dec / dec_norm  (models/sae/sae.go:76)
-	for i := range 512 {
-		for j := range 128 {
-			dict[i*128+j] = W_dec[i*128+j] / dec_norm[i]
-		}
-	}
+	m.parallel(512, (*Model).loopDict, W_dec, dec_norm, dict)
 
 	// fused epilogue:
 	//
@@ -339,13 +327,7 @@ func (m *Model) predict() error {
 	mse_2[0] = float32(mse(recon, x, "mean", nil))
 
 	// t17 = Σ_[1](codes)  (models/sae/sae.go:83)
-	for i := range 256 {
-		var s float64 = 0.0
-		for j := range 512 {
-			s += float64(codes[i*512+j])
-		}
-		t17[i] = float32(s)
-	}
+	m.parallel(256, (*Model).reduceT17, codes, t17)
 
 	// l1 = mean(Σ_[1](codes))  (models/sae/sae.go:83)
 	{
@@ -380,18 +362,10 @@ func (m *Model) forward() error {
 	loss := m.arena[623376:623377]     // f32[]
 
 	// t5 = W_dec ⊙ W_dec  (models/sae/sae.go:75)
-	for i := range 65536 {
-		t5[i] = W_dec[i] * W_dec[i]
-	}
+	m.parallel(65536, (*Model).loopT5_2, W_dec, t5)
 
 	// t6 = Σ_[1]((W_dec ⊙ W_dec))  (models/sae/sae.go:75)
-	for i := range 512 {
-		var s float64 = 0.0
-		for j := range 128 {
-			s += float64(t5[i*128+j])
-		}
-		t6[i] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceT6_2, t5, t6)
 
 	// fused elementwise:
 	//
@@ -400,11 +374,7 @@ func (m *Model) forward() error {
 	m.fusedDec_norm_2(t6, dec_norm)
 
 	// dict = W_dec / dec_norm  (models/sae/sae.go:76)
-	for i := range 512 {
-		for j := range 128 {
-			dict[i*128+j] = W_dec[i*128+j] / dec_norm[i]
-		}
-	}
+	m.parallel(512, (*Model).loopDict_2, W_dec, dec_norm, dict)
 
 	// fused epilogue:
 	//
@@ -423,13 +393,7 @@ func (m *Model) forward() error {
 	mse_2[0] = float32(mse(recon, x, "mean", nil))
 
 	// t17 = Σ_[1](codes)  (models/sae/sae.go:83)
-	for i := range 256 {
-		var s float64 = 0.0
-		for j := range 512 {
-			s += float64(codes[i*512+j])
-		}
-		t17[i] = float32(s)
-	}
+	m.parallel(256, (*Model).reduceT17_2, codes, t17)
 
 	// l1 = mean(Σ_[1](codes))  (models/sae/sae.go:83)
 	{
@@ -494,13 +458,7 @@ func (m *Model) backward() error {
 
 	// grad of recon = codes · dict + b_dec  (models/sae/sae.go:79)
 	// db_dec = Σ_[0](drecon)
-	for j := range 128 {
-		var s float64 = 0.0
-		for i := range 256 {
-			s += float64(drecon[i*128+j])
-		}
-		db_dec[j] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDb_dec, drecon, db_dec)
 
 	// grad of t14 = codes · dict  (models/sae/sae.go:79)
 	// ddict = codesᵀ · drecon
@@ -516,13 +474,7 @@ func (m *Model) backward() error {
 
 	// grad of t12 = x · W_enc + b_enc  (models/sae/sae.go:78)
 	// db_enc = Σ_[0](t35)
-	for j := range 512 {
-		var s float64 = 0.0
-		for i := range 256 {
-			s += float64(t35[i*512+j])
-		}
-		db_enc[j] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDb_enc, t35, db_enc)
 
 	// grad of t11 = x · W_enc  (models/sae/sae.go:78)
 	// dW_enc = xᵀ · t35
@@ -536,13 +488,7 @@ func (m *Model) backward() error {
 
 	// grad of dict = W_dec / dec_norm  (models/sae/sae.go:76)
 	// t41 = Σ_[1]((t39 / dec_norm))
-	for i := range 512 {
-		var s float64 = 0.0
-		for j := range 128 {
-			s += float64(t40[i*128+j])
-		}
-		t41[i] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceT41, t40, t41)
 
 	// fused elementwise:
 	//
@@ -594,6 +540,28 @@ func (m *Model) update() error {
 	return nil
 }
 
+// loopT5 computes t5 = W_dec ⊙ W_dec over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) loopT5(lo, hi, thread int, v [][]float32) {
+	W_dec, t5 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		t5[i] = W_dec[i] * W_dec[i]
+	}
+}
+
+// reduceT6 computes t6 = Σ_[1](t5) over [lo, hi) of its
+// 512 outputs along axis 0, on a thread of the pool.
+func (m *Model) reduceT6(lo, hi, thread int, v [][]float32) {
+	t5, t6 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		var s float64 = 0.0
+		for j := range 128 {
+			s += float64(t5[i*128+j])
+		}
+		t6[i] = float32(s)
+	}
+}
+
 // fusedDec_norm is one fused elementwise kernel over f32[512,1]:
 //
 //	t8 = t6 + 1e-12  (Add, models/sae/sae.go:75)
@@ -603,6 +571,17 @@ func (m *Model) fusedDec_norm(t6 []float32, dec_norm []float32) {
 		t8 := t6[i] + 1e-12
 		dec_normv := float32(math.Sqrt(float64(t8)))
 		dec_norm[i] = dec_normv
+	}
+}
+
+// loopDict computes dict = W_dec / dec_norm over [lo, hi) of its
+// outermost loop (512), on a thread of the pool.
+func (m *Model) loopDict(lo, hi, thread int, v [][]float32) {
+	W_dec, dec_norm, dict := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			dict[i*128+j] = W_dec[i*128+j] / dec_norm[i]
+		}
 	}
 }
 
@@ -650,6 +629,41 @@ func (m *Model) fusedReconRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceT17 computes t17 = Σ_[1](codes) over [lo, hi) of its
+// 256 outputs along axis 0, on a thread of the pool.
+func (m *Model) reduceT17(lo, hi, thread int, v [][]float32) {
+	codes, t17 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		var s float64 = 0.0
+		for j := range 512 {
+			s += float64(codes[i*512+j])
+		}
+		t17[i] = float32(s)
+	}
+}
+
+// loopT5_2 computes t5 = W_dec ⊙ W_dec over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) loopT5_2(lo, hi, thread int, v [][]float32) {
+	W_dec, t5 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		t5[i] = W_dec[i] * W_dec[i]
+	}
+}
+
+// reduceT6_2 computes t6 = Σ_[1](t5) over [lo, hi) of its
+// 512 outputs along axis 0, on a thread of the pool.
+func (m *Model) reduceT6_2(lo, hi, thread int, v [][]float32) {
+	t5, t6 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		var s float64 = 0.0
+		for j := range 128 {
+			s += float64(t5[i*128+j])
+		}
+		t6[i] = float32(s)
+	}
+}
+
 // fusedDec_norm_2 is one fused elementwise kernel over f32[512,1]:
 //
 //	t8 = t6 + 1e-12  (Add, models/sae/sae.go:75)
@@ -659,6 +673,17 @@ func (m *Model) fusedDec_norm_2(t6 []float32, dec_norm []float32) {
 		t8 := t6[i] + 1e-12
 		dec_normv := float32(math.Sqrt(float64(t8)))
 		dec_norm[i] = dec_normv
+	}
+}
+
+// loopDict_2 computes dict = W_dec / dec_norm over [lo, hi) of its
+// outermost loop (512), on a thread of the pool.
+func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
+	W_dec, dec_norm, dict := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 128 {
+			dict[i*128+j] = W_dec[i*128+j] / dec_norm[i]
+		}
 	}
 }
 
@@ -707,6 +732,19 @@ func (m *Model) fusedRecon_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceT17_2 computes t17 = Σ_[1](codes) over [lo, hi) of its
+// 256 outputs along axis 0, on a thread of the pool.
+func (m *Model) reduceT17_2(lo, hi, thread int, v [][]float32) {
+	codes, t17 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		var s float64 = 0.0
+		for j := range 512 {
+			s += float64(codes[i*512+j])
+		}
+		t17[i] = float32(s)
+	}
+}
+
 // fusedLoss is one fused elementwise kernel over f32[]:
 //
 //	t20 = l1 ⊙ 0.01  (Mul, models/sae/sae.go:89)
@@ -731,6 +769,19 @@ func (m *Model) fusedDrecon(lo, hi, thread int, v [][]float32) {
 		t26 := recon[i] - x[i]
 		dreconv := t26 * 6.103515625e-05
 		drecon[i] = dreconv
+	}
+}
+
+// reduceDb_dec computes db_dec = Σ_[0](drecon) over [lo, hi) of its
+// 128 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
+	drecon, db_dec := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		var s float64 = 0.0
+		for i := range 256 {
+			s += float64(drecon[i*128+j])
+		}
+		db_dec[j] = float32(s)
 	}
 }
 
@@ -759,6 +810,19 @@ func (m *Model) fusedT35Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDb_enc computes db_enc = Σ_[0](t35) over [lo, hi) of its
+// 512 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDb_enc(lo, hi, thread int, v [][]float32) {
+	t35, db_enc := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		var s float64 = 0.0
+		for i := range 256 {
+			s += float64(t35[i*512+j])
+		}
+		db_enc[j] = float32(s)
+	}
+}
+
 // fusedT40 is one fused elementwise kernel over f32[512,128]:
 //
 //	t39 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
@@ -773,6 +837,19 @@ func (m *Model) fusedT40(lo, hi, thread int, v [][]float32) {
 			t40v := t39 / dec_norm[i]
 			t40[i*128+j] = t40v
 		}
+	}
+}
+
+// reduceT41 computes t41 = Σ_[1](t40) over [lo, hi) of its
+// 512 outputs along axis 0, on a thread of the pool.
+func (m *Model) reduceT41(lo, hi, thread int, v [][]float32) {
+	t40, t41 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		var s float64 = 0.0
+		for j := range 128 {
+			s += float64(t40[i*128+j])
+		}
+		t41[i] = float32(s)
 	}
 }
 
