@@ -91,3 +91,39 @@ func BenchmarkGeluVec32(b *testing.B) {
 		geluVec32(y, x)
 	}
 }
+
+// TestExpShiftVec32: exp(x − shift) to 4e-7 relative over a softmax's
+// range of exponents (the row maximum gives 0) and every tail length, in
+// place; far below, a tiny positive number; NaN stays NaN.
+func TestExpShiftVec32(t *testing.T) {
+	if !expShiftVec32(make([]float32, 1), make([]float32, 1), 0) {
+		t.Skip("no vector kernel on this build or CPU")
+	}
+	var xs []float32
+	for x := -87.0; x <= 0; x += 0.0137 {
+		xs = append(xs, float32(x)+3)
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 33, len(xs)} {
+		x := xs[len(xs)-n:]
+		y := make([]float32, n)
+		expShiftVec32(y, x, 3)
+		for i, v := range x {
+			want := math.Exp(float64(v) - 3)
+			if math.Abs(float64(y[i])-want) > 4e-7*want {
+				t.Fatalf("n=%d: exp(%g − 3) = %g, want %g", n, v, y[i], want)
+			}
+		}
+		in := append([]float32(nil), x...)
+		expShiftVec32(in, in, 3)
+		for i := range in {
+			if in[i] != y[i] {
+				t.Fatalf("n=%d: in place exp(%g − 3) = %g, not %g", n, x[i], in[i], y[i])
+			}
+		}
+	}
+	odd := []float32{float32(math.Inf(-1)), -1000, float32(math.NaN())}
+	expShiftVec32(odd, odd, 0)
+	if !(odd[0] >= 0 && odd[0] < 1.3e-38 && odd[1] >= 0 && odd[1] < 1.3e-38) || !math.IsNaN(float64(odd[2])) {
+		t.Errorf("exp(−Inf), exp(−1000), exp(NaN) = %v", odd)
+	}
+}

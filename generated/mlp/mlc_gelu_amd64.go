@@ -13,6 +13,29 @@ func geluAVX2(dst, x []float32)
 //go:noescape
 func geluGradAVX2(dst, x, dy []float32)
 
+//go:noescape
+func expShiftAVX2(dst, x []float32, shift float32)
+
+// expShiftVec32 sets dst[i] = exp(x[i] − shift) for every i (to a few
+// float32 ulps; exponents below −87.3 give 2⁻¹²⁶ rather than less) and
+// reports true, or reports false, changing nothing, when the CPU has no
+// vector kernel. dst may be x.
+func expShiftVec32(dst, x []float32, shift float32) bool {
+	if !vecAVX2 {
+		return false
+	}
+	dst = dst[:len(x)]
+	n := len(x) &^ 7
+	expShiftAVX2(dst[:n], x[:n], shift)
+	if r := len(x) - n; r > 0 {
+		var buf [8]float32
+		copy(buf[:], x[n:])
+		expShiftAVX2(buf[:], buf[:], shift)
+		copy(dst[n:], buf[:r])
+	}
+	return true
+}
+
 // geluVec32 sets dst[i] = gelu(x[i]) for every i (GELU's tanh form, to a
 // few float32 ulps) and reports true, or reports false, changing nothing,
 // when the CPU has no vector kernel: the caller then loops itself. dst may

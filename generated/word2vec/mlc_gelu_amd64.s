@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// GELU (tanh form, as x·σ(2u), u = √(2/π)(x + 0.044715x³)) and its
-// gradient over float32 rows, eight lanes at a time with AVX2 and FMA. The
-// exp of −2u: n = round(a·log2 e), r = a − n·ln2 (ln2 split in two for
+// GELU (tanh form, as x·σ(2u), u = √(2/π)(x + 0.044715x³)), its gradient
+// and exp over float32 rows, eight lanes at a time with AVX2 and FMA. The
+// exp of a (−2u for GELU): n = round(a·log2 e), r = a − n·ln2 (ln2 split in two for
 // accuracy), e^r by its Taylor polynomial of degree 7, and 2ⁿ built in the
 // exponent bits. a is clamped to [−87.3, 88]: above, e^a stays finite
 // (1.6e38) so that σ = 1/(1 + e^a) is 0 rather than 1/Inf and e^a·σ is 1
@@ -46,20 +46,14 @@ GLOBL expC6<>(SB), RODATA|NOPTR, $4
 DATA expC7<>+0(SB)/4, $0x39500d01 // 1/5040
 GLOBL expC7<>(SB), RODATA|NOPTR, $4
 
-// GELU_EXP: from x in Y0, x² in Y1 and e = exp(−2u) in Y4; Y5 = 1.
-// Uses Y2 and Y3.
-#define GELU_EXP \
-	VMULPS       Y0, Y0, Y1                \
-	VBROADCASTSS geluK<>(SB), Y2           \
-	VMULPS       Y2, Y1, Y2                \
-	VMULPS       Y0, Y2, Y2                \
-	VADDPS       Y0, Y2, Y2                \
-	VBROADCASTSS geluNeg2C<>(SB), Y3       \
-	VMULPS       Y3, Y2, Y2                \
+// EXP: e = exp(a) from a in Y2 into Y4, a clamped to [−87.3, 88]; leaves
+// Y5 = 1. Uses Y3. MINPS and MAXPS return their second source when one
+// operand is NaN, so a is that operand: NaN stays NaN.
+#define EXP \
 	VBROADCASTSS expHi<>(SB), Y3           \
-	VMINPS       Y3, Y2, Y2                \
+	VMINPS       Y2, Y3, Y2                \
 	VBROADCASTSS expLo<>(SB), Y3           \
-	VMAXPS       Y3, Y2, Y2                \
+	VMAXPS       Y2, Y3, Y2                \
 	VBROADCASTSS expLog2e<>(SB), Y3        \
 	VMULPS       Y3, Y2, Y3                \
 	VROUNDPS     $0, Y3, Y3                \
@@ -85,6 +79,18 @@ GLOBL expC7<>(SB), RODATA|NOPTR, $4
 	VPSLLD       $23, Y3, Y3               \
 	VPADDD       Y5, Y3, Y3                \
 	VMULPS       Y3, Y4, Y4
+
+// GELU_EXP: from x in Y0, x² in Y1 and e = exp(−2u) in Y4; Y5 = 1.
+// Uses Y2 and Y3.
+#define GELU_EXP \
+	VMULPS       Y0, Y0, Y1                \
+	VBROADCASTSS geluK<>(SB), Y2           \
+	VMULPS       Y2, Y1, Y2                \
+	VMULPS       Y0, Y2, Y2                \
+	VADDPS       Y0, Y2, Y2                \
+	VBROADCASTSS geluNeg2C<>(SB), Y3       \
+	VMULPS       Y3, Y2, Y2                \
+	EXP
 
 // func geluAVX2(dst, x []float32)
 // len(x) is a multiple of 8 and len(dst) ≥ len(x); dst may be x.
@@ -146,5 +152,30 @@ grad_loop:
 	JNZ          grad_loop
 
 grad_done:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX2(dst, x []float32, shift float32)
+// dst = exp(x − shift), the numerators of a softmax. len(x) is a multiple
+// of 8 and len(dst) ≥ len(x); dst may be x.
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-52
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	VBROADCASTSS shift+48(FP), Y7
+	SHRQ         $3, CX
+	JZ           exp_done
+
+exp_loop:
+	VMOVUPS (SI), Y2
+	VSUBPS  Y7, Y2, Y2
+	EXP
+	VMOVUPS Y4, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     exp_loop
+
+exp_done:
 	VZEROUPPER
 	RET
