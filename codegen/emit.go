@@ -207,7 +207,7 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	if f.g.splits(batch.Size()*m*nn*k, parallelMinWork) {
 		// The matrices are independent: the pool's threads take ranges of
 		// them, each multiplying on its own packing buffers.
-		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		lf := f.kernelGen()
 		slice := batchSlice(lf)
 		args := []jen.Code{jen.Id("m").Dot("pool"), jen.Id("thread"), jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k),
 			slice(A, aIdx, aSize), jen.Lit(lda), slice(B, bIdx, bSize), jen.Lit(ldb), lf.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":")), jen.Lit(nn), jen.False()}
@@ -622,7 +622,7 @@ func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
 		return nest
 	}
 	if outer >= 0 && f.g.splits(in.Size(), parallelMinElems) {
-		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		lf := f.kernelGen()
 		nest := build(lf, true)
 		name := f.g.kernelNames.take("reduce" + exported(f.nm.name(n)))
 		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\n%d outputs along axis %d, on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), in[outer], outer)

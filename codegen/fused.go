@@ -128,7 +128,7 @@ func (f *fnGen) emitXentGrad(grp *graph.FusionGroup) []jen.Code {
 // at each index before any result is written there (so a result may share
 // an operand's memory).
 func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
-	kf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+	kf := f.kernelGen()
 	shape := grp.Last().Type.Shape
 	member := map[*graph.Node]bool{}
 	for _, n := range grp.Nodes {
@@ -219,7 +219,7 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	if shape.Size() > 1 && f.g.splits(shape.Size(), parallelMinElems) {
 		// The loop nest runs on the pool's threads, each over a range of
 		// its outermost loop; the product before it, if any, splits itself.
-		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		lf := f.kernelGen()
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
 		nest, extent := rangedLoops(shape, flat, loopBody(lf))
 		body := []jen.Code{nest}
@@ -354,7 +354,7 @@ func attentionOf(grp *graph.FusionGroup) attentionParts {
 // own tile of m.scratch and its own packing buffers.
 func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	a := attentionOf(grp)
-	kf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+	kf := f.kernelGen()
 	storeW := slices.Contains(grp.Results, a.weights)
 	// Split between the pool's threads, each matrix runs on one thread
 	// with that thread's packing buffers and scratch tile; otherwise the

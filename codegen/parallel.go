@@ -29,6 +29,13 @@ const (
 	parallelMinWork = 64 * 64 * 64
 )
 
+// kernelGen returns a generator for the body of a kernel method of f's
+// function: the same names and storage, its own record of the slices the
+// body touches (the method's parameters or views).
+func (f *fnGen) kernelGen() *fnGen {
+	return &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+}
+
 // splits reports whether a kernel of the given size (elements, or
 // multiply-adds for products) runs on the pool: the model has one, and the
 // kernel is at least min or Options.ParallelAll asks for every kernel.
@@ -139,7 +146,7 @@ func (f *fnGen) rowKernel(fn, method string, rows, elems int, args []rowArg) []j
 		return jen.Id(fn).Call(cs...)
 	}
 	if rows >= 2 && f.g.splits(elems, parallelMinElems) {
-		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		lf := f.kernelGen()
 		body := build(lf, true)
 		name := f.g.kernelNames.take(method)
 		doc := fmt.Sprintf("%s runs %s over rows [lo, hi) of %d on a thread of the pool.", name, fn, rows)
@@ -158,7 +165,7 @@ func (f *fnGen) rowKernel(fn, method string, rows, elems int, args []rowArg) []j
 // loop.
 func (f *fnGen) loopKernel(prefix string, n *graph.Node, shape graph.Shape, flat bool, body func(f *fnGen) func(vars []string, idx string) []jen.Code) []jen.Code {
 	if shape.Size() > 1 && f.g.splits(shape.Size(), parallelMinElems) {
-		lf := &fnGen{g: f.g, gr: f.gr, p: f.p, nm: f.nm, used: map[*graph.Node]bool{}}
+		lf := f.kernelGen()
 		nest, extent := rangedLoops(shape, flat, body(lf))
 		name := f.g.kernelNames.take(prefix + exported(f.nm.name(n)))
 		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), extent)

@@ -19,9 +19,9 @@ var trainDefaults = map[string]TrainDefaults{
 	"xor":         {Opt: "sgd", LR: 0.5, Steps: 10000, Log: 2000}, // the text: lr 0.5, 10,000 epochs, full batch
 	"mlp":         {Opt: "sgd", LR: 0.1, Steps: 200, Log: 50},
 	"tinydecoder": {Opt: "adam", LR: 0.01, Steps: 300, Log: 50},
-	// 4,500 steps of 1,024 tokens (4.6M tokens of Go source), 9 minutes
-	// on two cores, reach a validation loss 44.5% below the unigram
-	// baseline (docs/benchmarks.md).
+	// 4,500 steps of 1,024 tokens (4.6M tokens of Go source), 6–9
+	// minutes on two cores, reach a validation loss 44.5% below the
+	// unigram baseline (docs/benchmarks.md).
 	"gpt":      {Opt: "adamw", LR: 2e-3, Steps: 4500, Log: 100, Eval: 500, Warmup: 100},
 	"bert":     {Opt: "adamw", LR: 1e-3, Steps: 2000, Log: 100, Eval: 500, Warmup: 100},
 	"word2vec": {Opt: "adam", LR: 3e-3, Steps: 5000, Log: 500, Eval: 1000},
