@@ -206,8 +206,11 @@ func packA[T Float](dst, a []T, lda int, trans bool, i0, p0, mc, kc, mr int) {
 			// op(A)(i, p) = a[p*lda + i]: each column of the panel is
 			// contiguous in a.
 			if rows == 6 && mr == 6 {
+				// Element by element: an array copy through pointers is a
+				// call to memmove, which costs more than six moves.
 				for p := range kc {
-					*(*[6]T)(panel[p*6:]) = *(*[6]T)(a[(p0+p)*lda+i0+ir:])
+					d, s := panel[p*6:][:6:6], a[(p0+p)*lda+i0+ir:][:6:6]
+					d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
 				}
 				continue
 			}
@@ -324,16 +327,20 @@ func packCols8[T Float](dst []T, nr int, src []T, ldb, kc int) {
 
 // copyRows copies kc rows of nr elements, ldb apart in src, to dst
 // contiguously. A 64-byte row (16 float32 or 8 float64, the SIMD kernels'
-// nr) is copied as one array value rather than by a call to memmove.
+// nr) is copied element by element: copy, or an array assignment through
+// pointers, is a call to memmove, which costs more for so short a row.
 func copyRows[T Float](dst, src []T, ldb, kc, nr int) {
 	switch {
 	case nr == 16:
 		for p := range kc {
-			*(*[16]T)(dst[p*16:]) = *(*[16]T)(src[p*ldb:])
+			d, s := dst[p*16:][:16:16], src[p*ldb:][:16:16]
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+			d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15]
 		}
 	case nr == 8:
 		for p := range kc {
-			*(*[8]T)(dst[p*8:]) = *(*[8]T)(src[p*ldb:])
+			d, s := dst[p*8:][:8:8], src[p*ldb:][:8:8]
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
 		}
 	default:
 		for p := range kc {

@@ -1955,13 +1955,7 @@ func (m *Model) backward() error {
 
 	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
 	// dh1_mlp_b1 = Σ_[0,1](t208)
-	for k := range 512 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t208[j*512+k])
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t208, dh1_mlp_b1)
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
@@ -2216,13 +2210,7 @@ func (m *Model) backward() error {
 
 	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
 	// dh0_mlp_b1 = Σ_[0,1](t267)
-	for k := range 512 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t267[j*512+k])
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t267, dh0_mlp_b1)
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
@@ -4021,10 +4009,10 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t53 := t52[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := gelu(t53)
-			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
+			h0_mlp_hidden[j*512+k] = t53
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t53), in place
 }
 
 // fusedH0_resid2 is one fused epilogue kernel over f32[1,64,128]:
@@ -4145,10 +4133,10 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t103 := t102[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := gelu(t103)
-			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
+			h1_mlp_hidden[j*512+k] = t103
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t103), in place
 }
 
 // fusedH1_resid2 is one fused epilogue kernel over f32[1,64,128]:
@@ -4273,11 +4261,11 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t127v := t126[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := gelu(t127v)
+			h0_mlp_hidden[j*512+k] = t127v
 			t127[j*512+k] = t127v
-			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t127), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[1,64,128]:
@@ -4402,11 +4390,11 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t177v := t176[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := gelu(t177v)
+			h1_mlp_hidden[j*512+k] = t177v
 			t177[j*512+k] = t177v
-			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t177), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[1,64,128]:
@@ -4438,9 +4426,19 @@ func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []floa
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
 	t177, dh1_mlp_hidden, t208 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t208v := geluGrad(t177[i], dh1_mlp_hidden[i])
-		t208[i] = t208v
+	geluGradRow(t208[lo:hi], t177[lo:hi], dh1_mlp_hidden[lo:hi])
+}
+
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t208) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t208, dh1_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for j := range 64 {
+			s += float64(t208[j*512+k])
+		}
+		dh1_mlp_b1[k] = float32(s)
 	}
 }
 
@@ -4532,9 +4530,19 @@ func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []floa
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
 	t127, dh0_mlp_hidden, t267 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t267v := geluGrad(t127[i], dh0_mlp_hidden[i])
-		t267[i] = t267v
+	geluGradRow(t267[lo:hi], t127[lo:hi], dh0_mlp_hidden[lo:hi])
+}
+
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t267) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t267, dh0_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for j := range 64 {
+			s += float64(t267[j*512+k])
+		}
+		dh0_mlp_b1[k] = float32(s)
 	}
 }
 
@@ -4727,10 +4735,10 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t58 := t57[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := gelu(t58)
-			h0_mlp_hidden[j*512+k] = h0_mlp_hiddenv
+			h0_mlp_hidden[j*512+k] = t58
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t58), in place
 }
 
 // fusedH0_resid2_3 is one fused epilogue kernel over f32[1,64,128]:
@@ -4851,10 +4859,10 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
 			t108 := t107[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := gelu(t108)
-			h1_mlp_hidden[j*512+k] = h1_mlp_hiddenv
+			h1_mlp_hidden[j*512+k] = t108
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t108), in place
 }
 
 // fusedH1_resid2_3 is one fused epilogue kernel over f32[1,64,128]:
@@ -4932,9 +4940,9 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 	GemmSmall(false, false, 1, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	for k := range 512 {
 		t54 := t53[k] + h0_mlp_b1[k]
-		h0_mlp_hiddenv := gelu(t54)
-		h0_mlp_hidden[k] = h0_mlp_hiddenv
+		h0_mlp_hidden[k] = t54
 	}
+	geluRow(h0_mlp_hidden, h0_mlp_hidden) // h0_mlp_hidden = gelu(t54), in place
 }
 
 // fusedH0_resid2_4 is one fused epilogue kernel over f32[1,1,128]:
@@ -5010,9 +5018,9 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 	GemmSmall(false, false, 1, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
 	for k := range 512 {
 		t100 := t99[k] + h1_mlp_b1[k]
-		h1_mlp_hiddenv := gelu(t100)
-		h1_mlp_hidden[k] = h1_mlp_hiddenv
+		h1_mlp_hidden[k] = t100
 	}
+	geluRow(h1_mlp_hidden, h1_mlp_hidden) // h1_mlp_hidden = gelu(t100), in place
 }
 
 // fusedH1_resid2_4 is one fused epilogue kernel over f32[1,1,128]:

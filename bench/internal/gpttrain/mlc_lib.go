@@ -104,6 +104,14 @@ func softmax[T float](out, x []T, outer, n, inner int, logSoftmax bool) {
 			for j := range n {
 				m = maxNaN(m, float64(x[base+j*inner]))
 			}
+			if inner == 1 && !logSoftmax { // a contiguous row: the exps once, then scale
+				row := out[base : base+n]
+				s := expShiftRow(row, x[base:base+n], m)
+				for j, e := range row {
+					row[j] = T(float64(e) / s)
+				}
+				continue
+			}
 			s := 0.0
 			for j := range n {
 				s += expOf[T](float64(x[base+j*inner]) - m)
@@ -262,14 +270,12 @@ func softmaxXentGrad[T float](dz, p, z []T, targets []int32, rows, c int, scale 
 			for _, v := range zr {
 				m = maxNaN(m, float64(v))
 			}
-			s := 0.0
-			for _, v := range zr {
-				s += expOf[T](float64(v) - m)
+			s := expShiftRow(out, zr, m) // out may be zr
+			et := float64(out[t])
+			for j, e := range out {
+				out[j] = T(float64(e) / s * scale)
 			}
-			for j, v := range zr {
-				out[j] = T(expOf[T](float64(v)-m) / s * scale)
-			}
-			out[t] = T((expOf[T](float64(zr[t])-m)/s - 1) * scale)
+			out[t] = T((et/s - 1) * scale)
 		}
 	}
 	return -1
@@ -501,14 +507,51 @@ func maskedSoftmax[T float](row []T, vis int, scale float64) {
 		row[i] = x * c
 		m = maxNaN(m, float64(row[i]))
 	}
-	s := 0.0
-	for i, x := range row[:vis] {
-		e := expOf[T](float64(x) - m)
-		row[i] = T(e)
-		s += e
-	}
+	s := expShiftRow(row[:vis], row[:vis], m)
 	for i, x := range row[:vis] {
 		row[i] = T(float64(x) / s)
 	}
 	clear(row[vis:])
+}
+
+// geluRow sets dst[i] = gelu(x[i]). float32 rows go through the vector
+// kernel (geluVec32, among the kernels' files) when the CPU has one. dst
+// may be x.
+func geluRow[T float](dst, x []T) {
+	if d, ok := any(dst).([]float32); ok && geluVec32(d, any(x).([]float32)) {
+		return
+	}
+	for i, v := range x {
+		dst[i] = gelu(v)
+	}
+}
+
+// geluGradRow sets dst[i] = geluGrad(x[i], dy[i]), as geluRow does gelu.
+func geluGradRow[T float](dst, x, dy []T) {
+	if d, ok := any(dst).([]float32); ok && geluGradVec32(d, any(x).([]float32), any(dy).([]float32)) {
+		return
+	}
+	for i, v := range x {
+		dst[i] = geluGrad(v, dy[i])
+	}
+}
+
+// expShiftRow sets dst[i] = exp(x[i] − m), the numerators of a softmax
+// whose row maximum is m, and returns their sum, accumulated in float64.
+// float32 rows go through the vector kernel (expShiftVec32) when the CPU
+// has one. dst may be x.
+func expShiftRow[T float](dst, x []T, m float64) float64 {
+	s := 0.0
+	if d, ok := any(dst).([]float32); ok && expShiftVec32(d, any(x).([]float32), float32(m)) {
+		for _, e := range d[:len(x)] {
+			s += float64(e)
+		}
+		return s
+	}
+	for i, v := range x {
+		e := expOf[T](float64(v) - m)
+		dst[i] = T(e)
+		s += e
+	}
+	return s
 }

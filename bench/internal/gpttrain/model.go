@@ -1071,13 +1071,7 @@ func (m *Model) predict() error {
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 128 {
-				h_in[i*8192+j*128+k] = t3[i*8192+j*128+k] + wpe[j*128+k]
-			}
-		}
-	}
+	m.parallel(16, (*Model).loopH_in, wpe, t3, h_in)
 
 	// fused layernorm:
 	//
@@ -1095,15 +1089,7 @@ func (m *Model) predict() error {
 	// t27 = reshape(h0_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_q = t27ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_q[i*8192+j*2048+k*32+l] = t27[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_q, t27, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -1114,15 +1100,7 @@ func (m *Model) predict() error {
 	// t31 = reshape(h0_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_k = t31ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*2048+k*32+l] = t31[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_k, t31, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -1133,15 +1111,7 @@ func (m *Model) predict() error {
 	// t35 = reshape(h0_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_v = t35ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*2048+k*32+l] = t35[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_v, t35, h0_attn_v)
 
 	// fused attention:
 	//
@@ -1153,15 +1123,7 @@ func (m *Model) predict() error {
 	m.parallel(64, (*Model).fusedH0_attn_context, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t44[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT44, h0_attn_context, t44)
 
 	// t45 = reshape(h0_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
 
@@ -1209,15 +1171,7 @@ func (m *Model) predict() error {
 	// t79 = reshape(h1_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_q = t79ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_q[i*8192+j*2048+k*32+l] = t79[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_q, t79, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -1228,15 +1182,7 @@ func (m *Model) predict() error {
 	// t83 = reshape(h1_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_k = t83ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*2048+k*32+l] = t83[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_k, t83, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -1247,15 +1193,7 @@ func (m *Model) predict() error {
 	// t87 = reshape(h1_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_v = t87ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*2048+k*32+l] = t87[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_v, t87, h1_attn_v)
 
 	// fused attention:
 	//
@@ -1267,15 +1205,7 @@ func (m *Model) predict() error {
 	m.parallel(64, (*Model).fusedH1_attn_context, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t94[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT94, h1_attn_context, t94)
 
 	// t95 = reshape(h1_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
 
@@ -1426,13 +1356,7 @@ func (m *Model) forward() error {
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 128 {
-				h_in[i*8192+j*128+k] = t77[i*8192+j*128+k] + wpe[j*128+k]
-			}
-		}
-	}
+	m.parallel(16, (*Model).loopH_in_2, wpe, t77, h_in)
 
 	// fused layernorm:
 	//
@@ -1450,15 +1374,7 @@ func (m *Model) forward() error {
 	// t101 = reshape(h0_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_q[i*8192+j*2048+k*32+l] = t101[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_q_2, t101, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -1469,15 +1385,7 @@ func (m *Model) forward() error {
 	// t105 = reshape(h0_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*2048+k*32+l] = t105[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_k_2, t105, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -1488,15 +1396,7 @@ func (m *Model) forward() error {
 	// t109 = reshape(h0_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*2048+k*32+l] = t109[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_v_2, t109, h0_attn_v)
 
 	// fused attention:
 	//
@@ -1508,15 +1408,7 @@ func (m *Model) forward() error {
 	m.parallel(64, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
 	// t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t118[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT118, h0_attn_context, t118)
 
 	// t119 = reshape(t118, [16,64,128])  (models/gpt/gpt.go:88)
 
@@ -1564,15 +1456,7 @@ func (m *Model) forward() error {
 	// t153 = reshape(h1_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_q[i*8192+j*2048+k*32+l] = t153[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_q_2, t153, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -1583,15 +1467,7 @@ func (m *Model) forward() error {
 	// t157 = reshape(h1_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*2048+k*32+l] = t157[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_k_2, t157, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -1602,15 +1478,7 @@ func (m *Model) forward() error {
 	// t161 = reshape(h1_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*2048+k*32+l] = t161[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_v_2, t161, h1_attn_v)
 
 	// fused attention:
 	//
@@ -1622,15 +1490,7 @@ func (m *Model) forward() error {
 	m.parallel(64, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
 	// t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t168[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT168, h1_attn_context, t168)
 
 	// t169 = reshape(t168, [16,64,128])  (models/gpt/gpt.go:88)
 
@@ -1866,31 +1726,13 @@ func (m *Model) backward() error {
 
 	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dlnf[i*8192+j*128+k])
-			}
-		}
-		dlnf_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDlnf_beta, dlnf, dlnf_beta)
 
 	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
 	// t200 = dlnf ⊙ t184
-	for i := range 131072 {
-		t200[i] = dlnf[i] * t184[i]
-	}
+	m.parallel(131072, (*Model).loopT200, t184, dlnf, t200)
 	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t184))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t200[i*8192+j*128+k])
-			}
-		}
-		dlnf_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDlnf_gamma, t200, dlnf_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -1900,15 +1742,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_resid2[i*8192+j*128+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
 	// grad of t179 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
 	// t205 = reshape(h1_mlp_hidden, [1024,512])
@@ -1924,15 +1758,7 @@ func (m *Model) backward() error {
 
 	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
 	// dh1_mlp_b1 = Σ_[0,1](t208)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t208[i*32768+j*512+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t208, dh1_mlp_b1)
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
@@ -1944,31 +1770,13 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_ln2[i*8192+j*128+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
 	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
 	// t216 = dh1_ln2 ⊙ t173
-	for i := range 131072 {
-		t216[i] = dh1_ln2[i] * t173[i]
-	}
+	m.parallel(131072, (*Model).loopT216, t173, dh1_ln2, t216)
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t173))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t216[i*8192+j*128+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t216, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -1978,21 +1786,11 @@ func (m *Model) backward() error {
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
 	// dh1_resid1 = dh1_resid2 + t218
-	for i := range 131072 {
-		dh1_resid1[i] = dh1_resid2[i] + t218[i]
-	}
+	m.parallel(131072, (*Model).loopDh1_resid1, dh1_resid2, t218, dh1_resid1)
 
 	// grad of h1_attn_out = t169 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_resid1[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
 	// grad of t170 = (reshape(t168, [16,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t221 = dh1_resid1 · h1_attn_Woᵀ
@@ -2007,15 +1805,7 @@ func (m *Model) backward() error {
 
 	// grad of t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh1_attn_context = (reshape(t221, [16,64,4,32]))ᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					dh1_attn_context[i*8192+j*2048+k*32+l] = t225[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeDh1_attn_context, t225, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -2041,30 +1831,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t235 = dh1_attn_vᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t235[i*8192+j*128+k*32+l] = dh1_attn_v[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT235, dh1_attn_v, t235)
 
 	// grad of t161 = reshape(h1_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_v_proj = reshape(t235, [16,64,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_attn_v_proj[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
 	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
@@ -2076,30 +1850,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t242 = dh1_attn_kᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t242[i*8192+j*128+k*32+l] = dh1_attn_k[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT242, dh1_attn_k, t242)
 
 	// grad of t157 = reshape(h1_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_k_proj = reshape(t242, [16,64,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_attn_k_proj[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
 	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
@@ -2110,30 +1868,14 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t248 = dh1_attn_qᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t248[i*8192+j*128+k*32+l] = dh1_attn_q[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT248, dh1_attn_q, t248)
 
 	// grad of t153 = reshape(h1_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 	// dh1_attn_q_proj = reshape(t248, [16,64,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_attn_q_proj[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
 	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t252 = reshape(t248, [1024,128])
@@ -2149,31 +1891,13 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_ln1[i*8192+j*128+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
 	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
 	// t258 = dh1_ln1 ⊙ t148
-	for i := range 131072 {
-		t258[i] = dh1_ln1[i] * t148[i]
-	}
+	m.parallel(131072, (*Model).loopT258, t148, dh1_ln1, t258)
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t148))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t258[i*8192+j*128+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t258, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2183,21 +1907,11 @@ func (m *Model) backward() error {
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
 	// dh0_resid2 = dh1_resid1 + t260
-	for i := range 131072 {
-		dh0_resid2[i] = dh1_resid1[i] + t260[i]
-	}
+	m.parallel(131072, (*Model).loopDh0_resid2, dh1_resid1, t260, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_resid2[i*8192+j*128+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
 	// grad of t129 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
 	// t264 = reshape(h0_mlp_hidden, [1024,512])
@@ -2213,15 +1927,7 @@ func (m *Model) backward() error {
 
 	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
 	// dh0_mlp_b1 = Σ_[0,1](t267)
-	for k := range 512 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t267[i*32768+j*512+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t267, dh0_mlp_b1)
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
@@ -2233,31 +1939,13 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_ln2[i*8192+j*128+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
 	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
 	// t275 = dh0_ln2 ⊙ t123
-	for i := range 131072 {
-		t275[i] = dh0_ln2[i] * t123[i]
-	}
+	m.parallel(131072, (*Model).loopT275, t123, dh0_ln2, t275)
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t123))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t275[i*8192+j*128+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t275, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2267,21 +1955,11 @@ func (m *Model) backward() error {
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
 	// dh0_resid1 = dh0_resid2 + t277
-	for i := range 131072 {
-		dh0_resid1[i] = dh0_resid2[i] + t277[i]
-	}
+	m.parallel(131072, (*Model).loopDh0_resid1, dh0_resid2, t277, dh0_resid1)
 
 	// grad of h0_attn_out = t119 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_resid1[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
 	// grad of t120 = (reshape(t118, [16,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t280 = dh0_resid1 · h0_attn_Woᵀ
@@ -2296,15 +1974,7 @@ func (m *Model) backward() error {
 
 	// grad of t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// dh0_attn_context = (reshape(t280, [16,64,4,32]))ᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					dh0_attn_context[i*8192+j*2048+k*32+l] = t284[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeDh0_attn_context, t284, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -2330,30 +2000,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t293 = dh0_attn_vᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t293[i*8192+j*128+k*32+l] = dh0_attn_v[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT293, dh0_attn_v, t293)
 
 	// grad of t109 = reshape(h0_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_v_proj = reshape(t293, [16,64,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_attn_v_proj[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
 	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
@@ -2365,30 +2019,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t300 = dh0_attn_kᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t300[i*8192+j*128+k*32+l] = dh0_attn_k[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT300, dh0_attn_k, t300)
 
 	// grad of t105 = reshape(h0_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_k_proj = reshape(t300, [16,64,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_attn_k_proj[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
 	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
@@ -2399,30 +2037,14 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t306 = dh0_attn_qᵀ[0,2,1,3]
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t306[i*8192+j*128+k*32+l] = dh0_attn_q[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT306, dh0_attn_q, t306)
 
 	// grad of t101 = reshape(h0_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 	// dh0_attn_q_proj = reshape(t306, [16,64,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_attn_q_proj[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
 	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t310 = reshape(t306, [1024,128])
@@ -2438,31 +2060,13 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_ln1[i*8192+j*128+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
 	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
 	// t316 = dh0_ln1 ⊙ t95
-	for i := range 131072 {
-		t316[i] = dh0_ln1[i] * t95[i]
-	}
+	m.parallel(131072, (*Model).loopT316, t95, dh0_ln1, t316)
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t95))
-	for k := range 128 {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t316[i*8192+j*128+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t316, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
@@ -2472,19 +2076,9 @@ func (m *Model) backward() error {
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	// dh_in = dh0_resid1 + t318
-	for i := range 131072 {
-		dh_in[i] = dh0_resid1[i] + t318[i]
-	}
+	m.parallel(131072, (*Model).loopDh_in, dh0_resid1, t318, dh_in)
 	// dwpe = Σ_[0](dh_in)
-	for j := range 64 {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(dh_in[i*8192+j*128+k])
-			}
-			dwpe[j*128+k] = float32(s)
-		}
-	}
+	m.parallel(64, (*Model).reduceDwpe, dh_in, dwpe)
 
 	// grad of t77 = wte[ids]  (models/gpt/gpt.go:67)
 	// t321 = scatter_add(ids → dh_in)
@@ -3302,13 +2896,7 @@ func (m *Model) prefill() error {
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 128 {
-				h_in[i*8192+j*128+k] = t8[i*8192+j*128+k] + wpe[j*128+k]
-			}
-		}
-	}
+	m.parallel(16, (*Model).loopH_in_3, wpe, t8, h_in)
 
 	// fused layernorm:
 	//
@@ -3326,15 +2914,7 @@ func (m *Model) prefill() error {
 	// t32 = reshape(h0_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_q = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_q[i*8192+j*2048+k*32+l] = t32[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_q_3, t32, h0_attn_q)
 
 	// fused epilogue:
 	//
@@ -3345,15 +2925,7 @@ func (m *Model) prefill() error {
 	// t36 = reshape(h0_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_k = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*2048+k*32+l] = t36[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_k_3, t36, h0_attn_k)
 
 	// fused epilogue:
 	//
@@ -3364,15 +2936,7 @@ func (m *Model) prefill() error {
 	// t40 = reshape(h0_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h0_attn_v = t40ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*2048+k*32+l] = t40[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH0_attn_v_3, t40, h0_attn_v)
 
 	// fused attention:
 	//
@@ -3384,15 +2948,7 @@ func (m *Model) prefill() error {
 	m.parallel(64, (*Model).fusedH0_attn_context_3, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 
 	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t49[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT49, h0_attn_context, t49)
 
 	// t50 = reshape(h0_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
 
@@ -3440,15 +2996,7 @@ func (m *Model) prefill() error {
 	// t84 = reshape(h1_attn_q_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_q[i*8192+j*2048+k*32+l] = t84[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_q_3, t84, h1_attn_q)
 
 	// fused epilogue:
 	//
@@ -3459,15 +3007,7 @@ func (m *Model) prefill() error {
 	// t88 = reshape(h1_attn_k_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*2048+k*32+l] = t88[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_k_3, t88, h1_attn_k)
 
 	// fused epilogue:
 	//
@@ -3478,15 +3018,7 @@ func (m *Model) prefill() error {
 	// t92 = reshape(h1_attn_v_proj, [16,64,4,32])  (models/gpt/gpt.go:88)
 
 	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 4 {
-			for k := range 64 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*2048+k*32+l] = t92[i*8192+j*32+k*128+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeH1_attn_v_3, t92, h1_attn_v)
 
 	// fused attention:
 	//
@@ -3498,15 +3030,7 @@ func (m *Model) prefill() error {
 	m.parallel(64, (*Model).fusedH1_attn_context_3, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 
 	// t99 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	for i := range 16 {
-		for j := range 64 {
-			for k := range 4 {
-				for l := range 32 {
-					t99[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
-				}
-			}
-		}
-	}
+	m.parallel(16, (*Model).transposeT99, h1_attn_context, t99)
 
 	// t100 = reshape(h1_attn_contextᵀ[0,2,1,3], [16,64,128])  (models/gpt/gpt.go:88)
 
@@ -3980,6 +3504,19 @@ func (m *Model) decode() error {
 	return nil
 }
 
+// loopH_in computes h_in = t3 + wpe over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) loopH_in(lo, hi, thread int, v [][]float32) {
+	wpe, t3, h_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 128 {
+				h_in[i*8192+j*128+k] = t3[i*8192+j*128+k] + wpe[j*128+k]
+			}
+		}
+	}
+}
+
 // layerNormH0_ln1 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 	h_in, h0_ln1_gamma, h0_ln1_beta, h0_ln1 := v[0], v[1], v[2], v[3]
@@ -4009,6 +3546,21 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
+	t27, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_q[i*8192+j*2048+k*32+l] = t27[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -4027,6 +3579,21 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h0_attn_k_projv := t29[i*8192+j*128+k] + h0_attn_bk[k]
 				h0_attn_k_proj[i*8192+j*128+k] = h0_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
+	t31, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_k[i*8192+j*2048+k*32+l] = t31[i*8192+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -4055,6 +3622,21 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
+	t35, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_v[i*8192+j*2048+k*32+l] = t35[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_context is one fused causal attention kernel over 64 matrices of 64 queries and 64 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -4078,6 +3660,21 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT44 computes t44 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t44 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t44[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
+				}
+			}
 		}
 	}
 }
@@ -4131,11 +3728,11 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 512 {
 				t53 := t52[i*32768+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t53)
-				h0_mlp_hidden[i*32768+j*512+k] = h0_mlp_hiddenv
+				h0_mlp_hidden[i*32768+j*512+k] = t53
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*32768:hi*32768], h0_mlp_hidden[lo*32768:hi*32768]) // h0_mlp_hidden = gelu(t53), in place
 }
 
 // fusedH0_resid2 is one fused epilogue kernel over f32[16,64,128]:
@@ -4192,6 +3789,21 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
+	t79, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_q[i*8192+j*2048+k*32+l] = t79[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -4210,6 +3822,21 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h1_attn_k_projv := t81[i*8192+j*128+k] + h1_attn_bk[k]
 				h1_attn_k_proj[i*8192+j*128+k] = h1_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
+	t83, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_k[i*8192+j*2048+k*32+l] = t83[i*8192+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -4238,6 +3865,21 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
+	t87, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_v[i*8192+j*2048+k*32+l] = t87[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_context is one fused causal attention kernel over 64 matrices of 64 queries and 64 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -4261,6 +3903,21 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT94 computes t94 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t94 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t94[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
+				}
+			}
 		}
 	}
 }
@@ -4314,11 +3971,11 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 512 {
 				t103 := t102[i*32768+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t103)
-				h1_mlp_hidden[i*32768+j*512+k] = h1_mlp_hiddenv
+				h1_mlp_hidden[i*32768+j*512+k] = t103
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*32768:hi*32768], h1_mlp_hidden[lo*32768:hi*32768]) // h1_mlp_hidden = gelu(t103), in place
 }
 
 // fusedH1_resid2 is one fused epilogue kernel over f32[16,64,128]:
@@ -4352,6 +4009,19 @@ func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
+// loopH_in_2 computes h_in = t77 + wpe over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) loopH_in_2(lo, hi, thread int, v [][]float32) {
+	wpe, t77, h_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 128 {
+				h_in[i*8192+j*128+k] = t77[i*8192+j*128+k] + wpe[j*128+k]
+			}
+		}
+	}
+}
+
 // layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 	h_in, h0_ln1_gamma, h0_ln1_beta, t95, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
@@ -4381,6 +4051,21 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q_2 computes h0_attn_q = t101ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t101, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_q[i*8192+j*2048+k*32+l] = t101[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -4404,6 +4089,21 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_k_2 computes h0_attn_k = t105ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t105, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_k[i*8192+j*2048+k*32+l] = t105[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
@@ -4422,6 +4122,21 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h0_attn_v_projv := t107[i*8192+j*128+k] + h0_attn_bv[k]
 				h0_attn_v_proj[i*8192+j*128+k] = h0_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_v_2 computes h0_attn_v = t109ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t109, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_v[i*8192+j*2048+k*32+l] = t109[i*8192+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -4454,6 +4169,21 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 				clear(wr[n:]) // masked: weight 0
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT118 computes t118 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT118(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t118 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t118[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
+				}
+			}
 		}
 	}
 }
@@ -4507,12 +4237,12 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 512 {
 				t127v := t126[i*32768+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t127v)
+				h0_mlp_hidden[i*32768+j*512+k] = t127v
 				t127[i*32768+j*512+k] = t127v
-				h0_mlp_hidden[i*32768+j*512+k] = h0_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*32768:hi*32768], h0_mlp_hidden[lo*32768:hi*32768]) // h0_mlp_hidden = gelu(t127), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[16,64,128]:
@@ -4569,6 +4299,21 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q_2 computes h1_attn_q = t153ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
+	t153, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_q[i*8192+j*2048+k*32+l] = t153[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -4592,6 +4337,21 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_k_2 computes h1_attn_k = t157ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
+	t157, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_k[i*8192+j*2048+k*32+l] = t157[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
@@ -4610,6 +4370,21 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h1_attn_v_projv := t159[i*8192+j*128+k] + h1_attn_bv[k]
 				h1_attn_v_proj[i*8192+j*128+k] = h1_attn_v_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_v_2 computes h1_attn_v = t161ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
+	t161, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_v[i*8192+j*2048+k*32+l] = t161[i*8192+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -4642,6 +4417,21 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 				clear(wr[n:]) // masked: weight 0
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT168 computes t168 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT168(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t168 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t168[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
+				}
+			}
 		}
 	}
 }
@@ -4695,12 +4485,12 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 512 {
 				t177v := t176[i*32768+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t177v)
+				h1_mlp_hidden[i*32768+j*512+k] = t177v
 				t177[i*32768+j*512+k] = t177v
-				h1_mlp_hidden[i*32768+j*512+k] = h1_mlp_hiddenv
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*32768:hi*32768], h1_mlp_hidden[lo*32768:hi*32768]) // h1_mlp_hidden = gelu(t177), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[16,64,128]:
@@ -4734,10 +4524,64 @@ func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], t184[lo*128:hi*128], h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
+// reduceDlnf_beta computes dlnf_beta = Σ_[0,1](dlnf) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
+	dlnf, dlnf_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dlnf[i*8192+j*128+k])
+			}
+		}
+		dlnf_beta[k] = float32(s)
+	}
+}
+
+// loopT200 computes t200 = dlnf ⊙ t184 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT200(lo, hi, thread int, v [][]float32) {
+	t184, dlnf, t200 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t200[i] = dlnf[i] * t184[i]
+	}
+}
+
+// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t200) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
+	t200, dlnf_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t200[i*8192+j*128+k])
+			}
+		}
+		dlnf_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
 	h1_resid2, lnf_gamma, dlnf, dh1_resid2 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(dh1_resid2[lo*128:hi*128], h1_resid2[lo*128:hi*128], dlnf[lo*128:hi*128], lnf_gamma, hi-lo, 128, 1e-05)
+}
+
+// reduceDh1_mlp_b2 computes dh1_mlp_b2 = Σ_[0,1](dh1_resid2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_resid2[i*8192+j*128+k])
+			}
+		}
+		dh1_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT208 is one fused epilogue kernel over f32[16,64,512]:
@@ -4753,9 +4597,60 @@ func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []floa
 // outermost loop (524288), on a thread of the pool.
 func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
 	t177, dh1_mlp_hidden, t208 := v[0], v[1], v[2]
+	geluGradRow(t208[lo:hi], t177[lo:hi], dh1_mlp_hidden[lo:hi])
+}
+
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t208) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t208, dh1_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t208[i*32768+j*512+k])
+			}
+		}
+		dh1_mlp_b1[k] = float32(s)
+	}
+}
+
+// reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh1_ln2, dh1_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_ln2[i*8192+j*128+k])
+			}
+		}
+		dh1_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT216 computes t216 = dh1_ln2 ⊙ t173 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT216(lo, hi, thread int, v [][]float32) {
+	t173, dh1_ln2, t216 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t208v := geluGrad(t177[i], dh1_mlp_hidden[i])
-		t208[i] = t208v
+		t216[i] = dh1_ln2[i] * t173[i]
+	}
+}
+
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t216) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t216, dh1_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t216[i*8192+j*128+k])
+			}
+		}
+		dh1_ln2_gamma[k] = float32(s)
 	}
 }
 
@@ -4763,6 +4658,45 @@ func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) layerNormGradT218(lo, hi, thread int, v [][]float32) {
 	h1_ln2_gamma, h1_resid1, dh1_ln2, t218 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t218[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t218 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
+	dh1_resid2, t218, dh1_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh1_resid1[i] = dh1_resid2[i] + t218[i]
+	}
+}
+
+// reduceDh1_attn_bo computes dh1_attn_bo = Σ_[0,1](dh1_resid1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh1_resid1, dh1_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_resid1[i*8192+j*128+k])
+			}
+		}
+		dh1_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh1_attn_context computes dh1_attn_context = t225ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
+	t225, dh1_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					dh1_attn_context[i*8192+j*2048+k*32+l] = t225[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 64 matrices of f32[16,4,64,64]; the pool's threads
@@ -4828,6 +4762,96 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT235 computes t235 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT235(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t235 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t235[i*8192+j*128+k*32+l] = dh1_attn_v[i*8192+j*32+k*2048+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bv computes dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_attn_v_proj[i*8192+j*128+k])
+			}
+		}
+		dh1_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT242 computes t242 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT242(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t242 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t242[i*8192+j*128+k*32+l] = dh1_attn_k[i*8192+j*32+k*2048+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bk computes dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_attn_k_proj[i*8192+j*128+k])
+			}
+		}
+		dh1_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT248 computes t248 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT248(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t248 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t248[i*8192+j*128+k*32+l] = dh1_attn_q[i*8192+j*32+k*2048+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh1_attn_bq computes dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_attn_q_proj[i*8192+j*128+k])
+			}
+		}
+		dh1_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh1_ln1 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -4849,10 +4873,73 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh1_ln1_beta computes dh1_ln1_beta = Σ_[0,1](dh1_ln1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh1_ln1, dh1_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh1_ln1[i*8192+j*128+k])
+			}
+		}
+		dh1_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT258 computes t258 = dh1_ln1 ⊙ t148 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT258(lo, hi, thread int, v [][]float32) {
+	t148, dh1_ln1, t258 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t258[i] = dh1_ln1[i] * t148[i]
+	}
+}
+
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t258) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t258, dh1_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t258[i*8192+j*128+k])
+			}
+		}
+		dh1_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT260 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT260(lo, hi, thread int, v [][]float32) {
 	h0_resid2, h1_ln1_gamma, dh1_ln1, t260 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t260[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t260 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
+	dh1_resid1, t260, dh0_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh0_resid2[i] = dh1_resid1[i] + t260[i]
+	}
+}
+
+// reduceDh0_mlp_b2 computes dh0_mlp_b2 = Σ_[0,1](dh0_resid2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
+	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_resid2[i*8192+j*128+k])
+			}
+		}
+		dh0_mlp_b2[k] = float32(s)
+	}
 }
 
 // fusedT267 is one fused epilogue kernel over f32[16,64,512]:
@@ -4868,9 +4955,60 @@ func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []floa
 // outermost loop (524288), on a thread of the pool.
 func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
 	t127, dh0_mlp_hidden, t267 := v[0], v[1], v[2]
+	geluGradRow(t267[lo:hi], t127[lo:hi], dh0_mlp_hidden[lo:hi])
+}
+
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t267) over [lo, hi) of its
+// 512 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
+	t267, dh0_mlp_b1 := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t267[i*32768+j*512+k])
+			}
+		}
+		dh0_mlp_b1[k] = float32(s)
+	}
+}
+
+// reduceDh0_ln2_beta computes dh0_ln2_beta = Σ_[0,1](dh0_ln2) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
+	dh0_ln2, dh0_ln2_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_ln2[i*8192+j*128+k])
+			}
+		}
+		dh0_ln2_beta[k] = float32(s)
+	}
+}
+
+// loopT275 computes t275 = dh0_ln2 ⊙ t123 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT275(lo, hi, thread int, v [][]float32) {
+	t123, dh0_ln2, t275 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t267v := geluGrad(t127[i], dh0_mlp_hidden[i])
-		t267[i] = t267v
+		t275[i] = dh0_ln2[i] * t123[i]
+	}
+}
+
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t275) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
+	t275, dh0_ln2_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t275[i*8192+j*128+k])
+			}
+		}
+		dh0_ln2_gamma[k] = float32(s)
 	}
 }
 
@@ -4878,6 +5016,45 @@ func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) layerNormGradT277(lo, hi, thread int, v [][]float32) {
 	h0_ln2_gamma, h0_resid1, dh0_ln2, t277 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t277[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t277 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
+	dh0_resid2, t277, dh0_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh0_resid1[i] = dh0_resid2[i] + t277[i]
+	}
+}
+
+// reduceDh0_attn_bo computes dh0_attn_bo = Σ_[0,1](dh0_resid1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
+	dh0_resid1, dh0_attn_bo := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_resid1[i*8192+j*128+k])
+			}
+		}
+		dh0_attn_bo[k] = float32(s)
+	}
+}
+
+// transposeDh0_attn_context computes dh0_attn_context = t284ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
+	t284, dh0_attn_context := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					dh0_attn_context[i*8192+j*2048+k*32+l] = t284[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
 }
 
 // batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 64 matrices of f32[16,4,64,64]; the pool's threads
@@ -4943,6 +5120,96 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeT293 computes t293 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT293(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t293 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t293[i*8192+j*128+k*32+l] = dh0_attn_v[i*8192+j*32+k*2048+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bv computes dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_attn_v_proj[i*8192+j*128+k])
+			}
+		}
+		dh0_attn_bv[k] = float32(s)
+	}
+}
+
+// transposeT300 computes t300 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT300(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t300 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t300[i*8192+j*128+k*32+l] = dh0_attn_k[i*8192+j*32+k*2048+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bk computes dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_attn_k_proj[i*8192+j*128+k])
+			}
+		}
+		dh0_attn_bk[k] = float32(s)
+	}
+}
+
+// transposeT306 computes t306 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT306(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t306 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t306[i*8192+j*128+k*32+l] = dh0_attn_q[i*8192+j*32+k*2048+l]
+				}
+			}
+		}
+	}
+}
+
+// reduceDh0_attn_bq computes dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_attn_q_proj[i*8192+j*128+k])
+			}
+		}
+		dh0_attn_bq[k] = float32(s)
+	}
+}
+
 // fusedDh0_ln1 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
@@ -4964,10 +5231,73 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// reduceDh0_ln1_beta computes dh0_ln1_beta = Σ_[0,1](dh0_ln1) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
+	dh0_ln1, dh0_ln1_beta := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(dh0_ln1[i*8192+j*128+k])
+			}
+		}
+		dh0_ln1_beta[k] = float32(s)
+	}
+}
+
+// loopT316 computes t316 = dh0_ln1 ⊙ t95 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopT316(lo, hi, thread int, v [][]float32) {
+	t95, dh0_ln1, t316 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t316[i] = dh0_ln1[i] * t95[i]
+	}
+}
+
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t316) over [lo, hi) of its
+// 128 outputs along axis 2, on a thread of the pool.
+func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
+	t316, dh0_ln1_gamma := v[0], v[1]
+	for k := lo; k < hi; k++ {
+		var s float64 = 0.0
+		for i := range 16 {
+			for j := range 64 {
+				s += float64(t316[i*8192+j*128+k])
+			}
+		}
+		dh0_ln1_gamma[k] = float32(s)
+	}
+}
+
 // layerNormGradT318 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormGradT318(lo, hi, thread int, v [][]float32) {
 	h_in, h0_ln1_gamma, dh0_ln1, t318 := v[0], v[1], v[2], v[3]
 	layerNormGradScaled(t318[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
+}
+
+// loopDh_in computes dh_in = dh0_resid1 + t318 over [lo, hi) of its
+// outermost loop (131072), on a thread of the pool.
+func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
+	dh0_resid1, t318, dh_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dh_in[i] = dh0_resid1[i] + t318[i]
+	}
+}
+
+// reduceDwpe computes dwpe = Σ_[0](dh_in) over [lo, hi) of its
+// 64 outputs along axis 1, on a thread of the pool.
+func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
+	dh_in, dwpe := v[0], v[1]
+	for j := lo; j < hi; j++ {
+		for k := range 128 {
+			var s float64 = 0.0
+			for i := range 16 {
+				s += float64(dh_in[i*8192+j*128+k])
+			}
+			dwpe[j*128+k] = float32(s)
+		}
+	}
 }
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
@@ -4979,6 +5309,19 @@ func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 [
 	for i := range 8320 {
 		dwtev := t197[i] + t321[i]
 		dwte[i] = dwtev
+	}
+}
+
+// loopH_in_3 computes h_in = t8 + wpe over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) loopH_in_3(lo, hi, thread int, v [][]float32) {
+	wpe, t8, h_in := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 128 {
+				h_in[i*8192+j*128+k] = t8[i*8192+j*128+k] + wpe[j*128+k]
+			}
+		}
 	}
 }
 
@@ -5011,6 +5354,21 @@ func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_q_3 computes h0_attn_q = t32ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t32, h0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_q[i*8192+j*2048+k*32+l] = t32[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_k_proj_3 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t34 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -5029,6 +5387,21 @@ func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h0_attn_k_projv := t34[i*8192+j*128+k] + h0_attn_bk[k]
 				h0_attn_k_proj[i*8192+j*128+k] = h0_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH0_attn_k_3 computes h0_attn_k = t36ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
+	t36, h0_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_k[i*8192+j*2048+k*32+l] = t36[i*8192+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -5057,6 +5430,21 @@ func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH0_attn_v_3 computes h0_attn_v = t40ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
+	t40, h0_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h0_attn_v[i*8192+j*2048+k*32+l] = t40[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH0_attn_context_3 is one fused causal attention kernel over 64 matrices of 64 queries and 64 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -5080,6 +5468,21 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT49 computes t49 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT49(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t49 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t49[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
+				}
+			}
 		}
 	}
 }
@@ -5133,11 +5536,11 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 512 {
 				t58 := t57[i*32768+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hiddenv := gelu(t58)
-				h0_mlp_hidden[i*32768+j*512+k] = h0_mlp_hiddenv
+				h0_mlp_hidden[i*32768+j*512+k] = t58
 			}
 		}
 	}
+	geluRow(h0_mlp_hidden[lo*32768:hi*32768], h0_mlp_hidden[lo*32768:hi*32768]) // h0_mlp_hidden = gelu(t58), in place
 }
 
 // fusedH0_resid2_3 is one fused epilogue kernel over f32[16,64,128]:
@@ -5194,6 +5597,21 @@ func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_q_3 computes h1_attn_q = t84ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t84, h1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_q[i*8192+j*2048+k*32+l] = t84[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_k_proj_3 is one fused epilogue kernel over f32[16,64,128]:
 //
 //	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
@@ -5212,6 +5630,21 @@ func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 			for k := range 128 {
 				h1_attn_k_projv := t86[i*8192+j*128+k] + h1_attn_bk[k]
 				h1_attn_k_proj[i*8192+j*128+k] = h1_attn_k_projv
+			}
+		}
+	}
+}
+
+// transposeH1_attn_k_3 computes h1_attn_k = t88ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
+	t88, h1_attn_k := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_k[i*8192+j*2048+k*32+l] = t88[i*8192+j*32+k*128+l]
+				}
 			}
 		}
 	}
@@ -5240,6 +5673,21 @@ func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// transposeH1_attn_v_3 computes h1_attn_v = t92ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
+	t92, h1_attn_v := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 64 {
+				for l := range 32 {
+					h1_attn_v[i*8192+j*2048+k*32+l] = t92[i*8192+j*32+k*128+l]
+				}
+			}
+		}
+	}
+}
+
 // fusedH1_attn_context_3 is one fused causal attention kernel over 64 matrices of 64 queries and 64 keys,
 // 32 query rows at a time; the score matrices are never stored. The pool's
 // threads run it over ranges [lo, hi) of the matrices:
@@ -5263,6 +5711,21 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
 			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
+	}
+}
+
+// transposeT99 computes t99 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (16), on a thread of the pool.
+func (m *Model) transposeT99(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t99 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 64 {
+			for k := range 4 {
+				for l := range 32 {
+					t99[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
+				}
+			}
 		}
 	}
 }
@@ -5316,11 +5779,11 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 		for j := range 64 {
 			for k := range 512 {
 				t108 := t107[i*32768+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hiddenv := gelu(t108)
-				h1_mlp_hidden[i*32768+j*512+k] = h1_mlp_hiddenv
+				h1_mlp_hidden[i*32768+j*512+k] = t108
 			}
 		}
 	}
+	geluRow(h1_mlp_hidden[lo*32768:hi*32768], h1_mlp_hidden[lo*32768:hi*32768]) // h1_mlp_hidden = gelu(t108), in place
 }
 
 // fusedH1_resid2_3 is one fused epilogue kernel over f32[16,64,128]:
@@ -5422,10 +5885,10 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 	for i := range 16 {
 		for k := range 512 {
 			t54 := t53[i*512+k] + h0_mlp_b1[k]
-			h0_mlp_hiddenv := gelu(t54)
-			h0_mlp_hidden[i*512+k] = h0_mlp_hiddenv
+			h0_mlp_hidden[i*512+k] = t54
 		}
 	}
+	geluRow(h0_mlp_hidden, h0_mlp_hidden) // h0_mlp_hidden = gelu(t54), in place
 }
 
 // fusedH0_resid2_4 is one fused epilogue kernel over f32[16,1,128]:
@@ -5512,10 +5975,10 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 	for i := range 16 {
 		for k := range 512 {
 			t100 := t99[i*512+k] + h1_mlp_b1[k]
-			h1_mlp_hiddenv := gelu(t100)
-			h1_mlp_hidden[i*512+k] = h1_mlp_hiddenv
+			h1_mlp_hidden[i*512+k] = t100
 		}
 	}
+	geluRow(h1_mlp_hidden, h1_mlp_hidden) // h1_mlp_hidden = gelu(t100), in place
 }
 
 // fusedH1_resid2_4 is one fused epilogue kernel over f32[16,1,128]:
