@@ -322,7 +322,7 @@ func (g *gen) tensorAPI(f *jen.File) {
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetRNGState").Params(jen.Id("s").Uint64()).Block(jen.Id("m").Dot("rng").Dot("state").Op("=").Id("s"))
 	f.Line()
 	if g.usesPool {
-		docComment(f, "Close stops the worker goroutines of the matrix kernels. The Model must\nnot be used afterwards; a Model dropped without Close stops them too.")
+		docComment(f, "Close stops the worker goroutines of the matrix products and parallel\nkernels. The Model must not be used afterwards; a Model dropped\nwithout Close stops them too.")
 		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Close").Params().Block(jen.Id("m").Dot("pool").Dot("Close").Call())
 		f.Line()
 	}

@@ -222,8 +222,9 @@ func (m *Model) SetRNGState(s uint64) {
 	m.rng.state = s
 }
 
-// Close stops the worker goroutines of the matrix kernels. The Model must
-// not be used afterwards; a Model dropped without Close stops them too.
+// Close stops the worker goroutines of the matrix products and parallel
+// kernels. The Model must not be used afterwards; a Model dropped
+// without Close stops them too.
 func (m *Model) Close() {
 	m.pool.Close()
 }
