@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
@@ -220,7 +221,15 @@ func checkModel(t *testing.T, m rgModel, generated bool) {
 	ok = rgCompareRuns(t, "interpreter optimized vs -O0", got, want) && ok
 	if generated {
 		start := time.Now()
-		bin, err := compile.BuildRunner(opt.Program)
+		// Half the inputs run every kernel that can split on the worker
+		// pool there (the random graphs are below the size thresholds), so
+		// that both forms of each kernel are fuzzed.
+		var opts codegen.Options
+		if len(m.data) > 0 && m.data[0]&1 == 1 {
+			opts.ParallelAll = true
+			t.Logf("kernels split on the pool whatever their size")
+		}
+		bin, err := compile.BuildRunnerWith(opt.Program, opts)
 		if err != nil {
 			t.Fatalf("building the generated package: %v\nmodel:\n%s", err, m.forward)
 		}
