@@ -20,7 +20,7 @@ func cmdBench(c *cli, args []string) error {
 	vsO0 := fs.Bool("vs-O0", false, "time generated code against the same model compiled with -O0, runs alternating: what the optimization passes buy")
 	asJSON := fs.Bool("json", false, "print JSON")
 	of := optimizerFlags{modelsDefaults: true}
-	of.register(fs, "the model's, as mlc train runs it, without the schedule")
+	of.register(fs, "the model's, as mlc train runs it, without the schedule", "the optimizer's")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}

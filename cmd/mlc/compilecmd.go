@@ -17,7 +17,7 @@ func cmdCompile(c *cli, args []string) error {
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
 	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
 	var of optimizerFlags
-	of.register(fs, "sgd")
+	of.register(fs, "sgd", "the optimizer's")
 	var pf passFlags
 	pf.register(fs)
 	// A package path may come before or after the flags.

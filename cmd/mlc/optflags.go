@@ -8,8 +8,9 @@ import (
 	"github.com/mlc-dev/mlc/passes"
 )
 
-// optimizerFlags choose the update rule compiled into TrainStep, for the
-// verbs that compile a model without training it (compile, bench).
+// optimizerFlags choose the update rule compiled into TrainStep: for the
+// verbs that compile a model without training it (compile, bench), and for
+// train, whose defaults are the model's training run.
 type optimizerFlags struct {
 	opt            string
 	lr, wd, clip   float64
@@ -17,11 +18,11 @@ type optimizerFlags struct {
 	modelsDefaults bool // an empty -opt means the model's training optimizer, not SGD
 }
 
-// register adds -opt, -lr, -wd, -clip, -beta1 and -beta2; what an empty
-// -opt means goes in its help.
-func (o *optimizerFlags) register(fs *flag.FlagSet, emptyOpt string) {
+// register adds -opt, -lr, -wd, -clip, -beta1 and -beta2; emptyOpt and
+// zeroLR say in their help what an empty -opt and a zero -lr mean.
+func (o *optimizerFlags) register(fs *flag.FlagSet, emptyOpt, zeroLR string) {
 	fs.StringVar(&o.opt, "opt", "", "optimizer of TrainStep: "+strings.Join(passes.OptimizerKinds, ", ")+" (default: "+emptyOpt+")")
-	fs.Float64Var(&o.lr, "lr", 0, "learning rate of TrainStep (default: the optimizer's)")
+	fs.Float64Var(&o.lr, "lr", 0, "learning rate (default: "+zeroLR+")")
 	fs.Float64Var(&o.wd, "wd", 0, "AdamW's decoupled weight decay (default: the optimizer's)")
 	fs.Float64Var(&o.clip, "clip", 0, "global gradient-norm limit (0: no clipping)")
 	fs.Float64Var(&o.beta1, "beta1", 0, "momentum's μ, the EMA's β, RMSProp's α or Adam's β₁ (default: the optimizer's)")

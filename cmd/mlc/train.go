@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -51,13 +50,11 @@ func cmdTrain(c *cli, args []string) error {
 	data := fs.String("data", "", "training text, a file or a directory (text models; default: the Go standard library's source)")
 	steps := fs.Int("steps", 0, "total training steps (default: the model's)")
 	until := fs.Int("until", 0, "stop after this step and save, as if interrupted (0: run to -steps)")
-	opt := fs.String("opt", "", "optimizer: "+strings.Join(passes.OptimizerKinds, ", ")+" (default: the model's)")
-	lr := fs.Float64("lr", 0, "learning rate (peak rate with a schedule)")
-	wd := fs.Float64("wd", 0, "AdamW's decoupled weight decay")
+	var of optimizerFlags
+	of.register(fs, "the model's", "the model's; the peak rate with a schedule")
 	warmup := fs.Int("warmup", 0, "linear warmup steps; with them the rate then decays by a cosine to -lr-min at -steps")
 	lrMin := fs.Float64("lr-min", 0, "final learning rate of the cosine decay")
 	cosine := fs.Bool("cosine", false, "decay the learning rate by a cosine to -lr-min at -steps (implied by -warmup)")
-	clip := fs.Float64("clip", 0, "global gradient-norm limit (0: no clipping)")
 	l2 := fs.Float64("l2", 0, "L2 regularisation λ of the λ/2·‖w‖² term on the weight matrices")
 	seed := fs.Uint64("seed", 0, "seed of the parameter initialisation, dropout and batch sampling")
 	ckpt := fs.String("ckpt", "", "directory for the checkpoint, the loss CSV and the loss-curve PNG")
@@ -105,8 +102,10 @@ func cmdTrain(c *cli, args []string) error {
 		def := models.TrainDefaultsFor(m.entry.Name)
 		st = trainSettings{Model: m.entry.Name, Config: mf.config, DType: m.opts.Float.String(), Seed: *seed, L2: *l2, Data: *data}
 		st.Steps = pick(*steps, def.Steps)
-		st.Optimizer = passes.OptimizerConfig{Kind: pickS(*opt, def.Opt), LR: pickF(*lr, def.LR), WD: *wd, Clip: *clip, Warmup: *warmup, LRMin: *lrMin}
-		if *warmup == 0 && !*cosine && *opt == "" && *lr == 0 && def.Warmup > 0 {
+		st.Optimizer = of.config("")
+		st.Optimizer.Kind, st.Optimizer.LR = pickS(of.opt, def.Opt), pickF(of.lr, def.LR)
+		st.Optimizer.Warmup, st.Optimizer.LRMin = *warmup, *lrMin
+		if *warmup == 0 && !*cosine && of.opt == "" && of.lr == 0 && def.Warmup > 0 {
 			// The model's own schedule, unless the flags chose another run.
 			st.Optimizer.Warmup, st.Optimizer.LRMin = def.Warmup, st.Optimizer.LR/10
 		}

@@ -88,7 +88,7 @@ func TestResumeIsBitExact(t *testing.T) {
 		t.Skip("builds generated code")
 	}
 	t.Setenv("MLC_CACHE", t.TempDir())
-	args := []string{"train", "-model", "mlp", "-config", "sizes=12-16-16-4,batch=8,dropout=0.2", "-opt", "adamw", "-lr", "0.01", "-warmup", "3", "-lr-min", "0.001", "-clip", "1", "-steps", "20", "-seed", "7", "-log", "5"}
+	args := []string{"train", "-model", "mlp", "-config", "sizes=12-16-16-4,batch=8,dropout=0.2", "-opt", "adamw", "-lr", "0.01", "-beta1", "0.85", "-warmup", "3", "-lr-min", "0.001", "-clip", "1", "-steps", "20", "-seed", "7", "-log", "5"}
 	whole, parts := t.TempDir(), t.TempDir()
 	if code, _, errs := runCLI(append(args, "-ckpt", whole)...); code != 0 {
 		t.Fatalf("whole run: %s", errs)
@@ -99,6 +99,11 @@ func TestResumeIsBitExact(t *testing.T) {
 	mid, err := safetensors.LoadCheckpoint(filepath.Join(parts, ckptFile))
 	if err != nil || mid.Step != 8 || !mid.HasOptim() {
 		t.Fatalf("checkpoint after the first part: step %v, optim %v, %v", mid.Step, mid.HasOptim(), err)
+	}
+	// The optimizer flags travel with the checkpoint, -beta1 included, so
+	// the resumed run below can only be bit-exact if it uses them.
+	if _, st, err := loadTrainCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" {
+		t.Fatalf("saved settings: %+v, %v", st.Optimizer, err)
 	}
 	if code, _, errs := runCLI("train", "-resume", "-ckpt", parts); code != 0 {
 		t.Fatalf("resume: %s", errs)
