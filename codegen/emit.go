@@ -264,30 +264,17 @@ func inlineProduct(f *fnGen, n *graph.Node, ta, tb bool, m, nn, k, lda, ldb int)
 	if nn == 1 {
 		j = ""
 	}
-	// at is the index of element (r, c) of a row-major matrix with leading
-	// dimension ld; r and c are a loop variable ("" when the axis has one
-	// element) and a loop variable or a constant.
-	at := func(r string, c string, ld int) string {
-		var terms []string
-		if r != "" {
-			terms = append(terms, scaled(r, ld))
-		}
-		if c != "" && c != "0" {
-			terms = append(terms, c)
-		}
-		return strings.ReplaceAll(join(terms), " ", "")
-	}
 	aAt := func(p string) string { // op(A)[i, p]
 		if ta {
-			return atConst(p, i, lda)
+			return matIndex(p, i, lda)
 		}
-		return at(i, p, lda)
+		return matIndex(i, p, lda)
 	}
 	bAt := func(p string) string { // op(B)[p, j]
 		if tb {
-			return at(j, p, ldb)
+			return matIndex(j, p, ldb)
 		}
-		return atConst(p, j, ldb)
+		return matIndex(p, j, ldb)
 	}
 	var elem jen.Code
 	if k <= inlineUnrollMax {
@@ -300,14 +287,14 @@ func inlineProduct(f *fnGen, n *graph.Node, ta, tb bool, m, nn, k, lda, ldb int)
 				sum = sum.Op("+").Add(term)
 			}
 		}
-		elem = jen.Add(C.Clone()).Index(jen.Id(at(i, j, nn))).Op("=").Add(sum)
+		elem = jen.Add(C.Clone()).Index(jen.Id(matIndex(i, j, nn))).Op("=").Add(sum)
 	} else {
 		elem = jen.Block(
 			jen.Var().Id("s").Id(f.T()),
 			jen.For(jen.Id("p").Op(":=").Range().Lit(k)).Block(
 				jen.Id("s").Op("+=").Add(A.Clone()).Index(jen.Id(aAt("p"))).Op("*").Add(B.Clone()).Index(jen.Id(bAt("p"))),
 			),
-			jen.Add(C.Clone()).Index(jen.Id(at(i, j, nn))).Op("=").Id("s"),
+			jen.Add(C.Clone()).Index(jen.Id(matIndex(i, j, nn))).Op("=").Id("s"),
 		)
 	}
 	if j != "" {
@@ -319,22 +306,26 @@ func inlineProduct(f *fnGen, n *graph.Node, ta, tb bool, m, nn, k, lda, ldb int)
 	return []jen.Code{elem}
 }
 
-// atConst is at for a row index p that may be a constant: the index of
-// element (p, c) with leading dimension ld, folding p·ld when p is a
-// number.
-func atConst(p, c string, ld int) string {
+// matIndex is the index of element (r, c) of a row-major matrix with
+// leading dimension ld, as source: r and c are each a loop variable, a
+// number (folded into one constant) or "" for an axis of one element.
+func matIndex(r, c string, ld int) string {
 	var terms []string
-	if v, err := strconv.Atoi(p); err == nil {
-		if v*ld != 0 {
-			terms = append(terms, strconv.Itoa(v*ld))
+	k := 0
+	for _, t := range []struct {
+		v     string
+		scale int
+	}{{r, ld}, {c, 1}} {
+		if n, err := strconv.Atoi(t.v); err == nil {
+			k += n * t.scale
+		} else if t.v != "" {
+			terms = append(terms, scaled(t.v, t.scale))
 		}
-	} else {
-		terms = append(terms, scaled(p, ld))
 	}
-	if c != "" {
-		terms = append(terms, c)
+	if k != 0 || len(terms) == 0 {
+		terms = append(terms, strconv.Itoa(k))
 	}
-	return strings.ReplaceAll(join(terms), " ", "")
+	return strings.Join(terms, "+")
 }
 
 // batchIndex is the batch-matrix index of an operand with batch shape s for

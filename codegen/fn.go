@@ -174,6 +174,26 @@ func rangedLoops(shape graph.Shape, flat bool, body func(vars []string, idx stri
 	return loopNest(shape, flat, true, body)
 }
 
+// outerAxis is the first axis of shape with more than one element, the one
+// loops' outermost loop runs over; -1 when there is none.
+func outerAxis(shape graph.Shape) int {
+	for d, e := range shape {
+		if e != 1 {
+			return d
+		}
+	}
+	return -1
+}
+
+// outerExtent is the length of loops' outermost loop over shape: the whole
+// size when flat, else the first axis longer than one.
+func outerExtent(shape graph.Shape, flat bool) int {
+	if d := outerAxis(shape); !flat && d >= 0 {
+		return shape[d]
+	}
+	return shape.Size()
+}
+
 func loopNest(shape graph.Shape, flat, ranged bool, body func(vars []string, idx string) []jen.Code) (jen.Code, int) {
 	header := func(v string, extent int) jen.Code {
 		if ranged {
@@ -193,13 +213,7 @@ func loopNest(shape graph.Shape, flat, ranged bool, body func(vars []string, idx
 	for d := range vars {
 		vars[d] = loopVar(d)
 	}
-	outer := -1 // the first axis with a loop
-	for d, e := range shape {
-		if e != 1 {
-			outer = d
-			break
-		}
-	}
+	outer := outerAxis(shape)
 	var nest func(d int) jen.Code
 	nest = func(d int) jen.Code {
 		if d == shape.Rank() {

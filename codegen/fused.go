@@ -221,17 +221,18 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		// its outermost loop; the product before it, if any, splits itself.
 		lf := f.kernelGen()
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
-		nest, extent := rangedLoops(shape, flat, loopBody(lf))
-		body := []jen.Code{nest}
+		extent := outerExtent(shape, flat)
+		var body []jen.Code
+		if !vecOnly {
+			nest, _ := rangedLoops(shape, flat, loopBody(lf))
+			body = append(body, nest)
+		}
 		if vec != nil {
 			from, to := "lo", "hi"
 			if inner := shape.Size() / extent; inner > 1 {
 				from, to = "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner)
 			}
 			body = append(body, vecCall(lf, from, to))
-			if vecOnly {
-				body = body[1:]
-			}
 		}
 		if grp.Producer == nil {
 			rangeDoc := doc(name) + fmt.Sprintf("\n\nThe pool's threads run it over ranges [lo, hi) of its outermost loop (%d).", extent)

@@ -444,7 +444,7 @@ func (m *Model) update() error {
 //	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedA1(x []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
 	for j := range 2 {
-		t5[j] = x[0]*W1[j] + x[1]*W1[2+j]
+		t5[j] = x[0]*W1[j] + x[1]*W1[j+2]
 	}
 	for j := range 2 {
 		z1 := t5[j] + b1[j]
@@ -474,7 +474,7 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 //	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
 	for j := range 2 {
-		t6[j] = x[0]*W1[j] + x[1]*W1[2+j]
+		t6[j] = x[0]*W1[j] + x[1]*W1[j+2]
 	}
 	for j := range 2 {
 		z1v := t6[j] + b1[j]

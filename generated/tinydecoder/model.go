@@ -503,21 +503,21 @@ func (m *Model) predict() error {
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
 	for i := range 3 {
 		for j := range 4 {
-			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[4+j] + X_prime[i*4+2]*Wq[8+j] + X_prime[i*4+3]*Wq[12+j]
+			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[j+4] + X_prime[i*4+2]*Wq[j+8] + X_prime[i*4+3]*Wq[j+12]
 		}
 	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
 	for i := range 3 {
 		for j := range 4 {
-			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[4+j] + X_prime[i*4+2]*Wk[8+j] + X_prime[i*4+3]*Wk[12+j]
+			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[j+4] + X_prime[i*4+2]*Wk[j+8] + X_prime[i*4+3]*Wk[j+12]
 		}
 	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	for i := range 3 {
 		for j := range 4 {
-			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[4+j] + X_prime[i*4+2]*Wv[8+j] + X_prime[i*4+3]*Wv[12+j]
+			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[j+4] + X_prime[i*4+2]*Wv[j+8] + X_prime[i*4+3]*Wv[j+12]
 		}
 	}
 
@@ -629,21 +629,21 @@ func (m *Model) forward() error {
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
 	for i := range 3 {
 		for j := range 4 {
-			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[4+j] + X_prime[i*4+2]*Wq[8+j] + X_prime[i*4+3]*Wq[12+j]
+			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[j+4] + X_prime[i*4+2]*Wq[j+8] + X_prime[i*4+3]*Wq[j+12]
 		}
 	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
 	for i := range 3 {
 		for j := range 4 {
-			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[4+j] + X_prime[i*4+2]*Wk[8+j] + X_prime[i*4+3]*Wk[12+j]
+			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[j+4] + X_prime[i*4+2]*Wk[j+8] + X_prime[i*4+3]*Wk[j+12]
 		}
 	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	for i := range 3 {
 		for j := range 4 {
-			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[4+j] + X_prime[i*4+2]*Wv[8+j] + X_prime[i*4+3]*Wv[12+j]
+			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[j+4] + X_prime[i*4+2]*Wv[j+8] + X_prime[i*4+3]*Wv[j+12]
 		}
 	}
 
@@ -844,7 +844,7 @@ func (m *Model) backward() error {
 	// dW_2 = ffn_hiddenᵀ · dresid2
 	for i := range 8 {
 		for j := range 4 {
-			dW_2[i*4+j] = ffn_hidden[i]*dresid2[j] + ffn_hidden[8+i]*dresid2[4+j] + ffn_hidden[16+i]*dresid2[8+j]
+			dW_2[i*4+j] = ffn_hidden[i]*dresid2[j] + ffn_hidden[i+8]*dresid2[j+4] + ffn_hidden[i+16]*dresid2[j+8]
 		}
 	}
 
@@ -869,7 +869,7 @@ func (m *Model) backward() error {
 	// dW_1 = H_primeᵀ · dffn_pre
 	for i := range 4 {
 		for j := range 8 {
-			dW_1[i*8+j] = H_prime[i]*dffn_pre[j] + H_prime[4+i]*dffn_pre[8+j] + H_prime[8+i]*dffn_pre[16+j]
+			dW_1[i*8+j] = H_prime[i]*dffn_pre[j] + H_prime[i+4]*dffn_pre[j+8] + H_prime[i+8]*dffn_pre[j+16]
 		}
 	}
 
@@ -919,7 +919,7 @@ func (m *Model) backward() error {
 	// dWo = attn_outᵀ · dresid1
 	for i := range 4 {
 		for j := range 4 {
-			dWo[i*4+j] = attn_out[i]*dresid1[j] + attn_out[4+i]*dresid1[4+j] + attn_out[8+i]*dresid1[8+j]
+			dWo[i*4+j] = attn_out[i]*dresid1[j] + attn_out[i+4]*dresid1[j+4] + attn_out[i+8]*dresid1[j+8]
 		}
 	}
 
@@ -933,7 +933,7 @@ func (m *Model) backward() error {
 	// dV = attn_weightsᵀ · dattn_out
 	for i := range 3 {
 		for j := range 4 {
-			dV[i*4+j] = attn_weights[i]*dattn_out[j] + attn_weights[3+i]*dattn_out[4+j] + attn_weights[6+i]*dattn_out[8+j]
+			dV[i*4+j] = attn_weights[i]*dattn_out[j] + attn_weights[i+3]*dattn_out[j+4] + attn_weights[i+6]*dattn_out[j+8]
 		}
 	}
 
@@ -951,13 +951,13 @@ func (m *Model) backward() error {
 	// dQ = t78 · K
 	for i := range 3 {
 		for j := range 4 {
-			dQ[i*4+j] = t78[i*3]*K[j] + t78[i*3+1]*K[4+j] + t78[i*3+2]*K[8+j]
+			dQ[i*4+j] = t78[i*3]*K[j] + t78[i*3+1]*K[j+4] + t78[i*3+2]*K[j+8]
 		}
 	}
 	// dK = t78ᵀ · Q
 	for i := range 3 {
 		for j := range 4 {
-			dK[i*4+j] = t78[i]*Q[j] + t78[3+i]*Q[4+j] + t78[6+i]*Q[8+j]
+			dK[i*4+j] = t78[i]*Q[j] + t78[i+3]*Q[j+4] + t78[i+6]*Q[j+8]
 		}
 	}
 
@@ -971,7 +971,7 @@ func (m *Model) backward() error {
 	// dWv = X_primeᵀ · dV
 	for i := range 4 {
 		for j := range 4 {
-			dWv[i*4+j] = X_prime[i]*dV[j] + X_prime[4+i]*dV[4+j] + X_prime[8+i]*dV[8+j]
+			dWv[i*4+j] = X_prime[i]*dV[j] + X_prime[i+4]*dV[j+4] + X_prime[i+8]*dV[j+8]
 		}
 	}
 
@@ -985,7 +985,7 @@ func (m *Model) backward() error {
 	// dWk = X_primeᵀ · dK
 	for i := range 4 {
 		for j := range 4 {
-			dWk[i*4+j] = X_prime[i]*dK[j] + X_prime[4+i]*dK[4+j] + X_prime[8+i]*dK[8+j]
+			dWk[i*4+j] = X_prime[i]*dK[j] + X_prime[i+4]*dK[j+4] + X_prime[i+8]*dK[j+8]
 		}
 	}
 
@@ -993,7 +993,7 @@ func (m *Model) backward() error {
 	// dWq = X_primeᵀ · dQ
 	for i := range 4 {
 		for j := range 4 {
-			dWq[i*4+j] = X_prime[i]*dQ[j] + X_prime[4+i]*dQ[4+j] + X_prime[8+i]*dQ[8+j]
+			dWq[i*4+j] = X_prime[i]*dQ[j] + X_prime[i+4]*dQ[j+4] + X_prime[i+8]*dQ[j+8]
 		}
 	}
 
@@ -1174,21 +1174,21 @@ func (m *Model) prefill() error {
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
 	for i := range 3 {
 		for j := range 4 {
-			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[4+j] + X_prime[i*4+2]*Wq[8+j] + X_prime[i*4+3]*Wq[12+j]
+			Q[i*4+j] = X_prime[i*4]*Wq[j] + X_prime[i*4+1]*Wq[j+4] + X_prime[i*4+2]*Wq[j+8] + X_prime[i*4+3]*Wq[j+12]
 		}
 	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
 	for i := range 3 {
 		for j := range 4 {
-			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[4+j] + X_prime[i*4+2]*Wk[8+j] + X_prime[i*4+3]*Wk[12+j]
+			K[i*4+j] = X_prime[i*4]*Wk[j] + X_prime[i*4+1]*Wk[j+4] + X_prime[i*4+2]*Wk[j+8] + X_prime[i*4+3]*Wk[j+12]
 		}
 	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	for i := range 3 {
 		for j := range 4 {
-			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[4+j] + X_prime[i*4+2]*Wv[8+j] + X_prime[i*4+3]*Wv[12+j]
+			V[i*4+j] = X_prime[i*4]*Wv[j] + X_prime[i*4+1]*Wv[j+4] + X_prime[i*4+2]*Wv[j+8] + X_prime[i*4+3]*Wv[j+12]
 		}
 	}
 
@@ -1321,17 +1321,17 @@ func (m *Model) decode() error {
 
 	// Q = X_prime · Wq  (models/tinydecoder/tinydecoder.go:57)
 	for j := range 4 {
-		Q[j] = X_prime[0]*Wq[j] + X_prime[1]*Wq[4+j] + X_prime[2]*Wq[8+j] + X_prime[3]*Wq[12+j]
+		Q[j] = X_prime[0]*Wq[j] + X_prime[1]*Wq[j+4] + X_prime[2]*Wq[j+8] + X_prime[3]*Wq[j+12]
 	}
 
 	// K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
 	for j := range 4 {
-		K[j] = X_prime[0]*Wk[j] + X_prime[1]*Wk[4+j] + X_prime[2]*Wk[8+j] + X_prime[3]*Wk[12+j]
+		K[j] = X_prime[0]*Wk[j] + X_prime[1]*Wk[j+4] + X_prime[2]*Wk[j+8] + X_prime[3]*Wk[j+12]
 	}
 
 	// V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
 	for j := range 4 {
-		V[j] = X_prime[0]*Wv[j] + X_prime[1]*Wv[4+j] + X_prime[2]*Wv[8+j] + X_prime[3]*Wv[12+j]
+		V[j] = X_prime[0]*Wv[j] + X_prime[1]*Wv[j+4] + X_prime[2]*Wv[j+8] + X_prime[3]*Wv[j+12]
 	}
 
 	// attn_out = softmax(Q · [K_cache[:t]; K]ᵀ ⊙ 0.5) · [V_cache[:t]; V]  (models/tinydecoder/tinydecoder.go:62)
@@ -1457,7 +1457,7 @@ func (m *Model) fusedAttn_out(Q []float64, K []float64, V []float64, attn_out []
 func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
 	for i := range 3 {
 		for j := range 4 {
-			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[4+j] + attn_out[i*4+2]*Wo[8+j] + attn_out[i*4+3]*Wo[12+j]
+			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[j+4] + attn_out[i*4+2]*Wo[j+8] + attn_out[i*4+3]*Wo[j+12]
 		}
 	}
 	for i := range 12 {
@@ -1474,7 +1474,7 @@ func (m *Model) fusedResid1(Wo []float64, X_prime []float64, attn_out []float64,
 func (m *Model) fusedFfn_hidden(W_1 []float64, b_1 []float64, H_prime []float64, t33 []float64, ffn_hidden []float64) {
 	for i := range 3 {
 		for j := range 8 {
-			t33[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[8+j] + H_prime[i*4+2]*W_1[16+j] + H_prime[i*4+3]*W_1[24+j]
+			t33[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[j+8] + H_prime[i*4+2]*W_1[j+16] + H_prime[i*4+3]*W_1[j+24]
 		}
 	}
 	for i := range 3 {
@@ -1548,7 +1548,7 @@ func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weig
 func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
 	for i := range 3 {
 		for j := range 4 {
-			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[4+j] + attn_out[i*4+2]*Wo[8+j] + attn_out[i*4+3]*Wo[12+j]
+			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[j+4] + attn_out[i*4+2]*Wo[j+8] + attn_out[i*4+3]*Wo[j+12]
 		}
 	}
 	for i := range 12 {
@@ -1565,7 +1565,7 @@ func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float6
 func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float64, t34 []float64, ffn_pre []float64, ffn_hidden []float64) {
 	for i := range 3 {
 		for j := range 8 {
-			t34[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[8+j] + H_prime[i*4+2]*W_1[16+j] + H_prime[i*4+3]*W_1[24+j]
+			t34[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[j+8] + H_prime[i*4+2]*W_1[j+16] + H_prime[i*4+3]*W_1[j+24]
 		}
 	}
 	for i := range 3 {
@@ -1685,7 +1685,7 @@ func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81
 func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float64, t90 []float64, dE []float64) {
 	for i := range 5 {
 		for j := range 4 {
-			t51[i*4+j] = dlogits[i]*H_double_prime[j] + dlogits[5+i]*H_double_prime[4+j] + dlogits[10+i]*H_double_prime[8+j]
+			t51[i*4+j] = dlogits[i]*H_double_prime[j] + dlogits[i+5]*H_double_prime[j+4] + dlogits[i+10]*H_double_prime[j+8]
 		}
 	}
 	for i := range 20 {
@@ -1726,7 +1726,7 @@ func (m *Model) fusedAttn_out_3(Q []float64, K []float64, V []float64, attn_out 
 func (m *Model) fusedResid1_3(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
 	for i := range 3 {
 		for j := range 4 {
-			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[4+j] + attn_out[i*4+2]*Wo[8+j] + attn_out[i*4+3]*Wo[12+j]
+			attn_proj[i*4+j] = attn_out[i*4]*Wo[j] + attn_out[i*4+1]*Wo[j+4] + attn_out[i*4+2]*Wo[j+8] + attn_out[i*4+3]*Wo[j+12]
 		}
 	}
 	for i := range 12 {
@@ -1743,7 +1743,7 @@ func (m *Model) fusedResid1_3(Wo []float64, X_prime []float64, attn_out []float6
 func (m *Model) fusedFfn_hidden_3(W_1 []float64, b_1 []float64, H_prime []float64, t36 []float64, ffn_hidden []float64) {
 	for i := range 3 {
 		for j := range 8 {
-			t36[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[8+j] + H_prime[i*4+2]*W_1[16+j] + H_prime[i*4+3]*W_1[24+j]
+			t36[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[j+8] + H_prime[i*4+2]*W_1[j+16] + H_prime[i*4+3]*W_1[j+24]
 		}
 	}
 	for i := range 3 {
@@ -1787,7 +1787,7 @@ func (m *Model) fusedResid2_3(W_2 []float64, b_2 []float64, H_prime []float64, f
 //	resid1 = X_prime + attn_proj  (Add, models/tinydecoder/tinydecoder.go:64)
 func (m *Model) fusedResid1_4(Wo []float64, X_prime []float64, attn_out []float64, attn_proj []float64, resid1 []float64) {
 	for j := range 4 {
-		attn_proj[j] = attn_out[0]*Wo[j] + attn_out[1]*Wo[4+j] + attn_out[2]*Wo[8+j] + attn_out[3]*Wo[12+j]
+		attn_proj[j] = attn_out[0]*Wo[j] + attn_out[1]*Wo[j+4] + attn_out[2]*Wo[j+8] + attn_out[3]*Wo[j+12]
 	}
 	for i := range 4 {
 		resid1v := X_prime[i] + attn_proj[i]
@@ -1802,7 +1802,7 @@ func (m *Model) fusedResid1_4(Wo []float64, X_prime []float64, attn_out []float6
 //	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedFfn_hidden_4(W_1 []float64, b_1 []float64, H_prime []float64, t32 []float64, ffn_hidden []float64) {
 	for j := range 8 {
-		t32[j] = H_prime[0]*W_1[j] + H_prime[1]*W_1[8+j] + H_prime[2]*W_1[16+j] + H_prime[3]*W_1[24+j]
+		t32[j] = H_prime[0]*W_1[j] + H_prime[1]*W_1[j+8] + H_prime[2]*W_1[j+16] + H_prime[3]*W_1[j+24]
 	}
 	for j := range 8 {
 		ffn_pre := t32[j] + b_1[j]

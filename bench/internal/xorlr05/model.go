@@ -374,7 +374,7 @@ func (m *Model) backward() error {
 	// grad of t9 = a1 · W2  (models/xor/xor.go:41)
 	// dW2 = a1ᵀ · dz2
 	for i := range 4 {
-		dW2[i] = a1[i]*dz2[0] + a1[4+i]*dz2[1] + a1[8+i]*dz2[2] + a1[12+i]*dz2[3]
+		dW2[i] = a1[i]*dz2[0] + a1[i+4]*dz2[1] + a1[i+8]*dz2[2] + a1[i+12]*dz2[3]
 	}
 
 	// fused epilogue:
@@ -398,7 +398,7 @@ func (m *Model) backward() error {
 	// dW1 = Xᵀ · dz1
 	for i := range 2 {
 		for j := range 4 {
-			dW1[i*4+j] = X[i]*dz1[j] + X[2+i]*dz1[4+j] + X[4+i]*dz1[8+j] + X[6+i]*dz1[12+j]
+			dW1[i*4+j] = X[i]*dz1[j] + X[i+2]*dz1[j+4] + X[i+4]*dz1[j+8] + X[i+6]*dz1[j+12]
 		}
 	}
 	return nil
@@ -445,7 +445,7 @@ func (m *Model) update() error {
 func (m *Model) fusedA1(X []float64, W1 []float64, b1 []float64, t5 []float64, a1 []float64) {
 	for i := range 4 {
 		for j := range 4 {
-			t5[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[4+j]
+			t5[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[j+4]
 		}
 	}
 	for i := range 4 {
@@ -481,7 +481,7 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
 	for i := range 4 {
 		for j := range 4 {
-			t6[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[4+j]
+			t6[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[j+4]
 		}
 	}
 	for i := range 4 {
