@@ -137,10 +137,7 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 			p.slots[n] = slot{region: inGrads, off: l.varByName[gradOf[n].Name].off, size: size, dtype: n.Type.DType}
 		case graph.StoreConst:
 			p.slots[n] = slot{region: inConst, size: size, dtype: n.Type.DType}
-			if _, ok := l.constNames[n]; !ok {
-				l.consts = append(l.consts, n)
-				l.constNames[n] = "const" + strconv.Itoa(len(l.consts))
-			}
+			l.nameConst(n)
 		case graph.StoreInline, graph.StoreFused:
 			p.slots[n] = slot{region: inline, size: size, dtype: n.Type.DType}
 		case graph.StoreAlias:
@@ -154,10 +151,7 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 			a := arenaIndex(n.Type.DType)
 			s := slot{region: inArena, size: size, dtype: n.Type.DType}
 			if n.Op == graph.OpConst && n.Attrs.Data != nil { // a constant output: copied from its array
-				if _, ok := l.constNames[n]; !ok {
-					l.consts = append(l.consts, n)
-					l.constNames[n] = "const" + strconv.Itoa(len(l.consts))
-				}
+				l.nameConst(n)
 			}
 			if g.Plan != nil {
 				s.off = g.Plan.Offset[n]
@@ -175,4 +169,12 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 		l.arenaSize[a] = max(l.arenaSize[a], p.arenaSize[a])
 	}
 	return p
+}
+
+// nameConst gives the constant n its package-level array, once.
+func (l *layout) nameConst(n *graph.Node) {
+	if _, ok := l.constNames[n]; !ok {
+		l.consts = append(l.consts, n)
+		l.constNames[n] = "const" + strconv.Itoa(len(l.consts))
+	}
 }

@@ -3,6 +3,7 @@ package compile_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"runtime/debug"
@@ -390,7 +391,7 @@ func rgCompareRuns(t *testing.T, what string, got, want *runtime.RunResult) bool
 			ok = false
 		}
 	}
-	for _, name := range rgKeys(want.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(want.Outputs)) {
 		g, present := got.Outputs[name]
 		check("output "+name, g, want.Outputs[name], present)
 	}
@@ -400,11 +401,11 @@ func rgCompareRuns(t *testing.T, what string, got, want *runtime.RunResult) bool
 	} else {
 		check("loss", rgScalar(*got.Loss), rgScalar(*want.Loss), true)
 	}
-	for _, name := range rgKeys(want.Grads) {
+	for _, name := range slices.Sorted(maps.Keys(want.Grads)) {
 		g, present := got.Grads[name]
 		check("d"+name, g, want.Grads[name], present)
 	}
-	for _, name := range rgKeys(want.Params) {
+	for _, name := range slices.Sorted(maps.Keys(want.Params)) {
 		g, present := got.Params[name]
 		check(name+" after 2 steps", g, want.Params[name], present)
 	}
@@ -444,24 +445,14 @@ func rgDiff(got, want runtime.JSONTensor) string {
 	if !graph.Shape(got.Shape).Equal(want.Shape) || len(got.Data) != len(want.Data) {
 		return fmt.Sprintf("shape %v (%d values), want %v (%d values)", got.Shape, len(got.Data), want.Shape, len(want.Data))
 	}
-	worst, wi := 0.0, -1
-	for i := range want.Data {
-		g, w := float64(got.Data[i]), float64(want.Data[i])
-		if testutil.Close(g, w, fuzzTol) {
-			continue
+	floats := func(d []runtime.JSONFloat) []float64 {
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
 		}
-		d := math.Abs(g - w)
-		if math.IsNaN(d) || math.IsInf(d, 0) {
-			d = math.Inf(1)
-		}
-		if wi < 0 || d > worst {
-			worst, wi = d, i
-		}
+		return out
 	}
-	if wi < 0 {
-		return ""
-	}
-	return fmt.Sprintf("element %d is %.17g, want %.17g (%d elements)", wi, float64(got.Data[wi]), float64(want.Data[wi]), len(want.Data))
+	return testutil.CompareSlices(floats(got.Data), floats(want.Data), fuzzTol)
 }
 
 // rgNonFinite names the first non-finite quantity of r, or returns "".
@@ -474,7 +465,7 @@ func rgNonFinite(r *runtime.RunResult) string {
 		}
 		return false
 	}
-	for _, name := range rgKeys(r.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(r.Outputs)) {
 		if bad(r.Outputs[name]) {
 			return "output " + name
 		}
@@ -482,24 +473,15 @@ func rgNonFinite(r *runtime.RunResult) string {
 	if r.Loss != nil && bad(rgScalar(*r.Loss)) {
 		return "the loss"
 	}
-	for _, name := range rgKeys(r.Grads) {
+	for _, name := range slices.Sorted(maps.Keys(r.Grads)) {
 		if bad(r.Grads[name]) {
 			return "d" + name
 		}
 	}
-	for _, name := range rgKeys(r.Params) {
+	for _, name := range slices.Sorted(maps.Keys(r.Params)) {
 		if bad(r.Params[name]) {
 			return name + " after 2 steps"
 		}
 	}
 	return ""
-}
-
-func rgKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
