@@ -214,9 +214,8 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 		body := []jen.Code{jen.For(jen.Id("b").Op(":=").Id("lo"), jen.Id("b").Op("<").Id("hi"), jen.Id("b").Op("++")).Block(jen.Id("GemmOnThread").Call(args...))}
 		name := f.g.kernelNames.take("batched" + exported(f.nm.name(n)))
 		doc := fmt.Sprintf("%s is the batched product %s = %s over %d matrices of %s; the pool's threads\nrun it over ranges [lo, hi) of the matrices.", name, f.nm.name(n), f.math(n, 0), batch.Size(), n.Type)
-		if call, decl, ok := f.parallelKernel(lf, name, batch.Size(), body, doc); ok {
-			f.g.kernels = append(f.g.kernels, decl)
-			return []jen.Code{call}
+		if call, ok := f.addParallel(lf, name, batch.Size(), body, doc); ok {
+			return call
 		}
 	}
 	slice := batchSlice(f)
@@ -617,9 +616,8 @@ func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
 		nest := build(lf, true)
 		name := f.g.kernelNames.take("reduce" + exported(f.nm.name(n)))
 		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\n%d outputs along axis %d, on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), in[outer], outer)
-		if call, decl, ok := f.parallelKernel(lf, name, in[outer], []jen.Code{nest}, doc); ok {
-			f.g.kernels = append(f.g.kernels, decl)
-			return []jen.Code{call}
+		if call, ok := f.addParallel(lf, name, in[outer], []jen.Code{nest}, doc); ok {
+			return call
 		}
 	}
 	return []jen.Code{build(f, false)}

@@ -236,9 +236,8 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		}
 		if grp.Producer == nil {
 			rangeDoc := doc(name) + fmt.Sprintf("\n\nThe pool's threads run it over ranges [lo, hi) of its outermost loop (%d).", extent)
-			if call, decl, ok := f.parallelKernel(lf, name, extent, body, rangeDoc); ok {
-				f.g.kernels = append(f.g.kernels, decl)
-				return []jen.Code{call}
+			if call, ok := f.addParallel(lf, name, extent, body, rangeDoc); ok {
+				return call
 			}
 		} else {
 			rows := f.g.kernelNames.take(name + "Rows")
@@ -414,9 +413,8 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	}
 	doc += ":\n\n\t" + strings.Join(f.fusedComment(grp), "\n\t")
 	if ranged {
-		call, decl, _ := f.parallelKernel(kf, name, a.bh, body, doc) // attention's operands are all floats
-		f.g.kernels = append(f.g.kernels, decl)
-		return []jen.Code{call}
+		call, _ := f.addParallel(kf, name, a.bh, body, doc) // attention's operands are all floats
+		return call
 	}
 	return f.kernelMethod(kf, name, body, doc)
 }

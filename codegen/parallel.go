@@ -77,6 +77,17 @@ func (f *fnGen) parallelKernel(lf *fnGen, name string, n int, body []jen.Code, d
 	return call, decl, true
 }
 
+// addParallel is parallelKernel for the usual case: it adds the method to
+// the package's kernels and returns the statements that run it.
+func (f *fnGen) addParallel(lf *fnGen, name string, n int, body []jen.Code, doc string) ([]jen.Code, bool) {
+	call, decl, ok := f.parallelKernel(lf, name, n, body, doc)
+	if !ok {
+		return nil, false
+	}
+	f.g.kernels = append(f.g.kernels, decl)
+	return []jen.Code{call}, true
+}
+
 // parallelDecls declares the task type that carries a parallel kernel and
 // its views to the pool, and Model.parallel, which starts one.
 func (g *gen) parallelDecls(f *jen.File) {
@@ -150,9 +161,8 @@ func (f *fnGen) rowKernel(fn, method string, rows, elems int, args []rowArg) []j
 		body := build(lf, true)
 		name := f.g.kernelNames.take(method)
 		doc := fmt.Sprintf("%s runs %s over rows [lo, hi) of %d on a thread of the pool.", name, fn, rows)
-		if call, decl, ok := f.parallelKernel(lf, name, rows, []jen.Code{body}, doc); ok {
-			f.g.kernels = append(f.g.kernels, decl)
-			return []jen.Code{call}
+		if call, ok := f.addParallel(lf, name, rows, []jen.Code{body}, doc); ok {
+			return call
 		}
 	}
 	return []jen.Code{build(f, false)}
@@ -169,9 +179,8 @@ func (f *fnGen) loopKernel(prefix string, n *graph.Node, shape graph.Shape, flat
 		nest, extent := rangedLoops(shape, flat, body(lf))
 		name := f.g.kernelNames.take(prefix + exported(f.nm.name(n)))
 		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), extent)
-		if call, decl, ok := f.parallelKernel(lf, name, extent, []jen.Code{nest}, doc); ok {
-			f.g.kernels = append(f.g.kernels, decl)
-			return []jen.Code{call}
+		if call, ok := f.addParallel(lf, name, extent, []jen.Code{nest}, doc); ok {
+			return call
 		}
 	}
 	return []jen.Code{loops(shape, flat, body(f))}
