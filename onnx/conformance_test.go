@@ -1,0 +1,334 @@
+package onnx_test
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/onnx"
+	"github.com/mlc-dev/mlc/runtime"
+)
+
+var (
+	update   = flag.Bool("update", false, "rewrite docs/onnx.md from this run")
+	genAll   = flag.Bool("generated", false, "also run the generated code of every test the interpreter passes (slow: one go build per model)")
+	testData = flag.String("onnxdata", "/usr/share/libonnx-testdata/data", "ONNX backend test data (Debian's libonnx-testdata)")
+)
+
+// categories are the test-data directories the conformance run covers.
+var categories = []string{"node", "pytorch-converted", "pytorch-operator", "simple"}
+
+// genSample are tests whose generated code always runs (one go build each),
+// chosen to cover the op families; -generated runs every passing test.
+var genSample = map[string]bool{
+	"node/test_gemm_all_attributes":          true,
+	"node/test_softmax_axis_1":               true,
+	"node/test_layer_normalization_4d_axis1": true,
+	"node/test_gather_1":                     true,
+	"node/test_where_example":                true,
+	"pytorch-operator/test_operator_mm":      true,
+}
+
+const tablePath = "../docs/onnx.md"
+
+type result struct {
+	name   string // category/test
+	interp string // pass, fail or unsupported
+	gen    string // pass, fail, or "" when not run
+	note   string
+}
+
+// TestConformance runs ONNX's backend tests through the importer and the
+// interpreter (and the generated code for genSample, or all with
+// -generated), compares with the expected outputs at ONNX's tolerances
+// (rtol 1e-3, atol 1e-7), and fails when a test that docs/onnx.md records
+// as passing no longer passes. -update rewrites the table.
+func TestConformance(t *testing.T) {
+	if _, err := os.Stat(*testData); err != nil {
+		t.Skipf("ONNX test data not installed (%s): apt-get install libonnx-testdata", *testData)
+	}
+	if testing.Short() && !*update {
+		t.Skip("the conformance run imports ~1000 models; skipped with -short")
+	}
+	var results []result
+	for _, cat := range categories {
+		dirs, _ := filepath.Glob(filepath.Join(*testData, cat, "*", "model.onnx"))
+		for _, m := range dirs {
+			dir := filepath.Dir(m)
+			name := cat + "/" + filepath.Base(dir)
+			r := runCase(t, name, dir)
+			results = append(results, r)
+		}
+	}
+	prev := readTable(t)
+	for _, r := range results {
+		if p, ok := prev[r.name]; ok {
+			if p.interp == "pass" && r.interp != "pass" {
+				t.Errorf("%s: regressed (interpreter): %s", r.name, r.note)
+			}
+			if p.gen == "pass" && r.gen == "fail" {
+				t.Errorf("%s: regressed (generated code): %s", r.name, r.note)
+			}
+		}
+	}
+	if *update {
+		if err := os.WriteFile(tablePath, []byte(renderTable(results)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := map[string]int{}
+	for _, r := range results {
+		n[r.interp]++
+	}
+	t.Logf("%d tests: %d pass, %d fail, %d unsupported", len(results), n["pass"], n["fail"], n["unsupported"])
+}
+
+func runCase(t *testing.T, name, dir string) (r result) {
+	r.name = name
+	defer func() {
+		if p := recover(); p != nil {
+			r.interp, r.note = "fail", fmt.Sprintf("panic: %v", p)
+		}
+	}()
+	m, err := onnx.Load(filepath.Join(dir, "model.onnx"), onnx.Options{})
+	if err != nil {
+		r.interp, r.note = "fail", oneLine(err)
+		if errors.Is(err, onnx.ErrUnsupported) {
+			r.interp = "unsupported"
+		}
+		r.note = strings.TrimPrefix(r.note, filepath.Join(dir, "model.onnx")+": ")
+		return r
+	}
+	res, err := compile.FromGraphs(m.Graph, nil, compile.Options{Float: m.Float})
+	if err != nil {
+		r.interp, r.note = "fail", "compile: "+oneLine(err)
+		return r
+	}
+	prog := res.Program
+	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+	if len(sets) == 0 {
+		r.interp, r.note = "fail", "no test data sets"
+		return r
+	}
+	inNames := m.Inputs
+	outNames := m.Outputs
+	type check struct {
+		req  compile.RunRequest
+		want map[string]*onnx.Tensor
+	}
+	var checks []check
+	for _, set := range sets {
+		req := compile.RunRequest{Inputs: map[string]runtime.JSONTensor{}}
+		for i, nm := range inNames {
+			tin, err := onnx.ReadTensor(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)))
+			if err != nil {
+				r.interp, r.note = "fail", oneLine(err)
+				return r
+			}
+			if n := m.Graph.Find(nm); n != nil && n.Type.DType.IsFloat() != (tin.Kind == "float") {
+				// e.g. bfloat16 inputs stored as uint16 bit patterns
+				r.interp, r.note = "fail", fmt.Sprintf("test data: input_%d.pb holds %s data for the %s input %q", i, tin.Kind, n.Type.DType, nm)
+				return r
+			}
+			req.Inputs[nm] = toJSON(tin)
+		}
+		want := map[string]*onnx.Tensor{}
+		for i, nm := range outNames {
+			tw, err := onnx.ReadTensor(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			if err != nil {
+				r.interp, r.note = "fail", oneLine(err)
+				return r
+			}
+			want[nm] = tw
+		}
+		checks = append(checks, check{req, want})
+	}
+	r.interp = "pass"
+	for _, c := range checks {
+		got, err := compile.RunInterpreted(prog, c.req)
+		if err != nil {
+			r.interp, r.note = "fail", "run: "+oneLine(err)
+			return r
+		}
+		if msg := compare(got, c.want); msg != "" {
+			r.interp, r.note = "fail", msg
+			return r
+		}
+	}
+	if !*genAll && !genSample[name] {
+		return r
+	}
+	bin, err := compile.BuildRunner(prog)
+	if err != nil {
+		r.gen, r.note = "fail", "build: "+oneLine(err)
+		return r
+	}
+	r.gen = "pass"
+	for _, c := range checks {
+		got, err := compile.RunGenerated(bin, c.req)
+		if err != nil {
+			r.gen, r.note = "fail", "generated: "+oneLine(err)
+			return r
+		}
+		if msg := compare(got, c.want); msg != "" {
+			r.gen, r.note = "fail", "generated: "+msg
+			return r
+		}
+	}
+	return r
+}
+
+func toJSON(t *onnx.Tensor) runtime.JSONTensor {
+	j := runtime.JSONTensor{Shape: slices.Clone(t.Shape), Data: make([]runtime.JSONFloat, len(t.Data))}
+	if j.Shape == nil {
+		j.Shape = []int{}
+	}
+	for i, v := range t.Data {
+		j.Data[i] = runtime.JSONFloat(v)
+	}
+	return j
+}
+
+// compare checks every expected output at ONNX's default tolerances.
+func compare(got *runtime.RunResult, want map[string]*onnx.Tensor) string {
+	names := make([]string, 0, len(want))
+	for k := range want {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, nm := range names {
+		w := want[nm]
+		g, ok := got.Outputs[nm]
+		if !ok {
+			return fmt.Sprintf("output %q missing", nm)
+		}
+		if !slices.Equal(g.Shape, w.Shape) && !(len(g.Shape) == 0 && len(w.Shape) == 0) {
+			return fmt.Sprintf("output %q: shape %v, want %v", nm, g.Shape, w.Shape)
+		}
+		if len(g.Data) != len(w.Data) {
+			return fmt.Sprintf("output %q: %d values, want %d", nm, len(g.Data), len(w.Data))
+		}
+		for i, wv := range w.Data {
+			gv := float64(g.Data[i])
+			if math.IsNaN(wv) && math.IsNaN(gv) || gv == wv {
+				continue
+			}
+			if math.Abs(gv-wv) > 1e-7+1e-3*math.Abs(wv) || math.IsNaN(gv) {
+				return fmt.Sprintf("output %q[%d] = %v, want %v", nm, i, gv, wv)
+			}
+		}
+	}
+	return ""
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+func oneLine(err error) string {
+	s := spaces.ReplaceAllString(err.Error(), " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+// ---- the table ----
+
+var rowRE = regexp.MustCompile("^\\| `([^`]+)` \\| (\\w+) \\| (\\w*|—) \\|")
+
+func readTable(t *testing.T) map[string]result {
+	b, err := os.ReadFile(tablePath)
+	if err != nil {
+		t.Logf("no table yet (%v)", err)
+		return nil
+	}
+	out := map[string]result{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := rowRE.FindStringSubmatch(line); m != nil {
+			gen := m[3]
+			if gen == "—" {
+				gen = ""
+			}
+			out[m[1]] = result{name: m[1], interp: m[2], gen: gen}
+		}
+	}
+	return out
+}
+
+func renderTable(results []result) string {
+	var b strings.Builder
+	b.WriteString(`# ONNX import: conformance
+
+Generated by ` + "`go test ./onnx -run Conformance -update`" + ` from ONNX's backend test
+data (Debian's libonnx-testdata, ONNX 1.12, opsets up to 17); do not edit.
+Each test's model is imported with default options, compiled (Predict),
+run on every test_data_set, and compared with the expected outputs at
+ONNX's tolerances, |got − want| ≤ 1e-7 + 1e-3·|want|.
+
+- **interpreter**: the reference interpreter (compile.RunInterpreted), every test.
+- **generated**: the generated Go package built and run (compile.BuildRunner,
+  RunGenerated); one ` + "`go build`" + ` per model, so by default only a sample
+  runs; ` + "`-generated`" + ` runs every test the interpreter passes. "—": not run.
+- **unsupported**: the importer refused the model with a one-line reason
+  (an op, attribute or type it does not handle); never a wrong answer.
+
+The test fails when a test recorded here as passing no longer passes.
+
+`)
+	type counts struct{ pass, fail, unsup, genPass, genFail int }
+	byCat := map[string]*counts{}
+	var cats []string
+	for _, r := range results {
+		cat := strings.SplitN(r.name, "/", 2)[0]
+		c := byCat[cat]
+		if c == nil {
+			c = &counts{}
+			byCat[cat] = c
+			cats = append(cats, cat)
+		}
+		switch r.interp {
+		case "pass":
+			c.pass++
+		case "fail":
+			c.fail++
+		default:
+			c.unsup++
+		}
+		switch r.gen {
+		case "pass":
+			c.genPass++
+		case "fail":
+			c.genFail++
+		}
+	}
+	b.WriteString("| category | tests | pass | fail | unsupported | generated: pass / fail |\n|---|---|---|---|---|---|\n")
+	var tot counts
+	for _, cat := range cats {
+		c := byCat[cat]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d / %d |\n", cat, c.pass+c.fail+c.unsup, c.pass, c.fail, c.unsup, c.genPass, c.genFail)
+		tot.pass += c.pass
+		tot.fail += c.fail
+		tot.unsup += c.unsup
+		tot.genPass += c.genPass
+		tot.genFail += c.genFail
+	}
+	fmt.Fprintf(&b, "| all | %d | %d | %d | %d | %d / %d |\n\n", tot.pass+tot.fail+tot.unsup, tot.pass, tot.fail, tot.unsup, tot.genPass, tot.genFail)
+	b.WriteString("| test | interpreter | generated | note |\n|---|---|---|---|\n")
+	for _, r := range results {
+		gen := r.gen
+		if gen == "" {
+			gen = "—"
+		}
+		note := strings.ReplaceAll(r.note, "|", "\\|")
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.name, r.interp, gen, note)
+	}
+	return b.String()
+}
