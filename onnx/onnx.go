@@ -91,13 +91,19 @@ func Parse(data []byte, dir, source string, opts Options) (m *Model, err error) 
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("not an ONNX model: %v", err)
 	}
-	defer func() {
-		if r := recover(); r != nil { // a bug, but a bad file must not crash the caller
-			m, err = nil, fmt.Errorf("internal error importing %s: %v", source, r)
-		}
-	}()
+	if recoverPanics {
+		defer func() {
+			if r := recover(); r != nil { // a bug, but a bad file must not crash the caller
+				m, err = nil, fmt.Errorf("internal error importing %s: %v", source, r)
+			}
+		}()
+	}
 	return importModel(&mp, dir, source, opts)
 }
+
+// recoverPanics turns a panic while importing into an error; the fuzz
+// test turns it off so that it sees them.
+var recoverPanics = true
 
 // SymbolicDims lists the symbolic dimension names the inputs of the model in
 // path use, so that a caller can ask for their values before Load.

@@ -41,7 +41,7 @@ func (k kind) String() string {
 // Limits that keep hostile or broken files from exhausting memory.
 const (
 	maxElems      = 1 << 31 // elements of any value in the graph
-	maxConstElems = 1 << 24 // elements of a value computed at import
+	maxConstElems = 1 << 22 // elements of a value computed at import
 )
 
 // constant is a value known at import: an initializer, a Constant node or
