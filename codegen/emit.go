@@ -87,6 +87,7 @@ func init() {
 		graph.OpReLU:    func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("max").Call(a[0], jen.Lit(0)) },
 		graph.OpGELU:    genericFn("gelu"),
 		graph.OpAbs:     mathFn("Abs"),
+		graph.OpErf:     mathFn("Erf"),
 		graph.OpPow:     powExpr,
 		graph.OpCast:    castExpr,
 

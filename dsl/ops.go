@@ -20,6 +20,7 @@ func (t *Tensor) Sigmoid() *Tensor { return t.unary(graph.OpSigmoid) }
 func (t *Tensor) ReLU() *Tensor    { return t.unary(graph.OpReLU) }
 func (t *Tensor) GELU() *Tensor    { return t.unary(graph.OpGELU) }
 func (t *Tensor) Abs() *Tensor     { return t.unary(graph.OpAbs) }
+func (t *Tensor) Erf() *Tensor     { return t.unary(graph.OpErf) }
 
 // Pow raises every element to the constant exponent p.
 func (t *Tensor) Pow(p float64) *Tensor { return t.b.apply(graph.OpPow, graph.Attrs{Exponent: p}, t) }

@@ -60,6 +60,14 @@ func gradTanh(b *Builder, n, dy *Node) []*Node {
 	return []*Node{b.Mul(dy, b.Sub(b.Scalar(n, 1), b.Mul(n, n)))}
 }
 
+// gradErf: dx = dy ⊙ 2/√π · e^(−x²)
+func gradErf(b *Builder, n, dy *Node) []*Node {
+	x := n.Inputs[0]
+	const twoOverSqrtPi = 1.1283791670955126 // 2/√π
+	d := b.Mul(b.Unary(OpExp, b.Neg(b.Mul(x, x))), b.Scalar(x, twoOverSqrtPi))
+	return []*Node{b.Mul(dy, d)}
+}
+
 // gradSigmoid: dx = dy ⊙ y ⊙ (1 − y)
 func gradSigmoid(b *Builder, n, dy *Node) []*Node {
 	return []*Node{b.Mul(dy, b.Mul(n, b.Sub(b.Scalar(n, 1), n)))}

@@ -32,6 +32,7 @@ const (
 	OpReLU
 	OpGELU
 	OpAbs
+	OpErf
 	OpPow
 	OpCast
 
@@ -214,6 +215,8 @@ func opRows() [numOps]OpInfo {
 		OpGELU: {Grad: gradGELU, Name: "GELU", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("gelu"),
 			Doc: "GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."},
 		OpAbs: {Grad: gradAbs, Name: "Abs", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: func(n *Node, a []string) string { return "|" + a[0] + "|" }, Doc: "|x|. Its derivative at 0 is taken as 0."},
+		OpErf: {Grad: gradErf, Name: "Erf", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("erf"),
+			Doc: "The error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt, as math.Erf computes it (exact GELU is 0.5·x·(1 + erf(x/√2)))."},
 		OpPow: {Grad: gradPow, Name: "Pow", Min: 1, Max: 1, Flags: Elementwise, Attrs: []string{"exponent"}, Infer: inferUnaryFloat,
 			Math: func(n *Node, a []string) string { return a[0] + "^" + FormatFloat(n.Attrs.Exponent) }, Doc: "xᵖ for the constant exponent p, as math.Pow computes it."},
 		OpCast: {Grad: gradCast, Name: "Cast", Min: 1, Max: 1, Flags: Elementwise, Attrs: []string{"to"}, Infer: inferCast, Math: func(n *Node, a []string) string { return n.Attrs.To.String() + "(" + a[0] + ")" },

@@ -25,6 +25,7 @@ func init() {
 		"Sigmoid": {nil, unaryOp(graph.OpSigmoid, nil)},
 		"Relu":    {nil, unaryOp(graph.OpReLU, nil)},
 		"Abs":     {nil, unaryOp(graph.OpAbs, math.Abs)},
+		"Erf":     {nil, unaryOp(graph.OpErf, math.Erf)},
 		"Reciprocal": {nil, func(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
 			return im.arith(graph.OpDiv, known(scalarConst(kFloat, 1)), in[0], nil)
 		}},

@@ -51,6 +51,7 @@ var foldable = map[graph.Op]func(n *graph.Node, a []float64) float64{
 	graph.OpLog:     func(_ *graph.Node, a []float64) float64 { return math.Log(a[0]) },
 	graph.OpSqrt:    func(_ *graph.Node, a []float64) float64 { return math.Sqrt(a[0]) },
 	graph.OpRsqrt:   func(_ *graph.Node, a []float64) float64 { return 1 / math.Sqrt(a[0]) },
+	graph.OpErf:     func(_ *graph.Node, a []float64) float64 { return math.Erf(a[0]) },
 	graph.OpPow:     func(n *graph.Node, a []float64) float64 { return math.Pow(a[0], n.Attrs.Exponent) },
 	graph.OpMaximum: func(_ *graph.Node, a []float64) float64 { return maxNaN(a[0], a[1]) },
 	graph.OpMinimum: func(_ *graph.Node, a []float64) float64 { return minNaN(a[0], a[1]) },

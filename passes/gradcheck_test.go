@@ -130,6 +130,7 @@ var gradChecks = map[graph.Op][]gradCase{
 	graph.OpReLU:    unaryCases((*dsl.Tensor).ReLU, false),
 	graph.OpGELU:    unaryCases((*dsl.Tensor).GELU, false),
 	graph.OpAbs:     unaryCases((*dsl.Tensor).Abs, false),
+	graph.OpErf:     unaryCases((*dsl.Tensor).Erf, false),
 	graph.OpPow: append(unaryCases(func(t *dsl.Tensor) *dsl.Tensor { return t.Pow(1.7) }, true),
 		append(unaryCases(func(t *dsl.Tensor) *dsl.Tensor { return t.Pow(2) }, false),
 			unaryCases(func(t *dsl.Tensor) *dsl.Tensor { return t.Pow(-0.5) }, true)...)...),

@@ -18,6 +18,7 @@ var (
 	sqrtF = math.Sqrt
 	tanhF = math.Tanh
 	absF  = math.Abs
+	erfF  = math.Erf
 )
 
 // Sigmoid is 1/(1+e⁻ˣ) without overflow for large |x|.

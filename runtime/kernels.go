@@ -15,6 +15,7 @@ var kernels = map[graph.Op]kernel{
 	graph.OpReLU:    unaryKernel(func(x float64) float64 { return max(x, 0) }),
 	graph.OpGELU:    unaryKernel(GELU),
 	graph.OpAbs:     unaryKernel(absF),
+	graph.OpErf:     unaryKernel(erfF),
 	graph.OpPow:     kernPow,
 	graph.OpCast:    kernCast,
 

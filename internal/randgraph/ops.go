@@ -81,6 +81,7 @@ func init() {
 
 		{graph.OpLRSchedule, 1, genLRSchedule}, {graph.OpGlobalNorm, 1, genGlobalNorm},
 		{graph.OpAttendCache, 1, genAttendCache},
+		u(graph.OpErf, 2),
 	}
 }
 
@@ -95,7 +96,7 @@ func genUnary(g *gen, op graph.Op) *value {
 	hi, lo := x.hi, 0.0
 	switch op {
 	case graph.OpNeg, graph.OpGELU:
-	case graph.OpTanh:
+	case graph.OpTanh, graph.OpErf:
 		hi = math.Min(hi, 1)
 	case graph.OpSigmoid:
 		hi, lo = 1, 1/(1+math.Exp(x.hi))
