@@ -66,6 +66,8 @@ type gen struct {
 	parallelAll bool
 	// inVars are the test file's input buffers, by input name.
 	inVars map[string]string
+	// weights is the content of mlc_weights.bin (embed.go), nil without one.
+	weights []byte
 }
 
 // Header is the first line of every generated file.
@@ -153,6 +155,7 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 		return nil, err
 	}
 	files := []File{{"model.go", model}, {"mlc_lib.go", lib}, {"model_test.go", test}}
+	files = append(files, g.weightsFiles()...)
 	kernels, err := g.kernelFiles()
 	if err != nil {
 		return nil, err

@@ -73,6 +73,7 @@ func (g *gen) modelFile() ([]byte, error) {
 		g.parallelDecls(f)
 	}
 	g.constData(f)
+	g.weightsDecls(f)
 	g.errHelpers(f)
 	return render(f)
 }
@@ -214,6 +215,8 @@ func (g *gen) constructor(f *jen.File) {
 		case n.Attrs.Init == "zeros":
 		case n.Attrs.Init == "ones":
 			init = jen.For(jen.Id("i").Op(":=").Range().Add(dst)).Block(jen.Add(dst.Clone()).Index(jen.Id("i")).Op("=").Lit(1))
+		case n.Attrs.Init == "values" && len(n.Attrs.Data) >= embedMinValues:
+			init = g.embedValues(dst, n.Attrs.Data)
 		case n.Attrs.Init == "values":
 			init = jen.Copy(dst, g.floatsLit(n.Attrs.Data))
 		default:

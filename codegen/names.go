@@ -41,7 +41,8 @@ var reservedNames = sync.OnceValue(func() map[string]bool {
 		r[s] = true
 	}
 	// model.go's own declarations and imports.
-	for _, s := range []string{"Model", "Tensor", "New", "NewSeeded", "sizeError", "task", "math", "fmt", "errors", "sync", "testing"} {
+	for _, s := range []string{"Model", "Tensor", "New", "NewSeeded", "sizeError", "task", "math", "fmt", "errors", "sync", "testing",
+		"mlcWeights", "loadWeights", "embed", "binary"} {
 		r[s] = true
 	}
 	srcs := []string{libSource, sample.Source}
