@@ -343,6 +343,11 @@ func convArgMax(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 		if err != nil {
 			return nil, err
 		}
+		if nd.GetOpType() == "ArgMin" { // the first minimum is the first maximum of −x
+			if x, err = im.apply(graph.OpNeg, graph.Attrs{}, x); err != nil {
+				return nil, err
+			}
+		}
 		return im.apply(graph.OpArgMax, graph.Attrs{Axis: a, KeepDims: attrInt(nd, "keepdims", 1) != 0}, x)
 	})
 }
