@@ -21,6 +21,9 @@ import (
 //go:embed lib/lib.go
 var libSource string
 
+//go:embed lib/patches.go
+var patchesSource string
+
 // kernelFiles is the GEMM kernel package, copied into every generated package.
 //
 //go:embed kernels/*.go kernels/*.s
@@ -156,6 +159,13 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 	}
 	files := []File{{"model.go", model}, {"mlc_lib.go", lib}, {"model_test.go", test}}
 	files = append(files, g.weightsFiles()...)
+	if usesPatches(prog) {
+		src, err := g.copySource("lib", "patches.go", patchesSource)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Name: "mlc_patches.go", Data: []byte(src)})
+	}
 	kernels, err := g.kernelFiles()
 	if err != nil {
 		return nil, err

@@ -121,6 +121,8 @@ func init() {
 		graph.OpGather:     emitGather,
 		graph.OpScatterAdd: emitScatterAdd,
 		graph.OpOneHot:     emitOneHot,
+		graph.OpIm2Col:     emitIm2Col,
+		graph.OpCol2Im:     emitCol2Im,
 
 		graph.OpSum:    emitReduce,
 		graph.OpMean:   emitReduce,

@@ -546,6 +546,12 @@ func (g *gen) constData(f *jen.File) {
 				jen.For(jen.Id("i").Op(":=").Range().Id("a")).Block(jen.Id("a").Index(jen.Id("i")).Op("=").Add(v)),
 				jen.Return(),
 			).Call()
+		case n.Type.DType.IsFloat() && len(n.Attrs.Data) >= embedMinValues:
+			docComment(f, fmt.Sprintf("%s is a constant %s (%s), read from %s.", name, n.Type, n.Pos, weightsFile))
+			f.Var().Id(name).Op("=").Func().Params().Params(jen.Id("a").Add(typ)).Block(
+				g.embedValues(jen.Id("a").Index(jen.Op(":")), n.Attrs.Data),
+				jen.Return(),
+			).Call()
 		default:
 			docComment(f, fmt.Sprintf("%s is a constant %s (%s).", name, n.Type, n.Pos))
 			vals := make([]jen.Code, len(n.Attrs.Data))

@@ -45,7 +45,7 @@ var reservedNames = sync.OnceValue(func() map[string]bool {
 		"mlcWeights", "loadWeights", "embed", "binary"} {
 		r[s] = true
 	}
-	srcs := []string{libSource, sample.Source}
+	srcs := []string{libSource, sample.Source, patchesSource}
 	entries, _ := kernelFiles.ReadDir("kernels")
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".go") {

@@ -37,6 +37,11 @@ type Attrs struct {
 	LRMin    float64   // learning-rate schedule: final rate of the cosine decay
 	Warmup   int       // learning-rate schedule: linear warmup steps
 	Steps    int       // learning-rate schedule: total steps (warmup included)
+
+	Kernel    []int // im2col, col2im: window size per spatial axis
+	Strides   []int // im2col, col2im: step between windows per spatial axis
+	Dilations []int // im2col, col2im: step between a window's taps per spatial axis
+	Pads      []int // im2col, col2im: begin pads of every spatial axis, then end pads
 }
 
 // attrSpec describes one attribute for printing and parsing.
@@ -187,30 +192,34 @@ func stringAttr(name string, field func(a *Attrs) *string) attrSpec {
 
 // attrSpecs lists every attribute; ops name the ones they use.
 var attrSpecs = map[string]attrSpec{
-	"axes":     intsAttr("axes", func(a *Attrs) *[]int { return &a.Axes }),
-	"axis":     intAttr("axis", func(a *Attrs) *int { return &a.Axis }),
-	"keepdims": boolAttr("keepdims", func(a *Attrs) *bool { return &a.KeepDims }),
-	"perm":     intsAttr("perm", func(a *Attrs) *[]int { return &a.Perm }),
-	"shape":    intsAttr("shape", func(a *Attrs) *[]int { return &a.Shape }),
-	"starts":   intsAttr("starts", func(a *Attrs) *[]int { return &a.Starts }),
-	"ends":     intsAttr("ends", func(a *Attrs) *[]int { return &a.Ends }),
-	"transA":   boolAttr("transA", func(a *Attrs) *bool { return &a.TransA }),
-	"transB":   boolAttr("transB", func(a *Attrs) *bool { return &a.TransB }),
-	"exponent": floatAttr("exponent", false, func(a *Attrs) *float64 { return &a.Exponent }),
-	"eps":      floatAttr("eps", false, func(a *Attrs) *float64 { return &a.Eps }),
-	"value":    floatAttr("value", false, func(a *Attrs) *float64 { return &a.Value }),
-	"std":      floatAttr("std", true, func(a *Attrs) *float64 { return &a.Std }),
-	"p":        floatAttr("p", false, func(a *Attrs) *float64 { return &a.P }),
-	"beta1":    floatAttr("beta1", false, func(a *Attrs) *float64 { return &a.Beta1 }),
-	"beta2":    floatAttr("beta2", false, func(a *Attrs) *float64 { return &a.Beta2 }),
-	"wd":       floatAttr("wd", true, func(a *Attrs) *float64 { return &a.WD }),
-	"lr":       floatAttr("lr", false, func(a *Attrs) *float64 { return &a.LR }),
-	"lrmin":    floatAttr("lrmin", true, func(a *Attrs) *float64 { return &a.LRMin }),
-	"warmup":   intAttr("warmup", func(a *Attrs) *int { return &a.Warmup }),
-	"steps":    intAttr("steps", func(a *Attrs) *int { return &a.Steps }),
-	"depth":    intAttr("depth", func(a *Attrs) *int { return &a.Depth }),
-	"reduce":   stringAttr("reduce", func(a *Attrs) *string { return &a.Reduce }),
-	"init":     stringAttr("init", func(a *Attrs) *string { return &a.Init }),
+	"axes":      intsAttr("axes", func(a *Attrs) *[]int { return &a.Axes }),
+	"axis":      intAttr("axis", func(a *Attrs) *int { return &a.Axis }),
+	"keepdims":  boolAttr("keepdims", func(a *Attrs) *bool { return &a.KeepDims }),
+	"perm":      intsAttr("perm", func(a *Attrs) *[]int { return &a.Perm }),
+	"shape":     intsAttr("shape", func(a *Attrs) *[]int { return &a.Shape }),
+	"starts":    intsAttr("starts", func(a *Attrs) *[]int { return &a.Starts }),
+	"ends":      intsAttr("ends", func(a *Attrs) *[]int { return &a.Ends }),
+	"transA":    boolAttr("transA", func(a *Attrs) *bool { return &a.TransA }),
+	"transB":    boolAttr("transB", func(a *Attrs) *bool { return &a.TransB }),
+	"exponent":  floatAttr("exponent", false, func(a *Attrs) *float64 { return &a.Exponent }),
+	"eps":       floatAttr("eps", false, func(a *Attrs) *float64 { return &a.Eps }),
+	"value":     floatAttr("value", false, func(a *Attrs) *float64 { return &a.Value }),
+	"std":       floatAttr("std", true, func(a *Attrs) *float64 { return &a.Std }),
+	"p":         floatAttr("p", false, func(a *Attrs) *float64 { return &a.P }),
+	"beta1":     floatAttr("beta1", false, func(a *Attrs) *float64 { return &a.Beta1 }),
+	"beta2":     floatAttr("beta2", false, func(a *Attrs) *float64 { return &a.Beta2 }),
+	"wd":        floatAttr("wd", true, func(a *Attrs) *float64 { return &a.WD }),
+	"lr":        floatAttr("lr", false, func(a *Attrs) *float64 { return &a.LR }),
+	"lrmin":     floatAttr("lrmin", true, func(a *Attrs) *float64 { return &a.LRMin }),
+	"warmup":    intAttr("warmup", func(a *Attrs) *int { return &a.Warmup }),
+	"steps":     intAttr("steps", func(a *Attrs) *int { return &a.Steps }),
+	"depth":     intAttr("depth", func(a *Attrs) *int { return &a.Depth }),
+	"reduce":    stringAttr("reduce", func(a *Attrs) *string { return &a.Reduce }),
+	"kernel":    intsAttr("kernel", func(a *Attrs) *[]int { return &a.Kernel }),
+	"strides":   intsAttr("strides", func(a *Attrs) *[]int { return &a.Strides }),
+	"dilations": intsAttr("dilations", func(a *Attrs) *[]int { return &a.Dilations }),
+	"pads":      intsAttr("pads", func(a *Attrs) *[]int { return &a.Pads }),
+	"init":      stringAttr("init", func(a *Attrs) *string { return &a.Init }),
 	"data": {
 		name:  "data",
 		isSet: func(a *Attrs) bool { return a.Data != nil },
@@ -233,6 +242,10 @@ func (a Attrs) Clone() Attrs {
 	b.Shape = slices.Clone(a.Shape)
 	b.Starts = slices.Clone(a.Starts)
 	b.Ends = slices.Clone(a.Ends)
+	b.Kernel = slices.Clone(a.Kernel)
+	b.Strides = slices.Clone(a.Strides)
+	b.Dilations = slices.Clone(a.Dilations)
+	b.Pads = slices.Clone(a.Pads)
 	b.Data = slices.Clone(a.Data)
 	return b
 }

@@ -105,6 +105,10 @@ const (
 	OpAttendCache
 	OpCacheWrite
 
+	// Convolution windows (conv.go).
+	OpIm2Col
+	OpCol2Im
+
 	numOps
 )
 
@@ -330,6 +334,10 @@ func opRows() [numOps]OpInfo {
 				return "softmax(" + a[0] + " · [" + a[1] + "[:t]; " + a[3] + "]ᵀ ⊙ " + FormatFloat(n.Attrs.Value) + ") · [" + a[2] + "[:t]; " + a[4] + "]"
 			},
 			Doc: "Causal attention of one new position t = pos over a KV cache: with q, k_new, v_new [..., 1, d] and caches K, V [..., S, d], the keys are K rows 0..t−1 and k_new, the values V rows 0..t−1 and v_new; out = softmax(q·keysᵀ·value)·values [..., 1, d]. Operands: q, K, V, k_new, v_new, pos (a float scalar). t ≥ S is a run-time error."},
+		OpIm2Col: {Grad: gradIm2Col, Name: "Im2Col", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"kernel", "strides", "dilations", "pads", "value"}, Infer: inferIm2Col, Math: mathPatches("im2col"),
+			Doc: "Gathers the kernel windows of an image x [N, C, D₁…D_r] (r = 1…3) into [N, C, K₁…K_r, O₁…O_r]: element (n, c, k, o) is x[n, c, o·stride + k·dilation − pad_begin] per axis, or value where that falls in the padding. O = ⌊(D + pad_begin + pad_end − dilation·(K−1) − 1)/stride⌋ + 1. pads lists the begin pads of every axis, then the end pads. A convolution is a MatMul of the weights with these columns; a pooling a reduction over the kernel axes."},
+		OpCol2Im: {Grad: gradCol2Im, Name: "Col2Im", Min: 1, Max: 1, Attrs: []string{"kernel", "strides", "dilations", "pads", "shape"}, Infer: inferCol2Im, Math: mathPatches("col2im"),
+			Doc: "Adjoint of Im2Col: zeros [N, C, shape…], then every element (n, c, k, o) of the columns [N, C, K…, O…] is added at the image position Im2Col reads it from; padding positions are dropped."},
 		OpCacheWrite: {Name: "CacheWrite", Min: 3, Max: 3, Flags: Effect | NoGrad, Infer: inferCacheWrite, Math: func(n *Node, a []string) string { return a[0] + "[" + a[2] + "] ← " + a[1] },
 			Doc: "Writes the new row x [..., 1, d] into row pos of the cache variable C [..., S, d]. Operands: C, x, pos."},
 	}

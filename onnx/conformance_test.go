@@ -41,6 +41,10 @@ var genSample = map[string]bool{
 	"node/test_reduce_mean_keepdims_random":  true,
 	"node/test_slice":                        true,
 	"pytorch-converted/test_Softplus":        true,
+	"pytorch-converted/test_Conv2d_groups":   true,
+	"pytorch-converted/test_Conv1d_dilated":  true,
+	"node/test_maxpool_2d_pads":              true,
+	"node/test_averagepool_2d_pads":          true,
 }
 
 const tablePath = "../docs/onnx.md"

@@ -800,9 +800,6 @@ func convPad(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 	if len(pads) != 2*len(xs) {
 		return nil, fmt.Errorf("pads %v need 2 numbers per axis of %v", pads, xs)
 	}
-	if fill != 0 {
-		return nil, unsupported("padding with %v (only 0)", fill)
-	}
 	starts, shape := make([]int, len(xs)), make([]int, len(xs))
 	for a, d := range xs {
 		if pads[a] < 0 || pads[a+len(xs)] < 0 {
@@ -822,5 +819,29 @@ func convPad(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 		return nil, err
 	}
 	y, err := im.apply(graph.OpPad, graph.Attrs{Starts: starts, Shape: shape}, xn)
+	if err != nil || fill == 0 {
+		return []*value{node(y)}, err
+	}
+	// The IR pads with zeros: add fill outside the block where x sits.
+	border, err := newConstant(kFloat, shape)
+	if err != nil {
+		return nil, err
+	}
+	st := graph.Shape(shape).Strides()
+	for j := range border.f {
+		inside := true
+		for a := range shape {
+			c := j / st[a] % shape[a]
+			inside = inside && c >= starts[a] && c < starts[a]+xs[a]
+		}
+		if !inside {
+			border.f[j] = fill
+		}
+	}
+	bn, err := im.nodeOf(known(im.roundFloat(border)))
+	if err != nil {
+		return nil, err
+	}
+	y, err = im.apply(graph.OpAdd, graph.Attrs{}, y, bn)
 	return []*value{node(y)}, err
 }

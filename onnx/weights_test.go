@@ -154,3 +154,73 @@ func TestLargeWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeConstant: a large folded float constant (a non-zero Pad border
+// of 80·80 values) is read from mlc_weights.bin too, and both engines agree.
+func TestLargeConstant(t *testing.T) {
+	dir := t.TempDir()
+	f32 := int32(onnxpb.TensorProto_FLOAT)
+	info := func(name string, dims ...int64) *onnxpb.ValueInfoProto {
+		var ds []*onnxpb.TensorShapeProto_Dimension
+		for _, d := range dims {
+			ds = append(ds, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+		}
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(f32), Shape: &onnxpb.TensorShapeProto{Dim: ds}}}}}
+	}
+	m := &onnxpb.ModelProto{
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(17)}},
+		Graph: &onnxpb.GraphProto{
+			Input:  []*onnxpb.ValueInfoProto{info("x", 78, 78)},
+			Output: []*onnxpb.ValueInfoProto{info("y", 80, 80)},
+			Initializer: []*onnxpb.TensorProto{
+				{Name: proto.String("pads"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{4}, Int64Data: []int64{1, 1, 1, 1}},
+				{Name: proto.String("fill"), DataType: proto.Int32(f32), FloatData: []float32{2.5}},
+			},
+			Node: []*onnxpb.NodeProto{{OpType: proto.String("Pad"), Input: []string{"x", "pads", "fill"}, Output: []string{"y"}}},
+		},
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pad.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.ONNX(path, compile.ONNXOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := compile.Generate(res, "pad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Name == "model.go" && (!bytes.Contains(f.Data, []byte("read from mlc_weights.bin")) || len(f.Data) > 100000) {
+			t.Errorf("the border constant is not embedded (model.go: %d bytes)", len(f.Data))
+		}
+	}
+	x := runtime.JSONTensor{Shape: []int{78, 78}}
+	for i := range 78 * 78 {
+		x.Data = append(x.Data, runtime.JSONFloat(i%7))
+	}
+	req := compile.RunRequest{Inputs: map[string]runtime.JSONTensor{"x": x}}
+	bin, err := compile.BuildRunner(res.Program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, run := range map[string]func() (*runtime.RunResult, error){
+		"interpreter": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
+		"generated":   func() (*runtime.RunResult, error) { return compile.RunGenerated(bin, req) },
+	} {
+		got, err := run()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		y := got.Outputs["y"].Data
+		if y[0] != 2.5 || y[80+1] != 0 || y[80+2] != 1 || y[80*80-1] != 2.5 {
+			t.Errorf("%s: y[0]=%v y[81]=%v y[82]=%v y[last]=%v, want 2.5 0 1 2.5", name, y[0], y[81], y[82], y[80*80-1])
+		}
+	}
+}

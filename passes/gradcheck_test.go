@@ -131,6 +131,17 @@ var gradChecks = map[graph.Op][]gradCase{
 	graph.OpGELU:    unaryCases((*dsl.Tensor).GELU, false),
 	graph.OpAbs:     unaryCases((*dsl.Tensor).Abs, false),
 	graph.OpErf:     unaryCases((*dsl.Tensor).Erf, false),
+	graph.OpIm2Col: {
+		{"2d stride pad", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+			return p(2, 2, 4, 5).Im2Col(dsl.Window{Kernel: []int{2, 3}, Strides: []int{2, 1}, Pads: []int{1, 0, 0, 1}}, 0)
+		}},
+		{"1d dilation", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+			return p(1, 3, 7).Im2Col(dsl.Window{Kernel: []int{3}, Dilations: []int{2}, Pads: []int{1, 1}}, 0)
+		}},
+	},
+	graph.OpCol2Im: one("2d overlap", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		return p(1, 2, 2, 2, 3, 3).Col2Im(dsl.Window{Kernel: []int{2, 2}, Pads: []int{1, 0, 0, 1}}, 3, 3)
+	}),
 	graph.OpPow: append(unaryCases(func(t *dsl.Tensor) *dsl.Tensor { return t.Pow(1.7) }, true),
 		append(unaryCases(func(t *dsl.Tensor) *dsl.Tensor { return t.Pow(2) }, false),
 			unaryCases(func(t *dsl.Tensor) *dsl.Tensor { return t.Pow(-0.5) }, true)...)...),

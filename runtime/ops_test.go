@@ -63,6 +63,12 @@ var opCases = []opCase{
 	{graph.OpReLU, "relu", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2.5}, 3).ReLU() }, []int{3}, []float64{0, 0, 2.5}},
 	{graph.OpGELU, "gelu", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2}, 3).GELU() }, []int{3}, []float64{geluAt(-1), 0, geluAt(2)}},
 	{graph.OpAbs, "abs", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1.5, 0, 2}, 3).Abs() }, []int{3}, []float64{1.5, 0, 2}},
+	{graph.OpIm2Col, "1d pad stride", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 4}, 1, 1, 4).Im2Col(dsl.Window{Kernel: []int{2}, Strides: []int{2}, Pads: []int{1, 0}}, -9)
+	}, []int{1, 1, 2, 2}, []float64{-9, 2, 1, 3}},
+	{graph.OpCol2Im, "1d overlap", func(b *dsl.Builder) *dsl.Tensor {
+		return c(b, []float64{1, 2, 3, 10, 20, 30}, 1, 1, 2, 3).Col2Im(dsl.Window{Kernel: []int{2}, Pads: []int{0, 0}}, 4)
+	}, []int{1, 1, 4}, []float64{1, 12, 23, 30}},
 	{graph.OpErf, "erf", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, 0.5, -1, 3}, 4).Erf() }, []int{4}, []float64{0, 0.5204998778130465, -0.8427007929497149, 0.9999779095030014}},
 	{graph.OpPow, "pow", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{4, 0.25, 1}, 3).Pow(1.5) }, []int{3}, []float64{8, 0.125, 1}},
 	{graph.OpCast, "to i32", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1.7, -1.7, 3}, 3).Cast(graph.I32) }, []int{3}, []float64{1, -1, 3}},
@@ -324,6 +330,8 @@ var shapeCases = []shapeCase{
 	{graph.OpGELU, func(b *dsl.Builder) { b.InputIDs("i", 2).GELU() }, `GELU: operand i is i32[2], want f32 or f64`},
 	{graph.OpAbs, func(b *dsl.Builder) { b.InputIDs("i", 2).Abs() }, `Abs: operand i is i32[2], want f32 or f64`},
 	{graph.OpErf, func(b *dsl.Builder) { b.InputIDs("i", 2).Erf() }, `Erf: operand i is i32[2], want f32 or f64`},
+	{graph.OpIm2Col, func(b *dsl.Builder) { b.Input("x", 1, 1, 2).Im2Col(dsl.Window{Kernel: []int{3}}, 0) }, `Im2Col: axis 0: the window (3 with dilation) is larger than the padded image (2)`},
+	{graph.OpCol2Im, func(b *dsl.Builder) { b.Input("x", 1, 1, 2, 2).Col2Im(dsl.Window{Kernel: []int{2}}, 4) }, `Col2Im: operand [1,1,2,2] does not match the columns [1,1,2,3] of image [4]`},
 	{graph.OpPow, func(b *dsl.Builder) { b.InputIDs("i", 2).Pow(2) }, `Pow: operand i is i32[2], want f32 or f64`},
 	{graph.OpCast, func(b *dsl.Builder) { b.Input("x", 2).Cast(graph.Void) }, `Cast: cannot cast to void`},
 	{graph.OpAdd, func(b *dsl.Builder) { b.Input("x", 2, 3).Add(b.Input("y", 4)) }, `Add: shapes [2,3] and [4] do not broadcast; dimensions must match or be 1, aligned from the right`},

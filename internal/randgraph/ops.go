@@ -82,6 +82,7 @@ func init() {
 		{graph.OpLRSchedule, 1, genLRSchedule}, {graph.OpGlobalNorm, 1, genGlobalNorm},
 		{graph.OpAttendCache, 1, genAttendCache},
 		u(graph.OpErf, 2),
+		{graph.OpIm2Col, 2, genIm2Col}, {graph.OpCol2Im, 1, genIm2Col},
 	}
 }
 
@@ -709,4 +710,36 @@ func genAttendCache(g *gen, op graph.Op) *value {
 		}
 	}
 	return g.float(g.apply(op, graph.Attrs{Value: scale}, q, kc, vc, kn, vn, pos), math.Max(vc.hi, vn.hi), false)
+}
+
+// genIm2Col gathers the windows of a 1-D image [N, C, D] (the rank budget
+// leaves room for one spatial axis) and, for Col2Im, adds them back.
+func genIm2Col(g *gen, op graph.Op) *value {
+	x := g.pickFloat(3, 3)
+	d := x.shape()[2]
+	padB, padE := g.s.intn(2), g.s.intn(2)
+	k := 1 + g.s.intn(d+padB+padE)
+	dil := 1
+	if (k-1)*2+1 <= d+padB+padE && g.s.chance(1, 3) {
+		dil = 2
+	}
+	stride := 1 + g.s.intn(2)
+	out := (d+padB+padE-dil*(k-1)-1)/stride + 1
+	a := graph.Attrs{Kernel: []int{k}, Strides: []int{stride}, Dilations: []int{dil}, Pads: []int{padB, padE}}
+	if !g.fits([]int{x.shape()[0], x.shape()[1], k, out}) {
+		a = graph.Attrs{Kernel: []int{1}, Strides: []int{1}, Dilations: []int{1}, Pads: []int{0, 0}}
+		k = 1
+	}
+	fill := 0.0
+	if g.s.chance(1, 3) {
+		fill = -1
+	}
+	a.Value = fill
+	cols := g.float(g.apply(graph.OpIm2Col, a, x), math.Max(x.hi, -fill), x.grad)
+	if op == graph.OpIm2Col {
+		return cols
+	}
+	b := a
+	b.Value, b.Shape = 0, []int{d}
+	return g.float(g.apply(graph.OpCol2Im, b, cols), math.Max(x.hi, -fill)*float64(k), x.grad)
 }
