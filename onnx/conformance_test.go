@@ -294,6 +294,66 @@ ONNX's tolerances, |got − want| ≤ 1e-7 + 1e-3·|want|.
 
 The test fails when a test recorded here as passing no longer passes.
 
+## Using the importer
+
+` + "```go" + `
+m, err := onnx.Load("model.onnx", onnx.Options{Dims: map[string]int{"batch": 1}})
+// m.Graph: the eval graph; m.Inputs, m.Outputs: names in the file's order;
+// m.Dims: the symbolic dimensions and their values; m.Float: f32 or f64.
+train, err := m.WithLoss("cross_entropy", "logits") // or mse, bce_with_logits
+res, err := compile.FromGraphs(m.Graph, train, compile.Options{Float: m.Float})
+// or in one call:
+res, err = compile.ONNX("model.onnx", compile.ONNXOptions{
+	Import: onnx.Options{Dims: map[string]int{"batch": 1}}, Loss: "cross_entropy"})
+` + "```" + `
+
+` + "`onnx.SymbolicDims(path)`" + ` lists the symbolic dimensions before a Load,
+` + "`onnx.Parse`" + ` imports bytes, and ` + "`onnx.ReadTensor`" + ` reads a TensorProto file
+(the test_data_set_*/input_*.pb of this suite).
+
+## How a model maps onto the IR
+
+- **Names.** Graph inputs, initializers and outputs keep their ONNX names
+  unchanged (the IR quotes names; codegen makes Go identifiers of them), so
+  checkpoints and inputs use the file's names, e.g. ` + "`fc1.weight`" + `.
+  A node's position in the IR is ` + "`<file>:<n>`" + `, n its 1-based index in
+  the graph's node list.
+- **Parameters.** A float initializer is a parameter (trainable) whose
+  initial values are the file's weights; integer and bool initializers are
+  constants. An initializer also listed as a graph input (IR < 4) is still a
+  parameter.
+- **Loss.** ` + "`WithLoss(kind, output)`" + ` adds an input ` + "`<output>_target`" + `
+  (class ids, i32 [batch…] for cross_entropy; the output's shape and float
+  dtype for mse and bce_with_logits) and a scalar ` + "`loss`" + `, the mean
+  over all positions.
+- **Types.** Every float type becomes the graph's one float dtype
+  (` + "`Options.Float`" + `; default f64 when all float inputs and initializers
+  are double, else f32). Integer types are i32 at run time (int64 while
+  folded at import); bool stays bool. Casts to float16/bfloat16, and to
+  float32 inside an f64 graph, are refused rather than computed wrongly.
+- **Static shapes.** A symbolic dimension must be bound (` + "`Options.Dims`" + `,
+  ` + "`-config NAME=N`" + ` on the CLI); an unbound one is an error naming it.
+  Shape, Size, ConstantOfShape, Range, EyeLike and integer arithmetic are
+  folded at import, as is any op whose inputs are all known there.
+- **Weights.** External data files load (relative to the model, never
+  outside its directory). In generated packages, parameters and float
+  constants of 4096 values or more are not Go literals but an embedded
+  ` + "`mlc_weights.bin`" + ` that ` + "`New`" + ` decodes: a 1024×1024 weight builds in
+  seconds instead of over a minute.
+- **Lowerings.** Gemm is a MatMul with transposes, scaled and biased;
+  Conv is Im2Col and one batched MatMul per group; MaxPool and AveragePool
+  reduce the Im2Col windows; LayerNormalization over axes a… reshapes to
+  the IR's last-axis LayerNorm; BatchNormalization (inference) is
+  (x − mean)·scale/√(var + eps) + B; Gather on an axis other than 0
+  transposes around the IR's row gather; GELU arrives as Erf.
+- **Not handled** (each a one-line error naming node, op and attribute):
+  ConvTranspose, recurrent ops, control flow (If, Loop), sequences and
+  maps, strings, Resize, integer arithmetic on run-time values, Pow with a
+  run-time exponent, Dropout and BatchNormalization in training mode,
+  MaxPool's Indices output, Slice with a step other than 1 on run-time
+  values. A negative Gather index known only at run time is a run-time
+  error (they are wrapped when known at import).
+
 `)
 	type counts struct{ pass, fail, unsup, genPass, genFail int }
 	byCat := map[string]*counts{}
