@@ -45,6 +45,7 @@ var genSample = map[string]bool{
 	"pytorch-converted/test_Conv1d_dilated":  true,
 	"node/test_maxpool_2d_pads":              true,
 	"node/test_averagepool_2d_pads":          true,
+	"node/test_convtranspose_pads":           true,
 }
 
 const tablePath = "../docs/onnx.md"
@@ -341,13 +342,14 @@ res, err = compile.ONNX("model.onnx", compile.ONNXOptions{
   ` + "`mlc_weights.bin`" + ` that ` + "`New`" + ` decodes: a 1024×1024 weight builds in
   seconds instead of over a minute.
 - **Lowerings.** Gemm is a MatMul with transposes, scaled and biased;
-  Conv is Im2Col and one batched MatMul per group; MaxPool and AveragePool
+  Conv is Im2Col and one batched MatMul per group, ConvTranspose the
+  transposed MatMul and Col2Im; MaxPool and AveragePool
   reduce the Im2Col windows; LayerNormalization over axes a… reshapes to
   the IR's last-axis LayerNorm; BatchNormalization (inference) is
   (x − mean)·scale/√(var + eps) + B; Gather on an axis other than 0
   transposes around the IR's row gather; GELU arrives as Erf.
 - **Not handled** (each a one-line error naming node, op and attribute):
-  ConvTranspose, recurrent ops, control flow (If, Loop), sequences and
+  recurrent ops, control flow (If, Loop), sequences and
   maps, strings, Resize, integer arithmetic on run-time values, Pow with a
   run-time exponent, Dropout and BatchNormalization in training mode,
   MaxPool's Indices output, Slice with a step other than 1 on run-time

@@ -253,3 +253,157 @@ func convPool(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error)
 }
 
 var negInf = math.Inf(-1)
+
+func init() {
+	converters["ConvTranspose"] = converter{[]string{"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"}, convConvTranspose}
+}
+
+// convConvTranspose is the adjoint of Conv: each input position's weighted
+// window, a MatMul of the transposed weights with the input, is added into
+// the output by Col2Im.
+func convConvTranspose(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
+	if err := need(in, 1); err != nil {
+		return nil, err
+	}
+	x, err := im.floatNode(in[0], "ConvTranspose")
+	if err != nil {
+		return nil, err
+	}
+	w, err := im.floatNode(in[1], "ConvTranspose weights")
+	if err != nil {
+		return nil, err
+	}
+	xs, ws := x.Type.Shape, w.Type.Shape
+	if xs.Rank() < 3 || ws.Rank() != xs.Rank() {
+		return nil, fmt.Errorf("input %v and weights %v must be [N, C, spatial…] and [C, M/group, kernel…]", xs, ws)
+	}
+	r := xs.Rank() - 2
+	if r > graph.MaxSpatial {
+		return nil, unsupported("ConvTranspose with %d spatial axes (at most %d)", r, graph.MaxSpatial)
+	}
+	g := int(attrInt(nd, "group", 1))
+	N, C := xs[0], xs[1]
+	if g < 1 || C%g != 0 || ws[0] != C {
+		return nil, fmt.Errorf("attribute \"group\" = %d does not split input channels %d and weights %v", g, C, ws)
+	}
+	M := ws[1] * g
+	k := []int(ws[2:])
+	if ks, ok := attrInts(nd, "kernel_shape"); ok {
+		kk, err := toInts(ks)
+		if err != nil || !graph.Shape(kk).Equal(k) {
+			return nil, fmt.Errorf("attribute \"kernel_shape\" %v differs from the weights' %v", ks, k)
+		}
+	}
+	list := func(name string, def, n int) ([]int, error) {
+		v, ok := attrInts(nd, name)
+		if !ok {
+			out := make([]int, n)
+			for i := range out {
+				out[i] = def
+			}
+			return out, nil
+		}
+		out, err := toInts(v)
+		if err != nil || len(out) != n {
+			return nil, fmt.Errorf("attribute %q %v needs %d values", name, v, n)
+		}
+		return out, nil
+	}
+	strides, err := list("strides", 1, r)
+	if err != nil {
+		return nil, err
+	}
+	dil, err := list("dilations", 1, r)
+	if err != nil {
+		return nil, err
+	}
+	pads, err := list("pads", 0, 2*r)
+	if err != nil {
+		return nil, err
+	}
+	outPad, err := list("output_padding", 0, r)
+	if err != nil {
+		return nil, err
+	}
+	autoPad := attrString(nd, "auto_pad", "NOTSET")
+	outShape, haveOut := attrInts(nd, "output_shape")
+	if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" || haveOut {
+		target := make([]int, r)
+		for i := range r {
+			target[i] = xs[2+i] * strides[i]
+		}
+		if haveOut {
+			o, err := toInts(outShape)
+			if err != nil || len(o) < r {
+				return nil, fmt.Errorf("attribute \"output_shape\" %v needs the %d spatial sizes", outShape, r)
+			}
+			copy(target, o[len(o)-r:])
+		}
+		for i := range r {
+			total := strides[i]*(xs[2+i]-1) + outPad[i] + (k[i]-1)*dil[i] + 1 - target[i]
+			if total < 0 { // a larger output: the extra end positions get no windows
+				pads[i], pads[r+i] = 0, 0
+				outPad[i] -= total
+				continue
+			}
+			if autoPad == "SAME_UPPER" {
+				pads[i], pads[r+i] = total/2, total-total/2
+			} else {
+				pads[i], pads[r+i] = total-total/2, total/2
+			}
+		}
+	} else if autoPad != "NOTSET" && autoPad != "VALID" {
+		return nil, fmt.Errorf("attribute \"auto_pad\" = %q", autoPad)
+	}
+	img := make([]int, r)
+	for i := range r {
+		if outPad[i] < 0 || outPad[i] >= max(strides[i], dil[i]) {
+			return nil, fmt.Errorf("attribute \"output_padding\" %v must be below the stride or dilation", outPad)
+		}
+		img[i] = strides[i]*(xs[2+i]-1) + outPad[i] + (k[i]-1)*dil[i] + 1 - pads[i] - pads[r+i]
+		if img[i] < 1 {
+			return nil, fmt.Errorf("the output would be empty (pads %v)", pads)
+		}
+	}
+	c := &chain{im: im}
+	ck := (M / g) * graph.Shape(k).Size()
+	xr, err := im.reshapeNode(x, []int{N, g, C / g, graph.Shape(xs[2:]).Size()})
+	if err != nil {
+		return nil, err
+	}
+	wr, err := im.reshapeNode(w, []int{g, C / g, ck})
+	if err != nil {
+		return nil, err
+	}
+	cols := c.op(graph.OpMatMul, graph.Attrs{TransA: true}, wr, xr) // [N, g, (M/g)·K, D]
+	if c.err != nil {
+		return nil, c.err
+	}
+	cols, err = im.reshapeNode(cols, append(append([]int{N, M}, k...), xs[2:]...))
+	if err != nil {
+		return nil, err
+	}
+	y := c.op(graph.OpCol2Im, graph.Attrs{Kernel: k, Strides: strides, Dilations: dil, Pads: pads, Shape: img}, cols)
+	if c.err != nil {
+		return nil, c.err
+	}
+	if get(in, 2) != nil {
+		b, err := im.floatNode(in[2], "ConvTranspose bias")
+		if err != nil {
+			return nil, err
+		}
+		if b.Type.Shape.Size() != M {
+			return nil, fmt.Errorf("bias %v needs %d values", b.Type.Shape, M)
+		}
+		shape := make([]int, r+1)
+		for i := range shape {
+			shape[i] = 1
+		}
+		shape[0] = M
+		if b, err = im.reshapeNode(b, shape); err != nil {
+			return nil, err
+		}
+		y = c.op(graph.OpAdd, graph.Attrs{}, y, b)
+	}
+	return []*value{node(y)}, c.err
+}

@@ -12,12 +12,12 @@ import (
 
 // TestTrainImportedCNN attaches an MSE loss to PyTorch-converted models of
 // ONNX's suite with parameters (a grouped Conv2d, a dilated Conv1d, an
-// inference BatchNorm2d) and checks that the interpreter and the generated
+// inference BatchNorm2d, a ConvTranspose2d) and checks that the interpreter and the generated
 // code agree on the loss, every parameter gradient and the parameters after
-// two SGD steps: the backward graph through Im2Col (Col2Im) and the
+// two SGD steps: the backward graphs through Im2Col and Col2Im and the
 // grouped MatMul.
 func TestTrainImportedCNN(t *testing.T) {
-	for _, name := range []string{"pytorch-converted/test_Conv2d_groups", "pytorch-converted/test_Conv1d_dilated", "pytorch-converted/test_BatchNorm2d_eval"} {
+	for _, name := range []string{"pytorch-converted/test_Conv2d_groups", "pytorch-converted/test_Conv1d_dilated", "pytorch-converted/test_BatchNorm2d_eval", "pytorch-converted/test_ConvTranspose2d"} {
 		dir := filepath.Join(*testData, name)
 		if _, err := os.Stat(dir); err != nil {
 			t.Skipf("ONNX test data not installed (%s)", dir)
