@@ -742,9 +742,44 @@ func convTrilu(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error
 	if len(xs) < 2 {
 		return nil, fmt.Errorf("input needs at least 2 axes, got %v", xs)
 	}
+	upper := attrInt(nd, "upper", 1) != 0
+	R, C := xs[len(xs)-2], xs[len(xs)-1]
+	zero := scalarConst(x.kind(), 0)
+	if x.kind() == kBool {
+		zero = &constant{kind: kBool, shape: []int{}, f: []float64{0}}
+	}
+	kv := get(in, 1)
+	if kv != nil && !kv.known() {
+		// k known only at run time: compare the diagonal offsets j − i with it.
+		if kv.kind() != kInt || graph.Shape(kv.shape()).Size() != 1 {
+			return nil, fmt.Errorf("input k must be one integer")
+		}
+		diag, err := newConstant(kInt, []int{R, C})
+		if err != nil {
+			return nil, err
+		}
+		for i := range R {
+			for j := range C {
+				diag.i[i*C+j] = int64(j - i)
+			}
+		}
+		kr, err := im.reshapeValue(kv, []int{})
+		if err != nil {
+			return nil, err
+		}
+		op := graph.OpGreaterEqual
+		if !upper {
+			op = graph.OpLessEqual
+		}
+		mask, err := compareOp(op)(im, nd, []*value{known(diag), kr})
+		if err != nil {
+			return nil, err
+		}
+		return convWhere(im, nd, []*value{mask[0], x, known(zero)})
+	}
 	k := int64(0)
-	if get(in, 1) != nil {
-		ks, err := constInts(in[1], "input k")
+	if kv != nil {
+		ks, err := constInts(kv, "input k")
 		if err != nil {
 			return nil, err
 		}
@@ -753,8 +788,6 @@ func convTrilu(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error
 		}
 		k = ks[0]
 	}
-	upper := attrInt(nd, "upper", 1) != 0
-	R, C := xs[len(xs)-2], xs[len(xs)-1]
 	mask, err := newConstant(kBool, []int{R, C})
 	if err != nil {
 		return nil, err
@@ -764,10 +797,6 @@ func convTrilu(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error
 			d := int64(j - i)
 			mask.f[i*C+j] = b2f(upper && d >= k || !upper && d <= k)
 		}
-	}
-	zero := scalarConst(x.kind(), 0)
-	if x.kind() == kBool {
-		zero = &constant{kind: kBool, shape: []int{}, f: []float64{0}}
 	}
 	return convWhere(im, nd, []*value{known(mask), x, known(zero)})
 }
