@@ -100,8 +100,7 @@ func convSCELoss(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, err
 	return outs, nil
 }
 
-// convNLLLoss: −x[n, t, d…], picked with a one-hot of the labels (ignored
-// positions read class 0 and count 0).
+// convNLLLoss: −x[n, t, d…] (ignored positions read class 0 and count 0).
 func convNLLLoss(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
 	red, err := reduction(nd)
 	if err != nil {
@@ -117,8 +116,13 @@ func convNLLLoss(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, err
 	if mask != nil {
 		t = c.op(graph.OpWhere, graph.Attrs{}, mask, t, c.k(graph.I32, 0))
 	}
-	oh := c.op(graph.OpOneHot, graph.Attrs{Depth: zs[zs.Rank()-1], To: dt}, t)
-	picked := c.op(graph.OpSum, graph.Attrs{Axes: []int{zs.Rank() - 1}}, c.op(graph.OpMul, graph.Attrs{}, z, oh))
+	if c.err != nil {
+		return nil, c.err
+	}
+	picked, err := im.pick(z, t, zs[zs.Rank()-1])
+	if err != nil {
+		return nil, err
+	}
 	loss := c.op(graph.OpNeg, graph.Attrs{}, picked)
 	var count *graph.Node
 	if mask != nil {
@@ -134,4 +138,130 @@ func convNLLLoss(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, err
 		loss = c.op(graph.OpDiv, graph.Attrs{}, c.op(graph.OpSum, graph.Attrs{}, loss), count)
 	}
 	return []*value{node(loss)}, c.err
+}
+
+// pick selects along the last axis of x [..., D] (broadcast against ids
+// [..., n] with a size-1 axis inserted) the elements ids name: Σ_d where(ids
+// = d, x, 0), so that infinities elsewhere in x do not leak in as NaN.
+// ids must lie in [0, D); out-of-range ids select nothing (0).
+func (im *importer) pick(x, ids *graph.Node, depth int) (*graph.Node, error) {
+	iota, err := newConstant(kInt, []int{depth})
+	if err != nil {
+		return nil, err
+	}
+	for i := range iota.i {
+		iota.i[i] = int64(i)
+	}
+	in, err := im.nodeOf(known(iota))
+	if err != nil {
+		return nil, err
+	}
+	ids, err = im.reshapeNode(ids, append(ids.Type.Shape.Clone(), 1))
+	if err != nil {
+		return nil, err
+	}
+	c := &chain{im: im}
+	hit := c.op(graph.OpEqual, graph.Attrs{}, ids, in)
+	sel := c.op(graph.OpWhere, graph.Attrs{}, hit, x, c.k(x.Type.DType, 0))
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.op(graph.OpSum, graph.Attrs{Axes: []int{sel.Type.Shape.Rank() - 1}}, sel), c.err
+}
+
+func init() {
+	converters["GatherElements"] = converter{[]string{"axis"}, convGatherElements}
+}
+
+func convGatherElements(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
+	if err := need(in, 1); err != nil {
+		return nil, err
+	}
+	x, err := im.floatNode(in[0], "GatherElements")
+	if err != nil {
+		return nil, err
+	}
+	if in[1].kind() != kInt {
+		return nil, fmt.Errorf("indices must be integers, got %s", in[1].kind())
+	}
+	xs, is := x.Type.Shape, graph.Shape(in[1].shape())
+	r := xs.Rank()
+	a, err := axis(attrInt(nd, "axis", 0), r, "attribute \"axis\"")
+	if err != nil {
+		return nil, err
+	}
+	if is.Rank() != r {
+		return nil, fmt.Errorf("indices %v and data %v differ in rank", is, xs)
+	}
+	ends := xs.Clone()
+	for i := range r {
+		if i != a && is[i] > xs[i] {
+			return nil, fmt.Errorf("indices %v exceed data %v off axis %d", is, xs, a)
+		}
+		if i != a {
+			ends[i] = is[i]
+		}
+	}
+	ids := in[1]
+	d := xs[a]
+	if ids.known() { // wrap negative indices, check the range
+		c := &constant{kind: kInt, shape: ids.c.shape, i: make([]int64, len(ids.c.i))}
+		for j, k := range ids.c.i {
+			if k < 0 {
+				k += int64(d)
+			}
+			if k < 0 || k >= int64(d) {
+				return nil, fmt.Errorf("index %d is out of range for axis %d of %v", ids.c.i[j], a, xs)
+			}
+			c.i[j] = k
+		}
+		ids = known(c)
+	}
+	idn, err := im.nodeOf(ids)
+	if err != nil {
+		return nil, err
+	}
+	ch := &chain{im: im}
+	if !ids.known() { // negative ids count from the end
+		neg := ch.op(graph.OpLess, graph.Attrs{}, idn, ch.k(graph.I32, 0))
+		wrapped := ch.op(graph.OpCast, graph.Attrs{To: graph.I32}, ch.op(graph.OpAdd, graph.Attrs{}, ch.op(graph.OpCast, graph.Attrs{To: im.float}, idn), ch.k(im.float, float64(d))))
+		idn = ch.op(graph.OpWhere, graph.Attrs{}, neg, wrapped, idn)
+	}
+	if !graph.Shape(ends).Equal(xs) {
+		x = ch.op(graph.OpSlice, graph.Attrs{Starts: make([]int, r), Ends: ends}, x)
+	}
+	if ch.err != nil {
+		return nil, ch.err
+	}
+	// Move axis a last in both; x gets a size-1 axis for the index positions.
+	perm := []int{}
+	for i := range r {
+		if i != a {
+			perm = append(perm, i)
+		}
+	}
+	perm = append(perm, a)
+	xt, err := im.transposeValue(node(x), perm)
+	if err != nil {
+		return nil, err
+	}
+	it, err := im.transposeValue(node(idn), perm)
+	if err != nil {
+		return nil, err
+	}
+	xts := xt.node.Type.Shape
+	xr, err := im.reshapeNode(xt.node, append(append(xts[:r-1].Clone(), 1), d))
+	if err != nil {
+		return nil, err
+	}
+	y, err := im.pick(xr, it.node, d)
+	if err != nil {
+		return nil, err
+	}
+	back := make([]int, r)
+	for i, p := range perm {
+		back[p] = i
+	}
+	v, err := im.transposeValue(node(y), back)
+	return []*value{v}, err
 }
