@@ -805,8 +805,9 @@ func convPad(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 	if err := need(in, 0); err != nil {
 		return nil, err
 	}
-	if m := attrString(nd, "mode", "constant"); m != "constant" {
-		return nil, unsupported("attribute \"mode\" = %q", m)
+	mode := attrString(nd, "mode", "constant")
+	if mode != "constant" && mode != "edge" && mode != "reflect" {
+		return nil, unsupported("attribute \"mode\" = %q", mode)
 	}
 	x := in[0]
 	xs := x.shape()
@@ -828,6 +829,15 @@ func convPad(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 	}
 	if len(pads) != 2*len(xs) {
 		return nil, fmt.Errorf("pads %v need 2 numbers per axis of %v", pads, xs)
+	}
+	if mode != "constant" {
+		for _, p := range pads {
+			if p < 0 || p > maxElems {
+				return nil, unsupported("pads %v", pads)
+			}
+		}
+		v, err := im.padByGather(x, mode, pads)
+		return []*value{v}, err
 	}
 	starts, shape := make([]int, len(xs)), make([]int, len(xs))
 	for a, d := range xs {
