@@ -120,14 +120,19 @@ func runCase(t *testing.T, name, dir string) (r result) {
 			r.interp, r.note = "fail", fmt.Sprintf("panic: %v", p)
 		}
 	}()
-	m, err := onnx.Load(filepath.Join(dir, "model.onnx"), onnx.Options{})
+	path := filepath.Join(dir, "model.onnx")
+	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+	m, frozen, err := loadFreezing(path, sets)
 	if err != nil {
 		r.interp, r.note = "fail", oneLine(err)
 		if errors.Is(err, onnx.ErrUnsupported) {
 			r.interp = "unsupported"
 		}
-		r.note = strings.TrimPrefix(r.note, filepath.Join(dir, "model.onnx")+": ")
+		r.note = strings.TrimPrefix(r.note, path+": ")
 		return r
+	}
+	if len(frozen) > 0 {
+		r.note = "frozen at import: " + strings.Join(frozen, ", ")
 	}
 	res, err := compile.FromGraphs(m.Graph, nil, compile.Options{Float: m.Float})
 	if err != nil {
@@ -135,7 +140,6 @@ func runCase(t *testing.T, name, dir string) (r result) {
 		return r
 	}
 	prog := res.Program
-	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
 	if len(sets) == 0 {
 		r.interp, r.note = "fail", "no test data sets"
 		return r
@@ -174,6 +178,14 @@ func runCase(t *testing.T, name, dir string) (r result) {
 		checks = append(checks, check{req, want})
 	}
 	r.interp = "pass"
+	note := r.note
+	defer func() {
+		if r.note == "" || r.note == note {
+			r.note = note
+		} else if note != "" {
+			r.note = note + "; " + r.note
+		}
+	}()
 	for _, c := range checks {
 		got, err := compile.RunInterpreted(prog, c.req)
 		if err != nil {
@@ -206,6 +218,41 @@ func runCase(t *testing.T, name, dir string) (r result) {
 		}
 	}
 	return r
+}
+
+// loadFreezing imports the model; when the importer needs a graph input as
+// a constant (a shape, axes, a scale: onnx.NeedConstError), it freezes
+// that input at its value in the test data, the same in every data set,
+// and tries again. It returns the frozen inputs' names.
+func loadFreezing(path string, sets []string) (*onnx.Model, []string, error) {
+	frozen := map[string]*onnx.Tensor{}
+	var names []string
+	for {
+		m, err := onnx.Load(path, onnx.Options{Frozen: frozen})
+		var nc *onnx.NeedConstError
+		if err == nil || !errors.As(err, &nc) || frozen[nc.Input] != nil || len(sets) == 0 {
+			return m, names, err
+		}
+		inputs, ierr := onnx.InputNames(path)
+		k := slices.Index(inputs, nc.Input)
+		if ierr != nil || k < 0 {
+			return nil, nil, err
+		}
+		var first *onnx.Tensor
+		for _, set := range sets {
+			t, terr := onnx.ReadTensor(filepath.Join(set, fmt.Sprintf("input_%d.pb", k)))
+			if terr != nil {
+				return nil, nil, err
+			}
+			if first == nil {
+				first = t
+			} else if !slices.Equal(first.Data, t.Data) {
+				return nil, nil, fmt.Errorf("%w (its value differs between data sets)", err)
+			}
+		}
+		frozen[nc.Input] = first
+		names = append(names, nc.Input)
+	}
 }
 
 func toJSON(t *onnx.Tensor) runtime.JSONTensor {
@@ -302,6 +349,10 @@ ONNX's tolerances, |got − want| ≤ 1e-7 + 1e-3·|want|.
   interpreter still passes. "—": not run.
 - **unsupported**: the importer refused the model with a one-line reason
   (an op, attribute or type it does not handle); never a wrong answer.
+- **frozen at import**: the test feeds a value the importer needs as a
+  constant (a shape, axes, pads, a Resize scale) as a graph input; the run
+  freezes it at its test-data value (` + "`onnx.Options.Frozen`" + `, the same in every
+  data set) and says so in the note.
 
 The test fails when a test recorded here as passing no longer passes.
 
@@ -357,11 +408,15 @@ res, err = compile.ONNX("model.onnx", compile.ONNXOptions{
   reduce the Im2Col windows; LayerNormalization over axes a… reshapes to
   the IR's last-axis LayerNorm; BatchNormalization (inference) is
   (x − mean)·scale/√(var + eps) + B; Gather on an axis other than 0
-  transposes around the IR's row gather; GELU arrives as Erf.
+  transposes around the IR's row gather; GELU arrives as Erf; Resize
+  (nearest, linear, cubic, every coordinate mode) is, per axis, gathers of
+  positions known at import with ONNX's reference weights; CumSum adds
+  shifted copies; GatherElements and the NLL loss select with comparison
+  masks, so an infinity elsewhere never becomes NaN.
 - **Not handled** (each a one-line error naming node, op and attribute):
   recurrent ops, control flow (If, Loop), sequences and
-  maps, strings, Resize, integer arithmetic on run-time values, Pow with a
-  run-time exponent, Dropout and BatchNormalization in training mode,
+  maps, strings, integer arithmetic on run-time values (and Gather from
+  integer tables at run time), Dropout and BatchNormalization in training mode,
   MaxPool's Indices output, Slice with a step other than 1 on run-time
   values. A negative Gather index known only at run time is a run-time
   error (they are wrapped when known at import).

@@ -200,7 +200,7 @@ func constInts(v *value, what string) ([]int64, error) {
 		return nil, fmt.Errorf("%s is missing", what)
 	}
 	if !v.known() {
-		return nil, unsupported("%s must be known at import (a constant or computed from shapes)", what)
+		return nil, needConst(v, what)
 	}
 	if v.c.kind != kInt {
 		return nil, fmt.Errorf("%s must be integers, got %s", what, v.c.kind)
@@ -211,8 +211,11 @@ func constInts(v *value, what string) ([]int64, error) {
 // constScalar reads a known one-element input as a float64. Initializers
 // count (their stored value) since such inputs are attributes in all but name.
 func constScalar(v *value, what string) (float64, error) {
-	if v == nil || v.c == nil {
-		return 0, unsupported("%s must be known at import", what)
+	if v == nil {
+		return 0, fmt.Errorf("%s is missing", what)
+	}
+	if v.c == nil {
+		return 0, needConst(v, what)
 	}
 	if v.c.size() != 1 {
 		return 0, fmt.Errorf("%s must have one element, got shape %v", what, v.c.shape)
@@ -326,3 +329,20 @@ func (im *importer) scalar(dt graph.DType, x float64) (*graph.Node, error) {
 	n.Pos = im.pos()
 	return n, nil
 }
+
+// NeedConstError is an input that the importer needs as a constant (a
+// shape, axes, a Resize scale) but that the model computes at run time.
+// When it is a graph input, Options.Frozen can supply its value.
+type NeedConstError struct {
+	Input string // the ONNX value's name
+	What  string // the operand, e.g. "input shape"
+}
+
+func (e *NeedConstError) Error() string {
+	return fmt.Sprintf("%s (%q) must be known at import: a constant, computed from shapes, or a frozen graph input", e.What, e.Input)
+}
+
+// Unwrap makes it an ErrUnsupported.
+func (e *NeedConstError) Unwrap() error { return ErrUnsupported }
+
+func needConst(v *value, what string) error { return &NeedConstError{Input: v.name, What: what} }

@@ -24,6 +24,7 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,10 @@ type Options struct {
 	// Float is the float dtype of the graph: graph.F32 or graph.F64. The
 	// default is f64 when every float input and initializer is double, else f32.
 	Float graph.DType
+	// Frozen gives graph inputs fixed values: they become constants, folded
+	// at import, so that inputs a model uses as shapes, axes or scales
+	// (see NeedConstError) can be fixed. They are not inputs of the graph.
+	Frozen map[string]*Tensor
 }
 
 // Model is an imported ONNX model.
@@ -58,8 +63,9 @@ type Model struct {
 	Dims []Dim
 	// OpsetVersion is the default-domain opset the model imports.
 	OpsetVersion int64
-	// Inputs and Outputs name the graph's inputs (initializers excluded)
-	// and outputs in the file's order.
+	// Inputs and Outputs name the file's graph inputs (initializers
+	// excluded; frozen ones included, though they are not inputs of Graph)
+	// and outputs, in the file's order.
 	Inputs, Outputs []string
 }
 
@@ -101,13 +107,7 @@ func Parse(data []byte, dir, source string, opts Options) (m *Model, err error) 
 	return importModel(&mp, dir, source, opts)
 }
 
-// recoverPanics turns a panic while importing into an error; the fuzz
-// test turns it off so that it sees them.
-var recoverPanics = true
-
-// SymbolicDims lists the symbolic dimension names the inputs of the model in
-// path use, so that a caller can ask for their values before Load.
-func SymbolicDims(path string) ([]string, error) {
+func readModel(path string) (*onnxpb.ModelProto, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %v", err)
@@ -115,6 +115,40 @@ func SymbolicDims(path string) ([]string, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("%s: not an ONNX model: %v", path, err)
+	}
+	return &mp, nil
+}
+
+// InputNames lists the graph inputs of the model in path that are not
+// initializers, in the file's order (the order of ONNX test data files).
+func InputNames(path string) ([]string, error) {
+	mp, err := readModel(path)
+	if err != nil {
+		return nil, err
+	}
+	inits := map[string]bool{}
+	for _, t := range mp.GetGraph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var out []string
+	for _, vi := range mp.GetGraph().GetInput() {
+		if !inits[vi.GetName()] {
+			out = append(out, vi.GetName())
+		}
+	}
+	return out, nil
+}
+
+// recoverPanics turns a panic while importing into an error; the fuzz
+// test turns it off so that it sees them.
+var recoverPanics = true
+
+// SymbolicDims lists the symbolic dimension names the inputs of the model in
+// path use, so that a caller can ask for their values before Load.
+func SymbolicDims(path string) ([]string, error) {
+	mp, err := readModel(path)
+	if err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -285,6 +319,15 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 		k, err := elemKind(tt.GetElemType())
 		if err != nil {
 			return nil, fmt.Errorf("graph input %q: %w", vi.GetName(), err)
+		}
+		if ft, ok := opts.Frozen[vi.GetName()]; ok {
+			c, err := frozenConstant(ft, k)
+			if err != nil {
+				return nil, fmt.Errorf("frozen input %q: %w", vi.GetName(), err)
+			}
+			im.vals[vi.GetName()] = &value{name: vi.GetName(), c: im.roundFloat(c)}
+			m.Inputs = append(m.Inputs, vi.GetName())
+			continue
 		}
 		if tt.GetShape() == nil {
 			return nil, fmt.Errorf("graph input %q has no shape; mlc needs static shapes", vi.GetName())
@@ -473,4 +516,36 @@ func (m *Model) WithLoss(kind, output string) (*graph.Graph, error) {
 		return nil, fmt.Errorf("%s: internal error, invalid training graph: %w", m.Name, err)
 	}
 	return g, nil
+}
+
+// frozenConstant converts a caller's tensor for an input of kind k.
+func frozenConstant(t *Tensor, k kind) (*constant, error) {
+	if t == nil {
+		return nil, fmt.Errorf("no value")
+	}
+	n, err := checkedSize(t.Shape, maxConstElems)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(t.Data) {
+		return nil, fmt.Errorf("shape %v needs %d values, got %d", t.Shape, n, len(t.Data))
+	}
+	c, err := newConstant(k, t.Shape)
+	if err != nil {
+		return nil, err
+	}
+	for j, v := range t.Data {
+		switch k {
+		case kInt:
+			if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
+				return nil, fmt.Errorf("value %v is not an integer", v)
+			}
+			c.i[j] = int64(v)
+		case kBool:
+			c.f[j] = b2f(v != 0)
+		default:
+			c.f[j] = v
+		}
+	}
+	return c, nil
 }

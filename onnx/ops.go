@@ -598,7 +598,7 @@ func convPow(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 		return []*value{known(im.roundFloat(c))}, nil
 	}
 	if p.c == nil {
-		return nil, unsupported("Pow with an exponent computed at run time (input 1 must be a constant)")
+		return nil, needConst(p, "exponent")
 	}
 	e := p.c.at(0)
 	for j := range p.c.size() {

@@ -109,8 +109,37 @@ func convSpaceToDepth(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value
 	})
 }
 
-// gatherAxis takes x's elements at the known positions idx along axis a.
+// gatherAxis takes x's elements at the known positions idx along axis a:
+// a Gather for floats, else a Concat of slices (runs of consecutive
+// positions), which every dtype supports.
 func (im *importer) gatherAxis(x *value, a int, idx []int64) (*value, error) {
+	if !x.known() && x.kind() != kFloat {
+		xn, err := im.nodeOf(x)
+		if err != nil {
+			return nil, err
+		}
+		xs := xn.Type.Shape
+		var parts []*graph.Node
+		for i := 0; i < len(idx); {
+			j := i + 1
+			for j < len(idx) && idx[j] == idx[j-1]+1 {
+				j++
+			}
+			starts, ends := make([]int, xs.Rank()), xs.Clone()
+			starts[a], ends[a] = int(idx[i]), int(idx[j-1])+1
+			p, err := im.apply(graph.OpSlice, graph.Attrs{Starts: starts, Ends: ends}, xn)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, p)
+			i = j
+		}
+		if len(parts) == 1 {
+			return node(parts[0]), nil
+		}
+		y, err := im.apply(graph.OpConcat, graph.Attrs{Axis: a}, parts...)
+		return node(y), err
+	}
 	nd := &onnxpb.NodeProto{OpType: ptr("Gather"), Attribute: []*onnxpb.AttributeProto{{Name: ptr("axis"), I: ptr(int64(a))}}}
 	out, err := convGather(im, nd, []*value{x, known(intsConst(idx))})
 	if err != nil {

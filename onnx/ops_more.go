@@ -248,8 +248,11 @@ func convOneHot(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 		return nil, fmt.Errorf("depth %v is out of range", d)
 	}
 	depth := int(d)
-	if !vals.known() || vals.c.size() != 2 {
-		return nil, unsupported("input values must be 2 numbers known at import")
+	if !vals.known() {
+		return nil, needConst(vals, "input values")
+	}
+	if vals.c.size() != 2 {
+		return nil, fmt.Errorf("input values must be 2 numbers")
 	}
 	if vals.kind() != kFloat {
 		return nil, unsupported("OneHot with %s values", vals.kind())

@@ -108,8 +108,10 @@ func convRange(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
-	if !allKnown(in[0], in[1], in[2]) {
-		return nil, unsupported("Range over values computed at run time")
+	for i, v := range in[:3] {
+		if !v.known() {
+			return nil, needConst(v, fmt.Sprintf("input %d", i))
+		}
 	}
 	k := in[0].kind()
 	var sv, lv, dv float64
@@ -595,6 +597,10 @@ func convGather(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 			}
 		}
 		return []*value{known(x.c.pick(outShape, idx))}, nil
+	}
+	if x.kind() != kFloat {
+		// The IR's Gather is an embedding lookup over float tables.
+		return nil, unsupported("Gather from %s values computed at run time", x.kind())
 	}
 	// The IR gathers rows of axis 0: move axis a to the front and back.
 	perm := []int{a}
