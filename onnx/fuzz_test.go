@@ -18,7 +18,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("\x08\x07"))
 	for _, name := range []string{"test_gemm_all_attributes", "test_reshape_extended_dims", "test_layer_normalization_4d_axis1",
-		"test_gather_1", "test_slice", "test_constantofshape_float_ones", "test_split_equal_parts_1d"} {
+		"test_gather_1", "test_slice", "test_constantofshape_float_ones", "test_split_equal_parts_1d",
+		"test_resize_upsample_scales_cubic", "test_convtranspose_pads", "test_maxpool_2d_pads", "test_averagepool_2d_pads", "test_tile", "test_sce_mean", "test_gather_elements_0"} {
 		if b, err := os.ReadFile(filepath.Join("/usr/share/libonnx-testdata/data/node", name, "model.onnx")); err == nil {
 			f.Add(b)
 		}

@@ -221,6 +221,9 @@ func convPool(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error)
 		y = c.op(graph.OpSum, graph.Attrs{Axes: []int{2}}, flat)
 		// Divide by the taps inside the image, or by the kernel size when
 		// padding counts.
+		if out.Size() > maxConstElems/max(kn, 1) {
+			return nil, unsupported("AveragePool with %d windows of %d", out.Size(), kn)
+		}
 		count := &constant{kind: kFloat, shape: []int{out.Size()}, f: make([]float64, out.Size())}
 		p := graph.Patches{In: xs[2:], Kernel: a.Kernel, Strides: a.Strides, Dilations: a.Dilations, Pads: a.Pads, Out: out}
 		ks, os := graph.Shape(a.Kernel).Strides(), out.Strides()

@@ -159,6 +159,9 @@ func (im *importer) padByGather(x *value, mode string, pads []int64) (*value, er
 			continue
 		}
 		d := xs[a]
+		if pb+d+pe > maxConstElems {
+			return nil, unsupported("padding to %d positions", pb+d+pe)
+		}
 		if d == 0 || mode == "reflect" && (d < 2 || pb >= d || pe >= d) {
 			return nil, unsupported("%s padding of %d and %d on an axis of size %d", mode, pb, pe, d)
 		}

@@ -102,6 +102,11 @@ func convResize(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 	if _, err := checkedSize(out, maxElems); err != nil {
 		return nil, err
 	}
+	for _, o := range out {
+		if o > maxConstElems {
+			return nil, unsupported("Resize to %d positions on an axis", o)
+		}
+	}
 	cur := x
 	for a := range r {
 		tp, err := resizeTaps(xs[a], out[a], scales[a], a, r, roi, mode, ctm, nearest, cubicA, exclude)
@@ -201,12 +206,18 @@ func resizeTaps(inLen, outLen int, scale float64, a, r int, roi []float64, mode,
 				((A*(t+1)-5*A)*(t+1)+8*A)*(t+1) - 4*A,
 			}
 		}
-		// The n positions of the padded input nearest to x (ties: the lower).
+		// The n positions of the padded input nearest to x (ties: the
+		// lower). They lie in a window of 2n+1 positions around x, clipped
+		// to the padded input.
 		xp := x + float64(pad)
 		limit := inLen + 2*pad
-		cand := make([]int, limit)
-		for i := range cand {
-			cand[i] = i
+		lo := 0
+		if f := math.Floor(xp) - float64(n); f > 0 {
+			lo = int(min(f, float64(max(limit-2*n-1, 0))))
+		}
+		cand := []int{}
+		for i := lo; i < min(limit, lo+2*n+1); i++ {
+			cand = append(cand, i)
 		}
 		sort.SliceStable(cand, func(i, j int) bool {
 			di, dj := math.Abs(xp-float64(cand[i])), math.Abs(xp-float64(cand[j]))

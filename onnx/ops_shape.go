@@ -699,10 +699,18 @@ func convTile(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error)
 	if _, err := checkedSize(out, maxElems); err != nil {
 		return nil, err
 	}
+	if x.known() {
+		if _, err := checkedSize(out, maxConstElems); err != nil {
+			return nil, err
+		}
+	}
 	cur := x
 	for a, r := range reps {
 		if r == 1 {
 			continue
+		}
+		if r > 1<<12 {
+			return nil, unsupported("Tile with %d repeats", r)
 		}
 		parts := make([]*value, r)
 		for i := range parts {
