@@ -412,6 +412,10 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 		im.g.Outputs = append(im.g.Outputs, graph.Output{Name: vi.GetName(), Node: n})
 		m.Outputs = append(m.Outputs, vi.GetName())
 	}
+	// Initializers nothing reads (unused ones, BatchNorm's running
+	// statistics, which are constants) are not parameters.
+	uses := im.g.Uses()
+	im.g.Remove(func(n *graph.Node) bool { return n.Op == graph.OpParam && len(uses[n]) == 0 && !slices.ContainsFunc(im.g.Outputs, func(o graph.Output) bool { return o.Node == n }) })
 	if err := graph.Validate(im.g); err != nil {
 		return nil, fmt.Errorf("internal error, invalid graph: %w", err)
 	}

@@ -232,7 +232,13 @@ func convBatchNorm(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, e
 		shape[0] = xs[1]
 		var p [4]*graph.Node
 		for i, what := range []string{"scale", "B", "mean", "var"} {
-			n, err := im.floatNode(in[i+1], what)
+			v := in[i+1]
+			if i >= 2 && v.param {
+				// Running statistics are not trained: their initial values
+				// are constants (the unused parameter drops out).
+				v = known(v.c)
+			}
+			n, err := im.floatNode(v, what)
 			if err != nil {
 				return nil, err
 			}

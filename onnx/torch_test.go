@@ -26,13 +26,23 @@ type torchRun struct {
 	Grads  map[string]runtime.JSONTensor `json:"grads"`
 }
 
-// TestTorchMLP imports the MLP that export.py exported from PyTorch
-// (Gemm, LayerNormalization, exact GELU through Erf), attaches a
-// cross-entropy loss and matches PyTorch's logits, loss and parameter
-// gradients on both engines: float32 within 1e-5 relative, float64 (the
-// same weights run in double by PyTorch) within 1e-10.
-func TestTorchMLP(t *testing.T) {
-	b, err := os.ReadFile("testdata/mlp/torch.json")
+// TestTorch imports models that testdata/*/export.py exported from
+// PyTorch — an MLP (Gemm, LayerNormalization, exact GELU through Erf) and a
+// CNN (Conv, eval-mode BatchNormalization, MaxPool, grouped strided Conv,
+// Flatten, Gemm) — attaches a cross-entropy loss and matches PyTorch's
+// logits, loss and parameter gradients on both engines: float32 within
+// 1e-5 relative, float64 (the same weights run in double by PyTorch, with
+// the file's float32 constants) within 1e-10. BatchNorm's running
+// statistics are constants, not parameters: PyTorch has no gradient for
+// them and neither may mlc.
+func TestTorch(t *testing.T) {
+	for _, model := range []string{"mlp", "cnn"} {
+		t.Run(model, func(t *testing.T) { testTorch(t, model) })
+	}
+}
+
+func testTorch(t *testing.T, model string) {
+	b, err := os.ReadFile("testdata/" + model + "/torch.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +64,7 @@ func TestTorchMLP(t *testing.T) {
 		{graph.F64, rec.F64, 1e-10, 1e-13},
 	} {
 		t.Run(c.float.String(), func(t *testing.T) {
-			res, err := compile.ONNX("testdata/mlp/model.onnx", compile.ONNXOptions{
+			res, err := compile.ONNX("testdata/"+model+"/model.onnx", compile.ONNXOptions{
 				Import: onnx.Options{Dims: map[string]int{"batch": len(rec.Target)}, Float: c.float},
 				Loss:   "cross_entropy", LossOutput: "logits",
 			})
