@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -151,9 +152,18 @@ func intsLit(s graph.Shape) jen.Code {
 func (g *gen) floatsLit(data []float64) jen.Code {
 	vals := make([]jen.Code, len(data))
 	for i, v := range data {
-		vals[i] = jen.Id(formatFloat(v))
+		vals[i] = g.floatLit(v)
 	}
 	return jen.Index().Id(g.T).Values(vals...)
+}
+
+// floatLit is v as an element of a []T literal: an infinity is
+// math.Inf, a float64, so float32 packages convert it.
+func (g *gen) floatLit(v float64) jen.Code {
+	if math.IsInf(v, 0) && g.T == "float32" {
+		return jen.Id("float32").Call(jen.Id(formatFloat(v)))
+	}
+	return jen.Id(formatFloat(v))
 }
 
 func formatFloat(v float64) string {
@@ -562,7 +572,7 @@ func (g *gen) constData(f *jen.File) {
 				case graph.Bool:
 					vals[i] = jen.Lit(v != 0)
 				default:
-					vals[i] = jen.Id(formatFloat(v))
+					vals[i] = g.floatLit(v)
 				}
 			}
 			f.Var().Id(name).Op("=").Add(typ).Values(vals...)

@@ -5,7 +5,9 @@
 //
 //   - A float initializer becomes a Param named exactly as in the file, its
 //     initial values the stored weights (init "values"), so training starts
-//     from the exported model. Integer and bool initializers are constants.
+//     from the exported model. Integer and bool initializers, float ones
+//     named in Options.Constants or holding an infinity or NaN (masks), and
+//     BatchNormalization's running statistics are constants.
 //   - A graph input that is not an initializer becomes an Input of the same
 //     name; outputs keep their names. The IR keeps names as they are (codegen
 //     turns them into Go identifiers itself), so nothing is renamed.
@@ -48,6 +50,11 @@ type Options struct {
 	// at import, so that inputs a model uses as shapes, axes or scales
 	// (see NeedConstError) can be fixed. They are not inputs of the graph.
 	Frozen map[string]*Tensor
+	// Constants names float initializers that are not trained (buffers
+	// such as masks or statistics that ONNX does not tell from weights).
+	// Initializers holding an infinity or NaN are constants without being
+	// named.
+	Constants []string
 }
 
 // Model is an imported ONNX model.
@@ -286,7 +293,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 			return nil, fmt.Errorf("initializer %q: %w", t.GetName(), err)
 		}
 		v := &value{name: t.GetName(), c: c}
-		if c.kind == kFloat {
+		if c.kind == kFloat && !slices.Contains(opts.Constants, t.GetName()) && allFinite(c.f) {
 			if _, err := checkedSize(c.shape, maxElems); err != nil {
 				return nil, fmt.Errorf("initializer %q: %w", t.GetName(), err)
 			}
@@ -415,7 +422,9 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 	// Initializers nothing reads (unused ones, BatchNorm's running
 	// statistics, which are constants) are not parameters.
 	uses := im.g.Uses()
-	im.g.Remove(func(n *graph.Node) bool { return n.Op == graph.OpParam && len(uses[n]) == 0 && !slices.ContainsFunc(im.g.Outputs, func(o graph.Output) bool { return o.Node == n }) })
+	im.g.Remove(func(n *graph.Node) bool {
+		return n.Op == graph.OpParam && len(uses[n]) == 0 && !slices.ContainsFunc(im.g.Outputs, func(o graph.Output) bool { return o.Node == n })
+	})
 	if err := graph.Validate(im.g); err != nil {
 		return nil, fmt.Errorf("internal error, invalid graph: %w", err)
 	}
@@ -552,4 +561,13 @@ func frozenConstant(t *Tensor, k kind) (*constant, error) {
 		}
 	}
 	return c, nil
+}
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return false
+		}
+	}
+	return true
 }

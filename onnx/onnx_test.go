@@ -31,6 +31,13 @@ func TestSeedModel(t *testing.T) {
 	if got := strings.Join(params, " "); got != "Wf32[3,2] bf32[2]" {
 		t.Errorf("params = %q, want W and b (the int64 shape stays a constant)", got)
 	}
+	c, err := Parse(data, "", "seed.onnx", Options{Dims: map[string]int{"N": 4}, Constants: []string{"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := c.Graph.Params(); len(ps) != 1 || ps[0].Name != "W" {
+		t.Errorf("with b constant, params = %v", ps)
+	}
 	train, err := m.WithLoss("cross_entropy", "")
 	if err != nil {
 		t.Fatal(err)

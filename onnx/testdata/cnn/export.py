@@ -56,7 +56,7 @@ def main():
     model = model.double()
     model.bn.eps = float(torch.tensor(model.bn.eps, dtype=torch.float32))
     f64 = run(model, x.double(), target)
-    out = {"x": tensor(x), "target": [int(v) for v in target], "f32": f32, "f64": f64}
+    out = {"x": tensor(x), "target": tensor(target), "f32": f32, "f64": f64}
     with open("torch.json", "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")

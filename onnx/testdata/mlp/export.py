@@ -58,7 +58,7 @@ def main():
                       dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=True)
     f32 = run(model, x, target)
     f64 = run(model.double(), x.double(), target, forward_f32_constants)
-    out = {"x": tensor(x), "target": [int(v) for v in target], "f32": f32, "f64": f64}
+    out = {"x": tensor(x), "target": tensor(target), "f32": f32, "f64": f64}
     with open("torch.json", "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
