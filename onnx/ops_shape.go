@@ -390,11 +390,29 @@ func (im *importer) sliceValue(x *value, starts, ends, steps []int) (*value, err
 		out, idx := sliceIndex(xs, starts, ends, steps)
 		return known(x.c.pick(out, idx)), nil
 	}
+	for a := range xs {
+		if steps[a] != 1 { // other steps: gather the positions
+			out, _ := sliceIndex([]int{xs[a]}, []int{starts[a]}, []int{ends[a]}, []int{steps[a]})
+			if out[0] > maxConstElems {
+				return nil, unsupported("Slice of %d positions", out[0])
+			}
+			pos := make([]int64, out[0])
+			for i := range pos {
+				pos[i] = int64(starts[a] + i*steps[a])
+			}
+			if len(pos) == 0 {
+				return nil, unsupported("an empty Slice")
+			}
+			var err error
+			if x, err = im.gatherAxis(x, a, pos); err != nil {
+				return nil, err
+			}
+			starts[a], ends[a], steps[a] = 0, len(pos), 1
+			xs = x.shape()
+		}
+	}
 	full := true
 	for a := range xs {
-		if steps[a] != 1 {
-			return nil, unsupported("Slice with step %d on a value computed at run time", steps[a])
-		}
 		ends[a] = max(ends[a], starts[a])
 		full = full && starts[a] == 0 && ends[a] == xs[a]
 	}
