@@ -261,7 +261,7 @@ func toInts(v []int64) ([]int, error) {
 	return out, nil
 }
 
-// float requires v to be a float value, naming the op's need.
+// isFloat reports whether every value is a float.
 func isFloat(vs ...*value) bool {
 	for _, v := range vs {
 		if v.kind() != kFloat {
@@ -320,7 +320,7 @@ func (im *importer) reshapeValue(v *value, shape []int) (*value, error) {
 	return node(n), nil
 }
 
-// scalarLike is a float constant node of n's dtype with one element.
+// scalar is a constant node of dtype dt with the one element x.
 func (im *importer) scalar(dt graph.DType, x float64) (*graph.Node, error) {
 	n, err := im.g.Leaf(graph.OpConst, "", graph.Type{DType: dt, Shape: graph.Shape{}}, graph.Attrs{Value: x})
 	if err != nil {

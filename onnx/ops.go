@@ -644,7 +644,7 @@ func convDropout(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, err
 	return append(out, known(mask)), nil
 }
 
-// irKind is the IR dtype of values of kind k.
+// irType is the IR dtype of values of kind k.
 func (im *importer) irType(k kind) graph.DType {
 	switch k {
 	case kInt:
