@@ -417,8 +417,8 @@ res, err = compile.ONNX("model.onnx", compile.ONNXOptions{
   recurrent ops, control flow (If, Loop), sequences and
   maps, strings, integer arithmetic on run-time values (and Gather from
   integer tables at run time), Dropout and BatchNormalization in training mode,
-  MaxPool's Indices output, Slice with a step other than 1 on run-time
-  values. A negative Gather index known only at run time is a run-time
+  MaxPool's Indices output, AveragePool with ceil_mode, per-class loss
+  weights, float16 casts. A negative Gather index known only at run time is a run-time
   error (they are wrapped when known at import).
 
 `)
