@@ -600,21 +600,55 @@ func convPow(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 	if p.c == nil {
 		return nil, needConst(p, "exponent")
 	}
-	e := p.c.at(0)
+	var exps []float64 // the distinct exponents, in order of appearance
 	for j := range p.c.size() {
-		if p.c.at(j) != e {
-			return nil, unsupported("Pow with an exponent that varies by element")
+		if e := p.c.at(j); !slices.Contains(exps, e) {
+			if e != e {
+				return nil, unsupported("Pow with a NaN exponent")
+			}
+			exps = append(exps, e)
 		}
+	}
+	if len(exps) > 16 {
+		return nil, unsupported("Pow with %d different exponents", len(exps))
 	}
 	xn, err := im.nodeOf(x)
 	if err != nil {
 		return nil, err
 	}
-	if out, ok := graph.BroadcastShapes(xn.Type.Shape, p.c.shape); !ok || !out.Equal(xn.Type.Shape) {
-		return nil, unsupported("Pow whose exponent %v broadcasts the base %v", p.c.shape, xn.Type.Shape)
+	if _, ok := graph.BroadcastShapes(xn.Type.Shape, p.c.shape); !ok {
+		return nil, fmt.Errorf("base %v and exponent %v do not broadcast", xn.Type.Shape, p.c.shape)
 	}
-	y, err := im.apply(graph.OpPow, graph.Attrs{Exponent: e}, xn)
-	return []*value{node(y)}, err
+	// One Pow per distinct exponent, each taken where the exponent has it.
+	c := &chain{im: im}
+	var y *graph.Node
+	for i := len(exps) - 1; i >= 0; i-- {
+		pw := c.op(graph.OpPow, graph.Attrs{Exponent: exps[i]}, xn)
+		if y == nil {
+			y = pw
+			if len(p.c.shape) > 0 && !xn.Type.Shape.Equal(p.c.shape) {
+				// The exponent's shape may widen the result.
+				out, _ := graph.BroadcastShapes(xn.Type.Shape, p.c.shape)
+				if !out.Equal(xn.Type.Shape) {
+					y = c.op(graph.OpBroadcastTo, graph.Attrs{Shape: out}, y)
+				}
+			}
+			continue
+		}
+		mask := &constant{kind: kBool, shape: p.c.shape, f: make([]float64, p.c.size())}
+		for j := range mask.f {
+			mask.f[j] = b2f(p.c.at(j) == exps[i])
+		}
+		if c.err != nil {
+			return nil, c.err
+		}
+		mn, err := im.nodeOf(known(mask))
+		if err != nil {
+			return nil, err
+		}
+		y = c.op(graph.OpWhere, graph.Attrs{}, mn, pw, y)
+	}
+	return []*value{node(y)}, c.err
 }
 
 func convDropout(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
