@@ -88,6 +88,11 @@ func convResize(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 		if v.kind() != kFloat || v.c.size() != r {
 			return nil, fmt.Errorf("input scales must be %d floats", r)
 		}
+		if ctm == "tf_crop_and_resize" {
+			// How the reference sizes the crop from scales is not pinned
+			// down by a test; refuse rather than guess.
+			return nil, unsupported("tf_crop_and_resize with scales (give sizes)")
+		}
 		for i := range r {
 			scales[i] = v.c.at(i)
 			o := math.Floor(float64(xs[i]) * scales[i])

@@ -361,7 +361,15 @@ func convConcat(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 	if err != nil {
 		return nil, err
 	}
-	if len(parts) == 0 {
+	if len(parts) == 0 { // every part is empty: so is the result
+		want := slices.Clone(in[0].shape())
+		want[a] = 0
+		for _, v := range in[1:] {
+			want[a] += v.shape()[a]
+		}
+		if !graph.Shape(want).Equal(in[0].shape()) {
+			return nil, unsupported("Concat of empty tensors into %v", want)
+		}
 		return passThrough(in)
 	}
 	if allKnown(parts...) {
