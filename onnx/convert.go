@@ -186,10 +186,12 @@ func attrString(nd *onnxpb.NodeProto, name, def string) string {
 	return def
 }
 
-// need fails when a required input is missing.
+// need fails when one of the required inputs 0…k is missing.
 func need(in []*value, k int) error {
-	if len(in) <= k || in[k] == nil {
-		return fmt.Errorf("input %d is missing", k)
+	for i := range k + 1 {
+		if i >= len(in) || in[i] == nil {
+			return fmt.Errorf("input %d is missing", i)
+		}
 	}
 	return nil
 }

@@ -151,7 +151,7 @@ func convReshape(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, err
 	s, ok := attrInts(nd, "shape")
 	if !ok {
 		var err error
-		if s, err = constInts(in[1], "input shape"); err != nil {
+		if s, err = constInts(get(in, 1), "input shape"); err != nil {
 			return nil, err
 		}
 	}
