@@ -114,6 +114,9 @@ func convRange(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error
 		}
 	}
 	k := in[0].kind()
+	if in[1].kind() != k || in[2].kind() != k || k == kBool {
+		return nil, fmt.Errorf("start, limit and delta must be numbers of one type")
+	}
 	var sv, lv, dv float64
 	for i, p := range []*float64{&sv, &lv, &dv} {
 		x, err := constScalar(in[i], fmt.Sprintf("input %d", i))
