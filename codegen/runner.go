@@ -227,6 +227,7 @@ type request struct {
 	Grads  bool              ` + "`json:\"grads\"`" + `
 	Steps  int               ` + "`json:\"steps\"`" + `
 	Trace  bool              ` + "`json:\"trace\"`" + `
+	Check  bool              ` + "`json:\"check\"`" + `
 	// generate: the prompt's token ids, how many tokens to add, sampling.
 	Prompt      []int32 ` + "`json:\"prompt\"`" + `
 	N           int     ` + "`json:\"n\"`" + `
@@ -280,6 +281,8 @@ type result struct {
 	Grads   map[string]tensor   ` + "`json:\"grads,omitempty\"`" + `
 	Params  map[string]tensor   ` + "`json:\"params,omitempty\"`" + `
 	Losses  []jsonFloat         ` + "`json:\"losses,omitempty\"`" + `
+	GradNorm *jsonFloat         ` + "`json:\"grad_norm,omitempty\"`" + `
+	Diverged bool               ` + "`json:\"diverged,omitempty\"`" + `
 	Trace   []map[string]tensor ` + "`json:\"trace,omitempty\"`" + `
 	State   map[string]tensor   ` + "`json:\"state,omitempty\"`" + `
 	RNG     string              ` + "`json:\"rng,omitempty\"`" + `
@@ -313,7 +316,11 @@ func ids(in map[string]tensor, name string, size int) ([]int32, error) {
 	d, err := input(in, name, size)
 	out := make([]int32, len(d))
 	for i, v := range d {
-		out[i] = int32(v)
+		x := float64(v)
+		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 {
+			return nil, fmt.Errorf("input %q: value %v at index %d is not a 32-bit integer", name, x, i)
+		}
+		out[i] = int32(x)
 	}
 	return out, err
 }
@@ -380,6 +387,19 @@ func main() {
 	}
 }
 
+// gradNorm is the global gradient norm √Σg².
+func gradNorm(ts []model.Tensor) float64 {
+	sum := 0.0
+	for _, t := range ts {
+		for _, v := range t.Data {
+			sum += float64(v) * float64(v)
+		}
+	}
+	return math.Sqrt(sum)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
 func setAll(ts []model.Tensor, src map[string]tensor, what string) error {
 	for _, p := range ts {
 		t, ok := src[p.Name]
@@ -445,6 +465,16 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 				return nil, err
 			}
 			res.Losses = append(res.Losses, jsonFloat(loss))
+			if req.Check {
+				// Divergence: stop at the first step whose loss or
+				// gradient norm is not finite.
+				norm := jsonFloat(gradNorm(m.Grads()))
+				res.GradNorm = &norm
+				if !finite(loss) || !finite(float64(norm)) {
+					res.Diverged = true
+					break
+				}
+			}
 		}
 		return res, nil
 	case "loss":

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/corpus"
@@ -239,7 +240,7 @@ func collectActs(c *cli, t *trainedModel, docs []*lmDoc, ws []tokWindow, taps []
 		for r, w := range part {
 			copy(idsB[r*T:], docs[w.doc].ids[w.start:w.start+w.n])
 		}
-		res, err := t.predict(map[string]runtime.JSONTensor{input: ids(idsB, B, T)})
+		res, err := t.predict(map[string]runtime.JSONTensor{input: data.IDs(idsB, B, T)})
 		if err != nil {
 			return nil, err
 		}

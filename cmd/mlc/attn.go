@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -111,7 +112,7 @@ func cmdAttn(c *cli, args []string) error {
 		window[i] = int32(id)
 	}
 	in := t.prog.Predict.Inputs()[0].Name
-	res, err := t.predict(map[string]runtime.JSONTensor{in: ids(window, 1, t.ctx)})
+	res, err := t.predict(map[string]runtime.JSONTensor{in: data.IDs(window, 1, t.ctx)})
 	if err != nil {
 		return err
 	}

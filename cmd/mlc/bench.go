@@ -24,6 +24,7 @@ func cmdBench(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
+	of.parsed(fs)
 	if *runs < 1 {
 		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
 	}
@@ -31,7 +32,11 @@ func cmdBench(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(of.config(m.entry.Name)))
+	optim, err := of.config(m.entry.Name)
+	if err != nil {
+		return err
+	}
+	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(optim))
 	if err != nil {
 		return err
 	}
@@ -42,7 +47,7 @@ func cmdBench(c *cli, args []string) error {
 	}
 	inputs := compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
 	if *vsO0 {
-		o := m.compileOptions(of.config(m.entry.Name))
+		o := m.compileOptions(optim)
 		o.Passes.O0 = true
 		base, err := compile.Zoo(m.entry.Name, mf.config, o)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 func cmdCompile(c *cli, args []string) error {
@@ -34,6 +35,7 @@ func cmdCompile(c *cli, args []string) error {
 		}
 		path = fs.Arg(0)
 	}
+	of.parsed(fs)
 	if *out == "" {
 		return fmt.Errorf("-o DIR is required")
 	}
@@ -43,13 +45,21 @@ func cmdCompile(c *cli, args []string) error {
 	case path != "" && mf.model != "":
 		return fmt.Errorf("give either -model or a package path, not both")
 	case path != "":
-		res, err = c.compileUserPackage(path, *fn, mf, of.config(""))
+		var optim passes.OptimizerConfig
+		if optim, err = of.config(""); err != nil {
+			return err
+		}
+		res, err = c.compileUserPackage(path, *fn, mf, optim)
 	default:
 		var m *loaded
 		if m, err = mf.load(); err != nil {
 			return err
 		}
-		opts := m.compileOptions(of.config(m.entry.Name))
+		optim, err := of.config(m.entry.Name)
+		if err != nil {
+			return err
+		}
+		opts := m.compileOptions(optim)
 		if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
 			fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
 		}); err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlc-dev/mlc/data"
 )
 
 // TestGenerate: greedy text is the same with the KV cache and without it; a
@@ -43,7 +45,7 @@ func TestGenerate(t *testing.T) {
 
 	// Another tokenizer: the same vocabulary size with two merges swapped,
 	// and one merge fewer.
-	path := filepath.Join(ckpt, tokenizerFile)
+	path := filepath.Join(ckpt, data.TokenizerFile)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -90,4 +91,16 @@ func (l *loaded) compileOptions(opt passes.OptimizerConfig) compile.Options {
 	}
 	o.Optimizer = opt
 	return o
+}
+
+// configInt reads an integer config key of the loaded model (0 when it has
+// no such key).
+func configInt(m *loaded, key string) int {
+	for _, k := range dsl.ConfigKeys(m.cfg) {
+		if k.Name == key {
+			n, _ := strconv.Atoi(k.Default)
+			return n
+		}
+	}
+	return 0
 }

@@ -52,7 +52,10 @@ func cmdStats(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	kind := pickS(*opt, models.TrainDefaultsFor(m.entry.Name).Opt)
+	kind := *opt
+	if kind == "" {
+		kind = models.TrainDefaultsFor(m.entry.Name).Opt
+	}
 	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float, Optimizer: passes.OptimizerConfig{Kind: kind}})
 	if err != nil {
 		return err

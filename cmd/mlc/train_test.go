@@ -16,6 +16,7 @@ import (
 	"github.com/mlc-dev/mlc/internal/golden"
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
+	"github.com/mlc-dev/mlc/train"
 )
 
 // TestTrainXOR: mlc train -model xor runs the reference text's experiment and
@@ -102,7 +103,7 @@ func TestResumeIsBitExact(t *testing.T) {
 	}
 	// The optimizer flags travel with the checkpoint, -beta1 included, so
 	// the resumed run below can only be bit-exact if it uses them.
-	if _, st, err := loadTrainCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" {
+	if _, st, err := train.LoadCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" {
 		t.Fatalf("saved settings: %+v, %v", st.Optimizer, err)
 	}
 	if code, _, errs := runCLI("train", "-resume", "-ckpt", parts); code != 0 {

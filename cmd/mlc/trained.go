@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/runtime/text"
+	"github.com/mlc-dev/mlc/train"
 )
 
 // trainedModel is a checkpoint written by mlc train, loaded for use: the
@@ -38,7 +40,7 @@ type trainedOptions struct {
 type openedCheckpoint struct {
 	dir, path string
 	ck        *safetensors.Checkpoint
-	st        trainSettings
+	st        train.Settings
 	mf        modelFlags // the model and config it was loaded with
 	m         *loaded
 }
@@ -52,7 +54,7 @@ func openCheckpoint(dir, model, override string) (*openedCheckpoint, error) {
 	}
 	o := &openedCheckpoint{dir: dir, path: filepath.Join(dir, ckptFile)}
 	var err error
-	if o.ck, o.st, err = loadTrainCheckpoint(o.path); err != nil {
+	if o.ck, o.st, err = train.LoadCheckpoint(o.path); err != nil {
 		return nil, err
 	}
 	if model != "" && model != o.st.Model {
@@ -78,8 +80,8 @@ func (o *openedCheckpoint) tokenizer() (text.Tokenizer, error) {
 	if !ok {
 		return nil, nil
 	}
-	tokPath := filepath.Join(o.dir, tokenizerFile)
-	tok, err := loadTokenizer(tokPath, configInt(o.m, "vocab"))
+	tokPath := filepath.Join(o.dir, data.TokenizerFile)
+	tok, err := data.LoadTokenizer(tokPath, configInt(o.m, "vocab"))
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +115,7 @@ func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
 	if t.srv, err = compile.StartServer(bin, 0); err != nil {
 		return nil, err
 	}
-	if _, err := t.srv.Do(compile.RunRequest{Cmd: "set", Params: fromSafetensors(ck.Params)}); err != nil {
+	if _, err := t.srv.Do(compile.RunRequest{Cmd: "set", Params: train.FromSafetensors(ck.Params)}); err != nil {
 		t.srv.Close()
 		return nil, err
 	}

@@ -30,6 +30,9 @@ var allowed = []struct {
 	{"models", []string{"dsl"}, nil},
 	{"generated", nil, nil},
 	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models"}, nil},
+	// The libraries over compile: data pipelines, the training loop.
+	{"data", []string{"graph", "runtime"}, nil},
+	{"train", []string{"compile", "data", "graph", "passes", "runtime"}, []string{"github.com/schollz/progressbar", "gonum.org/v1/plot"}},
 	{"internal/testutil", nil, nil},
 	{"internal/golden", nil, nil},
 	{"internal/layering", nil, []string{"golang.org/x/tools"}},
