@@ -164,6 +164,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -292,10 +293,14 @@ type result struct {
 	Bench   *benchResult        ` + "`json:\"bench,omitempty\"`" + `
 }
 
+// errMissing marks an input the request left out: Predict does without
+// the training inputs.
+var errMissing = errors.New("missing")
+
 func input(in map[string]tensor, name string, size int) ([]jsonFloat, error) {
 	t, ok := in[name]
 	if !ok {
-		return nil, fmt.Errorf("input %q is missing", name)
+		return nil, fmt.Errorf("input %q is %w", name, errMissing)
 	}
 	if len(t.Data) != size {
 		return nil, fmt.Errorf("input %q has %d values, want %d", name, len(t.Data), size)
@@ -318,7 +323,7 @@ func ids(in map[string]tensor, name string, size int) ([]int32, error) {
 	for i, v := range d {
 		x := float64(v)
 		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 {
-			return nil, fmt.Errorf("input %q: value %v at index %d is not a 32-bit integer", name, x, i)
+			return nil, fmt.Errorf("input %q: value %s at index %d is not a 32-bit integer id", name, strconv.FormatFloat(x, 'f', -1, 64), i)
 		}
 		out[i] = int32(x)
 	}
@@ -452,7 +457,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 		return res, nil
 	}
 {{range .AllIn}}	{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
-	if err != nil && req.Cmd != "predict" && req.Cmd != "" {
+	if err != nil && (req.Cmd != "predict" && req.Cmd != "" || !errors.Is(err, errMissing)) {
 		return nil, err
 	}
 	_ = {{.Var}}

@@ -41,6 +41,9 @@ func cmdBench(c *cli, args []string) error {
 		return err
 	}
 	prog := res.Program
+	if err := compile.CheckMemory(prog, !*noInterp); err != nil {
+		return err
+	}
 	opts := compile.BenchOptions{Runs: *runs, RunTime: *runTime, NoInterp: *noInterp}
 	if *entries != "" {
 		opts.Entries = strings.Split(*entries, ",")

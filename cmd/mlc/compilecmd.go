@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"go/token"
 	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -38,6 +39,11 @@ func cmdCompile(c *cli, args []string) error {
 	of.parsed(fs)
 	if *out == "" {
 		return fmt.Errorf("-o DIR is required")
+	}
+	if *pkg != "" {
+		if err := checkPackageName(*pkg); err != nil {
+			return err
+		}
 	}
 	var res *compile.Result
 	var err error
@@ -84,6 +90,9 @@ func cmdCompile(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := compile.TypeCheck(files); err != nil {
+		return err
+	}
 	if err := compile.WriteDir(*out, files); err != nil {
 		return err
 	}
@@ -102,4 +111,17 @@ func defaultPkg(p *graph.Program) string {
 		return "model"
 	}
 	return b.String()
+}
+
+// checkPackageName accepts a name the generated package can take: a Go
+// identifier that is not a keyword, not the blank identifier and not main
+// (a command, which the generated library cannot be).
+func checkPackageName(name string) error {
+	switch {
+	case token.IsKeyword(name), name == "_", name == "main":
+		return fmt.Errorf("-pkg %q is reserved in Go; choose another package name", name)
+	case !token.IsIdentifier(name):
+		return fmt.Errorf("-pkg %q is not a Go identifier (letters, digits and _, not starting with a digit)", name)
+	}
+	return nil
 }

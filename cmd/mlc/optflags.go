@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/mlc-dev/mlc/models"
@@ -63,10 +65,16 @@ func (o *optimizerFlags) resolve(c passes.OptimizerConfig) (passes.OptimizerConf
 	if err != nil {
 		return c, err
 	}
-	for name, v := range map[string]*float64{"lr": &c.LR, "wd": &c.WD, "clip": &c.Clip, "beta1": &c.Beta1, "beta2": &c.Beta2, "eps": &c.Eps} {
-		if o.set[name] {
-			*v = map[string]float64{"lr": o.lr, "wd": o.wd, "clip": o.clip, "beta1": o.beta1, "beta2": o.beta2, "eps": o.eps}[name]
+	given := map[string]float64{"lr": o.lr, "wd": o.wd, "clip": o.clip, "beta1": o.beta1, "beta2": o.beta2, "eps": o.eps}
+	for _, name := range []string{"lr", "wd", "clip", "beta1", "beta2", "eps"} {
+		if !o.set[name] {
+			continue
 		}
+		v := given[name]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return c, fmt.Errorf("-%s must be a finite number, got %v", name, v)
+		}
+		*map[string]*float64{"lr": &c.LR, "wd": &c.WD, "clip": &c.Clip, "beta1": &c.Beta1, "beta2": &c.Beta2, "eps": &c.Eps}[name] = v
 	}
 	c.Resolved = true
 	return c.Defaults()

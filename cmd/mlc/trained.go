@@ -108,6 +108,9 @@ func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
 		return nil, err
 	}
 	t.prog = res.Program
+	if err := compile.CheckMemory(t.prog, false); err != nil {
+		return nil, err
+	}
 	bin, err := compile.BuildRunner(t.prog)
 	if err != nil {
 		return nil, err
