@@ -12,3 +12,9 @@ import (
 func detachChild(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 }
+
+// killGroupOnCancel makes a CommandContext's cancellation kill the child's
+// whole process group (detachChild gave it one), not the child alone.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+}

@@ -19,6 +19,7 @@ import (
 // same run.
 type Settings struct {
 	Model     string                 `json:"model"`
+	Source    string                 `json:"source,omitempty"` // the -model of a source outside the zoo (a package path)
 	Config    string                 `json:"config"`
 	DType     string                 `json:"dtype"`
 	Optimizer passes.OptimizerConfig `json:"optimizer"`

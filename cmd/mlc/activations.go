@@ -272,7 +272,7 @@ func collectActs(c *cli, t *trainedModel, docs []*lmDoc, ws []tokWindow, taps []
 			}
 		}
 		if progress {
-			fmt.Fprintf(c.stderr, "\rrunning %s over the text: batch %d/%d", t.m.entry.Name, bi+1, batches)
+			fmt.Fprintf(c.stderr, "\rrunning %s over the text: batch %d/%d", t.m.Name, bi+1, batches)
 		}
 	}
 	if progress {
@@ -358,10 +358,7 @@ var layerTap = regexp.MustCompile(`^h(_in|[0-9]+\.out)$`)
 // was trained as, in layer order, without compiling it.
 func checkpointTaps(oc *openedCheckpoint) ([]string, error) {
 	st, m := oc.st, oc.m
-	g, err := m.forward(false)
-	if err != nil {
-		return nil, err
-	}
+	g := m.forward()
 	var taps []string
 	for _, o := range g.Taps() {
 		if layerTap.MatchString(o.Name) {

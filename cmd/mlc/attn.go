@@ -168,10 +168,7 @@ func attnTaps(dir, want string) ([]graph.Output, string, error) {
 		return nil, "", err
 	}
 	st, m := oc.st, oc.m
-	g, err := m.forward(false)
-	if err != nil {
-		return nil, "", err
-	}
+	g := m.forward()
 	var taps []graph.Output
 	for _, tp := range g.Taps() {
 		if strings.HasSuffix(tp.Name, ".weights") && tp.Node.Type.Shape.Rank() == 4 {

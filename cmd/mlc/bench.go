@@ -32,11 +32,11 @@ func cmdBench(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	optim, err := of.config(m.entry.Name)
+	optim, err := of.config(m.zooName())
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(optim))
+	res, err := m.Compile(m.compileOptions(optim))
 	if err != nil {
 		return err
 	}
@@ -48,11 +48,11 @@ func cmdBench(c *cli, args []string) error {
 	if *entries != "" {
 		opts.Entries = strings.Split(*entries, ",")
 	}
-	inputs := compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+	inputs := compile.ExampleInputs(prog, m.Example(), 1)
 	if *vsO0 {
 		o := m.compileOptions(optim)
 		o.Passes.O0 = true
-		base, err := compile.Zoo(m.entry.Name, mf.config, o)
+		base, err := m.Compile(o)
 		if err != nil {
 			return err
 		}

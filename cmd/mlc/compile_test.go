@@ -104,12 +104,21 @@ func TestCompileUserPackage(t *testing.T) {
 		want string
 	}{
 		{[]string{"compile", "./broken", "-o", out + "2"}, `broken/broken.go:8:14: cannot use "two" (untyped string constant) as int value in variable declaration`},
-		{[]string{"compile", "./wrongsig", "-o", out + "2"}, "wrongsig/wrongsig.go:6:6: Build has signature func(b *dsl.Builder, layers int), want func(b *dsl.Builder)"},
+		{[]string{"compile", "./wrongsig", "-o", out + "2"}, "wrongsig/wrongsig.go:6:6: Build has signature func(b *dsl.Builder, layers int), want func(b *dsl.Builder), or func(b *dsl.Builder, c Config) with Config a struct"},
 		{[]string{"compile", "./model", "-func", "Nope", "-o", out + "2"}, "./model: package model has no function Nope"},
+		{[]string{"compile", "./model", "-func", "Other", "-o", out + "2"}, "Other has signature func(n int) int, want func(b *dsl.Builder)"},
+		{[]string{"compile", "-model", "./model", "-config", "a=1", "-o", out + "2"}, `model: Build takes no config, so -config "a=1" does not apply`},
+		{[]string{"compile", "-model", "./withcfg", "-config", "width=1", "-o", out + "2"}, `unknown config key "width" for withcfg (keys: in, hidden, batch)`},
+		{[]string{"compile", "-model", "./model", "-taps", "nosuch", "-o", out + "2"}, `model taps no values, so there is no tap "nosuch"`},
+		// Bounded: a Build that never returns, one that grows the graph
+		// without end and one that allocates without end.
+		{[]string{"compile", "-model", "./loops", "-timeout", "3s", "-o", out + "2"}, "loops's Build did not finish within 3s (-timeout"},
+		{[]string{"compile", "-model", "./hungry", "-build-mem", "100", "-o", out + "2"}, "the Build function used more than 100 MiB of memory (-build-mem)"},
+		{[]string{"compile", "-model", "./grows", "-o", out + "2"}, "grows/grows.go:10: grows: the graph grew past 1048576 nodes"},
 	} {
 		code, _, errs := runCLI(c.args...)
-		if code != 1 || !strings.Contains(errs, c.want) {
-			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errs, c.want)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, "exit status") || strings.Contains(errs, "types.") {
+			t.Errorf("%v: exit %d, stderr %q, want %q alone", c.args, code, errs, c.want)
 		}
 		if _, err := os.Stat(out + "2"); err == nil {
 			t.Errorf("%v wrote output despite the error", c.args)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
-	"github.com/mlc-dev/mlc/passes"
 )
 
 func cmdCompile(c *cli, args []string) error {
@@ -17,7 +16,6 @@ func cmdCompile(c *cli, args []string) error {
 	mf.registerTaps(fs)
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
-	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
 	var pf passFlags
@@ -45,40 +43,31 @@ func cmdCompile(c *cli, args []string) error {
 			return err
 		}
 	}
-	var res *compile.Result
-	var err error
 	switch {
 	case path != "" && mf.model != "":
 		return fmt.Errorf("give either -model or a package path, not both")
 	case path != "":
-		var optim passes.OptimizerConfig
-		if optim, err = of.config(""); err != nil {
-			return err
-		}
-		res, err = c.compileUserPackage(path, *fn, mf, optim)
-	default:
-		var m *loaded
-		if m, err = mf.load(); err != nil {
-			return err
-		}
-		optim, err := of.config(m.entry.Name)
-		if err != nil {
-			return err
-		}
-		opts := m.compileOptions(optim)
-		if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
-			fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
-		}); err != nil {
-			return err
-		}
-		res, err = compile.Zoo(m.entry.Name, mf.config, opts)
-		if err == nil {
-			pf.report(c, opts.Stats)
-		}
+		mf.model = path
 	}
+	m, err := mf.load()
 	if err != nil {
 		return err
 	}
+	optim, err := of.config(m.zooName())
+	if err != nil {
+		return err
+	}
+	opts := m.compileOptions(optim)
+	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
+		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
+	}); err != nil {
+		return err
+	}
+	res, err := m.Compile(opts)
+	if err != nil {
+		return err
+	}
+	pf.report(c, opts.Stats)
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
 	}

@@ -44,7 +44,7 @@ func cmdGenerate(c *cli, args []string) error {
 	}
 	defer t.Close()
 	if t.tok == nil || !generatable(t.prog) {
-		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", t.m.entry.Name)
+		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", t.m.Name)
 	}
 	tok, ctxLen, srv := t.tok, t.ctx, t.srv
 	ids := tok.Encode([]byte(*prompt))

@@ -42,7 +42,7 @@ func cmdRun(c *cli, args []string) error {
 	if *phase == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, opts)
+	res, err := m.Compile(opts)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func cmdRun(c *cli, args []string) error {
 		}
 		req.Inputs = in
 	} else {
-		req.Inputs = compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
 		req.Loss = prog.Train != nil
 	}
 	if *grads && !req.Loss {

@@ -16,7 +16,6 @@ import (
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
-	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/train"
 )
@@ -86,7 +85,7 @@ func cmdTrain(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		if mf.model != "" && mf.model != s.Model {
+		if mf.model != "" && mf.model != s.Model && mf.model != s.Source {
 			return fmt.Errorf("%s: written for model %q, not %q", path, s.Model, mf.model)
 		}
 		for _, name := range train.FixedOnResume {
@@ -103,6 +102,9 @@ func cmdTrain(c *cli, args []string) error {
 			return fmt.Errorf("%s: the run is complete (step %d of %d); give -steps N to train it further", path, start, st.Steps)
 		}
 		mf.model, mf.config, mf.dtype = st.Model, st.Config, st.DType
+		if st.Source != "" {
+			mf.model = st.Source
+		}
 	}
 	if *batch > 0 {
 		if mf.config != "" {
@@ -114,9 +116,12 @@ func cmdTrain(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	def := models.TrainDefaultsFor(m.entry.Name)
+	def := m.trainDefaults()
 	if !*resume {
-		st = train.Settings{Model: m.entry.Name, Config: mf.config, DType: m.opts.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
+		st = train.Settings{Model: m.Name, Config: mf.config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
+		if m.Entry == nil {
+			st.Source = mf.model
+		}
 		st.Steps = def.Steps
 		if set["steps"] {
 			st.Steps = *steps
@@ -168,13 +173,13 @@ func cmdTrain(c *cli, args []string) error {
 		}
 		defer dir.Close()
 	}
-	res, err := compile.Zoo(m.entry.Name, st.Config, compile.Options{Float: m.opts.Float, Optimizer: st.Optimizer, L2: st.L2})
+	res, err := m.Compile(compile.Options{Optimizer: st.Optimizer, L2: st.L2})
 	if err != nil {
 		return err
 	}
 	prog := res.Program
 	if prog.Train == nil {
-		return fmt.Errorf("%s has no loss to train", m.entry.Name)
+		return fmt.Errorf("%s has no loss to train", m.Name)
 	}
 	if err := compile.CheckMemory(prog, false); err != nil {
 		return err
@@ -182,7 +187,7 @@ func cmdTrain(c *cli, args []string) error {
 	ds, err := data.New(data.Options{
 		Kind: def.Data, Path: st.Data, Dir: *ckpt, Resume: *resume, Seed: st.Seed,
 		Config:  func(key string) int { return configInt(m, key) },
-		Example: compile.ExampleInputs(prog, m.entry.Example(m.cfg), st.Seed+1),
+		Example: compile.ExampleInputs(prog, m.Example(), st.Seed+1),
 		Log:     func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) },
 	})
 	if err != nil {

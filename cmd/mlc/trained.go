@@ -60,7 +60,10 @@ func openCheckpoint(dir, model, override string) (*openedCheckpoint, error) {
 	if model != "" && model != o.st.Model {
 		return nil, fmt.Errorf("%s: written for model %q, not %q", o.path, o.st.Model, model)
 	}
-	o.mf = modelFlags{model: o.st.Model, config: o.st.Config, dtype: o.st.DType}
+	o.mf = modelFlags{model: o.st.Model, config: o.st.Config, dtype: o.st.DType, fn: "Build", timeout: compile.DefaultTimeout}
+	if o.st.Source != "" {
+		o.mf.model = o.st.Source
+	}
 	if override != "" {
 		if o.mf.config != "" {
 			o.mf.config += ","
@@ -98,12 +101,12 @@ func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, mf, ck := oc.m, oc.mf, oc.ck
+	m, ck := oc.m, oc.ck
 	t := &trainedModel{dir: dir, ck: ck, m: m, vocab: configInt(m, "vocab"), ctx: configInt(m, "ctx")}
 	if t.tok, err = oc.tokenizer(); err != nil {
 		return nil, err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float, Taps: o.taps})
+	res, err := m.Compile(compile.Options{Taps: o.taps})
 	if err != nil {
 		return nil, err
 	}
