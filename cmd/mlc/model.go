@@ -15,10 +15,10 @@ import (
 // modelFlags are the flags every model-taking verb shares: one model source
 // for all of them (compile.Resolve).
 type modelFlags struct {
-	model   string
-	config  string
-	dtype   string
-	taps    string
+	model    string
+	config   string
+	dtype    string
+	taps     string
 	fn       string
 	timeout  time.Duration
 	buildMem int // MiB
