@@ -14,6 +14,7 @@ import (
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/train"
@@ -48,9 +49,7 @@ func trainTinyGPT(t *testing.T) string {
 // non-blank picture; long texts keep their last ctx tokens; bad flags are
 // one-line errors that name the valid range.
 func TestAttn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model and builds generated packages")
-	}
+	testutil.Long(t, "trains a model and builds generated packages")
 	ckpt := trainTinyGPT(t)
 	const text = "func add(a, b int) int {\n\treturn a + b\n}"
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -71,9 +72,7 @@ func TestCompileRefusesForeignFiles(t *testing.T) {
 }
 
 func TestCompileUserPackage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go command")
-	}
+	testutil.Long(t, "runs the go command")
 	mod, err := filepath.Abs("testdata/usermod")
 	if err != nil {
 		t.Fatal(err)
@@ -148,9 +147,7 @@ func TestInspect(t *testing.T) {
 
 // TestRunParity: mlc run prints the same JSON from both engines (to 1e-12).
 func TestRunParity(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	for _, model := range []string{"seedmlp", "xor"} {
 		var res [2]runtime.RunResult

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/train"
 )
@@ -113,9 +114,7 @@ func checkConsistent(t *testing.T, dir string) int64 {
 // every step; each time the checkpoint loads, loss.csv covers it, no runner
 // outlives mlc, and resuming to the end equals the uninterrupted run.
 func TestKillDuringSaves(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs mlc train many times")
-	}
+	testutil.Long(t, "runs mlc train many times")
 	bin := mlcBinary(t)
 	cache := t.TempDir()
 	wantCkpt, wantCSV := reference(t, bin, cache)
@@ -182,9 +181,7 @@ func TestKillDuringSaves(t *testing.T) {
 // step with a checkpoint, like Ctrl-C; the resumed run equals an
 // uninterrupted one.
 func TestSIGTERMSaves(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs mlc train")
-	}
+	testutil.Long(t, "runs mlc train")
 	bin := mlcBinary(t)
 	cache := t.TempDir()
 	wantCkpt, wantCSV := reference(t, bin, cache)
@@ -231,9 +228,7 @@ func TestSIGTERMSaves(t *testing.T) {
 // non-finite; the run stops there with the text's advice, the last good
 // checkpoint stays, loadable and finite, and the plot is drawn.
 func TestDivergenceStops(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs mlc train")
-	}
+	testutil.Long(t, "runs mlc train")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	dir := t.TempDir()
 	code, _, errs := runCLI("train", "-model", "mlp", "-config", "sizes=12-16-4,batch=8", "-lr", "1e6", "-steps", "50", "-save-every", "1", "-ckpt", dir)
@@ -261,9 +256,7 @@ func TestDivergenceStops(t *testing.T) {
 // checkpoint is refused, naming the model there, and changes nothing;
 // -force replaces it.
 func TestFreshRunRefusesExisting(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs mlc train")
-	}
+	testutil.Long(t, "runs mlc train")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	dir := t.TempDir()
 	if code, _, errs := runCLI("train", "-model", "mlp", "-config", "sizes=12-16-4,batch=8", "-steps", "5", "-ckpt", dir); code != 0 {

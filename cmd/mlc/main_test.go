@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 )
 
@@ -149,9 +150,7 @@ func TestRunPhaseDecode(t *testing.T) {
 // TestBenchJSON: mlc bench times every entry point of a model in both
 // engines and prints stable JSON; generated code does not allocate.
 func TestBenchJSON(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a generated package")
-	}
+	testutil.Long(t, "builds a generated package")
 	// Runs of 20 ms hold thousands of calls, so that one allocation by the
 	// runtime itself during a run (seen under load) stays far below the
 	// 0.01 per call that a real per-call allocation would exceed 100-fold.
@@ -201,9 +200,7 @@ func TestBenchJSON(t *testing.T) {
 // TestBenchVsO0: mlc bench -vs-O0 times both builds and reports the ratio of
 // their medians.
 func TestBenchVsO0(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages")
-	}
+	testutil.Long(t, "builds generated packages")
 	code, out, errOut := runCLI("bench", "-model", "xor", "-vs-O0", "-runs", "3", "-time", "2ms", "-json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

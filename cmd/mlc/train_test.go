@@ -24,9 +24,7 @@ import (
 // to 3e-8 (the NumPy program adds 1e-8 inside its logs), and it prints the
 // loss at epochs 0, 2000, …, 8000 and the final predictions.
 func TestTrainXOR(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	var gold golden.XORSeed
 	golden.MustLoad("xor_seed.json", &gold)
@@ -85,9 +83,7 @@ func TestTrainXOR(t *testing.T) {
 // schedule, clipping and dropout (so the optimizer state, the step counter
 // and the dropout generator must all survive the checkpoint).
 func TestResumeIsBitExact(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	args := []string{"train", "-model", "mlp", "-config", "sizes=12-16-16-4,batch=8,dropout=0.2", "-opt", "adamw", "-lr", "0.01", "-beta1", "0.85", "-warmup", "3", "-lr-min", "0.001", "-clip", "1", "-steps", "20", "-seed", "7", "-log", "5"}
 	whole, parts := t.TempDir(), t.TempDir()
@@ -130,9 +126,7 @@ func TestResumeIsBitExact(t *testing.T) {
 
 // TestTrainBadCheckpoints: each broken checkpoint gives one line naming the file.
 func TestTrainBadCheckpoints(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	good := t.TempDir()
 	if code, _, errs := runCLI("train", "-model", "xor", "-steps", "5", "-ckpt", good); code != 0 {
@@ -183,9 +177,7 @@ func TestTrainBadCheckpoints(t *testing.T) {
 // TestTrainInterrupt: Ctrl-C (SIGINT) stops training after the current
 // step, saves a checkpoint and exits cleanly; the run then resumes.
 func TestTrainInterrupt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds mlc and generated code")
-	}
+	testutil.Long(t, "builds mlc and generated code")
 	cache := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "mlc")
 	build := exec.Command("go", "build", "-o", bin, ".")

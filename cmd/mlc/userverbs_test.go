@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlc-dev/mlc/internal/testutil"
 )
 
 // TestUserPackageEveryVerb: a model from the user's own package, with a
@@ -11,9 +13,7 @@ import (
 // flags reach the pipeline, both engines give the same JSON, and training
 // checkpoints and resumes.
 func TestUserPackageEveryVerb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go command")
-	}
+	testutil.Long(t, "runs the go command")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	mod, err := filepath.Abs("testdata/usermod")
 	if err != nil {
