@@ -17,9 +17,22 @@ import (
 	"github.com/mlc-dev/mlc/runtime"
 )
 
-// tiny is a config small enough for finite differences.
+// tiny is a config small enough for finite differences, with the default
+// forms (eps, embnorm, head, mask).
 func tiny() bert.Config {
-	return bert.Config{Vocab: 13, Ctx: 6, D: 8, Heads: 2, Layers: 2, FFN: 12, Norm: "post", Act: "gelu", Pad: 0, Batch: 3}
+	c := bert.DefaultConfig()
+	c.Vocab, c.Ctx, c.D, c.Heads, c.Layers, c.FFN, c.Batch = 13, 6, 8, 2, 2, 12, 3
+	return c
+}
+
+// forms are the configurable parts of the model beyond its sizes.
+var forms = []struct {
+	name string
+	edit func(*bert.Config)
+}{
+	{"bert", func(c *bert.Config) {}},
+	{"plain", func(c *bert.Config) { c.Eps, c.EmbNorm, c.Head, c.Mask = 1e-5, "off", "linear", "input" }},
+	{"embnorm-on", func(c *bert.Config) { c.EmbNorm = "on" }},
 }
 
 func build(t testing.TB, c bert.Config, train bool) *graph.Graph {
@@ -34,51 +47,88 @@ func build(t testing.TB, c bert.Config, train bool) *graph.Graph {
 // paramCount is the size of the model by the architecture's arithmetic.
 func paramCount(c bert.Config) int {
 	d, f := c.D, c.FFN
-	block := 4*(d*d+d) + 2*2*d + d*f + f + f*d + d           // attention, two LayerNorms, MLP
-	head := d*d + d + 2*d + c.Vocab                          // dense, LayerNorm, output bias
-	return c.Vocab*d + c.Ctx*d + 2*d + c.Layers*block + head // emb_ln or lnf: 2d either way
+	block := 4*(d*d+d) + 2*2*d + d*f + f + f*d + d      // attention, two LayerNorms, MLP
+	n := c.Vocab*d + c.Ctx*d + c.Layers*block + c.Vocab // embeddings, blocks, output bias
+	if c.EmbNorm == "on" || c.EmbNorm == "auto" && c.Norm == "post" {
+		n += 2 * d // emb_ln
+	}
+	if c.Norm == "pre" {
+		n += 2 * d // lnf
+	}
+	if c.Head == "dense" {
+		n += d*d + d + 2*d // dense, LayerNorm
+	}
+	return n
 }
 
-// TestBuildVariants: every variant has the expected parameters, and each
-// attention softmax masks its scores with the key mask [B,1,1,T] built from
-// ids ≠ pad, not with a causal mask.
+// TestBuildVariants: every variant has the expected parameters and
+// LayerNorms with its ε, and each attention softmax masks its scores with the
+// key mask [B,1,1,T] built from ids ≠ pad or taken from attention_mask, not
+// with a causal mask.
 func TestBuildVariants(t *testing.T) {
 	for _, norm := range []string{"pre", "post"} {
 		for _, heads := range []int{1, 2, 4} {
 			for _, act := range []string{"relu", "gelu"} {
-				c := bert.Config{Vocab: 11, Ctx: 5, D: 8, Heads: heads, Layers: 2, FFN: 16, Norm: norm, Act: act, Pad: 3, Dropout: 0.1, Batch: 2}
-				t.Run(fmt.Sprintf("%s/h%d/%s", norm, heads, act), func(t *testing.T) {
-					g := build(t, c, true)
-					n := 0
-					for _, p := range g.Params() {
-						n += p.Type.Shape.Size()
-					}
-					if want := paramCount(c); n != want {
-						t.Errorf("%d parameters, want %d", n, want)
-					}
-					if len(g.NodesWithOp(graph.OpCausalMask)) != 0 {
-						t.Error("an encoder has a causal mask")
-					}
-					sms := g.NodesWithOp(graph.OpSoftmax)
-					if len(sms) != c.Layers {
-						t.Fatalf("%d softmaxes, want %d", len(sms), c.Layers)
-					}
-					for _, sm := range sms {
-						where := sm.Inputs[0]
-						if where.Op != graph.OpWhere {
-							t.Fatalf("softmax of %s", where.Op)
-						}
-						m := where.Inputs[0]
-						if m.Op != graph.OpReshape || !m.Type.Shape.Equal(graph.Shape{c.Batch, 1, 1, c.Ctx}) {
-							t.Fatalf("mask %s %s, want the key mask [%d,1,1,%d]", m.Op, m.Type, c.Batch, c.Ctx)
-						}
-						ne := m.Inputs[0]
-						if ne.Op != graph.OpNotEqual || ne.Inputs[0].Name != "ids" || ne.Inputs[1].Attrs.Data[0] != float64(c.Pad) {
-							t.Fatalf("key mask from %s, want ids ≠ %d", ne.Op, c.Pad)
-						}
-					}
-				})
+				for _, form := range forms {
+					c := bert.DefaultConfig()
+					c.Vocab, c.Ctx, c.D, c.Heads, c.Layers, c.FFN, c.Norm, c.Act, c.Pad, c.Dropout, c.Batch = 11, 5, 8, heads, 2, 16, norm, act, 3, 0.1, 2
+					form.edit(&c)
+					t.Run(fmt.Sprintf("%s/h%d/%s/%s", norm, heads, act, form.name), func(t *testing.T) { checkVariant(t, c) })
+				}
 			}
+		}
+	}
+}
+
+func checkVariant(t *testing.T, c bert.Config) {
+	g := build(t, c, true)
+	n := 0
+	for _, p := range g.Params() {
+		n += p.Type.Shape.Size()
+	}
+	if want := paramCount(c); n != want {
+		t.Errorf("%d parameters, want %d", n, want)
+	}
+	lns := g.NodesWithOp(graph.OpLayerNorm)
+	wantLNs := 2 * c.Layers
+	for _, has := range []bool{c.EmbNorm == "on" || c.EmbNorm == "auto" && c.Norm == "post", c.Norm == "pre", c.Head == "dense"} {
+		if has {
+			wantLNs++
+		}
+	}
+	if len(lns) != wantLNs {
+		t.Errorf("%d LayerNorms, want %d", len(lns), wantLNs)
+	}
+	for _, ln := range lns {
+		if ln.Attrs.Eps != c.Eps {
+			t.Errorf("LayerNorm with eps %v, want %v", ln.Attrs.Eps, c.Eps)
+		}
+	}
+	if len(g.NodesWithOp(graph.OpCausalMask)) != 0 {
+		t.Error("an encoder has a causal mask")
+	}
+	sms := g.NodesWithOp(graph.OpSoftmax)
+	if len(sms) != c.Layers {
+		t.Fatalf("%d softmaxes, want %d", len(sms), c.Layers)
+	}
+	for _, sm := range sms {
+		where := sm.Inputs[0]
+		if where.Op != graph.OpWhere {
+			t.Fatalf("softmax of %s", where.Op)
+		}
+		m := where.Inputs[0]
+		if m.Op != graph.OpReshape || !m.Type.Shape.Equal(graph.Shape{c.Batch, 1, 1, c.Ctx}) {
+			t.Fatalf("mask %s %s, want the key mask [%d,1,1,%d]", m.Op, m.Type, c.Batch, c.Ctx)
+		}
+		src := m.Inputs[0]
+		if c.Mask == "input" {
+			if src.Op != graph.OpInput || src.Name != "attention_mask" {
+				t.Fatalf("key mask from %s %s, want the input attention_mask", src.Op, src.Name)
+			}
+			continue
+		}
+		if src.Op != graph.OpNotEqual || src.Inputs[0].Name != "ids" || src.Inputs[1].Attrs.Data[0] != float64(c.Pad) {
+			t.Fatalf("key mask from %s, want ids ≠ %d", src.Op, c.Pad)
 		}
 	}
 }
@@ -93,6 +143,10 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *bert.Config) { c.Norm = "" }, `norm must be pre or post, got ""`},
 		{func(c *bert.Config) { c.Act = "tanh" }, `act must be relu or gelu, got "tanh"`},
 		{func(c *bert.Config) { c.Ctx = 0 }, "ctx must be positive, got 0"},
+		{func(c *bert.Config) { c.Eps = 0 }, "eps must be in (0, 1), got 0"},
+		{func(c *bert.Config) { c.EmbNorm = "yes" }, `embnorm must be auto, on or off, got "yes"`},
+		{func(c *bert.Config) { c.Head = "" }, `head must be dense or linear, got ""`},
+		{func(c *bert.Config) { c.Mask = "ids" }, `mask must be pad or input, got "ids"`},
 	} {
 		c := tiny()
 		tc.edit(&c)
