@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,6 +189,8 @@ func setup(t *testing.T, c bert.Config, train bool, seed uint64) *runtime.Interp
 // pipelineBatch is what the data pipeline feeds: sequences of lengths
 // ctx, ctx−1, … (at least 2), padded with 0, masked by runtime.MLM with
 // [MASK] = 1 and a high rate so that every row has several selected positions.
+// With mask=input, attention_mask is true at the real tokens and padded
+// positions hold random ids other than pad: only the mask hides them.
 func pipelineBatch(t *testing.T, c bert.Config, seed uint64) map[string]*runtime.Tensor {
 	t.Helper()
 	r := runtime.RNG{State: seed}
@@ -209,7 +212,7 @@ func pipelineBatch(t *testing.T, c bert.Config, seed uint64) map[string]*runtime
 		}
 		return x
 	}
-	return map[string]*runtime.Tensor{
+	in := map[string]*runtime.Tensor{
 		"ids":     tensor(graph.I32, func(i int) float64 { return float64(masked[i]) }),
 		"targets": tensor(graph.I32, func(i int) float64 { return float64(targets[i]) }),
 		"mlm_mask": tensor(graph.Bool, func(i int) float64 {
@@ -219,6 +222,20 @@ func pipelineBatch(t *testing.T, c bert.Config, seed uint64) map[string]*runtime
 			return 0
 		}),
 	}
+	if c.Mask == "input" {
+		in["attention_mask"] = tensor(graph.Bool, func(i int) float64 {
+			if raw[i] != int32(c.Pad) {
+				return 1
+			}
+			return 0
+		})
+		for i, id := range raw {
+			if id == int32(c.Pad) {
+				in["ids"].I32[i] = int32(2 + r.Uint64()%uint64(c.Vocab-2))
+			}
+		}
+	}
+	return in
 }
 
 // TestLossOnlyAtSelectedPositions: the loss is the mean cross-entropy of the
@@ -331,6 +348,65 @@ func TestPaddingIsInvisible(t *testing.T) {
 	}
 }
 
+// TestAttentionMaskInput: with mask=input, a position whose attention_mask
+// is false changes no logit at a real position of its sequence, whatever
+// token and position embedding it carries (its id is not pad: only the mask
+// hides it). Row 0 is the control: the same position is real there, so the
+// change must reach its neighbours. The mask itself is read: hiding one real
+// key changes the other positions' logits.
+func TestAttentionMaskInput(t *testing.T) {
+	for _, norm := range []string{"post", "pre"} {
+		t.Run(norm, func(t *testing.T) {
+			c := tiny()
+			c.Norm, c.Eps, c.EmbNorm, c.Head, c.Mask = norm, 1e-5, "off", "linear", "input"
+			it := setup(t, c, false, 3)
+			in := pipelineBatch(t, c, 4)
+			ids, keep := in["ids"].I32, in["attention_mask"].B
+			T, V, D := c.Ctx, c.Vocab, c.D
+			padded := T - 1 // padding in rows 1 and 2, a real token in row 0
+			if keep[T+padded] || keep[2*T+padded] || !keep[padded] || ids[T+padded] == int32(c.Pad) {
+				t.Fatalf("batch is not padded as the test assumes: ids %v, mask %v", ids, keep)
+			}
+			logitsOf := func() []float64 {
+				if err := it.Run(in); err != nil {
+					t.Fatal(err)
+				}
+				return it.Output("logits").Float64s()
+			}
+			base := logitsOf()
+			r := rand.New(rand.NewPCG(5, 6))
+			wpe := it.Var("wpe").F64
+			for i := range D {
+				wpe[padded*D+i] += r.NormFloat64()
+			}
+			for _, row := range []int{0, 1, 2} {
+				ids[row*T+padded] = (ids[row*T+padded]-1)%int32(V-2) + 2 // another id, not pad
+			}
+			got := logitsOf()
+			for p := T; p < len(ids); p++ {
+				if !keep[p] {
+					continue
+				}
+				for v := range V {
+					if k := p*V + v; got[k] != base[k] {
+						t.Fatalf("masked position changed logit[%d][%d] of the real token at %d: %v → %v", p, v, p, base[k], got[k])
+					}
+				}
+			}
+			if slices.Equal(got[:padded*V], base[:padded*V]) {
+				t.Errorf("control: the change at real position %d of row 0 did not reach its neighbours", padded)
+			}
+
+			hidden := T // row 1, position 0: real
+			keep[hidden] = false
+			again := logitsOf()
+			if slices.Equal(again[(T+1)*V:(2*T-1)*V], got[(T+1)*V:(2*T-1)*V]) {
+				t.Error("hiding a real key with attention_mask changed no other position of its row")
+			}
+		})
+	}
+}
+
 // TestGradientsMatchFiniteDifferences compares autodiff with central
 // differences (gonum diff/fd) in f64 on three elements of every parameter,
 // on a padded, masked batch: relative error below 1e-6.
@@ -341,6 +417,11 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	}{
 		{"post-gelu", func(c *bert.Config) {}},
 		{"pre-relu-dropout", func(c *bert.Config) { c.Norm, c.Act, c.Dropout = "pre", "relu", 0.2 }},
+		{"plain-post", func(c *bert.Config) { c.Eps, c.EmbNorm, c.Head, c.Mask = 1e-5, "off", "linear", "input" }},
+		{"plain-pre-embnorm-dropout", func(c *bert.Config) {
+			c.Norm, c.Eps, c.EmbNorm, c.Head, c.Mask, c.Dropout = "pre", 1e-5, "on", "linear", "input", 0.2
+		}},
+		{"post-dense-noembnorm-input", func(c *bert.Config) { c.EmbNorm, c.Mask = "off", "input" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny()
