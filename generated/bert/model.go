@@ -972,22 +972,22 @@ func (m *Model) predict() error {
 
 	// fused epilogue:
 	//
-	//	t119 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:130)
-	//	t120 = t119 + mlm_b  (Add, models/bert/bert.go:130)
-	//	mlm_hidden = gelu(t120)  (GELU, models/bert/bert.go:130)
+	//	t119 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
+	//	t120 = t119 + mlm_b  (Add, models/bert/bert.go:131)
+	//	mlm_hidden = gelu(t120)  (GELU, models/bert/bert.go:131)
 	m.fusedMlm_hidden(h1_ln2, mlm_W, mlm_b, t119, mlm_hidden)
 
 	// fused layernorm:
 	//
-	//	t122 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:130)
-	//	t123 = t122 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:130)
-	//	mlm_ln = t123 + mlm_ln_beta  (Add, models/bert/bert.go:130)
+	//	t122 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:131)
+	//	t123 = t122 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
+	//	mlm_ln = t123 + mlm_ln_beta  (Add, models/bert/bert.go:131)
 	m.parallel(512, (*Model).layerNormMlm_ln, mlm_ln_gamma, mlm_ln_beta, mlm_hidden, mlm_ln)
 
 	// fused epilogue:
 	//
-	//	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:133)
-	//	logits = t126 + mlm_bias  (Add, models/bert/bert.go:133)
+	//	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
+	//	logits = t126 + mlm_bias  (Add, models/bert/bert.go:134)
 	m.fusedLogits(wte, mlm_ln, mlm_bias, t126, logits)
 	return nil
 }
@@ -1308,29 +1308,29 @@ func (m *Model) forward() error {
 
 	// fused epilogue:
 	//
-	//	t121 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:130)
-	//	t122 = t121 + mlm_b  (Add, models/bert/bert.go:130)
-	//	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:130)
+	//	t121 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
+	//	t122 = t121 + mlm_b  (Add, models/bert/bert.go:131)
+	//	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:131)
 	m.fusedMlm_hidden_2(h1_ln2, mlm_W, mlm_b, t121, t122, mlm_hidden)
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:130)
-	//	t125 = t124 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:130)
-	//	mlm_ln = t125 + mlm_ln_beta  (Add, models/bert/bert.go:130)
+	//	t124 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:131)
+	//	t125 = t124 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
+	//	mlm_ln = t125 + mlm_ln_beta  (Add, models/bert/bert.go:131)
 	m.parallel(512, (*Model).layerNormMlm_ln_2, mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t124, mlm_ln)
 
 	// fused epilogue:
 	//
-	//	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:133)
-	//	logits = t128 + mlm_bias  (Add, models/bert/bert.go:133)
+	//	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
+	//	logits = t128 + mlm_bias  (Add, models/bert/bert.go:134)
 	m.fusedLogits_2(wte, mlm_ln, mlm_bias, t128, logits)
 
-	// loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:135)
+	// loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:136)
 	{
 		l, p := crossEntropy(logits, targets, mlm_mask, 512, 512, "mean", nil)
 		if p >= 0 {
-			return fmt.Errorf("models/bert/bert.go:135: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
+			return fmt.Errorf("models/bert/bert.go:136: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 		}
 		loss[0] = float32(l)
 	}
@@ -1525,14 +1525,14 @@ func (m *Model) backward() error {
 
 	// fused softmax-xent-grad:
 	//
-	//	t131 = softmax(logits)  (Softmax, models/bert/bert.go:135)
-	//	t132 = onehot(targets)  (OneHot, models/bert/bert.go:135)
-	//	t133 = t131 − t132  (Sub, models/bert/bert.go:135)
+	//	t131 = softmax(logits)  (Softmax, models/bert/bert.go:136)
+	//	t132 = onehot(targets)  (OneHot, models/bert/bert.go:136)
+	//	t133 = t131 − t132  (Sub, models/bert/bert.go:136)
 	if p := softmaxXentGrad(t133, nil, logits, targets, 512, 512, 1); p >= 0 {
-		return fmt.Errorf("models/bert/bert.go:135: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
+		return fmt.Errorf("models/bert/bert.go:136: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
 
-	// grad of loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:135)
+	// grad of loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:136)
 	// t134 = f32(mlm_mask)
 	for i := range 512 {
 		t134[i] = where(mlm_mask[i], float32(1), 0)
@@ -1551,31 +1551,31 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	t139 = max(t137, 1)  (Maximum, models/bert/bert.go:135)
-	//	t140 = 1 / t139  (Div, models/bert/bert.go:135)
+	//	t139 = max(t137, 1)  (Maximum, models/bert/bert.go:136)
+	//	t140 = 1 / t139  (Div, models/bert/bert.go:136)
 	m.fusedT140(t137, t140)
 
 	// fused elementwise:
 	//
-	//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:135)
-	//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:135)
+	//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:136)
+	//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:136)
 	m.parallel(8, (*Model).fusedDlogits, t133, t135, t140, dlogits)
 
-	// grad of logits = mlm_ln · wteᵀ + mlm_bias  (models/bert/bert.go:133)
+	// grad of logits = mlm_ln · wteᵀ + mlm_bias  (models/bert/bert.go:134)
 	// dmlm_bias = Σ_[0,1](dlogits)
 	m.parallel(512, (*Model).reduceDmlm_bias, dlogits, dmlm_bias)
 
-	// grad of t128 = mlm_ln · wteᵀ  (models/bert/bert.go:133)
+	// grad of t128 = mlm_ln · wteᵀ  (models/bert/bert.go:134)
 	// dmlm_ln = dlogits · wte
 	Gemm(m.pool, false, false, 512, 64, 512, dlogits, 512, wte, 64, dmlm_ln, 64, false)
 	// t144 = reshape(mlm_ln, [512,64])
 	// t145 = reshape(dlogits, [512,512])
 
-	// grad of mlm_ln = (t124 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:130)
+	// grad of mlm_ln = (t124 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:131)
 	// dmlm_ln_beta = Σ_[0,1](dmlm_ln)
 	m.parallel(64, (*Model).reduceDmlm_ln_beta, dmlm_ln, dmlm_ln_beta)
 
-	// grad of t125 = t124 ⊙ mlm_ln_gamma  (models/bert/bert.go:130)
+	// grad of t125 = t124 ⊙ mlm_ln_gamma  (models/bert/bert.go:131)
 	// t149 = dmlm_ln ⊙ t124
 	m.parallel(32768, (*Model).loopT149, t124, dmlm_ln, t149)
 	// dmlm_ln_gamma = Σ_[0,1]((dmlm_ln ⊙ t124))
@@ -1583,19 +1583,19 @@ func (m *Model) backward() error {
 
 	// fused layernorm-grad:
 	//
-	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:130)
-	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:130)
+	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
+	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:131)
 	m.parallel(512, (*Model).layerNormGradDmlm_hidden, mlm_ln_gamma, mlm_hidden, dmlm_ln, dmlm_hidden)
 
-	// grad of mlm_hidden = gelu(t122)  (models/bert/bert.go:130)
+	// grad of mlm_hidden = gelu(t122)  (models/bert/bert.go:131)
 	// t152 = dmlm_hidden ⊙ gelu′(t122)
 	m.parallel(32768, (*Model).loopT152, t122, dmlm_hidden, t152)
 
-	// grad of t122 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:130)
+	// grad of t122 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:131)
 	// dmlm_b = Σ_[0,1](t152)
 	m.parallel(64, (*Model).reduceDmlm_b, t152, dmlm_b)
 
-	// grad of t121 = h1_ln2 · mlm_W  (models/bert/bert.go:130)
+	// grad of t121 = h1_ln2 · mlm_W  (models/bert/bert.go:131)
 	// dh1_ln2 = t152 · mlm_Wᵀ
 	Gemm(m.pool, false, true, 512, 64, 64, t152, 64, mlm_W, 64, dh1_ln2, 64, false)
 	// t155 = reshape(h1_ln2, [512,64])
@@ -1963,7 +1963,7 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:133)
+	//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:134)
 	//	dwte = t146 + t281  (Add, models/bert/bert.go:80)
 	m.fusedDwte(t144, t145, t146, t281, dwte)
 	return nil
@@ -2234,27 +2234,27 @@ func (m *Model) update() error {
 		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - 0.1*float64(dh1_mlp_b2[i]))
 	}
 
-	// mlm_W −= 0.1 · dmlm_W  (models/bert/bert.go:127)
+	// mlm_W −= 0.1 · dmlm_W  (models/bert/bert.go:128)
 	for i := range 4096 {
 		mlm_W[i] = float32(float64(mlm_W[i]) - 0.1*float64(dmlm_W[i]))
 	}
 
-	// mlm_b −= 0.1 · dmlm_b  (models/bert/bert.go:128)
+	// mlm_b −= 0.1 · dmlm_b  (models/bert/bert.go:129)
 	for i := range 64 {
 		mlm_b[i] = float32(float64(mlm_b[i]) - 0.1*float64(dmlm_b[i]))
 	}
 
-	// mlm_ln_gamma −= 0.1 · dmlm_ln_gamma  (models/bert/bert.go:129)
+	// mlm_ln_gamma −= 0.1 · dmlm_ln_gamma  (models/bert/bert.go:130)
 	for i := range 64 {
 		mlm_ln_gamma[i] = float32(float64(mlm_ln_gamma[i]) - 0.1*float64(dmlm_ln_gamma[i]))
 	}
 
-	// mlm_ln_beta −= 0.1 · dmlm_ln_beta  (models/bert/bert.go:129)
+	// mlm_ln_beta −= 0.1 · dmlm_ln_beta  (models/bert/bert.go:130)
 	for i := range 64 {
 		mlm_ln_beta[i] = float32(float64(mlm_ln_beta[i]) - 0.1*float64(dmlm_ln_beta[i]))
 	}
 
-	// mlm_bias −= 0.1 · dmlm_bias  (models/bert/bert.go:132)
+	// mlm_bias −= 0.1 · dmlm_bias  (models/bert/bert.go:133)
 	for i := range 512 {
 		mlm_bias[i] = float32(float64(mlm_bias[i]) - 0.1*float64(dmlm_bias[i]))
 	}
@@ -2802,9 +2802,9 @@ func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
 
 // fusedMlm_hidden is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t119 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:130)
-//	t120 = t119 + mlm_b  (Add, models/bert/bert.go:130)
-//	mlm_hidden = gelu(t120)  (GELU, models/bert/bert.go:130)
+//	t119 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
+//	t120 = t119 + mlm_b  (Add, models/bert/bert.go:131)
+//	mlm_hidden = gelu(t120)  (GELU, models/bert/bert.go:131)
 func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t119 []float32, mlm_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t119, 64, false)
 	m.parallel(8, (*Model).fusedMlm_hiddenRows, mlm_b, t119, mlm_hidden)
@@ -2833,8 +2833,8 @@ func (m *Model) layerNormMlm_ln(lo, hi, thread int, v [][]float32) {
 
 // fusedLogits is one fused epilogue kernel over f32[8,64,512]:
 //
-//	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:133)
-//	logits = t126 + mlm_bias  (Add, models/bert/bert.go:133)
+//	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
+//	logits = t126 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits(wte []float32, mlm_ln []float32, mlm_bias []float32, t126 []float32, logits []float32) {
 	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
 	m.parallel(8, (*Model).fusedLogitsRows, mlm_bias, t126, logits)
@@ -3397,9 +3397,9 @@ func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
 
 // fusedMlm_hidden_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t121 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:130)
-//	t122 = t121 + mlm_b  (Add, models/bert/bert.go:130)
-//	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:130)
+//	t121 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
+//	t122 = t121 + mlm_b  (Add, models/bert/bert.go:131)
+//	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:131)
 func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t121 []float32, t122 []float32, mlm_hidden []float32) {
 	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t121, 64, false)
 	m.parallel(8, (*Model).fusedMlm_hidden_2Rows, mlm_b, t121, t122, mlm_hidden)
@@ -3429,8 +3429,8 @@ func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
 
 // fusedLogits_2 is one fused epilogue kernel over f32[8,64,512]:
 //
-//	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:133)
-//	logits = t128 + mlm_bias  (Add, models/bert/bert.go:133)
+//	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
+//	logits = t128 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t128 []float32, logits []float32) {
 	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t128, 512, false)
 	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t128, logits)
@@ -3452,8 +3452,8 @@ func (m *Model) fusedLogits_2Rows(lo, hi, thread int, v [][]float32) {
 
 // fusedT140 is one fused elementwise kernel over f32[]:
 //
-//	t139 = max(t137, 1)  (Maximum, models/bert/bert.go:135)
-//	t140 = 1 / t139  (Div, models/bert/bert.go:135)
+//	t139 = max(t137, 1)  (Maximum, models/bert/bert.go:136)
+//	t140 = 1 / t139  (Div, models/bert/bert.go:136)
 func (m *Model) fusedT140(t137 []float32, t140 []float32) {
 	{
 		t139 := float32(maxNaN(float64(t137[0]), float64(1)))
@@ -3464,8 +3464,8 @@ func (m *Model) fusedT140(t137 []float32, t140 []float32) {
 
 // fusedDlogits is one fused elementwise kernel over f32[8,64,512]:
 //
-//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:135)
-//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:135)
+//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:136)
+//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:136)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
@@ -4343,7 +4343,7 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 
 // fusedDwte is one fused epilogue kernel over f32[512,64]:
 //
-//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:133)
+//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:134)
 //	dwte = t146 + t281  (Add, models/bert/bert.go:80)
 func (m *Model) fusedDwte(t144 []float32, t145 []float32, t146 []float32, t281 []float32, dwte []float32) {
 	Gemm(m.pool, true, false, 512, 64, 512, t145, 512, t144, 64, t146, 64, false)

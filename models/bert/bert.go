@@ -118,6 +118,7 @@ func Build(b *dsl.Builder, c Config) {
 	if pre {
 		x = dsl.NewLayerNorm(b, "lnf", c.D, c.Eps)(x)
 	}
+	x.Tap("hidden") // the encoder's output [batch, ctx, d], which MeanPool turns into sentence embeddings
 
 	// The masked-LM head: with head=dense a dense layer with its activation
 	// and LayerNorm, then the tied output projection x·wteᵀ with a bias per

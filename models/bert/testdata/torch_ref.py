@@ -3,8 +3,10 @@
 
 For a few tiny configs it draws weights and a padded, masked batch, runs the
 encoder and its masked-LM loss as models/bert/bert.go defines them, and
-writes the weights, inputs, logits, loss and the loss's gradients to
-torch_ref.json, which TestMatchesTorch compares with mlc's interpreter.
+writes the weights, inputs, logits, loss, the loss's gradients and the
+sentence embeddings (the masked mean of the final hidden states) to
+torch_ref.json, which TestMatchesTorch and TestMeanPoolMatchesTorch compare
+with mlc's interpreter.
 
 Run with Debian's python3-torch (not a pyenv python):
 
@@ -100,9 +102,10 @@ def forward(c, p, ids, keep):
             x = layer_norm(x + mlp(x, h), p, h + ".ln2", eps)
     if pre:
         x = layer_norm(x, p, "lnf", eps)
+    hidden = x
     if c["head"] == "dense":
         x = layer_norm(act(x @ p["mlm.W"] + p["mlm.b"]), p, "mlm.ln", eps)
-    return x @ p["wte"].T + p["mlm.bias"]
+    return x @ p["wte"].T + p["mlm.bias"], hidden
 
 
 def batch(c, g):
@@ -132,7 +135,9 @@ def case(spec, seed):
             w = w + 1
         params[name] = w.requires_grad_()
     ids, keep, targets, selected = batch(c, g)
-    logits = forward(c, params, ids, keep)
+    logits, hidden = forward(c, params, ids, keep)
+    m = keep.unsqueeze(-1).to(hidden.dtype)
+    embedding = (hidden * m).sum(1) / m.sum(1)
     loss = F.cross_entropy(logits[selected], targets[selected])  # mean over the selected positions
     loss.backward()
     flat = lambda t: t.detach().reshape(-1).tolist()
@@ -147,6 +152,7 @@ def case(spec, seed):
         "logits": flat(logits),
         "loss": loss.item(),
         "grads": {n: flat(w.grad) for n, w in params.items()},
+        "embedding": flat(embedding),
     }
 
 
