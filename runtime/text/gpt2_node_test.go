@@ -212,3 +212,47 @@ func firstDiff[T comparable](got, want []T) string {
 	}
 	return fmt.Sprintf("at %d: Go %v, JavaScript %v", i, got[i:min(i+5, len(got))], want[i:min(i+5, len(want))])
 }
+
+// TestGPT2SavedForm: GPT-2's real vocabulary survives MarshalJSON and Load
+// (what a checkpoint stores), encoding alike; it needs GPT-2's files, not
+// node.
+func TestGPT2SavedForm(t *testing.T) {
+	tok, err := LoadGPT2Dir(gpt2Dir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := tok.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Fingerprint() != tok.Fingerprint() {
+		t.Error("fingerprint changed by save/load")
+	}
+	sample := []byte("func (t *GPT2) Encode(b []byte) []int { return nil } // it's GPT-2's, naïvely 😀\n")
+	if a, b := tok.Encode(sample), back.Encode(sample); !slices.Equal(a, b) || len(a) > len(sample)/2 {
+		t.Errorf("loaded tokenizer encodes %v, original %v", b, a)
+	}
+	t.Logf("saved form: %d bytes, fingerprint %s", len(data), tok.Fingerprint())
+}
+
+// FuzzGPT2RoundTrip: with GPT-2's vocabulary, any bytes (invalid UTF-8
+// too) encode to ids that decode back to them.
+func FuzzGPT2RoundTrip(f *testing.F) {
+	dir := os.Getenv("MLC_GPT2_DIR")
+	if dir == "" {
+		dir = gpt2DefaultDir
+	}
+	tok, err := LoadGPT2Dir(dir)
+	if err != nil {
+		f.Skipf("GPT-2's files not found: %v", err)
+	}
+	for _, s := range gpt2EdgeCases {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte("\xff\xfe 'll\x80"))
+	f.Fuzz(func(t *testing.T, b []byte) { checkRoundTrip(t, tok, b) })
+}
