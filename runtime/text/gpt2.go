@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,9 @@ import (
 //
 //   - The text is cut into words by GPT-2's pattern
 //     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//     (see gpt2Word), with \s as in JavaScript regular expressions.
+//     (see gpt2Word), with \s as in JavaScript regular expressions (the
+//     npm package gpt-3-encoder's engine; the regex module of GPT-2's Python
+//     encoder differs at a few rare characters, U+0085 and U+FEFF among them).
 //   - Each word's UTF-8 bytes are the initial symbols; merges are applied by
 //     rank: the adjacent pair of lowest rank is merged everywhere in the
 //     word, left to right, then the next, until no pair has a rank.
@@ -308,7 +311,7 @@ func (t *GPT2) AppendEncode(dst []int, b []byte) []int {
 }
 
 // GPT2Words yields the words GPT-2's pattern cuts b into, as subslices of b.
-func GPT2Words(b []byte) func(yield func([]byte) bool) {
+func GPT2Words(b []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		for len(b) > 0 {
 			n := gpt2Word(b)
@@ -442,7 +445,7 @@ func gpt2Word(b []byte) int {
 // occurrence of the best pair before looking for the next.
 type gpt2Encoder struct {
 	ids, next, prev []int32
-	heap            []bpeCand
+	heap            candHeap
 	formed          []int32 // positions whose pair with the next symbol changed in this pass
 }
 
@@ -466,7 +469,7 @@ func (e *gpt2Encoder) word(t *GPT2, dst []int, w []byte) []int {
 		rank := e.heap[0].rank
 		e.formed = e.formed[:0]
 		for len(e.heap) > 0 && e.heap[0].rank == rank {
-			c := e.pop()
+			c := e.heap.pop()
 			m := t.merges[c.rank]
 			j := e.next[c.pos]
 			// Stale if either symbol changed since the candidate was pushed.
@@ -507,23 +510,7 @@ func (e *gpt2Encoder) consider(t *GPT2, i int32) {
 	if !ok {
 		return
 	}
-	e.heap = append(e.heap, bpeCand{m.rank, i})
-	h := e.heap
-	for k := len(h) - 1; k > 0; {
-		parent := (k - 1) / 2
-		if !h[k].less(h[parent]) {
-			break
-		}
-		h[k], h[parent] = h[parent], h[k]
-		k = parent
-	}
-}
-
-func (e *gpt2Encoder) pop() bpeCand {
-	b := bpeEncoder{heap: e.heap}
-	c := b.pop()
-	e.heap = b.heap
-	return c
+	e.heap.push(bpeCand{m.rank, i})
 }
 
 // gpt2File is the saved form: the vocabulary by id and the merges by rank,
