@@ -298,10 +298,18 @@ func TestLossOnlyAtSelectedPositions(t *testing.T) {
 // projection's pad column, so that column is left out. Row 0 is the control:
 // the same position is real there, so the change must reach its neighbours.
 func TestPaddingIsInvisible(t *testing.T) {
-	for _, norm := range []string{"post", "pre"} {
-		t.Run(norm, func(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		edit func(*bert.Config)
+	}{
+		{"post", func(c *bert.Config) {}},
+		{"pre", func(c *bert.Config) { c.Norm = "pre" }},
+		{"pre-embnorm", func(c *bert.Config) { c.Norm, c.EmbNorm = "pre", "on" }},
+		{"post-linear-noembnorm", func(c *bert.Config) { c.Eps, c.EmbNorm, c.Head = 1e-5, "off", "linear" }},
+	} {
+		t.Run(v.name, func(t *testing.T) {
 			c := tiny()
-			c.Norm = norm
+			v.edit(&c)
 			it := setup(t, c, false, 3)
 			in := pipelineBatch(t, c, 4)
 			ids := in["ids"].I32
