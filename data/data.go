@@ -62,6 +62,10 @@ type Options struct {
 	Config func(key string) int
 	// Example is the full batch of the example kind.
 	Example Batch
+	// Inputs are the names of the training graph's inputs: a pipeline
+	// fills the optional ones it knows (BERT's attention_mask) when the
+	// model has them.
+	Inputs []string
 	// Log prints progress lines (corpus size, tokens, baseline); may be nil.
 	Log func(format string, args ...any)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/mlc-dev/mlc/runtime"
@@ -161,8 +162,9 @@ func (d *lmData) Validation() []Batch {
 // mlmData feeds BERT: windows of ctx tokens, a fifth of them cut short and
 // padded (so the padding mask matters), masked with the 80/10/10 rule.
 type mlmData struct {
-	lm  lmData
-	mlm runtime.MLM
+	lm       lmData
+	mlm      runtime.MLM
+	attnMask bool // the model takes an attention_mask input (true: attend)
 }
 
 func (d *mlmData) Fixed() bool              { return false }
@@ -188,7 +190,15 @@ func (d *mlmData) batchFrom(stream []int32, starts []int, r *runtime.RNG) (Batch
 	if err != nil {
 		return nil, err
 	}
-	return Batch{"ids": IDs(masked, B, T), "targets": IDs(targets, B, T), "mlm_mask": Mask(selected, B, T)}, nil
+	b := Batch{"ids": IDs(masked, B, T), "targets": IDs(targets, B, T), "mlm_mask": Mask(selected, B, T)}
+	if d.attnMask {
+		keep := make([]bool, len(raw))
+		for i, id := range raw {
+			keep[i] = id != BERTPad
+		}
+		b["attention_mask"] = Mask(keep, B, T)
+	}
+	return b, nil
 }
 
 func (d *mlmData) Next() (Batch, error) {
@@ -259,7 +269,7 @@ func textDataset(o Options) (Dataset, error) {
 	o.Log("tokens: %d training, %d validation (BPE, %d ids, %.2f bytes/token); unigram baseline %.4f nats/token\n",
 		len(train), len(val), tok.VocabSize(), float64(c.Train.Bytes)/float64(len(train)), lm.baseline)
 	if o.Kind == KindMLM {
-		return &mlmData{lm: lm, mlm: runtime.MLM{Vocab: vocab, Pad: BERTPad, Mask: BERTMask, Rate: 0.15}}, nil
+		return &mlmData{lm: lm, mlm: runtime.MLM{Vocab: vocab, Pad: BERTPad, Mask: BERTMask, Rate: 0.15}, attnMask: slices.Contains(o.Inputs, "attention_mask")}, nil
 	}
 	return &lm, nil
 }

@@ -43,8 +43,8 @@ func TestCompileZooModel(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ flag, value, want string }{
-		{"-opt", "bogus", `mlc compile: xor: optimizer: unknown optimizer "bogus"`},
-		{"-beta2", "1", "mlc compile: xor: optimizer: betas must be in [0, 1)"},
+		{"-opt", "bogus", `mlc compile: unknown optimizer "bogus" (want sgd, momentum, ema-momentum, rmsprop, adam, adamw)`},
+		{"-beta2", "1", "mlc compile: betas must be in [0, 1), got 0 and 1"},
 	} {
 		code, _, errs := runCLI("compile", "-model", "xor", "-o", dir, c.flag, c.value)
 		if code != 1 || !strings.HasPrefix(errs, c.want) {

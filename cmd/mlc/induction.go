@@ -97,7 +97,7 @@ func cmdInduction(c *cli, args []string) error {
 	if *config != "" {
 		cfg += "," + *config
 	}
-	mf := modelFlags{model: "gpt", config: cfg}
+	mf := modelFlags{model: "gpt", config: cfg, fn: "Build", timeout: compile.DefaultTimeout}
 	m, err := mf.load()
 	if err != nil {
 		return err

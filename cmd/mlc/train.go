@@ -188,6 +188,7 @@ func cmdTrain(c *cli, args []string) error {
 		Kind: def.Data, Path: st.Data, Dir: *ckpt, Resume: *resume, Seed: st.Seed,
 		Config:  func(key string) int { return configInt(m, key) },
 		Example: compile.ExampleInputs(prog, m.Example(), st.Seed+1),
+		Inputs:  inputNames(prog.Train),
 		Log:     func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) },
 	})
 	if err != nil {
