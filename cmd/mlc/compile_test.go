@@ -109,6 +109,8 @@ func TestCompileUserPackage(t *testing.T) {
 		{[]string{"compile", "-model", "./model", "-config", "a=1", "-o", out + "2"}, `model: Build takes no config, so -config "a=1" does not apply`},
 		{[]string{"compile", "-model", "./withcfg", "-config", "width=1", "-o", out + "2"}, `unknown config key "width" for withcfg (keys: in, hidden, batch)`},
 		{[]string{"compile", "-model", "./model", "-taps", "nosuch", "-o", out + "2"}, `model taps no values, so there is no tap "nosuch"`},
+		{[]string{"compile", "./model", "-func", "Features", "-o", out + "2"}, "Features is a constant, want func(b *dsl.Builder)"},
+		{[]string{"compile", "./badshape", "-o", out + "2"}, "badshape/badshape.go:10: MatMul"},
 		// Bounded: a Build that never returns, one that grows the graph
 		// without end and one that allocates without end.
 		{[]string{"compile", "-model", "./loops", "-timeout", "3s", "-o", out + "2"}, "loops's Build did not finish within 3s (-timeout"},
@@ -208,6 +210,10 @@ func TestRunBadInputs(t *testing.T) {
 		{[]string{"run", "-model", "xor", "-engine", "gpu"}, `-engine must be interp or gen, got "gpu"`},
 		{[]string{"run", "-model", "mlp", "-config", "sizes=4-3,batch=2", "-inputs", write("x.json", `{"X": {"shape": [2,4], "data": [1,2,3,4,5,6,7,8]}}`), "-grads"}, "-grads needs the model's training inputs (X, labels)"},
 		{[]string{"run", "-model", "nope"}, `unknown model "nope"`},
+		// Ids outside int32 are reported as given, not wrapped around.
+		{[]string{"run", "-model", "gpt", "-config", "batch=1,ctx=4", "-inputs", write("big.json", `{"ids": {"shape": [1,4], "data": [4294967297,1,2,3]}}`)}, `input "ids": value 4294967297 at 0 is not a 32-bit integer id`},
+		{[]string{"run", "-model", "gpt", "-config", "batch=1,ctx=4", "-inputs", write("big2.json", `{"ids": {"shape": [1,4], "data": [1,3e9,2,3]}}`)}, `input "ids": value 3000000000 at 1 is not a 32-bit integer id`},
+		{[]string{"run", "-model", "xor", "-params", write("partial.json", `{"W1": {"shape": [2,4], "data": [1,2,3,4,5,6,7,8]}}`)}, "partial.json: lacks the model's parameters W2, b1, b2"},
 	} {
 		code, out, errs := runCLI(c.args...)
 		if code != 1 || out != "" || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
