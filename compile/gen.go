@@ -227,6 +227,10 @@ type RunRequest struct {
 
 	// Entry is the entry point "bench" calls N times.
 	Entry string `json:"entry,omitempty"`
+
+	// ModelSeed seeds the parameters' random initialisers and dropout (mlc
+	// run -seed); the runner takes it at start, not over the pipe.
+	ModelSeed uint64 `json:"-"`
 }
 
 // ServerResult is a runner's answer: a RunResult plus what "get" returns.
@@ -335,7 +339,7 @@ func (s *Server) Close() error {
 
 // RunGenerated runs a runner binary on one request.
 func RunGenerated(bin string, req RunRequest) (*runtime.RunResult, error) {
-	s, err := StartServer(bin, 0)
+	s, err := StartServer(bin, req.ModelSeed)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +356,7 @@ func RunGenerated(bin string, req RunRequest) (*runtime.RunResult, error) {
 
 // RunInterpreted evaluates the same request on the interpreter.
 func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, error) {
-	pr, err := runtime.NewProgram(prog, runtime.Options{})
+	pr, err := runtime.NewProgram(prog, runtime.Options{Seed: req.ModelSeed})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"go/token"
+	"math"
 	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -18,6 +19,7 @@ func cmdCompile(c *cli, args []string) error {
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
+	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, in TrainStep's loss")
 	var pf passFlags
 	pf.register(fs)
 	// A package path may come before or after the flags.
@@ -57,7 +59,11 @@ func cmdCompile(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if math.IsNaN(*l2) || math.IsInf(*l2, 0) || *l2 < 0 {
+		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", *l2)
+	}
 	opts := m.compileOptions(optim)
+	opts.L2 = *l2
 	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
 		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
 	}); err != nil {

@@ -48,10 +48,16 @@ func TestUserPackageEveryVerb(t *testing.T) {
 	if st := cli("stats", "-json"); !strings.Contains(st, `"params": 30`) {
 		t.Errorf("stats: 3·6 + 6·2 = 30 parameters:\n%s", st)
 	}
-	interp := cli("run", "-json", "-grads", "-engine", "interp")
-	gen := cli("run", "-json", "-grads", "-engine", "gen")
+	interp := cli("run", "-json", "-grads", "-engine", "interp", "-seed", "9", "-l2", "0.01")
+	gen := cli("run", "-json", "-grads", "-engine", "gen", "-seed", "9", "-l2", "0.01")
 	if interp != gen {
 		t.Errorf("the engines disagree:\n%s\nvs\n%s", interp, gen)
+	}
+	if other := cli("run", "-json", "-grads", "-engine", "interp", "-seed", "10", "-l2", "0.01"); other == interp {
+		t.Error("-seed does not change the initialisation")
+	}
+	if noL2 := cli("run", "-json", "-grads", "-engine", "interp", "-seed", "9"); noL2 == interp {
+		t.Error("-l2 does not change the loss")
 	}
 	if b := cli("bench", "-runs", "1", "-time", "20ms", "-json"); !strings.Contains(b, `"entry": "TrainStep"`) {
 		t.Errorf("bench: %.300s", b)
