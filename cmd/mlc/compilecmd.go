@@ -73,7 +73,16 @@ func cmdCompile(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	pf.report(c, opts.Stats)
+	p := res.Program
+	for _, st := range []struct {
+		name string
+		g    *graph.Graph
+	}{{"Predict", p.Predict}, {"TrainStep", p.Train}, {"Prefill", p.Prefill}, {"DecodeStep", p.Decode}} {
+		if st.g != nil && (pf.stats || pf.timePasses) {
+			fmt.Fprintf(c.stderr, "# %s:\n", st.name)
+			pf.report(c, res.StageStats[st.g])
+		}
+	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
 	}

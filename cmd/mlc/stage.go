@@ -35,11 +35,11 @@ func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags) (g, after *grap
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
 	}
-	pf.report(c, opts.Stats)
 	p := res.Program
 	g = map[string]*graph.Graph{"forward": p.Predict, "train": p.Train, "prefill": p.Prefill, "decode": p.Decode}[stage]
 	if g == nil {
 		return nil, nil, fmt.Errorf("%s has no loss, so no train stage", l.Name)
 	}
+	pf.report(c, res.StageStats[g]) // the stage shown, not the whole compile
 	return g, dumps[g], nil
 }
