@@ -17,6 +17,7 @@ func cmdCompile(c *cli, args []string) error {
 	mf.registerTaps(fs)
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
+	module := fs.String("module", "", "also write a go.mod declaring this module path, so that the package builds and tests on its own")
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
 	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, in TrainStep's loss")
@@ -96,6 +97,13 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	if err := compile.TypeCheck(files); err != nil {
 		return err
+	}
+	if *module != "" {
+		gomod, err := compile.GoMod(res, *module)
+		if err != nil {
+			return err
+		}
+		files = append(files, gomod)
 	}
 	if err := compile.WriteDir(*out, files); err != nil {
 		return err

@@ -30,7 +30,7 @@ var allowed = []struct {
 	{"models", []string{"dsl"}, nil},
 	{"generated", nil, nil},
 	// compile loads users' packages with go/packages.
-	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models"}, []string{"golang.org/x/tools/go/packages"}},
+	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models"}, []string{"golang.org/x/tools/go/packages", "golang.org/x/mod/module"}},
 	// The libraries over compile: data pipelines, the training loop.
 	{"data", []string{"graph", "runtime"}, nil},
 	{"train", []string{"compile", "data", "graph", "passes", "runtime"}, []string{"github.com/schollz/progressbar", "gonum.org/v1/plot"}},
