@@ -50,6 +50,7 @@ func (g *gen) modelFile() ([]byte, error) {
 			return nil, err
 		}
 	}
+	g.namedAPI(f, train)
 	all := func(*graph.Node) bool { return true }
 	g.method(f, pred, "predict", "predict runs the forward pass in eval mode.", all, nil)
 	if train != nil {

@@ -10,7 +10,10 @@ package data
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -66,6 +69,10 @@ type Options struct {
 	// fills the optional ones it knows (BERT's attention_mask) when the
 	// model has them.
 	Inputs []string
+	// Shapes are the training inputs' shapes, by name: a file of tensors
+	// (-data FILE.safetensors) is checked against them, and batched by
+	// their first axis.
+	Shapes map[string][]int
 	// Log prints progress lines (corpus size, tokens, baseline); may be nil.
 	Log func(format string, args ...any)
 }
@@ -77,10 +84,10 @@ func New(o Options) (Dataset, error) {
 	}
 	switch o.Kind {
 	case KindExample:
-		if o.Path != "" {
-			return nil, fmt.Errorf("this model trains on its own example batch; -data is for text models")
+		if o.Path == "" {
+			return &fixedBatch{batch: o.Example}, nil
 		}
-		return &fixedBatch{batch: o.Example}, nil
+		return fileDataset(o)
 	case KindLM, KindMLM, KindSkipGram:
 		return textDataset(o)
 	}
@@ -129,4 +136,56 @@ func restoreRNG(r *runtime.RNG, s string) error {
 	}
 	r.State = v
 	return nil
+}
+
+// fileDataset reads the examples of a model that is not a text model from
+// a .safetensors file: one tensor per training input, named as the input,
+// holding N examples along its first axis (the input's shape with N for
+// its batch axis); tensors named val/<input> are the validation set.
+func fileDataset(o Options) (Dataset, error) {
+	if !strings.HasSuffix(o.Path, ".safetensors") {
+		return nil, fmt.Errorf("-data %s: this model trains on tensors: give a .safetensors file with one tensor per input (see data.ReadTensors)", o.Path)
+	}
+	train, val, err := ReadTensors(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	batch := 0
+	for _, name := range slices.Sorted(maps.Keys(o.Shapes)) {
+		want := o.Shapes[name]
+		for _, set := range []struct {
+			what string
+			ts   map[string]runtime.JSONTensor
+		}{{"", train}, {"val/", val}} {
+			t, ok := set.ts[name]
+			if !ok {
+				if set.what == "" {
+					return nil, fmt.Errorf("%s: no tensor %q for the model's input %s%v", o.Path, name, name, want)
+				}
+				if len(val) > 0 {
+					return nil, fmt.Errorf("%s: no tensor %q for the validation set", o.Path, set.what+name)
+				}
+				continue
+			}
+			if len(t.Shape) != len(want) || !slices.Equal(t.Shape[1:], want[1:]) {
+				return nil, fmt.Errorf("%s: tensor %q has shape %v; want [N%s] for the model's input %v", o.Path, set.what+name, t.Shape, dims(want[1:]), want)
+			}
+		}
+		batch = want[0]
+	}
+	for name := range train {
+		if _, ok := o.Shapes[name]; !ok {
+			return nil, fmt.Errorf("%s: tensor %q is not an input of the model (its inputs: %s)", o.Path, name, strings.Join(slices.Sorted(maps.Keys(o.Shapes)), ", "))
+		}
+	}
+	o.Log("data %s: %d training examples, %d validation batches, batches of %d\n", o.Path, train[sortedKeys(train)[0]].Shape[0], len(val), batch)
+	return Tensors(train, val, batch, o.Seed)
+}
+
+func dims(d []int) string {
+	var b strings.Builder
+	for _, x := range d {
+		fmt.Fprintf(&b, ",%d", x)
+	}
+	return b.String()
 }

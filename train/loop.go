@@ -21,9 +21,12 @@ import (
 // Options configure Run.
 type Options struct {
 	Settings Settings
-	Program  *graph.Program // the compiled model (names, dtype, config)
-	Data     data.Dataset
-	Dir      *Dir // where checkpoints go (nil: nowhere)
+	// Program is the compiled model, when the caller has it: checkpoints
+	// then record its canonical config. Without it, Settings' Config and
+	// DType are recorded.
+	Program *graph.Program
+	Data    data.Dataset
+	Dir     *Dir // where checkpoints go (nil: nowhere)
 
 	Start int // the step the run starts at (a resumed checkpoint's)
 	Stop  int // stop after this many steps in all, as an interruption would (0: Settings.Steps)
@@ -246,12 +249,18 @@ func (r *runner) save(step int, res *Result) error {
 	if err != nil {
 		return err
 	}
-	prog := r.opts.Program
+	config, float := st.Config, graph.F64
+	if st.DType == "f32" {
+		float = graph.F32
+	}
+	if prog := r.opts.Program; prog != nil {
+		config, float = prog.Config, prog.Float
+	}
 	ck := &safetensors.Checkpoint{
-		Model: st.Model, Config: prog.Config, DType: st.DType, Version: compile.Version,
+		Model: st.Model, Config: config, DType: st.DType, Version: compile.Version,
 		Step:     int64(step),
-		Params:   ToSafetensors(snap.Params, prog.Float),
-		Optim:    ToSafetensors(snap.State, prog.Float),
+		Params:   ToSafetensors(snap.Params, float),
+		Optim:    ToSafetensors(snap.State, float),
 		Metadata: map[string]string{"train.settings": string(settings), "train.rng": snap.RNG, "train.data": r.opts.Data.State()},
 	}
 	for k, v := range r.opts.Data.Meta() {

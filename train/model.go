@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -161,4 +162,22 @@ func RestoreCheckpoint(m Model, prog *graph.Program, ds data.Dataset, ck *safete
 		return fmt.Errorf("%s: %w", ck.Source, err)
 	}
 	return m.Restore(&Snapshot{Params: FromSafetensors(ck.Params), State: FromSafetensors(ck.Optim), RNG: ck.Metadata["train.rng"]})
+}
+
+// Resume loads the checkpoint in dir into m and moves ds to its position
+// in the data; it returns the step to go on from and the run's settings.
+// The checkpoint must hold exactly m's parameters and optimizer state (the
+// Model checks names and sizes).
+func Resume(dir string, m Model, ds data.Dataset) (int, Settings, error) {
+	ck, st, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	if err != nil {
+		return 0, st, err
+	}
+	if err := ds.Restore(ck.Metadata["train.data"]); err != nil {
+		return 0, st, fmt.Errorf("%s: %w", ck.Source, err)
+	}
+	if err := m.Restore(&Snapshot{Params: FromSafetensors(ck.Params), State: FromSafetensors(ck.Optim), RNG: ck.Metadata["train.rng"]}); err != nil {
+		return 0, st, fmt.Errorf("%s: %w", ck.Source, err)
+	}
+	return int(ck.Step), st, nil
 }

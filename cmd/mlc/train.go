@@ -35,7 +35,7 @@ func cmdTrain(c *cli, args []string) error {
 	fs := c.flags("train")
 	var mf modelFlags
 	mf.register(fs)
-	dataPath := fs.String("data", "", "training text, a file or a directory (text models; default: the Go standard library's source)")
+	dataPath := fs.String("data", "", "training data: for text models a file or directory of text (default: the Go standard library's source); for others a .safetensors file with a tensor per input, examples along the first axis (val/NAME: validation)")
 	steps := fs.Int("steps", 0, "total training steps (default: the model's); with -resume, the new end of the run and of its schedule")
 	until := fs.Int("until", 0, "stop after this step and save, as if interrupted (0: run to -steps)")
 	var of optimizerFlags
@@ -189,6 +189,7 @@ func cmdTrain(c *cli, args []string) error {
 		Config:  func(key string) int { return configInt(m, key) },
 		Example: compile.ExampleInputs(prog, m.Example(), st.Seed+1),
 		Inputs:  inputNames(prog.Train),
+		Shapes:  inputShapes(prog.Train),
 		Log:     func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) },
 	})
 	if err != nil {
@@ -279,4 +280,13 @@ func report(c *cli, m train.Model, ds data.Dataset) error {
 		fmt.Fprintf(c.stdout, "%s %v = %v\n", k, graph.Shape(outs[k].Shape), floatsOf(outs[k]))
 	}
 	return nil
+}
+
+// inputShapes maps a graph's inputs to their shapes.
+func inputShapes(g *graph.Graph) map[string][]int {
+	out := map[string][]int{}
+	for _, n := range g.Inputs() {
+		out[n.Name] = n.Type.Shape
+	}
+	return out
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
 // TestUserPackageEveryVerb: a model from the user's own package, with a
@@ -62,10 +65,28 @@ func TestUserPackageEveryVerb(t *testing.T) {
 	if b := cli("bench", "-runs", "1", "-time", "20ms", "-json"); !strings.Contains(b, `"entry": "TrainStep"`) {
 		t.Errorf("bench: %.300s", b)
 	}
-	dir := t.TempDir()
-	cli("train", "-steps", "20", "-until", "10", "-ckpt", dir)
-	code, out, errs := runCLI("train", "-resume", "-ckpt", dir)
+	// Training on examples from a file, then resuming: the same as one run.
+	file := filepath.Join(t.TempDir(), "examples.safetensors")
+	x := safetensors.Tensor{Name: "x", DType: safetensors.F64, Shape: []int{20, 3}}
+	y := safetensors.Tensor{Name: "y", DType: safetensors.I32, Shape: []int{20}}
+	for i := range 20 {
+		a, b, c := float64(i%5)-2, float64(i%3)-1, float64(i%7)/7
+		x.F64 = append(x.F64, a, b, c)
+		y.I32 = append(y.I32, map[bool]int32{true: 1}[a+b > 0])
+	}
+	if err := safetensors.WriteFileAtomic(file, &safetensors.File{Tensors: []safetensors.Tensor{x, y}}); err != nil {
+		t.Fatal(err)
+	}
+	whole, parts := t.TempDir(), t.TempDir()
+	cli("train", "-data", file, "-steps", "20", "-opt", "adam", "-lr", "0.05", "-ckpt", whole)
+	cli("train", "-data", file, "-steps", "20", "-opt", "adam", "-lr", "0.05", "-until", "10", "-ckpt", parts)
+	code, out, errs := runCLI("train", "-resume", "-ckpt", parts)
 	if code != 0 || !strings.Contains(out, "from step 10") {
 		t.Fatalf("resume: exit %d\n%s%s", code, out, errs)
+	}
+	a, _ := os.ReadFile(filepath.Join(whole, ckptFile))
+	b, _ := os.ReadFile(filepath.Join(parts, ckptFile))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("the resumed run on file data differs from the uninterrupted one")
 	}
 }
