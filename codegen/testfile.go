@@ -77,7 +77,15 @@ func (g *gen) testFile() ([]byte, error) {
 			ep{"TrainStep", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(args(g.prog.Train)...)},
 			ep{"Backward", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Backward").Call(args(g.prog.Train)...)},
 			ep{"AccumulateGrads", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("AccumulateGrads").Call(args(g.prog.Train)...)},
+			// The named API of libraries (train.Local): find a buffer, step.
+			ep{"StepInPlace", nil},
+			ep{"LossInPlace", nil},
 		)
+		for i := len(eps) - 2; i < len(eps); i++ {
+			in := g.prog.Train.Inputs()[0].Name
+			eps[i].call = jen.List(jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").Id("m").Dot("TrainInput").Call(jen.Lit(in)).Line().
+				List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot(eps[i].name).Call()
+		}
 	}
 	if g.prog.Decode != nil {
 		eps = append(eps, g.decodeTestCalls(decls)...)
