@@ -82,9 +82,11 @@ func (g *gen) testFile() ([]byte, error) {
 			ep{"LossInPlace", nil},
 		)
 		for i := len(eps) - 2; i < len(eps); i++ {
-			in := g.prog.Train.Inputs()[0].Name
-			eps[i].call = jen.List(jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").Id("m").Dot("TrainInput").Call(jen.Lit(in)).Line().
-				List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot(eps[i].name).Call()
+			call := jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot(eps[i].name).Call()
+			if ins := g.prog.Train.Inputs(); len(ins) > 0 {
+				call = jen.List(jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").Id("m").Dot("TrainInput").Call(jen.Lit(ins[0].Name)).Line().Add(call)
+			}
+			eps[i].call = call
 		}
 	}
 	if g.prog.Decode != nil {
