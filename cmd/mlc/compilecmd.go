@@ -21,6 +21,10 @@ func cmdCompile(c *cli, args []string) error {
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
 	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, in TrainStep's loss")
+	warmup := fs.Int("warmup", 0, "linear warmup steps of TrainStep's learning rate; it then decays by a cosine to -lr-min at -steps")
+	cosine := fs.Bool("cosine", false, "decay the learning rate by a cosine to -lr-min at -steps (implied by -warmup)")
+	lrMin := fs.Float64("lr-min", 0, "final learning rate of the cosine decay")
+	schedSteps := fs.Int("steps", 0, "with -warmup or -cosine: the step at which the decay ends")
 	var pf passFlags
 	pf.register(fs)
 	// A package path may come before or after the flags.
@@ -62,6 +66,20 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	if math.IsNaN(*l2) || math.IsInf(*l2, 0) || *l2 < 0 {
 		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", *l2)
+	}
+	if *warmup > 0 || *cosine {
+		if *schedSteps < 1 {
+			return fmt.Errorf("-warmup and -cosine need -steps N, the step the decay ends at")
+		}
+		if *warmup < 0 || math.IsNaN(*lrMin) || *lrMin < 0 {
+			return fmt.Errorf("-warmup and -lr-min must not be negative")
+		}
+		optim.Warmup, optim.Steps, optim.LRMin = *warmup, *schedSteps, *lrMin
+		if optim, err = optim.Defaults(); err != nil {
+			return err
+		}
+	} else if *schedSteps != 0 || *lrMin != 0 {
+		return fmt.Errorf("-steps and -lr-min shape a schedule: give -warmup N or -cosine with them")
 	}
 	opts := m.compileOptions(optim)
 	opts.L2 = *l2
