@@ -44,6 +44,10 @@ var reservedNames = sync.OnceValue(func() map[string]bool {
 	for _, s := range []string{"Model", "Tensor", "New", "NewSeeded", "sizeError", "task", "math", "fmt", "errors", "sync", "testing"} {
 		r[s] = true
 	}
+	// The copied sources' exported names, renamed (internalNames).
+	for _, s := range internalNames {
+		r[s] = true
+	}
 	srcs := []string{libSource, sample.Source}
 	entries, _ := kernelFiles.ReadDir("kernels")
 	for _, e := range entries {

@@ -576,7 +576,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 // generate samples req.N tokens after the prompt, streaming each one: with
 // the KV cache (Generate) unless req.NoCache.
 func generate(m *model.Model, req *request, emit func(*result)) (*result, error) {
-	s, err := model.NewSampler[{{.T}}]({{.Vocab}}, model.Options{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP}, req.Seed)
+	err := m.SetSampling(req.Temperature, req.TopK, req.TopP, req.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -586,9 +586,9 @@ func generate(m *model.Model, req *request, emit func(*result)) (*result, error)
 	}
 	tokens := append(make([]int32, 0, len(req.Prompt)+req.N), req.Prompt...)
 	if req.NoCache {
-		_, err = m.GenerateNoCache(tokens, req.N, s, send)
+		_, err = m.GenerateNoCache(tokens, req.N, send)
 	} else {
-		_, err = m.Generate(tokens, req.N, s, send)
+		_, err = m.Generate(tokens, req.N, send)
 	}
 	if err != nil {
 		return nil, err

@@ -24,8 +24,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -53,21 +53,21 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 141760),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 512, 64, 64)
-	Reserve[float32](m.pool, false, true, 64, 64, 16)
-	Reserve[float32](m.pool, false, false, 512, 256, 64)
-	Reserve[float32](m.pool, false, false, 512, 64, 256)
-	Reserve[float32](m.pool, false, true, 512, 512, 64)
-	Reserve[float32](m.pool, false, false, 512, 64, 512)
-	Reserve[float32](m.pool, true, false, 512, 64, 512)
-	Reserve[float32](m.pool, false, true, 512, 64, 64)
-	Reserve[float32](m.pool, true, false, 64, 64, 512)
-	Reserve[float32](m.pool, false, true, 512, 256, 64)
-	Reserve[float32](m.pool, true, false, 256, 64, 512)
-	Reserve[float32](m.pool, false, true, 512, 64, 256)
-	Reserve[float32](m.pool, true, false, 64, 256, 512)
+	reserveGemm[float32](m.pool, false, false, 512, 64, 64)
+	reserveGemm[float32](m.pool, false, true, 64, 64, 16)
+	reserveGemm[float32](m.pool, false, false, 512, 256, 64)
+	reserveGemm[float32](m.pool, false, false, 512, 64, 256)
+	reserveGemm[float32](m.pool, false, true, 512, 512, 64)
+	reserveGemm[float32](m.pool, false, false, 512, 64, 512)
+	reserveGemm[float32](m.pool, true, false, 512, 64, 512)
+	reserveGemm[float32](m.pool, false, true, 512, 64, 64)
+	reserveGemm[float32](m.pool, true, false, 64, 64, 512)
+	reserveGemm[float32](m.pool, false, true, 512, 256, 64)
+	reserveGemm[float32](m.pool, true, false, 256, 64, 512)
+	reserveGemm[float32](m.pool, false, true, 512, 64, 256)
+	reserveGemm[float32](m.pool, true, false, 64, 256, 512)
 	// wte f32[512,64]: normal, std 0.02
 	initNormal(m.params[0:32768], 0.02, seed, "wte")
 	// wpe f32[64,64]: normal, std 0.02
@@ -1649,7 +1649,7 @@ func (m *Model) backward() error {
 
 	// grad of t128 = mlm_ln · wteᵀ  (models/bert/bert.go:134)
 	// dmlm_ln = dlogits · wte
-	Gemm(m.pool, false, false, 512, 64, 512, dlogits, 512, wte, 64, dmlm_ln, 64, false)
+	gemm(m.pool, false, false, 512, 64, 512, dlogits, 512, wte, 64, dmlm_ln, 64, false)
 	// t144 = reshape(mlm_ln, [512,64])
 	// t145 = reshape(dlogits, [512,512])
 
@@ -1679,11 +1679,11 @@ func (m *Model) backward() error {
 
 	// grad of t121 = h1_ln2 · mlm_W  (models/bert/bert.go:131)
 	// dh1_ln2 = t152 · mlm_Wᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, t152, 64, mlm_W, 64, dh1_ln2, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, t152, 64, mlm_W, 64, dh1_ln2, 64, false)
 	// t155 = reshape(h1_ln2, [512,64])
 	// t156 = reshape(t152, [512,64])
 	// dmlm_W = (reshape(h1_ln2, [512,64]))ᵀ · (reshape(t152, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t155, 64, t156, 64, dmlm_W, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t155, 64, t156, 64, dmlm_W, 64, false)
 
 	// grad of h1_ln2 = (t114 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:115)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -1709,7 +1709,7 @@ func (m *Model) backward() error {
 	// t165 = reshape(h1_mlp_hidden, [512,256])
 	// t166 = reshape(dh1_resid2, [512,64])
 	// dh1_mlp_W2 = t165ᵀ · (reshape(dh1_resid2, [512,64]))
-	Gemm(m.pool, true, false, 256, 64, 512, t165, 256, t166, 64, dh1_mlp_W2, 64, false)
+	gemm(m.pool, true, false, 256, 64, 512, t165, 256, t166, 64, dh1_mlp_W2, 64, false)
 
 	// fused epilogue:
 	//
@@ -1725,7 +1725,7 @@ func (m *Model) backward() error {
 	// t171 = reshape(h1_ln1, [512,64])
 	// t172 = reshape(t168, [512,256])
 	// dh1_mlp_W1 = (reshape(h1_ln1, [512,64]))ᵀ · (reshape(t168, [512,256]))
-	Gemm(m.pool, true, false, 64, 256, 512, t171, 64, t172, 256, dh1_mlp_W1, 256, false)
+	gemm(m.pool, true, false, 64, 256, 512, t171, 64, t172, 256, dh1_mlp_W1, 256, false)
 
 	// fused epilogue:
 	//
@@ -1755,11 +1755,11 @@ func (m *Model) backward() error {
 
 	// grad of t102 = (reshape(t100, [8,64,64])) · h1_attn_Wo  (models/bert/bert.go:114)
 	// t181 = dh1_resid1 · h1_attn_Woᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, dh1_resid1, 64, h1_attn_Wo, 64, t181, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh1_resid1, 64, h1_attn_Wo, 64, t181, 64, false)
 	// t182 = reshape(t100, [512,64])
 	// t183 = reshape(dh1_resid1, [512,64])
 	// dh1_attn_Wo = (reshape(t100, [512,64]))ᵀ · (reshape(dh1_resid1, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t182, 64, t183, 64, dh1_attn_Wo, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t182, 64, t183, 64, dh1_attn_Wo, 64, false)
 
 	// grad of t101 = reshape(t100, [8,64,64])  (models/bert/bert.go:114)
 	// t185 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,64,4,16])
@@ -1803,11 +1803,11 @@ func (m *Model) backward() error {
 
 	// grad of t91 = h0_ln2 · h1_attn_Wv  (models/bert/bert.go:114)
 	// t198 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_v_proj, 64, h1_attn_Wv, 64, t198, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_v_proj, 64, h1_attn_Wv, 64, t198, 64, false)
 	// t199 = reshape(h0_ln2, [512,64])
 	// t200 = reshape(t195, [512,64])
 	// dh1_attn_Wv = t199ᵀ · (reshape(t195, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t199, 64, t200, 64, dh1_attn_Wv, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t199, 64, t200, 64, dh1_attn_Wv, 64, false)
 
 	// grad of h1_attn_k = t89ᵀ[0,2,1,3]  (models/bert/bert.go:114)
 	// t202 = dh1_attn_kᵀ[0,2,1,3]
@@ -1822,10 +1822,10 @@ func (m *Model) backward() error {
 
 	// grad of t87 = h0_ln2 · h1_attn_Wk  (models/bert/bert.go:114)
 	// t205 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_k_proj, 64, h1_attn_Wk, 64, t205, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_k_proj, 64, h1_attn_Wk, 64, t205, 64, false)
 	// t206 = reshape(t202, [512,64])
 	// dh1_attn_Wk = t199ᵀ · (reshape(t202, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t199, 64, t206, 64, dh1_attn_Wk, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t199, 64, t206, 64, dh1_attn_Wk, 64, false)
 
 	// grad of h1_attn_q = t85ᵀ[0,2,1,3]  (models/bert/bert.go:114)
 	// t208 = dh1_attn_qᵀ[0,2,1,3]
@@ -1841,7 +1841,7 @@ func (m *Model) backward() error {
 	// grad of t83 = h0_ln2 · h1_attn_Wq  (models/bert/bert.go:114)
 	// t212 = reshape(t208, [512,64])
 	// dh1_attn_Wq = t199ᵀ · (reshape(t208, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t199, 64, t212, 64, dh1_attn_Wq, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t199, 64, t212, 64, dh1_attn_Wq, 64, false)
 
 	// fused epilogue:
 	//
@@ -1875,7 +1875,7 @@ func (m *Model) backward() error {
 	// t224 = reshape(h0_mlp_hidden, [512,256])
 	// t225 = reshape(dh0_resid2, [512,64])
 	// dh0_mlp_W2 = t224ᵀ · (reshape(dh0_resid2, [512,64]))
-	Gemm(m.pool, true, false, 256, 64, 512, t224, 256, t225, 64, dh0_mlp_W2, 64, false)
+	gemm(m.pool, true, false, 256, 64, 512, t224, 256, t225, 64, dh0_mlp_W2, 64, false)
 
 	// fused epilogue:
 	//
@@ -1891,7 +1891,7 @@ func (m *Model) backward() error {
 	// t230 = reshape(h0_ln1, [512,64])
 	// t231 = reshape(t227, [512,256])
 	// dh0_mlp_W1 = (reshape(h0_ln1, [512,64]))ᵀ · (reshape(t227, [512,256]))
-	Gemm(m.pool, true, false, 64, 256, 512, t230, 64, t231, 256, dh0_mlp_W1, 256, false)
+	gemm(m.pool, true, false, 64, 256, 512, t230, 64, t231, 256, dh0_mlp_W1, 256, false)
 
 	// fused epilogue:
 	//
@@ -1921,11 +1921,11 @@ func (m *Model) backward() error {
 
 	// grad of t52 = (reshape(t50, [8,64,64])) · h0_attn_Wo  (models/bert/bert.go:114)
 	// t240 = dh0_resid1 · h0_attn_Woᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, dh0_resid1, 64, h0_attn_Wo, 64, t240, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh0_resid1, 64, h0_attn_Wo, 64, t240, 64, false)
 	// t241 = reshape(t50, [512,64])
 	// t242 = reshape(dh0_resid1, [512,64])
 	// dh0_attn_Wo = (reshape(t50, [512,64]))ᵀ · (reshape(dh0_resid1, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t241, 64, t242, 64, dh0_attn_Wo, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t241, 64, t242, 64, dh0_attn_Wo, 64, false)
 
 	// grad of t51 = reshape(t50, [8,64,64])  (models/bert/bert.go:114)
 	// t244 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,64,4,16])
@@ -1969,11 +1969,11 @@ func (m *Model) backward() error {
 
 	// grad of t39 = emb_ln · h0_attn_Wv  (models/bert/bert.go:114)
 	// t256 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_v_proj, 64, h0_attn_Wv, 64, t256, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_v_proj, 64, h0_attn_Wv, 64, t256, 64, false)
 	// t257 = reshape(emb_ln, [512,64])
 	// t258 = reshape(t253, [512,64])
 	// dh0_attn_Wv = t257ᵀ · (reshape(t253, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t257, 64, t258, 64, dh0_attn_Wv, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t257, 64, t258, 64, dh0_attn_Wv, 64, false)
 
 	// grad of h0_attn_k = t37ᵀ[0,2,1,3]  (models/bert/bert.go:114)
 	// t260 = dh0_attn_kᵀ[0,2,1,3]
@@ -1988,10 +1988,10 @@ func (m *Model) backward() error {
 
 	// grad of t35 = emb_ln · h0_attn_Wk  (models/bert/bert.go:114)
 	// t263 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_k_proj, 64, h0_attn_Wk, 64, t263, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_k_proj, 64, h0_attn_Wk, 64, t263, 64, false)
 	// t264 = reshape(t260, [512,64])
 	// dh0_attn_Wk = t257ᵀ · (reshape(t260, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t257, 64, t264, 64, dh0_attn_Wk, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t257, 64, t264, 64, dh0_attn_Wk, 64, false)
 
 	// grad of h0_attn_q = t33ᵀ[0,2,1,3]  (models/bert/bert.go:114)
 	// t266 = dh0_attn_qᵀ[0,2,1,3]
@@ -2007,7 +2007,7 @@ func (m *Model) backward() error {
 	// grad of t31 = emb_ln · h0_attn_Wq  (models/bert/bert.go:114)
 	// t270 = reshape(t266, [512,64])
 	// dh0_attn_Wq = t257ᵀ · (reshape(t266, [512,64]))
-	Gemm(m.pool, true, false, 64, 64, 512, t257, 64, t270, 64, dh0_attn_Wq, 64, false)
+	gemm(m.pool, true, false, 64, 64, 512, t257, 64, t270, 64, dh0_attn_Wq, 64, false)
 
 	// fused epilogue:
 	//
@@ -2367,7 +2367,7 @@ func (m *Model) layerNormEmb_ln(lo, hi, thread int, v [][]float32) {
 //	t29 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h0_attn_q_proj = t29 + h0_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_q_proj(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t29 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t29, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t29, 64, false)
 	m.parallel(8, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t29, h0_attn_q_proj)
 }
 
@@ -2405,7 +2405,7 @@ func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 //	t33 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h0_attn_k_proj = t33 + h0_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_k_proj(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t33 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t33, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t33, 64, false)
 	m.parallel(8, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t33, h0_attn_k_proj)
 }
 
@@ -2443,7 +2443,7 @@ func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 //	t37 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h0_attn_v_proj = t37 + h0_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_v_proj(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t37 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t37, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t37, 64, false)
 	m.parallel(8, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t37, h0_attn_v_proj)
 }
 
@@ -2481,7 +2481,7 @@ func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedT41(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, t41 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t41[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t41[b*4096:], 64, false)
 	}
 }
 
@@ -2516,7 +2516,7 @@ func (m *Model) softmaxH0_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
 	}
 }
 
@@ -2541,7 +2541,7 @@ func (m *Model) transposeT48(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t50 + h0_attn_bo  (Add, models/bert/bert.go:114)
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_resid1(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t49 []float32, t50 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, t49, 64, h0_attn_Wo, 64, t50, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, t49, 64, h0_attn_Wo, 64, t50, 64, false)
 	m.parallel(8, (*Model).fusedH0_resid1Rows, emb_ln, h0_attn_bo, t50, h0_resid1)
 }
 
@@ -2572,7 +2572,7 @@ func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 //	t57 = t56 + h0_mlp_b1  (Add, models/bert/bert.go:105)
 //	h0_mlp_hidden = gelu(t57)  (GELU, models/bert/bert.go:105)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t56 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t56, 256, false)
+	gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t56, 256, false)
 	m.parallel(8, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t56, h0_mlp_hidden)
 }
 
@@ -2597,7 +2597,7 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t59 + h0_mlp_b2  (Add, models/bert/bert.go:106)
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:115)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t59 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t59, 64, false)
+	gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t59, 64, false)
 	m.parallel(8, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_ln1, t59, h0_resid2)
 }
 
@@ -2627,7 +2627,7 @@ func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
 //	t81 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h1_attn_q_proj = t81 + h1_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_q_proj(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t81 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t81, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t81, 64, false)
 	m.parallel(8, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t81, h1_attn_q_proj)
 }
 
@@ -2665,7 +2665,7 @@ func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 //	t85 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h1_attn_k_proj = t85 + h1_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_k_proj(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t85 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t85, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t85, 64, false)
 	m.parallel(8, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t85, h1_attn_k_proj)
 }
 
@@ -2703,7 +2703,7 @@ func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 //	t89 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h1_attn_v_proj = t89 + h1_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_v_proj(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t89 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t89, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t89, 64, false)
 	m.parallel(8, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t89, h1_attn_v_proj)
 }
 
@@ -2741,7 +2741,7 @@ func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedT93(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, t93 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t93[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t93[b*4096:], 64, false)
 	}
 }
 
@@ -2776,7 +2776,7 @@ func (m *Model) softmaxH1_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
 	}
 }
 
@@ -2801,7 +2801,7 @@ func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t100 + h1_attn_bo  (Add, models/bert/bert.go:114)
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_resid1(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t99 []float32, t100 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, t99, 64, h1_attn_Wo, 64, t100, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, t99, 64, h1_attn_Wo, 64, t100, 64, false)
 	m.parallel(8, (*Model).fusedH1_resid1Rows, h0_ln2, h1_attn_bo, t100, h1_resid1)
 }
 
@@ -2832,7 +2832,7 @@ func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
 //	t107 = t106 + h1_mlp_b1  (Add, models/bert/bert.go:105)
 //	h1_mlp_hidden = gelu(t107)  (GELU, models/bert/bert.go:105)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t106 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t106, 256, false)
+	gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t106, 256, false)
 	m.parallel(8, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t106, h1_mlp_hidden)
 }
 
@@ -2857,7 +2857,7 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t109 + h1_mlp_b2  (Add, models/bert/bert.go:106)
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:115)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t109 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t109, 64, false)
+	gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t109, 64, false)
 	m.parallel(8, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_ln1, t109, h1_resid2)
 }
 
@@ -2888,7 +2888,7 @@ func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
 //	t120 = t119 + mlm_b  (Add, models/bert/bert.go:131)
 //	mlm_hidden = gelu(t120)  (GELU, models/bert/bert.go:131)
 func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t119 []float32, mlm_hidden []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t119, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t119, 64, false)
 	m.parallel(8, (*Model).fusedMlm_hiddenRows, mlm_b, t119, mlm_hidden)
 }
 
@@ -2918,7 +2918,7 @@ func (m *Model) layerNormMlm_ln(lo, hi, thread int, v [][]float32) {
 //	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
 //	logits = t126 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits(wte []float32, mlm_ln []float32, mlm_bias []float32, t126 []float32, logits []float32) {
-	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
+	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
 	m.parallel(8, (*Model).fusedLogitsRows, mlm_bias, t126, logits)
 }
 
@@ -2960,7 +2960,7 @@ func (m *Model) layerNormEmb_ln_2(lo, hi, thread int, v [][]float32) {
 //	t31 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h0_attn_q_proj = t31 + h0_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t31 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t31, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t31, 64, false)
 	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t31, h0_attn_q_proj)
 }
 
@@ -2998,7 +2998,7 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t35 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h0_attn_k_proj = t35 + h0_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t35 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t35, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t35, 64, false)
 	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t35, h0_attn_k_proj)
 }
 
@@ -3036,7 +3036,7 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t39 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h0_attn_v_proj = t39 + h0_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t39 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t39, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t39, 64, false)
 	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t39, h0_attn_v_proj)
 }
 
@@ -3074,7 +3074,7 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedT43(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, t43 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t43[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t43[b*4096:], 64, false)
 	}
 }
 
@@ -3109,7 +3109,7 @@ func (m *Model) softmaxH0_attn_weights_2(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, h0_attn_v[b*1024:], 16, h0_attn_context[b*1024:], 16, false)
 	}
 }
 
@@ -3134,7 +3134,7 @@ func (m *Model) transposeT50(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t52 + h0_attn_bo  (Add, models/bert/bert.go:114)
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t51 []float32, t52 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, t51, 64, h0_attn_Wo, 64, t52, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, t51, 64, h0_attn_Wo, 64, t52, 64, false)
 	m.parallel(8, (*Model).fusedH0_resid1_2Rows, emb_ln, h0_attn_bo, t52, h0_resid1)
 }
 
@@ -3165,7 +3165,7 @@ func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t59 = t58 + h0_mlp_b1  (Add, models/bert/bert.go:105)
 //	h0_mlp_hidden = gelu(t59)  (GELU, models/bert/bert.go:105)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t58 []float32, t59 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t58, 256, false)
+	gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t58, 256, false)
 	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t58, t59, h0_mlp_hidden)
 }
 
@@ -3191,7 +3191,7 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t61 + h0_mlp_b2  (Add, models/bert/bert.go:106)
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:115)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t61 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t61, 64, false)
+	gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t61, 64, false)
 	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_ln1, t61, h0_resid2)
 }
 
@@ -3221,7 +3221,7 @@ func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t83 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h1_attn_q_proj = t83 + h1_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t83 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t83, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t83, 64, false)
 	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t83, h1_attn_q_proj)
 }
 
@@ -3259,7 +3259,7 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t87 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h1_attn_k_proj = t87 + h1_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t87 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t87, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t87, 64, false)
 	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t87, h1_attn_k_proj)
 }
 
@@ -3297,7 +3297,7 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t91 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h1_attn_v_proj = t91 + h1_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t91 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t91, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t91, 64, false)
 	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t91, h1_attn_v_proj)
 }
 
@@ -3335,7 +3335,7 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedT95(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, t95 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t95[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t95[b*4096:], 64, false)
 	}
 }
 
@@ -3370,7 +3370,7 @@ func (m *Model) softmaxH1_attn_weights_2(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, h1_attn_v[b*1024:], 16, h1_attn_context[b*1024:], 16, false)
 	}
 }
 
@@ -3395,7 +3395,7 @@ func (m *Model) transposeT100(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t102 + h1_attn_bo  (Add, models/bert/bert.go:114)
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t101 []float32, t102 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, t101, 64, h1_attn_Wo, 64, t102, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, t101, 64, h1_attn_Wo, 64, t102, 64, false)
 	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_ln2, h1_attn_bo, t102, h1_resid1)
 }
 
@@ -3426,7 +3426,7 @@ func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t109 = t108 + h1_mlp_b1  (Add, models/bert/bert.go:105)
 //	h1_mlp_hidden = gelu(t109)  (GELU, models/bert/bert.go:105)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t108 []float32, t109 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t108, 256, false)
+	gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t108, 256, false)
 	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t108, t109, h1_mlp_hidden)
 }
 
@@ -3452,7 +3452,7 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t111 + h1_mlp_b2  (Add, models/bert/bert.go:106)
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:115)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t111 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t111, 64, false)
+	gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t111, 64, false)
 	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_ln1, t111, h1_resid2)
 }
 
@@ -3483,7 +3483,7 @@ func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t122 = t121 + mlm_b  (Add, models/bert/bert.go:131)
 //	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:131)
 func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t121 []float32, t122 []float32, mlm_hidden []float32) {
-	Gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t121, 64, false)
+	gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t121, 64, false)
 	m.parallel(8, (*Model).fusedMlm_hidden_2Rows, mlm_b, t121, t122, mlm_hidden)
 }
 
@@ -3514,7 +3514,7 @@ func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
 //	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
 //	logits = t128 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t128 []float32, logits []float32) {
-	Gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t128, 512, false)
+	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t128, 512, false)
 	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t128, logits)
 }
 
@@ -3712,7 +3712,7 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/bert/bert.go:106)
 //	t168 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:105)
 func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t168 []float32) {
-	Gemm(m.pool, false, true, 512, 256, 64, dh1_resid2, 64, h1_mlp_W2, 64, dh1_mlp_hidden, 256, false)
+	gemm(m.pool, false, true, 512, 256, 64, dh1_resid2, 64, h1_mlp_W2, 64, dh1_mlp_hidden, 256, false)
 	m.parallel(131072, (*Model).fusedT168Rows, t109, dh1_mlp_hidden, t168)
 }
 
@@ -3743,7 +3743,7 @@ func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 //	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
 //	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:114)
 func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t168 []float32, t170 []float32, dh1_ln1 []float32) {
-	Gemm(m.pool, false, true, 512, 64, 256, t168, 256, h1_mlp_W1, 256, t170, 64, false)
+	gemm(m.pool, false, true, 512, 64, 256, t168, 256, h1_mlp_W1, 256, t170, 64, false)
 	m.parallel(32768, (*Model).fusedDh1_ln1Rows, dh1_resid2, t170, dh1_ln1)
 }
 
@@ -3837,7 +3837,7 @@ func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, dh1_attn_context[b*1024:], 16, h1_attn_v[b*1024:], 16, dh1_attn_weights[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, dh1_attn_context[b*1024:], 16, h1_attn_v[b*1024:], 16, dh1_attn_weights[b*4096:], 64, false)
 	}
 }
 
@@ -3846,7 +3846,7 @@ func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*1024:], 16, dh1_attn_v[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*1024:], 16, dh1_attn_v[b*1024:], 16, false)
 	}
 }
 
@@ -3879,7 +3879,7 @@ func (m *Model) fusedT192(t7 []bool, t189 []float32, t192 []float32) {
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 	h1_attn_k, t192, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
 	}
 }
 
@@ -3888,7 +3888,7 @@ func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, t192, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
 	}
 }
 
@@ -3989,7 +3989,7 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t215 = t214 + t205  (Add, models/bert/bert.go:115)
 //	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:115)
 func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t198 []float32, t205 []float32, dh1_attn_q_proj []float32, t211 []float32, dh0_ln2 []float32) {
-	Gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t211, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t211, 64, false)
 	m.parallel(32768, (*Model).fusedDh0_ln2Rows, dh1_resid1, t198, t205, t211, dh0_ln2)
 }
 
@@ -4070,7 +4070,7 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/bert/bert.go:106)
 //	t227 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:105)
 func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t227 []float32) {
-	Gemm(m.pool, false, true, 512, 256, 64, dh0_resid2, 64, h0_mlp_W2, 64, dh0_mlp_hidden, 256, false)
+	gemm(m.pool, false, true, 512, 256, 64, dh0_resid2, 64, h0_mlp_W2, 64, dh0_mlp_hidden, 256, false)
 	m.parallel(131072, (*Model).fusedT227Rows, t59, dh0_mlp_hidden, t227)
 }
 
@@ -4101,7 +4101,7 @@ func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 //	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
 //	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:114)
 func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t227 []float32, t229 []float32, dh0_ln1 []float32) {
-	Gemm(m.pool, false, true, 512, 64, 256, t227, 256, h0_mlp_W1, 256, t229, 64, false)
+	gemm(m.pool, false, true, 512, 64, 256, t227, 256, h0_mlp_W1, 256, t229, 64, false)
 	m.parallel(32768, (*Model).fusedDh0_ln1Rows, dh0_resid2, t229, dh0_ln1)
 }
 
@@ -4195,7 +4195,7 @@ func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 16, dh0_attn_context[b*1024:], 16, h0_attn_v[b*1024:], 16, dh0_attn_weights[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, dh0_attn_context[b*1024:], 16, h0_attn_v[b*1024:], 16, dh0_attn_weights[b*4096:], 64, false)
 	}
 }
 
@@ -4204,7 +4204,7 @@ func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*1024:], 16, dh0_attn_v[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*1024:], 16, dh0_attn_v[b*1024:], 16, false)
 	}
 }
 
@@ -4237,7 +4237,7 @@ func (m *Model) fusedT250(t7 []bool, t248 []float32, t250 []float32) {
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 	h0_attn_k, t250, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
 	}
 }
 
@@ -4246,7 +4246,7 @@ func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, t250, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
 	}
 }
 
@@ -4347,7 +4347,7 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t273 = t272 + t263  (Add, models/bert/bert.go:91)
 //	demb_ln = t273 + t269  (Add, models/bert/bert.go:91)
 func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t256 []float32, t263 []float32, dh0_attn_q_proj []float32, t269 []float32, demb_ln []float32) {
-	Gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t269, 64, false)
+	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t269, 64, false)
 	m.parallel(32768, (*Model).fusedDemb_lnRows, dh0_resid1, t256, t263, t269, demb_ln)
 }
 
@@ -4428,7 +4428,7 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 //	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:134)
 //	dwte = t146 + t281  (Add, models/bert/bert.go:80)
 func (m *Model) fusedDwte(t144 []float32, t145 []float32, t146 []float32, t281 []float32, dwte []float32) {
-	Gemm(m.pool, true, false, 512, 64, 512, t145, 512, t144, 64, t146, 64, false)
+	gemm(m.pool, true, false, 512, 64, 512, t145, 512, t144, 64, t146, 64, false)
 	m.parallel(32768, (*Model).fusedDwteRows, t146, t281, dwte)
 }
 

@@ -23,8 +23,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -53,10 +53,10 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float64, 25)
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float64](m.pool, false, true, 32, 3, 4)
-	Reserve[float64](m.pool, false, false, 32, 4, 3)
+	reserveGemm[float64](m.pool, false, true, 32, 3, 4)
+	reserveGemm[float64](m.pool, false, false, 32, 4, 3)
 	m.scratch = make([]float64, 96*m.pool.Threads()) // a tile per thread
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
@@ -1424,11 +1424,11 @@ func (m *Model) decode() error {
 		for h := range 1 {
 			qh, o := Q[h*4:h*4+4], attn_out[h*4:h*4+4]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 4, qh, 4, K_cache[h*12:], 4, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 4, qh, 4, K_cache[h*12:], 4, w, max(t, 1), false)
 			w[t] = float64(dotRow(qh, K[h*4:h*4+4]))
 			scaledSoftmax(w, 0.5)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 4, t, w, max(t, 1), V_cache[h*12:], 4, o, 4, false)
+			gemmSmall(false, false, 1, 4, t, w, max(t, 1), V_cache[h*12:], 4, o, 4, false)
 			for c, v := range V[h*4 : h*4+4] {
 				o[c] += w[t] * v
 			}
@@ -1520,12 +1520,12 @@ func (m *Model) fusedAttn_out(Q []float64, K []float64, V []float64, attn_out []
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1608,7 +1608,7 @@ func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weig
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
@@ -1616,7 +1616,7 @@ func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weig
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1789,12 +1789,12 @@ func (m *Model) fusedAttn_out_3(Q []float64, K []float64, V []float64, attn_out 
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }

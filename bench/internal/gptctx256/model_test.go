@@ -16,11 +16,7 @@ func TestZeroAllocs(t *testing.T) {
 		inTargets[i] = int32(i % 65)
 	}
 	// A generation loop: sampling top-k at temperature 1, into a buffer with room.
-	sampler, err := NewSampler[float32](65, Options{
-		Temperature: 1,
-		TopK:        10,
-	}, 1)
-	if err != nil {
+	if err := m.SetSampling(1, 10, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	tokens := make([]int32, 0, 259)
@@ -59,12 +55,12 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"Generate", func() error {
 		tokens = append(tokens[:0], inIds[:255]...)
 		var err error
-		tokens, err = m.Generate(tokens, 4, sampler, nil)
+		tokens, err = m.Generate(tokens, 4, nil)
 		return err
 	}}, {"GenerateNoCache", func() error {
 		tokens = append(tokens[:0], inIds[:255]...)
 		var err error
-		tokens, err = m.GenerateNoCache(tokens, 4, sampler, nil)
+		tokens, err = m.GenerateNoCache(tokens, 4, nil)
 		return err
 	}}} {
 		if err := c.run(); err != nil {
@@ -296,16 +292,17 @@ func TestDecodePastContext(t *testing.T) {
 }
 
 // benchmarkGenerate generates 255 tokens after one and reports the time per token.
-func benchmarkGenerate(b *testing.B, generate func(*Model, []int32, int, *Sampler[float32], func(int32) error) ([]int32, error)) {
+func benchmarkGenerate(b *testing.B, generate func(*Model, []int32, int, func(int32) error) ([]int32, error)) {
 	m := New()
-	s, err := NewSampler[float32](65, Options{}, 1)
+	// Greedy: every token costs the same, whatever the weights.
+	err := m.SetSampling(0, 0, 0, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	tokens := make([]int32, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
-		if tokens, err = generate(m, append(tokens[:0], 1), 255, s, nil); err != nil {
+		if tokens, err = generate(m, append(tokens[:0], 1), 255, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

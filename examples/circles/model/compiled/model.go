@@ -26,8 +26,8 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -56,9 +56,9 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.state = make([]float64, 165)
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float64](m.pool, false, true, 32, 16, 2)
+	reserveGemm[float64](m.pool, false, true, 32, 16, 2)
 	// w1 f64[2,16]: Xavier: normal, std √(2/(fan_in+fan_out))
 	initNormal(m.params[0:32], math.Sqrt(2.0/18), seed, "w1")
 	// w2 f64[16,2]: Xavier: normal, std √(2/(fan_in+fan_out))
@@ -534,7 +534,7 @@ func (m *Model) backward() error {
 
 	// grad of t18 = t17 · w2  (model/model.go:28)
 	// dw2 = t17ᵀ · dlogits
-	GemmSmall(true, false, 16, 2, 32, t17, 16, dlogits, 2, dw2, 2, false)
+	gemmSmall(true, false, 16, 2, 32, t17, 16, dlogits, 2, dw2, 2, false)
 
 	// fused epilogue:
 	//
@@ -556,7 +556,7 @@ func (m *Model) backward() error {
 
 	// grad of t15 = x · w1  (model/model.go:28)
 	// dw1 = xᵀ · t32
-	GemmSmall(true, false, 2, 16, 32, x, 2, t32, 16, dw1, 16, false)
+	gemmSmall(true, false, 2, 16, 32, x, 2, t32, 16, dw1, 16, false)
 	return nil
 }
 
@@ -690,7 +690,7 @@ func (m *Model) update() error {
 //	t6 = t5 + b1  (Add, model/model.go:28)
 //	t7 = tanh(t6)  (Tanh, model/model.go:28)
 func (m *Model) fusedT7(x []float64, w1 []float64, b1 []float64, t5 []float64, t7 []float64) {
-	GemmSmall(false, false, 32, 16, 2, x, 2, w1, 16, t5, 16, false)
+	gemmSmall(false, false, 32, 16, 2, x, 2, w1, 16, t5, 16, false)
 	for i := range 32 {
 		for j := range 16 {
 			t6 := t5[i*16+j] + b1[j]
@@ -705,7 +705,7 @@ func (m *Model) fusedT7(x []float64, w1 []float64, b1 []float64, t5 []float64, t
 //	t8 = t7 · w2  (MatMul, model/model.go:28)
 //	logits = t8 + b2  (Add, model/model.go:28)
 func (m *Model) fusedLogits(w2 []float64, b2 []float64, t7 []float64, t8 []float64, logits []float64) {
-	GemmSmall(false, false, 32, 2, 16, t7, 16, w2, 2, t8, 2, false)
+	gemmSmall(false, false, 32, 2, 16, t7, 16, w2, 2, t8, 2, false)
 	for i := range 32 {
 		for j := range 2 {
 			logitsv := t8[i*2+j] + b2[j]
@@ -720,7 +720,7 @@ func (m *Model) fusedLogits(w2 []float64, b2 []float64, t7 []float64, t8 []float
 //	t16 = t15 + b1  (Add, model/model.go:28)
 //	t17 = tanh(t16)  (Tanh, model/model.go:28)
 func (m *Model) fusedT17(x []float64, w1 []float64, b1 []float64, t15 []float64, t17 []float64) {
-	GemmSmall(false, false, 32, 16, 2, x, 2, w1, 16, t15, 16, false)
+	gemmSmall(false, false, 32, 16, 2, x, 2, w1, 16, t15, 16, false)
 	for i := range 32 {
 		for j := range 16 {
 			t16 := t15[i*16+j] + b1[j]
@@ -735,7 +735,7 @@ func (m *Model) fusedT17(x []float64, w1 []float64, b1 []float64, t15 []float64,
 //	t18 = t17 · w2  (MatMul, model/model.go:28)
 //	logits = t18 + b2  (Add, model/model.go:28)
 func (m *Model) fusedLogits_2(w2 []float64, b2 []float64, t17 []float64, t18 []float64, logits []float64) {
-	GemmSmall(false, false, 32, 2, 16, t17, 16, w2, 2, t18, 2, false)
+	gemmSmall(false, false, 32, 2, 16, t17, 16, w2, 2, t18, 2, false)
 	for i := range 32 {
 		for j := range 2 {
 			logitsv := t18[i*2+j] + b2[j]
@@ -751,7 +751,7 @@ func (m *Model) fusedLogits_2(w2 []float64, b2 []float64, t17 []float64, t18 []f
 //	t31 = 1 − t30  (Sub, model/model.go:28)
 //	t32 = t27 ⊙ t31  (Mul, model/model.go:28)
 func (m *Model) fusedT32(w2 []float64, t17 []float64, dlogits []float64, t27 []float64, t32 []float64) {
-	Gemm(m.pool, false, true, 32, 16, 2, dlogits, 2, w2, 2, t27, 16, false)
+	gemm(m.pool, false, true, 32, 16, 2, dlogits, 2, w2, 2, t27, 16, false)
 	for i := range 512 {
 		t30 := t17[i] * t17[i]
 		t31 := 1 - t30
