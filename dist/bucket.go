@@ -114,26 +114,28 @@ func (r *Reducer[T]) reduce(mean bool) error {
 		return r.c.ready()
 	}
 	for _, b := range r.buckets {
+		x := b.stage
+		if x == nil {
+			x = b.pieces[0]
+		} else {
+			at := 0
+			for _, p := range b.pieces {
+				at += copy(x[at:], p)
+			}
+		}
+		var err error
+		if mean {
+			err = AllreduceMean(r.c, x)
+		} else {
+			err = AllreduceSum(r.c, x)
+		}
+		if err != nil {
+			return err
+		}
 		if b.stage == nil {
-			if err := AllreduceSum(r.c, b.pieces[0]); err != nil {
-				return err
-			}
-			if mean {
-				scale(b.pieces[0], r.c.size)
-			}
 			continue
 		}
 		at := 0
-		for _, p := range b.pieces {
-			at += copy(b.stage[at:], p)
-		}
-		if err := AllreduceSum(r.c, b.stage); err != nil {
-			return err
-		}
-		if mean {
-			scale(b.stage, r.c.size)
-		}
-		at = 0
 		for _, p := range b.pieces {
 			at += copy(p, b.stage[at:])
 		}

@@ -258,14 +258,39 @@ func AllreduceSum[T Float](c *Comm, x []T) error {
 
 // AllreduceMean replaces x, on every rank, by the elementwise mean of every
 // rank's x: the data-parallel gradient when each rank's x is the mean
-// gradient over an equal share of the batch.
+// gradient over an equal share of the batch. A buffer of meanSplit bytes
+// or more is reduce-scattered, each rank divides its 1/N share, and the
+// shares are all-gathered: the same traffic as an all-reduce, with 1/N of
+// the division pass.
 func AllreduceMean[T Float](c *Comm, x []T) error {
-	if err := AllreduceSum(c, x); err != nil {
+	var z T
+	if len(x)*int(unsafe.Sizeof(z)) < meanSplit || c.size == 1 {
+		if err := AllreduceSum(c, x); err != nil {
+			return err
+		}
+		scale(x, c.size)
+		return nil
+	}
+	if err := c.ready(); err != nil {
 		return err
 	}
-	scale(x, c.size)
+	c.enter(opAllreduce, len(x)*int(unsafe.Sizeof(z)))
+	defer c.leave()
+	for len(x) > 0 {
+		n := min(len(x), maxCount)
+		if err := mpiAllreduceMean(unsafe.Pointer(unsafe.SliceData(x)), n, unsafe.Sizeof(z) == 8); err != nil {
+			return err
+		}
+		x = x[n:]
+	}
 	return nil
 }
+
+// meanSplit is the buffer size from which AllreduceMean divides only its
+// share. On the gpt's 3.5 MB gradient it takes the mean from about 2.2 ms
+// to 1.5 ms with 2 ranks here (the sum alone: about 0.9 ms); for small
+// buffers the second collective's latency costs more than the division.
+const meanSplit = 256 << 10
 
 // scale divides x by n. Dividing by a power of two is exact as a product
 // with its inverse, which is several times faster; otherwise it divides,

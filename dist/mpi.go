@@ -5,6 +5,8 @@ package dist
 /*
 #cgo pkg-config: ompi
 #include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
 
 // MPI's datatype and communicator handles are macros over globals in
 // Open MPI, which Go cannot name; these wrappers take plain arguments.
@@ -26,6 +28,43 @@ static int dist_init(int *rank, int *size, int *provided) {
 
 static int dist_allreduce(void *buf, int n, int f64) {
 	return MPI_Allreduce(MPI_IN_PLACE, buf, n, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
+
+// dist_allreduce_mean leaves the mean of buf over the ranks in every
+// rank's buf: a reduce-scatter sums one segment into each rank, the rank
+// divides its segment by the size, and an all-gather shares the segments.
+// It scales n/size elements per rank instead of n.
+static int dist_allreduce_mean(void *buf, int n, int f64) {
+	int size, rank, err;
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	int *counts = malloc(2 * size * sizeof(int));
+	if (counts == NULL) return MPI_ERR_NO_MEM;
+	int *displs = counts + size;
+	for (int r = 0, at = 0; r < size; r++) {
+		counts[r] = n / size + (r < n % size);
+		displs[r] = at;
+		at += counts[r];
+	}
+	MPI_Datatype t = f64 ? MPI_DOUBLE : MPI_FLOAT;
+	size_t w = f64 ? 8 : 4;
+	char *mine = (char *)buf + (size_t)displs[rank] * w;
+	// MPI_IN_PLACE: the input is the whole buf, the result lands at the
+	// start of buf; move it to this rank's segment.
+	err = MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, t, MPI_SUM, MPI_COMM_WORLD);
+	if (err == MPI_SUCCESS) {
+		memmove(mine, buf, (size_t)counts[rank] * w);
+		if (f64) {
+			double *x = (double *)mine, d = size;
+			for (int i = 0; i < counts[rank]; i++) x[i] /= d;
+		} else {
+			float *x = (float *)mine, d = size;
+			for (int i = 0; i < counts[rank]; i++) x[i] /= d;
+		}
+		err = MPI_Allgatherv(MPI_IN_PLACE, 0, t, buf, counts, displs, t, MPI_COMM_WORLD);
+	}
+	free(counts);
+	return err;
 }
 
 static int dist_bcast(void *buf, int n) {
@@ -87,6 +126,14 @@ func mpiAllreduce(p unsafe.Pointer, n int, f64 bool) error {
 		w = 1
 	}
 	return mpiError("MPI_Allreduce", C.dist_allreduce(p, C.int(n), w))
+}
+
+func mpiAllreduceMean(p unsafe.Pointer, n int, f64 bool) error {
+	w := C.int(0)
+	if f64 {
+		w = 1
+	}
+	return mpiError("MPI_Reduce_scatter/MPI_Allgatherv", C.dist_allreduce_mean(p, C.int(n), w))
 }
 
 func mpiBroadcast(p unsafe.Pointer, n int) error {

@@ -156,6 +156,7 @@ func TestWorker(t *testing.T) {
 		sumRandom[float64](t, c, 1<<18+3) // 2 MB: MPI's large-message path
 	})
 	t.Run("mean", func(t *testing.T) { mean(t, c) })
+	t.Run("mean of large buffers", func(t *testing.T) { meanLarge(t, c) })
 	t.Run("broadcast", func(t *testing.T) { broadcast(t, c) })
 	t.Run("bucketed", func(t *testing.T) { bucketed(t, c) })
 	t.Run("check", func(t *testing.T) { check(t, c) })
@@ -272,6 +273,58 @@ func mean(t *testing.T, c *Comm) {
 		}
 		if want := float32(3*p*(p-1)/2+p*i) / float32(p); y[i] != want {
 			t.Fatalf("float32 mean of element %d: %v, want %v", i, y[i], want)
+		}
+	}
+}
+
+// meanLarge compares the mean of a large buffer (divided share by share
+// after a reduce-scatter) with the all-reduced sum divided by N.
+func meanLarge(t *testing.T, c *Comm) {
+	for _, n := range []int{meanSplit / 4, 1<<18 + 7} {
+		x := values[float32](c.Rank(), n)
+		if err := AllreduceMean(c, x); err != nil {
+			t.Fatal(err)
+		}
+		want := values[float32](c.Rank(), n)
+		if err := AllreduceSum(c, want); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			want[i] /= float32(c.Size())
+		}
+		abs := make([]float64, n)
+		for q := range c.Size() {
+			for i, v := range values[float32](q, n) {
+				abs[i] += math.Abs(float64(v)) / (1 << 23)
+			}
+		}
+		for i := range x {
+			// Bit for bit with two ranks; with more, MPI's order of
+			// addition may differ between the two collectives.
+			if d := math.Abs(float64(x[i] - want[i])); c.Size() == 2 && d != 0 || d > abs[i] {
+				t.Fatalf("mean of %d float32, element %d: %v, sum÷N %v", n, i, x[i], want[i])
+			}
+		}
+	}
+	const n = 1<<16 + 1
+	y := values[float64](c.Rank(), n)
+	want := slices.Clone(y)
+	abs := make([]float64, n)
+	for q := range c.Size() {
+		for i, v := range values[float64](q, n) {
+			abs[i] += math.Abs(v) / (1 << 52)
+		}
+	}
+	if err := AllreduceMean(c, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := AllreduceSum(c, want); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i] /= float64(c.Size())
+		if d := math.Abs(y[i] - want[i]); c.Size() == 2 && d != 0 || d > abs[i] {
+			t.Fatalf("mean of float64, element %d: %v, sum÷N %v", i, y[i], want[i])
 		}
 	}
 }
@@ -398,6 +451,7 @@ func check(t *testing.T, c *Comm) {
 
 func allocs(t *testing.T, c *Comm) {
 	x := make([]float32, 4096)
+	big := make([]float32, meanSplit)
 	grads := split(make([]float32, 5000), []int{1000, 3000, 1000}, "separate arrays")
 	r, err := NewReducer(c, grads, 8000)
 	if err != nil {
@@ -409,6 +463,7 @@ func allocs(t *testing.T, c *Comm) {
 		f    func()
 	}{
 		{"AllreduceMean", func() { AllreduceMean(c, x) }},
+		{"AllreduceMean, large", func() { AllreduceMean(c, big) }},
 		{"Broadcast", func() { Broadcast(c, x) }},
 		{"Reducer.Mean", func() { r.Mean() }},
 	} {

@@ -12,7 +12,10 @@ const mpiBuilt = false
 
 func mpiInit() (rank, size int, err error)                 { return 0, 0, errNotBuilt }
 func mpiAllreduce(p unsafe.Pointer, n int, f64 bool) error { return errNotBuilt }
-func mpiBroadcast(p unsafe.Pointer, n int) error           { return errNotBuilt }
+func mpiAllreduceMean(p unsafe.Pointer, n int, f64 bool) error {
+	return errNotBuilt
+}
+func mpiBroadcast(p unsafe.Pointer, n int) error { return errNotBuilt }
 func mpiAllgather(mine unsafe.Pointer, n int, all unsafe.Pointer) error {
 	return errNotBuilt
 }

@@ -77,8 +77,10 @@ func main() {
 			b.run(fmt.Sprintf("gpt gradient, %s, %d KB buckets (%d, %d staged)", layout, bucket>>10, r.Buckets(), r.Staged()), bytes, r.Sum)
 		}
 	}
-	r, _ := dist.NewReducer(c, [][]float32{flat}, 0)
-	b.run("gpt gradient, one array, Mean (sum, then ÷N)", bytes, r.Mean)
+	for _, bucket := range []int{1 << 20, 0} {
+		r, _ := dist.NewReducer(c, [][]float32{flat}, bucket)
+		b.run(fmt.Sprintf("gpt gradient, one array, Mean, %d buckets", r.Buckets()), bytes, r.Mean)
+	}
 	if err := c.Finalize(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
