@@ -34,7 +34,7 @@ func main() {
 	if c.Rank() == 0 {
 		load, _ := os.ReadFile("/proc/loadavg")
 		fmt.Printf("%d ranks; load average %s\n", c.Size(), strings.Join(strings.Fields(string(load))[:3], " "))
-		fmt.Printf("%-44s %12s %12s %12s\n", "all-reduce (float32 sum)", "time", "alg GB/s", "bus GB/s")
+		fmt.Printf("%-52s %12s %12s %12s\n", "all-reduce (float32 sum)", "time", "alg GB/s", "bus GB/s")
 	}
 	for _, mb := range []float64{0.25, 1, 4, 16} {
 		x := make([]float32, int(mb*(1<<20))/4)
@@ -79,7 +79,7 @@ func main() {
 	}
 	for _, bucket := range []int{1 << 20, 0} {
 		r, _ := dist.NewReducer(c, [][]float32{flat}, bucket)
-		b.run(fmt.Sprintf("gpt gradient, one array, Mean, %d buckets", r.Buckets()), bytes, r.Mean)
+		b.run(fmt.Sprintf("gpt gradient, one array, %d buckets, Mean", r.Buckets()), bytes, r.Mean)
 	}
 	if err := c.Finalize(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -123,7 +123,7 @@ func (b *bench) run(name string, bytes int, f func() error) {
 	}
 	alg := float64(bytes) / best.Seconds() / 1e9
 	n := float64(b.c.Size())
-	fmt.Printf("%-44s %12v %12.2f %12.2f\n", name, best.Round(time.Microsecond/10), alg, alg*2*(n-1)/n)
+	fmt.Printf("%-52s %12v %12.2f %12.2f\n", name, best.Round(time.Microsecond/10), alg, alg*2*(n-1)/n)
 }
 
 // gptShapes lists the element counts of the default gpt's parameters
