@@ -81,10 +81,16 @@ func Init(o Options) (*Comm, error) {
 		}
 		return Local(), nil
 	}
+	mpiState.Lock()
+	defer mpiState.Unlock()
+	if mpiState.started {
+		return nil, errors.New("dist: Init under MPI called twice: MPI starts once per process; keep the first Comm")
+	}
 	rank, size, err := mpiInit()
 	if err != nil {
 		return nil, err
 	}
+	mpiState.started = true
 	if l.size > 0 && size != l.size {
 		return nil, fmt.Errorf("dist: %s started %d ranks but MPI reports %d: is the binary linked against another MPI than the launcher's?", l.name, l.size, size)
 	}
@@ -98,6 +104,13 @@ func Init(o Options) (*Comm, error) {
 		go c.watch()
 	}
 	return c, nil
+}
+
+// mpiState records that MPI was started: MPI_Init may run once per
+// process, and never again after MPI_Finalize.
+var mpiState struct {
+	sync.Mutex
+	started bool
 }
 
 var errNotBuilt = errors.New("dist: MPI was requested but mlc was built without it: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) and build with go build -tags mpi ./cmd/mlc")
@@ -209,11 +222,11 @@ func (c *Comm) Finalize() error {
 	if c.finalized {
 		return nil
 	}
-	c.finalized = true
-	if c.stop != nil {
+	if c.stop != nil { // first, so that the watchdog cannot abort meanwhile
 		close(c.stop)
 		c.stopped.Wait()
 	}
+	c.finalized = true
 	if !c.mpi {
 		return nil
 	}

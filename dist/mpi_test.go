@@ -149,6 +149,9 @@ func TestWorker(t *testing.T) {
 	if c.Size() < 2 || c.Rank() < 0 || c.Rank() >= c.Size() || !c.MPI() {
 		t.Fatalf("rank %d of %d (mpi %v)", c.Rank(), c.Size(), c.MPI())
 	}
+	if _, err := Init(Options{Require: true}); err == nil || !strings.Contains(err.Error(), "Init under MPI called twice") {
+		t.Errorf("a second Init: got %v, want the called-twice error", err)
+	}
 	t.Run("sum of integers", func(t *testing.T) { sumIntegers(t, c) })
 	t.Run("sum of random values", func(t *testing.T) {
 		sumRandom[float64](t, c, 1000)
