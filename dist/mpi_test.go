@@ -91,22 +91,25 @@ func TestMPIFaults(t *testing.T) {
 		{"return", -1, []string{"rank 1", "exiting improperly", "without calling \"finalize\""}},
 		{"hang", 3, []string{"dist: rank 0 of 2: an all-reduce of 32 bytes has waited", "watchdog, Options.Timeout 2s"}},
 	} {
-		out, code, took := mpirun(t, 2, tc.role, time.Minute)
-		if code == 0 || tc.code > 0 && code != tc.code {
-			t.Errorf("%s: mpirun exit code %d, want non-zero (%d)", tc.role, code, tc.code)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: the output does not say %q:\n%s", tc.role, w, out)
+		t.Run(tc.role, func(t *testing.T) {
+			t.Parallel() // each job mostly waits: mpirun's start, a timeout
+			out, code, took := mpirun(t, 2, tc.role, time.Minute)
+			if code == 0 || tc.code > 0 && code != tc.code {
+				t.Errorf("mpirun exit code %d, want non-zero (%d)", code, tc.code)
 			}
-		}
-		if strings.Contains(out, "--- PASS: TestWorker") {
-			t.Errorf("%s: a rank passed, but every rank should have been ended:\n%s", tc.role, out)
-		}
-		if took > 20*time.Second {
-			t.Errorf("%s: the job took %v to end", tc.role, took)
-		}
-		t.Logf("%s: the job ended in %v with exit code %d", tc.role, took.Round(time.Millisecond), code)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the output does not say %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "--- PASS: TestWorker") {
+				t.Errorf("a rank passed, but every rank should have been ended:\n%s", out)
+			}
+			if took > 20*time.Second {
+				t.Errorf("the job took %v to end", took)
+			}
+			t.Logf("the job ended in %v with exit code %d", took.Round(time.Millisecond), code)
+		})
 	}
 }
 
@@ -164,6 +167,24 @@ func TestWorker(t *testing.T) {
 	t.Run("bucketed", func(t *testing.T) { bucketed(t, c) })
 	t.Run("check", func(t *testing.T) { check(t, c) })
 	t.Run("no allocations", func(t *testing.T) { allocs(t, c) })
+	t.Run("Go's nil-dereference panic survives MPI_Init", func(t *testing.T) {
+		// Open MPI installs signal handlers of its own; Go's SIGSEGV
+		// handler must stay in place, or a nil dereference would crash
+		// the rank instead of panicking.
+		if err := deref(nil); err == nil || !strings.Contains(err.Error(), "nil pointer dereference") {
+			t.Errorf("reading through a nil pointer: got %v, want a recovered runtime error", err)
+		}
+	})
+}
+
+func deref(p *struct{ x int }) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	_ = p.x
+	return nil
 }
 
 // fault plays rank 1's failure while rank 0 waits for it in an all-reduce.
