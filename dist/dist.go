@@ -70,8 +70,11 @@ func Init(o Options) (*Comm, error) {
 		if o.Require {
 			return nil, errNotBuilt
 		}
-		if l.size > 1 {
+		switch {
+		case l.size > 1:
 			return nil, fmt.Errorf("dist: started by %s as one of %d ranks, but this binary was built without MPI: rebuild with go build -tags mpi (needs apt-get install openmpi-bin libopenmpi-dev)", l.name, l.size)
+		case l.name != "" && l.size == 0: // a launcher that does not say how many
+			return nil, fmt.Errorf("dist: started by %s, but this binary was built without MPI: rebuild with go build -tags mpi (needs apt-get install openmpi-bin libopenmpi-dev)", l.name)
 		}
 		return Local(), nil
 	}
@@ -113,7 +116,7 @@ var mpiState struct {
 	started bool
 }
 
-var errNotBuilt = errors.New("dist: MPI was requested but mlc was built without it: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) and build with go build -tags mpi ./cmd/mlc")
+var errNotBuilt = errors.New("dist: MPI was requested but this binary was built without it: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) and build with -tags mpi, as in go build -tags mpi ./cmd/mlc")
 
 // launch describes the launcher that started this process, from the
 // environment it sets; name is "" when none did.
@@ -233,7 +236,7 @@ func (c *Comm) Finalize() error {
 	return mpiFinalize()
 }
 
-// Abort prints "dist: rank R: msg" on standard error and ends the whole
+// Abort prints "dist: rank R of N: msg" on standard error and ends the whole
 // job with the exit code: under MPI every rank is killed, on one process
 // it is os.Exit. It does not return.
 func (c *Comm) Abort(code int, msg string) {

@@ -3,6 +3,7 @@
 package dist
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,13 @@ func TestLaunchedWithoutTag(t *testing.T) {
 	if want := "started by mpirun (Open MPI) as one of 2 ranks, but this binary was built without MPI: rebuild with go build -tags mpi"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "")
+	os.Unsetenv("OMPI_COMM_WORLD_SIZE")
+	t.Setenv("PMIX_RANK", "0")
+	if _, err := Init(Options{}); err == nil || !strings.Contains(err.Error(), "started by an MPI launcher (PMIx), but this binary was built without MPI") {
+		t.Errorf("Init under a PMIx launcher without -tags mpi: got %v", err)
+	}
+	os.Unsetenv("PMIX_RANK")
 	// A one-rank job is one process, which needs no MPI.
 	t.Setenv("OMPI_COMM_WORLD_SIZE", "1")
 	if c, err := Init(Options{}); err != nil || c.Size() != 1 {
