@@ -206,6 +206,9 @@ type RunRequest struct {
 	Grads  bool                          `json:"grads"`
 	Steps  int                           `json:"steps"` // training steps to run after the rest
 	Trace  bool                          `json:"trace"` // record the parameters after each step
+	// Check stops "step" at the first step whose loss or gradient norm is
+	// not finite, and reports the gradient norm.
+	Check bool `json:"check,omitempty"`
 
 	// generate: sample N tokens after Prompt, streaming them.
 	Prompt      []int32 `json:"prompt,omitempty"`
@@ -235,6 +238,9 @@ type ServerResult struct {
 	Token *int32                        `json:"token,omitempty"`
 	Done  bool                          `json:"done,omitempty"`
 	Bench *BenchCost                    `json:"bench,omitempty"`
+
+	GradNorm *runtime.JSONFloat `json:"grad_norm,omitempty"`
+	Diverged bool               `json:"diverged,omitempty"`
 }
 
 // Server is a running generated model: a runner process that keeps its
@@ -251,6 +257,7 @@ type Server struct {
 // NewSeeded(seed).
 func StartServer(bin string, seed uint64) (*Server, error) {
 	s := &Server{cmd: exec.Command(bin, "-seed", strconv.FormatUint(seed, 10))}
+	detachChild(s.cmd)
 	s.cmd.Stderr = &s.stderr
 	in, err := s.cmd.StdinPipe()
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"go/token"
 	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -15,7 +16,6 @@ func cmdCompile(c *cli, args []string) error {
 	mf.registerTaps(fs)
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
-	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
 	var pf passFlags
@@ -34,35 +34,40 @@ func cmdCompile(c *cli, args []string) error {
 		}
 		path = fs.Arg(0)
 	}
+	of.parsed(fs)
 	if *out == "" {
 		return fmt.Errorf("-o DIR is required")
 	}
-	var res *compile.Result
-	var err error
+	if *pkg != "" {
+		if err := checkPackageName(*pkg); err != nil {
+			return err
+		}
+	}
 	switch {
 	case path != "" && mf.model != "":
 		return fmt.Errorf("give either -model or a package path, not both")
 	case path != "":
-		res, err = c.compileUserPackage(path, *fn, mf, of.config(""))
-	default:
-		var m *loaded
-		if m, err = mf.load(); err != nil {
-			return err
-		}
-		opts := m.compileOptions(of.config(m.entry.Name))
-		if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
-			fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
-		}); err != nil {
-			return err
-		}
-		res, err = compile.Zoo(m.entry.Name, mf.config, opts)
-		if err == nil {
-			pf.report(c, opts.Stats)
-		}
+		mf.model = path
 	}
+	m, err := mf.load()
 	if err != nil {
 		return err
 	}
+	optim, err := of.config(m.zooName())
+	if err != nil {
+		return err
+	}
+	opts := m.compileOptions(optim)
+	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
+		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
+	}); err != nil {
+		return err
+	}
+	res, err := m.Compile(opts)
+	if err != nil {
+		return err
+	}
+	pf.report(c, opts.Stats)
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
 	}
@@ -72,6 +77,9 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	files, err := compile.Generate(res, name)
 	if err != nil {
+		return err
+	}
+	if err := compile.TypeCheck(files); err != nil {
 		return err
 	}
 	if err := compile.WriteDir(*out, files); err != nil {
@@ -92,4 +100,17 @@ func defaultPkg(p *graph.Program) string {
 		return "model"
 	}
 	return b.String()
+}
+
+// checkPackageName accepts a name the generated package can take: a Go
+// identifier that is not a keyword, not the blank identifier and not main
+// (a command, which the generated library cannot be).
+func checkPackageName(name string) error {
+	switch {
+	case token.IsKeyword(name), name == "_", name == "main":
+		return fmt.Errorf("-pkg %q is reserved in Go; choose another package name", name)
+	case !token.IsIdentifier(name):
+		return fmt.Errorf("-pkg %q is not a Go identifier (letters, digits and _, not starting with a digit)", name)
+	}
+	return nil
 }

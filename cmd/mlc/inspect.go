@@ -27,12 +27,12 @@ func cmdInspect(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(passes.OptimizerConfig{}))
+	res, err := m.Compile(m.compileOptions(passes.OptimizerConfig{}))
 	if err != nil {
 		return err
 	}
 	if res.Program.Train == nil && method != "predict" {
-		return fmt.Errorf("%s has no loss, so no %s phase; try -phase predict", m.entry.Name, *phase)
+		return fmt.Errorf("%s has no loss, so no %s phase; try -phase predict", m.Name, *phase)
 	}
 	files, err := compile.Generate(res, defaultPkg(res.Program))
 	if err != nil {

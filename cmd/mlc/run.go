@@ -42,11 +42,14 @@ func cmdRun(c *cli, args []string) error {
 	if *phase == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, opts)
+	res, err := m.Compile(opts)
 	if err != nil {
 		return err
 	}
 	prog := res.Program
+	if err := compile.CheckMemory(prog, *engine == "interp"); err != nil {
+		return err
+	}
 	req := compile.RunRequest{Grads: *grads, Phase: *phase, Prefill: *prefill}
 	if *inputsFile != "" {
 		in, err := runtime.ReadTensors(*inputsFile)
@@ -58,7 +61,7 @@ func cmdRun(c *cli, args []string) error {
 		}
 		req.Inputs = in
 	} else {
-		req.Inputs = compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
 		req.Loss = prog.Train != nil
 	}
 	if *grads && !req.Loss {
@@ -180,6 +183,16 @@ func readParams(path string, prog *graph.Program) (map[string]runtime.JSONTensor
 		if len(in[name].Data) != p.Type.Shape.Size() {
 			return nil, fmt.Errorf("%s: parameter %q: %d values for shape %s", path, name, len(in[name].Data), p.Type.Shape)
 		}
+	}
+	var missing []string
+	for name := range params {
+		if _, ok := in[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("%s: lacks the model's parameters %s", path, strings.Join(missing, ", "))
 	}
 	return in, nil
 }

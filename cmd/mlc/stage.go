@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/passes"
 )
@@ -29,7 +28,7 @@ func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags) (g, after *grap
 	if err := pf.apply(&opts, func(_ string, g *graph.Graph) { dumps[g] = g.Clone() }); err != nil {
 		return nil, nil, err
 	}
-	res, err := compile.Zoo(l.entry.Name, l.cfgSpec, opts)
+	res, err := l.Compile(opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -40,7 +39,7 @@ func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags) (g, after *grap
 	p := res.Program
 	g = map[string]*graph.Graph{"forward": p.Predict, "train": p.Train, "prefill": p.Prefill, "decode": p.Decode}[stage]
 	if g == nil {
-		return nil, nil, fmt.Errorf("%s has no loss, so no train stage", l.entry.Name)
+		return nil, nil, fmt.Errorf("%s has no loss, so no train stage", l.Name)
 	}
 	return g, dumps[g], nil
 }
