@@ -118,6 +118,24 @@ var mpiState struct {
 
 var errNotBuilt = errors.New("dist: MPI was requested but this binary was built without it: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) and build with -tags mpi, as in go build -tags mpi ./cmd/mlc")
 
+// Launched reports the rank and the job size an MPI launcher gave this
+// process in its environment (OMPI_COMM_WORLD_RANK and _SIZE from Open
+// MPI's mpirun, PMI_RANK and PMI_SIZE from others), without starting MPI;
+// ok is false when no launcher did, or it did not say both. It is for a
+// process that leaves Init to a child, as mlc train leaves it to the
+// runner of the generated model: it still has to read its own share of
+// the data and to know whether it is rank 0, which writes checkpoints.
+func Launched() (rank, size int, ok bool) {
+	for _, v := range [][2]string{{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, {"PMI_RANK", "PMI_SIZE"}} {
+		r, err1 := strconv.Atoi(os.Getenv(v[0]))
+		n, err2 := strconv.Atoi(os.Getenv(v[1]))
+		if err1 == nil && err2 == nil && n > 0 && r >= 0 && r < n {
+			return r, n, true
+		}
+	}
+	return 0, 1, false
+}
+
 // launch describes the launcher that started this process, from the
 // environment it sets; name is "" when none did.
 type launch struct {

@@ -179,3 +179,30 @@ func BenchmarkScale(b *testing.B) {
 		})
 	}
 }
+
+func TestLaunched(t *testing.T) {
+	for _, v := range []string{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE"} {
+		t.Setenv(v, "")
+	}
+	for _, tc := range []struct {
+		env        []string // name, value, …
+		rank, size int
+		ok         bool
+	}{
+		{nil, 0, 1, false},
+		{[]string{"OMPI_COMM_WORLD_RANK", "3", "OMPI_COMM_WORLD_SIZE", "4"}, 3, 4, true},
+		{[]string{"PMI_RANK", "1", "PMI_SIZE", "2"}, 1, 2, true},
+		{[]string{"OMPI_COMM_WORLD_RANK", "4", "OMPI_COMM_WORLD_SIZE", "4"}, 0, 1, false}, // rank out of range
+		{[]string{"OMPI_COMM_WORLD_SIZE", "4"}, 0, 1, false},                              // no rank
+	} {
+		for i := 0; i < len(tc.env); i += 2 {
+			t.Setenv(tc.env[i], tc.env[i+1])
+		}
+		if r, n, ok := Launched(); r != tc.rank || n != tc.size || ok != tc.ok {
+			t.Errorf("Launched with %v: %d, %d, %v; want %d, %d, %v", tc.env, r, n, ok, tc.rank, tc.size, tc.ok)
+		}
+		for i := 0; i < len(tc.env); i += 2 {
+			t.Setenv(tc.env[i], "")
+		}
+	}
+}

@@ -152,6 +152,9 @@ func TestWorker(t *testing.T) {
 	if c.Size() < 2 || c.Rank() < 0 || c.Rank() >= c.Size() || !c.MPI() {
 		t.Fatalf("rank %d of %d (mpi %v)", c.Rank(), c.Size(), c.MPI())
 	}
+	if r, n, ok := Launched(); !ok || r != c.Rank() || n != c.Size() {
+		t.Errorf("Launched: rank %d of %d (ok %v), MPI says %d of %d", r, n, ok, c.Rank(), c.Size())
+	}
 	if _, err := Init(Options{Require: true}); err == nil || !strings.Contains(err.Error(), "Init under MPI called twice") {
 		t.Errorf("a second Init: got %v, want the called-twice error", err)
 	}
