@@ -34,6 +34,7 @@ var allowed = []struct {
 	// The libraries over compile: data pipelines, the training loop.
 	{"data", []string{"graph", "runtime"}, nil},
 	{"train", []string{"compile", "data", "graph", "passes", "runtime"}, []string{"github.com/schollz/progressbar", "gonum.org/v1/plot"}},
+	{"dist", []string{"dist"}, nil}, // standard library only (cgo to Open MPI under the mpi tag); dist/internal/bench imports dist
 	{"internal/testutil", nil, nil},
 	{"internal/golden", nil, nil},
 	{"internal/layering", nil, []string{"golang.org/x/tools"}},
