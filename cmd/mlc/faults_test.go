@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -292,4 +293,38 @@ func snapshotDir(t *testing.T, dir string) string {
 		fmt.Fprintf(&b, "%s %d bytes\n%s\n", e.Name(), len(data), data)
 	}
 	return b.String()
+}
+
+// TestResumeMovesHorizon: the README's resume example trains: -resume
+// -steps N after a run with a warmup and cosine schedule moves the
+// schedule's end to N, so the weights change (they stayed byte-identical
+// when the old horizon kept the rate at -lr-min 0).
+func TestResumeMovesHorizon(t *testing.T) {
+	testutil.Long(t, "runs mlc train")
+	t.Setenv("MLC_CACHE", t.TempDir())
+	dir := t.TempDir()
+	if code, _, errs := runCLI("train", "-model", "mlp", "-config", "sizes=12-16-4,batch=8", "-opt", "adamw", "-lr", "0.003", "-warmup", "5", "-steps", "30", "-ckpt", dir); code != 0 {
+		t.Fatal(errs)
+	}
+	before, _, err := train.LoadCheckpoint(filepath.Join(dir, ckptFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI("train", "-resume", "-ckpt", dir, "-steps", "60")
+	if code != 0 || !strings.Contains(out, "for 60 steps") {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	after, st, err := train.LoadCheckpoint(filepath.Join(dir, ckptFile))
+	if err != nil || after.Step != 60 || st.Optimizer.Steps != 60 {
+		t.Fatalf("after the resume: step %d, schedule end %d, %v", after.Step, st.Optimizer.Steps, err)
+	}
+	p0, _ := before.Param("W1")
+	p1, _ := after.Param("W1")
+	if slices.Equal(p0.F32, p1.F32) {
+		t.Fatal("the resumed steps did not change the weights")
+	}
+	code, _, errs = runCLI("train", "-resume", "-ckpt", dir)
+	if code != 1 || !strings.Contains(errs, "the run is complete (step 60 of 60)") {
+		t.Fatalf("a complete run resumed without -steps: exit %d, %s", code, errs)
+	}
 }
