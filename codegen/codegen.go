@@ -259,7 +259,7 @@ func (g *gen) copySource(pkg, name, src string) (string, error) {
 		}
 	}
 	out := "// " + Header(g.prog.Source) + "\n\n" + strings.TrimLeft(head+"\npackage "+g.pkg+"\n"+body, "\n")
-	b, err := format.Source([]byte(out))
+	b, err := unexport([]byte(out))
 	if err != nil {
 		return "", fmt.Errorf("codegen: %s/%s: %v", pkg, name, err)
 	}

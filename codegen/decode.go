@@ -52,11 +52,11 @@ func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(
 			jen.Id("qh").Op(",").Id("o").Op(":=").List(row(q), row(n)),
 			jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
-			jen.Id("GemmSmall").Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
+			jen.Id(internal("GemmSmall")).Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
 			jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
 			jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
 			jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
-			jen.Id("GemmSmall").Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
+			jen.Id(internal("GemmSmall")).Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
 			jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
 				jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
 			),
@@ -213,10 +213,9 @@ func (g *gen) generateAPI(f *jen.File, outNames []string, ctx, vocab int) {
 	call := func(method string, arg jen.Code) jen.Code {
 		return jen.List(append(lhs, jen.Err())...).Op("=").Id("m").Dot(method).Call(arg)
 	}
-	sampler := jen.Op("*").Id("Sampler").Types(jen.Id(g.T))
 	tail := []jen.Code{
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("tokens"), jen.Err())),
-		jen.List(jen.Id("next"), jen.Err()).Op(":=").Id("s").Dot("Sample").Call(jen.Id("logits").Index(jen.Id("last").Op("*").Lit(vocab).Op(":").Parens(jen.Id("last").Op("+").Lit(1)).Op("*").Lit(vocab))),
+		jen.List(jen.Id("next"), jen.Err()).Op(":=").Id("m").Dot("sampler").Dot("Sample").Call(jen.Id("logits").Index(jen.Id("last").Op("*").Lit(vocab).Op(":").Parens(jen.Id("last").Op("+").Lit(1)).Op("*").Lit(vocab))),
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("tokens"), jen.Err())),
 		jen.Id("tokens").Op("=").Append(jen.Id("tokens"), jen.Int32().Call(jen.Id("next"))),
 		jen.If(jen.Id("emit").Op("!=").Nil()).Block(
@@ -228,7 +227,7 @@ func (g *gen) generateAPI(f *jen.File, outNames []string, ctx, vocab int) {
 		jen.Var().Id("logits").Index().Id(g.T),
 		jen.Var().Err().Error(),
 	}
-	params := []jen.Code{jen.Id("tokens").Index().Int32(), jen.Id("n").Int(), jen.Id("s").Add(sampler), jen.Id("emit").Func().Params(jen.Int32()).Error()}
+	params := []jen.Code{jen.Id("tokens").Index().Int32(), jen.Id("n").Int(), jen.Id("emit").Func().Params(jen.Int32()).Error()}
 	results := []jen.Code{jen.Index().Int32(), jen.Error()}
 
 	loop := jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(append([]jen.Code{
@@ -243,7 +242,14 @@ func (g *gen) generateAPI(f *jen.File, outNames []string, ctx, vocab int) {
 			call("DecodeStep", jen.Id("tokens").Index(jen.Len(jen.Id("tokens")).Op("-").Lit(1).Op(":"))),
 		),
 	}, tail...)...)
-	docComment(f, fmt.Sprintf("Generate appends n tokens to tokens, each drawn by s from the logits after\n"+
+	docComment(f, "SetSampling sets how Generate and GenerateNoCache draw tokens: temperature\n(0 is greedy), top-k (0: all tokens) and top-p (0: all), and the seed of\nthe draws, which restarts them. Until it is called, they sample at\ntemperature 1 from seed 0.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetSampling").Params(jen.Id("temperature").Float64(), jen.Id("topK").Int(), jen.Id("topP").Float64(), jen.Id("seed").Uint64()).Error().Block(
+		jen.If(jen.Err().Op(":=").Id("m").Dot("sampler").Dot("SetOptions").Call(jen.Id(internal("Options")).Values(jen.Dict{jen.Id("Temperature"): jen.Id("temperature"), jen.Id("TopK"): jen.Id("topK"), jen.Id("TopP"): jen.Id("topP")})), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		jen.Id("m").Dot("sampler").Dot("RNG").Dot("State").Op("=").Id("seed"),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
+	docComment(f, fmt.Sprintf("Generate appends n tokens to tokens, each drawn (see SetSampling) from the logits after\n"+
 		"the tokens before it, and passes each to emit (when not nil). The prompt\n"+
 		"(its last %d tokens) runs through Prefill and every new token through\n"+
 		"DecodeStep. When the cache is full (Pos = %d), Prefill starts it again\n"+

@@ -362,9 +362,9 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	ranged := f.g.splits(a.bh*a.t*a.s*(a.dk+a.dv), parallelMinWork)
 	gemm := func(tb bool, m, n, k jen.Code, x jen.Code, ldx jen.Code, y jen.Code, ldy int, c jen.Code, ldc jen.Code) jen.Code {
 		if !ranged {
-			return jen.Id("Gemm").Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+			return jen.Id(internal("Gemm")).Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
 		}
-		return jen.Id("GemmOnThread").Call(jen.Id("m").Dot("pool"), jen.Id("thread"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+		return jen.Id(internal("GemmOnThread")).Call(jen.Id("m").Dot("pool"), jen.Id("thread"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
 	}
 	id := jen.Id
 	rowBody := []jen.Code{

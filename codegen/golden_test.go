@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/dsl"
+	"github.com/mlc-dev/mlc/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -48,9 +49,7 @@ func TestGoldenModels(t *testing.T) {
 // takes slices (a loss here) is stored, not inlined; the program builds and
 // agrees with the interpreter.
 func TestInlineConstantsReachEveryOp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	res, err := compile.Build("ic", "ic.go", func(b *dsl.Builder) {
 		x := b.Param("x", dsl.Values(0.5, -1, 2), 3)
 		b.Output("y", x.Sigmoid())

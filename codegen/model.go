@@ -51,6 +51,7 @@ func (g *gen) modelFile() ([]byte, error) {
 			return nil, err
 		}
 	}
+	g.namedAPI(f, train)
 	all := func(*graph.Node) bool { return true }
 	g.method(f, pred, "predict", "predict runs the forward pass in eval mode.", all, nil)
 	if train != nil {
@@ -108,7 +109,10 @@ func (g *gen) modelType(f *jen.File) {
 		fields = append(fields, jen.Id("scratch").Index().Id(g.T).Comment("DecodeStep: the attention weights of one query"))
 	}
 	if g.window() > 0 {
-		fields = append(fields, jen.Id("window").Index().Int32().Comment("GenerateNoCache: the padded window of tokens"))
+		fields = append(fields,
+			jen.Id("window").Index().Int32().Comment("GenerateNoCache: the padded window of tokens"),
+			jen.Id("sampler").Op("*").Id(internal("Sampler")).Types(jen.Id(g.T)).Comment("Generate's token sampler (SetSampling)"),
+		)
 	}
 	fields = append(fields,
 		jen.Id("arena").Index().Id(g.T).Comment("inputs and intermediate values of the entry points"),
@@ -125,7 +129,7 @@ func (g *gen) modelType(f *jen.File) {
 	}
 	if g.usesPool {
 		fields = append(fields,
-			jen.Id("pool").Op("*").Id("Pool").Comment("worker threads of the matrix products and the parallel kernels"),
+			jen.Id("pool").Op("*").Id(internal("Pool")).Comment("worker threads of the matrix products and the parallel kernels"),
 			jen.Id("task").Id("task").Comment("the parallel kernel running on the pool"),
 		)
 	}
@@ -190,10 +194,10 @@ func (g *gen) constructor(f *jen.File) {
 		body = append(body, jen.Id("m").Dot("cache").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.cacheSize)))
 	}
 	if g.usesPool {
-		body = append(body, jen.Id("m").Dot("pool").Op("=").Id("NewPool").Call(jen.Lit(0)).Comment("one thread per GOMAXPROCS"))
+		body = append(body, jen.Id("m").Dot("pool").Op("=").Id(internal("NewPool")).Call(jen.Lit(0)).Comment("one thread per GOMAXPROCS"))
 		body = append(body, jen.Comment("Packing buffers for every blocked product, so that no call allocates."))
 		for _, r := range g.reserves {
-			body = append(body, jen.Id("Reserve").Types(jen.Id(g.T)).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
+			body = append(body, jen.Id(internal("Reserve")).Types(jen.Id(g.T)).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
 		}
 	}
 	switch {
@@ -203,7 +207,10 @@ func (g *gen) constructor(f *jen.File) {
 		body = append(body, jen.Id("m").Dot("scratch").Op("=").Make(jen.Index().Id(g.T), jen.Lit(g.scratch)))
 	}
 	if w := g.window(); w > 0 {
-		body = append(body, jen.Id("m").Dot("window").Op("=").Make(jen.Index().Int32(), jen.Lit(w)))
+		_, _, vocab := lmShape(g.prog)
+		body = append(body, jen.Id("m").Dot("window").Op("=").Make(jen.Index().Int32(), jen.Lit(w)),
+			jen.Comment("Sampling at temperature 1 from seed 0 until SetSampling says otherwise; a\nvocabulary of at least one token and these options cannot fail."),
+			jen.List(jen.Id("m").Dot("sampler"), jen.Id("_")).Op("=").Id(internal("NewSampler")).Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id(internal("Options")).Values(jen.Dict{jen.Id("Temperature"): jen.Lit(1)}), jen.Lit(0)))
 	}
 	for _, v := range l.vars {
 		if v.cache {

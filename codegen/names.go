@@ -45,6 +45,10 @@ var reservedNames = sync.OnceValue(func() map[string]bool {
 		"mlcWeights", "loadWeights", "embed", "binary"} {
 		r[s] = true
 	}
+	// The copied sources' exported names, renamed (internalNames).
+	for _, s := range internalNames {
+		r[s] = true
+	}
 	srcs := []string{libSource, sample.Source, patchesSource}
 	entries, _ := kernelFiles.ReadDir("kernels")
 	for _, e := range entries {

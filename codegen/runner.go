@@ -164,6 +164,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -227,6 +228,7 @@ type request struct {
 	Grads  bool              ` + "`json:\"grads\"`" + `
 	Steps  int               ` + "`json:\"steps\"`" + `
 	Trace  bool              ` + "`json:\"trace\"`" + `
+	Check  bool              ` + "`json:\"check\"`" + `
 	// generate: the prompt's token ids, how many tokens to add, sampling.
 	Prompt      []int32 ` + "`json:\"prompt\"`" + `
 	N           int     ` + "`json:\"n\"`" + `
@@ -280,6 +282,8 @@ type result struct {
 	Grads   map[string]tensor   ` + "`json:\"grads,omitempty\"`" + `
 	Params  map[string]tensor   ` + "`json:\"params,omitempty\"`" + `
 	Losses  []jsonFloat         ` + "`json:\"losses,omitempty\"`" + `
+	GradNorm *jsonFloat         ` + "`json:\"grad_norm,omitempty\"`" + `
+	Diverged bool               ` + "`json:\"diverged,omitempty\"`" + `
 	Trace   []map[string]tensor ` + "`json:\"trace,omitempty\"`" + `
 	State   map[string]tensor   ` + "`json:\"state,omitempty\"`" + `
 	RNG     string              ` + "`json:\"rng,omitempty\"`" + `
@@ -289,10 +293,14 @@ type result struct {
 	Bench   *benchResult        ` + "`json:\"bench,omitempty\"`" + `
 }
 
+// errMissing marks an input the request left out: Predict does without
+// the training inputs.
+var errMissing = errors.New("missing")
+
 func input(in map[string]tensor, name string, size int) ([]jsonFloat, error) {
 	t, ok := in[name]
 	if !ok {
-		return nil, fmt.Errorf("input %q is missing", name)
+		return nil, fmt.Errorf("input %q is %w", name, errMissing)
 	}
 	if len(t.Data) != size {
 		return nil, fmt.Errorf("input %q has %d values, want %d", name, len(t.Data), size)
@@ -313,7 +321,11 @@ func ids(in map[string]tensor, name string, size int) ([]int32, error) {
 	d, err := input(in, name, size)
 	out := make([]int32, len(d))
 	for i, v := range d {
-		out[i] = int32(v)
+		x := float64(v)
+		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 {
+			return nil, fmt.Errorf("input %q: value %s at index %d is not a 32-bit integer id", name, strconv.FormatFloat(x, 'f', -1, 64), i)
+		}
+		out[i] = int32(x)
 	}
 	return out, err
 }
@@ -380,6 +392,19 @@ func main() {
 	}
 }
 
+// gradNorm is the global gradient norm √Σg².
+func gradNorm(ts []model.Tensor) float64 {
+	sum := 0.0
+	for _, t := range ts {
+		for _, v := range t.Data {
+			sum += float64(v) * float64(v)
+		}
+	}
+	return math.Sqrt(sum)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
 func setAll(ts []model.Tensor, src map[string]tensor, what string) error {
 	for _, p := range ts {
 		t, ok := src[p.Name]
@@ -432,7 +457,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 		return res, nil
 	}
 {{range .AllIn}}	{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
-	if err != nil && req.Cmd != "predict" && req.Cmd != "" {
+	if err != nil && (req.Cmd != "predict" && req.Cmd != "" || !errors.Is(err, errMissing)) {
 		return nil, err
 	}
 	_ = {{.Var}}
@@ -445,6 +470,16 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 				return nil, err
 			}
 			res.Losses = append(res.Losses, jsonFloat(loss))
+			if req.Check {
+				// Divergence: stop at the first step whose loss or
+				// gradient norm is not finite.
+				norm := jsonFloat(gradNorm(m.Grads()))
+				res.GradNorm = &norm
+				if !finite(loss) || !finite(float64(norm)) {
+					res.Diverged = true
+					break
+				}
+			}
 		}
 		return res, nil
 	case "loss":
@@ -541,7 +576,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 // generate samples req.N tokens after the prompt, streaming each one: with
 // the KV cache (Generate) unless req.NoCache.
 func generate(m *model.Model, req *request, emit func(*result)) (*result, error) {
-	s, err := model.NewSampler[{{.T}}]({{.Vocab}}, model.Options{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP}, req.Seed)
+	err := m.SetSampling(req.Temperature, req.TopK, req.TopP, req.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -551,9 +586,9 @@ func generate(m *model.Model, req *request, emit func(*result)) (*result, error)
 	}
 	tokens := append(make([]int32, 0, len(req.Prompt)+req.N), req.Prompt...)
 	if req.NoCache {
-		_, err = m.GenerateNoCache(tokens, req.N, s, send)
+		_, err = m.GenerateNoCache(tokens, req.N, send)
 	} else {
-		_, err = m.Generate(tokens, req.N, s, send)
+		_, err = m.Generate(tokens, req.N, send)
 	}
 	if err != nil {
 		return nil, err

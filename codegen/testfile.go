@@ -77,7 +77,17 @@ func (g *gen) testFile() ([]byte, error) {
 			ep{"TrainStep", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(args(g.prog.Train)...)},
 			ep{"Backward", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Backward").Call(args(g.prog.Train)...)},
 			ep{"AccumulateGrads", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("AccumulateGrads").Call(args(g.prog.Train)...)},
+			// The named API of libraries (train.Local): find a buffer, step.
+			ep{"StepInPlace", nil},
+			ep{"LossInPlace", nil},
 		)
+		for i := len(eps) - 2; i < len(eps); i++ {
+			call := jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot(eps[i].name).Call()
+			if ins := g.prog.Train.Inputs(); len(ins) > 0 {
+				call = jen.List(jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").Id("m").Dot("TrainInput").Call(jen.Lit(ins[0].Name)).Line().Add(call)
+			}
+			eps[i].call = call
+		}
 	}
 	if g.prog.Decode != nil {
 		eps = append(eps, g.decodeTestCalls(decls)...)
@@ -91,8 +101,7 @@ func (g *gen) testFile() ([]byte, error) {
 	if ok, ctx, vocab := lmShape(g.prog); ok && g.prog.Decode != nil {
 		body = append(body,
 			jen.Comment("A generation loop: sampling top-k at temperature 1, into a buffer with room."),
-			jen.List(jen.Id("sampler"), jen.Err()).Op(":=").Id("NewSampler").Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id("Options").Values(jen.Dict{jen.Id("Temperature"): jen.Lit(1), jen.Id("TopK"): jen.Lit(10)}), jen.Lit(1)),
-			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+			jen.If(jen.Err().Op(":=").Id("m").Dot("SetSampling").Call(jen.Lit(1), jen.Lit(min(10, vocab)), jen.Lit(0), jen.Lit(1)), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
 			jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(ctx+3)),
 		)
 	}
@@ -200,7 +209,7 @@ func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 		for _, name := range []string{"Generate", "GenerateNoCache"} {
 			eps = append(eps, ep{name, jen.Id("tokens").Op("=").Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), in.Clone().Index(jen.Op(":").Lit(ctx-1)).Op("...")).Line().
 				Var().Err().Error().Line().
-				List(jen.Id("tokens"), jen.Err()).Op("=").Id("m").Dot(name).Call(jen.Id("tokens"), jen.Lit(4), jen.Id("sampler"), jen.Nil())})
+				List(jen.Id("tokens"), jen.Err()).Op("=").Id("m").Dot(name).Call(jen.Id("tokens"), jen.Lit(4), jen.Nil())})
 		}
 	}
 	return eps
@@ -210,17 +219,18 @@ func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 // greedy generation of a whole context from a one-token prompt, reported
 // per token, so that the two show what the KV cache saves.
 func (g *gen) generateBenchmarks(f *jen.File, ctx, vocab int) {
-	fnType := jen.Func().Params(jen.Op("*").Id("Model"), jen.Index().Int32(), jen.Int(), jen.Op("*").Id("Sampler").Types(jen.Id(g.T)), jen.Func().Params(jen.Int32()).Error()).Params(jen.Index().Int32(), jen.Error())
+	fnType := jen.Func().Params(jen.Op("*").Id("Model"), jen.Index().Int32(), jen.Int(), jen.Func().Params(jen.Int32()).Error()).Params(jen.Index().Int32(), jen.Error())
 	f.Line()
 	docComment(f, fmt.Sprintf("benchmarkGenerate generates %d tokens after one and reports the time per token.", ctx-1))
 	f.Func().Id("benchmarkGenerate").Params(jen.Id("b").Op("*").Qual("testing", "B"), jen.Id("generate").Add(fnType)).Block(
 		jen.Id("m").Op(":=").Id("New").Call(),
-		jen.List(jen.Id("s"), jen.Err()).Op(":=").Id("NewSampler").Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id("Options").Values(), jen.Lit(1)),
+		jen.Comment("Greedy: every token costs the same, whatever the weights."),
+		jen.Err().Op(":=").Id("m").Dot("SetSampling").Call(jen.Lit(0), jen.Lit(0), jen.Lit(0), jen.Lit(1)),
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("b").Dot("Fatal").Call(jen.Err())),
 		jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(ctx)),
 		jen.Id("b").Dot("ReportAllocs").Call(),
 		jen.For(jen.Id("b").Dot("Loop").Call()).Block(
-			jen.If(jen.List(jen.Id("tokens"), jen.Err()).Op("=").Id("generate").Call(jen.Id("m"), jen.Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)), jen.Lit(ctx-1), jen.Id("s"), jen.Nil()), jen.Err().Op("!=").Nil()).Block(
+			jen.If(jen.List(jen.Id("tokens"), jen.Err()).Op("=").Id("generate").Call(jen.Id("m"), jen.Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)), jen.Lit(ctx-1), jen.Nil()), jen.Err().Op("!=").Nil()).Block(
 				jen.Id("b").Dot("Fatal").Call(jen.Err()),
 			),
 		),

@@ -38,6 +38,9 @@ type Options struct {
 type Result struct {
 	Program  *graph.Program
 	Warnings []string
+	// StageStats are the pass statistics of each entry point's graph,
+	// when Options.Stats asked for statistics (which then holds their sum).
+	StageStats map[*graph.Graph]*passes.Stats
 }
 
 // Build compiles a model given by its Build function.
@@ -108,9 +111,19 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 	popts := opts.Passes
 	popts.Validate = true // cheap, and a broken invariant names the pass
 	for _, g := range prog.Graphs() {
-		if err := passes.Run(g, popts, opts.Stats); err != nil {
+		st := opts.Stats
+		if st != nil {
+			// Each entry point's own counts, and the sum in opts.Stats.
+			st = passes.NewStats()
+			if res.StageStats == nil {
+				res.StageStats = map[*graph.Graph]*passes.Stats{}
+			}
+			res.StageStats[g] = st
+		}
+		if err := passes.Run(g, popts, st); err != nil {
 			return nil, err
 		}
+		opts.Stats.Add(st)
 		if err := graph.Validate(g); err != nil {
 			return nil, fmt.Errorf("%s: internal error after compiling: %w", name, err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -29,9 +30,7 @@ func compare(t *testing.T, what string, got, want runtime.JSONTensor, tol float6
 // interpreter agree on outputs, loss and every gradient (f64 to 1e-12
 // relative, f32 to 1e-5).
 func TestEnginesAgree(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every zoo model")
-	}
+	testutil.Long(t, "builds every zoo model")
 	for _, e := range models.Zoo {
 		for _, dt := range []graph.DType{graph.F64, graph.F32} {
 			t.Run(e.Name+"/"+dt.String(), func(t *testing.T) {
@@ -83,9 +82,7 @@ func TestEnginesAgree(t *testing.T) {
 // gradient are the same in both engines for the same seed, so both drew the
 // same masks; eval mode (Predict) equals the model without dropout.
 func TestDropoutMasksAgree(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	res, err := compile.Zoo("mlp", "sizes=16-32-32-4,batch=8,dropout=0.5", compile.Options{Float: graph.F64})
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func FuzzPasses(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the generator failed: %v", err)
 		}
-		checkRandomModel(t, m, !testing.Short())
+		checkRandomModel(t, m, testutil.LongTests())
 	})
 }
 
@@ -91,7 +91,7 @@ func TestRandomGraphs(t *testing.T) {
 	t.Setenv("MLC_CACHE", t.TempDir())
 	cfg := randgraphConfig(t)
 	n, gen, from := rgEnvInt(t, "MLC_RANDGRAPH_SEEDS", 30), rgEnvInt(t, "MLC_RANDGRAPH_GEN", 3), rgEnvInt(t, "MLC_RANDGRAPH_FROM", 0)
-	if testing.Short() {
+	if !testutil.LongTests() {
 		gen = 0
 	}
 	for i := range n {
@@ -370,7 +370,7 @@ func TestFuzzFindingsByHand(t *testing.T) {
 			if c.optimizer.Kind == "" {
 				c.optimizer = sgd
 			}
-			checkModel(t, c, !testing.Short() && !c.interpOnly)
+			checkModel(t, c, testutil.LongTests() && !c.interpOnly)
 		})
 	}
 }

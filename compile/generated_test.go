@@ -11,6 +11,7 @@ import (
 	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/passes"
 )
@@ -77,9 +78,7 @@ func TestGenerationDeterministic(t *testing.T) {
 // zero allocations per call): the package needs nothing but the standard
 // library.
 func TestGeneratedStandalone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every generated package")
-	}
+	testutil.Long(t, "builds every generated package")
 	for _, e := range models.Zoo {
 		t.Run(e.Name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -133,9 +132,7 @@ func importsOf(src []byte) []string {
 // allocation-free with AdamW, a warmup + cosine schedule, gradient clipping
 // and dropout (the package's own TestZeroAllocs runs in a fresh module).
 func TestTrainStepAllocFreeWithEverything(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	res, err := compile.Zoo("mlp", "sizes=20-16-16-5,batch=4,dropout=0.25", compile.Options{
 		Optimizer: passes.OptimizerConfig{Kind: "adamw", LR: 0.01, Warmup: 5, Steps: 50, LRMin: 0.001, Clip: 1},
 	})

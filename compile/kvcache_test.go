@@ -8,6 +8,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -28,9 +29,7 @@ var decoderConfigs = []struct{ model, config string }{
 // the full forward pass, f64 to 1e-10, in the interpreter and in generated
 // code.
 func TestKVCacheMatchesFullForward(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated decoders")
-	}
+	testutil.Long(t, "builds generated decoders")
 	for _, c := range decoderConfigs {
 		t.Run(c.model+"/"+c.config, func(t *testing.T) {
 			e, err := models.Lookup(c.model)
@@ -112,9 +111,7 @@ func TestDecodePastContext(t *testing.T) {
 // TestGenerateCacheMatchesNoCache: greedy generation with the KV cache and
 // by recomputing the window give the same tokens (f64) up to the context.
 func TestGenerateCacheMatchesNoCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a generated decoder")
-	}
+	testutil.Long(t, "builds a generated decoder")
 	res, err := compile.Zoo("gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1", compile.Options{Float: graph.F64})
 	if err != nil {
 		t.Fatal(err)

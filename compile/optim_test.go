@@ -85,7 +85,7 @@ func TestOptimizerGoldens(t *testing.T) {
 			engines := map[string]func() (*runtime.RunResult, error){
 				"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
 			}
-			if !testing.Short() {
+			if testutil.LongTests() {
 				engines["gen"] = func() (*runtime.RunResult, error) {
 					bin, err := compile.BuildRunner(res.Program)
 					if err != nil {

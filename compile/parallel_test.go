@@ -9,6 +9,7 @@ import (
 	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 )
 
@@ -21,9 +22,7 @@ import (
 // computed by the same expression. The test also checks that every kind of
 // parallel kernel was emitted, so that it covers them.
 func TestParallelKernels(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("GOMAXPROCS", "3") // the runners' pools get three threads
 	for _, tc := range []struct {
 		model, config string

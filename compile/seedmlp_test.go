@@ -22,9 +22,7 @@ func floats(j runtime.JSONTensor) []float64 {
 // example: forward values, every gradient and the weights after one SGD step
 // with lr 0.5, to 1e-12.
 func TestGeneratedSeedMLP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	var gold golden.SeedMLP
 	golden.MustLoad("seed_mlp.json", &gold)
 	res, err := compile.Zoo("seedmlp", "", compile.Options{Optimizer: passes.OptimizerConfig{Kind: "sgd", LR: gold.LR}})

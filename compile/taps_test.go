@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 )
 
@@ -13,9 +14,7 @@ import (
 // to 1e-12 (f64) in generated code; tapping changes no output; Predict stays
 // allocation-free with taps; an unknown tap is refused with the list.
 func TestTaps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages")
-	}
+	testutil.Long(t, "builds generated packages")
 	const config = "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=2"
 	e, _ := models.Lookup("gpt")
 	cfg, err := e.Config(config)

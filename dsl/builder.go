@@ -83,6 +83,32 @@ func (b *Builder) Float() DType { return b.opts.Float }
 // Training reports whether the build is for training (dropout active).
 func (b *Builder) Training() bool { return b.opts.Train }
 
+// MaxNodes bounds a model's graph: a Build function that adds more nodes
+// than this (a loop without end) stops with an error rather than taking
+// all memory. The zoo's largest models have a few thousand.
+const MaxNodes = 1 << 20
+
+// maxErrors bounds the errors recorded: past it, Build stops.
+const maxErrors = 100
+
+// tooLarge is the panic that stops a Build past MaxNodes or maxErrors;
+// Build turns it into an error.
+type tooLarge struct {
+	pos graph.Pos
+	msg string
+}
+
+// checkSize stops the Build when the graph or the error list has grown
+// past its bound.
+func (b *Builder) checkSize(pos graph.Pos) {
+	switch {
+	case len(b.g.Nodes) >= MaxNodes:
+		panic(tooLarge{pos, fmt.Sprintf("the graph grew past %d nodes; does Build loop without end?", MaxNodes)})
+	case len(b.errs) >= maxErrors:
+		panic(tooLarge{pos, fmt.Sprintf("stopped after %d errors", maxErrors)})
+	}
+}
+
 // Build runs build on a fresh Builder and returns the graph, or every error
 // found. A panic inside build is returned as an error at its call site.
 func Build(name, source string, opts Options, build func(b *Builder)) (g *graph.Graph, err error) {
@@ -95,7 +121,15 @@ func Build(name, source string, opts Options, build func(b *Builder)) (g *graph.
 	b := &Builder{g: graph.New(name, source), opts: opts}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: panic while building %s: %v", panicSite(), name, r)
+			if t, ok := r.(tooLarge); ok {
+				if len(b.errs) > 0 && len(b.errs) >= maxErrors {
+					err = &BuildError{Model: name, Errs: append(b.errs, fmt.Errorf("%s: %s", t.pos, t.msg))}
+				} else {
+					err = fmt.Errorf("%s: %s: %s", t.pos, name, t.msg)
+				}
+			} else {
+				err = fmt.Errorf("%s: panic while building %s: %v", panicSite(), name, r)
+			}
 			g = nil
 		}
 	}()
@@ -146,6 +180,7 @@ func (b *Builder) poisoned() *Tensor { return &Tensor{b: b} }
 // operands poison the result silently.
 func (b *Builder) apply(op graph.Op, attrs graph.Attrs, xs ...*Tensor) *Tensor {
 	pos := callSite()
+	b.checkSize(pos)
 	nodes := make([]*graph.Node, len(xs))
 	for i, x := range xs {
 		if x == nil {
@@ -172,6 +207,7 @@ func (b *Builder) apply(op graph.Op, attrs graph.Attrs, xs ...*Tensor) *Tensor {
 
 func (b *Builder) leaf(op graph.Op, name string, t graph.Type, attrs graph.Attrs) *Tensor {
 	pos := callSite()
+	b.checkSize(pos)
 	what := op.String()
 	if name != "" {
 		what += fmt.Sprintf(" %q", name)

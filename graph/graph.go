@@ -67,6 +67,9 @@ func NewNode(op Op, attrs Attrs, inputs ...*Node) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.Shape.CheckSize(); err != nil {
+		return nil, &ShapeError{Op: op.Info().Name, Msg: err.Error()}
+	}
 	n.Type = t
 	return n, nil
 }
@@ -110,6 +113,9 @@ func (g *Graph) Leaf(op Op, name string, t Type, attrs Attrs) (*Node, error) {
 	tt, err := op.Info().Infer(n)
 	if err != nil {
 		return nil, err
+	}
+	if err := tt.Shape.CheckSize(); err != nil {
+		return nil, &ShapeError{Op: op.Info().Name, Msg: err.Error()}
 	}
 	n.Type = tt
 	return g.Append(n), nil

@@ -65,6 +65,36 @@ func (s Shape) Size() int {
 	return n
 }
 
+// MaxElements bounds the elements of one value: 2^40, four terabytes of
+// float32, far beyond any machine mlc runs on, and far below where sizes in
+// bytes overflow an int.
+const MaxElements = 1 << 40
+
+// CheckSize fails when a dimension is negative or the shape has more than
+// MaxElements elements, computing the product without overflowing.
+func (s Shape) CheckSize() error {
+	n := 1
+	for _, d := range s {
+		if d < 0 {
+			return fmt.Errorf("shape %s has a negative dimension", s)
+		}
+		if d != 0 && n > MaxElements/d {
+			return fmt.Errorf("shape %s has more than 2^40 elements (%.3g)", s, s.approxSize())
+		}
+		n *= d
+	}
+	return nil
+}
+
+// approxSize is the element count as a float, which does not overflow.
+func (s Shape) approxSize() float64 {
+	f := 1.0
+	for _, d := range s {
+		f *= float64(d)
+	}
+	return f
+}
+
 // Rank is the number of dimensions.
 func (s Shape) Rank() int { return len(s) }
 

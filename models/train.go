@@ -10,6 +10,10 @@ type TrainDefaults struct {
 	Eval  int     // steps between validation losses (0: none)
 	// Warmup > 0 gives a linear warmup, then a cosine decay to LR/10 at Steps.
 	Warmup int
+	// Data is the data pipeline the model trains on (data.Kind*): "" its
+	// example batch, "lm" a causal language model's windows of text, "mlm"
+	// BERT's masked windows, "skipgram" word2vec's pairs.
+	Data string
 }
 
 // trainDefaults are per model; the reference text's experiments set
@@ -22,9 +26,9 @@ var trainDefaults = map[string]TrainDefaults{
 	// 4,500 steps of 1,024 tokens (4.6M tokens of Go source), 6–9
 	// minutes on two cores, reach a validation loss 44.5% below the
 	// unigram baseline (docs/benchmarks.md).
-	"gpt":      {Opt: "adamw", LR: 2e-3, Steps: 4500, Log: 100, Eval: 500, Warmup: 100},
-	"bert":     {Opt: "adamw", LR: 1e-3, Steps: 2000, Log: 100, Eval: 500, Warmup: 100},
-	"word2vec": {Opt: "adam", LR: 3e-3, Steps: 5000, Log: 500, Eval: 1000},
+	"gpt":      {Opt: "adamw", LR: 2e-3, Steps: 4500, Log: 100, Eval: 500, Warmup: 100, Data: "lm"},
+	"bert":     {Opt: "adamw", LR: 1e-3, Steps: 2000, Log: 100, Eval: 500, Warmup: 100, Data: "mlm"},
+	"word2vec": {Opt: "adam", LR: 3e-3, Steps: 5000, Log: 500, Eval: 1000, Data: "skipgram"},
 }
 
 // TrainDefaultsFor returns a model's training defaults.

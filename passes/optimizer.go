@@ -2,6 +2,7 @@ package passes
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/mlc-dev/mlc/graph"
@@ -21,6 +22,12 @@ type OptimizerConfig struct {
 	Steps  int     // total updates for the cosine decay (0: constant after warmup)
 	LRMin  float64 // rate the cosine decay ends at
 	Clip   float64 // global gradient-norm limit (0: no clipping)
+
+	// Resolved says every field is final: a zero is a zero, not "the
+	// kind's default". Callers that take explicit values (flags a user
+	// set, where 0 means 0) fill the defaults with Defaults first, then
+	// set what the user gave and Resolved.
+	Resolved bool `json:",omitempty"`
 }
 
 // OptimizerKinds lists the accepted Kind values.
@@ -32,7 +39,7 @@ func (c OptimizerConfig) Defaults() (OptimizerConfig, error) {
 		c.Kind = "sgd"
 	}
 	def := func(v *float64, d float64) {
-		if *v == 0 {
+		if *v == 0 && !c.Resolved {
 			*v = d
 		}
 	}
@@ -57,9 +64,16 @@ func (c OptimizerConfig) Defaults() (OptimizerConfig, error) {
 	default:
 		return c, fmt.Errorf("unknown optimizer %q (want %s)", c.Kind, strings.Join(OptimizerKinds, ", "))
 	}
+	for _, v := range []float64{c.LR, c.Beta1, c.Beta2, c.Eps, c.WD, c.LRMin, c.Clip} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return c, fmt.Errorf("optimizer settings must be finite numbers, got %v", v)
+		}
+	}
 	switch {
-	case c.LR < 0:
+	case c.LR <= 0:
 		return c, fmt.Errorf("learning rate must be positive, got %v", c.LR)
+	case c.Eps < 0 || c.LRMin < 0:
+		return c, fmt.Errorf("eps and the final learning rate must not be negative")
 	case c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1:
 		return c, fmt.Errorf("betas must be in [0, 1), got %v and %v", c.Beta1, c.Beta2)
 	case c.WD < 0 || c.Clip < 0 || c.Warmup < 0 || c.Steps < 0:

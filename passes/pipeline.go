@@ -77,6 +77,20 @@ func NewStats() *Stats {
 	return &Stats{Rewrites: map[string]int{}, Times: map[string]time.Duration{}}
 }
 
+// Add adds o's counts, times and warnings to s (a nil s or o: nothing).
+func (s *Stats) Add(o *Stats) {
+	if s == nil || o == nil {
+		return
+	}
+	for k, v := range o.Rewrites {
+		s.Rewrites[k] += v
+	}
+	for k, v := range o.Times {
+		s.Times[k] += v
+	}
+	s.Warnings = append(s.Warnings, o.Warnings...)
+}
+
 // Count adds n rewrites by a rule.
 func (s *Stats) Count(rule string, n int) {
 	if s != nil && n > 0 {

@@ -67,8 +67,8 @@ func (j JSONTensor) Tensor(dt graph.DType) (*Tensor, error) {
 	data := make([]float64, len(j.Data))
 	for i, v := range j.Data {
 		data[i] = float64(v)
-		if dt == graph.I32 && data[i] != math.Trunc(data[i]) {
-			return nil, fmt.Errorf("value %v at %d is not an integer id", data[i], i)
+		if dt == graph.I32 && (data[i] != math.Trunc(data[i]) || data[i] < math.MinInt32 || data[i] > math.MaxInt32) {
+			return nil, fmt.Errorf("value %s at %d is not a 32-bit integer id", strconv.FormatFloat(data[i], 'f', -1, 64), i)
 		}
 	}
 	if j.Shape == nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/corpus"
@@ -239,7 +240,7 @@ func collectActs(c *cli, t *trainedModel, docs []*lmDoc, ws []tokWindow, taps []
 		for r, w := range part {
 			copy(idsB[r*T:], docs[w.doc].ids[w.start:w.start+w.n])
 		}
-		res, err := t.predict(map[string]runtime.JSONTensor{input: ids(idsB, B, T)})
+		res, err := t.predict(map[string]runtime.JSONTensor{input: data.IDs(idsB, B, T)})
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +272,7 @@ func collectActs(c *cli, t *trainedModel, docs []*lmDoc, ws []tokWindow, taps []
 			}
 		}
 		if progress {
-			fmt.Fprintf(c.stderr, "\rrunning %s over the text: batch %d/%d", t.m.entry.Name, bi+1, batches)
+			fmt.Fprintf(c.stderr, "\rrunning %s over the text: batch %d/%d", t.m.Name, bi+1, batches)
 		}
 	}
 	if progress {
@@ -357,10 +358,7 @@ var layerTap = regexp.MustCompile(`^h(_in|[0-9]+\.out)$`)
 // was trained as, in layer order, without compiling it.
 func checkpointTaps(oc *openedCheckpoint) ([]string, error) {
 	st, m := oc.st, oc.m
-	g, err := m.forward(false)
-	if err != nil {
-		return nil, err
-	}
+	g := m.forward()
 	var taps []string
 	for _, o := range g.Taps() {
 		if layerTap.MatchString(o.Name) {

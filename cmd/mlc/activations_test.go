@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/runtime/text"
 )
@@ -20,9 +21,7 @@ const tinyLMConfig = "vocab=300,ctx=32,d=32,heads=2,layers=2,ffn=64,batch=8"
 // TestProbeSAEPipeline trains the tiny model, then runs the collection,
 // probe and SAE tests on it.
 func TestProbeSAEPipeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a language model")
-	}
+	testutil.Long(t, "trains a language model")
 	root := t.TempDir()
 	corpus, ckpt := filepath.Join(root, "corpus"), filepath.Join(root, "lm")
 	if err := writeTinyCorpus(corpus); err != nil {

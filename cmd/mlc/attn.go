@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -111,7 +112,7 @@ func cmdAttn(c *cli, args []string) error {
 		window[i] = int32(id)
 	}
 	in := t.prog.Predict.Inputs()[0].Name
-	res, err := t.predict(map[string]runtime.JSONTensor{in: ids(window, 1, t.ctx)})
+	res, err := t.predict(map[string]runtime.JSONTensor{in: data.IDs(window, 1, t.ctx)})
 	if err != nil {
 		return err
 	}
@@ -167,10 +168,7 @@ func attnTaps(dir, want string) ([]graph.Output, string, error) {
 		return nil, "", err
 	}
 	st, m := oc.st, oc.m
-	g, err := m.forward(false)
-	if err != nil {
-		return nil, "", err
-	}
+	g := m.forward()
 	var taps []graph.Output
 	for _, tp := range g.Taps() {
 		if strings.HasSuffix(tp.Name, ".weights") && tp.Node.Type.Shape.Rank() == 4 {

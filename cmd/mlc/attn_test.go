@@ -12,9 +12,12 @@ import (
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
+	"github.com/mlc-dev/mlc/train"
 )
 
 // attnConfig is a gpt small enough to train for a few steps in a test.
@@ -46,9 +49,7 @@ func trainTinyGPT(t *testing.T) string {
 // non-blank picture; long texts keep their last ctx tokens; bad flags are
 // one-line errors that name the valid range.
 func TestAttn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model and builds generated packages")
-	}
+	testutil.Long(t, "trains a model and builds generated packages")
 	ckpt := trainTinyGPT(t)
 	const text = "func add(a, b int) int {\n\treturn a + b\n}"
 
@@ -191,7 +192,7 @@ func interpAttention(t *testing.T, ckpt string, toks []int, tap string) []float6
 	for i, id := range toks {
 		window[i] = int32(id)
 	}
-	out, err := compile.RunInterpreted(res.Program, compile.RunRequest{Params: fromSafetensors(ck.Params), Inputs: map[string]runtime.JSONTensor{"ids": ids(window, 1, 24)}})
+	out, err := compile.RunInterpreted(res.Program, compile.RunRequest{Params: train.FromSafetensors(ck.Params), Inputs: map[string]runtime.JSONTensor{"ids": data.IDs(window, 1, 24)}})
 	if err != nil {
 		t.Fatal(err)
 	}

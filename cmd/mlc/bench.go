@@ -24,6 +24,7 @@ func cmdBench(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
+	of.parsed(fs)
 	if *runs < 1 {
 		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
 	}
@@ -31,20 +32,27 @@ func cmdBench(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, m.compileOptions(of.config(m.entry.Name)))
+	optim, err := of.config(m.zooName())
+	if err != nil {
+		return err
+	}
+	res, err := m.Compile(m.compileOptions(optim))
 	if err != nil {
 		return err
 	}
 	prog := res.Program
+	if err := compile.CheckMemory(prog, !*noInterp); err != nil {
+		return err
+	}
 	opts := compile.BenchOptions{Runs: *runs, RunTime: *runTime, NoInterp: *noInterp}
 	if *entries != "" {
 		opts.Entries = strings.Split(*entries, ",")
 	}
-	inputs := compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+	inputs := compile.ExampleInputs(prog, m.Example(), 1)
 	if *vsO0 {
-		o := m.compileOptions(of.config(m.entry.Name))
+		o := m.compileOptions(optim)
 		o.Passes.O0 = true
-		base, err := compile.Zoo(m.entry.Name, mf.config, o)
+		base, err := m.Compile(o)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -42,8 +43,8 @@ func TestCompileZooModel(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ flag, value, want string }{
-		{"-opt", "bogus", `mlc compile: xor: optimizer: unknown optimizer "bogus"`},
-		{"-beta2", "1", "mlc compile: xor: optimizer: betas must be in [0, 1)"},
+		{"-opt", "bogus", `mlc compile: unknown optimizer "bogus" (want sgd, momentum, ema-momentum, rmsprop, adam, adamw)`},
+		{"-beta2", "1", "mlc compile: betas must be in [0, 1), got 0 and 1"},
 	} {
 		code, _, errs := runCLI("compile", "-model", "xor", "-o", dir, c.flag, c.value)
 		if code != 1 || !strings.HasPrefix(errs, c.want) {
@@ -71,9 +72,7 @@ func TestCompileRefusesForeignFiles(t *testing.T) {
 }
 
 func TestCompileUserPackage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go command")
-	}
+	testutil.Long(t, "runs the go command")
 	mod, err := filepath.Abs("testdata/usermod")
 	if err != nil {
 		t.Fatal(err)
@@ -104,12 +103,23 @@ func TestCompileUserPackage(t *testing.T) {
 		want string
 	}{
 		{[]string{"compile", "./broken", "-o", out + "2"}, `broken/broken.go:8:14: cannot use "two" (untyped string constant) as int value in variable declaration`},
-		{[]string{"compile", "./wrongsig", "-o", out + "2"}, "wrongsig/wrongsig.go:6:6: Build has signature func(b *dsl.Builder, layers int), want func(b *dsl.Builder)"},
+		{[]string{"compile", "./wrongsig", "-o", out + "2"}, "wrongsig/wrongsig.go:6:6: Build has signature func(b *dsl.Builder, layers int), want func(b *dsl.Builder), or func(b *dsl.Builder, c Config) with Config a struct"},
 		{[]string{"compile", "./model", "-func", "Nope", "-o", out + "2"}, "./model: package model has no function Nope"},
+		{[]string{"compile", "./model", "-func", "Other", "-o", out + "2"}, "Other has signature func(n int) int, want func(b *dsl.Builder)"},
+		{[]string{"compile", "-model", "./model", "-config", "a=1", "-o", out + "2"}, `model: Build takes no config, so -config "a=1" does not apply`},
+		{[]string{"compile", "-model", "./withcfg", "-config", "width=1", "-o", out + "2"}, `unknown config key "width" for withcfg (keys: in, hidden, batch)`},
+		{[]string{"compile", "-model", "./model", "-taps", "nosuch", "-o", out + "2"}, `model taps no values, so there is no tap "nosuch"`},
+		{[]string{"compile", "./model", "-func", "Features", "-o", out + "2"}, "Features is a constant, want func(b *dsl.Builder)"},
+		{[]string{"compile", "./badshape", "-o", out + "2"}, "badshape/badshape.go:10: MatMul"},
+		// Bounded: a Build that never returns, one that grows the graph
+		// without end and one that allocates without end.
+		{[]string{"compile", "-model", "./loops", "-timeout", "3s", "-o", out + "2"}, "loops's Build did not finish within 3s (-timeout"},
+		{[]string{"compile", "-model", "./hungry", "-build-mem", "100", "-o", out + "2"}, "the Build function used more than 100 MiB of memory (-build-mem)"},
+		{[]string{"compile", "-model", "./grows", "-o", out + "2"}, "grows/grows.go:10: grows: the graph grew past 1048576 nodes"},
 	} {
 		code, _, errs := runCLI(c.args...)
-		if code != 1 || !strings.Contains(errs, c.want) {
-			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errs, c.want)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, "exit status") || strings.Contains(errs, "types.") {
+			t.Errorf("%v: exit %d, stderr %q, want %q alone", c.args, code, errs, c.want)
 		}
 		if _, err := os.Stat(out + "2"); err == nil {
 			t.Errorf("%v wrote output despite the error", c.args)
@@ -139,9 +149,7 @@ func TestInspect(t *testing.T) {
 
 // TestRunParity: mlc run prints the same JSON from both engines (to 1e-12).
 func TestRunParity(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	for _, model := range []string{"seedmlp", "xor"} {
 		var res [2]runtime.RunResult
@@ -202,6 +210,10 @@ func TestRunBadInputs(t *testing.T) {
 		{[]string{"run", "-model", "xor", "-engine", "gpu"}, `-engine must be interp or gen, got "gpu"`},
 		{[]string{"run", "-model", "mlp", "-config", "sizes=4-3,batch=2", "-inputs", write("x.json", `{"X": {"shape": [2,4], "data": [1,2,3,4,5,6,7,8]}}`), "-grads"}, "-grads needs the model's training inputs (X, labels)"},
 		{[]string{"run", "-model", "nope"}, `unknown model "nope"`},
+		// Ids outside int32 are reported as given, not wrapped around.
+		{[]string{"run", "-model", "gpt", "-config", "batch=1,ctx=4", "-inputs", write("big.json", `{"ids": {"shape": [1,4], "data": [4294967297,1,2,3]}}`)}, `input "ids": value 4294967297 at 0 is not a 32-bit integer id`},
+		{[]string{"run", "-model", "gpt", "-config", "batch=1,ctx=4", "-inputs", write("big2.json", `{"ids": {"shape": [1,4], "data": [1,3e9,2,3]}}`)}, `input "ids": value 3000000000 at 1 is not a 32-bit integer id`},
+		{[]string{"run", "-model", "xor", "-params", write("partial.json", `{"W1": {"shape": [2,4], "data": [1,2,3,4,5,6,7,8]}}`)}, "partial.json: lacks the model's parameters W2, b1, b2"},
 	} {
 		code, out, errs := runCLI(c.args...)
 		if code != 1 || out != "" || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {

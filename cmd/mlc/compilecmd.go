@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"go/token"
+	"math"
 	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -15,9 +17,14 @@ func cmdCompile(c *cli, args []string) error {
 	mf.registerTaps(fs)
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
-	fn := fs.String("func", "Build", "with a package path: the Build function to compile")
+	module := fs.String("module", "", "also write a go.mod declaring this module path, so that the package builds and tests on its own")
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
+	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, in TrainStep's loss")
+	warmup := fs.Int("warmup", 0, "linear warmup steps of TrainStep's learning rate; it then decays by a cosine to -lr-min at -steps")
+	cosine := fs.Bool("cosine", false, "decay the learning rate by a cosine to -lr-min at -steps (implied by -warmup)")
+	lrMin := fs.Float64("lr-min", 0, "final learning rate of the cosine decay")
+	schedSteps := fs.Int("steps", 0, "with -warmup or -cosine: the step at which the decay ends")
 	var pf passFlags
 	pf.register(fs)
 	// A package path may come before or after the flags.
@@ -34,34 +41,66 @@ func cmdCompile(c *cli, args []string) error {
 		}
 		path = fs.Arg(0)
 	}
+	of.parsed(fs)
 	if *out == "" {
 		return fmt.Errorf("-o DIR is required")
 	}
-	var res *compile.Result
-	var err error
+	if *pkg != "" {
+		if err := checkPackageName(*pkg); err != nil {
+			return err
+		}
+	}
 	switch {
 	case path != "" && mf.model != "":
 		return fmt.Errorf("give either -model or a package path, not both")
 	case path != "":
-		res, err = c.compileUserPackage(path, *fn, mf, of.config(""))
-	default:
-		var m *loaded
-		if m, err = mf.load(); err != nil {
-			return err
-		}
-		opts := m.compileOptions(of.config(m.entry.Name))
-		if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
-			fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
-		}); err != nil {
-			return err
-		}
-		res, err = compile.Zoo(m.entry.Name, mf.config, opts)
-		if err == nil {
-			pf.report(c, opts.Stats)
-		}
+		mf.model = path
 	}
+	m, err := mf.load()
 	if err != nil {
 		return err
+	}
+	optim, err := of.config(m.zooName())
+	if err != nil {
+		return err
+	}
+	if math.IsNaN(*l2) || math.IsInf(*l2, 0) || *l2 < 0 {
+		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", *l2)
+	}
+	if *warmup > 0 || *cosine {
+		if *schedSteps < 1 {
+			return fmt.Errorf("-warmup and -cosine need -steps N, the step the decay ends at")
+		}
+		if *warmup < 0 || math.IsNaN(*lrMin) || *lrMin < 0 {
+			return fmt.Errorf("-warmup and -lr-min must not be negative")
+		}
+		optim.Warmup, optim.Steps, optim.LRMin = *warmup, *schedSteps, *lrMin
+		if optim, err = optim.Defaults(); err != nil {
+			return err
+		}
+	} else if *schedSteps != 0 || *lrMin != 0 {
+		return fmt.Errorf("-steps and -lr-min shape a schedule: give -warmup N or -cosine with them")
+	}
+	opts := m.compileOptions(optim)
+	opts.L2 = *l2
+	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
+		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
+	}); err != nil {
+		return err
+	}
+	res, err := m.Compile(opts)
+	if err != nil {
+		return err
+	}
+	p := res.Program
+	for _, st := range []struct {
+		name string
+		g    *graph.Graph
+	}{{"Predict", p.Predict}, {"TrainStep", p.Train}, {"Prefill", p.Prefill}, {"DecodeStep", p.Decode}} {
+		if st.g != nil && (pf.stats || pf.timePasses) {
+			fmt.Fprintf(c.stderr, "# %s:\n", st.name)
+			pf.report(c, res.StageStats[st.g])
+		}
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
@@ -73,6 +112,16 @@ func cmdCompile(c *cli, args []string) error {
 	files, err := compile.Generate(res, name)
 	if err != nil {
 		return err
+	}
+	if err := compile.TypeCheck(files); err != nil {
+		return err
+	}
+	if *module != "" {
+		gomod, err := compile.GoMod(res, *module)
+		if err != nil {
+			return err
+		}
+		files = append(files, gomod)
 	}
 	if err := compile.WriteDir(*out, files); err != nil {
 		return err
@@ -92,4 +141,17 @@ func defaultPkg(p *graph.Program) string {
 		return "model"
 	}
 	return b.String()
+}
+
+// checkPackageName accepts a name the generated package can take: a Go
+// identifier that is not a keyword, not the blank identifier and not main
+// (a command, which the generated library cannot be).
+func checkPackageName(name string) error {
+	switch {
+	case token.IsKeyword(name), name == "_", name == "main":
+		return fmt.Errorf("-pkg %q is reserved in Go; choose another package name", name)
+	case !token.IsIdentifier(name):
+		return fmt.Errorf("-pkg %q is not a Go identifier (letters, digits and _, not starting with a digit)", name)
+	}
+	return nil
 }

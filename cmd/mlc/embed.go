@@ -8,7 +8,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
+	"github.com/mlc-dev/mlc/train"
 )
 
 func cmdEmbed(c *cli, args []string) error {
@@ -28,19 +30,19 @@ func cmdEmbed(c *cli, args []string) error {
 		return fmt.Errorf("give one of -near WORD or -analogy a,b,c")
 	}
 	ckPath := filepath.Join(*ckpt, ckptFile)
-	ck, st, err := loadTrainCheckpoint(ckPath)
+	ck, st, err := train.LoadCheckpoint(ckPath)
 	if err != nil {
 		return err
 	}
 	if st.Model != "word2vec" {
 		return fmt.Errorf("%s: a %s checkpoint; mlc embed reads word2vec's", ckPath, st.Model)
 	}
-	vocabPath := filepath.Join(*ckpt, wordsFile)
-	v, err := loadWordVocab(vocabPath)
+	vocabPath := filepath.Join(*ckpt, data.WordsFile)
+	v, err := data.LoadWordVocab(vocabPath)
 	if err != nil {
 		return err
 	}
-	if ck.Metadata["train.words"] != v.fingerprint() {
+	if ck.Metadata["train.words"] != v.Fingerprint() {
 		return fmt.Errorf("%s does not match the checkpoint %s", vocabPath, ckPath)
 	}
 	emb, err := unitRows(ck, len(v.Words))
@@ -48,7 +50,7 @@ func cmdEmbed(c *cli, args []string) error {
 		return fmt.Errorf("%s: %v", ckPath, err)
 	}
 	lookup := func(w string) ([]float64, error) {
-		id, ok := v.index[w]
+		id, ok := v.ID(w)
 		if !ok || id == 0 {
 			return nil, fmt.Errorf("%q is not in the vocabulary of %d words", w, len(v.Words))
 		}
@@ -60,7 +62,8 @@ func cmdEmbed(c *cli, args []string) error {
 		if query, err = lookup(*near); err != nil {
 			return err
 		}
-		exclude[v.index[*near]] = true
+		id, _ := v.ID(*near)
+		exclude[id] = true
 	} else {
 		parts := strings.Split(*analogy, ",")
 		if len(parts) != 3 {
@@ -72,7 +75,8 @@ func cmdEmbed(c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			exclude[v.index[strings.TrimSpace(w)]] = true
+			id, _ := v.ID(strings.TrimSpace(w))
+			exclude[id] = true
 			sign := 1.0
 			if i == 1 {
 				sign = -1

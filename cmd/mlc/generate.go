@@ -2,12 +2,17 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 )
+
+// maxGenerate bounds -n: ten million tokens, days of sampling on this
+// kind of machine.
+const maxGenerate = 10_000_000
 
 func cmdGenerate(c *cli, args []string) error {
 	fs := c.flags("generate")
@@ -23,8 +28,15 @@ func cmdGenerate(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if *n < 0 {
-		return fmt.Errorf("-n must not be negative, got %d", *n)
+	switch {
+	case *n < 0 || *n > maxGenerate:
+		return fmt.Errorf("-n must be between 0 and %d tokens, got %d", maxGenerate, *n)
+	case math.IsNaN(*temp) || math.IsInf(*temp, 0) || *temp < 0:
+		return fmt.Errorf("-temperature must be a number ≥ 0 (0 is greedy), got %v", *temp)
+	case *topK < 0:
+		return fmt.Errorf("-top-k must not be negative (0: all tokens), got %d", *topK)
+	case math.IsNaN(*topP) || *topP < 0 || *topP > 1:
+		return fmt.Errorf("-top-p must be in [0, 1] (0: all tokens), got %v", *topP)
 	}
 	t, err := loadTrained(*ckpt, trainedOptions{model: *model, override: "batch=1"}) // one sequence at a time
 	if err != nil {
@@ -32,7 +44,7 @@ func cmdGenerate(c *cli, args []string) error {
 	}
 	defer t.Close()
 	if t.tok == nil || !generatable(t.prog) {
-		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", t.m.entry.Name)
+		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", t.m.Name)
 	}
 	tok, ctxLen, srv := t.tok, t.ctx, t.srv
 	ids := tok.Encode([]byte(*prompt))

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlc-dev/mlc/data"
+	"github.com/mlc-dev/mlc/internal/testutil"
 )
 
 // TestGenerate: greedy text is the same with the KV cache and without it; a
@@ -13,9 +16,7 @@ import (
 // warning; a checkpoint whose tokenizer is not the one it was trained with
 // is refused, by fingerprint or by vocabulary size.
 func TestGenerate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model and builds generated packages")
-	}
+	testutil.Long(t, "trains a model and builds generated packages")
 	ckpt := trainTinyGPT(t)
 	gen := func(args ...string) (string, string) {
 		t.Helper()
@@ -43,7 +44,7 @@ func TestGenerate(t *testing.T) {
 
 	// Another tokenizer: the same vocabulary size with two merges swapped,
 	// and one merge fewer.
-	path := filepath.Join(ckpt, tokenizerFile)
+	path := filepath.Join(ckpt, data.TokenizerFile)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

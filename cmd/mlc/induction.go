@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
@@ -96,7 +97,7 @@ func cmdInduction(c *cli, args []string) error {
 	if *config != "" {
 		cfg += "," + *config
 	}
-	mf := modelFlags{model: "gpt", config: cfg}
+	mf := modelFlags{model: "gpt", config: cfg, fn: "Build", timeout: compile.DefaultTimeout}
 	m, err := mf.load()
 	if err != nil {
 		return err
@@ -240,7 +241,7 @@ type inductionBatch struct {
 }
 
 func (ib *inductionBatch) inputs() map[string]runtime.JSONTensor {
-	return map[string]runtime.JSONTensor{"ids": ids(ib.ids, ib.b, ib.t), "targets": ids(ib.targets, ib.b, ib.t)}
+	return map[string]runtime.JSONTensor{"ids": data.IDs(ib.ids, ib.b, ib.t), "targets": data.IDs(ib.targets, ib.b, ib.t)}
 }
 
 func (d *inductionData) batch(r *runtime.RNG) *inductionBatch {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -174,9 +175,7 @@ const (
 // repeat's loss falls far below the first copy's, the top head scores far
 // above chance, the heatmap is a real picture, and a seed fixes the JSON.
 func TestInduction(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model with generated code")
-	}
+	testutil.Long(t, "trains a model with generated code")
 	dir := t.TempDir()
 	png := filepath.Join(dir, "head.png")
 	code, out, errs := runCLI("induction", "-steps", inductionTestSteps, "-config", inductionTestConfig, "-o", png, "-json")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 )
 
@@ -35,6 +36,28 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"graph", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"graph", "-model", "xor", "extra"}, 1, `mlc graph: unexpected argument "extra"`},
 		{[]string{"graph", "-model", "mlp", "-config", "sizes=0-3"}, 1, `mlc graph: models/mlp/mlp.go:`},
+		{[]string{"graph", "-model", "nope"}, 1, `or give a Go package path such as ./nope`},
+		// The hostile and careless inputs of the reliability issue: each a
+		// clear one-line error before anything is built or written.
+		{[]string{"stats", "-model", "mlp", "-config", "sizes=4000000000-4000000000-10"}, 1, `mlc stats: models/mlp/mlp.go:51: "W1": Param: shape [4000000000,4000000000] has more than 2^40 elements`},
+		{[]string{"compile", "-model", "mlp", "-config", "sizes=4000000000-4000000000-10", "-o", "/nonexistent/x"}, 1, "has more than 2^40 elements"},
+		{[]string{"train", "-model", "xor", "-steps", "-5"}, 1, "mlc train: -steps must be at least 1, got -5"},
+		{[]string{"train", "-model", "mlp", "-batch", "-3"}, 1, "mlc train: -batch must be at least 1, got -3"},
+		{[]string{"train", "-model", "xor", "-steps", "10", "-until", "20"}, 1, "mlc train: -until 20 is past the run's end at step 10"},
+		{[]string{"train", "-model", "xor", "-until", "-1"}, 1, "mlc train: -until must not be negative"},
+		{[]string{"train", "-model", "xor", "-lr", "NaN"}, 1, "mlc train: -lr must be a finite number, got NaN"},
+		{[]string{"train", "-model", "xor", "-lr", "0"}, 1, "mlc train: learning rate must be positive, got 0"},
+		{[]string{"train", "-model", "xor", "-save-every", "soon"}, 1, `mlc train: -save-every takes a number of steps or a duration like 10m, got "soon"`},
+		{[]string{"train", "-model", "xor", "-force"}, 1, "mlc train: -force needs -ckpt DIR"},
+		{[]string{"compile", "-model", "xor", "-lr", "Inf", "-o", "/nonexistent/x"}, 1, "mlc compile: -lr must be a finite number, got +Inf"},
+		{[]string{"compile", "-model", "xor", "-lr", "NaN", "-o", "/nonexistent/x"}, 1, "mlc compile: -lr must be a finite number, got NaN"},
+		{[]string{"compile", "-model", "xor", "-pkg", "main", "-o", "/nonexistent/x"}, 1, `mlc compile: -pkg "main" is reserved in Go`},
+		{[]string{"compile", "-model", "xor", "-pkg", "my-model", "-o", "/nonexistent/x"}, 1, `mlc compile: -pkg "my-model" is not a Go identifier`},
+		{[]string{"generate", "-ckpt", "/nonexistent", "-n", "100000000000000"}, 1, "mlc generate: -n must be between 0 and 10000000 tokens, got 100000000000000"},
+		{[]string{"generate", "-ckpt", "/nonexistent", "-temperature", "NaN"}, 1, "mlc generate: -temperature must be a number ≥ 0 (0 is greedy), got NaN"},
+		{[]string{"generate", "-ckpt", "/nonexistent", "-top-p", "NaN"}, 1, "mlc generate: -top-p must be in [0, 1] (0: all tokens), got NaN"},
+		{[]string{"generate", "-ckpt", "/nonexistent", "-top-k", "-2"}, 1, "mlc generate: -top-k must not be negative"},
+		{[]string{"run", "-model", "gpt", "-config", "d=20000"}, 1, "mlc run: gpt needs"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -149,9 +172,7 @@ func TestRunPhaseDecode(t *testing.T) {
 // TestBenchJSON: mlc bench times every entry point of a model in both
 // engines and prints stable JSON; generated code does not allocate.
 func TestBenchJSON(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a generated package")
-	}
+	testutil.Long(t, "builds a generated package")
 	// Runs of 20 ms hold thousands of calls, so that one allocation by the
 	// runtime itself during a run (seen under load) stays far below the
 	// 0.01 per call that a real per-call allocation would exceed 100-fold.
@@ -201,9 +222,7 @@ func TestBenchJSON(t *testing.T) {
 // TestBenchVsO0: mlc bench -vs-O0 times both builds and reports the ratio of
 // their medians.
 func TestBenchVsO0(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages")
-	}
+	testutil.Long(t, "builds generated packages")
 	code, out, errOut := runCLI("bench", "-model", "xor", "-vs-O0", "-runs", "3", "-time", "2ms", "-json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

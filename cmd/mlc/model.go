@@ -4,26 +4,33 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mlc-dev/mlc/compile"
-	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/passes"
 )
 
-// modelFlags are the flags every model-taking verb shares.
+// modelFlags are the flags every model-taking verb shares: one model source
+// for all of them (compile.Resolve).
 type modelFlags struct {
-	model  string
-	config string
-	dtype  string
-	taps   string
+	model    string
+	config   string
+	dtype    string
+	taps     string
+	fn       string
+	timeout  time.Duration
+	buildMem int // MiB
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&m.model, "model", "", "zoo model name (see mlc list)")
+	fs.StringVar(&m.model, "model", "", "the model: a zoo name (see mlc list), or a Go package path (./model, example.com/m/model) holding func Build(b *dsl.Builder[, c Config])")
 	fs.StringVar(&m.config, "config", "", "config overrides as key=value,key=value")
 	fs.StringVar(&m.dtype, "dtype", "", "float dtype: f32 or f64 (default: the model's)")
+	fs.StringVar(&m.fn, "func", "Build", "with a package: the Build function to compile")
+	fs.DurationVar(&m.timeout, "timeout", compile.DefaultTimeout, "with a package: how long building and running its Build may take")
+	fs.IntVar(&m.buildMem, "build-mem", 0, "with a package: MiB of memory its Build may use (default: half the memory available)")
 }
 
 // registerTaps adds -taps, for the verbs that compile Predict for a caller.
@@ -33,61 +40,64 @@ func (m *modelFlags) registerTaps(fs *flag.FlagSet) {
 
 // loaded is a model resolved from flags.
 type loaded struct {
-	entry   *models.Entry
-	cfg     any
-	cfgSpec string // the -config the user gave
-	opts    dsl.Options
-	taps    string // -taps
+	*compile.Model
+	taps string // -taps
 }
 
 func (m *modelFlags) load() (*loaded, error) {
-	if m.model == "" {
-		return nil, fmt.Errorf("-model is required (models: %s)", joinNames())
+	if m.timeout <= 0 {
+		return nil, fmt.Errorf("-timeout must be positive, got %s", m.timeout)
 	}
-	e, err := models.Lookup(m.model)
+	if m.buildMem < 0 {
+		return nil, fmt.Errorf("-build-mem must not be negative, got %d", m.buildMem)
+	}
+	src, err := compile.Resolve(m.model, compile.ResolveOptions{Func: m.fn, Timeout: m.timeout, MemLimit: int64(m.buildMem) << 20})
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := e.Config(m.config)
-	if err != nil {
-		return nil, err
-	}
-	opts := dsl.Options{Float: e.Float}
+	dt := graph.Invalid
 	if m.dtype != "" {
-		dt, err := graph.ParseDType(m.dtype)
-		if err != nil || !dt.IsFloat() {
+		if dt, err = graph.ParseDType(m.dtype); err != nil || !dt.IsFloat() {
 			return nil, fmt.Errorf("-dtype must be f32 or f64, got %q", m.dtype)
 		}
-		opts.Float = dt
 	}
-	return &loaded{entry: e, cfg: cfg, cfgSpec: m.config, opts: opts, taps: m.taps}, nil
+	mod, err := src.Load(m.config, dt)
+	if err != nil {
+		return nil, err
+	}
+	return &loaded{Model: mod, taps: m.taps}, nil
 }
 
-// forward builds the model's forward graph.
-func (l *loaded) forward(train bool) (*graph.Graph, error) {
-	opts := l.opts
-	opts.Train = train
-	return l.entry.Build(l.cfg, opts)
+// forward is the model's forward graph in eval mode, uncompiled.
+func (l *loaded) forward() *graph.Graph { return l.Model.Forward() }
+
+// trainDefaults are the settings mlc train uses for the model.
+func (l *loaded) trainDefaults() models.TrainDefaults {
+	if l.Entry == nil {
+		return models.TrainDefaultsFor("")
+	}
+	return models.TrainDefaultsFor(l.Entry.Name)
 }
 
-func joinNames() string {
-	s := ""
-	for i, n := range models.Names() {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
+// zooName is the model's zoo name, or "" for another source.
+func (l *loaded) zooName() string {
+	if l.Entry == nil {
+		return ""
 	}
-	return s
+	return l.Entry.Name
 }
 
 // compileOptions are the compile options the model flags give, with the
 // optimizer of TrainStep.
 func (l *loaded) compileOptions(opt passes.OptimizerConfig) compile.Options {
-	o := compile.Options{Float: l.opts.Float}
+	o := compile.Options{}
 	if l.taps != "" {
 		o.Taps = strings.Split(l.taps, ",")
 	}
 	o.Optimizer = opt
 	return o
 }
+
+// configInt reads an integer config key of the loaded model (0 when it has
+// no such key).
+func configInt(m *loaded, key string) int { return m.ConfigInt(key) }

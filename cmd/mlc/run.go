@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -25,6 +26,8 @@ func cmdRun(c *cli, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	phase := fs.String("phase", "full", "full (the forward pass over the whole sequence) or decode (KV-cache decoding: Prefill, then DecodeStep at every later position; the same outputs)")
 	prefill := fs.Int("prefill", 1, "with -phase decode: positions Prefill runs before the first DecodeStep")
+	seed := fs.Uint64("seed", 0, "seed of the parameters' random initialisers and of dropout (the same numbers in both engines)")
+	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, added to the loss and its gradients")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -38,16 +41,23 @@ func cmdRun(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if math.IsNaN(*l2) || math.IsInf(*l2, 0) || *l2 < 0 {
+		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", *l2)
+	}
 	opts := m.compileOptions(passes.OptimizerConfig{})
+	opts.L2 = *l2
 	if *phase == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, opts)
+	res, err := m.Compile(opts)
 	if err != nil {
 		return err
 	}
 	prog := res.Program
-	req := compile.RunRequest{Grads: *grads, Phase: *phase, Prefill: *prefill}
+	if err := compile.CheckMemory(prog, *engine == "interp"); err != nil {
+		return err
+	}
+	req := compile.RunRequest{Grads: *grads, Phase: *phase, Prefill: *prefill, ModelSeed: *seed}
 	if *inputsFile != "" {
 		in, err := runtime.ReadTensors(*inputsFile)
 		if err != nil {
@@ -58,7 +68,7 @@ func cmdRun(c *cli, args []string) error {
 		}
 		req.Inputs = in
 	} else {
-		req.Inputs = compile.ExampleInputs(prog, m.entry.Example(m.cfg), 1)
+		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
 		req.Loss = prog.Train != nil
 	}
 	if *grads && !req.Loss {
@@ -180,6 +190,16 @@ func readParams(path string, prog *graph.Program) (map[string]runtime.JSONTensor
 		if len(in[name].Data) != p.Type.Shape.Size() {
 			return nil, fmt.Errorf("%s: parameter %q: %d values for shape %s", path, name, len(in[name].Data), p.Type.Shape)
 		}
+	}
+	var missing []string
+	for name := range params {
+		if _, ok := in[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("%s: lacks the model's parameters %s", path, strings.Join(missing, ", "))
 	}
 	return in, nil
 }

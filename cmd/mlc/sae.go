@@ -22,6 +22,7 @@ import (
 	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
+	"github.com/mlc-dev/mlc/train"
 )
 
 // mlc sae: a sparse autoencoder (the zoo's sae model) trained through its
@@ -379,7 +380,7 @@ func saveSAE(dir string, srv *compile.Server, prog *graph.Program, steps int, lo
 	}
 	ck := &safetensors.Checkpoint{
 		Model: "sae", Config: prog.Config, DType: prog.Float.String(), Version: compile.Version,
-		Step: int64(steps), Params: toSafetensors(res.Params, prog.Float), Metadata: meta,
+		Step: int64(steps), Params: train.ToSafetensors(res.Params, prog.Float), Metadata: meta,
 	}
 	if err := safetensors.SaveCheckpoint(filepath.Join(dir, ckptFile), ck); err != nil {
 		return err
@@ -395,7 +396,7 @@ func saveSAE(dir string, srv *compile.Server, prog *graph.Program, steps int, lo
 	if err := compile.WriteFileAtomic(csvPath, []byte(b.String())); err != nil {
 		return err
 	}
-	return plotCurve(csvPath, filepath.Join(dir, pngFile), "sae")
+	return train.PlotCurve(csvPath, filepath.Join(dir, pngFile), "sae")
 }
 
 // saeExample is one context of a feature.
@@ -475,7 +476,7 @@ func saeTop(c *cli, dir string, feature, k int, asJSON bool) error {
 		return err
 	}
 	defer srv.Close()
-	if _, err := srv.Do(compile.RunRequest{Cmd: "set", Params: fromSafetensors(ck.Params)}); err != nil {
+	if _, err := srv.Do(compile.RunRequest{Cmd: "set", Params: train.FromSafetensors(ck.Params)}); err != nil {
 		return err
 	}
 	rep := saeTopReport{Feature: feature, Layer: tap, Tokens: len(act.rows)}

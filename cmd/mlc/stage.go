@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/passes"
 )
@@ -29,18 +28,18 @@ func (c *cli) stageGraph(l *loaded, stage string, pf *passFlags) (g, after *grap
 	if err := pf.apply(&opts, func(_ string, g *graph.Graph) { dumps[g] = g.Clone() }); err != nil {
 		return nil, nil, err
 	}
-	res, err := compile.Zoo(l.entry.Name, l.cfgSpec, opts)
+	res, err := l.Compile(opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(c.stderr, "warning:", w)
 	}
-	pf.report(c, opts.Stats)
 	p := res.Program
 	g = map[string]*graph.Graph{"forward": p.Predict, "train": p.Train, "prefill": p.Prefill, "decode": p.Decode}[stage]
 	if g == nil {
-		return nil, nil, fmt.Errorf("%s has no loss, so no train stage", l.entry.Name)
+		return nil, nil, fmt.Errorf("%s has no loss, so no train stage", l.Name)
 	}
+	pf.report(c, res.StageStats[g]) // the stage shown, not the whole compile
 	return g, dumps[g], nil
 }

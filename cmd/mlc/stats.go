@@ -7,7 +7,6 @@ import (
 	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
-	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/passes"
 )
 
@@ -52,8 +51,11 @@ func cmdStats(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	kind := pickS(*opt, models.TrainDefaultsFor(m.entry.Name).Opt)
-	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float, Optimizer: passes.OptimizerConfig{Kind: kind}})
+	kind := *opt
+	if kind == "" {
+		kind = m.trainDefaults().Opt
+	}
+	res, err := m.Compile(compile.Options{Optimizer: passes.OptimizerConfig{Kind: kind}})
 	if err != nil {
 		return err
 	}

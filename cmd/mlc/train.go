@@ -1,54 +1,42 @@
 package main
 
 import (
-	"encoding/csv"
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
-	"github.com/mlc-dev/mlc/models"
-	"github.com/mlc-dev/mlc/passes"
-	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
+	"github.com/mlc-dev/mlc/train"
 )
-
-// trainSettings are what a run was started with; a checkpoint records them so
-// that -resume continues exactly the same run.
-type trainSettings struct {
-	Model     string                 `json:"model"`
-	Config    string                 `json:"config"`
-	DType     string                 `json:"dtype"`
-	Optimizer passes.OptimizerConfig `json:"optimizer"`
-	L2        float64                `json:"l2,omitempty"`
-	Steps     int                    `json:"steps"`
-	Seed      uint64                 `json:"seed"`
-	Data      string                 `json:"data,omitempty"`
-}
 
 // The file names inside a -ckpt directory.
 const (
-	ckptFile = "checkpoint.safetensors"
-	csvFile  = "loss.csv"
-	pngFile  = "loss.png"
+	ckptFile = train.CheckpointFile
+	csvFile  = train.CSVFile
+	pngFile  = train.PlotFile
 )
+
+// defaultSaveEvery is how often a run with -ckpt saves when -save-every is
+// not given.
+const defaultSaveEvery = "10m"
 
 func cmdTrain(c *cli, args []string) error {
 	fs := c.flags("train")
 	var mf modelFlags
 	mf.register(fs)
-	data := fs.String("data", "", "training text, a file or a directory (text models; default: the Go standard library's source)")
-	steps := fs.Int("steps", 0, "total training steps (default: the model's)")
+	dataPath := fs.String("data", "", "training data: for text models a file or directory of text (default: the Go standard library's source); for others a .safetensors file with a tensor per input, examples along the first axis (val/NAME: validation)")
+	steps := fs.Int("steps", 0, "total training steps (default: the model's); with -resume, the new end of the run and of its schedule")
 	until := fs.Int("until", 0, "stop after this step and save, as if interrupted (0: run to -steps)")
 	var of optimizerFlags
 	of.register(fs, "the model's", "the model's; the peak rate with a schedule")
@@ -59,36 +47,66 @@ func cmdTrain(c *cli, args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of the parameter initialisation, dropout and batch sampling")
 	ckpt := fs.String("ckpt", "", "directory for the checkpoint, the loss CSV and the loss-curve PNG")
 	resume := fs.Bool("resume", false, "continue the run saved in -ckpt, bit for bit")
+	force := fs.Bool("force", false, "start a new run in a -ckpt directory that holds a checkpoint, replacing it")
+	saveEvery := fs.String("save-every", defaultSaveEvery, "with -ckpt, also save every N steps (a number) or every so long (a duration: 10m, 90s); 0: only at the end")
 	logEvery := fs.Int("log", 0, "steps between log lines (default: the model's)")
 	batch := fs.Int("batch", 0, "batch size (sets the model's batch config key)")
 	paramsFile := fs.String("params", "", "initial parameters: a .safetensors or JSON file of weights (e.g. from another tool)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if *resume && *ckpt == "" {
-		return fmt.Errorf("-resume needs -ckpt DIR")
+	of.parsed(fs)
+	set := setFlags(fs)
+	everySteps, everyTime, err := parseSaveEvery(*saveEvery)
+	if err != nil {
+		return err
 	}
-	var st trainSettings
-	startStep := 0
+	switch {
+	case set["steps"] && *steps < 1:
+		return fmt.Errorf("-steps must be at least 1, got %d", *steps)
+	case *until < 0:
+		return fmt.Errorf("-until must not be negative, got %d", *until)
+	case set["batch"] && *batch < 1:
+		return fmt.Errorf("-batch must be at least 1, got %d", *batch)
+	case set["log"] && *logEvery < 1:
+		return fmt.Errorf("-log must be at least 1, got %d", *logEvery)
+	case *resume && *ckpt == "":
+		return fmt.Errorf("-resume needs -ckpt DIR")
+	case *force && *ckpt == "":
+		return fmt.Errorf("-force needs -ckpt DIR")
+	}
+
+	var st train.Settings
+	start := 0
 	var restored *safetensors.Checkpoint
 	if *resume {
-		ck, s, err := loadTrainCheckpoint(filepath.Join(*ckpt, ckptFile))
+		path := filepath.Join(*ckpt, ckptFile)
+		ck, s, err := train.LoadCheckpoint(path)
 		if err != nil {
 			return err
 		}
-		if mf.model != "" && mf.model != s.Model {
-			return fmt.Errorf("%s: written for model %q, not %q", filepath.Join(*ckpt, ckptFile), s.Model, mf.model)
+		if mf.model != "" && mf.model != s.Model && mf.model != s.Source {
+			return fmt.Errorf("%s: written for model %q, not %q", path, s.Model, mf.model)
 		}
-		st, restored, startStep = s, ck, int(ck.Step)
-		if *steps > 0 {
-			st.Steps = *steps
+		for _, name := range train.FixedOnResume {
+			if set[name] && name != "model" {
+				return fmt.Errorf("-%s cannot change on -resume: %s fixes the run's settings (only -steps, -until, -log and -save-every may be given)", name, path)
+			}
+		}
+		st, restored, start = s, ck, int(ck.Step)
+		if set["steps"] {
+			if err := st.Horizon(*steps, start); err != nil {
+				return err
+			}
+		} else if start >= st.Steps {
+			return fmt.Errorf("%s: the run is complete (step %d of %d); give -steps N to train it further", path, start, st.Steps)
 		}
 		mf.model, mf.config, mf.dtype = st.Model, st.Config, st.DType
+		if st.Source != "" {
+			mf.model = st.Source
+		}
 	}
 	if *batch > 0 {
-		if *resume {
-			return fmt.Errorf("-batch cannot change on -resume")
-		}
 		if mf.config != "" {
 			mf.config += ","
 		}
@@ -98,14 +116,29 @@ func cmdTrain(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	def := m.trainDefaults()
 	if !*resume {
-		def := models.TrainDefaultsFor(m.entry.Name)
-		st = trainSettings{Model: m.entry.Name, Config: mf.config, DType: m.opts.Float.String(), Seed: *seed, L2: *l2, Data: *data}
-		st.Steps = pick(*steps, def.Steps)
-		st.Optimizer = of.config("")
-		st.Optimizer.Kind, st.Optimizer.LR = pickS(of.opt, def.Opt), pickF(of.lr, def.LR)
+		st = train.Settings{Model: m.Name, Config: mf.config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
+		if m.Entry == nil {
+			st.Source = mf.model
+		}
+		st.Steps = def.Steps
+		if set["steps"] {
+			st.Steps = *steps
+		}
+		base := train.Settings{}.Optimizer
+		base.Kind = of.opt
+		if of.opt == "" {
+			base.Kind = def.Opt
+		}
+		if !set["lr"] {
+			base.LR = def.LR
+		}
+		if st.Optimizer, err = of.resolve(base); err != nil {
+			return err
+		}
 		st.Optimizer.Warmup, st.Optimizer.LRMin = *warmup, *lrMin
-		if *warmup == 0 && !*cosine && of.opt == "" && of.lr == 0 && def.Warmup > 0 {
+		if !set["warmup"] && !*cosine && !set["opt"] && !set["lr"] && def.Warmup > 0 {
 			// The model's own schedule, unless the flags chose another run.
 			st.Optimizer.Warmup, st.Optimizer.LRMin = def.Warmup, st.Optimizer.LR/10
 		}
@@ -116,21 +149,49 @@ func cmdTrain(c *cli, args []string) error {
 			st.Optimizer.Warmup = st.Optimizer.Steps / 10
 		}
 	}
-	if *logEvery == 0 {
-		*logEvery = max(models.TrainDefaultsFor(m.entry.Name).Log, 1)
+	if err := st.Check(); err != nil {
+		return err
+	}
+	if *until > st.Steps {
+		return fmt.Errorf("-until %d is past the run's end at step %d", *until, st.Steps)
+	}
+	if *until > 0 && *until <= start {
+		return fmt.Errorf("-until %d: the checkpoint is already at step %d", *until, start)
+	}
+	if !set["log"] {
+		*logEvery = max(def.Log, 1)
 	}
 	if st.Optimizer, err = st.Optimizer.Defaults(); err != nil {
 		return err
 	}
-	res, err := compile.Zoo(m.entry.Name, st.Config, compile.Options{Float: m.opts.Float, Optimizer: st.Optimizer, L2: st.L2})
+	// Everything that can fail on the flags alone has: now take the
+	// directory (refusing one that holds another run) before any slow work.
+	var dir *train.Dir
+	if *ckpt != "" {
+		if dir, err = train.Open(*ckpt, *resume, *force, start); err != nil {
+			return err
+		}
+		defer dir.Close()
+	}
+	res, err := m.Compile(compile.Options{Optimizer: st.Optimizer, L2: st.L2})
 	if err != nil {
 		return err
 	}
 	prog := res.Program
 	if prog.Train == nil {
-		return fmt.Errorf("%s has no loss to train", m.entry.Name)
+		return fmt.Errorf("%s has no loss to train", m.Name)
 	}
-	ds, err := newDataset(m, prog, st, *ckpt, *resume, func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) })
+	if err := compile.CheckMemory(prog, false); err != nil {
+		return err
+	}
+	ds, err := data.New(data.Options{
+		Kind: def.Data, Path: st.Data, Dir: *ckpt, Resume: *resume, Seed: st.Seed,
+		Config:  func(key string) int { return configInt(m, key) },
+		Example: compile.ExampleInputs(prog, m.Example(), st.Seed+1),
+		Inputs:  inputNames(prog.Train),
+		Shapes:  inputShapes(prog.Train),
+		Log:     func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) },
+	})
 	if err != nil {
 		return err
 	}
@@ -143,8 +204,9 @@ func cmdTrain(c *cli, args []string) error {
 		return err
 	}
 	defer srv.Close()
+	model := train.Remote(srv)
 	if restored != nil {
-		if err := restore(srv, prog, ds, restored); err != nil {
+		if err := train.RestoreCheckpoint(model, prog, ds, restored); err != nil {
 			return err
 		}
 	} else if *paramsFile != "" {
@@ -152,324 +214,79 @@ func cmdTrain(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := srv.Do(compile.RunRequest{Cmd: "set", Params: params}); err != nil {
+		if err := model.Restore(&train.Snapshot{Params: params}); err != nil {
 			return err
 		}
 	}
 
-	tr := &trainer{c: c, st: st, srv: srv, prog: prog, ds: ds, ckpt: *ckpt, log: *logEvery}
-	if *ckpt != "" {
-		if err := os.MkdirAll(*ckpt, 0o755); err != nil {
-			return err
-		}
+	// SIGINT (Ctrl-C), SIGTERM (kill, a scheduler's stop) and SIGHUP (a
+	// closed terminal) all stop after the current step and save.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer cancel()
+	opts := train.Options{
+		Settings: st, Program: prog, Data: ds, Dir: dir,
+		Start: start, Stop: *until, Log: *logEvery, Eval: def.Eval,
+		SaveEvery: everySteps, SaveInterval: everyTime,
+		Out: c.stdout, Err: c.stderr,
 	}
-	stop := st.Steps
-	if *until > 0 && *until < stop {
-		stop = *until
-	}
-	return tr.run(startStep, stop)
-}
-
-func pick(v, def int) int {
-	if v != 0 {
-		return v
-	}
-	return def
-}
-
-func pickF(v, def float64) float64 {
-	if v != 0 {
-		return v
-	}
-	return def
-}
-
-func pickS(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
-}
-
-// trainer runs the loop against a generated model's runner.
-type trainer struct {
-	c      *cli
-	st     trainSettings
-	srv    *compile.Server
-	prog   *graph.Program
-	ds     dataset
-	ckpt   string
-	log    int
-	losses []float64 // this invocation's losses, by step from start
-	val    map[int]float64
-}
-
-func (t *trainer) run(start, stop int) error {
-	c := t.c
-	interrupted := make(chan os.Signal, 1)
-	signal.Notify(interrupted, os.Interrupt)
-	defer signal.Stop(interrupted)
-
-	var bar *progressbar.ProgressBar
 	if f, ok := c.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar = progressbar.NewOptions(t.st.Steps, progressbar.OptionSetWriter(f), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("steps"), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-		_ = bar.Set(start)
+		opts.Progress = true
 	}
-	fmt.Fprintf(c.stdout, "training %s for %d steps (%s, lr %g) from step %d\n", t.st.Model, t.st.Steps, t.st.Optimizer.Kind, t.st.Optimizer.LR, start)
-	t.val = map[int]float64{}
-	began := time.Now()
-	step := start
-	stopped := false
-	for step < stop && !stopped {
-		// A fixed batch trains in chunks inside the runner; data batches go one by one.
-		n := 1
-		if t.ds.fixed() {
-			n = min(stop-step, t.log-step%t.log)
-		}
-		batch, err := t.ds.next()
-		if err != nil {
-			return err
-		}
-		res, err := t.srv.Do(compile.RunRequest{Cmd: "step", Inputs: batch, Steps: n})
-		if err != nil {
-			return fmt.Errorf("step %d: %w", step, err)
-		}
-		for i, l := range res.Losses {
-			t.losses = append(t.losses, float64(l))
-			if (step+i)%t.log == 0 && bar == nil {
-				rate := float64(step+i-start+1) / time.Since(began).Seconds()
-				fmt.Fprintf(c.stdout, "step %6d  loss %.10f  (%.0f steps/s)\n", step+i, float64(l), rate)
-			}
-		}
-		step += len(res.Losses)
-		if bar != nil {
-			bar.Describe(fmt.Sprintf("loss %.4f", t.losses[len(t.losses)-1]))
-			_ = bar.Set(step)
-		}
-		if err := t.maybeEval(step); err != nil {
-			return err
-		}
-		select {
-		case <-interrupted:
-			fmt.Fprintf(c.stderr, "\ninterrupted after step %d\n", step)
-			stopped = true
-		default:
-		}
-	}
-	if bar != nil {
-		_ = bar.Finish()
-	}
-	elapsed := time.Since(began)
-	if step > start {
-		fmt.Fprintf(c.stdout, "step %6d  loss %.10f  (%d steps in %.2fs, %.0f steps/s)\n", step-1, t.losses[len(t.losses)-1], step-start, elapsed.Seconds(), float64(step-start)/elapsed.Seconds())
-	}
-	if err := t.report(); err != nil {
-		return err
-	}
-	if t.ckpt == "" {
-		if stopped {
-			fmt.Fprintln(c.stderr, "no -ckpt directory: nothing saved")
-		}
-		return nil
-	}
-	if err := t.save(step); err != nil {
-		return err
-	}
-	if err := t.writeCurve(start); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "saved %s after step %d\n", filepath.Join(t.ckpt, ckptFile), step)
-	return nil
-}
-
-// maybeEval computes the validation loss every so often, for datasets that have one.
-func (t *trainer) maybeEval(step int) error {
-	every := models.TrainDefaultsFor(t.st.Model).Eval
-	if every == 0 || step%every != 0 && step != t.st.Steps {
-		return nil
-	}
-	batches := t.ds.validation()
-	if len(batches) == 0 {
-		return nil
-	}
-	sum := 0.0
-	for _, b := range batches {
-		res, err := t.srv.Do(compile.RunRequest{Cmd: "loss", Inputs: b})
-		if err != nil {
-			return fmt.Errorf("validation: %w", err)
-		}
-		sum += float64(*res.Loss)
-	}
-	v := sum / float64(len(batches))
-	t.val[step] = v
-	fmt.Fprintf(t.c.stdout, "step %6d  validation loss %.6f\n", step, v)
-	return nil
-}
-
-// report prints what the model's users want after training: predictions on
-// its example batch for the small models.
-func (t *trainer) report() error {
-	if !t.ds.fixed() {
-		return nil
-	}
-	batch, err := t.ds.next()
+	run, err := train.Run(ctx, model, opts)
 	if err != nil {
 		return err
 	}
-	res, err := t.srv.Do(compile.RunRequest{Cmd: "predict", Inputs: batch})
+	if ds.Fixed() && !run.Interrupted {
+		return report(c, model, ds)
+	}
+	return nil
+}
+
+// parseSaveEvery reads -save-every: a number of steps or a duration.
+func parseSaveEvery(s string) (steps int, every time.Duration, err error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 {
+			return 0, 0, fmt.Errorf("-save-every must not be negative, got %d", n)
+		}
+		return n, 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, 0, fmt.Errorf("-save-every takes a number of steps or a duration like 10m, got %q", s)
+	}
+	return 0, d, nil
+}
+
+// report prints the predictions on the example batch, for the small
+// models trained on one.
+func report(c *cli, m train.Model, ds data.Dataset) error {
+	batch, err := ds.Next()
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(res.Outputs))
-	for k := range res.Outputs {
+	outs, err := m.Predict(batch)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(outs))
+	for k := range outs {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if len(res.Outputs[k].Data) > 64 {
+		if len(outs[k].Data) > 64 {
 			continue // too long to read; mlc run prints it
 		}
-		fmt.Fprintf(t.c.stdout, "%s %v = %v\n", k, graph.Shape(res.Outputs[k].Shape), floatsOf(res.Outputs[k]))
+		fmt.Fprintf(c.stdout, "%s %v = %v\n", k, graph.Shape(outs[k].Shape), floatsOf(outs[k]))
 	}
 	return nil
 }
 
-// save writes the checkpoint: parameters, optimizer state, the dropout
-// generator, the data pipeline's position and the run's settings.
-func (t *trainer) save(step int) error {
-	res, err := t.srv.Do(compile.RunRequest{Cmd: "get"})
-	if err != nil {
-		return err
-	}
-	settings, err := json.Marshal(t.st)
-	if err != nil {
-		return err
-	}
-	ck := &safetensors.Checkpoint{
-		Model: t.st.Model, Config: t.prog.Config, DType: t.st.DType, Version: compile.Version,
-		Step:     int64(step),
-		Params:   toSafetensors(res.Params, t.prog.Float),
-		Optim:    toSafetensors(res.State, t.prog.Float),
-		Metadata: map[string]string{"train.settings": string(settings), "train.rng": res.RNG, "train.data": t.ds.state()},
-	}
-	for k, v := range t.ds.meta() {
-		ck.Metadata[k] = v
-	}
-	return safetensors.SaveCheckpoint(filepath.Join(t.ckpt, ckptFile), ck)
-}
-
-func toSafetensors(ts map[string]runtime.JSONTensor, dt graph.DType) []safetensors.Tensor {
-	names := make([]string, 0, len(ts))
-	for k := range ts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	out := make([]safetensors.Tensor, 0, len(ts))
-	for _, name := range names {
-		j := ts[name]
-		t := safetensors.Tensor{Name: name, Shape: append([]int{}, j.Shape...)}
-		if dt == graph.F32 {
-			t.DType = safetensors.F32
-			for _, v := range j.Data {
-				t.F32 = append(t.F32, float32(v))
-			}
-		} else {
-			t.DType = safetensors.F64
-			for _, v := range j.Data {
-				t.F64 = append(t.F64, float64(v))
-			}
-		}
-		out = append(out, t)
+// inputShapes maps a graph's inputs to their shapes.
+func inputShapes(g *graph.Graph) map[string][]int {
+	out := map[string][]int{}
+	for _, n := range g.Inputs() {
+		out[n.Name] = n.Type.Shape
 	}
 	return out
-}
-
-func fromSafetensors(ts []safetensors.Tensor) map[string]runtime.JSONTensor {
-	out := map[string]runtime.JSONTensor{}
-	for _, t := range ts {
-		j := runtime.JSONTensor{Shape: t.Shape, Data: []runtime.JSONFloat{}}
-		for _, v := range t.F32 {
-			j.Data = append(j.Data, runtime.JSONFloat(v))
-		}
-		for _, v := range t.F64 {
-			j.Data = append(j.Data, runtime.JSONFloat(v))
-		}
-		out[t.Name] = j
-	}
-	return out
-}
-
-// loadTrainCheckpoint reads a training checkpoint and its settings.
-func loadTrainCheckpoint(path string) (*safetensors.Checkpoint, trainSettings, error) {
-	var st trainSettings
-	ck, err := safetensors.LoadCheckpoint(path)
-	if err != nil {
-		return nil, st, err
-	}
-	raw, ok := ck.Metadata["train.settings"]
-	if !ok {
-		return nil, st, fmt.Errorf("%s: not an mlc training checkpoint (no train.settings metadata); use it with -params instead", path)
-	}
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return nil, st, fmt.Errorf("%s: bad train.settings metadata: %v", path, err)
-	}
-	return ck, st, nil
-}
-
-// restore loads a checkpoint into the runner after checking it fits.
-func restore(srv *compile.Server, prog *graph.Program, ds dataset, ck *safetensors.Checkpoint) error {
-	dt := safetensors.F64
-	if prog.Float == graph.F32 {
-		dt = safetensors.F32
-	}
-	var params, state []safetensors.Spec
-	for _, p := range prog.Train.Params() {
-		params = append(params, safetensors.Spec{Name: p.Name, DType: dt, Shape: p.Type.Shape})
-	}
-	for _, s := range prog.Train.NodesWithOp(graph.OpState) {
-		state = append(state, safetensors.Spec{Name: s.Name, DType: dt, Shape: s.Type.Shape})
-	}
-	if err := ck.Verify(prog.Name, params); err != nil {
-		return err
-	}
-	if err := ck.VerifyOptim(state); err != nil {
-		return err
-	}
-	if err := ds.restore(ck.Metadata["train.data"]); err != nil {
-		return fmt.Errorf("%s: %w", ck.Source, err)
-	}
-	_, err := srv.Do(compile.RunRequest{Cmd: "set", Params: fromSafetensors(ck.Params), State: fromSafetensors(ck.Optim), RNG: ck.Metadata["train.rng"]})
-	return err
-}
-
-// writeCurve appends this invocation's losses to loss.csv (a fresh run starts
-// the file) and draws loss.png from the whole file.
-func (t *trainer) writeCurve(start int) error {
-	path := filepath.Join(t.ckpt, csvFile)
-	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if start > 0 {
-		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	}
-	f, err := os.OpenFile(path, flag, 0o644)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	if start == 0 {
-		_ = w.Write([]string{"step", "loss", "val_loss"})
-	}
-	for i, l := range t.losses {
-		v := ""
-		if x, ok := t.val[start+i+1]; ok {
-			v = strconv.FormatFloat(x, 'g', -1, 64)
-		}
-		_ = w.Write([]string{strconv.Itoa(start + i), strconv.FormatFloat(l, 'g', -1, 64), v})
-	}
-	w.Flush()
-	if err := errors.Join(w.Error(), f.Close()); err != nil {
-		return err
-	}
-	return plotCurve(path, filepath.Join(t.ckpt, pngFile), t.st.Model)
 }

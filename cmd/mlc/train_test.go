@@ -16,6 +16,7 @@ import (
 	"github.com/mlc-dev/mlc/internal/golden"
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
+	"github.com/mlc-dev/mlc/train"
 )
 
 // TestTrainXOR: mlc train -model xor runs the reference text's experiment and
@@ -23,9 +24,7 @@ import (
 // to 3e-8 (the NumPy program adds 1e-8 inside its logs), and it prints the
 // loss at epochs 0, 2000, …, 8000 and the final predictions.
 func TestTrainXOR(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	var gold golden.XORSeed
 	golden.MustLoad("xor_seed.json", &gold)
@@ -84,9 +83,7 @@ func TestTrainXOR(t *testing.T) {
 // schedule, clipping and dropout (so the optimizer state, the step counter
 // and the dropout generator must all survive the checkpoint).
 func TestResumeIsBitExact(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	args := []string{"train", "-model", "mlp", "-config", "sizes=12-16-16-4,batch=8,dropout=0.2", "-opt", "adamw", "-lr", "0.01", "-beta1", "0.85", "-warmup", "3", "-lr-min", "0.001", "-clip", "1", "-steps", "20", "-seed", "7", "-log", "5"}
 	whole, parts := t.TempDir(), t.TempDir()
@@ -102,7 +99,7 @@ func TestResumeIsBitExact(t *testing.T) {
 	}
 	// The optimizer flags travel with the checkpoint, -beta1 included, so
 	// the resumed run below can only be bit-exact if it uses them.
-	if _, st, err := loadTrainCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" {
+	if _, st, err := train.LoadCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" {
 		t.Fatalf("saved settings: %+v, %v", st.Optimizer, err)
 	}
 	if code, _, errs := runCLI("train", "-resume", "-ckpt", parts); code != 0 {
@@ -129,9 +126,7 @@ func TestResumeIsBitExact(t *testing.T) {
 
 // TestTrainBadCheckpoints: each broken checkpoint gives one line naming the file.
 func TestTrainBadCheckpoints(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated code")
-	}
+	testutil.Long(t, "builds generated code")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	good := t.TempDir()
 	if code, _, errs := runCLI("train", "-model", "xor", "-steps", "5", "-ckpt", good); code != 0 {
@@ -182,9 +177,7 @@ func TestTrainBadCheckpoints(t *testing.T) {
 // TestTrainInterrupt: Ctrl-C (SIGINT) stops training after the current
 // step, saves a checkpoint and exits cleanly; the run then resumes.
 func TestTrainInterrupt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds mlc and generated code")
-	}
+	testutil.Long(t, "builds mlc and generated code")
 	cache := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "mlc")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/runtime/text"
+	"github.com/mlc-dev/mlc/train"
 )
 
 // trainedModel is a checkpoint written by mlc train, loaded for use: the
@@ -38,7 +40,7 @@ type trainedOptions struct {
 type openedCheckpoint struct {
 	dir, path string
 	ck        *safetensors.Checkpoint
-	st        trainSettings
+	st        train.Settings
 	mf        modelFlags // the model and config it was loaded with
 	m         *loaded
 }
@@ -52,13 +54,16 @@ func openCheckpoint(dir, model, override string) (*openedCheckpoint, error) {
 	}
 	o := &openedCheckpoint{dir: dir, path: filepath.Join(dir, ckptFile)}
 	var err error
-	if o.ck, o.st, err = loadTrainCheckpoint(o.path); err != nil {
+	if o.ck, o.st, err = train.LoadCheckpoint(o.path); err != nil {
 		return nil, err
 	}
 	if model != "" && model != o.st.Model {
 		return nil, fmt.Errorf("%s: written for model %q, not %q", o.path, o.st.Model, model)
 	}
-	o.mf = modelFlags{model: o.st.Model, config: o.st.Config, dtype: o.st.DType}
+	o.mf = modelFlags{model: o.st.Model, config: o.st.Config, dtype: o.st.DType, fn: "Build", timeout: compile.DefaultTimeout}
+	if o.st.Source != "" {
+		o.mf.model = o.st.Source
+	}
 	if override != "" {
 		if o.mf.config != "" {
 			o.mf.config += ","
@@ -78,8 +83,8 @@ func (o *openedCheckpoint) tokenizer() (text.Tokenizer, error) {
 	if !ok {
 		return nil, nil
 	}
-	tokPath := filepath.Join(o.dir, tokenizerFile)
-	tok, err := loadTokenizer(tokPath, configInt(o.m, "vocab"))
+	tokPath := filepath.Join(o.dir, data.TokenizerFile)
+	tok, err := data.LoadTokenizer(tokPath, configInt(o.m, "vocab"))
 	if err != nil {
 		return nil, err
 	}
@@ -96,16 +101,19 @@ func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, mf, ck := oc.m, oc.mf, oc.ck
+	m, ck := oc.m, oc.ck
 	t := &trainedModel{dir: dir, ck: ck, m: m, vocab: configInt(m, "vocab"), ctx: configInt(m, "ctx")}
 	if t.tok, err = oc.tokenizer(); err != nil {
 		return nil, err
 	}
-	res, err := compile.Zoo(m.entry.Name, mf.config, compile.Options{Float: m.opts.Float, Taps: o.taps})
+	res, err := m.Compile(compile.Options{Taps: o.taps})
 	if err != nil {
 		return nil, err
 	}
 	t.prog = res.Program
+	if err := compile.CheckMemory(t.prog, false); err != nil {
+		return nil, err
+	}
 	bin, err := compile.BuildRunner(t.prog)
 	if err != nil {
 		return nil, err
@@ -113,7 +121,7 @@ func loadTrained(dir string, o trainedOptions) (*trainedModel, error) {
 	if t.srv, err = compile.StartServer(bin, 0); err != nil {
 		return nil, err
 	}
-	if _, err := t.srv.Do(compile.RunRequest{Cmd: "set", Params: fromSafetensors(ck.Params)}); err != nil {
+	if _, err := t.srv.Do(compile.RunRequest{Cmd: "set", Params: train.FromSafetensors(ck.Params)}); err != nil {
 		t.srv.Close()
 		return nil, err
 	}

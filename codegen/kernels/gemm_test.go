@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/mlc-dev/mlc/internal/testutil"
 )
 
 // Tolerance. For each element the test bounds the error by
@@ -132,7 +134,7 @@ func checkGemmShapes[T Float](t *testing.T, pool2 *Pool) {
 	r := rand.New(rand.NewPCG(1, 2))
 	e := eps[T]()
 	for _, s := range shapes {
-		if testing.Short() && s[0]*s[1]*s[2] > 100_000 {
+		if !testutil.LongTests() && s[0]*s[1]*s[2] > 100_000 {
 			continue
 		}
 		m, n, k := s[0], s[1], s[2]

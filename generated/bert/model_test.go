@@ -34,6 +34,14 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inIds, inTargets, inMlm_mask)
 		return err
+	}}, {"StepInPlace", func() error {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.StepInPlace()
+		return err
+	}}, {"LossInPlace", func() error {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.LossInPlace()
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -159,6 +167,56 @@ func BenchmarkBackward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, err := m.Backward(inIds, inTargets, inMlm_mask)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepInPlace measures one call of StepInPlace.
+func BenchmarkStepInPlace(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 512)
+	for i := range inIds {
+		inIds[i] = int32(i % 512)
+	}
+	inTargets := make([]int32, 512)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 512)
+	}
+	inMlm_mask := make([]bool, 512)
+	for i := range inMlm_mask {
+		inMlm_mask[i] = i%3 != 2
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.StepInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLossInPlace measures one call of LossInPlace.
+func BenchmarkLossInPlace(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 512)
+	for i := range inIds {
+		inIds[i] = int32(i % 512)
+	}
+	inTargets := make([]int32, 512)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 512)
+	}
+	inMlm_mask := make([]bool, 512)
+	for i := range inMlm_mask {
+		inMlm_mask[i] = i%3 != 2
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.LossInPlace()
 		if err != nil {
 			b.Fatal(err)
 		}

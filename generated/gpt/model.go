@@ -23,8 +23,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -53,25 +53,25 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float32, 1048577)
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, true, 32, 128, 32)
-	Reserve[float32](m.pool, false, false, 32, 32, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 128)
-	Reserve[float32](m.pool, false, true, 128, 128, 32)
-	Reserve[float32](m.pool, false, false, 128, 32, 128)
-	Reserve[float32](m.pool, false, false, 1024, 512, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 512)
-	Reserve[float32](m.pool, false, true, 1024, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 1024)
-	Reserve[float32](m.pool, true, false, 128, 32, 128)
-	Reserve[float32](m.pool, false, false, 8, 512, 128)
-	Reserve[float32](m.pool, false, false, 8, 128, 512)
-	Reserve[float32](m.pool, false, true, 8, 512, 128)
+	reserveGemm[float32](m.pool, false, true, 32, 128, 32)
+	reserveGemm[float32](m.pool, false, false, 32, 32, 128)
+	reserveGemm[float32](m.pool, false, false, 1024, 128, 128)
+	reserveGemm[float32](m.pool, false, true, 128, 128, 32)
+	reserveGemm[float32](m.pool, false, false, 128, 32, 128)
+	reserveGemm[float32](m.pool, false, false, 1024, 512, 128)
+	reserveGemm[float32](m.pool, false, false, 1024, 128, 512)
+	reserveGemm[float32](m.pool, false, true, 1024, 512, 128)
+	reserveGemm[float32](m.pool, true, false, 512, 128, 1024)
+	reserveGemm[float32](m.pool, false, true, 1024, 128, 512)
+	reserveGemm[float32](m.pool, true, false, 128, 512, 1024)
+	reserveGemm[float32](m.pool, false, true, 1024, 128, 128)
+	reserveGemm[float32](m.pool, true, false, 128, 128, 1024)
+	reserveGemm[float32](m.pool, true, false, 128, 32, 128)
+	reserveGemm[float32](m.pool, false, false, 8, 512, 128)
+	reserveGemm[float32](m.pool, false, false, 8, 128, 512)
+	reserveGemm[float32](m.pool, false, true, 8, 512, 128)
 	m.scratch = make([]float32, 4096*m.pool.Threads()) // a tile per thread
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
@@ -966,6 +966,86 @@ func (m *Model) Pos() int {
 	return int(m.cache[0])
 }
 
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	return nil
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float32 {
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"ids", "targets"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float32, ids []int32, masks []bool) {
+	switch name {
+	case "ids":
+		return nil, m.iarena[0:1024], nil
+	case "targets":
+		return nil, m.iarena[1024:2048], nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[13107200]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[13107200]), nil
+}
+
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
 	ids := m.iarena[0:1024]                   // i32[8,128]
@@ -1478,7 +1558,7 @@ func (m *Model) predict() error {
 	m.parallel(1024, (*Model).layerNormLnf, h3_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
 	return nil
 }
 
@@ -2013,7 +2093,7 @@ func (m *Model) forward() error {
 	m.parallel(1024, (*Model).layerNormLnf_2, h3_resid2, lnf_gamma, lnf_beta, t211, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
 
 	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:118)
 	{
@@ -2345,7 +2425,7 @@ func (m *Model) backward() error {
 
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
-	Gemm(m.pool, false, false, 1024, 128, 512, dlogits, 512, wte, 128, dlnf, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, dlogits, 512, wte, 128, dlnf, 128, false)
 	// t222 = reshape(lnf, [1024,128])
 	// t223 = reshape(dlogits, [1024,512])
 
@@ -2373,7 +2453,7 @@ func (m *Model) backward() error {
 	// t232 = reshape(h3_mlp_hidden, [1024,512])
 	// t233 = reshape(dh3_resid2, [1024,128])
 	// dh3_mlp_W2 = t232ᵀ · (reshape(dh3_resid2, [1024,128]))
-	Gemm(m.pool, true, false, 512, 128, 1024, t232, 512, t233, 128, dh3_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t232, 512, t233, 128, dh3_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -2387,11 +2467,11 @@ func (m *Model) backward() error {
 
 	// grad of t203 = h3_ln2 · h3_mlp_W1  (models/gpt/gpt.go:82)
 	// dh3_ln2 = t235 · h3_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t235, 512, h3_mlp_W1, 512, dh3_ln2, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 512, t235, 512, h3_mlp_W1, 512, dh3_ln2, 128, false)
 	// t238 = reshape(h3_ln2, [1024,128])
 	// t239 = reshape(t235, [1024,512])
 	// dh3_mlp_W1 = (reshape(h3_ln2, [1024,128]))ᵀ · (reshape(t235, [1024,512]))
-	Gemm(m.pool, true, false, 128, 512, 1024, t238, 128, t239, 512, dh3_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 1024, t238, 128, t239, 512, dh3_mlp_W1, 512, false)
 
 	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:91)
 	// dh3_ln2_beta = Σ_[0,1](dh3_ln2)
@@ -2419,11 +2499,11 @@ func (m *Model) backward() error {
 
 	// grad of t197 = (reshape(t195, [8,128,128])) · h3_attn_Wo  (models/gpt/gpt.go:88)
 	// t248 = dh3_resid1 · h3_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh3_resid1, 128, h3_attn_Wo, 128, t248, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_resid1, 128, h3_attn_Wo, 128, t248, 128, false)
 	// t249 = reshape(t195, [1024,128])
 	// t250 = reshape(dh3_resid1, [1024,128])
 	// dh3_attn_Wo = (reshape(t195, [1024,128]))ᵀ · (reshape(dh3_resid1, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t249, 128, t250, 128, dh3_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t249, 128, t250, 128, dh3_attn_Wo, 128, false)
 
 	// grad of t196 = reshape(t195, [8,128,128])  (models/gpt/gpt.go:88)
 	// t252 = reshape(dh3_resid1 · h3_attn_Woᵀ, [8,128,4,32])
@@ -2467,11 +2547,11 @@ func (m *Model) backward() error {
 
 	// grad of t186 = h3_ln1 · h3_attn_Wv  (models/gpt/gpt.go:88)
 	// t265 = dh3_attn_v_proj · h3_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_v_proj, 128, h3_attn_Wv, 128, t265, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_v_proj, 128, h3_attn_Wv, 128, t265, 128, false)
 	// t266 = reshape(h3_ln1, [1024,128])
 	// t267 = reshape(t262, [1024,128])
 	// dh3_attn_Wv = t266ᵀ · (reshape(t262, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t267, 128, dh3_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t267, 128, dh3_attn_Wv, 128, false)
 
 	// grad of h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t269 = dh3_attn_kᵀ[0,2,1,3]
@@ -2486,10 +2566,10 @@ func (m *Model) backward() error {
 
 	// grad of t182 = h3_ln1 · h3_attn_Wk  (models/gpt/gpt.go:88)
 	// t272 = dh3_attn_k_proj · h3_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_k_proj, 128, h3_attn_Wk, 128, t272, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_k_proj, 128, h3_attn_Wk, 128, t272, 128, false)
 	// t273 = reshape(t269, [1024,128])
 	// dh3_attn_Wk = t266ᵀ · (reshape(t269, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t273, 128, dh3_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t273, 128, dh3_attn_Wk, 128, false)
 
 	// grad of h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t275 = dh3_attn_qᵀ[0,2,1,3]
@@ -2505,7 +2585,7 @@ func (m *Model) backward() error {
 	// grad of t178 = h3_ln1 · h3_attn_Wq  (models/gpt/gpt.go:88)
 	// t279 = reshape(t275, [1024,128])
 	// dh3_attn_Wq = t266ᵀ · (reshape(t275, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t279, 128, dh3_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t279, 128, dh3_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -2542,7 +2622,7 @@ func (m *Model) backward() error {
 	// t291 = reshape(h2_mlp_hidden, [1024,512])
 	// t292 = reshape(dh2_resid2, [1024,128])
 	// dh2_mlp_W2 = t291ᵀ · (reshape(dh2_resid2, [1024,128]))
-	Gemm(m.pool, true, false, 512, 128, 1024, t291, 512, t292, 128, dh2_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t291, 512, t292, 128, dh2_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -2556,11 +2636,11 @@ func (m *Model) backward() error {
 
 	// grad of t153 = h2_ln2 · h2_mlp_W1  (models/gpt/gpt.go:82)
 	// dh2_ln2 = t294 · h2_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t294, 512, h2_mlp_W1, 512, dh2_ln2, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 512, t294, 512, h2_mlp_W1, 512, dh2_ln2, 128, false)
 	// t297 = reshape(h2_ln2, [1024,128])
 	// t298 = reshape(t294, [1024,512])
 	// dh2_mlp_W1 = (reshape(h2_ln2, [1024,128]))ᵀ · (reshape(t294, [1024,512]))
-	Gemm(m.pool, true, false, 128, 512, 1024, t297, 128, t298, 512, dh2_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 1024, t297, 128, t298, 512, dh2_mlp_W1, 512, false)
 
 	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:91)
 	// dh2_ln2_beta = Σ_[0,1](dh2_ln2)
@@ -2588,11 +2668,11 @@ func (m *Model) backward() error {
 
 	// grad of t147 = (reshape(t145, [8,128,128])) · h2_attn_Wo  (models/gpt/gpt.go:88)
 	// t307 = dh2_resid1 · h2_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh2_resid1, 128, h2_attn_Wo, 128, t307, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_resid1, 128, h2_attn_Wo, 128, t307, 128, false)
 	// t308 = reshape(t145, [1024,128])
 	// t309 = reshape(dh2_resid1, [1024,128])
 	// dh2_attn_Wo = (reshape(t145, [1024,128]))ᵀ · (reshape(dh2_resid1, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t308, 128, t309, 128, dh2_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t308, 128, t309, 128, dh2_attn_Wo, 128, false)
 
 	// grad of t146 = reshape(t145, [8,128,128])  (models/gpt/gpt.go:88)
 	// t311 = reshape(dh2_resid1 · h2_attn_Woᵀ, [8,128,4,32])
@@ -2636,11 +2716,11 @@ func (m *Model) backward() error {
 
 	// grad of t136 = h2_ln1 · h2_attn_Wv  (models/gpt/gpt.go:88)
 	// t323 = dh2_attn_v_proj · h2_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_v_proj, 128, h2_attn_Wv, 128, t323, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_v_proj, 128, h2_attn_Wv, 128, t323, 128, false)
 	// t324 = reshape(h2_ln1, [1024,128])
 	// t325 = reshape(t320, [1024,128])
 	// dh2_attn_Wv = t324ᵀ · (reshape(t320, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t325, 128, dh2_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t325, 128, dh2_attn_Wv, 128, false)
 
 	// grad of h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t327 = dh2_attn_kᵀ[0,2,1,3]
@@ -2655,10 +2735,10 @@ func (m *Model) backward() error {
 
 	// grad of t132 = h2_ln1 · h2_attn_Wk  (models/gpt/gpt.go:88)
 	// t330 = dh2_attn_k_proj · h2_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_k_proj, 128, h2_attn_Wk, 128, t330, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_k_proj, 128, h2_attn_Wk, 128, t330, 128, false)
 	// t331 = reshape(t327, [1024,128])
 	// dh2_attn_Wk = t324ᵀ · (reshape(t327, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t331, 128, dh2_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t331, 128, dh2_attn_Wk, 128, false)
 
 	// grad of h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t333 = dh2_attn_qᵀ[0,2,1,3]
@@ -2674,7 +2754,7 @@ func (m *Model) backward() error {
 	// grad of t128 = h2_ln1 · h2_attn_Wq  (models/gpt/gpt.go:88)
 	// t337 = reshape(t333, [1024,128])
 	// dh2_attn_Wq = t324ᵀ · (reshape(t333, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t337, 128, dh2_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t337, 128, dh2_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -2711,7 +2791,7 @@ func (m *Model) backward() error {
 	// t349 = reshape(h1_mlp_hidden, [1024,512])
 	// t350 = reshape(dh1_resid2, [1024,128])
 	// dh1_mlp_W2 = t349ᵀ · (reshape(dh1_resid2, [1024,128]))
-	Gemm(m.pool, true, false, 512, 128, 1024, t349, 512, t350, 128, dh1_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t349, 512, t350, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -2725,11 +2805,11 @@ func (m *Model) backward() error {
 
 	// grad of t103 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t352 · h1_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t352, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 512, t352, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
 	// t355 = reshape(h1_ln2, [1024,128])
 	// t356 = reshape(t352, [1024,512])
 	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t352, [1024,512]))
-	Gemm(m.pool, true, false, 128, 512, 1024, t355, 128, t356, 512, dh1_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 1024, t355, 128, t356, 512, dh1_mlp_W1, 512, false)
 
 	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -2757,11 +2837,11 @@ func (m *Model) backward() error {
 
 	// grad of t97 = (reshape(t95, [8,128,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t365 = dh1_resid1 · h1_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t365, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t365, 128, false)
 	// t366 = reshape(t95, [1024,128])
 	// t367 = reshape(dh1_resid1, [1024,128])
 	// dh1_attn_Wo = (reshape(t95, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t366, 128, t367, 128, dh1_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t366, 128, t367, 128, dh1_attn_Wo, 128, false)
 
 	// grad of t96 = reshape(t95, [8,128,128])  (models/gpt/gpt.go:88)
 	// t369 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,128,4,32])
@@ -2805,11 +2885,11 @@ func (m *Model) backward() error {
 
 	// grad of t86 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t381 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t381, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t381, 128, false)
 	// t382 = reshape(h1_ln1, [1024,128])
 	// t383 = reshape(t378, [1024,128])
 	// dh1_attn_Wv = t382ᵀ · (reshape(t378, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t383, 128, dh1_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t383, 128, dh1_attn_Wv, 128, false)
 
 	// grad of h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t385 = dh1_attn_kᵀ[0,2,1,3]
@@ -2824,10 +2904,10 @@ func (m *Model) backward() error {
 
 	// grad of t82 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t388 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t388, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t388, 128, false)
 	// t389 = reshape(t385, [1024,128])
 	// dh1_attn_Wk = t382ᵀ · (reshape(t385, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t389, 128, dh1_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t389, 128, dh1_attn_Wk, 128, false)
 
 	// grad of h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t391 = dh1_attn_qᵀ[0,2,1,3]
@@ -2843,7 +2923,7 @@ func (m *Model) backward() error {
 	// grad of t78 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t395 = reshape(t391, [1024,128])
 	// dh1_attn_Wq = t382ᵀ · (reshape(t391, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t395, 128, dh1_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t395, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -2880,7 +2960,7 @@ func (m *Model) backward() error {
 	// t407 = reshape(h0_mlp_hidden, [1024,512])
 	// t408 = reshape(dh0_resid2, [1024,128])
 	// dh0_mlp_W2 = t407ᵀ · (reshape(dh0_resid2, [1024,128]))
-	Gemm(m.pool, true, false, 512, 128, 1024, t407, 512, t408, 128, dh0_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t407, 512, t408, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -2894,11 +2974,11 @@ func (m *Model) backward() error {
 
 	// grad of t53 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t410 · h0_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t410, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 512, t410, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
 	// t413 = reshape(h0_ln2, [1024,128])
 	// t414 = reshape(t410, [1024,512])
 	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t410, [1024,512]))
-	Gemm(m.pool, true, false, 128, 512, 1024, t413, 128, t414, 512, dh0_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 1024, t413, 128, t414, 512, dh0_mlp_W1, 512, false)
 
 	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -2926,11 +3006,11 @@ func (m *Model) backward() error {
 
 	// grad of t47 = (reshape(t45, [8,128,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t423 = dh0_resid1 · h0_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t423, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t423, 128, false)
 	// t424 = reshape(t45, [1024,128])
 	// t425 = reshape(dh0_resid1, [1024,128])
 	// dh0_attn_Wo = (reshape(t45, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t424, 128, t425, 128, dh0_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t424, 128, t425, 128, dh0_attn_Wo, 128, false)
 
 	// grad of t46 = reshape(t45, [8,128,128])  (models/gpt/gpt.go:88)
 	// t427 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,128,4,32])
@@ -2974,11 +3054,11 @@ func (m *Model) backward() error {
 
 	// grad of t34 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t439 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t439, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t439, 128, false)
 	// t440 = reshape(h0_ln1, [1024,128])
 	// t441 = reshape(t436, [1024,128])
 	// dh0_attn_Wv = t440ᵀ · (reshape(t436, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t441, 128, dh0_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t441, 128, dh0_attn_Wv, 128, false)
 
 	// grad of h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t443 = dh0_attn_kᵀ[0,2,1,3]
@@ -2993,10 +3073,10 @@ func (m *Model) backward() error {
 
 	// grad of t30 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t446 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t446, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t446, 128, false)
 	// t447 = reshape(t443, [1024,128])
 	// dh0_attn_Wk = t440ᵀ · (reshape(t443, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t447, 128, dh0_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t447, 128, dh0_attn_Wk, 128, false)
 
 	// grad of h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t449 = dh0_attn_qᵀ[0,2,1,3]
@@ -3012,7 +3092,7 @@ func (m *Model) backward() error {
 	// grad of t26 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t453 = reshape(t449, [1024,128])
 	// dh0_attn_Wq = t440ᵀ · (reshape(t449, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t453, 128, dh0_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t453, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -4061,7 +4141,7 @@ func (m *Model) prefill() error {
 	m.parallel(1024, (*Model).layerNormLnf_3, h3_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
 
 	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:88)
 	copy(h0_attn_k_cache, h0_attn_k)
@@ -4365,11 +4445,11 @@ func (m *Model) decode() error {
 		for h := range 32 {
 			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*4096:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*4096:], 32, o, 32, false)
 			for c, v := range h0_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -4483,11 +4563,11 @@ func (m *Model) decode() error {
 		for h := range 32 {
 			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*4096:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*4096:], 32, o, 32, false)
 			for c, v := range h1_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -4601,11 +4681,11 @@ func (m *Model) decode() error {
 		for h := range 32 {
 			qh, o := h2_attn_q[h*32:h*32+32], h2_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h2_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_cache[h*4096:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_cache[h*4096:], 32, o, 32, false)
 			for c, v := range h2_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -4719,11 +4799,11 @@ func (m *Model) decode() error {
 		for h := range 32 {
 			qh, o := h3_attn_q[h*32:h*32+32], h3_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h3_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_cache[h*4096:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_cache[h*4096:], 32, o, 32, false)
 			for c, v := range h3_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -4777,7 +4857,7 @@ func (m *Model) decode() error {
 	layerNormAffine(lnf, nil, h3_resid2, lnf_gamma, lnf_beta, 8, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 8, 512, 128, lnf, 128, wte, 128, logits, 512, false)
+	gemm(m.pool, false, true, 8, 512, 128, lnf, 128, wte, 128, logits, 512, false)
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
@@ -4885,7 +4965,7 @@ func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t25, h0_attn_q_proj)
 }
 
@@ -4923,7 +5003,7 @@ func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t29, h0_attn_k_proj)
 }
 
@@ -4961,7 +5041,7 @@ func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 //	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t33, h0_attn_v_proj)
 }
 
@@ -5011,12 +5091,12 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5042,7 +5122,7 @@ func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
 	m.parallel(8, (*Model).fusedH0_resid1Rows, h_in, h0_attn_bo, t46, h0_resid1)
 }
 
@@ -5073,7 +5153,7 @@ func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
 //	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
 	m.parallel(8, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t52, h0_mlp_hidden)
 }
 
@@ -5098,7 +5178,7 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
 	m.parallel(8, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_resid1, t55, h0_resid2)
 }
 
@@ -5128,7 +5208,7 @@ func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
 //	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t77, h1_attn_q_proj)
 }
 
@@ -5166,7 +5246,7 @@ func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t81, h1_attn_k_proj)
 }
 
@@ -5204,7 +5284,7 @@ func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 //	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t85, h1_attn_v_proj)
 }
 
@@ -5254,12 +5334,12 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5285,7 +5365,7 @@ func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
 	m.parallel(8, (*Model).fusedH1_resid1Rows, h0_resid2, h1_attn_bo, t96, h1_resid1)
 }
 
@@ -5316,7 +5396,7 @@ func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
 //	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
 	m.parallel(8, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t102, h1_mlp_hidden)
 }
 
@@ -5341,7 +5421,7 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
 	m.parallel(8, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_resid1, t105, h1_resid2)
 }
 
@@ -5371,7 +5451,7 @@ func (m *Model) layerNormH2_ln1(lo, hi, thread int, v [][]float32) {
 //	t127 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t127 []float32, h2_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t127, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t127, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_q_projRows, h2_attn_bq, t127, h2_attn_q_proj)
 }
 
@@ -5409,7 +5489,7 @@ func (m *Model) transposeH2_attn_q(lo, hi, thread int, v [][]float32) {
 //	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t131 []float32, h2_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t131, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t131, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_k_projRows, h2_attn_bk, t131, h2_attn_k_proj)
 }
 
@@ -5447,7 +5527,7 @@ func (m *Model) transposeH2_attn_k(lo, hi, thread int, v [][]float32) {
 //	t135 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t135 []float32, h2_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t135, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t135, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_v_projRows, h2_attn_bv, t135, h2_attn_v_proj)
 }
 
@@ -5497,12 +5577,12 @@ func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5528,7 +5608,7 @@ func (m *Model) transposeT144(lo, hi, thread int, v [][]float32) {
 //	h2_attn_out = t146 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t145 []float32, t146 []float32, h2_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t145, 128, h2_attn_Wo, 128, t146, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t145, 128, h2_attn_Wo, 128, t146, 128, false)
 	m.parallel(8, (*Model).fusedH2_resid1Rows, h1_resid2, h2_attn_bo, t146, h2_resid1)
 }
 
@@ -5559,7 +5639,7 @@ func (m *Model) layerNormH2_ln2(lo, hi, thread int, v [][]float32) {
 //	t153 = t152 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h2_mlp_hidden = gelu(t153)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t152 []float32, h2_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t152, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t152, 512, false)
 	m.parallel(8, (*Model).fusedH2_mlp_hiddenRows, h2_mlp_b1, t152, h2_mlp_hidden)
 }
 
@@ -5584,7 +5664,7 @@ func (m *Model) fusedH2_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h2_mlp_out = t155 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t155 []float32, h2_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t155, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t155, 128, false)
 	m.parallel(8, (*Model).fusedH2_resid2Rows, h2_mlp_b2, h2_resid1, t155, h2_resid2)
 }
 
@@ -5614,7 +5694,7 @@ func (m *Model) layerNormH3_ln1(lo, hi, thread int, v [][]float32) {
 //	t177 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t177 []float32, h3_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t177, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t177, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_q_projRows, h3_attn_bq, t177, h3_attn_q_proj)
 }
 
@@ -5652,7 +5732,7 @@ func (m *Model) transposeH3_attn_q(lo, hi, thread int, v [][]float32) {
 //	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t181 []float32, h3_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t181, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t181, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_k_projRows, h3_attn_bk, t181, h3_attn_k_proj)
 }
 
@@ -5690,7 +5770,7 @@ func (m *Model) transposeH3_attn_k(lo, hi, thread int, v [][]float32) {
 //	t185 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t185 []float32, h3_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t185, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t185, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_v_projRows, h3_attn_bv, t185, h3_attn_v_proj)
 }
 
@@ -5740,12 +5820,12 @@ func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5771,7 +5851,7 @@ func (m *Model) transposeT194(lo, hi, thread int, v [][]float32) {
 //	h3_attn_out = t196 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t195 []float32, t196 []float32, h3_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t195, 128, h3_attn_Wo, 128, t196, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t195, 128, h3_attn_Wo, 128, t196, 128, false)
 	m.parallel(8, (*Model).fusedH3_resid1Rows, h2_resid2, h3_attn_bo, t196, h3_resid1)
 }
 
@@ -5802,7 +5882,7 @@ func (m *Model) layerNormH3_ln2(lo, hi, thread int, v [][]float32) {
 //	t203 = t202 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h3_mlp_hidden = gelu(t203)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t202 []float32, h3_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t202, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t202, 512, false)
 	m.parallel(8, (*Model).fusedH3_mlp_hiddenRows, h3_mlp_b1, t202, h3_mlp_hidden)
 }
 
@@ -5827,7 +5907,7 @@ func (m *Model) fusedH3_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h3_mlp_out = t205 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t205 []float32, h3_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t205, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t205, 128, false)
 	m.parallel(8, (*Model).fusedH3_resid2Rows, h3_mlp_b2, h3_resid1, t205, h3_resid2)
 }
 
@@ -5876,7 +5956,7 @@ func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t26 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t26, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t26, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t26, h0_attn_q_proj)
 }
 
@@ -5914,7 +5994,7 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t30 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t30, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t30, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t30, h0_attn_k_proj)
 }
 
@@ -5952,7 +6032,7 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t34 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t34, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t34, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t34, h0_attn_v_proj)
 }
 
@@ -6003,7 +6083,7 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6011,7 +6091,7 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6037,7 +6117,7 @@ func (m *Model) transposeT45(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
 	m.parallel(8, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t47, h0_resid1)
 }
 
@@ -6068,7 +6148,7 @@ func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, t54 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t53, t54, h0_mlp_hidden)
 }
 
@@ -6094,7 +6174,7 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
 	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t56, h0_resid2)
 }
 
@@ -6124,7 +6204,7 @@ func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t78, h1_attn_q_proj)
 }
 
@@ -6162,7 +6242,7 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t82, h1_attn_k_proj)
 }
 
@@ -6200,7 +6280,7 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t86, h1_attn_v_proj)
 }
 
@@ -6251,7 +6331,7 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6259,7 +6339,7 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6285,7 +6365,7 @@ func (m *Model) transposeT95(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t96, 128, h1_attn_Wo, 128, t97, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t96, 128, h1_attn_Wo, 128, t97, 128, false)
 	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t97, h1_resid1)
 }
 
@@ -6316,7 +6396,7 @@ func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, t104 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
 	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t103, t104, h1_mlp_hidden)
 }
 
@@ -6342,7 +6422,7 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t106, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t106, 128, false)
 	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t106, h1_resid2)
 }
 
@@ -6372,7 +6452,7 @@ func (m *Model) layerNormH2_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_q_proj_2Rows, h2_attn_bq, t128, h2_attn_q_proj)
 }
 
@@ -6410,7 +6490,7 @@ func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_k_proj_2Rows, h2_attn_bk, t132, h2_attn_k_proj)
 }
 
@@ -6448,7 +6528,7 @@ func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_v_proj_2Rows, h2_attn_bv, t136, h2_attn_v_proj)
 }
 
@@ -6499,7 +6579,7 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6507,7 +6587,7 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6533,7 +6613,7 @@ func (m *Model) transposeT145(lo, hi, thread int, v [][]float32) {
 //	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t146 []float32, t147 []float32, h2_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t146, 128, h2_attn_Wo, 128, t147, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t146, 128, h2_attn_Wo, 128, t147, 128, false)
 	m.parallel(8, (*Model).fusedH2_resid1_2Rows, h1_resid2, h2_attn_bo, t147, h2_resid1)
 }
 
@@ -6564,7 +6644,7 @@ func (m *Model) layerNormH2_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t153 []float32, t154 []float32, h2_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t153, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t153, 512, false)
 	m.parallel(8, (*Model).fusedH2_mlp_hidden_2Rows, h2_mlp_b1, t153, t154, h2_mlp_hidden)
 }
 
@@ -6590,7 +6670,7 @@ func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t156 []float32, h2_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t156, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t156, 128, false)
 	m.parallel(8, (*Model).fusedH2_resid2_2Rows, h2_mlp_b2, h2_resid1, t156, h2_resid2)
 }
 
@@ -6620,7 +6700,7 @@ func (m *Model) layerNormH3_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t178 []float32, h3_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t178, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t178, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_q_proj_2Rows, h3_attn_bq, t178, h3_attn_q_proj)
 }
 
@@ -6658,7 +6738,7 @@ func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t182 []float32, h3_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t182, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t182, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_k_proj_2Rows, h3_attn_bk, t182, h3_attn_k_proj)
 }
 
@@ -6696,7 +6776,7 @@ func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t186 []float32, h3_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t186, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t186, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_v_proj_2Rows, h3_attn_bv, t186, h3_attn_v_proj)
 }
 
@@ -6747,7 +6827,7 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -6755,7 +6835,7 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -6781,7 +6861,7 @@ func (m *Model) transposeT195(lo, hi, thread int, v [][]float32) {
 //	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t196 []float32, t197 []float32, h3_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t196, 128, h3_attn_Wo, 128, t197, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t196, 128, h3_attn_Wo, 128, t197, 128, false)
 	m.parallel(8, (*Model).fusedH3_resid1_2Rows, h2_resid2, h3_attn_bo, t197, h3_resid1)
 }
 
@@ -6812,7 +6892,7 @@ func (m *Model) layerNormH3_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t203 []float32, t204 []float32, h3_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t203, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t203, 512, false)
 	m.parallel(8, (*Model).fusedH3_mlp_hidden_2Rows, h3_mlp_b1, t203, t204, h3_mlp_hidden)
 }
 
@@ -6838,7 +6918,7 @@ func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t206 []float32, h3_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t206, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t206, 128, false)
 	m.parallel(8, (*Model).fusedH3_resid2_2Rows, h3_mlp_b2, h3_resid1, t206, h3_resid2)
 }
 
@@ -6928,7 +7008,7 @@ func (m *Model) reduceDh3_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t235 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT235(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []float32, dh3_mlp_hidden []float32, t235 []float32) {
-	Gemm(m.pool, false, true, 1024, 512, 128, dh3_resid2, 128, h3_mlp_W2, 128, dh3_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, dh3_resid2, 128, h3_mlp_W2, 128, dh3_mlp_hidden, 512, false)
 	m.parallel(524288, (*Model).fusedT235Rows, t204, dh3_mlp_hidden, t235)
 }
 
@@ -7043,7 +7123,7 @@ func (m *Model) transposeDh3_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh3_attn_weights(lo, hi, thread int, v [][]float32) {
 	h3_attn_v, dh3_attn_context, dh3_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v[b*4096:], 32, dh3_attn_weights[b*16384:], 128, false)
+		gemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v[b*4096:], 32, dh3_attn_weights[b*16384:], 128, false)
 	}
 }
 
@@ -7052,7 +7132,7 @@ func (m *Model) batchedDh3_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh3_attn_v(lo, hi, thread int, v [][]float32) {
 	h3_attn_weights, dh3_attn_context, dh3_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, dh3_attn_v[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, dh3_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -7088,7 +7168,7 @@ func (m *Model) fusedT259(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh3_attn_q(lo, hi, thread int, v [][]float32) {
 	h3_attn_k, t259, dh3_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
 	}
 }
 
@@ -7097,7 +7177,7 @@ func (m *Model) batchedDh3_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh3_attn_k(lo, hi, thread int, v [][]float32) {
 	h3_attn_q, t259, dh3_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
 	}
 }
 
@@ -7197,7 +7277,7 @@ func (m *Model) reduceDh3_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t281 = t265 + t272  (Add, models/gpt/gpt.go:88)
 //	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t265 []float32, t272 []float32, dh3_attn_q_proj []float32, t278 []float32, dh3_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_q_proj, 128, h3_attn_Wq, 128, t278, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_q_proj, 128, h3_attn_Wq, 128, t278, 128, false)
 	m.parallel(131072, (*Model).fusedDh3_ln1Rows, t265, t272, t278, dh3_ln1)
 }
 
@@ -7286,7 +7366,7 @@ func (m *Model) reduceDh2_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t294 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT294(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []float32, dh2_mlp_hidden []float32, t294 []float32) {
-	Gemm(m.pool, false, true, 1024, 512, 128, dh2_resid2, 128, h2_mlp_W2, 128, dh2_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, dh2_resid2, 128, h2_mlp_W2, 128, dh2_mlp_hidden, 512, false)
 	m.parallel(524288, (*Model).fusedT294Rows, t154, dh2_mlp_hidden, t294)
 }
 
@@ -7401,7 +7481,7 @@ func (m *Model) transposeDh2_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh2_attn_weights(lo, hi, thread int, v [][]float32) {
 	h2_attn_v, dh2_attn_context, dh2_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v[b*4096:], 32, dh2_attn_weights[b*16384:], 128, false)
+		gemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v[b*4096:], 32, dh2_attn_weights[b*16384:], 128, false)
 	}
 }
 
@@ -7410,7 +7490,7 @@ func (m *Model) batchedDh2_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh2_attn_v(lo, hi, thread int, v [][]float32) {
 	h2_attn_weights, dh2_attn_context, dh2_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, dh2_attn_v[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, dh2_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -7446,7 +7526,7 @@ func (m *Model) fusedT317(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh2_attn_q(lo, hi, thread int, v [][]float32) {
 	h2_attn_k, t317, dh2_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
 	}
 }
 
@@ -7455,7 +7535,7 @@ func (m *Model) batchedDh2_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh2_attn_k(lo, hi, thread int, v [][]float32) {
 	h2_attn_q, t317, dh2_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
 	}
 }
 
@@ -7555,7 +7635,7 @@ func (m *Model) reduceDh2_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t339 = t323 + t330  (Add, models/gpt/gpt.go:88)
 //	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t323 []float32, t330 []float32, dh2_attn_q_proj []float32, t336 []float32, dh2_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_q_proj, 128, h2_attn_Wq, 128, t336, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_q_proj, 128, h2_attn_Wq, 128, t336, 128, false)
 	m.parallel(131072, (*Model).fusedDh2_ln1Rows, t323, t330, t336, dh2_ln1)
 }
 
@@ -7644,7 +7724,7 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t352 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT352(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t352 []float32) {
-	Gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
 	m.parallel(524288, (*Model).fusedT352Rows, t104, dh1_mlp_hidden, t352)
 }
 
@@ -7759,7 +7839,7 @@ func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v[b*4096:], 32, dh1_attn_weights[b*16384:], 128, false)
+		gemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v[b*4096:], 32, dh1_attn_weights[b*16384:], 128, false)
 	}
 }
 
@@ -7768,7 +7848,7 @@ func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, dh1_attn_v[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, dh1_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -7804,7 +7884,7 @@ func (m *Model) fusedT375(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 	h1_attn_k, t375, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
 	}
 }
 
@@ -7813,7 +7893,7 @@ func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, t375, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
 	}
 }
 
@@ -7913,7 +7993,7 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t397 = t381 + t388  (Add, models/gpt/gpt.go:88)
 //	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t381 []float32, t388 []float32, dh1_attn_q_proj []float32, t394 []float32, dh1_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t394, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t394, 128, false)
 	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t381, t388, t394, dh1_ln1)
 }
 
@@ -8002,7 +8082,7 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t410 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT410(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t410 []float32) {
-	Gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
 	m.parallel(524288, (*Model).fusedT410Rows, t54, dh0_mlp_hidden, t410)
 }
 
@@ -8117,7 +8197,7 @@ func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v[b*4096:], 32, dh0_attn_weights[b*16384:], 128, false)
+		gemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v[b*4096:], 32, dh0_attn_weights[b*16384:], 128, false)
 	}
 }
 
@@ -8126,7 +8206,7 @@ func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, dh0_attn_v[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, dh0_attn_v[b*4096:], 32, false)
 	}
 }
 
@@ -8162,7 +8242,7 @@ func (m *Model) fusedT433(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 	h0_attn_k, t433, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
 	}
 }
 
@@ -8171,7 +8251,7 @@ func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, t433, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
 	}
 }
 
@@ -8271,7 +8351,7 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t455 = t439 + t446  (Add, models/gpt/gpt.go:88)
 //	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t439 []float32, t446 []float32, dh0_attn_q_proj []float32, t452 []float32, dh0_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t452, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t452, 128, false)
 	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t439, t446, t452, dh0_ln1)
 }
 
@@ -8360,7 +8440,7 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 //	t224 = t223ᵀ · t222  (MatMul, models/gpt/gpt.go:113)
 //	dwte = t224 + t464  (Add, models/gpt/gpt.go:64)
 func (m *Model) fusedDwte(t222 []float32, t223 []float32, t224 []float32, t464 []float32, dwte []float32) {
-	Gemm(m.pool, true, false, 512, 128, 1024, t223, 512, t222, 128, t224, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t223, 512, t222, 128, t224, 128, false)
 	m.parallel(65536, (*Model).fusedDwteRows, t224, t464, dwte)
 }
 
@@ -8398,7 +8478,7 @@ func (m *Model) layerNormH0_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t34 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t34, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t34, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_q_proj_3Rows, h0_attn_bq, t34, h0_attn_q_proj)
 }
 
@@ -8436,7 +8516,7 @@ func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t38 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t38, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t38, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_k_proj_3Rows, h0_attn_bk, t38, h0_attn_k_proj)
 }
 
@@ -8474,7 +8554,7 @@ func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t42 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t42, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t42, 128, false)
 	m.parallel(8, (*Model).fusedH0_attn_v_proj_3Rows, h0_attn_bv, t42, h0_attn_v_proj)
 }
 
@@ -8524,12 +8604,12 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -8555,7 +8635,7 @@ func (m *Model) transposeT53(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t55 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t54 []float32, t55 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t54, 128, h0_attn_Wo, 128, t55, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t54, 128, h0_attn_Wo, 128, t55, 128, false)
 	m.parallel(8, (*Model).fusedH0_resid1_3Rows, h_in, h0_attn_bo, t55, h0_resid1)
 }
 
@@ -8586,7 +8666,7 @@ func (m *Model) layerNormH0_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t62 = t61 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t62)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t61 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t61, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t61, 512, false)
 	m.parallel(8, (*Model).fusedH0_mlp_hidden_3Rows, h0_mlp_b1, t61, h0_mlp_hidden)
 }
 
@@ -8611,7 +8691,7 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t64 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t64 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t64, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t64, 128, false)
 	m.parallel(8, (*Model).fusedH0_resid2_3Rows, h0_mlp_b2, h0_resid1, t64, h0_resid2)
 }
 
@@ -8641,7 +8721,7 @@ func (m *Model) layerNormH1_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t86 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t86, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t86, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_q_proj_3Rows, h1_attn_bq, t86, h1_attn_q_proj)
 }
 
@@ -8679,7 +8759,7 @@ func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t90 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t90, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t90, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_k_proj_3Rows, h1_attn_bk, t90, h1_attn_k_proj)
 }
 
@@ -8717,7 +8797,7 @@ func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t94 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t94, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t94, 128, false)
 	m.parallel(8, (*Model).fusedH1_attn_v_proj_3Rows, h1_attn_bv, t94, h1_attn_v_proj)
 }
 
@@ -8767,12 +8847,12 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -8798,7 +8878,7 @@ func (m *Model) transposeT103(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t105 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t104 []float32, t105 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t104, 128, h1_attn_Wo, 128, t105, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t104, 128, h1_attn_Wo, 128, t105, 128, false)
 	m.parallel(8, (*Model).fusedH1_resid1_3Rows, h0_resid2, h1_attn_bo, t105, h1_resid1)
 }
 
@@ -8829,7 +8909,7 @@ func (m *Model) layerNormH1_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t112 = t111 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t112)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t111 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t111, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t111, 512, false)
 	m.parallel(8, (*Model).fusedH1_mlp_hidden_3Rows, h1_mlp_b1, t111, h1_mlp_hidden)
 }
 
@@ -8854,7 +8934,7 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t114 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t114 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t114, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t114, 128, false)
 	m.parallel(8, (*Model).fusedH1_resid2_3Rows, h1_mlp_b2, h1_resid1, t114, h1_resid2)
 }
 
@@ -8884,7 +8964,7 @@ func (m *Model) layerNormH2_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t136 []float32, h2_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t136, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t136, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_q_proj_3Rows, h2_attn_bq, t136, h2_attn_q_proj)
 }
 
@@ -8922,7 +9002,7 @@ func (m *Model) transposeH2_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t140 []float32, h2_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t140, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t140, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_k_proj_3Rows, h2_attn_bk, t140, h2_attn_k_proj)
 }
 
@@ -8960,7 +9040,7 @@ func (m *Model) transposeH2_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t144 []float32, h2_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t144, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t144, 128, false)
 	m.parallel(8, (*Model).fusedH2_attn_v_proj_3Rows, h2_attn_bv, t144, h2_attn_v_proj)
 }
 
@@ -9010,12 +9090,12 @@ func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -9041,7 +9121,7 @@ func (m *Model) transposeT153(lo, hi, thread int, v [][]float32) {
 //	h2_attn_out = t155 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_3(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t154 []float32, t155 []float32, h2_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t154, 128, h2_attn_Wo, 128, t155, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t154, 128, h2_attn_Wo, 128, t155, 128, false)
 	m.parallel(8, (*Model).fusedH2_resid1_3Rows, h1_resid2, h2_attn_bo, t155, h2_resid1)
 }
 
@@ -9072,7 +9152,7 @@ func (m *Model) layerNormH2_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t162 = t161 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h2_mlp_hidden = gelu(t162)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t161 []float32, h2_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t161, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t161, 512, false)
 	m.parallel(8, (*Model).fusedH2_mlp_hidden_3Rows, h2_mlp_b1, t161, h2_mlp_hidden)
 }
 
@@ -9097,7 +9177,7 @@ func (m *Model) fusedH2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h2_mlp_out = t164 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_3(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t164 []float32, h2_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t164, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t164, 128, false)
 	m.parallel(8, (*Model).fusedH2_resid2_3Rows, h2_mlp_b2, h2_resid1, t164, h2_resid2)
 }
 
@@ -9127,7 +9207,7 @@ func (m *Model) layerNormH3_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t186 []float32, h3_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t186, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t186, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_q_proj_3Rows, h3_attn_bq, t186, h3_attn_q_proj)
 }
 
@@ -9165,7 +9245,7 @@ func (m *Model) transposeH3_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t190 []float32, h3_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t190, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t190, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_k_proj_3Rows, h3_attn_bk, t190, h3_attn_k_proj)
 }
 
@@ -9203,7 +9283,7 @@ func (m *Model) transposeH3_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t194 []float32, h3_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t194, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t194, 128, false)
 	m.parallel(8, (*Model).fusedH3_attn_v_proj_3Rows, h3_attn_bv, t194, h3_attn_v_proj)
 }
 
@@ -9253,12 +9333,12 @@ func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*4096 : thread*4096+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -9284,7 +9364,7 @@ func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 //	h3_attn_out = t205 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_3(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t204 []float32, t205 []float32, h3_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t204, 128, h3_attn_Wo, 128, t205, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t204, 128, h3_attn_Wo, 128, t205, 128, false)
 	m.parallel(8, (*Model).fusedH3_resid1_3Rows, h2_resid2, h3_attn_bo, t205, h3_resid1)
 }
 
@@ -9315,7 +9395,7 @@ func (m *Model) layerNormH3_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t212 = t211 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h3_mlp_hidden = gelu(t212)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t211 []float32, h3_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t211, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t211, 512, false)
 	m.parallel(8, (*Model).fusedH3_mlp_hidden_3Rows, h3_mlp_b1, t211, h3_mlp_hidden)
 }
 
@@ -9340,7 +9420,7 @@ func (m *Model) fusedH3_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h3_mlp_out = t214 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_3(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t214 []float32, h3_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t214, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t214, 128, false)
 	m.parallel(8, (*Model).fusedH3_resid2_3Rows, h3_mlp_b2, h3_resid1, t214, h3_resid2)
 }
 
@@ -9370,7 +9450,7 @@ func (m *Model) layerNormLnf_3(lo, hi, thread int, v [][]float32) {
 //	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t36 []float32, h0_attn_q_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t36, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t36, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h0_attn_q_projv := t36[i*128+k] + h0_attn_bq[k]
@@ -9384,7 +9464,7 @@ func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32
 //	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t40 []float32, h0_attn_k_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t40, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t40, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h0_attn_k_projv := t40[i*128+k] + h0_attn_bk[k]
@@ -9398,7 +9478,7 @@ func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32
 //	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t44 []float32, h0_attn_v_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t44, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t44, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h0_attn_v_projv := t44[i*128+k] + h0_attn_bv[k]
@@ -9413,7 +9493,7 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 //	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
-	GemmSmall(false, false, 8, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
+	gemmSmall(false, false, 8, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h0_attn_out := t51[i*128+k] + h0_attn_bo[k]
@@ -9429,7 +9509,7 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 8, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
+	gemm(m.pool, false, false, 8, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
 	for i := range 8 {
 		for k := range 512 {
 			t58 := t57[i*512+k] + h0_mlp_b1[k]
@@ -9445,7 +9525,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 8, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
+	gemm(m.pool, false, false, 8, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h0_mlp_out := t60[i*128+k] + h0_mlp_b2[k]
@@ -9460,7 +9540,7 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h1_attn_q_projv := t82[i*128+k] + h1_attn_bq[k]
@@ -9474,7 +9554,7 @@ func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32
 //	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h1_attn_k_projv := t86[i*128+k] + h1_attn_bk[k]
@@ -9488,7 +9568,7 @@ func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32
 //	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h1_attn_v_projv := t90[i*128+k] + h1_attn_bv[k]
@@ -9503,7 +9583,7 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 //	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
-	GemmSmall(false, false, 8, 128, 128, t96, 128, h1_attn_Wo, 128, t97, 128, false)
+	gemmSmall(false, false, 8, 128, 128, t96, 128, h1_attn_Wo, 128, t97, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h1_attn_out := t97[i*128+k] + h1_attn_bo[k]
@@ -9519,7 +9599,7 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 8, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
+	gemm(m.pool, false, false, 8, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
 	for i := range 8 {
 		for k := range 512 {
 			t104 := t103[i*512+k] + h1_mlp_b1[k]
@@ -9535,7 +9615,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 8, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t106, 128, false)
+	gemm(m.pool, false, false, 8, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t106, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h1_mlp_out := t106[i*128+k] + h1_mlp_b2[k]
@@ -9550,7 +9630,7 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 //	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_4(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h2_attn_q_projv := t128[i*128+k] + h2_attn_bq[k]
@@ -9564,7 +9644,7 @@ func (m *Model) fusedH2_attn_q_proj_4(h2_attn_Wq []float32, h2_attn_bq []float32
 //	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_4(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h2_attn_k_projv := t132[i*128+k] + h2_attn_bk[k]
@@ -9578,7 +9658,7 @@ func (m *Model) fusedH2_attn_k_proj_4(h2_attn_Wk []float32, h2_attn_bk []float32
 //	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h2_attn_v_projv := t136[i*128+k] + h2_attn_bv[k]
@@ -9593,7 +9673,7 @@ func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32
 //	h2_attn_out = t143 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t142 []float32, t143 []float32, h2_resid1 []float32) {
-	GemmSmall(false, false, 8, 128, 128, t142, 128, h2_attn_Wo, 128, t143, 128, false)
+	gemmSmall(false, false, 8, 128, 128, t142, 128, h2_attn_Wo, 128, t143, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h2_attn_out := t143[i*128+k] + h2_attn_bo[k]
@@ -9609,7 +9689,7 @@ func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 //	t150 = t149 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t149 []float32, h2_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 8, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t149, 512, false)
+	gemm(m.pool, false, false, 8, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t149, 512, false)
 	for i := range 8 {
 		for k := range 512 {
 			t150 := t149[i*512+k] + h2_mlp_b1[k]
@@ -9625,7 +9705,7 @@ func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 //	h2_mlp_out = t152 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH2_resid2_4(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t152 []float32, h2_resid2 []float32) {
-	Gemm(m.pool, false, false, 8, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t152, 128, false)
+	gemm(m.pool, false, false, 8, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t152, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h2_mlp_out := t152[i*128+k] + h2_mlp_b2[k]
@@ -9640,7 +9720,7 @@ func (m *Model) fusedH2_resid2_4(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 //	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_4(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t174 []float32, h3_attn_q_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t174, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t174, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h3_attn_q_projv := t174[i*128+k] + h3_attn_bq[k]
@@ -9654,7 +9734,7 @@ func (m *Model) fusedH3_attn_q_proj_4(h3_attn_Wq []float32, h3_attn_bq []float32
 //	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_4(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t178 []float32, h3_attn_k_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t178, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t178, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h3_attn_k_projv := t178[i*128+k] + h3_attn_bk[k]
@@ -9668,7 +9748,7 @@ func (m *Model) fusedH3_attn_k_proj_4(h3_attn_Wk []float32, h3_attn_bk []float32
 //	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t182 []float32, h3_attn_v_proj []float32) {
-	GemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t182, 128, false)
+	gemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t182, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h3_attn_v_projv := t182[i*128+k] + h3_attn_bv[k]
@@ -9683,7 +9763,7 @@ func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32
 //	h3_attn_out = t189 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t188 []float32, t189 []float32, h3_resid1 []float32) {
-	GemmSmall(false, false, 8, 128, 128, t188, 128, h3_attn_Wo, 128, t189, 128, false)
+	gemmSmall(false, false, 8, 128, 128, t188, 128, h3_attn_Wo, 128, t189, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h3_attn_out := t189[i*128+k] + h3_attn_bo[k]
@@ -9699,7 +9779,7 @@ func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 //	t196 = t195 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t195 []float32, h3_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 8, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t195, 512, false)
+	gemm(m.pool, false, false, 8, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t195, 512, false)
 	for i := range 8 {
 		for k := range 512 {
 			t196 := t195[i*512+k] + h3_mlp_b1[k]
@@ -9715,7 +9795,7 @@ func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 //	h3_mlp_out = t198 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH3_resid2_4(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t198 []float32, h3_resid2 []float32) {
-	Gemm(m.pool, false, false, 8, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t198, 128, false)
+	gemm(m.pool, false, false, 8, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t198, 128, false)
 	for i := range 8 {
 		for k := range 128 {
 			h3_mlp_out := t198[i*128+k] + h3_mlp_b2[k]

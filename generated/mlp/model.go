@@ -24,8 +24,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -53,16 +53,16 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 269322),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 64, 256, 784)
-	Reserve[float32](m.pool, false, false, 64, 256, 256)
-	Reserve[float32](m.pool, false, false, 64, 10, 256)
-	Reserve[float32](m.pool, false, true, 64, 256, 10)
-	Reserve[float32](m.pool, true, false, 256, 10, 64)
-	Reserve[float32](m.pool, false, true, 64, 256, 256)
-	Reserve[float32](m.pool, true, false, 256, 256, 64)
-	Reserve[float32](m.pool, true, false, 784, 256, 64)
+	reserveGemm[float32](m.pool, false, false, 64, 256, 784)
+	reserveGemm[float32](m.pool, false, false, 64, 256, 256)
+	reserveGemm[float32](m.pool, false, false, 64, 10, 256)
+	reserveGemm[float32](m.pool, false, true, 64, 256, 10)
+	reserveGemm[float32](m.pool, true, false, 256, 10, 64)
+	reserveGemm[float32](m.pool, false, true, 64, 256, 256)
+	reserveGemm[float32](m.pool, true, false, 256, 256, 64)
+	reserveGemm[float32](m.pool, true, false, 784, 256, 64)
 	// W1 f32[784,256]: He: normal, std √(2/fan_in)
 	initNormal(m.params[0:200704], math.Sqrt(2.0/784), seed, "W1")
 	// W2 f32[256,256]: He: normal, std √(2/fan_in)
@@ -315,6 +315,86 @@ func (m *Model) Update() error {
 	return m.update()
 }
 
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	return nil
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float32 {
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"X", "labels"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float32, ids []int32, masks []bool) {
+	switch name {
+	case "X":
+		return m.arena[0:50176], nil, nil
+	case "labels":
+		return nil, m.iarena[0:64], nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[116992]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[116992]), nil
+}
+
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
 	X := m.arena[0:50176]         // f32[64,784]
@@ -450,7 +530,7 @@ func (m *Model) backward() error {
 
 	// grad of t14 = h2 · W3  (models/mlp/mlp.go:53)
 	// dW3 = h2ᵀ · dz3
-	Gemm(m.pool, true, false, 256, 10, 64, h2, 256, dz3, 10, dW3, 10, false)
+	gemm(m.pool, true, false, 256, 10, 64, h2, 256, dz3, 10, dW3, 10, false)
 
 	// fused epilogue:
 	//
@@ -465,7 +545,7 @@ func (m *Model) backward() error {
 
 	// grad of t9 = h1 · W2  (models/mlp/mlp.go:53)
 	// dW2 = h1ᵀ · dz2
-	Gemm(m.pool, true, false, 256, 256, 64, h1, 256, dz2, 256, dW2, 256, false)
+	gemm(m.pool, true, false, 256, 256, 64, h1, 256, dz2, 256, dW2, 256, false)
 
 	// fused epilogue:
 	//
@@ -480,7 +560,7 @@ func (m *Model) backward() error {
 
 	// grad of t4 = X · W1  (models/mlp/mlp.go:53)
 	// dW1 = Xᵀ · dz1
-	Gemm(m.pool, true, false, 784, 256, 64, X, 784, dz1, 256, dW1, 256, false)
+	gemm(m.pool, true, false, 784, 256, 64, X, 784, dz1, 256, dW1, 256, false)
 	return nil
 }
 
@@ -537,7 +617,7 @@ func (m *Model) update() error {
 //	z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
-	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
+	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
 	m.parallel(64, (*Model).fusedH1Rows, b1, t3, h1)
 }
 
@@ -560,7 +640,7 @@ func (m *Model) fusedH1Rows(lo, hi, thread int, v [][]float32) {
 //	z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
-	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
+	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
 	m.parallel(64, (*Model).fusedH2Rows, b2, t8, h2)
 }
 
@@ -582,7 +662,7 @@ func (m *Model) fusedH2Rows(lo, hi, thread int, v [][]float32) {
 //	t13 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
 //	z3 = t13 + b3  (Add, models/mlp/mlp.go:53)
 func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32, z3 []float32) {
-	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
+	gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
 	for i := range 64 {
 		for j := range 10 {
 			z3v := t13[i*10+j] + b3[j]
@@ -597,7 +677,7 @@ func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32,
 //	z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32, z1 []float32, h1 []float32) {
-	Gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
+	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
 	m.parallel(64, (*Model).fusedH1_2Rows, b1, t4, z1, h1)
 }
 
@@ -621,7 +701,7 @@ func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
 //	z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t9 []float32, z2 []float32, h2 []float32) {
-	Gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
+	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
 	m.parallel(64, (*Model).fusedH2_2Rows, b2, t9, z2, h2)
 }
 
@@ -644,7 +724,7 @@ func (m *Model) fusedH2_2Rows(lo, hi, thread int, v [][]float32) {
 //	t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
 //	z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
 func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float32, z3 []float32) {
-	Gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
+	gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
 	for i := range 64 {
 		for j := range 10 {
 			z3v := t14[i*10+j] + b3[j]
@@ -659,7 +739,7 @@ func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float3
 //	t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
 //	dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float32, dz2 []float32) {
-	Gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
+	gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
 	m.parallel(16384, (*Model).fusedDz2Rows, z2, dh2, dz2)
 }
 
@@ -693,7 +773,7 @@ func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 //	t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
 //	dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
-	Gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
+	gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
 	m.parallel(16384, (*Model).fusedDz1Rows, z1, dh1, dz1)
 }
 

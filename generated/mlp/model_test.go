@@ -30,6 +30,14 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inX, inLabels)
 		return err
+	}}, {"StepInPlace", func() error {
+		_, _, _ = m.TrainInput("X")
+		_, err := m.StepInPlace()
+		return err
+	}}, {"LossInPlace", func() error {
+		_, _, _ = m.TrainInput("X")
+		_, err := m.LossInPlace()
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -139,6 +147,48 @@ func BenchmarkBackward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, err := m.Backward(inX, inLabels)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepInPlace measures one call of StepInPlace.
+func BenchmarkStepInPlace(b *testing.B) {
+	m := New()
+	inX := make([]float32, 50176)
+	for i := range inX {
+		inX[i] = float32(i%7)*0.25 - 0.5
+	}
+	inLabels := make([]int32, 64)
+	for i := range inLabels {
+		inLabels[i] = int32(i % 10)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("X")
+		_, err := m.StepInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLossInPlace measures one call of LossInPlace.
+func BenchmarkLossInPlace(b *testing.B) {
+	m := New()
+	inX := make([]float32, 50176)
+	for i := range inX {
+		inX[i] = float32(i%7)*0.25 - 0.5
+	}
+	inLabels := make([]int32, 64)
+	for i := range inLabels {
+		inLabels[i] = int32(i % 10)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("X")
+		_, err := m.LossInPlace()
 		if err != nil {
 			b.Fatal(err)
 		}

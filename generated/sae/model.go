@@ -24,8 +24,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -53,13 +53,13 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 131712),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, false, 256, 512, 128)
-	Reserve[float32](m.pool, false, false, 256, 128, 512)
-	Reserve[float32](m.pool, false, true, 256, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 256)
-	Reserve[float32](m.pool, true, false, 128, 512, 256)
+	reserveGemm[float32](m.pool, false, false, 256, 512, 128)
+	reserveGemm[float32](m.pool, false, false, 256, 128, 512)
+	reserveGemm[float32](m.pool, false, true, 256, 512, 128)
+	reserveGemm[float32](m.pool, true, false, 512, 128, 256)
+	reserveGemm[float32](m.pool, true, false, 128, 512, 256)
 	// W_enc f32[128,512]: normal, std 0.08838834764831843
 	initNormal(m.params[0:65536], 0.08838834764831843, seed, "W_enc")
 	// W_dec f32[512,128]: normal, std 0.08838834764831843
@@ -277,6 +277,84 @@ func (m *Model) Update() error {
 	return m.update()
 }
 
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	return nil
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float32 {
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"x"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float32, ids []int32, masks []bool) {
+	switch name {
+	case "x":
+		return m.arena[524288:557056], nil, nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[623376]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[623376]), nil
+}
+
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
 	x := m.arena[196608:229376]      // f32[256,128]
@@ -463,7 +541,7 @@ func (m *Model) backward() error {
 
 	// grad of t14 = codes · dict  (models/sae/sae.go:79)
 	// ddict = codesᵀ · drecon
-	Gemm(m.pool, true, false, 512, 128, 256, codes, 512, drecon, 128, ddict, 128, false)
+	gemm(m.pool, true, false, 512, 128, 256, codes, 512, drecon, 128, ddict, 128, false)
 
 	// fused epilogue:
 	//
@@ -479,7 +557,7 @@ func (m *Model) backward() error {
 
 	// grad of t11 = x · W_enc  (models/sae/sae.go:78)
 	// dW_enc = xᵀ · t35
-	Gemm(m.pool, true, false, 128, 512, 256, x, 128, t35, 512, dW_enc, 512, false)
+	gemm(m.pool, true, false, 128, 512, 256, x, 128, t35, 512, dW_enc, 512, false)
 
 	// fused elementwise:
 	//
@@ -592,7 +670,7 @@ func (m *Model) loopDict(lo, hi, thread int, v [][]float32) {
 //	t12 = t11 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes(x []float32, W_enc []float32, b_enc []float32, t11 []float32, codes []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
 	m.parallel(256, (*Model).fusedCodesRows, b_enc, t11, codes)
 }
 
@@ -614,7 +692,7 @@ func (m *Model) fusedCodesRows(lo, hi, thread int, v [][]float32) {
 //	t14 = codes · dict  (MatMul, models/sae/sae.go:79)
 //	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
 func (m *Model) fusedRecon(b_dec []float32, dict []float32, codes []float32, t14 []float32, recon []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
 	m.parallel(256, (*Model).fusedReconRows, b_dec, t14, recon)
 }
 
@@ -694,7 +772,7 @@ func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
 //	t12 = t11 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t11 []float32, t12 []float32, codes []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
 	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t11, t12, codes)
 }
 
@@ -717,7 +795,7 @@ func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
 //	t14 = codes · dict  (MatMul, models/sae/sae.go:79)
 //	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
 func (m *Model) fusedRecon_2(b_dec []float32, dict []float32, codes []float32, t14 []float32, recon []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
 	m.parallel(256, (*Model).fusedRecon_2Rows, b_dec, t14, recon)
 }
 
@@ -793,7 +871,7 @@ func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 //	t34 = t12 > 0  (Greater, models/sae/sae.go:78)
 //	t35 = t34 ? dcodes : 0  (Where, models/sae/sae.go:78)
 func (m *Model) fusedT35(dict []float32, t12 []float32, t25 []float32, drecon []float32, t30 []float32, t35 []float32) {
-	Gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t30, 512, false)
+	gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t30, 512, false)
 	m.parallel(256, (*Model).fusedT35Rows, t12, t25, t30, t35)
 }
 

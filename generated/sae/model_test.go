@@ -26,6 +26,14 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inX)
 		return err
+	}}, {"StepInPlace", func() error {
+		_, _, _ = m.TrainInput("x")
+		_, err := m.StepInPlace()
+		return err
+	}}, {"LossInPlace", func() error {
+		_, _, _ = m.TrainInput("x")
+		_, err := m.LossInPlace()
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -119,6 +127,40 @@ func BenchmarkBackward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, err := m.Backward(inX)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepInPlace measures one call of StepInPlace.
+func BenchmarkStepInPlace(b *testing.B) {
+	m := New()
+	inX := make([]float32, 32768)
+	for i := range inX {
+		inX[i] = float32(i%7)*0.25 - 0.5
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("x")
+		_, err := m.StepInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLossInPlace measures one call of LossInPlace.
+func BenchmarkLossInPlace(b *testing.B) {
+	m := New()
+	inX := make([]float32, 32768)
+	for i := range inX {
+		inX[i] = float32(i%7)*0.25 - 0.5
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("x")
+		_, err := m.LossInPlace()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -15,10 +15,10 @@ import "sync/atomic"
 // packedKernel computes the mr×nr tile C = A·B (or C += A·B when accum) from
 // an A panel of k columns of mr elements and a B panel of k rows of nr
 // elements. c holds the tile's first row; rows are ldc apart. k ≥ 0.
-type packedKernel[T Float] func(k int, a, b, c []T, ldc int, accum bool)
+type packedKernel[T floatT] func(k int, a, b, c []T, ldc int, accum bool)
 
 // kernelSet is one implementation of the micro-kernels and its blocking.
-type kernelSet[T Float] struct {
+type kernelSet[T floatT] struct {
 	name       string
 	mr, nr     int // tile of the packed kernel
 	kc, mc, nc int // cache blocking: kc and mc bound the packed A block, kc and nc the B block
@@ -38,7 +38,7 @@ var (
 )
 
 // kernelsFor returns the kernel set for T.
-func kernelsFor[T Float]() *kernelSet[T] {
+func kernelsFor[T floatT]() *kernelSet[T] {
 	if ks, ok := any(&f32Kernels).(*kernelSet[T]); ok {
 		return ks
 	}
@@ -47,7 +47,7 @@ func kernelsFor[T Float]() *kernelSet[T] {
 
 // gemmJob is one product, or the part of it that computes rows [i0,i1) and
 // columns [j0,j1) of C.
-type gemmJob[T Float] struct {
+type gemmJob[T floatT] struct {
 	transA, transB bool
 	m, n, k        int
 	a              []T
@@ -70,7 +70,7 @@ type gemmJob[T Float] struct {
 }
 
 // newJob returns the job for all of C.
-func newJob[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate, direct bool) gemmJob[T] {
+func newJob[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate, direct bool) gemmJob[T] {
 	return gemmJob[T]{
 		transA: transA, transB: transB, m: m, n: n, k: k,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
@@ -115,7 +115,7 @@ func (job *gemmJob[T]) runRegion(ks *kernelSet[T], ws *workspace[T]) {
 }
 
 // workspace is one thread's packing buffers.
-type workspace[T Float] struct {
+type workspace[T floatT] struct {
 	a, b, tile []T
 }
 
@@ -134,7 +134,7 @@ func (w *workspace[T]) grow(na, nb, nt int) {
 }
 
 // gemmRegion computes job's region of C on the calling goroutine.
-func gemmRegion[T Float](ks *kernelSet[T], ws *workspace[T], job *gemmJob[T]) {
+func gemmRegion[T floatT](ks *kernelSet[T], ws *workspace[T], job *gemmJob[T]) {
 	mr, nr := ks.mr, ks.nr
 	k := job.k
 	// Split k into equal blocks of at most ks.kc, so that no block is tiny.
@@ -179,7 +179,7 @@ func gemmRegion[T Float](ks *kernelSet[T], ws *workspace[T], job *gemmJob[T]) {
 
 // addTile stores (or adds, when accum) the rows×cols top-left corner of the
 // tile t, whose rows are ldt apart, into c.
-func addTile[T Float](c []T, ldc int, t []T, ldt, rows, cols int, accum bool) {
+func addTile[T floatT](c []T, ldc int, t []T, ldt, rows, cols int, accum bool) {
 	for r := range rows {
 		cr := c[r*ldc : r*ldc+cols]
 		tr := t[r*ldt : r*ldt+cols]
@@ -197,7 +197,7 @@ func addTile[T Float](c []T, ldc int, t []T, ldt, rows, cols int, accum bool) {
 // panels of mr rows: panel q holds, for each p, the mr elements of column p
 // in rows i0+q·mr … i0+q·mr+mr-1, so its element (r, p) is at
 // dst[q·mr·kc + p·mr + r]. Rows past mc are zero.
-func packA[T Float](dst, a []T, lda int, trans bool, i0, p0, mc, kc, mr int) {
+func packA[T floatT](dst, a []T, lda int, trans bool, i0, p0, mc, kc, mr int) {
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : (ir+mr)*kc]
 		rows := min(mr, mc-ir)
@@ -237,7 +237,7 @@ func packA[T Float](dst, a []T, lda int, trans bool, i0, p0, mc, kc, mr int) {
 }
 
 // packRows6 interleaves six rows of a, each kc long and lda apart, into dst.
-func packRows6[T Float](dst, a []T, lda, kc int) {
+func packRows6[T floatT](dst, a []T, lda, kc int) {
 	r0 := a[:kc]
 	r1 := a[lda:][:len(r0)]
 	r2 := a[2*lda:][:len(r0)]
@@ -254,7 +254,7 @@ func packRows6[T Float](dst, a []T, lda, kc int) {
 // packB packs rows [p0,p0+kc) and columns [j0,j0+nc) of op(B) into dst as
 // panels of nr columns: panel q's element (p, j) is at
 // dst[q·nr·kc + p·nr + j]. Columns past nc are zero.
-func packB[T Float](dst, b []T, ldb int, trans bool, p0, j0, kc, nc, nr int) {
+func packB[T floatT](dst, b []T, ldb int, trans bool, p0, j0, kc, nc, nr int) {
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : (jr+nr)*kc]
 		cols := min(nr, nc-jr)
@@ -297,7 +297,7 @@ func packB[T Float](dst, b []T, ldb int, trans bool, p0, j0, kc, nc, nr int) {
 
 // packCols4 writes four rows of src, each kc long and ldb apart, as four
 // adjacent columns of dst, whose rows are nr apart.
-func packCols4[T Float](dst []T, nr int, src []T, ldb, kc int) {
+func packCols4[T floatT](dst []T, nr int, src []T, ldb, kc int) {
 	r0 := src[:kc]
 	r1 := src[ldb:][:len(r0)]
 	r2 := src[2*ldb:][:len(r0)]
@@ -309,7 +309,7 @@ func packCols4[T Float](dst []T, nr int, src []T, ldb, kc int) {
 }
 
 // packCols8 is packCols4 for eight rows.
-func packCols8[T Float](dst []T, nr int, src []T, ldb, kc int) {
+func packCols8[T floatT](dst []T, nr int, src []T, ldb, kc int) {
 	r0 := src[:kc]
 	r1 := src[ldb:][:len(r0)]
 	r2 := src[2*ldb:][:len(r0)]
@@ -329,7 +329,7 @@ func packCols8[T Float](dst []T, nr int, src []T, ldb, kc int) {
 // contiguously. A 64-byte row (16 float32 or 8 float64, the SIMD kernels'
 // nr) is copied element by element: copy, or an array assignment through
 // pointers, is a call to memmove, which costs more for so short a row.
-func copyRows[T Float](dst, src []T, ldb, kc, nr int) {
+func copyRows[T floatT](dst, src []T, ldb, kc, nr int) {
 	switch {
 	case nr == 16:
 		for p := range kc {

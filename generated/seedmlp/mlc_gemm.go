@@ -8,16 +8,16 @@ import (
 )
 
 // Float is the element type of the kernels.
-type Float interface{ float32 | float64 }
+type floatT interface{ float32 | float64 }
 
 // Sgemm is Gemm for float32.
-func Sgemm(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
-	Gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+func sgemm(p *workerPool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
 }
 
 // Dgemm is Gemm for float64.
-func Dgemm(p *Pool, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accumulate bool) {
-	Gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+func dgemm(p *workerPool, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accumulate bool) {
+	gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
 }
 
 // Gemm computes the m×n matrix C = op(A)·op(B), or C += op(A)·op(B) when
@@ -31,7 +31,7 @@ func Dgemm(p *Pool, transA, transB bool, m, n, k int, a []float64, lda int, b []
 // supplies the packing buffers and threads; nil means a shared
 // single-threaded Pool. Gemm panics on inconsistent arguments and never
 // allocates once p's buffers have grown to the shape.
-func Gemm[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+func gemm[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
 	checkGemm("Gemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
@@ -39,11 +39,11 @@ func Gemm[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int, b 
 	}
 	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
 	switch ks := kernelsFor[T](); {
-	case UseBlocked[T](transA, transB, m, n, k):
+	case useBlocked[T](transA, transB, m, n, k):
 	case useLoops(ks, transB):
 		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
 		return
-	case p == nil || p.Threads() == 1 || !UseParallel[T](transA, transB, m, n, k):
+	case p == nil || p.Threads() == 1 || !useParallel[T](transA, transB, m, n, k):
 		// The direct path on one thread needs nothing from the Pool.
 		job.direct = true
 		gemmDirect(ks, &job)
@@ -57,7 +57,7 @@ func Gemm[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int, b 
 // GemmSmall is Gemm for products that UseBlocked leaves unpacked: it needs no
 // Pool and runs on the calling goroutine only. It is correct for any shape,
 // but products for which UseBlocked is true run faster through Gemm.
-func GemmSmall[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+func gemmSmall[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
 	checkGemm("GemmSmall", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
@@ -74,7 +74,7 @@ func GemmSmall[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T,
 
 // GemmBlocked is Gemm with the packed path forced, whatever UseBlocked says.
 // It exists for tests and benchmarks.
-func GemmBlocked[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+func gemmBlocked[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
 	checkGemm("GemmBlocked", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
@@ -94,7 +94,7 @@ func GemmBlocked[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda 
 //     m ≤ 16 (B would be reused too few times), or B (k·n elements) fits in
 //     256 KiB, or m ≤ 64 and B fits in 1 MiB; packed otherwise. The
 //     unpacked kernels beat plain loops even on a 4×2·2×4 product.
-func UseBlocked[T Float](transA, transB bool, m, n, k int) bool {
+func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 	if transB {
 		return m*n*k >= loopsMaxWorkNT
 	}
@@ -114,13 +114,13 @@ const loopsMaxWorkNT = 8 * 8 * 8
 // useLoops reports whether an unpacked product runs as plain loops rather
 // than on the direct kernels: when B is transposed or the build has no
 // direct kernels. (Even a 4×2·2×4 product is faster on the direct kernels.)
-func useLoops[T Float](ks *kernelSet[T], transB bool) bool {
+func useLoops[T floatT](ks *kernelSet[T], transB bool) bool {
 	return transB || ks.direct == nil
 }
 
 // checkGemm panics unless the dimensions, leading dimensions and slice
 // lengths describe matrices that fit in a, b and c.
-func checkGemm[T Float](fn string, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+func checkGemm[T floatT](fn string, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: %s: negative dimension m=%d n=%d k=%d", fn, m, n, k))
 	}
@@ -148,7 +148,7 @@ func checkMatrix(fn, name string, rows, cols, length, ld int) {
 
 // zeroUnlessAccumulate handles products with an empty inner dimension:
 // op(A)·op(B) is then the zero matrix.
-func zeroUnlessAccumulate[T Float](m, n int, c []T, ldc int, accumulate bool) {
+func zeroUnlessAccumulate[T floatT](m, n int, c []T, ldc int, accumulate bool) {
 	if accumulate || n == 0 {
 		return
 	}

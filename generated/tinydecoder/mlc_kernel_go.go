@@ -5,7 +5,7 @@ package tinydecoder
 // goKernels is the portable kernel set: a 4×4 register tile in plain Go,
 // used on architectures without assembly kernels, with -tags purego, and
 // on amd64 CPUs without AVX2 and FMA.
-func goKernels[T Float]() kernelSet[T] {
+func goKernels[T floatT]() kernelSet[T] {
 	return kernelSet[T]{
 		name: "go",
 		mr:   4, nr: 4,
@@ -15,7 +15,7 @@ func goKernels[T Float]() kernelSet[T] {
 }
 
 // gemmPackedGo4x4 is the portable packedKernel with mr = nr = 4.
-func gemmPackedGo4x4[T Float](k int, a, b, c []T, ldc int, accum bool) {
+func gemmPackedGo4x4[T floatT](k int, a, b, c []T, ldc int, accum bool) {
 	var (
 		c00, c01, c02, c03 T
 		c10, c11, c12, c13 T

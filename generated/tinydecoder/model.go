@@ -23,8 +23,8 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -53,10 +53,10 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.cache = make([]float64, 25)
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float64](m.pool, false, true, 32, 3, 4)
-	Reserve[float64](m.pool, false, false, 32, 4, 3)
+	reserveGemm[float64](m.pool, false, true, 32, 3, 4)
+	reserveGemm[float64](m.pool, false, false, 32, 4, 3)
 	m.scratch = make([]float64, 96*m.pool.Threads()) // a tile per thread
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
@@ -454,6 +454,86 @@ func (m *Model) Reset() {
 // DecodeStep computes next.
 func (m *Model) Pos() int {
 	return int(m.cache[0])
+}
+
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	return nil
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float64 {
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"ids", "targets"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float64, ids []int32, masks []bool) {
+	switch name {
+	case "ids":
+		return nil, m.iarena[0:3], nil
+	case "targets":
+		return nil, m.iarena[8:11], nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[304]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[304]), nil
 }
 
 // predict runs the forward pass in eval mode.
@@ -1344,11 +1424,11 @@ func (m *Model) decode() error {
 		for h := range 1 {
 			qh, o := Q[h*4:h*4+4], attn_out[h*4:h*4+4]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 4, qh, 4, K_cache[h*12:], 4, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 4, qh, 4, K_cache[h*12:], 4, w, max(t, 1), false)
 			w[t] = float64(dotRow(qh, K[h*4:h*4+4]))
 			scaledSoftmax(w, 0.5)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 4, t, w, max(t, 1), V_cache[h*12:], 4, o, 4, false)
+			gemmSmall(false, false, 1, 4, t, w, max(t, 1), V_cache[h*12:], 4, o, 4, false)
 			for c, v := range V[h*4 : h*4+4] {
 				o[c] += w[t] * v
 			}
@@ -1440,12 +1520,12 @@ func (m *Model) fusedAttn_out(Q []float64, K []float64, V []float64, attn_out []
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1528,7 +1608,7 @@ func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weig
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
@@ -1536,7 +1616,7 @@ func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weig
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }
@@ -1709,12 +1789,12 @@ func (m *Model) fusedAttn_out_3(Q []float64, K []float64, V []float64, attn_out 
 			rows := min(32, 3-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[:rows*n]
-			Gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
+			gemm(m.pool, false, true, rows, n, 4, qb[i0*4:], 4, kb, 4, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.5)
 			}
-			Gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
+			gemm(m.pool, false, false, rows, 4, n, sc, n, vb, 4, ob[i0*4:], 4, false)
 		}
 	}
 }

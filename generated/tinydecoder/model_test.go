@@ -30,6 +30,14 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inIds, inTargets)
 		return err
+	}}, {"StepInPlace", func() error {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.StepInPlace()
+		return err
+	}}, {"LossInPlace", func() error {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.LossInPlace()
+		return err
 	}}, {"Prefill", func() error {
 		_, _, err := m.Prefill(inIds)
 		return err
@@ -148,6 +156,48 @@ func BenchmarkBackward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, err := m.Backward(inIds, inTargets)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepInPlace measures one call of StepInPlace.
+func BenchmarkStepInPlace(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 3)
+	for i := range inIds {
+		inIds[i] = int32(i % 5)
+	}
+	inTargets := make([]int32, 3)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 5)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.StepInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLossInPlace measures one call of LossInPlace.
+func BenchmarkLossInPlace(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 3)
+	for i := range inIds {
+		inIds[i] = int32(i % 5)
+	}
+	inTargets := make([]int32, 3)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 5)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.LossInPlace()
 		if err != nil {
 			b.Fatal(err)
 		}

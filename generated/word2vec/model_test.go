@@ -34,6 +34,14 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inCenter, inContext, inNegatives)
 		return err
+	}}, {"StepInPlace", func() error {
+		_, _, _ = m.TrainInput("center")
+		_, err := m.StepInPlace()
+		return err
+	}}, {"LossInPlace", func() error {
+		_, _, _ = m.TrainInput("center")
+		_, err := m.LossInPlace()
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -159,6 +167,56 @@ func BenchmarkBackward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, err := m.Backward(inCenter, inContext, inNegatives)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepInPlace measures one call of StepInPlace.
+func BenchmarkStepInPlace(b *testing.B) {
+	m := New()
+	inCenter := make([]int32, 128)
+	for i := range inCenter {
+		inCenter[i] = int32(i % 2048)
+	}
+	inContext := make([]int32, 128)
+	for i := range inContext {
+		inContext[i] = int32(i % 2048)
+	}
+	inNegatives := make([]int32, 640)
+	for i := range inNegatives {
+		inNegatives[i] = int32(i % 2048)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("center")
+		_, err := m.StepInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLossInPlace measures one call of LossInPlace.
+func BenchmarkLossInPlace(b *testing.B) {
+	m := New()
+	inCenter := make([]int32, 128)
+	for i := range inCenter {
+		inCenter[i] = int32(i % 2048)
+	}
+	inContext := make([]int32, 128)
+	for i := range inContext {
+		inContext[i] = int32(i % 2048)
+	}
+	inNegatives := make([]int32, 640)
+	for i := range inNegatives {
+		inNegatives[i] = int32(i % 2048)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("center")
+		_, err := m.LossInPlace()
 		if err != nil {
 			b.Fatal(err)
 		}

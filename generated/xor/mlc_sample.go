@@ -9,10 +9,10 @@ import (
 )
 
 // Real is the element type of logits.
-type Real interface{ ~float32 | ~float64 }
+type realT interface{ ~float32 | ~float64 }
 
 // Options selects the sampling mode. The zero value is greedy decoding.
-type Options struct {
+type sampleOptions struct {
 	// Temperature divides the logits before the softmax: below 1 sharpens
 	// the distribution, above 1 flattens it. 0 means greedy decoding (the
 	// limit as T → 0): the first token of highest logit, with no random draw.
@@ -25,7 +25,7 @@ type Options struct {
 }
 
 // Validate reports options that do not describe a distribution.
-func (o Options) Validate() error {
+func (o sampleOptions) Validate() error {
 	if math.IsNaN(o.Temperature) || math.IsInf(o.Temperature, 0) || o.Temperature < 0 {
 		return fmt.Errorf("sample: Temperature is %v, want a finite value >= 0 (0 means greedy)", o.Temperature)
 	}
@@ -40,10 +40,10 @@ func (o Options) Validate() error {
 
 // RNG is SplitMix64: a generator whose whole state is one exported uint64,
 // so a generation run can be checkpointed and resumed exactly.
-type RNG struct{ State uint64 }
+type sampleRNG struct{ State uint64 }
 
 // Uint64 returns the next 64 random bits.
-func (r *RNG) Uint64() uint64 {
+func (r *sampleRNG) Uint64() uint64 {
 	r.State += 0x9e3779b97f4a7c15
 	z := r.State
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
@@ -52,24 +52,24 @@ func (r *RNG) Uint64() uint64 {
 }
 
 // Float64 returns a uniform number in [0, 1) with 53 random bits.
-func (r *RNG) Float64() float64 { return float64(r.Uint64()>>11) * 0x1p-53 }
+func (r *sampleRNG) Float64() float64 { return float64(r.Uint64()>>11) * 0x1p-53 }
 
 // Sampler draws tokens from logits of one vocabulary size. Create it once
 // with New; Sample and Probs then allocate nothing. A Sampler is not safe
 // for concurrent use.
-type Sampler[F Real] struct {
+type tokenSampler[F realT] struct {
 	// RNG is the sampler's generator; save and restore RNG.State to
 	// checkpoint a generation run. Every Sample call that is not greedy
 	// draws exactly one Float64.
-	RNG RNG
+	RNG sampleRNG
 
-	opts  Options
+	opts  sampleOptions
 	probs []float64 // softmax of the scaled logits
 	order []int32   // token ids; a heap while truncating, then the kept tokens
 }
 
 // NewSampler returns a sampler for vocab tokens, seeded with seed.
-func NewSampler[F Real](vocab int, opts Options, seed uint64) (*Sampler[F], error) {
+func newTokenSampler[F realT](vocab int, opts sampleOptions, seed uint64) (*tokenSampler[F], error) {
 	if vocab <= 0 {
 		return nil, fmt.Errorf("sample: vocabulary size is %d, want > 0", vocab)
 	}
@@ -79,8 +79,8 @@ func NewSampler[F Real](vocab int, opts Options, seed uint64) (*Sampler[F], erro
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Sampler[F]{
-		RNG:   RNG{State: seed},
+	return &tokenSampler[F]{
+		RNG:   sampleRNG{State: seed},
 		opts:  opts,
 		probs: make([]float64, vocab),
 		order: make([]int32, vocab),
@@ -88,10 +88,10 @@ func NewSampler[F Real](vocab int, opts Options, seed uint64) (*Sampler[F], erro
 }
 
 // Options returns the sampler's options.
-func (s *Sampler[F]) Options() Options { return s.opts }
+func (s *tokenSampler[F]) Options() sampleOptions { return s.opts }
 
 // SetOptions changes the sampling mode, keeping the generator's state.
-func (s *Sampler[F]) SetOptions(opts Options) error {
+func (s *tokenSampler[F]) SetOptions(opts sampleOptions) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (s *Sampler[F]) SetOptions(opts Options) error {
 
 // Sample returns the next token: the argmax when greedy, otherwise a draw
 // from the distribution Probs describes.
-func (s *Sampler[F]) Sample(logits []F) (int, error) {
+func (s *tokenSampler[F]) Sample(logits []F) (int, error) {
 	if err := s.check(logits); err != nil {
 		return 0, err
 	}
@@ -118,7 +118,7 @@ func (s *Sampler[F]) Sample(logits []F) (int, error) {
 // Probs fills dst (of the vocabulary's length) with the distribution Sample
 // draws from: renormalised probabilities on the kept tokens, 0 elsewhere.
 // When greedy it is 1 on the argmax.
-func (s *Sampler[F]) Probs(dst []float64, logits []F) error {
+func (s *tokenSampler[F]) Probs(dst []float64, logits []F) error {
 	if err := s.check(logits); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (s *Sampler[F]) Probs(dst []float64, logits []F) error {
 	return nil
 }
 
-func (s *Sampler[F]) check(logits []F) error {
+func (s *tokenSampler[F]) check(logits []F) error {
 	if len(logits) != len(s.probs) {
 		return fmt.Errorf("sample: got %d logits, the sampler's vocabulary has %d", len(logits), len(s.probs))
 	}
@@ -142,7 +142,7 @@ func (s *Sampler[F]) check(logits []F) error {
 
 // Probs fills dst with the distribution that a Sampler with opts draws from
 // for logits; see Sampler.Probs. It allocates scratch memory on each call.
-func Probs[F Real](dst []float64, logits []F, opts Options) error {
+func sampleProbs[F realT](dst []float64, logits []F, opts sampleOptions) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func draw(probs []float64, kept []int32, u float64) int {
 // tokens: all of them in id order when nothing is truncated, otherwise the
 // kept ones in decreasing probability (a suffix of order, reversed in
 // place). When greedy, the argmax alone is kept, with probability 1.
-func distribution[F Real](probs []float64, order []int32, logits []F, opts Options) ([]int32, error) {
+func distribution[F realT](probs []float64, order []int32, logits []F, opts sampleOptions) ([]int32, error) {
 	n := len(logits)
 	maxAt, maxV := -1, math.Inf(-1)
 	for i, l := range logits {

@@ -275,6 +275,86 @@ func (m *Model) Update() error {
 	return m.update()
 }
 
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	return nil
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float64 {
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"X", "y"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float64, ids []int32, masks []bool) {
+	switch name {
+	case "X":
+		return m.arena[32:40], nil, nil
+	case "y":
+		return m.arena[40:44], nil, nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[64]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[64]), nil
+}
+
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
 	X := m.arena[16:24]    // f64[4,2]

@@ -29,7 +29,12 @@ var allowed = []struct {
 	{"codegen", []string{"graph", "runtime/sample"}, []string{"github.com/dave/jennifer"}},
 	{"models", []string{"dsl"}, nil},
 	{"generated", nil, nil},
-	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models", "onnx"}, nil},
+	// compile loads users' packages with go/packages.
+	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models", "onnx"}, []string{"golang.org/x/tools/go/packages", "golang.org/x/mod/module"}},
+	// The libraries over compile: data pipelines, the training loop.
+	{"data", []string{"graph", "runtime"}, nil},
+	{"train", []string{"compile", "data", "graph", "passes", "runtime"}, []string{"github.com/schollz/progressbar", "gonum.org/v1/plot"}},
+	{"dist", []string{"dist"}, nil}, // standard library only (cgo to Open MPI under the mpi tag); dist/internal/bench imports dist
 	{"onnx", []string{"graph", "dsl"}, []string{"google.golang.org/protobuf"}},
 	{"internal/testutil", nil, nil},
 	{"internal/golden", nil, nil},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 )
 
 // TestCoverageIsTheOpTable: every op of the table is drawn or excluded with a
@@ -122,7 +123,7 @@ func TestShortInputs(t *testing.T) {
 // Input node, within the size bounds.
 func TestManySeedsValid(t *testing.T) {
 	n := uint64(2000)
-	if testing.Short() {
+	if !testutil.LongTests() {
 		n = 300
 	}
 	for seed := range n {

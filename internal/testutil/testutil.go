@@ -4,6 +4,8 @@ package testutil
 import (
 	"fmt"
 	"math"
+	"os"
+	"testing"
 )
 
 // Close reports whether got and want agree to tol, relative to the larger
@@ -48,4 +50,21 @@ func MaxRelErr(got, want []float64) float64 {
 		m = math.Max(m, math.Abs(got[i]-want[i])/math.Max(1, math.Abs(want[i])))
 	}
 	return m
+}
+
+// LongEnv is the environment variable that turns on the long end-to-end
+// tests (building and running generated code, training runs, fault
+// injection): MLC_LONG=1 go test ./... runs everything, as CI does; plain
+// go test ./... runs the rest in a few minutes.
+const LongEnv = "MLC_LONG"
+
+// LongTests reports whether the long tests are on.
+func LongTests() bool { return os.Getenv(LongEnv) == "1" }
+
+// Long skips a long test unless they are on; why says what makes it long.
+func Long(t testing.TB, why string) {
+	t.Helper()
+	if !LongTests() {
+		t.Skipf("%s; set %s=1 to run the long tests", why, LongEnv)
+	}
 }

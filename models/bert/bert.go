@@ -3,15 +3,22 @@
 // stack of blocks of bidirectional multi-head self-attention and a two-layer
 // MLP, and a masked-LM head whose output projection is the token embedding.
 //
-// Padding is the id pad: a padded position is hidden from every query by a
-// key mask built from ids ≠ pad, so it changes no other position's output.
-// Every sequence needs at least one real token.
+// Padding is hidden from every query by a key mask, so a padded position
+// changes no other position's output. By default (mask=pad) the mask is
+// ids ≠ pad; with mask=input it is an input, attention_mask, as in other
+// encoders' interfaces. Every sequence needs at least one real token.
 //
 // Inputs, as the data pipeline (runtime.MLM) prepares them:
 //   - ids i32[batch, ctx]: the masked ids, where some selected positions were
 //     replaced by [MASK] or a random token;
+//   - attention_mask bool[batch, ctx], with mask=input only: true at real
+//     tokens, false at padding;
 //   - targets i32[batch, ctx]: the original ids;
 //   - mlm_mask bool[batch, ctx]: true where a position was selected.
+//
+// The defaults are BERT's; eps, embnorm, head and mask make the model a plain
+// encoder as defined elsewhere (ε 1e-5, no LayerNorm on the embeddings, a
+// head that is only the tied projection).
 //
 // The loss is the cross-entropy at the selected positions only.
 package bert
@@ -33,7 +40,11 @@ type Config struct {
 	FFN     int     `mlc:"ffn" help:"hidden width of each block's MLP"`
 	Norm    string  `mlc:"norm" help:"LayerNorm placement: post (BERT, with a LayerNorm on the embeddings) or pre (with a final LayerNorm)"`
 	Act     string  `mlc:"act" help:"MLP and head activation: relu or gelu"`
-	Pad     int     `mlc:"pad" help:"padding token id: masked out of attention"`
+	Eps     float64 `mlc:"eps" help:"ε of every LayerNorm"`
+	EmbNorm string  `mlc:"embnorm" help:"LayerNorm on the embeddings: auto (with norm=post only), on or off"`
+	Head    string  `mlc:"head" help:"masked-LM head: dense (dense layer, activation, LayerNorm, then the tied projection) or linear (the tied projection only)"`
+	Pad     int     `mlc:"pad" help:"padding token id: masked out of attention unless mask=input"`
+	Mask    string  `mlc:"mask" help:"padding mask: pad (ids ≠ pad) or input (an input attention_mask, true = attend)"`
 	Dropout float64 `mlc:"dropout" help:"dropout probability on embeddings, attention weights and residual branches (training only)"`
 	Batch   int     `mlc:"batch" help:"sequences per step"`
 }
@@ -46,7 +57,7 @@ type Config struct {
 // overfits); dropout=0.1 is BERT's own value.
 func DefaultConfig() Config {
 	return Config{Vocab: 512, Ctx: 64, D: 64, Heads: 4, Layers: 2, FFN: 256,
-		Norm: "post", Act: "gelu", Pad: 0, Dropout: 0, Batch: 8}
+		Norm: "post", Act: "gelu", Eps: 1e-12, EmbNorm: "auto", Head: "dense", Pad: 0, Mask: "pad", Dropout: 0, Batch: 8}
 }
 
 // Build defines logits = bert(ids) and loss = CrossEntropy(logits, targets, mlm_mask).
@@ -60,26 +71,32 @@ func Build(b *dsl.Builder, c Config) {
 	resid := dsl.Normal(0.02 / math.Sqrt(2*float64(c.Layers)))
 
 	ids := b.InputIDs("ids", c.Batch, c.Ctx)
+	var keep *dsl.Tensor
+	if c.Mask == "input" {
+		keep = b.InputMask("attention_mask", c.Batch, c.Ctx)
+	}
 	targets := b.InputIDs("targets", c.Batch, c.Ctx)
 	selected := b.InputMask("mlm_mask", c.Batch, c.Ctx)
 	wte := b.Param("wte", std, c.Vocab, c.D)
 	wpe := b.Param("wpe", std, c.Ctx, c.D)
 
 	// Queries may look at every real key, in either direction.
-	keep := ids.NotEqual(b.ConstIDs([]int{c.Pad})).As("keep")
+	if keep == nil {
+		keep = ids.NotEqual(b.ConstIDs([]int{c.Pad})).As("keep")
+	}
 	mask := dsl.KeyPaddingMask(keep)
 
 	x := wte.Gather(ids).Add(wpe).As("emb")
-	if !pre {
-		x = dsl.NewLayerNorm(b, "emb_ln", c.D, lnEps)(x) // post-norm keeps every sublayer's input normalised
+	if c.EmbNorm == "on" || c.EmbNorm == "auto" && !pre {
+		x = dsl.NewLayerNorm(b, "emb_ln", c.D, c.Eps)(x) // post-norm keeps every sublayer's input normalised
 	}
 	x = x.Dropout(c.Dropout)
 	for l := range c.Layers {
 		h := "h" + strconv.Itoa(l)
-		ln1 := dsl.NewLayerNorm(b, h+".ln1", c.D, lnEps)
+		ln1 := dsl.NewLayerNorm(b, h+".ln1", c.D, c.Eps)
 		attn := dsl.NewSelfAttention(b, h+".attn", c.D, c.Heads, std, resid)
 		attn.Dropout = c.Dropout
-		ln2 := dsl.NewLayerNorm(b, h+".ln2", c.D, lnEps)
+		ln2 := dsl.NewLayerNorm(b, h+".ln2", c.D, c.Eps)
 		W1 := b.Param(h+".mlp.W1", std, c.D, c.FFN)
 		b1 := b.Param(h+".mlp.b1", dsl.Zeros(), c.FFN)
 		W2 := b.Param(h+".mlp.W2", resid, c.FFN, c.D)
@@ -99,16 +116,21 @@ func Build(b *dsl.Builder, c Config) {
 		}
 	}
 	if pre {
-		x = dsl.NewLayerNorm(b, "lnf", c.D, lnEps)(x)
+		x = dsl.NewLayerNorm(b, "lnf", c.D, c.Eps)(x)
 	}
+	x.Tap("hidden") // the encoder's output [batch, ctx, d], which MeanPool turns into sentence embeddings
 
-	// The masked-LM head: a dense layer with its activation and LayerNorm,
-	// then the tied output projection x·wteᵀ with a bias per token.
-	W := b.Param("mlm.W", std, c.D, c.D)
-	bias := b.Param("mlm.b", dsl.Zeros(), c.D)
-	lnH := dsl.NewLayerNorm(b, "mlm.ln", c.D, lnEps)
+	// The masked-LM head: with head=dense a dense layer with its activation
+	// and LayerNorm, then the tied output projection x·wteᵀ with a bias per
+	// token.
+	t := x
+	if c.Head == "dense" {
+		W := b.Param("mlm.W", std, c.D, c.D)
+		bias := b.Param("mlm.b", dsl.Zeros(), c.D)
+		lnH := dsl.NewLayerNorm(b, "mlm.ln", c.D, c.Eps)
+		t = lnH(act(x.MatMul(W).Add(bias)).As("mlm.hidden"))
+	}
 	outBias := b.Param("mlm.bias", dsl.Zeros(), c.Vocab)
-	t := lnH(act(x.MatMul(W).Add(bias)).As("mlm.hidden"))
 	logits := t.MatMulT(wte).Add(outBias).As("logits")
 	b.Output("logits", logits)
 	b.Loss(dsl.CrossEntropy(logits, targets, selected))
@@ -139,11 +161,18 @@ func Example(c Config) map[string][]float64 {
 			}
 		}
 	}
-	return map[string][]float64{"ids": ids, "targets": ids, "mlm_mask": selected}
+	ex := map[string][]float64{"ids": ids, "targets": ids, "mlm_mask": selected}
+	if c.Mask == "input" {
+		keep := make([]float64, n)
+		for i, id := range ids {
+			if id != float64(c.Pad) {
+				keep[i] = 1
+			}
+		}
+		ex["attention_mask"] = keep
+	}
+	return ex
 }
-
-// lnEps is the LayerNorms' ε (BERT's).
-const lnEps = 1e-12
 
 // valid reports every problem with c at once.
 func (c Config) valid(b *dsl.Builder) bool {
@@ -171,6 +200,18 @@ func (c Config) valid(b *dsl.Builder) bool {
 	}
 	if c.Act != "relu" && c.Act != "gelu" {
 		bad("act must be relu or gelu, got %q", c.Act)
+	}
+	if !(c.Eps > 0 && c.Eps < 1) {
+		bad("eps must be in (0, 1), got %v", c.Eps)
+	}
+	if c.EmbNorm != "auto" && c.EmbNorm != "on" && c.EmbNorm != "off" {
+		bad("embnorm must be auto, on or off, got %q", c.EmbNorm)
+	}
+	if c.Head != "dense" && c.Head != "linear" {
+		bad("head must be dense or linear, got %q", c.Head)
+	}
+	if c.Mask != "pad" && c.Mask != "input" {
+		bad("mask must be pad or input, got %q", c.Mask)
 	}
 	if !(c.Dropout >= 0 && c.Dropout < 1) {
 		bad("dropout must be in [0, 1), got %v", c.Dropout)

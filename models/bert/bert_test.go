@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,9 +18,22 @@ import (
 	"github.com/mlc-dev/mlc/runtime"
 )
 
-// tiny is a config small enough for finite differences.
+// tiny is a config small enough for finite differences, with the default
+// forms (eps, embnorm, head, mask).
 func tiny() bert.Config {
-	return bert.Config{Vocab: 13, Ctx: 6, D: 8, Heads: 2, Layers: 2, FFN: 12, Norm: "post", Act: "gelu", Pad: 0, Batch: 3}
+	c := bert.DefaultConfig()
+	c.Vocab, c.Ctx, c.D, c.Heads, c.Layers, c.FFN, c.Batch = 13, 6, 8, 2, 2, 12, 3
+	return c
+}
+
+// forms are the configurable parts of the model beyond its sizes.
+var forms = []struct {
+	name string
+	edit func(*bert.Config)
+}{
+	{"bert", func(c *bert.Config) {}},
+	{"plain", func(c *bert.Config) { c.Eps, c.EmbNorm, c.Head, c.Mask = 1e-5, "off", "linear", "input" }},
+	{"embnorm-on", func(c *bert.Config) { c.EmbNorm = "on" }},
 }
 
 func build(t testing.TB, c bert.Config, train bool) *graph.Graph {
@@ -34,51 +48,88 @@ func build(t testing.TB, c bert.Config, train bool) *graph.Graph {
 // paramCount is the size of the model by the architecture's arithmetic.
 func paramCount(c bert.Config) int {
 	d, f := c.D, c.FFN
-	block := 4*(d*d+d) + 2*2*d + d*f + f + f*d + d           // attention, two LayerNorms, MLP
-	head := d*d + d + 2*d + c.Vocab                          // dense, LayerNorm, output bias
-	return c.Vocab*d + c.Ctx*d + 2*d + c.Layers*block + head // emb_ln or lnf: 2d either way
+	block := 4*(d*d+d) + 2*2*d + d*f + f + f*d + d      // attention, two LayerNorms, MLP
+	n := c.Vocab*d + c.Ctx*d + c.Layers*block + c.Vocab // embeddings, blocks, output bias
+	if c.EmbNorm == "on" || c.EmbNorm == "auto" && c.Norm == "post" {
+		n += 2 * d // emb_ln
+	}
+	if c.Norm == "pre" {
+		n += 2 * d // lnf
+	}
+	if c.Head == "dense" {
+		n += d*d + d + 2*d // dense, LayerNorm
+	}
+	return n
 }
 
-// TestBuildVariants: every variant has the expected parameters, and each
-// attention softmax masks its scores with the key mask [B,1,1,T] built from
-// ids ≠ pad, not with a causal mask.
+// TestBuildVariants: every variant has the expected parameters and
+// LayerNorms with its ε, and each attention softmax masks its scores with the
+// key mask [B,1,1,T] built from ids ≠ pad or taken from attention_mask, not
+// with a causal mask.
 func TestBuildVariants(t *testing.T) {
 	for _, norm := range []string{"pre", "post"} {
 		for _, heads := range []int{1, 2, 4} {
 			for _, act := range []string{"relu", "gelu"} {
-				c := bert.Config{Vocab: 11, Ctx: 5, D: 8, Heads: heads, Layers: 2, FFN: 16, Norm: norm, Act: act, Pad: 3, Dropout: 0.1, Batch: 2}
-				t.Run(fmt.Sprintf("%s/h%d/%s", norm, heads, act), func(t *testing.T) {
-					g := build(t, c, true)
-					n := 0
-					for _, p := range g.Params() {
-						n += p.Type.Shape.Size()
-					}
-					if want := paramCount(c); n != want {
-						t.Errorf("%d parameters, want %d", n, want)
-					}
-					if len(g.NodesWithOp(graph.OpCausalMask)) != 0 {
-						t.Error("an encoder has a causal mask")
-					}
-					sms := g.NodesWithOp(graph.OpSoftmax)
-					if len(sms) != c.Layers {
-						t.Fatalf("%d softmaxes, want %d", len(sms), c.Layers)
-					}
-					for _, sm := range sms {
-						where := sm.Inputs[0]
-						if where.Op != graph.OpWhere {
-							t.Fatalf("softmax of %s", where.Op)
-						}
-						m := where.Inputs[0]
-						if m.Op != graph.OpReshape || !m.Type.Shape.Equal(graph.Shape{c.Batch, 1, 1, c.Ctx}) {
-							t.Fatalf("mask %s %s, want the key mask [%d,1,1,%d]", m.Op, m.Type, c.Batch, c.Ctx)
-						}
-						ne := m.Inputs[0]
-						if ne.Op != graph.OpNotEqual || ne.Inputs[0].Name != "ids" || ne.Inputs[1].Attrs.Data[0] != float64(c.Pad) {
-							t.Fatalf("key mask from %s, want ids ≠ %d", ne.Op, c.Pad)
-						}
-					}
-				})
+				for _, form := range forms {
+					c := bert.DefaultConfig()
+					c.Vocab, c.Ctx, c.D, c.Heads, c.Layers, c.FFN, c.Norm, c.Act, c.Pad, c.Dropout, c.Batch = 11, 5, 8, heads, 2, 16, norm, act, 3, 0.1, 2
+					form.edit(&c)
+					t.Run(fmt.Sprintf("%s/h%d/%s/%s", norm, heads, act, form.name), func(t *testing.T) { checkVariant(t, c) })
+				}
 			}
+		}
+	}
+}
+
+func checkVariant(t *testing.T, c bert.Config) {
+	g := build(t, c, true)
+	n := 0
+	for _, p := range g.Params() {
+		n += p.Type.Shape.Size()
+	}
+	if want := paramCount(c); n != want {
+		t.Errorf("%d parameters, want %d", n, want)
+	}
+	lns := g.NodesWithOp(graph.OpLayerNorm)
+	wantLNs := 2 * c.Layers
+	for _, has := range []bool{c.EmbNorm == "on" || c.EmbNorm == "auto" && c.Norm == "post", c.Norm == "pre", c.Head == "dense"} {
+		if has {
+			wantLNs++
+		}
+	}
+	if len(lns) != wantLNs {
+		t.Errorf("%d LayerNorms, want %d", len(lns), wantLNs)
+	}
+	for _, ln := range lns {
+		if ln.Attrs.Eps != c.Eps {
+			t.Errorf("LayerNorm with eps %v, want %v", ln.Attrs.Eps, c.Eps)
+		}
+	}
+	if len(g.NodesWithOp(graph.OpCausalMask)) != 0 {
+		t.Error("an encoder has a causal mask")
+	}
+	sms := g.NodesWithOp(graph.OpSoftmax)
+	if len(sms) != c.Layers {
+		t.Fatalf("%d softmaxes, want %d", len(sms), c.Layers)
+	}
+	for _, sm := range sms {
+		where := sm.Inputs[0]
+		if where.Op != graph.OpWhere {
+			t.Fatalf("softmax of %s", where.Op)
+		}
+		m := where.Inputs[0]
+		if m.Op != graph.OpReshape || !m.Type.Shape.Equal(graph.Shape{c.Batch, 1, 1, c.Ctx}) {
+			t.Fatalf("mask %s %s, want the key mask [%d,1,1,%d]", m.Op, m.Type, c.Batch, c.Ctx)
+		}
+		src := m.Inputs[0]
+		if c.Mask == "input" {
+			if src.Op != graph.OpInput || src.Name != "attention_mask" {
+				t.Fatalf("key mask from %s %s, want the input attention_mask", src.Op, src.Name)
+			}
+			continue
+		}
+		if src.Op != graph.OpNotEqual || src.Inputs[0].Name != "ids" || src.Inputs[1].Attrs.Data[0] != float64(c.Pad) {
+			t.Fatalf("key mask from %s, want ids ≠ %d", src.Op, c.Pad)
 		}
 	}
 }
@@ -93,6 +144,10 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *bert.Config) { c.Norm = "" }, `norm must be pre or post, got ""`},
 		{func(c *bert.Config) { c.Act = "tanh" }, `act must be relu or gelu, got "tanh"`},
 		{func(c *bert.Config) { c.Ctx = 0 }, "ctx must be positive, got 0"},
+		{func(c *bert.Config) { c.Eps = 0 }, "eps must be in (0, 1), got 0"},
+		{func(c *bert.Config) { c.EmbNorm = "yes" }, `embnorm must be auto, on or off, got "yes"`},
+		{func(c *bert.Config) { c.Head = "" }, `head must be dense or linear, got ""`},
+		{func(c *bert.Config) { c.Mask = "ids" }, `mask must be pad or input, got "ids"`},
 	} {
 		c := tiny()
 		tc.edit(&c)
@@ -134,6 +189,8 @@ func setup(t *testing.T, c bert.Config, train bool, seed uint64) *runtime.Interp
 // pipelineBatch is what the data pipeline feeds: sequences of lengths
 // ctx, ctx−1, … (at least 2), padded with 0, masked by runtime.MLM with
 // [MASK] = 1 and a high rate so that every row has several selected positions.
+// With mask=input, attention_mask is true at the real tokens and padded
+// positions hold random ids other than pad: only the mask hides them.
 func pipelineBatch(t *testing.T, c bert.Config, seed uint64) map[string]*runtime.Tensor {
 	t.Helper()
 	r := runtime.RNG{State: seed}
@@ -155,7 +212,7 @@ func pipelineBatch(t *testing.T, c bert.Config, seed uint64) map[string]*runtime
 		}
 		return x
 	}
-	return map[string]*runtime.Tensor{
+	in := map[string]*runtime.Tensor{
 		"ids":     tensor(graph.I32, func(i int) float64 { return float64(masked[i]) }),
 		"targets": tensor(graph.I32, func(i int) float64 { return float64(targets[i]) }),
 		"mlm_mask": tensor(graph.Bool, func(i int) float64 {
@@ -165,6 +222,20 @@ func pipelineBatch(t *testing.T, c bert.Config, seed uint64) map[string]*runtime
 			return 0
 		}),
 	}
+	if c.Mask == "input" {
+		in["attention_mask"] = tensor(graph.Bool, func(i int) float64 {
+			if raw[i] != int32(c.Pad) {
+				return 1
+			}
+			return 0
+		})
+		for i, id := range raw {
+			if id == int32(c.Pad) {
+				in["ids"].I32[i] = int32(2 + r.Uint64()%uint64(c.Vocab-2))
+			}
+		}
+	}
+	return in
 }
 
 // TestLossOnlyAtSelectedPositions: the loss is the mean cross-entropy of the
@@ -227,10 +298,18 @@ func TestLossOnlyAtSelectedPositions(t *testing.T) {
 // projection's pad column, so that column is left out. Row 0 is the control:
 // the same position is real there, so the change must reach its neighbours.
 func TestPaddingIsInvisible(t *testing.T) {
-	for _, norm := range []string{"post", "pre"} {
-		t.Run(norm, func(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		edit func(*bert.Config)
+	}{
+		{"post", func(c *bert.Config) {}},
+		{"pre", func(c *bert.Config) { c.Norm = "pre" }},
+		{"pre-embnorm", func(c *bert.Config) { c.Norm, c.EmbNorm = "pre", "on" }},
+		{"post-linear-noembnorm", func(c *bert.Config) { c.Eps, c.EmbNorm, c.Head = 1e-5, "off", "linear" }},
+	} {
+		t.Run(v.name, func(t *testing.T) {
 			c := tiny()
-			c.Norm = norm
+			v.edit(&c)
 			it := setup(t, c, false, 3)
 			in := pipelineBatch(t, c, 4)
 			ids := in["ids"].I32
@@ -277,6 +356,65 @@ func TestPaddingIsInvisible(t *testing.T) {
 	}
 }
 
+// TestAttentionMaskInput: with mask=input, a position whose attention_mask
+// is false changes no logit at a real position of its sequence, whatever
+// token and position embedding it carries (its id is not pad: only the mask
+// hides it). Row 0 is the control: the same position is real there, so the
+// change must reach its neighbours. The mask itself is read: hiding one real
+// key changes the other positions' logits.
+func TestAttentionMaskInput(t *testing.T) {
+	for _, norm := range []string{"post", "pre"} {
+		t.Run(norm, func(t *testing.T) {
+			c := tiny()
+			c.Norm, c.Eps, c.EmbNorm, c.Head, c.Mask = norm, 1e-5, "off", "linear", "input"
+			it := setup(t, c, false, 3)
+			in := pipelineBatch(t, c, 4)
+			ids, keep := in["ids"].I32, in["attention_mask"].B
+			T, V, D := c.Ctx, c.Vocab, c.D
+			padded := T - 1 // padding in rows 1 and 2, a real token in row 0
+			if keep[T+padded] || keep[2*T+padded] || !keep[padded] || ids[T+padded] == int32(c.Pad) {
+				t.Fatalf("batch is not padded as the test assumes: ids %v, mask %v", ids, keep)
+			}
+			logitsOf := func() []float64 {
+				if err := it.Run(in); err != nil {
+					t.Fatal(err)
+				}
+				return it.Output("logits").Float64s()
+			}
+			base := logitsOf()
+			r := rand.New(rand.NewPCG(5, 6))
+			wpe := it.Var("wpe").F64
+			for i := range D {
+				wpe[padded*D+i] += r.NormFloat64()
+			}
+			for _, row := range []int{0, 1, 2} {
+				ids[row*T+padded] = (ids[row*T+padded]-1)%int32(V-2) + 2 // another id, not pad
+			}
+			got := logitsOf()
+			for p := T; p < len(ids); p++ {
+				if !keep[p] {
+					continue
+				}
+				for v := range V {
+					if k := p*V + v; got[k] != base[k] {
+						t.Fatalf("masked position changed logit[%d][%d] of the real token at %d: %v → %v", p, v, p, base[k], got[k])
+					}
+				}
+			}
+			if slices.Equal(got[:padded*V], base[:padded*V]) {
+				t.Errorf("control: the change at real position %d of row 0 did not reach its neighbours", padded)
+			}
+
+			hidden := T // row 1, position 0: real
+			keep[hidden] = false
+			again := logitsOf()
+			if slices.Equal(again[(T+1)*V:(2*T-1)*V], got[(T+1)*V:(2*T-1)*V]) {
+				t.Error("hiding a real key with attention_mask changed no other position of its row")
+			}
+		})
+	}
+}
+
 // TestGradientsMatchFiniteDifferences compares autodiff with central
 // differences (gonum diff/fd) in f64 on three elements of every parameter,
 // on a padded, masked batch: relative error below 1e-6.
@@ -287,6 +425,11 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	}{
 		{"post-gelu", func(c *bert.Config) {}},
 		{"pre-relu-dropout", func(c *bert.Config) { c.Norm, c.Act, c.Dropout = "pre", "relu", 0.2 }},
+		{"plain-post", func(c *bert.Config) { c.Eps, c.EmbNorm, c.Head, c.Mask = 1e-5, "off", "linear", "input" }},
+		{"plain-pre-embnorm-dropout", func(c *bert.Config) {
+			c.Norm, c.Eps, c.EmbNorm, c.Head, c.Mask, c.Dropout = "pre", 1e-5, "on", "linear", "input", 0.2
+		}},
+		{"post-dense-noembnorm-input", func(c *bert.Config) { c.EmbNorm, c.Mask = "off", "input" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny()

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mlc-dev/mlc/internal/testutil"
 )
 
 // writeTree creates files (slash paths → contents) under a new temp dir.
@@ -271,7 +273,7 @@ func TestGoRootCorpus(t *testing.T) {
 		t.Skipf("no Go source: %v", err)
 	}
 	opts := Options{}
-	if testing.Short() {
+	if !testutil.LongTests() {
 		opts.MaxBytes = 8 << 20
 	}
 	summary := func() (train, val []string, c *Corpus) {

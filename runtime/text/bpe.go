@@ -146,7 +146,7 @@ func (t *BPE) AppendEncode(dst []int, b []byte) []int {
 type bpeEncoder struct {
 	ids        []int32 // symbol at each position, -1 once merged into its left neighbour
 	next, prev []int32 // linked list of live positions, -1 at the ends
-	heap       []bpeCand
+	heap       candHeap
 }
 
 type bpeCand struct{ rank, pos int32 }
@@ -175,7 +175,7 @@ func (e *bpeEncoder) word(t *BPE, dst []int, w []byte) []int {
 		e.consider(t, int32(i), int32(i+1))
 	}
 	for len(e.heap) > 0 {
-		c := e.pop()
+		c := e.heap.pop()
 		m := t.merges[c.rank]
 		j := e.next[c.pos]
 		// The candidate is stale if either symbol has changed since it was pushed.
@@ -206,8 +206,15 @@ func (e *bpeEncoder) consider(t *BPE, i, j int32) {
 	if !ok {
 		return
 	}
-	e.heap = append(e.heap, bpeCand{r, i})
-	h := e.heap
+	e.heap.push(bpeCand{r, i})
+}
+
+// candHeap is a binary min-heap of candidate merges by (rank, position).
+type candHeap []bpeCand
+
+func (hp *candHeap) push(c bpeCand) {
+	*hp = append(*hp, c)
+	h := *hp
 	for k := len(h) - 1; k > 0; {
 		parent := (k - 1) / 2
 		if !h[k].less(h[parent]) {
@@ -218,8 +225,8 @@ func (e *bpeEncoder) consider(t *BPE, i, j int32) {
 	}
 }
 
-func (e *bpeEncoder) pop() bpeCand {
-	h := e.heap
+func (hp *candHeap) pop() bpeCand {
+	h := *hp
 	top := h[0]
 	last := len(h) - 1
 	h[0] = h[last]
@@ -239,7 +246,7 @@ func (e *bpeEncoder) pop() bpeCand {
 		h[k], h[m] = h[m], h[k]
 		k = m
 	}
-	e.heap = h
+	*hp = h
 	return top
 }
 

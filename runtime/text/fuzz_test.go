@@ -59,7 +59,8 @@ func FuzzCharRoundTrip(f *testing.F) {
 // tokenizer whose saved form loads back to the same tokenizer.
 func FuzzLoad(f *testing.F) {
 	bpe, char := fuzzTokenizers()
-	for _, tok := range []Tokenizer{bpe, char} {
+	gpt2 := toyGPT2(f, [][2]string{{"a", "b"}, {" ", "ab"}})
+	for _, tok := range []Tokenizer{bpe, char, gpt2} {
 		data, err := tok.MarshalJSON()
 		if err != nil {
 			f.Fatal(err)

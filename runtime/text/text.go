@@ -1,12 +1,14 @@
 // Package text turns training text into token ids and back.
 //
-// Two tokenizers are provided, both able to round-trip any byte sequence:
+// Three tokenizers are provided, all able to round-trip any byte sequence:
 //
 //   - CharTokenizer: one token per Unicode character seen in a corpus, with
 //     256 byte-fallback tokens for everything else (invalid UTF-8, unseen
 //     characters).
 //   - BPE: byte-level byte-pair encoding. The 256 bytes are the base symbols
 //     and each learned merge adds one token.
+//   - GPT2: GPT-2's own byte-level BPE, with its vocabulary read from GPT-2's
+//     files by LoadGPT2, encoding exactly as GPT-2's encoder does.
 //
 // A tokenizer is saved with MarshalJSON and read back with Load, which
 // validates what it reads. Fingerprint identifies a tokenizer's behaviour, so
@@ -49,6 +51,7 @@ const Version = 1
 const (
 	KindChar = "char"
 	KindBPE  = "bpe"
+	KindGPT2 = "gpt2"
 )
 
 // maxLoadBytes bounds what Load reads, so a wrong file cannot exhaust memory.
@@ -85,10 +88,10 @@ func parse(data []byte) (Tokenizer, error) {
 		return nil, fmt.Errorf("not a tokenizer JSON object: %v", err)
 	}
 	if head.Kind == "" {
-		return nil, errors.New(`missing "kind" (want "char" or "bpe")`)
+		return nil, errors.New(`missing "kind" (want "char", "bpe" or "gpt2")`)
 	}
-	if head.Kind != KindChar && head.Kind != KindBPE {
-		return nil, fmt.Errorf(`unknown kind %q (want "char" or "bpe")`, head.Kind)
+	if head.Kind != KindChar && head.Kind != KindBPE && head.Kind != KindGPT2 {
+		return nil, fmt.Errorf(`unknown kind %q (want "char", "bpe" or "gpt2")`, head.Kind)
 	}
 	if head.Version != Version {
 		return nil, fmt.Errorf("%s tokenizer has version %d, this build reads version %d", head.Kind, head.Version, Version)
@@ -98,6 +101,12 @@ func parse(data []byte) (Tokenizer, error) {
 		var f charFile
 		if err := decodeStrict(data, &f); err != nil {
 			return nil, fmt.Errorf("char tokenizer: %w", err)
+		}
+		return f.tokenizer()
+	case KindGPT2:
+		var f gpt2File
+		if err := decodeStrict(data, &f); err != nil {
+			return nil, fmt.Errorf("gpt2 tokenizer: %w", err)
 		}
 		return f.tokenizer()
 	default:

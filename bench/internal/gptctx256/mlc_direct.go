@@ -11,19 +11,19 @@ package gptctx256
 
 // directKernel computes a rows×nr tile, rows fixed per kernel: A's element
 // (i, p) is a[i*rsa + p*csa], B's (p, j) is b[p*ldb + j]; k ≥ 1.
-type directKernel[T Float] func(k int, a []T, rsa, csa int, b []T, ldb int, c []T, ldc int, accum bool)
+type directKernel[T floatT] func(k int, a []T, rsa, csa int, b []T, ldb int, c []T, ldc int, accum bool)
 
 // maskedKernel is a directKernel for the right edge of C: it loads and
 // stores the last vector of columns under mask (an int32 lane is all ones
 // for a column kept, zero otherwise).
-type maskedKernel[T Float] func(k int, a []T, rsa, csa int, b []T, ldb int, c []T, ldc int, accum bool, mask []int32)
+type maskedKernel[T floatT] func(k int, a []T, rsa, csa int, b []T, ldb int, c []T, ldc int, accum bool, mask []int32)
 
 // maskTable[8-u : 16-u] is a mask whose first u int32 lanes are set.
 var maskTable = [16]int32{-1, -1, -1, -1, -1, -1, -1, -1}
 
 // gemmDirect computes job's region of C on the direct kernels of ks, which
 // must have them; job.transB must be false and job.k ≥ 1.
-func gemmDirect[T Float](ks *kernelSet[T], job *gemmJob[T]) {
+func gemmDirect[T floatT](ks *kernelSet[T], job *gemmJob[T]) {
 	// Tiles are up to 6 rows (the direct kernels' limit, whatever the
 	// packed kernel's mr) and nr columns, in two vectors of lanes each.
 	mr, nr := len(ks.direct)-1, ks.nr
@@ -57,7 +57,7 @@ func gemmDirect[T Float](ks *kernelSet[T], job *gemmJob[T]) {
 // plain loops: row-times-matrix updates when B is not transposed, dot
 // products when it is. It serves tiny products and builds without SIMD
 // kernels.
-func gemmLoops[T Float](transA, transB bool, m, j0, j1, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accum bool) {
+func gemmLoops[T floatT](transA, transB bool, m, j0, j1, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accum bool) {
 	for i := range m {
 		crow := c[i*ldc+j0 : i*ldc+j1]
 		if !accum {
@@ -95,7 +95,7 @@ func gemmLoops[T Float](transA, transB bool, m, j0, j1, k int, a []T, lda int, b
 
 // dot returns Σ x[i]·y[i] over len(x) ≤ len(y) elements, with four partial
 // sums to overlap the additions' latency.
-func dot[T Float](x, y []T) T {
+func dot[T floatT](x, y []T) T {
 	y = y[:len(x)]
 	var s0, s1, s2, s3 T
 	for len(x) >= 4 && len(y) >= 4 {

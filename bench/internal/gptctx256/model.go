@@ -13,24 +13,25 @@ import (
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
 type Model struct {
-	params   []float32 // 437888 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, lnf.gamma, lnf.beta
-	grads    []float32 // d loss/d param, laid out like params
-	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
-	state    []float32 // 875777 values: updates, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
-	cache    []float32 // 131073 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
-	scratch  []float32 // DecodeStep: the attention weights of one query
-	window   []int32   // GenerateNoCache: the padded window of tokens
-	arena    []float32 // inputs and intermediate values of the entry points
-	iarena   []int32   // integer values: token ids, labels
-	barena   []bool    // masks
-	rng      rng       // dropout masks: the same stream as mlc's interpreter
-	evalMode bool      // set by Loss: dropout off
+	params   []float32              // 437888 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, lnf.gamma, lnf.beta
+	grads    []float32              // d loss/d param, laid out like params
+	gradSum  []float32              // AccumulateGrads: the gradients before this micro-batch
+	state    []float32              // 875777 values: updates, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
+	cache    []float32              // 131073 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
+	scratch  []float32              // DecodeStep: the attention weights of one query
+	window   []int32                // GenerateNoCache: the padded window of tokens
+	sampler  *tokenSampler[float32] // Generate's token sampler (SetSampling)
+	arena    []float32              // inputs and intermediate values of the entry points
+	iarena   []int32                // integer values: token ids, labels
+	barena   []bool                 // masks
+	rng      rng                    // dropout masks: the same stream as mlc's interpreter
+	evalMode bool                   // set by Loss: dropout off
 
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -60,28 +61,33 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.state = make([]float32, 875777)
 	m.cache = make([]float32, 131073)
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, true, 32, 256, 32)
-	Reserve[float32](m.pool, false, false, 32, 32, 256)
-	Reserve[float32](m.pool, false, false, 256, 128, 128)
-	Reserve[float32](m.pool, false, true, 256, 256, 32)
-	Reserve[float32](m.pool, false, false, 256, 32, 256)
-	Reserve[float32](m.pool, false, false, 256, 512, 128)
-	Reserve[float32](m.pool, false, false, 256, 128, 512)
-	Reserve[float32](m.pool, false, true, 256, 65, 128)
-	Reserve[float32](m.pool, false, false, 256, 128, 65)
-	Reserve[float32](m.pool, true, false, 65, 128, 256)
-	Reserve[float32](m.pool, false, true, 256, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 256)
-	Reserve[float32](m.pool, false, true, 256, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 256)
-	Reserve[float32](m.pool, false, true, 256, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 256)
-	Reserve[float32](m.pool, true, false, 256, 32, 256)
-	Reserve[float32](m.pool, false, true, 1, 65, 128)
+	reserveGemm[float32](m.pool, false, true, 32, 256, 32)
+	reserveGemm[float32](m.pool, false, false, 32, 32, 256)
+	reserveGemm[float32](m.pool, false, false, 256, 128, 128)
+	reserveGemm[float32](m.pool, false, true, 256, 256, 32)
+	reserveGemm[float32](m.pool, false, false, 256, 32, 256)
+	reserveGemm[float32](m.pool, false, false, 256, 512, 128)
+	reserveGemm[float32](m.pool, false, false, 256, 128, 512)
+	reserveGemm[float32](m.pool, false, true, 256, 65, 128)
+	reserveGemm[float32](m.pool, false, false, 256, 128, 65)
+	reserveGemm[float32](m.pool, true, false, 65, 128, 256)
+	reserveGemm[float32](m.pool, false, true, 256, 512, 128)
+	reserveGemm[float32](m.pool, true, false, 512, 128, 256)
+	reserveGemm[float32](m.pool, false, true, 256, 128, 512)
+	reserveGemm[float32](m.pool, true, false, 128, 512, 256)
+	reserveGemm[float32](m.pool, false, true, 256, 128, 128)
+	reserveGemm[float32](m.pool, true, false, 128, 128, 256)
+	reserveGemm[float32](m.pool, true, false, 256, 32, 256)
+	reserveGemm[float32](m.pool, false, true, 1, 65, 128)
 	m.scratch = make([]float32, 8192*m.pool.Threads()) // a tile per thread
 	m.window = make([]int32, 256)
+	/*
+	   Sampling at temperature 1 from seed 0 until SetSampling says otherwise; a
+	   vocabulary of at least one token and these options cannot fail.
+	*/
+	m.sampler, _ = newTokenSampler[float32](65, sampleOptions{Temperature: 1}, 0)
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
 	// wpe f32[256,128]: normal, std 0.02
@@ -975,14 +981,30 @@ func (m *Model) Pos() int {
 	return int(m.cache[0])
 }
 
-// Generate appends n tokens to tokens, each drawn by s from the logits after
+// SetSampling sets how Generate and GenerateNoCache draw tokens: temperature
+// (0 is greedy), top-k (0: all tokens) and top-p (0: all), and the seed of
+// the draws, which restarts them. Until it is called, they sample at
+// temperature 1 from seed 0.
+func (m *Model) SetSampling(temperature float64, topK int, topP float64, seed uint64) error {
+	if err := m.sampler.SetOptions(sampleOptions{
+		Temperature: temperature,
+		TopK:        topK,
+		TopP:        topP,
+	}); err != nil {
+		return err
+	}
+	m.sampler.RNG.State = seed
+	return nil
+}
+
+// Generate appends n tokens to tokens, each drawn (see SetSampling) from the logits after
 // the tokens before it, and passes each to emit (when not nil). The prompt
 // (its last 256 tokens) runs through Prefill and every new token through
 // DecodeStep. When the cache is full (Pos = 256), Prefill starts it again
 // from the last 128 tokens: a sliding window that keeps positions absolute,
 // as the model was trained. With cap(tokens) ≥ len(tokens)+n it does not
 // allocate.
-func (m *Model) Generate(tokens []int32, n int, s *Sampler[float32], emit func(int32) error) ([]int32, error) {
+func (m *Model) Generate(tokens []int32, n int, emit func(int32) error) ([]int32, error) {
 	if len(tokens) == 0 {
 		return tokens, fmt.Errorf("gpt: Generate: the prompt is empty")
 	}
@@ -1004,7 +1026,7 @@ func (m *Model) Generate(tokens []int32, n int, s *Sampler[float32], emit func(i
 		if err != nil {
 			return tokens, err
 		}
-		next, err := s.Sample(logits[last*65 : (last+1)*65])
+		next, err := m.sampler.Sample(logits[last*65 : (last+1)*65])
 		if err != nil {
 			return tokens, err
 		}
@@ -1022,7 +1044,7 @@ func (m *Model) Generate(tokens []int32, n int, s *Sampler[float32], emit func(i
 // Predict over the last 256 tokens, recomputing every position. It is the
 // baseline that shows what the cache saves; up to the context both give the
 // same tokens.
-func (m *Model) GenerateNoCache(tokens []int32, n int, s *Sampler[float32], emit func(int32) error) ([]int32, error) {
+func (m *Model) GenerateNoCache(tokens []int32, n int, emit func(int32) error) ([]int32, error) {
 	if len(tokens) == 0 {
 		return tokens, fmt.Errorf("gpt: Generate: the prompt is empty")
 	}
@@ -1037,7 +1059,7 @@ func (m *Model) GenerateNoCache(tokens []int32, n int, s *Sampler[float32], emit
 		if err != nil {
 			return tokens, err
 		}
-		next, err := s.Sample(logits[last*65 : (last+1)*65])
+		next, err := m.sampler.Sample(logits[last*65 : (last+1)*65])
 		if err != nil {
 			return tokens, err
 		}
@@ -1049,6 +1071,95 @@ func (m *Model) GenerateNoCache(tokens []int32, n int, s *Sampler[float32], emit
 		}
 	}
 	return tokens, nil
+}
+
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"ids", "targets"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float32, ids []int32, masks []bool) {
+	switch name {
+	case "ids":
+		return nil, m.iarena[0:256], nil
+	case "targets":
+		return nil, m.iarena[256:512], nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[1933824]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[1933824]), nil
 }
 
 // predict runs the forward pass in eval mode.
@@ -1321,7 +1432,7 @@ func (m *Model) predict() error {
 	m.parallel(256, (*Model).layerNormLnf, h1_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 	return nil
 }
 
@@ -1606,7 +1717,7 @@ func (m *Model) forward() error {
 	m.parallel(256, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t184, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:118)
 	{
@@ -1796,7 +1907,7 @@ func (m *Model) backward() error {
 
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
-	Gemm(m.pool, false, false, 256, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
+	gemm(m.pool, false, false, 256, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
 	// t195 = reshape(lnf, [256,128])
 	// t196 = reshape(dlogits, [256,65])
 
@@ -1824,7 +1935,7 @@ func (m *Model) backward() error {
 	// t205 = reshape(h1_mlp_hidden, [256,512])
 	// t206 = reshape(dh1_resid2, [256,128])
 	// dh1_mlp_W2 = t205ᵀ · (reshape(dh1_resid2, [256,128]))
-	Gemm(m.pool, true, false, 512, 128, 256, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 256, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -1838,11 +1949,11 @@ func (m *Model) backward() error {
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 256, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	gemm(m.pool, false, true, 256, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
 	// t211 = reshape(h1_ln2, [256,128])
 	// t212 = reshape(t208, [256,512])
 	// dh1_mlp_W1 = (reshape(h1_ln2, [256,128]))ᵀ · (reshape(t208, [256,512]))
-	Gemm(m.pool, true, false, 128, 512, 256, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 256, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
 
 	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -1870,11 +1981,11 @@ func (m *Model) backward() error {
 
 	// grad of t170 = (reshape(t168, [1,256,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t221 = dh1_resid1 · h1_attn_Woᵀ
-	Gemm(m.pool, false, true, 256, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
 	// t222 = reshape(t168, [256,128])
 	// t223 = reshape(dh1_resid1, [256,128])
 	// dh1_attn_Wo = (reshape(t168, [256,128]))ᵀ · (reshape(dh1_resid1, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
 
 	// grad of t169 = reshape(t168, [1,256,128])  (models/gpt/gpt.go:88)
 	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,256,4,32])
@@ -1918,11 +2029,11 @@ func (m *Model) backward() error {
 
 	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	Gemm(m.pool, false, true, 256, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
 	// t239 = reshape(h1_ln1, [256,128])
 	// t240 = reshape(t235, [256,128])
 	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
 
 	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t242 = dh1_attn_kᵀ[0,2,1,3]
@@ -1937,10 +2048,10 @@ func (m *Model) backward() error {
 
 	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	Gemm(m.pool, false, true, 256, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
 	// t246 = reshape(t242, [256,128])
 	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
 
 	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t248 = dh1_attn_qᵀ[0,2,1,3]
@@ -1956,7 +2067,7 @@ func (m *Model) backward() error {
 	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t252 = reshape(t248, [256,128])
 	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -1993,7 +2104,7 @@ func (m *Model) backward() error {
 	// t264 = reshape(h0_mlp_hidden, [256,512])
 	// t265 = reshape(dh0_resid2, [256,128])
 	// dh0_mlp_W2 = t264ᵀ · (reshape(dh0_resid2, [256,128]))
-	Gemm(m.pool, true, false, 512, 128, 256, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 256, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -2007,11 +2118,11 @@ func (m *Model) backward() error {
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 256, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	gemm(m.pool, false, true, 256, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
 	// t270 = reshape(h0_ln2, [256,128])
 	// t271 = reshape(t267, [256,512])
 	// dh0_mlp_W1 = (reshape(h0_ln2, [256,128]))ᵀ · (reshape(t267, [256,512]))
-	Gemm(m.pool, true, false, 128, 512, 256, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 256, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
 
 	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -2039,11 +2150,11 @@ func (m *Model) backward() error {
 
 	// grad of t120 = (reshape(t118, [1,256,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t280 = dh0_resid1 · h0_attn_Woᵀ
-	Gemm(m.pool, false, true, 256, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
 	// t281 = reshape(t118, [256,128])
 	// t282 = reshape(dh0_resid1, [256,128])
 	// dh0_attn_Wo = (reshape(t118, [256,128]))ᵀ · (reshape(dh0_resid1, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
 
 	// grad of t119 = reshape(t118, [1,256,128])  (models/gpt/gpt.go:88)
 	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,256,4,32])
@@ -2087,11 +2198,11 @@ func (m *Model) backward() error {
 
 	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	Gemm(m.pool, false, true, 256, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
 	// t297 = reshape(h0_ln1, [256,128])
 	// t298 = reshape(t293, [256,128])
 	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
 
 	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t300 = dh0_attn_kᵀ[0,2,1,3]
@@ -2106,10 +2217,10 @@ func (m *Model) backward() error {
 
 	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	Gemm(m.pool, false, true, 256, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
 	// t304 = reshape(t300, [256,128])
 	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
 
 	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t306 = dh0_attn_qᵀ[0,2,1,3]
@@ -2125,7 +2236,7 @@ func (m *Model) backward() error {
 	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t310 = reshape(t306, [256,128])
 	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [256,128]))
-	Gemm(m.pool, true, false, 128, 128, 256, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 256, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -3146,7 +3257,7 @@ func (m *Model) prefill() error {
 	m.parallel(256, (*Model).layerNormLnf_3, h1_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:88)
 	copy(h0_attn_k_cache, h0_attn_k)
@@ -3348,11 +3459,11 @@ func (m *Model) decode() error {
 		for h := range 4 {
 			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*8192:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*8192:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*8192:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*8192:], 32, o, 32, false)
 			for c, v := range h0_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -3458,11 +3569,11 @@ func (m *Model) decode() error {
 		for h := range 4 {
 			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*8192:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*8192:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*8192:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*8192:], 32, o, 32, false)
 			for c, v := range h1_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -3514,7 +3625,7 @@ func (m *Model) decode() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 1, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
@@ -3584,7 +3695,7 @@ func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t25, h0_attn_q_proj)
 }
 
@@ -3618,7 +3729,7 @@ func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t29, h0_attn_k_proj)
 }
 
@@ -3652,7 +3763,7 @@ func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 //	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t33, h0_attn_v_proj)
 }
 
@@ -3698,12 +3809,12 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 256-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*8192 : thread*8192+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -3727,7 +3838,7 @@ func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
 	m.parallel(256, (*Model).fusedH0_resid1Rows, h_in, h0_attn_bo, t46, h0_resid1)
 }
 
@@ -3756,7 +3867,7 @@ func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
 //	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
 	m.parallel(256, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t52, h0_mlp_hidden)
 }
 
@@ -3779,7 +3890,7 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
 	m.parallel(256, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_resid1, t55, h0_resid2)
 }
 
@@ -3807,7 +3918,7 @@ func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
 //	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t77, h1_attn_q_proj)
 }
 
@@ -3841,7 +3952,7 @@ func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t81, h1_attn_k_proj)
 }
 
@@ -3875,7 +3986,7 @@ func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 //	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t85, h1_attn_v_proj)
 }
 
@@ -3921,12 +4032,12 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 256-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*8192 : thread*8192+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -3950,7 +4061,7 @@ func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
 	m.parallel(256, (*Model).fusedH1_resid1Rows, h0_resid2, h1_attn_bo, t96, h1_resid1)
 }
 
@@ -3979,7 +4090,7 @@ func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
 //	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
 	m.parallel(256, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t102, h1_mlp_hidden)
 }
 
@@ -4002,7 +4113,7 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
 	m.parallel(256, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_resid1, t105, h1_resid2)
 }
 
@@ -4047,7 +4158,7 @@ func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t99 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t99, h0_attn_q_proj)
 }
 
@@ -4081,7 +4192,7 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t103 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t103, h0_attn_k_proj)
 }
 
@@ -4115,7 +4226,7 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t107 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t107, h0_attn_v_proj)
 }
 
@@ -4162,7 +4273,7 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 256-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*8192 : thread*8192+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4170,7 +4281,7 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4194,7 +4305,7 @@ func (m *Model) transposeT118(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t119 []float32, t120 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
 	m.parallel(256, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t120, h0_resid1)
 }
 
@@ -4223,7 +4334,7 @@ func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
 	m.parallel(256, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t126, t127, h0_mlp_hidden)
 }
 
@@ -4247,7 +4358,7 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t129 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
 	m.parallel(256, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t129, h0_resid2)
 }
 
@@ -4275,7 +4386,7 @@ func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t151 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t151, h1_attn_q_proj)
 }
 
@@ -4309,7 +4420,7 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t155 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t155, h1_attn_k_proj)
 }
 
@@ -4343,7 +4454,7 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t159 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t159, h1_attn_v_proj)
 }
 
@@ -4390,7 +4501,7 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 256-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*8192 : thread*8192+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4398,7 +4509,7 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4422,7 +4533,7 @@ func (m *Model) transposeT168(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t169 []float32, t170 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
 	m.parallel(256, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t170, h1_resid1)
 }
 
@@ -4451,7 +4562,7 @@ func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
 	m.parallel(256, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t176, t177, h1_mlp_hidden)
 }
 
@@ -4475,7 +4586,7 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t179 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
 	m.parallel(256, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t179, h1_resid2)
 }
 
@@ -4557,7 +4668,7 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
-	Gemm(m.pool, false, true, 256, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 256, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
 	m.parallel(131072, (*Model).fusedT208Rows, t177, dh1_mlp_hidden, t208)
 }
 
@@ -4662,7 +4773,7 @@ func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 256, 256, 32, dh1_attn_context[b*8192:], 32, h1_attn_v[b*8192:], 32, dh1_attn_weights[b*65536:], 256, false)
+		gemmOnThread(m.pool, thread, false, true, 256, 256, 32, dh1_attn_context[b*8192:], 32, h1_attn_v[b*8192:], 32, dh1_attn_weights[b*65536:], 256, false)
 	}
 }
 
@@ -4671,7 +4782,7 @@ func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 256, 32, 256, h1_attn_weights[b*65536:], 256, dh1_attn_context[b*8192:], 32, dh1_attn_v[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, h1_attn_weights[b*65536:], 256, dh1_attn_context[b*8192:], 32, dh1_attn_v[b*8192:], 32, false)
 	}
 }
 
@@ -4705,7 +4816,7 @@ func (m *Model) fusedT232(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 	h1_attn_k, t232, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 256, 32, 256, t232[b*65536:], 256, h1_attn_k[b*8192:], 32, dh1_attn_q[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 256, 32, 256, t232[b*65536:], 256, h1_attn_k[b*8192:], 32, dh1_attn_q[b*8192:], 32, false)
 	}
 }
 
@@ -4714,7 +4825,7 @@ func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, t232, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 256, 32, 256, t232[b*65536:], 256, h1_attn_q[b*8192:], 32, dh1_attn_k[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, t232[b*65536:], 256, h1_attn_q[b*8192:], 32, dh1_attn_k[b*8192:], 32, false)
 	}
 }
 
@@ -4802,7 +4913,7 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
 //	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
-	Gemm(m.pool, false, true, 256, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
 	m.parallel(32768, (*Model).fusedDh1_ln1Rows, t238, t245, t251, dh1_ln1)
 }
 
@@ -4885,7 +4996,7 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
-	Gemm(m.pool, false, true, 256, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 256, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
 	m.parallel(131072, (*Model).fusedT267Rows, t127, dh0_mlp_hidden, t267)
 }
 
@@ -4990,7 +5101,7 @@ func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 256, 256, 32, dh0_attn_context[b*8192:], 32, h0_attn_v[b*8192:], 32, dh0_attn_weights[b*65536:], 256, false)
+		gemmOnThread(m.pool, thread, false, true, 256, 256, 32, dh0_attn_context[b*8192:], 32, h0_attn_v[b*8192:], 32, dh0_attn_weights[b*65536:], 256, false)
 	}
 }
 
@@ -4999,7 +5110,7 @@ func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 256, 32, 256, h0_attn_weights[b*65536:], 256, dh0_attn_context[b*8192:], 32, dh0_attn_v[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, h0_attn_weights[b*65536:], 256, dh0_attn_context[b*8192:], 32, dh0_attn_v[b*8192:], 32, false)
 	}
 }
 
@@ -5033,7 +5144,7 @@ func (m *Model) fusedT290(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 	h0_attn_k, t290, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 256, 32, 256, t290[b*65536:], 256, h0_attn_k[b*8192:], 32, dh0_attn_q[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 256, 32, 256, t290[b*65536:], 256, h0_attn_k[b*8192:], 32, dh0_attn_q[b*8192:], 32, false)
 	}
 }
 
@@ -5042,7 +5153,7 @@ func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, t290, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 256, 32, 256, t290[b*65536:], 256, h0_attn_q[b*8192:], 32, dh0_attn_k[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, t290[b*65536:], 256, h0_attn_q[b*8192:], 32, dh0_attn_k[b*8192:], 32, false)
 	}
 }
 
@@ -5130,7 +5241,7 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
 //	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
-	Gemm(m.pool, false, true, 256, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
+	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
 	m.parallel(32768, (*Model).fusedDh0_ln1Rows, t296, t303, t309, dh0_ln1)
 }
 
@@ -5213,7 +5324,7 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 //	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
 //	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
 func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
-	Gemm(m.pool, true, false, 65, 128, 256, t196, 65, t195, 128, t197, 128, false)
+	gemm(m.pool, true, false, 65, 128, 256, t196, 65, t195, 128, t197, 128, false)
 	for i := range 8320 {
 		dwtev := t197[i] + t321[i]
 		dwte[i] = dwtev
@@ -5242,7 +5353,7 @@ func (m *Model) layerNormH0_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t30 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t30 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t30 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t30, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t30, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_q_proj_3Rows, h0_attn_bq, t30, h0_attn_q_proj)
 }
 
@@ -5276,7 +5387,7 @@ func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t34 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t34 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t34 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t34, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t34, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_k_proj_3Rows, h0_attn_bk, t34, h0_attn_k_proj)
 }
 
@@ -5310,7 +5421,7 @@ func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t38 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t38 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t38 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t38, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t38, 128, false)
 	m.parallel(256, (*Model).fusedH0_attn_v_proj_3Rows, h0_attn_bv, t38, h0_attn_v_proj)
 }
 
@@ -5356,12 +5467,12 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 256-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*8192 : thread*8192+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5385,7 +5496,7 @@ func (m *Model) transposeT49(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
 	m.parallel(256, (*Model).fusedH0_resid1_3Rows, h_in, h0_attn_bo, t51, h0_resid1)
 }
 
@@ -5414,7 +5525,7 @@ func (m *Model) layerNormH0_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
 	m.parallel(256, (*Model).fusedH0_mlp_hidden_3Rows, h0_mlp_b1, t57, h0_mlp_hidden)
 }
 
@@ -5437,7 +5548,7 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
 	m.parallel(256, (*Model).fusedH0_resid2_3Rows, h0_mlp_b2, h0_resid1, t60, h0_resid2)
 }
 
@@ -5465,7 +5576,7 @@ func (m *Model) layerNormH1_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_q_proj_3Rows, h1_attn_bq, t82, h1_attn_q_proj)
 }
 
@@ -5499,7 +5610,7 @@ func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_k_proj_3Rows, h1_attn_bk, t86, h1_attn_k_proj)
 }
 
@@ -5533,7 +5644,7 @@ func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
 	m.parallel(256, (*Model).fusedH1_attn_v_proj_3Rows, h1_attn_bv, t90, h1_attn_v_proj)
 }
 
@@ -5579,12 +5690,12 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 256-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*8192 : thread*8192+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5608,7 +5719,7 @@ func (m *Model) transposeT99(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t101 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t100 []float32, t101 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 128, t100, 128, h1_attn_Wo, 128, t101, 128, false)
+	gemm(m.pool, false, false, 256, 128, 128, t100, 128, h1_attn_Wo, 128, t101, 128, false)
 	m.parallel(256, (*Model).fusedH1_resid1_3Rows, h0_resid2, h1_attn_bo, t101, h1_resid1)
 }
 
@@ -5637,7 +5748,7 @@ func (m *Model) layerNormH1_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t108 = t107 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t108)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t107 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
+	gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
 	m.parallel(256, (*Model).fusedH1_mlp_hidden_3Rows, h1_mlp_b1, t107, h1_mlp_hidden)
 }
 
@@ -5660,7 +5771,7 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t110 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t110 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t110, 128, false)
+	gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t110, 128, false)
 	m.parallel(256, (*Model).fusedH1_resid2_3Rows, h1_mlp_b2, h1_resid1, t110, h1_resid2)
 }
 
@@ -5688,7 +5799,7 @@ func (m *Model) layerNormLnf_3(lo, hi, thread int, v [][]float32) {
 //	t32 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t32 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t32 []float32, h0_attn_q_proj []float32) {
-	GemmSmall(false, false, 1, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t32, 128, false)
+	gemmSmall(false, false, 1, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t32, 128, false)
 	for k := range 128 {
 		h0_attn_q_projv := t32[k] + h0_attn_bq[k]
 		h0_attn_q_proj[k] = h0_attn_q_projv
@@ -5700,7 +5811,7 @@ func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32
 //	t36 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t36 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t36 []float32, h0_attn_k_proj []float32) {
-	GemmSmall(false, false, 1, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t36, 128, false)
+	gemmSmall(false, false, 1, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t36, 128, false)
 	for k := range 128 {
 		h0_attn_k_projv := t36[k] + h0_attn_bk[k]
 		h0_attn_k_proj[k] = h0_attn_k_projv
@@ -5712,7 +5823,7 @@ func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32
 //	t40 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t40 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t40 []float32, h0_attn_v_proj []float32) {
-	GemmSmall(false, false, 1, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t40, 128, false)
+	gemmSmall(false, false, 1, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t40, 128, false)
 	for k := range 128 {
 		h0_attn_v_projv := t40[k] + h0_attn_bv[k]
 		h0_attn_v_proj[k] = h0_attn_v_projv
@@ -5725,7 +5836,7 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 //	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
-	GemmSmall(false, false, 1, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
+	gemmSmall(false, false, 1, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
 	for k := range 128 {
 		h0_attn_out := t47[k] + h0_attn_bo[k]
 		h0_resid1v := h_in[k] + h0_attn_out
@@ -5739,7 +5850,7 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, h0_mlp_hidden []float32) {
-	GemmSmall(false, false, 1, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
+	gemmSmall(false, false, 1, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	for k := range 512 {
 		t54 := t53[k] + h0_mlp_b1[k]
 		h0_mlp_hidden[k] = t54
@@ -5753,7 +5864,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
-	GemmSmall(false, false, 1, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
+	gemmSmall(false, false, 1, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
 	for k := range 128 {
 		h0_mlp_out := t56[k] + h0_mlp_b2[k]
 		h0_resid2v := h0_resid1[k] + h0_mlp_out
@@ -5766,7 +5877,7 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
-	GemmSmall(false, false, 1, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
+	gemmSmall(false, false, 1, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
 	for k := range 128 {
 		h1_attn_q_projv := t78[k] + h1_attn_bq[k]
 		h1_attn_q_proj[k] = h1_attn_q_projv
@@ -5778,7 +5889,7 @@ func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32
 //	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
-	GemmSmall(false, false, 1, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
+	gemmSmall(false, false, 1, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
 	for k := range 128 {
 		h1_attn_k_projv := t82[k] + h1_attn_bk[k]
 		h1_attn_k_proj[k] = h1_attn_k_projv
@@ -5790,7 +5901,7 @@ func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32
 //	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
-	GemmSmall(false, false, 1, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
+	gemmSmall(false, false, 1, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
 	for k := range 128 {
 		h1_attn_v_projv := t86[k] + h1_attn_bv[k]
 		h1_attn_v_proj[k] = h1_attn_v_projv
@@ -5803,7 +5914,7 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 //	h1_attn_out = t93 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t92 []float32, t93 []float32, h1_resid1 []float32) {
-	GemmSmall(false, false, 1, 128, 128, t92, 128, h1_attn_Wo, 128, t93, 128, false)
+	gemmSmall(false, false, 1, 128, 128, t92, 128, h1_attn_Wo, 128, t93, 128, false)
 	for k := range 128 {
 		h1_attn_out := t93[k] + h1_attn_bo[k]
 		h1_resid1v := h0_resid2[k] + h1_attn_out
@@ -5817,7 +5928,7 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	t100 = t99 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t100)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t99 []float32, h1_mlp_hidden []float32) {
-	GemmSmall(false, false, 1, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
+	gemmSmall(false, false, 1, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
 	for k := range 512 {
 		t100 := t99[k] + h1_mlp_b1[k]
 		h1_mlp_hidden[k] = t100
@@ -5831,7 +5942,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t102 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t102 []float32, h1_resid2 []float32) {
-	GemmSmall(false, false, 1, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t102, 128, false)
+	gemmSmall(false, false, 1, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t102, 128, false)
 	for k := range 128 {
 		h1_mlp_out := t102[k] + h1_mlp_b2[k]
 		h1_resid2v := h1_resid1[k] + h1_mlp_out

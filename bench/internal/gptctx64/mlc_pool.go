@@ -25,7 +25,7 @@ import (
 // before it parks (see signal), and the caller polls for the workers' shares
 // in the same way. Between the products of one step the workers stay awake;
 // an idle Pool costs nothing after spinTime.
-type Pool struct {
+type workerPool struct {
 	mu      sync.Mutex
 	workers []*worker // workers[0] is run by the calling goroutine
 	closed  bool
@@ -48,15 +48,15 @@ type worker struct {
 }
 
 // sharedPool serves callers that pass a nil *Pool.
-var sharedPool = NewPool(1)
+var sharedPool = newWorkerPool(1)
 
 // NewPool returns a Pool that uses up to threads goroutines, the caller's
 // included; threads ≤ 0 means runtime.GOMAXPROCS(0).
-func NewPool(threads int) *Pool {
+func newWorkerPool(threads int) *workerPool {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{workers: make([]*worker, threads)}
+	p := &workerPool{workers: make([]*worker, threads)}
 	p.workers[0] = &worker{}
 	for i := 1; i < threads; i++ {
 		w := &worker{}
@@ -74,11 +74,11 @@ func NewPool(threads int) *Pool {
 }
 
 // Threads returns the number of threads p computes with.
-func (p *Pool) Threads() int { return len(p.workers) }
+func (p *workerPool) Threads() int { return len(p.workers) }
 
 // Close stops p's worker goroutines. p must not be used afterwards. Close is
 // idempotent.
-func (p *Pool) Close() {
+func (p *workerPool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.closed {
@@ -161,7 +161,7 @@ func (s *signal) wait() {
 }
 
 // jobAndWorkspace returns w's job and buffers for T.
-func jobAndWorkspace[T Float](w *worker) (*gemmJob[T], *workspace[T]) {
+func jobAndWorkspace[T floatT](w *worker) (*gemmJob[T], *workspace[T]) {
 	if job, ok := any(&w.job32).(*gemmJob[T]); ok {
 		w.is64 = false
 		return job, any(&w.ws32).(*workspace[T])
@@ -184,8 +184,8 @@ func jobAndWorkspace[T Float](w *worker) (*gemmJob[T], *workspace[T]) {
 //
 // Below these, two threads were slower than one. Above them two threads
 // measured 1.3–2× faster than one when the second core was otherwise idle.
-func UseParallel[T Float](transA, transB bool, m, n, k int) bool {
-	if UseBlocked[T](transA, transB, m, n, k) {
+func useParallel[T floatT](transA, transB bool, m, n, k int) bool {
+	if useBlocked[T](transA, transB, m, n, k) {
 		return m*n*k >= 64*64*64 && max(m, n) >= 64
 	}
 	return m*n*k >= 160*1024 && max(m, n) >= 32
@@ -205,7 +205,7 @@ const (
 
 // gemmOnPool runs job, which covers all of C, on p (the shared pool when
 // nil), split between p's threads when UseParallel says so.
-func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
+func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 	if p == nil {
 		p = sharedPool
 	}
@@ -216,7 +216,7 @@ func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
 	}
 	ks := kernelsFor[T]()
 	threads := 1
-	if len(p.workers) > 1 && (parallelOverride || UseParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
+	if len(p.workers) > 1 && (parallelOverride || useParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
 		threads = len(p.workers)
 	}
 	if threads > 1 {
@@ -257,7 +257,7 @@ func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
 // needs for an m×n×k product of T (or any smaller one), so that no later
 // call allocates, whichever thread a share of the work lands on. A model
 // reserves its largest products when it is built.
-func Reserve[T Float](p *Pool, transA, transB bool, m, n, k int) {
+func reserveGemm[T floatT](p *workerPool, transA, transB bool, m, n, k int) {
 	if p == nil {
 		p = sharedPool
 	}
@@ -277,7 +277,7 @@ func Reserve[T Float](p *Pool, transA, transB bool, m, n, k int) {
 // A RangeTask is work over the indices [0, n) that can be cut into ranges
 // computed independently of each other, on any thread: for example the rows
 // of a LayerNorm or the matrices of a batched product.
-type RangeTask interface {
+type rangeTask interface {
 	// Range computes the indices [lo, hi). thread numbers the calling
 	// thread of the Pool (0 is the goroutine that called ParallelFor), so
 	// a task can give each thread its own scratch memory; products inside
@@ -287,7 +287,7 @@ type RangeTask interface {
 
 // rangeJob is one ParallelFor call as a thread sees it.
 type rangeJob struct {
-	task      RangeTask
+	task      rangeTask
 	n, chunks int
 	thread    int
 	next      *atomic.Int64
@@ -311,7 +311,7 @@ func (j *rangeJob) run(thread int) {
 // single call t.Range(0, n, 0). Like a product, it allocates nothing, and
 // concurrent callers are serialised: t must not call Gemm or ParallelFor on
 // p (that would wait for itself) but GemmOnThread.
-func (p *Pool) ParallelFor(n int, t RangeTask) {
+func (p *workerPool) ParallelFor(n int, t rangeTask) {
 	if p == nil {
 		p = sharedPool
 	}
@@ -347,14 +347,14 @@ func (p *Pool) ParallelFor(n int, t RangeTask) {
 // RangeTask running on p (each thread then uses its own buffers), or while
 // nothing else uses p. Like Gemm, it allocates nothing once Reserve has
 // grown p's buffers to the shape.
-func GemmOnThread[T Float](p *Pool, thread int, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+func gemmOnThread[T floatT](p *workerPool, thread int, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
 	checkGemm("GemmOnThread", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
 		return
 	}
 	ks := kernelsFor[T]()
-	blocked := UseBlocked[T](transA, transB, m, n, k)
+	blocked := useBlocked[T](transA, transB, m, n, k)
 	if !blocked && useLoops(ks, transB) {
 		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
 		return
@@ -367,7 +367,7 @@ func GemmOnThread[T Float](p *Pool, thread int, transA, transB bool, m, n, k int
 }
 
 // workspaceOf returns w's packing buffers for T.
-func workspaceOf[T Float](w *worker) *workspace[T] {
+func workspaceOf[T floatT](w *worker) *workspace[T] {
 	if ws, ok := any(&w.ws32).(*workspace[T]); ok {
 		return ws
 	}

@@ -16,11 +16,7 @@ func TestZeroAllocs(t *testing.T) {
 		inTargets[i] = int32(i % 65)
 	}
 	// A generation loop: sampling top-k at temperature 1, into a buffer with room.
-	sampler, err := NewSampler[float32](65, Options{
-		Temperature: 1,
-		TopK:        10,
-	}, 1)
-	if err != nil {
+	if err := m.SetSampling(1, 10, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	tokens := make([]int32, 0, 67)
@@ -39,6 +35,14 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inIds, inTargets)
 		return err
+	}}, {"StepInPlace", func() error {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.StepInPlace()
+		return err
+	}}, {"LossInPlace", func() error {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.LossInPlace()
+		return err
 	}}, {"Prefill", func() error {
 		_, err := m.Prefill(inIds)
 		return err
@@ -51,12 +55,12 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"Generate", func() error {
 		tokens = append(tokens[:0], inIds[:63]...)
 		var err error
-		tokens, err = m.Generate(tokens, 4, sampler, nil)
+		tokens, err = m.Generate(tokens, 4, nil)
 		return err
 	}}, {"GenerateNoCache", func() error {
 		tokens = append(tokens[:0], inIds[:63]...)
 		var err error
-		tokens, err = m.GenerateNoCache(tokens, 4, sampler, nil)
+		tokens, err = m.GenerateNoCache(tokens, 4, nil)
 		return err
 	}}} {
 		if err := c.run(); err != nil {
@@ -173,6 +177,48 @@ func BenchmarkBackward(b *testing.B) {
 	}
 }
 
+// BenchmarkStepInPlace measures one call of StepInPlace.
+func BenchmarkStepInPlace(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 64)
+	for i := range inIds {
+		inIds[i] = int32(i % 65)
+	}
+	inTargets := make([]int32, 64)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 65)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.StepInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLossInPlace measures one call of LossInPlace.
+func BenchmarkLossInPlace(b *testing.B) {
+	m := New()
+	inIds := make([]int32, 64)
+	for i := range inIds {
+		inIds[i] = int32(i % 65)
+	}
+	inTargets := make([]int32, 64)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 65)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = m.TrainInput("ids")
+		_, err := m.LossInPlace()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPrefill measures one call of Prefill.
 func BenchmarkPrefill(b *testing.B) {
 	m := New()
@@ -246,16 +292,17 @@ func TestDecodePastContext(t *testing.T) {
 }
 
 // benchmarkGenerate generates 63 tokens after one and reports the time per token.
-func benchmarkGenerate(b *testing.B, generate func(*Model, []int32, int, *Sampler[float32], func(int32) error) ([]int32, error)) {
+func benchmarkGenerate(b *testing.B, generate func(*Model, []int32, int, func(int32) error) ([]int32, error)) {
 	m := New()
-	s, err := NewSampler[float32](65, Options{}, 1)
+	// Greedy: every token costs the same, whatever the weights.
+	err := m.SetSampling(0, 0, 0, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	tokens := make([]int32, 0, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		if tokens, err = generate(m, append(tokens[:0], 1), 63, s, nil); err != nil {
+		if tokens, err = generate(m, append(tokens[:0], 1), 63, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

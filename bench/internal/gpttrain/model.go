@@ -28,8 +28,8 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *Pool // worker threads of the matrix products and the parallel kernels
-	task      task  // the parallel kernel running on the pool
+	pool      *workerPool // worker threads of the matrix products and the parallel kernels
+	task      task        // the parallel kernel running on the pool
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -59,27 +59,27 @@ func NewSeeded(seed uint64) *Model {
 	}
 	m.state = make([]float32, 826625)
 	m.cache = make([]float32, 524289)
-	m.pool = NewPool(0) // one thread per GOMAXPROCS
+	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
-	Reserve[float32](m.pool, false, true, 32, 64, 32)
-	Reserve[float32](m.pool, false, false, 32, 32, 64)
-	Reserve[float32](m.pool, false, false, 1024, 128, 128)
-	Reserve[float32](m.pool, false, true, 64, 64, 32)
-	Reserve[float32](m.pool, false, false, 1024, 512, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 512)
-	Reserve[float32](m.pool, false, true, 1024, 65, 128)
-	Reserve[float32](m.pool, false, false, 1024, 128, 65)
-	Reserve[float32](m.pool, true, false, 65, 128, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 512, 128)
-	Reserve[float32](m.pool, true, false, 512, 128, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 512)
-	Reserve[float32](m.pool, true, false, 128, 512, 1024)
-	Reserve[float32](m.pool, false, true, 1024, 128, 128)
-	Reserve[float32](m.pool, true, false, 128, 128, 1024)
-	Reserve[float32](m.pool, false, false, 16, 128, 128)
-	Reserve[float32](m.pool, false, false, 16, 512, 128)
-	Reserve[float32](m.pool, false, false, 16, 128, 512)
-	Reserve[float32](m.pool, false, true, 16, 65, 128)
+	reserveGemm[float32](m.pool, false, true, 32, 64, 32)
+	reserveGemm[float32](m.pool, false, false, 32, 32, 64)
+	reserveGemm[float32](m.pool, false, false, 1024, 128, 128)
+	reserveGemm[float32](m.pool, false, true, 64, 64, 32)
+	reserveGemm[float32](m.pool, false, false, 1024, 512, 128)
+	reserveGemm[float32](m.pool, false, false, 1024, 128, 512)
+	reserveGemm[float32](m.pool, false, true, 1024, 65, 128)
+	reserveGemm[float32](m.pool, false, false, 1024, 128, 65)
+	reserveGemm[float32](m.pool, true, false, 65, 128, 1024)
+	reserveGemm[float32](m.pool, false, true, 1024, 512, 128)
+	reserveGemm[float32](m.pool, true, false, 512, 128, 1024)
+	reserveGemm[float32](m.pool, false, true, 1024, 128, 512)
+	reserveGemm[float32](m.pool, true, false, 128, 512, 1024)
+	reserveGemm[float32](m.pool, false, true, 1024, 128, 128)
+	reserveGemm[float32](m.pool, true, false, 128, 128, 1024)
+	reserveGemm[float32](m.pool, false, false, 16, 128, 128)
+	reserveGemm[float32](m.pool, false, false, 16, 512, 128)
+	reserveGemm[float32](m.pool, false, false, 16, 128, 512)
+	reserveGemm[float32](m.pool, false, true, 16, 65, 128)
 	m.scratch = make([]float32, 2048*m.pool.Threads()) // a tile per thread
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
@@ -976,6 +976,95 @@ func (m *Model) Pos() int {
 	return int(m.cache[0])
 }
 
+// ParamNames lists the parameters' names in the order of Params. It allocates
+// the list: call it once, not per step.
+func (m *Model) ParamNames() []string {
+	names := make([]string, len(m.paramList))
+	for i, t := range m.paramList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateNames lists the optimizer state variables' names (none: nil). It
+// allocates the list: call it once, not per step.
+func (m *Model) StateNames() []string {
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// StateVar returns an optimizer state variable's data by name, or nil.
+func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
+	return nil
+}
+
+// VarShape returns the shape of a parameter or optimizer state variable by
+// name, or nil.
+func (m *Model) VarShape(name string) []int {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
+		for _, t := range list {
+			if t.Name == name {
+				return t.Shape
+			}
+		}
+	}
+	return nil
+}
+
+// TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
+// It allocates the list: call it once, not per step.
+func (m *Model) TrainInputs() []string {
+	return []string{"ids", "targets"}
+}
+
+// TrainInput returns the Model's own buffer for the named input of
+// TrainStep: a float, an id or a mask slice, whichever its type is (the
+// others nil; all nil for an unknown name). Fill every input's buffer, then
+// call StepInPlace or LossInPlace; the values do not survive the call.
+func (m *Model) TrainInput(name string) (floats []float32, ids []int32, masks []bool) {
+	switch name {
+	case "ids":
+		return nil, m.iarena[0:1024], nil
+	case "targets":
+		return nil, m.iarena[1024:2048], nil
+	}
+	return nil, nil, nil
+}
+
+// StepInPlace is TrainStep on the inputs already in the buffers TrainInput
+// returns.
+func (m *Model) StepInPlace() (loss float64, err error) {
+	if err := m.forward(); err != nil {
+		return 0, err
+	}
+	if err := m.backward(); err != nil {
+		return 0, err
+	}
+	if err := m.update(); err != nil {
+		return 0, err
+	}
+	return float64(m.arena[5900288]), nil
+}
+
+// LossInPlace is Loss on the inputs already in the buffers TrainInput returns.
+func (m *Model) LossInPlace() (loss float64, err error) {
+	m.evalMode = true
+	err = m.forward()
+	m.evalMode = false
+	if err != nil {
+		return 0, err
+	}
+	return float64(m.arena[5900288]), nil
+}
+
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
 	ids := m.iarena[0:1024]                   // i32[16,64]
@@ -1246,7 +1335,7 @@ func (m *Model) predict() error {
 	m.parallel(1024, (*Model).layerNormLnf, h1_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 	return nil
 }
 
@@ -1531,7 +1620,7 @@ func (m *Model) forward() error {
 	m.parallel(1024, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t184, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:118)
 	{
@@ -1721,7 +1810,7 @@ func (m *Model) backward() error {
 
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
-	Gemm(m.pool, false, false, 1024, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
 	// t195 = reshape(lnf, [1024,128])
 	// t196 = reshape(dlogits, [1024,65])
 
@@ -1749,7 +1838,7 @@ func (m *Model) backward() error {
 	// t205 = reshape(h1_mlp_hidden, [1024,512])
 	// t206 = reshape(dh1_resid2, [1024,128])
 	// dh1_mlp_W2 = t205ᵀ · (reshape(dh1_resid2, [1024,128]))
-	Gemm(m.pool, true, false, 512, 128, 1024, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -1763,11 +1852,11 @@ func (m *Model) backward() error {
 
 	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
 	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
 	// t211 = reshape(h1_ln2, [1024,128])
 	// t212 = reshape(t208, [1024,512])
 	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t208, [1024,512]))
-	Gemm(m.pool, true, false, 128, 512, 1024, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 1024, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
 
 	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
@@ -1795,11 +1884,11 @@ func (m *Model) backward() error {
 
 	// grad of t170 = (reshape(t168, [16,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t221 = dh1_resid1 · h1_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
 	// t222 = reshape(t168, [1024,128])
 	// t223 = reshape(dh1_resid1, [1024,128])
 	// dh1_attn_Wo = (reshape(t168, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
 
 	// grad of t169 = reshape(t168, [16,64,128])  (models/gpt/gpt.go:88)
 	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [16,64,4,32])
@@ -1843,11 +1932,11 @@ func (m *Model) backward() error {
 
 	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
 	// t239 = reshape(h1_ln1, [1024,128])
 	// t240 = reshape(t235, [1024,128])
 	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
 
 	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t242 = dh1_attn_kᵀ[0,2,1,3]
@@ -1862,10 +1951,10 @@ func (m *Model) backward() error {
 
 	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
 	// t246 = reshape(t242, [1024,128])
 	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
 
 	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t248 = dh1_attn_qᵀ[0,2,1,3]
@@ -1881,7 +1970,7 @@ func (m *Model) backward() error {
 	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t252 = reshape(t248, [1024,128])
 	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -1918,7 +2007,7 @@ func (m *Model) backward() error {
 	// t264 = reshape(h0_mlp_hidden, [1024,512])
 	// t265 = reshape(dh0_resid2, [1024,128])
 	// dh0_mlp_W2 = t264ᵀ · (reshape(dh0_resid2, [1024,128]))
-	Gemm(m.pool, true, false, 512, 128, 1024, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 1024, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
@@ -1932,11 +2021,11 @@ func (m *Model) backward() error {
 
 	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
 	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
-	Gemm(m.pool, false, true, 1024, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
 	// t270 = reshape(h0_ln2, [1024,128])
 	// t271 = reshape(t267, [1024,512])
 	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t267, [1024,512]))
-	Gemm(m.pool, true, false, 128, 512, 1024, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
+	gemm(m.pool, true, false, 128, 512, 1024, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
 
 	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
@@ -1964,11 +2053,11 @@ func (m *Model) backward() error {
 
 	// grad of t120 = (reshape(t118, [16,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t280 = dh0_resid1 · h0_attn_Woᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
 	// t281 = reshape(t118, [1024,128])
 	// t282 = reshape(dh0_resid1, [1024,128])
 	// dh0_attn_Wo = (reshape(t118, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
 
 	// grad of t119 = reshape(t118, [16,64,128])  (models/gpt/gpt.go:88)
 	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [16,64,4,32])
@@ -2012,11 +2101,11 @@ func (m *Model) backward() error {
 
 	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
 	// t297 = reshape(h0_ln1, [1024,128])
 	// t298 = reshape(t293, [1024,128])
 	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
 
 	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t300 = dh0_attn_kᵀ[0,2,1,3]
@@ -2031,10 +2120,10 @@ func (m *Model) backward() error {
 
 	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
 	// t304 = reshape(t300, [1024,128])
 	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
 
 	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	// t306 = dh0_attn_qᵀ[0,2,1,3]
@@ -2050,7 +2139,7 @@ func (m *Model) backward() error {
 	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t310 = reshape(t306, [1024,128])
 	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [1024,128]))
-	Gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
+	gemm(m.pool, true, false, 128, 128, 1024, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
@@ -3071,7 +3160,7 @@ func (m *Model) prefill() error {
 	m.parallel(1024, (*Model).layerNormLnf_3, h1_resid2, lnf_gamma, lnf_beta, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:88)
 	copy(h0_attn_k_cache, h0_attn_k)
@@ -3281,11 +3370,11 @@ func (m *Model) decode() error {
 		for h := range 64 {
 			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*2048:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*2048:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*2048:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*2048:], 32, o, 32, false)
 			for c, v := range h0_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -3399,11 +3488,11 @@ func (m *Model) decode() error {
 		for h := range 64 {
 			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
 			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			GemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*2048:], 32, w, max(t, 1), false)
+			gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*2048:], 32, w, max(t, 1), false)
 			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
 			scaledSoftmax(w, 0.17677669529663687)
 			// o = w[:t]·V[h][:t] + w[t]·v_new
-			GemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*2048:], 32, o, 32, false)
+			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*2048:], 32, o, 32, false)
 			for c, v := range h1_attn_v[h*32 : h*32+32] {
 				o[c] += w[t] * v
 			}
@@ -3457,7 +3546,7 @@ func (m *Model) decode() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 16, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	Gemm(m.pool, false, true, 16, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemm(m.pool, false, true, 16, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
@@ -3529,7 +3618,7 @@ func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t25, h0_attn_q_proj)
 }
 
@@ -3567,7 +3656,7 @@ func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t29, h0_attn_k_proj)
 }
 
@@ -3605,7 +3694,7 @@ func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 //	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t33, h0_attn_v_proj)
 }
 
@@ -3655,12 +3744,12 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*2048 : thread*2048+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -3686,7 +3775,7 @@ func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t46 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t45 []float32, t46 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t45, 128, h0_attn_Wo, 128, t46, 128, false)
 	m.parallel(16, (*Model).fusedH0_resid1Rows, h_in, h0_attn_bo, t46, h0_resid1)
 }
 
@@ -3717,7 +3806,7 @@ func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
 //	t53 = t52 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t53)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t52 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t52, 512, false)
 	m.parallel(16, (*Model).fusedH0_mlp_hiddenRows, h0_mlp_b1, t52, h0_mlp_hidden)
 }
 
@@ -3742,7 +3831,7 @@ func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t55 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t55 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t55, 128, false)
 	m.parallel(16, (*Model).fusedH0_resid2Rows, h0_mlp_b2, h0_resid1, t55, h0_resid2)
 }
 
@@ -3772,7 +3861,7 @@ func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
 //	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t77, h1_attn_q_proj)
 }
 
@@ -3810,7 +3899,7 @@ func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t81, h1_attn_k_proj)
 }
 
@@ -3848,7 +3937,7 @@ func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 //	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t85, h1_attn_v_proj)
 }
 
@@ -3898,12 +3987,12 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*2048 : thread*2048+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -3929,7 +4018,7 @@ func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t96 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t95 []float32, t96 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t95, 128, h1_attn_Wo, 128, t96, 128, false)
 	m.parallel(16, (*Model).fusedH1_resid1Rows, h0_resid2, h1_attn_bo, t96, h1_resid1)
 }
 
@@ -3960,7 +4049,7 @@ func (m *Model) layerNormH1_ln2(lo, hi, thread int, v [][]float32) {
 //	t103 = t102 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t103)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t102 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t102, 512, false)
 	m.parallel(16, (*Model).fusedH1_mlp_hiddenRows, h1_mlp_b1, t102, h1_mlp_hidden)
 }
 
@@ -3985,7 +4074,7 @@ func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t105 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t105 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t105, 128, false)
 	m.parallel(16, (*Model).fusedH1_resid2Rows, h1_mlp_b2, h1_resid1, t105, h1_resid2)
 }
 
@@ -4034,7 +4123,7 @@ func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t99 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t99, h0_attn_q_proj)
 }
 
@@ -4072,7 +4161,7 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t103 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t103, h0_attn_k_proj)
 }
 
@@ -4110,7 +4199,7 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t107 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t107, h0_attn_v_proj)
 }
 
@@ -4161,7 +4250,7 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*2048 : thread*2048+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4169,7 +4258,7 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4195,7 +4284,7 @@ func (m *Model) transposeT118(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t119 []float32, t120 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
 	m.parallel(16, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t120, h0_resid1)
 }
 
@@ -4226,7 +4315,7 @@ func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
 	m.parallel(16, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t126, t127, h0_mlp_hidden)
 }
 
@@ -4252,7 +4341,7 @@ func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t129 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
 	m.parallel(16, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t129, h0_resid2)
 }
 
@@ -4282,7 +4371,7 @@ func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
 //	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t151 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t151, h1_attn_q_proj)
 }
 
@@ -4320,7 +4409,7 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 //	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t155 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t155, h1_attn_k_proj)
 }
 
@@ -4358,7 +4447,7 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 //	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t159 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t159, h1_attn_v_proj)
 }
 
@@ -4409,7 +4498,7 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*2048 : thread*2048+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
@@ -4417,7 +4506,7 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 				copy(wr, row)
 				clear(wr[n:]) // masked: weight 0
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -4443,7 +4532,7 @@ func (m *Model) transposeT168(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t169 []float32, t170 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
 	m.parallel(16, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t170, h1_resid1)
 }
 
@@ -4474,7 +4563,7 @@ func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
 //	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
 	m.parallel(16, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t176, t177, h1_mlp_hidden)
 }
 
@@ -4500,7 +4589,7 @@ func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t179 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
 	m.parallel(16, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t179, h1_resid2)
 }
 
@@ -4590,7 +4679,7 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
-	Gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
 	m.parallel(524288, (*Model).fusedT208Rows, t177, dh1_mlp_hidden, t208)
 }
 
@@ -4705,7 +4794,7 @@ func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 	h1_attn_v, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 32, dh1_attn_context[b*2048:], 32, h1_attn_v[b*2048:], 32, dh1_attn_weights[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 32, dh1_attn_context[b*2048:], 32, h1_attn_v[b*2048:], 32, dh1_attn_weights[b*4096:], 64, false)
 	}
 }
 
@@ -4714,7 +4803,7 @@ func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	h1_attn_weights, dh1_attn_context, dh1_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*2048:], 32, dh1_attn_v[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, h1_attn_weights[b*4096:], 64, dh1_attn_context[b*2048:], 32, dh1_attn_v[b*2048:], 32, false)
 	}
 }
 
@@ -4750,7 +4839,7 @@ func (m *Model) fusedT232(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 	h1_attn_k, t232, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
 	}
 }
 
@@ -4759,7 +4848,7 @@ func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, t232, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
 	}
 }
 
@@ -4859,7 +4948,7 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
 //	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
 	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t238, t245, t251, dh1_ln1)
 }
 
@@ -4948,7 +5037,7 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
 //	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
 func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
-	Gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
+	gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
 	m.parallel(524288, (*Model).fusedT267Rows, t127, dh0_mlp_hidden, t267)
 }
 
@@ -5063,7 +5152,7 @@ func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 	h0_attn_v, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 64, 64, 32, dh0_attn_context[b*2048:], 32, h0_attn_v[b*2048:], 32, dh0_attn_weights[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 32, dh0_attn_context[b*2048:], 32, h0_attn_v[b*2048:], 32, dh0_attn_weights[b*4096:], 64, false)
 	}
 }
 
@@ -5072,7 +5161,7 @@ func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	h0_attn_weights, dh0_attn_context, dh0_attn_v := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*2048:], 32, dh0_attn_v[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, h0_attn_weights[b*4096:], 64, dh0_attn_context[b*2048:], 32, dh0_attn_v[b*2048:], 32, false)
 	}
 }
 
@@ -5108,7 +5197,7 @@ func (m *Model) fusedT290(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 	h0_attn_k, t290, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
 	}
 }
 
@@ -5117,7 +5206,7 @@ func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, t290, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
 	}
 }
 
@@ -5217,7 +5306,7 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 //	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
 //	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
-	Gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
 	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t296, t303, t309, dh0_ln1)
 }
 
@@ -5306,7 +5395,7 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 //	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
 //	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
 func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
-	Gemm(m.pool, true, false, 65, 128, 1024, t196, 65, t195, 128, t197, 128, false)
+	gemm(m.pool, true, false, 65, 128, 1024, t196, 65, t195, 128, t197, 128, false)
 	for i := range 8320 {
 		dwtev := t197[i] + t321[i]
 		dwte[i] = dwtev
@@ -5337,7 +5426,7 @@ func (m *Model) layerNormH0_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t30 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t30 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t30 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t30, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t30, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_q_proj_3Rows, h0_attn_bq, t30, h0_attn_q_proj)
 }
 
@@ -5375,7 +5464,7 @@ func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t34 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t34 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t34 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t34, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t34, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_k_proj_3Rows, h0_attn_bk, t34, h0_attn_k_proj)
 }
 
@@ -5413,7 +5502,7 @@ func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t38 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t38 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t38 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t38, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t38, 128, false)
 	m.parallel(16, (*Model).fusedH0_attn_v_proj_3Rows, h0_attn_bv, t38, h0_attn_v_proj)
 }
 
@@ -5463,12 +5552,12 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*2048 : thread*2048+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5494,7 +5583,7 @@ func (m *Model) transposeT49(lo, hi, thread int, v [][]float32) {
 //	h0_attn_out = t51 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_3(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t50 []float32, t51 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t50, 128, h0_attn_Wo, 128, t51, 128, false)
 	m.parallel(16, (*Model).fusedH0_resid1_3Rows, h_in, h0_attn_bo, t51, h0_resid1)
 }
 
@@ -5525,7 +5614,7 @@ func (m *Model) layerNormH0_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t58 = t57 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
 	m.parallel(16, (*Model).fusedH0_mlp_hidden_3Rows, h0_mlp_b1, t57, h0_mlp_hidden)
 }
 
@@ -5550,7 +5639,7 @@ func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h0_mlp_out = t60 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_3(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t60 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t60, 128, false)
 	m.parallel(16, (*Model).fusedH0_resid2_3Rows, h0_mlp_b2, h0_resid1, t60, h0_resid2)
 }
 
@@ -5580,7 +5669,7 @@ func (m *Model) layerNormH1_ln1_3(lo, hi, thread int, v [][]float32) {
 //	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_q_proj_3Rows, h1_attn_bq, t82, h1_attn_q_proj)
 }
 
@@ -5618,7 +5707,7 @@ func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 //	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_k_proj_3Rows, h1_attn_bk, t86, h1_attn_k_proj)
 }
 
@@ -5656,7 +5745,7 @@ func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 //	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
 	m.parallel(16, (*Model).fusedH1_attn_v_proj_3Rows, h1_attn_bv, t90, h1_attn_v_proj)
 }
 
@@ -5706,12 +5795,12 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 			rows := min(32, 64-i0)
 			n := i0 + rows // keys the tile's last row may see
 			sc := m.scratch[thread*2048 : thread*2048+rows*n]
-			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			gemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
 			for r := range rows {
 				row := sc[r*n : r*n+n]
 				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
 			}
-			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+			gemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
 		}
 	}
 }
@@ -5737,7 +5826,7 @@ func (m *Model) transposeT99(lo, hi, thread int, v [][]float32) {
 //	h1_attn_out = t101 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_3(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t100 []float32, t101 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 128, t100, 128, h1_attn_Wo, 128, t101, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 128, t100, 128, h1_attn_Wo, 128, t101, 128, false)
 	m.parallel(16, (*Model).fusedH1_resid1_3Rows, h0_resid2, h1_attn_bo, t101, h1_resid1)
 }
 
@@ -5768,7 +5857,7 @@ func (m *Model) layerNormH1_ln2_3(lo, hi, thread int, v [][]float32) {
 //	t108 = t107 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t108)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t107 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t107, 512, false)
 	m.parallel(16, (*Model).fusedH1_mlp_hidden_3Rows, h1_mlp_b1, t107, h1_mlp_hidden)
 }
 
@@ -5793,7 +5882,7 @@ func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 //	h1_mlp_out = t110 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_3(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t110 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t110, 128, false)
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t110, 128, false)
 	m.parallel(16, (*Model).fusedH1_resid2_3Rows, h1_mlp_b2, h1_resid1, t110, h1_resid2)
 }
 
@@ -5823,7 +5912,7 @@ func (m *Model) layerNormLnf_3(lo, hi, thread int, v [][]float32) {
 //	t32 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t32 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t32 []float32, h0_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t32, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t32, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_q_projv := t32[i*128+k] + h0_attn_bq[k]
@@ -5837,7 +5926,7 @@ func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32
 //	t36 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t36 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t36 []float32, h0_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t36, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t36, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_k_projv := t36[i*128+k] + h0_attn_bk[k]
@@ -5851,7 +5940,7 @@ func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32
 //	t40 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t40 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t40 []float32, h0_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t40, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t40, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_v_projv := t40[i*128+k] + h0_attn_bv[k]
@@ -5866,7 +5955,7 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 //	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_attn_out := t47[i*128+k] + h0_attn_bo[k]
@@ -5882,7 +5971,7 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, h0_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 16, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
+	gemm(m.pool, false, false, 16, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
 	for i := range 16 {
 		for k := range 512 {
 			t54 := t53[i*512+k] + h0_mlp_b1[k]
@@ -5898,7 +5987,7 @@ func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 //	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
-	Gemm(m.pool, false, false, 16, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
+	gemm(m.pool, false, false, 16, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h0_mlp_out := t56[i*128+k] + h0_mlp_b2[k]
@@ -5913,7 +6002,7 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 //	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_q_projv := t78[i*128+k] + h1_attn_bq[k]
@@ -5927,7 +6016,7 @@ func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32
 //	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_k_projv := t82[i*128+k] + h1_attn_bk[k]
@@ -5941,7 +6030,7 @@ func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32
 //	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_v_projv := t86[i*128+k] + h1_attn_bv[k]
@@ -5956,7 +6045,7 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 //	h1_attn_out = t93 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
 func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t92 []float32, t93 []float32, h1_resid1 []float32) {
-	Gemm(m.pool, false, false, 16, 128, 128, t92, 128, h1_attn_Wo, 128, t93, 128, false)
+	gemm(m.pool, false, false, 16, 128, 128, t92, 128, h1_attn_Wo, 128, t93, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_attn_out := t93[i*128+k] + h1_attn_bo[k]
@@ -5972,7 +6061,7 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	t100 = t99 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
 //	h1_mlp_hidden = gelu(t100)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t99 []float32, h1_mlp_hidden []float32) {
-	Gemm(m.pool, false, false, 16, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
+	gemm(m.pool, false, false, 16, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t99, 512, false)
 	for i := range 16 {
 		for k := range 512 {
 			t100 := t99[i*512+k] + h1_mlp_b1[k]
@@ -5988,7 +6077,7 @@ func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 //	h1_mlp_out = t102 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
 func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t102 []float32, h1_resid2 []float32) {
-	Gemm(m.pool, false, false, 16, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t102, 128, false)
+	gemm(m.pool, false, false, 16, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t102, 128, false)
 	for i := range 16 {
 		for k := range 128 {
 			h1_mlp_out := t102[i*128+k] + h1_mlp_b2[k]

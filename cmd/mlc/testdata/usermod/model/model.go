@@ -17,3 +17,6 @@ func Build(b *dsl.Builder) {
 
 // Other has the wrong signature for -func.
 func Other(n int) int { return n }
+
+// Features is not a function: -func Features is an error.
+const Features = 3

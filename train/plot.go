@@ -1,4 +1,4 @@
-package main
+package train
 
 import (
 	"encoding/csv"
@@ -11,8 +11,8 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// plotCurve draws the loss curve of a loss.csv (step, loss, val_loss) to a PNG.
-func plotCurve(csvPath, pngPath, model string) error {
+// PlotCurve draws the loss curve of a loss.csv (step, loss, val_loss) to a PNG.
+func PlotCurve(csvPath, pngPath, model string) error {
 	f, err := os.Open(csvPath)
 	if err != nil {
 		return err
@@ -32,9 +32,11 @@ func plotCurve(csvPath, pngPath, model string) error {
 		if err1 != nil || err2 != nil {
 			return fmt.Errorf("%s:%d: bad row %q", csvPath, i+1, r)
 		}
-		train = append(train, plotter.XY{X: s, Y: l})
+		if finite(l) { // a diverged run's NaN rows are left out, not fatal
+			train = append(train, plotter.XY{X: s, Y: l})
+		}
 		if len(r) > 2 && r[2] != "" {
-			if v, err := strconv.ParseFloat(r[2], 64); err == nil {
+			if v, err := strconv.ParseFloat(r[2], 64); err == nil && finite(v) {
 				val = append(val, plotter.XY{X: s + 1, Y: v})
 			}
 		}

@@ -1,4 +1,4 @@
-package main
+package data
 
 import (
 	"crypto/sha256"
@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/corpus"
@@ -19,7 +18,8 @@ import (
 // frequent vocab−1 of them plus <unk> at id 0.
 
 const (
-	wordsFile  = "words.json"
+	// WordsFile is word2vec's vocabulary file in a checkpoint directory.
+	WordsFile  = "words.json"
 	unk        = "<unk>"
 	skipWindow = 5 // context positions on each side
 )
@@ -42,22 +42,28 @@ func identifiers(b []byte, yield func(string)) {
 	}
 }
 
-// wordVocab is word2vec's vocabulary.
-type wordVocab struct {
+// WordVocab is word2vec's vocabulary.
+type WordVocab struct {
 	Words []string `json:"words"`
 	index map[string]int32
 }
 
-func newWordVocab(words []string) *wordVocab {
-	v := &wordVocab{Words: words, index: map[string]int32{}}
+func newWordVocab(words []string) *WordVocab {
+	v := &WordVocab{Words: words, index: map[string]int32{}}
 	for i, w := range words {
 		v.index[w] = int32(i)
 	}
 	return v
 }
 
+// ID returns a word's id, and whether the vocabulary has it.
+func (v *WordVocab) ID(w string) (int32, bool) {
+	id, ok := v.index[w]
+	return id, ok
+}
+
 // buildVocab keeps the most frequent words (ties in byte order).
-func buildVocab(docs [][]byte, size int) *wordVocab {
+func buildVocab(docs [][]byte, size int) *WordVocab {
 	counts := map[string]int{}
 	for _, d := range docs {
 		identifiers(d, func(w string) { counts[w]++ })
@@ -78,12 +84,13 @@ func buildVocab(docs [][]byte, size int) *wordVocab {
 	return newWordVocab(append([]string{unk}, words...))
 }
 
-func loadWordVocab(path string) (*wordVocab, error) {
+// LoadWordVocab reads a saved vocabulary.
+func LoadWordVocab(path string) (*WordVocab, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var v wordVocab
+	var v WordVocab
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
@@ -93,7 +100,7 @@ func loadWordVocab(path string) (*wordVocab, error) {
 	return newWordVocab(v.Words), nil
 }
 
-func (v *wordVocab) encode(docs [][]byte) []int32 {
+func (v *WordVocab) encode(docs [][]byte) []int32 {
 	var out []int32
 	for _, d := range docs {
 		identifiers(d, func(w string) { out = append(out, v.index[w]) }) // unknown words map to 0, <unk>
@@ -108,38 +115,35 @@ type skipGram struct {
 	batch, k    int
 	rng         runtime.RNG
 	cum         []float64 // cumulative unigram^0.75
-	valSet      []map[string]runtime.JSONTensor
+	valSet      []Batch
 	fingerprint string // of the vocabulary
+	files       map[string][]byte
 }
 
-func newSkipGram(c *corpus.Corpus, m *loaded, st trainSettings, dir string, resume bool, out func(string, ...any)) (dataset, error) {
-	size := configInt(m, "vocab")
-	var v *wordVocab
+func newSkipGram(c *corpus.Corpus, o Options) (Dataset, error) {
+	size := o.Config("vocab")
+	path := filepath.Join(o.Dir, WordsFile)
+	var v *WordVocab
 	var err error
-	if resume {
-		if v, err = loadWordVocab(filepath.Join(dir, wordsFile)); err != nil {
+	files := map[string][]byte{}
+	if o.Resume {
+		if v, err = LoadWordVocab(path); err != nil {
 			return nil, err
 		}
 		if len(v.Words) != size {
-			return nil, fmt.Errorf("%s: %d words, the model's vocab is %d", filepath.Join(dir, wordsFile), len(v.Words), size)
+			return nil, fmt.Errorf("%s: %d words, the model's vocab is %d", path, len(v.Words), size)
 		}
 	} else {
 		v = buildVocab(c.Train.Docs(), size)
 		if len(v.Words) != size {
 			return nil, fmt.Errorf("%s: only %d distinct words for a vocab of %d", c.Root, len(v.Words), size)
 		}
-		if dir != "" {
-			b, _ := json.Marshal(v)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(filepath.Join(dir, wordsFile), b, 0o644); err != nil {
-				return nil, err
-			}
+		if files[WordsFile], err = json.Marshal(v); err != nil {
+			return nil, err
 		}
 	}
-	d := &skipGram{train: v.encode(c.Train.Docs()), val: v.encode(c.Val.Docs()), batch: configInt(m, "batch"), k: configInt(m, "negatives"),
-		rng: runtime.RNG{State: runtime.SeedFor(st.Seed, "data")}, fingerprint: v.fingerprint()}
+	d := &skipGram{train: v.encode(c.Train.Docs()), val: v.encode(c.Val.Docs()), batch: o.Config("batch"), k: o.Config("negatives"),
+		rng: runtime.RNG{State: runtime.SeedFor(o.Seed, "data")}, fingerprint: v.Fingerprint(), files: files}
 	counts := make([]float64, size)
 	for _, t := range d.train {
 		counts[t]++
@@ -151,13 +155,15 @@ func newSkipGram(c *corpus.Corpus, m *loaded, st trainSettings, dir string, resu
 		acc += math.Pow(n, 0.75)
 		d.cum[i] = acc
 	}
-	out("words: %d training, %d validation, vocabulary %d\n", len(d.train), len(d.val), size)
+	o.Log("words: %d training, %d validation, vocabulary %d\n", len(d.train), len(d.val), size)
 	return d, nil
 }
 
-func (d *skipGram) fixed() bool { return false }
-
-func (d *skipGram) meta() map[string]string { return map[string]string{"train.words": d.fingerprint} }
+func (d *skipGram) Fixed() bool              { return false }
+func (d *skipGram) Files() map[string][]byte { return d.files }
+func (d *skipGram) Meta() map[string]string  { return map[string]string{"train.words": d.fingerprint} }
+func (d *skipGram) State() string            { return rngState(&d.rng) }
+func (d *skipGram) Restore(s string) error   { return restoreRNG(&d.rng, s) }
 
 // pair draws a center (not <unk>) and a context word within the window.
 func (d *skipGram) pair(stream []int32, r *runtime.RNG) (int32, int32) {
@@ -180,7 +186,7 @@ func (d *skipGram) negative(r *runtime.RNG) int32 {
 	return int32(sort.SearchFloat64s(d.cum, u))
 }
 
-func (d *skipGram) batchFrom(stream []int32, r *runtime.RNG) map[string]runtime.JSONTensor {
+func (d *skipGram) batchFrom(stream []int32, r *runtime.RNG) Batch {
 	center, context, neg := make([]int32, d.batch), make([]int32, d.batch), make([]int32, d.batch*d.k)
 	for b := range d.batch {
 		center[b], context[b] = d.pair(stream, r)
@@ -188,14 +194,14 @@ func (d *skipGram) batchFrom(stream []int32, r *runtime.RNG) map[string]runtime.
 			neg[b*d.k+k] = d.negative(r)
 		}
 	}
-	return map[string]runtime.JSONTensor{"center": ids(center, d.batch), "context": ids(context, d.batch), "negatives": ids(neg, d.batch, d.k)}
+	return Batch{"center": IDs(center, d.batch), "context": IDs(context, d.batch), "negatives": IDs(neg, d.batch, d.k)}
 }
 
-func (d *skipGram) next() (map[string]runtime.JSONTensor, error) {
+func (d *skipGram) Next() (Batch, error) {
 	return d.batchFrom(d.train, &d.rng), nil
 }
 
-func (d *skipGram) validation() []map[string]runtime.JSONTensor {
+func (d *skipGram) Validation() []Batch {
 	if d.valSet == nil {
 		r := runtime.RNG{State: 777}
 		for range valBatches {
@@ -205,19 +211,8 @@ func (d *skipGram) validation() []map[string]runtime.JSONTensor {
 	return d.valSet
 }
 
-func (d *skipGram) state() string { return strconv.FormatUint(d.rng.State, 10) }
-
-func (d *skipGram) restore(s string) error {
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return fmt.Errorf("bad data position %q", s)
-	}
-	d.rng.State = v
-	return nil
-}
-
-// fingerprint is the hex SHA-256 of the word list.
-func (v *wordVocab) fingerprint() string {
+// Fingerprint is the hex SHA-256 of the word list.
+func (v *WordVocab) Fingerprint() string {
 	h := sha256.New()
 	for _, w := range v.Words {
 		h.Write([]byte(w))
