@@ -67,6 +67,18 @@ func (g *gen) namedAPI(f *jen.File, train *entry) {
 	if train == nil {
 		return
 	}
+	for _, n := range train.gr.NodesWithOp(graph.OpState) {
+		if n.Name != "hyper.lr" || n.Type.Shape.Rank() != 0 {
+			continue
+		}
+		lr := g.sliceOf(train.plan.slots[n]).Clone()
+		docComment(f, "SetLR sets the learning rate of the following updates: a schedule run by\nthe caller, without recompiling. It starts at the rate the model was\ncompiled with; checkpoints keep it with the optimizer state.")
+		f.Func().Params(m()).Id("SetLR").Params(jen.Id("lr").Float64()).Block(lr.Index(jen.Lit(0)).Op("=").Id(g.T).Call(jen.Id("lr")))
+		f.Line()
+		docComment(f, "LR is the learning rate of the next update.")
+		f.Func().Params(m()).Id("LR").Params().Float64().Block(jen.Return(jen.Float64().Call(g.sliceOf(train.plan.slots[n]).Clone().Index(jen.Lit(0)))))
+		f.Line()
+	}
 	var inNames []jen.Code
 	var cases []jen.Code
 	for _, n := range train.gr.Inputs() {

@@ -94,7 +94,8 @@ func (c OptimizerConfig) Defaults() (OptimizerConfig, error) {
 // have role update and come after every forward and backward node, so each
 // variable is read before it is overwritten; optimizer state variables are
 // named "<param>.m", "<param>.v" (or ".v" alone) and the update counter
-// "updates", all State nodes starting at zero.
+// "updates", starting at zero, and without a schedule the learning rate
+// "hyper.lr", starting at the configured rate.
 func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 	if len(g.Grads) == 0 {
 		return fmt.Errorf("%s: optimizer: the graph has no gradients (run autodiff first)", g.Name)
@@ -105,8 +106,12 @@ func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 	}
 	dt := g.Grads[0].Param.Type.DType
 	b := &graph.Builder{G: g, Role: graph.RoleUpdate}
-	state := func(name string, t graph.Type) *graph.Node {
-		n, err := g.Leaf(graph.OpState, name, t, graph.Attrs{})
+	state := func(name string, t graph.Type, value ...float64) *graph.Node {
+		var a graph.Attrs
+		if len(value) > 0 {
+			a.Value = value[0]
+		}
+		n, err := g.Leaf(graph.OpState, name, t, a)
 		if err != nil && b.Err == nil {
 			b.Err = err
 		}
@@ -124,11 +129,16 @@ func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 			t.Name = "t"
 		}
 	}
-	lr := b.Const(dt, c.LR)
+	// Without a compiled schedule the rate is a variable, "hyper.lr", that starts
+	// at c.LR: the generated Model's SetLR changes it between steps (a
+	// schedule run by the caller), and checkpoints keep it.
+	var lr *graph.Node
 	if c.Warmup > 0 || c.Steps > 0 {
 		lr = b.Apply(graph.OpLRSchedule, graph.Attrs{LR: c.LR, Warmup: c.Warmup, Steps: c.Steps, LRMin: c.LRMin}, t)
+	} else {
+		lr = state("hyper.lr", graph.T(dt), c.LR)
 	}
-	if lr != nil && lr.Op != graph.OpConst {
+	if lr != nil && lr.Op == graph.OpLRSchedule {
 		lr.Name = "lr"
 	}
 	scale := b.Const(dt, 1)

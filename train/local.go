@@ -161,3 +161,13 @@ func (l *local[T]) Restore(s *Snapshot) error {
 	}
 	return nil
 }
+
+// SetLR sets the model's run-time learning rate (see Options.LR).
+func (l *local[T]) SetLR(lr float64) error {
+	s, ok := l.m.(interface{ SetLR(float64) })
+	if !ok {
+		return fmt.Errorf("the model has no run-time learning rate (it was compiled with a schedule)")
+	}
+	s.SetLR(lr)
+	return nil
+}

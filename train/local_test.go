@@ -8,6 +8,7 @@ import (
 	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/generated/xor"
 	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -82,5 +83,38 @@ func TestLocalTrainsGenerated(t *testing.T) {
 				t.Fatalf("%s[%d]: resumed %v, unbroken %v", name, i, b[i], a[i])
 			}
 		}
+	}
+}
+
+// TestScheduleInTheLoop: the loop's warmup and cosine (Options.LR, through
+// the generated SetLR) trains as the same schedule compiled into the
+// update does, here against the interpreter.
+func TestScheduleInTheLoop(t *testing.T) {
+	st := Settings{Model: "xor", DType: "f64", Steps: 60}
+	m := xor.New()
+	ds, _ := data.New(data.Options{Example: xorBatch()})
+	opts := Options{Settings: st, Data: ds, Log: 100, LR: WarmupCosine(0.5, 0.01, 10, 60)}
+	if _, err := Run(context.Background(), Local[float64](m), opts); err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Zoo("xor", "", compile.Options{Optimizer: passes.OptimizerConfig{Kind: "sgd", LR: 0.5, LRMin: 0.01, Warmup: 10, Steps: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: st.Steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range want.Params {
+		exp := make([]float64, len(p.Data))
+		for i, v := range p.Data {
+			exp[i] = float64(v)
+		}
+		if d := testutil.CompareSlices(m.Param(name), exp, 1e-12); d != "" {
+			t.Errorf("%s: %s", name, d)
+		}
+	}
+	if lr := m.LR(); lr != WarmupCosine(0.5, 0.01, 10, 60)(59) {
+		t.Errorf("the model's rate after the run is %v", lr)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
@@ -38,6 +39,11 @@ type Options struct {
 	// its end and when interrupted.
 	SaveEvery    int
 	SaveInterval time.Duration
+
+	// LR, when set, is a learning-rate schedule the loop runs: before
+	// step k (from 0) it sets the model's rate to LR(k). The model must have
+	// a run-time rate (a package compiled without a schedule: SetLR).
+	LR func(step int) float64
 
 	// Out gets log lines; Progress draws a progress bar on it instead (a
 	// terminal). Err gets warnings and the interruption notice.
@@ -77,6 +83,10 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		errw = io.Discard
 	}
 	r := &runner{m: m, opts: opts, out: out, err: errw, val: map[int]float64{}}
+	setLR, ok := m.(interface{ SetLR(float64) error })
+	if opts.LR != nil && !ok {
+		return nil, fmt.Errorf("the model has no run-time learning rate for Options.LR (compile it without a schedule)")
+	}
 	res := &Result{Step: opts.Start, Saved: -1}
 
 	var bar *progressbar.ProgressBar
@@ -94,7 +104,7 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		// A fixed batch trains in chunks inside the model; data batches go
 		// one by one.
 		n := 1
-		if opts.Data.Fixed() {
+		if opts.Data.Fixed() && opts.LR == nil {
 			n = min(stop-step, log-step%log)
 			if opts.SaveEvery > 0 {
 				n = min(n, opts.SaveEvery-(step-lastSaveStep))
@@ -103,6 +113,11 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		batch, err := opts.Data.Next()
 		if err != nil {
 			return res, err
+		}
+		if opts.LR != nil {
+			if err := setLR.SetLR(opts.LR(step)); err != nil {
+				return res, fmt.Errorf("step %d: %w", step, err)
+			}
 		}
 		s, err := m.Train(batch, n)
 		if err != nil {
@@ -275,4 +290,11 @@ func (r *runner) save(step int, res *Result) error {
 		fmt.Fprintln(r.err, "warning: loss plot:", err)
 	}
 	return nil
+}
+
+// WarmupCosine is the schedule mlc compiles with -warmup and -steps, as a
+// function for Options.LR: a linear warmup to peak over warmup steps, then
+// a cosine decay to min at step steps, and min after.
+func WarmupCosine(peak, min float64, warmup, steps int) func(step int) float64 {
+	return func(step int) float64 { return runtime.LRAt(float64(step+1), peak, warmup, steps, min) }
 }

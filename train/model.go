@@ -65,6 +65,12 @@ func (r remote) Train(batch data.Batch, n int) (Steps, error) {
 	return s, nil
 }
 
+// SetLR sets the runner's learning-rate variable "hyper.lr".
+func (r remote) SetLR(lr float64) error {
+	_, err := r.srv.Do(compile.RunRequest{Cmd: "set", State: map[string]runtime.JSONTensor{"hyper.lr": {Shape: []int{}, Data: []runtime.JSONFloat{runtime.JSONFloat(lr)}}}})
+	return err
+}
+
 func (r remote) Loss(batch data.Batch) (float64, error) {
 	res, err := r.srv.Do(compile.RunRequest{Cmd: "loss", Inputs: batch})
 	if err != nil {
@@ -149,7 +155,14 @@ func RestoreCheckpoint(m Model, prog *graph.Program, ds data.Dataset, ck *safete
 	for _, p := range prog.Train.Params() {
 		params = append(params, safetensors.Spec{Name: p.Name, DType: dt, Shape: p.Type.Shape})
 	}
+	have := map[string]bool{}
+	for _, t := range ck.Optim {
+		have[t.Name] = true
+	}
 	for _, s := range prog.Train.NodesWithOp(graph.OpState) {
+		if s.Name == "hyper.lr" && !have["hyper.lr"] {
+			continue // a checkpoint from before the rate was a variable: it keeps the compiled rate
+		}
 		state = append(state, safetensors.Spec{Name: s.Name, DType: dt, Shape: s.Type.Shape})
 	}
 	if err := ck.Verify(prog.Name, params); err != nil {

@@ -16,6 +16,7 @@ type Model struct {
 	params   []float32 // 141760 values: wte, wpe, emb_ln.gamma, emb_ln.beta, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, mlm.W, mlm.b, mlm.ln.gamma, mlm.ln.beta, mlm.bias
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	state    []float32 // 1 values: hyper.lr
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -24,6 +25,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 	pool      *workerPool // worker threads of the matrix products and the parallel kernels
 	task      task        // the parallel kernel running on the pool
 }
@@ -53,6 +55,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 141760),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.state = make([]float32, 1)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, false, 512, 64, 64)
@@ -68,6 +71,10 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, true, false, 256, 64, 512)
 	reserveGemm[float32](m.pool, false, true, 512, 64, 256)
 	reserveGemm[float32](m.pool, true, false, 64, 256, 512)
+	// hyper.lr f32[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
+	}
 	// wte f32[512,64]: normal, std 0.02
 	initNormal(m.params[0:32768], 0.02, seed, "wte")
 	// wpe f32[64,64]: normal, std 0.02
@@ -452,6 +459,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "mlm.bias",
 		Shape: []int{512},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -465,6 +477,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -681,18 +698,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -700,6 +726,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -1081,14 +1119,14 @@ func (m *Model) forward() error {
 	mlm_mask := m.barena[0:512]                // bool[8,64]
 	wte := m.params[0:32768]                   // f32[512,64]
 	wpe := m.params[32768:36864]               // f32[64,64]
-	t5 := const2[:]                            // i32[]
+	t6 := const2[:]                            // i32[]
 	keep := m.barena[512:1024]                 // bool[8,64]
-	t7 := m.barena[512:1024]                   // bool[8,1,1,64]
-	t8 := m.arena[1310720:1343488]             // f32[8,64,64]
+	t8 := m.barena[512:1024]                   // bool[8,1,1,64]
+	t9 := m.arena[1310720:1343488]             // f32[8,64,64]
 	emb := m.arena[1310720:1343488]            // f32[8,64,64]
 	emb_ln_gamma := m.params[36864:36928]      // f32[64]
 	emb_ln_beta := m.params[36928:36992]       // f32[64]
-	t12 := m.arena[1343488:1376256]            // f32[8,64,64]
+	t13 := m.arena[1343488:1376256]            // f32[8,64,64]
 	emb_ln := m.arena[1376256:1409024]         // f32[8,64,64]
 	h0_ln1_gamma := m.params[36992:37056]      // f32[64]
 	h0_ln1_beta := m.params[37056:37120]       // f32[64]
@@ -1106,34 +1144,34 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[70272:70528]         // f32[256]
 	h0_mlp_W2 := m.params[70528:86912]         // f32[256,64]
 	h0_mlp_b2 := m.params[86912:86976]         // f32[64]
-	t31 := m.arena[0:32768]                    // f32[8,64,64]
+	t32 := m.arena[0:32768]                    // f32[8,64,64]
 	h0_attn_q_proj := m.arena[0:32768]         // f32[8,64,64]
-	t33 := m.arena[0:32768]                    // f32[8,64,4,16]
+	t34 := m.arena[0:32768]                    // f32[8,64,4,16]
 	h0_attn_q := m.arena[1409024:1441792]      // f32[8,4,64,16]
-	t35 := m.arena[0:32768]                    // f32[8,64,64]
+	t36 := m.arena[0:32768]                    // f32[8,64,64]
 	h0_attn_k_proj := m.arena[0:32768]         // f32[8,64,64]
-	t37 := m.arena[0:32768]                    // f32[8,64,4,16]
+	t38 := m.arena[0:32768]                    // f32[8,64,4,16]
 	h0_attn_k := m.arena[1441792:1474560]      // f32[8,4,64,16]
-	t39 := m.arena[0:32768]                    // f32[8,64,64]
+	t40 := m.arena[0:32768]                    // f32[8,64,64]
 	h0_attn_v_proj := m.arena[0:32768]         // f32[8,64,64]
-	t41 := m.arena[0:32768]                    // f32[8,64,4,16]
+	t42 := m.arena[0:32768]                    // f32[8,64,4,16]
 	h0_attn_v := m.arena[1474560:1507328]      // f32[8,4,64,16]
-	t43 := m.arena[0:131072]                   // f32[8,4,64,64]
-	t47 := m.arena[0:131072]                   // f32[8,4,64,64]
+	t44 := m.arena[0:131072]                   // f32[8,4,64,64]
+	t48 := m.arena[0:131072]                   // f32[8,4,64,64]
 	h0_attn_weights := m.arena[524288:655360]  // f32[8,4,64,64]
 	h0_attn_context := m.arena[0:32768]        // f32[8,4,64,16]
-	t50 := m.arena[1507328:1540096]            // f32[8,64,4,16]
-	t51 := m.arena[1507328:1540096]            // f32[8,64,64]
-	t52 := m.arena[1540096:1572864]            // f32[8,64,64]
+	t51 := m.arena[1507328:1540096]            // f32[8,64,4,16]
+	t52 := m.arena[1507328:1540096]            // f32[8,64,64]
+	t53 := m.arena[1540096:1572864]            // f32[8,64,64]
 	h0_resid1 := m.arena[1540096:1572864]      // f32[8,64,64]
-	t55 := m.arena[1572864:1605632]            // f32[8,64,64]
+	t56 := m.arena[1572864:1605632]            // f32[8,64,64]
 	h0_ln1 := m.arena[1605632:1638400]         // f32[8,64,64]
-	t58 := m.arena[655360:786432]              // f32[8,64,256]
 	t59 := m.arena[655360:786432]              // f32[8,64,256]
+	t60 := m.arena[655360:786432]              // f32[8,64,256]
 	h0_mlp_hidden := m.arena[786432:917504]    // f32[8,64,256]
-	t61 := m.arena[1638400:1671168]            // f32[8,64,64]
+	t62 := m.arena[1638400:1671168]            // f32[8,64,64]
 	h0_resid2 := m.arena[1638400:1671168]      // f32[8,64,64]
-	t64 := m.arena[1671168:1703936]            // f32[8,64,64]
+	t65 := m.arena[1671168:1703936]            // f32[8,64,64]
 	h0_ln2 := m.arena[1703936:1736704]         // f32[8,64,64]
 	h1_ln1_gamma := m.params[86976:87040]      // f32[64]
 	h1_ln1_beta := m.params[87040:87104]       // f32[64]
@@ -1151,262 +1189,262 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[120256:120512]       // f32[256]
 	h1_mlp_W2 := m.params[120512:136896]       // f32[256,64]
 	h1_mlp_b2 := m.params[136896:136960]       // f32[64]
-	t83 := m.arena[0:32768]                    // f32[8,64,64]
+	t84 := m.arena[0:32768]                    // f32[8,64,64]
 	h1_attn_q_proj := m.arena[0:32768]         // f32[8,64,64]
-	t85 := m.arena[0:32768]                    // f32[8,64,4,16]
+	t86 := m.arena[0:32768]                    // f32[8,64,4,16]
 	h1_attn_q := m.arena[1736704:1769472]      // f32[8,4,64,16]
-	t87 := m.arena[0:32768]                    // f32[8,64,64]
+	t88 := m.arena[0:32768]                    // f32[8,64,64]
 	h1_attn_k_proj := m.arena[0:32768]         // f32[8,64,64]
-	t89 := m.arena[0:32768]                    // f32[8,64,4,16]
+	t90 := m.arena[0:32768]                    // f32[8,64,4,16]
 	h1_attn_k := m.arena[1769472:1802240]      // f32[8,4,64,16]
-	t91 := m.arena[0:32768]                    // f32[8,64,64]
+	t92 := m.arena[0:32768]                    // f32[8,64,64]
 	h1_attn_v_proj := m.arena[0:32768]         // f32[8,64,64]
-	t93 := m.arena[0:32768]                    // f32[8,64,4,16]
+	t94 := m.arena[0:32768]                    // f32[8,64,4,16]
 	h1_attn_v := m.arena[1802240:1835008]      // f32[8,4,64,16]
-	t95 := m.arena[0:131072]                   // f32[8,4,64,64]
-	t97 := m.arena[0:131072]                   // f32[8,4,64,64]
+	t96 := m.arena[0:131072]                   // f32[8,4,64,64]
+	t98 := m.arena[0:131072]                   // f32[8,4,64,64]
 	h1_attn_weights := m.arena[917504:1048576] // f32[8,4,64,64]
 	h1_attn_context := m.arena[0:32768]        // f32[8,4,64,16]
-	t100 := m.arena[1835008:1867776]           // f32[8,64,4,16]
-	t101 := m.arena[1835008:1867776]           // f32[8,64,64]
-	t102 := m.arena[1867776:1900544]           // f32[8,64,64]
+	t101 := m.arena[1835008:1867776]           // f32[8,64,4,16]
+	t102 := m.arena[1835008:1867776]           // f32[8,64,64]
+	t103 := m.arena[1867776:1900544]           // f32[8,64,64]
 	h1_resid1 := m.arena[1867776:1900544]      // f32[8,64,64]
-	t105 := m.arena[1900544:1933312]           // f32[8,64,64]
+	t106 := m.arena[1900544:1933312]           // f32[8,64,64]
 	h1_ln1 := m.arena[1933312:1966080]         // f32[8,64,64]
-	t108 := m.arena[1048576:1179648]           // f32[8,64,256]
 	t109 := m.arena[1048576:1179648]           // f32[8,64,256]
+	t110 := m.arena[1048576:1179648]           // f32[8,64,256]
 	h1_mlp_hidden := m.arena[1179648:1310720]  // f32[8,64,256]
-	t111 := m.arena[1966080:1998848]           // f32[8,64,64]
+	t112 := m.arena[1966080:1998848]           // f32[8,64,64]
 	h1_resid2 := m.arena[1966080:1998848]      // f32[8,64,64]
-	t114 := m.arena[1998848:2031616]           // f32[8,64,64]
+	t115 := m.arena[1998848:2031616]           // f32[8,64,64]
 	h1_ln2 := m.arena[2031616:2064384]         // f32[8,64,64]
 	mlm_W := m.params[136960:141056]           // f32[64,64]
 	mlm_b := m.params[141056:141120]           // f32[64]
 	mlm_ln_gamma := m.params[141120:141184]    // f32[64]
 	mlm_ln_beta := m.params[141184:141248]     // f32[64]
-	t121 := m.arena[2064384:2097152]           // f32[8,64,64]
 	t122 := m.arena[2064384:2097152]           // f32[8,64,64]
+	t123 := m.arena[2064384:2097152]           // f32[8,64,64]
 	mlm_hidden := m.arena[2097152:2129920]     // f32[8,64,64]
-	t124 := m.arena[2129920:2162688]           // f32[8,64,64]
+	t125 := m.arena[2129920:2162688]           // f32[8,64,64]
 	mlm_ln := m.arena[2162688:2195456]         // f32[8,64,64]
 	mlm_bias := m.params[141248:141760]        // f32[512]
-	t128 := m.arena[0:262144]                  // f32[8,64,512]
+	t129 := m.arena[0:262144]                  // f32[8,64,512]
 	logits := m.arena[0:262144]                // f32[8,64,512]
 	loss := m.arena[2228224:2228225]           // f32[]
 
-	// keep = ids ≠ t5  (models/bert/bert.go:85)
+	// keep = ids ≠ t6  (models/bert/bert.go:85)
 	for i := range 512 {
-		keep[i] = ids[i] != t5[0]
+		keep[i] = ids[i] != t6[0]
 	}
 
-	// t7 = reshape(keep, [8,1,1,64])  (models/bert/bert.go:87)
+	// t8 = reshape(keep, [8,1,1,64])  (models/bert/bert.go:87)
 
-	// t8 = wte[ids]  (models/bert/bert.go:89)
-	if p := gather(t8, wte, ids, 64, 512); p >= 0 {
+	// t9 = wte[ids]  (models/bert/bert.go:89)
+	if p := gather(t9, wte, ids, 64, 512); p >= 0 {
 		return fmt.Errorf("models/bert/bert.go:89: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
 	// emb = wte[ids] + wpe  (models/bert/bert.go:89)
-	m.parallel(8, (*Model).loopEmb_2, wpe, t8, emb)
+	m.parallel(8, (*Model).loopEmb_2, wpe, t9, emb)
 
 	// fused layernorm:
 	//
-	//	t12 = layernorm(emb)  (LayerNorm, models/bert/bert.go:91)
-	//	t13 = t12 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:91)
-	//	emb_ln = t13 + emb_ln_beta  (Add, models/bert/bert.go:91)
-	m.parallel(512, (*Model).layerNormEmb_ln_2, emb, emb_ln_gamma, emb_ln_beta, t12, emb_ln)
+	//	t13 = layernorm(emb)  (LayerNorm, models/bert/bert.go:91)
+	//	t14 = t13 ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:91)
+	//	emb_ln = t14 + emb_ln_beta  (Add, models/bert/bert.go:91)
+	m.parallel(512, (*Model).layerNormEmb_ln_2, emb, emb_ln_gamma, emb_ln_beta, t13, emb_ln)
 
 	// fused epilogue:
 	//
-	//	t31 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
-	//	h0_attn_q_proj = t31 + h0_attn_bq  (Add, models/bert/bert.go:114)
-	m.fusedH0_attn_q_proj_2(emb_ln, h0_attn_Wq, h0_attn_bq, t31, h0_attn_q_proj)
+	//	t32 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
+	//	h0_attn_q_proj = t32 + h0_attn_bq  (Add, models/bert/bert.go:114)
+	m.fusedH0_attn_q_proj_2(emb_ln, h0_attn_Wq, h0_attn_bq, t32, h0_attn_q_proj)
 
-	// t33 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// t34 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
 
-	// h0_attn_q = t33ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeH0_attn_q_2, t33, h0_attn_q)
-
-	// fused epilogue:
-	//
-	//	t35 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
-	//	h0_attn_k_proj = t35 + h0_attn_bk  (Add, models/bert/bert.go:114)
-	m.fusedH0_attn_k_proj_2(emb_ln, h0_attn_Wk, h0_attn_bk, t35, h0_attn_k_proj)
-
-	// t37 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
-
-	// h0_attn_k = t37ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeH0_attn_k_2, t37, h0_attn_k)
+	// h0_attn_q = t34ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeH0_attn_q_2, t34, h0_attn_q)
 
 	// fused epilogue:
 	//
-	//	t39 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
-	//	h0_attn_v_proj = t39 + h0_attn_bv  (Add, models/bert/bert.go:114)
-	m.fusedH0_attn_v_proj_2(emb_ln, h0_attn_Wv, h0_attn_bv, t39, h0_attn_v_proj)
+	//	t36 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
+	//	h0_attn_k_proj = t36 + h0_attn_bk  (Add, models/bert/bert.go:114)
+	m.fusedH0_attn_k_proj_2(emb_ln, h0_attn_Wk, h0_attn_bk, t36, h0_attn_k_proj)
 
-	// t41 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// t38 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
 
-	// h0_attn_v = t41ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeH0_attn_v_2, t41, h0_attn_v)
+	// h0_attn_k = t38ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeH0_attn_k_2, t38, h0_attn_k)
 
 	// fused epilogue:
 	//
-	//	t43 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/bert/bert.go:114)
-	//	h0_attn_scores = t43 ⊙ 0.25  (Mul, models/bert/bert.go:114)
-	//	t47 = t7 ? h0_attn_scores : -inf  (Where, models/bert/bert.go:114)
-	m.fusedT47(t7, h0_attn_q, h0_attn_k, t43, t47)
+	//	t40 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
+	//	h0_attn_v_proj = t40 + h0_attn_bv  (Add, models/bert/bert.go:114)
+	m.fusedH0_attn_v_proj_2(emb_ln, h0_attn_Wv, h0_attn_bv, t40, h0_attn_v_proj)
 
-	// h0_attn_weights = softmax((t7 ? h0_attn_scores : -inf))  (models/bert/bert.go:114)
-	m.parallel(2048, (*Model).softmaxH0_attn_weights_2, t47, h0_attn_weights)
+	// t42 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
+
+	// h0_attn_v = t42ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeH0_attn_v_2, t42, h0_attn_v)
+
+	// fused epilogue:
+	//
+	//	t44 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/bert/bert.go:114)
+	//	h0_attn_scores = t44 ⊙ 0.25  (Mul, models/bert/bert.go:114)
+	//	t48 = t8 ? h0_attn_scores : -inf  (Where, models/bert/bert.go:114)
+	m.fusedT48(t8, h0_attn_q, h0_attn_k, t44, t48)
+
+	// h0_attn_weights = softmax((t8 ? h0_attn_scores : -inf))  (models/bert/bert.go:114)
+	m.parallel(2048, (*Model).softmaxH0_attn_weights_2, t48, h0_attn_weights)
 
 	// h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:114)
 	m.parallel(32, (*Model).batchedH0_attn_context_2, h0_attn_v, h0_attn_weights, h0_attn_context)
 
-	// t50 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeT50, h0_attn_context, t50)
+	// t51 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeT51, h0_attn_context, t51)
 
-	// t51 = reshape(t50, [8,64,64])  (models/bert/bert.go:114)
+	// t52 = reshape(t51, [8,64,64])  (models/bert/bert.go:114)
 
 	// fused epilogue:
 	//
-	//	t52 = t51 · h0_attn_Wo  (MatMul, models/bert/bert.go:114)
-	//	h0_attn_out = t52 + h0_attn_bo  (Add, models/bert/bert.go:114)
+	//	t53 = t52 · h0_attn_Wo  (MatMul, models/bert/bert.go:114)
+	//	h0_attn_out = t53 + h0_attn_bo  (Add, models/bert/bert.go:114)
 	//	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:114)
-	m.fusedH0_resid1_2(emb_ln, h0_attn_Wo, h0_attn_bo, t51, t52, h0_resid1)
+	m.fusedH0_resid1_2(emb_ln, h0_attn_Wo, h0_attn_bo, t52, t53, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t55 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:114)
-	//	t56 = t55 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:114)
-	//	h0_ln1 = t56 + h0_ln1_beta  (Add, models/bert/bert.go:114)
-	m.parallel(512, (*Model).layerNormH0_ln1_2, h0_ln1_gamma, h0_ln1_beta, h0_resid1, t55, h0_ln1)
+	//	t56 = layernorm(h0_resid1)  (LayerNorm, models/bert/bert.go:114)
+	//	t57 = t56 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:114)
+	//	h0_ln1 = t57 + h0_ln1_beta  (Add, models/bert/bert.go:114)
+	m.parallel(512, (*Model).layerNormH0_ln1_2, h0_ln1_gamma, h0_ln1_beta, h0_resid1, t56, h0_ln1)
 
 	// fused epilogue:
 	//
-	//	t58 = h0_ln1 · h0_mlp_W1  (MatMul, models/bert/bert.go:105)
-	//	t59 = t58 + h0_mlp_b1  (Add, models/bert/bert.go:105)
-	//	h0_mlp_hidden = gelu(t59)  (GELU, models/bert/bert.go:105)
-	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln1, t58, t59, h0_mlp_hidden)
+	//	t59 = h0_ln1 · h0_mlp_W1  (MatMul, models/bert/bert.go:105)
+	//	t60 = t59 + h0_mlp_b1  (Add, models/bert/bert.go:105)
+	//	h0_mlp_hidden = gelu(t60)  (GELU, models/bert/bert.go:105)
+	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln1, t59, t60, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t61 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/bert/bert.go:106)
-	//	h0_mlp_out = t61 + h0_mlp_b2  (Add, models/bert/bert.go:106)
+	//	t62 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/bert/bert.go:106)
+	//	h0_mlp_out = t62 + h0_mlp_b2  (Add, models/bert/bert.go:106)
 	//	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:115)
-	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_ln1, h0_mlp_hidden, t61, h0_resid2)
+	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_ln1, h0_mlp_hidden, t62, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t64 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:115)
-	//	t65 = t64 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:115)
-	//	h0_ln2 = t65 + h0_ln2_beta  (Add, models/bert/bert.go:115)
-	m.parallel(512, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid2, t64, h0_ln2)
+	//	t65 = layernorm(h0_resid2)  (LayerNorm, models/bert/bert.go:115)
+	//	t66 = t65 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:115)
+	//	h0_ln2 = t66 + h0_ln2_beta  (Add, models/bert/bert.go:115)
+	m.parallel(512, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid2, t65, h0_ln2)
 
 	// fused epilogue:
 	//
-	//	t83 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
-	//	h1_attn_q_proj = t83 + h1_attn_bq  (Add, models/bert/bert.go:114)
-	m.fusedH1_attn_q_proj_2(h0_ln2, h1_attn_Wq, h1_attn_bq, t83, h1_attn_q_proj)
+	//	t84 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
+	//	h1_attn_q_proj = t84 + h1_attn_bq  (Add, models/bert/bert.go:114)
+	m.fusedH1_attn_q_proj_2(h0_ln2, h1_attn_Wq, h1_attn_bq, t84, h1_attn_q_proj)
 
-	// t85 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// t86 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
 
-	// h1_attn_q = t85ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeH1_attn_q_2, t85, h1_attn_q)
-
-	// fused epilogue:
-	//
-	//	t87 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
-	//	h1_attn_k_proj = t87 + h1_attn_bk  (Add, models/bert/bert.go:114)
-	m.fusedH1_attn_k_proj_2(h0_ln2, h1_attn_Wk, h1_attn_bk, t87, h1_attn_k_proj)
-
-	// t89 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
-
-	// h1_attn_k = t89ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeH1_attn_k_2, t89, h1_attn_k)
+	// h1_attn_q = t86ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeH1_attn_q_2, t86, h1_attn_q)
 
 	// fused epilogue:
 	//
-	//	t91 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
-	//	h1_attn_v_proj = t91 + h1_attn_bv  (Add, models/bert/bert.go:114)
-	m.fusedH1_attn_v_proj_2(h0_ln2, h1_attn_Wv, h1_attn_bv, t91, h1_attn_v_proj)
+	//	t88 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
+	//	h1_attn_k_proj = t88 + h1_attn_bk  (Add, models/bert/bert.go:114)
+	m.fusedH1_attn_k_proj_2(h0_ln2, h1_attn_Wk, h1_attn_bk, t88, h1_attn_k_proj)
 
-	// t93 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// t90 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
 
-	// h1_attn_v = t93ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeH1_attn_v_2, t93, h1_attn_v)
+	// h1_attn_k = t90ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeH1_attn_k_2, t90, h1_attn_k)
 
 	// fused epilogue:
 	//
-	//	t95 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/bert/bert.go:114)
-	//	h1_attn_scores = t95 ⊙ 0.25  (Mul, models/bert/bert.go:114)
-	//	t97 = t7 ? h1_attn_scores : -inf  (Where, models/bert/bert.go:114)
-	m.fusedT97(t7, h1_attn_q, h1_attn_k, t95, t97)
+	//	t92 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
+	//	h1_attn_v_proj = t92 + h1_attn_bv  (Add, models/bert/bert.go:114)
+	m.fusedH1_attn_v_proj_2(h0_ln2, h1_attn_Wv, h1_attn_bv, t92, h1_attn_v_proj)
 
-	// h1_attn_weights = softmax((t7 ? h1_attn_scores : -inf))  (models/bert/bert.go:114)
-	m.parallel(2048, (*Model).softmaxH1_attn_weights_2, t97, h1_attn_weights)
+	// t94 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
+
+	// h1_attn_v = t94ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeH1_attn_v_2, t94, h1_attn_v)
+
+	// fused epilogue:
+	//
+	//	t96 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/bert/bert.go:114)
+	//	h1_attn_scores = t96 ⊙ 0.25  (Mul, models/bert/bert.go:114)
+	//	t98 = t8 ? h1_attn_scores : -inf  (Where, models/bert/bert.go:114)
+	m.fusedT98(t8, h1_attn_q, h1_attn_k, t96, t98)
+
+	// h1_attn_weights = softmax((t8 ? h1_attn_scores : -inf))  (models/bert/bert.go:114)
+	m.parallel(2048, (*Model).softmaxH1_attn_weights_2, t98, h1_attn_weights)
 
 	// h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:114)
 	m.parallel(32, (*Model).batchedH1_attn_context_2, h1_attn_v, h1_attn_weights, h1_attn_context)
 
-	// t100 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	m.parallel(8, (*Model).transposeT100, h1_attn_context, t100)
+	// t101 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	m.parallel(8, (*Model).transposeT101, h1_attn_context, t101)
 
-	// t101 = reshape(t100, [8,64,64])  (models/bert/bert.go:114)
+	// t102 = reshape(t101, [8,64,64])  (models/bert/bert.go:114)
 
 	// fused epilogue:
 	//
-	//	t102 = t101 · h1_attn_Wo  (MatMul, models/bert/bert.go:114)
-	//	h1_attn_out = t102 + h1_attn_bo  (Add, models/bert/bert.go:114)
+	//	t103 = t102 · h1_attn_Wo  (MatMul, models/bert/bert.go:114)
+	//	h1_attn_out = t103 + h1_attn_bo  (Add, models/bert/bert.go:114)
 	//	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:114)
-	m.fusedH1_resid1_2(h0_ln2, h1_attn_Wo, h1_attn_bo, t101, t102, h1_resid1)
+	m.fusedH1_resid1_2(h0_ln2, h1_attn_Wo, h1_attn_bo, t102, t103, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t105 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:114)
-	//	t106 = t105 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:114)
-	//	h1_ln1 = t106 + h1_ln1_beta  (Add, models/bert/bert.go:114)
-	m.parallel(512, (*Model).layerNormH1_ln1_2, h1_ln1_gamma, h1_ln1_beta, h1_resid1, t105, h1_ln1)
+	//	t106 = layernorm(h1_resid1)  (LayerNorm, models/bert/bert.go:114)
+	//	t107 = t106 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:114)
+	//	h1_ln1 = t107 + h1_ln1_beta  (Add, models/bert/bert.go:114)
+	m.parallel(512, (*Model).layerNormH1_ln1_2, h1_ln1_gamma, h1_ln1_beta, h1_resid1, t106, h1_ln1)
 
 	// fused epilogue:
 	//
-	//	t108 = h1_ln1 · h1_mlp_W1  (MatMul, models/bert/bert.go:105)
-	//	t109 = t108 + h1_mlp_b1  (Add, models/bert/bert.go:105)
-	//	h1_mlp_hidden = gelu(t109)  (GELU, models/bert/bert.go:105)
-	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln1, t108, t109, h1_mlp_hidden)
+	//	t109 = h1_ln1 · h1_mlp_W1  (MatMul, models/bert/bert.go:105)
+	//	t110 = t109 + h1_mlp_b1  (Add, models/bert/bert.go:105)
+	//	h1_mlp_hidden = gelu(t110)  (GELU, models/bert/bert.go:105)
+	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln1, t109, t110, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t111 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/bert/bert.go:106)
-	//	h1_mlp_out = t111 + h1_mlp_b2  (Add, models/bert/bert.go:106)
+	//	t112 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/bert/bert.go:106)
+	//	h1_mlp_out = t112 + h1_mlp_b2  (Add, models/bert/bert.go:106)
 	//	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:115)
-	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_ln1, h1_mlp_hidden, t111, h1_resid2)
+	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_ln1, h1_mlp_hidden, t112, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t114 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:115)
-	//	t115 = t114 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:115)
-	//	h1_ln2 = t115 + h1_ln2_beta  (Add, models/bert/bert.go:115)
-	m.parallel(512, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid2, t114, h1_ln2)
+	//	t115 = layernorm(h1_resid2)  (LayerNorm, models/bert/bert.go:115)
+	//	t116 = t115 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:115)
+	//	h1_ln2 = t116 + h1_ln2_beta  (Add, models/bert/bert.go:115)
+	m.parallel(512, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid2, t115, h1_ln2)
 
 	// fused epilogue:
 	//
-	//	t121 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
-	//	t122 = t121 + mlm_b  (Add, models/bert/bert.go:131)
-	//	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:131)
-	m.fusedMlm_hidden_2(h1_ln2, mlm_W, mlm_b, t121, t122, mlm_hidden)
+	//	t122 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
+	//	t123 = t122 + mlm_b  (Add, models/bert/bert.go:131)
+	//	mlm_hidden = gelu(t123)  (GELU, models/bert/bert.go:131)
+	m.fusedMlm_hidden_2(h1_ln2, mlm_W, mlm_b, t122, t123, mlm_hidden)
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:131)
-	//	t125 = t124 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
-	//	mlm_ln = t125 + mlm_ln_beta  (Add, models/bert/bert.go:131)
-	m.parallel(512, (*Model).layerNormMlm_ln_2, mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t124, mlm_ln)
+	//	t125 = layernorm(mlm_hidden)  (LayerNorm, models/bert/bert.go:131)
+	//	t126 = t125 ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
+	//	mlm_ln = t126 + mlm_ln_beta  (Add, models/bert/bert.go:131)
+	m.parallel(512, (*Model).layerNormMlm_ln_2, mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t125, mlm_ln)
 
 	// fused epilogue:
 	//
-	//	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
-	//	logits = t128 + mlm_bias  (Add, models/bert/bert.go:134)
-	m.fusedLogits_2(wte, mlm_ln, mlm_bias, t128, logits)
+	//	t129 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
+	//	logits = t129 + mlm_bias  (Add, models/bert/bert.go:134)
+	m.fusedLogits_2(wte, mlm_ln, mlm_bias, t129, logits)
 
 	// loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:136)
 	{
@@ -1426,10 +1464,10 @@ func (m *Model) backward() error {
 	targets := m.iarena[512:1024]                // i32[8,64]
 	mlm_mask := m.barena[0:512]                  // bool[8,64]
 	wte := m.params[0:32768]                     // f32[512,64]
-	t7 := m.barena[512:1024]                     // bool[8,1,1,64]
+	t8 := m.barena[512:1024]                     // bool[8,1,1,64]
 	emb := m.arena[1310720:1343488]              // f32[8,64,64]
 	emb_ln_gamma := m.params[36864:36928]        // f32[64]
-	t12 := m.arena[1343488:1376256]              // f32[8,64,64]
+	t13 := m.arena[1343488:1376256]              // f32[8,64,64]
 	h0_ln1_gamma := m.params[36992:37056]        // f32[64]
 	h0_attn_Wq := m.params[37120:41216]          // f32[64,64]
 	h0_attn_Wk := m.params[41280:45376]          // f32[64,64]
@@ -1443,10 +1481,10 @@ func (m *Model) backward() error {
 	h0_attn_v := m.arena[1474560:1507328]        // f32[8,4,64,16]
 	h0_attn_weights := m.arena[524288:655360]    // f32[8,4,64,64]
 	h0_resid1 := m.arena[1540096:1572864]        // f32[8,64,64]
-	t55 := m.arena[1572864:1605632]              // f32[8,64,64]
-	t59 := m.arena[655360:786432]                // f32[8,64,256]
+	t56 := m.arena[1572864:1605632]              // f32[8,64,64]
+	t60 := m.arena[655360:786432]                // f32[8,64,256]
 	h0_resid2 := m.arena[1638400:1671168]        // f32[8,64,64]
-	t64 := m.arena[1671168:1703936]              // f32[8,64,64]
+	t65 := m.arena[1671168:1703936]              // f32[8,64,64]
 	h1_ln1_gamma := m.params[86976:87040]        // f32[64]
 	h1_attn_Wq := m.params[87104:91200]          // f32[64,64]
 	h1_attn_Wk := m.params[91264:95360]          // f32[64,64]
@@ -1460,313 +1498,313 @@ func (m *Model) backward() error {
 	h1_attn_v := m.arena[1802240:1835008]        // f32[8,4,64,16]
 	h1_attn_weights := m.arena[917504:1048576]   // f32[8,4,64,64]
 	h1_resid1 := m.arena[1867776:1900544]        // f32[8,64,64]
-	t105 := m.arena[1900544:1933312]             // f32[8,64,64]
-	t109 := m.arena[1048576:1179648]             // f32[8,64,256]
+	t106 := m.arena[1900544:1933312]             // f32[8,64,64]
+	t110 := m.arena[1048576:1179648]             // f32[8,64,256]
 	h1_resid2 := m.arena[1966080:1998848]        // f32[8,64,64]
-	t114 := m.arena[1998848:2031616]             // f32[8,64,64]
+	t115 := m.arena[1998848:2031616]             // f32[8,64,64]
 	mlm_W := m.params[136960:141056]             // f32[64,64]
 	mlm_ln_gamma := m.params[141120:141184]      // f32[64]
-	t122 := m.arena[2064384:2097152]             // f32[8,64,64]
+	t123 := m.arena[2064384:2097152]             // f32[8,64,64]
 	mlm_hidden := m.arena[2097152:2129920]       // f32[8,64,64]
-	t124 := m.arena[2129920:2162688]             // f32[8,64,64]
+	t125 := m.arena[2129920:2162688]             // f32[8,64,64]
 	logits := m.arena[0:262144]                  // f32[8,64,512]
-	t133 := m.arena[262144:524288]               // f32[8,64,512]
-	t134 := m.arena[2195456:2195968]             // f32[8,64]
-	t135 := m.arena[2195456:2195968]             // f32[8,64,1]
-	t137 := m.arena[2195968:2195969]             // f32[]
-	t140 := m.arena[2195968:2195969]             // f32[]
+	t134 := m.arena[262144:524288]               // f32[8,64,512]
+	t135 := m.arena[2195456:2195968]             // f32[8,64]
+	t136 := m.arena[2195456:2195968]             // f32[8,64,1]
+	t138 := m.arena[2195968:2195969]             // f32[]
+	t141 := m.arena[2195968:2195969]             // f32[]
 	dlogits := m.arena[262144:524288]            // f32[8,64,512]
 	dmlm_bias := m.grads[141248:141760]          // f32[512]
 	dmlm_ln := m.arena[2195456:2228224]          // f32[8,64,64]
-	t144 := m.arena[2162688:2195456]             // f32[512,64]
-	t145 := m.arena[262144:524288]               // f32[512,512]
-	t146 := m.arena[524288:557056]               // f32[512,64]
+	t145 := m.arena[2162688:2195456]             // f32[512,64]
+	t146 := m.arena[262144:524288]               // f32[512,512]
+	t147 := m.arena[524288:557056]               // f32[512,64]
 	dmlm_ln_beta := m.grads[141184:141248]       // f32[64]
-	t149 := m.arena[2129920:2162688]             // f32[8,64,64]
+	t150 := m.arena[2129920:2162688]             // f32[8,64,64]
 	dmlm_ln_gamma := m.grads[141120:141184]      // f32[64]
 	dmlm_hidden := m.arena[2129920:2162688]      // f32[8,64,64]
-	t152 := m.arena[2064384:2097152]             // f32[8,64,64]
+	t153 := m.arena[2064384:2097152]             // f32[8,64,64]
 	dmlm_b := m.grads[141056:141120]             // f32[64]
 	dh1_ln2 := m.arena[2097152:2129920]          // f32[8,64,64]
-	t155 := m.arena[2031616:2064384]             // f32[512,64]
-	t156 := m.arena[2064384:2097152]             // f32[512,64]
+	t156 := m.arena[2031616:2064384]             // f32[512,64]
+	t157 := m.arena[2064384:2097152]             // f32[512,64]
 	dmlm_W := m.grads[136960:141056]             // f32[64,64]
 	dh1_ln2_beta := m.grads[103808:103872]       // f32[64]
-	t160 := m.arena[1998848:2031616]             // f32[8,64,64]
+	t161 := m.arena[1998848:2031616]             // f32[8,64,64]
 	dh1_ln2_gamma := m.grads[103744:103808]      // f32[64]
 	dh1_resid2 := m.arena[1998848:2031616]       // f32[8,64,64]
 	dh1_mlp_b2 := m.grads[136896:136960]         // f32[64]
 	dh1_mlp_hidden := m.arena[1179648:1310720]   // f32[8,64,256]
-	t165 := m.arena[1179648:1310720]             // f32[512,256]
-	t166 := m.arena[1998848:2031616]             // f32[512,64]
+	t166 := m.arena[1179648:1310720]             // f32[512,256]
+	t167 := m.arena[1998848:2031616]             // f32[512,64]
 	dh1_mlp_W2 := m.grads[120512:136896]         // f32[256,64]
-	t168 := m.arena[1048576:1179648]             // f32[8,64,256]
+	t169 := m.arena[1048576:1179648]             // f32[8,64,256]
 	dh1_mlp_b1 := m.grads[120256:120512]         // f32[256]
-	t170 := m.arena[1179648:1212416]             // f32[8,64,64]
-	t171 := m.arena[1933312:1966080]             // f32[512,64]
-	t172 := m.arena[1048576:1179648]             // f32[512,256]
+	t171 := m.arena[1179648:1212416]             // f32[8,64,64]
+	t172 := m.arena[1933312:1966080]             // f32[512,64]
+	t173 := m.arena[1048576:1179648]             // f32[512,256]
 	dh1_mlp_W1 := m.grads[103872:120256]         // f32[64,256]
 	dh1_ln1 := m.arena[1998848:2031616]          // f32[8,64,64]
 	dh1_ln1_beta := m.grads[87040:87104]         // f32[64]
-	t177 := m.arena[1900544:1933312]             // f32[8,64,64]
+	t178 := m.arena[1900544:1933312]             // f32[8,64,64]
 	dh1_ln1_gamma := m.grads[86976:87040]        // f32[64]
 	dh1_resid1 := m.arena[1900544:1933312]       // f32[8,64,64]
 	dh1_attn_bo := m.grads[103680:103744]        // f32[64]
-	t181 := m.arena[1048576:1081344]             // f32[8,64,64]
-	t182 := m.arena[1835008:1867776]             // f32[512,64]
-	t183 := m.arena[1900544:1933312]             // f32[512,64]
+	t182 := m.arena[1048576:1081344]             // f32[8,64,64]
+	t183 := m.arena[1835008:1867776]             // f32[512,64]
+	t184 := m.arena[1900544:1933312]             // f32[512,64]
 	dh1_attn_Wo := m.grads[99584:103680]         // f32[64,64]
-	t185 := m.arena[1048576:1081344]             // f32[8,64,4,16]
+	t186 := m.arena[1048576:1081344]             // f32[8,64,4,16]
 	dh1_attn_context := m.arena[1179648:1212416] // f32[8,4,64,16]
 	dh1_attn_weights := m.arena[1048576:1179648] // f32[8,4,64,64]
 	dh1_attn_v := m.arena[1802240:1835008]       // f32[8,4,64,16]
-	t189 := m.arena[1179648:1310720]             // f32[8,4,64,64]
-	t192 := m.arena[1179648:1310720]             // f32[8,4,64,64]
+	t190 := m.arena[1179648:1310720]             // f32[8,4,64,64]
+	t193 := m.arena[1179648:1310720]             // f32[8,4,64,64]
 	dh1_attn_q := m.arena[917504:950272]         // f32[8,4,64,16]
 	dh1_attn_k := m.arena[950272:983040]         // f32[8,4,64,16]
-	t195 := m.arena[983040:1015808]              // f32[8,64,4,16]
+	t196 := m.arena[983040:1015808]              // f32[8,64,4,16]
 	dh1_attn_v_proj := m.arena[983040:1015808]   // f32[8,64,64]
 	dh1_attn_bv := m.grads[99520:99584]          // f32[64]
-	t198 := m.arena[1015808:1048576]             // f32[8,64,64]
-	t199 := m.arena[1703936:1736704]             // f32[512,64]
-	t200 := m.arena[983040:1015808]              // f32[512,64]
+	t199 := m.arena[1015808:1048576]             // f32[8,64,64]
+	t200 := m.arena[1703936:1736704]             // f32[512,64]
+	t201 := m.arena[983040:1015808]              // f32[512,64]
 	dh1_attn_Wv := m.grads[95424:99520]          // f32[64,64]
-	t202 := m.arena[983040:1015808]              // f32[8,64,4,16]
+	t203 := m.arena[983040:1015808]              // f32[8,64,4,16]
 	dh1_attn_k_proj := m.arena[983040:1015808]   // f32[8,64,64]
 	dh1_attn_bk := m.grads[95360:95424]          // f32[64]
-	t205 := m.arena[950272:983040]               // f32[8,64,64]
-	t206 := m.arena[983040:1015808]              // f32[512,64]
+	t206 := m.arena[950272:983040]               // f32[8,64,64]
+	t207 := m.arena[983040:1015808]              // f32[512,64]
 	dh1_attn_Wk := m.grads[91264:95360]          // f32[64,64]
-	t208 := m.arena[983040:1015808]              // f32[8,64,4,16]
+	t209 := m.arena[983040:1015808]              // f32[8,64,4,16]
 	dh1_attn_q_proj := m.arena[983040:1015808]   // f32[8,64,64]
 	dh1_attn_bq := m.grads[91200:91264]          // f32[64]
-	t211 := m.arena[917504:950272]               // f32[8,64,64]
-	t212 := m.arena[983040:1015808]              // f32[512,64]
+	t212 := m.arena[917504:950272]               // f32[8,64,64]
+	t213 := m.arena[983040:1015808]              // f32[512,64]
 	dh1_attn_Wq := m.grads[87104:91200]          // f32[64,64]
 	dh0_ln2 := m.arena[1900544:1933312]          // f32[8,64,64]
 	dh0_ln2_beta := m.grads[53824:53888]         // f32[64]
-	t219 := m.arena[1671168:1703936]             // f32[8,64,64]
+	t220 := m.arena[1671168:1703936]             // f32[8,64,64]
 	dh0_ln2_gamma := m.grads[53760:53824]        // f32[64]
 	dh0_resid2 := m.arena[917504:950272]         // f32[8,64,64]
 	dh0_mlp_b2 := m.grads[86912:86976]           // f32[64]
 	dh0_mlp_hidden := m.arena[786432:917504]     // f32[8,64,256]
-	t224 := m.arena[786432:917504]               // f32[512,256]
-	t225 := m.arena[917504:950272]               // f32[512,64]
+	t225 := m.arena[786432:917504]               // f32[512,256]
+	t226 := m.arena[917504:950272]               // f32[512,64]
 	dh0_mlp_W2 := m.grads[70528:86912]           // f32[256,64]
-	t227 := m.arena[655360:786432]               // f32[8,64,256]
+	t228 := m.arena[655360:786432]               // f32[8,64,256]
 	dh0_mlp_b1 := m.grads[70272:70528]           // f32[256]
-	t229 := m.arena[786432:819200]               // f32[8,64,64]
-	t230 := m.arena[1605632:1638400]             // f32[512,64]
-	t231 := m.arena[655360:786432]               // f32[512,256]
+	t230 := m.arena[786432:819200]               // f32[8,64,64]
+	t231 := m.arena[1605632:1638400]             // f32[512,64]
+	t232 := m.arena[655360:786432]               // f32[512,256]
 	dh0_mlp_W1 := m.grads[53888:70272]           // f32[64,256]
 	dh0_ln1 := m.arena[917504:950272]            // f32[8,64,64]
 	dh0_ln1_beta := m.grads[37056:37120]         // f32[64]
-	t236 := m.arena[1572864:1605632]             // f32[8,64,64]
+	t237 := m.arena[1572864:1605632]             // f32[8,64,64]
 	dh0_ln1_gamma := m.grads[36992:37056]        // f32[64]
 	dh0_resid1 := m.arena[950272:983040]         // f32[8,64,64]
 	dh0_attn_bo := m.grads[53696:53760]          // f32[64]
-	t240 := m.arena[655360:688128]               // f32[8,64,64]
-	t241 := m.arena[1507328:1540096]             // f32[512,64]
-	t242 := m.arena[950272:983040]               // f32[512,64]
+	t241 := m.arena[655360:688128]               // f32[8,64,64]
+	t242 := m.arena[1507328:1540096]             // f32[512,64]
+	t243 := m.arena[950272:983040]               // f32[512,64]
 	dh0_attn_Wo := m.grads[49600:53696]          // f32[64,64]
-	t244 := m.arena[655360:688128]               // f32[8,64,4,16]
+	t245 := m.arena[655360:688128]               // f32[8,64,4,16]
 	dh0_attn_context := m.arena[786432:819200]   // f32[8,4,64,16]
 	dh0_attn_weights := m.arena[655360:786432]   // f32[8,4,64,64]
 	dh0_attn_v := m.arena[917504:950272]         // f32[8,4,64,16]
-	t248 := m.arena[786432:917504]               // f32[8,4,64,64]
-	t250 := m.arena[786432:917504]               // f32[8,4,64,64]
+	t249 := m.arena[786432:917504]               // f32[8,4,64,64]
+	t251 := m.arena[786432:917504]               // f32[8,4,64,64]
 	dh0_attn_q := m.arena[524288:557056]         // f32[8,4,64,16]
 	dh0_attn_k := m.arena[557056:589824]         // f32[8,4,64,16]
-	t253 := m.arena[589824:622592]               // f32[8,64,4,16]
+	t254 := m.arena[589824:622592]               // f32[8,64,4,16]
 	dh0_attn_v_proj := m.arena[589824:622592]    // f32[8,64,64]
 	dh0_attn_bv := m.grads[49536:49600]          // f32[64]
-	t256 := m.arena[622592:655360]               // f32[8,64,64]
-	t257 := m.arena[1376256:1409024]             // f32[512,64]
-	t258 := m.arena[589824:622592]               // f32[512,64]
+	t257 := m.arena[622592:655360]               // f32[8,64,64]
+	t258 := m.arena[1376256:1409024]             // f32[512,64]
+	t259 := m.arena[589824:622592]               // f32[512,64]
 	dh0_attn_Wv := m.grads[45440:49536]          // f32[64,64]
-	t260 := m.arena[589824:622592]               // f32[8,64,4,16]
+	t261 := m.arena[589824:622592]               // f32[8,64,4,16]
 	dh0_attn_k_proj := m.arena[589824:622592]    // f32[8,64,64]
 	dh0_attn_bk := m.grads[45376:45440]          // f32[64]
-	t263 := m.arena[557056:589824]               // f32[8,64,64]
-	t264 := m.arena[589824:622592]               // f32[512,64]
+	t264 := m.arena[557056:589824]               // f32[8,64,64]
+	t265 := m.arena[589824:622592]               // f32[512,64]
 	dh0_attn_Wk := m.grads[41280:45376]          // f32[64,64]
-	t266 := m.arena[589824:622592]               // f32[8,64,4,16]
+	t267 := m.arena[589824:622592]               // f32[8,64,4,16]
 	dh0_attn_q_proj := m.arena[589824:622592]    // f32[8,64,64]
 	dh0_attn_bq := m.grads[41216:41280]          // f32[64]
-	t269 := m.arena[524288:557056]               // f32[8,64,64]
-	t270 := m.arena[589824:622592]               // f32[512,64]
+	t270 := m.arena[524288:557056]               // f32[8,64,64]
+	t271 := m.arena[589824:622592]               // f32[512,64]
 	dh0_attn_Wq := m.grads[37120:41216]          // f32[64,64]
 	demb_ln := m.arena[950272:983040]            // f32[8,64,64]
 	demb_ln_beta := m.grads[36928:36992]         // f32[64]
-	t277 := m.arena[1343488:1376256]             // f32[8,64,64]
+	t278 := m.arena[1343488:1376256]             // f32[8,64,64]
 	demb_ln_gamma := m.grads[36864:36928]        // f32[64]
 	demb := m.arena[524288:557056]               // f32[8,64,64]
 	dwpe := m.grads[32768:36864]                 // f32[64,64]
-	t281 := m.arena[557056:589824]               // f32[512,64]
+	t282 := m.arena[557056:589824]               // f32[512,64]
 	dwte := m.grads[0:32768]                     // f32[512,64]
 
 	// fused softmax-xent-grad:
 	//
-	//	t131 = softmax(logits)  (Softmax, models/bert/bert.go:136)
-	//	t132 = onehot(targets)  (OneHot, models/bert/bert.go:136)
-	//	t133 = t131 − t132  (Sub, models/bert/bert.go:136)
-	if p := softmaxXentGrad(t133, nil, logits, targets, 512, 512, 1); p >= 0 {
+	//	t132 = softmax(logits)  (Softmax, models/bert/bert.go:136)
+	//	t133 = onehot(targets)  (OneHot, models/bert/bert.go:136)
+	//	t134 = t132 − t133  (Sub, models/bert/bert.go:136)
+	if p := softmaxXentGrad(t134, nil, logits, targets, 512, 512, 1); p >= 0 {
 		return fmt.Errorf("models/bert/bert.go:136: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
 
 	// grad of loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:136)
-	// t134 = f32(mlm_mask)
+	// t135 = f32(mlm_mask)
 	for i := range 512 {
-		t134[i] = where(mlm_mask[i], float32(1), 0)
+		t135[i] = where(mlm_mask[i], float32(1), 0)
 	}
-	// t135 = reshape(t134, [8,64,1])
-	// t137 = Σ(t134)
+	// t136 = reshape(t135, [8,64,1])
+	// t138 = Σ(t135)
 	{
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t134[i*64+j])
+				s += float64(t135[i*64+j])
 			}
 		}
-		t137[0] = float32(s)
+		t138[0] = float32(s)
 	}
 
 	// fused elementwise:
 	//
-	//	t139 = max(t137, 1)  (Maximum, models/bert/bert.go:136)
-	//	t140 = 1 / t139  (Div, models/bert/bert.go:136)
-	m.fusedT140(t137, t140)
+	//	t140 = max(t138, 1)  (Maximum, models/bert/bert.go:136)
+	//	t141 = 1 / t140  (Div, models/bert/bert.go:136)
+	m.fusedT141(t138, t141)
 
 	// fused elementwise:
 	//
-	//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:136)
-	//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:136)
-	m.parallel(8, (*Model).fusedDlogits, t133, t135, t140, dlogits)
+	//	t137 = t134 ⊙ t136  (Mul, models/bert/bert.go:136)
+	//	dlogits = t137 ⊙ t141  (Mul, models/bert/bert.go:136)
+	m.parallel(8, (*Model).fusedDlogits, t134, t136, t141, dlogits)
 
 	// grad of logits = mlm_ln · wteᵀ + mlm_bias  (models/bert/bert.go:134)
 	// dmlm_bias = Σ_[0,1](dlogits)
 	m.parallel(512, (*Model).reduceDmlm_bias, dlogits, dmlm_bias)
 
-	// grad of t128 = mlm_ln · wteᵀ  (models/bert/bert.go:134)
+	// grad of t129 = mlm_ln · wteᵀ  (models/bert/bert.go:134)
 	// dmlm_ln = dlogits · wte
 	gemm(m.pool, false, false, 512, 64, 512, dlogits, 512, wte, 64, dmlm_ln, 64, false)
-	// t144 = reshape(mlm_ln, [512,64])
-	// t145 = reshape(dlogits, [512,512])
+	// t145 = reshape(mlm_ln, [512,64])
+	// t146 = reshape(dlogits, [512,512])
 
-	// grad of mlm_ln = (t124 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:131)
+	// grad of mlm_ln = (t125 ⊙ mlm_ln_gamma) + mlm_ln_beta  (models/bert/bert.go:131)
 	// dmlm_ln_beta = Σ_[0,1](dmlm_ln)
 	m.parallel(64, (*Model).reduceDmlm_ln_beta, dmlm_ln, dmlm_ln_beta)
 
-	// grad of t125 = t124 ⊙ mlm_ln_gamma  (models/bert/bert.go:131)
-	// t149 = dmlm_ln ⊙ t124
-	m.parallel(32768, (*Model).loopT149, t124, dmlm_ln, t149)
-	// dmlm_ln_gamma = Σ_[0,1]((dmlm_ln ⊙ t124))
-	m.parallel(64, (*Model).reduceDmlm_ln_gamma, t149, dmlm_ln_gamma)
+	// grad of t126 = t125 ⊙ mlm_ln_gamma  (models/bert/bert.go:131)
+	// t150 = dmlm_ln ⊙ t125
+	m.parallel(32768, (*Model).loopT150, t125, dmlm_ln, t150)
+	// dmlm_ln_gamma = Σ_[0,1]((dmlm_ln ⊙ t125))
+	m.parallel(64, (*Model).reduceDmlm_ln_gamma, t150, dmlm_ln_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t148 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
-	//	dmlm_hidden = (t148 − mean(t148) − x̂ ⊙ mean(t148 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:131)
+	//	t149 = dmlm_ln ⊙ mlm_ln_gamma  (Mul, models/bert/bert.go:131)
+	//	dmlm_hidden = (t149 − mean(t149) − x̂ ⊙ mean(t149 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:131)
 	m.parallel(512, (*Model).layerNormGradDmlm_hidden, mlm_ln_gamma, mlm_hidden, dmlm_ln, dmlm_hidden)
 
-	// grad of mlm_hidden = gelu(t122)  (models/bert/bert.go:131)
-	// t152 = dmlm_hidden ⊙ gelu′(t122)
-	m.parallel(32768, (*Model).loopT152, t122, dmlm_hidden, t152)
+	// grad of mlm_hidden = gelu(t123)  (models/bert/bert.go:131)
+	// t153 = dmlm_hidden ⊙ gelu′(t123)
+	m.parallel(32768, (*Model).loopT153, t123, dmlm_hidden, t153)
 
-	// grad of t122 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:131)
-	// dmlm_b = Σ_[0,1](t152)
-	m.parallel(64, (*Model).reduceDmlm_b, t152, dmlm_b)
+	// grad of t123 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:131)
+	// dmlm_b = Σ_[0,1](t153)
+	m.parallel(64, (*Model).reduceDmlm_b, t153, dmlm_b)
 
-	// grad of t121 = h1_ln2 · mlm_W  (models/bert/bert.go:131)
-	// dh1_ln2 = t152 · mlm_Wᵀ
-	gemm(m.pool, false, true, 512, 64, 64, t152, 64, mlm_W, 64, dh1_ln2, 64, false)
-	// t155 = reshape(h1_ln2, [512,64])
-	// t156 = reshape(t152, [512,64])
-	// dmlm_W = (reshape(h1_ln2, [512,64]))ᵀ · (reshape(t152, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t155, 64, t156, 64, dmlm_W, 64, false)
+	// grad of t122 = h1_ln2 · mlm_W  (models/bert/bert.go:131)
+	// dh1_ln2 = t153 · mlm_Wᵀ
+	gemm(m.pool, false, true, 512, 64, 64, t153, 64, mlm_W, 64, dh1_ln2, 64, false)
+	// t156 = reshape(h1_ln2, [512,64])
+	// t157 = reshape(t153, [512,64])
+	// dmlm_W = (reshape(h1_ln2, [512,64]))ᵀ · (reshape(t153, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t156, 64, t157, 64, dmlm_W, 64, false)
 
-	// grad of h1_ln2 = (t114 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:115)
+	// grad of h1_ln2 = (t115 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/bert/bert.go:115)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	m.parallel(64, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
-	// grad of t115 = t114 ⊙ h1_ln2_gamma  (models/bert/bert.go:115)
-	// t160 = dh1_ln2 ⊙ t114
-	m.parallel(32768, (*Model).loopT160, t114, dh1_ln2, t160)
-	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t114))
-	m.parallel(64, (*Model).reduceDh1_ln2_gamma, t160, dh1_ln2_gamma)
+	// grad of t116 = t115 ⊙ h1_ln2_gamma  (models/bert/bert.go:115)
+	// t161 = dh1_ln2 ⊙ t115
+	m.parallel(32768, (*Model).loopT161, t115, dh1_ln2, t161)
+	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t115))
+	m.parallel(64, (*Model).reduceDh1_ln2_gamma, t161, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t159 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:115)
-	//	dh1_resid2 = (t159 − mean(t159) − x̂ ⊙ mean(t159 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:115)
+	//	t160 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/bert/bert.go:115)
+	//	dh1_resid2 = (t160 − mean(t160) − x̂ ⊙ mean(t160 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:115)
 	m.parallel(512, (*Model).layerNormGradDh1_resid2, h1_ln2_gamma, h1_resid2, dh1_ln2, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/bert/bert.go:106)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
 	m.parallel(64, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
-	// grad of t111 = h1_mlp_hidden · h1_mlp_W2  (models/bert/bert.go:106)
-	// t165 = reshape(h1_mlp_hidden, [512,256])
-	// t166 = reshape(dh1_resid2, [512,64])
-	// dh1_mlp_W2 = t165ᵀ · (reshape(dh1_resid2, [512,64]))
-	gemm(m.pool, true, false, 256, 64, 512, t165, 256, t166, 64, dh1_mlp_W2, 64, false)
+	// grad of t112 = h1_mlp_hidden · h1_mlp_W2  (models/bert/bert.go:106)
+	// t166 = reshape(h1_mlp_hidden, [512,256])
+	// t167 = reshape(dh1_resid2, [512,64])
+	// dh1_mlp_W2 = t166ᵀ · (reshape(dh1_resid2, [512,64]))
+	gemm(m.pool, true, false, 256, 64, 512, t166, 256, t167, 64, dh1_mlp_W2, 64, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/bert/bert.go:106)
-	//	t168 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:105)
-	m.fusedT168(h1_mlp_W2, t109, dh1_resid2, dh1_mlp_hidden, t168)
+	//	t169 = dh1_mlp_hidden ⊙ gelu′(t110)  (GELUGrad, models/bert/bert.go:105)
+	m.fusedT169(h1_mlp_W2, t110, dh1_resid2, dh1_mlp_hidden, t169)
 
-	// grad of t109 = h1_ln1 · h1_mlp_W1 + h1_mlp_b1  (models/bert/bert.go:105)
-	// dh1_mlp_b1 = Σ_[0,1](t168)
-	m.parallel(256, (*Model).reduceDh1_mlp_b1, t168, dh1_mlp_b1)
+	// grad of t110 = h1_ln1 · h1_mlp_W1 + h1_mlp_b1  (models/bert/bert.go:105)
+	// dh1_mlp_b1 = Σ_[0,1](t169)
+	m.parallel(256, (*Model).reduceDh1_mlp_b1, t169, dh1_mlp_b1)
 
-	// grad of t108 = h1_ln1 · h1_mlp_W1  (models/bert/bert.go:105)
-	// t171 = reshape(h1_ln1, [512,64])
-	// t172 = reshape(t168, [512,256])
-	// dh1_mlp_W1 = (reshape(h1_ln1, [512,64]))ᵀ · (reshape(t168, [512,256]))
-	gemm(m.pool, true, false, 64, 256, 512, t171, 64, t172, 256, dh1_mlp_W1, 256, false)
+	// grad of t109 = h1_ln1 · h1_mlp_W1  (models/bert/bert.go:105)
+	// t172 = reshape(h1_ln1, [512,64])
+	// t173 = reshape(t169, [512,256])
+	// dh1_mlp_W1 = (reshape(h1_ln1, [512,64]))ᵀ · (reshape(t169, [512,256]))
+	gemm(m.pool, true, false, 64, 256, 512, t172, 64, t173, 256, dh1_mlp_W1, 256, false)
 
 	// fused epilogue:
 	//
-	//	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
-	//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:114)
-	m.fusedDh1_ln1(h1_mlp_W1, dh1_resid2, t168, t170, dh1_ln1)
+	//	t171 = t169 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
+	//	dh1_ln1 = dh1_resid2 + t171  (Add, models/bert/bert.go:114)
+	m.fusedDh1_ln1(h1_mlp_W1, dh1_resid2, t169, t171, dh1_ln1)
 
-	// grad of h1_ln1 = (t105 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/bert/bert.go:114)
+	// grad of h1_ln1 = (t106 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/bert/bert.go:114)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	m.parallel(64, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
-	// grad of t106 = t105 ⊙ h1_ln1_gamma  (models/bert/bert.go:114)
-	// t177 = dh1_ln1 ⊙ t105
-	m.parallel(32768, (*Model).loopT177, t105, dh1_ln1, t177)
-	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t105))
-	m.parallel(64, (*Model).reduceDh1_ln1_gamma, t177, dh1_ln1_gamma)
+	// grad of t107 = t106 ⊙ h1_ln1_gamma  (models/bert/bert.go:114)
+	// t178 = dh1_ln1 ⊙ t106
+	m.parallel(32768, (*Model).loopT178, t106, dh1_ln1, t178)
+	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t106))
+	m.parallel(64, (*Model).reduceDh1_ln1_gamma, t178, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t176 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:114)
-	//	dh1_resid1 = (t176 − mean(t176) − x̂ ⊙ mean(t176 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:114)
+	//	t177 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/bert/bert.go:114)
+	//	dh1_resid1 = (t177 − mean(t177) − x̂ ⊙ mean(t177 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:114)
 	m.parallel(512, (*Model).layerNormGradDh1_resid1, h1_ln1_gamma, h1_resid1, dh1_ln1, dh1_resid1)
 
-	// grad of h1_attn_out = t101 · h1_attn_Wo + h1_attn_bo  (models/bert/bert.go:114)
+	// grad of h1_attn_out = t102 · h1_attn_Wo + h1_attn_bo  (models/bert/bert.go:114)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	m.parallel(64, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
-	// grad of t102 = (reshape(t100, [8,64,64])) · h1_attn_Wo  (models/bert/bert.go:114)
-	// t181 = dh1_resid1 · h1_attn_Woᵀ
-	gemm(m.pool, false, true, 512, 64, 64, dh1_resid1, 64, h1_attn_Wo, 64, t181, 64, false)
-	// t182 = reshape(t100, [512,64])
-	// t183 = reshape(dh1_resid1, [512,64])
-	// dh1_attn_Wo = (reshape(t100, [512,64]))ᵀ · (reshape(dh1_resid1, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t182, 64, t183, 64, dh1_attn_Wo, 64, false)
+	// grad of t103 = (reshape(t101, [8,64,64])) · h1_attn_Wo  (models/bert/bert.go:114)
+	// t182 = dh1_resid1 · h1_attn_Woᵀ
+	gemm(m.pool, false, true, 512, 64, 64, dh1_resid1, 64, h1_attn_Wo, 64, t182, 64, false)
+	// t183 = reshape(t101, [512,64])
+	// t184 = reshape(dh1_resid1, [512,64])
+	// dh1_attn_Wo = (reshape(t101, [512,64]))ᵀ · (reshape(dh1_resid1, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t183, 64, t184, 64, dh1_attn_Wo, 64, false)
 
-	// grad of t101 = reshape(t100, [8,64,64])  (models/bert/bert.go:114)
-	// t185 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,64,4,16])
+	// grad of t102 = reshape(t101, [8,64,64])  (models/bert/bert.go:114)
+	// t186 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,64,4,16])
 
-	// grad of t100 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// dh1_attn_context = (reshape(t181, [8,64,4,16]))ᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeDh1_attn_context, t185, dh1_attn_context)
+	// grad of t101 = h1_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// dh1_attn_context = (reshape(t182, [8,64,4,16]))ᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeDh1_attn_context, t186, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/bert/bert.go:114)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -1774,165 +1812,165 @@ func (m *Model) backward() error {
 	// dh1_attn_v = h1_attn_weightsᵀ · dh1_attn_context
 	m.parallel(32, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
-	// grad of h1_attn_weights = softmax((t7 ? h1_attn_scores : -inf))  (models/bert/bert.go:114)
-	// t189 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(2048, (*Model).softmaxGradT189, h1_attn_weights, dh1_attn_weights, t189)
+	// grad of h1_attn_weights = softmax((t8 ? h1_attn_scores : -inf))  (models/bert/bert.go:114)
+	// t190 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	m.parallel(2048, (*Model).softmaxGradT190, h1_attn_weights, dh1_attn_weights, t190)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = t7 ? t189 : 0  (Where, models/bert/bert.go:114)
-	//	t192 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
-	m.fusedT192(t7, t189, t192)
+	//	dh1_attn_scores = t8 ? t190 : 0  (Where, models/bert/bert.go:114)
+	//	t193 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
+	m.fusedT193(t8, t190, t193)
 
-	// grad of t95 = h1_attn_q · h1_attn_kᵀ  (models/bert/bert.go:114)
-	// dh1_attn_q = t192 · h1_attn_k
-	m.parallel(32, (*Model).batchedDh1_attn_q, h1_attn_k, t192, dh1_attn_q)
-	// dh1_attn_k = t192ᵀ · h1_attn_q
-	m.parallel(32, (*Model).batchedDh1_attn_k, h1_attn_q, t192, dh1_attn_k)
+	// grad of t96 = h1_attn_q · h1_attn_kᵀ  (models/bert/bert.go:114)
+	// dh1_attn_q = t193 · h1_attn_k
+	m.parallel(32, (*Model).batchedDh1_attn_q, h1_attn_k, t193, dh1_attn_q)
+	// dh1_attn_k = t193ᵀ · h1_attn_q
+	m.parallel(32, (*Model).batchedDh1_attn_k, h1_attn_q, t193, dh1_attn_k)
 
-	// grad of h1_attn_v = t93ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// t195 = dh1_attn_vᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT195, dh1_attn_v, t195)
+	// grad of h1_attn_v = t94ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// t196 = dh1_attn_vᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT196, dh1_attn_v, t196)
 
-	// grad of t93 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
-	// dh1_attn_v_proj = reshape(t195, [8,64,64])
+	// grad of t94 = reshape(h1_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// dh1_attn_v_proj = reshape(t196, [8,64,64])
 
 	// grad of h1_attn_v_proj = h0_ln2 · h1_attn_Wv + h1_attn_bv  (models/bert/bert.go:114)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
 	m.parallel(64, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
-	// grad of t91 = h0_ln2 · h1_attn_Wv  (models/bert/bert.go:114)
-	// t198 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_v_proj, 64, h1_attn_Wv, 64, t198, 64, false)
-	// t199 = reshape(h0_ln2, [512,64])
-	// t200 = reshape(t195, [512,64])
-	// dh1_attn_Wv = t199ᵀ · (reshape(t195, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t199, 64, t200, 64, dh1_attn_Wv, 64, false)
+	// grad of t92 = h0_ln2 · h1_attn_Wv  (models/bert/bert.go:114)
+	// t199 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_v_proj, 64, h1_attn_Wv, 64, t199, 64, false)
+	// t200 = reshape(h0_ln2, [512,64])
+	// t201 = reshape(t196, [512,64])
+	// dh1_attn_Wv = t200ᵀ · (reshape(t196, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t200, 64, t201, 64, dh1_attn_Wv, 64, false)
 
-	// grad of h1_attn_k = t89ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// t202 = dh1_attn_kᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT202, dh1_attn_k, t202)
+	// grad of h1_attn_k = t90ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// t203 = dh1_attn_kᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT203, dh1_attn_k, t203)
 
-	// grad of t89 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
-	// dh1_attn_k_proj = reshape(t202, [8,64,64])
+	// grad of t90 = reshape(h1_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// dh1_attn_k_proj = reshape(t203, [8,64,64])
 
 	// grad of h1_attn_k_proj = h0_ln2 · h1_attn_Wk + h1_attn_bk  (models/bert/bert.go:114)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
 	m.parallel(64, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
-	// grad of t87 = h0_ln2 · h1_attn_Wk  (models/bert/bert.go:114)
-	// t205 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_k_proj, 64, h1_attn_Wk, 64, t205, 64, false)
-	// t206 = reshape(t202, [512,64])
-	// dh1_attn_Wk = t199ᵀ · (reshape(t202, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t199, 64, t206, 64, dh1_attn_Wk, 64, false)
+	// grad of t88 = h0_ln2 · h1_attn_Wk  (models/bert/bert.go:114)
+	// t206 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_k_proj, 64, h1_attn_Wk, 64, t206, 64, false)
+	// t207 = reshape(t203, [512,64])
+	// dh1_attn_Wk = t200ᵀ · (reshape(t203, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t200, 64, t207, 64, dh1_attn_Wk, 64, false)
 
-	// grad of h1_attn_q = t85ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// t208 = dh1_attn_qᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT208, dh1_attn_q, t208)
+	// grad of h1_attn_q = t86ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// t209 = dh1_attn_qᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT209, dh1_attn_q, t209)
 
-	// grad of t85 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
-	// dh1_attn_q_proj = reshape(t208, [8,64,64])
+	// grad of t86 = reshape(h1_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// dh1_attn_q_proj = reshape(t209, [8,64,64])
 
 	// grad of h1_attn_q_proj = h0_ln2 · h1_attn_Wq + h1_attn_bq  (models/bert/bert.go:114)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
 	m.parallel(64, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
-	// grad of t83 = h0_ln2 · h1_attn_Wq  (models/bert/bert.go:114)
-	// t212 = reshape(t208, [512,64])
-	// dh1_attn_Wq = t199ᵀ · (reshape(t208, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t199, 64, t212, 64, dh1_attn_Wq, 64, false)
+	// grad of t84 = h0_ln2 · h1_attn_Wq  (models/bert/bert.go:114)
+	// t213 = reshape(t209, [512,64])
+	// dh1_attn_Wq = t200ᵀ · (reshape(t209, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t200, 64, t213, 64, dh1_attn_Wq, 64, false)
 
 	// fused epilogue:
 	//
-	//	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
-	//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:115)
-	//	t215 = t214 + t205  (Add, models/bert/bert.go:115)
-	//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:115)
-	m.fusedDh0_ln2(h1_attn_Wq, dh1_resid1, t198, t205, dh1_attn_q_proj, t211, dh0_ln2)
+	//	t212 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
+	//	t215 = dh1_resid1 + t199  (Add, models/bert/bert.go:115)
+	//	t216 = t215 + t206  (Add, models/bert/bert.go:115)
+	//	dh0_ln2 = t216 + t212  (Add, models/bert/bert.go:115)
+	m.fusedDh0_ln2(h1_attn_Wq, dh1_resid1, t199, t206, dh1_attn_q_proj, t212, dh0_ln2)
 
-	// grad of h0_ln2 = (t64 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/bert/bert.go:115)
+	// grad of h0_ln2 = (t65 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/bert/bert.go:115)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	m.parallel(64, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
-	// grad of t65 = t64 ⊙ h0_ln2_gamma  (models/bert/bert.go:115)
-	// t219 = dh0_ln2 ⊙ t64
-	m.parallel(32768, (*Model).loopT219, t64, dh0_ln2, t219)
-	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t64))
-	m.parallel(64, (*Model).reduceDh0_ln2_gamma, t219, dh0_ln2_gamma)
+	// grad of t66 = t65 ⊙ h0_ln2_gamma  (models/bert/bert.go:115)
+	// t220 = dh0_ln2 ⊙ t65
+	m.parallel(32768, (*Model).loopT220, t65, dh0_ln2, t220)
+	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t65))
+	m.parallel(64, (*Model).reduceDh0_ln2_gamma, t220, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t218 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:115)
-	//	dh0_resid2 = (t218 − mean(t218) − x̂ ⊙ mean(t218 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:115)
+	//	t219 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/bert/bert.go:115)
+	//	dh0_resid2 = (t219 − mean(t219) − x̂ ⊙ mean(t219 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:115)
 	m.parallel(512, (*Model).layerNormGradDh0_resid2, h0_ln2_gamma, h0_resid2, dh0_ln2, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/bert/bert.go:106)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
 	m.parallel(64, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
-	// grad of t61 = h0_mlp_hidden · h0_mlp_W2  (models/bert/bert.go:106)
-	// t224 = reshape(h0_mlp_hidden, [512,256])
-	// t225 = reshape(dh0_resid2, [512,64])
-	// dh0_mlp_W2 = t224ᵀ · (reshape(dh0_resid2, [512,64]))
-	gemm(m.pool, true, false, 256, 64, 512, t224, 256, t225, 64, dh0_mlp_W2, 64, false)
+	// grad of t62 = h0_mlp_hidden · h0_mlp_W2  (models/bert/bert.go:106)
+	// t225 = reshape(h0_mlp_hidden, [512,256])
+	// t226 = reshape(dh0_resid2, [512,64])
+	// dh0_mlp_W2 = t225ᵀ · (reshape(dh0_resid2, [512,64]))
+	gemm(m.pool, true, false, 256, 64, 512, t225, 256, t226, 64, dh0_mlp_W2, 64, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/bert/bert.go:106)
-	//	t227 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:105)
-	m.fusedT227(h0_mlp_W2, t59, dh0_resid2, dh0_mlp_hidden, t227)
+	//	t228 = dh0_mlp_hidden ⊙ gelu′(t60)  (GELUGrad, models/bert/bert.go:105)
+	m.fusedT228(h0_mlp_W2, t60, dh0_resid2, dh0_mlp_hidden, t228)
 
-	// grad of t59 = h0_ln1 · h0_mlp_W1 + h0_mlp_b1  (models/bert/bert.go:105)
-	// dh0_mlp_b1 = Σ_[0,1](t227)
-	m.parallel(256, (*Model).reduceDh0_mlp_b1, t227, dh0_mlp_b1)
+	// grad of t60 = h0_ln1 · h0_mlp_W1 + h0_mlp_b1  (models/bert/bert.go:105)
+	// dh0_mlp_b1 = Σ_[0,1](t228)
+	m.parallel(256, (*Model).reduceDh0_mlp_b1, t228, dh0_mlp_b1)
 
-	// grad of t58 = h0_ln1 · h0_mlp_W1  (models/bert/bert.go:105)
-	// t230 = reshape(h0_ln1, [512,64])
-	// t231 = reshape(t227, [512,256])
-	// dh0_mlp_W1 = (reshape(h0_ln1, [512,64]))ᵀ · (reshape(t227, [512,256]))
-	gemm(m.pool, true, false, 64, 256, 512, t230, 64, t231, 256, dh0_mlp_W1, 256, false)
+	// grad of t59 = h0_ln1 · h0_mlp_W1  (models/bert/bert.go:105)
+	// t231 = reshape(h0_ln1, [512,64])
+	// t232 = reshape(t228, [512,256])
+	// dh0_mlp_W1 = (reshape(h0_ln1, [512,64]))ᵀ · (reshape(t228, [512,256]))
+	gemm(m.pool, true, false, 64, 256, 512, t231, 64, t232, 256, dh0_mlp_W1, 256, false)
 
 	// fused epilogue:
 	//
-	//	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
-	//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:114)
-	m.fusedDh0_ln1(h0_mlp_W1, dh0_resid2, t227, t229, dh0_ln1)
+	//	t230 = t228 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
+	//	dh0_ln1 = dh0_resid2 + t230  (Add, models/bert/bert.go:114)
+	m.fusedDh0_ln1(h0_mlp_W1, dh0_resid2, t228, t230, dh0_ln1)
 
-	// grad of h0_ln1 = (t55 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/bert/bert.go:114)
+	// grad of h0_ln1 = (t56 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/bert/bert.go:114)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	m.parallel(64, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
-	// grad of t56 = t55 ⊙ h0_ln1_gamma  (models/bert/bert.go:114)
-	// t236 = dh0_ln1 ⊙ t55
-	m.parallel(32768, (*Model).loopT236, t55, dh0_ln1, t236)
-	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t55))
-	m.parallel(64, (*Model).reduceDh0_ln1_gamma, t236, dh0_ln1_gamma)
+	// grad of t57 = t56 ⊙ h0_ln1_gamma  (models/bert/bert.go:114)
+	// t237 = dh0_ln1 ⊙ t56
+	m.parallel(32768, (*Model).loopT237, t56, dh0_ln1, t237)
+	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t56))
+	m.parallel(64, (*Model).reduceDh0_ln1_gamma, t237, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t235 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:114)
-	//	dh0_resid1 = (t235 − mean(t235) − x̂ ⊙ mean(t235 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:114)
+	//	t236 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/bert/bert.go:114)
+	//	dh0_resid1 = (t236 − mean(t236) − x̂ ⊙ mean(t236 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:114)
 	m.parallel(512, (*Model).layerNormGradDh0_resid1, h0_ln1_gamma, h0_resid1, dh0_ln1, dh0_resid1)
 
-	// grad of h0_attn_out = t51 · h0_attn_Wo + h0_attn_bo  (models/bert/bert.go:114)
+	// grad of h0_attn_out = t52 · h0_attn_Wo + h0_attn_bo  (models/bert/bert.go:114)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	m.parallel(64, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
-	// grad of t52 = (reshape(t50, [8,64,64])) · h0_attn_Wo  (models/bert/bert.go:114)
-	// t240 = dh0_resid1 · h0_attn_Woᵀ
-	gemm(m.pool, false, true, 512, 64, 64, dh0_resid1, 64, h0_attn_Wo, 64, t240, 64, false)
-	// t241 = reshape(t50, [512,64])
-	// t242 = reshape(dh0_resid1, [512,64])
-	// dh0_attn_Wo = (reshape(t50, [512,64]))ᵀ · (reshape(dh0_resid1, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t241, 64, t242, 64, dh0_attn_Wo, 64, false)
+	// grad of t53 = (reshape(t51, [8,64,64])) · h0_attn_Wo  (models/bert/bert.go:114)
+	// t241 = dh0_resid1 · h0_attn_Woᵀ
+	gemm(m.pool, false, true, 512, 64, 64, dh0_resid1, 64, h0_attn_Wo, 64, t241, 64, false)
+	// t242 = reshape(t51, [512,64])
+	// t243 = reshape(dh0_resid1, [512,64])
+	// dh0_attn_Wo = (reshape(t51, [512,64]))ᵀ · (reshape(dh0_resid1, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t242, 64, t243, 64, dh0_attn_Wo, 64, false)
 
-	// grad of t51 = reshape(t50, [8,64,64])  (models/bert/bert.go:114)
-	// t244 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,64,4,16])
+	// grad of t52 = reshape(t51, [8,64,64])  (models/bert/bert.go:114)
+	// t245 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,64,4,16])
 
-	// grad of t50 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// dh0_attn_context = (reshape(t240, [8,64,4,16]))ᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeDh0_attn_context, t244, dh0_attn_context)
+	// grad of t51 = h0_attn_contextᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// dh0_attn_context = (reshape(t241, [8,64,4,16]))ᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeDh0_attn_context, t245, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/bert/bert.go:114)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -1940,119 +1978,120 @@ func (m *Model) backward() error {
 	// dh0_attn_v = h0_attn_weightsᵀ · dh0_attn_context
 	m.parallel(32, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
-	// grad of h0_attn_weights = softmax((t7 ? h0_attn_scores : -inf))  (models/bert/bert.go:114)
-	// t248 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(2048, (*Model).softmaxGradT248, h0_attn_weights, dh0_attn_weights, t248)
+	// grad of h0_attn_weights = softmax((t8 ? h0_attn_scores : -inf))  (models/bert/bert.go:114)
+	// t249 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	m.parallel(2048, (*Model).softmaxGradT249, h0_attn_weights, dh0_attn_weights, t249)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = t7 ? t248 : 0  (Where, models/bert/bert.go:114)
-	//	t250 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
-	m.fusedT250(t7, t248, t250)
+	//	dh0_attn_scores = t8 ? t249 : 0  (Where, models/bert/bert.go:114)
+	//	t251 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
+	m.fusedT251(t8, t249, t251)
 
-	// grad of t43 = h0_attn_q · h0_attn_kᵀ  (models/bert/bert.go:114)
-	// dh0_attn_q = t250 · h0_attn_k
-	m.parallel(32, (*Model).batchedDh0_attn_q, h0_attn_k, t250, dh0_attn_q)
-	// dh0_attn_k = t250ᵀ · h0_attn_q
-	m.parallel(32, (*Model).batchedDh0_attn_k, h0_attn_q, t250, dh0_attn_k)
+	// grad of t44 = h0_attn_q · h0_attn_kᵀ  (models/bert/bert.go:114)
+	// dh0_attn_q = t251 · h0_attn_k
+	m.parallel(32, (*Model).batchedDh0_attn_q, h0_attn_k, t251, dh0_attn_q)
+	// dh0_attn_k = t251ᵀ · h0_attn_q
+	m.parallel(32, (*Model).batchedDh0_attn_k, h0_attn_q, t251, dh0_attn_k)
 
-	// grad of h0_attn_v = t41ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// t253 = dh0_attn_vᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT253, dh0_attn_v, t253)
+	// grad of h0_attn_v = t42ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// t254 = dh0_attn_vᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT254, dh0_attn_v, t254)
 
-	// grad of t41 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
-	// dh0_attn_v_proj = reshape(t253, [8,64,64])
+	// grad of t42 = reshape(h0_attn_v_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// dh0_attn_v_proj = reshape(t254, [8,64,64])
 
 	// grad of h0_attn_v_proj = emb_ln · h0_attn_Wv + h0_attn_bv  (models/bert/bert.go:114)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
 	m.parallel(64, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
-	// grad of t39 = emb_ln · h0_attn_Wv  (models/bert/bert.go:114)
-	// t256 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_v_proj, 64, h0_attn_Wv, 64, t256, 64, false)
-	// t257 = reshape(emb_ln, [512,64])
-	// t258 = reshape(t253, [512,64])
-	// dh0_attn_Wv = t257ᵀ · (reshape(t253, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t257, 64, t258, 64, dh0_attn_Wv, 64, false)
+	// grad of t40 = emb_ln · h0_attn_Wv  (models/bert/bert.go:114)
+	// t257 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_v_proj, 64, h0_attn_Wv, 64, t257, 64, false)
+	// t258 = reshape(emb_ln, [512,64])
+	// t259 = reshape(t254, [512,64])
+	// dh0_attn_Wv = t258ᵀ · (reshape(t254, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t258, 64, t259, 64, dh0_attn_Wv, 64, false)
 
-	// grad of h0_attn_k = t37ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// t260 = dh0_attn_kᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT260, dh0_attn_k, t260)
+	// grad of h0_attn_k = t38ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// t261 = dh0_attn_kᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT261, dh0_attn_k, t261)
 
-	// grad of t37 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
-	// dh0_attn_k_proj = reshape(t260, [8,64,64])
+	// grad of t38 = reshape(h0_attn_k_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// dh0_attn_k_proj = reshape(t261, [8,64,64])
 
 	// grad of h0_attn_k_proj = emb_ln · h0_attn_Wk + h0_attn_bk  (models/bert/bert.go:114)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
 	m.parallel(64, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
-	// grad of t35 = emb_ln · h0_attn_Wk  (models/bert/bert.go:114)
-	// t263 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_k_proj, 64, h0_attn_Wk, 64, t263, 64, false)
-	// t264 = reshape(t260, [512,64])
-	// dh0_attn_Wk = t257ᵀ · (reshape(t260, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t257, 64, t264, 64, dh0_attn_Wk, 64, false)
+	// grad of t36 = emb_ln · h0_attn_Wk  (models/bert/bert.go:114)
+	// t264 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_k_proj, 64, h0_attn_Wk, 64, t264, 64, false)
+	// t265 = reshape(t261, [512,64])
+	// dh0_attn_Wk = t258ᵀ · (reshape(t261, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t258, 64, t265, 64, dh0_attn_Wk, 64, false)
 
-	// grad of h0_attn_q = t33ᵀ[0,2,1,3]  (models/bert/bert.go:114)
-	// t266 = dh0_attn_qᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT266, dh0_attn_q, t266)
+	// grad of h0_attn_q = t34ᵀ[0,2,1,3]  (models/bert/bert.go:114)
+	// t267 = dh0_attn_qᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT267, dh0_attn_q, t267)
 
-	// grad of t33 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
-	// dh0_attn_q_proj = reshape(t266, [8,64,64])
+	// grad of t34 = reshape(h0_attn_q_proj, [8,64,4,16])  (models/bert/bert.go:114)
+	// dh0_attn_q_proj = reshape(t267, [8,64,64])
 
 	// grad of h0_attn_q_proj = emb_ln · h0_attn_Wq + h0_attn_bq  (models/bert/bert.go:114)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
 	m.parallel(64, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
-	// grad of t31 = emb_ln · h0_attn_Wq  (models/bert/bert.go:114)
-	// t270 = reshape(t266, [512,64])
-	// dh0_attn_Wq = t257ᵀ · (reshape(t266, [512,64]))
-	gemm(m.pool, true, false, 64, 64, 512, t257, 64, t270, 64, dh0_attn_Wq, 64, false)
+	// grad of t32 = emb_ln · h0_attn_Wq  (models/bert/bert.go:114)
+	// t271 = reshape(t267, [512,64])
+	// dh0_attn_Wq = t258ᵀ · (reshape(t267, [512,64]))
+	gemm(m.pool, true, false, 64, 64, 512, t258, 64, t271, 64, dh0_attn_Wq, 64, false)
 
 	// fused epilogue:
 	//
-	//	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
-	//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:91)
-	//	t273 = t272 + t263  (Add, models/bert/bert.go:91)
-	//	demb_ln = t273 + t269  (Add, models/bert/bert.go:91)
-	m.fusedDemb_ln(h0_attn_Wq, dh0_resid1, t256, t263, dh0_attn_q_proj, t269, demb_ln)
+	//	t270 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
+	//	t273 = dh0_resid1 + t257  (Add, models/bert/bert.go:91)
+	//	t274 = t273 + t264  (Add, models/bert/bert.go:91)
+	//	demb_ln = t274 + t270  (Add, models/bert/bert.go:91)
+	m.fusedDemb_ln(h0_attn_Wq, dh0_resid1, t257, t264, dh0_attn_q_proj, t270, demb_ln)
 
-	// grad of emb_ln = (t12 ⊙ emb_ln_gamma) + emb_ln_beta  (models/bert/bert.go:91)
+	// grad of emb_ln = (t13 ⊙ emb_ln_gamma) + emb_ln_beta  (models/bert/bert.go:91)
 	// demb_ln_beta = Σ_[0,1](demb_ln)
 	m.parallel(64, (*Model).reduceDemb_ln_beta, demb_ln, demb_ln_beta)
 
-	// grad of t13 = t12 ⊙ emb_ln_gamma  (models/bert/bert.go:91)
-	// t277 = demb_ln ⊙ t12
-	m.parallel(32768, (*Model).loopT277, t12, demb_ln, t277)
-	// demb_ln_gamma = Σ_[0,1]((demb_ln ⊙ t12))
-	m.parallel(64, (*Model).reduceDemb_ln_gamma, t277, demb_ln_gamma)
+	// grad of t14 = t13 ⊙ emb_ln_gamma  (models/bert/bert.go:91)
+	// t278 = demb_ln ⊙ t13
+	m.parallel(32768, (*Model).loopT278, t13, demb_ln, t278)
+	// demb_ln_gamma = Σ_[0,1]((demb_ln ⊙ t13))
+	m.parallel(64, (*Model).reduceDemb_ln_gamma, t278, demb_ln_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t276 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:91)
-	//	demb = (t276 − mean(t276) − x̂ ⊙ mean(t276 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:91)
+	//	t277 = demb_ln ⊙ emb_ln_gamma  (Mul, models/bert/bert.go:91)
+	//	demb = (t277 − mean(t277) − x̂ ⊙ mean(t277 ⊙ x̂)) / σ  (LayerNormGrad, models/bert/bert.go:91)
 	m.parallel(512, (*Model).layerNormGradDemb, emb, emb_ln_gamma, demb_ln, demb)
 
 	// grad of emb = wte[ids] + wpe  (models/bert/bert.go:89)
 	// dwpe = Σ_[0](demb)
 	m.parallel(64, (*Model).reduceDwpe, demb, dwpe)
 
-	// grad of t8 = wte[ids]  (models/bert/bert.go:89)
-	// t281 = scatter_add(ids → demb)
-	if p := scatterAdd(t281, demb, ids, 64, 512); p >= 0 {
+	// grad of t9 = wte[ids]  (models/bert/bert.go:89)
+	// t282 = scatter_add(ids → demb)
+	if p := scatterAdd(t282, demb, ids, 64, 512); p >= 0 {
 		return fmt.Errorf("models/bert/bert.go:89: ScatterAdd: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:134)
-	//	dwte = t146 + t281  (Add, models/bert/bert.go:80)
-	m.fusedDwte(t144, t145, t146, t281, dwte)
+	//	t147 = t146ᵀ · t145  (MatMul, models/bert/bert.go:134)
+	//	dwte = t147 + t282  (Add, models/bert/bert.go:80)
+	m.fusedDwte(t145, t146, t147, t282, dwte)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	hyper_lr := m.state[0:1]                // f32[]
 	wte := m.params[0:32768]                // f32[512,64]
 	wpe := m.params[32768:36864]            // f32[64,64]
 	emb_ln_gamma := m.params[36864:36928]   // f32[64]
@@ -2136,209 +2175,209 @@ func (m *Model) update() error {
 	dwpe := m.grads[32768:36864]            // f32[64,64]
 	dwte := m.grads[0:32768]                // f32[512,64]
 
-	// wte −= 0.1 · dwte  (models/bert/bert.go:80)
+	// wte −= hyper_lr · dwte  (models/bert/bert.go:80)
 	for i := range 32768 {
-		wte[i] = float32(float64(wte[i]) - 0.1*float64(dwte[i]))
+		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
 	}
 
-	// wpe −= 0.1 · dwpe  (models/bert/bert.go:81)
+	// wpe −= hyper_lr · dwpe  (models/bert/bert.go:81)
 	for i := range 4096 {
-		wpe[i] = float32(float64(wpe[i]) - 0.1*float64(dwpe[i]))
+		wpe[i] = float32(float64(wpe[i]) - float64(hyper_lr[0])*float64(dwpe[i]))
 	}
 
-	// emb_ln_gamma −= 0.1 · demb_ln_gamma  (models/bert/bert.go:91)
+	// emb_ln_gamma −= hyper_lr · demb_ln_gamma  (models/bert/bert.go:91)
 	for i := range 64 {
-		emb_ln_gamma[i] = float32(float64(emb_ln_gamma[i]) - 0.1*float64(demb_ln_gamma[i]))
+		emb_ln_gamma[i] = float32(float64(emb_ln_gamma[i]) - float64(hyper_lr[0])*float64(demb_ln_gamma[i]))
 	}
 
-	// emb_ln_beta −= 0.1 · demb_ln_beta  (models/bert/bert.go:91)
+	// emb_ln_beta −= hyper_lr · demb_ln_beta  (models/bert/bert.go:91)
 	for i := range 64 {
-		emb_ln_beta[i] = float32(float64(emb_ln_beta[i]) - 0.1*float64(demb_ln_beta[i]))
+		emb_ln_beta[i] = float32(float64(emb_ln_beta[i]) - float64(hyper_lr[0])*float64(demb_ln_beta[i]))
 	}
 
-	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/bert/bert.go:96)
+	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/bert/bert.go:96)
 	for i := range 64 {
-		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - 0.1*float64(dh0_ln1_gamma[i]))
+		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln1_gamma[i]))
 	}
 
-	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/bert/bert.go:96)
+	// h0_ln1_beta −= hyper_lr · dh0_ln1_beta  (models/bert/bert.go:96)
 	for i := range 64 {
-		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - 0.1*float64(dh0_ln1_beta[i]))
+		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln1_beta[i]))
 	}
 
-	// h0_attn_Wq −= 0.1 · dh0_attn_Wq  (models/bert/bert.go:97)
+	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - 0.1*float64(dh0_attn_Wq[i]))
+		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
 	}
 
-	// h0_attn_bq −= 0.1 · dh0_attn_bq  (models/bert/bert.go:97)
+	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/bert/bert.go:97)
 	for i := range 64 {
-		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - 0.1*float64(dh0_attn_bq[i]))
+		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - float64(hyper_lr[0])*float64(dh0_attn_bq[i]))
 	}
 
-	// h0_attn_Wk −= 0.1 · dh0_attn_Wk  (models/bert/bert.go:97)
+	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - 0.1*float64(dh0_attn_Wk[i]))
+		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
 	}
 
-	// h0_attn_bk −= 0.1 · dh0_attn_bk  (models/bert/bert.go:97)
+	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/bert/bert.go:97)
 	for i := range 64 {
-		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - 0.1*float64(dh0_attn_bk[i]))
+		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - float64(hyper_lr[0])*float64(dh0_attn_bk[i]))
 	}
 
-	// h0_attn_Wv −= 0.1 · dh0_attn_Wv  (models/bert/bert.go:97)
+	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - 0.1*float64(dh0_attn_Wv[i]))
+		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
 	}
 
-	// h0_attn_bv −= 0.1 · dh0_attn_bv  (models/bert/bert.go:97)
+	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/bert/bert.go:97)
 	for i := range 64 {
-		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - 0.1*float64(dh0_attn_bv[i]))
+		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - float64(hyper_lr[0])*float64(dh0_attn_bv[i]))
 	}
 
-	// h0_attn_Wo −= 0.1 · dh0_attn_Wo  (models/bert/bert.go:97)
+	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - 0.1*float64(dh0_attn_Wo[i]))
+		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
 	}
 
-	// h0_attn_bo −= 0.1 · dh0_attn_bo  (models/bert/bert.go:97)
+	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/bert/bert.go:97)
 	for i := range 64 {
-		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - 0.1*float64(dh0_attn_bo[i]))
+		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - float64(hyper_lr[0])*float64(dh0_attn_bo[i]))
 	}
 
-	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/bert/bert.go:99)
+	// h0_ln2_gamma −= hyper_lr · dh0_ln2_gamma  (models/bert/bert.go:99)
 	for i := range 64 {
-		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - 0.1*float64(dh0_ln2_gamma[i]))
+		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln2_gamma[i]))
 	}
 
-	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/bert/bert.go:99)
+	// h0_ln2_beta −= hyper_lr · dh0_ln2_beta  (models/bert/bert.go:99)
 	for i := range 64 {
-		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - 0.1*float64(dh0_ln2_beta[i]))
+		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln2_beta[i]))
 	}
 
-	// h0_mlp_W1 −= 0.1 · dh0_mlp_W1  (models/bert/bert.go:100)
+	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/bert/bert.go:100)
 	for i := range 16384 {
-		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - 0.1*float64(dh0_mlp_W1[i]))
+		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W1[i]))
 	}
 
-	// h0_mlp_b1 −= 0.1 · dh0_mlp_b1  (models/bert/bert.go:101)
+	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/bert/bert.go:101)
 	for i := range 256 {
-		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - 0.1*float64(dh0_mlp_b1[i]))
+		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b1[i]))
 	}
 
-	// h0_mlp_W2 −= 0.1 · dh0_mlp_W2  (models/bert/bert.go:102)
+	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/bert/bert.go:102)
 	for i := range 16384 {
-		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - 0.1*float64(dh0_mlp_W2[i]))
+		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W2[i]))
 	}
 
-	// h0_mlp_b2 −= 0.1 · dh0_mlp_b2  (models/bert/bert.go:103)
+	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/bert/bert.go:103)
 	for i := range 64 {
-		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - 0.1*float64(dh0_mlp_b2[i]))
+		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b2[i]))
 	}
 
-	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/bert/bert.go:96)
+	// h1_ln1_gamma −= hyper_lr · dh1_ln1_gamma  (models/bert/bert.go:96)
 	for i := range 64 {
-		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - 0.1*float64(dh1_ln1_gamma[i]))
+		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln1_gamma[i]))
 	}
 
-	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/bert/bert.go:96)
+	// h1_ln1_beta −= hyper_lr · dh1_ln1_beta  (models/bert/bert.go:96)
 	for i := range 64 {
-		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - 0.1*float64(dh1_ln1_beta[i]))
+		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln1_beta[i]))
 	}
 
-	// h1_attn_Wq −= 0.1 · dh1_attn_Wq  (models/bert/bert.go:97)
+	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - 0.1*float64(dh1_attn_Wq[i]))
+		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
 	}
 
-	// h1_attn_bq −= 0.1 · dh1_attn_bq  (models/bert/bert.go:97)
+	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/bert/bert.go:97)
 	for i := range 64 {
-		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - 0.1*float64(dh1_attn_bq[i]))
+		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - float64(hyper_lr[0])*float64(dh1_attn_bq[i]))
 	}
 
-	// h1_attn_Wk −= 0.1 · dh1_attn_Wk  (models/bert/bert.go:97)
+	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - 0.1*float64(dh1_attn_Wk[i]))
+		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
 	}
 
-	// h1_attn_bk −= 0.1 · dh1_attn_bk  (models/bert/bert.go:97)
+	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/bert/bert.go:97)
 	for i := range 64 {
-		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - 0.1*float64(dh1_attn_bk[i]))
+		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - float64(hyper_lr[0])*float64(dh1_attn_bk[i]))
 	}
 
-	// h1_attn_Wv −= 0.1 · dh1_attn_Wv  (models/bert/bert.go:97)
+	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - 0.1*float64(dh1_attn_Wv[i]))
+		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
 	}
 
-	// h1_attn_bv −= 0.1 · dh1_attn_bv  (models/bert/bert.go:97)
+	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/bert/bert.go:97)
 	for i := range 64 {
-		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - 0.1*float64(dh1_attn_bv[i]))
+		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - float64(hyper_lr[0])*float64(dh1_attn_bv[i]))
 	}
 
-	// h1_attn_Wo −= 0.1 · dh1_attn_Wo  (models/bert/bert.go:97)
+	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/bert/bert.go:97)
 	for i := range 4096 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - 0.1*float64(dh1_attn_Wo[i]))
+		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
 	}
 
-	// h1_attn_bo −= 0.1 · dh1_attn_bo  (models/bert/bert.go:97)
+	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/bert/bert.go:97)
 	for i := range 64 {
-		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - 0.1*float64(dh1_attn_bo[i]))
+		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - float64(hyper_lr[0])*float64(dh1_attn_bo[i]))
 	}
 
-	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/bert/bert.go:99)
+	// h1_ln2_gamma −= hyper_lr · dh1_ln2_gamma  (models/bert/bert.go:99)
 	for i := range 64 {
-		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - 0.1*float64(dh1_ln2_gamma[i]))
+		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln2_gamma[i]))
 	}
 
-	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/bert/bert.go:99)
+	// h1_ln2_beta −= hyper_lr · dh1_ln2_beta  (models/bert/bert.go:99)
 	for i := range 64 {
-		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - 0.1*float64(dh1_ln2_beta[i]))
+		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln2_beta[i]))
 	}
 
-	// h1_mlp_W1 −= 0.1 · dh1_mlp_W1  (models/bert/bert.go:100)
+	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/bert/bert.go:100)
 	for i := range 16384 {
-		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - 0.1*float64(dh1_mlp_W1[i]))
+		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W1[i]))
 	}
 
-	// h1_mlp_b1 −= 0.1 · dh1_mlp_b1  (models/bert/bert.go:101)
+	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/bert/bert.go:101)
 	for i := range 256 {
-		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - 0.1*float64(dh1_mlp_b1[i]))
+		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b1[i]))
 	}
 
-	// h1_mlp_W2 −= 0.1 · dh1_mlp_W2  (models/bert/bert.go:102)
+	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/bert/bert.go:102)
 	for i := range 16384 {
-		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - 0.1*float64(dh1_mlp_W2[i]))
+		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W2[i]))
 	}
 
-	// h1_mlp_b2 −= 0.1 · dh1_mlp_b2  (models/bert/bert.go:103)
+	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/bert/bert.go:103)
 	for i := range 64 {
-		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - 0.1*float64(dh1_mlp_b2[i]))
+		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b2[i]))
 	}
 
-	// mlm_W −= 0.1 · dmlm_W  (models/bert/bert.go:128)
+	// mlm_W −= hyper_lr · dmlm_W  (models/bert/bert.go:128)
 	for i := range 4096 {
-		mlm_W[i] = float32(float64(mlm_W[i]) - 0.1*float64(dmlm_W[i]))
+		mlm_W[i] = float32(float64(mlm_W[i]) - float64(hyper_lr[0])*float64(dmlm_W[i]))
 	}
 
-	// mlm_b −= 0.1 · dmlm_b  (models/bert/bert.go:129)
+	// mlm_b −= hyper_lr · dmlm_b  (models/bert/bert.go:129)
 	for i := range 64 {
-		mlm_b[i] = float32(float64(mlm_b[i]) - 0.1*float64(dmlm_b[i]))
+		mlm_b[i] = float32(float64(mlm_b[i]) - float64(hyper_lr[0])*float64(dmlm_b[i]))
 	}
 
-	// mlm_ln_gamma −= 0.1 · dmlm_ln_gamma  (models/bert/bert.go:130)
+	// mlm_ln_gamma −= hyper_lr · dmlm_ln_gamma  (models/bert/bert.go:130)
 	for i := range 64 {
-		mlm_ln_gamma[i] = float32(float64(mlm_ln_gamma[i]) - 0.1*float64(dmlm_ln_gamma[i]))
+		mlm_ln_gamma[i] = float32(float64(mlm_ln_gamma[i]) - float64(hyper_lr[0])*float64(dmlm_ln_gamma[i]))
 	}
 
-	// mlm_ln_beta −= 0.1 · dmlm_ln_beta  (models/bert/bert.go:130)
+	// mlm_ln_beta −= hyper_lr · dmlm_ln_beta  (models/bert/bert.go:130)
 	for i := range 64 {
-		mlm_ln_beta[i] = float32(float64(mlm_ln_beta[i]) - 0.1*float64(dmlm_ln_beta[i]))
+		mlm_ln_beta[i] = float32(float64(mlm_ln_beta[i]) - float64(hyper_lr[0])*float64(dmlm_ln_beta[i]))
 	}
 
-	// mlm_bias −= 0.1 · dmlm_bias  (models/bert/bert.go:133)
+	// mlm_bias −= hyper_lr · dmlm_bias  (models/bert/bert.go:133)
 	for i := range 512 {
-		mlm_bias[i] = float32(float64(mlm_bias[i]) - 0.1*float64(dmlm_bias[i]))
+		mlm_bias[i] = float32(float64(mlm_bias[i]) - float64(hyper_lr[0])*float64(dmlm_bias[i]))
 	}
 	return nil
 }
@@ -2936,14 +2975,14 @@ func (m *Model) fusedLogitsRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopEmb_2 computes emb = t8 + wpe over [lo, hi) of its
+// loopEmb_2 computes emb = t9 + wpe over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) loopEmb_2(lo, hi, thread int, v [][]float32) {
-	wpe, t8, emb := v[0], v[1], v[2]
+	wpe, t9, emb := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				emb[i*4096+j*64+k] = t8[i*4096+j*64+k] + wpe[j*64+k]
+				emb[i*4096+j*64+k] = t9[i*4096+j*64+k] + wpe[j*64+k]
 			}
 		}
 	}
@@ -2951,42 +2990,42 @@ func (m *Model) loopEmb_2(lo, hi, thread int, v [][]float32) {
 
 // layerNormEmb_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormEmb_ln_2(lo, hi, thread int, v [][]float32) {
-	emb, emb_ln_gamma, emb_ln_beta, t12, emb_ln := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(emb_ln[lo*64:hi*64], t12[lo*64:hi*64], emb[lo*64:hi*64], emb_ln_gamma, emb_ln_beta, hi-lo, 64, 1e-12)
+	emb, emb_ln_gamma, emb_ln_beta, t13, emb_ln := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(emb_ln[lo*64:hi*64], t13[lo*64:hi*64], emb[lo*64:hi*64], emb_ln_gamma, emb_ln_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t31 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
-//	h0_attn_q_proj = t31 + h0_attn_bq  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t31 []float32, h0_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t31, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t31, h0_attn_q_proj)
+//	t32 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
+//	h0_attn_q_proj = t32 + h0_attn_bq  (Add, models/bert/bert.go:114)
+func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t32 []float32, h0_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t32, 64, false)
+	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t32, h0_attn_q_proj)
 }
 
 // fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t31, h0_attn_q_proj := v[0], v[1], v[2]
+	h0_attn_bq, t32, h0_attn_q_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h0_attn_q_projv := t31[i*4096+j*64+k] + h0_attn_bq[k]
+				h0_attn_q_projv := t32[i*4096+j*64+k] + h0_attn_bq[k]
 				h0_attn_q_proj[i*4096+j*64+k] = h0_attn_q_projv
 			}
 		}
 	}
 }
 
-// transposeH0_attn_q_2 computes h0_attn_q = t33ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q_2 computes h0_attn_q = t34ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t33, h0_attn_q := v[0], v[1]
+	t34, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t33[i*4096+j*16+k*64+l]
+					h0_attn_q[i*4096+j*1024+k*16+l] = t34[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -2995,36 +3034,36 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t35 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
-//	h0_attn_k_proj = t35 + h0_attn_bk  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t35 []float32, h0_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t35, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t35, h0_attn_k_proj)
+//	t36 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
+//	h0_attn_k_proj = t36 + h0_attn_bk  (Add, models/bert/bert.go:114)
+func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t36 []float32, h0_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t36, 64, false)
+	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t36, h0_attn_k_proj)
 }
 
 // fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t35, h0_attn_k_proj := v[0], v[1], v[2]
+	h0_attn_bk, t36, h0_attn_k_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h0_attn_k_projv := t35[i*4096+j*64+k] + h0_attn_bk[k]
+				h0_attn_k_projv := t36[i*4096+j*64+k] + h0_attn_bk[k]
 				h0_attn_k_proj[i*4096+j*64+k] = h0_attn_k_projv
 			}
 		}
 	}
 }
 
-// transposeH0_attn_k_2 computes h0_attn_k = t37ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k_2 computes h0_attn_k = t38ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t37, h0_attn_k := v[0], v[1]
+	t38, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t37[i*4096+j*16+k*64+l]
+					h0_attn_k[i*4096+j*1024+k*16+l] = t38[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -3033,65 +3072,65 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t39 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
-//	h0_attn_v_proj = t39 + h0_attn_bv  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t39 []float32, h0_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t39, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t39, h0_attn_v_proj)
+//	t40 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
+//	h0_attn_v_proj = t40 + h0_attn_bv  (Add, models/bert/bert.go:114)
+func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t40 []float32, h0_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t40, 64, false)
+	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t40, h0_attn_v_proj)
 }
 
 // fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t39, h0_attn_v_proj := v[0], v[1], v[2]
+	h0_attn_bv, t40, h0_attn_v_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h0_attn_v_projv := t39[i*4096+j*64+k] + h0_attn_bv[k]
+				h0_attn_v_projv := t40[i*4096+j*64+k] + h0_attn_bv[k]
 				h0_attn_v_proj[i*4096+j*64+k] = h0_attn_v_projv
 			}
 		}
 	}
 }
 
-// transposeH0_attn_v_2 computes h0_attn_v = t41ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v_2 computes h0_attn_v = t42ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t41, h0_attn_v := v[0], v[1]
+	t42, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t41[i*4096+j*16+k*64+l]
+					h0_attn_v[i*4096+j*1024+k*16+l] = t42[i*4096+j*16+k*64+l]
 				}
 			}
 		}
 	}
 }
 
-// batchedT43 is the batched product t43 = h0_attn_q · h0_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// batchedT44 is the batched product t44 = h0_attn_q · h0_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT43(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, h0_attn_k, t43 := v[0], v[1], v[2]
+func (m *Model) batchedT44(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_k, t44 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t43[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h0_attn_q[b*1024:], 16, h0_attn_k[b*1024:], 16, t44[b*4096:], 64, false)
 	}
 }
 
-// fusedT47 is one fused epilogue kernel over f32[8,4,64,64]:
+// fusedT48 is one fused epilogue kernel over f32[8,4,64,64]:
 //
-//	t43 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/bert/bert.go:114)
-//	h0_attn_scores = t43 ⊙ 0.25  (Mul, models/bert/bert.go:114)
-//	t47 = t7 ? h0_attn_scores : -inf  (Where, models/bert/bert.go:114)
-func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t43 []float32, t47 []float32) {
-	m.parallel(32, (*Model).batchedT43, h0_attn_q, h0_attn_k, t43)
+//	t44 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/bert/bert.go:114)
+//	h0_attn_scores = t44 ⊙ 0.25  (Mul, models/bert/bert.go:114)
+//	t48 = t8 ? h0_attn_scores : -inf  (Where, models/bert/bert.go:114)
+func (m *Model) fusedT48(t8 []bool, h0_attn_q []float32, h0_attn_k []float32, t44 []float32, t48 []float32) {
+	m.parallel(32, (*Model).batchedT44, h0_attn_q, h0_attn_k, t44)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					h0_attn_scores := t43[i*16384+j*4096+k*64+l] * 0.25
-					t47v := where(t7[i*64+l], h0_attn_scores, float32(math.Inf(-1)))
-					t47[i*16384+j*4096+k*64+l] = t47v
+					h0_attn_scores := t44[i*16384+j*4096+k*64+l] * 0.25
+					t48v := where(t8[i*64+l], h0_attn_scores, float32(math.Inf(-1)))
+					t48[i*16384+j*4096+k*64+l] = t48v
 				}
 			}
 		}
@@ -3100,8 +3139,8 @@ func (m *Model) fusedT47(t7 []bool, h0_attn_q []float32, h0_attn_k []float32, t4
 
 // softmaxH0_attn_weights_2 runs softmax over rows [lo, hi) of 2048 on a thread of the pool.
 func (m *Model) softmaxH0_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	t47, h0_attn_weights := v[0], v[1]
-	softmax(h0_attn_weights[lo*64:hi*64], t47[lo*64:hi*64], hi-lo, 64, 1, false)
+	t48, h0_attn_weights := v[0], v[1]
+	softmax(h0_attn_weights[lo*64:hi*64], t48[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
 // batchedH0_attn_context_2 is the batched product h0_attn_context = h0_attn_weights · h0_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
@@ -3113,15 +3152,15 @@ func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT50 computes t50 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT51 computes t51 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT50(lo, hi, thread int, v [][]float32) {
-	h0_attn_context, t50 := v[0], v[1]
+func (m *Model) transposeT51(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t51 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t50[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
+					t51[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -3130,22 +3169,22 @@ func (m *Model) transposeT50(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t52 = t51 · h0_attn_Wo  (MatMul, models/bert/bert.go:114)
-//	h0_attn_out = t52 + h0_attn_bo  (Add, models/bert/bert.go:114)
+//	t53 = t52 · h0_attn_Wo  (MatMul, models/bert/bert.go:114)
+//	h0_attn_out = t53 + h0_attn_bo  (Add, models/bert/bert.go:114)
 //	h0_resid1 = emb_ln + h0_attn_out  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t51 []float32, t52 []float32, h0_resid1 []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, t51, 64, h0_attn_Wo, 64, t52, 64, false)
-	m.parallel(8, (*Model).fusedH0_resid1_2Rows, emb_ln, h0_attn_bo, t52, h0_resid1)
+func (m *Model) fusedH0_resid1_2(emb_ln []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t52 []float32, t53 []float32, h0_resid1 []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, t52, 64, h0_attn_Wo, 64, t53, 64, false)
+	m.parallel(8, (*Model).fusedH0_resid1_2Rows, emb_ln, h0_attn_bo, t53, h0_resid1)
 }
 
 // fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	emb_ln, h0_attn_bo, t52, h0_resid1 := v[0], v[1], v[2], v[3]
+	emb_ln, h0_attn_bo, t53, h0_resid1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h0_attn_out := t52[i*4096+j*64+k] + h0_attn_bo[k]
+				h0_attn_out := t53[i*4096+j*64+k] + h0_attn_bo[k]
 				h0_resid1v := emb_ln[i*4096+j*64+k] + h0_attn_out
 				h0_resid1[i*4096+j*64+k] = h0_resid1v
 			}
@@ -3155,54 +3194,54 @@ func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
-	h0_ln1_gamma, h0_ln1_beta, h0_resid1, t55, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln1[lo*64:hi*64], t55[lo*64:hi*64], h0_resid1[lo*64:hi*64], h0_ln1_gamma, h0_ln1_beta, hi-lo, 64, 1e-12)
+	h0_ln1_gamma, h0_ln1_beta, h0_resid1, t56, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*64:hi*64], t56[lo*64:hi*64], h0_resid1[lo*64:hi*64], h0_ln1_gamma, h0_ln1_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[8,64,256]:
 //
-//	t58 = h0_ln1 · h0_mlp_W1  (MatMul, models/bert/bert.go:105)
-//	t59 = t58 + h0_mlp_b1  (Add, models/bert/bert.go:105)
-//	h0_mlp_hidden = gelu(t59)  (GELU, models/bert/bert.go:105)
-func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t58 []float32, t59 []float32, h0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t58, 256, false)
-	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t58, t59, h0_mlp_hidden)
+//	t59 = h0_ln1 · h0_mlp_W1  (MatMul, models/bert/bert.go:105)
+//	t60 = t59 + h0_mlp_b1  (Add, models/bert/bert.go:105)
+//	h0_mlp_hidden = gelu(t60)  (GELU, models/bert/bert.go:105)
+func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln1 []float32, t59 []float32, t60 []float32, h0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 512, 256, 64, h0_ln1, 64, h0_mlp_W1, 256, t59, 256, false)
+	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t59, t60, h0_mlp_hidden)
 }
 
 // fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b1, t58, t59, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	h0_mlp_b1, t59, t60, h0_mlp_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 256 {
-				t59v := t58[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*16384+j*256+k] = t59v
-				t59[i*16384+j*256+k] = t59v
+				t60v := t59[i*16384+j*256+k] + h0_mlp_b1[k]
+				h0_mlp_hidden[i*16384+j*256+k] = t60v
+				t60[i*16384+j*256+k] = t60v
 			}
 		}
 	}
-	geluRow(h0_mlp_hidden[lo*16384:hi*16384], h0_mlp_hidden[lo*16384:hi*16384]) // h0_mlp_hidden = gelu(t59), in place
+	geluRow(h0_mlp_hidden[lo*16384:hi*16384], h0_mlp_hidden[lo*16384:hi*16384]) // h0_mlp_hidden = gelu(t60), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t61 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/bert/bert.go:106)
-//	h0_mlp_out = t61 + h0_mlp_b2  (Add, models/bert/bert.go:106)
+//	t62 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/bert/bert.go:106)
+//	h0_mlp_out = t62 + h0_mlp_b2  (Add, models/bert/bert.go:106)
 //	h0_resid2 = h0_ln1 + h0_mlp_out  (Add, models/bert/bert.go:115)
-func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t61 []float32, h0_resid2 []float32) {
-	gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t61, 64, false)
-	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_ln1, t61, h0_resid2)
+func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_ln1 []float32, h0_mlp_hidden []float32, t62 []float32, h0_resid2 []float32) {
+	gemm(m.pool, false, false, 512, 64, 256, h0_mlp_hidden, 256, h0_mlp_W2, 64, t62, 64, false)
+	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_ln1, t62, h0_resid2)
 }
 
 // fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b2, h0_ln1, t61, h0_resid2 := v[0], v[1], v[2], v[3]
+	h0_mlp_b2, h0_ln1, t62, h0_resid2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h0_mlp_out := t61[i*4096+j*64+k] + h0_mlp_b2[k]
+				h0_mlp_out := t62[i*4096+j*64+k] + h0_mlp_b2[k]
 				h0_resid2v := h0_ln1[i*4096+j*64+k] + h0_mlp_out
 				h0_resid2[i*4096+j*64+k] = h0_resid2v
 			}
@@ -3212,42 +3251,42 @@ func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_ln2_beta, h0_resid2, t64, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln2[lo*64:hi*64], t64[lo*64:hi*64], h0_resid2[lo*64:hi*64], h0_ln2_gamma, h0_ln2_beta, hi-lo, 64, 1e-12)
+	h0_ln2_gamma, h0_ln2_beta, h0_resid2, t65, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*64:hi*64], t65[lo*64:hi*64], h0_resid2[lo*64:hi*64], h0_ln2_gamma, h0_ln2_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t83 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
-//	h1_attn_q_proj = t83 + h1_attn_bq  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t83 []float32, h1_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t83, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t83, h1_attn_q_proj)
+//	t84 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
+//	h1_attn_q_proj = t84 + h1_attn_bq  (Add, models/bert/bert.go:114)
+func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t84 []float32, h1_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t84, 64, false)
+	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t84, h1_attn_q_proj)
 }
 
 // fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t83, h1_attn_q_proj := v[0], v[1], v[2]
+	h1_attn_bq, t84, h1_attn_q_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h1_attn_q_projv := t83[i*4096+j*64+k] + h1_attn_bq[k]
+				h1_attn_q_projv := t84[i*4096+j*64+k] + h1_attn_bq[k]
 				h1_attn_q_proj[i*4096+j*64+k] = h1_attn_q_projv
 			}
 		}
 	}
 }
 
-// transposeH1_attn_q_2 computes h1_attn_q = t85ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_q_2 computes h1_attn_q = t86ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t85, h1_attn_q := v[0], v[1]
+	t86, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t85[i*4096+j*16+k*64+l]
+					h1_attn_q[i*4096+j*1024+k*16+l] = t86[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -3256,36 +3295,36 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t87 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
-//	h1_attn_k_proj = t87 + h1_attn_bk  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t87 []float32, h1_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t87, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t87, h1_attn_k_proj)
+//	t88 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
+//	h1_attn_k_proj = t88 + h1_attn_bk  (Add, models/bert/bert.go:114)
+func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t88 []float32, h1_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t88, 64, false)
+	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t88, h1_attn_k_proj)
 }
 
 // fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t87, h1_attn_k_proj := v[0], v[1], v[2]
+	h1_attn_bk, t88, h1_attn_k_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h1_attn_k_projv := t87[i*4096+j*64+k] + h1_attn_bk[k]
+				h1_attn_k_projv := t88[i*4096+j*64+k] + h1_attn_bk[k]
 				h1_attn_k_proj[i*4096+j*64+k] = h1_attn_k_projv
 			}
 		}
 	}
 }
 
-// transposeH1_attn_k_2 computes h1_attn_k = t89ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_k_2 computes h1_attn_k = t90ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t89, h1_attn_k := v[0], v[1]
+	t90, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t89[i*4096+j*16+k*64+l]
+					h1_attn_k[i*4096+j*1024+k*16+l] = t90[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -3294,65 +3333,65 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t91 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
-//	h1_attn_v_proj = t91 + h1_attn_bv  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t91 []float32, h1_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t91, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t91, h1_attn_v_proj)
+//	t92 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
+//	h1_attn_v_proj = t92 + h1_attn_bv  (Add, models/bert/bert.go:114)
+func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t92 []float32, h1_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t92, 64, false)
+	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t92, h1_attn_v_proj)
 }
 
 // fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t91, h1_attn_v_proj := v[0], v[1], v[2]
+	h1_attn_bv, t92, h1_attn_v_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h1_attn_v_projv := t91[i*4096+j*64+k] + h1_attn_bv[k]
+				h1_attn_v_projv := t92[i*4096+j*64+k] + h1_attn_bv[k]
 				h1_attn_v_proj[i*4096+j*64+k] = h1_attn_v_projv
 			}
 		}
 	}
 }
 
-// transposeH1_attn_v_2 computes h1_attn_v = t93ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_v_2 computes h1_attn_v = t94ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t93, h1_attn_v := v[0], v[1]
+	t94, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t93[i*4096+j*16+k*64+l]
+					h1_attn_v[i*4096+j*1024+k*16+l] = t94[i*4096+j*16+k*64+l]
 				}
 			}
 		}
 	}
 }
 
-// batchedT95 is the batched product t95 = h1_attn_q · h1_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
+// batchedT96 is the batched product t96 = h1_attn_q · h1_attn_kᵀ over 32 matrices of f32[8,4,64,64]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT95(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, h1_attn_k, t95 := v[0], v[1], v[2]
+func (m *Model) batchedT96(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_k, t96 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t95[b*4096:], 64, false)
+		gemmOnThread(m.pool, thread, false, true, 64, 64, 16, h1_attn_q[b*1024:], 16, h1_attn_k[b*1024:], 16, t96[b*4096:], 64, false)
 	}
 }
 
-// fusedT97 is one fused epilogue kernel over f32[8,4,64,64]:
+// fusedT98 is one fused epilogue kernel over f32[8,4,64,64]:
 //
-//	t95 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/bert/bert.go:114)
-//	h1_attn_scores = t95 ⊙ 0.25  (Mul, models/bert/bert.go:114)
-//	t97 = t7 ? h1_attn_scores : -inf  (Where, models/bert/bert.go:114)
-func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t95 []float32, t97 []float32) {
-	m.parallel(32, (*Model).batchedT95, h1_attn_q, h1_attn_k, t95)
+//	t96 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/bert/bert.go:114)
+//	h1_attn_scores = t96 ⊙ 0.25  (Mul, models/bert/bert.go:114)
+//	t98 = t8 ? h1_attn_scores : -inf  (Where, models/bert/bert.go:114)
+func (m *Model) fusedT98(t8 []bool, h1_attn_q []float32, h1_attn_k []float32, t96 []float32, t98 []float32) {
+	m.parallel(32, (*Model).batchedT96, h1_attn_q, h1_attn_k, t96)
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					h1_attn_scores := t95[i*16384+j*4096+k*64+l] * 0.25
-					t97v := where(t7[i*64+l], h1_attn_scores, float32(math.Inf(-1)))
-					t97[i*16384+j*4096+k*64+l] = t97v
+					h1_attn_scores := t96[i*16384+j*4096+k*64+l] * 0.25
+					t98v := where(t8[i*64+l], h1_attn_scores, float32(math.Inf(-1)))
+					t98[i*16384+j*4096+k*64+l] = t98v
 				}
 			}
 		}
@@ -3361,8 +3400,8 @@ func (m *Model) fusedT97(t7 []bool, h1_attn_q []float32, h1_attn_k []float32, t9
 
 // softmaxH1_attn_weights_2 runs softmax over rows [lo, hi) of 2048 on a thread of the pool.
 func (m *Model) softmaxH1_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	t97, h1_attn_weights := v[0], v[1]
-	softmax(h1_attn_weights[lo*64:hi*64], t97[lo*64:hi*64], hi-lo, 64, 1, false)
+	t98, h1_attn_weights := v[0], v[1]
+	softmax(h1_attn_weights[lo*64:hi*64], t98[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
 // batchedH1_attn_context_2 is the batched product h1_attn_context = h1_attn_weights · h1_attn_v over 32 matrices of f32[8,4,64,16]; the pool's threads
@@ -3374,15 +3413,15 @@ func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT100 computes t100 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT101 computes t101 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT100(lo, hi, thread int, v [][]float32) {
-	h1_attn_context, t100 := v[0], v[1]
+func (m *Model) transposeT101(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t101 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t100[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
+					t101[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -3391,22 +3430,22 @@ func (m *Model) transposeT100(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t102 = t101 · h1_attn_Wo  (MatMul, models/bert/bert.go:114)
-//	h1_attn_out = t102 + h1_attn_bo  (Add, models/bert/bert.go:114)
+//	t103 = t102 · h1_attn_Wo  (MatMul, models/bert/bert.go:114)
+//	h1_attn_out = t103 + h1_attn_bo  (Add, models/bert/bert.go:114)
 //	h1_resid1 = h0_ln2 + h1_attn_out  (Add, models/bert/bert.go:114)
-func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t101 []float32, t102 []float32, h1_resid1 []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, t101, 64, h1_attn_Wo, 64, t102, 64, false)
-	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_ln2, h1_attn_bo, t102, h1_resid1)
+func (m *Model) fusedH1_resid1_2(h0_ln2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t102 []float32, t103 []float32, h1_resid1 []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, t102, 64, h1_attn_Wo, 64, t103, 64, false)
+	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_ln2, h1_attn_bo, t103, h1_resid1)
 }
 
 // fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_ln2, h1_attn_bo, t102, h1_resid1 := v[0], v[1], v[2], v[3]
+	h0_ln2, h1_attn_bo, t103, h1_resid1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h1_attn_out := t102[i*4096+j*64+k] + h1_attn_bo[k]
+				h1_attn_out := t103[i*4096+j*64+k] + h1_attn_bo[k]
 				h1_resid1v := h0_ln2[i*4096+j*64+k] + h1_attn_out
 				h1_resid1[i*4096+j*64+k] = h1_resid1v
 			}
@@ -3416,54 +3455,54 @@ func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
-	h1_ln1_gamma, h1_ln1_beta, h1_resid1, t105, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln1[lo*64:hi*64], t105[lo*64:hi*64], h1_resid1[lo*64:hi*64], h1_ln1_gamma, h1_ln1_beta, hi-lo, 64, 1e-12)
+	h1_ln1_gamma, h1_ln1_beta, h1_resid1, t106, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*64:hi*64], t106[lo*64:hi*64], h1_resid1[lo*64:hi*64], h1_ln1_gamma, h1_ln1_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[8,64,256]:
 //
-//	t108 = h1_ln1 · h1_mlp_W1  (MatMul, models/bert/bert.go:105)
-//	t109 = t108 + h1_mlp_b1  (Add, models/bert/bert.go:105)
-//	h1_mlp_hidden = gelu(t109)  (GELU, models/bert/bert.go:105)
-func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t108 []float32, t109 []float32, h1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t108, 256, false)
-	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t108, t109, h1_mlp_hidden)
+//	t109 = h1_ln1 · h1_mlp_W1  (MatMul, models/bert/bert.go:105)
+//	t110 = t109 + h1_mlp_b1  (Add, models/bert/bert.go:105)
+//	h1_mlp_hidden = gelu(t110)  (GELU, models/bert/bert.go:105)
+func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln1 []float32, t109 []float32, t110 []float32, h1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 512, 256, 64, h1_ln1, 64, h1_mlp_W1, 256, t109, 256, false)
+	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t109, t110, h1_mlp_hidden)
 }
 
 // fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b1, t108, t109, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	h1_mlp_b1, t109, t110, h1_mlp_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 256 {
-				t109v := t108[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*16384+j*256+k] = t109v
-				t109[i*16384+j*256+k] = t109v
+				t110v := t109[i*16384+j*256+k] + h1_mlp_b1[k]
+				h1_mlp_hidden[i*16384+j*256+k] = t110v
+				t110[i*16384+j*256+k] = t110v
 			}
 		}
 	}
-	geluRow(h1_mlp_hidden[lo*16384:hi*16384], h1_mlp_hidden[lo*16384:hi*16384]) // h1_mlp_hidden = gelu(t109), in place
+	geluRow(h1_mlp_hidden[lo*16384:hi*16384], h1_mlp_hidden[lo*16384:hi*16384]) // h1_mlp_hidden = gelu(t110), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t111 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/bert/bert.go:106)
-//	h1_mlp_out = t111 + h1_mlp_b2  (Add, models/bert/bert.go:106)
+//	t112 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/bert/bert.go:106)
+//	h1_mlp_out = t112 + h1_mlp_b2  (Add, models/bert/bert.go:106)
 //	h1_resid2 = h1_ln1 + h1_mlp_out  (Add, models/bert/bert.go:115)
-func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t111 []float32, h1_resid2 []float32) {
-	gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t111, 64, false)
-	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_ln1, t111, h1_resid2)
+func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_ln1 []float32, h1_mlp_hidden []float32, t112 []float32, h1_resid2 []float32) {
+	gemm(m.pool, false, false, 512, 64, 256, h1_mlp_hidden, 256, h1_mlp_W2, 64, t112, 64, false)
+	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_ln1, t112, h1_resid2)
 }
 
 // fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b2, h1_ln1, t111, h1_resid2 := v[0], v[1], v[2], v[3]
+	h1_mlp_b2, h1_ln1, t112, h1_resid2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				h1_mlp_out := t111[i*4096+j*64+k] + h1_mlp_b2[k]
+				h1_mlp_out := t112[i*4096+j*64+k] + h1_mlp_b2[k]
 				h1_resid2v := h1_ln1[i*4096+j*64+k] + h1_mlp_out
 				h1_resid2[i*4096+j*64+k] = h1_resid2v
 			}
@@ -3473,90 +3512,90 @@ func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_ln2_beta, h1_resid2, t114, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln2[lo*64:hi*64], t114[lo*64:hi*64], h1_resid2[lo*64:hi*64], h1_ln2_gamma, h1_ln2_beta, hi-lo, 64, 1e-12)
+	h1_ln2_gamma, h1_ln2_beta, h1_resid2, t115, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*64:hi*64], t115[lo*64:hi*64], h1_resid2[lo*64:hi*64], h1_ln2_gamma, h1_ln2_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedMlm_hidden_2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t121 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
-//	t122 = t121 + mlm_b  (Add, models/bert/bert.go:131)
-//	mlm_hidden = gelu(t122)  (GELU, models/bert/bert.go:131)
-func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t121 []float32, t122 []float32, mlm_hidden []float32) {
-	gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t121, 64, false)
-	m.parallel(8, (*Model).fusedMlm_hidden_2Rows, mlm_b, t121, t122, mlm_hidden)
+//	t122 = h1_ln2 · mlm_W  (MatMul, models/bert/bert.go:131)
+//	t123 = t122 + mlm_b  (Add, models/bert/bert.go:131)
+//	mlm_hidden = gelu(t123)  (GELU, models/bert/bert.go:131)
+func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []float32, t122 []float32, t123 []float32, mlm_hidden []float32) {
+	gemm(m.pool, false, false, 512, 64, 64, h1_ln2, 64, mlm_W, 64, t122, 64, false)
+	m.parallel(8, (*Model).fusedMlm_hidden_2Rows, mlm_b, t122, t123, mlm_hidden)
 }
 
 // fusedMlm_hidden_2Rows is fusedMlm_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedMlm_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	mlm_b, t121, t122, mlm_hidden := v[0], v[1], v[2], v[3]
+	mlm_b, t122, t123, mlm_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 64 {
-				t122v := t121[i*4096+j*64+k] + mlm_b[k]
-				mlm_hidden[i*4096+j*64+k] = t122v
-				t122[i*4096+j*64+k] = t122v
+				t123v := t122[i*4096+j*64+k] + mlm_b[k]
+				mlm_hidden[i*4096+j*64+k] = t123v
+				t123[i*4096+j*64+k] = t123v
 			}
 		}
 	}
-	geluRow(mlm_hidden[lo*4096:hi*4096], mlm_hidden[lo*4096:hi*4096]) // mlm_hidden = gelu(t122), in place
+	geluRow(mlm_hidden[lo*4096:hi*4096], mlm_hidden[lo*4096:hi*4096]) // mlm_hidden = gelu(t123), in place
 }
 
 // layerNormMlm_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
-	mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t124, mlm_ln := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(mlm_ln[lo*64:hi*64], t124[lo*64:hi*64], mlm_hidden[lo*64:hi*64], mlm_ln_gamma, mlm_ln_beta, hi-lo, 64, 1e-12)
+	mlm_ln_gamma, mlm_ln_beta, mlm_hidden, t125, mlm_ln := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(mlm_ln[lo*64:hi*64], t125[lo*64:hi*64], mlm_hidden[lo*64:hi*64], mlm_ln_gamma, mlm_ln_beta, hi-lo, 64, 1e-12)
 }
 
 // fusedLogits_2 is one fused epilogue kernel over f32[8,64,512]:
 //
-//	t128 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
-//	logits = t128 + mlm_bias  (Add, models/bert/bert.go:134)
-func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t128 []float32, logits []float32) {
-	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t128, 512, false)
-	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t128, logits)
+//	t129 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
+//	logits = t129 + mlm_bias  (Add, models/bert/bert.go:134)
+func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t129 []float32, logits []float32) {
+	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t129, 512, false)
+	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t129, logits)
 }
 
 // fusedLogits_2Rows is fusedLogits_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedLogits_2Rows(lo, hi, thread int, v [][]float32) {
-	mlm_bias, t128, logits := v[0], v[1], v[2]
+	mlm_bias, t129, logits := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 512 {
-				logitsv := t128[i*32768+j*512+k] + mlm_bias[k]
+				logitsv := t129[i*32768+j*512+k] + mlm_bias[k]
 				logits[i*32768+j*512+k] = logitsv
 			}
 		}
 	}
 }
 
-// fusedT140 is one fused elementwise kernel over f32[]:
+// fusedT141 is one fused elementwise kernel over f32[]:
 //
-//	t139 = max(t137, 1)  (Maximum, models/bert/bert.go:136)
-//	t140 = 1 / t139  (Div, models/bert/bert.go:136)
-func (m *Model) fusedT140(t137 []float32, t140 []float32) {
+//	t140 = max(t138, 1)  (Maximum, models/bert/bert.go:136)
+//	t141 = 1 / t140  (Div, models/bert/bert.go:136)
+func (m *Model) fusedT141(t138 []float32, t141 []float32) {
 	{
-		t139 := float32(maxNaN(float64(t137[0]), float64(1)))
-		t140v := 1 / t139
-		t140[0] = t140v
+		t140 := float32(maxNaN(float64(t138[0]), float64(1)))
+		t141v := 1 / t140
+		t141[0] = t141v
 	}
 }
 
 // fusedDlogits is one fused elementwise kernel over f32[8,64,512]:
 //
-//	t136 = t133 ⊙ t135  (Mul, models/bert/bert.go:136)
-//	dlogits = t136 ⊙ t140  (Mul, models/bert/bert.go:136)
+//	t137 = t134 ⊙ t136  (Mul, models/bert/bert.go:136)
+//	dlogits = t137 ⊙ t141  (Mul, models/bert/bert.go:136)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
-	t133, t135, t140, dlogits := v[0], v[1], v[2], v[3]
+	t134, t136, t141, dlogits := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 512 {
-				t136 := t133[i*32768+j*512+k] * t135[i*64+j]
-				dlogitsv := t136 * t140[0]
+				t137 := t134[i*32768+j*512+k] * t136[i*64+j]
+				dlogitsv := t137 * t141[0]
 				dlogits[i*32768+j*512+k] = dlogitsv
 			}
 		}
@@ -3593,24 +3632,24 @@ func (m *Model) reduceDmlm_ln_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT149 computes t149 = dmlm_ln ⊙ t124 over [lo, hi) of its
+// loopT150 computes t150 = dmlm_ln ⊙ t125 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT149(lo, hi, thread int, v [][]float32) {
-	t124, dmlm_ln, t149 := v[0], v[1], v[2]
+func (m *Model) loopT150(lo, hi, thread int, v [][]float32) {
+	t125, dmlm_ln, t150 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t149[i] = dmlm_ln[i] * t124[i]
+		t150[i] = dmlm_ln[i] * t125[i]
 	}
 }
 
-// reduceDmlm_ln_gamma computes dmlm_ln_gamma = Σ_[0,1](t149) over [lo, hi) of its
+// reduceDmlm_ln_gamma computes dmlm_ln_gamma = Σ_[0,1](t150) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_ln_gamma(lo, hi, thread int, v [][]float32) {
-	t149, dmlm_ln_gamma := v[0], v[1]
+	t150, dmlm_ln_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t149[i*4096+j*64+k])
+				s += float64(t150[i*4096+j*64+k])
 			}
 		}
 		dmlm_ln_gamma[k] = float32(s)
@@ -3623,24 +3662,24 @@ func (m *Model) layerNormGradDmlm_hidden(lo, hi, thread int, v [][]float32) {
 	layerNormGradScaled(dmlm_hidden[lo*64:hi*64], mlm_hidden[lo*64:hi*64], dmlm_ln[lo*64:hi*64], mlm_ln_gamma, hi-lo, 64, 1e-12)
 }
 
-// loopT152 computes t152 = dmlm_hidden ⊙ gelu′(t122) over [lo, hi) of its
+// loopT153 computes t153 = dmlm_hidden ⊙ gelu′(t123) over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT152(lo, hi, thread int, v [][]float32) {
-	t122, dmlm_hidden, t152 := v[0], v[1], v[2]
+func (m *Model) loopT153(lo, hi, thread int, v [][]float32) {
+	t123, dmlm_hidden, t153 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t152[i] = geluGrad(t122[i], dmlm_hidden[i])
+		t153[i] = geluGrad(t123[i], dmlm_hidden[i])
 	}
 }
 
-// reduceDmlm_b computes dmlm_b = Σ_[0,1](t152) over [lo, hi) of its
+// reduceDmlm_b computes dmlm_b = Σ_[0,1](t153) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_b(lo, hi, thread int, v [][]float32) {
-	t152, dmlm_b := v[0], v[1]
+	t153, dmlm_b := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t152[i*4096+j*64+k])
+				s += float64(t153[i*4096+j*64+k])
 			}
 		}
 		dmlm_b[k] = float32(s)
@@ -3662,24 +3701,24 @@ func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT160 computes t160 = dh1_ln2 ⊙ t114 over [lo, hi) of its
+// loopT161 computes t161 = dh1_ln2 ⊙ t115 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT160(lo, hi, thread int, v [][]float32) {
-	t114, dh1_ln2, t160 := v[0], v[1], v[2]
+func (m *Model) loopT161(lo, hi, thread int, v [][]float32) {
+	t115, dh1_ln2, t161 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t160[i] = dh1_ln2[i] * t114[i]
+		t161[i] = dh1_ln2[i] * t115[i]
 	}
 }
 
-// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t160) over [lo, hi) of its
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t161) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t160, dh1_ln2_gamma := v[0], v[1]
+	t161, dh1_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t160[i*4096+j*64+k])
+				s += float64(t161[i*4096+j*64+k])
 			}
 		}
 		dh1_ln2_gamma[k] = float32(s)
@@ -3707,31 +3746,31 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT168 is one fused epilogue kernel over f32[8,64,256]:
+// fusedT169 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/bert/bert.go:106)
-//	t168 = dh1_mlp_hidden ⊙ gelu′(t109)  (GELUGrad, models/bert/bert.go:105)
-func (m *Model) fusedT168(h1_mlp_W2 []float32, t109 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t168 []float32) {
+//	t169 = dh1_mlp_hidden ⊙ gelu′(t110)  (GELUGrad, models/bert/bert.go:105)
+func (m *Model) fusedT169(h1_mlp_W2 []float32, t110 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t169 []float32) {
 	gemm(m.pool, false, true, 512, 256, 64, dh1_resid2, 64, h1_mlp_W2, 64, dh1_mlp_hidden, 256, false)
-	m.parallel(131072, (*Model).fusedT168Rows, t109, dh1_mlp_hidden, t168)
+	m.parallel(131072, (*Model).fusedT169Rows, t110, dh1_mlp_hidden, t169)
 }
 
-// fusedT168Rows is fusedT168's loop after the product, over [lo, hi) of its
+// fusedT169Rows is fusedT169's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) fusedT168Rows(lo, hi, thread int, v [][]float32) {
-	t109, dh1_mlp_hidden, t168 := v[0], v[1], v[2]
-	geluGradRow(t168[lo:hi], t109[lo:hi], dh1_mlp_hidden[lo:hi])
+func (m *Model) fusedT169Rows(lo, hi, thread int, v [][]float32) {
+	t110, dh1_mlp_hidden, t169 := v[0], v[1], v[2]
+	geluGradRow(t169[lo:hi], t110[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
-// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t168) over [lo, hi) of its
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t169) over [lo, hi) of its
 // 256 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t168, dh1_mlp_b1 := v[0], v[1]
+	t169, dh1_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t168[i*16384+j*256+k])
+				s += float64(t169[i*16384+j*256+k])
 			}
 		}
 		dh1_mlp_b1[k] = float32(s)
@@ -3740,19 +3779,19 @@ func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t170 = t168 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
-//	dh1_ln1 = dh1_resid2 + t170  (Add, models/bert/bert.go:114)
-func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t168 []float32, t170 []float32, dh1_ln1 []float32) {
-	gemm(m.pool, false, true, 512, 64, 256, t168, 256, h1_mlp_W1, 256, t170, 64, false)
-	m.parallel(32768, (*Model).fusedDh1_ln1Rows, dh1_resid2, t170, dh1_ln1)
+//	t171 = t169 · h1_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
+//	dh1_ln1 = dh1_resid2 + t171  (Add, models/bert/bert.go:114)
+func (m *Model) fusedDh1_ln1(h1_mlp_W1 []float32, dh1_resid2 []float32, t169 []float32, t171 []float32, dh1_ln1 []float32) {
+	gemm(m.pool, false, true, 512, 64, 256, t169, 256, h1_mlp_W1, 256, t171, 64, false)
+	m.parallel(32768, (*Model).fusedDh1_ln1Rows, dh1_resid2, t171, dh1_ln1)
 }
 
 // fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
-	dh1_resid2, t170, dh1_ln1 := v[0], v[1], v[2]
+	dh1_resid2, t171, dh1_ln1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh1_ln1v := dh1_resid2[i] + t170[i]
+		dh1_ln1v := dh1_resid2[i] + t171[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
@@ -3772,24 +3811,24 @@ func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT177 computes t177 = dh1_ln1 ⊙ t105 over [lo, hi) of its
+// loopT178 computes t178 = dh1_ln1 ⊙ t106 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT177(lo, hi, thread int, v [][]float32) {
-	t105, dh1_ln1, t177 := v[0], v[1], v[2]
+func (m *Model) loopT178(lo, hi, thread int, v [][]float32) {
+	t106, dh1_ln1, t178 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t177[i] = dh1_ln1[i] * t105[i]
+		t178[i] = dh1_ln1[i] * t106[i]
 	}
 }
 
-// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t177) over [lo, hi) of its
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t178) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t177, dh1_ln1_gamma := v[0], v[1]
+	t178, dh1_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t177[i*4096+j*64+k])
+				s += float64(t178[i*4096+j*64+k])
 			}
 		}
 		dh1_ln1_gamma[k] = float32(s)
@@ -3817,15 +3856,15 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh1_attn_context computes dh1_attn_context = t185ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh1_attn_context computes dh1_attn_context = t186ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
-	t185, dh1_attn_context := v[0], v[1]
+	t186, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					dh1_attn_context[i*4096+j*1024+k*16+l] = t185[i*4096+j*16+k*64+l]
+					dh1_attn_context[i*4096+j*1024+k*16+l] = t186[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -3850,57 +3889,57 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT189 runs softmaxGrad over rows [lo, hi) of 2048 on a thread of the pool.
-func (m *Model) softmaxGradT189(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t189 := v[0], v[1], v[2]
-	softmaxGrad(t189[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
+// softmaxGradT190 runs softmaxGrad over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxGradT190(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t190 := v[0], v[1], v[2]
+	softmaxGrad(t190[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
-// fusedT192 is one fused elementwise kernel over f32[8,4,64,64]:
+// fusedT193 is one fused elementwise kernel over f32[8,4,64,64]:
 //
-//	dh1_attn_scores = t7 ? t189 : 0  (Where, models/bert/bert.go:114)
-//	t192 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
-func (m *Model) fusedT192(t7 []bool, t189 []float32, t192 []float32) {
+//	dh1_attn_scores = t8 ? t190 : 0  (Where, models/bert/bert.go:114)
+//	t193 = dh1_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
+func (m *Model) fusedT193(t8 []bool, t190 []float32, t193 []float32) {
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					dh1_attn_scores := where(t7[i*64+l], t189[i*16384+j*4096+k*64+l], 0)
-					t192v := dh1_attn_scores * 0.25
-					t192[i*16384+j*4096+k*64+l] = t192v
+					dh1_attn_scores := where(t8[i*64+l], t190[i*16384+j*4096+k*64+l], 0)
+					t193v := dh1_attn_scores * 0.25
+					t193[i*16384+j*4096+k*64+l] = t193v
 				}
 			}
 		}
 	}
 }
 
-// batchedDh1_attn_q is the batched product dh1_attn_q = t192 · h1_attn_k over 32 matrices of f32[8,4,64,16]; the pool's threads
+// batchedDh1_attn_q is the batched product dh1_attn_q = t193 · h1_attn_k over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
-	h1_attn_k, t192, dh1_attn_q := v[0], v[1], v[2]
+	h1_attn_k, t193, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, t193[b*4096:], 64, h1_attn_k[b*1024:], 16, dh1_attn_q[b*1024:], 16, false)
 	}
 }
 
-// batchedDh1_attn_k is the batched product dh1_attn_k = t192ᵀ · h1_attn_q over 32 matrices of f32[8,4,64,16]; the pool's threads
+// batchedDh1_attn_k is the batched product dh1_attn_k = t193ᵀ · h1_attn_q over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, t192, dh1_attn_k := v[0], v[1], v[2]
+	h1_attn_q, t193, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, t192[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, t193[b*4096:], 64, h1_attn_q[b*1024:], 16, dh1_attn_k[b*1024:], 16, false)
 	}
 }
 
-// transposeT195 computes t195 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT196 computes t196 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT195(lo, hi, thread int, v [][]float32) {
-	dh1_attn_v, t195 := v[0], v[1]
+func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t195[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
+					t196[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -3922,15 +3961,15 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT202 computes t202 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT203 computes t203 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT202(lo, hi, thread int, v [][]float32) {
-	dh1_attn_k, t202 := v[0], v[1]
+func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t203 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t202[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
+					t203[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -3952,15 +3991,15 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT208 computes t208 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT209 computes t209 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT208(lo, hi, thread int, v [][]float32) {
-	dh1_attn_q, t208 := v[0], v[1]
+func (m *Model) transposeT209(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t209 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t208[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
+					t209[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -3984,23 +4023,23 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t211 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
-//	t214 = dh1_resid1 + t198  (Add, models/bert/bert.go:115)
-//	t215 = t214 + t205  (Add, models/bert/bert.go:115)
-//	dh0_ln2 = t215 + t211  (Add, models/bert/bert.go:115)
-func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t198 []float32, t205 []float32, dh1_attn_q_proj []float32, t211 []float32, dh0_ln2 []float32) {
-	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t211, 64, false)
-	m.parallel(32768, (*Model).fusedDh0_ln2Rows, dh1_resid1, t198, t205, t211, dh0_ln2)
+//	t212 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
+//	t215 = dh1_resid1 + t199  (Add, models/bert/bert.go:115)
+//	t216 = t215 + t206  (Add, models/bert/bert.go:115)
+//	dh0_ln2 = t216 + t212  (Add, models/bert/bert.go:115)
+func (m *Model) fusedDh0_ln2(h1_attn_Wq []float32, dh1_resid1 []float32, t199 []float32, t206 []float32, dh1_attn_q_proj []float32, t212 []float32, dh0_ln2 []float32) {
+	gemm(m.pool, false, true, 512, 64, 64, dh1_attn_q_proj, 64, h1_attn_Wq, 64, t212, 64, false)
+	m.parallel(32768, (*Model).fusedDh0_ln2Rows, dh1_resid1, t199, t206, t212, dh0_ln2)
 }
 
 // fusedDh0_ln2Rows is fusedDh0_ln2's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDh0_ln2Rows(lo, hi, thread int, v [][]float32) {
-	dh1_resid1, t198, t205, t211, dh0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	dh1_resid1, t199, t206, t212, dh0_ln2 := v[0], v[1], v[2], v[3], v[4]
 	for i := lo; i < hi; i++ {
-		t214 := dh1_resid1[i] + t198[i]
-		t215 := t214 + t205[i]
-		dh0_ln2v := t215 + t211[i]
+		t215 := dh1_resid1[i] + t199[i]
+		t216 := t215 + t206[i]
+		dh0_ln2v := t216 + t212[i]
 		dh0_ln2[i] = dh0_ln2v
 	}
 }
@@ -4020,24 +4059,24 @@ func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT219 computes t219 = dh0_ln2 ⊙ t64 over [lo, hi) of its
+// loopT220 computes t220 = dh0_ln2 ⊙ t65 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT219(lo, hi, thread int, v [][]float32) {
-	t64, dh0_ln2, t219 := v[0], v[1], v[2]
+func (m *Model) loopT220(lo, hi, thread int, v [][]float32) {
+	t65, dh0_ln2, t220 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t219[i] = dh0_ln2[i] * t64[i]
+		t220[i] = dh0_ln2[i] * t65[i]
 	}
 }
 
-// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t219) over [lo, hi) of its
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t220) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t219, dh0_ln2_gamma := v[0], v[1]
+	t220, dh0_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t219[i*4096+j*64+k])
+				s += float64(t220[i*4096+j*64+k])
 			}
 		}
 		dh0_ln2_gamma[k] = float32(s)
@@ -4065,31 +4104,31 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT227 is one fused epilogue kernel over f32[8,64,256]:
+// fusedT228 is one fused epilogue kernel over f32[8,64,256]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/bert/bert.go:106)
-//	t227 = dh0_mlp_hidden ⊙ gelu′(t59)  (GELUGrad, models/bert/bert.go:105)
-func (m *Model) fusedT227(h0_mlp_W2 []float32, t59 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t227 []float32) {
+//	t228 = dh0_mlp_hidden ⊙ gelu′(t60)  (GELUGrad, models/bert/bert.go:105)
+func (m *Model) fusedT228(h0_mlp_W2 []float32, t60 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t228 []float32) {
 	gemm(m.pool, false, true, 512, 256, 64, dh0_resid2, 64, h0_mlp_W2, 64, dh0_mlp_hidden, 256, false)
-	m.parallel(131072, (*Model).fusedT227Rows, t59, dh0_mlp_hidden, t227)
+	m.parallel(131072, (*Model).fusedT228Rows, t60, dh0_mlp_hidden, t228)
 }
 
-// fusedT227Rows is fusedT227's loop after the product, over [lo, hi) of its
+// fusedT228Rows is fusedT228's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) fusedT227Rows(lo, hi, thread int, v [][]float32) {
-	t59, dh0_mlp_hidden, t227 := v[0], v[1], v[2]
-	geluGradRow(t227[lo:hi], t59[lo:hi], dh0_mlp_hidden[lo:hi])
+func (m *Model) fusedT228Rows(lo, hi, thread int, v [][]float32) {
+	t60, dh0_mlp_hidden, t228 := v[0], v[1], v[2]
+	geluGradRow(t228[lo:hi], t60[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
-// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t227) over [lo, hi) of its
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t228) over [lo, hi) of its
 // 256 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t227, dh0_mlp_b1 := v[0], v[1]
+	t228, dh0_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t227[i*16384+j*256+k])
+				s += float64(t228[i*16384+j*256+k])
 			}
 		}
 		dh0_mlp_b1[k] = float32(s)
@@ -4098,19 +4137,19 @@ func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t229 = t227 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
-//	dh0_ln1 = dh0_resid2 + t229  (Add, models/bert/bert.go:114)
-func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t227 []float32, t229 []float32, dh0_ln1 []float32) {
-	gemm(m.pool, false, true, 512, 64, 256, t227, 256, h0_mlp_W1, 256, t229, 64, false)
-	m.parallel(32768, (*Model).fusedDh0_ln1Rows, dh0_resid2, t229, dh0_ln1)
+//	t230 = t228 · h0_mlp_W1ᵀ  (MatMul, models/bert/bert.go:105)
+//	dh0_ln1 = dh0_resid2 + t230  (Add, models/bert/bert.go:114)
+func (m *Model) fusedDh0_ln1(h0_mlp_W1 []float32, dh0_resid2 []float32, t228 []float32, t230 []float32, dh0_ln1 []float32) {
+	gemm(m.pool, false, true, 512, 64, 256, t228, 256, h0_mlp_W1, 256, t230, 64, false)
+	m.parallel(32768, (*Model).fusedDh0_ln1Rows, dh0_resid2, t230, dh0_ln1)
 }
 
 // fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
-	dh0_resid2, t229, dh0_ln1 := v[0], v[1], v[2]
+	dh0_resid2, t230, dh0_ln1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_ln1v := dh0_resid2[i] + t229[i]
+		dh0_ln1v := dh0_resid2[i] + t230[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
@@ -4130,24 +4169,24 @@ func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT236 computes t236 = dh0_ln1 ⊙ t55 over [lo, hi) of its
+// loopT237 computes t237 = dh0_ln1 ⊙ t56 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT236(lo, hi, thread int, v [][]float32) {
-	t55, dh0_ln1, t236 := v[0], v[1], v[2]
+func (m *Model) loopT237(lo, hi, thread int, v [][]float32) {
+	t56, dh0_ln1, t237 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t236[i] = dh0_ln1[i] * t55[i]
+		t237[i] = dh0_ln1[i] * t56[i]
 	}
 }
 
-// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t236) over [lo, hi) of its
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t237) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t236, dh0_ln1_gamma := v[0], v[1]
+	t237, dh0_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t236[i*4096+j*64+k])
+				s += float64(t237[i*4096+j*64+k])
 			}
 		}
 		dh0_ln1_gamma[k] = float32(s)
@@ -4175,15 +4214,15 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh0_attn_context computes dh0_attn_context = t244ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh0_attn_context computes dh0_attn_context = t245ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
-	t244, dh0_attn_context := v[0], v[1]
+	t245, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 16 {
-					dh0_attn_context[i*4096+j*1024+k*16+l] = t244[i*4096+j*16+k*64+l]
+					dh0_attn_context[i*4096+j*1024+k*16+l] = t245[i*4096+j*16+k*64+l]
 				}
 			}
 		}
@@ -4208,57 +4247,57 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT248 runs softmaxGrad over rows [lo, hi) of 2048 on a thread of the pool.
-func (m *Model) softmaxGradT248(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t248 := v[0], v[1], v[2]
-	softmaxGrad(t248[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
+// softmaxGradT249 runs softmaxGrad over rows [lo, hi) of 2048 on a thread of the pool.
+func (m *Model) softmaxGradT249(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t249 := v[0], v[1], v[2]
+	softmaxGrad(t249[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
-// fusedT250 is one fused elementwise kernel over f32[8,4,64,64]:
+// fusedT251 is one fused elementwise kernel over f32[8,4,64,64]:
 //
-//	dh0_attn_scores = t7 ? t248 : 0  (Where, models/bert/bert.go:114)
-//	t250 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
-func (m *Model) fusedT250(t7 []bool, t248 []float32, t250 []float32) {
+//	dh0_attn_scores = t8 ? t249 : 0  (Where, models/bert/bert.go:114)
+//	t251 = dh0_attn_scores ⊙ 0.25  (Mul, models/bert/bert.go:114)
+func (m *Model) fusedT251(t8 []bool, t249 []float32, t251 []float32) {
 	for i := range 8 {
 		for j := range 4 {
 			for k := range 64 {
 				for l := range 64 {
-					dh0_attn_scores := where(t7[i*64+l], t248[i*16384+j*4096+k*64+l], 0)
-					t250v := dh0_attn_scores * 0.25
-					t250[i*16384+j*4096+k*64+l] = t250v
+					dh0_attn_scores := where(t8[i*64+l], t249[i*16384+j*4096+k*64+l], 0)
+					t251v := dh0_attn_scores * 0.25
+					t251[i*16384+j*4096+k*64+l] = t251v
 				}
 			}
 		}
 	}
 }
 
-// batchedDh0_attn_q is the batched product dh0_attn_q = t250 · h0_attn_k over 32 matrices of f32[8,4,64,16]; the pool's threads
+// batchedDh0_attn_q is the batched product dh0_attn_q = t251 · h0_attn_k over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
-	h0_attn_k, t250, dh0_attn_q := v[0], v[1], v[2]
+	h0_attn_k, t251, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 16, 64, t251[b*4096:], 64, h0_attn_k[b*1024:], 16, dh0_attn_q[b*1024:], 16, false)
 	}
 }
 
-// batchedDh0_attn_k is the batched product dh0_attn_k = t250ᵀ · h0_attn_q over 32 matrices of f32[8,4,64,16]; the pool's threads
+// batchedDh0_attn_k is the batched product dh0_attn_k = t251ᵀ · h0_attn_q over 32 matrices of f32[8,4,64,16]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, t250, dh0_attn_k := v[0], v[1], v[2]
+	h0_attn_q, t251, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, t250[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 16, 64, t251[b*4096:], 64, h0_attn_q[b*1024:], 16, dh0_attn_k[b*1024:], 16, false)
 	}
 }
 
-// transposeT253 computes t253 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT254 computes t254 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT253(lo, hi, thread int, v [][]float32) {
-	dh0_attn_v, t253 := v[0], v[1]
+func (m *Model) transposeT254(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t254 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t253[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
+					t254[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -4280,15 +4319,15 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT260 computes t260 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT261 computes t261 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT260(lo, hi, thread int, v [][]float32) {
-	dh0_attn_k, t260 := v[0], v[1]
+func (m *Model) transposeT261(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t261 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t260[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
+					t261[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -4310,15 +4349,15 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT266 computes t266 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT267 computes t267 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT266(lo, hi, thread int, v [][]float32) {
-	dh0_attn_q, t266 := v[0], v[1]
+func (m *Model) transposeT267(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t267 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
 				for l := range 16 {
-					t266[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
+					t267[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
 				}
 			}
 		}
@@ -4342,23 +4381,23 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
 //
-//	t269 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
-//	t272 = dh0_resid1 + t256  (Add, models/bert/bert.go:91)
-//	t273 = t272 + t263  (Add, models/bert/bert.go:91)
-//	demb_ln = t273 + t269  (Add, models/bert/bert.go:91)
-func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t256 []float32, t263 []float32, dh0_attn_q_proj []float32, t269 []float32, demb_ln []float32) {
-	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t269, 64, false)
-	m.parallel(32768, (*Model).fusedDemb_lnRows, dh0_resid1, t256, t263, t269, demb_ln)
+//	t270 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/bert/bert.go:114)
+//	t273 = dh0_resid1 + t257  (Add, models/bert/bert.go:91)
+//	t274 = t273 + t264  (Add, models/bert/bert.go:91)
+//	demb_ln = t274 + t270  (Add, models/bert/bert.go:91)
+func (m *Model) fusedDemb_ln(h0_attn_Wq []float32, dh0_resid1 []float32, t257 []float32, t264 []float32, dh0_attn_q_proj []float32, t270 []float32, demb_ln []float32) {
+	gemm(m.pool, false, true, 512, 64, 64, dh0_attn_q_proj, 64, h0_attn_Wq, 64, t270, 64, false)
+	m.parallel(32768, (*Model).fusedDemb_lnRows, dh0_resid1, t257, t264, t270, demb_ln)
 }
 
 // fusedDemb_lnRows is fusedDemb_ln's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDemb_lnRows(lo, hi, thread int, v [][]float32) {
-	dh0_resid1, t256, t263, t269, demb_ln := v[0], v[1], v[2], v[3], v[4]
+	dh0_resid1, t257, t264, t270, demb_ln := v[0], v[1], v[2], v[3], v[4]
 	for i := lo; i < hi; i++ {
-		t272 := dh0_resid1[i] + t256[i]
-		t273 := t272 + t263[i]
-		demb_lnv := t273 + t269[i]
+		t273 := dh0_resid1[i] + t257[i]
+		t274 := t273 + t264[i]
+		demb_lnv := t274 + t270[i]
 		demb_ln[i] = demb_lnv
 	}
 }
@@ -4378,24 +4417,24 @@ func (m *Model) reduceDemb_ln_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT277 computes t277 = demb_ln ⊙ t12 over [lo, hi) of its
+// loopT278 computes t278 = demb_ln ⊙ t13 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT277(lo, hi, thread int, v [][]float32) {
-	t12, demb_ln, t277 := v[0], v[1], v[2]
+func (m *Model) loopT278(lo, hi, thread int, v [][]float32) {
+	t13, demb_ln, t278 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t277[i] = demb_ln[i] * t12[i]
+		t278[i] = demb_ln[i] * t13[i]
 	}
 }
 
-// reduceDemb_ln_gamma computes demb_ln_gamma = Σ_[0,1](t277) over [lo, hi) of its
+// reduceDemb_ln_gamma computes demb_ln_gamma = Σ_[0,1](t278) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDemb_ln_gamma(lo, hi, thread int, v [][]float32) {
-	t277, demb_ln_gamma := v[0], v[1]
+	t278, demb_ln_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 64 {
-				s += float64(t277[i*4096+j*64+k])
+				s += float64(t278[i*4096+j*64+k])
 			}
 		}
 		demb_ln_gamma[k] = float32(s)
@@ -4425,19 +4464,19 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 
 // fusedDwte is one fused epilogue kernel over f32[512,64]:
 //
-//	t146 = t145ᵀ · t144  (MatMul, models/bert/bert.go:134)
-//	dwte = t146 + t281  (Add, models/bert/bert.go:80)
-func (m *Model) fusedDwte(t144 []float32, t145 []float32, t146 []float32, t281 []float32, dwte []float32) {
-	gemm(m.pool, true, false, 512, 64, 512, t145, 512, t144, 64, t146, 64, false)
-	m.parallel(32768, (*Model).fusedDwteRows, t146, t281, dwte)
+//	t147 = t146ᵀ · t145  (MatMul, models/bert/bert.go:134)
+//	dwte = t147 + t282  (Add, models/bert/bert.go:80)
+func (m *Model) fusedDwte(t145 []float32, t146 []float32, t147 []float32, t282 []float32, dwte []float32) {
+	gemm(m.pool, true, false, 512, 64, 512, t146, 512, t145, 64, t147, 64, false)
+	m.parallel(32768, (*Model).fusedDwteRows, t147, t282, dwte)
 }
 
 // fusedDwteRows is fusedDwte's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
-	t146, t281, dwte := v[0], v[1], v[2]
+	t147, t282, dwte := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dwtev := t146[i] + t281[i]
+		dwtev := t147[i] + t282[i]
 		dwte[i] = dwtev
 	}
 }

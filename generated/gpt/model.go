@@ -13,6 +13,7 @@ type Model struct {
 	params   []float32 // 875264 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, h2.ln1.gamma, h2.ln1.beta, h2.attn.Wq, h2.attn.bq, h2.attn.Wk, h2.attn.bk, h2.attn.Wv, h2.attn.bv, h2.attn.Wo, h2.attn.bo, h2.ln2.gamma, h2.ln2.beta, h2.mlp.W1, h2.mlp.b1, h2.mlp.W2, h2.mlp.b2, h3.ln1.gamma, h3.ln1.beta, h3.attn.Wq, h3.attn.bq, h3.attn.Wk, h3.attn.bk, h3.attn.Wv, h3.attn.bv, h3.attn.Wo, h3.attn.bo, h3.ln2.gamma, h3.ln2.beta, h3.mlp.W1, h3.mlp.b1, h3.mlp.W2, h3.mlp.b2, lnf.gamma, lnf.beta
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	state    []float32 // 1 values: hyper.lr
 	cache    []float32 // 1048577 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache, h2.attn.k.cache, h2.attn.v.cache, h3.attn.k.cache, h3.attn.v.cache
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
@@ -23,6 +24,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 	pool      *workerPool // worker threads of the matrix products and the parallel kernels
 	task      task        // the parallel kernel running on the pool
 }
@@ -52,6 +54,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 875264),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.state = make([]float32, 1)
 	m.cache = make([]float32, 1048577)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
@@ -73,6 +76,10 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, false, 8, 128, 512)
 	reserveGemm[float32](m.pool, false, true, 8, 512, 128)
 	m.scratch = make([]float32, 4096*m.pool.Threads()) // a tile per thread
+	// hyper.lr f32[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
+	}
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
 	// wpe f32[128,128]: normal, std 0.02
@@ -707,6 +714,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "lnf.beta",
 		Shape: []int{128},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -720,6 +732,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -979,18 +996,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -998,6 +1024,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -1568,7 +1606,7 @@ func (m *Model) forward() error {
 	targets := m.iarena[1024:2048]              // i32[8,128]
 	wte := m.params[0:65536]                    // f32[512,128]
 	wpe := m.params[65536:81920]                // f32[128,128]
-	t4 := m.arena[7340032:7471104]              // f32[8,128,128]
+	t5 := m.arena[7340032:7471104]              // f32[8,128,128]
 	h_in := m.arena[7340032:7471104]            // f32[8,128,128]
 	h0_ln1_gamma := m.params[81920:82048]       // f32[128]
 	h0_ln1_beta := m.params[82048:82176]        // f32[128]
@@ -1586,32 +1624,32 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[214016:214528]        // f32[512]
 	h0_mlp_W2 := m.params[214528:280064]        // f32[512,128]
 	h0_mlp_b2 := m.params[280064:280192]        // f32[128]
-	t22 := m.arena[7471104:7602176]             // f32[8,128,128]
+	t23 := m.arena[7471104:7602176]             // f32[8,128,128]
 	h0_ln1 := m.arena[7602176:7733248]          // f32[8,128,128]
-	t26 := m.arena[0:131072]                    // f32[8,128,128]
+	t27 := m.arena[0:131072]                    // f32[8,128,128]
 	h0_attn_q_proj := m.arena[0:131072]         // f32[8,128,128]
-	t28 := m.arena[0:131072]                    // f32[8,128,4,32]
+	t29 := m.arena[0:131072]                    // f32[8,128,4,32]
 	h0_attn_q := m.arena[7733248:7864320]       // f32[8,4,128,32]
-	t30 := m.arena[0:131072]                    // f32[8,128,128]
+	t31 := m.arena[0:131072]                    // f32[8,128,128]
 	h0_attn_k_proj := m.arena[0:131072]         // f32[8,128,128]
-	t32 := m.arena[0:131072]                    // f32[8,128,4,32]
+	t33 := m.arena[0:131072]                    // f32[8,128,4,32]
 	h0_attn_k := m.arena[7864320:7995392]       // f32[8,4,128,32]
-	t34 := m.arena[0:131072]                    // f32[8,128,128]
+	t35 := m.arena[0:131072]                    // f32[8,128,128]
 	h0_attn_v_proj := m.arena[0:131072]         // f32[8,128,128]
-	t36 := m.arena[0:131072]                    // f32[8,128,4,32]
+	t37 := m.arena[0:131072]                    // f32[8,128,4,32]
 	h0_attn_v := m.arena[7995392:8126464]       // f32[8,4,128,32]
 	h0_attn_weights := m.arena[0:524288]        // f32[8,4,128,128]
 	h0_attn_context := m.arena[524288:655360]   // f32[8,4,128,32]
-	t45 := m.arena[8126464:8257536]             // f32[8,128,4,32]
-	t46 := m.arena[8126464:8257536]             // f32[8,128,128]
-	t47 := m.arena[8257536:8388608]             // f32[8,128,128]
+	t46 := m.arena[8126464:8257536]             // f32[8,128,4,32]
+	t47 := m.arena[8126464:8257536]             // f32[8,128,128]
+	t48 := m.arena[8257536:8388608]             // f32[8,128,128]
 	h0_resid1 := m.arena[8257536:8388608]       // f32[8,128,128]
-	t50 := m.arena[8388608:8519680]             // f32[8,128,128]
+	t51 := m.arena[8388608:8519680]             // f32[8,128,128]
 	h0_ln2 := m.arena[8519680:8650752]          // f32[8,128,128]
-	t53 := m.arena[524288:1048576]              // f32[8,128,512]
 	t54 := m.arena[524288:1048576]              // f32[8,128,512]
+	t55 := m.arena[524288:1048576]              // f32[8,128,512]
 	h0_mlp_hidden := m.arena[1048576:1572864]   // f32[8,128,512]
-	t56 := m.arena[8650752:8781824]             // f32[8,128,128]
+	t57 := m.arena[8650752:8781824]             // f32[8,128,128]
 	h0_resid2 := m.arena[8650752:8781824]       // f32[8,128,128]
 	h1_ln1_gamma := m.params[280192:280320]     // f32[128]
 	h1_ln1_beta := m.params[280320:280448]      // f32[128]
@@ -1629,32 +1667,32 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[412288:412800]        // f32[512]
 	h1_mlp_W2 := m.params[412800:478336]        // f32[512,128]
 	h1_mlp_b2 := m.params[478336:478464]        // f32[128]
-	t75 := m.arena[8781824:8912896]             // f32[8,128,128]
+	t76 := m.arena[8781824:8912896]             // f32[8,128,128]
 	h1_ln1 := m.arena[8912896:9043968]          // f32[8,128,128]
-	t78 := m.arena[1572864:1703936]             // f32[8,128,128]
+	t79 := m.arena[1572864:1703936]             // f32[8,128,128]
 	h1_attn_q_proj := m.arena[1572864:1703936]  // f32[8,128,128]
-	t80 := m.arena[1572864:1703936]             // f32[8,128,4,32]
+	t81 := m.arena[1572864:1703936]             // f32[8,128,4,32]
 	h1_attn_q := m.arena[9043968:9175040]       // f32[8,4,128,32]
-	t82 := m.arena[1572864:1703936]             // f32[8,128,128]
+	t83 := m.arena[1572864:1703936]             // f32[8,128,128]
 	h1_attn_k_proj := m.arena[1572864:1703936]  // f32[8,128,128]
-	t84 := m.arena[1572864:1703936]             // f32[8,128,4,32]
+	t85 := m.arena[1572864:1703936]             // f32[8,128,4,32]
 	h1_attn_k := m.arena[9175040:9306112]       // f32[8,4,128,32]
-	t86 := m.arena[1572864:1703936]             // f32[8,128,128]
+	t87 := m.arena[1572864:1703936]             // f32[8,128,128]
 	h1_attn_v_proj := m.arena[1572864:1703936]  // f32[8,128,128]
-	t88 := m.arena[1572864:1703936]             // f32[8,128,4,32]
+	t89 := m.arena[1572864:1703936]             // f32[8,128,4,32]
 	h1_attn_v := m.arena[9306112:9437184]       // f32[8,4,128,32]
 	h1_attn_weights := m.arena[1572864:2097152] // f32[8,4,128,128]
 	h1_attn_context := m.arena[2097152:2228224] // f32[8,4,128,32]
-	t95 := m.arena[9437184:9568256]             // f32[8,128,4,32]
-	t96 := m.arena[9437184:9568256]             // f32[8,128,128]
-	t97 := m.arena[9568256:9699328]             // f32[8,128,128]
+	t96 := m.arena[9437184:9568256]             // f32[8,128,4,32]
+	t97 := m.arena[9437184:9568256]             // f32[8,128,128]
+	t98 := m.arena[9568256:9699328]             // f32[8,128,128]
 	h1_resid1 := m.arena[9568256:9699328]       // f32[8,128,128]
-	t100 := m.arena[9699328:9830400]            // f32[8,128,128]
+	t101 := m.arena[9699328:9830400]            // f32[8,128,128]
 	h1_ln2 := m.arena[9830400:9961472]          // f32[8,128,128]
-	t103 := m.arena[2097152:2621440]            // f32[8,128,512]
 	t104 := m.arena[2097152:2621440]            // f32[8,128,512]
+	t105 := m.arena[2097152:2621440]            // f32[8,128,512]
 	h1_mlp_hidden := m.arena[2621440:3145728]   // f32[8,128,512]
-	t106 := m.arena[9961472:10092544]           // f32[8,128,128]
+	t107 := m.arena[9961472:10092544]           // f32[8,128,128]
 	h1_resid2 := m.arena[9961472:10092544]      // f32[8,128,128]
 	h2_ln1_gamma := m.params[478464:478592]     // f32[128]
 	h2_ln1_beta := m.params[478592:478720]      // f32[128]
@@ -1672,32 +1710,32 @@ func (m *Model) forward() error {
 	h2_mlp_b1 := m.params[610560:611072]        // f32[512]
 	h2_mlp_W2 := m.params[611072:676608]        // f32[512,128]
 	h2_mlp_b2 := m.params[676608:676736]        // f32[128]
-	t125 := m.arena[10092544:10223616]          // f32[8,128,128]
+	t126 := m.arena[10092544:10223616]          // f32[8,128,128]
 	h2_ln1 := m.arena[10223616:10354688]        // f32[8,128,128]
-	t128 := m.arena[3145728:3276800]            // f32[8,128,128]
+	t129 := m.arena[3145728:3276800]            // f32[8,128,128]
 	h2_attn_q_proj := m.arena[3145728:3276800]  // f32[8,128,128]
-	t130 := m.arena[3145728:3276800]            // f32[8,128,4,32]
+	t131 := m.arena[3145728:3276800]            // f32[8,128,4,32]
 	h2_attn_q := m.arena[10354688:10485760]     // f32[8,4,128,32]
-	t132 := m.arena[3145728:3276800]            // f32[8,128,128]
+	t133 := m.arena[3145728:3276800]            // f32[8,128,128]
 	h2_attn_k_proj := m.arena[3145728:3276800]  // f32[8,128,128]
-	t134 := m.arena[3145728:3276800]            // f32[8,128,4,32]
+	t135 := m.arena[3145728:3276800]            // f32[8,128,4,32]
 	h2_attn_k := m.arena[10485760:10616832]     // f32[8,4,128,32]
-	t136 := m.arena[3145728:3276800]            // f32[8,128,128]
+	t137 := m.arena[3145728:3276800]            // f32[8,128,128]
 	h2_attn_v_proj := m.arena[3145728:3276800]  // f32[8,128,128]
-	t138 := m.arena[3145728:3276800]            // f32[8,128,4,32]
+	t139 := m.arena[3145728:3276800]            // f32[8,128,4,32]
 	h2_attn_v := m.arena[10616832:10747904]     // f32[8,4,128,32]
 	h2_attn_weights := m.arena[3145728:3670016] // f32[8,4,128,128]
 	h2_attn_context := m.arena[3670016:3801088] // f32[8,4,128,32]
-	t145 := m.arena[10747904:10878976]          // f32[8,128,4,32]
-	t146 := m.arena[10747904:10878976]          // f32[8,128,128]
-	t147 := m.arena[10878976:11010048]          // f32[8,128,128]
+	t146 := m.arena[10747904:10878976]          // f32[8,128,4,32]
+	t147 := m.arena[10747904:10878976]          // f32[8,128,128]
+	t148 := m.arena[10878976:11010048]          // f32[8,128,128]
 	h2_resid1 := m.arena[10878976:11010048]     // f32[8,128,128]
-	t150 := m.arena[11010048:11141120]          // f32[8,128,128]
+	t151 := m.arena[11010048:11141120]          // f32[8,128,128]
 	h2_ln2 := m.arena[11141120:11272192]        // f32[8,128,128]
-	t153 := m.arena[3670016:4194304]            // f32[8,128,512]
 	t154 := m.arena[3670016:4194304]            // f32[8,128,512]
+	t155 := m.arena[3670016:4194304]            // f32[8,128,512]
 	h2_mlp_hidden := m.arena[4194304:4718592]   // f32[8,128,512]
-	t156 := m.arena[11272192:11403264]          // f32[8,128,128]
+	t157 := m.arena[11272192:11403264]          // f32[8,128,128]
 	h2_resid2 := m.arena[11272192:11403264]     // f32[8,128,128]
 	h3_ln1_gamma := m.params[676736:676864]     // f32[128]
 	h3_ln1_beta := m.params[676864:676992]      // f32[128]
@@ -1715,382 +1753,382 @@ func (m *Model) forward() error {
 	h3_mlp_b1 := m.params[808832:809344]        // f32[512]
 	h3_mlp_W2 := m.params[809344:874880]        // f32[512,128]
 	h3_mlp_b2 := m.params[874880:875008]        // f32[128]
-	t175 := m.arena[11403264:11534336]          // f32[8,128,128]
+	t176 := m.arena[11403264:11534336]          // f32[8,128,128]
 	h3_ln1 := m.arena[11534336:11665408]        // f32[8,128,128]
-	t178 := m.arena[4718592:4849664]            // f32[8,128,128]
+	t179 := m.arena[4718592:4849664]            // f32[8,128,128]
 	h3_attn_q_proj := m.arena[4718592:4849664]  // f32[8,128,128]
-	t180 := m.arena[4718592:4849664]            // f32[8,128,4,32]
+	t181 := m.arena[4718592:4849664]            // f32[8,128,4,32]
 	h3_attn_q := m.arena[11665408:11796480]     // f32[8,4,128,32]
-	t182 := m.arena[4718592:4849664]            // f32[8,128,128]
+	t183 := m.arena[4718592:4849664]            // f32[8,128,128]
 	h3_attn_k_proj := m.arena[4718592:4849664]  // f32[8,128,128]
-	t184 := m.arena[4718592:4849664]            // f32[8,128,4,32]
+	t185 := m.arena[4718592:4849664]            // f32[8,128,4,32]
 	h3_attn_k := m.arena[11796480:11927552]     // f32[8,4,128,32]
-	t186 := m.arena[4718592:4849664]            // f32[8,128,128]
+	t187 := m.arena[4718592:4849664]            // f32[8,128,128]
 	h3_attn_v_proj := m.arena[4718592:4849664]  // f32[8,128,128]
-	t188 := m.arena[4718592:4849664]            // f32[8,128,4,32]
+	t189 := m.arena[4718592:4849664]            // f32[8,128,4,32]
 	h3_attn_v := m.arena[11927552:12058624]     // f32[8,4,128,32]
 	h3_attn_weights := m.arena[4718592:5242880] // f32[8,4,128,128]
 	h3_attn_context := m.arena[5242880:5373952] // f32[8,4,128,32]
-	t195 := m.arena[12058624:12189696]          // f32[8,128,4,32]
-	t196 := m.arena[12058624:12189696]          // f32[8,128,128]
-	t197 := m.arena[12189696:12320768]          // f32[8,128,128]
+	t196 := m.arena[12058624:12189696]          // f32[8,128,4,32]
+	t197 := m.arena[12058624:12189696]          // f32[8,128,128]
+	t198 := m.arena[12189696:12320768]          // f32[8,128,128]
 	h3_resid1 := m.arena[12189696:12320768]     // f32[8,128,128]
-	t200 := m.arena[12320768:12451840]          // f32[8,128,128]
+	t201 := m.arena[12320768:12451840]          // f32[8,128,128]
 	h3_ln2 := m.arena[12451840:12582912]        // f32[8,128,128]
-	t203 := m.arena[5242880:5767168]            // f32[8,128,512]
 	t204 := m.arena[5242880:5767168]            // f32[8,128,512]
+	t205 := m.arena[5242880:5767168]            // f32[8,128,512]
 	h3_mlp_hidden := m.arena[5767168:6291456]   // f32[8,128,512]
-	t206 := m.arena[12582912:12713984]          // f32[8,128,128]
+	t207 := m.arena[12582912:12713984]          // f32[8,128,128]
 	h3_resid2 := m.arena[12582912:12713984]     // f32[8,128,128]
 	lnf_gamma := m.params[875008:875136]        // f32[128]
 	lnf_beta := m.params[875136:875264]         // f32[128]
-	t211 := m.arena[12713984:12845056]          // f32[8,128,128]
+	t212 := m.arena[12713984:12845056]          // f32[8,128,128]
 	lnf := m.arena[12845056:12976128]           // f32[8,128,128]
 	logits := m.arena[6291456:6815744]          // f32[8,128,512]
 	loss := m.arena[13107200:13107201]          // f32[]
 
-	// t4 = wte[ids]  (models/gpt/gpt.go:67)
-	if p := gather(t4, wte, ids, 128, 512); p >= 0 {
+	// t5 = wte[ids]  (models/gpt/gpt.go:67)
+	if p := gather(t5, wte, ids, 128, 512); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	m.parallel(8, (*Model).loopH_in_2, wpe, t4, h_in)
+	m.parallel(8, (*Model).loopH_in_2, wpe, t5, h_in)
 
 	// fused layernorm:
 	//
-	//	t22 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t23 = t22 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h0_ln1 = t23 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t22, h0_ln1)
+	//	t23 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t24 = t23 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t24 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t23, h0_ln1)
 
 	// fused epilogue:
 	//
-	//	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t26, h0_attn_q_proj)
+	//	t27 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t27 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t27, h0_attn_q_proj)
 
-	// t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t29 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH0_attn_q_2, t28, h0_attn_q)
-
-	// fused epilogue:
-	//
-	//	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t30, h0_attn_k_proj)
-
-	// t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-
-	// h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH0_attn_k_2, t32, h0_attn_k)
+	// h0_attn_q = t29ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH0_attn_q_2, t29, h0_attn_q)
 
 	// fused epilogue:
 	//
-	//	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t34, h0_attn_v_proj)
+	//	t31 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t31 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t31, h0_attn_k_proj)
 
-	// t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t33 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH0_attn_v_2, t36, h0_attn_v)
+	// h0_attn_k = t33ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH0_attn_k_2, t33, h0_attn_k)
+
+	// fused epilogue:
+	//
+	//	t35 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t35 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t35, h0_attn_v_proj)
+
+	// t37 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+
+	// h0_attn_v = t37ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH0_attn_v_2, t37, h0_attn_v)
 
 	// fused attention:
 	//
-	//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h0_attn_weights = softmax(t42)  (Softmax, models/gpt/gpt.go:88)
+	//	t39 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t39 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t43 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h0_attn_weights = softmax(t43)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(32, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
-	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeT45, h0_attn_context, t45)
+	// t46 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeT46, h0_attn_context, t46)
 
-	// t46 = reshape(t45, [8,128,128])  (models/gpt/gpt.go:88)
+	// t47 = reshape(t46, [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t48 = t47 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t48 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t46, t47, h0_resid1)
+	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t47, t48, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t50 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t51 = t50 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h0_ln2 = t51 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t50, h0_ln2)
+	//	t51 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t52 = t51 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t52 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t51, h0_ln2)
 
 	// fused epilogue:
 	//
-	//	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t53, t54, h0_mlp_hidden)
+	//	t54 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t55 = t54 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t55)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t54, t55, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t56 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t57 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t57 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t56, h0_resid2)
+	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t57, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t75 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t76 = t75 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h1_ln1 = t76 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t75, h1_ln1)
+	//	t76 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t77 = t76 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t77 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t76, h1_ln1)
 
 	// fused epilogue:
 	//
-	//	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t78, h1_attn_q_proj)
+	//	t79 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t79 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t79, h1_attn_q_proj)
 
-	// t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t81 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH1_attn_q_2, t80, h1_attn_q)
-
-	// fused epilogue:
-	//
-	//	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t82, h1_attn_k_proj)
-
-	// t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-
-	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH1_attn_k_2, t84, h1_attn_k)
+	// h1_attn_q = t81ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH1_attn_q_2, t81, h1_attn_q)
 
 	// fused epilogue:
 	//
-	//	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t86, h1_attn_v_proj)
+	//	t83 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t83 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t83, h1_attn_k_proj)
 
-	// t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t85 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH1_attn_v_2, t88, h1_attn_v)
+	// h1_attn_k = t85ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH1_attn_k_2, t85, h1_attn_k)
+
+	// fused epilogue:
+	//
+	//	t87 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t87 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t87, h1_attn_v_proj)
+
+	// t89 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+
+	// h1_attn_v = t89ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH1_attn_v_2, t89, h1_attn_v)
 
 	// fused attention:
 	//
-	//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h1_attn_weights = softmax(t92)  (Softmax, models/gpt/gpt.go:88)
+	//	t91 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t91 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t93 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h1_attn_weights = softmax(t93)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(32, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
-	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeT95, h1_attn_context, t95)
+	// t96 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeT96, h1_attn_context, t96)
 
-	// t96 = reshape(t95, [8,128,128])  (models/gpt/gpt.go:88)
+	// t97 = reshape(t96, [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t98 = t97 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t98 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t96, t97, h1_resid1)
+	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t97, t98, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t100 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t101 = t100 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h1_ln2 = t101 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t100, h1_ln2)
+	//	t101 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t102 = t101 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t102 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t101, h1_ln2)
 
 	// fused epilogue:
 	//
-	//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t103, t104, h1_mlp_hidden)
+	//	t104 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t105 = t104 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t105)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t104, t105, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t107 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t107 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t106, h1_resid2)
+	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t107, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t125 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t126 = t125 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h2_ln1 = t126 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormH2_ln1_2, h1_resid2, h2_ln1_gamma, h2_ln1_beta, t125, h2_ln1)
+	//	t126 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t127 = t126 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h2_ln1 = t127 + h2_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormH2_ln1_2, h1_resid2, h2_ln1_gamma, h2_ln1_beta, t126, h2_ln1)
 
 	// fused epilogue:
 	//
-	//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH2_attn_q_proj_2(h2_attn_Wq, h2_attn_bq, h2_ln1, t128, h2_attn_q_proj)
+	//	t129 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_q_proj = t129 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH2_attn_q_proj_2(h2_attn_Wq, h2_attn_bq, h2_ln1, t129, h2_attn_q_proj)
 
-	// t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t131 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH2_attn_q_2, t130, h2_attn_q)
-
-	// fused epilogue:
-	//
-	//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH2_attn_k_proj_2(h2_attn_Wk, h2_attn_bk, h2_ln1, t132, h2_attn_k_proj)
-
-	// t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-
-	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH2_attn_k_2, t134, h2_attn_k)
+	// h2_attn_q = t131ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH2_attn_q_2, t131, h2_attn_q)
 
 	// fused epilogue:
 	//
-	//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH2_attn_v_proj_2(h2_attn_Wv, h2_attn_bv, h2_ln1, t136, h2_attn_v_proj)
+	//	t133 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_k_proj = t133 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH2_attn_k_proj_2(h2_attn_Wk, h2_attn_bk, h2_ln1, t133, h2_attn_k_proj)
 
-	// t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t135 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH2_attn_v_2, t138, h2_attn_v)
+	// h2_attn_k = t135ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH2_attn_k_2, t135, h2_attn_k)
+
+	// fused epilogue:
+	//
+	//	t137 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_v_proj = t137 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH2_attn_v_proj_2(h2_attn_Wv, h2_attn_bv, h2_ln1, t137, h2_attn_v_proj)
+
+	// t139 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+
+	// h2_attn_v = t139ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH2_attn_v_2, t139, h2_attn_v)
 
 	// fused attention:
 	//
-	//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h2_attn_weights = softmax(t142)  (Softmax, models/gpt/gpt.go:88)
+	//	t141 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_scores = t141 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t143 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h2_attn_weights = softmax(t143)  (Softmax, models/gpt/gpt.go:88)
 	//	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(32, (*Model).fusedH2_attn_context_2, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context)
 
-	// t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeT145, h2_attn_context, t145)
+	// t146 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeT146, h2_attn_context, t146)
 
-	// t146 = reshape(t145, [8,128,128])  (models/gpt/gpt.go:88)
+	// t147 = reshape(t146, [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t147 = t146 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t148 = t147 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h2_attn_out = t148 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH2_resid1_2(h1_resid2, h2_attn_Wo, h2_attn_bo, t146, t147, h2_resid1)
+	m.fusedH2_resid1_2(h1_resid2, h2_attn_Wo, h2_attn_bo, t147, t148, h2_resid1)
 
 	// fused layernorm:
 	//
-	//	t150 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t151 = t150 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h2_ln2 = t151 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormH2_ln2_2, h2_ln2_gamma, h2_ln2_beta, h2_resid1, t150, h2_ln2)
+	//	t151 = layernorm(h2_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t152 = t151 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h2_ln2 = t152 + h2_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormH2_ln2_2, h2_ln2_gamma, h2_ln2_beta, h2_resid1, t151, h2_ln2)
 
 	// fused epilogue:
 	//
-	//	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH2_mlp_hidden_2(h2_mlp_W1, h2_mlp_b1, h2_ln2, t153, t154, h2_mlp_hidden)
+	//	t154 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t155 = t154 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h2_mlp_hidden = gelu(t155)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH2_mlp_hidden_2(h2_mlp_W1, h2_mlp_b1, h2_ln2, t154, t155, h2_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t156 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t157 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h2_mlp_out = t157 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH2_resid2_2(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t156, h2_resid2)
+	m.fusedH2_resid2_2(h2_mlp_W2, h2_mlp_b2, h2_resid1, h2_mlp_hidden, t157, h2_resid2)
 
 	// fused layernorm:
 	//
-	//	t175 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t176 = t175 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h3_ln1 = t176 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormH3_ln1_2, h2_resid2, h3_ln1_gamma, h3_ln1_beta, t175, h3_ln1)
+	//	t176 = layernorm(h2_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t177 = t176 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h3_ln1 = t177 + h3_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormH3_ln1_2, h2_resid2, h3_ln1_gamma, h3_ln1_beta, t176, h3_ln1)
 
 	// fused epilogue:
 	//
-	//	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH3_attn_q_proj_2(h3_attn_Wq, h3_attn_bq, h3_ln1, t178, h3_attn_q_proj)
+	//	t179 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_q_proj = t179 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH3_attn_q_proj_2(h3_attn_Wq, h3_attn_bq, h3_ln1, t179, h3_attn_q_proj)
 
-	// t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t181 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH3_attn_q_2, t180, h3_attn_q)
-
-	// fused epilogue:
-	//
-	//	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH3_attn_k_proj_2(h3_attn_Wk, h3_attn_bk, h3_ln1, t182, h3_attn_k_proj)
-
-	// t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-
-	// h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH3_attn_k_2, t184, h3_attn_k)
+	// h3_attn_q = t181ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH3_attn_q_2, t181, h3_attn_q)
 
 	// fused epilogue:
 	//
-	//	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH3_attn_v_proj_2(h3_attn_Wv, h3_attn_bv, h3_ln1, t186, h3_attn_v_proj)
+	//	t183 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_k_proj = t183 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH3_attn_k_proj_2(h3_attn_Wk, h3_attn_bk, h3_ln1, t183, h3_attn_k_proj)
 
-	// t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// t185 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
 
-	// h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeH3_attn_v_2, t188, h3_attn_v)
+	// h3_attn_k = t185ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH3_attn_k_2, t185, h3_attn_k)
+
+	// fused epilogue:
+	//
+	//	t187 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_v_proj = t187 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH3_attn_v_proj_2(h3_attn_Wv, h3_attn_bv, h3_ln1, t187, h3_attn_v_proj)
+
+	// t189 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+
+	// h3_attn_v = t189ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeH3_attn_v_2, t189, h3_attn_v)
 
 	// fused attention:
 	//
-	//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h3_attn_weights = softmax(t192)  (Softmax, models/gpt/gpt.go:88)
+	//	t191 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_scores = t191 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t193 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h3_attn_weights = softmax(t193)  (Softmax, models/gpt/gpt.go:88)
 	//	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(32, (*Model).fusedH3_attn_context_2, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context)
 
-	// t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).transposeT195, h3_attn_context, t195)
+	// t196 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).transposeT196, h3_attn_context, t196)
 
-	// t196 = reshape(t195, [8,128,128])  (models/gpt/gpt.go:88)
+	// t197 = reshape(t196, [8,128,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t197 = t196 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t198 = t197 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h3_attn_out = t198 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH3_resid1_2(h2_resid2, h3_attn_Wo, h3_attn_bo, t196, t197, h3_resid1)
+	m.fusedH3_resid1_2(h2_resid2, h3_attn_Wo, h3_attn_bo, t197, t198, h3_resid1)
 
 	// fused layernorm:
 	//
-	//	t200 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t201 = t200 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h3_ln2 = t201 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormH3_ln2_2, h3_ln2_gamma, h3_ln2_beta, h3_resid1, t200, h3_ln2)
+	//	t201 = layernorm(h3_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t202 = t201 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h3_ln2 = t202 + h3_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormH3_ln2_2, h3_ln2_gamma, h3_ln2_beta, h3_resid1, t201, h3_ln2)
 
 	// fused epilogue:
 	//
-	//	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH3_mlp_hidden_2(h3_mlp_W1, h3_mlp_b1, h3_ln2, t203, t204, h3_mlp_hidden)
+	//	t204 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t205 = t204 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h3_mlp_hidden = gelu(t205)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH3_mlp_hidden_2(h3_mlp_W1, h3_mlp_b1, h3_ln2, t204, t205, h3_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t206 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t207 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h3_mlp_out = t207 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH3_resid2_2(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t206, h3_resid2)
+	m.fusedH3_resid2_2(h3_mlp_W2, h3_mlp_b2, h3_resid1, h3_mlp_hidden, t207, h3_resid2)
 
 	// fused layernorm:
 	//
-	//	t211 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
-	//	t212 = t211 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	lnf = t212 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	m.parallel(1024, (*Model).layerNormLnf_2, h3_resid2, lnf_gamma, lnf_beta, t211, lnf)
+	//	t212 = layernorm(h3_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t213 = t212 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t213 + lnf_beta  (Add, models/gpt/gpt.go:107)
+	m.parallel(1024, (*Model).layerNormLnf_2, h3_resid2, lnf_gamma, lnf_beta, t212, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
@@ -2121,14 +2159,14 @@ func (m *Model) backward() error {
 	h0_ln2_gamma := m.params[148224:148352]      // f32[128]
 	h0_mlp_W1 := m.params[148480:214016]         // f32[128,512]
 	h0_mlp_W2 := m.params[214528:280064]         // f32[512,128]
-	t22 := m.arena[7471104:7602176]              // f32[8,128,128]
+	t23 := m.arena[7471104:7602176]              // f32[8,128,128]
 	h0_attn_q := m.arena[7733248:7864320]        // f32[8,4,128,32]
 	h0_attn_k := m.arena[7864320:7995392]        // f32[8,4,128,32]
 	h0_attn_v := m.arena[7995392:8126464]        // f32[8,4,128,32]
 	h0_attn_weights := m.arena[0:524288]         // f32[8,4,128,128]
 	h0_resid1 := m.arena[8257536:8388608]        // f32[8,128,128]
-	t50 := m.arena[8388608:8519680]              // f32[8,128,128]
-	t54 := m.arena[524288:1048576]               // f32[8,128,512]
+	t51 := m.arena[8388608:8519680]              // f32[8,128,128]
+	t55 := m.arena[524288:1048576]               // f32[8,128,512]
 	h0_resid2 := m.arena[8650752:8781824]        // f32[8,128,128]
 	h1_ln1_gamma := m.params[280192:280320]      // f32[128]
 	h1_attn_Wq := m.params[280448:296832]        // f32[128,128]
@@ -2138,14 +2176,14 @@ func (m *Model) backward() error {
 	h1_ln2_gamma := m.params[346496:346624]      // f32[128]
 	h1_mlp_W1 := m.params[346752:412288]         // f32[128,512]
 	h1_mlp_W2 := m.params[412800:478336]         // f32[512,128]
-	t75 := m.arena[8781824:8912896]              // f32[8,128,128]
+	t76 := m.arena[8781824:8912896]              // f32[8,128,128]
 	h1_attn_q := m.arena[9043968:9175040]        // f32[8,4,128,32]
 	h1_attn_k := m.arena[9175040:9306112]        // f32[8,4,128,32]
 	h1_attn_v := m.arena[9306112:9437184]        // f32[8,4,128,32]
 	h1_attn_weights := m.arena[1572864:2097152]  // f32[8,4,128,128]
 	h1_resid1 := m.arena[9568256:9699328]        // f32[8,128,128]
-	t100 := m.arena[9699328:9830400]             // f32[8,128,128]
-	t104 := m.arena[2097152:2621440]             // f32[8,128,512]
+	t101 := m.arena[9699328:9830400]             // f32[8,128,128]
+	t105 := m.arena[2097152:2621440]             // f32[8,128,512]
 	h1_resid2 := m.arena[9961472:10092544]       // f32[8,128,128]
 	h2_ln1_gamma := m.params[478464:478592]      // f32[128]
 	h2_attn_Wq := m.params[478720:495104]        // f32[128,128]
@@ -2155,14 +2193,14 @@ func (m *Model) backward() error {
 	h2_ln2_gamma := m.params[544768:544896]      // f32[128]
 	h2_mlp_W1 := m.params[545024:610560]         // f32[128,512]
 	h2_mlp_W2 := m.params[611072:676608]         // f32[512,128]
-	t125 := m.arena[10092544:10223616]           // f32[8,128,128]
+	t126 := m.arena[10092544:10223616]           // f32[8,128,128]
 	h2_attn_q := m.arena[10354688:10485760]      // f32[8,4,128,32]
 	h2_attn_k := m.arena[10485760:10616832]      // f32[8,4,128,32]
 	h2_attn_v := m.arena[10616832:10747904]      // f32[8,4,128,32]
 	h2_attn_weights := m.arena[3145728:3670016]  // f32[8,4,128,128]
 	h2_resid1 := m.arena[10878976:11010048]      // f32[8,128,128]
-	t150 := m.arena[11010048:11141120]           // f32[8,128,128]
-	t154 := m.arena[3670016:4194304]             // f32[8,128,512]
+	t151 := m.arena[11010048:11141120]           // f32[8,128,128]
+	t155 := m.arena[3670016:4194304]             // f32[8,128,512]
 	h2_resid2 := m.arena[11272192:11403264]      // f32[8,128,128]
 	h3_ln1_gamma := m.params[676736:676864]      // f32[128]
 	h3_attn_Wq := m.params[676992:693376]        // f32[128,128]
@@ -2172,253 +2210,253 @@ func (m *Model) backward() error {
 	h3_ln2_gamma := m.params[743040:743168]      // f32[128]
 	h3_mlp_W1 := m.params[743296:808832]         // f32[128,512]
 	h3_mlp_W2 := m.params[809344:874880]         // f32[512,128]
-	t175 := m.arena[11403264:11534336]           // f32[8,128,128]
+	t176 := m.arena[11403264:11534336]           // f32[8,128,128]
 	h3_attn_q := m.arena[11665408:11796480]      // f32[8,4,128,32]
 	h3_attn_k := m.arena[11796480:11927552]      // f32[8,4,128,32]
 	h3_attn_v := m.arena[11927552:12058624]      // f32[8,4,128,32]
 	h3_attn_weights := m.arena[4718592:5242880]  // f32[8,4,128,128]
 	h3_resid1 := m.arena[12189696:12320768]      // f32[8,128,128]
-	t200 := m.arena[12320768:12451840]           // f32[8,128,128]
-	t204 := m.arena[5242880:5767168]             // f32[8,128,512]
+	t201 := m.arena[12320768:12451840]           // f32[8,128,128]
+	t205 := m.arena[5242880:5767168]             // f32[8,128,512]
 	h3_resid2 := m.arena[12582912:12713984]      // f32[8,128,128]
 	lnf_gamma := m.params[875008:875136]         // f32[128]
-	t211 := m.arena[12713984:12845056]           // f32[8,128,128]
+	t212 := m.arena[12713984:12845056]           // f32[8,128,128]
 	logits := m.arena[6291456:6815744]           // f32[8,128,512]
 	dlogits := m.arena[6815744:7340032]          // f32[8,128,512]
 	dlnf := m.arena[12976128:13107200]           // f32[8,128,128]
-	t222 := m.arena[12845056:12976128]           // f32[1024,128]
-	t223 := m.arena[6815744:7340032]             // f32[1024,512]
-	t224 := m.arena[0:65536]                     // f32[512,128]
+	t223 := m.arena[12845056:12976128]           // f32[1024,128]
+	t224 := m.arena[6815744:7340032]             // f32[1024,512]
+	t225 := m.arena[0:65536]                     // f32[512,128]
 	dlnf_beta := m.grads[875136:875264]          // f32[128]
-	t227 := m.arena[12713984:12845056]           // f32[8,128,128]
+	t228 := m.arena[12713984:12845056]           // f32[8,128,128]
 	dlnf_gamma := m.grads[875008:875136]         // f32[128]
 	dh3_resid2 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh3_mlp_b2 := m.grads[874880:875008]         // f32[128]
 	dh3_mlp_hidden := m.arena[5767168:6291456]   // f32[8,128,512]
-	t232 := m.arena[5767168:6291456]             // f32[1024,512]
-	t233 := m.arena[12713984:12845056]           // f32[1024,128]
+	t233 := m.arena[5767168:6291456]             // f32[1024,512]
+	t234 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh3_mlp_W2 := m.grads[809344:874880]         // f32[512,128]
-	t235 := m.arena[5242880:5767168]             // f32[8,128,512]
+	t236 := m.arena[5242880:5767168]             // f32[8,128,512]
 	dh3_mlp_b1 := m.grads[808832:809344]         // f32[512]
 	dh3_ln2 := m.arena[5767168:5898240]          // f32[8,128,128]
-	t238 := m.arena[12451840:12582912]           // f32[1024,128]
-	t239 := m.arena[5242880:5767168]             // f32[1024,512]
+	t239 := m.arena[12451840:12582912]           // f32[1024,128]
+	t240 := m.arena[5242880:5767168]             // f32[1024,512]
 	dh3_mlp_W1 := m.grads[743296:808832]         // f32[128,512]
 	dh3_ln2_beta := m.grads[743168:743296]       // f32[128]
-	t243 := m.arena[12320768:12451840]           // f32[8,128,128]
+	t244 := m.arena[12320768:12451840]           // f32[8,128,128]
 	dh3_ln2_gamma := m.grads[743040:743168]      // f32[128]
-	t245 := m.arena[5242880:5373952]             // f32[8,128,128]
+	t246 := m.arena[5242880:5373952]             // f32[8,128,128]
 	dh3_resid1 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh3_attn_bo := m.grads[742912:743040]        // f32[128]
-	t248 := m.arena[5242880:5373952]             // f32[8,128,128]
-	t249 := m.arena[12058624:12189696]           // f32[1024,128]
-	t250 := m.arena[12713984:12845056]           // f32[1024,128]
+	t249 := m.arena[5242880:5373952]             // f32[8,128,128]
+	t250 := m.arena[12058624:12189696]           // f32[1024,128]
+	t251 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh3_attn_Wo := m.grads[726528:742912]        // f32[128,128]
-	t252 := m.arena[5242880:5373952]             // f32[8,128,4,32]
+	t253 := m.arena[5242880:5373952]             // f32[8,128,4,32]
 	dh3_attn_context := m.arena[5767168:5898240] // f32[8,4,128,32]
 	dh3_attn_weights := m.arena[5242880:5767168] // f32[8,4,128,128]
 	dh3_attn_v := m.arena[11927552:12058624]     // f32[8,4,128,32]
-	t256 := m.arena[5767168:6291456]             // f32[8,4,128,128]
-	t259 := m.arena[5767168:6291456]             // f32[8,4,128,128]
+	t257 := m.arena[5767168:6291456]             // f32[8,4,128,128]
+	t260 := m.arena[5767168:6291456]             // f32[8,4,128,128]
 	dh3_attn_q := m.arena[4718592:4849664]       // f32[8,4,128,32]
 	dh3_attn_k := m.arena[4849664:4980736]       // f32[8,4,128,32]
-	t262 := m.arena[4980736:5111808]             // f32[8,128,4,32]
+	t263 := m.arena[4980736:5111808]             // f32[8,128,4,32]
 	dh3_attn_v_proj := m.arena[4980736:5111808]  // f32[8,128,128]
 	dh3_attn_bv := m.grads[726400:726528]        // f32[128]
-	t265 := m.arena[5111808:5242880]             // f32[8,128,128]
-	t266 := m.arena[11534336:11665408]           // f32[1024,128]
-	t267 := m.arena[4980736:5111808]             // f32[1024,128]
+	t266 := m.arena[5111808:5242880]             // f32[8,128,128]
+	t267 := m.arena[11534336:11665408]           // f32[1024,128]
+	t268 := m.arena[4980736:5111808]             // f32[1024,128]
 	dh3_attn_Wv := m.grads[710016:726400]        // f32[128,128]
-	t269 := m.arena[4980736:5111808]             // f32[8,128,4,32]
+	t270 := m.arena[4980736:5111808]             // f32[8,128,4,32]
 	dh3_attn_k_proj := m.arena[4980736:5111808]  // f32[8,128,128]
 	dh3_attn_bk := m.grads[709888:710016]        // f32[128]
-	t272 := m.arena[4849664:4980736]             // f32[8,128,128]
-	t273 := m.arena[4980736:5111808]             // f32[1024,128]
+	t273 := m.arena[4849664:4980736]             // f32[8,128,128]
+	t274 := m.arena[4980736:5111808]             // f32[1024,128]
 	dh3_attn_Wk := m.grads[693504:709888]        // f32[128,128]
-	t275 := m.arena[4980736:5111808]             // f32[8,128,4,32]
+	t276 := m.arena[4980736:5111808]             // f32[8,128,4,32]
 	dh3_attn_q_proj := m.arena[4980736:5111808]  // f32[8,128,128]
 	dh3_attn_bq := m.grads[693376:693504]        // f32[128]
-	t278 := m.arena[4718592:4849664]             // f32[8,128,128]
-	t279 := m.arena[4980736:5111808]             // f32[1024,128]
+	t279 := m.arena[4718592:4849664]             // f32[8,128,128]
+	t280 := m.arena[4980736:5111808]             // f32[1024,128]
 	dh3_attn_Wq := m.grads[676992:693376]        // f32[128,128]
 	dh3_ln1 := m.arena[5111808:5242880]          // f32[8,128,128]
 	dh3_ln1_beta := m.grads[676864:676992]       // f32[128]
-	t285 := m.arena[11403264:11534336]           // f32[8,128,128]
+	t286 := m.arena[11403264:11534336]           // f32[8,128,128]
 	dh3_ln1_gamma := m.grads[676736:676864]      // f32[128]
-	t287 := m.arena[4718592:4849664]             // f32[8,128,128]
+	t288 := m.arena[4718592:4849664]             // f32[8,128,128]
 	dh2_resid2 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh2_mlp_b2 := m.grads[676608:676736]         // f32[128]
 	dh2_mlp_hidden := m.arena[4194304:4718592]   // f32[8,128,512]
-	t291 := m.arena[4194304:4718592]             // f32[1024,512]
-	t292 := m.arena[12713984:12845056]           // f32[1024,128]
+	t292 := m.arena[4194304:4718592]             // f32[1024,512]
+	t293 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh2_mlp_W2 := m.grads[611072:676608]         // f32[512,128]
-	t294 := m.arena[3670016:4194304]             // f32[8,128,512]
+	t295 := m.arena[3670016:4194304]             // f32[8,128,512]
 	dh2_mlp_b1 := m.grads[610560:611072]         // f32[512]
 	dh2_ln2 := m.arena[4194304:4325376]          // f32[8,128,128]
-	t297 := m.arena[11141120:11272192]           // f32[1024,128]
-	t298 := m.arena[3670016:4194304]             // f32[1024,512]
+	t298 := m.arena[11141120:11272192]           // f32[1024,128]
+	t299 := m.arena[3670016:4194304]             // f32[1024,512]
 	dh2_mlp_W1 := m.grads[545024:610560]         // f32[128,512]
 	dh2_ln2_beta := m.grads[544896:545024]       // f32[128]
-	t302 := m.arena[11010048:11141120]           // f32[8,128,128]
+	t303 := m.arena[11010048:11141120]           // f32[8,128,128]
 	dh2_ln2_gamma := m.grads[544768:544896]      // f32[128]
-	t304 := m.arena[3670016:3801088]             // f32[8,128,128]
+	t305 := m.arena[3670016:3801088]             // f32[8,128,128]
 	dh2_resid1 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh2_attn_bo := m.grads[544640:544768]        // f32[128]
-	t307 := m.arena[3670016:3801088]             // f32[8,128,128]
-	t308 := m.arena[10747904:10878976]           // f32[1024,128]
-	t309 := m.arena[12713984:12845056]           // f32[1024,128]
+	t308 := m.arena[3670016:3801088]             // f32[8,128,128]
+	t309 := m.arena[10747904:10878976]           // f32[1024,128]
+	t310 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh2_attn_Wo := m.grads[528256:544640]        // f32[128,128]
-	t311 := m.arena[3670016:3801088]             // f32[8,128,4,32]
+	t312 := m.arena[3670016:3801088]             // f32[8,128,4,32]
 	dh2_attn_context := m.arena[4194304:4325376] // f32[8,4,128,32]
 	dh2_attn_weights := m.arena[3670016:4194304] // f32[8,4,128,128]
 	dh2_attn_v := m.arena[4718592:4849664]       // f32[8,4,128,32]
-	t315 := m.arena[4194304:4718592]             // f32[8,4,128,128]
-	t317 := m.arena[4194304:4718592]             // f32[8,4,128,128]
+	t316 := m.arena[4194304:4718592]             // f32[8,4,128,128]
+	t318 := m.arena[4194304:4718592]             // f32[8,4,128,128]
 	dh2_attn_q := m.arena[3145728:3276800]       // f32[8,4,128,32]
 	dh2_attn_k := m.arena[3276800:3407872]       // f32[8,4,128,32]
-	t320 := m.arena[3407872:3538944]             // f32[8,128,4,32]
+	t321 := m.arena[3407872:3538944]             // f32[8,128,4,32]
 	dh2_attn_v_proj := m.arena[3407872:3538944]  // f32[8,128,128]
 	dh2_attn_bv := m.grads[528128:528256]        // f32[128]
-	t323 := m.arena[3538944:3670016]             // f32[8,128,128]
-	t324 := m.arena[10223616:10354688]           // f32[1024,128]
-	t325 := m.arena[3407872:3538944]             // f32[1024,128]
+	t324 := m.arena[3538944:3670016]             // f32[8,128,128]
+	t325 := m.arena[10223616:10354688]           // f32[1024,128]
+	t326 := m.arena[3407872:3538944]             // f32[1024,128]
 	dh2_attn_Wv := m.grads[511744:528128]        // f32[128,128]
-	t327 := m.arena[3407872:3538944]             // f32[8,128,4,32]
+	t328 := m.arena[3407872:3538944]             // f32[8,128,4,32]
 	dh2_attn_k_proj := m.arena[3407872:3538944]  // f32[8,128,128]
 	dh2_attn_bk := m.grads[511616:511744]        // f32[128]
-	t330 := m.arena[3276800:3407872]             // f32[8,128,128]
-	t331 := m.arena[3407872:3538944]             // f32[1024,128]
+	t331 := m.arena[3276800:3407872]             // f32[8,128,128]
+	t332 := m.arena[3407872:3538944]             // f32[1024,128]
 	dh2_attn_Wk := m.grads[495232:511616]        // f32[128,128]
-	t333 := m.arena[3407872:3538944]             // f32[8,128,4,32]
+	t334 := m.arena[3407872:3538944]             // f32[8,128,4,32]
 	dh2_attn_q_proj := m.arena[3407872:3538944]  // f32[8,128,128]
 	dh2_attn_bq := m.grads[495104:495232]        // f32[128]
-	t336 := m.arena[3145728:3276800]             // f32[8,128,128]
-	t337 := m.arena[3407872:3538944]             // f32[1024,128]
+	t337 := m.arena[3145728:3276800]             // f32[8,128,128]
+	t338 := m.arena[3407872:3538944]             // f32[1024,128]
 	dh2_attn_Wq := m.grads[478720:495104]        // f32[128,128]
 	dh2_ln1 := m.arena[3538944:3670016]          // f32[8,128,128]
 	dh2_ln1_beta := m.grads[478592:478720]       // f32[128]
-	t343 := m.arena[10092544:10223616]           // f32[8,128,128]
+	t344 := m.arena[10092544:10223616]           // f32[8,128,128]
 	dh2_ln1_gamma := m.grads[478464:478592]      // f32[128]
-	t345 := m.arena[3145728:3276800]             // f32[8,128,128]
+	t346 := m.arena[3145728:3276800]             // f32[8,128,128]
 	dh1_resid2 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh1_mlp_b2 := m.grads[478336:478464]         // f32[128]
 	dh1_mlp_hidden := m.arena[2621440:3145728]   // f32[8,128,512]
-	t349 := m.arena[2621440:3145728]             // f32[1024,512]
-	t350 := m.arena[12713984:12845056]           // f32[1024,128]
+	t350 := m.arena[2621440:3145728]             // f32[1024,512]
+	t351 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh1_mlp_W2 := m.grads[412800:478336]         // f32[512,128]
-	t352 := m.arena[2097152:2621440]             // f32[8,128,512]
+	t353 := m.arena[2097152:2621440]             // f32[8,128,512]
 	dh1_mlp_b1 := m.grads[412288:412800]         // f32[512]
 	dh1_ln2 := m.arena[2621440:2752512]          // f32[8,128,128]
-	t355 := m.arena[9830400:9961472]             // f32[1024,128]
-	t356 := m.arena[2097152:2621440]             // f32[1024,512]
+	t356 := m.arena[9830400:9961472]             // f32[1024,128]
+	t357 := m.arena[2097152:2621440]             // f32[1024,512]
 	dh1_mlp_W1 := m.grads[346752:412288]         // f32[128,512]
 	dh1_ln2_beta := m.grads[346624:346752]       // f32[128]
-	t360 := m.arena[9699328:9830400]             // f32[8,128,128]
+	t361 := m.arena[9699328:9830400]             // f32[8,128,128]
 	dh1_ln2_gamma := m.grads[346496:346624]      // f32[128]
-	t362 := m.arena[2097152:2228224]             // f32[8,128,128]
+	t363 := m.arena[2097152:2228224]             // f32[8,128,128]
 	dh1_resid1 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh1_attn_bo := m.grads[346368:346496]        // f32[128]
-	t365 := m.arena[2097152:2228224]             // f32[8,128,128]
-	t366 := m.arena[9437184:9568256]             // f32[1024,128]
-	t367 := m.arena[12713984:12845056]           // f32[1024,128]
+	t366 := m.arena[2097152:2228224]             // f32[8,128,128]
+	t367 := m.arena[9437184:9568256]             // f32[1024,128]
+	t368 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh1_attn_Wo := m.grads[329984:346368]        // f32[128,128]
-	t369 := m.arena[2097152:2228224]             // f32[8,128,4,32]
+	t370 := m.arena[2097152:2228224]             // f32[8,128,4,32]
 	dh1_attn_context := m.arena[2621440:2752512] // f32[8,4,128,32]
 	dh1_attn_weights := m.arena[2097152:2621440] // f32[8,4,128,128]
 	dh1_attn_v := m.arena[3145728:3276800]       // f32[8,4,128,32]
-	t373 := m.arena[2621440:3145728]             // f32[8,4,128,128]
-	t375 := m.arena[2621440:3145728]             // f32[8,4,128,128]
+	t374 := m.arena[2621440:3145728]             // f32[8,4,128,128]
+	t376 := m.arena[2621440:3145728]             // f32[8,4,128,128]
 	dh1_attn_q := m.arena[1572864:1703936]       // f32[8,4,128,32]
 	dh1_attn_k := m.arena[1703936:1835008]       // f32[8,4,128,32]
-	t378 := m.arena[1835008:1966080]             // f32[8,128,4,32]
+	t379 := m.arena[1835008:1966080]             // f32[8,128,4,32]
 	dh1_attn_v_proj := m.arena[1835008:1966080]  // f32[8,128,128]
 	dh1_attn_bv := m.grads[329856:329984]        // f32[128]
-	t381 := m.arena[1966080:2097152]             // f32[8,128,128]
-	t382 := m.arena[8912896:9043968]             // f32[1024,128]
-	t383 := m.arena[1835008:1966080]             // f32[1024,128]
+	t382 := m.arena[1966080:2097152]             // f32[8,128,128]
+	t383 := m.arena[8912896:9043968]             // f32[1024,128]
+	t384 := m.arena[1835008:1966080]             // f32[1024,128]
 	dh1_attn_Wv := m.grads[313472:329856]        // f32[128,128]
-	t385 := m.arena[1835008:1966080]             // f32[8,128,4,32]
+	t386 := m.arena[1835008:1966080]             // f32[8,128,4,32]
 	dh1_attn_k_proj := m.arena[1835008:1966080]  // f32[8,128,128]
 	dh1_attn_bk := m.grads[313344:313472]        // f32[128]
-	t388 := m.arena[1703936:1835008]             // f32[8,128,128]
-	t389 := m.arena[1835008:1966080]             // f32[1024,128]
+	t389 := m.arena[1703936:1835008]             // f32[8,128,128]
+	t390 := m.arena[1835008:1966080]             // f32[1024,128]
 	dh1_attn_Wk := m.grads[296960:313344]        // f32[128,128]
-	t391 := m.arena[1835008:1966080]             // f32[8,128,4,32]
+	t392 := m.arena[1835008:1966080]             // f32[8,128,4,32]
 	dh1_attn_q_proj := m.arena[1835008:1966080]  // f32[8,128,128]
 	dh1_attn_bq := m.grads[296832:296960]        // f32[128]
-	t394 := m.arena[1572864:1703936]             // f32[8,128,128]
-	t395 := m.arena[1835008:1966080]             // f32[1024,128]
+	t395 := m.arena[1572864:1703936]             // f32[8,128,128]
+	t396 := m.arena[1835008:1966080]             // f32[1024,128]
 	dh1_attn_Wq := m.grads[280448:296832]        // f32[128,128]
 	dh1_ln1 := m.arena[1966080:2097152]          // f32[8,128,128]
 	dh1_ln1_beta := m.grads[280320:280448]       // f32[128]
-	t401 := m.arena[8781824:8912896]             // f32[8,128,128]
+	t402 := m.arena[8781824:8912896]             // f32[8,128,128]
 	dh1_ln1_gamma := m.grads[280192:280320]      // f32[128]
-	t403 := m.arena[1572864:1703936]             // f32[8,128,128]
+	t404 := m.arena[1572864:1703936]             // f32[8,128,128]
 	dh0_resid2 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh0_mlp_b2 := m.grads[280064:280192]         // f32[128]
 	dh0_mlp_hidden := m.arena[1048576:1572864]   // f32[8,128,512]
-	t407 := m.arena[1048576:1572864]             // f32[1024,512]
-	t408 := m.arena[12713984:12845056]           // f32[1024,128]
+	t408 := m.arena[1048576:1572864]             // f32[1024,512]
+	t409 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh0_mlp_W2 := m.grads[214528:280064]         // f32[512,128]
-	t410 := m.arena[524288:1048576]              // f32[8,128,512]
+	t411 := m.arena[524288:1048576]              // f32[8,128,512]
 	dh0_mlp_b1 := m.grads[214016:214528]         // f32[512]
 	dh0_ln2 := m.arena[1048576:1179648]          // f32[8,128,128]
-	t413 := m.arena[8519680:8650752]             // f32[1024,128]
-	t414 := m.arena[524288:1048576]              // f32[1024,512]
+	t414 := m.arena[8519680:8650752]             // f32[1024,128]
+	t415 := m.arena[524288:1048576]              // f32[1024,512]
 	dh0_mlp_W1 := m.grads[148480:214016]         // f32[128,512]
 	dh0_ln2_beta := m.grads[148352:148480]       // f32[128]
-	t418 := m.arena[8388608:8519680]             // f32[8,128,128]
+	t419 := m.arena[8388608:8519680]             // f32[8,128,128]
 	dh0_ln2_gamma := m.grads[148224:148352]      // f32[128]
-	t420 := m.arena[524288:655360]               // f32[8,128,128]
+	t421 := m.arena[524288:655360]               // f32[8,128,128]
 	dh0_resid1 := m.arena[12713984:12845056]     // f32[8,128,128]
 	dh0_attn_bo := m.grads[148096:148224]        // f32[128]
-	t423 := m.arena[524288:655360]               // f32[8,128,128]
-	t424 := m.arena[8126464:8257536]             // f32[1024,128]
-	t425 := m.arena[12713984:12845056]           // f32[1024,128]
+	t424 := m.arena[524288:655360]               // f32[8,128,128]
+	t425 := m.arena[8126464:8257536]             // f32[1024,128]
+	t426 := m.arena[12713984:12845056]           // f32[1024,128]
 	dh0_attn_Wo := m.grads[131712:148096]        // f32[128,128]
-	t427 := m.arena[524288:655360]               // f32[8,128,4,32]
+	t428 := m.arena[524288:655360]               // f32[8,128,4,32]
 	dh0_attn_context := m.arena[1048576:1179648] // f32[8,4,128,32]
 	dh0_attn_weights := m.arena[524288:1048576]  // f32[8,4,128,128]
 	dh0_attn_v := m.arena[1572864:1703936]       // f32[8,4,128,32]
-	t431 := m.arena[1048576:1572864]             // f32[8,4,128,128]
-	t433 := m.arena[1048576:1572864]             // f32[8,4,128,128]
+	t432 := m.arena[1048576:1572864]             // f32[8,4,128,128]
+	t434 := m.arena[1048576:1572864]             // f32[8,4,128,128]
 	dh0_attn_q := m.arena[0:131072]              // f32[8,4,128,32]
 	dh0_attn_k := m.arena[131072:262144]         // f32[8,4,128,32]
-	t436 := m.arena[262144:393216]               // f32[8,128,4,32]
+	t437 := m.arena[262144:393216]               // f32[8,128,4,32]
 	dh0_attn_v_proj := m.arena[262144:393216]    // f32[8,128,128]
 	dh0_attn_bv := m.grads[131584:131712]        // f32[128]
-	t439 := m.arena[393216:524288]               // f32[8,128,128]
-	t440 := m.arena[7602176:7733248]             // f32[1024,128]
-	t441 := m.arena[262144:393216]               // f32[1024,128]
+	t440 := m.arena[393216:524288]               // f32[8,128,128]
+	t441 := m.arena[7602176:7733248]             // f32[1024,128]
+	t442 := m.arena[262144:393216]               // f32[1024,128]
 	dh0_attn_Wv := m.grads[115200:131584]        // f32[128,128]
-	t443 := m.arena[262144:393216]               // f32[8,128,4,32]
+	t444 := m.arena[262144:393216]               // f32[8,128,4,32]
 	dh0_attn_k_proj := m.arena[262144:393216]    // f32[8,128,128]
 	dh0_attn_bk := m.grads[115072:115200]        // f32[128]
-	t446 := m.arena[131072:262144]               // f32[8,128,128]
-	t447 := m.arena[262144:393216]               // f32[1024,128]
+	t447 := m.arena[131072:262144]               // f32[8,128,128]
+	t448 := m.arena[262144:393216]               // f32[1024,128]
 	dh0_attn_Wk := m.grads[98688:115072]         // f32[128,128]
-	t449 := m.arena[262144:393216]               // f32[8,128,4,32]
+	t450 := m.arena[262144:393216]               // f32[8,128,4,32]
 	dh0_attn_q_proj := m.arena[262144:393216]    // f32[8,128,128]
 	dh0_attn_bq := m.grads[98560:98688]          // f32[128]
-	t452 := m.arena[0:131072]                    // f32[8,128,128]
-	t453 := m.arena[262144:393216]               // f32[1024,128]
+	t453 := m.arena[0:131072]                    // f32[8,128,128]
+	t454 := m.arena[262144:393216]               // f32[1024,128]
 	dh0_attn_Wq := m.grads[82176:98560]          // f32[128,128]
 	dh0_ln1 := m.arena[393216:524288]            // f32[8,128,128]
 	dh0_ln1_beta := m.grads[82048:82176]         // f32[128]
-	t459 := m.arena[7471104:7602176]             // f32[8,128,128]
+	t460 := m.arena[7471104:7602176]             // f32[8,128,128]
 	dh0_ln1_gamma := m.grads[81920:82048]        // f32[128]
-	t461 := m.arena[0:131072]                    // f32[8,128,128]
+	t462 := m.arena[0:131072]                    // f32[8,128,128]
 	dh_in := m.arena[12713984:12845056]          // f32[8,128,128]
 	dwpe := m.grads[65536:81920]                 // f32[128,128]
-	t464 := m.arena[65536:131072]                // f32[512,128]
+	t465 := m.arena[65536:131072]                // f32[512,128]
 	dwte := m.grads[0:65536]                     // f32[512,128]
 
 	// fused softmax-xent-grad:
 	//
-	//	t216 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
-	//	t217 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
-	//	t218 = t216 − t217  (Sub, models/gpt/gpt.go:118)
-	//	dlogits = t218 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:118)
+	//	t217 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
+	//	t218 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
+	//	t219 = t217 − t218  (Sub, models/gpt/gpt.go:118)
+	//	dlogits = t219 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:118)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 512, 0.0009765625); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
@@ -2426,91 +2464,91 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	gemm(m.pool, false, false, 1024, 128, 512, dlogits, 512, wte, 128, dlnf, 128, false)
-	// t222 = reshape(lnf, [1024,128])
-	// t223 = reshape(dlogits, [1024,512])
+	// t223 = reshape(lnf, [1024,128])
+	// t224 = reshape(dlogits, [1024,512])
 
-	// grad of lnf = (t211 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
+	// grad of lnf = (t212 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	m.parallel(128, (*Model).reduceDlnf_beta, dlnf, dlnf_beta)
 
-	// grad of t212 = t211 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
-	// t227 = dlnf ⊙ t211
-	m.parallel(131072, (*Model).loopT227, t211, dlnf, t227)
-	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t211))
-	m.parallel(128, (*Model).reduceDlnf_gamma, t227, dlnf_gamma)
+	// grad of t213 = t212 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
+	// t228 = dlnf ⊙ t212
+	m.parallel(131072, (*Model).loopT228, t212, dlnf, t228)
+	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t212))
+	m.parallel(128, (*Model).reduceDlnf_gamma, t228, dlnf_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t226 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	dh3_resid2 = (t226 − mean(t226) − x̂ ⊙ mean(t226 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
+	//	t227 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh3_resid2 = (t227 − mean(t227) − x̂ ⊙ mean(t227 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	m.parallel(1024, (*Model).layerNormGradDh3_resid2, h3_resid2, lnf_gamma, dlnf, dh3_resid2)
 
 	// grad of h3_mlp_out = h3_mlp_hidden · h3_mlp_W2 + h3_mlp_b2  (models/gpt/gpt.go:83)
 	// dh3_mlp_b2 = Σ_[0,1](dh3_resid2)
 	m.parallel(128, (*Model).reduceDh3_mlp_b2, dh3_resid2, dh3_mlp_b2)
 
-	// grad of t206 = h3_mlp_hidden · h3_mlp_W2  (models/gpt/gpt.go:83)
-	// t232 = reshape(h3_mlp_hidden, [1024,512])
-	// t233 = reshape(dh3_resid2, [1024,128])
-	// dh3_mlp_W2 = t232ᵀ · (reshape(dh3_resid2, [1024,128]))
-	gemm(m.pool, true, false, 512, 128, 1024, t232, 512, t233, 128, dh3_mlp_W2, 128, false)
+	// grad of t207 = h3_mlp_hidden · h3_mlp_W2  (models/gpt/gpt.go:83)
+	// t233 = reshape(h3_mlp_hidden, [1024,512])
+	// t234 = reshape(dh3_resid2, [1024,128])
+	// dh3_mlp_W2 = t233ᵀ · (reshape(dh3_resid2, [1024,128]))
+	gemm(m.pool, true, false, 512, 128, 1024, t233, 512, t234, 128, dh3_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t235 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT235(h3_mlp_W2, t204, dh3_resid2, dh3_mlp_hidden, t235)
+	//	t236 = dh3_mlp_hidden ⊙ gelu′(t205)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT236(h3_mlp_W2, t205, dh3_resid2, dh3_mlp_hidden, t236)
 
-	// grad of t204 = h3_ln2 · h3_mlp_W1 + h3_mlp_b1  (models/gpt/gpt.go:82)
-	// dh3_mlp_b1 = Σ_[0,1](t235)
-	m.parallel(512, (*Model).reduceDh3_mlp_b1, t235, dh3_mlp_b1)
+	// grad of t205 = h3_ln2 · h3_mlp_W1 + h3_mlp_b1  (models/gpt/gpt.go:82)
+	// dh3_mlp_b1 = Σ_[0,1](t236)
+	m.parallel(512, (*Model).reduceDh3_mlp_b1, t236, dh3_mlp_b1)
 
-	// grad of t203 = h3_ln2 · h3_mlp_W1  (models/gpt/gpt.go:82)
-	// dh3_ln2 = t235 · h3_mlp_W1ᵀ
-	gemm(m.pool, false, true, 1024, 128, 512, t235, 512, h3_mlp_W1, 512, dh3_ln2, 128, false)
-	// t238 = reshape(h3_ln2, [1024,128])
-	// t239 = reshape(t235, [1024,512])
-	// dh3_mlp_W1 = (reshape(h3_ln2, [1024,128]))ᵀ · (reshape(t235, [1024,512]))
-	gemm(m.pool, true, false, 128, 512, 1024, t238, 128, t239, 512, dh3_mlp_W1, 512, false)
+	// grad of t204 = h3_ln2 · h3_mlp_W1  (models/gpt/gpt.go:82)
+	// dh3_ln2 = t236 · h3_mlp_W1ᵀ
+	gemm(m.pool, false, true, 1024, 128, 512, t236, 512, h3_mlp_W1, 512, dh3_ln2, 128, false)
+	// t239 = reshape(h3_ln2, [1024,128])
+	// t240 = reshape(t236, [1024,512])
+	// dh3_mlp_W1 = (reshape(h3_ln2, [1024,128]))ᵀ · (reshape(t236, [1024,512]))
+	gemm(m.pool, true, false, 128, 512, 1024, t239, 128, t240, 512, dh3_mlp_W1, 512, false)
 
-	// grad of h3_ln2 = (t200 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h3_ln2 = (t201 ⊙ h3_ln2_gamma) + h3_ln2_beta  (models/gpt/gpt.go:91)
 	// dh3_ln2_beta = Σ_[0,1](dh3_ln2)
 	m.parallel(128, (*Model).reduceDh3_ln2_beta, dh3_ln2, dh3_ln2_beta)
 
-	// grad of t201 = t200 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:91)
-	// t243 = dh3_ln2 ⊙ t200
-	m.parallel(131072, (*Model).loopT243, t200, dh3_ln2, t243)
-	// dh3_ln2_gamma = Σ_[0,1]((dh3_ln2 ⊙ t200))
-	m.parallel(128, (*Model).reduceDh3_ln2_gamma, t243, dh3_ln2_gamma)
+	// grad of t202 = t201 ⊙ h3_ln2_gamma  (models/gpt/gpt.go:91)
+	// t244 = dh3_ln2 ⊙ t201
+	m.parallel(131072, (*Model).loopT244, t201, dh3_ln2, t244)
+	// dh3_ln2_gamma = Σ_[0,1]((dh3_ln2 ⊙ t201))
+	m.parallel(128, (*Model).reduceDh3_ln2_gamma, t244, dh3_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t242 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t245 = (t242 − mean(t242) − x̂ ⊙ mean(t242 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormGradT245, h3_ln2_gamma, h3_resid1, dh3_ln2, t245)
+	//	t243 = dh3_ln2 ⊙ h3_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t246 = (t243 − mean(t243) − x̂ ⊙ mean(t243 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormGradT246, h3_ln2_gamma, h3_resid1, dh3_ln2, t246)
 
 	// grad of h3_resid1 = h2_resid2 + h3_attn_out  (models/gpt/gpt.go:89)
-	// dh3_resid1 = dh3_resid2 + t245
-	m.parallel(131072, (*Model).loopDh3_resid1, dh3_resid2, t245, dh3_resid1)
+	// dh3_resid1 = dh3_resid2 + t246
+	m.parallel(131072, (*Model).loopDh3_resid1, dh3_resid2, t246, dh3_resid1)
 
-	// grad of h3_attn_out = t196 · h3_attn_Wo + h3_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h3_attn_out = t197 · h3_attn_Wo + h3_attn_bo  (models/gpt/gpt.go:88)
 	// dh3_attn_bo = Σ_[0,1](dh3_resid1)
 	m.parallel(128, (*Model).reduceDh3_attn_bo, dh3_resid1, dh3_attn_bo)
 
-	// grad of t197 = (reshape(t195, [8,128,128])) · h3_attn_Wo  (models/gpt/gpt.go:88)
-	// t248 = dh3_resid1 · h3_attn_Woᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh3_resid1, 128, h3_attn_Wo, 128, t248, 128, false)
-	// t249 = reshape(t195, [1024,128])
-	// t250 = reshape(dh3_resid1, [1024,128])
-	// dh3_attn_Wo = (reshape(t195, [1024,128]))ᵀ · (reshape(dh3_resid1, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t249, 128, t250, 128, dh3_attn_Wo, 128, false)
+	// grad of t198 = (reshape(t196, [8,128,128])) · h3_attn_Wo  (models/gpt/gpt.go:88)
+	// t249 = dh3_resid1 · h3_attn_Woᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_resid1, 128, h3_attn_Wo, 128, t249, 128, false)
+	// t250 = reshape(t196, [1024,128])
+	// t251 = reshape(dh3_resid1, [1024,128])
+	// dh3_attn_Wo = (reshape(t196, [1024,128]))ᵀ · (reshape(dh3_resid1, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t250, 128, t251, 128, dh3_attn_Wo, 128, false)
 
-	// grad of t196 = reshape(t195, [8,128,128])  (models/gpt/gpt.go:88)
-	// t252 = reshape(dh3_resid1 · h3_attn_Woᵀ, [8,128,4,32])
+	// grad of t197 = reshape(t196, [8,128,128])  (models/gpt/gpt.go:88)
+	// t253 = reshape(dh3_resid1 · h3_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t195 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh3_attn_context = (reshape(t248, [8,128,4,32]))ᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeDh3_attn_context, t252, dh3_attn_context)
+	// grad of t196 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh3_attn_context = (reshape(t249, [8,128,4,32]))ᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeDh3_attn_context, t253, dh3_attn_context)
 
 	// grad of h3_attn_context = h3_attn_weights · h3_attn_v  (models/gpt/gpt.go:88)
 	// dh3_attn_weights = dh3_attn_context · h3_attn_vᵀ
@@ -2519,167 +2557,167 @@ func (m *Model) backward() error {
 	m.parallel(32, (*Model).batchedDh3_attn_v, h3_attn_weights, dh3_attn_context, dh3_attn_v)
 
 	// grad of h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t256 = h3_attn_weights ⊙ (dh3_attn_weights − Σ(dh3_attn_weights ⊙ h3_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT256, h3_attn_weights, dh3_attn_weights, t256)
+	// t257 = h3_attn_weights ⊙ (dh3_attn_weights − Σ(dh3_attn_weights ⊙ h3_attn_weights))
+	m.parallel(4096, (*Model).softmaxGradT257, h3_attn_weights, dh3_attn_weights, t257)
 
 	// fused elementwise:
 	//
-	//	dh3_attn_scores = causal ? t256 : 0  (Where, models/gpt/gpt.go:88)
-	//	t259 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).fusedT259, t256, t259)
+	//	dh3_attn_scores = causal ? t257 : 0  (Where, models/gpt/gpt.go:88)
+	//	t260 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).fusedT260, t257, t260)
 
-	// grad of t190 = h3_attn_q · h3_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh3_attn_q = t259 · h3_attn_k
-	m.parallel(32, (*Model).batchedDh3_attn_q, h3_attn_k, t259, dh3_attn_q)
-	// dh3_attn_k = t259ᵀ · h3_attn_q
-	m.parallel(32, (*Model).batchedDh3_attn_k, h3_attn_q, t259, dh3_attn_k)
+	// grad of t191 = h3_attn_q · h3_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh3_attn_q = t260 · h3_attn_k
+	m.parallel(32, (*Model).batchedDh3_attn_q, h3_attn_k, t260, dh3_attn_q)
+	// dh3_attn_k = t260ᵀ · h3_attn_q
+	m.parallel(32, (*Model).batchedDh3_attn_k, h3_attn_q, t260, dh3_attn_k)
 
-	// grad of h3_attn_v = t188ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t262 = dh3_attn_vᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT262, dh3_attn_v, t262)
+	// grad of h3_attn_v = t189ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t263 = dh3_attn_vᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT263, dh3_attn_v, t263)
 
-	// grad of t188 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh3_attn_v_proj = reshape(t262, [8,128,128])
+	// grad of t189 = reshape(h3_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh3_attn_v_proj = reshape(t263, [8,128,128])
 
 	// grad of h3_attn_v_proj = h3_ln1 · h3_attn_Wv + h3_attn_bv  (models/gpt/gpt.go:88)
 	// dh3_attn_bv = Σ_[0,1](dh3_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh3_attn_bv, dh3_attn_v_proj, dh3_attn_bv)
 
-	// grad of t186 = h3_ln1 · h3_attn_Wv  (models/gpt/gpt.go:88)
-	// t265 = dh3_attn_v_proj · h3_attn_Wvᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_v_proj, 128, h3_attn_Wv, 128, t265, 128, false)
-	// t266 = reshape(h3_ln1, [1024,128])
-	// t267 = reshape(t262, [1024,128])
-	// dh3_attn_Wv = t266ᵀ · (reshape(t262, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t267, 128, dh3_attn_Wv, 128, false)
+	// grad of t187 = h3_ln1 · h3_attn_Wv  (models/gpt/gpt.go:88)
+	// t266 = dh3_attn_v_proj · h3_attn_Wvᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_v_proj, 128, h3_attn_Wv, 128, t266, 128, false)
+	// t267 = reshape(h3_ln1, [1024,128])
+	// t268 = reshape(t263, [1024,128])
+	// dh3_attn_Wv = t267ᵀ · (reshape(t263, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t267, 128, t268, 128, dh3_attn_Wv, 128, false)
 
-	// grad of h3_attn_k = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t269 = dh3_attn_kᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT269, dh3_attn_k, t269)
+	// grad of h3_attn_k = t185ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t270 = dh3_attn_kᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT270, dh3_attn_k, t270)
 
-	// grad of t184 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh3_attn_k_proj = reshape(t269, [8,128,128])
+	// grad of t185 = reshape(h3_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh3_attn_k_proj = reshape(t270, [8,128,128])
 
 	// grad of h3_attn_k_proj = h3_ln1 · h3_attn_Wk + h3_attn_bk  (models/gpt/gpt.go:88)
 	// dh3_attn_bk = Σ_[0,1](dh3_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh3_attn_bk, dh3_attn_k_proj, dh3_attn_bk)
 
-	// grad of t182 = h3_ln1 · h3_attn_Wk  (models/gpt/gpt.go:88)
-	// t272 = dh3_attn_k_proj · h3_attn_Wkᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_k_proj, 128, h3_attn_Wk, 128, t272, 128, false)
-	// t273 = reshape(t269, [1024,128])
-	// dh3_attn_Wk = t266ᵀ · (reshape(t269, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t273, 128, dh3_attn_Wk, 128, false)
+	// grad of t183 = h3_ln1 · h3_attn_Wk  (models/gpt/gpt.go:88)
+	// t273 = dh3_attn_k_proj · h3_attn_Wkᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_k_proj, 128, h3_attn_Wk, 128, t273, 128, false)
+	// t274 = reshape(t270, [1024,128])
+	// dh3_attn_Wk = t267ᵀ · (reshape(t270, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t267, 128, t274, 128, dh3_attn_Wk, 128, false)
 
-	// grad of h3_attn_q = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t275 = dh3_attn_qᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT275, dh3_attn_q, t275)
+	// grad of h3_attn_q = t181ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t276 = dh3_attn_qᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT276, dh3_attn_q, t276)
 
-	// grad of t180 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh3_attn_q_proj = reshape(t275, [8,128,128])
+	// grad of t181 = reshape(h3_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh3_attn_q_proj = reshape(t276, [8,128,128])
 
 	// grad of h3_attn_q_proj = h3_ln1 · h3_attn_Wq + h3_attn_bq  (models/gpt/gpt.go:88)
 	// dh3_attn_bq = Σ_[0,1](dh3_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh3_attn_bq, dh3_attn_q_proj, dh3_attn_bq)
 
-	// grad of t178 = h3_ln1 · h3_attn_Wq  (models/gpt/gpt.go:88)
-	// t279 = reshape(t275, [1024,128])
-	// dh3_attn_Wq = t266ᵀ · (reshape(t275, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t266, 128, t279, 128, dh3_attn_Wq, 128, false)
+	// grad of t179 = h3_ln1 · h3_attn_Wq  (models/gpt/gpt.go:88)
+	// t280 = reshape(t276, [1024,128])
+	// dh3_attn_Wq = t267ᵀ · (reshape(t276, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t267, 128, t280, 128, dh3_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t278 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t281 = t265 + t272  (Add, models/gpt/gpt.go:88)
-	//	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:88)
-	m.fusedDh3_ln1(h3_attn_Wq, t265, t272, dh3_attn_q_proj, t278, dh3_ln1)
+	//	t279 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t282 = t266 + t273  (Add, models/gpt/gpt.go:88)
+	//	dh3_ln1 = t282 + t279  (Add, models/gpt/gpt.go:88)
+	m.fusedDh3_ln1(h3_attn_Wq, t266, t273, dh3_attn_q_proj, t279, dh3_ln1)
 
-	// grad of h3_ln1 = (t175 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h3_ln1 = (t176 ⊙ h3_ln1_gamma) + h3_ln1_beta  (models/gpt/gpt.go:88)
 	// dh3_ln1_beta = Σ_[0,1](dh3_ln1)
 	m.parallel(128, (*Model).reduceDh3_ln1_beta, dh3_ln1, dh3_ln1_beta)
 
-	// grad of t176 = t175 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:88)
-	// t285 = dh3_ln1 ⊙ t175
-	m.parallel(131072, (*Model).loopT285, t175, dh3_ln1, t285)
-	// dh3_ln1_gamma = Σ_[0,1]((dh3_ln1 ⊙ t175))
-	m.parallel(128, (*Model).reduceDh3_ln1_gamma, t285, dh3_ln1_gamma)
+	// grad of t177 = t176 ⊙ h3_ln1_gamma  (models/gpt/gpt.go:88)
+	// t286 = dh3_ln1 ⊙ t176
+	m.parallel(131072, (*Model).loopT286, t176, dh3_ln1, t286)
+	// dh3_ln1_gamma = Σ_[0,1]((dh3_ln1 ⊙ t176))
+	m.parallel(128, (*Model).reduceDh3_ln1_gamma, t286, dh3_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t284 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t287 = (t284 − mean(t284) − x̂ ⊙ mean(t284 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormGradT287, h2_resid2, h3_ln1_gamma, dh3_ln1, t287)
+	//	t285 = dh3_ln1 ⊙ h3_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t288 = (t285 − mean(t285) − x̂ ⊙ mean(t285 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormGradT288, h2_resid2, h3_ln1_gamma, dh3_ln1, t288)
 
 	// grad of h2_resid2 = h2_resid1 + h2_mlp_out  (models/gpt/gpt.go:92)
-	// dh2_resid2 = dh3_resid1 + t287
-	m.parallel(131072, (*Model).loopDh2_resid2, dh3_resid1, t287, dh2_resid2)
+	// dh2_resid2 = dh3_resid1 + t288
+	m.parallel(131072, (*Model).loopDh2_resid2, dh3_resid1, t288, dh2_resid2)
 
 	// grad of h2_mlp_out = h2_mlp_hidden · h2_mlp_W2 + h2_mlp_b2  (models/gpt/gpt.go:83)
 	// dh2_mlp_b2 = Σ_[0,1](dh2_resid2)
 	m.parallel(128, (*Model).reduceDh2_mlp_b2, dh2_resid2, dh2_mlp_b2)
 
-	// grad of t156 = h2_mlp_hidden · h2_mlp_W2  (models/gpt/gpt.go:83)
-	// t291 = reshape(h2_mlp_hidden, [1024,512])
-	// t292 = reshape(dh2_resid2, [1024,128])
-	// dh2_mlp_W2 = t291ᵀ · (reshape(dh2_resid2, [1024,128]))
-	gemm(m.pool, true, false, 512, 128, 1024, t291, 512, t292, 128, dh2_mlp_W2, 128, false)
+	// grad of t157 = h2_mlp_hidden · h2_mlp_W2  (models/gpt/gpt.go:83)
+	// t292 = reshape(h2_mlp_hidden, [1024,512])
+	// t293 = reshape(dh2_resid2, [1024,128])
+	// dh2_mlp_W2 = t292ᵀ · (reshape(dh2_resid2, [1024,128]))
+	gemm(m.pool, true, false, 512, 128, 1024, t292, 512, t293, 128, dh2_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t294 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT294(h2_mlp_W2, t154, dh2_resid2, dh2_mlp_hidden, t294)
+	//	t295 = dh2_mlp_hidden ⊙ gelu′(t155)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT295(h2_mlp_W2, t155, dh2_resid2, dh2_mlp_hidden, t295)
 
-	// grad of t154 = h2_ln2 · h2_mlp_W1 + h2_mlp_b1  (models/gpt/gpt.go:82)
-	// dh2_mlp_b1 = Σ_[0,1](t294)
-	m.parallel(512, (*Model).reduceDh2_mlp_b1, t294, dh2_mlp_b1)
+	// grad of t155 = h2_ln2 · h2_mlp_W1 + h2_mlp_b1  (models/gpt/gpt.go:82)
+	// dh2_mlp_b1 = Σ_[0,1](t295)
+	m.parallel(512, (*Model).reduceDh2_mlp_b1, t295, dh2_mlp_b1)
 
-	// grad of t153 = h2_ln2 · h2_mlp_W1  (models/gpt/gpt.go:82)
-	// dh2_ln2 = t294 · h2_mlp_W1ᵀ
-	gemm(m.pool, false, true, 1024, 128, 512, t294, 512, h2_mlp_W1, 512, dh2_ln2, 128, false)
-	// t297 = reshape(h2_ln2, [1024,128])
-	// t298 = reshape(t294, [1024,512])
-	// dh2_mlp_W1 = (reshape(h2_ln2, [1024,128]))ᵀ · (reshape(t294, [1024,512]))
-	gemm(m.pool, true, false, 128, 512, 1024, t297, 128, t298, 512, dh2_mlp_W1, 512, false)
+	// grad of t154 = h2_ln2 · h2_mlp_W1  (models/gpt/gpt.go:82)
+	// dh2_ln2 = t295 · h2_mlp_W1ᵀ
+	gemm(m.pool, false, true, 1024, 128, 512, t295, 512, h2_mlp_W1, 512, dh2_ln2, 128, false)
+	// t298 = reshape(h2_ln2, [1024,128])
+	// t299 = reshape(t295, [1024,512])
+	// dh2_mlp_W1 = (reshape(h2_ln2, [1024,128]))ᵀ · (reshape(t295, [1024,512]))
+	gemm(m.pool, true, false, 128, 512, 1024, t298, 128, t299, 512, dh2_mlp_W1, 512, false)
 
-	// grad of h2_ln2 = (t150 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h2_ln2 = (t151 ⊙ h2_ln2_gamma) + h2_ln2_beta  (models/gpt/gpt.go:91)
 	// dh2_ln2_beta = Σ_[0,1](dh2_ln2)
 	m.parallel(128, (*Model).reduceDh2_ln2_beta, dh2_ln2, dh2_ln2_beta)
 
-	// grad of t151 = t150 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:91)
-	// t302 = dh2_ln2 ⊙ t150
-	m.parallel(131072, (*Model).loopT302, t150, dh2_ln2, t302)
-	// dh2_ln2_gamma = Σ_[0,1]((dh2_ln2 ⊙ t150))
-	m.parallel(128, (*Model).reduceDh2_ln2_gamma, t302, dh2_ln2_gamma)
+	// grad of t152 = t151 ⊙ h2_ln2_gamma  (models/gpt/gpt.go:91)
+	// t303 = dh2_ln2 ⊙ t151
+	m.parallel(131072, (*Model).loopT303, t151, dh2_ln2, t303)
+	// dh2_ln2_gamma = Σ_[0,1]((dh2_ln2 ⊙ t151))
+	m.parallel(128, (*Model).reduceDh2_ln2_gamma, t303, dh2_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t301 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t304 = (t301 − mean(t301) − x̂ ⊙ mean(t301 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormGradT304, h2_ln2_gamma, h2_resid1, dh2_ln2, t304)
+	//	t302 = dh2_ln2 ⊙ h2_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t305 = (t302 − mean(t302) − x̂ ⊙ mean(t302 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormGradT305, h2_ln2_gamma, h2_resid1, dh2_ln2, t305)
 
 	// grad of h2_resid1 = h1_resid2 + h2_attn_out  (models/gpt/gpt.go:89)
-	// dh2_resid1 = dh2_resid2 + t304
-	m.parallel(131072, (*Model).loopDh2_resid1, dh2_resid2, t304, dh2_resid1)
+	// dh2_resid1 = dh2_resid2 + t305
+	m.parallel(131072, (*Model).loopDh2_resid1, dh2_resid2, t305, dh2_resid1)
 
-	// grad of h2_attn_out = t146 · h2_attn_Wo + h2_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h2_attn_out = t147 · h2_attn_Wo + h2_attn_bo  (models/gpt/gpt.go:88)
 	// dh2_attn_bo = Σ_[0,1](dh2_resid1)
 	m.parallel(128, (*Model).reduceDh2_attn_bo, dh2_resid1, dh2_attn_bo)
 
-	// grad of t147 = (reshape(t145, [8,128,128])) · h2_attn_Wo  (models/gpt/gpt.go:88)
-	// t307 = dh2_resid1 · h2_attn_Woᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh2_resid1, 128, h2_attn_Wo, 128, t307, 128, false)
-	// t308 = reshape(t145, [1024,128])
-	// t309 = reshape(dh2_resid1, [1024,128])
-	// dh2_attn_Wo = (reshape(t145, [1024,128]))ᵀ · (reshape(dh2_resid1, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t308, 128, t309, 128, dh2_attn_Wo, 128, false)
+	// grad of t148 = (reshape(t146, [8,128,128])) · h2_attn_Wo  (models/gpt/gpt.go:88)
+	// t308 = dh2_resid1 · h2_attn_Woᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_resid1, 128, h2_attn_Wo, 128, t308, 128, false)
+	// t309 = reshape(t146, [1024,128])
+	// t310 = reshape(dh2_resid1, [1024,128])
+	// dh2_attn_Wo = (reshape(t146, [1024,128]))ᵀ · (reshape(dh2_resid1, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t309, 128, t310, 128, dh2_attn_Wo, 128, false)
 
-	// grad of t146 = reshape(t145, [8,128,128])  (models/gpt/gpt.go:88)
-	// t311 = reshape(dh2_resid1 · h2_attn_Woᵀ, [8,128,4,32])
+	// grad of t147 = reshape(t146, [8,128,128])  (models/gpt/gpt.go:88)
+	// t312 = reshape(dh2_resid1 · h2_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t145 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh2_attn_context = (reshape(t307, [8,128,4,32]))ᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeDh2_attn_context, t311, dh2_attn_context)
+	// grad of t146 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh2_attn_context = (reshape(t308, [8,128,4,32]))ᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeDh2_attn_context, t312, dh2_attn_context)
 
 	// grad of h2_attn_context = h2_attn_weights · h2_attn_v  (models/gpt/gpt.go:88)
 	// dh2_attn_weights = dh2_attn_context · h2_attn_vᵀ
@@ -2688,167 +2726,167 @@ func (m *Model) backward() error {
 	m.parallel(32, (*Model).batchedDh2_attn_v, h2_attn_weights, dh2_attn_context, dh2_attn_v)
 
 	// grad of h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t315 = h2_attn_weights ⊙ (dh2_attn_weights − Σ(dh2_attn_weights ⊙ h2_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT315, h2_attn_weights, dh2_attn_weights, t315)
+	// t316 = h2_attn_weights ⊙ (dh2_attn_weights − Σ(dh2_attn_weights ⊙ h2_attn_weights))
+	m.parallel(4096, (*Model).softmaxGradT316, h2_attn_weights, dh2_attn_weights, t316)
 
 	// fused elementwise:
 	//
-	//	dh2_attn_scores = causal ? t315 : 0  (Where, models/gpt/gpt.go:88)
-	//	t317 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).fusedT317, t315, t317)
+	//	dh2_attn_scores = causal ? t316 : 0  (Where, models/gpt/gpt.go:88)
+	//	t318 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).fusedT318, t316, t318)
 
-	// grad of t140 = h2_attn_q · h2_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh2_attn_q = t317 · h2_attn_k
-	m.parallel(32, (*Model).batchedDh2_attn_q, h2_attn_k, t317, dh2_attn_q)
-	// dh2_attn_k = t317ᵀ · h2_attn_q
-	m.parallel(32, (*Model).batchedDh2_attn_k, h2_attn_q, t317, dh2_attn_k)
+	// grad of t141 = h2_attn_q · h2_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh2_attn_q = t318 · h2_attn_k
+	m.parallel(32, (*Model).batchedDh2_attn_q, h2_attn_k, t318, dh2_attn_q)
+	// dh2_attn_k = t318ᵀ · h2_attn_q
+	m.parallel(32, (*Model).batchedDh2_attn_k, h2_attn_q, t318, dh2_attn_k)
 
-	// grad of h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t320 = dh2_attn_vᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT320, dh2_attn_v, t320)
+	// grad of h2_attn_v = t139ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t321 = dh2_attn_vᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT321, dh2_attn_v, t321)
 
-	// grad of t138 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh2_attn_v_proj = reshape(t320, [8,128,128])
+	// grad of t139 = reshape(h2_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh2_attn_v_proj = reshape(t321, [8,128,128])
 
 	// grad of h2_attn_v_proj = h2_ln1 · h2_attn_Wv + h2_attn_bv  (models/gpt/gpt.go:88)
 	// dh2_attn_bv = Σ_[0,1](dh2_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh2_attn_bv, dh2_attn_v_proj, dh2_attn_bv)
 
-	// grad of t136 = h2_ln1 · h2_attn_Wv  (models/gpt/gpt.go:88)
-	// t323 = dh2_attn_v_proj · h2_attn_Wvᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_v_proj, 128, h2_attn_Wv, 128, t323, 128, false)
-	// t324 = reshape(h2_ln1, [1024,128])
-	// t325 = reshape(t320, [1024,128])
-	// dh2_attn_Wv = t324ᵀ · (reshape(t320, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t325, 128, dh2_attn_Wv, 128, false)
+	// grad of t137 = h2_ln1 · h2_attn_Wv  (models/gpt/gpt.go:88)
+	// t324 = dh2_attn_v_proj · h2_attn_Wvᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_v_proj, 128, h2_attn_Wv, 128, t324, 128, false)
+	// t325 = reshape(h2_ln1, [1024,128])
+	// t326 = reshape(t321, [1024,128])
+	// dh2_attn_Wv = t325ᵀ · (reshape(t321, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t325, 128, t326, 128, dh2_attn_Wv, 128, false)
 
-	// grad of h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t327 = dh2_attn_kᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT327, dh2_attn_k, t327)
+	// grad of h2_attn_k = t135ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t328 = dh2_attn_kᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT328, dh2_attn_k, t328)
 
-	// grad of t134 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh2_attn_k_proj = reshape(t327, [8,128,128])
+	// grad of t135 = reshape(h2_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh2_attn_k_proj = reshape(t328, [8,128,128])
 
 	// grad of h2_attn_k_proj = h2_ln1 · h2_attn_Wk + h2_attn_bk  (models/gpt/gpt.go:88)
 	// dh2_attn_bk = Σ_[0,1](dh2_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh2_attn_bk, dh2_attn_k_proj, dh2_attn_bk)
 
-	// grad of t132 = h2_ln1 · h2_attn_Wk  (models/gpt/gpt.go:88)
-	// t330 = dh2_attn_k_proj · h2_attn_Wkᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_k_proj, 128, h2_attn_Wk, 128, t330, 128, false)
-	// t331 = reshape(t327, [1024,128])
-	// dh2_attn_Wk = t324ᵀ · (reshape(t327, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t331, 128, dh2_attn_Wk, 128, false)
+	// grad of t133 = h2_ln1 · h2_attn_Wk  (models/gpt/gpt.go:88)
+	// t331 = dh2_attn_k_proj · h2_attn_Wkᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_k_proj, 128, h2_attn_Wk, 128, t331, 128, false)
+	// t332 = reshape(t328, [1024,128])
+	// dh2_attn_Wk = t325ᵀ · (reshape(t328, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t325, 128, t332, 128, dh2_attn_Wk, 128, false)
 
-	// grad of h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t333 = dh2_attn_qᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT333, dh2_attn_q, t333)
+	// grad of h2_attn_q = t131ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t334 = dh2_attn_qᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT334, dh2_attn_q, t334)
 
-	// grad of t130 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh2_attn_q_proj = reshape(t333, [8,128,128])
+	// grad of t131 = reshape(h2_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh2_attn_q_proj = reshape(t334, [8,128,128])
 
 	// grad of h2_attn_q_proj = h2_ln1 · h2_attn_Wq + h2_attn_bq  (models/gpt/gpt.go:88)
 	// dh2_attn_bq = Σ_[0,1](dh2_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh2_attn_bq, dh2_attn_q_proj, dh2_attn_bq)
 
-	// grad of t128 = h2_ln1 · h2_attn_Wq  (models/gpt/gpt.go:88)
-	// t337 = reshape(t333, [1024,128])
-	// dh2_attn_Wq = t324ᵀ · (reshape(t333, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t324, 128, t337, 128, dh2_attn_Wq, 128, false)
+	// grad of t129 = h2_ln1 · h2_attn_Wq  (models/gpt/gpt.go:88)
+	// t338 = reshape(t334, [1024,128])
+	// dh2_attn_Wq = t325ᵀ · (reshape(t334, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t325, 128, t338, 128, dh2_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t336 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t339 = t323 + t330  (Add, models/gpt/gpt.go:88)
-	//	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:88)
-	m.fusedDh2_ln1(h2_attn_Wq, t323, t330, dh2_attn_q_proj, t336, dh2_ln1)
+	//	t337 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t340 = t324 + t331  (Add, models/gpt/gpt.go:88)
+	//	dh2_ln1 = t340 + t337  (Add, models/gpt/gpt.go:88)
+	m.fusedDh2_ln1(h2_attn_Wq, t324, t331, dh2_attn_q_proj, t337, dh2_ln1)
 
-	// grad of h2_ln1 = (t125 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h2_ln1 = (t126 ⊙ h2_ln1_gamma) + h2_ln1_beta  (models/gpt/gpt.go:88)
 	// dh2_ln1_beta = Σ_[0,1](dh2_ln1)
 	m.parallel(128, (*Model).reduceDh2_ln1_beta, dh2_ln1, dh2_ln1_beta)
 
-	// grad of t126 = t125 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:88)
-	// t343 = dh2_ln1 ⊙ t125
-	m.parallel(131072, (*Model).loopT343, t125, dh2_ln1, t343)
-	// dh2_ln1_gamma = Σ_[0,1]((dh2_ln1 ⊙ t125))
-	m.parallel(128, (*Model).reduceDh2_ln1_gamma, t343, dh2_ln1_gamma)
+	// grad of t127 = t126 ⊙ h2_ln1_gamma  (models/gpt/gpt.go:88)
+	// t344 = dh2_ln1 ⊙ t126
+	m.parallel(131072, (*Model).loopT344, t126, dh2_ln1, t344)
+	// dh2_ln1_gamma = Σ_[0,1]((dh2_ln1 ⊙ t126))
+	m.parallel(128, (*Model).reduceDh2_ln1_gamma, t344, dh2_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t342 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t345 = (t342 − mean(t342) − x̂ ⊙ mean(t342 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormGradT345, h1_resid2, h2_ln1_gamma, dh2_ln1, t345)
+	//	t343 = dh2_ln1 ⊙ h2_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t346 = (t343 − mean(t343) − x̂ ⊙ mean(t343 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormGradT346, h1_resid2, h2_ln1_gamma, dh2_ln1, t346)
 
 	// grad of h1_resid2 = h1_resid1 + h1_mlp_out  (models/gpt/gpt.go:92)
-	// dh1_resid2 = dh2_resid1 + t345
-	m.parallel(131072, (*Model).loopDh1_resid2, dh2_resid1, t345, dh1_resid2)
+	// dh1_resid2 = dh2_resid1 + t346
+	m.parallel(131072, (*Model).loopDh1_resid2, dh2_resid1, t346, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
 	m.parallel(128, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
-	// grad of t106 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t349 = reshape(h1_mlp_hidden, [1024,512])
-	// t350 = reshape(dh1_resid2, [1024,128])
-	// dh1_mlp_W2 = t349ᵀ · (reshape(dh1_resid2, [1024,128]))
-	gemm(m.pool, true, false, 512, 128, 1024, t349, 512, t350, 128, dh1_mlp_W2, 128, false)
+	// grad of t107 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
+	// t350 = reshape(h1_mlp_hidden, [1024,512])
+	// t351 = reshape(dh1_resid2, [1024,128])
+	// dh1_mlp_W2 = t350ᵀ · (reshape(dh1_resid2, [1024,128]))
+	gemm(m.pool, true, false, 512, 128, 1024, t350, 512, t351, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t352 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT352(h1_mlp_W2, t104, dh1_resid2, dh1_mlp_hidden, t352)
+	//	t353 = dh1_mlp_hidden ⊙ gelu′(t105)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT353(h1_mlp_W2, t105, dh1_resid2, dh1_mlp_hidden, t353)
 
-	// grad of t104 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t352)
-	m.parallel(512, (*Model).reduceDh1_mlp_b1, t352, dh1_mlp_b1)
+	// grad of t105 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
+	// dh1_mlp_b1 = Σ_[0,1](t353)
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t353, dh1_mlp_b1)
 
-	// grad of t103 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t352 · h1_mlp_W1ᵀ
-	gemm(m.pool, false, true, 1024, 128, 512, t352, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t355 = reshape(h1_ln2, [1024,128])
-	// t356 = reshape(t352, [1024,512])
-	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t352, [1024,512]))
-	gemm(m.pool, true, false, 128, 512, 1024, t355, 128, t356, 512, dh1_mlp_W1, 512, false)
+	// grad of t104 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
+	// dh1_ln2 = t353 · h1_mlp_W1ᵀ
+	gemm(m.pool, false, true, 1024, 128, 512, t353, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t356 = reshape(h1_ln2, [1024,128])
+	// t357 = reshape(t353, [1024,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t353, [1024,512]))
+	gemm(m.pool, true, false, 128, 512, 1024, t356, 128, t357, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t100 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h1_ln2 = (t101 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	m.parallel(128, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
-	// grad of t101 = t100 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
-	// t360 = dh1_ln2 ⊙ t100
-	m.parallel(131072, (*Model).loopT360, t100, dh1_ln2, t360)
-	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t100))
-	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t360, dh1_ln2_gamma)
+	// grad of t102 = t101 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
+	// t361 = dh1_ln2 ⊙ t101
+	m.parallel(131072, (*Model).loopT361, t101, dh1_ln2, t361)
+	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t101))
+	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t361, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t359 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t362 = (t359 − mean(t359) − x̂ ⊙ mean(t359 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormGradT362, h1_ln2_gamma, h1_resid1, dh1_ln2, t362)
+	//	t360 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t363 = (t360 − mean(t360) − x̂ ⊙ mean(t360 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormGradT363, h1_ln2_gamma, h1_resid1, dh1_ln2, t363)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t362
-	m.parallel(131072, (*Model).loopDh1_resid1, dh1_resid2, t362, dh1_resid1)
+	// dh1_resid1 = dh1_resid2 + t363
+	m.parallel(131072, (*Model).loopDh1_resid1, dh1_resid2, t363, dh1_resid1)
 
-	// grad of h1_attn_out = t96 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h1_attn_out = t97 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	m.parallel(128, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
-	// grad of t97 = (reshape(t95, [8,128,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t365 = dh1_resid1 · h1_attn_Woᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t365, 128, false)
-	// t366 = reshape(t95, [1024,128])
-	// t367 = reshape(dh1_resid1, [1024,128])
-	// dh1_attn_Wo = (reshape(t95, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t366, 128, t367, 128, dh1_attn_Wo, 128, false)
+	// grad of t98 = (reshape(t96, [8,128,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t366 = dh1_resid1 · h1_attn_Woᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t366, 128, false)
+	// t367 = reshape(t96, [1024,128])
+	// t368 = reshape(dh1_resid1, [1024,128])
+	// dh1_attn_Wo = (reshape(t96, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t367, 128, t368, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t96 = reshape(t95, [8,128,128])  (models/gpt/gpt.go:88)
-	// t369 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,128,4,32])
+	// grad of t97 = reshape(t96, [8,128,128])  (models/gpt/gpt.go:88)
+	// t370 = reshape(dh1_resid1 · h1_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t365, [8,128,4,32]))ᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeDh1_attn_context, t369, dh1_attn_context)
+	// grad of t96 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh1_attn_context = (reshape(t366, [8,128,4,32]))ᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeDh1_attn_context, t370, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -2857,167 +2895,167 @@ func (m *Model) backward() error {
 	m.parallel(32, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t373 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT373, h1_attn_weights, dh1_attn_weights, t373)
+	// t374 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	m.parallel(4096, (*Model).softmaxGradT374, h1_attn_weights, dh1_attn_weights, t374)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t373 : 0  (Where, models/gpt/gpt.go:88)
-	//	t375 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).fusedT375, t373, t375)
+	//	dh1_attn_scores = causal ? t374 : 0  (Where, models/gpt/gpt.go:88)
+	//	t376 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).fusedT376, t374, t376)
 
-	// grad of t90 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t375 · h1_attn_k
-	m.parallel(32, (*Model).batchedDh1_attn_q, h1_attn_k, t375, dh1_attn_q)
-	// dh1_attn_k = t375ᵀ · h1_attn_q
-	m.parallel(32, (*Model).batchedDh1_attn_k, h1_attn_q, t375, dh1_attn_k)
+	// grad of t91 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh1_attn_q = t376 · h1_attn_k
+	m.parallel(32, (*Model).batchedDh1_attn_q, h1_attn_k, t376, dh1_attn_q)
+	// dh1_attn_k = t376ᵀ · h1_attn_q
+	m.parallel(32, (*Model).batchedDh1_attn_k, h1_attn_q, t376, dh1_attn_k)
 
-	// grad of h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t378 = dh1_attn_vᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT378, dh1_attn_v, t378)
+	// grad of h1_attn_v = t89ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t379 = dh1_attn_vᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT379, dh1_attn_v, t379)
 
-	// grad of t88 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(t378, [8,128,128])
+	// grad of t89 = reshape(h1_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_v_proj = reshape(t379, [8,128,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
-	// grad of t86 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t381 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t381, 128, false)
-	// t382 = reshape(h1_ln1, [1024,128])
-	// t383 = reshape(t378, [1024,128])
-	// dh1_attn_Wv = t382ᵀ · (reshape(t378, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t383, 128, dh1_attn_Wv, 128, false)
+	// grad of t87 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
+	// t382 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t382, 128, false)
+	// t383 = reshape(h1_ln1, [1024,128])
+	// t384 = reshape(t379, [1024,128])
+	// dh1_attn_Wv = t383ᵀ · (reshape(t379, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t383, 128, t384, 128, dh1_attn_Wv, 128, false)
 
-	// grad of h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t385 = dh1_attn_kᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT385, dh1_attn_k, t385)
+	// grad of h1_attn_k = t85ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t386 = dh1_attn_kᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT386, dh1_attn_k, t386)
 
-	// grad of t84 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(t385, [8,128,128])
+	// grad of t85 = reshape(h1_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_k_proj = reshape(t386, [8,128,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
-	// grad of t82 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t388 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t388, 128, false)
-	// t389 = reshape(t385, [1024,128])
-	// dh1_attn_Wk = t382ᵀ · (reshape(t385, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t389, 128, dh1_attn_Wk, 128, false)
+	// grad of t83 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
+	// t389 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t389, 128, false)
+	// t390 = reshape(t386, [1024,128])
+	// dh1_attn_Wk = t383ᵀ · (reshape(t386, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t383, 128, t390, 128, dh1_attn_Wk, 128, false)
 
-	// grad of h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t391 = dh1_attn_qᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT391, dh1_attn_q, t391)
+	// grad of h1_attn_q = t81ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t392 = dh1_attn_qᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT392, dh1_attn_q, t392)
 
-	// grad of t80 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(t391, [8,128,128])
+	// grad of t81 = reshape(h1_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_q_proj = reshape(t392, [8,128,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
-	// grad of t78 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t395 = reshape(t391, [1024,128])
-	// dh1_attn_Wq = t382ᵀ · (reshape(t391, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t382, 128, t395, 128, dh1_attn_Wq, 128, false)
+	// grad of t79 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
+	// t396 = reshape(t392, [1024,128])
+	// dh1_attn_Wq = t383ᵀ · (reshape(t392, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t383, 128, t396, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t394 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t397 = t381 + t388  (Add, models/gpt/gpt.go:88)
-	//	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:88)
-	m.fusedDh1_ln1(h1_attn_Wq, t381, t388, dh1_attn_q_proj, t394, dh1_ln1)
+	//	t395 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t398 = t382 + t389  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t398 + t395  (Add, models/gpt/gpt.go:88)
+	m.fusedDh1_ln1(h1_attn_Wq, t382, t389, dh1_attn_q_proj, t395, dh1_ln1)
 
-	// grad of h1_ln1 = (t75 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h1_ln1 = (t76 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	m.parallel(128, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
-	// grad of t76 = t75 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
-	// t401 = dh1_ln1 ⊙ t75
-	m.parallel(131072, (*Model).loopT401, t75, dh1_ln1, t401)
-	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t75))
-	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t401, dh1_ln1_gamma)
+	// grad of t77 = t76 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
+	// t402 = dh1_ln1 ⊙ t76
+	m.parallel(131072, (*Model).loopT402, t76, dh1_ln1, t402)
+	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t76))
+	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t402, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t400 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t403 = (t400 − mean(t400) − x̂ ⊙ mean(t400 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormGradT403, h0_resid2, h1_ln1_gamma, dh1_ln1, t403)
+	//	t401 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t404 = (t401 − mean(t401) − x̂ ⊙ mean(t401 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormGradT404, h0_resid2, h1_ln1_gamma, dh1_ln1, t404)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t403
-	m.parallel(131072, (*Model).loopDh0_resid2, dh1_resid1, t403, dh0_resid2)
+	// dh0_resid2 = dh1_resid1 + t404
+	m.parallel(131072, (*Model).loopDh0_resid2, dh1_resid1, t404, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
 	m.parallel(128, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
-	// grad of t56 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t407 = reshape(h0_mlp_hidden, [1024,512])
-	// t408 = reshape(dh0_resid2, [1024,128])
-	// dh0_mlp_W2 = t407ᵀ · (reshape(dh0_resid2, [1024,128]))
-	gemm(m.pool, true, false, 512, 128, 1024, t407, 512, t408, 128, dh0_mlp_W2, 128, false)
+	// grad of t57 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
+	// t408 = reshape(h0_mlp_hidden, [1024,512])
+	// t409 = reshape(dh0_resid2, [1024,128])
+	// dh0_mlp_W2 = t408ᵀ · (reshape(dh0_resid2, [1024,128]))
+	gemm(m.pool, true, false, 512, 128, 1024, t408, 512, t409, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t410 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT410(h0_mlp_W2, t54, dh0_resid2, dh0_mlp_hidden, t410)
+	//	t411 = dh0_mlp_hidden ⊙ gelu′(t55)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT411(h0_mlp_W2, t55, dh0_resid2, dh0_mlp_hidden, t411)
 
-	// grad of t54 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t410)
-	m.parallel(512, (*Model).reduceDh0_mlp_b1, t410, dh0_mlp_b1)
+	// grad of t55 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
+	// dh0_mlp_b1 = Σ_[0,1](t411)
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t411, dh0_mlp_b1)
 
-	// grad of t53 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t410 · h0_mlp_W1ᵀ
-	gemm(m.pool, false, true, 1024, 128, 512, t410, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t413 = reshape(h0_ln2, [1024,128])
-	// t414 = reshape(t410, [1024,512])
-	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t410, [1024,512]))
-	gemm(m.pool, true, false, 128, 512, 1024, t413, 128, t414, 512, dh0_mlp_W1, 512, false)
+	// grad of t54 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
+	// dh0_ln2 = t411 · h0_mlp_W1ᵀ
+	gemm(m.pool, false, true, 1024, 128, 512, t411, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t414 = reshape(h0_ln2, [1024,128])
+	// t415 = reshape(t411, [1024,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t411, [1024,512]))
+	gemm(m.pool, true, false, 128, 512, 1024, t414, 128, t415, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t50 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h0_ln2 = (t51 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	m.parallel(128, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
-	// grad of t51 = t50 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
-	// t418 = dh0_ln2 ⊙ t50
-	m.parallel(131072, (*Model).loopT418, t50, dh0_ln2, t418)
-	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t50))
-	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t418, dh0_ln2_gamma)
+	// grad of t52 = t51 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
+	// t419 = dh0_ln2 ⊙ t51
+	m.parallel(131072, (*Model).loopT419, t51, dh0_ln2, t419)
+	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t51))
+	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t419, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t417 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t420 = (t417 − mean(t417) − x̂ ⊙ mean(t417 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormGradT420, h0_ln2_gamma, h0_resid1, dh0_ln2, t420)
+	//	t418 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t421 = (t418 − mean(t418) − x̂ ⊙ mean(t418 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormGradT421, h0_ln2_gamma, h0_resid1, dh0_ln2, t421)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t420
-	m.parallel(131072, (*Model).loopDh0_resid1, dh0_resid2, t420, dh0_resid1)
+	// dh0_resid1 = dh0_resid2 + t421
+	m.parallel(131072, (*Model).loopDh0_resid1, dh0_resid2, t421, dh0_resid1)
 
-	// grad of h0_attn_out = t46 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h0_attn_out = t47 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	m.parallel(128, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
-	// grad of t47 = (reshape(t45, [8,128,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t423 = dh0_resid1 · h0_attn_Woᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t423, 128, false)
-	// t424 = reshape(t45, [1024,128])
-	// t425 = reshape(dh0_resid1, [1024,128])
-	// dh0_attn_Wo = (reshape(t45, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t424, 128, t425, 128, dh0_attn_Wo, 128, false)
+	// grad of t48 = (reshape(t46, [8,128,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t424 = dh0_resid1 · h0_attn_Woᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t424, 128, false)
+	// t425 = reshape(t46, [1024,128])
+	// t426 = reshape(dh0_resid1, [1024,128])
+	// dh0_attn_Wo = (reshape(t46, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t425, 128, t426, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t46 = reshape(t45, [8,128,128])  (models/gpt/gpt.go:88)
-	// t427 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,128,4,32])
+	// grad of t47 = reshape(t46, [8,128,128])  (models/gpt/gpt.go:88)
+	// t428 = reshape(dh0_resid1 · h0_attn_Woᵀ, [8,128,4,32])
 
-	// grad of t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t423, [8,128,4,32]))ᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeDh0_attn_context, t427, dh0_attn_context)
+	// grad of t46 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh0_attn_context = (reshape(t424, [8,128,4,32]))ᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeDh0_attn_context, t428, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -3026,119 +3064,120 @@ func (m *Model) backward() error {
 	m.parallel(32, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t431 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT431, h0_attn_weights, dh0_attn_weights, t431)
+	// t432 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	m.parallel(4096, (*Model).softmaxGradT432, h0_attn_weights, dh0_attn_weights, t432)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t431 : 0  (Where, models/gpt/gpt.go:88)
-	//	t433 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(8, (*Model).fusedT433, t431, t433)
+	//	dh0_attn_scores = causal ? t432 : 0  (Where, models/gpt/gpt.go:88)
+	//	t434 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(8, (*Model).fusedT434, t432, t434)
 
-	// grad of t38 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t433 · h0_attn_k
-	m.parallel(32, (*Model).batchedDh0_attn_q, h0_attn_k, t433, dh0_attn_q)
-	// dh0_attn_k = t433ᵀ · h0_attn_q
-	m.parallel(32, (*Model).batchedDh0_attn_k, h0_attn_q, t433, dh0_attn_k)
+	// grad of t39 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh0_attn_q = t434 · h0_attn_k
+	m.parallel(32, (*Model).batchedDh0_attn_q, h0_attn_k, t434, dh0_attn_q)
+	// dh0_attn_k = t434ᵀ · h0_attn_q
+	m.parallel(32, (*Model).batchedDh0_attn_k, h0_attn_q, t434, dh0_attn_k)
 
-	// grad of h0_attn_v = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t436 = dh0_attn_vᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT436, dh0_attn_v, t436)
+	// grad of h0_attn_v = t37ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t437 = dh0_attn_vᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT437, dh0_attn_v, t437)
 
-	// grad of t36 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(t436, [8,128,128])
+	// grad of t37 = reshape(h0_attn_v_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_v_proj = reshape(t437, [8,128,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
-	// grad of t34 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t439 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t439, 128, false)
-	// t440 = reshape(h0_ln1, [1024,128])
-	// t441 = reshape(t436, [1024,128])
-	// dh0_attn_Wv = t440ᵀ · (reshape(t436, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t441, 128, dh0_attn_Wv, 128, false)
+	// grad of t35 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
+	// t440 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t440, 128, false)
+	// t441 = reshape(h0_ln1, [1024,128])
+	// t442 = reshape(t437, [1024,128])
+	// dh0_attn_Wv = t441ᵀ · (reshape(t437, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t441, 128, t442, 128, dh0_attn_Wv, 128, false)
 
-	// grad of h0_attn_k = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t443 = dh0_attn_kᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT443, dh0_attn_k, t443)
+	// grad of h0_attn_k = t33ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t444 = dh0_attn_kᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT444, dh0_attn_k, t444)
 
-	// grad of t32 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(t443, [8,128,128])
+	// grad of t33 = reshape(h0_attn_k_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_k_proj = reshape(t444, [8,128,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
-	// grad of t30 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t446 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t446, 128, false)
-	// t447 = reshape(t443, [1024,128])
-	// dh0_attn_Wk = t440ᵀ · (reshape(t443, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t447, 128, dh0_attn_Wk, 128, false)
+	// grad of t31 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
+	// t447 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t447, 128, false)
+	// t448 = reshape(t444, [1024,128])
+	// dh0_attn_Wk = t441ᵀ · (reshape(t444, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t441, 128, t448, 128, dh0_attn_Wk, 128, false)
 
-	// grad of h0_attn_q = t28ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t449 = dh0_attn_qᵀ[0,2,1,3]
-	m.parallel(8, (*Model).transposeT449, dh0_attn_q, t449)
+	// grad of h0_attn_q = t29ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t450 = dh0_attn_qᵀ[0,2,1,3]
+	m.parallel(8, (*Model).transposeT450, dh0_attn_q, t450)
 
-	// grad of t28 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(t449, [8,128,128])
+	// grad of t29 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_q_proj = reshape(t450, [8,128,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
-	// grad of t26 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t453 = reshape(t449, [1024,128])
-	// dh0_attn_Wq = t440ᵀ · (reshape(t449, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t440, 128, t453, 128, dh0_attn_Wq, 128, false)
+	// grad of t27 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
+	// t454 = reshape(t450, [1024,128])
+	// dh0_attn_Wq = t441ᵀ · (reshape(t450, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t441, 128, t454, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t452 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t455 = t439 + t446  (Add, models/gpt/gpt.go:88)
-	//	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:88)
-	m.fusedDh0_ln1(h0_attn_Wq, t439, t446, dh0_attn_q_proj, t452, dh0_ln1)
+	//	t453 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t456 = t440 + t447  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t456 + t453  (Add, models/gpt/gpt.go:88)
+	m.fusedDh0_ln1(h0_attn_Wq, t440, t447, dh0_attn_q_proj, t453, dh0_ln1)
 
-	// grad of h0_ln1 = (t22 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h0_ln1 = (t23 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	m.parallel(128, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
-	// grad of t23 = t22 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
-	// t459 = dh0_ln1 ⊙ t22
-	m.parallel(131072, (*Model).loopT459, t22, dh0_ln1, t459)
-	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t22))
-	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t459, dh0_ln1_gamma)
+	// grad of t24 = t23 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
+	// t460 = dh0_ln1 ⊙ t23
+	m.parallel(131072, (*Model).loopT460, t23, dh0_ln1, t460)
+	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t23))
+	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t460, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t458 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t461 = (t458 − mean(t458) − x̂ ⊙ mean(t458 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormGradT461, h_in, h0_ln1_gamma, dh0_ln1, t461)
+	//	t459 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t462 = (t459 − mean(t459) − x̂ ⊙ mean(t459 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormGradT462, h_in, h0_ln1_gamma, dh0_ln1, t462)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t461
-	m.parallel(131072, (*Model).loopDh_in, dh0_resid1, t461, dh_in)
+	// dh_in = dh0_resid1 + t462
+	m.parallel(131072, (*Model).loopDh_in, dh0_resid1, t462, dh_in)
 	// dwpe = Σ_[0](dh_in)
 	m.parallel(128, (*Model).reduceDwpe, dh_in, dwpe)
 
-	// grad of t4 = wte[ids]  (models/gpt/gpt.go:67)
-	// t464 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t464, dh_in, ids, 128, 512); p >= 0 {
+	// grad of t5 = wte[ids]  (models/gpt/gpt.go:67)
+	// t465 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t465, dh_in, ids, 128, 512); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t224 = t223ᵀ · t222  (MatMul, models/gpt/gpt.go:113)
-	//	dwte = t224 + t464  (Add, models/gpt/gpt.go:64)
-	m.fusedDwte(t222, t223, t224, t464, dwte)
+	//	t225 = t224ᵀ · t223  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t225 + t465  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t223, t224, t225, t465, dwte)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	hyper_lr := m.state[0:1]                // f32[]
 	wte := m.params[0:65536]                // f32[512,128]
 	wpe := m.params[65536:81920]            // f32[128,128]
 	h0_ln1_gamma := m.params[81920:82048]   // f32[128]
@@ -3276,344 +3315,344 @@ func (m *Model) update() error {
 	dwpe := m.grads[65536:81920]            // f32[128,128]
 	dwte := m.grads[0:65536]                // f32[512,128]
 
-	// wte −= 0.1 · dwte  (models/gpt/gpt.go:64)
+	// wte −= hyper_lr · dwte  (models/gpt/gpt.go:64)
 	for i := range 65536 {
-		wte[i] = float32(float64(wte[i]) - 0.1*float64(dwte[i]))
+		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
 	}
 
-	// wpe −= 0.1 · dwpe  (models/gpt/gpt.go:65)
+	// wpe −= hyper_lr · dwpe  (models/gpt/gpt.go:65)
 	for i := range 16384 {
-		wpe[i] = float32(float64(wpe[i]) - 0.1*float64(dwpe[i]))
+		wpe[i] = float32(float64(wpe[i]) - float64(hyper_lr[0])*float64(dwpe[i]))
 	}
 
-	// h0_ln1_gamma −= 0.1 · dh0_ln1_gamma  (models/gpt/gpt.go:70)
+	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - 0.1*float64(dh0_ln1_gamma[i]))
+		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln1_gamma[i]))
 	}
 
-	// h0_ln1_beta −= 0.1 · dh0_ln1_beta  (models/gpt/gpt.go:70)
+	// h0_ln1_beta −= hyper_lr · dh0_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - 0.1*float64(dh0_ln1_beta[i]))
+		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln1_beta[i]))
 	}
 
-	// h0_attn_Wq −= 0.1 · dh0_attn_Wq  (models/gpt/gpt.go:71)
+	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - 0.1*float64(dh0_attn_Wq[i]))
+		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
 	}
 
-	// h0_attn_bq −= 0.1 · dh0_attn_bq  (models/gpt/gpt.go:71)
+	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - 0.1*float64(dh0_attn_bq[i]))
+		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - float64(hyper_lr[0])*float64(dh0_attn_bq[i]))
 	}
 
-	// h0_attn_Wk −= 0.1 · dh0_attn_Wk  (models/gpt/gpt.go:71)
+	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - 0.1*float64(dh0_attn_Wk[i]))
+		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
 	}
 
-	// h0_attn_bk −= 0.1 · dh0_attn_bk  (models/gpt/gpt.go:71)
+	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - 0.1*float64(dh0_attn_bk[i]))
+		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - float64(hyper_lr[0])*float64(dh0_attn_bk[i]))
 	}
 
-	// h0_attn_Wv −= 0.1 · dh0_attn_Wv  (models/gpt/gpt.go:71)
+	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - 0.1*float64(dh0_attn_Wv[i]))
+		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
 	}
 
-	// h0_attn_bv −= 0.1 · dh0_attn_bv  (models/gpt/gpt.go:71)
+	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - 0.1*float64(dh0_attn_bv[i]))
+		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - float64(hyper_lr[0])*float64(dh0_attn_bv[i]))
 	}
 
-	// h0_attn_Wo −= 0.1 · dh0_attn_Wo  (models/gpt/gpt.go:71)
+	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - 0.1*float64(dh0_attn_Wo[i]))
+		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
 	}
 
-	// h0_attn_bo −= 0.1 · dh0_attn_bo  (models/gpt/gpt.go:71)
+	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - 0.1*float64(dh0_attn_bo[i]))
+		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - float64(hyper_lr[0])*float64(dh0_attn_bo[i]))
 	}
 
-	// h0_ln2_gamma −= 0.1 · dh0_ln2_gamma  (models/gpt/gpt.go:76)
+	// h0_ln2_gamma −= hyper_lr · dh0_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - 0.1*float64(dh0_ln2_gamma[i]))
+		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln2_gamma[i]))
 	}
 
-	// h0_ln2_beta −= 0.1 · dh0_ln2_beta  (models/gpt/gpt.go:76)
+	// h0_ln2_beta −= hyper_lr · dh0_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - 0.1*float64(dh0_ln2_beta[i]))
+		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln2_beta[i]))
 	}
 
-	// h0_mlp_W1 −= 0.1 · dh0_mlp_W1  (models/gpt/gpt.go:77)
+	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
-		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - 0.1*float64(dh0_mlp_W1[i]))
+		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W1[i]))
 	}
 
-	// h0_mlp_b1 −= 0.1 · dh0_mlp_b1  (models/gpt/gpt.go:78)
+	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
-		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - 0.1*float64(dh0_mlp_b1[i]))
+		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b1[i]))
 	}
 
-	// h0_mlp_W2 −= 0.1 · dh0_mlp_W2  (models/gpt/gpt.go:79)
+	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
-		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - 0.1*float64(dh0_mlp_W2[i]))
+		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W2[i]))
 	}
 
-	// h0_mlp_b2 −= 0.1 · dh0_mlp_b2  (models/gpt/gpt.go:80)
+	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
-		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - 0.1*float64(dh0_mlp_b2[i]))
+		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b2[i]))
 	}
 
-	// h1_ln1_gamma −= 0.1 · dh1_ln1_gamma  (models/gpt/gpt.go:70)
+	// h1_ln1_gamma −= hyper_lr · dh1_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - 0.1*float64(dh1_ln1_gamma[i]))
+		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln1_gamma[i]))
 	}
 
-	// h1_ln1_beta −= 0.1 · dh1_ln1_beta  (models/gpt/gpt.go:70)
+	// h1_ln1_beta −= hyper_lr · dh1_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - 0.1*float64(dh1_ln1_beta[i]))
+		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln1_beta[i]))
 	}
 
-	// h1_attn_Wq −= 0.1 · dh1_attn_Wq  (models/gpt/gpt.go:71)
+	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - 0.1*float64(dh1_attn_Wq[i]))
+		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
 	}
 
-	// h1_attn_bq −= 0.1 · dh1_attn_bq  (models/gpt/gpt.go:71)
+	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - 0.1*float64(dh1_attn_bq[i]))
+		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - float64(hyper_lr[0])*float64(dh1_attn_bq[i]))
 	}
 
-	// h1_attn_Wk −= 0.1 · dh1_attn_Wk  (models/gpt/gpt.go:71)
+	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - 0.1*float64(dh1_attn_Wk[i]))
+		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
 	}
 
-	// h1_attn_bk −= 0.1 · dh1_attn_bk  (models/gpt/gpt.go:71)
+	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - 0.1*float64(dh1_attn_bk[i]))
+		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - float64(hyper_lr[0])*float64(dh1_attn_bk[i]))
 	}
 
-	// h1_attn_Wv −= 0.1 · dh1_attn_Wv  (models/gpt/gpt.go:71)
+	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - 0.1*float64(dh1_attn_Wv[i]))
+		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
 	}
 
-	// h1_attn_bv −= 0.1 · dh1_attn_bv  (models/gpt/gpt.go:71)
+	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - 0.1*float64(dh1_attn_bv[i]))
+		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - float64(hyper_lr[0])*float64(dh1_attn_bv[i]))
 	}
 
-	// h1_attn_Wo −= 0.1 · dh1_attn_Wo  (models/gpt/gpt.go:71)
+	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - 0.1*float64(dh1_attn_Wo[i]))
+		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
 	}
 
-	// h1_attn_bo −= 0.1 · dh1_attn_bo  (models/gpt/gpt.go:71)
+	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - 0.1*float64(dh1_attn_bo[i]))
+		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - float64(hyper_lr[0])*float64(dh1_attn_bo[i]))
 	}
 
-	// h1_ln2_gamma −= 0.1 · dh1_ln2_gamma  (models/gpt/gpt.go:76)
+	// h1_ln2_gamma −= hyper_lr · dh1_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - 0.1*float64(dh1_ln2_gamma[i]))
+		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln2_gamma[i]))
 	}
 
-	// h1_ln2_beta −= 0.1 · dh1_ln2_beta  (models/gpt/gpt.go:76)
+	// h1_ln2_beta −= hyper_lr · dh1_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - 0.1*float64(dh1_ln2_beta[i]))
+		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln2_beta[i]))
 	}
 
-	// h1_mlp_W1 −= 0.1 · dh1_mlp_W1  (models/gpt/gpt.go:77)
+	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
-		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - 0.1*float64(dh1_mlp_W1[i]))
+		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W1[i]))
 	}
 
-	// h1_mlp_b1 −= 0.1 · dh1_mlp_b1  (models/gpt/gpt.go:78)
+	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
-		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - 0.1*float64(dh1_mlp_b1[i]))
+		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b1[i]))
 	}
 
-	// h1_mlp_W2 −= 0.1 · dh1_mlp_W2  (models/gpt/gpt.go:79)
+	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
-		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - 0.1*float64(dh1_mlp_W2[i]))
+		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W2[i]))
 	}
 
-	// h1_mlp_b2 −= 0.1 · dh1_mlp_b2  (models/gpt/gpt.go:80)
+	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
-		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - 0.1*float64(dh1_mlp_b2[i]))
+		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b2[i]))
 	}
 
-	// h2_ln1_gamma −= 0.1 · dh2_ln1_gamma  (models/gpt/gpt.go:70)
+	// h2_ln1_gamma −= hyper_lr · dh2_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - 0.1*float64(dh2_ln1_gamma[i]))
+		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh2_ln1_gamma[i]))
 	}
 
-	// h2_ln1_beta −= 0.1 · dh2_ln1_beta  (models/gpt/gpt.go:70)
+	// h2_ln1_beta −= hyper_lr · dh2_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - 0.1*float64(dh2_ln1_beta[i]))
+		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh2_ln1_beta[i]))
 	}
 
-	// h2_attn_Wq −= 0.1 · dh2_attn_Wq  (models/gpt/gpt.go:71)
+	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - 0.1*float64(dh2_attn_Wq[i]))
+		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wq[i]))
 	}
 
-	// h2_attn_bq −= 0.1 · dh2_attn_bq  (models/gpt/gpt.go:71)
+	// h2_attn_bq −= hyper_lr · dh2_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h2_attn_bq[i] = float32(float64(h2_attn_bq[i]) - 0.1*float64(dh2_attn_bq[i]))
+		h2_attn_bq[i] = float32(float64(h2_attn_bq[i]) - float64(hyper_lr[0])*float64(dh2_attn_bq[i]))
 	}
 
-	// h2_attn_Wk −= 0.1 · dh2_attn_Wk  (models/gpt/gpt.go:71)
+	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - 0.1*float64(dh2_attn_Wk[i]))
+		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wk[i]))
 	}
 
-	// h2_attn_bk −= 0.1 · dh2_attn_bk  (models/gpt/gpt.go:71)
+	// h2_attn_bk −= hyper_lr · dh2_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h2_attn_bk[i] = float32(float64(h2_attn_bk[i]) - 0.1*float64(dh2_attn_bk[i]))
+		h2_attn_bk[i] = float32(float64(h2_attn_bk[i]) - float64(hyper_lr[0])*float64(dh2_attn_bk[i]))
 	}
 
-	// h2_attn_Wv −= 0.1 · dh2_attn_Wv  (models/gpt/gpt.go:71)
+	// h2_attn_Wv −= hyper_lr · dh2_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - 0.1*float64(dh2_attn_Wv[i]))
+		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wv[i]))
 	}
 
-	// h2_attn_bv −= 0.1 · dh2_attn_bv  (models/gpt/gpt.go:71)
+	// h2_attn_bv −= hyper_lr · dh2_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h2_attn_bv[i] = float32(float64(h2_attn_bv[i]) - 0.1*float64(dh2_attn_bv[i]))
+		h2_attn_bv[i] = float32(float64(h2_attn_bv[i]) - float64(hyper_lr[0])*float64(dh2_attn_bv[i]))
 	}
 
-	// h2_attn_Wo −= 0.1 · dh2_attn_Wo  (models/gpt/gpt.go:71)
+	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - 0.1*float64(dh2_attn_Wo[i]))
+		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wo[i]))
 	}
 
-	// h2_attn_bo −= 0.1 · dh2_attn_bo  (models/gpt/gpt.go:71)
+	// h2_attn_bo −= hyper_lr · dh2_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - 0.1*float64(dh2_attn_bo[i]))
+		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - float64(hyper_lr[0])*float64(dh2_attn_bo[i]))
 	}
 
-	// h2_ln2_gamma −= 0.1 · dh2_ln2_gamma  (models/gpt/gpt.go:76)
+	// h2_ln2_gamma −= hyper_lr · dh2_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - 0.1*float64(dh2_ln2_gamma[i]))
+		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh2_ln2_gamma[i]))
 	}
 
-	// h2_ln2_beta −= 0.1 · dh2_ln2_beta  (models/gpt/gpt.go:76)
+	// h2_ln2_beta −= hyper_lr · dh2_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - 0.1*float64(dh2_ln2_beta[i]))
+		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh2_ln2_beta[i]))
 	}
 
-	// h2_mlp_W1 −= 0.1 · dh2_mlp_W1  (models/gpt/gpt.go:77)
+	// h2_mlp_W1 −= hyper_lr · dh2_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
-		h2_mlp_W1[i] = float32(float64(h2_mlp_W1[i]) - 0.1*float64(dh2_mlp_W1[i]))
+		h2_mlp_W1[i] = float32(float64(h2_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh2_mlp_W1[i]))
 	}
 
-	// h2_mlp_b1 −= 0.1 · dh2_mlp_b1  (models/gpt/gpt.go:78)
+	// h2_mlp_b1 −= hyper_lr · dh2_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
-		h2_mlp_b1[i] = float32(float64(h2_mlp_b1[i]) - 0.1*float64(dh2_mlp_b1[i]))
+		h2_mlp_b1[i] = float32(float64(h2_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh2_mlp_b1[i]))
 	}
 
-	// h2_mlp_W2 −= 0.1 · dh2_mlp_W2  (models/gpt/gpt.go:79)
+	// h2_mlp_W2 −= hyper_lr · dh2_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
-		h2_mlp_W2[i] = float32(float64(h2_mlp_W2[i]) - 0.1*float64(dh2_mlp_W2[i]))
+		h2_mlp_W2[i] = float32(float64(h2_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh2_mlp_W2[i]))
 	}
 
-	// h2_mlp_b2 −= 0.1 · dh2_mlp_b2  (models/gpt/gpt.go:80)
+	// h2_mlp_b2 −= hyper_lr · dh2_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
-		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - 0.1*float64(dh2_mlp_b2[i]))
+		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh2_mlp_b2[i]))
 	}
 
-	// h3_ln1_gamma −= 0.1 · dh3_ln1_gamma  (models/gpt/gpt.go:70)
+	// h3_ln1_gamma −= hyper_lr · dh3_ln1_gamma  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - 0.1*float64(dh3_ln1_gamma[i]))
+		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh3_ln1_gamma[i]))
 	}
 
-	// h3_ln1_beta −= 0.1 · dh3_ln1_beta  (models/gpt/gpt.go:70)
+	// h3_ln1_beta −= hyper_lr · dh3_ln1_beta  (models/gpt/gpt.go:70)
 	for i := range 128 {
-		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - 0.1*float64(dh3_ln1_beta[i]))
+		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh3_ln1_beta[i]))
 	}
 
-	// h3_attn_Wq −= 0.1 · dh3_attn_Wq  (models/gpt/gpt.go:71)
+	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - 0.1*float64(dh3_attn_Wq[i]))
+		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wq[i]))
 	}
 
-	// h3_attn_bq −= 0.1 · dh3_attn_bq  (models/gpt/gpt.go:71)
+	// h3_attn_bq −= hyper_lr · dh3_attn_bq  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h3_attn_bq[i] = float32(float64(h3_attn_bq[i]) - 0.1*float64(dh3_attn_bq[i]))
+		h3_attn_bq[i] = float32(float64(h3_attn_bq[i]) - float64(hyper_lr[0])*float64(dh3_attn_bq[i]))
 	}
 
-	// h3_attn_Wk −= 0.1 · dh3_attn_Wk  (models/gpt/gpt.go:71)
+	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - 0.1*float64(dh3_attn_Wk[i]))
+		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wk[i]))
 	}
 
-	// h3_attn_bk −= 0.1 · dh3_attn_bk  (models/gpt/gpt.go:71)
+	// h3_attn_bk −= hyper_lr · dh3_attn_bk  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h3_attn_bk[i] = float32(float64(h3_attn_bk[i]) - 0.1*float64(dh3_attn_bk[i]))
+		h3_attn_bk[i] = float32(float64(h3_attn_bk[i]) - float64(hyper_lr[0])*float64(dh3_attn_bk[i]))
 	}
 
-	// h3_attn_Wv −= 0.1 · dh3_attn_Wv  (models/gpt/gpt.go:71)
+	// h3_attn_Wv −= hyper_lr · dh3_attn_Wv  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - 0.1*float64(dh3_attn_Wv[i]))
+		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wv[i]))
 	}
 
-	// h3_attn_bv −= 0.1 · dh3_attn_bv  (models/gpt/gpt.go:71)
+	// h3_attn_bv −= hyper_lr · dh3_attn_bv  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h3_attn_bv[i] = float32(float64(h3_attn_bv[i]) - 0.1*float64(dh3_attn_bv[i]))
+		h3_attn_bv[i] = float32(float64(h3_attn_bv[i]) - float64(hyper_lr[0])*float64(dh3_attn_bv[i]))
 	}
 
-	// h3_attn_Wo −= 0.1 · dh3_attn_Wo  (models/gpt/gpt.go:71)
+	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/gpt/gpt.go:71)
 	for i := range 16384 {
-		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - 0.1*float64(dh3_attn_Wo[i]))
+		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wo[i]))
 	}
 
-	// h3_attn_bo −= 0.1 · dh3_attn_bo  (models/gpt/gpt.go:71)
+	// h3_attn_bo −= hyper_lr · dh3_attn_bo  (models/gpt/gpt.go:71)
 	for i := range 128 {
-		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - 0.1*float64(dh3_attn_bo[i]))
+		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - float64(hyper_lr[0])*float64(dh3_attn_bo[i]))
 	}
 
-	// h3_ln2_gamma −= 0.1 · dh3_ln2_gamma  (models/gpt/gpt.go:76)
+	// h3_ln2_gamma −= hyper_lr · dh3_ln2_gamma  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - 0.1*float64(dh3_ln2_gamma[i]))
+		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh3_ln2_gamma[i]))
 	}
 
-	// h3_ln2_beta −= 0.1 · dh3_ln2_beta  (models/gpt/gpt.go:76)
+	// h3_ln2_beta −= hyper_lr · dh3_ln2_beta  (models/gpt/gpt.go:76)
 	for i := range 128 {
-		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - 0.1*float64(dh3_ln2_beta[i]))
+		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh3_ln2_beta[i]))
 	}
 
-	// h3_mlp_W1 −= 0.1 · dh3_mlp_W1  (models/gpt/gpt.go:77)
+	// h3_mlp_W1 −= hyper_lr · dh3_mlp_W1  (models/gpt/gpt.go:77)
 	for i := range 65536 {
-		h3_mlp_W1[i] = float32(float64(h3_mlp_W1[i]) - 0.1*float64(dh3_mlp_W1[i]))
+		h3_mlp_W1[i] = float32(float64(h3_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh3_mlp_W1[i]))
 	}
 
-	// h3_mlp_b1 −= 0.1 · dh3_mlp_b1  (models/gpt/gpt.go:78)
+	// h3_mlp_b1 −= hyper_lr · dh3_mlp_b1  (models/gpt/gpt.go:78)
 	for i := range 512 {
-		h3_mlp_b1[i] = float32(float64(h3_mlp_b1[i]) - 0.1*float64(dh3_mlp_b1[i]))
+		h3_mlp_b1[i] = float32(float64(h3_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh3_mlp_b1[i]))
 	}
 
-	// h3_mlp_W2 −= 0.1 · dh3_mlp_W2  (models/gpt/gpt.go:79)
+	// h3_mlp_W2 −= hyper_lr · dh3_mlp_W2  (models/gpt/gpt.go:79)
 	for i := range 65536 {
-		h3_mlp_W2[i] = float32(float64(h3_mlp_W2[i]) - 0.1*float64(dh3_mlp_W2[i]))
+		h3_mlp_W2[i] = float32(float64(h3_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh3_mlp_W2[i]))
 	}
 
-	// h3_mlp_b2 −= 0.1 · dh3_mlp_b2  (models/gpt/gpt.go:80)
+	// h3_mlp_b2 −= hyper_lr · dh3_mlp_b2  (models/gpt/gpt.go:80)
 	for i := range 128 {
-		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - 0.1*float64(dh3_mlp_b2[i]))
+		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh3_mlp_b2[i]))
 	}
 
-	// lnf_gamma −= 0.1 · dlnf_gamma  (models/gpt/gpt.go:107)
+	// lnf_gamma −= hyper_lr · dlnf_gamma  (models/gpt/gpt.go:107)
 	for i := range 128 {
-		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - 0.1*float64(dlnf_gamma[i]))
+		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - float64(hyper_lr[0])*float64(dlnf_gamma[i]))
 	}
 
-	// lnf_beta −= 0.1 · dlnf_beta  (models/gpt/gpt.go:107)
+	// lnf_beta −= hyper_lr · dlnf_beta  (models/gpt/gpt.go:107)
 	for i := range 128 {
-		lnf_beta[i] = float32(float64(lnf_beta[i]) - 0.1*float64(dlnf_beta[i]))
+		lnf_beta[i] = float32(float64(lnf_beta[i]) - float64(hyper_lr[0])*float64(dlnf_beta[i]))
 	}
 	return nil
 }
@@ -5932,14 +5971,14 @@ func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
-// loopH_in_2 computes h_in = t4 + wpe over [lo, hi) of its
+// loopH_in_2 computes h_in = t5 + wpe over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) loopH_in_2(lo, hi, thread int, v [][]float32) {
-	wpe, t4, h_in := v[0], v[1], v[2]
+	wpe, t5, h_in := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h_in[i*16384+j*128+k] = t4[i*16384+j*128+k] + wpe[j*128+k]
+				h_in[i*16384+j*128+k] = t5[i*16384+j*128+k] + wpe[j*128+k]
 			}
 		}
 	}
@@ -5947,42 +5986,42 @@ func (m *Model) loopH_in_2(lo, hi, thread int, v [][]float32) {
 
 // layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
-	h_in, h0_ln1_gamma, h0_ln1_beta, t22, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln1[lo*128:hi*128], t22[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+	h_in, h0_ln1_gamma, h0_ln1_beta, t23, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*128:hi*128], t23[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t26 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_q_proj = t26 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t26 []float32, h0_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t26, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t26, h0_attn_q_proj)
+//	t27 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t27 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t27 []float32, h0_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t27, 128, false)
+	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t27, h0_attn_q_proj)
 }
 
 // fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t26, h0_attn_q_proj := v[0], v[1], v[2]
+	h0_attn_bq, t27, h0_attn_q_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h0_attn_q_projv := t26[i*16384+j*128+k] + h0_attn_bq[k]
+				h0_attn_q_projv := t27[i*16384+j*128+k] + h0_attn_bq[k]
 				h0_attn_q_proj[i*16384+j*128+k] = h0_attn_q_projv
 			}
 		}
 	}
 }
 
-// transposeH0_attn_q_2 computes h0_attn_q = t28ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q_2 computes h0_attn_q = t29ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t28, h0_attn_q := v[0], v[1]
+	t29, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t28[i*16384+j*32+k*128+l]
+					h0_attn_q[i*16384+j*4096+k*32+l] = t29[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -5991,36 +6030,36 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t30 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_k_proj = t30 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t30 []float32, h0_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t30, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t30, h0_attn_k_proj)
+//	t31 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t31 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t31 []float32, h0_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t31, 128, false)
+	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t31, h0_attn_k_proj)
 }
 
 // fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t30, h0_attn_k_proj := v[0], v[1], v[2]
+	h0_attn_bk, t31, h0_attn_k_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h0_attn_k_projv := t30[i*16384+j*128+k] + h0_attn_bk[k]
+				h0_attn_k_projv := t31[i*16384+j*128+k] + h0_attn_bk[k]
 				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
 			}
 		}
 	}
 }
 
-// transposeH0_attn_k_2 computes h0_attn_k = t32ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k_2 computes h0_attn_k = t33ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t32, h0_attn_k := v[0], v[1]
+	t33, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t32[i*16384+j*32+k*128+l]
+					h0_attn_k[i*16384+j*4096+k*32+l] = t33[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6029,36 +6068,36 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t34 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_v_proj = t34 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t34 []float32, h0_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t34, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t34, h0_attn_v_proj)
+//	t35 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t35 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t35 []float32, h0_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t35, 128, false)
+	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t35, h0_attn_v_proj)
 }
 
 // fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t34, h0_attn_v_proj := v[0], v[1], v[2]
+	h0_attn_bv, t35, h0_attn_v_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h0_attn_v_projv := t34[i*16384+j*128+k] + h0_attn_bv[k]
+				h0_attn_v_projv := t35[i*16384+j*128+k] + h0_attn_bv[k]
 				h0_attn_v_proj[i*16384+j*128+k] = h0_attn_v_projv
 			}
 		}
 	}
 }
 
-// transposeH0_attn_v_2 computes h0_attn_v = t36ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v_2 computes h0_attn_v = t37ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t36, h0_attn_v := v[0], v[1]
+	t37, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
+					h0_attn_v[i*16384+j*4096+k*32+l] = t37[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6069,10 +6108,10 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t38 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t42 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h0_attn_weights = softmax(t42)  (Softmax, models/gpt/gpt.go:88)
+//	t39 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t39 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t43 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h0_attn_weights = softmax(t43)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -6096,15 +6135,15 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT45 computes t45 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT46 computes t46 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT45(lo, hi, thread int, v [][]float32) {
-	h0_attn_context, t45 := v[0], v[1]
+func (m *Model) transposeT46(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t46 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t45[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
+					t46[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -6113,22 +6152,22 @@ func (m *Model) transposeT45(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_out = t47 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t48 = t47 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t48 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t46 []float32, t47 []float32, h0_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, t46, 128, h0_attn_Wo, 128, t47, 128, false)
-	m.parallel(8, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t47, h0_resid1)
+func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t47 []float32, t48 []float32, h0_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, t47, 128, h0_attn_Wo, 128, t48, 128, false)
+	m.parallel(8, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t48, h0_resid1)
 }
 
 // fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h_in, h0_attn_bo, t47, h0_resid1 := v[0], v[1], v[2], v[3]
+	h_in, h0_attn_bo, t48, h0_resid1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h0_attn_out := t47[i*16384+j*128+k] + h0_attn_bo[k]
+				h0_attn_out := t48[i*16384+j*128+k] + h0_attn_bo[k]
 				h0_resid1v := h_in[i*16384+j*128+k] + h0_attn_out
 				h0_resid1[i*16384+j*128+k] = h0_resid1v
 			}
@@ -6138,54 +6177,54 @@ func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t50, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln2[lo*128:hi*128], t50[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t51, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*128:hi*128], t51[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t53 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t54 = t53 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h0_mlp_hidden = gelu(t54)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t53 []float32, t54 []float32, h0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t53, 512, false)
-	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t53, t54, h0_mlp_hidden)
+//	t54 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t55 = t54 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t55)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t54 []float32, t55 []float32, h0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t54, 512, false)
+	m.parallel(8, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t54, t55, h0_mlp_hidden)
 }
 
 // fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b1, t53, t54, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	h0_mlp_b1, t54, t55, h0_mlp_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
-				t54v := t53[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t54v
-				t54[i*65536+j*512+k] = t54v
+				t55v := t54[i*65536+j*512+k] + h0_mlp_b1[k]
+				h0_mlp_hidden[i*65536+j*512+k] = t55v
+				t55[i*65536+j*512+k] = t55v
 			}
 		}
 	}
-	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t54), in place
+	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t55), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t56 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h0_mlp_out = t56 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t57 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t57 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t56 []float32, h0_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t56, 128, false)
-	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t56, h0_resid2)
+func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t57 []float32, h0_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t57, 128, false)
+	m.parallel(8, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t57, h0_resid2)
 }
 
 // fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b2, h0_resid1, t56, h0_resid2 := v[0], v[1], v[2], v[3]
+	h0_mlp_b2, h0_resid1, t57, h0_resid2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h0_mlp_out := t56[i*16384+j*128+k] + h0_mlp_b2[k]
+				h0_mlp_out := t57[i*16384+j*128+k] + h0_mlp_b2[k]
 				h0_resid2v := h0_resid1[i*16384+j*128+k] + h0_mlp_out
 				h0_resid2[i*16384+j*128+k] = h0_resid2v
 			}
@@ -6195,42 +6234,42 @@ func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t75, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln1[lo*128:hi*128], t75[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t76, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*128:hi*128], t76[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t78 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_q_proj = t78 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t78 []float32, h1_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t78, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t78, h1_attn_q_proj)
+//	t79 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t79 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t79 []float32, h1_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t79, 128, false)
+	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t79, h1_attn_q_proj)
 }
 
 // fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t78, h1_attn_q_proj := v[0], v[1], v[2]
+	h1_attn_bq, t79, h1_attn_q_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h1_attn_q_projv := t78[i*16384+j*128+k] + h1_attn_bq[k]
+				h1_attn_q_projv := t79[i*16384+j*128+k] + h1_attn_bq[k]
 				h1_attn_q_proj[i*16384+j*128+k] = h1_attn_q_projv
 			}
 		}
 	}
 }
 
-// transposeH1_attn_q_2 computes h1_attn_q = t80ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_q_2 computes h1_attn_q = t81ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t80, h1_attn_q := v[0], v[1]
+	t81, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t80[i*16384+j*32+k*128+l]
+					h1_attn_q[i*16384+j*4096+k*32+l] = t81[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6239,36 +6278,36 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t82 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_k_proj = t82 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t82 []float32, h1_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t82, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t82, h1_attn_k_proj)
+//	t83 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t83 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t83 []float32, h1_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t83, 128, false)
+	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t83, h1_attn_k_proj)
 }
 
 // fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t82, h1_attn_k_proj := v[0], v[1], v[2]
+	h1_attn_bk, t83, h1_attn_k_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h1_attn_k_projv := t82[i*16384+j*128+k] + h1_attn_bk[k]
+				h1_attn_k_projv := t83[i*16384+j*128+k] + h1_attn_bk[k]
 				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
 			}
 		}
 	}
 }
 
-// transposeH1_attn_k_2 computes h1_attn_k = t84ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_k_2 computes h1_attn_k = t85ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t84, h1_attn_k := v[0], v[1]
+	t85, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t84[i*16384+j*32+k*128+l]
+					h1_attn_k[i*16384+j*4096+k*32+l] = t85[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6277,36 +6316,36 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t86 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_v_proj = t86 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t86 []float32, h1_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t86, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t86, h1_attn_v_proj)
+//	t87 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t87 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t87 []float32, h1_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t87, 128, false)
+	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t87, h1_attn_v_proj)
 }
 
 // fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t86, h1_attn_v_proj := v[0], v[1], v[2]
+	h1_attn_bv, t87, h1_attn_v_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h1_attn_v_projv := t86[i*16384+j*128+k] + h1_attn_bv[k]
+				h1_attn_v_projv := t87[i*16384+j*128+k] + h1_attn_bv[k]
 				h1_attn_v_proj[i*16384+j*128+k] = h1_attn_v_projv
 			}
 		}
 	}
 }
 
-// transposeH1_attn_v_2 computes h1_attn_v = t88ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_v_2 computes h1_attn_v = t89ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t88, h1_attn_v := v[0], v[1]
+	t89, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
+					h1_attn_v[i*16384+j*4096+k*32+l] = t89[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6317,10 +6356,10 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t90 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_scores = t90 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t92 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h1_attn_weights = softmax(t92)  (Softmax, models/gpt/gpt.go:88)
+//	t91 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t91 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t93 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h1_attn_weights = softmax(t93)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -6344,15 +6383,15 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT95 computes t95 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT96 computes t96 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT95(lo, hi, thread int, v [][]float32) {
-	h1_attn_context, t95 := v[0], v[1]
+func (m *Model) transposeT96(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t96 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t95[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
+					t96[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -6361,22 +6400,22 @@ func (m *Model) transposeT95(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t97 = t96 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_out = t97 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t98 = t97 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t98 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t96 []float32, t97 []float32, h1_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, t96, 128, h1_attn_Wo, 128, t97, 128, false)
-	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t97, h1_resid1)
+func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t97 []float32, t98 []float32, h1_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, t97, 128, h1_attn_Wo, 128, t98, 128, false)
+	m.parallel(8, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t98, h1_resid1)
 }
 
 // fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_attn_bo, t97, h1_resid1 := v[0], v[1], v[2], v[3]
+	h0_resid2, h1_attn_bo, t98, h1_resid1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h1_attn_out := t97[i*16384+j*128+k] + h1_attn_bo[k]
+				h1_attn_out := t98[i*16384+j*128+k] + h1_attn_bo[k]
 				h1_resid1v := h0_resid2[i*16384+j*128+k] + h1_attn_out
 				h1_resid1[i*16384+j*128+k] = h1_resid1v
 			}
@@ -6386,54 +6425,54 @@ func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t100, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln2[lo*128:hi*128], t100[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t101, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*128:hi*128], t101[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t103 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t104 = t103 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, t104 []float32, h1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
-	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t103, t104, h1_mlp_hidden)
+//	t104 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t105 = t104 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t105)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t104 []float32, t105 []float32, h1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t104, 512, false)
+	m.parallel(8, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t104, t105, h1_mlp_hidden)
 }
 
 // fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b1, t103, t104, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	h1_mlp_b1, t104, t105, h1_mlp_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
-				t104v := t103[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t104v
-				t104[i*65536+j*512+k] = t104v
+				t105v := t104[i*65536+j*512+k] + h1_mlp_b1[k]
+				h1_mlp_hidden[i*65536+j*512+k] = t105v
+				t105[i*65536+j*512+k] = t105v
 			}
 		}
 	}
-	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t104), in place
+	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t105), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t106 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h1_mlp_out = t106 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t107 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t107 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t106 []float32, h1_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t106, 128, false)
-	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t106, h1_resid2)
+func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t107 []float32, h1_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t107, 128, false)
+	m.parallel(8, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t107, h1_resid2)
 }
 
 // fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b2, h1_resid1, t106, h1_resid2 := v[0], v[1], v[2], v[3]
+	h1_mlp_b2, h1_resid1, t107, h1_resid2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h1_mlp_out := t106[i*16384+j*128+k] + h1_mlp_b2[k]
+				h1_mlp_out := t107[i*16384+j*128+k] + h1_mlp_b2[k]
 				h1_resid2v := h1_resid1[i*16384+j*128+k] + h1_mlp_out
 				h1_resid2[i*16384+j*128+k] = h1_resid2v
 			}
@@ -6443,42 +6482,42 @@ func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH2_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH2_ln1_2(lo, hi, thread int, v [][]float32) {
-	h1_resid2, h2_ln1_gamma, h2_ln1_beta, t125, h2_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h2_ln1[lo*128:hi*128], t125[lo*128:hi*128], h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
+	h1_resid2, h2_ln1_gamma, h2_ln1_beta, t126, h2_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h2_ln1[lo*128:hi*128], t126[lo*128:hi*128], h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH2_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_q_proj_2Rows, h2_attn_bq, t128, h2_attn_q_proj)
+//	t129 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_q_proj = t129 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t129 []float32, h2_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t129, 128, false)
+	m.parallel(8, (*Model).fusedH2_attn_q_proj_2Rows, h2_attn_bq, t129, h2_attn_q_proj)
 }
 
 // fusedH2_attn_q_proj_2Rows is fusedH2_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bq, t128, h2_attn_q_proj := v[0], v[1], v[2]
+	h2_attn_bq, t129, h2_attn_q_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h2_attn_q_projv := t128[i*16384+j*128+k] + h2_attn_bq[k]
+				h2_attn_q_projv := t129[i*16384+j*128+k] + h2_attn_bq[k]
 				h2_attn_q_proj[i*16384+j*128+k] = h2_attn_q_projv
 			}
 		}
 	}
 }
 
-// transposeH2_attn_q_2 computes h2_attn_q = t130ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH2_attn_q_2 computes h2_attn_q = t131ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t130, h2_attn_q := v[0], v[1]
+	t131, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t130[i*16384+j*32+k*128+l]
+					h2_attn_q[i*16384+j*4096+k*32+l] = t131[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6487,36 +6526,36 @@ func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH2_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_k_proj_2Rows, h2_attn_bk, t132, h2_attn_k_proj)
+//	t133 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_k_proj = t133 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t133 []float32, h2_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t133, 128, false)
+	m.parallel(8, (*Model).fusedH2_attn_k_proj_2Rows, h2_attn_bk, t133, h2_attn_k_proj)
 }
 
 // fusedH2_attn_k_proj_2Rows is fusedH2_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bk, t132, h2_attn_k_proj := v[0], v[1], v[2]
+	h2_attn_bk, t133, h2_attn_k_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h2_attn_k_projv := t132[i*16384+j*128+k] + h2_attn_bk[k]
+				h2_attn_k_projv := t133[i*16384+j*128+k] + h2_attn_bk[k]
 				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
 			}
 		}
 	}
 }
 
-// transposeH2_attn_k_2 computes h2_attn_k = t134ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH2_attn_k_2 computes h2_attn_k = t135ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t134, h2_attn_k := v[0], v[1]
+	t135, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t134[i*16384+j*32+k*128+l]
+					h2_attn_k[i*16384+j*4096+k*32+l] = t135[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6525,36 +6564,36 @@ func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH2_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_v_proj_2Rows, h2_attn_bv, t136, h2_attn_v_proj)
+//	t137 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_v_proj = t137 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t137 []float32, h2_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t137, 128, false)
+	m.parallel(8, (*Model).fusedH2_attn_v_proj_2Rows, h2_attn_bv, t137, h2_attn_v_proj)
 }
 
 // fusedH2_attn_v_proj_2Rows is fusedH2_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bv, t136, h2_attn_v_proj := v[0], v[1], v[2]
+	h2_attn_bv, t137, h2_attn_v_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h2_attn_v_projv := t136[i*16384+j*128+k] + h2_attn_bv[k]
+				h2_attn_v_projv := t137[i*16384+j*128+k] + h2_attn_bv[k]
 				h2_attn_v_proj[i*16384+j*128+k] = h2_attn_v_projv
 			}
 		}
 	}
 }
 
-// transposeH2_attn_v_2 computes h2_attn_v = t138ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH2_attn_v_2 computes h2_attn_v = t139ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t138, h2_attn_v := v[0], v[1]
+	t139, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
+					h2_attn_v[i*16384+j*4096+k*32+l] = t139[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6565,10 +6604,10 @@ func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t140 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h2_attn_scores = t140 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t142 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h2_attn_weights = softmax(t142)  (Softmax, models/gpt/gpt.go:88)
+//	t141 = h2_attn_q · h2_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_scores = t141 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t143 = causal ? h2_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h2_attn_weights = softmax(t143)  (Softmax, models/gpt/gpt.go:88)
 //	h2_attn_context = h2_attn_weights · h2_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_weights, h2_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -6592,15 +6631,15 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT145 computes t145 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT146 computes t146 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT145(lo, hi, thread int, v [][]float32) {
-	h2_attn_context, t145 := v[0], v[1]
+func (m *Model) transposeT146(lo, hi, thread int, v [][]float32) {
+	h2_attn_context, t146 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t145[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
+					t146[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -6609,22 +6648,22 @@ func (m *Model) transposeT145(lo, hi, thread int, v [][]float32) {
 
 // fusedH2_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t147 = t146 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h2_attn_out = t147 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t148 = t147 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h2_attn_out = t148 + h2_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h2_resid1 = h1_resid2 + h2_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t146 []float32, t147 []float32, h2_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, t146, 128, h2_attn_Wo, 128, t147, 128, false)
-	m.parallel(8, (*Model).fusedH2_resid1_2Rows, h1_resid2, h2_attn_bo, t147, h2_resid1)
+func (m *Model) fusedH2_resid1_2(h1_resid2 []float32, h2_attn_Wo []float32, h2_attn_bo []float32, t147 []float32, t148 []float32, h2_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, t147, 128, h2_attn_Wo, 128, t148, 128, false)
+	m.parallel(8, (*Model).fusedH2_resid1_2Rows, h1_resid2, h2_attn_bo, t148, h2_resid1)
 }
 
 // fusedH2_resid1_2Rows is fusedH2_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_resid2, h2_attn_bo, t147, h2_resid1 := v[0], v[1], v[2], v[3]
+	h1_resid2, h2_attn_bo, t148, h2_resid1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h2_attn_out := t147[i*16384+j*128+k] + h2_attn_bo[k]
+				h2_attn_out := t148[i*16384+j*128+k] + h2_attn_bo[k]
 				h2_resid1v := h1_resid2[i*16384+j*128+k] + h2_attn_out
 				h2_resid1[i*16384+j*128+k] = h2_resid1v
 			}
@@ -6634,54 +6673,54 @@ func (m *Model) fusedH2_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH2_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH2_ln2_2(lo, hi, thread int, v [][]float32) {
-	h2_ln2_gamma, h2_ln2_beta, h2_resid1, t150, h2_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h2_ln2[lo*128:hi*128], t150[lo*128:hi*128], h2_resid1[lo*128:hi*128], h2_ln2_gamma, h2_ln2_beta, hi-lo, 128, 1e-05)
+	h2_ln2_gamma, h2_ln2_beta, h2_resid1, t151, h2_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h2_ln2[lo*128:hi*128], t151[lo*128:hi*128], h2_resid1[lo*128:hi*128], h2_ln2_gamma, h2_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH2_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t153 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t154 = t153 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h2_mlp_hidden = gelu(t154)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t153 []float32, t154 []float32, h2_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t153, 512, false)
-	m.parallel(8, (*Model).fusedH2_mlp_hidden_2Rows, h2_mlp_b1, t153, t154, h2_mlp_hidden)
+//	t154 = h2_ln2 · h2_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t155 = t154 + h2_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h2_mlp_hidden = gelu(t155)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t154 []float32, t155 []float32, h2_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t154, 512, false)
+	m.parallel(8, (*Model).fusedH2_mlp_hidden_2Rows, h2_mlp_b1, t154, t155, h2_mlp_hidden)
 }
 
 // fusedH2_mlp_hidden_2Rows is fusedH2_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_mlp_b1, t153, t154, h2_mlp_hidden := v[0], v[1], v[2], v[3]
+	h2_mlp_b1, t154, t155, h2_mlp_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
-				t154v := t153[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t154v
-				t154[i*65536+j*512+k] = t154v
+				t155v := t154[i*65536+j*512+k] + h2_mlp_b1[k]
+				h2_mlp_hidden[i*65536+j*512+k] = t155v
+				t155[i*65536+j*512+k] = t155v
 			}
 		}
 	}
-	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t154), in place
+	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t155), in place
 }
 
 // fusedH2_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t156 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h2_mlp_out = t156 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t157 = h2_mlp_hidden · h2_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h2_mlp_out = t157 + h2_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h2_resid2 = h2_resid1 + h2_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t156 []float32, h2_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t156, 128, false)
-	m.parallel(8, (*Model).fusedH2_resid2_2Rows, h2_mlp_b2, h2_resid1, t156, h2_resid2)
+func (m *Model) fusedH2_resid2_2(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_resid1 []float32, h2_mlp_hidden []float32, t157 []float32, h2_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 512, h2_mlp_hidden, 512, h2_mlp_W2, 128, t157, 128, false)
+	m.parallel(8, (*Model).fusedH2_resid2_2Rows, h2_mlp_b2, h2_resid1, t157, h2_resid2)
 }
 
 // fusedH2_resid2_2Rows is fusedH2_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_mlp_b2, h2_resid1, t156, h2_resid2 := v[0], v[1], v[2], v[3]
+	h2_mlp_b2, h2_resid1, t157, h2_resid2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h2_mlp_out := t156[i*16384+j*128+k] + h2_mlp_b2[k]
+				h2_mlp_out := t157[i*16384+j*128+k] + h2_mlp_b2[k]
 				h2_resid2v := h2_resid1[i*16384+j*128+k] + h2_mlp_out
 				h2_resid2[i*16384+j*128+k] = h2_resid2v
 			}
@@ -6691,42 +6730,42 @@ func (m *Model) fusedH2_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH3_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH3_ln1_2(lo, hi, thread int, v [][]float32) {
-	h2_resid2, h3_ln1_gamma, h3_ln1_beta, t175, h3_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h3_ln1[lo*128:hi*128], t175[lo*128:hi*128], h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
+	h2_resid2, h3_ln1_gamma, h3_ln1_beta, t176, h3_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h3_ln1[lo*128:hi*128], t176[lo*128:hi*128], h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH3_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t178 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h3_attn_q_proj = t178 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t178 []float32, h3_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t178, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_q_proj_2Rows, h3_attn_bq, t178, h3_attn_q_proj)
+//	t179 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_q_proj = t179 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t179 []float32, h3_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t179, 128, false)
+	m.parallel(8, (*Model).fusedH3_attn_q_proj_2Rows, h3_attn_bq, t179, h3_attn_q_proj)
 }
 
 // fusedH3_attn_q_proj_2Rows is fusedH3_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bq, t178, h3_attn_q_proj := v[0], v[1], v[2]
+	h3_attn_bq, t179, h3_attn_q_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h3_attn_q_projv := t178[i*16384+j*128+k] + h3_attn_bq[k]
+				h3_attn_q_projv := t179[i*16384+j*128+k] + h3_attn_bq[k]
 				h3_attn_q_proj[i*16384+j*128+k] = h3_attn_q_projv
 			}
 		}
 	}
 }
 
-// transposeH3_attn_q_2 computes h3_attn_q = t180ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH3_attn_q_2 computes h3_attn_q = t181ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t180, h3_attn_q := v[0], v[1]
+	t181, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t180[i*16384+j*32+k*128+l]
+					h3_attn_q[i*16384+j*4096+k*32+l] = t181[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6735,36 +6774,36 @@ func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH3_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t182 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h3_attn_k_proj = t182 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t182 []float32, h3_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t182, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_k_proj_2Rows, h3_attn_bk, t182, h3_attn_k_proj)
+//	t183 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_k_proj = t183 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t183 []float32, h3_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t183, 128, false)
+	m.parallel(8, (*Model).fusedH3_attn_k_proj_2Rows, h3_attn_bk, t183, h3_attn_k_proj)
 }
 
 // fusedH3_attn_k_proj_2Rows is fusedH3_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bk, t182, h3_attn_k_proj := v[0], v[1], v[2]
+	h3_attn_bk, t183, h3_attn_k_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h3_attn_k_projv := t182[i*16384+j*128+k] + h3_attn_bk[k]
+				h3_attn_k_projv := t183[i*16384+j*128+k] + h3_attn_bk[k]
 				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
 			}
 		}
 	}
 }
 
-// transposeH3_attn_k_2 computes h3_attn_k = t184ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH3_attn_k_2 computes h3_attn_k = t185ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t184, h3_attn_k := v[0], v[1]
+	t185, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t184[i*16384+j*32+k*128+l]
+					h3_attn_k[i*16384+j*4096+k*32+l] = t185[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6773,36 +6812,36 @@ func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH3_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t186 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h3_attn_v_proj = t186 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t186 []float32, h3_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t186, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_v_proj_2Rows, h3_attn_bv, t186, h3_attn_v_proj)
+//	t187 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_v_proj = t187 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t187 []float32, h3_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t187, 128, false)
+	m.parallel(8, (*Model).fusedH3_attn_v_proj_2Rows, h3_attn_bv, t187, h3_attn_v_proj)
 }
 
 // fusedH3_attn_v_proj_2Rows is fusedH3_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bv, t186, h3_attn_v_proj := v[0], v[1], v[2]
+	h3_attn_bv, t187, h3_attn_v_proj := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h3_attn_v_projv := t186[i*16384+j*128+k] + h3_attn_bv[k]
+				h3_attn_v_projv := t187[i*16384+j*128+k] + h3_attn_bv[k]
 				h3_attn_v_proj[i*16384+j*128+k] = h3_attn_v_projv
 			}
 		}
 	}
 }
 
-// transposeH3_attn_v_2 computes h3_attn_v = t188ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH3_attn_v_2 computes h3_attn_v = t189ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t188, h3_attn_v := v[0], v[1]
+	t189, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
+					h3_attn_v[i*16384+j*4096+k*32+l] = t189[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -6813,10 +6852,10 @@ func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t190 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h3_attn_scores = t190 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t192 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h3_attn_weights = softmax(t192)  (Softmax, models/gpt/gpt.go:88)
+//	t191 = h3_attn_q · h3_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_scores = t191 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t193 = causal ? h3_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h3_attn_weights = softmax(t193)  (Softmax, models/gpt/gpt.go:88)
 //	h3_attn_context = h3_attn_weights · h3_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_weights, h3_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -6840,15 +6879,15 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT195 computes t195 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT196 computes t196 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT195(lo, hi, thread int, v [][]float32) {
-	h3_attn_context, t195 := v[0], v[1]
+func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
+	h3_attn_context, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t195[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
+					t196[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -6857,22 +6896,22 @@ func (m *Model) transposeT195(lo, hi, thread int, v [][]float32) {
 
 // fusedH3_resid1_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t197 = t196 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h3_attn_out = t197 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t198 = t197 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h3_attn_out = t198 + h3_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h3_resid1 = h2_resid2 + h3_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t196 []float32, t197 []float32, h3_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, t196, 128, h3_attn_Wo, 128, t197, 128, false)
-	m.parallel(8, (*Model).fusedH3_resid1_2Rows, h2_resid2, h3_attn_bo, t197, h3_resid1)
+func (m *Model) fusedH3_resid1_2(h2_resid2 []float32, h3_attn_Wo []float32, h3_attn_bo []float32, t197 []float32, t198 []float32, h3_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, t197, 128, h3_attn_Wo, 128, t198, 128, false)
+	m.parallel(8, (*Model).fusedH3_resid1_2Rows, h2_resid2, h3_attn_bo, t198, h3_resid1)
 }
 
 // fusedH3_resid1_2Rows is fusedH3_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_resid2, h3_attn_bo, t197, h3_resid1 := v[0], v[1], v[2], v[3]
+	h2_resid2, h3_attn_bo, t198, h3_resid1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h3_attn_out := t197[i*16384+j*128+k] + h3_attn_bo[k]
+				h3_attn_out := t198[i*16384+j*128+k] + h3_attn_bo[k]
 				h3_resid1v := h2_resid2[i*16384+j*128+k] + h3_attn_out
 				h3_resid1[i*16384+j*128+k] = h3_resid1v
 			}
@@ -6882,54 +6921,54 @@ func (m *Model) fusedH3_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH3_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH3_ln2_2(lo, hi, thread int, v [][]float32) {
-	h3_ln2_gamma, h3_ln2_beta, h3_resid1, t200, h3_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h3_ln2[lo*128:hi*128], t200[lo*128:hi*128], h3_resid1[lo*128:hi*128], h3_ln2_gamma, h3_ln2_beta, hi-lo, 128, 1e-05)
+	h3_ln2_gamma, h3_ln2_beta, h3_resid1, t201, h3_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h3_ln2[lo*128:hi*128], t201[lo*128:hi*128], h3_resid1[lo*128:hi*128], h3_ln2_gamma, h3_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH3_mlp_hidden_2 is one fused epilogue kernel over f32[8,128,512]:
 //
-//	t203 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t204 = t203 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h3_mlp_hidden = gelu(t204)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t203 []float32, t204 []float32, h3_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t203, 512, false)
-	m.parallel(8, (*Model).fusedH3_mlp_hidden_2Rows, h3_mlp_b1, t203, t204, h3_mlp_hidden)
+//	t204 = h3_ln2 · h3_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t205 = t204 + h3_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h3_mlp_hidden = gelu(t205)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t204 []float32, t205 []float32, h3_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t204, 512, false)
+	m.parallel(8, (*Model).fusedH3_mlp_hidden_2Rows, h3_mlp_b1, t204, t205, h3_mlp_hidden)
 }
 
 // fusedH3_mlp_hidden_2Rows is fusedH3_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_mlp_b1, t203, t204, h3_mlp_hidden := v[0], v[1], v[2], v[3]
+	h3_mlp_b1, t204, t205, h3_mlp_hidden := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 512 {
-				t204v := t203[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t204v
-				t204[i*65536+j*512+k] = t204v
+				t205v := t204[i*65536+j*512+k] + h3_mlp_b1[k]
+				h3_mlp_hidden[i*65536+j*512+k] = t205v
+				t205[i*65536+j*512+k] = t205v
 			}
 		}
 	}
-	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t204), in place
+	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t205), in place
 }
 
 // fusedH3_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t206 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h3_mlp_out = t206 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t207 = h3_mlp_hidden · h3_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h3_mlp_out = t207 + h3_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h3_resid2 = h3_resid1 + h3_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t206 []float32, h3_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t206, 128, false)
-	m.parallel(8, (*Model).fusedH3_resid2_2Rows, h3_mlp_b2, h3_resid1, t206, h3_resid2)
+func (m *Model) fusedH3_resid2_2(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_resid1 []float32, h3_mlp_hidden []float32, t207 []float32, h3_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 512, h3_mlp_hidden, 512, h3_mlp_W2, 128, t207, 128, false)
+	m.parallel(8, (*Model).fusedH3_resid2_2Rows, h3_mlp_b2, h3_resid1, t207, h3_resid2)
 }
 
 // fusedH3_resid2_2Rows is fusedH3_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_mlp_b2, h3_resid1, t206, h3_resid2 := v[0], v[1], v[2], v[3]
+	h3_mlp_b2, h3_resid1, t207, h3_resid2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 128 {
-				h3_mlp_out := t206[i*16384+j*128+k] + h3_mlp_b2[k]
+				h3_mlp_out := t207[i*16384+j*128+k] + h3_mlp_b2[k]
 				h3_resid2v := h3_resid1[i*16384+j*128+k] + h3_mlp_out
 				h3_resid2[i*16384+j*128+k] = h3_resid2v
 			}
@@ -6939,8 +6978,8 @@ func (m *Model) fusedH3_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormLnf_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
-	h3_resid2, lnf_gamma, lnf_beta, t211, lnf := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(lnf[lo*128:hi*128], t211[lo*128:hi*128], h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+	h3_resid2, lnf_gamma, lnf_beta, t212, lnf := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(lnf[lo*128:hi*128], t212[lo*128:hi*128], h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
 // reduceDlnf_beta computes dlnf_beta = Σ_[0,1](dlnf) over [lo, hi) of its
@@ -6958,24 +6997,24 @@ func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT227 computes t227 = dlnf ⊙ t211 over [lo, hi) of its
+// loopT228 computes t228 = dlnf ⊙ t212 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT227(lo, hi, thread int, v [][]float32) {
-	t211, dlnf, t227 := v[0], v[1], v[2]
+func (m *Model) loopT228(lo, hi, thread int, v [][]float32) {
+	t212, dlnf, t228 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t227[i] = dlnf[i] * t211[i]
+		t228[i] = dlnf[i] * t212[i]
 	}
 }
 
-// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t227) over [lo, hi) of its
+// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t228) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
-	t227, dlnf_gamma := v[0], v[1]
+	t228, dlnf_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t227[i*16384+j*128+k])
+				s += float64(t228[i*16384+j*128+k])
 			}
 		}
 		dlnf_gamma[k] = float32(s)
@@ -7003,31 +7042,31 @@ func (m *Model) reduceDh3_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT235 is one fused epilogue kernel over f32[8,128,512]:
+// fusedT236 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh3_mlp_hidden = dh3_resid2 · h3_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t235 = dh3_mlp_hidden ⊙ gelu′(t204)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT235(h3_mlp_W2 []float32, t204 []float32, dh3_resid2 []float32, dh3_mlp_hidden []float32, t235 []float32) {
+//	t236 = dh3_mlp_hidden ⊙ gelu′(t205)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT236(h3_mlp_W2 []float32, t205 []float32, dh3_resid2 []float32, dh3_mlp_hidden []float32, t236 []float32) {
 	gemm(m.pool, false, true, 1024, 512, 128, dh3_resid2, 128, h3_mlp_W2, 128, dh3_mlp_hidden, 512, false)
-	m.parallel(524288, (*Model).fusedT235Rows, t204, dh3_mlp_hidden, t235)
+	m.parallel(524288, (*Model).fusedT236Rows, t205, dh3_mlp_hidden, t236)
 }
 
-// fusedT235Rows is fusedT235's loop after the product, over [lo, hi) of its
+// fusedT236Rows is fusedT236's loop after the product, over [lo, hi) of its
 // outermost loop (524288), on a thread of the pool.
-func (m *Model) fusedT235Rows(lo, hi, thread int, v [][]float32) {
-	t204, dh3_mlp_hidden, t235 := v[0], v[1], v[2]
-	geluGradRow(t235[lo:hi], t204[lo:hi], dh3_mlp_hidden[lo:hi])
+func (m *Model) fusedT236Rows(lo, hi, thread int, v [][]float32) {
+	t205, dh3_mlp_hidden, t236 := v[0], v[1], v[2]
+	geluGradRow(t236[lo:hi], t205[lo:hi], dh3_mlp_hidden[lo:hi])
 }
 
-// reduceDh3_mlp_b1 computes dh3_mlp_b1 = Σ_[0,1](t235) over [lo, hi) of its
+// reduceDh3_mlp_b1 computes dh3_mlp_b1 = Σ_[0,1](t236) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t235, dh3_mlp_b1 := v[0], v[1]
+	t236, dh3_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t235[i*65536+j*512+k])
+				s += float64(t236[i*65536+j*512+k])
 			}
 		}
 		dh3_mlp_b1[k] = float32(s)
@@ -7049,42 +7088,42 @@ func (m *Model) reduceDh3_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT243 computes t243 = dh3_ln2 ⊙ t200 over [lo, hi) of its
+// loopT244 computes t244 = dh3_ln2 ⊙ t201 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT243(lo, hi, thread int, v [][]float32) {
-	t200, dh3_ln2, t243 := v[0], v[1], v[2]
+func (m *Model) loopT244(lo, hi, thread int, v [][]float32) {
+	t201, dh3_ln2, t244 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t243[i] = dh3_ln2[i] * t200[i]
+		t244[i] = dh3_ln2[i] * t201[i]
 	}
 }
 
-// reduceDh3_ln2_gamma computes dh3_ln2_gamma = Σ_[0,1](t243) over [lo, hi) of its
+// reduceDh3_ln2_gamma computes dh3_ln2_gamma = Σ_[0,1](t244) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t243, dh3_ln2_gamma := v[0], v[1]
+	t244, dh3_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t243[i*16384+j*128+k])
+				s += float64(t244[i*16384+j*128+k])
 			}
 		}
 		dh3_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT245 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT245(lo, hi, thread int, v [][]float32) {
-	h3_ln2_gamma, h3_resid1, dh3_ln2, t245 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t245[lo*128:hi*128], h3_resid1[lo*128:hi*128], dh3_ln2[lo*128:hi*128], h3_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT246 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT246(lo, hi, thread int, v [][]float32) {
+	h3_ln2_gamma, h3_resid1, dh3_ln2, t246 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t246[lo*128:hi*128], h3_resid1[lo*128:hi*128], dh3_ln2[lo*128:hi*128], h3_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh3_resid1 computes dh3_resid1 = dh3_resid2 + t245 over [lo, hi) of its
+// loopDh3_resid1 computes dh3_resid1 = dh3_resid2 + t246 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh3_resid1(lo, hi, thread int, v [][]float32) {
-	dh3_resid2, t245, dh3_resid1 := v[0], v[1], v[2]
+	dh3_resid2, t246, dh3_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh3_resid1[i] = dh3_resid2[i] + t245[i]
+		dh3_resid1[i] = dh3_resid2[i] + t246[i]
 	}
 }
 
@@ -7103,15 +7142,15 @@ func (m *Model) reduceDh3_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh3_attn_context computes dh3_attn_context = t252ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh3_attn_context computes dh3_attn_context = t253ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeDh3_attn_context(lo, hi, thread int, v [][]float32) {
-	t252, dh3_attn_context := v[0], v[1]
+	t253, dh3_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					dh3_attn_context[i*16384+j*4096+k*32+l] = t252[i*16384+j*32+k*128+l]
+					dh3_attn_context[i*16384+j*4096+k*32+l] = t253[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -7136,60 +7175,60 @@ func (m *Model) batchedDh3_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT256 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxGradT256(lo, hi, thread int, v [][]float32) {
-	h3_attn_weights, dh3_attn_weights, t256 := v[0], v[1], v[2]
-	softmaxGrad(t256[lo*128:hi*128], h3_attn_weights[lo*128:hi*128], dh3_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+// softmaxGradT257 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT257(lo, hi, thread int, v [][]float32) {
+	h3_attn_weights, dh3_attn_weights, t257 := v[0], v[1], v[2]
+	softmaxGrad(t257[lo*128:hi*128], h3_attn_weights[lo*128:hi*128], dh3_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
-// fusedT259 is one fused elementwise kernel over f32[8,4,128,128]:
+// fusedT260 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh3_attn_scores = causal ? t256 : 0  (Where, models/gpt/gpt.go:88)
-//	t259 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh3_attn_scores = causal ? t257 : 0  (Where, models/gpt/gpt.go:88)
+//	t260 = dh3_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
-func (m *Model) fusedT259(lo, hi, thread int, v [][]float32) {
-	t256, t259 := v[0], v[1]
+func (m *Model) fusedT260(lo, hi, thread int, v [][]float32) {
+	t257, t260 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
-					dh3_attn_scores := where(l <= k, t256[i*65536+j*16384+k*128+l], 0)
-					t259v := dh3_attn_scores * 0.17677669529663687
-					t259[i*65536+j*16384+k*128+l] = t259v
+					dh3_attn_scores := where(l <= k, t257[i*65536+j*16384+k*128+l], 0)
+					t260v := dh3_attn_scores * 0.17677669529663687
+					t260[i*65536+j*16384+k*128+l] = t260v
 				}
 			}
 		}
 	}
 }
 
-// batchedDh3_attn_q is the batched product dh3_attn_q = t259 · h3_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh3_attn_q is the batched product dh3_attn_q = t260 · h3_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh3_attn_q(lo, hi, thread int, v [][]float32) {
-	h3_attn_k, t259, dh3_attn_q := v[0], v[1], v[2]
+	h3_attn_k, t260, dh3_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t260[b*16384:], 128, h3_attn_k[b*4096:], 32, dh3_attn_q[b*4096:], 32, false)
 	}
 }
 
-// batchedDh3_attn_k is the batched product dh3_attn_k = t259ᵀ · h3_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh3_attn_k is the batched product dh3_attn_k = t260ᵀ · h3_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh3_attn_k(lo, hi, thread int, v [][]float32) {
-	h3_attn_q, t259, dh3_attn_k := v[0], v[1], v[2]
+	h3_attn_q, t260, dh3_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t259[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t260[b*16384:], 128, h3_attn_q[b*4096:], 32, dh3_attn_k[b*4096:], 32, false)
 	}
 }
 
-// transposeT262 computes t262 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT263 computes t263 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT262(lo, hi, thread int, v [][]float32) {
-	dh3_attn_v, t262 := v[0], v[1]
+func (m *Model) transposeT263(lo, hi, thread int, v [][]float32) {
+	dh3_attn_v, t263 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t262[i*16384+j*128+k*32+l] = dh3_attn_v[i*16384+j*32+k*4096+l]
+					t263[i*16384+j*128+k*32+l] = dh3_attn_v[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7211,15 +7250,15 @@ func (m *Model) reduceDh3_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT269 computes t269 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT270 computes t270 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT269(lo, hi, thread int, v [][]float32) {
-	dh3_attn_k, t269 := v[0], v[1]
+func (m *Model) transposeT270(lo, hi, thread int, v [][]float32) {
+	dh3_attn_k, t270 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t269[i*16384+j*128+k*32+l] = dh3_attn_k[i*16384+j*32+k*4096+l]
+					t270[i*16384+j*128+k*32+l] = dh3_attn_k[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7241,15 +7280,15 @@ func (m *Model) reduceDh3_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT275 computes t275 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT276 computes t276 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT275(lo, hi, thread int, v [][]float32) {
-	dh3_attn_q, t275 := v[0], v[1]
+func (m *Model) transposeT276(lo, hi, thread int, v [][]float32) {
+	dh3_attn_q, t276 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t275[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
+					t276[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7273,21 +7312,21 @@ func (m *Model) reduceDh3_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t278 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t281 = t265 + t272  (Add, models/gpt/gpt.go:88)
-//	dh3_ln1 = t281 + t278  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t265 []float32, t272 []float32, dh3_attn_q_proj []float32, t278 []float32, dh3_ln1 []float32) {
-	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_q_proj, 128, h3_attn_Wq, 128, t278, 128, false)
-	m.parallel(131072, (*Model).fusedDh3_ln1Rows, t265, t272, t278, dh3_ln1)
+//	t279 = dh3_attn_q_proj · h3_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t282 = t266 + t273  (Add, models/gpt/gpt.go:88)
+//	dh3_ln1 = t282 + t279  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh3_ln1(h3_attn_Wq []float32, t266 []float32, t273 []float32, dh3_attn_q_proj []float32, t279 []float32, dh3_ln1 []float32) {
+	gemm(m.pool, false, true, 1024, 128, 128, dh3_attn_q_proj, 128, h3_attn_Wq, 128, t279, 128, false)
+	m.parallel(131072, (*Model).fusedDh3_ln1Rows, t266, t273, t279, dh3_ln1)
 }
 
 // fusedDh3_ln1Rows is fusedDh3_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedDh3_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t265, t272, t278, dh3_ln1 := v[0], v[1], v[2], v[3]
+	t266, t273, t279, dh3_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t281 := t265[i] + t272[i]
-		dh3_ln1v := t281 + t278[i]
+		t282 := t266[i] + t273[i]
+		dh3_ln1v := t282 + t279[i]
 		dh3_ln1[i] = dh3_ln1v
 	}
 }
@@ -7307,42 +7346,42 @@ func (m *Model) reduceDh3_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT285 computes t285 = dh3_ln1 ⊙ t175 over [lo, hi) of its
+// loopT286 computes t286 = dh3_ln1 ⊙ t176 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT285(lo, hi, thread int, v [][]float32) {
-	t175, dh3_ln1, t285 := v[0], v[1], v[2]
+func (m *Model) loopT286(lo, hi, thread int, v [][]float32) {
+	t176, dh3_ln1, t286 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t285[i] = dh3_ln1[i] * t175[i]
+		t286[i] = dh3_ln1[i] * t176[i]
 	}
 }
 
-// reduceDh3_ln1_gamma computes dh3_ln1_gamma = Σ_[0,1](t285) over [lo, hi) of its
+// reduceDh3_ln1_gamma computes dh3_ln1_gamma = Σ_[0,1](t286) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t285, dh3_ln1_gamma := v[0], v[1]
+	t286, dh3_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t285[i*16384+j*128+k])
+				s += float64(t286[i*16384+j*128+k])
 			}
 		}
 		dh3_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT287 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT287(lo, hi, thread int, v [][]float32) {
-	h2_resid2, h3_ln1_gamma, dh3_ln1, t287 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t287[lo*128:hi*128], h2_resid2[lo*128:hi*128], dh3_ln1[lo*128:hi*128], h3_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT288 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT288(lo, hi, thread int, v [][]float32) {
+	h2_resid2, h3_ln1_gamma, dh3_ln1, t288 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t288[lo*128:hi*128], h2_resid2[lo*128:hi*128], dh3_ln1[lo*128:hi*128], h3_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh2_resid2 computes dh2_resid2 = dh3_resid1 + t287 over [lo, hi) of its
+// loopDh2_resid2 computes dh2_resid2 = dh3_resid1 + t288 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh2_resid2(lo, hi, thread int, v [][]float32) {
-	dh3_resid1, t287, dh2_resid2 := v[0], v[1], v[2]
+	dh3_resid1, t288, dh2_resid2 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh2_resid2[i] = dh3_resid1[i] + t287[i]
+		dh2_resid2[i] = dh3_resid1[i] + t288[i]
 	}
 }
 
@@ -7361,31 +7400,31 @@ func (m *Model) reduceDh2_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT294 is one fused epilogue kernel over f32[8,128,512]:
+// fusedT295 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh2_mlp_hidden = dh2_resid2 · h2_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t294 = dh2_mlp_hidden ⊙ gelu′(t154)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT294(h2_mlp_W2 []float32, t154 []float32, dh2_resid2 []float32, dh2_mlp_hidden []float32, t294 []float32) {
+//	t295 = dh2_mlp_hidden ⊙ gelu′(t155)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT295(h2_mlp_W2 []float32, t155 []float32, dh2_resid2 []float32, dh2_mlp_hidden []float32, t295 []float32) {
 	gemm(m.pool, false, true, 1024, 512, 128, dh2_resid2, 128, h2_mlp_W2, 128, dh2_mlp_hidden, 512, false)
-	m.parallel(524288, (*Model).fusedT294Rows, t154, dh2_mlp_hidden, t294)
+	m.parallel(524288, (*Model).fusedT295Rows, t155, dh2_mlp_hidden, t295)
 }
 
-// fusedT294Rows is fusedT294's loop after the product, over [lo, hi) of its
+// fusedT295Rows is fusedT295's loop after the product, over [lo, hi) of its
 // outermost loop (524288), on a thread of the pool.
-func (m *Model) fusedT294Rows(lo, hi, thread int, v [][]float32) {
-	t154, dh2_mlp_hidden, t294 := v[0], v[1], v[2]
-	geluGradRow(t294[lo:hi], t154[lo:hi], dh2_mlp_hidden[lo:hi])
+func (m *Model) fusedT295Rows(lo, hi, thread int, v [][]float32) {
+	t155, dh2_mlp_hidden, t295 := v[0], v[1], v[2]
+	geluGradRow(t295[lo:hi], t155[lo:hi], dh2_mlp_hidden[lo:hi])
 }
 
-// reduceDh2_mlp_b1 computes dh2_mlp_b1 = Σ_[0,1](t294) over [lo, hi) of its
+// reduceDh2_mlp_b1 computes dh2_mlp_b1 = Σ_[0,1](t295) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t294, dh2_mlp_b1 := v[0], v[1]
+	t295, dh2_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t294[i*65536+j*512+k])
+				s += float64(t295[i*65536+j*512+k])
 			}
 		}
 		dh2_mlp_b1[k] = float32(s)
@@ -7407,42 +7446,42 @@ func (m *Model) reduceDh2_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT302 computes t302 = dh2_ln2 ⊙ t150 over [lo, hi) of its
+// loopT303 computes t303 = dh2_ln2 ⊙ t151 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT302(lo, hi, thread int, v [][]float32) {
-	t150, dh2_ln2, t302 := v[0], v[1], v[2]
+func (m *Model) loopT303(lo, hi, thread int, v [][]float32) {
+	t151, dh2_ln2, t303 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t302[i] = dh2_ln2[i] * t150[i]
+		t303[i] = dh2_ln2[i] * t151[i]
 	}
 }
 
-// reduceDh2_ln2_gamma computes dh2_ln2_gamma = Σ_[0,1](t302) over [lo, hi) of its
+// reduceDh2_ln2_gamma computes dh2_ln2_gamma = Σ_[0,1](t303) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t302, dh2_ln2_gamma := v[0], v[1]
+	t303, dh2_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t302[i*16384+j*128+k])
+				s += float64(t303[i*16384+j*128+k])
 			}
 		}
 		dh2_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT304 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT304(lo, hi, thread int, v [][]float32) {
-	h2_ln2_gamma, h2_resid1, dh2_ln2, t304 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t304[lo*128:hi*128], h2_resid1[lo*128:hi*128], dh2_ln2[lo*128:hi*128], h2_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT305 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT305(lo, hi, thread int, v [][]float32) {
+	h2_ln2_gamma, h2_resid1, dh2_ln2, t305 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t305[lo*128:hi*128], h2_resid1[lo*128:hi*128], dh2_ln2[lo*128:hi*128], h2_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh2_resid1 computes dh2_resid1 = dh2_resid2 + t304 over [lo, hi) of its
+// loopDh2_resid1 computes dh2_resid1 = dh2_resid2 + t305 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh2_resid1(lo, hi, thread int, v [][]float32) {
-	dh2_resid2, t304, dh2_resid1 := v[0], v[1], v[2]
+	dh2_resid2, t305, dh2_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh2_resid1[i] = dh2_resid2[i] + t304[i]
+		dh2_resid1[i] = dh2_resid2[i] + t305[i]
 	}
 }
 
@@ -7461,15 +7500,15 @@ func (m *Model) reduceDh2_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh2_attn_context computes dh2_attn_context = t311ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh2_attn_context computes dh2_attn_context = t312ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeDh2_attn_context(lo, hi, thread int, v [][]float32) {
-	t311, dh2_attn_context := v[0], v[1]
+	t312, dh2_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					dh2_attn_context[i*16384+j*4096+k*32+l] = t311[i*16384+j*32+k*128+l]
+					dh2_attn_context[i*16384+j*4096+k*32+l] = t312[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -7494,60 +7533,60 @@ func (m *Model) batchedDh2_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT315 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxGradT315(lo, hi, thread int, v [][]float32) {
-	h2_attn_weights, dh2_attn_weights, t315 := v[0], v[1], v[2]
-	softmaxGrad(t315[lo*128:hi*128], h2_attn_weights[lo*128:hi*128], dh2_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+// softmaxGradT316 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT316(lo, hi, thread int, v [][]float32) {
+	h2_attn_weights, dh2_attn_weights, t316 := v[0], v[1], v[2]
+	softmaxGrad(t316[lo*128:hi*128], h2_attn_weights[lo*128:hi*128], dh2_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
-// fusedT317 is one fused elementwise kernel over f32[8,4,128,128]:
+// fusedT318 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh2_attn_scores = causal ? t315 : 0  (Where, models/gpt/gpt.go:88)
-//	t317 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh2_attn_scores = causal ? t316 : 0  (Where, models/gpt/gpt.go:88)
+//	t318 = dh2_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
-func (m *Model) fusedT317(lo, hi, thread int, v [][]float32) {
-	t315, t317 := v[0], v[1]
+func (m *Model) fusedT318(lo, hi, thread int, v [][]float32) {
+	t316, t318 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
-					dh2_attn_scores := where(l <= k, t315[i*65536+j*16384+k*128+l], 0)
-					t317v := dh2_attn_scores * 0.17677669529663687
-					t317[i*65536+j*16384+k*128+l] = t317v
+					dh2_attn_scores := where(l <= k, t316[i*65536+j*16384+k*128+l], 0)
+					t318v := dh2_attn_scores * 0.17677669529663687
+					t318[i*65536+j*16384+k*128+l] = t318v
 				}
 			}
 		}
 	}
 }
 
-// batchedDh2_attn_q is the batched product dh2_attn_q = t317 · h2_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh2_attn_q is the batched product dh2_attn_q = t318 · h2_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh2_attn_q(lo, hi, thread int, v [][]float32) {
-	h2_attn_k, t317, dh2_attn_q := v[0], v[1], v[2]
+	h2_attn_k, t318, dh2_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t318[b*16384:], 128, h2_attn_k[b*4096:], 32, dh2_attn_q[b*4096:], 32, false)
 	}
 }
 
-// batchedDh2_attn_k is the batched product dh2_attn_k = t317ᵀ · h2_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh2_attn_k is the batched product dh2_attn_k = t318ᵀ · h2_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh2_attn_k(lo, hi, thread int, v [][]float32) {
-	h2_attn_q, t317, dh2_attn_k := v[0], v[1], v[2]
+	h2_attn_q, t318, dh2_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t317[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t318[b*16384:], 128, h2_attn_q[b*4096:], 32, dh2_attn_k[b*4096:], 32, false)
 	}
 }
 
-// transposeT320 computes t320 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT321 computes t321 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT320(lo, hi, thread int, v [][]float32) {
-	dh2_attn_v, t320 := v[0], v[1]
+func (m *Model) transposeT321(lo, hi, thread int, v [][]float32) {
+	dh2_attn_v, t321 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t320[i*16384+j*128+k*32+l] = dh2_attn_v[i*16384+j*32+k*4096+l]
+					t321[i*16384+j*128+k*32+l] = dh2_attn_v[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7569,15 +7608,15 @@ func (m *Model) reduceDh2_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT327 computes t327 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT328 computes t328 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT327(lo, hi, thread int, v [][]float32) {
-	dh2_attn_k, t327 := v[0], v[1]
+func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
+	dh2_attn_k, t328 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t327[i*16384+j*128+k*32+l] = dh2_attn_k[i*16384+j*32+k*4096+l]
+					t328[i*16384+j*128+k*32+l] = dh2_attn_k[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7599,15 +7638,15 @@ func (m *Model) reduceDh2_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT333 computes t333 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT334 computes t334 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT333(lo, hi, thread int, v [][]float32) {
-	dh2_attn_q, t333 := v[0], v[1]
+func (m *Model) transposeT334(lo, hi, thread int, v [][]float32) {
+	dh2_attn_q, t334 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t333[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
+					t334[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7631,21 +7670,21 @@ func (m *Model) reduceDh2_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t336 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t339 = t323 + t330  (Add, models/gpt/gpt.go:88)
-//	dh2_ln1 = t339 + t336  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t323 []float32, t330 []float32, dh2_attn_q_proj []float32, t336 []float32, dh2_ln1 []float32) {
-	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_q_proj, 128, h2_attn_Wq, 128, t336, 128, false)
-	m.parallel(131072, (*Model).fusedDh2_ln1Rows, t323, t330, t336, dh2_ln1)
+//	t337 = dh2_attn_q_proj · h2_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t340 = t324 + t331  (Add, models/gpt/gpt.go:88)
+//	dh2_ln1 = t340 + t337  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh2_ln1(h2_attn_Wq []float32, t324 []float32, t331 []float32, dh2_attn_q_proj []float32, t337 []float32, dh2_ln1 []float32) {
+	gemm(m.pool, false, true, 1024, 128, 128, dh2_attn_q_proj, 128, h2_attn_Wq, 128, t337, 128, false)
+	m.parallel(131072, (*Model).fusedDh2_ln1Rows, t324, t331, t337, dh2_ln1)
 }
 
 // fusedDh2_ln1Rows is fusedDh2_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedDh2_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t323, t330, t336, dh2_ln1 := v[0], v[1], v[2], v[3]
+	t324, t331, t337, dh2_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t339 := t323[i] + t330[i]
-		dh2_ln1v := t339 + t336[i]
+		t340 := t324[i] + t331[i]
+		dh2_ln1v := t340 + t337[i]
 		dh2_ln1[i] = dh2_ln1v
 	}
 }
@@ -7665,42 +7704,42 @@ func (m *Model) reduceDh2_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT343 computes t343 = dh2_ln1 ⊙ t125 over [lo, hi) of its
+// loopT344 computes t344 = dh2_ln1 ⊙ t126 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT343(lo, hi, thread int, v [][]float32) {
-	t125, dh2_ln1, t343 := v[0], v[1], v[2]
+func (m *Model) loopT344(lo, hi, thread int, v [][]float32) {
+	t126, dh2_ln1, t344 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t343[i] = dh2_ln1[i] * t125[i]
+		t344[i] = dh2_ln1[i] * t126[i]
 	}
 }
 
-// reduceDh2_ln1_gamma computes dh2_ln1_gamma = Σ_[0,1](t343) over [lo, hi) of its
+// reduceDh2_ln1_gamma computes dh2_ln1_gamma = Σ_[0,1](t344) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t343, dh2_ln1_gamma := v[0], v[1]
+	t344, dh2_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t343[i*16384+j*128+k])
+				s += float64(t344[i*16384+j*128+k])
 			}
 		}
 		dh2_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT345 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT345(lo, hi, thread int, v [][]float32) {
-	h1_resid2, h2_ln1_gamma, dh2_ln1, t345 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t345[lo*128:hi*128], h1_resid2[lo*128:hi*128], dh2_ln1[lo*128:hi*128], h2_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT346 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT346(lo, hi, thread int, v [][]float32) {
+	h1_resid2, h2_ln1_gamma, dh2_ln1, t346 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t346[lo*128:hi*128], h1_resid2[lo*128:hi*128], dh2_ln1[lo*128:hi*128], h2_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh1_resid2 computes dh1_resid2 = dh2_resid1 + t345 over [lo, hi) of its
+// loopDh1_resid2 computes dh1_resid2 = dh2_resid1 + t346 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh1_resid2(lo, hi, thread int, v [][]float32) {
-	dh2_resid1, t345, dh1_resid2 := v[0], v[1], v[2]
+	dh2_resid1, t346, dh1_resid2 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh1_resid2[i] = dh2_resid1[i] + t345[i]
+		dh1_resid2[i] = dh2_resid1[i] + t346[i]
 	}
 }
 
@@ -7719,31 +7758,31 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT352 is one fused epilogue kernel over f32[8,128,512]:
+// fusedT353 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t352 = dh1_mlp_hidden ⊙ gelu′(t104)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT352(h1_mlp_W2 []float32, t104 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t352 []float32) {
+//	t353 = dh1_mlp_hidden ⊙ gelu′(t105)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT353(h1_mlp_W2 []float32, t105 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t353 []float32) {
 	gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	m.parallel(524288, (*Model).fusedT352Rows, t104, dh1_mlp_hidden, t352)
+	m.parallel(524288, (*Model).fusedT353Rows, t105, dh1_mlp_hidden, t353)
 }
 
-// fusedT352Rows is fusedT352's loop after the product, over [lo, hi) of its
+// fusedT353Rows is fusedT353's loop after the product, over [lo, hi) of its
 // outermost loop (524288), on a thread of the pool.
-func (m *Model) fusedT352Rows(lo, hi, thread int, v [][]float32) {
-	t104, dh1_mlp_hidden, t352 := v[0], v[1], v[2]
-	geluGradRow(t352[lo:hi], t104[lo:hi], dh1_mlp_hidden[lo:hi])
+func (m *Model) fusedT353Rows(lo, hi, thread int, v [][]float32) {
+	t105, dh1_mlp_hidden, t353 := v[0], v[1], v[2]
+	geluGradRow(t353[lo:hi], t105[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
-// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t352) over [lo, hi) of its
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t353) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t352, dh1_mlp_b1 := v[0], v[1]
+	t353, dh1_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t352[i*65536+j*512+k])
+				s += float64(t353[i*65536+j*512+k])
 			}
 		}
 		dh1_mlp_b1[k] = float32(s)
@@ -7765,42 +7804,42 @@ func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT360 computes t360 = dh1_ln2 ⊙ t100 over [lo, hi) of its
+// loopT361 computes t361 = dh1_ln2 ⊙ t101 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT360(lo, hi, thread int, v [][]float32) {
-	t100, dh1_ln2, t360 := v[0], v[1], v[2]
+func (m *Model) loopT361(lo, hi, thread int, v [][]float32) {
+	t101, dh1_ln2, t361 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t360[i] = dh1_ln2[i] * t100[i]
+		t361[i] = dh1_ln2[i] * t101[i]
 	}
 }
 
-// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t360) over [lo, hi) of its
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t361) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t360, dh1_ln2_gamma := v[0], v[1]
+	t361, dh1_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t360[i*16384+j*128+k])
+				s += float64(t361[i*16384+j*128+k])
 			}
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT362 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT362(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_resid1, dh1_ln2, t362 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t362[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT363 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT363(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_resid1, dh1_ln2, t363 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t363[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t362 over [lo, hi) of its
+// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t363 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
-	dh1_resid2, t362, dh1_resid1 := v[0], v[1], v[2]
+	dh1_resid2, t363, dh1_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh1_resid1[i] = dh1_resid2[i] + t362[i]
+		dh1_resid1[i] = dh1_resid2[i] + t363[i]
 	}
 }
 
@@ -7819,15 +7858,15 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh1_attn_context computes dh1_attn_context = t369ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh1_attn_context computes dh1_attn_context = t370ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
-	t369, dh1_attn_context := v[0], v[1]
+	t370, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					dh1_attn_context[i*16384+j*4096+k*32+l] = t369[i*16384+j*32+k*128+l]
+					dh1_attn_context[i*16384+j*4096+k*32+l] = t370[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -7852,60 +7891,60 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT373 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxGradT373(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t373 := v[0], v[1], v[2]
-	softmaxGrad(t373[lo*128:hi*128], h1_attn_weights[lo*128:hi*128], dh1_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+// softmaxGradT374 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT374(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t374 := v[0], v[1], v[2]
+	softmaxGrad(t374[lo*128:hi*128], h1_attn_weights[lo*128:hi*128], dh1_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
-// fusedT375 is one fused elementwise kernel over f32[8,4,128,128]:
+// fusedT376 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh1_attn_scores = causal ? t373 : 0  (Where, models/gpt/gpt.go:88)
-//	t375 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh1_attn_scores = causal ? t374 : 0  (Where, models/gpt/gpt.go:88)
+//	t376 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
-func (m *Model) fusedT375(lo, hi, thread int, v [][]float32) {
-	t373, t375 := v[0], v[1]
+func (m *Model) fusedT376(lo, hi, thread int, v [][]float32) {
+	t374, t376 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
-					dh1_attn_scores := where(l <= k, t373[i*65536+j*16384+k*128+l], 0)
-					t375v := dh1_attn_scores * 0.17677669529663687
-					t375[i*65536+j*16384+k*128+l] = t375v
+					dh1_attn_scores := where(l <= k, t374[i*65536+j*16384+k*128+l], 0)
+					t376v := dh1_attn_scores * 0.17677669529663687
+					t376[i*65536+j*16384+k*128+l] = t376v
 				}
 			}
 		}
 	}
 }
 
-// batchedDh1_attn_q is the batched product dh1_attn_q = t375 · h1_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh1_attn_q is the batched product dh1_attn_q = t376 · h1_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
-	h1_attn_k, t375, dh1_attn_q := v[0], v[1], v[2]
+	h1_attn_k, t376, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t376[b*16384:], 128, h1_attn_k[b*4096:], 32, dh1_attn_q[b*4096:], 32, false)
 	}
 }
 
-// batchedDh1_attn_k is the batched product dh1_attn_k = t375ᵀ · h1_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh1_attn_k is the batched product dh1_attn_k = t376ᵀ · h1_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, t375, dh1_attn_k := v[0], v[1], v[2]
+	h1_attn_q, t376, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t375[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t376[b*16384:], 128, h1_attn_q[b*4096:], 32, dh1_attn_k[b*4096:], 32, false)
 	}
 }
 
-// transposeT378 computes t378 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT379 computes t379 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT378(lo, hi, thread int, v [][]float32) {
-	dh1_attn_v, t378 := v[0], v[1]
+func (m *Model) transposeT379(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t379 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t378[i*16384+j*128+k*32+l] = dh1_attn_v[i*16384+j*32+k*4096+l]
+					t379[i*16384+j*128+k*32+l] = dh1_attn_v[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7927,15 +7966,15 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT385 computes t385 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT386 computes t386 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT385(lo, hi, thread int, v [][]float32) {
-	dh1_attn_k, t385 := v[0], v[1]
+func (m *Model) transposeT386(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t386 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t385[i*16384+j*128+k*32+l] = dh1_attn_k[i*16384+j*32+k*4096+l]
+					t386[i*16384+j*128+k*32+l] = dh1_attn_k[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7957,15 +7996,15 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT391 computes t391 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT392 computes t392 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT391(lo, hi, thread int, v [][]float32) {
-	dh1_attn_q, t391 := v[0], v[1]
+func (m *Model) transposeT392(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t392 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t391[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
+					t392[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -7989,21 +8028,21 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t394 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t397 = t381 + t388  (Add, models/gpt/gpt.go:88)
-//	dh1_ln1 = t397 + t394  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t381 []float32, t388 []float32, dh1_attn_q_proj []float32, t394 []float32, dh1_ln1 []float32) {
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t394, 128, false)
-	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t381, t388, t394, dh1_ln1)
+//	t395 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t398 = t382 + t389  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t398 + t395  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t382 []float32, t389 []float32, dh1_attn_q_proj []float32, t395 []float32, dh1_ln1 []float32) {
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t395, 128, false)
+	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t382, t389, t395, dh1_ln1)
 }
 
 // fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t381, t388, t394, dh1_ln1 := v[0], v[1], v[2], v[3]
+	t382, t389, t395, dh1_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t397 := t381[i] + t388[i]
-		dh1_ln1v := t397 + t394[i]
+		t398 := t382[i] + t389[i]
+		dh1_ln1v := t398 + t395[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
@@ -8023,42 +8062,42 @@ func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT401 computes t401 = dh1_ln1 ⊙ t75 over [lo, hi) of its
+// loopT402 computes t402 = dh1_ln1 ⊙ t76 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT401(lo, hi, thread int, v [][]float32) {
-	t75, dh1_ln1, t401 := v[0], v[1], v[2]
+func (m *Model) loopT402(lo, hi, thread int, v [][]float32) {
+	t76, dh1_ln1, t402 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t401[i] = dh1_ln1[i] * t75[i]
+		t402[i] = dh1_ln1[i] * t76[i]
 	}
 }
 
-// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t401) over [lo, hi) of its
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t402) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t401, dh1_ln1_gamma := v[0], v[1]
+	t402, dh1_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t401[i*16384+j*128+k])
+				s += float64(t402[i*16384+j*128+k])
 			}
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT403 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT403(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_ln1_gamma, dh1_ln1, t403 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t403[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT404 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT404(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, dh1_ln1, t404 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t404[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t403 over [lo, hi) of its
+// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t404 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
-	dh1_resid1, t403, dh0_resid2 := v[0], v[1], v[2]
+	dh1_resid1, t404, dh0_resid2 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_resid2[i] = dh1_resid1[i] + t403[i]
+		dh0_resid2[i] = dh1_resid1[i] + t404[i]
 	}
 }
 
@@ -8077,31 +8116,31 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT410 is one fused epilogue kernel over f32[8,128,512]:
+// fusedT411 is one fused epilogue kernel over f32[8,128,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t410 = dh0_mlp_hidden ⊙ gelu′(t54)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT410(h0_mlp_W2 []float32, t54 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t410 []float32) {
+//	t411 = dh0_mlp_hidden ⊙ gelu′(t55)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT411(h0_mlp_W2 []float32, t55 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t411 []float32) {
 	gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	m.parallel(524288, (*Model).fusedT410Rows, t54, dh0_mlp_hidden, t410)
+	m.parallel(524288, (*Model).fusedT411Rows, t55, dh0_mlp_hidden, t411)
 }
 
-// fusedT410Rows is fusedT410's loop after the product, over [lo, hi) of its
+// fusedT411Rows is fusedT411's loop after the product, over [lo, hi) of its
 // outermost loop (524288), on a thread of the pool.
-func (m *Model) fusedT410Rows(lo, hi, thread int, v [][]float32) {
-	t54, dh0_mlp_hidden, t410 := v[0], v[1], v[2]
-	geluGradRow(t410[lo:hi], t54[lo:hi], dh0_mlp_hidden[lo:hi])
+func (m *Model) fusedT411Rows(lo, hi, thread int, v [][]float32) {
+	t55, dh0_mlp_hidden, t411 := v[0], v[1], v[2]
+	geluGradRow(t411[lo:hi], t55[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
-// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t410) over [lo, hi) of its
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t411) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t410, dh0_mlp_b1 := v[0], v[1]
+	t411, dh0_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t410[i*65536+j*512+k])
+				s += float64(t411[i*65536+j*512+k])
 			}
 		}
 		dh0_mlp_b1[k] = float32(s)
@@ -8123,42 +8162,42 @@ func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT418 computes t418 = dh0_ln2 ⊙ t50 over [lo, hi) of its
+// loopT419 computes t419 = dh0_ln2 ⊙ t51 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT418(lo, hi, thread int, v [][]float32) {
-	t50, dh0_ln2, t418 := v[0], v[1], v[2]
+func (m *Model) loopT419(lo, hi, thread int, v [][]float32) {
+	t51, dh0_ln2, t419 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t418[i] = dh0_ln2[i] * t50[i]
+		t419[i] = dh0_ln2[i] * t51[i]
 	}
 }
 
-// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t418) over [lo, hi) of its
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t419) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t418, dh0_ln2_gamma := v[0], v[1]
+	t419, dh0_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t418[i*16384+j*128+k])
+				s += float64(t419[i*16384+j*128+k])
 			}
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT420 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT420(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_resid1, dh0_ln2, t420 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t420[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT421 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT421(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_resid1, dh0_ln2, t421 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t421[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t420 over [lo, hi) of its
+// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t421 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
-	dh0_resid2, t420, dh0_resid1 := v[0], v[1], v[2]
+	dh0_resid2, t421, dh0_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_resid1[i] = dh0_resid2[i] + t420[i]
+		dh0_resid1[i] = dh0_resid2[i] + t421[i]
 	}
 }
 
@@ -8177,15 +8216,15 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh0_attn_context computes dh0_attn_context = t427ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh0_attn_context computes dh0_attn_context = t428ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
-	t427, dh0_attn_context := v[0], v[1]
+	t428, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					dh0_attn_context[i*16384+j*4096+k*32+l] = t427[i*16384+j*32+k*128+l]
+					dh0_attn_context[i*16384+j*4096+k*32+l] = t428[i*16384+j*32+k*128+l]
 				}
 			}
 		}
@@ -8210,60 +8249,60 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT431 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxGradT431(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t431 := v[0], v[1], v[2]
-	softmaxGrad(t431[lo*128:hi*128], h0_attn_weights[lo*128:hi*128], dh0_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+// softmaxGradT432 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT432(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t432 := v[0], v[1], v[2]
+	softmaxGrad(t432[lo*128:hi*128], h0_attn_weights[lo*128:hi*128], dh0_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
-// fusedT433 is one fused elementwise kernel over f32[8,4,128,128]:
+// fusedT434 is one fused elementwise kernel over f32[8,4,128,128]:
 //
-//	dh0_attn_scores = causal ? t431 : 0  (Where, models/gpt/gpt.go:88)
-//	t433 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh0_attn_scores = causal ? t432 : 0  (Where, models/gpt/gpt.go:88)
+//	t434 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
-func (m *Model) fusedT433(lo, hi, thread int, v [][]float32) {
-	t431, t433 := v[0], v[1]
+func (m *Model) fusedT434(lo, hi, thread int, v [][]float32) {
+	t432, t434 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 128 {
-					dh0_attn_scores := where(l <= k, t431[i*65536+j*16384+k*128+l], 0)
-					t433v := dh0_attn_scores * 0.17677669529663687
-					t433[i*65536+j*16384+k*128+l] = t433v
+					dh0_attn_scores := where(l <= k, t432[i*65536+j*16384+k*128+l], 0)
+					t434v := dh0_attn_scores * 0.17677669529663687
+					t434[i*65536+j*16384+k*128+l] = t434v
 				}
 			}
 		}
 	}
 }
 
-// batchedDh0_attn_q is the batched product dh0_attn_q = t433 · h0_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh0_attn_q is the batched product dh0_attn_q = t434 · h0_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
-	h0_attn_k, t433, dh0_attn_q := v[0], v[1], v[2]
+	h0_attn_k, t434, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 128, 32, 128, t434[b*16384:], 128, h0_attn_k[b*4096:], 32, dh0_attn_q[b*4096:], 32, false)
 	}
 }
 
-// batchedDh0_attn_k is the batched product dh0_attn_k = t433ᵀ · h0_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
+// batchedDh0_attn_k is the batched product dh0_attn_k = t434ᵀ · h0_attn_q over 32 matrices of f32[8,4,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, t433, dh0_attn_k := v[0], v[1], v[2]
+	h0_attn_q, t434, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t433[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 128, 32, 128, t434[b*16384:], 128, h0_attn_q[b*4096:], 32, dh0_attn_k[b*4096:], 32, false)
 	}
 }
 
-// transposeT436 computes t436 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT437 computes t437 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT436(lo, hi, thread int, v [][]float32) {
-	dh0_attn_v, t436 := v[0], v[1]
+func (m *Model) transposeT437(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t437 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t436[i*16384+j*128+k*32+l] = dh0_attn_v[i*16384+j*32+k*4096+l]
+					t437[i*16384+j*128+k*32+l] = dh0_attn_v[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -8285,15 +8324,15 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT443 computes t443 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT444 computes t444 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT443(lo, hi, thread int, v [][]float32) {
-	dh0_attn_k, t443 := v[0], v[1]
+func (m *Model) transposeT444(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t444 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t443[i*16384+j*128+k*32+l] = dh0_attn_k[i*16384+j*32+k*4096+l]
+					t444[i*16384+j*128+k*32+l] = dh0_attn_k[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -8315,15 +8354,15 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT449 computes t449 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT450 computes t450 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
-func (m *Model) transposeT449(lo, hi, thread int, v [][]float32) {
-	dh0_attn_q, t449 := v[0], v[1]
+func (m *Model) transposeT450(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t450 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
 				for l := range 32 {
-					t449[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
+					t450[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
 				}
 			}
 		}
@@ -8347,21 +8386,21 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
 //
-//	t452 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t455 = t439 + t446  (Add, models/gpt/gpt.go:88)
-//	dh0_ln1 = t455 + t452  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t439 []float32, t446 []float32, dh0_attn_q_proj []float32, t452 []float32, dh0_ln1 []float32) {
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t452, 128, false)
-	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t439, t446, t452, dh0_ln1)
+//	t453 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t456 = t440 + t447  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t456 + t453  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t440 []float32, t447 []float32, dh0_attn_q_proj []float32, t453 []float32, dh0_ln1 []float32) {
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t453, 128, false)
+	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t440, t447, t453, dh0_ln1)
 }
 
 // fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t439, t446, t452, dh0_ln1 := v[0], v[1], v[2], v[3]
+	t440, t447, t453, dh0_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t455 := t439[i] + t446[i]
-		dh0_ln1v := t455 + t452[i]
+		t456 := t440[i] + t447[i]
+		dh0_ln1v := t456 + t453[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
@@ -8381,42 +8420,42 @@ func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT459 computes t459 = dh0_ln1 ⊙ t22 over [lo, hi) of its
+// loopT460 computes t460 = dh0_ln1 ⊙ t23 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT459(lo, hi, thread int, v [][]float32) {
-	t22, dh0_ln1, t459 := v[0], v[1], v[2]
+func (m *Model) loopT460(lo, hi, thread int, v [][]float32) {
+	t23, dh0_ln1, t460 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t459[i] = dh0_ln1[i] * t22[i]
+		t460[i] = dh0_ln1[i] * t23[i]
 	}
 }
 
-// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t459) over [lo, hi) of its
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t460) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t459, dh0_ln1_gamma := v[0], v[1]
+	t460, dh0_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for i := range 8 {
 			for j := range 128 {
-				s += float64(t459[i*16384+j*128+k])
+				s += float64(t460[i*16384+j*128+k])
 			}
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT461 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT461(lo, hi, thread int, v [][]float32) {
-	h_in, h0_ln1_gamma, dh0_ln1, t461 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t461[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT462 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT462(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, dh0_ln1, t462 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t462[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh_in computes dh_in = dh0_resid1 + t461 over [lo, hi) of its
+// loopDh_in computes dh_in = dh0_resid1 + t462 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
-	dh0_resid1, t461, dh_in := v[0], v[1], v[2]
+	dh0_resid1, t462, dh_in := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh_in[i] = dh0_resid1[i] + t461[i]
+		dh_in[i] = dh0_resid1[i] + t462[i]
 	}
 }
 
@@ -8437,19 +8476,19 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 
 // fusedDwte is one fused epilogue kernel over f32[512,128]:
 //
-//	t224 = t223ᵀ · t222  (MatMul, models/gpt/gpt.go:113)
-//	dwte = t224 + t464  (Add, models/gpt/gpt.go:64)
-func (m *Model) fusedDwte(t222 []float32, t223 []float32, t224 []float32, t464 []float32, dwte []float32) {
-	gemm(m.pool, true, false, 512, 128, 1024, t223, 512, t222, 128, t224, 128, false)
-	m.parallel(65536, (*Model).fusedDwteRows, t224, t464, dwte)
+//	t225 = t224ᵀ · t223  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t225 + t465  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t223 []float32, t224 []float32, t225 []float32, t465 []float32, dwte []float32) {
+	gemm(m.pool, true, false, 512, 128, 1024, t224, 512, t223, 128, t225, 128, false)
+	m.parallel(65536, (*Model).fusedDwteRows, t225, t465, dwte)
 }
 
 // fusedDwteRows is fusedDwte's loop after the product, over [lo, hi) of its
 // outermost loop (65536), on a thread of the pool.
 func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
-	t224, t464, dwte := v[0], v[1], v[2]
+	t225, t465, dwte := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dwtev := t224[i] + t464[i]
+		dwtev := t225[i] + t465[i]
 		dwte[i] = dwtev
 	}
 }

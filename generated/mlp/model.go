@@ -16,6 +16,7 @@ type Model struct {
 	params   []float32 // 269322 values: W1, b1, W2, b2, W3, b3
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	state    []float32 // 1 values: hyper.lr
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -24,6 +25,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 	pool      *workerPool // worker threads of the matrix products and the parallel kernels
 	task      task        // the parallel kernel running on the pool
 }
@@ -53,6 +55,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 269322),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.state = make([]float32, 1)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, false, 64, 256, 784)
@@ -63,6 +66,10 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, true, 64, 256, 256)
 	reserveGemm[float32](m.pool, true, false, 256, 256, 64)
 	reserveGemm[float32](m.pool, true, false, 784, 256, 64)
+	// hyper.lr f32[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
+	}
 	// W1 f32[784,256]: He: normal, std √(2/fan_in)
 	initNormal(m.params[0:200704], math.Sqrt(2.0/784), seed, "W1")
 	// W2 f32[256,256]: He: normal, std √(2/fan_in)
@@ -119,6 +126,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b3",
 		Shape: []int{10},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -132,6 +144,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -328,18 +345,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -347,6 +373,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -439,39 +477,39 @@ func (m *Model) forward() error {
 	labels := m.iarena[0:64]       // i32[64]
 	W1 := m.params[0:200704]       // f32[784,256]
 	b1 := m.params[200704:200960]  // f32[256]
-	t4 := m.arena[50176:66560]     // f32[64,256]
+	t5 := m.arena[50176:66560]     // f32[64,256]
 	z1 := m.arena[50176:66560]     // f32[64,256]
 	h1 := m.arena[66560:82944]     // f32[64,256]
 	W2 := m.params[200960:266496]  // f32[256,256]
 	b2 := m.params[266496:266752]  // f32[256]
-	t9 := m.arena[82944:99328]     // f32[64,256]
+	t10 := m.arena[82944:99328]    // f32[64,256]
 	z2 := m.arena[82944:99328]     // f32[64,256]
 	h2 := m.arena[99328:115712]    // f32[64,256]
 	W3 := m.params[266752:269312]  // f32[256,10]
 	b3 := m.params[269312:269322]  // f32[10]
-	t14 := m.arena[115712:116352]  // f32[64,10]
+	t15 := m.arena[115712:116352]  // f32[64,10]
 	z3 := m.arena[115712:116352]   // f32[64,10]
 	loss := m.arena[116992:116993] // f32[]
 
 	// fused epilogue:
 	//
-	//	t4 = X · W1  (MatMul, models/mlp/mlp.go:53)
-	//	z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
+	//	t5 = X · W1  (MatMul, models/mlp/mlp.go:53)
+	//	z1 = t5 + b1  (Add, models/mlp/mlp.go:53)
 	//	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
-	m.fusedH1_2(X, W1, b1, t4, z1, h1)
+	m.fusedH1_2(X, W1, b1, t5, z1, h1)
 
 	// fused epilogue:
 	//
-	//	t9 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
-	//	z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
+	//	t10 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+	//	z2 = t10 + b2  (Add, models/mlp/mlp.go:53)
 	//	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
-	m.fusedH2_2(h1, W2, b2, t9, z2, h2)
+	m.fusedH2_2(h1, W2, b2, t10, z2, h2)
 
 	// fused epilogue:
 	//
-	//	t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
-	//	z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
-	m.fusedZ3_2(h2, W3, b3, t14, z3)
+	//	t15 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+	//	z3 = t15 + b3  (Add, models/mlp/mlp.go:53)
+	m.fusedZ3_2(h2, W3, b3, t15, z3)
 
 	// loss = cross_entropy(z3, labels)  (models/mlp/mlp.go:61)
 	{
@@ -510,10 +548,10 @@ func (m *Model) backward() error {
 
 	// fused softmax-xent-grad:
 	//
-	//	t17 = softmax(z3)  (Softmax, models/mlp/mlp.go:61)
-	//	t18 = onehot(labels)  (OneHot, models/mlp/mlp.go:61)
-	//	t19 = t17 − t18  (Sub, models/mlp/mlp.go:61)
-	//	dz3 = t19 ⊙ 0.015625  (Mul, models/mlp/mlp.go:61)
+	//	t18 = softmax(z3)  (Softmax, models/mlp/mlp.go:61)
+	//	t19 = onehot(labels)  (OneHot, models/mlp/mlp.go:61)
+	//	t20 = t18 − t19  (Sub, models/mlp/mlp.go:61)
+	//	dz3 = t20 ⊙ 0.015625  (Mul, models/mlp/mlp.go:61)
 	if p := softmaxXentGrad(dz3, nil, z3, labels, 64, 10, 0.015625); p >= 0 {
 		return fmt.Errorf("models/mlp/mlp.go:61: CrossEntropy: target %d at position %d is outside [0, 10)", labels[p], p)
 	}
@@ -528,37 +566,37 @@ func (m *Model) backward() error {
 		db3[j] = float32(s)
 	}
 
-	// grad of t14 = h2 · W3  (models/mlp/mlp.go:53)
+	// grad of t15 = h2 · W3  (models/mlp/mlp.go:53)
 	// dW3 = h2ᵀ · dz3
 	gemm(m.pool, true, false, 256, 10, 64, h2, 256, dz3, 10, dW3, 10, false)
 
 	// fused epilogue:
 	//
 	//	dh2 = dz3 · W3ᵀ  (MatMul, models/mlp/mlp.go:53)
-	//	t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
-	//	dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
+	//	t27 = z2 > 0  (Greater, models/mlp/mlp.go:58)
+	//	dz2 = t27 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
 	m.fusedDz2(z2, W3, dz3, dh2, dz2)
 
 	// grad of z2 = h1 · W2 + b2  (models/mlp/mlp.go:53)
 	// db2 = Σ_[0](dz2)
 	m.parallel(256, (*Model).reduceDb2, dz2, db2)
 
-	// grad of t9 = h1 · W2  (models/mlp/mlp.go:53)
+	// grad of t10 = h1 · W2  (models/mlp/mlp.go:53)
 	// dW2 = h1ᵀ · dz2
 	gemm(m.pool, true, false, 256, 256, 64, h1, 256, dz2, 256, dW2, 256, false)
 
 	// fused epilogue:
 	//
 	//	dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
-	//	t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
-	//	dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
+	//	t32 = z1 > 0  (Greater, models/mlp/mlp.go:58)
+	//	dz1 = t32 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 	m.fusedDz1(z1, W2, dz2, dh1, dz1)
 
 	// grad of z1 = X · W1 + b1  (models/mlp/mlp.go:53)
 	// db1 = Σ_[0](dz1)
 	m.parallel(256, (*Model).reduceDb1, dz1, db1)
 
-	// grad of t4 = X · W1  (models/mlp/mlp.go:53)
+	// grad of t5 = X · W1  (models/mlp/mlp.go:53)
 	// dW1 = Xᵀ · dz1
 	gemm(m.pool, true, false, 784, 256, 64, X, 784, dz1, 256, dW1, 256, false)
 	return nil
@@ -566,6 +604,7 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	hyper_lr := m.state[0:1]      // f32[]
 	W1 := m.params[0:200704]      // f32[784,256]
 	b1 := m.params[200704:200960] // f32[256]
 	W2 := m.params[200960:266496] // f32[256,256]
@@ -579,34 +618,34 @@ func (m *Model) update() error {
 	db1 := m.grads[200704:200960] // f32[256]
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
-	// W1 −= 0.1 · dW1  (models/mlp/mlp.go:51)
+	// W1 −= hyper_lr · dW1  (models/mlp/mlp.go:51)
 	for i := range 200704 {
-		W1[i] = float32(float64(W1[i]) - 0.1*float64(dW1[i]))
+		W1[i] = float32(float64(W1[i]) - float64(hyper_lr[0])*float64(dW1[i]))
 	}
 
-	// b1 −= 0.1 · db1  (models/mlp/mlp.go:52)
+	// b1 −= hyper_lr · db1  (models/mlp/mlp.go:52)
 	for i := range 256 {
-		b1[i] = float32(float64(b1[i]) - 0.1*float64(db1[i]))
+		b1[i] = float32(float64(b1[i]) - float64(hyper_lr[0])*float64(db1[i]))
 	}
 
-	// W2 −= 0.1 · dW2  (models/mlp/mlp.go:51)
+	// W2 −= hyper_lr · dW2  (models/mlp/mlp.go:51)
 	for i := range 65536 {
-		W2[i] = float32(float64(W2[i]) - 0.1*float64(dW2[i]))
+		W2[i] = float32(float64(W2[i]) - float64(hyper_lr[0])*float64(dW2[i]))
 	}
 
-	// b2 −= 0.1 · db2  (models/mlp/mlp.go:52)
+	// b2 −= hyper_lr · db2  (models/mlp/mlp.go:52)
 	for i := range 256 {
-		b2[i] = float32(float64(b2[i]) - 0.1*float64(db2[i]))
+		b2[i] = float32(float64(b2[i]) - float64(hyper_lr[0])*float64(db2[i]))
 	}
 
-	// W3 −= 0.1 · dW3  (models/mlp/mlp.go:51)
+	// W3 −= hyper_lr · dW3  (models/mlp/mlp.go:51)
 	for i := range 2560 {
-		W3[i] = float32(float64(W3[i]) - 0.1*float64(dW3[i]))
+		W3[i] = float32(float64(W3[i]) - float64(hyper_lr[0])*float64(dW3[i]))
 	}
 
-	// b3 −= 0.1 · db3  (models/mlp/mlp.go:52)
+	// b3 −= hyper_lr · db3  (models/mlp/mlp.go:52)
 	for i := range 10 {
-		b3[i] = float32(float64(b3[i]) - 0.1*float64(db3[i]))
+		b3[i] = float32(float64(b3[i]) - float64(hyper_lr[0])*float64(db3[i]))
 	}
 	return nil
 }
@@ -673,21 +712,21 @@ func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32,
 
 // fusedH1_2 is one fused epilogue kernel over f32[64,256]:
 //
-//	t4 = X · W1  (MatMul, models/mlp/mlp.go:53)
-//	z1 = t4 + b1  (Add, models/mlp/mlp.go:53)
+//	t5 = X · W1  (MatMul, models/mlp/mlp.go:53)
+//	z1 = t5 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
-func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t4 []float32, z1 []float32, h1 []float32) {
-	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t4, 256, false)
-	m.parallel(64, (*Model).fusedH1_2Rows, b1, t4, z1, h1)
+func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t5 []float32, z1 []float32, h1 []float32) {
+	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t5, 256, false)
+	m.parallel(64, (*Model).fusedH1_2Rows, b1, t5, z1, h1)
 }
 
 // fusedH1_2Rows is fusedH1_2's loop after the product, over [lo, hi) of its
 // outermost loop (64), on a thread of the pool.
 func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
-	b1, t4, z1, h1 := v[0], v[1], v[2], v[3]
+	b1, t5, z1, h1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 256 {
-			z1v := t4[i*256+j] + b1[j]
+			z1v := t5[i*256+j] + b1[j]
 			h1v := max(z1v, 0)
 			z1[i*256+j] = z1v
 			h1[i*256+j] = h1v
@@ -697,21 +736,21 @@ func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // fusedH2_2 is one fused epilogue kernel over f32[64,256]:
 //
-//	t9 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
-//	z2 = t9 + b2  (Add, models/mlp/mlp.go:53)
+//	t10 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
+//	z2 = t10 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
-func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t9 []float32, z2 []float32, h2 []float32) {
-	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t9, 256, false)
-	m.parallel(64, (*Model).fusedH2_2Rows, b2, t9, z2, h2)
+func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t10 []float32, z2 []float32, h2 []float32) {
+	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t10, 256, false)
+	m.parallel(64, (*Model).fusedH2_2Rows, b2, t10, z2, h2)
 }
 
 // fusedH2_2Rows is fusedH2_2's loop after the product, over [lo, hi) of its
 // outermost loop (64), on a thread of the pool.
 func (m *Model) fusedH2_2Rows(lo, hi, thread int, v [][]float32) {
-	b2, t9, z2, h2 := v[0], v[1], v[2], v[3]
+	b2, t10, z2, h2 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 256 {
-			z2v := t9[i*256+j] + b2[j]
+			z2v := t10[i*256+j] + b2[j]
 			h2v := max(z2v, 0)
 			z2[i*256+j] = z2v
 			h2[i*256+j] = h2v
@@ -721,13 +760,13 @@ func (m *Model) fusedH2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // fusedZ3_2 is one fused epilogue kernel over f32[64,10]:
 //
-//	t14 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
-//	z3 = t14 + b3  (Add, models/mlp/mlp.go:53)
-func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float32, z3 []float32) {
-	gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t14, 10, false)
+//	t15 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
+//	z3 = t15 + b3  (Add, models/mlp/mlp.go:53)
+func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t15 []float32, z3 []float32) {
+	gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t15, 10, false)
 	for i := range 64 {
 		for j := range 10 {
-			z3v := t14[i*10+j] + b3[j]
+			z3v := t15[i*10+j] + b3[j]
 			z3[i*10+j] = z3v
 		}
 	}
@@ -736,8 +775,8 @@ func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t14 []float3
 // fusedDz2 is one fused epilogue kernel over f32[64,256]:
 //
 //	dh2 = dz3 · W3ᵀ  (MatMul, models/mlp/mlp.go:53)
-//	t26 = z2 > 0  (Greater, models/mlp/mlp.go:58)
-//	dz2 = t26 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
+//	t27 = z2 > 0  (Greater, models/mlp/mlp.go:58)
+//	dz2 = t27 ? dh2 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float32, dz2 []float32) {
 	gemm(m.pool, false, true, 64, 256, 10, dz3, 10, W3, 10, dh2, 256, false)
 	m.parallel(16384, (*Model).fusedDz2Rows, z2, dh2, dz2)
@@ -748,8 +787,8 @@ func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float3
 func (m *Model) fusedDz2Rows(lo, hi, thread int, v [][]float32) {
 	z2, dh2, dz2 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t26 := z2[i] > 0
-		dz2v := where(t26, dh2[i], 0)
+		t27 := z2[i] > 0
+		dz2v := where(t27, dh2[i], 0)
 		dz2[i] = dz2v
 	}
 }
@@ -770,8 +809,8 @@ func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 // fusedDz1 is one fused epilogue kernel over f32[64,256]:
 //
 //	dh1 = dz2 · W2ᵀ  (MatMul, models/mlp/mlp.go:53)
-//	t31 = z1 > 0  (Greater, models/mlp/mlp.go:58)
-//	dz1 = t31 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
+//	t32 = z1 > 0  (Greater, models/mlp/mlp.go:58)
+//	dz1 = t32 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
 	gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
 	m.parallel(16384, (*Model).fusedDz1Rows, z1, dh1, dz1)
@@ -782,8 +821,8 @@ func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float3
 func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
 	z1, dh1, dz1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t31 := z1[i] > 0
-		dz1v := where(t31, dh1[i], 0)
+		t32 := z1[i] > 0
+		dz1v := where(t32, dh1[i], 0)
 		dz1[i] = dz1v
 	}
 }

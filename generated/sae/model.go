@@ -16,6 +16,7 @@ type Model struct {
 	params   []float32 // 131712 values: W_enc, b_enc, W_dec, b_dec
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	state    []float32 // 1 values: hyper.lr
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -24,6 +25,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 	pool      *workerPool // worker threads of the matrix products and the parallel kernels
 	task      task        // the parallel kernel running on the pool
 }
@@ -53,6 +55,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 131712),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.state = make([]float32, 1)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, false, 256, 512, 128)
@@ -60,6 +63,10 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, true, 256, 512, 128)
 	reserveGemm[float32](m.pool, true, false, 512, 128, 256)
 	reserveGemm[float32](m.pool, true, false, 128, 512, 256)
+	// hyper.lr f32[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
+	}
 	// W_enc f32[128,512]: normal, std 0.08838834764831843
 	initNormal(m.params[0:65536], 0.08838834764831843, seed, "W_enc")
 	// W_dec f32[512,128]: normal, std 0.08838834764831843
@@ -98,6 +105,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b_dec",
 		Shape: []int{128},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -111,6 +123,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -290,18 +307,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -309,6 +335,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -426,67 +464,67 @@ func (m *Model) forward() error {
 	b_enc := m.params[65536:66048]     // f32[512]
 	W_dec := m.params[66048:131584]    // f32[512,128]
 	b_dec := m.params[131584:131712]   // f32[128]
-	t5 := m.arena[0:65536]             // f32[512,128]
-	t6 := m.arena[622592:623104]       // f32[512,1]
+	t6 := m.arena[0:65536]             // f32[512,128]
+	t7 := m.arena[622592:623104]       // f32[512,1]
 	dec_norm := m.arena[622592:623104] // f32[512,1]
 	dict := m.arena[393216:458752]     // f32[512,128]
-	t11 := m.arena[0:131072]           // f32[256,512]
 	t12 := m.arena[0:131072]           // f32[256,512]
+	t13 := m.arena[0:131072]           // f32[256,512]
 	codes := m.arena[131072:262144]    // f32[256,512]
-	t14 := m.arena[557056:589824]      // f32[256,128]
+	t15 := m.arena[557056:589824]      // f32[256,128]
 	recon := m.arena[557056:589824]    // f32[256,128]
 	mse_2 := m.arena[623360:623361]    // f32[]
-	t17 := m.arena[262144:262400]      // f32[256]
+	t18 := m.arena[262144:262400]      // f32[256]
 	l1 := m.arena[623368:623369]       // f32[]
 	loss := m.arena[623376:623377]     // f32[]
 
-	// t5 = W_dec ⊙ W_dec  (models/sae/sae.go:75)
-	m.parallel(65536, (*Model).loopT5_2, W_dec, t5)
+	// t6 = W_dec ⊙ W_dec  (models/sae/sae.go:75)
+	m.parallel(65536, (*Model).loopT6, W_dec, t6)
 
-	// t6 = Σ_[1]((W_dec ⊙ W_dec))  (models/sae/sae.go:75)
-	m.parallel(512, (*Model).reduceT6_2, t5, t6)
+	// t7 = Σ_[1]((W_dec ⊙ W_dec))  (models/sae/sae.go:75)
+	m.parallel(512, (*Model).reduceT7, t6, t7)
 
 	// fused elementwise:
 	//
-	//	t8 = t6 + 1e-12  (Add, models/sae/sae.go:75)
-	//	dec_norm = √(t8)  (Sqrt, models/sae/sae.go:75)
-	m.fusedDec_norm_2(t6, dec_norm)
+	//	t9 = t7 + 1e-12  (Add, models/sae/sae.go:75)
+	//	dec_norm = √(t9)  (Sqrt, models/sae/sae.go:75)
+	m.fusedDec_norm_2(t7, dec_norm)
 
 	// dict = W_dec / dec_norm  (models/sae/sae.go:76)
 	m.parallel(512, (*Model).loopDict_2, W_dec, dec_norm, dict)
 
 	// fused epilogue:
 	//
-	//	t11 = x · W_enc  (MatMul, models/sae/sae.go:78)
-	//	t12 = t11 + b_enc  (Add, models/sae/sae.go:78)
-	//	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
-	m.fusedCodes_2(x, W_enc, b_enc, t11, t12, codes)
+	//	t12 = x · W_enc  (MatMul, models/sae/sae.go:78)
+	//	t13 = t12 + b_enc  (Add, models/sae/sae.go:78)
+	//	codes = relu(t13)  (ReLU, models/sae/sae.go:78)
+	m.fusedCodes_2(x, W_enc, b_enc, t12, t13, codes)
 
 	// fused epilogue:
 	//
-	//	t14 = codes · dict  (MatMul, models/sae/sae.go:79)
-	//	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
-	m.fusedRecon_2(b_dec, dict, codes, t14, recon)
+	//	t15 = codes · dict  (MatMul, models/sae/sae.go:79)
+	//	recon = t15 + b_dec  (Add, models/sae/sae.go:79)
+	m.fusedRecon_2(b_dec, dict, codes, t15, recon)
 
 	// mse_2 = mse(recon, x)  (models/sae/sae.go:80)
 	mse_2[0] = float32(mse(recon, x, "mean", nil))
 
-	// t17 = Σ_[1](codes)  (models/sae/sae.go:83)
-	m.parallel(256, (*Model).reduceT17_2, codes, t17)
+	// t18 = Σ_[1](codes)  (models/sae/sae.go:83)
+	m.parallel(256, (*Model).reduceT18, codes, t18)
 
 	// l1 = mean(Σ_[1](codes))  (models/sae/sae.go:83)
 	{
 		var s float64 = 0.0
 		for i := range 256 {
-			s += float64(t17[i])
+			s += float64(t18[i])
 		}
 		l1[0] = float32(s / 256.0)
 	}
 
 	// fused elementwise:
 	//
-	//	t20 = l1 ⊙ 0.01  (Mul, models/sae/sae.go:89)
-	//	loss = mse_2 + t20  (Add, models/sae/sae.go:89)
+	//	t21 = l1 ⊙ 0.01  (Mul, models/sae/sae.go:89)
+	//	loss = mse_2 + t21  (Add, models/sae/sae.go:89)
 	m.fusedLoss(mse_2, l1, loss)
 	return nil
 }
@@ -498,96 +536,97 @@ func (m *Model) backward() error {
 	W_dec := m.params[66048:131584]    // f32[512,128]
 	dec_norm := m.arena[622592:623104] // f32[512,1]
 	dict := m.arena[393216:458752]     // f32[512,128]
-	t12 := m.arena[0:131072]           // f32[256,512]
+	t13 := m.arena[0:131072]           // f32[256,512]
 	codes := m.arena[131072:262144]    // f32[256,512]
 	recon := m.arena[557056:589824]    // f32[256,128]
-	t23 := m.arena[262144:262145]      // f32[1]
-	t24 := m.arena[623104:623360]      // f32[256]
-	t25 := m.arena[623104:623360]      // f32[256,1]
+	t24 := m.arena[262144:262145]      // f32[1]
+	t25 := m.arena[623104:623360]      // f32[256]
+	t26 := m.arena[623104:623360]      // f32[256,1]
 	drecon := m.arena[589824:622592]   // f32[256,128]
 	db_dec := m.grads[131584:131712]   // f32[128]
-	t30 := m.arena[262144:393216]      // f32[256,512]
+	t31 := m.arena[262144:393216]      // f32[256,512]
 	ddict := m.arena[458752:524288]    // f32[512,128]
-	t35 := m.arena[262144:393216]      // f32[256,512]
+	t36 := m.arena[262144:393216]      // f32[256,512]
 	db_enc := m.grads[65536:66048]     // f32[512]
 	dW_enc := m.grads[0:65536]         // f32[128,512]
-	t40 := m.arena[393216:458752]      // f32[512,128]
-	t41 := m.arena[0:512]              // f32[512,1]
-	t45 := m.arena[0:512]              // f32[512,1]
+	t41 := m.arena[393216:458752]      // f32[512,128]
+	t42 := m.arena[0:512]              // f32[512,1]
+	t46 := m.arena[0:512]              // f32[512,1]
 	dW_dec := m.grads[66048:131584]    // f32[512,128]
 
 	// grad of l1 = mean(Σ_[1](codes))  (models/sae/sae.go:83)
-	// t23 = reshape(3.9062499126885086e-05, [1])
+	// t24 = reshape(3.9062499126885086e-05, [1])
 	{
-		t23[0] = 3.9062499126885086e-05
+		t24[0] = 3.9062499126885086e-05
 	}
-	// t24 = broadcast(t23, [256])
+	// t25 = broadcast(t24, [256])
 	for i := range 256 {
-		t24[i] = t23[0]
+		t25[i] = t24[0]
 	}
 
-	// grad of t17 = Σ_[1](codes)  (models/sae/sae.go:83)
-	// t25 = reshape((broadcast(t23, [256])), [256,1])
+	// grad of t18 = Σ_[1](codes)  (models/sae/sae.go:83)
+	// t26 = reshape((broadcast(t24, [256])), [256,1])
 
 	// fused elementwise:
 	//
-	//	t26 = recon − x  (Sub, models/sae/sae.go:80)
-	//	drecon = t26 ⊙ 6.103515625e-05  (Mul, models/sae/sae.go:80)
+	//	t27 = recon − x  (Sub, models/sae/sae.go:80)
+	//	drecon = t27 ⊙ 6.103515625e-05  (Mul, models/sae/sae.go:80)
 	m.parallel(32768, (*Model).fusedDrecon, x, recon, drecon)
 
 	// grad of recon = codes · dict + b_dec  (models/sae/sae.go:79)
 	// db_dec = Σ_[0](drecon)
 	m.parallel(128, (*Model).reduceDb_dec, drecon, db_dec)
 
-	// grad of t14 = codes · dict  (models/sae/sae.go:79)
+	// grad of t15 = codes · dict  (models/sae/sae.go:79)
 	// ddict = codesᵀ · drecon
 	gemm(m.pool, true, false, 512, 128, 256, codes, 512, drecon, 128, ddict, 128, false)
 
 	// fused epilogue:
 	//
-	//	t30 = drecon · dictᵀ  (MatMul, models/sae/sae.go:79)
-	//	dcodes = t25 + t30  (Add, models/sae/sae.go:78)
-	//	t34 = t12 > 0  (Greater, models/sae/sae.go:78)
-	//	t35 = t34 ? dcodes : 0  (Where, models/sae/sae.go:78)
-	m.fusedT35(dict, t12, t25, drecon, t30, t35)
+	//	t31 = drecon · dictᵀ  (MatMul, models/sae/sae.go:79)
+	//	dcodes = t26 + t31  (Add, models/sae/sae.go:78)
+	//	t35 = t13 > 0  (Greater, models/sae/sae.go:78)
+	//	t36 = t35 ? dcodes : 0  (Where, models/sae/sae.go:78)
+	m.fusedT36(dict, t13, t26, drecon, t31, t36)
 
-	// grad of t12 = x · W_enc + b_enc  (models/sae/sae.go:78)
-	// db_enc = Σ_[0](t35)
-	m.parallel(512, (*Model).reduceDb_enc, t35, db_enc)
+	// grad of t13 = x · W_enc + b_enc  (models/sae/sae.go:78)
+	// db_enc = Σ_[0](t36)
+	m.parallel(512, (*Model).reduceDb_enc, t36, db_enc)
 
-	// grad of t11 = x · W_enc  (models/sae/sae.go:78)
-	// dW_enc = xᵀ · t35
-	gemm(m.pool, true, false, 128, 512, 256, x, 128, t35, 512, dW_enc, 512, false)
+	// grad of t12 = x · W_enc  (models/sae/sae.go:78)
+	// dW_enc = xᵀ · t36
+	gemm(m.pool, true, false, 128, 512, 256, x, 128, t36, 512, dW_enc, 512, false)
 
 	// fused elementwise:
 	//
-	//	t39 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
-	//	t40 = t39 / dec_norm  (Div, models/sae/sae.go:76)
-	m.parallel(512, (*Model).fusedT40, dec_norm, dict, ddict, t40)
+	//	t40 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
+	//	t41 = t40 / dec_norm  (Div, models/sae/sae.go:76)
+	m.parallel(512, (*Model).fusedT41, dec_norm, dict, ddict, t41)
 
 	// grad of dict = W_dec / dec_norm  (models/sae/sae.go:76)
-	// t41 = Σ_[1]((t39 / dec_norm))
-	m.parallel(512, (*Model).reduceT41, t40, t41)
+	// t42 = Σ_[1]((t40 / dec_norm))
+	m.parallel(512, (*Model).reduceT42, t41, t42)
 
 	// fused elementwise:
 	//
-	//	ddec_norm = −t41  (Neg, models/sae/sae.go:76)
-	//	t44 = ddec_norm ⊙ 0.5  (Mul, models/sae/sae.go:75)
-	//	t45 = t44 / dec_norm  (Div, models/sae/sae.go:75)
-	m.fusedT45(dec_norm, t41, t45)
+	//	ddec_norm = −t42  (Neg, models/sae/sae.go:76)
+	//	t45 = ddec_norm ⊙ 0.5  (Mul, models/sae/sae.go:75)
+	//	t46 = t45 / dec_norm  (Div, models/sae/sae.go:75)
+	m.fusedT46(dec_norm, t42, t46)
 
 	// fused elementwise:
 	//
-	//	t38 = ddict / dec_norm  (Div, models/sae/sae.go:76)
-	//	t46 = t45 ⊙ W_dec  (Mul, models/sae/sae.go:75)
-	//	t47 = t38 + t46  (Add, models/sae/sae.go:72)
-	//	dW_dec = t47 + t46  (Add, models/sae/sae.go:72)
-	m.parallel(512, (*Model).fusedDW_dec, W_dec, dec_norm, ddict, t45, dW_dec)
+	//	t39 = ddict / dec_norm  (Div, models/sae/sae.go:76)
+	//	t47 = t46 ⊙ W_dec  (Mul, models/sae/sae.go:75)
+	//	t48 = t39 + t47  (Add, models/sae/sae.go:72)
+	//	dW_dec = t48 + t47  (Add, models/sae/sae.go:72)
+	m.parallel(512, (*Model).fusedDW_dec, W_dec, dec_norm, ddict, t46, dW_dec)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	hyper_lr := m.state[0:1]         // f32[]
 	W_enc := m.params[0:65536]       // f32[128,512]
 	b_enc := m.params[65536:66048]   // f32[512]
 	W_dec := m.params[66048:131584]  // f32[512,128]
@@ -597,24 +636,24 @@ func (m *Model) update() error {
 	dW_enc := m.grads[0:65536]       // f32[128,512]
 	dW_dec := m.grads[66048:131584]  // f32[512,128]
 
-	// W_enc −= 0.1 · dW_enc  (models/sae/sae.go:70)
+	// W_enc −= hyper_lr · dW_enc  (models/sae/sae.go:70)
 	for i := range 65536 {
-		W_enc[i] = float32(float64(W_enc[i]) - 0.1*float64(dW_enc[i]))
+		W_enc[i] = float32(float64(W_enc[i]) - float64(hyper_lr[0])*float64(dW_enc[i]))
 	}
 
-	// b_enc −= 0.1 · db_enc  (models/sae/sae.go:71)
+	// b_enc −= hyper_lr · db_enc  (models/sae/sae.go:71)
 	for i := range 512 {
-		b_enc[i] = float32(float64(b_enc[i]) - 0.1*float64(db_enc[i]))
+		b_enc[i] = float32(float64(b_enc[i]) - float64(hyper_lr[0])*float64(db_enc[i]))
 	}
 
-	// W_dec −= 0.1 · dW_dec  (models/sae/sae.go:72)
+	// W_dec −= hyper_lr · dW_dec  (models/sae/sae.go:72)
 	for i := range 65536 {
-		W_dec[i] = float32(float64(W_dec[i]) - 0.1*float64(dW_dec[i]))
+		W_dec[i] = float32(float64(W_dec[i]) - float64(hyper_lr[0])*float64(dW_dec[i]))
 	}
 
-	// b_dec −= 0.1 · db_dec  (models/sae/sae.go:73)
+	// b_dec −= hyper_lr · db_dec  (models/sae/sae.go:73)
 	for i := range 128 {
-		b_dec[i] = float32(float64(b_dec[i]) - 0.1*float64(db_dec[i]))
+		b_dec[i] = float32(float64(b_dec[i]) - float64(hyper_lr[0])*float64(db_dec[i]))
 	}
 	return nil
 }
@@ -721,36 +760,36 @@ func (m *Model) reduceT17(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT5_2 computes t5 = W_dec ⊙ W_dec over [lo, hi) of its
+// loopT6 computes t6 = W_dec ⊙ W_dec over [lo, hi) of its
 // outermost loop (65536), on a thread of the pool.
-func (m *Model) loopT5_2(lo, hi, thread int, v [][]float32) {
-	W_dec, t5 := v[0], v[1]
+func (m *Model) loopT6(lo, hi, thread int, v [][]float32) {
+	W_dec, t6 := v[0], v[1]
 	for i := lo; i < hi; i++ {
-		t5[i] = W_dec[i] * W_dec[i]
+		t6[i] = W_dec[i] * W_dec[i]
 	}
 }
 
-// reduceT6_2 computes t6 = Σ_[1](t5) over [lo, hi) of its
+// reduceT7 computes t7 = Σ_[1](t6) over [lo, hi) of its
 // 512 outputs along axis 0, on a thread of the pool.
-func (m *Model) reduceT6_2(lo, hi, thread int, v [][]float32) {
-	t5, t6 := v[0], v[1]
+func (m *Model) reduceT7(lo, hi, thread int, v [][]float32) {
+	t6, t7 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		var s float64 = 0.0
 		for j := range 128 {
-			s += float64(t5[i*128+j])
+			s += float64(t6[i*128+j])
 		}
-		t6[i] = float32(s)
+		t7[i] = float32(s)
 	}
 }
 
 // fusedDec_norm_2 is one fused elementwise kernel over f32[512,1]:
 //
-//	t8 = t6 + 1e-12  (Add, models/sae/sae.go:75)
-//	dec_norm = √(t8)  (Sqrt, models/sae/sae.go:75)
-func (m *Model) fusedDec_norm_2(t6 []float32, dec_norm []float32) {
+//	t9 = t7 + 1e-12  (Add, models/sae/sae.go:75)
+//	dec_norm = √(t9)  (Sqrt, models/sae/sae.go:75)
+func (m *Model) fusedDec_norm_2(t7 []float32, dec_norm []float32) {
 	for i := range 512 {
-		t8 := t6[i] + 1e-12
-		dec_normv := float32(math.Sqrt(float64(t8)))
+		t9 := t7[i] + 1e-12
+		dec_normv := float32(math.Sqrt(float64(t9)))
 		dec_norm[i] = dec_normv
 	}
 }
@@ -768,23 +807,23 @@ func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
 
 // fusedCodes_2 is one fused epilogue kernel over f32[256,512]:
 //
-//	t11 = x · W_enc  (MatMul, models/sae/sae.go:78)
-//	t12 = t11 + b_enc  (Add, models/sae/sae.go:78)
-//	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
-func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t11 []float32, t12 []float32, codes []float32) {
-	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
-	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t11, t12, codes)
+//	t12 = x · W_enc  (MatMul, models/sae/sae.go:78)
+//	t13 = t12 + b_enc  (Add, models/sae/sae.go:78)
+//	codes = relu(t13)  (ReLU, models/sae/sae.go:78)
+func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t12 []float32, t13 []float32, codes []float32) {
+	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t12, 512, false)
+	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t12, t13, codes)
 }
 
 // fusedCodes_2Rows is fusedCodes_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
-	b_enc, t11, t12, codes := v[0], v[1], v[2], v[3]
+	b_enc, t12, t13, codes := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 512 {
-			t12v := t11[i*512+j] + b_enc[j]
-			codesv := max(t12v, 0)
-			t12[i*512+j] = t12v
+			t13v := t12[i*512+j] + b_enc[j]
+			codesv := max(t13v, 0)
+			t13[i*512+j] = t13v
 			codes[i*512+j] = codesv
 		}
 	}
@@ -792,61 +831,61 @@ func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
 
 // fusedRecon_2 is one fused epilogue kernel over f32[256,128]:
 //
-//	t14 = codes · dict  (MatMul, models/sae/sae.go:79)
-//	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
-func (m *Model) fusedRecon_2(b_dec []float32, dict []float32, codes []float32, t14 []float32, recon []float32) {
-	gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
-	m.parallel(256, (*Model).fusedRecon_2Rows, b_dec, t14, recon)
+//	t15 = codes · dict  (MatMul, models/sae/sae.go:79)
+//	recon = t15 + b_dec  (Add, models/sae/sae.go:79)
+func (m *Model) fusedRecon_2(b_dec []float32, dict []float32, codes []float32, t15 []float32, recon []float32) {
+	gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t15, 128, false)
+	m.parallel(256, (*Model).fusedRecon_2Rows, b_dec, t15, recon)
 }
 
 // fusedRecon_2Rows is fusedRecon_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedRecon_2Rows(lo, hi, thread int, v [][]float32) {
-	b_dec, t14, recon := v[0], v[1], v[2]
+	b_dec, t15, recon := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
-			reconv := t14[i*128+j] + b_dec[j]
+			reconv := t15[i*128+j] + b_dec[j]
 			recon[i*128+j] = reconv
 		}
 	}
 }
 
-// reduceT17_2 computes t17 = Σ_[1](codes) over [lo, hi) of its
+// reduceT18 computes t18 = Σ_[1](codes) over [lo, hi) of its
 // 256 outputs along axis 0, on a thread of the pool.
-func (m *Model) reduceT17_2(lo, hi, thread int, v [][]float32) {
-	codes, t17 := v[0], v[1]
+func (m *Model) reduceT18(lo, hi, thread int, v [][]float32) {
+	codes, t18 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		var s float64 = 0.0
 		for j := range 512 {
 			s += float64(codes[i*512+j])
 		}
-		t17[i] = float32(s)
+		t18[i] = float32(s)
 	}
 }
 
 // fusedLoss is one fused elementwise kernel over f32[]:
 //
-//	t20 = l1 ⊙ 0.01  (Mul, models/sae/sae.go:89)
-//	loss = mse_2 + t20  (Add, models/sae/sae.go:89)
+//	t21 = l1 ⊙ 0.01  (Mul, models/sae/sae.go:89)
+//	loss = mse_2 + t21  (Add, models/sae/sae.go:89)
 func (m *Model) fusedLoss(mse_2 []float32, l1 []float32, loss []float32) {
 	{
-		t20 := l1[0] * 0.01
-		lossv := mse_2[0] + t20
+		t21 := l1[0] * 0.01
+		lossv := mse_2[0] + t21
 		loss[0] = lossv
 	}
 }
 
 // fusedDrecon is one fused elementwise kernel over f32[256,128]:
 //
-//	t26 = recon − x  (Sub, models/sae/sae.go:80)
-//	drecon = t26 ⊙ 6.103515625e-05  (Mul, models/sae/sae.go:80)
+//	t27 = recon − x  (Sub, models/sae/sae.go:80)
+//	drecon = t27 ⊙ 6.103515625e-05  (Mul, models/sae/sae.go:80)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (32768).
 func (m *Model) fusedDrecon(lo, hi, thread int, v [][]float32) {
 	x, recon, drecon := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t26 := recon[i] - x[i]
-		dreconv := t26 * 6.103515625e-05
+		t27 := recon[i] - x[i]
+		dreconv := t27 * 6.103515625e-05
 		drecon[i] = dreconv
 	}
 }
@@ -864,104 +903,104 @@ func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT35 is one fused epilogue kernel over f32[256,512]:
+// fusedT36 is one fused epilogue kernel over f32[256,512]:
 //
-//	t30 = drecon · dictᵀ  (MatMul, models/sae/sae.go:79)
-//	dcodes = t25 + t30  (Add, models/sae/sae.go:78)
-//	t34 = t12 > 0  (Greater, models/sae/sae.go:78)
-//	t35 = t34 ? dcodes : 0  (Where, models/sae/sae.go:78)
-func (m *Model) fusedT35(dict []float32, t12 []float32, t25 []float32, drecon []float32, t30 []float32, t35 []float32) {
-	gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t30, 512, false)
-	m.parallel(256, (*Model).fusedT35Rows, t12, t25, t30, t35)
+//	t31 = drecon · dictᵀ  (MatMul, models/sae/sae.go:79)
+//	dcodes = t26 + t31  (Add, models/sae/sae.go:78)
+//	t35 = t13 > 0  (Greater, models/sae/sae.go:78)
+//	t36 = t35 ? dcodes : 0  (Where, models/sae/sae.go:78)
+func (m *Model) fusedT36(dict []float32, t13 []float32, t26 []float32, drecon []float32, t31 []float32, t36 []float32) {
+	gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t31, 512, false)
+	m.parallel(256, (*Model).fusedT36Rows, t13, t26, t31, t36)
 }
 
-// fusedT35Rows is fusedT35's loop after the product, over [lo, hi) of its
+// fusedT36Rows is fusedT36's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) fusedT35Rows(lo, hi, thread int, v [][]float32) {
-	t12, t25, t30, t35 := v[0], v[1], v[2], v[3]
+func (m *Model) fusedT36Rows(lo, hi, thread int, v [][]float32) {
+	t13, t26, t31, t36 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 512 {
-			dcodes := t25[i] + t30[i*512+j]
-			t34 := t12[i*512+j] > 0
-			t35v := where(t34, dcodes, 0)
-			t35[i*512+j] = t35v
+			dcodes := t26[i] + t31[i*512+j]
+			t35 := t13[i*512+j] > 0
+			t36v := where(t35, dcodes, 0)
+			t36[i*512+j] = t36v
 		}
 	}
 }
 
-// reduceDb_enc computes db_enc = Σ_[0](t35) over [lo, hi) of its
+// reduceDb_enc computes db_enc = Σ_[0](t36) over [lo, hi) of its
 // 512 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb_enc(lo, hi, thread int, v [][]float32) {
-	t35, db_enc := v[0], v[1]
+	t36, db_enc := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		var s float64 = 0.0
 		for i := range 256 {
-			s += float64(t35[i*512+j])
+			s += float64(t36[i*512+j])
 		}
 		db_enc[j] = float32(s)
 	}
 }
 
-// fusedT40 is one fused elementwise kernel over f32[512,128]:
+// fusedT41 is one fused elementwise kernel over f32[512,128]:
 //
-//	t39 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
-//	t40 = t39 / dec_norm  (Div, models/sae/sae.go:76)
+//	t40 = ddict ⊙ dict  (Mul, models/sae/sae.go:76)
+//	t41 = t40 / dec_norm  (Div, models/sae/sae.go:76)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (512).
-func (m *Model) fusedT40(lo, hi, thread int, v [][]float32) {
-	dec_norm, dict, ddict, t40 := v[0], v[1], v[2], v[3]
+func (m *Model) fusedT41(lo, hi, thread int, v [][]float32) {
+	dec_norm, dict, ddict, t41 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
-			t39 := ddict[i*128+j] * dict[i*128+j]
-			t40v := t39 / dec_norm[i]
-			t40[i*128+j] = t40v
+			t40 := ddict[i*128+j] * dict[i*128+j]
+			t41v := t40 / dec_norm[i]
+			t41[i*128+j] = t41v
 		}
 	}
 }
 
-// reduceT41 computes t41 = Σ_[1](t40) over [lo, hi) of its
+// reduceT42 computes t42 = Σ_[1](t41) over [lo, hi) of its
 // 512 outputs along axis 0, on a thread of the pool.
-func (m *Model) reduceT41(lo, hi, thread int, v [][]float32) {
-	t40, t41 := v[0], v[1]
+func (m *Model) reduceT42(lo, hi, thread int, v [][]float32) {
+	t41, t42 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		var s float64 = 0.0
 		for j := range 128 {
-			s += float64(t40[i*128+j])
+			s += float64(t41[i*128+j])
 		}
-		t41[i] = float32(s)
+		t42[i] = float32(s)
 	}
 }
 
-// fusedT45 is one fused elementwise kernel over f32[512,1]:
+// fusedT46 is one fused elementwise kernel over f32[512,1]:
 //
-//	ddec_norm = −t41  (Neg, models/sae/sae.go:76)
-//	t44 = ddec_norm ⊙ 0.5  (Mul, models/sae/sae.go:75)
-//	t45 = t44 / dec_norm  (Div, models/sae/sae.go:75)
-func (m *Model) fusedT45(dec_norm []float32, t41 []float32, t45 []float32) {
+//	ddec_norm = −t42  (Neg, models/sae/sae.go:76)
+//	t45 = ddec_norm ⊙ 0.5  (Mul, models/sae/sae.go:75)
+//	t46 = t45 / dec_norm  (Div, models/sae/sae.go:75)
+func (m *Model) fusedT46(dec_norm []float32, t42 []float32, t46 []float32) {
 	for i := range 512 {
-		ddec_norm := -t41[i]
-		t44 := ddec_norm * 0.5
-		t45v := t44 / dec_norm[i]
-		t45[i] = t45v
+		ddec_norm := -t42[i]
+		t45 := ddec_norm * 0.5
+		t46v := t45 / dec_norm[i]
+		t46[i] = t46v
 	}
 }
 
 // fusedDW_dec is one fused elementwise kernel over f32[512,128]:
 //
-//	t38 = ddict / dec_norm  (Div, models/sae/sae.go:76)
-//	t46 = t45 ⊙ W_dec  (Mul, models/sae/sae.go:75)
-//	t47 = t38 + t46  (Add, models/sae/sae.go:72)
-//	dW_dec = t47 + t46  (Add, models/sae/sae.go:72)
+//	t39 = ddict / dec_norm  (Div, models/sae/sae.go:76)
+//	t47 = t46 ⊙ W_dec  (Mul, models/sae/sae.go:75)
+//	t48 = t39 + t47  (Add, models/sae/sae.go:72)
+//	dW_dec = t48 + t47  (Add, models/sae/sae.go:72)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (512).
 func (m *Model) fusedDW_dec(lo, hi, thread int, v [][]float32) {
-	W_dec, dec_norm, ddict, t45, dW_dec := v[0], v[1], v[2], v[3], v[4]
+	W_dec, dec_norm, ddict, t46, dW_dec := v[0], v[1], v[2], v[3], v[4]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
-			t38 := ddict[i*128+j] / dec_norm[i]
-			t46 := t45[i] * W_dec[i*128+j]
-			t47 := t38 + t46
-			dW_decv := t47 + t46
+			t39 := ddict[i*128+j] / dec_norm[i]
+			t47 := t46[i] * W_dec[i*128+j]
+			t48 := t39 + t47
+			dW_decv := t48 + t47
 			dW_dec[i*128+j] = dW_decv
 		}
 	}

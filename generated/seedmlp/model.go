@@ -13,6 +13,7 @@ type Model struct {
 	params   []float64 // 9 values: W1, b1, W2, b2
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	state    []float64 // 1 values: hyper.lr
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -21,6 +22,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -47,6 +49,11 @@ func NewSeeded(seed uint64) *Model {
 		iarena:  make([]int32, 0),
 		params:  make([]float64, 9),
 		rng:     rng{seedFor(seed, "dropout")},
+	}
+	m.state = make([]float64, 1)
+	// hyper.lr f64[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
 	}
 	// W1 f64[2,2]: values
 	copy(m.params[0:4], []float64{0.15, 0.25, 0.2, 0.3})
@@ -90,6 +97,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b2",
 		Shape: []int{1},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -103,6 +115,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -292,18 +309,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float64 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -311,6 +337,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float64(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -395,27 +433,27 @@ func (m *Model) forward() error {
 	b1 := m.params[4:6]    // f64[2]
 	W2 := m.params[6:8]    // f64[2,1]
 	b2 := m.params[8:9]    // f64[1]
-	t6 := m.arena[16:18]   // f64[1,2]
+	t7 := m.arena[16:18]   // f64[1,2]
 	z1 := m.arena[16:18]   // f64[1,2]
 	a1 := m.arena[24:26]   // f64[1,2]
-	t9 := m.arena[32:33]   // f64[1,1]
+	t10 := m.arena[32:33]  // f64[1,1]
 	z2 := m.arena[32:33]   // f64[1,1]
 	yhat := m.arena[40:41] // f64[1,1]
 	loss := m.arena[48:49] // f64[]
 
 	// fused epilogue:
 	//
-	//	t6 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
-	//	z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
+	//	t7 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+	//	z1 = t7 + b1  (Add, models/seedmlp/seedmlp.go:23)
 	//	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
-	m.fusedA1_2(x, W1, b1, t6, z1, a1)
+	m.fusedA1_2(x, W1, b1, t7, z1, a1)
 
 	// fused epilogue:
 	//
-	//	t9 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
-	//	z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
+	//	t10 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+	//	z2 = t10 + b2  (Add, models/seedmlp/seedmlp.go:25)
 	//	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
-	m.fusedYhat_2(W2, b2, a1, t9, z2, yhat)
+	m.fusedYhat_2(W2, b2, a1, t10, z2, yhat)
 
 	// loss = bce_with_logits(z2, y)  (models/seedmlp/seedmlp.go:27)
 	loss[0] = bceWithLogits(z2, y, "mean", nil)
@@ -453,7 +491,7 @@ func (m *Model) backward() error {
 		db2[0] = s
 	}
 
-	// grad of t9 = a1 · W2  (models/seedmlp/seedmlp.go:25)
+	// grad of t10 = a1 · W2  (models/seedmlp/seedmlp.go:25)
 	// dW2 = a1ᵀ · dz2
 	for i := range 2 {
 		dW2[i] = a1[i] * dz2[0]
@@ -462,8 +500,8 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	da1 = dz2 · W2ᵀ  (MatMul, models/seedmlp/seedmlp.go:25)
-	//	t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
-	//	dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
+	//	t19 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
+	//	dz1 = t19 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
 	m.fusedDz1(W2, z1, dz2, da1, dz1)
 
 	// grad of z1 = x · W1 + b1  (models/seedmlp/seedmlp.go:23)
@@ -474,7 +512,7 @@ func (m *Model) backward() error {
 		db1[j] = s
 	}
 
-	// grad of t6 = x · W1  (models/seedmlp/seedmlp.go:23)
+	// grad of t7 = x · W1  (models/seedmlp/seedmlp.go:23)
 	// dW1 = xᵀ · dz1
 	for i := range 2 {
 		for j := range 2 {
@@ -486,33 +524,34 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
-	W1 := m.params[0:4] // f64[2,2]
-	b1 := m.params[4:6] // f64[2]
-	W2 := m.params[6:8] // f64[2,1]
-	b2 := m.params[8:9] // f64[1]
-	db2 := m.grads[8:9] // f64[1]
-	dW2 := m.grads[6:8] // f64[2,1]
-	db1 := m.grads[4:6] // f64[2]
-	dW1 := m.grads[0:4] // f64[2,2]
+	hyper_lr := m.state[0:1] // f64[]
+	W1 := m.params[0:4]      // f64[2,2]
+	b1 := m.params[4:6]      // f64[2]
+	W2 := m.params[6:8]      // f64[2,1]
+	b2 := m.params[8:9]      // f64[1]
+	db2 := m.grads[8:9]      // f64[1]
+	dW2 := m.grads[6:8]      // f64[2,1]
+	db1 := m.grads[4:6]      // f64[2]
+	dW1 := m.grads[0:4]      // f64[2,2]
 
-	// W1 −= 0.1 · dW1  (models/seedmlp/seedmlp.go:19)
+	// W1 −= hyper_lr · dW1  (models/seedmlp/seedmlp.go:19)
 	for i := range 4 {
-		W1[i] = W1[i] - 0.1*dW1[i]
+		W1[i] = W1[i] - hyper_lr[0]*dW1[i]
 	}
 
-	// b1 −= 0.1 · db1  (models/seedmlp/seedmlp.go:20)
+	// b1 −= hyper_lr · db1  (models/seedmlp/seedmlp.go:20)
 	for i := range 2 {
-		b1[i] = b1[i] - 0.1*db1[i]
+		b1[i] = b1[i] - hyper_lr[0]*db1[i]
 	}
 
-	// W2 −= 0.1 · dW2  (models/seedmlp/seedmlp.go:21)
+	// W2 −= hyper_lr · dW2  (models/seedmlp/seedmlp.go:21)
 	for i := range 2 {
-		W2[i] = W2[i] - 0.1*dW2[i]
+		W2[i] = W2[i] - hyper_lr[0]*dW2[i]
 	}
 
-	// b2 −= 0.1 · db2  (models/seedmlp/seedmlp.go:22)
+	// b2 −= hyper_lr · db2  (models/seedmlp/seedmlp.go:22)
 	for i := range 1 {
-		b2[i] = b2[i] - 0.1*db2[i]
+		b2[i] = b2[i] - hyper_lr[0]*db2[i]
 	}
 	return nil
 }
@@ -549,15 +588,15 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 
 // fusedA1_2 is one fused epilogue kernel over f64[1,2]:
 //
-//	t6 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
-//	z1 = t6 + b1  (Add, models/seedmlp/seedmlp.go:23)
+//	t7 = x · W1  (MatMul, models/seedmlp/seedmlp.go:23)
+//	z1 = t7 + b1  (Add, models/seedmlp/seedmlp.go:23)
 //	a1 = relu(z1)  (ReLU, models/seedmlp/seedmlp.go:24)
-func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
+func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t7 []float64, z1 []float64, a1 []float64) {
 	for j := range 2 {
-		t6[j] = x[0]*W1[j] + x[1]*W1[j+2]
+		t7[j] = x[0]*W1[j] + x[1]*W1[j+2]
 	}
 	for j := range 2 {
-		z1v := t6[j] + b1[j]
+		z1v := t7[j] + b1[j]
 		a1v := max(z1v, 0)
 		z1[j] = z1v
 		a1[j] = a1v
@@ -566,13 +605,13 @@ func (m *Model) fusedA1_2(x []float64, W1 []float64, b1 []float64, t6 []float64,
 
 // fusedYhat_2 is one fused epilogue kernel over f64[1,1]:
 //
-//	t9 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
-//	z2 = t9 + b2  (Add, models/seedmlp/seedmlp.go:25)
+//	t10 = a1 · W2  (MatMul, models/seedmlp/seedmlp.go:25)
+//	z2 = t10 + b2  (Add, models/seedmlp/seedmlp.go:25)
 //	yhat = σ(z2)  (Sigmoid, models/seedmlp/seedmlp.go:26)
-func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
-	t9[0] = a1[0]*W2[0] + a1[1]*W2[1]
+func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t10 []float64, z2 []float64, yhat []float64) {
+	t10[0] = a1[0]*W2[0] + a1[1]*W2[1]
 	{
-		z2v := t9[0] + b2[0]
+		z2v := t10[0] + b2[0]
 		yhatv := sigmoid(z2v)
 		z2[0] = z2v
 		yhat[0] = yhatv
@@ -582,15 +621,15 @@ func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float
 // fusedDz1 is one fused epilogue kernel over f64[1,2]:
 //
 //	da1 = dz2 · W2ᵀ  (MatMul, models/seedmlp/seedmlp.go:25)
-//	t18 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
-//	dz1 = t18 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
+//	t19 = z1 > 0  (Greater, models/seedmlp/seedmlp.go:24)
+//	dz1 = t19 ? da1 : 0  (Where, models/seedmlp/seedmlp.go:24)
 func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
 	for j := range 2 {
 		da1[j] = dz2[0] * W2[j]
 	}
 	for i := range 2 {
-		t18 := z1[i] > 0
-		dz1v := where(t18, da1[i], 0)
+		t19 := z1[i] > 0
+		dz1v := where(t19, da1[i], 0)
 		dz1[i] = dz1v
 	}
 }

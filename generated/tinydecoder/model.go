@@ -13,6 +13,7 @@ type Model struct {
 	params   []float64 // 188 values: E, P, Wq, Wk, Wv, Wo, W_1, b_1, W_2, b_2, ln1_gamma, ln1_beta, ln2_gamma, ln2_beta
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	state    []float64 // 1 values: hyper.lr
 	cache    []float64 // 25 values, the KV cache of decoding: kv.pos, K.cache, V.cache
 	scratch  []float64 // DecodeStep: the attention weights of one query
 	arena    []float64 // inputs and intermediate values of the entry points
@@ -23,6 +24,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 	pool      *workerPool // worker threads of the matrix products and the parallel kernels
 	task      task        // the parallel kernel running on the pool
 }
@@ -52,12 +54,17 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float64, 188),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.state = make([]float64, 1)
 	m.cache = make([]float64, 25)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float64](m.pool, false, true, 32, 3, 4)
 	reserveGemm[float64](m.pool, false, false, 32, 4, 3)
 	m.scratch = make([]float64, 96*m.pool.Threads()) // a tile per thread
+	// hyper.lr f64[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
+	}
 	// E f64[5,4]: values
 	copy(m.params[0:20], []float64{0.2, 0.1, -0.3, 0.5, -0.1, 0.4, 0.2, -0.2, 0.3, -0.2, 0.1, 0.4, 0.1, 0.3, -0.1, 0.2, -0.3, 0.2, 0.4, -0.1})
 	// P f64[3,4]: values
@@ -196,6 +203,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "ln2_beta",
 		Shape: []int{4},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -209,6 +221,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -469,18 +486,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float64 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -488,6 +514,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float64(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -683,14 +721,14 @@ func (m *Model) forward() error {
 	attn_out := m.arena[128:140]       // f64[3,4]
 	attn_proj := m.arena[144:156]      // f64[3,4]
 	resid1 := m.arena[144:156]         // f64[3,4]
-	t31 := m.arena[160:172]            // f64[3,4]
+	t32 := m.arena[160:172]            // f64[3,4]
 	H_prime := m.arena[176:188]        // f64[3,4]
-	t34 := m.arena[0:24]               // f64[3,8]
+	t35 := m.arena[0:24]               // f64[3,8]
 	ffn_pre := m.arena[0:24]           // f64[3,8]
 	ffn_hidden := m.arena[24:48]       // f64[3,8]
-	t37 := m.arena[192:204]            // f64[3,4]
+	t38 := m.arena[192:204]            // f64[3,4]
 	resid2 := m.arena[192:204]         // f64[3,4]
-	t40 := m.arena[208:220]            // f64[3,4]
+	t41 := m.arena[208:220]            // f64[3,4]
 	H_double_prime := m.arena[224:236] // f64[3,4]
 	logits := m.arena[240:255]         // f64[3,5]
 	probs := m.arena[256:271]          // f64[3,5]
@@ -729,10 +767,10 @@ func (m *Model) forward() error {
 
 	// fused attention:
 	//
-	//	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
-	//	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
-	//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-	//	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+	//	t22 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+	//	scores = t22 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+	//	t27 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+	//	attn_weights = softmax(t27)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 	//	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
 	m.fusedAttn_out_2(Q, K, V, attn_weights, attn_out)
 
@@ -744,31 +782,31 @@ func (m *Model) forward() error {
 
 	// fused layernorm:
 	//
-	//	t31 = layernorm(resid1)  (LayerNorm, models/tinydecoder/tinydecoder.go:65)
-	//	t32 = t31 ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
-	//	H_prime = t32 + ln1_beta  (Add, models/tinydecoder/tinydecoder.go:65)
-	layerNormAffine(H_prime, t31, resid1, ln1_gamma, ln1_beta, 3, 4, 1e-05)
+	//	t32 = layernorm(resid1)  (LayerNorm, models/tinydecoder/tinydecoder.go:65)
+	//	t33 = t32 ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	H_prime = t33 + ln1_beta  (Add, models/tinydecoder/tinydecoder.go:65)
+	layerNormAffine(H_prime, t32, resid1, ln1_gamma, ln1_beta, 3, 4, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t34 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
-	//	ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+	//	t35 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	ffn_pre = t35 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
 	//	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
-	m.fusedFfn_hidden_2(W_1, b_1, H_prime, t34, ffn_pre, ffn_hidden)
+	m.fusedFfn_hidden_2(W_1, b_1, H_prime, t35, ffn_pre, ffn_hidden)
 
 	// fused epilogue:
 	//
-	//	t37 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
-	//	ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+	//	t38 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+	//	ffn_out = t38 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
 	//	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
-	m.fusedResid2_2(W_2, b_2, H_prime, ffn_hidden, t37, resid2)
+	m.fusedResid2_2(W_2, b_2, H_prime, ffn_hidden, t38, resid2)
 
 	// fused layernorm:
 	//
-	//	t40 = layernorm(resid2)  (LayerNorm, models/tinydecoder/tinydecoder.go:70)
-	//	t41 = t40 ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
-	//	H_double_prime = t41 + ln2_beta  (Add, models/tinydecoder/tinydecoder.go:70)
-	layerNormAffine(H_double_prime, t40, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
+	//	t41 = layernorm(resid2)  (LayerNorm, models/tinydecoder/tinydecoder.go:70)
+	//	t42 = t41 ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	H_double_prime = t42 + ln2_beta  (Add, models/tinydecoder/tinydecoder.go:70)
+	layerNormAffine(H_double_prime, t41, resid2, ln2_gamma, ln2_beta, 3, 4, 1e-05)
 
 	// logits = H_double_prime · Eᵀ  (models/tinydecoder/tinydecoder.go:71)
 	for i := range 3 {
@@ -812,19 +850,19 @@ func (m *Model) backward() error {
 	attn_weights := m.arena[112:121]    // f64[3,3]
 	attn_out := m.arena[128:140]        // f64[3,4]
 	resid1 := m.arena[144:156]          // f64[3,4]
-	t31 := m.arena[160:172]             // f64[3,4]
+	t32 := m.arena[160:172]             // f64[3,4]
 	H_prime := m.arena[176:188]         // f64[3,4]
 	ffn_pre := m.arena[0:24]            // f64[3,8]
 	ffn_hidden := m.arena[24:48]        // f64[3,8]
 	resid2 := m.arena[192:204]          // f64[3,4]
-	t40 := m.arena[208:220]             // f64[3,4]
+	t41 := m.arena[208:220]             // f64[3,4]
 	H_double_prime := m.arena[224:236]  // f64[3,4]
 	probs := m.arena[256:271]           // f64[3,5]
 	dlogits := m.arena[272:287]         // f64[3,5]
 	dH_double_prime := m.arena[288:300] // f64[3,4]
-	t51 := m.arena[0:20]                // f64[5,4]
+	t52 := m.arena[0:20]                // f64[5,4]
 	dln2_beta := m.grads[184:188]       // f64[4]
-	t54 := m.arena[208:220]             // f64[3,4]
+	t55 := m.arena[208:220]             // f64[3,4]
 	dln2_gamma := m.grads[180:184]      // f64[4]
 	dresid2 := m.arena[208:220]         // f64[3,4]
 	db_2 := m.grads[168:172]            // f64[4]
@@ -832,36 +870,36 @@ func (m *Model) backward() error {
 	dW_2 := m.grads[136:168]            // f64[8,4]
 	dffn_pre := m.arena[0:24]           // f64[3,8]
 	db_1 := m.grads[128:136]            // f64[8]
-	t64 := m.arena[24:36]               // f64[3,4]
+	t65 := m.arena[24:36]               // f64[3,4]
 	dW_1 := m.grads[96:128]             // f64[4,8]
 	dH_prime := m.arena[208:220]        // f64[3,4]
 	dln1_beta := m.grads[176:180]       // f64[4]
-	t69 := m.arena[160:172]             // f64[3,4]
+	t70 := m.arena[160:172]             // f64[3,4]
 	dln1_gamma := m.grads[172:176]      // f64[4]
 	dresid1 := m.arena[0:12]            // f64[3,4]
 	dattn_out := m.arena[16:28]         // f64[3,4]
 	dWo := m.grads[80:96]               // f64[4,4]
 	dattn_weights := m.arena[32:41]     // f64[3,3]
 	dV := m.arena[96:108]               // f64[3,4]
-	t76 := m.arena[16:25]               // f64[3,3]
-	t78 := m.arena[16:25]               // f64[3,3]
+	t77 := m.arena[16:25]               // f64[3,3]
+	t79 := m.arena[16:25]               // f64[3,3]
 	dQ := m.arena[32:44]                // f64[3,4]
 	dK := m.arena[80:92]                // f64[3,4]
-	t81 := m.arena[16:28]               // f64[3,4]
+	t82 := m.arena[16:28]               // f64[3,4]
 	dWv := m.grads[64:80]               // f64[4,4]
-	t83 := m.arena[64:76]               // f64[3,4]
+	t84 := m.arena[64:76]               // f64[3,4]
 	dWk := m.grads[48:64]               // f64[4,4]
-	t85 := m.arena[48:60]               // f64[3,4]
+	t86 := m.arena[48:60]               // f64[3,4]
 	dWq := m.grads[32:48]               // f64[4,4]
 	dX_prime := m.grads[20:32]          // f64[3,4]
-	t90 := m.arena[24:44]               // f64[5,4]
+	t91 := m.arena[24:44]               // f64[5,4]
 	dE := m.grads[0:20]                 // f64[5,4]
 
 	// fused softmax-xent-grad:
 	//
-	//	t46 = onehot(targets)  (OneHot, models/tinydecoder/tinydecoder.go:74)
-	//	t47 = probs − t46  (Sub, models/tinydecoder/tinydecoder.go:74)
-	//	dlogits = t47 ⊙ 0.3333333333333333  (Mul, models/tinydecoder/tinydecoder.go:74)
+	//	t47 = onehot(targets)  (OneHot, models/tinydecoder/tinydecoder.go:74)
+	//	t48 = probs − t47  (Sub, models/tinydecoder/tinydecoder.go:74)
+	//	dlogits = t48 ⊙ 0.3333333333333333  (Mul, models/tinydecoder/tinydecoder.go:74)
 	if p := softmaxXentGrad(dlogits, probs, nil, targets, 3, 5, 0.3333333333333333); p >= 0 {
 		return fmt.Errorf("models/tinydecoder/tinydecoder.go:74: CrossEntropy: target %d at position %d is outside [0, 5)", targets[p], p)
 	}
@@ -880,7 +918,7 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of H_double_prime = (t40 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
+	// grad of H_double_prime = (t41 ⊙ ln2_gamma) + ln2_beta  (models/tinydecoder/tinydecoder.go:70)
 	// dln2_beta = Σ_[0](dH_double_prime)
 	for j := range 4 {
 		s := 0.0
@@ -890,24 +928,24 @@ func (m *Model) backward() error {
 		dln2_beta[j] = s
 	}
 
-	// grad of t41 = t40 ⊙ ln2_gamma  (models/tinydecoder/tinydecoder.go:70)
-	// t54 = dH_double_prime ⊙ t40
+	// grad of t42 = t41 ⊙ ln2_gamma  (models/tinydecoder/tinydecoder.go:70)
+	// t55 = dH_double_prime ⊙ t41
 	for i := range 12 {
-		t54[i] = dH_double_prime[i] * t40[i]
+		t55[i] = dH_double_prime[i] * t41[i]
 	}
-	// dln2_gamma = Σ_[0]((dH_double_prime ⊙ t40))
+	// dln2_gamma = Σ_[0]((dH_double_prime ⊙ t41))
 	for j := range 4 {
 		s := 0.0
 		for i := range 3 {
-			s += t54[i*4+j]
+			s += t55[i*4+j]
 		}
 		dln2_gamma[j] = s
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t53 = dH_double_prime ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
-	//	dresid2 = (t53 − mean(t53) − x̂ ⊙ mean(t53 ⊙ x̂)) / σ  (LayerNormGrad, models/tinydecoder/tinydecoder.go:70)
+	//	t54 = dH_double_prime ⊙ ln2_gamma  (Mul, models/tinydecoder/tinydecoder.go:70)
+	//	dresid2 = (t54 − mean(t54) − x̂ ⊙ mean(t54 ⊙ x̂)) / σ  (LayerNormGrad, models/tinydecoder/tinydecoder.go:70)
 	layerNormGradScaled(dresid2, resid2, dH_double_prime, ln2_gamma, 3, 4, 1e-05)
 
 	// grad of ffn_out = ffn_hidden · W_2 + b_2  (models/tinydecoder/tinydecoder.go:68)
@@ -920,7 +958,7 @@ func (m *Model) backward() error {
 		db_2[j] = s
 	}
 
-	// grad of t37 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
+	// grad of t38 = ffn_hidden · W_2  (models/tinydecoder/tinydecoder.go:68)
 	// dW_2 = ffn_hiddenᵀ · dresid2
 	for i := range 8 {
 		for j := range 4 {
@@ -931,8 +969,8 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	dffn_hidden = dresid2 · W_2ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:68)
-	//	t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
-	//	dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
+	//	t62 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
+	//	dffn_pre = t62 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
 	m.fusedDffn_pre(W_2, ffn_pre, dresid2, dffn_hidden, dffn_pre)
 
 	// grad of ffn_pre = H_prime · W_1 + b_1  (models/tinydecoder/tinydecoder.go:66)
@@ -945,7 +983,7 @@ func (m *Model) backward() error {
 		db_1[j] = s
 	}
 
-	// grad of t34 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
+	// grad of t35 = H_prime · W_1  (models/tinydecoder/tinydecoder.go:66)
 	// dW_1 = H_primeᵀ · dffn_pre
 	for i := range 4 {
 		for j := range 8 {
@@ -955,11 +993,11 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
-	//	dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
-	m.fusedDH_prime(W_1, dresid2, dffn_pre, t64, dH_prime)
+	//	t65 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
+	//	dH_prime = dresid2 + t65  (Add, models/tinydecoder/tinydecoder.go:65)
+	m.fusedDH_prime(W_1, dresid2, dffn_pre, t65, dH_prime)
 
-	// grad of H_prime = (t31 ⊙ ln1_gamma) + ln1_beta  (models/tinydecoder/tinydecoder.go:65)
+	// grad of H_prime = (t32 ⊙ ln1_gamma) + ln1_beta  (models/tinydecoder/tinydecoder.go:65)
 	// dln1_beta = Σ_[0](dH_prime)
 	for j := range 4 {
 		s := 0.0
@@ -969,24 +1007,24 @@ func (m *Model) backward() error {
 		dln1_beta[j] = s
 	}
 
-	// grad of t32 = t31 ⊙ ln1_gamma  (models/tinydecoder/tinydecoder.go:65)
-	// t69 = dH_prime ⊙ t31
+	// grad of t33 = t32 ⊙ ln1_gamma  (models/tinydecoder/tinydecoder.go:65)
+	// t70 = dH_prime ⊙ t32
 	for i := range 12 {
-		t69[i] = dH_prime[i] * t31[i]
+		t70[i] = dH_prime[i] * t32[i]
 	}
-	// dln1_gamma = Σ_[0]((dH_prime ⊙ t31))
+	// dln1_gamma = Σ_[0]((dH_prime ⊙ t32))
 	for j := range 4 {
 		s := 0.0
 		for i := range 3 {
-			s += t69[i*4+j]
+			s += t70[i*4+j]
 		}
 		dln1_gamma[j] = s
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t68 = dH_prime ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
-	//	dresid1 = (t68 − mean(t68) − x̂ ⊙ mean(t68 ⊙ x̂)) / σ  (LayerNormGrad, models/tinydecoder/tinydecoder.go:65)
+	//	t69 = dH_prime ⊙ ln1_gamma  (Mul, models/tinydecoder/tinydecoder.go:65)
+	//	dresid1 = (t69 − mean(t69) − x̂ ⊙ mean(t69 ⊙ x̂)) / σ  (LayerNormGrad, models/tinydecoder/tinydecoder.go:65)
 	layerNormGradScaled(dresid1, resid1, dH_prime, ln1_gamma, 3, 4, 1e-05)
 
 	// grad of attn_proj = attn_out · Wo  (models/tinydecoder/tinydecoder.go:63)
@@ -1018,34 +1056,34 @@ func (m *Model) backward() error {
 	}
 
 	// grad of attn_weights = softmax((causal ? scores : -inf))  (models/tinydecoder/tinydecoder.go:61)
-	// t76 = attn_weights ⊙ (dattn_weights − Σ(dattn_weights ⊙ attn_weights))
-	softmaxGrad(t76, attn_weights, dattn_weights, 3, 3, 1, false)
+	// t77 = attn_weights ⊙ (dattn_weights − Σ(dattn_weights ⊙ attn_weights))
+	softmaxGrad(t77, attn_weights, dattn_weights, 3, 3, 1, false)
 
 	// fused elementwise:
 	//
-	//	dscores = causal ? t76 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
-	//	t78 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
-	m.fusedT78(t76, t78)
+	//	dscores = causal ? t77 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
+	//	t79 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+	m.fusedT79(t77, t79)
 
-	// grad of t21 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
-	// dQ = t78 · K
+	// grad of t22 = Q · Kᵀ  (models/tinydecoder/tinydecoder.go:60)
+	// dQ = t79 · K
 	for i := range 3 {
 		for j := range 4 {
-			dQ[i*4+j] = t78[i*3]*K[j] + t78[i*3+1]*K[j+4] + t78[i*3+2]*K[j+8]
+			dQ[i*4+j] = t79[i*3]*K[j] + t79[i*3+1]*K[j+4] + t79[i*3+2]*K[j+8]
 		}
 	}
-	// dK = t78ᵀ · Q
+	// dK = t79ᵀ · Q
 	for i := range 3 {
 		for j := range 4 {
-			dK[i*4+j] = t78[i]*Q[j] + t78[i+3]*Q[j+4] + t78[i+6]*Q[j+8]
+			dK[i*4+j] = t79[i]*Q[j] + t79[i+3]*Q[j+4] + t79[i+6]*Q[j+8]
 		}
 	}
 
 	// grad of V = X_prime · Wv  (models/tinydecoder/tinydecoder.go:59)
-	// t81 = dV · Wvᵀ
+	// t82 = dV · Wvᵀ
 	for i := range 3 {
 		for j := range 4 {
-			t81[i*4+j] = dV[i*4]*Wv[j*4] + dV[i*4+1]*Wv[j*4+1] + dV[i*4+2]*Wv[j*4+2] + dV[i*4+3]*Wv[j*4+3]
+			t82[i*4+j] = dV[i*4]*Wv[j*4] + dV[i*4+1]*Wv[j*4+1] + dV[i*4+2]*Wv[j*4+2] + dV[i*4+3]*Wv[j*4+3]
 		}
 	}
 	// dWv = X_primeᵀ · dV
@@ -1056,10 +1094,10 @@ func (m *Model) backward() error {
 	}
 
 	// grad of K = X_prime · Wk  (models/tinydecoder/tinydecoder.go:58)
-	// t83 = dK · Wkᵀ
+	// t84 = dK · Wkᵀ
 	for i := range 3 {
 		for j := range 4 {
-			t83[i*4+j] = dK[i*4]*Wk[j*4] + dK[i*4+1]*Wk[j*4+1] + dK[i*4+2]*Wk[j*4+2] + dK[i*4+3]*Wk[j*4+3]
+			t84[i*4+j] = dK[i*4]*Wk[j*4] + dK[i*4+1]*Wk[j*4+1] + dK[i*4+2]*Wk[j*4+2] + dK[i*4+3]*Wk[j*4+3]
 		}
 	}
 	// dWk = X_primeᵀ · dK
@@ -1079,28 +1117,29 @@ func (m *Model) backward() error {
 
 	// fused epilogue:
 	//
-	//	t85 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
-	//	t87 = dresid1 + t81  (Add, models/tinydecoder/tinydecoder.go:56)
-	//	t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
-	//	dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
-	m.fusedDX_prime(Wq, dresid1, dQ, t81, t83, t85, dX_prime)
+	//	t86 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
+	//	t88 = dresid1 + t82  (Add, models/tinydecoder/tinydecoder.go:56)
+	//	t89 = t88 + t84  (Add, models/tinydecoder/tinydecoder.go:56)
+	//	dX_prime = t89 + t86  (Add, models/tinydecoder/tinydecoder.go:56)
+	m.fusedDX_prime(Wq, dresid1, dQ, t82, t84, t86, dX_prime)
 
 	// grad of X_emb = E[ids]  (models/tinydecoder/tinydecoder.go:55)
-	// t90 = scatter_add(ids → dX_prime)
-	if p := scatterAdd(t90, dX_prime, ids, 4, 5); p >= 0 {
+	// t91 = scatter_add(ids → dX_prime)
+	if p := scatterAdd(t91, dX_prime, ids, 4, 5); p >= 0 {
 		return fmt.Errorf("models/tinydecoder/tinydecoder.go:55: ScatterAdd: id %d at position %d is outside [0, 5)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
-	//	dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
-	m.fusedDE(H_double_prime, dlogits, t51, t90, dE)
+	//	t52 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
+	//	dE = t52 + t91  (Add, models/tinydecoder/tinydecoder.go:40)
+	m.fusedDE(H_double_prime, dlogits, t52, t91, dE)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	hyper_lr := m.state[0:1]       // f64[]
 	E := m.params[0:20]            // f64[5,4]
 	P := m.params[20:32]           // f64[3,4]
 	Wq := m.params[32:48]          // f64[4,4]
@@ -1130,74 +1169,74 @@ func (m *Model) update() error {
 	dX_prime := m.grads[20:32]     // f64[3,4]
 	dE := m.grads[0:20]            // f64[5,4]
 
-	// E −= 0.1 · dE  (models/tinydecoder/tinydecoder.go:40)
+	// E −= hyper_lr · dE  (models/tinydecoder/tinydecoder.go:40)
 	for i := range 20 {
-		E[i] = E[i] - 0.1*dE[i]
+		E[i] = E[i] - hyper_lr[0]*dE[i]
 	}
 
-	// P −= 0.1 · dX_prime  (models/tinydecoder/tinydecoder.go:41)
+	// P −= hyper_lr · dX_prime  (models/tinydecoder/tinydecoder.go:41)
 	for i := range 12 {
-		P[i] = P[i] - 0.1*dX_prime[i]
+		P[i] = P[i] - hyper_lr[0]*dX_prime[i]
 	}
 
-	// Wq −= 0.1 · dWq  (models/tinydecoder/tinydecoder.go:42)
+	// Wq −= hyper_lr · dWq  (models/tinydecoder/tinydecoder.go:42)
 	for i := range 16 {
-		Wq[i] = Wq[i] - 0.1*dWq[i]
+		Wq[i] = Wq[i] - hyper_lr[0]*dWq[i]
 	}
 
-	// Wk −= 0.1 · dWk  (models/tinydecoder/tinydecoder.go:43)
+	// Wk −= hyper_lr · dWk  (models/tinydecoder/tinydecoder.go:43)
 	for i := range 16 {
-		Wk[i] = Wk[i] - 0.1*dWk[i]
+		Wk[i] = Wk[i] - hyper_lr[0]*dWk[i]
 	}
 
-	// Wv −= 0.1 · dWv  (models/tinydecoder/tinydecoder.go:44)
+	// Wv −= hyper_lr · dWv  (models/tinydecoder/tinydecoder.go:44)
 	for i := range 16 {
-		Wv[i] = Wv[i] - 0.1*dWv[i]
+		Wv[i] = Wv[i] - hyper_lr[0]*dWv[i]
 	}
 
-	// Wo −= 0.1 · dWo  (models/tinydecoder/tinydecoder.go:45)
+	// Wo −= hyper_lr · dWo  (models/tinydecoder/tinydecoder.go:45)
 	for i := range 16 {
-		Wo[i] = Wo[i] - 0.1*dWo[i]
+		Wo[i] = Wo[i] - hyper_lr[0]*dWo[i]
 	}
 
-	// W_1 −= 0.1 · dW_1  (models/tinydecoder/tinydecoder.go:46)
+	// W_1 −= hyper_lr · dW_1  (models/tinydecoder/tinydecoder.go:46)
 	for i := range 32 {
-		W_1[i] = W_1[i] - 0.1*dW_1[i]
+		W_1[i] = W_1[i] - hyper_lr[0]*dW_1[i]
 	}
 
-	// b_1 −= 0.1 · db_1  (models/tinydecoder/tinydecoder.go:47)
+	// b_1 −= hyper_lr · db_1  (models/tinydecoder/tinydecoder.go:47)
 	for i := range 8 {
-		b_1[i] = b_1[i] - 0.1*db_1[i]
+		b_1[i] = b_1[i] - hyper_lr[0]*db_1[i]
 	}
 
-	// W_2 −= 0.1 · dW_2  (models/tinydecoder/tinydecoder.go:48)
+	// W_2 −= hyper_lr · dW_2  (models/tinydecoder/tinydecoder.go:48)
 	for i := range 32 {
-		W_2[i] = W_2[i] - 0.1*dW_2[i]
+		W_2[i] = W_2[i] - hyper_lr[0]*dW_2[i]
 	}
 
-	// b_2 −= 0.1 · db_2  (models/tinydecoder/tinydecoder.go:49)
+	// b_2 −= hyper_lr · db_2  (models/tinydecoder/tinydecoder.go:49)
 	for i := range 4 {
-		b_2[i] = b_2[i] - 0.1*db_2[i]
+		b_2[i] = b_2[i] - hyper_lr[0]*db_2[i]
 	}
 
-	// ln1_gamma −= 0.1 · dln1_gamma  (models/tinydecoder/tinydecoder.go:50)
+	// ln1_gamma −= hyper_lr · dln1_gamma  (models/tinydecoder/tinydecoder.go:50)
 	for i := range 4 {
-		ln1_gamma[i] = ln1_gamma[i] - 0.1*dln1_gamma[i]
+		ln1_gamma[i] = ln1_gamma[i] - hyper_lr[0]*dln1_gamma[i]
 	}
 
-	// ln1_beta −= 0.1 · dln1_beta  (models/tinydecoder/tinydecoder.go:51)
+	// ln1_beta −= hyper_lr · dln1_beta  (models/tinydecoder/tinydecoder.go:51)
 	for i := range 4 {
-		ln1_beta[i] = ln1_beta[i] - 0.1*dln1_beta[i]
+		ln1_beta[i] = ln1_beta[i] - hyper_lr[0]*dln1_beta[i]
 	}
 
-	// ln2_gamma −= 0.1 · dln2_gamma  (models/tinydecoder/tinydecoder.go:52)
+	// ln2_gamma −= hyper_lr · dln2_gamma  (models/tinydecoder/tinydecoder.go:52)
 	for i := range 4 {
-		ln2_gamma[i] = ln2_gamma[i] - 0.1*dln2_gamma[i]
+		ln2_gamma[i] = ln2_gamma[i] - hyper_lr[0]*dln2_gamma[i]
 	}
 
-	// ln2_beta −= 0.1 · dln2_beta  (models/tinydecoder/tinydecoder.go:53)
+	// ln2_beta −= hyper_lr · dln2_beta  (models/tinydecoder/tinydecoder.go:53)
 	for i := range 4 {
-		ln2_beta[i] = ln2_beta[i] - 0.1*dln2_beta[i]
+		ln2_beta[i] = ln2_beta[i] - hyper_lr[0]*dln2_beta[i]
 	}
 	return nil
 }
@@ -1595,10 +1634,10 @@ func (m *Model) fusedResid2(W_2 []float64, b_2 []float64, H_prime []float64, ffn
 // fusedAttn_out_2 is one fused causal attention kernel over 1 matrices of 3 queries and 3 keys,
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap):
 //
-//	t21 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
-//	scores = t21 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
-//	t26 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
-//	attn_weights = softmax(t26)  (Softmax, models/tinydecoder/tinydecoder.go:61)
+//	t22 = Q · Kᵀ  (MatMul, models/tinydecoder/tinydecoder.go:60)
+//	scores = t22 ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+//	t27 = causal ? scores : -inf  (Where, models/tinydecoder/tinydecoder.go:61)
+//	attn_weights = softmax(t27)  (Softmax, models/tinydecoder/tinydecoder.go:61)
 //	attn_out = attn_weights · V  (MatMul, models/tinydecoder/tinydecoder.go:62)
 func (m *Model) fusedAttn_out_2(Q []float64, K []float64, V []float64, attn_weights []float64, attn_out []float64) {
 	for b := range 1 {
@@ -1639,18 +1678,18 @@ func (m *Model) fusedResid1_2(Wo []float64, X_prime []float64, attn_out []float6
 
 // fusedFfn_hidden_2 is one fused epilogue kernel over f64[3,8]:
 //
-//	t34 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
-//	ffn_pre = t34 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
+//	t35 = H_prime · W_1  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	ffn_pre = t35 + b_1  (Add, models/tinydecoder/tinydecoder.go:66)
 //	ffn_hidden = relu(ffn_pre)  (ReLU, models/tinydecoder/tinydecoder.go:67)
-func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float64, t34 []float64, ffn_pre []float64, ffn_hidden []float64) {
+func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float64, t35 []float64, ffn_pre []float64, ffn_hidden []float64) {
 	for i := range 3 {
 		for j := range 8 {
-			t34[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[j+8] + H_prime[i*4+2]*W_1[j+16] + H_prime[i*4+3]*W_1[j+24]
+			t35[i*8+j] = H_prime[i*4]*W_1[j] + H_prime[i*4+1]*W_1[j+8] + H_prime[i*4+2]*W_1[j+16] + H_prime[i*4+3]*W_1[j+24]
 		}
 	}
 	for i := range 3 {
 		for j := range 8 {
-			ffn_prev := t34[i*8+j] + b_1[j]
+			ffn_prev := t35[i*8+j] + b_1[j]
 			ffn_hiddenv := max(ffn_prev, 0)
 			ffn_pre[i*8+j] = ffn_prev
 			ffn_hidden[i*8+j] = ffn_hiddenv
@@ -1660,10 +1699,10 @@ func (m *Model) fusedFfn_hidden_2(W_1 []float64, b_1 []float64, H_prime []float6
 
 // fusedResid2_2 is one fused epilogue kernel over f64[3,4]:
 //
-//	t37 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
-//	ffn_out = t37 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
+//	t38 = ffn_hidden · W_2  (MatMul, models/tinydecoder/tinydecoder.go:68)
+//	ffn_out = t38 + b_2  (Add, models/tinydecoder/tinydecoder.go:68)
 //	resid2 = H_prime + ffn_out  (Add, models/tinydecoder/tinydecoder.go:69)
-func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t37 []float64, resid2 []float64) {
+func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, ffn_hidden []float64, t38 []float64, resid2 []float64) {
 	for i := range 3 {
 		for j := range 4 {
 			{
@@ -1671,13 +1710,13 @@ func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, f
 				for p := range 8 {
 					s += ffn_hidden[i*8+p] * W_2[p*4+j]
 				}
-				t37[i*4+j] = s
+				t38[i*4+j] = s
 			}
 		}
 	}
 	for i := range 3 {
 		for j := range 4 {
-			ffn_out := t37[i*4+j] + b_2[j]
+			ffn_out := t38[i*4+j] + b_2[j]
 			resid2v := H_prime[i*4+j] + ffn_out
 			resid2[i*4+j] = resid2v
 		}
@@ -1687,8 +1726,8 @@ func (m *Model) fusedResid2_2(W_2 []float64, b_2 []float64, H_prime []float64, f
 // fusedDffn_pre is one fused epilogue kernel over f64[3,8]:
 //
 //	dffn_hidden = dresid2 · W_2ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:68)
-//	t61 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
-//	dffn_pre = t61 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
+//	t62 = ffn_pre > 0  (Greater, models/tinydecoder/tinydecoder.go:67)
+//	dffn_pre = t62 ? dffn_hidden : 0  (Where, models/tinydecoder/tinydecoder.go:67)
 func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float64, dffn_hidden []float64, dffn_pre []float64) {
 	for i := range 3 {
 		for j := range 8 {
@@ -1696,17 +1735,17 @@ func (m *Model) fusedDffn_pre(W_2 []float64, ffn_pre []float64, dresid2 []float6
 		}
 	}
 	for i := range 24 {
-		t61 := ffn_pre[i] > 0
-		dffn_prev := where(t61, dffn_hidden[i], 0)
+		t62 := ffn_pre[i] > 0
+		dffn_prev := where(t62, dffn_hidden[i], 0)
 		dffn_pre[i] = dffn_prev
 	}
 }
 
 // fusedDH_prime is one fused epilogue kernel over f64[3,4]:
 //
-//	t64 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
-//	dH_prime = dresid2 + t64  (Add, models/tinydecoder/tinydecoder.go:65)
-func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float64, t64 []float64, dH_prime []float64) {
+//	t65 = dffn_pre · W_1ᵀ  (MatMul, models/tinydecoder/tinydecoder.go:66)
+//	dH_prime = dresid2 + t65  (Add, models/tinydecoder/tinydecoder.go:65)
+func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float64, t65 []float64, dH_prime []float64) {
 	for i := range 3 {
 		for j := range 4 {
 			{
@@ -1714,62 +1753,62 @@ func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float
 				for p := range 8 {
 					s += dffn_pre[i*8+p] * W_1[j*8+p]
 				}
-				t64[i*4+j] = s
+				t65[i*4+j] = s
 			}
 		}
 	}
 	for i := range 12 {
-		dH_primev := dresid2[i] + t64[i]
+		dH_primev := dresid2[i] + t65[i]
 		dH_prime[i] = dH_primev
 	}
 }
 
-// fusedT78 is one fused elementwise kernel over f64[3,3]:
+// fusedT79 is one fused elementwise kernel over f64[3,3]:
 //
-//	dscores = causal ? t76 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
-//	t78 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
-func (m *Model) fusedT78(t76 []float64, t78 []float64) {
+//	dscores = causal ? t77 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
+//	t79 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
+func (m *Model) fusedT79(t77 []float64, t79 []float64) {
 	for i := range 3 {
 		for j := range 3 {
-			dscores := where(j <= i, t76[i*3+j], 0)
-			t78v := dscores * 0.5
-			t78[i*3+j] = t78v
+			dscores := where(j <= i, t77[i*3+j], 0)
+			t79v := dscores * 0.5
+			t79[i*3+j] = t79v
 		}
 	}
 }
 
 // fusedDX_prime is one fused epilogue kernel over f64[3,4]:
 //
-//	t85 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
-//	t87 = dresid1 + t81  (Add, models/tinydecoder/tinydecoder.go:56)
-//	t88 = t87 + t83  (Add, models/tinydecoder/tinydecoder.go:56)
-//	dX_prime = t88 + t85  (Add, models/tinydecoder/tinydecoder.go:56)
-func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t81 []float64, t83 []float64, t85 []float64, dX_prime []float64) {
+//	t86 = dQ · Wqᵀ  (MatMul, models/tinydecoder/tinydecoder.go:57)
+//	t88 = dresid1 + t82  (Add, models/tinydecoder/tinydecoder.go:56)
+//	t89 = t88 + t84  (Add, models/tinydecoder/tinydecoder.go:56)
+//	dX_prime = t89 + t86  (Add, models/tinydecoder/tinydecoder.go:56)
+func (m *Model) fusedDX_prime(Wq []float64, dresid1 []float64, dQ []float64, t82 []float64, t84 []float64, t86 []float64, dX_prime []float64) {
 	for i := range 3 {
 		for j := range 4 {
-			t85[i*4+j] = dQ[i*4]*Wq[j*4] + dQ[i*4+1]*Wq[j*4+1] + dQ[i*4+2]*Wq[j*4+2] + dQ[i*4+3]*Wq[j*4+3]
+			t86[i*4+j] = dQ[i*4]*Wq[j*4] + dQ[i*4+1]*Wq[j*4+1] + dQ[i*4+2]*Wq[j*4+2] + dQ[i*4+3]*Wq[j*4+3]
 		}
 	}
 	for i := range 12 {
-		t87 := dresid1[i] + t81[i]
-		t88 := t87 + t83[i]
-		dX_primev := t88 + t85[i]
+		t88 := dresid1[i] + t82[i]
+		t89 := t88 + t84[i]
+		dX_primev := t89 + t86[i]
 		dX_prime[i] = dX_primev
 	}
 }
 
 // fusedDE is one fused epilogue kernel over f64[5,4]:
 //
-//	t51 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
-//	dE = t51 + t90  (Add, models/tinydecoder/tinydecoder.go:40)
-func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t51 []float64, t90 []float64, dE []float64) {
+//	t52 = dlogitsᵀ · H_double_prime  (MatMul, models/tinydecoder/tinydecoder.go:71)
+//	dE = t52 + t91  (Add, models/tinydecoder/tinydecoder.go:40)
+func (m *Model) fusedDE(H_double_prime []float64, dlogits []float64, t52 []float64, t91 []float64, dE []float64) {
 	for i := range 5 {
 		for j := range 4 {
-			t51[i*4+j] = dlogits[i]*H_double_prime[j] + dlogits[i+5]*H_double_prime[j+4] + dlogits[i+10]*H_double_prime[j+8]
+			t52[i*4+j] = dlogits[i]*H_double_prime[j] + dlogits[i+5]*H_double_prime[j+4] + dlogits[i+10]*H_double_prime[j+8]
 		}
 	}
 	for i := range 20 {
-		dEv := t51[i] + t90[i]
+		dEv := t52[i] + t91[i]
 		dE[i] = dEv
 	}
 }

@@ -16,6 +16,7 @@ type Model struct {
 	params   []float32 // 262144 values: V, U
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	state    []float32 // 1 values: hyper.lr
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -24,6 +25,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -51,6 +53,11 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 262144),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.state = make([]float32, 1)
+	// hyper.lr f32[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
+	}
 	// V f32[2048,64]: normal, std 0.125
 	initNormal(m.params[0:131072], 0.125, seed, "V")
 	// U f32[2048,64]: normal, std 0.125
@@ -73,6 +80,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "U",
 		Shape: []int{2048, 64},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -86,6 +98,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -301,18 +318,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float32 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -320,6 +346,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -454,20 +492,20 @@ func (m *Model) forward() error {
 	v_c := m.arena[393216:401408]       // f32[128,64]
 	u_o := m.arena[401408:409600]       // f32[128,64]
 	u_k := m.arena[131072:172032]       // f32[128,5,64]
-	t8 := m.arena[0:8192]               // f32[128,64]
+	t9 := m.arena[0:8192]               // f32[128,64]
 	pos_score := m.arena[417792:417920] // f32[128]
-	t10 := m.arena[393216:401408]       // f32[128,1,64]
-	t11 := m.arena[0:40960]             // f32[128,5,64]
+	t11 := m.arena[393216:401408]       // f32[128,1,64]
+	t12 := m.arena[0:40960]             // f32[128,5,64]
 	neg_score := m.arena[174080:174720] // f32[128,5]
-	t13 := const1[:]                    // f32[128]
+	t14 := const1[:]                    // f32[128]
 	pos_loss := m.arena[0:1]            // f32[]
-	t15 := const2[:]                    // f32[128,5]
-	t16 := m.arena[418048:418049]       // f32[]
+	t16 := const2[:]                    // f32[128,5]
+	t17 := m.arena[418048:418049]       // f32[]
 	loss := m.arena[418048:418049]      // f32[]
 	p_context := m.arena[417792:417920] // f32[128]
-	t21 := m.arena[0:131072]            // f32[2048,64]
-	t22 := m.arena[172032:174080]       // f32[2048,1]
-	t25 := m.arena[172032:174080]       // f32[2048,1]
+	t22 := m.arena[0:131072]            // f32[2048,64]
+	t23 := m.arena[172032:174080]       // f32[2048,1]
+	t26 := m.arena[172032:174080]       // f32[2048,1]
 	embeddings := m.arena[0:131072]     // f32[2048,64]
 
 	// v_c = V[center]  (models/word2vec/word2vec.go:57)
@@ -485,83 +523,83 @@ func (m *Model) forward() error {
 		return fmt.Errorf("models/word2vec/word2vec.go:59: Gather: id %d at position %d is outside [0, 2048)", negatives[p], p)
 	}
 
-	// t8 = u_o ⊙ v_c  (models/word2vec/word2vec.go:60)
+	// t9 = u_o ⊙ v_c  (models/word2vec/word2vec.go:60)
 	for i := range 8192 {
-		t8[i] = u_o[i] * v_c[i]
+		t9[i] = u_o[i] * v_c[i]
 	}
 
 	// pos_score = Σ_[1]((u_o ⊙ v_c))  (models/word2vec/word2vec.go:60)
 	for i := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t8[i*64+j])
+			s += float64(t9[i*64+j])
 		}
 		pos_score[i] = float32(s)
 	}
 
-	// t10 = reshape(v_c, [128,1,64])  (models/word2vec/word2vec.go:61)
+	// t11 = reshape(v_c, [128,1,64])  (models/word2vec/word2vec.go:61)
 
-	// t11 = u_k ⊙ t10  (models/word2vec/word2vec.go:61)
+	// t12 = u_k ⊙ t11  (models/word2vec/word2vec.go:61)
 	for i := range 128 {
 		for j := range 5 {
 			for k := range 64 {
-				t11[i*320+j*64+k] = u_k[i*320+j*64+k] * t10[i*64+k]
+				t12[i*320+j*64+k] = u_k[i*320+j*64+k] * t11[i*64+k]
 			}
 		}
 	}
 
-	// neg_score = Σ_[2]((u_k ⊙ t10))  (models/word2vec/word2vec.go:61)
+	// neg_score = Σ_[2]((u_k ⊙ t11))  (models/word2vec/word2vec.go:61)
 	for i := range 128 {
 		for j := range 5 {
 			var s float64 = 0.0
 			for k := range 64 {
-				s += float64(t11[i*320+j*64+k])
+				s += float64(t12[i*320+j*64+k])
 			}
 			neg_score[i*5+j] = float32(s)
 		}
 	}
 
-	// pos_loss = bce_with_logits(pos_score, t13)  (models/word2vec/word2vec.go:72)
-	pos_loss[0] = float32(bceWithLogits(pos_score, t13, "mean", nil))
+	// pos_loss = bce_with_logits(pos_score, t14)  (models/word2vec/word2vec.go:72)
+	pos_loss[0] = float32(bceWithLogits(pos_score, t14, "mean", nil))
 
-	// t16 = bce_with_logits(neg_score, t15)  (models/word2vec/word2vec.go:73)
-	t16[0] = float32(bceWithLogits(neg_score, t15, "mean", nil))
+	// t17 = bce_with_logits(neg_score, t16)  (models/word2vec/word2vec.go:73)
+	t17[0] = float32(bceWithLogits(neg_score, t16, "mean", nil))
 
 	// fused elementwise:
 	//
-	//	neg_loss = t16 ⊙ 5  (Mul, models/word2vec/word2vec.go:73)
+	//	neg_loss = t17 ⊙ 5  (Mul, models/word2vec/word2vec.go:73)
 	//	loss = pos_loss + neg_loss  (Add, models/word2vec/word2vec.go:74)
-	m.fusedLoss(pos_loss, t16, loss)
+	m.fusedLoss(pos_loss, t17, loss)
 
 	// p_context = σ(pos_score)  (models/word2vec/word2vec.go:78)
 	for i := range 128 {
 		p_context[i] = sigmoid(pos_score[i])
 	}
 
-	// t21 = V ⊙ V  (models/word2vec/word2vec.go:79)
+	// t22 = V ⊙ V  (models/word2vec/word2vec.go:79)
 	for i := range 131072 {
-		t21[i] = V[i] * V[i]
+		t22[i] = V[i] * V[i]
 	}
 
-	// t22 = Σ_[1]((V ⊙ V))  (models/word2vec/word2vec.go:79)
+	// t23 = Σ_[1]((V ⊙ V))  (models/word2vec/word2vec.go:79)
 	for i := range 2048 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t21[i*64+j])
+			s += float64(t22[i*64+j])
 		}
-		t22[i] = float32(s)
+		t23[i] = float32(s)
 	}
 
 	// fused elementwise:
 	//
-	//	t24 = t22 + 1e-12  (Add, models/word2vec/word2vec.go:79)
-	//	t25 = 1/√(t24)  (Rsqrt, models/word2vec/word2vec.go:79)
-	m.fusedT25(t22, t25)
+	//	t25 = t23 + 1e-12  (Add, models/word2vec/word2vec.go:79)
+	//	t26 = 1/√(t25)  (Rsqrt, models/word2vec/word2vec.go:79)
+	m.fusedT26(t23, t26)
 
-	// embeddings = V ⊙ 1/√(t24)  (models/word2vec/word2vec.go:80)
+	// embeddings = V ⊙ 1/√(t25)  (models/word2vec/word2vec.go:80)
 	for i := range 2048 {
 		for j := range 64 {
-			embeddings[i*64+j] = V[i*64+j] * t25[i]
+			embeddings[i*64+j] = V[i*64+j] * t26[i]
 		}
 	}
 	return nil
@@ -576,97 +614,97 @@ func (m *Model) backward() error {
 	v_c := m.arena[393216:401408]        // f32[128,64]
 	u_o := m.arena[401408:409600]        // f32[128,64]
 	u_k := m.arena[131072:172032]        // f32[128,5,64]
-	t10 := m.arena[393216:401408]        // f32[128,1,64]
+	t11 := m.arena[393216:401408]        // f32[128,1,64]
 	neg_score := m.arena[174080:174720]  // f32[128,5]
-	t13 := const1[:]                     // f32[128]
+	t14 := const1[:]                     // f32[128]
 	p_context := m.arena[417792:417920]  // f32[128]
 	dneg_score := m.arena[174080:174720] // f32[128,5]
 	dpos_score := m.arena[417920:418048] // f32[128]
-	t32 := m.arena[174080:174720]        // f32[128,5,1]
+	t33 := m.arena[174080:174720]        // f32[128,5,1]
 	du_k := m.arena[262144:303104]       // f32[128,5,64]
-	t34 := m.arena[131072:172032]        // f32[128,5,64]
-	t35 := m.arena[409600:417792]        // f32[128,64]
-	t36 := m.arena[417920:418048]        // f32[128,1]
+	t35 := m.arena[131072:172032]        // f32[128,5,64]
+	t36 := m.arena[409600:417792]        // f32[128,64]
+	t37 := m.arena[417920:418048]        // f32[128,1]
 	du_o := m.arena[393216:401408]       // f32[128,64]
-	t39 := m.arena[131072:262144]        // f32[2048,64]
-	t40 := m.arena[262144:393216]        // f32[2048,64]
+	t40 := m.arena[131072:262144]        // f32[2048,64]
+	t41 := m.arena[262144:393216]        // f32[2048,64]
 	dv_c := m.arena[401408:409600]       // f32[128,64]
 	dV := m.grads[0:131072]              // f32[2048,64]
 	dU := m.grads[131072:262144]         // f32[2048,64]
 
 	// fused elementwise:
 	//
-	//	t27 = σ(neg_score)  (Sigmoid, models/word2vec/word2vec.go:73)
-	//	dneg_score = t27 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:73)
+	//	t28 = σ(neg_score)  (Sigmoid, models/word2vec/word2vec.go:73)
+	//	dneg_score = t28 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:73)
 	m.fusedDneg_score(neg_score, dneg_score)
 
 	// fused elementwise:
 	//
-	//	t30 = p_context − t13  (Sub, models/word2vec/word2vec.go:72)
-	//	dpos_score = t30 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:72)
-	m.fusedDpos_score(t13, p_context, dpos_score)
+	//	t31 = p_context − t14  (Sub, models/word2vec/word2vec.go:72)
+	//	dpos_score = t31 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:72)
+	m.fusedDpos_score(t14, p_context, dpos_score)
 
-	// grad of neg_score = Σ_[2]((u_k ⊙ t10))  (models/word2vec/word2vec.go:61)
-	// t32 = reshape(dneg_score, [128,5,1])
+	// grad of neg_score = Σ_[2]((u_k ⊙ t11))  (models/word2vec/word2vec.go:61)
+	// t33 = reshape(dneg_score, [128,5,1])
 
-	// grad of t11 = u_k ⊙ t10  (models/word2vec/word2vec.go:61)
-	// du_k = t32 ⊙ t10
+	// grad of t12 = u_k ⊙ t11  (models/word2vec/word2vec.go:61)
+	// du_k = t33 ⊙ t11
 	for i := range 128 {
 		for j := range 5 {
 			for k := range 64 {
-				du_k[i*320+j*64+k] = t32[i*5+j] * t10[i*64+k]
+				du_k[i*320+j*64+k] = t33[i*5+j] * t11[i*64+k]
 			}
 		}
 	}
-	// t34 = t32 ⊙ u_k
+	// t35 = t33 ⊙ u_k
 	for i := range 128 {
 		for j := range 5 {
 			for k := range 64 {
-				t34[i*320+j*64+k] = t32[i*5+j] * u_k[i*320+j*64+k]
+				t35[i*320+j*64+k] = t33[i*5+j] * u_k[i*320+j*64+k]
 			}
 		}
 	}
 
-	// grad of t10 = reshape(v_c, [128,1,64])  (models/word2vec/word2vec.go:61)
-	// t35 = Σ_[1]((t32 ⊙ u_k))
+	// grad of t11 = reshape(v_c, [128,1,64])  (models/word2vec/word2vec.go:61)
+	// t36 = Σ_[1]((t33 ⊙ u_k))
 	for i := range 128 {
 		for k := range 64 {
 			var s float64 = 0.0
 			for j := range 5 {
-				s += float64(t34[i*320+j*64+k])
+				s += float64(t35[i*320+j*64+k])
 			}
-			t35[i*64+k] = float32(s)
+			t36[i*64+k] = float32(s)
 		}
 	}
 
 	// grad of pos_score = Σ_[1]((u_o ⊙ v_c))  (models/word2vec/word2vec.go:60)
-	// t36 = reshape(dpos_score, [128,1])
+	// t37 = reshape(dpos_score, [128,1])
 
-	// grad of t8 = u_o ⊙ v_c  (models/word2vec/word2vec.go:60)
-	// du_o = t36 ⊙ v_c
+	// grad of t9 = u_o ⊙ v_c  (models/word2vec/word2vec.go:60)
+	// du_o = t37 ⊙ v_c
 	for i := range 128 {
 		for j := range 64 {
-			du_o[i*64+j] = t36[i] * v_c[i*64+j]
+			du_o[i*64+j] = t37[i] * v_c[i*64+j]
 		}
 	}
 
 	// grad of u_k = U[negatives]  (models/word2vec/word2vec.go:59)
-	// t39 = scatter_add(negatives → du_k)
-	if p := scatterAdd(t39, du_k, negatives, 64, 2048); p >= 0 {
+	// t40 = scatter_add(negatives → du_k)
+	if p := scatterAdd(t40, du_k, negatives, 64, 2048); p >= 0 {
 		return fmt.Errorf("models/word2vec/word2vec.go:59: ScatterAdd: id %d at position %d is outside [0, 2048)", negatives[p], p)
 	}
 
 	// grad of u_o = U[context]  (models/word2vec/word2vec.go:58)
-	// t40 = scatter_add(context → du_o)
-	if p := scatterAdd(t40, du_o, context, 64, 2048); p >= 0 {
+	// t41 = scatter_add(context → du_o)
+	if p := scatterAdd(t41, du_o, context, 64, 2048); p >= 0 {
 		return fmt.Errorf("models/word2vec/word2vec.go:58: ScatterAdd: id %d at position %d is outside [0, 2048)", context[p], p)
 	}
 
 	// fused elementwise:
 	//
-	//	t38 = t36 ⊙ u_o  (Mul, models/word2vec/word2vec.go:60)
-	//	dv_c = t35 + t38  (Add, models/word2vec/word2vec.go:57)
-	m.fusedDv_c(u_o, t35, t36, dv_c)
+	//	t39 = t37 ⊙ u_o  (Mul, models/word2vec/word2vec.go:60)
+	//	dv_c = t36 + t39  (Add, models/word2vec/word2vec.go:57)
+	m.fusedDv_c(u_o, t36, t37, dv_c)
 
 	// grad of v_c = V[center]  (models/word2vec/word2vec.go:57)
 	// dV = scatter_add(center → dv_c)
@@ -677,26 +715,27 @@ func (m *Model) backward() error {
 	// grad of U = Param  (models/word2vec/word2vec.go:55)
 	// dU = (scatter_add(negatives → du_k)) + (scatter_add(context → du_o))
 	for i := range 131072 {
-		dU[i] = t39[i] + t40[i]
+		dU[i] = t40[i] + t41[i]
 	}
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	hyper_lr := m.state[0:1]     // f32[]
 	V := m.params[0:131072]      // f32[2048,64]
 	U := m.params[131072:262144] // f32[2048,64]
 	dV := m.grads[0:131072]      // f32[2048,64]
 	dU := m.grads[131072:262144] // f32[2048,64]
 
-	// V −= 0.1 · dV  (models/word2vec/word2vec.go:54)
+	// V −= hyper_lr · dV  (models/word2vec/word2vec.go:54)
 	for i := range 131072 {
-		V[i] = float32(float64(V[i]) - 0.1*float64(dV[i]))
+		V[i] = float32(float64(V[i]) - float64(hyper_lr[0])*float64(dV[i]))
 	}
 
-	// U −= 0.1 · dU  (models/word2vec/word2vec.go:55)
+	// U −= hyper_lr · dU  (models/word2vec/word2vec.go:55)
 	for i := range 131072 {
-		U[i] = float32(float64(U[i]) - 0.1*float64(dU[i]))
+		U[i] = float32(float64(U[i]) - float64(hyper_lr[0])*float64(dU[i]))
 	}
 	return nil
 }
@@ -715,61 +754,61 @@ func (m *Model) fusedT13(t10 []float32, t13 []float32) {
 
 // fusedLoss is one fused elementwise kernel over f32[]:
 //
-//	neg_loss = t16 ⊙ 5  (Mul, models/word2vec/word2vec.go:73)
+//	neg_loss = t17 ⊙ 5  (Mul, models/word2vec/word2vec.go:73)
 //	loss = pos_loss + neg_loss  (Add, models/word2vec/word2vec.go:74)
-func (m *Model) fusedLoss(pos_loss []float32, t16 []float32, loss []float32) {
+func (m *Model) fusedLoss(pos_loss []float32, t17 []float32, loss []float32) {
 	{
-		neg_loss := t16[0] * 5
+		neg_loss := t17[0] * 5
 		lossv := pos_loss[0] + neg_loss
 		loss[0] = lossv
 	}
 }
 
-// fusedT25 is one fused elementwise kernel over f32[2048,1]:
+// fusedT26 is one fused elementwise kernel over f32[2048,1]:
 //
-//	t24 = t22 + 1e-12  (Add, models/word2vec/word2vec.go:79)
-//	t25 = 1/√(t24)  (Rsqrt, models/word2vec/word2vec.go:79)
-func (m *Model) fusedT25(t22 []float32, t25 []float32) {
+//	t25 = t23 + 1e-12  (Add, models/word2vec/word2vec.go:79)
+//	t26 = 1/√(t25)  (Rsqrt, models/word2vec/word2vec.go:79)
+func (m *Model) fusedT26(t23 []float32, t26 []float32) {
 	for i := range 2048 {
-		t24 := t22[i] + 1e-12
-		t25v := float32(1 / math.Sqrt(float64(t24)))
-		t25[i] = t25v
+		t25 := t23[i] + 1e-12
+		t26v := float32(1 / math.Sqrt(float64(t25)))
+		t26[i] = t26v
 	}
 }
 
 // fusedDneg_score is one fused elementwise kernel over f32[128,5]:
 //
-//	t27 = σ(neg_score)  (Sigmoid, models/word2vec/word2vec.go:73)
-//	dneg_score = t27 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:73)
+//	t28 = σ(neg_score)  (Sigmoid, models/word2vec/word2vec.go:73)
+//	dneg_score = t28 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:73)
 func (m *Model) fusedDneg_score(neg_score []float32, dneg_score []float32) {
 	for i := range 640 {
-		t27 := sigmoid(neg_score[i])
-		dneg_scorev := t27 * 0.0078125
+		t28 := sigmoid(neg_score[i])
+		dneg_scorev := t28 * 0.0078125
 		dneg_score[i] = dneg_scorev
 	}
 }
 
 // fusedDpos_score is one fused elementwise kernel over f32[128]:
 //
-//	t30 = p_context − t13  (Sub, models/word2vec/word2vec.go:72)
-//	dpos_score = t30 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:72)
-func (m *Model) fusedDpos_score(t13 []float32, p_context []float32, dpos_score []float32) {
+//	t31 = p_context − t14  (Sub, models/word2vec/word2vec.go:72)
+//	dpos_score = t31 ⊙ 0.0078125  (Mul, models/word2vec/word2vec.go:72)
+func (m *Model) fusedDpos_score(t14 []float32, p_context []float32, dpos_score []float32) {
 	for i := range 128 {
-		t30 := p_context[i] - t13[i]
-		dpos_scorev := t30 * 0.0078125
+		t31 := p_context[i] - t14[i]
+		dpos_scorev := t31 * 0.0078125
 		dpos_score[i] = dpos_scorev
 	}
 }
 
 // fusedDv_c is one fused elementwise kernel over f32[128,64]:
 //
-//	t38 = t36 ⊙ u_o  (Mul, models/word2vec/word2vec.go:60)
-//	dv_c = t35 + t38  (Add, models/word2vec/word2vec.go:57)
-func (m *Model) fusedDv_c(u_o []float32, t35 []float32, t36 []float32, dv_c []float32) {
+//	t39 = t37 ⊙ u_o  (Mul, models/word2vec/word2vec.go:60)
+//	dv_c = t36 + t39  (Add, models/word2vec/word2vec.go:57)
+func (m *Model) fusedDv_c(u_o []float32, t36 []float32, t37 []float32, dv_c []float32) {
 	for i := range 128 {
 		for j := range 64 {
-			t38 := t36[i] * u_o[i*64+j]
-			dv_cv := t35[i*64+j] + t38
+			t39 := t37[i] * u_o[i*64+j]
+			dv_cv := t36[i*64+j] + t39
 			dv_c[i*64+j] = dv_cv
 		}
 	}

@@ -13,6 +13,7 @@ type Model struct {
 	params   []float64 // 17 values: W1, b1, W2, b2
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
+	state    []float64 // 1 values: hyper.lr
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -21,6 +22,7 @@ type Model struct {
 
 	paramList []Tensor
 	gradList  []Tensor
+	stateList []Tensor
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -47,6 +49,11 @@ func NewSeeded(seed uint64) *Model {
 		iarena:  make([]int32, 0),
 		params:  make([]float64, 17),
 		rng:     rng{seedFor(seed, "dropout")},
+	}
+	m.state = make([]float64, 1)
+	// hyper.lr f64[]: starts at 0.1
+	for i := range m.state[0:1] {
+		m.state[0:1][i] = 0.1
 	}
 	// W1 f64[2,4]: values
 	copy(m.params[0:8], []float64{0.4967141530112327, -0.13826430117118466, 0.6476885381006925, 1.5230298564080254, -0.23415337472333597, -0.23413695694918055, 1.5792128155073915, 0.7674347291529088})
@@ -86,6 +93,11 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "b2",
 		Shape: []int{1, 1},
 	}}
+	m.stateList = []Tensor{{
+		Data:  m.state[0:1:1],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}}
 	return m
 }
 
@@ -99,6 +111,11 @@ func (m *Model) Params() []Tensor {
 // as the last Backward or TrainStep left them.
 func (m *Model) Grads() []Tensor {
 	return m.gradList
+}
+
+// State lists the non-trainable variables (optimizer moments, step count).
+func (m *Model) State() []Tensor {
+	return m.stateList
 }
 
 // RNGState is the state of the dropout generator, for checkpoints: restoring
@@ -288,18 +305,27 @@ func (m *Model) ParamNames() []string {
 // StateNames lists the optimizer state variables' names (none: nil). It
 // allocates the list: call it once, not per step.
 func (m *Model) StateNames() []string {
-	return nil
+	names := make([]string, len(m.stateList))
+	for i, t := range m.stateList {
+		names[i] = t.Name
+	}
+	return names
 }
 
 // StateVar returns an optimizer state variable's data by name, or nil.
 func (m *Model) StateVar(name string) []float64 {
+	for _, t := range m.stateList {
+		if t.Name == name {
+			return t.Data
+		}
+	}
 	return nil
 }
 
 // VarShape returns the shape of a parameter or optimizer state variable by
 // name, or nil.
 func (m *Model) VarShape(name string) []int {
-	for _, list := range [][]Tensor{m.paramList} {
+	for _, list := range [][]Tensor{m.paramList, m.stateList} {
 		for _, t := range list {
 			if t.Name == name {
 				return t.Shape
@@ -307,6 +333,18 @@ func (m *Model) VarShape(name string) []int {
 		}
 	}
 	return nil
+}
+
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[0:1][0] = float64(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[0:1][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -391,27 +429,27 @@ func (m *Model) forward() error {
 	b1 := m.params[8:12]   // f64[1,4]
 	W2 := m.params[12:16]  // f64[4,1]
 	b2 := m.params[16:17]  // f64[1,1]
-	t6 := m.arena[0:16]    // f64[4,4]
+	t7 := m.arena[0:16]    // f64[4,4]
 	z1 := m.arena[0:16]    // f64[4,4]
 	a1 := m.arena[16:32]   // f64[4,4]
-	t9 := m.arena[48:52]   // f64[4,1]
+	t10 := m.arena[48:52]  // f64[4,1]
 	z2 := m.arena[48:52]   // f64[4,1]
 	yhat := m.arena[56:60] // f64[4,1]
 	loss := m.arena[64:65] // f64[]
 
 	// fused epilogue:
 	//
-	//	t6 = X · W1  (MatMul, models/xor/xor.go:39)
-	//	z1 = t6 + b1  (Add, models/xor/xor.go:39)
+	//	t7 = X · W1  (MatMul, models/xor/xor.go:39)
+	//	z1 = t7 + b1  (Add, models/xor/xor.go:39)
 	//	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
-	m.fusedA1_2(X, W1, b1, t6, z1, a1)
+	m.fusedA1_2(X, W1, b1, t7, z1, a1)
 
 	// fused epilogue:
 	//
-	//	t9 = a1 · W2  (MatMul, models/xor/xor.go:41)
-	//	z2 = t9 + b2  (Add, models/xor/xor.go:41)
+	//	t10 = a1 · W2  (MatMul, models/xor/xor.go:41)
+	//	z2 = t10 + b2  (Add, models/xor/xor.go:41)
 	//	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
-	m.fusedYhat_2(W2, b2, a1, t9, z2, yhat)
+	m.fusedYhat_2(W2, b2, a1, t10, z2, yhat)
 
 	// loss = bce_with_logits(z2, y)  (models/xor/xor.go:43)
 	loss[0] = bceWithLogits(z2, y, "mean", nil)
@@ -437,8 +475,8 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	t13 = yhat − y  (Sub, models/xor/xor.go:43)
-	//	dz2 = t13 ⊙ 0.25  (Mul, models/xor/xor.go:43)
+	//	t14 = yhat − y  (Sub, models/xor/xor.go:43)
+	//	dz2 = t14 ⊙ 0.25  (Mul, models/xor/xor.go:43)
 	m.fusedDz2(y, yhat, dz2)
 
 	// grad of z2 = a1 · W2 + b2  (models/xor/xor.go:41)
@@ -451,7 +489,7 @@ func (m *Model) backward() error {
 		db2[0] = s
 	}
 
-	// grad of t9 = a1 · W2  (models/xor/xor.go:41)
+	// grad of t10 = a1 · W2  (models/xor/xor.go:41)
 	// dW2 = a1ᵀ · dz2
 	for i := range 4 {
 		dW2[i] = a1[i]*dz2[0] + a1[i+4]*dz2[1] + a1[i+8]*dz2[2] + a1[i+12]*dz2[3]
@@ -460,8 +498,8 @@ func (m *Model) backward() error {
 	// fused epilogue:
 	//
 	//	da1 = dz2 · W2ᵀ  (MatMul, models/xor/xor.go:41)
-	//	t20 = z1 > 0  (Greater, models/xor/xor.go:40)
-	//	dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
+	//	t21 = z1 > 0  (Greater, models/xor/xor.go:40)
+	//	dz1 = t21 ? da1 : 0  (Where, models/xor/xor.go:40)
 	m.fusedDz1(W2, z1, dz2, da1, dz1)
 
 	// grad of z1 = X · W1 + b1  (models/xor/xor.go:39)
@@ -474,7 +512,7 @@ func (m *Model) backward() error {
 		db1[j] = s
 	}
 
-	// grad of t6 = X · W1  (models/xor/xor.go:39)
+	// grad of t7 = X · W1  (models/xor/xor.go:39)
 	// dW1 = Xᵀ · dz1
 	for i := range 2 {
 		for j := range 4 {
@@ -486,33 +524,34 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
-	W1 := m.params[0:8]   // f64[2,4]
-	b1 := m.params[8:12]  // f64[1,4]
-	W2 := m.params[12:16] // f64[4,1]
-	b2 := m.params[16:17] // f64[1,1]
-	db2 := m.grads[16:17] // f64[1,1]
-	dW2 := m.grads[12:16] // f64[4,1]
-	db1 := m.grads[8:12]  // f64[1,4]
-	dW1 := m.grads[0:8]   // f64[2,4]
+	hyper_lr := m.state[0:1] // f64[]
+	W1 := m.params[0:8]      // f64[2,4]
+	b1 := m.params[8:12]     // f64[1,4]
+	W2 := m.params[12:16]    // f64[4,1]
+	b2 := m.params[16:17]    // f64[1,1]
+	db2 := m.grads[16:17]    // f64[1,1]
+	dW2 := m.grads[12:16]    // f64[4,1]
+	db1 := m.grads[8:12]     // f64[1,4]
+	dW1 := m.grads[0:8]      // f64[2,4]
 
-	// W1 −= 0.1 · dW1  (models/xor/xor.go:35)
+	// W1 −= hyper_lr · dW1  (models/xor/xor.go:35)
 	for i := range 8 {
-		W1[i] = W1[i] - 0.1*dW1[i]
+		W1[i] = W1[i] - hyper_lr[0]*dW1[i]
 	}
 
-	// b1 −= 0.1 · db1  (models/xor/xor.go:36)
+	// b1 −= hyper_lr · db1  (models/xor/xor.go:36)
 	for i := range 4 {
-		b1[i] = b1[i] - 0.1*db1[i]
+		b1[i] = b1[i] - hyper_lr[0]*db1[i]
 	}
 
-	// W2 −= 0.1 · dW2  (models/xor/xor.go:37)
+	// W2 −= hyper_lr · dW2  (models/xor/xor.go:37)
 	for i := range 4 {
-		W2[i] = W2[i] - 0.1*dW2[i]
+		W2[i] = W2[i] - hyper_lr[0]*dW2[i]
 	}
 
-	// b2 −= 0.1 · db2  (models/xor/xor.go:38)
+	// b2 −= hyper_lr · db2  (models/xor/xor.go:38)
 	for i := range 1 {
-		b2[i] = b2[i] - 0.1*db2[i]
+		b2[i] = b2[i] - hyper_lr[0]*db2[i]
 	}
 	return nil
 }
@@ -555,18 +594,18 @@ func (m *Model) fusedYhat(W2 []float64, b2 []float64, a1 []float64, t8 []float64
 
 // fusedA1_2 is one fused epilogue kernel over f64[4,4]:
 //
-//	t6 = X · W1  (MatMul, models/xor/xor.go:39)
-//	z1 = t6 + b1  (Add, models/xor/xor.go:39)
+//	t7 = X · W1  (MatMul, models/xor/xor.go:39)
+//	z1 = t7 + b1  (Add, models/xor/xor.go:39)
 //	a1 = relu(z1)  (ReLU, models/xor/xor.go:40)
-func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64, z1 []float64, a1 []float64) {
+func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t7 []float64, z1 []float64, a1 []float64) {
 	for i := range 4 {
 		for j := range 4 {
-			t6[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[j+4]
+			t7[i*4+j] = X[i*2]*W1[j] + X[i*2+1]*W1[j+4]
 		}
 	}
 	for i := range 4 {
 		for j := range 4 {
-			z1v := t6[i*4+j] + b1[j]
+			z1v := t7[i*4+j] + b1[j]
 			a1v := max(z1v, 0)
 			z1[i*4+j] = z1v
 			a1[i*4+j] = a1v
@@ -576,15 +615,15 @@ func (m *Model) fusedA1_2(X []float64, W1 []float64, b1 []float64, t6 []float64,
 
 // fusedYhat_2 is one fused epilogue kernel over f64[4,1]:
 //
-//	t9 = a1 · W2  (MatMul, models/xor/xor.go:41)
-//	z2 = t9 + b2  (Add, models/xor/xor.go:41)
+//	t10 = a1 · W2  (MatMul, models/xor/xor.go:41)
+//	z2 = t10 + b2  (Add, models/xor/xor.go:41)
 //	yhat = σ(z2)  (Sigmoid, models/xor/xor.go:42)
-func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float64, z2 []float64, yhat []float64) {
+func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t10 []float64, z2 []float64, yhat []float64) {
 	for i := range 4 {
-		t9[i] = a1[i*4]*W2[0] + a1[i*4+1]*W2[1] + a1[i*4+2]*W2[2] + a1[i*4+3]*W2[3]
+		t10[i] = a1[i*4]*W2[0] + a1[i*4+1]*W2[1] + a1[i*4+2]*W2[2] + a1[i*4+3]*W2[3]
 	}
 	for i := range 4 {
-		z2v := t9[i] + b2[0]
+		z2v := t10[i] + b2[0]
 		yhatv := sigmoid(z2v)
 		z2[i] = z2v
 		yhat[i] = yhatv
@@ -593,12 +632,12 @@ func (m *Model) fusedYhat_2(W2 []float64, b2 []float64, a1 []float64, t9 []float
 
 // fusedDz2 is one fused elementwise kernel over f64[4,1]:
 //
-//	t13 = yhat − y  (Sub, models/xor/xor.go:43)
-//	dz2 = t13 ⊙ 0.25  (Mul, models/xor/xor.go:43)
+//	t14 = yhat − y  (Sub, models/xor/xor.go:43)
+//	dz2 = t14 ⊙ 0.25  (Mul, models/xor/xor.go:43)
 func (m *Model) fusedDz2(y []float64, yhat []float64, dz2 []float64) {
 	for i := range 4 {
-		t13 := yhat[i] - y[i]
-		dz2v := t13 * 0.25
+		t14 := yhat[i] - y[i]
+		dz2v := t14 * 0.25
 		dz2[i] = dz2v
 	}
 }
@@ -606,8 +645,8 @@ func (m *Model) fusedDz2(y []float64, yhat []float64, dz2 []float64) {
 // fusedDz1 is one fused epilogue kernel over f64[4,4]:
 //
 //	da1 = dz2 · W2ᵀ  (MatMul, models/xor/xor.go:41)
-//	t20 = z1 > 0  (Greater, models/xor/xor.go:40)
-//	dz1 = t20 ? da1 : 0  (Where, models/xor/xor.go:40)
+//	t21 = z1 > 0  (Greater, models/xor/xor.go:40)
+//	dz1 = t21 ? da1 : 0  (Where, models/xor/xor.go:40)
 func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float64, dz1 []float64) {
 	for i := range 4 {
 		for j := range 4 {
@@ -615,8 +654,8 @@ func (m *Model) fusedDz1(W2 []float64, z1 []float64, dz2 []float64, da1 []float6
 		}
 	}
 	for i := range 16 {
-		t20 := z1[i] > 0
-		dz1v := where(t20, da1[i], 0)
+		t21 := z1[i] > 0
+		dz1v := where(t21, da1[i], 0)
 		dz1[i] = dz1v
 	}
 }

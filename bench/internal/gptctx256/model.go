@@ -16,7 +16,7 @@ type Model struct {
 	params   []float32              // 437888 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, lnf.gamma, lnf.beta
 	grads    []float32              // d loss/d param, laid out like params
 	gradSum  []float32              // AccumulateGrads: the gradients before this micro-batch
-	state    []float32              // 875777 values: updates, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
+	state    []float32              // 875778 values: updates, hyper.lr, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
 	cache    []float32              // 131073 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
 	scratch  []float32              // DecodeStep: the attention weights of one query
 	window   []int32                // GenerateNoCache: the padded window of tokens
@@ -59,7 +59,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 437888),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.state = make([]float32, 875777)
+	m.state = make([]float32, 875778)
 	m.cache = make([]float32, 131073)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
@@ -88,6 +88,10 @@ func NewSeeded(seed uint64) *Model {
 	   vocabulary of at least one token and these options cannot fail.
 	*/
 	m.sampler, _ = newTokenSampler[float32](65, sampleOptions{Temperature: 1}, 0)
+	// hyper.lr f32[]: starts at 0.001
+	for i := range m.state[1:2] {
+		m.state[1:2][i] = 0.001
+	}
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
 	// wpe f32[256,128]: normal, std 0.02
@@ -431,291 +435,295 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "updates",
 		Shape: []int{},
 	}, {
-		Data:  m.state[1:8321:8321],
+		Data:  m.state[1:2:2],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}, {
+		Data:  m.state[2:8322:8322],
 		Name:  "wte.m",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[8321:16641:16641],
+		Data:  m.state[8322:16642:16642],
 		Name:  "wte.v",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[16641:49409:49409],
+		Data:  m.state[16642:49410:49410],
 		Name:  "wpe.m",
 		Shape: []int{256, 128},
 	}, {
-		Data:  m.state[49409:82177:82177],
+		Data:  m.state[49410:82178:82178],
 		Name:  "wpe.v",
 		Shape: []int{256, 128},
 	}, {
-		Data:  m.state[82177:82305:82305],
+		Data:  m.state[82178:82306:82306],
 		Name:  "h0.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[82305:82433:82433],
+		Data:  m.state[82306:82434:82434],
 		Name:  "h0.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[82433:82561:82561],
+		Data:  m.state[82434:82562:82562],
 		Name:  "h0.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[82561:82689:82689],
+		Data:  m.state[82562:82690:82690],
 		Name:  "h0.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[82689:99073:99073],
+		Data:  m.state[82690:99074:99074],
 		Name:  "h0.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[99073:115457:115457],
+		Data:  m.state[99074:115458:115458],
 		Name:  "h0.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[115457:115585:115585],
+		Data:  m.state[115458:115586:115586],
 		Name:  "h0.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[115585:115713:115713],
+		Data:  m.state[115586:115714:115714],
 		Name:  "h0.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[115713:132097:132097],
+		Data:  m.state[115714:132098:132098],
 		Name:  "h0.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[132097:148481:148481],
+		Data:  m.state[132098:148482:148482],
 		Name:  "h0.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[148481:148609:148609],
+		Data:  m.state[148482:148610:148610],
 		Name:  "h0.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[148609:148737:148737],
+		Data:  m.state[148610:148738:148738],
 		Name:  "h0.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[148737:165121:165121],
+		Data:  m.state[148738:165122:165122],
 		Name:  "h0.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[165121:181505:181505],
+		Data:  m.state[165122:181506:181506],
 		Name:  "h0.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[181505:181633:181633],
+		Data:  m.state[181506:181634:181634],
 		Name:  "h0.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[181633:181761:181761],
+		Data:  m.state[181634:181762:181762],
 		Name:  "h0.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[181761:198145:198145],
+		Data:  m.state[181762:198146:198146],
 		Name:  "h0.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[198145:214529:214529],
+		Data:  m.state[198146:214530:214530],
 		Name:  "h0.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[214529:214657:214657],
+		Data:  m.state[214530:214658:214658],
 		Name:  "h0.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[214657:214785:214785],
+		Data:  m.state[214658:214786:214786],
 		Name:  "h0.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[214785:214913:214913],
+		Data:  m.state[214786:214914:214914],
 		Name:  "h0.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[214913:215041:215041],
+		Data:  m.state[214914:215042:215042],
 		Name:  "h0.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[215041:215169:215169],
+		Data:  m.state[215042:215170:215170],
 		Name:  "h0.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[215169:215297:215297],
+		Data:  m.state[215170:215298:215298],
 		Name:  "h0.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[215297:280833:280833],
+		Data:  m.state[215298:280834:280834],
 		Name:  "h0.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[280833:346369:346369],
+		Data:  m.state[280834:346370:346370],
 		Name:  "h0.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[346369:346881:346881],
+		Data:  m.state[346370:346882:346882],
 		Name:  "h0.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[346881:347393:347393],
+		Data:  m.state[346882:347394:347394],
 		Name:  "h0.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[347393:412929:412929],
+		Data:  m.state[347394:412930:412930],
 		Name:  "h0.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[412929:478465:478465],
+		Data:  m.state[412930:478466:478466],
 		Name:  "h0.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[478465:478593:478593],
+		Data:  m.state[478466:478594:478594],
 		Name:  "h0.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[478593:478721:478721],
+		Data:  m.state[478594:478722:478722],
 		Name:  "h0.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[478721:478849:478849],
+		Data:  m.state[478722:478850:478850],
 		Name:  "h1.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[478849:478977:478977],
+		Data:  m.state[478850:478978:478978],
 		Name:  "h1.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[478977:479105:479105],
+		Data:  m.state[478978:479106:479106],
 		Name:  "h1.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[479105:479233:479233],
+		Data:  m.state[479106:479234:479234],
 		Name:  "h1.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[479233:495617:495617],
+		Data:  m.state[479234:495618:495618],
 		Name:  "h1.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[495617:512001:512001],
+		Data:  m.state[495618:512002:512002],
 		Name:  "h1.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[512001:512129:512129],
+		Data:  m.state[512002:512130:512130],
 		Name:  "h1.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[512129:512257:512257],
+		Data:  m.state[512130:512258:512258],
 		Name:  "h1.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[512257:528641:528641],
+		Data:  m.state[512258:528642:528642],
 		Name:  "h1.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[528641:545025:545025],
+		Data:  m.state[528642:545026:545026],
 		Name:  "h1.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[545025:545153:545153],
+		Data:  m.state[545026:545154:545154],
 		Name:  "h1.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[545153:545281:545281],
+		Data:  m.state[545154:545282:545282],
 		Name:  "h1.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[545281:561665:561665],
+		Data:  m.state[545282:561666:561666],
 		Name:  "h1.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[561665:578049:578049],
+		Data:  m.state[561666:578050:578050],
 		Name:  "h1.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[578049:578177:578177],
+		Data:  m.state[578050:578178:578178],
 		Name:  "h1.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[578177:578305:578305],
+		Data:  m.state[578178:578306:578306],
 		Name:  "h1.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[578305:594689:594689],
+		Data:  m.state[578306:594690:594690],
 		Name:  "h1.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[594689:611073:611073],
+		Data:  m.state[594690:611074:611074],
 		Name:  "h1.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[611073:611201:611201],
+		Data:  m.state[611074:611202:611202],
 		Name:  "h1.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[611201:611329:611329],
+		Data:  m.state[611202:611330:611330],
 		Name:  "h1.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[611329:611457:611457],
+		Data:  m.state[611330:611458:611458],
 		Name:  "h1.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[611457:611585:611585],
+		Data:  m.state[611458:611586:611586],
 		Name:  "h1.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[611585:611713:611713],
+		Data:  m.state[611586:611714:611714],
 		Name:  "h1.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[611713:611841:611841],
+		Data:  m.state[611714:611842:611842],
 		Name:  "h1.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[611841:677377:677377],
+		Data:  m.state[611842:677378:677378],
 		Name:  "h1.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[677377:742913:742913],
+		Data:  m.state[677378:742914:742914],
 		Name:  "h1.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[742913:743425:743425],
+		Data:  m.state[742914:743426:743426],
 		Name:  "h1.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[743425:743937:743937],
+		Data:  m.state[743426:743938:743938],
 		Name:  "h1.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[743937:809473:809473],
+		Data:  m.state[743938:809474:809474],
 		Name:  "h1.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[809473:875009:875009],
+		Data:  m.state[809474:875010:875010],
 		Name:  "h1.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[875009:875137:875137],
+		Data:  m.state[875010:875138:875138],
 		Name:  "h1.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[875137:875265:875265],
+		Data:  m.state[875138:875266:875266],
 		Name:  "h1.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[875265:875393:875393],
+		Data:  m.state[875266:875394:875394],
 		Name:  "lnf.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[875393:875521:875521],
+		Data:  m.state[875394:875522:875522],
 		Name:  "lnf.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[875521:875649:875649],
+		Data:  m.state[875522:875650:875650],
 		Name:  "lnf.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[875649:875777:875777],
+		Data:  m.state[875650:875778:875778],
 		Name:  "lnf.beta.v",
 		Shape: []int{128},
 	}}
@@ -1116,6 +1124,18 @@ func (m *Model) VarShape(name string) []int {
 	return nil
 }
 
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[1:2][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[1:2][0])
+}
+
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
 // It allocates the list: call it once, not per step.
 func (m *Model) TrainInputs() []string {
@@ -1442,7 +1462,7 @@ func (m *Model) forward() error {
 	targets := m.iarena[256:512]              // i32[1,256]
 	wte := m.params[0:8320]                   // f32[65,128]
 	wpe := m.params[8320:41088]               // f32[256,128]
-	t77 := m.arena[1310720:1343488]           // f32[1,256,128]
+	t78 := m.arena[1310720:1343488]           // f32[1,256,128]
 	h_in := m.arena[1310720:1343488]          // f32[1,256,128]
 	h0_ln1_gamma := m.params[41088:41216]     // f32[128]
 	h0_ln1_beta := m.params[41216:41344]      // f32[128]
@@ -1460,32 +1480,32 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[173184:173696]      // f32[512]
 	h0_mlp_W2 := m.params[173696:239232]      // f32[512,128]
 	h0_mlp_b2 := m.params[239232:239360]      // f32[128]
-	t95 := m.arena[1343488:1376256]           // f32[1,256,128]
+	t96 := m.arena[1343488:1376256]           // f32[1,256,128]
 	h0_ln1 := m.arena[1376256:1409024]        // f32[1,256,128]
-	t99 := m.arena[0:32768]                   // f32[1,256,128]
+	t100 := m.arena[0:32768]                  // f32[1,256,128]
 	h0_attn_q_proj := m.arena[0:32768]        // f32[1,256,128]
-	t101 := m.arena[0:32768]                  // f32[1,256,4,32]
+	t102 := m.arena[0:32768]                  // f32[1,256,4,32]
 	h0_attn_q := m.arena[1409024:1441792]     // f32[1,4,256,32]
-	t103 := m.arena[0:32768]                  // f32[1,256,128]
+	t104 := m.arena[0:32768]                  // f32[1,256,128]
 	h0_attn_k_proj := m.arena[0:32768]        // f32[1,256,128]
-	t105 := m.arena[0:32768]                  // f32[1,256,4,32]
+	t106 := m.arena[0:32768]                  // f32[1,256,4,32]
 	h0_attn_k := m.arena[1441792:1474560]     // f32[1,4,256,32]
-	t107 := m.arena[0:32768]                  // f32[1,256,128]
+	t108 := m.arena[0:32768]                  // f32[1,256,128]
 	h0_attn_v_proj := m.arena[0:32768]        // f32[1,256,128]
-	t109 := m.arena[0:32768]                  // f32[1,256,4,32]
+	t110 := m.arena[0:32768]                  // f32[1,256,4,32]
 	h0_attn_v := m.arena[1474560:1507328]     // f32[1,4,256,32]
 	h0_attn_weights := m.arena[0:262144]      // f32[1,4,256,256]
 	h0_attn_context := m.arena[262144:294912] // f32[1,4,256,32]
-	t118 := m.arena[1507328:1540096]          // f32[1,256,4,32]
-	t119 := m.arena[1507328:1540096]          // f32[1,256,128]
-	t120 := m.arena[1540096:1572864]          // f32[1,256,128]
+	t119 := m.arena[1507328:1540096]          // f32[1,256,4,32]
+	t120 := m.arena[1507328:1540096]          // f32[1,256,128]
+	t121 := m.arena[1540096:1572864]          // f32[1,256,128]
 	h0_resid1 := m.arena[1540096:1572864]     // f32[1,256,128]
-	t123 := m.arena[1572864:1605632]          // f32[1,256,128]
+	t124 := m.arena[1572864:1605632]          // f32[1,256,128]
 	h0_ln2 := m.arena[1605632:1638400]        // f32[1,256,128]
-	t126 := m.arena[1048576:1179648]          // f32[1,256,512]
 	t127 := m.arena[1048576:1179648]          // f32[1,256,512]
+	t128 := m.arena[1048576:1179648]          // f32[1,256,512]
 	h0_mlp_hidden := m.arena[1179648:1310720] // f32[1,256,512]
-	t129 := m.arena[1638400:1671168]          // f32[1,256,128]
+	t130 := m.arena[1638400:1671168]          // f32[1,256,128]
 	h0_resid2 := m.arena[1638400:1671168]     // f32[1,256,128]
 	h1_ln1_gamma := m.params[239360:239488]   // f32[128]
 	h1_ln1_beta := m.params[239488:239616]    // f32[128]
@@ -1503,218 +1523,218 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[371456:371968]      // f32[512]
 	h1_mlp_W2 := m.params[371968:437504]      // f32[512,128]
 	h1_mlp_b2 := m.params[437504:437632]      // f32[128]
-	t148 := m.arena[1671168:1703936]          // f32[1,256,128]
+	t149 := m.arena[1671168:1703936]          // f32[1,256,128]
 	h1_ln1 := m.arena[1703936:1736704]        // f32[1,256,128]
-	t151 := m.arena[262144:294912]            // f32[1,256,128]
+	t152 := m.arena[262144:294912]            // f32[1,256,128]
 	h1_attn_q_proj := m.arena[262144:294912]  // f32[1,256,128]
-	t153 := m.arena[262144:294912]            // f32[1,256,4,32]
+	t154 := m.arena[262144:294912]            // f32[1,256,4,32]
 	h1_attn_q := m.arena[1736704:1769472]     // f32[1,4,256,32]
-	t155 := m.arena[262144:294912]            // f32[1,256,128]
+	t156 := m.arena[262144:294912]            // f32[1,256,128]
 	h1_attn_k_proj := m.arena[262144:294912]  // f32[1,256,128]
-	t157 := m.arena[262144:294912]            // f32[1,256,4,32]
+	t158 := m.arena[262144:294912]            // f32[1,256,4,32]
 	h1_attn_k := m.arena[1769472:1802240]     // f32[1,4,256,32]
-	t159 := m.arena[262144:294912]            // f32[1,256,128]
+	t160 := m.arena[262144:294912]            // f32[1,256,128]
 	h1_attn_v_proj := m.arena[262144:294912]  // f32[1,256,128]
-	t161 := m.arena[262144:294912]            // f32[1,256,4,32]
+	t162 := m.arena[262144:294912]            // f32[1,256,4,32]
 	h1_attn_v := m.arena[786432:819200]       // f32[1,4,256,32]
 	h1_attn_weights := m.arena[262144:524288] // f32[1,4,256,256]
 	h1_attn_context := m.arena[524288:557056] // f32[1,4,256,32]
-	t168 := m.arena[819200:851968]            // f32[1,256,4,32]
-	t169 := m.arena[819200:851968]            // f32[1,256,128]
-	t170 := m.arena[851968:884736]            // f32[1,256,128]
+	t169 := m.arena[819200:851968]            // f32[1,256,4,32]
+	t170 := m.arena[819200:851968]            // f32[1,256,128]
+	t171 := m.arena[851968:884736]            // f32[1,256,128]
 	h1_resid1 := m.arena[851968:884736]       // f32[1,256,128]
-	t173 := m.arena[884736:917504]            // f32[1,256,128]
+	t174 := m.arena[884736:917504]            // f32[1,256,128]
 	h1_ln2 := m.arena[917504:950272]          // f32[1,256,128]
-	t176 := m.arena[524288:655360]            // f32[1,256,512]
 	t177 := m.arena[524288:655360]            // f32[1,256,512]
+	t178 := m.arena[524288:655360]            // f32[1,256,512]
 	h1_mlp_hidden := m.arena[655360:786432]   // f32[1,256,512]
-	t179 := m.arena[950272:983040]            // f32[1,256,128]
+	t180 := m.arena[950272:983040]            // f32[1,256,128]
 	h1_resid2 := m.arena[950272:983040]       // f32[1,256,128]
 	lnf_gamma := m.params[437632:437760]      // f32[128]
 	lnf_beta := m.params[437760:437888]       // f32[128]
-	t184 := m.arena[983040:1015808]           // f32[1,256,128]
+	t185 := m.arena[983040:1015808]           // f32[1,256,128]
 	lnf := m.arena[1802240:1835008]           // f32[1,256,128]
 	logits := m.arena[1900544:1917184]        // f32[1,256,65]
 	loss := m.arena[1933824:1933825]          // f32[]
 
-	// t77 = wte[ids]  (models/gpt/gpt.go:67)
-	if p := gather(t77, wte, ids, 128, 65); p >= 0 {
+	// t78 = wte[ids]  (models/gpt/gpt.go:67)
+	if p := gather(t78, wte, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	m.parallel(256, (*Model).loopH_in_2, wpe, t77, h_in)
+	m.parallel(256, (*Model).loopH_in_2, wpe, t78, h_in)
 
 	// fused layernorm:
 	//
-	//	t95 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t96 = t95 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h0_ln1 = t96 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(256, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t95, h0_ln1)
+	//	t96 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t97 = t96 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t97 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(256, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t96, h0_ln1)
 
 	// fused epilogue:
 	//
-	//	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t99, h0_attn_q_proj)
+	//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t100, h0_attn_q_proj)
 
-	// t101 = reshape(h0_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// t102 = reshape(h0_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH0_attn_q_2, t101, h0_attn_q)
-
-	// fused epilogue:
-	//
-	//	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t103, h0_attn_k_proj)
-
-	// t105 = reshape(h0_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-
-	// h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH0_attn_k_2, t105, h0_attn_k)
+	// h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH0_attn_q_2, t102, h0_attn_q)
 
 	// fused epilogue:
 	//
-	//	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t107, h0_attn_v_proj)
+	//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t104, h0_attn_k_proj)
 
-	// t109 = reshape(h0_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// t106 = reshape(h0_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH0_attn_v_2, t109, h0_attn_v)
+	// h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH0_attn_k_2, t106, h0_attn_k)
+
+	// fused epilogue:
+	//
+	//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t108, h0_attn_v_proj)
+
+	// t110 = reshape(h0_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+
+	// h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH0_attn_v_2, t110, h0_attn_v)
 
 	// fused attention:
 	//
-	//	t111 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_scores = t111 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
+	//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
-	// t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(256, (*Model).transposeT118, h0_attn_context, t118)
+	// t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(256, (*Model).transposeT119, h0_attn_context, t119)
 
-	// t119 = reshape(t118, [1,256,128])  (models/gpt/gpt.go:88)
+	// t120 = reshape(t119, [1,256,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t120 = t119 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t119, t120, h0_resid1)
+	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t120, t121, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t123 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t124 = t123 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h0_ln2 = t124 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(256, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t123, h0_ln2)
+	//	t124 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t125 = t124 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t125 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(256, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t124, h0_ln2)
 
 	// fused epilogue:
 	//
-	//	t126 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t126, t127, h0_mlp_hidden)
+	//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t127, t128, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t129 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t129, h0_resid2)
+	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t130, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t148 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t149 = t148 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h1_ln1 = t149 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(256, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t148, h1_ln1)
+	//	t149 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t150 = t149 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t150 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(256, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t149, h1_ln1)
 
 	// fused epilogue:
 	//
-	//	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t151, h1_attn_q_proj)
+	//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t152, h1_attn_q_proj)
 
-	// t153 = reshape(h1_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// t154 = reshape(h1_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH1_attn_q_2, t153, h1_attn_q)
-
-	// fused epilogue:
-	//
-	//	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t155, h1_attn_k_proj)
-
-	// t157 = reshape(h1_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-
-	// h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH1_attn_k_2, t157, h1_attn_k)
+	// h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH1_attn_q_2, t154, h1_attn_q)
 
 	// fused epilogue:
 	//
-	//	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t159, h1_attn_v_proj)
+	//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t156, h1_attn_k_proj)
 
-	// t161 = reshape(h1_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// t158 = reshape(h1_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH1_attn_v_2, t161, h1_attn_v)
+	// h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH1_attn_k_2, t158, h1_attn_k)
+
+	// fused epilogue:
+	//
+	//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t160, h1_attn_v_proj)
+
+	// t162 = reshape(h1_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+
+	// h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH1_attn_v_2, t162, h1_attn_v)
 
 	// fused attention:
 	//
-	//	t163 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
+	//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
-	// t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(256, (*Model).transposeT168, h1_attn_context, t168)
+	// t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(256, (*Model).transposeT169, h1_attn_context, t169)
 
-	// t169 = reshape(t168, [1,256,128])  (models/gpt/gpt.go:88)
+	// t170 = reshape(t169, [1,256,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t170 = t169 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t169, t170, h1_resid1)
+	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t170, t171, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t173 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t174 = t173 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h1_ln2 = t174 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(256, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t173, h1_ln2)
+	//	t174 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t175 = t174 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t175 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(256, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t174, h1_ln2)
 
 	// fused epilogue:
 	//
-	//	t176 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t176, t177, h1_mlp_hidden)
+	//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t177, t178, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t179 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t179, h1_resid2)
+	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t180, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t184 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
-	//	t185 = t184 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	lnf = t185 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	m.parallel(256, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t184, lnf)
+	//	t185 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t186 = t185 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t186 + lnf_beta  (Add, models/gpt/gpt.go:107)
+	m.parallel(256, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t185, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	gemm(m.pool, false, true, 256, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -1745,14 +1765,14 @@ func (m *Model) backward() error {
 	h0_ln2_gamma := m.params[107392:107520]    // f32[128]
 	h0_mlp_W1 := m.params[107648:173184]       // f32[128,512]
 	h0_mlp_W2 := m.params[173696:239232]       // f32[512,128]
-	t95 := m.arena[1343488:1376256]            // f32[1,256,128]
+	t96 := m.arena[1343488:1376256]            // f32[1,256,128]
 	h0_attn_q := m.arena[1409024:1441792]      // f32[1,4,256,32]
 	h0_attn_k := m.arena[1441792:1474560]      // f32[1,4,256,32]
 	h0_attn_v := m.arena[1474560:1507328]      // f32[1,4,256,32]
 	h0_attn_weights := m.arena[0:262144]       // f32[1,4,256,256]
 	h0_resid1 := m.arena[1540096:1572864]      // f32[1,256,128]
-	t123 := m.arena[1572864:1605632]           // f32[1,256,128]
-	t127 := m.arena[1048576:1179648]           // f32[1,256,512]
+	t124 := m.arena[1572864:1605632]           // f32[1,256,128]
+	t128 := m.arena[1048576:1179648]           // f32[1,256,512]
 	h0_resid2 := m.arena[1638400:1671168]      // f32[1,256,128]
 	h1_ln1_gamma := m.params[239360:239488]    // f32[128]
 	h1_attn_Wq := m.params[239616:256000]      // f32[128,128]
@@ -1762,145 +1782,145 @@ func (m *Model) backward() error {
 	h1_ln2_gamma := m.params[305664:305792]    // f32[128]
 	h1_mlp_W1 := m.params[305920:371456]       // f32[128,512]
 	h1_mlp_W2 := m.params[371968:437504]       // f32[512,128]
-	t148 := m.arena[1671168:1703936]           // f32[1,256,128]
+	t149 := m.arena[1671168:1703936]           // f32[1,256,128]
 	h1_attn_q := m.arena[1736704:1769472]      // f32[1,4,256,32]
 	h1_attn_k := m.arena[1769472:1802240]      // f32[1,4,256,32]
 	h1_attn_v := m.arena[786432:819200]        // f32[1,4,256,32]
 	h1_attn_weights := m.arena[262144:524288]  // f32[1,4,256,256]
 	h1_resid1 := m.arena[851968:884736]        // f32[1,256,128]
-	t173 := m.arena[884736:917504]             // f32[1,256,128]
-	t177 := m.arena[524288:655360]             // f32[1,256,512]
+	t174 := m.arena[884736:917504]             // f32[1,256,128]
+	t178 := m.arena[524288:655360]             // f32[1,256,512]
 	h1_resid2 := m.arena[950272:983040]        // f32[1,256,128]
 	lnf_gamma := m.params[437632:437760]       // f32[128]
-	t184 := m.arena[983040:1015808]            // f32[1,256,128]
+	t185 := m.arena[983040:1015808]            // f32[1,256,128]
 	logits := m.arena[1900544:1917184]         // f32[1,256,65]
 	dlogits := m.arena[1917184:1933824]        // f32[1,256,65]
 	dlnf := m.arena[1015808:1048576]           // f32[1,256,128]
-	t195 := m.arena[1802240:1835008]           // f32[256,128]
-	t196 := m.arena[1917184:1933824]           // f32[256,65]
-	t197 := m.arena[0:8320]                    // f32[65,128]
+	t196 := m.arena[1802240:1835008]           // f32[256,128]
+	t197 := m.arena[1917184:1933824]           // f32[256,65]
+	t198 := m.arena[0:8320]                    // f32[65,128]
 	dlnf_beta := m.grads[437760:437888]        // f32[128]
-	t200 := m.arena[983040:1015808]            // f32[1,256,128]
+	t201 := m.arena[983040:1015808]            // f32[1,256,128]
 	dlnf_gamma := m.grads[437632:437760]       // f32[128]
 	dh1_resid2 := m.arena[1835008:1867776]     // f32[1,256,128]
 	dh1_mlp_b2 := m.grads[437504:437632]       // f32[128]
 	dh1_mlp_hidden := m.arena[655360:786432]   // f32[1,256,512]
-	t205 := m.arena[655360:786432]             // f32[256,512]
-	t206 := m.arena[1835008:1867776]           // f32[256,128]
+	t206 := m.arena[655360:786432]             // f32[256,512]
+	t207 := m.arena[1835008:1867776]           // f32[256,128]
 	dh1_mlp_W2 := m.grads[371968:437504]       // f32[512,128]
-	t208 := m.arena[524288:655360]             // f32[1,256,512]
+	t209 := m.arena[524288:655360]             // f32[1,256,512]
 	dh1_mlp_b1 := m.grads[371456:371968]       // f32[512]
 	dh1_ln2 := m.arena[655360:688128]          // f32[1,256,128]
-	t211 := m.arena[917504:950272]             // f32[256,128]
-	t212 := m.arena[524288:655360]             // f32[256,512]
+	t212 := m.arena[917504:950272]             // f32[256,128]
+	t213 := m.arena[524288:655360]             // f32[256,512]
 	dh1_mlp_W1 := m.grads[305920:371456]       // f32[128,512]
 	dh1_ln2_beta := m.grads[305792:305920]     // f32[128]
-	t216 := m.arena[884736:917504]             // f32[1,256,128]
+	t217 := m.arena[884736:917504]             // f32[1,256,128]
 	dh1_ln2_gamma := m.grads[305664:305792]    // f32[128]
-	t218 := m.arena[524288:557056]             // f32[1,256,128]
+	t219 := m.arena[524288:557056]             // f32[1,256,128]
 	dh1_resid1 := m.arena[1835008:1867776]     // f32[1,256,128]
 	dh1_attn_bo := m.grads[305536:305664]      // f32[128]
-	t221 := m.arena[524288:557056]             // f32[1,256,128]
-	t222 := m.arena[819200:851968]             // f32[256,128]
-	t223 := m.arena[1835008:1867776]           // f32[256,128]
+	t222 := m.arena[524288:557056]             // f32[1,256,128]
+	t223 := m.arena[819200:851968]             // f32[256,128]
+	t224 := m.arena[1835008:1867776]           // f32[256,128]
 	dh1_attn_Wo := m.grads[289152:305536]      // f32[128,128]
-	t225 := m.arena[524288:557056]             // f32[1,256,4,32]
+	t226 := m.arena[524288:557056]             // f32[1,256,4,32]
 	dh1_attn_context := m.arena[819200:851968] // f32[1,4,256,32]
 	dh1_attn_weights := m.arena[524288:786432] // f32[1,4,256,256]
 	dh1_attn_v := m.arena[1867776:1900544]     // f32[1,4,256,32]
-	t229 := m.arena[786432:1048576]            // f32[1,4,256,256]
-	t232 := m.arena[786432:1048576]            // f32[1,4,256,256]
+	t230 := m.arena[786432:1048576]            // f32[1,4,256,256]
+	t233 := m.arena[786432:1048576]            // f32[1,4,256,256]
 	dh1_attn_q := m.arena[262144:294912]       // f32[1,4,256,32]
 	dh1_attn_k := m.arena[294912:327680]       // f32[1,4,256,32]
-	t235 := m.arena[327680:360448]             // f32[1,256,4,32]
+	t236 := m.arena[327680:360448]             // f32[1,256,4,32]
 	dh1_attn_v_proj := m.arena[327680:360448]  // f32[1,256,128]
 	dh1_attn_bv := m.grads[289024:289152]      // f32[128]
-	t238 := m.arena[360448:393216]             // f32[1,256,128]
-	t239 := m.arena[1703936:1736704]           // f32[256,128]
-	t240 := m.arena[327680:360448]             // f32[256,128]
+	t239 := m.arena[360448:393216]             // f32[1,256,128]
+	t240 := m.arena[1703936:1736704]           // f32[256,128]
+	t241 := m.arena[327680:360448]             // f32[256,128]
 	dh1_attn_Wv := m.grads[272640:289024]      // f32[128,128]
-	t242 := m.arena[327680:360448]             // f32[1,256,4,32]
+	t243 := m.arena[327680:360448]             // f32[1,256,4,32]
 	dh1_attn_k_proj := m.arena[327680:360448]  // f32[1,256,128]
 	dh1_attn_bk := m.grads[272512:272640]      // f32[128]
-	t245 := m.arena[294912:327680]             // f32[1,256,128]
-	t246 := m.arena[327680:360448]             // f32[256,128]
+	t246 := m.arena[294912:327680]             // f32[1,256,128]
+	t247 := m.arena[327680:360448]             // f32[256,128]
 	dh1_attn_Wk := m.grads[256128:272512]      // f32[128,128]
-	t248 := m.arena[327680:360448]             // f32[1,256,4,32]
+	t249 := m.arena[327680:360448]             // f32[1,256,4,32]
 	dh1_attn_q_proj := m.arena[327680:360448]  // f32[1,256,128]
 	dh1_attn_bq := m.grads[256000:256128]      // f32[128]
-	t251 := m.arena[262144:294912]             // f32[1,256,128]
-	t252 := m.arena[327680:360448]             // f32[256,128]
+	t252 := m.arena[262144:294912]             // f32[1,256,128]
+	t253 := m.arena[327680:360448]             // f32[256,128]
 	dh1_attn_Wq := m.grads[239616:256000]      // f32[128,128]
 	dh1_ln1 := m.arena[360448:393216]          // f32[1,256,128]
 	dh1_ln1_beta := m.grads[239488:239616]     // f32[128]
-	t258 := m.arena[1671168:1703936]           // f32[1,256,128]
+	t259 := m.arena[1671168:1703936]           // f32[1,256,128]
 	dh1_ln1_gamma := m.grads[239360:239488]    // f32[128]
-	t260 := m.arena[262144:294912]             // f32[1,256,128]
+	t261 := m.arena[262144:294912]             // f32[1,256,128]
 	dh0_resid2 := m.arena[1835008:1867776]     // f32[1,256,128]
 	dh0_mlp_b2 := m.grads[239232:239360]       // f32[128]
 	dh0_mlp_hidden := m.arena[262144:393216]   // f32[1,256,512]
-	t264 := m.arena[1179648:1310720]           // f32[256,512]
-	t265 := m.arena[1835008:1867776]           // f32[256,128]
+	t265 := m.arena[1179648:1310720]           // f32[256,512]
+	t266 := m.arena[1835008:1867776]           // f32[256,128]
 	dh0_mlp_W2 := m.grads[173696:239232]       // f32[512,128]
-	t267 := m.arena[1048576:1179648]           // f32[1,256,512]
+	t268 := m.arena[1048576:1179648]           // f32[1,256,512]
 	dh0_mlp_b1 := m.grads[173184:173696]       // f32[512]
 	dh0_ln2 := m.arena[262144:294912]          // f32[1,256,128]
-	t270 := m.arena[1605632:1638400]           // f32[256,128]
-	t271 := m.arena[1048576:1179648]           // f32[256,512]
+	t271 := m.arena[1605632:1638400]           // f32[256,128]
+	t272 := m.arena[1048576:1179648]           // f32[256,512]
 	dh0_mlp_W1 := m.grads[107648:173184]       // f32[128,512]
 	dh0_ln2_beta := m.grads[107520:107648]     // f32[128]
-	t275 := m.arena[1572864:1605632]           // f32[1,256,128]
+	t276 := m.arena[1572864:1605632]           // f32[1,256,128]
 	dh0_ln2_gamma := m.grads[107392:107520]    // f32[128]
-	t277 := m.arena[294912:327680]             // f32[1,256,128]
+	t278 := m.arena[294912:327680]             // f32[1,256,128]
 	dh0_resid1 := m.arena[1835008:1867776]     // f32[1,256,128]
 	dh0_attn_bo := m.grads[107264:107392]      // f32[128]
-	t280 := m.arena[262144:294912]             // f32[1,256,128]
-	t281 := m.arena[1507328:1540096]           // f32[256,128]
-	t282 := m.arena[1835008:1867776]           // f32[256,128]
+	t281 := m.arena[262144:294912]             // f32[1,256,128]
+	t282 := m.arena[1507328:1540096]           // f32[256,128]
+	t283 := m.arena[1835008:1867776]           // f32[256,128]
 	dh0_attn_Wo := m.grads[90880:107264]       // f32[128,128]
-	t284 := m.arena[262144:294912]             // f32[1,256,4,32]
+	t285 := m.arena[262144:294912]             // f32[1,256,4,32]
 	dh0_attn_context := m.arena[524288:557056] // f32[1,4,256,32]
 	dh0_attn_weights := m.arena[262144:524288] // f32[1,4,256,256]
 	dh0_attn_v := m.arena[786432:819200]       // f32[1,4,256,32]
-	t288 := m.arena[524288:786432]             // f32[1,4,256,256]
-	t290 := m.arena[524288:786432]             // f32[1,4,256,256]
+	t289 := m.arena[524288:786432]             // f32[1,4,256,256]
+	t291 := m.arena[524288:786432]             // f32[1,4,256,256]
 	dh0_attn_q := m.arena[0:32768]             // f32[1,4,256,32]
 	dh0_attn_k := m.arena[32768:65536]         // f32[1,4,256,32]
-	t293 := m.arena[65536:98304]               // f32[1,256,4,32]
+	t294 := m.arena[65536:98304]               // f32[1,256,4,32]
 	dh0_attn_v_proj := m.arena[65536:98304]    // f32[1,256,128]
 	dh0_attn_bv := m.grads[90752:90880]        // f32[128]
-	t296 := m.arena[98304:131072]              // f32[1,256,128]
-	t297 := m.arena[1376256:1409024]           // f32[256,128]
-	t298 := m.arena[65536:98304]               // f32[256,128]
+	t297 := m.arena[98304:131072]              // f32[1,256,128]
+	t298 := m.arena[1376256:1409024]           // f32[256,128]
+	t299 := m.arena[65536:98304]               // f32[256,128]
 	dh0_attn_Wv := m.grads[74368:90752]        // f32[128,128]
-	t300 := m.arena[65536:98304]               // f32[1,256,4,32]
+	t301 := m.arena[65536:98304]               // f32[1,256,4,32]
 	dh0_attn_k_proj := m.arena[65536:98304]    // f32[1,256,128]
 	dh0_attn_bk := m.grads[74240:74368]        // f32[128]
-	t303 := m.arena[32768:65536]               // f32[1,256,128]
-	t304 := m.arena[65536:98304]               // f32[256,128]
+	t304 := m.arena[32768:65536]               // f32[1,256,128]
+	t305 := m.arena[65536:98304]               // f32[256,128]
 	dh0_attn_Wk := m.grads[57856:74240]        // f32[128,128]
-	t306 := m.arena[65536:98304]               // f32[1,256,4,32]
+	t307 := m.arena[65536:98304]               // f32[1,256,4,32]
 	dh0_attn_q_proj := m.arena[65536:98304]    // f32[1,256,128]
 	dh0_attn_bq := m.grads[57728:57856]        // f32[128]
-	t309 := m.arena[0:32768]                   // f32[1,256,128]
-	t310 := m.arena[65536:98304]               // f32[256,128]
+	t310 := m.arena[0:32768]                   // f32[1,256,128]
+	t311 := m.arena[65536:98304]               // f32[256,128]
 	dh0_attn_Wq := m.grads[41344:57728]        // f32[128,128]
 	dh0_ln1 := m.arena[98304:131072]           // f32[1,256,128]
 	dh0_ln1_beta := m.grads[41216:41344]       // f32[128]
-	t316 := m.arena[1343488:1376256]           // f32[1,256,128]
+	t317 := m.arena[1343488:1376256]           // f32[1,256,128]
 	dh0_ln1_gamma := m.grads[41088:41216]      // f32[128]
-	t318 := m.arena[0:32768]                   // f32[1,256,128]
+	t319 := m.arena[0:32768]                   // f32[1,256,128]
 	dh_in := m.arena[1835008:1867776]          // f32[1,256,128]
 	dwpe := m.grads[8320:41088]                // f32[256,128]
-	t321 := m.arena[8320:16640]                // f32[65,128]
+	t322 := m.arena[8320:16640]                // f32[65,128]
 	dwte := m.grads[0:8320]                    // f32[65,128]
 
 	// fused softmax-xent-grad:
 	//
-	//	t189 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
-	//	t190 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
-	//	t191 = t189 − t190  (Sub, models/gpt/gpt.go:118)
-	//	dlogits = t191 ⊙ 0.00390625  (Mul, models/gpt/gpt.go:118)
+	//	t190 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
+	//	t191 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
+	//	t192 = t190 − t191  (Sub, models/gpt/gpt.go:118)
+	//	dlogits = t192 ⊙ 0.00390625  (Mul, models/gpt/gpt.go:118)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 256, 65, 0.00390625); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 65)", targets[p], p)
 	}
@@ -1908,91 +1928,91 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	gemm(m.pool, false, false, 256, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
-	// t195 = reshape(lnf, [256,128])
-	// t196 = reshape(dlogits, [256,65])
+	// t196 = reshape(lnf, [256,128])
+	// t197 = reshape(dlogits, [256,65])
 
-	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
+	// grad of lnf = (t185 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	m.parallel(128, (*Model).reduceDlnf_beta, dlnf, dlnf_beta)
 
-	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
-	// t200 = dlnf ⊙ t184
-	m.parallel(32768, (*Model).loopT200, t184, dlnf, t200)
-	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t184))
-	m.parallel(128, (*Model).reduceDlnf_gamma, t200, dlnf_gamma)
+	// grad of t186 = t185 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
+	// t201 = dlnf ⊙ t185
+	m.parallel(32768, (*Model).loopT201, t185, dlnf, t201)
+	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t185))
+	m.parallel(128, (*Model).reduceDlnf_gamma, t201, dlnf_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
+	//	t200 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh1_resid2 = (t200 − mean(t200) − x̂ ⊙ mean(t200 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	m.parallel(256, (*Model).layerNormGradDh1_resid2, h1_resid2, lnf_gamma, dlnf, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
 	m.parallel(128, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
-	// grad of t179 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t205 = reshape(h1_mlp_hidden, [256,512])
-	// t206 = reshape(dh1_resid2, [256,128])
-	// dh1_mlp_W2 = t205ᵀ · (reshape(dh1_resid2, [256,128]))
-	gemm(m.pool, true, false, 512, 128, 256, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
+	// grad of t180 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
+	// t206 = reshape(h1_mlp_hidden, [256,512])
+	// t207 = reshape(dh1_resid2, [256,128])
+	// dh1_mlp_W2 = t206ᵀ · (reshape(dh1_resid2, [256,128]))
+	gemm(m.pool, true, false, 512, 128, 256, t206, 512, t207, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT208(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t208)
+	//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT209(h1_mlp_W2, t178, dh1_resid2, dh1_mlp_hidden, t209)
 
-	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t208)
-	m.parallel(512, (*Model).reduceDh1_mlp_b1, t208, dh1_mlp_b1)
+	// grad of t178 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
+	// dh1_mlp_b1 = Σ_[0,1](t209)
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t209, dh1_mlp_b1)
 
-	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
-	gemm(m.pool, false, true, 256, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t211 = reshape(h1_ln2, [256,128])
-	// t212 = reshape(t208, [256,512])
-	// dh1_mlp_W1 = (reshape(h1_ln2, [256,128]))ᵀ · (reshape(t208, [256,512]))
-	gemm(m.pool, true, false, 128, 512, 256, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
+	// grad of t177 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
+	// dh1_ln2 = t209 · h1_mlp_W1ᵀ
+	gemm(m.pool, false, true, 256, 128, 512, t209, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t212 = reshape(h1_ln2, [256,128])
+	// t213 = reshape(t209, [256,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [256,128]))ᵀ · (reshape(t209, [256,512]))
+	gemm(m.pool, true, false, 128, 512, 256, t212, 128, t213, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h1_ln2 = (t174 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	m.parallel(128, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
-	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
-	// t216 = dh1_ln2 ⊙ t173
-	m.parallel(32768, (*Model).loopT216, t173, dh1_ln2, t216)
-	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t173))
-	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t216, dh1_ln2_gamma)
+	// grad of t175 = t174 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
+	// t217 = dh1_ln2 ⊙ t174
+	m.parallel(32768, (*Model).loopT217, t174, dh1_ln2, t217)
+	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t174))
+	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t217, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(256, (*Model).layerNormGradT218, h1_ln2_gamma, h1_resid1, dh1_ln2, t218)
+	//	t216 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t219 = (t216 − mean(t216) − x̂ ⊙ mean(t216 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(256, (*Model).layerNormGradT219, h1_ln2_gamma, h1_resid1, dh1_ln2, t219)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t218
-	m.parallel(32768, (*Model).loopDh1_resid1, dh1_resid2, t218, dh1_resid1)
+	// dh1_resid1 = dh1_resid2 + t219
+	m.parallel(32768, (*Model).loopDh1_resid1, dh1_resid2, t219, dh1_resid1)
 
-	// grad of h1_attn_out = t169 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h1_attn_out = t170 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	m.parallel(128, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
-	// grad of t170 = (reshape(t168, [1,256,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t221 = dh1_resid1 · h1_attn_Woᵀ
-	gemm(m.pool, false, true, 256, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
-	// t222 = reshape(t168, [256,128])
-	// t223 = reshape(dh1_resid1, [256,128])
-	// dh1_attn_Wo = (reshape(t168, [256,128]))ᵀ · (reshape(dh1_resid1, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
+	// grad of t171 = (reshape(t169, [1,256,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t222 = dh1_resid1 · h1_attn_Woᵀ
+	gemm(m.pool, false, true, 256, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t222, 128, false)
+	// t223 = reshape(t169, [256,128])
+	// t224 = reshape(dh1_resid1, [256,128])
+	// dh1_attn_Wo = (reshape(t169, [256,128]))ᵀ · (reshape(dh1_resid1, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t223, 128, t224, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t169 = reshape(t168, [1,256,128])  (models/gpt/gpt.go:88)
-	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,256,4,32])
+	// grad of t170 = reshape(t169, [1,256,128])  (models/gpt/gpt.go:88)
+	// t226 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,256,4,32])
 
-	// grad of t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t221, [1,256,4,32]))ᵀ[0,2,1,3]
-	m.parallel(4, (*Model).transposeDh1_attn_context, t225, dh1_attn_context)
+	// grad of t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh1_attn_context = (reshape(t222, [1,256,4,32]))ᵀ[0,2,1,3]
+	m.parallel(4, (*Model).transposeDh1_attn_context, t226, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -2001,167 +2021,167 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(1024, (*Model).softmaxGradT229, h1_attn_weights, dh1_attn_weights, t229)
+	// t230 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	m.parallel(1024, (*Model).softmaxGradT230, h1_attn_weights, dh1_attn_weights, t230)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
-	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT232, t229, t232)
+	//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
+	//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT233, t230, t233)
 
-	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t232 · h1_attn_k
-	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t232, dh1_attn_q)
-	// dh1_attn_k = t232ᵀ · h1_attn_q
-	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t232, dh1_attn_k)
+	// grad of t164 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh1_attn_q = t233 · h1_attn_k
+	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t233, dh1_attn_q)
+	// dh1_attn_k = t233ᵀ · h1_attn_q
+	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t233, dh1_attn_k)
 
-	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t235 = dh1_attn_vᵀ[0,2,1,3]
-	m.parallel(256, (*Model).transposeT235, dh1_attn_v, t235)
+	// grad of h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t236 = dh1_attn_vᵀ[0,2,1,3]
+	m.parallel(256, (*Model).transposeT236, dh1_attn_v, t236)
 
-	// grad of t161 = reshape(h1_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(t235, [1,256,128])
+	// grad of t162 = reshape(h1_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_v_proj = reshape(t236, [1,256,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
-	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
-	// t239 = reshape(h1_ln1, [256,128])
-	// t240 = reshape(t235, [256,128])
-	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
+	// grad of t160 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
+	// t239 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t239, 128, false)
+	// t240 = reshape(h1_ln1, [256,128])
+	// t241 = reshape(t236, [256,128])
+	// dh1_attn_Wv = t240ᵀ · (reshape(t236, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t240, 128, t241, 128, dh1_attn_Wv, 128, false)
 
-	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t242 = dh1_attn_kᵀ[0,2,1,3]
-	m.parallel(256, (*Model).transposeT242, dh1_attn_k, t242)
+	// grad of h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t243 = dh1_attn_kᵀ[0,2,1,3]
+	m.parallel(256, (*Model).transposeT243, dh1_attn_k, t243)
 
-	// grad of t157 = reshape(h1_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(t242, [1,256,128])
+	// grad of t158 = reshape(h1_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_k_proj = reshape(t243, [1,256,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
-	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
-	// t246 = reshape(t242, [256,128])
-	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
+	// grad of t156 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
+	// t246 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t246, 128, false)
+	// t247 = reshape(t243, [256,128])
+	// dh1_attn_Wk = t240ᵀ · (reshape(t243, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t240, 128, t247, 128, dh1_attn_Wk, 128, false)
 
-	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t248 = dh1_attn_qᵀ[0,2,1,3]
-	m.parallel(256, (*Model).transposeT248, dh1_attn_q, t248)
+	// grad of h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t249 = dh1_attn_qᵀ[0,2,1,3]
+	m.parallel(256, (*Model).transposeT249, dh1_attn_q, t249)
 
-	// grad of t153 = reshape(h1_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(t248, [1,256,128])
+	// grad of t154 = reshape(h1_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_q_proj = reshape(t249, [1,256,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
-	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t252 = reshape(t248, [256,128])
-	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
+	// grad of t152 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
+	// t253 = reshape(t249, [256,128])
+	// dh1_attn_Wq = t240ᵀ · (reshape(t249, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t240, 128, t253, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
-	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
-	m.fusedDh1_ln1(h1_attn_Wq, t238, t245, dh1_attn_q_proj, t251, dh1_ln1)
+	//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
+	m.fusedDh1_ln1(h1_attn_Wq, t239, t246, dh1_attn_q_proj, t252, dh1_ln1)
 
-	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h1_ln1 = (t149 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	m.parallel(128, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
-	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
-	// t258 = dh1_ln1 ⊙ t148
-	m.parallel(32768, (*Model).loopT258, t148, dh1_ln1, t258)
-	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t148))
-	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t258, dh1_ln1_gamma)
+	// grad of t150 = t149 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
+	// t259 = dh1_ln1 ⊙ t149
+	m.parallel(32768, (*Model).loopT259, t149, dh1_ln1, t259)
+	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t149))
+	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t259, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(256, (*Model).layerNormGradT260, h0_resid2, h1_ln1_gamma, dh1_ln1, t260)
+	//	t258 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t261 = (t258 − mean(t258) − x̂ ⊙ mean(t258 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(256, (*Model).layerNormGradT261, h0_resid2, h1_ln1_gamma, dh1_ln1, t261)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t260
-	m.parallel(32768, (*Model).loopDh0_resid2, dh1_resid1, t260, dh0_resid2)
+	// dh0_resid2 = dh1_resid1 + t261
+	m.parallel(32768, (*Model).loopDh0_resid2, dh1_resid1, t261, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
 	m.parallel(128, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
-	// grad of t129 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t264 = reshape(h0_mlp_hidden, [256,512])
-	// t265 = reshape(dh0_resid2, [256,128])
-	// dh0_mlp_W2 = t264ᵀ · (reshape(dh0_resid2, [256,128]))
-	gemm(m.pool, true, false, 512, 128, 256, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
+	// grad of t130 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
+	// t265 = reshape(h0_mlp_hidden, [256,512])
+	// t266 = reshape(dh0_resid2, [256,128])
+	// dh0_mlp_W2 = t265ᵀ · (reshape(dh0_resid2, [256,128]))
+	gemm(m.pool, true, false, 512, 128, 256, t265, 512, t266, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT267(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t267)
+	//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT268(h0_mlp_W2, t128, dh0_resid2, dh0_mlp_hidden, t268)
 
-	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t267)
-	m.parallel(512, (*Model).reduceDh0_mlp_b1, t267, dh0_mlp_b1)
+	// grad of t128 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
+	// dh0_mlp_b1 = Σ_[0,1](t268)
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t268, dh0_mlp_b1)
 
-	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
-	gemm(m.pool, false, true, 256, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t270 = reshape(h0_ln2, [256,128])
-	// t271 = reshape(t267, [256,512])
-	// dh0_mlp_W1 = (reshape(h0_ln2, [256,128]))ᵀ · (reshape(t267, [256,512]))
-	gemm(m.pool, true, false, 128, 512, 256, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
+	// grad of t127 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
+	// dh0_ln2 = t268 · h0_mlp_W1ᵀ
+	gemm(m.pool, false, true, 256, 128, 512, t268, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t271 = reshape(h0_ln2, [256,128])
+	// t272 = reshape(t268, [256,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [256,128]))ᵀ · (reshape(t268, [256,512]))
+	gemm(m.pool, true, false, 128, 512, 256, t271, 128, t272, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h0_ln2 = (t124 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	m.parallel(128, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
-	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
-	// t275 = dh0_ln2 ⊙ t123
-	m.parallel(32768, (*Model).loopT275, t123, dh0_ln2, t275)
-	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t123))
-	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t275, dh0_ln2_gamma)
+	// grad of t125 = t124 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
+	// t276 = dh0_ln2 ⊙ t124
+	m.parallel(32768, (*Model).loopT276, t124, dh0_ln2, t276)
+	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t124))
+	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t276, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(256, (*Model).layerNormGradT277, h0_ln2_gamma, h0_resid1, dh0_ln2, t277)
+	//	t275 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t278 = (t275 − mean(t275) − x̂ ⊙ mean(t275 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(256, (*Model).layerNormGradT278, h0_ln2_gamma, h0_resid1, dh0_ln2, t278)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t277
-	m.parallel(32768, (*Model).loopDh0_resid1, dh0_resid2, t277, dh0_resid1)
+	// dh0_resid1 = dh0_resid2 + t278
+	m.parallel(32768, (*Model).loopDh0_resid1, dh0_resid2, t278, dh0_resid1)
 
-	// grad of h0_attn_out = t119 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h0_attn_out = t120 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	m.parallel(128, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
-	// grad of t120 = (reshape(t118, [1,256,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t280 = dh0_resid1 · h0_attn_Woᵀ
-	gemm(m.pool, false, true, 256, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
-	// t281 = reshape(t118, [256,128])
-	// t282 = reshape(dh0_resid1, [256,128])
-	// dh0_attn_Wo = (reshape(t118, [256,128]))ᵀ · (reshape(dh0_resid1, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
+	// grad of t121 = (reshape(t119, [1,256,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t281 = dh0_resid1 · h0_attn_Woᵀ
+	gemm(m.pool, false, true, 256, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t281, 128, false)
+	// t282 = reshape(t119, [256,128])
+	// t283 = reshape(dh0_resid1, [256,128])
+	// dh0_attn_Wo = (reshape(t119, [256,128]))ᵀ · (reshape(dh0_resid1, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t282, 128, t283, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t119 = reshape(t118, [1,256,128])  (models/gpt/gpt.go:88)
-	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,256,4,32])
+	// grad of t120 = reshape(t119, [1,256,128])  (models/gpt/gpt.go:88)
+	// t285 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,256,4,32])
 
-	// grad of t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t280, [1,256,4,32]))ᵀ[0,2,1,3]
-	m.parallel(4, (*Model).transposeDh0_attn_context, t284, dh0_attn_context)
+	// grad of t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh0_attn_context = (reshape(t281, [1,256,4,32]))ᵀ[0,2,1,3]
+	m.parallel(4, (*Model).transposeDh0_attn_context, t285, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -2170,192 +2190,193 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(1024, (*Model).softmaxGradT288, h0_attn_weights, dh0_attn_weights, t288)
+	// t289 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	m.parallel(1024, (*Model).softmaxGradT289, h0_attn_weights, dh0_attn_weights, t289)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
-	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT290, t288, t290)
+	//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
+	//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT291, t289, t291)
 
-	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t290 · h0_attn_k
-	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t290, dh0_attn_q)
-	// dh0_attn_k = t290ᵀ · h0_attn_q
-	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t290, dh0_attn_k)
+	// grad of t112 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh0_attn_q = t291 · h0_attn_k
+	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t291, dh0_attn_q)
+	// dh0_attn_k = t291ᵀ · h0_attn_q
+	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t291, dh0_attn_k)
 
-	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t293 = dh0_attn_vᵀ[0,2,1,3]
-	m.parallel(256, (*Model).transposeT293, dh0_attn_v, t293)
+	// grad of h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t294 = dh0_attn_vᵀ[0,2,1,3]
+	m.parallel(256, (*Model).transposeT294, dh0_attn_v, t294)
 
-	// grad of t109 = reshape(h0_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(t293, [1,256,128])
+	// grad of t110 = reshape(h0_attn_v_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_v_proj = reshape(t294, [1,256,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
-	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
-	// t297 = reshape(h0_ln1, [256,128])
-	// t298 = reshape(t293, [256,128])
-	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
+	// grad of t108 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
+	// t297 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t297, 128, false)
+	// t298 = reshape(h0_ln1, [256,128])
+	// t299 = reshape(t294, [256,128])
+	// dh0_attn_Wv = t298ᵀ · (reshape(t294, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t298, 128, t299, 128, dh0_attn_Wv, 128, false)
 
-	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t300 = dh0_attn_kᵀ[0,2,1,3]
-	m.parallel(256, (*Model).transposeT300, dh0_attn_k, t300)
+	// grad of h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t301 = dh0_attn_kᵀ[0,2,1,3]
+	m.parallel(256, (*Model).transposeT301, dh0_attn_k, t301)
 
-	// grad of t105 = reshape(h0_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(t300, [1,256,128])
+	// grad of t106 = reshape(h0_attn_k_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_k_proj = reshape(t301, [1,256,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
-	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
-	// t304 = reshape(t300, [256,128])
-	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
+	// grad of t104 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
+	// t304 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t304, 128, false)
+	// t305 = reshape(t301, [256,128])
+	// dh0_attn_Wk = t298ᵀ · (reshape(t301, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t298, 128, t305, 128, dh0_attn_Wk, 128, false)
 
-	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t306 = dh0_attn_qᵀ[0,2,1,3]
-	m.parallel(256, (*Model).transposeT306, dh0_attn_q, t306)
+	// grad of h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t307 = dh0_attn_qᵀ[0,2,1,3]
+	m.parallel(256, (*Model).transposeT307, dh0_attn_q, t307)
 
-	// grad of t101 = reshape(h0_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(t306, [1,256,128])
+	// grad of t102 = reshape(h0_attn_q_proj, [1,256,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_q_proj = reshape(t307, [1,256,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
-	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t310 = reshape(t306, [256,128])
-	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [256,128]))
-	gemm(m.pool, true, false, 128, 128, 256, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
+	// grad of t100 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
+	// t311 = reshape(t307, [256,128])
+	// dh0_attn_Wq = t298ᵀ · (reshape(t307, [256,128]))
+	gemm(m.pool, true, false, 128, 128, 256, t298, 128, t311, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
-	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
-	m.fusedDh0_ln1(h0_attn_Wq, t296, t303, dh0_attn_q_proj, t309, dh0_ln1)
+	//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
+	m.fusedDh0_ln1(h0_attn_Wq, t297, t304, dh0_attn_q_proj, t310, dh0_ln1)
 
-	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h0_ln1 = (t96 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	m.parallel(128, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
-	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
-	// t316 = dh0_ln1 ⊙ t95
-	m.parallel(32768, (*Model).loopT316, t95, dh0_ln1, t316)
-	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t95))
-	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t316, dh0_ln1_gamma)
+	// grad of t97 = t96 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
+	// t317 = dh0_ln1 ⊙ t96
+	m.parallel(32768, (*Model).loopT317, t96, dh0_ln1, t317)
+	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t96))
+	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t317, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(256, (*Model).layerNormGradT318, h_in, h0_ln1_gamma, dh0_ln1, t318)
+	//	t316 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t319 = (t316 − mean(t316) − x̂ ⊙ mean(t316 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(256, (*Model).layerNormGradT319, h_in, h0_ln1_gamma, dh0_ln1, t319)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t318
-	m.parallel(32768, (*Model).loopDh_in, dh0_resid1, t318, dh_in)
+	// dh_in = dh0_resid1 + t319
+	m.parallel(32768, (*Model).loopDh_in, dh0_resid1, t319, dh_in)
 	// dwpe = Σ_[0](dh_in)
 	m.parallel(256, (*Model).reduceDwpe, dh_in, dwpe)
 
-	// grad of t77 = wte[ids]  (models/gpt/gpt.go:67)
-	// t321 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t321, dh_in, ids, 128, 65); p >= 0 {
+	// grad of t78 = wte[ids]  (models/gpt/gpt.go:67)
+	// t322 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t322, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
-	//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
-	m.fusedDwte(t195, t196, t197, t321, dwte)
+	//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t196, t197, t198, t322, dwte)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
 	updates := m.state[0:1]                  // f32[]
-	wte_m := m.state[1:8321]                 // f32[65,128]
-	wte_v := m.state[8321:16641]             // f32[65,128]
-	wpe_m := m.state[16641:49409]            // f32[256,128]
-	wpe_v := m.state[49409:82177]            // f32[256,128]
-	h0_ln1_gamma_m := m.state[82177:82305]   // f32[128]
-	h0_ln1_gamma_v := m.state[82305:82433]   // f32[128]
-	h0_ln1_beta_m := m.state[82433:82561]    // f32[128]
-	h0_ln1_beta_v := m.state[82561:82689]    // f32[128]
-	h0_attn_Wq_m := m.state[82689:99073]     // f32[128,128]
-	h0_attn_Wq_v := m.state[99073:115457]    // f32[128,128]
-	h0_attn_bq_m := m.state[115457:115585]   // f32[128]
-	h0_attn_bq_v := m.state[115585:115713]   // f32[128]
-	h0_attn_Wk_m := m.state[115713:132097]   // f32[128,128]
-	h0_attn_Wk_v := m.state[132097:148481]   // f32[128,128]
-	h0_attn_bk_m := m.state[148481:148609]   // f32[128]
-	h0_attn_bk_v := m.state[148609:148737]   // f32[128]
-	h0_attn_Wv_m := m.state[148737:165121]   // f32[128,128]
-	h0_attn_Wv_v := m.state[165121:181505]   // f32[128,128]
-	h0_attn_bv_m := m.state[181505:181633]   // f32[128]
-	h0_attn_bv_v := m.state[181633:181761]   // f32[128]
-	h0_attn_Wo_m := m.state[181761:198145]   // f32[128,128]
-	h0_attn_Wo_v := m.state[198145:214529]   // f32[128,128]
-	h0_attn_bo_m := m.state[214529:214657]   // f32[128]
-	h0_attn_bo_v := m.state[214657:214785]   // f32[128]
-	h0_ln2_gamma_m := m.state[214785:214913] // f32[128]
-	h0_ln2_gamma_v := m.state[214913:215041] // f32[128]
-	h0_ln2_beta_m := m.state[215041:215169]  // f32[128]
-	h0_ln2_beta_v := m.state[215169:215297]  // f32[128]
-	h0_mlp_W1_m := m.state[215297:280833]    // f32[128,512]
-	h0_mlp_W1_v := m.state[280833:346369]    // f32[128,512]
-	h0_mlp_b1_m := m.state[346369:346881]    // f32[512]
-	h0_mlp_b1_v := m.state[346881:347393]    // f32[512]
-	h0_mlp_W2_m := m.state[347393:412929]    // f32[512,128]
-	h0_mlp_W2_v := m.state[412929:478465]    // f32[512,128]
-	h0_mlp_b2_m := m.state[478465:478593]    // f32[128]
-	h0_mlp_b2_v := m.state[478593:478721]    // f32[128]
-	h1_ln1_gamma_m := m.state[478721:478849] // f32[128]
-	h1_ln1_gamma_v := m.state[478849:478977] // f32[128]
-	h1_ln1_beta_m := m.state[478977:479105]  // f32[128]
-	h1_ln1_beta_v := m.state[479105:479233]  // f32[128]
-	h1_attn_Wq_m := m.state[479233:495617]   // f32[128,128]
-	h1_attn_Wq_v := m.state[495617:512001]   // f32[128,128]
-	h1_attn_bq_m := m.state[512001:512129]   // f32[128]
-	h1_attn_bq_v := m.state[512129:512257]   // f32[128]
-	h1_attn_Wk_m := m.state[512257:528641]   // f32[128,128]
-	h1_attn_Wk_v := m.state[528641:545025]   // f32[128,128]
-	h1_attn_bk_m := m.state[545025:545153]   // f32[128]
-	h1_attn_bk_v := m.state[545153:545281]   // f32[128]
-	h1_attn_Wv_m := m.state[545281:561665]   // f32[128,128]
-	h1_attn_Wv_v := m.state[561665:578049]   // f32[128,128]
-	h1_attn_bv_m := m.state[578049:578177]   // f32[128]
-	h1_attn_bv_v := m.state[578177:578305]   // f32[128]
-	h1_attn_Wo_m := m.state[578305:594689]   // f32[128,128]
-	h1_attn_Wo_v := m.state[594689:611073]   // f32[128,128]
-	h1_attn_bo_m := m.state[611073:611201]   // f32[128]
-	h1_attn_bo_v := m.state[611201:611329]   // f32[128]
-	h1_ln2_gamma_m := m.state[611329:611457] // f32[128]
-	h1_ln2_gamma_v := m.state[611457:611585] // f32[128]
-	h1_ln2_beta_m := m.state[611585:611713]  // f32[128]
-	h1_ln2_beta_v := m.state[611713:611841]  // f32[128]
-	h1_mlp_W1_m := m.state[611841:677377]    // f32[128,512]
-	h1_mlp_W1_v := m.state[677377:742913]    // f32[128,512]
-	h1_mlp_b1_m := m.state[742913:743425]    // f32[512]
-	h1_mlp_b1_v := m.state[743425:743937]    // f32[512]
-	h1_mlp_W2_m := m.state[743937:809473]    // f32[512,128]
-	h1_mlp_W2_v := m.state[809473:875009]    // f32[512,128]
-	h1_mlp_b2_m := m.state[875009:875137]    // f32[128]
-	h1_mlp_b2_v := m.state[875137:875265]    // f32[128]
-	lnf_gamma_m := m.state[875265:875393]    // f32[128]
-	lnf_gamma_v := m.state[875393:875521]    // f32[128]
-	lnf_beta_m := m.state[875521:875649]     // f32[128]
-	lnf_beta_v := m.state[875649:875777]     // f32[128]
+	hyper_lr := m.state[1:2]                 // f32[]
+	wte_m := m.state[2:8322]                 // f32[65,128]
+	wte_v := m.state[8322:16642]             // f32[65,128]
+	wpe_m := m.state[16642:49410]            // f32[256,128]
+	wpe_v := m.state[49410:82178]            // f32[256,128]
+	h0_ln1_gamma_m := m.state[82178:82306]   // f32[128]
+	h0_ln1_gamma_v := m.state[82306:82434]   // f32[128]
+	h0_ln1_beta_m := m.state[82434:82562]    // f32[128]
+	h0_ln1_beta_v := m.state[82562:82690]    // f32[128]
+	h0_attn_Wq_m := m.state[82690:99074]     // f32[128,128]
+	h0_attn_Wq_v := m.state[99074:115458]    // f32[128,128]
+	h0_attn_bq_m := m.state[115458:115586]   // f32[128]
+	h0_attn_bq_v := m.state[115586:115714]   // f32[128]
+	h0_attn_Wk_m := m.state[115714:132098]   // f32[128,128]
+	h0_attn_Wk_v := m.state[132098:148482]   // f32[128,128]
+	h0_attn_bk_m := m.state[148482:148610]   // f32[128]
+	h0_attn_bk_v := m.state[148610:148738]   // f32[128]
+	h0_attn_Wv_m := m.state[148738:165122]   // f32[128,128]
+	h0_attn_Wv_v := m.state[165122:181506]   // f32[128,128]
+	h0_attn_bv_m := m.state[181506:181634]   // f32[128]
+	h0_attn_bv_v := m.state[181634:181762]   // f32[128]
+	h0_attn_Wo_m := m.state[181762:198146]   // f32[128,128]
+	h0_attn_Wo_v := m.state[198146:214530]   // f32[128,128]
+	h0_attn_bo_m := m.state[214530:214658]   // f32[128]
+	h0_attn_bo_v := m.state[214658:214786]   // f32[128]
+	h0_ln2_gamma_m := m.state[214786:214914] // f32[128]
+	h0_ln2_gamma_v := m.state[214914:215042] // f32[128]
+	h0_ln2_beta_m := m.state[215042:215170]  // f32[128]
+	h0_ln2_beta_v := m.state[215170:215298]  // f32[128]
+	h0_mlp_W1_m := m.state[215298:280834]    // f32[128,512]
+	h0_mlp_W1_v := m.state[280834:346370]    // f32[128,512]
+	h0_mlp_b1_m := m.state[346370:346882]    // f32[512]
+	h0_mlp_b1_v := m.state[346882:347394]    // f32[512]
+	h0_mlp_W2_m := m.state[347394:412930]    // f32[512,128]
+	h0_mlp_W2_v := m.state[412930:478466]    // f32[512,128]
+	h0_mlp_b2_m := m.state[478466:478594]    // f32[128]
+	h0_mlp_b2_v := m.state[478594:478722]    // f32[128]
+	h1_ln1_gamma_m := m.state[478722:478850] // f32[128]
+	h1_ln1_gamma_v := m.state[478850:478978] // f32[128]
+	h1_ln1_beta_m := m.state[478978:479106]  // f32[128]
+	h1_ln1_beta_v := m.state[479106:479234]  // f32[128]
+	h1_attn_Wq_m := m.state[479234:495618]   // f32[128,128]
+	h1_attn_Wq_v := m.state[495618:512002]   // f32[128,128]
+	h1_attn_bq_m := m.state[512002:512130]   // f32[128]
+	h1_attn_bq_v := m.state[512130:512258]   // f32[128]
+	h1_attn_Wk_m := m.state[512258:528642]   // f32[128,128]
+	h1_attn_Wk_v := m.state[528642:545026]   // f32[128,128]
+	h1_attn_bk_m := m.state[545026:545154]   // f32[128]
+	h1_attn_bk_v := m.state[545154:545282]   // f32[128]
+	h1_attn_Wv_m := m.state[545282:561666]   // f32[128,128]
+	h1_attn_Wv_v := m.state[561666:578050]   // f32[128,128]
+	h1_attn_bv_m := m.state[578050:578178]   // f32[128]
+	h1_attn_bv_v := m.state[578178:578306]   // f32[128]
+	h1_attn_Wo_m := m.state[578306:594690]   // f32[128,128]
+	h1_attn_Wo_v := m.state[594690:611074]   // f32[128,128]
+	h1_attn_bo_m := m.state[611074:611202]   // f32[128]
+	h1_attn_bo_v := m.state[611202:611330]   // f32[128]
+	h1_ln2_gamma_m := m.state[611330:611458] // f32[128]
+	h1_ln2_gamma_v := m.state[611458:611586] // f32[128]
+	h1_ln2_beta_m := m.state[611586:611714]  // f32[128]
+	h1_ln2_beta_v := m.state[611714:611842]  // f32[128]
+	h1_mlp_W1_m := m.state[611842:677378]    // f32[128,512]
+	h1_mlp_W1_v := m.state[677378:742914]    // f32[128,512]
+	h1_mlp_b1_m := m.state[742914:743426]    // f32[512]
+	h1_mlp_b1_v := m.state[743426:743938]    // f32[512]
+	h1_mlp_W2_m := m.state[743938:809474]    // f32[512,128]
+	h1_mlp_W2_v := m.state[809474:875010]    // f32[512,128]
+	h1_mlp_b2_m := m.state[875010:875138]    // f32[128]
+	h1_mlp_b2_v := m.state[875138:875266]    // f32[128]
+	lnf_gamma_m := m.state[875266:875394]    // f32[128]
+	lnf_gamma_v := m.state[875394:875522]    // f32[128]
+	lnf_beta_m := m.state[875522:875650]     // f32[128]
+	lnf_beta_v := m.state[875650:875778]     // f32[128]
 	wte := m.params[0:8320]                  // f32[65,128]
 	wpe := m.params[8320:41088]              // f32[256,128]
 	h0_ln1_gamma := m.params[41088:41216]    // f32[128]
@@ -2435,9 +2456,9 @@ func (m *Model) update() error {
 		t_2[0] = updates[0] + 1
 	}
 
-	// wte ·= 1 − 0.001·0.01; wte_m, wte_v = moments of dwte; wte −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
+	// wte ·= 1 − hyper_lr·0.01; wte_m, wte_v = moments of dwte; wte −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8320 {
@@ -2450,9 +2471,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// wpe ·= 1 − 0.001·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
+	// wpe ·= 1 − hyper_lr·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 32768 {
@@ -2465,9 +2486,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_gamma ·= 1 − hyper_lr·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2480,9 +2501,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_beta ·= 1 − hyper_lr·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2495,9 +2516,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wq ·= 1 − 0.001·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wq ·= 1 − hyper_lr·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2510,9 +2531,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bq ·= 1 − 0.001·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bq ·= 1 − hyper_lr·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2525,9 +2546,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wk ·= 1 − 0.001·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wk ·= 1 − hyper_lr·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2540,9 +2561,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bk ·= 1 − 0.001·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bk ·= 1 − hyper_lr·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2555,9 +2576,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wv ·= 1 − 0.001·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wv ·= 1 − hyper_lr·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2570,9 +2591,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bv ·= 1 − 0.001·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bv ·= 1 − hyper_lr·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2585,9 +2606,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wo ·= 1 − 0.001·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wo ·= 1 − hyper_lr·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2600,9 +2621,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bo ·= 1 − 0.001·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bo ·= 1 − hyper_lr·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2615,9 +2636,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_gamma ·= 1 − hyper_lr·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2630,9 +2651,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_beta ·= 1 − hyper_lr·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2645,9 +2666,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_W1 ·= 1 − 0.001·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h0_mlp_W1 ·= 1 − hyper_lr·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -2660,9 +2681,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_b1 ·= 1 − 0.001·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h0_mlp_b1 ·= 1 − hyper_lr·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
@@ -2675,9 +2696,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_W2 ·= 1 − 0.001·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h0_mlp_W2 ·= 1 − hyper_lr·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -2690,9 +2711,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_b2 ·= 1 − 0.001·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h0_mlp_b2 ·= 1 − hyper_lr·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2705,9 +2726,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_gamma ·= 1 − hyper_lr·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2720,9 +2741,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_beta ·= 1 − hyper_lr·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2735,9 +2756,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wq ·= 1 − 0.001·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wq ·= 1 − hyper_lr·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2750,9 +2771,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bq ·= 1 − 0.001·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bq ·= 1 − hyper_lr·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2765,9 +2786,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wk ·= 1 − 0.001·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wk ·= 1 − hyper_lr·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2780,9 +2801,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bk ·= 1 − 0.001·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bk ·= 1 − hyper_lr·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2795,9 +2816,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wv ·= 1 − 0.001·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wv ·= 1 − hyper_lr·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2810,9 +2831,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bv ·= 1 − 0.001·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bv ·= 1 − hyper_lr·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2825,9 +2846,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wo ·= 1 − 0.001·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wo ·= 1 − hyper_lr·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2840,9 +2861,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bo ·= 1 − 0.001·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bo ·= 1 − hyper_lr·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2855,9 +2876,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_gamma ·= 1 − hyper_lr·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2870,9 +2891,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_beta ·= 1 − hyper_lr·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2885,9 +2906,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_W1 ·= 1 − 0.001·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h1_mlp_W1 ·= 1 − hyper_lr·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -2900,9 +2921,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_b1 ·= 1 − 0.001·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h1_mlp_b1 ·= 1 − hyper_lr·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
@@ -2915,9 +2936,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_W2 ·= 1 − 0.001·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h1_mlp_W2 ·= 1 − hyper_lr·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -2930,9 +2951,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_b2 ·= 1 − 0.001·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h1_mlp_b2 ·= 1 − hyper_lr·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2945,9 +2966,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_gamma ·= 1 − hyper_lr·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2960,9 +2981,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_beta ·= 1 − hyper_lr·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -4136,52 +4157,52 @@ func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
-// loopH_in_2 computes h_in = t77 + wpe over [lo, hi) of its
+// loopH_in_2 computes h_in = t78 + wpe over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) loopH_in_2(lo, hi, thread int, v [][]float32) {
-	wpe, t77, h_in := v[0], v[1], v[2]
+	wpe, t78, h_in := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h_in[j*128+k] = t77[j*128+k] + wpe[j*128+k]
+			h_in[j*128+k] = t78[j*128+k] + wpe[j*128+k]
 		}
 	}
 }
 
 // layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
-	h_in, h0_ln1_gamma, h0_ln1_beta, t95, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln1[lo*128:hi*128], t95[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+	h_in, h0_ln1_gamma, h0_ln1_beta, t96, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*128:hi*128], t96[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t99 []float32, h0_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
-	m.parallel(256, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t99, h0_attn_q_proj)
+//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t100 []float32, h0_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t100, 128, false)
+	m.parallel(256, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t100, h0_attn_q_proj)
 }
 
 // fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t99, h0_attn_q_proj := v[0], v[1], v[2]
+	h0_attn_bq, t100, h0_attn_q_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_q_projv := t99[j*128+k] + h0_attn_bq[k]
+			h0_attn_q_projv := t100[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
 		}
 	}
 }
 
-// transposeH0_attn_q_2 computes h0_attn_q = t101ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q_2 computes h0_attn_q = t102ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t101, h0_attn_q := v[0], v[1]
+	t102, h0_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				h0_attn_q[j*8192+k*32+l] = t101[j*32+k*128+l]
+				h0_attn_q[j*8192+k*32+l] = t102[j*32+k*128+l]
 			}
 		}
 	}
@@ -4189,33 +4210,33 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t103 []float32, h0_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
-	m.parallel(256, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t103, h0_attn_k_proj)
+//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t104 []float32, h0_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t104, 128, false)
+	m.parallel(256, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t104, h0_attn_k_proj)
 }
 
 // fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t103, h0_attn_k_proj := v[0], v[1], v[2]
+	h0_attn_bk, t104, h0_attn_k_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_k_projv := t103[j*128+k] + h0_attn_bk[k]
+			h0_attn_k_projv := t104[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
 		}
 	}
 }
 
-// transposeH0_attn_k_2 computes h0_attn_k = t105ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k_2 computes h0_attn_k = t106ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t105, h0_attn_k := v[0], v[1]
+	t106, h0_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				h0_attn_k[j*8192+k*32+l] = t105[j*32+k*128+l]
+				h0_attn_k[j*8192+k*32+l] = t106[j*32+k*128+l]
 			}
 		}
 	}
@@ -4223,33 +4244,33 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t107 []float32, h0_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
-	m.parallel(256, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t107, h0_attn_v_proj)
+//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t108 []float32, h0_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t108, 128, false)
+	m.parallel(256, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t108, h0_attn_v_proj)
 }
 
 // fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t107, h0_attn_v_proj := v[0], v[1], v[2]
+	h0_attn_bv, t108, h0_attn_v_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_v_projv := t107[j*128+k] + h0_attn_bv[k]
+			h0_attn_v_projv := t108[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
 		}
 	}
 }
 
-// transposeH0_attn_v_2 computes h0_attn_v = t109ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v_2 computes h0_attn_v = t110ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t109, h0_attn_v := v[0], v[1]
+	t110, h0_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				h0_attn_v[j*8192+k*32+l] = t109[j*32+k*128+l]
+				h0_attn_v[j*8192+k*32+l] = t110[j*32+k*128+l]
 			}
 		}
 	}
@@ -4259,10 +4280,10 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t111 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_scores = t111 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
+//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4286,14 +4307,14 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT118 computes t118 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT119 computes t119 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT118(lo, hi, thread int, v [][]float32) {
-	h0_attn_context, t118 := v[0], v[1]
+func (m *Model) transposeT119(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t119 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t118[j*128+k*32+l] = h0_attn_context[j*32+k*8192+l]
+				t119[j*128+k*32+l] = h0_attn_context[j*32+k*8192+l]
 			}
 		}
 	}
@@ -4301,21 +4322,21 @@ func (m *Model) transposeT118(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t120 = t119 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t119 []float32, t120 []float32, h0_resid1 []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
-	m.parallel(256, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t120, h0_resid1)
+func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t120 []float32, t121 []float32, h0_resid1 []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, t120, 128, h0_attn_Wo, 128, t121, 128, false)
+	m.parallel(256, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t121, h0_resid1)
 }
 
 // fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h_in, h0_attn_bo, t120, h0_resid1 := v[0], v[1], v[2], v[3]
+	h_in, h0_attn_bo, t121, h0_resid1 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_out := t120[j*128+k] + h0_attn_bo[k]
+			h0_attn_out := t121[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
@@ -4324,51 +4345,51 @@ func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t123, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln2[lo*128:hi*128], t123[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t124, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*128:hi*128], t124[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[1,256,512]:
 //
-//	t126 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
-	m.parallel(256, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t126, t127, h0_mlp_hidden)
+//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t127 []float32, t128 []float32, h0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 256, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t127, 512, false)
+	m.parallel(256, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t127, t128, h0_mlp_hidden)
 }
 
 // fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b1, t126, t127, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	h0_mlp_b1, t127, t128, h0_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t127v := t126[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hidden[j*512+k] = t127v
-			t127[j*512+k] = t127v
+			t128v := t127[j*512+k] + h0_mlp_b1[k]
+			h0_mlp_hidden[j*512+k] = t128v
+			t128[j*512+k] = t128v
 		}
 	}
-	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t127), in place
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t128), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t129 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t129 []float32, h0_resid2 []float32) {
-	gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
-	m.parallel(256, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t129, h0_resid2)
+func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t130 []float32, h0_resid2 []float32) {
+	gemm(m.pool, false, false, 256, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t130, 128, false)
+	m.parallel(256, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t130, h0_resid2)
 }
 
 // fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b2, h0_resid1, t129, h0_resid2 := v[0], v[1], v[2], v[3]
+	h0_mlp_b2, h0_resid1, t130, h0_resid2 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_mlp_out := t129[j*128+k] + h0_mlp_b2[k]
+			h0_mlp_out := t130[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
 			h0_resid2[j*128+k] = h0_resid2v
 		}
@@ -4377,39 +4398,39 @@ func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t148, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln1[lo*128:hi*128], t148[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t149, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*128:hi*128], t149[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t151 []float32, h1_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
-	m.parallel(256, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t151, h1_attn_q_proj)
+//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t152 []float32, h1_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t152, 128, false)
+	m.parallel(256, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t152, h1_attn_q_proj)
 }
 
 // fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t151, h1_attn_q_proj := v[0], v[1], v[2]
+	h1_attn_bq, t152, h1_attn_q_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_q_projv := t151[j*128+k] + h1_attn_bq[k]
+			h1_attn_q_projv := t152[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
 		}
 	}
 }
 
-// transposeH1_attn_q_2 computes h1_attn_q = t153ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_q_2 computes h1_attn_q = t154ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t153, h1_attn_q := v[0], v[1]
+	t154, h1_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				h1_attn_q[j*8192+k*32+l] = t153[j*32+k*128+l]
+				h1_attn_q[j*8192+k*32+l] = t154[j*32+k*128+l]
 			}
 		}
 	}
@@ -4417,33 +4438,33 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t155 []float32, h1_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
-	m.parallel(256, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t155, h1_attn_k_proj)
+//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t156 []float32, h1_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t156, 128, false)
+	m.parallel(256, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t156, h1_attn_k_proj)
 }
 
 // fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t155, h1_attn_k_proj := v[0], v[1], v[2]
+	h1_attn_bk, t156, h1_attn_k_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_k_projv := t155[j*128+k] + h1_attn_bk[k]
+			h1_attn_k_projv := t156[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
 		}
 	}
 }
 
-// transposeH1_attn_k_2 computes h1_attn_k = t157ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_k_2 computes h1_attn_k = t158ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t157, h1_attn_k := v[0], v[1]
+	t158, h1_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				h1_attn_k[j*8192+k*32+l] = t157[j*32+k*128+l]
+				h1_attn_k[j*8192+k*32+l] = t158[j*32+k*128+l]
 			}
 		}
 	}
@@ -4451,33 +4472,33 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t159 []float32, h1_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
-	m.parallel(256, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t159, h1_attn_v_proj)
+//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t160 []float32, h1_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t160, 128, false)
+	m.parallel(256, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t160, h1_attn_v_proj)
 }
 
 // fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t159, h1_attn_v_proj := v[0], v[1], v[2]
+	h1_attn_bv, t160, h1_attn_v_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_v_projv := t159[j*128+k] + h1_attn_bv[k]
+			h1_attn_v_projv := t160[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
 		}
 	}
 }
 
-// transposeH1_attn_v_2 computes h1_attn_v = t161ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_v_2 computes h1_attn_v = t162ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t161, h1_attn_v := v[0], v[1]
+	t162, h1_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				h1_attn_v[j*8192+k*32+l] = t161[j*32+k*128+l]
+				h1_attn_v[j*8192+k*32+l] = t162[j*32+k*128+l]
 			}
 		}
 	}
@@ -4487,10 +4508,10 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t163 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
+//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4514,14 +4535,14 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT168 computes t168 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT169 computes t169 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT168(lo, hi, thread int, v [][]float32) {
-	h1_attn_context, t168 := v[0], v[1]
+func (m *Model) transposeT169(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t169 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t168[j*128+k*32+l] = h1_attn_context[j*32+k*8192+l]
+				t169[j*128+k*32+l] = h1_attn_context[j*32+k*8192+l]
 			}
 		}
 	}
@@ -4529,21 +4550,21 @@ func (m *Model) transposeT168(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t170 = t169 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t169 []float32, t170 []float32, h1_resid1 []float32) {
-	gemm(m.pool, false, false, 256, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
-	m.parallel(256, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t170, h1_resid1)
+func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t170 []float32, t171 []float32, h1_resid1 []float32) {
+	gemm(m.pool, false, false, 256, 128, 128, t170, 128, h1_attn_Wo, 128, t171, 128, false)
+	m.parallel(256, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t171, h1_resid1)
 }
 
 // fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_attn_bo, t170, h1_resid1 := v[0], v[1], v[2], v[3]
+	h0_resid2, h1_attn_bo, t171, h1_resid1 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_out := t170[j*128+k] + h1_attn_bo[k]
+			h1_attn_out := t171[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
@@ -4552,51 +4573,51 @@ func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t173, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln2[lo*128:hi*128], t173[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t174, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*128:hi*128], t174[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[1,256,512]:
 //
-//	t176 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
-	m.parallel(256, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t176, t177, h1_mlp_hidden)
+//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t177 []float32, t178 []float32, h1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 256, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t177, 512, false)
+	m.parallel(256, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t177, t178, h1_mlp_hidden)
 }
 
 // fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b1, t176, t177, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	h1_mlp_b1, t177, t178, h1_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t177v := t176[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hidden[j*512+k] = t177v
-			t177[j*512+k] = t177v
+			t178v := t177[j*512+k] + h1_mlp_b1[k]
+			h1_mlp_hidden[j*512+k] = t178v
+			t178[j*512+k] = t178v
 		}
 	}
-	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t177), in place
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t178), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t179 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t179 []float32, h1_resid2 []float32) {
-	gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
-	m.parallel(256, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t179, h1_resid2)
+func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t180 []float32, h1_resid2 []float32) {
+	gemm(m.pool, false, false, 256, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t180, 128, false)
+	m.parallel(256, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t180, h1_resid2)
 }
 
 // fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
 func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b2, h1_resid1, t179, h1_resid2 := v[0], v[1], v[2], v[3]
+	h1_mlp_b2, h1_resid1, t180, h1_resid2 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_mlp_out := t179[j*128+k] + h1_mlp_b2[k]
+			h1_mlp_out := t180[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
 			h1_resid2[j*128+k] = h1_resid2v
 		}
@@ -4605,8 +4626,8 @@ func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormLnf_2 runs layerNormAffine over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
-	h1_resid2, lnf_gamma, lnf_beta, t184, lnf := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(lnf[lo*128:hi*128], t184[lo*128:hi*128], h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+	h1_resid2, lnf_gamma, lnf_beta, t185, lnf := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(lnf[lo*128:hi*128], t185[lo*128:hi*128], h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
 // reduceDlnf_beta computes dlnf_beta = Σ_[0,1](dlnf) over [lo, hi) of its
@@ -4622,23 +4643,23 @@ func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT200 computes t200 = dlnf ⊙ t184 over [lo, hi) of its
+// loopT201 computes t201 = dlnf ⊙ t185 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT200(lo, hi, thread int, v [][]float32) {
-	t184, dlnf, t200 := v[0], v[1], v[2]
+func (m *Model) loopT201(lo, hi, thread int, v [][]float32) {
+	t185, dlnf, t201 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t200[i] = dlnf[i] * t184[i]
+		t201[i] = dlnf[i] * t185[i]
 	}
 }
 
-// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t200) over [lo, hi) of its
+// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t201) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
-	t200, dlnf_gamma := v[0], v[1]
+	t201, dlnf_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t200[j*128+k])
+			s += float64(t201[j*128+k])
 		}
 		dlnf_gamma[k] = float32(s)
 	}
@@ -4663,30 +4684,30 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT208 is one fused epilogue kernel over f32[1,256,512]:
+// fusedT209 is one fused epilogue kernel over f32[1,256,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
+//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT209(h1_mlp_W2 []float32, t178 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t209 []float32) {
 	gemm(m.pool, false, true, 256, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	m.parallel(131072, (*Model).fusedT208Rows, t177, dh1_mlp_hidden, t208)
+	m.parallel(131072, (*Model).fusedT209Rows, t178, dh1_mlp_hidden, t209)
 }
 
-// fusedT208Rows is fusedT208's loop after the product, over [lo, hi) of its
+// fusedT209Rows is fusedT209's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
-	t177, dh1_mlp_hidden, t208 := v[0], v[1], v[2]
-	geluGradRow(t208[lo:hi], t177[lo:hi], dh1_mlp_hidden[lo:hi])
+func (m *Model) fusedT209Rows(lo, hi, thread int, v [][]float32) {
+	t178, dh1_mlp_hidden, t209 := v[0], v[1], v[2]
+	geluGradRow(t209[lo:hi], t178[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
-// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t208) over [lo, hi) of its
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t209) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t208, dh1_mlp_b1 := v[0], v[1]
+	t209, dh1_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t208[j*512+k])
+			s += float64(t209[j*512+k])
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
@@ -4705,40 +4726,40 @@ func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT216 computes t216 = dh1_ln2 ⊙ t173 over [lo, hi) of its
+// loopT217 computes t217 = dh1_ln2 ⊙ t174 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT216(lo, hi, thread int, v [][]float32) {
-	t173, dh1_ln2, t216 := v[0], v[1], v[2]
+func (m *Model) loopT217(lo, hi, thread int, v [][]float32) {
+	t174, dh1_ln2, t217 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t216[i] = dh1_ln2[i] * t173[i]
+		t217[i] = dh1_ln2[i] * t174[i]
 	}
 }
 
-// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t216) over [lo, hi) of its
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t217) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t216, dh1_ln2_gamma := v[0], v[1]
+	t217, dh1_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t216[j*128+k])
+			s += float64(t217[j*128+k])
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT218 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) layerNormGradT218(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_resid1, dh1_ln2, t218 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t218[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT219 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) layerNormGradT219(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_resid1, dh1_ln2, t219 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t219[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t218 over [lo, hi) of its
+// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t219 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
-	dh1_resid2, t218, dh1_resid1 := v[0], v[1], v[2]
+	dh1_resid2, t219, dh1_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh1_resid1[i] = dh1_resid2[i] + t218[i]
+		dh1_resid1[i] = dh1_resid2[i] + t219[i]
 	}
 }
 
@@ -4755,14 +4776,14 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh1_attn_context computes dh1_attn_context = t225ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh1_attn_context computes dh1_attn_context = t226ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
-	t225, dh1_attn_context := v[0], v[1]
+	t226, dh1_attn_context := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				dh1_attn_context[j*8192+k*32+l] = t225[j*32+k*128+l]
+				dh1_attn_context[j*8192+k*32+l] = t226[j*32+k*128+l]
 			}
 		}
 	}
@@ -4786,57 +4807,57 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT229 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxGradT229(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t229 := v[0], v[1], v[2]
-	softmaxGrad(t229[lo*256:hi*256], h1_attn_weights[lo*256:hi*256], dh1_attn_weights[lo*256:hi*256], hi-lo, 256, 1, false)
+// softmaxGradT230 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxGradT230(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t230 := v[0], v[1], v[2]
+	softmaxGrad(t230[lo*256:hi*256], h1_attn_weights[lo*256:hi*256], dh1_attn_weights[lo*256:hi*256], hi-lo, 256, 1, false)
 }
 
-// fusedT232 is one fused elementwise kernel over f32[1,4,256,256]:
+// fusedT233 is one fused elementwise kernel over f32[1,4,256,256]:
 //
-//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
-//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
+//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT232(lo, hi, thread int, v [][]float32) {
-	t229, t232 := v[0], v[1]
+func (m *Model) fusedT233(lo, hi, thread int, v [][]float32) {
+	t230, t233 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 256 {
-				dh1_attn_scores := where(l <= k, t229[j*65536+k*256+l], 0)
-				t232v := dh1_attn_scores * 0.17677669529663687
-				t232[j*65536+k*256+l] = t232v
+				dh1_attn_scores := where(l <= k, t230[j*65536+k*256+l], 0)
+				t233v := dh1_attn_scores * 0.17677669529663687
+				t233[j*65536+k*256+l] = t233v
 			}
 		}
 	}
 }
 
-// batchedDh1_attn_q is the batched product dh1_attn_q = t232 · h1_attn_k over 4 matrices of f32[1,4,256,32]; the pool's threads
+// batchedDh1_attn_q is the batched product dh1_attn_q = t233 · h1_attn_k over 4 matrices of f32[1,4,256,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
-	h1_attn_k, t232, dh1_attn_q := v[0], v[1], v[2]
+	h1_attn_k, t233, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 256, 32, 256, t232[b*65536:], 256, h1_attn_k[b*8192:], 32, dh1_attn_q[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 256, 32, 256, t233[b*65536:], 256, h1_attn_k[b*8192:], 32, dh1_attn_q[b*8192:], 32, false)
 	}
 }
 
-// batchedDh1_attn_k is the batched product dh1_attn_k = t232ᵀ · h1_attn_q over 4 matrices of f32[1,4,256,32]; the pool's threads
+// batchedDh1_attn_k is the batched product dh1_attn_k = t233ᵀ · h1_attn_q over 4 matrices of f32[1,4,256,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, t232, dh1_attn_k := v[0], v[1], v[2]
+	h1_attn_q, t233, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, t232[b*65536:], 256, h1_attn_q[b*8192:], 32, dh1_attn_k[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, t233[b*65536:], 256, h1_attn_q[b*8192:], 32, dh1_attn_k[b*8192:], 32, false)
 	}
 }
 
-// transposeT235 computes t235 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT236 computes t236 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT235(lo, hi, thread int, v [][]float32) {
-	dh1_attn_v, t235 := v[0], v[1]
+func (m *Model) transposeT236(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t236 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t235[j*128+k*32+l] = dh1_attn_v[j*32+k*8192+l]
+				t236[j*128+k*32+l] = dh1_attn_v[j*32+k*8192+l]
 			}
 		}
 	}
@@ -4855,14 +4876,14 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT242 computes t242 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT243 computes t243 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT242(lo, hi, thread int, v [][]float32) {
-	dh1_attn_k, t242 := v[0], v[1]
+func (m *Model) transposeT243(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t243 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t242[j*128+k*32+l] = dh1_attn_k[j*32+k*8192+l]
+				t243[j*128+k*32+l] = dh1_attn_k[j*32+k*8192+l]
 			}
 		}
 	}
@@ -4881,14 +4902,14 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT248 computes t248 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT249 computes t249 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT248(lo, hi, thread int, v [][]float32) {
-	dh1_attn_q, t248 := v[0], v[1]
+func (m *Model) transposeT249(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t249 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t248[j*128+k*32+l] = dh1_attn_q[j*32+k*8192+l]
+				t249[j*128+k*32+l] = dh1_attn_q[j*32+k*8192+l]
 			}
 		}
 	}
@@ -4909,21 +4930,21 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
-//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
-	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
-	m.parallel(32768, (*Model).fusedDh1_ln1Rows, t238, t245, t251, dh1_ln1)
+//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t239 []float32, t246 []float32, dh1_attn_q_proj []float32, t252 []float32, dh1_ln1 []float32) {
+	gemm(m.pool, false, true, 256, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t252, 128, false)
+	m.parallel(32768, (*Model).fusedDh1_ln1Rows, t239, t246, t252, dh1_ln1)
 }
 
 // fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t238, t245, t251, dh1_ln1 := v[0], v[1], v[2], v[3]
+	t239, t246, t252, dh1_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t254 := t238[i] + t245[i]
-		dh1_ln1v := t254 + t251[i]
+		t255 := t239[i] + t246[i]
+		dh1_ln1v := t255 + t252[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
@@ -4941,40 +4962,40 @@ func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT258 computes t258 = dh1_ln1 ⊙ t148 over [lo, hi) of its
+// loopT259 computes t259 = dh1_ln1 ⊙ t149 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT258(lo, hi, thread int, v [][]float32) {
-	t148, dh1_ln1, t258 := v[0], v[1], v[2]
+func (m *Model) loopT259(lo, hi, thread int, v [][]float32) {
+	t149, dh1_ln1, t259 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t258[i] = dh1_ln1[i] * t148[i]
+		t259[i] = dh1_ln1[i] * t149[i]
 	}
 }
 
-// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t258) over [lo, hi) of its
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t259) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t258, dh1_ln1_gamma := v[0], v[1]
+	t259, dh1_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t258[j*128+k])
+			s += float64(t259[j*128+k])
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT260 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) layerNormGradT260(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_ln1_gamma, dh1_ln1, t260 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t260[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT261 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) layerNormGradT261(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, dh1_ln1, t261 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t261[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t260 over [lo, hi) of its
+// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t261 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
-	dh1_resid1, t260, dh0_resid2 := v[0], v[1], v[2]
+	dh1_resid1, t261, dh0_resid2 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_resid2[i] = dh1_resid1[i] + t260[i]
+		dh0_resid2[i] = dh1_resid1[i] + t261[i]
 	}
 }
 
@@ -4991,30 +5012,30 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT267 is one fused epilogue kernel over f32[1,256,512]:
+// fusedT268 is one fused epilogue kernel over f32[1,256,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
+//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT268(h0_mlp_W2 []float32, t128 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t268 []float32) {
 	gemm(m.pool, false, true, 256, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	m.parallel(131072, (*Model).fusedT267Rows, t127, dh0_mlp_hidden, t267)
+	m.parallel(131072, (*Model).fusedT268Rows, t128, dh0_mlp_hidden, t268)
 }
 
-// fusedT267Rows is fusedT267's loop after the product, over [lo, hi) of its
+// fusedT268Rows is fusedT268's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
-	t127, dh0_mlp_hidden, t267 := v[0], v[1], v[2]
-	geluGradRow(t267[lo:hi], t127[lo:hi], dh0_mlp_hidden[lo:hi])
+func (m *Model) fusedT268Rows(lo, hi, thread int, v [][]float32) {
+	t128, dh0_mlp_hidden, t268 := v[0], v[1], v[2]
+	geluGradRow(t268[lo:hi], t128[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
-// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t267) over [lo, hi) of its
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t268) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t267, dh0_mlp_b1 := v[0], v[1]
+	t268, dh0_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t267[j*512+k])
+			s += float64(t268[j*512+k])
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
@@ -5033,40 +5054,40 @@ func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT275 computes t275 = dh0_ln2 ⊙ t123 over [lo, hi) of its
+// loopT276 computes t276 = dh0_ln2 ⊙ t124 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT275(lo, hi, thread int, v [][]float32) {
-	t123, dh0_ln2, t275 := v[0], v[1], v[2]
+func (m *Model) loopT276(lo, hi, thread int, v [][]float32) {
+	t124, dh0_ln2, t276 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t275[i] = dh0_ln2[i] * t123[i]
+		t276[i] = dh0_ln2[i] * t124[i]
 	}
 }
 
-// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t275) over [lo, hi) of its
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t276) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t275, dh0_ln2_gamma := v[0], v[1]
+	t276, dh0_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t275[j*128+k])
+			s += float64(t276[j*128+k])
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT277 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) layerNormGradT277(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_resid1, dh0_ln2, t277 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t277[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT278 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) layerNormGradT278(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_resid1, dh0_ln2, t278 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t278[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t277 over [lo, hi) of its
+// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t278 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
-	dh0_resid2, t277, dh0_resid1 := v[0], v[1], v[2]
+	dh0_resid2, t278, dh0_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_resid1[i] = dh0_resid2[i] + t277[i]
+		dh0_resid1[i] = dh0_resid2[i] + t278[i]
 	}
 }
 
@@ -5083,14 +5104,14 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh0_attn_context computes dh0_attn_context = t284ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh0_attn_context computes dh0_attn_context = t285ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
-	t284, dh0_attn_context := v[0], v[1]
+	t285, dh0_attn_context := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 32 {
-				dh0_attn_context[j*8192+k*32+l] = t284[j*32+k*128+l]
+				dh0_attn_context[j*8192+k*32+l] = t285[j*32+k*128+l]
 			}
 		}
 	}
@@ -5114,57 +5135,57 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT288 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxGradT288(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t288 := v[0], v[1], v[2]
-	softmaxGrad(t288[lo*256:hi*256], h0_attn_weights[lo*256:hi*256], dh0_attn_weights[lo*256:hi*256], hi-lo, 256, 1, false)
+// softmaxGradT289 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxGradT289(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t289 := v[0], v[1], v[2]
+	softmaxGrad(t289[lo*256:hi*256], h0_attn_weights[lo*256:hi*256], dh0_attn_weights[lo*256:hi*256], hi-lo, 256, 1, false)
 }
 
-// fusedT290 is one fused elementwise kernel over f32[1,4,256,256]:
+// fusedT291 is one fused elementwise kernel over f32[1,4,256,256]:
 //
-//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
-//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
+//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT290(lo, hi, thread int, v [][]float32) {
-	t288, t290 := v[0], v[1]
+func (m *Model) fusedT291(lo, hi, thread int, v [][]float32) {
+	t289, t291 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
 			for l := range 256 {
-				dh0_attn_scores := where(l <= k, t288[j*65536+k*256+l], 0)
-				t290v := dh0_attn_scores * 0.17677669529663687
-				t290[j*65536+k*256+l] = t290v
+				dh0_attn_scores := where(l <= k, t289[j*65536+k*256+l], 0)
+				t291v := dh0_attn_scores * 0.17677669529663687
+				t291[j*65536+k*256+l] = t291v
 			}
 		}
 	}
 }
 
-// batchedDh0_attn_q is the batched product dh0_attn_q = t290 · h0_attn_k over 4 matrices of f32[1,4,256,32]; the pool's threads
+// batchedDh0_attn_q is the batched product dh0_attn_q = t291 · h0_attn_k over 4 matrices of f32[1,4,256,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
-	h0_attn_k, t290, dh0_attn_q := v[0], v[1], v[2]
+	h0_attn_k, t291, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 256, 32, 256, t290[b*65536:], 256, h0_attn_k[b*8192:], 32, dh0_attn_q[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 256, 32, 256, t291[b*65536:], 256, h0_attn_k[b*8192:], 32, dh0_attn_q[b*8192:], 32, false)
 	}
 }
 
-// batchedDh0_attn_k is the batched product dh0_attn_k = t290ᵀ · h0_attn_q over 4 matrices of f32[1,4,256,32]; the pool's threads
+// batchedDh0_attn_k is the batched product dh0_attn_k = t291ᵀ · h0_attn_q over 4 matrices of f32[1,4,256,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, t290, dh0_attn_k := v[0], v[1], v[2]
+	h0_attn_q, t291, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, t290[b*65536:], 256, h0_attn_q[b*8192:], 32, dh0_attn_k[b*8192:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 256, 32, 256, t291[b*65536:], 256, h0_attn_q[b*8192:], 32, dh0_attn_k[b*8192:], 32, false)
 	}
 }
 
-// transposeT293 computes t293 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT294 computes t294 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT293(lo, hi, thread int, v [][]float32) {
-	dh0_attn_v, t293 := v[0], v[1]
+func (m *Model) transposeT294(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t294 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t293[j*128+k*32+l] = dh0_attn_v[j*32+k*8192+l]
+				t294[j*128+k*32+l] = dh0_attn_v[j*32+k*8192+l]
 			}
 		}
 	}
@@ -5183,14 +5204,14 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT300 computes t300 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT301 computes t301 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT300(lo, hi, thread int, v [][]float32) {
-	dh0_attn_k, t300 := v[0], v[1]
+func (m *Model) transposeT301(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t301 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t300[j*128+k*32+l] = dh0_attn_k[j*32+k*8192+l]
+				t301[j*128+k*32+l] = dh0_attn_k[j*32+k*8192+l]
 			}
 		}
 	}
@@ -5209,14 +5230,14 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT306 computes t306 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT307 computes t307 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (256), on a thread of the pool.
-func (m *Model) transposeT306(lo, hi, thread int, v [][]float32) {
-	dh0_attn_q, t306 := v[0], v[1]
+func (m *Model) transposeT307(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t307 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t306[j*128+k*32+l] = dh0_attn_q[j*32+k*8192+l]
+				t307[j*128+k*32+l] = dh0_attn_q[j*32+k*8192+l]
 			}
 		}
 	}
@@ -5237,21 +5258,21 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,256,128]:
 //
-//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
-//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
-	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
-	m.parallel(32768, (*Model).fusedDh0_ln1Rows, t296, t303, t309, dh0_ln1)
+//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t297 []float32, t304 []float32, dh0_attn_q_proj []float32, t310 []float32, dh0_ln1 []float32) {
+	gemm(m.pool, false, true, 256, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t310, 128, false)
+	m.parallel(32768, (*Model).fusedDh0_ln1Rows, t297, t304, t310, dh0_ln1)
 }
 
 // fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t296, t303, t309, dh0_ln1 := v[0], v[1], v[2], v[3]
+	t297, t304, t310, dh0_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t312 := t296[i] + t303[i]
-		dh0_ln1v := t312 + t309[i]
+		t313 := t297[i] + t304[i]
+		dh0_ln1v := t313 + t310[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
@@ -5269,40 +5290,40 @@ func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT316 computes t316 = dh0_ln1 ⊙ t95 over [lo, hi) of its
+// loopT317 computes t317 = dh0_ln1 ⊙ t96 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT316(lo, hi, thread int, v [][]float32) {
-	t95, dh0_ln1, t316 := v[0], v[1], v[2]
+func (m *Model) loopT317(lo, hi, thread int, v [][]float32) {
+	t96, dh0_ln1, t317 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t316[i] = dh0_ln1[i] * t95[i]
+		t317[i] = dh0_ln1[i] * t96[i]
 	}
 }
 
-// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t316) over [lo, hi) of its
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t317) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t316, dh0_ln1_gamma := v[0], v[1]
+	t317, dh0_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 256 {
-			s += float64(t316[j*128+k])
+			s += float64(t317[j*128+k])
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT318 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) layerNormGradT318(lo, hi, thread int, v [][]float32) {
-	h_in, h0_ln1_gamma, dh0_ln1, t318 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t318[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT319 runs layerNormGradScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) layerNormGradT319(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, dh0_ln1, t319 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t319[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh_in computes dh_in = dh0_resid1 + t318 over [lo, hi) of its
+// loopDh_in computes dh_in = dh0_resid1 + t319 over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
 func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
-	dh0_resid1, t318, dh_in := v[0], v[1], v[2]
+	dh0_resid1, t319, dh_in := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh_in[i] = dh0_resid1[i] + t318[i]
+		dh_in[i] = dh0_resid1[i] + t319[i]
 	}
 }
 
@@ -5321,12 +5342,12 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
 //
-//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
-//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
-func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
-	gemm(m.pool, true, false, 65, 128, 256, t196, 65, t195, 128, t197, 128, false)
+//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t196 []float32, t197 []float32, t198 []float32, t322 []float32, dwte []float32) {
+	gemm(m.pool, true, false, 65, 128, 256, t197, 65, t196, 128, t198, 128, false)
 	for i := range 8320 {
-		dwtev := t197[i] + t321[i]
+		dwtev := t198[i] + t322[i]
 		dwte[i] = dwtev
 	}
 }

@@ -16,7 +16,7 @@ type Model struct {
 	params   []float32              // 413312 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, lnf.gamma, lnf.beta
 	grads    []float32              // d loss/d param, laid out like params
 	gradSum  []float32              // AccumulateGrads: the gradients before this micro-batch
-	state    []float32              // 826625 values: updates, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
+	state    []float32              // 826626 values: updates, hyper.lr, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
 	cache    []float32              // 32769 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
 	scratch  []float32              // DecodeStep: the attention weights of one query
 	window   []int32                // GenerateNoCache: the padded window of tokens
@@ -59,7 +59,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 413312),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.state = make([]float32, 826625)
+	m.state = make([]float32, 826626)
 	m.cache = make([]float32, 32769)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
@@ -86,6 +86,10 @@ func NewSeeded(seed uint64) *Model {
 	   vocabulary of at least one token and these options cannot fail.
 	*/
 	m.sampler, _ = newTokenSampler[float32](65, sampleOptions{Temperature: 1}, 0)
+	// hyper.lr f32[]: starts at 0.001
+	for i := range m.state[1:2] {
+		m.state[1:2][i] = 0.001
+	}
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
 	// wpe f32[64,128]: normal, std 0.02
@@ -429,291 +433,295 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "updates",
 		Shape: []int{},
 	}, {
-		Data:  m.state[1:8321:8321],
+		Data:  m.state[1:2:2],
+		Name:  "hyper.lr",
+		Shape: []int{},
+	}, {
+		Data:  m.state[2:8322:8322],
 		Name:  "wte.m",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[8321:16641:16641],
+		Data:  m.state[8322:16642:16642],
 		Name:  "wte.v",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[16641:24833:24833],
+		Data:  m.state[16642:24834:24834],
 		Name:  "wpe.m",
 		Shape: []int{64, 128},
 	}, {
-		Data:  m.state[24833:33025:33025],
+		Data:  m.state[24834:33026:33026],
 		Name:  "wpe.v",
 		Shape: []int{64, 128},
 	}, {
-		Data:  m.state[33025:33153:33153],
+		Data:  m.state[33026:33154:33154],
 		Name:  "h0.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33153:33281:33281],
+		Data:  m.state[33154:33282:33282],
 		Name:  "h0.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33281:33409:33409],
+		Data:  m.state[33282:33410:33410],
 		Name:  "h0.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33409:33537:33537],
+		Data:  m.state[33410:33538:33538],
 		Name:  "h0.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33537:49921:49921],
+		Data:  m.state[33538:49922:49922],
 		Name:  "h0.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[49921:66305:66305],
+		Data:  m.state[49922:66306:66306],
 		Name:  "h0.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[66305:66433:66433],
+		Data:  m.state[66306:66434:66434],
 		Name:  "h0.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[66433:66561:66561],
+		Data:  m.state[66434:66562:66562],
 		Name:  "h0.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[66561:82945:82945],
+		Data:  m.state[66562:82946:82946],
 		Name:  "h0.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[82945:99329:99329],
+		Data:  m.state[82946:99330:99330],
 		Name:  "h0.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[99329:99457:99457],
+		Data:  m.state[99330:99458:99458],
 		Name:  "h0.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[99457:99585:99585],
+		Data:  m.state[99458:99586:99586],
 		Name:  "h0.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[99585:115969:115969],
+		Data:  m.state[99586:115970:115970],
 		Name:  "h0.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[115969:132353:132353],
+		Data:  m.state[115970:132354:132354],
 		Name:  "h0.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[132353:132481:132481],
+		Data:  m.state[132354:132482:132482],
 		Name:  "h0.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[132481:132609:132609],
+		Data:  m.state[132482:132610:132610],
 		Name:  "h0.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[132609:148993:148993],
+		Data:  m.state[132610:148994:148994],
 		Name:  "h0.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[148993:165377:165377],
+		Data:  m.state[148994:165378:165378],
 		Name:  "h0.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[165377:165505:165505],
+		Data:  m.state[165378:165506:165506],
 		Name:  "h0.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165505:165633:165633],
+		Data:  m.state[165506:165634:165634],
 		Name:  "h0.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165633:165761:165761],
+		Data:  m.state[165634:165762:165762],
 		Name:  "h0.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165761:165889:165889],
+		Data:  m.state[165762:165890:165890],
 		Name:  "h0.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165889:166017:166017],
+		Data:  m.state[165890:166018:166018],
 		Name:  "h0.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[166017:166145:166145],
+		Data:  m.state[166018:166146:166146],
 		Name:  "h0.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[166145:231681:231681],
+		Data:  m.state[166146:231682:231682],
 		Name:  "h0.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[231681:297217:297217],
+		Data:  m.state[231682:297218:297218],
 		Name:  "h0.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[297217:297729:297729],
+		Data:  m.state[297218:297730:297730],
 		Name:  "h0.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[297729:298241:298241],
+		Data:  m.state[297730:298242:298242],
 		Name:  "h0.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[298241:363777:363777],
+		Data:  m.state[298242:363778:363778],
 		Name:  "h0.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[363777:429313:429313],
+		Data:  m.state[363778:429314:429314],
 		Name:  "h0.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[429313:429441:429441],
+		Data:  m.state[429314:429442:429442],
 		Name:  "h0.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429441:429569:429569],
+		Data:  m.state[429442:429570:429570],
 		Name:  "h0.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429569:429697:429697],
+		Data:  m.state[429570:429698:429698],
 		Name:  "h1.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429697:429825:429825],
+		Data:  m.state[429698:429826:429826],
 		Name:  "h1.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429825:429953:429953],
+		Data:  m.state[429826:429954:429954],
 		Name:  "h1.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429953:430081:430081],
+		Data:  m.state[429954:430082:430082],
 		Name:  "h1.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[430081:446465:446465],
+		Data:  m.state[430082:446466:446466],
 		Name:  "h1.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[446465:462849:462849],
+		Data:  m.state[446466:462850:462850],
 		Name:  "h1.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[462849:462977:462977],
+		Data:  m.state[462850:462978:462978],
 		Name:  "h1.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[462977:463105:463105],
+		Data:  m.state[462978:463106:463106],
 		Name:  "h1.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[463105:479489:479489],
+		Data:  m.state[463106:479490:479490],
 		Name:  "h1.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[479489:495873:495873],
+		Data:  m.state[479490:495874:495874],
 		Name:  "h1.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[495873:496001:496001],
+		Data:  m.state[495874:496002:496002],
 		Name:  "h1.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[496001:496129:496129],
+		Data:  m.state[496002:496130:496130],
 		Name:  "h1.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[496129:512513:512513],
+		Data:  m.state[496130:512514:512514],
 		Name:  "h1.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[512513:528897:528897],
+		Data:  m.state[512514:528898:528898],
 		Name:  "h1.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[528897:529025:529025],
+		Data:  m.state[528898:529026:529026],
 		Name:  "h1.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[529025:529153:529153],
+		Data:  m.state[529026:529154:529154],
 		Name:  "h1.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[529153:545537:545537],
+		Data:  m.state[529154:545538:545538],
 		Name:  "h1.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[545537:561921:561921],
+		Data:  m.state[545538:561922:561922],
 		Name:  "h1.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[561921:562049:562049],
+		Data:  m.state[561922:562050:562050],
 		Name:  "h1.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562049:562177:562177],
+		Data:  m.state[562050:562178:562178],
 		Name:  "h1.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562177:562305:562305],
+		Data:  m.state[562178:562306:562306],
 		Name:  "h1.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562305:562433:562433],
+		Data:  m.state[562306:562434:562434],
 		Name:  "h1.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562433:562561:562561],
+		Data:  m.state[562434:562562:562562],
 		Name:  "h1.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562561:562689:562689],
+		Data:  m.state[562562:562690:562690],
 		Name:  "h1.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562689:628225:628225],
+		Data:  m.state[562690:628226:628226],
 		Name:  "h1.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[628225:693761:693761],
+		Data:  m.state[628226:693762:693762],
 		Name:  "h1.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[693761:694273:694273],
+		Data:  m.state[693762:694274:694274],
 		Name:  "h1.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[694273:694785:694785],
+		Data:  m.state[694274:694786:694786],
 		Name:  "h1.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[694785:760321:760321],
+		Data:  m.state[694786:760322:760322],
 		Name:  "h1.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[760321:825857:825857],
+		Data:  m.state[760322:825858:825858],
 		Name:  "h1.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[825857:825985:825985],
+		Data:  m.state[825858:825986:825986],
 		Name:  "h1.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[825985:826113:826113],
+		Data:  m.state[825986:826114:826114],
 		Name:  "h1.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826113:826241:826241],
+		Data:  m.state[826114:826242:826242],
 		Name:  "lnf.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826241:826369:826369],
+		Data:  m.state[826242:826370:826370],
 		Name:  "lnf.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826369:826497:826497],
+		Data:  m.state[826370:826498:826498],
 		Name:  "lnf.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826497:826625:826625],
+		Data:  m.state[826498:826626:826626],
 		Name:  "lnf.beta.v",
 		Shape: []int{128},
 	}}
@@ -1114,6 +1122,18 @@ func (m *Model) VarShape(name string) []int {
 	return nil
 }
 
+// SetLR sets the learning rate of the following updates: a schedule run by
+// the caller, without recompiling. It starts at the rate the model was
+// compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(lr float64) {
+	m.state[1:2][0] = float32(lr)
+}
+
+// LR is the learning rate of the next update.
+func (m *Model) LR() float64 {
+	return float64(m.state[1:2][0])
+}
+
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
 // It allocates the list: call it once, not per step.
 func (m *Model) TrainInputs() []string {
@@ -1492,7 +1512,7 @@ func (m *Model) forward() error {
 	targets := m.iarena[64:128]               // i32[1,64]
 	wte := m.params[0:8320]                   // f32[65,128]
 	wpe := m.params[8320:16512]               // f32[64,128]
-	t77 := m.arena[163840:172032]             // f32[1,64,128]
+	t78 := m.arena[163840:172032]             // f32[1,64,128]
 	h_in := m.arena[163840:172032]            // f32[1,64,128]
 	h0_ln1_gamma := m.params[16512:16640]     // f32[128]
 	h0_ln1_beta := m.params[16640:16768]      // f32[128]
@@ -1510,32 +1530,32 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[148608:149120]      // f32[512]
 	h0_mlp_W2 := m.params[149120:214656]      // f32[512,128]
 	h0_mlp_b2 := m.params[214656:214784]      // f32[128]
-	t95 := m.arena[172032:180224]             // f32[1,64,128]
+	t96 := m.arena[172032:180224]             // f32[1,64,128]
 	h0_ln1 := m.arena[180224:188416]          // f32[1,64,128]
-	t99 := m.arena[0:8192]                    // f32[1,64,128]
+	t100 := m.arena[0:8192]                   // f32[1,64,128]
 	h0_attn_q_proj := m.arena[0:8192]         // f32[1,64,128]
-	t101 := m.arena[0:8192]                   // f32[1,64,4,32]
+	t102 := m.arena[0:8192]                   // f32[1,64,4,32]
 	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
-	t103 := m.arena[0:8192]                   // f32[1,64,128]
+	t104 := m.arena[0:8192]                   // f32[1,64,128]
 	h0_attn_k_proj := m.arena[0:8192]         // f32[1,64,128]
-	t105 := m.arena[0:8192]                   // f32[1,64,4,32]
+	t106 := m.arena[0:8192]                   // f32[1,64,4,32]
 	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
-	t107 := m.arena[0:8192]                   // f32[1,64,128]
+	t108 := m.arena[0:8192]                   // f32[1,64,128]
 	h0_attn_v_proj := m.arena[0:8192]         // f32[1,64,128]
-	t109 := m.arena[0:8192]                   // f32[1,64,4,32]
+	t110 := m.arena[0:8192]                   // f32[1,64,4,32]
 	h0_attn_v := m.arena[204800:212992]       // f32[1,4,64,32]
 	h0_attn_weights := m.arena[131072:147456] // f32[1,4,64,64]
 	h0_attn_context := m.arena[0:8192]        // f32[1,4,64,32]
-	t118 := m.arena[212992:221184]            // f32[1,64,4,32]
-	t119 := m.arena[212992:221184]            // f32[1,64,128]
-	t120 := m.arena[221184:229376]            // f32[1,64,128]
+	t119 := m.arena[212992:221184]            // f32[1,64,4,32]
+	t120 := m.arena[212992:221184]            // f32[1,64,128]
+	t121 := m.arena[221184:229376]            // f32[1,64,128]
 	h0_resid1 := m.arena[221184:229376]       // f32[1,64,128]
-	t123 := m.arena[229376:237568]            // f32[1,64,128]
+	t124 := m.arena[229376:237568]            // f32[1,64,128]
 	h0_ln2 := m.arena[237568:245760]          // f32[1,64,128]
-	t126 := m.arena[0:32768]                  // f32[1,64,512]
 	t127 := m.arena[0:32768]                  // f32[1,64,512]
+	t128 := m.arena[0:32768]                  // f32[1,64,512]
 	h0_mlp_hidden := m.arena[32768:65536]     // f32[1,64,512]
-	t129 := m.arena[245760:253952]            // f32[1,64,128]
+	t130 := m.arena[245760:253952]            // f32[1,64,128]
 	h0_resid2 := m.arena[245760:253952]       // f32[1,64,128]
 	h1_ln1_gamma := m.params[214784:214912]   // f32[128]
 	h1_ln1_beta := m.params[214912:215040]    // f32[128]
@@ -1553,270 +1573,270 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[346880:347392]      // f32[512]
 	h1_mlp_W2 := m.params[347392:412928]      // f32[512,128]
 	h1_mlp_b2 := m.params[412928:413056]      // f32[128]
-	t148 := m.arena[253952:262144]            // f32[1,64,128]
+	t149 := m.arena[253952:262144]            // f32[1,64,128]
 	h1_ln1 := m.arena[262144:270336]          // f32[1,64,128]
-	t151 := m.arena[65536:73728]              // f32[1,64,128]
+	t152 := m.arena[65536:73728]              // f32[1,64,128]
 	h1_attn_q_proj := m.arena[65536:73728]    // f32[1,64,128]
-	t153 := m.arena[65536:73728]              // f32[1,64,4,32]
+	t154 := m.arena[65536:73728]              // f32[1,64,4,32]
 	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
-	t155 := m.arena[65536:73728]              // f32[1,64,128]
+	t156 := m.arena[65536:73728]              // f32[1,64,128]
 	h1_attn_k_proj := m.arena[65536:73728]    // f32[1,64,128]
-	t157 := m.arena[65536:73728]              // f32[1,64,4,32]
+	t158 := m.arena[65536:73728]              // f32[1,64,4,32]
 	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
-	t159 := m.arena[65536:73728]              // f32[1,64,128]
+	t160 := m.arena[65536:73728]              // f32[1,64,128]
 	h1_attn_v_proj := m.arena[65536:73728]    // f32[1,64,128]
-	t161 := m.arena[65536:73728]              // f32[1,64,4,32]
+	t162 := m.arena[65536:73728]              // f32[1,64,4,32]
 	h1_attn_v := m.arena[286720:294912]       // f32[1,4,64,32]
 	h1_attn_weights := m.arena[147456:163840] // f32[1,4,64,64]
 	h1_attn_context := m.arena[65536:73728]   // f32[1,4,64,32]
-	t168 := m.arena[294912:303104]            // f32[1,64,4,32]
-	t169 := m.arena[294912:303104]            // f32[1,64,128]
-	t170 := m.arena[303104:311296]            // f32[1,64,128]
+	t169 := m.arena[294912:303104]            // f32[1,64,4,32]
+	t170 := m.arena[294912:303104]            // f32[1,64,128]
+	t171 := m.arena[303104:311296]            // f32[1,64,128]
 	h1_resid1 := m.arena[303104:311296]       // f32[1,64,128]
-	t173 := m.arena[311296:319488]            // f32[1,64,128]
+	t174 := m.arena[311296:319488]            // f32[1,64,128]
 	h1_ln2 := m.arena[319488:327680]          // f32[1,64,128]
-	t176 := m.arena[65536:98304]              // f32[1,64,512]
 	t177 := m.arena[65536:98304]              // f32[1,64,512]
+	t178 := m.arena[65536:98304]              // f32[1,64,512]
 	h1_mlp_hidden := m.arena[98304:131072]    // f32[1,64,512]
-	t179 := m.arena[327680:335872]            // f32[1,64,128]
+	t180 := m.arena[327680:335872]            // f32[1,64,128]
 	h1_resid2 := m.arena[327680:335872]       // f32[1,64,128]
 	lnf_gamma := m.params[413056:413184]      // f32[128]
 	lnf_beta := m.params[413184:413312]       // f32[128]
-	t184 := m.arena[335872:344064]            // f32[1,64,128]
+	t185 := m.arena[335872:344064]            // f32[1,64,128]
 	lnf := m.arena[344064:352256]             // f32[1,64,128]
 	logits := m.arena[360448:364608]          // f32[1,64,65]
 	loss := m.arena[368768:368769]            // f32[]
 
-	// t77 = wte[ids]  (models/gpt/gpt.go:67)
-	if p := gather(t77, wte, ids, 128, 65); p >= 0 {
+	// t78 = wte[ids]  (models/gpt/gpt.go:67)
+	if p := gather(t78, wte, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	for j := range 64 {
 		for k := range 128 {
-			h_in[j*128+k] = t77[j*128+k] + wpe[j*128+k]
+			h_in[j*128+k] = t78[j*128+k] + wpe[j*128+k]
 		}
 	}
 
 	// fused layernorm:
 	//
-	//	t95 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t96 = t95 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h0_ln1 = t96 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, t95, h_in, h0_ln1_gamma, h0_ln1_beta, 64, 128, 1e-05)
+	//	t96 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t97 = t96 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t97 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
+	layerNormAffine(h0_ln1, t96, h_in, h0_ln1_gamma, h0_ln1_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t99, h0_attn_q_proj)
+	//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t100, h0_attn_q_proj)
 
-	// t101 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t102 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h0_attn_q[j*2048+k*32+l] = t101[j*32+k*128+l]
+				h0_attn_q[j*2048+k*32+l] = t102[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t103, h0_attn_k_proj)
+	//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t104, h0_attn_k_proj)
 
-	// t105 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t106 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h0_attn_k[j*2048+k*32+l] = t105[j*32+k*128+l]
+				h0_attn_k[j*2048+k*32+l] = t106[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t107, h0_attn_v_proj)
+	//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t108, h0_attn_v_proj)
 
-	// t109 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t110 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h0_attn_v[j*2048+k*32+l] = t109[j*32+k*128+l]
+				h0_attn_v[j*2048+k*32+l] = t110[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused attention:
 	//
-	//	t111 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_scores = t111 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
+	//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
-	// t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t118[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
+				t119[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// t119 = reshape(t118, [1,64,128])  (models/gpt/gpt.go:88)
+	// t120 = reshape(t119, [1,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t120 = t119 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t119, t120, h0_resid1)
+	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t120, t121, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t123 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t124 = t123 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h0_ln2 = t124 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, t123, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 64, 128, 1e-05)
+	//	t124 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t125 = t124 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t125 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
+	layerNormAffine(h0_ln2, t124, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t126 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t126, t127, h0_mlp_hidden)
+	//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t127, t128, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t129 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t129, h0_resid2)
+	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t130, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t148 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t149 = t148 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h1_ln1 = t149 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, t148, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 64, 128, 1e-05)
+	//	t149 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t150 = t149 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t150 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
+	layerNormAffine(h1_ln1, t149, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t151, h1_attn_q_proj)
+	//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t152, h1_attn_q_proj)
 
-	// t153 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t154 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h1_attn_q[j*2048+k*32+l] = t153[j*32+k*128+l]
+				h1_attn_q[j*2048+k*32+l] = t154[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t155, h1_attn_k_proj)
+	//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t156, h1_attn_k_proj)
 
-	// t157 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t158 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h1_attn_k[j*2048+k*32+l] = t157[j*32+k*128+l]
+				h1_attn_k[j*2048+k*32+l] = t158[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t159, h1_attn_v_proj)
+	//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t160, h1_attn_v_proj)
 
-	// t161 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t162 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h1_attn_v[j*2048+k*32+l] = t161[j*32+k*128+l]
+				h1_attn_v[j*2048+k*32+l] = t162[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused attention:
 	//
-	//	t163 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
+	//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
-	// t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t168[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
+				t169[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// t169 = reshape(t168, [1,64,128])  (models/gpt/gpt.go:88)
+	// t170 = reshape(t169, [1,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t170 = t169 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t169, t170, h1_resid1)
+	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t170, t171, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t173 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t174 = t173 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h1_ln2 = t174 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, t173, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 64, 128, 1e-05)
+	//	t174 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t175 = t174 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t175 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
+	layerNormAffine(h1_ln2, t174, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t176 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t176, t177, h1_mlp_hidden)
+	//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t177, t178, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t179 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t179, h1_resid2)
+	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t180, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t184 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
-	//	t185 = t184 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	lnf = t185 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, t184, h1_resid2, lnf_gamma, lnf_beta, 64, 128, 1e-05)
+	//	t185 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t186 = t185 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t186 + lnf_beta  (Add, models/gpt/gpt.go:107)
+	layerNormAffine(lnf, t185, h1_resid2, lnf_gamma, lnf_beta, 64, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	gemm(m.pool, false, true, 64, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -1847,14 +1867,14 @@ func (m *Model) backward() error {
 	h0_ln2_gamma := m.params[82816:82944]     // f32[128]
 	h0_mlp_W1 := m.params[83072:148608]       // f32[128,512]
 	h0_mlp_W2 := m.params[149120:214656]      // f32[512,128]
-	t95 := m.arena[172032:180224]             // f32[1,64,128]
+	t96 := m.arena[172032:180224]             // f32[1,64,128]
 	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
 	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
 	h0_attn_v := m.arena[204800:212992]       // f32[1,4,64,32]
 	h0_attn_weights := m.arena[131072:147456] // f32[1,4,64,64]
 	h0_resid1 := m.arena[221184:229376]       // f32[1,64,128]
-	t123 := m.arena[229376:237568]            // f32[1,64,128]
-	t127 := m.arena[0:32768]                  // f32[1,64,512]
+	t124 := m.arena[229376:237568]            // f32[1,64,128]
+	t128 := m.arena[0:32768]                  // f32[1,64,512]
 	h0_resid2 := m.arena[245760:253952]       // f32[1,64,128]
 	h1_ln1_gamma := m.params[214784:214912]   // f32[128]
 	h1_attn_Wq := m.params[215040:231424]     // f32[128,128]
@@ -1864,145 +1884,145 @@ func (m *Model) backward() error {
 	h1_ln2_gamma := m.params[281088:281216]   // f32[128]
 	h1_mlp_W1 := m.params[281344:346880]      // f32[128,512]
 	h1_mlp_W2 := m.params[347392:412928]      // f32[512,128]
-	t148 := m.arena[253952:262144]            // f32[1,64,128]
+	t149 := m.arena[253952:262144]            // f32[1,64,128]
 	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
 	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
 	h1_attn_v := m.arena[286720:294912]       // f32[1,4,64,32]
 	h1_attn_weights := m.arena[147456:163840] // f32[1,4,64,64]
 	h1_resid1 := m.arena[303104:311296]       // f32[1,64,128]
-	t173 := m.arena[311296:319488]            // f32[1,64,128]
-	t177 := m.arena[65536:98304]              // f32[1,64,512]
+	t174 := m.arena[311296:319488]            // f32[1,64,128]
+	t178 := m.arena[65536:98304]              // f32[1,64,512]
 	h1_resid2 := m.arena[327680:335872]       // f32[1,64,128]
 	lnf_gamma := m.params[413056:413184]      // f32[128]
-	t184 := m.arena[335872:344064]            // f32[1,64,128]
+	t185 := m.arena[335872:344064]            // f32[1,64,128]
 	logits := m.arena[360448:364608]          // f32[1,64,65]
 	dlogits := m.arena[364608:368768]         // f32[1,64,65]
 	dlnf := m.arena[352256:360448]            // f32[1,64,128]
-	t195 := m.arena[344064:352256]            // f32[64,128]
-	t196 := m.arena[364608:368768]            // f32[64,65]
-	t197 := m.arena[0:8320]                   // f32[65,128]
+	t196 := m.arena[344064:352256]            // f32[64,128]
+	t197 := m.arena[364608:368768]            // f32[64,65]
+	t198 := m.arena[0:8320]                   // f32[65,128]
 	dlnf_beta := m.grads[413184:413312]       // f32[128]
-	t200 := m.arena[335872:344064]            // f32[1,64,128]
+	t201 := m.arena[335872:344064]            // f32[1,64,128]
 	dlnf_gamma := m.grads[413056:413184]      // f32[128]
 	dh1_resid2 := m.arena[335872:344064]      // f32[1,64,128]
 	dh1_mlp_b2 := m.grads[412928:413056]      // f32[128]
 	dh1_mlp_hidden := m.arena[98304:131072]   // f32[1,64,512]
-	t205 := m.arena[98304:131072]             // f32[64,512]
-	t206 := m.arena[335872:344064]            // f32[64,128]
+	t206 := m.arena[98304:131072]             // f32[64,512]
+	t207 := m.arena[335872:344064]            // f32[64,128]
 	dh1_mlp_W2 := m.grads[347392:412928]      // f32[512,128]
-	t208 := m.arena[65536:98304]              // f32[1,64,512]
+	t209 := m.arena[65536:98304]              // f32[1,64,512]
 	dh1_mlp_b1 := m.grads[346880:347392]      // f32[512]
 	dh1_ln2 := m.arena[98304:106496]          // f32[1,64,128]
-	t211 := m.arena[319488:327680]            // f32[64,128]
-	t212 := m.arena[65536:98304]              // f32[64,512]
+	t212 := m.arena[319488:327680]            // f32[64,128]
+	t213 := m.arena[65536:98304]              // f32[64,512]
 	dh1_mlp_W1 := m.grads[281344:346880]      // f32[128,512]
 	dh1_ln2_beta := m.grads[281216:281344]    // f32[128]
-	t216 := m.arena[311296:319488]            // f32[1,64,128]
+	t217 := m.arena[311296:319488]            // f32[1,64,128]
 	dh1_ln2_gamma := m.grads[281088:281216]   // f32[128]
-	t218 := m.arena[65536:73728]              // f32[1,64,128]
+	t219 := m.arena[65536:73728]              // f32[1,64,128]
 	dh1_resid1 := m.arena[335872:344064]      // f32[1,64,128]
 	dh1_attn_bo := m.grads[280960:281088]     // f32[128]
-	t221 := m.arena[65536:73728]              // f32[1,64,128]
-	t222 := m.arena[294912:303104]            // f32[64,128]
-	t223 := m.arena[335872:344064]            // f32[64,128]
+	t222 := m.arena[65536:73728]              // f32[1,64,128]
+	t223 := m.arena[294912:303104]            // f32[64,128]
+	t224 := m.arena[335872:344064]            // f32[64,128]
 	dh1_attn_Wo := m.grads[264576:280960]     // f32[128,128]
-	t225 := m.arena[65536:73728]              // f32[1,64,4,32]
+	t226 := m.arena[65536:73728]              // f32[1,64,4,32]
 	dh1_attn_context := m.arena[81920:90112]  // f32[1,4,64,32]
 	dh1_attn_weights := m.arena[65536:81920]  // f32[1,4,64,64]
 	dh1_attn_v := m.arena[98304:106496]       // f32[1,4,64,32]
-	t229 := m.arena[81920:98304]              // f32[1,4,64,64]
-	t232 := m.arena[81920:98304]              // f32[1,4,64,64]
+	t230 := m.arena[81920:98304]              // f32[1,4,64,64]
+	t233 := m.arena[81920:98304]              // f32[1,4,64,64]
 	dh1_attn_q := m.arena[65536:73728]        // f32[1,4,64,32]
 	dh1_attn_k := m.arena[73728:81920]        // f32[1,4,64,32]
-	t235 := m.arena[81920:90112]              // f32[1,64,4,32]
+	t236 := m.arena[81920:90112]              // f32[1,64,4,32]
 	dh1_attn_v_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bv := m.grads[264448:264576]     // f32[128]
-	t238 := m.arena[90112:98304]              // f32[1,64,128]
-	t239 := m.arena[262144:270336]            // f32[64,128]
-	t240 := m.arena[81920:90112]              // f32[64,128]
+	t239 := m.arena[90112:98304]              // f32[1,64,128]
+	t240 := m.arena[262144:270336]            // f32[64,128]
+	t241 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wv := m.grads[248064:264448]     // f32[128,128]
-	t242 := m.arena[81920:90112]              // f32[1,64,4,32]
+	t243 := m.arena[81920:90112]              // f32[1,64,4,32]
 	dh1_attn_k_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bk := m.grads[247936:248064]     // f32[128]
-	t245 := m.arena[73728:81920]              // f32[1,64,128]
-	t246 := m.arena[81920:90112]              // f32[64,128]
+	t246 := m.arena[73728:81920]              // f32[1,64,128]
+	t247 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wk := m.grads[231552:247936]     // f32[128,128]
-	t248 := m.arena[81920:90112]              // f32[1,64,4,32]
+	t249 := m.arena[81920:90112]              // f32[1,64,4,32]
 	dh1_attn_q_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bq := m.grads[231424:231552]     // f32[128]
-	t251 := m.arena[65536:73728]              // f32[1,64,128]
-	t252 := m.arena[81920:90112]              // f32[64,128]
+	t252 := m.arena[65536:73728]              // f32[1,64,128]
+	t253 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wq := m.grads[215040:231424]     // f32[128,128]
 	dh1_ln1 := m.arena[90112:98304]           // f32[1,64,128]
 	dh1_ln1_beta := m.grads[214912:215040]    // f32[128]
-	t258 := m.arena[253952:262144]            // f32[1,64,128]
+	t259 := m.arena[253952:262144]            // f32[1,64,128]
 	dh1_ln1_gamma := m.grads[214784:214912]   // f32[128]
-	t260 := m.arena[65536:73728]              // f32[1,64,128]
+	t261 := m.arena[65536:73728]              // f32[1,64,128]
 	dh0_resid2 := m.arena[335872:344064]      // f32[1,64,128]
 	dh0_mlp_b2 := m.grads[214656:214784]      // f32[128]
 	dh0_mlp_hidden := m.arena[32768:65536]    // f32[1,64,512]
-	t264 := m.arena[32768:65536]              // f32[64,512]
-	t265 := m.arena[335872:344064]            // f32[64,128]
+	t265 := m.arena[32768:65536]              // f32[64,512]
+	t266 := m.arena[335872:344064]            // f32[64,128]
 	dh0_mlp_W2 := m.grads[149120:214656]      // f32[512,128]
-	t267 := m.arena[0:32768]                  // f32[1,64,512]
+	t268 := m.arena[0:32768]                  // f32[1,64,512]
 	dh0_mlp_b1 := m.grads[148608:149120]      // f32[512]
 	dh0_ln2 := m.arena[32768:40960]           // f32[1,64,128]
-	t270 := m.arena[237568:245760]            // f32[64,128]
-	t271 := m.arena[0:32768]                  // f32[64,512]
+	t271 := m.arena[237568:245760]            // f32[64,128]
+	t272 := m.arena[0:32768]                  // f32[64,512]
 	dh0_mlp_W1 := m.grads[83072:148608]       // f32[128,512]
 	dh0_ln2_beta := m.grads[82944:83072]      // f32[128]
-	t275 := m.arena[229376:237568]            // f32[1,64,128]
+	t276 := m.arena[229376:237568]            // f32[1,64,128]
 	dh0_ln2_gamma := m.grads[82816:82944]     // f32[128]
-	t277 := m.arena[0:8192]                   // f32[1,64,128]
+	t278 := m.arena[0:8192]                   // f32[1,64,128]
 	dh0_resid1 := m.arena[335872:344064]      // f32[1,64,128]
 	dh0_attn_bo := m.grads[82688:82816]       // f32[128]
-	t280 := m.arena[0:8192]                   // f32[1,64,128]
-	t281 := m.arena[212992:221184]            // f32[64,128]
-	t282 := m.arena[335872:344064]            // f32[64,128]
+	t281 := m.arena[0:8192]                   // f32[1,64,128]
+	t282 := m.arena[212992:221184]            // f32[64,128]
+	t283 := m.arena[335872:344064]            // f32[64,128]
 	dh0_attn_Wo := m.grads[66304:82688]       // f32[128,128]
-	t284 := m.arena[0:8192]                   // f32[1,64,4,32]
+	t285 := m.arena[0:8192]                   // f32[1,64,4,32]
 	dh0_attn_context := m.arena[16384:24576]  // f32[1,4,64,32]
 	dh0_attn_weights := m.arena[0:16384]      // f32[1,4,64,64]
 	dh0_attn_v := m.arena[32768:40960]        // f32[1,4,64,32]
-	t288 := m.arena[16384:32768]              // f32[1,4,64,64]
-	t290 := m.arena[16384:32768]              // f32[1,4,64,64]
+	t289 := m.arena[16384:32768]              // f32[1,4,64,64]
+	t291 := m.arena[16384:32768]              // f32[1,4,64,64]
 	dh0_attn_q := m.arena[0:8192]             // f32[1,4,64,32]
 	dh0_attn_k := m.arena[8192:16384]         // f32[1,4,64,32]
-	t293 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t294 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_v_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bv := m.grads[66176:66304]       // f32[128]
-	t296 := m.arena[24576:32768]              // f32[1,64,128]
-	t297 := m.arena[180224:188416]            // f32[64,128]
-	t298 := m.arena[16384:24576]              // f32[64,128]
+	t297 := m.arena[24576:32768]              // f32[1,64,128]
+	t298 := m.arena[180224:188416]            // f32[64,128]
+	t299 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wv := m.grads[49792:66176]       // f32[128,128]
-	t300 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t301 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_k_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bk := m.grads[49664:49792]       // f32[128]
-	t303 := m.arena[8192:16384]               // f32[1,64,128]
-	t304 := m.arena[16384:24576]              // f32[64,128]
+	t304 := m.arena[8192:16384]               // f32[1,64,128]
+	t305 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wk := m.grads[33280:49664]       // f32[128,128]
-	t306 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t307 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_q_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bq := m.grads[33152:33280]       // f32[128]
-	t309 := m.arena[0:8192]                   // f32[1,64,128]
-	t310 := m.arena[16384:24576]              // f32[64,128]
+	t310 := m.arena[0:8192]                   // f32[1,64,128]
+	t311 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wq := m.grads[16768:33152]       // f32[128,128]
 	dh0_ln1 := m.arena[24576:32768]           // f32[1,64,128]
 	dh0_ln1_beta := m.grads[16640:16768]      // f32[128]
-	t316 := m.arena[172032:180224]            // f32[1,64,128]
+	t317 := m.arena[172032:180224]            // f32[1,64,128]
 	dh0_ln1_gamma := m.grads[16512:16640]     // f32[128]
-	t318 := m.arena[0:8192]                   // f32[1,64,128]
+	t319 := m.arena[0:8192]                   // f32[1,64,128]
 	dh_in := m.arena[335872:344064]           // f32[1,64,128]
 	dwpe := m.grads[8320:16512]               // f32[64,128]
-	t321 := m.arena[8320:16640]               // f32[65,128]
+	t322 := m.arena[8320:16640]               // f32[65,128]
 	dwte := m.grads[0:8320]                   // f32[65,128]
 
 	// fused softmax-xent-grad:
 	//
-	//	t189 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
-	//	t190 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
-	//	t191 = t189 − t190  (Sub, models/gpt/gpt.go:118)
-	//	dlogits = t191 ⊙ 0.015625  (Mul, models/gpt/gpt.go:118)
+	//	t190 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
+	//	t191 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
+	//	t192 = t190 − t191  (Sub, models/gpt/gpt.go:118)
+	//	dlogits = t192 ⊙ 0.015625  (Mul, models/gpt/gpt.go:118)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 64, 65, 0.015625); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 65)", targets[p], p)
 	}
@@ -2010,10 +2030,10 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	gemm(m.pool, false, false, 64, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
-	// t195 = reshape(lnf, [64,128])
-	// t196 = reshape(dlogits, [64,65])
+	// t196 = reshape(lnf, [64,128])
+	// t197 = reshape(dlogits, [64,65])
 
-	// grad of lnf = (t184 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
+	// grad of lnf = (t185 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2023,24 +2043,24 @@ func (m *Model) backward() error {
 		dlnf_beta[k] = float32(s)
 	}
 
-	// grad of t185 = t184 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
-	// t200 = dlnf ⊙ t184
+	// grad of t186 = t185 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
+	// t201 = dlnf ⊙ t185
 	for i := range 8192 {
-		t200[i] = dlnf[i] * t184[i]
+		t201[i] = dlnf[i] * t185[i]
 	}
-	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t184))
+	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t185))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t200[j*128+k])
+			s += float64(t201[j*128+k])
 		}
 		dlnf_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t199 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	dh1_resid2 = (t199 − mean(t199) − x̂ ⊙ mean(t199 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
+	//	t200 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh1_resid2 = (t200 − mean(t200) − x̂ ⊙ mean(t200 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 64, 128, 1e-05)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
@@ -2053,31 +2073,31 @@ func (m *Model) backward() error {
 		dh1_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t179 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t205 = reshape(h1_mlp_hidden, [64,512])
-	// t206 = reshape(dh1_resid2, [64,128])
+	// grad of t180 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
+	// t206 = reshape(h1_mlp_hidden, [64,512])
+	// t207 = reshape(dh1_resid2, [64,128])
 	// dh1_mlp_W2 = (reshape(h1_mlp_hidden, [64,512]))ᵀ · (reshape(dh1_resid2, [64,128]))
-	gemm(m.pool, true, false, 512, 128, 64, t205, 512, t206, 128, dh1_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 64, t206, 512, t207, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT208(h1_mlp_W2, t177, dh1_resid2, dh1_mlp_hidden, t208)
+	//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT209(h1_mlp_W2, t178, dh1_resid2, dh1_mlp_hidden, t209)
 
-	// grad of t177 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t208)
-	m.parallel(512, (*Model).reduceDh1_mlp_b1, t208, dh1_mlp_b1)
+	// grad of t178 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
+	// dh1_mlp_b1 = Σ_[0,1](t209)
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t209, dh1_mlp_b1)
 
-	// grad of t176 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t208 · h1_mlp_W1ᵀ
-	gemm(m.pool, false, true, 64, 128, 512, t208, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t211 = reshape(h1_ln2, [64,128])
-	// t212 = reshape(t208, [64,512])
-	// dh1_mlp_W1 = (reshape(h1_ln2, [64,128]))ᵀ · (reshape(t208, [64,512]))
-	gemm(m.pool, true, false, 128, 512, 64, t211, 128, t212, 512, dh1_mlp_W1, 512, false)
+	// grad of t177 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
+	// dh1_ln2 = t209 · h1_mlp_W1ᵀ
+	gemm(m.pool, false, true, 64, 128, 512, t209, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t212 = reshape(h1_ln2, [64,128])
+	// t213 = reshape(t209, [64,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [64,128]))ᵀ · (reshape(t209, [64,512]))
+	gemm(m.pool, true, false, 128, 512, 64, t212, 128, t213, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t173 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h1_ln2 = (t174 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2087,33 +2107,33 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t174 = t173 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
-	// t216 = dh1_ln2 ⊙ t173
+	// grad of t175 = t174 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
+	// t217 = dh1_ln2 ⊙ t174
 	for i := range 8192 {
-		t216[i] = dh1_ln2[i] * t173[i]
+		t217[i] = dh1_ln2[i] * t174[i]
 	}
-	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t173))
+	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t174))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t216[j*128+k])
+			s += float64(t217[j*128+k])
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t215 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t218 = (t215 − mean(t215) − x̂ ⊙ mean(t215 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t218, h1_resid1, dh1_ln2, h1_ln2_gamma, 64, 128, 1e-05)
+	//	t216 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t219 = (t216 − mean(t216) − x̂ ⊙ mean(t216 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	layerNormGradScaled(t219, h1_resid1, dh1_ln2, h1_ln2_gamma, 64, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t218
+	// dh1_resid1 = dh1_resid2 + t219
 	for i := range 8192 {
-		dh1_resid1[i] = dh1_resid2[i] + t218[i]
+		dh1_resid1[i] = dh1_resid2[i] + t219[i]
 	}
 
-	// grad of h1_attn_out = t169 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h1_attn_out = t170 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2123,23 +2143,23 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t170 = (reshape(t168, [1,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t221 = dh1_resid1 · h1_attn_Woᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t221, 128, false)
-	// t222 = reshape(t168, [64,128])
-	// t223 = reshape(dh1_resid1, [64,128])
-	// dh1_attn_Wo = (reshape(t168, [64,128]))ᵀ · (reshape(dh1_resid1, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t222, 128, t223, 128, dh1_attn_Wo, 128, false)
+	// grad of t171 = (reshape(t169, [1,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t222 = dh1_resid1 · h1_attn_Woᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t222, 128, false)
+	// t223 = reshape(t169, [64,128])
+	// t224 = reshape(dh1_resid1, [64,128])
+	// dh1_attn_Wo = (reshape(t169, [64,128]))ᵀ · (reshape(dh1_resid1, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t223, 128, t224, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t169 = reshape(t168, [1,64,128])  (models/gpt/gpt.go:88)
-	// t225 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,64,4,32])
+	// grad of t170 = reshape(t169, [1,64,128])  (models/gpt/gpt.go:88)
+	// t226 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,64,4,32])
 
-	// grad of t168 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t221, [1,64,4,32]))ᵀ[0,2,1,3]
+	// grad of t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh1_attn_context = (reshape(t222, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				dh1_attn_context[j*2048+k*32+l] = t225[j*32+k*128+l]
+				dh1_attn_context[j*2048+k*32+l] = t226[j*32+k*128+l]
 			}
 		}
 	}
@@ -2151,33 +2171,33 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t229 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(256, (*Model).softmaxGradT229, h1_attn_weights, dh1_attn_weights, t229)
+	// t230 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	m.parallel(256, (*Model).softmaxGradT230, h1_attn_weights, dh1_attn_weights, t230)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
-	//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT232, t229, t232)
+	//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
+	//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT233, t230, t233)
 
-	// grad of t163 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t232 · h1_attn_k
-	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t232, dh1_attn_q)
-	// dh1_attn_k = t232ᵀ · h1_attn_q
-	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t232, dh1_attn_k)
+	// grad of t164 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh1_attn_q = t233 · h1_attn_k
+	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t233, dh1_attn_q)
+	// dh1_attn_k = t233ᵀ · h1_attn_q
+	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t233, dh1_attn_k)
 
-	// grad of h1_attn_v = t161ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t235 = dh1_attn_vᵀ[0,2,1,3]
+	// grad of h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t236 = dh1_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t235[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
+				t236[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t161 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(t235, [1,64,128])
+	// grad of t162 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_v_proj = reshape(t236, [1,64,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
@@ -2189,26 +2209,26 @@ func (m *Model) backward() error {
 		dh1_attn_bv[k] = float32(s)
 	}
 
-	// grad of t159 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t238 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t238, 128, false)
-	// t239 = reshape(h1_ln1, [64,128])
-	// t240 = reshape(t235, [64,128])
-	// dh1_attn_Wv = t239ᵀ · (reshape(t235, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t239, 128, t240, 128, dh1_attn_Wv, 128, false)
+	// grad of t160 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
+	// t239 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t239, 128, false)
+	// t240 = reshape(h1_ln1, [64,128])
+	// t241 = reshape(t236, [64,128])
+	// dh1_attn_Wv = t240ᵀ · (reshape(t236, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t240, 128, t241, 128, dh1_attn_Wv, 128, false)
 
-	// grad of h1_attn_k = t157ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t242 = dh1_attn_kᵀ[0,2,1,3]
+	// grad of h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t243 = dh1_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t242[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
+				t243[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t157 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(t242, [1,64,128])
+	// grad of t158 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_k_proj = reshape(t243, [1,64,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
@@ -2220,25 +2240,25 @@ func (m *Model) backward() error {
 		dh1_attn_bk[k] = float32(s)
 	}
 
-	// grad of t155 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t245 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t245, 128, false)
-	// t246 = reshape(t242, [64,128])
-	// dh1_attn_Wk = t239ᵀ · (reshape(t242, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t239, 128, t246, 128, dh1_attn_Wk, 128, false)
+	// grad of t156 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
+	// t246 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t246, 128, false)
+	// t247 = reshape(t243, [64,128])
+	// dh1_attn_Wk = t240ᵀ · (reshape(t243, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t240, 128, t247, 128, dh1_attn_Wk, 128, false)
 
-	// grad of h1_attn_q = t153ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t248 = dh1_attn_qᵀ[0,2,1,3]
+	// grad of h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t249 = dh1_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t248[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
+				t249[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t153 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(t248, [1,64,128])
+	// grad of t154 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_q_proj = reshape(t249, [1,64,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
@@ -2250,19 +2270,19 @@ func (m *Model) backward() error {
 		dh1_attn_bq[k] = float32(s)
 	}
 
-	// grad of t151 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t252 = reshape(t248, [64,128])
-	// dh1_attn_Wq = t239ᵀ · (reshape(t248, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t239, 128, t252, 128, dh1_attn_Wq, 128, false)
+	// grad of t152 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
+	// t253 = reshape(t249, [64,128])
+	// dh1_attn_Wq = t240ᵀ · (reshape(t249, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t240, 128, t253, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
-	//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
-	m.fusedDh1_ln1(h1_attn_Wq, t238, t245, dh1_attn_q_proj, t251, dh1_ln1)
+	//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
+	m.fusedDh1_ln1(h1_attn_Wq, t239, t246, dh1_attn_q_proj, t252, dh1_ln1)
 
-	// grad of h1_ln1 = (t148 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h1_ln1 = (t149 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2272,30 +2292,30 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t149 = t148 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
-	// t258 = dh1_ln1 ⊙ t148
+	// grad of t150 = t149 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
+	// t259 = dh1_ln1 ⊙ t149
 	for i := range 8192 {
-		t258[i] = dh1_ln1[i] * t148[i]
+		t259[i] = dh1_ln1[i] * t149[i]
 	}
-	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t148))
+	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t149))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t258[j*128+k])
+			s += float64(t259[j*128+k])
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t257 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t260 = (t257 − mean(t257) − x̂ ⊙ mean(t257 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t260, h0_resid2, dh1_ln1, h1_ln1_gamma, 64, 128, 1e-05)
+	//	t258 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t261 = (t258 − mean(t258) − x̂ ⊙ mean(t258 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	layerNormGradScaled(t261, h0_resid2, dh1_ln1, h1_ln1_gamma, 64, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t260
+	// dh0_resid2 = dh1_resid1 + t261
 	for i := range 8192 {
-		dh0_resid2[i] = dh1_resid1[i] + t260[i]
+		dh0_resid2[i] = dh1_resid1[i] + t261[i]
 	}
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
@@ -2308,31 +2328,31 @@ func (m *Model) backward() error {
 		dh0_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t129 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t264 = reshape(h0_mlp_hidden, [64,512])
-	// t265 = reshape(dh0_resid2, [64,128])
+	// grad of t130 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
+	// t265 = reshape(h0_mlp_hidden, [64,512])
+	// t266 = reshape(dh0_resid2, [64,128])
 	// dh0_mlp_W2 = (reshape(h0_mlp_hidden, [64,512]))ᵀ · (reshape(dh0_resid2, [64,128]))
-	gemm(m.pool, true, false, 512, 128, 64, t264, 512, t265, 128, dh0_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 64, t265, 512, t266, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT267(h0_mlp_W2, t127, dh0_resid2, dh0_mlp_hidden, t267)
+	//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT268(h0_mlp_W2, t128, dh0_resid2, dh0_mlp_hidden, t268)
 
-	// grad of t127 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t267)
-	m.parallel(512, (*Model).reduceDh0_mlp_b1, t267, dh0_mlp_b1)
+	// grad of t128 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
+	// dh0_mlp_b1 = Σ_[0,1](t268)
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t268, dh0_mlp_b1)
 
-	// grad of t126 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t267 · h0_mlp_W1ᵀ
-	gemm(m.pool, false, true, 64, 128, 512, t267, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t270 = reshape(h0_ln2, [64,128])
-	// t271 = reshape(t267, [64,512])
-	// dh0_mlp_W1 = (reshape(h0_ln2, [64,128]))ᵀ · (reshape(t267, [64,512]))
-	gemm(m.pool, true, false, 128, 512, 64, t270, 128, t271, 512, dh0_mlp_W1, 512, false)
+	// grad of t127 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
+	// dh0_ln2 = t268 · h0_mlp_W1ᵀ
+	gemm(m.pool, false, true, 64, 128, 512, t268, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t271 = reshape(h0_ln2, [64,128])
+	// t272 = reshape(t268, [64,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [64,128]))ᵀ · (reshape(t268, [64,512]))
+	gemm(m.pool, true, false, 128, 512, 64, t271, 128, t272, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t123 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h0_ln2 = (t124 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2342,33 +2362,33 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t124 = t123 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
-	// t275 = dh0_ln2 ⊙ t123
+	// grad of t125 = t124 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
+	// t276 = dh0_ln2 ⊙ t124
 	for i := range 8192 {
-		t275[i] = dh0_ln2[i] * t123[i]
+		t276[i] = dh0_ln2[i] * t124[i]
 	}
-	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t123))
+	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t124))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t275[j*128+k])
+			s += float64(t276[j*128+k])
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t274 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t277 = (t274 − mean(t274) − x̂ ⊙ mean(t274 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t277, h0_resid1, dh0_ln2, h0_ln2_gamma, 64, 128, 1e-05)
+	//	t275 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t278 = (t275 − mean(t275) − x̂ ⊙ mean(t275 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	layerNormGradScaled(t278, h0_resid1, dh0_ln2, h0_ln2_gamma, 64, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t277
+	// dh0_resid1 = dh0_resid2 + t278
 	for i := range 8192 {
-		dh0_resid1[i] = dh0_resid2[i] + t277[i]
+		dh0_resid1[i] = dh0_resid2[i] + t278[i]
 	}
 
-	// grad of h0_attn_out = t119 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h0_attn_out = t120 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2378,23 +2398,23 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t120 = (reshape(t118, [1,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t280 = dh0_resid1 · h0_attn_Woᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t280, 128, false)
-	// t281 = reshape(t118, [64,128])
-	// t282 = reshape(dh0_resid1, [64,128])
-	// dh0_attn_Wo = (reshape(t118, [64,128]))ᵀ · (reshape(dh0_resid1, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t281, 128, t282, 128, dh0_attn_Wo, 128, false)
+	// grad of t121 = (reshape(t119, [1,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t281 = dh0_resid1 · h0_attn_Woᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t281, 128, false)
+	// t282 = reshape(t119, [64,128])
+	// t283 = reshape(dh0_resid1, [64,128])
+	// dh0_attn_Wo = (reshape(t119, [64,128]))ᵀ · (reshape(dh0_resid1, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t282, 128, t283, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t119 = reshape(t118, [1,64,128])  (models/gpt/gpt.go:88)
-	// t284 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,64,4,32])
+	// grad of t120 = reshape(t119, [1,64,128])  (models/gpt/gpt.go:88)
+	// t285 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,64,4,32])
 
-	// grad of t118 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t280, [1,64,4,32]))ᵀ[0,2,1,3]
+	// grad of t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh0_attn_context = (reshape(t281, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				dh0_attn_context[j*2048+k*32+l] = t284[j*32+k*128+l]
+				dh0_attn_context[j*2048+k*32+l] = t285[j*32+k*128+l]
 			}
 		}
 	}
@@ -2406,33 +2426,33 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t288 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(256, (*Model).softmaxGradT288, h0_attn_weights, dh0_attn_weights, t288)
+	// t289 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	m.parallel(256, (*Model).softmaxGradT289, h0_attn_weights, dh0_attn_weights, t289)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
-	//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT290, t288, t290)
+	//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
+	//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT291, t289, t291)
 
-	// grad of t111 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t290 · h0_attn_k
-	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t290, dh0_attn_q)
-	// dh0_attn_k = t290ᵀ · h0_attn_q
-	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t290, dh0_attn_k)
+	// grad of t112 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh0_attn_q = t291 · h0_attn_k
+	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t291, dh0_attn_q)
+	// dh0_attn_k = t291ᵀ · h0_attn_q
+	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t291, dh0_attn_k)
 
-	// grad of h0_attn_v = t109ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t293 = dh0_attn_vᵀ[0,2,1,3]
+	// grad of h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t294 = dh0_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t293[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
+				t294[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t109 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(t293, [1,64,128])
+	// grad of t110 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_v_proj = reshape(t294, [1,64,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
@@ -2444,26 +2464,26 @@ func (m *Model) backward() error {
 		dh0_attn_bv[k] = float32(s)
 	}
 
-	// grad of t107 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t296 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t296, 128, false)
-	// t297 = reshape(h0_ln1, [64,128])
-	// t298 = reshape(t293, [64,128])
-	// dh0_attn_Wv = t297ᵀ · (reshape(t293, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t297, 128, t298, 128, dh0_attn_Wv, 128, false)
+	// grad of t108 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
+	// t297 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t297, 128, false)
+	// t298 = reshape(h0_ln1, [64,128])
+	// t299 = reshape(t294, [64,128])
+	// dh0_attn_Wv = t298ᵀ · (reshape(t294, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t298, 128, t299, 128, dh0_attn_Wv, 128, false)
 
-	// grad of h0_attn_k = t105ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t300 = dh0_attn_kᵀ[0,2,1,3]
+	// grad of h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t301 = dh0_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t300[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
+				t301[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t105 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(t300, [1,64,128])
+	// grad of t106 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_k_proj = reshape(t301, [1,64,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
@@ -2475,25 +2495,25 @@ func (m *Model) backward() error {
 		dh0_attn_bk[k] = float32(s)
 	}
 
-	// grad of t103 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t303 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t303, 128, false)
-	// t304 = reshape(t300, [64,128])
-	// dh0_attn_Wk = t297ᵀ · (reshape(t300, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t297, 128, t304, 128, dh0_attn_Wk, 128, false)
+	// grad of t104 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
+	// t304 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t304, 128, false)
+	// t305 = reshape(t301, [64,128])
+	// dh0_attn_Wk = t298ᵀ · (reshape(t301, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t298, 128, t305, 128, dh0_attn_Wk, 128, false)
 
-	// grad of h0_attn_q = t101ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t306 = dh0_attn_qᵀ[0,2,1,3]
+	// grad of h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t307 = dh0_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t306[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
+				t307[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t101 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(t306, [1,64,128])
+	// grad of t102 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_q_proj = reshape(t307, [1,64,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
@@ -2505,19 +2525,19 @@ func (m *Model) backward() error {
 		dh0_attn_bq[k] = float32(s)
 	}
 
-	// grad of t99 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t310 = reshape(t306, [64,128])
-	// dh0_attn_Wq = t297ᵀ · (reshape(t306, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t297, 128, t310, 128, dh0_attn_Wq, 128, false)
+	// grad of t100 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
+	// t311 = reshape(t307, [64,128])
+	// dh0_attn_Wq = t298ᵀ · (reshape(t307, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t298, 128, t311, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
-	//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
-	m.fusedDh0_ln1(h0_attn_Wq, t296, t303, dh0_attn_q_proj, t309, dh0_ln1)
+	//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
+	m.fusedDh0_ln1(h0_attn_Wq, t297, t304, dh0_attn_q_proj, t310, dh0_ln1)
 
-	// grad of h0_ln1 = (t95 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h0_ln1 = (t96 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2527,30 +2547,30 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t96 = t95 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
-	// t316 = dh0_ln1 ⊙ t95
+	// grad of t97 = t96 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
+	// t317 = dh0_ln1 ⊙ t96
 	for i := range 8192 {
-		t316[i] = dh0_ln1[i] * t95[i]
+		t317[i] = dh0_ln1[i] * t96[i]
 	}
-	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t95))
+	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t96))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t316[j*128+k])
+			s += float64(t317[j*128+k])
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t315 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t318 = (t315 − mean(t315) − x̂ ⊙ mean(t315 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t318, h_in, dh0_ln1, h0_ln1_gamma, 64, 128, 1e-05)
+	//	t316 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t319 = (t316 − mean(t316) − x̂ ⊙ mean(t316 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	layerNormGradScaled(t319, h_in, dh0_ln1, h0_ln1_gamma, 64, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t318
+	// dh_in = dh0_resid1 + t319
 	for i := range 8192 {
-		dh_in[i] = dh0_resid1[i] + t318[i]
+		dh_in[i] = dh0_resid1[i] + t319[i]
 	}
 	// dwpe = Σ_[0](dh_in)
 	for j := range 64 {
@@ -2561,95 +2581,96 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t77 = wte[ids]  (models/gpt/gpt.go:67)
-	// t321 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t321, dh_in, ids, 128, 65); p >= 0 {
+	// grad of t78 = wte[ids]  (models/gpt/gpt.go:67)
+	// t322 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t322, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
-	//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
-	m.fusedDwte(t195, t196, t197, t321, dwte)
+	//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t196, t197, t198, t322, dwte)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
 	updates := m.state[0:1]                  // f32[]
-	wte_m := m.state[1:8321]                 // f32[65,128]
-	wte_v := m.state[8321:16641]             // f32[65,128]
-	wpe_m := m.state[16641:24833]            // f32[64,128]
-	wpe_v := m.state[24833:33025]            // f32[64,128]
-	h0_ln1_gamma_m := m.state[33025:33153]   // f32[128]
-	h0_ln1_gamma_v := m.state[33153:33281]   // f32[128]
-	h0_ln1_beta_m := m.state[33281:33409]    // f32[128]
-	h0_ln1_beta_v := m.state[33409:33537]    // f32[128]
-	h0_attn_Wq_m := m.state[33537:49921]     // f32[128,128]
-	h0_attn_Wq_v := m.state[49921:66305]     // f32[128,128]
-	h0_attn_bq_m := m.state[66305:66433]     // f32[128]
-	h0_attn_bq_v := m.state[66433:66561]     // f32[128]
-	h0_attn_Wk_m := m.state[66561:82945]     // f32[128,128]
-	h0_attn_Wk_v := m.state[82945:99329]     // f32[128,128]
-	h0_attn_bk_m := m.state[99329:99457]     // f32[128]
-	h0_attn_bk_v := m.state[99457:99585]     // f32[128]
-	h0_attn_Wv_m := m.state[99585:115969]    // f32[128,128]
-	h0_attn_Wv_v := m.state[115969:132353]   // f32[128,128]
-	h0_attn_bv_m := m.state[132353:132481]   // f32[128]
-	h0_attn_bv_v := m.state[132481:132609]   // f32[128]
-	h0_attn_Wo_m := m.state[132609:148993]   // f32[128,128]
-	h0_attn_Wo_v := m.state[148993:165377]   // f32[128,128]
-	h0_attn_bo_m := m.state[165377:165505]   // f32[128]
-	h0_attn_bo_v := m.state[165505:165633]   // f32[128]
-	h0_ln2_gamma_m := m.state[165633:165761] // f32[128]
-	h0_ln2_gamma_v := m.state[165761:165889] // f32[128]
-	h0_ln2_beta_m := m.state[165889:166017]  // f32[128]
-	h0_ln2_beta_v := m.state[166017:166145]  // f32[128]
-	h0_mlp_W1_m := m.state[166145:231681]    // f32[128,512]
-	h0_mlp_W1_v := m.state[231681:297217]    // f32[128,512]
-	h0_mlp_b1_m := m.state[297217:297729]    // f32[512]
-	h0_mlp_b1_v := m.state[297729:298241]    // f32[512]
-	h0_mlp_W2_m := m.state[298241:363777]    // f32[512,128]
-	h0_mlp_W2_v := m.state[363777:429313]    // f32[512,128]
-	h0_mlp_b2_m := m.state[429313:429441]    // f32[128]
-	h0_mlp_b2_v := m.state[429441:429569]    // f32[128]
-	h1_ln1_gamma_m := m.state[429569:429697] // f32[128]
-	h1_ln1_gamma_v := m.state[429697:429825] // f32[128]
-	h1_ln1_beta_m := m.state[429825:429953]  // f32[128]
-	h1_ln1_beta_v := m.state[429953:430081]  // f32[128]
-	h1_attn_Wq_m := m.state[430081:446465]   // f32[128,128]
-	h1_attn_Wq_v := m.state[446465:462849]   // f32[128,128]
-	h1_attn_bq_m := m.state[462849:462977]   // f32[128]
-	h1_attn_bq_v := m.state[462977:463105]   // f32[128]
-	h1_attn_Wk_m := m.state[463105:479489]   // f32[128,128]
-	h1_attn_Wk_v := m.state[479489:495873]   // f32[128,128]
-	h1_attn_bk_m := m.state[495873:496001]   // f32[128]
-	h1_attn_bk_v := m.state[496001:496129]   // f32[128]
-	h1_attn_Wv_m := m.state[496129:512513]   // f32[128,128]
-	h1_attn_Wv_v := m.state[512513:528897]   // f32[128,128]
-	h1_attn_bv_m := m.state[528897:529025]   // f32[128]
-	h1_attn_bv_v := m.state[529025:529153]   // f32[128]
-	h1_attn_Wo_m := m.state[529153:545537]   // f32[128,128]
-	h1_attn_Wo_v := m.state[545537:561921]   // f32[128,128]
-	h1_attn_bo_m := m.state[561921:562049]   // f32[128]
-	h1_attn_bo_v := m.state[562049:562177]   // f32[128]
-	h1_ln2_gamma_m := m.state[562177:562305] // f32[128]
-	h1_ln2_gamma_v := m.state[562305:562433] // f32[128]
-	h1_ln2_beta_m := m.state[562433:562561]  // f32[128]
-	h1_ln2_beta_v := m.state[562561:562689]  // f32[128]
-	h1_mlp_W1_m := m.state[562689:628225]    // f32[128,512]
-	h1_mlp_W1_v := m.state[628225:693761]    // f32[128,512]
-	h1_mlp_b1_m := m.state[693761:694273]    // f32[512]
-	h1_mlp_b1_v := m.state[694273:694785]    // f32[512]
-	h1_mlp_W2_m := m.state[694785:760321]    // f32[512,128]
-	h1_mlp_W2_v := m.state[760321:825857]    // f32[512,128]
-	h1_mlp_b2_m := m.state[825857:825985]    // f32[128]
-	h1_mlp_b2_v := m.state[825985:826113]    // f32[128]
-	lnf_gamma_m := m.state[826113:826241]    // f32[128]
-	lnf_gamma_v := m.state[826241:826369]    // f32[128]
-	lnf_beta_m := m.state[826369:826497]     // f32[128]
-	lnf_beta_v := m.state[826497:826625]     // f32[128]
+	hyper_lr := m.state[1:2]                 // f32[]
+	wte_m := m.state[2:8322]                 // f32[65,128]
+	wte_v := m.state[8322:16642]             // f32[65,128]
+	wpe_m := m.state[16642:24834]            // f32[64,128]
+	wpe_v := m.state[24834:33026]            // f32[64,128]
+	h0_ln1_gamma_m := m.state[33026:33154]   // f32[128]
+	h0_ln1_gamma_v := m.state[33154:33282]   // f32[128]
+	h0_ln1_beta_m := m.state[33282:33410]    // f32[128]
+	h0_ln1_beta_v := m.state[33410:33538]    // f32[128]
+	h0_attn_Wq_m := m.state[33538:49922]     // f32[128,128]
+	h0_attn_Wq_v := m.state[49922:66306]     // f32[128,128]
+	h0_attn_bq_m := m.state[66306:66434]     // f32[128]
+	h0_attn_bq_v := m.state[66434:66562]     // f32[128]
+	h0_attn_Wk_m := m.state[66562:82946]     // f32[128,128]
+	h0_attn_Wk_v := m.state[82946:99330]     // f32[128,128]
+	h0_attn_bk_m := m.state[99330:99458]     // f32[128]
+	h0_attn_bk_v := m.state[99458:99586]     // f32[128]
+	h0_attn_Wv_m := m.state[99586:115970]    // f32[128,128]
+	h0_attn_Wv_v := m.state[115970:132354]   // f32[128,128]
+	h0_attn_bv_m := m.state[132354:132482]   // f32[128]
+	h0_attn_bv_v := m.state[132482:132610]   // f32[128]
+	h0_attn_Wo_m := m.state[132610:148994]   // f32[128,128]
+	h0_attn_Wo_v := m.state[148994:165378]   // f32[128,128]
+	h0_attn_bo_m := m.state[165378:165506]   // f32[128]
+	h0_attn_bo_v := m.state[165506:165634]   // f32[128]
+	h0_ln2_gamma_m := m.state[165634:165762] // f32[128]
+	h0_ln2_gamma_v := m.state[165762:165890] // f32[128]
+	h0_ln2_beta_m := m.state[165890:166018]  // f32[128]
+	h0_ln2_beta_v := m.state[166018:166146]  // f32[128]
+	h0_mlp_W1_m := m.state[166146:231682]    // f32[128,512]
+	h0_mlp_W1_v := m.state[231682:297218]    // f32[128,512]
+	h0_mlp_b1_m := m.state[297218:297730]    // f32[512]
+	h0_mlp_b1_v := m.state[297730:298242]    // f32[512]
+	h0_mlp_W2_m := m.state[298242:363778]    // f32[512,128]
+	h0_mlp_W2_v := m.state[363778:429314]    // f32[512,128]
+	h0_mlp_b2_m := m.state[429314:429442]    // f32[128]
+	h0_mlp_b2_v := m.state[429442:429570]    // f32[128]
+	h1_ln1_gamma_m := m.state[429570:429698] // f32[128]
+	h1_ln1_gamma_v := m.state[429698:429826] // f32[128]
+	h1_ln1_beta_m := m.state[429826:429954]  // f32[128]
+	h1_ln1_beta_v := m.state[429954:430082]  // f32[128]
+	h1_attn_Wq_m := m.state[430082:446466]   // f32[128,128]
+	h1_attn_Wq_v := m.state[446466:462850]   // f32[128,128]
+	h1_attn_bq_m := m.state[462850:462978]   // f32[128]
+	h1_attn_bq_v := m.state[462978:463106]   // f32[128]
+	h1_attn_Wk_m := m.state[463106:479490]   // f32[128,128]
+	h1_attn_Wk_v := m.state[479490:495874]   // f32[128,128]
+	h1_attn_bk_m := m.state[495874:496002]   // f32[128]
+	h1_attn_bk_v := m.state[496002:496130]   // f32[128]
+	h1_attn_Wv_m := m.state[496130:512514]   // f32[128,128]
+	h1_attn_Wv_v := m.state[512514:528898]   // f32[128,128]
+	h1_attn_bv_m := m.state[528898:529026]   // f32[128]
+	h1_attn_bv_v := m.state[529026:529154]   // f32[128]
+	h1_attn_Wo_m := m.state[529154:545538]   // f32[128,128]
+	h1_attn_Wo_v := m.state[545538:561922]   // f32[128,128]
+	h1_attn_bo_m := m.state[561922:562050]   // f32[128]
+	h1_attn_bo_v := m.state[562050:562178]   // f32[128]
+	h1_ln2_gamma_m := m.state[562178:562306] // f32[128]
+	h1_ln2_gamma_v := m.state[562306:562434] // f32[128]
+	h1_ln2_beta_m := m.state[562434:562562]  // f32[128]
+	h1_ln2_beta_v := m.state[562562:562690]  // f32[128]
+	h1_mlp_W1_m := m.state[562690:628226]    // f32[128,512]
+	h1_mlp_W1_v := m.state[628226:693762]    // f32[128,512]
+	h1_mlp_b1_m := m.state[693762:694274]    // f32[512]
+	h1_mlp_b1_v := m.state[694274:694786]    // f32[512]
+	h1_mlp_W2_m := m.state[694786:760322]    // f32[512,128]
+	h1_mlp_W2_v := m.state[760322:825858]    // f32[512,128]
+	h1_mlp_b2_m := m.state[825858:825986]    // f32[128]
+	h1_mlp_b2_v := m.state[825986:826114]    // f32[128]
+	lnf_gamma_m := m.state[826114:826242]    // f32[128]
+	lnf_gamma_v := m.state[826242:826370]    // f32[128]
+	lnf_beta_m := m.state[826370:826498]     // f32[128]
+	lnf_beta_v := m.state[826498:826626]     // f32[128]
 	wte := m.params[0:8320]                  // f32[65,128]
 	wpe := m.params[8320:16512]              // f32[64,128]
 	h0_ln1_gamma := m.params[16512:16640]    // f32[128]
@@ -2729,9 +2750,9 @@ func (m *Model) update() error {
 		t_2[0] = updates[0] + 1
 	}
 
-	// wte ·= 1 − 0.001·0.01; wte_m, wte_v = moments of dwte; wte −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
+	// wte ·= 1 − hyper_lr·0.01; wte_m, wte_v = moments of dwte; wte −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8320 {
@@ -2744,9 +2765,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// wpe ·= 1 − 0.001·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
+	// wpe ·= 1 − hyper_lr·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 8192 {
@@ -2759,9 +2780,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln1_gamma ·= 1 − 0.001·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_gamma ·= 1 − hyper_lr·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2774,9 +2795,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln1_beta ·= 1 − 0.001·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_beta ·= 1 − hyper_lr·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2789,9 +2810,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wq ·= 1 − 0.001·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wq ·= 1 − hyper_lr·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2804,9 +2825,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bq ·= 1 − 0.001·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bq ·= 1 − hyper_lr·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2819,9 +2840,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wk ·= 1 − 0.001·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wk ·= 1 − hyper_lr·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2834,9 +2855,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bk ·= 1 − 0.001·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bk ·= 1 − hyper_lr·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2849,9 +2870,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wv ·= 1 − 0.001·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wv ·= 1 − hyper_lr·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2864,9 +2885,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bv ·= 1 − 0.001·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bv ·= 1 − hyper_lr·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2879,9 +2900,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_Wo ·= 1 − 0.001·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wo ·= 1 − hyper_lr·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -2894,9 +2915,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_attn_bo ·= 1 − 0.001·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bo ·= 1 − hyper_lr·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2909,9 +2930,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln2_gamma ·= 1 − 0.001·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_gamma ·= 1 − hyper_lr·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2924,9 +2945,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_ln2_beta ·= 1 − 0.001·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_beta ·= 1 − hyper_lr·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2939,9 +2960,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_W1 ·= 1 − 0.001·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h0_mlp_W1 ·= 1 − hyper_lr·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -2954,9 +2975,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_b1 ·= 1 − 0.001·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h0_mlp_b1 ·= 1 − hyper_lr·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
@@ -2969,9 +2990,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_W2 ·= 1 − 0.001·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h0_mlp_W2 ·= 1 − hyper_lr·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -2984,9 +3005,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h0_mlp_b2 ·= 1 − 0.001·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h0_mlp_b2 ·= 1 − hyper_lr·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -2999,9 +3020,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln1_gamma ·= 1 − 0.001·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_gamma ·= 1 − hyper_lr·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3014,9 +3035,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln1_beta ·= 1 − 0.001·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_beta ·= 1 − hyper_lr·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3029,9 +3050,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wq ·= 1 − 0.001·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wq ·= 1 − hyper_lr·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -3044,9 +3065,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bq ·= 1 − 0.001·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bq ·= 1 − hyper_lr·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3059,9 +3080,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wk ·= 1 − 0.001·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wk ·= 1 − hyper_lr·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -3074,9 +3095,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bk ·= 1 − 0.001·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bk ·= 1 − hyper_lr·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3089,9 +3110,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wv ·= 1 − 0.001·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wv ·= 1 − hyper_lr·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -3104,9 +3125,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bv ·= 1 − 0.001·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bv ·= 1 − hyper_lr·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3119,9 +3140,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_Wo ·= 1 − 0.001·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wo ·= 1 − hyper_lr·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 16384 {
@@ -3134,9 +3155,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_attn_bo ·= 1 − 0.001·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bo ·= 1 − hyper_lr·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3149,9 +3170,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln2_gamma ·= 1 − 0.001·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_gamma ·= 1 − hyper_lr·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3164,9 +3185,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_ln2_beta ·= 1 − 0.001·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_beta ·= 1 − hyper_lr·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3179,9 +3200,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_W1 ·= 1 − 0.001·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h1_mlp_W1 ·= 1 − hyper_lr·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -3194,9 +3215,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_b1 ·= 1 − 0.001·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h1_mlp_b1 ·= 1 − hyper_lr·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 512 {
@@ -3209,9 +3230,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_W2 ·= 1 − 0.001·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h1_mlp_W2 ·= 1 − hyper_lr·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 65536 {
@@ -3224,9 +3245,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// h1_mlp_b2 ·= 1 − 0.001·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h1_mlp_b2 ·= 1 − hyper_lr·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3239,9 +3260,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// lnf_gamma ·= 1 − 0.001·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_gamma ·= 1 − hyper_lr·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -3254,9 +3275,9 @@ func (m *Model) update() error {
 		}
 	}
 
-	// lnf_beta ·= 1 − 0.001·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= 0.001 · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_beta ·= 1 − hyper_lr·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
 	{
-		lr := 0.001
+		lr := float64(hyper_lr[0])
 		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
 		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
 		for i := range 128 {
@@ -4269,13 +4290,13 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resi
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t99 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_q_proj = t99 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t99 []float32, h0_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t99, 128, false)
+//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t100 []float32, h0_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t100, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_q_projv := t99[j*128+k] + h0_attn_bq[k]
+			h0_attn_q_projv := t100[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
 		}
 	}
@@ -4283,13 +4304,13 @@ func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t103 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_k_proj = t103 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t103 []float32, h0_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t103, 128, false)
+//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t104 []float32, h0_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t104, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_k_projv := t103[j*128+k] + h0_attn_bk[k]
+			h0_attn_k_projv := t104[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
 		}
 	}
@@ -4297,13 +4318,13 @@ func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t107 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_v_proj = t107 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t107 []float32, h0_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t107, 128, false)
+//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t108 []float32, h0_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t108, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_v_projv := t107[j*128+k] + h0_attn_bv[k]
+			h0_attn_v_projv := t108[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
 		}
 	}
@@ -4313,10 +4334,10 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t111 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_scores = t111 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t115 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h0_attn_weights = softmax(t115)  (Softmax, models/gpt/gpt.go:88)
+//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4342,14 +4363,14 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t120 = t119 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_out = t120 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t119 []float32, t120 []float32, h0_resid1 []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, t119, 128, h0_attn_Wo, 128, t120, 128, false)
+func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t120 []float32, t121 []float32, h0_resid1 []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, t120, 128, h0_attn_Wo, 128, t121, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_out := t120[j*128+k] + h0_attn_bo[k]
+			h0_attn_out := t121[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
@@ -4358,38 +4379,38 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[1,64,512]:
 //
-//	t126 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t127 = t126 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h0_mlp_hidden = gelu(t127)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t126 []float32, t127 []float32, h0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t126, 512, false)
-	m.parallel(64, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t126, t127, h0_mlp_hidden)
+//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t127 []float32, t128 []float32, h0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t127, 512, false)
+	m.parallel(64, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t127, t128, h0_mlp_hidden)
 }
 
 // fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (64), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b1, t126, t127, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	h0_mlp_b1, t127, t128, h0_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t127v := t126[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hidden[j*512+k] = t127v
-			t127[j*512+k] = t127v
+			t128v := t127[j*512+k] + h0_mlp_b1[k]
+			h0_mlp_hidden[j*512+k] = t128v
+			t128[j*512+k] = t128v
 		}
 	}
-	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t127), in place
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t128), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t129 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h0_mlp_out = t129 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t129 []float32, h0_resid2 []float32) {
-	gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t129, 128, false)
+func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t130 []float32, h0_resid2 []float32) {
+	gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t130, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_mlp_out := t129[j*128+k] + h0_mlp_b2[k]
+			h0_mlp_out := t130[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
 			h0_resid2[j*128+k] = h0_resid2v
 		}
@@ -4398,13 +4419,13 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t151 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_q_proj = t151 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t151 []float32, h1_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t151, 128, false)
+//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t152 []float32, h1_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t152, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_q_projv := t151[j*128+k] + h1_attn_bq[k]
+			h1_attn_q_projv := t152[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
 		}
 	}
@@ -4412,13 +4433,13 @@ func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t155 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_k_proj = t155 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t155 []float32, h1_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t155, 128, false)
+//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t156 []float32, h1_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t156, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_k_projv := t155[j*128+k] + h1_attn_bk[k]
+			h1_attn_k_projv := t156[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
 		}
 	}
@@ -4426,13 +4447,13 @@ func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t159 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_v_proj = t159 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t159 []float32, h1_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t159, 128, false)
+//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t160 []float32, h1_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t160, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_v_projv := t159[j*128+k] + h1_attn_bv[k]
+			h1_attn_v_projv := t160[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
 		}
 	}
@@ -4442,10 +4463,10 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t163 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t165 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h1_attn_weights = softmax(t165)  (Softmax, models/gpt/gpt.go:88)
+//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4471,14 +4492,14 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t170 = t169 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_out = t170 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t169 []float32, t170 []float32, h1_resid1 []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, t169, 128, h1_attn_Wo, 128, t170, 128, false)
+func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t170 []float32, t171 []float32, h1_resid1 []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, t170, 128, h1_attn_Wo, 128, t171, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_out := t170[j*128+k] + h1_attn_bo[k]
+			h1_attn_out := t171[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
@@ -4487,68 +4508,68 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[1,64,512]:
 //
-//	t176 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t177 = t176 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h1_mlp_hidden = gelu(t177)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t176 []float32, t177 []float32, h1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t176, 512, false)
-	m.parallel(64, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t176, t177, h1_mlp_hidden)
+//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t177 []float32, t178 []float32, h1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t177, 512, false)
+	m.parallel(64, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t177, t178, h1_mlp_hidden)
 }
 
 // fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (64), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b1, t176, t177, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	h1_mlp_b1, t177, t178, h1_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t177v := t176[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hidden[j*512+k] = t177v
-			t177[j*512+k] = t177v
+			t178v := t177[j*512+k] + h1_mlp_b1[k]
+			h1_mlp_hidden[j*512+k] = t178v
+			t178[j*512+k] = t178v
 		}
 	}
-	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t177), in place
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t178), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t179 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h1_mlp_out = t179 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t179 []float32, h1_resid2 []float32) {
-	gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t179, 128, false)
+func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t180 []float32, h1_resid2 []float32) {
+	gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t180, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_mlp_out := t179[j*128+k] + h1_mlp_b2[k]
+			h1_mlp_out := t180[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
 			h1_resid2[j*128+k] = h1_resid2v
 		}
 	}
 }
 
-// fusedT208 is one fused epilogue kernel over f32[1,64,512]:
+// fusedT209 is one fused epilogue kernel over f32[1,64,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t208 = dh1_mlp_hidden ⊙ gelu′(t177)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT208(h1_mlp_W2 []float32, t177 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t208 []float32) {
+//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT209(h1_mlp_W2 []float32, t178 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t209 []float32) {
 	gemm(m.pool, false, true, 64, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	m.parallel(32768, (*Model).fusedT208Rows, t177, dh1_mlp_hidden, t208)
+	m.parallel(32768, (*Model).fusedT209Rows, t178, dh1_mlp_hidden, t209)
 }
 
-// fusedT208Rows is fusedT208's loop after the product, over [lo, hi) of its
+// fusedT209Rows is fusedT209's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) fusedT208Rows(lo, hi, thread int, v [][]float32) {
-	t177, dh1_mlp_hidden, t208 := v[0], v[1], v[2]
-	geluGradRow(t208[lo:hi], t177[lo:hi], dh1_mlp_hidden[lo:hi])
+func (m *Model) fusedT209Rows(lo, hi, thread int, v [][]float32) {
+	t178, dh1_mlp_hidden, t209 := v[0], v[1], v[2]
+	geluGradRow(t209[lo:hi], t178[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
-// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t208) over [lo, hi) of its
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t209) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t208, dh1_mlp_b1 := v[0], v[1]
+	t209, dh1_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t208[j*512+k])
+			s += float64(t209[j*512+k])
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
@@ -4572,87 +4593,87 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT229 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) softmaxGradT229(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t229 := v[0], v[1], v[2]
-	softmaxGrad(t229[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
+// softmaxGradT230 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) softmaxGradT230(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t230 := v[0], v[1], v[2]
+	softmaxGrad(t230[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
-// fusedT232 is one fused elementwise kernel over f32[1,4,64,64]:
+// fusedT233 is one fused elementwise kernel over f32[1,4,64,64]:
 //
-//	dh1_attn_scores = causal ? t229 : 0  (Where, models/gpt/gpt.go:88)
-//	t232 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
+//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT232(lo, hi, thread int, v [][]float32) {
-	t229, t232 := v[0], v[1]
+func (m *Model) fusedT233(lo, hi, thread int, v [][]float32) {
+	t230, t233 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 64 {
 			for l := range 64 {
-				dh1_attn_scores := where(l <= k, t229[j*4096+k*64+l], 0)
-				t232v := dh1_attn_scores * 0.17677669529663687
-				t232[j*4096+k*64+l] = t232v
+				dh1_attn_scores := where(l <= k, t230[j*4096+k*64+l], 0)
+				t233v := dh1_attn_scores * 0.17677669529663687
+				t233[j*4096+k*64+l] = t233v
 			}
 		}
 	}
 }
 
-// batchedDh1_attn_q is the batched product dh1_attn_q = t232 · h1_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh1_attn_q is the batched product dh1_attn_q = t233 · h1_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
-	h1_attn_k, t232, dh1_attn_q := v[0], v[1], v[2]
+	h1_attn_k, t233, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t233[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
 	}
 }
 
-// batchedDh1_attn_k is the batched product dh1_attn_k = t232ᵀ · h1_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh1_attn_k is the batched product dh1_attn_k = t233ᵀ · h1_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, t232, dh1_attn_k := v[0], v[1], v[2]
+	h1_attn_q, t233, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t232[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t233[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
 	}
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t251 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t254 = t238 + t245  (Add, models/gpt/gpt.go:88)
-//	dh1_ln1 = t254 + t251  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t238 []float32, t245 []float32, dh1_attn_q_proj []float32, t251 []float32, dh1_ln1 []float32) {
-	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t251, 128, false)
+//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t239 []float32, t246 []float32, dh1_attn_q_proj []float32, t252 []float32, dh1_ln1 []float32) {
+	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t252, 128, false)
 	for i := range 8192 {
-		t254 := t238[i] + t245[i]
-		dh1_ln1v := t254 + t251[i]
+		t255 := t239[i] + t246[i]
+		dh1_ln1v := t255 + t252[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
 
-// fusedT267 is one fused epilogue kernel over f32[1,64,512]:
+// fusedT268 is one fused epilogue kernel over f32[1,64,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t267 = dh0_mlp_hidden ⊙ gelu′(t127)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT267(h0_mlp_W2 []float32, t127 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t267 []float32) {
+//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT268(h0_mlp_W2 []float32, t128 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t268 []float32) {
 	gemm(m.pool, false, true, 64, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	m.parallel(32768, (*Model).fusedT267Rows, t127, dh0_mlp_hidden, t267)
+	m.parallel(32768, (*Model).fusedT268Rows, t128, dh0_mlp_hidden, t268)
 }
 
-// fusedT267Rows is fusedT267's loop after the product, over [lo, hi) of its
+// fusedT268Rows is fusedT268's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) fusedT267Rows(lo, hi, thread int, v [][]float32) {
-	t127, dh0_mlp_hidden, t267 := v[0], v[1], v[2]
-	geluGradRow(t267[lo:hi], t127[lo:hi], dh0_mlp_hidden[lo:hi])
+func (m *Model) fusedT268Rows(lo, hi, thread int, v [][]float32) {
+	t128, dh0_mlp_hidden, t268 := v[0], v[1], v[2]
+	geluGradRow(t268[lo:hi], t128[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
-// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t267) over [lo, hi) of its
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t268) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t267, dh0_mlp_b1 := v[0], v[1]
+	t268, dh0_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t267[j*512+k])
+			s += float64(t268[j*512+k])
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
@@ -4676,71 +4697,71 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT288 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) softmaxGradT288(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t288 := v[0], v[1], v[2]
-	softmaxGrad(t288[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
+// softmaxGradT289 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) softmaxGradT289(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t289 := v[0], v[1], v[2]
+	softmaxGrad(t289[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
-// fusedT290 is one fused elementwise kernel over f32[1,4,64,64]:
+// fusedT291 is one fused elementwise kernel over f32[1,4,64,64]:
 //
-//	dh0_attn_scores = causal ? t288 : 0  (Where, models/gpt/gpt.go:88)
-//	t290 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
+//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT290(lo, hi, thread int, v [][]float32) {
-	t288, t290 := v[0], v[1]
+func (m *Model) fusedT291(lo, hi, thread int, v [][]float32) {
+	t289, t291 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 64 {
 			for l := range 64 {
-				dh0_attn_scores := where(l <= k, t288[j*4096+k*64+l], 0)
-				t290v := dh0_attn_scores * 0.17677669529663687
-				t290[j*4096+k*64+l] = t290v
+				dh0_attn_scores := where(l <= k, t289[j*4096+k*64+l], 0)
+				t291v := dh0_attn_scores * 0.17677669529663687
+				t291[j*4096+k*64+l] = t291v
 			}
 		}
 	}
 }
 
-// batchedDh0_attn_q is the batched product dh0_attn_q = t290 · h0_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh0_attn_q is the batched product dh0_attn_q = t291 · h0_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
-	h0_attn_k, t290, dh0_attn_q := v[0], v[1], v[2]
+	h0_attn_k, t291, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t291[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
 	}
 }
 
-// batchedDh0_attn_k is the batched product dh0_attn_k = t290ᵀ · h0_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh0_attn_k is the batched product dh0_attn_k = t291ᵀ · h0_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, t290, dh0_attn_k := v[0], v[1], v[2]
+	h0_attn_q, t291, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t290[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t291[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
 	}
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t309 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t312 = t296 + t303  (Add, models/gpt/gpt.go:88)
-//	dh0_ln1 = t312 + t309  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t296 []float32, t303 []float32, dh0_attn_q_proj []float32, t309 []float32, dh0_ln1 []float32) {
-	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t309, 128, false)
+//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t297 []float32, t304 []float32, dh0_attn_q_proj []float32, t310 []float32, dh0_ln1 []float32) {
+	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t310, 128, false)
 	for i := range 8192 {
-		t312 := t296[i] + t303[i]
-		dh0_ln1v := t312 + t309[i]
+		t313 := t297[i] + t304[i]
+		dh0_ln1v := t313 + t310[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
 //
-//	t197 = t196ᵀ · t195  (MatMul, models/gpt/gpt.go:113)
-//	dwte = t197 + t321  (Add, models/gpt/gpt.go:64)
-func (m *Model) fusedDwte(t195 []float32, t196 []float32, t197 []float32, t321 []float32, dwte []float32) {
-	gemm(m.pool, true, false, 65, 128, 64, t196, 65, t195, 128, t197, 128, false)
+//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t196 []float32, t197 []float32, t198 []float32, t322 []float32, dwte []float32) {
+	gemm(m.pool, true, false, 65, 128, 64, t197, 65, t196, 128, t198, 128, false)
 	for i := range 8320 {
-		dwtev := t197[i] + t321[i]
+		dwtev := t198[i] + t322[i]
 		dwte[i] = dwtev
 	}
 }

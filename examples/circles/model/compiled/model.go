@@ -582,8 +582,8 @@ func (m *Model) update() error {
 	t_2 := m.arena[0:1]          // f64[]
 	lr_2 := m.arena[8:9]         // f64[]
 	grad_norm := m.arena[16:17]  // f64[]
-	t40 := m.arena[24:25]        // f64[]
-	t41 := m.arena[32:33]        // f64[]
+	t39 := m.arena[24:25]        // f64[]
+	t40 := m.arena[32:33]        // f64[]
 	clip_scale := m.arena[40:41] // f64[]
 
 	// t_2 = updates + 1
@@ -614,10 +614,10 @@ func (m *Model) update() error {
 
 	// fused elementwise:
 	//
-	//	t40 = grad_norm + 1e-06  (Add)
-	//	t41 = 1 / t40  (Div)
-	//	clip_scale = min(1, t41)  (Minimum)
-	m.fusedClip_scale(grad_norm, t40, t41, clip_scale)
+	//	t39 = grad_norm + 1e-06  (Add)
+	//	t40 = 1 / t39  (Div)
+	//	clip_scale = min(1, t40)  (Minimum)
+	m.fusedClip_scale(grad_norm, t39, t40, clip_scale)
 
 	// w1 ·= 1 − lr_2·0.01; w1_m, w1_v = moments of clip_scale·dw1; w1 −= lr_2 · m̂ / (√v̂ + 1e-08)  (model/model.go:24)
 	{
@@ -762,16 +762,16 @@ func (m *Model) fusedT32(w2 []float64, t17 []float64, dlogits []float64, t27 []f
 
 // fusedClip_scale is one fused elementwise kernel over f64[]:
 //
-//	t40 = grad_norm + 1e-06  (Add)
-//	t41 = 1 / t40  (Div)
-//	clip_scale = min(1, t41)  (Minimum)
-func (m *Model) fusedClip_scale(grad_norm []float64, t40 []float64, t41 []float64, clip_scale []float64) {
+//	t39 = grad_norm + 1e-06  (Add)
+//	t40 = 1 / t39  (Div)
+//	clip_scale = min(1, t40)  (Minimum)
+func (m *Model) fusedClip_scale(grad_norm []float64, t39 []float64, t40 []float64, clip_scale []float64) {
 	{
-		t40v := grad_norm[0] + 1e-06
-		t41v := 1 / t40v
-		clip_scalev := minNaN(1, t41v)
+		t39v := grad_norm[0] + 1e-06
+		t40v := 1 / t39v
+		clip_scalev := minNaN(1, t40v)
+		t39[0] = t39v
 		t40[0] = t40v
-		t41[0] = t41v
 		clip_scale[0] = clip_scalev
 	}
 }
