@@ -369,6 +369,9 @@ res, err = compile.ONNX("model.onnx", compile.ONNXOptions{
 	Import: onnx.Options{Dims: map[string]int{"batch": 1}}, Loss: "cross_entropy"})
 ` + "```" + `
 
+For the CLI, ` + "`compile.ONNXSource(path)`" + ` is a ` + "`compile.Source`" + ` (` + "`compile.IsONNXPath`" + `
+tells a -model value ending in .onnx): its config spec binds the symbolic
+dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy,output=logits`" + `.
 ` + "`onnx.SymbolicDims(path)`" + ` lists the symbolic dimensions before a Load,
 ` + "`onnx.Parse`" + ` imports bytes, and ` + "`onnx.ReadTensor`" + ` reads a TensorProto file
 (the test_data_set_*/input_*.pb of this suite).
