@@ -30,37 +30,50 @@ func posCheck(f *fnGen, n *graph.Node, pos *graph.Node, s int) []jen.Code {
 	}
 }
 
-// emitAttendCache writes, per head, the scores of the query against the t
-// cached keys as one product (the fast kernels do the dot products), the
-// new key's score, the softmax, and the weighted sum of the cached values as
-// another product, plus the new value's share. The t+1 weights live in
-// m.scratch, sized by New for the longest context.
+// emitAttendCache writes, per head and query row (one, or a group of query
+// heads sharing a key head), the scores of the query against the t cached
+// keys as one product (the fast kernels do the dot products), the new key's
+// score, the softmax, and the weighted sum of the cached values as another
+// product, plus the new value's share. The t+1 weights live in m.scratch,
+// sized by New for the longest context.
 func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
 	s, d := cacheDims(kc)
-	heads := q.Type.Shape.Size() / d
+	heads := kn.Type.Shape.Size() / d
+	rows := q.Type.Shape.Size() / (heads * d)
 	row := func(x *graph.Node) jen.Code { // x[h*d : h*d+d]
 		return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
+	}
+	qrow := row
+	if rows > 1 { // x[(h*rows+r)*d : (h*rows+r)*d+d]
+		qrow = func(x *graph.Node) jen.Code {
+			o := jen.Parens(jen.Id("h").Op("*").Lit(rows).Op("+").Id("r")).Op("*").Lit(d)
+			return f.ref(x).Index(o.Clone().Op(":").Add(o.Clone()).Op("+").Lit(d))
+		}
 	}
 	cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
 		return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
 	}
 	lt := jen.Max(jen.Id("t"), jen.Lit(1)) // a leading dimension for t = 0 columns
+	attend := []jen.Code{
+		jen.Id("qh").Op(",").Id("o").Op(":=").List(qrow(q), qrow(n)),
+		jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
+		jen.Id("GemmSmall").Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
+		jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
+		jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
+		jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
+		jen.Id("GemmSmall").Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
+		jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
+			jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
+		),
+	}
+	if rows > 1 {
+		attend = []jen.Code{jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(attend...)}
+	}
 	stmts := posCheck(f, n, pos, s)
 	stmts = append(stmts,
 		jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Id("t").Op("+").Lit(1)),
-		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(
-			jen.Id("qh").Op(",").Id("o").Op(":=").List(row(q), row(n)),
-			jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
-			jen.Id("GemmSmall").Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
-			jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
-			jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
-			jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
-			jen.Id("GemmSmall").Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
-			jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
-				jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
-			),
-		),
+		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(attend...),
 	)
 	return []jen.Code{jen.Block(stmts...)}
 }

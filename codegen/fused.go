@@ -70,6 +70,25 @@ func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
 		rows, d := rowsOf(lng.Type.Shape)
 		return f.rowKernel("layerNormGradScaled", "layerNormGrad"+exported(f.nm.name(lng)), rows, rows*d,
 			[]rowArg{byRow(lng, d), byRow(lng.Inputs[0], d), byRow(dh, d), whole(gamma), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(lng.Attrs.Eps))})
+	case "rmsnorm":
+		rn, mul := grp.Nodes[0], grp.Nodes[1]
+		gain := other(mul, rn)
+		rows, d := rowsOf(rn.Type.Shape)
+		xhat := litArg(jen.Nil())
+		if slices.Contains(grp.Results, rn) {
+			xhat = byRow(rn, d)
+		}
+		return f.rowKernel("rmsNormScaled", "rmsNorm"+exported(f.nm.name(mul)), rows, rows*d,
+			[]rowArg{byRow(mul, d), xhat, byRow(rn.Inputs[0], d), whole(gain), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(rn.Attrs.Eps))})
+	case "rmsnorm-grad":
+		mul, rng := grp.Nodes[0], grp.Nodes[1]
+		dh, gain := mul.Inputs[0], mul.Inputs[1]
+		if !dh.Type.Equal(rng.Type) {
+			dh, gain = gain, dh
+		}
+		rows, d := rowsOf(rng.Type.Shape)
+		return f.rowKernel("rmsNormGradScaled", "rmsNormGrad"+exported(f.nm.name(rng)), rows, rows*d,
+			[]rowArg{byRow(rng, d), byRow(rng.Inputs[0], d), byRow(dh, d), whole(gain), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(rng.Attrs.Eps))})
 	case "softmax-xent-grad":
 		return f.emitXentGrad(grp)
 	case "attention":

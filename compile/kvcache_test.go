@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
@@ -14,13 +15,18 @@ import (
 
 // decoderConfigs span the decoders the KV-cache rewrite must serve: gpt
 // pre- and post-norm with 1 to 4 heads and 1 to 3 layers (tied and untied,
-// GELU and ReLU, one sequence and a batch of two), and tinydecoder.
+// GELU and ReLU, one sequence and a batch of two), tinydecoder, and llama
+// (RoPE at the absolute position) with multi-head, grouped-query and
+// multi-query attention.
 var decoderConfigs = []struct{ model, config string }{
 	{"tinydecoder", ""},
 	{"gpt", "vocab=32,ctx=8,d=16,heads=1,layers=1,ffn=32,norm=pre,batch=1"},
 	{"gpt", "vocab=32,ctx=16,d=16,heads=2,layers=2,ffn=32,norm=post,act=relu,batch=2"}, // d = ctx: weights [d, d] look positional
 	{"gpt", "vocab=32,ctx=12,d=24,heads=3,layers=3,ffn=32,norm=pre,tied=false,batch=1"},
 	{"gpt", "vocab=32,ctx=8,d=16,heads=4,layers=3,ffn=32,norm=post,batch=1"},
+	{"llama", "vocab=32,ctx=8,d=16,heads=2,kv_heads=2,layers=1,ffn=24,batch=1"},
+	{"llama", "vocab=32,ctx=12,d=16,heads=4,kv_heads=2,layers=2,ffn=24,rope_theta=100,batch=2"},
+	{"llama", "vocab=32,ctx=8,d=24,heads=4,kv_heads=1,layers=2,ffn=20,tie=false,batch=1"},
 }
 
 // TestKVCacheMatchesFullForward: Prefill on the first p positions and then
@@ -169,4 +175,46 @@ func startRunner(t *testing.T, prog *graph.Program) *compile.Server {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// TestKVCacheHoldsKVHeads: under grouped-query and multi-query attention
+// the caches hold the kv_heads key and value heads only, and the generated
+// Model allocates 2 × layers × ctx × kv_heads × head_dim × batch values for
+// them (plus the position counter).
+func TestKVCacheHoldsKVHeads(t *testing.T) {
+	for _, c := range []struct {
+		config                               string
+		layers, ctx, kvHeads, headDim, batch int
+	}{
+		{"vocab=32,ctx=8,d=16,heads=4,kv_heads=4,layers=1,ffn=8,batch=1", 1, 8, 4, 4, 1},
+		{"vocab=32,ctx=12,d=16,heads=4,kv_heads=2,layers=2,ffn=8,batch=3", 2, 12, 2, 4, 3},
+		{"vocab=32,ctx=8,d=24,heads=4,kv_heads=1,layers=3,ffn=8,batch=2", 3, 8, 1, 6, 2},
+	} {
+		t.Run(c.config, func(t *testing.T) {
+			res, err := compile.Zoo("llama", c.config, compile.Options{Float: graph.F64, Decode: "on"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			caches := 0
+			for _, n := range res.Program.Decode.Nodes {
+				if n.Op != graph.OpState || !strings.HasSuffix(n.Name, ".cache") {
+					continue
+				}
+				caches++
+				if got, want := n.Type.Shape.Size(), c.ctx*c.kvHeads*c.headDim*c.batch; got != want {
+					t.Errorf("cache %s is %s: %d values, want %d", n.Name, n.Type, got, want)
+				}
+			}
+			if caches != 2*c.layers {
+				t.Errorf("%d caches, want %d", caches, 2*c.layers)
+			}
+			values, err := codegen.CacheValues(res.Program)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 2*c.layers*c.ctx*c.kvHeads*c.headDim*c.batch + 1; values != want {
+				t.Errorf("CacheValues = %d, want %d", values, want)
+			}
+		})
+	}
 }

@@ -19,6 +19,8 @@ import (
 //     one pass per row;
 //   - layernorm-grad: LayerNormGrad of dy ⊙ γ, with the product formed on the
 //     fly, one pass per row;
+//   - rmsnorm: RMSNorm followed by its gain (x̂·g), one pass per row;
+//   - rmsnorm-grad: RMSNormGrad of dy ⊙ g, the product formed on the fly;
 //   - softmax-xent-grad: (softmax(z) − onehot(y)) · c, the cross-entropy
 //     gradient, one pass per row without materialising the one-hot rows;
 //   - attention: causal attention, MatMul(q, kᵀ) [⊙ c] → Where(causal mask,
@@ -180,8 +182,8 @@ func (f *fuser) rowKernels(st *Stats) {
 				f.add("attention", members, nil)
 				st.Count("fuse/attention", 1)
 			}
-		case graph.OpLayerNorm:
-			// y = LayerNorm(x) ⊙ γ + β
+		case graph.OpLayerNorm, graph.OpRMSNorm:
+			// y = LayerNorm(x) ⊙ γ + β, or y = RMSNorm(x) ⊙ g
 			mul := single(n)
 			if mul == nil {
 				// x̂ is also read elsewhere (backward needs it): keep it as a result.
@@ -198,6 +200,15 @@ func (f *fuser) rowKernels(st *Stats) {
 			if mul.Inputs[1] == n {
 				gamma = mul.Inputs[0]
 			}
+			if n.Op == graph.OpRMSNorm {
+				// g is read as a stored row: it may not be x̂ itself.
+				if !mul.Type.Equal(n.Type) || !rowVector(gamma, n) || gamma == n {
+					continue
+				}
+				f.add("rmsnorm", map[*graph.Node]bool{n: true, mul: true}, nil)
+				st.Count("fuse/rmsnorm", 1)
+				continue
+			}
 			add := single(mul)
 			if add == nil || add.Op != graph.OpAdd || add.Role != n.Role || !mul.Type.Equal(n.Type) || !add.Type.Equal(n.Type) || !rowVector(gamma, n) {
 				continue
@@ -212,8 +223,8 @@ func (f *fuser) rowKernels(st *Stats) {
 			}
 			f.add("layernorm", map[*graph.Node]bool{n: true, mul: true, add: true}, nil)
 			st.Count("fuse/layernorm", 1)
-		case graph.OpLayerNormGrad:
-			// dx = LayerNormGrad(x, dy ⊙ γ)
+		case graph.OpLayerNormGrad, graph.OpRMSNormGrad:
+			// dx = LayerNormGrad(x, dy ⊙ γ), or RMSNormGrad(x, dy ⊙ g)
 			// The product is formed on the fly, so it must not also be x
 			// (LayerNormGrad(v, v)): x is read as a stored slice.
 			mul := n.Inputs[1]
@@ -223,8 +234,12 @@ func (f *fuser) rowKernels(st *Stats) {
 			if !(rowVector(mul.Inputs[1], n) && mul.Inputs[0].Type.Equal(n.Type)) && !(rowVector(mul.Inputs[0], n) && mul.Inputs[1].Type.Equal(n.Type)) {
 				continue
 			}
-			f.add("layernorm-grad", map[*graph.Node]bool{mul: true, n: true}, nil)
-			st.Count("fuse/layernorm-grad", 1)
+			kind := "layernorm-grad"
+			if n.Op == graph.OpRMSNormGrad {
+				kind = "rmsnorm-grad"
+			}
+			f.add(kind, map[*graph.Node]bool{mul: true, n: true}, nil)
+			st.Count("fuse/"+kind, 1)
 		case graph.OpOneHot:
 			// (softmax(z) − onehot(y)) · c₁ · c₂ …
 			sub := single(n)

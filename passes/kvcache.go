@@ -22,8 +22,12 @@ import (
 // Where(CausalMask, ·, −inf) → Softmax(last axis) → MatMul(·, v) — and
 // follows the sequence axis from the token ids through every other op,
 // which must treat positions independently (projections, elementwise ops,
-// layer norms, head splits). Position-indexed parameters (learned
-// positional embeddings) are read at row pos. Anything that mixes
+// layer and RMS norms, head splits). Position-indexed parameters (learned
+// positional embeddings) are read at row pos; rotary embeddings (RoPE)
+// rotate the new row at position pos. Under grouped-query attention (k and
+// v [..., KVH, 1, T, d] shared by the query heads of q [..., KVH, G, T, d])
+// the caches hold the KVH key heads only and AttendCache takes each key
+// head's G queries as rows. Anything that mixes
 // positions otherwise, or an attention whose mask is not causal, stops the
 // rewrite with an error naming the node.
 //
@@ -182,6 +186,9 @@ func (k *kvRewrite) analyse() error {
 			if qa != rq-2 || ka != rq-2 || va != rq-2 {
 				return fmt.Errorf("the attention at %s: q, k and v must carry the sequence in their second-last axis", where(n))
 			}
+			if _, ok := queryRows(a.q.Type.Shape, a.k.Type.Shape); !ok || !lead(a.k.Type.Shape).Equal(lead(a.v.Type.Shape)) {
+				return fmt.Errorf("the attention at %s: k %s and v %s must have q's %s leading axes, or share each key head among the query heads of the last ones (grouped-query attention)", where(n), a.k.Type, a.v.Type, a.q.Type)
+			}
 			k.seq[n] = rq - 2
 			continue
 		}
@@ -275,11 +282,17 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 			}
 		}
 		return -1, fmt.Errorf("%s merges or splits the sequence axis", where(n))
-	case n.Op == graph.OpLayerNorm:
+	case n.Op == graph.OpLayerNorm || n.Op == graph.OpRMSNorm:
 		if k.axis(n.Inputs[0]) == r-1 {
 			return -1, fmt.Errorf("%s normalises over the sequence", where(n))
 		}
 		return k.axis(n.Inputs[0]), nil
+	case n.Op == graph.OpRoPE:
+		// Decode rotates the one new row at its absolute position pos.
+		if k.axis(n.Inputs[0]) != r-2 || len(n.Inputs) != 1 {
+			return -1, fmt.Errorf("%s rotates along an axis that is not the sequence, or already has a position operand", where(n))
+		}
+		return r - 2, nil
 	case n.Op == graph.OpSoftmax || n.Op == graph.OpLogSoftmax || n.Op == graph.OpArgMax:
 		if n.Attrs.Axis == k.axis(n.Inputs[0]) {
 			return -1, fmt.Errorf("%s works across positions", where(n))
@@ -302,6 +315,42 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 		return out, nil
 	}
 	return -1, fmt.Errorf("%s is not supported for decoding one position at a time", where(n))
+}
+
+// suffixed is name+suffix, or "" for an unnamed value.
+func suffixed(name, suffix string) string {
+	if name == "" {
+		return ""
+	}
+	return name + suffix
+}
+
+// lead is a shape without its last two axes.
+func lead(s graph.Shape) graph.Shape { return s[:len(s)-2] }
+
+// queryRows reports how many query rows of q [..., 1 or T, d] share each
+// cache row of k [..., S, d] in decoding: 1 when their leading axes agree;
+// with grouped-query attention, where k's trailing leading axes are 1 and
+// q's are the query heads of one key head, their product.
+func queryRows(q, k graph.Shape) (int, bool) {
+	lq, lk := lead(q), lead(k)
+	if len(lq) != len(lk) {
+		return 0, false
+	}
+	j := 0
+	for j < len(lq) && lq[j] == lk[j] {
+		j++
+	}
+	rows := 1
+	for _, x := range lk[j:] {
+		if x != 1 {
+			return 0, false
+		}
+	}
+	for _, x := range lq[j:] {
+		rows *= x
+	}
+	return rows, true
 }
 
 // cacheName names the cache of a key or value node.
@@ -412,11 +461,32 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 				caches[i] = c
 			}
 			q, kn, vn := newOf[a.q], newOf[a.k], newOf[a.v]
+			qShape := q.Type.Shape
+			if rows, _ := queryRows(qShape, caches[0].Type.Shape); rows > 1 {
+				// Grouped queries: the G query rows of each key head attend
+				// together, as rows of one [..., G, d] block.
+				rs := caches[0].Type.Shape.Clone()
+				rs[len(rs)-2] = rows
+				r, err := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: rs}, q)
+				if err != nil {
+					return fail(n, err)
+				}
+				q = add(r, a.q)
+				q.Name = suffixed(a.q.Name, "_rows")
+			}
 			m, err := graph.NewNode(graph.OpAttendCache, graph.Attrs{Value: a.scale}, q, caches[0], caches[1], kn, vn, pos)
 			if err != nil {
 				return fail(n, err)
 			}
 			newOf[n] = add(m, n)
+			if !m.Type.Shape.Equal(qShape) {
+				r, err := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: qShape.Clone()}, m)
+				if err != nil {
+					return fail(n, err)
+				}
+				m.Name = suffixed(n.Name, "_rows")
+				newOf[n] = add(r, n)
+			}
 			ck, cv := caches[0], caches[1]
 			effects = append(effects, func() error {
 				for _, w := range [][2]*graph.Node{{ck, kn}, {cv, vn}} {
@@ -464,6 +534,9 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 			if ax >= 0 {
 				attrs.Shape[ax] = 1
 			}
+		}
+		if n.Op == graph.OpRoPE {
+			ins = append(ins, pos) // the new row is at the absolute position pos
 		}
 		m, err := graph.NewNode(n.Op, attrs, ins...)
 		if err != nil {
