@@ -31,7 +31,8 @@ func TestKVCacheRefusesNonCausal(t *testing.T) {
 }
 
 func TestKVCacheGraphs(t *testing.T) {
-	for _, c := range []struct{ model, config string }{{"tinydecoder", ""}, {"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1"}} {
+	for _, c := range []struct{ model, config string }{{"tinydecoder", ""}, {"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1"},
+		{"llama", "vocab=32,ctx=8,d=16,heads=4,kv_heads=2,layers=2,ffn=24,batch=1"}} {
 		res, err := compile.Zoo(c.model, c.config, compile.Options{Decode: "on", Float: graph.F64})
 		if err != nil {
 			t.Fatal(err)
