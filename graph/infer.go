@@ -626,3 +626,25 @@ func inferRoPE(n *Node) (Type, error) {
 	}
 	return Type{DType: x.Type.DType, Shape: s.Clone()}, nil
 }
+
+// KVGroup reports how many consecutive matrices of a batch q [...] share
+// each matrix of the batch k [...] of the same rank: 1 when they are equal;
+// under grouped-query attention, where k's trailing axes are 1 and q's are
+// the query heads of one key head, their product.
+func KVGroup(q, k Shape) (int, bool) {
+	if len(q) != len(k) {
+		return 0, false
+	}
+	j := 0
+	for j < len(q) && q[j] == k[j] {
+		j++
+	}
+	g := 1
+	for i := j; i < len(q); i++ {
+		if k[i] != 1 {
+			return 0, false
+		}
+		g *= q[i]
+	}
+	return g, true
+}

@@ -24,7 +24,8 @@ import (
 //   - softmax-xent-grad: (softmax(z) − onehot(y)) · c, the cross-entropy
 //     gradient, one pass per row without materialising the one-hot rows;
 //   - attention: causal attention, MatMul(q, kᵀ) [⊙ c] → Where(causal mask,
-//     ·, −inf) → Softmax → MatMul(·, v), computed a tile of query rows at a
+//     ·, −inf) → Softmax → MatMul(·, v), with k and v shared by groups of
+//     query heads or not, computed a tile of query rows at a
 //     time: the scores of a tile, only up to its last visible key, then the
 //     softmax and the weighted sum of v, without storing the score matrices
 //     (the weights are stored only when backward or a tap reads them).
@@ -321,13 +322,19 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 		return nil
 	}
 	q, k, v := scores.Inputs[0], scores.Inputs[1], out.Inputs[1]
-	// One batch of matrices for q, k, v, the weights and the result, and
-	// the mask's [T, S] at the end of the scores' shape.
+	// One batch of matrices for q, the weights and the result, and the
+	// mask's [T, S] at the end of the scores' shape. k and v have the same
+	// batch or, under grouped-query attention, one whose trailing axes are 1:
+	// each of their matrices serves a run of consecutive query matrices.
 	batch := w.Type.Shape[:last-1]
-	for _, x := range []*graph.Node{q, k, v, out} {
+	for _, x := range []*graph.Node{q, out} {
 		if !graph.Shape(x.Type.Shape[:x.Type.Shape.Rank()-2]).Equal(batch) {
 			return nil
 		}
+	}
+	kb := graph.Shape(k.Type.Shape[:k.Type.Shape.Rank()-2])
+	if _, ok := graph.KVGroup(batch, kb); !ok || !graph.Shape(v.Type.Shape[:v.Type.Shape.Rank()-2]).Equal(kb) {
+		return nil
 	}
 	ms := mask.Type.Shape // [T, S]: every query sees at least key 0 when S ≥ T
 	if ms[0] != w.Type.Shape[last-1] || ms[1] != w.Type.Shape[last] || ms[1] < ms[0] {

@@ -329,29 +329,9 @@ func suffixed(name, suffix string) string {
 func lead(s graph.Shape) graph.Shape { return s[:len(s)-2] }
 
 // queryRows reports how many query rows of q [..., 1 or T, d] share each
-// cache row of k [..., S, d] in decoding: 1 when their leading axes agree;
-// with grouped-query attention, where k's trailing leading axes are 1 and
-// q's are the query heads of one key head, their product.
-func queryRows(q, k graph.Shape) (int, bool) {
-	lq, lk := lead(q), lead(k)
-	if len(lq) != len(lk) {
-		return 0, false
-	}
-	j := 0
-	for j < len(lq) && lq[j] == lk[j] {
-		j++
-	}
-	rows := 1
-	for _, x := range lk[j:] {
-		if x != 1 {
-			return 0, false
-		}
-	}
-	for _, x := range lq[j:] {
-		rows *= x
-	}
-	return rows, true
-}
+// cache row of k [..., S, d] in decoding: graph.KVGroup of their leading
+// axes (1 without grouped-query attention).
+func queryRows(q, k graph.Shape) (int, bool) { return graph.KVGroup(lead(q), lead(k)) }
 
 // cacheName names the cache of a key or value node.
 func cacheName(n *graph.Node) string {

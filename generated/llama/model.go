@@ -5,10 +5,7 @@
 // It is standalone: New allocates every buffer once, and no method allocates after that.
 package llama
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
@@ -58,6 +55,8 @@ func NewSeeded(seed uint64) *Model {
 	m.cache = make([]float32, 524289)
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
+	Reserve[float32](m.pool, false, true, 32, 128, 32)
+	Reserve[float32](m.pool, false, false, 32, 32, 128)
 	Reserve[float32](m.pool, false, false, 1024, 128, 128)
 	Reserve[float32](m.pool, false, false, 1024, 64, 128)
 	Reserve[float32](m.pool, false, true, 128, 128, 32)
@@ -79,7 +78,7 @@ func NewSeeded(seed uint64) *Model {
 	Reserve[float32](m.pool, false, false, 8, 384, 128)
 	Reserve[float32](m.pool, false, false, 8, 128, 384)
 	Reserve[float32](m.pool, false, true, 8, 512, 128)
-	m.scratch = make([]float32, 128*m.pool.Threads()) // a tile per thread
+	m.scratch = make([]float32, 4096*m.pool.Threads()) // a tile per thread
 	// wte f32[512,128]: normal, std 0.02
 	initNormal(m.params[0:65536], 0.02, seed, "wte")
 	// h0.attn_norm.g f32[128]: ones
@@ -697,7 +696,7 @@ func (m *Model) Prefill(ids []int32) (logits []float32, err error) {
 	for r := range 8 {
 		copy(buf[r*128:r*128+n], ids[r*n:r*n+n])
 	}
-	m.arena[1703936] = float32(n)
+	m.arena[1572864] = float32(n)
 	if err := m.prefill(); err != nil {
 		return nil, err
 	}
@@ -741,168 +740,156 @@ func (m *Model) Pos() int {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
-	ids := m.iarena[0:1024]                     // i32[8,128]
-	wte := m.params[0:65536]                    // f32[512,128]
-	h_in := m.arena[1048576:1179648]            // f32[8,128,128]
-	h0_attn_norm_g := m.params[65536:65664]     // f32[128]
-	h0_attn_Wq := m.params[65664:82048]         // f32[128,128]
-	h0_attn_Wk := m.params[82048:90240]         // f32[128,64]
-	h0_attn_Wv := m.params[90240:98432]         // f32[128,64]
-	h0_attn_Wo := m.params[98432:114816]        // f32[128,128]
-	h0_mlp_norm_g := m.params[114816:114944]    // f32[128]
-	h0_mlp_gate_W := m.params[114944:164096]    // f32[128,384]
-	h0_mlp_up_W := m.params[164096:213248]      // f32[128,384]
-	h0_mlp_down_W := m.params[213248:262400]    // f32[384,128]
-	h0_attn_norm := m.arena[0:131072]           // f32[8,128,128]
-	h0_attn_q_proj := m.arena[131072:262144]    // f32[8,128,128]
-	t15 := m.arena[131072:262144]               // f32[8,128,4,32]
-	h0_attn_q := m.arena[262144:393216]         // f32[8,4,128,32]
-	h0_attn_k_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t18 := m.arena[131072:196608]               // f32[8,128,2,32]
-	h0_attn_k := m.arena[196608:262144]         // f32[8,2,128,32]
-	h0_attn_v_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t21 := m.arena[131072:196608]               // f32[8,128,2,32]
-	h0_attn_v := m.arena[1179648:1245184]       // f32[8,2,128,32]
-	h0_attn_q_rot := m.arena[524288:655360]     // f32[8,4,128,32]
-	h0_attn_k_rot := m.arena[655360:720896]     // f32[8,2,128,32]
-	h0_attn_q_group := m.arena[524288:655360]   // f32[8,2,2,128,32]
-	h0_attn_k_group := m.arena[655360:720896]   // f32[8,2,1,128,32]
-	h0_attn_v_group := m.arena[1179648:1245184] // f32[8,2,1,128,32]
-	t29 := m.arena[0:524288]                    // f32[8,2,2,128,128]
-	t33 := m.arena[0:524288]                    // f32[8,2,2,128,128]
-	h0_attn_weights := m.arena[524288:1048576]  // f32[8,2,2,128,128]
-	h0_attn_context := m.arena[0:131072]        // f32[8,2,2,128,32]
-	t36 := m.arena[0:131072]                    // f32[8,4,128,32]
-	t37 := m.arena[131072:262144]               // f32[8,128,4,32]
-	t38 := m.arena[131072:262144]               // f32[8,128,128]
-	h0_attn_out := m.arena[0:131072]            // f32[8,128,128]
-	h0_resid1 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h0_mlp_norm := m.arena[786432:917504]       // f32[8,128,128]
-	t43 := m.arena[0:393216]                    // f32[8,128,384]
-	t46 := m.arena[393216:786432]               // f32[8,128,384]
-	h0_mlp_hidden := m.arena[0:393216]          // f32[8,128,384]
-	h0_mlp_out := m.arena[393216:524288]        // f32[8,128,128]
-	h0_resid2 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h1_attn_norm_g := m.params[262400:262528]   // f32[128]
-	h1_attn_Wq := m.params[262528:278912]       // f32[128,128]
-	h1_attn_Wk := m.params[278912:287104]       // f32[128,64]
-	h1_attn_Wv := m.params[287104:295296]       // f32[128,64]
-	h1_attn_Wo := m.params[295296:311680]       // f32[128,128]
-	h1_mlp_norm_g := m.params[311680:311808]    // f32[128]
-	h1_mlp_gate_W := m.params[311808:360960]    // f32[128,384]
-	h1_mlp_up_W := m.params[360960:410112]      // f32[128,384]
-	h1_mlp_down_W := m.params[410112:459264]    // f32[384,128]
-	h1_attn_norm := m.arena[0:131072]           // f32[8,128,128]
-	h1_attn_q_proj := m.arena[131072:262144]    // f32[8,128,128]
-	t62 := m.arena[131072:262144]               // f32[8,128,4,32]
-	h1_attn_q := m.arena[262144:393216]         // f32[8,4,128,32]
-	h1_attn_k_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t65 := m.arena[131072:196608]               // f32[8,128,2,32]
-	h1_attn_k := m.arena[196608:262144]         // f32[8,2,128,32]
-	h1_attn_v_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t68 := m.arena[131072:196608]               // f32[8,128,2,32]
-	h1_attn_v := m.arena[1179648:1245184]       // f32[8,2,128,32]
-	h1_attn_q_rot := m.arena[524288:655360]     // f32[8,4,128,32]
-	h1_attn_k_rot := m.arena[655360:720896]     // f32[8,2,128,32]
-	h1_attn_q_group := m.arena[524288:655360]   // f32[8,2,2,128,32]
-	h1_attn_k_group := m.arena[655360:720896]   // f32[8,2,1,128,32]
-	h1_attn_v_group := m.arena[1179648:1245184] // f32[8,2,1,128,32]
-	t75 := m.arena[0:524288]                    // f32[8,2,2,128,128]
-	t77 := m.arena[0:524288]                    // f32[8,2,2,128,128]
-	h1_attn_weights := m.arena[524288:1048576]  // f32[8,2,2,128,128]
-	h1_attn_context := m.arena[0:131072]        // f32[8,2,2,128,32]
-	t80 := m.arena[0:131072]                    // f32[8,4,128,32]
-	t81 := m.arena[131072:262144]               // f32[8,128,4,32]
-	t82 := m.arena[131072:262144]               // f32[8,128,128]
-	h1_attn_out := m.arena[0:131072]            // f32[8,128,128]
-	h1_resid1 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h1_mlp_norm := m.arena[786432:917504]       // f32[8,128,128]
-	t87 := m.arena[0:393216]                    // f32[8,128,384]
-	t90 := m.arena[393216:786432]               // f32[8,128,384]
-	h1_mlp_hidden := m.arena[0:393216]          // f32[8,128,384]
-	h1_mlp_out := m.arena[393216:524288]        // f32[8,128,128]
-	h1_resid2 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h2_attn_norm_g := m.params[459264:459392]   // f32[128]
-	h2_attn_Wq := m.params[459392:475776]       // f32[128,128]
-	h2_attn_Wk := m.params[475776:483968]       // f32[128,64]
-	h2_attn_Wv := m.params[483968:492160]       // f32[128,64]
-	h2_attn_Wo := m.params[492160:508544]       // f32[128,128]
-	h2_mlp_norm_g := m.params[508544:508672]    // f32[128]
-	h2_mlp_gate_W := m.params[508672:557824]    // f32[128,384]
-	h2_mlp_up_W := m.params[557824:606976]      // f32[128,384]
-	h2_mlp_down_W := m.params[606976:656128]    // f32[384,128]
-	h2_attn_norm := m.arena[0:131072]           // f32[8,128,128]
-	h2_attn_q_proj := m.arena[131072:262144]    // f32[8,128,128]
-	t106 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h2_attn_q := m.arena[262144:393216]         // f32[8,4,128,32]
-	h2_attn_k_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t109 := m.arena[131072:196608]              // f32[8,128,2,32]
-	h2_attn_k := m.arena[196608:262144]         // f32[8,2,128,32]
-	h2_attn_v_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t112 := m.arena[131072:196608]              // f32[8,128,2,32]
-	h2_attn_v := m.arena[1179648:1245184]       // f32[8,2,128,32]
-	h2_attn_q_rot := m.arena[524288:655360]     // f32[8,4,128,32]
-	h2_attn_k_rot := m.arena[655360:720896]     // f32[8,2,128,32]
-	h2_attn_q_group := m.arena[524288:655360]   // f32[8,2,2,128,32]
-	h2_attn_k_group := m.arena[655360:720896]   // f32[8,2,1,128,32]
-	h2_attn_v_group := m.arena[1179648:1245184] // f32[8,2,1,128,32]
-	t119 := m.arena[0:524288]                   // f32[8,2,2,128,128]
-	t121 := m.arena[0:524288]                   // f32[8,2,2,128,128]
-	h2_attn_weights := m.arena[524288:1048576]  // f32[8,2,2,128,128]
-	h2_attn_context := m.arena[0:131072]        // f32[8,2,2,128,32]
-	t124 := m.arena[0:131072]                   // f32[8,4,128,32]
-	t125 := m.arena[131072:262144]              // f32[8,128,4,32]
-	t126 := m.arena[131072:262144]              // f32[8,128,128]
-	h2_attn_out := m.arena[0:131072]            // f32[8,128,128]
-	h2_resid1 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h2_mlp_norm := m.arena[786432:917504]       // f32[8,128,128]
-	t131 := m.arena[0:393216]                   // f32[8,128,384]
-	t134 := m.arena[393216:786432]              // f32[8,128,384]
-	h2_mlp_hidden := m.arena[0:393216]          // f32[8,128,384]
-	h2_mlp_out := m.arena[393216:524288]        // f32[8,128,128]
-	h2_resid2 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h3_attn_norm_g := m.params[656128:656256]   // f32[128]
-	h3_attn_Wq := m.params[656256:672640]       // f32[128,128]
-	h3_attn_Wk := m.params[672640:680832]       // f32[128,64]
-	h3_attn_Wv := m.params[680832:689024]       // f32[128,64]
-	h3_attn_Wo := m.params[689024:705408]       // f32[128,128]
-	h3_mlp_norm_g := m.params[705408:705536]    // f32[128]
-	h3_mlp_gate_W := m.params[705536:754688]    // f32[128,384]
-	h3_mlp_up_W := m.params[754688:803840]      // f32[128,384]
-	h3_mlp_down_W := m.params[803840:852992]    // f32[384,128]
-	h3_attn_norm := m.arena[0:131072]           // f32[8,128,128]
-	h3_attn_q_proj := m.arena[131072:262144]    // f32[8,128,128]
-	t150 := m.arena[131072:262144]              // f32[8,128,4,32]
-	h3_attn_q := m.arena[262144:393216]         // f32[8,4,128,32]
-	h3_attn_k_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t153 := m.arena[131072:196608]              // f32[8,128,2,32]
-	h3_attn_k := m.arena[196608:262144]         // f32[8,2,128,32]
-	h3_attn_v_proj := m.arena[131072:196608]    // f32[8,128,64]
-	t156 := m.arena[131072:196608]              // f32[8,128,2,32]
-	h3_attn_v := m.arena[1179648:1245184]       // f32[8,2,128,32]
-	h3_attn_q_rot := m.arena[524288:655360]     // f32[8,4,128,32]
-	h3_attn_k_rot := m.arena[655360:720896]     // f32[8,2,128,32]
-	h3_attn_q_group := m.arena[524288:655360]   // f32[8,2,2,128,32]
-	h3_attn_k_group := m.arena[655360:720896]   // f32[8,2,1,128,32]
-	h3_attn_v_group := m.arena[1179648:1245184] // f32[8,2,1,128,32]
-	t163 := m.arena[0:524288]                   // f32[8,2,2,128,128]
-	t165 := m.arena[0:524288]                   // f32[8,2,2,128,128]
-	h3_attn_weights := m.arena[524288:1048576]  // f32[8,2,2,128,128]
-	h3_attn_context := m.arena[0:131072]        // f32[8,2,2,128,32]
-	t168 := m.arena[0:131072]                   // f32[8,4,128,32]
-	t169 := m.arena[131072:262144]              // f32[8,128,4,32]
-	t170 := m.arena[131072:262144]              // f32[8,128,128]
-	h3_attn_out := m.arena[0:131072]            // f32[8,128,128]
-	h3_resid1 := m.arena[1048576:1179648]       // f32[8,128,128]
-	h3_mlp_norm := m.arena[786432:917504]       // f32[8,128,128]
-	t175 := m.arena[0:393216]                   // f32[8,128,384]
-	t178 := m.arena[393216:786432]              // f32[8,128,384]
-	h3_mlp_hidden := m.arena[0:393216]          // f32[8,128,384]
-	h3_mlp_out := m.arena[393216:524288]        // f32[8,128,128]
-	h3_resid2 := m.arena[1048576:1179648]       // f32[8,128,128]
-	norm_g := m.params[852992:853120]           // f32[128]
-	norm := m.arena[524288:655360]              // f32[8,128,128]
-	logits := m.arena[0:524288]                 // f32[8,128,512]
+	ids := m.iarena[0:1024]                   // i32[8,128]
+	wte := m.params[0:65536]                  // f32[512,128]
+	h_in := m.arena[786432:917504]            // f32[8,128,128]
+	h0_attn_norm_g := m.params[65536:65664]   // f32[128]
+	h0_attn_Wq := m.params[65664:82048]       // f32[128,128]
+	h0_attn_Wk := m.params[82048:90240]       // f32[128,64]
+	h0_attn_Wv := m.params[90240:98432]       // f32[128,64]
+	h0_attn_Wo := m.params[98432:114816]      // f32[128,128]
+	h0_mlp_norm_g := m.params[114816:114944]  // f32[128]
+	h0_mlp_gate_W := m.params[114944:164096]  // f32[128,384]
+	h0_mlp_up_W := m.params[164096:213248]    // f32[128,384]
+	h0_mlp_down_W := m.params[213248:262400]  // f32[384,128]
+	h0_attn_norm := m.arena[0:131072]         // f32[8,128,128]
+	h0_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t15 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h0_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	h0_attn_k_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t18 := m.arena[131072:196608]             // f32[8,128,2,32]
+	h0_attn_k := m.arena[196608:262144]       // f32[8,2,128,32]
+	h0_attn_v_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t21 := m.arena[131072:196608]             // f32[8,128,2,32]
+	h0_attn_v := m.arena[393216:458752]       // f32[8,2,128,32]
+	h0_attn_q_rot := m.arena[0:131072]        // f32[8,4,128,32]
+	h0_attn_k_rot := m.arena[262144:327680]   // f32[8,2,128,32]
+	h0_attn_q_group := m.arena[0:131072]      // f32[8,2,2,128,32]
+	h0_attn_k_group := m.arena[262144:327680] // f32[8,2,1,128,32]
+	h0_attn_v_group := m.arena[393216:458752] // f32[8,2,1,128,32]
+	h0_attn_context := m.arena[131072:262144] // f32[8,2,2,128,32]
+	t36 := m.arena[131072:262144]             // f32[8,4,128,32]
+	t37 := m.arena[0:131072]                  // f32[8,128,4,32]
+	t38 := m.arena[0:131072]                  // f32[8,128,128]
+	h0_attn_out := m.arena[131072:262144]     // f32[8,128,128]
+	h0_resid1 := m.arena[786432:917504]       // f32[8,128,128]
+	h0_mlp_norm := m.arena[917504:1048576]    // f32[8,128,128]
+	t43 := m.arena[0:393216]                  // f32[8,128,384]
+	t46 := m.arena[393216:786432]             // f32[8,128,384]
+	h0_mlp_hidden := m.arena[0:393216]        // f32[8,128,384]
+	h0_mlp_out := m.arena[393216:524288]      // f32[8,128,128]
+	h0_resid2 := m.arena[786432:917504]       // f32[8,128,128]
+	h1_attn_norm_g := m.params[262400:262528] // f32[128]
+	h1_attn_Wq := m.params[262528:278912]     // f32[128,128]
+	h1_attn_Wk := m.params[278912:287104]     // f32[128,64]
+	h1_attn_Wv := m.params[287104:295296]     // f32[128,64]
+	h1_attn_Wo := m.params[295296:311680]     // f32[128,128]
+	h1_mlp_norm_g := m.params[311680:311808]  // f32[128]
+	h1_mlp_gate_W := m.params[311808:360960]  // f32[128,384]
+	h1_mlp_up_W := m.params[360960:410112]    // f32[128,384]
+	h1_mlp_down_W := m.params[410112:459264]  // f32[384,128]
+	h1_attn_norm := m.arena[0:131072]         // f32[8,128,128]
+	h1_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t62 := m.arena[131072:262144]             // f32[8,128,4,32]
+	h1_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	h1_attn_k_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t65 := m.arena[131072:196608]             // f32[8,128,2,32]
+	h1_attn_k := m.arena[196608:262144]       // f32[8,2,128,32]
+	h1_attn_v_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t68 := m.arena[131072:196608]             // f32[8,128,2,32]
+	h1_attn_v := m.arena[393216:458752]       // f32[8,2,128,32]
+	h1_attn_q_rot := m.arena[0:131072]        // f32[8,4,128,32]
+	h1_attn_k_rot := m.arena[262144:327680]   // f32[8,2,128,32]
+	h1_attn_q_group := m.arena[0:131072]      // f32[8,2,2,128,32]
+	h1_attn_k_group := m.arena[262144:327680] // f32[8,2,1,128,32]
+	h1_attn_v_group := m.arena[393216:458752] // f32[8,2,1,128,32]
+	h1_attn_context := m.arena[131072:262144] // f32[8,2,2,128,32]
+	t80 := m.arena[131072:262144]             // f32[8,4,128,32]
+	t81 := m.arena[0:131072]                  // f32[8,128,4,32]
+	t82 := m.arena[0:131072]                  // f32[8,128,128]
+	h1_attn_out := m.arena[131072:262144]     // f32[8,128,128]
+	h1_resid1 := m.arena[786432:917504]       // f32[8,128,128]
+	h1_mlp_norm := m.arena[917504:1048576]    // f32[8,128,128]
+	t87 := m.arena[0:393216]                  // f32[8,128,384]
+	t90 := m.arena[393216:786432]             // f32[8,128,384]
+	h1_mlp_hidden := m.arena[0:393216]        // f32[8,128,384]
+	h1_mlp_out := m.arena[393216:524288]      // f32[8,128,128]
+	h1_resid2 := m.arena[786432:917504]       // f32[8,128,128]
+	h2_attn_norm_g := m.params[459264:459392] // f32[128]
+	h2_attn_Wq := m.params[459392:475776]     // f32[128,128]
+	h2_attn_Wk := m.params[475776:483968]     // f32[128,64]
+	h2_attn_Wv := m.params[483968:492160]     // f32[128,64]
+	h2_attn_Wo := m.params[492160:508544]     // f32[128,128]
+	h2_mlp_norm_g := m.params[508544:508672]  // f32[128]
+	h2_mlp_gate_W := m.params[508672:557824]  // f32[128,384]
+	h2_mlp_up_W := m.params[557824:606976]    // f32[128,384]
+	h2_mlp_down_W := m.params[606976:656128]  // f32[384,128]
+	h2_attn_norm := m.arena[0:131072]         // f32[8,128,128]
+	h2_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t106 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h2_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	h2_attn_k_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t109 := m.arena[131072:196608]            // f32[8,128,2,32]
+	h2_attn_k := m.arena[196608:262144]       // f32[8,2,128,32]
+	h2_attn_v_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t112 := m.arena[131072:196608]            // f32[8,128,2,32]
+	h2_attn_v := m.arena[393216:458752]       // f32[8,2,128,32]
+	h2_attn_q_rot := m.arena[0:131072]        // f32[8,4,128,32]
+	h2_attn_k_rot := m.arena[262144:327680]   // f32[8,2,128,32]
+	h2_attn_q_group := m.arena[0:131072]      // f32[8,2,2,128,32]
+	h2_attn_k_group := m.arena[262144:327680] // f32[8,2,1,128,32]
+	h2_attn_v_group := m.arena[393216:458752] // f32[8,2,1,128,32]
+	h2_attn_context := m.arena[131072:262144] // f32[8,2,2,128,32]
+	t124 := m.arena[131072:262144]            // f32[8,4,128,32]
+	t125 := m.arena[0:131072]                 // f32[8,128,4,32]
+	t126 := m.arena[0:131072]                 // f32[8,128,128]
+	h2_attn_out := m.arena[131072:262144]     // f32[8,128,128]
+	h2_resid1 := m.arena[786432:917504]       // f32[8,128,128]
+	h2_mlp_norm := m.arena[917504:1048576]    // f32[8,128,128]
+	t131 := m.arena[0:393216]                 // f32[8,128,384]
+	t134 := m.arena[393216:786432]            // f32[8,128,384]
+	h2_mlp_hidden := m.arena[0:393216]        // f32[8,128,384]
+	h2_mlp_out := m.arena[393216:524288]      // f32[8,128,128]
+	h2_resid2 := m.arena[786432:917504]       // f32[8,128,128]
+	h3_attn_norm_g := m.params[656128:656256] // f32[128]
+	h3_attn_Wq := m.params[656256:672640]     // f32[128,128]
+	h3_attn_Wk := m.params[672640:680832]     // f32[128,64]
+	h3_attn_Wv := m.params[680832:689024]     // f32[128,64]
+	h3_attn_Wo := m.params[689024:705408]     // f32[128,128]
+	h3_mlp_norm_g := m.params[705408:705536]  // f32[128]
+	h3_mlp_gate_W := m.params[705536:754688]  // f32[128,384]
+	h3_mlp_up_W := m.params[754688:803840]    // f32[128,384]
+	h3_mlp_down_W := m.params[803840:852992]  // f32[384,128]
+	h3_attn_norm := m.arena[0:131072]         // f32[8,128,128]
+	h3_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
+	t150 := m.arena[131072:262144]            // f32[8,128,4,32]
+	h3_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
+	h3_attn_k_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t153 := m.arena[131072:196608]            // f32[8,128,2,32]
+	h3_attn_k := m.arena[196608:262144]       // f32[8,2,128,32]
+	h3_attn_v_proj := m.arena[131072:196608]  // f32[8,128,64]
+	t156 := m.arena[131072:196608]            // f32[8,128,2,32]
+	h3_attn_v := m.arena[393216:458752]       // f32[8,2,128,32]
+	h3_attn_q_rot := m.arena[0:131072]        // f32[8,4,128,32]
+	h3_attn_k_rot := m.arena[262144:327680]   // f32[8,2,128,32]
+	h3_attn_q_group := m.arena[0:131072]      // f32[8,2,2,128,32]
+	h3_attn_k_group := m.arena[262144:327680] // f32[8,2,1,128,32]
+	h3_attn_v_group := m.arena[393216:458752] // f32[8,2,1,128,32]
+	h3_attn_context := m.arena[131072:262144] // f32[8,2,2,128,32]
+	t168 := m.arena[131072:262144]            // f32[8,4,128,32]
+	t169 := m.arena[0:131072]                 // f32[8,128,4,32]
+	t170 := m.arena[0:131072]                 // f32[8,128,128]
+	h3_attn_out := m.arena[131072:262144]     // f32[8,128,128]
+	h3_resid1 := m.arena[786432:917504]       // f32[8,128,128]
+	h3_mlp_norm := m.arena[917504:1048576]    // f32[8,128,128]
+	t175 := m.arena[0:393216]                 // f32[8,128,384]
+	t178 := m.arena[393216:786432]            // f32[8,128,384]
+	h3_mlp_hidden := m.arena[0:393216]        // f32[8,128,384]
+	h3_mlp_out := m.arena[393216:524288]      // f32[8,128,128]
+	h3_resid2 := m.arena[786432:917504]       // f32[8,128,128]
+	norm_g := m.params[852992:853120]         // f32[128]
+	norm := m.arena[524288:655360]            // f32[8,128,128]
+	logits := m.arena[0:524288]               // f32[8,128,512]
 
 	// h_in = wte[ids]  (models/llama/llama.go:60)
 	if p := gather(h_in, wte, ids, 128, 512); p >= 0 {
@@ -951,18 +938,14 @@ func (m *Model) predict() error {
 
 	// h0_attn_v_group = reshape(h0_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t29 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h0_attn_scores = t29 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t33 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT33(h0_attn_q_group, h0_attn_k_group, t29, t33)
-
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH0_attn_weights, t33, h0_attn_weights)
-
-	// h0_attn_context = h0_attn_weights · h0_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH0_attn_context, h0_attn_v_group, h0_attn_weights, h0_attn_context)
+	//	h0_attn_weights = softmax(t33)  (Softmax, models/llama/llama.go:69)
+	//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH0_attn_context, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context)
 
 	// t36 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1042,18 +1025,14 @@ func (m *Model) predict() error {
 
 	// h1_attn_v_group = reshape(h1_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t75 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h1_attn_scores = t75 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t77 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT77(h1_attn_q_group, h1_attn_k_group, t75, t77)
-
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH1_attn_weights, t77, h1_attn_weights)
-
-	// h1_attn_context = h1_attn_weights · h1_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH1_attn_context, h1_attn_v_group, h1_attn_weights, h1_attn_context)
+	//	h1_attn_weights = softmax(t77)  (Softmax, models/llama/llama.go:69)
+	//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH1_attn_context, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context)
 
 	// t80 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1133,18 +1112,14 @@ func (m *Model) predict() error {
 
 	// h2_attn_v_group = reshape(h2_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t119 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h2_attn_scores = t119 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t121 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT121(h2_attn_q_group, h2_attn_k_group, t119, t121)
-
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH2_attn_weights, t121, h2_attn_weights)
-
-	// h2_attn_context = h2_attn_weights · h2_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH2_attn_context, h2_attn_v_group, h2_attn_weights, h2_attn_context)
+	//	h2_attn_weights = softmax(t121)  (Softmax, models/llama/llama.go:69)
+	//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH2_attn_context, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context)
 
 	// t124 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1224,18 +1199,14 @@ func (m *Model) predict() error {
 
 	// h3_attn_v_group = reshape(h3_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t163 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h3_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t165 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT165(h3_attn_q_group, h3_attn_k_group, t163, t165)
-
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH3_attn_weights, t165, h3_attn_weights)
-
-	// h3_attn_context = h3_attn_weights · h3_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH3_attn_context, h3_attn_v_group, h3_attn_weights, h3_attn_context)
+	//	h3_attn_weights = softmax(t165)  (Softmax, models/llama/llama.go:69)
+	//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH3_attn_context, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context)
 
 	// t168 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1315,11 +1286,9 @@ func (m *Model) forward() error {
 	h0_attn_q_group := m.arena[12058624:12189696] // f32[8,2,2,128,32]
 	h0_attn_k_group := m.arena[15925248:15990784] // f32[8,2,1,128,32]
 	h0_attn_v_group := m.arena[15859712:15925248] // f32[8,2,1,128,32]
-	t30 := m.arena[0:524288]                      // f32[8,2,2,128,128]
-	t34 := m.arena[0:524288]                      // f32[8,2,2,128,128]
-	h0_attn_weights := m.arena[524288:1048576]    // f32[8,2,2,128,128]
-	h0_attn_context := m.arena[0:131072]          // f32[8,2,2,128,32]
-	t37 := m.arena[0:131072]                      // f32[8,4,128,32]
+	h0_attn_weights := m.arena[0:524288]          // f32[8,2,2,128,128]
+	h0_attn_context := m.arena[524288:655360]     // f32[8,2,2,128,32]
+	t37 := m.arena[524288:655360]                 // f32[8,4,128,32]
 	t38 := m.arena[12189696:12320768]             // f32[8,128,4,32]
 	t39 := m.arena[12189696:12320768]             // f32[8,128,128]
 	h0_attn_out := m.arena[12320768:12451840]     // f32[8,128,128]
@@ -1344,25 +1313,23 @@ func (m *Model) forward() error {
 	h1_mlp_down_W := m.params[410112:459264]      // f32[384,128]
 	t60 := m.arena[12845056:12976128]             // f32[8,128,128]
 	h1_attn_norm := m.arena[12976128:13107200]    // f32[8,128,128]
-	h1_attn_q_proj := m.arena[0:131072]           // f32[8,128,128]
-	t63 := m.arena[0:131072]                      // f32[8,128,4,32]
-	h1_attn_q := m.arena[131072:262144]           // f32[8,4,128,32]
-	h1_attn_k_proj := m.arena[0:65536]            // f32[8,128,64]
-	t66 := m.arena[0:65536]                       // f32[8,128,2,32]
-	h1_attn_k := m.arena[65536:131072]            // f32[8,2,128,32]
-	h1_attn_v_proj := m.arena[0:65536]            // f32[8,128,64]
-	t69 := m.arena[0:65536]                       // f32[8,128,2,32]
+	h1_attn_q_proj := m.arena[524288:655360]      // f32[8,128,128]
+	t63 := m.arena[524288:655360]                 // f32[8,128,4,32]
+	h1_attn_q := m.arena[655360:786432]           // f32[8,4,128,32]
+	h1_attn_k_proj := m.arena[524288:589824]      // f32[8,128,64]
+	t66 := m.arena[524288:589824]                 // f32[8,128,2,32]
+	h1_attn_k := m.arena[589824:655360]           // f32[8,2,128,32]
+	h1_attn_v_proj := m.arena[524288:589824]      // f32[8,128,64]
+	t69 := m.arena[524288:589824]                 // f32[8,128,2,32]
 	h1_attn_v := m.arena[15990784:16056320]       // f32[8,2,128,32]
 	h1_attn_q_rot := m.arena[13107200:13238272]   // f32[8,4,128,32]
 	h1_attn_k_rot := m.arena[16056320:16121856]   // f32[8,2,128,32]
 	h1_attn_q_group := m.arena[13107200:13238272] // f32[8,2,2,128,32]
 	h1_attn_k_group := m.arena[16056320:16121856] // f32[8,2,1,128,32]
 	h1_attn_v_group := m.arena[15990784:16056320] // f32[8,2,1,128,32]
-	t76 := m.arena[0:524288]                      // f32[8,2,2,128,128]
-	t78 := m.arena[0:524288]                      // f32[8,2,2,128,128]
-	h1_attn_weights := m.arena[1048576:1572864]   // f32[8,2,2,128,128]
-	h1_attn_context := m.arena[0:131072]          // f32[8,2,2,128,32]
-	t81 := m.arena[0:131072]                      // f32[8,4,128,32]
+	h1_attn_weights := m.arena[524288:1048576]    // f32[8,2,2,128,128]
+	h1_attn_context := m.arena[1048576:1179648]   // f32[8,2,2,128,32]
+	t81 := m.arena[1048576:1179648]               // f32[8,4,128,32]
 	t82 := m.arena[13238272:13369344]             // f32[8,128,4,32]
 	t83 := m.arena[13238272:13369344]             // f32[8,128,128]
 	h1_attn_out := m.arena[13369344:13500416]     // f32[8,128,128]
@@ -1387,25 +1354,23 @@ func (m *Model) forward() error {
 	h2_mlp_down_W := m.params[606976:656128]      // f32[384,128]
 	t104 := m.arena[13893632:14024704]            // f32[8,128,128]
 	h2_attn_norm := m.arena[14024704:14155776]    // f32[8,128,128]
-	h2_attn_q_proj := m.arena[0:131072]           // f32[8,128,128]
-	t107 := m.arena[0:131072]                     // f32[8,128,4,32]
-	h2_attn_q := m.arena[131072:262144]           // f32[8,4,128,32]
-	h2_attn_k_proj := m.arena[0:65536]            // f32[8,128,64]
-	t110 := m.arena[0:65536]                      // f32[8,128,2,32]
-	h2_attn_k := m.arena[65536:131072]            // f32[8,2,128,32]
-	h2_attn_v_proj := m.arena[0:65536]            // f32[8,128,64]
-	t113 := m.arena[0:65536]                      // f32[8,128,2,32]
+	h2_attn_q_proj := m.arena[1048576:1179648]    // f32[8,128,128]
+	t107 := m.arena[1048576:1179648]              // f32[8,128,4,32]
+	h2_attn_q := m.arena[1179648:1310720]         // f32[8,4,128,32]
+	h2_attn_k_proj := m.arena[1048576:1114112]    // f32[8,128,64]
+	t110 := m.arena[1048576:1114112]              // f32[8,128,2,32]
+	h2_attn_k := m.arena[1114112:1179648]         // f32[8,2,128,32]
+	h2_attn_v_proj := m.arena[1048576:1114112]    // f32[8,128,64]
+	t113 := m.arena[1048576:1114112]              // f32[8,128,2,32]
 	h2_attn_v := m.arena[16121856:16187392]       // f32[8,2,128,32]
 	h2_attn_q_rot := m.arena[14155776:14286848]   // f32[8,4,128,32]
 	h2_attn_k_rot := m.arena[16187392:16252928]   // f32[8,2,128,32]
 	h2_attn_q_group := m.arena[14155776:14286848] // f32[8,2,2,128,32]
 	h2_attn_k_group := m.arena[16187392:16252928] // f32[8,2,1,128,32]
 	h2_attn_v_group := m.arena[16121856:16187392] // f32[8,2,1,128,32]
-	t120 := m.arena[0:524288]                     // f32[8,2,2,128,128]
-	t122 := m.arena[0:524288]                     // f32[8,2,2,128,128]
-	h2_attn_weights := m.arena[1572864:2097152]   // f32[8,2,2,128,128]
-	h2_attn_context := m.arena[0:131072]          // f32[8,2,2,128,32]
-	t125 := m.arena[0:131072]                     // f32[8,4,128,32]
+	h2_attn_weights := m.arena[1048576:1572864]   // f32[8,2,2,128,128]
+	h2_attn_context := m.arena[1572864:1703936]   // f32[8,2,2,128,32]
+	t125 := m.arena[1572864:1703936]              // f32[8,4,128,32]
 	t126 := m.arena[14286848:14417920]            // f32[8,128,4,32]
 	t127 := m.arena[14286848:14417920]            // f32[8,128,128]
 	h2_attn_out := m.arena[14417920:14548992]     // f32[8,128,128]
@@ -1430,25 +1395,23 @@ func (m *Model) forward() error {
 	h3_mlp_down_W := m.params[803840:852992]      // f32[384,128]
 	t148 := m.arena[14942208:15073280]            // f32[8,128,128]
 	h3_attn_norm := m.arena[15073280:15204352]    // f32[8,128,128]
-	h3_attn_q_proj := m.arena[0:131072]           // f32[8,128,128]
-	t151 := m.arena[0:131072]                     // f32[8,128,4,32]
-	h3_attn_q := m.arena[131072:262144]           // f32[8,4,128,32]
-	h3_attn_k_proj := m.arena[0:65536]            // f32[8,128,64]
-	t154 := m.arena[0:65536]                      // f32[8,128,2,32]
-	h3_attn_k := m.arena[65536:131072]            // f32[8,2,128,32]
-	h3_attn_v_proj := m.arena[0:65536]            // f32[8,128,64]
-	t157 := m.arena[0:65536]                      // f32[8,128,2,32]
+	h3_attn_q_proj := m.arena[1572864:1703936]    // f32[8,128,128]
+	t151 := m.arena[1572864:1703936]              // f32[8,128,4,32]
+	h3_attn_q := m.arena[1703936:1835008]         // f32[8,4,128,32]
+	h3_attn_k_proj := m.arena[1572864:1638400]    // f32[8,128,64]
+	t154 := m.arena[1572864:1638400]              // f32[8,128,2,32]
+	h3_attn_k := m.arena[1638400:1703936]         // f32[8,2,128,32]
+	h3_attn_v_proj := m.arena[1572864:1638400]    // f32[8,128,64]
+	t157 := m.arena[1572864:1638400]              // f32[8,128,2,32]
 	h3_attn_v := m.arena[16252928:16318464]       // f32[8,2,128,32]
 	h3_attn_q_rot := m.arena[15204352:15335424]   // f32[8,4,128,32]
 	h3_attn_k_rot := m.arena[16318464:16384000]   // f32[8,2,128,32]
 	h3_attn_q_group := m.arena[15204352:15335424] // f32[8,2,2,128,32]
 	h3_attn_k_group := m.arena[16318464:16384000] // f32[8,2,1,128,32]
 	h3_attn_v_group := m.arena[16252928:16318464] // f32[8,2,1,128,32]
-	t164 := m.arena[0:524288]                     // f32[8,2,2,128,128]
-	t166 := m.arena[0:524288]                     // f32[8,2,2,128,128]
-	h3_attn_weights := m.arena[2097152:2621440]   // f32[8,2,2,128,128]
-	h3_attn_context := m.arena[0:131072]          // f32[8,2,2,128,32]
-	t169 := m.arena[0:131072]                     // f32[8,4,128,32]
+	h3_attn_weights := m.arena[1572864:2097152]   // f32[8,2,2,128,128]
+	h3_attn_context := m.arena[2097152:2228224]   // f32[8,2,2,128,32]
+	t169 := m.arena[2097152:2228224]              // f32[8,4,128,32]
 	t170 := m.arena[3932160:4063232]              // f32[8,128,4,32]
 	t171 := m.arena[3932160:4063232]              // f32[8,128,128]
 	h3_attn_out := m.arena[4063232:4194304]       // f32[8,128,128]
@@ -1465,7 +1428,7 @@ func (m *Model) forward() error {
 	norm_g := m.params[852992:853120]             // f32[128]
 	t184 := m.arena[11403264:11534336]            // f32[8,128,128]
 	norm := m.arena[15597568:15728640]            // f32[8,128,128]
-	logits := m.arena[0:524288]                   // f32[8,128,512]
+	logits := m.arena[2097152:2621440]            // f32[8,128,512]
 	loss := m.arena[16384000:16384001]            // f32[]
 
 	// h_in = wte[ids]  (models/llama/llama.go:60)
@@ -1515,18 +1478,14 @@ func (m *Model) forward() error {
 
 	// h0_attn_v_group = reshape(h0_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t30 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h0_attn_scores = t30 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t34 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT34(h0_attn_q_group, h0_attn_k_group, t30, t34)
-
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH0_attn_weights_2, t34, h0_attn_weights)
-
-	// h0_attn_context = h0_attn_weights · h0_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH0_attn_context_2, h0_attn_v_group, h0_attn_weights, h0_attn_context)
+	//	h0_attn_weights = softmax(t34)  (Softmax, models/llama/llama.go:69)
+	//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH0_attn_context_2, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_weights, h0_attn_context)
 
 	// t37 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1608,18 +1567,14 @@ func (m *Model) forward() error {
 
 	// h1_attn_v_group = reshape(h1_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t76 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h1_attn_scores = t76 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t78 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT78(h1_attn_q_group, h1_attn_k_group, t76, t78)
-
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH1_attn_weights_2, t78, h1_attn_weights)
-
-	// h1_attn_context = h1_attn_weights · h1_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH1_attn_context_2, h1_attn_v_group, h1_attn_weights, h1_attn_context)
+	//	h1_attn_weights = softmax(t78)  (Softmax, models/llama/llama.go:69)
+	//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH1_attn_context_2, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_weights, h1_attn_context)
 
 	// t81 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1701,18 +1656,14 @@ func (m *Model) forward() error {
 
 	// h2_attn_v_group = reshape(h2_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t120 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h2_attn_scores = t120 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t122 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT122(h2_attn_q_group, h2_attn_k_group, t120, t122)
-
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH2_attn_weights_2, t122, h2_attn_weights)
-
-	// h2_attn_context = h2_attn_weights · h2_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH2_attn_context_2, h2_attn_v_group, h2_attn_weights, h2_attn_context)
+	//	h2_attn_weights = softmax(t122)  (Softmax, models/llama/llama.go:69)
+	//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH2_attn_context_2, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_weights, h2_attn_context)
 
 	// t125 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1794,18 +1745,14 @@ func (m *Model) forward() error {
 
 	// h3_attn_v_group = reshape(h3_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t164 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h3_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t166 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT166(h3_attn_q_group, h3_attn_k_group, t164, t166)
-
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH3_attn_weights_2, t166, h3_attn_weights)
-
-	// h3_attn_context = h3_attn_weights · h3_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH3_attn_context_2, h3_attn_v_group, h3_attn_weights, h3_attn_context)
+	//	h3_attn_weights = softmax(t166)  (Softmax, models/llama/llama.go:69)
+	//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH3_attn_context_2, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_weights, h3_attn_context)
 
 	// t169 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1885,7 +1832,7 @@ func (m *Model) backward() error {
 	h0_attn_q_group := m.arena[12058624:12189696] // f32[8,2,2,128,32]
 	h0_attn_k_group := m.arena[15925248:15990784] // f32[8,2,1,128,32]
 	h0_attn_v_group := m.arena[15859712:15925248] // f32[8,2,1,128,32]
-	h0_attn_weights := m.arena[524288:1048576]    // f32[8,2,2,128,128]
+	h0_attn_weights := m.arena[0:524288]          // f32[8,2,2,128,128]
 	h0_resid1 := m.arena[12320768:12451840]       // f32[8,128,128]
 	t42 := m.arena[12451840:12582912]             // f32[8,128,128]
 	t44 := m.arena[4194304:4587520]               // f32[8,128,384]
@@ -1906,7 +1853,7 @@ func (m *Model) backward() error {
 	h1_attn_q_group := m.arena[13107200:13238272] // f32[8,2,2,128,32]
 	h1_attn_k_group := m.arena[16056320:16121856] // f32[8,2,1,128,32]
 	h1_attn_v_group := m.arena[15990784:16056320] // f32[8,2,1,128,32]
-	h1_attn_weights := m.arena[1048576:1572864]   // f32[8,2,2,128,128]
+	h1_attn_weights := m.arena[524288:1048576]    // f32[8,2,2,128,128]
 	h1_resid1 := m.arena[13369344:13500416]       // f32[8,128,128]
 	t86 := m.arena[13500416:13631488]             // f32[8,128,128]
 	t88 := m.arena[6160384:6553600]               // f32[8,128,384]
@@ -1927,7 +1874,7 @@ func (m *Model) backward() error {
 	h2_attn_q_group := m.arena[14155776:14286848] // f32[8,2,2,128,32]
 	h2_attn_k_group := m.arena[16187392:16252928] // f32[8,2,1,128,32]
 	h2_attn_v_group := m.arena[16121856:16187392] // f32[8,2,1,128,32]
-	h2_attn_weights := m.arena[1572864:2097152]   // f32[8,2,2,128,128]
+	h2_attn_weights := m.arena[1048576:1572864]   // f32[8,2,2,128,128]
 	h2_resid1 := m.arena[14417920:14548992]       // f32[8,128,128]
 	t130 := m.arena[14548992:14680064]            // f32[8,128,128]
 	t132 := m.arena[8126464:8519680]              // f32[8,128,384]
@@ -1948,7 +1895,7 @@ func (m *Model) backward() error {
 	h3_attn_q_group := m.arena[15204352:15335424] // f32[8,2,2,128,32]
 	h3_attn_k_group := m.arena[16318464:16384000] // f32[8,2,1,128,32]
 	h3_attn_v_group := m.arena[16252928:16318464] // f32[8,2,1,128,32]
-	h3_attn_weights := m.arena[2097152:2621440]   // f32[8,2,2,128,128]
+	h3_attn_weights := m.arena[1572864:2097152]   // f32[8,2,2,128,128]
 	h3_resid1 := m.arena[4063232:4194304]         // f32[8,128,128]
 	t174 := m.arena[15335424:15466496]            // f32[8,128,128]
 	t176 := m.arena[3145728:3538944]              // f32[8,128,384]
@@ -1958,12 +1905,12 @@ func (m *Model) backward() error {
 	h3_resid2 := m.arena[11272192:11403264]       // f32[8,128,128]
 	norm_g := m.params[852992:853120]             // f32[128]
 	t184 := m.arena[11403264:11534336]            // f32[8,128,128]
-	logits := m.arena[0:524288]                   // f32[8,128,512]
+	logits := m.arena[2097152:2621440]            // f32[8,128,512]
 	dlogits := m.arena[2621440:3145728]           // f32[8,128,512]
 	dnorm := m.arena[11534336:11665408]           // f32[8,128,128]
 	t194 := m.arena[15597568:15728640]            // f32[1024,128]
 	t195 := m.arena[2621440:3145728]              // f32[1024,512]
-	t196 := m.arena[524288:589824]                // f32[512,128]
+	t196 := m.arena[0:65536]                      // f32[512,128]
 	t198 := m.arena[11403264:11534336]            // f32[8,128,128]
 	dnorm_g := m.grads[852992:853120]             // f32[128]
 	dh3_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
@@ -1996,206 +1943,206 @@ func (m *Model) backward() error {
 	t235 := m.arena[10092544:10223616]            // f32[8,2,2,128,32]
 	t236 := m.arena[3670016:4194304]              // f32[8,2,2,128,128]
 	t239 := m.arena[3670016:4194304]              // f32[8,2,2,128,128]
-	dh3_attn_q_group := m.arena[2097152:2228224]  // f32[8,2,2,128,32]
-	t241 := m.arena[2228224:2359296]              // f32[8,2,2,128,32]
-	dh3_attn_v := m.arena[2359296:2424832]        // f32[8,2,128,32]
-	dh3_attn_k_rot := m.arena[2424832:2490368]    // f32[8,2,128,32]
-	dh3_attn_q_rot := m.arena[2097152:2228224]    // f32[8,4,128,32]
-	dh3_attn_k := m.arena[2490368:2555904]        // f32[8,2,128,32]
-	dh3_attn_q := m.arena[2228224:2359296]        // f32[8,4,128,32]
-	t247 := m.arena[2424832:2490368]              // f32[8,128,2,32]
-	dh3_attn_v_proj := m.arena[2424832:2490368]   // f32[8,128,64]
-	t249 := m.arena[2097152:2228224]              // f32[8,128,128]
+	dh3_attn_q_group := m.arena[1572864:1703936]  // f32[8,2,2,128,32]
+	t241 := m.arena[1703936:1835008]              // f32[8,2,2,128,32]
+	dh3_attn_v := m.arena[1835008:1900544]        // f32[8,2,128,32]
+	dh3_attn_k_rot := m.arena[1900544:1966080]    // f32[8,2,128,32]
+	dh3_attn_q_rot := m.arena[1572864:1703936]    // f32[8,4,128,32]
+	dh3_attn_k := m.arena[1966080:2031616]        // f32[8,2,128,32]
+	dh3_attn_q := m.arena[1703936:1835008]        // f32[8,4,128,32]
+	t247 := m.arena[1900544:1966080]              // f32[8,128,2,32]
+	dh3_attn_v_proj := m.arena[1900544:1966080]   // f32[8,128,64]
+	t249 := m.arena[1572864:1703936]              // f32[8,128,128]
 	t250 := m.arena[15073280:15204352]            // f32[1024,128]
-	t251 := m.arena[2424832:2490368]              // f32[1024,64]
+	t251 := m.arena[1900544:1966080]              // f32[1024,64]
 	dh3_attn_Wv := m.grads[680832:689024]         // f32[128,64]
-	t253 := m.arena[2555904:2621440]              // f32[8,128,2,32]
-	dh3_attn_k_proj := m.arena[2555904:2621440]   // f32[8,128,64]
-	t255 := m.arena[2359296:2490368]              // f32[8,128,128]
-	t256 := m.arena[2555904:2621440]              // f32[1024,64]
+	t253 := m.arena[2031616:2097152]              // f32[8,128,2,32]
+	dh3_attn_k_proj := m.arena[2031616:2097152]   // f32[8,128,64]
+	t255 := m.arena[1835008:1966080]              // f32[8,128,128]
+	t256 := m.arena[2031616:2097152]              // f32[1024,64]
 	dh3_attn_Wk := m.grads[672640:680832]         // f32[128,64]
-	t258 := m.arena[2490368:2621440]              // f32[8,128,4,32]
-	dh3_attn_q_proj := m.arena[2490368:2621440]   // f32[8,128,128]
-	t260 := m.arena[2228224:2359296]              // f32[8,128,128]
-	t261 := m.arena[2490368:2621440]              // f32[1024,128]
+	t258 := m.arena[1966080:2097152]              // f32[8,128,4,32]
+	dh3_attn_q_proj := m.arena[1966080:2097152]   // f32[8,128,128]
+	t260 := m.arena[1703936:1835008]              // f32[8,128,128]
+	t261 := m.arena[1966080:2097152]              // f32[1024,128]
 	dh3_attn_Wq := m.grads[656256:672640]         // f32[128,128]
-	dh3_attn_norm := m.arena[2097152:2228224]     // f32[8,128,128]
+	dh3_attn_norm := m.arena[1572864:1703936]     // f32[8,128,128]
 	t266 := m.arena[14942208:15073280]            // f32[8,128,128]
 	dh3_attn_norm_g := m.grads[656128:656256]     // f32[128]
-	t268 := m.arena[2228224:2359296]              // f32[8,128,128]
+	t268 := m.arena[1703936:1835008]              // f32[8,128,128]
 	dh2_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh2_mlp_hidden := m.arena[2097152:2490368]    // f32[8,128,384]
+	dh2_mlp_hidden := m.arena[1572864:1966080]    // f32[8,128,384]
 	t271 := m.arena[9699328:10092544]             // f32[1024,384]
 	t272 := m.arena[15728640:15859712]            // f32[1024,128]
 	dh2_mlp_down_W := m.grads[606976:656128]      // f32[384,128]
 	t275 := m.arena[8912896:9306112]              // f32[8,128,384]
-	t276 := m.arena[2490368:2621440]              // f32[8,128,128]
+	t276 := m.arena[1966080:2097152]              // f32[8,128,128]
 	t277 := m.arena[14680064:14811136]            // f32[1024,128]
 	t278 := m.arena[8912896:9306112]              // f32[1024,384]
 	dh2_mlp_up_W := m.grads[557824:606976]        // f32[128,384]
-	t285 := m.arena[2097152:2490368]              // f32[8,128,384]
+	t285 := m.arena[1572864:1966080]              // f32[8,128,384]
 	t286 := m.arena[3145728:3276800]              // f32[8,128,128]
-	t287 := m.arena[2097152:2490368]              // f32[1024,384]
+	t287 := m.arena[1572864:1966080]              // f32[1024,384]
 	dh2_mlp_gate_W := m.grads[508672:557824]      // f32[128,384]
-	dh2_mlp_norm := m.arena[2490368:2621440]      // f32[8,128,128]
+	dh2_mlp_norm := m.arena[1966080:2097152]      // f32[8,128,128]
 	t291 := m.arena[14548992:14680064]            // f32[8,128,128]
 	dh2_mlp_norm_g := m.grads[508544:508672]      // f32[128]
-	t293 := m.arena[2097152:2228224]              // f32[8,128,128]
+	t293 := m.arena[1572864:1703936]              // f32[8,128,128]
 	dh2_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t295 := m.arena[2097152:2228224]              // f32[8,128,128]
+	t295 := m.arena[1572864:1703936]              // f32[8,128,128]
 	t296 := m.arena[14286848:14417920]            // f32[1024,128]
 	t297 := m.arena[15728640:15859712]            // f32[1024,128]
 	dh2_attn_Wo := m.grads[492160:508544]         // f32[128,128]
-	t299 := m.arena[2097152:2228224]              // f32[8,128,4,32]
+	t299 := m.arena[1572864:1703936]              // f32[8,128,4,32]
 	t300 := m.arena[3145728:3276800]              // f32[8,4,128,32]
 	dh2_attn_context := m.arena[3145728:3276800]  // f32[8,2,2,128,32]
-	dh2_attn_weights := m.arena[2097152:2621440]  // f32[8,2,2,128,128]
+	dh2_attn_weights := m.arena[1572864:2097152]  // f32[8,2,2,128,128]
 	t303 := m.arena[3670016:3801088]              // f32[8,2,2,128,32]
 	t304 := m.arena[3145728:3670016]              // f32[8,2,2,128,128]
 	t306 := m.arena[3145728:3670016]              // f32[8,2,2,128,128]
-	dh2_attn_q_group := m.arena[1572864:1703936]  // f32[8,2,2,128,32]
-	t308 := m.arena[1703936:1835008]              // f32[8,2,2,128,32]
-	dh2_attn_v := m.arena[1835008:1900544]        // f32[8,2,128,32]
-	dh2_attn_k_rot := m.arena[1900544:1966080]    // f32[8,2,128,32]
-	dh2_attn_q_rot := m.arena[1572864:1703936]    // f32[8,4,128,32]
-	dh2_attn_k := m.arena[1966080:2031616]        // f32[8,2,128,32]
-	dh2_attn_q := m.arena[1703936:1835008]        // f32[8,4,128,32]
-	t314 := m.arena[1900544:1966080]              // f32[8,128,2,32]
-	dh2_attn_v_proj := m.arena[1900544:1966080]   // f32[8,128,64]
-	t316 := m.arena[1572864:1703936]              // f32[8,128,128]
+	dh2_attn_q_group := m.arena[1048576:1179648]  // f32[8,2,2,128,32]
+	t308 := m.arena[1179648:1310720]              // f32[8,2,2,128,32]
+	dh2_attn_v := m.arena[1310720:1376256]        // f32[8,2,128,32]
+	dh2_attn_k_rot := m.arena[1376256:1441792]    // f32[8,2,128,32]
+	dh2_attn_q_rot := m.arena[1048576:1179648]    // f32[8,4,128,32]
+	dh2_attn_k := m.arena[1441792:1507328]        // f32[8,2,128,32]
+	dh2_attn_q := m.arena[1179648:1310720]        // f32[8,4,128,32]
+	t314 := m.arena[1376256:1441792]              // f32[8,128,2,32]
+	dh2_attn_v_proj := m.arena[1376256:1441792]   // f32[8,128,64]
+	t316 := m.arena[1048576:1179648]              // f32[8,128,128]
 	t317 := m.arena[14024704:14155776]            // f32[1024,128]
-	t318 := m.arena[1900544:1966080]              // f32[1024,64]
+	t318 := m.arena[1376256:1441792]              // f32[1024,64]
 	dh2_attn_Wv := m.grads[483968:492160]         // f32[128,64]
-	t320 := m.arena[2031616:2097152]              // f32[8,128,2,32]
-	dh2_attn_k_proj := m.arena[2031616:2097152]   // f32[8,128,64]
-	t322 := m.arena[1835008:1966080]              // f32[8,128,128]
-	t323 := m.arena[2031616:2097152]              // f32[1024,64]
+	t320 := m.arena[1507328:1572864]              // f32[8,128,2,32]
+	dh2_attn_k_proj := m.arena[1507328:1572864]   // f32[8,128,64]
+	t322 := m.arena[1310720:1441792]              // f32[8,128,128]
+	t323 := m.arena[1507328:1572864]              // f32[1024,64]
 	dh2_attn_Wk := m.grads[475776:483968]         // f32[128,64]
-	t325 := m.arena[1966080:2097152]              // f32[8,128,4,32]
-	dh2_attn_q_proj := m.arena[1966080:2097152]   // f32[8,128,128]
-	t327 := m.arena[1703936:1835008]              // f32[8,128,128]
-	t328 := m.arena[1966080:2097152]              // f32[1024,128]
+	t325 := m.arena[1441792:1572864]              // f32[8,128,4,32]
+	dh2_attn_q_proj := m.arena[1441792:1572864]   // f32[8,128,128]
+	t327 := m.arena[1179648:1310720]              // f32[8,128,128]
+	t328 := m.arena[1441792:1572864]              // f32[1024,128]
 	dh2_attn_Wq := m.grads[459392:475776]         // f32[128,128]
-	dh2_attn_norm := m.arena[1572864:1703936]     // f32[8,128,128]
+	dh2_attn_norm := m.arena[1048576:1179648]     // f32[8,128,128]
 	t333 := m.arena[13893632:14024704]            // f32[8,128,128]
 	dh2_attn_norm_g := m.grads[459264:459392]     // f32[128]
-	t335 := m.arena[1703936:1835008]              // f32[8,128,128]
+	t335 := m.arena[1179648:1310720]              // f32[8,128,128]
 	dh1_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh1_mlp_hidden := m.arena[1572864:1966080]    // f32[8,128,384]
+	dh1_mlp_hidden := m.arena[1048576:1441792]    // f32[8,128,384]
 	t338 := m.arena[7733248:8126464]              // f32[1024,384]
 	t339 := m.arena[15728640:15859712]            // f32[1024,128]
 	dh1_mlp_down_W := m.grads[410112:459264]      // f32[384,128]
 	t342 := m.arena[6946816:7340032]              // f32[8,128,384]
-	t343 := m.arena[1966080:2097152]              // f32[8,128,128]
+	t343 := m.arena[1441792:1572864]              // f32[8,128,128]
 	t344 := m.arena[13631488:13762560]            // f32[1024,128]
 	t345 := m.arena[6946816:7340032]              // f32[1024,384]
 	dh1_mlp_up_W := m.grads[360960:410112]        // f32[128,384]
-	t352 := m.arena[1572864:1966080]              // f32[8,128,384]
-	t353 := m.arena[2097152:2228224]              // f32[8,128,128]
-	t354 := m.arena[1572864:1966080]              // f32[1024,384]
+	t352 := m.arena[1048576:1441792]              // f32[8,128,384]
+	t353 := m.arena[1572864:1703936]              // f32[8,128,128]
+	t354 := m.arena[1048576:1441792]              // f32[1024,384]
 	dh1_mlp_gate_W := m.grads[311808:360960]      // f32[128,384]
-	dh1_mlp_norm := m.arena[1966080:2097152]      // f32[8,128,128]
+	dh1_mlp_norm := m.arena[1441792:1572864]      // f32[8,128,128]
 	t358 := m.arena[13500416:13631488]            // f32[8,128,128]
 	dh1_mlp_norm_g := m.grads[311680:311808]      // f32[128]
-	t360 := m.arena[1572864:1703936]              // f32[8,128,128]
+	t360 := m.arena[1048576:1179648]              // f32[8,128,128]
 	dh1_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t362 := m.arena[1572864:1703936]              // f32[8,128,128]
+	t362 := m.arena[1048576:1179648]              // f32[8,128,128]
 	t363 := m.arena[13238272:13369344]            // f32[1024,128]
 	t364 := m.arena[15728640:15859712]            // f32[1024,128]
 	dh1_attn_Wo := m.grads[295296:311680]         // f32[128,128]
-	t366 := m.arena[1572864:1703936]              // f32[8,128,4,32]
-	t367 := m.arena[2097152:2228224]              // f32[8,4,128,32]
-	dh1_attn_context := m.arena[2097152:2228224]  // f32[8,2,2,128,32]
-	dh1_attn_weights := m.arena[1572864:2097152]  // f32[8,2,2,128,128]
+	t366 := m.arena[1048576:1179648]              // f32[8,128,4,32]
+	t367 := m.arena[1572864:1703936]              // f32[8,4,128,32]
+	dh1_attn_context := m.arena[1572864:1703936]  // f32[8,2,2,128,32]
+	dh1_attn_weights := m.arena[1048576:1572864]  // f32[8,2,2,128,128]
 	t370 := m.arena[3145728:3276800]              // f32[8,2,2,128,32]
-	t371 := m.arena[2097152:2621440]              // f32[8,2,2,128,128]
-	t373 := m.arena[2097152:2621440]              // f32[8,2,2,128,128]
-	dh1_attn_q_group := m.arena[1048576:1179648]  // f32[8,2,2,128,32]
-	t375 := m.arena[1179648:1310720]              // f32[8,2,2,128,32]
-	dh1_attn_v := m.arena[1310720:1376256]        // f32[8,2,128,32]
-	dh1_attn_k_rot := m.arena[1376256:1441792]    // f32[8,2,128,32]
-	dh1_attn_q_rot := m.arena[1048576:1179648]    // f32[8,4,128,32]
-	dh1_attn_k := m.arena[1441792:1507328]        // f32[8,2,128,32]
-	dh1_attn_q := m.arena[1179648:1310720]        // f32[8,4,128,32]
-	t381 := m.arena[1376256:1441792]              // f32[8,128,2,32]
-	dh1_attn_v_proj := m.arena[1376256:1441792]   // f32[8,128,64]
-	t383 := m.arena[1048576:1179648]              // f32[8,128,128]
+	t371 := m.arena[1572864:2097152]              // f32[8,2,2,128,128]
+	t373 := m.arena[1572864:2097152]              // f32[8,2,2,128,128]
+	dh1_attn_q_group := m.arena[524288:655360]    // f32[8,2,2,128,32]
+	t375 := m.arena[655360:786432]                // f32[8,2,2,128,32]
+	dh1_attn_v := m.arena[786432:851968]          // f32[8,2,128,32]
+	dh1_attn_k_rot := m.arena[851968:917504]      // f32[8,2,128,32]
+	dh1_attn_q_rot := m.arena[524288:655360]      // f32[8,4,128,32]
+	dh1_attn_k := m.arena[917504:983040]          // f32[8,2,128,32]
+	dh1_attn_q := m.arena[655360:786432]          // f32[8,4,128,32]
+	t381 := m.arena[851968:917504]                // f32[8,128,2,32]
+	dh1_attn_v_proj := m.arena[851968:917504]     // f32[8,128,64]
+	t383 := m.arena[524288:655360]                // f32[8,128,128]
 	t384 := m.arena[12976128:13107200]            // f32[1024,128]
-	t385 := m.arena[1376256:1441792]              // f32[1024,64]
+	t385 := m.arena[851968:917504]                // f32[1024,64]
 	dh1_attn_Wv := m.grads[287104:295296]         // f32[128,64]
-	t387 := m.arena[1507328:1572864]              // f32[8,128,2,32]
-	dh1_attn_k_proj := m.arena[1507328:1572864]   // f32[8,128,64]
-	t389 := m.arena[1310720:1441792]              // f32[8,128,128]
-	t390 := m.arena[1507328:1572864]              // f32[1024,64]
+	t387 := m.arena[983040:1048576]               // f32[8,128,2,32]
+	dh1_attn_k_proj := m.arena[983040:1048576]    // f32[8,128,64]
+	t389 := m.arena[786432:917504]                // f32[8,128,128]
+	t390 := m.arena[983040:1048576]               // f32[1024,64]
 	dh1_attn_Wk := m.grads[278912:287104]         // f32[128,64]
-	t392 := m.arena[1441792:1572864]              // f32[8,128,4,32]
-	dh1_attn_q_proj := m.arena[1441792:1572864]   // f32[8,128,128]
-	t394 := m.arena[1179648:1310720]              // f32[8,128,128]
-	t395 := m.arena[1441792:1572864]              // f32[1024,128]
+	t392 := m.arena[917504:1048576]               // f32[8,128,4,32]
+	dh1_attn_q_proj := m.arena[917504:1048576]    // f32[8,128,128]
+	t394 := m.arena[655360:786432]                // f32[8,128,128]
+	t395 := m.arena[917504:1048576]               // f32[1024,128]
 	dh1_attn_Wq := m.grads[262528:278912]         // f32[128,128]
-	dh1_attn_norm := m.arena[1048576:1179648]     // f32[8,128,128]
+	dh1_attn_norm := m.arena[524288:655360]       // f32[8,128,128]
 	t400 := m.arena[12845056:12976128]            // f32[8,128,128]
 	dh1_attn_norm_g := m.grads[262400:262528]     // f32[128]
-	t402 := m.arena[1179648:1310720]              // f32[8,128,128]
+	t402 := m.arena[655360:786432]                // f32[8,128,128]
 	dh0_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh0_mlp_hidden := m.arena[1048576:1441792]    // f32[8,128,384]
+	dh0_mlp_hidden := m.arena[524288:917504]      // f32[8,128,384]
 	t405 := m.arena[5767168:6160384]              // f32[1024,384]
 	t406 := m.arena[15728640:15859712]            // f32[1024,128]
 	dh0_mlp_down_W := m.grads[213248:262400]      // f32[384,128]
 	t409 := m.arena[4980736:5373952]              // f32[8,128,384]
-	t410 := m.arena[1441792:1572864]              // f32[8,128,128]
+	t410 := m.arena[917504:1048576]               // f32[8,128,128]
 	t411 := m.arena[12582912:12713984]            // f32[1024,128]
 	t412 := m.arena[4980736:5373952]              // f32[1024,384]
 	dh0_mlp_up_W := m.grads[164096:213248]        // f32[128,384]
-	t419 := m.arena[1048576:1441792]              // f32[8,128,384]
-	t420 := m.arena[1572864:1703936]              // f32[8,128,128]
-	t421 := m.arena[1048576:1441792]              // f32[1024,384]
+	t419 := m.arena[524288:917504]                // f32[8,128,384]
+	t420 := m.arena[1048576:1179648]              // f32[8,128,128]
+	t421 := m.arena[524288:917504]                // f32[1024,384]
 	dh0_mlp_gate_W := m.grads[114944:164096]      // f32[128,384]
-	dh0_mlp_norm := m.arena[1441792:1572864]      // f32[8,128,128]
+	dh0_mlp_norm := m.arena[917504:1048576]       // f32[8,128,128]
 	t425 := m.arena[12451840:12582912]            // f32[8,128,128]
 	dh0_mlp_norm_g := m.grads[114816:114944]      // f32[128]
-	t427 := m.arena[1048576:1179648]              // f32[8,128,128]
+	t427 := m.arena[524288:655360]                // f32[8,128,128]
 	dh0_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t429 := m.arena[1048576:1179648]              // f32[8,128,128]
+	t429 := m.arena[524288:655360]                // f32[8,128,128]
 	t430 := m.arena[12189696:12320768]            // f32[1024,128]
 	t431 := m.arena[15728640:15859712]            // f32[1024,128]
 	dh0_attn_Wo := m.grads[98432:114816]          // f32[128,128]
-	t433 := m.arena[1048576:1179648]              // f32[8,128,4,32]
-	t434 := m.arena[1572864:1703936]              // f32[8,4,128,32]
-	dh0_attn_context := m.arena[1572864:1703936]  // f32[8,2,2,128,32]
-	dh0_attn_weights := m.arena[1048576:1572864]  // f32[8,2,2,128,128]
-	t437 := m.arena[2097152:2228224]              // f32[8,2,2,128,32]
-	t438 := m.arena[1572864:2097152]              // f32[8,2,2,128,128]
-	t440 := m.arena[1572864:2097152]              // f32[8,2,2,128,128]
-	dh0_attn_q_group := m.arena[524288:655360]    // f32[8,2,2,128,32]
-	t442 := m.arena[655360:786432]                // f32[8,2,2,128,32]
-	dh0_attn_v := m.arena[786432:851968]          // f32[8,2,128,32]
-	dh0_attn_k_rot := m.arena[851968:917504]      // f32[8,2,128,32]
-	dh0_attn_q_rot := m.arena[524288:655360]      // f32[8,4,128,32]
-	dh0_attn_k := m.arena[917504:983040]          // f32[8,2,128,32]
-	dh0_attn_q := m.arena[655360:786432]          // f32[8,4,128,32]
-	t448 := m.arena[851968:917504]                // f32[8,128,2,32]
-	dh0_attn_v_proj := m.arena[851968:917504]     // f32[8,128,64]
-	t450 := m.arena[524288:655360]                // f32[8,128,128]
+	t433 := m.arena[524288:655360]                // f32[8,128,4,32]
+	t434 := m.arena[1048576:1179648]              // f32[8,4,128,32]
+	dh0_attn_context := m.arena[1048576:1179648]  // f32[8,2,2,128,32]
+	dh0_attn_weights := m.arena[524288:1048576]   // f32[8,2,2,128,128]
+	t437 := m.arena[1572864:1703936]              // f32[8,2,2,128,32]
+	t438 := m.arena[1048576:1572864]              // f32[8,2,2,128,128]
+	t440 := m.arena[1048576:1572864]              // f32[8,2,2,128,128]
+	dh0_attn_q_group := m.arena[0:131072]         // f32[8,2,2,128,32]
+	t442 := m.arena[131072:262144]                // f32[8,2,2,128,32]
+	dh0_attn_v := m.arena[262144:327680]          // f32[8,2,128,32]
+	dh0_attn_k_rot := m.arena[327680:393216]      // f32[8,2,128,32]
+	dh0_attn_q_rot := m.arena[0:131072]           // f32[8,4,128,32]
+	dh0_attn_k := m.arena[393216:458752]          // f32[8,2,128,32]
+	dh0_attn_q := m.arena[131072:262144]          // f32[8,4,128,32]
+	t448 := m.arena[327680:393216]                // f32[8,128,2,32]
+	dh0_attn_v_proj := m.arena[327680:393216]     // f32[8,128,64]
+	t450 := m.arena[0:131072]                     // f32[8,128,128]
 	t451 := m.arena[11927552:12058624]            // f32[1024,128]
-	t452 := m.arena[851968:917504]                // f32[1024,64]
+	t452 := m.arena[327680:393216]                // f32[1024,64]
 	dh0_attn_Wv := m.grads[90240:98432]           // f32[128,64]
-	t454 := m.arena[983040:1048576]               // f32[8,128,2,32]
-	dh0_attn_k_proj := m.arena[983040:1048576]    // f32[8,128,64]
-	t456 := m.arena[786432:917504]                // f32[8,128,128]
-	t457 := m.arena[983040:1048576]               // f32[1024,64]
+	t454 := m.arena[458752:524288]                // f32[8,128,2,32]
+	dh0_attn_k_proj := m.arena[458752:524288]     // f32[8,128,64]
+	t456 := m.arena[262144:393216]                // f32[8,128,128]
+	t457 := m.arena[458752:524288]                // f32[1024,64]
 	dh0_attn_Wk := m.grads[82048:90240]           // f32[128,64]
-	t459 := m.arena[917504:1048576]               // f32[8,128,4,32]
-	dh0_attn_q_proj := m.arena[917504:1048576]    // f32[8,128,128]
-	t461 := m.arena[655360:786432]                // f32[8,128,128]
-	t462 := m.arena[917504:1048576]               // f32[1024,128]
+	t459 := m.arena[393216:524288]                // f32[8,128,4,32]
+	dh0_attn_q_proj := m.arena[393216:524288]     // f32[8,128,128]
+	t461 := m.arena[131072:262144]                // f32[8,128,128]
+	t462 := m.arena[393216:524288]                // f32[1024,128]
 	dh0_attn_Wq := m.grads[65664:82048]           // f32[128,128]
-	dh0_attn_norm := m.arena[524288:655360]       // f32[8,128,128]
+	dh0_attn_norm := m.arena[0:131072]            // f32[8,128,128]
 	t467 := m.arena[11796480:11927552]            // f32[8,128,128]
 	dh0_attn_norm_g := m.grads[65536:65664]       // f32[128]
-	t469 := m.arena[655360:786432]                // f32[8,128,128]
+	t469 := m.arena[131072:262144]                // f32[8,128,128]
 	dh_in := m.arena[15728640:15859712]           // f32[8,128,128]
-	t471 := m.arena[589824:655360]                // f32[512,128]
+	t471 := m.arena[65536:131072]                 // f32[512,128]
 	dwte := m.grads[0:65536]                      // f32[512,128]
 
 	// fused softmax-xent-grad:
@@ -3247,7 +3194,7 @@ func (m *Model) prefill() error {
 	h3_attn_v_group_cache := m.cache[458753:524289] // f32[8,2,1,128,32]
 	ids := m.iarena[0:1024]                         // i32[8,128]
 	wte := m.params[0:65536]                        // f32[512,128]
-	h_in := m.arena[1048576:1179648]                // f32[8,128,128]
+	h_in := m.arena[786432:917504]                  // f32[8,128,128]
 	h0_attn_norm_g := m.params[65536:65664]         // f32[128]
 	h0_attn_Wq := m.params[65664:82048]             // f32[128,128]
 	h0_attn_Wk := m.params[82048:90240]             // f32[128,64]
@@ -3266,27 +3213,24 @@ func (m *Model) prefill() error {
 	h0_attn_k := m.arena[196608:262144]             // f32[8,2,128,32]
 	h0_attn_v_proj := m.arena[131072:196608]        // f32[8,128,64]
 	t30 := m.arena[131072:196608]                   // f32[8,128,2,32]
-	h0_attn_v := m.arena[1179648:1245184]           // f32[8,2,128,32]
-	h0_attn_q_rot := m.arena[524288:655360]         // f32[8,4,128,32]
-	h0_attn_k_rot := m.arena[1245184:1310720]       // f32[8,2,128,32]
-	h0_attn_q_group := m.arena[524288:655360]       // f32[8,2,2,128,32]
-	h0_attn_k_group := m.arena[1245184:1310720]     // f32[8,2,1,128,32]
-	h0_attn_v_group := m.arena[1179648:1245184]     // f32[8,2,1,128,32]
-	t38 := m.arena[0:524288]                        // f32[8,2,2,128,128]
-	t42 := m.arena[0:524288]                        // f32[8,2,2,128,128]
-	h0_attn_weights := m.arena[524288:1048576]      // f32[8,2,2,128,128]
-	h0_attn_context := m.arena[0:131072]            // f32[8,2,2,128,32]
-	t45 := m.arena[0:131072]                        // f32[8,4,128,32]
-	t46 := m.arena[131072:262144]                   // f32[8,128,4,32]
-	t47 := m.arena[131072:262144]                   // f32[8,128,128]
-	h0_attn_out := m.arena[0:131072]                // f32[8,128,128]
-	h0_resid1 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h0_mlp_norm := m.arena[786432:917504]           // f32[8,128,128]
+	h0_attn_v := m.arena[1048576:1114112]           // f32[8,2,128,32]
+	h0_attn_q_rot := m.arena[0:131072]              // f32[8,4,128,32]
+	h0_attn_k_rot := m.arena[1114112:1179648]       // f32[8,2,128,32]
+	h0_attn_q_group := m.arena[0:131072]            // f32[8,2,2,128,32]
+	h0_attn_k_group := m.arena[1114112:1179648]     // f32[8,2,1,128,32]
+	h0_attn_v_group := m.arena[1048576:1114112]     // f32[8,2,1,128,32]
+	h0_attn_context := m.arena[131072:262144]       // f32[8,2,2,128,32]
+	t45 := m.arena[131072:262144]                   // f32[8,4,128,32]
+	t46 := m.arena[0:131072]                        // f32[8,128,4,32]
+	t47 := m.arena[0:131072]                        // f32[8,128,128]
+	h0_attn_out := m.arena[131072:262144]           // f32[8,128,128]
+	h0_resid1 := m.arena[786432:917504]             // f32[8,128,128]
+	h0_mlp_norm := m.arena[917504:1048576]          // f32[8,128,128]
 	t52 := m.arena[0:393216]                        // f32[8,128,384]
 	t55 := m.arena[393216:786432]                   // f32[8,128,384]
 	h0_mlp_hidden := m.arena[0:393216]              // f32[8,128,384]
 	h0_mlp_out := m.arena[393216:524288]            // f32[8,128,128]
-	h0_resid2 := m.arena[1048576:1179648]           // f32[8,128,128]
+	h0_resid2 := m.arena[786432:917504]             // f32[8,128,128]
 	h1_attn_norm_g := m.params[262400:262528]       // f32[128]
 	h1_attn_Wq := m.params[262528:278912]           // f32[128,128]
 	h1_attn_Wk := m.params[278912:287104]           // f32[128,64]
@@ -3305,27 +3249,24 @@ func (m *Model) prefill() error {
 	h1_attn_k := m.arena[196608:262144]             // f32[8,2,128,32]
 	h1_attn_v_proj := m.arena[131072:196608]        // f32[8,128,64]
 	t77 := m.arena[131072:196608]                   // f32[8,128,2,32]
-	h1_attn_v := m.arena[1310720:1376256]           // f32[8,2,128,32]
-	h1_attn_q_rot := m.arena[524288:655360]         // f32[8,4,128,32]
-	h1_attn_k_rot := m.arena[1376256:1441792]       // f32[8,2,128,32]
-	h1_attn_q_group := m.arena[524288:655360]       // f32[8,2,2,128,32]
-	h1_attn_k_group := m.arena[1376256:1441792]     // f32[8,2,1,128,32]
-	h1_attn_v_group := m.arena[1310720:1376256]     // f32[8,2,1,128,32]
-	t84 := m.arena[0:524288]                        // f32[8,2,2,128,128]
-	t86 := m.arena[0:524288]                        // f32[8,2,2,128,128]
-	h1_attn_weights := m.arena[524288:1048576]      // f32[8,2,2,128,128]
-	h1_attn_context := m.arena[0:131072]            // f32[8,2,2,128,32]
-	t89 := m.arena[0:131072]                        // f32[8,4,128,32]
-	t90 := m.arena[131072:262144]                   // f32[8,128,4,32]
-	t91 := m.arena[131072:262144]                   // f32[8,128,128]
-	h1_attn_out := m.arena[0:131072]                // f32[8,128,128]
-	h1_resid1 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h1_mlp_norm := m.arena[786432:917504]           // f32[8,128,128]
+	h1_attn_v := m.arena[1179648:1245184]           // f32[8,2,128,32]
+	h1_attn_q_rot := m.arena[0:131072]              // f32[8,4,128,32]
+	h1_attn_k_rot := m.arena[1245184:1310720]       // f32[8,2,128,32]
+	h1_attn_q_group := m.arena[0:131072]            // f32[8,2,2,128,32]
+	h1_attn_k_group := m.arena[1245184:1310720]     // f32[8,2,1,128,32]
+	h1_attn_v_group := m.arena[1179648:1245184]     // f32[8,2,1,128,32]
+	h1_attn_context := m.arena[131072:262144]       // f32[8,2,2,128,32]
+	t89 := m.arena[131072:262144]                   // f32[8,4,128,32]
+	t90 := m.arena[0:131072]                        // f32[8,128,4,32]
+	t91 := m.arena[0:131072]                        // f32[8,128,128]
+	h1_attn_out := m.arena[131072:262144]           // f32[8,128,128]
+	h1_resid1 := m.arena[786432:917504]             // f32[8,128,128]
+	h1_mlp_norm := m.arena[917504:1048576]          // f32[8,128,128]
 	t96 := m.arena[0:393216]                        // f32[8,128,384]
 	t99 := m.arena[393216:786432]                   // f32[8,128,384]
 	h1_mlp_hidden := m.arena[0:393216]              // f32[8,128,384]
 	h1_mlp_out := m.arena[393216:524288]            // f32[8,128,128]
-	h1_resid2 := m.arena[1048576:1179648]           // f32[8,128,128]
+	h1_resid2 := m.arena[786432:917504]             // f32[8,128,128]
 	h2_attn_norm_g := m.params[459264:459392]       // f32[128]
 	h2_attn_Wq := m.params[459392:475776]           // f32[128,128]
 	h2_attn_Wk := m.params[475776:483968]           // f32[128,64]
@@ -3344,27 +3285,24 @@ func (m *Model) prefill() error {
 	h2_attn_k := m.arena[196608:262144]             // f32[8,2,128,32]
 	h2_attn_v_proj := m.arena[131072:196608]        // f32[8,128,64]
 	t121 := m.arena[131072:196608]                  // f32[8,128,2,32]
-	h2_attn_v := m.arena[1441792:1507328]           // f32[8,2,128,32]
-	h2_attn_q_rot := m.arena[524288:655360]         // f32[8,4,128,32]
-	h2_attn_k_rot := m.arena[1507328:1572864]       // f32[8,2,128,32]
-	h2_attn_q_group := m.arena[524288:655360]       // f32[8,2,2,128,32]
-	h2_attn_k_group := m.arena[1507328:1572864]     // f32[8,2,1,128,32]
-	h2_attn_v_group := m.arena[1441792:1507328]     // f32[8,2,1,128,32]
-	t128 := m.arena[0:524288]                       // f32[8,2,2,128,128]
-	t130 := m.arena[0:524288]                       // f32[8,2,2,128,128]
-	h2_attn_weights := m.arena[524288:1048576]      // f32[8,2,2,128,128]
-	h2_attn_context := m.arena[0:131072]            // f32[8,2,2,128,32]
-	t133 := m.arena[0:131072]                       // f32[8,4,128,32]
-	t134 := m.arena[131072:262144]                  // f32[8,128,4,32]
-	t135 := m.arena[131072:262144]                  // f32[8,128,128]
-	h2_attn_out := m.arena[0:131072]                // f32[8,128,128]
-	h2_resid1 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h2_mlp_norm := m.arena[786432:917504]           // f32[8,128,128]
+	h2_attn_v := m.arena[1310720:1376256]           // f32[8,2,128,32]
+	h2_attn_q_rot := m.arena[0:131072]              // f32[8,4,128,32]
+	h2_attn_k_rot := m.arena[1376256:1441792]       // f32[8,2,128,32]
+	h2_attn_q_group := m.arena[0:131072]            // f32[8,2,2,128,32]
+	h2_attn_k_group := m.arena[1376256:1441792]     // f32[8,2,1,128,32]
+	h2_attn_v_group := m.arena[1310720:1376256]     // f32[8,2,1,128,32]
+	h2_attn_context := m.arena[131072:262144]       // f32[8,2,2,128,32]
+	t133 := m.arena[131072:262144]                  // f32[8,4,128,32]
+	t134 := m.arena[0:131072]                       // f32[8,128,4,32]
+	t135 := m.arena[0:131072]                       // f32[8,128,128]
+	h2_attn_out := m.arena[131072:262144]           // f32[8,128,128]
+	h2_resid1 := m.arena[786432:917504]             // f32[8,128,128]
+	h2_mlp_norm := m.arena[917504:1048576]          // f32[8,128,128]
 	t140 := m.arena[0:393216]                       // f32[8,128,384]
 	t143 := m.arena[393216:786432]                  // f32[8,128,384]
 	h2_mlp_hidden := m.arena[0:393216]              // f32[8,128,384]
 	h2_mlp_out := m.arena[393216:524288]            // f32[8,128,128]
-	h2_resid2 := m.arena[1048576:1179648]           // f32[8,128,128]
+	h2_resid2 := m.arena[786432:917504]             // f32[8,128,128]
 	h3_attn_norm_g := m.params[656128:656256]       // f32[128]
 	h3_attn_Wq := m.params[656256:672640]           // f32[128,128]
 	h3_attn_Wk := m.params[672640:680832]           // f32[128,64]
@@ -3383,31 +3321,28 @@ func (m *Model) prefill() error {
 	h3_attn_k := m.arena[196608:262144]             // f32[8,2,128,32]
 	h3_attn_v_proj := m.arena[131072:196608]        // f32[8,128,64]
 	t165 := m.arena[131072:196608]                  // f32[8,128,2,32]
-	h3_attn_v := m.arena[1572864:1638400]           // f32[8,2,128,32]
-	h3_attn_q_rot := m.arena[524288:655360]         // f32[8,4,128,32]
-	h3_attn_k_rot := m.arena[1638400:1703936]       // f32[8,2,128,32]
-	h3_attn_q_group := m.arena[524288:655360]       // f32[8,2,2,128,32]
-	h3_attn_k_group := m.arena[1638400:1703936]     // f32[8,2,1,128,32]
-	h3_attn_v_group := m.arena[1572864:1638400]     // f32[8,2,1,128,32]
-	t172 := m.arena[0:524288]                       // f32[8,2,2,128,128]
-	t174 := m.arena[0:524288]                       // f32[8,2,2,128,128]
-	h3_attn_weights := m.arena[524288:1048576]      // f32[8,2,2,128,128]
-	h3_attn_context := m.arena[0:131072]            // f32[8,2,2,128,32]
-	t177 := m.arena[0:131072]                       // f32[8,4,128,32]
-	t178 := m.arena[131072:262144]                  // f32[8,128,4,32]
-	t179 := m.arena[131072:262144]                  // f32[8,128,128]
-	h3_attn_out := m.arena[0:131072]                // f32[8,128,128]
-	h3_resid1 := m.arena[1048576:1179648]           // f32[8,128,128]
-	h3_mlp_norm := m.arena[786432:917504]           // f32[8,128,128]
+	h3_attn_v := m.arena[1441792:1507328]           // f32[8,2,128,32]
+	h3_attn_q_rot := m.arena[0:131072]              // f32[8,4,128,32]
+	h3_attn_k_rot := m.arena[1507328:1572864]       // f32[8,2,128,32]
+	h3_attn_q_group := m.arena[0:131072]            // f32[8,2,2,128,32]
+	h3_attn_k_group := m.arena[1507328:1572864]     // f32[8,2,1,128,32]
+	h3_attn_v_group := m.arena[1441792:1507328]     // f32[8,2,1,128,32]
+	h3_attn_context := m.arena[131072:262144]       // f32[8,2,2,128,32]
+	t177 := m.arena[131072:262144]                  // f32[8,4,128,32]
+	t178 := m.arena[0:131072]                       // f32[8,128,4,32]
+	t179 := m.arena[0:131072]                       // f32[8,128,128]
+	h3_attn_out := m.arena[131072:262144]           // f32[8,128,128]
+	h3_resid1 := m.arena[786432:917504]             // f32[8,128,128]
+	h3_mlp_norm := m.arena[917504:1048576]          // f32[8,128,128]
 	t184 := m.arena[0:393216]                       // f32[8,128,384]
 	t187 := m.arena[393216:786432]                  // f32[8,128,384]
 	h3_mlp_hidden := m.arena[0:393216]              // f32[8,128,384]
 	h3_mlp_out := m.arena[393216:524288]            // f32[8,128,128]
-	h3_resid2 := m.arena[1048576:1179648]           // f32[8,128,128]
+	h3_resid2 := m.arena[786432:917504]             // f32[8,128,128]
 	norm_g := m.params[852992:853120]               // f32[128]
 	norm := m.arena[524288:655360]                  // f32[8,128,128]
 	logits := m.arena[0:524288]                     // f32[8,128,512]
-	kv_length := m.arena[1703936:1703937]           // f32[]
+	kv_length := m.arena[1572864:1572865]           // f32[]
 
 	// h_in = wte[ids]  (models/llama/llama.go:60)
 	if p := gather(h_in, wte, ids, 128, 512); p >= 0 {
@@ -3456,18 +3391,14 @@ func (m *Model) prefill() error {
 
 	// h0_attn_v_group = reshape(h0_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t38 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT42(h0_attn_q_group, h0_attn_k_group, t38, t42)
-
-	// h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH0_attn_weights_3, t42, h0_attn_weights)
-
-	// h0_attn_context = h0_attn_weights · h0_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH0_attn_context_3, h0_attn_v_group, h0_attn_weights, h0_attn_context)
+	//	h0_attn_weights = softmax(t42)  (Softmax, models/llama/llama.go:69)
+	//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH0_attn_context_3, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context)
 
 	// t45 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -3547,18 +3478,14 @@ func (m *Model) prefill() error {
 
 	// h1_attn_v_group = reshape(h1_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t84 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h1_attn_scores = t84 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t86 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT86(h1_attn_q_group, h1_attn_k_group, t84, t86)
-
-	// h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH1_attn_weights_3, t86, h1_attn_weights)
-
-	// h1_attn_context = h1_attn_weights · h1_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH1_attn_context_3, h1_attn_v_group, h1_attn_weights, h1_attn_context)
+	//	h1_attn_weights = softmax(t86)  (Softmax, models/llama/llama.go:69)
+	//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH1_attn_context_3, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context)
 
 	// t89 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -3638,18 +3565,14 @@ func (m *Model) prefill() error {
 
 	// h2_attn_v_group = reshape(h2_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t128 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h2_attn_scores = t128 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t130 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT130(h2_attn_q_group, h2_attn_k_group, t128, t130)
-
-	// h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH2_attn_weights_3, t130, h2_attn_weights)
-
-	// h2_attn_context = h2_attn_weights · h2_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH2_attn_context_3, h2_attn_v_group, h2_attn_weights, h2_attn_context)
+	//	h2_attn_weights = softmax(t130)  (Softmax, models/llama/llama.go:69)
+	//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH2_attn_context_3, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context)
 
 	// t133 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -3729,18 +3652,14 @@ func (m *Model) prefill() error {
 
 	// h3_attn_v_group = reshape(h3_attn_v, [8,2,1,128,32])  (models/llama/llama.go:69)
 
-	// fused epilogue:
+	// fused attention:
 	//
 	//	t172 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h3_attn_scores = t172 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t174 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	m.fusedT174(h3_attn_q_group, h3_attn_k_group, t172, t174)
-
-	// h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/llama/llama.go:69)
-	m.parallel(4096, (*Model).softmaxH3_attn_weights_3, t174, h3_attn_weights)
-
-	// h3_attn_context = h3_attn_weights · h3_attn_v_group  (models/llama/llama.go:69)
-	m.parallel(32, (*Model).batchedH3_attn_context_3, h3_attn_v_group, h3_attn_weights, h3_attn_context)
+	//	h3_attn_weights = softmax(t174)  (Softmax, models/llama/llama.go:69)
+	//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH3_attn_context_3, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context)
 
 	// t177 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -4626,56 +4545,31 @@ func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT29 is the batched product t29 = h0_attn_q_group · h0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT29(lo, hi, thread int, v [][]float32) {
-	h0_attn_q_group, h0_attn_k_group, t29 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h0_attn_q_group[b*4096:], 32, h0_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t29[b*16384:], 128, false)
-	}
-}
-
-// fusedT33 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH0_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t29 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h0_attn_scores = t29 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t33 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT33(h0_attn_q_group []float32, h0_attn_k_group []float32, t29 []float32, t33 []float32) {
-	m.parallel(32, (*Model).batchedT29, h0_attn_q_group, h0_attn_k_group, t29)
-	m.parallel(8, (*Model).fusedT33Rows, t29, t33)
-}
-
-// fusedT33Rows is fusedT33's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT33Rows(lo, hi, thread int, v [][]float32) {
-	t29, t33 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h0_attn_scores := t29[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t33v := where(i4 <= l, h0_attn_scores, float32(math.Inf(-1)))
-						t33[i*65536+j*32768+k*16384+l*128+i4] = t33v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH0_attn_weights runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH0_attn_weights(lo, hi, thread int, v [][]float32) {
-	t33, h0_attn_weights := v[0], v[1]
-	softmax(h0_attn_weights[lo*128:hi*128], t33[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH0_attn_context is the batched product h0_attn_context = h0_attn_weights · h0_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
-	h0_attn_v_group, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
+//	h0_attn_weights = softmax(t33)  (Softmax, models/llama/llama.go:69)
+//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
+	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h0_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h0_attn_q_group[b*4096:], h0_attn_k_group[(b/2)*4096:], h0_attn_v_group[(b/2)*4096:], h0_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -4812,56 +4706,31 @@ func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT75 is the batched product t75 = h1_attn_q_group · h1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT75(lo, hi, thread int, v [][]float32) {
-	h1_attn_q_group, h1_attn_k_group, t75 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h1_attn_q_group[b*4096:], 32, h1_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t75[b*16384:], 128, false)
-	}
-}
-
-// fusedT77 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH1_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t75 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h1_attn_scores = t75 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t77 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT77(h1_attn_q_group []float32, h1_attn_k_group []float32, t75 []float32, t77 []float32) {
-	m.parallel(32, (*Model).batchedT75, h1_attn_q_group, h1_attn_k_group, t75)
-	m.parallel(8, (*Model).fusedT77Rows, t75, t77)
-}
-
-// fusedT77Rows is fusedT77's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT77Rows(lo, hi, thread int, v [][]float32) {
-	t75, t77 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h1_attn_scores := t75[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t77v := where(i4 <= l, h1_attn_scores, float32(math.Inf(-1)))
-						t77[i*65536+j*32768+k*16384+l*128+i4] = t77v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH1_attn_weights runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH1_attn_weights(lo, hi, thread int, v [][]float32) {
-	t77, h1_attn_weights := v[0], v[1]
-	softmax(h1_attn_weights[lo*128:hi*128], t77[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH1_attn_context is the batched product h1_attn_context = h1_attn_weights · h1_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
-	h1_attn_v_group, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
+//	h1_attn_weights = softmax(t77)  (Softmax, models/llama/llama.go:69)
+//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
+	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h1_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h1_attn_q_group[b*4096:], h1_attn_k_group[(b/2)*4096:], h1_attn_v_group[(b/2)*4096:], h1_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -4998,56 +4867,31 @@ func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT119 is the batched product t119 = h2_attn_q_group · h2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT119(lo, hi, thread int, v [][]float32) {
-	h2_attn_q_group, h2_attn_k_group, t119 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h2_attn_q_group[b*4096:], 32, h2_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t119[b*16384:], 128, false)
-	}
-}
-
-// fusedT121 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH2_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t119 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h2_attn_scores = t119 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t121 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT121(h2_attn_q_group []float32, h2_attn_k_group []float32, t119 []float32, t121 []float32) {
-	m.parallel(32, (*Model).batchedT119, h2_attn_q_group, h2_attn_k_group, t119)
-	m.parallel(8, (*Model).fusedT121Rows, t119, t121)
-}
-
-// fusedT121Rows is fusedT121's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT121Rows(lo, hi, thread int, v [][]float32) {
-	t119, t121 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h2_attn_scores := t119[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t121v := where(i4 <= l, h2_attn_scores, float32(math.Inf(-1)))
-						t121[i*65536+j*32768+k*16384+l*128+i4] = t121v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH2_attn_weights runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH2_attn_weights(lo, hi, thread int, v [][]float32) {
-	t121, h2_attn_weights := v[0], v[1]
-	softmax(h2_attn_weights[lo*128:hi*128], t121[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH2_attn_context is the batched product h2_attn_context = h2_attn_weights · h2_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH2_attn_context(lo, hi, thread int, v [][]float32) {
-	h2_attn_v_group, h2_attn_weights, h2_attn_context := v[0], v[1], v[2]
+//	h2_attn_weights = softmax(t121)  (Softmax, models/llama/llama.go:69)
+//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
+	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h2_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h2_attn_q_group[b*4096:], h2_attn_k_group[(b/2)*4096:], h2_attn_v_group[(b/2)*4096:], h2_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -5184,56 +5028,31 @@ func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT163 is the batched product t163 = h3_attn_q_group · h3_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT163(lo, hi, thread int, v [][]float32) {
-	h3_attn_q_group, h3_attn_k_group, t163 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h3_attn_q_group[b*4096:], 32, h3_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t163[b*16384:], 128, false)
-	}
-}
-
-// fusedT165 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH3_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t163 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h3_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t165 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT165(h3_attn_q_group []float32, h3_attn_k_group []float32, t163 []float32, t165 []float32) {
-	m.parallel(32, (*Model).batchedT163, h3_attn_q_group, h3_attn_k_group, t163)
-	m.parallel(8, (*Model).fusedT165Rows, t163, t165)
-}
-
-// fusedT165Rows is fusedT165's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT165Rows(lo, hi, thread int, v [][]float32) {
-	t163, t165 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h3_attn_scores := t163[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t165v := where(i4 <= l, h3_attn_scores, float32(math.Inf(-1)))
-						t165[i*65536+j*32768+k*16384+l*128+i4] = t165v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH3_attn_weights runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH3_attn_weights(lo, hi, thread int, v [][]float32) {
-	t165, h3_attn_weights := v[0], v[1]
-	softmax(h3_attn_weights[lo*128:hi*128], t165[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH3_attn_context is the batched product h3_attn_context = h3_attn_weights · h3_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH3_attn_context(lo, hi, thread int, v [][]float32) {
-	h3_attn_v_group, h3_attn_weights, h3_attn_context := v[0], v[1], v[2]
+//	h3_attn_weights = softmax(t165)  (Softmax, models/llama/llama.go:69)
+//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
+	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h3_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h3_attn_q_group[b*4096:], h3_attn_k_group[(b/2)*4096:], h3_attn_v_group[(b/2)*4096:], h3_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -5376,56 +5195,35 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT30 is the batched product t30 = h0_attn_q_group · h0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT30(lo, hi, thread int, v [][]float32) {
-	h0_attn_q_group, h0_attn_k_group, t30 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h0_attn_q_group[b*4096:], 32, h0_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t30[b*16384:], 128, false)
-	}
-}
-
-// fusedT34 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH0_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t30 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h0_attn_scores = t30 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t34 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT34(h0_attn_q_group []float32, h0_attn_k_group []float32, t30 []float32, t34 []float32) {
-	m.parallel(32, (*Model).batchedT30, h0_attn_q_group, h0_attn_k_group, t30)
-	m.parallel(8, (*Model).fusedT34Rows, t30, t34)
-}
-
-// fusedT34Rows is fusedT34's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT34Rows(lo, hi, thread int, v [][]float32) {
-	t30, t34 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h0_attn_scores := t30[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t34v := where(i4 <= l, h0_attn_scores, float32(math.Inf(-1)))
-						t34[i*65536+j*32768+k*16384+l*128+i4] = t34v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH0_attn_weights_2 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH0_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	t34, h0_attn_weights := v[0], v[1]
-	softmax(h0_attn_weights[lo*128:hi*128], t34[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH0_attn_context_2 is the batched product h0_attn_context = h0_attn_weights · h0_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h0_attn_v_group, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
+//	h0_attn_weights = softmax(t34)  (Softmax, models/llama/llama.go:69)
+//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h0_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h0_attn_q_group[b*4096:], h0_attn_k_group[(b/2)*4096:], h0_attn_v_group[(b/2)*4096:], h0_attn_context[b*4096:]
+		wb := h0_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -5558,56 +5356,35 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT76 is the batched product t76 = h1_attn_q_group · h1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT76(lo, hi, thread int, v [][]float32) {
-	h1_attn_q_group, h1_attn_k_group, t76 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h1_attn_q_group[b*4096:], 32, h1_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t76[b*16384:], 128, false)
-	}
-}
-
-// fusedT78 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH1_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t76 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h1_attn_scores = t76 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t78 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT78(h1_attn_q_group []float32, h1_attn_k_group []float32, t76 []float32, t78 []float32) {
-	m.parallel(32, (*Model).batchedT76, h1_attn_q_group, h1_attn_k_group, t76)
-	m.parallel(8, (*Model).fusedT78Rows, t76, t78)
-}
-
-// fusedT78Rows is fusedT78's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT78Rows(lo, hi, thread int, v [][]float32) {
-	t76, t78 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h1_attn_scores := t76[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t78v := where(i4 <= l, h1_attn_scores, float32(math.Inf(-1)))
-						t78[i*65536+j*32768+k*16384+l*128+i4] = t78v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH1_attn_weights_2 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH1_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	t78, h1_attn_weights := v[0], v[1]
-	softmax(h1_attn_weights[lo*128:hi*128], t78[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH1_attn_context_2 is the batched product h1_attn_context = h1_attn_weights · h1_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h1_attn_v_group, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
+//	h1_attn_weights = softmax(t78)  (Softmax, models/llama/llama.go:69)
+//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h1_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h1_attn_q_group[b*4096:], h1_attn_k_group[(b/2)*4096:], h1_attn_v_group[(b/2)*4096:], h1_attn_context[b*4096:]
+		wb := h1_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -5740,56 +5517,35 @@ func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT120 is the batched product t120 = h2_attn_q_group · h2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT120(lo, hi, thread int, v [][]float32) {
-	h2_attn_q_group, h2_attn_k_group, t120 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h2_attn_q_group[b*4096:], 32, h2_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t120[b*16384:], 128, false)
-	}
-}
-
-// fusedT122 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH2_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t120 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h2_attn_scores = t120 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t122 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT122(h2_attn_q_group []float32, h2_attn_k_group []float32, t120 []float32, t122 []float32) {
-	m.parallel(32, (*Model).batchedT120, h2_attn_q_group, h2_attn_k_group, t120)
-	m.parallel(8, (*Model).fusedT122Rows, t120, t122)
-}
-
-// fusedT122Rows is fusedT122's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT122Rows(lo, hi, thread int, v [][]float32) {
-	t120, t122 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h2_attn_scores := t120[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t122v := where(i4 <= l, h2_attn_scores, float32(math.Inf(-1)))
-						t122[i*65536+j*32768+k*16384+l*128+i4] = t122v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH2_attn_weights_2 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH2_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	t122, h2_attn_weights := v[0], v[1]
-	softmax(h2_attn_weights[lo*128:hi*128], t122[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH2_attn_context_2 is the batched product h2_attn_context = h2_attn_weights · h2_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h2_attn_v_group, h2_attn_weights, h2_attn_context := v[0], v[1], v[2]
+//	h2_attn_weights = softmax(t122)  (Softmax, models/llama/llama.go:69)
+//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_weights, h2_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h2_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h2_attn_q_group[b*4096:], h2_attn_k_group[(b/2)*4096:], h2_attn_v_group[(b/2)*4096:], h2_attn_context[b*4096:]
+		wb := h2_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -5922,56 +5678,35 @@ func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT164 is the batched product t164 = h3_attn_q_group · h3_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT164(lo, hi, thread int, v [][]float32) {
-	h3_attn_q_group, h3_attn_k_group, t164 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h3_attn_q_group[b*4096:], 32, h3_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t164[b*16384:], 128, false)
-	}
-}
-
-// fusedT166 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH3_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t164 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h3_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t166 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT166(h3_attn_q_group []float32, h3_attn_k_group []float32, t164 []float32, t166 []float32) {
-	m.parallel(32, (*Model).batchedT164, h3_attn_q_group, h3_attn_k_group, t164)
-	m.parallel(8, (*Model).fusedT166Rows, t164, t166)
-}
-
-// fusedT166Rows is fusedT166's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT166Rows(lo, hi, thread int, v [][]float32) {
-	t164, t166 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h3_attn_scores := t164[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t166v := where(i4 <= l, h3_attn_scores, float32(math.Inf(-1)))
-						t166[i*65536+j*32768+k*16384+l*128+i4] = t166v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH3_attn_weights_2 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH3_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	t166, h3_attn_weights := v[0], v[1]
-	softmax(h3_attn_weights[lo*128:hi*128], t166[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH3_attn_context_2 is the batched product h3_attn_context = h3_attn_weights · h3_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h3_attn_v_group, h3_attn_weights, h3_attn_context := v[0], v[1], v[2]
+//	h3_attn_weights = softmax(t166)  (Softmax, models/llama/llama.go:69)
+//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
+	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_weights, h3_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h3_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h3_attn_q_group[b*4096:], h3_attn_k_group[(b/2)*4096:], h3_attn_v_group[(b/2)*4096:], h3_attn_context[b*4096:]
+		wb := h3_attn_weights[b*16384:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+				wr := wb[(i0+r)*128 : (i0+r+1)*128]
+				copy(wr, row)
+				clear(wr[n:]) // masked: weight 0
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -7419,56 +7154,31 @@ func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT38 is the batched product t38 = h0_attn_q_group · h0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT38(lo, hi, thread int, v [][]float32) {
-	h0_attn_q_group, h0_attn_k_group, t38 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h0_attn_q_group[b*4096:], 32, h0_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t38[b*16384:], 128, false)
-	}
-}
-
-// fusedT42 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH0_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t38 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t42 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT42(h0_attn_q_group []float32, h0_attn_k_group []float32, t38 []float32, t42 []float32) {
-	m.parallel(32, (*Model).batchedT38, h0_attn_q_group, h0_attn_k_group, t38)
-	m.parallel(8, (*Model).fusedT42Rows, t38, t42)
-}
-
-// fusedT42Rows is fusedT42's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT42Rows(lo, hi, thread int, v [][]float32) {
-	t38, t42 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h0_attn_scores := t38[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t42v := where(i4 <= l, h0_attn_scores, float32(math.Inf(-1)))
-						t42[i*65536+j*32768+k*16384+l*128+i4] = t42v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH0_attn_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH0_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	t42, h0_attn_weights := v[0], v[1]
-	softmax(h0_attn_weights[lo*128:hi*128], t42[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH0_attn_context_3 is the batched product h0_attn_context = h0_attn_weights · h0_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
-	h0_attn_v_group, h0_attn_weights, h0_attn_context := v[0], v[1], v[2]
+//	h0_attn_weights = softmax(t42)  (Softmax, models/llama/llama.go:69)
+//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, h0_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h0_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h0_attn_q_group[b*4096:], h0_attn_k_group[(b/2)*4096:], h0_attn_v_group[(b/2)*4096:], h0_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -7605,56 +7315,31 @@ func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT84 is the batched product t84 = h1_attn_q_group · h1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT84(lo, hi, thread int, v [][]float32) {
-	h1_attn_q_group, h1_attn_k_group, t84 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h1_attn_q_group[b*4096:], 32, h1_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t84[b*16384:], 128, false)
-	}
-}
-
-// fusedT86 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH1_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t84 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h1_attn_scores = t84 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t86 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT86(h1_attn_q_group []float32, h1_attn_k_group []float32, t84 []float32, t86 []float32) {
-	m.parallel(32, (*Model).batchedT84, h1_attn_q_group, h1_attn_k_group, t84)
-	m.parallel(8, (*Model).fusedT86Rows, t84, t86)
-}
-
-// fusedT86Rows is fusedT86's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT86Rows(lo, hi, thread int, v [][]float32) {
-	t84, t86 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h1_attn_scores := t84[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t86v := where(i4 <= l, h1_attn_scores, float32(math.Inf(-1)))
-						t86[i*65536+j*32768+k*16384+l*128+i4] = t86v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH1_attn_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH1_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	t86, h1_attn_weights := v[0], v[1]
-	softmax(h1_attn_weights[lo*128:hi*128], t86[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH1_attn_context_3 is the batched product h1_attn_context = h1_attn_weights · h1_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
-	h1_attn_v_group, h1_attn_weights, h1_attn_context := v[0], v[1], v[2]
+//	h1_attn_weights = softmax(t86)  (Softmax, models/llama/llama.go:69)
+//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, h1_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h1_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h1_attn_q_group[b*4096:], h1_attn_k_group[(b/2)*4096:], h1_attn_v_group[(b/2)*4096:], h1_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -7791,56 +7476,31 @@ func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT128 is the batched product t128 = h2_attn_q_group · h2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT128(lo, hi, thread int, v [][]float32) {
-	h2_attn_q_group, h2_attn_k_group, t128 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h2_attn_q_group[b*4096:], 32, h2_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t128[b*16384:], 128, false)
-	}
-}
-
-// fusedT130 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH2_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t128 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h2_attn_scores = t128 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t130 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT130(h2_attn_q_group []float32, h2_attn_k_group []float32, t128 []float32, t130 []float32) {
-	m.parallel(32, (*Model).batchedT128, h2_attn_q_group, h2_attn_k_group, t128)
-	m.parallel(8, (*Model).fusedT130Rows, t128, t130)
-}
-
-// fusedT130Rows is fusedT130's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT130Rows(lo, hi, thread int, v [][]float32) {
-	t128, t130 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h2_attn_scores := t128[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t130v := where(i4 <= l, h2_attn_scores, float32(math.Inf(-1)))
-						t130[i*65536+j*32768+k*16384+l*128+i4] = t130v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH2_attn_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH2_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	t130, h2_attn_weights := v[0], v[1]
-	softmax(h2_attn_weights[lo*128:hi*128], t130[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH2_attn_context_3 is the batched product h2_attn_context = h2_attn_weights · h2_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
-	h2_attn_v_group, h2_attn_weights, h2_attn_context := v[0], v[1], v[2]
+//	h2_attn_weights = softmax(t130)  (Softmax, models/llama/llama.go:69)
+//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, h2_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h2_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h2_attn_q_group[b*4096:], h2_attn_k_group[(b/2)*4096:], h2_attn_v_group[(b/2)*4096:], h2_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
@@ -7977,56 +7637,31 @@ func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedT172 is the batched product t172 = h3_attn_q_group · h3_attn_k_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT172(lo, hi, thread int, v [][]float32) {
-	h3_attn_q_group, h3_attn_k_group, t172 := v[0], v[1], v[2]
-	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, h3_attn_q_group[b*4096:], 32, h3_attn_k_group[((b/4%8)*2+b/2%2)*4096:], 32, t172[b*16384:], 128, false)
-	}
-}
-
-// fusedT174 is one fused epilogue kernel over f32[8,2,2,128,128]:
+// fusedH3_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
 //
 //	t172 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h3_attn_scores = t172 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t174 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-func (m *Model) fusedT174(h3_attn_q_group []float32, h3_attn_k_group []float32, t172 []float32, t174 []float32) {
-	m.parallel(32, (*Model).batchedT172, h3_attn_q_group, h3_attn_k_group, t172)
-	m.parallel(8, (*Model).fusedT174Rows, t172, t174)
-}
-
-// fusedT174Rows is fusedT174's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedT174Rows(lo, hi, thread int, v [][]float32) {
-	t172, t174 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						h3_attn_scores := t172[i*65536+j*32768+k*16384+l*128+i4] * 0.17677669529663687
-						t174v := where(i4 <= l, h3_attn_scores, float32(math.Inf(-1)))
-						t174[i*65536+j*32768+k*16384+l*128+i4] = t174v
-					}
-				}
-			}
-		}
-	}
-}
-
-// softmaxH3_attn_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxH3_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	t174, h3_attn_weights := v[0], v[1]
-	softmax(h3_attn_weights[lo*128:hi*128], t174[lo*128:hi*128], hi-lo, 128, 1, false)
-}
-
-// batchedH3_attn_context_3 is the batched product h3_attn_context = h3_attn_weights · h3_attn_v_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
-// run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
-	h3_attn_v_group, h3_attn_weights, h3_attn_context := v[0], v[1], v[2]
+//	h3_attn_weights = softmax(t174)  (Softmax, models/llama/llama.go:69)
+//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
+	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, h3_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, h3_attn_context[b*4096:], 32, false)
+		qb, kb, vb, ob := h3_attn_q_group[b*4096:], h3_attn_k_group[(b/2)*4096:], h3_attn_v_group[(b/2)*4096:], h3_attn_context[b*4096:]
+		for i0 := 0; i0 < 128; i0 += 32 {
+			rows := min(32, 128-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*4096 : thread*4096+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 32, qb[i0*32:], 32, kb, 32, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.17677669529663687)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 32, n, sc, n, vb, 32, ob[i0*32:], 32, false)
+		}
 	}
 }
 
