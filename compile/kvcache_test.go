@@ -116,7 +116,8 @@ func TestDecodePastContext(t *testing.T) {
 }
 
 // TestGenerateCacheMatchesNoCache: greedy generation with the KV cache and
-// by recomputing the window give the same tokens (f64) up to the context.
+// by recomputing the window give the same tokens (f64) up to the context,
+// for gpt and for llama (RoPE, grouped-query attention).
 func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a generated decoder")
@@ -126,20 +127,18 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startRunner(t, res.Program)
-	run := func(noCache bool) []int32 {
-		var toks []int32
-		err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 1}, N: 6, NoCache: noCache}, func(r *compile.ServerResult) error {
-			toks = append(toks, *r.Token)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return toks
-	}
+	run := func(noCache bool) []int32 { return greedy(t, srv, noCache) }
 	cached, recomputed := run(false), run(true)
 	if len(cached) != 6 || !slices.Equal(cached, recomputed) {
 		t.Fatalf("with the cache %v, recomputing %v", cached, recomputed)
+	}
+	llamaRes, err := compile.Zoo("llama", "vocab=32,ctx=8,d=16,heads=4,kv_heads=2,layers=2,ffn=24,batch=1", compile.Options{Float: graph.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	llamaSrv := startRunner(t, llamaRes.Program)
+	if c, r := greedy(t, llamaSrv, false), greedy(t, llamaSrv, true); len(c) != 6 || !slices.Equal(c, r) {
+		t.Fatalf("llama: with the cache %v, recomputing %v", c, r)
 	}
 
 	// A token id outside the vocabulary is an error that names the DSL line
@@ -159,6 +158,20 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	if again := run(false); !slices.Equal(again, cached) {
 		t.Errorf("after the errors, generation gives %v, want %v", again, cached)
 	}
+}
+
+// greedy samples 6 tokens greedily after the prompt 3, 1.
+func greedy(t *testing.T, srv *compile.Server, noCache bool) []int32 {
+	t.Helper()
+	var toks []int32
+	err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 1}, N: 6, NoCache: noCache}, func(r *compile.ServerResult) error {
+		toks = append(toks, *r.Token)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
 }
 
 // startRunner builds the generated runner of prog and starts it; the test
