@@ -150,28 +150,74 @@ func (a *GroupedAttention) Causal(x *Tensor) *Tensor {
 		x.b.Errorf("%s: needs [..., T, D], got %s", a.Name, x.n.Type)
 		return x.b.poisoned()
 	}
-	T := s[len(s)-2]
-	n := func(t *Tensor, name string) *Tensor { return t.As(a.Name + "." + name) }
-	q := n(SplitHeads(n(x.MatMul(a.Wq), "q_proj"), a.Heads), "q")
-	k := n(SplitHeads(n(x.MatMul(a.Wk), "k_proj"), a.KVHeads), "k")
-	v := n(SplitHeads(n(x.MatMul(a.Wv), "v_proj"), a.KVHeads), "v")
-	if a.Rope != nil {
-		q = n(a.Rope.Rotate(q), "q_rot")
-		k = n(a.Rope.Rotate(k), "k_rot")
+	return a.attend(x, x, x.b.CausalMask(s[len(s)-2]), a.Rope)
+}
+
+// Bidirectional attends over all of x[…, T, D] (an encoder's
+// self-attention), with RoPE on q and k when set.
+func (a *GroupedAttention) Bidirectional(x *Tensor) *Tensor {
+	if a == nil || x.n == nil {
+		return x.b.poisoned()
 	}
-	mask := x.b.CausalMask(T)
+	if len(x.Shape()) < 2 {
+		x.b.Errorf("%s: needs [..., T, D], got %s", a.Name, x.n.Type)
+		return x.b.poisoned()
+	}
+	return a.attend(x, x, nil, a.Rope)
+}
+
+// Cross attends from x[…, T, D] (queries) over mem[…, S, D] (keys and
+// values: an encoder's output), without a mask and without RoPE (the
+// positions of the two sequences are unrelated), as in T5's decoder.
+func (a *GroupedAttention) Cross(x, mem *Tensor) *Tensor {
+	if a == nil || x.n == nil || mem.n == nil {
+		return x.b.poisoned()
+	}
+	xs, ms := x.Shape(), mem.Shape()
+	if len(xs) < 2 || len(ms) != len(xs) || !slicesEqual(xs[:len(xs)-2], ms[:len(ms)-2]) || xs[len(xs)-1] != ms[len(ms)-1] {
+		x.b.Errorf("%s: cross-attention needs x [..., T, D] and memory [..., S, D] with the same leading axes and D, got %s and %s", a.Name, x.n.Type, mem.n.Type)
+		return x.b.poisoned()
+	}
+	return a.attend(x, mem, nil, nil)
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// attend projects q from xq and k, v from xkv, rotates q and k when rope is
+// set, attends (masked when mask is not nil) and projects the result.
+func (a *GroupedAttention) attend(xq, xkv, mask *Tensor, rope *RoPE) *Tensor {
+	n := func(t *Tensor, name string) *Tensor { return t.As(a.Name + "." + name) }
+	q := n(SplitHeads(n(xq.MatMul(a.Wq), "q_proj"), a.Heads), "q")
+	k := n(SplitHeads(n(xkv.MatMul(a.Wk), "k_proj"), a.KVHeads), "k")
+	v := n(SplitHeads(n(xkv.MatMul(a.Wv), "v_proj"), a.KVHeads), "v")
+	if q.n == nil || k.n == nil || v.n == nil {
+		return xq.b.poisoned()
+	}
+	if rope != nil {
+		q = n(rope.Rotate(q), "q_rot")
+		k = n(rope.Rotate(k), "k_rot")
+	}
 	var ctx *Tensor
 	if a.KVHeads == a.Heads {
 		ctx = attend(q, k, v, mask, 0, a.Name)
 	} else {
-		qs := q.Shape() // [..., H, T, dk]
+		qs, ks := q.Shape(), k.Shape() // [..., H, T, dk], [..., KVH, S, dk]
 		r := len(qs)
 		lead := qs[: r-3 : r-3]
-		g := a.Heads / a.KVHeads
-		group := func(t *Tensor, g int, name string) *Tensor {
+		group := func(t *Tensor, g, T int, name string) *Tensor {
 			return n(t.Reshape(append(lead, a.KVHeads, g, T, qs[r-1])...), name)
 		}
-		ctx = attend(group(q, g, "q_group"), group(k, 1, "k_group"), group(v, 1, "v_group"), mask, 0, a.Name)
+		ctx = attend(group(q, a.Heads/a.KVHeads, qs[r-2], "q_group"), group(k, 1, ks[r-2], "k_group"), group(v, 1, ks[r-2], "v_group"), mask, 0, a.Name)
 		ctx = ctx.Reshape(qs...)
 	}
 	return n(MergeHeads(ctx).MatMul(a.Wo), "out")

@@ -285,6 +285,14 @@ var blockChecks = []gradCase{
 		a := &dsl.GroupedAttention{Name: "attn", Heads: 4, KVHeads: 2, Wq: p(8, 8), Wk: p(8, 4), Wv: p(8, 4), Wo: p(8, 8), Rope: &dsl.RoPE{Theta: 100}}
 		return a.Causal(p(2, 3, 8))
 	}},
+	{"grouped cross-attention", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "cross", Heads: 4, KVHeads: 2, Wq: p(8, 8), Wk: p(8, 4), Wv: p(8, 4), Wo: p(8, 8)}
+		return a.Cross(p(2, 3, 8), p(2, 5, 8))
+	}},
+	{"bidirectional attention with RoPE", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "enc", Heads: 2, KVHeads: 2, Wq: p(4, 4), Wk: p(4, 4), Wv: p(4, 4), Wo: p(4, 4), Rope: &dsl.RoPE{Theta: 10}}
+		return a.Bidirectional(p(3, 4))
+	}},
 	{"multi-query attention", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 		a := &dsl.GroupedAttention{Name: "attn", Heads: 2, KVHeads: 1, Wq: p(4, 4), Wk: p(4, 2), Wv: p(4, 2), Wo: p(4, 4)}
 		return a.Causal(p(3, 4))

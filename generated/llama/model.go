@@ -754,13 +754,13 @@ func (m *Model) predict() error {
 	h0_mlp_down_W := m.params[213248:262400]  // f32[384,128]
 	h0_attn_norm := m.arena[0:131072]         // f32[8,128,128]
 	h0_attn_q_proj := m.arena[131072:262144]  // f32[8,128,128]
-	t15 := m.arena[131072:262144]             // f32[8,128,4,32]
+	t16 := m.arena[131072:262144]             // f32[8,128,4,32]
 	h0_attn_q := m.arena[262144:393216]       // f32[8,4,128,32]
 	h0_attn_k_proj := m.arena[131072:196608]  // f32[8,128,64]
-	t18 := m.arena[131072:196608]             // f32[8,128,2,32]
+	t19 := m.arena[131072:196608]             // f32[8,128,2,32]
 	h0_attn_k := m.arena[196608:262144]       // f32[8,2,128,32]
 	h0_attn_v_proj := m.arena[131072:196608]  // f32[8,128,64]
-	t21 := m.arena[131072:196608]             // f32[8,128,2,32]
+	t22 := m.arena[131072:196608]             // f32[8,128,2,32]
 	h0_attn_v := m.arena[393216:458752]       // f32[8,2,128,32]
 	h0_attn_q_rot := m.arena[0:131072]        // f32[8,4,128,32]
 	h0_attn_k_rot := m.arena[262144:327680]   // f32[8,2,128,32]
@@ -905,26 +905,26 @@ func (m *Model) predict() error {
 	// h0_attn_q_proj = h0_attn_norm · h0_attn_Wq  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_attn_norm, 128, h0_attn_Wq, 128, h0_attn_q_proj, 128, false)
 
-	// t15 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
+	// t16 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
 
-	// h0_attn_q = t15ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_q, t15, h0_attn_q)
+	// h0_attn_q = t16ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_q, t16, h0_attn_q)
 
 	// h0_attn_k_proj = h0_attn_norm · h0_attn_Wk  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 64, 128, h0_attn_norm, 128, h0_attn_Wk, 64, h0_attn_k_proj, 64, false)
 
-	// t18 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// t19 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
 
-	// h0_attn_k = t18ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_k, t18, h0_attn_k)
+	// h0_attn_k = t19ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_k, t19, h0_attn_k)
 
 	// h0_attn_v_proj = h0_attn_norm · h0_attn_Wv  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 64, 128, h0_attn_norm, 128, h0_attn_Wv, 64, h0_attn_v_proj, 64, false)
 
-	// t21 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// t22 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
 
-	// h0_attn_v = t21ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_v, t21, h0_attn_v)
+	// h0_attn_v = t22ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_v, t22, h0_attn_v)
 
 	// h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
 	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, 10000, false, false)
@@ -1273,13 +1273,13 @@ func (m *Model) forward() error {
 	t13 := m.arena[11796480:11927552]             // f32[8,128,128]
 	h0_attn_norm := m.arena[11927552:12058624]    // f32[8,128,128]
 	h0_attn_q_proj := m.arena[0:131072]           // f32[8,128,128]
-	t16 := m.arena[0:131072]                      // f32[8,128,4,32]
+	t17 := m.arena[0:131072]                      // f32[8,128,4,32]
 	h0_attn_q := m.arena[131072:262144]           // f32[8,4,128,32]
 	h0_attn_k_proj := m.arena[0:65536]            // f32[8,128,64]
-	t19 := m.arena[0:65536]                       // f32[8,128,2,32]
+	t20 := m.arena[0:65536]                       // f32[8,128,2,32]
 	h0_attn_k := m.arena[65536:131072]            // f32[8,2,128,32]
 	h0_attn_v_proj := m.arena[0:65536]            // f32[8,128,64]
-	t22 := m.arena[0:65536]                       // f32[8,128,2,32]
+	t23 := m.arena[0:65536]                       // f32[8,128,2,32]
 	h0_attn_v := m.arena[15859712:15925248]       // f32[8,2,128,32]
 	h0_attn_q_rot := m.arena[12058624:12189696]   // f32[8,4,128,32]
 	h0_attn_k_rot := m.arena[15925248:15990784]   // f32[8,2,128,32]
@@ -1445,26 +1445,26 @@ func (m *Model) forward() error {
 	// h0_attn_q_proj = h0_attn_norm · h0_attn_Wq  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_attn_norm, 128, h0_attn_Wq, 128, h0_attn_q_proj, 128, false)
 
-	// t16 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
+	// t17 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
 
-	// h0_attn_q = t16ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_q_2, t16, h0_attn_q)
+	// h0_attn_q = t17ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_q_2, t17, h0_attn_q)
 
 	// h0_attn_k_proj = h0_attn_norm · h0_attn_Wk  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 64, 128, h0_attn_norm, 128, h0_attn_Wk, 64, h0_attn_k_proj, 64, false)
 
-	// t19 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// t20 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
 
-	// h0_attn_k = t19ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_k_2, t19, h0_attn_k)
+	// h0_attn_k = t20ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_k_2, t20, h0_attn_k)
 
 	// h0_attn_v_proj = h0_attn_norm · h0_attn_Wv  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 64, 128, h0_attn_norm, 128, h0_attn_Wv, 64, h0_attn_v_proj, 64, false)
 
-	// t22 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// t23 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
 
-	// h0_attn_v = t22ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_v_2, t22, h0_attn_v)
+	// h0_attn_v = t23ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_v_2, t23, h0_attn_v)
 
 	// h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
 	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, 10000, false, false)
@@ -2833,11 +2833,11 @@ func (m *Model) backward() error {
 	// dh0_attn_q = rope⁻¹(dh0_attn_q_rot at t)
 	rope(dh0_attn_q, dh0_attn_q_rot, 32, 128, 32, 0, 10000, false, true)
 
-	// grad of h0_attn_v = t22ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	// grad of h0_attn_v = t23ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t448 = dh0_attn_vᵀ[0,2,1,3]
 	m.parallel(8, (*Model).transposeT448, dh0_attn_v, t448)
 
-	// grad of t22 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// grad of t23 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
 	// dh0_attn_v_proj = reshape(t448, [8,128,64])
 
 	// grad of h0_attn_v_proj = h0_attn_norm · h0_attn_Wv  (models/llama/llama.go:69)
@@ -2848,11 +2848,11 @@ func (m *Model) backward() error {
 	// dh0_attn_Wv = t451ᵀ · (reshape(t448, [1024,64]))
 	Gemm(m.pool, true, false, 128, 64, 1024, t451, 128, t452, 64, dh0_attn_Wv, 64, false)
 
-	// grad of h0_attn_k = t19ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	// grad of h0_attn_k = t20ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t454 = dh0_attn_kᵀ[0,2,1,3]
 	m.parallel(8, (*Model).transposeT454, dh0_attn_k, t454)
 
-	// grad of t19 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// grad of t20 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
 	// dh0_attn_k_proj = reshape(t454, [8,128,64])
 
 	// grad of h0_attn_k_proj = h0_attn_norm · h0_attn_Wk  (models/llama/llama.go:69)
@@ -2862,11 +2862,11 @@ func (m *Model) backward() error {
 	// dh0_attn_Wk = t451ᵀ · (reshape(t454, [1024,64]))
 	Gemm(m.pool, true, false, 128, 64, 1024, t451, 128, t457, 64, dh0_attn_Wk, 64, false)
 
-	// grad of h0_attn_q = t16ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	// grad of h0_attn_q = t17ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t459 = dh0_attn_qᵀ[0,2,1,3]
 	m.parallel(8, (*Model).transposeT459, dh0_attn_q, t459)
 
-	// grad of t16 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
+	// grad of t17 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
 	// dh0_attn_q_proj = reshape(t459, [8,128,128])
 
 	// grad of h0_attn_q_proj = h0_attn_norm · h0_attn_Wq  (models/llama/llama.go:69)
@@ -3206,13 +3206,13 @@ func (m *Model) prefill() error {
 	h0_mlp_down_W := m.params[213248:262400]        // f32[384,128]
 	h0_attn_norm := m.arena[0:131072]               // f32[8,128,128]
 	h0_attn_q_proj := m.arena[131072:262144]        // f32[8,128,128]
-	t24 := m.arena[131072:262144]                   // f32[8,128,4,32]
+	t25 := m.arena[131072:262144]                   // f32[8,128,4,32]
 	h0_attn_q := m.arena[262144:393216]             // f32[8,4,128,32]
 	h0_attn_k_proj := m.arena[131072:196608]        // f32[8,128,64]
-	t27 := m.arena[131072:196608]                   // f32[8,128,2,32]
+	t28 := m.arena[131072:196608]                   // f32[8,128,2,32]
 	h0_attn_k := m.arena[196608:262144]             // f32[8,2,128,32]
 	h0_attn_v_proj := m.arena[131072:196608]        // f32[8,128,64]
-	t30 := m.arena[131072:196608]                   // f32[8,128,2,32]
+	t31 := m.arena[131072:196608]                   // f32[8,128,2,32]
 	h0_attn_v := m.arena[1048576:1114112]           // f32[8,2,128,32]
 	h0_attn_q_rot := m.arena[0:131072]              // f32[8,4,128,32]
 	h0_attn_k_rot := m.arena[1114112:1179648]       // f32[8,2,128,32]
@@ -3358,26 +3358,26 @@ func (m *Model) prefill() error {
 	// h0_attn_q_proj = h0_attn_norm · h0_attn_Wq  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 128, 128, h0_attn_norm, 128, h0_attn_Wq, 128, h0_attn_q_proj, 128, false)
 
-	// t24 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
+	// t25 = reshape(h0_attn_q_proj, [8,128,4,32])  (models/llama/llama.go:69)
 
-	// h0_attn_q = t24ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_q_3, t24, h0_attn_q)
+	// h0_attn_q = t25ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_q_3, t25, h0_attn_q)
 
 	// h0_attn_k_proj = h0_attn_norm · h0_attn_Wk  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 64, 128, h0_attn_norm, 128, h0_attn_Wk, 64, h0_attn_k_proj, 64, false)
 
-	// t27 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// t28 = reshape(h0_attn_k_proj, [8,128,2,32])  (models/llama/llama.go:69)
 
-	// h0_attn_k = t27ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_k_3, t27, h0_attn_k)
+	// h0_attn_k = t28ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_k_3, t28, h0_attn_k)
 
 	// h0_attn_v_proj = h0_attn_norm · h0_attn_Wv  (models/llama/llama.go:69)
 	Gemm(m.pool, false, false, 1024, 64, 128, h0_attn_norm, 128, h0_attn_Wv, 64, h0_attn_v_proj, 64, false)
 
-	// t30 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
+	// t31 = reshape(h0_attn_v_proj, [8,128,2,32])  (models/llama/llama.go:69)
 
-	// h0_attn_v = t30ᵀ[0,2,1,3]  (models/llama/llama.go:69)
-	m.parallel(8, (*Model).transposeH0_attn_v_3, t30, h0_attn_v)
+	// h0_attn_v = t31ᵀ[0,2,1,3]  (models/llama/llama.go:69)
+	m.parallel(8, (*Model).transposeH0_attn_v_3, t31, h0_attn_v)
 
 	// h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
 	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, 10000, false, false)
@@ -4500,45 +4500,45 @@ func (m *Model) rmsNormH0_attn_norm(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(h0_attn_norm[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_attn_norm_g, hi-lo, 128, 1e-05)
 }
 
-// transposeH0_attn_q computes h0_attn_q = t15ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q computes h0_attn_q = t16ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
-	t15, h0_attn_q := v[0], v[1]
+	t16, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t15[i*16384+j*32+k*128+l]
+					h0_attn_q[i*16384+j*4096+k*32+l] = t16[i*16384+j*32+k*128+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeH0_attn_k computes h0_attn_k = t18ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k computes h0_attn_k = t19ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
-	t18, h0_attn_k := v[0], v[1]
+	t19, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_k[i*8192+j*4096+k*32+l] = t18[i*8192+j*32+k*64+l]
+					h0_attn_k[i*8192+j*4096+k*32+l] = t19[i*8192+j*32+k*64+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeH0_attn_v computes h0_attn_v = t21ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v computes h0_attn_v = t22ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
-	t21, h0_attn_v := v[0], v[1]
+	t22, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_v[i*8192+j*4096+k*32+l] = t21[i*8192+j*32+k*64+l]
+					h0_attn_v[i*8192+j*4096+k*32+l] = t22[i*8192+j*32+k*64+l]
 				}
 			}
 		}
@@ -5150,45 +5150,45 @@ func (m *Model) rmsNormH0_attn_norm_2(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(h0_attn_norm[lo*128:hi*128], t13[lo*128:hi*128], h_in[lo*128:hi*128], h0_attn_norm_g, hi-lo, 128, 1e-05)
 }
 
-// transposeH0_attn_q_2 computes h0_attn_q = t16ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q_2 computes h0_attn_q = t17ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t16, h0_attn_q := v[0], v[1]
+	t17, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t16[i*16384+j*32+k*128+l]
+					h0_attn_q[i*16384+j*4096+k*32+l] = t17[i*16384+j*32+k*128+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeH0_attn_k_2 computes h0_attn_k = t19ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k_2 computes h0_attn_k = t20ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t19, h0_attn_k := v[0], v[1]
+	t20, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_k[i*8192+j*4096+k*32+l] = t19[i*8192+j*32+k*64+l]
+					h0_attn_k[i*8192+j*4096+k*32+l] = t20[i*8192+j*32+k*64+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeH0_attn_v_2 computes h0_attn_v = t22ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v_2 computes h0_attn_v = t23ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t22, h0_attn_v := v[0], v[1]
+	t23, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_v[i*8192+j*4096+k*32+l] = t22[i*8192+j*32+k*64+l]
+					h0_attn_v[i*8192+j*4096+k*32+l] = t23[i*8192+j*32+k*64+l]
 				}
 			}
 		}
@@ -7109,45 +7109,45 @@ func (m *Model) rmsNormH0_attn_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(h0_attn_norm[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_attn_norm_g, hi-lo, 128, 1e-05)
 }
 
-// transposeH0_attn_q_3 computes h0_attn_q = t24ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q_3 computes h0_attn_q = t25ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
-	t24, h0_attn_q := v[0], v[1]
+	t25, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t24[i*16384+j*32+k*128+l]
+					h0_attn_q[i*16384+j*4096+k*32+l] = t25[i*16384+j*32+k*128+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeH0_attn_k_3 computes h0_attn_k = t27ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k_3 computes h0_attn_k = t28ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
-	t27, h0_attn_k := v[0], v[1]
+	t28, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_k[i*8192+j*4096+k*32+l] = t27[i*8192+j*32+k*64+l]
+					h0_attn_k[i*8192+j*4096+k*32+l] = t28[i*8192+j*32+k*64+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeH0_attn_v_3 computes h0_attn_v = t30ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v_3 computes h0_attn_v = t31ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
-	t30, h0_attn_v := v[0], v[1]
+	t31, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
 				for l := range 32 {
-					h0_attn_v[i*8192+j*4096+k*32+l] = t30[i*8192+j*32+k*64+l]
+					h0_attn_v[i*8192+j*4096+k*32+l] = t31[i*8192+j*32+k*64+l]
 				}
 			}
 		}
