@@ -3,6 +3,7 @@ package llama_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -90,7 +91,7 @@ func TestMatchesPyTorch(t *testing.T) {
 			for _, p := range prog.Train.Params() {
 				names = append(names, p.Name)
 			}
-			if got, want := strings.Join(slices.Sorted(slices.Values(names)), " "), strings.Join(slices.Sorted(mapsKeys(c.Weights)), " "); got != want {
+			if got, want := strings.Join(slices.Sorted(slices.Values(names)), " "), strings.Join(slices.Sorted(maps.Keys(c.Weights)), " "); got != want {
 				t.Fatalf("parameters\n %s\nPyTorch's weights\n %s", got, want)
 			}
 			req := compile.RunRequest{Params: c.Weights, Inputs: map[string]runtime.JSONTensor{"ids": c.IDs, "targets": c.Targets}, Loss: true, Grads: true}
@@ -147,16 +148,6 @@ func TestMatchesPyTorch(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func mapsKeys(m map[string]runtime.JSONTensor) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
