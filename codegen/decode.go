@@ -112,11 +112,14 @@ func (g *gen) window() int {
 // GenerateNoCache for a one-sequence language model.
 func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	name := g.prog.Name
-	ids := prefill.gr.Inputs()[0]
-	if ids.Type.DType != graph.I32 {
-		ids = prefill.gr.Inputs()[1]
-	}
+	ids := prefill.gr.Find(decode.gr.Inputs()[0].Name) // the decoder's token ids
 	length := prefill.gr.Find(graph.KVLengthName)
+	var context []*graph.Node // an encoder-decoder's source, read whole by Prefill
+	for _, n := range prefill.gr.Inputs() {
+		if n != ids && n != length {
+			context = append(context, n)
+		}
+	}
 	full := ids.Type.Shape
 	ctx := full[len(full)-1]
 	rows := full.Size() / ctx
@@ -128,6 +131,17 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	outs, err := g.outputResults(prefill, nm)
 	if err != nil {
 		return err
+	}
+	var ctxParams, ctxFill []jen.Code
+	var ctxDocs []string
+	for _, c := range context {
+		a := nm.take(ident(c.Name))
+		cs := prefill.plan.slots[c]
+		ctxParams = append(ctxParams, jen.Id(a).Index().Int32())
+		ctxFill = append(ctxFill,
+			jen.If(jen.Len(jen.Id(a)).Op("!=").Lit(cs.size)).Block(jen.Return(outs.zero, jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: Prefill: %%d %s, want %d", name, c.Name, cs.size)), jen.Len(jen.Id(a))))),
+			jen.Copy(jen.Id("m").Dot("iarena").Index(jen.Lit(cs.off).Op(":").Lit(cs.off+cs.size)), jen.Id(a)))
+		ctxDocs = append(ctxDocs, fmt.Sprintf("%s %s", a, c.Type))
 	}
 	arg := nm.take(ident(ids.Name))
 	slot, lslot := prefill.plan.slots[ids], prefill.plan.slots[length]
@@ -156,6 +170,7 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 		jen.Clear(jen.Id("buf")).Comment("padding: causal attention keeps it from the positions before it"),
 	}
 	body = append(body, fill...)
+	body = append(body, ctxFill...)
 	body = append(body,
 		jen.Id("m").Dot(g.arenaName(length.Type.DType)).Index(jen.Lit(lslot.off)).Op("=").Id(g.T).Call(jen.Id("n")),
 		jen.If(jen.Err().Op(":=").Id("m").Dot("prefill").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(outs.zero, jen.Err())),
@@ -165,12 +180,17 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	if rows == 1 {
 		shape = "n"
 	}
-	docComment(f, fmt.Sprintf("Prefill runs a prompt of n ≤ %d tokens (%s: %s, row-major) in eval mode\n"+
+	doc := fmt.Sprintf("Prefill runs a prompt of n ≤ %d tokens (%s: %s, row-major) in eval mode\n"+
 		"and fills the KV cache with its keys and values; Pos is then n. It\n"+
 		"returns the outputs of the whole window:\n\t%s\nwhere positions n and later hold padding. Position n−1 predicts\n"+
 		"the token after the prompt; DecodeStep goes on from there.\n\n"+
-		"The returned slices alias the model's memory: they stay valid until the\nnext call on m.", ctx, arg, shape, strings.Join(outs.docs, "\n\t")))
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Prefill").Params(jen.Id(arg).Index().Int32()).Params(outs.results...).Block(body...)
+		"The returned slices alias the model's memory: they stay valid until the\nnext call on m.", ctx, arg, shape, strings.Join(outs.docs, "\n\t"))
+	if len(context) > 0 {
+		doc += "\n\nIt also encodes the whole source (" + strings.Join(ctxDocs, ", ") + ", row-major) and\n" +
+			"keeps what DecodeStep reads of it (cross-attention's keys and values)."
+	}
+	docComment(f, doc)
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Prefill").Params(append(ctxParams, jen.Id(arg).Index().Int32())...).Params(outs.results...).Block(body...)
 	f.Line()
 
 	// DecodeStep

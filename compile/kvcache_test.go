@@ -17,7 +17,8 @@ import (
 // pre- and post-norm with 1 to 4 heads and 1 to 3 layers (tied and untied,
 // GELU and ReLU, one sequence and a batch of two), tinydecoder, and llama
 // (RoPE at the absolute position) with multi-head, grouped-query and
-// multi-query attention.
+// multi-query attention, and the seq2seq encoder-decoder (the source
+// encoded once by Prefill, cross-attention's keys and values kept).
 var decoderConfigs = []struct{ model, config string }{
 	{"tinydecoder", ""},
 	{"gpt", "vocab=32,ctx=8,d=16,heads=1,layers=1,ffn=32,norm=pre,batch=1"},
@@ -27,6 +28,8 @@ var decoderConfigs = []struct{ model, config string }{
 	{"llama", "vocab=32,ctx=8,d=16,heads=2,kv_heads=2,layers=1,ffn=24,batch=1"},
 	{"llama", "vocab=32,ctx=12,d=16,heads=4,kv_heads=2,layers=2,ffn=24,rope_theta=100,batch=2"},
 	{"llama", "vocab=32,ctx=8,d=24,heads=4,kv_heads=1,layers=2,ffn=20,tie=false,batch=1"},
+	{"seq2seq", "vocab=32,src_ctx=7,ctx=6,d=16,heads=4,kv_heads=2,enc_layers=2,dec_layers=2,ffn=24,batch=2"},
+	{"seq2seq", "vocab=32,src_ctx=3,ctx=5,d=8,heads=2,kv_heads=2,enc_layers=1,dec_layers=1,ffn=8,batch=1"},
 }
 
 // TestKVCacheMatchesFullForward: Prefill on the first p positions and then
@@ -58,7 +61,7 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := startRunner(t, prog)
-			ids := prog.Predict.Inputs()[0].Type.Shape
+			ids := prog.Predict.Find(prog.Decode.Inputs()[0].Name).Type.Shape // the decoder's
 			ctx := ids[len(ids)-1]
 			for _, p := range slices.Compact([]int{1, ctx / 2, ctx}) {
 				req := compile.RunRequest{Cmd: "predict", Inputs: inputs, Phase: "decode", Prefill: p}

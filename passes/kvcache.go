@@ -59,12 +59,16 @@ type attention struct {
 }
 
 type kvRewrite struct {
-	g     *graph.Graph
-	ids   *graph.Node
-	T     int
-	seq   map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
-	attns []*attention
-	attOf map[*graph.Node]*attention
+	g       *graph.Graph
+	ids     *graph.Node
+	context []*graph.Node // other token inputs (an encoder's source), read whole by Prefill
+	// fromContext: values without a sequence axis computed from a context
+	// input; memo: those of them Decode reads, kept by Prefill.
+	fromContext, memo map[*graph.Node]bool
+	T                 int
+	seq               map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
+	attns             []*attention
+	attOf             map[*graph.Node]*attention
 }
 
 func where(n *graph.Node) string {
@@ -128,6 +132,36 @@ func (k *kvRewrite) findAttention(out *graph.Node) (*attention, error) {
 	return a, nil
 }
 
+// attentionsFrom finds the causal attentions over the sequence of the token
+// input ids: those whose values depend on it. An attention that does not
+// (an encoder's, or a cross-attention's, whose keys and values come from
+// another input) is not one; the ops it is built from are then followed
+// like any others.
+func (k *kvRewrite) attentionsFrom(ids *graph.Node) ([]*attention, error) {
+	reach := map[*graph.Node]bool{ids: true}
+	for _, n := range k.g.Nodes {
+		for _, x := range n.Inputs {
+			if reach[x] {
+				reach[n] = true
+			}
+		}
+	}
+	var attns []*attention
+	for _, n := range k.g.Nodes {
+		if n.Op != graph.OpMatMul || !reach[n.Inputs[1]] {
+			continue
+		}
+		a, err := k.findAttention(n)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			attns = append(attns, a)
+		}
+	}
+	return attns, nil
+}
+
 // analyse finds the ids, the attentions and every value's sequence axis.
 func (k *kvRewrite) analyse() error {
 	g := k.g
@@ -139,36 +173,64 @@ func (k *kvRewrite) analyse() error {
 			return fmt.Errorf("%s uses the name %q, which the rewrite needs", where(n), name)
 		}
 	}
+	var inputs []*graph.Node
 	for _, n := range g.Inputs() {
 		if n.Type.DType != graph.I32 {
 			return fmt.Errorf("input %s: a decoder takes token ids only", where(n))
 		}
-		if k.ids != nil {
-			return fmt.Errorf("two token inputs, %s and %s", where(k.ids), where(n))
+		if n.Type.Shape.Rank() == 0 {
+			return fmt.Errorf("input %s: token ids need a sequence axis", where(n))
 		}
-		k.ids = n
+		inputs = append(inputs, n)
 	}
-	if k.ids == nil || k.ids.Type.Shape.Rank() == 0 {
+	switch len(inputs) {
+	case 0:
 		return fmt.Errorf("no sequence of token ids among the inputs")
+	case 1:
+		k.ids = inputs[0]
+		attns, err := k.attentionsFrom(k.ids)
+		if err != nil {
+			return err
+		}
+		k.attns = attns
+	default:
+		// An encoder-decoder: the decoder's ids are the one input whose
+		// attentions are all causal; the others (the source) are context,
+		// read whole by Prefill.
+		var bad error
+		for _, in := range inputs {
+			attns, err := k.attentionsFrom(in)
+			switch {
+			case err != nil:
+				bad = err
+			case len(attns) == 0:
+			case k.ids != nil:
+				return fmt.Errorf("two token inputs, %s and %s, both feed causal attentions", where(k.ids), where(in))
+			default:
+				k.ids, k.attns = in, attns
+			}
+		}
+		if k.ids == nil {
+			if bad != nil {
+				return bad
+			}
+			return fmt.Errorf("no causal attention found: KV-cache decoding needs a decoder built with the DSL's attention")
+		}
+		for _, in := range inputs {
+			if in != k.ids {
+				k.context = append(k.context, in)
+			}
+		}
 	}
 	r := k.ids.Type.Shape.Rank()
 	k.T = k.ids.Type.Shape[r-1]
 	k.seq[k.ids] = r - 1
 	k.attOf = map[*graph.Node]*attention{}
-	for _, n := range g.Nodes {
-		if n.Op == graph.OpMatMul {
-			a, err := k.findAttention(n)
-			if err != nil {
-				return err
-			}
-			if a != nil {
-				k.attns = append(k.attns, a)
-				for x := range a.inner {
-					k.attOf[x] = a
-				}
-				k.attOf[n] = a
-			}
+	for _, a := range k.attns {
+		for x := range a.inner {
+			k.attOf[x] = a
 		}
+		k.attOf[a.out] = a
 	}
 	if len(k.attns) == 0 {
 		return fmt.Errorf("no causal attention found: KV-cache decoding needs a decoder built with the DSL's attention")
@@ -203,7 +265,49 @@ func (k *kvRewrite) analyse() error {
 			return fmt.Errorf("output %q has no sequence axis", o.Name)
 		}
 	}
+	return k.findMemos()
+}
+
+// findMemos finds what Prefill computes from the context inputs for
+// Decode: the values without a sequence axis that depend on a context input
+// and are read by a per-position value (an encoder's output as
+// cross-attention's keys and values). Prefill stores them in State
+// variables; Decode reads those instead of the encoder.
+func (k *kvRewrite) findMemos() error {
+	k.fromContext, k.memo = map[*graph.Node]bool{}, map[*graph.Node]bool{}
+	for _, in := range k.context {
+		k.fromContext[in] = true
+	}
+	for _, n := range k.g.Nodes {
+		for _, x := range n.Inputs {
+			if k.fromContext[x] && k.axis(n) < 0 {
+				k.fromContext[n] = true
+			}
+		}
+	}
+	for _, n := range k.g.Nodes {
+		if k.axis(n) < 0 || k.attOf[n] != nil && n != k.attOf[n].out {
+			continue
+		}
+		for _, x := range n.Inputs {
+			if !k.fromContext[x] {
+				continue
+			}
+			if x.Op == graph.OpInput || !x.Type.DType.IsFloat() {
+				return fmt.Errorf("%s reads %s per position: only float values computed from it can be kept for decoding", where(n), where(x))
+			}
+			k.memo[x] = true
+		}
+	}
 	return nil
+}
+
+// memoName names the State that keeps a context value for Decode.
+func memoName(n *graph.Node) string {
+	if n.Name != "" {
+		return n.Name + ".memo"
+	}
+	return "v" + fmt.Sprint(n.ID) + ".memo"
 }
 
 func (k *kvRewrite) axis(n *graph.Node) int {
@@ -369,6 +473,17 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 			b.Apply(graph.OpAssign, graph.Attrs{}, c, old[x.ID])
 		}
 	}
+	for _, n := range k.g.Nodes {
+		if !k.memo[n] {
+			continue
+		}
+		c, err := p.Leaf(graph.OpState, memoName(n), n.Type, graph.Attrs{})
+		if err != nil {
+			return nil, err
+		}
+		b.Pos = n.Pos
+		b.Apply(graph.OpAssign, graph.Attrs{}, c, old[n.ID])
+	}
 	b.Pos = graph.Pos{}
 	b.Apply(graph.OpAssign, graph.Attrs{}, pos, length)
 	if b.Err != nil {
@@ -425,6 +540,16 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 			in.Pos = n.Pos
 			newOf[n] = in
 			continue
+		case k.memo[n]: // computed by Prefill from the context
+			c, err := d.Leaf(graph.OpState, memoName(n), n.Type, graph.Attrs{})
+			if err != nil {
+				return nil, err
+			}
+			c.Pos = n.Pos
+			newOf[n] = c
+			continue
+		case k.fromContext[n]:
+			continue // the encoder: Prefill's work
 		case n.Op.Info().Has(graph.Leaf):
 			c := &graph.Node{Op: n.Op, Type: graph.Type{DType: n.Type.DType, Shape: n.Type.Shape.Clone()}, Attrs: n.Attrs.Clone(), Name: n.Name, Pos: n.Pos, Role: n.Role}
 			newOf[n] = d.Append(c)

@@ -13,6 +13,7 @@ type Model struct {
 	params   []float32 // 717408 values: wte, enc0.attn_norm.g, enc0.attn.Wq, enc0.attn.Wk, enc0.attn.Wv, enc0.attn.Wo, enc0.mlp_norm.g, enc0.mlp.gate.W, enc0.mlp.up.W, enc0.mlp.down.W, enc1.attn_norm.g, enc1.attn.Wq, enc1.attn.Wk, enc1.attn.Wv, enc1.attn.Wo, enc1.mlp_norm.g, enc1.mlp.gate.W, enc1.mlp.up.W, enc1.mlp.down.W, enc2.attn_norm.g, enc2.attn.Wq, enc2.attn.Wk, enc2.attn.Wv, enc2.attn.Wo, enc2.mlp_norm.g, enc2.mlp.gate.W, enc2.mlp.up.W, enc2.mlp.down.W, enc.norm.g, dec0.self_norm.g, dec0.self.Wq, dec0.self.Wk, dec0.self.Wv, dec0.self.Wo, dec0.cross_norm.g, dec0.cross.Wq, dec0.cross.Wk, dec0.cross.Wv, dec0.cross.Wo, dec0.mlp_norm.g, dec0.mlp.gate.W, dec0.mlp.up.W, dec0.mlp.down.W, dec1.self_norm.g, dec1.self.Wq, dec1.self.Wk, dec1.self.Wv, dec1.self.Wo, dec1.cross_norm.g, dec1.cross.Wq, dec1.cross.Wk, dec1.cross.Wv, dec1.cross.Wo, dec1.mlp_norm.g, dec1.mlp.gate.W, dec1.mlp.up.W, dec1.mlp.down.W, dec2.self_norm.g, dec2.self.Wq, dec2.self.Wk, dec2.self.Wv, dec2.self.Wo, dec2.cross_norm.g, dec2.cross.Wq, dec2.cross.Wk, dec2.cross.Wv, dec2.cross.Wo, dec2.mlp_norm.g, dec2.mlp.gate.W, dec2.mlp.up.W, dec2.mlp.down.W, dec.norm.g
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
+	cache    []float32 // 147457 values, the KV cache of decoding: kv.pos, dec0.self.k_group.cache, dec0.self.v_group.cache, dec1.self.k_group.cache, dec1.self.v_group.cache, dec2.self.k_group.cache, dec2.self.v_group.cache, dec0.cross.k_group.memo, dec0.cross.v_group.memo, dec1.cross.k_group.memo, dec1.cross.v_group.memo, dec2.cross.k_group.memo, dec2.cross.v_group.memo
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -51,6 +52,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 717408),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
+	m.cache = make([]float32, 147457)
 	m.pool = NewPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	Reserve[float32](m.pool, false, true, 32, 32, 24)
@@ -67,6 +69,10 @@ func NewSeeded(seed uint64) *Model {
 	Reserve[float32](m.pool, true, false, 96, 96, 256)
 	Reserve[float32](m.pool, false, true, 256, 96, 48)
 	Reserve[float32](m.pool, true, false, 96, 48, 256)
+	Reserve[float32](m.pool, false, true, 1, 32, 24)
+	Reserve[float32](m.pool, false, false, 8, 256, 96)
+	Reserve[float32](m.pool, false, false, 8, 96, 256)
+	Reserve[float32](m.pool, false, true, 8, 256, 96)
 	m.scratch = make([]float32, 1024*m.pool.Threads()) // a tile per thread
 	// wte f32[256,96]: normal, std 0.02
 	initNormal(m.params[0:24576], 0.02, seed, "wte")
@@ -1043,6 +1049,76 @@ func (m *Model) ZeroGrads() {
 // Update applies the optimizer to the gradients held now (see AccumulateGrads).
 func (m *Model) Update() error {
 	return m.update()
+}
+
+// Prefill runs a prompt of n ≤ 32 tokens (ids: [8,n], row-major) in eval mode
+// and fills the KV cache with its keys and values; Pos is then n. It
+// returns the outputs of the whole window:
+//
+//	logits: f32[8,32,256]
+//
+// where positions n and later hold padding. Position n−1 predicts
+// the token after the prompt; DecodeStep goes on from there.
+//
+// The returned slices alias the model's memory: they stay valid until the
+// next call on m.
+//
+// It also encodes the whole source (src i32[8,32], row-major) and
+// keeps what DecodeStep reads of it (cross-attention's keys and values).
+func (m *Model) Prefill(src []int32, ids []int32) (logits []float32, err error) {
+	n := len(ids) / 8
+	if n < 1 || n > 32 || len(ids) != n*8 {
+		return nil, fmt.Errorf("seq2seq: Prefill: %d ids are not 8 rows of 1 to 32 tokens", len(ids))
+	}
+	buf := m.iarena[256:512]
+	clear(buf) // padding: causal attention keeps it from the positions before it
+	for r := range 8 {
+		copy(buf[r*32:r*32+n], ids[r*n:r*n+n])
+	}
+	if len(src) != 256 {
+		return nil, fmt.Errorf("seq2seq: Prefill: %d src, want 256", len(src))
+	}
+	copy(m.iarena[0:256], src)
+	m.arena[327680] = float32(n)
+	if err := m.prefill(); err != nil {
+		return nil, err
+	}
+	return m.arena[0:65536:65536], nil
+}
+
+// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// (ids: i32[8,1]). It computes the new token's queries, keys and values only,
+// attends over the cached positions 0..t−1 and itself, appends its keys and
+// values to the cache and advances Pos. It returns:
+//
+//	logits: f32[8,1,256]
+//
+// Past the context (Pos = 32) it returns an error and changes nothing.
+// The returned slices alias the model's memory: they stay valid until the
+// next call on m.
+func (m *Model) DecodeStep(ids []int32) (logits []float32, err error) {
+	if t := m.Pos(); t >= 32 {
+		return nil, fmt.Errorf("seq2seq: DecodeStep: position %d is past the context of 32; Prefill or Reset to start again", t)
+	}
+	if len(ids) != 8 {
+		return nil, sizeError("ids", len(ids), 8, "i32[8,1]")
+	}
+	copy(m.iarena[0:8], ids)
+	if err := m.decode(); err != nil {
+		return nil, err
+	}
+	return m.arena[0:2048:2048], nil
+}
+
+// Reset empties the KV cache: Pos is 0 again.
+func (m *Model) Reset() {
+	clear(m.cache)
+}
+
+// Pos is the number of positions the KV cache holds: the position
+// DecodeStep computes next.
+func (m *Model) Pos() int {
+	return int(m.cache[0])
 }
 
 // predict runs the forward pass in eval mode.
@@ -6271,6 +6347,2064 @@ func (m *Model) update() error {
 	return nil
 }
 
+// prefill runs the forward pass over the padded prompt and stores every
+// attention's keys and values in the cache.
+func (m *Model) prefill() error {
+	kv_pos := m.cache[0:1]                            // f32[]
+	dec0_self_k_group_cache := m.cache[1:12289]       // f32[8,2,1,32,24]
+	dec0_self_v_group_cache := m.cache[12289:24577]   // f32[8,2,1,32,24]
+	dec1_self_k_group_cache := m.cache[24577:36865]   // f32[8,2,1,32,24]
+	dec1_self_v_group_cache := m.cache[36865:49153]   // f32[8,2,1,32,24]
+	dec2_self_k_group_cache := m.cache[49153:61441]   // f32[8,2,1,32,24]
+	dec2_self_v_group_cache := m.cache[61441:73729]   // f32[8,2,1,32,24]
+	dec0_cross_k_group_memo := m.cache[73729:86017]   // f32[8,2,1,32,24]
+	dec0_cross_v_group_memo := m.cache[86017:98305]   // f32[8,2,1,32,24]
+	dec1_cross_k_group_memo := m.cache[98305:110593]  // f32[8,2,1,32,24]
+	dec1_cross_v_group_memo := m.cache[110593:122881] // f32[8,2,1,32,24]
+	dec2_cross_k_group_memo := m.cache[122881:135169] // f32[8,2,1,32,24]
+	dec2_cross_v_group_memo := m.cache[135169:147457] // f32[8,2,1,32,24]
+	src := m.iarena[0:256]                            // i32[8,32]
+	ids := m.iarena[256:512]                          // i32[8,32]
+	wte := m.params[0:24576]                          // f32[256,96]
+	enc_in := m.arena[131072:155648]                  // f32[8,32,96]
+	enc0_attn_norm_g := m.params[24576:24672]         // f32[96]
+	enc0_attn_Wq := m.params[24672:33888]             // f32[96,96]
+	enc0_attn_Wk := m.params[33888:38496]             // f32[96,48]
+	enc0_attn_Wv := m.params[38496:43104]             // f32[96,48]
+	enc0_attn_Wo := m.params[43104:52320]             // f32[96,96]
+	enc0_mlp_norm_g := m.params[52320:52416]          // f32[96]
+	enc0_mlp_gate_W := m.params[52416:76992]          // f32[96,256]
+	enc0_mlp_up_W := m.params[76992:101568]           // f32[96,256]
+	enc0_mlp_down_W := m.params[101568:126144]        // f32[256,96]
+	enc0_attn_norm := m.arena[0:24576]                // f32[8,32,96]
+	enc0_attn_q_proj := m.arena[24576:49152]          // f32[8,32,96]
+	t29 := m.arena[24576:49152]                       // f32[8,32,4,24]
+	enc0_attn_q := m.arena[49152:73728]               // f32[8,4,32,24]
+	enc0_attn_k_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t32 := m.arena[24576:36864]                       // f32[8,32,2,24]
+	enc0_attn_k := m.arena[36864:49152]               // f32[8,2,32,24]
+	enc0_attn_v_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t35 := m.arena[24576:36864]                       // f32[8,32,2,24]
+	enc0_attn_v := m.arena[98304:110592]              // f32[8,2,32,24]
+	enc0_attn_q_rot := m.arena[73728:98304]           // f32[8,4,32,24]
+	enc0_attn_k_rot := m.arena[49152:61440]           // f32[8,2,32,24]
+	enc0_attn_q_group := m.arena[73728:98304]         // f32[8,2,2,32,24]
+	enc0_attn_k_group := m.arena[49152:61440]         // f32[8,2,1,32,24]
+	enc0_attn_v_group := m.arena[98304:110592]        // f32[8,2,1,32,24]
+	t42 := m.arena[0:32768]                           // f32[8,2,2,32,32]
+	enc0_attn_scores := m.arena[0:32768]              // f32[8,2,2,32,32]
+	enc0_attn_weights := m.arena[32768:65536]         // f32[8,2,2,32,32]
+	enc0_attn_context := m.arena[0:24576]             // f32[8,2,2,32,24]
+	t47 := m.arena[0:24576]                           // f32[8,4,32,24]
+	t48 := m.arena[24576:49152]                       // f32[8,32,4,24]
+	t49 := m.arena[24576:49152]                       // f32[8,32,96]
+	enc0_attn_out := m.arena[0:24576]                 // f32[8,32,96]
+	enc0_resid1 := m.arena[131072:155648]             // f32[8,32,96]
+	enc0_mlp_norm := m.arena[155648:180224]           // f32[8,32,96]
+	t54 := m.arena[0:65536]                           // f32[8,32,256]
+	t57 := m.arena[65536:131072]                      // f32[8,32,256]
+	enc0_mlp_hidden := m.arena[0:65536]               // f32[8,32,256]
+	enc0_mlp_out := m.arena[65536:90112]              // f32[8,32,96]
+	enc0_resid2 := m.arena[131072:155648]             // f32[8,32,96]
+	enc1_attn_norm_g := m.params[126144:126240]       // f32[96]
+	enc1_attn_Wq := m.params[126240:135456]           // f32[96,96]
+	enc1_attn_Wk := m.params[135456:140064]           // f32[96,48]
+	enc1_attn_Wv := m.params[140064:144672]           // f32[96,48]
+	enc1_attn_Wo := m.params[144672:153888]           // f32[96,96]
+	enc1_mlp_norm_g := m.params[153888:153984]        // f32[96]
+	enc1_mlp_gate_W := m.params[153984:178560]        // f32[96,256]
+	enc1_mlp_up_W := m.params[178560:203136]          // f32[96,256]
+	enc1_mlp_down_W := m.params[203136:227712]        // f32[256,96]
+	enc1_attn_norm := m.arena[0:24576]                // f32[8,32,96]
+	enc1_attn_q_proj := m.arena[24576:49152]          // f32[8,32,96]
+	t73 := m.arena[24576:49152]                       // f32[8,32,4,24]
+	enc1_attn_q := m.arena[49152:73728]               // f32[8,4,32,24]
+	enc1_attn_k_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t76 := m.arena[24576:36864]                       // f32[8,32,2,24]
+	enc1_attn_k := m.arena[36864:49152]               // f32[8,2,32,24]
+	enc1_attn_v_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t79 := m.arena[24576:36864]                       // f32[8,32,2,24]
+	enc1_attn_v := m.arena[98304:110592]              // f32[8,2,32,24]
+	enc1_attn_q_rot := m.arena[73728:98304]           // f32[8,4,32,24]
+	enc1_attn_k_rot := m.arena[49152:61440]           // f32[8,2,32,24]
+	enc1_attn_q_group := m.arena[73728:98304]         // f32[8,2,2,32,24]
+	enc1_attn_k_group := m.arena[49152:61440]         // f32[8,2,1,32,24]
+	enc1_attn_v_group := m.arena[98304:110592]        // f32[8,2,1,32,24]
+	t86 := m.arena[0:32768]                           // f32[8,2,2,32,32]
+	enc1_attn_scores := m.arena[0:32768]              // f32[8,2,2,32,32]
+	enc1_attn_weights := m.arena[32768:65536]         // f32[8,2,2,32,32]
+	enc1_attn_context := m.arena[0:24576]             // f32[8,2,2,32,24]
+	t90 := m.arena[0:24576]                           // f32[8,4,32,24]
+	t91 := m.arena[24576:49152]                       // f32[8,32,4,24]
+	t92 := m.arena[24576:49152]                       // f32[8,32,96]
+	enc1_attn_out := m.arena[0:24576]                 // f32[8,32,96]
+	enc1_resid1 := m.arena[131072:155648]             // f32[8,32,96]
+	enc1_mlp_norm := m.arena[155648:180224]           // f32[8,32,96]
+	t97 := m.arena[0:65536]                           // f32[8,32,256]
+	t100 := m.arena[65536:131072]                     // f32[8,32,256]
+	enc1_mlp_hidden := m.arena[0:65536]               // f32[8,32,256]
+	enc1_mlp_out := m.arena[65536:90112]              // f32[8,32,96]
+	enc1_resid2 := m.arena[131072:155648]             // f32[8,32,96]
+	enc2_attn_norm_g := m.params[227712:227808]       // f32[96]
+	enc2_attn_Wq := m.params[227808:237024]           // f32[96,96]
+	enc2_attn_Wk := m.params[237024:241632]           // f32[96,48]
+	enc2_attn_Wv := m.params[241632:246240]           // f32[96,48]
+	enc2_attn_Wo := m.params[246240:255456]           // f32[96,96]
+	enc2_mlp_norm_g := m.params[255456:255552]        // f32[96]
+	enc2_mlp_gate_W := m.params[255552:280128]        // f32[96,256]
+	enc2_mlp_up_W := m.params[280128:304704]          // f32[96,256]
+	enc2_mlp_down_W := m.params[304704:329280]        // f32[256,96]
+	enc2_attn_norm := m.arena[0:24576]                // f32[8,32,96]
+	enc2_attn_q_proj := m.arena[24576:49152]          // f32[8,32,96]
+	t116 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	enc2_attn_q := m.arena[49152:73728]               // f32[8,4,32,24]
+	enc2_attn_k_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t119 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	enc2_attn_k := m.arena[36864:49152]               // f32[8,2,32,24]
+	enc2_attn_v_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t122 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	enc2_attn_v := m.arena[98304:110592]              // f32[8,2,32,24]
+	enc2_attn_q_rot := m.arena[73728:98304]           // f32[8,4,32,24]
+	enc2_attn_k_rot := m.arena[49152:61440]           // f32[8,2,32,24]
+	enc2_attn_q_group := m.arena[73728:98304]         // f32[8,2,2,32,24]
+	enc2_attn_k_group := m.arena[49152:61440]         // f32[8,2,1,32,24]
+	enc2_attn_v_group := m.arena[98304:110592]        // f32[8,2,1,32,24]
+	t129 := m.arena[0:32768]                          // f32[8,2,2,32,32]
+	enc2_attn_scores := m.arena[0:32768]              // f32[8,2,2,32,32]
+	enc2_attn_weights := m.arena[32768:65536]         // f32[8,2,2,32,32]
+	enc2_attn_context := m.arena[0:24576]             // f32[8,2,2,32,24]
+	t133 := m.arena[0:24576]                          // f32[8,4,32,24]
+	t134 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	t135 := m.arena[24576:49152]                      // f32[8,32,96]
+	enc2_attn_out := m.arena[0:24576]                 // f32[8,32,96]
+	enc2_resid1 := m.arena[131072:155648]             // f32[8,32,96]
+	enc2_mlp_norm := m.arena[155648:180224]           // f32[8,32,96]
+	t140 := m.arena[0:65536]                          // f32[8,32,256]
+	t143 := m.arena[65536:131072]                     // f32[8,32,256]
+	enc2_mlp_hidden := m.arena[0:65536]               // f32[8,32,256]
+	enc2_mlp_out := m.arena[65536:90112]              // f32[8,32,96]
+	enc2_resid2 := m.arena[131072:155648]             // f32[8,32,96]
+	enc_norm_g := m.params[329280:329376]             // f32[96]
+	enc_norm := m.arena[155648:180224]                // f32[8,32,96]
+	dec_in := m.arena[131072:155648]                  // f32[8,32,96]
+	dec0_self_norm_g := m.params[329376:329472]       // f32[96]
+	dec0_self_Wq := m.params[329472:338688]           // f32[96,96]
+	dec0_self_Wk := m.params[338688:343296]           // f32[96,48]
+	dec0_self_Wv := m.params[343296:347904]           // f32[96,48]
+	dec0_self_Wo := m.params[347904:357120]           // f32[96,96]
+	dec0_cross_norm_g := m.params[357120:357216]      // f32[96]
+	dec0_cross_Wq := m.params[357216:366432]          // f32[96,96]
+	dec0_cross_Wk := m.params[366432:371040]          // f32[96,48]
+	dec0_cross_Wv := m.params[371040:375648]          // f32[96,48]
+	dec0_cross_Wo := m.params[375648:384864]          // f32[96,96]
+	dec0_mlp_norm_g := m.params[384864:384960]        // f32[96]
+	dec0_mlp_gate_W := m.params[384960:409536]        // f32[96,256]
+	dec0_mlp_up_W := m.params[409536:434112]          // f32[96,256]
+	dec0_mlp_down_W := m.params[434112:458688]        // f32[256,96]
+	dec0_self_norm := m.arena[0:24576]                // f32[8,32,96]
+	dec0_self_q_proj := m.arena[24576:49152]          // f32[8,32,96]
+	t169 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	dec0_self_q := m.arena[49152:73728]               // f32[8,4,32,24]
+	dec0_self_k_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t172 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	dec0_self_k := m.arena[36864:49152]               // f32[8,2,32,24]
+	dec0_self_v_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t175 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	dec0_self_v := m.arena[204800:217088]             // f32[8,2,32,24]
+	dec0_self_q_rot := m.arena[0:24576]               // f32[8,4,32,24]
+	dec0_self_k_rot := m.arena[217088:229376]         // f32[8,2,32,24]
+	dec0_self_q_group := m.arena[0:24576]             // f32[8,2,2,32,24]
+	dec0_self_k_group := m.arena[217088:229376]       // f32[8,2,1,32,24]
+	dec0_self_v_group := m.arena[204800:217088]       // f32[8,2,1,32,24]
+	dec0_self_context := m.arena[24576:49152]         // f32[8,2,2,32,24]
+	t188 := m.arena[24576:49152]                      // f32[8,4,32,24]
+	t189 := m.arena[0:24576]                          // f32[8,32,4,24]
+	t190 := m.arena[0:24576]                          // f32[8,32,96]
+	dec0_self_out := m.arena[24576:49152]             // f32[8,32,96]
+	dec0_resid1 := m.arena[131072:155648]             // f32[8,32,96]
+	dec0_cross_norm := m.arena[0:24576]               // f32[8,32,96]
+	dec0_cross_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t196 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	dec0_cross_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	dec0_cross_k_proj := m.arena[0:12288]             // f32[8,32,48]
+	t199 := m.arena[0:12288]                          // f32[8,32,2,24]
+	dec0_cross_k := m.arena[229376:241664]            // f32[8,2,32,24]
+	dec0_cross_v_proj := m.arena[0:12288]             // f32[8,32,48]
+	t202 := m.arena[0:12288]                          // f32[8,32,2,24]
+	dec0_cross_v := m.arena[241664:253952]            // f32[8,2,32,24]
+	dec0_cross_q_group := m.arena[49152:73728]        // f32[8,2,2,32,24]
+	dec0_cross_k_group := m.arena[229376:241664]      // f32[8,2,1,32,24]
+	dec0_cross_v_group := m.arena[241664:253952]      // f32[8,2,1,32,24]
+	t207 := m.arena[0:32768]                          // f32[8,2,2,32,32]
+	dec0_cross_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
+	dec0_cross_weights := m.arena[32768:65536]        // f32[8,2,2,32,32]
+	dec0_cross_context := m.arena[0:24576]            // f32[8,2,2,32,24]
+	t211 := m.arena[0:24576]                          // f32[8,4,32,24]
+	t212 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	t213 := m.arena[24576:49152]                      // f32[8,32,96]
+	dec0_cross_out := m.arena[0:24576]                // f32[8,32,96]
+	dec0_resid2 := m.arena[131072:155648]             // f32[8,32,96]
+	dec0_mlp_norm := m.arena[180224:204800]           // f32[8,32,96]
+	t218 := m.arena[0:65536]                          // f32[8,32,256]
+	t221 := m.arena[65536:131072]                     // f32[8,32,256]
+	dec0_mlp_hidden := m.arena[0:65536]               // f32[8,32,256]
+	dec0_mlp_out := m.arena[65536:90112]              // f32[8,32,96]
+	dec0_resid3 := m.arena[131072:155648]             // f32[8,32,96]
+	dec1_self_norm_g := m.params[458688:458784]       // f32[96]
+	dec1_self_Wq := m.params[458784:468000]           // f32[96,96]
+	dec1_self_Wk := m.params[468000:472608]           // f32[96,48]
+	dec1_self_Wv := m.params[472608:477216]           // f32[96,48]
+	dec1_self_Wo := m.params[477216:486432]           // f32[96,96]
+	dec1_cross_norm_g := m.params[486432:486528]      // f32[96]
+	dec1_cross_Wq := m.params[486528:495744]          // f32[96,96]
+	dec1_cross_Wk := m.params[495744:500352]          // f32[96,48]
+	dec1_cross_Wv := m.params[500352:504960]          // f32[96,48]
+	dec1_cross_Wo := m.params[504960:514176]          // f32[96,96]
+	dec1_mlp_norm_g := m.params[514176:514272]        // f32[96]
+	dec1_mlp_gate_W := m.params[514272:538848]        // f32[96,256]
+	dec1_mlp_up_W := m.params[538848:563424]          // f32[96,256]
+	dec1_mlp_down_W := m.params[563424:588000]        // f32[256,96]
+	dec1_self_norm := m.arena[0:24576]                // f32[8,32,96]
+	dec1_self_q_proj := m.arena[24576:49152]          // f32[8,32,96]
+	t242 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	dec1_self_q := m.arena[49152:73728]               // f32[8,4,32,24]
+	dec1_self_k_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t245 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	dec1_self_k := m.arena[36864:49152]               // f32[8,2,32,24]
+	dec1_self_v_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t248 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	dec1_self_v := m.arena[253952:266240]             // f32[8,2,32,24]
+	dec1_self_q_rot := m.arena[0:24576]               // f32[8,4,32,24]
+	dec1_self_k_rot := m.arena[266240:278528]         // f32[8,2,32,24]
+	dec1_self_q_group := m.arena[0:24576]             // f32[8,2,2,32,24]
+	dec1_self_k_group := m.arena[266240:278528]       // f32[8,2,1,32,24]
+	dec1_self_v_group := m.arena[253952:266240]       // f32[8,2,1,32,24]
+	dec1_self_context := m.arena[24576:49152]         // f32[8,2,2,32,24]
+	t260 := m.arena[24576:49152]                      // f32[8,4,32,24]
+	t261 := m.arena[0:24576]                          // f32[8,32,4,24]
+	t262 := m.arena[0:24576]                          // f32[8,32,96]
+	dec1_self_out := m.arena[24576:49152]             // f32[8,32,96]
+	dec1_resid1 := m.arena[131072:155648]             // f32[8,32,96]
+	dec1_cross_norm := m.arena[0:24576]               // f32[8,32,96]
+	dec1_cross_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t268 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	dec1_cross_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	dec1_cross_k_proj := m.arena[0:12288]             // f32[8,32,48]
+	t271 := m.arena[0:12288]                          // f32[8,32,2,24]
+	dec1_cross_k := m.arena[278528:290816]            // f32[8,2,32,24]
+	dec1_cross_v_proj := m.arena[0:12288]             // f32[8,32,48]
+	t274 := m.arena[0:12288]                          // f32[8,32,2,24]
+	dec1_cross_v := m.arena[290816:303104]            // f32[8,2,32,24]
+	dec1_cross_q_group := m.arena[49152:73728]        // f32[8,2,2,32,24]
+	dec1_cross_k_group := m.arena[278528:290816]      // f32[8,2,1,32,24]
+	dec1_cross_v_group := m.arena[290816:303104]      // f32[8,2,1,32,24]
+	t279 := m.arena[0:32768]                          // f32[8,2,2,32,32]
+	dec1_cross_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
+	dec1_cross_weights := m.arena[32768:65536]        // f32[8,2,2,32,32]
+	dec1_cross_context := m.arena[0:24576]            // f32[8,2,2,32,24]
+	t283 := m.arena[0:24576]                          // f32[8,4,32,24]
+	t284 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	t285 := m.arena[24576:49152]                      // f32[8,32,96]
+	dec1_cross_out := m.arena[0:24576]                // f32[8,32,96]
+	dec1_resid2 := m.arena[131072:155648]             // f32[8,32,96]
+	dec1_mlp_norm := m.arena[180224:204800]           // f32[8,32,96]
+	t290 := m.arena[0:65536]                          // f32[8,32,256]
+	t293 := m.arena[65536:131072]                     // f32[8,32,256]
+	dec1_mlp_hidden := m.arena[0:65536]               // f32[8,32,256]
+	dec1_mlp_out := m.arena[65536:90112]              // f32[8,32,96]
+	dec1_resid3 := m.arena[131072:155648]             // f32[8,32,96]
+	dec2_self_norm_g := m.params[588000:588096]       // f32[96]
+	dec2_self_Wq := m.params[588096:597312]           // f32[96,96]
+	dec2_self_Wk := m.params[597312:601920]           // f32[96,48]
+	dec2_self_Wv := m.params[601920:606528]           // f32[96,48]
+	dec2_self_Wo := m.params[606528:615744]           // f32[96,96]
+	dec2_cross_norm_g := m.params[615744:615840]      // f32[96]
+	dec2_cross_Wq := m.params[615840:625056]          // f32[96,96]
+	dec2_cross_Wk := m.params[625056:629664]          // f32[96,48]
+	dec2_cross_Wv := m.params[629664:634272]          // f32[96,48]
+	dec2_cross_Wo := m.params[634272:643488]          // f32[96,96]
+	dec2_mlp_norm_g := m.params[643488:643584]        // f32[96]
+	dec2_mlp_gate_W := m.params[643584:668160]        // f32[96,256]
+	dec2_mlp_up_W := m.params[668160:692736]          // f32[96,256]
+	dec2_mlp_down_W := m.params[692736:717312]        // f32[256,96]
+	dec2_self_norm := m.arena[0:24576]                // f32[8,32,96]
+	dec2_self_q_proj := m.arena[24576:49152]          // f32[8,32,96]
+	t314 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	dec2_self_q := m.arena[49152:73728]               // f32[8,4,32,24]
+	dec2_self_k_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t317 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	dec2_self_k := m.arena[36864:49152]               // f32[8,2,32,24]
+	dec2_self_v_proj := m.arena[24576:36864]          // f32[8,32,48]
+	t320 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	dec2_self_v := m.arena[180224:192512]             // f32[8,2,32,24]
+	dec2_self_q_rot := m.arena[0:24576]               // f32[8,4,32,24]
+	dec2_self_k_rot := m.arena[192512:204800]         // f32[8,2,32,24]
+	dec2_self_q_group := m.arena[0:24576]             // f32[8,2,2,32,24]
+	dec2_self_k_group := m.arena[192512:204800]       // f32[8,2,1,32,24]
+	dec2_self_v_group := m.arena[180224:192512]       // f32[8,2,1,32,24]
+	dec2_self_context := m.arena[24576:49152]         // f32[8,2,2,32,24]
+	t332 := m.arena[24576:49152]                      // f32[8,4,32,24]
+	t333 := m.arena[0:24576]                          // f32[8,32,4,24]
+	t334 := m.arena[0:24576]                          // f32[8,32,96]
+	dec2_self_out := m.arena[24576:49152]             // f32[8,32,96]
+	dec2_resid1 := m.arena[131072:155648]             // f32[8,32,96]
+	dec2_cross_norm := m.arena[0:24576]               // f32[8,32,96]
+	dec2_cross_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t340 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	dec2_cross_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	dec2_cross_k_proj := m.arena[0:12288]             // f32[8,32,48]
+	t343 := m.arena[0:12288]                          // f32[8,32,2,24]
+	dec2_cross_k := m.arena[303104:315392]            // f32[8,2,32,24]
+	dec2_cross_v_proj := m.arena[0:12288]             // f32[8,32,48]
+	t346 := m.arena[0:12288]                          // f32[8,32,2,24]
+	dec2_cross_v := m.arena[315392:327680]            // f32[8,2,32,24]
+	dec2_cross_q_group := m.arena[49152:73728]        // f32[8,2,2,32,24]
+	dec2_cross_k_group := m.arena[303104:315392]      // f32[8,2,1,32,24]
+	dec2_cross_v_group := m.arena[315392:327680]      // f32[8,2,1,32,24]
+	t351 := m.arena[0:32768]                          // f32[8,2,2,32,32]
+	dec2_cross_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
+	dec2_cross_weights := m.arena[32768:65536]        // f32[8,2,2,32,32]
+	dec2_cross_context := m.arena[0:24576]            // f32[8,2,2,32,24]
+	t355 := m.arena[0:24576]                          // f32[8,4,32,24]
+	t356 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	t357 := m.arena[24576:49152]                      // f32[8,32,96]
+	dec2_cross_out := m.arena[0:24576]                // f32[8,32,96]
+	dec2_resid2 := m.arena[131072:155648]             // f32[8,32,96]
+	dec2_mlp_norm := m.arena[155648:180224]           // f32[8,32,96]
+	t362 := m.arena[0:65536]                          // f32[8,32,256]
+	t365 := m.arena[65536:131072]                     // f32[8,32,256]
+	dec2_mlp_hidden := m.arena[0:65536]               // f32[8,32,256]
+	dec2_mlp_out := m.arena[65536:90112]              // f32[8,32,96]
+	dec2_resid3 := m.arena[131072:155648]             // f32[8,32,96]
+	dec_norm_g := m.params[717312:717408]             // f32[96]
+	dec_norm := m.arena[65536:90112]                  // f32[8,32,96]
+	logits := m.arena[0:65536]                        // f32[8,32,256]
+	kv_length := m.arena[327680:327681]               // f32[]
+
+	// enc_in = wte[src]  (models/seq2seq/seq2seq.go:62)
+	if p := gather(enc_in, wte, src, 96, 256); p >= 0 {
+		return fmt.Errorf("models/seq2seq/seq2seq.go:62: Gather: id %d at position %d is outside [0, 256)", src[p], p)
+	}
+
+	// fused rmsnorm:
+	//
+	//	t26 = rmsnorm(enc_in)  (RMSNorm, models/seq2seq/seq2seq.go:70)
+	//	enc0_attn_norm = t26 ⊙ enc0_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:70)
+	m.parallel(256, (*Model).rmsNormEnc0_attn_norm_3, enc_in, enc0_attn_norm_g, enc0_attn_norm)
+
+	// enc0_attn_q_proj = enc0_attn_norm · enc0_attn_Wq  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 96, 96, enc0_attn_norm, 96, enc0_attn_Wq, 96, enc0_attn_q_proj, 96, false)
+
+	// t29 = reshape(enc0_attn_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc0_attn_q = t29ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	m.parallel(8, (*Model).transposeEnc0_attn_q_3, t29, enc0_attn_q)
+
+	// enc0_attn_k_proj = enc0_attn_norm · enc0_attn_Wk  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 48, 96, enc0_attn_norm, 96, enc0_attn_Wk, 48, enc0_attn_k_proj, 48, false)
+
+	// t32 = reshape(enc0_attn_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc0_attn_k = t32ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					enc0_attn_k[i*1536+j*768+k*24+l] = t32[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// enc0_attn_v_proj = enc0_attn_norm · enc0_attn_Wv  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 48, 96, enc0_attn_norm, 96, enc0_attn_Wv, 48, enc0_attn_v_proj, 48, false)
+
+	// t35 = reshape(enc0_attn_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc0_attn_v = t35ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					enc0_attn_v[i*1536+j*768+k*24+l] = t35[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// enc0_attn_q_rot = rope(enc0_attn_q at t)  (models/seq2seq/seq2seq.go:70)
+	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, 10000, false, false)
+
+	// enc0_attn_k_rot = rope(enc0_attn_k at t)  (models/seq2seq/seq2seq.go:70)
+	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 10000, false, false)
+
+	// enc0_attn_q_group = reshape(enc0_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc0_attn_k_group = reshape(enc0_attn_k_rot, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc0_attn_v_group = reshape(enc0_attn_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// fused epilogue:
+	//
+	//	t42 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:70)
+	//	enc0_attn_scores = t42 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
+	m.fusedEnc0_attn_scores_3(enc0_attn_q_group, enc0_attn_k_group, t42, enc0_attn_scores)
+
+	// enc0_attn_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc0_attn_weights_3, enc0_attn_scores, enc0_attn_weights)
+
+	// enc0_attn_context = enc0_attn_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc0_attn_context_3, enc0_attn_v_group, enc0_attn_weights, enc0_attn_context)
+
+	// t47 = reshape(enc0_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// t48 = t47ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	m.parallel(8, (*Model).transposeT48, t47, t48)
+
+	// t49 = reshape(t47ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:70)
+
+	// fused epilogue:
+	//
+	//	enc0_attn_out = t49 · enc0_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:70)
+	//	enc0_resid1 = enc_in + enc0_attn_out  (Add, models/seq2seq/seq2seq.go:70)
+	m.fusedEnc0_resid1_3(enc_in, enc0_attn_Wo, t49, enc0_attn_out, enc0_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t52 = rmsnorm(enc0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:71)
+	//	enc0_mlp_norm = t52 ⊙ enc0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:71)
+	m.parallel(256, (*Model).rmsNormEnc0_mlp_norm_3, enc0_mlp_norm_g, enc0_resid1, enc0_mlp_norm)
+
+	// t54 = enc0_mlp_norm · enc0_mlp_gate_W  (models/seq2seq/seq2seq.go:71)
+	Gemm(m.pool, false, false, 256, 256, 96, enc0_mlp_norm, 96, enc0_mlp_gate_W, 256, t54, 256, false)
+
+	// fused epilogue:
+	//
+	//	t57 = enc0_mlp_norm · enc0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:71)
+	//	t55 = σ(t54)  (Sigmoid, models/seq2seq/seq2seq.go:71)
+	//	t56 = t54 ⊙ t55  (Mul, models/seq2seq/seq2seq.go:71)
+	//	enc0_mlp_hidden = t56 ⊙ t57  (Mul, models/seq2seq/seq2seq.go:71)
+	m.fusedEnc0_mlp_hidden_3(enc0_mlp_up_W, enc0_mlp_norm, t54, t57, enc0_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	enc0_mlp_out = enc0_mlp_hidden · enc0_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:71)
+	//	enc0_resid2 = enc0_resid1 + enc0_mlp_out  (Add, models/seq2seq/seq2seq.go:71)
+	m.fusedEnc0_resid2_3(enc0_mlp_down_W, enc0_resid1, enc0_mlp_hidden, enc0_mlp_out, enc0_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t70 = rmsnorm(enc0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:70)
+	//	enc1_attn_norm = t70 ⊙ enc1_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:70)
+	m.parallel(256, (*Model).rmsNormEnc1_attn_norm_3, enc0_resid2, enc1_attn_norm_g, enc1_attn_norm)
+
+	// enc1_attn_q_proj = enc1_attn_norm · enc1_attn_Wq  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 96, 96, enc1_attn_norm, 96, enc1_attn_Wq, 96, enc1_attn_q_proj, 96, false)
+
+	// t73 = reshape(enc1_attn_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc1_attn_q = t73ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	m.parallel(8, (*Model).transposeEnc1_attn_q_3, t73, enc1_attn_q)
+
+	// enc1_attn_k_proj = enc1_attn_norm · enc1_attn_Wk  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 48, 96, enc1_attn_norm, 96, enc1_attn_Wk, 48, enc1_attn_k_proj, 48, false)
+
+	// t76 = reshape(enc1_attn_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc1_attn_k = t76ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					enc1_attn_k[i*1536+j*768+k*24+l] = t76[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// enc1_attn_v_proj = enc1_attn_norm · enc1_attn_Wv  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 48, 96, enc1_attn_norm, 96, enc1_attn_Wv, 48, enc1_attn_v_proj, 48, false)
+
+	// t79 = reshape(enc1_attn_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc1_attn_v = t79ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					enc1_attn_v[i*1536+j*768+k*24+l] = t79[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// enc1_attn_q_rot = rope(enc1_attn_q at t)  (models/seq2seq/seq2seq.go:70)
+	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, 10000, false, false)
+
+	// enc1_attn_k_rot = rope(enc1_attn_k at t)  (models/seq2seq/seq2seq.go:70)
+	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 10000, false, false)
+
+	// enc1_attn_q_group = reshape(enc1_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc1_attn_k_group = reshape(enc1_attn_k_rot, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc1_attn_v_group = reshape(enc1_attn_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// fused epilogue:
+	//
+	//	t86 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:70)
+	//	enc1_attn_scores = t86 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
+	m.fusedEnc1_attn_scores_3(enc1_attn_q_group, enc1_attn_k_group, t86, enc1_attn_scores)
+
+	// enc1_attn_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc1_attn_weights_3, enc1_attn_scores, enc1_attn_weights)
+
+	// enc1_attn_context = enc1_attn_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc1_attn_context_3, enc1_attn_v_group, enc1_attn_weights, enc1_attn_context)
+
+	// t90 = reshape(enc1_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// t91 = t90ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	m.parallel(8, (*Model).transposeT91, t90, t91)
+
+	// t92 = reshape(t90ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:70)
+
+	// fused epilogue:
+	//
+	//	enc1_attn_out = t92 · enc1_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:70)
+	//	enc1_resid1 = enc0_resid2 + enc1_attn_out  (Add, models/seq2seq/seq2seq.go:70)
+	m.fusedEnc1_resid1_3(enc0_resid2, enc1_attn_Wo, t92, enc1_attn_out, enc1_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t95 = rmsnorm(enc1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:71)
+	//	enc1_mlp_norm = t95 ⊙ enc1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:71)
+	m.parallel(256, (*Model).rmsNormEnc1_mlp_norm_3, enc1_mlp_norm_g, enc1_resid1, enc1_mlp_norm)
+
+	// t97 = enc1_mlp_norm · enc1_mlp_gate_W  (models/seq2seq/seq2seq.go:71)
+	Gemm(m.pool, false, false, 256, 256, 96, enc1_mlp_norm, 96, enc1_mlp_gate_W, 256, t97, 256, false)
+
+	// fused epilogue:
+	//
+	//	t100 = enc1_mlp_norm · enc1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:71)
+	//	t98 = σ(t97)  (Sigmoid, models/seq2seq/seq2seq.go:71)
+	//	t99 = t97 ⊙ t98  (Mul, models/seq2seq/seq2seq.go:71)
+	//	enc1_mlp_hidden = t99 ⊙ t100  (Mul, models/seq2seq/seq2seq.go:71)
+	m.fusedEnc1_mlp_hidden_3(enc1_mlp_up_W, enc1_mlp_norm, t97, t100, enc1_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	enc1_mlp_out = enc1_mlp_hidden · enc1_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:71)
+	//	enc1_resid2 = enc1_resid1 + enc1_mlp_out  (Add, models/seq2seq/seq2seq.go:71)
+	m.fusedEnc1_resid2_3(enc1_mlp_down_W, enc1_resid1, enc1_mlp_hidden, enc1_mlp_out, enc1_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t113 = rmsnorm(enc1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:70)
+	//	enc2_attn_norm = t113 ⊙ enc2_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:70)
+	m.parallel(256, (*Model).rmsNormEnc2_attn_norm_3, enc1_resid2, enc2_attn_norm_g, enc2_attn_norm)
+
+	// enc2_attn_q_proj = enc2_attn_norm · enc2_attn_Wq  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 96, 96, enc2_attn_norm, 96, enc2_attn_Wq, 96, enc2_attn_q_proj, 96, false)
+
+	// t116 = reshape(enc2_attn_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc2_attn_q = t116ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	m.parallel(8, (*Model).transposeEnc2_attn_q_3, t116, enc2_attn_q)
+
+	// enc2_attn_k_proj = enc2_attn_norm · enc2_attn_Wk  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 48, 96, enc2_attn_norm, 96, enc2_attn_Wk, 48, enc2_attn_k_proj, 48, false)
+
+	// t119 = reshape(enc2_attn_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc2_attn_k = t119ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					enc2_attn_k[i*1536+j*768+k*24+l] = t119[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// enc2_attn_v_proj = enc2_attn_norm · enc2_attn_Wv  (models/seq2seq/seq2seq.go:70)
+	Gemm(m.pool, false, false, 256, 48, 96, enc2_attn_norm, 96, enc2_attn_Wv, 48, enc2_attn_v_proj, 48, false)
+
+	// t122 = reshape(enc2_attn_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc2_attn_v = t122ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					enc2_attn_v[i*1536+j*768+k*24+l] = t122[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// enc2_attn_q_rot = rope(enc2_attn_q at t)  (models/seq2seq/seq2seq.go:70)
+	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, 10000, false, false)
+
+	// enc2_attn_k_rot = rope(enc2_attn_k at t)  (models/seq2seq/seq2seq.go:70)
+	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 10000, false, false)
+
+	// enc2_attn_q_group = reshape(enc2_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc2_attn_k_group = reshape(enc2_attn_k_rot, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// enc2_attn_v_group = reshape(enc2_attn_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// fused epilogue:
+	//
+	//	t129 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:70)
+	//	enc2_attn_scores = t129 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
+	m.fusedEnc2_attn_scores_3(enc2_attn_q_group, enc2_attn_k_group, t129, enc2_attn_scores)
+
+	// enc2_attn_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc2_attn_weights_3, enc2_attn_scores, enc2_attn_weights)
+
+	// enc2_attn_context = enc2_attn_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc2_attn_context_3, enc2_attn_v_group, enc2_attn_weights, enc2_attn_context)
+
+	// t133 = reshape(enc2_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
+
+	// t134 = t133ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
+	m.parallel(8, (*Model).transposeT134, t133, t134)
+
+	// t135 = reshape(t133ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:70)
+
+	// fused epilogue:
+	//
+	//	enc2_attn_out = t135 · enc2_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:70)
+	//	enc2_resid1 = enc1_resid2 + enc2_attn_out  (Add, models/seq2seq/seq2seq.go:70)
+	m.fusedEnc2_resid1_3(enc1_resid2, enc2_attn_Wo, t135, enc2_attn_out, enc2_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t138 = rmsnorm(enc2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:71)
+	//	enc2_mlp_norm = t138 ⊙ enc2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:71)
+	m.parallel(256, (*Model).rmsNormEnc2_mlp_norm_3, enc2_mlp_norm_g, enc2_resid1, enc2_mlp_norm)
+
+	// t140 = enc2_mlp_norm · enc2_mlp_gate_W  (models/seq2seq/seq2seq.go:71)
+	Gemm(m.pool, false, false, 256, 256, 96, enc2_mlp_norm, 96, enc2_mlp_gate_W, 256, t140, 256, false)
+
+	// fused epilogue:
+	//
+	//	t143 = enc2_mlp_norm · enc2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:71)
+	//	t141 = σ(t140)  (Sigmoid, models/seq2seq/seq2seq.go:71)
+	//	t142 = t140 ⊙ t141  (Mul, models/seq2seq/seq2seq.go:71)
+	//	enc2_mlp_hidden = t142 ⊙ t143  (Mul, models/seq2seq/seq2seq.go:71)
+	m.fusedEnc2_mlp_hidden_3(enc2_mlp_up_W, enc2_mlp_norm, t140, t143, enc2_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	enc2_mlp_out = enc2_mlp_hidden · enc2_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:71)
+	//	enc2_resid2 = enc2_resid1 + enc2_mlp_out  (Add, models/seq2seq/seq2seq.go:71)
+	m.fusedEnc2_resid2_3(enc2_mlp_down_W, enc2_resid1, enc2_mlp_hidden, enc2_mlp_out, enc2_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t148 = rmsnorm(enc2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:73)
+	//	enc_norm = t148 ⊙ enc_norm_g  (Mul, models/seq2seq/seq2seq.go:73)
+	m.parallel(256, (*Model).rmsNormEnc_norm_3, enc2_resid2, enc_norm_g, enc_norm)
+
+	// dec_in = wte[ids]  (models/seq2seq/seq2seq.go:76)
+	if p := gather(dec_in, wte, ids, 96, 256); p >= 0 {
+		return fmt.Errorf("models/seq2seq/seq2seq.go:76: Gather: id %d at position %d is outside [0, 256)", ids[p], p)
+	}
+
+	// fused rmsnorm:
+	//
+	//	t165 = rmsnorm(dec_in)  (RMSNorm, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_norm = t165 ⊙ dec0_self_norm_g  (Mul, models/seq2seq/seq2seq.go:86)
+	m.parallel(256, (*Model).rmsNormDec0_self_norm_3, dec_in, dec0_self_norm_g, dec0_self_norm)
+
+	// dec0_self_q_proj = dec0_self_norm · dec0_self_Wq  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 96, 96, dec0_self_norm, 96, dec0_self_Wq, 96, dec0_self_q_proj, 96, false)
+
+	// t169 = reshape(dec0_self_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_q = t169ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	m.parallel(8, (*Model).transposeDec0_self_q_3, t169, dec0_self_q)
+
+	// dec0_self_k_proj = dec0_self_norm · dec0_self_Wk  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 48, 96, dec0_self_norm, 96, dec0_self_Wk, 48, dec0_self_k_proj, 48, false)
+
+	// t172 = reshape(dec0_self_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_k = t172ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec0_self_k[i*1536+j*768+k*24+l] = t172[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec0_self_v_proj = dec0_self_norm · dec0_self_Wv  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 48, 96, dec0_self_norm, 96, dec0_self_Wv, 48, dec0_self_v_proj, 48, false)
+
+	// t175 = reshape(dec0_self_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_v = t175ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec0_self_v[i*1536+j*768+k*24+l] = t175[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec0_self_q_rot = rope(dec0_self_q at t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, 10000, false, false)
+
+	// dec0_self_k_rot = rope(dec0_self_k at t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 10000, false, false)
+
+	// dec0_self_q_group = reshape(dec0_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_k_group = reshape(dec0_self_k_rot, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_v_group = reshape(dec0_self_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// fused attention:
+	//
+	//	t182 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_scores = t182 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
+	//	t185 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_weights = softmax(t185)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	m.parallel(32, (*Model).fusedDec0_self_context_3, dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context)
+
+	// t188 = reshape(dec0_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// t189 = t188ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	m.parallel(8, (*Model).transposeT189, t188, t189)
+
+	// t190 = reshape(t188ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:86)
+
+	// fused epilogue:
+	//
+	//	dec0_self_out = t190 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:86)
+	m.fusedDec0_resid1_3(dec_in, dec0_self_Wo, t190, dec0_self_out, dec0_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t193 = rmsnorm(dec0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:87)
+	//	dec0_cross_norm = t193 ⊙ dec0_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:87)
+	m.parallel(256, (*Model).rmsNormDec0_cross_norm_3, dec0_cross_norm_g, dec0_resid1, dec0_cross_norm)
+
+	// dec0_cross_q_proj = dec0_cross_norm · dec0_cross_Wq  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 96, 96, dec0_cross_norm, 96, dec0_cross_Wq, 96, dec0_cross_q_proj, 96, false)
+
+	// t196 = reshape(dec0_cross_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec0_cross_q = t196ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	m.parallel(8, (*Model).transposeDec0_cross_q_3, t196, dec0_cross_q)
+
+	// dec0_cross_k_proj = enc_norm · dec0_cross_Wk  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 48, 96, enc_norm, 96, dec0_cross_Wk, 48, dec0_cross_k_proj, 48, false)
+
+	// t199 = reshape(dec0_cross_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec0_cross_k = t199ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec0_cross_k[i*1536+j*768+k*24+l] = t199[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec0_cross_v_proj = enc_norm · dec0_cross_Wv  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 48, 96, enc_norm, 96, dec0_cross_Wv, 48, dec0_cross_v_proj, 48, false)
+
+	// t202 = reshape(dec0_cross_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec0_cross_v = t202ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec0_cross_v[i*1536+j*768+k*24+l] = t202[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec0_cross_q_group = reshape(dec0_cross_q, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec0_cross_k_group = reshape(dec0_cross_k, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec0_cross_v_group = reshape(dec0_cross_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	t207 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec0_cross_scores = t207 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+	m.fusedDec0_cross_scores_3(dec0_cross_q_group, dec0_cross_k_group, t207, dec0_cross_scores)
+
+	// dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec0_cross_weights_3, dec0_cross_scores, dec0_cross_weights)
+
+	// dec0_cross_context = dec0_cross_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec0_cross_context_3, dec0_cross_v_group, dec0_cross_weights, dec0_cross_context)
+
+	// t211 = reshape(dec0_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// t212 = t211ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	m.parallel(8, (*Model).transposeT212, t211, t212)
+
+	// t213 = reshape(t211ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	dec0_cross_out = t213 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+	m.fusedDec0_resid2_3(dec0_cross_Wo, dec0_resid1, t213, dec0_cross_out, dec0_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t216 = rmsnorm(dec0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:88)
+	//	dec0_mlp_norm = t216 ⊙ dec0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:88)
+	m.parallel(256, (*Model).rmsNormDec0_mlp_norm_3, dec0_mlp_norm_g, dec0_resid2, dec0_mlp_norm)
+
+	// t218 = dec0_mlp_norm · dec0_mlp_gate_W  (models/seq2seq/seq2seq.go:88)
+	Gemm(m.pool, false, false, 256, 256, 96, dec0_mlp_norm, 96, dec0_mlp_gate_W, 256, t218, 256, false)
+
+	// fused epilogue:
+	//
+	//	t221 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	t219 = σ(t218)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+	//	t220 = t218 ⊙ t219  (Mul, models/seq2seq/seq2seq.go:88)
+	//	dec0_mlp_hidden = t220 ⊙ t221  (Mul, models/seq2seq/seq2seq.go:88)
+	m.fusedDec0_mlp_hidden_3(dec0_mlp_up_W, dec0_mlp_norm, t218, t221, dec0_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	dec0_mlp_out = dec0_mlp_hidden · dec0_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	dec0_resid3 = dec0_resid2 + dec0_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+	m.fusedDec0_resid3_3(dec0_mlp_down_W, dec0_resid2, dec0_mlp_hidden, dec0_mlp_out, dec0_resid3)
+
+	// fused rmsnorm:
+	//
+	//	t239 = rmsnorm(dec0_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_norm = t239 ⊙ dec1_self_norm_g  (Mul, models/seq2seq/seq2seq.go:86)
+	m.parallel(256, (*Model).rmsNormDec1_self_norm_3, dec0_resid3, dec1_self_norm_g, dec1_self_norm)
+
+	// dec1_self_q_proj = dec1_self_norm · dec1_self_Wq  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 96, 96, dec1_self_norm, 96, dec1_self_Wq, 96, dec1_self_q_proj, 96, false)
+
+	// t242 = reshape(dec1_self_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_q = t242ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	m.parallel(8, (*Model).transposeDec1_self_q_3, t242, dec1_self_q)
+
+	// dec1_self_k_proj = dec1_self_norm · dec1_self_Wk  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 48, 96, dec1_self_norm, 96, dec1_self_Wk, 48, dec1_self_k_proj, 48, false)
+
+	// t245 = reshape(dec1_self_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_k = t245ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec1_self_k[i*1536+j*768+k*24+l] = t245[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec1_self_v_proj = dec1_self_norm · dec1_self_Wv  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 48, 96, dec1_self_norm, 96, dec1_self_Wv, 48, dec1_self_v_proj, 48, false)
+
+	// t248 = reshape(dec1_self_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_v = t248ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec1_self_v[i*1536+j*768+k*24+l] = t248[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec1_self_q_rot = rope(dec1_self_q at t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, 10000, false, false)
+
+	// dec1_self_k_rot = rope(dec1_self_k at t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 10000, false, false)
+
+	// dec1_self_q_group = reshape(dec1_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_k_group = reshape(dec1_self_k_rot, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_v_group = reshape(dec1_self_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// fused attention:
+	//
+	//	t255 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_scores = t255 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
+	//	t257 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_weights = softmax(t257)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	m.parallel(32, (*Model).fusedDec1_self_context_3, dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context)
+
+	// t260 = reshape(dec1_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// t261 = t260ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	m.parallel(8, (*Model).transposeT261, t260, t261)
+
+	// t262 = reshape(t260ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:86)
+
+	// fused epilogue:
+	//
+	//	dec1_self_out = t262 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:86)
+	m.fusedDec1_resid1_3(dec0_resid3, dec1_self_Wo, t262, dec1_self_out, dec1_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t265 = rmsnorm(dec1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:87)
+	//	dec1_cross_norm = t265 ⊙ dec1_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:87)
+	m.parallel(256, (*Model).rmsNormDec1_cross_norm_3, dec1_cross_norm_g, dec1_resid1, dec1_cross_norm)
+
+	// dec1_cross_q_proj = dec1_cross_norm · dec1_cross_Wq  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 96, 96, dec1_cross_norm, 96, dec1_cross_Wq, 96, dec1_cross_q_proj, 96, false)
+
+	// t268 = reshape(dec1_cross_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec1_cross_q = t268ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	m.parallel(8, (*Model).transposeDec1_cross_q_3, t268, dec1_cross_q)
+
+	// dec1_cross_k_proj = enc_norm · dec1_cross_Wk  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 48, 96, enc_norm, 96, dec1_cross_Wk, 48, dec1_cross_k_proj, 48, false)
+
+	// t271 = reshape(dec1_cross_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec1_cross_k = t271ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec1_cross_k[i*1536+j*768+k*24+l] = t271[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec1_cross_v_proj = enc_norm · dec1_cross_Wv  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 48, 96, enc_norm, 96, dec1_cross_Wv, 48, dec1_cross_v_proj, 48, false)
+
+	// t274 = reshape(dec1_cross_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec1_cross_v = t274ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec1_cross_v[i*1536+j*768+k*24+l] = t274[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec1_cross_q_group = reshape(dec1_cross_q, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec1_cross_k_group = reshape(dec1_cross_k, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec1_cross_v_group = reshape(dec1_cross_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	t279 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec1_cross_scores = t279 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+	m.fusedDec1_cross_scores_3(dec1_cross_q_group, dec1_cross_k_group, t279, dec1_cross_scores)
+
+	// dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec1_cross_weights_3, dec1_cross_scores, dec1_cross_weights)
+
+	// dec1_cross_context = dec1_cross_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec1_cross_context_3, dec1_cross_v_group, dec1_cross_weights, dec1_cross_context)
+
+	// t283 = reshape(dec1_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// t284 = t283ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	m.parallel(8, (*Model).transposeT284, t283, t284)
+
+	// t285 = reshape(t283ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	dec1_cross_out = t285 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+	m.fusedDec1_resid2_3(dec1_cross_Wo, dec1_resid1, t285, dec1_cross_out, dec1_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t288 = rmsnorm(dec1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:88)
+	//	dec1_mlp_norm = t288 ⊙ dec1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:88)
+	m.parallel(256, (*Model).rmsNormDec1_mlp_norm_3, dec1_mlp_norm_g, dec1_resid2, dec1_mlp_norm)
+
+	// t290 = dec1_mlp_norm · dec1_mlp_gate_W  (models/seq2seq/seq2seq.go:88)
+	Gemm(m.pool, false, false, 256, 256, 96, dec1_mlp_norm, 96, dec1_mlp_gate_W, 256, t290, 256, false)
+
+	// fused epilogue:
+	//
+	//	t293 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	t291 = σ(t290)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+	//	t292 = t290 ⊙ t291  (Mul, models/seq2seq/seq2seq.go:88)
+	//	dec1_mlp_hidden = t292 ⊙ t293  (Mul, models/seq2seq/seq2seq.go:88)
+	m.fusedDec1_mlp_hidden_3(dec1_mlp_up_W, dec1_mlp_norm, t290, t293, dec1_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	dec1_mlp_out = dec1_mlp_hidden · dec1_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	dec1_resid3 = dec1_resid2 + dec1_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+	m.fusedDec1_resid3_3(dec1_mlp_down_W, dec1_resid2, dec1_mlp_hidden, dec1_mlp_out, dec1_resid3)
+
+	// fused rmsnorm:
+	//
+	//	t311 = rmsnorm(dec1_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_norm = t311 ⊙ dec2_self_norm_g  (Mul, models/seq2seq/seq2seq.go:86)
+	m.parallel(256, (*Model).rmsNormDec2_self_norm_3, dec1_resid3, dec2_self_norm_g, dec2_self_norm)
+
+	// dec2_self_q_proj = dec2_self_norm · dec2_self_Wq  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 96, 96, dec2_self_norm, 96, dec2_self_Wq, 96, dec2_self_q_proj, 96, false)
+
+	// t314 = reshape(dec2_self_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_q = t314ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	m.parallel(8, (*Model).transposeDec2_self_q_3, t314, dec2_self_q)
+
+	// dec2_self_k_proj = dec2_self_norm · dec2_self_Wk  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 48, 96, dec2_self_norm, 96, dec2_self_Wk, 48, dec2_self_k_proj, 48, false)
+
+	// t317 = reshape(dec2_self_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_k = t317ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec2_self_k[i*1536+j*768+k*24+l] = t317[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec2_self_v_proj = dec2_self_norm · dec2_self_Wv  (models/seq2seq/seq2seq.go:86)
+	Gemm(m.pool, false, false, 256, 48, 96, dec2_self_norm, 96, dec2_self_Wv, 48, dec2_self_v_proj, 48, false)
+
+	// t320 = reshape(dec2_self_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_v = t320ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec2_self_v[i*1536+j*768+k*24+l] = t320[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec2_self_q_rot = rope(dec2_self_q at t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, 10000, false, false)
+
+	// dec2_self_k_rot = rope(dec2_self_k at t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 10000, false, false)
+
+	// dec2_self_q_group = reshape(dec2_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_k_group = reshape(dec2_self_k_rot, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_v_group = reshape(dec2_self_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// fused attention:
+	//
+	//	t327 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_scores = t327 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
+	//	t329 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_weights = softmax(t329)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	m.parallel(32, (*Model).fusedDec2_self_context_3, dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context)
+
+	// t332 = reshape(dec2_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
+
+	// t333 = t332ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	m.parallel(8, (*Model).transposeT333, t332, t333)
+
+	// t334 = reshape(t332ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:86)
+
+	// fused epilogue:
+	//
+	//	dec2_self_out = t334 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:86)
+	m.fusedDec2_resid1_3(dec1_resid3, dec2_self_Wo, t334, dec2_self_out, dec2_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t337 = rmsnorm(dec2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:87)
+	//	dec2_cross_norm = t337 ⊙ dec2_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:87)
+	m.parallel(256, (*Model).rmsNormDec2_cross_norm_3, dec2_cross_norm_g, dec2_resid1, dec2_cross_norm)
+
+	// dec2_cross_q_proj = dec2_cross_norm · dec2_cross_Wq  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 96, 96, dec2_cross_norm, 96, dec2_cross_Wq, 96, dec2_cross_q_proj, 96, false)
+
+	// t340 = reshape(dec2_cross_q_proj, [8,32,4,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec2_cross_q = t340ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	m.parallel(8, (*Model).transposeDec2_cross_q_3, t340, dec2_cross_q)
+
+	// dec2_cross_k_proj = enc_norm · dec2_cross_Wk  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 48, 96, enc_norm, 96, dec2_cross_Wk, 48, dec2_cross_k_proj, 48, false)
+
+	// t343 = reshape(dec2_cross_k_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec2_cross_k = t343ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec2_cross_k[i*1536+j*768+k*24+l] = t343[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec2_cross_v_proj = enc_norm · dec2_cross_Wv  (models/seq2seq/seq2seq.go:87)
+	Gemm(m.pool, false, false, 256, 48, 96, enc_norm, 96, dec2_cross_Wv, 48, dec2_cross_v_proj, 48, false)
+
+	// t346 = reshape(dec2_cross_v_proj, [8,32,2,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec2_cross_v = t346ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 2 {
+			for k := range 32 {
+				for l := range 24 {
+					dec2_cross_v[i*1536+j*768+k*24+l] = t346[i*1536+j*24+k*48+l]
+				}
+			}
+		}
+	}
+
+	// dec2_cross_q_group = reshape(dec2_cross_q, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec2_cross_k_group = reshape(dec2_cross_k, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec2_cross_v_group = reshape(dec2_cross_v, [8,2,1,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	t351 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec2_cross_scores = t351 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+	m.fusedDec2_cross_scores_3(dec2_cross_q_group, dec2_cross_k_group, t351, dec2_cross_scores)
+
+	// dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec2_cross_weights_3, dec2_cross_scores, dec2_cross_weights)
+
+	// dec2_cross_context = dec2_cross_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec2_cross_context_3, dec2_cross_v_group, dec2_cross_weights, dec2_cross_context)
+
+	// t355 = reshape(dec2_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
+
+	// t356 = t355ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	m.parallel(8, (*Model).transposeT356, t355, t356)
+
+	// t357 = reshape(t355ᵀ[0,2,1,3], [8,32,96])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	dec2_cross_out = t357 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+	m.fusedDec2_resid2_3(dec2_cross_Wo, dec2_resid1, t357, dec2_cross_out, dec2_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t360 = rmsnorm(dec2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:88)
+	//	dec2_mlp_norm = t360 ⊙ dec2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:88)
+	m.parallel(256, (*Model).rmsNormDec2_mlp_norm_3, dec2_mlp_norm_g, dec2_resid2, dec2_mlp_norm)
+
+	// t362 = dec2_mlp_norm · dec2_mlp_gate_W  (models/seq2seq/seq2seq.go:88)
+	Gemm(m.pool, false, false, 256, 256, 96, dec2_mlp_norm, 96, dec2_mlp_gate_W, 256, t362, 256, false)
+
+	// fused epilogue:
+	//
+	//	t365 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	t363 = σ(t362)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+	//	t364 = t362 ⊙ t363  (Mul, models/seq2seq/seq2seq.go:88)
+	//	dec2_mlp_hidden = t364 ⊙ t365  (Mul, models/seq2seq/seq2seq.go:88)
+	m.fusedDec2_mlp_hidden_3(dec2_mlp_up_W, dec2_mlp_norm, t362, t365, dec2_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	dec2_mlp_out = dec2_mlp_hidden · dec2_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	dec2_resid3 = dec2_resid2 + dec2_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+	m.fusedDec2_resid3_3(dec2_mlp_down_W, dec2_resid2, dec2_mlp_hidden, dec2_mlp_out, dec2_resid3)
+
+	// fused rmsnorm:
+	//
+	//	t370 = rmsnorm(dec2_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:90)
+	//	dec_norm = t370 ⊙ dec_norm_g  (Mul, models/seq2seq/seq2seq.go:90)
+	m.parallel(256, (*Model).rmsNormDec_norm_3, dec2_resid3, dec_norm_g, dec_norm)
+
+	// logits = dec_norm · wteᵀ  (models/seq2seq/seq2seq.go:92)
+	Gemm(m.pool, false, true, 256, 256, 96, dec_norm, 96, wte, 96, logits, 256, false)
+
+	// dec0_self_k_group_cache ← dec0_self_k_group  (models/seq2seq/seq2seq.go:86)
+	copy(dec0_self_k_group_cache, dec0_self_k_group)
+
+	// dec0_self_v_group_cache ← dec0_self_v_group  (models/seq2seq/seq2seq.go:86)
+	copy(dec0_self_v_group_cache, dec0_self_v_group)
+
+	// dec1_self_k_group_cache ← dec1_self_k_group  (models/seq2seq/seq2seq.go:86)
+	copy(dec1_self_k_group_cache, dec1_self_k_group)
+
+	// dec1_self_v_group_cache ← dec1_self_v_group  (models/seq2seq/seq2seq.go:86)
+	copy(dec1_self_v_group_cache, dec1_self_v_group)
+
+	// dec2_self_k_group_cache ← dec2_self_k_group  (models/seq2seq/seq2seq.go:86)
+	copy(dec2_self_k_group_cache, dec2_self_k_group)
+
+	// dec2_self_v_group_cache ← dec2_self_v_group  (models/seq2seq/seq2seq.go:86)
+	copy(dec2_self_v_group_cache, dec2_self_v_group)
+
+	// dec0_cross_k_group_memo ← dec0_cross_k_group  (models/seq2seq/seq2seq.go:87)
+	copy(dec0_cross_k_group_memo, dec0_cross_k_group)
+
+	// dec0_cross_v_group_memo ← dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	copy(dec0_cross_v_group_memo, dec0_cross_v_group)
+
+	// dec1_cross_k_group_memo ← dec1_cross_k_group  (models/seq2seq/seq2seq.go:87)
+	copy(dec1_cross_k_group_memo, dec1_cross_k_group)
+
+	// dec1_cross_v_group_memo ← dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	copy(dec1_cross_v_group_memo, dec1_cross_v_group)
+
+	// dec2_cross_k_group_memo ← dec2_cross_k_group  (models/seq2seq/seq2seq.go:87)
+	copy(dec2_cross_k_group_memo, dec2_cross_k_group)
+
+	// dec2_cross_v_group_memo ← dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	copy(dec2_cross_v_group_memo, dec2_cross_v_group)
+
+	// kv_pos ← kv_length
+	copy(kv_pos, kv_length)
+	return nil
+}
+
+// decode runs one position against the cache.
+func (m *Model) decode() error {
+	kv_pos := m.cache[0:1]                            // f32[]
+	dec0_self_k_group_cache := m.cache[1:12289]       // f32[8,2,1,32,24]
+	dec0_self_v_group_cache := m.cache[12289:24577]   // f32[8,2,1,32,24]
+	dec0_cross_k_group_memo := m.cache[73729:86017]   // f32[8,2,1,32,24]
+	dec0_cross_v_group_memo := m.cache[86017:98305]   // f32[8,2,1,32,24]
+	dec1_self_k_group_cache := m.cache[24577:36865]   // f32[8,2,1,32,24]
+	dec1_self_v_group_cache := m.cache[36865:49153]   // f32[8,2,1,32,24]
+	dec1_cross_k_group_memo := m.cache[98305:110593]  // f32[8,2,1,32,24]
+	dec1_cross_v_group_memo := m.cache[110593:122881] // f32[8,2,1,32,24]
+	dec2_self_k_group_cache := m.cache[49153:61441]   // f32[8,2,1,32,24]
+	dec2_self_v_group_cache := m.cache[61441:73729]   // f32[8,2,1,32,24]
+	dec2_cross_k_group_memo := m.cache[122881:135169] // f32[8,2,1,32,24]
+	dec2_cross_v_group_memo := m.cache[135169:147457] // f32[8,2,1,32,24]
+	ids := m.iarena[0:8]                              // i32[8,1]
+	wte := m.params[0:24576]                          // f32[256,96]
+	dec_in := m.arena[4096:4864]                      // f32[8,1,96]
+	dec0_self_norm_g := m.params[329376:329472]       // f32[96]
+	dec0_self_Wq := m.params[329472:338688]           // f32[96,96]
+	dec0_self_Wk := m.params[338688:343296]           // f32[96,48]
+	dec0_self_Wv := m.params[343296:347904]           // f32[96,48]
+	dec0_self_Wo := m.params[347904:357120]           // f32[96,96]
+	dec0_cross_norm_g := m.params[357120:357216]      // f32[96]
+	dec0_cross_Wq := m.params[357216:366432]          // f32[96,96]
+	dec0_cross_Wo := m.params[375648:384864]          // f32[96,96]
+	dec0_mlp_norm_g := m.params[384864:384960]        // f32[96]
+	dec0_mlp_gate_W := m.params[384960:409536]        // f32[96,256]
+	dec0_mlp_up_W := m.params[409536:434112]          // f32[96,256]
+	dec0_mlp_down_W := m.params[434112:458688]        // f32[256,96]
+	dec0_self_norm := m.arena[0:768]                  // f32[8,1,96]
+	dec0_self_q_proj := m.arena[768:1536]             // f32[8,1,96]
+	t61 := m.arena[768:1536]                          // f32[8,1,4,24]
+	dec0_self_q := m.arena[1536:2304]                 // f32[8,4,1,24]
+	dec0_self_k_proj := m.arena[768:1152]             // f32[8,1,48]
+	t64 := m.arena[768:1152]                          // f32[8,1,2,24]
+	dec0_self_k := m.arena[1152:1536]                 // f32[8,2,1,24]
+	dec0_self_v_proj := m.arena[768:1152]             // f32[8,1,48]
+	t67 := m.arena[768:1152]                          // f32[8,1,2,24]
+	dec0_self_v := m.arena[5632:6016]                 // f32[8,2,1,24]
+	dec0_self_q_rot := m.arena[0:768]                 // f32[8,4,1,24]
+	dec0_self_k_rot := m.arena[6016:6400]             // f32[8,2,1,24]
+	dec0_self_k_group := m.arena[6016:6400]           // f32[8,2,1,1,24]
+	dec0_self_v_group := m.arena[5632:6016]           // f32[8,2,1,1,24]
+	dec0_self_q_group_rows := m.arena[0:768]          // f32[8,2,1,2,24]
+	dec0_self_context_rows := m.arena[768:1536]       // f32[8,2,1,2,24]
+	t75 := m.arena[768:1536]                          // f32[8,4,1,24]
+	t76 := m.arena[0:768]                             // f32[8,1,4,24]
+	t77 := m.arena[0:768]                             // f32[8,1,96]
+	dec0_self_out := m.arena[768:1536]                // f32[8,1,96]
+	dec0_resid1 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec0_cross_norm := m.arena[0:768]                 // f32[8,1,96]
+	dec0_cross_q_proj := m.arena[768:1536]            // f32[8,1,96]
+	t83 := m.arena[768:1536]                          // f32[8,1,4,24]
+	dec0_cross_q := m.arena[1536:2304]                // f32[8,4,1,24]
+	dec0_cross_q_group := m.arena[1536:2304]          // f32[8,2,2,1,24]
+	t86 := m.arena[0:1024]                            // f32[8,2,2,1,32]
+	dec0_cross_scores := m.arena[0:1024]              // f32[8,2,2,1,32]
+	dec0_cross_weights := m.arena[1024:2048]          // f32[8,2,2,1,32]
+	dec0_cross_context := m.arena[0:768]              // f32[8,2,2,1,24]
+	t91 := m.arena[0:768]                             // f32[8,4,1,24]
+	t92 := m.arena[768:1536]                          // f32[8,1,4,24]
+	t93 := m.arena[768:1536]                          // f32[8,1,96]
+	dec0_cross_out := m.arena[0:768]                  // f32[8,1,96]
+	dec0_resid2 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec0_mlp_norm := m.arena[4864:5632]               // f32[8,1,96]
+	t98 := m.arena[0:2048]                            // f32[8,1,256]
+	t101 := m.arena[2048:4096]                        // f32[8,1,256]
+	dec0_mlp_hidden := m.arena[0:2048]                // f32[8,1,256]
+	dec0_mlp_out := m.arena[2048:2816]                // f32[8,1,96]
+	dec0_resid3 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec1_self_norm_g := m.params[458688:458784]       // f32[96]
+	dec1_self_Wq := m.params[458784:468000]           // f32[96,96]
+	dec1_self_Wk := m.params[468000:472608]           // f32[96,48]
+	dec1_self_Wv := m.params[472608:477216]           // f32[96,48]
+	dec1_self_Wo := m.params[477216:486432]           // f32[96,96]
+	dec1_cross_norm_g := m.params[486432:486528]      // f32[96]
+	dec1_cross_Wq := m.params[486528:495744]          // f32[96,96]
+	dec1_cross_Wo := m.params[504960:514176]          // f32[96,96]
+	dec1_mlp_norm_g := m.params[514176:514272]        // f32[96]
+	dec1_mlp_gate_W := m.params[514272:538848]        // f32[96,256]
+	dec1_mlp_up_W := m.params[538848:563424]          // f32[96,256]
+	dec1_mlp_down_W := m.params[563424:588000]        // f32[256,96]
+	dec1_self_norm := m.arena[0:768]                  // f32[8,1,96]
+	dec1_self_q_proj := m.arena[768:1536]             // f32[8,1,96]
+	t122 := m.arena[768:1536]                         // f32[8,1,4,24]
+	dec1_self_q := m.arena[1536:2304]                 // f32[8,4,1,24]
+	dec1_self_k_proj := m.arena[768:1152]             // f32[8,1,48]
+	t125 := m.arena[768:1152]                         // f32[8,1,2,24]
+	dec1_self_k := m.arena[1152:1536]                 // f32[8,2,1,24]
+	dec1_self_v_proj := m.arena[768:1152]             // f32[8,1,48]
+	t128 := m.arena[768:1152]                         // f32[8,1,2,24]
+	dec1_self_v := m.arena[6400:6784]                 // f32[8,2,1,24]
+	dec1_self_q_rot := m.arena[0:768]                 // f32[8,4,1,24]
+	dec1_self_k_rot := m.arena[6784:7168]             // f32[8,2,1,24]
+	dec1_self_k_group := m.arena[6784:7168]           // f32[8,2,1,1,24]
+	dec1_self_v_group := m.arena[6400:6784]           // f32[8,2,1,1,24]
+	dec1_self_q_group_rows := m.arena[0:768]          // f32[8,2,1,2,24]
+	dec1_self_context_rows := m.arena[768:1536]       // f32[8,2,1,2,24]
+	t136 := m.arena[768:1536]                         // f32[8,4,1,24]
+	t137 := m.arena[0:768]                            // f32[8,1,4,24]
+	t138 := m.arena[0:768]                            // f32[8,1,96]
+	dec1_self_out := m.arena[768:1536]                // f32[8,1,96]
+	dec1_resid1 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec1_cross_norm := m.arena[0:768]                 // f32[8,1,96]
+	dec1_cross_q_proj := m.arena[768:1536]            // f32[8,1,96]
+	t144 := m.arena[768:1536]                         // f32[8,1,4,24]
+	dec1_cross_q := m.arena[1536:2304]                // f32[8,4,1,24]
+	dec1_cross_q_group := m.arena[1536:2304]          // f32[8,2,2,1,24]
+	t147 := m.arena[0:1024]                           // f32[8,2,2,1,32]
+	dec1_cross_scores := m.arena[0:1024]              // f32[8,2,2,1,32]
+	dec1_cross_weights := m.arena[1024:2048]          // f32[8,2,2,1,32]
+	dec1_cross_context := m.arena[0:768]              // f32[8,2,2,1,24]
+	t151 := m.arena[0:768]                            // f32[8,4,1,24]
+	t152 := m.arena[768:1536]                         // f32[8,1,4,24]
+	t153 := m.arena[768:1536]                         // f32[8,1,96]
+	dec1_cross_out := m.arena[0:768]                  // f32[8,1,96]
+	dec1_resid2 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec1_mlp_norm := m.arena[4864:5632]               // f32[8,1,96]
+	t158 := m.arena[0:2048]                           // f32[8,1,256]
+	t161 := m.arena[2048:4096]                        // f32[8,1,256]
+	dec1_mlp_hidden := m.arena[0:2048]                // f32[8,1,256]
+	dec1_mlp_out := m.arena[2048:2816]                // f32[8,1,96]
+	dec1_resid3 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec2_self_norm_g := m.params[588000:588096]       // f32[96]
+	dec2_self_Wq := m.params[588096:597312]           // f32[96,96]
+	dec2_self_Wk := m.params[597312:601920]           // f32[96,48]
+	dec2_self_Wv := m.params[601920:606528]           // f32[96,48]
+	dec2_self_Wo := m.params[606528:615744]           // f32[96,96]
+	dec2_cross_norm_g := m.params[615744:615840]      // f32[96]
+	dec2_cross_Wq := m.params[615840:625056]          // f32[96,96]
+	dec2_cross_Wo := m.params[634272:643488]          // f32[96,96]
+	dec2_mlp_norm_g := m.params[643488:643584]        // f32[96]
+	dec2_mlp_gate_W := m.params[643584:668160]        // f32[96,256]
+	dec2_mlp_up_W := m.params[668160:692736]          // f32[96,256]
+	dec2_mlp_down_W := m.params[692736:717312]        // f32[256,96]
+	dec2_self_norm := m.arena[0:768]                  // f32[8,1,96]
+	dec2_self_q_proj := m.arena[768:1536]             // f32[8,1,96]
+	t182 := m.arena[768:1536]                         // f32[8,1,4,24]
+	dec2_self_q := m.arena[1536:2304]                 // f32[8,4,1,24]
+	dec2_self_k_proj := m.arena[768:1152]             // f32[8,1,48]
+	t185 := m.arena[768:1152]                         // f32[8,1,2,24]
+	dec2_self_k := m.arena[1152:1536]                 // f32[8,2,1,24]
+	dec2_self_v_proj := m.arena[768:1152]             // f32[8,1,48]
+	t188 := m.arena[768:1152]                         // f32[8,1,2,24]
+	dec2_self_v := m.arena[7168:7552]                 // f32[8,2,1,24]
+	dec2_self_q_rot := m.arena[0:768]                 // f32[8,4,1,24]
+	dec2_self_k_rot := m.arena[7552:7936]             // f32[8,2,1,24]
+	dec2_self_k_group := m.arena[7552:7936]           // f32[8,2,1,1,24]
+	dec2_self_v_group := m.arena[7168:7552]           // f32[8,2,1,1,24]
+	dec2_self_q_group_rows := m.arena[0:768]          // f32[8,2,1,2,24]
+	dec2_self_context_rows := m.arena[768:1536]       // f32[8,2,1,2,24]
+	t196 := m.arena[768:1536]                         // f32[8,4,1,24]
+	t197 := m.arena[0:768]                            // f32[8,1,4,24]
+	t198 := m.arena[0:768]                            // f32[8,1,96]
+	dec2_self_out := m.arena[768:1536]                // f32[8,1,96]
+	dec2_resid1 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec2_cross_norm := m.arena[0:768]                 // f32[8,1,96]
+	dec2_cross_q_proj := m.arena[768:1536]            // f32[8,1,96]
+	t204 := m.arena[768:1536]                         // f32[8,1,4,24]
+	dec2_cross_q := m.arena[1536:2304]                // f32[8,4,1,24]
+	dec2_cross_q_group := m.arena[1536:2304]          // f32[8,2,2,1,24]
+	t207 := m.arena[0:1024]                           // f32[8,2,2,1,32]
+	dec2_cross_scores := m.arena[0:1024]              // f32[8,2,2,1,32]
+	dec2_cross_weights := m.arena[1024:2048]          // f32[8,2,2,1,32]
+	dec2_cross_context := m.arena[0:768]              // f32[8,2,2,1,24]
+	t211 := m.arena[0:768]                            // f32[8,4,1,24]
+	t212 := m.arena[768:1536]                         // f32[8,1,4,24]
+	t213 := m.arena[768:1536]                         // f32[8,1,96]
+	dec2_cross_out := m.arena[0:768]                  // f32[8,1,96]
+	dec2_resid2 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec2_mlp_norm := m.arena[4864:5632]               // f32[8,1,96]
+	t218 := m.arena[0:2048]                           // f32[8,1,256]
+	t221 := m.arena[2048:4096]                        // f32[8,1,256]
+	dec2_mlp_hidden := m.arena[0:2048]                // f32[8,1,256]
+	dec2_mlp_out := m.arena[2048:2816]                // f32[8,1,96]
+	dec2_resid3 := m.arena[4096:4864]                 // f32[8,1,96]
+	dec_norm_g := m.params[717312:717408]             // f32[96]
+	dec_norm := m.arena[2048:2816]                    // f32[8,1,96]
+	logits := m.arena[0:2048]                         // f32[8,1,256]
+	t236 := m.arena[2048:2049]                        // f32[]
+
+	// dec_in = wte[ids]  (models/seq2seq/seq2seq.go:76)
+	if p := gather(dec_in, wte, ids, 96, 256); p >= 0 {
+		return fmt.Errorf("models/seq2seq/seq2seq.go:76: Gather: id %d at position %d is outside [0, 256)", ids[p], p)
+	}
+
+	// fused rmsnorm:
+	//
+	//	t58 = rmsnorm(dec_in)  (RMSNorm, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_norm = t58 ⊙ dec0_self_norm_g  (Mul, models/seq2seq/seq2seq.go:86)
+	rmsNormScaled(dec0_self_norm, nil, dec_in, dec0_self_norm_g, 8, 96, 1e-06)
+
+	// dec0_self_q_proj = dec0_self_norm · dec0_self_Wq  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 96, 96, dec0_self_norm, 96, dec0_self_Wq, 96, dec0_self_q_proj, 96, false)
+
+	// t61 = reshape(dec0_self_q_proj, [8,1,4,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_q = t61ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 24 {
+				dec0_self_q[i*96+j*24+l] = t61[i*96+j*24+l]
+			}
+		}
+	}
+
+	// dec0_self_k_proj = dec0_self_norm · dec0_self_Wk  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 48, 96, dec0_self_norm, 96, dec0_self_Wk, 48, dec0_self_k_proj, 48, false)
+
+	// t64 = reshape(dec0_self_k_proj, [8,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_k = t64ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for l := range 24 {
+				dec0_self_k[i*48+j*24+l] = t64[i*48+j*24+l]
+			}
+		}
+	}
+
+	// dec0_self_v_proj = dec0_self_norm · dec0_self_Wv  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 48, 96, dec0_self_norm, 96, dec0_self_Wv, 48, dec0_self_v_proj, 48, false)
+
+	// t67 = reshape(dec0_self_v_proj, [8,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_v = t67ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for l := range 24 {
+				dec0_self_v[i*48+j*24+l] = t67[i*48+j*24+l]
+			}
+		}
+	}
+
+	// dec0_self_q_rot = rope(dec0_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec0_self_q_rot, dec0_self_q, 32, 1, 24, int(kv_pos[0]), 10000, false, false)
+
+	// dec0_self_k_rot = rope(dec0_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec0_self_k_rot, dec0_self_k, 16, 1, 24, int(kv_pos[0]), 10000, false, false)
+
+	// dec0_self_k_group = reshape(dec0_self_k_rot, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_v_group = reshape(dec0_self_v, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_q_group_rows = reshape(dec0_self_q_rot, [8,2,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec0_self_context_rows = softmax(dec0_self_q_group_rows · [dec0_self_k_group_cache[:t]; dec0_self_k_group]ᵀ ⊙ 0.20412414523193154) · [dec0_self_v_group_cache[:t]; dec0_self_v_group]  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: AttendCache: position %d is past the context of 32", t)
+		}
+		w := m.scratch[:t+1]
+		for h := range 16 {
+			for r := range 2 {
+				qh, o := dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
+				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+				GemmSmall(false, true, 1, t, 24, qh, 24, dec0_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
+				w[t] = float32(dotRow(qh, dec0_self_k_group[h*24:h*24+24]))
+				scaledSoftmax(w, 0.20412414523193154)
+				// o = w[:t]·V[h][:t] + w[t]·v_new
+				GemmSmall(false, false, 1, 24, t, w, max(t, 1), dec0_self_v_group_cache[h*768:], 24, o, 24, false)
+				for c, v := range dec0_self_v_group[h*24 : h*24+24] {
+					o[c] += w[t] * v
+				}
+			}
+		}
+	}
+
+	// t75 = reshape(dec0_self_context_rows, [8,4,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// t76 = t75ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 24 {
+				t76[i*96+k*24+l] = t75[i*96+k*24+l]
+			}
+		}
+	}
+
+	// t77 = reshape(t75ᵀ[0,2,1,3], [8,1,96])  (models/seq2seq/seq2seq.go:86)
+
+	// fused epilogue:
+	//
+	//	dec0_self_out = t77 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:86)
+	m.fusedDec0_resid1_4(dec_in, dec0_self_Wo, t77, dec0_self_out, dec0_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t80 = rmsnorm(dec0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:87)
+	//	dec0_cross_norm = t80 ⊙ dec0_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:87)
+	rmsNormScaled(dec0_cross_norm, nil, dec0_resid1, dec0_cross_norm_g, 8, 96, 1e-06)
+
+	// dec0_cross_q_proj = dec0_cross_norm · dec0_cross_Wq  (models/seq2seq/seq2seq.go:87)
+	GemmSmall(false, false, 8, 96, 96, dec0_cross_norm, 96, dec0_cross_Wq, 96, dec0_cross_q_proj, 96, false)
+
+	// t83 = reshape(dec0_cross_q_proj, [8,1,4,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec0_cross_q = t83ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 24 {
+				dec0_cross_q[i*96+j*24+l] = t83[i*96+j*24+l]
+			}
+		}
+	}
+
+	// dec0_cross_q_group = reshape(dec0_cross_q, [8,2,2,1,24])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	t86 = dec0_cross_q_group · dec0_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec0_cross_scores = t86 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+	m.fusedDec0_cross_scores_4(dec0_cross_k_group_memo, dec0_cross_q_group, t86, dec0_cross_scores)
+
+	// dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	softmax(dec0_cross_weights, dec0_cross_scores, 32, 32, 1, false)
+
+	// dec0_cross_context = dec0_cross_weights · dec0_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
+	for b := range 32 {
+		GemmSmall(false, false, 1, 24, 32, dec0_cross_weights[b*32:], 32, dec0_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*24:], 24, false)
+	}
+
+	// t91 = reshape(dec0_cross_context, [8,4,1,24])  (models/seq2seq/seq2seq.go:87)
+
+	// t92 = t91ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 24 {
+				t92[i*96+k*24+l] = t91[i*96+k*24+l]
+			}
+		}
+	}
+
+	// t93 = reshape(t91ᵀ[0,2,1,3], [8,1,96])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	dec0_cross_out = t93 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+	m.fusedDec0_resid2_4(dec0_cross_Wo, dec0_resid1, t93, dec0_cross_out, dec0_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t96 = rmsnorm(dec0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:88)
+	//	dec0_mlp_norm = t96 ⊙ dec0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:88)
+	rmsNormScaled(dec0_mlp_norm, nil, dec0_resid2, dec0_mlp_norm_g, 8, 96, 1e-06)
+
+	// t98 = dec0_mlp_norm · dec0_mlp_gate_W  (models/seq2seq/seq2seq.go:88)
+	Gemm(m.pool, false, false, 8, 256, 96, dec0_mlp_norm, 96, dec0_mlp_gate_W, 256, t98, 256, false)
+
+	// fused epilogue:
+	//
+	//	t101 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	t99 = σ(t98)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+	//	t100 = t98 ⊙ t99  (Mul, models/seq2seq/seq2seq.go:88)
+	//	dec0_mlp_hidden = t100 ⊙ t101  (Mul, models/seq2seq/seq2seq.go:88)
+	m.fusedDec0_mlp_hidden_4(dec0_mlp_up_W, dec0_mlp_norm, t98, t101, dec0_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	dec0_mlp_out = dec0_mlp_hidden · dec0_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	dec0_resid3 = dec0_resid2 + dec0_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+	m.fusedDec0_resid3_4(dec0_mlp_down_W, dec0_resid2, dec0_mlp_hidden, dec0_mlp_out, dec0_resid3)
+
+	// fused rmsnorm:
+	//
+	//	t119 = rmsnorm(dec0_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_norm = t119 ⊙ dec1_self_norm_g  (Mul, models/seq2seq/seq2seq.go:86)
+	rmsNormScaled(dec1_self_norm, nil, dec0_resid3, dec1_self_norm_g, 8, 96, 1e-06)
+
+	// dec1_self_q_proj = dec1_self_norm · dec1_self_Wq  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 96, 96, dec1_self_norm, 96, dec1_self_Wq, 96, dec1_self_q_proj, 96, false)
+
+	// t122 = reshape(dec1_self_q_proj, [8,1,4,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_q = t122ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 24 {
+				dec1_self_q[i*96+j*24+l] = t122[i*96+j*24+l]
+			}
+		}
+	}
+
+	// dec1_self_k_proj = dec1_self_norm · dec1_self_Wk  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 48, 96, dec1_self_norm, 96, dec1_self_Wk, 48, dec1_self_k_proj, 48, false)
+
+	// t125 = reshape(dec1_self_k_proj, [8,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_k = t125ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for l := range 24 {
+				dec1_self_k[i*48+j*24+l] = t125[i*48+j*24+l]
+			}
+		}
+	}
+
+	// dec1_self_v_proj = dec1_self_norm · dec1_self_Wv  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 48, 96, dec1_self_norm, 96, dec1_self_Wv, 48, dec1_self_v_proj, 48, false)
+
+	// t128 = reshape(dec1_self_v_proj, [8,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_v = t128ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for l := range 24 {
+				dec1_self_v[i*48+j*24+l] = t128[i*48+j*24+l]
+			}
+		}
+	}
+
+	// dec1_self_q_rot = rope(dec1_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec1_self_q_rot, dec1_self_q, 32, 1, 24, int(kv_pos[0]), 10000, false, false)
+
+	// dec1_self_k_rot = rope(dec1_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec1_self_k_rot, dec1_self_k, 16, 1, 24, int(kv_pos[0]), 10000, false, false)
+
+	// dec1_self_k_group = reshape(dec1_self_k_rot, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_v_group = reshape(dec1_self_v, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_q_group_rows = reshape(dec1_self_q_rot, [8,2,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec1_self_context_rows = softmax(dec1_self_q_group_rows · [dec1_self_k_group_cache[:t]; dec1_self_k_group]ᵀ ⊙ 0.20412414523193154) · [dec1_self_v_group_cache[:t]; dec1_self_v_group]  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: AttendCache: position %d is past the context of 32", t)
+		}
+		w := m.scratch[:t+1]
+		for h := range 16 {
+			for r := range 2 {
+				qh, o := dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
+				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+				GemmSmall(false, true, 1, t, 24, qh, 24, dec1_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
+				w[t] = float32(dotRow(qh, dec1_self_k_group[h*24:h*24+24]))
+				scaledSoftmax(w, 0.20412414523193154)
+				// o = w[:t]·V[h][:t] + w[t]·v_new
+				GemmSmall(false, false, 1, 24, t, w, max(t, 1), dec1_self_v_group_cache[h*768:], 24, o, 24, false)
+				for c, v := range dec1_self_v_group[h*24 : h*24+24] {
+					o[c] += w[t] * v
+				}
+			}
+		}
+	}
+
+	// t136 = reshape(dec1_self_context_rows, [8,4,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// t137 = t136ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 24 {
+				t137[i*96+k*24+l] = t136[i*96+k*24+l]
+			}
+		}
+	}
+
+	// t138 = reshape(t136ᵀ[0,2,1,3], [8,1,96])  (models/seq2seq/seq2seq.go:86)
+
+	// fused epilogue:
+	//
+	//	dec1_self_out = t138 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:86)
+	m.fusedDec1_resid1_4(dec0_resid3, dec1_self_Wo, t138, dec1_self_out, dec1_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t141 = rmsnorm(dec1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:87)
+	//	dec1_cross_norm = t141 ⊙ dec1_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:87)
+	rmsNormScaled(dec1_cross_norm, nil, dec1_resid1, dec1_cross_norm_g, 8, 96, 1e-06)
+
+	// dec1_cross_q_proj = dec1_cross_norm · dec1_cross_Wq  (models/seq2seq/seq2seq.go:87)
+	GemmSmall(false, false, 8, 96, 96, dec1_cross_norm, 96, dec1_cross_Wq, 96, dec1_cross_q_proj, 96, false)
+
+	// t144 = reshape(dec1_cross_q_proj, [8,1,4,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec1_cross_q = t144ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 24 {
+				dec1_cross_q[i*96+j*24+l] = t144[i*96+j*24+l]
+			}
+		}
+	}
+
+	// dec1_cross_q_group = reshape(dec1_cross_q, [8,2,2,1,24])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	t147 = dec1_cross_q_group · dec1_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec1_cross_scores = t147 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+	m.fusedDec1_cross_scores_4(dec1_cross_k_group_memo, dec1_cross_q_group, t147, dec1_cross_scores)
+
+	// dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	softmax(dec1_cross_weights, dec1_cross_scores, 32, 32, 1, false)
+
+	// dec1_cross_context = dec1_cross_weights · dec1_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
+	for b := range 32 {
+		GemmSmall(false, false, 1, 24, 32, dec1_cross_weights[b*32:], 32, dec1_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*24:], 24, false)
+	}
+
+	// t151 = reshape(dec1_cross_context, [8,4,1,24])  (models/seq2seq/seq2seq.go:87)
+
+	// t152 = t151ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 24 {
+				t152[i*96+k*24+l] = t151[i*96+k*24+l]
+			}
+		}
+	}
+
+	// t153 = reshape(t151ᵀ[0,2,1,3], [8,1,96])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	dec1_cross_out = t153 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+	m.fusedDec1_resid2_4(dec1_cross_Wo, dec1_resid1, t153, dec1_cross_out, dec1_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t156 = rmsnorm(dec1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:88)
+	//	dec1_mlp_norm = t156 ⊙ dec1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:88)
+	rmsNormScaled(dec1_mlp_norm, nil, dec1_resid2, dec1_mlp_norm_g, 8, 96, 1e-06)
+
+	// t158 = dec1_mlp_norm · dec1_mlp_gate_W  (models/seq2seq/seq2seq.go:88)
+	Gemm(m.pool, false, false, 8, 256, 96, dec1_mlp_norm, 96, dec1_mlp_gate_W, 256, t158, 256, false)
+
+	// fused epilogue:
+	//
+	//	t161 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	t159 = σ(t158)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+	//	t160 = t158 ⊙ t159  (Mul, models/seq2seq/seq2seq.go:88)
+	//	dec1_mlp_hidden = t160 ⊙ t161  (Mul, models/seq2seq/seq2seq.go:88)
+	m.fusedDec1_mlp_hidden_4(dec1_mlp_up_W, dec1_mlp_norm, t158, t161, dec1_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	dec1_mlp_out = dec1_mlp_hidden · dec1_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	dec1_resid3 = dec1_resid2 + dec1_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+	m.fusedDec1_resid3_4(dec1_mlp_down_W, dec1_resid2, dec1_mlp_hidden, dec1_mlp_out, dec1_resid3)
+
+	// fused rmsnorm:
+	//
+	//	t179 = rmsnorm(dec1_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_norm = t179 ⊙ dec2_self_norm_g  (Mul, models/seq2seq/seq2seq.go:86)
+	rmsNormScaled(dec2_self_norm, nil, dec1_resid3, dec2_self_norm_g, 8, 96, 1e-06)
+
+	// dec2_self_q_proj = dec2_self_norm · dec2_self_Wq  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 96, 96, dec2_self_norm, 96, dec2_self_Wq, 96, dec2_self_q_proj, 96, false)
+
+	// t182 = reshape(dec2_self_q_proj, [8,1,4,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_q = t182ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 24 {
+				dec2_self_q[i*96+j*24+l] = t182[i*96+j*24+l]
+			}
+		}
+	}
+
+	// dec2_self_k_proj = dec2_self_norm · dec2_self_Wk  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 48, 96, dec2_self_norm, 96, dec2_self_Wk, 48, dec2_self_k_proj, 48, false)
+
+	// t185 = reshape(dec2_self_k_proj, [8,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_k = t185ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for l := range 24 {
+				dec2_self_k[i*48+j*24+l] = t185[i*48+j*24+l]
+			}
+		}
+	}
+
+	// dec2_self_v_proj = dec2_self_norm · dec2_self_Wv  (models/seq2seq/seq2seq.go:86)
+	GemmSmall(false, false, 8, 48, 96, dec2_self_norm, 96, dec2_self_Wv, 48, dec2_self_v_proj, 48, false)
+
+	// t188 = reshape(dec2_self_v_proj, [8,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_v = t188ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for j := range 2 {
+			for l := range 24 {
+				dec2_self_v[i*48+j*24+l] = t188[i*48+j*24+l]
+			}
+		}
+	}
+
+	// dec2_self_q_rot = rope(dec2_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec2_self_q_rot, dec2_self_q, 32, 1, 24, int(kv_pos[0]), 10000, false, false)
+
+	// dec2_self_k_rot = rope(dec2_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
+	rope(dec2_self_k_rot, dec2_self_k, 16, 1, 24, int(kv_pos[0]), 10000, false, false)
+
+	// dec2_self_k_group = reshape(dec2_self_k_rot, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_v_group = reshape(dec2_self_v, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_q_group_rows = reshape(dec2_self_q_rot, [8,2,1,2,24])  (models/seq2seq/seq2seq.go:86)
+
+	// dec2_self_context_rows = softmax(dec2_self_q_group_rows · [dec2_self_k_group_cache[:t]; dec2_self_k_group]ᵀ ⊙ 0.20412414523193154) · [dec2_self_v_group_cache[:t]; dec2_self_v_group]  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: AttendCache: position %d is past the context of 32", t)
+		}
+		w := m.scratch[:t+1]
+		for h := range 16 {
+			for r := range 2 {
+				qh, o := dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
+				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
+				GemmSmall(false, true, 1, t, 24, qh, 24, dec2_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
+				w[t] = float32(dotRow(qh, dec2_self_k_group[h*24:h*24+24]))
+				scaledSoftmax(w, 0.20412414523193154)
+				// o = w[:t]·V[h][:t] + w[t]·v_new
+				GemmSmall(false, false, 1, 24, t, w, max(t, 1), dec2_self_v_group_cache[h*768:], 24, o, 24, false)
+				for c, v := range dec2_self_v_group[h*24 : h*24+24] {
+					o[c] += w[t] * v
+				}
+			}
+		}
+	}
+
+	// t196 = reshape(dec2_self_context_rows, [8,4,1,24])  (models/seq2seq/seq2seq.go:86)
+
+	// t197 = t196ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 24 {
+				t197[i*96+k*24+l] = t196[i*96+k*24+l]
+			}
+		}
+	}
+
+	// t198 = reshape(t196ᵀ[0,2,1,3], [8,1,96])  (models/seq2seq/seq2seq.go:86)
+
+	// fused epilogue:
+	//
+	//	dec2_self_out = t198 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:86)
+	m.fusedDec2_resid1_4(dec1_resid3, dec2_self_Wo, t198, dec2_self_out, dec2_resid1)
+
+	// fused rmsnorm:
+	//
+	//	t201 = rmsnorm(dec2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:87)
+	//	dec2_cross_norm = t201 ⊙ dec2_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:87)
+	rmsNormScaled(dec2_cross_norm, nil, dec2_resid1, dec2_cross_norm_g, 8, 96, 1e-06)
+
+	// dec2_cross_q_proj = dec2_cross_norm · dec2_cross_Wq  (models/seq2seq/seq2seq.go:87)
+	GemmSmall(false, false, 8, 96, 96, dec2_cross_norm, 96, dec2_cross_Wq, 96, dec2_cross_q_proj, 96, false)
+
+	// t204 = reshape(dec2_cross_q_proj, [8,1,4,24])  (models/seq2seq/seq2seq.go:87)
+
+	// dec2_cross_q = t204ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for j := range 4 {
+			for l := range 24 {
+				dec2_cross_q[i*96+j*24+l] = t204[i*96+j*24+l]
+			}
+		}
+	}
+
+	// dec2_cross_q_group = reshape(dec2_cross_q, [8,2,2,1,24])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	t207 = dec2_cross_q_group · dec2_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec2_cross_scores = t207 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+	m.fusedDec2_cross_scores_4(dec2_cross_k_group_memo, dec2_cross_q_group, t207, dec2_cross_scores)
+
+	// dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	softmax(dec2_cross_weights, dec2_cross_scores, 32, 32, 1, false)
+
+	// dec2_cross_context = dec2_cross_weights · dec2_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
+	for b := range 32 {
+		GemmSmall(false, false, 1, 24, 32, dec2_cross_weights[b*32:], 32, dec2_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*24:], 24, false)
+	}
+
+	// t211 = reshape(dec2_cross_context, [8,4,1,24])  (models/seq2seq/seq2seq.go:87)
+
+	// t212 = t211ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:87)
+	for i := range 8 {
+		for k := range 4 {
+			for l := range 24 {
+				t212[i*96+k*24+l] = t211[i*96+k*24+l]
+			}
+		}
+	}
+
+	// t213 = reshape(t211ᵀ[0,2,1,3], [8,1,96])  (models/seq2seq/seq2seq.go:87)
+
+	// fused epilogue:
+	//
+	//	dec2_cross_out = t213 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+	//	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+	m.fusedDec2_resid2_4(dec2_cross_Wo, dec2_resid1, t213, dec2_cross_out, dec2_resid2)
+
+	// fused rmsnorm:
+	//
+	//	t216 = rmsnorm(dec2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:88)
+	//	dec2_mlp_norm = t216 ⊙ dec2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:88)
+	rmsNormScaled(dec2_mlp_norm, nil, dec2_resid2, dec2_mlp_norm_g, 8, 96, 1e-06)
+
+	// t218 = dec2_mlp_norm · dec2_mlp_gate_W  (models/seq2seq/seq2seq.go:88)
+	Gemm(m.pool, false, false, 8, 256, 96, dec2_mlp_norm, 96, dec2_mlp_gate_W, 256, t218, 256, false)
+
+	// fused epilogue:
+	//
+	//	t221 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	t219 = σ(t218)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+	//	t220 = t218 ⊙ t219  (Mul, models/seq2seq/seq2seq.go:88)
+	//	dec2_mlp_hidden = t220 ⊙ t221  (Mul, models/seq2seq/seq2seq.go:88)
+	m.fusedDec2_mlp_hidden_4(dec2_mlp_up_W, dec2_mlp_norm, t218, t221, dec2_mlp_hidden)
+
+	// fused epilogue:
+	//
+	//	dec2_mlp_out = dec2_mlp_hidden · dec2_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+	//	dec2_resid3 = dec2_resid2 + dec2_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+	m.fusedDec2_resid3_4(dec2_mlp_down_W, dec2_resid2, dec2_mlp_hidden, dec2_mlp_out, dec2_resid3)
+
+	// fused rmsnorm:
+	//
+	//	t226 = rmsnorm(dec2_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:90)
+	//	dec_norm = t226 ⊙ dec_norm_g  (Mul, models/seq2seq/seq2seq.go:90)
+	rmsNormScaled(dec_norm, nil, dec2_resid3, dec_norm_g, 8, 96, 1e-06)
+
+	// logits = dec_norm · wteᵀ  (models/seq2seq/seq2seq.go:92)
+	Gemm(m.pool, false, true, 8, 256, 96, dec_norm, 96, wte, 96, logits, 256, false)
+
+	// dec0_self_k_group_cache[kv_pos] ← dec0_self_k_group  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: CacheWrite: position %d is past the context of 32", t)
+		}
+		cacheWrite(dec0_self_k_group_cache, dec0_self_k_group, t, 32, 24)
+	}
+
+	// dec0_self_v_group_cache[kv_pos] ← dec0_self_v_group  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: CacheWrite: position %d is past the context of 32", t)
+		}
+		cacheWrite(dec0_self_v_group_cache, dec0_self_v_group, t, 32, 24)
+	}
+
+	// dec1_self_k_group_cache[kv_pos] ← dec1_self_k_group  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: CacheWrite: position %d is past the context of 32", t)
+		}
+		cacheWrite(dec1_self_k_group_cache, dec1_self_k_group, t, 32, 24)
+	}
+
+	// dec1_self_v_group_cache[kv_pos] ← dec1_self_v_group  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: CacheWrite: position %d is past the context of 32", t)
+		}
+		cacheWrite(dec1_self_v_group_cache, dec1_self_v_group, t, 32, 24)
+	}
+
+	// dec2_self_k_group_cache[kv_pos] ← dec2_self_k_group  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: CacheWrite: position %d is past the context of 32", t)
+		}
+		cacheWrite(dec2_self_k_group_cache, dec2_self_k_group, t, 32, 24)
+	}
+
+	// dec2_self_v_group_cache[kv_pos] ← dec2_self_v_group  (models/seq2seq/seq2seq.go:86)
+	{
+		t := int(kv_pos[0])
+		if t < 0 || t >= 32 {
+			return fmt.Errorf("models/seq2seq/seq2seq.go:86: CacheWrite: position %d is past the context of 32", t)
+		}
+		cacheWrite(dec2_self_v_group_cache, dec2_self_v_group, t, 32, 24)
+	}
+
+	// t236 = kv_pos + 1
+	{
+		t236[0] = kv_pos[0] + 1
+	}
+
+	// kv_pos ← t236
+	copy(kv_pos, t236)
+	return nil
+}
+
 // rmsNormEnc0_attn_norm runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) rmsNormEnc0_attn_norm(lo, hi, thread int, v [][]float32) {
 	enc_in, enc0_attn_norm_g, enc0_attn_norm := v[0], v[1], v[2]
@@ -10780,6 +12914,1341 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		t899 := t370[i] + t690[i]
 		dwtev := t899 + t898[i]
 		dwte[i] = dwtev
+	}
+}
+
+// rmsNormEnc0_attn_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc0_attn_norm_3(lo, hi, thread int, v [][]float32) {
+	enc_in, enc0_attn_norm_g, enc0_attn_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc0_attn_norm[lo*96:hi*96], nil, enc_in[lo*96:hi*96], enc0_attn_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeEnc0_attn_q_3 computes enc0_attn_q = t29ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeEnc0_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t29, enc0_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					enc0_attn_q[i*3072+j*768+k*24+l] = t29[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// batchedT42 is the batched product t42 = enc0_attn_q_group · enc0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT42(lo, hi, thread int, v [][]float32) {
+	enc0_attn_q_group, enc0_attn_k_group, t42 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc0_attn_q_group[b*768:], 24, enc0_attn_k_group[((b/4%8)*2+b/2%2)*768:], 24, t42[b*1024:], 32, false)
+	}
+}
+
+// fusedEnc0_attn_scores_3 is one fused epilogue kernel over f32[8,2,2,32,32]:
+//
+//	t42 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:70)
+//	enc0_attn_scores = t42 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
+func (m *Model) fusedEnc0_attn_scores_3(enc0_attn_q_group []float32, enc0_attn_k_group []float32, t42 []float32, enc0_attn_scores []float32) {
+	m.parallel(32, (*Model).batchedT42, enc0_attn_q_group, enc0_attn_k_group, t42)
+	m.parallel(32768, (*Model).fusedEnc0_attn_scores_3Rows, t42, enc0_attn_scores)
+}
+
+// fusedEnc0_attn_scores_3Rows is fusedEnc0_attn_scores_3's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedEnc0_attn_scores_3Rows(lo, hi, thread int, v [][]float32) {
+	t42, enc0_attn_scores := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		enc0_attn_scoresv := t42[i] * 0.20412414523193154
+		enc0_attn_scores[i] = enc0_attn_scoresv
+	}
+}
+
+// softmaxEnc0_attn_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc0_attn_weights_3(lo, hi, thread int, v [][]float32) {
+	enc0_attn_scores, enc0_attn_weights := v[0], v[1]
+	softmax(enc0_attn_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+}
+
+// batchedEnc0_attn_context_3 is the batched product enc0_attn_context = enc0_attn_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedEnc0_attn_context_3(lo, hi, thread int, v [][]float32) {
+	enc0_attn_v_group, enc0_attn_weights, enc0_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
+	}
+}
+
+// transposeT48 computes t48 = t47ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT48(lo, hi, thread int, v [][]float32) {
+	t47, t48 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t48[i*3072+j*96+k*24+l] = t47[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedEnc0_resid1_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	enc0_attn_out = t49 · enc0_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:70)
+//	enc0_resid1 = enc_in + enc0_attn_out  (Add, models/seq2seq/seq2seq.go:70)
+func (m *Model) fusedEnc0_resid1_3(enc_in []float32, enc0_attn_Wo []float32, t49 []float32, enc0_attn_out []float32, enc0_resid1 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t49, 96, enc0_attn_Wo, 96, enc0_attn_out, 96, false)
+	m.parallel(24576, (*Model).fusedEnc0_resid1_3Rows, enc_in, enc0_attn_out, enc0_resid1)
+}
+
+// fusedEnc0_resid1_3Rows is fusedEnc0_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedEnc0_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	enc_in, enc0_attn_out, enc0_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		enc0_resid1v := enc_in[i] + enc0_attn_out[i]
+		enc0_resid1[i] = enc0_resid1v
+	}
+}
+
+// rmsNormEnc0_mlp_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc0_mlp_norm_3(lo, hi, thread int, v [][]float32) {
+	enc0_mlp_norm_g, enc0_resid1, enc0_mlp_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc0_mlp_norm[lo*96:hi*96], nil, enc0_resid1[lo*96:hi*96], enc0_mlp_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedEnc0_mlp_hidden_3 is one fused epilogue kernel over f32[8,32,256]:
+//
+//	t57 = enc0_mlp_norm · enc0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:71)
+//	t55 = σ(t54)  (Sigmoid, models/seq2seq/seq2seq.go:71)
+//	t56 = t54 ⊙ t55  (Mul, models/seq2seq/seq2seq.go:71)
+//	enc0_mlp_hidden = t56 ⊙ t57  (Mul, models/seq2seq/seq2seq.go:71)
+func (m *Model) fusedEnc0_mlp_hidden_3(enc0_mlp_up_W []float32, enc0_mlp_norm []float32, t54 []float32, t57 []float32, enc0_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 256, 256, 96, enc0_mlp_norm, 96, enc0_mlp_up_W, 256, t57, 256, false)
+	m.parallel(65536, (*Model).fusedEnc0_mlp_hidden_3Rows, t54, t57, enc0_mlp_hidden)
+}
+
+// fusedEnc0_mlp_hidden_3Rows is fusedEnc0_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedEnc0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	t54, t57, enc0_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t55 := sigmoid(t54[i])
+		t56 := t54[i] * t55
+		enc0_mlp_hiddenv := t56 * t57[i]
+		enc0_mlp_hidden[i] = enc0_mlp_hiddenv
+	}
+}
+
+// fusedEnc0_resid2_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	enc0_mlp_out = enc0_mlp_hidden · enc0_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:71)
+//	enc0_resid2 = enc0_resid1 + enc0_mlp_out  (Add, models/seq2seq/seq2seq.go:71)
+func (m *Model) fusedEnc0_resid2_3(enc0_mlp_down_W []float32, enc0_resid1 []float32, enc0_mlp_hidden []float32, enc0_mlp_out []float32, enc0_resid2 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 256, enc0_mlp_hidden, 256, enc0_mlp_down_W, 96, enc0_mlp_out, 96, false)
+	m.parallel(24576, (*Model).fusedEnc0_resid2_3Rows, enc0_resid1, enc0_mlp_out, enc0_resid2)
+}
+
+// fusedEnc0_resid2_3Rows is fusedEnc0_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedEnc0_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	enc0_resid1, enc0_mlp_out, enc0_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		enc0_resid2v := enc0_resid1[i] + enc0_mlp_out[i]
+		enc0_resid2[i] = enc0_resid2v
+	}
+}
+
+// rmsNormEnc1_attn_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc1_attn_norm_3(lo, hi, thread int, v [][]float32) {
+	enc0_resid2, enc1_attn_norm_g, enc1_attn_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc1_attn_norm[lo*96:hi*96], nil, enc0_resid2[lo*96:hi*96], enc1_attn_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeEnc1_attn_q_3 computes enc1_attn_q = t73ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeEnc1_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t73, enc1_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					enc1_attn_q[i*3072+j*768+k*24+l] = t73[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// batchedT86 is the batched product t86 = enc1_attn_q_group · enc1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT86(lo, hi, thread int, v [][]float32) {
+	enc1_attn_q_group, enc1_attn_k_group, t86 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc1_attn_q_group[b*768:], 24, enc1_attn_k_group[((b/4%8)*2+b/2%2)*768:], 24, t86[b*1024:], 32, false)
+	}
+}
+
+// fusedEnc1_attn_scores_3 is one fused epilogue kernel over f32[8,2,2,32,32]:
+//
+//	t86 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:70)
+//	enc1_attn_scores = t86 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
+func (m *Model) fusedEnc1_attn_scores_3(enc1_attn_q_group []float32, enc1_attn_k_group []float32, t86 []float32, enc1_attn_scores []float32) {
+	m.parallel(32, (*Model).batchedT86, enc1_attn_q_group, enc1_attn_k_group, t86)
+	m.parallel(32768, (*Model).fusedEnc1_attn_scores_3Rows, t86, enc1_attn_scores)
+}
+
+// fusedEnc1_attn_scores_3Rows is fusedEnc1_attn_scores_3's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedEnc1_attn_scores_3Rows(lo, hi, thread int, v [][]float32) {
+	t86, enc1_attn_scores := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		enc1_attn_scoresv := t86[i] * 0.20412414523193154
+		enc1_attn_scores[i] = enc1_attn_scoresv
+	}
+}
+
+// softmaxEnc1_attn_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc1_attn_weights_3(lo, hi, thread int, v [][]float32) {
+	enc1_attn_scores, enc1_attn_weights := v[0], v[1]
+	softmax(enc1_attn_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+}
+
+// batchedEnc1_attn_context_3 is the batched product enc1_attn_context = enc1_attn_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedEnc1_attn_context_3(lo, hi, thread int, v [][]float32) {
+	enc1_attn_v_group, enc1_attn_weights, enc1_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
+	}
+}
+
+// transposeT91 computes t91 = t90ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT91(lo, hi, thread int, v [][]float32) {
+	t90, t91 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t91[i*3072+j*96+k*24+l] = t90[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedEnc1_resid1_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	enc1_attn_out = t92 · enc1_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:70)
+//	enc1_resid1 = enc0_resid2 + enc1_attn_out  (Add, models/seq2seq/seq2seq.go:70)
+func (m *Model) fusedEnc1_resid1_3(enc0_resid2 []float32, enc1_attn_Wo []float32, t92 []float32, enc1_attn_out []float32, enc1_resid1 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t92, 96, enc1_attn_Wo, 96, enc1_attn_out, 96, false)
+	m.parallel(24576, (*Model).fusedEnc1_resid1_3Rows, enc0_resid2, enc1_attn_out, enc1_resid1)
+}
+
+// fusedEnc1_resid1_3Rows is fusedEnc1_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedEnc1_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	enc0_resid2, enc1_attn_out, enc1_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		enc1_resid1v := enc0_resid2[i] + enc1_attn_out[i]
+		enc1_resid1[i] = enc1_resid1v
+	}
+}
+
+// rmsNormEnc1_mlp_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc1_mlp_norm_3(lo, hi, thread int, v [][]float32) {
+	enc1_mlp_norm_g, enc1_resid1, enc1_mlp_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc1_mlp_norm[lo*96:hi*96], nil, enc1_resid1[lo*96:hi*96], enc1_mlp_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedEnc1_mlp_hidden_3 is one fused epilogue kernel over f32[8,32,256]:
+//
+//	t100 = enc1_mlp_norm · enc1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:71)
+//	t98 = σ(t97)  (Sigmoid, models/seq2seq/seq2seq.go:71)
+//	t99 = t97 ⊙ t98  (Mul, models/seq2seq/seq2seq.go:71)
+//	enc1_mlp_hidden = t99 ⊙ t100  (Mul, models/seq2seq/seq2seq.go:71)
+func (m *Model) fusedEnc1_mlp_hidden_3(enc1_mlp_up_W []float32, enc1_mlp_norm []float32, t97 []float32, t100 []float32, enc1_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 256, 256, 96, enc1_mlp_norm, 96, enc1_mlp_up_W, 256, t100, 256, false)
+	m.parallel(65536, (*Model).fusedEnc1_mlp_hidden_3Rows, t97, t100, enc1_mlp_hidden)
+}
+
+// fusedEnc1_mlp_hidden_3Rows is fusedEnc1_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedEnc1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	t97, t100, enc1_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t98 := sigmoid(t97[i])
+		t99 := t97[i] * t98
+		enc1_mlp_hiddenv := t99 * t100[i]
+		enc1_mlp_hidden[i] = enc1_mlp_hiddenv
+	}
+}
+
+// fusedEnc1_resid2_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	enc1_mlp_out = enc1_mlp_hidden · enc1_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:71)
+//	enc1_resid2 = enc1_resid1 + enc1_mlp_out  (Add, models/seq2seq/seq2seq.go:71)
+func (m *Model) fusedEnc1_resid2_3(enc1_mlp_down_W []float32, enc1_resid1 []float32, enc1_mlp_hidden []float32, enc1_mlp_out []float32, enc1_resid2 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 256, enc1_mlp_hidden, 256, enc1_mlp_down_W, 96, enc1_mlp_out, 96, false)
+	m.parallel(24576, (*Model).fusedEnc1_resid2_3Rows, enc1_resid1, enc1_mlp_out, enc1_resid2)
+}
+
+// fusedEnc1_resid2_3Rows is fusedEnc1_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedEnc1_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	enc1_resid1, enc1_mlp_out, enc1_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		enc1_resid2v := enc1_resid1[i] + enc1_mlp_out[i]
+		enc1_resid2[i] = enc1_resid2v
+	}
+}
+
+// rmsNormEnc2_attn_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc2_attn_norm_3(lo, hi, thread int, v [][]float32) {
+	enc1_resid2, enc2_attn_norm_g, enc2_attn_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc2_attn_norm[lo*96:hi*96], nil, enc1_resid2[lo*96:hi*96], enc2_attn_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeEnc2_attn_q_3 computes enc2_attn_q = t116ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeEnc2_attn_q_3(lo, hi, thread int, v [][]float32) {
+	t116, enc2_attn_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					enc2_attn_q[i*3072+j*768+k*24+l] = t116[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// batchedT129 is the batched product t129 = enc2_attn_q_group · enc2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT129(lo, hi, thread int, v [][]float32) {
+	enc2_attn_q_group, enc2_attn_k_group, t129 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc2_attn_q_group[b*768:], 24, enc2_attn_k_group[((b/4%8)*2+b/2%2)*768:], 24, t129[b*1024:], 32, false)
+	}
+}
+
+// fusedEnc2_attn_scores_3 is one fused epilogue kernel over f32[8,2,2,32,32]:
+//
+//	t129 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:70)
+//	enc2_attn_scores = t129 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
+func (m *Model) fusedEnc2_attn_scores_3(enc2_attn_q_group []float32, enc2_attn_k_group []float32, t129 []float32, enc2_attn_scores []float32) {
+	m.parallel(32, (*Model).batchedT129, enc2_attn_q_group, enc2_attn_k_group, t129)
+	m.parallel(32768, (*Model).fusedEnc2_attn_scores_3Rows, t129, enc2_attn_scores)
+}
+
+// fusedEnc2_attn_scores_3Rows is fusedEnc2_attn_scores_3's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedEnc2_attn_scores_3Rows(lo, hi, thread int, v [][]float32) {
+	t129, enc2_attn_scores := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		enc2_attn_scoresv := t129[i] * 0.20412414523193154
+		enc2_attn_scores[i] = enc2_attn_scoresv
+	}
+}
+
+// softmaxEnc2_attn_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc2_attn_weights_3(lo, hi, thread int, v [][]float32) {
+	enc2_attn_scores, enc2_attn_weights := v[0], v[1]
+	softmax(enc2_attn_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+}
+
+// batchedEnc2_attn_context_3 is the batched product enc2_attn_context = enc2_attn_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedEnc2_attn_context_3(lo, hi, thread int, v [][]float32) {
+	enc2_attn_v_group, enc2_attn_weights, enc2_attn_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
+	}
+}
+
+// transposeT134 computes t134 = t133ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT134(lo, hi, thread int, v [][]float32) {
+	t133, t134 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t134[i*3072+j*96+k*24+l] = t133[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedEnc2_resid1_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	enc2_attn_out = t135 · enc2_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:70)
+//	enc2_resid1 = enc1_resid2 + enc2_attn_out  (Add, models/seq2seq/seq2seq.go:70)
+func (m *Model) fusedEnc2_resid1_3(enc1_resid2 []float32, enc2_attn_Wo []float32, t135 []float32, enc2_attn_out []float32, enc2_resid1 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t135, 96, enc2_attn_Wo, 96, enc2_attn_out, 96, false)
+	m.parallel(24576, (*Model).fusedEnc2_resid1_3Rows, enc1_resid2, enc2_attn_out, enc2_resid1)
+}
+
+// fusedEnc2_resid1_3Rows is fusedEnc2_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedEnc2_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	enc1_resid2, enc2_attn_out, enc2_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		enc2_resid1v := enc1_resid2[i] + enc2_attn_out[i]
+		enc2_resid1[i] = enc2_resid1v
+	}
+}
+
+// rmsNormEnc2_mlp_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc2_mlp_norm_3(lo, hi, thread int, v [][]float32) {
+	enc2_mlp_norm_g, enc2_resid1, enc2_mlp_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc2_mlp_norm[lo*96:hi*96], nil, enc2_resid1[lo*96:hi*96], enc2_mlp_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedEnc2_mlp_hidden_3 is one fused epilogue kernel over f32[8,32,256]:
+//
+//	t143 = enc2_mlp_norm · enc2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:71)
+//	t141 = σ(t140)  (Sigmoid, models/seq2seq/seq2seq.go:71)
+//	t142 = t140 ⊙ t141  (Mul, models/seq2seq/seq2seq.go:71)
+//	enc2_mlp_hidden = t142 ⊙ t143  (Mul, models/seq2seq/seq2seq.go:71)
+func (m *Model) fusedEnc2_mlp_hidden_3(enc2_mlp_up_W []float32, enc2_mlp_norm []float32, t140 []float32, t143 []float32, enc2_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 256, 256, 96, enc2_mlp_norm, 96, enc2_mlp_up_W, 256, t143, 256, false)
+	m.parallel(65536, (*Model).fusedEnc2_mlp_hidden_3Rows, t140, t143, enc2_mlp_hidden)
+}
+
+// fusedEnc2_mlp_hidden_3Rows is fusedEnc2_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedEnc2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	t140, t143, enc2_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t141 := sigmoid(t140[i])
+		t142 := t140[i] * t141
+		enc2_mlp_hiddenv := t142 * t143[i]
+		enc2_mlp_hidden[i] = enc2_mlp_hiddenv
+	}
+}
+
+// fusedEnc2_resid2_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	enc2_mlp_out = enc2_mlp_hidden · enc2_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:71)
+//	enc2_resid2 = enc2_resid1 + enc2_mlp_out  (Add, models/seq2seq/seq2seq.go:71)
+func (m *Model) fusedEnc2_resid2_3(enc2_mlp_down_W []float32, enc2_resid1 []float32, enc2_mlp_hidden []float32, enc2_mlp_out []float32, enc2_resid2 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 256, enc2_mlp_hidden, 256, enc2_mlp_down_W, 96, enc2_mlp_out, 96, false)
+	m.parallel(24576, (*Model).fusedEnc2_resid2_3Rows, enc2_resid1, enc2_mlp_out, enc2_resid2)
+}
+
+// fusedEnc2_resid2_3Rows is fusedEnc2_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedEnc2_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	enc2_resid1, enc2_mlp_out, enc2_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		enc2_resid2v := enc2_resid1[i] + enc2_mlp_out[i]
+		enc2_resid2[i] = enc2_resid2v
+	}
+}
+
+// rmsNormEnc_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormEnc_norm_3(lo, hi, thread int, v [][]float32) {
+	enc2_resid2, enc_norm_g, enc_norm := v[0], v[1], v[2]
+	rmsNormScaled(enc_norm[lo*96:hi*96], nil, enc2_resid2[lo*96:hi*96], enc_norm_g, hi-lo, 96, 1e-06)
+}
+
+// rmsNormDec0_self_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec0_self_norm_3(lo, hi, thread int, v [][]float32) {
+	dec_in, dec0_self_norm_g, dec0_self_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec0_self_norm[lo*96:hi*96], nil, dec_in[lo*96:hi*96], dec0_self_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeDec0_self_q_3 computes dec0_self_q = t169ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDec0_self_q_3(lo, hi, thread int, v [][]float32) {
+	t169, dec0_self_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					dec0_self_q[i*3072+j*768+k*24+l] = t169[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec0_self_context_3 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
+//
+//	t182 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec0_self_scores = t182 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
+//	t185 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
+//	dec0_self_weights = softmax(t185)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec0_self_context_3(lo, hi, thread int, v [][]float32) {
+	dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
+		qb, kb, vb, ob := dec0_self_q_group[b*768:], dec0_self_k_group[(b/2)*768:], dec0_self_v_group[(b/2)*768:], dec0_self_context[b*768:]
+		for i0 := 0; i0 < 32; i0 += 32 {
+			rows := min(32, 32-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*1024 : thread*1024+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 24, qb[i0*24:], 24, kb, 24, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.20412414523193154)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 24, n, sc, n, vb, 24, ob[i0*24:], 24, false)
+		}
+	}
+}
+
+// transposeT189 computes t189 = t188ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT189(lo, hi, thread int, v [][]float32) {
+	t188, t189 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t189[i*3072+j*96+k*24+l] = t188[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec0_resid1_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec0_self_out = t190 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec0_resid1_3(dec_in []float32, dec0_self_Wo []float32, t190 []float32, dec0_self_out []float32, dec0_resid1 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t190, 96, dec0_self_Wo, 96, dec0_self_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec0_resid1_3Rows, dec_in, dec0_self_out, dec0_resid1)
+}
+
+// fusedDec0_resid1_3Rows is fusedDec0_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec0_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	dec_in, dec0_self_out, dec0_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec0_resid1v := dec_in[i] + dec0_self_out[i]
+		dec0_resid1[i] = dec0_resid1v
+	}
+}
+
+// rmsNormDec0_cross_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec0_cross_norm_3(lo, hi, thread int, v [][]float32) {
+	dec0_cross_norm_g, dec0_resid1, dec0_cross_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec0_cross_norm[lo*96:hi*96], nil, dec0_resid1[lo*96:hi*96], dec0_cross_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeDec0_cross_q_3 computes dec0_cross_q = t196ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDec0_cross_q_3(lo, hi, thread int, v [][]float32) {
+	t196, dec0_cross_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					dec0_cross_q[i*3072+j*768+k*24+l] = t196[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// batchedT207 is the batched product t207 = dec0_cross_q_group · dec0_cross_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT207(lo, hi, thread int, v [][]float32) {
+	dec0_cross_q_group, dec0_cross_k_group, t207 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec0_cross_q_group[b*768:], 24, dec0_cross_k_group[((b/4%8)*2+b/2%2)*768:], 24, t207[b*1024:], 32, false)
+	}
+}
+
+// fusedDec0_cross_scores_3 is one fused epilogue kernel over f32[8,2,2,32,32]:
+//
+//	t207 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec0_cross_scores = t207 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec0_cross_scores_3(dec0_cross_q_group []float32, dec0_cross_k_group []float32, t207 []float32, dec0_cross_scores []float32) {
+	m.parallel(32, (*Model).batchedT207, dec0_cross_q_group, dec0_cross_k_group, t207)
+	m.parallel(32768, (*Model).fusedDec0_cross_scores_3Rows, t207, dec0_cross_scores)
+}
+
+// fusedDec0_cross_scores_3Rows is fusedDec0_cross_scores_3's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDec0_cross_scores_3Rows(lo, hi, thread int, v [][]float32) {
+	t207, dec0_cross_scores := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		dec0_cross_scoresv := t207[i] * 0.20412414523193154
+		dec0_cross_scores[i] = dec0_cross_scoresv
+	}
+}
+
+// softmaxDec0_cross_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec0_cross_weights_3(lo, hi, thread int, v [][]float32) {
+	dec0_cross_scores, dec0_cross_weights := v[0], v[1]
+	softmax(dec0_cross_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+}
+
+// batchedDec0_cross_context_3 is the batched product dec0_cross_context = dec0_cross_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDec0_cross_context_3(lo, hi, thread int, v [][]float32) {
+	dec0_cross_v_group, dec0_cross_weights, dec0_cross_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
+	}
+}
+
+// transposeT212 computes t212 = t211ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT212(lo, hi, thread int, v [][]float32) {
+	t211, t212 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t212[i*3072+j*96+k*24+l] = t211[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec0_resid2_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec0_cross_out = t213 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec0_resid2_3(dec0_cross_Wo []float32, dec0_resid1 []float32, t213 []float32, dec0_cross_out []float32, dec0_resid2 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t213, 96, dec0_cross_Wo, 96, dec0_cross_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec0_resid2_3Rows, dec0_resid1, dec0_cross_out, dec0_resid2)
+}
+
+// fusedDec0_resid2_3Rows is fusedDec0_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec0_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	dec0_resid1, dec0_cross_out, dec0_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec0_resid2v := dec0_resid1[i] + dec0_cross_out[i]
+		dec0_resid2[i] = dec0_resid2v
+	}
+}
+
+// rmsNormDec0_mlp_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec0_mlp_norm_3(lo, hi, thread int, v [][]float32) {
+	dec0_mlp_norm_g, dec0_resid2, dec0_mlp_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec0_mlp_norm[lo*96:hi*96], nil, dec0_resid2[lo*96:hi*96], dec0_mlp_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedDec0_mlp_hidden_3 is one fused epilogue kernel over f32[8,32,256]:
+//
+//	t221 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	t219 = σ(t218)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+//	t220 = t218 ⊙ t219  (Mul, models/seq2seq/seq2seq.go:88)
+//	dec0_mlp_hidden = t220 ⊙ t221  (Mul, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec0_mlp_hidden_3(dec0_mlp_up_W []float32, dec0_mlp_norm []float32, t218 []float32, t221 []float32, dec0_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 256, 256, 96, dec0_mlp_norm, 96, dec0_mlp_up_W, 256, t221, 256, false)
+	m.parallel(65536, (*Model).fusedDec0_mlp_hidden_3Rows, t218, t221, dec0_mlp_hidden)
+}
+
+// fusedDec0_mlp_hidden_3Rows is fusedDec0_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedDec0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	t218, t221, dec0_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t219 := sigmoid(t218[i])
+		t220 := t218[i] * t219
+		dec0_mlp_hiddenv := t220 * t221[i]
+		dec0_mlp_hidden[i] = dec0_mlp_hiddenv
+	}
+}
+
+// fusedDec0_resid3_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec0_mlp_out = dec0_mlp_hidden · dec0_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	dec0_resid3 = dec0_resid2 + dec0_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec0_resid3_3(dec0_mlp_down_W []float32, dec0_resid2 []float32, dec0_mlp_hidden []float32, dec0_mlp_out []float32, dec0_resid3 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 256, dec0_mlp_hidden, 256, dec0_mlp_down_W, 96, dec0_mlp_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec0_resid3_3Rows, dec0_resid2, dec0_mlp_out, dec0_resid3)
+}
+
+// fusedDec0_resid3_3Rows is fusedDec0_resid3_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec0_resid3_3Rows(lo, hi, thread int, v [][]float32) {
+	dec0_resid2, dec0_mlp_out, dec0_resid3 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec0_resid3v := dec0_resid2[i] + dec0_mlp_out[i]
+		dec0_resid3[i] = dec0_resid3v
+	}
+}
+
+// rmsNormDec1_self_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec1_self_norm_3(lo, hi, thread int, v [][]float32) {
+	dec0_resid3, dec1_self_norm_g, dec1_self_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec1_self_norm[lo*96:hi*96], nil, dec0_resid3[lo*96:hi*96], dec1_self_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeDec1_self_q_3 computes dec1_self_q = t242ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDec1_self_q_3(lo, hi, thread int, v [][]float32) {
+	t242, dec1_self_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					dec1_self_q[i*3072+j*768+k*24+l] = t242[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec1_self_context_3 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
+//
+//	t255 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec1_self_scores = t255 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
+//	t257 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
+//	dec1_self_weights = softmax(t257)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec1_self_context_3(lo, hi, thread int, v [][]float32) {
+	dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
+		qb, kb, vb, ob := dec1_self_q_group[b*768:], dec1_self_k_group[(b/2)*768:], dec1_self_v_group[(b/2)*768:], dec1_self_context[b*768:]
+		for i0 := 0; i0 < 32; i0 += 32 {
+			rows := min(32, 32-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*1024 : thread*1024+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 24, qb[i0*24:], 24, kb, 24, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.20412414523193154)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 24, n, sc, n, vb, 24, ob[i0*24:], 24, false)
+		}
+	}
+}
+
+// transposeT261 computes t261 = t260ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT261(lo, hi, thread int, v [][]float32) {
+	t260, t261 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t261[i*3072+j*96+k*24+l] = t260[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec1_resid1_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec1_self_out = t262 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec1_resid1_3(dec0_resid3 []float32, dec1_self_Wo []float32, t262 []float32, dec1_self_out []float32, dec1_resid1 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t262, 96, dec1_self_Wo, 96, dec1_self_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec1_resid1_3Rows, dec0_resid3, dec1_self_out, dec1_resid1)
+}
+
+// fusedDec1_resid1_3Rows is fusedDec1_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec1_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	dec0_resid3, dec1_self_out, dec1_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec1_resid1v := dec0_resid3[i] + dec1_self_out[i]
+		dec1_resid1[i] = dec1_resid1v
+	}
+}
+
+// rmsNormDec1_cross_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec1_cross_norm_3(lo, hi, thread int, v [][]float32) {
+	dec1_cross_norm_g, dec1_resid1, dec1_cross_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec1_cross_norm[lo*96:hi*96], nil, dec1_resid1[lo*96:hi*96], dec1_cross_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeDec1_cross_q_3 computes dec1_cross_q = t268ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDec1_cross_q_3(lo, hi, thread int, v [][]float32) {
+	t268, dec1_cross_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					dec1_cross_q[i*3072+j*768+k*24+l] = t268[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// batchedT279 is the batched product t279 = dec1_cross_q_group · dec1_cross_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT279(lo, hi, thread int, v [][]float32) {
+	dec1_cross_q_group, dec1_cross_k_group, t279 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec1_cross_q_group[b*768:], 24, dec1_cross_k_group[((b/4%8)*2+b/2%2)*768:], 24, t279[b*1024:], 32, false)
+	}
+}
+
+// fusedDec1_cross_scores_3 is one fused epilogue kernel over f32[8,2,2,32,32]:
+//
+//	t279 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec1_cross_scores = t279 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec1_cross_scores_3(dec1_cross_q_group []float32, dec1_cross_k_group []float32, t279 []float32, dec1_cross_scores []float32) {
+	m.parallel(32, (*Model).batchedT279, dec1_cross_q_group, dec1_cross_k_group, t279)
+	m.parallel(32768, (*Model).fusedDec1_cross_scores_3Rows, t279, dec1_cross_scores)
+}
+
+// fusedDec1_cross_scores_3Rows is fusedDec1_cross_scores_3's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDec1_cross_scores_3Rows(lo, hi, thread int, v [][]float32) {
+	t279, dec1_cross_scores := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		dec1_cross_scoresv := t279[i] * 0.20412414523193154
+		dec1_cross_scores[i] = dec1_cross_scoresv
+	}
+}
+
+// softmaxDec1_cross_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec1_cross_weights_3(lo, hi, thread int, v [][]float32) {
+	dec1_cross_scores, dec1_cross_weights := v[0], v[1]
+	softmax(dec1_cross_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+}
+
+// batchedDec1_cross_context_3 is the batched product dec1_cross_context = dec1_cross_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDec1_cross_context_3(lo, hi, thread int, v [][]float32) {
+	dec1_cross_v_group, dec1_cross_weights, dec1_cross_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
+	}
+}
+
+// transposeT284 computes t284 = t283ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT284(lo, hi, thread int, v [][]float32) {
+	t283, t284 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t284[i*3072+j*96+k*24+l] = t283[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec1_resid2_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec1_cross_out = t285 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec1_resid2_3(dec1_cross_Wo []float32, dec1_resid1 []float32, t285 []float32, dec1_cross_out []float32, dec1_resid2 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t285, 96, dec1_cross_Wo, 96, dec1_cross_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec1_resid2_3Rows, dec1_resid1, dec1_cross_out, dec1_resid2)
+}
+
+// fusedDec1_resid2_3Rows is fusedDec1_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec1_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	dec1_resid1, dec1_cross_out, dec1_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec1_resid2v := dec1_resid1[i] + dec1_cross_out[i]
+		dec1_resid2[i] = dec1_resid2v
+	}
+}
+
+// rmsNormDec1_mlp_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec1_mlp_norm_3(lo, hi, thread int, v [][]float32) {
+	dec1_mlp_norm_g, dec1_resid2, dec1_mlp_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec1_mlp_norm[lo*96:hi*96], nil, dec1_resid2[lo*96:hi*96], dec1_mlp_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedDec1_mlp_hidden_3 is one fused epilogue kernel over f32[8,32,256]:
+//
+//	t293 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	t291 = σ(t290)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+//	t292 = t290 ⊙ t291  (Mul, models/seq2seq/seq2seq.go:88)
+//	dec1_mlp_hidden = t292 ⊙ t293  (Mul, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec1_mlp_hidden_3(dec1_mlp_up_W []float32, dec1_mlp_norm []float32, t290 []float32, t293 []float32, dec1_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 256, 256, 96, dec1_mlp_norm, 96, dec1_mlp_up_W, 256, t293, 256, false)
+	m.parallel(65536, (*Model).fusedDec1_mlp_hidden_3Rows, t290, t293, dec1_mlp_hidden)
+}
+
+// fusedDec1_mlp_hidden_3Rows is fusedDec1_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedDec1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	t290, t293, dec1_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t291 := sigmoid(t290[i])
+		t292 := t290[i] * t291
+		dec1_mlp_hiddenv := t292 * t293[i]
+		dec1_mlp_hidden[i] = dec1_mlp_hiddenv
+	}
+}
+
+// fusedDec1_resid3_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec1_mlp_out = dec1_mlp_hidden · dec1_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	dec1_resid3 = dec1_resid2 + dec1_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec1_resid3_3(dec1_mlp_down_W []float32, dec1_resid2 []float32, dec1_mlp_hidden []float32, dec1_mlp_out []float32, dec1_resid3 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 256, dec1_mlp_hidden, 256, dec1_mlp_down_W, 96, dec1_mlp_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec1_resid3_3Rows, dec1_resid2, dec1_mlp_out, dec1_resid3)
+}
+
+// fusedDec1_resid3_3Rows is fusedDec1_resid3_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec1_resid3_3Rows(lo, hi, thread int, v [][]float32) {
+	dec1_resid2, dec1_mlp_out, dec1_resid3 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec1_resid3v := dec1_resid2[i] + dec1_mlp_out[i]
+		dec1_resid3[i] = dec1_resid3v
+	}
+}
+
+// rmsNormDec2_self_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec2_self_norm_3(lo, hi, thread int, v [][]float32) {
+	dec1_resid3, dec2_self_norm_g, dec2_self_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec2_self_norm[lo*96:hi*96], nil, dec1_resid3[lo*96:hi*96], dec2_self_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeDec2_self_q_3 computes dec2_self_q = t314ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDec2_self_q_3(lo, hi, thread int, v [][]float32) {
+	t314, dec2_self_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					dec2_self_q[i*3072+j*768+k*24+l] = t314[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec2_self_context_3 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
+// 32 query rows at a time; the score matrices are never stored.
+// Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
+// threads run it over ranges [lo, hi) of the matrices:
+//
+//	t327 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec2_self_scores = t327 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
+//	t329 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
+//	dec2_self_weights = softmax(t329)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec2_self_context_3(lo, hi, thread int, v [][]float32) {
+	dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context := v[0], v[1], v[2], v[3]
+	for b := lo; b < hi; b++ {
+		qb, kb, vb, ob := dec2_self_q_group[b*768:], dec2_self_k_group[(b/2)*768:], dec2_self_v_group[(b/2)*768:], dec2_self_context[b*768:]
+		for i0 := 0; i0 < 32; i0 += 32 {
+			rows := min(32, 32-i0)
+			n := i0 + rows // keys the tile's last row may see
+			sc := m.scratch[thread*1024 : thread*1024+rows*n]
+			GemmOnThread(m.pool, thread, false, true, rows, n, 24, qb[i0*24:], 24, kb, 24, sc, n, false)
+			for r := range rows {
+				row := sc[r*n : r*n+n]
+				maskedSoftmax(row, i0+r+1, 0.20412414523193154)
+			}
+			GemmOnThread(m.pool, thread, false, false, rows, 24, n, sc, n, vb, 24, ob[i0*24:], 24, false)
+		}
+	}
+}
+
+// transposeT333 computes t333 = t332ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT333(lo, hi, thread int, v [][]float32) {
+	t332, t333 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t333[i*3072+j*96+k*24+l] = t332[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec2_resid1_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec2_self_out = t334 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec2_resid1_3(dec1_resid3 []float32, dec2_self_Wo []float32, t334 []float32, dec2_self_out []float32, dec2_resid1 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t334, 96, dec2_self_Wo, 96, dec2_self_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec2_resid1_3Rows, dec1_resid3, dec2_self_out, dec2_resid1)
+}
+
+// fusedDec2_resid1_3Rows is fusedDec2_resid1_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec2_resid1_3Rows(lo, hi, thread int, v [][]float32) {
+	dec1_resid3, dec2_self_out, dec2_resid1 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec2_resid1v := dec1_resid3[i] + dec2_self_out[i]
+		dec2_resid1[i] = dec2_resid1v
+	}
+}
+
+// rmsNormDec2_cross_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec2_cross_norm_3(lo, hi, thread int, v [][]float32) {
+	dec2_cross_norm_g, dec2_resid1, dec2_cross_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec2_cross_norm[lo*96:hi*96], nil, dec2_resid1[lo*96:hi*96], dec2_cross_norm_g, hi-lo, 96, 1e-06)
+}
+
+// transposeDec2_cross_q_3 computes dec2_cross_q = t340ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeDec2_cross_q_3(lo, hi, thread int, v [][]float32) {
+	t340, dec2_cross_q := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 4 {
+			for k := range 32 {
+				for l := range 24 {
+					dec2_cross_q[i*3072+j*768+k*24+l] = t340[i*3072+j*24+k*96+l]
+				}
+			}
+		}
+	}
+}
+
+// batchedT351 is the batched product t351 = dec2_cross_q_group · dec2_cross_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedT351(lo, hi, thread int, v [][]float32) {
+	dec2_cross_q_group, dec2_cross_k_group, t351 := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec2_cross_q_group[b*768:], 24, dec2_cross_k_group[((b/4%8)*2+b/2%2)*768:], 24, t351[b*1024:], 32, false)
+	}
+}
+
+// fusedDec2_cross_scores_3 is one fused epilogue kernel over f32[8,2,2,32,32]:
+//
+//	t351 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec2_cross_scores = t351 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec2_cross_scores_3(dec2_cross_q_group []float32, dec2_cross_k_group []float32, t351 []float32, dec2_cross_scores []float32) {
+	m.parallel(32, (*Model).batchedT351, dec2_cross_q_group, dec2_cross_k_group, t351)
+	m.parallel(32768, (*Model).fusedDec2_cross_scores_3Rows, t351, dec2_cross_scores)
+}
+
+// fusedDec2_cross_scores_3Rows is fusedDec2_cross_scores_3's loop after the product, over [lo, hi) of its
+// outermost loop (32768), on a thread of the pool.
+func (m *Model) fusedDec2_cross_scores_3Rows(lo, hi, thread int, v [][]float32) {
+	t351, dec2_cross_scores := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		dec2_cross_scoresv := t351[i] * 0.20412414523193154
+		dec2_cross_scores[i] = dec2_cross_scoresv
+	}
+}
+
+// softmaxDec2_cross_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec2_cross_weights_3(lo, hi, thread int, v [][]float32) {
+	dec2_cross_scores, dec2_cross_weights := v[0], v[1]
+	softmax(dec2_cross_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+}
+
+// batchedDec2_cross_context_3 is the batched product dec2_cross_context = dec2_cross_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// run it over ranges [lo, hi) of the matrices.
+func (m *Model) batchedDec2_cross_context_3(lo, hi, thread int, v [][]float32) {
+	dec2_cross_v_group, dec2_cross_weights, dec2_cross_context := v[0], v[1], v[2]
+	for b := lo; b < hi; b++ {
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
+	}
+}
+
+// transposeT356 computes t356 = t355ᵀ[0,2,1,3] over [lo, hi) of its
+// outermost loop (8), on a thread of the pool.
+func (m *Model) transposeT356(lo, hi, thread int, v [][]float32) {
+	t355, t356 := v[0], v[1]
+	for i := lo; i < hi; i++ {
+		for j := range 32 {
+			for k := range 4 {
+				for l := range 24 {
+					t356[i*3072+j*96+k*24+l] = t355[i*3072+j*24+k*768+l]
+				}
+			}
+		}
+	}
+}
+
+// fusedDec2_resid2_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec2_cross_out = t357 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec2_resid2_3(dec2_cross_Wo []float32, dec2_resid1 []float32, t357 []float32, dec2_cross_out []float32, dec2_resid2 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 96, t357, 96, dec2_cross_Wo, 96, dec2_cross_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec2_resid2_3Rows, dec2_resid1, dec2_cross_out, dec2_resid2)
+}
+
+// fusedDec2_resid2_3Rows is fusedDec2_resid2_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec2_resid2_3Rows(lo, hi, thread int, v [][]float32) {
+	dec2_resid1, dec2_cross_out, dec2_resid2 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec2_resid2v := dec2_resid1[i] + dec2_cross_out[i]
+		dec2_resid2[i] = dec2_resid2v
+	}
+}
+
+// rmsNormDec2_mlp_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec2_mlp_norm_3(lo, hi, thread int, v [][]float32) {
+	dec2_mlp_norm_g, dec2_resid2, dec2_mlp_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec2_mlp_norm[lo*96:hi*96], nil, dec2_resid2[lo*96:hi*96], dec2_mlp_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedDec2_mlp_hidden_3 is one fused epilogue kernel over f32[8,32,256]:
+//
+//	t365 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	t363 = σ(t362)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+//	t364 = t362 ⊙ t363  (Mul, models/seq2seq/seq2seq.go:88)
+//	dec2_mlp_hidden = t364 ⊙ t365  (Mul, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec2_mlp_hidden_3(dec2_mlp_up_W []float32, dec2_mlp_norm []float32, t362 []float32, t365 []float32, dec2_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 256, 256, 96, dec2_mlp_norm, 96, dec2_mlp_up_W, 256, t365, 256, false)
+	m.parallel(65536, (*Model).fusedDec2_mlp_hidden_3Rows, t362, t365, dec2_mlp_hidden)
+}
+
+// fusedDec2_mlp_hidden_3Rows is fusedDec2_mlp_hidden_3's loop after the product, over [lo, hi) of its
+// outermost loop (65536), on a thread of the pool.
+func (m *Model) fusedDec2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
+	t362, t365, dec2_mlp_hidden := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		t363 := sigmoid(t362[i])
+		t364 := t362[i] * t363
+		dec2_mlp_hiddenv := t364 * t365[i]
+		dec2_mlp_hidden[i] = dec2_mlp_hiddenv
+	}
+}
+
+// fusedDec2_resid3_3 is one fused epilogue kernel over f32[8,32,96]:
+//
+//	dec2_mlp_out = dec2_mlp_hidden · dec2_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	dec2_resid3 = dec2_resid2 + dec2_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec2_resid3_3(dec2_mlp_down_W []float32, dec2_resid2 []float32, dec2_mlp_hidden []float32, dec2_mlp_out []float32, dec2_resid3 []float32) {
+	Gemm(m.pool, false, false, 256, 96, 256, dec2_mlp_hidden, 256, dec2_mlp_down_W, 96, dec2_mlp_out, 96, false)
+	m.parallel(24576, (*Model).fusedDec2_resid3_3Rows, dec2_resid2, dec2_mlp_out, dec2_resid3)
+}
+
+// fusedDec2_resid3_3Rows is fusedDec2_resid3_3's loop after the product, over [lo, hi) of its
+// outermost loop (24576), on a thread of the pool.
+func (m *Model) fusedDec2_resid3_3Rows(lo, hi, thread int, v [][]float32) {
+	dec2_resid2, dec2_mlp_out, dec2_resid3 := v[0], v[1], v[2]
+	for i := lo; i < hi; i++ {
+		dec2_resid3v := dec2_resid2[i] + dec2_mlp_out[i]
+		dec2_resid3[i] = dec2_resid3v
+	}
+}
+
+// rmsNormDec_norm_3 runs rmsNormScaled over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) rmsNormDec_norm_3(lo, hi, thread int, v [][]float32) {
+	dec2_resid3, dec_norm_g, dec_norm := v[0], v[1], v[2]
+	rmsNormScaled(dec_norm[lo*96:hi*96], nil, dec2_resid3[lo*96:hi*96], dec_norm_g, hi-lo, 96, 1e-06)
+}
+
+// fusedDec0_resid1_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec0_self_out = t77 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec0_resid1_4(dec_in []float32, dec0_self_Wo []float32, t77 []float32, dec0_self_out []float32, dec0_resid1 []float32) {
+	GemmSmall(false, false, 8, 96, 96, t77, 96, dec0_self_Wo, 96, dec0_self_out, 96, false)
+	for i := range 768 {
+		dec0_resid1v := dec_in[i] + dec0_self_out[i]
+		dec0_resid1[i] = dec0_resid1v
+	}
+}
+
+// fusedDec0_cross_scores_4 is one fused epilogue kernel over f32[8,2,2,1,32]:
+//
+//	t86 = dec0_cross_q_group · dec0_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec0_cross_scores = t86 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec0_cross_scores_4(dec0_cross_k_group_memo []float32, dec0_cross_q_group []float32, t86 []float32, dec0_cross_scores []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 1, 32, 24, dec0_cross_q_group[b*24:], 24, dec0_cross_k_group_memo[((b/4%8)*2+b/2%2)*768:], 24, t86[b*32:], 32, false)
+	}
+	for i := range 1024 {
+		dec0_cross_scoresv := t86[i] * 0.20412414523193154
+		dec0_cross_scores[i] = dec0_cross_scoresv
+	}
+}
+
+// fusedDec0_resid2_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec0_cross_out = t93 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec0_resid2_4(dec0_cross_Wo []float32, dec0_resid1 []float32, t93 []float32, dec0_cross_out []float32, dec0_resid2 []float32) {
+	GemmSmall(false, false, 8, 96, 96, t93, 96, dec0_cross_Wo, 96, dec0_cross_out, 96, false)
+	for i := range 768 {
+		dec0_resid2v := dec0_resid1[i] + dec0_cross_out[i]
+		dec0_resid2[i] = dec0_resid2v
+	}
+}
+
+// fusedDec0_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,256]:
+//
+//	t101 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	t99 = σ(t98)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+//	t100 = t98 ⊙ t99  (Mul, models/seq2seq/seq2seq.go:88)
+//	dec0_mlp_hidden = t100 ⊙ t101  (Mul, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec0_mlp_hidden_4(dec0_mlp_up_W []float32, dec0_mlp_norm []float32, t98 []float32, t101 []float32, dec0_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 8, 256, 96, dec0_mlp_norm, 96, dec0_mlp_up_W, 256, t101, 256, false)
+	for i := range 2048 {
+		t99 := sigmoid(t98[i])
+		t100 := t98[i] * t99
+		dec0_mlp_hiddenv := t100 * t101[i]
+		dec0_mlp_hidden[i] = dec0_mlp_hiddenv
+	}
+}
+
+// fusedDec0_resid3_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec0_mlp_out = dec0_mlp_hidden · dec0_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	dec0_resid3 = dec0_resid2 + dec0_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec0_resid3_4(dec0_mlp_down_W []float32, dec0_resid2 []float32, dec0_mlp_hidden []float32, dec0_mlp_out []float32, dec0_resid3 []float32) {
+	Gemm(m.pool, false, false, 8, 96, 256, dec0_mlp_hidden, 256, dec0_mlp_down_W, 96, dec0_mlp_out, 96, false)
+	for i := range 768 {
+		dec0_resid3v := dec0_resid2[i] + dec0_mlp_out[i]
+		dec0_resid3[i] = dec0_resid3v
+	}
+}
+
+// fusedDec1_resid1_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec1_self_out = t138 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec1_resid1_4(dec0_resid3 []float32, dec1_self_Wo []float32, t138 []float32, dec1_self_out []float32, dec1_resid1 []float32) {
+	GemmSmall(false, false, 8, 96, 96, t138, 96, dec1_self_Wo, 96, dec1_self_out, 96, false)
+	for i := range 768 {
+		dec1_resid1v := dec0_resid3[i] + dec1_self_out[i]
+		dec1_resid1[i] = dec1_resid1v
+	}
+}
+
+// fusedDec1_cross_scores_4 is one fused epilogue kernel over f32[8,2,2,1,32]:
+//
+//	t147 = dec1_cross_q_group · dec1_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec1_cross_scores = t147 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec1_cross_scores_4(dec1_cross_k_group_memo []float32, dec1_cross_q_group []float32, t147 []float32, dec1_cross_scores []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 1, 32, 24, dec1_cross_q_group[b*24:], 24, dec1_cross_k_group_memo[((b/4%8)*2+b/2%2)*768:], 24, t147[b*32:], 32, false)
+	}
+	for i := range 1024 {
+		dec1_cross_scoresv := t147[i] * 0.20412414523193154
+		dec1_cross_scores[i] = dec1_cross_scoresv
+	}
+}
+
+// fusedDec1_resid2_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec1_cross_out = t153 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec1_resid2_4(dec1_cross_Wo []float32, dec1_resid1 []float32, t153 []float32, dec1_cross_out []float32, dec1_resid2 []float32) {
+	GemmSmall(false, false, 8, 96, 96, t153, 96, dec1_cross_Wo, 96, dec1_cross_out, 96, false)
+	for i := range 768 {
+		dec1_resid2v := dec1_resid1[i] + dec1_cross_out[i]
+		dec1_resid2[i] = dec1_resid2v
+	}
+}
+
+// fusedDec1_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,256]:
+//
+//	t161 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	t159 = σ(t158)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+//	t160 = t158 ⊙ t159  (Mul, models/seq2seq/seq2seq.go:88)
+//	dec1_mlp_hidden = t160 ⊙ t161  (Mul, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec1_mlp_hidden_4(dec1_mlp_up_W []float32, dec1_mlp_norm []float32, t158 []float32, t161 []float32, dec1_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 8, 256, 96, dec1_mlp_norm, 96, dec1_mlp_up_W, 256, t161, 256, false)
+	for i := range 2048 {
+		t159 := sigmoid(t158[i])
+		t160 := t158[i] * t159
+		dec1_mlp_hiddenv := t160 * t161[i]
+		dec1_mlp_hidden[i] = dec1_mlp_hiddenv
+	}
+}
+
+// fusedDec1_resid3_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec1_mlp_out = dec1_mlp_hidden · dec1_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	dec1_resid3 = dec1_resid2 + dec1_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec1_resid3_4(dec1_mlp_down_W []float32, dec1_resid2 []float32, dec1_mlp_hidden []float32, dec1_mlp_out []float32, dec1_resid3 []float32) {
+	Gemm(m.pool, false, false, 8, 96, 256, dec1_mlp_hidden, 256, dec1_mlp_down_W, 96, dec1_mlp_out, 96, false)
+	for i := range 768 {
+		dec1_resid3v := dec1_resid2[i] + dec1_mlp_out[i]
+		dec1_resid3[i] = dec1_resid3v
+	}
+}
+
+// fusedDec2_resid1_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec2_self_out = t198 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:86)
+func (m *Model) fusedDec2_resid1_4(dec1_resid3 []float32, dec2_self_Wo []float32, t198 []float32, dec2_self_out []float32, dec2_resid1 []float32) {
+	GemmSmall(false, false, 8, 96, 96, t198, 96, dec2_self_Wo, 96, dec2_self_out, 96, false)
+	for i := range 768 {
+		dec2_resid1v := dec1_resid3[i] + dec2_self_out[i]
+		dec2_resid1[i] = dec2_resid1v
+	}
+}
+
+// fusedDec2_cross_scores_4 is one fused epilogue kernel over f32[8,2,2,1,32]:
+//
+//	t207 = dec2_cross_q_group · dec2_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec2_cross_scores = t207 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec2_cross_scores_4(dec2_cross_k_group_memo []float32, dec2_cross_q_group []float32, t207 []float32, dec2_cross_scores []float32) {
+	for b := range 32 {
+		Gemm(m.pool, false, true, 1, 32, 24, dec2_cross_q_group[b*24:], 24, dec2_cross_k_group_memo[((b/4%8)*2+b/2%2)*768:], 24, t207[b*32:], 32, false)
+	}
+	for i := range 1024 {
+		dec2_cross_scoresv := t207[i] * 0.20412414523193154
+		dec2_cross_scores[i] = dec2_cross_scoresv
+	}
+}
+
+// fusedDec2_resid2_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec2_cross_out = t213 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:87)
+//	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:87)
+func (m *Model) fusedDec2_resid2_4(dec2_cross_Wo []float32, dec2_resid1 []float32, t213 []float32, dec2_cross_out []float32, dec2_resid2 []float32) {
+	GemmSmall(false, false, 8, 96, 96, t213, 96, dec2_cross_Wo, 96, dec2_cross_out, 96, false)
+	for i := range 768 {
+		dec2_resid2v := dec2_resid1[i] + dec2_cross_out[i]
+		dec2_resid2[i] = dec2_resid2v
+	}
+}
+
+// fusedDec2_mlp_hidden_4 is one fused epilogue kernel over f32[8,1,256]:
+//
+//	t221 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	t219 = σ(t218)  (Sigmoid, models/seq2seq/seq2seq.go:88)
+//	t220 = t218 ⊙ t219  (Mul, models/seq2seq/seq2seq.go:88)
+//	dec2_mlp_hidden = t220 ⊙ t221  (Mul, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec2_mlp_hidden_4(dec2_mlp_up_W []float32, dec2_mlp_norm []float32, t218 []float32, t221 []float32, dec2_mlp_hidden []float32) {
+	Gemm(m.pool, false, false, 8, 256, 96, dec2_mlp_norm, 96, dec2_mlp_up_W, 256, t221, 256, false)
+	for i := range 2048 {
+		t219 := sigmoid(t218[i])
+		t220 := t218[i] * t219
+		dec2_mlp_hiddenv := t220 * t221[i]
+		dec2_mlp_hidden[i] = dec2_mlp_hiddenv
+	}
+}
+
+// fusedDec2_resid3_4 is one fused epilogue kernel over f32[8,1,96]:
+//
+//	dec2_mlp_out = dec2_mlp_hidden · dec2_mlp_down_W  (MatMul, models/seq2seq/seq2seq.go:88)
+//	dec2_resid3 = dec2_resid2 + dec2_mlp_out  (Add, models/seq2seq/seq2seq.go:88)
+func (m *Model) fusedDec2_resid3_4(dec2_mlp_down_W []float32, dec2_resid2 []float32, dec2_mlp_hidden []float32, dec2_mlp_out []float32, dec2_resid3 []float32) {
+	Gemm(m.pool, false, false, 8, 96, 256, dec2_mlp_hidden, 256, dec2_mlp_down_W, 96, dec2_mlp_out, 96, false)
+	for i := range 768 {
+		dec2_resid3v := dec2_resid2[i] + dec2_mlp_out[i]
+		dec2_resid3[i] = dec2_resid3v
 	}
 }
 

@@ -34,6 +34,15 @@ func TestZeroAllocs(t *testing.T) {
 	}}, {"AccumulateGrads", func() error {
 		_, err := m.AccumulateGrads(inSrc, inIds, inTargets)
 		return err
+	}}, {"Prefill", func() error {
+		_, err := m.Prefill(inSrc, inIds)
+		return err
+	}}, {"DecodeStep", func() error {
+		if m.Pos() == 32 {
+			m.Reset()
+		}
+		_, err := m.DecodeStep(inIds[:8])
+		return err
 	}}} {
 		if err := c.run(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -162,5 +171,89 @@ func BenchmarkBackward(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPrefill measures one call of Prefill.
+func BenchmarkPrefill(b *testing.B) {
+	m := New()
+	inSrc := make([]int32, 256)
+	for i := range inSrc {
+		inSrc[i] = int32(i % 256)
+	}
+	inIds := make([]int32, 256)
+	for i := range inIds {
+		inIds[i] = int32(i % 256)
+	}
+	inTargets := make([]int32, 256)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 256)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, err := m.Prefill(inSrc, inIds)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeStep measures one call of DecodeStep.
+func BenchmarkDecodeStep(b *testing.B) {
+	m := New()
+	inSrc := make([]int32, 256)
+	for i := range inSrc {
+		inSrc[i] = int32(i % 256)
+	}
+	inIds := make([]int32, 256)
+	for i := range inIds {
+		inIds[i] = int32(i % 256)
+	}
+	inTargets := make([]int32, 256)
+	for i := range inTargets {
+		inTargets[i] = int32(i % 256)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if m.Pos() == 32 {
+			m.Reset()
+		}
+		_, err := m.DecodeStep(inIds[:8])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodePastContext: DecodeStep past the context is an error that
+// changes nothing, and Reset empties the cache.
+func TestDecodePastContext(t *testing.T) {
+	m := New()
+	src := make([]int32, 256)
+	for i := range src {
+		src[i] = int32(i % 256)
+	}
+	ids := make([]int32, 256)
+	for i := range ids {
+		ids[i] = int32(i % 256)
+	}
+	if _, err := m.Prefill(src, ids); err != nil {
+		t.Fatal(err)
+	}
+	if m.Pos() != 32 {
+		t.Fatalf("Pos after a full prompt = %d, want 32", m.Pos())
+	}
+	before := append([]float32{}, m.cache...)
+	if _, err := m.DecodeStep(ids[:8]); err == nil {
+		t.Fatal("DecodeStep past the context: no error")
+	}
+	for i, v := range m.cache {
+		if v != before[i] {
+			t.Fatalf("a refused DecodeStep changed the cache at %d", i)
+		}
+	}
+	m.Reset()
+	if m.Pos() != 0 {
+		t.Fatalf("Pos after Reset = %d", m.Pos())
 	}
 }

@@ -2,6 +2,7 @@ package seq2seq_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -45,7 +46,7 @@ func near(t *testing.T, what string, got, want runtime.JSONTensor) {
 
 // TestMatchesPyTorch loads the PyTorch model's weights into the
 // interpreter and the generated code (f64) and matches logits, loss and
-// every gradient to 1e-10.
+// every gradient to 1e-10, and the logits of KV-cache decoding.
 func TestMatchesPyTorch(t *testing.T) {
 	b, err := os.ReadFile("testdata/golden.json")
 	if err != nil {
@@ -56,7 +57,7 @@ func TestMatchesPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("MLC_CACHE", t.TempDir())
-	res, err := compile.Zoo("seq2seq", gd.Config, compile.Options{Float: graph.F64})
+	res, err := compile.Zoo("seq2seq", gd.Config, compile.Options{Float: graph.F64, Decode: "on"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +82,21 @@ func TestMatchesPyTorch(t *testing.T) {
 	gen, err := compile.RunGenerated(bin, req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// KV-cache decoding: Prefill encodes the source and the first p decoder
+	// positions, DecodeStep each later one; the logits are the full model's.
+	for _, p := range []int{1, 3} {
+		dreq := compile.RunRequest{Params: gd.Weights, Inputs: map[string]runtime.JSONTensor{"src": gd.Src, "ids": gd.IDs}, Phase: "decode", Prefill: p}
+		di, err := compile.RunInterpreted(prog, dreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dg, err := compile.RunGenerated(bin, dreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		near(t, fmt.Sprintf("interpreter, prefill %d then decode: logits", p), di.Outputs["logits"], gd.Logits)
+		near(t, fmt.Sprintf("generated, prefill %d then decode: logits", p), dg.Outputs["logits"], gd.Logits)
 	}
 	for _, e := range []struct {
 		name string
