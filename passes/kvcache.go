@@ -31,11 +31,21 @@ import (
 // positions otherwise, or an attention whose mask is not causal, stops the
 // rewrite with an error naming the node.
 //
-// Assumes: g is valid, without gradients or updates, with exactly one i32
-// input of token ids whose last axis is the sequence. Guarantees: both
-// graphs are valid; the caches are State nodes named "<k or v node>.cache"
-// shaped like the full-sequence keys and values [..., T, d]; Decode's token
-// input has the ids' shape with the sequence axis 1.
+// An encoder-decoder has more token inputs: the decoder's ids are the one
+// whose attentions are all causal, and the others (the source) are context
+// that Prefill reads whole. Attentions that do not depend on the decoder's
+// ids (the encoder's, cross-attention's scores against the encoder) are
+// followed as ordinary ops, and the values computed from the context that
+// the decoder reads per position (cross-attention's keys and values) are
+// kept by Prefill in State variables "<node>.memo" that Decode reads, so
+// DecodeStep never runs the encoder.
+//
+// Assumes: g is valid, without gradients or updates, with i32 inputs only:
+// token ids whose last axis is the sequence. Guarantees: both graphs are
+// valid; the caches are State nodes named "<k or v node>.cache" shaped like
+// the full-sequence keys and values [..., T, d]; Decode's only input is the
+// decoder's token ids with the sequence axis 1; Prefill's inputs are
+// Predict's plus the prompt length.
 func KVCache(g *graph.Graph) (prefill, decode *graph.Graph, err error) {
 	k := &kvRewrite{g: g, seq: map[*graph.Node]int{}}
 	if err := k.analyse(); err != nil {
