@@ -474,7 +474,10 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 	}
 	b := &graph.Builder{G: p, Role: graph.RoleUpdate}
 	for _, a := range k.attns {
-		for _, x := range []*graph.Node{a.k, a.v} {
+		for i, x := range []*graph.Node{a.k, a.v} {
+			if i == 1 && a.v == a.k {
+				break // keys are values: one cache
+			}
 			c, err := p.Leaf(graph.OpState, cacheName(x), x.Type, graph.Attrs{})
 			if err != nil {
 				return nil, err
@@ -568,6 +571,10 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		if a := k.attOf[n]; a != nil { // the attention, one position against the caches
 			var caches [2]*graph.Node
 			for i, x := range []*graph.Node{a.k, a.v} {
+				if i == 1 && a.v == a.k {
+					caches[1] = caches[0] // keys are values: one cache
+					break
+				}
 				c, err := d.Leaf(graph.OpState, cacheName(x), x.Type, graph.Attrs{})
 				if err != nil {
 					return nil, err
@@ -604,7 +611,11 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 			}
 			ck, cv := caches[0], caches[1]
 			effects = append(effects, func() error {
-				for _, w := range [][2]*graph.Node{{ck, kn}, {cv, vn}} {
+				writes := [][2]*graph.Node{{ck, kn}, {cv, vn}}
+				if cv == ck {
+					writes = writes[:1]
+				}
+				for _, w := range writes {
 					e, err := graph.NewNode(graph.OpCacheWrite, graph.Attrs{}, w[0], w[1], pos)
 					if err != nil {
 						return err
