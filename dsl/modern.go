@@ -1,6 +1,10 @@
 package dsl
 
-import "github.com/mlc-dev/mlc/graph"
+import (
+	"slices"
+
+	"github.com/mlc-dev/mlc/graph"
+)
 
 // The blocks of Llama-style transformers: RMSNorm, rotary position
 // embeddings (RoPE), SiLU and the SwiGLU MLP, grouped-query attention, and a
@@ -217,7 +221,8 @@ func (a *GroupedAttention) attend(xq, xkv, mask *Tensor, rope *RoPE) *Tensor {
 		group := func(t *Tensor, g, T int, name string) *Tensor {
 			return n(t.Reshape(append(lead, a.KVHeads, g, T, qs[r-1])...), name)
 		}
-		ctx = attend(group(q, a.Heads/a.KVHeads, qs[r-2], "q_group"), group(k, 1, ks[r-2], "k_group"), group(v, 1, ks[r-2], "v_group"), mask, 0, a.Name)
+		tap := append(slices.Clone(qs[:r-1]), ks[r-2]) // the weights as [..., H, T, S]
+		ctx = attend(group(q, a.Heads/a.KVHeads, qs[r-2], "q_group"), group(k, 1, ks[r-2], "k_group"), group(v, 1, ks[r-2], "v_group"), mask, 0, a.Name, tap...)
 		ctx = ctx.Reshape(qs...)
 	}
 	return n(MergeHeads(ctx).MatMul(a.Wo), "out")

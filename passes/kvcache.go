@@ -75,6 +75,9 @@ type kvRewrite struct {
 	// fromContext: values without a sequence axis computed from a context
 	// input; memo: those of them Decode reads, kept by Prefill.
 	fromContext, memo map[*graph.Node]bool
+	// live: what the outputs need (a value only a tap reads, such as
+	// attention weights reshaped for the tap, has no place in Decode).
+	live map[*graph.Node]bool
 	T                 int
 	seq               map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
 	attns             []*attention
@@ -275,6 +278,17 @@ func (k *kvRewrite) analyse() error {
 			return fmt.Errorf("output %q has no sequence axis", o.Name)
 		}
 	}
+	k.live = map[*graph.Node]bool{}
+	for _, o := range g.Results() {
+		k.live[o.Node] = true
+	}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		if n := g.Nodes[i]; k.live[n] {
+			for _, x := range n.Inputs {
+				k.live[x] = true
+			}
+		}
+	}
 	return k.findMemos()
 }
 
@@ -296,7 +310,7 @@ func (k *kvRewrite) findMemos() error {
 		}
 	}
 	for _, n := range k.g.Nodes {
-		if k.axis(n) < 0 || k.attOf[n] != nil && n != k.attOf[n].out {
+		if !k.live[n] || k.axis(n) < 0 || k.attOf[n] != nil && n != k.attOf[n].out {
 			continue
 		}
 		for _, x := range n.Inputs {
@@ -541,6 +555,9 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 	for _, n := range g.Nodes {
 		if a := k.attOf[n]; a != nil && n != a.out && !n.Op.Info().Has(graph.Leaf) {
 			continue // the attention core: replaced by AttendCache
+		}
+		if !k.live[n] && !n.Op.Info().Has(graph.Leaf) {
+			continue // read by a tap only
 		}
 		switch {
 		case n == k.ids:

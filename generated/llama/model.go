@@ -943,8 +943,8 @@ func (m *Model) predict() error {
 	//	t29 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h0_attn_scores = t29 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t33 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h0_attn_weights = softmax(t33)  (Softmax, models/llama/llama.go:69)
-	//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h0_attn_group_weights = softmax(t33)  (Softmax, models/llama/llama.go:69)
+	//	h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH0_attn_context, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context)
 
 	// t36 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -1030,8 +1030,8 @@ func (m *Model) predict() error {
 	//	t75 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h1_attn_scores = t75 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t77 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h1_attn_weights = softmax(t77)  (Softmax, models/llama/llama.go:69)
-	//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h1_attn_group_weights = softmax(t77)  (Softmax, models/llama/llama.go:69)
+	//	h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH1_attn_context, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context)
 
 	// t80 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -1117,8 +1117,8 @@ func (m *Model) predict() error {
 	//	t119 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h2_attn_scores = t119 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t121 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h2_attn_weights = softmax(t121)  (Softmax, models/llama/llama.go:69)
-	//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h2_attn_group_weights = softmax(t121)  (Softmax, models/llama/llama.go:69)
+	//	h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH2_attn_context, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context)
 
 	// t124 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -1204,8 +1204,8 @@ func (m *Model) predict() error {
 	//	t163 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h3_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t165 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h3_attn_weights = softmax(t165)  (Softmax, models/llama/llama.go:69)
-	//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h3_attn_group_weights = softmax(t165)  (Softmax, models/llama/llama.go:69)
+	//	h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH3_attn_context, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context)
 
 	// t168 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -1257,179 +1257,179 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
-	ids := m.iarena[0:1024]                       // i32[8,128]
-	targets := m.iarena[1024:2048]                // i32[8,128]
-	wte := m.params[0:65536]                      // f32[512,128]
-	h_in := m.arena[11665408:11796480]            // f32[8,128,128]
-	h0_attn_norm_g := m.params[65536:65664]       // f32[128]
-	h0_attn_Wq := m.params[65664:82048]           // f32[128,128]
-	h0_attn_Wk := m.params[82048:90240]           // f32[128,64]
-	h0_attn_Wv := m.params[90240:98432]           // f32[128,64]
-	h0_attn_Wo := m.params[98432:114816]          // f32[128,128]
-	h0_mlp_norm_g := m.params[114816:114944]      // f32[128]
-	h0_mlp_gate_W := m.params[114944:164096]      // f32[128,384]
-	h0_mlp_up_W := m.params[164096:213248]        // f32[128,384]
-	h0_mlp_down_W := m.params[213248:262400]      // f32[384,128]
-	t13 := m.arena[11796480:11927552]             // f32[8,128,128]
-	h0_attn_norm := m.arena[11927552:12058624]    // f32[8,128,128]
-	h0_attn_q_proj := m.arena[0:131072]           // f32[8,128,128]
-	t17 := m.arena[0:131072]                      // f32[8,128,4,32]
-	h0_attn_q := m.arena[131072:262144]           // f32[8,4,128,32]
-	h0_attn_k_proj := m.arena[0:65536]            // f32[8,128,64]
-	t20 := m.arena[0:65536]                       // f32[8,128,2,32]
-	h0_attn_k := m.arena[65536:131072]            // f32[8,2,128,32]
-	h0_attn_v_proj := m.arena[0:65536]            // f32[8,128,64]
-	t23 := m.arena[0:65536]                       // f32[8,128,2,32]
-	h0_attn_v := m.arena[15859712:15925248]       // f32[8,2,128,32]
-	h0_attn_q_rot := m.arena[12058624:12189696]   // f32[8,4,128,32]
-	h0_attn_k_rot := m.arena[15925248:15990784]   // f32[8,2,128,32]
-	h0_attn_q_group := m.arena[12058624:12189696] // f32[8,2,2,128,32]
-	h0_attn_k_group := m.arena[15925248:15990784] // f32[8,2,1,128,32]
-	h0_attn_v_group := m.arena[15859712:15925248] // f32[8,2,1,128,32]
-	h0_attn_weights := m.arena[0:524288]          // f32[8,2,2,128,128]
-	h0_attn_context := m.arena[524288:655360]     // f32[8,2,2,128,32]
-	t37 := m.arena[524288:655360]                 // f32[8,4,128,32]
-	t38 := m.arena[12189696:12320768]             // f32[8,128,4,32]
-	t39 := m.arena[12189696:12320768]             // f32[8,128,128]
-	h0_attn_out := m.arena[12320768:12451840]     // f32[8,128,128]
-	h0_resid1 := m.arena[12320768:12451840]       // f32[8,128,128]
-	t42 := m.arena[12451840:12582912]             // f32[8,128,128]
-	h0_mlp_norm := m.arena[12582912:12713984]     // f32[8,128,128]
-	t44 := m.arena[4194304:4587520]               // f32[8,128,384]
-	t45 := m.arena[4587520:4980736]               // f32[8,128,384]
-	t46 := m.arena[4980736:5373952]               // f32[8,128,384]
-	t47 := m.arena[5373952:5767168]               // f32[8,128,384]
-	h0_mlp_hidden := m.arena[5767168:6160384]     // f32[8,128,384]
-	h0_mlp_out := m.arena[12713984:12845056]      // f32[8,128,128]
-	h0_resid2 := m.arena[12713984:12845056]       // f32[8,128,128]
-	h1_attn_norm_g := m.params[262400:262528]     // f32[128]
-	h1_attn_Wq := m.params[262528:278912]         // f32[128,128]
-	h1_attn_Wk := m.params[278912:287104]         // f32[128,64]
-	h1_attn_Wv := m.params[287104:295296]         // f32[128,64]
-	h1_attn_Wo := m.params[295296:311680]         // f32[128,128]
-	h1_mlp_norm_g := m.params[311680:311808]      // f32[128]
-	h1_mlp_gate_W := m.params[311808:360960]      // f32[128,384]
-	h1_mlp_up_W := m.params[360960:410112]        // f32[128,384]
-	h1_mlp_down_W := m.params[410112:459264]      // f32[384,128]
-	t60 := m.arena[12845056:12976128]             // f32[8,128,128]
-	h1_attn_norm := m.arena[12976128:13107200]    // f32[8,128,128]
-	h1_attn_q_proj := m.arena[524288:655360]      // f32[8,128,128]
-	t63 := m.arena[524288:655360]                 // f32[8,128,4,32]
-	h1_attn_q := m.arena[655360:786432]           // f32[8,4,128,32]
-	h1_attn_k_proj := m.arena[524288:589824]      // f32[8,128,64]
-	t66 := m.arena[524288:589824]                 // f32[8,128,2,32]
-	h1_attn_k := m.arena[589824:655360]           // f32[8,2,128,32]
-	h1_attn_v_proj := m.arena[524288:589824]      // f32[8,128,64]
-	t69 := m.arena[524288:589824]                 // f32[8,128,2,32]
-	h1_attn_v := m.arena[15990784:16056320]       // f32[8,2,128,32]
-	h1_attn_q_rot := m.arena[13107200:13238272]   // f32[8,4,128,32]
-	h1_attn_k_rot := m.arena[16056320:16121856]   // f32[8,2,128,32]
-	h1_attn_q_group := m.arena[13107200:13238272] // f32[8,2,2,128,32]
-	h1_attn_k_group := m.arena[16056320:16121856] // f32[8,2,1,128,32]
-	h1_attn_v_group := m.arena[15990784:16056320] // f32[8,2,1,128,32]
-	h1_attn_weights := m.arena[524288:1048576]    // f32[8,2,2,128,128]
-	h1_attn_context := m.arena[1048576:1179648]   // f32[8,2,2,128,32]
-	t81 := m.arena[1048576:1179648]               // f32[8,4,128,32]
-	t82 := m.arena[13238272:13369344]             // f32[8,128,4,32]
-	t83 := m.arena[13238272:13369344]             // f32[8,128,128]
-	h1_attn_out := m.arena[13369344:13500416]     // f32[8,128,128]
-	h1_resid1 := m.arena[13369344:13500416]       // f32[8,128,128]
-	t86 := m.arena[13500416:13631488]             // f32[8,128,128]
-	h1_mlp_norm := m.arena[13631488:13762560]     // f32[8,128,128]
-	t88 := m.arena[6160384:6553600]               // f32[8,128,384]
-	t89 := m.arena[6553600:6946816]               // f32[8,128,384]
-	t90 := m.arena[6946816:7340032]               // f32[8,128,384]
-	t91 := m.arena[7340032:7733248]               // f32[8,128,384]
-	h1_mlp_hidden := m.arena[7733248:8126464]     // f32[8,128,384]
-	h1_mlp_out := m.arena[13762560:13893632]      // f32[8,128,128]
-	h1_resid2 := m.arena[13762560:13893632]       // f32[8,128,128]
-	h2_attn_norm_g := m.params[459264:459392]     // f32[128]
-	h2_attn_Wq := m.params[459392:475776]         // f32[128,128]
-	h2_attn_Wk := m.params[475776:483968]         // f32[128,64]
-	h2_attn_Wv := m.params[483968:492160]         // f32[128,64]
-	h2_attn_Wo := m.params[492160:508544]         // f32[128,128]
-	h2_mlp_norm_g := m.params[508544:508672]      // f32[128]
-	h2_mlp_gate_W := m.params[508672:557824]      // f32[128,384]
-	h2_mlp_up_W := m.params[557824:606976]        // f32[128,384]
-	h2_mlp_down_W := m.params[606976:656128]      // f32[384,128]
-	t104 := m.arena[13893632:14024704]            // f32[8,128,128]
-	h2_attn_norm := m.arena[14024704:14155776]    // f32[8,128,128]
-	h2_attn_q_proj := m.arena[1048576:1179648]    // f32[8,128,128]
-	t107 := m.arena[1048576:1179648]              // f32[8,128,4,32]
-	h2_attn_q := m.arena[1179648:1310720]         // f32[8,4,128,32]
-	h2_attn_k_proj := m.arena[1048576:1114112]    // f32[8,128,64]
-	t110 := m.arena[1048576:1114112]              // f32[8,128,2,32]
-	h2_attn_k := m.arena[1114112:1179648]         // f32[8,2,128,32]
-	h2_attn_v_proj := m.arena[1048576:1114112]    // f32[8,128,64]
-	t113 := m.arena[1048576:1114112]              // f32[8,128,2,32]
-	h2_attn_v := m.arena[16121856:16187392]       // f32[8,2,128,32]
-	h2_attn_q_rot := m.arena[14155776:14286848]   // f32[8,4,128,32]
-	h2_attn_k_rot := m.arena[16187392:16252928]   // f32[8,2,128,32]
-	h2_attn_q_group := m.arena[14155776:14286848] // f32[8,2,2,128,32]
-	h2_attn_k_group := m.arena[16187392:16252928] // f32[8,2,1,128,32]
-	h2_attn_v_group := m.arena[16121856:16187392] // f32[8,2,1,128,32]
-	h2_attn_weights := m.arena[1048576:1572864]   // f32[8,2,2,128,128]
-	h2_attn_context := m.arena[1572864:1703936]   // f32[8,2,2,128,32]
-	t125 := m.arena[1572864:1703936]              // f32[8,4,128,32]
-	t126 := m.arena[14286848:14417920]            // f32[8,128,4,32]
-	t127 := m.arena[14286848:14417920]            // f32[8,128,128]
-	h2_attn_out := m.arena[14417920:14548992]     // f32[8,128,128]
-	h2_resid1 := m.arena[14417920:14548992]       // f32[8,128,128]
-	t130 := m.arena[14548992:14680064]            // f32[8,128,128]
-	h2_mlp_norm := m.arena[14680064:14811136]     // f32[8,128,128]
-	t132 := m.arena[8126464:8519680]              // f32[8,128,384]
-	t133 := m.arena[8519680:8912896]              // f32[8,128,384]
-	t134 := m.arena[8912896:9306112]              // f32[8,128,384]
-	t135 := m.arena[9306112:9699328]              // f32[8,128,384]
-	h2_mlp_hidden := m.arena[9699328:10092544]    // f32[8,128,384]
-	h2_mlp_out := m.arena[14811136:14942208]      // f32[8,128,128]
-	h2_resid2 := m.arena[14811136:14942208]       // f32[8,128,128]
-	h3_attn_norm_g := m.params[656128:656256]     // f32[128]
-	h3_attn_Wq := m.params[656256:672640]         // f32[128,128]
-	h3_attn_Wk := m.params[672640:680832]         // f32[128,64]
-	h3_attn_Wv := m.params[680832:689024]         // f32[128,64]
-	h3_attn_Wo := m.params[689024:705408]         // f32[128,128]
-	h3_mlp_norm_g := m.params[705408:705536]      // f32[128]
-	h3_mlp_gate_W := m.params[705536:754688]      // f32[128,384]
-	h3_mlp_up_W := m.params[754688:803840]        // f32[128,384]
-	h3_mlp_down_W := m.params[803840:852992]      // f32[384,128]
-	t148 := m.arena[14942208:15073280]            // f32[8,128,128]
-	h3_attn_norm := m.arena[15073280:15204352]    // f32[8,128,128]
-	h3_attn_q_proj := m.arena[1572864:1703936]    // f32[8,128,128]
-	t151 := m.arena[1572864:1703936]              // f32[8,128,4,32]
-	h3_attn_q := m.arena[1703936:1835008]         // f32[8,4,128,32]
-	h3_attn_k_proj := m.arena[1572864:1638400]    // f32[8,128,64]
-	t154 := m.arena[1572864:1638400]              // f32[8,128,2,32]
-	h3_attn_k := m.arena[1638400:1703936]         // f32[8,2,128,32]
-	h3_attn_v_proj := m.arena[1572864:1638400]    // f32[8,128,64]
-	t157 := m.arena[1572864:1638400]              // f32[8,128,2,32]
-	h3_attn_v := m.arena[16252928:16318464]       // f32[8,2,128,32]
-	h3_attn_q_rot := m.arena[15204352:15335424]   // f32[8,4,128,32]
-	h3_attn_k_rot := m.arena[16318464:16384000]   // f32[8,2,128,32]
-	h3_attn_q_group := m.arena[15204352:15335424] // f32[8,2,2,128,32]
-	h3_attn_k_group := m.arena[16318464:16384000] // f32[8,2,1,128,32]
-	h3_attn_v_group := m.arena[16252928:16318464] // f32[8,2,1,128,32]
-	h3_attn_weights := m.arena[1572864:2097152]   // f32[8,2,2,128,128]
-	h3_attn_context := m.arena[2097152:2228224]   // f32[8,2,2,128,32]
-	t169 := m.arena[2097152:2228224]              // f32[8,4,128,32]
-	t170 := m.arena[3932160:4063232]              // f32[8,128,4,32]
-	t171 := m.arena[3932160:4063232]              // f32[8,128,128]
-	h3_attn_out := m.arena[4063232:4194304]       // f32[8,128,128]
-	h3_resid1 := m.arena[4063232:4194304]         // f32[8,128,128]
-	t174 := m.arena[15335424:15466496]            // f32[8,128,128]
-	h3_mlp_norm := m.arena[15466496:15597568]     // f32[8,128,128]
-	t176 := m.arena[3145728:3538944]              // f32[8,128,384]
-	t177 := m.arena[3538944:3932160]              // f32[8,128,384]
-	t178 := m.arena[10092544:10485760]            // f32[8,128,384]
-	t179 := m.arena[10485760:10878976]            // f32[8,128,384]
-	h3_mlp_hidden := m.arena[10878976:11272192]   // f32[8,128,384]
-	h3_mlp_out := m.arena[11272192:11403264]      // f32[8,128,128]
-	h3_resid2 := m.arena[11272192:11403264]       // f32[8,128,128]
-	norm_g := m.params[852992:853120]             // f32[128]
-	t184 := m.arena[11403264:11534336]            // f32[8,128,128]
-	norm := m.arena[15597568:15728640]            // f32[8,128,128]
-	logits := m.arena[2097152:2621440]            // f32[8,128,512]
-	loss := m.arena[16384000:16384001]            // f32[]
+	ids := m.iarena[0:1024]                           // i32[8,128]
+	targets := m.iarena[1024:2048]                    // i32[8,128]
+	wte := m.params[0:65536]                          // f32[512,128]
+	h_in := m.arena[11665408:11796480]                // f32[8,128,128]
+	h0_attn_norm_g := m.params[65536:65664]           // f32[128]
+	h0_attn_Wq := m.params[65664:82048]               // f32[128,128]
+	h0_attn_Wk := m.params[82048:90240]               // f32[128,64]
+	h0_attn_Wv := m.params[90240:98432]               // f32[128,64]
+	h0_attn_Wo := m.params[98432:114816]              // f32[128,128]
+	h0_mlp_norm_g := m.params[114816:114944]          // f32[128]
+	h0_mlp_gate_W := m.params[114944:164096]          // f32[128,384]
+	h0_mlp_up_W := m.params[164096:213248]            // f32[128,384]
+	h0_mlp_down_W := m.params[213248:262400]          // f32[384,128]
+	t13 := m.arena[11796480:11927552]                 // f32[8,128,128]
+	h0_attn_norm := m.arena[11927552:12058624]        // f32[8,128,128]
+	h0_attn_q_proj := m.arena[0:131072]               // f32[8,128,128]
+	t17 := m.arena[0:131072]                          // f32[8,128,4,32]
+	h0_attn_q := m.arena[131072:262144]               // f32[8,4,128,32]
+	h0_attn_k_proj := m.arena[0:65536]                // f32[8,128,64]
+	t20 := m.arena[0:65536]                           // f32[8,128,2,32]
+	h0_attn_k := m.arena[65536:131072]                // f32[8,2,128,32]
+	h0_attn_v_proj := m.arena[0:65536]                // f32[8,128,64]
+	t23 := m.arena[0:65536]                           // f32[8,128,2,32]
+	h0_attn_v := m.arena[15859712:15925248]           // f32[8,2,128,32]
+	h0_attn_q_rot := m.arena[12058624:12189696]       // f32[8,4,128,32]
+	h0_attn_k_rot := m.arena[15925248:15990784]       // f32[8,2,128,32]
+	h0_attn_q_group := m.arena[12058624:12189696]     // f32[8,2,2,128,32]
+	h0_attn_k_group := m.arena[15925248:15990784]     // f32[8,2,1,128,32]
+	h0_attn_v_group := m.arena[15859712:15925248]     // f32[8,2,1,128,32]
+	h0_attn_group_weights := m.arena[0:524288]        // f32[8,2,2,128,128]
+	h0_attn_context := m.arena[524288:655360]         // f32[8,2,2,128,32]
+	t37 := m.arena[524288:655360]                     // f32[8,4,128,32]
+	t38 := m.arena[12189696:12320768]                 // f32[8,128,4,32]
+	t39 := m.arena[12189696:12320768]                 // f32[8,128,128]
+	h0_attn_out := m.arena[12320768:12451840]         // f32[8,128,128]
+	h0_resid1 := m.arena[12320768:12451840]           // f32[8,128,128]
+	t42 := m.arena[12451840:12582912]                 // f32[8,128,128]
+	h0_mlp_norm := m.arena[12582912:12713984]         // f32[8,128,128]
+	t44 := m.arena[4194304:4587520]                   // f32[8,128,384]
+	t45 := m.arena[4587520:4980736]                   // f32[8,128,384]
+	t46 := m.arena[4980736:5373952]                   // f32[8,128,384]
+	t47 := m.arena[5373952:5767168]                   // f32[8,128,384]
+	h0_mlp_hidden := m.arena[5767168:6160384]         // f32[8,128,384]
+	h0_mlp_out := m.arena[12713984:12845056]          // f32[8,128,128]
+	h0_resid2 := m.arena[12713984:12845056]           // f32[8,128,128]
+	h1_attn_norm_g := m.params[262400:262528]         // f32[128]
+	h1_attn_Wq := m.params[262528:278912]             // f32[128,128]
+	h1_attn_Wk := m.params[278912:287104]             // f32[128,64]
+	h1_attn_Wv := m.params[287104:295296]             // f32[128,64]
+	h1_attn_Wo := m.params[295296:311680]             // f32[128,128]
+	h1_mlp_norm_g := m.params[311680:311808]          // f32[128]
+	h1_mlp_gate_W := m.params[311808:360960]          // f32[128,384]
+	h1_mlp_up_W := m.params[360960:410112]            // f32[128,384]
+	h1_mlp_down_W := m.params[410112:459264]          // f32[384,128]
+	t60 := m.arena[12845056:12976128]                 // f32[8,128,128]
+	h1_attn_norm := m.arena[12976128:13107200]        // f32[8,128,128]
+	h1_attn_q_proj := m.arena[524288:655360]          // f32[8,128,128]
+	t63 := m.arena[524288:655360]                     // f32[8,128,4,32]
+	h1_attn_q := m.arena[655360:786432]               // f32[8,4,128,32]
+	h1_attn_k_proj := m.arena[524288:589824]          // f32[8,128,64]
+	t66 := m.arena[524288:589824]                     // f32[8,128,2,32]
+	h1_attn_k := m.arena[589824:655360]               // f32[8,2,128,32]
+	h1_attn_v_proj := m.arena[524288:589824]          // f32[8,128,64]
+	t69 := m.arena[524288:589824]                     // f32[8,128,2,32]
+	h1_attn_v := m.arena[15990784:16056320]           // f32[8,2,128,32]
+	h1_attn_q_rot := m.arena[13107200:13238272]       // f32[8,4,128,32]
+	h1_attn_k_rot := m.arena[16056320:16121856]       // f32[8,2,128,32]
+	h1_attn_q_group := m.arena[13107200:13238272]     // f32[8,2,2,128,32]
+	h1_attn_k_group := m.arena[16056320:16121856]     // f32[8,2,1,128,32]
+	h1_attn_v_group := m.arena[15990784:16056320]     // f32[8,2,1,128,32]
+	h1_attn_group_weights := m.arena[524288:1048576]  // f32[8,2,2,128,128]
+	h1_attn_context := m.arena[1048576:1179648]       // f32[8,2,2,128,32]
+	t81 := m.arena[1048576:1179648]                   // f32[8,4,128,32]
+	t82 := m.arena[13238272:13369344]                 // f32[8,128,4,32]
+	t83 := m.arena[13238272:13369344]                 // f32[8,128,128]
+	h1_attn_out := m.arena[13369344:13500416]         // f32[8,128,128]
+	h1_resid1 := m.arena[13369344:13500416]           // f32[8,128,128]
+	t86 := m.arena[13500416:13631488]                 // f32[8,128,128]
+	h1_mlp_norm := m.arena[13631488:13762560]         // f32[8,128,128]
+	t88 := m.arena[6160384:6553600]                   // f32[8,128,384]
+	t89 := m.arena[6553600:6946816]                   // f32[8,128,384]
+	t90 := m.arena[6946816:7340032]                   // f32[8,128,384]
+	t91 := m.arena[7340032:7733248]                   // f32[8,128,384]
+	h1_mlp_hidden := m.arena[7733248:8126464]         // f32[8,128,384]
+	h1_mlp_out := m.arena[13762560:13893632]          // f32[8,128,128]
+	h1_resid2 := m.arena[13762560:13893632]           // f32[8,128,128]
+	h2_attn_norm_g := m.params[459264:459392]         // f32[128]
+	h2_attn_Wq := m.params[459392:475776]             // f32[128,128]
+	h2_attn_Wk := m.params[475776:483968]             // f32[128,64]
+	h2_attn_Wv := m.params[483968:492160]             // f32[128,64]
+	h2_attn_Wo := m.params[492160:508544]             // f32[128,128]
+	h2_mlp_norm_g := m.params[508544:508672]          // f32[128]
+	h2_mlp_gate_W := m.params[508672:557824]          // f32[128,384]
+	h2_mlp_up_W := m.params[557824:606976]            // f32[128,384]
+	h2_mlp_down_W := m.params[606976:656128]          // f32[384,128]
+	t104 := m.arena[13893632:14024704]                // f32[8,128,128]
+	h2_attn_norm := m.arena[14024704:14155776]        // f32[8,128,128]
+	h2_attn_q_proj := m.arena[1048576:1179648]        // f32[8,128,128]
+	t107 := m.arena[1048576:1179648]                  // f32[8,128,4,32]
+	h2_attn_q := m.arena[1179648:1310720]             // f32[8,4,128,32]
+	h2_attn_k_proj := m.arena[1048576:1114112]        // f32[8,128,64]
+	t110 := m.arena[1048576:1114112]                  // f32[8,128,2,32]
+	h2_attn_k := m.arena[1114112:1179648]             // f32[8,2,128,32]
+	h2_attn_v_proj := m.arena[1048576:1114112]        // f32[8,128,64]
+	t113 := m.arena[1048576:1114112]                  // f32[8,128,2,32]
+	h2_attn_v := m.arena[16121856:16187392]           // f32[8,2,128,32]
+	h2_attn_q_rot := m.arena[14155776:14286848]       // f32[8,4,128,32]
+	h2_attn_k_rot := m.arena[16187392:16252928]       // f32[8,2,128,32]
+	h2_attn_q_group := m.arena[14155776:14286848]     // f32[8,2,2,128,32]
+	h2_attn_k_group := m.arena[16187392:16252928]     // f32[8,2,1,128,32]
+	h2_attn_v_group := m.arena[16121856:16187392]     // f32[8,2,1,128,32]
+	h2_attn_group_weights := m.arena[1048576:1572864] // f32[8,2,2,128,128]
+	h2_attn_context := m.arena[1572864:1703936]       // f32[8,2,2,128,32]
+	t125 := m.arena[1572864:1703936]                  // f32[8,4,128,32]
+	t126 := m.arena[14286848:14417920]                // f32[8,128,4,32]
+	t127 := m.arena[14286848:14417920]                // f32[8,128,128]
+	h2_attn_out := m.arena[14417920:14548992]         // f32[8,128,128]
+	h2_resid1 := m.arena[14417920:14548992]           // f32[8,128,128]
+	t130 := m.arena[14548992:14680064]                // f32[8,128,128]
+	h2_mlp_norm := m.arena[14680064:14811136]         // f32[8,128,128]
+	t132 := m.arena[8126464:8519680]                  // f32[8,128,384]
+	t133 := m.arena[8519680:8912896]                  // f32[8,128,384]
+	t134 := m.arena[8912896:9306112]                  // f32[8,128,384]
+	t135 := m.arena[9306112:9699328]                  // f32[8,128,384]
+	h2_mlp_hidden := m.arena[9699328:10092544]        // f32[8,128,384]
+	h2_mlp_out := m.arena[14811136:14942208]          // f32[8,128,128]
+	h2_resid2 := m.arena[14811136:14942208]           // f32[8,128,128]
+	h3_attn_norm_g := m.params[656128:656256]         // f32[128]
+	h3_attn_Wq := m.params[656256:672640]             // f32[128,128]
+	h3_attn_Wk := m.params[672640:680832]             // f32[128,64]
+	h3_attn_Wv := m.params[680832:689024]             // f32[128,64]
+	h3_attn_Wo := m.params[689024:705408]             // f32[128,128]
+	h3_mlp_norm_g := m.params[705408:705536]          // f32[128]
+	h3_mlp_gate_W := m.params[705536:754688]          // f32[128,384]
+	h3_mlp_up_W := m.params[754688:803840]            // f32[128,384]
+	h3_mlp_down_W := m.params[803840:852992]          // f32[384,128]
+	t148 := m.arena[14942208:15073280]                // f32[8,128,128]
+	h3_attn_norm := m.arena[15073280:15204352]        // f32[8,128,128]
+	h3_attn_q_proj := m.arena[1572864:1703936]        // f32[8,128,128]
+	t151 := m.arena[1572864:1703936]                  // f32[8,128,4,32]
+	h3_attn_q := m.arena[1703936:1835008]             // f32[8,4,128,32]
+	h3_attn_k_proj := m.arena[1572864:1638400]        // f32[8,128,64]
+	t154 := m.arena[1572864:1638400]                  // f32[8,128,2,32]
+	h3_attn_k := m.arena[1638400:1703936]             // f32[8,2,128,32]
+	h3_attn_v_proj := m.arena[1572864:1638400]        // f32[8,128,64]
+	t157 := m.arena[1572864:1638400]                  // f32[8,128,2,32]
+	h3_attn_v := m.arena[16252928:16318464]           // f32[8,2,128,32]
+	h3_attn_q_rot := m.arena[15204352:15335424]       // f32[8,4,128,32]
+	h3_attn_k_rot := m.arena[16318464:16384000]       // f32[8,2,128,32]
+	h3_attn_q_group := m.arena[15204352:15335424]     // f32[8,2,2,128,32]
+	h3_attn_k_group := m.arena[16318464:16384000]     // f32[8,2,1,128,32]
+	h3_attn_v_group := m.arena[16252928:16318464]     // f32[8,2,1,128,32]
+	h3_attn_group_weights := m.arena[1572864:2097152] // f32[8,2,2,128,128]
+	h3_attn_context := m.arena[2097152:2228224]       // f32[8,2,2,128,32]
+	t169 := m.arena[2097152:2228224]                  // f32[8,4,128,32]
+	t170 := m.arena[3932160:4063232]                  // f32[8,128,4,32]
+	t171 := m.arena[3932160:4063232]                  // f32[8,128,128]
+	h3_attn_out := m.arena[4063232:4194304]           // f32[8,128,128]
+	h3_resid1 := m.arena[4063232:4194304]             // f32[8,128,128]
+	t174 := m.arena[15335424:15466496]                // f32[8,128,128]
+	h3_mlp_norm := m.arena[15466496:15597568]         // f32[8,128,128]
+	t176 := m.arena[3145728:3538944]                  // f32[8,128,384]
+	t177 := m.arena[3538944:3932160]                  // f32[8,128,384]
+	t178 := m.arena[10092544:10485760]                // f32[8,128,384]
+	t179 := m.arena[10485760:10878976]                // f32[8,128,384]
+	h3_mlp_hidden := m.arena[10878976:11272192]       // f32[8,128,384]
+	h3_mlp_out := m.arena[11272192:11403264]          // f32[8,128,128]
+	h3_resid2 := m.arena[11272192:11403264]           // f32[8,128,128]
+	norm_g := m.params[852992:853120]                 // f32[128]
+	t184 := m.arena[11403264:11534336]                // f32[8,128,128]
+	norm := m.arena[15597568:15728640]                // f32[8,128,128]
+	logits := m.arena[2097152:2621440]                // f32[8,128,512]
+	loss := m.arena[16384000:16384001]                // f32[]
 
 	// h_in = wte[ids]  (models/llama/llama.go:60)
 	if p := gather(h_in, wte, ids, 128, 512); p >= 0 {
@@ -1483,9 +1483,9 @@ func (m *Model) forward() error {
 	//	t30 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h0_attn_scores = t30 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t34 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h0_attn_weights = softmax(t34)  (Softmax, models/llama/llama.go:69)
-	//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
-	m.parallel(32, (*Model).fusedH0_attn_context_2, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_weights, h0_attn_context)
+	//	h0_attn_group_weights = softmax(t34)  (Softmax, models/llama/llama.go:69)
+	//	h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH0_attn_context_2, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_group_weights, h0_attn_context)
 
 	// t37 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1572,9 +1572,9 @@ func (m *Model) forward() error {
 	//	t76 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h1_attn_scores = t76 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t78 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h1_attn_weights = softmax(t78)  (Softmax, models/llama/llama.go:69)
-	//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
-	m.parallel(32, (*Model).fusedH1_attn_context_2, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_weights, h1_attn_context)
+	//	h1_attn_group_weights = softmax(t78)  (Softmax, models/llama/llama.go:69)
+	//	h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH1_attn_context_2, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_group_weights, h1_attn_context)
 
 	// t81 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1661,9 +1661,9 @@ func (m *Model) forward() error {
 	//	t120 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h2_attn_scores = t120 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t122 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h2_attn_weights = softmax(t122)  (Softmax, models/llama/llama.go:69)
-	//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
-	m.parallel(32, (*Model).fusedH2_attn_context_2, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_weights, h2_attn_context)
+	//	h2_attn_group_weights = softmax(t122)  (Softmax, models/llama/llama.go:69)
+	//	h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH2_attn_context_2, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_group_weights, h2_attn_context)
 
 	// t125 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1750,9 +1750,9 @@ func (m *Model) forward() error {
 	//	t164 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h3_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t166 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h3_attn_weights = softmax(t166)  (Softmax, models/llama/llama.go:69)
-	//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
-	m.parallel(32, (*Model).fusedH3_attn_context_2, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_weights, h3_attn_context)
+	//	h3_attn_group_weights = softmax(t166)  (Softmax, models/llama/llama.go:69)
+	//	h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+	m.parallel(32, (*Model).fusedH3_attn_context_2, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_group_weights, h3_attn_context)
 
 	// t169 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 
@@ -1815,335 +1815,335 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	ids := m.iarena[0:1024]                       // i32[8,128]
-	targets := m.iarena[1024:2048]                // i32[8,128]
-	wte := m.params[0:65536]                      // f32[512,128]
-	h_in := m.arena[11665408:11796480]            // f32[8,128,128]
-	h0_attn_norm_g := m.params[65536:65664]       // f32[128]
-	h0_attn_Wq := m.params[65664:82048]           // f32[128,128]
-	h0_attn_Wk := m.params[82048:90240]           // f32[128,64]
-	h0_attn_Wv := m.params[90240:98432]           // f32[128,64]
-	h0_attn_Wo := m.params[98432:114816]          // f32[128,128]
-	h0_mlp_norm_g := m.params[114816:114944]      // f32[128]
-	h0_mlp_gate_W := m.params[114944:164096]      // f32[128,384]
-	h0_mlp_up_W := m.params[164096:213248]        // f32[128,384]
-	h0_mlp_down_W := m.params[213248:262400]      // f32[384,128]
-	t13 := m.arena[11796480:11927552]             // f32[8,128,128]
-	h0_attn_q_group := m.arena[12058624:12189696] // f32[8,2,2,128,32]
-	h0_attn_k_group := m.arena[15925248:15990784] // f32[8,2,1,128,32]
-	h0_attn_v_group := m.arena[15859712:15925248] // f32[8,2,1,128,32]
-	h0_attn_weights := m.arena[0:524288]          // f32[8,2,2,128,128]
-	h0_resid1 := m.arena[12320768:12451840]       // f32[8,128,128]
-	t42 := m.arena[12451840:12582912]             // f32[8,128,128]
-	t44 := m.arena[4194304:4587520]               // f32[8,128,384]
-	t45 := m.arena[4587520:4980736]               // f32[8,128,384]
-	t46 := m.arena[4980736:5373952]               // f32[8,128,384]
-	t47 := m.arena[5373952:5767168]               // f32[8,128,384]
-	h0_resid2 := m.arena[12713984:12845056]       // f32[8,128,128]
-	h1_attn_norm_g := m.params[262400:262528]     // f32[128]
-	h1_attn_Wq := m.params[262528:278912]         // f32[128,128]
-	h1_attn_Wk := m.params[278912:287104]         // f32[128,64]
-	h1_attn_Wv := m.params[287104:295296]         // f32[128,64]
-	h1_attn_Wo := m.params[295296:311680]         // f32[128,128]
-	h1_mlp_norm_g := m.params[311680:311808]      // f32[128]
-	h1_mlp_gate_W := m.params[311808:360960]      // f32[128,384]
-	h1_mlp_up_W := m.params[360960:410112]        // f32[128,384]
-	h1_mlp_down_W := m.params[410112:459264]      // f32[384,128]
-	t60 := m.arena[12845056:12976128]             // f32[8,128,128]
-	h1_attn_q_group := m.arena[13107200:13238272] // f32[8,2,2,128,32]
-	h1_attn_k_group := m.arena[16056320:16121856] // f32[8,2,1,128,32]
-	h1_attn_v_group := m.arena[15990784:16056320] // f32[8,2,1,128,32]
-	h1_attn_weights := m.arena[524288:1048576]    // f32[8,2,2,128,128]
-	h1_resid1 := m.arena[13369344:13500416]       // f32[8,128,128]
-	t86 := m.arena[13500416:13631488]             // f32[8,128,128]
-	t88 := m.arena[6160384:6553600]               // f32[8,128,384]
-	t89 := m.arena[6553600:6946816]               // f32[8,128,384]
-	t90 := m.arena[6946816:7340032]               // f32[8,128,384]
-	t91 := m.arena[7340032:7733248]               // f32[8,128,384]
-	h1_resid2 := m.arena[13762560:13893632]       // f32[8,128,128]
-	h2_attn_norm_g := m.params[459264:459392]     // f32[128]
-	h2_attn_Wq := m.params[459392:475776]         // f32[128,128]
-	h2_attn_Wk := m.params[475776:483968]         // f32[128,64]
-	h2_attn_Wv := m.params[483968:492160]         // f32[128,64]
-	h2_attn_Wo := m.params[492160:508544]         // f32[128,128]
-	h2_mlp_norm_g := m.params[508544:508672]      // f32[128]
-	h2_mlp_gate_W := m.params[508672:557824]      // f32[128,384]
-	h2_mlp_up_W := m.params[557824:606976]        // f32[128,384]
-	h2_mlp_down_W := m.params[606976:656128]      // f32[384,128]
-	t104 := m.arena[13893632:14024704]            // f32[8,128,128]
-	h2_attn_q_group := m.arena[14155776:14286848] // f32[8,2,2,128,32]
-	h2_attn_k_group := m.arena[16187392:16252928] // f32[8,2,1,128,32]
-	h2_attn_v_group := m.arena[16121856:16187392] // f32[8,2,1,128,32]
-	h2_attn_weights := m.arena[1048576:1572864]   // f32[8,2,2,128,128]
-	h2_resid1 := m.arena[14417920:14548992]       // f32[8,128,128]
-	t130 := m.arena[14548992:14680064]            // f32[8,128,128]
-	t132 := m.arena[8126464:8519680]              // f32[8,128,384]
-	t133 := m.arena[8519680:8912896]              // f32[8,128,384]
-	t134 := m.arena[8912896:9306112]              // f32[8,128,384]
-	t135 := m.arena[9306112:9699328]              // f32[8,128,384]
-	h2_resid2 := m.arena[14811136:14942208]       // f32[8,128,128]
-	h3_attn_norm_g := m.params[656128:656256]     // f32[128]
-	h3_attn_Wq := m.params[656256:672640]         // f32[128,128]
-	h3_attn_Wk := m.params[672640:680832]         // f32[128,64]
-	h3_attn_Wv := m.params[680832:689024]         // f32[128,64]
-	h3_attn_Wo := m.params[689024:705408]         // f32[128,128]
-	h3_mlp_norm_g := m.params[705408:705536]      // f32[128]
-	h3_mlp_gate_W := m.params[705536:754688]      // f32[128,384]
-	h3_mlp_up_W := m.params[754688:803840]        // f32[128,384]
-	h3_mlp_down_W := m.params[803840:852992]      // f32[384,128]
-	t148 := m.arena[14942208:15073280]            // f32[8,128,128]
-	h3_attn_q_group := m.arena[15204352:15335424] // f32[8,2,2,128,32]
-	h3_attn_k_group := m.arena[16318464:16384000] // f32[8,2,1,128,32]
-	h3_attn_v_group := m.arena[16252928:16318464] // f32[8,2,1,128,32]
-	h3_attn_weights := m.arena[1572864:2097152]   // f32[8,2,2,128,128]
-	h3_resid1 := m.arena[4063232:4194304]         // f32[8,128,128]
-	t174 := m.arena[15335424:15466496]            // f32[8,128,128]
-	t176 := m.arena[3145728:3538944]              // f32[8,128,384]
-	t177 := m.arena[3538944:3932160]              // f32[8,128,384]
-	t178 := m.arena[10092544:10485760]            // f32[8,128,384]
-	t179 := m.arena[10485760:10878976]            // f32[8,128,384]
-	h3_resid2 := m.arena[11272192:11403264]       // f32[8,128,128]
-	norm_g := m.params[852992:853120]             // f32[128]
-	t184 := m.arena[11403264:11534336]            // f32[8,128,128]
-	logits := m.arena[2097152:2621440]            // f32[8,128,512]
-	dlogits := m.arena[2621440:3145728]           // f32[8,128,512]
-	dnorm := m.arena[11534336:11665408]           // f32[8,128,128]
-	t194 := m.arena[15597568:15728640]            // f32[1024,128]
-	t195 := m.arena[2621440:3145728]              // f32[1024,512]
-	t196 := m.arena[0:65536]                      // f32[512,128]
-	t198 := m.arena[11403264:11534336]            // f32[8,128,128]
-	dnorm_g := m.grads[852992:853120]             // f32[128]
-	dh3_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh3_mlp_hidden := m.arena[11272192:11665408]  // f32[8,128,384]
-	t202 := m.arena[10878976:11272192]            // f32[1024,384]
-	t203 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh3_mlp_down_W := m.grads[803840:852992]      // f32[384,128]
-	t206 := m.arena[10092544:10485760]            // f32[8,128,384]
-	t207 := m.arena[10878976:11010048]            // f32[8,128,128]
-	t208 := m.arena[15466496:15597568]            // f32[1024,128]
-	t209 := m.arena[10092544:10485760]            // f32[1024,384]
-	dh3_mlp_up_W := m.grads[754688:803840]        // f32[128,384]
-	t217 := m.arena[11272192:11665408]            // f32[8,128,384]
-	t218 := m.arena[3145728:3276800]              // f32[8,128,128]
-	t219 := m.arena[11272192:11665408]            // f32[1024,384]
-	dh3_mlp_gate_W := m.grads[705536:754688]      // f32[128,384]
-	dh3_mlp_norm := m.arena[10878976:11010048]    // f32[8,128,128]
-	t223 := m.arena[15335424:15466496]            // f32[8,128,128]
-	dh3_mlp_norm_g := m.grads[705408:705536]      // f32[128]
-	t225 := m.arena[3145728:3276800]              // f32[8,128,128]
-	dh3_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t227 := m.arena[3145728:3276800]              // f32[8,128,128]
-	t228 := m.arena[3932160:4063232]              // f32[1024,128]
-	t229 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh3_attn_Wo := m.grads[689024:705408]         // f32[128,128]
-	t231 := m.arena[3145728:3276800]              // f32[8,128,4,32]
-	t232 := m.arena[3670016:3801088]              // f32[8,4,128,32]
-	dh3_attn_context := m.arena[3670016:3801088]  // f32[8,2,2,128,32]
-	dh3_attn_weights := m.arena[3145728:3670016]  // f32[8,2,2,128,128]
-	t235 := m.arena[10092544:10223616]            // f32[8,2,2,128,32]
-	t236 := m.arena[3670016:4194304]              // f32[8,2,2,128,128]
-	t239 := m.arena[3670016:4194304]              // f32[8,2,2,128,128]
-	dh3_attn_q_group := m.arena[1572864:1703936]  // f32[8,2,2,128,32]
-	t241 := m.arena[1703936:1835008]              // f32[8,2,2,128,32]
-	dh3_attn_v := m.arena[1835008:1900544]        // f32[8,2,128,32]
-	dh3_attn_k_rot := m.arena[1900544:1966080]    // f32[8,2,128,32]
-	dh3_attn_q_rot := m.arena[1572864:1703936]    // f32[8,4,128,32]
-	dh3_attn_k := m.arena[1966080:2031616]        // f32[8,2,128,32]
-	dh3_attn_q := m.arena[1703936:1835008]        // f32[8,4,128,32]
-	t247 := m.arena[1900544:1966080]              // f32[8,128,2,32]
-	dh3_attn_v_proj := m.arena[1900544:1966080]   // f32[8,128,64]
-	t249 := m.arena[1572864:1703936]              // f32[8,128,128]
-	t250 := m.arena[15073280:15204352]            // f32[1024,128]
-	t251 := m.arena[1900544:1966080]              // f32[1024,64]
-	dh3_attn_Wv := m.grads[680832:689024]         // f32[128,64]
-	t253 := m.arena[2031616:2097152]              // f32[8,128,2,32]
-	dh3_attn_k_proj := m.arena[2031616:2097152]   // f32[8,128,64]
-	t255 := m.arena[1835008:1966080]              // f32[8,128,128]
-	t256 := m.arena[2031616:2097152]              // f32[1024,64]
-	dh3_attn_Wk := m.grads[672640:680832]         // f32[128,64]
-	t258 := m.arena[1966080:2097152]              // f32[8,128,4,32]
-	dh3_attn_q_proj := m.arena[1966080:2097152]   // f32[8,128,128]
-	t260 := m.arena[1703936:1835008]              // f32[8,128,128]
-	t261 := m.arena[1966080:2097152]              // f32[1024,128]
-	dh3_attn_Wq := m.grads[656256:672640]         // f32[128,128]
-	dh3_attn_norm := m.arena[1572864:1703936]     // f32[8,128,128]
-	t266 := m.arena[14942208:15073280]            // f32[8,128,128]
-	dh3_attn_norm_g := m.grads[656128:656256]     // f32[128]
-	t268 := m.arena[1703936:1835008]              // f32[8,128,128]
-	dh2_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh2_mlp_hidden := m.arena[1572864:1966080]    // f32[8,128,384]
-	t271 := m.arena[9699328:10092544]             // f32[1024,384]
-	t272 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh2_mlp_down_W := m.grads[606976:656128]      // f32[384,128]
-	t275 := m.arena[8912896:9306112]              // f32[8,128,384]
-	t276 := m.arena[1966080:2097152]              // f32[8,128,128]
-	t277 := m.arena[14680064:14811136]            // f32[1024,128]
-	t278 := m.arena[8912896:9306112]              // f32[1024,384]
-	dh2_mlp_up_W := m.grads[557824:606976]        // f32[128,384]
-	t285 := m.arena[1572864:1966080]              // f32[8,128,384]
-	t286 := m.arena[3145728:3276800]              // f32[8,128,128]
-	t287 := m.arena[1572864:1966080]              // f32[1024,384]
-	dh2_mlp_gate_W := m.grads[508672:557824]      // f32[128,384]
-	dh2_mlp_norm := m.arena[1966080:2097152]      // f32[8,128,128]
-	t291 := m.arena[14548992:14680064]            // f32[8,128,128]
-	dh2_mlp_norm_g := m.grads[508544:508672]      // f32[128]
-	t293 := m.arena[1572864:1703936]              // f32[8,128,128]
-	dh2_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t295 := m.arena[1572864:1703936]              // f32[8,128,128]
-	t296 := m.arena[14286848:14417920]            // f32[1024,128]
-	t297 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh2_attn_Wo := m.grads[492160:508544]         // f32[128,128]
-	t299 := m.arena[1572864:1703936]              // f32[8,128,4,32]
-	t300 := m.arena[3145728:3276800]              // f32[8,4,128,32]
-	dh2_attn_context := m.arena[3145728:3276800]  // f32[8,2,2,128,32]
-	dh2_attn_weights := m.arena[1572864:2097152]  // f32[8,2,2,128,128]
-	t303 := m.arena[3670016:3801088]              // f32[8,2,2,128,32]
-	t304 := m.arena[3145728:3670016]              // f32[8,2,2,128,128]
-	t306 := m.arena[3145728:3670016]              // f32[8,2,2,128,128]
-	dh2_attn_q_group := m.arena[1048576:1179648]  // f32[8,2,2,128,32]
-	t308 := m.arena[1179648:1310720]              // f32[8,2,2,128,32]
-	dh2_attn_v := m.arena[1310720:1376256]        // f32[8,2,128,32]
-	dh2_attn_k_rot := m.arena[1376256:1441792]    // f32[8,2,128,32]
-	dh2_attn_q_rot := m.arena[1048576:1179648]    // f32[8,4,128,32]
-	dh2_attn_k := m.arena[1441792:1507328]        // f32[8,2,128,32]
-	dh2_attn_q := m.arena[1179648:1310720]        // f32[8,4,128,32]
-	t314 := m.arena[1376256:1441792]              // f32[8,128,2,32]
-	dh2_attn_v_proj := m.arena[1376256:1441792]   // f32[8,128,64]
-	t316 := m.arena[1048576:1179648]              // f32[8,128,128]
-	t317 := m.arena[14024704:14155776]            // f32[1024,128]
-	t318 := m.arena[1376256:1441792]              // f32[1024,64]
-	dh2_attn_Wv := m.grads[483968:492160]         // f32[128,64]
-	t320 := m.arena[1507328:1572864]              // f32[8,128,2,32]
-	dh2_attn_k_proj := m.arena[1507328:1572864]   // f32[8,128,64]
-	t322 := m.arena[1310720:1441792]              // f32[8,128,128]
-	t323 := m.arena[1507328:1572864]              // f32[1024,64]
-	dh2_attn_Wk := m.grads[475776:483968]         // f32[128,64]
-	t325 := m.arena[1441792:1572864]              // f32[8,128,4,32]
-	dh2_attn_q_proj := m.arena[1441792:1572864]   // f32[8,128,128]
-	t327 := m.arena[1179648:1310720]              // f32[8,128,128]
-	t328 := m.arena[1441792:1572864]              // f32[1024,128]
-	dh2_attn_Wq := m.grads[459392:475776]         // f32[128,128]
-	dh2_attn_norm := m.arena[1048576:1179648]     // f32[8,128,128]
-	t333 := m.arena[13893632:14024704]            // f32[8,128,128]
-	dh2_attn_norm_g := m.grads[459264:459392]     // f32[128]
-	t335 := m.arena[1179648:1310720]              // f32[8,128,128]
-	dh1_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh1_mlp_hidden := m.arena[1048576:1441792]    // f32[8,128,384]
-	t338 := m.arena[7733248:8126464]              // f32[1024,384]
-	t339 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh1_mlp_down_W := m.grads[410112:459264]      // f32[384,128]
-	t342 := m.arena[6946816:7340032]              // f32[8,128,384]
-	t343 := m.arena[1441792:1572864]              // f32[8,128,128]
-	t344 := m.arena[13631488:13762560]            // f32[1024,128]
-	t345 := m.arena[6946816:7340032]              // f32[1024,384]
-	dh1_mlp_up_W := m.grads[360960:410112]        // f32[128,384]
-	t352 := m.arena[1048576:1441792]              // f32[8,128,384]
-	t353 := m.arena[1572864:1703936]              // f32[8,128,128]
-	t354 := m.arena[1048576:1441792]              // f32[1024,384]
-	dh1_mlp_gate_W := m.grads[311808:360960]      // f32[128,384]
-	dh1_mlp_norm := m.arena[1441792:1572864]      // f32[8,128,128]
-	t358 := m.arena[13500416:13631488]            // f32[8,128,128]
-	dh1_mlp_norm_g := m.grads[311680:311808]      // f32[128]
-	t360 := m.arena[1048576:1179648]              // f32[8,128,128]
-	dh1_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t362 := m.arena[1048576:1179648]              // f32[8,128,128]
-	t363 := m.arena[13238272:13369344]            // f32[1024,128]
-	t364 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh1_attn_Wo := m.grads[295296:311680]         // f32[128,128]
-	t366 := m.arena[1048576:1179648]              // f32[8,128,4,32]
-	t367 := m.arena[1572864:1703936]              // f32[8,4,128,32]
-	dh1_attn_context := m.arena[1572864:1703936]  // f32[8,2,2,128,32]
-	dh1_attn_weights := m.arena[1048576:1572864]  // f32[8,2,2,128,128]
-	t370 := m.arena[3145728:3276800]              // f32[8,2,2,128,32]
-	t371 := m.arena[1572864:2097152]              // f32[8,2,2,128,128]
-	t373 := m.arena[1572864:2097152]              // f32[8,2,2,128,128]
-	dh1_attn_q_group := m.arena[524288:655360]    // f32[8,2,2,128,32]
-	t375 := m.arena[655360:786432]                // f32[8,2,2,128,32]
-	dh1_attn_v := m.arena[786432:851968]          // f32[8,2,128,32]
-	dh1_attn_k_rot := m.arena[851968:917504]      // f32[8,2,128,32]
-	dh1_attn_q_rot := m.arena[524288:655360]      // f32[8,4,128,32]
-	dh1_attn_k := m.arena[917504:983040]          // f32[8,2,128,32]
-	dh1_attn_q := m.arena[655360:786432]          // f32[8,4,128,32]
-	t381 := m.arena[851968:917504]                // f32[8,128,2,32]
-	dh1_attn_v_proj := m.arena[851968:917504]     // f32[8,128,64]
-	t383 := m.arena[524288:655360]                // f32[8,128,128]
-	t384 := m.arena[12976128:13107200]            // f32[1024,128]
-	t385 := m.arena[851968:917504]                // f32[1024,64]
-	dh1_attn_Wv := m.grads[287104:295296]         // f32[128,64]
-	t387 := m.arena[983040:1048576]               // f32[8,128,2,32]
-	dh1_attn_k_proj := m.arena[983040:1048576]    // f32[8,128,64]
-	t389 := m.arena[786432:917504]                // f32[8,128,128]
-	t390 := m.arena[983040:1048576]               // f32[1024,64]
-	dh1_attn_Wk := m.grads[278912:287104]         // f32[128,64]
-	t392 := m.arena[917504:1048576]               // f32[8,128,4,32]
-	dh1_attn_q_proj := m.arena[917504:1048576]    // f32[8,128,128]
-	t394 := m.arena[655360:786432]                // f32[8,128,128]
-	t395 := m.arena[917504:1048576]               // f32[1024,128]
-	dh1_attn_Wq := m.grads[262528:278912]         // f32[128,128]
-	dh1_attn_norm := m.arena[524288:655360]       // f32[8,128,128]
-	t400 := m.arena[12845056:12976128]            // f32[8,128,128]
-	dh1_attn_norm_g := m.grads[262400:262528]     // f32[128]
-	t402 := m.arena[655360:786432]                // f32[8,128,128]
-	dh0_resid2 := m.arena[15728640:15859712]      // f32[8,128,128]
-	dh0_mlp_hidden := m.arena[524288:917504]      // f32[8,128,384]
-	t405 := m.arena[5767168:6160384]              // f32[1024,384]
-	t406 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh0_mlp_down_W := m.grads[213248:262400]      // f32[384,128]
-	t409 := m.arena[4980736:5373952]              // f32[8,128,384]
-	t410 := m.arena[917504:1048576]               // f32[8,128,128]
-	t411 := m.arena[12582912:12713984]            // f32[1024,128]
-	t412 := m.arena[4980736:5373952]              // f32[1024,384]
-	dh0_mlp_up_W := m.grads[164096:213248]        // f32[128,384]
-	t419 := m.arena[524288:917504]                // f32[8,128,384]
-	t420 := m.arena[1048576:1179648]              // f32[8,128,128]
-	t421 := m.arena[524288:917504]                // f32[1024,384]
-	dh0_mlp_gate_W := m.grads[114944:164096]      // f32[128,384]
-	dh0_mlp_norm := m.arena[917504:1048576]       // f32[8,128,128]
-	t425 := m.arena[12451840:12582912]            // f32[8,128,128]
-	dh0_mlp_norm_g := m.grads[114816:114944]      // f32[128]
-	t427 := m.arena[524288:655360]                // f32[8,128,128]
-	dh0_resid1 := m.arena[15728640:15859712]      // f32[8,128,128]
-	t429 := m.arena[524288:655360]                // f32[8,128,128]
-	t430 := m.arena[12189696:12320768]            // f32[1024,128]
-	t431 := m.arena[15728640:15859712]            // f32[1024,128]
-	dh0_attn_Wo := m.grads[98432:114816]          // f32[128,128]
-	t433 := m.arena[524288:655360]                // f32[8,128,4,32]
-	t434 := m.arena[1048576:1179648]              // f32[8,4,128,32]
-	dh0_attn_context := m.arena[1048576:1179648]  // f32[8,2,2,128,32]
-	dh0_attn_weights := m.arena[524288:1048576]   // f32[8,2,2,128,128]
-	t437 := m.arena[1572864:1703936]              // f32[8,2,2,128,32]
-	t438 := m.arena[1048576:1572864]              // f32[8,2,2,128,128]
-	t440 := m.arena[1048576:1572864]              // f32[8,2,2,128,128]
-	dh0_attn_q_group := m.arena[0:131072]         // f32[8,2,2,128,32]
-	t442 := m.arena[131072:262144]                // f32[8,2,2,128,32]
-	dh0_attn_v := m.arena[262144:327680]          // f32[8,2,128,32]
-	dh0_attn_k_rot := m.arena[327680:393216]      // f32[8,2,128,32]
-	dh0_attn_q_rot := m.arena[0:131072]           // f32[8,4,128,32]
-	dh0_attn_k := m.arena[393216:458752]          // f32[8,2,128,32]
-	dh0_attn_q := m.arena[131072:262144]          // f32[8,4,128,32]
-	t448 := m.arena[327680:393216]                // f32[8,128,2,32]
-	dh0_attn_v_proj := m.arena[327680:393216]     // f32[8,128,64]
-	t450 := m.arena[0:131072]                     // f32[8,128,128]
-	t451 := m.arena[11927552:12058624]            // f32[1024,128]
-	t452 := m.arena[327680:393216]                // f32[1024,64]
-	dh0_attn_Wv := m.grads[90240:98432]           // f32[128,64]
-	t454 := m.arena[458752:524288]                // f32[8,128,2,32]
-	dh0_attn_k_proj := m.arena[458752:524288]     // f32[8,128,64]
-	t456 := m.arena[262144:393216]                // f32[8,128,128]
-	t457 := m.arena[458752:524288]                // f32[1024,64]
-	dh0_attn_Wk := m.grads[82048:90240]           // f32[128,64]
-	t459 := m.arena[393216:524288]                // f32[8,128,4,32]
-	dh0_attn_q_proj := m.arena[393216:524288]     // f32[8,128,128]
-	t461 := m.arena[131072:262144]                // f32[8,128,128]
-	t462 := m.arena[393216:524288]                // f32[1024,128]
-	dh0_attn_Wq := m.grads[65664:82048]           // f32[128,128]
-	dh0_attn_norm := m.arena[0:131072]            // f32[8,128,128]
-	t467 := m.arena[11796480:11927552]            // f32[8,128,128]
-	dh0_attn_norm_g := m.grads[65536:65664]       // f32[128]
-	t469 := m.arena[131072:262144]                // f32[8,128,128]
-	dh_in := m.arena[15728640:15859712]           // f32[8,128,128]
-	t471 := m.arena[65536:131072]                 // f32[512,128]
-	dwte := m.grads[0:65536]                      // f32[512,128]
+	ids := m.iarena[0:1024]                            // i32[8,128]
+	targets := m.iarena[1024:2048]                     // i32[8,128]
+	wte := m.params[0:65536]                           // f32[512,128]
+	h_in := m.arena[11665408:11796480]                 // f32[8,128,128]
+	h0_attn_norm_g := m.params[65536:65664]            // f32[128]
+	h0_attn_Wq := m.params[65664:82048]                // f32[128,128]
+	h0_attn_Wk := m.params[82048:90240]                // f32[128,64]
+	h0_attn_Wv := m.params[90240:98432]                // f32[128,64]
+	h0_attn_Wo := m.params[98432:114816]               // f32[128,128]
+	h0_mlp_norm_g := m.params[114816:114944]           // f32[128]
+	h0_mlp_gate_W := m.params[114944:164096]           // f32[128,384]
+	h0_mlp_up_W := m.params[164096:213248]             // f32[128,384]
+	h0_mlp_down_W := m.params[213248:262400]           // f32[384,128]
+	t13 := m.arena[11796480:11927552]                  // f32[8,128,128]
+	h0_attn_q_group := m.arena[12058624:12189696]      // f32[8,2,2,128,32]
+	h0_attn_k_group := m.arena[15925248:15990784]      // f32[8,2,1,128,32]
+	h0_attn_v_group := m.arena[15859712:15925248]      // f32[8,2,1,128,32]
+	h0_attn_group_weights := m.arena[0:524288]         // f32[8,2,2,128,128]
+	h0_resid1 := m.arena[12320768:12451840]            // f32[8,128,128]
+	t42 := m.arena[12451840:12582912]                  // f32[8,128,128]
+	t44 := m.arena[4194304:4587520]                    // f32[8,128,384]
+	t45 := m.arena[4587520:4980736]                    // f32[8,128,384]
+	t46 := m.arena[4980736:5373952]                    // f32[8,128,384]
+	t47 := m.arena[5373952:5767168]                    // f32[8,128,384]
+	h0_resid2 := m.arena[12713984:12845056]            // f32[8,128,128]
+	h1_attn_norm_g := m.params[262400:262528]          // f32[128]
+	h1_attn_Wq := m.params[262528:278912]              // f32[128,128]
+	h1_attn_Wk := m.params[278912:287104]              // f32[128,64]
+	h1_attn_Wv := m.params[287104:295296]              // f32[128,64]
+	h1_attn_Wo := m.params[295296:311680]              // f32[128,128]
+	h1_mlp_norm_g := m.params[311680:311808]           // f32[128]
+	h1_mlp_gate_W := m.params[311808:360960]           // f32[128,384]
+	h1_mlp_up_W := m.params[360960:410112]             // f32[128,384]
+	h1_mlp_down_W := m.params[410112:459264]           // f32[384,128]
+	t60 := m.arena[12845056:12976128]                  // f32[8,128,128]
+	h1_attn_q_group := m.arena[13107200:13238272]      // f32[8,2,2,128,32]
+	h1_attn_k_group := m.arena[16056320:16121856]      // f32[8,2,1,128,32]
+	h1_attn_v_group := m.arena[15990784:16056320]      // f32[8,2,1,128,32]
+	h1_attn_group_weights := m.arena[524288:1048576]   // f32[8,2,2,128,128]
+	h1_resid1 := m.arena[13369344:13500416]            // f32[8,128,128]
+	t86 := m.arena[13500416:13631488]                  // f32[8,128,128]
+	t88 := m.arena[6160384:6553600]                    // f32[8,128,384]
+	t89 := m.arena[6553600:6946816]                    // f32[8,128,384]
+	t90 := m.arena[6946816:7340032]                    // f32[8,128,384]
+	t91 := m.arena[7340032:7733248]                    // f32[8,128,384]
+	h1_resid2 := m.arena[13762560:13893632]            // f32[8,128,128]
+	h2_attn_norm_g := m.params[459264:459392]          // f32[128]
+	h2_attn_Wq := m.params[459392:475776]              // f32[128,128]
+	h2_attn_Wk := m.params[475776:483968]              // f32[128,64]
+	h2_attn_Wv := m.params[483968:492160]              // f32[128,64]
+	h2_attn_Wo := m.params[492160:508544]              // f32[128,128]
+	h2_mlp_norm_g := m.params[508544:508672]           // f32[128]
+	h2_mlp_gate_W := m.params[508672:557824]           // f32[128,384]
+	h2_mlp_up_W := m.params[557824:606976]             // f32[128,384]
+	h2_mlp_down_W := m.params[606976:656128]           // f32[384,128]
+	t104 := m.arena[13893632:14024704]                 // f32[8,128,128]
+	h2_attn_q_group := m.arena[14155776:14286848]      // f32[8,2,2,128,32]
+	h2_attn_k_group := m.arena[16187392:16252928]      // f32[8,2,1,128,32]
+	h2_attn_v_group := m.arena[16121856:16187392]      // f32[8,2,1,128,32]
+	h2_attn_group_weights := m.arena[1048576:1572864]  // f32[8,2,2,128,128]
+	h2_resid1 := m.arena[14417920:14548992]            // f32[8,128,128]
+	t130 := m.arena[14548992:14680064]                 // f32[8,128,128]
+	t132 := m.arena[8126464:8519680]                   // f32[8,128,384]
+	t133 := m.arena[8519680:8912896]                   // f32[8,128,384]
+	t134 := m.arena[8912896:9306112]                   // f32[8,128,384]
+	t135 := m.arena[9306112:9699328]                   // f32[8,128,384]
+	h2_resid2 := m.arena[14811136:14942208]            // f32[8,128,128]
+	h3_attn_norm_g := m.params[656128:656256]          // f32[128]
+	h3_attn_Wq := m.params[656256:672640]              // f32[128,128]
+	h3_attn_Wk := m.params[672640:680832]              // f32[128,64]
+	h3_attn_Wv := m.params[680832:689024]              // f32[128,64]
+	h3_attn_Wo := m.params[689024:705408]              // f32[128,128]
+	h3_mlp_norm_g := m.params[705408:705536]           // f32[128]
+	h3_mlp_gate_W := m.params[705536:754688]           // f32[128,384]
+	h3_mlp_up_W := m.params[754688:803840]             // f32[128,384]
+	h3_mlp_down_W := m.params[803840:852992]           // f32[384,128]
+	t148 := m.arena[14942208:15073280]                 // f32[8,128,128]
+	h3_attn_q_group := m.arena[15204352:15335424]      // f32[8,2,2,128,32]
+	h3_attn_k_group := m.arena[16318464:16384000]      // f32[8,2,1,128,32]
+	h3_attn_v_group := m.arena[16252928:16318464]      // f32[8,2,1,128,32]
+	h3_attn_group_weights := m.arena[1572864:2097152]  // f32[8,2,2,128,128]
+	h3_resid1 := m.arena[4063232:4194304]              // f32[8,128,128]
+	t174 := m.arena[15335424:15466496]                 // f32[8,128,128]
+	t176 := m.arena[3145728:3538944]                   // f32[8,128,384]
+	t177 := m.arena[3538944:3932160]                   // f32[8,128,384]
+	t178 := m.arena[10092544:10485760]                 // f32[8,128,384]
+	t179 := m.arena[10485760:10878976]                 // f32[8,128,384]
+	h3_resid2 := m.arena[11272192:11403264]            // f32[8,128,128]
+	norm_g := m.params[852992:853120]                  // f32[128]
+	t184 := m.arena[11403264:11534336]                 // f32[8,128,128]
+	logits := m.arena[2097152:2621440]                 // f32[8,128,512]
+	dlogits := m.arena[2621440:3145728]                // f32[8,128,512]
+	dnorm := m.arena[11534336:11665408]                // f32[8,128,128]
+	t194 := m.arena[15597568:15728640]                 // f32[1024,128]
+	t195 := m.arena[2621440:3145728]                   // f32[1024,512]
+	t196 := m.arena[0:65536]                           // f32[512,128]
+	t198 := m.arena[11403264:11534336]                 // f32[8,128,128]
+	dnorm_g := m.grads[852992:853120]                  // f32[128]
+	dh3_resid2 := m.arena[15728640:15859712]           // f32[8,128,128]
+	dh3_mlp_hidden := m.arena[11272192:11665408]       // f32[8,128,384]
+	t202 := m.arena[10878976:11272192]                 // f32[1024,384]
+	t203 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh3_mlp_down_W := m.grads[803840:852992]           // f32[384,128]
+	t206 := m.arena[10092544:10485760]                 // f32[8,128,384]
+	t207 := m.arena[10878976:11010048]                 // f32[8,128,128]
+	t208 := m.arena[15466496:15597568]                 // f32[1024,128]
+	t209 := m.arena[10092544:10485760]                 // f32[1024,384]
+	dh3_mlp_up_W := m.grads[754688:803840]             // f32[128,384]
+	t217 := m.arena[11272192:11665408]                 // f32[8,128,384]
+	t218 := m.arena[3145728:3276800]                   // f32[8,128,128]
+	t219 := m.arena[11272192:11665408]                 // f32[1024,384]
+	dh3_mlp_gate_W := m.grads[705536:754688]           // f32[128,384]
+	dh3_mlp_norm := m.arena[10878976:11010048]         // f32[8,128,128]
+	t223 := m.arena[15335424:15466496]                 // f32[8,128,128]
+	dh3_mlp_norm_g := m.grads[705408:705536]           // f32[128]
+	t225 := m.arena[3145728:3276800]                   // f32[8,128,128]
+	dh3_resid1 := m.arena[15728640:15859712]           // f32[8,128,128]
+	t227 := m.arena[3145728:3276800]                   // f32[8,128,128]
+	t228 := m.arena[3932160:4063232]                   // f32[1024,128]
+	t229 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh3_attn_Wo := m.grads[689024:705408]              // f32[128,128]
+	t231 := m.arena[3145728:3276800]                   // f32[8,128,4,32]
+	t232 := m.arena[3670016:3801088]                   // f32[8,4,128,32]
+	dh3_attn_context := m.arena[3670016:3801088]       // f32[8,2,2,128,32]
+	dh3_attn_group_weights := m.arena[3145728:3670016] // f32[8,2,2,128,128]
+	t235 := m.arena[10092544:10223616]                 // f32[8,2,2,128,32]
+	t236 := m.arena[3670016:4194304]                   // f32[8,2,2,128,128]
+	t239 := m.arena[3670016:4194304]                   // f32[8,2,2,128,128]
+	dh3_attn_q_group := m.arena[1572864:1703936]       // f32[8,2,2,128,32]
+	t241 := m.arena[1703936:1835008]                   // f32[8,2,2,128,32]
+	dh3_attn_v := m.arena[1835008:1900544]             // f32[8,2,128,32]
+	dh3_attn_k_rot := m.arena[1900544:1966080]         // f32[8,2,128,32]
+	dh3_attn_q_rot := m.arena[1572864:1703936]         // f32[8,4,128,32]
+	dh3_attn_k := m.arena[1966080:2031616]             // f32[8,2,128,32]
+	dh3_attn_q := m.arena[1703936:1835008]             // f32[8,4,128,32]
+	t247 := m.arena[1900544:1966080]                   // f32[8,128,2,32]
+	dh3_attn_v_proj := m.arena[1900544:1966080]        // f32[8,128,64]
+	t249 := m.arena[1572864:1703936]                   // f32[8,128,128]
+	t250 := m.arena[15073280:15204352]                 // f32[1024,128]
+	t251 := m.arena[1900544:1966080]                   // f32[1024,64]
+	dh3_attn_Wv := m.grads[680832:689024]              // f32[128,64]
+	t253 := m.arena[2031616:2097152]                   // f32[8,128,2,32]
+	dh3_attn_k_proj := m.arena[2031616:2097152]        // f32[8,128,64]
+	t255 := m.arena[1835008:1966080]                   // f32[8,128,128]
+	t256 := m.arena[2031616:2097152]                   // f32[1024,64]
+	dh3_attn_Wk := m.grads[672640:680832]              // f32[128,64]
+	t258 := m.arena[1966080:2097152]                   // f32[8,128,4,32]
+	dh3_attn_q_proj := m.arena[1966080:2097152]        // f32[8,128,128]
+	t260 := m.arena[1703936:1835008]                   // f32[8,128,128]
+	t261 := m.arena[1966080:2097152]                   // f32[1024,128]
+	dh3_attn_Wq := m.grads[656256:672640]              // f32[128,128]
+	dh3_attn_norm := m.arena[1572864:1703936]          // f32[8,128,128]
+	t266 := m.arena[14942208:15073280]                 // f32[8,128,128]
+	dh3_attn_norm_g := m.grads[656128:656256]          // f32[128]
+	t268 := m.arena[1703936:1835008]                   // f32[8,128,128]
+	dh2_resid2 := m.arena[15728640:15859712]           // f32[8,128,128]
+	dh2_mlp_hidden := m.arena[1572864:1966080]         // f32[8,128,384]
+	t271 := m.arena[9699328:10092544]                  // f32[1024,384]
+	t272 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh2_mlp_down_W := m.grads[606976:656128]           // f32[384,128]
+	t275 := m.arena[8912896:9306112]                   // f32[8,128,384]
+	t276 := m.arena[1966080:2097152]                   // f32[8,128,128]
+	t277 := m.arena[14680064:14811136]                 // f32[1024,128]
+	t278 := m.arena[8912896:9306112]                   // f32[1024,384]
+	dh2_mlp_up_W := m.grads[557824:606976]             // f32[128,384]
+	t285 := m.arena[1572864:1966080]                   // f32[8,128,384]
+	t286 := m.arena[3145728:3276800]                   // f32[8,128,128]
+	t287 := m.arena[1572864:1966080]                   // f32[1024,384]
+	dh2_mlp_gate_W := m.grads[508672:557824]           // f32[128,384]
+	dh2_mlp_norm := m.arena[1966080:2097152]           // f32[8,128,128]
+	t291 := m.arena[14548992:14680064]                 // f32[8,128,128]
+	dh2_mlp_norm_g := m.grads[508544:508672]           // f32[128]
+	t293 := m.arena[1572864:1703936]                   // f32[8,128,128]
+	dh2_resid1 := m.arena[15728640:15859712]           // f32[8,128,128]
+	t295 := m.arena[1572864:1703936]                   // f32[8,128,128]
+	t296 := m.arena[14286848:14417920]                 // f32[1024,128]
+	t297 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh2_attn_Wo := m.grads[492160:508544]              // f32[128,128]
+	t299 := m.arena[1572864:1703936]                   // f32[8,128,4,32]
+	t300 := m.arena[3145728:3276800]                   // f32[8,4,128,32]
+	dh2_attn_context := m.arena[3145728:3276800]       // f32[8,2,2,128,32]
+	dh2_attn_group_weights := m.arena[1572864:2097152] // f32[8,2,2,128,128]
+	t303 := m.arena[3670016:3801088]                   // f32[8,2,2,128,32]
+	t304 := m.arena[3145728:3670016]                   // f32[8,2,2,128,128]
+	t306 := m.arena[3145728:3670016]                   // f32[8,2,2,128,128]
+	dh2_attn_q_group := m.arena[1048576:1179648]       // f32[8,2,2,128,32]
+	t308 := m.arena[1179648:1310720]                   // f32[8,2,2,128,32]
+	dh2_attn_v := m.arena[1310720:1376256]             // f32[8,2,128,32]
+	dh2_attn_k_rot := m.arena[1376256:1441792]         // f32[8,2,128,32]
+	dh2_attn_q_rot := m.arena[1048576:1179648]         // f32[8,4,128,32]
+	dh2_attn_k := m.arena[1441792:1507328]             // f32[8,2,128,32]
+	dh2_attn_q := m.arena[1179648:1310720]             // f32[8,4,128,32]
+	t314 := m.arena[1376256:1441792]                   // f32[8,128,2,32]
+	dh2_attn_v_proj := m.arena[1376256:1441792]        // f32[8,128,64]
+	t316 := m.arena[1048576:1179648]                   // f32[8,128,128]
+	t317 := m.arena[14024704:14155776]                 // f32[1024,128]
+	t318 := m.arena[1376256:1441792]                   // f32[1024,64]
+	dh2_attn_Wv := m.grads[483968:492160]              // f32[128,64]
+	t320 := m.arena[1507328:1572864]                   // f32[8,128,2,32]
+	dh2_attn_k_proj := m.arena[1507328:1572864]        // f32[8,128,64]
+	t322 := m.arena[1310720:1441792]                   // f32[8,128,128]
+	t323 := m.arena[1507328:1572864]                   // f32[1024,64]
+	dh2_attn_Wk := m.grads[475776:483968]              // f32[128,64]
+	t325 := m.arena[1441792:1572864]                   // f32[8,128,4,32]
+	dh2_attn_q_proj := m.arena[1441792:1572864]        // f32[8,128,128]
+	t327 := m.arena[1179648:1310720]                   // f32[8,128,128]
+	t328 := m.arena[1441792:1572864]                   // f32[1024,128]
+	dh2_attn_Wq := m.grads[459392:475776]              // f32[128,128]
+	dh2_attn_norm := m.arena[1048576:1179648]          // f32[8,128,128]
+	t333 := m.arena[13893632:14024704]                 // f32[8,128,128]
+	dh2_attn_norm_g := m.grads[459264:459392]          // f32[128]
+	t335 := m.arena[1179648:1310720]                   // f32[8,128,128]
+	dh1_resid2 := m.arena[15728640:15859712]           // f32[8,128,128]
+	dh1_mlp_hidden := m.arena[1048576:1441792]         // f32[8,128,384]
+	t338 := m.arena[7733248:8126464]                   // f32[1024,384]
+	t339 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh1_mlp_down_W := m.grads[410112:459264]           // f32[384,128]
+	t342 := m.arena[6946816:7340032]                   // f32[8,128,384]
+	t343 := m.arena[1441792:1572864]                   // f32[8,128,128]
+	t344 := m.arena[13631488:13762560]                 // f32[1024,128]
+	t345 := m.arena[6946816:7340032]                   // f32[1024,384]
+	dh1_mlp_up_W := m.grads[360960:410112]             // f32[128,384]
+	t352 := m.arena[1048576:1441792]                   // f32[8,128,384]
+	t353 := m.arena[1572864:1703936]                   // f32[8,128,128]
+	t354 := m.arena[1048576:1441792]                   // f32[1024,384]
+	dh1_mlp_gate_W := m.grads[311808:360960]           // f32[128,384]
+	dh1_mlp_norm := m.arena[1441792:1572864]           // f32[8,128,128]
+	t358 := m.arena[13500416:13631488]                 // f32[8,128,128]
+	dh1_mlp_norm_g := m.grads[311680:311808]           // f32[128]
+	t360 := m.arena[1048576:1179648]                   // f32[8,128,128]
+	dh1_resid1 := m.arena[15728640:15859712]           // f32[8,128,128]
+	t362 := m.arena[1048576:1179648]                   // f32[8,128,128]
+	t363 := m.arena[13238272:13369344]                 // f32[1024,128]
+	t364 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh1_attn_Wo := m.grads[295296:311680]              // f32[128,128]
+	t366 := m.arena[1048576:1179648]                   // f32[8,128,4,32]
+	t367 := m.arena[1572864:1703936]                   // f32[8,4,128,32]
+	dh1_attn_context := m.arena[1572864:1703936]       // f32[8,2,2,128,32]
+	dh1_attn_group_weights := m.arena[1048576:1572864] // f32[8,2,2,128,128]
+	t370 := m.arena[3145728:3276800]                   // f32[8,2,2,128,32]
+	t371 := m.arena[1572864:2097152]                   // f32[8,2,2,128,128]
+	t373 := m.arena[1572864:2097152]                   // f32[8,2,2,128,128]
+	dh1_attn_q_group := m.arena[524288:655360]         // f32[8,2,2,128,32]
+	t375 := m.arena[655360:786432]                     // f32[8,2,2,128,32]
+	dh1_attn_v := m.arena[786432:851968]               // f32[8,2,128,32]
+	dh1_attn_k_rot := m.arena[851968:917504]           // f32[8,2,128,32]
+	dh1_attn_q_rot := m.arena[524288:655360]           // f32[8,4,128,32]
+	dh1_attn_k := m.arena[917504:983040]               // f32[8,2,128,32]
+	dh1_attn_q := m.arena[655360:786432]               // f32[8,4,128,32]
+	t381 := m.arena[851968:917504]                     // f32[8,128,2,32]
+	dh1_attn_v_proj := m.arena[851968:917504]          // f32[8,128,64]
+	t383 := m.arena[524288:655360]                     // f32[8,128,128]
+	t384 := m.arena[12976128:13107200]                 // f32[1024,128]
+	t385 := m.arena[851968:917504]                     // f32[1024,64]
+	dh1_attn_Wv := m.grads[287104:295296]              // f32[128,64]
+	t387 := m.arena[983040:1048576]                    // f32[8,128,2,32]
+	dh1_attn_k_proj := m.arena[983040:1048576]         // f32[8,128,64]
+	t389 := m.arena[786432:917504]                     // f32[8,128,128]
+	t390 := m.arena[983040:1048576]                    // f32[1024,64]
+	dh1_attn_Wk := m.grads[278912:287104]              // f32[128,64]
+	t392 := m.arena[917504:1048576]                    // f32[8,128,4,32]
+	dh1_attn_q_proj := m.arena[917504:1048576]         // f32[8,128,128]
+	t394 := m.arena[655360:786432]                     // f32[8,128,128]
+	t395 := m.arena[917504:1048576]                    // f32[1024,128]
+	dh1_attn_Wq := m.grads[262528:278912]              // f32[128,128]
+	dh1_attn_norm := m.arena[524288:655360]            // f32[8,128,128]
+	t400 := m.arena[12845056:12976128]                 // f32[8,128,128]
+	dh1_attn_norm_g := m.grads[262400:262528]          // f32[128]
+	t402 := m.arena[655360:786432]                     // f32[8,128,128]
+	dh0_resid2 := m.arena[15728640:15859712]           // f32[8,128,128]
+	dh0_mlp_hidden := m.arena[524288:917504]           // f32[8,128,384]
+	t405 := m.arena[5767168:6160384]                   // f32[1024,384]
+	t406 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh0_mlp_down_W := m.grads[213248:262400]           // f32[384,128]
+	t409 := m.arena[4980736:5373952]                   // f32[8,128,384]
+	t410 := m.arena[917504:1048576]                    // f32[8,128,128]
+	t411 := m.arena[12582912:12713984]                 // f32[1024,128]
+	t412 := m.arena[4980736:5373952]                   // f32[1024,384]
+	dh0_mlp_up_W := m.grads[164096:213248]             // f32[128,384]
+	t419 := m.arena[524288:917504]                     // f32[8,128,384]
+	t420 := m.arena[1048576:1179648]                   // f32[8,128,128]
+	t421 := m.arena[524288:917504]                     // f32[1024,384]
+	dh0_mlp_gate_W := m.grads[114944:164096]           // f32[128,384]
+	dh0_mlp_norm := m.arena[917504:1048576]            // f32[8,128,128]
+	t425 := m.arena[12451840:12582912]                 // f32[8,128,128]
+	dh0_mlp_norm_g := m.grads[114816:114944]           // f32[128]
+	t427 := m.arena[524288:655360]                     // f32[8,128,128]
+	dh0_resid1 := m.arena[15728640:15859712]           // f32[8,128,128]
+	t429 := m.arena[524288:655360]                     // f32[8,128,128]
+	t430 := m.arena[12189696:12320768]                 // f32[1024,128]
+	t431 := m.arena[15728640:15859712]                 // f32[1024,128]
+	dh0_attn_Wo := m.grads[98432:114816]               // f32[128,128]
+	t433 := m.arena[524288:655360]                     // f32[8,128,4,32]
+	t434 := m.arena[1048576:1179648]                   // f32[8,4,128,32]
+	dh0_attn_context := m.arena[1048576:1179648]       // f32[8,2,2,128,32]
+	dh0_attn_group_weights := m.arena[524288:1048576]  // f32[8,2,2,128,128]
+	t437 := m.arena[1572864:1703936]                   // f32[8,2,2,128,32]
+	t438 := m.arena[1048576:1572864]                   // f32[8,2,2,128,128]
+	t440 := m.arena[1048576:1572864]                   // f32[8,2,2,128,128]
+	dh0_attn_q_group := m.arena[0:131072]              // f32[8,2,2,128,32]
+	t442 := m.arena[131072:262144]                     // f32[8,2,2,128,32]
+	dh0_attn_v := m.arena[262144:327680]               // f32[8,2,128,32]
+	dh0_attn_k_rot := m.arena[327680:393216]           // f32[8,2,128,32]
+	dh0_attn_q_rot := m.arena[0:131072]                // f32[8,4,128,32]
+	dh0_attn_k := m.arena[393216:458752]               // f32[8,2,128,32]
+	dh0_attn_q := m.arena[131072:262144]               // f32[8,4,128,32]
+	t448 := m.arena[327680:393216]                     // f32[8,128,2,32]
+	dh0_attn_v_proj := m.arena[327680:393216]          // f32[8,128,64]
+	t450 := m.arena[0:131072]                          // f32[8,128,128]
+	t451 := m.arena[11927552:12058624]                 // f32[1024,128]
+	t452 := m.arena[327680:393216]                     // f32[1024,64]
+	dh0_attn_Wv := m.grads[90240:98432]                // f32[128,64]
+	t454 := m.arena[458752:524288]                     // f32[8,128,2,32]
+	dh0_attn_k_proj := m.arena[458752:524288]          // f32[8,128,64]
+	t456 := m.arena[262144:393216]                     // f32[8,128,128]
+	t457 := m.arena[458752:524288]                     // f32[1024,64]
+	dh0_attn_Wk := m.grads[82048:90240]                // f32[128,64]
+	t459 := m.arena[393216:524288]                     // f32[8,128,4,32]
+	dh0_attn_q_proj := m.arena[393216:524288]          // f32[8,128,128]
+	t461 := m.arena[131072:262144]                     // f32[8,128,128]
+	t462 := m.arena[393216:524288]                     // f32[1024,128]
+	dh0_attn_Wq := m.grads[65664:82048]                // f32[128,128]
+	dh0_attn_norm := m.arena[0:131072]                 // f32[8,128,128]
+	t467 := m.arena[11796480:11927552]                 // f32[8,128,128]
+	dh0_attn_norm_g := m.grads[65536:65664]            // f32[128]
+	t469 := m.arena[131072:262144]                     // f32[8,128,128]
+	dh_in := m.arena[15728640:15859712]                // f32[8,128,128]
+	t471 := m.arena[65536:131072]                      // f32[512,128]
+	dwte := m.grads[0:65536]                           // f32[512,128]
 
 	// fused softmax-xent-grad:
 	//
@@ -2249,15 +2249,15 @@ func (m *Model) backward() error {
 	// grad of t169 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 	// dh3_attn_context = reshape(t231ᵀ[0,2,1,3], [8,2,2,128,32])
 
-	// grad of h3_attn_context = h3_attn_weights · h3_attn_v_group  (models/llama/llama.go:69)
-	// dh3_attn_weights = dh3_attn_context · h3_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDh3_attn_weights, h3_attn_v_group, dh3_attn_context, dh3_attn_weights)
-	// t235 = h3_attn_weightsᵀ · dh3_attn_context
-	m.parallel(32, (*Model).batchedT235, h3_attn_weights, dh3_attn_context, t235)
+	// grad of h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (models/llama/llama.go:69)
+	// dh3_attn_group_weights = dh3_attn_context · h3_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDh3_attn_group_weights, h3_attn_v_group, dh3_attn_context, dh3_attn_group_weights)
+	// t235 = h3_attn_group_weightsᵀ · dh3_attn_context
+	m.parallel(32, (*Model).batchedT235, h3_attn_group_weights, dh3_attn_context, t235)
 
-	// grad of h3_attn_weights = softmax((causal ? h3_attn_scores : -inf))  (models/llama/llama.go:69)
-	// t236 = h3_attn_weights ⊙ (dh3_attn_weights − Σ(dh3_attn_weights ⊙ h3_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT236, h3_attn_weights, dh3_attn_weights, t236)
+	// grad of h3_attn_group_weights = softmax((causal ? h3_attn_scores : -inf))  (models/llama/llama.go:69)
+	// t236 = h3_attn_group_weights ⊙ (dh3_attn_group_weights − Σ(dh3_attn_group_weights ⊙ h3_attn_group_weights))
+	m.parallel(4096, (*Model).softmaxGradT236, h3_attn_group_weights, dh3_attn_group_weights, t236)
 
 	// fused elementwise:
 	//
@@ -2430,15 +2430,15 @@ func (m *Model) backward() error {
 	// grad of t125 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 	// dh2_attn_context = reshape(t299ᵀ[0,2,1,3], [8,2,2,128,32])
 
-	// grad of h2_attn_context = h2_attn_weights · h2_attn_v_group  (models/llama/llama.go:69)
-	// dh2_attn_weights = dh2_attn_context · h2_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDh2_attn_weights, h2_attn_v_group, dh2_attn_context, dh2_attn_weights)
-	// t303 = h2_attn_weightsᵀ · dh2_attn_context
-	m.parallel(32, (*Model).batchedT303, h2_attn_weights, dh2_attn_context, t303)
+	// grad of h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (models/llama/llama.go:69)
+	// dh2_attn_group_weights = dh2_attn_context · h2_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDh2_attn_group_weights, h2_attn_v_group, dh2_attn_context, dh2_attn_group_weights)
+	// t303 = h2_attn_group_weightsᵀ · dh2_attn_context
+	m.parallel(32, (*Model).batchedT303, h2_attn_group_weights, dh2_attn_context, t303)
 
-	// grad of h2_attn_weights = softmax((causal ? h2_attn_scores : -inf))  (models/llama/llama.go:69)
-	// t304 = h2_attn_weights ⊙ (dh2_attn_weights − Σ(dh2_attn_weights ⊙ h2_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT304, h2_attn_weights, dh2_attn_weights, t304)
+	// grad of h2_attn_group_weights = softmax((causal ? h2_attn_scores : -inf))  (models/llama/llama.go:69)
+	// t304 = h2_attn_group_weights ⊙ (dh2_attn_group_weights − Σ(dh2_attn_group_weights ⊙ h2_attn_group_weights))
+	m.parallel(4096, (*Model).softmaxGradT304, h2_attn_group_weights, dh2_attn_group_weights, t304)
 
 	// fused elementwise:
 	//
@@ -2611,15 +2611,15 @@ func (m *Model) backward() error {
 	// grad of t81 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 	// dh1_attn_context = reshape(t366ᵀ[0,2,1,3], [8,2,2,128,32])
 
-	// grad of h1_attn_context = h1_attn_weights · h1_attn_v_group  (models/llama/llama.go:69)
-	// dh1_attn_weights = dh1_attn_context · h1_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDh1_attn_weights, h1_attn_v_group, dh1_attn_context, dh1_attn_weights)
-	// t370 = h1_attn_weightsᵀ · dh1_attn_context
-	m.parallel(32, (*Model).batchedT370, h1_attn_weights, dh1_attn_context, t370)
+	// grad of h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (models/llama/llama.go:69)
+	// dh1_attn_group_weights = dh1_attn_context · h1_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDh1_attn_group_weights, h1_attn_v_group, dh1_attn_context, dh1_attn_group_weights)
+	// t370 = h1_attn_group_weightsᵀ · dh1_attn_context
+	m.parallel(32, (*Model).batchedT370, h1_attn_group_weights, dh1_attn_context, t370)
 
-	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/llama/llama.go:69)
-	// t371 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT371, h1_attn_weights, dh1_attn_weights, t371)
+	// grad of h1_attn_group_weights = softmax((causal ? h1_attn_scores : -inf))  (models/llama/llama.go:69)
+	// t371 = h1_attn_group_weights ⊙ (dh1_attn_group_weights − Σ(dh1_attn_group_weights ⊙ h1_attn_group_weights))
+	m.parallel(4096, (*Model).softmaxGradT371, h1_attn_group_weights, dh1_attn_group_weights, t371)
 
 	// fused elementwise:
 	//
@@ -2792,15 +2792,15 @@ func (m *Model) backward() error {
 	// grad of t37 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
 	// dh0_attn_context = reshape(t433ᵀ[0,2,1,3], [8,2,2,128,32])
 
-	// grad of h0_attn_context = h0_attn_weights · h0_attn_v_group  (models/llama/llama.go:69)
-	// dh0_attn_weights = dh0_attn_context · h0_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDh0_attn_weights, h0_attn_v_group, dh0_attn_context, dh0_attn_weights)
-	// t437 = h0_attn_weightsᵀ · dh0_attn_context
-	m.parallel(32, (*Model).batchedT437, h0_attn_weights, dh0_attn_context, t437)
+	// grad of h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (models/llama/llama.go:69)
+	// dh0_attn_group_weights = dh0_attn_context · h0_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDh0_attn_group_weights, h0_attn_v_group, dh0_attn_context, dh0_attn_group_weights)
+	// t437 = h0_attn_group_weightsᵀ · dh0_attn_context
+	m.parallel(32, (*Model).batchedT437, h0_attn_group_weights, dh0_attn_context, t437)
 
-	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/llama/llama.go:69)
-	// t438 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT438, h0_attn_weights, dh0_attn_weights, t438)
+	// grad of h0_attn_group_weights = softmax((causal ? h0_attn_scores : -inf))  (models/llama/llama.go:69)
+	// t438 = h0_attn_group_weights ⊙ (dh0_attn_group_weights − Σ(dh0_attn_group_weights ⊙ h0_attn_group_weights))
+	m.parallel(4096, (*Model).softmaxGradT438, h0_attn_group_weights, dh0_attn_group_weights, t438)
 
 	// fused elementwise:
 	//
@@ -3396,8 +3396,8 @@ func (m *Model) prefill() error {
 	//	t38 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t42 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h0_attn_weights = softmax(t42)  (Softmax, models/llama/llama.go:69)
-	//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h0_attn_group_weights = softmax(t42)  (Softmax, models/llama/llama.go:69)
+	//	h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH0_attn_context_3, h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context)
 
 	// t45 = reshape(h0_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -3483,8 +3483,8 @@ func (m *Model) prefill() error {
 	//	t84 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h1_attn_scores = t84 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t86 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h1_attn_weights = softmax(t86)  (Softmax, models/llama/llama.go:69)
-	//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h1_attn_group_weights = softmax(t86)  (Softmax, models/llama/llama.go:69)
+	//	h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH1_attn_context_3, h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context)
 
 	// t89 = reshape(h1_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -3570,8 +3570,8 @@ func (m *Model) prefill() error {
 	//	t128 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h2_attn_scores = t128 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t130 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h2_attn_weights = softmax(t130)  (Softmax, models/llama/llama.go:69)
-	//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h2_attn_group_weights = softmax(t130)  (Softmax, models/llama/llama.go:69)
+	//	h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH2_attn_context_3, h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context)
 
 	// t133 = reshape(h2_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -3657,8 +3657,8 @@ func (m *Model) prefill() error {
 	//	t172 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 	//	h3_attn_scores = t172 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 	//	t174 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-	//	h3_attn_weights = softmax(t174)  (Softmax, models/llama/llama.go:69)
-	//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+	//	h3_attn_group_weights = softmax(t174)  (Softmax, models/llama/llama.go:69)
+	//	h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
 	m.parallel(32, (*Model).fusedH3_attn_context_3, h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context)
 
 	// t177 = reshape(h3_attn_context, [8,4,128,32])  (models/llama/llama.go:69)
@@ -4553,8 +4553,8 @@ func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 //	t29 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h0_attn_scores = t29 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t33 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h0_attn_weights = softmax(t33)  (Softmax, models/llama/llama.go:69)
-//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h0_attn_group_weights = softmax(t33)  (Softmax, models/llama/llama.go:69)
+//	h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -4714,8 +4714,8 @@ func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 //	t75 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h1_attn_scores = t75 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t77 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h1_attn_weights = softmax(t77)  (Softmax, models/llama/llama.go:69)
-//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h1_attn_group_weights = softmax(t77)  (Softmax, models/llama/llama.go:69)
+//	h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -4875,8 +4875,8 @@ func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
 //	t119 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h2_attn_scores = t119 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t121 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h2_attn_weights = softmax(t121)  (Softmax, models/llama/llama.go:69)
-//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h2_attn_group_weights = softmax(t121)  (Softmax, models/llama/llama.go:69)
+//	h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
 	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -5036,8 +5036,8 @@ func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
 //	t163 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h3_attn_scores = t163 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t165 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h3_attn_weights = softmax(t165)  (Softmax, models/llama/llama.go:69)
-//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h3_attn_group_weights = softmax(t165)  (Softmax, models/llama/llama.go:69)
+//	h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
 	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -5203,13 +5203,13 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 //	t30 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h0_attn_scores = t30 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t34 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h0_attn_weights = softmax(t34)  (Softmax, models/llama/llama.go:69)
-//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h0_attn_group_weights = softmax(t34)  (Softmax, models/llama/llama.go:69)
+//	h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
+	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_group_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h0_attn_q_group[b*4096:], h0_attn_k_group[(b/2)*4096:], h0_attn_v_group[(b/2)*4096:], h0_attn_context[b*4096:]
-		wb := h0_attn_weights[b*16384:]
+		wb := h0_attn_group_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -5364,13 +5364,13 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 //	t76 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h1_attn_scores = t76 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t78 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h1_attn_weights = softmax(t78)  (Softmax, models/llama/llama.go:69)
-//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h1_attn_group_weights = softmax(t78)  (Softmax, models/llama/llama.go:69)
+//	h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
+	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_group_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h1_attn_q_group[b*4096:], h1_attn_k_group[(b/2)*4096:], h1_attn_v_group[(b/2)*4096:], h1_attn_context[b*4096:]
-		wb := h1_attn_weights[b*16384:]
+		wb := h1_attn_group_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -5525,13 +5525,13 @@ func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 //	t120 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h2_attn_scores = t120 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t122 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h2_attn_weights = softmax(t122)  (Softmax, models/llama/llama.go:69)
-//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h2_attn_group_weights = softmax(t122)  (Softmax, models/llama/llama.go:69)
+//	h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_weights, h2_attn_context := v[0], v[1], v[2], v[3], v[4]
+	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_group_weights, h2_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h2_attn_q_group[b*4096:], h2_attn_k_group[(b/2)*4096:], h2_attn_v_group[(b/2)*4096:], h2_attn_context[b*4096:]
-		wb := h2_attn_weights[b*16384:]
+		wb := h2_attn_group_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -5686,13 +5686,13 @@ func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 //	t164 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h3_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t166 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h3_attn_weights = softmax(t166)  (Softmax, models/llama/llama.go:69)
-//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h3_attn_group_weights = softmax(t166)  (Softmax, models/llama/llama.go:69)
+//	h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
-	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_weights, h3_attn_context := v[0], v[1], v[2], v[3], v[4]
+	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_group_weights, h3_attn_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := h3_attn_q_group[b*4096:], h3_attn_k_group[(b/2)*4096:], h3_attn_v_group[(b/2)*4096:], h3_attn_context[b*4096:]
-		wb := h3_attn_weights[b*16384:]
+		wb := h3_attn_group_weights[b*16384:]
 		for i0 := 0; i0 < 128; i0 += 32 {
 			rows := min(32, 128-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -5931,28 +5931,28 @@ func (m *Model) transposeT232(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDh3_attn_weights is the batched product dh3_attn_weights = dh3_attn_context · h3_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
+// batchedDh3_attn_group_weights is the batched product dh3_attn_group_weights = dh3_attn_context · h3_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDh3_attn_weights(lo, hi, thread int, v [][]float32) {
-	h3_attn_v_group, dh3_attn_context, dh3_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDh3_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	h3_attn_v_group, dh3_attn_context, dh3_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh3_attn_weights[b*16384:], 128, false)
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh3_attn_context[b*4096:], 32, h3_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh3_attn_group_weights[b*16384:], 128, false)
 	}
 }
 
-// batchedT235 is the batched product t235 = h3_attn_weightsᵀ · dh3_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
+// batchedT235 is the batched product t235 = h3_attn_group_weightsᵀ · dh3_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT235(lo, hi, thread int, v [][]float32) {
-	h3_attn_weights, dh3_attn_context, t235 := v[0], v[1], v[2]
+	h3_attn_group_weights, dh3_attn_context, t235 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h3_attn_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, t235[b*4096:], 32, false)
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h3_attn_group_weights[b*16384:], 128, dh3_attn_context[b*4096:], 32, t235[b*4096:], 32, false)
 	}
 }
 
 // softmaxGradT236 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxGradT236(lo, hi, thread int, v [][]float32) {
-	h3_attn_weights, dh3_attn_weights, t236 := v[0], v[1], v[2]
-	softmaxGrad(t236[lo*128:hi*128], h3_attn_weights[lo*128:hi*128], dh3_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+	h3_attn_group_weights, dh3_attn_group_weights, t236 := v[0], v[1], v[2]
+	softmaxGrad(t236[lo*128:hi*128], h3_attn_group_weights[lo*128:hi*128], dh3_attn_group_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT239 is one fused elementwise kernel over f32[8,2,2,128,128]:
@@ -6246,28 +6246,28 @@ func (m *Model) transposeT300(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDh2_attn_weights is the batched product dh2_attn_weights = dh2_attn_context · h2_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
+// batchedDh2_attn_group_weights is the batched product dh2_attn_group_weights = dh2_attn_context · h2_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDh2_attn_weights(lo, hi, thread int, v [][]float32) {
-	h2_attn_v_group, dh2_attn_context, dh2_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDh2_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	h2_attn_v_group, dh2_attn_context, dh2_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh2_attn_weights[b*16384:], 128, false)
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh2_attn_context[b*4096:], 32, h2_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh2_attn_group_weights[b*16384:], 128, false)
 	}
 }
 
-// batchedT303 is the batched product t303 = h2_attn_weightsᵀ · dh2_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
+// batchedT303 is the batched product t303 = h2_attn_group_weightsᵀ · dh2_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT303(lo, hi, thread int, v [][]float32) {
-	h2_attn_weights, dh2_attn_context, t303 := v[0], v[1], v[2]
+	h2_attn_group_weights, dh2_attn_context, t303 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h2_attn_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, t303[b*4096:], 32, false)
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h2_attn_group_weights[b*16384:], 128, dh2_attn_context[b*4096:], 32, t303[b*4096:], 32, false)
 	}
 }
 
 // softmaxGradT304 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxGradT304(lo, hi, thread int, v [][]float32) {
-	h2_attn_weights, dh2_attn_weights, t304 := v[0], v[1], v[2]
-	softmaxGrad(t304[lo*128:hi*128], h2_attn_weights[lo*128:hi*128], dh2_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+	h2_attn_group_weights, dh2_attn_group_weights, t304 := v[0], v[1], v[2]
+	softmaxGrad(t304[lo*128:hi*128], h2_attn_group_weights[lo*128:hi*128], dh2_attn_group_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT306 is one fused elementwise kernel over f32[8,2,2,128,128]:
@@ -6561,28 +6561,28 @@ func (m *Model) transposeT367(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
+// batchedDh1_attn_group_weights is the batched product dh1_attn_group_weights = dh1_attn_context · h1_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDh1_attn_weights(lo, hi, thread int, v [][]float32) {
-	h1_attn_v_group, dh1_attn_context, dh1_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDh1_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	h1_attn_v_group, dh1_attn_context, dh1_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh1_attn_weights[b*16384:], 128, false)
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh1_attn_context[b*4096:], 32, h1_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh1_attn_group_weights[b*16384:], 128, false)
 	}
 }
 
-// batchedT370 is the batched product t370 = h1_attn_weightsᵀ · dh1_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
+// batchedT370 is the batched product t370 = h1_attn_group_weightsᵀ · dh1_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT370(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_context, t370 := v[0], v[1], v[2]
+	h1_attn_group_weights, dh1_attn_context, t370 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h1_attn_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, t370[b*4096:], 32, false)
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h1_attn_group_weights[b*16384:], 128, dh1_attn_context[b*4096:], 32, t370[b*4096:], 32, false)
 	}
 }
 
 // softmaxGradT371 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxGradT371(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t371 := v[0], v[1], v[2]
-	softmaxGrad(t371[lo*128:hi*128], h1_attn_weights[lo*128:hi*128], dh1_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+	h1_attn_group_weights, dh1_attn_group_weights, t371 := v[0], v[1], v[2]
+	softmaxGrad(t371[lo*128:hi*128], h1_attn_group_weights[lo*128:hi*128], dh1_attn_group_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT373 is one fused elementwise kernel over f32[8,2,2,128,128]:
@@ -6876,28 +6876,28 @@ func (m *Model) transposeT434(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
+// batchedDh0_attn_group_weights is the batched product dh0_attn_group_weights = dh0_attn_context · h0_attn_v_groupᵀ over 32 matrices of f32[8,2,2,128,128]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDh0_attn_weights(lo, hi, thread int, v [][]float32) {
-	h0_attn_v_group, dh0_attn_context, dh0_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDh0_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	h0_attn_v_group, dh0_attn_context, dh0_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh0_attn_weights[b*16384:], 128, false)
+		GemmOnThread(m.pool, thread, false, true, 128, 128, 32, dh0_attn_context[b*4096:], 32, h0_attn_v_group[((b/4%8)*2+b/2%2)*4096:], 32, dh0_attn_group_weights[b*16384:], 128, false)
 	}
 }
 
-// batchedT437 is the batched product t437 = h0_attn_weightsᵀ · dh0_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
+// batchedT437 is the batched product t437 = h0_attn_group_weightsᵀ · dh0_attn_context over 32 matrices of f32[8,2,2,128,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT437(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_context, t437 := v[0], v[1], v[2]
+	h0_attn_group_weights, dh0_attn_context, t437 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h0_attn_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, t437[b*4096:], 32, false)
+		GemmOnThread(m.pool, thread, true, false, 128, 32, 128, h0_attn_group_weights[b*16384:], 128, dh0_attn_context[b*4096:], 32, t437[b*4096:], 32, false)
 	}
 }
 
 // softmaxGradT438 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxGradT438(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t438 := v[0], v[1], v[2]
-	softmaxGrad(t438[lo*128:hi*128], h0_attn_weights[lo*128:hi*128], dh0_attn_weights[lo*128:hi*128], hi-lo, 128, 1, false)
+	h0_attn_group_weights, dh0_attn_group_weights, t438 := v[0], v[1], v[2]
+	softmaxGrad(t438[lo*128:hi*128], h0_attn_group_weights[lo*128:hi*128], dh0_attn_group_weights[lo*128:hi*128], hi-lo, 128, 1, false)
 }
 
 // fusedT440 is one fused elementwise kernel over f32[8,2,2,128,128]:
@@ -7162,8 +7162,8 @@ func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 //	t38 = h0_attn_q_group · h0_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h0_attn_scores = t38 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t42 = causal ? h0_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h0_attn_weights = softmax(t42)  (Softmax, models/llama/llama.go:69)
-//	h0_attn_context = h0_attn_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h0_attn_group_weights = softmax(t42)  (Softmax, models/llama/llama.go:69)
+//	h0_attn_context = h0_attn_group_weights · h0_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 	h0_attn_q_group, h0_attn_k_group, h0_attn_v_group, h0_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -7323,8 +7323,8 @@ func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 //	t84 = h1_attn_q_group · h1_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h1_attn_scores = t84 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t86 = causal ? h1_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h1_attn_weights = softmax(t86)  (Softmax, models/llama/llama.go:69)
-//	h1_attn_context = h1_attn_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h1_attn_group_weights = softmax(t86)  (Softmax, models/llama/llama.go:69)
+//	h1_attn_context = h1_attn_group_weights · h1_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 	h1_attn_q_group, h1_attn_k_group, h1_attn_v_group, h1_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -7484,8 +7484,8 @@ func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
 //	t128 = h2_attn_q_group · h2_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h2_attn_scores = t128 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t130 = causal ? h2_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h2_attn_weights = softmax(t130)  (Softmax, models/llama/llama.go:69)
-//	h2_attn_context = h2_attn_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h2_attn_group_weights = softmax(t130)  (Softmax, models/llama/llama.go:69)
+//	h2_attn_context = h2_attn_group_weights · h2_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
 	h2_attn_q_group, h2_attn_k_group, h2_attn_v_group, h2_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -7645,8 +7645,8 @@ func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
 //	t172 = h3_attn_q_group · h3_attn_k_groupᵀ  (MatMul, models/llama/llama.go:69)
 //	h3_attn_scores = t172 ⊙ 0.17677669529663687  (Mul, models/llama/llama.go:69)
 //	t174 = causal ? h3_attn_scores : -inf  (Where, models/llama/llama.go:69)
-//	h3_attn_weights = softmax(t174)  (Softmax, models/llama/llama.go:69)
-//	h3_attn_context = h3_attn_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
+//	h3_attn_group_weights = softmax(t174)  (Softmax, models/llama/llama.go:69)
+//	h3_attn_context = h3_attn_group_weights · h3_attn_v_group  (MatMul, models/llama/llama.go:69)
 func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
 	h3_attn_q_group, h3_attn_k_group, h3_attn_v_group, h3_attn_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {

@@ -1123,322 +1123,322 @@ func (m *Model) Pos() int {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
-	src := m.iarena[0:256]                       // i32[8,32]
-	ids := m.iarena[256:512]                     // i32[8,32]
-	wte := m.params[0:24576]                     // f32[256,96]
-	enc_in := m.arena[131072:155648]             // f32[8,32,96]
-	enc0_attn_norm_g := m.params[24576:24672]    // f32[96]
-	enc0_attn_Wq := m.params[24672:33888]        // f32[96,96]
-	enc0_attn_Wk := m.params[33888:38496]        // f32[96,48]
-	enc0_attn_Wv := m.params[38496:43104]        // f32[96,48]
-	enc0_attn_Wo := m.params[43104:52320]        // f32[96,96]
-	enc0_mlp_norm_g := m.params[52320:52416]     // f32[96]
-	enc0_mlp_gate_W := m.params[52416:76992]     // f32[96,256]
-	enc0_mlp_up_W := m.params[76992:101568]      // f32[96,256]
-	enc0_mlp_down_W := m.params[101568:126144]   // f32[256,96]
-	enc0_attn_norm := m.arena[0:24576]           // f32[8,32,96]
-	enc0_attn_q_proj := m.arena[24576:49152]     // f32[8,32,96]
-	t16 := m.arena[24576:49152]                  // f32[8,32,4,24]
-	enc0_attn_q := m.arena[49152:73728]          // f32[8,4,32,24]
-	enc0_attn_k_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t19 := m.arena[24576:36864]                  // f32[8,32,2,24]
-	enc0_attn_k := m.arena[36864:49152]          // f32[8,2,32,24]
-	enc0_attn_v_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t22 := m.arena[24576:36864]                  // f32[8,32,2,24]
-	enc0_attn_v := m.arena[98304:110592]         // f32[8,2,32,24]
-	enc0_attn_q_rot := m.arena[73728:98304]      // f32[8,4,32,24]
-	enc0_attn_k_rot := m.arena[49152:61440]      // f32[8,2,32,24]
-	enc0_attn_q_group := m.arena[73728:98304]    // f32[8,2,2,32,24]
-	enc0_attn_k_group := m.arena[49152:61440]    // f32[8,2,1,32,24]
-	enc0_attn_v_group := m.arena[98304:110592]   // f32[8,2,1,32,24]
-	t29 := m.arena[0:32768]                      // f32[8,2,2,32,32]
-	enc0_attn_scores := m.arena[0:32768]         // f32[8,2,2,32,32]
-	enc0_attn_weights := m.arena[32768:65536]    // f32[8,2,2,32,32]
-	enc0_attn_context := m.arena[0:24576]        // f32[8,2,2,32,24]
-	t34 := m.arena[0:24576]                      // f32[8,4,32,24]
-	t35 := m.arena[24576:49152]                  // f32[8,32,4,24]
-	t36 := m.arena[24576:49152]                  // f32[8,32,96]
-	enc0_attn_out := m.arena[0:24576]            // f32[8,32,96]
-	enc0_resid1 := m.arena[131072:155648]        // f32[8,32,96]
-	enc0_mlp_norm := m.arena[155648:180224]      // f32[8,32,96]
-	t41 := m.arena[0:65536]                      // f32[8,32,256]
-	t44 := m.arena[65536:131072]                 // f32[8,32,256]
-	enc0_mlp_hidden := m.arena[0:65536]          // f32[8,32,256]
-	enc0_mlp_out := m.arena[65536:90112]         // f32[8,32,96]
-	enc0_resid2 := m.arena[131072:155648]        // f32[8,32,96]
-	enc1_attn_norm_g := m.params[126144:126240]  // f32[96]
-	enc1_attn_Wq := m.params[126240:135456]      // f32[96,96]
-	enc1_attn_Wk := m.params[135456:140064]      // f32[96,48]
-	enc1_attn_Wv := m.params[140064:144672]      // f32[96,48]
-	enc1_attn_Wo := m.params[144672:153888]      // f32[96,96]
-	enc1_mlp_norm_g := m.params[153888:153984]   // f32[96]
-	enc1_mlp_gate_W := m.params[153984:178560]   // f32[96,256]
-	enc1_mlp_up_W := m.params[178560:203136]     // f32[96,256]
-	enc1_mlp_down_W := m.params[203136:227712]   // f32[256,96]
-	enc1_attn_norm := m.arena[0:24576]           // f32[8,32,96]
-	enc1_attn_q_proj := m.arena[24576:49152]     // f32[8,32,96]
-	t60 := m.arena[24576:49152]                  // f32[8,32,4,24]
-	enc1_attn_q := m.arena[49152:73728]          // f32[8,4,32,24]
-	enc1_attn_k_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t63 := m.arena[24576:36864]                  // f32[8,32,2,24]
-	enc1_attn_k := m.arena[36864:49152]          // f32[8,2,32,24]
-	enc1_attn_v_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t66 := m.arena[24576:36864]                  // f32[8,32,2,24]
-	enc1_attn_v := m.arena[98304:110592]         // f32[8,2,32,24]
-	enc1_attn_q_rot := m.arena[73728:98304]      // f32[8,4,32,24]
-	enc1_attn_k_rot := m.arena[49152:61440]      // f32[8,2,32,24]
-	enc1_attn_q_group := m.arena[73728:98304]    // f32[8,2,2,32,24]
-	enc1_attn_k_group := m.arena[49152:61440]    // f32[8,2,1,32,24]
-	enc1_attn_v_group := m.arena[98304:110592]   // f32[8,2,1,32,24]
-	t73 := m.arena[0:32768]                      // f32[8,2,2,32,32]
-	enc1_attn_scores := m.arena[0:32768]         // f32[8,2,2,32,32]
-	enc1_attn_weights := m.arena[32768:65536]    // f32[8,2,2,32,32]
-	enc1_attn_context := m.arena[0:24576]        // f32[8,2,2,32,24]
-	t77 := m.arena[0:24576]                      // f32[8,4,32,24]
-	t78 := m.arena[24576:49152]                  // f32[8,32,4,24]
-	t79 := m.arena[24576:49152]                  // f32[8,32,96]
-	enc1_attn_out := m.arena[0:24576]            // f32[8,32,96]
-	enc1_resid1 := m.arena[131072:155648]        // f32[8,32,96]
-	enc1_mlp_norm := m.arena[155648:180224]      // f32[8,32,96]
-	t84 := m.arena[0:65536]                      // f32[8,32,256]
-	t87 := m.arena[65536:131072]                 // f32[8,32,256]
-	enc1_mlp_hidden := m.arena[0:65536]          // f32[8,32,256]
-	enc1_mlp_out := m.arena[65536:90112]         // f32[8,32,96]
-	enc1_resid2 := m.arena[131072:155648]        // f32[8,32,96]
-	enc2_attn_norm_g := m.params[227712:227808]  // f32[96]
-	enc2_attn_Wq := m.params[227808:237024]      // f32[96,96]
-	enc2_attn_Wk := m.params[237024:241632]      // f32[96,48]
-	enc2_attn_Wv := m.params[241632:246240]      // f32[96,48]
-	enc2_attn_Wo := m.params[246240:255456]      // f32[96,96]
-	enc2_mlp_norm_g := m.params[255456:255552]   // f32[96]
-	enc2_mlp_gate_W := m.params[255552:280128]   // f32[96,256]
-	enc2_mlp_up_W := m.params[280128:304704]     // f32[96,256]
-	enc2_mlp_down_W := m.params[304704:329280]   // f32[256,96]
-	enc2_attn_norm := m.arena[0:24576]           // f32[8,32,96]
-	enc2_attn_q_proj := m.arena[24576:49152]     // f32[8,32,96]
-	t103 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	enc2_attn_q := m.arena[49152:73728]          // f32[8,4,32,24]
-	enc2_attn_k_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t106 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	enc2_attn_k := m.arena[36864:49152]          // f32[8,2,32,24]
-	enc2_attn_v_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t109 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	enc2_attn_v := m.arena[98304:110592]         // f32[8,2,32,24]
-	enc2_attn_q_rot := m.arena[73728:98304]      // f32[8,4,32,24]
-	enc2_attn_k_rot := m.arena[49152:61440]      // f32[8,2,32,24]
-	enc2_attn_q_group := m.arena[73728:98304]    // f32[8,2,2,32,24]
-	enc2_attn_k_group := m.arena[49152:61440]    // f32[8,2,1,32,24]
-	enc2_attn_v_group := m.arena[98304:110592]   // f32[8,2,1,32,24]
-	t116 := m.arena[0:32768]                     // f32[8,2,2,32,32]
-	enc2_attn_scores := m.arena[0:32768]         // f32[8,2,2,32,32]
-	enc2_attn_weights := m.arena[32768:65536]    // f32[8,2,2,32,32]
-	enc2_attn_context := m.arena[0:24576]        // f32[8,2,2,32,24]
-	t120 := m.arena[0:24576]                     // f32[8,4,32,24]
-	t121 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	t122 := m.arena[24576:49152]                 // f32[8,32,96]
-	enc2_attn_out := m.arena[0:24576]            // f32[8,32,96]
-	enc2_resid1 := m.arena[131072:155648]        // f32[8,32,96]
-	enc2_mlp_norm := m.arena[155648:180224]      // f32[8,32,96]
-	t127 := m.arena[0:65536]                     // f32[8,32,256]
-	t130 := m.arena[65536:131072]                // f32[8,32,256]
-	enc2_mlp_hidden := m.arena[0:65536]          // f32[8,32,256]
-	enc2_mlp_out := m.arena[65536:90112]         // f32[8,32,96]
-	enc2_resid2 := m.arena[131072:155648]        // f32[8,32,96]
-	enc_norm_g := m.params[329280:329376]        // f32[96]
-	enc_norm := m.arena[155648:180224]           // f32[8,32,96]
-	dec_in := m.arena[131072:155648]             // f32[8,32,96]
-	dec0_self_norm_g := m.params[329376:329472]  // f32[96]
-	dec0_self_Wq := m.params[329472:338688]      // f32[96,96]
-	dec0_self_Wk := m.params[338688:343296]      // f32[96,48]
-	dec0_self_Wv := m.params[343296:347904]      // f32[96,48]
-	dec0_self_Wo := m.params[347904:357120]      // f32[96,96]
-	dec0_cross_norm_g := m.params[357120:357216] // f32[96]
-	dec0_cross_Wq := m.params[357216:366432]     // f32[96,96]
-	dec0_cross_Wk := m.params[366432:371040]     // f32[96,48]
-	dec0_cross_Wv := m.params[371040:375648]     // f32[96,48]
-	dec0_cross_Wo := m.params[375648:384864]     // f32[96,96]
-	dec0_mlp_norm_g := m.params[384864:384960]   // f32[96]
-	dec0_mlp_gate_W := m.params[384960:409536]   // f32[96,256]
-	dec0_mlp_up_W := m.params[409536:434112]     // f32[96,256]
-	dec0_mlp_down_W := m.params[434112:458688]   // f32[256,96]
-	dec0_self_norm := m.arena[0:24576]           // f32[8,32,96]
-	dec0_self_q_proj := m.arena[24576:49152]     // f32[8,32,96]
-	t156 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	dec0_self_q := m.arena[49152:73728]          // f32[8,4,32,24]
-	dec0_self_k_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t159 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	dec0_self_k := m.arena[36864:49152]          // f32[8,2,32,24]
-	dec0_self_v_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t162 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	dec0_self_v := m.arena[73728:86016]          // f32[8,2,32,24]
-	dec0_self_q_rot := m.arena[0:24576]          // f32[8,4,32,24]
-	dec0_self_k_rot := m.arena[49152:61440]      // f32[8,2,32,24]
-	dec0_self_q_group := m.arena[0:24576]        // f32[8,2,2,32,24]
-	dec0_self_k_group := m.arena[49152:61440]    // f32[8,2,1,32,24]
-	dec0_self_v_group := m.arena[73728:86016]    // f32[8,2,1,32,24]
-	dec0_self_context := m.arena[24576:49152]    // f32[8,2,2,32,24]
-	t175 := m.arena[24576:49152]                 // f32[8,4,32,24]
-	t176 := m.arena[0:24576]                     // f32[8,32,4,24]
-	t177 := m.arena[0:24576]                     // f32[8,32,96]
-	dec0_self_out := m.arena[24576:49152]        // f32[8,32,96]
-	dec0_resid1 := m.arena[131072:155648]        // f32[8,32,96]
-	dec0_cross_norm := m.arena[0:24576]          // f32[8,32,96]
-	dec0_cross_q_proj := m.arena[24576:49152]    // f32[8,32,96]
-	t183 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	dec0_cross_q := m.arena[49152:73728]         // f32[8,4,32,24]
-	dec0_cross_k_proj := m.arena[0:12288]        // f32[8,32,48]
-	t186 := m.arena[0:12288]                     // f32[8,32,2,24]
-	dec0_cross_k := m.arena[32768:45056]         // f32[8,2,32,24]
-	dec0_cross_v_proj := m.arena[0:12288]        // f32[8,32,48]
-	t189 := m.arena[0:12288]                     // f32[8,32,2,24]
-	dec0_cross_v := m.arena[73728:86016]         // f32[8,2,32,24]
-	dec0_cross_q_group := m.arena[49152:73728]   // f32[8,2,2,32,24]
-	dec0_cross_k_group := m.arena[32768:45056]   // f32[8,2,1,32,24]
-	dec0_cross_v_group := m.arena[73728:86016]   // f32[8,2,1,32,24]
-	t194 := m.arena[0:32768]                     // f32[8,2,2,32,32]
-	dec0_cross_scores := m.arena[0:32768]        // f32[8,2,2,32,32]
-	dec0_cross_weights := m.arena[32768:65536]   // f32[8,2,2,32,32]
-	dec0_cross_context := m.arena[0:24576]       // f32[8,2,2,32,24]
-	t198 := m.arena[0:24576]                     // f32[8,4,32,24]
-	t199 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	t200 := m.arena[24576:49152]                 // f32[8,32,96]
-	dec0_cross_out := m.arena[0:24576]           // f32[8,32,96]
-	dec0_resid2 := m.arena[131072:155648]        // f32[8,32,96]
-	dec0_mlp_norm := m.arena[180224:204800]      // f32[8,32,96]
-	t205 := m.arena[0:65536]                     // f32[8,32,256]
-	t208 := m.arena[65536:131072]                // f32[8,32,256]
-	dec0_mlp_hidden := m.arena[0:65536]          // f32[8,32,256]
-	dec0_mlp_out := m.arena[65536:90112]         // f32[8,32,96]
-	dec0_resid3 := m.arena[131072:155648]        // f32[8,32,96]
-	dec1_self_norm_g := m.params[458688:458784]  // f32[96]
-	dec1_self_Wq := m.params[458784:468000]      // f32[96,96]
-	dec1_self_Wk := m.params[468000:472608]      // f32[96,48]
-	dec1_self_Wv := m.params[472608:477216]      // f32[96,48]
-	dec1_self_Wo := m.params[477216:486432]      // f32[96,96]
-	dec1_cross_norm_g := m.params[486432:486528] // f32[96]
-	dec1_cross_Wq := m.params[486528:495744]     // f32[96,96]
-	dec1_cross_Wk := m.params[495744:500352]     // f32[96,48]
-	dec1_cross_Wv := m.params[500352:504960]     // f32[96,48]
-	dec1_cross_Wo := m.params[504960:514176]     // f32[96,96]
-	dec1_mlp_norm_g := m.params[514176:514272]   // f32[96]
-	dec1_mlp_gate_W := m.params[514272:538848]   // f32[96,256]
-	dec1_mlp_up_W := m.params[538848:563424]     // f32[96,256]
-	dec1_mlp_down_W := m.params[563424:588000]   // f32[256,96]
-	dec1_self_norm := m.arena[0:24576]           // f32[8,32,96]
-	dec1_self_q_proj := m.arena[24576:49152]     // f32[8,32,96]
-	t229 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	dec1_self_q := m.arena[49152:73728]          // f32[8,4,32,24]
-	dec1_self_k_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t232 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	dec1_self_k := m.arena[36864:49152]          // f32[8,2,32,24]
-	dec1_self_v_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t235 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	dec1_self_v := m.arena[73728:86016]          // f32[8,2,32,24]
-	dec1_self_q_rot := m.arena[0:24576]          // f32[8,4,32,24]
-	dec1_self_k_rot := m.arena[49152:61440]      // f32[8,2,32,24]
-	dec1_self_q_group := m.arena[0:24576]        // f32[8,2,2,32,24]
-	dec1_self_k_group := m.arena[49152:61440]    // f32[8,2,1,32,24]
-	dec1_self_v_group := m.arena[73728:86016]    // f32[8,2,1,32,24]
-	dec1_self_context := m.arena[24576:49152]    // f32[8,2,2,32,24]
-	t247 := m.arena[24576:49152]                 // f32[8,4,32,24]
-	t248 := m.arena[0:24576]                     // f32[8,32,4,24]
-	t249 := m.arena[0:24576]                     // f32[8,32,96]
-	dec1_self_out := m.arena[24576:49152]        // f32[8,32,96]
-	dec1_resid1 := m.arena[131072:155648]        // f32[8,32,96]
-	dec1_cross_norm := m.arena[0:24576]          // f32[8,32,96]
-	dec1_cross_q_proj := m.arena[24576:49152]    // f32[8,32,96]
-	t255 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	dec1_cross_q := m.arena[49152:73728]         // f32[8,4,32,24]
-	dec1_cross_k_proj := m.arena[0:12288]        // f32[8,32,48]
-	t258 := m.arena[0:12288]                     // f32[8,32,2,24]
-	dec1_cross_k := m.arena[32768:45056]         // f32[8,2,32,24]
-	dec1_cross_v_proj := m.arena[0:12288]        // f32[8,32,48]
-	t261 := m.arena[0:12288]                     // f32[8,32,2,24]
-	dec1_cross_v := m.arena[73728:86016]         // f32[8,2,32,24]
-	dec1_cross_q_group := m.arena[49152:73728]   // f32[8,2,2,32,24]
-	dec1_cross_k_group := m.arena[32768:45056]   // f32[8,2,1,32,24]
-	dec1_cross_v_group := m.arena[73728:86016]   // f32[8,2,1,32,24]
-	t266 := m.arena[0:32768]                     // f32[8,2,2,32,32]
-	dec1_cross_scores := m.arena[0:32768]        // f32[8,2,2,32,32]
-	dec1_cross_weights := m.arena[32768:65536]   // f32[8,2,2,32,32]
-	dec1_cross_context := m.arena[0:24576]       // f32[8,2,2,32,24]
-	t270 := m.arena[0:24576]                     // f32[8,4,32,24]
-	t271 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	t272 := m.arena[24576:49152]                 // f32[8,32,96]
-	dec1_cross_out := m.arena[0:24576]           // f32[8,32,96]
-	dec1_resid2 := m.arena[131072:155648]        // f32[8,32,96]
-	dec1_mlp_norm := m.arena[180224:204800]      // f32[8,32,96]
-	t277 := m.arena[0:65536]                     // f32[8,32,256]
-	t280 := m.arena[65536:131072]                // f32[8,32,256]
-	dec1_mlp_hidden := m.arena[0:65536]          // f32[8,32,256]
-	dec1_mlp_out := m.arena[65536:90112]         // f32[8,32,96]
-	dec1_resid3 := m.arena[131072:155648]        // f32[8,32,96]
-	dec2_self_norm_g := m.params[588000:588096]  // f32[96]
-	dec2_self_Wq := m.params[588096:597312]      // f32[96,96]
-	dec2_self_Wk := m.params[597312:601920]      // f32[96,48]
-	dec2_self_Wv := m.params[601920:606528]      // f32[96,48]
-	dec2_self_Wo := m.params[606528:615744]      // f32[96,96]
-	dec2_cross_norm_g := m.params[615744:615840] // f32[96]
-	dec2_cross_Wq := m.params[615840:625056]     // f32[96,96]
-	dec2_cross_Wk := m.params[625056:629664]     // f32[96,48]
-	dec2_cross_Wv := m.params[629664:634272]     // f32[96,48]
-	dec2_cross_Wo := m.params[634272:643488]     // f32[96,96]
-	dec2_mlp_norm_g := m.params[643488:643584]   // f32[96]
-	dec2_mlp_gate_W := m.params[643584:668160]   // f32[96,256]
-	dec2_mlp_up_W := m.params[668160:692736]     // f32[96,256]
-	dec2_mlp_down_W := m.params[692736:717312]   // f32[256,96]
-	dec2_self_norm := m.arena[0:24576]           // f32[8,32,96]
-	dec2_self_q_proj := m.arena[24576:49152]     // f32[8,32,96]
-	t301 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	dec2_self_q := m.arena[49152:73728]          // f32[8,4,32,24]
-	dec2_self_k_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t304 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	dec2_self_k := m.arena[36864:49152]          // f32[8,2,32,24]
-	dec2_self_v_proj := m.arena[24576:36864]     // f32[8,32,48]
-	t307 := m.arena[24576:36864]                 // f32[8,32,2,24]
-	dec2_self_v := m.arena[73728:86016]          // f32[8,2,32,24]
-	dec2_self_q_rot := m.arena[0:24576]          // f32[8,4,32,24]
-	dec2_self_k_rot := m.arena[49152:61440]      // f32[8,2,32,24]
-	dec2_self_q_group := m.arena[0:24576]        // f32[8,2,2,32,24]
-	dec2_self_k_group := m.arena[49152:61440]    // f32[8,2,1,32,24]
-	dec2_self_v_group := m.arena[73728:86016]    // f32[8,2,1,32,24]
-	dec2_self_context := m.arena[24576:49152]    // f32[8,2,2,32,24]
-	t319 := m.arena[24576:49152]                 // f32[8,4,32,24]
-	t320 := m.arena[0:24576]                     // f32[8,32,4,24]
-	t321 := m.arena[0:24576]                     // f32[8,32,96]
-	dec2_self_out := m.arena[24576:49152]        // f32[8,32,96]
-	dec2_resid1 := m.arena[131072:155648]        // f32[8,32,96]
-	dec2_cross_norm := m.arena[0:24576]          // f32[8,32,96]
-	dec2_cross_q_proj := m.arena[24576:49152]    // f32[8,32,96]
-	t327 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	dec2_cross_q := m.arena[49152:73728]         // f32[8,4,32,24]
-	dec2_cross_k_proj := m.arena[0:12288]        // f32[8,32,48]
-	t330 := m.arena[0:12288]                     // f32[8,32,2,24]
-	dec2_cross_k := m.arena[32768:45056]         // f32[8,2,32,24]
-	dec2_cross_v_proj := m.arena[0:12288]        // f32[8,32,48]
-	t333 := m.arena[0:12288]                     // f32[8,32,2,24]
-	dec2_cross_v := m.arena[73728:86016]         // f32[8,2,32,24]
-	dec2_cross_q_group := m.arena[49152:73728]   // f32[8,2,2,32,24]
-	dec2_cross_k_group := m.arena[32768:45056]   // f32[8,2,1,32,24]
-	dec2_cross_v_group := m.arena[73728:86016]   // f32[8,2,1,32,24]
-	t338 := m.arena[0:32768]                     // f32[8,2,2,32,32]
-	dec2_cross_scores := m.arena[0:32768]        // f32[8,2,2,32,32]
-	dec2_cross_weights := m.arena[32768:65536]   // f32[8,2,2,32,32]
-	dec2_cross_context := m.arena[0:24576]       // f32[8,2,2,32,24]
-	t342 := m.arena[0:24576]                     // f32[8,4,32,24]
-	t343 := m.arena[24576:49152]                 // f32[8,32,4,24]
-	t344 := m.arena[24576:49152]                 // f32[8,32,96]
-	dec2_cross_out := m.arena[0:24576]           // f32[8,32,96]
-	dec2_resid2 := m.arena[131072:155648]        // f32[8,32,96]
-	dec2_mlp_norm := m.arena[155648:180224]      // f32[8,32,96]
-	t349 := m.arena[0:65536]                     // f32[8,32,256]
-	t352 := m.arena[65536:131072]                // f32[8,32,256]
-	dec2_mlp_hidden := m.arena[0:65536]          // f32[8,32,256]
-	dec2_mlp_out := m.arena[65536:90112]         // f32[8,32,96]
-	dec2_resid3 := m.arena[131072:155648]        // f32[8,32,96]
-	dec_norm_g := m.params[717312:717408]        // f32[96]
-	dec_norm := m.arena[65536:90112]             // f32[8,32,96]
-	logits := m.arena[0:65536]                   // f32[8,32,256]
+	src := m.iarena[0:256]                           // i32[8,32]
+	ids := m.iarena[256:512]                         // i32[8,32]
+	wte := m.params[0:24576]                         // f32[256,96]
+	enc_in := m.arena[131072:155648]                 // f32[8,32,96]
+	enc0_attn_norm_g := m.params[24576:24672]        // f32[96]
+	enc0_attn_Wq := m.params[24672:33888]            // f32[96,96]
+	enc0_attn_Wk := m.params[33888:38496]            // f32[96,48]
+	enc0_attn_Wv := m.params[38496:43104]            // f32[96,48]
+	enc0_attn_Wo := m.params[43104:52320]            // f32[96,96]
+	enc0_mlp_norm_g := m.params[52320:52416]         // f32[96]
+	enc0_mlp_gate_W := m.params[52416:76992]         // f32[96,256]
+	enc0_mlp_up_W := m.params[76992:101568]          // f32[96,256]
+	enc0_mlp_down_W := m.params[101568:126144]       // f32[256,96]
+	enc0_attn_norm := m.arena[0:24576]               // f32[8,32,96]
+	enc0_attn_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t16 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	enc0_attn_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	enc0_attn_k_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t19 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	enc0_attn_k := m.arena[36864:49152]              // f32[8,2,32,24]
+	enc0_attn_v_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t22 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	enc0_attn_v := m.arena[98304:110592]             // f32[8,2,32,24]
+	enc0_attn_q_rot := m.arena[73728:98304]          // f32[8,4,32,24]
+	enc0_attn_k_rot := m.arena[49152:61440]          // f32[8,2,32,24]
+	enc0_attn_q_group := m.arena[73728:98304]        // f32[8,2,2,32,24]
+	enc0_attn_k_group := m.arena[49152:61440]        // f32[8,2,1,32,24]
+	enc0_attn_v_group := m.arena[98304:110592]       // f32[8,2,1,32,24]
+	t29 := m.arena[0:32768]                          // f32[8,2,2,32,32]
+	enc0_attn_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
+	enc0_attn_group_weights := m.arena[32768:65536]  // f32[8,2,2,32,32]
+	enc0_attn_context := m.arena[0:24576]            // f32[8,2,2,32,24]
+	t34 := m.arena[0:24576]                          // f32[8,4,32,24]
+	t35 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	t36 := m.arena[24576:49152]                      // f32[8,32,96]
+	enc0_attn_out := m.arena[0:24576]                // f32[8,32,96]
+	enc0_resid1 := m.arena[131072:155648]            // f32[8,32,96]
+	enc0_mlp_norm := m.arena[155648:180224]          // f32[8,32,96]
+	t41 := m.arena[0:65536]                          // f32[8,32,256]
+	t44 := m.arena[65536:131072]                     // f32[8,32,256]
+	enc0_mlp_hidden := m.arena[0:65536]              // f32[8,32,256]
+	enc0_mlp_out := m.arena[65536:90112]             // f32[8,32,96]
+	enc0_resid2 := m.arena[131072:155648]            // f32[8,32,96]
+	enc1_attn_norm_g := m.params[126144:126240]      // f32[96]
+	enc1_attn_Wq := m.params[126240:135456]          // f32[96,96]
+	enc1_attn_Wk := m.params[135456:140064]          // f32[96,48]
+	enc1_attn_Wv := m.params[140064:144672]          // f32[96,48]
+	enc1_attn_Wo := m.params[144672:153888]          // f32[96,96]
+	enc1_mlp_norm_g := m.params[153888:153984]       // f32[96]
+	enc1_mlp_gate_W := m.params[153984:178560]       // f32[96,256]
+	enc1_mlp_up_W := m.params[178560:203136]         // f32[96,256]
+	enc1_mlp_down_W := m.params[203136:227712]       // f32[256,96]
+	enc1_attn_norm := m.arena[0:24576]               // f32[8,32,96]
+	enc1_attn_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t60 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	enc1_attn_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	enc1_attn_k_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t63 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	enc1_attn_k := m.arena[36864:49152]              // f32[8,2,32,24]
+	enc1_attn_v_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t66 := m.arena[24576:36864]                      // f32[8,32,2,24]
+	enc1_attn_v := m.arena[98304:110592]             // f32[8,2,32,24]
+	enc1_attn_q_rot := m.arena[73728:98304]          // f32[8,4,32,24]
+	enc1_attn_k_rot := m.arena[49152:61440]          // f32[8,2,32,24]
+	enc1_attn_q_group := m.arena[73728:98304]        // f32[8,2,2,32,24]
+	enc1_attn_k_group := m.arena[49152:61440]        // f32[8,2,1,32,24]
+	enc1_attn_v_group := m.arena[98304:110592]       // f32[8,2,1,32,24]
+	t73 := m.arena[0:32768]                          // f32[8,2,2,32,32]
+	enc1_attn_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
+	enc1_attn_group_weights := m.arena[32768:65536]  // f32[8,2,2,32,32]
+	enc1_attn_context := m.arena[0:24576]            // f32[8,2,2,32,24]
+	t77 := m.arena[0:24576]                          // f32[8,4,32,24]
+	t78 := m.arena[24576:49152]                      // f32[8,32,4,24]
+	t79 := m.arena[24576:49152]                      // f32[8,32,96]
+	enc1_attn_out := m.arena[0:24576]                // f32[8,32,96]
+	enc1_resid1 := m.arena[131072:155648]            // f32[8,32,96]
+	enc1_mlp_norm := m.arena[155648:180224]          // f32[8,32,96]
+	t84 := m.arena[0:65536]                          // f32[8,32,256]
+	t87 := m.arena[65536:131072]                     // f32[8,32,256]
+	enc1_mlp_hidden := m.arena[0:65536]              // f32[8,32,256]
+	enc1_mlp_out := m.arena[65536:90112]             // f32[8,32,96]
+	enc1_resid2 := m.arena[131072:155648]            // f32[8,32,96]
+	enc2_attn_norm_g := m.params[227712:227808]      // f32[96]
+	enc2_attn_Wq := m.params[227808:237024]          // f32[96,96]
+	enc2_attn_Wk := m.params[237024:241632]          // f32[96,48]
+	enc2_attn_Wv := m.params[241632:246240]          // f32[96,48]
+	enc2_attn_Wo := m.params[246240:255456]          // f32[96,96]
+	enc2_mlp_norm_g := m.params[255456:255552]       // f32[96]
+	enc2_mlp_gate_W := m.params[255552:280128]       // f32[96,256]
+	enc2_mlp_up_W := m.params[280128:304704]         // f32[96,256]
+	enc2_mlp_down_W := m.params[304704:329280]       // f32[256,96]
+	enc2_attn_norm := m.arena[0:24576]               // f32[8,32,96]
+	enc2_attn_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t103 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	enc2_attn_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	enc2_attn_k_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t106 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	enc2_attn_k := m.arena[36864:49152]              // f32[8,2,32,24]
+	enc2_attn_v_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t109 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	enc2_attn_v := m.arena[98304:110592]             // f32[8,2,32,24]
+	enc2_attn_q_rot := m.arena[73728:98304]          // f32[8,4,32,24]
+	enc2_attn_k_rot := m.arena[49152:61440]          // f32[8,2,32,24]
+	enc2_attn_q_group := m.arena[73728:98304]        // f32[8,2,2,32,24]
+	enc2_attn_k_group := m.arena[49152:61440]        // f32[8,2,1,32,24]
+	enc2_attn_v_group := m.arena[98304:110592]       // f32[8,2,1,32,24]
+	t116 := m.arena[0:32768]                         // f32[8,2,2,32,32]
+	enc2_attn_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
+	enc2_attn_group_weights := m.arena[32768:65536]  // f32[8,2,2,32,32]
+	enc2_attn_context := m.arena[0:24576]            // f32[8,2,2,32,24]
+	t120 := m.arena[0:24576]                         // f32[8,4,32,24]
+	t121 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	t122 := m.arena[24576:49152]                     // f32[8,32,96]
+	enc2_attn_out := m.arena[0:24576]                // f32[8,32,96]
+	enc2_resid1 := m.arena[131072:155648]            // f32[8,32,96]
+	enc2_mlp_norm := m.arena[155648:180224]          // f32[8,32,96]
+	t127 := m.arena[0:65536]                         // f32[8,32,256]
+	t130 := m.arena[65536:131072]                    // f32[8,32,256]
+	enc2_mlp_hidden := m.arena[0:65536]              // f32[8,32,256]
+	enc2_mlp_out := m.arena[65536:90112]             // f32[8,32,96]
+	enc2_resid2 := m.arena[131072:155648]            // f32[8,32,96]
+	enc_norm_g := m.params[329280:329376]            // f32[96]
+	enc_norm := m.arena[155648:180224]               // f32[8,32,96]
+	dec_in := m.arena[131072:155648]                 // f32[8,32,96]
+	dec0_self_norm_g := m.params[329376:329472]      // f32[96]
+	dec0_self_Wq := m.params[329472:338688]          // f32[96,96]
+	dec0_self_Wk := m.params[338688:343296]          // f32[96,48]
+	dec0_self_Wv := m.params[343296:347904]          // f32[96,48]
+	dec0_self_Wo := m.params[347904:357120]          // f32[96,96]
+	dec0_cross_norm_g := m.params[357120:357216]     // f32[96]
+	dec0_cross_Wq := m.params[357216:366432]         // f32[96,96]
+	dec0_cross_Wk := m.params[366432:371040]         // f32[96,48]
+	dec0_cross_Wv := m.params[371040:375648]         // f32[96,48]
+	dec0_cross_Wo := m.params[375648:384864]         // f32[96,96]
+	dec0_mlp_norm_g := m.params[384864:384960]       // f32[96]
+	dec0_mlp_gate_W := m.params[384960:409536]       // f32[96,256]
+	dec0_mlp_up_W := m.params[409536:434112]         // f32[96,256]
+	dec0_mlp_down_W := m.params[434112:458688]       // f32[256,96]
+	dec0_self_norm := m.arena[0:24576]               // f32[8,32,96]
+	dec0_self_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t156 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	dec0_self_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	dec0_self_k_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t159 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	dec0_self_k := m.arena[36864:49152]              // f32[8,2,32,24]
+	dec0_self_v_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t162 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	dec0_self_v := m.arena[73728:86016]              // f32[8,2,32,24]
+	dec0_self_q_rot := m.arena[0:24576]              // f32[8,4,32,24]
+	dec0_self_k_rot := m.arena[49152:61440]          // f32[8,2,32,24]
+	dec0_self_q_group := m.arena[0:24576]            // f32[8,2,2,32,24]
+	dec0_self_k_group := m.arena[49152:61440]        // f32[8,2,1,32,24]
+	dec0_self_v_group := m.arena[73728:86016]        // f32[8,2,1,32,24]
+	dec0_self_context := m.arena[24576:49152]        // f32[8,2,2,32,24]
+	t175 := m.arena[24576:49152]                     // f32[8,4,32,24]
+	t176 := m.arena[0:24576]                         // f32[8,32,4,24]
+	t177 := m.arena[0:24576]                         // f32[8,32,96]
+	dec0_self_out := m.arena[24576:49152]            // f32[8,32,96]
+	dec0_resid1 := m.arena[131072:155648]            // f32[8,32,96]
+	dec0_cross_norm := m.arena[0:24576]              // f32[8,32,96]
+	dec0_cross_q_proj := m.arena[24576:49152]        // f32[8,32,96]
+	t183 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	dec0_cross_q := m.arena[49152:73728]             // f32[8,4,32,24]
+	dec0_cross_k_proj := m.arena[0:12288]            // f32[8,32,48]
+	t186 := m.arena[0:12288]                         // f32[8,32,2,24]
+	dec0_cross_k := m.arena[32768:45056]             // f32[8,2,32,24]
+	dec0_cross_v_proj := m.arena[0:12288]            // f32[8,32,48]
+	t189 := m.arena[0:12288]                         // f32[8,32,2,24]
+	dec0_cross_v := m.arena[73728:86016]             // f32[8,2,32,24]
+	dec0_cross_q_group := m.arena[49152:73728]       // f32[8,2,2,32,24]
+	dec0_cross_k_group := m.arena[32768:45056]       // f32[8,2,1,32,24]
+	dec0_cross_v_group := m.arena[73728:86016]       // f32[8,2,1,32,24]
+	t194 := m.arena[0:32768]                         // f32[8,2,2,32,32]
+	dec0_cross_scores := m.arena[0:32768]            // f32[8,2,2,32,32]
+	dec0_cross_group_weights := m.arena[32768:65536] // f32[8,2,2,32,32]
+	dec0_cross_context := m.arena[0:24576]           // f32[8,2,2,32,24]
+	t198 := m.arena[0:24576]                         // f32[8,4,32,24]
+	t199 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	t200 := m.arena[24576:49152]                     // f32[8,32,96]
+	dec0_cross_out := m.arena[0:24576]               // f32[8,32,96]
+	dec0_resid2 := m.arena[131072:155648]            // f32[8,32,96]
+	dec0_mlp_norm := m.arena[180224:204800]          // f32[8,32,96]
+	t205 := m.arena[0:65536]                         // f32[8,32,256]
+	t208 := m.arena[65536:131072]                    // f32[8,32,256]
+	dec0_mlp_hidden := m.arena[0:65536]              // f32[8,32,256]
+	dec0_mlp_out := m.arena[65536:90112]             // f32[8,32,96]
+	dec0_resid3 := m.arena[131072:155648]            // f32[8,32,96]
+	dec1_self_norm_g := m.params[458688:458784]      // f32[96]
+	dec1_self_Wq := m.params[458784:468000]          // f32[96,96]
+	dec1_self_Wk := m.params[468000:472608]          // f32[96,48]
+	dec1_self_Wv := m.params[472608:477216]          // f32[96,48]
+	dec1_self_Wo := m.params[477216:486432]          // f32[96,96]
+	dec1_cross_norm_g := m.params[486432:486528]     // f32[96]
+	dec1_cross_Wq := m.params[486528:495744]         // f32[96,96]
+	dec1_cross_Wk := m.params[495744:500352]         // f32[96,48]
+	dec1_cross_Wv := m.params[500352:504960]         // f32[96,48]
+	dec1_cross_Wo := m.params[504960:514176]         // f32[96,96]
+	dec1_mlp_norm_g := m.params[514176:514272]       // f32[96]
+	dec1_mlp_gate_W := m.params[514272:538848]       // f32[96,256]
+	dec1_mlp_up_W := m.params[538848:563424]         // f32[96,256]
+	dec1_mlp_down_W := m.params[563424:588000]       // f32[256,96]
+	dec1_self_norm := m.arena[0:24576]               // f32[8,32,96]
+	dec1_self_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t229 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	dec1_self_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	dec1_self_k_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t232 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	dec1_self_k := m.arena[36864:49152]              // f32[8,2,32,24]
+	dec1_self_v_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t235 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	dec1_self_v := m.arena[73728:86016]              // f32[8,2,32,24]
+	dec1_self_q_rot := m.arena[0:24576]              // f32[8,4,32,24]
+	dec1_self_k_rot := m.arena[49152:61440]          // f32[8,2,32,24]
+	dec1_self_q_group := m.arena[0:24576]            // f32[8,2,2,32,24]
+	dec1_self_k_group := m.arena[49152:61440]        // f32[8,2,1,32,24]
+	dec1_self_v_group := m.arena[73728:86016]        // f32[8,2,1,32,24]
+	dec1_self_context := m.arena[24576:49152]        // f32[8,2,2,32,24]
+	t247 := m.arena[24576:49152]                     // f32[8,4,32,24]
+	t248 := m.arena[0:24576]                         // f32[8,32,4,24]
+	t249 := m.arena[0:24576]                         // f32[8,32,96]
+	dec1_self_out := m.arena[24576:49152]            // f32[8,32,96]
+	dec1_resid1 := m.arena[131072:155648]            // f32[8,32,96]
+	dec1_cross_norm := m.arena[0:24576]              // f32[8,32,96]
+	dec1_cross_q_proj := m.arena[24576:49152]        // f32[8,32,96]
+	t255 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	dec1_cross_q := m.arena[49152:73728]             // f32[8,4,32,24]
+	dec1_cross_k_proj := m.arena[0:12288]            // f32[8,32,48]
+	t258 := m.arena[0:12288]                         // f32[8,32,2,24]
+	dec1_cross_k := m.arena[32768:45056]             // f32[8,2,32,24]
+	dec1_cross_v_proj := m.arena[0:12288]            // f32[8,32,48]
+	t261 := m.arena[0:12288]                         // f32[8,32,2,24]
+	dec1_cross_v := m.arena[73728:86016]             // f32[8,2,32,24]
+	dec1_cross_q_group := m.arena[49152:73728]       // f32[8,2,2,32,24]
+	dec1_cross_k_group := m.arena[32768:45056]       // f32[8,2,1,32,24]
+	dec1_cross_v_group := m.arena[73728:86016]       // f32[8,2,1,32,24]
+	t266 := m.arena[0:32768]                         // f32[8,2,2,32,32]
+	dec1_cross_scores := m.arena[0:32768]            // f32[8,2,2,32,32]
+	dec1_cross_group_weights := m.arena[32768:65536] // f32[8,2,2,32,32]
+	dec1_cross_context := m.arena[0:24576]           // f32[8,2,2,32,24]
+	t270 := m.arena[0:24576]                         // f32[8,4,32,24]
+	t271 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	t272 := m.arena[24576:49152]                     // f32[8,32,96]
+	dec1_cross_out := m.arena[0:24576]               // f32[8,32,96]
+	dec1_resid2 := m.arena[131072:155648]            // f32[8,32,96]
+	dec1_mlp_norm := m.arena[180224:204800]          // f32[8,32,96]
+	t277 := m.arena[0:65536]                         // f32[8,32,256]
+	t280 := m.arena[65536:131072]                    // f32[8,32,256]
+	dec1_mlp_hidden := m.arena[0:65536]              // f32[8,32,256]
+	dec1_mlp_out := m.arena[65536:90112]             // f32[8,32,96]
+	dec1_resid3 := m.arena[131072:155648]            // f32[8,32,96]
+	dec2_self_norm_g := m.params[588000:588096]      // f32[96]
+	dec2_self_Wq := m.params[588096:597312]          // f32[96,96]
+	dec2_self_Wk := m.params[597312:601920]          // f32[96,48]
+	dec2_self_Wv := m.params[601920:606528]          // f32[96,48]
+	dec2_self_Wo := m.params[606528:615744]          // f32[96,96]
+	dec2_cross_norm_g := m.params[615744:615840]     // f32[96]
+	dec2_cross_Wq := m.params[615840:625056]         // f32[96,96]
+	dec2_cross_Wk := m.params[625056:629664]         // f32[96,48]
+	dec2_cross_Wv := m.params[629664:634272]         // f32[96,48]
+	dec2_cross_Wo := m.params[634272:643488]         // f32[96,96]
+	dec2_mlp_norm_g := m.params[643488:643584]       // f32[96]
+	dec2_mlp_gate_W := m.params[643584:668160]       // f32[96,256]
+	dec2_mlp_up_W := m.params[668160:692736]         // f32[96,256]
+	dec2_mlp_down_W := m.params[692736:717312]       // f32[256,96]
+	dec2_self_norm := m.arena[0:24576]               // f32[8,32,96]
+	dec2_self_q_proj := m.arena[24576:49152]         // f32[8,32,96]
+	t301 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	dec2_self_q := m.arena[49152:73728]              // f32[8,4,32,24]
+	dec2_self_k_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t304 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	dec2_self_k := m.arena[36864:49152]              // f32[8,2,32,24]
+	dec2_self_v_proj := m.arena[24576:36864]         // f32[8,32,48]
+	t307 := m.arena[24576:36864]                     // f32[8,32,2,24]
+	dec2_self_v := m.arena[73728:86016]              // f32[8,2,32,24]
+	dec2_self_q_rot := m.arena[0:24576]              // f32[8,4,32,24]
+	dec2_self_k_rot := m.arena[49152:61440]          // f32[8,2,32,24]
+	dec2_self_q_group := m.arena[0:24576]            // f32[8,2,2,32,24]
+	dec2_self_k_group := m.arena[49152:61440]        // f32[8,2,1,32,24]
+	dec2_self_v_group := m.arena[73728:86016]        // f32[8,2,1,32,24]
+	dec2_self_context := m.arena[24576:49152]        // f32[8,2,2,32,24]
+	t319 := m.arena[24576:49152]                     // f32[8,4,32,24]
+	t320 := m.arena[0:24576]                         // f32[8,32,4,24]
+	t321 := m.arena[0:24576]                         // f32[8,32,96]
+	dec2_self_out := m.arena[24576:49152]            // f32[8,32,96]
+	dec2_resid1 := m.arena[131072:155648]            // f32[8,32,96]
+	dec2_cross_norm := m.arena[0:24576]              // f32[8,32,96]
+	dec2_cross_q_proj := m.arena[24576:49152]        // f32[8,32,96]
+	t327 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	dec2_cross_q := m.arena[49152:73728]             // f32[8,4,32,24]
+	dec2_cross_k_proj := m.arena[0:12288]            // f32[8,32,48]
+	t330 := m.arena[0:12288]                         // f32[8,32,2,24]
+	dec2_cross_k := m.arena[32768:45056]             // f32[8,2,32,24]
+	dec2_cross_v_proj := m.arena[0:12288]            // f32[8,32,48]
+	t333 := m.arena[0:12288]                         // f32[8,32,2,24]
+	dec2_cross_v := m.arena[73728:86016]             // f32[8,2,32,24]
+	dec2_cross_q_group := m.arena[49152:73728]       // f32[8,2,2,32,24]
+	dec2_cross_k_group := m.arena[32768:45056]       // f32[8,2,1,32,24]
+	dec2_cross_v_group := m.arena[73728:86016]       // f32[8,2,1,32,24]
+	t338 := m.arena[0:32768]                         // f32[8,2,2,32,32]
+	dec2_cross_scores := m.arena[0:32768]            // f32[8,2,2,32,32]
+	dec2_cross_group_weights := m.arena[32768:65536] // f32[8,2,2,32,32]
+	dec2_cross_context := m.arena[0:24576]           // f32[8,2,2,32,24]
+	t342 := m.arena[0:24576]                         // f32[8,4,32,24]
+	t343 := m.arena[24576:49152]                     // f32[8,32,4,24]
+	t344 := m.arena[24576:49152]                     // f32[8,32,96]
+	dec2_cross_out := m.arena[0:24576]               // f32[8,32,96]
+	dec2_resid2 := m.arena[131072:155648]            // f32[8,32,96]
+	dec2_mlp_norm := m.arena[155648:180224]          // f32[8,32,96]
+	t349 := m.arena[0:65536]                         // f32[8,32,256]
+	t352 := m.arena[65536:131072]                    // f32[8,32,256]
+	dec2_mlp_hidden := m.arena[0:65536]              // f32[8,32,256]
+	dec2_mlp_out := m.arena[65536:90112]             // f32[8,32,96]
+	dec2_resid3 := m.arena[131072:155648]            // f32[8,32,96]
+	dec_norm_g := m.params[717312:717408]            // f32[96]
+	dec_norm := m.arena[65536:90112]                 // f32[8,32,96]
+	logits := m.arena[0:65536]                       // f32[8,32,256]
 
 	// enc_in = wte[src]  (models/seq2seq/seq2seq.go:62)
 	if p := gather(enc_in, wte, src, 96, 256); p >= 0 {
@@ -1509,11 +1509,11 @@ func (m *Model) predict() error {
 	//	enc0_attn_scores = t29 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc0_attn_scores(enc0_attn_q_group, enc0_attn_k_group, t29, enc0_attn_scores)
 
-	// enc0_attn_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc0_attn_weights, enc0_attn_scores, enc0_attn_weights)
+	// enc0_attn_group_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc0_attn_group_weights, enc0_attn_scores, enc0_attn_group_weights)
 
-	// enc0_attn_context = enc0_attn_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc0_attn_context, enc0_attn_v_group, enc0_attn_weights, enc0_attn_context)
+	// enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc0_attn_context, enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context)
 
 	// t34 = reshape(enc0_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -1615,11 +1615,11 @@ func (m *Model) predict() error {
 	//	enc1_attn_scores = t73 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc1_attn_scores(enc1_attn_q_group, enc1_attn_k_group, t73, enc1_attn_scores)
 
-	// enc1_attn_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc1_attn_weights, enc1_attn_scores, enc1_attn_weights)
+	// enc1_attn_group_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc1_attn_group_weights, enc1_attn_scores, enc1_attn_group_weights)
 
-	// enc1_attn_context = enc1_attn_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc1_attn_context, enc1_attn_v_group, enc1_attn_weights, enc1_attn_context)
+	// enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc1_attn_context, enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context)
 
 	// t77 = reshape(enc1_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -1721,11 +1721,11 @@ func (m *Model) predict() error {
 	//	enc2_attn_scores = t116 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc2_attn_scores(enc2_attn_q_group, enc2_attn_k_group, t116, enc2_attn_scores)
 
-	// enc2_attn_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc2_attn_weights, enc2_attn_scores, enc2_attn_weights)
+	// enc2_attn_group_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc2_attn_group_weights, enc2_attn_scores, enc2_attn_group_weights)
 
-	// enc2_attn_context = enc2_attn_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc2_attn_context, enc2_attn_v_group, enc2_attn_weights, enc2_attn_context)
+	// enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc2_attn_context, enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context)
 
 	// t120 = reshape(enc2_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -1837,8 +1837,8 @@ func (m *Model) predict() error {
 	//	t169 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec0_self_scores = t169 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t172 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec0_self_weights = softmax(t172)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_group_weights = softmax(t172)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 	m.parallel(32, (*Model).fusedDec0_self_context, dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context)
 
 	// t175 = reshape(dec0_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
@@ -1912,11 +1912,11 @@ func (m *Model) predict() error {
 	//	dec0_cross_scores = t194 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec0_cross_scores(dec0_cross_q_group, dec0_cross_k_group, t194, dec0_cross_scores)
 
-	// dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec0_cross_weights, dec0_cross_scores, dec0_cross_weights)
+	// dec0_cross_group_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec0_cross_group_weights, dec0_cross_scores, dec0_cross_group_weights)
 
-	// dec0_cross_context = dec0_cross_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec0_cross_context, dec0_cross_v_group, dec0_cross_weights, dec0_cross_context)
+	// dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec0_cross_context, dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context)
 
 	// t198 = reshape(dec0_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -2017,8 +2017,8 @@ func (m *Model) predict() error {
 	//	t242 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec1_self_scores = t242 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t244 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec1_self_weights = softmax(t244)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_group_weights = softmax(t244)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 	m.parallel(32, (*Model).fusedDec1_self_context, dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context)
 
 	// t247 = reshape(dec1_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
@@ -2092,11 +2092,11 @@ func (m *Model) predict() error {
 	//	dec1_cross_scores = t266 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec1_cross_scores(dec1_cross_q_group, dec1_cross_k_group, t266, dec1_cross_scores)
 
-	// dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec1_cross_weights, dec1_cross_scores, dec1_cross_weights)
+	// dec1_cross_group_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec1_cross_group_weights, dec1_cross_scores, dec1_cross_group_weights)
 
-	// dec1_cross_context = dec1_cross_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec1_cross_context, dec1_cross_v_group, dec1_cross_weights, dec1_cross_context)
+	// dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec1_cross_context, dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context)
 
 	// t270 = reshape(dec1_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -2197,8 +2197,8 @@ func (m *Model) predict() error {
 	//	t314 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec2_self_scores = t314 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t316 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec2_self_weights = softmax(t316)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_group_weights = softmax(t316)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 	m.parallel(32, (*Model).fusedDec2_self_context, dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context)
 
 	// t319 = reshape(dec2_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
@@ -2272,11 +2272,11 @@ func (m *Model) predict() error {
 	//	dec2_cross_scores = t338 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec2_cross_scores(dec2_cross_q_group, dec2_cross_k_group, t338, dec2_cross_scores)
 
-	// dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec2_cross_weights, dec2_cross_scores, dec2_cross_weights)
+	// dec2_cross_group_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec2_cross_group_weights, dec2_cross_scores, dec2_cross_group_weights)
 
-	// dec2_cross_context = dec2_cross_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec2_cross_context, dec2_cross_v_group, dec2_cross_weights, dec2_cross_context)
+	// dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec2_cross_context, dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context)
 
 	// t342 = reshape(dec2_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -2327,356 +2327,356 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
-	src := m.iarena[0:256]                         // i32[8,32]
-	ids := m.iarena[256:512]                       // i32[8,32]
-	targets := m.iarena[512:768]                   // i32[8,32]
-	wte := m.params[0:24576]                       // f32[256,96]
-	enc_in := m.arena[2457600:2482176]             // f32[8,32,96]
-	enc0_attn_norm_g := m.params[24576:24672]      // f32[96]
-	enc0_attn_Wq := m.params[24672:33888]          // f32[96,96]
-	enc0_attn_Wk := m.params[33888:38496]          // f32[96,48]
-	enc0_attn_Wv := m.params[38496:43104]          // f32[96,48]
-	enc0_attn_Wo := m.params[43104:52320]          // f32[96,96]
-	enc0_mlp_norm_g := m.params[52320:52416]       // f32[96]
-	enc0_mlp_gate_W := m.params[52416:76992]       // f32[96,256]
-	enc0_mlp_up_W := m.params[76992:101568]        // f32[96,256]
-	enc0_mlp_down_W := m.params[101568:126144]     // f32[256,96]
-	t14 := m.arena[2482176:2506752]                // f32[8,32,96]
-	enc0_attn_norm := m.arena[2506752:2531328]     // f32[8,32,96]
-	enc0_attn_q_proj := m.arena[0:24576]           // f32[8,32,96]
-	t17 := m.arena[0:24576]                        // f32[8,32,4,24]
-	enc0_attn_q := m.arena[24576:49152]            // f32[8,4,32,24]
-	enc0_attn_k_proj := m.arena[0:12288]           // f32[8,32,48]
-	t20 := m.arena[0:12288]                        // f32[8,32,2,24]
-	enc0_attn_k := m.arena[12288:24576]            // f32[8,2,32,24]
-	enc0_attn_v_proj := m.arena[0:12288]           // f32[8,32,48]
-	t23 := m.arena[0:12288]                        // f32[8,32,2,24]
-	enc0_attn_v := m.arena[4153344:4165632]        // f32[8,2,32,24]
-	enc0_attn_q_rot := m.arena[2531328:2555904]    // f32[8,4,32,24]
-	enc0_attn_k_rot := m.arena[4165632:4177920]    // f32[8,2,32,24]
-	enc0_attn_q_group := m.arena[2531328:2555904]  // f32[8,2,2,32,24]
-	enc0_attn_k_group := m.arena[4165632:4177920]  // f32[8,2,1,32,24]
-	enc0_attn_v_group := m.arena[4153344:4165632]  // f32[8,2,1,32,24]
-	t30 := m.arena[0:32768]                        // f32[8,2,2,32,32]
-	enc0_attn_scores := m.arena[0:32768]           // f32[8,2,2,32,32]
-	enc0_attn_weights := m.arena[2162688:2195456]  // f32[8,2,2,32,32]
-	enc0_attn_context := m.arena[0:24576]          // f32[8,2,2,32,24]
-	t35 := m.arena[0:24576]                        // f32[8,4,32,24]
-	t36 := m.arena[2555904:2580480]                // f32[8,32,4,24]
-	t37 := m.arena[2555904:2580480]                // f32[8,32,96]
-	enc0_attn_out := m.arena[2580480:2605056]      // f32[8,32,96]
-	enc0_resid1 := m.arena[2580480:2605056]        // f32[8,32,96]
-	t40 := m.arena[2605056:2629632]                // f32[8,32,96]
-	enc0_mlp_norm := m.arena[2629632:2654208]      // f32[8,32,96]
-	t42 := m.arena[0:65536]                        // f32[8,32,256]
-	t43 := m.arena[65536:131072]                   // f32[8,32,256]
-	t44 := m.arena[131072:196608]                  // f32[8,32,256]
-	t45 := m.arena[196608:262144]                  // f32[8,32,256]
-	enc0_mlp_hidden := m.arena[262144:327680]      // f32[8,32,256]
-	enc0_mlp_out := m.arena[2654208:2678784]       // f32[8,32,96]
-	enc0_resid2 := m.arena[2654208:2678784]        // f32[8,32,96]
-	enc1_attn_norm_g := m.params[126144:126240]    // f32[96]
-	enc1_attn_Wq := m.params[126240:135456]        // f32[96,96]
-	enc1_attn_Wk := m.params[135456:140064]        // f32[96,48]
-	enc1_attn_Wv := m.params[140064:144672]        // f32[96,48]
-	enc1_attn_Wo := m.params[144672:153888]        // f32[96,96]
-	enc1_mlp_norm_g := m.params[153888:153984]     // f32[96]
-	enc1_mlp_gate_W := m.params[153984:178560]     // f32[96,256]
-	enc1_mlp_up_W := m.params[178560:203136]       // f32[96,256]
-	enc1_mlp_down_W := m.params[203136:227712]     // f32[256,96]
-	t58 := m.arena[2678784:2703360]                // f32[8,32,96]
-	enc1_attn_norm := m.arena[2703360:2727936]     // f32[8,32,96]
-	enc1_attn_q_proj := m.arena[327680:352256]     // f32[8,32,96]
-	t61 := m.arena[327680:352256]                  // f32[8,32,4,24]
-	enc1_attn_q := m.arena[352256:376832]          // f32[8,4,32,24]
-	enc1_attn_k_proj := m.arena[327680:339968]     // f32[8,32,48]
-	t64 := m.arena[327680:339968]                  // f32[8,32,2,24]
-	enc1_attn_k := m.arena[339968:352256]          // f32[8,2,32,24]
-	enc1_attn_v_proj := m.arena[327680:339968]     // f32[8,32,48]
-	t67 := m.arena[327680:339968]                  // f32[8,32,2,24]
-	enc1_attn_v := m.arena[4177920:4190208]        // f32[8,2,32,24]
-	enc1_attn_q_rot := m.arena[2727936:2752512]    // f32[8,4,32,24]
-	enc1_attn_k_rot := m.arena[4190208:4202496]    // f32[8,2,32,24]
-	enc1_attn_q_group := m.arena[2727936:2752512]  // f32[8,2,2,32,24]
-	enc1_attn_k_group := m.arena[4190208:4202496]  // f32[8,2,1,32,24]
-	enc1_attn_v_group := m.arena[4177920:4190208]  // f32[8,2,1,32,24]
-	t74 := m.arena[327680:360448]                  // f32[8,2,2,32,32]
-	enc1_attn_scores := m.arena[327680:360448]     // f32[8,2,2,32,32]
-	enc1_attn_weights := m.arena[2195456:2228224]  // f32[8,2,2,32,32]
-	enc1_attn_context := m.arena[327680:352256]    // f32[8,2,2,32,24]
-	t78 := m.arena[327680:352256]                  // f32[8,4,32,24]
-	t79 := m.arena[2752512:2777088]                // f32[8,32,4,24]
-	t80 := m.arena[2752512:2777088]                // f32[8,32,96]
-	enc1_attn_out := m.arena[2777088:2801664]      // f32[8,32,96]
-	enc1_resid1 := m.arena[2777088:2801664]        // f32[8,32,96]
-	t83 := m.arena[2801664:2826240]                // f32[8,32,96]
-	enc1_mlp_norm := m.arena[2826240:2850816]      // f32[8,32,96]
-	t85 := m.arena[327680:393216]                  // f32[8,32,256]
-	t86 := m.arena[393216:458752]                  // f32[8,32,256]
-	t87 := m.arena[458752:524288]                  // f32[8,32,256]
-	t88 := m.arena[524288:589824]                  // f32[8,32,256]
-	enc1_mlp_hidden := m.arena[589824:655360]      // f32[8,32,256]
-	enc1_mlp_out := m.arena[2850816:2875392]       // f32[8,32,96]
-	enc1_resid2 := m.arena[2850816:2875392]        // f32[8,32,96]
-	enc2_attn_norm_g := m.params[227712:227808]    // f32[96]
-	enc2_attn_Wq := m.params[227808:237024]        // f32[96,96]
-	enc2_attn_Wk := m.params[237024:241632]        // f32[96,48]
-	enc2_attn_Wv := m.params[241632:246240]        // f32[96,48]
-	enc2_attn_Wo := m.params[246240:255456]        // f32[96,96]
-	enc2_mlp_norm_g := m.params[255456:255552]     // f32[96]
-	enc2_mlp_gate_W := m.params[255552:280128]     // f32[96,256]
-	enc2_mlp_up_W := m.params[280128:304704]       // f32[96,256]
-	enc2_mlp_down_W := m.params[304704:329280]     // f32[256,96]
-	t101 := m.arena[2875392:2899968]               // f32[8,32,96]
-	enc2_attn_norm := m.arena[2899968:2924544]     // f32[8,32,96]
-	enc2_attn_q_proj := m.arena[655360:679936]     // f32[8,32,96]
-	t104 := m.arena[655360:679936]                 // f32[8,32,4,24]
-	enc2_attn_q := m.arena[679936:704512]          // f32[8,4,32,24]
-	enc2_attn_k_proj := m.arena[655360:667648]     // f32[8,32,48]
-	t107 := m.arena[655360:667648]                 // f32[8,32,2,24]
-	enc2_attn_k := m.arena[667648:679936]          // f32[8,2,32,24]
-	enc2_attn_v_proj := m.arena[655360:667648]     // f32[8,32,48]
-	t110 := m.arena[655360:667648]                 // f32[8,32,2,24]
-	enc2_attn_v := m.arena[4202496:4214784]        // f32[8,2,32,24]
-	enc2_attn_q_rot := m.arena[2924544:2949120]    // f32[8,4,32,24]
-	enc2_attn_k_rot := m.arena[4214784:4227072]    // f32[8,2,32,24]
-	enc2_attn_q_group := m.arena[2924544:2949120]  // f32[8,2,2,32,24]
-	enc2_attn_k_group := m.arena[4214784:4227072]  // f32[8,2,1,32,24]
-	enc2_attn_v_group := m.arena[4202496:4214784]  // f32[8,2,1,32,24]
-	t117 := m.arena[655360:688128]                 // f32[8,2,2,32,32]
-	enc2_attn_scores := m.arena[655360:688128]     // f32[8,2,2,32,32]
-	enc2_attn_weights := m.arena[2228224:2260992]  // f32[8,2,2,32,32]
-	enc2_attn_context := m.arena[655360:679936]    // f32[8,2,2,32,24]
-	t121 := m.arena[655360:679936]                 // f32[8,4,32,24]
-	t122 := m.arena[2949120:2973696]               // f32[8,32,4,24]
-	t123 := m.arena[2949120:2973696]               // f32[8,32,96]
-	enc2_attn_out := m.arena[2973696:2998272]      // f32[8,32,96]
-	enc2_resid1 := m.arena[2973696:2998272]        // f32[8,32,96]
-	t126 := m.arena[2998272:3022848]               // f32[8,32,96]
-	enc2_mlp_norm := m.arena[3022848:3047424]      // f32[8,32,96]
-	t128 := m.arena[655360:720896]                 // f32[8,32,256]
-	t129 := m.arena[720896:786432]                 // f32[8,32,256]
-	t130 := m.arena[786432:851968]                 // f32[8,32,256]
-	t131 := m.arena[851968:917504]                 // f32[8,32,256]
-	enc2_mlp_hidden := m.arena[917504:983040]      // f32[8,32,256]
-	enc2_mlp_out := m.arena[3047424:3072000]       // f32[8,32,96]
-	enc2_resid2 := m.arena[3047424:3072000]        // f32[8,32,96]
-	enc_norm_g := m.params[329280:329376]          // f32[96]
-	t136 := m.arena[3072000:3096576]               // f32[8,32,96]
-	enc_norm := m.arena[3096576:3121152]           // f32[8,32,96]
-	dec_in := m.arena[3121152:3145728]             // f32[8,32,96]
-	dec0_self_norm_g := m.params[329376:329472]    // f32[96]
-	dec0_self_Wq := m.params[329472:338688]        // f32[96,96]
-	dec0_self_Wk := m.params[338688:343296]        // f32[96,48]
-	dec0_self_Wv := m.params[343296:347904]        // f32[96,48]
-	dec0_self_Wo := m.params[347904:357120]        // f32[96,96]
-	dec0_cross_norm_g := m.params[357120:357216]   // f32[96]
-	dec0_cross_Wq := m.params[357216:366432]       // f32[96,96]
-	dec0_cross_Wk := m.params[366432:371040]       // f32[96,48]
-	dec0_cross_Wv := m.params[371040:375648]       // f32[96,48]
-	dec0_cross_Wo := m.params[375648:384864]       // f32[96,96]
-	dec0_mlp_norm_g := m.params[384864:384960]     // f32[96]
-	dec0_mlp_gate_W := m.params[384960:409536]     // f32[96,256]
-	dec0_mlp_up_W := m.params[409536:434112]       // f32[96,256]
-	dec0_mlp_down_W := m.params[434112:458688]     // f32[256,96]
-	t153 := m.arena[3145728:3170304]               // f32[8,32,96]
-	dec0_self_norm := m.arena[3170304:3194880]     // f32[8,32,96]
-	dec0_self_q_proj := m.arena[983040:1007616]    // f32[8,32,96]
-	t157 := m.arena[983040:1007616]                // f32[8,32,4,24]
-	dec0_self_q := m.arena[1007616:1032192]        // f32[8,4,32,24]
-	dec0_self_k_proj := m.arena[983040:995328]     // f32[8,32,48]
-	t160 := m.arena[983040:995328]                 // f32[8,32,2,24]
-	dec0_self_k := m.arena[995328:1007616]         // f32[8,2,32,24]
-	dec0_self_v_proj := m.arena[983040:995328]     // f32[8,32,48]
-	t163 := m.arena[983040:995328]                 // f32[8,32,2,24]
-	dec0_self_v := m.arena[4227072:4239360]        // f32[8,2,32,24]
-	dec0_self_q_rot := m.arena[3194880:3219456]    // f32[8,4,32,24]
-	dec0_self_k_rot := m.arena[4239360:4251648]    // f32[8,2,32,24]
-	dec0_self_q_group := m.arena[3194880:3219456]  // f32[8,2,2,32,24]
-	dec0_self_k_group := m.arena[4239360:4251648]  // f32[8,2,1,32,24]
-	dec0_self_v_group := m.arena[4227072:4239360]  // f32[8,2,1,32,24]
-	dec0_self_weights := m.arena[2260992:2293760]  // f32[8,2,2,32,32]
-	dec0_self_context := m.arena[983040:1007616]   // f32[8,2,2,32,24]
-	t176 := m.arena[983040:1007616]                // f32[8,4,32,24]
-	t177 := m.arena[3219456:3244032]               // f32[8,32,4,24]
-	t178 := m.arena[3219456:3244032]               // f32[8,32,96]
-	dec0_self_out := m.arena[3244032:3268608]      // f32[8,32,96]
-	dec0_resid1 := m.arena[3244032:3268608]        // f32[8,32,96]
-	t181 := m.arena[3268608:3293184]               // f32[8,32,96]
-	dec0_cross_norm := m.arena[3293184:3317760]    // f32[8,32,96]
-	dec0_cross_q_proj := m.arena[983040:1007616]   // f32[8,32,96]
-	t184 := m.arena[983040:1007616]                // f32[8,32,4,24]
-	dec0_cross_q := m.arena[3317760:3342336]       // f32[8,4,32,24]
-	dec0_cross_k_proj := m.arena[983040:995328]    // f32[8,32,48]
-	t187 := m.arena[983040:995328]                 // f32[8,32,2,24]
-	dec0_cross_k := m.arena[4251648:4263936]       // f32[8,2,32,24]
-	dec0_cross_v_proj := m.arena[983040:995328]    // f32[8,32,48]
-	t190 := m.arena[983040:995328]                 // f32[8,32,2,24]
-	dec0_cross_v := m.arena[4263936:4276224]       // f32[8,2,32,24]
-	dec0_cross_q_group := m.arena[3317760:3342336] // f32[8,2,2,32,24]
-	dec0_cross_k_group := m.arena[4251648:4263936] // f32[8,2,1,32,24]
-	dec0_cross_v_group := m.arena[4263936:4276224] // f32[8,2,1,32,24]
-	t195 := m.arena[983040:1015808]                // f32[8,2,2,32,32]
-	dec0_cross_scores := m.arena[983040:1015808]   // f32[8,2,2,32,32]
-	dec0_cross_weights := m.arena[2293760:2326528] // f32[8,2,2,32,32]
-	dec0_cross_context := m.arena[983040:1007616]  // f32[8,2,2,32,24]
-	t199 := m.arena[983040:1007616]                // f32[8,4,32,24]
-	t200 := m.arena[3342336:3366912]               // f32[8,32,4,24]
-	t201 := m.arena[3342336:3366912]               // f32[8,32,96]
-	dec0_cross_out := m.arena[3366912:3391488]     // f32[8,32,96]
-	dec0_resid2 := m.arena[3366912:3391488]        // f32[8,32,96]
-	t204 := m.arena[3391488:3416064]               // f32[8,32,96]
-	dec0_mlp_norm := m.arena[3416064:3440640]      // f32[8,32,96]
-	t206 := m.arena[983040:1048576]                // f32[8,32,256]
-	t207 := m.arena[1048576:1114112]               // f32[8,32,256]
-	t208 := m.arena[1114112:1179648]               // f32[8,32,256]
-	t209 := m.arena[1179648:1245184]               // f32[8,32,256]
-	dec0_mlp_hidden := m.arena[1245184:1310720]    // f32[8,32,256]
-	dec0_mlp_out := m.arena[3440640:3465216]       // f32[8,32,96]
-	dec0_resid3 := m.arena[3440640:3465216]        // f32[8,32,96]
-	dec1_self_norm_g := m.params[458688:458784]    // f32[96]
-	dec1_self_Wq := m.params[458784:468000]        // f32[96,96]
-	dec1_self_Wk := m.params[468000:472608]        // f32[96,48]
-	dec1_self_Wv := m.params[472608:477216]        // f32[96,48]
-	dec1_self_Wo := m.params[477216:486432]        // f32[96,96]
-	dec1_cross_norm_g := m.params[486432:486528]   // f32[96]
-	dec1_cross_Wq := m.params[486528:495744]       // f32[96,96]
-	dec1_cross_Wk := m.params[495744:500352]       // f32[96,48]
-	dec1_cross_Wv := m.params[500352:504960]       // f32[96,48]
-	dec1_cross_Wo := m.params[504960:514176]       // f32[96,96]
-	dec1_mlp_norm_g := m.params[514176:514272]     // f32[96]
-	dec1_mlp_gate_W := m.params[514272:538848]     // f32[96,256]
-	dec1_mlp_up_W := m.params[538848:563424]       // f32[96,256]
-	dec1_mlp_down_W := m.params[563424:588000]     // f32[256,96]
-	t227 := m.arena[3465216:3489792]               // f32[8,32,96]
-	dec1_self_norm := m.arena[3489792:3514368]     // f32[8,32,96]
-	dec1_self_q_proj := m.arena[1310720:1335296]   // f32[8,32,96]
-	t230 := m.arena[1310720:1335296]               // f32[8,32,4,24]
-	dec1_self_q := m.arena[1335296:1359872]        // f32[8,4,32,24]
-	dec1_self_k_proj := m.arena[1310720:1323008]   // f32[8,32,48]
-	t233 := m.arena[1310720:1323008]               // f32[8,32,2,24]
-	dec1_self_k := m.arena[1323008:1335296]        // f32[8,2,32,24]
-	dec1_self_v_proj := m.arena[1310720:1323008]   // f32[8,32,48]
-	t236 := m.arena[1310720:1323008]               // f32[8,32,2,24]
-	dec1_self_v := m.arena[4276224:4288512]        // f32[8,2,32,24]
-	dec1_self_q_rot := m.arena[3514368:3538944]    // f32[8,4,32,24]
-	dec1_self_k_rot := m.arena[4288512:4300800]    // f32[8,2,32,24]
-	dec1_self_q_group := m.arena[3514368:3538944]  // f32[8,2,2,32,24]
-	dec1_self_k_group := m.arena[4288512:4300800]  // f32[8,2,1,32,24]
-	dec1_self_v_group := m.arena[4276224:4288512]  // f32[8,2,1,32,24]
-	dec1_self_weights := m.arena[2326528:2359296]  // f32[8,2,2,32,32]
-	dec1_self_context := m.arena[1310720:1335296]  // f32[8,2,2,32,24]
-	t248 := m.arena[1310720:1335296]               // f32[8,4,32,24]
-	t249 := m.arena[3538944:3563520]               // f32[8,32,4,24]
-	t250 := m.arena[3538944:3563520]               // f32[8,32,96]
-	dec1_self_out := m.arena[3563520:3588096]      // f32[8,32,96]
-	dec1_resid1 := m.arena[3563520:3588096]        // f32[8,32,96]
-	t253 := m.arena[3588096:3612672]               // f32[8,32,96]
-	dec1_cross_norm := m.arena[3612672:3637248]    // f32[8,32,96]
-	dec1_cross_q_proj := m.arena[1310720:1335296]  // f32[8,32,96]
-	t256 := m.arena[1310720:1335296]               // f32[8,32,4,24]
-	dec1_cross_q := m.arena[3637248:3661824]       // f32[8,4,32,24]
-	dec1_cross_k_proj := m.arena[1310720:1323008]  // f32[8,32,48]
-	t259 := m.arena[1310720:1323008]               // f32[8,32,2,24]
-	dec1_cross_k := m.arena[4300800:4313088]       // f32[8,2,32,24]
-	dec1_cross_v_proj := m.arena[1310720:1323008]  // f32[8,32,48]
-	t262 := m.arena[1310720:1323008]               // f32[8,32,2,24]
-	dec1_cross_v := m.arena[4313088:4325376]       // f32[8,2,32,24]
-	dec1_cross_q_group := m.arena[3637248:3661824] // f32[8,2,2,32,24]
-	dec1_cross_k_group := m.arena[4300800:4313088] // f32[8,2,1,32,24]
-	dec1_cross_v_group := m.arena[4313088:4325376] // f32[8,2,1,32,24]
-	t267 := m.arena[1310720:1343488]               // f32[8,2,2,32,32]
-	dec1_cross_scores := m.arena[1310720:1343488]  // f32[8,2,2,32,32]
-	dec1_cross_weights := m.arena[2359296:2392064] // f32[8,2,2,32,32]
-	dec1_cross_context := m.arena[1310720:1335296] // f32[8,2,2,32,24]
-	t271 := m.arena[1310720:1335296]               // f32[8,4,32,24]
-	t272 := m.arena[3661824:3686400]               // f32[8,32,4,24]
-	t273 := m.arena[3661824:3686400]               // f32[8,32,96]
-	dec1_cross_out := m.arena[3686400:3710976]     // f32[8,32,96]
-	dec1_resid2 := m.arena[3686400:3710976]        // f32[8,32,96]
-	t276 := m.arena[3710976:3735552]               // f32[8,32,96]
-	dec1_mlp_norm := m.arena[3735552:3760128]      // f32[8,32,96]
-	t278 := m.arena[1310720:1376256]               // f32[8,32,256]
-	t279 := m.arena[1376256:1441792]               // f32[8,32,256]
-	t280 := m.arena[1441792:1507328]               // f32[8,32,256]
-	t281 := m.arena[1507328:1572864]               // f32[8,32,256]
-	dec1_mlp_hidden := m.arena[1572864:1638400]    // f32[8,32,256]
-	dec1_mlp_out := m.arena[3760128:3784704]       // f32[8,32,96]
-	dec1_resid3 := m.arena[3760128:3784704]        // f32[8,32,96]
-	dec2_self_norm_g := m.params[588000:588096]    // f32[96]
-	dec2_self_Wq := m.params[588096:597312]        // f32[96,96]
-	dec2_self_Wk := m.params[597312:601920]        // f32[96,48]
-	dec2_self_Wv := m.params[601920:606528]        // f32[96,48]
-	dec2_self_Wo := m.params[606528:615744]        // f32[96,96]
-	dec2_cross_norm_g := m.params[615744:615840]   // f32[96]
-	dec2_cross_Wq := m.params[615840:625056]       // f32[96,96]
-	dec2_cross_Wk := m.params[625056:629664]       // f32[96,48]
-	dec2_cross_Wv := m.params[629664:634272]       // f32[96,48]
-	dec2_cross_Wo := m.params[634272:643488]       // f32[96,96]
-	dec2_mlp_norm_g := m.params[643488:643584]     // f32[96]
-	dec2_mlp_gate_W := m.params[643584:668160]     // f32[96,256]
-	dec2_mlp_up_W := m.params[668160:692736]       // f32[96,256]
-	dec2_mlp_down_W := m.params[692736:717312]     // f32[256,96]
-	t299 := m.arena[3784704:3809280]               // f32[8,32,96]
-	dec2_self_norm := m.arena[3809280:3833856]     // f32[8,32,96]
-	dec2_self_q_proj := m.arena[1638400:1662976]   // f32[8,32,96]
-	t302 := m.arena[1638400:1662976]               // f32[8,32,4,24]
-	dec2_self_q := m.arena[1662976:1687552]        // f32[8,4,32,24]
-	dec2_self_k_proj := m.arena[1638400:1650688]   // f32[8,32,48]
-	t305 := m.arena[1638400:1650688]               // f32[8,32,2,24]
-	dec2_self_k := m.arena[1650688:1662976]        // f32[8,2,32,24]
-	dec2_self_v_proj := m.arena[1638400:1650688]   // f32[8,32,48]
-	t308 := m.arena[1638400:1650688]               // f32[8,32,2,24]
-	dec2_self_v := m.arena[4325376:4337664]        // f32[8,2,32,24]
-	dec2_self_q_rot := m.arena[3833856:3858432]    // f32[8,4,32,24]
-	dec2_self_k_rot := m.arena[4337664:4349952]    // f32[8,2,32,24]
-	dec2_self_q_group := m.arena[3833856:3858432]  // f32[8,2,2,32,24]
-	dec2_self_k_group := m.arena[4337664:4349952]  // f32[8,2,1,32,24]
-	dec2_self_v_group := m.arena[4325376:4337664]  // f32[8,2,1,32,24]
-	dec2_self_weights := m.arena[2392064:2424832]  // f32[8,2,2,32,32]
-	dec2_self_context := m.arena[1638400:1662976]  // f32[8,2,2,32,24]
-	t320 := m.arena[1638400:1662976]               // f32[8,4,32,24]
-	t321 := m.arena[3858432:3883008]               // f32[8,32,4,24]
-	t322 := m.arena[3858432:3883008]               // f32[8,32,96]
-	dec2_self_out := m.arena[3883008:3907584]      // f32[8,32,96]
-	dec2_resid1 := m.arena[3883008:3907584]        // f32[8,32,96]
-	t325 := m.arena[3907584:3932160]               // f32[8,32,96]
-	dec2_cross_norm := m.arena[3932160:3956736]    // f32[8,32,96]
-	dec2_cross_q_proj := m.arena[1638400:1662976]  // f32[8,32,96]
-	t328 := m.arena[1638400:1662976]               // f32[8,32,4,24]
-	dec2_cross_q := m.arena[3956736:3981312]       // f32[8,4,32,24]
-	dec2_cross_k_proj := m.arena[1638400:1650688]  // f32[8,32,48]
-	t331 := m.arena[1638400:1650688]               // f32[8,32,2,24]
-	dec2_cross_k := m.arena[4349952:4362240]       // f32[8,2,32,24]
-	dec2_cross_v_proj := m.arena[1638400:1650688]  // f32[8,32,48]
-	t334 := m.arena[1638400:1650688]               // f32[8,32,2,24]
-	dec2_cross_v := m.arena[4362240:4374528]       // f32[8,2,32,24]
-	dec2_cross_q_group := m.arena[3956736:3981312] // f32[8,2,2,32,24]
-	dec2_cross_k_group := m.arena[4349952:4362240] // f32[8,2,1,32,24]
-	dec2_cross_v_group := m.arena[4362240:4374528] // f32[8,2,1,32,24]
-	t339 := m.arena[1638400:1671168]               // f32[8,2,2,32,32]
-	dec2_cross_scores := m.arena[1638400:1671168]  // f32[8,2,2,32,32]
-	dec2_cross_weights := m.arena[2424832:2457600] // f32[8,2,2,32,32]
-	dec2_cross_context := m.arena[1638400:1662976] // f32[8,2,2,32,24]
-	t343 := m.arena[1638400:1662976]               // f32[8,4,32,24]
-	t344 := m.arena[3981312:4005888]               // f32[8,32,4,24]
-	t345 := m.arena[3981312:4005888]               // f32[8,32,96]
-	dec2_cross_out := m.arena[4005888:4030464]     // f32[8,32,96]
-	dec2_resid2 := m.arena[4005888:4030464]        // f32[8,32,96]
-	t348 := m.arena[4030464:4055040]               // f32[8,32,96]
-	dec2_mlp_norm := m.arena[4055040:4079616]      // f32[8,32,96]
-	t350 := m.arena[1638400:1703936]               // f32[8,32,256]
-	t351 := m.arena[1703936:1769472]               // f32[8,32,256]
-	t352 := m.arena[1769472:1835008]               // f32[8,32,256]
-	t353 := m.arena[1835008:1900544]               // f32[8,32,256]
-	dec2_mlp_hidden := m.arena[1900544:1966080]    // f32[8,32,256]
-	dec2_mlp_out := m.arena[2097152:2121728]       // f32[8,32,96]
-	dec2_resid3 := m.arena[2097152:2121728]        // f32[8,32,96]
-	dec_norm_g := m.params[717312:717408]          // f32[96]
-	t358 := m.arena[2121728:2146304]               // f32[8,32,96]
-	dec_norm := m.arena[4079616:4104192]           // f32[8,32,96]
-	logits := m.arena[1966080:2031616]             // f32[8,32,256]
-	loss := m.arena[4374528:4374529]               // f32[]
+	src := m.iarena[0:256]                               // i32[8,32]
+	ids := m.iarena[256:512]                             // i32[8,32]
+	targets := m.iarena[512:768]                         // i32[8,32]
+	wte := m.params[0:24576]                             // f32[256,96]
+	enc_in := m.arena[2457600:2482176]                   // f32[8,32,96]
+	enc0_attn_norm_g := m.params[24576:24672]            // f32[96]
+	enc0_attn_Wq := m.params[24672:33888]                // f32[96,96]
+	enc0_attn_Wk := m.params[33888:38496]                // f32[96,48]
+	enc0_attn_Wv := m.params[38496:43104]                // f32[96,48]
+	enc0_attn_Wo := m.params[43104:52320]                // f32[96,96]
+	enc0_mlp_norm_g := m.params[52320:52416]             // f32[96]
+	enc0_mlp_gate_W := m.params[52416:76992]             // f32[96,256]
+	enc0_mlp_up_W := m.params[76992:101568]              // f32[96,256]
+	enc0_mlp_down_W := m.params[101568:126144]           // f32[256,96]
+	t14 := m.arena[2482176:2506752]                      // f32[8,32,96]
+	enc0_attn_norm := m.arena[2506752:2531328]           // f32[8,32,96]
+	enc0_attn_q_proj := m.arena[0:24576]                 // f32[8,32,96]
+	t17 := m.arena[0:24576]                              // f32[8,32,4,24]
+	enc0_attn_q := m.arena[24576:49152]                  // f32[8,4,32,24]
+	enc0_attn_k_proj := m.arena[0:12288]                 // f32[8,32,48]
+	t20 := m.arena[0:12288]                              // f32[8,32,2,24]
+	enc0_attn_k := m.arena[12288:24576]                  // f32[8,2,32,24]
+	enc0_attn_v_proj := m.arena[0:12288]                 // f32[8,32,48]
+	t23 := m.arena[0:12288]                              // f32[8,32,2,24]
+	enc0_attn_v := m.arena[4153344:4165632]              // f32[8,2,32,24]
+	enc0_attn_q_rot := m.arena[2531328:2555904]          // f32[8,4,32,24]
+	enc0_attn_k_rot := m.arena[4165632:4177920]          // f32[8,2,32,24]
+	enc0_attn_q_group := m.arena[2531328:2555904]        // f32[8,2,2,32,24]
+	enc0_attn_k_group := m.arena[4165632:4177920]        // f32[8,2,1,32,24]
+	enc0_attn_v_group := m.arena[4153344:4165632]        // f32[8,2,1,32,24]
+	t30 := m.arena[0:32768]                              // f32[8,2,2,32,32]
+	enc0_attn_scores := m.arena[0:32768]                 // f32[8,2,2,32,32]
+	enc0_attn_group_weights := m.arena[2162688:2195456]  // f32[8,2,2,32,32]
+	enc0_attn_context := m.arena[0:24576]                // f32[8,2,2,32,24]
+	t35 := m.arena[0:24576]                              // f32[8,4,32,24]
+	t36 := m.arena[2555904:2580480]                      // f32[8,32,4,24]
+	t37 := m.arena[2555904:2580480]                      // f32[8,32,96]
+	enc0_attn_out := m.arena[2580480:2605056]            // f32[8,32,96]
+	enc0_resid1 := m.arena[2580480:2605056]              // f32[8,32,96]
+	t40 := m.arena[2605056:2629632]                      // f32[8,32,96]
+	enc0_mlp_norm := m.arena[2629632:2654208]            // f32[8,32,96]
+	t42 := m.arena[0:65536]                              // f32[8,32,256]
+	t43 := m.arena[65536:131072]                         // f32[8,32,256]
+	t44 := m.arena[131072:196608]                        // f32[8,32,256]
+	t45 := m.arena[196608:262144]                        // f32[8,32,256]
+	enc0_mlp_hidden := m.arena[262144:327680]            // f32[8,32,256]
+	enc0_mlp_out := m.arena[2654208:2678784]             // f32[8,32,96]
+	enc0_resid2 := m.arena[2654208:2678784]              // f32[8,32,96]
+	enc1_attn_norm_g := m.params[126144:126240]          // f32[96]
+	enc1_attn_Wq := m.params[126240:135456]              // f32[96,96]
+	enc1_attn_Wk := m.params[135456:140064]              // f32[96,48]
+	enc1_attn_Wv := m.params[140064:144672]              // f32[96,48]
+	enc1_attn_Wo := m.params[144672:153888]              // f32[96,96]
+	enc1_mlp_norm_g := m.params[153888:153984]           // f32[96]
+	enc1_mlp_gate_W := m.params[153984:178560]           // f32[96,256]
+	enc1_mlp_up_W := m.params[178560:203136]             // f32[96,256]
+	enc1_mlp_down_W := m.params[203136:227712]           // f32[256,96]
+	t58 := m.arena[2678784:2703360]                      // f32[8,32,96]
+	enc1_attn_norm := m.arena[2703360:2727936]           // f32[8,32,96]
+	enc1_attn_q_proj := m.arena[327680:352256]           // f32[8,32,96]
+	t61 := m.arena[327680:352256]                        // f32[8,32,4,24]
+	enc1_attn_q := m.arena[352256:376832]                // f32[8,4,32,24]
+	enc1_attn_k_proj := m.arena[327680:339968]           // f32[8,32,48]
+	t64 := m.arena[327680:339968]                        // f32[8,32,2,24]
+	enc1_attn_k := m.arena[339968:352256]                // f32[8,2,32,24]
+	enc1_attn_v_proj := m.arena[327680:339968]           // f32[8,32,48]
+	t67 := m.arena[327680:339968]                        // f32[8,32,2,24]
+	enc1_attn_v := m.arena[4177920:4190208]              // f32[8,2,32,24]
+	enc1_attn_q_rot := m.arena[2727936:2752512]          // f32[8,4,32,24]
+	enc1_attn_k_rot := m.arena[4190208:4202496]          // f32[8,2,32,24]
+	enc1_attn_q_group := m.arena[2727936:2752512]        // f32[8,2,2,32,24]
+	enc1_attn_k_group := m.arena[4190208:4202496]        // f32[8,2,1,32,24]
+	enc1_attn_v_group := m.arena[4177920:4190208]        // f32[8,2,1,32,24]
+	t74 := m.arena[327680:360448]                        // f32[8,2,2,32,32]
+	enc1_attn_scores := m.arena[327680:360448]           // f32[8,2,2,32,32]
+	enc1_attn_group_weights := m.arena[2195456:2228224]  // f32[8,2,2,32,32]
+	enc1_attn_context := m.arena[327680:352256]          // f32[8,2,2,32,24]
+	t78 := m.arena[327680:352256]                        // f32[8,4,32,24]
+	t79 := m.arena[2752512:2777088]                      // f32[8,32,4,24]
+	t80 := m.arena[2752512:2777088]                      // f32[8,32,96]
+	enc1_attn_out := m.arena[2777088:2801664]            // f32[8,32,96]
+	enc1_resid1 := m.arena[2777088:2801664]              // f32[8,32,96]
+	t83 := m.arena[2801664:2826240]                      // f32[8,32,96]
+	enc1_mlp_norm := m.arena[2826240:2850816]            // f32[8,32,96]
+	t85 := m.arena[327680:393216]                        // f32[8,32,256]
+	t86 := m.arena[393216:458752]                        // f32[8,32,256]
+	t87 := m.arena[458752:524288]                        // f32[8,32,256]
+	t88 := m.arena[524288:589824]                        // f32[8,32,256]
+	enc1_mlp_hidden := m.arena[589824:655360]            // f32[8,32,256]
+	enc1_mlp_out := m.arena[2850816:2875392]             // f32[8,32,96]
+	enc1_resid2 := m.arena[2850816:2875392]              // f32[8,32,96]
+	enc2_attn_norm_g := m.params[227712:227808]          // f32[96]
+	enc2_attn_Wq := m.params[227808:237024]              // f32[96,96]
+	enc2_attn_Wk := m.params[237024:241632]              // f32[96,48]
+	enc2_attn_Wv := m.params[241632:246240]              // f32[96,48]
+	enc2_attn_Wo := m.params[246240:255456]              // f32[96,96]
+	enc2_mlp_norm_g := m.params[255456:255552]           // f32[96]
+	enc2_mlp_gate_W := m.params[255552:280128]           // f32[96,256]
+	enc2_mlp_up_W := m.params[280128:304704]             // f32[96,256]
+	enc2_mlp_down_W := m.params[304704:329280]           // f32[256,96]
+	t101 := m.arena[2875392:2899968]                     // f32[8,32,96]
+	enc2_attn_norm := m.arena[2899968:2924544]           // f32[8,32,96]
+	enc2_attn_q_proj := m.arena[655360:679936]           // f32[8,32,96]
+	t104 := m.arena[655360:679936]                       // f32[8,32,4,24]
+	enc2_attn_q := m.arena[679936:704512]                // f32[8,4,32,24]
+	enc2_attn_k_proj := m.arena[655360:667648]           // f32[8,32,48]
+	t107 := m.arena[655360:667648]                       // f32[8,32,2,24]
+	enc2_attn_k := m.arena[667648:679936]                // f32[8,2,32,24]
+	enc2_attn_v_proj := m.arena[655360:667648]           // f32[8,32,48]
+	t110 := m.arena[655360:667648]                       // f32[8,32,2,24]
+	enc2_attn_v := m.arena[4202496:4214784]              // f32[8,2,32,24]
+	enc2_attn_q_rot := m.arena[2924544:2949120]          // f32[8,4,32,24]
+	enc2_attn_k_rot := m.arena[4214784:4227072]          // f32[8,2,32,24]
+	enc2_attn_q_group := m.arena[2924544:2949120]        // f32[8,2,2,32,24]
+	enc2_attn_k_group := m.arena[4214784:4227072]        // f32[8,2,1,32,24]
+	enc2_attn_v_group := m.arena[4202496:4214784]        // f32[8,2,1,32,24]
+	t117 := m.arena[655360:688128]                       // f32[8,2,2,32,32]
+	enc2_attn_scores := m.arena[655360:688128]           // f32[8,2,2,32,32]
+	enc2_attn_group_weights := m.arena[2228224:2260992]  // f32[8,2,2,32,32]
+	enc2_attn_context := m.arena[655360:679936]          // f32[8,2,2,32,24]
+	t121 := m.arena[655360:679936]                       // f32[8,4,32,24]
+	t122 := m.arena[2949120:2973696]                     // f32[8,32,4,24]
+	t123 := m.arena[2949120:2973696]                     // f32[8,32,96]
+	enc2_attn_out := m.arena[2973696:2998272]            // f32[8,32,96]
+	enc2_resid1 := m.arena[2973696:2998272]              // f32[8,32,96]
+	t126 := m.arena[2998272:3022848]                     // f32[8,32,96]
+	enc2_mlp_norm := m.arena[3022848:3047424]            // f32[8,32,96]
+	t128 := m.arena[655360:720896]                       // f32[8,32,256]
+	t129 := m.arena[720896:786432]                       // f32[8,32,256]
+	t130 := m.arena[786432:851968]                       // f32[8,32,256]
+	t131 := m.arena[851968:917504]                       // f32[8,32,256]
+	enc2_mlp_hidden := m.arena[917504:983040]            // f32[8,32,256]
+	enc2_mlp_out := m.arena[3047424:3072000]             // f32[8,32,96]
+	enc2_resid2 := m.arena[3047424:3072000]              // f32[8,32,96]
+	enc_norm_g := m.params[329280:329376]                // f32[96]
+	t136 := m.arena[3072000:3096576]                     // f32[8,32,96]
+	enc_norm := m.arena[3096576:3121152]                 // f32[8,32,96]
+	dec_in := m.arena[3121152:3145728]                   // f32[8,32,96]
+	dec0_self_norm_g := m.params[329376:329472]          // f32[96]
+	dec0_self_Wq := m.params[329472:338688]              // f32[96,96]
+	dec0_self_Wk := m.params[338688:343296]              // f32[96,48]
+	dec0_self_Wv := m.params[343296:347904]              // f32[96,48]
+	dec0_self_Wo := m.params[347904:357120]              // f32[96,96]
+	dec0_cross_norm_g := m.params[357120:357216]         // f32[96]
+	dec0_cross_Wq := m.params[357216:366432]             // f32[96,96]
+	dec0_cross_Wk := m.params[366432:371040]             // f32[96,48]
+	dec0_cross_Wv := m.params[371040:375648]             // f32[96,48]
+	dec0_cross_Wo := m.params[375648:384864]             // f32[96,96]
+	dec0_mlp_norm_g := m.params[384864:384960]           // f32[96]
+	dec0_mlp_gate_W := m.params[384960:409536]           // f32[96,256]
+	dec0_mlp_up_W := m.params[409536:434112]             // f32[96,256]
+	dec0_mlp_down_W := m.params[434112:458688]           // f32[256,96]
+	t153 := m.arena[3145728:3170304]                     // f32[8,32,96]
+	dec0_self_norm := m.arena[3170304:3194880]           // f32[8,32,96]
+	dec0_self_q_proj := m.arena[983040:1007616]          // f32[8,32,96]
+	t157 := m.arena[983040:1007616]                      // f32[8,32,4,24]
+	dec0_self_q := m.arena[1007616:1032192]              // f32[8,4,32,24]
+	dec0_self_k_proj := m.arena[983040:995328]           // f32[8,32,48]
+	t160 := m.arena[983040:995328]                       // f32[8,32,2,24]
+	dec0_self_k := m.arena[995328:1007616]               // f32[8,2,32,24]
+	dec0_self_v_proj := m.arena[983040:995328]           // f32[8,32,48]
+	t163 := m.arena[983040:995328]                       // f32[8,32,2,24]
+	dec0_self_v := m.arena[4227072:4239360]              // f32[8,2,32,24]
+	dec0_self_q_rot := m.arena[3194880:3219456]          // f32[8,4,32,24]
+	dec0_self_k_rot := m.arena[4239360:4251648]          // f32[8,2,32,24]
+	dec0_self_q_group := m.arena[3194880:3219456]        // f32[8,2,2,32,24]
+	dec0_self_k_group := m.arena[4239360:4251648]        // f32[8,2,1,32,24]
+	dec0_self_v_group := m.arena[4227072:4239360]        // f32[8,2,1,32,24]
+	dec0_self_group_weights := m.arena[2260992:2293760]  // f32[8,2,2,32,32]
+	dec0_self_context := m.arena[983040:1007616]         // f32[8,2,2,32,24]
+	t176 := m.arena[983040:1007616]                      // f32[8,4,32,24]
+	t177 := m.arena[3219456:3244032]                     // f32[8,32,4,24]
+	t178 := m.arena[3219456:3244032]                     // f32[8,32,96]
+	dec0_self_out := m.arena[3244032:3268608]            // f32[8,32,96]
+	dec0_resid1 := m.arena[3244032:3268608]              // f32[8,32,96]
+	t181 := m.arena[3268608:3293184]                     // f32[8,32,96]
+	dec0_cross_norm := m.arena[3293184:3317760]          // f32[8,32,96]
+	dec0_cross_q_proj := m.arena[983040:1007616]         // f32[8,32,96]
+	t184 := m.arena[983040:1007616]                      // f32[8,32,4,24]
+	dec0_cross_q := m.arena[3317760:3342336]             // f32[8,4,32,24]
+	dec0_cross_k_proj := m.arena[983040:995328]          // f32[8,32,48]
+	t187 := m.arena[983040:995328]                       // f32[8,32,2,24]
+	dec0_cross_k := m.arena[4251648:4263936]             // f32[8,2,32,24]
+	dec0_cross_v_proj := m.arena[983040:995328]          // f32[8,32,48]
+	t190 := m.arena[983040:995328]                       // f32[8,32,2,24]
+	dec0_cross_v := m.arena[4263936:4276224]             // f32[8,2,32,24]
+	dec0_cross_q_group := m.arena[3317760:3342336]       // f32[8,2,2,32,24]
+	dec0_cross_k_group := m.arena[4251648:4263936]       // f32[8,2,1,32,24]
+	dec0_cross_v_group := m.arena[4263936:4276224]       // f32[8,2,1,32,24]
+	t195 := m.arena[983040:1015808]                      // f32[8,2,2,32,32]
+	dec0_cross_scores := m.arena[983040:1015808]         // f32[8,2,2,32,32]
+	dec0_cross_group_weights := m.arena[2293760:2326528] // f32[8,2,2,32,32]
+	dec0_cross_context := m.arena[983040:1007616]        // f32[8,2,2,32,24]
+	t199 := m.arena[983040:1007616]                      // f32[8,4,32,24]
+	t200 := m.arena[3342336:3366912]                     // f32[8,32,4,24]
+	t201 := m.arena[3342336:3366912]                     // f32[8,32,96]
+	dec0_cross_out := m.arena[3366912:3391488]           // f32[8,32,96]
+	dec0_resid2 := m.arena[3366912:3391488]              // f32[8,32,96]
+	t204 := m.arena[3391488:3416064]                     // f32[8,32,96]
+	dec0_mlp_norm := m.arena[3416064:3440640]            // f32[8,32,96]
+	t206 := m.arena[983040:1048576]                      // f32[8,32,256]
+	t207 := m.arena[1048576:1114112]                     // f32[8,32,256]
+	t208 := m.arena[1114112:1179648]                     // f32[8,32,256]
+	t209 := m.arena[1179648:1245184]                     // f32[8,32,256]
+	dec0_mlp_hidden := m.arena[1245184:1310720]          // f32[8,32,256]
+	dec0_mlp_out := m.arena[3440640:3465216]             // f32[8,32,96]
+	dec0_resid3 := m.arena[3440640:3465216]              // f32[8,32,96]
+	dec1_self_norm_g := m.params[458688:458784]          // f32[96]
+	dec1_self_Wq := m.params[458784:468000]              // f32[96,96]
+	dec1_self_Wk := m.params[468000:472608]              // f32[96,48]
+	dec1_self_Wv := m.params[472608:477216]              // f32[96,48]
+	dec1_self_Wo := m.params[477216:486432]              // f32[96,96]
+	dec1_cross_norm_g := m.params[486432:486528]         // f32[96]
+	dec1_cross_Wq := m.params[486528:495744]             // f32[96,96]
+	dec1_cross_Wk := m.params[495744:500352]             // f32[96,48]
+	dec1_cross_Wv := m.params[500352:504960]             // f32[96,48]
+	dec1_cross_Wo := m.params[504960:514176]             // f32[96,96]
+	dec1_mlp_norm_g := m.params[514176:514272]           // f32[96]
+	dec1_mlp_gate_W := m.params[514272:538848]           // f32[96,256]
+	dec1_mlp_up_W := m.params[538848:563424]             // f32[96,256]
+	dec1_mlp_down_W := m.params[563424:588000]           // f32[256,96]
+	t227 := m.arena[3465216:3489792]                     // f32[8,32,96]
+	dec1_self_norm := m.arena[3489792:3514368]           // f32[8,32,96]
+	dec1_self_q_proj := m.arena[1310720:1335296]         // f32[8,32,96]
+	t230 := m.arena[1310720:1335296]                     // f32[8,32,4,24]
+	dec1_self_q := m.arena[1335296:1359872]              // f32[8,4,32,24]
+	dec1_self_k_proj := m.arena[1310720:1323008]         // f32[8,32,48]
+	t233 := m.arena[1310720:1323008]                     // f32[8,32,2,24]
+	dec1_self_k := m.arena[1323008:1335296]              // f32[8,2,32,24]
+	dec1_self_v_proj := m.arena[1310720:1323008]         // f32[8,32,48]
+	t236 := m.arena[1310720:1323008]                     // f32[8,32,2,24]
+	dec1_self_v := m.arena[4276224:4288512]              // f32[8,2,32,24]
+	dec1_self_q_rot := m.arena[3514368:3538944]          // f32[8,4,32,24]
+	dec1_self_k_rot := m.arena[4288512:4300800]          // f32[8,2,32,24]
+	dec1_self_q_group := m.arena[3514368:3538944]        // f32[8,2,2,32,24]
+	dec1_self_k_group := m.arena[4288512:4300800]        // f32[8,2,1,32,24]
+	dec1_self_v_group := m.arena[4276224:4288512]        // f32[8,2,1,32,24]
+	dec1_self_group_weights := m.arena[2326528:2359296]  // f32[8,2,2,32,32]
+	dec1_self_context := m.arena[1310720:1335296]        // f32[8,2,2,32,24]
+	t248 := m.arena[1310720:1335296]                     // f32[8,4,32,24]
+	t249 := m.arena[3538944:3563520]                     // f32[8,32,4,24]
+	t250 := m.arena[3538944:3563520]                     // f32[8,32,96]
+	dec1_self_out := m.arena[3563520:3588096]            // f32[8,32,96]
+	dec1_resid1 := m.arena[3563520:3588096]              // f32[8,32,96]
+	t253 := m.arena[3588096:3612672]                     // f32[8,32,96]
+	dec1_cross_norm := m.arena[3612672:3637248]          // f32[8,32,96]
+	dec1_cross_q_proj := m.arena[1310720:1335296]        // f32[8,32,96]
+	t256 := m.arena[1310720:1335296]                     // f32[8,32,4,24]
+	dec1_cross_q := m.arena[3637248:3661824]             // f32[8,4,32,24]
+	dec1_cross_k_proj := m.arena[1310720:1323008]        // f32[8,32,48]
+	t259 := m.arena[1310720:1323008]                     // f32[8,32,2,24]
+	dec1_cross_k := m.arena[4300800:4313088]             // f32[8,2,32,24]
+	dec1_cross_v_proj := m.arena[1310720:1323008]        // f32[8,32,48]
+	t262 := m.arena[1310720:1323008]                     // f32[8,32,2,24]
+	dec1_cross_v := m.arena[4313088:4325376]             // f32[8,2,32,24]
+	dec1_cross_q_group := m.arena[3637248:3661824]       // f32[8,2,2,32,24]
+	dec1_cross_k_group := m.arena[4300800:4313088]       // f32[8,2,1,32,24]
+	dec1_cross_v_group := m.arena[4313088:4325376]       // f32[8,2,1,32,24]
+	t267 := m.arena[1310720:1343488]                     // f32[8,2,2,32,32]
+	dec1_cross_scores := m.arena[1310720:1343488]        // f32[8,2,2,32,32]
+	dec1_cross_group_weights := m.arena[2359296:2392064] // f32[8,2,2,32,32]
+	dec1_cross_context := m.arena[1310720:1335296]       // f32[8,2,2,32,24]
+	t271 := m.arena[1310720:1335296]                     // f32[8,4,32,24]
+	t272 := m.arena[3661824:3686400]                     // f32[8,32,4,24]
+	t273 := m.arena[3661824:3686400]                     // f32[8,32,96]
+	dec1_cross_out := m.arena[3686400:3710976]           // f32[8,32,96]
+	dec1_resid2 := m.arena[3686400:3710976]              // f32[8,32,96]
+	t276 := m.arena[3710976:3735552]                     // f32[8,32,96]
+	dec1_mlp_norm := m.arena[3735552:3760128]            // f32[8,32,96]
+	t278 := m.arena[1310720:1376256]                     // f32[8,32,256]
+	t279 := m.arena[1376256:1441792]                     // f32[8,32,256]
+	t280 := m.arena[1441792:1507328]                     // f32[8,32,256]
+	t281 := m.arena[1507328:1572864]                     // f32[8,32,256]
+	dec1_mlp_hidden := m.arena[1572864:1638400]          // f32[8,32,256]
+	dec1_mlp_out := m.arena[3760128:3784704]             // f32[8,32,96]
+	dec1_resid3 := m.arena[3760128:3784704]              // f32[8,32,96]
+	dec2_self_norm_g := m.params[588000:588096]          // f32[96]
+	dec2_self_Wq := m.params[588096:597312]              // f32[96,96]
+	dec2_self_Wk := m.params[597312:601920]              // f32[96,48]
+	dec2_self_Wv := m.params[601920:606528]              // f32[96,48]
+	dec2_self_Wo := m.params[606528:615744]              // f32[96,96]
+	dec2_cross_norm_g := m.params[615744:615840]         // f32[96]
+	dec2_cross_Wq := m.params[615840:625056]             // f32[96,96]
+	dec2_cross_Wk := m.params[625056:629664]             // f32[96,48]
+	dec2_cross_Wv := m.params[629664:634272]             // f32[96,48]
+	dec2_cross_Wo := m.params[634272:643488]             // f32[96,96]
+	dec2_mlp_norm_g := m.params[643488:643584]           // f32[96]
+	dec2_mlp_gate_W := m.params[643584:668160]           // f32[96,256]
+	dec2_mlp_up_W := m.params[668160:692736]             // f32[96,256]
+	dec2_mlp_down_W := m.params[692736:717312]           // f32[256,96]
+	t299 := m.arena[3784704:3809280]                     // f32[8,32,96]
+	dec2_self_norm := m.arena[3809280:3833856]           // f32[8,32,96]
+	dec2_self_q_proj := m.arena[1638400:1662976]         // f32[8,32,96]
+	t302 := m.arena[1638400:1662976]                     // f32[8,32,4,24]
+	dec2_self_q := m.arena[1662976:1687552]              // f32[8,4,32,24]
+	dec2_self_k_proj := m.arena[1638400:1650688]         // f32[8,32,48]
+	t305 := m.arena[1638400:1650688]                     // f32[8,32,2,24]
+	dec2_self_k := m.arena[1650688:1662976]              // f32[8,2,32,24]
+	dec2_self_v_proj := m.arena[1638400:1650688]         // f32[8,32,48]
+	t308 := m.arena[1638400:1650688]                     // f32[8,32,2,24]
+	dec2_self_v := m.arena[4325376:4337664]              // f32[8,2,32,24]
+	dec2_self_q_rot := m.arena[3833856:3858432]          // f32[8,4,32,24]
+	dec2_self_k_rot := m.arena[4337664:4349952]          // f32[8,2,32,24]
+	dec2_self_q_group := m.arena[3833856:3858432]        // f32[8,2,2,32,24]
+	dec2_self_k_group := m.arena[4337664:4349952]        // f32[8,2,1,32,24]
+	dec2_self_v_group := m.arena[4325376:4337664]        // f32[8,2,1,32,24]
+	dec2_self_group_weights := m.arena[2392064:2424832]  // f32[8,2,2,32,32]
+	dec2_self_context := m.arena[1638400:1662976]        // f32[8,2,2,32,24]
+	t320 := m.arena[1638400:1662976]                     // f32[8,4,32,24]
+	t321 := m.arena[3858432:3883008]                     // f32[8,32,4,24]
+	t322 := m.arena[3858432:3883008]                     // f32[8,32,96]
+	dec2_self_out := m.arena[3883008:3907584]            // f32[8,32,96]
+	dec2_resid1 := m.arena[3883008:3907584]              // f32[8,32,96]
+	t325 := m.arena[3907584:3932160]                     // f32[8,32,96]
+	dec2_cross_norm := m.arena[3932160:3956736]          // f32[8,32,96]
+	dec2_cross_q_proj := m.arena[1638400:1662976]        // f32[8,32,96]
+	t328 := m.arena[1638400:1662976]                     // f32[8,32,4,24]
+	dec2_cross_q := m.arena[3956736:3981312]             // f32[8,4,32,24]
+	dec2_cross_k_proj := m.arena[1638400:1650688]        // f32[8,32,48]
+	t331 := m.arena[1638400:1650688]                     // f32[8,32,2,24]
+	dec2_cross_k := m.arena[4349952:4362240]             // f32[8,2,32,24]
+	dec2_cross_v_proj := m.arena[1638400:1650688]        // f32[8,32,48]
+	t334 := m.arena[1638400:1650688]                     // f32[8,32,2,24]
+	dec2_cross_v := m.arena[4362240:4374528]             // f32[8,2,32,24]
+	dec2_cross_q_group := m.arena[3956736:3981312]       // f32[8,2,2,32,24]
+	dec2_cross_k_group := m.arena[4349952:4362240]       // f32[8,2,1,32,24]
+	dec2_cross_v_group := m.arena[4362240:4374528]       // f32[8,2,1,32,24]
+	t339 := m.arena[1638400:1671168]                     // f32[8,2,2,32,32]
+	dec2_cross_scores := m.arena[1638400:1671168]        // f32[8,2,2,32,32]
+	dec2_cross_group_weights := m.arena[2424832:2457600] // f32[8,2,2,32,32]
+	dec2_cross_context := m.arena[1638400:1662976]       // f32[8,2,2,32,24]
+	t343 := m.arena[1638400:1662976]                     // f32[8,4,32,24]
+	t344 := m.arena[3981312:4005888]                     // f32[8,32,4,24]
+	t345 := m.arena[3981312:4005888]                     // f32[8,32,96]
+	dec2_cross_out := m.arena[4005888:4030464]           // f32[8,32,96]
+	dec2_resid2 := m.arena[4005888:4030464]              // f32[8,32,96]
+	t348 := m.arena[4030464:4055040]                     // f32[8,32,96]
+	dec2_mlp_norm := m.arena[4055040:4079616]            // f32[8,32,96]
+	t350 := m.arena[1638400:1703936]                     // f32[8,32,256]
+	t351 := m.arena[1703936:1769472]                     // f32[8,32,256]
+	t352 := m.arena[1769472:1835008]                     // f32[8,32,256]
+	t353 := m.arena[1835008:1900544]                     // f32[8,32,256]
+	dec2_mlp_hidden := m.arena[1900544:1966080]          // f32[8,32,256]
+	dec2_mlp_out := m.arena[2097152:2121728]             // f32[8,32,96]
+	dec2_resid3 := m.arena[2097152:2121728]              // f32[8,32,96]
+	dec_norm_g := m.params[717312:717408]                // f32[96]
+	t358 := m.arena[2121728:2146304]                     // f32[8,32,96]
+	dec_norm := m.arena[4079616:4104192]                 // f32[8,32,96]
+	logits := m.arena[1966080:2031616]                   // f32[8,32,256]
+	loss := m.arena[4374528:4374529]                     // f32[]
 
 	// enc_in = wte[src]  (models/seq2seq/seq2seq.go:62)
 	if p := gather(enc_in, wte, src, 96, 256); p >= 0 {
@@ -2747,11 +2747,11 @@ func (m *Model) forward() error {
 	//	enc0_attn_scores = t30 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc0_attn_scores_2(enc0_attn_q_group, enc0_attn_k_group, t30, enc0_attn_scores)
 
-	// enc0_attn_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc0_attn_weights_2, enc0_attn_scores, enc0_attn_weights)
+	// enc0_attn_group_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc0_attn_group_weights_2, enc0_attn_scores, enc0_attn_group_weights)
 
-	// enc0_attn_context = enc0_attn_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc0_attn_context_2, enc0_attn_v_group, enc0_attn_weights, enc0_attn_context)
+	// enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc0_attn_context_2, enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context)
 
 	// t35 = reshape(enc0_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -2855,11 +2855,11 @@ func (m *Model) forward() error {
 	//	enc1_attn_scores = t74 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc1_attn_scores_2(enc1_attn_q_group, enc1_attn_k_group, t74, enc1_attn_scores)
 
-	// enc1_attn_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc1_attn_weights_2, enc1_attn_scores, enc1_attn_weights)
+	// enc1_attn_group_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc1_attn_group_weights_2, enc1_attn_scores, enc1_attn_group_weights)
 
-	// enc1_attn_context = enc1_attn_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc1_attn_context_2, enc1_attn_v_group, enc1_attn_weights, enc1_attn_context)
+	// enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc1_attn_context_2, enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context)
 
 	// t78 = reshape(enc1_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -2963,11 +2963,11 @@ func (m *Model) forward() error {
 	//	enc2_attn_scores = t117 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc2_attn_scores_2(enc2_attn_q_group, enc2_attn_k_group, t117, enc2_attn_scores)
 
-	// enc2_attn_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc2_attn_weights_2, enc2_attn_scores, enc2_attn_weights)
+	// enc2_attn_group_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc2_attn_group_weights_2, enc2_attn_scores, enc2_attn_group_weights)
 
-	// enc2_attn_context = enc2_attn_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc2_attn_context_2, enc2_attn_v_group, enc2_attn_weights, enc2_attn_context)
+	// enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc2_attn_context_2, enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context)
 
 	// t121 = reshape(enc2_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -3081,9 +3081,9 @@ func (m *Model) forward() error {
 	//	t170 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec0_self_scores = t170 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t173 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec0_self_weights = softmax(t173)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
-	m.parallel(32, (*Model).fusedDec0_self_context_2, dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_weights, dec0_self_context)
+	//	dec0_self_group_weights = softmax(t173)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	m.parallel(32, (*Model).fusedDec0_self_context_2, dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_group_weights, dec0_self_context)
 
 	// t176 = reshape(dec0_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -3156,11 +3156,11 @@ func (m *Model) forward() error {
 	//	dec0_cross_scores = t195 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec0_cross_scores_2(dec0_cross_q_group, dec0_cross_k_group, t195, dec0_cross_scores)
 
-	// dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec0_cross_weights_2, dec0_cross_scores, dec0_cross_weights)
+	// dec0_cross_group_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec0_cross_group_weights_2, dec0_cross_scores, dec0_cross_group_weights)
 
-	// dec0_cross_context = dec0_cross_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec0_cross_context_2, dec0_cross_v_group, dec0_cross_weights, dec0_cross_context)
+	// dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec0_cross_context_2, dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context)
 
 	// t199 = reshape(dec0_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -3263,9 +3263,9 @@ func (m *Model) forward() error {
 	//	t243 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec1_self_scores = t243 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t245 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec1_self_weights = softmax(t245)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
-	m.parallel(32, (*Model).fusedDec1_self_context_2, dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_weights, dec1_self_context)
+	//	dec1_self_group_weights = softmax(t245)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	m.parallel(32, (*Model).fusedDec1_self_context_2, dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_group_weights, dec1_self_context)
 
 	// t248 = reshape(dec1_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -3338,11 +3338,11 @@ func (m *Model) forward() error {
 	//	dec1_cross_scores = t267 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec1_cross_scores_2(dec1_cross_q_group, dec1_cross_k_group, t267, dec1_cross_scores)
 
-	// dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec1_cross_weights_2, dec1_cross_scores, dec1_cross_weights)
+	// dec1_cross_group_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec1_cross_group_weights_2, dec1_cross_scores, dec1_cross_group_weights)
 
-	// dec1_cross_context = dec1_cross_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec1_cross_context_2, dec1_cross_v_group, dec1_cross_weights, dec1_cross_context)
+	// dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec1_cross_context_2, dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context)
 
 	// t271 = reshape(dec1_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -3445,9 +3445,9 @@ func (m *Model) forward() error {
 	//	t315 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec2_self_scores = t315 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t317 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec2_self_weights = softmax(t317)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
-	m.parallel(32, (*Model).fusedDec2_self_context_2, dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_weights, dec2_self_context)
+	//	dec2_self_group_weights = softmax(t317)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	m.parallel(32, (*Model).fusedDec2_self_context_2, dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_group_weights, dec2_self_context)
 
 	// t320 = reshape(dec2_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -3520,11 +3520,11 @@ func (m *Model) forward() error {
 	//	dec2_cross_scores = t339 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec2_cross_scores_2(dec2_cross_q_group, dec2_cross_k_group, t339, dec2_cross_scores)
 
-	// dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec2_cross_weights_2, dec2_cross_scores, dec2_cross_weights)
+	// dec2_cross_group_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec2_cross_group_weights_2, dec2_cross_scores, dec2_cross_group_weights)
 
-	// dec2_cross_context = dec2_cross_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec2_cross_context_2, dec2_cross_v_group, dec2_cross_weights, dec2_cross_context)
+	// dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec2_cross_context_2, dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context)
 
 	// t343 = reshape(dec2_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -3587,642 +3587,642 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
-	src := m.iarena[0:256]                          // i32[8,32]
-	ids := m.iarena[256:512]                        // i32[8,32]
-	targets := m.iarena[512:768]                    // i32[8,32]
-	wte := m.params[0:24576]                        // f32[256,96]
-	enc_in := m.arena[2457600:2482176]              // f32[8,32,96]
-	enc0_attn_norm_g := m.params[24576:24672]       // f32[96]
-	enc0_attn_Wq := m.params[24672:33888]           // f32[96,96]
-	enc0_attn_Wk := m.params[33888:38496]           // f32[96,48]
-	enc0_attn_Wv := m.params[38496:43104]           // f32[96,48]
-	enc0_attn_Wo := m.params[43104:52320]           // f32[96,96]
-	enc0_mlp_norm_g := m.params[52320:52416]        // f32[96]
-	enc0_mlp_gate_W := m.params[52416:76992]        // f32[96,256]
-	enc0_mlp_up_W := m.params[76992:101568]         // f32[96,256]
-	enc0_mlp_down_W := m.params[101568:126144]      // f32[256,96]
-	t14 := m.arena[2482176:2506752]                 // f32[8,32,96]
-	enc0_attn_q_group := m.arena[2531328:2555904]   // f32[8,2,2,32,24]
-	enc0_attn_k_group := m.arena[4165632:4177920]   // f32[8,2,1,32,24]
-	enc0_attn_v_group := m.arena[4153344:4165632]   // f32[8,2,1,32,24]
-	enc0_attn_weights := m.arena[2162688:2195456]   // f32[8,2,2,32,32]
-	enc0_resid1 := m.arena[2580480:2605056]         // f32[8,32,96]
-	t40 := m.arena[2605056:2629632]                 // f32[8,32,96]
-	t42 := m.arena[0:65536]                         // f32[8,32,256]
-	t43 := m.arena[65536:131072]                    // f32[8,32,256]
-	t44 := m.arena[131072:196608]                   // f32[8,32,256]
-	t45 := m.arena[196608:262144]                   // f32[8,32,256]
-	enc0_resid2 := m.arena[2654208:2678784]         // f32[8,32,96]
-	enc1_attn_norm_g := m.params[126144:126240]     // f32[96]
-	enc1_attn_Wq := m.params[126240:135456]         // f32[96,96]
-	enc1_attn_Wk := m.params[135456:140064]         // f32[96,48]
-	enc1_attn_Wv := m.params[140064:144672]         // f32[96,48]
-	enc1_attn_Wo := m.params[144672:153888]         // f32[96,96]
-	enc1_mlp_norm_g := m.params[153888:153984]      // f32[96]
-	enc1_mlp_gate_W := m.params[153984:178560]      // f32[96,256]
-	enc1_mlp_up_W := m.params[178560:203136]        // f32[96,256]
-	enc1_mlp_down_W := m.params[203136:227712]      // f32[256,96]
-	t58 := m.arena[2678784:2703360]                 // f32[8,32,96]
-	enc1_attn_q_group := m.arena[2727936:2752512]   // f32[8,2,2,32,24]
-	enc1_attn_k_group := m.arena[4190208:4202496]   // f32[8,2,1,32,24]
-	enc1_attn_v_group := m.arena[4177920:4190208]   // f32[8,2,1,32,24]
-	enc1_attn_weights := m.arena[2195456:2228224]   // f32[8,2,2,32,32]
-	enc1_resid1 := m.arena[2777088:2801664]         // f32[8,32,96]
-	t83 := m.arena[2801664:2826240]                 // f32[8,32,96]
-	t85 := m.arena[327680:393216]                   // f32[8,32,256]
-	t86 := m.arena[393216:458752]                   // f32[8,32,256]
-	t87 := m.arena[458752:524288]                   // f32[8,32,256]
-	t88 := m.arena[524288:589824]                   // f32[8,32,256]
-	enc1_resid2 := m.arena[2850816:2875392]         // f32[8,32,96]
-	enc2_attn_norm_g := m.params[227712:227808]     // f32[96]
-	enc2_attn_Wq := m.params[227808:237024]         // f32[96,96]
-	enc2_attn_Wk := m.params[237024:241632]         // f32[96,48]
-	enc2_attn_Wv := m.params[241632:246240]         // f32[96,48]
-	enc2_attn_Wo := m.params[246240:255456]         // f32[96,96]
-	enc2_mlp_norm_g := m.params[255456:255552]      // f32[96]
-	enc2_mlp_gate_W := m.params[255552:280128]      // f32[96,256]
-	enc2_mlp_up_W := m.params[280128:304704]        // f32[96,256]
-	enc2_mlp_down_W := m.params[304704:329280]      // f32[256,96]
-	t101 := m.arena[2875392:2899968]                // f32[8,32,96]
-	enc2_attn_q_group := m.arena[2924544:2949120]   // f32[8,2,2,32,24]
-	enc2_attn_k_group := m.arena[4214784:4227072]   // f32[8,2,1,32,24]
-	enc2_attn_v_group := m.arena[4202496:4214784]   // f32[8,2,1,32,24]
-	enc2_attn_weights := m.arena[2228224:2260992]   // f32[8,2,2,32,32]
-	enc2_resid1 := m.arena[2973696:2998272]         // f32[8,32,96]
-	t126 := m.arena[2998272:3022848]                // f32[8,32,96]
-	t128 := m.arena[655360:720896]                  // f32[8,32,256]
-	t129 := m.arena[720896:786432]                  // f32[8,32,256]
-	t130 := m.arena[786432:851968]                  // f32[8,32,256]
-	t131 := m.arena[851968:917504]                  // f32[8,32,256]
-	enc2_resid2 := m.arena[3047424:3072000]         // f32[8,32,96]
-	enc_norm_g := m.params[329280:329376]           // f32[96]
-	t136 := m.arena[3072000:3096576]                // f32[8,32,96]
-	dec_in := m.arena[3121152:3145728]              // f32[8,32,96]
-	dec0_self_norm_g := m.params[329376:329472]     // f32[96]
-	dec0_self_Wq := m.params[329472:338688]         // f32[96,96]
-	dec0_self_Wk := m.params[338688:343296]         // f32[96,48]
-	dec0_self_Wv := m.params[343296:347904]         // f32[96,48]
-	dec0_self_Wo := m.params[347904:357120]         // f32[96,96]
-	dec0_cross_norm_g := m.params[357120:357216]    // f32[96]
-	dec0_cross_Wq := m.params[357216:366432]        // f32[96,96]
-	dec0_cross_Wk := m.params[366432:371040]        // f32[96,48]
-	dec0_cross_Wv := m.params[371040:375648]        // f32[96,48]
-	dec0_cross_Wo := m.params[375648:384864]        // f32[96,96]
-	dec0_mlp_norm_g := m.params[384864:384960]      // f32[96]
-	dec0_mlp_gate_W := m.params[384960:409536]      // f32[96,256]
-	dec0_mlp_up_W := m.params[409536:434112]        // f32[96,256]
-	dec0_mlp_down_W := m.params[434112:458688]      // f32[256,96]
-	t153 := m.arena[3145728:3170304]                // f32[8,32,96]
-	dec0_self_q_group := m.arena[3194880:3219456]   // f32[8,2,2,32,24]
-	dec0_self_k_group := m.arena[4239360:4251648]   // f32[8,2,1,32,24]
-	dec0_self_v_group := m.arena[4227072:4239360]   // f32[8,2,1,32,24]
-	dec0_self_weights := m.arena[2260992:2293760]   // f32[8,2,2,32,32]
-	dec0_resid1 := m.arena[3244032:3268608]         // f32[8,32,96]
-	t181 := m.arena[3268608:3293184]                // f32[8,32,96]
-	dec0_cross_q_group := m.arena[3317760:3342336]  // f32[8,2,2,32,24]
-	dec0_cross_k_group := m.arena[4251648:4263936]  // f32[8,2,1,32,24]
-	dec0_cross_v_group := m.arena[4263936:4276224]  // f32[8,2,1,32,24]
-	dec0_cross_weights := m.arena[2293760:2326528]  // f32[8,2,2,32,32]
-	dec0_resid2 := m.arena[3366912:3391488]         // f32[8,32,96]
-	t204 := m.arena[3391488:3416064]                // f32[8,32,96]
-	t206 := m.arena[983040:1048576]                 // f32[8,32,256]
-	t207 := m.arena[1048576:1114112]                // f32[8,32,256]
-	t208 := m.arena[1114112:1179648]                // f32[8,32,256]
-	t209 := m.arena[1179648:1245184]                // f32[8,32,256]
-	dec0_resid3 := m.arena[3440640:3465216]         // f32[8,32,96]
-	dec1_self_norm_g := m.params[458688:458784]     // f32[96]
-	dec1_self_Wq := m.params[458784:468000]         // f32[96,96]
-	dec1_self_Wk := m.params[468000:472608]         // f32[96,48]
-	dec1_self_Wv := m.params[472608:477216]         // f32[96,48]
-	dec1_self_Wo := m.params[477216:486432]         // f32[96,96]
-	dec1_cross_norm_g := m.params[486432:486528]    // f32[96]
-	dec1_cross_Wq := m.params[486528:495744]        // f32[96,96]
-	dec1_cross_Wk := m.params[495744:500352]        // f32[96,48]
-	dec1_cross_Wv := m.params[500352:504960]        // f32[96,48]
-	dec1_cross_Wo := m.params[504960:514176]        // f32[96,96]
-	dec1_mlp_norm_g := m.params[514176:514272]      // f32[96]
-	dec1_mlp_gate_W := m.params[514272:538848]      // f32[96,256]
-	dec1_mlp_up_W := m.params[538848:563424]        // f32[96,256]
-	dec1_mlp_down_W := m.params[563424:588000]      // f32[256,96]
-	t227 := m.arena[3465216:3489792]                // f32[8,32,96]
-	dec1_self_q_group := m.arena[3514368:3538944]   // f32[8,2,2,32,24]
-	dec1_self_k_group := m.arena[4288512:4300800]   // f32[8,2,1,32,24]
-	dec1_self_v_group := m.arena[4276224:4288512]   // f32[8,2,1,32,24]
-	dec1_self_weights := m.arena[2326528:2359296]   // f32[8,2,2,32,32]
-	dec1_resid1 := m.arena[3563520:3588096]         // f32[8,32,96]
-	t253 := m.arena[3588096:3612672]                // f32[8,32,96]
-	dec1_cross_q_group := m.arena[3637248:3661824]  // f32[8,2,2,32,24]
-	dec1_cross_k_group := m.arena[4300800:4313088]  // f32[8,2,1,32,24]
-	dec1_cross_v_group := m.arena[4313088:4325376]  // f32[8,2,1,32,24]
-	dec1_cross_weights := m.arena[2359296:2392064]  // f32[8,2,2,32,32]
-	dec1_resid2 := m.arena[3686400:3710976]         // f32[8,32,96]
-	t276 := m.arena[3710976:3735552]                // f32[8,32,96]
-	t278 := m.arena[1310720:1376256]                // f32[8,32,256]
-	t279 := m.arena[1376256:1441792]                // f32[8,32,256]
-	t280 := m.arena[1441792:1507328]                // f32[8,32,256]
-	t281 := m.arena[1507328:1572864]                // f32[8,32,256]
-	dec1_resid3 := m.arena[3760128:3784704]         // f32[8,32,96]
-	dec2_self_norm_g := m.params[588000:588096]     // f32[96]
-	dec2_self_Wq := m.params[588096:597312]         // f32[96,96]
-	dec2_self_Wk := m.params[597312:601920]         // f32[96,48]
-	dec2_self_Wv := m.params[601920:606528]         // f32[96,48]
-	dec2_self_Wo := m.params[606528:615744]         // f32[96,96]
-	dec2_cross_norm_g := m.params[615744:615840]    // f32[96]
-	dec2_cross_Wq := m.params[615840:625056]        // f32[96,96]
-	dec2_cross_Wk := m.params[625056:629664]        // f32[96,48]
-	dec2_cross_Wv := m.params[629664:634272]        // f32[96,48]
-	dec2_cross_Wo := m.params[634272:643488]        // f32[96,96]
-	dec2_mlp_norm_g := m.params[643488:643584]      // f32[96]
-	dec2_mlp_gate_W := m.params[643584:668160]      // f32[96,256]
-	dec2_mlp_up_W := m.params[668160:692736]        // f32[96,256]
-	dec2_mlp_down_W := m.params[692736:717312]      // f32[256,96]
-	t299 := m.arena[3784704:3809280]                // f32[8,32,96]
-	dec2_self_q_group := m.arena[3833856:3858432]   // f32[8,2,2,32,24]
-	dec2_self_k_group := m.arena[4337664:4349952]   // f32[8,2,1,32,24]
-	dec2_self_v_group := m.arena[4325376:4337664]   // f32[8,2,1,32,24]
-	dec2_self_weights := m.arena[2392064:2424832]   // f32[8,2,2,32,32]
-	dec2_resid1 := m.arena[3883008:3907584]         // f32[8,32,96]
-	t325 := m.arena[3907584:3932160]                // f32[8,32,96]
-	dec2_cross_q_group := m.arena[3956736:3981312]  // f32[8,2,2,32,24]
-	dec2_cross_k_group := m.arena[4349952:4362240]  // f32[8,2,1,32,24]
-	dec2_cross_v_group := m.arena[4362240:4374528]  // f32[8,2,1,32,24]
-	dec2_cross_weights := m.arena[2424832:2457600]  // f32[8,2,2,32,32]
-	dec2_resid2 := m.arena[4005888:4030464]         // f32[8,32,96]
-	t348 := m.arena[4030464:4055040]                // f32[8,32,96]
-	t350 := m.arena[1638400:1703936]                // f32[8,32,256]
-	t351 := m.arena[1703936:1769472]                // f32[8,32,256]
-	t352 := m.arena[1769472:1835008]                // f32[8,32,256]
-	t353 := m.arena[1835008:1900544]                // f32[8,32,256]
-	dec2_resid3 := m.arena[2097152:2121728]         // f32[8,32,96]
-	dec_norm_g := m.params[717312:717408]           // f32[96]
-	t358 := m.arena[2121728:2146304]                // f32[8,32,96]
-	logits := m.arena[1966080:2031616]              // f32[8,32,256]
-	dlogits := m.arena[2031616:2097152]             // f32[8,32,256]
-	ddec_norm := m.arena[4104192:4128768]           // f32[8,32,96]
-	t368 := m.arena[4079616:4104192]                // f32[256,96]
-	t369 := m.arena[2031616:2097152]                // f32[256,256]
-	t370 := m.arena[0:24576]                        // f32[256,96]
-	t372 := m.arena[2121728:2146304]                // f32[8,32,96]
-	ddec_norm_g := m.grads[717312:717408]           // f32[96]
-	ddec2_resid3 := m.arena[4128768:4153344]        // f32[8,32,96]
-	ddec2_mlp_hidden := m.arena[2097152:2162688]    // f32[8,32,256]
-	t376 := m.arena[1900544:1966080]                // f32[256,256]
-	t377 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec2_mlp_down_W := m.grads[692736:717312]      // f32[256,96]
-	t380 := m.arena[1769472:1835008]                // f32[8,32,256]
-	t381 := m.arena[1900544:1925120]                // f32[8,32,96]
-	t382 := m.arena[4055040:4079616]                // f32[256,96]
-	t383 := m.arena[1769472:1835008]                // f32[256,256]
-	ddec2_mlp_up_W := m.grads[668160:692736]        // f32[96,256]
-	t391 := m.arena[2097152:2162688]                // f32[8,32,256]
-	t392 := m.arena[1638400:1662976]                // f32[8,32,96]
-	t393 := m.arena[2097152:2162688]                // f32[256,256]
-	ddec2_mlp_gate_W := m.grads[643584:668160]      // f32[96,256]
-	ddec2_mlp_norm := m.arena[1900544:1925120]      // f32[8,32,96]
-	t397 := m.arena[4030464:4055040]                // f32[8,32,96]
-	ddec2_mlp_norm_g := m.grads[643488:643584]      // f32[96]
-	t399 := m.arena[1638400:1662976]                // f32[8,32,96]
-	ddec2_resid2 := m.arena[4128768:4153344]        // f32[8,32,96]
-	t401 := m.arena[1638400:1662976]                // f32[8,32,96]
-	t402 := m.arena[3981312:4005888]                // f32[256,96]
-	t403 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec2_cross_Wo := m.grads[634272:643488]        // f32[96,96]
-	t405 := m.arena[1638400:1662976]                // f32[8,32,4,24]
-	t406 := m.arena[1671168:1695744]                // f32[8,4,32,24]
-	ddec2_cross_context := m.arena[1671168:1695744] // f32[8,2,2,32,24]
-	ddec2_cross_weights := m.arena[1638400:1671168] // f32[8,2,2,32,32]
-	t409 := m.arena[1703936:1728512]                // f32[8,2,2,32,24]
-	ddec2_cross_scores := m.arena[1671168:1703936]  // f32[8,2,2,32,32]
-	t411 := m.arena[1671168:1703936]                // f32[8,2,2,32,32]
-	ddec2_cross_q_group := m.arena[1638400:1662976] // f32[8,2,2,32,24]
-	t413 := m.arena[1728512:1753088]                // f32[8,2,2,32,24]
-	ddec2_cross_v := m.arena[1662976:1675264]       // f32[8,2,32,24]
-	ddec2_cross_k := m.arena[1675264:1687552]       // f32[8,2,32,24]
-	ddec2_cross_q := m.arena[1638400:1662976]       // f32[8,4,32,24]
-	t417 := m.arena[1687552:1699840]                // f32[8,32,2,24]
-	ddec2_cross_v_proj := m.arena[1687552:1699840]  // f32[8,32,48]
-	t419 := m.arena[1703936:1728512]                // f32[8,32,96]
-	t420 := m.arena[3096576:3121152]                // f32[256,96]
-	t421 := m.arena[1687552:1699840]                // f32[256,48]
-	ddec2_cross_Wv := m.grads[629664:634272]        // f32[96,48]
-	t423 := m.arena[1662976:1675264]                // f32[8,32,2,24]
-	ddec2_cross_k_proj := m.arena[1662976:1675264]  // f32[8,32,48]
-	t425 := m.arena[1728512:1753088]                // f32[8,32,96]
-	t426 := m.arena[1662976:1675264]                // f32[256,48]
-	ddec2_cross_Wk := m.grads[625056:629664]        // f32[96,48]
-	t428 := m.arena[1662976:1687552]                // f32[8,32,4,24]
-	ddec2_cross_q_proj := m.arena[1662976:1687552]  // f32[8,32,96]
-	ddec2_cross_norm := m.arena[1638400:1662976]    // f32[8,32,96]
-	t431 := m.arena[3932160:3956736]                // f32[256,96]
-	t432 := m.arena[1662976:1687552]                // f32[256,96]
-	ddec2_cross_Wq := m.grads[615840:625056]        // f32[96,96]
-	t435 := m.arena[3907584:3932160]                // f32[8,32,96]
-	ddec2_cross_norm_g := m.grads[615744:615840]    // f32[96]
-	t437 := m.arena[1662976:1687552]                // f32[8,32,96]
-	ddec2_resid1 := m.arena[4128768:4153344]        // f32[8,32,96]
-	t439 := m.arena[1638400:1662976]                // f32[8,32,96]
-	t440 := m.arena[3858432:3883008]                // f32[256,96]
-	t441 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec2_self_Wo := m.grads[606528:615744]         // f32[96,96]
-	t443 := m.arena[1638400:1662976]                // f32[8,32,4,24]
-	t444 := m.arena[1671168:1695744]                // f32[8,4,32,24]
-	ddec2_self_context := m.arena[1671168:1695744]  // f32[8,2,2,32,24]
-	ddec2_self_weights := m.arena[1638400:1671168]  // f32[8,2,2,32,32]
-	t447 := m.arena[1753088:1777664]                // f32[8,2,2,32,24]
-	t448 := m.arena[1671168:1703936]                // f32[8,2,2,32,32]
-	t451 := m.arena[1671168:1703936]                // f32[8,2,2,32,32]
-	ddec2_self_q_group := m.arena[1638400:1662976]  // f32[8,2,2,32,24]
-	t453 := m.arena[1777664:1802240]                // f32[8,2,2,32,24]
-	ddec2_self_v := m.arena[1687552:1699840]        // f32[8,2,32,24]
-	ddec2_self_k_rot := m.arena[1662976:1675264]    // f32[8,2,32,24]
-	ddec2_self_q_rot := m.arena[1638400:1662976]    // f32[8,4,32,24]
-	ddec2_self_k := m.arena[1753088:1765376]        // f32[8,2,32,24]
-	ddec2_self_q := m.arena[1662976:1687552]        // f32[8,4,32,24]
-	t459 := m.arena[1765376:1777664]                // f32[8,32,2,24]
-	ddec2_self_v_proj := m.arena[1765376:1777664]   // f32[8,32,48]
-	t461 := m.arena[1638400:1662976]                // f32[8,32,96]
-	t462 := m.arena[3809280:3833856]                // f32[256,96]
-	t463 := m.arena[1765376:1777664]                // f32[256,48]
-	ddec2_self_Wv := m.grads[601920:606528]         // f32[96,48]
-	t465 := m.arena[1687552:1699840]                // f32[8,32,2,24]
-	ddec2_self_k_proj := m.arena[1687552:1699840]   // f32[8,32,48]
-	t467 := m.arena[1753088:1777664]                // f32[8,32,96]
-	t468 := m.arena[1687552:1699840]                // f32[256,48]
-	ddec2_self_Wk := m.grads[597312:601920]         // f32[96,48]
-	t470 := m.arena[1777664:1802240]                // f32[8,32,4,24]
-	ddec2_self_q_proj := m.arena[1777664:1802240]   // f32[8,32,96]
-	t472 := m.arena[1662976:1687552]                // f32[8,32,96]
-	t473 := m.arena[1777664:1802240]                // f32[256,96]
-	ddec2_self_Wq := m.grads[588096:597312]         // f32[96,96]
-	ddec2_self_norm := m.arena[1638400:1662976]     // f32[8,32,96]
-	t478 := m.arena[3784704:3809280]                // f32[8,32,96]
-	ddec2_self_norm_g := m.grads[588000:588096]     // f32[96]
-	t480 := m.arena[1662976:1687552]                // f32[8,32,96]
-	ddec1_resid3 := m.arena[4128768:4153344]        // f32[8,32,96]
-	ddec1_mlp_hidden := m.arena[1638400:1703936]    // f32[8,32,256]
-	t483 := m.arena[1572864:1638400]                // f32[256,256]
-	t484 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec1_mlp_down_W := m.grads[563424:588000]      // f32[256,96]
-	t487 := m.arena[1441792:1507328]                // f32[8,32,256]
-	t488 := m.arena[1572864:1597440]                // f32[8,32,96]
-	t489 := m.arena[3735552:3760128]                // f32[256,96]
-	t490 := m.arena[1441792:1507328]                // f32[256,256]
-	ddec1_mlp_up_W := m.grads[538848:563424]        // f32[96,256]
-	t497 := m.arena[1638400:1703936]                // f32[8,32,256]
-	t498 := m.arena[1310720:1335296]                // f32[8,32,96]
-	t499 := m.arena[1638400:1703936]                // f32[256,256]
-	ddec1_mlp_gate_W := m.grads[514272:538848]      // f32[96,256]
-	ddec1_mlp_norm := m.arena[1572864:1597440]      // f32[8,32,96]
-	t503 := m.arena[3710976:3735552]                // f32[8,32,96]
-	ddec1_mlp_norm_g := m.grads[514176:514272]      // f32[96]
-	t505 := m.arena[1310720:1335296]                // f32[8,32,96]
-	ddec1_resid2 := m.arena[4128768:4153344]        // f32[8,32,96]
-	t507 := m.arena[1310720:1335296]                // f32[8,32,96]
-	t508 := m.arena[3661824:3686400]                // f32[256,96]
-	t509 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec1_cross_Wo := m.grads[504960:514176]        // f32[96,96]
-	t511 := m.arena[1310720:1335296]                // f32[8,32,4,24]
-	t512 := m.arena[1343488:1368064]                // f32[8,4,32,24]
-	ddec1_cross_context := m.arena[1343488:1368064] // f32[8,2,2,32,24]
-	ddec1_cross_weights := m.arena[1310720:1343488] // f32[8,2,2,32,32]
-	t515 := m.arena[1376256:1400832]                // f32[8,2,2,32,24]
-	ddec1_cross_scores := m.arena[1343488:1376256]  // f32[8,2,2,32,32]
-	t517 := m.arena[1343488:1376256]                // f32[8,2,2,32,32]
-	ddec1_cross_q_group := m.arena[1310720:1335296] // f32[8,2,2,32,24]
-	t519 := m.arena[1400832:1425408]                // f32[8,2,2,32,24]
-	ddec1_cross_v := m.arena[1335296:1347584]       // f32[8,2,32,24]
-	ddec1_cross_k := m.arena[1347584:1359872]       // f32[8,2,32,24]
-	ddec1_cross_q := m.arena[1310720:1335296]       // f32[8,4,32,24]
-	t523 := m.arena[1359872:1372160]                // f32[8,32,2,24]
-	ddec1_cross_v_proj := m.arena[1359872:1372160]  // f32[8,32,48]
-	t525 := m.arena[1376256:1400832]                // f32[8,32,96]
-	t526 := m.arena[1359872:1372160]                // f32[256,48]
-	ddec1_cross_Wv := m.grads[500352:504960]        // f32[96,48]
-	t528 := m.arena[1335296:1347584]                // f32[8,32,2,24]
-	ddec1_cross_k_proj := m.arena[1335296:1347584]  // f32[8,32,48]
-	t530 := m.arena[1400832:1425408]                // f32[8,32,96]
-	t531 := m.arena[1335296:1347584]                // f32[256,48]
-	ddec1_cross_Wk := m.grads[495744:500352]        // f32[96,48]
-	t533 := m.arena[1335296:1359872]                // f32[8,32,4,24]
-	ddec1_cross_q_proj := m.arena[1335296:1359872]  // f32[8,32,96]
-	ddec1_cross_norm := m.arena[1310720:1335296]    // f32[8,32,96]
-	t536 := m.arena[3612672:3637248]                // f32[256,96]
-	t537 := m.arena[1335296:1359872]                // f32[256,96]
-	ddec1_cross_Wq := m.grads[486528:495744]        // f32[96,96]
-	t540 := m.arena[3588096:3612672]                // f32[8,32,96]
-	ddec1_cross_norm_g := m.grads[486432:486528]    // f32[96]
-	t542 := m.arena[1335296:1359872]                // f32[8,32,96]
-	ddec1_resid1 := m.arena[4128768:4153344]        // f32[8,32,96]
-	t544 := m.arena[1310720:1335296]                // f32[8,32,96]
-	t545 := m.arena[3538944:3563520]                // f32[256,96]
-	t546 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec1_self_Wo := m.grads[477216:486432]         // f32[96,96]
-	t548 := m.arena[1310720:1335296]                // f32[8,32,4,24]
-	t549 := m.arena[1343488:1368064]                // f32[8,4,32,24]
-	ddec1_self_context := m.arena[1343488:1368064]  // f32[8,2,2,32,24]
-	ddec1_self_weights := m.arena[1310720:1343488]  // f32[8,2,2,32,32]
-	t552 := m.arena[1425408:1449984]                // f32[8,2,2,32,24]
-	t553 := m.arena[1343488:1376256]                // f32[8,2,2,32,32]
-	t555 := m.arena[1343488:1376256]                // f32[8,2,2,32,32]
-	ddec1_self_q_group := m.arena[1310720:1335296]  // f32[8,2,2,32,24]
-	t557 := m.arena[1449984:1474560]                // f32[8,2,2,32,24]
-	ddec1_self_v := m.arena[1359872:1372160]        // f32[8,2,32,24]
-	ddec1_self_k_rot := m.arena[1335296:1347584]    // f32[8,2,32,24]
-	ddec1_self_q_rot := m.arena[1310720:1335296]    // f32[8,4,32,24]
-	ddec1_self_k := m.arena[1425408:1437696]        // f32[8,2,32,24]
-	ddec1_self_q := m.arena[1335296:1359872]        // f32[8,4,32,24]
-	t563 := m.arena[1437696:1449984]                // f32[8,32,2,24]
-	ddec1_self_v_proj := m.arena[1437696:1449984]   // f32[8,32,48]
-	t565 := m.arena[1310720:1335296]                // f32[8,32,96]
-	t566 := m.arena[3489792:3514368]                // f32[256,96]
-	t567 := m.arena[1437696:1449984]                // f32[256,48]
-	ddec1_self_Wv := m.grads[472608:477216]         // f32[96,48]
-	t569 := m.arena[1359872:1372160]                // f32[8,32,2,24]
-	ddec1_self_k_proj := m.arena[1359872:1372160]   // f32[8,32,48]
-	t571 := m.arena[1425408:1449984]                // f32[8,32,96]
-	t572 := m.arena[1359872:1372160]                // f32[256,48]
-	ddec1_self_Wk := m.grads[468000:472608]         // f32[96,48]
-	t574 := m.arena[1449984:1474560]                // f32[8,32,4,24]
-	ddec1_self_q_proj := m.arena[1449984:1474560]   // f32[8,32,96]
-	t576 := m.arena[1335296:1359872]                // f32[8,32,96]
-	t577 := m.arena[1449984:1474560]                // f32[256,96]
-	ddec1_self_Wq := m.grads[458784:468000]         // f32[96,96]
-	ddec1_self_norm := m.arena[1310720:1335296]     // f32[8,32,96]
-	t582 := m.arena[3465216:3489792]                // f32[8,32,96]
-	ddec1_self_norm_g := m.grads[458688:458784]     // f32[96]
-	t584 := m.arena[1335296:1359872]                // f32[8,32,96]
-	ddec0_resid3 := m.arena[4128768:4153344]        // f32[8,32,96]
-	ddec0_mlp_hidden := m.arena[1310720:1376256]    // f32[8,32,256]
-	t587 := m.arena[1245184:1310720]                // f32[256,256]
-	t588 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec0_mlp_down_W := m.grads[434112:458688]      // f32[256,96]
-	t591 := m.arena[1114112:1179648]                // f32[8,32,256]
-	t592 := m.arena[1245184:1269760]                // f32[8,32,96]
-	t593 := m.arena[3416064:3440640]                // f32[256,96]
-	t594 := m.arena[1114112:1179648]                // f32[256,256]
-	ddec0_mlp_up_W := m.grads[409536:434112]        // f32[96,256]
-	t601 := m.arena[1310720:1376256]                // f32[8,32,256]
-	t602 := m.arena[983040:1007616]                 // f32[8,32,96]
-	t603 := m.arena[1310720:1376256]                // f32[256,256]
-	ddec0_mlp_gate_W := m.grads[384960:409536]      // f32[96,256]
-	ddec0_mlp_norm := m.arena[1245184:1269760]      // f32[8,32,96]
-	t607 := m.arena[3391488:3416064]                // f32[8,32,96]
-	ddec0_mlp_norm_g := m.grads[384864:384960]      // f32[96]
-	t609 := m.arena[983040:1007616]                 // f32[8,32,96]
-	ddec0_resid2 := m.arena[4128768:4153344]        // f32[8,32,96]
-	t611 := m.arena[983040:1007616]                 // f32[8,32,96]
-	t612 := m.arena[3342336:3366912]                // f32[256,96]
-	t613 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec0_cross_Wo := m.grads[375648:384864]        // f32[96,96]
-	t615 := m.arena[983040:1007616]                 // f32[8,32,4,24]
-	t616 := m.arena[1015808:1040384]                // f32[8,4,32,24]
-	ddec0_cross_context := m.arena[1015808:1040384] // f32[8,2,2,32,24]
-	ddec0_cross_weights := m.arena[983040:1015808]  // f32[8,2,2,32,32]
-	t619 := m.arena[1048576:1073152]                // f32[8,2,2,32,24]
-	ddec0_cross_scores := m.arena[1015808:1048576]  // f32[8,2,2,32,32]
-	t621 := m.arena[1015808:1048576]                // f32[8,2,2,32,32]
-	ddec0_cross_q_group := m.arena[983040:1007616]  // f32[8,2,2,32,24]
-	t623 := m.arena[1073152:1097728]                // f32[8,2,2,32,24]
-	ddec0_cross_v := m.arena[1007616:1019904]       // f32[8,2,32,24]
-	ddec0_cross_k := m.arena[1019904:1032192]       // f32[8,2,32,24]
-	ddec0_cross_q := m.arena[983040:1007616]        // f32[8,4,32,24]
-	t627 := m.arena[1032192:1044480]                // f32[8,32,2,24]
-	ddec0_cross_v_proj := m.arena[1032192:1044480]  // f32[8,32,48]
-	t629 := m.arena[1048576:1073152]                // f32[8,32,96]
-	t630 := m.arena[1032192:1044480]                // f32[256,48]
-	ddec0_cross_Wv := m.grads[371040:375648]        // f32[96,48]
-	t632 := m.arena[1122304:1134592]                // f32[8,32,2,24]
-	ddec0_cross_k_proj := m.arena[1122304:1134592]  // f32[8,32,48]
-	t634 := m.arena[983040:1007616]                 // f32[8,32,96]
-	t635 := m.arena[1122304:1134592]                // f32[256,48]
-	ddec0_cross_Wk := m.grads[366432:371040]        // f32[96,48]
-	t637 := m.arena[1007616:1032192]                // f32[8,32,4,24]
-	ddec0_cross_q_proj := m.arena[1007616:1032192]  // f32[8,32,96]
-	ddec0_cross_norm := m.arena[983040:1007616]     // f32[8,32,96]
-	t640 := m.arena[3293184:3317760]                // f32[256,96]
-	t641 := m.arena[1007616:1032192]                // f32[256,96]
-	ddec0_cross_Wq := m.grads[357216:366432]        // f32[96,96]
-	t644 := m.arena[3268608:3293184]                // f32[8,32,96]
-	ddec0_cross_norm_g := m.grads[357120:357216]    // f32[96]
-	t646 := m.arena[1007616:1032192]                // f32[8,32,96]
-	ddec0_resid1 := m.arena[4128768:4153344]        // f32[8,32,96]
-	t648 := m.arena[983040:1007616]                 // f32[8,32,96]
-	t649 := m.arena[3219456:3244032]                // f32[256,96]
-	t650 := m.arena[4128768:4153344]                // f32[256,96]
-	ddec0_self_Wo := m.grads[347904:357120]         // f32[96,96]
-	t652 := m.arena[983040:1007616]                 // f32[8,32,4,24]
-	t653 := m.arena[1015808:1040384]                // f32[8,4,32,24]
-	ddec0_self_context := m.arena[1015808:1040384]  // f32[8,2,2,32,24]
-	ddec0_self_weights := m.arena[983040:1015808]   // f32[8,2,2,32,32]
-	t656 := m.arena[1073152:1097728]                // f32[8,2,2,32,24]
-	t657 := m.arena[1015808:1048576]                // f32[8,2,2,32,32]
-	t659 := m.arena[1015808:1048576]                // f32[8,2,2,32,32]
-	ddec0_self_q_group := m.arena[983040:1007616]   // f32[8,2,2,32,24]
-	t661 := m.arena[1097728:1122304]                // f32[8,2,2,32,24]
-	ddec0_self_v := m.arena[1032192:1044480]        // f32[8,2,32,24]
-	ddec0_self_k_rot := m.arena[1007616:1019904]    // f32[8,2,32,24]
-	ddec0_self_q_rot := m.arena[983040:1007616]     // f32[8,4,32,24]
-	ddec0_self_k := m.arena[1073152:1085440]        // f32[8,2,32,24]
-	ddec0_self_q := m.arena[1007616:1032192]        // f32[8,4,32,24]
-	t667 := m.arena[1085440:1097728]                // f32[8,32,2,24]
-	ddec0_self_v_proj := m.arena[1085440:1097728]   // f32[8,32,48]
-	t669 := m.arena[983040:1007616]                 // f32[8,32,96]
-	t670 := m.arena[3170304:3194880]                // f32[256,96]
-	t671 := m.arena[1085440:1097728]                // f32[256,48]
-	ddec0_self_Wv := m.grads[343296:347904]         // f32[96,48]
-	t673 := m.arena[1032192:1044480]                // f32[8,32,2,24]
-	ddec0_self_k_proj := m.arena[1032192:1044480]   // f32[8,32,48]
-	t675 := m.arena[1073152:1097728]                // f32[8,32,96]
-	t676 := m.arena[1032192:1044480]                // f32[256,48]
-	ddec0_self_Wk := m.grads[338688:343296]         // f32[96,48]
-	t678 := m.arena[1097728:1122304]                // f32[8,32,4,24]
-	ddec0_self_q_proj := m.arena[1097728:1122304]   // f32[8,32,96]
-	t680 := m.arena[1007616:1032192]                // f32[8,32,96]
-	t681 := m.arena[1097728:1122304]                // f32[256,96]
-	ddec0_self_Wq := m.grads[329472:338688]         // f32[96,96]
-	ddec0_self_norm := m.arena[983040:1007616]      // f32[8,32,96]
-	t686 := m.arena[3145728:3170304]                // f32[8,32,96]
-	ddec0_self_norm_g := m.grads[329376:329472]     // f32[96]
-	t688 := m.arena[1007616:1032192]                // f32[8,32,96]
-	ddec_in := m.arena[4128768:4153344]             // f32[8,32,96]
-	t690 := m.arena[1073152:1097728]                // f32[256,96]
-	denc_norm := m.arena[1703936:1728512]           // f32[8,32,96]
-	t697 := m.arena[3072000:3096576]                // f32[8,32,96]
-	denc_norm_g := m.grads[329280:329376]           // f32[96]
-	denc2_resid2 := m.arena[1048576:1073152]        // f32[8,32,96]
-	denc2_mlp_hidden := m.arena[983040:1048576]     // f32[8,32,256]
-	t701 := m.arena[917504:983040]                  // f32[256,256]
-	t702 := m.arena[1048576:1073152]                // f32[256,96]
-	denc2_mlp_down_W := m.grads[304704:329280]      // f32[256,96]
-	t705 := m.arena[786432:851968]                  // f32[8,32,256]
-	t706 := m.arena[917504:942080]                  // f32[8,32,96]
-	t707 := m.arena[3022848:3047424]                // f32[256,96]
-	t708 := m.arena[786432:851968]                  // f32[256,256]
-	denc2_mlp_up_W := m.grads[280128:304704]        // f32[96,256]
-	t715 := m.arena[983040:1048576]                 // f32[8,32,256]
-	t716 := m.arena[655360:679936]                  // f32[8,32,96]
-	t717 := m.arena[983040:1048576]                 // f32[256,256]
-	denc2_mlp_gate_W := m.grads[255552:280128]      // f32[96,256]
-	denc2_mlp_norm := m.arena[917504:942080]        // f32[8,32,96]
-	t721 := m.arena[2998272:3022848]                // f32[8,32,96]
-	denc2_mlp_norm_g := m.grads[255456:255552]      // f32[96]
-	t723 := m.arena[655360:679936]                  // f32[8,32,96]
-	denc2_resid1 := m.arena[1048576:1073152]        // f32[8,32,96]
-	t725 := m.arena[655360:679936]                  // f32[8,32,96]
-	t726 := m.arena[2949120:2973696]                // f32[256,96]
-	t727 := m.arena[1048576:1073152]                // f32[256,96]
-	denc2_attn_Wo := m.grads[246240:255456]         // f32[96,96]
-	t729 := m.arena[655360:679936]                  // f32[8,32,4,24]
-	t730 := m.arena[688128:712704]                  // f32[8,4,32,24]
-	denc2_attn_context := m.arena[688128:712704]    // f32[8,2,2,32,24]
-	denc2_attn_weights := m.arena[655360:688128]    // f32[8,2,2,32,32]
-	t733 := m.arena[720896:745472]                  // f32[8,2,2,32,24]
-	denc2_attn_scores := m.arena[688128:720896]     // f32[8,2,2,32,32]
-	t735 := m.arena[688128:720896]                  // f32[8,2,2,32,32]
-	denc2_attn_q_group := m.arena[655360:679936]    // f32[8,2,2,32,24]
-	t737 := m.arena[745472:770048]                  // f32[8,2,2,32,24]
-	denc2_attn_v := m.arena[704512:716800]          // f32[8,2,32,24]
-	denc2_attn_k_rot := m.arena[679936:692224]      // f32[8,2,32,24]
-	denc2_attn_q_rot := m.arena[655360:679936]      // f32[8,4,32,24]
-	denc2_attn_k := m.arena[716800:729088]          // f32[8,2,32,24]
-	denc2_attn_q := m.arena[679936:704512]          // f32[8,4,32,24]
-	t743 := m.arena[729088:741376]                  // f32[8,32,2,24]
-	denc2_attn_v_proj := m.arena[729088:741376]     // f32[8,32,48]
-	t745 := m.arena[655360:679936]                  // f32[8,32,96]
-	t746 := m.arena[2899968:2924544]                // f32[256,96]
-	t747 := m.arena[729088:741376]                  // f32[256,48]
-	denc2_attn_Wv := m.grads[241632:246240]         // f32[96,48]
-	t749 := m.arena[729088:741376]                  // f32[8,32,2,24]
-	denc2_attn_k_proj := m.arena[729088:741376]     // f32[8,32,48]
-	t751 := m.arena[704512:729088]                  // f32[8,32,96]
-	t752 := m.arena[729088:741376]                  // f32[256,48]
-	denc2_attn_Wk := m.grads[237024:241632]         // f32[96,48]
-	t754 := m.arena[729088:753664]                  // f32[8,32,4,24]
-	denc2_attn_q_proj := m.arena[729088:753664]     // f32[8,32,96]
-	t756 := m.arena[679936:704512]                  // f32[8,32,96]
-	t757 := m.arena[729088:753664]                  // f32[256,96]
-	denc2_attn_Wq := m.grads[227808:237024]         // f32[96,96]
-	denc2_attn_norm := m.arena[655360:679936]       // f32[8,32,96]
-	t762 := m.arena[2875392:2899968]                // f32[8,32,96]
-	denc2_attn_norm_g := m.grads[227712:227808]     // f32[96]
-	t764 := m.arena[679936:704512]                  // f32[8,32,96]
-	denc1_resid2 := m.arena[1048576:1073152]        // f32[8,32,96]
-	denc1_mlp_hidden := m.arena[655360:720896]      // f32[8,32,256]
-	t767 := m.arena[589824:655360]                  // f32[256,256]
-	t768 := m.arena[1048576:1073152]                // f32[256,96]
-	denc1_mlp_down_W := m.grads[203136:227712]      // f32[256,96]
-	t771 := m.arena[458752:524288]                  // f32[8,32,256]
-	t772 := m.arena[589824:614400]                  // f32[8,32,96]
-	t773 := m.arena[2826240:2850816]                // f32[256,96]
-	t774 := m.arena[458752:524288]                  // f32[256,256]
-	denc1_mlp_up_W := m.grads[178560:203136]        // f32[96,256]
-	t781 := m.arena[655360:720896]                  // f32[8,32,256]
-	t782 := m.arena[327680:352256]                  // f32[8,32,96]
-	t783 := m.arena[655360:720896]                  // f32[256,256]
-	denc1_mlp_gate_W := m.grads[153984:178560]      // f32[96,256]
-	denc1_mlp_norm := m.arena[589824:614400]        // f32[8,32,96]
-	t787 := m.arena[2801664:2826240]                // f32[8,32,96]
-	denc1_mlp_norm_g := m.grads[153888:153984]      // f32[96]
-	t789 := m.arena[327680:352256]                  // f32[8,32,96]
-	denc1_resid1 := m.arena[1048576:1073152]        // f32[8,32,96]
-	t791 := m.arena[327680:352256]                  // f32[8,32,96]
-	t792 := m.arena[2752512:2777088]                // f32[256,96]
-	t793 := m.arena[1048576:1073152]                // f32[256,96]
-	denc1_attn_Wo := m.grads[144672:153888]         // f32[96,96]
-	t795 := m.arena[327680:352256]                  // f32[8,32,4,24]
-	t796 := m.arena[360448:385024]                  // f32[8,4,32,24]
-	denc1_attn_context := m.arena[360448:385024]    // f32[8,2,2,32,24]
-	denc1_attn_weights := m.arena[327680:360448]    // f32[8,2,2,32,32]
-	t799 := m.arena[393216:417792]                  // f32[8,2,2,32,24]
-	denc1_attn_scores := m.arena[360448:393216]     // f32[8,2,2,32,32]
-	t801 := m.arena[360448:393216]                  // f32[8,2,2,32,32]
-	denc1_attn_q_group := m.arena[327680:352256]    // f32[8,2,2,32,24]
-	t803 := m.arena[417792:442368]                  // f32[8,2,2,32,24]
-	denc1_attn_v := m.arena[376832:389120]          // f32[8,2,32,24]
-	denc1_attn_k_rot := m.arena[352256:364544]      // f32[8,2,32,24]
-	denc1_attn_q_rot := m.arena[327680:352256]      // f32[8,4,32,24]
-	denc1_attn_k := m.arena[389120:401408]          // f32[8,2,32,24]
-	denc1_attn_q := m.arena[352256:376832]          // f32[8,4,32,24]
-	t809 := m.arena[401408:413696]                  // f32[8,32,2,24]
-	denc1_attn_v_proj := m.arena[401408:413696]     // f32[8,32,48]
-	t811 := m.arena[327680:352256]                  // f32[8,32,96]
-	t812 := m.arena[2703360:2727936]                // f32[256,96]
-	t813 := m.arena[401408:413696]                  // f32[256,48]
-	denc1_attn_Wv := m.grads[140064:144672]         // f32[96,48]
-	t815 := m.arena[401408:413696]                  // f32[8,32,2,24]
-	denc1_attn_k_proj := m.arena[401408:413696]     // f32[8,32,48]
-	t817 := m.arena[376832:401408]                  // f32[8,32,96]
-	t818 := m.arena[401408:413696]                  // f32[256,48]
-	denc1_attn_Wk := m.grads[135456:140064]         // f32[96,48]
-	t820 := m.arena[401408:425984]                  // f32[8,32,4,24]
-	denc1_attn_q_proj := m.arena[401408:425984]     // f32[8,32,96]
-	t822 := m.arena[352256:376832]                  // f32[8,32,96]
-	t823 := m.arena[401408:425984]                  // f32[256,96]
-	denc1_attn_Wq := m.grads[126240:135456]         // f32[96,96]
-	denc1_attn_norm := m.arena[327680:352256]       // f32[8,32,96]
-	t828 := m.arena[2678784:2703360]                // f32[8,32,96]
-	denc1_attn_norm_g := m.grads[126144:126240]     // f32[96]
-	t830 := m.arena[352256:376832]                  // f32[8,32,96]
-	denc0_resid2 := m.arena[1048576:1073152]        // f32[8,32,96]
-	denc0_mlp_hidden := m.arena[327680:393216]      // f32[8,32,256]
-	t833 := m.arena[262144:327680]                  // f32[256,256]
-	t834 := m.arena[1048576:1073152]                // f32[256,96]
-	denc0_mlp_down_W := m.grads[101568:126144]      // f32[256,96]
-	t837 := m.arena[131072:196608]                  // f32[8,32,256]
-	t838 := m.arena[262144:286720]                  // f32[8,32,96]
-	t839 := m.arena[2629632:2654208]                // f32[256,96]
-	t840 := m.arena[131072:196608]                  // f32[256,256]
-	denc0_mlp_up_W := m.grads[76992:101568]         // f32[96,256]
-	t847 := m.arena[327680:393216]                  // f32[8,32,256]
-	t848 := m.arena[0:24576]                        // f32[8,32,96]
-	t849 := m.arena[327680:393216]                  // f32[256,256]
-	denc0_mlp_gate_W := m.grads[52416:76992]        // f32[96,256]
-	denc0_mlp_norm := m.arena[262144:286720]        // f32[8,32,96]
-	t853 := m.arena[2605056:2629632]                // f32[8,32,96]
-	denc0_mlp_norm_g := m.grads[52320:52416]        // f32[96]
-	t855 := m.arena[0:24576]                        // f32[8,32,96]
-	denc0_resid1 := m.arena[1048576:1073152]        // f32[8,32,96]
-	t857 := m.arena[0:24576]                        // f32[8,32,96]
-	t858 := m.arena[2555904:2580480]                // f32[256,96]
-	t859 := m.arena[1048576:1073152]                // f32[256,96]
-	denc0_attn_Wo := m.grads[43104:52320]           // f32[96,96]
-	t861 := m.arena[0:24576]                        // f32[8,32,4,24]
-	t862 := m.arena[32768:57344]                    // f32[8,4,32,24]
-	denc0_attn_context := m.arena[32768:57344]      // f32[8,2,2,32,24]
-	denc0_attn_weights := m.arena[0:32768]          // f32[8,2,2,32,32]
-	t865 := m.arena[65536:90112]                    // f32[8,2,2,32,24]
-	denc0_attn_scores := m.arena[32768:65536]       // f32[8,2,2,32,32]
-	t867 := m.arena[32768:65536]                    // f32[8,2,2,32,32]
-	denc0_attn_q_group := m.arena[0:24576]          // f32[8,2,2,32,24]
-	t869 := m.arena[90112:114688]                   // f32[8,2,2,32,24]
-	denc0_attn_v := m.arena[49152:61440]            // f32[8,2,32,24]
-	denc0_attn_k_rot := m.arena[24576:36864]        // f32[8,2,32,24]
-	denc0_attn_q_rot := m.arena[0:24576]            // f32[8,4,32,24]
-	denc0_attn_k := m.arena[61440:73728]            // f32[8,2,32,24]
-	denc0_attn_q := m.arena[24576:49152]            // f32[8,4,32,24]
-	t875 := m.arena[73728:86016]                    // f32[8,32,2,24]
-	denc0_attn_v_proj := m.arena[73728:86016]       // f32[8,32,48]
-	t877 := m.arena[0:24576]                        // f32[8,32,96]
-	t878 := m.arena[2506752:2531328]                // f32[256,96]
-	t879 := m.arena[73728:86016]                    // f32[256,48]
-	denc0_attn_Wv := m.grads[38496:43104]           // f32[96,48]
-	t881 := m.arena[73728:86016]                    // f32[8,32,2,24]
-	denc0_attn_k_proj := m.arena[73728:86016]       // f32[8,32,48]
-	t883 := m.arena[49152:73728]                    // f32[8,32,96]
-	t884 := m.arena[73728:86016]                    // f32[256,48]
-	denc0_attn_Wk := m.grads[33888:38496]           // f32[96,48]
-	t886 := m.arena[73728:98304]                    // f32[8,32,4,24]
-	denc0_attn_q_proj := m.arena[73728:98304]       // f32[8,32,96]
-	t888 := m.arena[24576:49152]                    // f32[8,32,96]
-	t889 := m.arena[73728:98304]                    // f32[256,96]
-	denc0_attn_Wq := m.grads[24672:33888]           // f32[96,96]
-	denc0_attn_norm := m.arena[0:24576]             // f32[8,32,96]
-	t894 := m.arena[2482176:2506752]                // f32[8,32,96]
-	denc0_attn_norm_g := m.grads[24576:24672]       // f32[96]
-	t896 := m.arena[24576:49152]                    // f32[8,32,96]
-	denc_in := m.arena[1048576:1073152]             // f32[8,32,96]
-	t898 := m.arena[24576:49152]                    // f32[256,96]
-	dwte := m.grads[0:24576]                        // f32[256,96]
+	src := m.iarena[0:256]                                // i32[8,32]
+	ids := m.iarena[256:512]                              // i32[8,32]
+	targets := m.iarena[512:768]                          // i32[8,32]
+	wte := m.params[0:24576]                              // f32[256,96]
+	enc_in := m.arena[2457600:2482176]                    // f32[8,32,96]
+	enc0_attn_norm_g := m.params[24576:24672]             // f32[96]
+	enc0_attn_Wq := m.params[24672:33888]                 // f32[96,96]
+	enc0_attn_Wk := m.params[33888:38496]                 // f32[96,48]
+	enc0_attn_Wv := m.params[38496:43104]                 // f32[96,48]
+	enc0_attn_Wo := m.params[43104:52320]                 // f32[96,96]
+	enc0_mlp_norm_g := m.params[52320:52416]              // f32[96]
+	enc0_mlp_gate_W := m.params[52416:76992]              // f32[96,256]
+	enc0_mlp_up_W := m.params[76992:101568]               // f32[96,256]
+	enc0_mlp_down_W := m.params[101568:126144]            // f32[256,96]
+	t14 := m.arena[2482176:2506752]                       // f32[8,32,96]
+	enc0_attn_q_group := m.arena[2531328:2555904]         // f32[8,2,2,32,24]
+	enc0_attn_k_group := m.arena[4165632:4177920]         // f32[8,2,1,32,24]
+	enc0_attn_v_group := m.arena[4153344:4165632]         // f32[8,2,1,32,24]
+	enc0_attn_group_weights := m.arena[2162688:2195456]   // f32[8,2,2,32,32]
+	enc0_resid1 := m.arena[2580480:2605056]               // f32[8,32,96]
+	t40 := m.arena[2605056:2629632]                       // f32[8,32,96]
+	t42 := m.arena[0:65536]                               // f32[8,32,256]
+	t43 := m.arena[65536:131072]                          // f32[8,32,256]
+	t44 := m.arena[131072:196608]                         // f32[8,32,256]
+	t45 := m.arena[196608:262144]                         // f32[8,32,256]
+	enc0_resid2 := m.arena[2654208:2678784]               // f32[8,32,96]
+	enc1_attn_norm_g := m.params[126144:126240]           // f32[96]
+	enc1_attn_Wq := m.params[126240:135456]               // f32[96,96]
+	enc1_attn_Wk := m.params[135456:140064]               // f32[96,48]
+	enc1_attn_Wv := m.params[140064:144672]               // f32[96,48]
+	enc1_attn_Wo := m.params[144672:153888]               // f32[96,96]
+	enc1_mlp_norm_g := m.params[153888:153984]            // f32[96]
+	enc1_mlp_gate_W := m.params[153984:178560]            // f32[96,256]
+	enc1_mlp_up_W := m.params[178560:203136]              // f32[96,256]
+	enc1_mlp_down_W := m.params[203136:227712]            // f32[256,96]
+	t58 := m.arena[2678784:2703360]                       // f32[8,32,96]
+	enc1_attn_q_group := m.arena[2727936:2752512]         // f32[8,2,2,32,24]
+	enc1_attn_k_group := m.arena[4190208:4202496]         // f32[8,2,1,32,24]
+	enc1_attn_v_group := m.arena[4177920:4190208]         // f32[8,2,1,32,24]
+	enc1_attn_group_weights := m.arena[2195456:2228224]   // f32[8,2,2,32,32]
+	enc1_resid1 := m.arena[2777088:2801664]               // f32[8,32,96]
+	t83 := m.arena[2801664:2826240]                       // f32[8,32,96]
+	t85 := m.arena[327680:393216]                         // f32[8,32,256]
+	t86 := m.arena[393216:458752]                         // f32[8,32,256]
+	t87 := m.arena[458752:524288]                         // f32[8,32,256]
+	t88 := m.arena[524288:589824]                         // f32[8,32,256]
+	enc1_resid2 := m.arena[2850816:2875392]               // f32[8,32,96]
+	enc2_attn_norm_g := m.params[227712:227808]           // f32[96]
+	enc2_attn_Wq := m.params[227808:237024]               // f32[96,96]
+	enc2_attn_Wk := m.params[237024:241632]               // f32[96,48]
+	enc2_attn_Wv := m.params[241632:246240]               // f32[96,48]
+	enc2_attn_Wo := m.params[246240:255456]               // f32[96,96]
+	enc2_mlp_norm_g := m.params[255456:255552]            // f32[96]
+	enc2_mlp_gate_W := m.params[255552:280128]            // f32[96,256]
+	enc2_mlp_up_W := m.params[280128:304704]              // f32[96,256]
+	enc2_mlp_down_W := m.params[304704:329280]            // f32[256,96]
+	t101 := m.arena[2875392:2899968]                      // f32[8,32,96]
+	enc2_attn_q_group := m.arena[2924544:2949120]         // f32[8,2,2,32,24]
+	enc2_attn_k_group := m.arena[4214784:4227072]         // f32[8,2,1,32,24]
+	enc2_attn_v_group := m.arena[4202496:4214784]         // f32[8,2,1,32,24]
+	enc2_attn_group_weights := m.arena[2228224:2260992]   // f32[8,2,2,32,32]
+	enc2_resid1 := m.arena[2973696:2998272]               // f32[8,32,96]
+	t126 := m.arena[2998272:3022848]                      // f32[8,32,96]
+	t128 := m.arena[655360:720896]                        // f32[8,32,256]
+	t129 := m.arena[720896:786432]                        // f32[8,32,256]
+	t130 := m.arena[786432:851968]                        // f32[8,32,256]
+	t131 := m.arena[851968:917504]                        // f32[8,32,256]
+	enc2_resid2 := m.arena[3047424:3072000]               // f32[8,32,96]
+	enc_norm_g := m.params[329280:329376]                 // f32[96]
+	t136 := m.arena[3072000:3096576]                      // f32[8,32,96]
+	dec_in := m.arena[3121152:3145728]                    // f32[8,32,96]
+	dec0_self_norm_g := m.params[329376:329472]           // f32[96]
+	dec0_self_Wq := m.params[329472:338688]               // f32[96,96]
+	dec0_self_Wk := m.params[338688:343296]               // f32[96,48]
+	dec0_self_Wv := m.params[343296:347904]               // f32[96,48]
+	dec0_self_Wo := m.params[347904:357120]               // f32[96,96]
+	dec0_cross_norm_g := m.params[357120:357216]          // f32[96]
+	dec0_cross_Wq := m.params[357216:366432]              // f32[96,96]
+	dec0_cross_Wk := m.params[366432:371040]              // f32[96,48]
+	dec0_cross_Wv := m.params[371040:375648]              // f32[96,48]
+	dec0_cross_Wo := m.params[375648:384864]              // f32[96,96]
+	dec0_mlp_norm_g := m.params[384864:384960]            // f32[96]
+	dec0_mlp_gate_W := m.params[384960:409536]            // f32[96,256]
+	dec0_mlp_up_W := m.params[409536:434112]              // f32[96,256]
+	dec0_mlp_down_W := m.params[434112:458688]            // f32[256,96]
+	t153 := m.arena[3145728:3170304]                      // f32[8,32,96]
+	dec0_self_q_group := m.arena[3194880:3219456]         // f32[8,2,2,32,24]
+	dec0_self_k_group := m.arena[4239360:4251648]         // f32[8,2,1,32,24]
+	dec0_self_v_group := m.arena[4227072:4239360]         // f32[8,2,1,32,24]
+	dec0_self_group_weights := m.arena[2260992:2293760]   // f32[8,2,2,32,32]
+	dec0_resid1 := m.arena[3244032:3268608]               // f32[8,32,96]
+	t181 := m.arena[3268608:3293184]                      // f32[8,32,96]
+	dec0_cross_q_group := m.arena[3317760:3342336]        // f32[8,2,2,32,24]
+	dec0_cross_k_group := m.arena[4251648:4263936]        // f32[8,2,1,32,24]
+	dec0_cross_v_group := m.arena[4263936:4276224]        // f32[8,2,1,32,24]
+	dec0_cross_group_weights := m.arena[2293760:2326528]  // f32[8,2,2,32,32]
+	dec0_resid2 := m.arena[3366912:3391488]               // f32[8,32,96]
+	t204 := m.arena[3391488:3416064]                      // f32[8,32,96]
+	t206 := m.arena[983040:1048576]                       // f32[8,32,256]
+	t207 := m.arena[1048576:1114112]                      // f32[8,32,256]
+	t208 := m.arena[1114112:1179648]                      // f32[8,32,256]
+	t209 := m.arena[1179648:1245184]                      // f32[8,32,256]
+	dec0_resid3 := m.arena[3440640:3465216]               // f32[8,32,96]
+	dec1_self_norm_g := m.params[458688:458784]           // f32[96]
+	dec1_self_Wq := m.params[458784:468000]               // f32[96,96]
+	dec1_self_Wk := m.params[468000:472608]               // f32[96,48]
+	dec1_self_Wv := m.params[472608:477216]               // f32[96,48]
+	dec1_self_Wo := m.params[477216:486432]               // f32[96,96]
+	dec1_cross_norm_g := m.params[486432:486528]          // f32[96]
+	dec1_cross_Wq := m.params[486528:495744]              // f32[96,96]
+	dec1_cross_Wk := m.params[495744:500352]              // f32[96,48]
+	dec1_cross_Wv := m.params[500352:504960]              // f32[96,48]
+	dec1_cross_Wo := m.params[504960:514176]              // f32[96,96]
+	dec1_mlp_norm_g := m.params[514176:514272]            // f32[96]
+	dec1_mlp_gate_W := m.params[514272:538848]            // f32[96,256]
+	dec1_mlp_up_W := m.params[538848:563424]              // f32[96,256]
+	dec1_mlp_down_W := m.params[563424:588000]            // f32[256,96]
+	t227 := m.arena[3465216:3489792]                      // f32[8,32,96]
+	dec1_self_q_group := m.arena[3514368:3538944]         // f32[8,2,2,32,24]
+	dec1_self_k_group := m.arena[4288512:4300800]         // f32[8,2,1,32,24]
+	dec1_self_v_group := m.arena[4276224:4288512]         // f32[8,2,1,32,24]
+	dec1_self_group_weights := m.arena[2326528:2359296]   // f32[8,2,2,32,32]
+	dec1_resid1 := m.arena[3563520:3588096]               // f32[8,32,96]
+	t253 := m.arena[3588096:3612672]                      // f32[8,32,96]
+	dec1_cross_q_group := m.arena[3637248:3661824]        // f32[8,2,2,32,24]
+	dec1_cross_k_group := m.arena[4300800:4313088]        // f32[8,2,1,32,24]
+	dec1_cross_v_group := m.arena[4313088:4325376]        // f32[8,2,1,32,24]
+	dec1_cross_group_weights := m.arena[2359296:2392064]  // f32[8,2,2,32,32]
+	dec1_resid2 := m.arena[3686400:3710976]               // f32[8,32,96]
+	t276 := m.arena[3710976:3735552]                      // f32[8,32,96]
+	t278 := m.arena[1310720:1376256]                      // f32[8,32,256]
+	t279 := m.arena[1376256:1441792]                      // f32[8,32,256]
+	t280 := m.arena[1441792:1507328]                      // f32[8,32,256]
+	t281 := m.arena[1507328:1572864]                      // f32[8,32,256]
+	dec1_resid3 := m.arena[3760128:3784704]               // f32[8,32,96]
+	dec2_self_norm_g := m.params[588000:588096]           // f32[96]
+	dec2_self_Wq := m.params[588096:597312]               // f32[96,96]
+	dec2_self_Wk := m.params[597312:601920]               // f32[96,48]
+	dec2_self_Wv := m.params[601920:606528]               // f32[96,48]
+	dec2_self_Wo := m.params[606528:615744]               // f32[96,96]
+	dec2_cross_norm_g := m.params[615744:615840]          // f32[96]
+	dec2_cross_Wq := m.params[615840:625056]              // f32[96,96]
+	dec2_cross_Wk := m.params[625056:629664]              // f32[96,48]
+	dec2_cross_Wv := m.params[629664:634272]              // f32[96,48]
+	dec2_cross_Wo := m.params[634272:643488]              // f32[96,96]
+	dec2_mlp_norm_g := m.params[643488:643584]            // f32[96]
+	dec2_mlp_gate_W := m.params[643584:668160]            // f32[96,256]
+	dec2_mlp_up_W := m.params[668160:692736]              // f32[96,256]
+	dec2_mlp_down_W := m.params[692736:717312]            // f32[256,96]
+	t299 := m.arena[3784704:3809280]                      // f32[8,32,96]
+	dec2_self_q_group := m.arena[3833856:3858432]         // f32[8,2,2,32,24]
+	dec2_self_k_group := m.arena[4337664:4349952]         // f32[8,2,1,32,24]
+	dec2_self_v_group := m.arena[4325376:4337664]         // f32[8,2,1,32,24]
+	dec2_self_group_weights := m.arena[2392064:2424832]   // f32[8,2,2,32,32]
+	dec2_resid1 := m.arena[3883008:3907584]               // f32[8,32,96]
+	t325 := m.arena[3907584:3932160]                      // f32[8,32,96]
+	dec2_cross_q_group := m.arena[3956736:3981312]        // f32[8,2,2,32,24]
+	dec2_cross_k_group := m.arena[4349952:4362240]        // f32[8,2,1,32,24]
+	dec2_cross_v_group := m.arena[4362240:4374528]        // f32[8,2,1,32,24]
+	dec2_cross_group_weights := m.arena[2424832:2457600]  // f32[8,2,2,32,32]
+	dec2_resid2 := m.arena[4005888:4030464]               // f32[8,32,96]
+	t348 := m.arena[4030464:4055040]                      // f32[8,32,96]
+	t350 := m.arena[1638400:1703936]                      // f32[8,32,256]
+	t351 := m.arena[1703936:1769472]                      // f32[8,32,256]
+	t352 := m.arena[1769472:1835008]                      // f32[8,32,256]
+	t353 := m.arena[1835008:1900544]                      // f32[8,32,256]
+	dec2_resid3 := m.arena[2097152:2121728]               // f32[8,32,96]
+	dec_norm_g := m.params[717312:717408]                 // f32[96]
+	t358 := m.arena[2121728:2146304]                      // f32[8,32,96]
+	logits := m.arena[1966080:2031616]                    // f32[8,32,256]
+	dlogits := m.arena[2031616:2097152]                   // f32[8,32,256]
+	ddec_norm := m.arena[4104192:4128768]                 // f32[8,32,96]
+	t368 := m.arena[4079616:4104192]                      // f32[256,96]
+	t369 := m.arena[2031616:2097152]                      // f32[256,256]
+	t370 := m.arena[0:24576]                              // f32[256,96]
+	t372 := m.arena[2121728:2146304]                      // f32[8,32,96]
+	ddec_norm_g := m.grads[717312:717408]                 // f32[96]
+	ddec2_resid3 := m.arena[4128768:4153344]              // f32[8,32,96]
+	ddec2_mlp_hidden := m.arena[2097152:2162688]          // f32[8,32,256]
+	t376 := m.arena[1900544:1966080]                      // f32[256,256]
+	t377 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec2_mlp_down_W := m.grads[692736:717312]            // f32[256,96]
+	t380 := m.arena[1769472:1835008]                      // f32[8,32,256]
+	t381 := m.arena[1900544:1925120]                      // f32[8,32,96]
+	t382 := m.arena[4055040:4079616]                      // f32[256,96]
+	t383 := m.arena[1769472:1835008]                      // f32[256,256]
+	ddec2_mlp_up_W := m.grads[668160:692736]              // f32[96,256]
+	t391 := m.arena[2097152:2162688]                      // f32[8,32,256]
+	t392 := m.arena[1638400:1662976]                      // f32[8,32,96]
+	t393 := m.arena[2097152:2162688]                      // f32[256,256]
+	ddec2_mlp_gate_W := m.grads[643584:668160]            // f32[96,256]
+	ddec2_mlp_norm := m.arena[1900544:1925120]            // f32[8,32,96]
+	t397 := m.arena[4030464:4055040]                      // f32[8,32,96]
+	ddec2_mlp_norm_g := m.grads[643488:643584]            // f32[96]
+	t399 := m.arena[1638400:1662976]                      // f32[8,32,96]
+	ddec2_resid2 := m.arena[4128768:4153344]              // f32[8,32,96]
+	t401 := m.arena[1638400:1662976]                      // f32[8,32,96]
+	t402 := m.arena[3981312:4005888]                      // f32[256,96]
+	t403 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec2_cross_Wo := m.grads[634272:643488]              // f32[96,96]
+	t405 := m.arena[1638400:1662976]                      // f32[8,32,4,24]
+	t406 := m.arena[1671168:1695744]                      // f32[8,4,32,24]
+	ddec2_cross_context := m.arena[1671168:1695744]       // f32[8,2,2,32,24]
+	ddec2_cross_group_weights := m.arena[1638400:1671168] // f32[8,2,2,32,32]
+	t409 := m.arena[1703936:1728512]                      // f32[8,2,2,32,24]
+	ddec2_cross_scores := m.arena[1671168:1703936]        // f32[8,2,2,32,32]
+	t411 := m.arena[1671168:1703936]                      // f32[8,2,2,32,32]
+	ddec2_cross_q_group := m.arena[1638400:1662976]       // f32[8,2,2,32,24]
+	t413 := m.arena[1728512:1753088]                      // f32[8,2,2,32,24]
+	ddec2_cross_v := m.arena[1662976:1675264]             // f32[8,2,32,24]
+	ddec2_cross_k := m.arena[1675264:1687552]             // f32[8,2,32,24]
+	ddec2_cross_q := m.arena[1638400:1662976]             // f32[8,4,32,24]
+	t417 := m.arena[1687552:1699840]                      // f32[8,32,2,24]
+	ddec2_cross_v_proj := m.arena[1687552:1699840]        // f32[8,32,48]
+	t419 := m.arena[1703936:1728512]                      // f32[8,32,96]
+	t420 := m.arena[3096576:3121152]                      // f32[256,96]
+	t421 := m.arena[1687552:1699840]                      // f32[256,48]
+	ddec2_cross_Wv := m.grads[629664:634272]              // f32[96,48]
+	t423 := m.arena[1662976:1675264]                      // f32[8,32,2,24]
+	ddec2_cross_k_proj := m.arena[1662976:1675264]        // f32[8,32,48]
+	t425 := m.arena[1728512:1753088]                      // f32[8,32,96]
+	t426 := m.arena[1662976:1675264]                      // f32[256,48]
+	ddec2_cross_Wk := m.grads[625056:629664]              // f32[96,48]
+	t428 := m.arena[1662976:1687552]                      // f32[8,32,4,24]
+	ddec2_cross_q_proj := m.arena[1662976:1687552]        // f32[8,32,96]
+	ddec2_cross_norm := m.arena[1638400:1662976]          // f32[8,32,96]
+	t431 := m.arena[3932160:3956736]                      // f32[256,96]
+	t432 := m.arena[1662976:1687552]                      // f32[256,96]
+	ddec2_cross_Wq := m.grads[615840:625056]              // f32[96,96]
+	t435 := m.arena[3907584:3932160]                      // f32[8,32,96]
+	ddec2_cross_norm_g := m.grads[615744:615840]          // f32[96]
+	t437 := m.arena[1662976:1687552]                      // f32[8,32,96]
+	ddec2_resid1 := m.arena[4128768:4153344]              // f32[8,32,96]
+	t439 := m.arena[1638400:1662976]                      // f32[8,32,96]
+	t440 := m.arena[3858432:3883008]                      // f32[256,96]
+	t441 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec2_self_Wo := m.grads[606528:615744]               // f32[96,96]
+	t443 := m.arena[1638400:1662976]                      // f32[8,32,4,24]
+	t444 := m.arena[1671168:1695744]                      // f32[8,4,32,24]
+	ddec2_self_context := m.arena[1671168:1695744]        // f32[8,2,2,32,24]
+	ddec2_self_group_weights := m.arena[1638400:1671168]  // f32[8,2,2,32,32]
+	t447 := m.arena[1753088:1777664]                      // f32[8,2,2,32,24]
+	t448 := m.arena[1671168:1703936]                      // f32[8,2,2,32,32]
+	t451 := m.arena[1671168:1703936]                      // f32[8,2,2,32,32]
+	ddec2_self_q_group := m.arena[1638400:1662976]        // f32[8,2,2,32,24]
+	t453 := m.arena[1777664:1802240]                      // f32[8,2,2,32,24]
+	ddec2_self_v := m.arena[1687552:1699840]              // f32[8,2,32,24]
+	ddec2_self_k_rot := m.arena[1662976:1675264]          // f32[8,2,32,24]
+	ddec2_self_q_rot := m.arena[1638400:1662976]          // f32[8,4,32,24]
+	ddec2_self_k := m.arena[1753088:1765376]              // f32[8,2,32,24]
+	ddec2_self_q := m.arena[1662976:1687552]              // f32[8,4,32,24]
+	t459 := m.arena[1765376:1777664]                      // f32[8,32,2,24]
+	ddec2_self_v_proj := m.arena[1765376:1777664]         // f32[8,32,48]
+	t461 := m.arena[1638400:1662976]                      // f32[8,32,96]
+	t462 := m.arena[3809280:3833856]                      // f32[256,96]
+	t463 := m.arena[1765376:1777664]                      // f32[256,48]
+	ddec2_self_Wv := m.grads[601920:606528]               // f32[96,48]
+	t465 := m.arena[1687552:1699840]                      // f32[8,32,2,24]
+	ddec2_self_k_proj := m.arena[1687552:1699840]         // f32[8,32,48]
+	t467 := m.arena[1753088:1777664]                      // f32[8,32,96]
+	t468 := m.arena[1687552:1699840]                      // f32[256,48]
+	ddec2_self_Wk := m.grads[597312:601920]               // f32[96,48]
+	t470 := m.arena[1777664:1802240]                      // f32[8,32,4,24]
+	ddec2_self_q_proj := m.arena[1777664:1802240]         // f32[8,32,96]
+	t472 := m.arena[1662976:1687552]                      // f32[8,32,96]
+	t473 := m.arena[1777664:1802240]                      // f32[256,96]
+	ddec2_self_Wq := m.grads[588096:597312]               // f32[96,96]
+	ddec2_self_norm := m.arena[1638400:1662976]           // f32[8,32,96]
+	t478 := m.arena[3784704:3809280]                      // f32[8,32,96]
+	ddec2_self_norm_g := m.grads[588000:588096]           // f32[96]
+	t480 := m.arena[1662976:1687552]                      // f32[8,32,96]
+	ddec1_resid3 := m.arena[4128768:4153344]              // f32[8,32,96]
+	ddec1_mlp_hidden := m.arena[1638400:1703936]          // f32[8,32,256]
+	t483 := m.arena[1572864:1638400]                      // f32[256,256]
+	t484 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec1_mlp_down_W := m.grads[563424:588000]            // f32[256,96]
+	t487 := m.arena[1441792:1507328]                      // f32[8,32,256]
+	t488 := m.arena[1572864:1597440]                      // f32[8,32,96]
+	t489 := m.arena[3735552:3760128]                      // f32[256,96]
+	t490 := m.arena[1441792:1507328]                      // f32[256,256]
+	ddec1_mlp_up_W := m.grads[538848:563424]              // f32[96,256]
+	t497 := m.arena[1638400:1703936]                      // f32[8,32,256]
+	t498 := m.arena[1310720:1335296]                      // f32[8,32,96]
+	t499 := m.arena[1638400:1703936]                      // f32[256,256]
+	ddec1_mlp_gate_W := m.grads[514272:538848]            // f32[96,256]
+	ddec1_mlp_norm := m.arena[1572864:1597440]            // f32[8,32,96]
+	t503 := m.arena[3710976:3735552]                      // f32[8,32,96]
+	ddec1_mlp_norm_g := m.grads[514176:514272]            // f32[96]
+	t505 := m.arena[1310720:1335296]                      // f32[8,32,96]
+	ddec1_resid2 := m.arena[4128768:4153344]              // f32[8,32,96]
+	t507 := m.arena[1310720:1335296]                      // f32[8,32,96]
+	t508 := m.arena[3661824:3686400]                      // f32[256,96]
+	t509 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec1_cross_Wo := m.grads[504960:514176]              // f32[96,96]
+	t511 := m.arena[1310720:1335296]                      // f32[8,32,4,24]
+	t512 := m.arena[1343488:1368064]                      // f32[8,4,32,24]
+	ddec1_cross_context := m.arena[1343488:1368064]       // f32[8,2,2,32,24]
+	ddec1_cross_group_weights := m.arena[1310720:1343488] // f32[8,2,2,32,32]
+	t515 := m.arena[1376256:1400832]                      // f32[8,2,2,32,24]
+	ddec1_cross_scores := m.arena[1343488:1376256]        // f32[8,2,2,32,32]
+	t517 := m.arena[1343488:1376256]                      // f32[8,2,2,32,32]
+	ddec1_cross_q_group := m.arena[1310720:1335296]       // f32[8,2,2,32,24]
+	t519 := m.arena[1400832:1425408]                      // f32[8,2,2,32,24]
+	ddec1_cross_v := m.arena[1335296:1347584]             // f32[8,2,32,24]
+	ddec1_cross_k := m.arena[1347584:1359872]             // f32[8,2,32,24]
+	ddec1_cross_q := m.arena[1310720:1335296]             // f32[8,4,32,24]
+	t523 := m.arena[1359872:1372160]                      // f32[8,32,2,24]
+	ddec1_cross_v_proj := m.arena[1359872:1372160]        // f32[8,32,48]
+	t525 := m.arena[1376256:1400832]                      // f32[8,32,96]
+	t526 := m.arena[1359872:1372160]                      // f32[256,48]
+	ddec1_cross_Wv := m.grads[500352:504960]              // f32[96,48]
+	t528 := m.arena[1335296:1347584]                      // f32[8,32,2,24]
+	ddec1_cross_k_proj := m.arena[1335296:1347584]        // f32[8,32,48]
+	t530 := m.arena[1400832:1425408]                      // f32[8,32,96]
+	t531 := m.arena[1335296:1347584]                      // f32[256,48]
+	ddec1_cross_Wk := m.grads[495744:500352]              // f32[96,48]
+	t533 := m.arena[1335296:1359872]                      // f32[8,32,4,24]
+	ddec1_cross_q_proj := m.arena[1335296:1359872]        // f32[8,32,96]
+	ddec1_cross_norm := m.arena[1310720:1335296]          // f32[8,32,96]
+	t536 := m.arena[3612672:3637248]                      // f32[256,96]
+	t537 := m.arena[1335296:1359872]                      // f32[256,96]
+	ddec1_cross_Wq := m.grads[486528:495744]              // f32[96,96]
+	t540 := m.arena[3588096:3612672]                      // f32[8,32,96]
+	ddec1_cross_norm_g := m.grads[486432:486528]          // f32[96]
+	t542 := m.arena[1335296:1359872]                      // f32[8,32,96]
+	ddec1_resid1 := m.arena[4128768:4153344]              // f32[8,32,96]
+	t544 := m.arena[1310720:1335296]                      // f32[8,32,96]
+	t545 := m.arena[3538944:3563520]                      // f32[256,96]
+	t546 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec1_self_Wo := m.grads[477216:486432]               // f32[96,96]
+	t548 := m.arena[1310720:1335296]                      // f32[8,32,4,24]
+	t549 := m.arena[1343488:1368064]                      // f32[8,4,32,24]
+	ddec1_self_context := m.arena[1343488:1368064]        // f32[8,2,2,32,24]
+	ddec1_self_group_weights := m.arena[1310720:1343488]  // f32[8,2,2,32,32]
+	t552 := m.arena[1425408:1449984]                      // f32[8,2,2,32,24]
+	t553 := m.arena[1343488:1376256]                      // f32[8,2,2,32,32]
+	t555 := m.arena[1343488:1376256]                      // f32[8,2,2,32,32]
+	ddec1_self_q_group := m.arena[1310720:1335296]        // f32[8,2,2,32,24]
+	t557 := m.arena[1449984:1474560]                      // f32[8,2,2,32,24]
+	ddec1_self_v := m.arena[1359872:1372160]              // f32[8,2,32,24]
+	ddec1_self_k_rot := m.arena[1335296:1347584]          // f32[8,2,32,24]
+	ddec1_self_q_rot := m.arena[1310720:1335296]          // f32[8,4,32,24]
+	ddec1_self_k := m.arena[1425408:1437696]              // f32[8,2,32,24]
+	ddec1_self_q := m.arena[1335296:1359872]              // f32[8,4,32,24]
+	t563 := m.arena[1437696:1449984]                      // f32[8,32,2,24]
+	ddec1_self_v_proj := m.arena[1437696:1449984]         // f32[8,32,48]
+	t565 := m.arena[1310720:1335296]                      // f32[8,32,96]
+	t566 := m.arena[3489792:3514368]                      // f32[256,96]
+	t567 := m.arena[1437696:1449984]                      // f32[256,48]
+	ddec1_self_Wv := m.grads[472608:477216]               // f32[96,48]
+	t569 := m.arena[1359872:1372160]                      // f32[8,32,2,24]
+	ddec1_self_k_proj := m.arena[1359872:1372160]         // f32[8,32,48]
+	t571 := m.arena[1425408:1449984]                      // f32[8,32,96]
+	t572 := m.arena[1359872:1372160]                      // f32[256,48]
+	ddec1_self_Wk := m.grads[468000:472608]               // f32[96,48]
+	t574 := m.arena[1449984:1474560]                      // f32[8,32,4,24]
+	ddec1_self_q_proj := m.arena[1449984:1474560]         // f32[8,32,96]
+	t576 := m.arena[1335296:1359872]                      // f32[8,32,96]
+	t577 := m.arena[1449984:1474560]                      // f32[256,96]
+	ddec1_self_Wq := m.grads[458784:468000]               // f32[96,96]
+	ddec1_self_norm := m.arena[1310720:1335296]           // f32[8,32,96]
+	t582 := m.arena[3465216:3489792]                      // f32[8,32,96]
+	ddec1_self_norm_g := m.grads[458688:458784]           // f32[96]
+	t584 := m.arena[1335296:1359872]                      // f32[8,32,96]
+	ddec0_resid3 := m.arena[4128768:4153344]              // f32[8,32,96]
+	ddec0_mlp_hidden := m.arena[1310720:1376256]          // f32[8,32,256]
+	t587 := m.arena[1245184:1310720]                      // f32[256,256]
+	t588 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec0_mlp_down_W := m.grads[434112:458688]            // f32[256,96]
+	t591 := m.arena[1114112:1179648]                      // f32[8,32,256]
+	t592 := m.arena[1245184:1269760]                      // f32[8,32,96]
+	t593 := m.arena[3416064:3440640]                      // f32[256,96]
+	t594 := m.arena[1114112:1179648]                      // f32[256,256]
+	ddec0_mlp_up_W := m.grads[409536:434112]              // f32[96,256]
+	t601 := m.arena[1310720:1376256]                      // f32[8,32,256]
+	t602 := m.arena[983040:1007616]                       // f32[8,32,96]
+	t603 := m.arena[1310720:1376256]                      // f32[256,256]
+	ddec0_mlp_gate_W := m.grads[384960:409536]            // f32[96,256]
+	ddec0_mlp_norm := m.arena[1245184:1269760]            // f32[8,32,96]
+	t607 := m.arena[3391488:3416064]                      // f32[8,32,96]
+	ddec0_mlp_norm_g := m.grads[384864:384960]            // f32[96]
+	t609 := m.arena[983040:1007616]                       // f32[8,32,96]
+	ddec0_resid2 := m.arena[4128768:4153344]              // f32[8,32,96]
+	t611 := m.arena[983040:1007616]                       // f32[8,32,96]
+	t612 := m.arena[3342336:3366912]                      // f32[256,96]
+	t613 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec0_cross_Wo := m.grads[375648:384864]              // f32[96,96]
+	t615 := m.arena[983040:1007616]                       // f32[8,32,4,24]
+	t616 := m.arena[1015808:1040384]                      // f32[8,4,32,24]
+	ddec0_cross_context := m.arena[1015808:1040384]       // f32[8,2,2,32,24]
+	ddec0_cross_group_weights := m.arena[983040:1015808]  // f32[8,2,2,32,32]
+	t619 := m.arena[1048576:1073152]                      // f32[8,2,2,32,24]
+	ddec0_cross_scores := m.arena[1015808:1048576]        // f32[8,2,2,32,32]
+	t621 := m.arena[1015808:1048576]                      // f32[8,2,2,32,32]
+	ddec0_cross_q_group := m.arena[983040:1007616]        // f32[8,2,2,32,24]
+	t623 := m.arena[1073152:1097728]                      // f32[8,2,2,32,24]
+	ddec0_cross_v := m.arena[1007616:1019904]             // f32[8,2,32,24]
+	ddec0_cross_k := m.arena[1019904:1032192]             // f32[8,2,32,24]
+	ddec0_cross_q := m.arena[983040:1007616]              // f32[8,4,32,24]
+	t627 := m.arena[1032192:1044480]                      // f32[8,32,2,24]
+	ddec0_cross_v_proj := m.arena[1032192:1044480]        // f32[8,32,48]
+	t629 := m.arena[1048576:1073152]                      // f32[8,32,96]
+	t630 := m.arena[1032192:1044480]                      // f32[256,48]
+	ddec0_cross_Wv := m.grads[371040:375648]              // f32[96,48]
+	t632 := m.arena[1122304:1134592]                      // f32[8,32,2,24]
+	ddec0_cross_k_proj := m.arena[1122304:1134592]        // f32[8,32,48]
+	t634 := m.arena[983040:1007616]                       // f32[8,32,96]
+	t635 := m.arena[1122304:1134592]                      // f32[256,48]
+	ddec0_cross_Wk := m.grads[366432:371040]              // f32[96,48]
+	t637 := m.arena[1007616:1032192]                      // f32[8,32,4,24]
+	ddec0_cross_q_proj := m.arena[1007616:1032192]        // f32[8,32,96]
+	ddec0_cross_norm := m.arena[983040:1007616]           // f32[8,32,96]
+	t640 := m.arena[3293184:3317760]                      // f32[256,96]
+	t641 := m.arena[1007616:1032192]                      // f32[256,96]
+	ddec0_cross_Wq := m.grads[357216:366432]              // f32[96,96]
+	t644 := m.arena[3268608:3293184]                      // f32[8,32,96]
+	ddec0_cross_norm_g := m.grads[357120:357216]          // f32[96]
+	t646 := m.arena[1007616:1032192]                      // f32[8,32,96]
+	ddec0_resid1 := m.arena[4128768:4153344]              // f32[8,32,96]
+	t648 := m.arena[983040:1007616]                       // f32[8,32,96]
+	t649 := m.arena[3219456:3244032]                      // f32[256,96]
+	t650 := m.arena[4128768:4153344]                      // f32[256,96]
+	ddec0_self_Wo := m.grads[347904:357120]               // f32[96,96]
+	t652 := m.arena[983040:1007616]                       // f32[8,32,4,24]
+	t653 := m.arena[1015808:1040384]                      // f32[8,4,32,24]
+	ddec0_self_context := m.arena[1015808:1040384]        // f32[8,2,2,32,24]
+	ddec0_self_group_weights := m.arena[983040:1015808]   // f32[8,2,2,32,32]
+	t656 := m.arena[1073152:1097728]                      // f32[8,2,2,32,24]
+	t657 := m.arena[1015808:1048576]                      // f32[8,2,2,32,32]
+	t659 := m.arena[1015808:1048576]                      // f32[8,2,2,32,32]
+	ddec0_self_q_group := m.arena[983040:1007616]         // f32[8,2,2,32,24]
+	t661 := m.arena[1097728:1122304]                      // f32[8,2,2,32,24]
+	ddec0_self_v := m.arena[1032192:1044480]              // f32[8,2,32,24]
+	ddec0_self_k_rot := m.arena[1007616:1019904]          // f32[8,2,32,24]
+	ddec0_self_q_rot := m.arena[983040:1007616]           // f32[8,4,32,24]
+	ddec0_self_k := m.arena[1073152:1085440]              // f32[8,2,32,24]
+	ddec0_self_q := m.arena[1007616:1032192]              // f32[8,4,32,24]
+	t667 := m.arena[1085440:1097728]                      // f32[8,32,2,24]
+	ddec0_self_v_proj := m.arena[1085440:1097728]         // f32[8,32,48]
+	t669 := m.arena[983040:1007616]                       // f32[8,32,96]
+	t670 := m.arena[3170304:3194880]                      // f32[256,96]
+	t671 := m.arena[1085440:1097728]                      // f32[256,48]
+	ddec0_self_Wv := m.grads[343296:347904]               // f32[96,48]
+	t673 := m.arena[1032192:1044480]                      // f32[8,32,2,24]
+	ddec0_self_k_proj := m.arena[1032192:1044480]         // f32[8,32,48]
+	t675 := m.arena[1073152:1097728]                      // f32[8,32,96]
+	t676 := m.arena[1032192:1044480]                      // f32[256,48]
+	ddec0_self_Wk := m.grads[338688:343296]               // f32[96,48]
+	t678 := m.arena[1097728:1122304]                      // f32[8,32,4,24]
+	ddec0_self_q_proj := m.arena[1097728:1122304]         // f32[8,32,96]
+	t680 := m.arena[1007616:1032192]                      // f32[8,32,96]
+	t681 := m.arena[1097728:1122304]                      // f32[256,96]
+	ddec0_self_Wq := m.grads[329472:338688]               // f32[96,96]
+	ddec0_self_norm := m.arena[983040:1007616]            // f32[8,32,96]
+	t686 := m.arena[3145728:3170304]                      // f32[8,32,96]
+	ddec0_self_norm_g := m.grads[329376:329472]           // f32[96]
+	t688 := m.arena[1007616:1032192]                      // f32[8,32,96]
+	ddec_in := m.arena[4128768:4153344]                   // f32[8,32,96]
+	t690 := m.arena[1073152:1097728]                      // f32[256,96]
+	denc_norm := m.arena[1703936:1728512]                 // f32[8,32,96]
+	t697 := m.arena[3072000:3096576]                      // f32[8,32,96]
+	denc_norm_g := m.grads[329280:329376]                 // f32[96]
+	denc2_resid2 := m.arena[1048576:1073152]              // f32[8,32,96]
+	denc2_mlp_hidden := m.arena[983040:1048576]           // f32[8,32,256]
+	t701 := m.arena[917504:983040]                        // f32[256,256]
+	t702 := m.arena[1048576:1073152]                      // f32[256,96]
+	denc2_mlp_down_W := m.grads[304704:329280]            // f32[256,96]
+	t705 := m.arena[786432:851968]                        // f32[8,32,256]
+	t706 := m.arena[917504:942080]                        // f32[8,32,96]
+	t707 := m.arena[3022848:3047424]                      // f32[256,96]
+	t708 := m.arena[786432:851968]                        // f32[256,256]
+	denc2_mlp_up_W := m.grads[280128:304704]              // f32[96,256]
+	t715 := m.arena[983040:1048576]                       // f32[8,32,256]
+	t716 := m.arena[655360:679936]                        // f32[8,32,96]
+	t717 := m.arena[983040:1048576]                       // f32[256,256]
+	denc2_mlp_gate_W := m.grads[255552:280128]            // f32[96,256]
+	denc2_mlp_norm := m.arena[917504:942080]              // f32[8,32,96]
+	t721 := m.arena[2998272:3022848]                      // f32[8,32,96]
+	denc2_mlp_norm_g := m.grads[255456:255552]            // f32[96]
+	t723 := m.arena[655360:679936]                        // f32[8,32,96]
+	denc2_resid1 := m.arena[1048576:1073152]              // f32[8,32,96]
+	t725 := m.arena[655360:679936]                        // f32[8,32,96]
+	t726 := m.arena[2949120:2973696]                      // f32[256,96]
+	t727 := m.arena[1048576:1073152]                      // f32[256,96]
+	denc2_attn_Wo := m.grads[246240:255456]               // f32[96,96]
+	t729 := m.arena[655360:679936]                        // f32[8,32,4,24]
+	t730 := m.arena[688128:712704]                        // f32[8,4,32,24]
+	denc2_attn_context := m.arena[688128:712704]          // f32[8,2,2,32,24]
+	denc2_attn_group_weights := m.arena[655360:688128]    // f32[8,2,2,32,32]
+	t733 := m.arena[720896:745472]                        // f32[8,2,2,32,24]
+	denc2_attn_scores := m.arena[688128:720896]           // f32[8,2,2,32,32]
+	t735 := m.arena[688128:720896]                        // f32[8,2,2,32,32]
+	denc2_attn_q_group := m.arena[655360:679936]          // f32[8,2,2,32,24]
+	t737 := m.arena[745472:770048]                        // f32[8,2,2,32,24]
+	denc2_attn_v := m.arena[704512:716800]                // f32[8,2,32,24]
+	denc2_attn_k_rot := m.arena[679936:692224]            // f32[8,2,32,24]
+	denc2_attn_q_rot := m.arena[655360:679936]            // f32[8,4,32,24]
+	denc2_attn_k := m.arena[716800:729088]                // f32[8,2,32,24]
+	denc2_attn_q := m.arena[679936:704512]                // f32[8,4,32,24]
+	t743 := m.arena[729088:741376]                        // f32[8,32,2,24]
+	denc2_attn_v_proj := m.arena[729088:741376]           // f32[8,32,48]
+	t745 := m.arena[655360:679936]                        // f32[8,32,96]
+	t746 := m.arena[2899968:2924544]                      // f32[256,96]
+	t747 := m.arena[729088:741376]                        // f32[256,48]
+	denc2_attn_Wv := m.grads[241632:246240]               // f32[96,48]
+	t749 := m.arena[729088:741376]                        // f32[8,32,2,24]
+	denc2_attn_k_proj := m.arena[729088:741376]           // f32[8,32,48]
+	t751 := m.arena[704512:729088]                        // f32[8,32,96]
+	t752 := m.arena[729088:741376]                        // f32[256,48]
+	denc2_attn_Wk := m.grads[237024:241632]               // f32[96,48]
+	t754 := m.arena[729088:753664]                        // f32[8,32,4,24]
+	denc2_attn_q_proj := m.arena[729088:753664]           // f32[8,32,96]
+	t756 := m.arena[679936:704512]                        // f32[8,32,96]
+	t757 := m.arena[729088:753664]                        // f32[256,96]
+	denc2_attn_Wq := m.grads[227808:237024]               // f32[96,96]
+	denc2_attn_norm := m.arena[655360:679936]             // f32[8,32,96]
+	t762 := m.arena[2875392:2899968]                      // f32[8,32,96]
+	denc2_attn_norm_g := m.grads[227712:227808]           // f32[96]
+	t764 := m.arena[679936:704512]                        // f32[8,32,96]
+	denc1_resid2 := m.arena[1048576:1073152]              // f32[8,32,96]
+	denc1_mlp_hidden := m.arena[655360:720896]            // f32[8,32,256]
+	t767 := m.arena[589824:655360]                        // f32[256,256]
+	t768 := m.arena[1048576:1073152]                      // f32[256,96]
+	denc1_mlp_down_W := m.grads[203136:227712]            // f32[256,96]
+	t771 := m.arena[458752:524288]                        // f32[8,32,256]
+	t772 := m.arena[589824:614400]                        // f32[8,32,96]
+	t773 := m.arena[2826240:2850816]                      // f32[256,96]
+	t774 := m.arena[458752:524288]                        // f32[256,256]
+	denc1_mlp_up_W := m.grads[178560:203136]              // f32[96,256]
+	t781 := m.arena[655360:720896]                        // f32[8,32,256]
+	t782 := m.arena[327680:352256]                        // f32[8,32,96]
+	t783 := m.arena[655360:720896]                        // f32[256,256]
+	denc1_mlp_gate_W := m.grads[153984:178560]            // f32[96,256]
+	denc1_mlp_norm := m.arena[589824:614400]              // f32[8,32,96]
+	t787 := m.arena[2801664:2826240]                      // f32[8,32,96]
+	denc1_mlp_norm_g := m.grads[153888:153984]            // f32[96]
+	t789 := m.arena[327680:352256]                        // f32[8,32,96]
+	denc1_resid1 := m.arena[1048576:1073152]              // f32[8,32,96]
+	t791 := m.arena[327680:352256]                        // f32[8,32,96]
+	t792 := m.arena[2752512:2777088]                      // f32[256,96]
+	t793 := m.arena[1048576:1073152]                      // f32[256,96]
+	denc1_attn_Wo := m.grads[144672:153888]               // f32[96,96]
+	t795 := m.arena[327680:352256]                        // f32[8,32,4,24]
+	t796 := m.arena[360448:385024]                        // f32[8,4,32,24]
+	denc1_attn_context := m.arena[360448:385024]          // f32[8,2,2,32,24]
+	denc1_attn_group_weights := m.arena[327680:360448]    // f32[8,2,2,32,32]
+	t799 := m.arena[393216:417792]                        // f32[8,2,2,32,24]
+	denc1_attn_scores := m.arena[360448:393216]           // f32[8,2,2,32,32]
+	t801 := m.arena[360448:393216]                        // f32[8,2,2,32,32]
+	denc1_attn_q_group := m.arena[327680:352256]          // f32[8,2,2,32,24]
+	t803 := m.arena[417792:442368]                        // f32[8,2,2,32,24]
+	denc1_attn_v := m.arena[376832:389120]                // f32[8,2,32,24]
+	denc1_attn_k_rot := m.arena[352256:364544]            // f32[8,2,32,24]
+	denc1_attn_q_rot := m.arena[327680:352256]            // f32[8,4,32,24]
+	denc1_attn_k := m.arena[389120:401408]                // f32[8,2,32,24]
+	denc1_attn_q := m.arena[352256:376832]                // f32[8,4,32,24]
+	t809 := m.arena[401408:413696]                        // f32[8,32,2,24]
+	denc1_attn_v_proj := m.arena[401408:413696]           // f32[8,32,48]
+	t811 := m.arena[327680:352256]                        // f32[8,32,96]
+	t812 := m.arena[2703360:2727936]                      // f32[256,96]
+	t813 := m.arena[401408:413696]                        // f32[256,48]
+	denc1_attn_Wv := m.grads[140064:144672]               // f32[96,48]
+	t815 := m.arena[401408:413696]                        // f32[8,32,2,24]
+	denc1_attn_k_proj := m.arena[401408:413696]           // f32[8,32,48]
+	t817 := m.arena[376832:401408]                        // f32[8,32,96]
+	t818 := m.arena[401408:413696]                        // f32[256,48]
+	denc1_attn_Wk := m.grads[135456:140064]               // f32[96,48]
+	t820 := m.arena[401408:425984]                        // f32[8,32,4,24]
+	denc1_attn_q_proj := m.arena[401408:425984]           // f32[8,32,96]
+	t822 := m.arena[352256:376832]                        // f32[8,32,96]
+	t823 := m.arena[401408:425984]                        // f32[256,96]
+	denc1_attn_Wq := m.grads[126240:135456]               // f32[96,96]
+	denc1_attn_norm := m.arena[327680:352256]             // f32[8,32,96]
+	t828 := m.arena[2678784:2703360]                      // f32[8,32,96]
+	denc1_attn_norm_g := m.grads[126144:126240]           // f32[96]
+	t830 := m.arena[352256:376832]                        // f32[8,32,96]
+	denc0_resid2 := m.arena[1048576:1073152]              // f32[8,32,96]
+	denc0_mlp_hidden := m.arena[327680:393216]            // f32[8,32,256]
+	t833 := m.arena[262144:327680]                        // f32[256,256]
+	t834 := m.arena[1048576:1073152]                      // f32[256,96]
+	denc0_mlp_down_W := m.grads[101568:126144]            // f32[256,96]
+	t837 := m.arena[131072:196608]                        // f32[8,32,256]
+	t838 := m.arena[262144:286720]                        // f32[8,32,96]
+	t839 := m.arena[2629632:2654208]                      // f32[256,96]
+	t840 := m.arena[131072:196608]                        // f32[256,256]
+	denc0_mlp_up_W := m.grads[76992:101568]               // f32[96,256]
+	t847 := m.arena[327680:393216]                        // f32[8,32,256]
+	t848 := m.arena[0:24576]                              // f32[8,32,96]
+	t849 := m.arena[327680:393216]                        // f32[256,256]
+	denc0_mlp_gate_W := m.grads[52416:76992]              // f32[96,256]
+	denc0_mlp_norm := m.arena[262144:286720]              // f32[8,32,96]
+	t853 := m.arena[2605056:2629632]                      // f32[8,32,96]
+	denc0_mlp_norm_g := m.grads[52320:52416]              // f32[96]
+	t855 := m.arena[0:24576]                              // f32[8,32,96]
+	denc0_resid1 := m.arena[1048576:1073152]              // f32[8,32,96]
+	t857 := m.arena[0:24576]                              // f32[8,32,96]
+	t858 := m.arena[2555904:2580480]                      // f32[256,96]
+	t859 := m.arena[1048576:1073152]                      // f32[256,96]
+	denc0_attn_Wo := m.grads[43104:52320]                 // f32[96,96]
+	t861 := m.arena[0:24576]                              // f32[8,32,4,24]
+	t862 := m.arena[32768:57344]                          // f32[8,4,32,24]
+	denc0_attn_context := m.arena[32768:57344]            // f32[8,2,2,32,24]
+	denc0_attn_group_weights := m.arena[0:32768]          // f32[8,2,2,32,32]
+	t865 := m.arena[65536:90112]                          // f32[8,2,2,32,24]
+	denc0_attn_scores := m.arena[32768:65536]             // f32[8,2,2,32,32]
+	t867 := m.arena[32768:65536]                          // f32[8,2,2,32,32]
+	denc0_attn_q_group := m.arena[0:24576]                // f32[8,2,2,32,24]
+	t869 := m.arena[90112:114688]                         // f32[8,2,2,32,24]
+	denc0_attn_v := m.arena[49152:61440]                  // f32[8,2,32,24]
+	denc0_attn_k_rot := m.arena[24576:36864]              // f32[8,2,32,24]
+	denc0_attn_q_rot := m.arena[0:24576]                  // f32[8,4,32,24]
+	denc0_attn_k := m.arena[61440:73728]                  // f32[8,2,32,24]
+	denc0_attn_q := m.arena[24576:49152]                  // f32[8,4,32,24]
+	t875 := m.arena[73728:86016]                          // f32[8,32,2,24]
+	denc0_attn_v_proj := m.arena[73728:86016]             // f32[8,32,48]
+	t877 := m.arena[0:24576]                              // f32[8,32,96]
+	t878 := m.arena[2506752:2531328]                      // f32[256,96]
+	t879 := m.arena[73728:86016]                          // f32[256,48]
+	denc0_attn_Wv := m.grads[38496:43104]                 // f32[96,48]
+	t881 := m.arena[73728:86016]                          // f32[8,32,2,24]
+	denc0_attn_k_proj := m.arena[73728:86016]             // f32[8,32,48]
+	t883 := m.arena[49152:73728]                          // f32[8,32,96]
+	t884 := m.arena[73728:86016]                          // f32[256,48]
+	denc0_attn_Wk := m.grads[33888:38496]                 // f32[96,48]
+	t886 := m.arena[73728:98304]                          // f32[8,32,4,24]
+	denc0_attn_q_proj := m.arena[73728:98304]             // f32[8,32,96]
+	t888 := m.arena[24576:49152]                          // f32[8,32,96]
+	t889 := m.arena[73728:98304]                          // f32[256,96]
+	denc0_attn_Wq := m.grads[24672:33888]                 // f32[96,96]
+	denc0_attn_norm := m.arena[0:24576]                   // f32[8,32,96]
+	t894 := m.arena[2482176:2506752]                      // f32[8,32,96]
+	denc0_attn_norm_g := m.grads[24576:24672]             // f32[96]
+	t896 := m.arena[24576:49152]                          // f32[8,32,96]
+	denc_in := m.arena[1048576:1073152]                   // f32[8,32,96]
+	t898 := m.arena[24576:49152]                          // f32[256,96]
+	dwte := m.grads[0:24576]                              // f32[256,96]
 
 	// fused softmax-xent-grad:
 	//
@@ -4328,15 +4328,15 @@ func (m *Model) backward() error {
 	// grad of t343 = reshape(dec2_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 	// ddec2_cross_context = reshape(t405ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of dec2_cross_context = dec2_cross_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	// ddec2_cross_weights = ddec2_cross_context · dec2_cross_v_groupᵀ
-	m.parallel(32, (*Model).batchedDdec2_cross_weights, dec2_cross_v_group, ddec2_cross_context, ddec2_cross_weights)
-	// t409 = dec2_cross_weightsᵀ · ddec2_cross_context
-	m.parallel(32, (*Model).batchedT409, dec2_cross_weights, ddec2_cross_context, t409)
+	// grad of dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	// ddec2_cross_group_weights = ddec2_cross_context · dec2_cross_v_groupᵀ
+	m.parallel(32, (*Model).batchedDdec2_cross_group_weights, dec2_cross_v_group, ddec2_cross_context, ddec2_cross_group_weights)
+	// t409 = dec2_cross_group_weightsᵀ · ddec2_cross_context
+	m.parallel(32, (*Model).batchedT409, dec2_cross_group_weights, ddec2_cross_context, t409)
 
-	// grad of dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	// ddec2_cross_scores = dec2_cross_weights ⊙ (ddec2_cross_weights − Σ(ddec2_cross_weights ⊙ dec2_cross_weights))
-	m.parallel(1024, (*Model).softmaxGradDdec2_cross_scores, dec2_cross_weights, ddec2_cross_weights, ddec2_cross_scores)
+	// grad of dec2_cross_group_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	// ddec2_cross_scores = dec2_cross_group_weights ⊙ (ddec2_cross_group_weights − Σ(ddec2_cross_group_weights ⊙ dec2_cross_group_weights))
+	m.parallel(1024, (*Model).softmaxGradDdec2_cross_scores, dec2_cross_group_weights, ddec2_cross_group_weights, ddec2_cross_scores)
 
 	// grad of dec2_cross_scores = t339 ⊙ 0.20412414523193154  (models/seq2seq/seq2seq.go:87)
 	// t411 = ddec2_cross_scores ⊙ 0.20412414523193154
@@ -4453,15 +4453,15 @@ func (m *Model) backward() error {
 	// grad of t320 = reshape(dec2_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
 	// ddec2_self_context = reshape(t443ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of dec2_self_context = dec2_self_weights · dec2_self_v_group  (models/seq2seq/seq2seq.go:86)
-	// ddec2_self_weights = ddec2_self_context · dec2_self_v_groupᵀ
-	m.parallel(32, (*Model).batchedDdec2_self_weights, dec2_self_v_group, ddec2_self_context, ddec2_self_weights)
-	// t447 = dec2_self_weightsᵀ · ddec2_self_context
-	m.parallel(32, (*Model).batchedT447, dec2_self_weights, ddec2_self_context, t447)
+	// grad of dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (models/seq2seq/seq2seq.go:86)
+	// ddec2_self_group_weights = ddec2_self_context · dec2_self_v_groupᵀ
+	m.parallel(32, (*Model).batchedDdec2_self_group_weights, dec2_self_v_group, ddec2_self_context, ddec2_self_group_weights)
+	// t447 = dec2_self_group_weightsᵀ · ddec2_self_context
+	m.parallel(32, (*Model).batchedT447, dec2_self_group_weights, ddec2_self_context, t447)
 
-	// grad of dec2_self_weights = softmax((causal ? dec2_self_scores : -inf))  (models/seq2seq/seq2seq.go:86)
-	// t448 = dec2_self_weights ⊙ (ddec2_self_weights − Σ(ddec2_self_weights ⊙ dec2_self_weights))
-	m.parallel(1024, (*Model).softmaxGradT448, dec2_self_weights, ddec2_self_weights, t448)
+	// grad of dec2_self_group_weights = softmax((causal ? dec2_self_scores : -inf))  (models/seq2seq/seq2seq.go:86)
+	// t448 = dec2_self_group_weights ⊙ (ddec2_self_group_weights − Σ(ddec2_self_group_weights ⊙ dec2_self_group_weights))
+	m.parallel(1024, (*Model).softmaxGradT448, dec2_self_group_weights, ddec2_self_group_weights, t448)
 
 	// fused elementwise:
 	//
@@ -4650,15 +4650,15 @@ func (m *Model) backward() error {
 	// grad of t271 = reshape(dec1_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 	// ddec1_cross_context = reshape(t511ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of dec1_cross_context = dec1_cross_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	// ddec1_cross_weights = ddec1_cross_context · dec1_cross_v_groupᵀ
-	m.parallel(32, (*Model).batchedDdec1_cross_weights, dec1_cross_v_group, ddec1_cross_context, ddec1_cross_weights)
-	// t515 = dec1_cross_weightsᵀ · ddec1_cross_context
-	m.parallel(32, (*Model).batchedT515, dec1_cross_weights, ddec1_cross_context, t515)
+	// grad of dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	// ddec1_cross_group_weights = ddec1_cross_context · dec1_cross_v_groupᵀ
+	m.parallel(32, (*Model).batchedDdec1_cross_group_weights, dec1_cross_v_group, ddec1_cross_context, ddec1_cross_group_weights)
+	// t515 = dec1_cross_group_weightsᵀ · ddec1_cross_context
+	m.parallel(32, (*Model).batchedT515, dec1_cross_group_weights, ddec1_cross_context, t515)
 
-	// grad of dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	// ddec1_cross_scores = dec1_cross_weights ⊙ (ddec1_cross_weights − Σ(ddec1_cross_weights ⊙ dec1_cross_weights))
-	m.parallel(1024, (*Model).softmaxGradDdec1_cross_scores, dec1_cross_weights, ddec1_cross_weights, ddec1_cross_scores)
+	// grad of dec1_cross_group_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	// ddec1_cross_scores = dec1_cross_group_weights ⊙ (ddec1_cross_group_weights − Σ(ddec1_cross_group_weights ⊙ dec1_cross_group_weights))
+	m.parallel(1024, (*Model).softmaxGradDdec1_cross_scores, dec1_cross_group_weights, ddec1_cross_group_weights, ddec1_cross_scores)
 
 	// grad of dec1_cross_scores = t267 ⊙ 0.20412414523193154  (models/seq2seq/seq2seq.go:87)
 	// t517 = ddec1_cross_scores ⊙ 0.20412414523193154
@@ -4774,15 +4774,15 @@ func (m *Model) backward() error {
 	// grad of t248 = reshape(dec1_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
 	// ddec1_self_context = reshape(t548ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of dec1_self_context = dec1_self_weights · dec1_self_v_group  (models/seq2seq/seq2seq.go:86)
-	// ddec1_self_weights = ddec1_self_context · dec1_self_v_groupᵀ
-	m.parallel(32, (*Model).batchedDdec1_self_weights, dec1_self_v_group, ddec1_self_context, ddec1_self_weights)
-	// t552 = dec1_self_weightsᵀ · ddec1_self_context
-	m.parallel(32, (*Model).batchedT552, dec1_self_weights, ddec1_self_context, t552)
+	// grad of dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (models/seq2seq/seq2seq.go:86)
+	// ddec1_self_group_weights = ddec1_self_context · dec1_self_v_groupᵀ
+	m.parallel(32, (*Model).batchedDdec1_self_group_weights, dec1_self_v_group, ddec1_self_context, ddec1_self_group_weights)
+	// t552 = dec1_self_group_weightsᵀ · ddec1_self_context
+	m.parallel(32, (*Model).batchedT552, dec1_self_group_weights, ddec1_self_context, t552)
 
-	// grad of dec1_self_weights = softmax((causal ? dec1_self_scores : -inf))  (models/seq2seq/seq2seq.go:86)
-	// t553 = dec1_self_weights ⊙ (ddec1_self_weights − Σ(ddec1_self_weights ⊙ dec1_self_weights))
-	m.parallel(1024, (*Model).softmaxGradT553, dec1_self_weights, ddec1_self_weights, t553)
+	// grad of dec1_self_group_weights = softmax((causal ? dec1_self_scores : -inf))  (models/seq2seq/seq2seq.go:86)
+	// t553 = dec1_self_group_weights ⊙ (ddec1_self_group_weights − Σ(ddec1_self_group_weights ⊙ dec1_self_group_weights))
+	m.parallel(1024, (*Model).softmaxGradT553, dec1_self_group_weights, ddec1_self_group_weights, t553)
 
 	// fused elementwise:
 	//
@@ -4971,15 +4971,15 @@ func (m *Model) backward() error {
 	// grad of t199 = reshape(dec0_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 	// ddec0_cross_context = reshape(t615ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of dec0_cross_context = dec0_cross_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	// ddec0_cross_weights = ddec0_cross_context · dec0_cross_v_groupᵀ
-	m.parallel(32, (*Model).batchedDdec0_cross_weights, dec0_cross_v_group, ddec0_cross_context, ddec0_cross_weights)
-	// t619 = dec0_cross_weightsᵀ · ddec0_cross_context
-	m.parallel(32, (*Model).batchedT619, dec0_cross_weights, ddec0_cross_context, t619)
+	// grad of dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	// ddec0_cross_group_weights = ddec0_cross_context · dec0_cross_v_groupᵀ
+	m.parallel(32, (*Model).batchedDdec0_cross_group_weights, dec0_cross_v_group, ddec0_cross_context, ddec0_cross_group_weights)
+	// t619 = dec0_cross_group_weightsᵀ · ddec0_cross_context
+	m.parallel(32, (*Model).batchedT619, dec0_cross_group_weights, ddec0_cross_context, t619)
 
-	// grad of dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	// ddec0_cross_scores = dec0_cross_weights ⊙ (ddec0_cross_weights − Σ(ddec0_cross_weights ⊙ dec0_cross_weights))
-	m.parallel(1024, (*Model).softmaxGradDdec0_cross_scores, dec0_cross_weights, ddec0_cross_weights, ddec0_cross_scores)
+	// grad of dec0_cross_group_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	// ddec0_cross_scores = dec0_cross_group_weights ⊙ (ddec0_cross_group_weights − Σ(ddec0_cross_group_weights ⊙ dec0_cross_group_weights))
+	m.parallel(1024, (*Model).softmaxGradDdec0_cross_scores, dec0_cross_group_weights, ddec0_cross_group_weights, ddec0_cross_scores)
 
 	// grad of dec0_cross_scores = t195 ⊙ 0.20412414523193154  (models/seq2seq/seq2seq.go:87)
 	// t621 = ddec0_cross_scores ⊙ 0.20412414523193154
@@ -5093,15 +5093,15 @@ func (m *Model) backward() error {
 	// grad of t176 = reshape(dec0_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
 	// ddec0_self_context = reshape(t652ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of dec0_self_context = dec0_self_weights · dec0_self_v_group  (models/seq2seq/seq2seq.go:86)
-	// ddec0_self_weights = ddec0_self_context · dec0_self_v_groupᵀ
-	m.parallel(32, (*Model).batchedDdec0_self_weights, dec0_self_v_group, ddec0_self_context, ddec0_self_weights)
-	// t656 = dec0_self_weightsᵀ · ddec0_self_context
-	m.parallel(32, (*Model).batchedT656, dec0_self_weights, ddec0_self_context, t656)
+	// grad of dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (models/seq2seq/seq2seq.go:86)
+	// ddec0_self_group_weights = ddec0_self_context · dec0_self_v_groupᵀ
+	m.parallel(32, (*Model).batchedDdec0_self_group_weights, dec0_self_v_group, ddec0_self_context, ddec0_self_group_weights)
+	// t656 = dec0_self_group_weightsᵀ · ddec0_self_context
+	m.parallel(32, (*Model).batchedT656, dec0_self_group_weights, ddec0_self_context, t656)
 
-	// grad of dec0_self_weights = softmax((causal ? dec0_self_scores : -inf))  (models/seq2seq/seq2seq.go:86)
-	// t657 = dec0_self_weights ⊙ (ddec0_self_weights − Σ(ddec0_self_weights ⊙ dec0_self_weights))
-	m.parallel(1024, (*Model).softmaxGradT657, dec0_self_weights, ddec0_self_weights, t657)
+	// grad of dec0_self_group_weights = softmax((causal ? dec0_self_scores : -inf))  (models/seq2seq/seq2seq.go:86)
+	// t657 = dec0_self_group_weights ⊙ (ddec0_self_group_weights − Σ(ddec0_self_group_weights ⊙ dec0_self_group_weights))
+	m.parallel(1024, (*Model).softmaxGradT657, dec0_self_group_weights, ddec0_self_group_weights, t657)
 
 	// fused elementwise:
 	//
@@ -5316,15 +5316,15 @@ func (m *Model) backward() error {
 	// grad of t121 = reshape(enc2_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 	// denc2_attn_context = reshape(t729ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of enc2_attn_context = enc2_attn_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	// denc2_attn_weights = denc2_attn_context · enc2_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDenc2_attn_weights, enc2_attn_v_group, denc2_attn_context, denc2_attn_weights)
-	// t733 = enc2_attn_weightsᵀ · denc2_attn_context
-	m.parallel(32, (*Model).batchedT733, enc2_attn_weights, denc2_attn_context, t733)
+	// grad of enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	// denc2_attn_group_weights = denc2_attn_context · enc2_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDenc2_attn_group_weights, enc2_attn_v_group, denc2_attn_context, denc2_attn_group_weights)
+	// t733 = enc2_attn_group_weightsᵀ · denc2_attn_context
+	m.parallel(32, (*Model).batchedT733, enc2_attn_group_weights, denc2_attn_context, t733)
 
-	// grad of enc2_attn_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	// denc2_attn_scores = enc2_attn_weights ⊙ (denc2_attn_weights − Σ(denc2_attn_weights ⊙ enc2_attn_weights))
-	m.parallel(1024, (*Model).softmaxGradDenc2_attn_scores, enc2_attn_weights, denc2_attn_weights, denc2_attn_scores)
+	// grad of enc2_attn_group_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	// denc2_attn_scores = enc2_attn_group_weights ⊙ (denc2_attn_group_weights − Σ(denc2_attn_group_weights ⊙ enc2_attn_group_weights))
+	m.parallel(1024, (*Model).softmaxGradDenc2_attn_scores, enc2_attn_group_weights, denc2_attn_group_weights, denc2_attn_scores)
 
 	// grad of enc2_attn_scores = t117 ⊙ 0.20412414523193154  (models/seq2seq/seq2seq.go:70)
 	// t735 = denc2_attn_scores ⊙ 0.20412414523193154
@@ -5511,15 +5511,15 @@ func (m *Model) backward() error {
 	// grad of t78 = reshape(enc1_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 	// denc1_attn_context = reshape(t795ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of enc1_attn_context = enc1_attn_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	// denc1_attn_weights = denc1_attn_context · enc1_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDenc1_attn_weights, enc1_attn_v_group, denc1_attn_context, denc1_attn_weights)
-	// t799 = enc1_attn_weightsᵀ · denc1_attn_context
-	m.parallel(32, (*Model).batchedT799, enc1_attn_weights, denc1_attn_context, t799)
+	// grad of enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	// denc1_attn_group_weights = denc1_attn_context · enc1_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDenc1_attn_group_weights, enc1_attn_v_group, denc1_attn_context, denc1_attn_group_weights)
+	// t799 = enc1_attn_group_weightsᵀ · denc1_attn_context
+	m.parallel(32, (*Model).batchedT799, enc1_attn_group_weights, denc1_attn_context, t799)
 
-	// grad of enc1_attn_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	// denc1_attn_scores = enc1_attn_weights ⊙ (denc1_attn_weights − Σ(denc1_attn_weights ⊙ enc1_attn_weights))
-	m.parallel(1024, (*Model).softmaxGradDenc1_attn_scores, enc1_attn_weights, denc1_attn_weights, denc1_attn_scores)
+	// grad of enc1_attn_group_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	// denc1_attn_scores = enc1_attn_group_weights ⊙ (denc1_attn_group_weights − Σ(denc1_attn_group_weights ⊙ enc1_attn_group_weights))
+	m.parallel(1024, (*Model).softmaxGradDenc1_attn_scores, enc1_attn_group_weights, denc1_attn_group_weights, denc1_attn_scores)
 
 	// grad of enc1_attn_scores = t74 ⊙ 0.20412414523193154  (models/seq2seq/seq2seq.go:70)
 	// t801 = denc1_attn_scores ⊙ 0.20412414523193154
@@ -5706,15 +5706,15 @@ func (m *Model) backward() error {
 	// grad of t35 = reshape(enc0_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 	// denc0_attn_context = reshape(t861ᵀ[0,2,1,3], [8,2,2,32,24])
 
-	// grad of enc0_attn_context = enc0_attn_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	// denc0_attn_weights = denc0_attn_context · enc0_attn_v_groupᵀ
-	m.parallel(32, (*Model).batchedDenc0_attn_weights, enc0_attn_v_group, denc0_attn_context, denc0_attn_weights)
-	// t865 = enc0_attn_weightsᵀ · denc0_attn_context
-	m.parallel(32, (*Model).batchedT865, enc0_attn_weights, denc0_attn_context, t865)
+	// grad of enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	// denc0_attn_group_weights = denc0_attn_context · enc0_attn_v_groupᵀ
+	m.parallel(32, (*Model).batchedDenc0_attn_group_weights, enc0_attn_v_group, denc0_attn_context, denc0_attn_group_weights)
+	// t865 = enc0_attn_group_weightsᵀ · denc0_attn_context
+	m.parallel(32, (*Model).batchedT865, enc0_attn_group_weights, denc0_attn_context, t865)
 
-	// grad of enc0_attn_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	// denc0_attn_scores = enc0_attn_weights ⊙ (denc0_attn_weights − Σ(denc0_attn_weights ⊙ enc0_attn_weights))
-	m.parallel(1024, (*Model).softmaxGradDenc0_attn_scores, enc0_attn_weights, denc0_attn_weights, denc0_attn_scores)
+	// grad of enc0_attn_group_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	// denc0_attn_scores = enc0_attn_group_weights ⊙ (denc0_attn_group_weights − Σ(denc0_attn_group_weights ⊙ enc0_attn_group_weights))
+	m.parallel(1024, (*Model).softmaxGradDenc0_attn_scores, enc0_attn_group_weights, denc0_attn_group_weights, denc0_attn_scores)
 
 	// grad of enc0_attn_scores = t30 ⊙ 0.20412414523193154  (models/seq2seq/seq2seq.go:70)
 	// t867 = denc0_attn_scores ⊙ 0.20412414523193154
@@ -6393,7 +6393,7 @@ func (m *Model) prefill() error {
 	enc0_attn_v_group := m.arena[98304:110592]        // f32[8,2,1,32,24]
 	t42 := m.arena[0:32768]                           // f32[8,2,2,32,32]
 	enc0_attn_scores := m.arena[0:32768]              // f32[8,2,2,32,32]
-	enc0_attn_weights := m.arena[32768:65536]         // f32[8,2,2,32,32]
+	enc0_attn_group_weights := m.arena[32768:65536]   // f32[8,2,2,32,32]
 	enc0_attn_context := m.arena[0:24576]             // f32[8,2,2,32,24]
 	t47 := m.arena[0:24576]                           // f32[8,4,32,24]
 	t48 := m.arena[24576:49152]                       // f32[8,32,4,24]
@@ -6432,7 +6432,7 @@ func (m *Model) prefill() error {
 	enc1_attn_v_group := m.arena[98304:110592]        // f32[8,2,1,32,24]
 	t86 := m.arena[0:32768]                           // f32[8,2,2,32,32]
 	enc1_attn_scores := m.arena[0:32768]              // f32[8,2,2,32,32]
-	enc1_attn_weights := m.arena[32768:65536]         // f32[8,2,2,32,32]
+	enc1_attn_group_weights := m.arena[32768:65536]   // f32[8,2,2,32,32]
 	enc1_attn_context := m.arena[0:24576]             // f32[8,2,2,32,24]
 	t90 := m.arena[0:24576]                           // f32[8,4,32,24]
 	t91 := m.arena[24576:49152]                       // f32[8,32,4,24]
@@ -6471,7 +6471,7 @@ func (m *Model) prefill() error {
 	enc2_attn_v_group := m.arena[98304:110592]        // f32[8,2,1,32,24]
 	t129 := m.arena[0:32768]                          // f32[8,2,2,32,32]
 	enc2_attn_scores := m.arena[0:32768]              // f32[8,2,2,32,32]
-	enc2_attn_weights := m.arena[32768:65536]         // f32[8,2,2,32,32]
+	enc2_attn_group_weights := m.arena[32768:65536]   // f32[8,2,2,32,32]
 	enc2_attn_context := m.arena[0:24576]             // f32[8,2,2,32,24]
 	t133 := m.arena[0:24576]                          // f32[8,4,32,24]
 	t134 := m.arena[24576:49152]                      // f32[8,32,4,24]
@@ -6537,7 +6537,7 @@ func (m *Model) prefill() error {
 	dec0_cross_v_group := m.arena[241664:253952]      // f32[8,2,1,32,24]
 	t207 := m.arena[0:32768]                          // f32[8,2,2,32,32]
 	dec0_cross_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
-	dec0_cross_weights := m.arena[32768:65536]        // f32[8,2,2,32,32]
+	dec0_cross_group_weights := m.arena[32768:65536]  // f32[8,2,2,32,32]
 	dec0_cross_context := m.arena[0:24576]            // f32[8,2,2,32,24]
 	t211 := m.arena[0:24576]                          // f32[8,4,32,24]
 	t212 := m.arena[24576:49152]                      // f32[8,32,4,24]
@@ -6600,7 +6600,7 @@ func (m *Model) prefill() error {
 	dec1_cross_v_group := m.arena[290816:303104]      // f32[8,2,1,32,24]
 	t279 := m.arena[0:32768]                          // f32[8,2,2,32,32]
 	dec1_cross_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
-	dec1_cross_weights := m.arena[32768:65536]        // f32[8,2,2,32,32]
+	dec1_cross_group_weights := m.arena[32768:65536]  // f32[8,2,2,32,32]
 	dec1_cross_context := m.arena[0:24576]            // f32[8,2,2,32,24]
 	t283 := m.arena[0:24576]                          // f32[8,4,32,24]
 	t284 := m.arena[24576:49152]                      // f32[8,32,4,24]
@@ -6663,7 +6663,7 @@ func (m *Model) prefill() error {
 	dec2_cross_v_group := m.arena[315392:327680]      // f32[8,2,1,32,24]
 	t351 := m.arena[0:32768]                          // f32[8,2,2,32,32]
 	dec2_cross_scores := m.arena[0:32768]             // f32[8,2,2,32,32]
-	dec2_cross_weights := m.arena[32768:65536]        // f32[8,2,2,32,32]
+	dec2_cross_group_weights := m.arena[32768:65536]  // f32[8,2,2,32,32]
 	dec2_cross_context := m.arena[0:24576]            // f32[8,2,2,32,24]
 	t355 := m.arena[0:24576]                          // f32[8,4,32,24]
 	t356 := m.arena[24576:49152]                      // f32[8,32,4,24]
@@ -6750,11 +6750,11 @@ func (m *Model) prefill() error {
 	//	enc0_attn_scores = t42 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc0_attn_scores_3(enc0_attn_q_group, enc0_attn_k_group, t42, enc0_attn_scores)
 
-	// enc0_attn_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc0_attn_weights_3, enc0_attn_scores, enc0_attn_weights)
+	// enc0_attn_group_weights = softmax(enc0_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc0_attn_group_weights_3, enc0_attn_scores, enc0_attn_group_weights)
 
-	// enc0_attn_context = enc0_attn_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc0_attn_context_3, enc0_attn_v_group, enc0_attn_weights, enc0_attn_context)
+	// enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc0_attn_context_3, enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context)
 
 	// t47 = reshape(enc0_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -6856,11 +6856,11 @@ func (m *Model) prefill() error {
 	//	enc1_attn_scores = t86 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc1_attn_scores_3(enc1_attn_q_group, enc1_attn_k_group, t86, enc1_attn_scores)
 
-	// enc1_attn_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc1_attn_weights_3, enc1_attn_scores, enc1_attn_weights)
+	// enc1_attn_group_weights = softmax(enc1_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc1_attn_group_weights_3, enc1_attn_scores, enc1_attn_group_weights)
 
-	// enc1_attn_context = enc1_attn_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc1_attn_context_3, enc1_attn_v_group, enc1_attn_weights, enc1_attn_context)
+	// enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc1_attn_context_3, enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context)
 
 	// t90 = reshape(enc1_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -6962,11 +6962,11 @@ func (m *Model) prefill() error {
 	//	enc2_attn_scores = t129 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:70)
 	m.fusedEnc2_attn_scores_3(enc2_attn_q_group, enc2_attn_k_group, t129, enc2_attn_scores)
 
-	// enc2_attn_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
-	m.parallel(1024, (*Model).softmaxEnc2_attn_weights_3, enc2_attn_scores, enc2_attn_weights)
+	// enc2_attn_group_weights = softmax(enc2_attn_scores)  (models/seq2seq/seq2seq.go:70)
+	m.parallel(1024, (*Model).softmaxEnc2_attn_group_weights_3, enc2_attn_scores, enc2_attn_group_weights)
 
-	// enc2_attn_context = enc2_attn_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
-	m.parallel(32, (*Model).batchedEnc2_attn_context_3, enc2_attn_v_group, enc2_attn_weights, enc2_attn_context)
+	// enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:70)
+	m.parallel(32, (*Model).batchedEnc2_attn_context_3, enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context)
 
 	// t133 = reshape(enc2_attn_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -7078,8 +7078,8 @@ func (m *Model) prefill() error {
 	//	t182 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec0_self_scores = t182 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t185 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec0_self_weights = softmax(t185)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_group_weights = softmax(t185)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 	m.parallel(32, (*Model).fusedDec0_self_context_3, dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context)
 
 	// t188 = reshape(dec0_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
@@ -7153,11 +7153,11 @@ func (m *Model) prefill() error {
 	//	dec0_cross_scores = t207 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec0_cross_scores_3(dec0_cross_q_group, dec0_cross_k_group, t207, dec0_cross_scores)
 
-	// dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec0_cross_weights_3, dec0_cross_scores, dec0_cross_weights)
+	// dec0_cross_group_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec0_cross_group_weights_3, dec0_cross_scores, dec0_cross_group_weights)
 
-	// dec0_cross_context = dec0_cross_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec0_cross_context_3, dec0_cross_v_group, dec0_cross_weights, dec0_cross_context)
+	// dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec0_cross_context_3, dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context)
 
 	// t211 = reshape(dec0_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -7258,8 +7258,8 @@ func (m *Model) prefill() error {
 	//	t255 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec1_self_scores = t255 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t257 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec1_self_weights = softmax(t257)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_group_weights = softmax(t257)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 	m.parallel(32, (*Model).fusedDec1_self_context_3, dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context)
 
 	// t260 = reshape(dec1_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
@@ -7333,11 +7333,11 @@ func (m *Model) prefill() error {
 	//	dec1_cross_scores = t279 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec1_cross_scores_3(dec1_cross_q_group, dec1_cross_k_group, t279, dec1_cross_scores)
 
-	// dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec1_cross_weights_3, dec1_cross_scores, dec1_cross_weights)
+	// dec1_cross_group_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec1_cross_group_weights_3, dec1_cross_scores, dec1_cross_group_weights)
 
-	// dec1_cross_context = dec1_cross_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec1_cross_context_3, dec1_cross_v_group, dec1_cross_weights, dec1_cross_context)
+	// dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec1_cross_context_3, dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context)
 
 	// t283 = reshape(dec1_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -7438,8 +7438,8 @@ func (m *Model) prefill() error {
 	//	t327 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 	//	dec2_self_scores = t327 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 	//	t329 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-	//	dec2_self_weights = softmax(t329)  (Softmax, models/seq2seq/seq2seq.go:86)
-	//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_group_weights = softmax(t329)  (Softmax, models/seq2seq/seq2seq.go:86)
+	//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 	m.parallel(32, (*Model).fusedDec2_self_context_3, dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context)
 
 	// t332 = reshape(dec2_self_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:86)
@@ -7513,11 +7513,11 @@ func (m *Model) prefill() error {
 	//	dec2_cross_scores = t351 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec2_cross_scores_3(dec2_cross_q_group, dec2_cross_k_group, t351, dec2_cross_scores)
 
-	// dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	m.parallel(1024, (*Model).softmaxDec2_cross_weights_3, dec2_cross_scores, dec2_cross_weights)
+	// dec2_cross_group_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	m.parallel(1024, (*Model).softmaxDec2_cross_group_weights_3, dec2_cross_scores, dec2_cross_group_weights)
 
-	// dec2_cross_context = dec2_cross_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
-	m.parallel(32, (*Model).batchedDec2_cross_context_3, dec2_cross_v_group, dec2_cross_weights, dec2_cross_context)
+	// dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:87)
+	m.parallel(32, (*Model).batchedDec2_cross_context_3, dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context)
 
 	// t355 = reshape(dec2_cross_context, [8,4,32,24])  (models/seq2seq/seq2seq.go:87)
 
@@ -7663,7 +7663,7 @@ func (m *Model) decode() error {
 	dec0_cross_q_group := m.arena[1536:2304]          // f32[8,2,2,1,24]
 	t86 := m.arena[0:1024]                            // f32[8,2,2,1,32]
 	dec0_cross_scores := m.arena[0:1024]              // f32[8,2,2,1,32]
-	dec0_cross_weights := m.arena[1024:2048]          // f32[8,2,2,1,32]
+	dec0_cross_group_weights := m.arena[1024:2048]    // f32[8,2,2,1,32]
 	dec0_cross_context := m.arena[0:768]              // f32[8,2,2,1,24]
 	t91 := m.arena[0:768]                             // f32[8,4,1,24]
 	t92 := m.arena[768:1536]                          // f32[8,1,4,24]
@@ -7716,7 +7716,7 @@ func (m *Model) decode() error {
 	dec1_cross_q_group := m.arena[1536:2304]          // f32[8,2,2,1,24]
 	t147 := m.arena[0:1024]                           // f32[8,2,2,1,32]
 	dec1_cross_scores := m.arena[0:1024]              // f32[8,2,2,1,32]
-	dec1_cross_weights := m.arena[1024:2048]          // f32[8,2,2,1,32]
+	dec1_cross_group_weights := m.arena[1024:2048]    // f32[8,2,2,1,32]
 	dec1_cross_context := m.arena[0:768]              // f32[8,2,2,1,24]
 	t151 := m.arena[0:768]                            // f32[8,4,1,24]
 	t152 := m.arena[768:1536]                         // f32[8,1,4,24]
@@ -7769,7 +7769,7 @@ func (m *Model) decode() error {
 	dec2_cross_q_group := m.arena[1536:2304]          // f32[8,2,2,1,24]
 	t207 := m.arena[0:1024]                           // f32[8,2,2,1,32]
 	dec2_cross_scores := m.arena[0:1024]              // f32[8,2,2,1,32]
-	dec2_cross_weights := m.arena[1024:2048]          // f32[8,2,2,1,32]
+	dec2_cross_group_weights := m.arena[1024:2048]    // f32[8,2,2,1,32]
 	dec2_cross_context := m.arena[0:768]              // f32[8,2,2,1,24]
 	t211 := m.arena[0:768]                            // f32[8,4,1,24]
 	t212 := m.arena[768:1536]                         // f32[8,1,4,24]
@@ -7922,12 +7922,12 @@ func (m *Model) decode() error {
 	//	dec0_cross_scores = t86 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec0_cross_scores_4(dec0_cross_k_group_memo, dec0_cross_q_group, t86, dec0_cross_scores)
 
-	// dec0_cross_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	softmax(dec0_cross_weights, dec0_cross_scores, 32, 32, 1, false)
+	// dec0_cross_group_weights = softmax(dec0_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	softmax(dec0_cross_group_weights, dec0_cross_scores, 32, 32, 1, false)
 
-	// dec0_cross_context = dec0_cross_weights · dec0_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
+	// dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
 	for b := range 32 {
-		GemmSmall(false, false, 1, 24, 32, dec0_cross_weights[b*32:], 32, dec0_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*24:], 24, false)
+		GemmSmall(false, false, 1, 24, 32, dec0_cross_group_weights[b*32:], 32, dec0_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*24:], 24, false)
 	}
 
 	// t91 = reshape(dec0_cross_context, [8,4,1,24])  (models/seq2seq/seq2seq.go:87)
@@ -8102,12 +8102,12 @@ func (m *Model) decode() error {
 	//	dec1_cross_scores = t147 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec1_cross_scores_4(dec1_cross_k_group_memo, dec1_cross_q_group, t147, dec1_cross_scores)
 
-	// dec1_cross_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	softmax(dec1_cross_weights, dec1_cross_scores, 32, 32, 1, false)
+	// dec1_cross_group_weights = softmax(dec1_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	softmax(dec1_cross_group_weights, dec1_cross_scores, 32, 32, 1, false)
 
-	// dec1_cross_context = dec1_cross_weights · dec1_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
+	// dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
 	for b := range 32 {
-		GemmSmall(false, false, 1, 24, 32, dec1_cross_weights[b*32:], 32, dec1_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*24:], 24, false)
+		GemmSmall(false, false, 1, 24, 32, dec1_cross_group_weights[b*32:], 32, dec1_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*24:], 24, false)
 	}
 
 	// t151 = reshape(dec1_cross_context, [8,4,1,24])  (models/seq2seq/seq2seq.go:87)
@@ -8282,12 +8282,12 @@ func (m *Model) decode() error {
 	//	dec2_cross_scores = t207 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:87)
 	m.fusedDec2_cross_scores_4(dec2_cross_k_group_memo, dec2_cross_q_group, t207, dec2_cross_scores)
 
-	// dec2_cross_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
-	softmax(dec2_cross_weights, dec2_cross_scores, 32, 32, 1, false)
+	// dec2_cross_group_weights = softmax(dec2_cross_scores)  (models/seq2seq/seq2seq.go:87)
+	softmax(dec2_cross_group_weights, dec2_cross_scores, 32, 32, 1, false)
 
-	// dec2_cross_context = dec2_cross_weights · dec2_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
+	// dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group_memo  (models/seq2seq/seq2seq.go:87)
 	for b := range 32 {
-		GemmSmall(false, false, 1, 24, 32, dec2_cross_weights[b*32:], 32, dec2_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*24:], 24, false)
+		GemmSmall(false, false, 1, 24, 32, dec2_cross_group_weights[b*32:], 32, dec2_cross_v_group_memo[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*24:], 24, false)
 	}
 
 	// t211 = reshape(dec2_cross_context, [8,4,1,24])  (models/seq2seq/seq2seq.go:87)
@@ -8454,18 +8454,18 @@ func (m *Model) fusedEnc0_attn_scoresRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc0_attn_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc0_attn_weights(lo, hi, thread int, v [][]float32) {
-	enc0_attn_scores, enc0_attn_weights := v[0], v[1]
-	softmax(enc0_attn_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc0_attn_group_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc0_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	enc0_attn_scores, enc0_attn_group_weights := v[0], v[1]
+	softmax(enc0_attn_group_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc0_attn_context is the batched product enc0_attn_context = enc0_attn_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc0_attn_context is the batched product enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc0_attn_context(lo, hi, thread int, v [][]float32) {
-	enc0_attn_v_group, enc0_attn_weights, enc0_attn_context := v[0], v[1], v[2]
+	enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_group_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -8600,18 +8600,18 @@ func (m *Model) fusedEnc1_attn_scoresRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc1_attn_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc1_attn_weights(lo, hi, thread int, v [][]float32) {
-	enc1_attn_scores, enc1_attn_weights := v[0], v[1]
-	softmax(enc1_attn_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc1_attn_group_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc1_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	enc1_attn_scores, enc1_attn_group_weights := v[0], v[1]
+	softmax(enc1_attn_group_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc1_attn_context is the batched product enc1_attn_context = enc1_attn_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc1_attn_context is the batched product enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc1_attn_context(lo, hi, thread int, v [][]float32) {
-	enc1_attn_v_group, enc1_attn_weights, enc1_attn_context := v[0], v[1], v[2]
+	enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_group_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -8746,18 +8746,18 @@ func (m *Model) fusedEnc2_attn_scoresRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc2_attn_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc2_attn_weights(lo, hi, thread int, v [][]float32) {
-	enc2_attn_scores, enc2_attn_weights := v[0], v[1]
-	softmax(enc2_attn_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc2_attn_group_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc2_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	enc2_attn_scores, enc2_attn_group_weights := v[0], v[1]
+	softmax(enc2_attn_group_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc2_attn_context is the batched product enc2_attn_context = enc2_attn_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc2_attn_context is the batched product enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc2_attn_context(lo, hi, thread int, v [][]float32) {
-	enc2_attn_v_group, enc2_attn_weights, enc2_attn_context := v[0], v[1], v[2]
+	enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_group_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -8878,8 +8878,8 @@ func (m *Model) transposeDec0_self_q(lo, hi, thread int, v [][]float32) {
 //	t169 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec0_self_scores = t169 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t172 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec0_self_weights = softmax(t172)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec0_self_group_weights = softmax(t172)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec0_self_context(lo, hi, thread int, v [][]float32) {
 	dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -8981,18 +8981,18 @@ func (m *Model) fusedDec0_cross_scoresRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxDec0_cross_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec0_cross_weights(lo, hi, thread int, v [][]float32) {
-	dec0_cross_scores, dec0_cross_weights := v[0], v[1]
-	softmax(dec0_cross_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec0_cross_group_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec0_cross_group_weights(lo, hi, thread int, v [][]float32) {
+	dec0_cross_scores, dec0_cross_group_weights := v[0], v[1]
+	softmax(dec0_cross_group_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec0_cross_context is the batched product dec0_cross_context = dec0_cross_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec0_cross_context is the batched product dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec0_cross_context(lo, hi, thread int, v [][]float32) {
-	dec0_cross_v_group, dec0_cross_weights, dec0_cross_context := v[0], v[1], v[2]
+	dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_group_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -9107,8 +9107,8 @@ func (m *Model) transposeDec1_self_q(lo, hi, thread int, v [][]float32) {
 //	t242 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec1_self_scores = t242 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t244 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec1_self_weights = softmax(t244)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec1_self_group_weights = softmax(t244)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec1_self_context(lo, hi, thread int, v [][]float32) {
 	dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -9210,18 +9210,18 @@ func (m *Model) fusedDec1_cross_scoresRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxDec1_cross_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec1_cross_weights(lo, hi, thread int, v [][]float32) {
-	dec1_cross_scores, dec1_cross_weights := v[0], v[1]
-	softmax(dec1_cross_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec1_cross_group_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec1_cross_group_weights(lo, hi, thread int, v [][]float32) {
+	dec1_cross_scores, dec1_cross_group_weights := v[0], v[1]
+	softmax(dec1_cross_group_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec1_cross_context is the batched product dec1_cross_context = dec1_cross_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec1_cross_context is the batched product dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec1_cross_context(lo, hi, thread int, v [][]float32) {
-	dec1_cross_v_group, dec1_cross_weights, dec1_cross_context := v[0], v[1], v[2]
+	dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_group_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -9336,8 +9336,8 @@ func (m *Model) transposeDec2_self_q(lo, hi, thread int, v [][]float32) {
 //	t314 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec2_self_scores = t314 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t316 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec2_self_weights = softmax(t316)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec2_self_group_weights = softmax(t316)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec2_self_context(lo, hi, thread int, v [][]float32) {
 	dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -9439,18 +9439,18 @@ func (m *Model) fusedDec2_cross_scoresRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxDec2_cross_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec2_cross_weights(lo, hi, thread int, v [][]float32) {
-	dec2_cross_scores, dec2_cross_weights := v[0], v[1]
-	softmax(dec2_cross_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec2_cross_group_weights runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec2_cross_group_weights(lo, hi, thread int, v [][]float32) {
+	dec2_cross_scores, dec2_cross_group_weights := v[0], v[1]
+	softmax(dec2_cross_group_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec2_cross_context is the batched product dec2_cross_context = dec2_cross_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec2_cross_context is the batched product dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec2_cross_context(lo, hi, thread int, v [][]float32) {
-	dec2_cross_v_group, dec2_cross_weights, dec2_cross_context := v[0], v[1], v[2]
+	dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_group_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -9591,18 +9591,18 @@ func (m *Model) fusedEnc0_attn_scores_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc0_attn_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc0_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	enc0_attn_scores, enc0_attn_weights := v[0], v[1]
-	softmax(enc0_attn_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc0_attn_group_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc0_attn_group_weights_2(lo, hi, thread int, v [][]float32) {
+	enc0_attn_scores, enc0_attn_group_weights := v[0], v[1]
+	softmax(enc0_attn_group_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc0_attn_context_2 is the batched product enc0_attn_context = enc0_attn_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc0_attn_context_2 is the batched product enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc0_attn_context_2(lo, hi, thread int, v [][]float32) {
-	enc0_attn_v_group, enc0_attn_weights, enc0_attn_context := v[0], v[1], v[2]
+	enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_group_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -9733,18 +9733,18 @@ func (m *Model) fusedEnc1_attn_scores_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc1_attn_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc1_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	enc1_attn_scores, enc1_attn_weights := v[0], v[1]
-	softmax(enc1_attn_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc1_attn_group_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc1_attn_group_weights_2(lo, hi, thread int, v [][]float32) {
+	enc1_attn_scores, enc1_attn_group_weights := v[0], v[1]
+	softmax(enc1_attn_group_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc1_attn_context_2 is the batched product enc1_attn_context = enc1_attn_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc1_attn_context_2 is the batched product enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc1_attn_context_2(lo, hi, thread int, v [][]float32) {
-	enc1_attn_v_group, enc1_attn_weights, enc1_attn_context := v[0], v[1], v[2]
+	enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_group_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -9875,18 +9875,18 @@ func (m *Model) fusedEnc2_attn_scores_2Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc2_attn_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc2_attn_weights_2(lo, hi, thread int, v [][]float32) {
-	enc2_attn_scores, enc2_attn_weights := v[0], v[1]
-	softmax(enc2_attn_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc2_attn_group_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc2_attn_group_weights_2(lo, hi, thread int, v [][]float32) {
+	enc2_attn_scores, enc2_attn_group_weights := v[0], v[1]
+	softmax(enc2_attn_group_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc2_attn_context_2 is the batched product enc2_attn_context = enc2_attn_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc2_attn_context_2 is the batched product enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc2_attn_context_2(lo, hi, thread int, v [][]float32) {
-	enc2_attn_v_group, enc2_attn_weights, enc2_attn_context := v[0], v[1], v[2]
+	enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_group_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -10003,13 +10003,13 @@ func (m *Model) transposeDec0_self_q_2(lo, hi, thread int, v [][]float32) {
 //	t170 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec0_self_scores = t170 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t173 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec0_self_weights = softmax(t173)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec0_self_group_weights = softmax(t173)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec0_self_context_2(lo, hi, thread int, v [][]float32) {
-	dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_weights, dec0_self_context := v[0], v[1], v[2], v[3], v[4]
+	dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_group_weights, dec0_self_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := dec0_self_q_group[b*768:], dec0_self_k_group[(b/2)*768:], dec0_self_v_group[(b/2)*768:], dec0_self_context[b*768:]
-		wb := dec0_self_weights[b*1024:]
+		wb := dec0_self_group_weights[b*1024:]
 		for i0 := 0; i0 < 32; i0 += 32 {
 			rows := min(32, 32-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -10110,18 +10110,18 @@ func (m *Model) fusedDec0_cross_scores_2Rows(lo, hi, thread int, v [][]float32) 
 	}
 }
 
-// softmaxDec0_cross_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec0_cross_weights_2(lo, hi, thread int, v [][]float32) {
-	dec0_cross_scores, dec0_cross_weights := v[0], v[1]
-	softmax(dec0_cross_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec0_cross_group_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec0_cross_group_weights_2(lo, hi, thread int, v [][]float32) {
+	dec0_cross_scores, dec0_cross_group_weights := v[0], v[1]
+	softmax(dec0_cross_group_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec0_cross_context_2 is the batched product dec0_cross_context = dec0_cross_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec0_cross_context_2 is the batched product dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec0_cross_context_2(lo, hi, thread int, v [][]float32) {
-	dec0_cross_v_group, dec0_cross_weights, dec0_cross_context := v[0], v[1], v[2]
+	dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_group_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -10232,13 +10232,13 @@ func (m *Model) transposeDec1_self_q_2(lo, hi, thread int, v [][]float32) {
 //	t243 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec1_self_scores = t243 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t245 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec1_self_weights = softmax(t245)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec1_self_group_weights = softmax(t245)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec1_self_context_2(lo, hi, thread int, v [][]float32) {
-	dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_weights, dec1_self_context := v[0], v[1], v[2], v[3], v[4]
+	dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_group_weights, dec1_self_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := dec1_self_q_group[b*768:], dec1_self_k_group[(b/2)*768:], dec1_self_v_group[(b/2)*768:], dec1_self_context[b*768:]
-		wb := dec1_self_weights[b*1024:]
+		wb := dec1_self_group_weights[b*1024:]
 		for i0 := 0; i0 < 32; i0 += 32 {
 			rows := min(32, 32-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -10339,18 +10339,18 @@ func (m *Model) fusedDec1_cross_scores_2Rows(lo, hi, thread int, v [][]float32) 
 	}
 }
 
-// softmaxDec1_cross_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec1_cross_weights_2(lo, hi, thread int, v [][]float32) {
-	dec1_cross_scores, dec1_cross_weights := v[0], v[1]
-	softmax(dec1_cross_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec1_cross_group_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec1_cross_group_weights_2(lo, hi, thread int, v [][]float32) {
+	dec1_cross_scores, dec1_cross_group_weights := v[0], v[1]
+	softmax(dec1_cross_group_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec1_cross_context_2 is the batched product dec1_cross_context = dec1_cross_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec1_cross_context_2 is the batched product dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec1_cross_context_2(lo, hi, thread int, v [][]float32) {
-	dec1_cross_v_group, dec1_cross_weights, dec1_cross_context := v[0], v[1], v[2]
+	dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_group_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -10461,13 +10461,13 @@ func (m *Model) transposeDec2_self_q_2(lo, hi, thread int, v [][]float32) {
 //	t315 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec2_self_scores = t315 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t317 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec2_self_weights = softmax(t317)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec2_self_group_weights = softmax(t317)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec2_self_context_2(lo, hi, thread int, v [][]float32) {
-	dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_weights, dec2_self_context := v[0], v[1], v[2], v[3], v[4]
+	dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_group_weights, dec2_self_context := v[0], v[1], v[2], v[3], v[4]
 	for b := lo; b < hi; b++ {
 		qb, kb, vb, ob := dec2_self_q_group[b*768:], dec2_self_k_group[(b/2)*768:], dec2_self_v_group[(b/2)*768:], dec2_self_context[b*768:]
-		wb := dec2_self_weights[b*1024:]
+		wb := dec2_self_group_weights[b*1024:]
 		for i0 := 0; i0 < 32; i0 += 32 {
 			rows := min(32, 32-i0)
 			n := i0 + rows // keys the tile's last row may see
@@ -10568,18 +10568,18 @@ func (m *Model) fusedDec2_cross_scores_2Rows(lo, hi, thread int, v [][]float32) 
 	}
 }
 
-// softmaxDec2_cross_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec2_cross_weights_2(lo, hi, thread int, v [][]float32) {
-	dec2_cross_scores, dec2_cross_weights := v[0], v[1]
-	softmax(dec2_cross_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec2_cross_group_weights_2 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec2_cross_group_weights_2(lo, hi, thread int, v [][]float32) {
+	dec2_cross_scores, dec2_cross_group_weights := v[0], v[1]
+	softmax(dec2_cross_group_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec2_cross_context_2 is the batched product dec2_cross_context = dec2_cross_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec2_cross_context_2 is the batched product dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec2_cross_context_2(lo, hi, thread int, v [][]float32) {
-	dec2_cross_v_group, dec2_cross_weights, dec2_cross_context := v[0], v[1], v[2]
+	dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_group_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -10804,28 +10804,28 @@ func (m *Model) transposeT406(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDdec2_cross_weights is the batched product ddec2_cross_weights = ddec2_cross_context · dec2_cross_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDdec2_cross_group_weights is the batched product ddec2_cross_group_weights = ddec2_cross_context · dec2_cross_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDdec2_cross_weights(lo, hi, thread int, v [][]float32) {
-	dec2_cross_v_group, ddec2_cross_context, ddec2_cross_weights := v[0], v[1], v[2]
+func (m *Model) batchedDdec2_cross_group_weights(lo, hi, thread int, v [][]float32) {
+	dec2_cross_v_group, ddec2_cross_context, ddec2_cross_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec2_cross_context[b*768:], 24, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec2_cross_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec2_cross_context[b*768:], 24, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec2_cross_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT409 is the batched product t409 = dec2_cross_weightsᵀ · ddec2_cross_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT409 is the batched product t409 = dec2_cross_group_weightsᵀ · ddec2_cross_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT409(lo, hi, thread int, v [][]float32) {
-	dec2_cross_weights, ddec2_cross_context, t409 := v[0], v[1], v[2]
+	dec2_cross_group_weights, ddec2_cross_context, t409 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec2_cross_weights[b*1024:], 32, ddec2_cross_context[b*768:], 24, t409[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec2_cross_group_weights[b*1024:], 32, ddec2_cross_context[b*768:], 24, t409[b*768:], 24, false)
 	}
 }
 
 // softmaxGradDdec2_cross_scores runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradDdec2_cross_scores(lo, hi, thread int, v [][]float32) {
-	dec2_cross_weights, ddec2_cross_weights, ddec2_cross_scores := v[0], v[1], v[2]
-	softmaxGrad(ddec2_cross_scores[lo*32:hi*32], dec2_cross_weights[lo*32:hi*32], ddec2_cross_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	dec2_cross_group_weights, ddec2_cross_group_weights, ddec2_cross_scores := v[0], v[1], v[2]
+	softmaxGrad(ddec2_cross_scores[lo*32:hi*32], dec2_cross_group_weights[lo*32:hi*32], ddec2_cross_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // loopT411 computes t411 = ddec2_cross_scores ⊙ 0.20412414523193154 over [lo, hi) of its
@@ -10962,28 +10962,28 @@ func (m *Model) transposeT444(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDdec2_self_weights is the batched product ddec2_self_weights = ddec2_self_context · dec2_self_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDdec2_self_group_weights is the batched product ddec2_self_group_weights = ddec2_self_context · dec2_self_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDdec2_self_weights(lo, hi, thread int, v [][]float32) {
-	dec2_self_v_group, ddec2_self_context, ddec2_self_weights := v[0], v[1], v[2]
+func (m *Model) batchedDdec2_self_group_weights(lo, hi, thread int, v [][]float32) {
+	dec2_self_v_group, ddec2_self_context, ddec2_self_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec2_self_context[b*768:], 24, dec2_self_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec2_self_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec2_self_context[b*768:], 24, dec2_self_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec2_self_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT447 is the batched product t447 = dec2_self_weightsᵀ · ddec2_self_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT447 is the batched product t447 = dec2_self_group_weightsᵀ · ddec2_self_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT447(lo, hi, thread int, v [][]float32) {
-	dec2_self_weights, ddec2_self_context, t447 := v[0], v[1], v[2]
+	dec2_self_group_weights, ddec2_self_context, t447 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec2_self_weights[b*1024:], 32, ddec2_self_context[b*768:], 24, t447[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec2_self_group_weights[b*1024:], 32, ddec2_self_context[b*768:], 24, t447[b*768:], 24, false)
 	}
 }
 
 // softmaxGradT448 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradT448(lo, hi, thread int, v [][]float32) {
-	dec2_self_weights, ddec2_self_weights, t448 := v[0], v[1], v[2]
-	softmaxGrad(t448[lo*32:hi*32], dec2_self_weights[lo*32:hi*32], ddec2_self_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	dec2_self_group_weights, ddec2_self_group_weights, t448 := v[0], v[1], v[2]
+	softmaxGrad(t448[lo*32:hi*32], dec2_self_group_weights[lo*32:hi*32], ddec2_self_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // fusedT451 is one fused elementwise kernel over f32[8,2,2,32,32]:
@@ -11247,28 +11247,28 @@ func (m *Model) transposeT512(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDdec1_cross_weights is the batched product ddec1_cross_weights = ddec1_cross_context · dec1_cross_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDdec1_cross_group_weights is the batched product ddec1_cross_group_weights = ddec1_cross_context · dec1_cross_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDdec1_cross_weights(lo, hi, thread int, v [][]float32) {
-	dec1_cross_v_group, ddec1_cross_context, ddec1_cross_weights := v[0], v[1], v[2]
+func (m *Model) batchedDdec1_cross_group_weights(lo, hi, thread int, v [][]float32) {
+	dec1_cross_v_group, ddec1_cross_context, ddec1_cross_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec1_cross_context[b*768:], 24, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec1_cross_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec1_cross_context[b*768:], 24, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec1_cross_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT515 is the batched product t515 = dec1_cross_weightsᵀ · ddec1_cross_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT515 is the batched product t515 = dec1_cross_group_weightsᵀ · ddec1_cross_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT515(lo, hi, thread int, v [][]float32) {
-	dec1_cross_weights, ddec1_cross_context, t515 := v[0], v[1], v[2]
+	dec1_cross_group_weights, ddec1_cross_context, t515 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec1_cross_weights[b*1024:], 32, ddec1_cross_context[b*768:], 24, t515[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec1_cross_group_weights[b*1024:], 32, ddec1_cross_context[b*768:], 24, t515[b*768:], 24, false)
 	}
 }
 
 // softmaxGradDdec1_cross_scores runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradDdec1_cross_scores(lo, hi, thread int, v [][]float32) {
-	dec1_cross_weights, ddec1_cross_weights, ddec1_cross_scores := v[0], v[1], v[2]
-	softmaxGrad(ddec1_cross_scores[lo*32:hi*32], dec1_cross_weights[lo*32:hi*32], ddec1_cross_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	dec1_cross_group_weights, ddec1_cross_group_weights, ddec1_cross_scores := v[0], v[1], v[2]
+	softmaxGrad(ddec1_cross_scores[lo*32:hi*32], dec1_cross_group_weights[lo*32:hi*32], ddec1_cross_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // loopT517 computes t517 = ddec1_cross_scores ⊙ 0.20412414523193154 over [lo, hi) of its
@@ -11405,28 +11405,28 @@ func (m *Model) transposeT549(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDdec1_self_weights is the batched product ddec1_self_weights = ddec1_self_context · dec1_self_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDdec1_self_group_weights is the batched product ddec1_self_group_weights = ddec1_self_context · dec1_self_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDdec1_self_weights(lo, hi, thread int, v [][]float32) {
-	dec1_self_v_group, ddec1_self_context, ddec1_self_weights := v[0], v[1], v[2]
+func (m *Model) batchedDdec1_self_group_weights(lo, hi, thread int, v [][]float32) {
+	dec1_self_v_group, ddec1_self_context, ddec1_self_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec1_self_context[b*768:], 24, dec1_self_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec1_self_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec1_self_context[b*768:], 24, dec1_self_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec1_self_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT552 is the batched product t552 = dec1_self_weightsᵀ · ddec1_self_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT552 is the batched product t552 = dec1_self_group_weightsᵀ · ddec1_self_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT552(lo, hi, thread int, v [][]float32) {
-	dec1_self_weights, ddec1_self_context, t552 := v[0], v[1], v[2]
+	dec1_self_group_weights, ddec1_self_context, t552 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec1_self_weights[b*1024:], 32, ddec1_self_context[b*768:], 24, t552[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec1_self_group_weights[b*1024:], 32, ddec1_self_context[b*768:], 24, t552[b*768:], 24, false)
 	}
 }
 
 // softmaxGradT553 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradT553(lo, hi, thread int, v [][]float32) {
-	dec1_self_weights, ddec1_self_weights, t553 := v[0], v[1], v[2]
-	softmaxGrad(t553[lo*32:hi*32], dec1_self_weights[lo*32:hi*32], ddec1_self_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	dec1_self_group_weights, ddec1_self_group_weights, t553 := v[0], v[1], v[2]
+	softmaxGrad(t553[lo*32:hi*32], dec1_self_group_weights[lo*32:hi*32], ddec1_self_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // fusedT555 is one fused elementwise kernel over f32[8,2,2,32,32]:
@@ -11690,28 +11690,28 @@ func (m *Model) transposeT616(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDdec0_cross_weights is the batched product ddec0_cross_weights = ddec0_cross_context · dec0_cross_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDdec0_cross_group_weights is the batched product ddec0_cross_group_weights = ddec0_cross_context · dec0_cross_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDdec0_cross_weights(lo, hi, thread int, v [][]float32) {
-	dec0_cross_v_group, ddec0_cross_context, ddec0_cross_weights := v[0], v[1], v[2]
+func (m *Model) batchedDdec0_cross_group_weights(lo, hi, thread int, v [][]float32) {
+	dec0_cross_v_group, ddec0_cross_context, ddec0_cross_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec0_cross_context[b*768:], 24, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec0_cross_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec0_cross_context[b*768:], 24, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec0_cross_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT619 is the batched product t619 = dec0_cross_weightsᵀ · ddec0_cross_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT619 is the batched product t619 = dec0_cross_group_weightsᵀ · ddec0_cross_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT619(lo, hi, thread int, v [][]float32) {
-	dec0_cross_weights, ddec0_cross_context, t619 := v[0], v[1], v[2]
+	dec0_cross_group_weights, ddec0_cross_context, t619 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec0_cross_weights[b*1024:], 32, ddec0_cross_context[b*768:], 24, t619[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec0_cross_group_weights[b*1024:], 32, ddec0_cross_context[b*768:], 24, t619[b*768:], 24, false)
 	}
 }
 
 // softmaxGradDdec0_cross_scores runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradDdec0_cross_scores(lo, hi, thread int, v [][]float32) {
-	dec0_cross_weights, ddec0_cross_weights, ddec0_cross_scores := v[0], v[1], v[2]
-	softmaxGrad(ddec0_cross_scores[lo*32:hi*32], dec0_cross_weights[lo*32:hi*32], ddec0_cross_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	dec0_cross_group_weights, ddec0_cross_group_weights, ddec0_cross_scores := v[0], v[1], v[2]
+	softmaxGrad(ddec0_cross_scores[lo*32:hi*32], dec0_cross_group_weights[lo*32:hi*32], ddec0_cross_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // loopT621 computes t621 = ddec0_cross_scores ⊙ 0.20412414523193154 over [lo, hi) of its
@@ -11848,28 +11848,28 @@ func (m *Model) transposeT653(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDdec0_self_weights is the batched product ddec0_self_weights = ddec0_self_context · dec0_self_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDdec0_self_group_weights is the batched product ddec0_self_group_weights = ddec0_self_context · dec0_self_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDdec0_self_weights(lo, hi, thread int, v [][]float32) {
-	dec0_self_v_group, ddec0_self_context, ddec0_self_weights := v[0], v[1], v[2]
+func (m *Model) batchedDdec0_self_group_weights(lo, hi, thread int, v [][]float32) {
+	dec0_self_v_group, ddec0_self_context, ddec0_self_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec0_self_context[b*768:], 24, dec0_self_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec0_self_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, ddec0_self_context[b*768:], 24, dec0_self_v_group[((b/4%8)*2+b/2%2)*768:], 24, ddec0_self_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT656 is the batched product t656 = dec0_self_weightsᵀ · ddec0_self_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT656 is the batched product t656 = dec0_self_group_weightsᵀ · ddec0_self_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT656(lo, hi, thread int, v [][]float32) {
-	dec0_self_weights, ddec0_self_context, t656 := v[0], v[1], v[2]
+	dec0_self_group_weights, ddec0_self_context, t656 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec0_self_weights[b*1024:], 32, ddec0_self_context[b*768:], 24, t656[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, dec0_self_group_weights[b*1024:], 32, ddec0_self_context[b*768:], 24, t656[b*768:], 24, false)
 	}
 }
 
 // softmaxGradT657 runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradT657(lo, hi, thread int, v [][]float32) {
-	dec0_self_weights, ddec0_self_weights, t657 := v[0], v[1], v[2]
-	softmaxGrad(t657[lo*32:hi*32], dec0_self_weights[lo*32:hi*32], ddec0_self_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	dec0_self_group_weights, ddec0_self_group_weights, t657 := v[0], v[1], v[2]
+	softmaxGrad(t657[lo*32:hi*32], dec0_self_group_weights[lo*32:hi*32], ddec0_self_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // fusedT659 is one fused elementwise kernel over f32[8,2,2,32,32]:
@@ -12190,28 +12190,28 @@ func (m *Model) transposeT730(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDenc2_attn_weights is the batched product denc2_attn_weights = denc2_attn_context · enc2_attn_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDenc2_attn_group_weights is the batched product denc2_attn_group_weights = denc2_attn_context · enc2_attn_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDenc2_attn_weights(lo, hi, thread int, v [][]float32) {
-	enc2_attn_v_group, denc2_attn_context, denc2_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDenc2_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	enc2_attn_v_group, denc2_attn_context, denc2_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, denc2_attn_context[b*768:], 24, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, denc2_attn_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, denc2_attn_context[b*768:], 24, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, denc2_attn_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT733 is the batched product t733 = enc2_attn_weightsᵀ · denc2_attn_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT733 is the batched product t733 = enc2_attn_group_weightsᵀ · denc2_attn_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT733(lo, hi, thread int, v [][]float32) {
-	enc2_attn_weights, denc2_attn_context, t733 := v[0], v[1], v[2]
+	enc2_attn_group_weights, denc2_attn_context, t733 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, enc2_attn_weights[b*1024:], 32, denc2_attn_context[b*768:], 24, t733[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, enc2_attn_group_weights[b*1024:], 32, denc2_attn_context[b*768:], 24, t733[b*768:], 24, false)
 	}
 }
 
 // softmaxGradDenc2_attn_scores runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradDenc2_attn_scores(lo, hi, thread int, v [][]float32) {
-	enc2_attn_weights, denc2_attn_weights, denc2_attn_scores := v[0], v[1], v[2]
-	softmaxGrad(denc2_attn_scores[lo*32:hi*32], enc2_attn_weights[lo*32:hi*32], denc2_attn_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	enc2_attn_group_weights, denc2_attn_group_weights, denc2_attn_scores := v[0], v[1], v[2]
+	softmaxGrad(denc2_attn_scores[lo*32:hi*32], enc2_attn_group_weights[lo*32:hi*32], denc2_attn_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // loopT735 computes t735 = denc2_attn_scores ⊙ 0.20412414523193154 over [lo, hi) of its
@@ -12461,28 +12461,28 @@ func (m *Model) transposeT796(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDenc1_attn_weights is the batched product denc1_attn_weights = denc1_attn_context · enc1_attn_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDenc1_attn_group_weights is the batched product denc1_attn_group_weights = denc1_attn_context · enc1_attn_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDenc1_attn_weights(lo, hi, thread int, v [][]float32) {
-	enc1_attn_v_group, denc1_attn_context, denc1_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDenc1_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	enc1_attn_v_group, denc1_attn_context, denc1_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, denc1_attn_context[b*768:], 24, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, denc1_attn_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, denc1_attn_context[b*768:], 24, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, denc1_attn_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT799 is the batched product t799 = enc1_attn_weightsᵀ · denc1_attn_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT799 is the batched product t799 = enc1_attn_group_weightsᵀ · denc1_attn_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT799(lo, hi, thread int, v [][]float32) {
-	enc1_attn_weights, denc1_attn_context, t799 := v[0], v[1], v[2]
+	enc1_attn_group_weights, denc1_attn_context, t799 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, enc1_attn_weights[b*1024:], 32, denc1_attn_context[b*768:], 24, t799[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, enc1_attn_group_weights[b*1024:], 32, denc1_attn_context[b*768:], 24, t799[b*768:], 24, false)
 	}
 }
 
 // softmaxGradDenc1_attn_scores runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradDenc1_attn_scores(lo, hi, thread int, v [][]float32) {
-	enc1_attn_weights, denc1_attn_weights, denc1_attn_scores := v[0], v[1], v[2]
-	softmaxGrad(denc1_attn_scores[lo*32:hi*32], enc1_attn_weights[lo*32:hi*32], denc1_attn_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	enc1_attn_group_weights, denc1_attn_group_weights, denc1_attn_scores := v[0], v[1], v[2]
+	softmaxGrad(denc1_attn_scores[lo*32:hi*32], enc1_attn_group_weights[lo*32:hi*32], denc1_attn_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // loopT801 computes t801 = denc1_attn_scores ⊙ 0.20412414523193154 over [lo, hi) of its
@@ -12732,28 +12732,28 @@ func (m *Model) transposeT862(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// batchedDenc0_attn_weights is the batched product denc0_attn_weights = denc0_attn_context · enc0_attn_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
+// batchedDenc0_attn_group_weights is the batched product denc0_attn_group_weights = denc0_attn_context · enc0_attn_v_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedDenc0_attn_weights(lo, hi, thread int, v [][]float32) {
-	enc0_attn_v_group, denc0_attn_context, denc0_attn_weights := v[0], v[1], v[2]
+func (m *Model) batchedDenc0_attn_group_weights(lo, hi, thread int, v [][]float32) {
+	enc0_attn_v_group, denc0_attn_context, denc0_attn_group_weights := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, denc0_attn_context[b*768:], 24, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, denc0_attn_weights[b*1024:], 32, false)
+		GemmOnThread(m.pool, thread, false, true, 32, 32, 24, denc0_attn_context[b*768:], 24, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, denc0_attn_group_weights[b*1024:], 32, false)
 	}
 }
 
-// batchedT865 is the batched product t865 = enc0_attn_weightsᵀ · denc0_attn_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedT865 is the batched product t865 = enc0_attn_group_weightsᵀ · denc0_attn_context over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT865(lo, hi, thread int, v [][]float32) {
-	enc0_attn_weights, denc0_attn_context, t865 := v[0], v[1], v[2]
+	enc0_attn_group_weights, denc0_attn_context, t865 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, enc0_attn_weights[b*1024:], 32, denc0_attn_context[b*768:], 24, t865[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, true, false, 32, 24, 32, enc0_attn_group_weights[b*1024:], 32, denc0_attn_context[b*768:], 24, t865[b*768:], 24, false)
 	}
 }
 
 // softmaxGradDenc0_attn_scores runs softmaxGrad over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) softmaxGradDenc0_attn_scores(lo, hi, thread int, v [][]float32) {
-	enc0_attn_weights, denc0_attn_weights, denc0_attn_scores := v[0], v[1], v[2]
-	softmaxGrad(denc0_attn_scores[lo*32:hi*32], enc0_attn_weights[lo*32:hi*32], denc0_attn_weights[lo*32:hi*32], hi-lo, 32, 1, false)
+	enc0_attn_group_weights, denc0_attn_group_weights, denc0_attn_scores := v[0], v[1], v[2]
+	softmaxGrad(denc0_attn_scores[lo*32:hi*32], enc0_attn_group_weights[lo*32:hi*32], denc0_attn_group_weights[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // loopT867 computes t867 = denc0_attn_scores ⊙ 0.20412414523193154 over [lo, hi) of its
@@ -12966,18 +12966,18 @@ func (m *Model) fusedEnc0_attn_scores_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc0_attn_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc0_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	enc0_attn_scores, enc0_attn_weights := v[0], v[1]
-	softmax(enc0_attn_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc0_attn_group_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc0_attn_group_weights_3(lo, hi, thread int, v [][]float32) {
+	enc0_attn_scores, enc0_attn_group_weights := v[0], v[1]
+	softmax(enc0_attn_group_weights[lo*32:hi*32], enc0_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc0_attn_context_3 is the batched product enc0_attn_context = enc0_attn_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc0_attn_context_3 is the batched product enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc0_attn_context_3(lo, hi, thread int, v [][]float32) {
-	enc0_attn_v_group, enc0_attn_weights, enc0_attn_context := v[0], v[1], v[2]
+	enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc0_attn_group_weights[b*1024:], 32, enc0_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc0_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -13112,18 +13112,18 @@ func (m *Model) fusedEnc1_attn_scores_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc1_attn_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc1_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	enc1_attn_scores, enc1_attn_weights := v[0], v[1]
-	softmax(enc1_attn_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc1_attn_group_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc1_attn_group_weights_3(lo, hi, thread int, v [][]float32) {
+	enc1_attn_scores, enc1_attn_group_weights := v[0], v[1]
+	softmax(enc1_attn_group_weights[lo*32:hi*32], enc1_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc1_attn_context_3 is the batched product enc1_attn_context = enc1_attn_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc1_attn_context_3 is the batched product enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc1_attn_context_3(lo, hi, thread int, v [][]float32) {
-	enc1_attn_v_group, enc1_attn_weights, enc1_attn_context := v[0], v[1], v[2]
+	enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc1_attn_group_weights[b*1024:], 32, enc1_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc1_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -13258,18 +13258,18 @@ func (m *Model) fusedEnc2_attn_scores_3Rows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxEnc2_attn_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxEnc2_attn_weights_3(lo, hi, thread int, v [][]float32) {
-	enc2_attn_scores, enc2_attn_weights := v[0], v[1]
-	softmax(enc2_attn_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxEnc2_attn_group_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxEnc2_attn_group_weights_3(lo, hi, thread int, v [][]float32) {
+	enc2_attn_scores, enc2_attn_group_weights := v[0], v[1]
+	softmax(enc2_attn_group_weights[lo*32:hi*32], enc2_attn_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedEnc2_attn_context_3 is the batched product enc2_attn_context = enc2_attn_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedEnc2_attn_context_3 is the batched product enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedEnc2_attn_context_3(lo, hi, thread int, v [][]float32) {
-	enc2_attn_v_group, enc2_attn_weights, enc2_attn_context := v[0], v[1], v[2]
+	enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, enc2_attn_group_weights[b*1024:], 32, enc2_attn_v_group[((b/4%8)*2+b/2%2)*768:], 24, enc2_attn_context[b*768:], 24, false)
 	}
 }
 
@@ -13390,8 +13390,8 @@ func (m *Model) transposeDec0_self_q_3(lo, hi, thread int, v [][]float32) {
 //	t182 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec0_self_scores = t182 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t185 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec0_self_weights = softmax(t185)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec0_self_context = dec0_self_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec0_self_group_weights = softmax(t185)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec0_self_context_3(lo, hi, thread int, v [][]float32) {
 	dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -13493,18 +13493,18 @@ func (m *Model) fusedDec0_cross_scores_3Rows(lo, hi, thread int, v [][]float32) 
 	}
 }
 
-// softmaxDec0_cross_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec0_cross_weights_3(lo, hi, thread int, v [][]float32) {
-	dec0_cross_scores, dec0_cross_weights := v[0], v[1]
-	softmax(dec0_cross_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec0_cross_group_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec0_cross_group_weights_3(lo, hi, thread int, v [][]float32) {
+	dec0_cross_scores, dec0_cross_group_weights := v[0], v[1]
+	softmax(dec0_cross_group_weights[lo*32:hi*32], dec0_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec0_cross_context_3 is the batched product dec0_cross_context = dec0_cross_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec0_cross_context_3 is the batched product dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec0_cross_context_3(lo, hi, thread int, v [][]float32) {
-	dec0_cross_v_group, dec0_cross_weights, dec0_cross_context := v[0], v[1], v[2]
+	dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec0_cross_group_weights[b*1024:], 32, dec0_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec0_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -13619,8 +13619,8 @@ func (m *Model) transposeDec1_self_q_3(lo, hi, thread int, v [][]float32) {
 //	t255 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec1_self_scores = t255 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t257 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec1_self_weights = softmax(t257)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec1_self_context = dec1_self_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec1_self_group_weights = softmax(t257)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec1_self_context_3(lo, hi, thread int, v [][]float32) {
 	dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -13722,18 +13722,18 @@ func (m *Model) fusedDec1_cross_scores_3Rows(lo, hi, thread int, v [][]float32) 
 	}
 }
 
-// softmaxDec1_cross_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec1_cross_weights_3(lo, hi, thread int, v [][]float32) {
-	dec1_cross_scores, dec1_cross_weights := v[0], v[1]
-	softmax(dec1_cross_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec1_cross_group_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec1_cross_group_weights_3(lo, hi, thread int, v [][]float32) {
+	dec1_cross_scores, dec1_cross_group_weights := v[0], v[1]
+	softmax(dec1_cross_group_weights[lo*32:hi*32], dec1_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec1_cross_context_3 is the batched product dec1_cross_context = dec1_cross_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec1_cross_context_3 is the batched product dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec1_cross_context_3(lo, hi, thread int, v [][]float32) {
-	dec1_cross_v_group, dec1_cross_weights, dec1_cross_context := v[0], v[1], v[2]
+	dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec1_cross_group_weights[b*1024:], 32, dec1_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec1_cross_context[b*768:], 24, false)
 	}
 }
 
@@ -13848,8 +13848,8 @@ func (m *Model) transposeDec2_self_q_3(lo, hi, thread int, v [][]float32) {
 //	t327 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:86)
 //	dec2_self_scores = t327 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:86)
 //	t329 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:86)
-//	dec2_self_weights = softmax(t329)  (Softmax, models/seq2seq/seq2seq.go:86)
-//	dec2_self_context = dec2_self_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
+//	dec2_self_group_weights = softmax(t329)  (Softmax, models/seq2seq/seq2seq.go:86)
+//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:86)
 func (m *Model) fusedDec2_self_context_3(lo, hi, thread int, v [][]float32) {
 	dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context := v[0], v[1], v[2], v[3]
 	for b := lo; b < hi; b++ {
@@ -13951,18 +13951,18 @@ func (m *Model) fusedDec2_cross_scores_3Rows(lo, hi, thread int, v [][]float32) 
 	}
 }
 
-// softmaxDec2_cross_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) softmaxDec2_cross_weights_3(lo, hi, thread int, v [][]float32) {
-	dec2_cross_scores, dec2_cross_weights := v[0], v[1]
-	softmax(dec2_cross_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
+// softmaxDec2_cross_group_weights_3 runs softmax over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) softmaxDec2_cross_group_weights_3(lo, hi, thread int, v [][]float32) {
+	dec2_cross_scores, dec2_cross_group_weights := v[0], v[1]
+	softmax(dec2_cross_group_weights[lo*32:hi*32], dec2_cross_scores[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
-// batchedDec2_cross_context_3 is the batched product dec2_cross_context = dec2_cross_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
+// batchedDec2_cross_context_3 is the batched product dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group over 32 matrices of f32[8,2,2,32,24]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDec2_cross_context_3(lo, hi, thread int, v [][]float32) {
-	dec2_cross_v_group, dec2_cross_weights, dec2_cross_context := v[0], v[1], v[2]
+	dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
+		GemmOnThread(m.pool, thread, false, false, 32, 24, 32, dec2_cross_group_weights[b*1024:], 32, dec2_cross_v_group[((b/4%8)*2+b/2%2)*768:], 24, dec2_cross_context[b*768:], 24, false)
 	}
 }
 
