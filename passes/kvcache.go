@@ -77,11 +77,11 @@ type kvRewrite struct {
 	fromContext, memo map[*graph.Node]bool
 	// live: what the outputs need (a value only a tap reads, such as
 	// attention weights reshaped for the tap, has no place in Decode).
-	live map[*graph.Node]bool
-	T                 int
-	seq               map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
-	attns             []*attention
-	attOf             map[*graph.Node]*attention
+	live  map[*graph.Node]bool
+	T     int
+	seq   map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
+	attns []*attention
+	attOf map[*graph.Node]*attention
 }
 
 func where(n *graph.Node) string {
