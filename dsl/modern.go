@@ -178,23 +178,11 @@ func (a *GroupedAttention) Cross(x, mem *Tensor) *Tensor {
 		return x.b.poisoned()
 	}
 	xs, ms := x.Shape(), mem.Shape()
-	if len(xs) < 2 || len(ms) != len(xs) || !slicesEqual(xs[:len(xs)-2], ms[:len(ms)-2]) || xs[len(xs)-1] != ms[len(ms)-1] {
+	if len(xs) < 2 || len(ms) != len(xs) || !slices.Equal(xs[:len(xs)-2], ms[:len(ms)-2]) || xs[len(xs)-1] != ms[len(ms)-1] {
 		x.b.Errorf("%s: cross-attention needs x [..., T, D] and memory [..., S, D] with the same leading axes and D, got %s and %s", a.Name, x.n.Type, mem.n.Type)
 		return x.b.poisoned()
 	}
 	return a.attend(x, mem, nil, nil)
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // attend projects q from xq and k, v from xkv, rotates q and k when rope is
