@@ -927,10 +927,10 @@ func (m *Model) predict() error {
 	m.parallel(8, (*Model).transposeH0_attn_v, t22, h0_attn_v)
 
 	// h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
-	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH0_attn_q_rot, h0_attn_q, h0_attn_q_rot)
 
 	// h0_attn_k_rot = rope(h0_attn_k at t)  (models/llama/llama.go:69)
-	rope(h0_attn_k_rot, h0_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH0_attn_k_rot, h0_attn_k, h0_attn_k_rot)
 
 	// h0_attn_q_group = reshape(h0_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1014,10 +1014,10 @@ func (m *Model) predict() error {
 	m.parallel(8, (*Model).transposeH1_attn_v, t68, h1_attn_v)
 
 	// h1_attn_q_rot = rope(h1_attn_q at t)  (models/llama/llama.go:69)
-	rope(h1_attn_q_rot, h1_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH1_attn_q_rot, h1_attn_q, h1_attn_q_rot)
 
 	// h1_attn_k_rot = rope(h1_attn_k at t)  (models/llama/llama.go:69)
-	rope(h1_attn_k_rot, h1_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH1_attn_k_rot, h1_attn_k, h1_attn_k_rot)
 
 	// h1_attn_q_group = reshape(h1_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1101,10 +1101,10 @@ func (m *Model) predict() error {
 	m.parallel(8, (*Model).transposeH2_attn_v, t112, h2_attn_v)
 
 	// h2_attn_q_rot = rope(h2_attn_q at t)  (models/llama/llama.go:69)
-	rope(h2_attn_q_rot, h2_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH2_attn_q_rot, h2_attn_q, h2_attn_q_rot)
 
 	// h2_attn_k_rot = rope(h2_attn_k at t)  (models/llama/llama.go:69)
-	rope(h2_attn_k_rot, h2_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH2_attn_k_rot, h2_attn_k, h2_attn_k_rot)
 
 	// h2_attn_q_group = reshape(h2_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1188,10 +1188,10 @@ func (m *Model) predict() error {
 	m.parallel(8, (*Model).transposeH3_attn_v, t156, h3_attn_v)
 
 	// h3_attn_q_rot = rope(h3_attn_q at t)  (models/llama/llama.go:69)
-	rope(h3_attn_q_rot, h3_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH3_attn_q_rot, h3_attn_q, h3_attn_q_rot)
 
 	// h3_attn_k_rot = rope(h3_attn_k at t)  (models/llama/llama.go:69)
-	rope(h3_attn_k_rot, h3_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH3_attn_k_rot, h3_attn_k, h3_attn_k_rot)
 
 	// h3_attn_q_group = reshape(h3_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1467,10 +1467,10 @@ func (m *Model) forward() error {
 	m.parallel(8, (*Model).transposeH0_attn_v_2, t23, h0_attn_v)
 
 	// h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
-	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH0_attn_q_rot_2, h0_attn_q, h0_attn_q_rot)
 
 	// h0_attn_k_rot = rope(h0_attn_k at t)  (models/llama/llama.go:69)
-	rope(h0_attn_k_rot, h0_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH0_attn_k_rot_2, h0_attn_k, h0_attn_k_rot)
 
 	// h0_attn_q_group = reshape(h0_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1556,10 +1556,10 @@ func (m *Model) forward() error {
 	m.parallel(8, (*Model).transposeH1_attn_v_2, t69, h1_attn_v)
 
 	// h1_attn_q_rot = rope(h1_attn_q at t)  (models/llama/llama.go:69)
-	rope(h1_attn_q_rot, h1_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH1_attn_q_rot_2, h1_attn_q, h1_attn_q_rot)
 
 	// h1_attn_k_rot = rope(h1_attn_k at t)  (models/llama/llama.go:69)
-	rope(h1_attn_k_rot, h1_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH1_attn_k_rot_2, h1_attn_k, h1_attn_k_rot)
 
 	// h1_attn_q_group = reshape(h1_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1645,10 +1645,10 @@ func (m *Model) forward() error {
 	m.parallel(8, (*Model).transposeH2_attn_v_2, t113, h2_attn_v)
 
 	// h2_attn_q_rot = rope(h2_attn_q at t)  (models/llama/llama.go:69)
-	rope(h2_attn_q_rot, h2_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH2_attn_q_rot_2, h2_attn_q, h2_attn_q_rot)
 
 	// h2_attn_k_rot = rope(h2_attn_k at t)  (models/llama/llama.go:69)
-	rope(h2_attn_k_rot, h2_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH2_attn_k_rot_2, h2_attn_k, h2_attn_k_rot)
 
 	// h2_attn_q_group = reshape(h2_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -1734,10 +1734,10 @@ func (m *Model) forward() error {
 	m.parallel(8, (*Model).transposeH3_attn_v_2, t157, h3_attn_v)
 
 	// h3_attn_q_rot = rope(h3_attn_q at t)  (models/llama/llama.go:69)
-	rope(h3_attn_q_rot, h3_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH3_attn_q_rot_2, h3_attn_q, h3_attn_q_rot)
 
 	// h3_attn_k_rot = rope(h3_attn_k at t)  (models/llama/llama.go:69)
-	rope(h3_attn_k_rot, h3_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH3_attn_k_rot_2, h3_attn_k, h3_attn_k_rot)
 
 	// h3_attn_q_group = reshape(h3_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -2284,11 +2284,11 @@ func (m *Model) backward() error {
 
 	// grad of h3_attn_k_rot = rope(h3_attn_k at t)  (models/llama/llama.go:69)
 	// dh3_attn_k = rope⁻¹(dh3_attn_k_rot at t)
-	rope(dh3_attn_k, dh3_attn_k_rot, 16, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh3_attn_k, dh3_attn_k_rot, dh3_attn_k)
 
 	// grad of h3_attn_q_rot = rope(h3_attn_q at t)  (models/llama/llama.go:69)
 	// dh3_attn_q = rope⁻¹(dh3_attn_q_rot at t)
-	rope(dh3_attn_q, dh3_attn_q_rot, 32, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh3_attn_q, dh3_attn_q_rot, dh3_attn_q)
 
 	// grad of h3_attn_v = t157ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t247 = dh3_attn_vᵀ[0,2,1,3]
@@ -2465,11 +2465,11 @@ func (m *Model) backward() error {
 
 	// grad of h2_attn_k_rot = rope(h2_attn_k at t)  (models/llama/llama.go:69)
 	// dh2_attn_k = rope⁻¹(dh2_attn_k_rot at t)
-	rope(dh2_attn_k, dh2_attn_k_rot, 16, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh2_attn_k, dh2_attn_k_rot, dh2_attn_k)
 
 	// grad of h2_attn_q_rot = rope(h2_attn_q at t)  (models/llama/llama.go:69)
 	// dh2_attn_q = rope⁻¹(dh2_attn_q_rot at t)
-	rope(dh2_attn_q, dh2_attn_q_rot, 32, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh2_attn_q, dh2_attn_q_rot, dh2_attn_q)
 
 	// grad of h2_attn_v = t113ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t314 = dh2_attn_vᵀ[0,2,1,3]
@@ -2646,11 +2646,11 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_k_rot = rope(h1_attn_k at t)  (models/llama/llama.go:69)
 	// dh1_attn_k = rope⁻¹(dh1_attn_k_rot at t)
-	rope(dh1_attn_k, dh1_attn_k_rot, 16, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh1_attn_k, dh1_attn_k_rot, dh1_attn_k)
 
 	// grad of h1_attn_q_rot = rope(h1_attn_q at t)  (models/llama/llama.go:69)
 	// dh1_attn_q = rope⁻¹(dh1_attn_q_rot at t)
-	rope(dh1_attn_q, dh1_attn_q_rot, 32, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh1_attn_q, dh1_attn_q_rot, dh1_attn_q)
 
 	// grad of h1_attn_v = t69ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t381 = dh1_attn_vᵀ[0,2,1,3]
@@ -2827,11 +2827,11 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_k_rot = rope(h0_attn_k at t)  (models/llama/llama.go:69)
 	// dh0_attn_k = rope⁻¹(dh0_attn_k_rot at t)
-	rope(dh0_attn_k, dh0_attn_k_rot, 16, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh0_attn_k, dh0_attn_k_rot, dh0_attn_k)
 
 	// grad of h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
 	// dh0_attn_q = rope⁻¹(dh0_attn_q_rot at t)
-	rope(dh0_attn_q, dh0_attn_q_rot, 32, 128, 32, 0, 10000, false, true)
+	m.parallel(128, (*Model).ropeDh0_attn_q, dh0_attn_q_rot, dh0_attn_q)
 
 	// grad of h0_attn_v = t23ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	// t448 = dh0_attn_vᵀ[0,2,1,3]
@@ -3380,10 +3380,10 @@ func (m *Model) prefill() error {
 	m.parallel(8, (*Model).transposeH0_attn_v_3, t31, h0_attn_v)
 
 	// h0_attn_q_rot = rope(h0_attn_q at t)  (models/llama/llama.go:69)
-	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH0_attn_q_rot_3, h0_attn_q, h0_attn_q_rot)
 
 	// h0_attn_k_rot = rope(h0_attn_k at t)  (models/llama/llama.go:69)
-	rope(h0_attn_k_rot, h0_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH0_attn_k_rot_3, h0_attn_k, h0_attn_k_rot)
 
 	// h0_attn_q_group = reshape(h0_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -3467,10 +3467,10 @@ func (m *Model) prefill() error {
 	m.parallel(8, (*Model).transposeH1_attn_v_3, t77, h1_attn_v)
 
 	// h1_attn_q_rot = rope(h1_attn_q at t)  (models/llama/llama.go:69)
-	rope(h1_attn_q_rot, h1_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH1_attn_q_rot_3, h1_attn_q, h1_attn_q_rot)
 
 	// h1_attn_k_rot = rope(h1_attn_k at t)  (models/llama/llama.go:69)
-	rope(h1_attn_k_rot, h1_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH1_attn_k_rot_3, h1_attn_k, h1_attn_k_rot)
 
 	// h1_attn_q_group = reshape(h1_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -3554,10 +3554,10 @@ func (m *Model) prefill() error {
 	m.parallel(8, (*Model).transposeH2_attn_v_3, t121, h2_attn_v)
 
 	// h2_attn_q_rot = rope(h2_attn_q at t)  (models/llama/llama.go:69)
-	rope(h2_attn_q_rot, h2_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH2_attn_q_rot_3, h2_attn_q, h2_attn_q_rot)
 
 	// h2_attn_k_rot = rope(h2_attn_k at t)  (models/llama/llama.go:69)
-	rope(h2_attn_k_rot, h2_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH2_attn_k_rot_3, h2_attn_k, h2_attn_k_rot)
 
 	// h2_attn_q_group = reshape(h2_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -3641,10 +3641,10 @@ func (m *Model) prefill() error {
 	m.parallel(8, (*Model).transposeH3_attn_v_3, t165, h3_attn_v)
 
 	// h3_attn_q_rot = rope(h3_attn_q at t)  (models/llama/llama.go:69)
-	rope(h3_attn_q_rot, h3_attn_q, 32, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH3_attn_q_rot_3, h3_attn_q, h3_attn_q_rot)
 
 	// h3_attn_k_rot = rope(h3_attn_k at t)  (models/llama/llama.go:69)
-	rope(h3_attn_k_rot, h3_attn_k, 16, 128, 32, 0, 10000, false, false)
+	m.parallel(128, (*Model).ropeH3_attn_k_rot_3, h3_attn_k, h3_attn_k_rot)
 
 	// h3_attn_q_group = reshape(h3_attn_q_rot, [8,2,2,128,32])  (models/llama/llama.go:69)
 
@@ -3952,10 +3952,10 @@ func (m *Model) decode() error {
 	}
 
 	// h0_attn_q_rot = rope(h0_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h0_attn_q_rot, h0_attn_q, 32, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h0_attn_q_rot, h0_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h0_attn_k_rot = rope(h0_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h0_attn_k_rot, h0_attn_k, 16, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h0_attn_k_rot, h0_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h0_attn_k_group = reshape(h0_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4077,10 +4077,10 @@ func (m *Model) decode() error {
 	}
 
 	// h1_attn_q_rot = rope(h1_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h1_attn_q_rot, h1_attn_q, 32, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h1_attn_q_rot, h1_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h1_attn_k_rot = rope(h1_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h1_attn_k_rot, h1_attn_k, 16, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h1_attn_k_rot, h1_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h1_attn_k_group = reshape(h1_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4202,10 +4202,10 @@ func (m *Model) decode() error {
 	}
 
 	// h2_attn_q_rot = rope(h2_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h2_attn_q_rot, h2_attn_q, 32, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h2_attn_q_rot, h2_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h2_attn_k_rot = rope(h2_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h2_attn_k_rot, h2_attn_k, 16, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h2_attn_k_rot, h2_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h2_attn_k_group = reshape(h2_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4327,10 +4327,10 @@ func (m *Model) decode() error {
 	}
 
 	// h3_attn_q_rot = rope(h3_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h3_attn_q_rot, h3_attn_q, 32, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h3_attn_q_rot, h3_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h3_attn_k_rot = rope(h3_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h3_attn_k_rot, h3_attn_k, 16, 1, 32, int(kv_pos[0]), 10000, false, false)
+	rope(h3_attn_k_rot, h3_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// h3_attn_k_group = reshape(h3_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4545,6 +4545,18 @@ func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeH0_attn_q_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH0_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_q_rot := v[0], v[1]
+	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH0_attn_k_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH0_attn_k_rot(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, h0_attn_k_rot := v[0], v[1]
+	rope(h0_attn_k_rot, h0_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
 // fusedH0_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored.
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -4704,6 +4716,18 @@ func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeH1_attn_q_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH1_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_q_rot := v[0], v[1]
+	rope(h1_attn_q_rot, h1_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH1_attn_k_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH1_attn_k_rot(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, h1_attn_k_rot := v[0], v[1]
+	rope(h1_attn_k_rot, h1_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
 }
 
 // fusedH1_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
@@ -4867,6 +4891,18 @@ func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeH2_attn_q_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH2_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, h2_attn_q_rot := v[0], v[1]
+	rope(h2_attn_q_rot, h2_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH2_attn_k_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH2_attn_k_rot(lo, hi, thread int, v [][]float32) {
+	h2_attn_k, h2_attn_k_rot := v[0], v[1]
+	rope(h2_attn_k_rot, h2_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
 // fusedH2_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored.
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -5026,6 +5062,18 @@ func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeH3_attn_q_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH3_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, h3_attn_q_rot := v[0], v[1]
+	rope(h3_attn_q_rot, h3_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH3_attn_k_rot runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH3_attn_k_rot(lo, hi, thread int, v [][]float32) {
+	h3_attn_k, h3_attn_k_rot := v[0], v[1]
+	rope(h3_attn_k_rot, h3_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
 }
 
 // fusedH3_attn_context is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
@@ -5195,6 +5243,18 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeH0_attn_q_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH0_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_q_rot := v[0], v[1]
+	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH0_attn_k_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH0_attn_k_rot_2(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, h0_attn_k_rot := v[0], v[1]
+	rope(h0_attn_k_rot, h0_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
 // fusedH0_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -5354,6 +5414,18 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeH1_attn_q_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH1_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_q_rot := v[0], v[1]
+	rope(h1_attn_q_rot, h1_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH1_attn_k_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH1_attn_k_rot_2(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, h1_attn_k_rot := v[0], v[1]
+	rope(h1_attn_k_rot, h1_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
 }
 
 // fusedH1_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
@@ -5517,6 +5589,18 @@ func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeH2_attn_q_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH2_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, h2_attn_q_rot := v[0], v[1]
+	rope(h2_attn_q_rot, h2_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH2_attn_k_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH2_attn_k_rot_2(lo, hi, thread int, v [][]float32) {
+	h2_attn_k, h2_attn_k_rot := v[0], v[1]
+	rope(h2_attn_k_rot, h2_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
 // fusedH2_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -5676,6 +5760,18 @@ func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeH3_attn_q_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH3_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, h3_attn_q_rot := v[0], v[1]
+	rope(h3_attn_q_rot, h3_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH3_attn_k_rot_2 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH3_attn_k_rot_2(lo, hi, thread int, v [][]float32) {
+	h3_attn_k, h3_attn_k_rot := v[0], v[1]
+	rope(h3_attn_k_rot, h3_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
 }
 
 // fusedH3_attn_context_2 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
@@ -6034,6 +6130,18 @@ func (m *Model) reduceDh3_attn_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDh3_attn_k runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh3_attn_k(lo, hi, thread int, v [][]float32) {
+	dh3_attn_k_rot, dh3_attn_k := v[0], v[1]
+	rope(dh3_attn_k, dh3_attn_k_rot, 16, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
+// ropeDh3_attn_q runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh3_attn_q(lo, hi, thread int, v [][]float32) {
+	dh3_attn_q_rot, dh3_attn_q := v[0], v[1]
+	rope(dh3_attn_q, dh3_attn_q_rot, 32, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT247 computes t247 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT247(lo, hi, thread int, v [][]float32) {
@@ -6347,6 +6455,18 @@ func (m *Model) reduceDh2_attn_k_rot(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDh2_attn_k runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh2_attn_k(lo, hi, thread int, v [][]float32) {
+	dh2_attn_k_rot, dh2_attn_k := v[0], v[1]
+	rope(dh2_attn_k, dh2_attn_k_rot, 16, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
+// ropeDh2_attn_q runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh2_attn_q(lo, hi, thread int, v [][]float32) {
+	dh2_attn_q_rot, dh2_attn_q := v[0], v[1]
+	rope(dh2_attn_q, dh2_attn_q_rot, 32, 128, 32, 0, lo, hi, 10000, false, true)
 }
 
 // transposeT314 computes t314 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
@@ -6664,6 +6784,18 @@ func (m *Model) reduceDh1_attn_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDh1_attn_k runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh1_attn_k(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k_rot, dh1_attn_k := v[0], v[1]
+	rope(dh1_attn_k, dh1_attn_k_rot, 16, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
+// ropeDh1_attn_q runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh1_attn_q(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q_rot, dh1_attn_q := v[0], v[1]
+	rope(dh1_attn_q, dh1_attn_q_rot, 32, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT381 computes t381 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT381(lo, hi, thread int, v [][]float32) {
@@ -6979,6 +7111,18 @@ func (m *Model) reduceDh0_attn_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDh0_attn_k runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh0_attn_k(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k_rot, dh0_attn_k := v[0], v[1]
+	rope(dh0_attn_k, dh0_attn_k_rot, 16, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
+// ropeDh0_attn_q runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeDh0_attn_q(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q_rot, dh0_attn_q := v[0], v[1]
+	rope(dh0_attn_q, dh0_attn_q_rot, 32, 128, 32, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT448 computes t448 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT448(lo, hi, thread int, v [][]float32) {
@@ -7154,6 +7298,18 @@ func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeH0_attn_q_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH0_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	h0_attn_q, h0_attn_q_rot := v[0], v[1]
+	rope(h0_attn_q_rot, h0_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH0_attn_k_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH0_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
+	h0_attn_k, h0_attn_k_rot := v[0], v[1]
+	rope(h0_attn_k_rot, h0_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
 // fusedH0_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored.
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -7313,6 +7469,18 @@ func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeH1_attn_q_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH1_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	h1_attn_q, h1_attn_q_rot := v[0], v[1]
+	rope(h1_attn_q_rot, h1_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH1_attn_k_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH1_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
+	h1_attn_k, h1_attn_k_rot := v[0], v[1]
+	rope(h1_attn_k_rot, h1_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
 }
 
 // fusedH1_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
@@ -7476,6 +7644,18 @@ func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeH2_attn_q_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH2_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	h2_attn_q, h2_attn_q_rot := v[0], v[1]
+	rope(h2_attn_q_rot, h2_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH2_attn_k_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH2_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
+	h2_attn_k, h2_attn_k_rot := v[0], v[1]
+	rope(h2_attn_k_rot, h2_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
 // fusedH2_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,
 // 32 query rows at a time; the score matrices are never stored.
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -7635,6 +7815,18 @@ func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeH3_attn_q_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH3_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	h3_attn_q, h3_attn_q_rot := v[0], v[1]
+	rope(h3_attn_q_rot, h3_attn_q, 32, 128, 32, 0, lo, hi, 10000, false, false)
+}
+
+// ropeH3_attn_k_rot_3 runs rope over positions [lo, hi) of 128 on a thread of the pool.
+func (m *Model) ropeH3_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
+	h3_attn_k, h3_attn_k_rot := v[0], v[1]
+	rope(h3_attn_k_rot, h3_attn_k, 16, 128, 32, 0, lo, hi, 10000, false, false)
 }
 
 // fusedH3_attn_context_3 is one fused causal attention kernel over 32 matrices of 128 queries and 128 keys,

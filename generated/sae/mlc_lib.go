@@ -321,10 +321,11 @@ func rmsNormGradScaled[T float](dx, x, dh, gain []T, rows, d int, eps float64) {
 // rope rotates the feature pairs of x, lead blocks of t rows of d values
 // (rows at positions start, start+1, …), by the angles p·θ_i, θ_i =
 // 1/theta^(2i/d): pairs (i, i+d/2), or (2i, 2i+1) when interleaved; inverse
-// rotates by the negated angles. out may be x.
-func rope[T float](out, x []T, lead, t, d, start int, theta float64, interleaved, inverse bool) {
+// rotates by the negated angles. It does rows lo..hi−1 of every block (the
+// pool's threads take ranges of them). out may be x.
+func rope[T float](out, x []T, lead, t, d, start, lo, hi int, theta float64, interleaved, inverse bool) {
 	h := d / 2
-	for tt := range t {
+	for tt := lo; tt < hi; tt++ {
 		p := float64(start + tt)
 		for i := range h {
 			s, c := math.Sincos(p * (1 / math.Pow(theta, float64(2*i)/float64(d))))

@@ -1492,10 +1492,10 @@ func (m *Model) predict() error {
 	}
 
 	// enc0_attn_q_rot = rope(enc0_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc0_attn_q_rot, enc0_attn_q, enc0_attn_q_rot)
 
 	// enc0_attn_k_rot = rope(enc0_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc0_attn_q_group = reshape(enc0_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -1598,10 +1598,10 @@ func (m *Model) predict() error {
 	}
 
 	// enc1_attn_q_rot = rope(enc1_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc1_attn_q_rot, enc1_attn_q, enc1_attn_q_rot)
 
 	// enc1_attn_k_rot = rope(enc1_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc1_attn_q_group = reshape(enc1_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -1704,10 +1704,10 @@ func (m *Model) predict() error {
 	}
 
 	// enc2_attn_q_rot = rope(enc2_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc2_attn_q_rot, enc2_attn_q, enc2_attn_q_rot)
 
 	// enc2_attn_k_rot = rope(enc2_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc2_attn_q_group = reshape(enc2_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -1821,10 +1821,10 @@ func (m *Model) predict() error {
 	}
 
 	// dec0_self_q_rot = rope(dec0_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec0_self_q_rot, dec0_self_q, dec0_self_q_rot)
 
 	// dec0_self_k_rot = rope(dec0_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec0_self_q_group = reshape(dec0_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -2001,10 +2001,10 @@ func (m *Model) predict() error {
 	}
 
 	// dec1_self_q_rot = rope(dec1_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec1_self_q_rot, dec1_self_q, dec1_self_q_rot)
 
 	// dec1_self_k_rot = rope(dec1_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec1_self_q_group = reshape(dec1_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -2181,10 +2181,10 @@ func (m *Model) predict() error {
 	}
 
 	// dec2_self_q_rot = rope(dec2_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec2_self_q_rot, dec2_self_q, dec2_self_q_rot)
 
 	// dec2_self_k_rot = rope(dec2_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec2_self_q_group = reshape(dec2_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -2730,10 +2730,10 @@ func (m *Model) forward() error {
 	}
 
 	// enc0_attn_q_rot = rope(enc0_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc0_attn_q_rot_2, enc0_attn_q, enc0_attn_q_rot)
 
 	// enc0_attn_k_rot = rope(enc0_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc0_attn_q_group = reshape(enc0_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -2838,10 +2838,10 @@ func (m *Model) forward() error {
 	}
 
 	// enc1_attn_q_rot = rope(enc1_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc1_attn_q_rot_2, enc1_attn_q, enc1_attn_q_rot)
 
 	// enc1_attn_k_rot = rope(enc1_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc1_attn_q_group = reshape(enc1_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -2946,10 +2946,10 @@ func (m *Model) forward() error {
 	}
 
 	// enc2_attn_q_rot = rope(enc2_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc2_attn_q_rot_2, enc2_attn_q, enc2_attn_q_rot)
 
 	// enc2_attn_k_rot = rope(enc2_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc2_attn_q_group = reshape(enc2_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -3065,10 +3065,10 @@ func (m *Model) forward() error {
 	}
 
 	// dec0_self_q_rot = rope(dec0_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec0_self_q_rot_2, dec0_self_q, dec0_self_q_rot)
 
 	// dec0_self_k_rot = rope(dec0_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec0_self_q_group = reshape(dec0_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -3247,10 +3247,10 @@ func (m *Model) forward() error {
 	}
 
 	// dec1_self_q_rot = rope(dec1_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec1_self_q_rot_2, dec1_self_q, dec1_self_q_rot)
 
 	// dec1_self_k_rot = rope(dec1_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec1_self_q_group = reshape(dec1_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -3429,10 +3429,10 @@ func (m *Model) forward() error {
 	}
 
 	// dec2_self_q_rot = rope(dec2_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec2_self_q_rot_2, dec2_self_q, dec2_self_q_rot)
 
 	// dec2_self_k_rot = rope(dec2_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec2_self_q_group = reshape(dec2_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -4488,11 +4488,11 @@ func (m *Model) backward() error {
 
 	// grad of dec2_self_k_rot = rope(dec2_self_k at t)  (models/seq2seq/seq2seq.go:86)
 	// ddec2_self_k = rope⁻¹(ddec2_self_k_rot at t)
-	rope(ddec2_self_k, ddec2_self_k_rot, 16, 32, 24, 0, 10000, false, true)
+	rope(ddec2_self_k, ddec2_self_k_rot, 16, 32, 24, 0, 0, 32, 10000, false, true)
 
 	// grad of dec2_self_q_rot = rope(dec2_self_q at t)  (models/seq2seq/seq2seq.go:86)
 	// ddec2_self_q = rope⁻¹(ddec2_self_q_rot at t)
-	rope(ddec2_self_q, ddec2_self_q_rot, 32, 32, 24, 0, 10000, false, true)
+	m.parallel(32, (*Model).ropeDdec2_self_q, ddec2_self_q_rot, ddec2_self_q)
 
 	// grad of dec2_self_v = t308ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
 	// t459 = ddec2_self_vᵀ[0,2,1,3]
@@ -4809,11 +4809,11 @@ func (m *Model) backward() error {
 
 	// grad of dec1_self_k_rot = rope(dec1_self_k at t)  (models/seq2seq/seq2seq.go:86)
 	// ddec1_self_k = rope⁻¹(ddec1_self_k_rot at t)
-	rope(ddec1_self_k, ddec1_self_k_rot, 16, 32, 24, 0, 10000, false, true)
+	rope(ddec1_self_k, ddec1_self_k_rot, 16, 32, 24, 0, 0, 32, 10000, false, true)
 
 	// grad of dec1_self_q_rot = rope(dec1_self_q at t)  (models/seq2seq/seq2seq.go:86)
 	// ddec1_self_q = rope⁻¹(ddec1_self_q_rot at t)
-	rope(ddec1_self_q, ddec1_self_q_rot, 32, 32, 24, 0, 10000, false, true)
+	m.parallel(32, (*Model).ropeDdec1_self_q, ddec1_self_q_rot, ddec1_self_q)
 
 	// grad of dec1_self_v = t236ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
 	// t563 = ddec1_self_vᵀ[0,2,1,3]
@@ -5128,11 +5128,11 @@ func (m *Model) backward() error {
 
 	// grad of dec0_self_k_rot = rope(dec0_self_k at t)  (models/seq2seq/seq2seq.go:86)
 	// ddec0_self_k = rope⁻¹(ddec0_self_k_rot at t)
-	rope(ddec0_self_k, ddec0_self_k_rot, 16, 32, 24, 0, 10000, false, true)
+	rope(ddec0_self_k, ddec0_self_k_rot, 16, 32, 24, 0, 0, 32, 10000, false, true)
 
 	// grad of dec0_self_q_rot = rope(dec0_self_q at t)  (models/seq2seq/seq2seq.go:86)
 	// ddec0_self_q = rope⁻¹(ddec0_self_q_rot at t)
-	rope(ddec0_self_q, ddec0_self_q_rot, 32, 32, 24, 0, 10000, false, true)
+	m.parallel(32, (*Model).ropeDdec0_self_q, ddec0_self_q_rot, ddec0_self_q)
 
 	// grad of dec0_self_v = t163ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:86)
 	// t667 = ddec0_self_vᵀ[0,2,1,3]
@@ -5349,11 +5349,11 @@ func (m *Model) backward() error {
 
 	// grad of enc2_attn_k_rot = rope(enc2_attn_k at t)  (models/seq2seq/seq2seq.go:70)
 	// denc2_attn_k = rope⁻¹(denc2_attn_k_rot at t)
-	rope(denc2_attn_k, denc2_attn_k_rot, 16, 32, 24, 0, 10000, false, true)
+	rope(denc2_attn_k, denc2_attn_k_rot, 16, 32, 24, 0, 0, 32, 10000, false, true)
 
 	// grad of enc2_attn_q_rot = rope(enc2_attn_q at t)  (models/seq2seq/seq2seq.go:70)
 	// denc2_attn_q = rope⁻¹(denc2_attn_q_rot at t)
-	rope(denc2_attn_q, denc2_attn_q_rot, 32, 32, 24, 0, 10000, false, true)
+	m.parallel(32, (*Model).ropeDenc2_attn_q, denc2_attn_q_rot, denc2_attn_q)
 
 	// grad of enc2_attn_v = t110ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
 	// t743 = denc2_attn_vᵀ[0,2,1,3]
@@ -5544,11 +5544,11 @@ func (m *Model) backward() error {
 
 	// grad of enc1_attn_k_rot = rope(enc1_attn_k at t)  (models/seq2seq/seq2seq.go:70)
 	// denc1_attn_k = rope⁻¹(denc1_attn_k_rot at t)
-	rope(denc1_attn_k, denc1_attn_k_rot, 16, 32, 24, 0, 10000, false, true)
+	rope(denc1_attn_k, denc1_attn_k_rot, 16, 32, 24, 0, 0, 32, 10000, false, true)
 
 	// grad of enc1_attn_q_rot = rope(enc1_attn_q at t)  (models/seq2seq/seq2seq.go:70)
 	// denc1_attn_q = rope⁻¹(denc1_attn_q_rot at t)
-	rope(denc1_attn_q, denc1_attn_q_rot, 32, 32, 24, 0, 10000, false, true)
+	m.parallel(32, (*Model).ropeDenc1_attn_q, denc1_attn_q_rot, denc1_attn_q)
 
 	// grad of enc1_attn_v = t67ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
 	// t809 = denc1_attn_vᵀ[0,2,1,3]
@@ -5739,11 +5739,11 @@ func (m *Model) backward() error {
 
 	// grad of enc0_attn_k_rot = rope(enc0_attn_k at t)  (models/seq2seq/seq2seq.go:70)
 	// denc0_attn_k = rope⁻¹(denc0_attn_k_rot at t)
-	rope(denc0_attn_k, denc0_attn_k_rot, 16, 32, 24, 0, 10000, false, true)
+	rope(denc0_attn_k, denc0_attn_k_rot, 16, 32, 24, 0, 0, 32, 10000, false, true)
 
 	// grad of enc0_attn_q_rot = rope(enc0_attn_q at t)  (models/seq2seq/seq2seq.go:70)
 	// denc0_attn_q = rope⁻¹(denc0_attn_q_rot at t)
-	rope(denc0_attn_q, denc0_attn_q_rot, 32, 32, 24, 0, 10000, false, true)
+	m.parallel(32, (*Model).ropeDenc0_attn_q, denc0_attn_q_rot, denc0_attn_q)
 
 	// grad of enc0_attn_v = t23ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:70)
 	// t875 = denc0_attn_vᵀ[0,2,1,3]
@@ -6733,10 +6733,10 @@ func (m *Model) prefill() error {
 	}
 
 	// enc0_attn_q_rot = rope(enc0_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc0_attn_q_rot_3, enc0_attn_q, enc0_attn_q_rot)
 
 	// enc0_attn_k_rot = rope(enc0_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc0_attn_k_rot, enc0_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc0_attn_q_group = reshape(enc0_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -6839,10 +6839,10 @@ func (m *Model) prefill() error {
 	}
 
 	// enc1_attn_q_rot = rope(enc1_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc1_attn_q_rot_3, enc1_attn_q, enc1_attn_q_rot)
 
 	// enc1_attn_k_rot = rope(enc1_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc1_attn_k_rot, enc1_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc1_attn_q_group = reshape(enc1_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -6945,10 +6945,10 @@ func (m *Model) prefill() error {
 	}
 
 	// enc2_attn_q_rot = rope(enc2_attn_q at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeEnc2_attn_q_rot_3, enc2_attn_q, enc2_attn_q_rot)
 
 	// enc2_attn_k_rot = rope(enc2_attn_k at t)  (models/seq2seq/seq2seq.go:70)
-	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 10000, false, false)
+	rope(enc2_attn_k_rot, enc2_attn_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// enc2_attn_q_group = reshape(enc2_attn_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:70)
 
@@ -7062,10 +7062,10 @@ func (m *Model) prefill() error {
 	}
 
 	// dec0_self_q_rot = rope(dec0_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec0_self_q_rot_3, dec0_self_q, dec0_self_q_rot)
 
 	// dec0_self_k_rot = rope(dec0_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec0_self_k_rot, dec0_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec0_self_q_group = reshape(dec0_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -7242,10 +7242,10 @@ func (m *Model) prefill() error {
 	}
 
 	// dec1_self_q_rot = rope(dec1_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec1_self_q_rot_3, dec1_self_q, dec1_self_q_rot)
 
 	// dec1_self_k_rot = rope(dec1_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec1_self_k_rot, dec1_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec1_self_q_group = reshape(dec1_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -7422,10 +7422,10 @@ func (m *Model) prefill() error {
 	}
 
 	// dec2_self_q_rot = rope(dec2_self_q at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, 10000, false, false)
+	m.parallel(32, (*Model).ropeDec2_self_q_rot_3, dec2_self_q, dec2_self_q_rot)
 
 	// dec2_self_k_rot = rope(dec2_self_k at t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 10000, false, false)
+	rope(dec2_self_k_rot, dec2_self_k, 16, 32, 24, 0, 0, 32, 10000, false, false)
 
 	// dec2_self_q_group = reshape(dec2_self_q_rot, [8,2,2,32,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -7841,10 +7841,10 @@ func (m *Model) decode() error {
 	}
 
 	// dec0_self_q_rot = rope(dec0_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_q_rot, dec0_self_q, 32, 1, 24, int(kv_pos[0]), 10000, false, false)
+	rope(dec0_self_q_rot, dec0_self_q, 32, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// dec0_self_k_rot = rope(dec0_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec0_self_k_rot, dec0_self_k, 16, 1, 24, int(kv_pos[0]), 10000, false, false)
+	rope(dec0_self_k_rot, dec0_self_k, 16, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// dec0_self_k_group = reshape(dec0_self_k_rot, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -8021,10 +8021,10 @@ func (m *Model) decode() error {
 	}
 
 	// dec1_self_q_rot = rope(dec1_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_q_rot, dec1_self_q, 32, 1, 24, int(kv_pos[0]), 10000, false, false)
+	rope(dec1_self_q_rot, dec1_self_q, 32, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// dec1_self_k_rot = rope(dec1_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec1_self_k_rot, dec1_self_k, 16, 1, 24, int(kv_pos[0]), 10000, false, false)
+	rope(dec1_self_k_rot, dec1_self_k, 16, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// dec1_self_k_group = reshape(dec1_self_k_rot, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -8201,10 +8201,10 @@ func (m *Model) decode() error {
 	}
 
 	// dec2_self_q_rot = rope(dec2_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_q_rot, dec2_self_q, 32, 1, 24, int(kv_pos[0]), 10000, false, false)
+	rope(dec2_self_q_rot, dec2_self_q, 32, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// dec2_self_k_rot = rope(dec2_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:86)
-	rope(dec2_self_k_rot, dec2_self_k, 16, 1, 24, int(kv_pos[0]), 10000, false, false)
+	rope(dec2_self_k_rot, dec2_self_k, 16, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
 
 	// dec2_self_k_group = reshape(dec2_self_k_rot, [8,2,1,1,24])  (models/seq2seq/seq2seq.go:86)
 
@@ -8426,6 +8426,12 @@ func (m *Model) transposeEnc0_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeEnc0_attn_q_rot runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc0_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	enc0_attn_q, enc0_attn_q_rot := v[0], v[1]
+	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // batchedT29 is the batched product t29 = enc0_attn_q_group · enc0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT29(lo, hi, thread int, v [][]float32) {
@@ -8572,6 +8578,12 @@ func (m *Model) transposeEnc1_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeEnc1_attn_q_rot runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc1_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	enc1_attn_q, enc1_attn_q_rot := v[0], v[1]
+	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // batchedT73 is the batched product t73 = enc1_attn_q_group · enc1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT73(lo, hi, thread int, v [][]float32) {
@@ -8716,6 +8728,12 @@ func (m *Model) transposeEnc2_attn_q(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeEnc2_attn_q_rot runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc2_attn_q_rot(lo, hi, thread int, v [][]float32) {
+	enc2_attn_q, enc2_attn_q_rot := v[0], v[1]
+	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // batchedT116 is the batched product t116 = enc2_attn_q_group · enc2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
@@ -8868,6 +8886,12 @@ func (m *Model) transposeDec0_self_q(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDec0_self_q_rot runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec0_self_q_rot(lo, hi, thread int, v [][]float32) {
+	dec0_self_q, dec0_self_q_rot := v[0], v[1]
+	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // fusedDec0_self_context is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
@@ -9099,6 +9123,12 @@ func (m *Model) transposeDec1_self_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDec1_self_q_rot runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec1_self_q_rot(lo, hi, thread int, v [][]float32) {
+	dec1_self_q, dec1_self_q_rot := v[0], v[1]
+	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // fusedDec1_self_context is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
 // 32 query rows at a time; the score matrices are never stored.
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -9326,6 +9356,12 @@ func (m *Model) transposeDec2_self_q(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDec2_self_q_rot runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec2_self_q_rot(lo, hi, thread int, v [][]float32) {
+	dec2_self_q, dec2_self_q_rot := v[0], v[1]
+	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // fusedDec2_self_context is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
@@ -9563,6 +9599,12 @@ func (m *Model) transposeEnc0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeEnc0_attn_q_rot_2 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc0_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	enc0_attn_q, enc0_attn_q_rot := v[0], v[1]
+	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // batchedT30 is the batched product t30 = enc0_attn_q_group · enc0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT30(lo, hi, thread int, v [][]float32) {
@@ -9705,6 +9747,12 @@ func (m *Model) transposeEnc1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeEnc1_attn_q_rot_2 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc1_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	enc1_attn_q, enc1_attn_q_rot := v[0], v[1]
+	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // batchedT74 is the batched product t74 = enc1_attn_q_group · enc1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT74(lo, hi, thread int, v [][]float32) {
@@ -9845,6 +9893,12 @@ func (m *Model) transposeEnc2_attn_q_2(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeEnc2_attn_q_rot_2 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc2_attn_q_rot_2(lo, hi, thread int, v [][]float32) {
+	enc2_attn_q, enc2_attn_q_rot := v[0], v[1]
+	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // batchedT117 is the batched product t117 = enc2_attn_q_group · enc2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
@@ -9993,6 +10047,12 @@ func (m *Model) transposeDec0_self_q_2(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDec0_self_q_rot_2 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec0_self_q_rot_2(lo, hi, thread int, v [][]float32) {
+	dec0_self_q, dec0_self_q_rot := v[0], v[1]
+	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // fusedDec0_self_context_2 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
@@ -10224,6 +10284,12 @@ func (m *Model) transposeDec1_self_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDec1_self_q_rot_2 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec1_self_q_rot_2(lo, hi, thread int, v [][]float32) {
+	dec1_self_q, dec1_self_q_rot := v[0], v[1]
+	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // fusedDec1_self_context_2 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap).
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -10451,6 +10517,12 @@ func (m *Model) transposeDec2_self_q_2(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDec2_self_q_rot_2 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec2_self_q_rot_2(lo, hi, thread int, v [][]float32) {
+	dec2_self_q, dec2_self_q_rot := v[0], v[1]
+	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // fusedDec2_self_context_2 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
@@ -11065,6 +11137,12 @@ func (m *Model) reduceDdec2_self_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDdec2_self_q runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDdec2_self_q(lo, hi, thread int, v [][]float32) {
+	ddec2_self_q_rot, ddec2_self_q := v[0], v[1]
+	rope(ddec2_self_q, ddec2_self_q_rot, 32, 32, 24, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT470 computes t470 = ddec2_self_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT470(lo, hi, thread int, v [][]float32) {
@@ -11506,6 +11584,12 @@ func (m *Model) reduceDdec1_self_k_rot(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDdec1_self_q runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDdec1_self_q(lo, hi, thread int, v [][]float32) {
+	ddec1_self_q_rot, ddec1_self_q := v[0], v[1]
+	rope(ddec1_self_q, ddec1_self_q_rot, 32, 32, 24, 0, lo, hi, 10000, false, true)
 }
 
 // transposeT574 computes t574 = ddec1_self_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -11951,6 +12035,12 @@ func (m *Model) reduceDdec0_self_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDdec0_self_q runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDdec0_self_q(lo, hi, thread int, v [][]float32) {
+	ddec0_self_q_rot, ddec0_self_q := v[0], v[1]
+	rope(ddec0_self_q, ddec0_self_q_rot, 32, 32, 24, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT678 computes t678 = ddec0_self_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT678(lo, hi, thread int, v [][]float32) {
@@ -12279,6 +12369,12 @@ func (m *Model) reduceDenc2_attn_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDenc2_attn_q runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDenc2_attn_q(lo, hi, thread int, v [][]float32) {
+	denc2_attn_q_rot, denc2_attn_q := v[0], v[1]
+	rope(denc2_attn_q, denc2_attn_q_rot, 32, 32, 24, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT754 computes t754 = denc2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT754(lo, hi, thread int, v [][]float32) {
@@ -12548,6 +12644,12 @@ func (m *Model) reduceDenc1_attn_k_rot(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDenc1_attn_q runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDenc1_attn_q(lo, hi, thread int, v [][]float32) {
+	denc1_attn_q_rot, denc1_attn_q := v[0], v[1]
+	rope(denc1_attn_q, denc1_attn_q_rot, 32, 32, 24, 0, lo, hi, 10000, false, true)
 }
 
 // transposeT820 computes t820 = denc1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -12821,6 +12923,12 @@ func (m *Model) reduceDenc0_attn_k_rot(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDenc0_attn_q runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDenc0_attn_q(lo, hi, thread int, v [][]float32) {
+	denc0_attn_q_rot, denc0_attn_q := v[0], v[1]
+	rope(denc0_attn_q, denc0_attn_q_rot, 32, 32, 24, 0, lo, hi, 10000, false, true)
+}
+
 // transposeT886 computes t886 = denc0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (8), on a thread of the pool.
 func (m *Model) transposeT886(lo, hi, thread int, v [][]float32) {
@@ -12936,6 +13044,12 @@ func (m *Model) transposeEnc0_attn_q_3(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeEnc0_attn_q_rot_3 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc0_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	enc0_attn_q, enc0_attn_q_rot := v[0], v[1]
+	rope(enc0_attn_q_rot, enc0_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // batchedT42 is the batched product t42 = enc0_attn_q_group · enc0_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
@@ -13084,6 +13198,12 @@ func (m *Model) transposeEnc1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeEnc1_attn_q_rot_3 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc1_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	enc1_attn_q, enc1_attn_q_rot := v[0], v[1]
+	rope(enc1_attn_q_rot, enc1_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // batchedT86 is the batched product t86 = enc1_attn_q_group · enc1_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedT86(lo, hi, thread int, v [][]float32) {
@@ -13228,6 +13348,12 @@ func (m *Model) transposeEnc2_attn_q_3(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeEnc2_attn_q_rot_3 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeEnc2_attn_q_rot_3(lo, hi, thread int, v [][]float32) {
+	enc2_attn_q, enc2_attn_q_rot := v[0], v[1]
+	rope(enc2_attn_q_rot, enc2_attn_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // batchedT129 is the batched product t129 = enc2_attn_q_group · enc2_attn_k_groupᵀ over 32 matrices of f32[8,2,2,32,32]; the pool's threads
@@ -13380,6 +13506,12 @@ func (m *Model) transposeDec0_self_q_3(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDec0_self_q_rot_3 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec0_self_q_rot_3(lo, hi, thread int, v [][]float32) {
+	dec0_self_q, dec0_self_q_rot := v[0], v[1]
+	rope(dec0_self_q_rot, dec0_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // fusedDec0_self_context_3 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
@@ -13611,6 +13743,12 @@ func (m *Model) transposeDec1_self_q_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// ropeDec1_self_q_rot_3 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec1_self_q_rot_3(lo, hi, thread int, v [][]float32) {
+	dec1_self_q, dec1_self_q_rot := v[0], v[1]
+	rope(dec1_self_q_rot, dec1_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
+}
+
 // fusedDec1_self_context_3 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
 // 32 query rows at a time; the score matrices are never stored.
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
@@ -13838,6 +13976,12 @@ func (m *Model) transposeDec2_self_q_3(lo, hi, thread int, v [][]float32) {
 			}
 		}
 	}
+}
+
+// ropeDec2_self_q_rot_3 runs rope over positions [lo, hi) of 32 on a thread of the pool.
+func (m *Model) ropeDec2_self_q_rot_3(lo, hi, thread int, v [][]float32) {
+	dec2_self_q, dec2_self_q_rot := v[0], v[1]
+	rope(dec2_self_q_rot, dec2_self_q, 32, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
 // fusedDec2_self_context_3 is one fused causal attention kernel over 32 matrices of 32 queries and 32 keys,
