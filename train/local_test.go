@@ -34,23 +34,7 @@ func TestLocalTrainsGenerated(t *testing.T) {
 	if _, err := Run(context.Background(), Local[float64](m), Options{Settings: st, Data: ds, Log: 10000}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Zoo("xor", "", compile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: st.Steps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, p := range want.Params {
-		exp := make([]float64, len(p.Data))
-		for i, v := range p.Data {
-			exp[i] = float64(v)
-		}
-		if d := testutil.CompareSlices(m.Param(name), exp, 1e-10); d != "" {
-			t.Errorf("%s after %d steps: %s", name, st.Steps, d)
-		}
-	}
+	compareWithInterpreter(t, m, compile.Options{}, st.Steps, 1e-10)
 
 	dir := t.TempDir()
 	first := xor.New()
@@ -97,11 +81,21 @@ func TestScheduleInTheLoop(t *testing.T) {
 	if _, err := Run(context.Background(), Local[float64](m), opts); err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Zoo("xor", "", compile.Options{Optimizer: passes.OptimizerConfig{Kind: "sgd", LR: 0.5, LRMin: 0.01, Warmup: 10, Steps: 60}})
+	compareWithInterpreter(t, m, compile.Options{Optimizer: passes.OptimizerConfig{Kind: "sgd", LR: 0.5, LRMin: 0.01, Warmup: 10, Steps: 60}}, st.Steps, 1e-12)
+	if lr := m.LR(); lr != WarmupCosine(0.5, 0.01, 10, 60)(59) {
+		t.Errorf("the model's rate after the run is %v", lr)
+	}
+}
+
+// compareWithInterpreter trains xor compiled with opts for steps on the
+// interpreter and compares its parameters with m's.
+func compareWithInterpreter(t *testing.T, m *xor.Model, opts compile.Options, steps int, tol float64) {
+	t.Helper()
+	res, err := compile.Zoo("xor", "", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: st.Steps})
+	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: steps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +104,8 @@ func TestScheduleInTheLoop(t *testing.T) {
 		for i, v := range p.Data {
 			exp[i] = float64(v)
 		}
-		if d := testutil.CompareSlices(m.Param(name), exp, 1e-12); d != "" {
-			t.Errorf("%s: %s", name, d)
+		if d := testutil.CompareSlices(m.Param(name), exp, tol); d != "" {
+			t.Errorf("%s after %d steps: %s", name, steps, d)
 		}
-	}
-	if lr := m.LR(); lr != WarmupCosine(0.5, 0.01, 10, 60)(59) {
-		t.Errorf("the model's rate after the run is %v", lr)
 	}
 }
