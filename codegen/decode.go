@@ -30,37 +30,50 @@ func posCheck(f *fnGen, n *graph.Node, pos *graph.Node, s int) []jen.Code {
 	}
 }
 
-// emitAttendCache writes, per head, the scores of the query against the t
-// cached keys as one product (the fast kernels do the dot products), the
-// new key's score, the softmax, and the weighted sum of the cached values as
-// another product, plus the new value's share. The t+1 weights live in
-// m.scratch, sized by New for the longest context.
+// emitAttendCache writes, per head and query row (one, or a group of query
+// heads sharing a key head), the scores of the query against the t cached
+// keys as one product (the fast kernels do the dot products), the new key's
+// score, the softmax, and the weighted sum of the cached values as another
+// product, plus the new value's share. The t+1 weights live in m.scratch,
+// sized by New for the longest context.
 func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
 	s, d := cacheDims(kc)
-	heads := q.Type.Shape.Size() / d
+	heads := kn.Type.Shape.Size() / d
+	rows := q.Type.Shape.Size() / (heads * d)
 	row := func(x *graph.Node) jen.Code { // x[h*d : h*d+d]
 		return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
+	}
+	qrow := row
+	if rows > 1 { // x[(h*rows+r)*d : (h*rows+r)*d+d]
+		qrow = func(x *graph.Node) jen.Code {
+			o := jen.Parens(jen.Id("h").Op("*").Lit(rows).Op("+").Id("r")).Op("*").Lit(d)
+			return f.ref(x).Index(o.Clone().Op(":").Add(o.Clone()).Op("+").Lit(d))
+		}
 	}
 	cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
 		return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
 	}
 	lt := jen.Max(jen.Id("t"), jen.Lit(1)) // a leading dimension for t = 0 columns
+	attend := []jen.Code{
+		jen.Id("qh").Op(",").Id("o").Op(":=").List(qrow(q), qrow(n)),
+		jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
+		jen.Id(internal("GemmSmall")).Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
+		jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
+		jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
+		jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
+		jen.Id(internal("GemmSmall")).Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
+		jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
+			jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
+		),
+	}
+	if rows > 1 {
+		attend = []jen.Code{jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(attend...)}
+	}
 	stmts := posCheck(f, n, pos, s)
 	stmts = append(stmts,
 		jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Id("t").Op("+").Lit(1)),
-		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(
-			jen.Id("qh").Op(",").Id("o").Op(":=").List(row(q), row(n)),
-			jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
-			jen.Id(internal("GemmSmall")).Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
-			jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
-			jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
-			jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
-			jen.Id(internal("GemmSmall")).Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
-			jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
-				jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
-			),
-		),
+		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(attend...),
 	)
 	return []jen.Code{jen.Block(stmts...)}
 }
@@ -99,11 +112,14 @@ func (g *gen) window() int {
 // GenerateNoCache for a one-sequence language model.
 func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	name := g.prog.Name
-	ids := prefill.gr.Inputs()[0]
-	if ids.Type.DType != graph.I32 {
-		ids = prefill.gr.Inputs()[1]
-	}
+	ids := prefill.gr.Find(decode.gr.Inputs()[0].Name) // the decoder's token ids
 	length := prefill.gr.Find(graph.KVLengthName)
+	var context []*graph.Node // an encoder-decoder's source, read whole by Prefill
+	for _, n := range prefill.gr.Inputs() {
+		if n != ids && n != length {
+			context = append(context, n)
+		}
+	}
 	full := ids.Type.Shape
 	ctx := full[len(full)-1]
 	rows := full.Size() / ctx
@@ -115,6 +131,17 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	outs, err := g.outputResults(prefill, nm)
 	if err != nil {
 		return err
+	}
+	var ctxParams, ctxFill []jen.Code
+	var ctxDocs []string
+	for _, c := range context {
+		a := nm.take(ident(c.Name))
+		cs := prefill.plan.slots[c]
+		ctxParams = append(ctxParams, jen.Id(a).Index().Int32())
+		ctxFill = append(ctxFill,
+			jen.If(jen.Len(jen.Id(a)).Op("!=").Lit(cs.size)).Block(jen.Return(outs.zero, jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: Prefill: %%d %s, want %d", name, c.Name, cs.size)), jen.Len(jen.Id(a))))),
+			jen.Copy(jen.Id("m").Dot("iarena").Index(jen.Lit(cs.off).Op(":").Lit(cs.off+cs.size)), jen.Id(a)))
+		ctxDocs = append(ctxDocs, fmt.Sprintf("%s %s", a, c.Type))
 	}
 	arg := nm.take(ident(ids.Name))
 	slot, lslot := prefill.plan.slots[ids], prefill.plan.slots[length]
@@ -143,6 +170,7 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 		jen.Clear(jen.Id("buf")).Comment("padding: causal attention keeps it from the positions before it"),
 	}
 	body = append(body, fill...)
+	body = append(body, ctxFill...)
 	body = append(body,
 		jen.Id("m").Dot(g.arenaName(length.Type.DType)).Index(jen.Lit(lslot.off)).Op("=").Id(g.T).Call(jen.Id("n")),
 		jen.If(jen.Err().Op(":=").Id("m").Dot("prefill").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(outs.zero, jen.Err())),
@@ -152,12 +180,17 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	if rows == 1 {
 		shape = "n"
 	}
-	docComment(f, fmt.Sprintf("Prefill runs a prompt of n ≤ %d tokens (%s: %s, row-major) in eval mode\n"+
+	doc := fmt.Sprintf("Prefill runs a prompt of n ≤ %d tokens (%s: %s, row-major) in eval mode\n"+
 		"and fills the KV cache with its keys and values; Pos is then n. It\n"+
 		"returns the outputs of the whole window:\n\t%s\nwhere positions n and later hold padding. Position n−1 predicts\n"+
 		"the token after the prompt; DecodeStep goes on from there.\n\n"+
-		"The returned slices alias the model's memory: they stay valid until the\nnext call on m.", ctx, arg, shape, strings.Join(outs.docs, "\n\t")))
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Prefill").Params(jen.Id(arg).Index().Int32()).Params(outs.results...).Block(body...)
+		"The returned slices alias the model's memory: they stay valid until the\nnext call on m.", ctx, arg, shape, strings.Join(outs.docs, "\n\t"))
+	if len(context) > 0 {
+		doc += "\n\nIt also encodes the whole source (" + strings.Join(ctxDocs, ", ") + ", row-major) and\n" +
+			"keeps what DecodeStep reads of it (cross-attention's keys and values)."
+	}
+	docComment(f, doc)
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Prefill").Params(append(ctxParams, jen.Id(arg).Index().Int32())...).Params(outs.results...).Block(body...)
 	f.Line()
 
 	// DecodeStep

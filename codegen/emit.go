@@ -152,6 +152,10 @@ func init() {
 		graph.OpGlobalNorm:       emitGlobalNorm,
 		graph.OpAttendCache:      emitAttendCache,
 		graph.OpCacheWrite:       emitCacheWrite,
+
+		graph.OpRMSNorm:     emitRMSNorm,
+		graph.OpRMSNormGrad: emitRMSNormGrad,
+		graph.OpRoPE:        emitRoPE,
 	}
 	for op := range elemExprs {
 		emitters[op] = emitElementwise
@@ -667,6 +671,49 @@ func emitLayerNormGrad(f *fnGen, n *graph.Node) []jen.Code {
 	rows, d := rowsOf(x.Type.Shape)
 	return f.rowKernel("layerNormGrad", "layerNormGrad"+exported(f.nm.name(n)), rows, rows*d,
 		[]rowArg{byRow(n, d), byRow(x, d), byRow(dy, d), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(n.Attrs.Eps))})
+}
+
+func emitRMSNorm(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	rows, d := rowsOf(x.Type.Shape)
+	return f.rowKernel("rmsNorm", "rmsNorm"+exported(f.nm.name(n)), rows, rows*d,
+		[]rowArg{byRow(n, d), byRow(x, d), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(n.Attrs.Eps))})
+}
+
+func emitRMSNormGrad(f *fnGen, n *graph.Node) []jen.Code {
+	x, dy := n.Inputs[0], n.Inputs[1]
+	rows, d := rowsOf(x.Type.Shape)
+	return f.rowKernel("rmsNormGrad", "rmsNormGrad"+exported(f.nm.name(n)), rows, rows*d,
+		[]rowArg{byRow(n, d), byRow(x, d), byRow(dy, d), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(n.Attrs.Eps))})
+}
+
+// emitRoPE calls the library's rope over the [lead, T, d] blocks of x; the
+// angles of a row are computed once for all lead blocks. With a position
+// operand (decoding) the first row is at offset + pos. Large enough, the
+// pool's threads take ranges of the T positions.
+func emitRoPE(f *fnGen, n *graph.Node) []jen.Code {
+	x := n.Inputs[0]
+	s := x.Type.Shape
+	r := s.Rank()
+	t, d := s[r-2], s[r-1]
+	call := func(f *fnGen, lo, hi jen.Code) jen.Code {
+		var start jen.Code = jen.Lit(n.Attrs.Offset)
+		if len(n.Inputs) == 2 {
+			start = plusLit(jen.Int().Call(f.ref(n.Inputs[1]).Index(jen.Lit(0))), n.Attrs.Offset)
+		}
+		return jen.Id("rope").Call(f.ref(n), f.ref(x), jen.Lit(s.Size()/(t*d)), jen.Lit(t), jen.Lit(d), start, lo, hi,
+			jen.Id(graph.FormatFloat(n.Attrs.Theta)), jen.Lit(n.Attrs.Interleaved), jen.Lit(n.Attrs.Inverse))
+	}
+	if t >= 2 && f.g.splits(s.Size(), parallelMinElems) {
+		kf := f.kernelGen()
+		body := []jen.Code{call(kf, jen.Id("lo"), jen.Id("hi"))}
+		name := f.g.kernelNames.take("rope" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s runs rope over positions [lo, hi) of %d on a thread of the pool.", name, t)
+		if c, ok := f.addParallel(kf, name, t, body, doc); ok {
+			return c
+		}
+	}
+	return []jen.Code{call(f, jen.Lit(0), jen.Lit(t))}
 }
 
 // lossOut is how a loss writes its result: the scalar into out[0], or with

@@ -70,6 +70,25 @@ func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
 		rows, d := rowsOf(lng.Type.Shape)
 		return f.rowKernel("layerNormGradScaled", "layerNormGrad"+exported(f.nm.name(lng)), rows, rows*d,
 			[]rowArg{byRow(lng, d), byRow(lng.Inputs[0], d), byRow(dh, d), whole(gamma), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(lng.Attrs.Eps))})
+	case "rmsnorm":
+		rn, mul := grp.Nodes[0], grp.Nodes[1]
+		gain := other(mul, rn)
+		rows, d := rowsOf(rn.Type.Shape)
+		xhat := litArg(jen.Nil())
+		if slices.Contains(grp.Results, rn) {
+			xhat = byRow(rn, d)
+		}
+		return f.rowKernel("rmsNormScaled", "rmsNorm"+exported(f.nm.name(mul)), rows, rows*d,
+			[]rowArg{byRow(mul, d), xhat, byRow(rn.Inputs[0], d), whole(gain), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(rn.Attrs.Eps))})
+	case "rmsnorm-grad":
+		mul, rng := grp.Nodes[0], grp.Nodes[1]
+		dh, gain := mul.Inputs[0], mul.Inputs[1]
+		if !dh.Type.Equal(rng.Type) {
+			dh, gain = gain, dh
+		}
+		rows, d := rowsOf(rng.Type.Shape)
+		return f.rowKernel("rmsNormGradScaled", "rmsNormGrad"+exported(f.nm.name(rng)), rows, rows*d,
+			[]rowArg{byRow(rng, d), byRow(rng.Inputs[0], d), byRow(dh, d), whole(gain), rowCount, litArg(jen.Lit(d)), litArg(jen.Lit(rng.Attrs.Eps))})
 	case "softmax-xent-grad":
 		return f.emitXentGrad(grp)
 	case "attention":
@@ -317,6 +336,7 @@ type attentionParts struct {
 	scale                       float64
 	q, k, v                     *graph.Node
 	bh, t, s, dk, dv            int
+	group                       int // query matrices per k and v matrix (grouped-query attention)
 }
 
 func attentionOf(grp *graph.FusionGroup) attentionParts {
@@ -343,6 +363,8 @@ func attentionOf(grp *graph.FusionGroup) attentionParts {
 	a.bh, a.t, a.s = graph.Shape(ws[:r-2]).Size(), ws[r-2], ws[r-1]
 	a.dk = a.q.Type.Shape[a.q.Type.Shape.Rank()-1]
 	a.dv = a.v.Type.Shape[a.v.Type.Shape.Rank()-1]
+	ks := a.k.Type.Shape
+	a.group, _ = graph.KVGroup(ws[:r-2], ks[:ks.Rank()-2]) // as the fuser checked
 	return a
 }
 
@@ -378,10 +400,14 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 			jen.Clear(id("wr").Index(id("n").Op(":"))).Comment("masked: weight 0"),
 		)
 	}
+	kvb := id("b") // the k and v matrix of query matrix b
+	if a.group > 1 {
+		kvb = jen.Parens(id("b").Op("/").Lit(a.group))
+	}
 	binds := []jen.Code{
 		id("qb").Op(",").Id("kb").Op(",").Id("vb").Op(",").Id("ob").Op(":=").List(
-			kf.ref(a.q).Index(id("b").Op("*").Lit(a.t*a.dk).Op(":")), kf.ref(a.k).Index(id("b").Op("*").Lit(a.s*a.dk).Op(":")),
-			kf.ref(a.v).Index(id("b").Op("*").Lit(a.s*a.dv).Op(":")), kf.ref(a.out).Index(id("b").Op("*").Lit(a.t*a.dv).Op(":"))),
+			kf.ref(a.q).Index(id("b").Op("*").Lit(a.t*a.dk).Op(":")), kf.ref(a.k).Index(kvb.Clone().Op("*").Lit(a.s*a.dk).Op(":")),
+			kf.ref(a.v).Index(kvb.Clone().Op("*").Lit(a.s*a.dv).Op(":")), kf.ref(a.out).Index(id("b").Op("*").Lit(a.t*a.dv).Op(":"))),
 	}
 	if storeW {
 		binds = append(binds, id("wb").Op(":=").Add(kf.ref(a.weights)).Index(id("b").Op("*").Lit(a.t*a.s).Op(":")))
@@ -408,6 +434,9 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	name := f.g.kernelNames.take("fused" + exported(f.nm.name(a.out)))
 	doc := fmt.Sprintf("%s is one fused causal attention kernel over %d matrices of %d queries and %d keys,\n%d query rows at a time; the score matrices are never stored%s",
 		name, a.bh, a.t, a.s, attentionTile, map[bool]string{true: " (the weights are, for backward or a tap)", false: ""}[storeW])
+	if a.group > 1 {
+		doc += fmt.Sprintf(".\nEach key and value matrix serves %d consecutive query matrices (grouped-query attention)", a.group)
+	}
 	if ranged {
 		doc += ". The pool's\nthreads run it over ranges [lo, hi) of the matrices"
 	}

@@ -47,7 +47,14 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 	data.PredictIn = conv(prog.Predict)
 	if prog.Decode != nil {
 		data.Decode = true
-		ids := prog.Predict.Inputs()[0]
+		ids := prog.Predict.Find(prog.Decode.Inputs()[0].Name) // the decoder's token ids
+		for _, in := range data.PredictIn {
+			if in.Name == ids.Name {
+				data.DecodeIDs = in.Var
+			} else {
+				data.DecodeContext = append(data.DecodeContext, in) // an encoder-decoder's source
+			}
+		}
 		full := ids.Type.Shape
 		data.Ctx = full[len(full)-1]
 		data.Rows = full.Size() / data.Ctx
@@ -136,6 +143,10 @@ type runnerData struct {
 	Decode     bool
 	Rows, Ctx  int
 	DecodeOuts []decodeOut
+	// DecodeIDs is the variable of the decoder's ids; DecodeContext are the
+	// other inputs Prefill reads whole (an encoder-decoder's source).
+	DecodeIDs     string
+	DecodeContext []runnerInput
 	// LM: a causal language model with one i32 input [1, Ctx] and an output
 	// "logits" [1, Ctx, Vocab]; the runner can generate text with it.
 	LM    bool
@@ -148,6 +159,24 @@ func shapeLit(s graph.Shape) string {
 		parts[i] = fmt.Sprint(d)
 	}
 	return "[]int{" + strings.Join(parts, ", ") + "}"
+}
+
+// CtxArgs lists the context inputs' variables, each followed by ", ".
+func (d runnerData) CtxArgs() string {
+	var s string
+	for _, in := range d.DecodeContext {
+		s += in.Var + ", "
+	}
+	return s
+}
+
+// CtxParams declares the context inputs as parameters, each followed by ", ".
+func (d runnerData) CtxParams() string {
+	var s string
+	for _, in := range d.DecodeContext {
+		s += in.Var + " []int32, "
+	}
+	return s
 }
 
 func (d runnerData) Args(ins []runnerInput) string {
@@ -504,7 +533,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 				return err
 			}
 {{end}}{{if .Decode}}		case "DecodeStep": // every position of the context in turn
-			step := {{.Args .PredictIn}}[:{{.Rows}}]
+			step := {{.DecodeIDs}}[:{{.Rows}}]
 			run = func() error {
 				if m.Pos() == {{.Ctx}} {
 					m.Reset()
@@ -526,7 +555,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 {{end}}	res.Outputs = map[string]tensor{}
 	switch req.Phase {
 {{if .Decode}}	case "decode":
-		if res.Outputs, err = decodeAll(m, {{.Args .PredictIn}}, req.Prefill); err != nil {
+		if res.Outputs, err = decodeAll(m, {{.CtxArgs}}{{.DecodeIDs}}, req.Prefill); err != nil {
 			return nil, err
 		}
 {{end}}	case "", "full":
@@ -599,7 +628,7 @@ func generate(m *model.Model, req *request, emit func(*result)) (*result, error)
 // decodeAll computes Predict's outputs the KV-cache way: Prefill on the
 // first p positions of each of the {{.Rows}} sequences, then DecodeStep for
 // each later position, assembling every output over all {{.Ctx}} positions.
-func decodeAll(m *model.Model, ids []int32, p int) (map[string]tensor, error) {
+func decodeAll(m *model.Model, {{.CtxParams}}ids []int32, p int) (map[string]tensor, error) {
 	const rows, ctx = {{.Rows}}, {{.Ctx}}
 	if p == 0 {
 		p = 1
@@ -612,7 +641,7 @@ func decodeAll(m *model.Model, ids []int32, p int) (map[string]tensor, error) {
 		copy(prompt[r*p:(r+1)*p], ids[r*ctx:r*ctx+p])
 	}
 {{range .DecodeOuts}}	full{{.Var}} := make([]{{.Type}}, {{.Outer}}*ctx*{{.Inner}})
-{{end}}	{{range .DecodeOuts}}{{.Var}}, {{end}}err := m.Prefill(prompt)
+{{end}}	{{range .DecodeOuts}}{{.Var}}, {{end}}err := m.Prefill({{.CtxArgs}}prompt)
 	if err != nil {
 		return nil, err
 	}

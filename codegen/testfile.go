@@ -192,16 +192,17 @@ type ep struct {
 // for a language model a generation loop with sampling from a prompt one
 // short of the context, so that the cache fills and the window slides.
 func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
-	ids := g.prog.Prefill.Inputs()[0]
-	if ids.Type.DType != graph.I32 {
-		ids = g.prog.Prefill.Inputs()[1]
-	}
+	ids, context := g.decodeInputs()
 	in := jen.Id(g.inVars[ids.Name])
+	var args []jen.Code // Prefill's: the context inputs, then the ids
+	for _, c := range context {
+		args = append(args, jen.Id(g.inVars[c.Name]))
+	}
 	full := ids.Type.Shape
 	ctx := full[len(full)-1]
 	rows := full.Size() / ctx
 	eps := []ep{
-		{"Prefill", jen.List(blanks(g.prog.Prefill)...).Op(":=").Id("m").Dot("Prefill").Call(in)},
+		{"Prefill", jen.List(blanks(g.prog.Prefill)...).Op(":=").Id("m").Dot("Prefill").Call(append(args, in)...)},
 		{"DecodeStep", jen.If(jen.Id("m").Dot("Pos").Call().Op("==").Lit(ctx)).Block(jen.Id("m").Dot("Reset").Call()).Line().
 			List(blanks(g.prog.Decode)...).Op(":=").Id("m").Dot("DecodeStep").Call(in.Clone().Index(jen.Op(":").Lit(rows)))},
 	}
@@ -248,7 +249,7 @@ func (g *gen) generateBenchmarks(f *jen.File, ctx, vocab int) {
 // pastContextTest writes TestDecodePastContext: a full prompt fills the
 // cache, DecodeStep then fails and changes nothing, and Reset empties it.
 func (g *gen) pastContextTest(f *jen.File, gs []*graph.Graph) {
-	ids := g.prog.Predict.Inputs()[0]
+	ids, context := g.decodeInputs()
 	full := ids.Type.Shape
 	ctx := full[len(full)-1]
 	rows := full.Size() / ctx
@@ -257,14 +258,21 @@ func (g *gen) pastContextTest(f *jen.File, gs []*graph.Graph) {
 	}
 	f.Line()
 	docComment(f, "TestDecodePastContext: DecodeStep past the context is an error that\nchanges nothing, and Reset empties the cache.")
-	f.Func().Id("TestDecodePastContext").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(
-		jen.Id("m").Op(":=").Id("New").Call(),
-		jen.Id("ids").Op(":=").Make(jen.Index().Int32(), jen.Lit(full.Size())),
-		jen.For(jen.Id("i").Op(":=").Range().Id("ids")).Block(jen.Id("ids").Index(jen.Id("i")).Op("=").Int32().Call(jen.Id("i").Op("%").Lit(idLimit(gs, ids.Name)))),
-		jen.If(jen.List(blanks(g.prog.Prefill)...).Op(":=").Id("m").Dot("Prefill").Call(jen.Id("ids")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+	var setup, args []jen.Code
+	for _, in := range append(context, ids) {
+		v := ident(in.Name)
+		setup = append(setup,
+			jen.Id(v).Op(":=").Make(jen.Index().Int32(), jen.Lit(in.Type.Shape.Size())),
+			jen.For(jen.Id("i").Op(":=").Range().Id(v)).Block(jen.Id(v).Index(jen.Id("i")).Op("=").Int32().Call(jen.Id("i").Op("%").Lit(idLimit(gs, in.Name)))))
+		args = append(args, jen.Id(v))
+	}
+	idv := ident(ids.Name)
+	f.Func().Id("TestDecodePastContext").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(append(append([]jen.Code{
+		jen.Id("m").Op(":=").Id("New").Call()}, setup...),
+		jen.If(jen.List(blanks(g.prog.Prefill)...).Op(":=").Id("m").Dot("Prefill").Call(args...), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
 		fatalIf(jen.Id("m").Dot("Pos").Call().Op("!=").Lit(ctx), "Pos after a full prompt = %d, want "+fmt.Sprint(ctx), jen.Id("m").Dot("Pos").Call()),
 		jen.Id("before").Op(":=").Append(jen.Index().Id(g.T).Values(), jen.Id("m").Dot("cache").Op("...")),
-		jen.If(jen.List(blanks(g.prog.Decode)...).Op(":=").Id("m").Dot("DecodeStep").Call(jen.Id("ids").Index(jen.Op(":").Lit(rows))), jen.Err().Op("==").Nil()).Block(
+		jen.If(jen.List(blanks(g.prog.Decode)...).Op(":=").Id("m").Dot("DecodeStep").Call(jen.Id(idv).Index(jen.Op(":").Lit(rows))), jen.Err().Op("==").Nil()).Block(
 			jen.Id("t").Dot("Fatal").Call(jen.Lit("DecodeStep past the context: no error")),
 		),
 		jen.For(jen.List(jen.Id("i"), jen.Id("v")).Op(":=").Range().Id("m").Dot("cache")).Block(
@@ -272,7 +280,19 @@ func (g *gen) pastContextTest(f *jen.File, gs []*graph.Graph) {
 		),
 		jen.Id("m").Dot("Reset").Call(),
 		fatalIf(jen.Id("m").Dot("Pos").Call().Op("!=").Lit(0), "Pos after Reset = %d", jen.Id("m").Dot("Pos").Call()),
-	)
+	)...)
+}
+
+// decodeInputs are Prefill's token ids (the decoder's) and its context
+// inputs (an encoder-decoder's source, in input order).
+func (g *gen) decodeInputs() (ids *graph.Node, context []*graph.Node) {
+	ids = g.prog.Prefill.Find(g.prog.Decode.Inputs()[0].Name)
+	for _, n := range g.prog.Prefill.Inputs() {
+		if n != ids && n.Name != graph.KVLengthName {
+			context = append(context, n)
+		}
+	}
+	return ids, context
 }
 
 // blanks is "_, _, err": an entry point's results ignored but the error.

@@ -223,7 +223,7 @@ func (ib *interpBench) entry(name string) (func() error, error) {
 	case "TrainStep":
 		return func() error { _, err := pr.TrainStep(ib.train); return err }, nil
 	case "DecodeStep":
-		ids := ib.pred[ib.prog.Predict.Inputs()[0].Name]
+		ids := ib.pred[ib.prog.Decode.Inputs()[0].Name] // the decoder's ids
 		shape := ids.Shape.Clone()
 		ctx := shape[len(shape)-1]
 		shape[len(shape)-1] = 1

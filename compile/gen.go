@@ -419,7 +419,8 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 		if !pr.HasDecode() {
 			return nil, fmt.Errorf("%s has no KV-cache decoding: it is not a causal decoder", prog.Name)
 		}
-		outs, err = pr.DecodeAll(in[prog.Predict.Inputs()[0].Name], max(req.Prefill, 1))
+		ids := prog.Decode.Inputs()[0].Name
+		outs, err = pr.DecodeAllWith(in[ids], in, max(req.Prefill, 1))
 	default:
 		return nil, fmt.Errorf("unknown phase %q (want full or decode)", req.Phase)
 	}

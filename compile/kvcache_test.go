@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/internal/testutil"
@@ -15,13 +16,21 @@ import (
 
 // decoderConfigs span the decoders the KV-cache rewrite must serve: gpt
 // pre- and post-norm with 1 to 4 heads and 1 to 3 layers (tied and untied,
-// GELU and ReLU, one sequence and a batch of two), and tinydecoder.
+// GELU and ReLU, one sequence and a batch of two), tinydecoder, and llama
+// (RoPE at the absolute position) with multi-head, grouped-query and
+// multi-query attention, and the seq2seq encoder-decoder (the source
+// encoded once by Prefill, cross-attention's keys and values kept).
 var decoderConfigs = []struct{ model, config string }{
 	{"tinydecoder", ""},
 	{"gpt", "vocab=32,ctx=8,d=16,heads=1,layers=1,ffn=32,norm=pre,batch=1"},
 	{"gpt", "vocab=32,ctx=16,d=16,heads=2,layers=2,ffn=32,norm=post,act=relu,batch=2"}, // d = ctx: weights [d, d] look positional
 	{"gpt", "vocab=32,ctx=12,d=24,heads=3,layers=3,ffn=32,norm=pre,tied=false,batch=1"},
 	{"gpt", "vocab=32,ctx=8,d=16,heads=4,layers=3,ffn=32,norm=post,batch=1"},
+	{"llama", "vocab=32,ctx=8,d=16,heads=2,kv_heads=2,layers=1,ffn=24,batch=1"},
+	{"llama", "vocab=32,ctx=12,d=16,heads=4,kv_heads=2,layers=2,ffn=24,rope_theta=100,batch=2"},
+	{"llama", "vocab=32,ctx=8,d=24,heads=4,kv_heads=1,layers=2,ffn=20,tie=false,batch=1"},
+	{"seq2seq", "vocab=32,src_ctx=7,ctx=6,d=16,heads=4,kv_heads=2,enc_layers=2,dec_layers=2,ffn=24,batch=2"},
+	{"seq2seq", "vocab=32,src_ctx=3,ctx=5,d=8,heads=2,kv_heads=2,enc_layers=1,dec_layers=1,ffn=8,batch=1"},
 }
 
 // TestKVCacheMatchesFullForward: Prefill on the first p positions and then
@@ -51,7 +60,7 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := startRunner(t, prog)
-			ids := prog.Predict.Inputs()[0].Type.Shape
+			ids := prog.Predict.Find(prog.Decode.Inputs()[0].Name).Type.Shape // the decoder's
 			ctx := ids[len(ids)-1]
 			for _, p := range slices.Compact([]int{1, ctx / 2, ctx}) {
 				req := compile.RunRequest{Cmd: "predict", Inputs: inputs, Phase: "decode", Prefill: p}
@@ -109,7 +118,8 @@ func TestDecodePastContext(t *testing.T) {
 }
 
 // TestGenerateCacheMatchesNoCache: greedy generation with the KV cache and
-// by recomputing the window give the same tokens (f64) up to the context.
+// by recomputing the window give the same tokens (f64) up to the context,
+// for gpt and for llama (RoPE, grouped-query attention).
 func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	testutil.Long(t, "builds a generated decoder")
 	res, err := compile.Zoo("gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1", compile.Options{Float: graph.F64})
@@ -117,20 +127,18 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startRunner(t, res.Program)
-	run := func(noCache bool) []int32 {
-		var toks []int32
-		err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 1}, N: 6, NoCache: noCache}, func(r *compile.ServerResult) error {
-			toks = append(toks, *r.Token)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return toks
-	}
+	run := func(noCache bool) []int32 { return greedy(t, srv, noCache) }
 	cached, recomputed := run(false), run(true)
 	if len(cached) != 6 || !slices.Equal(cached, recomputed) {
 		t.Fatalf("with the cache %v, recomputing %v", cached, recomputed)
+	}
+	llamaRes, err := compile.Zoo("llama", "vocab=32,ctx=8,d=16,heads=4,kv_heads=2,layers=2,ffn=24,batch=1", compile.Options{Float: graph.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	llamaSrv := startRunner(t, llamaRes.Program)
+	if c, r := greedy(t, llamaSrv, false), greedy(t, llamaSrv, true); len(c) != 6 || !slices.Equal(c, r) {
+		t.Fatalf("llama: with the cache %v, recomputing %v", c, r)
 	}
 
 	// A token id outside the vocabulary is an error that names the DSL line
@@ -152,6 +160,20 @@ func TestGenerateCacheMatchesNoCache(t *testing.T) {
 	}
 }
 
+// greedy samples 6 tokens greedily after the prompt 3, 1.
+func greedy(t *testing.T, srv *compile.Server, noCache bool) []int32 {
+	t.Helper()
+	var toks []int32
+	err := srv.Stream(compile.RunRequest{Cmd: "generate", Prompt: []int32{3, 1}, N: 6, NoCache: noCache}, func(r *compile.ServerResult) error {
+		toks = append(toks, *r.Token)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
 // startRunner builds the generated runner of prog and starts it; the test
 // stops it at its end.
 func startRunner(t *testing.T, prog *graph.Program) *compile.Server {
@@ -166,4 +188,46 @@ func startRunner(t *testing.T, prog *graph.Program) *compile.Server {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// TestKVCacheHoldsKVHeads: under grouped-query and multi-query attention
+// the caches hold the kv_heads key and value heads only, and the generated
+// Model allocates 2 × layers × ctx × kv_heads × head_dim × batch values for
+// them (plus the position counter).
+func TestKVCacheHoldsKVHeads(t *testing.T) {
+	for _, c := range []struct {
+		config                               string
+		layers, ctx, kvHeads, headDim, batch int
+	}{
+		{"vocab=32,ctx=8,d=16,heads=4,kv_heads=4,layers=1,ffn=8,batch=1", 1, 8, 4, 4, 1},
+		{"vocab=32,ctx=12,d=16,heads=4,kv_heads=2,layers=2,ffn=8,batch=3", 2, 12, 2, 4, 3},
+		{"vocab=32,ctx=8,d=24,heads=4,kv_heads=1,layers=3,ffn=8,batch=2", 3, 8, 1, 6, 2},
+	} {
+		t.Run(c.config, func(t *testing.T) {
+			res, err := compile.Zoo("llama", c.config, compile.Options{Float: graph.F64, Decode: "on"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			caches := 0
+			for _, n := range res.Program.Decode.Nodes {
+				if n.Op != graph.OpState || !strings.HasSuffix(n.Name, ".cache") {
+					continue
+				}
+				caches++
+				if got, want := n.Type.Shape.Size(), c.ctx*c.kvHeads*c.headDim*c.batch; got != want {
+					t.Errorf("cache %s is %s: %d values, want %d", n.Name, n.Type, got, want)
+				}
+			}
+			if caches != 2*c.layers {
+				t.Errorf("%d caches, want %d", caches, 2*c.layers)
+			}
+			values, err := codegen.CacheValues(res.Program)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 2*c.layers*c.ctx*c.kvHeads*c.headDim*c.batch + 1; values != want {
+				t.Errorf("CacheValues = %d, want %d", values, want)
+			}
+		})
+	}
 }

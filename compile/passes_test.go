@@ -16,6 +16,8 @@ import (
 var smallConfig = map[string]string{
 	"mlp":      "sizes=32-16-16-10,batch=8",
 	"gpt":      "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1",
+	"llama":    "vocab=64,ctx=16,d=32,heads=4,kv_heads=2,layers=2,ffn=48,batch=2",
+	"seq2seq":  "vocab=32,src_ctx=7,ctx=5,d=16,heads=4,kv_heads=2,enc_layers=2,dec_layers=2,ffn=24,batch=2",
 	"bert":     "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2",
 	"word2vec": "vocab=128,d=16,batch=16",
 }

@@ -68,3 +68,45 @@ func TestTaps(t *testing.T) {
 		t.Fatalf("unknown tap: %v", err)
 	}
 }
+
+// TestGroupedAttentionTaps: llama's grouped-query attention taps its
+// weights as [batch, heads, T, T], like gpt's, rows summing to 1 and equal
+// in both engines; a tapped build still derives KV-cache decoding.
+func TestGroupedAttentionTaps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a generated package")
+	}
+	const config = "vocab=32,ctx=6,d=16,heads=4,kv_heads=2,layers=1,ffn=16,batch=2"
+	e, _ := models.Lookup("llama")
+	cfg, err := e.Config(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Zoo("llama", config, compile.Options{Float: graph.F64, Taps: []string{"all"}, Decode: "on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := compile.RunRequest{Cmd: "predict", Inputs: compile.ExampleInputs(res.Program, e.Example(cfg), 1)}
+	want, err := compile.RunInterpreted(res.Program, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := startRunner(t, res.Program).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ok := want.Taps["h0.attn.weights"]
+	if !ok || !graph.Shape(w.Shape).Equal(graph.Shape{2, 4, 6, 6}) {
+		t.Fatalf("tap h0.attn.weights: %v, want shape [2,4,6,6]", w.Shape)
+	}
+	for r := range 2 * 4 * 6 {
+		sum := 0.0
+		for _, v := range w.Data[r*6 : r*6+6] {
+			sum += float64(v)
+		}
+		if sum < 1-1e-12 || sum > 1+1e-12 {
+			t.Fatalf("row %d of the weights sums to %v", r, sum)
+		}
+	}
+	compare(t, "tap h0.attn.weights", got.Taps["h0.attn.weights"], w, 1e-12)
+}

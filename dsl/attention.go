@@ -102,7 +102,11 @@ func ScaledDotProductAttention(q, k, v, mask *Tensor) *Tensor {
 // weights; dropout (training only) acts on the weights; a non-empty prefix
 // names the intermediates prefix.scores, prefix.weights and prefix.context,
 // and taps the weights as prefix.weights.
-func attend(q, k, v, mask *Tensor, dropout float64, prefix string) *Tensor {
+//
+// tapShape, when given, is the shape the weights are tapped in (grouped-query
+// attention taps its [..., KVH, G, T, S] weights as [..., H, T, S]); the
+// weights themselves are then named prefix.group_weights.
+func attend(q, k, v, mask *Tensor, dropout float64, prefix string, tapShape ...int) *Tensor {
 	named := func(t *Tensor, name string) *Tensor {
 		if prefix == "" {
 			return t
@@ -121,6 +125,15 @@ func attend(q, k, v, mask *Tensor, dropout float64, prefix string) *Tensor {
 	scores := named(q.MatMulT(k).Scale(1/math.Sqrt(float64(dk))), "scores")
 	if mask != nil {
 		scores = scores.MaskFill(mask)
+	}
+	switch {
+	case prefix != "" && tapShape != nil:
+		weights := named(scores.Softmax(-1), "group_weights")
+		weights.Reshape(tapShape...).As(prefix + ".weights").Tap(prefix + ".weights")
+		if v == nil {
+			return weights
+		}
+		return named(weights.Dropout(dropout).MatMul(v), "context")
 	}
 	weights := named(scores.Softmax(-1), "weights")
 	if prefix != "" {

@@ -9,6 +9,8 @@ package generated
 //go:generate go run ../cmd/mlc compile -model mlp -o mlp
 //go:generate go run ../cmd/mlc compile -model tinydecoder -o tinydecoder
 //go:generate go run ../cmd/mlc compile -model gpt -o gpt
+//go:generate go run ../cmd/mlc compile -model llama -o llama
+//go:generate go run ../cmd/mlc compile -model seq2seq -o seq2seq
 //go:generate go run ../cmd/mlc compile -model bert -o bert
 //go:generate go run ../cmd/mlc compile -model word2vec -o word2vec
 //go:generate go run ../cmd/mlc compile -model sae -o sae

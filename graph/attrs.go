@@ -11,32 +11,36 @@ import (
 // Attrs holds the parameters of an op. Each op declares in the op table which
 // of these it uses; the printer, parser and validator only look at those.
 type Attrs struct {
-	Axes     []int     // reductions: the axes reduced
-	Axis     int       // softmax, log-softmax, concat, argmax: the axis (non-negative)
-	KeepDims bool      // reductions: keep reduced axes as size 1
-	Perm     []int     // transpose: output axis i is input axis Perm[i]
-	Shape    []int     // reshape, broadcast-to, causal mask, pad, const: the target shape
-	Starts   []int     // slice, pad: first index per axis
-	Ends     []int     // slice: one past the last index per axis
-	TransA   bool      // matmul: use Aᵀ
-	TransB   bool      // matmul: use Bᵀ
-	Exponent float64   // pow: the constant exponent
-	Eps      float64   // layernorm: variance epsilon
-	Value    float64   // const: the fill value when Data is empty
-	Data     []float64 // const and param init "values": explicit row-major data
-	To       DType     // cast, one-hot: the result dtype
-	Depth    int       // one-hot: number of classes; scatter-add: number of rows
-	Reduce   string    // losses: "mean", "sum" or "none"
-	Init     string    // param: initializer name (zeros, ones, normal, he, xavier, values)
-	Std      float64   // param init "normal": standard deviation
-	P        float64   // dropout: drop probability
-	Beta1    float64   // optimizers: first-moment / momentum coefficient (RMSProp: α)
-	Beta2    float64   // Adam: second-moment coefficient
-	WD       float64   // AdamW: decoupled weight decay
-	LR       float64   // learning-rate schedule: peak rate
-	LRMin    float64   // learning-rate schedule: final rate of the cosine decay
-	Warmup   int       // learning-rate schedule: linear warmup steps
-	Steps    int       // learning-rate schedule: total steps (warmup included)
+	Axes        []int     // reductions: the axes reduced
+	Axis        int       // softmax, log-softmax, concat, argmax: the axis (non-negative)
+	KeepDims    bool      // reductions: keep reduced axes as size 1
+	Perm        []int     // transpose: output axis i is input axis Perm[i]
+	Shape       []int     // reshape, broadcast-to, causal mask, pad, const: the target shape
+	Starts      []int     // slice, pad: first index per axis
+	Ends        []int     // slice: one past the last index per axis
+	TransA      bool      // matmul: use Aᵀ
+	TransB      bool      // matmul: use Bᵀ
+	Exponent    float64   // pow: the constant exponent
+	Eps         float64   // layernorm: variance epsilon
+	Value       float64   // const: the fill value when Data is empty
+	Data        []float64 // const and param init "values": explicit row-major data
+	To          DType     // cast, one-hot: the result dtype
+	Depth       int       // one-hot: number of classes; scatter-add: number of rows
+	Reduce      string    // losses: "mean", "sum" or "none"
+	Init        string    // param: initializer name (zeros, ones, normal, he, xavier, values)
+	Std         float64   // param init "normal": standard deviation
+	P           float64   // dropout: drop probability
+	Beta1       float64   // optimizers: first-moment / momentum coefficient (RMSProp: α)
+	Beta2       float64   // Adam: second-moment coefficient
+	WD          float64   // AdamW: decoupled weight decay
+	LR          float64   // learning-rate schedule: peak rate
+	LRMin       float64   // learning-rate schedule: final rate of the cosine decay
+	Warmup      int       // learning-rate schedule: linear warmup steps
+	Steps       int       // learning-rate schedule: total steps (warmup included)
+	Theta       float64   // rope: the base of the rotation frequencies (10000 in Llama)
+	Offset      int       // rope: the position of the first row
+	Interleaved bool      // rope: rotate pairs (2i, 2i+1) instead of (i, i+d/2)
+	Inverse     bool      // rope: rotate by the negated angles (the gradient)
 
 	Kernel    []int // im2col, col2im: window size per spatial axis
 	Strides   []int // im2col, col2im: step between windows per spatial axis
@@ -192,34 +196,38 @@ func stringAttr(name string, field func(a *Attrs) *string) attrSpec {
 
 // attrSpecs lists every attribute; ops name the ones they use.
 var attrSpecs = map[string]attrSpec{
-	"axes":      intsAttr("axes", func(a *Attrs) *[]int { return &a.Axes }),
-	"axis":      intAttr("axis", func(a *Attrs) *int { return &a.Axis }),
-	"keepdims":  boolAttr("keepdims", func(a *Attrs) *bool { return &a.KeepDims }),
-	"perm":      intsAttr("perm", func(a *Attrs) *[]int { return &a.Perm }),
-	"shape":     intsAttr("shape", func(a *Attrs) *[]int { return &a.Shape }),
-	"starts":    intsAttr("starts", func(a *Attrs) *[]int { return &a.Starts }),
-	"ends":      intsAttr("ends", func(a *Attrs) *[]int { return &a.Ends }),
-	"transA":    boolAttr("transA", func(a *Attrs) *bool { return &a.TransA }),
-	"transB":    boolAttr("transB", func(a *Attrs) *bool { return &a.TransB }),
-	"exponent":  floatAttr("exponent", false, func(a *Attrs) *float64 { return &a.Exponent }),
-	"eps":       floatAttr("eps", false, func(a *Attrs) *float64 { return &a.Eps }),
-	"value":     floatAttr("value", false, func(a *Attrs) *float64 { return &a.Value }),
-	"std":       floatAttr("std", true, func(a *Attrs) *float64 { return &a.Std }),
-	"p":         floatAttr("p", false, func(a *Attrs) *float64 { return &a.P }),
-	"beta1":     floatAttr("beta1", false, func(a *Attrs) *float64 { return &a.Beta1 }),
-	"beta2":     floatAttr("beta2", false, func(a *Attrs) *float64 { return &a.Beta2 }),
-	"wd":        floatAttr("wd", true, func(a *Attrs) *float64 { return &a.WD }),
-	"lr":        floatAttr("lr", false, func(a *Attrs) *float64 { return &a.LR }),
-	"lrmin":     floatAttr("lrmin", true, func(a *Attrs) *float64 { return &a.LRMin }),
-	"warmup":    intAttr("warmup", func(a *Attrs) *int { return &a.Warmup }),
-	"steps":     intAttr("steps", func(a *Attrs) *int { return &a.Steps }),
-	"depth":     intAttr("depth", func(a *Attrs) *int { return &a.Depth }),
-	"reduce":    stringAttr("reduce", func(a *Attrs) *string { return &a.Reduce }),
-	"kernel":    intsAttr("kernel", func(a *Attrs) *[]int { return &a.Kernel }),
-	"strides":   intsAttr("strides", func(a *Attrs) *[]int { return &a.Strides }),
-	"dilations": intsAttr("dilations", func(a *Attrs) *[]int { return &a.Dilations }),
-	"pads":      intsAttr("pads", func(a *Attrs) *[]int { return &a.Pads }),
-	"init":      stringAttr("init", func(a *Attrs) *string { return &a.Init }),
+	"axes":        intsAttr("axes", func(a *Attrs) *[]int { return &a.Axes }),
+	"axis":        intAttr("axis", func(a *Attrs) *int { return &a.Axis }),
+	"keepdims":    boolAttr("keepdims", func(a *Attrs) *bool { return &a.KeepDims }),
+	"perm":        intsAttr("perm", func(a *Attrs) *[]int { return &a.Perm }),
+	"shape":       intsAttr("shape", func(a *Attrs) *[]int { return &a.Shape }),
+	"starts":      intsAttr("starts", func(a *Attrs) *[]int { return &a.Starts }),
+	"ends":        intsAttr("ends", func(a *Attrs) *[]int { return &a.Ends }),
+	"transA":      boolAttr("transA", func(a *Attrs) *bool { return &a.TransA }),
+	"transB":      boolAttr("transB", func(a *Attrs) *bool { return &a.TransB }),
+	"exponent":    floatAttr("exponent", false, func(a *Attrs) *float64 { return &a.Exponent }),
+	"eps":         floatAttr("eps", false, func(a *Attrs) *float64 { return &a.Eps }),
+	"value":       floatAttr("value", false, func(a *Attrs) *float64 { return &a.Value }),
+	"std":         floatAttr("std", true, func(a *Attrs) *float64 { return &a.Std }),
+	"p":           floatAttr("p", false, func(a *Attrs) *float64 { return &a.P }),
+	"beta1":       floatAttr("beta1", false, func(a *Attrs) *float64 { return &a.Beta1 }),
+	"beta2":       floatAttr("beta2", false, func(a *Attrs) *float64 { return &a.Beta2 }),
+	"wd":          floatAttr("wd", true, func(a *Attrs) *float64 { return &a.WD }),
+	"lr":          floatAttr("lr", false, func(a *Attrs) *float64 { return &a.LR }),
+	"lrmin":       floatAttr("lrmin", true, func(a *Attrs) *float64 { return &a.LRMin }),
+	"warmup":      intAttr("warmup", func(a *Attrs) *int { return &a.Warmup }),
+	"steps":       intAttr("steps", func(a *Attrs) *int { return &a.Steps }),
+	"depth":       intAttr("depth", func(a *Attrs) *int { return &a.Depth }),
+	"theta":       floatAttr("theta", false, func(a *Attrs) *float64 { return &a.Theta }),
+	"offset":      intAttr("offset", func(a *Attrs) *int { return &a.Offset }),
+	"interleaved": boolAttr("interleaved", func(a *Attrs) *bool { return &a.Interleaved }),
+	"inverse":     boolAttr("inverse", func(a *Attrs) *bool { return &a.Inverse }),
+	"reduce":      stringAttr("reduce", func(a *Attrs) *string { return &a.Reduce }),
+	"init":        stringAttr("init", func(a *Attrs) *string { return &a.Init }),
+	"kernel":      intsAttr("kernel", func(a *Attrs) *[]int { return &a.Kernel }),
+	"strides":     intsAttr("strides", func(a *Attrs) *[]int { return &a.Strides }),
+	"dilations":   intsAttr("dilations", func(a *Attrs) *[]int { return &a.Dilations }),
+	"pads":        intsAttr("pads", func(a *Attrs) *[]int { return &a.Pads }),
 	"data": {
 		name:  "data",
 		isSet: func(a *Attrs) bool { return a.Data != nil },

@@ -296,6 +296,22 @@ func gradLayerNorm(b *Builder, n, dy *Node) []*Node {
 	return []*Node{b.Apply(OpLayerNormGrad, Attrs{Eps: n.Attrs.Eps}, n.Inputs[0], dy)}
 }
 
+// gradRMSNorm: dx = (dy − x̂ ⊙ mean(dy ⊙ x̂)) / rms per row.
+func gradRMSNorm(b *Builder, n, dy *Node) []*Node {
+	return []*Node{b.Apply(OpRMSNormGrad, Attrs{Eps: n.Attrs.Eps}, n.Inputs[0], dy)}
+}
+
+// gradRoPE: a rotation is orthogonal, so dx is dy rotated back by the same
+// angles (the inverse rotation); no gradient flows to the position.
+func gradRoPE(b *Builder, n, dy *Node) []*Node {
+	a := n.Attrs.Clone()
+	a.Inverse = !a.Inverse
+	ins := append([]*Node{dy}, n.Inputs[1:]...)
+	grads := make([]*Node, len(n.Inputs))
+	grads[0] = b.Apply(OpRoPE, a, ins...)
+	return grads
+}
+
 // lossScale multiplies a per-element gradient g (shaped like the loss's
 // elements, plus trailing axes) by what the reduction contributes: dy/N for
 // mean, dy for sum, dy per element for none. counted, when non-nil, is the

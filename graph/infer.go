@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -100,7 +101,7 @@ func inferUnaryFloat(n *Node) (Type, error) {
 	if err := needFloat(n, x); err != nil {
 		return Type{}, err
 	}
-	if n.Op == OpLayerNorm && x.Type.Shape.Rank() == 0 {
+	if (n.Op == OpLayerNorm || n.Op == OpRMSNorm) && x.Type.Shape.Rank() == 0 {
 		return Type{}, shapeErr(n, "needs at least one axis, got a scalar")
 	}
 	return Type{DType: x.Type.DType, Shape: x.Type.Shape.Clone()}, nil
@@ -569,11 +570,13 @@ func inferGlobalNorm(n *Node) (Type, error) {
 func inferAttendCache(n *Node) (Type, error) {
 	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
 	qs := q.Type.Shape
-	if qs.Rank() < 2 || qs[qs.Rank()-2] != 1 {
-		return Type{}, shapeErr(n, "q must be [..., 1, d], got %s", q.Type)
+	if qs.Rank() < 2 {
+		return Type{}, shapeErr(n, "q must be [..., R, d], got %s", q.Type)
 	}
-	if !kn.Type.Equal(q.Type) || !vn.Type.Equal(q.Type) {
-		return Type{}, shapeErr(n, "new key %s and value %s must be shaped like q %s", kn.Type, vn.Type, q.Type)
+	row := qs.Clone()
+	row[row.Rank()-2] = 1
+	if !kn.Type.Equal(vn.Type) || !kn.Type.Shape.Equal(row) || kn.Type.DType != q.Type.DType {
+		return Type{}, shapeErr(n, "new key %s and value %s must be one row [..., 1, d] like q %s", kn.Type, vn.Type, q.Type)
 	}
 	cs := kc.Type.Shape
 	if !kc.Type.Equal(vc.Type) || cs.Rank() != qs.Rank() || !cs[:cs.Rank()-2].Equal(qs[:qs.Rank()-2]) || cs[cs.Rank()-1] != qs[qs.Rank()-1] {
@@ -599,4 +602,49 @@ func inferCacheWrite(n *Node) (Type, error) {
 		return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
 	}
 	return Type{DType: Void}, nil
+}
+
+func inferRoPE(n *Node) (Type, error) {
+	x := n.Inputs[0]
+	if err := needFloat(n, x); err != nil {
+		return Type{}, err
+	}
+	s := x.Type.Shape
+	if s.Rank() < 2 || s[s.Rank()-1]%2 != 0 {
+		return Type{}, shapeErr(n, "x must be [..., T, d] with d even, got %s", x.Type)
+	}
+	if !(n.Attrs.Theta > 0) || math.IsInf(n.Attrs.Theta, 0) {
+		return Type{}, shapeErr(n, "theta must be positive and finite, got %s", FormatFloat(n.Attrs.Theta))
+	}
+	if n.Attrs.Offset < 0 {
+		return Type{}, shapeErr(n, "offset must not be negative, got %d", n.Attrs.Offset)
+	}
+	if len(n.Inputs) == 2 {
+		if pos := n.Inputs[1]; pos.Type.Shape.Rank() != 0 || !pos.Type.DType.IsFloat() {
+			return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
+		}
+	}
+	return Type{DType: x.Type.DType, Shape: s.Clone()}, nil
+}
+
+// KVGroup reports how many consecutive matrices of a batch q [...] share
+// each matrix of the batch k [...] of the same rank: 1 when they are equal;
+// under grouped-query attention, where k's trailing axes are 1 and q's are
+// the query heads of one key head, their product.
+func KVGroup(q, k Shape) (int, bool) {
+	if len(q) != len(k) {
+		return 0, false
+	}
+	j := 0
+	for j < len(q) && q[j] == k[j] {
+		j++
+	}
+	g := 1
+	for i := j; i < len(q); i++ {
+		if k[i] != 1 {
+			return 0, false
+		}
+		g *= q[i]
+	}
+	return g, true
 }

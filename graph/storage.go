@@ -61,8 +61,8 @@ func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
 			for _, n := range grp.Inner() {
 				fused[n] = true
 			}
-			// The layernorm kernels are library calls: x, γ and β are slices.
-			if grp.Kind == "layernorm" || grp.Kind == "layernorm-grad" {
+			// The layernorm and rmsnorm kernels are library calls: x, γ and β are slices.
+			if grp.Kind == "layernorm" || grp.Kind == "layernorm-grad" || grp.Kind == "rmsnorm" || grp.Kind == "rmsnorm-grad" {
 				member := map[*Node]bool{}
 				for _, n := range grp.Nodes {
 					member[n] = true

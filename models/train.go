@@ -26,7 +26,9 @@ var trainDefaults = map[string]TrainDefaults{
 	// 4,500 steps of 1,024 tokens (4.6M tokens of Go source), 6–9
 	// minutes on two cores, reach a validation loss 44.5% below the
 	// unigram baseline (docs/benchmarks.md).
-	"gpt":      {Opt: "adamw", LR: 2e-3, Steps: 4500, Log: 100, Eval: 500, Warmup: 100, Data: "lm"},
+	"gpt": {Opt: "adamw", LR: 2e-3, Steps: 4500, Log: 100, Eval: 500, Warmup: 100, Data: "lm"},
+	// llama trains on gpt's pipeline with gpt's settings.
+	"llama":    {Opt: "adamw", LR: 2e-3, Steps: 4500, Log: 100, Eval: 500, Warmup: 100, Data: "lm"},
 	"bert":     {Opt: "adamw", LR: 1e-3, Steps: 2000, Log: 100, Eval: 500, Warmup: 100, Data: "mlm"},
 	"word2vec": {Opt: "adam", LR: 3e-3, Steps: 5000, Log: 500, Eval: 1000, Data: "skipgram"},
 }

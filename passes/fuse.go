@@ -19,10 +19,13 @@ import (
 //     one pass per row;
 //   - layernorm-grad: LayerNormGrad of dy ⊙ γ, with the product formed on the
 //     fly, one pass per row;
+//   - rmsnorm: RMSNorm followed by its gain (x̂·g), one pass per row;
+//   - rmsnorm-grad: RMSNormGrad of dy ⊙ g, the product formed on the fly;
 //   - softmax-xent-grad: (softmax(z) − onehot(y)) · c, the cross-entropy
 //     gradient, one pass per row without materialising the one-hot rows;
 //   - attention: causal attention, MatMul(q, kᵀ) [⊙ c] → Where(causal mask,
-//     ·, −inf) → Softmax → MatMul(·, v), computed a tile of query rows at a
+//     ·, −inf) → Softmax → MatMul(·, v), with k and v shared by groups of
+//     query heads or not, computed a tile of query rows at a
 //     time: the scores of a tile, only up to its last visible key, then the
 //     softmax and the weighted sum of v, without storing the score matrices
 //     (the weights are stored only when backward or a tap reads them).
@@ -180,8 +183,8 @@ func (f *fuser) rowKernels(st *Stats) {
 				f.add("attention", members, nil)
 				st.Count("fuse/attention", 1)
 			}
-		case graph.OpLayerNorm:
-			// y = LayerNorm(x) ⊙ γ + β
+		case graph.OpLayerNorm, graph.OpRMSNorm:
+			// y = LayerNorm(x) ⊙ γ + β, or y = RMSNorm(x) ⊙ g
 			mul := single(n)
 			if mul == nil {
 				// x̂ is also read elsewhere (backward needs it): keep it as a result.
@@ -198,6 +201,15 @@ func (f *fuser) rowKernels(st *Stats) {
 			if mul.Inputs[1] == n {
 				gamma = mul.Inputs[0]
 			}
+			if n.Op == graph.OpRMSNorm {
+				// g is read as a stored row: it may not be x̂ itself.
+				if !mul.Type.Equal(n.Type) || !rowVector(gamma, n) || gamma == n {
+					continue
+				}
+				f.add("rmsnorm", map[*graph.Node]bool{n: true, mul: true}, nil)
+				st.Count("fuse/rmsnorm", 1)
+				continue
+			}
 			add := single(mul)
 			if add == nil || add.Op != graph.OpAdd || add.Role != n.Role || !mul.Type.Equal(n.Type) || !add.Type.Equal(n.Type) || !rowVector(gamma, n) {
 				continue
@@ -212,8 +224,8 @@ func (f *fuser) rowKernels(st *Stats) {
 			}
 			f.add("layernorm", map[*graph.Node]bool{n: true, mul: true, add: true}, nil)
 			st.Count("fuse/layernorm", 1)
-		case graph.OpLayerNormGrad:
-			// dx = LayerNormGrad(x, dy ⊙ γ)
+		case graph.OpLayerNormGrad, graph.OpRMSNormGrad:
+			// dx = LayerNormGrad(x, dy ⊙ γ), or RMSNormGrad(x, dy ⊙ g)
 			// The product is formed on the fly, so it must not also be x
 			// (LayerNormGrad(v, v)): x is read as a stored slice.
 			mul := n.Inputs[1]
@@ -223,8 +235,12 @@ func (f *fuser) rowKernels(st *Stats) {
 			if !(rowVector(mul.Inputs[1], n) && mul.Inputs[0].Type.Equal(n.Type)) && !(rowVector(mul.Inputs[0], n) && mul.Inputs[1].Type.Equal(n.Type)) {
 				continue
 			}
-			f.add("layernorm-grad", map[*graph.Node]bool{mul: true, n: true}, nil)
-			st.Count("fuse/layernorm-grad", 1)
+			kind := "layernorm-grad"
+			if n.Op == graph.OpRMSNormGrad {
+				kind = "rmsnorm-grad"
+			}
+			f.add(kind, map[*graph.Node]bool{mul: true, n: true}, nil)
+			st.Count("fuse/"+kind, 1)
 		case graph.OpOneHot:
 			// (softmax(z) − onehot(y)) · c₁ · c₂ …
 			sub := single(n)
@@ -306,13 +322,19 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 		return nil
 	}
 	q, k, v := scores.Inputs[0], scores.Inputs[1], out.Inputs[1]
-	// One batch of matrices for q, k, v, the weights and the result, and
-	// the mask's [T, S] at the end of the scores' shape.
+	// One batch of matrices for q, the weights and the result, and the
+	// mask's [T, S] at the end of the scores' shape. k and v have the same
+	// batch or, under grouped-query attention, one whose trailing axes are 1:
+	// each of their matrices serves a run of consecutive query matrices.
 	batch := w.Type.Shape[:last-1]
-	for _, x := range []*graph.Node{q, k, v, out} {
+	for _, x := range []*graph.Node{q, out} {
 		if !graph.Shape(x.Type.Shape[:x.Type.Shape.Rank()-2]).Equal(batch) {
 			return nil
 		}
+	}
+	kb := graph.Shape(k.Type.Shape[:k.Type.Shape.Rank()-2])
+	if _, ok := graph.KVGroup(batch, kb); !ok || !graph.Shape(v.Type.Shape[:v.Type.Shape.Rank()-2]).Equal(kb) {
+		return nil
 	}
 	ms := mask.Type.Shape // [T, S]: every query sees at least key 0 when S ≥ T
 	if ms[0] != w.Type.Shape[last-1] || ms[1] != w.Type.Shape[last] || ms[1] < ms[0] {

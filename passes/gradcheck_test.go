@@ -222,6 +222,27 @@ var gradChecks = map[graph.Op][]gradCase{
 	graph.OpLayerNorm: one("rows", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 		return dsl.LayerNorm(p(3, 5), p(5), p(5), 1e-5)
 	}),
+	graph.OpRMSNorm: {
+		{"rows with gain", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+			return dsl.RMSNorm(p(3, 5), p(5), 1e-5)
+		}},
+		{"3d, eps 0.1", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor { return p(2, 3, 4).RMSNormalize(0.1) }},
+	},
+	graph.OpRoPE: {
+		{"rotate-half", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+			return dsl.RoPE{Theta: 10000}.Rotate(p(2, 3, 4))
+		}},
+		{"interleaved, offset 2", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+			return dsl.RoPE{Theta: 50, Interleaved: true, Offset: 2}.Rotate(p(3, 6))
+		}},
+		{"inverse at pos 3", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+			n, err := b.Graph().Apply(graph.OpRoPE, graph.Attrs{Theta: 100, Inverse: true}, p(2, 1, 4).Node(), b.Const(3).Node())
+			if err != nil {
+				panic(err)
+			}
+			return dsl.Wrap(b, n)
+		}},
+	},
 	graph.OpCrossEntropy: {
 		{"mean", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 			return dsl.CrossEntropy(p(4, 5), b.ConstIDs([]int{0, 4, 2, 2}, 4))
@@ -250,7 +271,7 @@ var exempt = map[graph.Op]string{
 	graph.OpAnd: "mask logic", graph.OpOr: "mask logic", graph.OpNot: "mask logic",
 	graph.OpOneHot: "integer operand", graph.OpArgMax: "integer result",
 	graph.OpSoftmaxGrad: "backward-only (no second derivatives)", graph.OpLogSoftmaxGrad: "backward-only",
-	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only",
+	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only", graph.OpRMSNormGrad: "backward-only",
 	graph.OpApplySGD:      "optimizer update (effect, runs after backward)",
 	graph.OpApplyMomentum: "optimizer update", graph.OpApplyEMAMomentum: "optimizer update",
 	graph.OpApplyRMSProp: "optimizer update", graph.OpApplyAdam: "optimizer update",
@@ -259,6 +280,41 @@ var exempt = map[graph.Op]string{
 	graph.OpDropoutMask: "random mask: no gradient (the Mul it feeds is checked)",
 	graph.OpAttendCache: "inference only (KV-cache decoding; checked equal to the full forward's attention, whose ops are each checked)",
 	graph.OpCacheWrite:  "effect (inference only)",
+}
+
+// blockChecks are the DSL's composite blocks, checked as a whole on top of
+// their ops' own checks.
+var blockChecks = []gradCase{
+	{"SiLU", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor { return p(3, 4).SiLU() }},
+	{"SwiGLU", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		m := &dsl.SwiGLU{Name: "mlp", Gate: &dsl.Linear{W: p(4, 6)}, Up: &dsl.Linear{W: p(4, 6)}, Down: &dsl.Linear{W: p(6, 4)}}
+		return m.Apply(p(2, 3, 4))
+	}},
+	{"Linear with bias", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		return (&dsl.Linear{W: p(4, 3), B: p(3)}).Apply(p(2, 4))
+	}},
+	{"grouped-query attention with RoPE", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "attn", Heads: 4, KVHeads: 2, Wq: p(8, 8), Wk: p(8, 4), Wv: p(8, 4), Wo: p(8, 8), Rope: &dsl.RoPE{Theta: 100}}
+		return a.Causal(p(2, 3, 8))
+	}},
+	{"grouped cross-attention", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "cross", Heads: 4, KVHeads: 2, Wq: p(8, 8), Wk: p(8, 4), Wv: p(8, 4), Wo: p(8, 8)}
+		return a.Cross(p(2, 3, 8), p(2, 5, 8))
+	}},
+	{"bidirectional attention with RoPE", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "enc", Heads: 2, KVHeads: 2, Wq: p(4, 4), Wk: p(4, 4), Wv: p(4, 4), Wo: p(4, 4), Rope: &dsl.RoPE{Theta: 10}}
+		return a.Bidirectional(p(3, 4))
+	}},
+	{"multi-query attention", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "attn", Heads: 2, KVHeads: 1, Wq: p(4, 4), Wk: p(4, 2), Wv: p(4, 2), Wo: p(4, 4)}
+		return a.Causal(p(3, 4))
+	}},
+}
+
+func TestBlockGradientsMatchFiniteDifferences(t *testing.T) {
+	for i, c := range blockChecks {
+		t.Run(c.name, func(t *testing.T) { checkGradient(t, rand.New(rand.NewPCG(7, uint64(i))), c) })
+	}
 }
 
 // padOf and scatterOf build the forward ops that the DSL only produces as adjoints.

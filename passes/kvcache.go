@@ -22,16 +22,30 @@ import (
 // Where(CausalMask, ·, −inf) → Softmax(last axis) → MatMul(·, v) — and
 // follows the sequence axis from the token ids through every other op,
 // which must treat positions independently (projections, elementwise ops,
-// layer norms, head splits). Position-indexed parameters (learned
-// positional embeddings) are read at row pos. Anything that mixes
+// layer and RMS norms, head splits). Position-indexed parameters (learned
+// positional embeddings) are read at row pos; rotary embeddings (RoPE)
+// rotate the new row at position pos. Under grouped-query attention (k and
+// v [..., KVH, 1, T, d] shared by the query heads of q [..., KVH, G, T, d])
+// the caches hold the KVH key heads only and AttendCache takes each key
+// head's G queries as rows. Anything that mixes
 // positions otherwise, or an attention whose mask is not causal, stops the
 // rewrite with an error naming the node.
 //
-// Assumes: g is valid, without gradients or updates, with exactly one i32
-// input of token ids whose last axis is the sequence. Guarantees: both
-// graphs are valid; the caches are State nodes named "<k or v node>.cache"
-// shaped like the full-sequence keys and values [..., T, d]; Decode's token
-// input has the ids' shape with the sequence axis 1.
+// An encoder-decoder has more token inputs: the decoder's ids are the one
+// whose attentions are all causal, and the others (the source) are context
+// that Prefill reads whole. Attentions that do not depend on the decoder's
+// ids (the encoder's, cross-attention's scores against the encoder) are
+// followed as ordinary ops, and the values computed from the context that
+// the decoder reads per position (cross-attention's keys and values) are
+// kept by Prefill in State variables "<node>.memo" that Decode reads, so
+// DecodeStep never runs the encoder.
+//
+// Assumes: g is valid, without gradients or updates, with i32 inputs only:
+// token ids whose last axis is the sequence. Guarantees: both graphs are
+// valid; the caches are State nodes named "<k or v node>.cache" shaped like
+// the full-sequence keys and values [..., T, d]; Decode's only input is the
+// decoder's token ids with the sequence axis 1; Prefill's inputs are
+// Predict's plus the prompt length.
 func KVCache(g *graph.Graph) (prefill, decode *graph.Graph, err error) {
 	k := &kvRewrite{g: g, seq: map[*graph.Node]int{}}
 	if err := k.analyse(); err != nil {
@@ -55,8 +69,15 @@ type attention struct {
 }
 
 type kvRewrite struct {
-	g     *graph.Graph
-	ids   *graph.Node
+	g       *graph.Graph
+	ids     *graph.Node
+	context []*graph.Node // other token inputs (an encoder's source), read whole by Prefill
+	// fromContext: values without a sequence axis computed from a context
+	// input; memo: those of them Decode reads, kept by Prefill.
+	fromContext, memo map[*graph.Node]bool
+	// live: what the outputs need (a value only a tap reads, such as
+	// attention weights reshaped for the tap, has no place in Decode).
+	live  map[*graph.Node]bool
 	T     int
 	seq   map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
 	attns []*attention
@@ -124,6 +145,36 @@ func (k *kvRewrite) findAttention(out *graph.Node) (*attention, error) {
 	return a, nil
 }
 
+// attentionsFrom finds the causal attentions over the sequence of the token
+// input ids: those whose values depend on it. An attention that does not
+// (an encoder's, or a cross-attention's, whose keys and values come from
+// another input) is not one; the ops it is built from are then followed
+// like any others.
+func (k *kvRewrite) attentionsFrom(ids *graph.Node) ([]*attention, error) {
+	reach := map[*graph.Node]bool{ids: true}
+	for _, n := range k.g.Nodes {
+		for _, x := range n.Inputs {
+			if reach[x] {
+				reach[n] = true
+			}
+		}
+	}
+	var attns []*attention
+	for _, n := range k.g.Nodes {
+		if n.Op != graph.OpMatMul || !reach[n.Inputs[1]] {
+			continue
+		}
+		a, err := k.findAttention(n)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			attns = append(attns, a)
+		}
+	}
+	return attns, nil
+}
+
 // analyse finds the ids, the attentions and every value's sequence axis.
 func (k *kvRewrite) analyse() error {
 	g := k.g
@@ -135,36 +186,64 @@ func (k *kvRewrite) analyse() error {
 			return fmt.Errorf("%s uses the name %q, which the rewrite needs", where(n), name)
 		}
 	}
+	var inputs []*graph.Node
 	for _, n := range g.Inputs() {
 		if n.Type.DType != graph.I32 {
 			return fmt.Errorf("input %s: a decoder takes token ids only", where(n))
 		}
-		if k.ids != nil {
-			return fmt.Errorf("two token inputs, %s and %s", where(k.ids), where(n))
+		if n.Type.Shape.Rank() == 0 {
+			return fmt.Errorf("input %s: token ids need a sequence axis", where(n))
 		}
-		k.ids = n
+		inputs = append(inputs, n)
 	}
-	if k.ids == nil || k.ids.Type.Shape.Rank() == 0 {
+	switch len(inputs) {
+	case 0:
 		return fmt.Errorf("no sequence of token ids among the inputs")
+	case 1:
+		k.ids = inputs[0]
+		attns, err := k.attentionsFrom(k.ids)
+		if err != nil {
+			return err
+		}
+		k.attns = attns
+	default:
+		// An encoder-decoder: the decoder's ids are the one input whose
+		// attentions are all causal; the others (the source) are context,
+		// read whole by Prefill.
+		var bad error
+		for _, in := range inputs {
+			attns, err := k.attentionsFrom(in)
+			switch {
+			case err != nil:
+				bad = err
+			case len(attns) == 0:
+			case k.ids != nil:
+				return fmt.Errorf("two token inputs, %s and %s, both feed causal attentions", where(k.ids), where(in))
+			default:
+				k.ids, k.attns = in, attns
+			}
+		}
+		if k.ids == nil {
+			if bad != nil {
+				return bad
+			}
+			return fmt.Errorf("no causal attention found: KV-cache decoding needs a decoder built with the DSL's attention")
+		}
+		for _, in := range inputs {
+			if in != k.ids {
+				k.context = append(k.context, in)
+			}
+		}
 	}
 	r := k.ids.Type.Shape.Rank()
 	k.T = k.ids.Type.Shape[r-1]
 	k.seq[k.ids] = r - 1
 	k.attOf = map[*graph.Node]*attention{}
-	for _, n := range g.Nodes {
-		if n.Op == graph.OpMatMul {
-			a, err := k.findAttention(n)
-			if err != nil {
-				return err
-			}
-			if a != nil {
-				k.attns = append(k.attns, a)
-				for x := range a.inner {
-					k.attOf[x] = a
-				}
-				k.attOf[n] = a
-			}
+	for _, a := range k.attns {
+		for x := range a.inner {
+			k.attOf[x] = a
 		}
+		k.attOf[a.out] = a
 	}
 	if len(k.attns) == 0 {
 		return fmt.Errorf("no causal attention found: KV-cache decoding needs a decoder built with the DSL's attention")
@@ -182,6 +261,9 @@ func (k *kvRewrite) analyse() error {
 			if qa != rq-2 || ka != rq-2 || va != rq-2 {
 				return fmt.Errorf("the attention at %s: q, k and v must carry the sequence in their second-last axis", where(n))
 			}
+			if _, ok := queryRows(a.q.Type.Shape, a.k.Type.Shape); !ok || !lead(a.k.Type.Shape).Equal(lead(a.v.Type.Shape)) {
+				return fmt.Errorf("the attention at %s: k %s and v %s must have q's %s leading axes, or share each key head among the query heads of the last ones (grouped-query attention)", where(n), a.k.Type, a.v.Type, a.q.Type)
+			}
 			k.seq[n] = rq - 2
 			continue
 		}
@@ -196,7 +278,60 @@ func (k *kvRewrite) analyse() error {
 			return fmt.Errorf("output %q has no sequence axis", o.Name)
 		}
 	}
+	k.live = map[*graph.Node]bool{}
+	for _, o := range g.Results() {
+		k.live[o.Node] = true
+	}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		if n := g.Nodes[i]; k.live[n] {
+			for _, x := range n.Inputs {
+				k.live[x] = true
+			}
+		}
+	}
+	return k.findMemos()
+}
+
+// findMemos finds what Prefill computes from the context inputs for
+// Decode: the values without a sequence axis that depend on a context input
+// and are read by a per-position value (an encoder's output as
+// cross-attention's keys and values). Prefill stores them in State
+// variables; Decode reads those instead of the encoder.
+func (k *kvRewrite) findMemos() error {
+	k.fromContext, k.memo = map[*graph.Node]bool{}, map[*graph.Node]bool{}
+	for _, in := range k.context {
+		k.fromContext[in] = true
+	}
+	for _, n := range k.g.Nodes {
+		for _, x := range n.Inputs {
+			if k.fromContext[x] && k.axis(n) < 0 {
+				k.fromContext[n] = true
+			}
+		}
+	}
+	for _, n := range k.g.Nodes {
+		if !k.live[n] || k.axis(n) < 0 || k.attOf[n] != nil && n != k.attOf[n].out {
+			continue
+		}
+		for _, x := range n.Inputs {
+			if !k.fromContext[x] {
+				continue
+			}
+			if x.Op == graph.OpInput || !x.Type.DType.IsFloat() {
+				return fmt.Errorf("%s reads %s per position: only float values computed from it can be kept for decoding", where(n), where(x))
+			}
+			k.memo[x] = true
+		}
+	}
 	return nil
+}
+
+// memoName names the State that keeps a context value for Decode.
+func memoName(n *graph.Node) string {
+	if n.Name != "" {
+		return n.Name + ".memo"
+	}
+	return "v" + fmt.Sprint(n.ID) + ".memo"
 }
 
 func (k *kvRewrite) axis(n *graph.Node) int {
@@ -275,11 +410,17 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 			}
 		}
 		return -1, fmt.Errorf("%s merges or splits the sequence axis", where(n))
-	case n.Op == graph.OpLayerNorm:
+	case n.Op == graph.OpLayerNorm || n.Op == graph.OpRMSNorm:
 		if k.axis(n.Inputs[0]) == r-1 {
 			return -1, fmt.Errorf("%s normalises over the sequence", where(n))
 		}
 		return k.axis(n.Inputs[0]), nil
+	case n.Op == graph.OpRoPE:
+		// Decode rotates the one new row at its absolute position pos.
+		if k.axis(n.Inputs[0]) != r-2 || len(n.Inputs) != 1 {
+			return -1, fmt.Errorf("%s rotates along an axis that is not the sequence, or already has a position operand", where(n))
+		}
+		return r - 2, nil
 	case n.Op == graph.OpSoftmax || n.Op == graph.OpLogSoftmax || n.Op == graph.OpArgMax:
 		if n.Attrs.Axis == k.axis(n.Inputs[0]) {
 			return -1, fmt.Errorf("%s works across positions", where(n))
@@ -303,6 +444,22 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 	}
 	return -1, fmt.Errorf("%s is not supported for decoding one position at a time", where(n))
 }
+
+// suffixed is name+suffix, or "" for an unnamed value.
+func suffixed(name, suffix string) string {
+	if name == "" {
+		return ""
+	}
+	return name + suffix
+}
+
+// lead is a shape without its last two axes.
+func lead(s graph.Shape) graph.Shape { return s[:len(s)-2] }
+
+// queryRows reports how many query rows of q [..., 1 or T, d] share each
+// cache row of k [..., S, d] in decoding: graph.KVGroup of their leading
+// axes (1 without grouped-query attention).
+func queryRows(q, k graph.Shape) (int, bool) { return graph.KVGroup(lead(q), lead(k)) }
 
 // cacheName names the cache of a key or value node.
 func cacheName(n *graph.Node) string {
@@ -331,7 +488,10 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 	}
 	b := &graph.Builder{G: p, Role: graph.RoleUpdate}
 	for _, a := range k.attns {
-		for _, x := range []*graph.Node{a.k, a.v} {
+		for i, x := range []*graph.Node{a.k, a.v} {
+			if i == 1 && a.v == a.k {
+				break // keys are values: one cache
+			}
 			c, err := p.Leaf(graph.OpState, cacheName(x), x.Type, graph.Attrs{})
 			if err != nil {
 				return nil, err
@@ -339,6 +499,17 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 			b.Pos = x.Pos
 			b.Apply(graph.OpAssign, graph.Attrs{}, c, old[x.ID])
 		}
+	}
+	for _, n := range k.g.Nodes {
+		if !k.memo[n] {
+			continue
+		}
+		c, err := p.Leaf(graph.OpState, memoName(n), n.Type, graph.Attrs{})
+		if err != nil {
+			return nil, err
+		}
+		b.Pos = n.Pos
+		b.Apply(graph.OpAssign, graph.Attrs{}, c, old[n.ID])
 	}
 	b.Pos = graph.Pos{}
 	b.Apply(graph.OpAssign, graph.Attrs{}, pos, length)
@@ -385,6 +556,9 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		if a := k.attOf[n]; a != nil && n != a.out && !n.Op.Info().Has(graph.Leaf) {
 			continue // the attention core: replaced by AttendCache
 		}
+		if !k.live[n] && !n.Op.Info().Has(graph.Leaf) {
+			continue // read by a tap only
+		}
 		switch {
 		case n == k.ids:
 			shape := n.Type.Shape.Clone()
@@ -396,6 +570,16 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 			in.Pos = n.Pos
 			newOf[n] = in
 			continue
+		case k.memo[n]: // computed by Prefill from the context
+			c, err := d.Leaf(graph.OpState, memoName(n), n.Type, graph.Attrs{})
+			if err != nil {
+				return nil, err
+			}
+			c.Pos = n.Pos
+			newOf[n] = c
+			continue
+		case k.fromContext[n]:
+			continue // the encoder: Prefill's work
 		case n.Op.Info().Has(graph.Leaf):
 			c := &graph.Node{Op: n.Op, Type: graph.Type{DType: n.Type.DType, Shape: n.Type.Shape.Clone()}, Attrs: n.Attrs.Clone(), Name: n.Name, Pos: n.Pos, Role: n.Role}
 			newOf[n] = d.Append(c)
@@ -404,6 +588,10 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		if a := k.attOf[n]; a != nil { // the attention, one position against the caches
 			var caches [2]*graph.Node
 			for i, x := range []*graph.Node{a.k, a.v} {
+				if i == 1 && a.v == a.k {
+					caches[1] = caches[0] // keys are values: one cache
+					break
+				}
 				c, err := d.Leaf(graph.OpState, cacheName(x), x.Type, graph.Attrs{})
 				if err != nil {
 					return nil, err
@@ -412,14 +600,39 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 				caches[i] = c
 			}
 			q, kn, vn := newOf[a.q], newOf[a.k], newOf[a.v]
+			qShape := q.Type.Shape
+			if rows, _ := queryRows(qShape, caches[0].Type.Shape); rows > 1 {
+				// Grouped queries: the G query rows of each key head attend
+				// together, as rows of one [..., G, d] block.
+				rs := caches[0].Type.Shape.Clone()
+				rs[len(rs)-2] = rows
+				r, err := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: rs}, q)
+				if err != nil {
+					return fail(n, err)
+				}
+				q = add(r, a.q)
+				q.Name = suffixed(a.q.Name, "_rows")
+			}
 			m, err := graph.NewNode(graph.OpAttendCache, graph.Attrs{Value: a.scale}, q, caches[0], caches[1], kn, vn, pos)
 			if err != nil {
 				return fail(n, err)
 			}
 			newOf[n] = add(m, n)
+			if !m.Type.Shape.Equal(qShape) {
+				r, err := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: qShape.Clone()}, m)
+				if err != nil {
+					return fail(n, err)
+				}
+				m.Name = suffixed(n.Name, "_rows")
+				newOf[n] = add(r, n)
+			}
 			ck, cv := caches[0], caches[1]
 			effects = append(effects, func() error {
-				for _, w := range [][2]*graph.Node{{ck, kn}, {cv, vn}} {
+				writes := [][2]*graph.Node{{ck, kn}, {cv, vn}}
+				if cv == ck {
+					writes = writes[:1]
+				}
+				for _, w := range writes {
 					e, err := graph.NewNode(graph.OpCacheWrite, graph.Attrs{}, w[0], w[1], pos)
 					if err != nil {
 						return err
@@ -464,6 +677,9 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 			if ax >= 0 {
 				attrs.Shape[ax] = 1
 			}
+		}
+		if n.Op == graph.OpRoPE {
+			ins = append(ins, pos) // the new row is at the absolute position pos
 		}
 		m, err := graph.NewNode(n.Op, attrs, ins...)
 		if err != nil {

@@ -5,8 +5,11 @@ import (
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/passes"
+	"github.com/mlc-dev/mlc/runtime"
 )
 
 // TestKVCacheRefusesNonCausal: BERT's attention is bidirectional, so the
@@ -31,7 +34,8 @@ func TestKVCacheRefusesNonCausal(t *testing.T) {
 }
 
 func TestKVCacheGraphs(t *testing.T) {
-	for _, c := range []struct{ model, config string }{{"tinydecoder", ""}, {"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1"}} {
+	for _, c := range []struct{ model, config string }{{"tinydecoder", ""}, {"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=2,ffn=32,batch=1"},
+		{"llama", "vocab=32,ctx=8,d=16,heads=4,kv_heads=2,layers=2,ffn=24,batch=1"}} {
 		res, err := compile.Zoo(c.model, c.config, compile.Options{Decode: "on", Float: graph.F64})
 		if err != nil {
 			t.Fatal(err)
@@ -46,5 +50,106 @@ func TestKVCacheGraphs(t *testing.T) {
 		if n := len(p.Decode.NodesWithOp(graph.OpCausalMask)); n != 0 {
 			t.Fatalf("%s: decode still has %d causal masks", c.model, n)
 		}
+	}
+}
+
+// TestKVCacheContextInputs: with several token inputs, the decoder's ids
+// are the one whose attentions are all causal; the rest is context, and what
+// the decoder reads of it becomes a memo. Models that do not fit are
+// refused with the reason.
+func TestKVCacheContextInputs(t *testing.T) {
+	const T, d = 4, 8
+	causal := func(b *dsl.Builder, x *dsl.Tensor) *dsl.Tensor {
+		return dsl.ScaledDotProductAttention(x, x, x, b.CausalMask(T))
+	}
+	for _, c := range []struct {
+		name  string
+		build func(b *dsl.Builder)
+		memos []string // the memo States of Decode, when it works
+		err   string   // the refusal otherwise
+	}{
+		{"cross-attention", func(b *dsl.Builder) {
+			src, ids := b.InputIDs("src", 1, 3), b.InputIDs("ids", 1, T)
+			emb := b.Param("emb", dsl.Normal(1), 9, d)
+			mem := emb.Gather(src).Tanh().As("mem")
+			x := causal(b, emb.Gather(ids))
+			b.Output("y", dsl.ScaledDotProductAttention(x, mem, mem, nil))
+		}, []string{"mem.memo"}, ""},
+		{"two decoders", func(b *dsl.Builder) {
+			emb := b.Param("emb", dsl.Normal(1), 9, d)
+			x := causal(b, emb.Gather(b.InputIDs("a", 1, T)))
+			y := causal(b, emb.Gather(b.InputIDs("b", 1, T)))
+			b.Output("y", x.Add(y))
+		}, nil, "both feed causal attentions"},
+		{"source read per position", func(b *dsl.Builder) {
+			src, ids := b.InputIDs("src", 1, T), b.InputIDs("ids", 1, T)
+			emb := b.Param("emb", dsl.Normal(1), 9, d)
+			x := causal(b, emb.Gather(ids))
+			b.Output("y", dsl.Where(ids.Equal(src).Reshape(1, T, 1), x, x.Neg()))
+		}, nil, "only float values computed from it can be kept"},
+		{"no causal attention", func(b *dsl.Builder) {
+			emb := b.Param("emb", dsl.Normal(1), 9, d)
+			x := emb.Gather(b.InputIDs("a", 1, T))
+			b.Output("y", dsl.ScaledDotProductAttention(x, x, x, nil).Add(emb.Gather(b.InputIDs("b", 1, T))))
+		}, nil, "has no mask"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := dsl.Build("m", "m", dsl.Options{Float: graph.F64}, c.build)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, dec, err := passes.KVCache(g)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var memos []string
+			for _, n := range dec.NodesWithOp(graph.OpState) {
+				if strings.HasSuffix(n.Name, ".memo") {
+					memos = append(memos, n.Name)
+				}
+			}
+			if strings.Join(memos, " ") != strings.Join(c.memos, " ") {
+				t.Errorf("memos %v, want %v", memos, c.memos)
+			}
+			if ins := dec.Inputs(); len(ins) != 1 || ins[0].Name != "ids" {
+				t.Errorf("decode inputs %v, want ids only", ins)
+			}
+			// Prefill on 2 positions and DecodeStep on the others give the
+			// full forward's outputs (interpreter, f64).
+			pre, _, err := passes.KVCache(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr, err := runtime.NewProgram(&graph.Program{Name: "m", Float: graph.F64, Predict: g, Prefill: pre, Decode: dec}, runtime.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := map[string]*runtime.Tensor{}
+			for i, n := range g.Inputs() {
+				x := runtime.NewTensor(n.Type)
+				for j := range x.Len() {
+					x.Set(j, float64((3*j+i)%9))
+				}
+				in[n.Name] = x
+			}
+			full, err := pr.Predict(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := full["y"].Float64s()
+			got, err := pr.DecodeAllWith(in["ids"], in, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := testutil.CompareSlices(got["y"].Float64s(), want, 1e-12); d != "" {
+				t.Error(d)
+			}
+		})
 	}
 }

@@ -22,8 +22,23 @@ func (pr *Program) Context() int {
 	return in[len(in)-1]
 }
 
-func (pr *Program) prefillIDs() *graph.Node { return pr.P.Prefill.Inputs()[0] }
+func (pr *Program) prefillIDs() *graph.Node { return pr.P.Prefill.Find(pr.decodeIDs().Name) }
 func (pr *Program) decodeIDs() *graph.Node  { return pr.P.Decode.Inputs()[0] }
+
+// ContextInputs are the inputs Prefill reads besides the decoder's ids: the
+// source of an encoder-decoder, whole (nil for a decoder-only model).
+func (pr *Program) ContextInputs() []*graph.Node {
+	if pr.prefill == nil {
+		return nil
+	}
+	var ins []*graph.Node
+	for _, n := range pr.P.Prefill.Inputs() {
+		if n.Name != pr.decodeIDs().Name && n.Name != graph.KVLengthName {
+			ins = append(ins, n)
+		}
+	}
+	return ins
+}
 
 // Pos is the number of positions the caches hold: the position DecodeStep
 // computes next.
@@ -46,6 +61,13 @@ func (pr *Program) Reset() {
 // keys and values, sets Pos to n and returns the outputs of the whole
 // padded window: positions ≥ n hold padding and mean nothing.
 func (pr *Program) Prefill(ids *Tensor) (map[string]*Tensor, error) {
+	return pr.PrefillWith(ids, nil)
+}
+
+// PrefillWith is Prefill for an encoder-decoder: context holds the
+// ContextInputs (the source), which Prefill encodes once; DecodeStep reads
+// what it kept (cross-attention's keys and values).
+func (pr *Program) PrefillWith(ids *Tensor, context map[string]*Tensor) (map[string]*Tensor, error) {
 	if pr.prefill == nil {
 		return nil, fmt.Errorf("%s has no KV-cache decoding (it is not a causal decoder)", pr.P.Name)
 	}
@@ -66,7 +88,14 @@ func (pr *Program) Prefill(ids *Tensor) (map[string]*Tensor, error) {
 	}
 	length := NewTensor(pr.P.Prefill.Find(graph.KVLengthName).Type)
 	length.Set(0, float64(n))
-	if err := pr.prefill.Run(map[string]*Tensor{in.Name: padded, graph.KVLengthName: length}); err != nil {
+	feed := map[string]*Tensor{in.Name: padded, graph.KVLengthName: length}
+	for _, c := range pr.ContextInputs() {
+		feed[c.Name] = context[c.Name]
+		if feed[c.Name] == nil {
+			return nil, fmt.Errorf("Prefill: the input %s %s is missing", c.Name, c.Type)
+		}
+	}
+	if err := pr.prefill.Run(feed); err != nil {
 		return nil, err
 	}
 	return outputs(pr.prefill), nil
@@ -114,6 +143,12 @@ func SeqAxis(full, one graph.Shape) int {
 // output assembled over all positions, shaped like Predict's, so the two
 // can be compared element by element.
 func (pr *Program) DecodeAll(ids *Tensor, prefill int) (map[string]*Tensor, error) {
+	return pr.DecodeAllWith(ids, nil, prefill)
+}
+
+// DecodeAllWith is DecodeAll for an encoder-decoder, with the context
+// inputs for Prefill.
+func (pr *Program) DecodeAllWith(ids *Tensor, context map[string]*Tensor, prefill int) (map[string]*Tensor, error) {
 	if pr.prefill == nil {
 		return nil, fmt.Errorf("%s has no KV-cache decoding (it is not a causal decoder)", pr.P.Name)
 	}
@@ -154,7 +189,7 @@ func (pr *Program) DecodeAll(ids *Tensor, prefill int) (map[string]*Tensor, erro
 			}
 		}
 	}
-	first, err := pr.Prefill(slice(0, prefill))
+	first, err := pr.PrefillWith(slice(0, prefill), context)
 	if err != nil {
 		return nil, err
 	}

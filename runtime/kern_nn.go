@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mlc-dev/mlc/graph"
@@ -203,6 +204,86 @@ func kernDropoutMask(it *Interpreter, n *graph.Node, out *Tensor, _ []*Tensor) e
 			out.Set(i, 0)
 		} else {
 			out.Set(i, keep)
+		}
+	}
+	return nil
+}
+
+// rmsScale returns 1/√(mean(x²)+eps) of one row.
+func rmsScale(x *Tensor, off, d int, eps float64) float64 {
+	ss := 0.0
+	for j := range d {
+		v := x.At(off + j)
+		ss += v * v
+	}
+	return 1 / math.Sqrt(ss/float64(d)+eps)
+}
+
+func kernRMSNorm(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	x := in[0]
+	d := x.Shape[len(x.Shape)-1]
+	for off := 0; off < x.Len(); off += d {
+		r := rmsScale(x, off, d, n.Attrs.Eps)
+		for j := range d {
+			out.Set(off+j, x.At(off+j)*r)
+		}
+	}
+	return nil
+}
+
+// kernRMSNormGrad: dx = (dy − x̂·mean(dy·x̂)) · r, r = 1/rms, per row.
+func kernRMSNormGrad(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	x, dy := in[0], in[1]
+	d := x.Shape[len(x.Shape)-1]
+	for off := 0; off < x.Len(); off += d {
+		r := rmsScale(x, off, d, n.Attrs.Eps)
+		m := 0.0
+		for j := range d {
+			m += dy.At(off+j) * x.At(off+j) * r
+		}
+		m /= float64(d)
+		for j := range d {
+			out.Set(off+j, (dy.At(off+j)-x.At(off+j)*r*m)*r)
+		}
+	}
+	return nil
+}
+
+// RoPEAngle is the rotation angle of feature pair i (of d/2) at position p:
+// p·θ_i with θ_i = 1/theta^(2i/d), computed as HF Llama's inv_freq is.
+func RoPEAngle(p, i, d int, theta float64) float64 {
+	return float64(p) * (1 / math.Pow(theta, float64(2*i)/float64(d)))
+}
+
+// kernRoPE rotates each row's feature pairs by the angles of its position.
+func kernRoPE(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	x := in[0]
+	a := n.Attrs
+	r := len(x.Shape)
+	T, d := x.Shape[r-2], x.Shape[r-1]
+	start := a.Offset
+	if len(in) == 2 {
+		p := in[1].At(0)
+		if p != math.Trunc(p) || p < 0 || p > 1<<30 {
+			return fmt.Errorf("position %v is not a whole number ≥ 0", p)
+		}
+		start += int(p)
+	}
+	h := d / 2
+	for row := 0; row < x.Len()/d; row++ {
+		off, pos := row*d, start+row%T
+		for i := range h {
+			s, c := math.Sincos(RoPEAngle(pos, i, d, a.Theta))
+			if a.Inverse {
+				s = -s
+			}
+			ia, ib := off+i, off+i+h
+			if a.Interleaved {
+				ia, ib = off+2*i, off+2*i+1
+			}
+			va, vb := x.At(ia), x.At(ib)
+			out.Set(ia, va*c-vb*s)
+			out.Set(ib, vb*c+va*s)
 		}
 	}
 	return nil

@@ -118,7 +118,7 @@ func cacheRow(pos float64, s int) (int, error) {
 }
 
 // kernAttendCache: attention of one new position over the cached keys and
-// values of the earlier ones.
+// values of the earlier ones, for each of the R query rows of a head.
 func kernAttendCache(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
 	q, kc, vc, kn, vn := in[0], in[1], in[2], in[3], in[4]
 	cs := kc.Shape
@@ -128,7 +128,8 @@ func kernAttendCache(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) 
 		return err
 	}
 	scale := n.Attrs.Value
-	heads := q.Len() / d
+	heads := kn.Len() / d
+	rows := q.Len() / (heads * d)
 	w := it.scratch(n, s)[:t+1]
 	for h := range heads {
 		key := func(j, c int) float64 {
@@ -143,26 +144,29 @@ func kernAttendCache(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) 
 			}
 			return vc.At((h*s+j)*d + c)
 		}
-		m := math.Inf(-1)
-		for j := range t + 1 {
-			dot := 0.0
-			for c := range d {
-				dot += q.At(h*d+c) * key(j, c)
+		for r := range rows {
+			qo := (h*rows + r) * d
+			m := math.Inf(-1)
+			for j := range t + 1 {
+				dot := 0.0
+				for c := range d {
+					dot += q.At(qo+c) * key(j, c)
+				}
+				w[j] = dot * scale
+				m = maxF(m, w[j])
 			}
-			w[j] = dot * scale
-			m = maxF(m, w[j])
-		}
-		sum := 0.0
-		for j := range w {
-			w[j] = math.Exp(w[j] - m)
-			sum += w[j]
-		}
-		for c := range d {
-			acc := 0.0
+			sum := 0.0
 			for j := range w {
-				acc += w[j] / sum * val(j, c)
+				w[j] = math.Exp(w[j] - m)
+				sum += w[j]
 			}
-			out.Set(h*d+c, acc)
+			for c := range d {
+				acc := 0.0
+				for j := range w {
+					acc += w[j] / sum * val(j, c)
+				}
+				out.Set(qo+c, acc)
+			}
 		}
 	}
 	return nil

@@ -77,4 +77,8 @@ var kernels = map[graph.Op]kernel{
 	graph.OpGlobalNorm:       kernGlobalNorm,
 	graph.OpAttendCache:      kernAttendCache,
 	graph.OpCacheWrite:       kernCacheWrite,
+
+	graph.OpRMSNorm:     kernRMSNorm,
+	graph.OpRMSNormGrad: kernRMSNormGrad,
+	graph.OpRoPE:        kernRoPE,
 }

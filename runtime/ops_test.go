@@ -25,6 +25,28 @@ func c(b *dsl.Builder, data []float64, dims ...int) *dsl.Tensor { return b.Const
 
 func ids(b *dsl.Builder, data []int, dims ...int) *dsl.Tensor { return b.ConstIDs(data, dims...) }
 
+// ropeRow rotates rows of 4 values at positions p0, p0+1, … by the angles
+// p·θ_i, written out pair by pair: (0, 2) and (1, 3), or (0, 1) and (2, 3).
+func ropeRow(x, theta []float64, p0 int, interleaved, inverse bool) []float64 {
+	out := make([]float64, len(x))
+	pairs := [2][2]int{{0, 2}, {1, 3}}
+	if interleaved {
+		pairs = [2][2]int{{0, 1}, {2, 3}}
+	}
+	for r := 0; r < len(x)/4; r++ {
+		for i, pr := range pairs {
+			a := float64(p0+r) * theta[i]
+			if inverse {
+				a = -a
+			}
+			u, v := x[4*r+pr[0]], x[4*r+pr[1]]
+			out[4*r+pr[0]] = u*math.Cos(a) - v*math.Sin(a)
+			out[4*r+pr[1]] = v*math.Cos(a) + u*math.Sin(a)
+		}
+	}
+	return out
+}
+
 var (
 	ln2, ln3 = math.Log(2), math.Log(3)
 	geluAt   = func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x))) }
@@ -232,6 +254,35 @@ var opCases = []opCase{
 		// head 0: scores (2·0.5, 0) = (1, 0), weights (e, 1)/(e+1); head 1: equal scores, the mean of (4, 4) and (0, 2).
 		return dsl.Wrap(b, n)
 	}, []int{2, 1, 2}, []float64{(math.E*1 + 3) / (math.E + 1), (math.E*2 - 1) / (math.E + 1), 2, 3}},
+	{graph.OpAttendCache, "two query rows share one key head (grouped-query attention)", func(b *dsl.Builder) *dsl.Tensor {
+		q := c(b, []float64{1, 0, 0, 1}, 1, 2, 2)
+		K := c(b, []float64{2, 0, 100, 100}, 1, 2, 2)
+		V := c(b, []float64{1, 2, 100, 100}, 1, 2, 2)
+		kNew, vNew := c(b, []float64{0, 2}, 1, 1, 2), c(b, []float64{3, -1}, 1, 1, 2)
+		n, _ := b.Graph().Apply(graph.OpAttendCache, graph.Attrs{Value: 0.5}, q.Node(), K.Node(), V.Node(), kNew.Node(), vNew.Node(), b.Const(1).Node())
+		// row 0: scores (1, 0), weights (e, 1)/(e+1); row 1: scores (0, 1), weights (1, e)/(e+1).
+		return dsl.Wrap(b, n)
+	}, []int{1, 2, 2}, []float64{(math.E*1 + 3) / (math.E + 1), (math.E*2 - 1) / (math.E + 1), (1 + 3*math.E) / (math.E + 1), (2 - math.E) / (math.E + 1)}},
+	{graph.OpRMSNorm, "x/rms", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 7, 3, 4}, 2, 2).RMSNormalize(0) }, // rms 5 and √12.5
+		[]int{2, 2}, []float64{0.2, 1.4, 3 / math.Sqrt(12.5), 4 / math.Sqrt(12.5)}},
+	{graph.OpRMSNormGrad, "(dy − x̂·mean(dy·x̂))/rms", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpRMSNormGrad, graph.Attrs{Eps: 0}, c(b, []float64{1, 7, 1, 7}, 2, 2).Node(), c(b, []float64{1, 0, 1, 7}, 2, 2).Node())
+		// rms 5, x̂ = (0.2, 1.4); dy = (1, 0): mean(dy·x̂) = 0.1; dy ∝ x: 0 (RMSNorm ignores scale).
+		return dsl.Wrap(b, n)
+	}, []int{2, 2}, []float64{(1 - 0.02) / 5, (0 - 0.14) / 5, 0, 0}},
+	{graph.OpRoPE, "rotate-half, rows at 1 and 2", func(b *dsl.Builder) *dsl.Tensor {
+		// d 4, theta 100: θ = (1, 0.1); pairs (x0, x2) and (x1, x3).
+		return dsl.RoPE{Theta: 100, Offset: 1}.Rotate(c(b, []float64{1, 2, 3, 4, 1, 0, 0, 0}, 2, 4))
+	}, []int{2, 4}, ropeRow([]float64{1, 2, 3, 4, 1, 0, 0, 0}, []float64{1, 0.1}, 1, false, false)},
+	{graph.OpRoPE, "interleaved at pos 3 + offset 1 + t", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpRoPE, graph.Attrs{Theta: 100, Offset: 1, Interleaved: true}, c(b, []float64{1, 2, 3, 4, 1, 0, 0, 0}, 1, 2, 4).Node(), b.Const(3).Node())
+		return dsl.Wrap(b, n)
+	}, []int{1, 2, 4}, ropeRow([]float64{1, 2, 3, 4, 1, 0, 0, 0}, []float64{1, 0.1}, 4, true, false)},
+	{graph.OpRoPE, "inverse undoes the rotation", func(b *dsl.Builder) *dsl.Tensor {
+		x := dsl.RoPE{Theta: 100, Offset: 2}.Rotate(c(b, []float64{1, 2, 3, 4, 5, 6, 7, 8}, 2, 4))
+		n, _ := b.Graph().Apply(graph.OpRoPE, graph.Attrs{Theta: 100, Offset: 2, Inverse: true}, x.Node())
+		return dsl.Wrap(b, n)
+	}, []int{2, 4}, []float64{1, 2, 3, 4, 5, 6, 7, 8}},
 	{graph.OpCacheWrite, "row 2 of a 3-row cache", func(b *dsl.Builder) *dsl.Tensor {
 		C := b.State("k.cache", 0, 1, 3, 2)
 		applyUpdate(b, graph.OpCacheWrite, graph.Attrs{}, C, c(b, []float64{5, 6}, 1, 1, 2), b.Const(2))
@@ -421,7 +472,16 @@ var shapeCases = []shapeCase{
 	{graph.OpAttendCache, func(b *dsl.Builder) {
 		x := b.Input("q", 1, 2, 2)
 		applyErr(b, graph.OpAttendCache, graph.Attrs{Value: 1}, x, b.State("K", 0, 1, 4, 2), b.State("V", 0, 1, 4, 2), x, x, b.Const(0))
-	}, `AttendCache: q must be [..., 1, d], got f64[1,2,2]`},
+	}, `AttendCache: new key f64[1,2,2] and value f64[1,2,2] must be one row [..., 1, d] like q f64[1,2,2]`},
+	{graph.OpRMSNorm, func(b *dsl.Builder) { b.InputIDs("i", 2).RMSNormalize(1e-5) }, `RMSNorm: operand i is i32[2], want f32 or f64`},
+	{graph.OpRMSNormGrad, func(b *dsl.Builder) {
+		applyErr(b, graph.OpRMSNormGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3))
+	}, `RMSNormGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpRoPE, func(b *dsl.Builder) { dsl.RoPE{Theta: 1e4}.Rotate(b.Input("x", 2, 3)) }, `RoPE: the rotated width 3 is odd: rotary embeddings rotate pairs of features`},
+	{graph.OpRoPE, func(b *dsl.Builder) {
+		applyErr(b, graph.OpRoPE, graph.Attrs{Theta: 1e4}, b.Input("x", 2, 4), b.Input("pos", 1))
+	}, `RoPE: pos must be a float scalar, got f64[1]`},
+	{graph.OpRoPE, func(b *dsl.Builder) { applyErr(b, graph.OpRoPE, graph.Attrs{}, b.Input("x", 2, 4)) }, `RoPE: theta must be positive and finite, got 0`},
 	{graph.OpCacheWrite, func(b *dsl.Builder) {
 		applyUpdate(b, graph.OpCacheWrite, graph.Attrs{}, b.State("K", 0, 1, 4, 2), b.Input("k", 1, 1, 3), b.Const(0))
 	}, `CacheWrite: row f64[1,1,3] does not fit the cache f64[1,4,2]`},

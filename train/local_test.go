@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -34,23 +35,7 @@ func TestLocalTrainsGenerated(t *testing.T) {
 	if _, err := Run(context.Background(), Local[float64](m), Options{Settings: st, Data: ds, Log: 10000}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Zoo("xor", "", compile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: st.Steps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, p := range want.Params {
-		exp := make([]float64, len(p.Data))
-		for i, v := range p.Data {
-			exp[i] = float64(v)
-		}
-		if d := testutil.CompareSlices(m.Param(name), exp, 1e-10); d != "" {
-			t.Errorf("%s after %d steps: %s", name, st.Steps, d)
-		}
-	}
+	compareWithInterpreter(t, m, compile.Options{}, st.Steps, 1e-10)
 
 	dir := t.TempDir()
 	first := xor.New()
@@ -97,11 +82,21 @@ func TestScheduleInTheLoop(t *testing.T) {
 	if _, err := Run(context.Background(), Local[float64](m), opts); err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Zoo("xor", "", compile.Options{Optimizer: passes.OptimizerConfig{Kind: "sgd", LR: 0.5, LRMin: 0.01, Warmup: 10, Steps: 60}})
+	compareWithInterpreter(t, m, compile.Options{Optimizer: passes.OptimizerConfig{Kind: "sgd", LR: 0.5, LRMin: 0.01, Warmup: 10, Steps: 60}}, st.Steps, 1e-12)
+	if lr := m.LR(); lr != WarmupCosine(0.5, 0.01, 10, 60)(59) {
+		t.Errorf("the model's rate after the run is %v", lr)
+	}
+}
+
+// compareWithInterpreter trains xor compiled with opts for steps on the
+// interpreter and compares its parameters with m's.
+func compareWithInterpreter(t *testing.T, m *xor.Model, opts compile.Options, steps int, tol float64) {
+	t.Helper()
+	res, err := compile.Zoo("xor", "", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: st.Steps})
+	want, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: xorBatch(), Steps: steps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +105,66 @@ func TestScheduleInTheLoop(t *testing.T) {
 		for i, v := range p.Data {
 			exp[i] = float64(v)
 		}
-		if d := testutil.CompareSlices(m.Param(name), exp, 1e-12); d != "" {
-			t.Errorf("%s: %s", name, d)
+		if d := testutil.CompareSlices(m.Param(name), exp, tol); d != "" {
+			t.Errorf("%s after %d steps: %s", name, steps, d)
 		}
 	}
-	if lr := m.LR(); lr != WarmupCosine(0.5, 0.01, 10, 60)(59) {
-		t.Errorf("the model's rate after the run is %v", lr)
+}
+
+// TestInterpretedModel: the interpreter trains through the same loop
+// (with a schedule in the loop) to the weights generated code reaches, and
+// its checkpoints resume bit for bit.
+func TestInterpretedModel(t *testing.T) {
+	res, err := compile.Zoo("xor", "", compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := Settings{Model: "xor", DType: "f64", Steps: 40}
+	sched := WarmupCosine(0.5, 0.01, 5, 40)
+	ds, _ := data.New(data.Options{Example: xorBatch()})
+	gen := xor.New()
+	if _, err := Run(context.Background(), Local[float64](gen), Options{Settings: st, Data: ds, LR: sched}); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Interpreted(res.Program, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), whole, Options{Settings: st, Data: ds, LR: sched}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := whole.Snapshot()
+	for name, p := range snap.Params {
+		exp := make([]float64, len(p.Data))
+		for i, v := range p.Data {
+			exp[i] = float64(v)
+		}
+		if d := testutil.CompareSlices(gen.Param(name), exp, 1e-12); d != "" {
+			t.Errorf("%s: generated against interpreted: %s", name, d)
+		}
+	}
+	// Stop at 15, checkpoint, resume into a fresh interpreter.
+	dir := t.TempDir()
+	d, _ := Open(dir, false, false, 0)
+	first, _ := Interpreted(res.Program, 0)
+	if _, err := Run(context.Background(), first, Options{Settings: st, Data: ds, Dir: d, Stop: 15, LR: sched}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	second, _ := Interpreted(res.Program, 7)
+	start, saved, err := Resume(dir, second, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ = Open(dir, true, false, start)
+	defer d.Close()
+	if _, err := Run(context.Background(), second, Options{Settings: saved, Data: ds, Dir: d, Start: start, LR: sched}); err != nil {
+		t.Fatal(err)
+	}
+	resumed, _ := second.Snapshot()
+	for name, p := range snap.Params {
+		if !slices.Equal(p.Data, resumed.Params[name].Data) {
+			t.Errorf("%s: the resumed interpreter differs from the unbroken one", name)
+		}
 	}
 }

@@ -28,11 +28,7 @@ func cmdBench(c *cli, args []string) error {
 	if *runs < 1 {
 		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
 	}
-	m, err := mf.load()
-	if err != nil {
-		return err
-	}
-	optim, err := of.config(m.zooName())
+	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
 		return err
 	}

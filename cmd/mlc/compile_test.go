@@ -138,7 +138,7 @@ func TestInspect(t *testing.T) {
 		}
 	}
 	code, out, _ = runCLI("inspect", "-model", "xor", "-phase", "update")
-	if code != 0 || !strings.Contains(out, "W1[i] = W1[i] - 0.1*dW1[i]") {
+	if code != 0 || !strings.Contains(out, "W1[i] = W1[i] - hyper_lr[0]*dW1[i]") {
 		t.Errorf("update phase: %s", out)
 	}
 	code, _, errs = runCLI("inspect", "-model", "xor", "-phase", "sideways")

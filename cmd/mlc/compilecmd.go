@@ -56,16 +56,12 @@ func cmdCompile(c *cli, args []string) error {
 	case path != "":
 		mf.model = path
 	}
-	m, err := mf.load()
+	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
 		return err
 	}
-	optim, err := of.config(m.zooName())
-	if err != nil {
+	if err := checkL2(*l2); err != nil {
 		return err
-	}
-	if math.IsNaN(*l2) || math.IsInf(*l2, 0) || *l2 < 0 {
-		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", *l2)
 	}
 	if *warmup > 0 || *cosine {
 		if *schedSteps < 1 {

@@ -18,7 +18,9 @@ func cmdEmbed(c *cli, args []string) error {
 	ckpt := fs.String("ckpt", "", "directory of a word2vec checkpoint written by mlc train (required)")
 	near := fs.String("near", "", "print the words closest to this one")
 	analogy := fs.String("analogy", "", "a,b,c: print the words closest to a − b + c")
-	k := fs.Int("k", 10, "how many words to print")
+	sentence := fs.String("sentence", "", "with a bert checkpoint: print the lines of -sentences closest to this sentence (masked mean pooling of the final hidden states)")
+	sentences := fs.String("sentences", "", "with -sentence: a file of sentences to search, one per line")
+	k := fs.Int("k", 10, "how many words or sentences to print")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -26,8 +28,35 @@ func cmdEmbed(c *cli, args []string) error {
 	if *ckpt == "" {
 		return fmt.Errorf("-ckpt DIR is required")
 	}
-	if (*near == "") == (*analogy == "") {
-		return fmt.Errorf("give one of -near WORD or -analogy a,b,c")
+	if *k < 1 {
+		return fmt.Errorf("-k must be at least 1, got %d", *k)
+	}
+	given := 0
+	for _, f := range []string{*near, *analogy, *sentence} {
+		if f != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return fmt.Errorf("give one of -near WORD, -analogy a,b,c (word2vec) or -sentence TEXT -sentences FILE (bert)")
+	}
+	if *sentence != "" {
+		if *sentences == "" {
+			return fmt.Errorf("-sentence needs -sentences FILE, the sentences to search")
+		}
+		hits, err := nearestSentences(*ckpt, *sentence, *sentences, *k)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(hits, "", "  ")
+			fmt.Fprintln(c.stdout, string(b))
+			return nil
+		}
+		for _, h := range hits {
+			fmt.Fprintf(c.stdout, "%.3f  %s\n", h.Cosine, h.Sentence)
+		}
+		return nil
 	}
 	ckPath := filepath.Join(*ckpt, ckptFile)
 	ck, st, err := train.LoadCheckpoint(ckPath)

@@ -27,11 +27,7 @@ func cmdInspect(c *cli, args []string) error {
 	if method == "" {
 		return fmt.Errorf("-phase must be forward, backward, update or predict, got %q", *phase)
 	}
-	m, err := mf.load()
-	if err != nil {
-		return err
-	}
-	optim, err := of.config(m.zooName())
+	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
 		return err
 	}

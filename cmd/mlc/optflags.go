@@ -79,3 +79,22 @@ func (o *optimizerFlags) resolve(c passes.OptimizerConfig) (passes.OptimizerConf
 	c.Resolved = true
 	return c.Defaults()
 }
+
+// loadWithOptimizer loads the model the flags name and the optimizer the
+// optimizer flags give for it: what compile, bench and inspect start from.
+func loadWithOptimizer(mf *modelFlags, of *optimizerFlags) (*loaded, passes.OptimizerConfig, error) {
+	m, err := mf.load()
+	if err != nil {
+		return nil, passes.OptimizerConfig{}, err
+	}
+	optim, err := of.config(m.zooName())
+	return m, optim, err
+}
+
+// checkL2 validates an -l2 strength.
+func checkL2(l2 float64) error {
+	if math.IsNaN(l2) || math.IsInf(l2, 0) || l2 < 0 {
+		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", l2)
+	}
+	return nil
+}

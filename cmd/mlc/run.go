@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -41,8 +40,8 @@ func cmdRun(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if math.IsNaN(*l2) || math.IsInf(*l2, 0) || *l2 < 0 {
-		return fmt.Errorf("-l2 must be a number ≥ 0, got %v", *l2)
+	if err := checkL2(*l2); err != nil {
+		return err
 	}
 	opts := m.compileOptions(passes.OptimizerConfig{})
 	opts.L2 = *l2

@@ -35,7 +35,7 @@ type modelStats struct {
 	Measured   int `json:"training_bytes_measured"`
 
 	KVCacheBytes   int `json:"kv_cache_bytes,omitempty"`         // what the generated Model allocates, without the position counter
-	KVCacheFormula int `json:"kv_cache_bytes_formula,omitempty"` // the text's 2 × layers × ctx × d × bytes per value (× batch)
+	KVCacheFormula int `json:"kv_cache_bytes_formula,omitempty"` // the text's 2 × layers × ctx × kv_heads × head_dim × bytes per value (× batch); kv_heads × head_dim = d without grouped-query attention
 }
 
 func cmdStats(c *cli, args []string) error {
@@ -87,7 +87,7 @@ func cmdStats(c *cli, args []string) error {
 	if s.KVCacheBytes > 0 {
 		fmt.Fprintf(w, "KV cache bytes        %12d allocated", s.KVCacheBytes)
 		if s.KVCacheFormula > 0 {
-			fmt.Fprintf(w, "   %12d by 2 × layers × ctx × d × bytes × batch", s.KVCacheFormula)
+			fmt.Fprintf(w, "   %12d by 2 × layers × ctx × kv_heads × head_dim × bytes × batch", s.KVCacheFormula)
 		}
 		fmt.Fprintln(w)
 	}
@@ -136,7 +136,11 @@ func statsOf(p *graph.Program, m *loaded, opt string) (modelStats, error) {
 		s.KVCacheBytes = (values - 1) * size // less the position counter
 		L, ctx, d, batch := configInt(m, "layers"), configInt(m, "ctx"), configInt(m, "d"), max(configInt(m, "batch"), 1)
 		if L > 0 && ctx > 0 && d > 0 {
-			s.KVCacheFormula = 2 * L * ctx * d * size * batch
+			kvWidth := d // kv_heads × head_dim: d unless fewer key/value heads than query heads
+			if heads, kv := configInt(m, "heads"), configInt(m, "kv_heads"); heads > 0 && kv > 0 {
+				kvWidth = kv * (d / heads)
+			}
+			s.KVCacheFormula = 2 * L * ctx * kvWidth * size * batch
 		}
 	}
 	return s, nil

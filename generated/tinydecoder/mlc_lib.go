@@ -247,6 +247,105 @@ func layerNormGradScaled[T float](dx, x, dh, gamma []T, rows, d int, eps float64
 	}
 }
 
+// rmsScale is 1/√(mean(x²) + eps) of one row.
+func rmsScale[T float](x []T, eps float64) float64 {
+	ss := 0.0
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	return 1 / math.Sqrt(ss/float64(len(x))+eps)
+}
+
+// rmsNorm normalises each row of d values by its root mean square:
+// x/√(mean(x²) + eps).
+func rmsNorm[T float](out, x []T, rows, d int, eps float64) {
+	for r := range rows {
+		xr, or := x[r*d:r*d+d], out[r*d:r*d+d]
+		s := rmsScale(xr, eps)
+		for j, v := range xr {
+			or[j] = T(float64(v) * s)
+		}
+	}
+}
+
+// rmsNormGrad: dx = (dy − x̂·mean(dy·x̂)) / rms per row, x̂ = x/rms.
+func rmsNormGrad[T float](out, x, dy []T, rows, d int, eps float64) {
+	rmsNormGradScaled(out, x, dy, nil, rows, d, eps)
+}
+
+// rmsNormScaled is RMSNorm fused with its gain, one pass per row: y = x̂·g
+// with x̂ = x/√(mean(x²) + eps); x̂ is stored too when xhat is not nil
+// (backward reads it for dg).
+func rmsNormScaled[T float](y, xhat, x, gain []T, rows, d int, eps float64) {
+	gain = gain[:d]
+	for r := range rows {
+		xr, yr := x[r*d:r*d+d], y[r*d:r*d+d]
+		s := rmsScale(xr, eps)
+		var hr []T
+		if xhat != nil {
+			hr = xhat[r*d : r*d+d]
+		}
+		for j, v := range xr {
+			h := T(float64(v) * s)
+			if hr != nil {
+				hr[j] = h
+			}
+			yr[j] = h * gain[j]
+		}
+	}
+}
+
+// rmsNormGradScaled is RMSNormGrad(x, dh ⊙ g) with the product formed on
+// the fly (dh alone when gain is nil), one pass per row.
+func rmsNormGradScaled[T float](dx, x, dh, gain []T, rows, d int, eps float64) {
+	for r := range rows {
+		xr, hr, or := x[r*d:r*d+d], dh[r*d:r*d+d], dx[r*d:r*d+d]
+		s := rmsScale(xr, eps)
+		dy := func(j int) float64 {
+			if gain != nil {
+				return float64(hr[j] * gain[j])
+			}
+			return float64(hr[j])
+		}
+		m := 0.0
+		for j, v := range xr {
+			m += dy(j) * float64(v) * s
+		}
+		m /= float64(d)
+		for j, v := range xr {
+			or[j] = T((dy(j) - float64(v)*s*m) * s)
+		}
+	}
+}
+
+// rope rotates the feature pairs of x, lead blocks of t rows of d values
+// (rows at positions start, start+1, …), by the angles p·θ_i, θ_i =
+// 1/theta^(2i/d): pairs (i, i+d/2), or (2i, 2i+1) when interleaved; inverse
+// rotates by the negated angles. It does rows lo..hi−1 of every block (the
+// pool's threads take ranges of them). out may be x.
+func rope[T float](out, x []T, lead, t, d, start, lo, hi int, theta float64, interleaved, inverse bool) {
+	h := d / 2
+	for tt := lo; tt < hi; tt++ {
+		p := float64(start + tt)
+		for i := range h {
+			s, c := math.Sincos(p * (1 / math.Pow(theta, float64(2*i)/float64(d))))
+			if inverse {
+				s = -s
+			}
+			ia, ib := i, i+h
+			if interleaved {
+				ia, ib = 2*i, 2*i+1
+			}
+			for l := range lead {
+				o := (l*t + tt) * d
+				a, b := float64(x[o+ia]), float64(x[o+ib])
+				out[o+ia] = T(a*c - b*s)
+				out[o+ib] = T(b*c + a*s)
+			}
+		}
+	}
+}
+
 // softmaxXentGrad is the cross-entropy gradient (softmax(z) − onehot(y))·scale,
 // one pass per row: from the probabilities p when given, else from the
 // logits z. It returns the first row whose target is out of range, or −1.

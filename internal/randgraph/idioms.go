@@ -98,18 +98,27 @@ func genLayerNormAffine(g *gen) *value {
 	return g.float(g.apply(graph.OpAdd, graph.Attrs{}, a, b), y.hi+beta.hi, y.grad || beta.grad)
 }
 
-// genAttention is softmax(q·kᵀ/√d [masked causally]) · v, batched or not.
+// genAttention is softmax(q·kᵀ/√d [masked causally]) · v, batched or not,
+// k and v sometimes shared by groups of query matrices.
 func genAttention(g *gen) *value {
 	T, S, d, dv := g.dim(), g.dim(), g.dim(), g.dim()
 	var batch []int
 	if g.s.chance(1, 2) {
 		batch = []int{1 + g.s.intn(3)}
 	}
-	shape := func(a, b int) []int { return append(slices.Clone(batch), a, b) }
-	if size(shape(T, max(S, d, dv))) > g.cfg.MaxElems {
-		batch = nil
+	// Sometimes grouped-query: k and v [..., 1, S, d] shared by a group of
+	// query matrices [..., G, T, d].
+	kvBatch := batch
+	if g.s.chance(1, 3) {
+		kvBatch = append(slices.Clone(batch), 1)
+		batch = append(slices.Clone(batch), 2+g.s.intn(2))
 	}
-	q, k, v := g.exact(shape(T, d), false), g.exact(shape(S, d), false), g.exact(shape(S, dv), false)
+	shape := func(a, b int) []int { return append(slices.Clone(batch), a, b) }
+	kvShape := func(a, b int) []int { return append(slices.Clone(kvBatch), a, b) }
+	if size(shape(T, max(S, d, dv))) > g.cfg.MaxElems {
+		batch, kvBatch = nil, nil
+	}
+	q, k, v := g.exact(shape(T, d), false), g.exact(kvShape(S, d), false), g.exact(kvShape(S, dv), false)
 	var scores *value
 	if g.s.chance(1, 2) {
 		scores = g.float(g.apply(graph.OpMatMul, graph.Attrs{TransB: true}, q, k), float64(d)*q.hi*k.hi, q.grad || k.grad)

@@ -83,6 +83,8 @@ func init() {
 		{graph.OpAttendCache, 1, genAttendCache},
 		u(graph.OpErf, 2),
 		{graph.OpIm2Col, 2, genIm2Col}, {graph.OpCol2Im, 1, genIm2Col},
+
+		{graph.OpRMSNorm, 3, genLayerNorm}, {graph.OpRMSNormGrad, 1, genHelper}, {graph.OpRoPE, 3, genRoPE},
 	}
 }
 
@@ -595,7 +597,7 @@ func genHelper(g *gen, op graph.Op) *value {
 		n = float64(x.shape()[a.Axis])
 		x = g.squash(x, 3)
 		hi = dy.hi + math.Exp(x.hi)*n*dy.hi
-	case graph.OpLayerNormGrad:
+	case graph.OpLayerNormGrad, graph.OpRMSNormGrad:
 		a.Eps = epsChoices[g.s.intn(len(epsChoices))]
 		hi = dy.hi * (2 + n) / math.Sqrt(a.Eps)
 	case graph.OpGELUGrad:
@@ -687,18 +689,24 @@ func genAttendCache(g *gen, op graph.Op) *value {
 	})); v != nil && g.s.chance(1, 2) {
 		q = v
 	} else {
-		s := append(g.randIDsShape(2), 1, g.dim())
+		// one query row, or (grouped-query attention) several sharing the keys
+		rows := 1
+		if g.s.chance(1, 3) {
+			rows = 2 + g.s.intn(2)
+		}
+		s := append(g.randIDsShape(2), rows, g.dim())
 		q = g.add(g.leaf(s))
 	}
 	qs := q.shape()
 	batch, d := slices.Clone(qs[:len(qs)-2]), qs[len(qs)-1]
+	row := append(slices.Clone(batch), 1, d)
 	S := 1 + g.s.intn(maxDim)
 	if size(batch)*S*d > g.cfg.MaxElems {
 		S = 1
 	}
 	cache := append(slices.Clone(batch), S, d)
 	kc, vc := g.exact(cache, false), g.exact(cache, false)
-	kn, vn := g.exact(qs, false), g.exact(qs, false)
+	kn, vn := g.exact(row, false), g.exact(row, false)
 	pos := g.scalarConst(float64(g.s.intn(S)))
 	scale := 1 / math.Sqrt(float64(d))
 	if g.s.chance(1, 3) {
@@ -742,4 +750,25 @@ func genIm2Col(g *gen, op graph.Op) *value {
 	b := a
 	b.Value, b.Shape = 0, []int{d}
 	return g.float(g.apply(graph.OpCol2Im, b, cols), math.Max(x.hi, -fill)*float64(k), x.grad)
+}
+
+// genRoPE rotates x [..., T, d] (d even) with a random theta, offset and
+// pair convention, forward or inverse, sometimes at a constant position
+// operand (as decoding does).
+func genRoPE(g *gen, op graph.Op) *value {
+	x := g.choose(g.filter(kFloat, func(v *value) bool {
+		s := v.shape()
+		return len(s) >= 2 && s[len(s)-1]%2 == 0
+	}))
+	if x == nil || g.s.chance(1, 3) {
+		s := append(g.randIDsShape(2), g.dim(), 2*(1+g.s.intn(3)))
+		x = g.add(g.leaf(s))
+	}
+	a := graph.Attrs{Theta: []float64{10000, 100, 1.5}[g.s.intn(3)], Offset: g.s.intn(4),
+		Interleaved: g.s.chance(1, 2), Inverse: g.s.chance(1, 3)}
+	ops := []*value{x}
+	if g.s.chance(1, 3) {
+		ops = append(ops, g.scalarConst(float64(g.s.intn(5))))
+	}
+	return g.float(g.apply(op, a, ops...), 2*x.hi, x.grad)
 }
