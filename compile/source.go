@@ -94,12 +94,14 @@ func IsPackagePath(s string) bool {
 	return strings.Contains(s, "/") && strings.Contains(first, ".")
 }
 
-// Resolve finds the source a -model value names: a zoo model, or a Go
-// package (see IsPackagePath).
+// Resolve finds the source a -model value names: a zoo model, an ONNX
+// file (a path ending in .onnx), or a Go package (see IsPackagePath).
 func Resolve(model string, opts ResolveOptions) (Source, error) {
 	switch {
 	case model == "":
-		return nil, fmt.Errorf("-model is required: a zoo model (%s) or a Go package path such as ./model", strings.Join(models.Names(), ", "))
+		return nil, fmt.Errorf("-model is required: a zoo model (%s), an ONNX file or a Go package path such as ./model", strings.Join(models.Names(), ", "))
+	case IsONNXPath(model):
+		return ONNXSource(model), nil
 	case IsPackagePath(model):
 		return &packageSource{path: model, opts: opts}, nil
 	}

@@ -22,6 +22,8 @@ type modelFlags struct {
 	fn       string
 	timeout  time.Duration
 	buildMem int // MiB
+	loss     string
+	lossOut  string
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -31,6 +33,8 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.fn, "func", "Build", "with a package: the Build function to compile")
 	fs.DurationVar(&m.timeout, "timeout", compile.DefaultTimeout, "with a package: how long building and running its Build may take")
 	fs.IntVar(&m.buildMem, "build-mem", 0, "with a package: MiB of memory its Build may use (default: half the memory available)")
+	fs.StringVar(&m.loss, "loss", "", "with an ONNX file: attach a training loss, cross_entropy, mse or bce_with_logits, whose targets are the input <output>_target")
+	fs.StringVar(&m.lossOut, "loss-output", "", "with -loss: the output it applies to (default: the model's first)")
 }
 
 // registerTaps adds -taps, for the verbs that compile Predict for a caller.
@@ -55,13 +59,26 @@ func (m *modelFlags) load() (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec := m.config
+	if m.loss != "" || m.lossOut != "" {
+		if !compile.IsONNXPath(m.model) {
+			return nil, fmt.Errorf("-loss attaches a loss to an ONNX model; %s declares its own in its Build function", src.Name())
+		}
+		if m.loss == "" {
+			return nil, fmt.Errorf("-loss-output needs -loss KIND")
+		}
+		spec = strings.TrimPrefix(spec+",loss="+m.loss, ",")
+		if m.lossOut != "" {
+			spec += ",output=" + m.lossOut
+		}
+	}
 	dt := graph.Invalid
 	if m.dtype != "" {
 		if dt, err = graph.ParseDType(m.dtype); err != nil || !dt.IsFloat() {
 			return nil, fmt.Errorf("-dtype must be f32 or f64, got %q", m.dtype)
 		}
 	}
-	mod, err := src.Load(m.config, dt)
+	mod, err := src.Load(spec, dt)
 	if err != nil {
 		return nil, err
 	}

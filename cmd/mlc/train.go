@@ -120,7 +120,9 @@ func cmdTrain(c *cli, args []string) error {
 	if !*resume {
 		st = train.Settings{Model: m.Name, Config: mf.config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
 		if m.Entry == nil {
-			st.Source = mf.model
+			// The source's canonical config: it holds what the flags added
+			// (an ONNX model's -loss), so that -resume rebuilds the same model.
+			st.Source, st.Config = mf.model, m.Config
 		}
 		st.Steps = def.Steps
 		if set["steps"] {
@@ -179,7 +181,13 @@ func cmdTrain(c *cli, args []string) error {
 	}
 	prog := res.Program
 	if prog.Train == nil {
+		if compile.IsONNXPath(mf.model) {
+			return fmt.Errorf("%s has no loss to train: give -loss cross_entropy, mse or bce_with_logits (targets: the input <output>_target)", mf.model)
+		}
 		return fmt.Errorf("%s has no loss to train", m.Name)
+	}
+	if !*resume {
+		st.Model = prog.Name // an ONNX graph's own name may differ from its file's
 	}
 	if err := compile.CheckMemory(prog, false); err != nil {
 		return err
