@@ -76,7 +76,7 @@ func (s *Settings) Horizon(steps, done int) error {
 
 // FixedOnResume are the flags whose values a checkpoint fixes: giving one
 // with -resume is an error, not silently ignored.
-var FixedOnResume = []string{"model", "config", "dtype", "opt", "lr", "wd", "clip", "beta1", "beta2", "eps", "warmup", "lr-min", "cosine", "l2", "seed", "data", "batch", "params", "force"}
+var FixedOnResume = []string{"model", "config", "dtype", "opt", "lr", "wd", "clip", "beta1", "beta2", "eps", "warmup", "lr-min", "cosine", "l2", "seed", "data", "batch", "params", "force", "loss", "loss-output", "func"}
 
 // LoadCheckpoint reads a training checkpoint and its settings.
 func LoadCheckpoint(path string) (*safetensors.Checkpoint, Settings, error) {
