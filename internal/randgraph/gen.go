@@ -237,6 +237,15 @@ func (g *gen) randShape(minRank int) []int {
 
 func (g *gen) fits(s []int) bool { return len(s) <= maxRank && size(s) <= g.cfg.MaxElems }
 
+// fitLeading brings s within the element budget by setting its leading
+// dimensions (all but the last keep) to 1, one at a time.
+func (g *gen) fitLeading(s []int, keep int) []int {
+	for i := 0; i < len(s)-keep && size(s) > g.cfg.MaxElems; i++ {
+		s[i] = 1
+	}
+	return s
+}
+
 // partnerShape is a shape that broadcasts with s, and whose broadcast with s
 // fits the budget: s itself, s with some axes 1, s without leading axes, a
 // scalar, s with its 1s expanded, or s with more leading axes.

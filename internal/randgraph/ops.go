@@ -694,7 +694,7 @@ func genAttendCache(g *gen, op graph.Op) *value {
 		if g.s.chance(1, 3) {
 			rows = 2 + g.s.intn(2)
 		}
-		s := append(g.randIDsShape(2), rows, g.dim())
+		s := g.fitLeading(append(g.randIDsShape(2), rows, g.dim()), 2)
 		q = g.add(g.leaf(s))
 	}
 	qs := q.shape()
@@ -761,7 +761,7 @@ func genRoPE(g *gen, op graph.Op) *value {
 		return len(s) >= 2 && s[len(s)-1]%2 == 0
 	}))
 	if x == nil || g.s.chance(1, 3) {
-		s := append(g.randIDsShape(2), g.dim(), 2*(1+g.s.intn(3)))
+		s := g.fitLeading(append(g.randIDsShape(2), g.dim(), 2*(1+g.s.intn(3))), 2)
 		x = g.add(g.leaf(s))
 	}
 	a := graph.Attrs{Theta: []float64{10000, 100, 1.5}[g.s.intn(3)], Offset: g.s.intn(4),
