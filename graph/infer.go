@@ -327,6 +327,10 @@ func inferGather(n *Node) (Type, error) {
 	if table.Type.Shape.Rank() < 1 {
 		return Type{}, shapeErr(n, "table %s needs at least one axis", table.Type)
 	}
+	// The kernels gather floats: an integer or mask table would read zeros.
+	if err := needFloat(n, table); err != nil {
+		return Type{}, err
+	}
 	out := append(ids.Type.Shape.Clone(), table.Type.Shape[1:]...)
 	return Type{DType: table.Type.DType, Shape: out}, nil
 }

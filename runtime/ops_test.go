@@ -413,6 +413,7 @@ var shapeCases = []shapeCase{
 	}, `Pad: [2] at offset [1] does not fit in [2]`},
 	{graph.OpConcat, func(b *dsl.Builder) { dsl.Concat(1, b.Input("x", 2, 3), b.Input("y", 3, 3)) }, `Concat: shapes [2,3] and [3,3] differ off axis 1`},
 	{graph.OpGather, func(b *dsl.Builder) { b.Param("E", dsl.Zeros(), 5, 4).Gather(b.Input("x", 3)) }, `Gather: ids x are f64[3], want i32`},
+	{graph.OpGather, func(b *dsl.Builder) { b.InputIDs("T", 5, 4).Gather(b.InputIDs("i", 3)) }, `Gather: operand T is i32[5,4], want f32 or f64`},
 	{graph.OpScatterAdd, func(b *dsl.Builder) {
 		if _, err := b.Graph().Apply(graph.OpScatterAdd, graph.Attrs{Depth: 4}, b.InputIDs("i", 3).Node(), b.Input("u", 2, 4).Node()); err != nil {
 			b.Errorf("%v", err)
