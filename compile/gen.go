@@ -392,19 +392,21 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	if err != nil {
 		return nil, err
 	}
-	for name, j := range req.Params {
-		v := pr.Var(name)
-		if v == nil {
-			return nil, fmt.Errorf("no parameter %q", name)
+	for what, vars := range map[string]map[string]runtime.JSONTensor{"parameter": req.Params, "state variable": req.State} {
+		for name, j := range vars {
+			v := pr.Var(name)
+			if v == nil {
+				return nil, fmt.Errorf("no %s %q", what, name)
+			}
+			t, err := j.Tensor(v.DType)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %v", what, name, err)
+			}
+			if !t.Shape.Equal(v.Shape) {
+				return nil, fmt.Errorf("%s %q: shape %s, want %s", what, name, t.Shape, v.Shape)
+			}
+			_ = v.CopyFrom(t)
 		}
-		t, err := j.Tensor(v.DType)
-		if err != nil {
-			return nil, fmt.Errorf("parameter %q: %v", name, err)
-		}
-		if !t.Shape.Equal(v.Shape) {
-			return nil, fmt.Errorf("parameter %q: shape %s, want %s", name, t.Shape, v.Shape)
-		}
-		_ = v.CopyFrom(t)
 	}
 	res := &runtime.RunResult{Outputs: map[string]runtime.JSONTensor{}}
 	in, err := runtime.BindInputs(prog.Predict, "inputs", pickJSON(prog.Predict, req.Inputs))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -160,8 +161,11 @@ func RestoreCheckpoint(m Model, prog *graph.Program, ds data.Dataset, ck *safete
 		have[t.Name] = true
 	}
 	for _, s := range prog.Train.NodesWithOp(graph.OpState) {
-		if s.Name == "hyper.lr" && !have["hyper.lr"] {
-			continue // a checkpoint from before the rate was a variable: it keeps the compiled rate
+		if strings.HasPrefix(s.Name, "hyper.") && !have[s.Name] {
+			// A checkpoint from before this hyperparameter was a run-time
+			// variable: the model keeps the value it was compiled with, which
+			// is the run's (its settings are fixed on resume).
+			continue
 		}
 		state = append(state, safetensors.Spec{Name: s.Name, DType: dt, Shape: s.Type.Shape})
 	}

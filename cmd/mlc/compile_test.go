@@ -37,7 +37,7 @@ func TestCompileZooModel(t *testing.T) {
 	if b, err = os.ReadFile(filepath.Join(dir, "model.go")); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"p *= 1 - lr*0.05 // decoupled weight decay (AdamW)", "0.003", "clip_scale = min(1, "} {
+	for _, want := range []string{"p *= 1 - lr*wd // decoupled weight decay (AdamW)", "hyper.wd f64[]: starts at 0.05", "0.003", "clip_scale = min(1, "} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("-opt adamw -lr 0.003 -wd 0.05 -clip 2: model.go lacks %q", want)
 		}
