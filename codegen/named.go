@@ -74,7 +74,7 @@ func (g *gen) namedAPI(f *jen.File, train *entry) {
 		}
 		v := g.sliceOf(train.plan.slots[n]).Clone()
 		docComment(f, "Set"+h.method+" sets "+h.what+" of the following updates, without\nrecompiling (a schedule run by the caller). It starts at the value the\nmodel was compiled with; checkpoints keep it with the optimizer state.")
-		f.Func().Params(m()).Id("Set"+h.method).Params(jen.Id("v").Float64()).Block(v.Index(jen.Lit(0)).Op("=").Id(g.T).Call(jen.Id("v")))
+		f.Func().Params(m()).Id("Set" + h.method).Params(jen.Id("v").Float64()).Block(v.Index(jen.Lit(0)).Op("=").Id(g.T).Call(jen.Id("v")))
 		f.Line()
 		docComment(f, h.method+" is "+h.what+" of the next update.")
 		f.Func().Params(m()).Id(h.method).Params().Float64().Block(jen.Return(jen.Float64().Call(g.sliceOf(train.plan.slots[n]).Clone().Index(jen.Lit(0)))))
