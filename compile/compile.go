@@ -32,6 +32,10 @@ type Options struct {
 	// the passes run, so they cost nothing.
 	Taps  []string
 	Stats *passes.Stats // filled with rewrite counts and pass times when set
+	// DropoutInputs makes the training graph's dropout masks inputs the
+	// caller gives (passes.DropoutInputs), so that a step can be checked
+	// against another framework's.
+	DropoutInputs bool
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -94,6 +98,11 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 	res := &Result{Program: prog}
 	if train != nil {
 		train.Outputs = train.Results() // taps are Predict's
+		if opts.DropoutInputs {
+			if _, err := passes.DropoutInputs(train); err != nil {
+				return nil, err
+			}
+		}
 		if err := passes.L2(train, opts.L2, opts.L2Params); err != nil {
 			return nil, err
 		}

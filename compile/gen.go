@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -578,4 +580,42 @@ func inputList(prog *graph.Program) []string {
 		}
 	}
 	return names
+}
+
+// AddDropoutMasks merges dropout keep masks (read from src) into a run's
+// inputs for a program compiled with Options.DropoutInputs: every mask the
+// training graph takes must be given, and nothing else.
+func AddDropoutMasks(prog *graph.Program, src string, masks, inputs map[string]runtime.JSONTensor) error {
+	var want []string
+	if prog.Train != nil {
+		for _, n := range prog.Train.Inputs() {
+			if strings.HasPrefix(n.Name, passes.DropoutInputPrefix) {
+				want = append(want, n.Name)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("%s: %s draws no dropout masks in training (no Dropout with p > 0)", src, prog.Name)
+	}
+	var missing []string
+	for _, name := range want {
+		if _, ok := masks[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	names := make([]string, 0, len(masks))
+	for name := range masks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !slices.Contains(want, name) {
+			return fmt.Errorf("%s: %s has no dropout mask %q (its masks are %s)", src, prog.Name, name, strings.Join(want, ", "))
+		}
+		inputs[name] = masks[name]
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: lacks the dropout masks %s", src, strings.Join(missing, ", "))
+	}
+	return nil
 }

@@ -27,6 +27,7 @@ func cmdRun(c *cli, args []string) error {
 	prefill := fs.Int("prefill", 1, "with -phase decode: positions Prefill runs before the first DecodeStep")
 	seed := fs.Uint64("seed", 0, "seed of the parameters' random initialisers and of dropout (the same numbers in both engines)")
 	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, added to the loss and its gradients")
+	masksFile := fs.String("masks", "", "dropout keep masks for the training step: a JSON object of 0/1 {shape, data} tensors named dropout.0, dropout.1, ... in the order the model applies dropout (mlc graph -stage train lists them), used instead of drawing")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +46,7 @@ func cmdRun(c *cli, args []string) error {
 	}
 	opts := m.compileOptions(passes.OptimizerConfig{})
 	opts.L2 = *l2
+	opts.DropoutInputs = *masksFile != ""
 	if *phase == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}
@@ -58,17 +60,27 @@ func cmdRun(c *cli, args []string) error {
 	}
 	req := compile.RunRequest{Grads: *grads, Phase: *phase, Prefill: *prefill, ModelSeed: *seed}
 	if *inputsFile != "" {
-		in, err := runtime.ReadTensors(*inputsFile)
+		if req.Inputs, err = runtime.ReadTensors(*inputsFile); err != nil {
+			return err
+		}
+	} else {
+		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
+	}
+	if *masksFile != "" {
+		masks, err := runtime.ReadTensors(*masksFile)
 		if err != nil {
 			return err
 		}
-		if req.Loss, err = compile.CheckInputs(prog, *inputsFile, in); err != nil {
+		if err := compile.AddDropoutMasks(prog, *masksFile, masks, req.Inputs); err != nil {
 			return err
 		}
-		req.Inputs = in
-	} else {
-		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
-		req.Loss = prog.Train != nil
+	}
+	src := *inputsFile
+	if src == "" {
+		src = "the example inputs"
+	}
+	if req.Loss, err = compile.CheckInputs(prog, src, req.Inputs); err != nil {
+		return err
 	}
 	if *grads && !req.Loss {
 		return fmt.Errorf("-grads needs the model's training inputs (%s)", strings.Join(inputNames(prog.Train), ", "))
