@@ -411,7 +411,16 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 		}
 	}
 	res := &runtime.RunResult{Outputs: map[string]runtime.JSONTensor{}}
-	in, err := runtime.BindInputs(prog.Predict, "inputs", pickJSON(prog.Predict, req.Inputs))
+	pg := prog.Predict
+	if small := prog.PredictSmall; small != nil {
+		if t, ok := req.Inputs[small.Inputs()[0].Name]; ok && graph.Shape(t.Shape).Equal(small.Inputs()[0].Type.Shape) {
+			if req.Loss || req.Grads || req.Steps > 0 || req.Phase == "decode" {
+				return nil, fmt.Errorf("inputs of the smaller batch run Predict only, not training or decoding")
+			}
+			pg = small
+		}
+	}
+	in, err := runtime.BindInputs(pg, "inputs", pickJSON(pg, req.Inputs))
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +443,7 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	for name, t := range outs {
 		res.Outputs[name] = runtime.ToJSON(t)
 	}
-	if taps := prog.Predict.Taps(); len(taps) > 0 && req.Phase != "decode" {
+	if taps := prog.Predict.Taps(); len(taps) > 0 && req.Phase != "decode" && pg == prog.Predict {
 		res.Taps = map[string]runtime.JSONTensor{}
 		for _, tp := range taps {
 			res.Taps[tp.Name] = runtime.ToJSON(pr.Tap(tp.Name))
@@ -551,6 +560,14 @@ func CheckInputs(prog *graph.Program, src string, in map[string]runtime.JSONTens
 	for _, k := range names {
 		if !known[k] {
 			return false, fmt.Errorf("%s: unknown input %q (the model's inputs are %s)", src, k, strings.Join(inputList(prog), ", "))
+		}
+	}
+	if small := prog.PredictSmall; small != nil {
+		first := small.Inputs()[0]
+		if t, ok := in[first.Name]; ok && graph.Shape(t.Shape).Equal(first.Type.Shape) {
+			// The smaller batch Predict also serves: Predict only.
+			_, err := runtime.BindInputs(small, src, pickJSON(small, in))
+			return false, err
 		}
 	}
 	if _, err := runtime.BindInputs(prog.Predict, src, pickJSON(prog.Predict, in)); err != nil {

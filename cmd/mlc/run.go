@@ -27,6 +27,7 @@ func cmdRun(c *cli, args []string) error {
 	prefill := fs.Int("prefill", 1, "with -phase decode: positions Prefill runs before the first DecodeStep")
 	seed := fs.Uint64("seed", 0, "seed of the parameters' random initialisers and of dropout (the same numbers in both engines)")
 	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, added to the loss and its gradients")
+	predictBatch := fs.String("predict-batch", "", "also compile Predict for a smaller batch N (the config key batch; KEY=N names another), and run -inputs of that batch on it")
 	masksFile := fs.String("masks", "", "dropout keep masks for the training step: a JSON object of 0/1 {shape, data} tensors named dropout.0, dropout.1, ... in the order the model applies dropout (mlc graph -stage train lists them), used instead of drawing")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -39,6 +40,9 @@ func cmdRun(c *cli, args []string) error {
 	}
 	m, err := mf.load()
 	if err != nil {
+		return err
+	}
+	if err := m.predictBatch(*predictBatch); err != nil {
 		return err
 	}
 	if err := checkL2(*l2); err != nil {

@@ -63,6 +63,18 @@ func TestUserPackageEveryVerb(t *testing.T) {
 	if noL2 := cli("run", "-json", "-grads", "-engine", "interp", "-seed", "9"); noL2 == interp {
 		t.Error("-l2 does not change the loss")
 	}
+	// A second Predict batch: one point, the same answer from both engines.
+	one := filepath.Join(t.TempDir(), "one.json")
+	if err := os.WriteFile(one, []byte(`{"x": {"shape": [1, 2], "data": [0.5, -1.5]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	interp1 := cli("run", "-json", "-predict-batch", "1", "-inputs", one, "-engine", "interp")
+	if gen1 := cli("run", "-json", "-predict-batch", "1", "-inputs", one, "-engine", "gen"); interp1 != gen1 || !strings.Contains(interp1, `"shape": [
+        1,
+        2
+      ]`) {
+		t.Errorf("-predict-batch 1: the engines disagree or the shape is not [1 2]:\n%s\nvs\n%s", interp1, gen1)
+	}
 	if b := cli("bench", "-runs", "1", "-time", "20ms", "-json"); !strings.Contains(b, `"entry": "TrainStep"`) {
 		t.Errorf("bench: %.300s", b)
 	}
