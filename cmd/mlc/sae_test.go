@@ -2,65 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/mechinterp"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
-
-// TestSAEStats: dead features, L0, L1, MSE and the fraction of variance
-// explained on a hand-made case:
-//
-//	codes          x       x̂
-//	[0 1.5 0]      [1 2]   [1 1]    1 active, squared error 1
-//	[0 0.5 2]      [3 0]   [2 0]    2 active, squared error 1
-//	[0 0   0]      [2 1]   [2 1]    0 active, squared error 0
-//
-// Feature 0 never fires: 1 of 3 dead. L0 = 3/3, L1 = 4/3, MSE = 2/(3·2).
-// x̄ = (2, 1), Σ‖x − x̄‖² = 4, so FVE = 1 − 2/4.
-func TestSAEStats(t *testing.T) {
-	s := newSAEStats(3, 2)
-	s.add([]float64{0, 1.5, 0}, []float64{1, 2}, []float64{1, 1})
-	s.add([]float64{0, 0.5, 2}, []float64{3, 0}, []float64{2, 0})
-	s.add([]float64{0, 0, 0}, []float64{2, 1}, []float64{2, 1})
-	got := s.metrics()
-	want := saeMetrics{Tokens: 3, Features: 3, Dead: 1, DeadFraction: 1.0 / 3, L0: 1, L1: 4.0 / 3, MSE: 1.0 / 3, FVE: 0.5}
-	close := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
-	if got.Tokens != want.Tokens || got.Features != want.Features || got.Dead != want.Dead ||
-		!close(got.DeadFraction, want.DeadFraction) || !close(got.L0, want.L0) || !close(got.L1, want.L1) ||
-		!close(got.MSE, want.MSE) || !close(got.FVE, want.FVE) {
-		t.Errorf("got  %+v\nwant %+v", got, want)
-	}
-	// No rows: every feature is dead and nothing divides by zero.
-	if m := newSAEStats(4, 2).metrics(); m.Dead != 4 || m.DeadFraction != 1 || m.L0 != 0 || math.IsNaN(m.FVE) {
-		t.Errorf("empty: %+v", m)
-	}
-}
-
-func TestSAETokenContext(t *testing.T) {
-	text := "ab\tc\ndéf"
-	d := &lmDoc{text: []byte(text), off: []int{0, 1, 2, 3, 4, 5, 6, 8, 9}}
-	d.ids = make([]int32, len(d.off)-1)
-	cases := []struct {
-		tok, before, after int
-		want               string
-	}{
-		{3, 2, 2, "b ⟦c⟧⏎d"},
-		{5, 0, 1, "⟦d⟧é"},       // 1 byte after cuts é in half: the cut moves to its end
-		{6, 1, 0, "d⟦é⟧"},       // a two-byte token
-		{0, 5, 1, "⟦a⟧b"},       // at the start
-		{7, 9, 9, "ab c⏎dé⟦f⟧"}, // at the end
-	}
-	for _, c := range cases {
-		if got := tokenContext(d, c.tok, c.before, c.after); got != c.want {
-			t.Errorf("token %d (%d before, %d after): %q, want %q", c.tok, c.before, c.after, got, c.want)
-		}
-	}
-}
 
 func TestSAEBadInput(t *testing.T) {
 	cases := []struct {
@@ -96,7 +46,7 @@ func testSAE(t *testing.T, ckpt, corpus string) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var m saeMetrics
+	var m mechinterp.SAEMetrics
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -108,11 +58,11 @@ func testSAE(t *testing.T, ckpt, corpus string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Model != "sae" || !strings.HasPrefix(ck.Config, "d=32,features=24,") || ck.Metadata[saeKeyLayer] != "h1.out" || ck.Metadata[saeKeyLM] == "" {
+	if ck.Model != "sae" || !strings.HasPrefix(ck.Config, "d=32,features=24,") || ck.Metadata["sae.layer"] != "h1.out" || ck.Metadata["sae.lm"] == "" {
 		t.Errorf("checkpoint %s %s %v", ck.Model, ck.Config, ck.Metadata)
 	}
-	var saved saeMetrics
-	if err := json.Unmarshal([]byte(ck.Metadata[saeKeyMetrics]), &saved); err != nil || saved != m {
+	var saved mechinterp.SAEMetrics
+	if err := json.Unmarshal([]byte(ck.Metadata["sae.metrics"]), &saved); err != nil || saved != m {
 		t.Errorf("saved metrics %+v (%v), printed %+v", saved, err, m)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, csvFile)); err != nil || strings.Count(string(b), "\n") != 61 {
@@ -128,7 +78,7 @@ func testSAE(t *testing.T, ckpt, corpus string) {
 		if code != 0 {
 			t.Fatalf("-top %d: exit %d: %s", f, code, errs)
 		}
-		var rep saeTopReport
+		var rep mechinterp.SAETopReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}

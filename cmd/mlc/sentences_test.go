@@ -17,7 +17,7 @@ func TestEmbedSentences(t *testing.T) {
 	testutil.Long(t, "trains a bert")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	corpus := t.TempDir()
-	if err := writeTinyCorpus(corpus); err != nil {
+	if err := testutil.WriteGoCorpus(corpus); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
