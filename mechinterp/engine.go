@@ -2,6 +2,7 @@ package mechinterp
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -114,7 +115,15 @@ type interpPredictor struct {
 }
 
 func (p *interpPredictor) Predict(inputs data.Batch) (*Prediction, error) {
-	in, err := runtime.BindInputs(p.prog.Predict, "inputs", pickInputs(p.prog.Predict, inputs))
+	// Predict takes a part of what a caller may give (a training batch
+	// with its targets): the generated runner ignores the rest, and so
+	// does this.
+	inputs = maps.Clone(inputs)
+	maps.DeleteFunc(inputs, func(name string, _ runtime.JSONTensor) bool {
+		n := p.prog.Predict.Find(name)
+		return n == nil || n.Op != graph.OpInput
+	})
+	in, err := runtime.BindInputs(p.prog.Predict, "inputs", inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -133,17 +142,6 @@ func (p *interpPredictor) Predict(inputs data.Batch) (*Prediction, error) {
 }
 
 func (p *interpPredictor) Close() {}
-
-// pickInputs keeps the batch's tensors that g takes.
-func pickInputs(g *graph.Graph, batch data.Batch) data.Batch {
-	out := data.Batch{}
-	for _, n := range g.Inputs() {
-		if t, ok := batch[n.Name]; ok {
-			out[n.Name] = t
-		}
-	}
-	return out
-}
 
 // startRunner builds prog's generated runner and starts it.
 func startRunner(prog *graph.Program, seed uint64) (*compile.Server, error) {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestInductionData(t *testing.T) {
 	b, _ := newInductionData(vocab, ctx, batch, 7)
 	c, _ := newInductionData(vocab, ctx, batch, 8)
 	x, y, z := a.batch(&a.train), b.batch(&b.train), c.batch(&c.train)
-	if !equalInt32(x.ids, y.ids) || equalInt32(x.ids, z.ids) || equalInt32(x.ids, a.batch(&a.val).ids) {
+	if !slices.Equal(x.ids, y.ids) || slices.Equal(x.ids, z.ids) || slices.Equal(x.ids, a.batch(&a.val).ids) {
 		t.Errorf("seeds do not decide the sequences")
 	}
 	for _, tc := range []struct {
@@ -74,18 +75,6 @@ func TestInductionData(t *testing.T) {
 			t.Errorf("vocab %d ctx %d: %v, want %q", tc.vocab, tc.ctx, err, tc.want)
 		}
 	}
-}
-
-func equalInt32(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestInductionScores scores hand-made attention and logits: a head that
