@@ -14,7 +14,7 @@ import (
 func init() {
 	register(verb{
 		name:  "attn",
-		usage: "mlc attn -ckpt DIR -text S [-model M] [-layer L] [-head H] [-o FILE.png] [-json]",
+		usage: "mlc attn -ckpt DIR -text S [-model M] [-layer L] [-head H] [-o FILE.png] [-engine gen|interp] [-json]",
 		doc:   "attention weights of a trained language model on a text: a heatmap per head, or JSON",
 		run:   cmdAttn,
 	})
@@ -43,7 +43,12 @@ func cmdAttn(c *cli, args []string) error {
 	head := fs.Int("head", -1, "one head, from 0 (default: every head of the layer)")
 	out := fs.String("o", "", "write the heatmap to this PNG file")
 	asJSON := fs.Bool("json", false, "print the tokens and weights as JSON")
+	engineOf := engineFlag(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	engine, err := engineOf()
+	if err != nil {
 		return err
 	}
 	if *out == "" && !*asJSON {
@@ -55,7 +60,7 @@ func cmdAttn(c *cli, args []string) error {
 	if *out != "" && !strings.EqualFold(filepath.Ext(*out), ".png") {
 		return fmt.Errorf("-o %s: the heatmap is a PNG, give a .png file", *out)
 	}
-	a, err := mechinterp.CheckpointAttention(*ckpt, *text, mechinterp.AttentionOptions{Model: *model, Layer: *layer, Head: *head, Engine: mechinterp.EngineGen, Log: c.logf})
+	a, err := mechinterp.CheckpointAttention(*ckpt, *text, mechinterp.AttentionOptions{Model: *model, Layer: *layer, Head: *head, Engine: engine, Log: c.logf})
 	if err != nil {
 		return err
 	}

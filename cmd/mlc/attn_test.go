@@ -110,6 +110,29 @@ func TestAttn(t *testing.T) {
 		if fmt.Sprint(one.Heads) != "[1]" || len(one.Weights) != 1 || fmt.Sprint(one.Weights[0]) != fmt.Sprint(rep.Weights[1]) {
 			t.Errorf("-head 1: heads %v, weights differ from head 1 of the whole layer", one.Heads)
 		}
+		// The interpreter gives the same weights.
+		code, outI, errs := runCLI("attn", "-ckpt", ckpt, "-text", text, "-layer", "1", "-engine", "interp", "-json")
+		if code != 0 {
+			t.Fatalf("-engine interp: exit %d: %s", code, errs)
+		}
+		var interp attnReport
+		if err := json.Unmarshal([]byte(outI), &interp); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(interp.IDs) != fmt.Sprint(rep.IDs) || len(interp.Weights) != len(rep.Weights) {
+			t.Fatalf("-engine interp: ids %v, %d heads", interp.IDs, len(interp.Weights))
+		}
+		for h := range rep.Weights {
+			for q := range rep.Weights[h] {
+				for k, num := range rep.Weights[h][q] {
+					g, _ := num.Float64()
+					i, _ := interp.Weights[h][q][k].Float64()
+					if math.Abs(g-i) > 1e-5 {
+						t.Errorf("head %d [%d][%d]: gen %g, interp %g", h, q, k, g, i)
+					}
+				}
+			}
+		}
 		// Stable: the same text gives the same bytes.
 		if _, again, _ := runCLI("attn", "-ckpt", ckpt, "-text", text, "-layer", "1", "-json"); again != out {
 			t.Errorf("two runs printed different JSON")
@@ -165,6 +188,7 @@ func TestAttn(t *testing.T) {
 			{[]string{"-ckpt", ckpt, "-text", "x", "-json", "-head", "2"}, "mlc attn: -head 2 is out of range: layer 0 has 2 heads, 0..1"},
 			{[]string{"-ckpt", ckpt, "-text", "x", "-json", "-model", "bert"}, `written for model "gpt", not "bert"`},
 			{[]string{"-ckpt", t.TempDir(), "-text", "x", "-json"}, "checkpoint.safetensors"},
+			{[]string{"-ckpt", ckpt, "-text", "x", "-json", "-engine", "tpu"}, `mlc attn: -engine must be gen or interp, got "tpu"`},
 		} {
 			code, out, errs := runCLI(append([]string{"attn"}, tc.args...)...)
 			if code != 1 || out != "" || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {

@@ -29,7 +29,12 @@ func cmdEmbed(c *cli, args []string) error {
 	sentences := fs.String("sentences", "", "with -sentence: a file of sentences to search, one per line")
 	k := fs.Int("k", 10, "how many words or sentences to print")
 	asJSON := fs.Bool("json", false, "print JSON")
+	engineOf := engineFlag(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	engine, err := engineOf()
+	if err != nil {
 		return err
 	}
 	if *ckpt == "" {
@@ -58,7 +63,7 @@ func cmdEmbed(c *cli, args []string) error {
 		if len(lines) == 0 {
 			return fmt.Errorf("%s: no sentences (one per line)", *sentences)
 		}
-		hits, err := mechinterp.NearestSentences(*ckpt, *sentence, lines, *k, mechinterp.EngineGen)
+		hits, err := mechinterp.NearestSentences(*ckpt, *sentence, lines, *k, engine)
 		if err != nil {
 			return err
 		}

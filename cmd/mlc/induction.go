@@ -10,7 +10,7 @@ import (
 func init() {
 	register(verb{
 		name:  "induction",
-		usage: "mlc induction [-steps N] [-seed S] [-config k=v,...] [-o FILE.png] [-json]",
+		usage: "mlc induction [-steps N] [-seed S] [-config k=v,...] [-o FILE.png] [-engine gen|interp] [-json]",
 		doc:   "train a 2-layer attention-only gpt on repeated random sequences and find its induction heads",
 		run:   cmdInduction,
 	})
@@ -25,7 +25,12 @@ func cmdInduction(c *cli, args []string) error {
 	out := fs.String("o", "induction_head.png", "write the top head's attention on a held-out sequence to this PNG (empty: none)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	logEvery := fs.Int("log", 100, "steps between progress lines (on stderr with -json)")
+	engineOf := engineFlag(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	engine, err := engineOf()
+	if err != nil {
 		return err
 	}
 	if *steps <= 0 {
@@ -42,7 +47,7 @@ func cmdInduction(c *cli, args []string) error {
 		progress = c.stderr
 	}
 	rep, err := mechinterp.Induction(mechinterp.InductionOptions{
-		Steps: *steps, Seed: *seed, Config: *config, LR: *lr, PNG: *out, Engine: mechinterp.EngineGen,
+		Steps: *steps, Seed: *seed, Config: *config, LR: *lr, PNG: *out, Engine: engine,
 		LogEvery: *logEvery, Log: c.logf, Progress: func(format string, args ...any) { fmt.Fprintf(progress, format, args...) },
 	})
 	if err != nil {

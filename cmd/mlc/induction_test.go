@@ -80,6 +80,7 @@ func TestInductionBadFlags(t *testing.T) {
 		{[]string{"-o", "head.svg"}, "mlc induction: -o head.svg: the heatmap is a PNG, give a .png file"},
 		{[]string{"-config", "vocab=16"}, "mlc induction: vocab 16 is too small for ctx 64: sequences need 49 distinct tokens"},
 		{[]string{"-config", "depth=3"}, `mlc induction: unknown config key "depth" for gpt`},
+		{[]string{"-engine", ""}, `mlc induction: -engine must be gen or interp, got ""`},
 	} {
 		code, out, errs := runCLI(append([]string{"induction"}, tc.args...)...)
 		if code != 1 || out != "" || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {

@@ -16,7 +16,7 @@ import (
 func init() {
 	register(verb{
 		name:  "probe",
-		usage: "mlc probe -ckpt DIR [-model M] (-task string|ident [-data PATH] | -labels FILE) [-layer all|in|L|L,L] [-tokens N] [-windows N] [-steps N] [-lr R] [-write-labels FILE] [-json]",
+		usage: "mlc probe -ckpt DIR [-model M] (-task string|ident [-data PATH] | -labels FILE) [-layer all|in|L|L,L] [-tokens N] [-windows N] [-steps N] [-lr R] [-write-labels FILE] [-engine gen|interp] [-json]",
 		doc:   "train linear probes on a trained language model's hidden states and report held-out accuracy per layer",
 		run:   cmdProbe,
 	})
@@ -37,7 +37,12 @@ func cmdProbe(c *cli, args []string) error {
 	lr := fs.Float64("lr", mechinterp.ProbeLR, "learning rate of the probes")
 	writeLabels := fs.String("write-labels", "", "write the -task labelling of the documents read to this labels file and stop")
 	asJSON := fs.Bool("json", false, "print JSON")
+	engineOf := engineFlag(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	engine, err := engineOf()
+	if err != nil {
 		return err
 	}
 	if (*task == "") == (*labelsPath == "") {
@@ -86,7 +91,7 @@ func cmdProbe(c *cli, args []string) error {
 		return nil
 	}
 	rep, err := lm.Probes(sel, mechinterp.ProbeOptions{
-		Layers: layers, Steps: *steps, LR: *lr, Engine: mechinterp.EngineGen,
+		Layers: layers, Steps: *steps, LR: *lr, Engine: engine,
 		Task: *task, Labels: *labelsPath, Log: c.logf, Progress: c.progress(lm.Model.Name),
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ func TestProbeBadInput(t *testing.T) {
 		{[]string{"probe", "-ckpt", "x", "-labels", "f", "-data", "d"}, "mlc probe: -data is the text of a -task"},
 		{[]string{"probe", "-ckpt", "x", "-task", "string", "-steps", "0"}, "mlc probe: -tokens and -windows must be >= 0, -steps and -lr positive"},
 		{[]string{"probe", "-task", "string"}, "mlc probe: -ckpt DIR is required"},
+		{[]string{"probe", "-ckpt", "x", "-task", "string", "-engine", "tpu"}, `mlc probe: -engine must be gen or interp, got "tpu"`},
 		{[]string{"probe", "-task", "string", "-ckpt", "/nonexistent"}, "/nonexistent/checkpoint.safetensors"},
 	}
 	for _, c := range cases {

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(verb{
 		name:  "sae",
-		usage: "mlc sae -ckpt DIR -layer L [-model M] [-features M] [-lambda λ] [-steps N] [-batch B] [-lr R] [-tokens N] [-data PATH] [-seed S] -o DIR2 [-json] | mlc sae -ckpt DIR2 -top FEATURE [-k K] [-json]",
+		usage: "mlc sae -ckpt DIR -layer L [-model M] [-features M] [-lambda λ] [-steps N] [-batch B] [-lr R] [-tokens N] [-data PATH] [-seed S] [-engine gen|interp] -o DIR2 [-json] | mlc sae -ckpt DIR2 -top FEATURE [-k K] [-engine gen|interp] [-json]",
 		doc:   "train a sparse autoencoder on a language model's activations, or show the contexts that activate one of its features most",
 		run:   cmdSAE,
 	})
@@ -40,7 +40,12 @@ func cmdSAE(c *cli, args []string) error {
 	top := fs.Int("top", -1, "show the held-out contexts that activate this feature most (with -ckpt of an SAE)")
 	k := fs.Int("k", 10, "contexts to show with -top")
 	asJSON := fs.Bool("json", false, "print JSON")
+	engineOf := engineFlag(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	engine, err := engineOf()
+	if err != nil {
 		return err
 	}
 	if *top >= 0 {
@@ -50,7 +55,7 @@ func cmdSAE(c *cli, args []string) error {
 		if *k <= 0 {
 			return fmt.Errorf("-k must be positive, got %d", *k)
 		}
-		rep, err := mechinterp.SAETop(*ckpt, *top, *k, mechinterp.EngineGen, c.progress("the language model"))
+		rep, err := mechinterp.SAETop(*ckpt, *top, *k, engine, c.progress("the language model"))
 		if err != nil {
 			return err
 		}
@@ -87,7 +92,7 @@ func cmdSAE(c *cli, args []string) error {
 	m, err := lm.TrainSAE(*out, mechinterp.SAEOptions{
 		Layer: taps[0], Features: *features, Lambda: *lambda, Steps: *steps, Batch: *batch, LR: *lr,
 		Read: mechinterp.SAERead{Tokens: *tokens, Windows: *windows, Lead: *lead}, Data: *data, Seed: *seed,
-		Engine: mechinterp.EngineGen, Log: c.logf, Progress: c.progress(lm.Model.Name),
+		Engine: engine, Log: c.logf, Progress: c.progress(lm.Model.Name),
 	})
 	if err != nil {
 		return err

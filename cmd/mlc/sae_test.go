@@ -25,6 +25,7 @@ func TestSAEBadInput(t *testing.T) {
 		{[]string{"sae", "-top", "3", "-ckpt", "x", "-o", "y"}, "mlc sae: -top reads a trained SAE"},
 		{[]string{"sae", "-top", "3", "-ckpt", "x", "-k", "0"}, "mlc sae: -k must be positive, got 0"},
 		{[]string{"sae", "-top", "3", "-ckpt", "/nonexistent"}, "/nonexistent/checkpoint.safetensors"},
+		{[]string{"sae", "-top", "3", "-ckpt", "x", "-engine", "interpreter"}, `mlc sae: -engine must be gen or interp, got "interpreter"`},
 	}
 	for _, c := range cases {
 		code, out, errs := runCLI(c.args...)
