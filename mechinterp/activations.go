@@ -224,11 +224,15 @@ func LMShape(p *graph.Program) (string, int, int, error) {
 	return ins[0].Name, s[0], s[1], nil
 }
 
+// Progress is told, after each batch a model runs over the text, the
+// model's name, the batches done and the batches in all.
+type Progress func(model string, done, total int)
+
 // Collect runs the windows through the model, a batch at a time, and
 // gathers each tap's row for every token of every window. Padding after a
 // short window is never read: the model is causal, so it cannot change the
 // rows before it. progress, when not nil, is called after each batch.
-func Collect(p Predictor, prog *graph.Program, docs []*Doc, ws []Window, taps []string, progress func(done, total int)) (*Activations, error) {
+func Collect(p Predictor, prog *graph.Program, docs []*Doc, ws []Window, taps []string, progress Progress) (*Activations, error) {
 	input, B, T, err := LMShape(prog)
 	if err != nil {
 		return nil, err
@@ -276,7 +280,7 @@ func Collect(p Predictor, prog *graph.Program, docs []*Doc, ws []Window, taps []
 			}
 		}
 		if progress != nil {
-			progress(bi+1, batches)
+			progress(prog.Name, bi+1, batches)
 		}
 	}
 	return a, nil
@@ -348,7 +352,7 @@ func PickLayers(spec string, taps []string) ([]string, error) {
 // Activations runs the model over the selection's windows ws and collects
 // the given taps (see Collect): it compiles the checkpoint's model with
 // those taps and starts it on the engine for the run.
-func (lm *LM) Activations(docs []*Doc, ws []Window, taps []string, engine Engine, progress func(done, total int)) (*Activations, error) {
+func (lm *LM) Activations(docs []*Doc, ws []Window, taps []string, engine Engine, progress Progress) (*Activations, error) {
 	t, err := lm.Start(taps, engine)
 	if err != nil {
 		return nil, err

@@ -149,7 +149,11 @@ func testCollectAlignment(t *testing.T, ckpt, corpus string) {
 	}
 	ws := sel.All()
 	batches := 0
-	a, err := lm.Activations(sel.Docs, ws, []string{"h_in"}, EngineInterp, func(done, total int) { batches = done })
+	a, err := lm.Activations(sel.Docs, ws, []string{"h_in"}, EngineInterp, func(model string, done, total int) {
+		if model == "gpt" {
+			batches = done
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ type ProbeOptions struct {
 	// Log prints progress lines; Progress is called after each batch of the
 	// language model. Either may be nil.
 	Log      func(format string, args ...any)
-	Progress func(done, total int)
+	Progress Progress
 }
 
 // Probes runs the language model over the selection's windows, training
@@ -107,6 +107,9 @@ func (lm *LM) Probes(sel *Selection, opts ProbeOptions) (*ProbeReport, error) {
 	}
 	if opts.LR == 0 {
 		opts.LR = ProbeLR
+	}
+	if sel == nil || len(sel.Train) == 0 || len(sel.HeldOut) == 0 {
+		return nil, fmt.Errorf("the selection needs training and held-out windows (SelectWindows)")
 	}
 	if len(opts.Layers) == 0 {
 		return nil, fmt.Errorf("no layers to probe")

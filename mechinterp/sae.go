@@ -145,7 +145,7 @@ type SAEOptions struct {
 	// Log prints progress lines; Progress is called after each batch of the
 	// language model. Either may be nil.
 	Log      func(format string, args ...any)
-	Progress func(done, total int)
+	Progress Progress
 }
 
 // TrainSAE trains an SAE on the activations at opts.Layer, measures it on
@@ -288,7 +288,7 @@ func (lm *LM) TrainSAE(dir string, opts SAEOptions) (*SAEMetrics, error) {
 // saeActivations reads the tokens an SAE trains and is measured on (all of
 // them, or only the held-out ones) and returns their activations at tap,
 // the training rows first.
-func (lm *LM) saeActivations(tap, data string, read SAERead, withTrain bool, engine Engine, progress func(done, total int)) (*Activations, *Selection, error) {
+func (lm *LM) saeActivations(tap, data string, read SAERead, withTrain bool, engine Engine, progress Progress) (*Activations, *Selection, error) {
 	docs, err := lm.CorpusDocs(data, read.Tokens, read.Windows, read.Lead)
 	if err != nil {
 		return nil, nil, err
@@ -394,7 +394,7 @@ type SAETopReport struct {
 // SAETop reads an SAE that TrainSAE wrote to dir and the held-out tokens it
 // was measured on, encodes them and returns the k that activate one
 // feature most.
-func SAETop(dir string, feature, k int, engine Engine, progress func(done, total int)) (*SAETopReport, error) {
+func SAETop(dir string, feature, k int, engine Engine, progress Progress) (*SAETopReport, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("-ckpt DIR is required")
 	}

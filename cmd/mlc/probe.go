@@ -92,7 +92,7 @@ func cmdProbe(c *cli, args []string) error {
 	}
 	rep, err := lm.Probes(sel, mechinterp.ProbeOptions{
 		Layers: layers, Steps: *steps, LR: *lr, Engine: engine,
-		Task: *task, Labels: *labelsPath, Log: c.logf, Progress: c.progress(lm.Model.Name),
+		Task: *task, Labels: *labelsPath, Log: c.logf, Progress: c.progress(),
 	})
 	if err != nil {
 		return err
@@ -125,12 +125,12 @@ func (c *cli) logf(format string, args ...any) { fmt.Fprintf(c.stderr, format, a
 
 // progress reports a library's batches over the text on stderr, when that
 // is a terminal and there is more than one batch.
-func (c *cli) progress(model string) func(done, total int) {
+func (c *cli) progress() mechinterp.Progress {
 	f, ok := c.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return func(done, total int) {
+	return func(model string, done, total int) {
 		if total <= 1 {
 			return
 		}

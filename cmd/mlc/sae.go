@@ -55,7 +55,7 @@ func cmdSAE(c *cli, args []string) error {
 		if *k <= 0 {
 			return fmt.Errorf("-k must be positive, got %d", *k)
 		}
-		rep, err := mechinterp.SAETop(*ckpt, *top, *k, engine, c.progress("the language model"))
+		rep, err := mechinterp.SAETop(*ckpt, *top, *k, engine, c.progress())
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func cmdSAE(c *cli, args []string) error {
 	m, err := lm.TrainSAE(*out, mechinterp.SAEOptions{
 		Layer: taps[0], Features: *features, Lambda: *lambda, Steps: *steps, Batch: *batch, LR: *lr,
 		Read: mechinterp.SAERead{Tokens: *tokens, Windows: *windows, Lead: *lead}, Data: *data, Seed: *seed,
-		Engine: engine, Log: c.logf, Progress: c.progress(lm.Model.Name),
+		Engine: engine, Log: c.logf, Progress: c.progress(),
 	})
 	if err != nil {
 		return err
