@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 	"github.com/mlc-dev/mlc/train"
 )
@@ -187,6 +190,18 @@ func testCollectAlignment(t *testing.T, ckpt, corpus string) {
 			}
 			i++
 		}
+	}
+	// Collect takes any Predictor: one that answers with a tap of the wrong
+	// shape is an error naming it.
+	wrong := PredictorFunc(func(data.Batch) (*Prediction, error) {
+		return &Prediction{Taps: map[string]runtime.JSONTensor{"h_in": {Shape: []int{8, 32}, Data: make([]runtime.JSONFloat, 8*32)}}}, nil
+	})
+	prog, err := lm.Model.Compile(compile.Options{Taps: []string{"h_in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Collect(wrong, prog.Program, sel.Docs, ws, []string{"h_in"}, nil); err == nil || !strings.Contains(err.Error(), `tap "h_in" has shape [8 32]; want [8, 32, d]`) {
+		t.Errorf("a tap of the wrong shape: %v", err)
 	}
 	// A window that does not fit its document is an error, not a panic.
 	bad := []Window{{Doc: 0, Start: len(sel.Docs[0].IDs), N: 4}}

@@ -93,6 +93,17 @@ func NewPredictor(prog *graph.Program, params map[string]runtime.JSONTensor, eng
 	return nil, fmt.Errorf("engine must be gen or interp, got %q", engine)
 }
 
+// PredictorFunc makes a function a Predictor (Close does nothing): the way
+// to analyse a generated package running in one's own process, whose typed
+// Predict and Tap(name) the function calls.
+type PredictorFunc func(inputs data.Batch) (*Prediction, error)
+
+// Predict calls f.
+func (f PredictorFunc) Predict(inputs data.Batch) (*Prediction, error) { return f(inputs) }
+
+// Close does nothing.
+func (f PredictorFunc) Close() {}
+
 // ServerPredictor adapts a running generated model (compile.StartServer)
 // to Predictor; Close stops it.
 func ServerPredictor(srv *compile.Server) Predictor { return serverPredictor{srv} }
