@@ -50,19 +50,7 @@ func TestDropoutMasksAsInputs(t *testing.T) {
 		want[i] = keep0[i]*x/0.5 + keep1[i]*x*x/0.8
 	}
 	req := compile.RunRequest{Inputs: in, Loss: true, Grads: true}
-	engines := map[string]func() (*runtime.RunResult, error){
-		"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
-	}
-	if testutil.LongTests() {
-		engines["gen"] = func() (*runtime.RunResult, error) {
-			bin, err := compile.BuildRunner(res.Program)
-			if err != nil {
-				return nil, err
-			}
-			return compile.RunGenerated(bin, req)
-		}
-	}
-	for engine, run := range engines {
+	for engine, run := range runEngines(res.Program, req) {
 		out, err := run()
 		if err != nil {
 			t.Fatalf("%s: %v", engine, err)

@@ -82,18 +82,7 @@ func TestOptimizerGoldens(t *testing.T) {
 				t.Fatal(err)
 			}
 			req := compile.RunRequest{Inputs: map[string]runtime.JSONTensor{}, Steps: 10, Trace: true}
-			engines := map[string]func() (*runtime.RunResult, error){
-				"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
-			}
-			if testutil.LongTests() {
-				engines["gen"] = func() (*runtime.RunResult, error) {
-					bin, err := compile.BuildRunner(res.Program)
-					if err != nil {
-						return nil, err
-					}
-					return compile.RunGenerated(bin, req)
-				}
-			}
+			engines := runEngines(res.Program, req)
 			for engine, run := range engines {
 				out, err := run()
 				if err != nil {
@@ -147,18 +136,7 @@ func TestRunTimeHyperparameters(t *testing.T) {
 			for k, v := range c.set {
 				req.State["hyper."+k] = scalar(v)
 			}
-			engines := map[string]func() (*runtime.RunResult, error){
-				"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
-			}
-			if testutil.LongTests() {
-				engines["gen"] = func() (*runtime.RunResult, error) {
-					bin, err := compile.BuildRunner(res.Program)
-					if err != nil {
-						return nil, err
-					}
-					return compile.RunGenerated(bin, req)
-				}
-			}
+			engines := runEngines(res.Program, req)
 			for engine, run := range engines {
 				out, err := run()
 				if err != nil {
@@ -171,4 +149,22 @@ func TestRunTimeHyperparameters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runEngines runs req on the interpreter and, in the long tests, on the
+// generated code, by engine name.
+func runEngines(prog *graph.Program, req compile.RunRequest) map[string]func() (*runtime.RunResult, error) {
+	engines := map[string]func() (*runtime.RunResult, error){
+		"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(prog, req) },
+	}
+	if testutil.LongTests() {
+		engines["gen"] = func() (*runtime.RunResult, error) {
+			bin, err := compile.BuildRunner(prog)
+			if err != nil {
+				return nil, err
+			}
+			return compile.RunGenerated(bin, req)
+		}
+	}
+	return engines
 }

@@ -201,15 +201,21 @@ func TestRunParity(t *testing.T) {
 	}
 }
 
-func TestRunBadInputs(t *testing.T) {
+// tempWriter returns a function that writes a file into a test's temporary
+// directory and returns its path.
+func tempWriter(t *testing.T) func(name, body string) string {
 	dir := t.TempDir()
-	write := func(name, body string) string {
+	return func(name, body string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+func TestRunBadInputs(t *testing.T) {
+	write := tempWriter(t)
 	missing := write("missing.json", `{"X": {"shape": [4,2], "data": [0,0,0,1,1,0,1,1]}, "z": {"shape": [1], "data": [1]}}`)
 	shape := write("shape.json", `{"X": {"shape": [2,4], "data": [0,0,0,1,1,0,1,1]}}`)
 	broken := write("broken.json", `{"X": [1,2`)
@@ -220,7 +226,7 @@ func TestRunBadInputs(t *testing.T) {
 		{[]string{"run", "-model", "xor", "-inputs", missing}, missing + `: unknown input "z" (the model's inputs are X, y)`},
 		{[]string{"run", "-model", "xor", "-inputs", shape}, shape + `: input "X": shape [2,4], want [4,2]`},
 		{[]string{"run", "-model", "xor", "-inputs", broken}, broken + ": unexpected end of JSON input"},
-		{[]string{"run", "-model", "xor", "-inputs", filepath.Join(dir, "nope.json")}, "nope.json: no such file or directory"},
+		{[]string{"run", "-model", "xor", "-inputs", filepath.Join(filepath.Dir(missing), "nope.json")}, "nope.json: no such file or directory"},
 		{[]string{"run", "-model", "xor", "-engine", "gpu"}, `-engine must be interp or gen, got "gpu"`},
 		{[]string{"run", "-model", "mlp", "-config", "sizes=4-3,batch=2", "-inputs", write("x.json", `{"X": {"shape": [2,4], "data": [1,2,3,4,5,6,7,8]}}`), "-grads"}, "-grads needs the model's training inputs (X, labels)"},
 		{[]string{"run", "-model", "nope"}, `unknown model "nope"`},

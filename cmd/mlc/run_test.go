@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,14 +9,7 @@ import (
 // the gradients follow them (all-dropped masks leave only the output
 // layer's gradient), and a wrong file is a one-line error.
 func TestRunDropoutMasks(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := tempWriter(t)
 	model := []string{"-model", "mlp", "-config", "sizes=3-4-2,batch=2,dropout=0.5", "-dtype", "f64"}
 	mask := func(v string) string {
 		return `{"dropout.0": {"shape": [2, 4], "data": [` + strings.TrimSuffix(strings.Repeat(v+",", 8), ",") + `]}}`
