@@ -93,6 +93,9 @@ func (s onnxSource) Load(spec string, float graph.DType) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The model is called after its file, as every verb names it (a
+	// PyTorch export's graph is always "main_graph").
+	m.Graph.Name = s.Name()
 	slices.Sort(keys)
 	cm := &Model{Name: s.Name(), Source: m.Graph.Source, Float: m.Float, Config: strings.Join(keys, ","), pred: m.Graph}
 	for _, d := range m.Dims {
