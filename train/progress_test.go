@@ -1,9 +1,13 @@
 package train
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlc-dev/mlc/data"
+	"github.com/mlc-dev/mlc/generated/xor"
 )
 
 // TestProgress: the line shows step, rate, ETA and loss; redraws are
@@ -54,5 +58,26 @@ func TestProgress(t *testing.T) {
 	p.clear()
 	if b.Len() != 0 {
 		t.Fatalf("a second clear wrote %q", b.String())
+	}
+}
+
+// TestRunProgress: with Options.Progress, Run draws the progress line
+// instead of the periodic log lines, and clears it before its last line.
+func TestRunProgress(t *testing.T) {
+	st := Settings{Model: "xor", DType: "f64", Steps: 2000}
+	st.Optimizer.Kind, st.Optimizer.LR = "sgd", 0.1
+	ds, _ := data.New(data.Options{Example: xorBatch()})
+	var b strings.Builder
+	if _, err := Run(context.Background(), Local[float64](xor.New()), Options{Settings: st, Data: ds, Log: 500, Out: &b, Progress: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "\rstep 500/2000  ") || strings.Contains(out, "step    500  loss") {
+		t.Fatalf("no progress line, or log lines with it:\n%q", out)
+	}
+	i := strings.LastIndex(out, "\r")
+	j := strings.LastIndex(out[:i], "\r")
+	if strings.Trim(out[j+1:i], " ") != "" || !strings.HasPrefix(out[i+1:], "step   1999  loss ") {
+		t.Fatalf("the line is not cleared before the last log line:\n%q", out)
 	}
 }

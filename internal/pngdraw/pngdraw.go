@@ -107,7 +107,8 @@ func Polyline(dst draw.Image, pts []image.Point, width, dash int, c color.Color)
 		n := int(math.Ceil(math.Hypot(dx, dy)*2)) + 1 // half-pixel steps
 		for j := 0; j < n; j++ {
 			t := float64(j) / float64(n)
-			if dash > 0 && int(along+t*math.Hypot(dx, dy))%(dash+dash/2) >= dash {
+			// The pen's width widens each dash: the gaps make up for it.
+			if dash > 0 && int(along+t*math.Hypot(dx, dy))%(dash+dash/2+width) >= dash {
 				continue
 			}
 			dot(dst, float64(a.X)+t*dx, float64(a.Y)+t*dy, width, c)
