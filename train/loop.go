@@ -43,7 +43,7 @@ type Options struct {
 	// a run-time rate (a package compiled without a schedule: SetLR).
 	LR func(step int) float64
 
-	// Out gets log lines; Progress draws a progress bar on it instead (a
+	// Out gets log lines; Progress draws a progress line on it instead (a
 	// terminal). Err gets warnings and the interruption notice.
 	Out, Err io.Writer
 	Progress bool
