@@ -2,23 +2,15 @@ package mechinterp
 
 import (
 	"fmt"
+	"image"
 	"image/color"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/palette"
-	"gonum.org/v1/plot/palette/moreland"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-
 	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/pngdraw"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -235,9 +227,6 @@ type Panel struct {
 	W     [][]float64
 }
 
-// attnDPI is the resolution of the heatmap PNGs.
-const attnDPI = 144
-
 // WriteAttentionPNG draws the panels side by side (in a grid when there are
 // more than two) with the tokens along both axes, queries top to bottom
 // and keys left to right, on one colour scale from 0 to 1 with a colour
@@ -258,128 +247,156 @@ func WriteAttentionPNG(path, title string, labels []string, panels []Panel) (int
 			}
 		}
 	}
-	// Cells shrink as texts grow, within what stays readable.
-	cell := vg.Length(math.Max(6, math.Min(16, 420/float64(n))))
-	fontSize := vg.Length(math.Max(4.5, math.Min(9, float64(cell)*0.8)))
-	side := cell * vg.Length(n)
+	img := drawAttention(title, labels, panels)
+	if err := pngdraw.Save(path, img); err != nil {
+		return 0, 0, err
+	}
+	return img.Bounds().Dx(), img.Bounds().Dy(), nil
+}
+
+// attnCell is the side in pixels of a heatmap cell for n tokens: smaller
+// as n grows, never below a label's height.
+func attnCell(n int) int { return min(28, max(pngdraw.LineH+1, 840/n)) }
+
+// The layout of the heatmap figure, in pixels.
+const (
+	attnPad  = 16 // around and between panels
+	attnTick = 3  // the ticks' length, and their gap to the labels
+	attnBarW = 360
+	attnBarH = 16
+)
+
+var (
+	ink       = color.Black
+	maskedRGB = color.RGBA{0xd8, 0xd8, 0xd8, 0xff}
+)
+
+// drawAttention lays the figure out: the title's lines, the panels in a
+// grid of equal tiles, and the colour bar with its caption.
+func drawAttention(title string, labels []string, panels []Panel) *image.RGBA {
+	n, cell := len(labels), attnCell(len(labels))
+	side, labW := n*cell, 0
+	for _, l := range labels {
+		labW = max(labW, pngdraw.TextWidth(l))
+	}
+	const gap = 6
+	// A tile: its title above the square; the query axis's name and the
+	// labels left of it; the labels and the key axis's name below it.
+	left := pngdraw.LineH + gap + labW + 2*attnTick
+	tileW, tileH := left+side, pngdraw.LineH+gap+side+2*attnTick+labW+gap+pngdraw.LineH
+	for _, p := range panels {
+		tileW = max(tileW, pngdraw.TextWidth(p.Title))
+	}
 	cols := len(panels)
 	if cols > 2 {
 		cols = int(math.Ceil(math.Sqrt(float64(len(panels)))))
 	}
 	rows := (len(panels) + cols - 1) / cols
-
-	cmap := palette.Reverse(moreland.ExtendedBlackBody())
-	cmap.SetMin(0)
-	cmap.SetMax(1)
-	pal := cmap.Palette(256)
-	grid := make([][]*plot.Plot, rows)
-	for r := range grid {
-		grid[r] = make([]*plot.Plot, cols)
+	lines := strings.Split(title, "\n")
+	caption := "attention weight (grey: masked, the key is after the query)"
+	W := cols*tileW + (cols-1)*attnPad
+	for _, s := range append(lines, caption) {
+		W = max(W, pngdraw.TextWidth(s))
 	}
+	W += 2 * attnPad
+	titleH := len(lines) * (pngdraw.LineH + gap)
+	barY := attnPad + titleH + attnPad + rows*tileH + (rows-1)*attnPad + attnPad
+	H := barY + attnBarH + 2*attnTick + 2*(pngdraw.LineH+gap) + attnPad
+
+	img := image.NewRGBA(image.Rect(0, 0, W, H))
+	pngdraw.Fill(img, img.Bounds(), color.White)
+	centred := func(y int, s string) { pngdraw.Text(img, (W-pngdraw.TextWidth(s))/2, y, s, ink) }
+	for i, s := range lines {
+		centred(attnPad+i*(pngdraw.LineH+gap), s)
+	}
+	x0 := (W - (cols*tileW + (cols-1)*attnPad)) / 2
 	for i, p := range panels {
-		grid[i/cols][i%cols] = heatPlot(p, labels, pal, fontSize)
+		x := x0 + (i%cols)*(tileW+attnPad)
+		y := attnPad + titleH + attnPad + (i/cols)*(tileH+attnPad)
+		drawPanel(img, image.Pt(x, y), p, labels, cell, left)
 	}
 
-	// Measure the room the labels take around one data area.
-	probe := draw.Canvas{Canvas: vgimg.New(1, 1), Rectangle: vg.Rectangle{Max: vg.Point{X: 4 * side, Y: 4 * side}}}
-	data := grid[0][0].DataCanvas(probe)
-	left, bottom := data.Min.X-probe.Min.X, data.Min.Y-probe.Min.Y
-	right, top := probe.Max.X-data.Max.X, probe.Max.Y-data.Max.Y
-	const pad, titleH, barH = vg.Length(12), vg.Length(28), vg.Length(56)
-	tileW, tileH := left+side+right, bottom+side+top
-	ts := draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, 12), XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
-	W := vg.Length(cols)*tileW + vg.Length(cols+1)*pad
-	W = max(W, ts.Width(title)+2*pad, 320) // the title and the colour bar fit
-	H := titleH + vg.Length(rows)*tileH + vg.Length(rows-1)*pad + barH + pad
-
-	img := vgimg.NewWith(vgimg.UseWH(W, H), vgimg.UseDPI(attnDPI), vgimg.UseBackgroundColor(color.White))
-	dc := draw.New(img)
-	dc.FillText(ts, vg.Point{X: W / 2, Y: H - pad/2}, title)
-
-	// The panels, aligned so that their data areas are equal squares.
-	area := draw.Crop(dc, pad, -pad, barH+pad, -titleH)
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: pad, PadY: pad}
-	canvases := plot.Align(grid, tiles, area)
-	for r := range grid {
-		for c2, p := range grid[r] {
-			if p != nil {
-				p.Draw(canvases[r][c2])
-			}
+	// The colour bar: the scale from 0 to 1, ticked every 0.1.
+	bx := (W - attnBarW) / 2
+	for x := range attnBarW {
+		pngdraw.Fill(img, image.Rect(bx+x, barY, bx+x+1, barY+attnBarH), attnColor(float64(x)/(attnBarW-1)))
+	}
+	for i := 0; i <= 10; i++ {
+		x := bx + i*(attnBarW-1)/10
+		pngdraw.Fill(img, image.Rect(x, barY+attnBarH, x+1, barY+attnBarH+attnTick), ink)
+		if i%5 == 0 {
+			s := strconv.FormatFloat(float64(i)/10, 'f', 1, 64)
+			pngdraw.Text(img, x-pngdraw.TextWidth(s)/2, barY+attnBarH+2*attnTick, s, ink)
 		}
 	}
-
-	// The colour bar under the panels.
-	bar := plot.New()
-	bar.HideY()
-	bar.X.Padding = 0
-	bar.X.Label.Text = "attention weight (grey: masked, the key is after the query)"
-	bar.Add(&plotter.ColorBar{ColorMap: cmap})
-	barW := vg.Length(math.Min(float64(W-2*pad), 360))
-	bar.Draw(draw.Crop(dc, (W-barW)/2, -(W-barW)/2, pad/2, -(H - barH)))
-
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, 0, err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return 0, 0, err
-	}
-	if err := f.Close(); err != nil {
-		return 0, 0, err
-	}
-	b := img.Image().Bounds()
-	return b.Dx(), b.Dy(), nil
+	centred(barY+attnBarH+2*attnTick+pngdraw.LineH+gap, caption)
+	return img
 }
 
-// heatPlot is one panel. Grid row r holds query n-1-r, so that query 0
-// is at the top, as in a matrix.
-func heatPlot(p Panel, labels []string, pal palette.Palette, fontSize vg.Length) *plot.Plot {
+// drawPanel draws one heatmap in the tile at at: its title, then the
+// square of cells, query q's row from the top and key k's column from
+// the left, labelled with the tokens.
+func drawPanel(img *image.RGBA, at image.Point, p Panel, labels []string, cell, left int) {
+	const gap = 6
 	n := len(labels)
-	hm := plotter.NewHeatMap(attnGrid{w: p.W}, pal)
-	hm.Min, hm.Max = 0, 1
-	hm.NaN = color.Gray{Y: 0xd8}
-	pl := plot.New()
-	pl.Title.Text = p.Title
-	pl.Title.TextStyle.Font.Size = 11
-	pl.X.Label.Text = "key"
-	pl.Y.Label.Text = "query"
-	pl.X.Padding, pl.Y.Padding = 0, 0
-	var xt, yt []plot.Tick
-	for i, s := range labels {
-		// gonum anchors rotated labels one descent into the axis: the
-		// trailing spaces keep them clear of the ticks and the data.
-		xt = append(xt, plot.Tick{Value: float64(i), Label: s + "  "})
-		yt = append(yt, plot.Tick{Value: float64(n - 1 - i), Label: s})
+	sq := image.Pt(at.X+left, at.Y+pngdraw.LineH+gap) // the square's corner
+	pngdraw.Text(img, max(at.X, sq.X+(n*cell-pngdraw.TextWidth(p.Title))/2), at.Y, p.Title, ink)
+	for q := range n {
+		for k := range n {
+			c := maskedRGB
+			if k <= q {
+				c = attnColor(p.W[q][k])
+			}
+			pngdraw.Fill(img, image.Rect(sq.X+k*cell, sq.Y+q*cell, sq.X+(k+1)*cell, sq.Y+(q+1)*cell), c)
+		}
 	}
-	pl.X.Tick.Marker = plot.ConstantTicks(xt)
-	pl.Y.Tick.Marker = plot.ConstantTicks(yt)
-	for _, a := range []*plot.Axis{&pl.X, &pl.Y} {
-		a.Tick.Label.Font.Size = fontSize
-		a.Tick.Length = 2
-		a.Label.TextStyle.Font.Size = 9
+	bottom := sq.Y + n*cell
+	for i, l := range labels {
+		mid := i*cell + cell/2
+		w := pngdraw.TextWidth(l)
+		pngdraw.Fill(img, image.Rect(sq.X-attnTick, sq.Y+mid, sq.X, sq.Y+mid+1), ink)
+		pngdraw.Text(img, sq.X-2*attnTick-w, sq.Y+mid-pngdraw.LineH/2, l, ink)
+		pngdraw.Fill(img, image.Rect(sq.X+mid, bottom, sq.X+mid+1, bottom+attnTick), ink)
+		pngdraw.TextUp(img, sq.X+mid-pngdraw.LineH/2, bottom+2*attnTick+w, l, ink)
 	}
-	pl.X.Tick.Label.Rotation = math.Pi / 2
-	pl.X.Tick.Label.XAlign = draw.XRight
-	pl.X.Tick.Label.YAlign = draw.YCenter
-	pl.Add(hm)
-	return pl
+	side := n * cell
+	pngdraw.TextUp(img, at.X, sq.Y+(side+pngdraw.TextWidth("query"))/2, "query", ink)
+	labH := 0
+	for _, l := range labels {
+		labH = max(labH, pngdraw.TextWidth(l))
+	}
+	pngdraw.Text(img, sq.X+(side-pngdraw.TextWidth("key"))/2, bottom+2*attnTick+labH+gap, "key", ink)
 }
 
-// attnGrid adapts a square matrix to plotter.GridXYZ; masked entries
-// (k > q) are NaN so that they draw in the heatmap's NaN colour.
-type attnGrid struct{ w [][]float64 }
+// attnScale is the colour scale of the weights, from white at 0 through
+// yellow, orange, red and violet to black at 1: small weights fade into
+// the background and the strongest stand out.
+var attnScale = []struct {
+	at      float64
+	r, g, b float64
+}{
+	{0, 255, 255, 255},
+	{0.15, 245, 215, 60},
+	{0.35, 245, 140, 45},
+	{0.5, 215, 30, 60},
+	{0.7, 125, 35, 210},
+	{0.85, 25, 25, 130},
+	{1, 0, 0, 0},
+}
 
-func (g attnGrid) Dims() (int, int)   { return len(g.w), len(g.w) }
-func (g attnGrid) X(c int) float64    { return float64(c) }
-func (g attnGrid) Y(r int) float64    { return float64(r) }
-func (g attnGrid) Min() float64       { return 0 }
-func (g attnGrid) Max() float64       { return 1 }
-func (g attnGrid) Z(c, r int) float64 { return g.at(len(g.w)-1-r, c) }
-
-func (g attnGrid) at(q, k int) float64 {
-	if k > q {
-		return math.NaN()
+// attnColor is weight v's colour on attnScale, v clamped to [0, 1].
+func attnColor(v float64) color.RGBA {
+	v = math.Max(0, math.Min(1, v))
+	if math.IsNaN(v) {
+		v = 0
 	}
-	return g.w[q][k]
+	for i := 1; i < len(attnScale); i++ {
+		a, b := attnScale[i-1], attnScale[i]
+		if v <= b.at {
+			t := (v - a.at) / (b.at - a.at)
+			mix := func(x, y float64) uint8 { return uint8(math.Round(x + t*(y-x))) }
+			return color.RGBA{mix(a.r, b.r), mix(a.g, b.g), mix(a.b, b.b), 0xff}
+		}
+	}
+	return color.RGBA{0, 0, 0, 0xff}
 }

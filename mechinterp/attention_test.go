@@ -2,6 +2,8 @@ package mechinterp
 
 import (
 	"fmt"
+	"image/color"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -127,5 +129,52 @@ func TestAttentionMaps(t *testing.T) {
 		if _, err := AttentionMaps(c.w, c.heads, c.n); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v heads %v n %d: %v, want %q", c.w.Shape, c.heads, c.n, err, c.want)
 		}
+	}
+}
+
+// TestAttentionPNGCells decodes the heatmap: every cell is drawn in its
+// weight's colour, cell by cell, the masked ones grey, and the colour bar
+// shows the scale's other colours.
+func TestAttentionPNGCells(t *testing.T) {
+	labels := []string{"a", " b", "\n", "dd", "e", "ffffffffffffff"}
+	n := len(labels)
+	w := make([][]float64, n)
+	for q := range w {
+		w[q] = make([]float64, n)
+		for k := 0; k <= q; k++ {
+			w[q][k] = 0.5
+		}
+		w[q][q] = 1
+	}
+	path := filepath.Join(t.TempDir(), "a.png")
+	for i, l := range labels {
+		labels[i] = TokenLabel(l)
+	}
+	if _, _, err := WriteAttentionPNG(path, "title", labels, []Panel{{Title: "head 0", W: w}}); err != nil {
+		t.Fatal(err)
+	}
+	img := testutil.DecodePNG(t, path)
+	count := map[color.RGBA]int{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			count[color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)]++
+		}
+	}
+	area := attnCell(n) * attnCell(n)
+	masked := n * (n - 1) / 2
+	if got := count[maskedRGB]; got != masked*area {
+		t.Errorf("%d grey pixels, want %d masked cells of %d", got, masked, area)
+	}
+	if got := count[attnColor(0.5)]; got < masked*area {
+		t.Errorf("%d pixels of weight 0.5's colour, want at least %d cells of %d", got, masked, area)
+	}
+	for _, x := range []int{36, 108, 251, 323} { // columns of the bar
+		if v := float64(x) / (attnBarW - 1); count[attnColor(v)] == 0 {
+			t.Errorf("no pixel of weight %g's colour: no colour bar", v)
+		}
+	}
+	if attnColor(0) != (color.RGBA{255, 255, 255, 255}) || attnColor(1) != (color.RGBA{0, 0, 0, 255}) || attnColor(math.NaN()) != attnColor(0) {
+		t.Errorf("the scale runs from %v to %v", attnColor(0), attnColor(1))
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
@@ -45,7 +43,7 @@ type Options struct {
 	// a run-time rate (a package compiled without a schedule: SetLR).
 	LR func(step int) float64
 
-	// Out gets log lines; Progress draws a progress bar on it instead (a
+	// Out gets log lines; Progress draws a progress line on it instead (a
 	// terminal). Err gets warnings and the interruption notice.
 	Out, Err io.Writer
 	Progress bool
@@ -89,12 +87,10 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 	}
 	res := &Result{Step: opts.Start, Saved: -1}
 
-	var bar *progressbar.ProgressBar
+	var bar *progress
 	if opts.Progress {
-		bar = progressbar.NewOptions(st.Steps, progressbar.OptionSetWriter(out), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("steps"), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-		_ = bar.Set(opts.Start)
+		bar = newProgress(out, opts.Start, st.Steps)
+		r.out = bar // validation lines clear the progress line first
 	}
 	fmt.Fprintf(out, "training %s for %d steps (%s, lr %g) from step %d\n", st.Model, st.Steps, st.Optimizer.Kind, st.Optimizer.LR, opts.Start)
 	began := time.Now()
@@ -133,15 +129,14 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		if s.Diverged {
 			bad := step + len(s.Losses) - 1
 			if bar != nil {
-				_ = bar.Exit()
+				bar.clear()
 			}
 			return res, r.diverged(bad, s, res.Saved)
 		}
 		step += len(s.Losses)
 		res.Step = step
 		if bar != nil {
-			bar.Describe(fmt.Sprintf("loss %.4f", res.Losses[len(res.Losses)-1]))
-			_ = bar.Set(step)
+			bar.update(step, res.Losses[len(res.Losses)-1])
 		}
 		if err := r.maybeEval(step, stop); err != nil {
 			return res, err
@@ -162,7 +157,7 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		}
 	}
 	if bar != nil {
-		_ = bar.Finish()
+		bar.clear()
 	}
 	elapsed := time.Since(began)
 	if step > opts.Start {

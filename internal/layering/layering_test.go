@@ -33,10 +33,16 @@ var allowed = []struct {
 	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models", "onnx"}, []string{"golang.org/x/tools/go/packages", "golang.org/x/mod/module"}},
 	// The libraries over compile: data pipelines, the training loop.
 	{"data", []string{"graph", "runtime"}, nil},
-	{"train", []string{"compile", "data", "graph", "passes", "runtime"}, []string{"github.com/schollz/progressbar", "gonum.org/v1/plot"}},
+	{"train", []string{"compile", "data", "graph", "passes", "runtime", "internal/pngdraw"}, nil},
+	// Interpretability over compiled models: everything below the CLI.
+	{"mechinterp", []string{"compile", "data", "dsl", "graph", "models", "passes", "runtime", "train", "internal/pngdraw"}, nil},
 	{"dist", []string{"dist"}, nil}, // standard library only (cgo to Open MPI under the mpi tag); dist/internal/bench imports dist
 	{"onnx", []string{"graph", "dsl"}, []string{"google.golang.org/protobuf"}},
 	{"internal/testutil", nil, nil},
+	// The figures' drawing (loss curve, attention maps): the standard
+	// library and x/image's bitmap font only, so that the CLI's figures
+	// put no plotting modules in its users' go.mod.
+	{"internal/pngdraw", nil, []string{"golang.org/x/image/font", "golang.org/x/image/math/fixed"}},
 	{"internal/golden", nil, nil},
 	{"internal/layering", nil, []string{"golang.org/x/tools"}},
 	{"internal/randgraph", []string{"graph", "dsl", "passes"}, nil},
