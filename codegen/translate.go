@@ -92,7 +92,7 @@ func (g *gen) translateAPI(f *jen.File, outNames []string, ctx, vocab int, src *
 		return []jen.Code{
 			jen.If(jen.Len(jen.Id("src")).Op("!=").Lit(srcLen)).Block(jen.Return(jen.Id("tokens"), jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %s: %%d source ids, want %d", name, method, srcLen)), jen.Len(jen.Id("src"))))),
 			jen.If(jen.Len(jen.Id("tokens")).Op("==").Lit(0)).Block(jen.Return(jen.Id("tokens"), jen.Qual("fmt", "Errorf").Call(jen.Lit(name+": "+method+": the decoder's prompt is empty (give it the start token)")))),
-			jen.If(jen.Id("n").Op("<").Lit(0).Op("||").Len(jen.Id("tokens")).Op("+").Id("n").Op(">").Lit(ctx+1)).Block(jen.Return(jen.Id("tokens"), jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %s: %%d prompt tokens and %%d more do not fit the decoder's context of %d (at most %d in all)", name, method, ctx, ctx+1)), jen.Len(jen.Id("tokens")), jen.Id("n")))),
+			jen.If(jen.Id("n").Op("<").Lit(0).Op("||").Len(jen.Id("tokens")).Op("+").Id("n").Op(">").Lit(ctx + 1)).Block(jen.Return(jen.Id("tokens"), jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %s: %%d prompt tokens and %%d more do not fit the decoder's context of %d (at most %d in all)", name, method, ctx, ctx+1)), jen.Len(jen.Id("tokens")), jen.Id("n")))),
 			jen.Var().Id("logits").Index().Id(g.T),
 			jen.Var().Err().Error(),
 		}
