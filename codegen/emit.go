@@ -833,14 +833,25 @@ func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
 	})
 }
 
+// hypers reads an update's run-time hyperparameters (scalar operands from
+// index first on) into locals with the given names, before its loop.
+func (f *fnGen) hypers(n *graph.Node, first int, names ...string) []jen.Code {
+	var pre []jen.Code
+	for i, name := range names {
+		if first+i < len(n.Inputs) {
+			pre = append(pre, jen.Id(name).Op(":=").Id(f.scalarSrc(n.Inputs[first+i])))
+		}
+	}
+	return pre
+}
+
 func emitApplyMomentum(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, v, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4]
-	mu := graph.FormatFloat(n.Attrs.Beta1)
-	vNew := src(f.elemSrc(v) + "*" + mu + " + " + f.gradSrc(g, s)) // PyTorch: v = μv + g
+	vNew := src(f.elemSrc(v) + "*mu + " + f.gradSrc(g, s)) // PyTorch: v = μv + g
 	if n.Op == graph.OpApplyEMAMomentum {
-		vNew = src(mu + "*" + f.elemSrc(v) + " + (1-" + mu + ")*" + paren(f.gradSrc(g, s))) // the text: v = βv + (1−β)g
+		vNew = src("mu*" + f.elemSrc(v) + " + (1-mu)*" + paren(f.gradSrc(g, s))) // the text: v = βv + (1−β)g
 	}
-	return f.update(p, nil, []jen.Code{
+	return f.update(p, f.hypers(n, 5, "mu"), []jen.Code{
 		f.set(v, vNew),
 		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*"+f.elemSrc(v))),
 	})
@@ -848,33 +859,32 @@ func emitApplyMomentum(f *fnGen, n *graph.Node) []jen.Code {
 
 func emitApplyRMSProp(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, v, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4]
-	alpha, eps := graph.FormatFloat(n.Attrs.Beta1), graph.FormatFloat(n.Attrs.Eps)
-	return f.update(p, nil, []jen.Code{
+	return f.update(p, f.hypers(n, 5, "alpha", "eps"), []jen.Code{
 		jen.Id("g").Op(":=").Add(src(f.gradSrc(g, s))),
-		f.set(v, src(f.elemSrc(v)+"*"+alpha+" + (1-"+alpha+")*g*g")),
-		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*g").Op("/").Parens(sqrt(src(f.elemSrc(v))).Op("+").Id(eps))),
+		f.set(v, src(f.elemSrc(v)+"*alpha + (1-alpha)*g*g")),
+		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*g").Op("/").Parens(sqrt(src(f.elemSrc(v))).Op("+").Id("eps"))),
 	})
 }
 
 func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, m, v, lr, t, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5], n.Inputs[6]
-	a := n.Attrs
-	b1, b2, eps := graph.FormatFloat(a.Beta1), graph.FormatFloat(a.Beta2), graph.FormatFloat(a.Eps)
-	pow := func(b string) *jen.Statement { return jen.Qual("math", "Pow").Call(src(b), src(f.scalarSrc(t))) }
-	pre := []jen.Code{
-		jen.Id("lr").Op(":=").Id(f.scalarSrc(lr)),
-		jen.Id("bc1").Op(":=").Lit(1).Op("-").Add(pow(b1)).Comment("bias corrections at update t"),
-		jen.Id("bc2").Op(":=").Add(sqrt(jen.Lit(1).Op("-").Add(pow(b2)))),
+	pow := func(b string) *jen.Statement {
+		return jen.Qual("math", "Pow").Call(jen.Id(b), src(f.scalarSrc(t)))
 	}
+	pre := append(f.hypers(n, 7, "beta1", "beta2", "eps", "wd"),
+		jen.Id("lr").Op(":=").Id(f.scalarSrc(lr)),
+		jen.Id("bc1").Op(":=").Lit(1).Op("-").Add(pow("beta1")).Comment("bias corrections at update t"),
+		jen.Id("bc2").Op(":=").Add(sqrt(jen.Lit(1).Op("-").Add(pow("beta2")))),
+	)
 	body := []jen.Code{jen.Id("p").Op(":=").Id(f.elemSrc(p))}
-	if a.WD != 0 {
-		body = append(body, jen.Id("p").Op("*=").Lit(1).Op("-").Id("lr").Op("*").Id(graph.FormatFloat(a.WD)).Comment("decoupled weight decay (AdamW)"))
+	if len(n.Inputs) > 10 {
+		body = append(body, jen.Id("p").Op("*=").Lit(1).Op("-").Id("lr").Op("*").Id("wd").Comment("decoupled weight decay (AdamW)"))
 	}
 	body = append(body,
 		jen.Id("g").Op(":=").Id(f.gradSrc(g, s)),
-		f.set(m, src(f.elemSrc(m)+"*"+b1+" + (1-"+b1+")*g")),
-		f.set(v, src(f.elemSrc(v)+"*"+b2+" + (1-"+b2+")*g*g")),
-		f.set(p, src("p - lr/bc1*"+f.elemSrc(m)).Op("/").Parens(sqrt(src(f.elemSrc(v))).Op("/").Id("bc2").Op("+").Id(eps))),
+		f.set(m, src(f.elemSrc(m)+"*beta1 + (1-beta1)*g")),
+		f.set(v, src(f.elemSrc(v)+"*beta2 + (1-beta2)*g*g")),
+		f.set(p, src("p - lr/bc1*"+f.elemSrc(m)).Op("/").Parens(sqrt(src(f.elemSrc(v))).Op("/").Id("bc2").Op("+").Id("eps"))),
 	)
 	return f.update(p, pre, body)
 }

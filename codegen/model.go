@@ -24,7 +24,10 @@ func (g *gen) modelFile() ([]byte, error) {
 	f.PackageComment(lineComments(doc))
 
 	pred := g.newEntry(prog.Predict)
-	var train, prefill, decode *entry
+	var small, train, prefill, decode *entry
+	if prog.PredictSmall != nil {
+		small = g.newEntry(prog.PredictSmall)
+	}
 	if prog.Train != nil {
 		train = g.newEntry(prog.Train)
 	}
@@ -35,7 +38,7 @@ func (g *gen) modelFile() ([]byte, error) {
 	g.modelType(f)
 	g.constructor(f)
 	g.tensorAPI(f)
-	if err := g.predictAPI(f, pred); err != nil {
+	if err := g.predictAPI(f, pred, small); err != nil {
 		return nil, err
 	}
 	if err := g.tapAPI(f, pred); err != nil {
@@ -54,6 +57,9 @@ func (g *gen) modelFile() ([]byte, error) {
 	g.namedAPI(f, train)
 	all := func(*graph.Node) bool { return true }
 	g.method(f, pred, "predict", "predict runs the forward pass in eval mode.", all, nil)
+	if small != nil {
+		g.method(f, small, "predictSmall", "predictSmall runs the forward pass in eval mode at the smaller batch.", all, nil)
+	}
 	if train != nil {
 		g.method(f, train, "forward", "forward runs the forward pass in training mode, keeping what backward needs.",
 			func(n *graph.Node) bool { return n.Role == graph.RoleForward }, nil)
@@ -353,8 +359,15 @@ func (g *gen) tensorAPI(f *jen.File) {
 // inputArgs declares an entry point's input parameters and the statements that
 // check and copy them into the model.
 func (g *gen) inputArgs(e *entry, nm *namer, zero jen.Code) (params []jen.Code, stmts []jen.Code, docs []string) {
+	params, stmts, docs, _ = g.namedInputArgs(e, nm, zero)
+	return params, stmts, docs
+}
+
+// namedInputArgs is inputArgs that also returns the parameters' names.
+func (g *gen) namedInputArgs(e *entry, nm *namer, zero jen.Code) (params []jen.Code, stmts []jen.Code, docs, names []string) {
 	for _, n := range e.gr.Inputs() {
 		name := nm.take(ident(n.Name))
+		names = append(names, name)
 		size := n.Type.Shape.Size()
 		params = append(params, jen.Id(name).Add(g.goSliceType(n.Type.DType)))
 		docs = append(docs, fmt.Sprintf("%s: %s", name, n.Type))
@@ -365,22 +378,49 @@ func (g *gen) inputArgs(e *entry, nm *namer, zero jen.Code) (params []jen.Code, 
 			jen.Copy(g.sliceOf(e.plan.slots[n]), jen.Id(name)),
 		)
 	}
-	return params, stmts, docs
+	return params, stmts, docs, names
 }
 
-func (g *gen) predictAPI(f *jen.File, e *entry) error {
+func (g *gen) predictAPI(f *jen.File, e, small *entry) error {
 	nm := newNamer()
 	outs, err := g.outputResults(e, nm)
 	if err != nil {
 		return err
 	}
-	params, stmts, inDocs := g.inputArgs(e, nm, outs.zero)
+	params, stmts, inDocs, inNames := g.namedInputArgs(e, nm, outs.zero)
+	doc := "Predict runs the model in eval mode (no dropout) on one batch.\n\nInputs, row-major:\n\t" + strings.Join(inDocs, "\n\t") +
+		"\n\nIt returns:\n\t" + strings.Join(outs.docs, "\n\t")
+	if small != nil {
+		// A batch of the smaller size runs the forward pass compiled for it.
+		first := small.gr.Inputs()[0]
+		var args []jen.Code
+		for _, name := range inNames {
+			args = append(args, jen.Id(name))
+		}
+		snm := newNamer()
+		souts, err := g.outputResults(small, snm)
+		if err != nil {
+			return err
+		}
+		sparams, sstmts, _ := g.inputArgs(small, snm, souts.zero)
+		stmts = append([]jen.Code{jen.If(jen.Len(args[0]).Op("==").Lit(first.Type.Shape.Size())).Block(
+			jen.Return(jen.Id("m").Dot("predictSmallBatch").Call(args...)),
+		)}, stmts...)
+		sbody := append(sstmts,
+			jen.If(jen.Err().Op(":=").Id("m").Dot("predictSmall").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(souts.zero, jen.Err())),
+			jen.Return(append(souts.rets, jen.Nil())...),
+		)
+		docComment(f, "predictSmallBatch is Predict at the smaller batch.")
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("predictSmallBatch").Params(sparams...).Params(souts.results...).Block(sbody...)
+		f.Line()
+		doc += fmt.Sprintf("\n\nIt also serves batches of %d (mlc compile -predict-batch %d): inputs of\nthat batch's sizes (%s: %s) run a forward pass compiled for them, and the\noutputs have that batch's sizes. Tap reads the compiled batch's values.",
+			first.Type.Shape[0], first.Type.Shape[0], ident(first.Name), first.Type)
+	}
 	body := append(stmts,
 		jen.If(jen.Err().Op(":=").Id("m").Dot("predict").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(outs.zero, jen.Err())),
 		jen.Return(append(outs.rets, jen.Nil())...),
 	)
-	docComment(f, "Predict runs the model in eval mode (no dropout) on one batch.\n\nInputs, row-major:\n\t"+strings.Join(inDocs, "\n\t")+
-		"\n\nIt returns:\n\t"+strings.Join(outs.docs, "\n\t")+"\n\nThe returned slices alias the model's memory: they stay valid until the\nnext call on m.")
+	docComment(f, doc+"\n\nThe returned slices alias the model's memory: they stay valid until the\nnext call on m.")
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Predict").Params(params...).Params(outs.results...).Block(body...)
 	f.Line()
 	return nil

@@ -68,15 +68,16 @@ func (g *gen) namedAPI(f *jen.File, train *entry) {
 		return
 	}
 	for _, n := range train.gr.NodesWithOp(graph.OpState) {
-		if n.Name != "hyper.lr" || n.Type.Shape.Rank() != 0 {
+		h, ok := hyperSetters[n.Name]
+		if !ok || n.Type.Shape.Rank() != 0 {
 			continue
 		}
-		lr := g.sliceOf(train.plan.slots[n]).Clone()
-		docComment(f, "SetLR sets the learning rate of the following updates: a schedule run by\nthe caller, without recompiling. It starts at the rate the model was\ncompiled with; checkpoints keep it with the optimizer state.")
-		f.Func().Params(m()).Id("SetLR").Params(jen.Id("lr").Float64()).Block(lr.Index(jen.Lit(0)).Op("=").Id(g.T).Call(jen.Id("lr")))
+		v := g.sliceOf(train.plan.slots[n]).Clone()
+		docComment(f, "Set"+h.method+" sets "+h.what+" of the following updates, without\nrecompiling (a schedule run by the caller). It starts at the value the\nmodel was compiled with; checkpoints keep it with the optimizer state.")
+		f.Func().Params(m()).Id("Set" + h.method).Params(jen.Id("v").Float64()).Block(v.Index(jen.Lit(0)).Op("=").Id(g.T).Call(jen.Id("v")))
 		f.Line()
-		docComment(f, "LR is the learning rate of the next update.")
-		f.Func().Params(m()).Id("LR").Params().Float64().Block(jen.Return(jen.Float64().Call(g.sliceOf(train.plan.slots[n]).Clone().Index(jen.Lit(0)))))
+		docComment(f, h.method+" is "+h.what+" of the next update.")
+		f.Func().Params(m()).Id(h.method).Params().Float64().Block(jen.Return(jen.Float64().Call(g.sliceOf(train.plan.slots[n]).Clone().Index(jen.Lit(0)))))
 		f.Line()
 	}
 	var inNames []jen.Code
@@ -125,4 +126,14 @@ func (g *gen) namedAPI(f *jen.File, train *entry) {
 		jen.Return(lossRead, jen.Nil()),
 	)
 	f.Line()
+}
+
+// hyperSetters names the generated setter and getter of each run-time
+// hyperparameter the optimizer pass creates (passes.Optimizer).
+var hyperSetters = map[string]struct{ method, what string }{
+	"hyper.lr":    {"LR", "the learning rate"},
+	"hyper.beta1": {"Beta1", "the optimizer's β₁ (Adam), momentum μ or RMSProp α"},
+	"hyper.beta2": {"Beta2", "Adam's β₂"},
+	"hyper.eps":   {"Eps", "the optimizer's ε (Adam, RMSProp)"},
+	"hyper.wd":    {"WeightDecay", "AdamW's decoupled weight decay"},
 }

@@ -22,7 +22,7 @@ import (
 var locals = []string{
 	"m", "i", "j", "k", "l", "b", "c", "g", "h", "n", "o", "p", "r", "s", "t", "v", "w",
 	"err", "lr", "bc1", "bc2", "buf", "row", "rows", "sc", "qb", "kb", "vb", "ob", "wb", "wr", "qh",
-	"lo", "hi", "thread",
+	"lo", "hi", "thread", "mu", "alpha", "eps", "beta1", "beta2", "wd",
 }
 
 // reserved reports identifiers generated code uses itself: Go's keywords

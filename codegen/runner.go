@@ -85,6 +85,12 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 	for _, o := range prog.Predict.Results() {
 		data.Outputs = append(data.Outputs, runnerOutput{Name: o.Name, Var: outVars[o.Name], Shape: shapeLit(o.Node.Type.Shape)})
 	}
+	if small := prog.PredictSmall; small != nil {
+		data.SmallIn = conv(small)
+		for _, o := range small.Results() {
+			data.SmallOutputs = append(data.SmallOutputs, runnerOutput{Name: o.Name, Var: outVars[o.Name], Shape: shapeLit(o.Node.Type.Shape)})
+		}
+	}
 	for _, g := range []*graph.Graph{prog.Predict, prog.Train} { // the caches of decoding are not State()
 		data.HasState = data.HasState || g != nil && len(g.NodesWithOp(graph.OpState)) > 0
 	}
@@ -157,6 +163,10 @@ type runnerData struct {
 	// S2S: a one-sequence encoder-decoder; the runner generates the output
 	// for a source (Generate(src, tokens, n, emit)).
 	S2S bool
+	// SmallIn and SmallOutputs are Predict's at the smaller batch
+	// (graph.Program.PredictSmall), nil without one.
+	SmallIn      []runnerInput
+	SmallOutputs []runnerOutput
 }
 
 func shapeLit(s graph.Shape) string {
@@ -495,7 +505,24 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 {{end}}		res.RNG = strconv.FormatUint(m.RNGState(), 10)
 		return res, nil
 	}
-{{range .AllIn}}	{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
+{{if .SmallIn}}{{$first := index .SmallIn 0}}	if t, ok := req.Inputs[{{printf "%q" $first.Name}}]; ok && len(t.Data) == {{$first.Size}} && (req.Cmd == "predict" || req.Cmd == "") {
+		// The smaller batch Predict also serves (mlc compile -predict-batch).
+		if req.Loss || req.Grads || req.Steps > 0 || req.Phase == "decode" {
+			return nil, fmt.Errorf("inputs of the smaller batch run Predict only, not training or decoding")
+		}
+{{range .SmallIn}}		{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
+		if err != nil {
+			return nil, err
+		}
+{{end}}		{{range .SmallOutputs}}{{.Var}}, {{end}}err := m.Predict({{.Args .SmallIn}})
+		if err != nil {
+			return nil, err
+		}
+		res.Outputs = map[string]tensor{}
+{{range .SmallOutputs}}		res.Outputs[{{printf "%q" .Name}}] = toTensor({{.Var}}, {{.Shape}})
+{{end}}		return res, nil
+	}
+{{end}}{{range .AllIn}}	{{.Var}}, err := {{.Fn}}(req.Inputs, {{printf "%q" .Name}}, {{.Size}})
 	if err != nil && (req.Cmd != "predict" && req.Cmd != "" || !errors.Is(err, errMissing)) {
 		return nil, err
 	}

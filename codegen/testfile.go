@@ -72,6 +72,9 @@ func (g *gen) testFile() ([]byte, error) {
 		blanks[i] = jen.Id("_")
 	}
 	eps = append(eps, ep{"Predict", jen.List(append(blanks, jen.Err())...).Op(":=").Id("m").Dot("Predict").Call(args(g.prog.Predict)...)})
+	if small := g.prog.PredictSmall; small != nil {
+		eps = append(eps, ep{"PredictSmallBatch", jen.List(append(blanks, jen.Err())...).Op(":=").Id("m").Dot("Predict").Call(g.smallArgs()...)})
+	}
 	if g.prog.Train != nil {
 		eps = append(eps,
 			ep{"TrainStep", jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(args(g.prog.Train)...)},
@@ -136,6 +139,9 @@ func (g *gen) testFile() ([]byte, error) {
 			),
 		)
 		f.Func().Id("Benchmark" + e.name).Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(bb...)
+	}
+	if g.prog.PredictSmall != nil {
+		g.smallBatchTest(f, decls, args(g.prog.Predict))
 	}
 	if g.prog.Decode != nil {
 		g.pastContextTest(f, gs)
@@ -324,4 +330,58 @@ func blanks(gr *graph.Graph) []jen.Code {
 		b[i] = jen.Id("_")
 	}
 	return append(b, jen.Err())
+}
+
+// smallArgs are the test inputs cut to PredictSmall's batch: their first
+// rows.
+func (g *gen) smallArgs() []jen.Code {
+	var a []jen.Code
+	for _, n := range g.prog.PredictSmall.Inputs() {
+		a = append(a, jen.Id(g.inVars[n.Name]).Index(jen.Op(":").Lit(n.Type.Shape.Size())))
+	}
+	return a
+}
+
+// smallBatchTest writes TestPredictSmallBatch: Predict on the first rows
+// of a batch gives the outputs the whole batch gives those rows.
+func (g *gen) smallBatchTest(f *jen.File, decls, args []jen.Code) {
+	res := g.prog.PredictSmall.Results()
+	var bigs, smalls []jen.Code
+	for i := range res {
+		bigs = append(bigs, jen.Id(fmt.Sprintf("big%d", i)))
+		smalls = append(smalls, jen.Id(fmt.Sprintf("small%d", i)))
+	}
+	fatal := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+	body := append([]jen.Code{jen.Id("m").Op(":=").Id("New").Call()}, decls...)
+	body = append(body, jen.List(append(bigs, jen.Err())...).Op(":=").Id("m").Dot("Predict").Call(args...), fatal)
+	for i, o := range res {
+		// Copies: the next call reuses the memory the results alias.
+		body = append(body, jen.Id(fmt.Sprintf("want%d", i)).Op(":=").Append(g.goSliceType(o.Node.Type.DType).Values(), bigs[i].(*jen.Statement).Clone().Index(jen.Op(":").Lit(o.Node.Type.Shape.Size())).Op("...")))
+	}
+	body = append(body, jen.List(append(smalls, jen.Err())...).Op(":=").Id("m").Dot("Predict").Call(g.smallArgs()...), fatal)
+	tol := 1e-9
+	if g.prog.Float == graph.F32 {
+		tol = 1e-4
+	}
+	for i, o := range res {
+		want := jen.Id(fmt.Sprintf("want%d", i)).Index(jen.Id("j"))
+		got := smalls[i].(*jen.Statement).Clone().Index(jen.Id("j"))
+		bad := jen.Id("got").Op("!=").Id("want")
+		pre := []jen.Code{jen.List(jen.Id("got"), jen.Id("want")).Op(":=").List(got, want)}
+		if o.Node.Type.DType != graph.Bool {
+			pre = []jen.Code{jen.List(jen.Id("got"), jen.Id("want")).Op(":=").List(jen.Float64().Call(got), jen.Float64().Call(want))}
+			bad = jen.Op("!").Parens(jen.Qual("math", "Abs").Call(jen.Id("got").Op("-").Id("want")).Op("<=").Lit(tol).Op("*").Parens(jen.Lit(1).Op("+").Qual("math", "Abs").Call(jen.Id("want"))))
+		}
+		body = append(body,
+			jen.If(jen.Len(smalls[i]).Op("!=").Len(jen.Id(fmt.Sprintf("want%d", i)))).Block(
+				jen.Id("t").Dot("Fatalf").Call(jen.Lit(o.Name+": %d values at the small batch, want %d"), jen.Len(smalls[i]), jen.Len(jen.Id(fmt.Sprintf("want%d", i)))),
+			),
+			jen.For(jen.Id("j").Op(":=").Range().Add(smalls[i])).Block(append(pre,
+				jen.If(bad).Block(jen.Id("t").Dot("Fatalf").Call(jen.Lit(o.Name+"[%d] = %v at the small batch, %v in the whole batch"), jen.Id("j"), jen.Id("got"), jen.Id("want"))),
+			)...),
+		)
+	}
+	f.Line()
+	docComment(f, "TestPredictSmallBatch: Predict on the first rows of a batch, at the\nsmaller batch it was also compiled for, gives the outputs the whole batch\ngives those rows.")
+	f.Func().Id("TestPredictSmallBatch").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(body...)
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// the passes run, so they cost nothing.
 	Taps  []string
 	Stats *passes.Stats // filled with rewrite counts and pass times when set
+	// DropoutInputs makes the training graph's dropout masks inputs the
+	// caller gives (passes.DropoutInputs), so that a step can be checked
+	// against another framework's.
+	DropoutInputs bool
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -64,6 +68,11 @@ func Build(name, source string, build func(b *dsl.Builder), opts Options) (*Resu
 // FromGraphs compiles a model from the graphs its Build function gives in
 // eval mode (pred) and training mode (train; nil when it has no loss).
 func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
+	return fromGraphs(pred, nil, train, opts)
+}
+
+// fromGraphs is FromGraphs with Predict at a smaller batch too (nil: none).
+func fromGraphs(pred, small, train *graph.Graph, opts Options) (*Result, error) {
 	name := pred.Name
 	prog := &graph.Program{Name: name, Source: pred.Source, Config: opts.Config, Float: opts.Float}
 	if prog.Float == graph.Invalid {
@@ -79,6 +88,18 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: the model declares no outputs (call b.Output in its Build function)", name)
 	}
 	prog.Predict = pred
+	if small != nil {
+		small.Loss = nil
+		if err := keepTaps(small, nil); err != nil {
+			return nil, err
+		}
+		passes.DCE(small)
+		passes.PruneInputs(small)
+		if err := checkSmallBatch(pred, small); err != nil {
+			return nil, err
+		}
+		prog.PredictSmall = small
+	}
 	if opts.Decode != "off" {
 		plain := pred.Clone()
 		plain.Outputs = plain.Results() // taps are read after Predict; decoding has none
@@ -94,6 +115,11 @@ func FromGraphs(pred, train *graph.Graph, opts Options) (*Result, error) {
 	res := &Result{Program: prog}
 	if train != nil {
 		train.Outputs = train.Results() // taps are Predict's
+		if opts.DropoutInputs {
+			if _, err := passes.DropoutInputs(train); err != nil {
+				return nil, err
+			}
+		}
 		if err := passes.L2(train, opts.L2, opts.L2Params); err != nil {
 			return nil, err
 		}

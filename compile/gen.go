@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
@@ -396,22 +398,33 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	if err != nil {
 		return nil, err
 	}
-	for name, j := range req.Params {
-		v := pr.Var(name)
-		if v == nil {
-			return nil, fmt.Errorf("no parameter %q", name)
+	for what, vars := range map[string]map[string]runtime.JSONTensor{"parameter": req.Params, "state variable": req.State} {
+		for name, j := range vars {
+			v := pr.Var(name)
+			if v == nil {
+				return nil, fmt.Errorf("no %s %q", what, name)
+			}
+			t, err := j.Tensor(v.DType)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %v", what, name, err)
+			}
+			if !t.Shape.Equal(v.Shape) {
+				return nil, fmt.Errorf("%s %q: shape %s, want %s", what, name, t.Shape, v.Shape)
+			}
+			_ = v.CopyFrom(t)
 		}
-		t, err := j.Tensor(v.DType)
-		if err != nil {
-			return nil, fmt.Errorf("parameter %q: %v", name, err)
-		}
-		if !t.Shape.Equal(v.Shape) {
-			return nil, fmt.Errorf("parameter %q: shape %s, want %s", name, t.Shape, v.Shape)
-		}
-		_ = v.CopyFrom(t)
 	}
 	res := &runtime.RunResult{Outputs: map[string]runtime.JSONTensor{}}
-	in, err := runtime.BindInputs(prog.Predict, "inputs", pickJSON(prog.Predict, req.Inputs))
+	pg := prog.Predict
+	if small := prog.PredictSmall; small != nil {
+		if t, ok := req.Inputs[small.Inputs()[0].Name]; ok && graph.Shape(t.Shape).Equal(small.Inputs()[0].Type.Shape) {
+			if req.Loss || req.Grads || req.Steps > 0 || req.Phase == "decode" {
+				return nil, fmt.Errorf("inputs of the smaller batch run Predict only, not training or decoding")
+			}
+			pg = small
+		}
+	}
+	in, err := runtime.BindInputs(pg, "inputs", pickJSON(pg, req.Inputs))
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +447,7 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	for name, t := range outs {
 		res.Outputs[name] = runtime.ToJSON(t)
 	}
-	if taps := prog.Predict.Taps(); len(taps) > 0 && req.Phase != "decode" {
+	if taps := prog.Predict.Taps(); len(taps) > 0 && req.Phase != "decode" && pg == prog.Predict {
 		res.Taps = map[string]runtime.JSONTensor{}
 		for _, tp := range taps {
 			res.Taps[tp.Name] = runtime.ToJSON(pr.Tap(tp.Name))
@@ -553,6 +566,14 @@ func CheckInputs(prog *graph.Program, src string, in map[string]runtime.JSONTens
 			return false, fmt.Errorf("%s: unknown input %q (the model's inputs are %s)", src, k, strings.Join(inputList(prog), ", "))
 		}
 	}
+	if small := prog.PredictSmall; small != nil {
+		first := small.Inputs()[0]
+		if t, ok := in[first.Name]; ok && graph.Shape(t.Shape).Equal(first.Type.Shape) {
+			// The smaller batch Predict also serves: Predict only.
+			_, err := runtime.BindInputs(small, src, pickJSON(small, in))
+			return false, err
+		}
+	}
 	if _, err := runtime.BindInputs(prog.Predict, src, pickJSON(prog.Predict, in)); err != nil {
 		return false, err
 	}
@@ -580,4 +601,42 @@ func inputList(prog *graph.Program) []string {
 		}
 	}
 	return names
+}
+
+// AddDropoutMasks merges dropout keep masks (read from src) into a run's
+// inputs for a program compiled with Options.DropoutInputs: every mask the
+// training graph takes must be given, and nothing else.
+func AddDropoutMasks(prog *graph.Program, src string, masks, inputs map[string]runtime.JSONTensor) error {
+	var want []string
+	if prog.Train != nil {
+		for _, n := range prog.Train.Inputs() {
+			if strings.HasPrefix(n.Name, passes.DropoutInputPrefix) {
+				want = append(want, n.Name)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("%s: %s draws no dropout masks in training (no Dropout with p > 0)", src, prog.Name)
+	}
+	var missing []string
+	for _, name := range want {
+		if _, ok := masks[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	names := make([]string, 0, len(masks))
+	for name := range masks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !slices.Contains(want, name) {
+			return fmt.Errorf("%s: %s has no dropout mask %q (its masks are %s)", src, prog.Name, name, strings.Join(want, ", "))
+		}
+		inputs[name] = masks[name]
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: lacks the dropout masks %s", src, strings.Join(missing, ", "))
+	}
+	return nil
 }

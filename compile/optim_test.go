@@ -115,3 +115,60 @@ func TestOptimizerGoldens(t *testing.T) {
 		})
 	}
 }
+
+// TestRunTimeHyperparameters: a model compiled with other hyperparameters
+// whose "hyper.*" variables are set to optim.json's values before training
+// reproduces its records, in both engines: the update reads them at run
+// time, not as compiled constants.
+func TestRunTimeHyperparameters(t *testing.T) {
+	var gold optimGolden
+	golden.MustLoad("optim.json", &gold)
+	scalar := func(v float64) runtime.JSONTensor {
+		return runtime.JSONTensor{Shape: []int{}, Data: []runtime.JSONFloat{runtime.JSONFloat(v)}}
+	}
+	cases := map[string]struct {
+		compiled passes.OptimizerConfig
+		set      map[string]float64
+	}{
+		"sgd_momentum_torch":         {passes.OptimizerConfig{Kind: "momentum", LR: 0.7, Beta1: 0.3}, map[string]float64{"lr": 0.1, "beta1": 0.9}},
+		"sgd_momentum_seed_document": {passes.OptimizerConfig{Kind: "ema-momentum", LR: 0.1, Beta1: 0.5}, map[string]float64{"beta1": 0.9}},
+		"rmsprop":                    {passes.OptimizerConfig{Kind: "rmsprop", LR: 0.01, Beta1: 0.5, Eps: 0.1}, map[string]float64{"beta1": 0.99, "eps": 1e-8}},
+		"adam":                       {passes.OptimizerConfig{Kind: "adam", LR: 0.05, Beta1: 0.5, Beta2: 0.5, Eps: 0.1}, map[string]float64{"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}},
+		"adamw":                      {passes.OptimizerConfig{Kind: "adamw", LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WD: 0.5}, map[string]float64{"lr": 0.05, "wd": 0.1}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			rec := gold.Optimizers[name]
+			res, err := compile.Build("toy", "toy.go", toyLoss(gold), compile.Options{Float: graph.F64, Optimizer: c.compiled})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := compile.RunRequest{Inputs: map[string]runtime.JSONTensor{}, Steps: 10, Trace: true, State: map[string]runtime.JSONTensor{}}
+			for k, v := range c.set {
+				req.State["hyper."+k] = scalar(v)
+			}
+			engines := map[string]func() (*runtime.RunResult, error){
+				"interp": func() (*runtime.RunResult, error) { return compile.RunInterpreted(res.Program, req) },
+			}
+			if testutil.LongTests() {
+				engines["gen"] = func() (*runtime.RunResult, error) {
+					bin, err := compile.BuildRunner(res.Program)
+					if err != nil {
+						return nil, err
+					}
+					return compile.RunGenerated(bin, req)
+				}
+			}
+			for engine, run := range engines {
+				out, err := run()
+				if err != nil {
+					t.Fatalf("%s: %v", engine, err)
+				}
+				want := rec.Params.Data[10*6 : 11*6]
+				if d := testutil.CompareSlices(floats(out.Trace[9]["theta"]), want, 1e-12); d != "" {
+					t.Errorf("%s: θ after 10 steps: %s", engine, d)
+				}
+			}
+		})
+	}
+}

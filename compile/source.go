@@ -36,6 +36,7 @@ type Model struct {
 	Cfg   any
 
 	pred, train *graph.Graph // as built; Compile works on copies
+	small       *graph.Graph // pred at a smaller batch (WithPredictBatch), or nil
 }
 
 // Compile compiles the model with opts (its Float and Config are the
@@ -46,7 +47,15 @@ func (m *Model) Compile(opts Options) (*Result, error) {
 	if m.train != nil {
 		train = m.train.Clone()
 	}
-	return FromGraphs(m.pred.Clone(), train, opts)
+	var small *graph.Graph
+	if m.small != nil {
+		small = m.small.Clone()
+	}
+	res, err := fromGraphs(m.pred.Clone(), small, train, opts)
+	if err != nil || small == nil {
+		return res, err
+	}
+	return res, CheckRowIndependent(res.Program, m.Example())
 }
 
 // Forward is the model's forward graph in eval mode, before compilation.

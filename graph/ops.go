@@ -307,26 +307,26 @@ func opRows() [numOps]OpInfo {
 			Doc: "Squared error (a − b)² of same-shaped operands; reduce=mean|sum|none."},
 		OpApplySGD: {Name: "ApplySGD", Min: 4, Max: 4, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string { return a[0] + " −= " + a[2] + " · " + scaledGrad(a[1], a[3]) },
 			Doc: "Plain gradient descent on the parameter p with gradient g, learning rate lr and gradient scale s (clipping; 1 without): p ← p − lr·s·g. Operands: p, g, lr, s."},
-		OpApplyMomentum: {Name: "ApplyMomentum", Min: 5, Max: 5, Flags: Effect | NoGrad, Attrs: []string{"beta1"}, Infer: inferApply, Math: func(n *Node, a []string) string {
-			return a[2] + " = " + FormatFloat(n.Attrs.Beta1) + "·" + a[2] + " + " + scaledGrad(a[1], a[4]) + "; " + a[0] + " −= " + a[3] + " · " + a[2]
+		OpApplyMomentum: {Name: "ApplyMomentum", Min: 6, Max: 6, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string {
+			return a[2] + " = " + a[5] + "·" + a[2] + " + " + scaledGrad(a[1], a[4]) + "; " + a[0] + " −= " + a[3] + " · " + a[2]
 		},
-			Doc: "SGD with momentum, PyTorch's rule: v ← μv + s·g; p ← p − lr·v, with μ = beta1 and v starting at 0. Operands: p, g, v, lr, s."},
-		OpApplyEMAMomentum: {Name: "ApplyEMAMomentum", Min: 5, Max: 5, Flags: Effect | NoGrad, Attrs: []string{"beta1"}, Infer: inferApply, Math: func(n *Node, a []string) string {
-			return a[2] + " = " + FormatFloat(n.Attrs.Beta1) + "·" + a[2] + " + " + FormatFloat(1-n.Attrs.Beta1) + "·" + scaledGrad(a[1], a[4]) + "; " + a[0] + " −= " + a[3] + " · " + a[2]
+			Doc: "SGD with momentum, PyTorch's rule: v ← μv + s·g; p ← p − lr·v, with v starting at 0. Operands: p, g, v, lr, s, μ (scalars lr, s and μ are read at run time)."},
+		OpApplyEMAMomentum: {Name: "ApplyEMAMomentum", Min: 6, Max: 6, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string {
+			return a[2] + " = " + a[5] + "·" + a[2] + " + (1 − " + a[5] + ")·" + scaledGrad(a[1], a[4]) + "; " + a[0] + " −= " + a[3] + " · " + a[2]
 		},
-			Doc: "SGD with momentum, the reference text's exponential-moving-average rule: v ← βv + (1−β)s·g; p ← p − lr·v, with β = beta1 and v starting at 0. Operands: p, g, v, lr, s."},
-		OpApplyRMSProp: {Name: "ApplyRMSProp", Min: 5, Max: 5, Flags: Effect | NoGrad, Attrs: []string{"beta1", "eps"}, Infer: inferApply, Math: func(n *Node, a []string) string {
-			return a[2] + " = " + FormatFloat(n.Attrs.Beta1) + "·" + a[2] + " + " + FormatFloat(1-n.Attrs.Beta1) + "·g²; " + a[0] + " −= " + a[3] + " · g / (√" + a[2] + " + " + FormatFloat(n.Attrs.Eps) + ")"
+			Doc: "SGD with momentum, the reference text's exponential-moving-average rule: v ← βv + (1−β)s·g; p ← p − lr·v, with v starting at 0. Operands: p, g, v, lr, s, β."},
+		OpApplyRMSProp: {Name: "ApplyRMSProp", Min: 7, Max: 7, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string {
+			return a[2] + " = " + a[5] + "·" + a[2] + " + (1 − " + a[5] + ")·g²; " + a[0] + " −= " + a[3] + " · g / (√" + a[2] + " + " + a[6] + ")"
 		},
-			Doc: "RMSProp as PyTorch defines it: v ← αv + (1−α)(s·g)²; p ← p − lr·s·g/(√v + eps), with α = beta1, eps outside the root, v starting at 0. Operands: p, g, v, lr, s."},
-		OpApplyAdam: {Name: "ApplyAdam", Min: 7, Max: 7, Flags: Effect | NoGrad, Attrs: []string{"beta1", "beta2", "eps", "wd"}, Infer: inferApply, Math: func(n *Node, a []string) string {
+			Doc: "RMSProp as PyTorch defines it: v ← αv + (1−α)(s·g)²; p ← p − lr·s·g/(√v + eps), with eps outside the root, v starting at 0. Operands: p, g, v, lr, s, α, eps."},
+		OpApplyAdam: {Name: "ApplyAdam", Min: 10, Max: 11, Flags: Effect | NoGrad, Infer: inferApply, Math: func(n *Node, a []string) string {
 			s := ""
-			if n.Attrs.WD != 0 {
-				s = a[0] + " ·= 1 − " + a[4] + "·" + FormatFloat(n.Attrs.WD) + "; "
+			if len(a) > 10 {
+				s = a[0] + " ·= 1 − " + a[4] + "·" + a[10] + "; "
 			}
-			return s + a[2] + ", " + a[3] + " = moments of " + scaledGrad(a[1], a[6]) + "; " + a[0] + " −= " + a[4] + " · m̂ / (√v̂ + " + FormatFloat(n.Attrs.Eps) + ")"
+			return s + a[2] + ", " + a[3] + " = moments of " + scaledGrad(a[1], a[6]) + " (β₁ " + a[7] + ", β₂ " + a[8] + "); " + a[0] + " −= " + a[4] + " · m̂ / (√v̂ + " + a[9] + ")"
 		},
-			Doc: "Adam with bias correction, and AdamW's decoupled weight decay when wd > 0: first p ← p·(1 − lr·wd); then with g' = s·g, m ← β₁m + (1−β₁)g', v ← β₂v + (1−β₂)g'², m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), p ← p − lr·m̂/(√v̂ + eps). t is the 1-based update number. Operands: p, g, m, v, lr, t, s."},
+			Doc: "Adam with bias correction, and AdamW's decoupled weight decay when the operand wd is present: first p ← p·(1 − lr·wd); then with g' = s·g, m ← β₁m + (1−β₁)g', v ← β₂v + (1−β₂)g'², m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), p ← p − lr·m̂/(√v̂ + eps). t is the 1-based update number. Operands: p, g, m, v, lr, t, s, β₁, β₂, eps[, wd]; the scalars are read at run time."},
 		OpAssign: {Name: "Assign", Min: 2, Max: 2, Flags: Effect | NoGrad, Infer: inferAssign, Math: func(n *Node, a []string) string { return a[0] + " ← " + a[1] },
 			Doc: "Overwrites the variable (operand 0) with the value of operand 1, of the same type: how the step counter advances."},
 		OpLRSchedule: {Name: "LRSchedule", Min: 1, Max: 1, Flags: NoGrad, Attrs: []string{"lr", "warmup", "steps", "lrmin"}, Infer: inferScalarOf, Math: mathSchedule,

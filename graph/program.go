@@ -11,6 +11,10 @@ type Program struct {
 
 	// Predict is the eval-mode forward graph: outputs only, no loss, no dropout.
 	Predict *Graph
+	// PredictSmall is Predict built for a smaller batch (mlc compile
+	// -predict-batch): the same inputs and outputs with a shorter first axis,
+	// the same parameters. Generated Predict serves both sizes. Nil without.
+	PredictSmall *Graph
 	// Train is forward (train mode) + backward + optimizer update, with a loss
 	// and gradients; nil for a model without a loss.
 	Train *Graph
@@ -22,7 +26,7 @@ type Program struct {
 // Graphs lists the program's non-nil graphs in a fixed order.
 func (p *Program) Graphs() []*Graph {
 	var gs []*Graph
-	for _, g := range []*Graph{p.Predict, p.Train, p.Prefill, p.Decode} {
+	for _, g := range []*Graph{p.Predict, p.PredictSmall, p.Train, p.Prefill, p.Decode} {
 		if g != nil {
 			gs = append(gs, g)
 		}

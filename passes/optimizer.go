@@ -94,8 +94,10 @@ func (c OptimizerConfig) Defaults() (OptimizerConfig, error) {
 // have role update and come after every forward and backward node, so each
 // variable is read before it is overwritten; optimizer state variables are
 // named "<param>.m", "<param>.v" (or ".v" alone) and the update counter
-// "updates", starting at zero, and without a schedule the learning rate
-// "hyper.lr", starting at the configured rate.
+// "updates", starting at zero; without a schedule the learning rate is the
+// variable "hyper.lr", starting at the configured rate, and the kind's other
+// hyperparameters are always variables: "hyper.beta1" (momentum μ, RMSProp α
+// or Adam β₁), "hyper.beta2", "hyper.eps" and "hyper.wd" (AdamW).
 func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 	if len(g.Grads) == 0 {
 		return fmt.Errorf("%s: optimizer: the graph has no gradients (run autodiff first)", g.Name)
@@ -157,6 +159,22 @@ func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 			scale.Name = "clip_scale"
 		}
 	}
+	// The other hyperparameters are run-time variables too, "hyper.<name>",
+	// starting at the configured values: the generated Model's setters
+	// (SetBeta1, SetEps, ...) change them between steps.
+	hyper := func(name string, v float64) *graph.Node { return state("hyper."+name, graph.T(dt), v) }
+	var hyp []*graph.Node
+	switch c.Kind {
+	case "momentum", "ema-momentum":
+		hyp = []*graph.Node{hyper("beta1", c.Beta1)}
+	case "rmsprop":
+		hyp = []*graph.Node{hyper("beta1", c.Beta1), hyper("eps", c.Eps)}
+	case "adam", "adamw":
+		hyp = []*graph.Node{hyper("beta1", c.Beta1), hyper("beta2", c.Beta2), hyper("eps", c.Eps)}
+		if c.Kind == "adamw" {
+			hyp = append(hyp, hyper("wd", c.WD))
+		}
+	}
 	for _, gr := range g.Grads {
 		p := gr.Param
 		b.Pos = p.Pos
@@ -169,14 +187,14 @@ func Optimizer(g *graph.Graph, cfg OptimizerConfig) error {
 				op = graph.OpApplyEMAMomentum
 			}
 			v := state(p.Name+".v", p.Type)
-			b.Apply(op, graph.Attrs{Beta1: c.Beta1}, p, gr.Grad, v, lr, scale)
+			b.Apply(op, graph.Attrs{}, append([]*graph.Node{p, gr.Grad, v, lr, scale}, hyp...)...)
 		case "rmsprop":
 			v := state(p.Name+".v", p.Type)
-			b.Apply(graph.OpApplyRMSProp, graph.Attrs{Beta1: c.Beta1, Eps: c.Eps}, p, gr.Grad, v, lr, scale)
+			b.Apply(graph.OpApplyRMSProp, graph.Attrs{}, append([]*graph.Node{p, gr.Grad, v, lr, scale}, hyp...)...)
 		case "adam", "adamw":
 			m := state(p.Name+".m", p.Type)
 			v := state(p.Name+".v", p.Type)
-			b.Apply(graph.OpApplyAdam, graph.Attrs{Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WD: c.WD}, p, gr.Grad, m, v, lr, t, scale)
+			b.Apply(graph.OpApplyAdam, graph.Attrs{}, append([]*graph.Node{p, gr.Grad, m, v, lr, t, scale}, hyp...)...)
 		}
 	}
 	if needStep {

@@ -35,7 +35,7 @@ func kernApplySGD(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) error 
 
 func kernApplyMomentum(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) error {
 	p, g, v, lr, s := in[0], in[1], in[2], in[3].At(0), in[4].At(0)
-	mu := n.Attrs.Beta1
+	mu := in[5].At(0)
 	for i := range p.Len() {
 		gi := s * g.At(i)
 		var vi float64
@@ -50,9 +50,9 @@ func kernApplyMomentum(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) e
 	return nil
 }
 
-func kernApplyRMSProp(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) error {
+func kernApplyRMSProp(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) error {
 	p, g, v, lr, s := in[0], in[1], in[2], in[3].At(0), in[4].At(0)
-	alpha, eps := n.Attrs.Beta1, n.Attrs.Eps
+	alpha, eps := in[5].At(0), in[6].At(0)
 	for i := range p.Len() {
 		gi := s * g.At(i)
 		v.Set(i, v.At(i)*alpha+(1-alpha)*gi*gi)
@@ -61,24 +61,27 @@ func kernApplyRMSProp(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) er
 	return nil
 }
 
-func kernApplyAdam(_ *Interpreter, n *graph.Node, _ *Tensor, in []*Tensor) error {
+func kernApplyAdam(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) error {
 	p, g, m, v, lr, t, s := in[0], in[1], in[2], in[3], in[4].At(0), in[5].At(0), in[6].At(0)
-	a := n.Attrs
-	bc1 := 1 - math.Pow(a.Beta1, t)
-	bc2 := math.Sqrt(1 - math.Pow(a.Beta2, t))
+	beta1, beta2, eps, wd := in[7].At(0), in[8].At(0), in[9].At(0), 0.0
+	if len(in) > 10 {
+		wd = in[10].At(0)
+	}
+	bc1 := 1 - math.Pow(beta1, t)
+	bc2 := math.Sqrt(1 - math.Pow(beta2, t))
 	step := lr / bc1
 	for i := range p.Len() {
 		pi := p.At(i)
-		if a.WD != 0 {
-			pi *= 1 - lr*a.WD
+		if wd != 0 {
+			pi *= 1 - lr*wd
 		}
 		gi := s * g.At(i)
-		mi := m.At(i)*a.Beta1 + (1-a.Beta1)*gi
-		vi := v.At(i)*a.Beta2 + (1-a.Beta2)*gi*gi
+		mi := m.At(i)*beta1 + (1-beta1)*gi
+		vi := v.At(i)*beta2 + (1-beta2)*gi*gi
 		m.Set(i, mi)
 		v.Set(i, vi)
 		mi, vi = m.At(i), v.At(i) // as stored, so both engines round alike in f32
-		p.Set(i, pi-step*mi/(math.Sqrt(vi)/bc2+a.Eps))
+		p.Set(i, pi-step*mi/(math.Sqrt(vi)/bc2+eps))
 	}
 	return nil
 }

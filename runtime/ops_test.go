@@ -207,23 +207,23 @@ var opCases = []opCase{
 	}, []int{2}, []float64{0.9, 2.2}},
 	{graph.OpApplyMomentum, "v = μv + g; p −= lr·v", func(b *dsl.Builder) *dsl.Tensor {
 		w, v := b.Param("w", dsl.Values(1), 1), b.State("w.v", 0.2, 1)
-		applyUpdate(b, graph.OpApplyMomentum, graph.Attrs{Beta1: 0.9}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1))
+		applyUpdate(b, graph.OpApplyMomentum, graph.Attrs{}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1), b.Const(0.9))
 		return w // v = 0.18 + 0.5 = 0.68
 	}, []int{1}, []float64{1 - 0.068}},
 	{graph.OpApplyEMAMomentum, "v = βv + (1−β)g; p −= lr·v", func(b *dsl.Builder) *dsl.Tensor {
 		w, v := b.Param("w", dsl.Values(1), 1), b.State("w.v", 0.2, 1)
-		applyUpdate(b, graph.OpApplyEMAMomentum, graph.Attrs{Beta1: 0.9}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1))
+		applyUpdate(b, graph.OpApplyEMAMomentum, graph.Attrs{}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1), b.Const(0.9))
 		return w // v = 0.18 + 0.05 = 0.23
 	}, []int{1}, []float64{1 - 0.023}},
 	{graph.OpApplyRMSProp, "v = αv + (1−α)g²; p −= lr·g/(√v+ε)", func(b *dsl.Builder) *dsl.Tensor {
 		w, v := b.Param("w", dsl.Values(1), 1), b.State("w.v", 0, 1)
-		applyUpdate(b, graph.OpApplyRMSProp, graph.Attrs{Beta1: 0.99, Eps: 1e-8}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1))
+		applyUpdate(b, graph.OpApplyRMSProp, graph.Attrs{}, w, c(b, []float64{0.5}, 1), v, b.Const(0.1), b.Const(1), b.Const(0.99), b.Const(1e-8))
 		return w // v = 0.01·0.25 = 0.0025, √v = 0.05
 	}, []int{1}, []float64{1 - 0.1*0.5/(0.05+1e-8)}},
 	{graph.OpApplyAdam, "AdamW, first update", func(b *dsl.Builder) *dsl.Tensor {
 		w := b.Param("w", dsl.Values(1), 1)
 		m, v := b.State("w.m", 0, 1), b.State("w.v", 0, 1)
-		applyUpdate(b, graph.OpApplyAdam, graph.Attrs{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WD: 0.5}, w, c(b, []float64{0.5}, 1), m, v, b.Const(0.1), b.Const(1), b.Const(1))
+		applyUpdate(b, graph.OpApplyAdam, graph.Attrs{}, w, c(b, []float64{0.5}, 1), m, v, b.Const(0.1), b.Const(1), b.Const(1), b.Const(0.9), b.Const(0.999), b.Const(1e-8), b.Const(0.5))
 		return w // decay to 0.95; m̂ = 0.5, v̂ = 0.25: step 0.1·0.5/(0.5+1e-8)
 	}, []int{1}, []float64{0.95 - 0.1*0.5/(0.5+1e-8)}},
 	{graph.OpAssign, "step ← t", func(b *dsl.Builder) *dsl.Tensor {
@@ -450,17 +450,17 @@ var shapeCases = []shapeCase{
 		applyUpdate(b, graph.OpApplySGD, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 3), b.Const(0.1), b.Const(1))
 	}, `ApplySGD: gradient g is f64[3], parameter w is f64[2]`},
 	{graph.OpApplyMomentum, func(b *dsl.Builder) {
-		applyUpdate(b, graph.OpApplyMomentum, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.Input("v", 2), b.Const(0.1), b.Const(1))
+		applyUpdate(b, graph.OpApplyMomentum, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.Input("v", 2), b.Const(0.1), b.Const(1), b.Const(0.9))
 	}, `ApplyMomentum: operand v (f64[2]) must be a state variable shaped like f64[2] or a scalar`},
 	{graph.OpApplyEMAMomentum, func(b *dsl.Builder) {
-		applyUpdate(b, graph.OpApplyEMAMomentum, graph.Attrs{}, b.Input("w", 2), b.Input("g", 2), b.State("v", 0, 2), b.Const(0.1), b.Const(1))
+		applyUpdate(b, graph.OpApplyEMAMomentum, graph.Attrs{}, b.Input("w", 2), b.Input("g", 2), b.State("v", 0, 2), b.Const(0.1), b.Const(1), b.Const(0.9))
 	}, `ApplyEMAMomentum: updates w, which is not a Param or State`},
 	{graph.OpApplyRMSProp, func(b *dsl.Builder) {
-		applyUpdate(b, graph.OpApplyRMSProp, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.State("v", 0, 3), b.Const(0.1), b.Const(1))
+		applyUpdate(b, graph.OpApplyRMSProp, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.State("v", 0, 3), b.Const(0.1), b.Const(1), b.Const(0.99), b.Const(1e-8))
 	}, `ApplyRMSProp: operand v (f64[3]) must be a state variable shaped like f64[2] or a scalar`},
 	{graph.OpApplyAdam, func(b *dsl.Builder) {
 		applyUpdate(b, graph.OpApplyAdam, graph.Attrs{}, b.Param("w", dsl.Zeros(), 2), b.Input("g", 2), b.State("m", 0, 2), b.State("v", 0, 2), b.Const(0.1), b.Const(1))
-	}, `ApplyAdam: takes 7 operands, got 6`},
+	}, `ApplyAdam: takes 10 to 11 operands, got 6`},
 	{graph.OpAssign, func(b *dsl.Builder) {
 		applyUpdate(b, graph.OpAssign, graph.Attrs{}, b.State("s", 0), b.Const(1, 2))
 	}, `Assign: value v1 is f64[2], variable s is f64[]`},

@@ -12,6 +12,7 @@ import (
 type Program struct {
 	P       *graph.Program
 	predict *Interpreter
+	small   *Interpreter // Predict at the smaller batch (nil without)
 	train   *Interpreter
 	prefill *Interpreter // KV-cache entry points (nil for other models)
 	decode  *Interpreter
@@ -26,7 +27,7 @@ func NewProgram(p *graph.Program, opts Options) (*Program, error) {
 	for _, e := range []struct {
 		g  *graph.Graph
 		it **Interpreter
-	}{{p.Train, &pr.train}, {p.Predict, &pr.predict}, {p.Prefill, &pr.prefill}, {p.Decode, &pr.decode}} {
+	}{{p.Train, &pr.train}, {p.Predict, &pr.predict}, {p.PredictSmall, &pr.small}, {p.Prefill, &pr.prefill}, {p.Decode, &pr.decode}} {
 		if e.g == nil {
 			continue
 		}
@@ -54,15 +55,34 @@ func (pr *Program) Params() []*graph.Node {
 }
 
 // Predict runs the eval-mode forward pass and returns the named outputs.
+// With a PredictSmall graph, inputs of its (smaller) batch run that one.
 func (pr *Program) Predict(inputs map[string]*Tensor) (map[string]*Tensor, error) {
-	if err := pr.predict.Run(pick(pr.P.Predict, inputs)); err != nil {
+	g, it := pr.P.Predict, pr.predict
+	if pr.small != nil && SmallBatch(pr.P, inputs) {
+		g, it = pr.P.PredictSmall, pr.small
+	}
+	if err := it.Run(pick(g, inputs)); err != nil {
 		return nil, err
 	}
 	out := map[string]*Tensor{}
-	for _, o := range pr.P.Predict.Results() {
-		out[o.Name] = pr.predict.Value(o.Node)
+	for _, o := range g.Results() {
+		out[o.Name] = it.Value(o.Node)
 	}
 	return out, nil
+}
+
+// SmallBatch reports whether inputs have p's smaller Predict batch
+// (PredictSmall): its first input's shape decides.
+func SmallBatch(p *graph.Program, inputs map[string]*Tensor) bool {
+	if p.PredictSmall == nil {
+		return false
+	}
+	ins := p.PredictSmall.Inputs()
+	if len(ins) == 0 {
+		return false
+	}
+	x, ok := inputs[ins[0].Name]
+	return ok && x.Shape.Equal(ins[0].Type.Shape)
 }
 
 // Tap is the value tapped as name by the last Predict (nil if none).

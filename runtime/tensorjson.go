@@ -70,6 +70,9 @@ func (j JSONTensor) Tensor(dt graph.DType) (*Tensor, error) {
 		if dt == graph.I32 && (data[i] != math.Trunc(data[i]) || data[i] < math.MinInt32 || data[i] > math.MaxInt32) {
 			return nil, fmt.Errorf("value %s at %d is not a 32-bit integer id", strconv.FormatFloat(data[i], 'f', -1, 64), i)
 		}
+		if dt == graph.Bool && data[i] != 0 && data[i] != 1 {
+			return nil, fmt.Errorf("value %s at %d is not a mask value (0 or 1)", strconv.FormatFloat(data[i], 'f', -1, 64), i)
+		}
 	}
 	if j.Shape == nil {
 		j.Shape = []int{}

@@ -168,3 +168,50 @@ func TestInterpretedModel(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteSchedule: a schedule run by the loop through a runner process
+// (the rate travels with each step's request) trains as the same schedule
+// through the generated package in process.
+func TestRemoteSchedule(t *testing.T) {
+	testutil.Long(t, "builds a runner")
+	res, err := compile.Zoo("xor", "", compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := compile.BuildRunner(res.Program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := compile.StartServer(bin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	st := Settings{Model: "xor", DType: "f64", Steps: 40}
+	sched := WarmupCosine(0.5, 0.01, 10, 40)
+	remote := Remote(srv)
+	ds, _ := data.New(data.Options{Example: xorBatch()})
+	if _, err := Run(context.Background(), remote, Options{Settings: st, Data: ds, Log: 100, LR: sched}); err != nil {
+		t.Fatal(err)
+	}
+	m := xor.New()
+	ds, _ = data.New(data.Options{Example: xorBatch()})
+	if _, err := Run(context.Background(), Local[float64](m), Options{Settings: st, Data: ds, Log: 100, LR: sched}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := remote.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range m.ParamNames() {
+		got := snap.Params[name]
+		for i, v := range m.Param(name) {
+			if float64(got.Data[i]) != v {
+				t.Fatalf("%s[%d]: through the runner %v, in process %v", name, i, got.Data[i], v)
+			}
+		}
+	}
+	if lr := snap.State["hyper.lr"]; float64(lr.Data[0]) != sched(39) {
+		t.Errorf("the runner's rate after the run is %v, want %v", lr.Data[0], sched(39))
+	}
+}

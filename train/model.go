@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -46,12 +47,31 @@ type Snapshot struct {
 }
 
 // Remote adapts a running generated model (compile.StartServer) to Model.
-func Remote(srv *compile.Server) Model { return remote{srv} }
+func Remote(srv *compile.Server) Model { return &remote{srv: srv} }
 
-type remote struct{ srv *compile.Server }
+type remote struct {
+	srv *compile.Server
+	// lr is a rate SetLR gave that the runner has not received yet: it
+	// travels with the next request instead of costing one of its own.
+	lr *float64
+}
 
-func (r remote) Train(batch data.Batch, n int) (Steps, error) {
-	res, err := r.srv.Do(compile.RunRequest{Cmd: "step", Inputs: batch, Steps: n, Check: true})
+// do sends a request, with a pending learning rate.
+func (r *remote) do(req compile.RunRequest) (*compile.ServerResult, error) {
+	if r.lr != nil {
+		if req.State == nil {
+			req.State = map[string]runtime.JSONTensor{}
+		}
+		if _, ok := req.State["hyper.lr"]; !ok {
+			req.State["hyper.lr"] = runtime.JSONTensor{Shape: []int{}, Data: []runtime.JSONFloat{runtime.JSONFloat(*r.lr)}}
+		}
+		r.lr = nil
+	}
+	return r.srv.Do(req)
+}
+
+func (r *remote) Train(batch data.Batch, n int) (Steps, error) {
+	res, err := r.do(compile.RunRequest{Cmd: "step", Inputs: batch, Steps: n, Check: true})
 	if err != nil {
 		return Steps{}, err
 	}
@@ -65,37 +85,39 @@ func (r remote) Train(batch data.Batch, n int) (Steps, error) {
 	return s, nil
 }
 
-// SetLR sets the runner's learning-rate variable "hyper.lr".
-func (r remote) SetLR(lr float64) error {
-	_, err := r.srv.Do(compile.RunRequest{Cmd: "set", State: map[string]runtime.JSONTensor{"hyper.lr": {Shape: []int{}, Data: []runtime.JSONFloat{runtime.JSONFloat(lr)}}}})
-	return err
+// SetLR sets the runner's learning-rate variable "hyper.lr" (with the next
+// request).
+func (r *remote) SetLR(lr float64) error {
+	r.lr = &lr
+	return nil
 }
 
-func (r remote) Loss(batch data.Batch) (float64, error) {
-	res, err := r.srv.Do(compile.RunRequest{Cmd: "loss", Inputs: batch})
+func (r *remote) Loss(batch data.Batch) (float64, error) {
+	res, err := r.do(compile.RunRequest{Cmd: "loss", Inputs: batch})
 	if err != nil {
 		return 0, err
 	}
 	return float64(*res.Loss), nil
 }
 
-func (r remote) Predict(batch data.Batch) (map[string]runtime.JSONTensor, error) {
-	res, err := r.srv.Do(compile.RunRequest{Cmd: "predict", Inputs: batch})
+func (r *remote) Predict(batch data.Batch) (map[string]runtime.JSONTensor, error) {
+	res, err := r.do(compile.RunRequest{Cmd: "predict", Inputs: batch})
 	if err != nil {
 		return nil, err
 	}
 	return res.Outputs, nil
 }
 
-func (r remote) Snapshot() (*Snapshot, error) {
-	res, err := r.srv.Do(compile.RunRequest{Cmd: "get"})
+func (r *remote) Snapshot() (*Snapshot, error) {
+	res, err := r.do(compile.RunRequest{Cmd: "get"})
 	if err != nil {
 		return nil, err
 	}
 	return &Snapshot{Params: res.Params, State: res.State, RNG: res.RNG}, nil
 }
 
-func (r remote) Restore(s *Snapshot) error {
+func (r *remote) Restore(s *Snapshot) error {
+	r.lr = nil // the snapshot's rate wins
 	_, err := r.srv.Do(compile.RunRequest{Cmd: "set", Params: s.Params, State: s.State, RNG: s.RNG})
 	return err
 }
@@ -160,8 +182,11 @@ func RestoreCheckpoint(m Model, prog *graph.Program, ds data.Dataset, ck *safete
 		have[t.Name] = true
 	}
 	for _, s := range prog.Train.NodesWithOp(graph.OpState) {
-		if s.Name == "hyper.lr" && !have["hyper.lr"] {
-			continue // a checkpoint from before the rate was a variable: it keeps the compiled rate
+		if strings.HasPrefix(s.Name, "hyper.") && !have[s.Name] {
+			// A checkpoint from before this hyperparameter was a run-time
+			// variable: the model keeps the value it was compiled with, which
+			// is the run's (its settings are fixed on resume).
+			continue
 		}
 		state = append(state, safetensors.Spec{Name: s.Name, DType: dt, Shape: s.Type.Shape})
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -112,6 +110,29 @@ func TestAttn(t *testing.T) {
 		if fmt.Sprint(one.Heads) != "[1]" || len(one.Weights) != 1 || fmt.Sprint(one.Weights[0]) != fmt.Sprint(rep.Weights[1]) {
 			t.Errorf("-head 1: heads %v, weights differ from head 1 of the whole layer", one.Heads)
 		}
+		// The interpreter gives the same weights.
+		code, outI, errs := runCLI("attn", "-ckpt", ckpt, "-text", text, "-layer", "1", "-engine", "interp", "-json")
+		if code != 0 {
+			t.Fatalf("-engine interp: exit %d: %s", code, errs)
+		}
+		var interp attnReport
+		if err := json.Unmarshal([]byte(outI), &interp); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(interp.IDs) != fmt.Sprint(rep.IDs) || len(interp.Weights) != len(rep.Weights) {
+			t.Fatalf("-engine interp: ids %v, %d heads", interp.IDs, len(interp.Weights))
+		}
+		for h := range rep.Weights {
+			for q := range rep.Weights[h] {
+				for k, num := range rep.Weights[h][q] {
+					g, _ := num.Float64()
+					i, _ := interp.Weights[h][q][k].Float64()
+					if math.Abs(g-i) > 1e-5 {
+						t.Errorf("head %d [%d][%d]: gen %g, interp %g", h, q, k, g, i)
+					}
+				}
+			}
+		}
 		// Stable: the same text gives the same bytes.
 		if _, again, _ := runCLI("attn", "-ckpt", ckpt, "-text", text, "-layer", "1", "-json"); again != out {
 			t.Errorf("two runs printed different JSON")
@@ -124,13 +145,13 @@ func TestAttn(t *testing.T) {
 		if code != 0 || out != "" {
 			t.Fatalf("exit %d, stdout %q: %s", code, out, errs)
 		}
-		img := decodePNG(t, path)
+		img := testutil.DecodePNG(t, path)
 		b := img.Bounds()
 		// Two panels side by side: wider than tall, and big enough to read.
 		if b.Dx() < 800 || b.Dy() < 400 || b.Dx() <= b.Dy() {
 			t.Errorf("image is %dx%d, want two panels side by side at least 800x400", b.Dx(), b.Dy())
 		}
-		if n := distinctColors(img); n < 50 {
+		if n := testutil.DistinctColors(img); n < 50 {
 			t.Errorf("only %d distinct colours: the heatmap looks blank", n)
 		}
 	})
@@ -167,6 +188,7 @@ func TestAttn(t *testing.T) {
 			{[]string{"-ckpt", ckpt, "-text", "x", "-json", "-head", "2"}, "mlc attn: -head 2 is out of range: layer 0 has 2 heads, 0..1"},
 			{[]string{"-ckpt", ckpt, "-text", "x", "-json", "-model", "bert"}, `written for model "gpt", not "bert"`},
 			{[]string{"-ckpt", t.TempDir(), "-text", "x", "-json"}, "checkpoint.safetensors"},
+			{[]string{"-ckpt", ckpt, "-text", "x", "-json", "-engine", "tpu"}, `mlc attn: -engine must be gen or interp, got "tpu"`},
 		} {
 			code, out, errs := runCLI(append([]string{"attn"}, tc.args...)...)
 			if code != 1 || out != "" || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
@@ -205,106 +227,4 @@ func interpAttention(t *testing.T, ckpt string, toks []int, tap string) []float6
 		f[i] = float64(v)
 	}
 	return f
-}
-
-func decodePNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return img
-}
-
-func distinctColors(img image.Image) int {
-	seen := map[[4]uint32]bool{}
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, a := img.At(x, y).RGBA()
-			seen[[4]uint32{r, g, bl, a}] = true
-		}
-	}
-	return len(seen)
-}
-
-// TestWriteAttnPNG: the returned size is the file's; more panels make a
-// bigger grid; malformed input is an error, not a panic.
-func TestWriteAttnPNG(t *testing.T) {
-	dir := t.TempDir()
-	var labels []string
-	for i := range 20 {
-		labels = append(labels, fmt.Sprint("t", i))
-	}
-	panel := func(title string) attnPanel {
-		w := make([][]float64, len(labels))
-		for q := range w {
-			w[q] = make([]float64, len(labels))
-			for k := 0; k <= q; k++ {
-				w[q][k] = float64(k+1) / float64((q+1)*(q+2)/2)
-			}
-		}
-		return attnPanel{Title: title, W: w}
-	}
-	size := map[int][2]int{}
-	for _, n := range []int{1, 2, 4} {
-		var ps []attnPanel
-		for i := range n {
-			ps = append(ps, panel(fmt.Sprintf("head %d", i)))
-		}
-		path := filepath.Join(dir, fmt.Sprintf("p%d.png", n))
-		w, h, err := writeAttnPNG(path, "test", labels, ps)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := decodePNG(t, path).Bounds()
-		if b.Dx() != w || b.Dy() != h {
-			t.Errorf("%d panels: the file is %dx%d, writeAttnPNG said %dx%d", n, b.Dx(), b.Dy(), w, h)
-		}
-		size[n] = [2]int{w, h}
-	}
-	if !(size[2][0] > size[1][0]*3/2 && size[2][1] == size[1][1]) {
-		t.Errorf("2 panels %v should sit side by side (1 panel %v)", size[2], size[1])
-	}
-	if !(size[4][0] == size[2][0] && size[4][1] > size[2][1]*5/4) {
-		t.Errorf("4 panels %v should be a 2x2 grid (2 panels %v)", size[4], size[2])
-	}
-	ragged := panel("ragged")
-	ragged.W[2] = ragged.W[2][:2]
-	for _, tc := range []struct {
-		labels []string
-		panels []attnPanel
-		want   string
-	}{
-		{nil, []attnPanel{panel("x")}, "nothing to draw"},
-		{labels, nil, "nothing to draw"},
-		{labels[:3], []attnPanel{panel("x")}, `panel "x" has 20 rows for 3 tokens`},
-		{labels, []attnPanel{ragged}, `panel "ragged" has a row of 2 for 20 tokens`},
-	} {
-		if _, _, err := writeAttnPNG(filepath.Join(dir, "bad.png"), "t", tc.labels, tc.panels); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("error %v, want %q", err, tc.want)
-		}
-	}
-}
-
-func TestTokenLabel(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"func", "func"},
-		{" int", "·int"},
-		{"\n\t", `\n\t`},
-		{`"`, `"`},
-		{`\n`, `\\n`},
-		{"\xff", `\xff`},
-		{"é", "é"},
-		{"abcdefghijklmnop", "abcdefghijk…"},
-	} {
-		if got := tokenLabel(tc.in); got != tc.want {
-			t.Errorf("tokenLabel(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
 }

@@ -37,7 +37,7 @@ func TestCompileZooModel(t *testing.T) {
 	if b, err = os.ReadFile(filepath.Join(dir, "model.go")); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"p *= 1 - lr*0.05 // decoupled weight decay (AdamW)", "0.003", "clip_scale = min(1, "} {
+	for _, want := range []string{"p *= 1 - lr*wd // decoupled weight decay (AdamW)", "hyper.wd f64[]: starts at 0.05", "0.003", "clip_scale = min(1, "} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("-opt adamw -lr 0.003 -wd 0.05 -clip 2: model.go lacks %q", want)
 		}
@@ -97,6 +97,19 @@ func TestCompileUserPackage(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go test: %v\n%s", err, b)
 	}
+	// A second Predict batch from a user's config: the package's own tests
+	// check that Predict on the first row equals the whole batch's first
+	// row, and allocates nothing, on a package with its own go.mod.
+	small := filepath.Join(t.TempDir(), "small")
+	if code, _, errs := runCLI("compile", "-model", "./withcfg", "-config", "batch=5", "-predict-batch", "1", "-module", "example.com/small", "-o", small); code != 0 {
+		t.Fatalf("-predict-batch: exit %d: %s", code, errs)
+	}
+	cmd = exec.Command("go", "test", "-count=1", "-run", "TestPredictSmallBatch|TestZeroAllocs", "-v", ".")
+	cmd.Dir = small
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "--- PASS: TestPredictSmallBatch") {
+		t.Fatalf("go test: %v\n%s", err, b)
+	}
 
 	for _, c := range []struct {
 		args []string
@@ -111,9 +124,10 @@ func TestCompileUserPackage(t *testing.T) {
 		{[]string{"compile", "-model", "./model", "-taps", "nosuch", "-o", out + "2"}, `model taps no values, so there is no tap "nosuch"`},
 		{[]string{"compile", "./model", "-func", "Features", "-o", out + "2"}, "Features is a constant, want func(b *dsl.Builder)"},
 		{[]string{"compile", "./badshape", "-o", out + "2"}, "badshape/badshape.go:10: MatMul"},
-		// Bounded: a Build that never returns, one that grows the graph
+		// Bounded (the timeout counts the driver's build, so it leaves room for a
+		// loaded machine): a Build that never returns, one that grows the graph
 		// without end and one that allocates without end.
-		{[]string{"compile", "-model", "./loops", "-timeout", "3s", "-o", out + "2"}, "loops's Build did not finish within 3s (-timeout"},
+		{[]string{"compile", "-model", "./loops", "-timeout", "10s", "-o", out + "2"}, "loops's Build did not finish within 10s (-timeout"},
 		{[]string{"compile", "-model", "./hungry", "-build-mem", "100", "-o", out + "2"}, "the Build function used more than 100 MiB of memory (-build-mem)"},
 		{[]string{"compile", "-model", "./grows", "-o", out + "2"}, "grows/grows.go:10: grows: the graph grew past 1048576 nodes"},
 	} {

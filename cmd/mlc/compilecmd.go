@@ -17,6 +17,7 @@ func cmdCompile(c *cli, args []string) error {
 	mf.registerTaps(fs)
 	out := fs.String("o", "", "output directory for the generated package (required)")
 	pkg := fs.String("pkg", "", "package name (default: the model name)")
+	predictBatch := fs.String("predict-batch", "", "also compile Predict for a smaller batch N (the config key batch; KEY=N names another), so one package serves both batch sizes")
 	module := fs.String("module", "", "also write a go.mod declaring this module path, so that the package builds and tests on its own")
 	var of optimizerFlags
 	of.register(fs, "sgd", "the optimizer's")
@@ -58,6 +59,9 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
+		return err
+	}
+	if err := m.predictBatch(*predictBatch); err != nil {
 		return err
 	}
 	if err := checkL2(*l2); err != nil {

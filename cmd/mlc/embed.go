@@ -3,15 +3,22 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"path/filepath"
-	"sort"
 	"strings"
 
-	"github.com/mlc-dev/mlc/data"
-	"github.com/mlc-dev/mlc/runtime/safetensors"
-	"github.com/mlc-dev/mlc/train"
+	"github.com/mlc-dev/mlc/mechinterp"
 )
+
+// wordHit and sentenceHit are how -json prints a word's and a sentence's
+// hit.
+type wordHit struct {
+	Word   string  `json:"word"`
+	Cosine float64 `json:"cosine"`
+}
+
+type sentenceHit struct {
+	Sentence string  `json:"sentence"`
+	Cosine   float64 `json:"cosine"`
+}
 
 func cmdEmbed(c *cli, args []string) error {
 	fs := c.flags("embed")
@@ -22,7 +29,12 @@ func cmdEmbed(c *cli, args []string) error {
 	sentences := fs.String("sentences", "", "with -sentence: a file of sentences to search, one per line")
 	k := fs.Int("k", 10, "how many words or sentences to print")
 	asJSON := fs.Bool("json", false, "print JSON")
+	engineOf := engineFlag(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	engine, err := engineOf()
+	if err != nil {
 		return err
 	}
 	if *ckpt == "" {
@@ -44,140 +56,58 @@ func cmdEmbed(c *cli, args []string) error {
 		if *sentences == "" {
 			return fmt.Errorf("-sentence needs -sentences FILE, the sentences to search")
 		}
-		hits, err := nearestSentences(*ckpt, *sentence, *sentences, *k)
+		lines, err := mechinterp.ReadLines(*sentences)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			b, _ := json.MarshalIndent(hits, "", "  ")
-			fmt.Fprintln(c.stdout, string(b))
-			return nil
+		if len(lines) == 0 {
+			return fmt.Errorf("%s: no sentences (one per line)", *sentences)
 		}
-		for _, h := range hits {
-			fmt.Fprintf(c.stdout, "%.3f  %s\n", h.Cosine, h.Sentence)
-		}
-		return nil
-	}
-	ckPath := filepath.Join(*ckpt, ckptFile)
-	ck, st, err := train.LoadCheckpoint(ckPath)
-	if err != nil {
-		return err
-	}
-	if st.Model != "word2vec" {
-		return fmt.Errorf("%s: a %s checkpoint; mlc embed reads word2vec's", ckPath, st.Model)
-	}
-	vocabPath := filepath.Join(*ckpt, data.WordsFile)
-	v, err := data.LoadWordVocab(vocabPath)
-	if err != nil {
-		return err
-	}
-	if ck.Metadata["train.words"] != v.Fingerprint() {
-		return fmt.Errorf("%s does not match the checkpoint %s", vocabPath, ckPath)
-	}
-	emb, err := unitRows(ck, len(v.Words))
-	if err != nil {
-		return fmt.Errorf("%s: %v", ckPath, err)
-	}
-	lookup := func(w string) ([]float64, error) {
-		id, ok := v.ID(w)
-		if !ok || id == 0 {
-			return nil, fmt.Errorf("%q is not in the vocabulary of %d words", w, len(v.Words))
-		}
-		return emb[id], nil
-	}
-	var query []float64
-	exclude := map[int32]bool{0: true}
-	if *near != "" {
-		if query, err = lookup(*near); err != nil {
+		hits, err := mechinterp.NearestSentences(*ckpt, *sentence, lines, *k, engine)
+		if err != nil {
 			return err
 		}
-		id, _ := v.ID(*near)
-		exclude[id] = true
+		return printHits(c, *asJSON, hits, func(h mechinterp.Hit) sentenceHit { return sentenceHit{h.Text, h.Cosine} },
+			func(h mechinterp.Hit) string { return fmt.Sprintf("%.3f  %s", h.Cosine, h.Text) })
+	}
+	wv, err := mechinterp.OpenWordVectors(*ckpt)
+	if err != nil {
+		return err
+	}
+	var hits []mechinterp.Hit
+	if *near != "" {
+		hits, err = wv.Near(*near, *k)
 	} else {
 		parts := strings.Split(*analogy, ",")
 		if len(parts) != 3 {
 			return fmt.Errorf("-analogy wants three words a,b,c, got %q", *analogy)
 		}
-		query = make([]float64, len(emb[0]))
-		for i, w := range parts {
-			e, err := lookup(strings.TrimSpace(w))
-			if err != nil {
-				return err
-			}
-			id, _ := v.ID(strings.TrimSpace(w))
-			exclude[id] = true
-			sign := 1.0
-			if i == 1 {
-				sign = -1
-			}
-			for j := range query {
-				query[j] += sign * e[j]
-			}
-		}
+		hits, err = wv.Analogy(parts[0], parts[1], parts[2], *k)
 	}
-	type hit struct {
-		Word   string  `json:"word"`
-		Cosine float64 `json:"cosine"`
+	if err != nil {
+		return err
 	}
-	qn := norm(query)
-	var hits []hit
-	for id, e := range emb {
-		if exclude[int32(id)] {
-			continue
+	return printHits(c, *asJSON, hits, func(h mechinterp.Hit) wordHit { return wordHit{h.Text, h.Cosine} },
+		func(h mechinterp.Hit) string { return fmt.Sprintf("%-24s %.4f", h.Text, h.Cosine) })
+}
+
+// printHits prints the hits as JSON (each as toJSON makes it) or one per
+// line (as line makes it): one print path for words and sentences.
+func printHits[J any](c *cli, asJSON bool, hits []mechinterp.Hit, toJSON func(mechinterp.Hit) J, line func(mechinterp.Hit) string) error {
+	if asJSON {
+		var js []J
+		for _, h := range hits {
+			js = append(js, toJSON(h))
 		}
-		dot := 0.0
-		for j := range e {
-			dot += e[j] * query[j]
+		b, err := json.MarshalIndent(js, "", "  ")
+		if err != nil {
+			return err
 		}
-		hits = append(hits, hit{v.Words[id], dot / qn})
-	}
-	sort.Slice(hits, func(i, j int) bool { return hits[i].Cosine > hits[j].Cosine })
-	hits = hits[:min(*k, len(hits))]
-	if *asJSON {
-		b, _ := json.MarshalIndent(hits, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
 		return nil
 	}
 	for _, h := range hits {
-		fmt.Fprintf(c.stdout, "%-24s %.4f\n", h.Word, h.Cosine)
+		fmt.Fprintln(c.stdout, line(h))
 	}
 	return nil
-}
-
-func norm(x []float64) float64 {
-	s := 0.0
-	for _, v := range x {
-		s += v * v
-	}
-	return math.Sqrt(s)
-}
-
-// unitRows returns the center embeddings V, each row scaled to length 1.
-func unitRows(ck *safetensors.Checkpoint, vocab int) ([][]float64, error) {
-	t, ok := ck.Param("V")
-	if !ok {
-		return nil, fmt.Errorf("no embedding table V")
-	}
-	if len(t.Shape) != 2 || t.Shape[0] != vocab {
-		return nil, fmt.Errorf("V has shape %v for %d words", t.Shape, vocab)
-	}
-	d := t.Shape[1]
-	rows := make([][]float64, vocab)
-	for i := range rows {
-		row := make([]float64, d)
-		for j := range row {
-			if t.F32 != nil {
-				row[j] = float64(t.F32[i*d+j])
-			} else {
-				row[j] = t.F64[i*d+j]
-			}
-		}
-		if n := norm(row); n > 0 {
-			for j := range row {
-				row[j] /= n
-			}
-		}
-		rows[i] = row
-	}
-	return rows, nil
 }

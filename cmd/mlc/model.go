@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ func (m *modelFlags) registerTaps(fs *flag.FlagSet) {
 // loaded is a model resolved from flags.
 type loaded struct {
 	*compile.Model
+	src  compile.Source
 	taps string // -taps
 }
 
@@ -82,7 +84,7 @@ func (m *modelFlags) load() (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loaded{Model: mod, taps: m.taps}, nil
+	return &loaded{Model: mod, src: src, taps: m.taps}, nil
 }
 
 // forward is the model's forward graph in eval mode, uncompiled.
@@ -118,3 +120,21 @@ func (l *loaded) compileOptions(opt passes.OptimizerConfig) compile.Options {
 // configInt reads an integer config key of the loaded model (0 when it has
 // no such key).
 func configInt(m *loaded, key string) int { return m.ConfigInt(key) }
+
+// predictBatch applies -predict-batch: "N" sets the config key batch to N
+// for a second Predict, "KEY=N" another key (an ONNX model's symbolic
+// batch dimension).
+func (l *loaded) predictBatch(flag string) error {
+	if flag == "" {
+		return nil
+	}
+	key, val, ok := strings.Cut(flag, "=")
+	if !ok {
+		key, val = "batch", flag
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil {
+		return fmt.Errorf("-predict-batch wants N or KEY=N, got %q", flag)
+	}
+	return l.WithPredictBatch(l.src, key, n)
+}

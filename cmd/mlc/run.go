@@ -10,7 +10,6 @@ import (
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
-	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
 func cmdRun(c *cli, args []string) error {
@@ -27,6 +26,8 @@ func cmdRun(c *cli, args []string) error {
 	prefill := fs.Int("prefill", 1, "with -phase decode: positions Prefill runs before the first DecodeStep")
 	seed := fs.Uint64("seed", 0, "seed of the parameters' random initialisers and of dropout (the same numbers in both engines)")
 	l2 := fs.Float64("l2", 0, "L2 regularisation λ of a λ/2·‖w‖² term on the weight matrices, added to the loss and its gradients")
+	predictBatch := fs.String("predict-batch", "", "also compile Predict for a smaller batch N (the config key batch; KEY=N names another), and run -inputs of that batch on it")
+	masksFile := fs.String("masks", "", "dropout keep masks for the training step: a JSON object of 0/1 {shape, data} tensors named dropout.0, dropout.1, ... in the order the model applies dropout (mlc graph -stage train lists them), used instead of drawing")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -40,11 +41,15 @@ func cmdRun(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := m.predictBatch(*predictBatch); err != nil {
+		return err
+	}
 	if err := checkL2(*l2); err != nil {
 		return err
 	}
 	opts := m.compileOptions(passes.OptimizerConfig{})
 	opts.L2 = *l2
+	opts.DropoutInputs = *masksFile != ""
 	if *phase == "decode" {
 		opts.Decode = "on" // a model that is not a decoder says why
 	}
@@ -58,23 +63,33 @@ func cmdRun(c *cli, args []string) error {
 	}
 	req := compile.RunRequest{Grads: *grads, Phase: *phase, Prefill: *prefill, ModelSeed: *seed}
 	if *inputsFile != "" {
-		in, err := runtime.ReadTensors(*inputsFile)
+		if req.Inputs, err = runtime.ReadTensors(*inputsFile); err != nil {
+			return err
+		}
+	} else {
+		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
+	}
+	if *masksFile != "" {
+		masks, err := runtime.ReadTensors(*masksFile)
 		if err != nil {
 			return err
 		}
-		if req.Loss, err = compile.CheckInputs(prog, *inputsFile, in); err != nil {
+		if err := compile.AddDropoutMasks(prog, *masksFile, masks, req.Inputs); err != nil {
 			return err
 		}
-		req.Inputs = in
-	} else {
-		req.Inputs = compile.ExampleInputs(prog, m.Example(), 1)
-		req.Loss = prog.Train != nil
+	}
+	src := *inputsFile
+	if src == "" {
+		src = "the example inputs"
+	}
+	if req.Loss, err = compile.CheckInputs(prog, src, req.Inputs); err != nil {
+		return err
 	}
 	if *grads && !req.Loss {
 		return fmt.Errorf("-grads needs the model's training inputs (%s)", strings.Join(inputNames(prog.Train), ", "))
 	}
 	if *paramsFile != "" {
-		if req.Params, err = readParams(*paramsFile, prog); err != nil {
+		if req.Params, err = compile.ReadParams(*paramsFile, prog); err != nil {
 			return err
 		}
 	}
@@ -136,69 +151,4 @@ func floatsOf(t runtime.JSONTensor) []float64 {
 		out[i] = float64(v)
 	}
 	return out
-}
-
-// readParams reads parameter values from JSON or safetensors, checking each
-// against the model.
-func readParams(path string, prog *graph.Program) (map[string]runtime.JSONTensor, error) {
-	params := map[string]*graph.Node{}
-	for _, g := range prog.Graphs() {
-		for _, p := range g.Params() {
-			params[p.Name] = p
-		}
-	}
-	var in map[string]runtime.JSONTensor
-	if strings.HasSuffix(path, ".safetensors") {
-		f, err := safetensors.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		in = map[string]runtime.JSONTensor{}
-		for _, t := range f.Tensors {
-			if strings.HasPrefix(t.Name, safetensors.OptimPrefix) {
-				continue
-			}
-			j := runtime.JSONTensor{Shape: t.Shape}
-			for _, v := range t.F64 {
-				j.Data = append(j.Data, runtime.JSONFloat(v))
-			}
-			for _, v := range t.F32 {
-				j.Data = append(j.Data, runtime.JSONFloat(v))
-			}
-			in[t.Name] = j
-		}
-	} else {
-		var err error
-		if in, err = runtime.ReadTensors(path); err != nil {
-			return nil, err
-		}
-	}
-	names := make([]string, 0, len(in))
-	for k := range in {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		p, ok := params[name]
-		if !ok {
-			return nil, fmt.Errorf("%s: the model has no parameter %q", path, name)
-		}
-		if !graph.Shape(in[name].Shape).Equal(p.Type.Shape) {
-			return nil, fmt.Errorf("%s: parameter %q: shape %v, want %s", path, name, graph.Shape(in[name].Shape), p.Type.Shape)
-		}
-		if len(in[name].Data) != p.Type.Shape.Size() {
-			return nil, fmt.Errorf("%s: parameter %q: %d values for shape %s", path, name, len(in[name].Data), p.Type.Shape)
-		}
-	}
-	var missing []string
-	for name := range params {
-		if _, ok := in[name]; !ok {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return nil, fmt.Errorf("%s: lacks the model's parameters %s", path, strings.Join(missing, ", "))
-	}
-	return in, nil
 }

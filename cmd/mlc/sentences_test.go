@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ func TestEmbedSentences(t *testing.T) {
 	testutil.Long(t, "trains a bert")
 	t.Setenv("MLC_CACHE", t.TempDir())
 	corpus := t.TempDir()
-	if err := writeTinyCorpus(corpus); err != nil {
+	if err := testutil.WriteGoCorpus(corpus); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -40,6 +41,20 @@ func TestEmbedSentences(t *testing.T) {
 	if len(hits) != 5 || hits[0].Sentence != "the quick brown fox" || hits[0].Cosine < 1-1e-6 || hits[1].Cosine >= hits[0].Cosine {
 		t.Fatalf("hits: %+v", hits)
 	}
+	// The interpreter finds the same sentences in the same order.
+	code, outI, errs := runCLI("embed", "-ckpt", dir, "-sentence", "the quick brown fox", "-sentences", file, "-k", "5", "-engine", "interp", "-json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var interp []sentenceHit
+	if err := json.Unmarshal([]byte(outI), &interp); err != nil {
+		t.Fatal(err)
+	}
+	for i := range hits {
+		if i >= len(interp) || interp[i].Sentence != hits[i].Sentence || math.Abs(interp[i].Cosine-hits[i].Cosine) > 1e-4 {
+			t.Fatalf("-engine interp: %+v\ngen: %+v", interp, hits)
+		}
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -47,6 +62,8 @@ func TestEmbedSentences(t *testing.T) {
 		{[]string{"embed", "-ckpt", dir, "-sentence", "x"}, "-sentence needs -sentences FILE"},
 		{[]string{"embed", "-ckpt", dir, "-sentence", "x", "-near", "y"}, "give one of -near WORD"},
 		{[]string{"embed", "-ckpt", dir, "-sentence", "x", "-sentences", file, "-k", "0"}, "-k must be at least 1"},
+		{[]string{"embed", "-ckpt", dir, "-sentence", "x", "-sentences", file, "-engine", "tpu"}, `-engine must be gen or interp, got "tpu"`},
+		{[]string{"embed", "-ckpt", dir, "-sentence", "x", "-sentences", filepath.Join(dir, "missing.txt")}, "missing.txt"},
 	} {
 		if code, _, errs := runCLI(c.args...); code != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, %q", c.args, code, errs)

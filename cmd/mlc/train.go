@@ -218,7 +218,7 @@ func cmdTrain(c *cli, args []string) error {
 			return err
 		}
 	} else if *paramsFile != "" {
-		params, err := readParams(*paramsFile, prog)
+		params, err := compile.ReadParams(*paramsFile, prog)
 		if err != nil {
 			return err
 		}

@@ -339,11 +339,11 @@ func (m *Model) VarShape(name string) []int {
 	return nil
 }
 
-// SetLR sets the learning rate of the following updates: a schedule run by
-// the caller, without recompiling. It starts at the rate the model was
-// compiled with; checkpoints keep it with the optimizer state.
-func (m *Model) SetLR(lr float64) {
-	m.state[0:1][0] = float64(lr)
+// SetLR sets the learning rate of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(v float64) {
+	m.state[0:1][0] = float64(v)
 }
 
 // LR is the learning rate of the next update.

@@ -16,7 +16,7 @@ type Model struct {
 	params   []float32              // 536192 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, lnf.gamma, lnf.beta
 	grads    []float32              // d loss/d param, laid out like params
 	gradSum  []float32              // AccumulateGrads: the gradients before this micro-batch
-	state    []float32              // 1072386 values: updates, hyper.lr, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
+	state    []float32              // 1072390 values: updates, hyper.lr, hyper.beta1, hyper.beta2, hyper.eps, hyper.wd, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
 	cache    []float32              // 524289 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
 	scratch  []float32              // DecodeStep: the attention weights of one query
 	window   []int32                // GenerateNoCache: the padded window of tokens
@@ -59,7 +59,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 536192),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.state = make([]float32, 1072386)
+	m.state = make([]float32, 1072390)
 	m.cache = make([]float32, 524289)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
@@ -91,6 +91,22 @@ func NewSeeded(seed uint64) *Model {
 	// hyper.lr f32[]: starts at 0.001
 	for i := range m.state[1:2] {
 		m.state[1:2][i] = 0.001
+	}
+	// hyper.beta1 f32[]: starts at 0.9
+	for i := range m.state[2:3] {
+		m.state[2:3][i] = 0.9
+	}
+	// hyper.beta2 f32[]: starts at 0.999
+	for i := range m.state[3:4] {
+		m.state[3:4][i] = 0.999
+	}
+	// hyper.eps f32[]: starts at 1e-08
+	for i := range m.state[4:5] {
+		m.state[4:5][i] = 1e-08
+	}
+	// hyper.wd f32[]: starts at 0.01
+	for i := range m.state[5:6] {
+		m.state[5:6][i] = 0.01
 	}
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
@@ -439,291 +455,307 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "hyper.lr",
 		Shape: []int{},
 	}, {
-		Data:  m.state[2:8322:8322],
+		Data:  m.state[2:3:3],
+		Name:  "hyper.beta1",
+		Shape: []int{},
+	}, {
+		Data:  m.state[3:4:4],
+		Name:  "hyper.beta2",
+		Shape: []int{},
+	}, {
+		Data:  m.state[4:5:5],
+		Name:  "hyper.eps",
+		Shape: []int{},
+	}, {
+		Data:  m.state[5:6:6],
+		Name:  "hyper.wd",
+		Shape: []int{},
+	}, {
+		Data:  m.state[6:8326:8326],
 		Name:  "wte.m",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[8322:16642:16642],
+		Data:  m.state[8326:16646:16646],
 		Name:  "wte.v",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[16642:147714:147714],
+		Data:  m.state[16646:147718:147718],
 		Name:  "wpe.m",
 		Shape: []int{1024, 128},
 	}, {
-		Data:  m.state[147714:278786:278786],
+		Data:  m.state[147718:278790:278790],
 		Name:  "wpe.v",
 		Shape: []int{1024, 128},
 	}, {
-		Data:  m.state[278786:278914:278914],
+		Data:  m.state[278790:278918:278918],
 		Name:  "h0.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[278914:279042:279042],
+		Data:  m.state[278918:279046:279046],
 		Name:  "h0.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[279042:279170:279170],
+		Data:  m.state[279046:279174:279174],
 		Name:  "h0.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[279170:279298:279298],
+		Data:  m.state[279174:279302:279302],
 		Name:  "h0.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[279298:295682:295682],
+		Data:  m.state[279302:295686:295686],
 		Name:  "h0.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[295682:312066:312066],
+		Data:  m.state[295686:312070:312070],
 		Name:  "h0.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[312066:312194:312194],
+		Data:  m.state[312070:312198:312198],
 		Name:  "h0.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[312194:312322:312322],
+		Data:  m.state[312198:312326:312326],
 		Name:  "h0.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[312322:328706:328706],
+		Data:  m.state[312326:328710:328710],
 		Name:  "h0.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[328706:345090:345090],
+		Data:  m.state[328710:345094:345094],
 		Name:  "h0.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[345090:345218:345218],
+		Data:  m.state[345094:345222:345222],
 		Name:  "h0.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[345218:345346:345346],
+		Data:  m.state[345222:345350:345350],
 		Name:  "h0.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[345346:361730:361730],
+		Data:  m.state[345350:361734:361734],
 		Name:  "h0.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[361730:378114:378114],
+		Data:  m.state[361734:378118:378118],
 		Name:  "h0.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[378114:378242:378242],
+		Data:  m.state[378118:378246:378246],
 		Name:  "h0.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[378242:378370:378370],
+		Data:  m.state[378246:378374:378374],
 		Name:  "h0.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[378370:394754:394754],
+		Data:  m.state[378374:394758:394758],
 		Name:  "h0.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[394754:411138:411138],
+		Data:  m.state[394758:411142:411142],
 		Name:  "h0.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[411138:411266:411266],
+		Data:  m.state[411142:411270:411270],
 		Name:  "h0.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[411266:411394:411394],
+		Data:  m.state[411270:411398:411398],
 		Name:  "h0.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[411394:411522:411522],
+		Data:  m.state[411398:411526:411526],
 		Name:  "h0.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[411522:411650:411650],
+		Data:  m.state[411526:411654:411654],
 		Name:  "h0.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[411650:411778:411778],
+		Data:  m.state[411654:411782:411782],
 		Name:  "h0.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[411778:411906:411906],
+		Data:  m.state[411782:411910:411910],
 		Name:  "h0.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[411906:477442:477442],
+		Data:  m.state[411910:477446:477446],
 		Name:  "h0.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[477442:542978:542978],
+		Data:  m.state[477446:542982:542982],
 		Name:  "h0.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[542978:543490:543490],
+		Data:  m.state[542982:543494:543494],
 		Name:  "h0.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[543490:544002:544002],
+		Data:  m.state[543494:544006:544006],
 		Name:  "h0.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[544002:609538:609538],
+		Data:  m.state[544006:609542:609542],
 		Name:  "h0.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[609538:675074:675074],
+		Data:  m.state[609542:675078:675078],
 		Name:  "h0.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[675074:675202:675202],
+		Data:  m.state[675078:675206:675206],
 		Name:  "h0.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[675202:675330:675330],
+		Data:  m.state[675206:675334:675334],
 		Name:  "h0.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[675330:675458:675458],
+		Data:  m.state[675334:675462:675462],
 		Name:  "h1.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[675458:675586:675586],
+		Data:  m.state[675462:675590:675590],
 		Name:  "h1.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[675586:675714:675714],
+		Data:  m.state[675590:675718:675718],
 		Name:  "h1.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[675714:675842:675842],
+		Data:  m.state[675718:675846:675846],
 		Name:  "h1.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[675842:692226:692226],
+		Data:  m.state[675846:692230:692230],
 		Name:  "h1.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[692226:708610:708610],
+		Data:  m.state[692230:708614:708614],
 		Name:  "h1.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[708610:708738:708738],
+		Data:  m.state[708614:708742:708742],
 		Name:  "h1.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[708738:708866:708866],
+		Data:  m.state[708742:708870:708870],
 		Name:  "h1.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[708866:725250:725250],
+		Data:  m.state[708870:725254:725254],
 		Name:  "h1.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[725250:741634:741634],
+		Data:  m.state[725254:741638:741638],
 		Name:  "h1.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[741634:741762:741762],
+		Data:  m.state[741638:741766:741766],
 		Name:  "h1.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[741762:741890:741890],
+		Data:  m.state[741766:741894:741894],
 		Name:  "h1.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[741890:758274:758274],
+		Data:  m.state[741894:758278:758278],
 		Name:  "h1.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[758274:774658:774658],
+		Data:  m.state[758278:774662:774662],
 		Name:  "h1.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[774658:774786:774786],
+		Data:  m.state[774662:774790:774790],
 		Name:  "h1.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[774786:774914:774914],
+		Data:  m.state[774790:774918:774918],
 		Name:  "h1.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[774914:791298:791298],
+		Data:  m.state[774918:791302:791302],
 		Name:  "h1.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[791298:807682:807682],
+		Data:  m.state[791302:807686:807686],
 		Name:  "h1.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[807682:807810:807810],
+		Data:  m.state[807686:807814:807814],
 		Name:  "h1.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[807810:807938:807938],
+		Data:  m.state[807814:807942:807942],
 		Name:  "h1.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[807938:808066:808066],
+		Data:  m.state[807942:808070:808070],
 		Name:  "h1.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[808066:808194:808194],
+		Data:  m.state[808070:808198:808198],
 		Name:  "h1.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[808194:808322:808322],
+		Data:  m.state[808198:808326:808326],
 		Name:  "h1.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[808322:808450:808450],
+		Data:  m.state[808326:808454:808454],
 		Name:  "h1.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[808450:873986:873986],
+		Data:  m.state[808454:873990:873990],
 		Name:  "h1.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[873986:939522:939522],
+		Data:  m.state[873990:939526:939526],
 		Name:  "h1.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[939522:940034:940034],
+		Data:  m.state[939526:940038:940038],
 		Name:  "h1.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[940034:940546:940546],
+		Data:  m.state[940038:940550:940550],
 		Name:  "h1.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[940546:1006082:1006082],
+		Data:  m.state[940550:1006086:1006086],
 		Name:  "h1.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[1006082:1071618:1071618],
+		Data:  m.state[1006086:1071622:1071622],
 		Name:  "h1.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[1071618:1071746:1071746],
+		Data:  m.state[1071622:1071750:1071750],
 		Name:  "h1.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[1071746:1071874:1071874],
+		Data:  m.state[1071750:1071878:1071878],
 		Name:  "h1.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[1071874:1072002:1072002],
+		Data:  m.state[1071878:1072006:1072006],
 		Name:  "lnf.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[1072002:1072130:1072130],
+		Data:  m.state[1072006:1072134:1072134],
 		Name:  "lnf.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[1072130:1072258:1072258],
+		Data:  m.state[1072134:1072262:1072262],
 		Name:  "lnf.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[1072258:1072386:1072386],
+		Data:  m.state[1072262:1072390:1072390],
 		Name:  "lnf.beta.v",
 		Shape: []int{128},
 	}}
@@ -1124,16 +1156,64 @@ func (m *Model) VarShape(name string) []int {
 	return nil
 }
 
-// SetLR sets the learning rate of the following updates: a schedule run by
-// the caller, without recompiling. It starts at the rate the model was
-// compiled with; checkpoints keep it with the optimizer state.
-func (m *Model) SetLR(lr float64) {
-	m.state[1:2][0] = float32(lr)
+// SetLR sets the learning rate of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(v float64) {
+	m.state[1:2][0] = float32(v)
 }
 
 // LR is the learning rate of the next update.
 func (m *Model) LR() float64 {
 	return float64(m.state[1:2][0])
+}
+
+// SetBeta1 sets the optimizer's β₁ (Adam), momentum μ or RMSProp α of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetBeta1(v float64) {
+	m.state[2:3][0] = float32(v)
+}
+
+// Beta1 is the optimizer's β₁ (Adam), momentum μ or RMSProp α of the next update.
+func (m *Model) Beta1() float64 {
+	return float64(m.state[2:3][0])
+}
+
+// SetBeta2 sets Adam's β₂ of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetBeta2(v float64) {
+	m.state[3:4][0] = float32(v)
+}
+
+// Beta2 is Adam's β₂ of the next update.
+func (m *Model) Beta2() float64 {
+	return float64(m.state[3:4][0])
+}
+
+// SetEps sets the optimizer's ε (Adam, RMSProp) of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetEps(v float64) {
+	m.state[4:5][0] = float32(v)
+}
+
+// Eps is the optimizer's ε (Adam, RMSProp) of the next update.
+func (m *Model) Eps() float64 {
+	return float64(m.state[4:5][0])
+}
+
+// SetWeightDecay sets AdamW's decoupled weight decay of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetWeightDecay(v float64) {
+	m.state[5:6][0] = float32(v)
+}
+
+// WeightDecay is AdamW's decoupled weight decay of the next update.
+func (m *Model) WeightDecay() float64 {
+	return float64(m.state[5:6][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -1462,7 +1542,7 @@ func (m *Model) forward() error {
 	targets := m.iarena[1024:2048]              // i32[1,1024]
 	wte := m.params[0:8320]                     // f32[65,128]
 	wpe := m.params[8320:139392]                // f32[1024,128]
-	t78 := m.arena[17825792:17956864]           // f32[1,1024,128]
+	t82 := m.arena[17825792:17956864]           // f32[1,1024,128]
 	h_in := m.arena[17825792:17956864]          // f32[1,1024,128]
 	h0_ln1_gamma := m.params[139392:139520]     // f32[128]
 	h0_ln1_beta := m.params[139520:139648]      // f32[128]
@@ -1480,32 +1560,32 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[271488:272000]        // f32[512]
 	h0_mlp_W2 := m.params[272000:337536]        // f32[512,128]
 	h0_mlp_b2 := m.params[337536:337664]        // f32[128]
-	t96 := m.arena[17956864:18087936]           // f32[1,1024,128]
+	t100 := m.arena[17956864:18087936]          // f32[1,1024,128]
 	h0_ln1 := m.arena[18087936:18219008]        // f32[1,1024,128]
-	t100 := m.arena[0:131072]                   // f32[1,1024,128]
-	h0_attn_q_proj := m.arena[0:131072]         // f32[1,1024,128]
-	t102 := m.arena[0:131072]                   // f32[1,1024,4,32]
-	h0_attn_q := m.arena[18219008:18350080]     // f32[1,4,1024,32]
 	t104 := m.arena[0:131072]                   // f32[1,1024,128]
-	h0_attn_k_proj := m.arena[0:131072]         // f32[1,1024,128]
+	h0_attn_q_proj := m.arena[0:131072]         // f32[1,1024,128]
 	t106 := m.arena[0:131072]                   // f32[1,1024,4,32]
-	h0_attn_k := m.arena[18350080:18481152]     // f32[1,4,1024,32]
+	h0_attn_q := m.arena[18219008:18350080]     // f32[1,4,1024,32]
 	t108 := m.arena[0:131072]                   // f32[1,1024,128]
-	h0_attn_v_proj := m.arena[0:131072]         // f32[1,1024,128]
+	h0_attn_k_proj := m.arena[0:131072]         // f32[1,1024,128]
 	t110 := m.arena[0:131072]                   // f32[1,1024,4,32]
+	h0_attn_k := m.arena[18350080:18481152]     // f32[1,4,1024,32]
+	t112 := m.arena[0:131072]                   // f32[1,1024,128]
+	h0_attn_v_proj := m.arena[0:131072]         // f32[1,1024,128]
+	t114 := m.arena[0:131072]                   // f32[1,1024,4,32]
 	h0_attn_v := m.arena[18481152:18612224]     // f32[1,4,1024,32]
 	h0_attn_weights := m.arena[0:4194304]       // f32[1,4,1024,1024]
 	h0_attn_context := m.arena[4194304:4325376] // f32[1,4,1024,32]
-	t119 := m.arena[18612224:18743296]          // f32[1,1024,4,32]
-	t120 := m.arena[18612224:18743296]          // f32[1,1024,128]
-	t121 := m.arena[18743296:18874368]          // f32[1,1024,128]
+	t123 := m.arena[18612224:18743296]          // f32[1,1024,4,32]
+	t124 := m.arena[18612224:18743296]          // f32[1,1024,128]
+	t125 := m.arena[18743296:18874368]          // f32[1,1024,128]
 	h0_resid1 := m.arena[18743296:18874368]     // f32[1,1024,128]
-	t124 := m.arena[18874368:19005440]          // f32[1,1024,128]
+	t128 := m.arena[18874368:19005440]          // f32[1,1024,128]
 	h0_ln2 := m.arena[19005440:19136512]        // f32[1,1024,128]
-	t127 := m.arena[16777216:17301504]          // f32[1,1024,512]
-	t128 := m.arena[16777216:17301504]          // f32[1,1024,512]
+	t131 := m.arena[16777216:17301504]          // f32[1,1024,512]
+	t132 := m.arena[16777216:17301504]          // f32[1,1024,512]
 	h0_mlp_hidden := m.arena[17301504:17825792] // f32[1,1024,512]
-	t130 := m.arena[19136512:19267584]          // f32[1,1024,128]
+	t134 := m.arena[19136512:19267584]          // f32[1,1024,128]
 	h0_resid2 := m.arena[19136512:19267584]     // f32[1,1024,128]
 	h1_ln1_gamma := m.params[337664:337792]     // f32[128]
 	h1_ln1_beta := m.params[337792:337920]      // f32[128]
@@ -1523,218 +1603,218 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[469760:470272]        // f32[512]
 	h1_mlp_W2 := m.params[470272:535808]        // f32[512,128]
 	h1_mlp_b2 := m.params[535808:535936]        // f32[128]
-	t149 := m.arena[19267584:19398656]          // f32[1,1024,128]
+	t153 := m.arena[19267584:19398656]          // f32[1,1024,128]
 	h1_ln1 := m.arena[19398656:19529728]        // f32[1,1024,128]
-	t152 := m.arena[4194304:4325376]            // f32[1,1024,128]
-	h1_attn_q_proj := m.arena[4194304:4325376]  // f32[1,1024,128]
-	t154 := m.arena[4194304:4325376]            // f32[1,1024,4,32]
-	h1_attn_q := m.arena[19529728:19660800]     // f32[1,4,1024,32]
 	t156 := m.arena[4194304:4325376]            // f32[1,1024,128]
-	h1_attn_k_proj := m.arena[4194304:4325376]  // f32[1,1024,128]
+	h1_attn_q_proj := m.arena[4194304:4325376]  // f32[1,1024,128]
 	t158 := m.arena[4194304:4325376]            // f32[1,1024,4,32]
-	h1_attn_k := m.arena[19660800:19791872]     // f32[1,4,1024,32]
+	h1_attn_q := m.arena[19529728:19660800]     // f32[1,4,1024,32]
 	t160 := m.arena[4194304:4325376]            // f32[1,1024,128]
-	h1_attn_v_proj := m.arena[4194304:4325376]  // f32[1,1024,128]
+	h1_attn_k_proj := m.arena[4194304:4325376]  // f32[1,1024,128]
 	t162 := m.arena[4194304:4325376]            // f32[1,1024,4,32]
+	h1_attn_k := m.arena[19660800:19791872]     // f32[1,4,1024,32]
+	t164 := m.arena[4194304:4325376]            // f32[1,1024,128]
+	h1_attn_v_proj := m.arena[4194304:4325376]  // f32[1,1024,128]
+	t166 := m.arena[4194304:4325376]            // f32[1,1024,4,32]
 	h1_attn_v := m.arena[12582912:12713984]     // f32[1,4,1024,32]
 	h1_attn_weights := m.arena[4194304:8388608] // f32[1,4,1024,1024]
 	h1_attn_context := m.arena[8388608:8519680] // f32[1,4,1024,32]
-	t169 := m.arena[9437184:9568256]            // f32[1,1024,4,32]
-	t170 := m.arena[9437184:9568256]            // f32[1,1024,128]
-	t171 := m.arena[9568256:9699328]            // f32[1,1024,128]
+	t173 := m.arena[9437184:9568256]            // f32[1,1024,4,32]
+	t174 := m.arena[9437184:9568256]            // f32[1,1024,128]
+	t175 := m.arena[9568256:9699328]            // f32[1,1024,128]
 	h1_resid1 := m.arena[9568256:9699328]       // f32[1,1024,128]
-	t174 := m.arena[9699328:9830400]            // f32[1,1024,128]
+	t178 := m.arena[9699328:9830400]            // f32[1,1024,128]
 	h1_ln2 := m.arena[9830400:9961472]          // f32[1,1024,128]
-	t177 := m.arena[8388608:8912896]            // f32[1,1024,512]
-	t178 := m.arena[8388608:8912896]            // f32[1,1024,512]
+	t181 := m.arena[8388608:8912896]            // f32[1,1024,512]
+	t182 := m.arena[8388608:8912896]            // f32[1,1024,512]
 	h1_mlp_hidden := m.arena[8912896:9437184]   // f32[1,1024,512]
-	t180 := m.arena[9961472:10092544]           // f32[1,1024,128]
+	t184 := m.arena[9961472:10092544]           // f32[1,1024,128]
 	h1_resid2 := m.arena[9961472:10092544]      // f32[1,1024,128]
 	lnf_gamma := m.params[535936:536064]        // f32[128]
 	lnf_beta := m.params[536064:536192]         // f32[128]
-	t185 := m.arena[10092544:10223616]          // f32[1,1024,128]
+	t189 := m.arena[10092544:10223616]          // f32[1,1024,128]
 	lnf := m.arena[19791872:19922944]           // f32[1,1024,128]
 	logits := m.arena[20185088:20251648]        // f32[1,1024,65]
 	loss := m.arena[20318208:20318209]          // f32[]
 
-	// t78 = wte[ids]  (models/gpt/gpt.go:67)
-	if p := gather(t78, wte, ids, 128, 65); p >= 0 {
+	// t82 = wte[ids]  (models/gpt/gpt.go:67)
+	if p := gather(t82, wte, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	m.parallel(1024, (*Model).loopH_in_2, wpe, t78, h_in)
+	m.parallel(1024, (*Model).loopH_in_2, wpe, t82, h_in)
 
 	// fused layernorm:
 	//
-	//	t96 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t97 = t96 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h0_ln1 = t97 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t96, h0_ln1)
+	//	t100 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t101 = t100 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t101 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormH0_ln1_2, h_in, h0_ln1_gamma, h0_ln1_beta, t100, h0_ln1)
 
 	// fused epilogue:
 	//
-	//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t100, h0_attn_q_proj)
+	//	t104 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t104 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t104, h0_attn_q_proj)
 
-	// t102 = reshape(h0_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// t106 = reshape(h0_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH0_attn_q_2, t102, h0_attn_q)
-
-	// fused epilogue:
-	//
-	//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t104, h0_attn_k_proj)
-
-	// t106 = reshape(h0_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-
-	// h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH0_attn_k_2, t106, h0_attn_k)
+	// h0_attn_q = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH0_attn_q_2, t106, h0_attn_q)
 
 	// fused epilogue:
 	//
-	//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t108, h0_attn_v_proj)
+	//	t108 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t108 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t108, h0_attn_k_proj)
 
-	// t110 = reshape(h0_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// t110 = reshape(h0_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH0_attn_v_2, t110, h0_attn_v)
+	// h0_attn_k = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH0_attn_k_2, t110, h0_attn_k)
+
+	// fused epilogue:
+	//
+	//	t112 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t112 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t112, h0_attn_v_proj)
+
+	// t114 = reshape(h0_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+
+	// h0_attn_v = t114ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH0_attn_v_2, t114, h0_attn_v)
 
 	// fused attention:
 	//
-	//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
+	//	t116 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t116 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t120 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h0_attn_weights = softmax(t120)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
-	// t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).transposeT119, h0_attn_context, t119)
+	// t123 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).transposeT123, h0_attn_context, t123)
 
-	// t120 = reshape(t119, [1,1024,128])  (models/gpt/gpt.go:88)
+	// t124 = reshape(t123, [1,1024,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t125 = t124 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t125 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t120, t121, h0_resid1)
+	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t124, t125, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t125 = t124 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h0_ln2 = t125 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t124, h0_ln2)
+	//	t128 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t129 = t128 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t129 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormH0_ln2_2, h0_ln2_gamma, h0_ln2_beta, h0_resid1, t128, h0_ln2)
 
 	// fused epilogue:
 	//
-	//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t127, t128, h0_mlp_hidden)
+	//	t131 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t132 = t131 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t132)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t131, t132, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t134 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t134 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t130, h0_resid2)
+	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t134, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t149 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t150 = t149 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h1_ln1 = t150 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t149, h1_ln1)
+	//	t153 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t154 = t153 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t154 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormH1_ln1_2, h0_resid2, h1_ln1_gamma, h1_ln1_beta, t153, h1_ln1)
 
 	// fused epilogue:
 	//
-	//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t152, h1_attn_q_proj)
+	//	t156 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t156 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t156, h1_attn_q_proj)
 
-	// t154 = reshape(h1_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// t158 = reshape(h1_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH1_attn_q_2, t154, h1_attn_q)
-
-	// fused epilogue:
-	//
-	//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t156, h1_attn_k_proj)
-
-	// t158 = reshape(h1_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-
-	// h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH1_attn_k_2, t158, h1_attn_k)
+	// h1_attn_q = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH1_attn_q_2, t158, h1_attn_q)
 
 	// fused epilogue:
 	//
-	//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t160, h1_attn_v_proj)
+	//	t160 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t160 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t160, h1_attn_k_proj)
 
-	// t162 = reshape(h1_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// t162 = reshape(h1_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).transposeH1_attn_v_2, t162, h1_attn_v)
+	// h1_attn_k = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH1_attn_k_2, t162, h1_attn_k)
+
+	// fused epilogue:
+	//
+	//	t164 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t164 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t164, h1_attn_v_proj)
+
+	// t166 = reshape(h1_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+
+	// h1_attn_v = t166ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).transposeH1_attn_v_2, t166, h1_attn_v)
 
 	// fused attention:
 	//
-	//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
+	//	t168 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t168 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t170 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h1_attn_weights = softmax(t170)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
-	// t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).transposeT169, h1_attn_context, t169)
+	// t173 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).transposeT173, h1_attn_context, t173)
 
-	// t170 = reshape(t169, [1,1024,128])  (models/gpt/gpt.go:88)
+	// t174 = reshape(t173, [1,1024,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t175 = t174 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t175 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t170, t171, h1_resid1)
+	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t174, t175, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t174 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t175 = t174 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h1_ln2 = t175 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t174, h1_ln2)
+	//	t178 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t179 = t178 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t179 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormH1_ln2_2, h1_ln2_gamma, h1_ln2_beta, h1_resid1, t178, h1_ln2)
 
 	// fused epilogue:
 	//
-	//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t177, t178, h1_mlp_hidden)
+	//	t181 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t182 = t181 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t182)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t181, t182, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t184 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t184 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t180, h1_resid2)
+	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t184, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t185 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
-	//	t186 = t185 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	lnf = t186 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	m.parallel(1024, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t185, lnf)
+	//	t189 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t190 = t189 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t190 + lnf_beta  (Add, models/gpt/gpt.go:107)
+	m.parallel(1024, (*Model).layerNormLnf_2, h1_resid2, lnf_gamma, lnf_beta, t189, lnf)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	gemm(m.pool, false, true, 1024, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -1765,14 +1845,14 @@ func (m *Model) backward() error {
 	h0_ln2_gamma := m.params[205696:205824]        // f32[128]
 	h0_mlp_W1 := m.params[205952:271488]           // f32[128,512]
 	h0_mlp_W2 := m.params[272000:337536]           // f32[512,128]
-	t96 := m.arena[17956864:18087936]              // f32[1,1024,128]
+	t100 := m.arena[17956864:18087936]             // f32[1,1024,128]
 	h0_attn_q := m.arena[18219008:18350080]        // f32[1,4,1024,32]
 	h0_attn_k := m.arena[18350080:18481152]        // f32[1,4,1024,32]
 	h0_attn_v := m.arena[18481152:18612224]        // f32[1,4,1024,32]
 	h0_attn_weights := m.arena[0:4194304]          // f32[1,4,1024,1024]
 	h0_resid1 := m.arena[18743296:18874368]        // f32[1,1024,128]
-	t124 := m.arena[18874368:19005440]             // f32[1,1024,128]
-	t128 := m.arena[16777216:17301504]             // f32[1,1024,512]
+	t128 := m.arena[18874368:19005440]             // f32[1,1024,128]
+	t132 := m.arena[16777216:17301504]             // f32[1,1024,512]
 	h0_resid2 := m.arena[19136512:19267584]        // f32[1,1024,128]
 	h1_ln1_gamma := m.params[337664:337792]        // f32[128]
 	h1_attn_Wq := m.params[337920:354304]          // f32[128,128]
@@ -1782,145 +1862,145 @@ func (m *Model) backward() error {
 	h1_ln2_gamma := m.params[403968:404096]        // f32[128]
 	h1_mlp_W1 := m.params[404224:469760]           // f32[128,512]
 	h1_mlp_W2 := m.params[470272:535808]           // f32[512,128]
-	t149 := m.arena[19267584:19398656]             // f32[1,1024,128]
+	t153 := m.arena[19267584:19398656]             // f32[1,1024,128]
 	h1_attn_q := m.arena[19529728:19660800]        // f32[1,4,1024,32]
 	h1_attn_k := m.arena[19660800:19791872]        // f32[1,4,1024,32]
 	h1_attn_v := m.arena[12582912:12713984]        // f32[1,4,1024,32]
 	h1_attn_weights := m.arena[4194304:8388608]    // f32[1,4,1024,1024]
 	h1_resid1 := m.arena[9568256:9699328]          // f32[1,1024,128]
-	t174 := m.arena[9699328:9830400]               // f32[1,1024,128]
-	t178 := m.arena[8388608:8912896]               // f32[1,1024,512]
+	t178 := m.arena[9699328:9830400]               // f32[1,1024,128]
+	t182 := m.arena[8388608:8912896]               // f32[1,1024,512]
 	h1_resid2 := m.arena[9961472:10092544]         // f32[1,1024,128]
 	lnf_gamma := m.params[535936:536064]           // f32[128]
-	t185 := m.arena[10092544:10223616]             // f32[1,1024,128]
+	t189 := m.arena[10092544:10223616]             // f32[1,1024,128]
 	logits := m.arena[20185088:20251648]           // f32[1,1024,65]
 	dlogits := m.arena[20251648:20318208]          // f32[1,1024,65]
 	dlnf := m.arena[10223616:10354688]             // f32[1,1024,128]
-	t196 := m.arena[19791872:19922944]             // f32[1024,128]
-	t197 := m.arena[20251648:20318208]             // f32[1024,65]
-	t198 := m.arena[0:8320]                        // f32[65,128]
+	t200 := m.arena[19791872:19922944]             // f32[1024,128]
+	t201 := m.arena[20251648:20318208]             // f32[1024,65]
+	t202 := m.arena[0:8320]                        // f32[65,128]
 	dlnf_beta := m.grads[536064:536192]            // f32[128]
-	t201 := m.arena[10092544:10223616]             // f32[1,1024,128]
+	t205 := m.arena[10092544:10223616]             // f32[1,1024,128]
 	dlnf_gamma := m.grads[535936:536064]           // f32[128]
 	dh1_resid2 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh1_mlp_b2 := m.grads[535808:535936]           // f32[128]
 	dh1_mlp_hidden := m.arena[8912896:9437184]     // f32[1,1024,512]
-	t206 := m.arena[8912896:9437184]               // f32[1024,512]
-	t207 := m.arena[19922944:20054016]             // f32[1024,128]
+	t210 := m.arena[8912896:9437184]               // f32[1024,512]
+	t211 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh1_mlp_W2 := m.grads[470272:535808]           // f32[512,128]
-	t209 := m.arena[8388608:8912896]               // f32[1,1024,512]
+	t213 := m.arena[8388608:8912896]               // f32[1,1024,512]
 	dh1_mlp_b1 := m.grads[469760:470272]           // f32[512]
 	dh1_ln2 := m.arena[8912896:9043968]            // f32[1,1024,128]
-	t212 := m.arena[9830400:9961472]               // f32[1024,128]
-	t213 := m.arena[8388608:8912896]               // f32[1024,512]
+	t216 := m.arena[9830400:9961472]               // f32[1024,128]
+	t217 := m.arena[8388608:8912896]               // f32[1024,512]
 	dh1_mlp_W1 := m.grads[404224:469760]           // f32[128,512]
 	dh1_ln2_beta := m.grads[404096:404224]         // f32[128]
-	t217 := m.arena[9699328:9830400]               // f32[1,1024,128]
+	t221 := m.arena[9699328:9830400]               // f32[1,1024,128]
 	dh1_ln2_gamma := m.grads[403968:404096]        // f32[128]
-	t219 := m.arena[8388608:8519680]               // f32[1,1024,128]
+	t223 := m.arena[8388608:8519680]               // f32[1,1024,128]
 	dh1_resid1 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh1_attn_bo := m.grads[403840:403968]          // f32[128]
-	t222 := m.arena[8388608:8519680]               // f32[1,1024,128]
-	t223 := m.arena[9437184:9568256]               // f32[1024,128]
-	t224 := m.arena[19922944:20054016]             // f32[1024,128]
+	t226 := m.arena[8388608:8519680]               // f32[1,1024,128]
+	t227 := m.arena[9437184:9568256]               // f32[1024,128]
+	t228 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh1_attn_Wo := m.grads[387456:403840]          // f32[128,128]
-	t226 := m.arena[8388608:8519680]               // f32[1,1024,4,32]
+	t230 := m.arena[8388608:8519680]               // f32[1,1024,4,32]
 	dh1_attn_context := m.arena[12713984:12845056] // f32[1,4,1024,32]
 	dh1_attn_weights := m.arena[8388608:12582912]  // f32[1,4,1024,1024]
 	dh1_attn_v := m.arena[20054016:20185088]       // f32[1,4,1024,32]
-	t230 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
-	t233 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
+	t234 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
+	t237 := m.arena[12582912:16777216]             // f32[1,4,1024,1024]
 	dh1_attn_q := m.arena[4194304:4325376]         // f32[1,4,1024,32]
 	dh1_attn_k := m.arena[4325376:4456448]         // f32[1,4,1024,32]
-	t236 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
+	t240 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
 	dh1_attn_v_proj := m.arena[4456448:4587520]    // f32[1,1024,128]
 	dh1_attn_bv := m.grads[387328:387456]          // f32[128]
-	t239 := m.arena[4587520:4718592]               // f32[1,1024,128]
-	t240 := m.arena[19398656:19529728]             // f32[1024,128]
-	t241 := m.arena[4456448:4587520]               // f32[1024,128]
+	t243 := m.arena[4587520:4718592]               // f32[1,1024,128]
+	t244 := m.arena[19398656:19529728]             // f32[1024,128]
+	t245 := m.arena[4456448:4587520]               // f32[1024,128]
 	dh1_attn_Wv := m.grads[370944:387328]          // f32[128,128]
-	t243 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
+	t247 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
 	dh1_attn_k_proj := m.arena[4456448:4587520]    // f32[1,1024,128]
 	dh1_attn_bk := m.grads[370816:370944]          // f32[128]
-	t246 := m.arena[4325376:4456448]               // f32[1,1024,128]
-	t247 := m.arena[4456448:4587520]               // f32[1024,128]
+	t250 := m.arena[4325376:4456448]               // f32[1,1024,128]
+	t251 := m.arena[4456448:4587520]               // f32[1024,128]
 	dh1_attn_Wk := m.grads[354432:370816]          // f32[128,128]
-	t249 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
+	t253 := m.arena[4456448:4587520]               // f32[1,1024,4,32]
 	dh1_attn_q_proj := m.arena[4456448:4587520]    // f32[1,1024,128]
 	dh1_attn_bq := m.grads[354304:354432]          // f32[128]
-	t252 := m.arena[4194304:4325376]               // f32[1,1024,128]
-	t253 := m.arena[4456448:4587520]               // f32[1024,128]
+	t256 := m.arena[4194304:4325376]               // f32[1,1024,128]
+	t257 := m.arena[4456448:4587520]               // f32[1024,128]
 	dh1_attn_Wq := m.grads[337920:354304]          // f32[128,128]
 	dh1_ln1 := m.arena[4587520:4718592]            // f32[1,1024,128]
 	dh1_ln1_beta := m.grads[337792:337920]         // f32[128]
-	t259 := m.arena[19267584:19398656]             // f32[1,1024,128]
+	t263 := m.arena[19267584:19398656]             // f32[1,1024,128]
 	dh1_ln1_gamma := m.grads[337664:337792]        // f32[128]
-	t261 := m.arena[4194304:4325376]               // f32[1,1024,128]
+	t265 := m.arena[4194304:4325376]               // f32[1,1024,128]
 	dh0_resid2 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh0_mlp_b2 := m.grads[337536:337664]           // f32[128]
 	dh0_mlp_hidden := m.arena[4194304:4718592]     // f32[1,1024,512]
-	t265 := m.arena[17301504:17825792]             // f32[1024,512]
-	t266 := m.arena[19922944:20054016]             // f32[1024,128]
+	t269 := m.arena[17301504:17825792]             // f32[1024,512]
+	t270 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh0_mlp_W2 := m.grads[272000:337536]           // f32[512,128]
-	t268 := m.arena[16777216:17301504]             // f32[1,1024,512]
+	t272 := m.arena[16777216:17301504]             // f32[1,1024,512]
 	dh0_mlp_b1 := m.grads[271488:272000]           // f32[512]
 	dh0_ln2 := m.arena[4194304:4325376]            // f32[1,1024,128]
-	t271 := m.arena[19005440:19136512]             // f32[1024,128]
-	t272 := m.arena[16777216:17301504]             // f32[1024,512]
+	t275 := m.arena[19005440:19136512]             // f32[1024,128]
+	t276 := m.arena[16777216:17301504]             // f32[1024,512]
 	dh0_mlp_W1 := m.grads[205952:271488]           // f32[128,512]
 	dh0_ln2_beta := m.grads[205824:205952]         // f32[128]
-	t276 := m.arena[18874368:19005440]             // f32[1,1024,128]
+	t280 := m.arena[18874368:19005440]             // f32[1,1024,128]
 	dh0_ln2_gamma := m.grads[205696:205824]        // f32[128]
-	t278 := m.arena[4325376:4456448]               // f32[1,1024,128]
+	t282 := m.arena[4325376:4456448]               // f32[1,1024,128]
 	dh0_resid1 := m.arena[19922944:20054016]       // f32[1,1024,128]
 	dh0_attn_bo := m.grads[205568:205696]          // f32[128]
-	t281 := m.arena[4194304:4325376]               // f32[1,1024,128]
-	t282 := m.arena[18612224:18743296]             // f32[1024,128]
-	t283 := m.arena[19922944:20054016]             // f32[1024,128]
+	t285 := m.arena[4194304:4325376]               // f32[1,1024,128]
+	t286 := m.arena[18612224:18743296]             // f32[1024,128]
+	t287 := m.arena[19922944:20054016]             // f32[1024,128]
 	dh0_attn_Wo := m.grads[189184:205568]          // f32[128,128]
-	t285 := m.arena[4194304:4325376]               // f32[1,1024,4,32]
+	t289 := m.arena[4194304:4325376]               // f32[1,1024,4,32]
 	dh0_attn_context := m.arena[8388608:8519680]   // f32[1,4,1024,32]
 	dh0_attn_weights := m.arena[4194304:8388608]   // f32[1,4,1024,1024]
 	dh0_attn_v := m.arena[12582912:12713984]       // f32[1,4,1024,32]
-	t289 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
-	t291 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
+	t293 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
+	t295 := m.arena[8388608:12582912]              // f32[1,4,1024,1024]
 	dh0_attn_q := m.arena[0:131072]                // f32[1,4,1024,32]
 	dh0_attn_k := m.arena[131072:262144]           // f32[1,4,1024,32]
-	t294 := m.arena[262144:393216]                 // f32[1,1024,4,32]
+	t298 := m.arena[262144:393216]                 // f32[1,1024,4,32]
 	dh0_attn_v_proj := m.arena[262144:393216]      // f32[1,1024,128]
 	dh0_attn_bv := m.grads[189056:189184]          // f32[128]
-	t297 := m.arena[393216:524288]                 // f32[1,1024,128]
-	t298 := m.arena[18087936:18219008]             // f32[1024,128]
-	t299 := m.arena[262144:393216]                 // f32[1024,128]
+	t301 := m.arena[393216:524288]                 // f32[1,1024,128]
+	t302 := m.arena[18087936:18219008]             // f32[1024,128]
+	t303 := m.arena[262144:393216]                 // f32[1024,128]
 	dh0_attn_Wv := m.grads[172672:189056]          // f32[128,128]
-	t301 := m.arena[262144:393216]                 // f32[1,1024,4,32]
+	t305 := m.arena[262144:393216]                 // f32[1,1024,4,32]
 	dh0_attn_k_proj := m.arena[262144:393216]      // f32[1,1024,128]
 	dh0_attn_bk := m.grads[172544:172672]          // f32[128]
-	t304 := m.arena[131072:262144]                 // f32[1,1024,128]
-	t305 := m.arena[262144:393216]                 // f32[1024,128]
+	t308 := m.arena[131072:262144]                 // f32[1,1024,128]
+	t309 := m.arena[262144:393216]                 // f32[1024,128]
 	dh0_attn_Wk := m.grads[156160:172544]          // f32[128,128]
-	t307 := m.arena[262144:393216]                 // f32[1,1024,4,32]
+	t311 := m.arena[262144:393216]                 // f32[1,1024,4,32]
 	dh0_attn_q_proj := m.arena[262144:393216]      // f32[1,1024,128]
 	dh0_attn_bq := m.grads[156032:156160]          // f32[128]
-	t310 := m.arena[0:131072]                      // f32[1,1024,128]
-	t311 := m.arena[262144:393216]                 // f32[1024,128]
+	t314 := m.arena[0:131072]                      // f32[1,1024,128]
+	t315 := m.arena[262144:393216]                 // f32[1024,128]
 	dh0_attn_Wq := m.grads[139648:156032]          // f32[128,128]
 	dh0_ln1 := m.arena[393216:524288]              // f32[1,1024,128]
 	dh0_ln1_beta := m.grads[139520:139648]         // f32[128]
-	t317 := m.arena[17956864:18087936]             // f32[1,1024,128]
+	t321 := m.arena[17956864:18087936]             // f32[1,1024,128]
 	dh0_ln1_gamma := m.grads[139392:139520]        // f32[128]
-	t319 := m.arena[0:131072]                      // f32[1,1024,128]
+	t323 := m.arena[0:131072]                      // f32[1,1024,128]
 	dh_in := m.arena[19922944:20054016]            // f32[1,1024,128]
 	dwpe := m.grads[8320:139392]                   // f32[1024,128]
-	t322 := m.arena[8320:16640]                    // f32[65,128]
+	t326 := m.arena[8320:16640]                    // f32[65,128]
 	dwte := m.grads[0:8320]                        // f32[65,128]
 
 	// fused softmax-xent-grad:
 	//
-	//	t190 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
-	//	t191 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
-	//	t192 = t190 − t191  (Sub, models/gpt/gpt.go:118)
-	//	dlogits = t192 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:118)
+	//	t194 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
+	//	t195 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
+	//	t196 = t194 − t195  (Sub, models/gpt/gpt.go:118)
+	//	dlogits = t196 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:118)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 65, 0.0009765625); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 65)", targets[p], p)
 	}
@@ -1928,91 +2008,91 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	gemm(m.pool, false, false, 1024, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
-	// t196 = reshape(lnf, [1024,128])
-	// t197 = reshape(dlogits, [1024,65])
+	// t200 = reshape(lnf, [1024,128])
+	// t201 = reshape(dlogits, [1024,65])
 
-	// grad of lnf = (t185 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
+	// grad of lnf = (t189 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	m.parallel(128, (*Model).reduceDlnf_beta, dlnf, dlnf_beta)
 
-	// grad of t186 = t185 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
-	// t201 = dlnf ⊙ t185
-	m.parallel(131072, (*Model).loopT201, t185, dlnf, t201)
-	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t185))
-	m.parallel(128, (*Model).reduceDlnf_gamma, t201, dlnf_gamma)
+	// grad of t190 = t189 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
+	// t205 = dlnf ⊙ t189
+	m.parallel(131072, (*Model).loopT205, t189, dlnf, t205)
+	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t189))
+	m.parallel(128, (*Model).reduceDlnf_gamma, t205, dlnf_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t200 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	dh1_resid2 = (t200 − mean(t200) − x̂ ⊙ mean(t200 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
+	//	t204 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh1_resid2 = (t204 − mean(t204) − x̂ ⊙ mean(t204 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	m.parallel(1024, (*Model).layerNormGradDh1_resid2, h1_resid2, lnf_gamma, dlnf, dh1_resid2)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
 	m.parallel(128, (*Model).reduceDh1_mlp_b2, dh1_resid2, dh1_mlp_b2)
 
-	// grad of t180 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t206 = reshape(h1_mlp_hidden, [1024,512])
-	// t207 = reshape(dh1_resid2, [1024,128])
-	// dh1_mlp_W2 = t206ᵀ · (reshape(dh1_resid2, [1024,128]))
-	gemm(m.pool, true, false, 512, 128, 1024, t206, 512, t207, 128, dh1_mlp_W2, 128, false)
+	// grad of t184 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
+	// t210 = reshape(h1_mlp_hidden, [1024,512])
+	// t211 = reshape(dh1_resid2, [1024,128])
+	// dh1_mlp_W2 = t210ᵀ · (reshape(dh1_resid2, [1024,128]))
+	gemm(m.pool, true, false, 512, 128, 1024, t210, 512, t211, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT209(h1_mlp_W2, t178, dh1_resid2, dh1_mlp_hidden, t209)
+	//	t213 = dh1_mlp_hidden ⊙ gelu′(t182)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT213(h1_mlp_W2, t182, dh1_resid2, dh1_mlp_hidden, t213)
 
-	// grad of t178 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t209)
-	m.parallel(512, (*Model).reduceDh1_mlp_b1, t209, dh1_mlp_b1)
+	// grad of t182 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
+	// dh1_mlp_b1 = Σ_[0,1](t213)
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t213, dh1_mlp_b1)
 
-	// grad of t177 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t209 · h1_mlp_W1ᵀ
-	gemm(m.pool, false, true, 1024, 128, 512, t209, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t212 = reshape(h1_ln2, [1024,128])
-	// t213 = reshape(t209, [1024,512])
-	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t209, [1024,512]))
-	gemm(m.pool, true, false, 128, 512, 1024, t212, 128, t213, 512, dh1_mlp_W1, 512, false)
+	// grad of t181 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
+	// dh1_ln2 = t213 · h1_mlp_W1ᵀ
+	gemm(m.pool, false, true, 1024, 128, 512, t213, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t216 = reshape(h1_ln2, [1024,128])
+	// t217 = reshape(t213, [1024,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [1024,128]))ᵀ · (reshape(t213, [1024,512]))
+	gemm(m.pool, true, false, 128, 512, 1024, t216, 128, t217, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t174 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h1_ln2 = (t178 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	m.parallel(128, (*Model).reduceDh1_ln2_beta, dh1_ln2, dh1_ln2_beta)
 
-	// grad of t175 = t174 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
-	// t217 = dh1_ln2 ⊙ t174
-	m.parallel(131072, (*Model).loopT217, t174, dh1_ln2, t217)
-	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t174))
-	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t217, dh1_ln2_gamma)
+	// grad of t179 = t178 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
+	// t221 = dh1_ln2 ⊙ t178
+	m.parallel(131072, (*Model).loopT221, t178, dh1_ln2, t221)
+	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t178))
+	m.parallel(128, (*Model).reduceDh1_ln2_gamma, t221, dh1_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t216 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t219 = (t216 − mean(t216) − x̂ ⊙ mean(t216 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormGradT219, h1_ln2_gamma, h1_resid1, dh1_ln2, t219)
+	//	t220 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t223 = (t220 − mean(t220) − x̂ ⊙ mean(t220 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormGradT223, h1_ln2_gamma, h1_resid1, dh1_ln2, t223)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t219
-	m.parallel(131072, (*Model).loopDh1_resid1, dh1_resid2, t219, dh1_resid1)
+	// dh1_resid1 = dh1_resid2 + t223
+	m.parallel(131072, (*Model).loopDh1_resid1, dh1_resid2, t223, dh1_resid1)
 
-	// grad of h1_attn_out = t170 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h1_attn_out = t174 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	m.parallel(128, (*Model).reduceDh1_attn_bo, dh1_resid1, dh1_attn_bo)
 
-	// grad of t171 = (reshape(t169, [1,1024,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t222 = dh1_resid1 · h1_attn_Woᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t222, 128, false)
-	// t223 = reshape(t169, [1024,128])
-	// t224 = reshape(dh1_resid1, [1024,128])
-	// dh1_attn_Wo = (reshape(t169, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t223, 128, t224, 128, dh1_attn_Wo, 128, false)
+	// grad of t175 = (reshape(t173, [1,1024,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t226 = dh1_resid1 · h1_attn_Woᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t226, 128, false)
+	// t227 = reshape(t173, [1024,128])
+	// t228 = reshape(dh1_resid1, [1024,128])
+	// dh1_attn_Wo = (reshape(t173, [1024,128]))ᵀ · (reshape(dh1_resid1, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t227, 128, t228, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t170 = reshape(t169, [1,1024,128])  (models/gpt/gpt.go:88)
-	// t226 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,1024,4,32])
+	// grad of t174 = reshape(t173, [1,1024,128])  (models/gpt/gpt.go:88)
+	// t230 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,1024,4,32])
 
-	// grad of t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t222, [1,1024,4,32]))ᵀ[0,2,1,3]
-	m.parallel(4, (*Model).transposeDh1_attn_context, t226, dh1_attn_context)
+	// grad of t173 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh1_attn_context = (reshape(t226, [1,1024,4,32]))ᵀ[0,2,1,3]
+	m.parallel(4, (*Model).transposeDh1_attn_context, t230, dh1_attn_context)
 
 	// grad of h1_attn_context = h1_attn_weights · h1_attn_v  (models/gpt/gpt.go:88)
 	// dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ
@@ -2021,167 +2101,167 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t230 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT230, h1_attn_weights, dh1_attn_weights, t230)
+	// t234 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	m.parallel(4096, (*Model).softmaxGradT234, h1_attn_weights, dh1_attn_weights, t234)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
-	//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT233, t230, t233)
+	//	dh1_attn_scores = causal ? t234 : 0  (Where, models/gpt/gpt.go:88)
+	//	t237 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT237, t234, t237)
 
-	// grad of t164 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t233 · h1_attn_k
-	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t233, dh1_attn_q)
-	// dh1_attn_k = t233ᵀ · h1_attn_q
-	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t233, dh1_attn_k)
+	// grad of t168 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh1_attn_q = t237 · h1_attn_k
+	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t237, dh1_attn_q)
+	// dh1_attn_k = t237ᵀ · h1_attn_q
+	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t237, dh1_attn_k)
 
-	// grad of h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t236 = dh1_attn_vᵀ[0,2,1,3]
-	m.parallel(1024, (*Model).transposeT236, dh1_attn_v, t236)
+	// grad of h1_attn_v = t166ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t240 = dh1_attn_vᵀ[0,2,1,3]
+	m.parallel(1024, (*Model).transposeT240, dh1_attn_v, t240)
 
-	// grad of t162 = reshape(h1_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(t236, [1,1024,128])
+	// grad of t166 = reshape(h1_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_v_proj = reshape(t240, [1,1024,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bv, dh1_attn_v_proj, dh1_attn_bv)
 
-	// grad of t160 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t239 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t239, 128, false)
-	// t240 = reshape(h1_ln1, [1024,128])
-	// t241 = reshape(t236, [1024,128])
-	// dh1_attn_Wv = t240ᵀ · (reshape(t236, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t240, 128, t241, 128, dh1_attn_Wv, 128, false)
+	// grad of t164 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
+	// t243 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t243, 128, false)
+	// t244 = reshape(h1_ln1, [1024,128])
+	// t245 = reshape(t240, [1024,128])
+	// dh1_attn_Wv = t244ᵀ · (reshape(t240, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t244, 128, t245, 128, dh1_attn_Wv, 128, false)
 
-	// grad of h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t243 = dh1_attn_kᵀ[0,2,1,3]
-	m.parallel(1024, (*Model).transposeT243, dh1_attn_k, t243)
+	// grad of h1_attn_k = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t247 = dh1_attn_kᵀ[0,2,1,3]
+	m.parallel(1024, (*Model).transposeT247, dh1_attn_k, t247)
 
-	// grad of t158 = reshape(h1_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(t243, [1,1024,128])
+	// grad of t162 = reshape(h1_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_k_proj = reshape(t247, [1,1024,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bk, dh1_attn_k_proj, dh1_attn_bk)
 
-	// grad of t156 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t246 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t246, 128, false)
-	// t247 = reshape(t243, [1024,128])
-	// dh1_attn_Wk = t240ᵀ · (reshape(t243, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t240, 128, t247, 128, dh1_attn_Wk, 128, false)
+	// grad of t160 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
+	// t250 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t250, 128, false)
+	// t251 = reshape(t247, [1024,128])
+	// dh1_attn_Wk = t244ᵀ · (reshape(t247, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t244, 128, t251, 128, dh1_attn_Wk, 128, false)
 
-	// grad of h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t249 = dh1_attn_qᵀ[0,2,1,3]
-	m.parallel(1024, (*Model).transposeT249, dh1_attn_q, t249)
+	// grad of h1_attn_q = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t253 = dh1_attn_qᵀ[0,2,1,3]
+	m.parallel(1024, (*Model).transposeT253, dh1_attn_q, t253)
 
-	// grad of t154 = reshape(h1_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(t249, [1,1024,128])
+	// grad of t158 = reshape(h1_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_q_proj = reshape(t253, [1,1024,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh1_attn_bq, dh1_attn_q_proj, dh1_attn_bq)
 
-	// grad of t152 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t253 = reshape(t249, [1024,128])
-	// dh1_attn_Wq = t240ᵀ · (reshape(t249, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t240, 128, t253, 128, dh1_attn_Wq, 128, false)
+	// grad of t156 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
+	// t257 = reshape(t253, [1024,128])
+	// dh1_attn_Wq = t244ᵀ · (reshape(t253, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t244, 128, t257, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
-	//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
-	m.fusedDh1_ln1(h1_attn_Wq, t239, t246, dh1_attn_q_proj, t252, dh1_ln1)
+	//	t256 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t259 = t243 + t250  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t259 + t256  (Add, models/gpt/gpt.go:88)
+	m.fusedDh1_ln1(h1_attn_Wq, t243, t250, dh1_attn_q_proj, t256, dh1_ln1)
 
-	// grad of h1_ln1 = (t149 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h1_ln1 = (t153 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	m.parallel(128, (*Model).reduceDh1_ln1_beta, dh1_ln1, dh1_ln1_beta)
 
-	// grad of t150 = t149 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
-	// t259 = dh1_ln1 ⊙ t149
-	m.parallel(131072, (*Model).loopT259, t149, dh1_ln1, t259)
-	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t149))
-	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t259, dh1_ln1_gamma)
+	// grad of t154 = t153 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
+	// t263 = dh1_ln1 ⊙ t153
+	m.parallel(131072, (*Model).loopT263, t153, dh1_ln1, t263)
+	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t153))
+	m.parallel(128, (*Model).reduceDh1_ln1_gamma, t263, dh1_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t258 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t261 = (t258 − mean(t258) − x̂ ⊙ mean(t258 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormGradT261, h0_resid2, h1_ln1_gamma, dh1_ln1, t261)
+	//	t262 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t265 = (t262 − mean(t262) − x̂ ⊙ mean(t262 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormGradT265, h0_resid2, h1_ln1_gamma, dh1_ln1, t265)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t261
-	m.parallel(131072, (*Model).loopDh0_resid2, dh1_resid1, t261, dh0_resid2)
+	// dh0_resid2 = dh1_resid1 + t265
+	m.parallel(131072, (*Model).loopDh0_resid2, dh1_resid1, t265, dh0_resid2)
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
 	m.parallel(128, (*Model).reduceDh0_mlp_b2, dh0_resid2, dh0_mlp_b2)
 
-	// grad of t130 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t265 = reshape(h0_mlp_hidden, [1024,512])
-	// t266 = reshape(dh0_resid2, [1024,128])
-	// dh0_mlp_W2 = t265ᵀ · (reshape(dh0_resid2, [1024,128]))
-	gemm(m.pool, true, false, 512, 128, 1024, t265, 512, t266, 128, dh0_mlp_W2, 128, false)
+	// grad of t134 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
+	// t269 = reshape(h0_mlp_hidden, [1024,512])
+	// t270 = reshape(dh0_resid2, [1024,128])
+	// dh0_mlp_W2 = t269ᵀ · (reshape(dh0_resid2, [1024,128]))
+	gemm(m.pool, true, false, 512, 128, 1024, t269, 512, t270, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT268(h0_mlp_W2, t128, dh0_resid2, dh0_mlp_hidden, t268)
+	//	t272 = dh0_mlp_hidden ⊙ gelu′(t132)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT272(h0_mlp_W2, t132, dh0_resid2, dh0_mlp_hidden, t272)
 
-	// grad of t128 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t268)
-	m.parallel(512, (*Model).reduceDh0_mlp_b1, t268, dh0_mlp_b1)
+	// grad of t132 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
+	// dh0_mlp_b1 = Σ_[0,1](t272)
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t272, dh0_mlp_b1)
 
-	// grad of t127 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t268 · h0_mlp_W1ᵀ
-	gemm(m.pool, false, true, 1024, 128, 512, t268, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t271 = reshape(h0_ln2, [1024,128])
-	// t272 = reshape(t268, [1024,512])
-	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t268, [1024,512]))
-	gemm(m.pool, true, false, 128, 512, 1024, t271, 128, t272, 512, dh0_mlp_W1, 512, false)
+	// grad of t131 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
+	// dh0_ln2 = t272 · h0_mlp_W1ᵀ
+	gemm(m.pool, false, true, 1024, 128, 512, t272, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t275 = reshape(h0_ln2, [1024,128])
+	// t276 = reshape(t272, [1024,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [1024,128]))ᵀ · (reshape(t272, [1024,512]))
+	gemm(m.pool, true, false, 128, 512, 1024, t275, 128, t276, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t124 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h0_ln2 = (t128 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	m.parallel(128, (*Model).reduceDh0_ln2_beta, dh0_ln2, dh0_ln2_beta)
 
-	// grad of t125 = t124 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
-	// t276 = dh0_ln2 ⊙ t124
-	m.parallel(131072, (*Model).loopT276, t124, dh0_ln2, t276)
-	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t124))
-	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t276, dh0_ln2_gamma)
+	// grad of t129 = t128 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
+	// t280 = dh0_ln2 ⊙ t128
+	m.parallel(131072, (*Model).loopT280, t128, dh0_ln2, t280)
+	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t128))
+	m.parallel(128, (*Model).reduceDh0_ln2_gamma, t280, dh0_ln2_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t275 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t278 = (t275 − mean(t275) − x̂ ⊙ mean(t275 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	m.parallel(1024, (*Model).layerNormGradT278, h0_ln2_gamma, h0_resid1, dh0_ln2, t278)
+	//	t279 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t282 = (t279 − mean(t279) − x̂ ⊙ mean(t279 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	m.parallel(1024, (*Model).layerNormGradT282, h0_ln2_gamma, h0_resid1, dh0_ln2, t282)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t278
-	m.parallel(131072, (*Model).loopDh0_resid1, dh0_resid2, t278, dh0_resid1)
+	// dh0_resid1 = dh0_resid2 + t282
+	m.parallel(131072, (*Model).loopDh0_resid1, dh0_resid2, t282, dh0_resid1)
 
-	// grad of h0_attn_out = t120 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h0_attn_out = t124 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	m.parallel(128, (*Model).reduceDh0_attn_bo, dh0_resid1, dh0_attn_bo)
 
-	// grad of t121 = (reshape(t119, [1,1024,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t281 = dh0_resid1 · h0_attn_Woᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t281, 128, false)
-	// t282 = reshape(t119, [1024,128])
-	// t283 = reshape(dh0_resid1, [1024,128])
-	// dh0_attn_Wo = (reshape(t119, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t282, 128, t283, 128, dh0_attn_Wo, 128, false)
+	// grad of t125 = (reshape(t123, [1,1024,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t285 = dh0_resid1 · h0_attn_Woᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t285, 128, false)
+	// t286 = reshape(t123, [1024,128])
+	// t287 = reshape(dh0_resid1, [1024,128])
+	// dh0_attn_Wo = (reshape(t123, [1024,128]))ᵀ · (reshape(dh0_resid1, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t286, 128, t287, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t120 = reshape(t119, [1,1024,128])  (models/gpt/gpt.go:88)
-	// t285 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,1024,4,32])
+	// grad of t124 = reshape(t123, [1,1024,128])  (models/gpt/gpt.go:88)
+	// t289 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,1024,4,32])
 
-	// grad of t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t281, [1,1024,4,32]))ᵀ[0,2,1,3]
-	m.parallel(4, (*Model).transposeDh0_attn_context, t285, dh0_attn_context)
+	// grad of t123 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh0_attn_context = (reshape(t285, [1,1024,4,32]))ᵀ[0,2,1,3]
+	m.parallel(4, (*Model).transposeDh0_attn_context, t289, dh0_attn_context)
 
 	// grad of h0_attn_context = h0_attn_weights · h0_attn_v  (models/gpt/gpt.go:88)
 	// dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ
@@ -2190,114 +2270,114 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t289 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(4096, (*Model).softmaxGradT289, h0_attn_weights, dh0_attn_weights, t289)
+	// t293 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	m.parallel(4096, (*Model).softmaxGradT293, h0_attn_weights, dh0_attn_weights, t293)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
-	//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT291, t289, t291)
+	//	dh0_attn_scores = causal ? t293 : 0  (Where, models/gpt/gpt.go:88)
+	//	t295 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT295, t293, t295)
 
-	// grad of t112 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t291 · h0_attn_k
-	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t291, dh0_attn_q)
-	// dh0_attn_k = t291ᵀ · h0_attn_q
-	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t291, dh0_attn_k)
+	// grad of t116 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh0_attn_q = t295 · h0_attn_k
+	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t295, dh0_attn_q)
+	// dh0_attn_k = t295ᵀ · h0_attn_q
+	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t295, dh0_attn_k)
 
-	// grad of h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t294 = dh0_attn_vᵀ[0,2,1,3]
-	m.parallel(1024, (*Model).transposeT294, dh0_attn_v, t294)
+	// grad of h0_attn_v = t114ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t298 = dh0_attn_vᵀ[0,2,1,3]
+	m.parallel(1024, (*Model).transposeT298, dh0_attn_v, t298)
 
-	// grad of t110 = reshape(h0_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(t294, [1,1024,128])
+	// grad of t114 = reshape(h0_attn_v_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_v_proj = reshape(t298, [1,1024,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bv, dh0_attn_v_proj, dh0_attn_bv)
 
-	// grad of t108 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t297 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t297, 128, false)
-	// t298 = reshape(h0_ln1, [1024,128])
-	// t299 = reshape(t294, [1024,128])
-	// dh0_attn_Wv = t298ᵀ · (reshape(t294, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t298, 128, t299, 128, dh0_attn_Wv, 128, false)
+	// grad of t112 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
+	// t301 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t301, 128, false)
+	// t302 = reshape(h0_ln1, [1024,128])
+	// t303 = reshape(t298, [1024,128])
+	// dh0_attn_Wv = t302ᵀ · (reshape(t298, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t302, 128, t303, 128, dh0_attn_Wv, 128, false)
 
-	// grad of h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t301 = dh0_attn_kᵀ[0,2,1,3]
-	m.parallel(1024, (*Model).transposeT301, dh0_attn_k, t301)
+	// grad of h0_attn_k = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t305 = dh0_attn_kᵀ[0,2,1,3]
+	m.parallel(1024, (*Model).transposeT305, dh0_attn_k, t305)
 
-	// grad of t106 = reshape(h0_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(t301, [1,1024,128])
+	// grad of t110 = reshape(h0_attn_k_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_k_proj = reshape(t305, [1,1024,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bk, dh0_attn_k_proj, dh0_attn_bk)
 
-	// grad of t104 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t304 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t304, 128, false)
-	// t305 = reshape(t301, [1024,128])
-	// dh0_attn_Wk = t298ᵀ · (reshape(t301, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t298, 128, t305, 128, dh0_attn_Wk, 128, false)
+	// grad of t108 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
+	// t308 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t308, 128, false)
+	// t309 = reshape(t305, [1024,128])
+	// dh0_attn_Wk = t302ᵀ · (reshape(t305, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t302, 128, t309, 128, dh0_attn_Wk, 128, false)
 
-	// grad of h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t307 = dh0_attn_qᵀ[0,2,1,3]
-	m.parallel(1024, (*Model).transposeT307, dh0_attn_q, t307)
+	// grad of h0_attn_q = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t311 = dh0_attn_qᵀ[0,2,1,3]
+	m.parallel(1024, (*Model).transposeT311, dh0_attn_q, t311)
 
-	// grad of t102 = reshape(h0_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(t307, [1,1024,128])
+	// grad of t106 = reshape(h0_attn_q_proj, [1,1024,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_q_proj = reshape(t311, [1,1024,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
 	m.parallel(128, (*Model).reduceDh0_attn_bq, dh0_attn_q_proj, dh0_attn_bq)
 
-	// grad of t100 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t311 = reshape(t307, [1024,128])
-	// dh0_attn_Wq = t298ᵀ · (reshape(t307, [1024,128]))
-	gemm(m.pool, true, false, 128, 128, 1024, t298, 128, t311, 128, dh0_attn_Wq, 128, false)
+	// grad of t104 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
+	// t315 = reshape(t311, [1024,128])
+	// dh0_attn_Wq = t302ᵀ · (reshape(t311, [1024,128]))
+	gemm(m.pool, true, false, 128, 128, 1024, t302, 128, t315, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
-	//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
-	m.fusedDh0_ln1(h0_attn_Wq, t297, t304, dh0_attn_q_proj, t310, dh0_ln1)
+	//	t314 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t317 = t301 + t308  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t317 + t314  (Add, models/gpt/gpt.go:88)
+	m.fusedDh0_ln1(h0_attn_Wq, t301, t308, dh0_attn_q_proj, t314, dh0_ln1)
 
-	// grad of h0_ln1 = (t96 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h0_ln1 = (t100 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	m.parallel(128, (*Model).reduceDh0_ln1_beta, dh0_ln1, dh0_ln1_beta)
 
-	// grad of t97 = t96 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
-	// t317 = dh0_ln1 ⊙ t96
-	m.parallel(131072, (*Model).loopT317, t96, dh0_ln1, t317)
-	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t96))
-	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t317, dh0_ln1_gamma)
+	// grad of t101 = t100 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
+	// t321 = dh0_ln1 ⊙ t100
+	m.parallel(131072, (*Model).loopT321, t100, dh0_ln1, t321)
+	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t100))
+	m.parallel(128, (*Model).reduceDh0_ln1_gamma, t321, dh0_ln1_gamma)
 
 	// fused layernorm-grad:
 	//
-	//	t316 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t319 = (t316 − mean(t316) − x̂ ⊙ mean(t316 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	m.parallel(1024, (*Model).layerNormGradT319, h_in, h0_ln1_gamma, dh0_ln1, t319)
+	//	t320 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t323 = (t320 − mean(t320) − x̂ ⊙ mean(t320 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	m.parallel(1024, (*Model).layerNormGradT323, h_in, h0_ln1_gamma, dh0_ln1, t323)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t319
-	m.parallel(131072, (*Model).loopDh_in, dh0_resid1, t319, dh_in)
+	// dh_in = dh0_resid1 + t323
+	m.parallel(131072, (*Model).loopDh_in, dh0_resid1, t323, dh_in)
 	// dwpe = Σ_[0](dh_in)
 	m.parallel(1024, (*Model).reduceDwpe, dh_in, dwpe)
 
-	// grad of t78 = wte[ids]  (models/gpt/gpt.go:67)
-	// t322 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t322, dh_in, ids, 128, 65); p >= 0 {
+	// grad of t82 = wte[ids]  (models/gpt/gpt.go:67)
+	// t326 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t326, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
-	//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
-	m.fusedDwte(t196, t197, t198, t322, dwte)
+	//	t202 = t201ᵀ · t200  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t202 + t326  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t200, t201, t202, t326, dwte)
 	return nil
 }
 
@@ -2305,78 +2385,82 @@ func (m *Model) backward() error {
 func (m *Model) update() error {
 	updates := m.state[0:1]                  // f32[]
 	hyper_lr := m.state[1:2]                 // f32[]
-	wte_m := m.state[2:8322]                 // f32[65,128]
-	wte_v := m.state[8322:16642]             // f32[65,128]
-	wpe_m := m.state[16642:147714]           // f32[1024,128]
-	wpe_v := m.state[147714:278786]          // f32[1024,128]
-	h0_ln1_gamma_m := m.state[278786:278914] // f32[128]
-	h0_ln1_gamma_v := m.state[278914:279042] // f32[128]
-	h0_ln1_beta_m := m.state[279042:279170]  // f32[128]
-	h0_ln1_beta_v := m.state[279170:279298]  // f32[128]
-	h0_attn_Wq_m := m.state[279298:295682]   // f32[128,128]
-	h0_attn_Wq_v := m.state[295682:312066]   // f32[128,128]
-	h0_attn_bq_m := m.state[312066:312194]   // f32[128]
-	h0_attn_bq_v := m.state[312194:312322]   // f32[128]
-	h0_attn_Wk_m := m.state[312322:328706]   // f32[128,128]
-	h0_attn_Wk_v := m.state[328706:345090]   // f32[128,128]
-	h0_attn_bk_m := m.state[345090:345218]   // f32[128]
-	h0_attn_bk_v := m.state[345218:345346]   // f32[128]
-	h0_attn_Wv_m := m.state[345346:361730]   // f32[128,128]
-	h0_attn_Wv_v := m.state[361730:378114]   // f32[128,128]
-	h0_attn_bv_m := m.state[378114:378242]   // f32[128]
-	h0_attn_bv_v := m.state[378242:378370]   // f32[128]
-	h0_attn_Wo_m := m.state[378370:394754]   // f32[128,128]
-	h0_attn_Wo_v := m.state[394754:411138]   // f32[128,128]
-	h0_attn_bo_m := m.state[411138:411266]   // f32[128]
-	h0_attn_bo_v := m.state[411266:411394]   // f32[128]
-	h0_ln2_gamma_m := m.state[411394:411522] // f32[128]
-	h0_ln2_gamma_v := m.state[411522:411650] // f32[128]
-	h0_ln2_beta_m := m.state[411650:411778]  // f32[128]
-	h0_ln2_beta_v := m.state[411778:411906]  // f32[128]
-	h0_mlp_W1_m := m.state[411906:477442]    // f32[128,512]
-	h0_mlp_W1_v := m.state[477442:542978]    // f32[128,512]
-	h0_mlp_b1_m := m.state[542978:543490]    // f32[512]
-	h0_mlp_b1_v := m.state[543490:544002]    // f32[512]
-	h0_mlp_W2_m := m.state[544002:609538]    // f32[512,128]
-	h0_mlp_W2_v := m.state[609538:675074]    // f32[512,128]
-	h0_mlp_b2_m := m.state[675074:675202]    // f32[128]
-	h0_mlp_b2_v := m.state[675202:675330]    // f32[128]
-	h1_ln1_gamma_m := m.state[675330:675458] // f32[128]
-	h1_ln1_gamma_v := m.state[675458:675586] // f32[128]
-	h1_ln1_beta_m := m.state[675586:675714]  // f32[128]
-	h1_ln1_beta_v := m.state[675714:675842]  // f32[128]
-	h1_attn_Wq_m := m.state[675842:692226]   // f32[128,128]
-	h1_attn_Wq_v := m.state[692226:708610]   // f32[128,128]
-	h1_attn_bq_m := m.state[708610:708738]   // f32[128]
-	h1_attn_bq_v := m.state[708738:708866]   // f32[128]
-	h1_attn_Wk_m := m.state[708866:725250]   // f32[128,128]
-	h1_attn_Wk_v := m.state[725250:741634]   // f32[128,128]
-	h1_attn_bk_m := m.state[741634:741762]   // f32[128]
-	h1_attn_bk_v := m.state[741762:741890]   // f32[128]
-	h1_attn_Wv_m := m.state[741890:758274]   // f32[128,128]
-	h1_attn_Wv_v := m.state[758274:774658]   // f32[128,128]
-	h1_attn_bv_m := m.state[774658:774786]   // f32[128]
-	h1_attn_bv_v := m.state[774786:774914]   // f32[128]
-	h1_attn_Wo_m := m.state[774914:791298]   // f32[128,128]
-	h1_attn_Wo_v := m.state[791298:807682]   // f32[128,128]
-	h1_attn_bo_m := m.state[807682:807810]   // f32[128]
-	h1_attn_bo_v := m.state[807810:807938]   // f32[128]
-	h1_ln2_gamma_m := m.state[807938:808066] // f32[128]
-	h1_ln2_gamma_v := m.state[808066:808194] // f32[128]
-	h1_ln2_beta_m := m.state[808194:808322]  // f32[128]
-	h1_ln2_beta_v := m.state[808322:808450]  // f32[128]
-	h1_mlp_W1_m := m.state[808450:873986]    // f32[128,512]
-	h1_mlp_W1_v := m.state[873986:939522]    // f32[128,512]
-	h1_mlp_b1_m := m.state[939522:940034]    // f32[512]
-	h1_mlp_b1_v := m.state[940034:940546]    // f32[512]
-	h1_mlp_W2_m := m.state[940546:1006082]   // f32[512,128]
-	h1_mlp_W2_v := m.state[1006082:1071618]  // f32[512,128]
-	h1_mlp_b2_m := m.state[1071618:1071746]  // f32[128]
-	h1_mlp_b2_v := m.state[1071746:1071874]  // f32[128]
-	lnf_gamma_m := m.state[1071874:1072002]  // f32[128]
-	lnf_gamma_v := m.state[1072002:1072130]  // f32[128]
-	lnf_beta_m := m.state[1072130:1072258]   // f32[128]
-	lnf_beta_v := m.state[1072258:1072386]   // f32[128]
+	hyper_beta1 := m.state[2:3]              // f32[]
+	hyper_beta2 := m.state[3:4]              // f32[]
+	hyper_eps := m.state[4:5]                // f32[]
+	hyper_wd := m.state[5:6]                 // f32[]
+	wte_m := m.state[6:8326]                 // f32[65,128]
+	wte_v := m.state[8326:16646]             // f32[65,128]
+	wpe_m := m.state[16646:147718]           // f32[1024,128]
+	wpe_v := m.state[147718:278790]          // f32[1024,128]
+	h0_ln1_gamma_m := m.state[278790:278918] // f32[128]
+	h0_ln1_gamma_v := m.state[278918:279046] // f32[128]
+	h0_ln1_beta_m := m.state[279046:279174]  // f32[128]
+	h0_ln1_beta_v := m.state[279174:279302]  // f32[128]
+	h0_attn_Wq_m := m.state[279302:295686]   // f32[128,128]
+	h0_attn_Wq_v := m.state[295686:312070]   // f32[128,128]
+	h0_attn_bq_m := m.state[312070:312198]   // f32[128]
+	h0_attn_bq_v := m.state[312198:312326]   // f32[128]
+	h0_attn_Wk_m := m.state[312326:328710]   // f32[128,128]
+	h0_attn_Wk_v := m.state[328710:345094]   // f32[128,128]
+	h0_attn_bk_m := m.state[345094:345222]   // f32[128]
+	h0_attn_bk_v := m.state[345222:345350]   // f32[128]
+	h0_attn_Wv_m := m.state[345350:361734]   // f32[128,128]
+	h0_attn_Wv_v := m.state[361734:378118]   // f32[128,128]
+	h0_attn_bv_m := m.state[378118:378246]   // f32[128]
+	h0_attn_bv_v := m.state[378246:378374]   // f32[128]
+	h0_attn_Wo_m := m.state[378374:394758]   // f32[128,128]
+	h0_attn_Wo_v := m.state[394758:411142]   // f32[128,128]
+	h0_attn_bo_m := m.state[411142:411270]   // f32[128]
+	h0_attn_bo_v := m.state[411270:411398]   // f32[128]
+	h0_ln2_gamma_m := m.state[411398:411526] // f32[128]
+	h0_ln2_gamma_v := m.state[411526:411654] // f32[128]
+	h0_ln2_beta_m := m.state[411654:411782]  // f32[128]
+	h0_ln2_beta_v := m.state[411782:411910]  // f32[128]
+	h0_mlp_W1_m := m.state[411910:477446]    // f32[128,512]
+	h0_mlp_W1_v := m.state[477446:542982]    // f32[128,512]
+	h0_mlp_b1_m := m.state[542982:543494]    // f32[512]
+	h0_mlp_b1_v := m.state[543494:544006]    // f32[512]
+	h0_mlp_W2_m := m.state[544006:609542]    // f32[512,128]
+	h0_mlp_W2_v := m.state[609542:675078]    // f32[512,128]
+	h0_mlp_b2_m := m.state[675078:675206]    // f32[128]
+	h0_mlp_b2_v := m.state[675206:675334]    // f32[128]
+	h1_ln1_gamma_m := m.state[675334:675462] // f32[128]
+	h1_ln1_gamma_v := m.state[675462:675590] // f32[128]
+	h1_ln1_beta_m := m.state[675590:675718]  // f32[128]
+	h1_ln1_beta_v := m.state[675718:675846]  // f32[128]
+	h1_attn_Wq_m := m.state[675846:692230]   // f32[128,128]
+	h1_attn_Wq_v := m.state[692230:708614]   // f32[128,128]
+	h1_attn_bq_m := m.state[708614:708742]   // f32[128]
+	h1_attn_bq_v := m.state[708742:708870]   // f32[128]
+	h1_attn_Wk_m := m.state[708870:725254]   // f32[128,128]
+	h1_attn_Wk_v := m.state[725254:741638]   // f32[128,128]
+	h1_attn_bk_m := m.state[741638:741766]   // f32[128]
+	h1_attn_bk_v := m.state[741766:741894]   // f32[128]
+	h1_attn_Wv_m := m.state[741894:758278]   // f32[128,128]
+	h1_attn_Wv_v := m.state[758278:774662]   // f32[128,128]
+	h1_attn_bv_m := m.state[774662:774790]   // f32[128]
+	h1_attn_bv_v := m.state[774790:774918]   // f32[128]
+	h1_attn_Wo_m := m.state[774918:791302]   // f32[128,128]
+	h1_attn_Wo_v := m.state[791302:807686]   // f32[128,128]
+	h1_attn_bo_m := m.state[807686:807814]   // f32[128]
+	h1_attn_bo_v := m.state[807814:807942]   // f32[128]
+	h1_ln2_gamma_m := m.state[807942:808070] // f32[128]
+	h1_ln2_gamma_v := m.state[808070:808198] // f32[128]
+	h1_ln2_beta_m := m.state[808198:808326]  // f32[128]
+	h1_ln2_beta_v := m.state[808326:808454]  // f32[128]
+	h1_mlp_W1_m := m.state[808454:873990]    // f32[128,512]
+	h1_mlp_W1_v := m.state[873990:939526]    // f32[128,512]
+	h1_mlp_b1_m := m.state[939526:940038]    // f32[512]
+	h1_mlp_b1_v := m.state[940038:940550]    // f32[512]
+	h1_mlp_W2_m := m.state[940550:1006086]   // f32[512,128]
+	h1_mlp_W2_v := m.state[1006086:1071622]  // f32[512,128]
+	h1_mlp_b2_m := m.state[1071622:1071750]  // f32[128]
+	h1_mlp_b2_v := m.state[1071750:1071878]  // f32[128]
+	lnf_gamma_m := m.state[1071878:1072006]  // f32[128]
+	lnf_gamma_v := m.state[1072006:1072134]  // f32[128]
+	lnf_beta_m := m.state[1072134:1072262]   // f32[128]
+	lnf_beta_v := m.state[1072262:1072390]   // f32[128]
 	wte := m.params[0:8320]                  // f32[65,128]
 	wpe := m.params[8320:139392]             // f32[1024,128]
 	h0_ln1_gamma := m.params[139392:139520]  // f32[128]
@@ -2456,543 +2540,687 @@ func (m *Model) update() error {
 		t_2[0] = updates[0] + 1
 	}
 
-	// wte ·= 1 − hyper_lr·0.01; wte_m, wte_v = moments of dwte; wte −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
+	// wte ·= 1 − hyper_lr·hyper_wd; wte_m, wte_v = moments of dwte (β₁ hyper_beta1, β₂ hyper_beta2); wte −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:64)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 8320 {
 			p := float64(wte[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dwte[i])
-			wte_m[i] = float32(float64(wte_m[i])*0.9 + (1-0.9)*g)
-			wte_v[i] = float32(float64(wte_v[i])*0.999 + (1-0.999)*g*g)
-			wte[i] = float32(p - lr/bc1*float64(wte_m[i])/(math.Sqrt(float64(wte_v[i]))/bc2+1e-08))
+			wte_m[i] = float32(float64(wte_m[i])*beta1 + (1-beta1)*g)
+			wte_v[i] = float32(float64(wte_v[i])*beta2 + (1-beta2)*g*g)
+			wte[i] = float32(p - lr/bc1*float64(wte_m[i])/(math.Sqrt(float64(wte_v[i]))/bc2+eps))
 		}
 	}
 
-	// wpe ·= 1 − hyper_lr·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
+	// wpe ·= 1 − hyper_lr·hyper_wd; wpe_m, wpe_v = moments of dwpe (β₁ hyper_beta1, β₂ hyper_beta2); wpe −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:65)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 131072 {
 			p := float64(wpe[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dwpe[i])
-			wpe_m[i] = float32(float64(wpe_m[i])*0.9 + (1-0.9)*g)
-			wpe_v[i] = float32(float64(wpe_v[i])*0.999 + (1-0.999)*g*g)
-			wpe[i] = float32(p - lr/bc1*float64(wpe_m[i])/(math.Sqrt(float64(wpe_v[i]))/bc2+1e-08))
+			wpe_m[i] = float32(float64(wpe_m[i])*beta1 + (1-beta1)*g)
+			wpe_v[i] = float32(float64(wpe_v[i])*beta2 + (1-beta2)*g*g)
+			wpe[i] = float32(p - lr/bc1*float64(wpe_m[i])/(math.Sqrt(float64(wpe_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln1_gamma ·= 1 − hyper_lr·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_gamma ·= 1 − hyper_lr·hyper_wd; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln1_gamma[i])
-			h0_ln1_gamma_m[i] = float32(float64(h0_ln1_gamma_m[i])*0.9 + (1-0.9)*g)
-			h0_ln1_gamma_v[i] = float32(float64(h0_ln1_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln1_gamma[i] = float32(p - lr/bc1*float64(h0_ln1_gamma_m[i])/(math.Sqrt(float64(h0_ln1_gamma_v[i]))/bc2+1e-08))
+			h0_ln1_gamma_m[i] = float32(float64(h0_ln1_gamma_m[i])*beta1 + (1-beta1)*g)
+			h0_ln1_gamma_v[i] = float32(float64(h0_ln1_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln1_gamma[i] = float32(p - lr/bc1*float64(h0_ln1_gamma_m[i])/(math.Sqrt(float64(h0_ln1_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln1_beta ·= 1 − hyper_lr·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_beta ·= 1 − hyper_lr·hyper_wd; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln1_beta[i])
-			h0_ln1_beta_m[i] = float32(float64(h0_ln1_beta_m[i])*0.9 + (1-0.9)*g)
-			h0_ln1_beta_v[i] = float32(float64(h0_ln1_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln1_beta[i] = float32(p - lr/bc1*float64(h0_ln1_beta_m[i])/(math.Sqrt(float64(h0_ln1_beta_v[i]))/bc2+1e-08))
+			h0_ln1_beta_m[i] = float32(float64(h0_ln1_beta_m[i])*beta1 + (1-beta1)*g)
+			h0_ln1_beta_v[i] = float32(float64(h0_ln1_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln1_beta[i] = float32(p - lr/bc1*float64(h0_ln1_beta_m[i])/(math.Sqrt(float64(h0_ln1_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wq ·= 1 − hyper_lr·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wq ·= 1 − hyper_lr·hyper_wd; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wq[i])
-			h0_attn_Wq_m[i] = float32(float64(h0_attn_Wq_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wq_v[i] = float32(float64(h0_attn_Wq_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wq[i] = float32(p - lr/bc1*float64(h0_attn_Wq_m[i])/(math.Sqrt(float64(h0_attn_Wq_v[i]))/bc2+1e-08))
+			h0_attn_Wq_m[i] = float32(float64(h0_attn_Wq_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wq_v[i] = float32(float64(h0_attn_Wq_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wq[i] = float32(p - lr/bc1*float64(h0_attn_Wq_m[i])/(math.Sqrt(float64(h0_attn_Wq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bq ·= 1 − hyper_lr·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bq ·= 1 − hyper_lr·hyper_wd; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bq[i])
-			h0_attn_bq_m[i] = float32(float64(h0_attn_bq_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bq_v[i] = float32(float64(h0_attn_bq_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bq[i] = float32(p - lr/bc1*float64(h0_attn_bq_m[i])/(math.Sqrt(float64(h0_attn_bq_v[i]))/bc2+1e-08))
+			h0_attn_bq_m[i] = float32(float64(h0_attn_bq_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bq_v[i] = float32(float64(h0_attn_bq_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bq[i] = float32(p - lr/bc1*float64(h0_attn_bq_m[i])/(math.Sqrt(float64(h0_attn_bq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wk ·= 1 − hyper_lr·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wk ·= 1 − hyper_lr·hyper_wd; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wk[i])
-			h0_attn_Wk_m[i] = float32(float64(h0_attn_Wk_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wk_v[i] = float32(float64(h0_attn_Wk_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wk[i] = float32(p - lr/bc1*float64(h0_attn_Wk_m[i])/(math.Sqrt(float64(h0_attn_Wk_v[i]))/bc2+1e-08))
+			h0_attn_Wk_m[i] = float32(float64(h0_attn_Wk_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wk_v[i] = float32(float64(h0_attn_Wk_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wk[i] = float32(p - lr/bc1*float64(h0_attn_Wk_m[i])/(math.Sqrt(float64(h0_attn_Wk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bk ·= 1 − hyper_lr·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bk ·= 1 − hyper_lr·hyper_wd; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bk[i])
-			h0_attn_bk_m[i] = float32(float64(h0_attn_bk_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bk_v[i] = float32(float64(h0_attn_bk_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bk[i] = float32(p - lr/bc1*float64(h0_attn_bk_m[i])/(math.Sqrt(float64(h0_attn_bk_v[i]))/bc2+1e-08))
+			h0_attn_bk_m[i] = float32(float64(h0_attn_bk_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bk_v[i] = float32(float64(h0_attn_bk_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bk[i] = float32(p - lr/bc1*float64(h0_attn_bk_m[i])/(math.Sqrt(float64(h0_attn_bk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wv ·= 1 − hyper_lr·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wv ·= 1 − hyper_lr·hyper_wd; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wv[i])
-			h0_attn_Wv_m[i] = float32(float64(h0_attn_Wv_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wv_v[i] = float32(float64(h0_attn_Wv_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wv[i] = float32(p - lr/bc1*float64(h0_attn_Wv_m[i])/(math.Sqrt(float64(h0_attn_Wv_v[i]))/bc2+1e-08))
+			h0_attn_Wv_m[i] = float32(float64(h0_attn_Wv_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wv_v[i] = float32(float64(h0_attn_Wv_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wv[i] = float32(p - lr/bc1*float64(h0_attn_Wv_m[i])/(math.Sqrt(float64(h0_attn_Wv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bv ·= 1 − hyper_lr·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bv ·= 1 − hyper_lr·hyper_wd; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bv[i])
-			h0_attn_bv_m[i] = float32(float64(h0_attn_bv_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bv_v[i] = float32(float64(h0_attn_bv_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bv[i] = float32(p - lr/bc1*float64(h0_attn_bv_m[i])/(math.Sqrt(float64(h0_attn_bv_v[i]))/bc2+1e-08))
+			h0_attn_bv_m[i] = float32(float64(h0_attn_bv_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bv_v[i] = float32(float64(h0_attn_bv_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bv[i] = float32(p - lr/bc1*float64(h0_attn_bv_m[i])/(math.Sqrt(float64(h0_attn_bv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wo ·= 1 − hyper_lr·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wo ·= 1 − hyper_lr·hyper_wd; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wo[i])
-			h0_attn_Wo_m[i] = float32(float64(h0_attn_Wo_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wo_v[i] = float32(float64(h0_attn_Wo_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wo[i] = float32(p - lr/bc1*float64(h0_attn_Wo_m[i])/(math.Sqrt(float64(h0_attn_Wo_v[i]))/bc2+1e-08))
+			h0_attn_Wo_m[i] = float32(float64(h0_attn_Wo_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wo_v[i] = float32(float64(h0_attn_Wo_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wo[i] = float32(p - lr/bc1*float64(h0_attn_Wo_m[i])/(math.Sqrt(float64(h0_attn_Wo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bo ·= 1 − hyper_lr·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bo ·= 1 − hyper_lr·hyper_wd; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bo[i])
-			h0_attn_bo_m[i] = float32(float64(h0_attn_bo_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bo_v[i] = float32(float64(h0_attn_bo_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bo[i] = float32(p - lr/bc1*float64(h0_attn_bo_m[i])/(math.Sqrt(float64(h0_attn_bo_v[i]))/bc2+1e-08))
+			h0_attn_bo_m[i] = float32(float64(h0_attn_bo_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bo_v[i] = float32(float64(h0_attn_bo_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bo[i] = float32(p - lr/bc1*float64(h0_attn_bo_m[i])/(math.Sqrt(float64(h0_attn_bo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln2_gamma ·= 1 − hyper_lr·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_gamma ·= 1 − hyper_lr·hyper_wd; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln2_gamma[i])
-			h0_ln2_gamma_m[i] = float32(float64(h0_ln2_gamma_m[i])*0.9 + (1-0.9)*g)
-			h0_ln2_gamma_v[i] = float32(float64(h0_ln2_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln2_gamma[i] = float32(p - lr/bc1*float64(h0_ln2_gamma_m[i])/(math.Sqrt(float64(h0_ln2_gamma_v[i]))/bc2+1e-08))
+			h0_ln2_gamma_m[i] = float32(float64(h0_ln2_gamma_m[i])*beta1 + (1-beta1)*g)
+			h0_ln2_gamma_v[i] = float32(float64(h0_ln2_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln2_gamma[i] = float32(p - lr/bc1*float64(h0_ln2_gamma_m[i])/(math.Sqrt(float64(h0_ln2_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln2_beta ·= 1 − hyper_lr·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_beta ·= 1 − hyper_lr·hyper_wd; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln2_beta[i])
-			h0_ln2_beta_m[i] = float32(float64(h0_ln2_beta_m[i])*0.9 + (1-0.9)*g)
-			h0_ln2_beta_v[i] = float32(float64(h0_ln2_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln2_beta[i] = float32(p - lr/bc1*float64(h0_ln2_beta_m[i])/(math.Sqrt(float64(h0_ln2_beta_v[i]))/bc2+1e-08))
+			h0_ln2_beta_m[i] = float32(float64(h0_ln2_beta_m[i])*beta1 + (1-beta1)*g)
+			h0_ln2_beta_v[i] = float32(float64(h0_ln2_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln2_beta[i] = float32(p - lr/bc1*float64(h0_ln2_beta_m[i])/(math.Sqrt(float64(h0_ln2_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_W1 ·= 1 − hyper_lr·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h0_mlp_W1 ·= 1 − hyper_lr·hyper_wd; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:77)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_W1[i])
-			h0_mlp_W1_m[i] = float32(float64(h0_mlp_W1_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_W1_v[i] = float32(float64(h0_mlp_W1_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_W1[i] = float32(p - lr/bc1*float64(h0_mlp_W1_m[i])/(math.Sqrt(float64(h0_mlp_W1_v[i]))/bc2+1e-08))
+			h0_mlp_W1_m[i] = float32(float64(h0_mlp_W1_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_W1_v[i] = float32(float64(h0_mlp_W1_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_W1[i] = float32(p - lr/bc1*float64(h0_mlp_W1_m[i])/(math.Sqrt(float64(h0_mlp_W1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_b1 ·= 1 − hyper_lr·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h0_mlp_b1 ·= 1 − hyper_lr·hyper_wd; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:78)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h0_mlp_b1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_b1[i])
-			h0_mlp_b1_m[i] = float32(float64(h0_mlp_b1_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_b1_v[i] = float32(float64(h0_mlp_b1_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_b1[i] = float32(p - lr/bc1*float64(h0_mlp_b1_m[i])/(math.Sqrt(float64(h0_mlp_b1_v[i]))/bc2+1e-08))
+			h0_mlp_b1_m[i] = float32(float64(h0_mlp_b1_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_b1_v[i] = float32(float64(h0_mlp_b1_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_b1[i] = float32(p - lr/bc1*float64(h0_mlp_b1_m[i])/(math.Sqrt(float64(h0_mlp_b1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_W2 ·= 1 − hyper_lr·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h0_mlp_W2 ·= 1 − hyper_lr·hyper_wd; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:79)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_W2[i])
-			h0_mlp_W2_m[i] = float32(float64(h0_mlp_W2_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_W2_v[i] = float32(float64(h0_mlp_W2_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_W2[i] = float32(p - lr/bc1*float64(h0_mlp_W2_m[i])/(math.Sqrt(float64(h0_mlp_W2_v[i]))/bc2+1e-08))
+			h0_mlp_W2_m[i] = float32(float64(h0_mlp_W2_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_W2_v[i] = float32(float64(h0_mlp_W2_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_W2[i] = float32(p - lr/bc1*float64(h0_mlp_W2_m[i])/(math.Sqrt(float64(h0_mlp_W2_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_b2 ·= 1 − hyper_lr·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h0_mlp_b2 ·= 1 − hyper_lr·hyper_wd; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:80)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_mlp_b2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_b2[i])
-			h0_mlp_b2_m[i] = float32(float64(h0_mlp_b2_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_b2_v[i] = float32(float64(h0_mlp_b2_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_b2[i] = float32(p - lr/bc1*float64(h0_mlp_b2_m[i])/(math.Sqrt(float64(h0_mlp_b2_v[i]))/bc2+1e-08))
+			h0_mlp_b2_m[i] = float32(float64(h0_mlp_b2_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_b2_v[i] = float32(float64(h0_mlp_b2_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_b2[i] = float32(p - lr/bc1*float64(h0_mlp_b2_m[i])/(math.Sqrt(float64(h0_mlp_b2_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln1_gamma ·= 1 − hyper_lr·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_gamma ·= 1 − hyper_lr·hyper_wd; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln1_gamma[i])
-			h1_ln1_gamma_m[i] = float32(float64(h1_ln1_gamma_m[i])*0.9 + (1-0.9)*g)
-			h1_ln1_gamma_v[i] = float32(float64(h1_ln1_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln1_gamma[i] = float32(p - lr/bc1*float64(h1_ln1_gamma_m[i])/(math.Sqrt(float64(h1_ln1_gamma_v[i]))/bc2+1e-08))
+			h1_ln1_gamma_m[i] = float32(float64(h1_ln1_gamma_m[i])*beta1 + (1-beta1)*g)
+			h1_ln1_gamma_v[i] = float32(float64(h1_ln1_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln1_gamma[i] = float32(p - lr/bc1*float64(h1_ln1_gamma_m[i])/(math.Sqrt(float64(h1_ln1_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln1_beta ·= 1 − hyper_lr·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_beta ·= 1 − hyper_lr·hyper_wd; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln1_beta[i])
-			h1_ln1_beta_m[i] = float32(float64(h1_ln1_beta_m[i])*0.9 + (1-0.9)*g)
-			h1_ln1_beta_v[i] = float32(float64(h1_ln1_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln1_beta[i] = float32(p - lr/bc1*float64(h1_ln1_beta_m[i])/(math.Sqrt(float64(h1_ln1_beta_v[i]))/bc2+1e-08))
+			h1_ln1_beta_m[i] = float32(float64(h1_ln1_beta_m[i])*beta1 + (1-beta1)*g)
+			h1_ln1_beta_v[i] = float32(float64(h1_ln1_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln1_beta[i] = float32(p - lr/bc1*float64(h1_ln1_beta_m[i])/(math.Sqrt(float64(h1_ln1_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wq ·= 1 − hyper_lr·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wq ·= 1 − hyper_lr·hyper_wd; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wq[i])
-			h1_attn_Wq_m[i] = float32(float64(h1_attn_Wq_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wq_v[i] = float32(float64(h1_attn_Wq_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wq[i] = float32(p - lr/bc1*float64(h1_attn_Wq_m[i])/(math.Sqrt(float64(h1_attn_Wq_v[i]))/bc2+1e-08))
+			h1_attn_Wq_m[i] = float32(float64(h1_attn_Wq_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wq_v[i] = float32(float64(h1_attn_Wq_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wq[i] = float32(p - lr/bc1*float64(h1_attn_Wq_m[i])/(math.Sqrt(float64(h1_attn_Wq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bq ·= 1 − hyper_lr·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bq ·= 1 − hyper_lr·hyper_wd; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bq[i])
-			h1_attn_bq_m[i] = float32(float64(h1_attn_bq_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bq_v[i] = float32(float64(h1_attn_bq_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bq[i] = float32(p - lr/bc1*float64(h1_attn_bq_m[i])/(math.Sqrt(float64(h1_attn_bq_v[i]))/bc2+1e-08))
+			h1_attn_bq_m[i] = float32(float64(h1_attn_bq_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bq_v[i] = float32(float64(h1_attn_bq_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bq[i] = float32(p - lr/bc1*float64(h1_attn_bq_m[i])/(math.Sqrt(float64(h1_attn_bq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wk ·= 1 − hyper_lr·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wk ·= 1 − hyper_lr·hyper_wd; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wk[i])
-			h1_attn_Wk_m[i] = float32(float64(h1_attn_Wk_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wk_v[i] = float32(float64(h1_attn_Wk_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wk[i] = float32(p - lr/bc1*float64(h1_attn_Wk_m[i])/(math.Sqrt(float64(h1_attn_Wk_v[i]))/bc2+1e-08))
+			h1_attn_Wk_m[i] = float32(float64(h1_attn_Wk_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wk_v[i] = float32(float64(h1_attn_Wk_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wk[i] = float32(p - lr/bc1*float64(h1_attn_Wk_m[i])/(math.Sqrt(float64(h1_attn_Wk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bk ·= 1 − hyper_lr·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bk ·= 1 − hyper_lr·hyper_wd; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bk[i])
-			h1_attn_bk_m[i] = float32(float64(h1_attn_bk_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bk_v[i] = float32(float64(h1_attn_bk_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bk[i] = float32(p - lr/bc1*float64(h1_attn_bk_m[i])/(math.Sqrt(float64(h1_attn_bk_v[i]))/bc2+1e-08))
+			h1_attn_bk_m[i] = float32(float64(h1_attn_bk_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bk_v[i] = float32(float64(h1_attn_bk_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bk[i] = float32(p - lr/bc1*float64(h1_attn_bk_m[i])/(math.Sqrt(float64(h1_attn_bk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wv ·= 1 − hyper_lr·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wv ·= 1 − hyper_lr·hyper_wd; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wv[i])
-			h1_attn_Wv_m[i] = float32(float64(h1_attn_Wv_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wv_v[i] = float32(float64(h1_attn_Wv_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wv[i] = float32(p - lr/bc1*float64(h1_attn_Wv_m[i])/(math.Sqrt(float64(h1_attn_Wv_v[i]))/bc2+1e-08))
+			h1_attn_Wv_m[i] = float32(float64(h1_attn_Wv_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wv_v[i] = float32(float64(h1_attn_Wv_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wv[i] = float32(p - lr/bc1*float64(h1_attn_Wv_m[i])/(math.Sqrt(float64(h1_attn_Wv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bv ·= 1 − hyper_lr·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bv ·= 1 − hyper_lr·hyper_wd; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bv[i])
-			h1_attn_bv_m[i] = float32(float64(h1_attn_bv_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bv_v[i] = float32(float64(h1_attn_bv_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bv[i] = float32(p - lr/bc1*float64(h1_attn_bv_m[i])/(math.Sqrt(float64(h1_attn_bv_v[i]))/bc2+1e-08))
+			h1_attn_bv_m[i] = float32(float64(h1_attn_bv_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bv_v[i] = float32(float64(h1_attn_bv_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bv[i] = float32(p - lr/bc1*float64(h1_attn_bv_m[i])/(math.Sqrt(float64(h1_attn_bv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wo ·= 1 − hyper_lr·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wo ·= 1 − hyper_lr·hyper_wd; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wo[i])
-			h1_attn_Wo_m[i] = float32(float64(h1_attn_Wo_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wo_v[i] = float32(float64(h1_attn_Wo_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wo[i] = float32(p - lr/bc1*float64(h1_attn_Wo_m[i])/(math.Sqrt(float64(h1_attn_Wo_v[i]))/bc2+1e-08))
+			h1_attn_Wo_m[i] = float32(float64(h1_attn_Wo_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wo_v[i] = float32(float64(h1_attn_Wo_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wo[i] = float32(p - lr/bc1*float64(h1_attn_Wo_m[i])/(math.Sqrt(float64(h1_attn_Wo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bo ·= 1 − hyper_lr·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bo ·= 1 − hyper_lr·hyper_wd; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bo[i])
-			h1_attn_bo_m[i] = float32(float64(h1_attn_bo_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bo_v[i] = float32(float64(h1_attn_bo_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bo[i] = float32(p - lr/bc1*float64(h1_attn_bo_m[i])/(math.Sqrt(float64(h1_attn_bo_v[i]))/bc2+1e-08))
+			h1_attn_bo_m[i] = float32(float64(h1_attn_bo_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bo_v[i] = float32(float64(h1_attn_bo_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bo[i] = float32(p - lr/bc1*float64(h1_attn_bo_m[i])/(math.Sqrt(float64(h1_attn_bo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln2_gamma ·= 1 − hyper_lr·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_gamma ·= 1 − hyper_lr·hyper_wd; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln2_gamma[i])
-			h1_ln2_gamma_m[i] = float32(float64(h1_ln2_gamma_m[i])*0.9 + (1-0.9)*g)
-			h1_ln2_gamma_v[i] = float32(float64(h1_ln2_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln2_gamma[i] = float32(p - lr/bc1*float64(h1_ln2_gamma_m[i])/(math.Sqrt(float64(h1_ln2_gamma_v[i]))/bc2+1e-08))
+			h1_ln2_gamma_m[i] = float32(float64(h1_ln2_gamma_m[i])*beta1 + (1-beta1)*g)
+			h1_ln2_gamma_v[i] = float32(float64(h1_ln2_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln2_gamma[i] = float32(p - lr/bc1*float64(h1_ln2_gamma_m[i])/(math.Sqrt(float64(h1_ln2_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln2_beta ·= 1 − hyper_lr·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_beta ·= 1 − hyper_lr·hyper_wd; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln2_beta[i])
-			h1_ln2_beta_m[i] = float32(float64(h1_ln2_beta_m[i])*0.9 + (1-0.9)*g)
-			h1_ln2_beta_v[i] = float32(float64(h1_ln2_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln2_beta[i] = float32(p - lr/bc1*float64(h1_ln2_beta_m[i])/(math.Sqrt(float64(h1_ln2_beta_v[i]))/bc2+1e-08))
+			h1_ln2_beta_m[i] = float32(float64(h1_ln2_beta_m[i])*beta1 + (1-beta1)*g)
+			h1_ln2_beta_v[i] = float32(float64(h1_ln2_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln2_beta[i] = float32(p - lr/bc1*float64(h1_ln2_beta_m[i])/(math.Sqrt(float64(h1_ln2_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_W1 ·= 1 − hyper_lr·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h1_mlp_W1 ·= 1 − hyper_lr·hyper_wd; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:77)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_W1[i])
-			h1_mlp_W1_m[i] = float32(float64(h1_mlp_W1_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_W1_v[i] = float32(float64(h1_mlp_W1_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_W1[i] = float32(p - lr/bc1*float64(h1_mlp_W1_m[i])/(math.Sqrt(float64(h1_mlp_W1_v[i]))/bc2+1e-08))
+			h1_mlp_W1_m[i] = float32(float64(h1_mlp_W1_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_W1_v[i] = float32(float64(h1_mlp_W1_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_W1[i] = float32(p - lr/bc1*float64(h1_mlp_W1_m[i])/(math.Sqrt(float64(h1_mlp_W1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_b1 ·= 1 − hyper_lr·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h1_mlp_b1 ·= 1 − hyper_lr·hyper_wd; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:78)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h1_mlp_b1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_b1[i])
-			h1_mlp_b1_m[i] = float32(float64(h1_mlp_b1_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_b1_v[i] = float32(float64(h1_mlp_b1_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_b1[i] = float32(p - lr/bc1*float64(h1_mlp_b1_m[i])/(math.Sqrt(float64(h1_mlp_b1_v[i]))/bc2+1e-08))
+			h1_mlp_b1_m[i] = float32(float64(h1_mlp_b1_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_b1_v[i] = float32(float64(h1_mlp_b1_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_b1[i] = float32(p - lr/bc1*float64(h1_mlp_b1_m[i])/(math.Sqrt(float64(h1_mlp_b1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_W2 ·= 1 − hyper_lr·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h1_mlp_W2 ·= 1 − hyper_lr·hyper_wd; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:79)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_W2[i])
-			h1_mlp_W2_m[i] = float32(float64(h1_mlp_W2_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_W2_v[i] = float32(float64(h1_mlp_W2_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_W2[i] = float32(p - lr/bc1*float64(h1_mlp_W2_m[i])/(math.Sqrt(float64(h1_mlp_W2_v[i]))/bc2+1e-08))
+			h1_mlp_W2_m[i] = float32(float64(h1_mlp_W2_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_W2_v[i] = float32(float64(h1_mlp_W2_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_W2[i] = float32(p - lr/bc1*float64(h1_mlp_W2_m[i])/(math.Sqrt(float64(h1_mlp_W2_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_b2 ·= 1 − hyper_lr·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h1_mlp_b2 ·= 1 − hyper_lr·hyper_wd; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:80)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_mlp_b2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_b2[i])
-			h1_mlp_b2_m[i] = float32(float64(h1_mlp_b2_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_b2_v[i] = float32(float64(h1_mlp_b2_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_b2[i] = float32(p - lr/bc1*float64(h1_mlp_b2_m[i])/(math.Sqrt(float64(h1_mlp_b2_v[i]))/bc2+1e-08))
+			h1_mlp_b2_m[i] = float32(float64(h1_mlp_b2_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_b2_v[i] = float32(float64(h1_mlp_b2_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_b2[i] = float32(p - lr/bc1*float64(h1_mlp_b2_m[i])/(math.Sqrt(float64(h1_mlp_b2_v[i]))/bc2+eps))
 		}
 	}
 
-	// lnf_gamma ·= 1 − hyper_lr·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_gamma ·= 1 − hyper_lr·hyper_wd; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma (β₁ hyper_beta1, β₂ hyper_beta2); lnf_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:107)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dlnf_gamma[i])
-			lnf_gamma_m[i] = float32(float64(lnf_gamma_m[i])*0.9 + (1-0.9)*g)
-			lnf_gamma_v[i] = float32(float64(lnf_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			lnf_gamma[i] = float32(p - lr/bc1*float64(lnf_gamma_m[i])/(math.Sqrt(float64(lnf_gamma_v[i]))/bc2+1e-08))
+			lnf_gamma_m[i] = float32(float64(lnf_gamma_m[i])*beta1 + (1-beta1)*g)
+			lnf_gamma_v[i] = float32(float64(lnf_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			lnf_gamma[i] = float32(p - lr/bc1*float64(lnf_gamma_m[i])/(math.Sqrt(float64(lnf_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// lnf_beta ·= 1 − hyper_lr·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_beta ·= 1 − hyper_lr·hyper_wd; lnf_beta_m, lnf_beta_v = moments of dlnf_beta (β₁ hyper_beta1, β₂ hyper_beta2); lnf_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:107)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dlnf_beta[i])
-			lnf_beta_m[i] = float32(float64(lnf_beta_m[i])*0.9 + (1-0.9)*g)
-			lnf_beta_v[i] = float32(float64(lnf_beta_v[i])*0.999 + (1-0.999)*g*g)
-			lnf_beta[i] = float32(p - lr/bc1*float64(lnf_beta_m[i])/(math.Sqrt(float64(lnf_beta_v[i]))/bc2+1e-08))
+			lnf_beta_m[i] = float32(float64(lnf_beta_m[i])*beta1 + (1-beta1)*g)
+			lnf_beta_v[i] = float32(float64(lnf_beta_v[i])*beta2 + (1-beta2)*g*g)
+			lnf_beta[i] = float32(p - lr/bc1*float64(lnf_beta_m[i])/(math.Sqrt(float64(lnf_beta_v[i]))/bc2+eps))
 		}
 	}
 
@@ -4157,52 +4385,52 @@ func (m *Model) layerNormLnf(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
-// loopH_in_2 computes h_in = t78 + wpe over [lo, hi) of its
+// loopH_in_2 computes h_in = t82 + wpe over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) loopH_in_2(lo, hi, thread int, v [][]float32) {
-	wpe, t78, h_in := v[0], v[1], v[2]
+	wpe, t82, h_in := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h_in[j*128+k] = t78[j*128+k] + wpe[j*128+k]
+			h_in[j*128+k] = t82[j*128+k] + wpe[j*128+k]
 		}
 	}
 }
 
 // layerNormH0_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
-	h_in, h0_ln1_gamma, h0_ln1_beta, t96, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln1[lo*128:hi*128], t96[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
+	h_in, h0_ln1_gamma, h0_ln1_beta, t100, h0_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln1[lo*128:hi*128], t100[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t100 []float32, h0_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t100, 128, false)
-	m.parallel(1024, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t100, h0_attn_q_proj)
+//	t104 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t104 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t104 []float32, h0_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t104, 128, false)
+	m.parallel(1024, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t104, h0_attn_q_proj)
 }
 
 // fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t100, h0_attn_q_proj := v[0], v[1], v[2]
+	h0_attn_bq, t104, h0_attn_q_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_q_projv := t100[j*128+k] + h0_attn_bq[k]
+			h0_attn_q_projv := t104[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
 		}
 	}
 }
 
-// transposeH0_attn_q_2 computes h0_attn_q = t102ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_q_2 computes h0_attn_q = t106ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t102, h0_attn_q := v[0], v[1]
+	t106, h0_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				h0_attn_q[j*32768+k*32+l] = t102[j*32+k*128+l]
+				h0_attn_q[j*32768+k*32+l] = t106[j*32+k*128+l]
 			}
 		}
 	}
@@ -4210,33 +4438,33 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t104 []float32, h0_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t104, 128, false)
-	m.parallel(1024, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t104, h0_attn_k_proj)
+//	t108 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t108 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t108 []float32, h0_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t108, 128, false)
+	m.parallel(1024, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t108, h0_attn_k_proj)
 }
 
 // fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t104, h0_attn_k_proj := v[0], v[1], v[2]
+	h0_attn_bk, t108, h0_attn_k_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_k_projv := t104[j*128+k] + h0_attn_bk[k]
+			h0_attn_k_projv := t108[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
 		}
 	}
 }
 
-// transposeH0_attn_k_2 computes h0_attn_k = t106ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_k_2 computes h0_attn_k = t110ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t106, h0_attn_k := v[0], v[1]
+	t110, h0_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				h0_attn_k[j*32768+k*32+l] = t106[j*32+k*128+l]
+				h0_attn_k[j*32768+k*32+l] = t110[j*32+k*128+l]
 			}
 		}
 	}
@@ -4244,33 +4472,33 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t108 []float32, h0_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t108, 128, false)
-	m.parallel(1024, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t108, h0_attn_v_proj)
+//	t112 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t112 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t112 []float32, h0_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t112, 128, false)
+	m.parallel(1024, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t112, h0_attn_v_proj)
 }
 
 // fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t108, h0_attn_v_proj := v[0], v[1], v[2]
+	h0_attn_bv, t112, h0_attn_v_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_v_projv := t108[j*128+k] + h0_attn_bv[k]
+			h0_attn_v_projv := t112[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
 		}
 	}
 }
 
-// transposeH0_attn_v_2 computes h0_attn_v = t110ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH0_attn_v_2 computes h0_attn_v = t114ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t110, h0_attn_v := v[0], v[1]
+	t114, h0_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				h0_attn_v[j*32768+k*32+l] = t110[j*32+k*128+l]
+				h0_attn_v[j*32768+k*32+l] = t114[j*32+k*128+l]
 			}
 		}
 	}
@@ -4280,10 +4508,10 @@ func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
+//	t116 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t116 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t120 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h0_attn_weights = softmax(t120)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4307,14 +4535,14 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT119 computes t119 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT123 computes t123 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT119(lo, hi, thread int, v [][]float32) {
-	h0_attn_context, t119 := v[0], v[1]
+func (m *Model) transposeT123(lo, hi, thread int, v [][]float32) {
+	h0_attn_context, t123 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t119[j*128+k*32+l] = h0_attn_context[j*32+k*32768+l]
+				t123[j*128+k*32+l] = h0_attn_context[j*32+k*32768+l]
 			}
 		}
 	}
@@ -4322,21 +4550,21 @@ func (m *Model) transposeT119(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t125 = t124 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t125 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t120 []float32, t121 []float32, h0_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, t120, 128, h0_attn_Wo, 128, t121, 128, false)
-	m.parallel(1024, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t121, h0_resid1)
+func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t124 []float32, t125 []float32, h0_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, t124, 128, h0_attn_Wo, 128, t125, 128, false)
+	m.parallel(1024, (*Model).fusedH0_resid1_2Rows, h_in, h0_attn_bo, t125, h0_resid1)
 }
 
 // fusedH0_resid1_2Rows is fusedH0_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h_in, h0_attn_bo, t121, h0_resid1 := v[0], v[1], v[2], v[3]
+	h_in, h0_attn_bo, t125, h0_resid1 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_attn_out := t121[j*128+k] + h0_attn_bo[k]
+			h0_attn_out := t125[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
@@ -4345,51 +4573,51 @@ func (m *Model) fusedH0_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH0_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t124, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h0_ln2[lo*128:hi*128], t124[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
+	h0_ln2_gamma, h0_ln2_beta, h0_resid1, t128, h0_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h0_ln2[lo*128:hi*128], t128[lo*128:hi*128], h0_resid1[lo*128:hi*128], h0_ln2_gamma, h0_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[1,1024,512]:
 //
-//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t127 []float32, t128 []float32, h0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t127, 512, false)
-	m.parallel(1024, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t127, t128, h0_mlp_hidden)
+//	t131 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t132 = t131 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t132)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t131 []float32, t132 []float32, h0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t131, 512, false)
+	m.parallel(1024, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t131, t132, h0_mlp_hidden)
 }
 
 // fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b1, t127, t128, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	h0_mlp_b1, t131, t132, h0_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t128v := t127[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hidden[j*512+k] = t128v
-			t128[j*512+k] = t128v
+			t132v := t131[j*512+k] + h0_mlp_b1[k]
+			h0_mlp_hidden[j*512+k] = t132v
+			t132[j*512+k] = t132v
 		}
 	}
-	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t128), in place
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t132), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t134 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t134 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t130 []float32, h0_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t130, 128, false)
-	m.parallel(1024, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t130, h0_resid2)
+func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t134 []float32, h0_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t134, 128, false)
+	m.parallel(1024, (*Model).fusedH0_resid2_2Rows, h0_mlp_b2, h0_resid1, t134, h0_resid2)
 }
 
 // fusedH0_resid2_2Rows is fusedH0_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b2, h0_resid1, t130, h0_resid2 := v[0], v[1], v[2], v[3]
+	h0_mlp_b2, h0_resid1, t134, h0_resid2 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h0_mlp_out := t130[j*128+k] + h0_mlp_b2[k]
+			h0_mlp_out := t134[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
 			h0_resid2[j*128+k] = h0_resid2v
 		}
@@ -4398,39 +4626,39 @@ func (m *Model) fusedH0_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln1_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t149, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln1[lo*128:hi*128], t149[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
+	h0_resid2, h1_ln1_gamma, h1_ln1_beta, t153, h1_ln1 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln1[lo*128:hi*128], t153[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t152 []float32, h1_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t152, 128, false)
-	m.parallel(1024, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t152, h1_attn_q_proj)
+//	t156 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t156 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t156 []float32, h1_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t156, 128, false)
+	m.parallel(1024, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t156, h1_attn_q_proj)
 }
 
 // fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t152, h1_attn_q_proj := v[0], v[1], v[2]
+	h1_attn_bq, t156, h1_attn_q_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_q_projv := t152[j*128+k] + h1_attn_bq[k]
+			h1_attn_q_projv := t156[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
 		}
 	}
 }
 
-// transposeH1_attn_q_2 computes h1_attn_q = t154ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_q_2 computes h1_attn_q = t158ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
-	t154, h1_attn_q := v[0], v[1]
+	t158, h1_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				h1_attn_q[j*32768+k*32+l] = t154[j*32+k*128+l]
+				h1_attn_q[j*32768+k*32+l] = t158[j*32+k*128+l]
 			}
 		}
 	}
@@ -4438,33 +4666,33 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t156 []float32, h1_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t156, 128, false)
-	m.parallel(1024, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t156, h1_attn_k_proj)
+//	t160 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t160 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t160 []float32, h1_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t160, 128, false)
+	m.parallel(1024, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t160, h1_attn_k_proj)
 }
 
 // fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t156, h1_attn_k_proj := v[0], v[1], v[2]
+	h1_attn_bk, t160, h1_attn_k_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_k_projv := t156[j*128+k] + h1_attn_bk[k]
+			h1_attn_k_projv := t160[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
 		}
 	}
 }
 
-// transposeH1_attn_k_2 computes h1_attn_k = t158ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_k_2 computes h1_attn_k = t162ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
-	t158, h1_attn_k := v[0], v[1]
+	t162, h1_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				h1_attn_k[j*32768+k*32+l] = t158[j*32+k*128+l]
+				h1_attn_k[j*32768+k*32+l] = t162[j*32+k*128+l]
 			}
 		}
 	}
@@ -4472,33 +4700,33 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t160 []float32, h1_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t160, 128, false)
-	m.parallel(1024, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t160, h1_attn_v_proj)
+//	t164 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t164 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t164 []float32, h1_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t164, 128, false)
+	m.parallel(1024, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t164, h1_attn_v_proj)
 }
 
 // fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t160, h1_attn_v_proj := v[0], v[1], v[2]
+	h1_attn_bv, t164, h1_attn_v_proj := v[0], v[1], v[2]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_v_projv := t160[j*128+k] + h1_attn_bv[k]
+			h1_attn_v_projv := t164[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
 		}
 	}
 }
 
-// transposeH1_attn_v_2 computes h1_attn_v = t162ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeH1_attn_v_2 computes h1_attn_v = t166ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
-	t162, h1_attn_v := v[0], v[1]
+	t166, h1_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				h1_attn_v[j*32768+k*32+l] = t162[j*32+k*128+l]
+				h1_attn_v[j*32768+k*32+l] = t166[j*32+k*128+l]
 			}
 		}
 	}
@@ -4508,10 +4736,10 @@ func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
+//	t168 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t168 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t170 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h1_attn_weights = softmax(t170)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4535,14 +4763,14 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT169 computes t169 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT173 computes t173 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT169(lo, hi, thread int, v [][]float32) {
-	h1_attn_context, t169 := v[0], v[1]
+func (m *Model) transposeT173(lo, hi, thread int, v [][]float32) {
+	h1_attn_context, t173 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t169[j*128+k*32+l] = h1_attn_context[j*32+k*32768+l]
+				t173[j*128+k*32+l] = h1_attn_context[j*32+k*32768+l]
 			}
 		}
 	}
@@ -4550,21 +4778,21 @@ func (m *Model) transposeT169(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t175 = t174 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t175 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t170 []float32, t171 []float32, h1_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 128, t170, 128, h1_attn_Wo, 128, t171, 128, false)
-	m.parallel(1024, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t171, h1_resid1)
+func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t174 []float32, t175 []float32, h1_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 128, t174, 128, h1_attn_Wo, 128, t175, 128, false)
+	m.parallel(1024, (*Model).fusedH1_resid1_2Rows, h0_resid2, h1_attn_bo, t175, h1_resid1)
 }
 
 // fusedH1_resid1_2Rows is fusedH1_resid1_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_attn_bo, t171, h1_resid1 := v[0], v[1], v[2], v[3]
+	h0_resid2, h1_attn_bo, t175, h1_resid1 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_attn_out := t171[j*128+k] + h1_attn_bo[k]
+			h1_attn_out := t175[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
@@ -4573,51 +4801,51 @@ func (m *Model) fusedH1_resid1_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormH1_ln2_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormH1_ln2_2(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t174, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(h1_ln2[lo*128:hi*128], t174[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
+	h1_ln2_gamma, h1_ln2_beta, h1_resid1, t178, h1_ln2 := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(h1_ln2[lo*128:hi*128], t178[lo*128:hi*128], h1_resid1[lo*128:hi*128], h1_ln2_gamma, h1_ln2_beta, hi-lo, 128, 1e-05)
 }
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[1,1024,512]:
 //
-//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t177 []float32, t178 []float32, h1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t177, 512, false)
-	m.parallel(1024, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t177, t178, h1_mlp_hidden)
+//	t181 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t182 = t181 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t182)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t181 []float32, t182 []float32, h1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t181, 512, false)
+	m.parallel(1024, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t181, t182, h1_mlp_hidden)
 }
 
 // fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b1, t177, t178, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	h1_mlp_b1, t181, t182, h1_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t178v := t177[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hidden[j*512+k] = t178v
-			t178[j*512+k] = t178v
+			t182v := t181[j*512+k] + h1_mlp_b1[k]
+			h1_mlp_hidden[j*512+k] = t182v
+			t182[j*512+k] = t182v
 		}
 	}
-	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t178), in place
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t182), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t184 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t184 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t180 []float32, h1_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t180, 128, false)
-	m.parallel(1024, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t180, h1_resid2)
+func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t184 []float32, h1_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t184, 128, false)
+	m.parallel(1024, (*Model).fusedH1_resid2_2Rows, h1_mlp_b2, h1_resid1, t184, h1_resid2)
 }
 
 // fusedH1_resid2_2Rows is fusedH1_resid2_2's loop after the product, over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
 func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b2, h1_resid1, t180, h1_resid2 := v[0], v[1], v[2], v[3]
+	h1_mlp_b2, h1_resid1, t184, h1_resid2 := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 128 {
-			h1_mlp_out := t180[j*128+k] + h1_mlp_b2[k]
+			h1_mlp_out := t184[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
 			h1_resid2[j*128+k] = h1_resid2v
 		}
@@ -4626,8 +4854,8 @@ func (m *Model) fusedH1_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 
 // layerNormLnf_2 runs layerNormAffine over rows [lo, hi) of 1024 on a thread of the pool.
 func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
-	h1_resid2, lnf_gamma, lnf_beta, t185, lnf := v[0], v[1], v[2], v[3], v[4]
-	layerNormAffine(lnf[lo*128:hi*128], t185[lo*128:hi*128], h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+	h1_resid2, lnf_gamma, lnf_beta, t189, lnf := v[0], v[1], v[2], v[3], v[4]
+	layerNormAffine(lnf[lo*128:hi*128], t189[lo*128:hi*128], h1_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
 // reduceDlnf_beta computes dlnf_beta = Σ_[0,1](dlnf) over [lo, hi) of its
@@ -4643,23 +4871,23 @@ func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT201 computes t201 = dlnf ⊙ t185 over [lo, hi) of its
+// loopT205 computes t205 = dlnf ⊙ t189 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT201(lo, hi, thread int, v [][]float32) {
-	t185, dlnf, t201 := v[0], v[1], v[2]
+func (m *Model) loopT205(lo, hi, thread int, v [][]float32) {
+	t189, dlnf, t205 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t201[i] = dlnf[i] * t185[i]
+		t205[i] = dlnf[i] * t189[i]
 	}
 }
 
-// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t201) over [lo, hi) of its
+// reduceDlnf_gamma computes dlnf_gamma = Σ_[0,1](t205) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
-	t201, dlnf_gamma := v[0], v[1]
+	t205, dlnf_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t201[j*128+k])
+			s += float64(t205[j*128+k])
 		}
 		dlnf_gamma[k] = float32(s)
 	}
@@ -4684,30 +4912,30 @@ func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT209 is one fused epilogue kernel over f32[1,1024,512]:
+// fusedT213 is one fused epilogue kernel over f32[1,1024,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT209(h1_mlp_W2 []float32, t178 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t209 []float32) {
+//	t213 = dh1_mlp_hidden ⊙ gelu′(t182)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT213(h1_mlp_W2 []float32, t182 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t213 []float32) {
 	gemm(m.pool, false, true, 1024, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	m.parallel(524288, (*Model).fusedT209Rows, t178, dh1_mlp_hidden, t209)
+	m.parallel(524288, (*Model).fusedT213Rows, t182, dh1_mlp_hidden, t213)
 }
 
-// fusedT209Rows is fusedT209's loop after the product, over [lo, hi) of its
+// fusedT213Rows is fusedT213's loop after the product, over [lo, hi) of its
 // outermost loop (524288), on a thread of the pool.
-func (m *Model) fusedT209Rows(lo, hi, thread int, v [][]float32) {
-	t178, dh1_mlp_hidden, t209 := v[0], v[1], v[2]
-	geluGradRow(t209[lo:hi], t178[lo:hi], dh1_mlp_hidden[lo:hi])
+func (m *Model) fusedT213Rows(lo, hi, thread int, v [][]float32) {
+	t182, dh1_mlp_hidden, t213 := v[0], v[1], v[2]
+	geluGradRow(t213[lo:hi], t182[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
-// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t209) over [lo, hi) of its
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t213) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t209, dh1_mlp_b1 := v[0], v[1]
+	t213, dh1_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t209[j*512+k])
+			s += float64(t213[j*512+k])
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
@@ -4726,40 +4954,40 @@ func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT217 computes t217 = dh1_ln2 ⊙ t174 over [lo, hi) of its
+// loopT221 computes t221 = dh1_ln2 ⊙ t178 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT217(lo, hi, thread int, v [][]float32) {
-	t174, dh1_ln2, t217 := v[0], v[1], v[2]
+func (m *Model) loopT221(lo, hi, thread int, v [][]float32) {
+	t178, dh1_ln2, t221 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t217[i] = dh1_ln2[i] * t174[i]
+		t221[i] = dh1_ln2[i] * t178[i]
 	}
 }
 
-// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t217) over [lo, hi) of its
+// reduceDh1_ln2_gamma computes dh1_ln2_gamma = Σ_[0,1](t221) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t217, dh1_ln2_gamma := v[0], v[1]
+	t221, dh1_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t217[j*128+k])
+			s += float64(t221[j*128+k])
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT219 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT219(lo, hi, thread int, v [][]float32) {
-	h1_ln2_gamma, h1_resid1, dh1_ln2, t219 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t219[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT223 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT223(lo, hi, thread int, v [][]float32) {
+	h1_ln2_gamma, h1_resid1, dh1_ln2, t223 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t223[lo*128:hi*128], h1_resid1[lo*128:hi*128], dh1_ln2[lo*128:hi*128], h1_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t219 over [lo, hi) of its
+// loopDh1_resid1 computes dh1_resid1 = dh1_resid2 + t223 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
-	dh1_resid2, t219, dh1_resid1 := v[0], v[1], v[2]
+	dh1_resid2, t223, dh1_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh1_resid1[i] = dh1_resid2[i] + t219[i]
+		dh1_resid1[i] = dh1_resid2[i] + t223[i]
 	}
 }
 
@@ -4776,14 +5004,14 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh1_attn_context computes dh1_attn_context = t226ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh1_attn_context computes dh1_attn_context = t230ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
-	t226, dh1_attn_context := v[0], v[1]
+	t230, dh1_attn_context := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				dh1_attn_context[j*32768+k*32+l] = t226[j*32+k*128+l]
+				dh1_attn_context[j*32768+k*32+l] = t230[j*32+k*128+l]
 			}
 		}
 	}
@@ -4807,57 +5035,57 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT230 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxGradT230(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t230 := v[0], v[1], v[2]
-	softmaxGrad(t230[lo*1024:hi*1024], h1_attn_weights[lo*1024:hi*1024], dh1_attn_weights[lo*1024:hi*1024], hi-lo, 1024, 1, false)
+// softmaxGradT234 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT234(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t234 := v[0], v[1], v[2]
+	softmaxGrad(t234[lo*1024:hi*1024], h1_attn_weights[lo*1024:hi*1024], dh1_attn_weights[lo*1024:hi*1024], hi-lo, 1024, 1, false)
 }
 
-// fusedT233 is one fused elementwise kernel over f32[1,4,1024,1024]:
+// fusedT237 is one fused elementwise kernel over f32[1,4,1024,1024]:
 //
-//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
-//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh1_attn_scores = causal ? t234 : 0  (Where, models/gpt/gpt.go:88)
+//	t237 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT233(lo, hi, thread int, v [][]float32) {
-	t230, t233 := v[0], v[1]
+func (m *Model) fusedT237(lo, hi, thread int, v [][]float32) {
+	t234, t237 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 1024 {
-				dh1_attn_scores := where(l <= k, t230[j*1048576+k*1024+l], 0)
-				t233v := dh1_attn_scores * 0.17677669529663687
-				t233[j*1048576+k*1024+l] = t233v
+				dh1_attn_scores := where(l <= k, t234[j*1048576+k*1024+l], 0)
+				t237v := dh1_attn_scores * 0.17677669529663687
+				t237[j*1048576+k*1024+l] = t237v
 			}
 		}
 	}
 }
 
-// batchedDh1_attn_q is the batched product dh1_attn_q = t233 · h1_attn_k over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// batchedDh1_attn_q is the batched product dh1_attn_q = t237 · h1_attn_k over 4 matrices of f32[1,4,1024,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
-	h1_attn_k, t233, dh1_attn_q := v[0], v[1], v[2]
+	h1_attn_k, t237, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 1024, 32, 1024, t233[b*1048576:], 1024, h1_attn_k[b*32768:], 32, dh1_attn_q[b*32768:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 1024, 32, 1024, t237[b*1048576:], 1024, h1_attn_k[b*32768:], 32, dh1_attn_q[b*32768:], 32, false)
 	}
 }
 
-// batchedDh1_attn_k is the batched product dh1_attn_k = t233ᵀ · h1_attn_q over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// batchedDh1_attn_k is the batched product dh1_attn_k = t237ᵀ · h1_attn_q over 4 matrices of f32[1,4,1024,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, t233, dh1_attn_k := v[0], v[1], v[2]
+	h1_attn_q, t237, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, t233[b*1048576:], 1024, h1_attn_q[b*32768:], 32, dh1_attn_k[b*32768:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, t237[b*1048576:], 1024, h1_attn_q[b*32768:], 32, dh1_attn_k[b*32768:], 32, false)
 	}
 }
 
-// transposeT236 computes t236 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT240 computes t240 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT236(lo, hi, thread int, v [][]float32) {
-	dh1_attn_v, t236 := v[0], v[1]
+func (m *Model) transposeT240(lo, hi, thread int, v [][]float32) {
+	dh1_attn_v, t240 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t236[j*128+k*32+l] = dh1_attn_v[j*32+k*32768+l]
+				t240[j*128+k*32+l] = dh1_attn_v[j*32+k*32768+l]
 			}
 		}
 	}
@@ -4876,14 +5104,14 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT243 computes t243 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT247 computes t247 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT243(lo, hi, thread int, v [][]float32) {
-	dh1_attn_k, t243 := v[0], v[1]
+func (m *Model) transposeT247(lo, hi, thread int, v [][]float32) {
+	dh1_attn_k, t247 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t243[j*128+k*32+l] = dh1_attn_k[j*32+k*32768+l]
+				t247[j*128+k*32+l] = dh1_attn_k[j*32+k*32768+l]
 			}
 		}
 	}
@@ -4902,14 +5130,14 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT249 computes t249 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT253 computes t253 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT249(lo, hi, thread int, v [][]float32) {
-	dh1_attn_q, t249 := v[0], v[1]
+func (m *Model) transposeT253(lo, hi, thread int, v [][]float32) {
+	dh1_attn_q, t253 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t249[j*128+k*32+l] = dh1_attn_q[j*32+k*32768+l]
+				t253[j*128+k*32+l] = dh1_attn_q[j*32+k*32768+l]
 			}
 		}
 	}
@@ -4930,21 +5158,21 @@ func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
-//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t239 []float32, t246 []float32, dh1_attn_q_proj []float32, t252 []float32, dh1_ln1 []float32) {
-	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t252, 128, false)
-	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t239, t246, t252, dh1_ln1)
+//	t256 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t259 = t243 + t250  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t259 + t256  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t243 []float32, t250 []float32, dh1_attn_q_proj []float32, t256 []float32, dh1_ln1 []float32) {
+	gemm(m.pool, false, true, 1024, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t256, 128, false)
+	m.parallel(131072, (*Model).fusedDh1_ln1Rows, t243, t250, t256, dh1_ln1)
 }
 
 // fusedDh1_ln1Rows is fusedDh1_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t239, t246, t252, dh1_ln1 := v[0], v[1], v[2], v[3]
+	t243, t250, t256, dh1_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t255 := t239[i] + t246[i]
-		dh1_ln1v := t255 + t252[i]
+		t259 := t243[i] + t250[i]
+		dh1_ln1v := t259 + t256[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
@@ -4962,40 +5190,40 @@ func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT259 computes t259 = dh1_ln1 ⊙ t149 over [lo, hi) of its
+// loopT263 computes t263 = dh1_ln1 ⊙ t153 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT259(lo, hi, thread int, v [][]float32) {
-	t149, dh1_ln1, t259 := v[0], v[1], v[2]
+func (m *Model) loopT263(lo, hi, thread int, v [][]float32) {
+	t153, dh1_ln1, t263 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t259[i] = dh1_ln1[i] * t149[i]
+		t263[i] = dh1_ln1[i] * t153[i]
 	}
 }
 
-// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t259) over [lo, hi) of its
+// reduceDh1_ln1_gamma computes dh1_ln1_gamma = Σ_[0,1](t263) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t259, dh1_ln1_gamma := v[0], v[1]
+	t263, dh1_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t259[j*128+k])
+			s += float64(t263[j*128+k])
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT261 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT261(lo, hi, thread int, v [][]float32) {
-	h0_resid2, h1_ln1_gamma, dh1_ln1, t261 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t261[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT265 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT265(lo, hi, thread int, v [][]float32) {
+	h0_resid2, h1_ln1_gamma, dh1_ln1, t265 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t265[lo*128:hi*128], h0_resid2[lo*128:hi*128], dh1_ln1[lo*128:hi*128], h1_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t261 over [lo, hi) of its
+// loopDh0_resid2 computes dh0_resid2 = dh1_resid1 + t265 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
-	dh1_resid1, t261, dh0_resid2 := v[0], v[1], v[2]
+	dh1_resid1, t265, dh0_resid2 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_resid2[i] = dh1_resid1[i] + t261[i]
+		dh0_resid2[i] = dh1_resid1[i] + t265[i]
 	}
 }
 
@@ -5012,30 +5240,30 @@ func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedT268 is one fused epilogue kernel over f32[1,1024,512]:
+// fusedT272 is one fused epilogue kernel over f32[1,1024,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT268(h0_mlp_W2 []float32, t128 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t268 []float32) {
+//	t272 = dh0_mlp_hidden ⊙ gelu′(t132)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT272(h0_mlp_W2 []float32, t132 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t272 []float32) {
 	gemm(m.pool, false, true, 1024, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	m.parallel(524288, (*Model).fusedT268Rows, t128, dh0_mlp_hidden, t268)
+	m.parallel(524288, (*Model).fusedT272Rows, t132, dh0_mlp_hidden, t272)
 }
 
-// fusedT268Rows is fusedT268's loop after the product, over [lo, hi) of its
+// fusedT272Rows is fusedT272's loop after the product, over [lo, hi) of its
 // outermost loop (524288), on a thread of the pool.
-func (m *Model) fusedT268Rows(lo, hi, thread int, v [][]float32) {
-	t128, dh0_mlp_hidden, t268 := v[0], v[1], v[2]
-	geluGradRow(t268[lo:hi], t128[lo:hi], dh0_mlp_hidden[lo:hi])
+func (m *Model) fusedT272Rows(lo, hi, thread int, v [][]float32) {
+	t132, dh0_mlp_hidden, t272 := v[0], v[1], v[2]
+	geluGradRow(t272[lo:hi], t132[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
-// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t268) over [lo, hi) of its
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t272) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t268, dh0_mlp_b1 := v[0], v[1]
+	t272, dh0_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t268[j*512+k])
+			s += float64(t272[j*512+k])
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
@@ -5054,40 +5282,40 @@ func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT276 computes t276 = dh0_ln2 ⊙ t124 over [lo, hi) of its
+// loopT280 computes t280 = dh0_ln2 ⊙ t128 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT276(lo, hi, thread int, v [][]float32) {
-	t124, dh0_ln2, t276 := v[0], v[1], v[2]
+func (m *Model) loopT280(lo, hi, thread int, v [][]float32) {
+	t128, dh0_ln2, t280 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t276[i] = dh0_ln2[i] * t124[i]
+		t280[i] = dh0_ln2[i] * t128[i]
 	}
 }
 
-// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t276) over [lo, hi) of its
+// reduceDh0_ln2_gamma computes dh0_ln2_gamma = Σ_[0,1](t280) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
-	t276, dh0_ln2_gamma := v[0], v[1]
+	t280, dh0_ln2_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t276[j*128+k])
+			s += float64(t280[j*128+k])
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT278 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT278(lo, hi, thread int, v [][]float32) {
-	h0_ln2_gamma, h0_resid1, dh0_ln2, t278 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t278[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT282 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT282(lo, hi, thread int, v [][]float32) {
+	h0_ln2_gamma, h0_resid1, dh0_ln2, t282 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t282[lo*128:hi*128], h0_resid1[lo*128:hi*128], dh0_ln2[lo*128:hi*128], h0_ln2_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t278 over [lo, hi) of its
+// loopDh0_resid1 computes dh0_resid1 = dh0_resid2 + t282 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
-	dh0_resid2, t278, dh0_resid1 := v[0], v[1], v[2]
+	dh0_resid2, t282, dh0_resid1 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh0_resid1[i] = dh0_resid2[i] + t278[i]
+		dh0_resid1[i] = dh0_resid2[i] + t282[i]
 	}
 }
 
@@ -5104,14 +5332,14 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeDh0_attn_context computes dh0_attn_context = t285ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDh0_attn_context computes dh0_attn_context = t289ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (4), on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
-	t285, dh0_attn_context := v[0], v[1]
+	t289, dh0_attn_context := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 32 {
-				dh0_attn_context[j*32768+k*32+l] = t285[j*32+k*128+l]
+				dh0_attn_context[j*32768+k*32+l] = t289[j*32+k*128+l]
 			}
 		}
 	}
@@ -5135,57 +5363,57 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT289 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
-func (m *Model) softmaxGradT289(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t289 := v[0], v[1], v[2]
-	softmaxGrad(t289[lo*1024:hi*1024], h0_attn_weights[lo*1024:hi*1024], dh0_attn_weights[lo*1024:hi*1024], hi-lo, 1024, 1, false)
+// softmaxGradT293 runs softmaxGrad over rows [lo, hi) of 4096 on a thread of the pool.
+func (m *Model) softmaxGradT293(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t293 := v[0], v[1], v[2]
+	softmaxGrad(t293[lo*1024:hi*1024], h0_attn_weights[lo*1024:hi*1024], dh0_attn_weights[lo*1024:hi*1024], hi-lo, 1024, 1, false)
 }
 
-// fusedT291 is one fused elementwise kernel over f32[1,4,1024,1024]:
+// fusedT295 is one fused elementwise kernel over f32[1,4,1024,1024]:
 //
-//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
-//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh0_attn_scores = causal ? t293 : 0  (Where, models/gpt/gpt.go:88)
+//	t295 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT291(lo, hi, thread int, v [][]float32) {
-	t289, t291 := v[0], v[1]
+func (m *Model) fusedT295(lo, hi, thread int, v [][]float32) {
+	t293, t295 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 1024 {
 			for l := range 1024 {
-				dh0_attn_scores := where(l <= k, t289[j*1048576+k*1024+l], 0)
-				t291v := dh0_attn_scores * 0.17677669529663687
-				t291[j*1048576+k*1024+l] = t291v
+				dh0_attn_scores := where(l <= k, t293[j*1048576+k*1024+l], 0)
+				t295v := dh0_attn_scores * 0.17677669529663687
+				t295[j*1048576+k*1024+l] = t295v
 			}
 		}
 	}
 }
 
-// batchedDh0_attn_q is the batched product dh0_attn_q = t291 · h0_attn_k over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// batchedDh0_attn_q is the batched product dh0_attn_q = t295 · h0_attn_k over 4 matrices of f32[1,4,1024,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
-	h0_attn_k, t291, dh0_attn_q := v[0], v[1], v[2]
+	h0_attn_k, t295, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 1024, 32, 1024, t291[b*1048576:], 1024, h0_attn_k[b*32768:], 32, dh0_attn_q[b*32768:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 1024, 32, 1024, t295[b*1048576:], 1024, h0_attn_k[b*32768:], 32, dh0_attn_q[b*32768:], 32, false)
 	}
 }
 
-// batchedDh0_attn_k is the batched product dh0_attn_k = t291ᵀ · h0_attn_q over 4 matrices of f32[1,4,1024,32]; the pool's threads
+// batchedDh0_attn_k is the batched product dh0_attn_k = t295ᵀ · h0_attn_q over 4 matrices of f32[1,4,1024,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, t291, dh0_attn_k := v[0], v[1], v[2]
+	h0_attn_q, t295, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, t291[b*1048576:], 1024, h0_attn_q[b*32768:], 32, dh0_attn_k[b*32768:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 1024, 32, 1024, t295[b*1048576:], 1024, h0_attn_q[b*32768:], 32, dh0_attn_k[b*32768:], 32, false)
 	}
 }
 
-// transposeT294 computes t294 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT298 computes t298 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT294(lo, hi, thread int, v [][]float32) {
-	dh0_attn_v, t294 := v[0], v[1]
+func (m *Model) transposeT298(lo, hi, thread int, v [][]float32) {
+	dh0_attn_v, t298 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t294[j*128+k*32+l] = dh0_attn_v[j*32+k*32768+l]
+				t298[j*128+k*32+l] = dh0_attn_v[j*32+k*32768+l]
 			}
 		}
 	}
@@ -5204,14 +5432,14 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT301 computes t301 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT305 computes t305 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT301(lo, hi, thread int, v [][]float32) {
-	dh0_attn_k, t301 := v[0], v[1]
+func (m *Model) transposeT305(lo, hi, thread int, v [][]float32) {
+	dh0_attn_k, t305 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t301[j*128+k*32+l] = dh0_attn_k[j*32+k*32768+l]
+				t305[j*128+k*32+l] = dh0_attn_k[j*32+k*32768+l]
 			}
 		}
 	}
@@ -5230,14 +5458,14 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT307 computes t307 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT311 computes t311 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (1024), on a thread of the pool.
-func (m *Model) transposeT307(lo, hi, thread int, v [][]float32) {
-	dh0_attn_q, t307 := v[0], v[1]
+func (m *Model) transposeT311(lo, hi, thread int, v [][]float32) {
+	dh0_attn_q, t311 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
 			for l := range 32 {
-				t307[j*128+k*32+l] = dh0_attn_q[j*32+k*32768+l]
+				t311[j*128+k*32+l] = dh0_attn_q[j*32+k*32768+l]
 			}
 		}
 	}
@@ -5258,21 +5486,21 @@ func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,1024,128]:
 //
-//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
-//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t297 []float32, t304 []float32, dh0_attn_q_proj []float32, t310 []float32, dh0_ln1 []float32) {
-	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t310, 128, false)
-	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t297, t304, t310, dh0_ln1)
+//	t314 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t317 = t301 + t308  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t317 + t314  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t301 []float32, t308 []float32, dh0_attn_q_proj []float32, t314 []float32, dh0_ln1 []float32) {
+	gemm(m.pool, false, true, 1024, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t314, 128, false)
+	m.parallel(131072, (*Model).fusedDh0_ln1Rows, t301, t308, t314, dh0_ln1)
 }
 
 // fusedDh0_ln1Rows is fusedDh0_ln1's loop after the product, over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
-	t297, t304, t310, dh0_ln1 := v[0], v[1], v[2], v[3]
+	t301, t308, t314, dh0_ln1 := v[0], v[1], v[2], v[3]
 	for i := lo; i < hi; i++ {
-		t313 := t297[i] + t304[i]
-		dh0_ln1v := t313 + t310[i]
+		t317 := t301[i] + t308[i]
+		dh0_ln1v := t317 + t314[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
@@ -5290,40 +5518,40 @@ func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// loopT317 computes t317 = dh0_ln1 ⊙ t96 over [lo, hi) of its
+// loopT321 computes t321 = dh0_ln1 ⊙ t100 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
-func (m *Model) loopT317(lo, hi, thread int, v [][]float32) {
-	t96, dh0_ln1, t317 := v[0], v[1], v[2]
+func (m *Model) loopT321(lo, hi, thread int, v [][]float32) {
+	t100, dh0_ln1, t321 := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t317[i] = dh0_ln1[i] * t96[i]
+		t321[i] = dh0_ln1[i] * t100[i]
 	}
 }
 
-// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t317) over [lo, hi) of its
+// reduceDh0_ln1_gamma computes dh0_ln1_gamma = Σ_[0,1](t321) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
-	t317, dh0_ln1_gamma := v[0], v[1]
+	t321, dh0_ln1_gamma := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 1024 {
-			s += float64(t317[j*128+k])
+			s += float64(t321[j*128+k])
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 }
 
-// layerNormGradT319 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
-func (m *Model) layerNormGradT319(lo, hi, thread int, v [][]float32) {
-	h_in, h0_ln1_gamma, dh0_ln1, t319 := v[0], v[1], v[2], v[3]
-	layerNormGradScaled(t319[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
+// layerNormGradT323 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) layerNormGradT323(lo, hi, thread int, v [][]float32) {
+	h_in, h0_ln1_gamma, dh0_ln1, t323 := v[0], v[1], v[2], v[3]
+	layerNormGradScaled(t323[lo*128:hi*128], h_in[lo*128:hi*128], dh0_ln1[lo*128:hi*128], h0_ln1_gamma, hi-lo, 128, 1e-05)
 }
 
-// loopDh_in computes dh_in = dh0_resid1 + t319 over [lo, hi) of its
+// loopDh_in computes dh_in = dh0_resid1 + t323 over [lo, hi) of its
 // outermost loop (131072), on a thread of the pool.
 func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
-	dh0_resid1, t319, dh_in := v[0], v[1], v[2]
+	dh0_resid1, t323, dh_in := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		dh_in[i] = dh0_resid1[i] + t319[i]
+		dh_in[i] = dh0_resid1[i] + t323[i]
 	}
 }
 
@@ -5342,12 +5570,12 @@ func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
 //
-//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
-//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
-func (m *Model) fusedDwte(t196 []float32, t197 []float32, t198 []float32, t322 []float32, dwte []float32) {
-	gemm(m.pool, true, false, 65, 128, 1024, t197, 65, t196, 128, t198, 128, false)
+//	t202 = t201ᵀ · t200  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t202 + t326  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t200 []float32, t201 []float32, t202 []float32, t326 []float32, dwte []float32) {
+	gemm(m.pool, true, false, 65, 128, 1024, t201, 65, t200, 128, t202, 128, false)
 	for i := range 8320 {
-		dwtev := t198[i] + t322[i]
+		dwtev := t202[i] + t326[i]
 		dwte[i] = dwtev
 	}
 }

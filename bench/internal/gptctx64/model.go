@@ -16,7 +16,7 @@ type Model struct {
 	params   []float32              // 413312 values: wte, wpe, h0.ln1.gamma, h0.ln1.beta, h0.attn.Wq, h0.attn.bq, h0.attn.Wk, h0.attn.bk, h0.attn.Wv, h0.attn.bv, h0.attn.Wo, h0.attn.bo, h0.ln2.gamma, h0.ln2.beta, h0.mlp.W1, h0.mlp.b1, h0.mlp.W2, h0.mlp.b2, h1.ln1.gamma, h1.ln1.beta, h1.attn.Wq, h1.attn.bq, h1.attn.Wk, h1.attn.bk, h1.attn.Wv, h1.attn.bv, h1.attn.Wo, h1.attn.bo, h1.ln2.gamma, h1.ln2.beta, h1.mlp.W1, h1.mlp.b1, h1.mlp.W2, h1.mlp.b2, lnf.gamma, lnf.beta
 	grads    []float32              // d loss/d param, laid out like params
 	gradSum  []float32              // AccumulateGrads: the gradients before this micro-batch
-	state    []float32              // 826626 values: updates, hyper.lr, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
+	state    []float32              // 826630 values: updates, hyper.lr, hyper.beta1, hyper.beta2, hyper.eps, hyper.wd, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
 	cache    []float32              // 32769 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
 	scratch  []float32              // DecodeStep: the attention weights of one query
 	window   []int32                // GenerateNoCache: the padded window of tokens
@@ -59,7 +59,7 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float32, 413312),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.state = make([]float32, 826626)
+	m.state = make([]float32, 826630)
 	m.cache = make([]float32, 32769)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
@@ -89,6 +89,22 @@ func NewSeeded(seed uint64) *Model {
 	// hyper.lr f32[]: starts at 0.001
 	for i := range m.state[1:2] {
 		m.state[1:2][i] = 0.001
+	}
+	// hyper.beta1 f32[]: starts at 0.9
+	for i := range m.state[2:3] {
+		m.state[2:3][i] = 0.9
+	}
+	// hyper.beta2 f32[]: starts at 0.999
+	for i := range m.state[3:4] {
+		m.state[3:4][i] = 0.999
+	}
+	// hyper.eps f32[]: starts at 1e-08
+	for i := range m.state[4:5] {
+		m.state[4:5][i] = 1e-08
+	}
+	// hyper.wd f32[]: starts at 0.01
+	for i := range m.state[5:6] {
+		m.state[5:6][i] = 0.01
 	}
 	// wte f32[65,128]: normal, std 0.02
 	initNormal(m.params[0:8320], 0.02, seed, "wte")
@@ -437,291 +453,307 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "hyper.lr",
 		Shape: []int{},
 	}, {
-		Data:  m.state[2:8322:8322],
+		Data:  m.state[2:3:3],
+		Name:  "hyper.beta1",
+		Shape: []int{},
+	}, {
+		Data:  m.state[3:4:4],
+		Name:  "hyper.beta2",
+		Shape: []int{},
+	}, {
+		Data:  m.state[4:5:5],
+		Name:  "hyper.eps",
+		Shape: []int{},
+	}, {
+		Data:  m.state[5:6:6],
+		Name:  "hyper.wd",
+		Shape: []int{},
+	}, {
+		Data:  m.state[6:8326:8326],
 		Name:  "wte.m",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[8322:16642:16642],
+		Data:  m.state[8326:16646:16646],
 		Name:  "wte.v",
 		Shape: []int{65, 128},
 	}, {
-		Data:  m.state[16642:24834:24834],
+		Data:  m.state[16646:24838:24838],
 		Name:  "wpe.m",
 		Shape: []int{64, 128},
 	}, {
-		Data:  m.state[24834:33026:33026],
+		Data:  m.state[24838:33030:33030],
 		Name:  "wpe.v",
 		Shape: []int{64, 128},
 	}, {
-		Data:  m.state[33026:33154:33154],
+		Data:  m.state[33030:33158:33158],
 		Name:  "h0.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33154:33282:33282],
+		Data:  m.state[33158:33286:33286],
 		Name:  "h0.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33282:33410:33410],
+		Data:  m.state[33286:33414:33414],
 		Name:  "h0.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33410:33538:33538],
+		Data:  m.state[33414:33542:33542],
 		Name:  "h0.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[33538:49922:49922],
+		Data:  m.state[33542:49926:49926],
 		Name:  "h0.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[49922:66306:66306],
+		Data:  m.state[49926:66310:66310],
 		Name:  "h0.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[66306:66434:66434],
+		Data:  m.state[66310:66438:66438],
 		Name:  "h0.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[66434:66562:66562],
+		Data:  m.state[66438:66566:66566],
 		Name:  "h0.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[66562:82946:82946],
+		Data:  m.state[66566:82950:82950],
 		Name:  "h0.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[82946:99330:99330],
+		Data:  m.state[82950:99334:99334],
 		Name:  "h0.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[99330:99458:99458],
+		Data:  m.state[99334:99462:99462],
 		Name:  "h0.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[99458:99586:99586],
+		Data:  m.state[99462:99590:99590],
 		Name:  "h0.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[99586:115970:115970],
+		Data:  m.state[99590:115974:115974],
 		Name:  "h0.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[115970:132354:132354],
+		Data:  m.state[115974:132358:132358],
 		Name:  "h0.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[132354:132482:132482],
+		Data:  m.state[132358:132486:132486],
 		Name:  "h0.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[132482:132610:132610],
+		Data:  m.state[132486:132614:132614],
 		Name:  "h0.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[132610:148994:148994],
+		Data:  m.state[132614:148998:148998],
 		Name:  "h0.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[148994:165378:165378],
+		Data:  m.state[148998:165382:165382],
 		Name:  "h0.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[165378:165506:165506],
+		Data:  m.state[165382:165510:165510],
 		Name:  "h0.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165506:165634:165634],
+		Data:  m.state[165510:165638:165638],
 		Name:  "h0.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165634:165762:165762],
+		Data:  m.state[165638:165766:165766],
 		Name:  "h0.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165762:165890:165890],
+		Data:  m.state[165766:165894:165894],
 		Name:  "h0.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[165890:166018:166018],
+		Data:  m.state[165894:166022:166022],
 		Name:  "h0.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[166018:166146:166146],
+		Data:  m.state[166022:166150:166150],
 		Name:  "h0.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[166146:231682:231682],
+		Data:  m.state[166150:231686:231686],
 		Name:  "h0.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[231682:297218:297218],
+		Data:  m.state[231686:297222:297222],
 		Name:  "h0.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[297218:297730:297730],
+		Data:  m.state[297222:297734:297734],
 		Name:  "h0.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[297730:298242:298242],
+		Data:  m.state[297734:298246:298246],
 		Name:  "h0.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[298242:363778:363778],
+		Data:  m.state[298246:363782:363782],
 		Name:  "h0.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[363778:429314:429314],
+		Data:  m.state[363782:429318:429318],
 		Name:  "h0.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[429314:429442:429442],
+		Data:  m.state[429318:429446:429446],
 		Name:  "h0.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429442:429570:429570],
+		Data:  m.state[429446:429574:429574],
 		Name:  "h0.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429570:429698:429698],
+		Data:  m.state[429574:429702:429702],
 		Name:  "h1.ln1.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429698:429826:429826],
+		Data:  m.state[429702:429830:429830],
 		Name:  "h1.ln1.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429826:429954:429954],
+		Data:  m.state[429830:429958:429958],
 		Name:  "h1.ln1.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[429954:430082:430082],
+		Data:  m.state[429958:430086:430086],
 		Name:  "h1.ln1.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[430082:446466:446466],
+		Data:  m.state[430086:446470:446470],
 		Name:  "h1.attn.Wq.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[446466:462850:462850],
+		Data:  m.state[446470:462854:462854],
 		Name:  "h1.attn.Wq.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[462850:462978:462978],
+		Data:  m.state[462854:462982:462982],
 		Name:  "h1.attn.bq.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[462978:463106:463106],
+		Data:  m.state[462982:463110:463110],
 		Name:  "h1.attn.bq.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[463106:479490:479490],
+		Data:  m.state[463110:479494:479494],
 		Name:  "h1.attn.Wk.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[479490:495874:495874],
+		Data:  m.state[479494:495878:495878],
 		Name:  "h1.attn.Wk.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[495874:496002:496002],
+		Data:  m.state[495878:496006:496006],
 		Name:  "h1.attn.bk.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[496002:496130:496130],
+		Data:  m.state[496006:496134:496134],
 		Name:  "h1.attn.bk.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[496130:512514:512514],
+		Data:  m.state[496134:512518:512518],
 		Name:  "h1.attn.Wv.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[512514:528898:528898],
+		Data:  m.state[512518:528902:528902],
 		Name:  "h1.attn.Wv.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[528898:529026:529026],
+		Data:  m.state[528902:529030:529030],
 		Name:  "h1.attn.bv.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[529026:529154:529154],
+		Data:  m.state[529030:529158:529158],
 		Name:  "h1.attn.bv.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[529154:545538:545538],
+		Data:  m.state[529158:545542:545542],
 		Name:  "h1.attn.Wo.m",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[545538:561922:561922],
+		Data:  m.state[545542:561926:561926],
 		Name:  "h1.attn.Wo.v",
 		Shape: []int{128, 128},
 	}, {
-		Data:  m.state[561922:562050:562050],
+		Data:  m.state[561926:562054:562054],
 		Name:  "h1.attn.bo.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562050:562178:562178],
+		Data:  m.state[562054:562182:562182],
 		Name:  "h1.attn.bo.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562178:562306:562306],
+		Data:  m.state[562182:562310:562310],
 		Name:  "h1.ln2.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562306:562434:562434],
+		Data:  m.state[562310:562438:562438],
 		Name:  "h1.ln2.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562434:562562:562562],
+		Data:  m.state[562438:562566:562566],
 		Name:  "h1.ln2.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562562:562690:562690],
+		Data:  m.state[562566:562694:562694],
 		Name:  "h1.ln2.beta.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[562690:628226:628226],
+		Data:  m.state[562694:628230:628230],
 		Name:  "h1.mlp.W1.m",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[628226:693762:693762],
+		Data:  m.state[628230:693766:693766],
 		Name:  "h1.mlp.W1.v",
 		Shape: []int{128, 512},
 	}, {
-		Data:  m.state[693762:694274:694274],
+		Data:  m.state[693766:694278:694278],
 		Name:  "h1.mlp.b1.m",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[694274:694786:694786],
+		Data:  m.state[694278:694790:694790],
 		Name:  "h1.mlp.b1.v",
 		Shape: []int{512},
 	}, {
-		Data:  m.state[694786:760322:760322],
+		Data:  m.state[694790:760326:760326],
 		Name:  "h1.mlp.W2.m",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[760322:825858:825858],
+		Data:  m.state[760326:825862:825862],
 		Name:  "h1.mlp.W2.v",
 		Shape: []int{512, 128},
 	}, {
-		Data:  m.state[825858:825986:825986],
+		Data:  m.state[825862:825990:825990],
 		Name:  "h1.mlp.b2.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[825986:826114:826114],
+		Data:  m.state[825990:826118:826118],
 		Name:  "h1.mlp.b2.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826114:826242:826242],
+		Data:  m.state[826118:826246:826246],
 		Name:  "lnf.gamma.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826242:826370:826370],
+		Data:  m.state[826246:826374:826374],
 		Name:  "lnf.gamma.v",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826370:826498:826498],
+		Data:  m.state[826374:826502:826502],
 		Name:  "lnf.beta.m",
 		Shape: []int{128},
 	}, {
-		Data:  m.state[826498:826626:826626],
+		Data:  m.state[826502:826630:826630],
 		Name:  "lnf.beta.v",
 		Shape: []int{128},
 	}}
@@ -1122,16 +1154,64 @@ func (m *Model) VarShape(name string) []int {
 	return nil
 }
 
-// SetLR sets the learning rate of the following updates: a schedule run by
-// the caller, without recompiling. It starts at the rate the model was
-// compiled with; checkpoints keep it with the optimizer state.
-func (m *Model) SetLR(lr float64) {
-	m.state[1:2][0] = float32(lr)
+// SetLR sets the learning rate of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetLR(v float64) {
+	m.state[1:2][0] = float32(v)
 }
 
 // LR is the learning rate of the next update.
 func (m *Model) LR() float64 {
 	return float64(m.state[1:2][0])
+}
+
+// SetBeta1 sets the optimizer's β₁ (Adam), momentum μ or RMSProp α of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetBeta1(v float64) {
+	m.state[2:3][0] = float32(v)
+}
+
+// Beta1 is the optimizer's β₁ (Adam), momentum μ or RMSProp α of the next update.
+func (m *Model) Beta1() float64 {
+	return float64(m.state[2:3][0])
+}
+
+// SetBeta2 sets Adam's β₂ of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetBeta2(v float64) {
+	m.state[3:4][0] = float32(v)
+}
+
+// Beta2 is Adam's β₂ of the next update.
+func (m *Model) Beta2() float64 {
+	return float64(m.state[3:4][0])
+}
+
+// SetEps sets the optimizer's ε (Adam, RMSProp) of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetEps(v float64) {
+	m.state[4:5][0] = float32(v)
+}
+
+// Eps is the optimizer's ε (Adam, RMSProp) of the next update.
+func (m *Model) Eps() float64 {
+	return float64(m.state[4:5][0])
+}
+
+// SetWeightDecay sets AdamW's decoupled weight decay of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetWeightDecay(v float64) {
+	m.state[5:6][0] = float32(v)
+}
+
+// WeightDecay is AdamW's decoupled weight decay of the next update.
+func (m *Model) WeightDecay() float64 {
+	return float64(m.state[5:6][0])
 }
 
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
@@ -1512,7 +1592,7 @@ func (m *Model) forward() error {
 	targets := m.iarena[64:128]               // i32[1,64]
 	wte := m.params[0:8320]                   // f32[65,128]
 	wpe := m.params[8320:16512]               // f32[64,128]
-	t78 := m.arena[163840:172032]             // f32[1,64,128]
+	t82 := m.arena[163840:172032]             // f32[1,64,128]
 	h_in := m.arena[163840:172032]            // f32[1,64,128]
 	h0_ln1_gamma := m.params[16512:16640]     // f32[128]
 	h0_ln1_beta := m.params[16640:16768]      // f32[128]
@@ -1530,32 +1610,32 @@ func (m *Model) forward() error {
 	h0_mlp_b1 := m.params[148608:149120]      // f32[512]
 	h0_mlp_W2 := m.params[149120:214656]      // f32[512,128]
 	h0_mlp_b2 := m.params[214656:214784]      // f32[128]
-	t96 := m.arena[172032:180224]             // f32[1,64,128]
+	t100 := m.arena[172032:180224]            // f32[1,64,128]
 	h0_ln1 := m.arena[180224:188416]          // f32[1,64,128]
-	t100 := m.arena[0:8192]                   // f32[1,64,128]
-	h0_attn_q_proj := m.arena[0:8192]         // f32[1,64,128]
-	t102 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
 	t104 := m.arena[0:8192]                   // f32[1,64,128]
-	h0_attn_k_proj := m.arena[0:8192]         // f32[1,64,128]
+	h0_attn_q_proj := m.arena[0:8192]         // f32[1,64,128]
 	t106 := m.arena[0:8192]                   // f32[1,64,4,32]
-	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
+	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
 	t108 := m.arena[0:8192]                   // f32[1,64,128]
-	h0_attn_v_proj := m.arena[0:8192]         // f32[1,64,128]
+	h0_attn_k_proj := m.arena[0:8192]         // f32[1,64,128]
 	t110 := m.arena[0:8192]                   // f32[1,64,4,32]
+	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
+	t112 := m.arena[0:8192]                   // f32[1,64,128]
+	h0_attn_v_proj := m.arena[0:8192]         // f32[1,64,128]
+	t114 := m.arena[0:8192]                   // f32[1,64,4,32]
 	h0_attn_v := m.arena[204800:212992]       // f32[1,4,64,32]
 	h0_attn_weights := m.arena[131072:147456] // f32[1,4,64,64]
 	h0_attn_context := m.arena[0:8192]        // f32[1,4,64,32]
-	t119 := m.arena[212992:221184]            // f32[1,64,4,32]
-	t120 := m.arena[212992:221184]            // f32[1,64,128]
-	t121 := m.arena[221184:229376]            // f32[1,64,128]
+	t123 := m.arena[212992:221184]            // f32[1,64,4,32]
+	t124 := m.arena[212992:221184]            // f32[1,64,128]
+	t125 := m.arena[221184:229376]            // f32[1,64,128]
 	h0_resid1 := m.arena[221184:229376]       // f32[1,64,128]
-	t124 := m.arena[229376:237568]            // f32[1,64,128]
+	t128 := m.arena[229376:237568]            // f32[1,64,128]
 	h0_ln2 := m.arena[237568:245760]          // f32[1,64,128]
-	t127 := m.arena[0:32768]                  // f32[1,64,512]
-	t128 := m.arena[0:32768]                  // f32[1,64,512]
+	t131 := m.arena[0:32768]                  // f32[1,64,512]
+	t132 := m.arena[0:32768]                  // f32[1,64,512]
 	h0_mlp_hidden := m.arena[32768:65536]     // f32[1,64,512]
-	t130 := m.arena[245760:253952]            // f32[1,64,128]
+	t134 := m.arena[245760:253952]            // f32[1,64,128]
 	h0_resid2 := m.arena[245760:253952]       // f32[1,64,128]
 	h1_ln1_gamma := m.params[214784:214912]   // f32[128]
 	h1_ln1_beta := m.params[214912:215040]    // f32[128]
@@ -1573,270 +1653,270 @@ func (m *Model) forward() error {
 	h1_mlp_b1 := m.params[346880:347392]      // f32[512]
 	h1_mlp_W2 := m.params[347392:412928]      // f32[512,128]
 	h1_mlp_b2 := m.params[412928:413056]      // f32[128]
-	t149 := m.arena[253952:262144]            // f32[1,64,128]
+	t153 := m.arena[253952:262144]            // f32[1,64,128]
 	h1_ln1 := m.arena[262144:270336]          // f32[1,64,128]
-	t152 := m.arena[65536:73728]              // f32[1,64,128]
-	h1_attn_q_proj := m.arena[65536:73728]    // f32[1,64,128]
-	t154 := m.arena[65536:73728]              // f32[1,64,4,32]
-	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
 	t156 := m.arena[65536:73728]              // f32[1,64,128]
-	h1_attn_k_proj := m.arena[65536:73728]    // f32[1,64,128]
+	h1_attn_q_proj := m.arena[65536:73728]    // f32[1,64,128]
 	t158 := m.arena[65536:73728]              // f32[1,64,4,32]
-	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
+	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
 	t160 := m.arena[65536:73728]              // f32[1,64,128]
-	h1_attn_v_proj := m.arena[65536:73728]    // f32[1,64,128]
+	h1_attn_k_proj := m.arena[65536:73728]    // f32[1,64,128]
 	t162 := m.arena[65536:73728]              // f32[1,64,4,32]
+	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
+	t164 := m.arena[65536:73728]              // f32[1,64,128]
+	h1_attn_v_proj := m.arena[65536:73728]    // f32[1,64,128]
+	t166 := m.arena[65536:73728]              // f32[1,64,4,32]
 	h1_attn_v := m.arena[286720:294912]       // f32[1,4,64,32]
 	h1_attn_weights := m.arena[147456:163840] // f32[1,4,64,64]
 	h1_attn_context := m.arena[65536:73728]   // f32[1,4,64,32]
-	t169 := m.arena[294912:303104]            // f32[1,64,4,32]
-	t170 := m.arena[294912:303104]            // f32[1,64,128]
-	t171 := m.arena[303104:311296]            // f32[1,64,128]
+	t173 := m.arena[294912:303104]            // f32[1,64,4,32]
+	t174 := m.arena[294912:303104]            // f32[1,64,128]
+	t175 := m.arena[303104:311296]            // f32[1,64,128]
 	h1_resid1 := m.arena[303104:311296]       // f32[1,64,128]
-	t174 := m.arena[311296:319488]            // f32[1,64,128]
+	t178 := m.arena[311296:319488]            // f32[1,64,128]
 	h1_ln2 := m.arena[319488:327680]          // f32[1,64,128]
-	t177 := m.arena[65536:98304]              // f32[1,64,512]
-	t178 := m.arena[65536:98304]              // f32[1,64,512]
+	t181 := m.arena[65536:98304]              // f32[1,64,512]
+	t182 := m.arena[65536:98304]              // f32[1,64,512]
 	h1_mlp_hidden := m.arena[98304:131072]    // f32[1,64,512]
-	t180 := m.arena[327680:335872]            // f32[1,64,128]
+	t184 := m.arena[327680:335872]            // f32[1,64,128]
 	h1_resid2 := m.arena[327680:335872]       // f32[1,64,128]
 	lnf_gamma := m.params[413056:413184]      // f32[128]
 	lnf_beta := m.params[413184:413312]       // f32[128]
-	t185 := m.arena[335872:344064]            // f32[1,64,128]
+	t189 := m.arena[335872:344064]            // f32[1,64,128]
 	lnf := m.arena[344064:352256]             // f32[1,64,128]
 	logits := m.arena[360448:364608]          // f32[1,64,65]
 	loss := m.arena[368768:368769]            // f32[]
 
-	// t78 = wte[ids]  (models/gpt/gpt.go:67)
-	if p := gather(t78, wte, ids, 128, 65); p >= 0 {
+	// t82 = wte[ids]  (models/gpt/gpt.go:67)
+	if p := gather(t82, wte, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
 	for j := range 64 {
 		for k := range 128 {
-			h_in[j*128+k] = t78[j*128+k] + wpe[j*128+k]
+			h_in[j*128+k] = t82[j*128+k] + wpe[j*128+k]
 		}
 	}
 
 	// fused layernorm:
 	//
-	//	t96 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t97 = t96 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h0_ln1 = t97 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h0_ln1, t96, h_in, h0_ln1_gamma, h0_ln1_beta, 64, 128, 1e-05)
+	//	t100 = layernorm(h_in)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t101 = t100 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h0_ln1 = t101 + h0_ln1_beta  (Add, models/gpt/gpt.go:88)
+	layerNormAffine(h0_ln1, t100, h_in, h0_ln1_gamma, h0_ln1_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t100, h0_attn_q_proj)
+	//	t104 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_q_proj = t104 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_q_proj_2(h0_attn_Wq, h0_attn_bq, h0_ln1, t104, h0_attn_q_proj)
 
-	// t102 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t106 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h0_attn_q = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h0_attn_q[j*2048+k*32+l] = t102[j*32+k*128+l]
+				h0_attn_q[j*2048+k*32+l] = t106[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t104, h0_attn_k_proj)
+	//	t108 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_k_proj = t108 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_k_proj_2(h0_attn_Wk, h0_attn_bk, h0_ln1, t108, h0_attn_k_proj)
 
-	// t106 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t110 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h0_attn_k = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h0_attn_k[j*2048+k*32+l] = t106[j*32+k*128+l]
+				h0_attn_k[j*2048+k*32+l] = t110[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t108, h0_attn_v_proj)
+	//	t112 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_v_proj = t112 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH0_attn_v_proj_2(h0_attn_Wv, h0_attn_bv, h0_ln1, t112, h0_attn_v_proj)
 
-	// t110 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t114 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h0_attn_v = t114ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h0_attn_v[j*2048+k*32+l] = t110[j*32+k*128+l]
+				h0_attn_v[j*2048+k*32+l] = t114[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused attention:
 	//
-	//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
+	//	t116 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_scores = t116 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t120 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h0_attn_weights = softmax(t120)  (Softmax, models/gpt/gpt.go:88)
 	//	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH0_attn_context_2, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context)
 
-	// t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t123 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t119[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
+				t123[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// t120 = reshape(t119, [1,64,128])  (models/gpt/gpt.go:88)
+	// t124 = reshape(t123, [1,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t125 = t124 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h0_attn_out = t125 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t120, t121, h0_resid1)
+	m.fusedH0_resid1_2(h_in, h0_attn_Wo, h0_attn_bo, t124, t125, h0_resid1)
 
 	// fused layernorm:
 	//
-	//	t124 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t125 = t124 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h0_ln2 = t125 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h0_ln2, t124, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 64, 128, 1e-05)
+	//	t128 = layernorm(h0_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t129 = t128 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h0_ln2 = t129 + h0_ln2_beta  (Add, models/gpt/gpt.go:91)
+	layerNormAffine(h0_ln2, t128, h0_resid1, h0_ln2_gamma, h0_ln2_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t127, t128, h0_mlp_hidden)
+	//	t131 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t132 = t131 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h0_mlp_hidden = gelu(t132)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH0_mlp_hidden_2(h0_mlp_W1, h0_mlp_b1, h0_ln2, t131, t132, h0_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t134 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h0_mlp_out = t134 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t130, h0_resid2)
+	m.fusedH0_resid2_2(h0_mlp_W2, h0_mlp_b2, h0_resid1, h0_mlp_hidden, t134, h0_resid2)
 
 	// fused layernorm:
 	//
-	//	t149 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
-	//	t150 = t149 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	h1_ln1 = t150 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
-	layerNormAffine(h1_ln1, t149, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 64, 128, 1e-05)
+	//	t153 = layernorm(h0_resid2)  (LayerNorm, models/gpt/gpt.go:88)
+	//	t154 = t153 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	h1_ln1 = t154 + h1_ln1_beta  (Add, models/gpt/gpt.go:88)
+	layerNormAffine(h1_ln1, t153, h0_resid2, h1_ln1_gamma, h1_ln1_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t152, h1_attn_q_proj)
+	//	t156 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_q_proj = t156 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_q_proj_2(h1_attn_Wq, h1_attn_bq, h1_ln1, t156, h1_attn_q_proj)
 
-	// t154 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t158 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h1_attn_q = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h1_attn_q[j*2048+k*32+l] = t154[j*32+k*128+l]
+				h1_attn_q[j*2048+k*32+l] = t158[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t156, h1_attn_k_proj)
+	//	t160 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_k_proj = t160 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_k_proj_2(h1_attn_Wk, h1_attn_bk, h1_ln1, t160, h1_attn_k_proj)
 
-	// t158 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t162 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h1_attn_k = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h1_attn_k[j*2048+k*32+l] = t158[j*32+k*128+l]
+				h1_attn_k[j*2048+k*32+l] = t162[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused epilogue:
 	//
-	//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t160, h1_attn_v_proj)
+	//	t164 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_v_proj = t164 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+	m.fusedH1_attn_v_proj_2(h1_attn_Wv, h1_attn_bv, h1_ln1, t164, h1_attn_v_proj)
 
-	// t162 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// t166 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
 
-	// h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// h1_attn_v = t166ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				h1_attn_v[j*2048+k*32+l] = t162[j*32+k*128+l]
+				h1_attn_v[j*2048+k*32+l] = t166[j*32+k*128+l]
 			}
 		}
 	}
 
 	// fused attention:
 	//
-	//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-	//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
+	//	t168 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_scores = t168 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	//	t170 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+	//	h1_attn_weights = softmax(t170)  (Softmax, models/gpt/gpt.go:88)
 	//	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 	m.parallel(4, (*Model).fusedH1_attn_context_2, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context)
 
-	// t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t173 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t169[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
+				t173[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// t170 = reshape(t169, [1,64,128])  (models/gpt/gpt.go:88)
+	// t174 = reshape(t173, [1,64,128])  (models/gpt/gpt.go:88)
 
 	// fused epilogue:
 	//
-	//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-	//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+	//	t175 = t174 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+	//	h1_attn_out = t175 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 	//	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t170, t171, h1_resid1)
+	m.fusedH1_resid1_2(h0_resid2, h1_attn_Wo, h1_attn_bo, t174, t175, h1_resid1)
 
 	// fused layernorm:
 	//
-	//	t174 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
-	//	t175 = t174 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	h1_ln2 = t175 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
-	layerNormAffine(h1_ln2, t174, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 64, 128, 1e-05)
+	//	t178 = layernorm(h1_resid1)  (LayerNorm, models/gpt/gpt.go:91)
+	//	t179 = t178 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	h1_ln2 = t179 + h1_ln2_beta  (Add, models/gpt/gpt.go:91)
+	layerNormAffine(h1_ln2, t178, h1_resid1, h1_ln2_gamma, h1_ln2_beta, 64, 128, 1e-05)
 
 	// fused epilogue:
 	//
-	//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-	//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-	//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
-	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t177, t178, h1_mlp_hidden)
+	//	t181 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+	//	t182 = t181 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+	//	h1_mlp_hidden = gelu(t182)  (GELU, models/gpt/gpt.go:82)
+	m.fusedH1_mlp_hidden_2(h1_mlp_W1, h1_mlp_b1, h1_ln2, t181, t182, h1_mlp_hidden)
 
 	// fused epilogue:
 	//
-	//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-	//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+	//	t184 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+	//	h1_mlp_out = t184 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 	//	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t180, h1_resid2)
+	m.fusedH1_resid2_2(h1_mlp_W2, h1_mlp_b2, h1_resid1, h1_mlp_hidden, t184, h1_resid2)
 
 	// fused layernorm:
 	//
-	//	t185 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
-	//	t186 = t185 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	lnf = t186 + lnf_beta  (Add, models/gpt/gpt.go:107)
-	layerNormAffine(lnf, t185, h1_resid2, lnf_gamma, lnf_beta, 64, 128, 1e-05)
+	//	t189 = layernorm(h1_resid2)  (LayerNorm, models/gpt/gpt.go:107)
+	//	t190 = t189 ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	lnf = t190 + lnf_beta  (Add, models/gpt/gpt.go:107)
+	layerNormAffine(lnf, t189, h1_resid2, lnf_gamma, lnf_beta, 64, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	gemm(m.pool, false, true, 64, 65, 128, lnf, 128, wte, 128, logits, 65, false)
@@ -1867,14 +1947,14 @@ func (m *Model) backward() error {
 	h0_ln2_gamma := m.params[82816:82944]     // f32[128]
 	h0_mlp_W1 := m.params[83072:148608]       // f32[128,512]
 	h0_mlp_W2 := m.params[149120:214656]      // f32[512,128]
-	t96 := m.arena[172032:180224]             // f32[1,64,128]
+	t100 := m.arena[172032:180224]            // f32[1,64,128]
 	h0_attn_q := m.arena[188416:196608]       // f32[1,4,64,32]
 	h0_attn_k := m.arena[196608:204800]       // f32[1,4,64,32]
 	h0_attn_v := m.arena[204800:212992]       // f32[1,4,64,32]
 	h0_attn_weights := m.arena[131072:147456] // f32[1,4,64,64]
 	h0_resid1 := m.arena[221184:229376]       // f32[1,64,128]
-	t124 := m.arena[229376:237568]            // f32[1,64,128]
-	t128 := m.arena[0:32768]                  // f32[1,64,512]
+	t128 := m.arena[229376:237568]            // f32[1,64,128]
+	t132 := m.arena[0:32768]                  // f32[1,64,512]
 	h0_resid2 := m.arena[245760:253952]       // f32[1,64,128]
 	h1_ln1_gamma := m.params[214784:214912]   // f32[128]
 	h1_attn_Wq := m.params[215040:231424]     // f32[128,128]
@@ -1884,145 +1964,145 @@ func (m *Model) backward() error {
 	h1_ln2_gamma := m.params[281088:281216]   // f32[128]
 	h1_mlp_W1 := m.params[281344:346880]      // f32[128,512]
 	h1_mlp_W2 := m.params[347392:412928]      // f32[512,128]
-	t149 := m.arena[253952:262144]            // f32[1,64,128]
+	t153 := m.arena[253952:262144]            // f32[1,64,128]
 	h1_attn_q := m.arena[270336:278528]       // f32[1,4,64,32]
 	h1_attn_k := m.arena[278528:286720]       // f32[1,4,64,32]
 	h1_attn_v := m.arena[286720:294912]       // f32[1,4,64,32]
 	h1_attn_weights := m.arena[147456:163840] // f32[1,4,64,64]
 	h1_resid1 := m.arena[303104:311296]       // f32[1,64,128]
-	t174 := m.arena[311296:319488]            // f32[1,64,128]
-	t178 := m.arena[65536:98304]              // f32[1,64,512]
+	t178 := m.arena[311296:319488]            // f32[1,64,128]
+	t182 := m.arena[65536:98304]              // f32[1,64,512]
 	h1_resid2 := m.arena[327680:335872]       // f32[1,64,128]
 	lnf_gamma := m.params[413056:413184]      // f32[128]
-	t185 := m.arena[335872:344064]            // f32[1,64,128]
+	t189 := m.arena[335872:344064]            // f32[1,64,128]
 	logits := m.arena[360448:364608]          // f32[1,64,65]
 	dlogits := m.arena[364608:368768]         // f32[1,64,65]
 	dlnf := m.arena[352256:360448]            // f32[1,64,128]
-	t196 := m.arena[344064:352256]            // f32[64,128]
-	t197 := m.arena[364608:368768]            // f32[64,65]
-	t198 := m.arena[0:8320]                   // f32[65,128]
+	t200 := m.arena[344064:352256]            // f32[64,128]
+	t201 := m.arena[364608:368768]            // f32[64,65]
+	t202 := m.arena[0:8320]                   // f32[65,128]
 	dlnf_beta := m.grads[413184:413312]       // f32[128]
-	t201 := m.arena[335872:344064]            // f32[1,64,128]
+	t205 := m.arena[335872:344064]            // f32[1,64,128]
 	dlnf_gamma := m.grads[413056:413184]      // f32[128]
 	dh1_resid2 := m.arena[335872:344064]      // f32[1,64,128]
 	dh1_mlp_b2 := m.grads[412928:413056]      // f32[128]
 	dh1_mlp_hidden := m.arena[98304:131072]   // f32[1,64,512]
-	t206 := m.arena[98304:131072]             // f32[64,512]
-	t207 := m.arena[335872:344064]            // f32[64,128]
+	t210 := m.arena[98304:131072]             // f32[64,512]
+	t211 := m.arena[335872:344064]            // f32[64,128]
 	dh1_mlp_W2 := m.grads[347392:412928]      // f32[512,128]
-	t209 := m.arena[65536:98304]              // f32[1,64,512]
+	t213 := m.arena[65536:98304]              // f32[1,64,512]
 	dh1_mlp_b1 := m.grads[346880:347392]      // f32[512]
 	dh1_ln2 := m.arena[98304:106496]          // f32[1,64,128]
-	t212 := m.arena[319488:327680]            // f32[64,128]
-	t213 := m.arena[65536:98304]              // f32[64,512]
+	t216 := m.arena[319488:327680]            // f32[64,128]
+	t217 := m.arena[65536:98304]              // f32[64,512]
 	dh1_mlp_W1 := m.grads[281344:346880]      // f32[128,512]
 	dh1_ln2_beta := m.grads[281216:281344]    // f32[128]
-	t217 := m.arena[311296:319488]            // f32[1,64,128]
+	t221 := m.arena[311296:319488]            // f32[1,64,128]
 	dh1_ln2_gamma := m.grads[281088:281216]   // f32[128]
-	t219 := m.arena[65536:73728]              // f32[1,64,128]
+	t223 := m.arena[65536:73728]              // f32[1,64,128]
 	dh1_resid1 := m.arena[335872:344064]      // f32[1,64,128]
 	dh1_attn_bo := m.grads[280960:281088]     // f32[128]
-	t222 := m.arena[65536:73728]              // f32[1,64,128]
-	t223 := m.arena[294912:303104]            // f32[64,128]
-	t224 := m.arena[335872:344064]            // f32[64,128]
+	t226 := m.arena[65536:73728]              // f32[1,64,128]
+	t227 := m.arena[294912:303104]            // f32[64,128]
+	t228 := m.arena[335872:344064]            // f32[64,128]
 	dh1_attn_Wo := m.grads[264576:280960]     // f32[128,128]
-	t226 := m.arena[65536:73728]              // f32[1,64,4,32]
+	t230 := m.arena[65536:73728]              // f32[1,64,4,32]
 	dh1_attn_context := m.arena[81920:90112]  // f32[1,4,64,32]
 	dh1_attn_weights := m.arena[65536:81920]  // f32[1,4,64,64]
 	dh1_attn_v := m.arena[98304:106496]       // f32[1,4,64,32]
-	t230 := m.arena[81920:98304]              // f32[1,4,64,64]
-	t233 := m.arena[81920:98304]              // f32[1,4,64,64]
+	t234 := m.arena[81920:98304]              // f32[1,4,64,64]
+	t237 := m.arena[81920:98304]              // f32[1,4,64,64]
 	dh1_attn_q := m.arena[65536:73728]        // f32[1,4,64,32]
 	dh1_attn_k := m.arena[73728:81920]        // f32[1,4,64,32]
-	t236 := m.arena[81920:90112]              // f32[1,64,4,32]
+	t240 := m.arena[81920:90112]              // f32[1,64,4,32]
 	dh1_attn_v_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bv := m.grads[264448:264576]     // f32[128]
-	t239 := m.arena[90112:98304]              // f32[1,64,128]
-	t240 := m.arena[262144:270336]            // f32[64,128]
-	t241 := m.arena[81920:90112]              // f32[64,128]
+	t243 := m.arena[90112:98304]              // f32[1,64,128]
+	t244 := m.arena[262144:270336]            // f32[64,128]
+	t245 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wv := m.grads[248064:264448]     // f32[128,128]
-	t243 := m.arena[81920:90112]              // f32[1,64,4,32]
+	t247 := m.arena[81920:90112]              // f32[1,64,4,32]
 	dh1_attn_k_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bk := m.grads[247936:248064]     // f32[128]
-	t246 := m.arena[73728:81920]              // f32[1,64,128]
-	t247 := m.arena[81920:90112]              // f32[64,128]
+	t250 := m.arena[73728:81920]              // f32[1,64,128]
+	t251 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wk := m.grads[231552:247936]     // f32[128,128]
-	t249 := m.arena[81920:90112]              // f32[1,64,4,32]
+	t253 := m.arena[81920:90112]              // f32[1,64,4,32]
 	dh1_attn_q_proj := m.arena[81920:90112]   // f32[1,64,128]
 	dh1_attn_bq := m.grads[231424:231552]     // f32[128]
-	t252 := m.arena[65536:73728]              // f32[1,64,128]
-	t253 := m.arena[81920:90112]              // f32[64,128]
+	t256 := m.arena[65536:73728]              // f32[1,64,128]
+	t257 := m.arena[81920:90112]              // f32[64,128]
 	dh1_attn_Wq := m.grads[215040:231424]     // f32[128,128]
 	dh1_ln1 := m.arena[90112:98304]           // f32[1,64,128]
 	dh1_ln1_beta := m.grads[214912:215040]    // f32[128]
-	t259 := m.arena[253952:262144]            // f32[1,64,128]
+	t263 := m.arena[253952:262144]            // f32[1,64,128]
 	dh1_ln1_gamma := m.grads[214784:214912]   // f32[128]
-	t261 := m.arena[65536:73728]              // f32[1,64,128]
+	t265 := m.arena[65536:73728]              // f32[1,64,128]
 	dh0_resid2 := m.arena[335872:344064]      // f32[1,64,128]
 	dh0_mlp_b2 := m.grads[214656:214784]      // f32[128]
 	dh0_mlp_hidden := m.arena[32768:65536]    // f32[1,64,512]
-	t265 := m.arena[32768:65536]              // f32[64,512]
-	t266 := m.arena[335872:344064]            // f32[64,128]
+	t269 := m.arena[32768:65536]              // f32[64,512]
+	t270 := m.arena[335872:344064]            // f32[64,128]
 	dh0_mlp_W2 := m.grads[149120:214656]      // f32[512,128]
-	t268 := m.arena[0:32768]                  // f32[1,64,512]
+	t272 := m.arena[0:32768]                  // f32[1,64,512]
 	dh0_mlp_b1 := m.grads[148608:149120]      // f32[512]
 	dh0_ln2 := m.arena[32768:40960]           // f32[1,64,128]
-	t271 := m.arena[237568:245760]            // f32[64,128]
-	t272 := m.arena[0:32768]                  // f32[64,512]
+	t275 := m.arena[237568:245760]            // f32[64,128]
+	t276 := m.arena[0:32768]                  // f32[64,512]
 	dh0_mlp_W1 := m.grads[83072:148608]       // f32[128,512]
 	dh0_ln2_beta := m.grads[82944:83072]      // f32[128]
-	t276 := m.arena[229376:237568]            // f32[1,64,128]
+	t280 := m.arena[229376:237568]            // f32[1,64,128]
 	dh0_ln2_gamma := m.grads[82816:82944]     // f32[128]
-	t278 := m.arena[0:8192]                   // f32[1,64,128]
+	t282 := m.arena[0:8192]                   // f32[1,64,128]
 	dh0_resid1 := m.arena[335872:344064]      // f32[1,64,128]
 	dh0_attn_bo := m.grads[82688:82816]       // f32[128]
-	t281 := m.arena[0:8192]                   // f32[1,64,128]
-	t282 := m.arena[212992:221184]            // f32[64,128]
-	t283 := m.arena[335872:344064]            // f32[64,128]
+	t285 := m.arena[0:8192]                   // f32[1,64,128]
+	t286 := m.arena[212992:221184]            // f32[64,128]
+	t287 := m.arena[335872:344064]            // f32[64,128]
 	dh0_attn_Wo := m.grads[66304:82688]       // f32[128,128]
-	t285 := m.arena[0:8192]                   // f32[1,64,4,32]
+	t289 := m.arena[0:8192]                   // f32[1,64,4,32]
 	dh0_attn_context := m.arena[16384:24576]  // f32[1,4,64,32]
 	dh0_attn_weights := m.arena[0:16384]      // f32[1,4,64,64]
 	dh0_attn_v := m.arena[32768:40960]        // f32[1,4,64,32]
-	t289 := m.arena[16384:32768]              // f32[1,4,64,64]
-	t291 := m.arena[16384:32768]              // f32[1,4,64,64]
+	t293 := m.arena[16384:32768]              // f32[1,4,64,64]
+	t295 := m.arena[16384:32768]              // f32[1,4,64,64]
 	dh0_attn_q := m.arena[0:8192]             // f32[1,4,64,32]
 	dh0_attn_k := m.arena[8192:16384]         // f32[1,4,64,32]
-	t294 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t298 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_v_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bv := m.grads[66176:66304]       // f32[128]
-	t297 := m.arena[24576:32768]              // f32[1,64,128]
-	t298 := m.arena[180224:188416]            // f32[64,128]
-	t299 := m.arena[16384:24576]              // f32[64,128]
+	t301 := m.arena[24576:32768]              // f32[1,64,128]
+	t302 := m.arena[180224:188416]            // f32[64,128]
+	t303 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wv := m.grads[49792:66176]       // f32[128,128]
-	t301 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t305 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_k_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bk := m.grads[49664:49792]       // f32[128]
-	t304 := m.arena[8192:16384]               // f32[1,64,128]
-	t305 := m.arena[16384:24576]              // f32[64,128]
+	t308 := m.arena[8192:16384]               // f32[1,64,128]
+	t309 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wk := m.grads[33280:49664]       // f32[128,128]
-	t307 := m.arena[16384:24576]              // f32[1,64,4,32]
+	t311 := m.arena[16384:24576]              // f32[1,64,4,32]
 	dh0_attn_q_proj := m.arena[16384:24576]   // f32[1,64,128]
 	dh0_attn_bq := m.grads[33152:33280]       // f32[128]
-	t310 := m.arena[0:8192]                   // f32[1,64,128]
-	t311 := m.arena[16384:24576]              // f32[64,128]
+	t314 := m.arena[0:8192]                   // f32[1,64,128]
+	t315 := m.arena[16384:24576]              // f32[64,128]
 	dh0_attn_Wq := m.grads[16768:33152]       // f32[128,128]
 	dh0_ln1 := m.arena[24576:32768]           // f32[1,64,128]
 	dh0_ln1_beta := m.grads[16640:16768]      // f32[128]
-	t317 := m.arena[172032:180224]            // f32[1,64,128]
+	t321 := m.arena[172032:180224]            // f32[1,64,128]
 	dh0_ln1_gamma := m.grads[16512:16640]     // f32[128]
-	t319 := m.arena[0:8192]                   // f32[1,64,128]
+	t323 := m.arena[0:8192]                   // f32[1,64,128]
 	dh_in := m.arena[335872:344064]           // f32[1,64,128]
 	dwpe := m.grads[8320:16512]               // f32[64,128]
-	t322 := m.arena[8320:16640]               // f32[65,128]
+	t326 := m.arena[8320:16640]               // f32[65,128]
 	dwte := m.grads[0:8320]                   // f32[65,128]
 
 	// fused softmax-xent-grad:
 	//
-	//	t190 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
-	//	t191 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
-	//	t192 = t190 − t191  (Sub, models/gpt/gpt.go:118)
-	//	dlogits = t192 ⊙ 0.015625  (Mul, models/gpt/gpt.go:118)
+	//	t194 = softmax(logits)  (Softmax, models/gpt/gpt.go:118)
+	//	t195 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
+	//	t196 = t194 − t195  (Sub, models/gpt/gpt.go:118)
+	//	dlogits = t196 ⊙ 0.015625  (Mul, models/gpt/gpt.go:118)
 	if p := softmaxXentGrad(dlogits, nil, logits, targets, 64, 65, 0.015625); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 65)", targets[p], p)
 	}
@@ -2030,10 +2110,10 @@ func (m *Model) backward() error {
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
 	gemm(m.pool, false, false, 64, 128, 65, dlogits, 65, wte, 128, dlnf, 128, false)
-	// t196 = reshape(lnf, [64,128])
-	// t197 = reshape(dlogits, [64,65])
+	// t200 = reshape(lnf, [64,128])
+	// t201 = reshape(dlogits, [64,65])
 
-	// grad of lnf = (t185 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
+	// grad of lnf = (t189 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2043,24 +2123,24 @@ func (m *Model) backward() error {
 		dlnf_beta[k] = float32(s)
 	}
 
-	// grad of t186 = t185 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
-	// t201 = dlnf ⊙ t185
+	// grad of t190 = t189 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
+	// t205 = dlnf ⊙ t189
 	for i := range 8192 {
-		t201[i] = dlnf[i] * t185[i]
+		t205[i] = dlnf[i] * t189[i]
 	}
-	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t185))
+	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t189))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t201[j*128+k])
+			s += float64(t205[j*128+k])
 		}
 		dlnf_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t200 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
-	//	dh1_resid2 = (t200 − mean(t200) − x̂ ⊙ mean(t200 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
+	//	t204 = dlnf ⊙ lnf_gamma  (Mul, models/gpt/gpt.go:107)
+	//	dh1_resid2 = (t204 − mean(t204) − x̂ ⊙ mean(t204 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:107)
 	layerNormGradScaled(dh1_resid2, h1_resid2, dlnf, lnf_gamma, 64, 128, 1e-05)
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
@@ -2073,31 +2153,31 @@ func (m *Model) backward() error {
 		dh1_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t180 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
-	// t206 = reshape(h1_mlp_hidden, [64,512])
-	// t207 = reshape(dh1_resid2, [64,128])
+	// grad of t184 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
+	// t210 = reshape(h1_mlp_hidden, [64,512])
+	// t211 = reshape(dh1_resid2, [64,128])
 	// dh1_mlp_W2 = (reshape(h1_mlp_hidden, [64,512]))ᵀ · (reshape(dh1_resid2, [64,128]))
-	gemm(m.pool, true, false, 512, 128, 64, t206, 512, t207, 128, dh1_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 64, t210, 512, t211, 128, dh1_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT209(h1_mlp_W2, t178, dh1_resid2, dh1_mlp_hidden, t209)
+	//	t213 = dh1_mlp_hidden ⊙ gelu′(t182)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT213(h1_mlp_W2, t182, dh1_resid2, dh1_mlp_hidden, t213)
 
-	// grad of t178 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
-	// dh1_mlp_b1 = Σ_[0,1](t209)
-	m.parallel(512, (*Model).reduceDh1_mlp_b1, t209, dh1_mlp_b1)
+	// grad of t182 = h1_ln2 · h1_mlp_W1 + h1_mlp_b1  (models/gpt/gpt.go:82)
+	// dh1_mlp_b1 = Σ_[0,1](t213)
+	m.parallel(512, (*Model).reduceDh1_mlp_b1, t213, dh1_mlp_b1)
 
-	// grad of t177 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
-	// dh1_ln2 = t209 · h1_mlp_W1ᵀ
-	gemm(m.pool, false, true, 64, 128, 512, t209, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
-	// t212 = reshape(h1_ln2, [64,128])
-	// t213 = reshape(t209, [64,512])
-	// dh1_mlp_W1 = (reshape(h1_ln2, [64,128]))ᵀ · (reshape(t209, [64,512]))
-	gemm(m.pool, true, false, 128, 512, 64, t212, 128, t213, 512, dh1_mlp_W1, 512, false)
+	// grad of t181 = h1_ln2 · h1_mlp_W1  (models/gpt/gpt.go:82)
+	// dh1_ln2 = t213 · h1_mlp_W1ᵀ
+	gemm(m.pool, false, true, 64, 128, 512, t213, 512, h1_mlp_W1, 512, dh1_ln2, 128, false)
+	// t216 = reshape(h1_ln2, [64,128])
+	// t217 = reshape(t213, [64,512])
+	// dh1_mlp_W1 = (reshape(h1_ln2, [64,128]))ᵀ · (reshape(t213, [64,512]))
+	gemm(m.pool, true, false, 128, 512, 64, t216, 128, t217, 512, dh1_mlp_W1, 512, false)
 
-	// grad of h1_ln2 = (t174 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h1_ln2 = (t178 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2107,33 +2187,33 @@ func (m *Model) backward() error {
 		dh1_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t175 = t174 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
-	// t217 = dh1_ln2 ⊙ t174
+	// grad of t179 = t178 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
+	// t221 = dh1_ln2 ⊙ t178
 	for i := range 8192 {
-		t217[i] = dh1_ln2[i] * t174[i]
+		t221[i] = dh1_ln2[i] * t178[i]
 	}
-	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t174))
+	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t178))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t217[j*128+k])
+			s += float64(t221[j*128+k])
 		}
 		dh1_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t216 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t219 = (t216 − mean(t216) − x̂ ⊙ mean(t216 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t219, h1_resid1, dh1_ln2, h1_ln2_gamma, 64, 128, 1e-05)
+	//	t220 = dh1_ln2 ⊙ h1_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t223 = (t220 − mean(t220) − x̂ ⊙ mean(t220 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	layerNormGradScaled(t223, h1_resid1, dh1_ln2, h1_ln2_gamma, 64, 128, 1e-05)
 
 	// grad of h1_resid1 = h0_resid2 + h1_attn_out  (models/gpt/gpt.go:89)
-	// dh1_resid1 = dh1_resid2 + t219
+	// dh1_resid1 = dh1_resid2 + t223
 	for i := range 8192 {
-		dh1_resid1[i] = dh1_resid2[i] + t219[i]
+		dh1_resid1[i] = dh1_resid2[i] + t223[i]
 	}
 
-	// grad of h1_attn_out = t170 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h1_attn_out = t174 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2143,23 +2223,23 @@ func (m *Model) backward() error {
 		dh1_attn_bo[k] = float32(s)
 	}
 
-	// grad of t171 = (reshape(t169, [1,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
-	// t222 = dh1_resid1 · h1_attn_Woᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t222, 128, false)
-	// t223 = reshape(t169, [64,128])
-	// t224 = reshape(dh1_resid1, [64,128])
-	// dh1_attn_Wo = (reshape(t169, [64,128]))ᵀ · (reshape(dh1_resid1, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t223, 128, t224, 128, dh1_attn_Wo, 128, false)
+	// grad of t175 = (reshape(t173, [1,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
+	// t226 = dh1_resid1 · h1_attn_Woᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh1_resid1, 128, h1_attn_Wo, 128, t226, 128, false)
+	// t227 = reshape(t173, [64,128])
+	// t228 = reshape(dh1_resid1, [64,128])
+	// dh1_attn_Wo = (reshape(t173, [64,128]))ᵀ · (reshape(dh1_resid1, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t227, 128, t228, 128, dh1_attn_Wo, 128, false)
 
-	// grad of t170 = reshape(t169, [1,64,128])  (models/gpt/gpt.go:88)
-	// t226 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,64,4,32])
+	// grad of t174 = reshape(t173, [1,64,128])  (models/gpt/gpt.go:88)
+	// t230 = reshape(dh1_resid1 · h1_attn_Woᵀ, [1,64,4,32])
 
-	// grad of t169 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh1_attn_context = (reshape(t222, [1,64,4,32]))ᵀ[0,2,1,3]
+	// grad of t173 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh1_attn_context = (reshape(t226, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				dh1_attn_context[j*2048+k*32+l] = t226[j*32+k*128+l]
+				dh1_attn_context[j*2048+k*32+l] = t230[j*32+k*128+l]
 			}
 		}
 	}
@@ -2171,33 +2251,33 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh1_attn_v, h1_attn_weights, dh1_attn_context, dh1_attn_v)
 
 	// grad of h1_attn_weights = softmax((causal ? h1_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t230 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
-	m.parallel(256, (*Model).softmaxGradT230, h1_attn_weights, dh1_attn_weights, t230)
+	// t234 = h1_attn_weights ⊙ (dh1_attn_weights − Σ(dh1_attn_weights ⊙ h1_attn_weights))
+	m.parallel(256, (*Model).softmaxGradT234, h1_attn_weights, dh1_attn_weights, t234)
 
 	// fused elementwise:
 	//
-	//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
-	//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT233, t230, t233)
+	//	dh1_attn_scores = causal ? t234 : 0  (Where, models/gpt/gpt.go:88)
+	//	t237 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT237, t234, t237)
 
-	// grad of t164 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh1_attn_q = t233 · h1_attn_k
-	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t233, dh1_attn_q)
-	// dh1_attn_k = t233ᵀ · h1_attn_q
-	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t233, dh1_attn_k)
+	// grad of t168 = h1_attn_q · h1_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh1_attn_q = t237 · h1_attn_k
+	m.parallel(4, (*Model).batchedDh1_attn_q, h1_attn_k, t237, dh1_attn_q)
+	// dh1_attn_k = t237ᵀ · h1_attn_q
+	m.parallel(4, (*Model).batchedDh1_attn_k, h1_attn_q, t237, dh1_attn_k)
 
-	// grad of h1_attn_v = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t236 = dh1_attn_vᵀ[0,2,1,3]
+	// grad of h1_attn_v = t166ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t240 = dh1_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t236[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
+				t240[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t162 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_v_proj = reshape(t236, [1,64,128])
+	// grad of t166 = reshape(h1_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_v_proj = reshape(t240, [1,64,128])
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
@@ -2209,26 +2289,26 @@ func (m *Model) backward() error {
 		dh1_attn_bv[k] = float32(s)
 	}
 
-	// grad of t160 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
-	// t239 = dh1_attn_v_proj · h1_attn_Wvᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t239, 128, false)
-	// t240 = reshape(h1_ln1, [64,128])
-	// t241 = reshape(t236, [64,128])
-	// dh1_attn_Wv = t240ᵀ · (reshape(t236, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t240, 128, t241, 128, dh1_attn_Wv, 128, false)
+	// grad of t164 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
+	// t243 = dh1_attn_v_proj · h1_attn_Wvᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_v_proj, 128, h1_attn_Wv, 128, t243, 128, false)
+	// t244 = reshape(h1_ln1, [64,128])
+	// t245 = reshape(t240, [64,128])
+	// dh1_attn_Wv = t244ᵀ · (reshape(t240, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t244, 128, t245, 128, dh1_attn_Wv, 128, false)
 
-	// grad of h1_attn_k = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t243 = dh1_attn_kᵀ[0,2,1,3]
+	// grad of h1_attn_k = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t247 = dh1_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t243[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
+				t247[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t158 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_k_proj = reshape(t243, [1,64,128])
+	// grad of t162 = reshape(h1_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_k_proj = reshape(t247, [1,64,128])
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
@@ -2240,25 +2320,25 @@ func (m *Model) backward() error {
 		dh1_attn_bk[k] = float32(s)
 	}
 
-	// grad of t156 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
-	// t246 = dh1_attn_k_proj · h1_attn_Wkᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t246, 128, false)
-	// t247 = reshape(t243, [64,128])
-	// dh1_attn_Wk = t240ᵀ · (reshape(t243, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t240, 128, t247, 128, dh1_attn_Wk, 128, false)
+	// grad of t160 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
+	// t250 = dh1_attn_k_proj · h1_attn_Wkᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_k_proj, 128, h1_attn_Wk, 128, t250, 128, false)
+	// t251 = reshape(t247, [64,128])
+	// dh1_attn_Wk = t244ᵀ · (reshape(t247, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t244, 128, t251, 128, dh1_attn_Wk, 128, false)
 
-	// grad of h1_attn_q = t154ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t249 = dh1_attn_qᵀ[0,2,1,3]
+	// grad of h1_attn_q = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t253 = dh1_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t249[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
+				t253[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t154 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh1_attn_q_proj = reshape(t249, [1,64,128])
+	// grad of t158 = reshape(h1_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh1_attn_q_proj = reshape(t253, [1,64,128])
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
@@ -2270,19 +2350,19 @@ func (m *Model) backward() error {
 		dh1_attn_bq[k] = float32(s)
 	}
 
-	// grad of t152 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
-	// t253 = reshape(t249, [64,128])
-	// dh1_attn_Wq = t240ᵀ · (reshape(t249, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t240, 128, t253, 128, dh1_attn_Wq, 128, false)
+	// grad of t156 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
+	// t257 = reshape(t253, [64,128])
+	// dh1_attn_Wq = t244ᵀ · (reshape(t253, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t244, 128, t257, 128, dh1_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
-	//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
-	m.fusedDh1_ln1(h1_attn_Wq, t239, t246, dh1_attn_q_proj, t252, dh1_ln1)
+	//	t256 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t259 = t243 + t250  (Add, models/gpt/gpt.go:88)
+	//	dh1_ln1 = t259 + t256  (Add, models/gpt/gpt.go:88)
+	m.fusedDh1_ln1(h1_attn_Wq, t243, t250, dh1_attn_q_proj, t256, dh1_ln1)
 
-	// grad of h1_ln1 = (t149 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h1_ln1 = (t153 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2292,30 +2372,30 @@ func (m *Model) backward() error {
 		dh1_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t150 = t149 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
-	// t259 = dh1_ln1 ⊙ t149
+	// grad of t154 = t153 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
+	// t263 = dh1_ln1 ⊙ t153
 	for i := range 8192 {
-		t259[i] = dh1_ln1[i] * t149[i]
+		t263[i] = dh1_ln1[i] * t153[i]
 	}
-	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t149))
+	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t153))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t259[j*128+k])
+			s += float64(t263[j*128+k])
 		}
 		dh1_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t258 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t261 = (t258 − mean(t258) − x̂ ⊙ mean(t258 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t261, h0_resid2, dh1_ln1, h1_ln1_gamma, 64, 128, 1e-05)
+	//	t262 = dh1_ln1 ⊙ h1_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t265 = (t262 − mean(t262) − x̂ ⊙ mean(t262 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	layerNormGradScaled(t265, h0_resid2, dh1_ln1, h1_ln1_gamma, 64, 128, 1e-05)
 
 	// grad of h0_resid2 = h0_resid1 + h0_mlp_out  (models/gpt/gpt.go:92)
-	// dh0_resid2 = dh1_resid1 + t261
+	// dh0_resid2 = dh1_resid1 + t265
 	for i := range 8192 {
-		dh0_resid2[i] = dh1_resid1[i] + t261[i]
+		dh0_resid2[i] = dh1_resid1[i] + t265[i]
 	}
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
@@ -2328,31 +2408,31 @@ func (m *Model) backward() error {
 		dh0_mlp_b2[k] = float32(s)
 	}
 
-	// grad of t130 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
-	// t265 = reshape(h0_mlp_hidden, [64,512])
-	// t266 = reshape(dh0_resid2, [64,128])
+	// grad of t134 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
+	// t269 = reshape(h0_mlp_hidden, [64,512])
+	// t270 = reshape(dh0_resid2, [64,128])
 	// dh0_mlp_W2 = (reshape(h0_mlp_hidden, [64,512]))ᵀ · (reshape(dh0_resid2, [64,128]))
-	gemm(m.pool, true, false, 512, 128, 64, t265, 512, t266, 128, dh0_mlp_W2, 128, false)
+	gemm(m.pool, true, false, 512, 128, 64, t269, 512, t270, 128, dh0_mlp_W2, 128, false)
 
 	// fused epilogue:
 	//
 	//	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-	//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
-	m.fusedT268(h0_mlp_W2, t128, dh0_resid2, dh0_mlp_hidden, t268)
+	//	t272 = dh0_mlp_hidden ⊙ gelu′(t132)  (GELUGrad, models/gpt/gpt.go:82)
+	m.fusedT272(h0_mlp_W2, t132, dh0_resid2, dh0_mlp_hidden, t272)
 
-	// grad of t128 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
-	// dh0_mlp_b1 = Σ_[0,1](t268)
-	m.parallel(512, (*Model).reduceDh0_mlp_b1, t268, dh0_mlp_b1)
+	// grad of t132 = h0_ln2 · h0_mlp_W1 + h0_mlp_b1  (models/gpt/gpt.go:82)
+	// dh0_mlp_b1 = Σ_[0,1](t272)
+	m.parallel(512, (*Model).reduceDh0_mlp_b1, t272, dh0_mlp_b1)
 
-	// grad of t127 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
-	// dh0_ln2 = t268 · h0_mlp_W1ᵀ
-	gemm(m.pool, false, true, 64, 128, 512, t268, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
-	// t271 = reshape(h0_ln2, [64,128])
-	// t272 = reshape(t268, [64,512])
-	// dh0_mlp_W1 = (reshape(h0_ln2, [64,128]))ᵀ · (reshape(t268, [64,512]))
-	gemm(m.pool, true, false, 128, 512, 64, t271, 128, t272, 512, dh0_mlp_W1, 512, false)
+	// grad of t131 = h0_ln2 · h0_mlp_W1  (models/gpt/gpt.go:82)
+	// dh0_ln2 = t272 · h0_mlp_W1ᵀ
+	gemm(m.pool, false, true, 64, 128, 512, t272, 512, h0_mlp_W1, 512, dh0_ln2, 128, false)
+	// t275 = reshape(h0_ln2, [64,128])
+	// t276 = reshape(t272, [64,512])
+	// dh0_mlp_W1 = (reshape(h0_ln2, [64,128]))ᵀ · (reshape(t272, [64,512]))
+	gemm(m.pool, true, false, 128, 512, 64, t275, 128, t276, 512, dh0_mlp_W1, 512, false)
 
-	// grad of h0_ln2 = (t124 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
+	// grad of h0_ln2 = (t128 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2362,33 +2442,33 @@ func (m *Model) backward() error {
 		dh0_ln2_beta[k] = float32(s)
 	}
 
-	// grad of t125 = t124 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
-	// t276 = dh0_ln2 ⊙ t124
+	// grad of t129 = t128 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
+	// t280 = dh0_ln2 ⊙ t128
 	for i := range 8192 {
-		t276[i] = dh0_ln2[i] * t124[i]
+		t280[i] = dh0_ln2[i] * t128[i]
 	}
-	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t124))
+	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t128))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t276[j*128+k])
+			s += float64(t280[j*128+k])
 		}
 		dh0_ln2_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t275 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
-	//	t278 = (t275 − mean(t275) − x̂ ⊙ mean(t275 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
-	layerNormGradScaled(t278, h0_resid1, dh0_ln2, h0_ln2_gamma, 64, 128, 1e-05)
+	//	t279 = dh0_ln2 ⊙ h0_ln2_gamma  (Mul, models/gpt/gpt.go:91)
+	//	t282 = (t279 − mean(t279) − x̂ ⊙ mean(t279 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:91)
+	layerNormGradScaled(t282, h0_resid1, dh0_ln2, h0_ln2_gamma, 64, 128, 1e-05)
 
 	// grad of h0_resid1 = h_in + h0_attn_out  (models/gpt/gpt.go:89)
-	// dh0_resid1 = dh0_resid2 + t278
+	// dh0_resid1 = dh0_resid2 + t282
 	for i := range 8192 {
-		dh0_resid1[i] = dh0_resid2[i] + t278[i]
+		dh0_resid1[i] = dh0_resid2[i] + t282[i]
 	}
 
-	// grad of h0_attn_out = t120 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
+	// grad of h0_attn_out = t124 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2398,23 +2478,23 @@ func (m *Model) backward() error {
 		dh0_attn_bo[k] = float32(s)
 	}
 
-	// grad of t121 = (reshape(t119, [1,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
-	// t281 = dh0_resid1 · h0_attn_Woᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t281, 128, false)
-	// t282 = reshape(t119, [64,128])
-	// t283 = reshape(dh0_resid1, [64,128])
-	// dh0_attn_Wo = (reshape(t119, [64,128]))ᵀ · (reshape(dh0_resid1, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t282, 128, t283, 128, dh0_attn_Wo, 128, false)
+	// grad of t125 = (reshape(t123, [1,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
+	// t285 = dh0_resid1 · h0_attn_Woᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh0_resid1, 128, h0_attn_Wo, 128, t285, 128, false)
+	// t286 = reshape(t123, [64,128])
+	// t287 = reshape(dh0_resid1, [64,128])
+	// dh0_attn_Wo = (reshape(t123, [64,128]))ᵀ · (reshape(dh0_resid1, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t286, 128, t287, 128, dh0_attn_Wo, 128, false)
 
-	// grad of t120 = reshape(t119, [1,64,128])  (models/gpt/gpt.go:88)
-	// t285 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,64,4,32])
+	// grad of t124 = reshape(t123, [1,64,128])  (models/gpt/gpt.go:88)
+	// t289 = reshape(dh0_resid1 · h0_attn_Woᵀ, [1,64,4,32])
 
-	// grad of t119 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// dh0_attn_context = (reshape(t281, [1,64,4,32]))ᵀ[0,2,1,3]
+	// grad of t123 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// dh0_attn_context = (reshape(t285, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
 			for l := range 32 {
-				dh0_attn_context[j*2048+k*32+l] = t285[j*32+k*128+l]
+				dh0_attn_context[j*2048+k*32+l] = t289[j*32+k*128+l]
 			}
 		}
 	}
@@ -2426,33 +2506,33 @@ func (m *Model) backward() error {
 	m.parallel(4, (*Model).batchedDh0_attn_v, h0_attn_weights, dh0_attn_context, dh0_attn_v)
 
 	// grad of h0_attn_weights = softmax((causal ? h0_attn_scores : -inf))  (models/gpt/gpt.go:88)
-	// t289 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
-	m.parallel(256, (*Model).softmaxGradT289, h0_attn_weights, dh0_attn_weights, t289)
+	// t293 = h0_attn_weights ⊙ (dh0_attn_weights − Σ(dh0_attn_weights ⊙ h0_attn_weights))
+	m.parallel(256, (*Model).softmaxGradT293, h0_attn_weights, dh0_attn_weights, t293)
 
 	// fused elementwise:
 	//
-	//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
-	//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-	m.parallel(4, (*Model).fusedT291, t289, t291)
+	//	dh0_attn_scores = causal ? t293 : 0  (Where, models/gpt/gpt.go:88)
+	//	t295 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+	m.parallel(4, (*Model).fusedT295, t293, t295)
 
-	// grad of t112 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
-	// dh0_attn_q = t291 · h0_attn_k
-	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t291, dh0_attn_q)
-	// dh0_attn_k = t291ᵀ · h0_attn_q
-	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t291, dh0_attn_k)
+	// grad of t116 = h0_attn_q · h0_attn_kᵀ  (models/gpt/gpt.go:88)
+	// dh0_attn_q = t295 · h0_attn_k
+	m.parallel(4, (*Model).batchedDh0_attn_q, h0_attn_k, t295, dh0_attn_q)
+	// dh0_attn_k = t295ᵀ · h0_attn_q
+	m.parallel(4, (*Model).batchedDh0_attn_k, h0_attn_q, t295, dh0_attn_k)
 
-	// grad of h0_attn_v = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t294 = dh0_attn_vᵀ[0,2,1,3]
+	// grad of h0_attn_v = t114ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t298 = dh0_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t294[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
+				t298[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t110 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_v_proj = reshape(t294, [1,64,128])
+	// grad of t114 = reshape(h0_attn_v_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_v_proj = reshape(t298, [1,64,128])
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
@@ -2464,26 +2544,26 @@ func (m *Model) backward() error {
 		dh0_attn_bv[k] = float32(s)
 	}
 
-	// grad of t108 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
-	// t297 = dh0_attn_v_proj · h0_attn_Wvᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t297, 128, false)
-	// t298 = reshape(h0_ln1, [64,128])
-	// t299 = reshape(t294, [64,128])
-	// dh0_attn_Wv = t298ᵀ · (reshape(t294, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t298, 128, t299, 128, dh0_attn_Wv, 128, false)
+	// grad of t112 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
+	// t301 = dh0_attn_v_proj · h0_attn_Wvᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_v_proj, 128, h0_attn_Wv, 128, t301, 128, false)
+	// t302 = reshape(h0_ln1, [64,128])
+	// t303 = reshape(t298, [64,128])
+	// dh0_attn_Wv = t302ᵀ · (reshape(t298, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t302, 128, t303, 128, dh0_attn_Wv, 128, false)
 
-	// grad of h0_attn_k = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t301 = dh0_attn_kᵀ[0,2,1,3]
+	// grad of h0_attn_k = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t305 = dh0_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t301[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
+				t305[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t106 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_k_proj = reshape(t301, [1,64,128])
+	// grad of t110 = reshape(h0_attn_k_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_k_proj = reshape(t305, [1,64,128])
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
@@ -2495,25 +2575,25 @@ func (m *Model) backward() error {
 		dh0_attn_bk[k] = float32(s)
 	}
 
-	// grad of t104 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
-	// t304 = dh0_attn_k_proj · h0_attn_Wkᵀ
-	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t304, 128, false)
-	// t305 = reshape(t301, [64,128])
-	// dh0_attn_Wk = t298ᵀ · (reshape(t301, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t298, 128, t305, 128, dh0_attn_Wk, 128, false)
+	// grad of t108 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
+	// t308 = dh0_attn_k_proj · h0_attn_Wkᵀ
+	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_k_proj, 128, h0_attn_Wk, 128, t308, 128, false)
+	// t309 = reshape(t305, [64,128])
+	// dh0_attn_Wk = t302ᵀ · (reshape(t305, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t302, 128, t309, 128, dh0_attn_Wk, 128, false)
 
-	// grad of h0_attn_q = t102ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
-	// t307 = dh0_attn_qᵀ[0,2,1,3]
+	// grad of h0_attn_q = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
+	// t311 = dh0_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
 			for l := range 32 {
-				t307[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
+				t311[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
 			}
 		}
 	}
 
-	// grad of t102 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
-	// dh0_attn_q_proj = reshape(t307, [1,64,128])
+	// grad of t106 = reshape(h0_attn_q_proj, [1,64,4,32])  (models/gpt/gpt.go:88)
+	// dh0_attn_q_proj = reshape(t311, [1,64,128])
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
@@ -2525,19 +2605,19 @@ func (m *Model) backward() error {
 		dh0_attn_bq[k] = float32(s)
 	}
 
-	// grad of t100 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
-	// t311 = reshape(t307, [64,128])
-	// dh0_attn_Wq = t298ᵀ · (reshape(t307, [64,128]))
-	gemm(m.pool, true, false, 128, 128, 64, t298, 128, t311, 128, dh0_attn_Wq, 128, false)
+	// grad of t104 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
+	// t315 = reshape(t311, [64,128])
+	// dh0_attn_Wq = t302ᵀ · (reshape(t311, [64,128]))
+	gemm(m.pool, true, false, 128, 128, 64, t302, 128, t315, 128, dh0_attn_Wq, 128, false)
 
 	// fused epilogue:
 	//
-	//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-	//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
-	//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
-	m.fusedDh0_ln1(h0_attn_Wq, t297, t304, dh0_attn_q_proj, t310, dh0_ln1)
+	//	t314 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+	//	t317 = t301 + t308  (Add, models/gpt/gpt.go:88)
+	//	dh0_ln1 = t317 + t314  (Add, models/gpt/gpt.go:88)
+	m.fusedDh0_ln1(h0_attn_Wq, t301, t308, dh0_attn_q_proj, t314, dh0_ln1)
 
-	// grad of h0_ln1 = (t96 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
+	// grad of h0_ln1 = (t100 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
 	for k := range 128 {
 		var s float64 = 0.0
@@ -2547,30 +2627,30 @@ func (m *Model) backward() error {
 		dh0_ln1_beta[k] = float32(s)
 	}
 
-	// grad of t97 = t96 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
-	// t317 = dh0_ln1 ⊙ t96
+	// grad of t101 = t100 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
+	// t321 = dh0_ln1 ⊙ t100
 	for i := range 8192 {
-		t317[i] = dh0_ln1[i] * t96[i]
+		t321[i] = dh0_ln1[i] * t100[i]
 	}
-	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t96))
+	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t100))
 	for k := range 128 {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t317[j*128+k])
+			s += float64(t321[j*128+k])
 		}
 		dh0_ln1_gamma[k] = float32(s)
 	}
 
 	// fused layernorm-grad:
 	//
-	//	t316 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
-	//	t319 = (t316 − mean(t316) − x̂ ⊙ mean(t316 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
-	layerNormGradScaled(t319, h_in, dh0_ln1, h0_ln1_gamma, 64, 128, 1e-05)
+	//	t320 = dh0_ln1 ⊙ h0_ln1_gamma  (Mul, models/gpt/gpt.go:88)
+	//	t323 = (t320 − mean(t320) − x̂ ⊙ mean(t320 ⊙ x̂)) / σ  (LayerNormGrad, models/gpt/gpt.go:88)
+	layerNormGradScaled(t323, h_in, dh0_ln1, h0_ln1_gamma, 64, 128, 1e-05)
 
 	// grad of h_in = wte[ids] + wpe  (models/gpt/gpt.go:67)
-	// dh_in = dh0_resid1 + t319
+	// dh_in = dh0_resid1 + t323
 	for i := range 8192 {
-		dh_in[i] = dh0_resid1[i] + t319[i]
+		dh_in[i] = dh0_resid1[i] + t323[i]
 	}
 	// dwpe = Σ_[0](dh_in)
 	for j := range 64 {
@@ -2581,17 +2661,17 @@ func (m *Model) backward() error {
 		}
 	}
 
-	// grad of t78 = wte[ids]  (models/gpt/gpt.go:67)
-	// t322 = scatter_add(ids → dh_in)
-	if p := scatterAdd(t322, dh_in, ids, 128, 65); p >= 0 {
+	// grad of t82 = wte[ids]  (models/gpt/gpt.go:67)
+	// t326 = scatter_add(ids → dh_in)
+	if p := scatterAdd(t326, dh_in, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: ScatterAdd: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
 	// fused epilogue:
 	//
-	//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
-	//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
-	m.fusedDwte(t196, t197, t198, t322, dwte)
+	//	t202 = t201ᵀ · t200  (MatMul, models/gpt/gpt.go:113)
+	//	dwte = t202 + t326  (Add, models/gpt/gpt.go:64)
+	m.fusedDwte(t200, t201, t202, t326, dwte)
 	return nil
 }
 
@@ -2599,78 +2679,82 @@ func (m *Model) backward() error {
 func (m *Model) update() error {
 	updates := m.state[0:1]                  // f32[]
 	hyper_lr := m.state[1:2]                 // f32[]
-	wte_m := m.state[2:8322]                 // f32[65,128]
-	wte_v := m.state[8322:16642]             // f32[65,128]
-	wpe_m := m.state[16642:24834]            // f32[64,128]
-	wpe_v := m.state[24834:33026]            // f32[64,128]
-	h0_ln1_gamma_m := m.state[33026:33154]   // f32[128]
-	h0_ln1_gamma_v := m.state[33154:33282]   // f32[128]
-	h0_ln1_beta_m := m.state[33282:33410]    // f32[128]
-	h0_ln1_beta_v := m.state[33410:33538]    // f32[128]
-	h0_attn_Wq_m := m.state[33538:49922]     // f32[128,128]
-	h0_attn_Wq_v := m.state[49922:66306]     // f32[128,128]
-	h0_attn_bq_m := m.state[66306:66434]     // f32[128]
-	h0_attn_bq_v := m.state[66434:66562]     // f32[128]
-	h0_attn_Wk_m := m.state[66562:82946]     // f32[128,128]
-	h0_attn_Wk_v := m.state[82946:99330]     // f32[128,128]
-	h0_attn_bk_m := m.state[99330:99458]     // f32[128]
-	h0_attn_bk_v := m.state[99458:99586]     // f32[128]
-	h0_attn_Wv_m := m.state[99586:115970]    // f32[128,128]
-	h0_attn_Wv_v := m.state[115970:132354]   // f32[128,128]
-	h0_attn_bv_m := m.state[132354:132482]   // f32[128]
-	h0_attn_bv_v := m.state[132482:132610]   // f32[128]
-	h0_attn_Wo_m := m.state[132610:148994]   // f32[128,128]
-	h0_attn_Wo_v := m.state[148994:165378]   // f32[128,128]
-	h0_attn_bo_m := m.state[165378:165506]   // f32[128]
-	h0_attn_bo_v := m.state[165506:165634]   // f32[128]
-	h0_ln2_gamma_m := m.state[165634:165762] // f32[128]
-	h0_ln2_gamma_v := m.state[165762:165890] // f32[128]
-	h0_ln2_beta_m := m.state[165890:166018]  // f32[128]
-	h0_ln2_beta_v := m.state[166018:166146]  // f32[128]
-	h0_mlp_W1_m := m.state[166146:231682]    // f32[128,512]
-	h0_mlp_W1_v := m.state[231682:297218]    // f32[128,512]
-	h0_mlp_b1_m := m.state[297218:297730]    // f32[512]
-	h0_mlp_b1_v := m.state[297730:298242]    // f32[512]
-	h0_mlp_W2_m := m.state[298242:363778]    // f32[512,128]
-	h0_mlp_W2_v := m.state[363778:429314]    // f32[512,128]
-	h0_mlp_b2_m := m.state[429314:429442]    // f32[128]
-	h0_mlp_b2_v := m.state[429442:429570]    // f32[128]
-	h1_ln1_gamma_m := m.state[429570:429698] // f32[128]
-	h1_ln1_gamma_v := m.state[429698:429826] // f32[128]
-	h1_ln1_beta_m := m.state[429826:429954]  // f32[128]
-	h1_ln1_beta_v := m.state[429954:430082]  // f32[128]
-	h1_attn_Wq_m := m.state[430082:446466]   // f32[128,128]
-	h1_attn_Wq_v := m.state[446466:462850]   // f32[128,128]
-	h1_attn_bq_m := m.state[462850:462978]   // f32[128]
-	h1_attn_bq_v := m.state[462978:463106]   // f32[128]
-	h1_attn_Wk_m := m.state[463106:479490]   // f32[128,128]
-	h1_attn_Wk_v := m.state[479490:495874]   // f32[128,128]
-	h1_attn_bk_m := m.state[495874:496002]   // f32[128]
-	h1_attn_bk_v := m.state[496002:496130]   // f32[128]
-	h1_attn_Wv_m := m.state[496130:512514]   // f32[128,128]
-	h1_attn_Wv_v := m.state[512514:528898]   // f32[128,128]
-	h1_attn_bv_m := m.state[528898:529026]   // f32[128]
-	h1_attn_bv_v := m.state[529026:529154]   // f32[128]
-	h1_attn_Wo_m := m.state[529154:545538]   // f32[128,128]
-	h1_attn_Wo_v := m.state[545538:561922]   // f32[128,128]
-	h1_attn_bo_m := m.state[561922:562050]   // f32[128]
-	h1_attn_bo_v := m.state[562050:562178]   // f32[128]
-	h1_ln2_gamma_m := m.state[562178:562306] // f32[128]
-	h1_ln2_gamma_v := m.state[562306:562434] // f32[128]
-	h1_ln2_beta_m := m.state[562434:562562]  // f32[128]
-	h1_ln2_beta_v := m.state[562562:562690]  // f32[128]
-	h1_mlp_W1_m := m.state[562690:628226]    // f32[128,512]
-	h1_mlp_W1_v := m.state[628226:693762]    // f32[128,512]
-	h1_mlp_b1_m := m.state[693762:694274]    // f32[512]
-	h1_mlp_b1_v := m.state[694274:694786]    // f32[512]
-	h1_mlp_W2_m := m.state[694786:760322]    // f32[512,128]
-	h1_mlp_W2_v := m.state[760322:825858]    // f32[512,128]
-	h1_mlp_b2_m := m.state[825858:825986]    // f32[128]
-	h1_mlp_b2_v := m.state[825986:826114]    // f32[128]
-	lnf_gamma_m := m.state[826114:826242]    // f32[128]
-	lnf_gamma_v := m.state[826242:826370]    // f32[128]
-	lnf_beta_m := m.state[826370:826498]     // f32[128]
-	lnf_beta_v := m.state[826498:826626]     // f32[128]
+	hyper_beta1 := m.state[2:3]              // f32[]
+	hyper_beta2 := m.state[3:4]              // f32[]
+	hyper_eps := m.state[4:5]                // f32[]
+	hyper_wd := m.state[5:6]                 // f32[]
+	wte_m := m.state[6:8326]                 // f32[65,128]
+	wte_v := m.state[8326:16646]             // f32[65,128]
+	wpe_m := m.state[16646:24838]            // f32[64,128]
+	wpe_v := m.state[24838:33030]            // f32[64,128]
+	h0_ln1_gamma_m := m.state[33030:33158]   // f32[128]
+	h0_ln1_gamma_v := m.state[33158:33286]   // f32[128]
+	h0_ln1_beta_m := m.state[33286:33414]    // f32[128]
+	h0_ln1_beta_v := m.state[33414:33542]    // f32[128]
+	h0_attn_Wq_m := m.state[33542:49926]     // f32[128,128]
+	h0_attn_Wq_v := m.state[49926:66310]     // f32[128,128]
+	h0_attn_bq_m := m.state[66310:66438]     // f32[128]
+	h0_attn_bq_v := m.state[66438:66566]     // f32[128]
+	h0_attn_Wk_m := m.state[66566:82950]     // f32[128,128]
+	h0_attn_Wk_v := m.state[82950:99334]     // f32[128,128]
+	h0_attn_bk_m := m.state[99334:99462]     // f32[128]
+	h0_attn_bk_v := m.state[99462:99590]     // f32[128]
+	h0_attn_Wv_m := m.state[99590:115974]    // f32[128,128]
+	h0_attn_Wv_v := m.state[115974:132358]   // f32[128,128]
+	h0_attn_bv_m := m.state[132358:132486]   // f32[128]
+	h0_attn_bv_v := m.state[132486:132614]   // f32[128]
+	h0_attn_Wo_m := m.state[132614:148998]   // f32[128,128]
+	h0_attn_Wo_v := m.state[148998:165382]   // f32[128,128]
+	h0_attn_bo_m := m.state[165382:165510]   // f32[128]
+	h0_attn_bo_v := m.state[165510:165638]   // f32[128]
+	h0_ln2_gamma_m := m.state[165638:165766] // f32[128]
+	h0_ln2_gamma_v := m.state[165766:165894] // f32[128]
+	h0_ln2_beta_m := m.state[165894:166022]  // f32[128]
+	h0_ln2_beta_v := m.state[166022:166150]  // f32[128]
+	h0_mlp_W1_m := m.state[166150:231686]    // f32[128,512]
+	h0_mlp_W1_v := m.state[231686:297222]    // f32[128,512]
+	h0_mlp_b1_m := m.state[297222:297734]    // f32[512]
+	h0_mlp_b1_v := m.state[297734:298246]    // f32[512]
+	h0_mlp_W2_m := m.state[298246:363782]    // f32[512,128]
+	h0_mlp_W2_v := m.state[363782:429318]    // f32[512,128]
+	h0_mlp_b2_m := m.state[429318:429446]    // f32[128]
+	h0_mlp_b2_v := m.state[429446:429574]    // f32[128]
+	h1_ln1_gamma_m := m.state[429574:429702] // f32[128]
+	h1_ln1_gamma_v := m.state[429702:429830] // f32[128]
+	h1_ln1_beta_m := m.state[429830:429958]  // f32[128]
+	h1_ln1_beta_v := m.state[429958:430086]  // f32[128]
+	h1_attn_Wq_m := m.state[430086:446470]   // f32[128,128]
+	h1_attn_Wq_v := m.state[446470:462854]   // f32[128,128]
+	h1_attn_bq_m := m.state[462854:462982]   // f32[128]
+	h1_attn_bq_v := m.state[462982:463110]   // f32[128]
+	h1_attn_Wk_m := m.state[463110:479494]   // f32[128,128]
+	h1_attn_Wk_v := m.state[479494:495878]   // f32[128,128]
+	h1_attn_bk_m := m.state[495878:496006]   // f32[128]
+	h1_attn_bk_v := m.state[496006:496134]   // f32[128]
+	h1_attn_Wv_m := m.state[496134:512518]   // f32[128,128]
+	h1_attn_Wv_v := m.state[512518:528902]   // f32[128,128]
+	h1_attn_bv_m := m.state[528902:529030]   // f32[128]
+	h1_attn_bv_v := m.state[529030:529158]   // f32[128]
+	h1_attn_Wo_m := m.state[529158:545542]   // f32[128,128]
+	h1_attn_Wo_v := m.state[545542:561926]   // f32[128,128]
+	h1_attn_bo_m := m.state[561926:562054]   // f32[128]
+	h1_attn_bo_v := m.state[562054:562182]   // f32[128]
+	h1_ln2_gamma_m := m.state[562182:562310] // f32[128]
+	h1_ln2_gamma_v := m.state[562310:562438] // f32[128]
+	h1_ln2_beta_m := m.state[562438:562566]  // f32[128]
+	h1_ln2_beta_v := m.state[562566:562694]  // f32[128]
+	h1_mlp_W1_m := m.state[562694:628230]    // f32[128,512]
+	h1_mlp_W1_v := m.state[628230:693766]    // f32[128,512]
+	h1_mlp_b1_m := m.state[693766:694278]    // f32[512]
+	h1_mlp_b1_v := m.state[694278:694790]    // f32[512]
+	h1_mlp_W2_m := m.state[694790:760326]    // f32[512,128]
+	h1_mlp_W2_v := m.state[760326:825862]    // f32[512,128]
+	h1_mlp_b2_m := m.state[825862:825990]    // f32[128]
+	h1_mlp_b2_v := m.state[825990:826118]    // f32[128]
+	lnf_gamma_m := m.state[826118:826246]    // f32[128]
+	lnf_gamma_v := m.state[826246:826374]    // f32[128]
+	lnf_beta_m := m.state[826374:826502]     // f32[128]
+	lnf_beta_v := m.state[826502:826630]     // f32[128]
 	wte := m.params[0:8320]                  // f32[65,128]
 	wpe := m.params[8320:16512]              // f32[64,128]
 	h0_ln1_gamma := m.params[16512:16640]    // f32[128]
@@ -2750,543 +2834,687 @@ func (m *Model) update() error {
 		t_2[0] = updates[0] + 1
 	}
 
-	// wte ·= 1 − hyper_lr·0.01; wte_m, wte_v = moments of dwte; wte −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:64)
+	// wte ·= 1 − hyper_lr·hyper_wd; wte_m, wte_v = moments of dwte (β₁ hyper_beta1, β₂ hyper_beta2); wte −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:64)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 8320 {
 			p := float64(wte[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dwte[i])
-			wte_m[i] = float32(float64(wte_m[i])*0.9 + (1-0.9)*g)
-			wte_v[i] = float32(float64(wte_v[i])*0.999 + (1-0.999)*g*g)
-			wte[i] = float32(p - lr/bc1*float64(wte_m[i])/(math.Sqrt(float64(wte_v[i]))/bc2+1e-08))
+			wte_m[i] = float32(float64(wte_m[i])*beta1 + (1-beta1)*g)
+			wte_v[i] = float32(float64(wte_v[i])*beta2 + (1-beta2)*g*g)
+			wte[i] = float32(p - lr/bc1*float64(wte_m[i])/(math.Sqrt(float64(wte_v[i]))/bc2+eps))
 		}
 	}
 
-	// wpe ·= 1 − hyper_lr·0.01; wpe_m, wpe_v = moments of dwpe; wpe −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:65)
+	// wpe ·= 1 − hyper_lr·hyper_wd; wpe_m, wpe_v = moments of dwpe (β₁ hyper_beta1, β₂ hyper_beta2); wpe −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:65)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 8192 {
 			p := float64(wpe[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dwpe[i])
-			wpe_m[i] = float32(float64(wpe_m[i])*0.9 + (1-0.9)*g)
-			wpe_v[i] = float32(float64(wpe_v[i])*0.999 + (1-0.999)*g*g)
-			wpe[i] = float32(p - lr/bc1*float64(wpe_m[i])/(math.Sqrt(float64(wpe_v[i]))/bc2+1e-08))
+			wpe_m[i] = float32(float64(wpe_m[i])*beta1 + (1-beta1)*g)
+			wpe_v[i] = float32(float64(wpe_v[i])*beta2 + (1-beta2)*g*g)
+			wpe[i] = float32(p - lr/bc1*float64(wpe_m[i])/(math.Sqrt(float64(wpe_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln1_gamma ·= 1 − hyper_lr·0.01; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma; h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_gamma ·= 1 − hyper_lr·hyper_wd; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln1_gamma[i])
-			h0_ln1_gamma_m[i] = float32(float64(h0_ln1_gamma_m[i])*0.9 + (1-0.9)*g)
-			h0_ln1_gamma_v[i] = float32(float64(h0_ln1_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln1_gamma[i] = float32(p - lr/bc1*float64(h0_ln1_gamma_m[i])/(math.Sqrt(float64(h0_ln1_gamma_v[i]))/bc2+1e-08))
+			h0_ln1_gamma_m[i] = float32(float64(h0_ln1_gamma_m[i])*beta1 + (1-beta1)*g)
+			h0_ln1_gamma_v[i] = float32(float64(h0_ln1_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln1_gamma[i] = float32(p - lr/bc1*float64(h0_ln1_gamma_m[i])/(math.Sqrt(float64(h0_ln1_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln1_beta ·= 1 − hyper_lr·0.01; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta; h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h0_ln1_beta ·= 1 − hyper_lr·hyper_wd; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln1_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln1_beta[i])
-			h0_ln1_beta_m[i] = float32(float64(h0_ln1_beta_m[i])*0.9 + (1-0.9)*g)
-			h0_ln1_beta_v[i] = float32(float64(h0_ln1_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln1_beta[i] = float32(p - lr/bc1*float64(h0_ln1_beta_m[i])/(math.Sqrt(float64(h0_ln1_beta_v[i]))/bc2+1e-08))
+			h0_ln1_beta_m[i] = float32(float64(h0_ln1_beta_m[i])*beta1 + (1-beta1)*g)
+			h0_ln1_beta_v[i] = float32(float64(h0_ln1_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln1_beta[i] = float32(p - lr/bc1*float64(h0_ln1_beta_m[i])/(math.Sqrt(float64(h0_ln1_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wq ·= 1 − hyper_lr·0.01; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq; h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wq ·= 1 − hyper_lr·hyper_wd; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wq[i])
-			h0_attn_Wq_m[i] = float32(float64(h0_attn_Wq_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wq_v[i] = float32(float64(h0_attn_Wq_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wq[i] = float32(p - lr/bc1*float64(h0_attn_Wq_m[i])/(math.Sqrt(float64(h0_attn_Wq_v[i]))/bc2+1e-08))
+			h0_attn_Wq_m[i] = float32(float64(h0_attn_Wq_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wq_v[i] = float32(float64(h0_attn_Wq_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wq[i] = float32(p - lr/bc1*float64(h0_attn_Wq_m[i])/(math.Sqrt(float64(h0_attn_Wq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bq ·= 1 − hyper_lr·0.01; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq; h0_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bq ·= 1 − hyper_lr·hyper_wd; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bq[i])
-			h0_attn_bq_m[i] = float32(float64(h0_attn_bq_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bq_v[i] = float32(float64(h0_attn_bq_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bq[i] = float32(p - lr/bc1*float64(h0_attn_bq_m[i])/(math.Sqrt(float64(h0_attn_bq_v[i]))/bc2+1e-08))
+			h0_attn_bq_m[i] = float32(float64(h0_attn_bq_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bq_v[i] = float32(float64(h0_attn_bq_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bq[i] = float32(p - lr/bc1*float64(h0_attn_bq_m[i])/(math.Sqrt(float64(h0_attn_bq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wk ·= 1 − hyper_lr·0.01; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk; h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wk ·= 1 − hyper_lr·hyper_wd; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wk[i])
-			h0_attn_Wk_m[i] = float32(float64(h0_attn_Wk_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wk_v[i] = float32(float64(h0_attn_Wk_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wk[i] = float32(p - lr/bc1*float64(h0_attn_Wk_m[i])/(math.Sqrt(float64(h0_attn_Wk_v[i]))/bc2+1e-08))
+			h0_attn_Wk_m[i] = float32(float64(h0_attn_Wk_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wk_v[i] = float32(float64(h0_attn_Wk_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wk[i] = float32(p - lr/bc1*float64(h0_attn_Wk_m[i])/(math.Sqrt(float64(h0_attn_Wk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bk ·= 1 − hyper_lr·0.01; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk; h0_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bk ·= 1 − hyper_lr·hyper_wd; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bk[i])
-			h0_attn_bk_m[i] = float32(float64(h0_attn_bk_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bk_v[i] = float32(float64(h0_attn_bk_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bk[i] = float32(p - lr/bc1*float64(h0_attn_bk_m[i])/(math.Sqrt(float64(h0_attn_bk_v[i]))/bc2+1e-08))
+			h0_attn_bk_m[i] = float32(float64(h0_attn_bk_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bk_v[i] = float32(float64(h0_attn_bk_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bk[i] = float32(p - lr/bc1*float64(h0_attn_bk_m[i])/(math.Sqrt(float64(h0_attn_bk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wv ·= 1 − hyper_lr·0.01; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv; h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wv ·= 1 − hyper_lr·hyper_wd; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wv[i])
-			h0_attn_Wv_m[i] = float32(float64(h0_attn_Wv_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wv_v[i] = float32(float64(h0_attn_Wv_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wv[i] = float32(p - lr/bc1*float64(h0_attn_Wv_m[i])/(math.Sqrt(float64(h0_attn_Wv_v[i]))/bc2+1e-08))
+			h0_attn_Wv_m[i] = float32(float64(h0_attn_Wv_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wv_v[i] = float32(float64(h0_attn_Wv_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wv[i] = float32(p - lr/bc1*float64(h0_attn_Wv_m[i])/(math.Sqrt(float64(h0_attn_Wv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bv ·= 1 − hyper_lr·0.01; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv; h0_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bv ·= 1 − hyper_lr·hyper_wd; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bv[i])
-			h0_attn_bv_m[i] = float32(float64(h0_attn_bv_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bv_v[i] = float32(float64(h0_attn_bv_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bv[i] = float32(p - lr/bc1*float64(h0_attn_bv_m[i])/(math.Sqrt(float64(h0_attn_bv_v[i]))/bc2+1e-08))
+			h0_attn_bv_m[i] = float32(float64(h0_attn_bv_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bv_v[i] = float32(float64(h0_attn_bv_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bv[i] = float32(p - lr/bc1*float64(h0_attn_bv_m[i])/(math.Sqrt(float64(h0_attn_bv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_Wo ·= 1 − hyper_lr·0.01; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo; h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_Wo ·= 1 − hyper_lr·hyper_wd; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h0_attn_Wo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_Wo[i])
-			h0_attn_Wo_m[i] = float32(float64(h0_attn_Wo_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_Wo_v[i] = float32(float64(h0_attn_Wo_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_Wo[i] = float32(p - lr/bc1*float64(h0_attn_Wo_m[i])/(math.Sqrt(float64(h0_attn_Wo_v[i]))/bc2+1e-08))
+			h0_attn_Wo_m[i] = float32(float64(h0_attn_Wo_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_Wo_v[i] = float32(float64(h0_attn_Wo_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_Wo[i] = float32(p - lr/bc1*float64(h0_attn_Wo_m[i])/(math.Sqrt(float64(h0_attn_Wo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_attn_bo ·= 1 − hyper_lr·0.01; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo; h0_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h0_attn_bo ·= 1 − hyper_lr·hyper_wd; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_attn_bo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_attn_bo[i])
-			h0_attn_bo_m[i] = float32(float64(h0_attn_bo_m[i])*0.9 + (1-0.9)*g)
-			h0_attn_bo_v[i] = float32(float64(h0_attn_bo_v[i])*0.999 + (1-0.999)*g*g)
-			h0_attn_bo[i] = float32(p - lr/bc1*float64(h0_attn_bo_m[i])/(math.Sqrt(float64(h0_attn_bo_v[i]))/bc2+1e-08))
+			h0_attn_bo_m[i] = float32(float64(h0_attn_bo_m[i])*beta1 + (1-beta1)*g)
+			h0_attn_bo_v[i] = float32(float64(h0_attn_bo_v[i])*beta2 + (1-beta2)*g*g)
+			h0_attn_bo[i] = float32(p - lr/bc1*float64(h0_attn_bo_m[i])/(math.Sqrt(float64(h0_attn_bo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln2_gamma ·= 1 − hyper_lr·0.01; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma; h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_gamma ·= 1 − hyper_lr·hyper_wd; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln2_gamma[i])
-			h0_ln2_gamma_m[i] = float32(float64(h0_ln2_gamma_m[i])*0.9 + (1-0.9)*g)
-			h0_ln2_gamma_v[i] = float32(float64(h0_ln2_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln2_gamma[i] = float32(p - lr/bc1*float64(h0_ln2_gamma_m[i])/(math.Sqrt(float64(h0_ln2_gamma_v[i]))/bc2+1e-08))
+			h0_ln2_gamma_m[i] = float32(float64(h0_ln2_gamma_m[i])*beta1 + (1-beta1)*g)
+			h0_ln2_gamma_v[i] = float32(float64(h0_ln2_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln2_gamma[i] = float32(p - lr/bc1*float64(h0_ln2_gamma_m[i])/(math.Sqrt(float64(h0_ln2_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_ln2_beta ·= 1 − hyper_lr·0.01; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta; h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h0_ln2_beta ·= 1 − hyper_lr·hyper_wd; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_ln2_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_ln2_beta[i])
-			h0_ln2_beta_m[i] = float32(float64(h0_ln2_beta_m[i])*0.9 + (1-0.9)*g)
-			h0_ln2_beta_v[i] = float32(float64(h0_ln2_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h0_ln2_beta[i] = float32(p - lr/bc1*float64(h0_ln2_beta_m[i])/(math.Sqrt(float64(h0_ln2_beta_v[i]))/bc2+1e-08))
+			h0_ln2_beta_m[i] = float32(float64(h0_ln2_beta_m[i])*beta1 + (1-beta1)*g)
+			h0_ln2_beta_v[i] = float32(float64(h0_ln2_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h0_ln2_beta[i] = float32(p - lr/bc1*float64(h0_ln2_beta_m[i])/(math.Sqrt(float64(h0_ln2_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_W1 ·= 1 − hyper_lr·0.01; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1; h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h0_mlp_W1 ·= 1 − hyper_lr·hyper_wd; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:77)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_W1[i])
-			h0_mlp_W1_m[i] = float32(float64(h0_mlp_W1_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_W1_v[i] = float32(float64(h0_mlp_W1_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_W1[i] = float32(p - lr/bc1*float64(h0_mlp_W1_m[i])/(math.Sqrt(float64(h0_mlp_W1_v[i]))/bc2+1e-08))
+			h0_mlp_W1_m[i] = float32(float64(h0_mlp_W1_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_W1_v[i] = float32(float64(h0_mlp_W1_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_W1[i] = float32(p - lr/bc1*float64(h0_mlp_W1_m[i])/(math.Sqrt(float64(h0_mlp_W1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_b1 ·= 1 − hyper_lr·0.01; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1; h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h0_mlp_b1 ·= 1 − hyper_lr·hyper_wd; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:78)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h0_mlp_b1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_b1[i])
-			h0_mlp_b1_m[i] = float32(float64(h0_mlp_b1_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_b1_v[i] = float32(float64(h0_mlp_b1_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_b1[i] = float32(p - lr/bc1*float64(h0_mlp_b1_m[i])/(math.Sqrt(float64(h0_mlp_b1_v[i]))/bc2+1e-08))
+			h0_mlp_b1_m[i] = float32(float64(h0_mlp_b1_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_b1_v[i] = float32(float64(h0_mlp_b1_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_b1[i] = float32(p - lr/bc1*float64(h0_mlp_b1_m[i])/(math.Sqrt(float64(h0_mlp_b1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_W2 ·= 1 − hyper_lr·0.01; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2; h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h0_mlp_W2 ·= 1 − hyper_lr·hyper_wd; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:79)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h0_mlp_W2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_W2[i])
-			h0_mlp_W2_m[i] = float32(float64(h0_mlp_W2_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_W2_v[i] = float32(float64(h0_mlp_W2_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_W2[i] = float32(p - lr/bc1*float64(h0_mlp_W2_m[i])/(math.Sqrt(float64(h0_mlp_W2_v[i]))/bc2+1e-08))
+			h0_mlp_W2_m[i] = float32(float64(h0_mlp_W2_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_W2_v[i] = float32(float64(h0_mlp_W2_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_W2[i] = float32(p - lr/bc1*float64(h0_mlp_W2_m[i])/(math.Sqrt(float64(h0_mlp_W2_v[i]))/bc2+eps))
 		}
 	}
 
-	// h0_mlp_b2 ·= 1 − hyper_lr·0.01; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2; h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h0_mlp_b2 ·= 1 − hyper_lr·hyper_wd; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:80)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h0_mlp_b2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh0_mlp_b2[i])
-			h0_mlp_b2_m[i] = float32(float64(h0_mlp_b2_m[i])*0.9 + (1-0.9)*g)
-			h0_mlp_b2_v[i] = float32(float64(h0_mlp_b2_v[i])*0.999 + (1-0.999)*g*g)
-			h0_mlp_b2[i] = float32(p - lr/bc1*float64(h0_mlp_b2_m[i])/(math.Sqrt(float64(h0_mlp_b2_v[i]))/bc2+1e-08))
+			h0_mlp_b2_m[i] = float32(float64(h0_mlp_b2_m[i])*beta1 + (1-beta1)*g)
+			h0_mlp_b2_v[i] = float32(float64(h0_mlp_b2_v[i])*beta2 + (1-beta2)*g*g)
+			h0_mlp_b2[i] = float32(p - lr/bc1*float64(h0_mlp_b2_m[i])/(math.Sqrt(float64(h0_mlp_b2_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln1_gamma ·= 1 − hyper_lr·0.01; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma; h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_gamma ·= 1 − hyper_lr·hyper_wd; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln1_gamma[i])
-			h1_ln1_gamma_m[i] = float32(float64(h1_ln1_gamma_m[i])*0.9 + (1-0.9)*g)
-			h1_ln1_gamma_v[i] = float32(float64(h1_ln1_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln1_gamma[i] = float32(p - lr/bc1*float64(h1_ln1_gamma_m[i])/(math.Sqrt(float64(h1_ln1_gamma_v[i]))/bc2+1e-08))
+			h1_ln1_gamma_m[i] = float32(float64(h1_ln1_gamma_m[i])*beta1 + (1-beta1)*g)
+			h1_ln1_gamma_v[i] = float32(float64(h1_ln1_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln1_gamma[i] = float32(p - lr/bc1*float64(h1_ln1_gamma_m[i])/(math.Sqrt(float64(h1_ln1_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln1_beta ·= 1 − hyper_lr·0.01; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta; h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:70)
+	// h1_ln1_beta ·= 1 − hyper_lr·hyper_wd; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln1_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln1_beta[i])
-			h1_ln1_beta_m[i] = float32(float64(h1_ln1_beta_m[i])*0.9 + (1-0.9)*g)
-			h1_ln1_beta_v[i] = float32(float64(h1_ln1_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln1_beta[i] = float32(p - lr/bc1*float64(h1_ln1_beta_m[i])/(math.Sqrt(float64(h1_ln1_beta_v[i]))/bc2+1e-08))
+			h1_ln1_beta_m[i] = float32(float64(h1_ln1_beta_m[i])*beta1 + (1-beta1)*g)
+			h1_ln1_beta_v[i] = float32(float64(h1_ln1_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln1_beta[i] = float32(p - lr/bc1*float64(h1_ln1_beta_m[i])/(math.Sqrt(float64(h1_ln1_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wq ·= 1 − hyper_lr·0.01; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq; h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wq ·= 1 − hyper_lr·hyper_wd; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wq[i])
-			h1_attn_Wq_m[i] = float32(float64(h1_attn_Wq_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wq_v[i] = float32(float64(h1_attn_Wq_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wq[i] = float32(p - lr/bc1*float64(h1_attn_Wq_m[i])/(math.Sqrt(float64(h1_attn_Wq_v[i]))/bc2+1e-08))
+			h1_attn_Wq_m[i] = float32(float64(h1_attn_Wq_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wq_v[i] = float32(float64(h1_attn_Wq_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wq[i] = float32(p - lr/bc1*float64(h1_attn_Wq_m[i])/(math.Sqrt(float64(h1_attn_Wq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bq ·= 1 − hyper_lr·0.01; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq; h1_attn_bq −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bq ·= 1 − hyper_lr·hyper_wd; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bq[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bq[i])
-			h1_attn_bq_m[i] = float32(float64(h1_attn_bq_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bq_v[i] = float32(float64(h1_attn_bq_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bq[i] = float32(p - lr/bc1*float64(h1_attn_bq_m[i])/(math.Sqrt(float64(h1_attn_bq_v[i]))/bc2+1e-08))
+			h1_attn_bq_m[i] = float32(float64(h1_attn_bq_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bq_v[i] = float32(float64(h1_attn_bq_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bq[i] = float32(p - lr/bc1*float64(h1_attn_bq_m[i])/(math.Sqrt(float64(h1_attn_bq_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wk ·= 1 − hyper_lr·0.01; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk; h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wk ·= 1 − hyper_lr·hyper_wd; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wk[i])
-			h1_attn_Wk_m[i] = float32(float64(h1_attn_Wk_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wk_v[i] = float32(float64(h1_attn_Wk_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wk[i] = float32(p - lr/bc1*float64(h1_attn_Wk_m[i])/(math.Sqrt(float64(h1_attn_Wk_v[i]))/bc2+1e-08))
+			h1_attn_Wk_m[i] = float32(float64(h1_attn_Wk_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wk_v[i] = float32(float64(h1_attn_Wk_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wk[i] = float32(p - lr/bc1*float64(h1_attn_Wk_m[i])/(math.Sqrt(float64(h1_attn_Wk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bk ·= 1 − hyper_lr·0.01; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk; h1_attn_bk −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bk ·= 1 − hyper_lr·hyper_wd; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bk[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bk[i])
-			h1_attn_bk_m[i] = float32(float64(h1_attn_bk_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bk_v[i] = float32(float64(h1_attn_bk_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bk[i] = float32(p - lr/bc1*float64(h1_attn_bk_m[i])/(math.Sqrt(float64(h1_attn_bk_v[i]))/bc2+1e-08))
+			h1_attn_bk_m[i] = float32(float64(h1_attn_bk_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bk_v[i] = float32(float64(h1_attn_bk_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bk[i] = float32(p - lr/bc1*float64(h1_attn_bk_m[i])/(math.Sqrt(float64(h1_attn_bk_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wv ·= 1 − hyper_lr·0.01; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv; h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wv ·= 1 − hyper_lr·hyper_wd; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wv[i])
-			h1_attn_Wv_m[i] = float32(float64(h1_attn_Wv_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wv_v[i] = float32(float64(h1_attn_Wv_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wv[i] = float32(p - lr/bc1*float64(h1_attn_Wv_m[i])/(math.Sqrt(float64(h1_attn_Wv_v[i]))/bc2+1e-08))
+			h1_attn_Wv_m[i] = float32(float64(h1_attn_Wv_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wv_v[i] = float32(float64(h1_attn_Wv_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wv[i] = float32(p - lr/bc1*float64(h1_attn_Wv_m[i])/(math.Sqrt(float64(h1_attn_Wv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bv ·= 1 − hyper_lr·0.01; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv; h1_attn_bv −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bv ·= 1 − hyper_lr·hyper_wd; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bv[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bv[i])
-			h1_attn_bv_m[i] = float32(float64(h1_attn_bv_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bv_v[i] = float32(float64(h1_attn_bv_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bv[i] = float32(p - lr/bc1*float64(h1_attn_bv_m[i])/(math.Sqrt(float64(h1_attn_bv_v[i]))/bc2+1e-08))
+			h1_attn_bv_m[i] = float32(float64(h1_attn_bv_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bv_v[i] = float32(float64(h1_attn_bv_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bv[i] = float32(p - lr/bc1*float64(h1_attn_bv_m[i])/(math.Sqrt(float64(h1_attn_bv_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_Wo ·= 1 − hyper_lr·0.01; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo; h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_Wo ·= 1 − hyper_lr·hyper_wd; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 16384 {
 			p := float64(h1_attn_Wo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_Wo[i])
-			h1_attn_Wo_m[i] = float32(float64(h1_attn_Wo_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_Wo_v[i] = float32(float64(h1_attn_Wo_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_Wo[i] = float32(p - lr/bc1*float64(h1_attn_Wo_m[i])/(math.Sqrt(float64(h1_attn_Wo_v[i]))/bc2+1e-08))
+			h1_attn_Wo_m[i] = float32(float64(h1_attn_Wo_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_Wo_v[i] = float32(float64(h1_attn_Wo_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_Wo[i] = float32(p - lr/bc1*float64(h1_attn_Wo_m[i])/(math.Sqrt(float64(h1_attn_Wo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_attn_bo ·= 1 − hyper_lr·0.01; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo; h1_attn_bo −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:71)
+	// h1_attn_bo ·= 1 − hyper_lr·hyper_wd; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_attn_bo[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_attn_bo[i])
-			h1_attn_bo_m[i] = float32(float64(h1_attn_bo_m[i])*0.9 + (1-0.9)*g)
-			h1_attn_bo_v[i] = float32(float64(h1_attn_bo_v[i])*0.999 + (1-0.999)*g*g)
-			h1_attn_bo[i] = float32(p - lr/bc1*float64(h1_attn_bo_m[i])/(math.Sqrt(float64(h1_attn_bo_v[i]))/bc2+1e-08))
+			h1_attn_bo_m[i] = float32(float64(h1_attn_bo_m[i])*beta1 + (1-beta1)*g)
+			h1_attn_bo_v[i] = float32(float64(h1_attn_bo_v[i])*beta2 + (1-beta2)*g*g)
+			h1_attn_bo[i] = float32(p - lr/bc1*float64(h1_attn_bo_m[i])/(math.Sqrt(float64(h1_attn_bo_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln2_gamma ·= 1 − hyper_lr·0.01; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma; h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_gamma ·= 1 − hyper_lr·hyper_wd; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln2_gamma[i])
-			h1_ln2_gamma_m[i] = float32(float64(h1_ln2_gamma_m[i])*0.9 + (1-0.9)*g)
-			h1_ln2_gamma_v[i] = float32(float64(h1_ln2_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln2_gamma[i] = float32(p - lr/bc1*float64(h1_ln2_gamma_m[i])/(math.Sqrt(float64(h1_ln2_gamma_v[i]))/bc2+1e-08))
+			h1_ln2_gamma_m[i] = float32(float64(h1_ln2_gamma_m[i])*beta1 + (1-beta1)*g)
+			h1_ln2_gamma_v[i] = float32(float64(h1_ln2_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln2_gamma[i] = float32(p - lr/bc1*float64(h1_ln2_gamma_m[i])/(math.Sqrt(float64(h1_ln2_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_ln2_beta ·= 1 − hyper_lr·0.01; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta; h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:76)
+	// h1_ln2_beta ·= 1 − hyper_lr·hyper_wd; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_ln2_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_ln2_beta[i])
-			h1_ln2_beta_m[i] = float32(float64(h1_ln2_beta_m[i])*0.9 + (1-0.9)*g)
-			h1_ln2_beta_v[i] = float32(float64(h1_ln2_beta_v[i])*0.999 + (1-0.999)*g*g)
-			h1_ln2_beta[i] = float32(p - lr/bc1*float64(h1_ln2_beta_m[i])/(math.Sqrt(float64(h1_ln2_beta_v[i]))/bc2+1e-08))
+			h1_ln2_beta_m[i] = float32(float64(h1_ln2_beta_m[i])*beta1 + (1-beta1)*g)
+			h1_ln2_beta_v[i] = float32(float64(h1_ln2_beta_v[i])*beta2 + (1-beta2)*g*g)
+			h1_ln2_beta[i] = float32(p - lr/bc1*float64(h1_ln2_beta_m[i])/(math.Sqrt(float64(h1_ln2_beta_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_W1 ·= 1 − hyper_lr·0.01; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1; h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:77)
+	// h1_mlp_W1 ·= 1 − hyper_lr·hyper_wd; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:77)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_W1[i])
-			h1_mlp_W1_m[i] = float32(float64(h1_mlp_W1_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_W1_v[i] = float32(float64(h1_mlp_W1_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_W1[i] = float32(p - lr/bc1*float64(h1_mlp_W1_m[i])/(math.Sqrt(float64(h1_mlp_W1_v[i]))/bc2+1e-08))
+			h1_mlp_W1_m[i] = float32(float64(h1_mlp_W1_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_W1_v[i] = float32(float64(h1_mlp_W1_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_W1[i] = float32(p - lr/bc1*float64(h1_mlp_W1_m[i])/(math.Sqrt(float64(h1_mlp_W1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_b1 ·= 1 − hyper_lr·0.01; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1; h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:78)
+	// h1_mlp_b1 ·= 1 − hyper_lr·hyper_wd; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:78)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 512 {
 			p := float64(h1_mlp_b1[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_b1[i])
-			h1_mlp_b1_m[i] = float32(float64(h1_mlp_b1_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_b1_v[i] = float32(float64(h1_mlp_b1_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_b1[i] = float32(p - lr/bc1*float64(h1_mlp_b1_m[i])/(math.Sqrt(float64(h1_mlp_b1_v[i]))/bc2+1e-08))
+			h1_mlp_b1_m[i] = float32(float64(h1_mlp_b1_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_b1_v[i] = float32(float64(h1_mlp_b1_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_b1[i] = float32(p - lr/bc1*float64(h1_mlp_b1_m[i])/(math.Sqrt(float64(h1_mlp_b1_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_W2 ·= 1 − hyper_lr·0.01; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2; h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:79)
+	// h1_mlp_W2 ·= 1 − hyper_lr·hyper_wd; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:79)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 65536 {
 			p := float64(h1_mlp_W2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_W2[i])
-			h1_mlp_W2_m[i] = float32(float64(h1_mlp_W2_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_W2_v[i] = float32(float64(h1_mlp_W2_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_W2[i] = float32(p - lr/bc1*float64(h1_mlp_W2_m[i])/(math.Sqrt(float64(h1_mlp_W2_v[i]))/bc2+1e-08))
+			h1_mlp_W2_m[i] = float32(float64(h1_mlp_W2_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_W2_v[i] = float32(float64(h1_mlp_W2_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_W2[i] = float32(p - lr/bc1*float64(h1_mlp_W2_m[i])/(math.Sqrt(float64(h1_mlp_W2_v[i]))/bc2+eps))
 		}
 	}
 
-	// h1_mlp_b2 ·= 1 − hyper_lr·0.01; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2; h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:80)
+	// h1_mlp_b2 ·= 1 − hyper_lr·hyper_wd; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:80)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(h1_mlp_b2[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dh1_mlp_b2[i])
-			h1_mlp_b2_m[i] = float32(float64(h1_mlp_b2_m[i])*0.9 + (1-0.9)*g)
-			h1_mlp_b2_v[i] = float32(float64(h1_mlp_b2_v[i])*0.999 + (1-0.999)*g*g)
-			h1_mlp_b2[i] = float32(p - lr/bc1*float64(h1_mlp_b2_m[i])/(math.Sqrt(float64(h1_mlp_b2_v[i]))/bc2+1e-08))
+			h1_mlp_b2_m[i] = float32(float64(h1_mlp_b2_m[i])*beta1 + (1-beta1)*g)
+			h1_mlp_b2_v[i] = float32(float64(h1_mlp_b2_v[i])*beta2 + (1-beta2)*g*g)
+			h1_mlp_b2[i] = float32(p - lr/bc1*float64(h1_mlp_b2_m[i])/(math.Sqrt(float64(h1_mlp_b2_v[i]))/bc2+eps))
 		}
 	}
 
-	// lnf_gamma ·= 1 − hyper_lr·0.01; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma; lnf_gamma −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_gamma ·= 1 − hyper_lr·hyper_wd; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma (β₁ hyper_beta1, β₂ hyper_beta2); lnf_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:107)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_gamma[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dlnf_gamma[i])
-			lnf_gamma_m[i] = float32(float64(lnf_gamma_m[i])*0.9 + (1-0.9)*g)
-			lnf_gamma_v[i] = float32(float64(lnf_gamma_v[i])*0.999 + (1-0.999)*g*g)
-			lnf_gamma[i] = float32(p - lr/bc1*float64(lnf_gamma_m[i])/(math.Sqrt(float64(lnf_gamma_v[i]))/bc2+1e-08))
+			lnf_gamma_m[i] = float32(float64(lnf_gamma_m[i])*beta1 + (1-beta1)*g)
+			lnf_gamma_v[i] = float32(float64(lnf_gamma_v[i])*beta2 + (1-beta2)*g*g)
+			lnf_gamma[i] = float32(p - lr/bc1*float64(lnf_gamma_m[i])/(math.Sqrt(float64(lnf_gamma_v[i]))/bc2+eps))
 		}
 	}
 
-	// lnf_beta ·= 1 − hyper_lr·0.01; lnf_beta_m, lnf_beta_v = moments of dlnf_beta; lnf_beta −= hyper_lr · m̂ / (√v̂ + 1e-08)  (models/gpt/gpt.go:107)
+	// lnf_beta ·= 1 − hyper_lr·hyper_wd; lnf_beta_m, lnf_beta_v = moments of dlnf_beta (β₁ hyper_beta1, β₂ hyper_beta2); lnf_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:107)
 	{
+		beta1 := float64(hyper_beta1[0])
+		beta2 := float64(hyper_beta2[0])
+		eps := float64(hyper_eps[0])
+		wd := float64(hyper_wd[0])
 		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(0.9, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, float64(t_2[0])))
+		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
 		for i := range 128 {
 			p := float64(lnf_beta[i])
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := float64(dlnf_beta[i])
-			lnf_beta_m[i] = float32(float64(lnf_beta_m[i])*0.9 + (1-0.9)*g)
-			lnf_beta_v[i] = float32(float64(lnf_beta_v[i])*0.999 + (1-0.999)*g*g)
-			lnf_beta[i] = float32(p - lr/bc1*float64(lnf_beta_m[i])/(math.Sqrt(float64(lnf_beta_v[i]))/bc2+1e-08))
+			lnf_beta_m[i] = float32(float64(lnf_beta_m[i])*beta1 + (1-beta1)*g)
+			lnf_beta_v[i] = float32(float64(lnf_beta_v[i])*beta2 + (1-beta2)*g*g)
+			lnf_beta[i] = float32(p - lr/bc1*float64(lnf_beta_m[i])/(math.Sqrt(float64(lnf_beta_v[i]))/bc2+eps))
 		}
 	}
 
@@ -4290,13 +4518,13 @@ func (m *Model) fusedH1_resid2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resi
 
 // fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t100 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_q_proj = t100 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t100 []float32, h0_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t100, 128, false)
+//	t104 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_q_proj = t104 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t104 []float32, h0_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t104, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_q_projv := t100[j*128+k] + h0_attn_bq[k]
+			h0_attn_q_projv := t104[j*128+k] + h0_attn_bq[k]
 			h0_attn_q_proj[j*128+k] = h0_attn_q_projv
 		}
 	}
@@ -4304,13 +4532,13 @@ func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32
 
 // fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t104 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_k_proj = t104 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t104 []float32, h0_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t104, 128, false)
+//	t108 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_k_proj = t108 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t108 []float32, h0_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t108, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_k_projv := t104[j*128+k] + h0_attn_bk[k]
+			h0_attn_k_projv := t108[j*128+k] + h0_attn_bk[k]
 			h0_attn_k_proj[j*128+k] = h0_attn_k_projv
 		}
 	}
@@ -4318,13 +4546,13 @@ func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32
 
 // fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t108 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_v_proj = t108 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t108 []float32, h0_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t108, 128, false)
+//	t112 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_v_proj = t112 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t112 []float32, h0_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t112, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_v_projv := t108[j*128+k] + h0_attn_bv[k]
+			h0_attn_v_projv := t112[j*128+k] + h0_attn_bv[k]
 			h0_attn_v_proj[j*128+k] = h0_attn_v_projv
 		}
 	}
@@ -4334,10 +4562,10 @@ func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t112 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_scores = t112 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t116 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h0_attn_weights = softmax(t116)  (Softmax, models/gpt/gpt.go:88)
+//	t116 = h0_attn_q · h0_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_scores = t116 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t120 = causal ? h0_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h0_attn_weights = softmax(t120)  (Softmax, models/gpt/gpt.go:88)
 //	h0_attn_context = h0_attn_weights · h0_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_weights, h0_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4363,14 +4591,14 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH0_resid1_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t121 = t120 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h0_attn_out = t121 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t125 = t124 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h0_attn_out = t125 + h0_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h0_resid1 = h_in + h0_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t120 []float32, t121 []float32, h0_resid1 []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, t120, 128, h0_attn_Wo, 128, t121, 128, false)
+func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_bo []float32, t124 []float32, t125 []float32, h0_resid1 []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, t124, 128, h0_attn_Wo, 128, t125, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_attn_out := t121[j*128+k] + h0_attn_bo[k]
+			h0_attn_out := t125[j*128+k] + h0_attn_bo[k]
 			h0_resid1v := h_in[j*128+k] + h0_attn_out
 			h0_resid1[j*128+k] = h0_resid1v
 		}
@@ -4379,38 +4607,38 @@ func (m *Model) fusedH0_resid1_2(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 
 // fusedH0_mlp_hidden_2 is one fused epilogue kernel over f32[1,64,512]:
 //
-//	t127 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t128 = t127 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h0_mlp_hidden = gelu(t128)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t127 []float32, t128 []float32, h0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t127, 512, false)
-	m.parallel(64, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t127, t128, h0_mlp_hidden)
+//	t131 = h0_ln2 · h0_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t132 = t131 + h0_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h0_mlp_hidden = gelu(t132)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t131 []float32, t132 []float32, h0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 64, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t131, 512, false)
+	m.parallel(64, (*Model).fusedH0_mlp_hidden_2Rows, h0_mlp_b1, t131, t132, h0_mlp_hidden)
 }
 
 // fusedH0_mlp_hidden_2Rows is fusedH0_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (64), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_mlp_b1, t127, t128, h0_mlp_hidden := v[0], v[1], v[2], v[3]
+	h0_mlp_b1, t131, t132, h0_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t128v := t127[j*512+k] + h0_mlp_b1[k]
-			h0_mlp_hidden[j*512+k] = t128v
-			t128[j*512+k] = t128v
+			t132v := t131[j*512+k] + h0_mlp_b1[k]
+			h0_mlp_hidden[j*512+k] = t132v
+			t132[j*512+k] = t132v
 		}
 	}
-	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t128), in place
+	geluRow(h0_mlp_hidden[lo*512:hi*512], h0_mlp_hidden[lo*512:hi*512]) // h0_mlp_hidden = gelu(t132), in place
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t130 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h0_mlp_out = t130 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t134 = h0_mlp_hidden · h0_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h0_mlp_out = t134 + h0_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h0_resid2 = h0_resid1 + h0_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t130 []float32, h0_resid2 []float32) {
-	gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t130, 128, false)
+func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_resid1 []float32, h0_mlp_hidden []float32, t134 []float32, h0_resid2 []float32) {
+	gemm(m.pool, false, false, 64, 128, 512, h0_mlp_hidden, 512, h0_mlp_W2, 128, t134, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h0_mlp_out := t130[j*128+k] + h0_mlp_b2[k]
+			h0_mlp_out := t134[j*128+k] + h0_mlp_b2[k]
 			h0_resid2v := h0_resid1[j*128+k] + h0_mlp_out
 			h0_resid2[j*128+k] = h0_resid2v
 		}
@@ -4419,13 +4647,13 @@ func (m *Model) fusedH0_resid2_2(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 
 // fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t152 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_q_proj = t152 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t152 []float32, h1_attn_q_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t152, 128, false)
+//	t156 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_q_proj = t156 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t156 []float32, h1_attn_q_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t156, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_q_projv := t152[j*128+k] + h1_attn_bq[k]
+			h1_attn_q_projv := t156[j*128+k] + h1_attn_bq[k]
 			h1_attn_q_proj[j*128+k] = h1_attn_q_projv
 		}
 	}
@@ -4433,13 +4661,13 @@ func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32
 
 // fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t156 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_k_proj = t156 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t156 []float32, h1_attn_k_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t156, 128, false)
+//	t160 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_k_proj = t160 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t160 []float32, h1_attn_k_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t160, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_k_projv := t156[j*128+k] + h1_attn_bk[k]
+			h1_attn_k_projv := t160[j*128+k] + h1_attn_bk[k]
 			h1_attn_k_proj[j*128+k] = h1_attn_k_projv
 		}
 	}
@@ -4447,13 +4675,13 @@ func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32
 
 // fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t160 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_v_proj = t160 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t160 []float32, h1_attn_v_proj []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t160, 128, false)
+//	t164 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_v_proj = t164 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t164 []float32, h1_attn_v_proj []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t164, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_v_projv := t160[j*128+k] + h1_attn_bv[k]
+			h1_attn_v_projv := t164[j*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[j*128+k] = h1_attn_v_projv
 		}
 	}
@@ -4463,10 +4691,10 @@ func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32
 // 32 query rows at a time; the score matrices are never stored (the weights are, for backward or a tap). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t164 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_scores = t164 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
-//	t166 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
-//	h1_attn_weights = softmax(t166)  (Softmax, models/gpt/gpt.go:88)
+//	t168 = h1_attn_q · h1_attn_kᵀ  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_scores = t168 ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	t170 = causal ? h1_attn_scores : -inf  (Where, models/gpt/gpt.go:88)
+//	h1_attn_weights = softmax(t170)  (Softmax, models/gpt/gpt.go:88)
 //	h1_attn_context = h1_attn_weights · h1_attn_v  (MatMul, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 	h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_weights, h1_attn_context := v[0], v[1], v[2], v[3], v[4]
@@ -4492,14 +4720,14 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 
 // fusedH1_resid1_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t171 = t170 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
-//	h1_attn_out = t171 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
+//	t175 = t174 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
+//	h1_attn_out = t175 + h1_attn_bo  (Add, models/gpt/gpt.go:88)
 //	h1_resid1 = h0_resid2 + h1_attn_out  (Add, models/gpt/gpt.go:89)
-func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t170 []float32, t171 []float32, h1_resid1 []float32) {
-	gemm(m.pool, false, false, 64, 128, 128, t170, 128, h1_attn_Wo, 128, t171, 128, false)
+func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_attn_bo []float32, t174 []float32, t175 []float32, h1_resid1 []float32) {
+	gemm(m.pool, false, false, 64, 128, 128, t174, 128, h1_attn_Wo, 128, t175, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_attn_out := t171[j*128+k] + h1_attn_bo[k]
+			h1_attn_out := t175[j*128+k] + h1_attn_bo[k]
 			h1_resid1v := h0_resid2[j*128+k] + h1_attn_out
 			h1_resid1[j*128+k] = h1_resid1v
 		}
@@ -4508,68 +4736,68 @@ func (m *Model) fusedH1_resid1_2(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 
 // fusedH1_mlp_hidden_2 is one fused epilogue kernel over f32[1,64,512]:
 //
-//	t177 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
-//	t178 = t177 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
-//	h1_mlp_hidden = gelu(t178)  (GELU, models/gpt/gpt.go:82)
-func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t177 []float32, t178 []float32, h1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t177, 512, false)
-	m.parallel(64, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t177, t178, h1_mlp_hidden)
+//	t181 = h1_ln2 · h1_mlp_W1  (MatMul, models/gpt/gpt.go:82)
+//	t182 = t181 + h1_mlp_b1  (Add, models/gpt/gpt.go:82)
+//	h1_mlp_hidden = gelu(t182)  (GELU, models/gpt/gpt.go:82)
+func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t181 []float32, t182 []float32, h1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 64, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t181, 512, false)
+	m.parallel(64, (*Model).fusedH1_mlp_hidden_2Rows, h1_mlp_b1, t181, t182, h1_mlp_hidden)
 }
 
 // fusedH1_mlp_hidden_2Rows is fusedH1_mlp_hidden_2's loop after the product, over [lo, hi) of its
 // outermost loop (64), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_mlp_b1, t177, t178, h1_mlp_hidden := v[0], v[1], v[2], v[3]
+	h1_mlp_b1, t181, t182, h1_mlp_hidden := v[0], v[1], v[2], v[3]
 	for j := lo; j < hi; j++ {
 		for k := range 512 {
-			t178v := t177[j*512+k] + h1_mlp_b1[k]
-			h1_mlp_hidden[j*512+k] = t178v
-			t178[j*512+k] = t178v
+			t182v := t181[j*512+k] + h1_mlp_b1[k]
+			h1_mlp_hidden[j*512+k] = t182v
+			t182[j*512+k] = t182v
 		}
 	}
-	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t178), in place
+	geluRow(h1_mlp_hidden[lo*512:hi*512], h1_mlp_hidden[lo*512:hi*512]) // h1_mlp_hidden = gelu(t182), in place
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t180 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
-//	h1_mlp_out = t180 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
+//	t184 = h1_mlp_hidden · h1_mlp_W2  (MatMul, models/gpt/gpt.go:83)
+//	h1_mlp_out = t184 + h1_mlp_b2  (Add, models/gpt/gpt.go:83)
 //	h1_resid2 = h1_resid1 + h1_mlp_out  (Add, models/gpt/gpt.go:92)
-func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t180 []float32, h1_resid2 []float32) {
-	gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t180, 128, false)
+func (m *Model) fusedH1_resid2_2(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_resid1 []float32, h1_mlp_hidden []float32, t184 []float32, h1_resid2 []float32) {
+	gemm(m.pool, false, false, 64, 128, 512, h1_mlp_hidden, 512, h1_mlp_W2, 128, t184, 128, false)
 	for j := range 64 {
 		for k := range 128 {
-			h1_mlp_out := t180[j*128+k] + h1_mlp_b2[k]
+			h1_mlp_out := t184[j*128+k] + h1_mlp_b2[k]
 			h1_resid2v := h1_resid1[j*128+k] + h1_mlp_out
 			h1_resid2[j*128+k] = h1_resid2v
 		}
 	}
 }
 
-// fusedT209 is one fused epilogue kernel over f32[1,64,512]:
+// fusedT213 is one fused epilogue kernel over f32[1,64,512]:
 //
 //	dh1_mlp_hidden = dh1_resid2 · h1_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t209 = dh1_mlp_hidden ⊙ gelu′(t178)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT209(h1_mlp_W2 []float32, t178 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t209 []float32) {
+//	t213 = dh1_mlp_hidden ⊙ gelu′(t182)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT213(h1_mlp_W2 []float32, t182 []float32, dh1_resid2 []float32, dh1_mlp_hidden []float32, t213 []float32) {
 	gemm(m.pool, false, true, 64, 512, 128, dh1_resid2, 128, h1_mlp_W2, 128, dh1_mlp_hidden, 512, false)
-	m.parallel(32768, (*Model).fusedT209Rows, t178, dh1_mlp_hidden, t209)
+	m.parallel(32768, (*Model).fusedT213Rows, t182, dh1_mlp_hidden, t213)
 }
 
-// fusedT209Rows is fusedT209's loop after the product, over [lo, hi) of its
+// fusedT213Rows is fusedT213's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) fusedT209Rows(lo, hi, thread int, v [][]float32) {
-	t178, dh1_mlp_hidden, t209 := v[0], v[1], v[2]
-	geluGradRow(t209[lo:hi], t178[lo:hi], dh1_mlp_hidden[lo:hi])
+func (m *Model) fusedT213Rows(lo, hi, thread int, v [][]float32) {
+	t182, dh1_mlp_hidden, t213 := v[0], v[1], v[2]
+	geluGradRow(t213[lo:hi], t182[lo:hi], dh1_mlp_hidden[lo:hi])
 }
 
-// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t209) over [lo, hi) of its
+// reduceDh1_mlp_b1 computes dh1_mlp_b1 = Σ_[0,1](t213) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t209, dh1_mlp_b1 := v[0], v[1]
+	t213, dh1_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t209[j*512+k])
+			s += float64(t213[j*512+k])
 		}
 		dh1_mlp_b1[k] = float32(s)
 	}
@@ -4593,87 +4821,87 @@ func (m *Model) batchedDh1_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT230 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) softmaxGradT230(lo, hi, thread int, v [][]float32) {
-	h1_attn_weights, dh1_attn_weights, t230 := v[0], v[1], v[2]
-	softmaxGrad(t230[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
+// softmaxGradT234 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) softmaxGradT234(lo, hi, thread int, v [][]float32) {
+	h1_attn_weights, dh1_attn_weights, t234 := v[0], v[1], v[2]
+	softmaxGrad(t234[lo*64:hi*64], h1_attn_weights[lo*64:hi*64], dh1_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
-// fusedT233 is one fused elementwise kernel over f32[1,4,64,64]:
+// fusedT237 is one fused elementwise kernel over f32[1,4,64,64]:
 //
-//	dh1_attn_scores = causal ? t230 : 0  (Where, models/gpt/gpt.go:88)
-//	t233 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh1_attn_scores = causal ? t234 : 0  (Where, models/gpt/gpt.go:88)
+//	t237 = dh1_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT233(lo, hi, thread int, v [][]float32) {
-	t230, t233 := v[0], v[1]
+func (m *Model) fusedT237(lo, hi, thread int, v [][]float32) {
+	t234, t237 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 64 {
 			for l := range 64 {
-				dh1_attn_scores := where(l <= k, t230[j*4096+k*64+l], 0)
-				t233v := dh1_attn_scores * 0.17677669529663687
-				t233[j*4096+k*64+l] = t233v
+				dh1_attn_scores := where(l <= k, t234[j*4096+k*64+l], 0)
+				t237v := dh1_attn_scores * 0.17677669529663687
+				t237[j*4096+k*64+l] = t237v
 			}
 		}
 	}
 }
 
-// batchedDh1_attn_q is the batched product dh1_attn_q = t233 · h1_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh1_attn_q is the batched product dh1_attn_q = t237 · h1_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_q(lo, hi, thread int, v [][]float32) {
-	h1_attn_k, t233, dh1_attn_q := v[0], v[1], v[2]
+	h1_attn_k, t237, dh1_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t233[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t237[b*4096:], 64, h1_attn_k[b*2048:], 32, dh1_attn_q[b*2048:], 32, false)
 	}
 }
 
-// batchedDh1_attn_k is the batched product dh1_attn_k = t233ᵀ · h1_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh1_attn_k is the batched product dh1_attn_k = t237ᵀ · h1_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
-	h1_attn_q, t233, dh1_attn_k := v[0], v[1], v[2]
+	h1_attn_q, t237, dh1_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t233[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t237[b*4096:], 64, h1_attn_q[b*2048:], 32, dh1_attn_k[b*2048:], 32, false)
 	}
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t252 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t255 = t239 + t246  (Add, models/gpt/gpt.go:88)
-//	dh1_ln1 = t255 + t252  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t239 []float32, t246 []float32, dh1_attn_q_proj []float32, t252 []float32, dh1_ln1 []float32) {
-	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t252, 128, false)
+//	t256 = dh1_attn_q_proj · h1_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t259 = t243 + t250  (Add, models/gpt/gpt.go:88)
+//	dh1_ln1 = t259 + t256  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh1_ln1(h1_attn_Wq []float32, t243 []float32, t250 []float32, dh1_attn_q_proj []float32, t256 []float32, dh1_ln1 []float32) {
+	gemm(m.pool, false, true, 64, 128, 128, dh1_attn_q_proj, 128, h1_attn_Wq, 128, t256, 128, false)
 	for i := range 8192 {
-		t255 := t239[i] + t246[i]
-		dh1_ln1v := t255 + t252[i]
+		t259 := t243[i] + t250[i]
+		dh1_ln1v := t259 + t256[i]
 		dh1_ln1[i] = dh1_ln1v
 	}
 }
 
-// fusedT268 is one fused epilogue kernel over f32[1,64,512]:
+// fusedT272 is one fused epilogue kernel over f32[1,64,512]:
 //
 //	dh0_mlp_hidden = dh0_resid2 · h0_mlp_W2ᵀ  (MatMul, models/gpt/gpt.go:83)
-//	t268 = dh0_mlp_hidden ⊙ gelu′(t128)  (GELUGrad, models/gpt/gpt.go:82)
-func (m *Model) fusedT268(h0_mlp_W2 []float32, t128 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t268 []float32) {
+//	t272 = dh0_mlp_hidden ⊙ gelu′(t132)  (GELUGrad, models/gpt/gpt.go:82)
+func (m *Model) fusedT272(h0_mlp_W2 []float32, t132 []float32, dh0_resid2 []float32, dh0_mlp_hidden []float32, t272 []float32) {
 	gemm(m.pool, false, true, 64, 512, 128, dh0_resid2, 128, h0_mlp_W2, 128, dh0_mlp_hidden, 512, false)
-	m.parallel(32768, (*Model).fusedT268Rows, t128, dh0_mlp_hidden, t268)
+	m.parallel(32768, (*Model).fusedT272Rows, t132, dh0_mlp_hidden, t272)
 }
 
-// fusedT268Rows is fusedT268's loop after the product, over [lo, hi) of its
+// fusedT272Rows is fusedT272's loop after the product, over [lo, hi) of its
 // outermost loop (32768), on a thread of the pool.
-func (m *Model) fusedT268Rows(lo, hi, thread int, v [][]float32) {
-	t128, dh0_mlp_hidden, t268 := v[0], v[1], v[2]
-	geluGradRow(t268[lo:hi], t128[lo:hi], dh0_mlp_hidden[lo:hi])
+func (m *Model) fusedT272Rows(lo, hi, thread int, v [][]float32) {
+	t132, dh0_mlp_hidden, t272 := v[0], v[1], v[2]
+	geluGradRow(t272[lo:hi], t132[lo:hi], dh0_mlp_hidden[lo:hi])
 }
 
-// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t268) over [lo, hi) of its
+// reduceDh0_mlp_b1 computes dh0_mlp_b1 = Σ_[0,1](t272) over [lo, hi) of its
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
-	t268, dh0_mlp_b1 := v[0], v[1]
+	t272, dh0_mlp_b1 := v[0], v[1]
 	for k := lo; k < hi; k++ {
 		var s float64 = 0.0
 		for j := range 64 {
-			s += float64(t268[j*512+k])
+			s += float64(t272[j*512+k])
 		}
 		dh0_mlp_b1[k] = float32(s)
 	}
@@ -4697,71 +4925,71 @@ func (m *Model) batchedDh0_attn_v(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// softmaxGradT289 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
-func (m *Model) softmaxGradT289(lo, hi, thread int, v [][]float32) {
-	h0_attn_weights, dh0_attn_weights, t289 := v[0], v[1], v[2]
-	softmaxGrad(t289[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
+// softmaxGradT293 runs softmaxGrad over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) softmaxGradT293(lo, hi, thread int, v [][]float32) {
+	h0_attn_weights, dh0_attn_weights, t293 := v[0], v[1], v[2]
+	softmaxGrad(t293[lo*64:hi*64], h0_attn_weights[lo*64:hi*64], dh0_attn_weights[lo*64:hi*64], hi-lo, 64, 1, false)
 }
 
-// fusedT291 is one fused elementwise kernel over f32[1,4,64,64]:
+// fusedT295 is one fused elementwise kernel over f32[1,4,64,64]:
 //
-//	dh0_attn_scores = causal ? t289 : 0  (Where, models/gpt/gpt.go:88)
-//	t291 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
+//	dh0_attn_scores = causal ? t293 : 0  (Where, models/gpt/gpt.go:88)
+//	t295 = dh0_attn_scores ⊙ 0.17677669529663687  (Mul, models/gpt/gpt.go:88)
 //
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (4).
-func (m *Model) fusedT291(lo, hi, thread int, v [][]float32) {
-	t289, t291 := v[0], v[1]
+func (m *Model) fusedT295(lo, hi, thread int, v [][]float32) {
+	t293, t295 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 64 {
 			for l := range 64 {
-				dh0_attn_scores := where(l <= k, t289[j*4096+k*64+l], 0)
-				t291v := dh0_attn_scores * 0.17677669529663687
-				t291[j*4096+k*64+l] = t291v
+				dh0_attn_scores := where(l <= k, t293[j*4096+k*64+l], 0)
+				t295v := dh0_attn_scores * 0.17677669529663687
+				t295[j*4096+k*64+l] = t295v
 			}
 		}
 	}
 }
 
-// batchedDh0_attn_q is the batched product dh0_attn_q = t291 · h0_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh0_attn_q is the batched product dh0_attn_q = t295 · h0_attn_k over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_q(lo, hi, thread int, v [][]float32) {
-	h0_attn_k, t291, dh0_attn_q := v[0], v[1], v[2]
+	h0_attn_k, t295, dh0_attn_q := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t291[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, false, false, 64, 32, 64, t295[b*4096:], 64, h0_attn_k[b*2048:], 32, dh0_attn_q[b*2048:], 32, false)
 	}
 }
 
-// batchedDh0_attn_k is the batched product dh0_attn_k = t291ᵀ · h0_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
+// batchedDh0_attn_k is the batched product dh0_attn_k = t295ᵀ · h0_attn_q over 4 matrices of f32[1,4,64,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
 func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
-	h0_attn_q, t291, dh0_attn_k := v[0], v[1], v[2]
+	h0_attn_q, t295, dh0_attn_k := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t291[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
+		gemmOnThread(m.pool, thread, true, false, 64, 32, 64, t295[b*4096:], 64, h0_attn_q[b*2048:], 32, dh0_attn_k[b*2048:], 32, false)
 	}
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[1,64,128]:
 //
-//	t310 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
-//	t313 = t297 + t304  (Add, models/gpt/gpt.go:88)
-//	dh0_ln1 = t313 + t310  (Add, models/gpt/gpt.go:88)
-func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t297 []float32, t304 []float32, dh0_attn_q_proj []float32, t310 []float32, dh0_ln1 []float32) {
-	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t310, 128, false)
+//	t314 = dh0_attn_q_proj · h0_attn_Wqᵀ  (MatMul, models/gpt/gpt.go:88)
+//	t317 = t301 + t308  (Add, models/gpt/gpt.go:88)
+//	dh0_ln1 = t317 + t314  (Add, models/gpt/gpt.go:88)
+func (m *Model) fusedDh0_ln1(h0_attn_Wq []float32, t301 []float32, t308 []float32, dh0_attn_q_proj []float32, t314 []float32, dh0_ln1 []float32) {
+	gemm(m.pool, false, true, 64, 128, 128, dh0_attn_q_proj, 128, h0_attn_Wq, 128, t314, 128, false)
 	for i := range 8192 {
-		t313 := t297[i] + t304[i]
-		dh0_ln1v := t313 + t310[i]
+		t317 := t301[i] + t308[i]
+		dh0_ln1v := t317 + t314[i]
 		dh0_ln1[i] = dh0_ln1v
 	}
 }
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
 //
-//	t198 = t197ᵀ · t196  (MatMul, models/gpt/gpt.go:113)
-//	dwte = t198 + t322  (Add, models/gpt/gpt.go:64)
-func (m *Model) fusedDwte(t196 []float32, t197 []float32, t198 []float32, t322 []float32, dwte []float32) {
-	gemm(m.pool, true, false, 65, 128, 64, t197, 65, t196, 128, t198, 128, false)
+//	t202 = t201ᵀ · t200  (MatMul, models/gpt/gpt.go:113)
+//	dwte = t202 + t326  (Add, models/gpt/gpt.go:64)
+func (m *Model) fusedDwte(t200 []float32, t201 []float32, t202 []float32, t326 []float32, dwte []float32) {
+	gemm(m.pool, true, false, 65, 128, 64, t201, 65, t200, 128, t202, 128, false)
 	for i := range 8320 {
-		dwtev := t198[i] + t322[i]
+		dwtev := t202[i] + t326[i]
 		dwte[i] = dwtev
 	}
 }

@@ -16,7 +16,7 @@ type Model struct {
 	params   []float64 // 82 values: w1, b1, w2, b2
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
-	state    []float64 // 165 values: updates, w1.m, w1.v, b1.m, b1.v, w2.m, w2.v, b2.m, b2.v
+	state    []float64 // 169 values: updates, hyper.beta1, hyper.beta2, hyper.eps, hyper.wd, w1.m, w1.v, b1.m, b1.v, w2.m, w2.v, b2.m, b2.v
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -55,10 +55,26 @@ func NewSeeded(seed uint64) *Model {
 		params:  make([]float64, 82),
 		rng:     rng{seedFor(seed, "dropout")},
 	}
-	m.state = make([]float64, 165)
+	m.state = make([]float64, 169)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float64](m.pool, false, true, 32, 16, 2)
+	// hyper.beta1 f64[]: starts at 0.9
+	for i := range m.state[1:2] {
+		m.state[1:2][i] = 0.9
+	}
+	// hyper.beta2 f64[]: starts at 0.999
+	for i := range m.state[2:3] {
+		m.state[2:3][i] = 0.999
+	}
+	// hyper.eps f64[]: starts at 1e-08
+	for i := range m.state[3:4] {
+		m.state[3:4][i] = 1e-08
+	}
+	// hyper.wd f64[]: starts at 0.01
+	for i := range m.state[4:5] {
+		m.state[4:5][i] = 0.01
+	}
 	// w1 f64[2,16]: Xavier: normal, std √(2/(fan_in+fan_out))
 	initNormal(m.params[0:32], math.Sqrt(2.0/18), seed, "w1")
 	// w2 f64[16,2]: Xavier: normal, std √(2/(fan_in+fan_out))
@@ -102,35 +118,51 @@ func NewSeeded(seed uint64) *Model {
 		Name:  "updates",
 		Shape: []int{},
 	}, {
-		Data:  m.state[1:33:33],
+		Data:  m.state[1:2:2],
+		Name:  "hyper.beta1",
+		Shape: []int{},
+	}, {
+		Data:  m.state[2:3:3],
+		Name:  "hyper.beta2",
+		Shape: []int{},
+	}, {
+		Data:  m.state[3:4:4],
+		Name:  "hyper.eps",
+		Shape: []int{},
+	}, {
+		Data:  m.state[4:5:5],
+		Name:  "hyper.wd",
+		Shape: []int{},
+	}, {
+		Data:  m.state[5:37:37],
 		Name:  "w1.m",
 		Shape: []int{2, 16},
 	}, {
-		Data:  m.state[33:65:65],
+		Data:  m.state[37:69:69],
 		Name:  "w1.v",
 		Shape: []int{2, 16},
 	}, {
-		Data:  m.state[65:81:81],
+		Data:  m.state[69:85:85],
 		Name:  "b1.m",
 		Shape: []int{16},
 	}, {
-		Data:  m.state[81:97:97],
+		Data:  m.state[85:101:101],
 		Name:  "b1.v",
 		Shape: []int{16},
 	}, {
-		Data:  m.state[97:129:129],
+		Data:  m.state[101:133:133],
 		Name:  "w2.m",
 		Shape: []int{16, 2},
 	}, {
-		Data:  m.state[129:161:161],
+		Data:  m.state[133:165:165],
 		Name:  "w2.v",
 		Shape: []int{16, 2},
 	}, {
-		Data:  m.state[161:163:163],
+		Data:  m.state[165:167:167],
 		Name:  "b2.m",
 		Shape: []int{2},
 	}, {
-		Data:  m.state[163:165:165],
+		Data:  m.state[167:169:169],
 		Name:  "b2.v",
 		Shape: []int{2},
 	}}
@@ -378,6 +410,54 @@ func (m *Model) VarShape(name string) []int {
 	return nil
 }
 
+// SetBeta1 sets the optimizer's β₁ (Adam), momentum μ or RMSProp α of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetBeta1(v float64) {
+	m.state[1:2][0] = float64(v)
+}
+
+// Beta1 is the optimizer's β₁ (Adam), momentum μ or RMSProp α of the next update.
+func (m *Model) Beta1() float64 {
+	return float64(m.state[1:2][0])
+}
+
+// SetBeta2 sets Adam's β₂ of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetBeta2(v float64) {
+	m.state[2:3][0] = float64(v)
+}
+
+// Beta2 is Adam's β₂ of the next update.
+func (m *Model) Beta2() float64 {
+	return float64(m.state[2:3][0])
+}
+
+// SetEps sets the optimizer's ε (Adam, RMSProp) of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetEps(v float64) {
+	m.state[3:4][0] = float64(v)
+}
+
+// Eps is the optimizer's ε (Adam, RMSProp) of the next update.
+func (m *Model) Eps() float64 {
+	return float64(m.state[3:4][0])
+}
+
+// SetWeightDecay sets AdamW's decoupled weight decay of the following updates, without
+// recompiling (a schedule run by the caller). It starts at the value the
+// model was compiled with; checkpoints keep it with the optimizer state.
+func (m *Model) SetWeightDecay(v float64) {
+	m.state[4:5][0] = float64(v)
+}
+
+// WeightDecay is AdamW's decoupled weight decay of the next update.
+func (m *Model) WeightDecay() float64 {
+	return float64(m.state[4:5][0])
+}
+
 // TrainInputs lists the inputs of TrainStep, Backward and Loss, in order.
 // It allocates the list: call it once, not per step.
 func (m *Model) TrainInputs() []string {
@@ -463,25 +543,25 @@ func (m *Model) forward() error {
 	b1 := m.params[32:48]       // f64[16]
 	w2 := m.params[48:80]       // f64[16,2]
 	b2 := m.params[80:82]       // f64[2]
-	t15 := m.arena[0:512]       // f64[32,16]
-	t17 := m.arena[0:512]       // f64[32,16]
-	t18 := m.arena[512:576]     // f64[32,2]
+	t19 := m.arena[0:512]       // f64[32,16]
+	t21 := m.arena[0:512]       // f64[32,16]
+	t22 := m.arena[512:576]     // f64[32,2]
 	logits := m.arena[512:576]  // f64[32,2]
 	probs := m.arena[1088:1152] // f64[32,2]
 	loss := m.arena[1216:1217]  // f64[]
 
 	// fused epilogue:
 	//
-	//	t15 = x · w1  (MatMul, model/model.go:28)
-	//	t16 = t15 + b1  (Add, model/model.go:28)
-	//	t17 = tanh(t16)  (Tanh, model/model.go:28)
-	m.fusedT17(x, w1, b1, t15, t17)
+	//	t19 = x · w1  (MatMul, model/model.go:28)
+	//	t20 = t19 + b1  (Add, model/model.go:28)
+	//	t21 = tanh(t20)  (Tanh, model/model.go:28)
+	m.fusedT21(x, w1, b1, t19, t21)
 
 	// fused epilogue:
 	//
-	//	t18 = t17 · w2  (MatMul, model/model.go:28)
-	//	logits = t18 + b2  (Add, model/model.go:28)
-	m.fusedLogits_2(w2, b2, t17, t18, logits)
+	//	t22 = t21 · w2  (MatMul, model/model.go:28)
+	//	logits = t22 + b2  (Add, model/model.go:28)
+	m.fusedLogits_2(w2, b2, t21, t22, logits)
 
 	// probs = softmax(logits)  (model/model.go:29)
 	softmax(probs, logits, 32, 2, 1, false)
@@ -503,26 +583,26 @@ func (m *Model) backward() error {
 	x := m.arena[1024:1088]       // f64[32,2]
 	label := m.iarena[0:32]       // i32[32]
 	w2 := m.params[48:80]         // f64[16,2]
-	t17 := m.arena[0:512]         // f64[32,16]
+	t21 := m.arena[0:512]         // f64[32,16]
 	probs := m.arena[1088:1152]   // f64[32,2]
 	dlogits := m.arena[1152:1216] // f64[32,2]
 	db2 := m.grads[80:82]         // f64[2]
-	t27 := m.arena[512:1024]      // f64[32,16]
+	t31 := m.arena[512:1024]      // f64[32,16]
 	dw2 := m.grads[48:80]         // f64[16,2]
-	t32 := m.arena[0:512]         // f64[32,16]
+	t36 := m.arena[0:512]         // f64[32,16]
 	db1 := m.grads[32:48]         // f64[16]
 	dw1 := m.grads[0:32]          // f64[2,16]
 
 	// fused softmax-xent-grad:
 	//
-	//	t22 = onehot(label)  (OneHot, model/model.go:30)
-	//	t23 = probs − t22  (Sub, model/model.go:30)
-	//	dlogits = t23 ⊙ 0.03125  (Mul, model/model.go:30)
+	//	t26 = onehot(label)  (OneHot, model/model.go:30)
+	//	t27 = probs − t26  (Sub, model/model.go:30)
+	//	dlogits = t27 ⊙ 0.03125  (Mul, model/model.go:30)
 	if p := softmaxXentGrad(dlogits, probs, nil, label, 32, 2, 0.03125); p >= 0 {
 		return fmt.Errorf("model/model.go:30: CrossEntropy: target %d at position %d is outside [0, 2)", label[p], p)
 	}
 
-	// grad of logits = t17 · w2 + b2  (model/model.go:28)
+	// grad of logits = t21 · w2 + b2  (model/model.go:28)
 	// db2 = Σ_[0](dlogits)
 	for j := range 2 {
 		s := 0.0
@@ -532,45 +612,49 @@ func (m *Model) backward() error {
 		db2[j] = s
 	}
 
-	// grad of t18 = t17 · w2  (model/model.go:28)
-	// dw2 = t17ᵀ · dlogits
-	gemmSmall(true, false, 16, 2, 32, t17, 16, dlogits, 2, dw2, 2, false)
+	// grad of t22 = t21 · w2  (model/model.go:28)
+	// dw2 = t21ᵀ · dlogits
+	gemmSmall(true, false, 16, 2, 32, t21, 16, dlogits, 2, dw2, 2, false)
 
 	// fused epilogue:
 	//
-	//	t27 = dlogits · w2ᵀ  (MatMul, model/model.go:28)
-	//	t30 = t17 ⊙ t17  (Mul, model/model.go:28)
-	//	t31 = 1 − t30  (Sub, model/model.go:28)
-	//	t32 = t27 ⊙ t31  (Mul, model/model.go:28)
-	m.fusedT32(w2, t17, dlogits, t27, t32)
+	//	t31 = dlogits · w2ᵀ  (MatMul, model/model.go:28)
+	//	t34 = t21 ⊙ t21  (Mul, model/model.go:28)
+	//	t35 = 1 − t34  (Sub, model/model.go:28)
+	//	t36 = t31 ⊙ t35  (Mul, model/model.go:28)
+	m.fusedT36(w2, t21, dlogits, t31, t36)
 
-	// grad of t16 = x · w1 + b1  (model/model.go:28)
-	// db1 = Σ_[0](t32)
+	// grad of t20 = x · w1 + b1  (model/model.go:28)
+	// db1 = Σ_[0](t36)
 	for j := range 16 {
 		s := 0.0
 		for i := range 32 {
-			s += t32[i*16+j]
+			s += t36[i*16+j]
 		}
 		db1[j] = s
 	}
 
-	// grad of t15 = x · w1  (model/model.go:28)
-	// dw1 = xᵀ · t32
-	gemmSmall(true, false, 2, 16, 32, x, 2, t32, 16, dw1, 16, false)
+	// grad of t19 = x · w1  (model/model.go:28)
+	// dw1 = xᵀ · t36
+	gemmSmall(true, false, 2, 16, 32, x, 2, t36, 16, dw1, 16, false)
 	return nil
 }
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
 	updates := m.state[0:1]      // f64[]
-	w1_m := m.state[1:33]        // f64[2,16]
-	w1_v := m.state[33:65]       // f64[2,16]
-	b1_m := m.state[65:81]       // f64[16]
-	b1_v := m.state[81:97]       // f64[16]
-	w2_m := m.state[97:129]      // f64[16,2]
-	w2_v := m.state[129:161]     // f64[16,2]
-	b2_m := m.state[161:163]     // f64[2]
-	b2_v := m.state[163:165]     // f64[2]
+	hyper_beta1 := m.state[1:2]  // f64[]
+	hyper_beta2 := m.state[2:3]  // f64[]
+	hyper_eps := m.state[3:4]    // f64[]
+	hyper_wd := m.state[4:5]     // f64[]
+	w1_m := m.state[5:37]        // f64[2,16]
+	w1_v := m.state[37:69]       // f64[2,16]
+	b1_m := m.state[69:85]       // f64[16]
+	b1_v := m.state[85:101]      // f64[16]
+	w2_m := m.state[101:133]     // f64[16,2]
+	w2_v := m.state[133:165]     // f64[16,2]
+	b2_m := m.state[165:167]     // f64[2]
+	b2_v := m.state[167:169]     // f64[2]
 	w1 := m.params[0:32]         // f64[2,16]
 	b1 := m.params[32:48]        // f64[16]
 	w2 := m.params[48:80]        // f64[16,2]
@@ -582,8 +666,8 @@ func (m *Model) update() error {
 	t_2 := m.arena[0:1]          // f64[]
 	lr_2 := m.arena[8:9]         // f64[]
 	grad_norm := m.arena[16:17]  // f64[]
-	t39 := m.arena[24:25]        // f64[]
-	t40 := m.arena[32:33]        // f64[]
+	t43 := m.arena[24:25]        // f64[]
+	t44 := m.arena[32:33]        // f64[]
 	clip_scale := m.arena[40:41] // f64[]
 
 	// t_2 = updates + 1
@@ -614,68 +698,84 @@ func (m *Model) update() error {
 
 	// fused elementwise:
 	//
-	//	t39 = grad_norm + 1e-06  (Add)
-	//	t40 = 1 / t39  (Div)
-	//	clip_scale = min(1, t40)  (Minimum)
-	m.fusedClip_scale(grad_norm, t39, t40, clip_scale)
+	//	t43 = grad_norm + 1e-06  (Add)
+	//	t44 = 1 / t43  (Div)
+	//	clip_scale = min(1, t44)  (Minimum)
+	m.fusedClip_scale(grad_norm, t43, t44, clip_scale)
 
-	// w1 ·= 1 − lr_2·0.01; w1_m, w1_v = moments of clip_scale·dw1; w1 −= lr_2 · m̂ / (√v̂ + 1e-08)  (model/model.go:24)
+	// w1 ·= 1 − lr_2·hyper_wd; w1_m, w1_v = moments of clip_scale·dw1 (β₁ hyper_beta1, β₂ hyper_beta2); w1 −= lr_2 · m̂ / (√v̂ + hyper_eps)  (model/model.go:24)
 	{
+		beta1 := hyper_beta1[0]
+		beta2 := hyper_beta2[0]
+		eps := hyper_eps[0]
+		wd := hyper_wd[0]
 		lr := lr_2[0]
-		bc1 := 1 - math.Pow(0.9, t_2[0]) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, t_2[0]))
+		bc1 := 1 - math.Pow(beta1, t_2[0]) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, t_2[0]))
 		for i := range 32 {
 			p := w1[i]
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := clip_scale[0] * dw1[i]
-			w1_m[i] = w1_m[i]*0.9 + (1-0.9)*g
-			w1_v[i] = w1_v[i]*0.999 + (1-0.999)*g*g
-			w1[i] = p - lr/bc1*w1_m[i]/(math.Sqrt(w1_v[i])/bc2+1e-08)
+			w1_m[i] = w1_m[i]*beta1 + (1-beta1)*g
+			w1_v[i] = w1_v[i]*beta2 + (1-beta2)*g*g
+			w1[i] = p - lr/bc1*w1_m[i]/(math.Sqrt(w1_v[i])/bc2+eps)
 		}
 	}
 
-	// b1 ·= 1 − lr_2·0.01; b1_m, b1_v = moments of clip_scale·db1; b1 −= lr_2 · m̂ / (√v̂ + 1e-08)  (model/model.go:25)
+	// b1 ·= 1 − lr_2·hyper_wd; b1_m, b1_v = moments of clip_scale·db1 (β₁ hyper_beta1, β₂ hyper_beta2); b1 −= lr_2 · m̂ / (√v̂ + hyper_eps)  (model/model.go:25)
 	{
+		beta1 := hyper_beta1[0]
+		beta2 := hyper_beta2[0]
+		eps := hyper_eps[0]
+		wd := hyper_wd[0]
 		lr := lr_2[0]
-		bc1 := 1 - math.Pow(0.9, t_2[0]) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, t_2[0]))
+		bc1 := 1 - math.Pow(beta1, t_2[0]) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, t_2[0]))
 		for i := range 16 {
 			p := b1[i]
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := clip_scale[0] * db1[i]
-			b1_m[i] = b1_m[i]*0.9 + (1-0.9)*g
-			b1_v[i] = b1_v[i]*0.999 + (1-0.999)*g*g
-			b1[i] = p - lr/bc1*b1_m[i]/(math.Sqrt(b1_v[i])/bc2+1e-08)
+			b1_m[i] = b1_m[i]*beta1 + (1-beta1)*g
+			b1_v[i] = b1_v[i]*beta2 + (1-beta2)*g*g
+			b1[i] = p - lr/bc1*b1_m[i]/(math.Sqrt(b1_v[i])/bc2+eps)
 		}
 	}
 
-	// w2 ·= 1 − lr_2·0.01; w2_m, w2_v = moments of clip_scale·dw2; w2 −= lr_2 · m̂ / (√v̂ + 1e-08)  (model/model.go:26)
+	// w2 ·= 1 − lr_2·hyper_wd; w2_m, w2_v = moments of clip_scale·dw2 (β₁ hyper_beta1, β₂ hyper_beta2); w2 −= lr_2 · m̂ / (√v̂ + hyper_eps)  (model/model.go:26)
 	{
+		beta1 := hyper_beta1[0]
+		beta2 := hyper_beta2[0]
+		eps := hyper_eps[0]
+		wd := hyper_wd[0]
 		lr := lr_2[0]
-		bc1 := 1 - math.Pow(0.9, t_2[0]) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, t_2[0]))
+		bc1 := 1 - math.Pow(beta1, t_2[0]) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, t_2[0]))
 		for i := range 32 {
 			p := w2[i]
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := clip_scale[0] * dw2[i]
-			w2_m[i] = w2_m[i]*0.9 + (1-0.9)*g
-			w2_v[i] = w2_v[i]*0.999 + (1-0.999)*g*g
-			w2[i] = p - lr/bc1*w2_m[i]/(math.Sqrt(w2_v[i])/bc2+1e-08)
+			w2_m[i] = w2_m[i]*beta1 + (1-beta1)*g
+			w2_v[i] = w2_v[i]*beta2 + (1-beta2)*g*g
+			w2[i] = p - lr/bc1*w2_m[i]/(math.Sqrt(w2_v[i])/bc2+eps)
 		}
 	}
 
-	// b2 ·= 1 − lr_2·0.01; b2_m, b2_v = moments of clip_scale·db2; b2 −= lr_2 · m̂ / (√v̂ + 1e-08)  (model/model.go:27)
+	// b2 ·= 1 − lr_2·hyper_wd; b2_m, b2_v = moments of clip_scale·db2 (β₁ hyper_beta1, β₂ hyper_beta2); b2 −= lr_2 · m̂ / (√v̂ + hyper_eps)  (model/model.go:27)
 	{
+		beta1 := hyper_beta1[0]
+		beta2 := hyper_beta2[0]
+		eps := hyper_eps[0]
+		wd := hyper_wd[0]
 		lr := lr_2[0]
-		bc1 := 1 - math.Pow(0.9, t_2[0]) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(0.999, t_2[0]))
+		bc1 := 1 - math.Pow(beta1, t_2[0]) // bias corrections at update t
+		bc2 := math.Sqrt(1 - math.Pow(beta2, t_2[0]))
 		for i := range 2 {
 			p := b2[i]
-			p *= 1 - lr*0.01 // decoupled weight decay (AdamW)
+			p *= 1 - lr*wd // decoupled weight decay (AdamW)
 			g := clip_scale[0] * db2[i]
-			b2_m[i] = b2_m[i]*0.9 + (1-0.9)*g
-			b2_v[i] = b2_v[i]*0.999 + (1-0.999)*g*g
-			b2[i] = p - lr/bc1*b2_m[i]/(math.Sqrt(b2_v[i])/bc2+1e-08)
+			b2_m[i] = b2_m[i]*beta1 + (1-beta1)*g
+			b2_v[i] = b2_v[i]*beta2 + (1-beta2)*g*g
+			b2[i] = p - lr/bc1*b2_m[i]/(math.Sqrt(b2_v[i])/bc2+eps)
 		}
 	}
 
@@ -714,64 +814,64 @@ func (m *Model) fusedLogits(w2 []float64, b2 []float64, t7 []float64, t8 []float
 	}
 }
 
-// fusedT17 is one fused epilogue kernel over f64[32,16]:
+// fusedT21 is one fused epilogue kernel over f64[32,16]:
 //
-//	t15 = x · w1  (MatMul, model/model.go:28)
-//	t16 = t15 + b1  (Add, model/model.go:28)
-//	t17 = tanh(t16)  (Tanh, model/model.go:28)
-func (m *Model) fusedT17(x []float64, w1 []float64, b1 []float64, t15 []float64, t17 []float64) {
-	gemmSmall(false, false, 32, 16, 2, x, 2, w1, 16, t15, 16, false)
+//	t19 = x · w1  (MatMul, model/model.go:28)
+//	t20 = t19 + b1  (Add, model/model.go:28)
+//	t21 = tanh(t20)  (Tanh, model/model.go:28)
+func (m *Model) fusedT21(x []float64, w1 []float64, b1 []float64, t19 []float64, t21 []float64) {
+	gemmSmall(false, false, 32, 16, 2, x, 2, w1, 16, t19, 16, false)
 	for i := range 32 {
 		for j := range 16 {
-			t16 := t15[i*16+j] + b1[j]
-			t17v := math.Tanh(t16)
-			t17[i*16+j] = t17v
+			t20 := t19[i*16+j] + b1[j]
+			t21v := math.Tanh(t20)
+			t21[i*16+j] = t21v
 		}
 	}
 }
 
 // fusedLogits_2 is one fused epilogue kernel over f64[32,2]:
 //
-//	t18 = t17 · w2  (MatMul, model/model.go:28)
-//	logits = t18 + b2  (Add, model/model.go:28)
-func (m *Model) fusedLogits_2(w2 []float64, b2 []float64, t17 []float64, t18 []float64, logits []float64) {
-	gemmSmall(false, false, 32, 2, 16, t17, 16, w2, 2, t18, 2, false)
+//	t22 = t21 · w2  (MatMul, model/model.go:28)
+//	logits = t22 + b2  (Add, model/model.go:28)
+func (m *Model) fusedLogits_2(w2 []float64, b2 []float64, t21 []float64, t22 []float64, logits []float64) {
+	gemmSmall(false, false, 32, 2, 16, t21, 16, w2, 2, t22, 2, false)
 	for i := range 32 {
 		for j := range 2 {
-			logitsv := t18[i*2+j] + b2[j]
+			logitsv := t22[i*2+j] + b2[j]
 			logits[i*2+j] = logitsv
 		}
 	}
 }
 
-// fusedT32 is one fused epilogue kernel over f64[32,16]:
+// fusedT36 is one fused epilogue kernel over f64[32,16]:
 //
-//	t27 = dlogits · w2ᵀ  (MatMul, model/model.go:28)
-//	t30 = t17 ⊙ t17  (Mul, model/model.go:28)
-//	t31 = 1 − t30  (Sub, model/model.go:28)
-//	t32 = t27 ⊙ t31  (Mul, model/model.go:28)
-func (m *Model) fusedT32(w2 []float64, t17 []float64, dlogits []float64, t27 []float64, t32 []float64) {
-	gemm(m.pool, false, true, 32, 16, 2, dlogits, 2, w2, 2, t27, 16, false)
+//	t31 = dlogits · w2ᵀ  (MatMul, model/model.go:28)
+//	t34 = t21 ⊙ t21  (Mul, model/model.go:28)
+//	t35 = 1 − t34  (Sub, model/model.go:28)
+//	t36 = t31 ⊙ t35  (Mul, model/model.go:28)
+func (m *Model) fusedT36(w2 []float64, t21 []float64, dlogits []float64, t31 []float64, t36 []float64) {
+	gemm(m.pool, false, true, 32, 16, 2, dlogits, 2, w2, 2, t31, 16, false)
 	for i := range 512 {
-		t30 := t17[i] * t17[i]
-		t31 := 1 - t30
-		t32v := t27[i] * t31
-		t32[i] = t32v
+		t34 := t21[i] * t21[i]
+		t35 := 1 - t34
+		t36v := t31[i] * t35
+		t36[i] = t36v
 	}
 }
 
 // fusedClip_scale is one fused elementwise kernel over f64[]:
 //
-//	t39 = grad_norm + 1e-06  (Add)
-//	t40 = 1 / t39  (Div)
-//	clip_scale = min(1, t40)  (Minimum)
-func (m *Model) fusedClip_scale(grad_norm []float64, t39 []float64, t40 []float64, clip_scale []float64) {
+//	t43 = grad_norm + 1e-06  (Add)
+//	t44 = 1 / t43  (Div)
+//	clip_scale = min(1, t44)  (Minimum)
+func (m *Model) fusedClip_scale(grad_norm []float64, t43 []float64, t44 []float64, clip_scale []float64) {
 	{
-		t39v := grad_norm[0] + 1e-06
-		t40v := 1 / t39v
-		clip_scalev := minNaN(1, t40v)
-		t39[0] = t39v
-		t40[0] = t40v
+		t43v := grad_norm[0] + 1e-06
+		t44v := 1 / t43v
+		clip_scalev := minNaN(1, t44v)
+		t43[0] = t43v
+		t44[0] = t44v
 		clip_scale[0] = clip_scalev
 	}
 }
