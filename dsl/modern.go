@@ -219,7 +219,21 @@ func (a *GroupedAttention) keyMask(keep *Tensor, want []int) *Tensor {
 	if a.KVHeads != a.Heads {
 		ones = append(ones, 1)
 	}
-	return keep.Reshape(append(append(lead, ones...), want[len(want)-1])...).As(a.Name + ".key_mask")
+	shape := append(append(lead, ones...), want[len(want)-1])
+	b, key := keep.b, keyMaskKey{keep.n, len(shape)}
+	if m := b.keyMasks[key]; m != nil {
+		return m // one view of a source's mask for all its attentions (one memo for decoding)
+	}
+	name := a.Name + ".key_mask"
+	if keep.n.Name != "" {
+		name = keep.n.Name + ".key_mask"
+	}
+	m := keep.Reshape(shape...).As(name)
+	if b.keyMasks == nil {
+		b.keyMasks = map[keyMaskKey]*Tensor{}
+	}
+	b.keyMasks[key] = m
+	return m
 }
 
 // attend projects q from xq and k, v from xkv, rotates q and k when rope is

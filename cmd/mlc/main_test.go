@@ -130,8 +130,8 @@ func TestStatsKVCache(t *testing.T) {
 	}
 	// seq2seq: the decoder's caches (2 × dec_layers × ctx), the
 	// cross-attention keys and values Prefill keeps (2 × dec_layers ×
-	// src_ctx) of kv_heads × head_dim = 2 × 24 each, and one source mask
-	// per cross-attention.
+	// src_ctx) of kv_heads × head_dim = 2 × 24 each, and the source mask
+	// they share.
 	code, out, errOut = runCLI("stats", "-model", "seq2seq", "-config", "src_ctx=10,ctx=6,d=96,heads=4,kv_heads=2,dec_layers=2,batch=3", "-json")
 	if code != 0 {
 		t.Fatalf("seq2seq: exit %d: %s", code, errOut)
@@ -140,7 +140,7 @@ func TestStatsKVCache(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatal(err)
 	}
-	if want := (2*2*(6+10)*2*24 + 2*10) * 4 * 3; s.KVCacheBytes != want || s.KVCacheFormula != want {
+	if want := (2*2*(6+10)*2*24 + 10) * 4 * 3; s.KVCacheBytes != want || s.KVCacheFormula != want {
 		t.Fatalf("seq2seq: KV cache %d bytes allocated, %d by the formula, want %d", s.KVCacheBytes, s.KVCacheFormula, want)
 	}
 	code, out, _ = runCLI("stats", "-model", "mlp", "-json")

@@ -91,7 +91,7 @@ func cmdStats(c *cli, args []string) error {
 		fmt.Fprintf(w, "KV cache bytes        %12d allocated", s.KVCacheBytes)
 		switch {
 		case s.KVCacheFormula > 0 && s.encDec:
-			fmt.Fprintf(w, "   %12d by (2 × dec_layers × (ctx + src_ctx) × kv_heads × head_dim + dec_layers × src_ctx) × bytes × batch", s.KVCacheFormula)
+			fmt.Fprintf(w, "   %12d by (2 × dec_layers × (ctx + src_ctx) × kv_heads × head_dim + src_ctx) × bytes × batch", s.KVCacheFormula)
 		case s.KVCacheFormula > 0:
 			fmt.Fprintf(w, "   %12d by 2 × layers × ctx × kv_heads × head_dim × bytes × batch", s.KVCacheFormula)
 		}
@@ -150,13 +150,13 @@ func statsOf(p *graph.Program, m *loaded, opt string) (modelStats, error) {
 		}
 		// An encoder-decoder: the decoder's self-attention caches, the
 		// cross-attention keys and values Prefill keeps of the encoder's
-		// output, and each cross-attention's source padding mask.
+		// output, and the source padding mask they share.
 		if L, src := configInt(m, "dec_layers"), configInt(m, "src_ctx"); L > 0 && src > 0 && ctx > 0 && d > 0 {
 			kvWidth := d
 			if heads, kv := configInt(m, "heads"), configInt(m, "kv_heads"); heads > 0 && kv > 0 {
 				kvWidth = kv * (d / heads)
 			}
-			s.KVCacheFormula = (2*L*(ctx+src)*kvWidth + L*src) * size * batch
+			s.KVCacheFormula = (2*L*(ctx+src)*kvWidth + src) * size * batch
 			s.encDec = true
 		}
 	}

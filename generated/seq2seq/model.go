@@ -17,7 +17,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
-	cache    []float32 // 592897 values, the KV cache of decoding: kv.pos, dec0.self.k_group.cache, dec0.self.v_group.cache, dec1.self.k_group.cache, dec1.self.v_group.cache, dec2.self.k_group.cache, dec2.self.v_group.cache, dec0.cross.key_mask.memo, dec0.cross.k_group.memo, dec0.cross.v_group.memo, dec1.cross.key_mask.memo, dec1.cross.k_group.memo, dec1.cross.v_group.memo, dec2.cross.key_mask.memo, dec2.cross.k_group.memo, dec2.cross.v_group.memo
+	cache    []float32 // 590849 values, the KV cache of decoding: kv.pos, dec0.self.k_group.cache, dec0.self.v_group.cache, dec1.self.k_group.cache, dec1.self.v_group.cache, dec2.self.k_group.cache, dec2.self.v_group.cache, src_keep.key_mask.memo, dec0.cross.k_group.memo, dec0.cross.v_group.memo, dec1.cross.k_group.memo, dec1.cross.v_group.memo, dec2.cross.k_group.memo, dec2.cross.v_group.memo
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -58,7 +58,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.state = make([]float32, 1)
-	m.cache = make([]float32, 592897)
+	m.cache = make([]float32, 590849)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, true, 32, 32, 24)
@@ -1263,7 +1263,7 @@ func (m *Model) predict() error {
 	enc0_mlp_up_W := m.params[76992:101568]            // f32[96,256]
 	enc0_mlp_down_W := m.params[101568:126144]         // f32[256,96]
 	enc0_attn_norm := m.arena[0:98304]                 // f32[32,32,96]
-	enc0_attn_key_mask := m.barena[0:1024]             // bool[32,1,1,1,32]
+	src_keep_key_mask := m.barena[0:1024]              // bool[32,1,1,1,32]
 	enc0_attn_q_proj := m.arena[98304:196608]          // f32[32,32,96]
 	t19 := m.arena[98304:196608]                       // f32[32,32,4,24]
 	enc0_attn_q := m.arena[196608:294912]              // f32[32,4,32,24]
@@ -1583,7 +1583,7 @@ func (m *Model) predict() error {
 	//	enc0_attn_norm = t15 ⊙ enc0_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
 	m.parallel(1024, (*Model).rmsNormEnc0_attn_norm, enc_in, enc0_attn_norm_g, enc0_attn_norm)
 
-	// enc0_attn_key_mask = reshape(src_keep, [32,1,1,1,32])  (models/seq2seq/seq2seq.go:80)
+	// src_keep_key_mask = reshape(src_keep, [32,1,1,1,32])  (models/seq2seq/seq2seq.go:80)
 
 	// enc0_attn_q_proj = enc0_attn_norm · enc0_attn_Wq  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 96, 96, enc0_attn_norm, 96, enc0_attn_Wq, 96, enc0_attn_q_proj, 96, false)
@@ -1625,8 +1625,8 @@ func (m *Model) predict() error {
 	//
 	//	t32 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc0_attn_scores = t32 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t36 = enc0_attn_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT36(enc0_attn_key_mask, enc0_attn_q_group, enc0_attn_k_group, t32, t36)
+	//	t36 = src_keep_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT36(src_keep_key_mask, enc0_attn_q_group, enc0_attn_k_group, t32, t36)
 
 	// enc0_attn_group_weights = softmax(t36)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(4096, (*Model).softmaxEnc0_attn_group_weights, t36, enc0_attn_group_weights)
@@ -1716,8 +1716,8 @@ func (m *Model) predict() error {
 	//
 	//	t78 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc1_attn_scores = t78 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t80 = enc0_attn_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT80(enc0_attn_key_mask, enc1_attn_q_group, enc1_attn_k_group, t78, t80)
+	//	t80 = src_keep_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT80(src_keep_key_mask, enc1_attn_q_group, enc1_attn_k_group, t78, t80)
 
 	// enc1_attn_group_weights = softmax(t80)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(4096, (*Model).softmaxEnc1_attn_group_weights, t80, enc1_attn_group_weights)
@@ -1807,8 +1807,8 @@ func (m *Model) predict() error {
 	//
 	//	t122 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc2_attn_scores = t122 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t124 = enc0_attn_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT124(enc0_attn_key_mask, enc2_attn_q_group, enc2_attn_k_group, t122, t124)
+	//	t124 = src_keep_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT124(src_keep_key_mask, enc2_attn_q_group, enc2_attn_k_group, t122, t124)
 
 	// enc2_attn_group_weights = softmax(t124)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(4096, (*Model).softmaxEnc2_attn_group_weights, t124, enc2_attn_group_weights)
@@ -1967,8 +1967,8 @@ func (m *Model) predict() error {
 	//
 	//	t200 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec0_cross_scores = t200 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t202 = enc0_attn_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT202(enc0_attn_key_mask, dec0_cross_q_group, dec0_cross_k_group, t200, t202)
+	//	t202 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT202(src_keep_key_mask, dec0_cross_q_group, dec0_cross_k_group, t200, t202)
 
 	// dec0_cross_group_weights = softmax(t202)  (models/seq2seq/seq2seq.go:97)
 	m.parallel(4096, (*Model).softmaxDec0_cross_group_weights, t202, dec0_cross_group_weights)
@@ -2116,8 +2116,8 @@ func (m *Model) predict() error {
 	//
 	//	t273 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec1_cross_scores = t273 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t275 = enc0_attn_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT275(enc0_attn_key_mask, dec1_cross_q_group, dec1_cross_k_group, t273, t275)
+	//	t275 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT275(src_keep_key_mask, dec1_cross_q_group, dec1_cross_k_group, t273, t275)
 
 	// dec1_cross_group_weights = softmax(t275)  (models/seq2seq/seq2seq.go:97)
 	m.parallel(4096, (*Model).softmaxDec1_cross_group_weights, t275, dec1_cross_group_weights)
@@ -2265,8 +2265,8 @@ func (m *Model) predict() error {
 	//
 	//	t346 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec2_cross_scores = t346 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t348 = enc0_attn_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT348(enc0_attn_key_mask, dec2_cross_q_group, dec2_cross_k_group, t346, t348)
+	//	t348 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT348(src_keep_key_mask, dec2_cross_q_group, dec2_cross_k_group, t346, t348)
 
 	// dec2_cross_group_weights = softmax(t348)  (models/seq2seq/seq2seq.go:97)
 	m.parallel(4096, (*Model).softmaxDec2_cross_group_weights, t348, dec2_cross_group_weights)
@@ -2341,7 +2341,7 @@ func (m *Model) forward() error {
 	enc0_mlp_down_W := m.params[101568:126144]           // f32[256,96]
 	t17 := m.arena[9928704:10027008]                     // f32[32,32,96]
 	enc0_attn_norm := m.arena[10027008:10125312]         // f32[32,32,96]
-	enc0_attn_key_mask := m.barena[0:1024]               // bool[32,1,1,1,32]
+	src_keep_key_mask := m.barena[0:1024]                // bool[32,1,1,1,32]
 	enc0_attn_q_proj := m.arena[0:98304]                 // f32[32,32,96]
 	t21 := m.arena[0:98304]                              // f32[32,32,4,24]
 	enc0_attn_q := m.arena[98304:196608]                 // f32[32,4,32,24]
@@ -2693,7 +2693,7 @@ func (m *Model) forward() error {
 	//	enc0_attn_norm = t17 ⊙ enc0_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
 	m.parallel(1024, (*Model).rmsNormEnc0_attn_norm_2, enc_in, enc0_attn_norm_g, t17, enc0_attn_norm)
 
-	// enc0_attn_key_mask = reshape(src_keep, [32,1,1,1,32])  (models/seq2seq/seq2seq.go:80)
+	// src_keep_key_mask = reshape(src_keep, [32,1,1,1,32])  (models/seq2seq/seq2seq.go:80)
 
 	// enc0_attn_q_proj = enc0_attn_norm · enc0_attn_Wq  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 96, 96, enc0_attn_norm, 96, enc0_attn_Wq, 96, enc0_attn_q_proj, 96, false)
@@ -2735,8 +2735,8 @@ func (m *Model) forward() error {
 	//
 	//	t34 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc0_attn_scores = t34 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t38 = enc0_attn_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT38(enc0_attn_key_mask, enc0_attn_q_group, enc0_attn_k_group, t34, t38)
+	//	t38 = src_keep_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT38(src_keep_key_mask, enc0_attn_q_group, enc0_attn_k_group, t34, t38)
 
 	// enc0_attn_group_weights = softmax(t38)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(4096, (*Model).softmaxEnc0_attn_group_weights_2, t38, enc0_attn_group_weights)
@@ -2828,8 +2828,8 @@ func (m *Model) forward() error {
 	//
 	//	t80 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc1_attn_scores = t80 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t82 = enc0_attn_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT82(enc0_attn_key_mask, enc1_attn_q_group, enc1_attn_k_group, t80, t82)
+	//	t82 = src_keep_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT82(src_keep_key_mask, enc1_attn_q_group, enc1_attn_k_group, t80, t82)
 
 	// enc1_attn_group_weights = softmax(t82)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(4096, (*Model).softmaxEnc1_attn_group_weights_2, t82, enc1_attn_group_weights)
@@ -2921,8 +2921,8 @@ func (m *Model) forward() error {
 	//
 	//	t124 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc2_attn_scores = t124 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t126 = enc0_attn_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT126(enc0_attn_key_mask, enc2_attn_q_group, enc2_attn_k_group, t124, t126)
+	//	t126 = src_keep_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT126(src_keep_key_mask, enc2_attn_q_group, enc2_attn_k_group, t124, t126)
 
 	// enc2_attn_group_weights = softmax(t126)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(4096, (*Model).softmaxEnc2_attn_group_weights_2, t126, enc2_attn_group_weights)
@@ -3083,8 +3083,8 @@ func (m *Model) forward() error {
 	//
 	//	t202 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec0_cross_scores = t202 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t204 = enc0_attn_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT204(enc0_attn_key_mask, dec0_cross_q_group, dec0_cross_k_group, t202, t204)
+	//	t204 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT204(src_keep_key_mask, dec0_cross_q_group, dec0_cross_k_group, t202, t204)
 
 	// dec0_cross_group_weights = softmax(t204)  (models/seq2seq/seq2seq.go:97)
 	m.parallel(4096, (*Model).softmaxDec0_cross_group_weights_2, t204, dec0_cross_group_weights)
@@ -3234,8 +3234,8 @@ func (m *Model) forward() error {
 	//
 	//	t275 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec1_cross_scores = t275 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t277 = enc0_attn_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT277(enc0_attn_key_mask, dec1_cross_q_group, dec1_cross_k_group, t275, t277)
+	//	t277 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT277(src_keep_key_mask, dec1_cross_q_group, dec1_cross_k_group, t275, t277)
 
 	// dec1_cross_group_weights = softmax(t277)  (models/seq2seq/seq2seq.go:97)
 	m.parallel(4096, (*Model).softmaxDec1_cross_group_weights_2, t277, dec1_cross_group_weights)
@@ -3385,8 +3385,8 @@ func (m *Model) forward() error {
 	//
 	//	t348 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec2_cross_scores = t348 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t350 = enc0_attn_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT350(enc0_attn_key_mask, dec2_cross_q_group, dec2_cross_k_group, t348, t350)
+	//	t350 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT350(src_keep_key_mask, dec2_cross_q_group, dec2_cross_k_group, t348, t350)
 
 	// dec2_cross_group_weights = softmax(t350)  (models/seq2seq/seq2seq.go:97)
 	m.parallel(4096, (*Model).softmaxDec2_cross_group_weights_2, t350, dec2_cross_group_weights)
@@ -3470,7 +3470,7 @@ func (m *Model) backward() error {
 	enc0_mlp_up_W := m.params[76992:101568]               // f32[96,256]
 	enc0_mlp_down_W := m.params[101568:126144]            // f32[256,96]
 	t17 := m.arena[9928704:10027008]                      // f32[32,32,96]
-	enc0_attn_key_mask := m.barena[0:1024]                // bool[32,1,1,1,32]
+	src_keep_key_mask := m.barena[0:1024]                 // bool[32,1,1,1,32]
 	enc0_attn_q_group := m.arena[10125312:10223616]       // f32[32,2,2,32,24]
 	enc0_attn_k_group := m.arena[16662528:16711680]       // f32[32,2,1,32,24]
 	enc0_attn_v_group := m.arena[16613376:16662528]       // f32[32,2,1,32,24]
@@ -4209,9 +4209,9 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	ddec2_cross_scores = enc0_attn_key_mask ? t420 : 0  (Where, models/seq2seq/seq2seq.go:97)
+	//	ddec2_cross_scores = src_keep_key_mask ? t420 : 0  (Where, models/seq2seq/seq2seq.go:97)
 	//	t423 = ddec2_cross_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	m.fusedT423(enc0_attn_key_mask, t420, t423)
+	m.fusedT423(src_keep_key_mask, t420, t423)
 
 	// grad of t348 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (models/seq2seq/seq2seq.go:97)
 	// ddec2_cross_q_group = t423 · dec2_cross_k_group
@@ -4501,9 +4501,9 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	ddec1_cross_scores = enc0_attn_key_mask ? t527 : 0  (Where, models/seq2seq/seq2seq.go:97)
+	//	ddec1_cross_scores = src_keep_key_mask ? t527 : 0  (Where, models/seq2seq/seq2seq.go:97)
 	//	t529 = ddec1_cross_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	m.fusedT529(enc0_attn_key_mask, t527, t529)
+	m.fusedT529(src_keep_key_mask, t527, t529)
 
 	// grad of t275 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (models/seq2seq/seq2seq.go:97)
 	// ddec1_cross_q_group = t529 · dec1_cross_k_group
@@ -4792,9 +4792,9 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	ddec0_cross_scores = enc0_attn_key_mask ? t632 : 0  (Where, models/seq2seq/seq2seq.go:97)
+	//	ddec0_cross_scores = src_keep_key_mask ? t632 : 0  (Where, models/seq2seq/seq2seq.go:97)
 	//	t634 = ddec0_cross_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	m.fusedT634(enc0_attn_key_mask, t632, t634)
+	m.fusedT634(src_keep_key_mask, t632, t634)
 
 	// grad of t202 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (models/seq2seq/seq2seq.go:97)
 	// ddec0_cross_q_group = t634 · dec0_cross_k_group
@@ -5107,9 +5107,9 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	denc2_attn_scores = enc0_attn_key_mask ? t747 : 0  (Where, models/seq2seq/seq2seq.go:80)
+	//	denc2_attn_scores = src_keep_key_mask ? t747 : 0  (Where, models/seq2seq/seq2seq.go:80)
 	//	t749 = denc2_attn_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	m.fusedT749(enc0_attn_key_mask, t747, t749)
+	m.fusedT749(src_keep_key_mask, t747, t749)
 
 	// grad of t124 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (models/seq2seq/seq2seq.go:80)
 	// denc2_attn_q_group = t749 · enc2_attn_k_group
@@ -5288,9 +5288,9 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	denc1_attn_scores = enc0_attn_key_mask ? t814 : 0  (Where, models/seq2seq/seq2seq.go:80)
+	//	denc1_attn_scores = src_keep_key_mask ? t814 : 0  (Where, models/seq2seq/seq2seq.go:80)
 	//	t816 = denc1_attn_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	m.fusedT816(enc0_attn_key_mask, t814, t816)
+	m.fusedT816(src_keep_key_mask, t814, t816)
 
 	// grad of t80 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (models/seq2seq/seq2seq.go:80)
 	// denc1_attn_q_group = t816 · enc1_attn_k_group
@@ -5469,9 +5469,9 @@ func (m *Model) backward() error {
 
 	// fused elementwise:
 	//
-	//	denc0_attn_scores = enc0_attn_key_mask ? t881 : 0  (Where, models/seq2seq/seq2seq.go:80)
+	//	denc0_attn_scores = src_keep_key_mask ? t881 : 0  (Where, models/seq2seq/seq2seq.go:80)
 	//	t883 = denc0_attn_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	m.fusedT883(enc0_attn_key_mask, t881, t883)
+	m.fusedT883(src_keep_key_mask, t881, t883)
 
 	// grad of t34 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (models/seq2seq/seq2seq.go:80)
 	// denc0_attn_q_group = t883 · enc0_attn_k_group
@@ -6095,19 +6095,17 @@ func (m *Model) prefill() error {
 	dec1_self_v_group_cache := m.cache[147457:196609]  // f32[32,2,1,32,24]
 	dec2_self_k_group_cache := m.cache[196609:245761]  // f32[32,2,1,32,24]
 	dec2_self_v_group_cache := m.cache[245761:294913]  // f32[32,2,1,32,24]
-	dec0_cross_key_mask_memo := m.cache[294913:295937] // f32[32,1,1,1,32]
+	src_keep_key_mask_memo := m.cache[294913:295937]   // f32[32,1,1,1,32]
 	dec0_cross_k_group_memo := m.cache[295937:345089]  // f32[32,2,1,32,24]
 	dec0_cross_v_group_memo := m.cache[345089:394241]  // f32[32,2,1,32,24]
-	dec1_cross_key_mask_memo := m.cache[394241:395265] // f32[32,1,1,1,32]
-	dec1_cross_k_group_memo := m.cache[395265:444417]  // f32[32,2,1,32,24]
-	dec1_cross_v_group_memo := m.cache[444417:493569]  // f32[32,2,1,32,24]
-	dec2_cross_key_mask_memo := m.cache[493569:494593] // f32[32,1,1,1,32]
-	dec2_cross_k_group_memo := m.cache[494593:543745]  // f32[32,2,1,32,24]
-	dec2_cross_v_group_memo := m.cache[543745:592897]  // f32[32,2,1,32,24]
+	dec1_cross_k_group_memo := m.cache[394241:443393]  // f32[32,2,1,32,24]
+	dec1_cross_v_group_memo := m.cache[443393:492545]  // f32[32,2,1,32,24]
+	dec2_cross_k_group_memo := m.cache[492545:541697]  // f32[32,2,1,32,24]
+	dec2_cross_v_group_memo := m.cache[541697:590849]  // f32[32,2,1,32,24]
 	src := m.iarena[0:1024]                            // i32[32,32]
 	ids := m.iarena[1024:2048]                         // i32[32,32]
 	wte := m.params[0:24576]                           // f32[256,96]
-	t19 := const3[:]                                   // i32[]
+	t17 := const3[:]                                   // i32[]
 	src_keep := m.barena[0:1024]                       // bool[32,32]
 	enc_in := m.arena[524288:622592]                   // f32[32,32,96]
 	enc0_attn_norm_g := m.params[24576:24672]          // f32[96]
@@ -6120,33 +6118,33 @@ func (m *Model) prefill() error {
 	enc0_mlp_up_W := m.params[76992:101568]            // f32[96,256]
 	enc0_mlp_down_W := m.params[101568:126144]         // f32[256,96]
 	enc0_attn_norm := m.arena[0:98304]                 // f32[32,32,96]
-	enc0_attn_key_mask := m.barena[0:1024]             // bool[32,1,1,1,32]
+	src_keep_key_mask := m.barena[0:1024]              // bool[32,1,1,1,32]
 	enc0_attn_q_proj := m.arena[98304:196608]          // f32[32,32,96]
-	t35 := m.arena[98304:196608]                       // f32[32,32,4,24]
+	t33 := m.arena[98304:196608]                       // f32[32,32,4,24]
 	enc0_attn_q := m.arena[196608:294912]              // f32[32,4,32,24]
 	enc0_attn_k_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t38 := m.arena[98304:147456]                       // f32[32,32,2,24]
+	t36 := m.arena[98304:147456]                       // f32[32,32,2,24]
 	enc0_attn_k := m.arena[147456:196608]              // f32[32,2,32,24]
 	enc0_attn_v_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t41 := m.arena[98304:147456]                       // f32[32,32,2,24]
+	t39 := m.arena[98304:147456]                       // f32[32,32,2,24]
 	enc0_attn_v := m.arena[393216:442368]              // f32[32,2,32,24]
 	enc0_attn_q_rot := m.arena[294912:393216]          // f32[32,4,32,24]
 	enc0_attn_k_rot := m.arena[196608:245760]          // f32[32,2,32,24]
 	enc0_attn_q_group := m.arena[294912:393216]        // f32[32,2,2,32,24]
 	enc0_attn_k_group := m.arena[196608:245760]        // f32[32,2,1,32,24]
 	enc0_attn_v_group := m.arena[393216:442368]        // f32[32,2,1,32,24]
-	t48 := m.arena[0:131072]                           // f32[32,2,2,32,32]
-	t52 := m.arena[0:131072]                           // f32[32,2,2,32,32]
+	t46 := m.arena[0:131072]                           // f32[32,2,2,32,32]
+	t50 := m.arena[0:131072]                           // f32[32,2,2,32,32]
 	enc0_attn_group_weights := m.arena[131072:262144]  // f32[32,2,2,32,32]
 	enc0_attn_context := m.arena[0:98304]              // f32[32,2,2,32,24]
-	t55 := m.arena[0:98304]                            // f32[32,4,32,24]
-	t56 := m.arena[98304:196608]                       // f32[32,32,4,24]
-	t57 := m.arena[98304:196608]                       // f32[32,32,96]
+	t53 := m.arena[0:98304]                            // f32[32,4,32,24]
+	t54 := m.arena[98304:196608]                       // f32[32,32,4,24]
+	t55 := m.arena[98304:196608]                       // f32[32,32,96]
 	enc0_attn_out := m.arena[0:98304]                  // f32[32,32,96]
 	enc0_resid1 := m.arena[524288:622592]              // f32[32,32,96]
 	enc0_mlp_norm := m.arena[622592:720896]            // f32[32,32,96]
-	t62 := m.arena[0:262144]                           // f32[32,32,256]
-	t65 := m.arena[262144:524288]                      // f32[32,32,256]
+	t60 := m.arena[0:262144]                           // f32[32,32,256]
+	t63 := m.arena[262144:524288]                      // f32[32,32,256]
 	enc0_mlp_hidden := m.arena[0:262144]               // f32[32,32,256]
 	enc0_mlp_out := m.arena[262144:360448]             // f32[32,32,96]
 	enc0_resid2 := m.arena[524288:622592]              // f32[32,32,96]
@@ -6161,31 +6159,31 @@ func (m *Model) prefill() error {
 	enc1_mlp_down_W := m.params[203136:227712]         // f32[256,96]
 	enc1_attn_norm := m.arena[0:98304]                 // f32[32,32,96]
 	enc1_attn_q_proj := m.arena[98304:196608]          // f32[32,32,96]
-	t81 := m.arena[98304:196608]                       // f32[32,32,4,24]
+	t79 := m.arena[98304:196608]                       // f32[32,32,4,24]
 	enc1_attn_q := m.arena[196608:294912]              // f32[32,4,32,24]
 	enc1_attn_k_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t84 := m.arena[98304:147456]                       // f32[32,32,2,24]
+	t82 := m.arena[98304:147456]                       // f32[32,32,2,24]
 	enc1_attn_k := m.arena[147456:196608]              // f32[32,2,32,24]
 	enc1_attn_v_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t87 := m.arena[98304:147456]                       // f32[32,32,2,24]
+	t85 := m.arena[98304:147456]                       // f32[32,32,2,24]
 	enc1_attn_v := m.arena[393216:442368]              // f32[32,2,32,24]
 	enc1_attn_q_rot := m.arena[294912:393216]          // f32[32,4,32,24]
 	enc1_attn_k_rot := m.arena[196608:245760]          // f32[32,2,32,24]
 	enc1_attn_q_group := m.arena[294912:393216]        // f32[32,2,2,32,24]
 	enc1_attn_k_group := m.arena[196608:245760]        // f32[32,2,1,32,24]
 	enc1_attn_v_group := m.arena[393216:442368]        // f32[32,2,1,32,24]
+	t92 := m.arena[0:131072]                           // f32[32,2,2,32,32]
 	t94 := m.arena[0:131072]                           // f32[32,2,2,32,32]
-	t96 := m.arena[0:131072]                           // f32[32,2,2,32,32]
 	enc1_attn_group_weights := m.arena[131072:262144]  // f32[32,2,2,32,32]
 	enc1_attn_context := m.arena[0:98304]              // f32[32,2,2,32,24]
-	t99 := m.arena[0:98304]                            // f32[32,4,32,24]
-	t100 := m.arena[98304:196608]                      // f32[32,32,4,24]
-	t101 := m.arena[98304:196608]                      // f32[32,32,96]
+	t97 := m.arena[0:98304]                            // f32[32,4,32,24]
+	t98 := m.arena[98304:196608]                       // f32[32,32,4,24]
+	t99 := m.arena[98304:196608]                       // f32[32,32,96]
 	enc1_attn_out := m.arena[0:98304]                  // f32[32,32,96]
 	enc1_resid1 := m.arena[524288:622592]              // f32[32,32,96]
 	enc1_mlp_norm := m.arena[622592:720896]            // f32[32,32,96]
-	t106 := m.arena[0:262144]                          // f32[32,32,256]
-	t109 := m.arena[262144:524288]                     // f32[32,32,256]
+	t104 := m.arena[0:262144]                          // f32[32,32,256]
+	t107 := m.arena[262144:524288]                     // f32[32,32,256]
 	enc1_mlp_hidden := m.arena[0:262144]               // f32[32,32,256]
 	enc1_mlp_out := m.arena[262144:360448]             // f32[32,32,96]
 	enc1_resid2 := m.arena[524288:622592]              // f32[32,32,96]
@@ -6200,31 +6198,31 @@ func (m *Model) prefill() error {
 	enc2_mlp_down_W := m.params[304704:329280]         // f32[256,96]
 	enc2_attn_norm := m.arena[0:98304]                 // f32[32,32,96]
 	enc2_attn_q_proj := m.arena[98304:196608]          // f32[32,32,96]
-	t125 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t123 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	enc2_attn_q := m.arena[196608:294912]              // f32[32,4,32,24]
 	enc2_attn_k_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t128 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t126 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	enc2_attn_k := m.arena[147456:196608]              // f32[32,2,32,24]
 	enc2_attn_v_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t131 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t129 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	enc2_attn_v := m.arena[393216:442368]              // f32[32,2,32,24]
 	enc2_attn_q_rot := m.arena[294912:393216]          // f32[32,4,32,24]
 	enc2_attn_k_rot := m.arena[196608:245760]          // f32[32,2,32,24]
 	enc2_attn_q_group := m.arena[294912:393216]        // f32[32,2,2,32,24]
 	enc2_attn_k_group := m.arena[196608:245760]        // f32[32,2,1,32,24]
 	enc2_attn_v_group := m.arena[393216:442368]        // f32[32,2,1,32,24]
+	t136 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	t138 := m.arena[0:131072]                          // f32[32,2,2,32,32]
-	t140 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	enc2_attn_group_weights := m.arena[131072:262144]  // f32[32,2,2,32,32]
 	enc2_attn_context := m.arena[0:98304]              // f32[32,2,2,32,24]
-	t143 := m.arena[0:98304]                           // f32[32,4,32,24]
-	t144 := m.arena[98304:196608]                      // f32[32,32,4,24]
-	t145 := m.arena[98304:196608]                      // f32[32,32,96]
+	t141 := m.arena[0:98304]                           // f32[32,4,32,24]
+	t142 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t143 := m.arena[98304:196608]                      // f32[32,32,96]
 	enc2_attn_out := m.arena[0:98304]                  // f32[32,32,96]
 	enc2_resid1 := m.arena[524288:622592]              // f32[32,32,96]
 	enc2_mlp_norm := m.arena[622592:720896]            // f32[32,32,96]
-	t150 := m.arena[0:262144]                          // f32[32,32,256]
-	t153 := m.arena[262144:524288]                     // f32[32,32,256]
+	t148 := m.arena[0:262144]                          // f32[32,32,256]
+	t151 := m.arena[262144:524288]                     // f32[32,32,256]
 	enc2_mlp_hidden := m.arena[0:262144]               // f32[32,32,256]
 	enc2_mlp_out := m.arena[262144:360448]             // f32[32,32,96]
 	enc2_resid2 := m.arena[524288:622592]              // f32[32,32,96]
@@ -6247,13 +6245,13 @@ func (m *Model) prefill() error {
 	dec0_mlp_down_W := m.params[434112:458688]         // f32[256,96]
 	dec0_self_norm := m.arena[0:98304]                 // f32[32,32,96]
 	dec0_self_q_proj := m.arena[98304:196608]          // f32[32,32,96]
-	t179 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t177 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	dec0_self_q := m.arena[196608:294912]              // f32[32,4,32,24]
 	dec0_self_k_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t182 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t180 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	dec0_self_k := m.arena[147456:196608]              // f32[32,2,32,24]
 	dec0_self_v_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t185 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t183 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	dec0_self_v := m.arena[819200:868352]              // f32[32,2,32,24]
 	dec0_self_q_rot := m.arena[0:98304]                // f32[32,4,32,24]
 	dec0_self_k_rot := m.arena[868352:917504]          // f32[32,2,32,24]
@@ -6261,36 +6259,36 @@ func (m *Model) prefill() error {
 	dec0_self_k_group := m.arena[868352:917504]        // f32[32,2,1,32,24]
 	dec0_self_v_group := m.arena[819200:868352]        // f32[32,2,1,32,24]
 	dec0_self_context := m.arena[98304:196608]         // f32[32,2,2,32,24]
-	t197 := m.arena[98304:196608]                      // f32[32,4,32,24]
-	t198 := m.arena[0:98304]                           // f32[32,32,4,24]
-	t199 := m.arena[0:98304]                           // f32[32,32,96]
+	t195 := m.arena[98304:196608]                      // f32[32,4,32,24]
+	t196 := m.arena[0:98304]                           // f32[32,32,4,24]
+	t197 := m.arena[0:98304]                           // f32[32,32,96]
 	dec0_self_out := m.arena[98304:196608]             // f32[32,32,96]
 	dec0_resid1 := m.arena[524288:622592]              // f32[32,32,96]
 	dec0_cross_norm := m.arena[0:98304]                // f32[32,32,96]
 	dec0_cross_q_proj := m.arena[98304:196608]         // f32[32,32,96]
-	t205 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t203 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	dec0_cross_q := m.arena[196608:294912]             // f32[32,4,32,24]
 	dec0_cross_k_proj := m.arena[0:49152]              // f32[32,32,48]
-	t208 := m.arena[0:49152]                           // f32[32,32,2,24]
+	t206 := m.arena[0:49152]                           // f32[32,32,2,24]
 	dec0_cross_k := m.arena[917504:966656]             // f32[32,2,32,24]
 	dec0_cross_v_proj := m.arena[0:49152]              // f32[32,32,48]
-	t211 := m.arena[0:49152]                           // f32[32,32,2,24]
+	t209 := m.arena[0:49152]                           // f32[32,32,2,24]
 	dec0_cross_v := m.arena[966656:1015808]            // f32[32,2,32,24]
 	dec0_cross_q_group := m.arena[196608:294912]       // f32[32,2,2,32,24]
 	dec0_cross_k_group := m.arena[917504:966656]       // f32[32,2,1,32,24]
 	dec0_cross_v_group := m.arena[966656:1015808]      // f32[32,2,1,32,24]
+	t214 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	t216 := m.arena[0:131072]                          // f32[32,2,2,32,32]
-	t218 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	dec0_cross_group_weights := m.arena[131072:262144] // f32[32,2,2,32,32]
 	dec0_cross_context := m.arena[0:98304]             // f32[32,2,2,32,24]
-	t221 := m.arena[0:98304]                           // f32[32,4,32,24]
-	t222 := m.arena[98304:196608]                      // f32[32,32,4,24]
-	t223 := m.arena[98304:196608]                      // f32[32,32,96]
+	t219 := m.arena[0:98304]                           // f32[32,4,32,24]
+	t220 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t221 := m.arena[98304:196608]                      // f32[32,32,96]
 	dec0_cross_out := m.arena[0:98304]                 // f32[32,32,96]
 	dec0_resid2 := m.arena[524288:622592]              // f32[32,32,96]
 	dec0_mlp_norm := m.arena[720896:819200]            // f32[32,32,96]
-	t228 := m.arena[0:262144]                          // f32[32,32,256]
-	t231 := m.arena[262144:524288]                     // f32[32,32,256]
+	t226 := m.arena[0:262144]                          // f32[32,32,256]
+	t229 := m.arena[262144:524288]                     // f32[32,32,256]
 	dec0_mlp_hidden := m.arena[0:262144]               // f32[32,32,256]
 	dec0_mlp_out := m.arena[262144:360448]             // f32[32,32,96]
 	dec0_resid3 := m.arena[524288:622592]              // f32[32,32,96]
@@ -6310,13 +6308,13 @@ func (m *Model) prefill() error {
 	dec1_mlp_down_W := m.params[563424:588000]         // f32[256,96]
 	dec1_self_norm := m.arena[0:98304]                 // f32[32,32,96]
 	dec1_self_q_proj := m.arena[98304:196608]          // f32[32,32,96]
-	t252 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t250 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	dec1_self_q := m.arena[196608:294912]              // f32[32,4,32,24]
 	dec1_self_k_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t255 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t253 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	dec1_self_k := m.arena[147456:196608]              // f32[32,2,32,24]
 	dec1_self_v_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t258 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t256 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	dec1_self_v := m.arena[1015808:1064960]            // f32[32,2,32,24]
 	dec1_self_q_rot := m.arena[0:98304]                // f32[32,4,32,24]
 	dec1_self_k_rot := m.arena[1064960:1114112]        // f32[32,2,32,24]
@@ -6324,36 +6322,36 @@ func (m *Model) prefill() error {
 	dec1_self_k_group := m.arena[1064960:1114112]      // f32[32,2,1,32,24]
 	dec1_self_v_group := m.arena[1015808:1064960]      // f32[32,2,1,32,24]
 	dec1_self_context := m.arena[98304:196608]         // f32[32,2,2,32,24]
-	t270 := m.arena[98304:196608]                      // f32[32,4,32,24]
-	t271 := m.arena[0:98304]                           // f32[32,32,4,24]
-	t272 := m.arena[0:98304]                           // f32[32,32,96]
+	t268 := m.arena[98304:196608]                      // f32[32,4,32,24]
+	t269 := m.arena[0:98304]                           // f32[32,32,4,24]
+	t270 := m.arena[0:98304]                           // f32[32,32,96]
 	dec1_self_out := m.arena[98304:196608]             // f32[32,32,96]
 	dec1_resid1 := m.arena[524288:622592]              // f32[32,32,96]
 	dec1_cross_norm := m.arena[0:98304]                // f32[32,32,96]
 	dec1_cross_q_proj := m.arena[98304:196608]         // f32[32,32,96]
-	t278 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t276 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	dec1_cross_q := m.arena[196608:294912]             // f32[32,4,32,24]
 	dec1_cross_k_proj := m.arena[0:49152]              // f32[32,32,48]
-	t281 := m.arena[0:49152]                           // f32[32,32,2,24]
+	t279 := m.arena[0:49152]                           // f32[32,32,2,24]
 	dec1_cross_k := m.arena[1114112:1163264]           // f32[32,2,32,24]
 	dec1_cross_v_proj := m.arena[0:49152]              // f32[32,32,48]
-	t284 := m.arena[0:49152]                           // f32[32,32,2,24]
+	t282 := m.arena[0:49152]                           // f32[32,32,2,24]
 	dec1_cross_v := m.arena[1163264:1212416]           // f32[32,2,32,24]
 	dec1_cross_q_group := m.arena[196608:294912]       // f32[32,2,2,32,24]
 	dec1_cross_k_group := m.arena[1114112:1163264]     // f32[32,2,1,32,24]
 	dec1_cross_v_group := m.arena[1163264:1212416]     // f32[32,2,1,32,24]
+	t287 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	t289 := m.arena[0:131072]                          // f32[32,2,2,32,32]
-	t291 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	dec1_cross_group_weights := m.arena[131072:262144] // f32[32,2,2,32,32]
 	dec1_cross_context := m.arena[0:98304]             // f32[32,2,2,32,24]
-	t294 := m.arena[0:98304]                           // f32[32,4,32,24]
-	t295 := m.arena[98304:196608]                      // f32[32,32,4,24]
-	t296 := m.arena[98304:196608]                      // f32[32,32,96]
+	t292 := m.arena[0:98304]                           // f32[32,4,32,24]
+	t293 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t294 := m.arena[98304:196608]                      // f32[32,32,96]
 	dec1_cross_out := m.arena[0:98304]                 // f32[32,32,96]
 	dec1_resid2 := m.arena[524288:622592]              // f32[32,32,96]
 	dec1_mlp_norm := m.arena[720896:819200]            // f32[32,32,96]
-	t301 := m.arena[0:262144]                          // f32[32,32,256]
-	t304 := m.arena[262144:524288]                     // f32[32,32,256]
+	t299 := m.arena[0:262144]                          // f32[32,32,256]
+	t302 := m.arena[262144:524288]                     // f32[32,32,256]
 	dec1_mlp_hidden := m.arena[0:262144]               // f32[32,32,256]
 	dec1_mlp_out := m.arena[262144:360448]             // f32[32,32,96]
 	dec1_resid3 := m.arena[524288:622592]              // f32[32,32,96]
@@ -6373,13 +6371,13 @@ func (m *Model) prefill() error {
 	dec2_mlp_down_W := m.params[692736:717312]         // f32[256,96]
 	dec2_self_norm := m.arena[0:98304]                 // f32[32,32,96]
 	dec2_self_q_proj := m.arena[98304:196608]          // f32[32,32,96]
-	t325 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t323 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	dec2_self_q := m.arena[196608:294912]              // f32[32,4,32,24]
 	dec2_self_k_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t328 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t326 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	dec2_self_k := m.arena[147456:196608]              // f32[32,2,32,24]
 	dec2_self_v_proj := m.arena[98304:147456]          // f32[32,32,48]
-	t331 := m.arena[98304:147456]                      // f32[32,32,2,24]
+	t329 := m.arena[98304:147456]                      // f32[32,32,2,24]
 	dec2_self_v := m.arena[720896:770048]              // f32[32,2,32,24]
 	dec2_self_q_rot := m.arena[0:98304]                // f32[32,4,32,24]
 	dec2_self_k_rot := m.arena[770048:819200]          // f32[32,2,32,24]
@@ -6387,36 +6385,36 @@ func (m *Model) prefill() error {
 	dec2_self_k_group := m.arena[770048:819200]        // f32[32,2,1,32,24]
 	dec2_self_v_group := m.arena[720896:770048]        // f32[32,2,1,32,24]
 	dec2_self_context := m.arena[98304:196608]         // f32[32,2,2,32,24]
-	t343 := m.arena[98304:196608]                      // f32[32,4,32,24]
-	t344 := m.arena[0:98304]                           // f32[32,32,4,24]
-	t345 := m.arena[0:98304]                           // f32[32,32,96]
+	t341 := m.arena[98304:196608]                      // f32[32,4,32,24]
+	t342 := m.arena[0:98304]                           // f32[32,32,4,24]
+	t343 := m.arena[0:98304]                           // f32[32,32,96]
 	dec2_self_out := m.arena[98304:196608]             // f32[32,32,96]
 	dec2_resid1 := m.arena[524288:622592]              // f32[32,32,96]
 	dec2_cross_norm := m.arena[0:98304]                // f32[32,32,96]
 	dec2_cross_q_proj := m.arena[98304:196608]         // f32[32,32,96]
-	t351 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t349 := m.arena[98304:196608]                      // f32[32,32,4,24]
 	dec2_cross_q := m.arena[196608:294912]             // f32[32,4,32,24]
 	dec2_cross_k_proj := m.arena[0:49152]              // f32[32,32,48]
-	t354 := m.arena[0:49152]                           // f32[32,32,2,24]
+	t352 := m.arena[0:49152]                           // f32[32,32,2,24]
 	dec2_cross_k := m.arena[1212416:1261568]           // f32[32,2,32,24]
 	dec2_cross_v_proj := m.arena[0:49152]              // f32[32,32,48]
-	t357 := m.arena[0:49152]                           // f32[32,32,2,24]
+	t355 := m.arena[0:49152]                           // f32[32,32,2,24]
 	dec2_cross_v := m.arena[1261568:1310720]           // f32[32,2,32,24]
 	dec2_cross_q_group := m.arena[196608:294912]       // f32[32,2,2,32,24]
 	dec2_cross_k_group := m.arena[1212416:1261568]     // f32[32,2,1,32,24]
 	dec2_cross_v_group := m.arena[1261568:1310720]     // f32[32,2,1,32,24]
+	t360 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	t362 := m.arena[0:131072]                          // f32[32,2,2,32,32]
-	t364 := m.arena[0:131072]                          // f32[32,2,2,32,32]
 	dec2_cross_group_weights := m.arena[131072:262144] // f32[32,2,2,32,32]
 	dec2_cross_context := m.arena[0:98304]             // f32[32,2,2,32,24]
-	t367 := m.arena[0:98304]                           // f32[32,4,32,24]
-	t368 := m.arena[98304:196608]                      // f32[32,32,4,24]
-	t369 := m.arena[98304:196608]                      // f32[32,32,96]
+	t365 := m.arena[0:98304]                           // f32[32,4,32,24]
+	t366 := m.arena[98304:196608]                      // f32[32,32,4,24]
+	t367 := m.arena[98304:196608]                      // f32[32,32,96]
 	dec2_cross_out := m.arena[0:98304]                 // f32[32,32,96]
 	dec2_resid2 := m.arena[524288:622592]              // f32[32,32,96]
 	dec2_mlp_norm := m.arena[622592:720896]            // f32[32,32,96]
-	t374 := m.arena[0:262144]                          // f32[32,32,256]
-	t377 := m.arena[262144:524288]                     // f32[32,32,256]
+	t372 := m.arena[0:262144]                          // f32[32,32,256]
+	t375 := m.arena[262144:524288]                     // f32[32,32,256]
 	dec2_mlp_hidden := m.arena[0:262144]               // f32[32,32,256]
 	dec2_mlp_out := m.arena[262144:360448]             // f32[32,32,96]
 	dec2_resid3 := m.arena[524288:622592]              // f32[32,32,96]
@@ -6424,11 +6422,11 @@ func (m *Model) prefill() error {
 	dec_norm := m.arena[262144:360448]                 // f32[32,32,96]
 	logits := m.arena[0:262144]                        // f32[32,32,256]
 	kv_length := m.arena[1310720:1310721]              // f32[]
-	t392 := m.arena[262144:263168]                     // f32[32,1,1,1,32]
+	t390 := m.arena[262144:263168]                     // f32[32,1,1,1,32]
 
-	// src_keep = src ≠ t19  (models/seq2seq/seq2seq.go:71)
+	// src_keep = src ≠ t17  (models/seq2seq/seq2seq.go:71)
 	for i := range 1024 {
-		src_keep[i] = src[i] != t19[0]
+		src_keep[i] = src[i] != t17[0]
 	}
 
 	// enc_in = wte[src]  (models/seq2seq/seq2seq.go:72)
@@ -6438,35 +6436,35 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t31 = rmsnorm(enc_in)  (RMSNorm, models/seq2seq/seq2seq.go:80)
-	//	enc0_attn_norm = t31 ⊙ enc0_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
+	//	t29 = rmsnorm(enc_in)  (RMSNorm, models/seq2seq/seq2seq.go:80)
+	//	enc0_attn_norm = t29 ⊙ enc0_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
 	m.parallel(1024, (*Model).rmsNormEnc0_attn_norm_3, enc_in, enc0_attn_norm_g, enc0_attn_norm)
 
-	// enc0_attn_key_mask = reshape(src_keep, [32,1,1,1,32])  (models/seq2seq/seq2seq.go:80)
+	// src_keep_key_mask = reshape(src_keep, [32,1,1,1,32])  (models/seq2seq/seq2seq.go:80)
 
 	// enc0_attn_q_proj = enc0_attn_norm · enc0_attn_Wq  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 96, 96, enc0_attn_norm, 96, enc0_attn_Wq, 96, enc0_attn_q_proj, 96, false)
 
-	// t35 = reshape(enc0_attn_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:80)
+	// t33 = reshape(enc0_attn_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc0_attn_q = t35ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc0_attn_q_3, t35, enc0_attn_q)
+	// enc0_attn_q = t33ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc0_attn_q_3, t33, enc0_attn_q)
 
 	// enc0_attn_k_proj = enc0_attn_norm · enc0_attn_Wk  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 48, 96, enc0_attn_norm, 96, enc0_attn_Wk, 48, enc0_attn_k_proj, 48, false)
 
-	// t38 = reshape(enc0_attn_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
+	// t36 = reshape(enc0_attn_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc0_attn_k = t38ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc0_attn_k_3, t38, enc0_attn_k)
+	// enc0_attn_k = t36ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc0_attn_k_3, t36, enc0_attn_k)
 
 	// enc0_attn_v_proj = enc0_attn_norm · enc0_attn_Wv  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 48, 96, enc0_attn_norm, 96, enc0_attn_Wv, 48, enc0_attn_v_proj, 48, false)
 
-	// t41 = reshape(enc0_attn_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
+	// t39 = reshape(enc0_attn_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc0_attn_v = t41ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc0_attn_v_3, t41, enc0_attn_v)
+	// enc0_attn_v = t39ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc0_attn_v_3, t39, enc0_attn_v)
 
 	// enc0_attn_q_rot = rope(enc0_attn_q at t)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(32, (*Model).ropeEnc0_attn_q_rot_3, enc0_attn_q, enc0_attn_q_rot)
@@ -6482,46 +6480,46 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t48 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
-	//	enc0_attn_scores = t48 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t52 = enc0_attn_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT52(enc0_attn_key_mask, enc0_attn_q_group, enc0_attn_k_group, t48, t52)
+	//	t46 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
+	//	enc0_attn_scores = t46 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
+	//	t50 = src_keep_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT50(src_keep_key_mask, enc0_attn_q_group, enc0_attn_k_group, t46, t50)
 
-	// enc0_attn_group_weights = softmax(t52)  (models/seq2seq/seq2seq.go:80)
-	m.parallel(4096, (*Model).softmaxEnc0_attn_group_weights_3, t52, enc0_attn_group_weights)
+	// enc0_attn_group_weights = softmax(t50)  (models/seq2seq/seq2seq.go:80)
+	m.parallel(4096, (*Model).softmaxEnc0_attn_group_weights_3, t50, enc0_attn_group_weights)
 
 	// enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group  (models/seq2seq/seq2seq.go:80)
 	m.parallel(128, (*Model).batchedEnc0_attn_context_3, enc0_attn_v_group, enc0_attn_group_weights, enc0_attn_context)
 
-	// t55 = reshape(enc0_attn_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:80)
+	// t53 = reshape(enc0_attn_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:80)
 
-	// t56 = t55ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeT56, t55, t56)
+	// t54 = t53ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeT54, t53, t54)
 
-	// t57 = reshape(t55ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:80)
+	// t55 = reshape(t53ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:80)
 
 	// fused epilogue:
 	//
-	//	enc0_attn_out = t57 · enc0_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
+	//	enc0_attn_out = t55 · enc0_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc0_resid1 = enc_in + enc0_attn_out  (Add, models/seq2seq/seq2seq.go:80)
-	m.fusedEnc0_resid1_3(enc_in, enc0_attn_Wo, t57, enc0_attn_out, enc0_resid1)
+	m.fusedEnc0_resid1_3(enc_in, enc0_attn_Wo, t55, enc0_attn_out, enc0_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t60 = rmsnorm(enc0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:81)
-	//	enc0_mlp_norm = t60 ⊙ enc0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:81)
+	//	t58 = rmsnorm(enc0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:81)
+	//	enc0_mlp_norm = t58 ⊙ enc0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:81)
 	m.parallel(1024, (*Model).rmsNormEnc0_mlp_norm_3, enc0_mlp_norm_g, enc0_resid1, enc0_mlp_norm)
 
-	// t62 = enc0_mlp_norm · enc0_mlp_gate_W  (models/seq2seq/seq2seq.go:81)
-	gemm(m.pool, false, false, 1024, 256, 96, enc0_mlp_norm, 96, enc0_mlp_gate_W, 256, t62, 256, false)
+	// t60 = enc0_mlp_norm · enc0_mlp_gate_W  (models/seq2seq/seq2seq.go:81)
+	gemm(m.pool, false, false, 1024, 256, 96, enc0_mlp_norm, 96, enc0_mlp_gate_W, 256, t60, 256, false)
 
 	// fused epilogue:
 	//
-	//	t65 = enc0_mlp_norm · enc0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
-	//	t63 = σ(t62)  (Sigmoid, models/seq2seq/seq2seq.go:81)
-	//	t64 = t62 ⊙ t63  (Mul, models/seq2seq/seq2seq.go:81)
-	//	enc0_mlp_hidden = t64 ⊙ t65  (Mul, models/seq2seq/seq2seq.go:81)
-	m.fusedEnc0_mlp_hidden_3(enc0_mlp_up_W, enc0_mlp_norm, t62, t65, enc0_mlp_hidden)
+	//	t63 = enc0_mlp_norm · enc0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
+	//	t61 = σ(t60)  (Sigmoid, models/seq2seq/seq2seq.go:81)
+	//	t62 = t60 ⊙ t61  (Mul, models/seq2seq/seq2seq.go:81)
+	//	enc0_mlp_hidden = t62 ⊙ t63  (Mul, models/seq2seq/seq2seq.go:81)
+	m.fusedEnc0_mlp_hidden_3(enc0_mlp_up_W, enc0_mlp_norm, t60, t63, enc0_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -6531,33 +6529,33 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t78 = rmsnorm(enc0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:80)
-	//	enc1_attn_norm = t78 ⊙ enc1_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
+	//	t76 = rmsnorm(enc0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:80)
+	//	enc1_attn_norm = t76 ⊙ enc1_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
 	m.parallel(1024, (*Model).rmsNormEnc1_attn_norm_3, enc0_resid2, enc1_attn_norm_g, enc1_attn_norm)
 
 	// enc1_attn_q_proj = enc1_attn_norm · enc1_attn_Wq  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 96, 96, enc1_attn_norm, 96, enc1_attn_Wq, 96, enc1_attn_q_proj, 96, false)
 
-	// t81 = reshape(enc1_attn_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:80)
+	// t79 = reshape(enc1_attn_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc1_attn_q = t81ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc1_attn_q_3, t81, enc1_attn_q)
+	// enc1_attn_q = t79ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc1_attn_q_3, t79, enc1_attn_q)
 
 	// enc1_attn_k_proj = enc1_attn_norm · enc1_attn_Wk  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 48, 96, enc1_attn_norm, 96, enc1_attn_Wk, 48, enc1_attn_k_proj, 48, false)
 
-	// t84 = reshape(enc1_attn_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
+	// t82 = reshape(enc1_attn_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc1_attn_k = t84ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc1_attn_k_3, t84, enc1_attn_k)
+	// enc1_attn_k = t82ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc1_attn_k_3, t82, enc1_attn_k)
 
 	// enc1_attn_v_proj = enc1_attn_norm · enc1_attn_Wv  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 48, 96, enc1_attn_norm, 96, enc1_attn_Wv, 48, enc1_attn_v_proj, 48, false)
 
-	// t87 = reshape(enc1_attn_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
+	// t85 = reshape(enc1_attn_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc1_attn_v = t87ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc1_attn_v_3, t87, enc1_attn_v)
+	// enc1_attn_v = t85ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc1_attn_v_3, t85, enc1_attn_v)
 
 	// enc1_attn_q_rot = rope(enc1_attn_q at t)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(32, (*Model).ropeEnc1_attn_q_rot_3, enc1_attn_q, enc1_attn_q_rot)
@@ -6573,46 +6571,46 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t94 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
-	//	enc1_attn_scores = t94 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t96 = enc0_attn_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT96(enc0_attn_key_mask, enc1_attn_q_group, enc1_attn_k_group, t94, t96)
+	//	t92 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
+	//	enc1_attn_scores = t92 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
+	//	t94 = src_keep_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT94(src_keep_key_mask, enc1_attn_q_group, enc1_attn_k_group, t92, t94)
 
-	// enc1_attn_group_weights = softmax(t96)  (models/seq2seq/seq2seq.go:80)
-	m.parallel(4096, (*Model).softmaxEnc1_attn_group_weights_3, t96, enc1_attn_group_weights)
+	// enc1_attn_group_weights = softmax(t94)  (models/seq2seq/seq2seq.go:80)
+	m.parallel(4096, (*Model).softmaxEnc1_attn_group_weights_3, t94, enc1_attn_group_weights)
 
 	// enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group  (models/seq2seq/seq2seq.go:80)
 	m.parallel(128, (*Model).batchedEnc1_attn_context_3, enc1_attn_v_group, enc1_attn_group_weights, enc1_attn_context)
 
-	// t99 = reshape(enc1_attn_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:80)
+	// t97 = reshape(enc1_attn_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:80)
 
-	// t100 = t99ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeT100, t99, t100)
+	// t98 = t97ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeT98, t97, t98)
 
-	// t101 = reshape(t99ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:80)
+	// t99 = reshape(t97ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:80)
 
 	// fused epilogue:
 	//
-	//	enc1_attn_out = t101 · enc1_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
+	//	enc1_attn_out = t99 · enc1_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc1_resid1 = enc0_resid2 + enc1_attn_out  (Add, models/seq2seq/seq2seq.go:80)
-	m.fusedEnc1_resid1_3(enc0_resid2, enc1_attn_Wo, t101, enc1_attn_out, enc1_resid1)
+	m.fusedEnc1_resid1_3(enc0_resid2, enc1_attn_Wo, t99, enc1_attn_out, enc1_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t104 = rmsnorm(enc1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:81)
-	//	enc1_mlp_norm = t104 ⊙ enc1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:81)
+	//	t102 = rmsnorm(enc1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:81)
+	//	enc1_mlp_norm = t102 ⊙ enc1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:81)
 	m.parallel(1024, (*Model).rmsNormEnc1_mlp_norm_3, enc1_mlp_norm_g, enc1_resid1, enc1_mlp_norm)
 
-	// t106 = enc1_mlp_norm · enc1_mlp_gate_W  (models/seq2seq/seq2seq.go:81)
-	gemm(m.pool, false, false, 1024, 256, 96, enc1_mlp_norm, 96, enc1_mlp_gate_W, 256, t106, 256, false)
+	// t104 = enc1_mlp_norm · enc1_mlp_gate_W  (models/seq2seq/seq2seq.go:81)
+	gemm(m.pool, false, false, 1024, 256, 96, enc1_mlp_norm, 96, enc1_mlp_gate_W, 256, t104, 256, false)
 
 	// fused epilogue:
 	//
-	//	t109 = enc1_mlp_norm · enc1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
-	//	t107 = σ(t106)  (Sigmoid, models/seq2seq/seq2seq.go:81)
-	//	t108 = t106 ⊙ t107  (Mul, models/seq2seq/seq2seq.go:81)
-	//	enc1_mlp_hidden = t108 ⊙ t109  (Mul, models/seq2seq/seq2seq.go:81)
-	m.fusedEnc1_mlp_hidden_3(enc1_mlp_up_W, enc1_mlp_norm, t106, t109, enc1_mlp_hidden)
+	//	t107 = enc1_mlp_norm · enc1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
+	//	t105 = σ(t104)  (Sigmoid, models/seq2seq/seq2seq.go:81)
+	//	t106 = t104 ⊙ t105  (Mul, models/seq2seq/seq2seq.go:81)
+	//	enc1_mlp_hidden = t106 ⊙ t107  (Mul, models/seq2seq/seq2seq.go:81)
+	m.fusedEnc1_mlp_hidden_3(enc1_mlp_up_W, enc1_mlp_norm, t104, t107, enc1_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -6622,33 +6620,33 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t122 = rmsnorm(enc1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:80)
-	//	enc2_attn_norm = t122 ⊙ enc2_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
+	//	t120 = rmsnorm(enc1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:80)
+	//	enc2_attn_norm = t120 ⊙ enc2_attn_norm_g  (Mul, models/seq2seq/seq2seq.go:80)
 	m.parallel(1024, (*Model).rmsNormEnc2_attn_norm_3, enc1_resid2, enc2_attn_norm_g, enc2_attn_norm)
 
 	// enc2_attn_q_proj = enc2_attn_norm · enc2_attn_Wq  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 96, 96, enc2_attn_norm, 96, enc2_attn_Wq, 96, enc2_attn_q_proj, 96, false)
 
-	// t125 = reshape(enc2_attn_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:80)
+	// t123 = reshape(enc2_attn_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc2_attn_q = t125ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc2_attn_q_3, t125, enc2_attn_q)
+	// enc2_attn_q = t123ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc2_attn_q_3, t123, enc2_attn_q)
 
 	// enc2_attn_k_proj = enc2_attn_norm · enc2_attn_Wk  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 48, 96, enc2_attn_norm, 96, enc2_attn_Wk, 48, enc2_attn_k_proj, 48, false)
 
-	// t128 = reshape(enc2_attn_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
+	// t126 = reshape(enc2_attn_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc2_attn_k = t128ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc2_attn_k_3, t128, enc2_attn_k)
+	// enc2_attn_k = t126ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc2_attn_k_3, t126, enc2_attn_k)
 
 	// enc2_attn_v_proj = enc2_attn_norm · enc2_attn_Wv  (models/seq2seq/seq2seq.go:80)
 	gemm(m.pool, false, false, 1024, 48, 96, enc2_attn_norm, 96, enc2_attn_Wv, 48, enc2_attn_v_proj, 48, false)
 
-	// t131 = reshape(enc2_attn_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
+	// t129 = reshape(enc2_attn_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:80)
 
-	// enc2_attn_v = t131ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeEnc2_attn_v_3, t131, enc2_attn_v)
+	// enc2_attn_v = t129ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeEnc2_attn_v_3, t129, enc2_attn_v)
 
 	// enc2_attn_q_rot = rope(enc2_attn_q at t)  (models/seq2seq/seq2seq.go:80)
 	m.parallel(32, (*Model).ropeEnc2_attn_q_rot_3, enc2_attn_q, enc2_attn_q_rot)
@@ -6664,46 +6662,46 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t138 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
-	//	enc2_attn_scores = t138 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-	//	t140 = enc0_attn_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-	m.fusedT140(enc0_attn_key_mask, enc2_attn_q_group, enc2_attn_k_group, t138, t140)
+	//	t136 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
+	//	enc2_attn_scores = t136 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
+	//	t138 = src_keep_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+	m.fusedT138(src_keep_key_mask, enc2_attn_q_group, enc2_attn_k_group, t136, t138)
 
-	// enc2_attn_group_weights = softmax(t140)  (models/seq2seq/seq2seq.go:80)
-	m.parallel(4096, (*Model).softmaxEnc2_attn_group_weights_3, t140, enc2_attn_group_weights)
+	// enc2_attn_group_weights = softmax(t138)  (models/seq2seq/seq2seq.go:80)
+	m.parallel(4096, (*Model).softmaxEnc2_attn_group_weights_3, t138, enc2_attn_group_weights)
 
 	// enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group  (models/seq2seq/seq2seq.go:80)
 	m.parallel(128, (*Model).batchedEnc2_attn_context_3, enc2_attn_v_group, enc2_attn_group_weights, enc2_attn_context)
 
-	// t143 = reshape(enc2_attn_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:80)
+	// t141 = reshape(enc2_attn_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:80)
 
-	// t144 = t143ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
-	m.parallel(32, (*Model).transposeT144, t143, t144)
+	// t142 = t141ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:80)
+	m.parallel(32, (*Model).transposeT142, t141, t142)
 
-	// t145 = reshape(t143ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:80)
+	// t143 = reshape(t141ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:80)
 
 	// fused epilogue:
 	//
-	//	enc2_attn_out = t145 · enc2_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
+	//	enc2_attn_out = t143 · enc2_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
 	//	enc2_resid1 = enc1_resid2 + enc2_attn_out  (Add, models/seq2seq/seq2seq.go:80)
-	m.fusedEnc2_resid1_3(enc1_resid2, enc2_attn_Wo, t145, enc2_attn_out, enc2_resid1)
+	m.fusedEnc2_resid1_3(enc1_resid2, enc2_attn_Wo, t143, enc2_attn_out, enc2_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t148 = rmsnorm(enc2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:81)
-	//	enc2_mlp_norm = t148 ⊙ enc2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:81)
+	//	t146 = rmsnorm(enc2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:81)
+	//	enc2_mlp_norm = t146 ⊙ enc2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:81)
 	m.parallel(1024, (*Model).rmsNormEnc2_mlp_norm_3, enc2_mlp_norm_g, enc2_resid1, enc2_mlp_norm)
 
-	// t150 = enc2_mlp_norm · enc2_mlp_gate_W  (models/seq2seq/seq2seq.go:81)
-	gemm(m.pool, false, false, 1024, 256, 96, enc2_mlp_norm, 96, enc2_mlp_gate_W, 256, t150, 256, false)
+	// t148 = enc2_mlp_norm · enc2_mlp_gate_W  (models/seq2seq/seq2seq.go:81)
+	gemm(m.pool, false, false, 1024, 256, 96, enc2_mlp_norm, 96, enc2_mlp_gate_W, 256, t148, 256, false)
 
 	// fused epilogue:
 	//
-	//	t153 = enc2_mlp_norm · enc2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
-	//	t151 = σ(t150)  (Sigmoid, models/seq2seq/seq2seq.go:81)
-	//	t152 = t150 ⊙ t151  (Mul, models/seq2seq/seq2seq.go:81)
-	//	enc2_mlp_hidden = t152 ⊙ t153  (Mul, models/seq2seq/seq2seq.go:81)
-	m.fusedEnc2_mlp_hidden_3(enc2_mlp_up_W, enc2_mlp_norm, t150, t153, enc2_mlp_hidden)
+	//	t151 = enc2_mlp_norm · enc2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
+	//	t149 = σ(t148)  (Sigmoid, models/seq2seq/seq2seq.go:81)
+	//	t150 = t148 ⊙ t149  (Mul, models/seq2seq/seq2seq.go:81)
+	//	enc2_mlp_hidden = t150 ⊙ t151  (Mul, models/seq2seq/seq2seq.go:81)
+	m.fusedEnc2_mlp_hidden_3(enc2_mlp_up_W, enc2_mlp_norm, t148, t151, enc2_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -6713,8 +6711,8 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t158 = rmsnorm(enc2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:83)
-	//	enc_norm = t158 ⊙ enc_norm_g  (Mul, models/seq2seq/seq2seq.go:83)
+	//	t156 = rmsnorm(enc2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:83)
+	//	enc_norm = t156 ⊙ enc_norm_g  (Mul, models/seq2seq/seq2seq.go:83)
 	m.parallel(1024, (*Model).rmsNormEnc_norm_3, enc2_resid2, enc_norm_g, enc_norm)
 
 	// dec_in = wte[ids]  (models/seq2seq/seq2seq.go:86)
@@ -6724,33 +6722,33 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t175 = rmsnorm(dec_in)  (RMSNorm, models/seq2seq/seq2seq.go:96)
-	//	dec0_self_norm = t175 ⊙ dec0_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t173 = rmsnorm(dec_in)  (RMSNorm, models/seq2seq/seq2seq.go:96)
+	//	dec0_self_norm = t173 ⊙ dec0_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
 	m.parallel(1024, (*Model).rmsNormDec0_self_norm_3, dec_in, dec0_self_norm_g, dec0_self_norm)
 
 	// dec0_self_q_proj = dec0_self_norm · dec0_self_Wq  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 96, 96, dec0_self_norm, 96, dec0_self_Wq, 96, dec0_self_q_proj, 96, false)
 
-	// t179 = reshape(dec0_self_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:96)
+	// t177 = reshape(dec0_self_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec0_self_q = t179ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec0_self_q_3, t179, dec0_self_q)
+	// dec0_self_q = t177ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec0_self_q_3, t177, dec0_self_q)
 
 	// dec0_self_k_proj = dec0_self_norm · dec0_self_Wk  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 48, 96, dec0_self_norm, 96, dec0_self_Wk, 48, dec0_self_k_proj, 48, false)
 
-	// t182 = reshape(dec0_self_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t180 = reshape(dec0_self_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec0_self_k = t182ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec0_self_k_3, t182, dec0_self_k)
+	// dec0_self_k = t180ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec0_self_k_3, t180, dec0_self_k)
 
 	// dec0_self_v_proj = dec0_self_norm · dec0_self_Wv  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 48, 96, dec0_self_norm, 96, dec0_self_Wv, 48, dec0_self_v_proj, 48, false)
 
-	// t185 = reshape(dec0_self_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t183 = reshape(dec0_self_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec0_self_v = t185ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec0_self_v_3, t185, dec0_self_v)
+	// dec0_self_v = t183ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec0_self_v_3, t183, dec0_self_v)
 
 	// dec0_self_q_rot = rope(dec0_self_q at t)  (models/seq2seq/seq2seq.go:96)
 	m.parallel(32, (*Model).ropeDec0_self_q_rot_3, dec0_self_q, dec0_self_q_rot)
@@ -6766,55 +6764,55 @@ func (m *Model) prefill() error {
 
 	// fused attention:
 	//
-	//	t192 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
-	//	dec0_self_scores = t192 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
-	//	t194 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
-	//	dec0_self_group_weights = softmax(t194)  (Softmax, models/seq2seq/seq2seq.go:96)
+	//	t190 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec0_self_scores = t190 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t192 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
+	//	dec0_self_group_weights = softmax(t192)  (Softmax, models/seq2seq/seq2seq.go:96)
 	//	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:96)
 	m.parallel(128, (*Model).fusedDec0_self_context_3, dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context)
 
-	// t197 = reshape(dec0_self_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:96)
+	// t195 = reshape(dec0_self_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:96)
 
-	// t198 = t197ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeT198, t197, t198)
+	// t196 = t195ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeT196, t195, t196)
 
-	// t199 = reshape(t197ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:96)
+	// t197 = reshape(t195ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:96)
 
 	// fused epilogue:
 	//
-	//	dec0_self_out = t199 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec0_self_out = t197 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 	//	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:96)
-	m.fusedDec0_resid1_3(dec_in, dec0_self_Wo, t199, dec0_self_out, dec0_resid1)
+	m.fusedDec0_resid1_3(dec_in, dec0_self_Wo, t197, dec0_self_out, dec0_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t202 = rmsnorm(dec0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
-	//	dec0_cross_norm = t202 ⊙ dec0_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t200 = rmsnorm(dec0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
+	//	dec0_cross_norm = t200 ⊙ dec0_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
 	m.parallel(1024, (*Model).rmsNormDec0_cross_norm_3, dec0_cross_norm_g, dec0_resid1, dec0_cross_norm)
 
 	// dec0_cross_q_proj = dec0_cross_norm · dec0_cross_Wq  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 96, 96, dec0_cross_norm, 96, dec0_cross_Wq, 96, dec0_cross_q_proj, 96, false)
 
-	// t205 = reshape(dec0_cross_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:97)
+	// t203 = reshape(dec0_cross_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec0_cross_q = t205ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec0_cross_q_3, t205, dec0_cross_q)
+	// dec0_cross_q = t203ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec0_cross_q_3, t203, dec0_cross_q)
 
 	// dec0_cross_k_proj = enc_norm · dec0_cross_Wk  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 48, 96, enc_norm, 96, dec0_cross_Wk, 48, dec0_cross_k_proj, 48, false)
 
-	// t208 = reshape(dec0_cross_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
+	// t206 = reshape(dec0_cross_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec0_cross_k = t208ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec0_cross_k_3, t208, dec0_cross_k)
+	// dec0_cross_k = t206ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec0_cross_k_3, t206, dec0_cross_k)
 
 	// dec0_cross_v_proj = enc_norm · dec0_cross_Wv  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 48, 96, enc_norm, 96, dec0_cross_Wv, 48, dec0_cross_v_proj, 48, false)
 
-	// t211 = reshape(dec0_cross_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
+	// t209 = reshape(dec0_cross_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec0_cross_v = t211ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec0_cross_v_3, t211, dec0_cross_v)
+	// dec0_cross_v = t209ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec0_cross_v_3, t209, dec0_cross_v)
 
 	// dec0_cross_q_group = reshape(dec0_cross_q, [32,2,2,32,24])  (models/seq2seq/seq2seq.go:97)
 
@@ -6824,46 +6822,46 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t216 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-	//	dec0_cross_scores = t216 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t218 = enc0_attn_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT218(enc0_attn_key_mask, dec0_cross_q_group, dec0_cross_k_group, t216, t218)
+	//	t214 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec0_cross_scores = t214 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t216 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT216(src_keep_key_mask, dec0_cross_q_group, dec0_cross_k_group, t214, t216)
 
-	// dec0_cross_group_weights = softmax(t218)  (models/seq2seq/seq2seq.go:97)
-	m.parallel(4096, (*Model).softmaxDec0_cross_group_weights_3, t218, dec0_cross_group_weights)
+	// dec0_cross_group_weights = softmax(t216)  (models/seq2seq/seq2seq.go:97)
+	m.parallel(4096, (*Model).softmaxDec0_cross_group_weights_3, t216, dec0_cross_group_weights)
 
 	// dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group  (models/seq2seq/seq2seq.go:97)
 	m.parallel(128, (*Model).batchedDec0_cross_context_3, dec0_cross_v_group, dec0_cross_group_weights, dec0_cross_context)
 
-	// t221 = reshape(dec0_cross_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:97)
+	// t219 = reshape(dec0_cross_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:97)
 
-	// t222 = t221ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeT222, t221, t222)
+	// t220 = t219ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeT220, t219, t220)
 
-	// t223 = reshape(t221ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:97)
+	// t221 = reshape(t219ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:97)
 
 	// fused epilogue:
 	//
-	//	dec0_cross_out = t223 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec0_cross_out = t221 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-	m.fusedDec0_resid2_3(dec0_cross_Wo, dec0_resid1, t223, dec0_cross_out, dec0_resid2)
+	m.fusedDec0_resid2_3(dec0_cross_Wo, dec0_resid1, t221, dec0_cross_out, dec0_resid2)
 
 	// fused rmsnorm:
 	//
-	//	t226 = rmsnorm(dec0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
-	//	dec0_mlp_norm = t226 ⊙ dec0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
+	//	t224 = rmsnorm(dec0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
+	//	dec0_mlp_norm = t224 ⊙ dec0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
 	m.parallel(1024, (*Model).rmsNormDec0_mlp_norm_3, dec0_mlp_norm_g, dec0_resid2, dec0_mlp_norm)
 
-	// t228 = dec0_mlp_norm · dec0_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
-	gemm(m.pool, false, false, 1024, 256, 96, dec0_mlp_norm, 96, dec0_mlp_gate_W, 256, t228, 256, false)
+	// t226 = dec0_mlp_norm · dec0_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
+	gemm(m.pool, false, false, 1024, 256, 96, dec0_mlp_norm, 96, dec0_mlp_gate_W, 256, t226, 256, false)
 
 	// fused epilogue:
 	//
-	//	t231 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-	//	t229 = σ(t228)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-	//	t230 = t228 ⊙ t229  (Mul, models/seq2seq/seq2seq.go:98)
-	//	dec0_mlp_hidden = t230 ⊙ t231  (Mul, models/seq2seq/seq2seq.go:98)
-	m.fusedDec0_mlp_hidden_3(dec0_mlp_up_W, dec0_mlp_norm, t228, t231, dec0_mlp_hidden)
+	//	t229 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+	//	t227 = σ(t226)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+	//	t228 = t226 ⊙ t227  (Mul, models/seq2seq/seq2seq.go:98)
+	//	dec0_mlp_hidden = t228 ⊙ t229  (Mul, models/seq2seq/seq2seq.go:98)
+	m.fusedDec0_mlp_hidden_3(dec0_mlp_up_W, dec0_mlp_norm, t226, t229, dec0_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -6873,33 +6871,33 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t249 = rmsnorm(dec0_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
-	//	dec1_self_norm = t249 ⊙ dec1_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t247 = rmsnorm(dec0_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
+	//	dec1_self_norm = t247 ⊙ dec1_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
 	m.parallel(1024, (*Model).rmsNormDec1_self_norm_3, dec0_resid3, dec1_self_norm_g, dec1_self_norm)
 
 	// dec1_self_q_proj = dec1_self_norm · dec1_self_Wq  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 96, 96, dec1_self_norm, 96, dec1_self_Wq, 96, dec1_self_q_proj, 96, false)
 
-	// t252 = reshape(dec1_self_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:96)
+	// t250 = reshape(dec1_self_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec1_self_q = t252ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec1_self_q_3, t252, dec1_self_q)
+	// dec1_self_q = t250ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec1_self_q_3, t250, dec1_self_q)
 
 	// dec1_self_k_proj = dec1_self_norm · dec1_self_Wk  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 48, 96, dec1_self_norm, 96, dec1_self_Wk, 48, dec1_self_k_proj, 48, false)
 
-	// t255 = reshape(dec1_self_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t253 = reshape(dec1_self_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec1_self_k = t255ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec1_self_k_3, t255, dec1_self_k)
+	// dec1_self_k = t253ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec1_self_k_3, t253, dec1_self_k)
 
 	// dec1_self_v_proj = dec1_self_norm · dec1_self_Wv  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 48, 96, dec1_self_norm, 96, dec1_self_Wv, 48, dec1_self_v_proj, 48, false)
 
-	// t258 = reshape(dec1_self_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t256 = reshape(dec1_self_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec1_self_v = t258ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec1_self_v_3, t258, dec1_self_v)
+	// dec1_self_v = t256ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec1_self_v_3, t256, dec1_self_v)
 
 	// dec1_self_q_rot = rope(dec1_self_q at t)  (models/seq2seq/seq2seq.go:96)
 	m.parallel(32, (*Model).ropeDec1_self_q_rot_3, dec1_self_q, dec1_self_q_rot)
@@ -6915,55 +6913,55 @@ func (m *Model) prefill() error {
 
 	// fused attention:
 	//
-	//	t265 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
-	//	dec1_self_scores = t265 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
-	//	t267 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
-	//	dec1_self_group_weights = softmax(t267)  (Softmax, models/seq2seq/seq2seq.go:96)
+	//	t263 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec1_self_scores = t263 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t265 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
+	//	dec1_self_group_weights = softmax(t265)  (Softmax, models/seq2seq/seq2seq.go:96)
 	//	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:96)
 	m.parallel(128, (*Model).fusedDec1_self_context_3, dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context)
 
-	// t270 = reshape(dec1_self_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:96)
+	// t268 = reshape(dec1_self_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:96)
 
-	// t271 = t270ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeT271, t270, t271)
+	// t269 = t268ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeT269, t268, t269)
 
-	// t272 = reshape(t270ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:96)
+	// t270 = reshape(t268ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:96)
 
 	// fused epilogue:
 	//
-	//	dec1_self_out = t272 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec1_self_out = t270 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 	//	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:96)
-	m.fusedDec1_resid1_3(dec0_resid3, dec1_self_Wo, t272, dec1_self_out, dec1_resid1)
+	m.fusedDec1_resid1_3(dec0_resid3, dec1_self_Wo, t270, dec1_self_out, dec1_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t275 = rmsnorm(dec1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
-	//	dec1_cross_norm = t275 ⊙ dec1_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t273 = rmsnorm(dec1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
+	//	dec1_cross_norm = t273 ⊙ dec1_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
 	m.parallel(1024, (*Model).rmsNormDec1_cross_norm_3, dec1_cross_norm_g, dec1_resid1, dec1_cross_norm)
 
 	// dec1_cross_q_proj = dec1_cross_norm · dec1_cross_Wq  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 96, 96, dec1_cross_norm, 96, dec1_cross_Wq, 96, dec1_cross_q_proj, 96, false)
 
-	// t278 = reshape(dec1_cross_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:97)
+	// t276 = reshape(dec1_cross_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec1_cross_q = t278ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec1_cross_q_3, t278, dec1_cross_q)
+	// dec1_cross_q = t276ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec1_cross_q_3, t276, dec1_cross_q)
 
 	// dec1_cross_k_proj = enc_norm · dec1_cross_Wk  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 48, 96, enc_norm, 96, dec1_cross_Wk, 48, dec1_cross_k_proj, 48, false)
 
-	// t281 = reshape(dec1_cross_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
+	// t279 = reshape(dec1_cross_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec1_cross_k = t281ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec1_cross_k_3, t281, dec1_cross_k)
+	// dec1_cross_k = t279ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec1_cross_k_3, t279, dec1_cross_k)
 
 	// dec1_cross_v_proj = enc_norm · dec1_cross_Wv  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 48, 96, enc_norm, 96, dec1_cross_Wv, 48, dec1_cross_v_proj, 48, false)
 
-	// t284 = reshape(dec1_cross_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
+	// t282 = reshape(dec1_cross_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec1_cross_v = t284ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec1_cross_v_3, t284, dec1_cross_v)
+	// dec1_cross_v = t282ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec1_cross_v_3, t282, dec1_cross_v)
 
 	// dec1_cross_q_group = reshape(dec1_cross_q, [32,2,2,32,24])  (models/seq2seq/seq2seq.go:97)
 
@@ -6973,46 +6971,46 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t289 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-	//	dec1_cross_scores = t289 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t291 = enc0_attn_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT291(enc0_attn_key_mask, dec1_cross_q_group, dec1_cross_k_group, t289, t291)
+	//	t287 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec1_cross_scores = t287 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t289 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT289(src_keep_key_mask, dec1_cross_q_group, dec1_cross_k_group, t287, t289)
 
-	// dec1_cross_group_weights = softmax(t291)  (models/seq2seq/seq2seq.go:97)
-	m.parallel(4096, (*Model).softmaxDec1_cross_group_weights_3, t291, dec1_cross_group_weights)
+	// dec1_cross_group_weights = softmax(t289)  (models/seq2seq/seq2seq.go:97)
+	m.parallel(4096, (*Model).softmaxDec1_cross_group_weights_3, t289, dec1_cross_group_weights)
 
 	// dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group  (models/seq2seq/seq2seq.go:97)
 	m.parallel(128, (*Model).batchedDec1_cross_context_3, dec1_cross_v_group, dec1_cross_group_weights, dec1_cross_context)
 
-	// t294 = reshape(dec1_cross_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:97)
+	// t292 = reshape(dec1_cross_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:97)
 
-	// t295 = t294ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeT295, t294, t295)
+	// t293 = t292ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeT293, t292, t293)
 
-	// t296 = reshape(t294ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:97)
+	// t294 = reshape(t292ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:97)
 
 	// fused epilogue:
 	//
-	//	dec1_cross_out = t296 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec1_cross_out = t294 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-	m.fusedDec1_resid2_3(dec1_cross_Wo, dec1_resid1, t296, dec1_cross_out, dec1_resid2)
+	m.fusedDec1_resid2_3(dec1_cross_Wo, dec1_resid1, t294, dec1_cross_out, dec1_resid2)
 
 	// fused rmsnorm:
 	//
-	//	t299 = rmsnorm(dec1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
-	//	dec1_mlp_norm = t299 ⊙ dec1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
+	//	t297 = rmsnorm(dec1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
+	//	dec1_mlp_norm = t297 ⊙ dec1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
 	m.parallel(1024, (*Model).rmsNormDec1_mlp_norm_3, dec1_mlp_norm_g, dec1_resid2, dec1_mlp_norm)
 
-	// t301 = dec1_mlp_norm · dec1_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
-	gemm(m.pool, false, false, 1024, 256, 96, dec1_mlp_norm, 96, dec1_mlp_gate_W, 256, t301, 256, false)
+	// t299 = dec1_mlp_norm · dec1_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
+	gemm(m.pool, false, false, 1024, 256, 96, dec1_mlp_norm, 96, dec1_mlp_gate_W, 256, t299, 256, false)
 
 	// fused epilogue:
 	//
-	//	t304 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-	//	t302 = σ(t301)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-	//	t303 = t301 ⊙ t302  (Mul, models/seq2seq/seq2seq.go:98)
-	//	dec1_mlp_hidden = t303 ⊙ t304  (Mul, models/seq2seq/seq2seq.go:98)
-	m.fusedDec1_mlp_hidden_3(dec1_mlp_up_W, dec1_mlp_norm, t301, t304, dec1_mlp_hidden)
+	//	t302 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+	//	t300 = σ(t299)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+	//	t301 = t299 ⊙ t300  (Mul, models/seq2seq/seq2seq.go:98)
+	//	dec1_mlp_hidden = t301 ⊙ t302  (Mul, models/seq2seq/seq2seq.go:98)
+	m.fusedDec1_mlp_hidden_3(dec1_mlp_up_W, dec1_mlp_norm, t299, t302, dec1_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -7022,33 +7020,33 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t322 = rmsnorm(dec1_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
-	//	dec2_self_norm = t322 ⊙ dec2_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t320 = rmsnorm(dec1_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
+	//	dec2_self_norm = t320 ⊙ dec2_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
 	m.parallel(1024, (*Model).rmsNormDec2_self_norm_3, dec1_resid3, dec2_self_norm_g, dec2_self_norm)
 
 	// dec2_self_q_proj = dec2_self_norm · dec2_self_Wq  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 96, 96, dec2_self_norm, 96, dec2_self_Wq, 96, dec2_self_q_proj, 96, false)
 
-	// t325 = reshape(dec2_self_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:96)
+	// t323 = reshape(dec2_self_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec2_self_q = t325ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec2_self_q_3, t325, dec2_self_q)
+	// dec2_self_q = t323ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec2_self_q_3, t323, dec2_self_q)
 
 	// dec2_self_k_proj = dec2_self_norm · dec2_self_Wk  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 48, 96, dec2_self_norm, 96, dec2_self_Wk, 48, dec2_self_k_proj, 48, false)
 
-	// t328 = reshape(dec2_self_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t326 = reshape(dec2_self_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec2_self_k = t328ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec2_self_k_3, t328, dec2_self_k)
+	// dec2_self_k = t326ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec2_self_k_3, t326, dec2_self_k)
 
 	// dec2_self_v_proj = dec2_self_norm · dec2_self_Wv  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 1024, 48, 96, dec2_self_norm, 96, dec2_self_Wv, 48, dec2_self_v_proj, 48, false)
 
-	// t331 = reshape(dec2_self_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t329 = reshape(dec2_self_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec2_self_v = t331ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeDec2_self_v_3, t331, dec2_self_v)
+	// dec2_self_v = t329ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeDec2_self_v_3, t329, dec2_self_v)
 
 	// dec2_self_q_rot = rope(dec2_self_q at t)  (models/seq2seq/seq2seq.go:96)
 	m.parallel(32, (*Model).ropeDec2_self_q_rot_3, dec2_self_q, dec2_self_q_rot)
@@ -7064,55 +7062,55 @@ func (m *Model) prefill() error {
 
 	// fused attention:
 	//
-	//	t338 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
-	//	dec2_self_scores = t338 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
-	//	t340 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
-	//	dec2_self_group_weights = softmax(t340)  (Softmax, models/seq2seq/seq2seq.go:96)
+	//	t336 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec2_self_scores = t336 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t338 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
+	//	dec2_self_group_weights = softmax(t338)  (Softmax, models/seq2seq/seq2seq.go:96)
 	//	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:96)
 	m.parallel(128, (*Model).fusedDec2_self_context_3, dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context)
 
-	// t343 = reshape(dec2_self_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:96)
+	// t341 = reshape(dec2_self_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:96)
 
-	// t344 = t343ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
-	m.parallel(32, (*Model).transposeT344, t343, t344)
+	// t342 = t341ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	m.parallel(32, (*Model).transposeT342, t341, t342)
 
-	// t345 = reshape(t343ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:96)
+	// t343 = reshape(t341ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:96)
 
 	// fused epilogue:
 	//
-	//	dec2_self_out = t345 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec2_self_out = t343 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 	//	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:96)
-	m.fusedDec2_resid1_3(dec1_resid3, dec2_self_Wo, t345, dec2_self_out, dec2_resid1)
+	m.fusedDec2_resid1_3(dec1_resid3, dec2_self_Wo, t343, dec2_self_out, dec2_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t348 = rmsnorm(dec2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
-	//	dec2_cross_norm = t348 ⊙ dec2_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t346 = rmsnorm(dec2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
+	//	dec2_cross_norm = t346 ⊙ dec2_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
 	m.parallel(1024, (*Model).rmsNormDec2_cross_norm_3, dec2_cross_norm_g, dec2_resid1, dec2_cross_norm)
 
 	// dec2_cross_q_proj = dec2_cross_norm · dec2_cross_Wq  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 96, 96, dec2_cross_norm, 96, dec2_cross_Wq, 96, dec2_cross_q_proj, 96, false)
 
-	// t351 = reshape(dec2_cross_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:97)
+	// t349 = reshape(dec2_cross_q_proj, [32,32,4,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec2_cross_q = t351ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec2_cross_q_3, t351, dec2_cross_q)
+	// dec2_cross_q = t349ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec2_cross_q_3, t349, dec2_cross_q)
 
 	// dec2_cross_k_proj = enc_norm · dec2_cross_Wk  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 48, 96, enc_norm, 96, dec2_cross_Wk, 48, dec2_cross_k_proj, 48, false)
 
-	// t354 = reshape(dec2_cross_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
+	// t352 = reshape(dec2_cross_k_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec2_cross_k = t354ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec2_cross_k_3, t354, dec2_cross_k)
+	// dec2_cross_k = t352ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec2_cross_k_3, t352, dec2_cross_k)
 
 	// dec2_cross_v_proj = enc_norm · dec2_cross_Wv  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 1024, 48, 96, enc_norm, 96, dec2_cross_Wv, 48, dec2_cross_v_proj, 48, false)
 
-	// t357 = reshape(dec2_cross_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
+	// t355 = reshape(dec2_cross_v_proj, [32,32,2,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec2_cross_v = t357ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeDec2_cross_v_3, t357, dec2_cross_v)
+	// dec2_cross_v = t355ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeDec2_cross_v_3, t355, dec2_cross_v)
 
 	// dec2_cross_q_group = reshape(dec2_cross_q, [32,2,2,32,24])  (models/seq2seq/seq2seq.go:97)
 
@@ -7122,46 +7120,46 @@ func (m *Model) prefill() error {
 
 	// fused epilogue:
 	//
-	//	t362 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-	//	dec2_cross_scores = t362 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t364 = enc0_attn_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT364(enc0_attn_key_mask, dec2_cross_q_group, dec2_cross_k_group, t362, t364)
+	//	t360 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec2_cross_scores = t360 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t362 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT362(src_keep_key_mask, dec2_cross_q_group, dec2_cross_k_group, t360, t362)
 
-	// dec2_cross_group_weights = softmax(t364)  (models/seq2seq/seq2seq.go:97)
-	m.parallel(4096, (*Model).softmaxDec2_cross_group_weights_3, t364, dec2_cross_group_weights)
+	// dec2_cross_group_weights = softmax(t362)  (models/seq2seq/seq2seq.go:97)
+	m.parallel(4096, (*Model).softmaxDec2_cross_group_weights_3, t362, dec2_cross_group_weights)
 
 	// dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group  (models/seq2seq/seq2seq.go:97)
 	m.parallel(128, (*Model).batchedDec2_cross_context_3, dec2_cross_v_group, dec2_cross_group_weights, dec2_cross_context)
 
-	// t367 = reshape(dec2_cross_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:97)
+	// t365 = reshape(dec2_cross_context, [32,4,32,24])  (models/seq2seq/seq2seq.go:97)
 
-	// t368 = t367ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
-	m.parallel(32, (*Model).transposeT368, t367, t368)
+	// t366 = t365ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	m.parallel(32, (*Model).transposeT366, t365, t366)
 
-	// t369 = reshape(t367ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:97)
+	// t367 = reshape(t365ᵀ[0,2,1,3], [32,32,96])  (models/seq2seq/seq2seq.go:97)
 
 	// fused epilogue:
 	//
-	//	dec2_cross_out = t369 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec2_cross_out = t367 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-	m.fusedDec2_resid2_3(dec2_cross_Wo, dec2_resid1, t369, dec2_cross_out, dec2_resid2)
+	m.fusedDec2_resid2_3(dec2_cross_Wo, dec2_resid1, t367, dec2_cross_out, dec2_resid2)
 
 	// fused rmsnorm:
 	//
-	//	t372 = rmsnorm(dec2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
-	//	dec2_mlp_norm = t372 ⊙ dec2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
+	//	t370 = rmsnorm(dec2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
+	//	dec2_mlp_norm = t370 ⊙ dec2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
 	m.parallel(1024, (*Model).rmsNormDec2_mlp_norm_3, dec2_mlp_norm_g, dec2_resid2, dec2_mlp_norm)
 
-	// t374 = dec2_mlp_norm · dec2_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
-	gemm(m.pool, false, false, 1024, 256, 96, dec2_mlp_norm, 96, dec2_mlp_gate_W, 256, t374, 256, false)
+	// t372 = dec2_mlp_norm · dec2_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
+	gemm(m.pool, false, false, 1024, 256, 96, dec2_mlp_norm, 96, dec2_mlp_gate_W, 256, t372, 256, false)
 
 	// fused epilogue:
 	//
-	//	t377 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-	//	t375 = σ(t374)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-	//	t376 = t374 ⊙ t375  (Mul, models/seq2seq/seq2seq.go:98)
-	//	dec2_mlp_hidden = t376 ⊙ t377  (Mul, models/seq2seq/seq2seq.go:98)
-	m.fusedDec2_mlp_hidden_3(dec2_mlp_up_W, dec2_mlp_norm, t374, t377, dec2_mlp_hidden)
+	//	t375 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+	//	t373 = σ(t372)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+	//	t374 = t372 ⊙ t373  (Mul, models/seq2seq/seq2seq.go:98)
+	//	dec2_mlp_hidden = t374 ⊙ t375  (Mul, models/seq2seq/seq2seq.go:98)
+	m.fusedDec2_mlp_hidden_3(dec2_mlp_up_W, dec2_mlp_norm, t372, t375, dec2_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -7171,8 +7169,8 @@ func (m *Model) prefill() error {
 
 	// fused rmsnorm:
 	//
-	//	t382 = rmsnorm(dec2_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:100)
-	//	dec_norm = t382 ⊙ dec_norm_g  (Mul, models/seq2seq/seq2seq.go:100)
+	//	t380 = rmsnorm(dec2_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:100)
+	//	dec_norm = t380 ⊙ dec_norm_g  (Mul, models/seq2seq/seq2seq.go:100)
 	m.parallel(1024, (*Model).rmsNormDec_norm_3, dec2_resid3, dec_norm_g, dec_norm)
 
 	// logits = dec_norm · wteᵀ  (models/seq2seq/seq2seq.go:102)
@@ -7196,13 +7194,13 @@ func (m *Model) prefill() error {
 	// dec2_self_v_group_cache ← dec2_self_v_group  (models/seq2seq/seq2seq.go:96)
 	copy(dec2_self_v_group_cache, dec2_self_v_group)
 
-	// t392 = f32(enc0_attn_key_mask)  (models/seq2seq/seq2seq.go:97)
+	// t390 = f32(src_keep_key_mask)  (models/seq2seq/seq2seq.go:80)
 	for i := range 1024 {
-		t392[i] = where(enc0_attn_key_mask[i], float32(1), 0)
+		t390[i] = where(src_keep_key_mask[i], float32(1), 0)
 	}
 
-	// dec0_cross_key_mask_memo ← t392  (models/seq2seq/seq2seq.go:97)
-	copy(dec0_cross_key_mask_memo, t392)
+	// src_keep_key_mask_memo ← t390  (models/seq2seq/seq2seq.go:80)
+	copy(src_keep_key_mask_memo, t390)
 
 	// dec0_cross_k_group_memo ← dec0_cross_k_group  (models/seq2seq/seq2seq.go:97)
 	copy(dec0_cross_k_group_memo, dec0_cross_k_group)
@@ -7210,17 +7208,11 @@ func (m *Model) prefill() error {
 	// dec0_cross_v_group_memo ← dec0_cross_v_group  (models/seq2seq/seq2seq.go:97)
 	copy(dec0_cross_v_group_memo, dec0_cross_v_group)
 
-	// dec1_cross_key_mask_memo ← t392  (models/seq2seq/seq2seq.go:97)
-	copy(dec1_cross_key_mask_memo, t392)
-
 	// dec1_cross_k_group_memo ← dec1_cross_k_group  (models/seq2seq/seq2seq.go:97)
 	copy(dec1_cross_k_group_memo, dec1_cross_k_group)
 
 	// dec1_cross_v_group_memo ← dec1_cross_v_group  (models/seq2seq/seq2seq.go:97)
 	copy(dec1_cross_v_group_memo, dec1_cross_v_group)
-
-	// dec2_cross_key_mask_memo ← t392  (models/seq2seq/seq2seq.go:97)
-	copy(dec2_cross_key_mask_memo, t392)
 
 	// dec2_cross_k_group_memo ← dec2_cross_k_group  (models/seq2seq/seq2seq.go:97)
 	copy(dec2_cross_k_group_memo, dec2_cross_k_group)
@@ -7235,191 +7227,192 @@ func (m *Model) prefill() error {
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
-	kv_pos := m.cache[0:1]                             // f32[]
-	dec0_self_k_group_cache := m.cache[1:49153]        // f32[32,2,1,32,24]
-	dec0_self_v_group_cache := m.cache[49153:98305]    // f32[32,2,1,32,24]
-	dec0_cross_key_mask_memo := m.cache[294913:295937] // f32[32,1,1,1,32]
-	dec0_cross_k_group_memo := m.cache[295937:345089]  // f32[32,2,1,32,24]
-	dec0_cross_v_group_memo := m.cache[345089:394241]  // f32[32,2,1,32,24]
-	dec1_self_k_group_cache := m.cache[98305:147457]   // f32[32,2,1,32,24]
-	dec1_self_v_group_cache := m.cache[147457:196609]  // f32[32,2,1,32,24]
-	dec1_cross_key_mask_memo := m.cache[394241:395265] // f32[32,1,1,1,32]
-	dec1_cross_k_group_memo := m.cache[395265:444417]  // f32[32,2,1,32,24]
-	dec1_cross_v_group_memo := m.cache[444417:493569]  // f32[32,2,1,32,24]
-	dec2_self_k_group_cache := m.cache[196609:245761]  // f32[32,2,1,32,24]
-	dec2_self_v_group_cache := m.cache[245761:294913]  // f32[32,2,1,32,24]
-	dec2_cross_key_mask_memo := m.cache[493569:494593] // f32[32,1,1,1,32]
-	dec2_cross_k_group_memo := m.cache[494593:543745]  // f32[32,2,1,32,24]
-	dec2_cross_v_group_memo := m.cache[543745:592897]  // f32[32,2,1,32,24]
-	ids := m.iarena[0:32]                              // i32[32,1]
-	wte := m.params[0:24576]                           // f32[256,96]
-	dec_in := m.arena[16384:19456]                     // f32[32,1,96]
-	dec0_self_norm_g := m.params[329376:329472]        // f32[96]
-	dec0_self_Wq := m.params[329472:338688]            // f32[96,96]
-	dec0_self_Wk := m.params[338688:343296]            // f32[96,48]
-	dec0_self_Wv := m.params[343296:347904]            // f32[96,48]
-	dec0_self_Wo := m.params[347904:357120]            // f32[96,96]
-	dec0_cross_norm_g := m.params[357120:357216]       // f32[96]
-	dec0_cross_Wq := m.params[357216:366432]           // f32[96,96]
-	dec0_cross_Wo := m.params[375648:384864]           // f32[96,96]
-	dec0_mlp_norm_g := m.params[384864:384960]         // f32[96]
-	dec0_mlp_gate_W := m.params[384960:409536]         // f32[96,256]
-	dec0_mlp_up_W := m.params[409536:434112]           // f32[96,256]
-	dec0_mlp_down_W := m.params[434112:458688]         // f32[256,96]
-	dec0_self_norm := m.arena[0:3072]                  // f32[32,1,96]
-	dec0_self_q_proj := m.arena[3072:6144]             // f32[32,1,96]
-	t64 := m.arena[3072:6144]                          // f32[32,1,4,24]
-	dec0_self_q := m.arena[6144:9216]                  // f32[32,4,1,24]
-	dec0_self_k_proj := m.arena[3072:4608]             // f32[32,1,48]
-	t67 := m.arena[3072:4608]                          // f32[32,1,2,24]
-	dec0_self_k := m.arena[4608:6144]                  // f32[32,2,1,24]
-	dec0_self_v_proj := m.arena[3072:4608]             // f32[32,1,48]
-	t70 := m.arena[3072:4608]                          // f32[32,1,2,24]
-	dec0_self_v := m.arena[22528:24064]                // f32[32,2,1,24]
-	dec0_self_q_rot := m.arena[0:3072]                 // f32[32,4,1,24]
-	dec0_self_k_rot := m.arena[24064:25600]            // f32[32,2,1,24]
-	dec0_self_k_group := m.arena[24064:25600]          // f32[32,2,1,1,24]
-	dec0_self_v_group := m.arena[22528:24064]          // f32[32,2,1,1,24]
-	dec0_self_q_group_rows := m.arena[0:3072]          // f32[32,2,1,2,24]
-	dec0_self_context_rows := m.arena[3072:6144]       // f32[32,2,1,2,24]
-	t78 := m.arena[3072:6144]                          // f32[32,4,1,24]
-	t79 := m.arena[0:3072]                             // f32[32,1,4,24]
-	t80 := m.arena[0:3072]                             // f32[32,1,96]
-	dec0_self_out := m.arena[3072:6144]                // f32[32,1,96]
-	dec0_resid1 := m.arena[16384:19456]                // f32[32,1,96]
-	dec0_cross_norm := m.arena[0:3072]                 // f32[32,1,96]
-	dec0_cross_key_mask := m.barena[0:1024]            // bool[32,1,1,1,32]
-	dec0_cross_q_proj := m.arena[3072:6144]            // f32[32,1,96]
-	t87 := m.arena[3072:6144]                          // f32[32,1,4,24]
-	dec0_cross_q := m.arena[6144:9216]                 // f32[32,4,1,24]
-	dec0_cross_q_group := m.arena[6144:9216]           // f32[32,2,2,1,24]
-	t90 := m.arena[0:4096]                             // f32[32,2,2,1,32]
-	t94 := m.arena[0:4096]                             // f32[32,2,2,1,32]
-	dec0_cross_group_weights := m.arena[4096:8192]     // f32[32,2,2,1,32]
-	dec0_cross_context := m.arena[0:3072]              // f32[32,2,2,1,24]
-	t97 := m.arena[0:3072]                             // f32[32,4,1,24]
-	t98 := m.arena[3072:6144]                          // f32[32,1,4,24]
-	t99 := m.arena[3072:6144]                          // f32[32,1,96]
-	dec0_cross_out := m.arena[0:3072]                  // f32[32,1,96]
-	dec0_resid2 := m.arena[16384:19456]                // f32[32,1,96]
-	dec0_mlp_norm := m.arena[19456:22528]              // f32[32,1,96]
-	t104 := m.arena[0:8192]                            // f32[32,1,256]
-	t107 := m.arena[8192:16384]                        // f32[32,1,256]
-	dec0_mlp_hidden := m.arena[0:8192]                 // f32[32,1,256]
-	dec0_mlp_out := m.arena[8192:11264]                // f32[32,1,96]
-	dec0_resid3 := m.arena[16384:19456]                // f32[32,1,96]
-	dec1_self_norm_g := m.params[458688:458784]        // f32[96]
-	dec1_self_Wq := m.params[458784:468000]            // f32[96,96]
-	dec1_self_Wk := m.params[468000:472608]            // f32[96,48]
-	dec1_self_Wv := m.params[472608:477216]            // f32[96,48]
-	dec1_self_Wo := m.params[477216:486432]            // f32[96,96]
-	dec1_cross_norm_g := m.params[486432:486528]       // f32[96]
-	dec1_cross_Wq := m.params[486528:495744]           // f32[96,96]
-	dec1_cross_Wo := m.params[504960:514176]           // f32[96,96]
-	dec1_mlp_norm_g := m.params[514176:514272]         // f32[96]
-	dec1_mlp_gate_W := m.params[514272:538848]         // f32[96,256]
-	dec1_mlp_up_W := m.params[538848:563424]           // f32[96,256]
-	dec1_mlp_down_W := m.params[563424:588000]         // f32[256,96]
-	dec1_self_norm := m.arena[0:3072]                  // f32[32,1,96]
-	dec1_self_q_proj := m.arena[3072:6144]             // f32[32,1,96]
-	t128 := m.arena[3072:6144]                         // f32[32,1,4,24]
-	dec1_self_q := m.arena[6144:9216]                  // f32[32,4,1,24]
-	dec1_self_k_proj := m.arena[3072:4608]             // f32[32,1,48]
-	t131 := m.arena[3072:4608]                         // f32[32,1,2,24]
-	dec1_self_k := m.arena[4608:6144]                  // f32[32,2,1,24]
-	dec1_self_v_proj := m.arena[3072:4608]             // f32[32,1,48]
-	t134 := m.arena[3072:4608]                         // f32[32,1,2,24]
-	dec1_self_v := m.arena[25600:27136]                // f32[32,2,1,24]
-	dec1_self_q_rot := m.arena[0:3072]                 // f32[32,4,1,24]
-	dec1_self_k_rot := m.arena[27136:28672]            // f32[32,2,1,24]
-	dec1_self_k_group := m.arena[27136:28672]          // f32[32,2,1,1,24]
-	dec1_self_v_group := m.arena[25600:27136]          // f32[32,2,1,1,24]
-	dec1_self_q_group_rows := m.arena[0:3072]          // f32[32,2,1,2,24]
-	dec1_self_context_rows := m.arena[3072:6144]       // f32[32,2,1,2,24]
-	t142 := m.arena[3072:6144]                         // f32[32,4,1,24]
-	t143 := m.arena[0:3072]                            // f32[32,1,4,24]
-	t144 := m.arena[0:3072]                            // f32[32,1,96]
-	dec1_self_out := m.arena[3072:6144]                // f32[32,1,96]
-	dec1_resid1 := m.arena[16384:19456]                // f32[32,1,96]
-	dec1_cross_norm := m.arena[0:3072]                 // f32[32,1,96]
-	dec1_cross_key_mask := m.barena[0:1024]            // bool[32,1,1,1,32]
-	dec1_cross_q_proj := m.arena[3072:6144]            // f32[32,1,96]
-	t151 := m.arena[3072:6144]                         // f32[32,1,4,24]
-	dec1_cross_q := m.arena[6144:9216]                 // f32[32,4,1,24]
-	dec1_cross_q_group := m.arena[6144:9216]           // f32[32,2,2,1,24]
-	t154 := m.arena[0:4096]                            // f32[32,2,2,1,32]
-	t156 := m.arena[0:4096]                            // f32[32,2,2,1,32]
-	dec1_cross_group_weights := m.arena[4096:8192]     // f32[32,2,2,1,32]
-	dec1_cross_context := m.arena[0:3072]              // f32[32,2,2,1,24]
-	t159 := m.arena[0:3072]                            // f32[32,4,1,24]
-	t160 := m.arena[3072:6144]                         // f32[32,1,4,24]
-	t161 := m.arena[3072:6144]                         // f32[32,1,96]
-	dec1_cross_out := m.arena[0:3072]                  // f32[32,1,96]
-	dec1_resid2 := m.arena[16384:19456]                // f32[32,1,96]
-	dec1_mlp_norm := m.arena[19456:22528]              // f32[32,1,96]
-	t166 := m.arena[0:8192]                            // f32[32,1,256]
-	t169 := m.arena[8192:16384]                        // f32[32,1,256]
-	dec1_mlp_hidden := m.arena[0:8192]                 // f32[32,1,256]
-	dec1_mlp_out := m.arena[8192:11264]                // f32[32,1,96]
-	dec1_resid3 := m.arena[16384:19456]                // f32[32,1,96]
-	dec2_self_norm_g := m.params[588000:588096]        // f32[96]
-	dec2_self_Wq := m.params[588096:597312]            // f32[96,96]
-	dec2_self_Wk := m.params[597312:601920]            // f32[96,48]
-	dec2_self_Wv := m.params[601920:606528]            // f32[96,48]
-	dec2_self_Wo := m.params[606528:615744]            // f32[96,96]
-	dec2_cross_norm_g := m.params[615744:615840]       // f32[96]
-	dec2_cross_Wq := m.params[615840:625056]           // f32[96,96]
-	dec2_cross_Wo := m.params[634272:643488]           // f32[96,96]
-	dec2_mlp_norm_g := m.params[643488:643584]         // f32[96]
-	dec2_mlp_gate_W := m.params[643584:668160]         // f32[96,256]
-	dec2_mlp_up_W := m.params[668160:692736]           // f32[96,256]
-	dec2_mlp_down_W := m.params[692736:717312]         // f32[256,96]
-	dec2_self_norm := m.arena[0:3072]                  // f32[32,1,96]
-	dec2_self_q_proj := m.arena[3072:6144]             // f32[32,1,96]
-	t190 := m.arena[3072:6144]                         // f32[32,1,4,24]
-	dec2_self_q := m.arena[6144:9216]                  // f32[32,4,1,24]
-	dec2_self_k_proj := m.arena[3072:4608]             // f32[32,1,48]
-	t193 := m.arena[3072:4608]                         // f32[32,1,2,24]
-	dec2_self_k := m.arena[4608:6144]                  // f32[32,2,1,24]
-	dec2_self_v_proj := m.arena[3072:4608]             // f32[32,1,48]
-	t196 := m.arena[3072:4608]                         // f32[32,1,2,24]
-	dec2_self_v := m.arena[28672:30208]                // f32[32,2,1,24]
-	dec2_self_q_rot := m.arena[0:3072]                 // f32[32,4,1,24]
-	dec2_self_k_rot := m.arena[30208:31744]            // f32[32,2,1,24]
-	dec2_self_k_group := m.arena[30208:31744]          // f32[32,2,1,1,24]
-	dec2_self_v_group := m.arena[28672:30208]          // f32[32,2,1,1,24]
-	dec2_self_q_group_rows := m.arena[0:3072]          // f32[32,2,1,2,24]
-	dec2_self_context_rows := m.arena[3072:6144]       // f32[32,2,1,2,24]
-	t204 := m.arena[3072:6144]                         // f32[32,4,1,24]
-	t205 := m.arena[0:3072]                            // f32[32,1,4,24]
-	t206 := m.arena[0:3072]                            // f32[32,1,96]
-	dec2_self_out := m.arena[3072:6144]                // f32[32,1,96]
-	dec2_resid1 := m.arena[16384:19456]                // f32[32,1,96]
-	dec2_cross_norm := m.arena[0:3072]                 // f32[32,1,96]
-	dec2_cross_key_mask := m.barena[0:1024]            // bool[32,1,1,1,32]
-	dec2_cross_q_proj := m.arena[3072:6144]            // f32[32,1,96]
-	t213 := m.arena[3072:6144]                         // f32[32,1,4,24]
-	dec2_cross_q := m.arena[6144:9216]                 // f32[32,4,1,24]
-	dec2_cross_q_group := m.arena[6144:9216]           // f32[32,2,2,1,24]
-	t216 := m.arena[0:4096]                            // f32[32,2,2,1,32]
-	t218 := m.arena[0:4096]                            // f32[32,2,2,1,32]
-	dec2_cross_group_weights := m.arena[4096:8192]     // f32[32,2,2,1,32]
-	dec2_cross_context := m.arena[0:3072]              // f32[32,2,2,1,24]
-	t221 := m.arena[0:3072]                            // f32[32,4,1,24]
-	t222 := m.arena[3072:6144]                         // f32[32,1,4,24]
-	t223 := m.arena[3072:6144]                         // f32[32,1,96]
-	dec2_cross_out := m.arena[0:3072]                  // f32[32,1,96]
-	dec2_resid2 := m.arena[16384:19456]                // f32[32,1,96]
-	dec2_mlp_norm := m.arena[19456:22528]              // f32[32,1,96]
-	t228 := m.arena[0:8192]                            // f32[32,1,256]
-	t231 := m.arena[8192:16384]                        // f32[32,1,256]
-	dec2_mlp_hidden := m.arena[0:8192]                 // f32[32,1,256]
-	dec2_mlp_out := m.arena[8192:11264]                // f32[32,1,96]
-	dec2_resid3 := m.arena[16384:19456]                // f32[32,1,96]
-	dec_norm_g := m.params[717312:717408]              // f32[96]
-	dec_norm := m.arena[8192:11264]                    // f32[32,1,96]
-	logits := m.arena[0:8192]                          // f32[32,1,256]
-	t246 := m.arena[8192:8193]                         // f32[]
+	kv_pos := m.cache[0:1]                            // f32[]
+	src_keep_key_mask_memo := m.cache[294913:295937]  // f32[32,1,1,1,32]
+	dec0_self_k_group_cache := m.cache[1:49153]       // f32[32,2,1,32,24]
+	dec0_self_v_group_cache := m.cache[49153:98305]   // f32[32,2,1,32,24]
+	dec0_cross_k_group_memo := m.cache[295937:345089] // f32[32,2,1,32,24]
+	dec0_cross_v_group_memo := m.cache[345089:394241] // f32[32,2,1,32,24]
+	dec1_self_k_group_cache := m.cache[98305:147457]  // f32[32,2,1,32,24]
+	dec1_self_v_group_cache := m.cache[147457:196609] // f32[32,2,1,32,24]
+	dec1_cross_k_group_memo := m.cache[394241:443393] // f32[32,2,1,32,24]
+	dec1_cross_v_group_memo := m.cache[443393:492545] // f32[32,2,1,32,24]
+	dec2_self_k_group_cache := m.cache[196609:245761] // f32[32,2,1,32,24]
+	dec2_self_v_group_cache := m.cache[245761:294913] // f32[32,2,1,32,24]
+	dec2_cross_k_group_memo := m.cache[492545:541697] // f32[32,2,1,32,24]
+	dec2_cross_v_group_memo := m.cache[541697:590849] // f32[32,2,1,32,24]
+	ids := m.iarena[0:32]                             // i32[32,1]
+	wte := m.params[0:24576]                          // f32[256,96]
+	src_keep_key_mask := m.barena[0:1024]             // bool[32,1,1,1,32]
+	dec_in := m.arena[16384:19456]                    // f32[32,1,96]
+	dec0_self_norm_g := m.params[329376:329472]       // f32[96]
+	dec0_self_Wq := m.params[329472:338688]           // f32[96,96]
+	dec0_self_Wk := m.params[338688:343296]           // f32[96,48]
+	dec0_self_Wv := m.params[343296:347904]           // f32[96,48]
+	dec0_self_Wo := m.params[347904:357120]           // f32[96,96]
+	dec0_cross_norm_g := m.params[357120:357216]      // f32[96]
+	dec0_cross_Wq := m.params[357216:366432]          // f32[96,96]
+	dec0_cross_Wo := m.params[375648:384864]          // f32[96,96]
+	dec0_mlp_norm_g := m.params[384864:384960]        // f32[96]
+	dec0_mlp_gate_W := m.params[384960:409536]        // f32[96,256]
+	dec0_mlp_up_W := m.params[409536:434112]          // f32[96,256]
+	dec0_mlp_down_W := m.params[434112:458688]        // f32[256,96]
+	dec0_self_norm := m.arena[0:3072]                 // f32[32,1,96]
+	dec0_self_q_proj := m.arena[3072:6144]            // f32[32,1,96]
+	t63 := m.arena[3072:6144]                         // f32[32,1,4,24]
+	dec0_self_q := m.arena[6144:9216]                 // f32[32,4,1,24]
+	dec0_self_k_proj := m.arena[3072:4608]            // f32[32,1,48]
+	t66 := m.arena[3072:4608]                         // f32[32,1,2,24]
+	dec0_self_k := m.arena[4608:6144]                 // f32[32,2,1,24]
+	dec0_self_v_proj := m.arena[3072:4608]            // f32[32,1,48]
+	t69 := m.arena[3072:4608]                         // f32[32,1,2,24]
+	dec0_self_v := m.arena[22528:24064]               // f32[32,2,1,24]
+	dec0_self_q_rot := m.arena[0:3072]                // f32[32,4,1,24]
+	dec0_self_k_rot := m.arena[24064:25600]           // f32[32,2,1,24]
+	dec0_self_k_group := m.arena[24064:25600]         // f32[32,2,1,1,24]
+	dec0_self_v_group := m.arena[22528:24064]         // f32[32,2,1,1,24]
+	dec0_self_q_group_rows := m.arena[0:3072]         // f32[32,2,1,2,24]
+	dec0_self_context_rows := m.arena[3072:6144]      // f32[32,2,1,2,24]
+	t77 := m.arena[3072:6144]                         // f32[32,4,1,24]
+	t78 := m.arena[0:3072]                            // f32[32,1,4,24]
+	t79 := m.arena[0:3072]                            // f32[32,1,96]
+	dec0_self_out := m.arena[3072:6144]               // f32[32,1,96]
+	dec0_resid1 := m.arena[16384:19456]               // f32[32,1,96]
+	dec0_cross_norm := m.arena[0:3072]                // f32[32,1,96]
+	dec0_cross_q_proj := m.arena[3072:6144]           // f32[32,1,96]
+	t85 := m.arena[3072:6144]                         // f32[32,1,4,24]
+	dec0_cross_q := m.arena[6144:9216]                // f32[32,4,1,24]
+	dec0_cross_q_group := m.arena[6144:9216]          // f32[32,2,2,1,24]
+	t88 := m.arena[0:4096]                            // f32[32,2,2,1,32]
+	t92 := m.arena[0:4096]                            // f32[32,2,2,1,32]
+	dec0_cross_group_weights := m.arena[4096:8192]    // f32[32,2,2,1,32]
+	dec0_cross_context := m.arena[0:3072]             // f32[32,2,2,1,24]
+	t95 := m.arena[0:3072]                            // f32[32,4,1,24]
+	t96 := m.arena[3072:6144]                         // f32[32,1,4,24]
+	t97 := m.arena[3072:6144]                         // f32[32,1,96]
+	dec0_cross_out := m.arena[0:3072]                 // f32[32,1,96]
+	dec0_resid2 := m.arena[16384:19456]               // f32[32,1,96]
+	dec0_mlp_norm := m.arena[19456:22528]             // f32[32,1,96]
+	t102 := m.arena[0:8192]                           // f32[32,1,256]
+	t105 := m.arena[8192:16384]                       // f32[32,1,256]
+	dec0_mlp_hidden := m.arena[0:8192]                // f32[32,1,256]
+	dec0_mlp_out := m.arena[8192:11264]               // f32[32,1,96]
+	dec0_resid3 := m.arena[16384:19456]               // f32[32,1,96]
+	dec1_self_norm_g := m.params[458688:458784]       // f32[96]
+	dec1_self_Wq := m.params[458784:468000]           // f32[96,96]
+	dec1_self_Wk := m.params[468000:472608]           // f32[96,48]
+	dec1_self_Wv := m.params[472608:477216]           // f32[96,48]
+	dec1_self_Wo := m.params[477216:486432]           // f32[96,96]
+	dec1_cross_norm_g := m.params[486432:486528]      // f32[96]
+	dec1_cross_Wq := m.params[486528:495744]          // f32[96,96]
+	dec1_cross_Wo := m.params[504960:514176]          // f32[96,96]
+	dec1_mlp_norm_g := m.params[514176:514272]        // f32[96]
+	dec1_mlp_gate_W := m.params[514272:538848]        // f32[96,256]
+	dec1_mlp_up_W := m.params[538848:563424]          // f32[96,256]
+	dec1_mlp_down_W := m.params[563424:588000]        // f32[256,96]
+	dec1_self_norm := m.arena[0:3072]                 // f32[32,1,96]
+	dec1_self_q_proj := m.arena[3072:6144]            // f32[32,1,96]
+	t126 := m.arena[3072:6144]                        // f32[32,1,4,24]
+	dec1_self_q := m.arena[6144:9216]                 // f32[32,4,1,24]
+	dec1_self_k_proj := m.arena[3072:4608]            // f32[32,1,48]
+	t129 := m.arena[3072:4608]                        // f32[32,1,2,24]
+	dec1_self_k := m.arena[4608:6144]                 // f32[32,2,1,24]
+	dec1_self_v_proj := m.arena[3072:4608]            // f32[32,1,48]
+	t132 := m.arena[3072:4608]                        // f32[32,1,2,24]
+	dec1_self_v := m.arena[25600:27136]               // f32[32,2,1,24]
+	dec1_self_q_rot := m.arena[0:3072]                // f32[32,4,1,24]
+	dec1_self_k_rot := m.arena[27136:28672]           // f32[32,2,1,24]
+	dec1_self_k_group := m.arena[27136:28672]         // f32[32,2,1,1,24]
+	dec1_self_v_group := m.arena[25600:27136]         // f32[32,2,1,1,24]
+	dec1_self_q_group_rows := m.arena[0:3072]         // f32[32,2,1,2,24]
+	dec1_self_context_rows := m.arena[3072:6144]      // f32[32,2,1,2,24]
+	t140 := m.arena[3072:6144]                        // f32[32,4,1,24]
+	t141 := m.arena[0:3072]                           // f32[32,1,4,24]
+	t142 := m.arena[0:3072]                           // f32[32,1,96]
+	dec1_self_out := m.arena[3072:6144]               // f32[32,1,96]
+	dec1_resid1 := m.arena[16384:19456]               // f32[32,1,96]
+	dec1_cross_norm := m.arena[0:3072]                // f32[32,1,96]
+	dec1_cross_q_proj := m.arena[3072:6144]           // f32[32,1,96]
+	t148 := m.arena[3072:6144]                        // f32[32,1,4,24]
+	dec1_cross_q := m.arena[6144:9216]                // f32[32,4,1,24]
+	dec1_cross_q_group := m.arena[6144:9216]          // f32[32,2,2,1,24]
+	t151 := m.arena[0:4096]                           // f32[32,2,2,1,32]
+	t153 := m.arena[0:4096]                           // f32[32,2,2,1,32]
+	dec1_cross_group_weights := m.arena[4096:8192]    // f32[32,2,2,1,32]
+	dec1_cross_context := m.arena[0:3072]             // f32[32,2,2,1,24]
+	t156 := m.arena[0:3072]                           // f32[32,4,1,24]
+	t157 := m.arena[3072:6144]                        // f32[32,1,4,24]
+	t158 := m.arena[3072:6144]                        // f32[32,1,96]
+	dec1_cross_out := m.arena[0:3072]                 // f32[32,1,96]
+	dec1_resid2 := m.arena[16384:19456]               // f32[32,1,96]
+	dec1_mlp_norm := m.arena[19456:22528]             // f32[32,1,96]
+	t163 := m.arena[0:8192]                           // f32[32,1,256]
+	t166 := m.arena[8192:16384]                       // f32[32,1,256]
+	dec1_mlp_hidden := m.arena[0:8192]                // f32[32,1,256]
+	dec1_mlp_out := m.arena[8192:11264]               // f32[32,1,96]
+	dec1_resid3 := m.arena[16384:19456]               // f32[32,1,96]
+	dec2_self_norm_g := m.params[588000:588096]       // f32[96]
+	dec2_self_Wq := m.params[588096:597312]           // f32[96,96]
+	dec2_self_Wk := m.params[597312:601920]           // f32[96,48]
+	dec2_self_Wv := m.params[601920:606528]           // f32[96,48]
+	dec2_self_Wo := m.params[606528:615744]           // f32[96,96]
+	dec2_cross_norm_g := m.params[615744:615840]      // f32[96]
+	dec2_cross_Wq := m.params[615840:625056]          // f32[96,96]
+	dec2_cross_Wo := m.params[634272:643488]          // f32[96,96]
+	dec2_mlp_norm_g := m.params[643488:643584]        // f32[96]
+	dec2_mlp_gate_W := m.params[643584:668160]        // f32[96,256]
+	dec2_mlp_up_W := m.params[668160:692736]          // f32[96,256]
+	dec2_mlp_down_W := m.params[692736:717312]        // f32[256,96]
+	dec2_self_norm := m.arena[0:3072]                 // f32[32,1,96]
+	dec2_self_q_proj := m.arena[3072:6144]            // f32[32,1,96]
+	t187 := m.arena[3072:6144]                        // f32[32,1,4,24]
+	dec2_self_q := m.arena[6144:9216]                 // f32[32,4,1,24]
+	dec2_self_k_proj := m.arena[3072:4608]            // f32[32,1,48]
+	t190 := m.arena[3072:4608]                        // f32[32,1,2,24]
+	dec2_self_k := m.arena[4608:6144]                 // f32[32,2,1,24]
+	dec2_self_v_proj := m.arena[3072:4608]            // f32[32,1,48]
+	t193 := m.arena[3072:4608]                        // f32[32,1,2,24]
+	dec2_self_v := m.arena[28672:30208]               // f32[32,2,1,24]
+	dec2_self_q_rot := m.arena[0:3072]                // f32[32,4,1,24]
+	dec2_self_k_rot := m.arena[30208:31744]           // f32[32,2,1,24]
+	dec2_self_k_group := m.arena[30208:31744]         // f32[32,2,1,1,24]
+	dec2_self_v_group := m.arena[28672:30208]         // f32[32,2,1,1,24]
+	dec2_self_q_group_rows := m.arena[0:3072]         // f32[32,2,1,2,24]
+	dec2_self_context_rows := m.arena[3072:6144]      // f32[32,2,1,2,24]
+	t201 := m.arena[3072:6144]                        // f32[32,4,1,24]
+	t202 := m.arena[0:3072]                           // f32[32,1,4,24]
+	t203 := m.arena[0:3072]                           // f32[32,1,96]
+	dec2_self_out := m.arena[3072:6144]               // f32[32,1,96]
+	dec2_resid1 := m.arena[16384:19456]               // f32[32,1,96]
+	dec2_cross_norm := m.arena[0:3072]                // f32[32,1,96]
+	dec2_cross_q_proj := m.arena[3072:6144]           // f32[32,1,96]
+	t209 := m.arena[3072:6144]                        // f32[32,1,4,24]
+	dec2_cross_q := m.arena[6144:9216]                // f32[32,4,1,24]
+	dec2_cross_q_group := m.arena[6144:9216]          // f32[32,2,2,1,24]
+	t212 := m.arena[0:4096]                           // f32[32,2,2,1,32]
+	t214 := m.arena[0:4096]                           // f32[32,2,2,1,32]
+	dec2_cross_group_weights := m.arena[4096:8192]    // f32[32,2,2,1,32]
+	dec2_cross_context := m.arena[0:3072]             // f32[32,2,2,1,24]
+	t217 := m.arena[0:3072]                           // f32[32,4,1,24]
+	t218 := m.arena[3072:6144]                        // f32[32,1,4,24]
+	t219 := m.arena[3072:6144]                        // f32[32,1,96]
+	dec2_cross_out := m.arena[0:3072]                 // f32[32,1,96]
+	dec2_resid2 := m.arena[16384:19456]               // f32[32,1,96]
+	dec2_mlp_norm := m.arena[19456:22528]             // f32[32,1,96]
+	t224 := m.arena[0:8192]                           // f32[32,1,256]
+	t227 := m.arena[8192:16384]                       // f32[32,1,256]
+	dec2_mlp_hidden := m.arena[0:8192]                // f32[32,1,256]
+	dec2_mlp_out := m.arena[8192:11264]               // f32[32,1,96]
+	dec2_resid3 := m.arena[16384:19456]               // f32[32,1,96]
+	dec_norm_g := m.params[717312:717408]             // f32[96]
+	dec_norm := m.arena[8192:11264]                   // f32[32,1,96]
+	logits := m.arena[0:8192]                         // f32[32,1,256]
+	t242 := m.arena[8192:8193]                        // f32[]
+
+	// src_keep_key_mask = bool(src_keep_key_mask_memo)  (models/seq2seq/seq2seq.go:80)
+	for i := range 1024 {
+		src_keep_key_mask[i] = src_keep_key_mask_memo[i] != 0
+	}
 
 	// dec_in = wte[ids]  (models/seq2seq/seq2seq.go:86)
 	if p := gather(dec_in, wte, ids, 96, 256); p >= 0 {
@@ -7428,20 +7421,20 @@ func (m *Model) decode() error {
 
 	// fused rmsnorm:
 	//
-	//	t61 = rmsnorm(dec_in)  (RMSNorm, models/seq2seq/seq2seq.go:96)
-	//	dec0_self_norm = t61 ⊙ dec0_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t60 = rmsnorm(dec_in)  (RMSNorm, models/seq2seq/seq2seq.go:96)
+	//	dec0_self_norm = t60 ⊙ dec0_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
 	rmsNormScaled(dec0_self_norm, nil, dec_in, dec0_self_norm_g, 32, 96, 1e-06)
 
 	// dec0_self_q_proj = dec0_self_norm · dec0_self_Wq  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 32, 96, 96, dec0_self_norm, 96, dec0_self_Wq, 96, dec0_self_q_proj, 96, false)
 
-	// t64 = reshape(dec0_self_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:96)
+	// t63 = reshape(dec0_self_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec0_self_q = t64ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec0_self_q = t63ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
 			for l := range 24 {
-				dec0_self_q[i*96+j*24+l] = t64[i*96+j*24+l]
+				dec0_self_q[i*96+j*24+l] = t63[i*96+j*24+l]
 			}
 		}
 	}
@@ -7449,13 +7442,13 @@ func (m *Model) decode() error {
 	// dec0_self_k_proj = dec0_self_norm · dec0_self_Wk  (models/seq2seq/seq2seq.go:96)
 	gemmSmall(false, false, 32, 48, 96, dec0_self_norm, 96, dec0_self_Wk, 48, dec0_self_k_proj, 48, false)
 
-	// t67 = reshape(dec0_self_k_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t66 = reshape(dec0_self_k_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec0_self_k = t67ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec0_self_k = t66ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
 			for l := range 24 {
-				dec0_self_k[i*48+j*24+l] = t67[i*48+j*24+l]
+				dec0_self_k[i*48+j*24+l] = t66[i*48+j*24+l]
 			}
 		}
 	}
@@ -7463,13 +7456,13 @@ func (m *Model) decode() error {
 	// dec0_self_v_proj = dec0_self_norm · dec0_self_Wv  (models/seq2seq/seq2seq.go:96)
 	gemmSmall(false, false, 32, 48, 96, dec0_self_norm, 96, dec0_self_Wv, 48, dec0_self_v_proj, 48, false)
 
-	// t70 = reshape(dec0_self_v_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t69 = reshape(dec0_self_v_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec0_self_v = t70ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec0_self_v = t69ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
 			for l := range 24 {
-				dec0_self_v[i*48+j*24+l] = t70[i*48+j*24+l]
+				dec0_self_v[i*48+j*24+l] = t69[i*48+j*24+l]
 			}
 		}
 	}
@@ -7509,46 +7502,41 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t78 = reshape(dec0_self_context_rows, [32,4,1,24])  (models/seq2seq/seq2seq.go:96)
+	// t77 = reshape(dec0_self_context_rows, [32,4,1,24])  (models/seq2seq/seq2seq.go:96)
 
-	// t79 = t78ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// t78 = t77ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
 			for l := range 24 {
-				t79[i*96+k*24+l] = t78[i*96+k*24+l]
+				t78[i*96+k*24+l] = t77[i*96+k*24+l]
 			}
 		}
 	}
 
-	// t80 = reshape(t78ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:96)
+	// t79 = reshape(t77ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:96)
 
 	// fused epilogue:
 	//
-	//	dec0_self_out = t80 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec0_self_out = t79 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 	//	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:96)
-	m.fusedDec0_resid1_4(dec_in, dec0_self_Wo, t80, dec0_self_out, dec0_resid1)
+	m.fusedDec0_resid1_4(dec_in, dec0_self_Wo, t79, dec0_self_out, dec0_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t83 = rmsnorm(dec0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
-	//	dec0_cross_norm = t83 ⊙ dec0_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t82 = rmsnorm(dec0_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
+	//	dec0_cross_norm = t82 ⊙ dec0_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
 	rmsNormScaled(dec0_cross_norm, nil, dec0_resid1, dec0_cross_norm_g, 32, 96, 1e-06)
-
-	// dec0_cross_key_mask = bool(dec0_cross_key_mask_memo)  (models/seq2seq/seq2seq.go:97)
-	for i := range 1024 {
-		dec0_cross_key_mask[i] = dec0_cross_key_mask_memo[i] != 0
-	}
 
 	// dec0_cross_q_proj = dec0_cross_norm · dec0_cross_Wq  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 32, 96, 96, dec0_cross_norm, 96, dec0_cross_Wq, 96, dec0_cross_q_proj, 96, false)
 
-	// t87 = reshape(dec0_cross_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:97)
+	// t85 = reshape(dec0_cross_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec0_cross_q = t87ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	// dec0_cross_q = t85ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
 			for l := range 24 {
-				dec0_cross_q[i*96+j*24+l] = t87[i*96+j*24+l]
+				dec0_cross_q[i*96+j*24+l] = t85[i*96+j*24+l]
 			}
 		}
 	}
@@ -7557,54 +7545,54 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t90 = dec0_cross_q_group · dec0_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-	//	dec0_cross_scores = t90 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t94 = dec0_cross_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT94(dec0_cross_k_group_memo, dec0_cross_key_mask, dec0_cross_q_group, t90, t94)
+	//	t88 = dec0_cross_q_group · dec0_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec0_cross_scores = t88 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t92 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT92(dec0_cross_k_group_memo, src_keep_key_mask, dec0_cross_q_group, t88, t92)
 
-	// dec0_cross_group_weights = softmax(t94)  (models/seq2seq/seq2seq.go:97)
-	softmax(dec0_cross_group_weights, t94, 128, 32, 1, false)
+	// dec0_cross_group_weights = softmax(t92)  (models/seq2seq/seq2seq.go:97)
+	softmax(dec0_cross_group_weights, t92, 128, 32, 1, false)
 
 	// dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group_memo  (models/seq2seq/seq2seq.go:97)
 	for b := range 128 {
 		gemmSmall(false, false, 1, 24, 32, dec0_cross_group_weights[b*32:], 32, dec0_cross_v_group_memo[((b/4%32)*2+b/2%2)*768:], 24, dec0_cross_context[b*24:], 24, false)
 	}
 
-	// t97 = reshape(dec0_cross_context, [32,4,1,24])  (models/seq2seq/seq2seq.go:97)
+	// t95 = reshape(dec0_cross_context, [32,4,1,24])  (models/seq2seq/seq2seq.go:97)
 
-	// t98 = t97ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	// t96 = t95ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
 			for l := range 24 {
-				t98[i*96+k*24+l] = t97[i*96+k*24+l]
+				t96[i*96+k*24+l] = t95[i*96+k*24+l]
 			}
 		}
 	}
 
-	// t99 = reshape(t97ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:97)
+	// t97 = reshape(t95ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:97)
 
 	// fused epilogue:
 	//
-	//	dec0_cross_out = t99 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec0_cross_out = t97 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-	m.fusedDec0_resid2_4(dec0_cross_Wo, dec0_resid1, t99, dec0_cross_out, dec0_resid2)
+	m.fusedDec0_resid2_4(dec0_cross_Wo, dec0_resid1, t97, dec0_cross_out, dec0_resid2)
 
 	// fused rmsnorm:
 	//
-	//	t102 = rmsnorm(dec0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
-	//	dec0_mlp_norm = t102 ⊙ dec0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
+	//	t100 = rmsnorm(dec0_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
+	//	dec0_mlp_norm = t100 ⊙ dec0_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
 	rmsNormScaled(dec0_mlp_norm, nil, dec0_resid2, dec0_mlp_norm_g, 32, 96, 1e-06)
 
-	// t104 = dec0_mlp_norm · dec0_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
-	gemm(m.pool, false, false, 32, 256, 96, dec0_mlp_norm, 96, dec0_mlp_gate_W, 256, t104, 256, false)
+	// t102 = dec0_mlp_norm · dec0_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
+	gemm(m.pool, false, false, 32, 256, 96, dec0_mlp_norm, 96, dec0_mlp_gate_W, 256, t102, 256, false)
 
 	// fused epilogue:
 	//
-	//	t107 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-	//	t105 = σ(t104)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-	//	t106 = t104 ⊙ t105  (Mul, models/seq2seq/seq2seq.go:98)
-	//	dec0_mlp_hidden = t106 ⊙ t107  (Mul, models/seq2seq/seq2seq.go:98)
-	m.fusedDec0_mlp_hidden_4(dec0_mlp_up_W, dec0_mlp_norm, t104, t107, dec0_mlp_hidden)
+	//	t105 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+	//	t103 = σ(t102)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+	//	t104 = t102 ⊙ t103  (Mul, models/seq2seq/seq2seq.go:98)
+	//	dec0_mlp_hidden = t104 ⊙ t105  (Mul, models/seq2seq/seq2seq.go:98)
+	m.fusedDec0_mlp_hidden_4(dec0_mlp_up_W, dec0_mlp_norm, t102, t105, dec0_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -7614,20 +7602,20 @@ func (m *Model) decode() error {
 
 	// fused rmsnorm:
 	//
-	//	t125 = rmsnorm(dec0_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
-	//	dec1_self_norm = t125 ⊙ dec1_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t123 = rmsnorm(dec0_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
+	//	dec1_self_norm = t123 ⊙ dec1_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
 	rmsNormScaled(dec1_self_norm, nil, dec0_resid3, dec1_self_norm_g, 32, 96, 1e-06)
 
 	// dec1_self_q_proj = dec1_self_norm · dec1_self_Wq  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 32, 96, 96, dec1_self_norm, 96, dec1_self_Wq, 96, dec1_self_q_proj, 96, false)
 
-	// t128 = reshape(dec1_self_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:96)
+	// t126 = reshape(dec1_self_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec1_self_q = t128ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec1_self_q = t126ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
 			for l := range 24 {
-				dec1_self_q[i*96+j*24+l] = t128[i*96+j*24+l]
+				dec1_self_q[i*96+j*24+l] = t126[i*96+j*24+l]
 			}
 		}
 	}
@@ -7635,13 +7623,13 @@ func (m *Model) decode() error {
 	// dec1_self_k_proj = dec1_self_norm · dec1_self_Wk  (models/seq2seq/seq2seq.go:96)
 	gemmSmall(false, false, 32, 48, 96, dec1_self_norm, 96, dec1_self_Wk, 48, dec1_self_k_proj, 48, false)
 
-	// t131 = reshape(dec1_self_k_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t129 = reshape(dec1_self_k_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec1_self_k = t131ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec1_self_k = t129ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
 			for l := range 24 {
-				dec1_self_k[i*48+j*24+l] = t131[i*48+j*24+l]
+				dec1_self_k[i*48+j*24+l] = t129[i*48+j*24+l]
 			}
 		}
 	}
@@ -7649,13 +7637,13 @@ func (m *Model) decode() error {
 	// dec1_self_v_proj = dec1_self_norm · dec1_self_Wv  (models/seq2seq/seq2seq.go:96)
 	gemmSmall(false, false, 32, 48, 96, dec1_self_norm, 96, dec1_self_Wv, 48, dec1_self_v_proj, 48, false)
 
-	// t134 = reshape(dec1_self_v_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t132 = reshape(dec1_self_v_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec1_self_v = t134ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec1_self_v = t132ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
 			for l := range 24 {
-				dec1_self_v[i*48+j*24+l] = t134[i*48+j*24+l]
+				dec1_self_v[i*48+j*24+l] = t132[i*48+j*24+l]
 			}
 		}
 	}
@@ -7695,46 +7683,41 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t142 = reshape(dec1_self_context_rows, [32,4,1,24])  (models/seq2seq/seq2seq.go:96)
+	// t140 = reshape(dec1_self_context_rows, [32,4,1,24])  (models/seq2seq/seq2seq.go:96)
 
-	// t143 = t142ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// t141 = t140ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
 			for l := range 24 {
-				t143[i*96+k*24+l] = t142[i*96+k*24+l]
+				t141[i*96+k*24+l] = t140[i*96+k*24+l]
 			}
 		}
 	}
 
-	// t144 = reshape(t142ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:96)
+	// t142 = reshape(t140ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:96)
 
 	// fused epilogue:
 	//
-	//	dec1_self_out = t144 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec1_self_out = t142 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 	//	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:96)
-	m.fusedDec1_resid1_4(dec0_resid3, dec1_self_Wo, t144, dec1_self_out, dec1_resid1)
+	m.fusedDec1_resid1_4(dec0_resid3, dec1_self_Wo, t142, dec1_self_out, dec1_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t147 = rmsnorm(dec1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
-	//	dec1_cross_norm = t147 ⊙ dec1_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t145 = rmsnorm(dec1_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
+	//	dec1_cross_norm = t145 ⊙ dec1_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
 	rmsNormScaled(dec1_cross_norm, nil, dec1_resid1, dec1_cross_norm_g, 32, 96, 1e-06)
-
-	// dec1_cross_key_mask = bool(dec1_cross_key_mask_memo)  (models/seq2seq/seq2seq.go:97)
-	for i := range 1024 {
-		dec1_cross_key_mask[i] = dec1_cross_key_mask_memo[i] != 0
-	}
 
 	// dec1_cross_q_proj = dec1_cross_norm · dec1_cross_Wq  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 32, 96, 96, dec1_cross_norm, 96, dec1_cross_Wq, 96, dec1_cross_q_proj, 96, false)
 
-	// t151 = reshape(dec1_cross_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:97)
+	// t148 = reshape(dec1_cross_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec1_cross_q = t151ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	// dec1_cross_q = t148ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
 			for l := range 24 {
-				dec1_cross_q[i*96+j*24+l] = t151[i*96+j*24+l]
+				dec1_cross_q[i*96+j*24+l] = t148[i*96+j*24+l]
 			}
 		}
 	}
@@ -7743,54 +7726,54 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t154 = dec1_cross_q_group · dec1_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-	//	dec1_cross_scores = t154 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t156 = dec1_cross_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT156(dec1_cross_k_group_memo, dec1_cross_key_mask, dec1_cross_q_group, t154, t156)
+	//	t151 = dec1_cross_q_group · dec1_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec1_cross_scores = t151 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t153 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT153(dec1_cross_k_group_memo, src_keep_key_mask, dec1_cross_q_group, t151, t153)
 
-	// dec1_cross_group_weights = softmax(t156)  (models/seq2seq/seq2seq.go:97)
-	softmax(dec1_cross_group_weights, t156, 128, 32, 1, false)
+	// dec1_cross_group_weights = softmax(t153)  (models/seq2seq/seq2seq.go:97)
+	softmax(dec1_cross_group_weights, t153, 128, 32, 1, false)
 
 	// dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group_memo  (models/seq2seq/seq2seq.go:97)
 	for b := range 128 {
 		gemmSmall(false, false, 1, 24, 32, dec1_cross_group_weights[b*32:], 32, dec1_cross_v_group_memo[((b/4%32)*2+b/2%2)*768:], 24, dec1_cross_context[b*24:], 24, false)
 	}
 
-	// t159 = reshape(dec1_cross_context, [32,4,1,24])  (models/seq2seq/seq2seq.go:97)
+	// t156 = reshape(dec1_cross_context, [32,4,1,24])  (models/seq2seq/seq2seq.go:97)
 
-	// t160 = t159ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	// t157 = t156ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
 			for l := range 24 {
-				t160[i*96+k*24+l] = t159[i*96+k*24+l]
+				t157[i*96+k*24+l] = t156[i*96+k*24+l]
 			}
 		}
 	}
 
-	// t161 = reshape(t159ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:97)
+	// t158 = reshape(t156ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:97)
 
 	// fused epilogue:
 	//
-	//	dec1_cross_out = t161 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec1_cross_out = t158 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-	m.fusedDec1_resid2_4(dec1_cross_Wo, dec1_resid1, t161, dec1_cross_out, dec1_resid2)
+	m.fusedDec1_resid2_4(dec1_cross_Wo, dec1_resid1, t158, dec1_cross_out, dec1_resid2)
 
 	// fused rmsnorm:
 	//
-	//	t164 = rmsnorm(dec1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
-	//	dec1_mlp_norm = t164 ⊙ dec1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
+	//	t161 = rmsnorm(dec1_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
+	//	dec1_mlp_norm = t161 ⊙ dec1_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
 	rmsNormScaled(dec1_mlp_norm, nil, dec1_resid2, dec1_mlp_norm_g, 32, 96, 1e-06)
 
-	// t166 = dec1_mlp_norm · dec1_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
-	gemm(m.pool, false, false, 32, 256, 96, dec1_mlp_norm, 96, dec1_mlp_gate_W, 256, t166, 256, false)
+	// t163 = dec1_mlp_norm · dec1_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
+	gemm(m.pool, false, false, 32, 256, 96, dec1_mlp_norm, 96, dec1_mlp_gate_W, 256, t163, 256, false)
 
 	// fused epilogue:
 	//
-	//	t169 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-	//	t167 = σ(t166)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-	//	t168 = t166 ⊙ t167  (Mul, models/seq2seq/seq2seq.go:98)
-	//	dec1_mlp_hidden = t168 ⊙ t169  (Mul, models/seq2seq/seq2seq.go:98)
-	m.fusedDec1_mlp_hidden_4(dec1_mlp_up_W, dec1_mlp_norm, t166, t169, dec1_mlp_hidden)
+	//	t166 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+	//	t164 = σ(t163)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+	//	t165 = t163 ⊙ t164  (Mul, models/seq2seq/seq2seq.go:98)
+	//	dec1_mlp_hidden = t165 ⊙ t166  (Mul, models/seq2seq/seq2seq.go:98)
+	m.fusedDec1_mlp_hidden_4(dec1_mlp_up_W, dec1_mlp_norm, t163, t166, dec1_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -7800,20 +7783,20 @@ func (m *Model) decode() error {
 
 	// fused rmsnorm:
 	//
-	//	t187 = rmsnorm(dec1_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
-	//	dec2_self_norm = t187 ⊙ dec2_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
+	//	t184 = rmsnorm(dec1_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:96)
+	//	dec2_self_norm = t184 ⊙ dec2_self_norm_g  (Mul, models/seq2seq/seq2seq.go:96)
 	rmsNormScaled(dec2_self_norm, nil, dec1_resid3, dec2_self_norm_g, 32, 96, 1e-06)
 
 	// dec2_self_q_proj = dec2_self_norm · dec2_self_Wq  (models/seq2seq/seq2seq.go:96)
 	gemm(m.pool, false, false, 32, 96, 96, dec2_self_norm, 96, dec2_self_Wq, 96, dec2_self_q_proj, 96, false)
 
-	// t190 = reshape(dec2_self_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:96)
+	// t187 = reshape(dec2_self_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec2_self_q = t190ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec2_self_q = t187ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
 			for l := range 24 {
-				dec2_self_q[i*96+j*24+l] = t190[i*96+j*24+l]
+				dec2_self_q[i*96+j*24+l] = t187[i*96+j*24+l]
 			}
 		}
 	}
@@ -7821,13 +7804,13 @@ func (m *Model) decode() error {
 	// dec2_self_k_proj = dec2_self_norm · dec2_self_Wk  (models/seq2seq/seq2seq.go:96)
 	gemmSmall(false, false, 32, 48, 96, dec2_self_norm, 96, dec2_self_Wk, 48, dec2_self_k_proj, 48, false)
 
-	// t193 = reshape(dec2_self_k_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t190 = reshape(dec2_self_k_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec2_self_k = t193ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec2_self_k = t190ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
 			for l := range 24 {
-				dec2_self_k[i*48+j*24+l] = t193[i*48+j*24+l]
+				dec2_self_k[i*48+j*24+l] = t190[i*48+j*24+l]
 			}
 		}
 	}
@@ -7835,13 +7818,13 @@ func (m *Model) decode() error {
 	// dec2_self_v_proj = dec2_self_norm · dec2_self_Wv  (models/seq2seq/seq2seq.go:96)
 	gemmSmall(false, false, 32, 48, 96, dec2_self_norm, 96, dec2_self_Wv, 48, dec2_self_v_proj, 48, false)
 
-	// t196 = reshape(dec2_self_v_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
+	// t193 = reshape(dec2_self_v_proj, [32,1,2,24])  (models/seq2seq/seq2seq.go:96)
 
-	// dec2_self_v = t196ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// dec2_self_v = t193ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
 			for l := range 24 {
-				dec2_self_v[i*48+j*24+l] = t196[i*48+j*24+l]
+				dec2_self_v[i*48+j*24+l] = t193[i*48+j*24+l]
 			}
 		}
 	}
@@ -7881,46 +7864,41 @@ func (m *Model) decode() error {
 		}
 	}
 
-	// t204 = reshape(dec2_self_context_rows, [32,4,1,24])  (models/seq2seq/seq2seq.go:96)
+	// t201 = reshape(dec2_self_context_rows, [32,4,1,24])  (models/seq2seq/seq2seq.go:96)
 
-	// t205 = t204ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
+	// t202 = t201ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
 			for l := range 24 {
-				t205[i*96+k*24+l] = t204[i*96+k*24+l]
+				t202[i*96+k*24+l] = t201[i*96+k*24+l]
 			}
 		}
 	}
 
-	// t206 = reshape(t204ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:96)
+	// t203 = reshape(t201ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:96)
 
 	// fused epilogue:
 	//
-	//	dec2_self_out = t206 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+	//	dec2_self_out = t203 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 	//	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:96)
-	m.fusedDec2_resid1_4(dec1_resid3, dec2_self_Wo, t206, dec2_self_out, dec2_resid1)
+	m.fusedDec2_resid1_4(dec1_resid3, dec2_self_Wo, t203, dec2_self_out, dec2_resid1)
 
 	// fused rmsnorm:
 	//
-	//	t209 = rmsnorm(dec2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
-	//	dec2_cross_norm = t209 ⊙ dec2_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t206 = rmsnorm(dec2_resid1)  (RMSNorm, models/seq2seq/seq2seq.go:97)
+	//	dec2_cross_norm = t206 ⊙ dec2_cross_norm_g  (Mul, models/seq2seq/seq2seq.go:97)
 	rmsNormScaled(dec2_cross_norm, nil, dec2_resid1, dec2_cross_norm_g, 32, 96, 1e-06)
-
-	// dec2_cross_key_mask = bool(dec2_cross_key_mask_memo)  (models/seq2seq/seq2seq.go:97)
-	for i := range 1024 {
-		dec2_cross_key_mask[i] = dec2_cross_key_mask_memo[i] != 0
-	}
 
 	// dec2_cross_q_proj = dec2_cross_norm · dec2_cross_Wq  (models/seq2seq/seq2seq.go:97)
 	gemm(m.pool, false, false, 32, 96, 96, dec2_cross_norm, 96, dec2_cross_Wq, 96, dec2_cross_q_proj, 96, false)
 
-	// t213 = reshape(dec2_cross_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:97)
+	// t209 = reshape(dec2_cross_q_proj, [32,1,4,24])  (models/seq2seq/seq2seq.go:97)
 
-	// dec2_cross_q = t213ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	// dec2_cross_q = t209ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
 			for l := range 24 {
-				dec2_cross_q[i*96+j*24+l] = t213[i*96+j*24+l]
+				dec2_cross_q[i*96+j*24+l] = t209[i*96+j*24+l]
 			}
 		}
 	}
@@ -7929,54 +7907,54 @@ func (m *Model) decode() error {
 
 	// fused epilogue:
 	//
-	//	t216 = dec2_cross_q_group · dec2_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-	//	dec2_cross_scores = t216 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-	//	t218 = dec2_cross_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-	m.fusedT218_2(dec2_cross_k_group_memo, dec2_cross_key_mask, dec2_cross_q_group, t216, t218)
+	//	t212 = dec2_cross_q_group · dec2_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec2_cross_scores = t212 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+	//	t214 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+	m.fusedT214(dec2_cross_k_group_memo, src_keep_key_mask, dec2_cross_q_group, t212, t214)
 
-	// dec2_cross_group_weights = softmax(t218)  (models/seq2seq/seq2seq.go:97)
-	softmax(dec2_cross_group_weights, t218, 128, 32, 1, false)
+	// dec2_cross_group_weights = softmax(t214)  (models/seq2seq/seq2seq.go:97)
+	softmax(dec2_cross_group_weights, t214, 128, 32, 1, false)
 
 	// dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group_memo  (models/seq2seq/seq2seq.go:97)
 	for b := range 128 {
 		gemmSmall(false, false, 1, 24, 32, dec2_cross_group_weights[b*32:], 32, dec2_cross_v_group_memo[((b/4%32)*2+b/2%2)*768:], 24, dec2_cross_context[b*24:], 24, false)
 	}
 
-	// t221 = reshape(dec2_cross_context, [32,4,1,24])  (models/seq2seq/seq2seq.go:97)
+	// t217 = reshape(dec2_cross_context, [32,4,1,24])  (models/seq2seq/seq2seq.go:97)
 
-	// t222 = t221ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
+	// t218 = t217ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
 			for l := range 24 {
-				t222[i*96+k*24+l] = t221[i*96+k*24+l]
+				t218[i*96+k*24+l] = t217[i*96+k*24+l]
 			}
 		}
 	}
 
-	// t223 = reshape(t221ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:97)
+	// t219 = reshape(t217ᵀ[0,2,1,3], [32,1,96])  (models/seq2seq/seq2seq.go:97)
 
 	// fused epilogue:
 	//
-	//	dec2_cross_out = t223 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+	//	dec2_cross_out = t219 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 	//	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-	m.fusedDec2_resid2_4(dec2_cross_Wo, dec2_resid1, t223, dec2_cross_out, dec2_resid2)
+	m.fusedDec2_resid2_4(dec2_cross_Wo, dec2_resid1, t219, dec2_cross_out, dec2_resid2)
 
 	// fused rmsnorm:
 	//
-	//	t226 = rmsnorm(dec2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
-	//	dec2_mlp_norm = t226 ⊙ dec2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
+	//	t222 = rmsnorm(dec2_resid2)  (RMSNorm, models/seq2seq/seq2seq.go:98)
+	//	dec2_mlp_norm = t222 ⊙ dec2_mlp_norm_g  (Mul, models/seq2seq/seq2seq.go:98)
 	rmsNormScaled(dec2_mlp_norm, nil, dec2_resid2, dec2_mlp_norm_g, 32, 96, 1e-06)
 
-	// t228 = dec2_mlp_norm · dec2_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
-	gemm(m.pool, false, false, 32, 256, 96, dec2_mlp_norm, 96, dec2_mlp_gate_W, 256, t228, 256, false)
+	// t224 = dec2_mlp_norm · dec2_mlp_gate_W  (models/seq2seq/seq2seq.go:98)
+	gemm(m.pool, false, false, 32, 256, 96, dec2_mlp_norm, 96, dec2_mlp_gate_W, 256, t224, 256, false)
 
 	// fused epilogue:
 	//
-	//	t231 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-	//	t229 = σ(t228)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-	//	t230 = t228 ⊙ t229  (Mul, models/seq2seq/seq2seq.go:98)
-	//	dec2_mlp_hidden = t230 ⊙ t231  (Mul, models/seq2seq/seq2seq.go:98)
-	m.fusedDec2_mlp_hidden_4(dec2_mlp_up_W, dec2_mlp_norm, t228, t231, dec2_mlp_hidden)
+	//	t227 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+	//	t225 = σ(t224)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+	//	t226 = t224 ⊙ t225  (Mul, models/seq2seq/seq2seq.go:98)
+	//	dec2_mlp_hidden = t226 ⊙ t227  (Mul, models/seq2seq/seq2seq.go:98)
+	m.fusedDec2_mlp_hidden_4(dec2_mlp_up_W, dec2_mlp_norm, t224, t227, dec2_mlp_hidden)
 
 	// fused epilogue:
 	//
@@ -7986,8 +7964,8 @@ func (m *Model) decode() error {
 
 	// fused rmsnorm:
 	//
-	//	t236 = rmsnorm(dec2_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:100)
-	//	dec_norm = t236 ⊙ dec_norm_g  (Mul, models/seq2seq/seq2seq.go:100)
+	//	t232 = rmsnorm(dec2_resid3)  (RMSNorm, models/seq2seq/seq2seq.go:100)
+	//	dec_norm = t232 ⊙ dec_norm_g  (Mul, models/seq2seq/seq2seq.go:100)
 	rmsNormScaled(dec_norm, nil, dec2_resid3, dec_norm_g, 32, 96, 1e-06)
 
 	// logits = dec_norm · wteᵀ  (models/seq2seq/seq2seq.go:102)
@@ -8047,13 +8025,13 @@ func (m *Model) decode() error {
 		cacheWrite(dec2_self_v_group_cache, dec2_self_v_group, t, 32, 24)
 	}
 
-	// t246 = kv_pos + 1
+	// t242 = kv_pos + 1
 	{
-		t246[0] = kv_pos[0] + 1
+		t242[0] = kv_pos[0] + 1
 	}
 
-	// kv_pos ← t246
-	copy(kv_pos, t246)
+	// kv_pos ← t242
+	copy(kv_pos, t242)
 	return nil
 }
 
@@ -8133,8 +8111,8 @@ func (m *Model) batchedT32(lo, hi, thread int, v [][]float32) {
 //
 //	t32 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc0_attn_scores = t32 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t36 = enc0_attn_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT36(enc0_attn_key_mask []bool, enc0_attn_q_group []float32, enc0_attn_k_group []float32, t32 []float32, t36 []float32) {
+//	t36 = src_keep_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT36(src_keep_key_mask []bool, enc0_attn_q_group []float32, enc0_attn_k_group []float32, t32 []float32, t36 []float32) {
 	m.parallel(128, (*Model).batchedT32, enc0_attn_q_group, enc0_attn_k_group, t32)
 	for i := range 32 {
 		for j := range 2 {
@@ -8142,7 +8120,7 @@ func (m *Model) fusedT36(enc0_attn_key_mask []bool, enc0_attn_q_group []float32,
 				for l := range 32 {
 					for i4 := range 32 {
 						enc0_attn_scores := t32[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t36v := where(enc0_attn_key_mask[i*32+i4], enc0_attn_scores, float32(math.Inf(-1)))
+						t36v := where(src_keep_key_mask[i*32+i4], enc0_attn_scores, float32(math.Inf(-1)))
 						t36[i*4096+j*2048+k*1024+l*32+i4] = t36v
 					}
 				}
@@ -8324,8 +8302,8 @@ func (m *Model) batchedT78(lo, hi, thread int, v [][]float32) {
 //
 //	t78 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc1_attn_scores = t78 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t80 = enc0_attn_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT80(enc0_attn_key_mask []bool, enc1_attn_q_group []float32, enc1_attn_k_group []float32, t78 []float32, t80 []float32) {
+//	t80 = src_keep_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT80(src_keep_key_mask []bool, enc1_attn_q_group []float32, enc1_attn_k_group []float32, t78 []float32, t80 []float32) {
 	m.parallel(128, (*Model).batchedT78, enc1_attn_q_group, enc1_attn_k_group, t78)
 	for i := range 32 {
 		for j := range 2 {
@@ -8333,7 +8311,7 @@ func (m *Model) fusedT80(enc0_attn_key_mask []bool, enc1_attn_q_group []float32,
 				for l := range 32 {
 					for i4 := range 32 {
 						enc1_attn_scores := t78[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t80v := where(enc0_attn_key_mask[i*32+i4], enc1_attn_scores, float32(math.Inf(-1)))
+						t80v := where(src_keep_key_mask[i*32+i4], enc1_attn_scores, float32(math.Inf(-1)))
 						t80[i*4096+j*2048+k*1024+l*32+i4] = t80v
 					}
 				}
@@ -8515,8 +8493,8 @@ func (m *Model) batchedT122(lo, hi, thread int, v [][]float32) {
 //
 //	t122 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc2_attn_scores = t122 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t124 = enc0_attn_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT124(enc0_attn_key_mask []bool, enc2_attn_q_group []float32, enc2_attn_k_group []float32, t122 []float32, t124 []float32) {
+//	t124 = src_keep_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT124(src_keep_key_mask []bool, enc2_attn_q_group []float32, enc2_attn_k_group []float32, t122 []float32, t124 []float32) {
 	m.parallel(128, (*Model).batchedT122, enc2_attn_q_group, enc2_attn_k_group, t122)
 	for i := range 32 {
 		for j := range 2 {
@@ -8524,7 +8502,7 @@ func (m *Model) fusedT124(enc0_attn_key_mask []bool, enc2_attn_q_group []float32
 				for l := range 32 {
 					for i4 := range 32 {
 						enc2_attn_scores := t122[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t124v := where(enc0_attn_key_mask[i*32+i4], enc2_attn_scores, float32(math.Inf(-1)))
+						t124v := where(src_keep_key_mask[i*32+i4], enc2_attn_scores, float32(math.Inf(-1)))
 						t124[i*4096+j*2048+k*1024+l*32+i4] = t124v
 					}
 				}
@@ -8825,8 +8803,8 @@ func (m *Model) batchedT200(lo, hi, thread int, v [][]float32) {
 //
 //	t200 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec0_cross_scores = t200 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t202 = enc0_attn_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT202(enc0_attn_key_mask []bool, dec0_cross_q_group []float32, dec0_cross_k_group []float32, t200 []float32, t202 []float32) {
+//	t202 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT202(src_keep_key_mask []bool, dec0_cross_q_group []float32, dec0_cross_k_group []float32, t200 []float32, t202 []float32) {
 	m.parallel(128, (*Model).batchedT200, dec0_cross_q_group, dec0_cross_k_group, t200)
 	for i := range 32 {
 		for j := range 2 {
@@ -8834,7 +8812,7 @@ func (m *Model) fusedT202(enc0_attn_key_mask []bool, dec0_cross_q_group []float3
 				for l := range 32 {
 					for i4 := range 32 {
 						dec0_cross_scores := t200[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t202v := where(enc0_attn_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
+						t202v := where(src_keep_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
 						t202[i*4096+j*2048+k*1024+l*32+i4] = t202v
 					}
 				}
@@ -9129,8 +9107,8 @@ func (m *Model) batchedT273(lo, hi, thread int, v [][]float32) {
 //
 //	t273 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec1_cross_scores = t273 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t275 = enc0_attn_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT275(enc0_attn_key_mask []bool, dec1_cross_q_group []float32, dec1_cross_k_group []float32, t273 []float32, t275 []float32) {
+//	t275 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT275(src_keep_key_mask []bool, dec1_cross_q_group []float32, dec1_cross_k_group []float32, t273 []float32, t275 []float32) {
 	m.parallel(128, (*Model).batchedT273, dec1_cross_q_group, dec1_cross_k_group, t273)
 	for i := range 32 {
 		for j := range 2 {
@@ -9138,7 +9116,7 @@ func (m *Model) fusedT275(enc0_attn_key_mask []bool, dec1_cross_q_group []float3
 				for l := range 32 {
 					for i4 := range 32 {
 						dec1_cross_scores := t273[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t275v := where(enc0_attn_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
+						t275v := where(src_keep_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
 						t275[i*4096+j*2048+k*1024+l*32+i4] = t275v
 					}
 				}
@@ -9433,8 +9411,8 @@ func (m *Model) batchedT346(lo, hi, thread int, v [][]float32) {
 //
 //	t346 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec2_cross_scores = t346 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t348 = enc0_attn_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT348(enc0_attn_key_mask []bool, dec2_cross_q_group []float32, dec2_cross_k_group []float32, t346 []float32, t348 []float32) {
+//	t348 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT348(src_keep_key_mask []bool, dec2_cross_q_group []float32, dec2_cross_k_group []float32, t346 []float32, t348 []float32) {
 	m.parallel(128, (*Model).batchedT346, dec2_cross_q_group, dec2_cross_k_group, t346)
 	for i := range 32 {
 		for j := range 2 {
@@ -9442,7 +9420,7 @@ func (m *Model) fusedT348(enc0_attn_key_mask []bool, dec2_cross_q_group []float3
 				for l := range 32 {
 					for i4 := range 32 {
 						dec2_cross_scores := t346[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t348v := where(enc0_attn_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
+						t348v := where(src_keep_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
 						t348[i*4096+j*2048+k*1024+l*32+i4] = t348v
 					}
 				}
@@ -9630,8 +9608,8 @@ func (m *Model) batchedT34(lo, hi, thread int, v [][]float32) {
 //
 //	t34 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc0_attn_scores = t34 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t38 = enc0_attn_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT38(enc0_attn_key_mask []bool, enc0_attn_q_group []float32, enc0_attn_k_group []float32, t34 []float32, t38 []float32) {
+//	t38 = src_keep_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT38(src_keep_key_mask []bool, enc0_attn_q_group []float32, enc0_attn_k_group []float32, t34 []float32, t38 []float32) {
 	m.parallel(128, (*Model).batchedT34, enc0_attn_q_group, enc0_attn_k_group, t34)
 	for i := range 32 {
 		for j := range 2 {
@@ -9639,7 +9617,7 @@ func (m *Model) fusedT38(enc0_attn_key_mask []bool, enc0_attn_q_group []float32,
 				for l := range 32 {
 					for i4 := range 32 {
 						enc0_attn_scores := t34[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t38v := where(enc0_attn_key_mask[i*32+i4], enc0_attn_scores, float32(math.Inf(-1)))
+						t38v := where(src_keep_key_mask[i*32+i4], enc0_attn_scores, float32(math.Inf(-1)))
 						t38[i*4096+j*2048+k*1024+l*32+i4] = t38v
 					}
 				}
@@ -9817,8 +9795,8 @@ func (m *Model) batchedT80(lo, hi, thread int, v [][]float32) {
 //
 //	t80 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc1_attn_scores = t80 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t82 = enc0_attn_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT82(enc0_attn_key_mask []bool, enc1_attn_q_group []float32, enc1_attn_k_group []float32, t80 []float32, t82 []float32) {
+//	t82 = src_keep_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT82(src_keep_key_mask []bool, enc1_attn_q_group []float32, enc1_attn_k_group []float32, t80 []float32, t82 []float32) {
 	m.parallel(128, (*Model).batchedT80, enc1_attn_q_group, enc1_attn_k_group, t80)
 	for i := range 32 {
 		for j := range 2 {
@@ -9826,7 +9804,7 @@ func (m *Model) fusedT82(enc0_attn_key_mask []bool, enc1_attn_q_group []float32,
 				for l := range 32 {
 					for i4 := range 32 {
 						enc1_attn_scores := t80[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t82v := where(enc0_attn_key_mask[i*32+i4], enc1_attn_scores, float32(math.Inf(-1)))
+						t82v := where(src_keep_key_mask[i*32+i4], enc1_attn_scores, float32(math.Inf(-1)))
 						t82[i*4096+j*2048+k*1024+l*32+i4] = t82v
 					}
 				}
@@ -10004,8 +9982,8 @@ func (m *Model) batchedT124(lo, hi, thread int, v [][]float32) {
 //
 //	t124 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc2_attn_scores = t124 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t126 = enc0_attn_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT126(enc0_attn_key_mask []bool, enc2_attn_q_group []float32, enc2_attn_k_group []float32, t124 []float32, t126 []float32) {
+//	t126 = src_keep_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT126(src_keep_key_mask []bool, enc2_attn_q_group []float32, enc2_attn_k_group []float32, t124 []float32, t126 []float32) {
 	m.parallel(128, (*Model).batchedT124, enc2_attn_q_group, enc2_attn_k_group, t124)
 	for i := range 32 {
 		for j := range 2 {
@@ -10013,7 +9991,7 @@ func (m *Model) fusedT126(enc0_attn_key_mask []bool, enc2_attn_q_group []float32
 				for l := range 32 {
 					for i4 := range 32 {
 						enc2_attn_scores := t124[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t126v := where(enc0_attn_key_mask[i*32+i4], enc2_attn_scores, float32(math.Inf(-1)))
+						t126v := where(src_keep_key_mask[i*32+i4], enc2_attn_scores, float32(math.Inf(-1)))
 						t126[i*4096+j*2048+k*1024+l*32+i4] = t126v
 					}
 				}
@@ -10314,8 +10292,8 @@ func (m *Model) batchedT202(lo, hi, thread int, v [][]float32) {
 //
 //	t202 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec0_cross_scores = t202 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t204 = enc0_attn_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT204(enc0_attn_key_mask []bool, dec0_cross_q_group []float32, dec0_cross_k_group []float32, t202 []float32, t204 []float32) {
+//	t204 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT204(src_keep_key_mask []bool, dec0_cross_q_group []float32, dec0_cross_k_group []float32, t202 []float32, t204 []float32) {
 	m.parallel(128, (*Model).batchedT202, dec0_cross_q_group, dec0_cross_k_group, t202)
 	for i := range 32 {
 		for j := range 2 {
@@ -10323,7 +10301,7 @@ func (m *Model) fusedT204(enc0_attn_key_mask []bool, dec0_cross_q_group []float3
 				for l := range 32 {
 					for i4 := range 32 {
 						dec0_cross_scores := t202[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t204v := where(enc0_attn_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
+						t204v := where(src_keep_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
 						t204[i*4096+j*2048+k*1024+l*32+i4] = t204v
 					}
 				}
@@ -10618,8 +10596,8 @@ func (m *Model) batchedT275(lo, hi, thread int, v [][]float32) {
 //
 //	t275 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec1_cross_scores = t275 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t277 = enc0_attn_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT277(enc0_attn_key_mask []bool, dec1_cross_q_group []float32, dec1_cross_k_group []float32, t275 []float32, t277 []float32) {
+//	t277 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT277(src_keep_key_mask []bool, dec1_cross_q_group []float32, dec1_cross_k_group []float32, t275 []float32, t277 []float32) {
 	m.parallel(128, (*Model).batchedT275, dec1_cross_q_group, dec1_cross_k_group, t275)
 	for i := range 32 {
 		for j := range 2 {
@@ -10627,7 +10605,7 @@ func (m *Model) fusedT277(enc0_attn_key_mask []bool, dec1_cross_q_group []float3
 				for l := range 32 {
 					for i4 := range 32 {
 						dec1_cross_scores := t275[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t277v := where(enc0_attn_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
+						t277v := where(src_keep_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
 						t277[i*4096+j*2048+k*1024+l*32+i4] = t277v
 					}
 				}
@@ -10922,8 +10900,8 @@ func (m *Model) batchedT348(lo, hi, thread int, v [][]float32) {
 //
 //	t348 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec2_cross_scores = t348 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t350 = enc0_attn_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT350(enc0_attn_key_mask []bool, dec2_cross_q_group []float32, dec2_cross_k_group []float32, t348 []float32, t350 []float32) {
+//	t350 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT350(src_keep_key_mask []bool, dec2_cross_q_group []float32, dec2_cross_k_group []float32, t348 []float32, t350 []float32) {
 	m.parallel(128, (*Model).batchedT348, dec2_cross_q_group, dec2_cross_k_group, t348)
 	for i := range 32 {
 		for j := range 2 {
@@ -10931,7 +10909,7 @@ func (m *Model) fusedT350(enc0_attn_key_mask []bool, dec2_cross_q_group []float3
 				for l := range 32 {
 					for i4 := range 32 {
 						dec2_cross_scores := t348[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t350v := where(enc0_attn_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
+						t350v := where(src_keep_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
 						t350[i*4096+j*2048+k*1024+l*32+i4] = t350v
 					}
 				}
@@ -11202,15 +11180,15 @@ func (m *Model) softmaxGradT420(lo, hi, thread int, v [][]float32) {
 
 // fusedT423 is one fused elementwise kernel over f32[32,2,2,32,32]:
 //
-//	ddec2_cross_scores = enc0_attn_key_mask ? t420 : 0  (Where, models/seq2seq/seq2seq.go:97)
+//	ddec2_cross_scores = src_keep_key_mask ? t420 : 0  (Where, models/seq2seq/seq2seq.go:97)
 //	t423 = ddec2_cross_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT423(enc0_attn_key_mask []bool, t420 []float32, t423 []float32) {
+func (m *Model) fusedT423(src_keep_key_mask []bool, t420 []float32, t423 []float32) {
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						ddec2_cross_scores := where(enc0_attn_key_mask[i*32+i4], t420[i*4096+j*2048+k*1024+l*32+i4], 0)
+						ddec2_cross_scores := where(src_keep_key_mask[i*32+i4], t420[i*4096+j*2048+k*1024+l*32+i4], 0)
 						t423v := ddec2_cross_scores * 0.20412414523193154
 						t423[i*4096+j*2048+k*1024+l*32+i4] = t423v
 					}
@@ -11728,15 +11706,15 @@ func (m *Model) softmaxGradT527(lo, hi, thread int, v [][]float32) {
 
 // fusedT529 is one fused elementwise kernel over f32[32,2,2,32,32]:
 //
-//	ddec1_cross_scores = enc0_attn_key_mask ? t527 : 0  (Where, models/seq2seq/seq2seq.go:97)
+//	ddec1_cross_scores = src_keep_key_mask ? t527 : 0  (Where, models/seq2seq/seq2seq.go:97)
 //	t529 = ddec1_cross_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT529(enc0_attn_key_mask []bool, t527 []float32, t529 []float32) {
+func (m *Model) fusedT529(src_keep_key_mask []bool, t527 []float32, t529 []float32) {
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						ddec1_cross_scores := where(enc0_attn_key_mask[i*32+i4], t527[i*4096+j*2048+k*1024+l*32+i4], 0)
+						ddec1_cross_scores := where(src_keep_key_mask[i*32+i4], t527[i*4096+j*2048+k*1024+l*32+i4], 0)
 						t529v := ddec1_cross_scores * 0.20412414523193154
 						t529[i*4096+j*2048+k*1024+l*32+i4] = t529v
 					}
@@ -12254,15 +12232,15 @@ func (m *Model) softmaxGradT632(lo, hi, thread int, v [][]float32) {
 
 // fusedT634 is one fused elementwise kernel over f32[32,2,2,32,32]:
 //
-//	ddec0_cross_scores = enc0_attn_key_mask ? t632 : 0  (Where, models/seq2seq/seq2seq.go:97)
+//	ddec0_cross_scores = src_keep_key_mask ? t632 : 0  (Where, models/seq2seq/seq2seq.go:97)
 //	t634 = ddec0_cross_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT634(enc0_attn_key_mask []bool, t632 []float32, t634 []float32) {
+func (m *Model) fusedT634(src_keep_key_mask []bool, t632 []float32, t634 []float32) {
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						ddec0_cross_scores := where(enc0_attn_key_mask[i*32+i4], t632[i*4096+j*2048+k*1024+l*32+i4], 0)
+						ddec0_cross_scores := where(src_keep_key_mask[i*32+i4], t632[i*4096+j*2048+k*1024+l*32+i4], 0)
 						t634v := ddec0_cross_scores * 0.20412414523193154
 						t634[i*4096+j*2048+k*1024+l*32+i4] = t634v
 					}
@@ -12837,15 +12815,15 @@ func (m *Model) softmaxGradT747(lo, hi, thread int, v [][]float32) {
 
 // fusedT749 is one fused elementwise kernel over f32[32,2,2,32,32]:
 //
-//	denc2_attn_scores = enc0_attn_key_mask ? t747 : 0  (Where, models/seq2seq/seq2seq.go:80)
+//	denc2_attn_scores = src_keep_key_mask ? t747 : 0  (Where, models/seq2seq/seq2seq.go:80)
 //	t749 = denc2_attn_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT749(enc0_attn_key_mask []bool, t747 []float32, t749 []float32) {
+func (m *Model) fusedT749(src_keep_key_mask []bool, t747 []float32, t749 []float32) {
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						denc2_attn_scores := where(enc0_attn_key_mask[i*32+i4], t747[i*4096+j*2048+k*1024+l*32+i4], 0)
+						denc2_attn_scores := where(src_keep_key_mask[i*32+i4], t747[i*4096+j*2048+k*1024+l*32+i4], 0)
 						t749v := denc2_attn_scores * 0.20412414523193154
 						t749[i*4096+j*2048+k*1024+l*32+i4] = t749v
 					}
@@ -13161,15 +13139,15 @@ func (m *Model) softmaxGradT814(lo, hi, thread int, v [][]float32) {
 
 // fusedT816 is one fused elementwise kernel over f32[32,2,2,32,32]:
 //
-//	denc1_attn_scores = enc0_attn_key_mask ? t814 : 0  (Where, models/seq2seq/seq2seq.go:80)
+//	denc1_attn_scores = src_keep_key_mask ? t814 : 0  (Where, models/seq2seq/seq2seq.go:80)
 //	t816 = denc1_attn_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT816(enc0_attn_key_mask []bool, t814 []float32, t816 []float32) {
+func (m *Model) fusedT816(src_keep_key_mask []bool, t814 []float32, t816 []float32) {
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						denc1_attn_scores := where(enc0_attn_key_mask[i*32+i4], t814[i*4096+j*2048+k*1024+l*32+i4], 0)
+						denc1_attn_scores := where(src_keep_key_mask[i*32+i4], t814[i*4096+j*2048+k*1024+l*32+i4], 0)
 						t816v := denc1_attn_scores * 0.20412414523193154
 						t816[i*4096+j*2048+k*1024+l*32+i4] = t816v
 					}
@@ -13485,15 +13463,15 @@ func (m *Model) softmaxGradT881(lo, hi, thread int, v [][]float32) {
 
 // fusedT883 is one fused elementwise kernel over f32[32,2,2,32,32]:
 //
-//	denc0_attn_scores = enc0_attn_key_mask ? t881 : 0  (Where, models/seq2seq/seq2seq.go:80)
+//	denc0_attn_scores = src_keep_key_mask ? t881 : 0  (Where, models/seq2seq/seq2seq.go:80)
 //	t883 = denc0_attn_scores ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT883(enc0_attn_key_mask []bool, t881 []float32, t883 []float32) {
+func (m *Model) fusedT883(src_keep_key_mask []bool, t881 []float32, t883 []float32) {
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						denc0_attn_scores := where(enc0_attn_key_mask[i*32+i4], t881[i*4096+j*2048+k*1024+l*32+i4], 0)
+						denc0_attn_scores := where(src_keep_key_mask[i*32+i4], t881[i*4096+j*2048+k*1024+l*32+i4], 0)
 						t883v := denc0_attn_scores * 0.20412414523193154
 						t883[i*4096+j*2048+k*1024+l*32+i4] = t883v
 					}
@@ -13703,45 +13681,45 @@ func (m *Model) rmsNormEnc0_attn_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(enc0_attn_norm[lo*96:hi*96], nil, enc_in[lo*96:hi*96], enc0_attn_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeEnc0_attn_q_3 computes enc0_attn_q = t35ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc0_attn_q_3 computes enc0_attn_q = t33ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q_3(lo, hi, thread int, v [][]float32) {
-	t35, enc0_attn_q := v[0], v[1]
+	t33, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t35[i*3072+j*24+k*96+l]
+					enc0_attn_q[i*3072+j*768+k*24+l] = t33[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeEnc0_attn_k_3 computes enc0_attn_k = t38ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc0_attn_k_3 computes enc0_attn_k = t36ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k_3(lo, hi, thread int, v [][]float32) {
-	t38, enc0_attn_k := v[0], v[1]
+	t36, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t38[i*1536+j*24+k*48+l]
+					enc0_attn_k[i*1536+j*768+k*24+l] = t36[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeEnc0_attn_v_3 computes enc0_attn_v = t41ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc0_attn_v_3 computes enc0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v_3(lo, hi, thread int, v [][]float32) {
-	t41, enc0_attn_v := v[0], v[1]
+	t39, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t41[i*1536+j*24+k*48+l]
+					enc0_attn_v[i*1536+j*768+k*24+l] = t39[i*1536+j*24+k*48+l]
 				}
 			}
 		}
@@ -13760,30 +13738,30 @@ func (m *Model) ropeEnc0_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
 	rope(enc0_attn_k_rot, enc0_attn_k, 64, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
-// batchedT48 is the batched product t48 = enc0_attn_q_group · enc0_attn_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
+// batchedT46 is the batched product t46 = enc0_attn_q_group · enc0_attn_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT48(lo, hi, thread int, v [][]float32) {
-	enc0_attn_q_group, enc0_attn_k_group, t48 := v[0], v[1], v[2]
+func (m *Model) batchedT46(lo, hi, thread int, v [][]float32) {
+	enc0_attn_q_group, enc0_attn_k_group, t46 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc0_attn_q_group[b*768:], 24, enc0_attn_k_group[((b/4%32)*2+b/2%2)*768:], 24, t48[b*1024:], 32, false)
+		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc0_attn_q_group[b*768:], 24, enc0_attn_k_group[((b/4%32)*2+b/2%2)*768:], 24, t46[b*1024:], 32, false)
 	}
 }
 
-// fusedT52 is one fused epilogue kernel over f32[32,2,2,32,32]:
+// fusedT50 is one fused epilogue kernel over f32[32,2,2,32,32]:
 //
-//	t48 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
-//	enc0_attn_scores = t48 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t52 = enc0_attn_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT52(enc0_attn_key_mask []bool, enc0_attn_q_group []float32, enc0_attn_k_group []float32, t48 []float32, t52 []float32) {
-	m.parallel(128, (*Model).batchedT48, enc0_attn_q_group, enc0_attn_k_group, t48)
+//	t46 = enc0_attn_q_group · enc0_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
+//	enc0_attn_scores = t46 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
+//	t50 = src_keep_key_mask ? enc0_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT50(src_keep_key_mask []bool, enc0_attn_q_group []float32, enc0_attn_k_group []float32, t46 []float32, t50 []float32) {
+	m.parallel(128, (*Model).batchedT46, enc0_attn_q_group, enc0_attn_k_group, t46)
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						enc0_attn_scores := t48[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t52v := where(enc0_attn_key_mask[i*32+i4], enc0_attn_scores, float32(math.Inf(-1)))
-						t52[i*4096+j*2048+k*1024+l*32+i4] = t52v
+						enc0_attn_scores := t46[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
+						t50v := where(src_keep_key_mask[i*32+i4], enc0_attn_scores, float32(math.Inf(-1)))
+						t50[i*4096+j*2048+k*1024+l*32+i4] = t50v
 					}
 				}
 			}
@@ -13793,8 +13771,8 @@ func (m *Model) fusedT52(enc0_attn_key_mask []bool, enc0_attn_q_group []float32,
 
 // softmaxEnc0_attn_group_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxEnc0_attn_group_weights_3(lo, hi, thread int, v [][]float32) {
-	t52, enc0_attn_group_weights := v[0], v[1]
-	softmax(enc0_attn_group_weights[lo*32:hi*32], t52[lo*32:hi*32], hi-lo, 32, 1, false)
+	t50, enc0_attn_group_weights := v[0], v[1]
+	softmax(enc0_attn_group_weights[lo*32:hi*32], t50[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // batchedEnc0_attn_context_3 is the batched product enc0_attn_context = enc0_attn_group_weights · enc0_attn_v_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -13806,15 +13784,15 @@ func (m *Model) batchedEnc0_attn_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT56 computes t56 = t55ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT54 computes t54 = t53ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT56(lo, hi, thread int, v [][]float32) {
-	t55, t56 := v[0], v[1]
+func (m *Model) transposeT54(lo, hi, thread int, v [][]float32) {
+	t53, t54 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t56[i*3072+j*96+k*24+l] = t55[i*3072+j*24+k*768+l]
+					t54[i*3072+j*96+k*24+l] = t53[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -13823,10 +13801,10 @@ func (m *Model) transposeT56(lo, hi, thread int, v [][]float32) {
 
 // fusedEnc0_resid1_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	enc0_attn_out = t57 · enc0_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
+//	enc0_attn_out = t55 · enc0_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc0_resid1 = enc_in + enc0_attn_out  (Add, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedEnc0_resid1_3(enc_in []float32, enc0_attn_Wo []float32, t57 []float32, enc0_attn_out []float32, enc0_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t57, 96, enc0_attn_Wo, 96, enc0_attn_out, 96, false)
+func (m *Model) fusedEnc0_resid1_3(enc_in []float32, enc0_attn_Wo []float32, t55 []float32, enc0_attn_out []float32, enc0_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t55, 96, enc0_attn_Wo, 96, enc0_attn_out, 96, false)
 	m.parallel(98304, (*Model).fusedEnc0_resid1_3Rows, enc_in, enc0_attn_out, enc0_resid1)
 }
 
@@ -13848,23 +13826,23 @@ func (m *Model) rmsNormEnc0_mlp_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedEnc0_mlp_hidden_3 is one fused epilogue kernel over f32[32,32,256]:
 //
-//	t65 = enc0_mlp_norm · enc0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
-//	t63 = σ(t62)  (Sigmoid, models/seq2seq/seq2seq.go:81)
-//	t64 = t62 ⊙ t63  (Mul, models/seq2seq/seq2seq.go:81)
-//	enc0_mlp_hidden = t64 ⊙ t65  (Mul, models/seq2seq/seq2seq.go:81)
-func (m *Model) fusedEnc0_mlp_hidden_3(enc0_mlp_up_W []float32, enc0_mlp_norm []float32, t62 []float32, t65 []float32, enc0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 256, 96, enc0_mlp_norm, 96, enc0_mlp_up_W, 256, t65, 256, false)
-	m.parallel(262144, (*Model).fusedEnc0_mlp_hidden_3Rows, t62, t65, enc0_mlp_hidden)
+//	t63 = enc0_mlp_norm · enc0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
+//	t61 = σ(t60)  (Sigmoid, models/seq2seq/seq2seq.go:81)
+//	t62 = t60 ⊙ t61  (Mul, models/seq2seq/seq2seq.go:81)
+//	enc0_mlp_hidden = t62 ⊙ t63  (Mul, models/seq2seq/seq2seq.go:81)
+func (m *Model) fusedEnc0_mlp_hidden_3(enc0_mlp_up_W []float32, enc0_mlp_norm []float32, t60 []float32, t63 []float32, enc0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 256, 96, enc0_mlp_norm, 96, enc0_mlp_up_W, 256, t63, 256, false)
+	m.parallel(262144, (*Model).fusedEnc0_mlp_hidden_3Rows, t60, t63, enc0_mlp_hidden)
 }
 
 // fusedEnc0_mlp_hidden_3Rows is fusedEnc0_mlp_hidden_3's loop after the product, over [lo, hi) of its
 // outermost loop (262144), on a thread of the pool.
 func (m *Model) fusedEnc0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
-	t62, t65, enc0_mlp_hidden := v[0], v[1], v[2]
+	t60, t63, enc0_mlp_hidden := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t63 := sigmoid(t62[i])
-		t64 := t62[i] * t63
-		enc0_mlp_hiddenv := t64 * t65[i]
+		t61 := sigmoid(t60[i])
+		t62 := t60[i] * t61
+		enc0_mlp_hiddenv := t62 * t63[i]
 		enc0_mlp_hidden[i] = enc0_mlp_hiddenv
 	}
 }
@@ -13894,45 +13872,45 @@ func (m *Model) rmsNormEnc1_attn_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(enc1_attn_norm[lo*96:hi*96], nil, enc0_resid2[lo*96:hi*96], enc1_attn_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeEnc1_attn_q_3 computes enc1_attn_q = t81ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc1_attn_q_3 computes enc1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q_3(lo, hi, thread int, v [][]float32) {
-	t81, enc1_attn_q := v[0], v[1]
+	t79, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t81[i*3072+j*24+k*96+l]
+					enc1_attn_q[i*3072+j*768+k*24+l] = t79[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeEnc1_attn_k_3 computes enc1_attn_k = t84ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc1_attn_k_3 computes enc1_attn_k = t82ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k_3(lo, hi, thread int, v [][]float32) {
-	t84, enc1_attn_k := v[0], v[1]
+	t82, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t84[i*1536+j*24+k*48+l]
+					enc1_attn_k[i*1536+j*768+k*24+l] = t82[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeEnc1_attn_v_3 computes enc1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc1_attn_v_3 computes enc1_attn_v = t85ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v_3(lo, hi, thread int, v [][]float32) {
-	t87, enc1_attn_v := v[0], v[1]
+	t85, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t87[i*1536+j*24+k*48+l]
+					enc1_attn_v[i*1536+j*768+k*24+l] = t85[i*1536+j*24+k*48+l]
 				}
 			}
 		}
@@ -13951,30 +13929,30 @@ func (m *Model) ropeEnc1_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
 	rope(enc1_attn_k_rot, enc1_attn_k, 64, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
-// batchedT94 is the batched product t94 = enc1_attn_q_group · enc1_attn_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
+// batchedT92 is the batched product t92 = enc1_attn_q_group · enc1_attn_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT94(lo, hi, thread int, v [][]float32) {
-	enc1_attn_q_group, enc1_attn_k_group, t94 := v[0], v[1], v[2]
+func (m *Model) batchedT92(lo, hi, thread int, v [][]float32) {
+	enc1_attn_q_group, enc1_attn_k_group, t92 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc1_attn_q_group[b*768:], 24, enc1_attn_k_group[((b/4%32)*2+b/2%2)*768:], 24, t94[b*1024:], 32, false)
+		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc1_attn_q_group[b*768:], 24, enc1_attn_k_group[((b/4%32)*2+b/2%2)*768:], 24, t92[b*1024:], 32, false)
 	}
 }
 
-// fusedT96 is one fused epilogue kernel over f32[32,2,2,32,32]:
+// fusedT94 is one fused epilogue kernel over f32[32,2,2,32,32]:
 //
-//	t94 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
-//	enc1_attn_scores = t94 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t96 = enc0_attn_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT96(enc0_attn_key_mask []bool, enc1_attn_q_group []float32, enc1_attn_k_group []float32, t94 []float32, t96 []float32) {
-	m.parallel(128, (*Model).batchedT94, enc1_attn_q_group, enc1_attn_k_group, t94)
+//	t92 = enc1_attn_q_group · enc1_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
+//	enc1_attn_scores = t92 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
+//	t94 = src_keep_key_mask ? enc1_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT94(src_keep_key_mask []bool, enc1_attn_q_group []float32, enc1_attn_k_group []float32, t92 []float32, t94 []float32) {
+	m.parallel(128, (*Model).batchedT92, enc1_attn_q_group, enc1_attn_k_group, t92)
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						enc1_attn_scores := t94[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t96v := where(enc0_attn_key_mask[i*32+i4], enc1_attn_scores, float32(math.Inf(-1)))
-						t96[i*4096+j*2048+k*1024+l*32+i4] = t96v
+						enc1_attn_scores := t92[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
+						t94v := where(src_keep_key_mask[i*32+i4], enc1_attn_scores, float32(math.Inf(-1)))
+						t94[i*4096+j*2048+k*1024+l*32+i4] = t94v
 					}
 				}
 			}
@@ -13984,8 +13962,8 @@ func (m *Model) fusedT96(enc0_attn_key_mask []bool, enc1_attn_q_group []float32,
 
 // softmaxEnc1_attn_group_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxEnc1_attn_group_weights_3(lo, hi, thread int, v [][]float32) {
-	t96, enc1_attn_group_weights := v[0], v[1]
-	softmax(enc1_attn_group_weights[lo*32:hi*32], t96[lo*32:hi*32], hi-lo, 32, 1, false)
+	t94, enc1_attn_group_weights := v[0], v[1]
+	softmax(enc1_attn_group_weights[lo*32:hi*32], t94[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // batchedEnc1_attn_context_3 is the batched product enc1_attn_context = enc1_attn_group_weights · enc1_attn_v_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -13997,15 +13975,15 @@ func (m *Model) batchedEnc1_attn_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT100 computes t100 = t99ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT98 computes t98 = t97ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT100(lo, hi, thread int, v [][]float32) {
-	t99, t100 := v[0], v[1]
+func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
+	t97, t98 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t100[i*3072+j*96+k*24+l] = t99[i*3072+j*24+k*768+l]
+					t98[i*3072+j*96+k*24+l] = t97[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14014,10 +13992,10 @@ func (m *Model) transposeT100(lo, hi, thread int, v [][]float32) {
 
 // fusedEnc1_resid1_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	enc1_attn_out = t101 · enc1_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
+//	enc1_attn_out = t99 · enc1_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc1_resid1 = enc0_resid2 + enc1_attn_out  (Add, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedEnc1_resid1_3(enc0_resid2 []float32, enc1_attn_Wo []float32, t101 []float32, enc1_attn_out []float32, enc1_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t101, 96, enc1_attn_Wo, 96, enc1_attn_out, 96, false)
+func (m *Model) fusedEnc1_resid1_3(enc0_resid2 []float32, enc1_attn_Wo []float32, t99 []float32, enc1_attn_out []float32, enc1_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t99, 96, enc1_attn_Wo, 96, enc1_attn_out, 96, false)
 	m.parallel(98304, (*Model).fusedEnc1_resid1_3Rows, enc0_resid2, enc1_attn_out, enc1_resid1)
 }
 
@@ -14039,23 +14017,23 @@ func (m *Model) rmsNormEnc1_mlp_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedEnc1_mlp_hidden_3 is one fused epilogue kernel over f32[32,32,256]:
 //
-//	t109 = enc1_mlp_norm · enc1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
-//	t107 = σ(t106)  (Sigmoid, models/seq2seq/seq2seq.go:81)
-//	t108 = t106 ⊙ t107  (Mul, models/seq2seq/seq2seq.go:81)
-//	enc1_mlp_hidden = t108 ⊙ t109  (Mul, models/seq2seq/seq2seq.go:81)
-func (m *Model) fusedEnc1_mlp_hidden_3(enc1_mlp_up_W []float32, enc1_mlp_norm []float32, t106 []float32, t109 []float32, enc1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 256, 96, enc1_mlp_norm, 96, enc1_mlp_up_W, 256, t109, 256, false)
-	m.parallel(262144, (*Model).fusedEnc1_mlp_hidden_3Rows, t106, t109, enc1_mlp_hidden)
+//	t107 = enc1_mlp_norm · enc1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
+//	t105 = σ(t104)  (Sigmoid, models/seq2seq/seq2seq.go:81)
+//	t106 = t104 ⊙ t105  (Mul, models/seq2seq/seq2seq.go:81)
+//	enc1_mlp_hidden = t106 ⊙ t107  (Mul, models/seq2seq/seq2seq.go:81)
+func (m *Model) fusedEnc1_mlp_hidden_3(enc1_mlp_up_W []float32, enc1_mlp_norm []float32, t104 []float32, t107 []float32, enc1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 256, 96, enc1_mlp_norm, 96, enc1_mlp_up_W, 256, t107, 256, false)
+	m.parallel(262144, (*Model).fusedEnc1_mlp_hidden_3Rows, t104, t107, enc1_mlp_hidden)
 }
 
 // fusedEnc1_mlp_hidden_3Rows is fusedEnc1_mlp_hidden_3's loop after the product, over [lo, hi) of its
 // outermost loop (262144), on a thread of the pool.
 func (m *Model) fusedEnc1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
-	t106, t109, enc1_mlp_hidden := v[0], v[1], v[2]
+	t104, t107, enc1_mlp_hidden := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t107 := sigmoid(t106[i])
-		t108 := t106[i] * t107
-		enc1_mlp_hiddenv := t108 * t109[i]
+		t105 := sigmoid(t104[i])
+		t106 := t104[i] * t105
+		enc1_mlp_hiddenv := t106 * t107[i]
 		enc1_mlp_hidden[i] = enc1_mlp_hiddenv
 	}
 }
@@ -14085,45 +14063,45 @@ func (m *Model) rmsNormEnc2_attn_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(enc2_attn_norm[lo*96:hi*96], nil, enc1_resid2[lo*96:hi*96], enc2_attn_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeEnc2_attn_q_3 computes enc2_attn_q = t125ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc2_attn_q_3 computes enc2_attn_q = t123ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q_3(lo, hi, thread int, v [][]float32) {
-	t125, enc2_attn_q := v[0], v[1]
+	t123, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t125[i*3072+j*24+k*96+l]
+					enc2_attn_q[i*3072+j*768+k*24+l] = t123[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeEnc2_attn_k_3 computes enc2_attn_k = t128ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc2_attn_k_3 computes enc2_attn_k = t126ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k_3(lo, hi, thread int, v [][]float32) {
-	t128, enc2_attn_k := v[0], v[1]
+	t126, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t128[i*1536+j*24+k*48+l]
+					enc2_attn_k[i*1536+j*768+k*24+l] = t126[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeEnc2_attn_v_3 computes enc2_attn_v = t131ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeEnc2_attn_v_3 computes enc2_attn_v = t129ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v_3(lo, hi, thread int, v [][]float32) {
-	t131, enc2_attn_v := v[0], v[1]
+	t129, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t131[i*1536+j*24+k*48+l]
+					enc2_attn_v[i*1536+j*768+k*24+l] = t129[i*1536+j*24+k*48+l]
 				}
 			}
 		}
@@ -14142,30 +14120,30 @@ func (m *Model) ropeEnc2_attn_k_rot_3(lo, hi, thread int, v [][]float32) {
 	rope(enc2_attn_k_rot, enc2_attn_k, 64, 32, 24, 0, lo, hi, 10000, false, false)
 }
 
-// batchedT138 is the batched product t138 = enc2_attn_q_group · enc2_attn_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
+// batchedT136 is the batched product t136 = enc2_attn_q_group · enc2_attn_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT138(lo, hi, thread int, v [][]float32) {
-	enc2_attn_q_group, enc2_attn_k_group, t138 := v[0], v[1], v[2]
+func (m *Model) batchedT136(lo, hi, thread int, v [][]float32) {
+	enc2_attn_q_group, enc2_attn_k_group, t136 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc2_attn_q_group[b*768:], 24, enc2_attn_k_group[((b/4%32)*2+b/2%2)*768:], 24, t138[b*1024:], 32, false)
+		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, enc2_attn_q_group[b*768:], 24, enc2_attn_k_group[((b/4%32)*2+b/2%2)*768:], 24, t136[b*1024:], 32, false)
 	}
 }
 
-// fusedT140 is one fused epilogue kernel over f32[32,2,2,32,32]:
+// fusedT138 is one fused epilogue kernel over f32[32,2,2,32,32]:
 //
-//	t138 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
-//	enc2_attn_scores = t138 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
-//	t140 = enc0_attn_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedT140(enc0_attn_key_mask []bool, enc2_attn_q_group []float32, enc2_attn_k_group []float32, t138 []float32, t140 []float32) {
-	m.parallel(128, (*Model).batchedT138, enc2_attn_q_group, enc2_attn_k_group, t138)
+//	t136 = enc2_attn_q_group · enc2_attn_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:80)
+//	enc2_attn_scores = t136 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:80)
+//	t138 = src_keep_key_mask ? enc2_attn_scores : -inf  (Where, models/seq2seq/seq2seq.go:80)
+func (m *Model) fusedT138(src_keep_key_mask []bool, enc2_attn_q_group []float32, enc2_attn_k_group []float32, t136 []float32, t138 []float32) {
+	m.parallel(128, (*Model).batchedT136, enc2_attn_q_group, enc2_attn_k_group, t136)
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						enc2_attn_scores := t138[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t140v := where(enc0_attn_key_mask[i*32+i4], enc2_attn_scores, float32(math.Inf(-1)))
-						t140[i*4096+j*2048+k*1024+l*32+i4] = t140v
+						enc2_attn_scores := t136[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
+						t138v := where(src_keep_key_mask[i*32+i4], enc2_attn_scores, float32(math.Inf(-1)))
+						t138[i*4096+j*2048+k*1024+l*32+i4] = t138v
 					}
 				}
 			}
@@ -14175,8 +14153,8 @@ func (m *Model) fusedT140(enc0_attn_key_mask []bool, enc2_attn_q_group []float32
 
 // softmaxEnc2_attn_group_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxEnc2_attn_group_weights_3(lo, hi, thread int, v [][]float32) {
-	t140, enc2_attn_group_weights := v[0], v[1]
-	softmax(enc2_attn_group_weights[lo*32:hi*32], t140[lo*32:hi*32], hi-lo, 32, 1, false)
+	t138, enc2_attn_group_weights := v[0], v[1]
+	softmax(enc2_attn_group_weights[lo*32:hi*32], t138[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // batchedEnc2_attn_context_3 is the batched product enc2_attn_context = enc2_attn_group_weights · enc2_attn_v_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -14188,15 +14166,15 @@ func (m *Model) batchedEnc2_attn_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT144 computes t144 = t143ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT142 computes t142 = t141ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT144(lo, hi, thread int, v [][]float32) {
-	t143, t144 := v[0], v[1]
+func (m *Model) transposeT142(lo, hi, thread int, v [][]float32) {
+	t141, t142 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t144[i*3072+j*96+k*24+l] = t143[i*3072+j*24+k*768+l]
+					t142[i*3072+j*96+k*24+l] = t141[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14205,10 +14183,10 @@ func (m *Model) transposeT144(lo, hi, thread int, v [][]float32) {
 
 // fusedEnc2_resid1_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	enc2_attn_out = t145 · enc2_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
+//	enc2_attn_out = t143 · enc2_attn_Wo  (MatMul, models/seq2seq/seq2seq.go:80)
 //	enc2_resid1 = enc1_resid2 + enc2_attn_out  (Add, models/seq2seq/seq2seq.go:80)
-func (m *Model) fusedEnc2_resid1_3(enc1_resid2 []float32, enc2_attn_Wo []float32, t145 []float32, enc2_attn_out []float32, enc2_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t145, 96, enc2_attn_Wo, 96, enc2_attn_out, 96, false)
+func (m *Model) fusedEnc2_resid1_3(enc1_resid2 []float32, enc2_attn_Wo []float32, t143 []float32, enc2_attn_out []float32, enc2_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t143, 96, enc2_attn_Wo, 96, enc2_attn_out, 96, false)
 	m.parallel(98304, (*Model).fusedEnc2_resid1_3Rows, enc1_resid2, enc2_attn_out, enc2_resid1)
 }
 
@@ -14230,23 +14208,23 @@ func (m *Model) rmsNormEnc2_mlp_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedEnc2_mlp_hidden_3 is one fused epilogue kernel over f32[32,32,256]:
 //
-//	t153 = enc2_mlp_norm · enc2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
-//	t151 = σ(t150)  (Sigmoid, models/seq2seq/seq2seq.go:81)
-//	t152 = t150 ⊙ t151  (Mul, models/seq2seq/seq2seq.go:81)
-//	enc2_mlp_hidden = t152 ⊙ t153  (Mul, models/seq2seq/seq2seq.go:81)
-func (m *Model) fusedEnc2_mlp_hidden_3(enc2_mlp_up_W []float32, enc2_mlp_norm []float32, t150 []float32, t153 []float32, enc2_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 256, 96, enc2_mlp_norm, 96, enc2_mlp_up_W, 256, t153, 256, false)
-	m.parallel(262144, (*Model).fusedEnc2_mlp_hidden_3Rows, t150, t153, enc2_mlp_hidden)
+//	t151 = enc2_mlp_norm · enc2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:81)
+//	t149 = σ(t148)  (Sigmoid, models/seq2seq/seq2seq.go:81)
+//	t150 = t148 ⊙ t149  (Mul, models/seq2seq/seq2seq.go:81)
+//	enc2_mlp_hidden = t150 ⊙ t151  (Mul, models/seq2seq/seq2seq.go:81)
+func (m *Model) fusedEnc2_mlp_hidden_3(enc2_mlp_up_W []float32, enc2_mlp_norm []float32, t148 []float32, t151 []float32, enc2_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 256, 96, enc2_mlp_norm, 96, enc2_mlp_up_W, 256, t151, 256, false)
+	m.parallel(262144, (*Model).fusedEnc2_mlp_hidden_3Rows, t148, t151, enc2_mlp_hidden)
 }
 
 // fusedEnc2_mlp_hidden_3Rows is fusedEnc2_mlp_hidden_3's loop after the product, over [lo, hi) of its
 // outermost loop (262144), on a thread of the pool.
 func (m *Model) fusedEnc2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
-	t150, t153, enc2_mlp_hidden := v[0], v[1], v[2]
+	t148, t151, enc2_mlp_hidden := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t151 := sigmoid(t150[i])
-		t152 := t150[i] * t151
-		enc2_mlp_hiddenv := t152 * t153[i]
+		t149 := sigmoid(t148[i])
+		t150 := t148[i] * t149
+		enc2_mlp_hiddenv := t150 * t151[i]
 		enc2_mlp_hidden[i] = enc2_mlp_hiddenv
 	}
 }
@@ -14282,45 +14260,45 @@ func (m *Model) rmsNormDec0_self_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec0_self_norm[lo*96:hi*96], nil, dec_in[lo*96:hi*96], dec0_self_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeDec0_self_q_3 computes dec0_self_q = t179ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec0_self_q_3 computes dec0_self_q = t177ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec0_self_q_3(lo, hi, thread int, v [][]float32) {
-	t179, dec0_self_q := v[0], v[1]
+	t177, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t179[i*3072+j*24+k*96+l]
+					dec0_self_q[i*3072+j*768+k*24+l] = t177[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec0_self_k_3 computes dec0_self_k = t182ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec0_self_k_3 computes dec0_self_k = t180ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec0_self_k_3(lo, hi, thread int, v [][]float32) {
-	t182, dec0_self_k := v[0], v[1]
+	t180, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t182[i*1536+j*24+k*48+l]
+					dec0_self_k[i*1536+j*768+k*24+l] = t180[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec0_self_v_3 computes dec0_self_v = t185ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec0_self_v_3 computes dec0_self_v = t183ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec0_self_v_3(lo, hi, thread int, v [][]float32) {
-	t185, dec0_self_v := v[0], v[1]
+	t183, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t185[i*1536+j*24+k*48+l]
+					dec0_self_v[i*1536+j*768+k*24+l] = t183[i*1536+j*24+k*48+l]
 				}
 			}
 		}
@@ -14344,10 +14322,10 @@ func (m *Model) ropeDec0_self_k_rot_3(lo, hi, thread int, v [][]float32) {
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t192 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
-//	dec0_self_scores = t192 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
-//	t194 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
-//	dec0_self_group_weights = softmax(t194)  (Softmax, models/seq2seq/seq2seq.go:96)
+//	t190 = dec0_self_q_group · dec0_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec0_self_scores = t190 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
+//	t192 = causal ? dec0_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
+//	dec0_self_group_weights = softmax(t192)  (Softmax, models/seq2seq/seq2seq.go:96)
 //	dec0_self_context = dec0_self_group_weights · dec0_self_v_group  (MatMul, models/seq2seq/seq2seq.go:96)
 func (m *Model) fusedDec0_self_context_3(lo, hi, thread int, v [][]float32) {
 	dec0_self_q_group, dec0_self_k_group, dec0_self_v_group, dec0_self_context := v[0], v[1], v[2], v[3]
@@ -14367,15 +14345,15 @@ func (m *Model) fusedDec0_self_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT198 computes t198 = t197ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT196 computes t196 = t195ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT198(lo, hi, thread int, v [][]float32) {
-	t197, t198 := v[0], v[1]
+func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
+	t195, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t198[i*3072+j*96+k*24+l] = t197[i*3072+j*24+k*768+l]
+					t196[i*3072+j*96+k*24+l] = t195[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14384,10 +14362,10 @@ func (m *Model) transposeT198(lo, hi, thread int, v [][]float32) {
 
 // fusedDec0_resid1_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	dec0_self_out = t199 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec0_self_out = t197 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 //	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:96)
-func (m *Model) fusedDec0_resid1_3(dec_in []float32, dec0_self_Wo []float32, t199 []float32, dec0_self_out []float32, dec0_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t199, 96, dec0_self_Wo, 96, dec0_self_out, 96, false)
+func (m *Model) fusedDec0_resid1_3(dec_in []float32, dec0_self_Wo []float32, t197 []float32, dec0_self_out []float32, dec0_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t197, 96, dec0_self_Wo, 96, dec0_self_out, 96, false)
 	m.parallel(98304, (*Model).fusedDec0_resid1_3Rows, dec_in, dec0_self_out, dec0_resid1)
 }
 
@@ -14407,75 +14385,75 @@ func (m *Model) rmsNormDec0_cross_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec0_cross_norm[lo*96:hi*96], nil, dec0_resid1[lo*96:hi*96], dec0_cross_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeDec0_cross_q_3 computes dec0_cross_q = t205ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec0_cross_q_3 computes dec0_cross_q = t203ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec0_cross_q_3(lo, hi, thread int, v [][]float32) {
-	t205, dec0_cross_q := v[0], v[1]
+	t203, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t205[i*3072+j*24+k*96+l]
+					dec0_cross_q[i*3072+j*768+k*24+l] = t203[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec0_cross_k_3 computes dec0_cross_k = t208ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec0_cross_k_3 computes dec0_cross_k = t206ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec0_cross_k_3(lo, hi, thread int, v [][]float32) {
-	t208, dec0_cross_k := v[0], v[1]
+	t206, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t208[i*1536+j*24+k*48+l]
+					dec0_cross_k[i*1536+j*768+k*24+l] = t206[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec0_cross_v_3 computes dec0_cross_v = t211ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec0_cross_v_3 computes dec0_cross_v = t209ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec0_cross_v_3(lo, hi, thread int, v [][]float32) {
-	t211, dec0_cross_v := v[0], v[1]
+	t209, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t211[i*1536+j*24+k*48+l]
+					dec0_cross_v[i*1536+j*768+k*24+l] = t209[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// batchedT216 is the batched product t216 = dec0_cross_q_group · dec0_cross_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
+// batchedT214 is the batched product t214 = dec0_cross_q_group · dec0_cross_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT216(lo, hi, thread int, v [][]float32) {
-	dec0_cross_q_group, dec0_cross_k_group, t216 := v[0], v[1], v[2]
+func (m *Model) batchedT214(lo, hi, thread int, v [][]float32) {
+	dec0_cross_q_group, dec0_cross_k_group, t214 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec0_cross_q_group[b*768:], 24, dec0_cross_k_group[((b/4%32)*2+b/2%2)*768:], 24, t216[b*1024:], 32, false)
+		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec0_cross_q_group[b*768:], 24, dec0_cross_k_group[((b/4%32)*2+b/2%2)*768:], 24, t214[b*1024:], 32, false)
 	}
 }
 
-// fusedT218 is one fused epilogue kernel over f32[32,2,2,32,32]:
+// fusedT216 is one fused epilogue kernel over f32[32,2,2,32,32]:
 //
-//	t216 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-//	dec0_cross_scores = t216 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t218 = enc0_attn_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT218(enc0_attn_key_mask []bool, dec0_cross_q_group []float32, dec0_cross_k_group []float32, t216 []float32, t218 []float32) {
-	m.parallel(128, (*Model).batchedT216, dec0_cross_q_group, dec0_cross_k_group, t216)
+//	t214 = dec0_cross_q_group · dec0_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec0_cross_scores = t214 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+//	t216 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT216(src_keep_key_mask []bool, dec0_cross_q_group []float32, dec0_cross_k_group []float32, t214 []float32, t216 []float32) {
+	m.parallel(128, (*Model).batchedT214, dec0_cross_q_group, dec0_cross_k_group, t214)
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						dec0_cross_scores := t216[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t218v := where(enc0_attn_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
-						t218[i*4096+j*2048+k*1024+l*32+i4] = t218v
+						dec0_cross_scores := t214[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
+						t216v := where(src_keep_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
+						t216[i*4096+j*2048+k*1024+l*32+i4] = t216v
 					}
 				}
 			}
@@ -14485,8 +14463,8 @@ func (m *Model) fusedT218(enc0_attn_key_mask []bool, dec0_cross_q_group []float3
 
 // softmaxDec0_cross_group_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxDec0_cross_group_weights_3(lo, hi, thread int, v [][]float32) {
-	t218, dec0_cross_group_weights := v[0], v[1]
-	softmax(dec0_cross_group_weights[lo*32:hi*32], t218[lo*32:hi*32], hi-lo, 32, 1, false)
+	t216, dec0_cross_group_weights := v[0], v[1]
+	softmax(dec0_cross_group_weights[lo*32:hi*32], t216[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // batchedDec0_cross_context_3 is the batched product dec0_cross_context = dec0_cross_group_weights · dec0_cross_v_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -14498,15 +14476,15 @@ func (m *Model) batchedDec0_cross_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT222 computes t222 = t221ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT220 computes t220 = t219ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT222(lo, hi, thread int, v [][]float32) {
-	t221, t222 := v[0], v[1]
+func (m *Model) transposeT220(lo, hi, thread int, v [][]float32) {
+	t219, t220 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t222[i*3072+j*96+k*24+l] = t221[i*3072+j*24+k*768+l]
+					t220[i*3072+j*96+k*24+l] = t219[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14515,10 +14493,10 @@ func (m *Model) transposeT222(lo, hi, thread int, v [][]float32) {
 
 // fusedDec0_resid2_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	dec0_cross_out = t223 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec0_cross_out = t221 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedDec0_resid2_3(dec0_cross_Wo []float32, dec0_resid1 []float32, t223 []float32, dec0_cross_out []float32, dec0_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t223, 96, dec0_cross_Wo, 96, dec0_cross_out, 96, false)
+func (m *Model) fusedDec0_resid2_3(dec0_cross_Wo []float32, dec0_resid1 []float32, t221 []float32, dec0_cross_out []float32, dec0_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t221, 96, dec0_cross_Wo, 96, dec0_cross_out, 96, false)
 	m.parallel(98304, (*Model).fusedDec0_resid2_3Rows, dec0_resid1, dec0_cross_out, dec0_resid2)
 }
 
@@ -14540,23 +14518,23 @@ func (m *Model) rmsNormDec0_mlp_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedDec0_mlp_hidden_3 is one fused epilogue kernel over f32[32,32,256]:
 //
-//	t231 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-//	t229 = σ(t228)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-//	t230 = t228 ⊙ t229  (Mul, models/seq2seq/seq2seq.go:98)
-//	dec0_mlp_hidden = t230 ⊙ t231  (Mul, models/seq2seq/seq2seq.go:98)
-func (m *Model) fusedDec0_mlp_hidden_3(dec0_mlp_up_W []float32, dec0_mlp_norm []float32, t228 []float32, t231 []float32, dec0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 256, 96, dec0_mlp_norm, 96, dec0_mlp_up_W, 256, t231, 256, false)
-	m.parallel(262144, (*Model).fusedDec0_mlp_hidden_3Rows, t228, t231, dec0_mlp_hidden)
+//	t229 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+//	t227 = σ(t226)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+//	t228 = t226 ⊙ t227  (Mul, models/seq2seq/seq2seq.go:98)
+//	dec0_mlp_hidden = t228 ⊙ t229  (Mul, models/seq2seq/seq2seq.go:98)
+func (m *Model) fusedDec0_mlp_hidden_3(dec0_mlp_up_W []float32, dec0_mlp_norm []float32, t226 []float32, t229 []float32, dec0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 256, 96, dec0_mlp_norm, 96, dec0_mlp_up_W, 256, t229, 256, false)
+	m.parallel(262144, (*Model).fusedDec0_mlp_hidden_3Rows, t226, t229, dec0_mlp_hidden)
 }
 
 // fusedDec0_mlp_hidden_3Rows is fusedDec0_mlp_hidden_3's loop after the product, over [lo, hi) of its
 // outermost loop (262144), on a thread of the pool.
 func (m *Model) fusedDec0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
-	t228, t231, dec0_mlp_hidden := v[0], v[1], v[2]
+	t226, t229, dec0_mlp_hidden := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t229 := sigmoid(t228[i])
-		t230 := t228[i] * t229
-		dec0_mlp_hiddenv := t230 * t231[i]
+		t227 := sigmoid(t226[i])
+		t228 := t226[i] * t227
+		dec0_mlp_hiddenv := t228 * t229[i]
 		dec0_mlp_hidden[i] = dec0_mlp_hiddenv
 	}
 }
@@ -14586,45 +14564,45 @@ func (m *Model) rmsNormDec1_self_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec1_self_norm[lo*96:hi*96], nil, dec0_resid3[lo*96:hi*96], dec1_self_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeDec1_self_q_3 computes dec1_self_q = t252ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec1_self_q_3 computes dec1_self_q = t250ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec1_self_q_3(lo, hi, thread int, v [][]float32) {
-	t252, dec1_self_q := v[0], v[1]
+	t250, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t252[i*3072+j*24+k*96+l]
+					dec1_self_q[i*3072+j*768+k*24+l] = t250[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec1_self_k_3 computes dec1_self_k = t255ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec1_self_k_3 computes dec1_self_k = t253ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec1_self_k_3(lo, hi, thread int, v [][]float32) {
-	t255, dec1_self_k := v[0], v[1]
+	t253, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t255[i*1536+j*24+k*48+l]
+					dec1_self_k[i*1536+j*768+k*24+l] = t253[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec1_self_v_3 computes dec1_self_v = t258ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec1_self_v_3 computes dec1_self_v = t256ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec1_self_v_3(lo, hi, thread int, v [][]float32) {
-	t258, dec1_self_v := v[0], v[1]
+	t256, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t258[i*1536+j*24+k*48+l]
+					dec1_self_v[i*1536+j*768+k*24+l] = t256[i*1536+j*24+k*48+l]
 				}
 			}
 		}
@@ -14648,10 +14626,10 @@ func (m *Model) ropeDec1_self_k_rot_3(lo, hi, thread int, v [][]float32) {
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t265 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
-//	dec1_self_scores = t265 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
-//	t267 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
-//	dec1_self_group_weights = softmax(t267)  (Softmax, models/seq2seq/seq2seq.go:96)
+//	t263 = dec1_self_q_group · dec1_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec1_self_scores = t263 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
+//	t265 = causal ? dec1_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
+//	dec1_self_group_weights = softmax(t265)  (Softmax, models/seq2seq/seq2seq.go:96)
 //	dec1_self_context = dec1_self_group_weights · dec1_self_v_group  (MatMul, models/seq2seq/seq2seq.go:96)
 func (m *Model) fusedDec1_self_context_3(lo, hi, thread int, v [][]float32) {
 	dec1_self_q_group, dec1_self_k_group, dec1_self_v_group, dec1_self_context := v[0], v[1], v[2], v[3]
@@ -14671,15 +14649,15 @@ func (m *Model) fusedDec1_self_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT271 computes t271 = t270ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT269 computes t269 = t268ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT271(lo, hi, thread int, v [][]float32) {
-	t270, t271 := v[0], v[1]
+func (m *Model) transposeT269(lo, hi, thread int, v [][]float32) {
+	t268, t269 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t271[i*3072+j*96+k*24+l] = t270[i*3072+j*24+k*768+l]
+					t269[i*3072+j*96+k*24+l] = t268[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14688,10 +14666,10 @@ func (m *Model) transposeT271(lo, hi, thread int, v [][]float32) {
 
 // fusedDec1_resid1_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	dec1_self_out = t272 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec1_self_out = t270 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 //	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:96)
-func (m *Model) fusedDec1_resid1_3(dec0_resid3 []float32, dec1_self_Wo []float32, t272 []float32, dec1_self_out []float32, dec1_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t272, 96, dec1_self_Wo, 96, dec1_self_out, 96, false)
+func (m *Model) fusedDec1_resid1_3(dec0_resid3 []float32, dec1_self_Wo []float32, t270 []float32, dec1_self_out []float32, dec1_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t270, 96, dec1_self_Wo, 96, dec1_self_out, 96, false)
 	m.parallel(98304, (*Model).fusedDec1_resid1_3Rows, dec0_resid3, dec1_self_out, dec1_resid1)
 }
 
@@ -14711,75 +14689,75 @@ func (m *Model) rmsNormDec1_cross_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec1_cross_norm[lo*96:hi*96], nil, dec1_resid1[lo*96:hi*96], dec1_cross_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeDec1_cross_q_3 computes dec1_cross_q = t278ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec1_cross_q_3 computes dec1_cross_q = t276ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec1_cross_q_3(lo, hi, thread int, v [][]float32) {
-	t278, dec1_cross_q := v[0], v[1]
+	t276, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t278[i*3072+j*24+k*96+l]
+					dec1_cross_q[i*3072+j*768+k*24+l] = t276[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec1_cross_k_3 computes dec1_cross_k = t281ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec1_cross_k_3 computes dec1_cross_k = t279ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec1_cross_k_3(lo, hi, thread int, v [][]float32) {
-	t281, dec1_cross_k := v[0], v[1]
+	t279, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t281[i*1536+j*24+k*48+l]
+					dec1_cross_k[i*1536+j*768+k*24+l] = t279[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec1_cross_v_3 computes dec1_cross_v = t284ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec1_cross_v_3 computes dec1_cross_v = t282ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec1_cross_v_3(lo, hi, thread int, v [][]float32) {
-	t284, dec1_cross_v := v[0], v[1]
+	t282, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t284[i*1536+j*24+k*48+l]
+					dec1_cross_v[i*1536+j*768+k*24+l] = t282[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// batchedT289 is the batched product t289 = dec1_cross_q_group · dec1_cross_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
+// batchedT287 is the batched product t287 = dec1_cross_q_group · dec1_cross_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT289(lo, hi, thread int, v [][]float32) {
-	dec1_cross_q_group, dec1_cross_k_group, t289 := v[0], v[1], v[2]
+func (m *Model) batchedT287(lo, hi, thread int, v [][]float32) {
+	dec1_cross_q_group, dec1_cross_k_group, t287 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec1_cross_q_group[b*768:], 24, dec1_cross_k_group[((b/4%32)*2+b/2%2)*768:], 24, t289[b*1024:], 32, false)
+		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec1_cross_q_group[b*768:], 24, dec1_cross_k_group[((b/4%32)*2+b/2%2)*768:], 24, t287[b*1024:], 32, false)
 	}
 }
 
-// fusedT291 is one fused epilogue kernel over f32[32,2,2,32,32]:
+// fusedT289 is one fused epilogue kernel over f32[32,2,2,32,32]:
 //
-//	t289 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-//	dec1_cross_scores = t289 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t291 = enc0_attn_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT291(enc0_attn_key_mask []bool, dec1_cross_q_group []float32, dec1_cross_k_group []float32, t289 []float32, t291 []float32) {
-	m.parallel(128, (*Model).batchedT289, dec1_cross_q_group, dec1_cross_k_group, t289)
+//	t287 = dec1_cross_q_group · dec1_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec1_cross_scores = t287 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+//	t289 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT289(src_keep_key_mask []bool, dec1_cross_q_group []float32, dec1_cross_k_group []float32, t287 []float32, t289 []float32) {
+	m.parallel(128, (*Model).batchedT287, dec1_cross_q_group, dec1_cross_k_group, t287)
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						dec1_cross_scores := t289[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t291v := where(enc0_attn_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
-						t291[i*4096+j*2048+k*1024+l*32+i4] = t291v
+						dec1_cross_scores := t287[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
+						t289v := where(src_keep_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
+						t289[i*4096+j*2048+k*1024+l*32+i4] = t289v
 					}
 				}
 			}
@@ -14789,8 +14767,8 @@ func (m *Model) fusedT291(enc0_attn_key_mask []bool, dec1_cross_q_group []float3
 
 // softmaxDec1_cross_group_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxDec1_cross_group_weights_3(lo, hi, thread int, v [][]float32) {
-	t291, dec1_cross_group_weights := v[0], v[1]
-	softmax(dec1_cross_group_weights[lo*32:hi*32], t291[lo*32:hi*32], hi-lo, 32, 1, false)
+	t289, dec1_cross_group_weights := v[0], v[1]
+	softmax(dec1_cross_group_weights[lo*32:hi*32], t289[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // batchedDec1_cross_context_3 is the batched product dec1_cross_context = dec1_cross_group_weights · dec1_cross_v_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -14802,15 +14780,15 @@ func (m *Model) batchedDec1_cross_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT295 computes t295 = t294ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT293 computes t293 = t292ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT295(lo, hi, thread int, v [][]float32) {
-	t294, t295 := v[0], v[1]
+func (m *Model) transposeT293(lo, hi, thread int, v [][]float32) {
+	t292, t293 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t295[i*3072+j*96+k*24+l] = t294[i*3072+j*24+k*768+l]
+					t293[i*3072+j*96+k*24+l] = t292[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14819,10 +14797,10 @@ func (m *Model) transposeT295(lo, hi, thread int, v [][]float32) {
 
 // fusedDec1_resid2_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	dec1_cross_out = t296 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec1_cross_out = t294 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedDec1_resid2_3(dec1_cross_Wo []float32, dec1_resid1 []float32, t296 []float32, dec1_cross_out []float32, dec1_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t296, 96, dec1_cross_Wo, 96, dec1_cross_out, 96, false)
+func (m *Model) fusedDec1_resid2_3(dec1_cross_Wo []float32, dec1_resid1 []float32, t294 []float32, dec1_cross_out []float32, dec1_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t294, 96, dec1_cross_Wo, 96, dec1_cross_out, 96, false)
 	m.parallel(98304, (*Model).fusedDec1_resid2_3Rows, dec1_resid1, dec1_cross_out, dec1_resid2)
 }
 
@@ -14844,23 +14822,23 @@ func (m *Model) rmsNormDec1_mlp_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedDec1_mlp_hidden_3 is one fused epilogue kernel over f32[32,32,256]:
 //
-//	t304 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-//	t302 = σ(t301)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-//	t303 = t301 ⊙ t302  (Mul, models/seq2seq/seq2seq.go:98)
-//	dec1_mlp_hidden = t303 ⊙ t304  (Mul, models/seq2seq/seq2seq.go:98)
-func (m *Model) fusedDec1_mlp_hidden_3(dec1_mlp_up_W []float32, dec1_mlp_norm []float32, t301 []float32, t304 []float32, dec1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 256, 96, dec1_mlp_norm, 96, dec1_mlp_up_W, 256, t304, 256, false)
-	m.parallel(262144, (*Model).fusedDec1_mlp_hidden_3Rows, t301, t304, dec1_mlp_hidden)
+//	t302 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+//	t300 = σ(t299)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+//	t301 = t299 ⊙ t300  (Mul, models/seq2seq/seq2seq.go:98)
+//	dec1_mlp_hidden = t301 ⊙ t302  (Mul, models/seq2seq/seq2seq.go:98)
+func (m *Model) fusedDec1_mlp_hidden_3(dec1_mlp_up_W []float32, dec1_mlp_norm []float32, t299 []float32, t302 []float32, dec1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 256, 96, dec1_mlp_norm, 96, dec1_mlp_up_W, 256, t302, 256, false)
+	m.parallel(262144, (*Model).fusedDec1_mlp_hidden_3Rows, t299, t302, dec1_mlp_hidden)
 }
 
 // fusedDec1_mlp_hidden_3Rows is fusedDec1_mlp_hidden_3's loop after the product, over [lo, hi) of its
 // outermost loop (262144), on a thread of the pool.
 func (m *Model) fusedDec1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
-	t301, t304, dec1_mlp_hidden := v[0], v[1], v[2]
+	t299, t302, dec1_mlp_hidden := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t302 := sigmoid(t301[i])
-		t303 := t301[i] * t302
-		dec1_mlp_hiddenv := t303 * t304[i]
+		t300 := sigmoid(t299[i])
+		t301 := t299[i] * t300
+		dec1_mlp_hiddenv := t301 * t302[i]
 		dec1_mlp_hidden[i] = dec1_mlp_hiddenv
 	}
 }
@@ -14890,45 +14868,45 @@ func (m *Model) rmsNormDec2_self_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec2_self_norm[lo*96:hi*96], nil, dec1_resid3[lo*96:hi*96], dec2_self_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeDec2_self_q_3 computes dec2_self_q = t325ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec2_self_q_3 computes dec2_self_q = t323ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec2_self_q_3(lo, hi, thread int, v [][]float32) {
-	t325, dec2_self_q := v[0], v[1]
+	t323, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t325[i*3072+j*24+k*96+l]
+					dec2_self_q[i*3072+j*768+k*24+l] = t323[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec2_self_k_3 computes dec2_self_k = t328ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec2_self_k_3 computes dec2_self_k = t326ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec2_self_k_3(lo, hi, thread int, v [][]float32) {
-	t328, dec2_self_k := v[0], v[1]
+	t326, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t328[i*1536+j*24+k*48+l]
+					dec2_self_k[i*1536+j*768+k*24+l] = t326[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec2_self_v_3 computes dec2_self_v = t331ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec2_self_v_3 computes dec2_self_v = t329ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec2_self_v_3(lo, hi, thread int, v [][]float32) {
-	t331, dec2_self_v := v[0], v[1]
+	t329, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t331[i*1536+j*24+k*48+l]
+					dec2_self_v[i*1536+j*768+k*24+l] = t329[i*1536+j*24+k*48+l]
 				}
 			}
 		}
@@ -14952,10 +14930,10 @@ func (m *Model) ropeDec2_self_k_rot_3(lo, hi, thread int, v [][]float32) {
 // Each key and value matrix serves 2 consecutive query matrices (grouped-query attention). The pool's
 // threads run it over ranges [lo, hi) of the matrices:
 //
-//	t338 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
-//	dec2_self_scores = t338 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
-//	t340 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
-//	dec2_self_group_weights = softmax(t340)  (Softmax, models/seq2seq/seq2seq.go:96)
+//	t336 = dec2_self_q_group · dec2_self_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec2_self_scores = t336 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:96)
+//	t338 = causal ? dec2_self_scores : -inf  (Where, models/seq2seq/seq2seq.go:96)
+//	dec2_self_group_weights = softmax(t338)  (Softmax, models/seq2seq/seq2seq.go:96)
 //	dec2_self_context = dec2_self_group_weights · dec2_self_v_group  (MatMul, models/seq2seq/seq2seq.go:96)
 func (m *Model) fusedDec2_self_context_3(lo, hi, thread int, v [][]float32) {
 	dec2_self_q_group, dec2_self_k_group, dec2_self_v_group, dec2_self_context := v[0], v[1], v[2], v[3]
@@ -14975,15 +14953,15 @@ func (m *Model) fusedDec2_self_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT344 computes t344 = t343ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT342 computes t342 = t341ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT344(lo, hi, thread int, v [][]float32) {
-	t343, t344 := v[0], v[1]
+func (m *Model) transposeT342(lo, hi, thread int, v [][]float32) {
+	t341, t342 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t344[i*3072+j*96+k*24+l] = t343[i*3072+j*24+k*768+l]
+					t342[i*3072+j*96+k*24+l] = t341[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -14992,10 +14970,10 @@ func (m *Model) transposeT344(lo, hi, thread int, v [][]float32) {
 
 // fusedDec2_resid1_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	dec2_self_out = t345 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec2_self_out = t343 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 //	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:96)
-func (m *Model) fusedDec2_resid1_3(dec1_resid3 []float32, dec2_self_Wo []float32, t345 []float32, dec2_self_out []float32, dec2_resid1 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t345, 96, dec2_self_Wo, 96, dec2_self_out, 96, false)
+func (m *Model) fusedDec2_resid1_3(dec1_resid3 []float32, dec2_self_Wo []float32, t343 []float32, dec2_self_out []float32, dec2_resid1 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t343, 96, dec2_self_Wo, 96, dec2_self_out, 96, false)
 	m.parallel(98304, (*Model).fusedDec2_resid1_3Rows, dec1_resid3, dec2_self_out, dec2_resid1)
 }
 
@@ -15015,75 +14993,75 @@ func (m *Model) rmsNormDec2_cross_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec2_cross_norm[lo*96:hi*96], nil, dec2_resid1[lo*96:hi*96], dec2_cross_norm_g, hi-lo, 96, 1e-06)
 }
 
-// transposeDec2_cross_q_3 computes dec2_cross_q = t351ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec2_cross_q_3 computes dec2_cross_q = t349ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec2_cross_q_3(lo, hi, thread int, v [][]float32) {
-	t351, dec2_cross_q := v[0], v[1]
+	t349, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
 				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t351[i*3072+j*24+k*96+l]
+					dec2_cross_q[i*3072+j*768+k*24+l] = t349[i*3072+j*24+k*96+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec2_cross_k_3 computes dec2_cross_k = t354ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec2_cross_k_3 computes dec2_cross_k = t352ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec2_cross_k_3(lo, hi, thread int, v [][]float32) {
-	t354, dec2_cross_k := v[0], v[1]
+	t352, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t354[i*1536+j*24+k*48+l]
+					dec2_cross_k[i*1536+j*768+k*24+l] = t352[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// transposeDec2_cross_v_3 computes dec2_cross_v = t357ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeDec2_cross_v_3 computes dec2_cross_v = t355ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
 func (m *Model) transposeDec2_cross_v_3(lo, hi, thread int, v [][]float32) {
-	t357, dec2_cross_v := v[0], v[1]
+	t355, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
 				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t357[i*1536+j*24+k*48+l]
+					dec2_cross_v[i*1536+j*768+k*24+l] = t355[i*1536+j*24+k*48+l]
 				}
 			}
 		}
 	}
 }
 
-// batchedT362 is the batched product t362 = dec2_cross_q_group · dec2_cross_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
+// batchedT360 is the batched product t360 = dec2_cross_q_group · dec2_cross_k_groupᵀ over 128 matrices of f32[32,2,2,32,32]; the pool's threads
 // run it over ranges [lo, hi) of the matrices.
-func (m *Model) batchedT362(lo, hi, thread int, v [][]float32) {
-	dec2_cross_q_group, dec2_cross_k_group, t362 := v[0], v[1], v[2]
+func (m *Model) batchedT360(lo, hi, thread int, v [][]float32) {
+	dec2_cross_q_group, dec2_cross_k_group, t360 := v[0], v[1], v[2]
 	for b := lo; b < hi; b++ {
-		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec2_cross_q_group[b*768:], 24, dec2_cross_k_group[((b/4%32)*2+b/2%2)*768:], 24, t362[b*1024:], 32, false)
+		gemmOnThread(m.pool, thread, false, true, 32, 32, 24, dec2_cross_q_group[b*768:], 24, dec2_cross_k_group[((b/4%32)*2+b/2%2)*768:], 24, t360[b*1024:], 32, false)
 	}
 }
 
-// fusedT364 is one fused epilogue kernel over f32[32,2,2,32,32]:
+// fusedT362 is one fused epilogue kernel over f32[32,2,2,32,32]:
 //
-//	t362 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-//	dec2_cross_scores = t362 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t364 = enc0_attn_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT364(enc0_attn_key_mask []bool, dec2_cross_q_group []float32, dec2_cross_k_group []float32, t362 []float32, t364 []float32) {
-	m.parallel(128, (*Model).batchedT362, dec2_cross_q_group, dec2_cross_k_group, t362)
+//	t360 = dec2_cross_q_group · dec2_cross_k_groupᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec2_cross_scores = t360 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+//	t362 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT362(src_keep_key_mask []bool, dec2_cross_q_group []float32, dec2_cross_k_group []float32, t360 []float32, t362 []float32) {
+	m.parallel(128, (*Model).batchedT360, dec2_cross_q_group, dec2_cross_k_group, t360)
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for l := range 32 {
 					for i4 := range 32 {
-						dec2_cross_scores := t362[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
-						t364v := where(enc0_attn_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
-						t364[i*4096+j*2048+k*1024+l*32+i4] = t364v
+						dec2_cross_scores := t360[i*4096+j*2048+k*1024+l*32+i4] * 0.20412414523193154
+						t362v := where(src_keep_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
+						t362[i*4096+j*2048+k*1024+l*32+i4] = t362v
 					}
 				}
 			}
@@ -15093,8 +15071,8 @@ func (m *Model) fusedT364(enc0_attn_key_mask []bool, dec2_cross_q_group []float3
 
 // softmaxDec2_cross_group_weights_3 runs softmax over rows [lo, hi) of 4096 on a thread of the pool.
 func (m *Model) softmaxDec2_cross_group_weights_3(lo, hi, thread int, v [][]float32) {
-	t364, dec2_cross_group_weights := v[0], v[1]
-	softmax(dec2_cross_group_weights[lo*32:hi*32], t364[lo*32:hi*32], hi-lo, 32, 1, false)
+	t362, dec2_cross_group_weights := v[0], v[1]
+	softmax(dec2_cross_group_weights[lo*32:hi*32], t362[lo*32:hi*32], hi-lo, 32, 1, false)
 }
 
 // batchedDec2_cross_context_3 is the batched product dec2_cross_context = dec2_cross_group_weights · dec2_cross_v_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -15106,15 +15084,15 @@ func (m *Model) batchedDec2_cross_context_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// transposeT368 computes t368 = t367ᵀ[0,2,1,3] over [lo, hi) of its
+// transposeT366 computes t366 = t365ᵀ[0,2,1,3] over [lo, hi) of its
 // outermost loop (32), on a thread of the pool.
-func (m *Model) transposeT368(lo, hi, thread int, v [][]float32) {
-	t367, t368 := v[0], v[1]
+func (m *Model) transposeT366(lo, hi, thread int, v [][]float32) {
+	t365, t366 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
 				for l := range 24 {
-					t368[i*3072+j*96+k*24+l] = t367[i*3072+j*24+k*768+l]
+					t366[i*3072+j*96+k*24+l] = t365[i*3072+j*24+k*768+l]
 				}
 			}
 		}
@@ -15123,10 +15101,10 @@ func (m *Model) transposeT368(lo, hi, thread int, v [][]float32) {
 
 // fusedDec2_resid2_3 is one fused epilogue kernel over f32[32,32,96]:
 //
-//	dec2_cross_out = t369 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec2_cross_out = t367 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedDec2_resid2_3(dec2_cross_Wo []float32, dec2_resid1 []float32, t369 []float32, dec2_cross_out []float32, dec2_resid2 []float32) {
-	gemm(m.pool, false, false, 1024, 96, 96, t369, 96, dec2_cross_Wo, 96, dec2_cross_out, 96, false)
+func (m *Model) fusedDec2_resid2_3(dec2_cross_Wo []float32, dec2_resid1 []float32, t367 []float32, dec2_cross_out []float32, dec2_resid2 []float32) {
+	gemm(m.pool, false, false, 1024, 96, 96, t367, 96, dec2_cross_Wo, 96, dec2_cross_out, 96, false)
 	m.parallel(98304, (*Model).fusedDec2_resid2_3Rows, dec2_resid1, dec2_cross_out, dec2_resid2)
 }
 
@@ -15148,23 +15126,23 @@ func (m *Model) rmsNormDec2_mlp_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedDec2_mlp_hidden_3 is one fused epilogue kernel over f32[32,32,256]:
 //
-//	t377 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-//	t375 = σ(t374)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-//	t376 = t374 ⊙ t375  (Mul, models/seq2seq/seq2seq.go:98)
-//	dec2_mlp_hidden = t376 ⊙ t377  (Mul, models/seq2seq/seq2seq.go:98)
-func (m *Model) fusedDec2_mlp_hidden_3(dec2_mlp_up_W []float32, dec2_mlp_norm []float32, t374 []float32, t377 []float32, dec2_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 1024, 256, 96, dec2_mlp_norm, 96, dec2_mlp_up_W, 256, t377, 256, false)
-	m.parallel(262144, (*Model).fusedDec2_mlp_hidden_3Rows, t374, t377, dec2_mlp_hidden)
+//	t375 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+//	t373 = σ(t372)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+//	t374 = t372 ⊙ t373  (Mul, models/seq2seq/seq2seq.go:98)
+//	dec2_mlp_hidden = t374 ⊙ t375  (Mul, models/seq2seq/seq2seq.go:98)
+func (m *Model) fusedDec2_mlp_hidden_3(dec2_mlp_up_W []float32, dec2_mlp_norm []float32, t372 []float32, t375 []float32, dec2_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 1024, 256, 96, dec2_mlp_norm, 96, dec2_mlp_up_W, 256, t375, 256, false)
+	m.parallel(262144, (*Model).fusedDec2_mlp_hidden_3Rows, t372, t375, dec2_mlp_hidden)
 }
 
 // fusedDec2_mlp_hidden_3Rows is fusedDec2_mlp_hidden_3's loop after the product, over [lo, hi) of its
 // outermost loop (262144), on a thread of the pool.
 func (m *Model) fusedDec2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
-	t374, t377, dec2_mlp_hidden := v[0], v[1], v[2]
+	t372, t375, dec2_mlp_hidden := v[0], v[1], v[2]
 	for i := lo; i < hi; i++ {
-		t375 := sigmoid(t374[i])
-		t376 := t374[i] * t375
-		dec2_mlp_hiddenv := t376 * t377[i]
+		t373 := sigmoid(t372[i])
+		t374 := t372[i] * t373
+		dec2_mlp_hiddenv := t374 * t375[i]
 		dec2_mlp_hidden[i] = dec2_mlp_hiddenv
 	}
 }
@@ -15196,32 +15174,32 @@ func (m *Model) rmsNormDec_norm_3(lo, hi, thread int, v [][]float32) {
 
 // fusedDec0_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
-//	dec0_self_out = t80 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec0_self_out = t79 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 //	dec0_resid1 = dec_in + dec0_self_out  (Add, models/seq2seq/seq2seq.go:96)
-func (m *Model) fusedDec0_resid1_4(dec_in []float32, dec0_self_Wo []float32, t80 []float32, dec0_self_out []float32, dec0_resid1 []float32) {
-	gemm(m.pool, false, false, 32, 96, 96, t80, 96, dec0_self_Wo, 96, dec0_self_out, 96, false)
+func (m *Model) fusedDec0_resid1_4(dec_in []float32, dec0_self_Wo []float32, t79 []float32, dec0_self_out []float32, dec0_resid1 []float32) {
+	gemm(m.pool, false, false, 32, 96, 96, t79, 96, dec0_self_Wo, 96, dec0_self_out, 96, false)
 	for i := range 3072 {
 		dec0_resid1v := dec_in[i] + dec0_self_out[i]
 		dec0_resid1[i] = dec0_resid1v
 	}
 }
 
-// fusedT94 is one fused epilogue kernel over f32[32,2,2,1,32]:
+// fusedT92 is one fused epilogue kernel over f32[32,2,2,1,32]:
 //
-//	t90 = dec0_cross_q_group · dec0_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-//	dec0_cross_scores = t90 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t94 = dec0_cross_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT94(dec0_cross_k_group_memo []float32, dec0_cross_key_mask []bool, dec0_cross_q_group []float32, t90 []float32, t94 []float32) {
+//	t88 = dec0_cross_q_group · dec0_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec0_cross_scores = t88 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+//	t92 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT92(dec0_cross_k_group_memo []float32, src_keep_key_mask []bool, dec0_cross_q_group []float32, t88 []float32, t92 []float32) {
 	for b := range 128 {
-		gemm(m.pool, false, true, 1, 32, 24, dec0_cross_q_group[b*24:], 24, dec0_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t90[b*32:], 32, false)
+		gemm(m.pool, false, true, 1, 32, 24, dec0_cross_q_group[b*24:], 24, dec0_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t88[b*32:], 32, false)
 	}
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for i4 := range 32 {
-					dec0_cross_scores := t90[i*128+j*64+k*32+i4] * 0.20412414523193154
-					t94v := where(dec0_cross_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
-					t94[i*128+j*64+k*32+i4] = t94v
+					dec0_cross_scores := t88[i*128+j*64+k*32+i4] * 0.20412414523193154
+					t92v := where(src_keep_key_mask[i*32+i4], dec0_cross_scores, float32(math.Inf(-1)))
+					t92[i*128+j*64+k*32+i4] = t92v
 				}
 			}
 		}
@@ -15230,10 +15208,10 @@ func (m *Model) fusedT94(dec0_cross_k_group_memo []float32, dec0_cross_key_mask 
 
 // fusedDec0_resid2_4 is one fused epilogue kernel over f32[32,1,96]:
 //
-//	dec0_cross_out = t99 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec0_cross_out = t97 · dec0_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec0_resid2 = dec0_resid1 + dec0_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedDec0_resid2_4(dec0_cross_Wo []float32, dec0_resid1 []float32, t99 []float32, dec0_cross_out []float32, dec0_resid2 []float32) {
-	gemm(m.pool, false, false, 32, 96, 96, t99, 96, dec0_cross_Wo, 96, dec0_cross_out, 96, false)
+func (m *Model) fusedDec0_resid2_4(dec0_cross_Wo []float32, dec0_resid1 []float32, t97 []float32, dec0_cross_out []float32, dec0_resid2 []float32) {
+	gemm(m.pool, false, false, 32, 96, 96, t97, 96, dec0_cross_Wo, 96, dec0_cross_out, 96, false)
 	for i := range 3072 {
 		dec0_resid2v := dec0_resid1[i] + dec0_cross_out[i]
 		dec0_resid2[i] = dec0_resid2v
@@ -15242,16 +15220,16 @@ func (m *Model) fusedDec0_resid2_4(dec0_cross_Wo []float32, dec0_resid1 []float3
 
 // fusedDec0_mlp_hidden_4 is one fused epilogue kernel over f32[32,1,256]:
 //
-//	t107 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-//	t105 = σ(t104)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-//	t106 = t104 ⊙ t105  (Mul, models/seq2seq/seq2seq.go:98)
-//	dec0_mlp_hidden = t106 ⊙ t107  (Mul, models/seq2seq/seq2seq.go:98)
-func (m *Model) fusedDec0_mlp_hidden_4(dec0_mlp_up_W []float32, dec0_mlp_norm []float32, t104 []float32, t107 []float32, dec0_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 32, 256, 96, dec0_mlp_norm, 96, dec0_mlp_up_W, 256, t107, 256, false)
+//	t105 = dec0_mlp_norm · dec0_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+//	t103 = σ(t102)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+//	t104 = t102 ⊙ t103  (Mul, models/seq2seq/seq2seq.go:98)
+//	dec0_mlp_hidden = t104 ⊙ t105  (Mul, models/seq2seq/seq2seq.go:98)
+func (m *Model) fusedDec0_mlp_hidden_4(dec0_mlp_up_W []float32, dec0_mlp_norm []float32, t102 []float32, t105 []float32, dec0_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 32, 256, 96, dec0_mlp_norm, 96, dec0_mlp_up_W, 256, t105, 256, false)
 	for i := range 8192 {
-		t105 := sigmoid(t104[i])
-		t106 := t104[i] * t105
-		dec0_mlp_hiddenv := t106 * t107[i]
+		t103 := sigmoid(t102[i])
+		t104 := t102[i] * t103
+		dec0_mlp_hiddenv := t104 * t105[i]
 		dec0_mlp_hidden[i] = dec0_mlp_hiddenv
 	}
 }
@@ -15270,32 +15248,32 @@ func (m *Model) fusedDec0_resid3_4(dec0_mlp_down_W []float32, dec0_resid2 []floa
 
 // fusedDec1_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
-//	dec1_self_out = t144 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec1_self_out = t142 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 //	dec1_resid1 = dec0_resid3 + dec1_self_out  (Add, models/seq2seq/seq2seq.go:96)
-func (m *Model) fusedDec1_resid1_4(dec0_resid3 []float32, dec1_self_Wo []float32, t144 []float32, dec1_self_out []float32, dec1_resid1 []float32) {
-	gemm(m.pool, false, false, 32, 96, 96, t144, 96, dec1_self_Wo, 96, dec1_self_out, 96, false)
+func (m *Model) fusedDec1_resid1_4(dec0_resid3 []float32, dec1_self_Wo []float32, t142 []float32, dec1_self_out []float32, dec1_resid1 []float32) {
+	gemm(m.pool, false, false, 32, 96, 96, t142, 96, dec1_self_Wo, 96, dec1_self_out, 96, false)
 	for i := range 3072 {
 		dec1_resid1v := dec0_resid3[i] + dec1_self_out[i]
 		dec1_resid1[i] = dec1_resid1v
 	}
 }
 
-// fusedT156 is one fused epilogue kernel over f32[32,2,2,1,32]:
+// fusedT153 is one fused epilogue kernel over f32[32,2,2,1,32]:
 //
-//	t154 = dec1_cross_q_group · dec1_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-//	dec1_cross_scores = t154 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t156 = dec1_cross_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT156(dec1_cross_k_group_memo []float32, dec1_cross_key_mask []bool, dec1_cross_q_group []float32, t154 []float32, t156 []float32) {
+//	t151 = dec1_cross_q_group · dec1_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec1_cross_scores = t151 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+//	t153 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT153(dec1_cross_k_group_memo []float32, src_keep_key_mask []bool, dec1_cross_q_group []float32, t151 []float32, t153 []float32) {
 	for b := range 128 {
-		gemm(m.pool, false, true, 1, 32, 24, dec1_cross_q_group[b*24:], 24, dec1_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t154[b*32:], 32, false)
+		gemm(m.pool, false, true, 1, 32, 24, dec1_cross_q_group[b*24:], 24, dec1_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t151[b*32:], 32, false)
 	}
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for i4 := range 32 {
-					dec1_cross_scores := t154[i*128+j*64+k*32+i4] * 0.20412414523193154
-					t156v := where(dec1_cross_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
-					t156[i*128+j*64+k*32+i4] = t156v
+					dec1_cross_scores := t151[i*128+j*64+k*32+i4] * 0.20412414523193154
+					t153v := where(src_keep_key_mask[i*32+i4], dec1_cross_scores, float32(math.Inf(-1)))
+					t153[i*128+j*64+k*32+i4] = t153v
 				}
 			}
 		}
@@ -15304,10 +15282,10 @@ func (m *Model) fusedT156(dec1_cross_k_group_memo []float32, dec1_cross_key_mask
 
 // fusedDec1_resid2_4 is one fused epilogue kernel over f32[32,1,96]:
 //
-//	dec1_cross_out = t161 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec1_cross_out = t158 · dec1_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec1_resid2 = dec1_resid1 + dec1_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedDec1_resid2_4(dec1_cross_Wo []float32, dec1_resid1 []float32, t161 []float32, dec1_cross_out []float32, dec1_resid2 []float32) {
-	gemm(m.pool, false, false, 32, 96, 96, t161, 96, dec1_cross_Wo, 96, dec1_cross_out, 96, false)
+func (m *Model) fusedDec1_resid2_4(dec1_cross_Wo []float32, dec1_resid1 []float32, t158 []float32, dec1_cross_out []float32, dec1_resid2 []float32) {
+	gemm(m.pool, false, false, 32, 96, 96, t158, 96, dec1_cross_Wo, 96, dec1_cross_out, 96, false)
 	for i := range 3072 {
 		dec1_resid2v := dec1_resid1[i] + dec1_cross_out[i]
 		dec1_resid2[i] = dec1_resid2v
@@ -15316,16 +15294,16 @@ func (m *Model) fusedDec1_resid2_4(dec1_cross_Wo []float32, dec1_resid1 []float3
 
 // fusedDec1_mlp_hidden_4 is one fused epilogue kernel over f32[32,1,256]:
 //
-//	t169 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-//	t167 = σ(t166)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-//	t168 = t166 ⊙ t167  (Mul, models/seq2seq/seq2seq.go:98)
-//	dec1_mlp_hidden = t168 ⊙ t169  (Mul, models/seq2seq/seq2seq.go:98)
-func (m *Model) fusedDec1_mlp_hidden_4(dec1_mlp_up_W []float32, dec1_mlp_norm []float32, t166 []float32, t169 []float32, dec1_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 32, 256, 96, dec1_mlp_norm, 96, dec1_mlp_up_W, 256, t169, 256, false)
+//	t166 = dec1_mlp_norm · dec1_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+//	t164 = σ(t163)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+//	t165 = t163 ⊙ t164  (Mul, models/seq2seq/seq2seq.go:98)
+//	dec1_mlp_hidden = t165 ⊙ t166  (Mul, models/seq2seq/seq2seq.go:98)
+func (m *Model) fusedDec1_mlp_hidden_4(dec1_mlp_up_W []float32, dec1_mlp_norm []float32, t163 []float32, t166 []float32, dec1_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 32, 256, 96, dec1_mlp_norm, 96, dec1_mlp_up_W, 256, t166, 256, false)
 	for i := range 8192 {
-		t167 := sigmoid(t166[i])
-		t168 := t166[i] * t167
-		dec1_mlp_hiddenv := t168 * t169[i]
+		t164 := sigmoid(t163[i])
+		t165 := t163[i] * t164
+		dec1_mlp_hiddenv := t165 * t166[i]
 		dec1_mlp_hidden[i] = dec1_mlp_hiddenv
 	}
 }
@@ -15344,32 +15322,32 @@ func (m *Model) fusedDec1_resid3_4(dec1_mlp_down_W []float32, dec1_resid2 []floa
 
 // fusedDec2_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
-//	dec2_self_out = t206 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
+//	dec2_self_out = t203 · dec2_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
 //	dec2_resid1 = dec1_resid3 + dec2_self_out  (Add, models/seq2seq/seq2seq.go:96)
-func (m *Model) fusedDec2_resid1_4(dec1_resid3 []float32, dec2_self_Wo []float32, t206 []float32, dec2_self_out []float32, dec2_resid1 []float32) {
-	gemm(m.pool, false, false, 32, 96, 96, t206, 96, dec2_self_Wo, 96, dec2_self_out, 96, false)
+func (m *Model) fusedDec2_resid1_4(dec1_resid3 []float32, dec2_self_Wo []float32, t203 []float32, dec2_self_out []float32, dec2_resid1 []float32) {
+	gemm(m.pool, false, false, 32, 96, 96, t203, 96, dec2_self_Wo, 96, dec2_self_out, 96, false)
 	for i := range 3072 {
 		dec2_resid1v := dec1_resid3[i] + dec2_self_out[i]
 		dec2_resid1[i] = dec2_resid1v
 	}
 }
 
-// fusedT218_2 is one fused epilogue kernel over f32[32,2,2,1,32]:
+// fusedT214 is one fused epilogue kernel over f32[32,2,2,1,32]:
 //
-//	t216 = dec2_cross_q_group · dec2_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
-//	dec2_cross_scores = t216 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
-//	t218 = dec2_cross_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedT218_2(dec2_cross_k_group_memo []float32, dec2_cross_key_mask []bool, dec2_cross_q_group []float32, t216 []float32, t218 []float32) {
+//	t212 = dec2_cross_q_group · dec2_cross_k_group_memoᵀ  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec2_cross_scores = t212 ⊙ 0.20412414523193154  (Mul, models/seq2seq/seq2seq.go:97)
+//	t214 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
+func (m *Model) fusedT214(dec2_cross_k_group_memo []float32, src_keep_key_mask []bool, dec2_cross_q_group []float32, t212 []float32, t214 []float32) {
 	for b := range 128 {
-		gemm(m.pool, false, true, 1, 32, 24, dec2_cross_q_group[b*24:], 24, dec2_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t216[b*32:], 32, false)
+		gemm(m.pool, false, true, 1, 32, 24, dec2_cross_q_group[b*24:], 24, dec2_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t212[b*32:], 32, false)
 	}
 	for i := range 32 {
 		for j := range 2 {
 			for k := range 2 {
 				for i4 := range 32 {
-					dec2_cross_scores := t216[i*128+j*64+k*32+i4] * 0.20412414523193154
-					t218v := where(dec2_cross_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
-					t218[i*128+j*64+k*32+i4] = t218v
+					dec2_cross_scores := t212[i*128+j*64+k*32+i4] * 0.20412414523193154
+					t214v := where(src_keep_key_mask[i*32+i4], dec2_cross_scores, float32(math.Inf(-1)))
+					t214[i*128+j*64+k*32+i4] = t214v
 				}
 			}
 		}
@@ -15378,10 +15356,10 @@ func (m *Model) fusedT218_2(dec2_cross_k_group_memo []float32, dec2_cross_key_ma
 
 // fusedDec2_resid2_4 is one fused epilogue kernel over f32[32,1,96]:
 //
-//	dec2_cross_out = t223 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
+//	dec2_cross_out = t219 · dec2_cross_Wo  (MatMul, models/seq2seq/seq2seq.go:97)
 //	dec2_resid2 = dec2_resid1 + dec2_cross_out  (Add, models/seq2seq/seq2seq.go:97)
-func (m *Model) fusedDec2_resid2_4(dec2_cross_Wo []float32, dec2_resid1 []float32, t223 []float32, dec2_cross_out []float32, dec2_resid2 []float32) {
-	gemm(m.pool, false, false, 32, 96, 96, t223, 96, dec2_cross_Wo, 96, dec2_cross_out, 96, false)
+func (m *Model) fusedDec2_resid2_4(dec2_cross_Wo []float32, dec2_resid1 []float32, t219 []float32, dec2_cross_out []float32, dec2_resid2 []float32) {
+	gemm(m.pool, false, false, 32, 96, 96, t219, 96, dec2_cross_Wo, 96, dec2_cross_out, 96, false)
 	for i := range 3072 {
 		dec2_resid2v := dec2_resid1[i] + dec2_cross_out[i]
 		dec2_resid2[i] = dec2_resid2v
@@ -15390,16 +15368,16 @@ func (m *Model) fusedDec2_resid2_4(dec2_cross_Wo []float32, dec2_resid1 []float3
 
 // fusedDec2_mlp_hidden_4 is one fused epilogue kernel over f32[32,1,256]:
 //
-//	t231 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
-//	t229 = σ(t228)  (Sigmoid, models/seq2seq/seq2seq.go:98)
-//	t230 = t228 ⊙ t229  (Mul, models/seq2seq/seq2seq.go:98)
-//	dec2_mlp_hidden = t230 ⊙ t231  (Mul, models/seq2seq/seq2seq.go:98)
-func (m *Model) fusedDec2_mlp_hidden_4(dec2_mlp_up_W []float32, dec2_mlp_norm []float32, t228 []float32, t231 []float32, dec2_mlp_hidden []float32) {
-	gemm(m.pool, false, false, 32, 256, 96, dec2_mlp_norm, 96, dec2_mlp_up_W, 256, t231, 256, false)
+//	t227 = dec2_mlp_norm · dec2_mlp_up_W  (MatMul, models/seq2seq/seq2seq.go:98)
+//	t225 = σ(t224)  (Sigmoid, models/seq2seq/seq2seq.go:98)
+//	t226 = t224 ⊙ t225  (Mul, models/seq2seq/seq2seq.go:98)
+//	dec2_mlp_hidden = t226 ⊙ t227  (Mul, models/seq2seq/seq2seq.go:98)
+func (m *Model) fusedDec2_mlp_hidden_4(dec2_mlp_up_W []float32, dec2_mlp_norm []float32, t224 []float32, t227 []float32, dec2_mlp_hidden []float32) {
+	gemm(m.pool, false, false, 32, 256, 96, dec2_mlp_norm, 96, dec2_mlp_up_W, 256, t227, 256, false)
 	for i := range 8192 {
-		t229 := sigmoid(t228[i])
-		t230 := t228[i] * t229
-		dec2_mlp_hiddenv := t230 * t231[i]
+		t225 := sigmoid(t224[i])
+		t226 := t224[i] * t225
+		dec2_mlp_hiddenv := t226 * t227[i]
 		dec2_mlp_hidden[i] = dec2_mlp_hiddenv
 	}
 }
