@@ -102,7 +102,7 @@ func lmShape(p *graph.Program) (ok bool, ctx, vocab int) {
 
 // window is the length of GenerateNoCache's token window (0 without it).
 func (g *gen) window() int {
-	if ok, ctx, _ := lmShape(g.prog); ok && g.prog.Decode != nil {
+	if ok, ctx, _, _ := genShape(g.prog); ok {
 		return ctx
 	}
 	return 0
@@ -228,6 +228,8 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 
 	if ok, _, vocab := lmShape(g.prog); ok {
 		g.generateAPI(f, outs.names, ctx, vocab)
+	} else if ok, _, vocab, src := s2sShape(g.prog); ok {
+		g.translateAPI(f, outs.names, ctx, vocab, src)
 	}
 	return nil
 }
@@ -275,13 +277,7 @@ func (g *gen) generateAPI(f *jen.File, outNames []string, ctx, vocab int) {
 			call("DecodeStep", jen.Id("tokens").Index(jen.Len(jen.Id("tokens")).Op("-").Lit(1).Op(":"))),
 		),
 	}, tail...)...)
-	docComment(f, "SetSampling sets how Generate and GenerateNoCache draw tokens: temperature\n(0 is greedy), top-k (0: all tokens) and top-p (0: all), and the seed of\nthe draws, which restarts them. Until it is called, they sample at\ntemperature 1 from seed 0.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetSampling").Params(jen.Id("temperature").Float64(), jen.Id("topK").Int(), jen.Id("topP").Float64(), jen.Id("seed").Uint64()).Error().Block(
-		jen.If(jen.Err().Op(":=").Id("m").Dot("sampler").Dot("SetOptions").Call(jen.Id(internal("Options")).Values(jen.Dict{jen.Id("Temperature"): jen.Id("temperature"), jen.Id("TopK"): jen.Id("topK"), jen.Id("TopP"): jen.Id("topP")})), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
-		jen.Id("m").Dot("sampler").Dot("RNG").Dot("State").Op("=").Id("seed"),
-		jen.Return(jen.Nil()),
-	)
-	f.Line()
+	g.samplingAPI(f)
 	docComment(f, fmt.Sprintf("Generate appends n tokens to tokens, each drawn (see SetSampling) from the logits after\n"+
 		"the tokens before it, and passes each to emit (when not nil). The prompt\n"+
 		"(its last %d tokens) runs through Prefill and every new token through\n"+
@@ -314,4 +310,15 @@ func CacheValues(prog *graph.Program) (int, error) {
 		return 0, err
 	}
 	return l.cacheSize, nil
+}
+
+// samplingAPI writes SetSampling, for Generate and GenerateNoCache.
+func (g *gen) samplingAPI(f *jen.File) {
+	docComment(f, "SetSampling sets how Generate and GenerateNoCache draw tokens: temperature\n(0 is greedy), top-k (0: all tokens) and top-p (0: all), and the seed of\nthe draws, which restarts them. Until it is called, they sample at\ntemperature 1 from seed 0.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetSampling").Params(jen.Id("temperature").Float64(), jen.Id("topK").Int(), jen.Id("topP").Float64(), jen.Id("seed").Uint64()).Error().Block(
+		jen.If(jen.Err().Op(":=").Id("m").Dot("sampler").Dot("SetOptions").Call(jen.Id(internal("Options")).Values(jen.Dict{jen.Id("Temperature"): jen.Id("temperature"), jen.Id("TopK"): jen.Id("topK"), jen.Id("TopP"): jen.Id("topP")})), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		jen.Id("m").Dot("sampler").Dot("RNG").Dot("State").Op("=").Id("seed"),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
 }

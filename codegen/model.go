@@ -213,7 +213,7 @@ func (g *gen) constructor(f *jen.File) {
 		body = append(body, jen.Id("m").Dot("scratch").Op("=").Make(jen.Index().Id(g.T), jen.Lit(g.scratch)))
 	}
 	if w := g.window(); w > 0 {
-		_, _, vocab := lmShape(g.prog)
+		_, _, vocab, _ := genShape(g.prog)
 		body = append(body, jen.Id("m").Dot("window").Op("=").Make(jen.Index().Int32(), jen.Lit(w)),
 			jen.Comment("Sampling at temperature 1 from seed 0 until SetSampling says otherwise; a\nvocabulary of at least one token and these options cannot fail."),
 			jen.List(jen.Id("m").Dot("sampler"), jen.Id("_")).Op("=").Id(internal("NewSampler")).Types(jen.Id(g.T)).Call(jen.Lit(vocab), jen.Id(internal("Options")).Values(jen.Dict{jen.Id("Temperature"): jen.Lit(1)}), jen.Lit(0)))

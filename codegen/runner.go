@@ -70,6 +70,9 @@ func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
 			}
 		}
 		data.LM, _, data.Vocab = lmShape(prog)
+		if !data.LM {
+			data.S2S, _, data.Vocab, _ = s2sShape(prog)
+		}
 	}
 	seen := map[string]bool{}
 	for _, in := range data.PredictIn {
@@ -157,6 +160,9 @@ type runnerData struct {
 	// "logits" [1, Ctx, Vocab]; the runner can generate text with it.
 	LM    bool
 	Vocab int
+	// S2S: a one-sequence encoder-decoder; the runner generates the output
+	// for a source (Generate(src, tokens, n, emit)).
+	S2S bool
 	// SmallIn and SmallOutputs are Predict's at the smaller batch
 	// (graph.Program.PredictSmall), nil without one.
 	SmallIn      []runnerInput
@@ -276,6 +282,10 @@ type request struct {
 	TopP        float64 ` + "`json:\"top_p\"`" + `
 	Seed        uint64  ` + "`json:\"seed\"`" + `
 	NoCache     bool    ` + "`json:\"no_cache\"`" + `
+	// Stop ends generation, done, after this token (nil: none); Source is
+	// an encoder-decoder's source ids.
+	Stop   *int32  ` + "`json:\"stop\"`" + `
+	Source []int32 ` + "`json:\"source\"`" + `
 	// phase "decode": Predict's outputs computed by Prefill on the first
 	// Prefill positions and DecodeStep on each later one.
 	Phase   string ` + "`json:\"phase\"`" + `
@@ -486,7 +496,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	switch req.Cmd {
 	case "set":
 		return res, nil
-{{if .LM}}	case "generate":
+{{if or .LM .S2S}}	case "generate":
 		return generate(m, req, emit)
 {{end}}
 	case "get":
@@ -628,9 +638,13 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	}
 {{end}}	return res, nil
 }
-{{if .LM}}
-// generate samples req.N tokens after the prompt, streaming each one: with
-// the KV cache (Generate) unless req.NoCache.
+{{if or .LM .S2S}}
+// errStop ends generation at req.Stop.
+var errStop = errors.New("stop")
+
+// generate samples req.N tokens after the prompt{{if .S2S}} (the decoder's, for
+// the source req.Source){{end}}, streaming each one: with the KV cache
+// (Generate) unless req.NoCache. It ends early after req.Stop.
 func generate(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	err := m.SetSampling(req.Temperature, req.TopK, req.TopP, req.Seed)
 	if err != nil {
@@ -638,15 +652,18 @@ func generate(m *model.Model, req *request, emit func(*result)) (*result, error)
 	}
 	send := func(t int32) error {
 		emit(&result{Token: &t})
+		if req.Stop != nil && t == *req.Stop {
+			return errStop
+		}
 		return nil
 	}
 	tokens := append(make([]int32, 0, len(req.Prompt)+req.N), req.Prompt...)
 	if req.NoCache {
-		_, err = m.GenerateNoCache(tokens, req.N, send)
+		_, err = m.GenerateNoCache({{if .S2S}}req.Source, {{end}}tokens, req.N, send)
 	} else {
-		_, err = m.Generate(tokens, req.N, send)
+		_, err = m.Generate({{if .S2S}}req.Source, {{end}}tokens, req.N, send)
 	}
-	if err != nil {
+	if err != nil && err != errStop {
 		return nil, err
 	}
 	return &result{Done: true}, nil

@@ -101,7 +101,7 @@ func (g *gen) testFile() ([]byte, error) {
 		cases = append(cases, jen.Values(jen.Lit(e.name), jen.Func().Params().Error().Block(e.call, jen.Return(jen.Err()))))
 	}
 	body := append([]jen.Code{jen.Id("m").Op(":=").Id("New").Call()}, decls...)
-	if ok, ctx, vocab := lmShape(g.prog); ok && g.prog.Decode != nil {
+	if ok, ctx, vocab, _ := genShape(g.prog); ok {
 		body = append(body,
 			jen.Comment("A generation loop: sampling top-k at temperature 1, into a buffer with room."),
 			jen.If(jen.Err().Op(":=").Id("m").Dot("SetSampling").Call(jen.Lit(1), jen.Lit(min(10, vocab)), jen.Lit(0), jen.Lit(1)), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
@@ -146,8 +146,8 @@ func (g *gen) testFile() ([]byte, error) {
 	if g.prog.Decode != nil {
 		g.pastContextTest(f, gs)
 	}
-	if ok, ctx, vocab := lmShape(g.prog); ok && g.prog.Decode != nil {
-		g.generateBenchmarks(f, ctx, vocab)
+	if ok, ctx, vocab, src := genShape(g.prog); ok {
+		g.generateBenchmarks(f, ctx, vocab, src)
 	}
 	return render(f)
 }
@@ -212,6 +212,14 @@ func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 		{"DecodeStep", jen.If(jen.Id("m").Dot("Pos").Call().Op("==").Lit(ctx)).Block(jen.Id("m").Dot("Reset").Call()).Line().
 			List(blanks(g.prog.Decode)...).Op(":=").Id("m").Dot("DecodeStep").Call(in.Clone().Index(jen.Op(":").Lit(rows)))},
 	}
+	if ok, _, _, src := s2sShape(g.prog); ok {
+		// An output of 4 tokens after the first decoder id, for the test source.
+		for _, name := range []string{"Generate", "GenerateNoCache"} {
+			eps = append(eps, ep{name, jen.Id("tokens").Op("=").Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), in.Clone().Index(jen.Op(":").Lit(1)).Op("...")).Line().
+				Var().Err().Error().Line().
+				List(jen.Id("tokens"), jen.Err()).Op("=").Id("m").Dot(name).Call(jen.Id(g.inVars[src.Name]), jen.Id("tokens"), jen.Lit(min(4, ctx)), jen.Nil())})
+		}
+	}
 	if ok, _, _ := lmShape(g.prog); ok {
 		for _, name := range []string{"Generate", "GenerateNoCache"} {
 			eps = append(eps, ep{name, jen.Id("tokens").Op("=").Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), in.Clone().Index(jen.Op(":").Lit(ctx-1)).Op("...")).Line().
@@ -225,24 +233,38 @@ func (g *gen) decodeTestCalls(decls []jen.Code) []ep {
 // generateBenchmarks writes BenchmarkGenerate and BenchmarkGenerateNoCache:
 // greedy generation of a whole context from a one-token prompt, reported
 // per token, so that the two show what the KV cache saves.
-func (g *gen) generateBenchmarks(f *jen.File, ctx, vocab int) {
-	fnType := jen.Func().Params(jen.Op("*").Id("Model"), jen.Index().Int32(), jen.Int(), jen.Func().Params(jen.Int32()).Error()).Params(jen.Index().Int32(), jen.Error())
-	f.Line()
-	docComment(f, fmt.Sprintf("benchmarkGenerate generates %d tokens after one and reports the time per token.", ctx-1))
-	f.Func().Id("benchmarkGenerate").Params(jen.Id("b").Op("*").Qual("testing", "B"), jen.Id("generate").Add(fnType)).Block(
+func (g *gen) generateBenchmarks(f *jen.File, ctx, vocab int, src *graph.Node) {
+	args := []jen.Code{jen.Op("*").Id("Model"), jen.Index().Int32(), jen.Int(), jen.Func().Params(jen.Int32()).Error()}
+	setup := []jen.Code{
 		jen.Id("m").Op(":=").Id("New").Call(),
 		jen.Comment("Greedy: every token costs the same, whatever the weights."),
 		jen.Err().Op(":=").Id("m").Dot("SetSampling").Call(jen.Lit(0), jen.Lit(0), jen.Lit(0), jen.Lit(1)),
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("b").Dot("Fatal").Call(jen.Err())),
 		jen.Id("tokens").Op(":=").Make(jen.Index().Int32(), jen.Lit(0), jen.Lit(ctx)),
+	}
+	callArgs := []jen.Code{jen.Id("m"), jen.Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)), jen.Lit(ctx - 1), jen.Nil()}
+	what := "after one"
+	if src != nil { // an encoder-decoder: a whole source, no padding
+		args = append([]jen.Code{args[0], jen.Index().Int32()}, args[1:]...)
+		setup = append(setup,
+			jen.Id("src").Op(":=").Make(jen.Index().Int32(), jen.Lit(src.Type.Shape.Size())),
+			jen.For(jen.Id("i").Op(":=").Range().Id("src")).Block(jen.Id("src").Index(jen.Id("i")).Op("=").Int32().Call(jen.Lit(1).Op("+").Id("i").Op("%").Lit(max(vocab-1, 1)))),
+		)
+		callArgs = append([]jen.Code{callArgs[0], jen.Id("src")}, callArgs[1:]...)
+		what = fmt.Sprintf("for a source of %d ids, after one", src.Type.Shape.Size())
+	}
+	fnType := jen.Func().Params(args...).Params(jen.Index().Int32(), jen.Error())
+	f.Line()
+	docComment(f, fmt.Sprintf("benchmarkGenerate generates %d tokens %s and reports the time per token.", ctx-1, what))
+	f.Func().Id("benchmarkGenerate").Params(jen.Id("b").Op("*").Qual("testing", "B"), jen.Id("generate").Add(fnType)).Block(append(setup,
 		jen.Id("b").Dot("ReportAllocs").Call(),
 		jen.For(jen.Id("b").Dot("Loop").Call()).Block(
-			jen.If(jen.List(jen.Id("tokens"), jen.Err()).Op("=").Id("generate").Call(jen.Id("m"), jen.Append(jen.Id("tokens").Index(jen.Op(":").Lit(0)), jen.Lit(1)), jen.Lit(ctx-1), jen.Nil()), jen.Err().Op("!=").Nil()).Block(
+			jen.If(jen.List(jen.Id("tokens"), jen.Err()).Op("=").Id("generate").Call(callArgs...), jen.Err().Op("!=").Nil()).Block(
 				jen.Id("b").Dot("Fatal").Call(jen.Err()),
 			),
 		),
 		jen.Id("b").Dot("ReportMetric").Call(jen.Id("float64").Call(jen.Id("b").Dot("Elapsed").Call().Dot("Nanoseconds").Call()).Op("/").Id("float64").Call(jen.Id("b").Dot("N").Op("*").Lit(ctx-1)), jen.Lit("ns/token")),
-	)
+	)...)
 	for _, name := range []string{"Generate", "GenerateNoCache"} {
 		f.Line()
 		docComment(f, fmt.Sprintf("Benchmark%s measures %s over a whole context, per token.", name, name))

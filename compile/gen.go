@@ -252,6 +252,10 @@ type RunRequest struct {
 	TopP        float64 `json:"top_p,omitempty"`
 	Seed        uint64  `json:"seed,omitempty"`
 	NoCache     bool    `json:"no_cache,omitempty"` // recompute the window for every token
+	// Stop ends generation after this token (nil: none); Source is an
+	// encoder-decoder's source ids (Prompt is then the decoder's).
+	Stop   *int32  `json:"stop,omitempty"`
+	Source []int32 `json:"source,omitempty"`
 
 	// Phase "decode" computes Predict's outputs the KV-cache way: Prefill on
 	// the first Prefill positions (default 1), then DecodeStep for each later

@@ -231,3 +231,83 @@ func TestKVCacheHoldsKVHeads(t *testing.T) {
 		})
 	}
 }
+
+// TestTranslateCacheMatchesNoCache: an encoder-decoder's output for a
+// padded source, decoded greedily with the KV cache (Generate: the source
+// encoded once) and without it (GenerateNoCache), is the same, and is the
+// interpreter's greedy decoding by full forward passes (f64); sampling
+// from a seed gives the same tokens both ways; Stop ends the output after
+// that token; bad requests are one-line errors.
+func TestTranslateCacheMatchesNoCache(t *testing.T) {
+	testutil.Long(t, "builds a generated encoder-decoder")
+	const srcLen, ctx = 6, 7
+	res, err := compile.Zoo("seq2seq", "vocab=32,src_ctx=6,ctx=7,d=16,heads=4,kv_heads=2,enc_layers=2,dec_layers=2,ffn=24,batch=1", compile.Options{Float: graph.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := res.Program
+	if ok, c, v, src := codegen.EncoderDecoderShape(prog); !ok || c != ctx || v != 32 || src.Name != "src" {
+		t.Fatalf("EncoderDecoderShape = %v, %d, %d, %v", ok, c, v, src)
+	}
+	srv := startRunner(t, prog)
+	src := []int32{5, 9, 3, 0, 0, 0} // three real tokens, then padding
+	const never = -1
+	translate := func(noCache bool, n int, stop int32, sm compile.Sampling) []int32 {
+		t.Helper()
+		out, err := srv.Translate(src, []int32{1}, n, stop, sm, noCache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	cached, recomputed := translate(false, ctx, never, compile.Sampling{}), translate(true, ctx, never, compile.Sampling{})
+	if len(cached) != ctx || !slices.Equal(cached, recomputed) {
+		t.Fatalf("greedy: with the cache %v, recomputing %v", cached, recomputed)
+	}
+	// The interpreter's greedy decoding, one full forward pass per token.
+	tokens := []int32{1}
+	srcT := runtime.JSONTensor{Shape: []int{1, srcLen}}
+	for _, v := range src {
+		srcT.Data = append(srcT.Data, runtime.JSONFloat(v))
+	}
+	for range ctx {
+		ids := runtime.JSONTensor{Shape: []int{1, ctx}, Data: make([]runtime.JSONFloat, ctx)}
+		for i, v := range tokens[:min(len(tokens), ctx)] {
+			ids.Data[i] = runtime.JSONFloat(v)
+		}
+		r, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: map[string]runtime.JSONTensor{"src": srcT, "ids": ids}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg := r.Outputs["logits"].Data[(len(tokens)-1)*32 : len(tokens)*32]
+		best := 0
+		for v := range lg {
+			if lg[v] > lg[best] {
+				best = v
+			}
+		}
+		tokens = append(tokens, int32(best))
+	}
+	if !slices.Equal(tokens[1:], cached) {
+		t.Errorf("generated %v, the interpreter's full forward passes %v", cached, tokens[1:])
+	}
+	sm := compile.Sampling{Temperature: 1, TopK: 8, Seed: 3}
+	if c, r := translate(false, ctx, never, sm), translate(true, ctx, never, sm); !slices.Equal(c, r) {
+		t.Errorf("sampling: with the cache %v, recomputing %v", c, r)
+	}
+	if got := translate(false, ctx, cached[2], compile.Sampling{}); !slices.Equal(got, cached[:slices.Index(cached, cached[2])+1]) {
+		t.Errorf("stop %d: %v, want %v", cached[2], got, cached[:slices.Index(cached, cached[2])+1])
+	}
+	for _, c := range []struct {
+		src  []int32
+		n    int
+		want string
+	}{
+		{src[:5], 3, "seq2seq: Generate: 5 source ids, want 6"},
+		{src, ctx + 1, "seq2seq: Generate: 1 prompt tokens and 8 more do not fit the decoder's context of 7 (at most 8 in all)"},
+	} {
+		if _, err := srv.Translate(c.src, []int32{1}, c.n, never, compile.Sampling{}, false); err == nil || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("%v, n %d: %v, want %q", c.src, c.n, err, c.want)
+		}
+	}
+}

@@ -4,7 +4,8 @@
 //
 // The text models train on a corpus of source files (a causal language
 // model on random windows, a masked language model on masked windows,
-// word2vec on skip-gram pairs); every other model trains on its example
+// word2vec on skip-gram pairs, seq2seq on the case task: its identifiers
+// written in snake_case); every other model trains on its example
 // batch (full-batch training).
 package data
 
@@ -48,7 +49,16 @@ const (
 	KindLM       = "lm"       // causal language model: ids → targets shifted by one
 	KindMLM      = "mlm"      // masked language model (BERT's 80/10/10 rule)
 	KindSkipGram = "skipgram" // word2vec's (center, context, negatives)
+	KindCase     = "case"     // seq2seq: Go identifiers of the corpus → snake_case (case.go)
 )
+
+// Scorer is a dataset with a score besides the loss: the training loop
+// runs Predict on every validation batch and reports the sum of correct
+// over the sum of total (the case task's exact matches).
+type Scorer interface {
+	Score(batch Batch, outputs map[string]runtime.JSONTensor) (correct, total int, err error)
+	ScoreName() string
+}
 
 // Options say which data a model trains on.
 type Options struct {
@@ -90,6 +100,13 @@ func New(o Options) (Dataset, error) {
 		return fileDataset(o)
 	case KindLM, KindMLM, KindSkipGram:
 		return textDataset(o)
+	case KindCase:
+		c, err := LoadCorpus(o.Path)
+		if err != nil {
+			return nil, err
+		}
+		o.Log("corpus %s\n", c)
+		return newCaseData(c, o)
 	}
 	return nil, fmt.Errorf("unknown data kind %q", o.Kind)
 }

@@ -43,6 +43,14 @@ type Builder struct {
 	g    *graph.Graph
 	opts Options
 	errs []error
+	// keyMasks are the attention views of key padding masks made so far, by
+	// mask and rank, so that the attentions over one source share one.
+	keyMasks map[keyMaskKey]*Tensor
+}
+
+type keyMaskKey struct {
+	keep *graph.Node
+	rank int
 }
 
 // Tensor is a value in the graph being built. A Tensor whose construction

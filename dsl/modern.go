@@ -158,22 +158,33 @@ func (a *GroupedAttention) Causal(x *Tensor) *Tensor {
 }
 
 // Bidirectional attends over all of x[…, T, D] (an encoder's
-// self-attention), with RoPE on q and k when set.
-func (a *GroupedAttention) Bidirectional(x *Tensor) *Tensor {
+// self-attention), with RoPE on q and k when set. keep, when not nil, is a
+// bool [..., T] key padding mask (true = a real token): every query sees the
+// real keys of its own sequence only, so what a padded position holds
+// changes no real position's output. Every sequence needs at least one
+// real token (a query that sees no key gets NaN weights).
+func (a *GroupedAttention) Bidirectional(x, keep *Tensor) *Tensor {
 	if a == nil || x.n == nil {
 		return x.b.poisoned()
 	}
-	if len(x.Shape()) < 2 {
+	s := x.Shape()
+	if len(s) < 2 {
 		x.b.Errorf("%s: needs [..., T, D], got %s", a.Name, x.n.Type)
 		return x.b.poisoned()
 	}
-	return a.attend(x, x, nil, a.Rope)
+	mask := a.keyMask(keep, s[:len(s)-1])
+	if mask != nil && mask.n == nil {
+		return mask
+	}
+	return a.attend(x, x, mask, a.Rope)
 }
 
 // Cross attends from x[…, T, D] (queries) over mem[…, S, D] (keys and
-// values: an encoder's output), without a mask and without RoPE (the
-// positions of the two sequences are unrelated), as in T5's decoder.
-func (a *GroupedAttention) Cross(x, mem *Tensor) *Tensor {
+// values: an encoder's output), without RoPE (the positions of the two
+// sequences are unrelated), as in T5's decoder. keep, when not nil, is the
+// encoder's bool [..., S] key padding mask (true = a real token): padded
+// source positions get weight 0.
+func (a *GroupedAttention) Cross(x, mem, keep *Tensor) *Tensor {
 	if a == nil || x.n == nil || mem.n == nil {
 		return x.b.poisoned()
 	}
@@ -182,7 +193,47 @@ func (a *GroupedAttention) Cross(x, mem *Tensor) *Tensor {
 		x.b.Errorf("%s: cross-attention needs x [..., T, D] and memory [..., S, D] with the same leading axes and D, got %s and %s", a.Name, x.n.Type, mem.n.Type)
 		return x.b.poisoned()
 	}
-	return a.attend(x, mem, nil, nil)
+	mask := a.keyMask(keep, ms[:len(ms)-1])
+	if mask != nil && mask.n == nil {
+		return mask
+	}
+	return a.attend(x, mem, mask, nil)
+}
+
+// keyMask views keep [..., S] as a mask that broadcasts over the scores:
+// [..., 1, 1, S] for [..., H, T, S], or [..., 1, 1, 1, S] for grouped
+// attention's [..., KVH, G, T, S]. want is the keys' shape without D.
+func (a *GroupedAttention) keyMask(keep *Tensor, want []int) *Tensor {
+	if keep == nil {
+		return nil
+	}
+	if keep.n == nil {
+		return keep
+	}
+	if keep.DType() != Bool || !slices.Equal(keep.Shape(), want) {
+		keep.b.Errorf("%s: the key padding mask must be bool %v (true = a real token), got %s", a.Name, want, keep.n.Type)
+		return keep.b.poisoned()
+	}
+	lead := slices.Clone(want[:len(want)-1])
+	ones := []int{1, 1}
+	if a.KVHeads != a.Heads {
+		ones = append(ones, 1)
+	}
+	shape := append(append(lead, ones...), want[len(want)-1])
+	b, key := keep.b, keyMaskKey{keep.n, len(shape)}
+	if m := b.keyMasks[key]; m != nil {
+		return m // one view of a source's mask for all its attentions (one memo for decoding)
+	}
+	name := a.Name + ".key_mask"
+	if keep.n.Name != "" {
+		name = keep.n.Name + ".key_mask"
+	}
+	m := keep.Reshape(shape...).As(name)
+	if b.keyMasks == nil {
+		b.keyMasks = map[keyMaskKey]*Tensor{}
+	}
+	b.keyMasks[key] = m
+	return m
 }
 
 // attend projects q from xq and k, v from xkv, rotates q and k when rope is

@@ -53,7 +53,7 @@ var Zoo = []*Entry{
 	entry("tinydecoder", "the reference text's one-block transformer decoder (vocab 5, d 4)", dsl.F64, tinydecoder.DefaultConfig, tinydecoder.Build, tinydecoder.Example),
 	entry("gpt", "decoder-only GPT-2-style language model: causal multi-head attention, pre/post-norm, tied output", dsl.F32, gpt.DefaultConfig, gpt.Build, nil),
 	entry("llama", "decoder-only Llama-style language model: RMSNorm, RoPE, grouped-query attention, SwiGLU", dsl.F32, llama.DefaultConfig, llama.Build, nil),
-	entry("seq2seq", "encoder-decoder (T5-like) of Llama-style blocks: bidirectional encoder, causal decoder with cross-attention", dsl.F32, seq2seq.DefaultConfig, seq2seq.Build, nil),
+	entry("seq2seq", "encoder-decoder (T5-like) of Llama-style blocks: bidirectional encoder, causal decoder with cross-attention", dsl.F32, seq2seq.DefaultConfig, seq2seq.Build, seq2seq.Example),
 	entry("bert", "encoder-only masked language model: bidirectional attention with a padding mask, tied MLM head", dsl.F32, bert.DefaultConfig, bert.Build, bert.Example),
 	entry("word2vec", "skip-gram with negative sampling: center vectors V, context vectors U", dsl.F32, word2vec.DefaultConfig, word2vec.Build, nil),
 	entry("sae", "sparse autoencoder over activations: ReLU codes, unit-norm decoder rows, loss MSE + λ·L1", dsl.F32, sae.DefaultConfig, sae.Build, nil),

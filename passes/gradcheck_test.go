@@ -299,11 +299,21 @@ var blockChecks = []gradCase{
 	}},
 	{"grouped cross-attention", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 		a := &dsl.GroupedAttention{Name: "cross", Heads: 4, KVHeads: 2, Wq: p(8, 8), Wk: p(8, 4), Wv: p(8, 4), Wo: p(8, 8)}
-		return a.Cross(p(2, 3, 8), p(2, 5, 8))
+		return a.Cross(p(2, 3, 8), p(2, 5, 8), nil)
+	}},
+	{"grouped cross-attention with a key padding mask", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "cross", Heads: 4, KVHeads: 2, Wq: p(8, 8), Wk: p(8, 4), Wv: p(8, 4), Wo: p(8, 8)}
+		keep := b.ConstIDs([]int{3, 1, 0, 0, 0, 2, 0, 5, 6, 7}, 2, 5).NotEqual(b.ConstIDs([]int{0}))
+		return a.Cross(p(2, 3, 8), p(2, 5, 8), keep)
 	}},
 	{"bidirectional attention with RoPE", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 		a := &dsl.GroupedAttention{Name: "enc", Heads: 2, KVHeads: 2, Wq: p(4, 4), Wk: p(4, 4), Wv: p(4, 4), Wo: p(4, 4), Rope: &dsl.RoPE{Theta: 10}}
-		return a.Bidirectional(p(3, 4))
+		return a.Bidirectional(p(3, 4), nil)
+	}},
+	{"bidirectional attention with RoPE and a key padding mask", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
+		a := &dsl.GroupedAttention{Name: "enc", Heads: 2, KVHeads: 2, Wq: p(4, 4), Wk: p(4, 4), Wv: p(4, 4), Wo: p(4, 4), Rope: &dsl.RoPE{Theta: 10}}
+		keep := b.ConstIDs([]int{4, 2, 0, 1, 0, 0}, 2, 3).NotEqual(b.ConstIDs([]int{0}))
+		return a.Bidirectional(p(2, 3, 4), keep)
 	}},
 	{"multi-query attention", func(b *dsl.Builder, p, q func(...int) *dsl.Tensor) *dsl.Tensor {
 		a := &dsl.GroupedAttention{Name: "attn", Heads: 2, KVHeads: 1, Wq: p(4, 4), Wk: p(4, 2), Wv: p(4, 2), Wo: p(4, 4)}

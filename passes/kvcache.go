@@ -38,7 +38,9 @@ import (
 // followed as ordinary ops, and the values computed from the context that
 // the decoder reads per position (cross-attention's keys and values) are
 // kept by Prefill in State variables "<node>.memo" that Decode reads, so
-// DecodeStep never runs the encoder.
+// DecodeStep never runs the encoder. A memo that is not a float (the
+// source's key padding mask, bool) is kept as 0/1 in the model's float type
+// and cast back by Decode.
 //
 // Assumes: g is valid, without gradients or updates, with i32 inputs only:
 // token ids whose last axis is the sequence. Guarantees: both graphs are
@@ -317,13 +319,23 @@ func (k *kvRewrite) findMemos() error {
 			if !k.fromContext[x] {
 				continue
 			}
-			if x.Op == graph.OpInput || !x.Type.DType.IsFloat() {
-				return fmt.Errorf("%s reads %s per position: only float values computed from it can be kept for decoding", where(n), where(x))
+			if x.Op == graph.OpInput {
+				return fmt.Errorf("%s reads %s per position: only values computed from it can be kept for decoding", where(n), where(x))
 			}
 			k.memo[x] = true
 		}
 	}
 	return nil
+}
+
+// memoType is the type of the State that keeps memo n: n's own, or the
+// model's float type for a mask or ids (State variables are floats; a
+// source's padding mask is kept as 0/1 and cast back by Decode).
+func memoType(n *graph.Node, float graph.DType) graph.Type {
+	if n.Type.DType.IsFloat() {
+		return n.Type
+	}
+	return graph.T(float, n.Type.Shape...)
 }
 
 // memoName names the State that keeps a context value for Decode.
@@ -504,12 +516,16 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 		if !k.memo[n] {
 			continue
 		}
-		c, err := p.Leaf(graph.OpState, memoName(n), n.Type, graph.Attrs{})
+		c, err := p.Leaf(graph.OpState, memoName(n), memoType(n, dt), graph.Attrs{})
 		if err != nil {
 			return nil, err
 		}
 		b.Pos = n.Pos
-		b.Apply(graph.OpAssign, graph.Attrs{}, c, old[n.ID])
+		val := old[n.ID]
+		if !n.Type.DType.IsFloat() {
+			val = b.Apply(graph.OpCast, graph.Attrs{To: dt}, val)
+		}
+		b.Apply(graph.OpAssign, graph.Attrs{}, c, val)
 	}
 	b.Pos = graph.Pos{}
 	b.Apply(graph.OpAssign, graph.Attrs{}, pos, length)
@@ -571,11 +587,18 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 			newOf[n] = in
 			continue
 		case k.memo[n]: // computed by Prefill from the context
-			c, err := d.Leaf(graph.OpState, memoName(n), n.Type, graph.Attrs{})
+			c, err := d.Leaf(graph.OpState, memoName(n), memoType(n, dt), graph.Attrs{})
 			if err != nil {
 				return nil, err
 			}
 			c.Pos = n.Pos
+			if !n.Type.DType.IsFloat() { // kept as a float: cast back
+				x, err := graph.NewNode(graph.OpCast, graph.Attrs{To: n.Type.DType}, c)
+				if err != nil {
+					return fail(n, err)
+				}
+				c = add(x, n)
+			}
 			newOf[n] = c
 			continue
 		case k.fromContext[n]:

@@ -75,6 +75,14 @@ func TestKVCacheContextInputs(t *testing.T) {
 			x := causal(b, emb.Gather(ids))
 			b.Output("y", dsl.ScaledDotProductAttention(x, mem, mem, nil))
 		}, []string{"mem.memo"}, ""},
+		{"cross-attention with the source's padding mask", func(b *dsl.Builder) {
+			src, ids := b.InputIDs("src", 2, 3), b.InputIDs("ids", 2, T)
+			emb := b.Param("emb", dsl.Normal(1), 9, d)
+			mem := emb.Gather(src).Tanh().As("mem")
+			keep := dsl.KeyPaddingMask(src.NotEqual(b.ConstIDs([]int{0}))).Reshape(2, 1, 3).As("key_mask") // bool: kept as 0/1
+			x := causal(b, emb.Gather(ids))
+			b.Output("y", dsl.ScaledDotProductAttention(x, mem, mem, keep))
+		}, []string{"mem.memo", "key_mask.memo"}, ""},
 		{"two decoders", func(b *dsl.Builder) {
 			emb := b.Param("emb", dsl.Normal(1), 9, d)
 			x := causal(b, emb.Gather(b.InputIDs("a", 1, T)))
@@ -86,7 +94,7 @@ func TestKVCacheContextInputs(t *testing.T) {
 			emb := b.Param("emb", dsl.Normal(1), 9, d)
 			x := causal(b, emb.Gather(ids))
 			b.Output("y", dsl.Where(ids.Equal(src).Reshape(1, T, 1), x, x.Neg()))
-		}, nil, "only float values computed from it can be kept"},
+		}, nil, "only values computed from it can be kept"},
 		{"no causal attention", func(b *dsl.Builder) {
 			emb := b.Param("emb", dsl.Normal(1), 9, d)
 			x := emb.Gather(b.InputIDs("a", 1, T))

@@ -224,6 +224,27 @@ func (r *runner) maybeEval(step, stop int) error {
 	v := sum / float64(len(batches))
 	r.val[step] = v
 	fmt.Fprintf(r.out, "step %6d  validation loss %.6f\n", step, v)
+	if sc, ok := r.opts.Data.(data.Scorer); ok {
+		return score(r.out, r.m, sc, batches, step)
+	}
+	return nil
+}
+
+// score prints a dataset's own score on the validation batches.
+func score(out io.Writer, m Model, sc data.Scorer, batches []data.Batch, step int) error {
+	correct, total := 0, 0
+	for _, b := range batches {
+		outs, err := m.Predict(b)
+		if err != nil {
+			return fmt.Errorf("validation: %w", err)
+		}
+		c, n, err := sc.Score(b, outs)
+		if err != nil {
+			return fmt.Errorf("validation: %w", err)
+		}
+		correct, total = correct+c, total+n
+	}
+	fmt.Fprintf(out, "step %6d  validation %s %.2f%% (%d/%d)\n", step, sc.ScoreName(), 100*float64(correct)/float64(max(total, 1)), correct, total)
 	return nil
 }
 

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
 
+	"github.com/mlc-dev/mlc/codegen"
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/data"
 	"github.com/mlc-dev/mlc/graph"
 )
 
@@ -20,11 +23,12 @@ func cmdGenerate(c *cli, args []string) error {
 	ckpt := fs.String("ckpt", "", "directory of a checkpoint written by mlc train (required)")
 	prompt := fs.String("prompt", "\n", "text to continue")
 	n := fs.Int("n", 200, "tokens to generate")
-	temp := fs.Float64("temperature", 1, "sampling temperature; 0 is greedy")
+	temp := fs.Float64("temperature", 1, "sampling temperature; 0 is greedy (the default with -input)")
 	topK := fs.Int("top-k", 0, "keep only the k most probable tokens (0: all)")
 	topP := fs.Float64("top-p", 0, "keep the smallest set of tokens whose probability reaches p (0: all)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	noCache := fs.Bool("no-cache", false, "recompute the whole window for every token instead of using the KV cache")
+	input := fs.String("input", "", "for an encoder-decoder (seq2seq): the source to map to an output, e.g. a Go identifier to write in snake_case")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +47,17 @@ func cmdGenerate(c *cli, args []string) error {
 		return err
 	}
 	defer t.Close()
+	if ok, ctx, _, src := codegen.EncoderDecoderShape(t.prog); ok {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "temperature" })
+		if !set {
+			*temp = 0 // an output is mapped greedily unless sampling is asked for
+		}
+		return translate(c, t.srv, *input, src.Type.Shape[1], ctx, compile.Sampling{Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed}, *noCache)
+	}
+	if *input != "" {
+		return fmt.Errorf("-input is for encoder-decoder models (seq2seq); %s continues a -prompt", t.m.Name)
+	}
 	if t.tok == nil || !generatable(t.prog) {
 		return fmt.Errorf("%s is not a causal language model that mlc can generate text with", t.m.Name)
 	}
@@ -97,4 +112,26 @@ func generatable(p *graph.Program) bool {
 	}
 	lg := p.Predict.Output("logits")
 	return lg != nil && lg.Type.Shape.Rank() == 3 && lg.Type.Shape[1] == ins[0].Type.Shape[1]
+}
+
+// translate prints an encoder-decoder's output for the source text: the
+// case task's bytes (data.CaseSource) decoded with the KV cache from the
+// start token until the end token or the decoder's context.
+func translate(c *cli, srv *compile.Server, input string, srcLen, ctx int, sm compile.Sampling, noCache bool) error {
+	src, err := data.CaseSource(input, srcLen)
+	if err != nil {
+		return fmt.Errorf("-input: %v", err)
+	}
+	start := time.Now()
+	out, err := srv.Translate(src, []int32{data.CaseStart}, ctx, data.CaseEnd, sm, noCache)
+	if err != nil {
+		return err
+	}
+	text, ended := data.CaseOutput(out)
+	fmt.Fprintln(c.stdout, text)
+	if !ended {
+		fmt.Fprintf(c.stderr, "warning: the output reached the decoder's context of %d tokens without an end token\n", ctx)
+	}
+	fmt.Fprintf(c.stderr, "%d tokens in %s\n", len(out), time.Since(start).Round(time.Microsecond))
+	return nil
 }

@@ -128,6 +128,21 @@ func TestStatsKVCache(t *testing.T) {
 	if want := 2 * 3 * 64 * 128 * 4 * 2; s.KVCacheBytes != want || s.KVCacheFormula != want {
 		t.Fatalf("KV cache %d bytes allocated, %d by the formula, want %d", s.KVCacheBytes, s.KVCacheFormula, want)
 	}
+	// seq2seq: the decoder's caches (2 × dec_layers × ctx), the
+	// cross-attention keys and values Prefill keeps (2 × dec_layers ×
+	// src_ctx) of kv_heads × head_dim = 2 × 24 each, and the source mask
+	// they share.
+	code, out, errOut = runCLI("stats", "-model", "seq2seq", "-config", "src_ctx=10,ctx=6,d=96,heads=4,kv_heads=2,dec_layers=2,batch=3", "-json")
+	if code != 0 {
+		t.Fatalf("seq2seq: exit %d: %s", code, errOut)
+	}
+	s = modelStats{}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if want := (2*2*(6+10)*2*24 + 10) * 4 * 3; s.KVCacheBytes != want || s.KVCacheFormula != want {
+		t.Fatalf("seq2seq: KV cache %d bytes allocated, %d by the formula, want %d", s.KVCacheBytes, s.KVCacheFormula, want)
+	}
 	code, out, _ = runCLI("stats", "-model", "mlp", "-json")
 	if code != 0 || strings.Contains(out, "kv_cache") {
 		t.Fatalf("mlp: exit %d, %s", code, out)

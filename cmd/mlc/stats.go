@@ -36,6 +36,9 @@ type modelStats struct {
 
 	KVCacheBytes   int `json:"kv_cache_bytes,omitempty"`         // what the generated Model allocates, without the position counter
 	KVCacheFormula int `json:"kv_cache_bytes_formula,omitempty"` // the text's 2 × layers × ctx × kv_heads × head_dim × bytes per value (× batch); kv_heads × head_dim = d without grouped-query attention
+	// encDec: the formula is an encoder-decoder's, whose cache also keeps
+	// the cross-attention keys and values and the source masks.
+	encDec bool
 }
 
 func cmdStats(c *cli, args []string) error {
@@ -86,7 +89,10 @@ func cmdStats(c *cli, args []string) error {
 	fmt.Fprintf(w, "training memory       %12d measured   %12d by the 18 bytes/parameter rule\n", s.Measured, s.Estimate18)
 	if s.KVCacheBytes > 0 {
 		fmt.Fprintf(w, "KV cache bytes        %12d allocated", s.KVCacheBytes)
-		if s.KVCacheFormula > 0 {
+		switch {
+		case s.KVCacheFormula > 0 && s.encDec:
+			fmt.Fprintf(w, "   %12d by (2 × dec_layers × (ctx + src_ctx) × kv_heads × head_dim + src_ctx) × bytes × batch", s.KVCacheFormula)
+		case s.KVCacheFormula > 0:
 			fmt.Fprintf(w, "   %12d by 2 × layers × ctx × kv_heads × head_dim × bytes × batch", s.KVCacheFormula)
 		}
 		fmt.Fprintln(w)
@@ -141,6 +147,17 @@ func statsOf(p *graph.Program, m *loaded, opt string) (modelStats, error) {
 				kvWidth = kv * (d / heads)
 			}
 			s.KVCacheFormula = 2 * L * ctx * kvWidth * size * batch
+		}
+		// An encoder-decoder: the decoder's self-attention caches, the
+		// cross-attention keys and values Prefill keeps of the encoder's
+		// output, and the source padding mask they share.
+		if L, src := configInt(m, "dec_layers"), configInt(m, "src_ctx"); L > 0 && src > 0 && ctx > 0 && d > 0 {
+			kvWidth := d
+			if heads, kv := configInt(m, "heads"), configInt(m, "kv_heads"); heads > 0 && kv > 0 {
+				kvWidth = kv * (d / heads)
+			}
+			s.KVCacheFormula = (2*L*(ctx+src)*kvWidth + src) * size * batch
+			s.encDec = true
 		}
 	}
 	return s, nil

@@ -97,3 +97,100 @@ func TestExpApprox(t *testing.T) {
 		t.Error("expOf does not pick math.Exp for float64 and expApprox for float32")
 	}
 }
+
+// ropeNaive is rope written from its definition, one element at a time.
+func ropeNaive(x []float64, lead, t, d, start int, theta float64, interleaved, inverse bool) []float64 {
+	out := make([]float64, len(x))
+	h := d / 2
+	for l := range lead {
+		for tt := range t {
+			for i := range h {
+				ang := float64(start+tt) / math.Pow(theta, float64(2*i)/float64(d))
+				if inverse {
+					ang = -ang
+				}
+				ia, ib := i, i+h
+				if interleaved {
+					ia, ib = 2*i, 2*i+1
+				}
+				o := (l*t + tt) * d
+				a, b := x[o+ia], x[o+ib]
+				out[o+ia] = a*math.Cos(ang) - b*math.Sin(ang)
+				out[o+ib] = b*math.Cos(ang) + a*math.Sin(ang)
+			}
+		}
+	}
+	return out
+}
+
+// TestRoPE: rope matches its definition for both pairings, inverse or not,
+// in place or not, run over two ranges of positions as the pool's threads
+// do, and with more pairs than one table of angles holds (d/2 > ropeChunk).
+func TestRoPE(t *testing.T) {
+	for _, c := range []struct{ lead, t, d, start int }{{3, 5, 8, 0}, {2, 4, 2*ropeChunk + 6, 7}} {
+		for _, interleaved := range []bool{false, true} {
+			for _, inverse := range []bool{false, true} {
+				for _, inPlace := range []bool{false, true} {
+					x := make([]float64, c.lead*c.t*c.d)
+					for i := range x {
+						x[i] = math.Sin(float64(3*i + 1))
+					}
+					want := ropeNaive(x, c.lead, c.t, c.d, c.start, 100, interleaved, inverse)
+					out := make([]float64, len(x))
+					if inPlace {
+						out = x
+					}
+					mid := c.t / 2
+					rope(out, x, c.lead, c.t, c.d, c.start, 0, mid, 100, interleaved, inverse)
+					rope(out, x, c.lead, c.t, c.d, c.start, mid, c.t, 100, interleaved, inverse)
+					for i := range want {
+						if math.Abs(out[i]-want[i]) > 1e-12 {
+							t.Fatalf("%+v interleaved %v inverse %v in place %v: out[%d] = %v, want %v", c, interleaved, inverse, inPlace, i, out[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// ropeByPair is the previous rope, kept as the benchmark's baseline: for
+// each position and pair, the angle, then that pair in every block (a
+// stride of t·d values between blocks).
+func ropeByPair[T float](out, x []T, lead, t, d, start, lo, hi int, theta float64) {
+	h := d / 2
+	for tt := lo; tt < hi; tt++ {
+		p := float64(start + tt)
+		for i := range h {
+			s, c := math.Sincos(p * (1 / math.Pow(theta, float64(2*i)/float64(d))))
+			for l := range lead {
+				o := (l*t + tt) * d
+				a, b := float64(x[o+i]), float64(x[o+i+h])
+				out[o+i] = T(a*c - b*s)
+				out[o+i+h] = T(b*c + a*s)
+			}
+		}
+	}
+}
+
+// BenchmarkRoPE: the q rotation of the zoo's llama (batch 8 × 4 heads,
+// ctx 128, head width 32, f32), by rows (rope) and by pairs (the previous
+// kernel).
+func BenchmarkRoPE(b *testing.B) {
+	const lead, t, d = 32, 128, 32
+	x := make([]float32, lead*t*d)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	out := make([]float32, len(x))
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+			rope(out, x, lead, t, d, 0, 0, t, 10000, false, false)
+		}
+	})
+	b.Run("pairs", func(b *testing.B) {
+		for b.Loop() {
+			ropeByPair(out, x, lead, t, d, 0, 0, t, 10000)
+		}
+	})
+}

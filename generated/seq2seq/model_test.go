@@ -7,15 +7,15 @@ import "testing"
 // TestZeroAllocs proves that no entry point allocates after New.
 func TestZeroAllocs(t *testing.T) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -49,7 +49,7 @@ func TestZeroAllocs(t *testing.T) {
 		if m.Pos() == 32 {
 			m.Reset()
 		}
-		_, err := m.DecodeStep(inIds[:8])
+		_, err := m.DecodeStep(inIds[:32])
 		return err
 	}}} {
 		if err := c.run(); err != nil {
@@ -68,15 +68,15 @@ func TestZeroAllocs(t *testing.T) {
 // gradients (nothing accumulates by accident), and accumulating is explicit.
 func TestGradientsStartFromZero(t *testing.T) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -113,15 +113,15 @@ func TestGradientsStartFromZero(t *testing.T) {
 // BenchmarkPredict measures one call of Predict.
 func BenchmarkPredict(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -137,15 +137,15 @@ func BenchmarkPredict(b *testing.B) {
 // BenchmarkTrainStep measures one call of TrainStep.
 func BenchmarkTrainStep(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -161,15 +161,15 @@ func BenchmarkTrainStep(b *testing.B) {
 // BenchmarkBackward measures one call of Backward.
 func BenchmarkBackward(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -185,15 +185,15 @@ func BenchmarkBackward(b *testing.B) {
 // BenchmarkStepInPlace measures one call of StepInPlace.
 func BenchmarkStepInPlace(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -210,15 +210,15 @@ func BenchmarkStepInPlace(b *testing.B) {
 // BenchmarkLossInPlace measures one call of LossInPlace.
 func BenchmarkLossInPlace(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -235,15 +235,15 @@ func BenchmarkLossInPlace(b *testing.B) {
 // BenchmarkPrefill measures one call of Prefill.
 func BenchmarkPrefill(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -259,15 +259,15 @@ func BenchmarkPrefill(b *testing.B) {
 // BenchmarkDecodeStep measures one call of DecodeStep.
 func BenchmarkDecodeStep(b *testing.B) {
 	m := New()
-	inSrc := make([]int32, 256)
+	inSrc := make([]int32, 1024)
 	for i := range inSrc {
 		inSrc[i] = int32(i % 256)
 	}
-	inIds := make([]int32, 256)
+	inIds := make([]int32, 1024)
 	for i := range inIds {
 		inIds[i] = int32(i % 256)
 	}
-	inTargets := make([]int32, 256)
+	inTargets := make([]int32, 1024)
 	for i := range inTargets {
 		inTargets[i] = int32(i % 256)
 	}
@@ -276,7 +276,7 @@ func BenchmarkDecodeStep(b *testing.B) {
 		if m.Pos() == 32 {
 			m.Reset()
 		}
-		_, err := m.DecodeStep(inIds[:8])
+		_, err := m.DecodeStep(inIds[:32])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -287,11 +287,11 @@ func BenchmarkDecodeStep(b *testing.B) {
 // changes nothing, and Reset empties the cache.
 func TestDecodePastContext(t *testing.T) {
 	m := New()
-	src := make([]int32, 256)
+	src := make([]int32, 1024)
 	for i := range src {
 		src[i] = int32(i % 256)
 	}
-	ids := make([]int32, 256)
+	ids := make([]int32, 1024)
 	for i := range ids {
 		ids[i] = int32(i % 256)
 	}
@@ -302,7 +302,7 @@ func TestDecodePastContext(t *testing.T) {
 		t.Fatalf("Pos after a full prompt = %d, want 32", m.Pos())
 	}
 	before := append([]float32{}, m.cache...)
-	if _, err := m.DecodeStep(ids[:8]); err == nil {
+	if _, err := m.DecodeStep(ids[:32]); err == nil {
 		t.Fatal("DecodeStep past the context: no error")
 	}
 	for i, v := range m.cache {

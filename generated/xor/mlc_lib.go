@@ -323,28 +323,50 @@ func rmsNormGradScaled[T float](dx, x, dh, gain []T, rows, d int, eps float64) {
 // 1/theta^(2i/d): pairs (i, i+d/2), or (2i, 2i+1) when interleaved; inverse
 // rotates by the negated angles. It does rows lo..hi−1 of every block (the
 // pool's threads take ranges of them). out may be x.
+//
+// The angles of a position are computed once, into tables on the stack
+// (ropeChunk pairs at a time), and then every block's row at that position
+// is rotated in one sequential pass over its d values.
 func rope[T float](out, x []T, lead, t, d, start, lo, hi int, theta float64, interleaved, inverse bool) {
 	h := d / 2
+	var sinT, cosT [ropeChunk]float64
 	for tt := lo; tt < hi; tt++ {
 		p := float64(start + tt)
-		for i := range h {
-			s, c := math.Sincos(p * (1 / math.Pow(theta, float64(2*i)/float64(d))))
-			if inverse {
-				s = -s
-			}
-			ia, ib := i, i+h
-			if interleaved {
-				ia, ib = 2*i, 2*i+1
+		for i0 := 0; i0 < h; i0 += ropeChunk {
+			n := min(h-i0, ropeChunk)
+			sn, cs := sinT[:n], cosT[:n]
+			for k := range n {
+				s, c := math.Sincos(p * (1 / math.Pow(theta, float64(2*(i0+k))/float64(d))))
+				if inverse {
+					s = -s
+				}
+				sn[k], cs[k] = s, c
 			}
 			for l := range lead {
 				o := (l*t + tt) * d
-				a, b := float64(x[o+ia]), float64(x[o+ib])
-				out[o+ia] = T(a*c - b*s)
-				out[o+ib] = T(b*c + a*s)
+				xr, or := x[o:o+d], out[o:o+d]
+				if interleaved {
+					xr, or = xr[2*i0:2*(i0+n)], or[2*i0:2*(i0+n)]
+					for k := range n {
+						a, b := float64(xr[2*k]), float64(xr[2*k+1])
+						or[2*k] = T(a*cs[k] - b*sn[k])
+						or[2*k+1] = T(b*cs[k] + a*sn[k])
+					}
+					continue
+				}
+				xa, xb, oa, ob := xr[i0:i0+n], xr[h+i0:h+i0+n], or[i0:i0+n], or[h+i0:h+i0+n]
+				for k := range n {
+					a, b := float64(xa[k]), float64(xb[k])
+					oa[k] = T(a*cs[k] - b*sn[k])
+					ob[k] = T(b*cs[k] + a*sn[k])
+				}
 			}
 		}
 	}
 }
+
+// ropeChunk is how many angles rope tabulates at a time (4 KiB of stack).
+const ropeChunk = 256
 
 // softmaxXentGrad is the cross-entropy gradient (softmax(z) − onehot(y))·scale,
 // one pass per row: from the probabilities p when given, else from the

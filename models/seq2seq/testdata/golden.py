@@ -7,7 +7,10 @@ rotate-half RoPE from position 0, repeat_interleave'd key/value heads,
 SwiGLU) and T5's layout: a bidirectional encoder with a final norm, a
 decoder block of causal self-attention, cross-attention over the encoder's
 output (no RoPE there) and the MLP, a final norm, logits from the shared
-embedding. Weights are in mlc's [in, out] layout under mlc's names.
+embedding. The source is right-padded with the pad id, and padded source
+positions are masked out of the encoder's self-attention and of
+cross-attention (a key padding mask, as T5's attention_mask does). Weights
+are in mlc's [in, out] layout under mlc's names.
 
 Run with Debian's python3-torch: /usr/bin/python3 golden.py > golden.json
 """
@@ -22,7 +25,7 @@ torch.set_default_dtype(torch.float64)
 
 CONFIG = dict(vocab=13, src_ctx=7, ctx=5, d=16, heads=4, kv_heads=2,
               enc_layers=2, dec_layers=2, ffn=12, rope_theta=100.0,
-              norm_eps=1e-6, batch=2)
+              norm_eps=1e-6, pad=0, batch=2)
 
 
 def rms_norm(x, g, eps):
@@ -42,7 +45,7 @@ def rope(x, theta):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
-def attention(c, w, p, xq, xkv, causal, use_rope):
+def attention(c, w, p, xq, xkv, causal, use_rope, keep=None):
     B, T, _ = xq.shape
     S = xkv.shape[1]
     H, KV = c["heads"], c["kv_heads"]
@@ -57,6 +60,8 @@ def attention(c, w, p, xq, xkv, causal, use_rope):
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
     if causal:
         scores = scores.masked_fill(~torch.ones(T, S, dtype=torch.bool).tril(), float("-inf"))
+    if keep is not None:  # [B, S]: True at the real keys
+        scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
     ctx = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * hd)
     return ctx @ w[p + ".Wo"]
 
@@ -67,11 +72,12 @@ def mlp(w, p, x):
 
 def forward(c, w, src, ids):
     eps = c["norm_eps"]
+    keep = src != c["pad"]
     x = w["wte"][src]
     for l in range(c["enc_layers"]):
         h = f"enc{l}"
         a = rms_norm(x, w[h + ".attn_norm.g"], eps)
-        x = x + attention(c, w, h + ".attn", a, a, causal=False, use_rope=True)
+        x = x + attention(c, w, h + ".attn", a, a, causal=False, use_rope=True, keep=keep)
         x = x + mlp(w, h + ".mlp", rms_norm(x, w[h + ".mlp_norm.g"], eps))
     mem = rms_norm(x, w["enc.norm.g"], eps)
     y = w["wte"][ids]
@@ -79,7 +85,7 @@ def forward(c, w, src, ids):
         h = f"dec{l}"
         a = rms_norm(y, w[h + ".self_norm.g"], eps)
         y = y + attention(c, w, h + ".self", a, a, causal=True, use_rope=True)
-        y = y + attention(c, w, h + ".cross", rms_norm(y, w[h + ".cross_norm.g"], eps), mem, causal=False, use_rope=False)
+        y = y + attention(c, w, h + ".cross", rms_norm(y, w[h + ".cross_norm.g"], eps), mem, causal=False, use_rope=False, keep=keep)
         y = y + mlp(w, h + ".mlp", rms_norm(y, w[h + ".mlp_norm.g"], eps))
     y = rms_norm(y, w["dec.norm.g"], eps)
     return y @ w["wte"].t()
@@ -127,7 +133,8 @@ def main():
     gen = torch.Generator().manual_seed(52)
     w = make_weights(c, gen)
     B = c["batch"]
-    src = torch.randint(0, c["vocab"], (B, c["src_ctx"]), generator=gen)
+    src = torch.randint(1, c["vocab"], (B, c["src_ctx"]), generator=gen)
+    src[1, 4:] = c["pad"]  # the second source has 4 real tokens, then padding
     ids = torch.randint(0, c["vocab"], (B, c["ctx"]), generator=gen)
     targets = torch.randint(0, c["vocab"], (B, c["ctx"]), generator=gen)
     logits = forward(c, w, src, ids)
