@@ -422,6 +422,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 		im.g.Outputs = append(im.g.Outputs, graph.Output{Name: vi.GetName(), Node: n})
 		m.Outputs = append(m.Outputs, vi.GetName())
 	}
+	fuseGELU(im.g, float)
 	// Initializers nothing reads (unused ones, BatchNorm's running
 	// statistics, which are constants) are not parameters.
 	uses := im.g.Uses()
