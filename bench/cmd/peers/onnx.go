@@ -146,6 +146,62 @@ func runONNX(tmp, goBin, python string, pyInfo map[string]any, logf func(string,
 		}
 		rows = append(rows, *r)
 	}
+	// The import against the DSL, paired in one process (cmd/onnxpair):
+	// alternating runs, wall and CPU time.
+	pair := filepath.Join(tmp, "onnxpair")
+	cmd = exec.Command(goBin, "build", "-o", pair, "./cmd/onnxpair")
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	pairWhy := ""
+	if err := cmd.Run(); err != nil {
+		pairWhy = "cmd/onnxpair does not build: " + firstLines(stderr.String(), 2)
+	}
+	runs := "9"
+	if *quick {
+		runs = "3"
+	}
+	for _, m := range models {
+		if m.zoo == "" {
+			continue
+		}
+		for _, t := range []int{1, 2} {
+			zoo, config, _ := strings.Cut(m.zoo, " ")
+			skipped := func(why string) []row {
+				var rs []row
+				for _, w := range []string{m.workload + ", paired", m.workload + ", paired, CPU time"} {
+					for _, tool := range []string{"mlc", "mlc DSL"} {
+						rs = append(rs, row{Result: benchutil.Result{Workload: w, Tool: tool, Threads: t, Skipped: why}})
+					}
+				}
+				return rs
+			}
+			if pairWhy != "" {
+				rows = append(rows, skipped(pairWhy)...)
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+			cmd := exec.CommandContext(ctx, pair, "-onnx", m.file, "-dims", m.dims, "-zoo", zoo, "-config", config,
+				"-workload", m.workload, "-runs", runs, "-vocab", strconv.Itoa(max(m.vocab, 2)))
+			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(t))
+			var stdout bytes.Buffer
+			stderr.Reset()
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			cancel()
+			if err != nil {
+				rows = append(rows, skipped("cmd/onnxpair failed: "+firstLines(stderr.String(), 2))...)
+				continue
+			}
+			for line := range strings.SplitSeq(stdout.String(), "\n") {
+				var r row
+				if json.Unmarshal([]byte(line), &r.Result) == nil && r.Workload != "" {
+					r.Env = "GOMAXPROCS=" + strconv.Itoa(t)
+					rows = append(rows, r)
+				}
+			}
+		}
+		logf("onnx   %s: paired import vs DSL done", m.workload)
+	}
 	return rows
 }
 
