@@ -14,7 +14,8 @@
 //     prints one JSON line in the peer runner's result form (seconds per
 //     call of every repetition). intraOpNumThreads is N, inter-op 1,
 //     sequential execution, all graph optimizations on (onnxruntime's
-//     default). Timed inside the process, so start-up and session creation
+//     default). A second line gives the process's CPU time per call
+//     (workload "NAME, CPU time"). Timed inside the process, so start-up and session creation
 //     are not counted; the async call's own overhead (node → the native
 //     binding → a worker thread → back) is, as every user of the package
 //     pays it.
@@ -167,15 +168,26 @@ async function benchCmd(ort, argv) {
   const one = Math.max(Number(process.hrtime.bigint() - t0), 1);
   const inner = Math.max(1, Math.round(3e8 / one));
   const times = [];
+  const cpu = [];
   for (let r = 0; r < f.reps; r++) {
+    const c = process.cpuUsage();
     const a = process.hrtime.bigint();
     for (let i = 0; i < inner; i++) await call();
     times.push(Number(process.hrtime.bigint() - a) / 1e9 / inner);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1e6 / inner);
   }
   const version = require(path.join(__dirname, 'node_modules', 'onnxruntime-node', 'package.json')).version;
   process.stdout.write(JSON.stringify({
     workload: f.workload, tool: 'onnxruntime', threads: f.threads, unit: 'call', times_s: times,
     note: 'onnxruntime-node ' + version + ', intraOpNumThreads ' + f.threads + ', ' + inner + ' calls per repetition',
+  }) + '\n');
+  // The process's user+system CPU time per call (every thread: node's,
+  // the binding's worker, onnxruntime's pool), which other processes'
+  // load does not inflate as it does the wall time.
+  process.stdout.write(JSON.stringify({
+    workload: f.workload + ', CPU time', tool: 'onnxruntime', threads: f.threads, unit: 'call', times_s: cpu,
+    note: 'process.cpuUsage() over the same calls',
   }) + '\n');
 }
 

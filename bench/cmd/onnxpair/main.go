@@ -127,7 +127,7 @@ func main() {
 			note = "the zoo's " + *zoo + ", " + *config + "; runs alternate with the import's"
 		}
 		benchutil.Emit(benchutil.Result{Workload: *workload + ", paired", Tool: tool, Threads: threads, Unit: "call", Times: wall[i], Note: note})
-		benchutil.Emit(benchutil.Result{Workload: *workload + ", paired, CPU time", Tool: tool, Threads: threads, Unit: "call", Times: cpu[i],
+		benchutil.Emit(benchutil.Result{Workload: *workload + ", CPU time", Tool: tool, Threads: threads, Unit: "call", Times: cpu[i],
 			Note: note + "; the runner process's user+system CPU time (/proc), which other processes' load does not inflate"})
 	}
 }

@@ -117,25 +117,31 @@ func runONNX(tmp, goBin, python string, pyInfo map[string]any, logf func(string,
 	if *quick {
 		rounds, reps = 1, 2
 	}
-	got := map[onnxJob]*row{}
-	var order []onnxJob
+	type key struct {
+		workload, tool string
+		threads        int
+	}
+	got := map[key]*row{}
+	var order []key
 	for r := range rounds {
 		for _, j := range jobs {
-			res := runONNXJob(j, mlcBin, node, reps)
-			prev := got[j]
-			if prev == nil {
-				got[j] = &res
-				order = append(order, j)
-				continue
+			for _, res := range runONNXJob(j, mlcBin, node, reps) {
+				k := key{res.Workload, res.Tool, res.Threads}
+				prev := got[k]
+				if prev == nil {
+					got[k] = &res
+					order = append(order, k)
+					continue
+				}
+				if prev.Skipped != "" {
+					continue
+				}
+				if res.Skipped != "" {
+					prev.Skipped = fmt.Sprintf("round %d: %s", r+1, res.Skipped)
+					continue
+				}
+				prev.Times = append(prev.Times, res.Times...)
 			}
-			if prev.Skipped != "" {
-				continue
-			}
-			if res.Skipped != "" {
-				prev.Skipped = fmt.Sprintf("round %d: %s", r+1, res.Skipped)
-				continue
-			}
-			prev.Times = append(prev.Times, res.Times...)
 		}
 		logf("onnx   round %d of %d done", r+1, rounds)
 	}
@@ -168,7 +174,7 @@ func runONNX(tmp, goBin, python string, pyInfo map[string]any, logf func(string,
 			zoo, config, _ := strings.Cut(m.zoo, " ")
 			skipped := func(why string) []row {
 				var rs []row
-				for _, w := range []string{m.workload + ", paired", m.workload + ", paired, CPU time"} {
+				for _, w := range []string{m.workload + ", paired", m.workload + ", CPU time"} {
 					for _, tool := range []string{"mlc", "mlc DSL"} {
 						rs = append(rs, row{Result: benchutil.Result{Workload: w, Tool: tool, Threads: t, Skipped: why}})
 					}
@@ -206,7 +212,7 @@ func runONNX(tmp, goBin, python string, pyInfo map[string]any, logf func(string,
 }
 
 // runONNXJob runs one configuration once: reps repetitions in one process.
-func runONNXJob(j onnxJob, mlcBin, node string, reps int) row {
+func runONNXJob(j onnxJob, mlcBin, node string, reps int) []row {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	r := row{Result: benchutil.Result{Workload: j.m.workload, Tool: j.tool, Threads: j.threads, Unit: "call"}}
@@ -235,16 +241,24 @@ func runONNXJob(j onnxJob, mlcBin, node string, reps int) row {
 		if s := firstLines(stderr.String(), 2); s != "" {
 			r.Skipped += ": " + s
 		}
-		return r
+		return []row{r}
 	}
 	if j.tool == "onnxruntime" {
-		var res benchutil.Result
-		if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &res); err != nil {
-			r.Skipped = "ort.js printed no result: " + err.Error()
-			return r
+		// Two lines: wall time, and the process's CPU time (", CPU time").
+		var rs []row
+		for line := range strings.SplitSeq(stdout.String(), "\n") {
+			var res benchutil.Result
+			if json.Unmarshal([]byte(line), &res) == nil && res.Workload != "" {
+				c := r
+				c.Workload, c.Times, c.Note = res.Workload, res.Times, res.Note
+				rs = append(rs, c)
+			}
 		}
-		r.Times, r.Note = res.Times, res.Note
-		return r
+		if len(rs) == 0 {
+			r.Skipped = "ort.js printed no result"
+			return []row{r}
+		}
+		return rs
 	}
 	var rep struct {
 		Entries []struct {
@@ -257,7 +271,7 @@ func runONNXJob(j onnxJob, mlcBin, node string, reps int) row {
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || len(rep.Entries) != 1 || rep.Entries[0].Generated == nil {
 		r.Skipped = fmt.Sprintf("mlc bench printed no Predict timing (%v)", err)
-		return r
+		return []row{r}
 	}
 	g := rep.Entries[0].Generated
 	for _, ns := range g.NsRuns {
@@ -267,5 +281,5 @@ func runONNXJob(j onnxJob, mlcBin, node string, reps int) row {
 	if len(r.Times) == 0 {
 		r.Skipped = "mlc bench gave no per-run times"
 	}
-	return r
+	return []row{r}
 }
