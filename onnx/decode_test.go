@@ -13,15 +13,23 @@ import (
 	"github.com/mlc-dev/mlc/runtime"
 )
 
-// TestImportedGPTDecodes: the GPT exported from PyTorch (testdata/gpt:
+// TestImportedGPTDecodes: the GPTs exported from PyTorch (testdata/gpt:
 // nn.TransformerEncoderLayer attention, sequence-first, q divided by √d,
-// kᵀ through a Transpose, an added −inf triangular mask) gets Prefill and
+// kᵀ through a Transpose, an added −inf triangular mask; testdata/nanogpt:
+// batch-first heads, scores times 1/√d, a Where on a tril buffer compared
+// with 0, positions looked up at arange(T)) get Prefill and
 // DecodeStep from the KV-cache pass, and prefilling p tokens then decoding
 // one at a time gives the full forward pass's logits at every position, in
 // the interpreter and in generated code: float64 to 1e-10, float32 within
 // 1e-5 of the largest logit.
 func TestImportedGPTDecodes(t *testing.T) {
-	b, err := os.ReadFile("testdata/gpt/torch.json")
+	for _, model := range []string{"gpt", "nanogpt"} {
+		t.Run(model, func(t *testing.T) { testDecodes(t, model) })
+	}
+}
+
+func testDecodes(t *testing.T, model string) {
+	b, err := os.ReadFile("testdata/" + model + "/torch.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +44,7 @@ func TestImportedGPTDecodes(t *testing.T) {
 		tol   float64
 	}{{graph.F64, 1e-10}, {graph.F32, 1e-5}} {
 		t.Run(c.float.String(), func(t *testing.T) {
-			res, err := compile.ONNX("testdata/gpt/model.onnx", compile.ONNXOptions{
+			res, err := compile.ONNX("testdata/"+model+"/model.onnx", compile.ONNXOptions{
 				Import:  onnx.Options{Dims: map[string]int{"batch": 1}, Float: c.float},
 				Compile: compile.Options{Decode: "on"},
 			})
@@ -44,8 +52,8 @@ func TestImportedGPTDecodes(t *testing.T) {
 				t.Fatal(err)
 			}
 			prog := res.Program
-			if prog.Decode == nil || len(prog.Decode.NodesWithOp(graph.OpAttendCache)) != 2 {
-				t.Fatal("want a DecodeStep with one AttendCache per layer (2)")
+			if layers := map[string]int{"gpt": 2, "nanogpt": 1}[model]; prog.Decode == nil || len(prog.Decode.NodesWithOp(graph.OpAttendCache)) != layers {
+				t.Fatalf("want a DecodeStep with one AttendCache per layer (%d)", layers)
 			}
 			full, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: map[string]runtime.JSONTensor{"x": x}})
 			if err != nil {

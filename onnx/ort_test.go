@@ -59,13 +59,13 @@ func onnxruntime(t *testing.T, model string, inputs map[string]runtime.JSONTenso
 }
 
 // TestOnnxruntime compares Predict of the PyTorch exports in testdata (an
-// MLP, a CNN, a GPT), on both engines, with onnxruntime's outputs for the
+// MLP, a CNN, two GPTs), on both engines, with onnxruntime's outputs for the
 // same inputs: a second reference besides PyTorch's own (TestTorch), and
 // one that runs the file exactly as written (PyTorch's numbers come from
 // the model before export). float32, within 1e-5 of the output's largest
 // magnitude.
 func TestOnnxruntime(t *testing.T) {
-	for _, model := range []string{"mlp", "cnn", "gpt"} {
+	for _, model := range []string{"mlp", "cnn", "gpt", "nanogpt"} {
 		t.Run(model, func(t *testing.T) {
 			b, err := os.ReadFile("testdata/" + model + "/torch.json")
 			if err != nil {

@@ -32,7 +32,9 @@ import (
 // which must treat positions independently (projections, elementwise ops,
 // layer and RMS norms, head splits). Position-indexed parameters (learned
 // positional embeddings) are read at row pos; rotary embeddings (RoPE)
-// rotate the new row at position pos. Under grouped-query attention (k and
+// rotate the new row at position pos; a positional table looked up at
+// 0..T−1 (Gather with constant ids, as exported) counts as the table. Under
+// grouped-query attention (k and
 // v [..., KVH, 1, T, d] shared by the query heads of q [..., KVH, G, T, d])
 // the caches hold the KVH key heads only and AttendCache takes each key
 // head's G queries as rows. Anything that mixes
@@ -583,7 +585,7 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 			ax = a
 		}
 		for _, x := range n.Inputs {
-			if k.axis(x) < 0 && k.positional(x, ax, r) && !x.Op.Info().Has(graph.Leaf) {
+			if k.axis(x) < 0 && k.positional(x, ax, r) && positionalTable(x) == nil {
 				return -1, fmt.Errorf("%s reads %s per position, but it is computed (only parameters and constants can be read at one position)", where(n), where(x))
 			}
 		}
@@ -664,6 +666,33 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 		return out, nil
 	}
 	return -1, fmt.Errorf("%s is not supported for decoding one position at a time", where(n))
+}
+
+// positionalTable is the table whose rows a value read per position
+// holds: a parameter or constant [T, …] itself, or Gather(table, 0..T−1),
+// how PyTorch exports a positional embedding looked up at arange(T)
+// (nanoGPT's wpe(pos)). Nil for anything else (computed values).
+func positionalTable(x *graph.Node) *graph.Node {
+	if x.Op.Info().Has(graph.Leaf) {
+		return x
+	}
+	if x.Op != graph.OpGather || !x.Inputs[0].Op.Info().Has(graph.Leaf) {
+		return nil
+	}
+	ids := x.Inputs[1]
+	if ids.Op != graph.OpConst || ids.Type.Shape.Rank() != 1 {
+		return nil
+	}
+	for i := range ids.Type.Shape[0] {
+		v := ids.Attrs.Value
+		if ids.Attrs.Data != nil {
+			v = ids.Attrs.Data[i]
+		}
+		if v != float64(i) {
+			return nil
+		}
+	}
+	return x.Inputs[0]
 }
 
 // suffixed is name+suffix, or "" for an unnamed value.
@@ -873,8 +902,8 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		ins := make([]*graph.Node, len(n.Inputs))
 		for i, x := range n.Inputs {
 			ins[i] = newOf[x]
-			if broadcasts && ax >= 0 && k.axis(x) < 0 && x.Op.Info().Has(graph.Leaf) && k.positional(x, ax, r) {
-				// A positional parameter [T, …]: read its row pos.
+			if table := positionalTable(x); broadcasts && ax >= 0 && k.axis(x) < 0 && table != nil && k.positional(x, ax, r) {
+				// A positional parameter [T, …] (or its rows 0..T−1): read its row pos.
 				if x.Type.Shape.Rank()-(r-ax) != 0 || x.Op == graph.OpCausalMask {
 					return fail(n, fmt.Errorf("reads %s per position along an axis other than its first", where(x)))
 				}
@@ -882,12 +911,12 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 					if posRow == nil {
 						posRow = posIDs(x)
 					}
-					gth, err := graph.NewNode(graph.OpGather, graph.Attrs{}, newOf[x], posRow)
+					gth, err := graph.NewNode(graph.OpGather, graph.Attrs{}, newOf[table], posRow)
 					if err != nil {
 						return fail(n, err)
 					}
 					rowAt[x] = add(gth, x)
-					rowAt[x].Name = x.Name + "_at_pos"
+					rowAt[x].Name = suffixed(table.Name, "_at_pos")
 				}
 				ins[i] = rowAt[x]
 			}
