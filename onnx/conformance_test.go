@@ -435,12 +435,15 @@ dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy
   folded at import), Softmax on the last axis and MatMul with v; and it
   follows sequence-first attention (nn.MultiheadAttention's [T, B, E]
   layout) through batched products and slices of the packed q/k/v
-  projection. A mask that is not causal, or any op that mixes positions,
-  is an error naming the node. Decoding needs the sequence kept apart from
-  the batch: nn.MultiheadAttention with batch > 1 merges them ([T·B, E])
-  and is refused there; batch 1 decodes. ` + "`TestImportedGPTDecodes`" + ` checks the
-  exported GPT of onnx/testdata: decode equals the full forward pass in both
-  engines (f64 to 1e-10, f32 to 1e-5).
+  projection. A positional table looked up at arange(T) (nanoGPT's
+  wpe(pos), a Gather with constant ids) is read at row pos. A mask that is
+  not causal, or any op that mixes positions, is an error naming the node.
+  Decoding needs the sequence kept apart from the batch:
+  nn.MultiheadAttention with batch > 1 merges them ([T·B, E]) and is
+  refused there; batch 1 decodes. ` + "`TestImportedGPTDecodes`" + ` checks the two
+  exported GPTs of onnx/testdata (nn.TransformerEncoder with an additive
+  mask; nanoGPT-style with a Where on a tril buffer): decode equals the full
+  forward pass in both engines (f64 to 1e-10, f32 to 1e-5).
 - **A second reference.** ` + "`TestOnnxruntime`" + ` runs the PyTorch exports of
   onnx/testdata with onnxruntime (npm's onnxruntime-node through
   bench/ort/ort.js) and compares both engines' Predict with it (f32, within
