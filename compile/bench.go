@@ -28,6 +28,8 @@ type BenchStats struct {
 	NsMax       float64 `json:"ns_per_call_max"`
 	Allocs      float64 `json:"allocs_per_call"`
 	Bytes       float64 `json:"bytes_per_call"`
+	// NsRuns is the time per call of each run, in the order they ran.
+	NsRuns []float64 `json:"ns_per_call_runs,omitempty"`
 }
 
 // BenchEntry compares the engines on one entry point.
@@ -168,7 +170,7 @@ func summarize(costs []*BenchCost) *BenchStats {
 	}
 	mid := costs[slices.Index(per, sorted[len(sorted)/2])]
 	return &BenchStats{Runs: len(costs), CallsPerRun: costs[0].N, NsMedian: median, NsMin: sorted[0], NsMax: sorted[len(sorted)-1],
-		Allocs: float64(mid.Allocs) / float64(mid.N), Bytes: float64(mid.Bytes) / float64(mid.N)}
+		Allocs: float64(mid.Allocs) / float64(mid.N), Bytes: float64(mid.Bytes) / float64(mid.N), NsRuns: per}
 }
 
 // measure calls run once to warm up, then n times, timing the n calls and

@@ -295,6 +295,9 @@ type Server struct {
 	stderr bytes.Buffer
 }
 
+// Pid is the runner process's id (for reading its CPU time).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // StartServer starts a runner binary built by BuildRunner; its Model is
 // NewSeeded(seed).
 func StartServer(bin string, seed uint64) (*Server, error) {

@@ -385,7 +385,10 @@ dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy
   the graph's node list.
 - **Parameters.** A float initializer is a parameter (trainable) whose
   initial values are the file's weights; integer and bool initializers are
-  constants. An initializer also listed as a graph input (IR < 4) is still a
+  constants, and so are float ones holding an infinity or NaN (additive
+  masks), named in ` + "`Options.Constants`" + `, or read only by comparisons
+  (a causal-mask buffer like nanoGPT's tril(ones) compared with 0, through
+  Slice, Reshape and the like: no gradient could reach it). An initializer also listed as a graph input (IR < 4) is still a
   parameter.
 - **Loss.** ` + "`WithLoss(kind, output)`" + ` adds an input ` + "`<output>_target`" + `
   (class ids, i32 [batch…] for cross_entropy; the output's shape and float
@@ -416,6 +419,37 @@ dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy
   positions known at import with ONNX's reference weights; CumSum adds
   shifted copies; GatherElements and the NLL loss select with comparison
   masks, so an infinity elsewhere never becomes NaN.
+- **Fusions at import.** GELU's tanh form written out in elementwise ops
+  (PyTorch's gelu(approximate="tanh"), Hugging Face's NewGELU) becomes the
+  IR's GELU when its constants are GELU's at the graph's precision, so it
+  runs the vectorised kernel (in an exported GPT the scalar tanh chain was
+  40% of Predict). The exact, Erf form stays as it is.
+- **KV-cache decoding.** An exported causal decoder gets Prefill and
+  DecodeStep from the KV-cache pass as a DSL model does. The pass
+  recognises attention as PyTorch exports it: scores MatMul(q,
+  Transpose(k)) (the transpose may also split heads), scales by constants
+  (Mul or Div, on q or on the scores), a constant causal mask either added
+  (0 on and below the diagonal, −inf or at most −1e9 above) or selected by
+  Where (a bool condition, lower- or strictly-upper-triangular, with a fill
+  of at most −1e9; the mask may come from a Trilu or a compared buffer,
+  folded at import), Softmax on the last axis and MatMul with v; and it
+  follows sequence-first attention (nn.MultiheadAttention's [T, B, E]
+  layout) through batched products and slices of the packed q/k/v
+  projection. A positional table looked up at arange(T) (nanoGPT's
+  wpe(pos), a Gather with constant ids) is read at row pos. A mask that is
+  not causal, or any op that mixes positions, is an error naming the node.
+  Decoding needs the sequence kept apart from the batch:
+  nn.MultiheadAttention with batch > 1 merges them ([T·B, E]) and is
+  refused there; batch 1 decodes. ` + "`TestImportedGPTDecodes`" + ` checks the two
+  exported GPTs of onnx/testdata (nn.TransformerEncoder with an additive
+  mask; nanoGPT-style with a Where on a tril buffer): decode equals the full
+  forward pass in both engines (f64 to 1e-10, f32 to 1e-5).
+- **A second reference.** ` + "`TestOnnxruntime`" + ` runs the PyTorch exports of
+  onnx/testdata with onnxruntime (npm's onnxruntime-node through
+  bench/ort/ort.js) and compares both engines' Predict with it (f32, within
+  1e-5 of the largest output). It skips without node or the package (CI
+  installs it and sets MLC_NEED_ONNXRUNTIME=1, which turns the skip into a
+  failure): ` + "`npm install --prefix bench/ort --ignore-scripts`" + `.
 - **Not handled** (each a one-line error naming node, op and attribute):
   recurrent ops, control flow (If, Loop), sequences and
   maps, strings, integer arithmetic on run-time values (and Gather from

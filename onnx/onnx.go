@@ -6,8 +6,10 @@
 //   - A float initializer becomes a Param named exactly as in the file, its
 //     initial values the stored weights (init "values"), so training starts
 //     from the exported model. Integer and bool initializers, float ones
-//     named in Options.Constants or holding an infinity or NaN (masks), and
-//     BatchNormalization's running statistics are constants.
+//     named in Options.Constants, holding an infinity or NaN (additive
+//     masks) or read only by comparisons (a tril buffer compared with 0:
+//     nothing could train it), and BatchNormalization's running statistics
+//     are constants.
 //   - A graph input that is not an initializer becomes an Input of the same
 //     name; outputs keep their names. The IR keeps names as they are (codegen
 //     turns them into Go identifiers itself), so nothing is renamed.
@@ -280,6 +282,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 	m := &Model{Name: name, Float: float, OpsetVersion: opset}
 
 	inits := map[string]bool{}
+	masks := onlyCompared(gp)
 	for _, t := range gp.GetInitializer() {
 		if t.GetName() == "" {
 			return nil, fmt.Errorf("an initializer has no name")
@@ -293,7 +296,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 			return nil, fmt.Errorf("initializer %q: %w", t.GetName(), err)
 		}
 		v := &value{name: t.GetName(), c: c}
-		if c.kind == kFloat && !slices.Contains(opts.Constants, t.GetName()) && allFinite(c.f) {
+		if c.kind == kFloat && !slices.Contains(opts.Constants, t.GetName()) && allFinite(c.f) && !masks[t.GetName()] {
 			if _, err := checkedSize(c.shape, maxElems); err != nil {
 				return nil, fmt.Errorf("initializer %q: %w", t.GetName(), err)
 			}
@@ -419,6 +422,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 		im.g.Outputs = append(im.g.Outputs, graph.Output{Name: vi.GetName(), Node: n})
 		m.Outputs = append(m.Outputs, vi.GetName())
 	}
+	fuseGELU(im.g, float)
 	// Initializers nothing reads (unused ones, BatchNorm's running
 	// statistics, which are constants) are not parameters.
 	uses := im.g.Uses()
@@ -570,4 +574,52 @@ func allFinite(v []float64) bool {
 		}
 	}
 	return true
+}
+
+// onlyCompared names the float initializers whose values reach nothing but
+// comparisons (through data movement: Slice, Reshape, Unsqueeze, …), such as
+// nanoGPT's causal mask buffer, tril(ones), read as mask == 0. No gradient
+// flows through a comparison, so they are buffers, not weights: the
+// importer makes them constants, which folds the mask at import.
+func onlyCompared(gp *onnxpb.GraphProto) map[string]bool {
+	users := map[string][]*onnxpb.NodeProto{}
+	for _, nd := range gp.GetNode() {
+		for _, in := range nd.GetInput() {
+			users[in] = append(users[in], nd)
+		}
+	}
+	outputs := map[string]bool{}
+	for _, o := range gp.GetOutput() {
+		outputs[o.GetName()] = true
+	}
+	var compared func(name string, depth int) bool
+	compared = func(name string, depth int) bool {
+		if outputs[name] || len(users[name]) == 0 || depth > 8 {
+			return false
+		}
+		for _, nd := range users[name] {
+			switch nd.GetOpType() {
+			case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual":
+			case "Slice", "Reshape", "Unsqueeze", "Squeeze", "Expand", "Transpose", "Identity", "Flatten":
+				if len(nd.GetInput()) == 0 || nd.GetInput()[0] != name {
+					continue // read as a shape or an index, not as data
+				}
+				for _, out := range nd.GetOutput() {
+					if !compared(out, depth+1) {
+						return false
+					}
+				}
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	masks := map[string]bool{}
+	for _, t := range gp.GetInitializer() {
+		if compared(t.GetName(), 0) {
+			masks[t.GetName()] = true
+		}
+	}
+	return masks
 }

@@ -30,7 +30,10 @@ type torchRun struct {
 // PyTorch — an MLP (Gemm, LayerNormalization, exact GELU through Erf) and a
 // CNN (Conv, eval-mode BatchNormalization, MaxPool, grouped strided Conv,
 // Flatten, Gemm) and a GPT (embeddings, two pre-norm TransformerEncoder
-// layers with a causal mask, LM head) — attaches a cross-entropy loss and matches PyTorch's
+// layers with a causal mask, LM head) and a nanoGPT-style decoder (a
+// tril(ones) mask buffer compared with 0, which must become a constant and
+// not a trained parameter; GELU's tanh form, fused at import) — attaches a
+// cross-entropy loss and matches PyTorch's
 // logits, loss and parameter gradients on both engines: float32 within
 // 1e-5 relative, float64 (the same weights run in double by PyTorch, with
 // the file's float32 constants; not for the GPT, whose attention scale and
@@ -38,7 +41,7 @@ type torchRun struct {
 // statistics are constants, not parameters: PyTorch has no gradient for
 // them and neither may mlc.
 func TestTorch(t *testing.T) {
-	for _, model := range []string{"mlp", "cnn", "gpt"} {
+	for _, model := range []string{"mlp", "cnn", "gpt", "nanogpt"} {
 		t.Run(model, func(t *testing.T) { testTorch(t, model) })
 	}
 }

@@ -19,12 +19,22 @@ import (
 //
 // It works on any graph built from the DSL's attention: it finds each
 // causal attention by its pattern — MatMul(q, k, transB) [⊙ scale] →
-// Where(CausalMask, ·, −inf) → Softmax(last axis) → MatMul(·, v) — and
+// Where(CausalMask, ·, −inf) → Softmax(last axis) → MatMul(·, v) — and on
+// attention the way PyTorch exports it and the ONNX importer lowers it:
+// the scores MatMul(q, Transpose(k)) (a transpose that swaps the key's last
+// two axes, possibly with a head split folded into its permutation),
+// scaled by constants (Mul or Div, any number, on the scores), and masked
+// by a constant causal mask, either added (Add of 0 on and below the
+// diagonal and −inf, or at most −1e9, above) or selected (Where with a
+// constant bool lower- or strictly-upper-triangular condition and a fill of
+// at most −1e9). It
 // follows the sequence axis from the token ids through every other op,
 // which must treat positions independently (projections, elementwise ops,
 // layer and RMS norms, head splits). Position-indexed parameters (learned
 // positional embeddings) are read at row pos; rotary embeddings (RoPE)
-// rotate the new row at position pos. Under grouped-query attention (k and
+// rotate the new row at position pos; a positional table looked up at
+// 0..T−1 (Gather with constant ids, as exported) counts as the table. Under
+// grouped-query attention (k and
 // v [..., KVH, 1, T, d] shared by the query heads of q [..., KVH, G, T, d])
 // the caches hold the KVH key heads only and AttendCache takes each key
 // head's G queries as rows. Anything that mixes
@@ -49,7 +59,9 @@ import (
 // decoder's token ids with the sequence axis 1; Prefill's inputs are
 // Predict's plus the prompt length.
 func KVCache(g *graph.Graph) (prefill, decode *graph.Graph, err error) {
+	g = g.Clone() // keysOfTransposes may add nodes
 	k := &kvRewrite{g: g, seq: map[*graph.Node]int{}}
+	k.keysOfTransposes()
 	if err := k.analyse(); err != nil {
 		return nil, nil, fmt.Errorf("%s: cannot derive KV-cache decoding: %w", g.Name, err)
 	}
@@ -109,35 +121,23 @@ func (k *kvRewrite) findAttention(out *graph.Node) (*attention, error) {
 		return nil, nil
 	}
 	masked := w.Inputs[0]
-	if masked.Op != graph.OpWhere {
-		return nil, fmt.Errorf("the attention at %s has no mask: KV-cache decoding needs a causal decoder", where(out))
+	scores, err := k.causalMask(a, masked, out)
+	if err != nil {
+		return nil, err
 	}
-	a.inner[masked] = true
-	mask, scores, fill := masked.Inputs[0], masked.Inputs[1], masked.Inputs[2]
-	for mask.Op == graph.OpBroadcastTo || mask.Op == graph.OpReshape {
-		a.inner[mask] = true
-		mask = mask.Inputs[0]
-	}
-	if mask.Op != graph.OpCausalMask {
-		return nil, fmt.Errorf("the attention at %s is not causal (its mask %s is not a CausalMask): KV-cache decoding needs a decoder", where(out), where(mask))
-	}
-	if mask.Type.Shape[0] != mask.Type.Shape[1] {
-		return nil, fmt.Errorf("the causal mask %s is not square", where(mask))
-	}
-	if fv, ok := fill.Uniform(); !ok || fv > -1e300 {
-		return nil, fmt.Errorf("the attention at %s fills masked scores with %s, not −inf", where(out), where(fill))
-	}
-	a.inner[mask], a.inner[fill] = true, true
 	a.scale = 1
-	if scores.Op == graph.OpMul {
-		c := scores.Inputs[1]
-		s, ok := c.Uniform()
-		if !ok || c.Type.Shape.Rank() != 0 {
-			return nil, fmt.Errorf("the attention scores %s are scaled by a non-constant", where(scores))
+	for {
+		c, x, div := scaledBy(scores)
+		if c == nil {
+			break
 		}
-		a.scale = s
+		v, _ := c.Uniform()
+		if div {
+			v = 1 / v
+		}
+		a.scale *= v
 		a.inner[scores], a.inner[c] = true, true
-		scores = scores.Inputs[0]
+		scores = x
 	}
 	if scores.Op != graph.OpMatMul || scores.Attrs.TransA || !scores.Attrs.TransB {
 		return nil, fmt.Errorf("the attention scores %s are not q·kᵀ", where(scores))
@@ -145,6 +145,213 @@ func (k *kvRewrite) findAttention(out *graph.Node) (*attention, error) {
 	a.inner[scores] = true
 	a.q, a.k = scores.Inputs[0], scores.Inputs[1]
 	return a, nil
+}
+
+// causalMask checks the mask of an attention's scores, masked = the
+// Softmax's operand, and returns the scores it masks. The DSL's mask is
+// Where(CausalMask, scores, −inf); an exported one is a constant: added
+// (Add(scores, M) with M 0 on and below the diagonal and at most −1e9
+// above) or selected (Where(C, scores, fill) with C true on and below the
+// diagonal, or Where(C, fill, scores) with C true above it, fill at most
+// −1e9). Broadcasts and reshapes of the mask are looked through.
+func (k *kvRewrite) causalMask(a *attention, masked, out *graph.Node) (*graph.Node, error) {
+	unwrap := func(m *graph.Node) *graph.Node {
+		for m.Op == graph.OpBroadcastTo || m.Op == graph.OpReshape {
+			a.inner[m] = true
+			m = m.Inputs[0]
+		}
+		return m
+	}
+	switch masked.Op {
+	case graph.OpWhere:
+		a.inner[masked] = true
+		cond, x, y := masked.Inputs[0], masked.Inputs[1], masked.Inputs[2]
+		mask := unwrap(cond)
+		if mask.Op == graph.OpCausalMask {
+			if mask.Type.Shape[0] != mask.Type.Shape[1] {
+				return nil, fmt.Errorf("the causal mask %s is not square", where(mask))
+			}
+			if fv, ok := y.Uniform(); !ok || fv > -1e300 {
+				return nil, fmt.Errorf("the attention at %s fills masked scores with %s, not −inf", where(out), where(y))
+			}
+			a.inner[mask], a.inner[y] = true, true
+			return x, nil
+		}
+		if mask.Op != graph.OpConst {
+			return nil, fmt.Errorf("the attention at %s is not causal (its mask %s is neither a CausalMask nor a constant): KV-cache decoding needs a decoder", where(out), where(mask))
+		}
+		scores, fill, keep := x, y, "on and below"
+		if lowerTriangular(mask, func(v float64, keep bool) bool { return (v != 0) == keep }) {
+		} else if lowerTriangular(mask, func(v float64, keep bool) bool { return (v != 0) != keep }) {
+			scores, fill, keep = y, x, "above"
+		} else {
+			return nil, fmt.Errorf("the attention at %s is not causal: its mask %s is not true exactly on and below the diagonal (or exactly above it)", where(out), where(mask))
+		}
+		if fv, ok := fill.Uniform(); !ok || fv > -1e9 {
+			return nil, fmt.Errorf("the attention at %s keeps scores %s the diagonal but fills the others with %s, not a constant of at most −1e9", where(out), keep, where(fill))
+		}
+		a.inner[mask], a.inner[fill] = true, true
+		return scores, nil
+	case graph.OpAdd:
+		a.inner[masked] = true
+		for i, m := range masked.Inputs {
+			c := unwrap(m)
+			if c.Op != graph.OpConst {
+				continue
+			}
+			if !lowerTriangular(c, func(v float64, keep bool) bool { return keep && v == 0 || !keep && v <= -1e9 }) {
+				return nil, fmt.Errorf("the attention at %s adds %s to its scores, which is not a causal mask (0 on and below the diagonal, −inf or at most −1e9 above)", where(out), where(c))
+			}
+			a.inner[c] = true
+			return masked.Inputs[1-i], nil
+		}
+		return nil, fmt.Errorf("the attention at %s adds %s to its scores, not a constant causal mask", where(out), where(masked))
+	}
+	return nil, fmt.Errorf("the attention at %s has no mask (its softmax reads %s): KV-cache decoding needs a causal decoder", where(out), where(masked))
+}
+
+// lowerTriangular reports whether every [T, T] slice of the constant c (in
+// its last two axes) has ok(v, true) for the values v on and below the
+// diagonal and ok(v, false) above it.
+func lowerTriangular(c *graph.Node, ok func(v float64, keep bool) bool) bool {
+	s := c.Type.Shape
+	r := s.Rank()
+	if r < 2 || s[r-1] != s[r-2] || s[r-1] < 2 {
+		return false
+	}
+	T := s[r-1]
+	for idx := range s.Size() {
+		v := c.Attrs.Value
+		if c.Attrs.Data != nil {
+			v = c.Attrs.Data[idx]
+		}
+		i, j := idx/T%T, idx%T
+		if !ok(v, j <= i) {
+			return false
+		}
+	}
+	return true
+}
+
+// scaledBy matches x ⊙ c, c ⊙ x or x ÷ c for a constant c of one value
+// (any shape of one element), returning c, x and whether it divides.
+func scaledBy(n *graph.Node) (c, x *graph.Node, div bool) {
+	one := func(m *graph.Node) bool {
+		_, ok := m.Uniform()
+		return ok && m.Type.Shape.Size() == 1
+	}
+	switch n.Op {
+	case graph.OpMul:
+		if one(n.Inputs[1]) {
+			return n.Inputs[1], n.Inputs[0], false
+		}
+		if one(n.Inputs[0]) {
+			return n.Inputs[0], n.Inputs[1], false
+		}
+	case graph.OpDiv:
+		if v, _ := n.Inputs[1].Uniform(); one(n.Inputs[1]) && v != 0 {
+			return n.Inputs[1], n.Inputs[0], true
+		}
+	}
+	return nil, nil, false
+}
+
+// keysOfTransposes rewrites attention scores MatMul(q, Transpose(x, perm))
+// whose transpose puts the key's sequence last — how exported attention
+// multiplies by kᵀ — into MatMul(q, k, transB) with k = Transpose(x, perm')
+// (perm with its last two entries swapped; x itself when that is the
+// identity), so that the keys exist as a value [..., T, d] the cache can
+// hold. Only products that a last-axis Softmax reads (after a mask and
+// scales) and whose result feeds MatMul(·, v) are touched. The old
+// transpose stays for any other reader.
+func (k *kvRewrite) keysOfTransposes() {
+	g := k.g
+	var rewrites []*graph.Node // score products to rewrite
+	for _, out := range g.Nodes {
+		if out.Op != graph.OpMatMul || out.Attrs.TransA || out.Attrs.TransB {
+			continue
+		}
+		w := out.Inputs[0]
+		if w.Op != graph.OpSoftmax || w.Attrs.Axis != w.Type.Shape.Rank()-1 {
+			continue
+		}
+		// Walk back through the mask and the scales to the product.
+		n := w.Inputs[0]
+		for range 8 {
+			switch {
+			case n.Op == graph.OpAdd || n.Op == graph.OpWhere:
+				next := (*graph.Node)(nil)
+				for _, x := range n.Inputs {
+					if x.Op != graph.OpConst && x.Op != graph.OpCausalMask && x.Op != graph.OpBroadcastTo && x.Op != graph.OpReshape && x.Type.DType.IsFloat() {
+						next = x
+					}
+				}
+				if next == nil {
+					n = nil
+				} else {
+					n = next
+				}
+			default:
+				if c, x, _ := scaledBy(n); c != nil {
+					n = x
+				}
+			}
+			if n == nil || n.Op == graph.OpMatMul {
+				break
+			}
+		}
+		if n == nil || n.Op != graph.OpMatMul || n.Attrs.TransA || n.Attrs.TransB {
+			continue
+		}
+		kt := n.Inputs[1]
+		r := kt.Type.Shape.Rank()
+		if kt.Op != graph.OpTranspose || r < 2 {
+			continue
+		}
+		rewrites = append(rewrites, n)
+	}
+	if len(rewrites) == 0 {
+		return
+	}
+	after := map[*graph.Node][]*graph.Node{} // new nodes to place after a node
+	for _, sc := range rewrites {
+		kt := sc.Inputs[1]
+		x := kt.Inputs[0]
+		perm := slices.Clone(kt.Attrs.Perm)
+		r := len(perm)
+		perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
+		key := x
+		identity := true
+		for i, p := range perm {
+			identity = identity && p == i
+		}
+		if !identity {
+			t, err := graph.NewNode(graph.OpTranspose, graph.Attrs{Perm: perm}, x)
+			if err != nil {
+				continue
+			}
+			t.Name, t.Pos, t.Role = suffixed(kt.Name, "_keys"), kt.Pos, kt.Role
+			key = t
+			after[kt] = append(after[kt], t)
+		}
+		attrs := sc.Attrs.Clone()
+		attrs.TransB = true
+		m, err := graph.NewNode(graph.OpMatMul, attrs, sc.Inputs[0], key)
+		if err != nil || !m.Type.Equal(sc.Type) {
+			continue
+		}
+		m.Name, m.Pos, m.Role = sc.Name, sc.Pos, sc.Role
+		after[sc] = append(after[sc], m)
+		g.Replace(sc, m)
+	}
+	var nodes []*graph.Node
+	for _, n := range g.Nodes {
+		nodes = append(nodes, n)
+		nodes = append(nodes, after[n]...)
+	}
+	g.Nodes = nodes
+	DCE(g) // the replaced products, and transposes only they read
+	g.Renumber()
 }
 
 // attentionsFrom finds the causal attentions over the sequence of the token
@@ -390,7 +597,7 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 			ax = a
 		}
 		for _, x := range n.Inputs {
-			if k.axis(x) < 0 && k.positional(x, ax, r) && !x.Op.Info().Has(graph.Leaf) {
+			if k.axis(x) < 0 && k.positional(x, ax, r) && positionalTable(x) == nil {
 				return -1, fmt.Errorf("%s reads %s per position, but it is computed (only parameters and constants can be read at one position)", where(n), where(x))
 			}
 		}
@@ -401,10 +608,26 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 		if k.axis(b) >= 0 {
 			return -1, fmt.Errorf("%s multiplies two sequences outside a causal attention", where(n))
 		}
-		if n.Attrs.TransA || k.axis(a) != ra-2 {
+		ax := k.axis(a)
+		if ax < ra-2 {
+			// The sequence is a batch axis of a (PyTorch's attention runs
+			// sequence-first): b, without a sequence, must broadcast along it.
+			rb := b.Type.Shape.Rank()
+			if bx := ax - (ra - rb); bx >= 0 && bx < rb-2 && b.Type.Shape[bx] != 1 {
+				return -1, fmt.Errorf("%s pairs each position with its own matrix of %s", where(n), where(b))
+			}
+			return ax + r - ra, nil
+		}
+		if n.Attrs.TransA || ax != ra-2 {
 			return -1, fmt.Errorf("%s contracts over the sequence axis", where(n))
 		}
 		return r - 2, nil
+	case n.Op == graph.OpSlice:
+		ax := k.axis(n.Inputs[0])
+		if n.Attrs.Starts[ax] != 0 || n.Attrs.Ends[ax] != k.T {
+			return -1, fmt.Errorf("%s slices the sequence axis", where(n))
+		}
+		return ax, nil
 	case n.Op == graph.OpGather:
 		if k.axis(n.Inputs[0]) >= 0 {
 			return -1, fmt.Errorf("%s looks up in a table that depends on the sequence", where(n))
@@ -455,6 +678,33 @@ func (k *kvRewrite) propagate(n *graph.Node) (int, error) {
 		return out, nil
 	}
 	return -1, fmt.Errorf("%s is not supported for decoding one position at a time", where(n))
+}
+
+// positionalTable is the table whose rows a value read per position
+// holds: a parameter or constant [T, …] itself, or Gather(table, 0..T−1),
+// how PyTorch exports a positional embedding looked up at arange(T)
+// (nanoGPT's wpe(pos)). Nil for anything else (computed values).
+func positionalTable(x *graph.Node) *graph.Node {
+	if x.Op.Info().Has(graph.Leaf) {
+		return x
+	}
+	if x.Op != graph.OpGather || !x.Inputs[0].Op.Info().Has(graph.Leaf) {
+		return nil
+	}
+	ids := x.Inputs[1]
+	if ids.Op != graph.OpConst || ids.Type.Shape.Rank() != 1 {
+		return nil
+	}
+	for i := range ids.Type.Shape[0] {
+		v := ids.Attrs.Value
+		if ids.Attrs.Data != nil {
+			v = ids.Attrs.Data[i]
+		}
+		if v != float64(i) {
+			return nil
+		}
+	}
+	return x.Inputs[0]
 }
 
 // suffixed is name+suffix, or "" for an unnamed value.
@@ -675,8 +925,8 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		ins := make([]*graph.Node, len(n.Inputs))
 		for i, x := range n.Inputs {
 			ins[i] = newOf[x]
-			if broadcasts && ax >= 0 && k.axis(x) < 0 && x.Op.Info().Has(graph.Leaf) && k.positional(x, ax, r) {
-				// A positional parameter [T, …]: read its row pos.
+			if table := positionalTable(x); broadcasts && ax >= 0 && k.axis(x) < 0 && table != nil && k.positional(x, ax, r) {
+				// A positional parameter [T, …] (or its rows 0..T−1): read its row pos.
 				if x.Type.Shape.Rank()-(r-ax) != 0 || x.Op == graph.OpCausalMask {
 					return fail(n, fmt.Errorf("reads %s per position along an axis other than its first", where(x)))
 				}
@@ -684,12 +934,12 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 					if posRow == nil {
 						posRow = posIDs(x)
 					}
-					gth, err := graph.NewNode(graph.OpGather, graph.Attrs{}, newOf[x], posRow)
+					gth, err := graph.NewNode(graph.OpGather, graph.Attrs{}, newOf[table], posRow)
 					if err != nil {
 						return fail(n, err)
 					}
 					rowAt[x] = add(gth, x)
-					rowAt[x].Name = x.Name + "_at_pos"
+					rowAt[x].Name = suffixed(table.Name, "_at_pos")
 				}
 				ins[i] = rowAt[x]
 			}
@@ -699,6 +949,10 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		case graph.OpReshape, graph.OpBroadcastTo:
 			if ax >= 0 {
 				attrs.Shape[ax] = 1
+			}
+		case graph.OpSlice:
+			if ax >= 0 {
+				attrs.Ends[ax] = 1
 			}
 		}
 		if n.Op == graph.OpRoPE {

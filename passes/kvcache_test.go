@@ -1,6 +1,8 @@
 package passes_test
 
 import (
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,4 +162,168 @@ func TestKVCacheContextInputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKVCacheExportedAttention: attention written the way PyTorch exports
+// it — scores MatMul(q, Transpose(k)) scaled by a division, masked by a
+// constant — is recognised when the mask is causal, added (0 and −inf) or
+// selected by Where with a constant bool condition (lower-triangular, or
+// strictly upper with the fill first), and decoding then gives the full
+// forward's outputs; a mask that is not causal or a fill that does not
+// exclude is refused, naming the node.
+func TestKVCacheExportedAttention(t *testing.T) {
+	const T, d = 5, 6
+	tri := func(keep, drop float64) []float64 {
+		m := make([]float64, T*T)
+		for i := range T {
+			for j := range T {
+				m[i*T+j] = keep
+				if j > i {
+					m[i*T+j] = drop
+				}
+			}
+		}
+		return m
+	}
+	inf := math.Inf(-1)
+	for _, c := range []struct {
+		name string
+		mask func(g *graph.Graph, scores *graph.Node) (*graph.Node, error) // the masked scores
+		err  string
+	}{
+		{"added -inf", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			return where2(g, graph.OpAdd, s, constNode(g, graph.F64, tri(0, inf), 1, T, T))
+		}, ""},
+		{"added finfo.min", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			return where2(g, graph.OpAdd, constNode(g, graph.F64, tri(0, -math.MaxFloat32), T, T), s)
+		}, ""},
+		{"where lower", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			return where3(g, constNode(g, graph.Bool, tri(1, 0), T, T), s, constNode(g, graph.F64, []float64{inf}))
+		}, ""},
+		{"where upper", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			return where3(g, constNode(g, graph.Bool, tri(0, 1), 1, T, T), constNode(g, graph.F64, []float64{-1e30}), s)
+		}, ""},
+		{"added non-causal", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			m := tri(0, inf)
+			m[T] = inf // row 1 may not see position 0
+			return where2(g, graph.OpAdd, s, constNode(g, graph.F64, m, T, T))
+		}, "is not a causal mask"},
+		{"where fill -5", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			return where3(g, constNode(g, graph.Bool, tri(1, 0), T, T), s, constNode(g, graph.F64, []float64{-5}))
+		}, "not a constant of at most −1e9"},
+		{"where band", func(g *graph.Graph, s *graph.Node) (*graph.Node, error) {
+			m := tri(1, 0)
+			m[(T-1)*T] = 0 // a sliding window, not causal
+			return where3(g, constNode(g, graph.Bool, m, T, T), s, constNode(g, graph.F64, []float64{inf}))
+		}, "is not true exactly on and below the diagonal"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var scores *graph.Node
+			g, err := dsl.Build("m", "m", dsl.Options{Float: graph.F64}, func(b *dsl.Builder) {
+				ids := b.InputIDs("ids", 1, T)
+				emb := b.Param("emb", dsl.Normal(1), 9, d)
+				x := emb.Gather(ids)
+				q := x.MatMul(b.Param("wq", dsl.Normal(1), d, d))
+				k := x.MatMul(b.Param("wk", dsl.Normal(1), d, d))
+				v := x.MatMul(b.Param("wv", dsl.Normal(1), d, d))
+				s := q.MatMul(k.Transpose(0, 2, 1)).Div(b.Const(math.Sqrt(d)))
+				scores = s.Node()
+				// The mask goes in after the build; y reads the masked
+				// scores' softmax through a placeholder Softmax(s).
+				b.Output("y", s.Softmax(2).MatMul(v).As("att"))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sm := g.Output("y").Inputs[0]
+			masked, err := c.mask(g, scores)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sm.Inputs[0] = masked
+			reorder(g, sm)
+			if err := graph.Validate(g); err != nil {
+				t.Fatal(err)
+			}
+			pre, dec, err := passes.KVCache(g)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "Const") {
+					t.Fatalf("err = %v, want %q naming the Const", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(dec.NodesWithOp(graph.OpAttendCache)); n != 1 {
+				t.Fatalf("decode has %d AttendCache, want 1", n)
+			}
+			pr, err := runtime.NewProgram(&graph.Program{Name: "m", Float: graph.F64, Predict: g, Prefill: pre, Decode: dec}, runtime.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := runtime.NewTensor(g.Inputs()[0].Type)
+			for j := range ids.Len() {
+				ids.Set(j, float64((4*j+1)%9))
+			}
+			in := map[string]*runtime.Tensor{"ids": ids}
+			full, err := pr.Predict(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pr.DecodeAllWith(ids, in, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dd := testutil.CompareSlices(got["y"].Float64s(), full["y"].Float64s(), 1e-12); dd != "" {
+				t.Error(dd)
+			}
+		})
+	}
+}
+
+// constNode appends a constant (data of one value: a scalar constant).
+func constNode(g *graph.Graph, dt graph.DType, data []float64, dims ...int) *graph.Node {
+	a := graph.Attrs{Data: data}
+	if len(data) == 1 {
+		a = graph.Attrs{Value: data[0]}
+	}
+	n, err := g.Leaf(graph.OpConst, "", graph.T(dt, dims...), a)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func where2(g *graph.Graph, op graph.Op, x, y *graph.Node) (*graph.Node, error) {
+	return g.Apply(op, graph.Attrs{}, x, y)
+}
+
+func where3(g *graph.Graph, c, x, y *graph.Node) (*graph.Node, error) {
+	return g.Apply(graph.OpWhere, graph.Attrs{}, c, x, y)
+}
+
+// reorder moves the nodes appended after the build (the mask) to just
+// before sm, which now reads them.
+func reorder(g *graph.Graph, sm *graph.Node) {
+	at := slices.Index(g.Nodes, sm)
+	var before, added, after []*graph.Node
+	for i, n := range g.Nodes {
+		switch {
+		case i < at:
+			before = append(before, n)
+		case n.ID >= len(g.Nodes)-countAfterBuild(g, sm):
+			added = append(added, n)
+		default:
+			after = append(after, n)
+		}
+	}
+	g.Nodes = append(append(before, added...), after...)
+	g.Renumber()
+}
+
+// countAfterBuild counts the nodes after the graph's last output node.
+func countAfterBuild(g *graph.Graph, sm *graph.Node) int {
+	last := slices.Index(g.Nodes, g.Output("y"))
+	return len(g.Nodes) - 1 - last
 }

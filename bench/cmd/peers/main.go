@@ -14,7 +14,7 @@
 //
 // Run it from bench/ (run.sh does):
 //
-//	go run ./cmd/peers [-only xor,mlp,gpt,sgemm] [-quick] [-json results.json] [-python /usr/bin/python3]
+//	go run ./cmd/peers [-only xor,mlp,gpt,sgemm,onnx] [-quick] [-json results.json] [-python /usr/bin/python3]
 package main
 
 import (
@@ -83,7 +83,7 @@ type report struct {
 }
 
 var (
-	only    = flag.String("only", "", "comma-separated groups to run: xor, mlp, gpt, sgemm (default all)")
+	only    = flag.String("only", "", "comma-separated groups to run: xor, mlp, gpt, sgemm, onnx (default all)")
 	quick   = flag.Bool("quick", false, "fewer repetitions (a smoke test, not a measurement)")
 	jsonOut = flag.String("json", "", "also write the results as JSON to this file ('-' for standard output, then the table goes to standard error)")
 	pyFlag  = flag.String("python", "", "Python interpreter with NumPy and PyTorch (default: $PYTHON, else the first of /usr/bin/python3 and python3 that imports numpy)")
@@ -110,12 +110,12 @@ func main() {
 	if _, err := os.Stat("go.mod"); err != nil || !bytes.Contains(must(os.ReadFile("go.mod")), []byte("module github.com/mlc-dev/mlc/bench")) {
 		fatalf("peers: run from the bench/ directory (or use bench/run.sh)")
 	}
-	groups := map[string]bool{"xor": true, "mlp": true, "gpt": true, "sgemm": true}
+	groups := map[string]bool{"xor": true, "mlp": true, "gpt": true, "sgemm": true, "onnx": true}
 	if *only != "" {
 		sel := map[string]bool{}
 		for g := range strings.SplitSeq(*only, ",") {
 			if !groups[g] {
-				fatalf("peers: -only: unknown group %q (xor, mlp, gpt, sgemm)", g)
+				fatalf("peers: -only: unknown group %q (xor, mlp, gpt, sgemm, onnx)", g)
 			}
 			sel[g] = true
 		}
@@ -284,6 +284,11 @@ func main() {
 		}
 		logf("%-6s %-14s %dt  %6.1fs  %s", j.group, j.tool, j.threads, time.Since(t0).Seconds(), state)
 		rep.Results = append(rep.Results, rs...)
+	}
+	// (f) ONNX: PyTorch exports run by mlc and onnxruntime (onnx.go).
+	if groups["onnx"] {
+		logf("== onnx: PyTorch exports, mlc vs onnxruntime, interleaved rounds")
+		rep.Results = append(rep.Results, runONNX(tmp, goBin, python, pyInfo, logf)...)
 	}
 	// Rows of one workload together, workloads in the order they first
 	// appear, tools in the order they ran.
