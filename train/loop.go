@@ -147,6 +147,9 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 			return res, err
 		}
 		interrupted := ctx.Err() != nil
+		if s.Collective {
+			interrupted = s.Stop
+		}
 		if interrupted {
 			fmt.Fprintf(errw, "\ninterrupted after step %d\n", step)
 			res.Interrupted = true

@@ -35,6 +35,10 @@ type Steps struct {
 	// Diverged is set when the last step's loss or gradient norm is not
 	// finite: the parameters are no longer usable.
 	Diverged bool
+	// Collective marks the steps of a data-parallel job: Stop then says
+	// whether any rank was interrupted, and Run stops on it rather than on
+	// its own context, so that every rank stops after the same step.
+	Collective, Stop bool
 }
 
 // Snapshot is a model's trainable state: parameters, optimizer state and
