@@ -3,8 +3,10 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -87,8 +89,11 @@ func Parts(runner string, prog *graph.Program, st Settings, start, stop int, ds 
 // broadcast to every rank. Call it on every rank after any restore and
 // before the first step.
 func StartRanks(srv *compile.Server, parts []compile.DistPart) error {
-	_, err := srv.Do(compile.RunRequest{Cmd: "dist", Parts: parts})
-	return err
+	if _, err := srv.Do(compile.RunRequest{Cmd: "dist", Parts: parts}); err != nil {
+		// The runner's message is dist's own ("dist: ranks disagree: …").
+		return errors.New(strings.TrimPrefix(err.Error(), "generated code: "))
+	}
+	return nil
 }
 
 // RemoteRanks adapts a data-parallel runner to Model: each Train request

@@ -335,3 +335,64 @@ func TestDistRankKilled(t *testing.T) {
 		t.Logf("temporary files left by the interrupted save (removed by the next run): %v", tmp)
 	}
 }
+
+// TestDistMismatch: ranks started with another model config, other
+// settings or other data (an MPMD job: one command line per rank) stop
+// before the first step, every rank naming what differs.
+func TestDistMismatch(t *testing.T) {
+	mpirun := mpirunPath(t)
+	bin := distBinary(t)
+	cache, work := t.TempDir(), t.TempDir()
+	data := writeData(t, work, 40, 6, 3, 7)
+	other := filepath.Join(work, "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	otherData := writeData(t, other, 40, 6, 3, 8) // same shapes, other values
+	base := func(extra ...string) []string {
+		return append([]string{"-np", "1", bin}, distTrain(data, "f64", 4, append([]string{"-steps", "3", "-dist", "mpi"}, extra...)...)...)
+	}
+	cases := []struct {
+		name  string
+		rank1 []string // rank 1's extra flags (later flags win)
+		want  string
+	}{
+		{"config", []string{"-lr", "0.01"}, "rank 1 differs from rank 0 in config"},
+		{"data", []string{"-data", otherData}, "rank 1 differs from rank 0 in data"},
+		{"model", []string{"-config", "sizes=6-9-3,act=tanh"}, "rank 1 differs from rank 0 in model"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append(base(), ":")
+			args = append(args, base(c.rank1...)...)
+			j := runJob(t, 3*time.Minute, cache, nil, mpirun, mpiArgs(0, args...)...)
+			if j.code == 0 {
+				t.Fatalf("exit 0, want a failure; output:\n%s", j.out)
+			}
+			if !strings.Contains(j.out, c.want) {
+				t.Errorf("output lacks %q:\n%s", c.want, j.out)
+			}
+			for _, l := range strings.Split(j.out, "\n") {
+				if strings.Contains(l, "disagree") {
+					t.Log(l)
+				}
+			}
+			if strings.Contains(j.out, "step      0") {
+				t.Errorf("a rank trained before the check:\n%s", j.out)
+			}
+		})
+	}
+}
+
+// TestDistNotLaunched: -dist mpi outside mpirun is a one-line error.
+func TestDistNotLaunched(t *testing.T) {
+	for _, v := range []string{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "PMI_RANK", "PMIX_RANK"} {
+		if _, ok := os.LookupEnv(v); ok {
+			t.Skipf("%s is set: this test runs outside mpirun", v)
+		}
+	}
+	code, _, stderr := runCLI("train", "-model", "xor", "-steps", "2", "-dist", "mpi")
+	if code == 0 || !strings.Contains(stderr, "not started by mpirun") || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		t.Errorf("exit %d, stderr %q; want one line saying it was not started by mpirun", code, stderr)
+	}
+}
