@@ -353,6 +353,10 @@ type result struct {
 	Done    bool                ` + "`json:\"done,omitempty\"`" + `
 	Bench   *benchResult        ` + "`json:\"bench,omitempty\"`" + `
 {{if .Dist}}	Stop    bool                ` + "`json:\"stop,omitempty\"`" + `
+	// The time these steps spent in the all-reduces (waiting for the
+	// other ranks included) and the bytes each step all-reduced.
+	CommNs    int64 ` + "`json:\"comm_ns,omitempty\"`" + `
+	CommBytes int64 ` + "`json:\"comm_bytes,omitempty\"`" + `
 {{end}}}
 
 // errMissing marks an input the request left out: Predict does without
@@ -689,6 +693,7 @@ type distState struct {
 	// allocation, since cgo refuses a pointer into memory that holds Go
 	// pointers (as distState does).
 	ctl     []float64
+	bytes   int64 // all-reduced per step: the gradient and ctl
 	started bool
 }
 
@@ -705,6 +710,10 @@ func newDistState(c *dist.Comm, m *model.Model) *distState {
 		c.Abort(1, err.Error())
 	}
 	d.red = red
+	for _, g := range m.Grads() {
+		d.bytes += int64(len(g.Data)) * int64(unsafe.Sizeof(g.Data[0]))
+	}
+	d.bytes += 16
 	return d
 }
 
@@ -781,18 +790,20 @@ func (d *distState) step(m *model.Model, req *request, backward func() (float64,
 	if !d.started {
 		return nil, errors.New("dist: step before the start-up check (send {\"cmd\": \"dist\"} first)")
 	}
-	res := &result{}
+	res := &result{CommBytes: d.bytes}
 	for range max(req.Steps, 1) {
 		loss, err := backward()
 		if err != nil {
 			return nil, err
 		}
+		t0 := time.Now()
 		d.must(d.red.Mean())
 		d.ctl[0], d.ctl[1] = loss, 0
 		if req.Stop {
 			d.ctl[1] = 1
 		}
 		d.must(dist.AllreduceSum(d.comm, d.ctl))
+		res.CommNs += time.Since(t0).Nanoseconds()
 		if err := m.Update(); err != nil {
 			return nil, err
 		}

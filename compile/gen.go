@@ -337,6 +337,10 @@ type ServerResult struct {
 	GradNorm *runtime.JSONFloat `json:"grad_norm,omitempty"`
 	Diverged bool               `json:"diverged,omitempty"`
 	Stop     bool               `json:"stop,omitempty"` // a data-parallel step: some rank was interrupted
+	// A data-parallel step: nanoseconds in the all-reduces (with the wait
+	// for the other ranks) and bytes all-reduced per step.
+	CommNs    int64 `json:"comm_ns,omitempty"`
+	CommBytes int64 `json:"comm_bytes,omitempty"`
 }
 
 // DistPart is one named input that every rank of a data-parallel job must

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -114,7 +115,8 @@ func (r remoteRanks) Train(batch data.Batch, n int) (Steps, error) {
 	if err != nil {
 		return Steps{}, err
 	}
-	s := Steps{Losses: make([]float64, len(res.Losses)), Diverged: res.Diverged, Stop: res.Stop, Collective: true}
+	s := Steps{Losses: make([]float64, len(res.Losses)), Diverged: res.Diverged, Stop: res.Stop, Collective: true,
+		Comm: time.Duration(res.CommNs), CommBytes: res.CommBytes}
 	for i, l := range res.Losses {
 		s.Losses[i] = float64(l)
 	}

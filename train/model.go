@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -39,6 +40,10 @@ type Steps struct {
 	// whether any rank was interrupted, and Run stops on it rather than on
 	// its own context, so that every rank stops after the same step.
 	Collective, Stop bool
+	// Comm is the time these steps spent in all-reduces (waiting for the
+	// other ranks included) and CommBytes the bytes one step all-reduces.
+	Comm      time.Duration
+	CommBytes int64
 }
 
 // Snapshot is a model's trainable state: parameters, optimizer state and
