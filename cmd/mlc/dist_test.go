@@ -396,3 +396,47 @@ func TestDistNotLaunched(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want one line saying it was not started by mpirun", code, stderr)
 	}
 }
+
+// TestDistInterruptOneRank: SIGTERM to one rank's mlc (a scheduler's
+// stop, a Ctrl-C that reached one process) stops every rank after the
+// same step: the job ends with 0, and rank 0 saved that step, with
+// loss.csv up to it.
+func TestDistInterruptOneRank(t *testing.T) {
+	mpirun := mpirunPath(t)
+	bin := distBinary(t)
+	cache, work := t.TempDir(), t.TempDir()
+	data := writeData(t, work, 64, 6, 3, 8)
+	dir := filepath.Join(work, "run")
+	csvPath := filepath.Join(dir, csvFile)
+	args := distTrain(data, "f64", 4, "-steps", "100000000", "-ckpt", dir, "-dist", "mpi", "-log", "1000", "-save-every", "5")
+	signalled := false
+	j := runJob(t, 3*time.Minute, cache, func(cmd *exec.Cmd) {
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(csvPath); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if pid := rankPID(bin, 1); pid != 0 {
+			signalled = syscall.Kill(pid, syscall.SIGTERM) == nil
+		}
+	}, mpirun, mpiArgs(2, append([]string{bin}, args...)...)...)
+	if !signalled {
+		t.Fatalf("rank 1 was not signalled; output:\n%s", j.out)
+	}
+	if j.code != 0 {
+		t.Fatalf("exit %d after SIGTERM to rank 1, want 0 (every rank stops and rank 0 saves); output:\n%s", j.code, j.out)
+	}
+	ck, _ := loadParams(t, dir)
+	csv, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := strings.Count(strings.TrimSpace(string(csv)), "\n"); int64(rows) != ck.Step || ck.Step < 5 {
+		t.Errorf("checkpoint at step %d, loss.csv with %d rows; want equal, from step 5 on", ck.Step, rows)
+	}
+	if !strings.Contains(j.out, fmt.Sprintf("saved %s after step %d", filepath.Join(dir, ckptFile), ck.Step)) {
+		t.Errorf("rank 0 did not report saving step %d:\n%s", ck.Step, j.out)
+	}
+}
