@@ -225,9 +225,9 @@ func cmdTrain(c *cli, args []string) (err error) {
 	}
 	defer func() {
 		if err != nil && job.Parallel() {
-			// The other ranks may wait for this one in a collective, where
-			// MPI_Finalize would wait for them: end the runner at once, and
-			// mpirun the job.
+			// The other ranks may wait for this one in a collective, and
+			// the runner's MPI_Finalize would wait for them: kill it, and
+			// let mpirun end the job when mlc exits non-zero.
 			srv.Kill()
 			return
 		}
