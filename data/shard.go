@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -27,6 +28,21 @@ import (
 type shard struct {
 	Dataset
 	rank, ranks int
+}
+
+// RanksKey is the metadata key under which a checkpoint of a data-parallel
+// run records its number of ranks (absent: one process).
+const RanksKey = "train.ranks"
+
+// Meta adds the number of ranks to the data set's: the data position in a
+// checkpoint counts global batches of that many shares.
+func (s *shard) Meta() map[string]string {
+	m := map[string]string{}
+	for k, v := range s.Dataset.Meta() {
+		m[k] = v
+	}
+	m[RanksKey] = strconv.Itoa(s.ranks)
+	return m
 }
 
 func (s *shard) Next() (Batch, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +61,24 @@ func (j Job) BuildRunner(prog *graph.Program) (string, error) {
 		return compile.BuildDistRunner(prog)
 	}
 	return compile.BuildRunner(prog)
+}
+
+// ResumeNote says, when a checkpoint was trained by another number of
+// ranks than the job resuming it, how the global batch changes ("": no
+// change). Resuming that way is allowed: the data goes on from the same
+// position, with the new global batch.
+func (j Job) ResumeNote(ck map[string]string, batch int) string {
+	was := 1
+	if v, err := strconv.Atoi(ck[data.RanksKey]); err == nil && v > 0 {
+		was = v
+	}
+	if was == j.Size {
+		return ""
+	}
+	if batch <= 0 {
+		return fmt.Sprintf("note: the checkpoint was trained by %d rank(s), this run has %d: the global batch changes by %d/%d", was, j.Size, j.Size, was)
+	}
+	return fmt.Sprintf("note: the checkpoint was trained by %d rank(s), this run has %d: the global batch changes from %d to %d examples per step", was, j.Size, was*batch, j.Size*batch)
 }
 
 // Parts are what every rank must agree on before the first step: the

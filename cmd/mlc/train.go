@@ -245,6 +245,9 @@ func cmdTrain(c *cli, args []string) (err error) {
 		if err := train.RestoreCheckpoint(model, prog, ds, restored); err != nil {
 			return err
 		}
+		if note := job.ResumeNote(restored.Metadata, configInt(m, "batch")); note != "" {
+			fmt.Fprintln(stderr, note)
+		}
 	} else if *paramsFile != "" {
 		params, err := readParams(*paramsFile, prog)
 		if err != nil {
