@@ -221,6 +221,17 @@ func buildRunner(prog *graph.Program, opts codegen.Options, main []byte, extra m
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
+	if err := os.MkdirAll(filepath.Join(cache, "run"), 0o755); err != nil {
+		return "", err
+	}
+	unlock, err := buildLock(filepath.Join(cache, "run", key+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(bin); err == nil { // built while this process waited
+		return bin, nil
+	}
 	work, err := os.MkdirTemp(cache, "build-")
 	if err != nil {
 		if err := os.MkdirAll(cache, 0o755); err != nil {
