@@ -273,7 +273,9 @@ func cmdTrain(c *cli, args []string) (err error) {
 		SaveEvery: everySteps, SaveInterval: everyTime,
 		Out: stdout, Err: stderr,
 	}
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	// Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's
+	// output goes to a file, so a data-parallel job logs lines.
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !job.Parallel() {
 		opts.Progress = true
 	}
 	run, err := train.Run(ctx, model, opts)
