@@ -541,10 +541,9 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	_ = {{.Var}}
 {{end}}	switch req.Cmd {
 {{if .HasTrain}}	case "step", "train":
-{{if .Dist}}		if req.Cmd == "step" {
-			return ranks.step(m, req, func() (float64, error) { return m.Backward({{.Args .TrainIn}}) })
-		}
-{{end}}		n := max(req.Steps, 1)
+{{if .Dist}}		// Every rank's step is a data-parallel one.
+		return ranks.step(m, req, func() (float64, error) { return m.Backward({{.Args .TrainIn}}) })
+{{else}}		n := max(req.Steps, 1)
 		for range n {
 			loss, err := m.TrainStep({{.Args .TrainIn}})
 			if err != nil {
@@ -563,7 +562,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 			}
 		}
 		return res, nil
-	case "loss":
+{{end}}	case "loss":
 		loss, err := m.Loss({{.Args .TrainIn}})
 		if err != nil {
 			return nil, err
