@@ -18,7 +18,29 @@ import (
 //
 // and prints the same JSON as mlc run -engine interp.
 func Runner(prog *graph.Program, pkgPath string) ([]byte, error) {
-	data := runnerData{Pkg: pkgPath, T: "float64"}
+	return RunnerWith(prog, pkgPath, RunnerOptions{})
+}
+
+// RunnerOptions vary the runner.
+type RunnerOptions struct {
+	// Dist makes the runner one rank of a data-parallel job under mpirun:
+	// it imports github.com/mlc-dev/mlc/dist (build it with -tags mpi),
+	// starts MPI, and then
+	//
+	//	{"cmd": "dist", "parts": [{"name": …, "data": …}]}
+	//
+	// checks that every rank passes the same parts (dist.Comm.Check) and
+	// makes rank 0's parameters, optimizer state and dropout state every
+	// rank's; "step" runs Backward, the mean of the gradients over the
+	// ranks, and Update, reports the loss averaged over the ranks, and
+	// sets "stop" when any rank's request did (an interruption that every
+	// rank must agree on). The model package itself stays stdlib-only.
+	Dist bool
+}
+
+// RunnerWith is Runner with options.
+func RunnerWith(prog *graph.Program, pkgPath string, o RunnerOptions) ([]byte, error) {
+	data := runnerData{Pkg: pkgPath, T: "float64", Dist: o.Dist && prog.Train != nil}
 	inVars := varNames("in", []*graph.Graph{prog.Predict, prog.Train}, inputNames)
 	outVars := varNames("out", []*graph.Graph{prog.Predict}, func(g *graph.Graph) []string {
 		var names []string
@@ -167,6 +189,8 @@ type runnerData struct {
 	// (graph.Program.PredictSmall), nil without one.
 	SmallIn      []runnerInput
 	SmallOutputs []runnerOutput
+	// Dist: a rank of a data-parallel job (RunnerOptions.Dist).
+	Dist bool
 }
 
 func shapeLit(s graph.Shape) string {
@@ -208,7 +232,8 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
+{{if .Dist}}	"encoding/binary"
+{{end}}	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -218,7 +243,10 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+{{if .Dist}}	"unsafe"
 
+	"github.com/mlc-dev/mlc/dist"
+{{end}}
 	model "{{.Pkg}}"
 )
 
@@ -282,17 +310,21 @@ type request struct {
 	TopP        float64 ` + "`json:\"top_p\"`" + `
 	Seed        uint64  ` + "`json:\"seed\"`" + `
 	NoCache     bool    ` + "`json:\"no_cache\"`" + `
-	// Stop ends generation, done, after this token (nil: none); Source is
-	// an encoder-decoder's source ids.
-	Stop   *int32  ` + "`json:\"stop\"`" + `
-	Source []int32 ` + "`json:\"source\"`" + `
+	// StopToken ends generation, done, after this token (nil: none);
+	// Source is an encoder-decoder's source ids.
+	StopToken *int32  ` + "`json:\"stop_token\"`" + `
+	Source    []int32 ` + "`json:\"source\"`" + `
 	// phase "decode": Predict's outputs computed by Prefill on the first
 	// Prefill positions and DecodeStep on each later one.
 	Phase   string ` + "`json:\"phase\"`" + `
 	Prefill int    ` + "`json:\"prefill\"`" + `
 	// bench: N calls of the entry point Entry.
 	Entry string ` + "`json:\"entry\"`" + `
-}
+{{if .Dist}}	// dist: the parts every rank must agree on; step: this rank was
+	// interrupted.
+	Parts []distPart ` + "`json:\"parts\"`" + `
+	Stop  bool       ` + "`json:\"stop\"`" + `
+{{end}}}
 
 // benchResult is the cost of N calls: total nanoseconds, heap allocations
 // and bytes allocated.
@@ -340,7 +372,12 @@ type result struct {
 	Token   *int32              ` + "`json:\"token,omitempty\"`" + `
 	Done    bool                ` + "`json:\"done,omitempty\"`" + `
 	Bench   *benchResult        ` + "`json:\"bench,omitempty\"`" + `
-}
+{{if .Dist}}	Stop    bool                ` + "`json:\"stop,omitempty\"`" + `
+	// The time these steps spent in the all-reduces (waiting for the
+	// other ranks included) and the bytes each step all-reduced.
+	CommNs    int64 ` + "`json:\"comm_ns,omitempty\"`" + `
+	CommBytes int64 ` + "`json:\"comm_bytes,omitempty\"`" + `
+{{end}}}
 
 // errMissing marks an input the request left out: Predict does without
 // the training inputs.
@@ -411,13 +448,23 @@ func main() {
 	seed := flag.Uint64("seed", 0, "seed of the model's random initialisers and dropout")
 	flag.Parse()
 	m := model.NewSeeded(*seed)
-	dec := json.NewDecoder(bufio.NewReaderSize(os.Stdin, 1<<20))
+{{if .Dist}}	comm, err := dist.Init(dist.Options{Require: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ranks = newDistState(comm, m)
+{{end}}	dec := json.NewDecoder(bufio.NewReaderSize(os.Stdin, 1<<20))
 	out := bufio.NewWriter(os.Stdout)
 	enc := json.NewEncoder(out)
 	for {
 		var req request
 		if err := dec.Decode(&req); err == io.EOF {
-			return
+{{if .Dist}}			if err := comm.Finalize(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+{{end}}			return
 		} else if err != nil {
 			fmt.Fprintln(os.Stderr, "reading request:", err)
 			os.Exit(1)
@@ -499,7 +546,9 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 {{if or .LM .S2S}}	case "generate":
 		return generate(m, req, emit)
 {{end}}
-	case "get":
+{{if .Dist}}	case "dist":
+		return res, ranks.start(m, req.Parts)
+{{end}}	case "get":
 		res.Params = getAll(m.Params())
 {{if .HasState}}		res.State = getAll(m.State())
 {{end}}		res.RNG = strconv.FormatUint(m.RNGState(), 10)
@@ -529,7 +578,9 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	_ = {{.Var}}
 {{end}}	switch req.Cmd {
 {{if .HasTrain}}	case "step", "train":
-		n := max(req.Steps, 1)
+{{if .Dist}}		// Every rank's step is a data-parallel one.
+		return ranks.step(m, req, func() (float64, error) { return m.Backward({{.Args .TrainIn}}) })
+{{else}}		n := max(req.Steps, 1)
 		for range n {
 			loss, err := m.TrainStep({{.Args .TrainIn}})
 			if err != nil {
@@ -548,7 +599,7 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 			}
 		}
 		return res, nil
-	case "loss":
+{{end}}	case "loss":
 		loss, err := m.Loss({{.Args .TrainIn}})
 		if err != nil {
 			return nil, err
@@ -639,12 +690,12 @@ func serve(m *model.Model, req *request, emit func(*result)) (*result, error) {
 {{end}}	return res, nil
 }
 {{if or .LM .S2S}}
-// errStop ends generation at req.Stop.
+// errStop ends generation at req.StopToken.
 var errStop = errors.New("stop")
 
 // generate samples req.N tokens after the prompt{{if .S2S}} (the decoder's, for
 // the source req.Source){{end}}, streaming each one: with the KV cache
-// (Generate) unless req.NoCache. It ends early after req.Stop.
+// (Generate) unless req.NoCache. It ends early after req.StopToken.
 func generate(m *model.Model, req *request, emit func(*result)) (*result, error) {
 	err := m.SetSampling(req.Temperature, req.TopK, req.TopP, req.Seed)
 	if err != nil {
@@ -652,7 +703,7 @@ func generate(m *model.Model, req *request, emit func(*result)) (*result, error)
 	}
 	send := func(t int32) error {
 		emit(&result{Token: &t})
-		if req.Stop != nil && t == *req.Stop {
+		if req.StopToken != nil && t == *req.StopToken {
 			return errStop
 		}
 		return nil
@@ -667,6 +718,150 @@ func generate(m *model.Model, req *request, emit func(*result)) (*result, error)
 		return nil, err
 	}
 	return &result{Done: true}, nil
+}
+{{end}}{{if .Dist}}
+// distPart is one part of the start-up consistency check.
+type distPart struct {
+	Name string ` + "`json:\"name\"`" + `
+	Data string ` + "`json:\"data\"`" + `
+}
+
+// distState is this rank's side of data-parallel training.
+type distState struct {
+	comm    *dist.Comm
+	params  [][]{{.T}}
+	{{if .HasState}}state   [][]{{.T}}
+	{{end}}red     *dist.Reducer[{{.T}}]
+	// ctl holds the loss and the stop flag, summed over the ranks: its own
+	// allocation, since cgo refuses a pointer into memory that holds Go
+	// pointers (as distState does).
+	ctl     []float64
+	bytes   int64 // all-reduced per step: the gradient and ctl
+	started bool
+}
+
+var ranks *distState
+
+// bucketBytes is the size of the gradient all-reduce's buckets: a few
+// large collectives are the fastest without overlap (docs/distributed.md).
+const bucketBytes = 4 << 20
+
+func newDistState(c *dist.Comm, m *model.Model) *distState {
+	d := &distState{comm: c, params: flat(m.Params()){{if .HasState}}, state: flat(m.State()){{end}}, ctl: make([]float64, 2)}
+	red, err := dist.NewReducer(c, flat(m.Grads()), bucketBytes)
+	if err != nil {
+		c.Abort(1, err.Error())
+	}
+	d.red = red
+	for _, g := range m.Grads() {
+		d.bytes += int64(len(g.Data)) * int64(unsafe.Sizeof(g.Data[0]))
+	}
+	d.bytes += 16
+	return d
+}
+
+// flat returns the tensors' data as one slice when they are consecutive
+// parts of one array, as a generated model's parameters, gradients and
+// state are (one collective over them needs no staging), and as a slice
+// per tensor otherwise.
+func flat(ts []model.Tensor) [][]{{.T}} {
+	var z {{.T}}
+	size := unsafe.Sizeof(z)
+	var base unsafe.Pointer
+	total := 0
+	for _, t := range ts {
+		if len(t.Data) == 0 {
+			continue
+		}
+		p := unsafe.Pointer(unsafe.SliceData(t.Data))
+		if base == nil {
+			base = p
+		}
+		if p != unsafe.Add(base, uintptr(total)*size) {
+			out := make([][]{{.T}}, len(ts))
+			for i, t := range ts {
+				out[i] = t.Data
+			}
+			return out
+		}
+		total += len(t.Data)
+	}
+	if base == nil {
+		return nil
+	}
+	return [][]{{.T}}{unsafe.Slice((*{{.T}})(base), total)}
+}
+
+// start checks that every rank runs the same model, config and data, then
+// makes rank 0's parameters, optimizer state and dropout state every
+// rank's. mlc sends it once, after any restore.
+func (d *distState) start(m *model.Model, parts []distPart) error {
+	ps := make([]dist.Part, len(parts))
+	for i, p := range parts {
+		ps[i] = dist.Part{Name: p.Name, Data: []byte(p.Data)}
+	}
+	if err := d.comm.Check(ps...); err != nil {
+		return err
+	}
+	for _, x := range d.params {
+		d.must(dist.Broadcast(d.comm, x))
+	}
+{{if .HasState}}	for _, x := range d.state {
+		d.must(dist.Broadcast(d.comm, x))
+	}
+{{end}}	rng := make([]byte, 8)
+	binary.LittleEndian.PutUint64(rng, m.RNGState())
+	d.must(dist.Broadcast(d.comm, rng))
+	m.SetRNGState(binary.LittleEndian.Uint64(rng))
+	d.started = true
+	return nil
+}
+
+// must ends the whole job on a failed collective: the other ranks may
+// wait in it, and only MPI_Abort reaches them.
+func (d *distState) must(err error) {
+	if err != nil {
+		d.comm.Abort(1, err.Error())
+	}
+}
+
+// step runs req.Steps data-parallel steps: backward on this rank's batch,
+// the mean of the gradients over the ranks, the same update everywhere.
+// The loss reported is the mean over the ranks, and the divergence check
+// sees the mean gradient, so every rank takes the same decisions.
+func (d *distState) step(m *model.Model, req *request, backward func() (float64, error)) (*result, error) {
+	if !d.started {
+		return nil, errors.New("dist: step before the start-up check (send {\"cmd\": \"dist\"} first)")
+	}
+	res := &result{CommBytes: d.bytes}
+	for range max(req.Steps, 1) {
+		loss, err := backward()
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		d.must(d.red.Mean())
+		d.ctl[0], d.ctl[1] = loss, 0
+		if req.Stop {
+			d.ctl[1] = 1
+		}
+		d.must(dist.AllreduceSum(d.comm, d.ctl))
+		res.CommNs += time.Since(t0).Nanoseconds()
+		if err := m.Update(); err != nil {
+			return nil, err
+		}
+		res.Losses = append(res.Losses, jsonFloat(d.ctl[0]/float64(d.comm.Size())))
+		res.Stop = res.Stop || d.ctl[1] > 0
+		if req.Check {
+			norm := jsonFloat(gradNorm(m.Grads()))
+			res.GradNorm = &norm
+			if !finite(float64(res.Losses[len(res.Losses)-1])) || !finite(float64(norm)) {
+				res.Diverged = true
+				break
+			}
+		}
+	}
+	return res, nil
 }
 {{end}}{{if .Decode}}
 // decodeAll computes Predict's outputs the KV-cache way: Prefill on the

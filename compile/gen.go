@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/mlc-dev/mlc/codegen"
+	"github.com/mlc-dev/mlc/dist"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
@@ -151,16 +154,51 @@ func BuildRunner(prog *graph.Program, tags ...string) (string, error) {
 // BuildRunnerWith is BuildRunner with code generation options; the package
 // is always named model.
 func BuildRunnerWith(prog *graph.Program, opts codegen.Options, tags ...string) (string, error) {
+	main, err := codegen.Runner(prog, "mlcrun/model")
+	if err != nil {
+		return "", err
+	}
+	return buildRunner(prog, opts, main, nil, []byte("module mlcrun\n\ngo 1.26\n"), tags)
+}
+
+// BuildDistRunner builds the runner of a rank of a data-parallel job under
+// mpirun (codegen.RunnerOptions.Dist): cgo against Open MPI, with the
+// dist package's source, which this binary carries (dist.Source), written
+// beside it as a small module github.com/mlc-dev/mlc that the runner's
+// module replaces with it. It needs a binary built with -tags mpi, and
+// Open MPI's headers (libopenmpi-dev), gcc and pkg-config to build.
+func BuildDistRunner(prog *graph.Program) (string, error) {
+	if distSource == nil {
+		return "", dist.ErrNotBuilt
+	}
+	main, err := codegen.RunnerWith(prog, "mlcrun/model", codegen.RunnerOptions{Dist: true})
+	if err != nil {
+		return "", err
+	}
+	files := map[string][]byte{"mlc/go.mod": []byte("module github.com/mlc-dev/mlc\n\ngo 1.26\n")}
+	names, err := fs.Glob(distSource, "*.go")
+	if err != nil {
+		return "", err
+	}
+	for _, name := range names {
+		b, err := fs.ReadFile(distSource, name)
+		if err != nil {
+			return "", err
+		}
+		files["mlc/dist/"+name] = b
+	}
+	gomod := []byte("module mlcrun\n\ngo 1.26\n\nrequire github.com/mlc-dev/mlc v0.0.0\n\nreplace github.com/mlc-dev/mlc => ./mlc\n")
+	return buildRunner(prog, codegen.Options{}, main, files, gomod, []string{"mpi"})
+}
+
+// buildRunner generates prog's package and builds it with the runner main
+// and the extra files (by path in the module) into the cache.
+func buildRunner(prog *graph.Program, opts codegen.Options, main []byte, extra map[string][]byte, gomod []byte, tags []string) (string, error) {
 	opts.Package = "model"
 	files, err := codegen.Generate(prog, opts)
 	if err != nil {
 		return "", err
 	}
-	main, err := codegen.Runner(prog, "mlcrun/model")
-	if err != nil {
-		return "", err
-	}
-	gomod := []byte("module mlcrun\n\ngo 1.26\n")
 	h := sha256.New()
 	for _, f := range files {
 		fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))
@@ -169,6 +207,11 @@ func BuildRunnerWith(prog *graph.Program, opts codegen.Options, tags ...string) 
 	h.Write(main)
 	h.Write(gomod)
 	fmt.Fprint(h, tags)
+	extraNames := slices.Sorted(maps.Keys(extra))
+	for _, name := range extraNames {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(extra[name]))
+		h.Write(extra[name])
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	cache, err := CacheDir()
 	if err != nil {
@@ -177,6 +220,17 @@ func BuildRunnerWith(prog *graph.Program, opts codegen.Options, tags ...string) 
 	dir := filepath.Join(cache, "run", key)
 	bin := filepath.Join(dir, "runner")
 	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(filepath.Join(cache, "run"), 0o755); err != nil {
+		return "", err
+	}
+	unlock, err := buildLock(filepath.Join(cache, "run", key+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(bin); err == nil { // built while this process waited
 		return bin, nil
 	}
 	work, err := os.MkdirTemp(cache, "build-")
@@ -197,6 +251,15 @@ func BuildRunnerWith(prog *graph.Program, opts codegen.Options, tags ...string) 
 			continue
 		}
 		if err := os.WriteFile(filepath.Join(work, "model", f.Name), f.Data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	for _, name := range extraNames {
+		path := filepath.Join(work, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(path, extra[name], 0o644); err != nil {
 			return "", err
 		}
 	}
@@ -252,10 +315,10 @@ type RunRequest struct {
 	TopP        float64 `json:"top_p,omitempty"`
 	Seed        uint64  `json:"seed,omitempty"`
 	NoCache     bool    `json:"no_cache,omitempty"` // recompute the window for every token
-	// Stop ends generation after this token (nil: none); Source is an
-	// encoder-decoder's source ids (Prompt is then the decoder's).
-	Stop   *int32  `json:"stop,omitempty"`
-	Source []int32 `json:"source,omitempty"`
+	// StopToken ends generation after this token (nil: none); Source is
+	// an encoder-decoder's source ids (Prompt is then the decoder's).
+	StopToken *int32  `json:"stop_token,omitempty"`
+	Source    []int32 `json:"source,omitempty"`
 
 	// Phase "decode" computes Predict's outputs the KV-cache way: Prefill on
 	// the first Prefill positions (default 1), then DecodeStep for each later
@@ -265,6 +328,12 @@ type RunRequest struct {
 
 	// Entry is the entry point "bench" calls N times.
 	Entry string `json:"entry,omitempty"`
+
+	// A data-parallel runner (BuildDistRunner): "dist" checks Parts across
+	// the ranks and broadcasts rank 0's state; Stop on "step" says this
+	// rank was interrupted (the answer's Stop: some rank was).
+	Parts []DistPart `json:"parts,omitempty"`
+	Stop  bool       `json:"stop,omitempty"`
 
 	// ModelSeed seeds the parameters' random initialisers and dropout (mlc
 	// run -seed); the runner takes it at start, not over the pipe.
@@ -283,6 +352,18 @@ type ServerResult struct {
 
 	GradNorm *runtime.JSONFloat `json:"grad_norm,omitempty"`
 	Diverged bool               `json:"diverged,omitempty"`
+	Stop     bool               `json:"stop,omitempty"` // a data-parallel step: some rank was interrupted
+	// A data-parallel step: nanoseconds in the all-reduces (with the wait
+	// for the other ranks) and bytes all-reduced per step.
+	CommNs    int64 `json:"comm_ns,omitempty"`
+	CommBytes int64 `json:"comm_bytes,omitempty"`
+}
+
+// DistPart is one named input that every rank of a data-parallel job must
+// agree on (dist.Part).
+type DistPart struct {
+	Name string `json:"name"`
+	Data string `json:"data"`
 }
 
 // Server is a running generated model: a runner process that keeps its
@@ -376,6 +457,14 @@ func (s *Server) died(err error) error {
 func (s *Server) Close() error {
 	s.stdin.Close()
 	return s.cmd.Wait()
+}
+
+// Kill ends the runner process at once, without letting it finish (a
+// data-parallel runner would wait in MPI_Finalize for the other ranks).
+func (s *Server) Kill() {
+	s.stdin.Close()
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
 }
 
 // RunGenerated runs a runner binary on one request.

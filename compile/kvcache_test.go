@@ -236,7 +236,7 @@ func TestKVCacheHoldsKVHeads(t *testing.T) {
 // padded source, decoded greedily with the KV cache (Generate: the source
 // encoded once) and without it (GenerateNoCache), is the same, and is the
 // interpreter's greedy decoding by full forward passes (f64); sampling
-// from a seed gives the same tokens both ways; Stop ends the output after
+// from a seed gives the same tokens both ways; StopToken ends the output after
 // that token; bad requests are one-line errors.
 func TestTranslateCacheMatchesNoCache(t *testing.T) {
 	testutil.Long(t, "builds a generated encoder-decoder")

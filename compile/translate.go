@@ -21,7 +21,7 @@ func (s *Server) Translate(src, prompt []int32, n int, stop int32, sm Sampling, 
 		return nil, fmt.Errorf("translate: the decoder's prompt is empty (give it the start token)")
 	}
 	var out []int32
-	err := s.Stream(RunRequest{Cmd: "generate", Source: src, Prompt: prompt, N: n, Stop: &stop,
+	err := s.Stream(RunRequest{Cmd: "generate", Source: src, Prompt: prompt, N: n, StopToken: &stop,
 		Temperature: sm.Temperature, TopK: sm.TopK, TopP: sm.TopP, Seed: sm.Seed, NoCache: noCache}, func(r *ServerResult) error {
 		if r.Token == nil {
 			return fmt.Errorf("translate: the runner sent no token")

@@ -85,12 +85,19 @@ type Options struct {
 	Shapes map[string][]int
 	// Log prints progress lines (corpus size, tokens, baseline); may be nil.
 	Log func(format string, args ...any)
+	// Rank and Ranks: with Ranks > 1 the data set is rank Rank's share of
+	// a data-parallel job's (see shard.go): the rows r·b to (r+1)·b of the
+	// global batches of Ranks·b examples, where b is the model's batch.
+	Rank, Ranks int
 }
 
 // New builds the dataset the options describe.
 func New(o Options) (Dataset, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
+	}
+	if o.Ranks > 1 {
+		return sharded(o)
 	}
 	switch o.Kind {
 	case KindExample:

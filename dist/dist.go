@@ -386,3 +386,10 @@ func (c *Comm) allgather(mine, all []byte) error {
 	defer c.leave()
 	return mpiAllgather(unsafe.Pointer(unsafe.SliceData(mine)), len(mine), unsafe.Pointer(unsafe.SliceData(all)))
 }
+
+// Built reports whether this binary was built with MPI (-tags mpi).
+func Built() bool { return mpiBuilt }
+
+// ErrNotBuilt is Init's error when MPI is required but the binary was
+// built without it; its message says how to build with it.
+var ErrNotBuilt = errNotBuilt

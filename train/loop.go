@@ -96,6 +96,8 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 	began := time.Now()
 	lastSave, lastSaveStep := began, opts.Start
 	step := opts.Start
+	var comm time.Duration // in all-reduces (data-parallel steps)
+	var commBytes int64
 	for step < stop {
 		// A fixed batch trains in chunks inside the model; data batches go
 		// one by one.
@@ -119,6 +121,8 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("step %d: %w", step, err)
 		}
+		comm += s.Comm
+		commBytes = s.CommBytes
 		for i, l := range s.Losses {
 			res.Losses = append(res.Losses, l)
 			if (step+i)%log == 0 && bar == nil && !s.Diverged {
@@ -142,6 +146,9 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 			return res, err
 		}
 		interrupted := ctx.Err() != nil
+		if s.Collective {
+			interrupted = s.Stop
+		}
 		if interrupted {
 			fmt.Fprintf(errw, "\ninterrupted after step %d\n", step)
 			res.Interrupted = true
@@ -161,7 +168,12 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 	}
 	elapsed := time.Since(began)
 	if step > opts.Start {
-		fmt.Fprintf(out, "step %6d  loss %.10f  (%d steps in %.2fs, %.0f steps/s)\n", step-1, res.Losses[len(res.Losses)-1], step-opts.Start, elapsed.Seconds(), float64(step-opts.Start)/elapsed.Seconds())
+		n := float64(step - opts.Start)
+		fmt.Fprintf(out, "step %6d  loss %.10f  (%d steps in %.2fs, %.0f steps/s)\n", step-1, res.Losses[len(res.Losses)-1], step-opts.Start, elapsed.Seconds(), n/elapsed.Seconds())
+		if commBytes > 0 {
+			fmt.Fprintf(out, "%.1f ms per step, of which %.2f ms in all-reduces of %d bytes per step (rank 0's view, waiting for the other ranks included)\n",
+				elapsed.Seconds()*1e3/n, comm.Seconds()*1e3/n, commBytes)
+		}
 	}
 	if opts.Dir == nil {
 		if res.Interrupted {

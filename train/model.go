@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/data"
@@ -36,6 +37,14 @@ type Steps struct {
 	// Diverged is set when the last step's loss or gradient norm is not
 	// finite: the parameters are no longer usable.
 	Diverged bool
+	// Collective marks the steps of a data-parallel job: Stop then says
+	// whether any rank was interrupted, and Run stops on it rather than on
+	// its own context, so that every rank stops after the same step.
+	Collective, Stop bool
+	// Comm is the time these steps spent in all-reduces (waiting for the
+	// other ranks included) and CommBytes the bytes one step all-reduces.
+	Comm      time.Duration
+	CommBytes int64
 }
 
 // Snapshot is a model's trainable state: parameters, optimizer state and

@@ -102,3 +102,33 @@ func TestCheckSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestResumeNote(t *testing.T) {
+	if n := (Job{0, 2}).ResumeNote(map[string]string{"train.ranks": "2"}, 8); n != "" {
+		t.Errorf("same ranks: %q", n)
+	}
+	if n := (Job{0, 1}).ResumeNote(map[string]string{}, 8); n != "" {
+		t.Errorf("one process, no key: %q", n)
+	}
+	if n := (Job{0, 1}).ResumeNote(map[string]string{"train.ranks": "2"}, 8); !strings.Contains(n, "from 16 to 8 examples") {
+		t.Errorf("2 ranks resumed on 1: %q", n)
+	}
+}
+
+// TestDistModes: a run under mpirun must ask for -dist mpi, and -dist
+// takes only mpi.
+func TestDistModes(t *testing.T) {
+	t.Setenv("OMPI_COMM_WORLD_RANK", "1")
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	if _, err := Dist(""); err == nil || !strings.Contains(err.Error(), "rank 1 of 2 without -dist mpi") {
+		t.Errorf("under mpirun without -dist: %v", err)
+	}
+	if _, err := Dist("nccl"); err == nil || !strings.Contains(err.Error(), "-dist takes mpi") {
+		t.Errorf("-dist nccl: %v", err)
+	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "1")
+	t.Setenv("OMPI_COMM_WORLD_RANK", "0")
+	if j, err := Dist(""); err != nil || j.Parallel() {
+		t.Errorf("mpirun -np 1 without -dist: %+v, %v", j, err)
+	}
+}

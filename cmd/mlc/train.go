@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,7 +32,7 @@ const (
 // not given.
 const defaultSaveEvery = "10m"
 
-func cmdTrain(c *cli, args []string) error {
+func cmdTrain(c *cli, args []string) (err error) {
 	fs := c.flags("train")
 	var mf modelFlags
 	mf.register(fs)
@@ -52,8 +53,18 @@ func cmdTrain(c *cli, args []string) error {
 	logEvery := fs.Int("log", 0, "steps between log lines (default: the model's)")
 	batch := fs.Int("batch", 0, "batch size (sets the model's batch config key)")
 	paramsFile := fs.String("params", "", "initial parameters: a .safetensors or JSON file of weights (e.g. from another tool)")
+	distMode := fs.String("dist", "", "data-parallel training over MPI: mpi, under mpirun -np N in an mlc built with -tags mpi; -batch is per rank, rank 0 writes -ckpt (see docs/distributed.md)")
 	if err := c.parse(fs, args); err != nil {
 		return err
+	}
+	job, err := train.Dist(*distMode)
+	if err != nil {
+		return err
+	}
+	// Logs, the progress bar and the run directory are rank 0's.
+	stdout, stderr := c.stdout, c.stderr
+	if job.Rank > 0 {
+		stdout, stderr = io.Discard, io.Discard
 	}
 	of.parsed(fs)
 	set := setFlags(fs)
@@ -169,7 +180,7 @@ func cmdTrain(c *cli, args []string) error {
 	// Everything that can fail on the flags alone has: now take the
 	// directory (refusing one that holds another run) before any slow work.
 	var dir *train.Dir
-	if *ckpt != "" {
+	if *ckpt != "" && job.Rank == 0 {
 		if dir, err = train.Open(*ckpt, *resume, *force, start); err != nil {
 			return err
 		}
@@ -198,12 +209,13 @@ func cmdTrain(c *cli, args []string) error {
 		Example: compile.ExampleInputs(prog, m.Example(), st.Seed+1),
 		Inputs:  inputNames(prog.Train),
 		Shapes:  inputShapes(prog.Train),
-		Log:     func(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) },
+		Log:     func(format string, args ...any) { fmt.Fprintf(stdout, format, args...) },
+		Rank:    job.Rank, Ranks: job.Size,
 	})
 	if err != nil {
 		return err
 	}
-	bin, err := compile.BuildRunner(prog)
+	bin, err := job.BuildRunner(prog)
 	if err != nil {
 		return err
 	}
@@ -211,11 +223,30 @@ func cmdTrain(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() {
+		if err != nil && job.Parallel() {
+			// The other ranks may wait for this one in a collective, and
+			// the runner's MPI_Finalize would wait for them: kill it, and
+			// let mpirun end the job when mlc exits non-zero.
+			srv.Kill()
+			return
+		}
+		srv.Close()
+	}()
+	// SIGINT (Ctrl-C), SIGTERM (kill, a scheduler's stop) and SIGHUP (a
+	// closed terminal) all stop after the current step and save.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer cancel()
 	model := train.Remote(srv)
+	if job.Parallel() {
+		model = train.RemoteRanks(srv, ctx)
+	}
 	if restored != nil {
 		if err := train.RestoreCheckpoint(model, prog, ds, restored); err != nil {
 			return err
+		}
+		if note := job.ResumeNote(restored.Metadata, configInt(m, "batch")); note != "" {
+			fmt.Fprintln(stderr, note)
 		}
 	} else if *paramsFile != "" {
 		params, err := compile.ReadParams(*paramsFile, prog)
@@ -227,24 +258,31 @@ func cmdTrain(c *cli, args []string) error {
 		}
 	}
 
-	// SIGINT (Ctrl-C), SIGTERM (kill, a scheduler's stop) and SIGHUP (a
-	// closed terminal) all stop after the current step and save.
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer cancel()
+	if job.Parallel() {
+		parts, err := train.Parts(bin, prog, st, start, *until, ds)
+		if err != nil {
+			return err
+		}
+		if err := train.StartRanks(srv, parts); err != nil {
+			return err
+		}
+	}
 	opts := train.Options{
 		Settings: st, Program: prog, Data: ds, Dir: dir,
 		Start: start, Stop: *until, Log: *logEvery, Eval: def.Eval,
 		SaveEvery: everySteps, SaveInterval: everyTime,
-		Out: c.stdout, Err: c.stderr,
+		Out: stdout, Err: stderr,
 	}
-	if f, ok := c.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	// Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's
+	// output goes to a file, so a data-parallel job logs lines.
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !job.Parallel() {
 		opts.Progress = true
 	}
 	run, err := train.Run(ctx, model, opts)
 	if err != nil {
 		return err
 	}
-	if ds.Fixed() && !run.Interrupted {
+	if ds.Fixed() && !run.Interrupted && job.Rank == 0 {
 		return report(c, model, ds)
 	}
 	return nil
