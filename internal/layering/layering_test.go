@@ -29,11 +29,12 @@ var allowed = []struct {
 	{"codegen", []string{"graph", "runtime/sample"}, []string{"github.com/dave/jennifer"}},
 	{"models", []string{"dsl"}, nil},
 	{"generated", nil, nil},
-	// compile loads users' packages with go/packages.
-	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models", "onnx"}, []string{"golang.org/x/tools/go/packages", "golang.org/x/mod/module"}},
+	// compile loads users' packages with go/packages, and builds the
+	// data-parallel runner from dist's embedded source.
+	{"compile", []string{"graph", "dsl", "passes", "runtime", "codegen", "models", "onnx", "dist"}, []string{"golang.org/x/tools/go/packages", "golang.org/x/mod/module"}},
 	// The libraries over compile: data pipelines, the training loop.
 	{"data", []string{"graph", "runtime"}, nil},
-	{"train", []string{"compile", "data", "graph", "passes", "runtime", "internal/pngdraw"}, nil},
+	{"train", []string{"compile", "data", "dist", "graph", "passes", "runtime", "internal/pngdraw"}, nil},
 	// Interpretability over compiled models: everything below the CLI.
 	{"mechinterp", []string{"compile", "data", "dsl", "graph", "models", "passes", "runtime", "train", "internal/pngdraw"}, nil},
 	{"dist", []string{"dist"}, nil}, // standard library only (cgo to Open MPI under the mpi tag); dist/internal/bench imports dist
