@@ -52,8 +52,12 @@ func (m *Model) Compile(opts Options) (*Result, error) {
 		small = m.small.Clone()
 	}
 	res, err := fromGraphs(m.pred.Clone(), small, train, opts)
-	if err != nil || small == nil {
-		return res, err
+	if err != nil {
+		return nil, err
+	}
+	res.Program.Name = m.Name // what every verb, checkpoint and package calls it
+	if small == nil {
+		return res, nil
 	}
 	return res, CheckRowIndependent(res.Program, m.Example())
 }

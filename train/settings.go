@@ -53,6 +53,25 @@ func (s Settings) Check() error {
 	return nil
 }
 
+// Schedule completes a new run's learning-rate schedule from what the
+// caller chose: cosine asks for a cosine decay; ownWarmup is the model's
+// own warmup, which applies (with a decay to a tenth of the rate) only
+// when the caller chose none of optimizer, rate or schedule (chosen
+// false). With a warmup or a cosine the decay ends at the run's last step;
+// a warmup as long as the run shrinks to a tenth of it.
+func (s *Settings) Schedule(cosine bool, ownWarmup int, chosen bool) {
+	o := &s.Optimizer
+	if !chosen && !cosine && o.Warmup == 0 && ownWarmup > 0 {
+		o.Warmup, o.LRMin = ownWarmup, o.LR/10
+	}
+	if o.Warmup > 0 || cosine {
+		o.Steps = s.Steps
+	}
+	if o.Steps > 0 && o.Steps <= o.Warmup {
+		o.Warmup = o.Steps / 10
+	}
+}
+
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // Horizon moves the run's end to steps: with a schedule, the cosine decay

@@ -129,11 +129,12 @@ func cmdTrain(c *cli, args []string) (err error) {
 	}
 	def := m.trainDefaults()
 	if !*resume {
-		st = train.Settings{Model: m.Name, Config: mf.config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
+		// The canonical config, every key with its value: -resume rebuilds
+		// the same model even when a default changes, and it holds what
+		// the flags added (an ONNX model's -loss).
+		st = train.Settings{Model: m.Name, Config: m.Config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
 		if m.Entry == nil {
-			// The source's canonical config: it holds what the flags added
-			// (an ONNX model's -loss), so that -resume rebuilds the same model.
-			st.Source, st.Config = mf.model, m.Config
+			st.Source = mf.model
 		}
 		st.Steps = def.Steps
 		if set["steps"] {
@@ -151,16 +152,7 @@ func cmdTrain(c *cli, args []string) (err error) {
 			return err
 		}
 		st.Optimizer.Warmup, st.Optimizer.LRMin = *warmup, *lrMin
-		if !set["warmup"] && !*cosine && !set["opt"] && !set["lr"] && def.Warmup > 0 {
-			// The model's own schedule, unless the flags chose another run.
-			st.Optimizer.Warmup, st.Optimizer.LRMin = def.Warmup, st.Optimizer.LR/10
-		}
-		if st.Optimizer.Warmup > 0 || *cosine {
-			st.Optimizer.Steps = st.Steps
-		}
-		if st.Optimizer.Steps > 0 && st.Optimizer.Steps <= st.Optimizer.Warmup {
-			st.Optimizer.Warmup = st.Optimizer.Steps / 10
-		}
+		st.Schedule(*cosine, def.Warmup, set["warmup"] || set["opt"] || set["lr"])
 	}
 	if err := st.Check(); err != nil {
 		return err
@@ -196,9 +188,6 @@ func cmdTrain(c *cli, args []string) (err error) {
 			return fmt.Errorf("%s has no loss to train: give -loss cross_entropy, mse or bce_with_logits (targets: the input <output>_target)", mf.model)
 		}
 		return fmt.Errorf("%s has no loss to train", m.Name)
-	}
-	if !*resume {
-		st.Model = prog.Name // an ONNX graph's own name may differ from its file's
 	}
 	if err := compile.CheckMemory(prog, false); err != nil {
 		return err
