@@ -99,8 +99,11 @@ func TestResumeIsBitExact(t *testing.T) {
 	}
 	// The optimizer flags travel with the checkpoint, -beta1 included, so
 	// the resumed run below can only be bit-exact if it uses them.
-	if _, st, err := train.LoadCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" {
-		t.Fatalf("saved settings: %+v, %v", st.Optimizer, err)
+	// So does the whole config, the keys left at their defaults included,
+	// so that a changed default cannot change a resumed run.
+	if _, st, err := train.LoadCheckpoint(filepath.Join(parts, ckptFile)); err != nil || st.Optimizer.Beta1 != 0.85 || st.Optimizer.Kind != "adamw" ||
+		!strings.Contains(st.Config, "act=relu") || !strings.Contains(st.Config, "sizes=12-16-16-4") {
+		t.Fatalf("saved settings: %+v, %v", st, err)
 	}
 	if code, _, errs := runCLI("train", "-resume", "-ckpt", parts); code != 0 {
 		t.Fatalf("resume: %s", errs)
