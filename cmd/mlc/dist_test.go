@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,31 +26,8 @@ import (
 	"github.com/mlc-dev/mlc/train"
 )
 
-var (
-	distOnce sync.Once
-	distBin  string
-	distErr  error
-)
-
-// distBinary builds mlc with -tags mpi once.
-func distBinary(t *testing.T) string {
-	t.Helper()
-	distOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mlc-mpi-bin-")
-		if err != nil {
-			distErr = err
-			return
-		}
-		distBin = filepath.Join(dir, "mlc")
-		if out, err := exec.Command("go", "build", "-tags", "mpi", "-o", distBin, ".").CombinedOutput(); err != nil {
-			distErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if distErr != nil {
-		t.Fatalf("building mlc -tags mpi: %v", distErr)
-	}
-	return distBin
-}
+// distBinary is mlc built with -tags mpi.
+func distBinary(t *testing.T) string { return mlcBuild(t, "mpi") }
 
 func mpirunPath(t *testing.T) string {
 	t.Helper()

@@ -27,32 +27,48 @@ import (
 // its outcome: nothing lost, the checkpoint loads, and resuming gives what
 // an uninterrupted run gives, bit for bit.
 
+// builtMLC is mlc built once per test binary for a set of build tags.
+type builtMLC struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	mlcOnce sync.Once
-	mlcBin  string
-	mlcErr  error
+	buildsMu sync.Mutex
+	builds   = map[string]*builtMLC{}
 )
 
-// mlcBinary builds mlc once for the tests that run it as a process.
-func mlcBinary(t *testing.T) string {
+// mlcBuild builds mlc (with the build tags, "" for none) once, for the
+// tests that run it as a process.
+func mlcBuild(t *testing.T, tags string) string {
 	t.Helper()
-	mlcOnce.Do(func() {
+	buildsMu.Lock()
+	b := builds[tags]
+	if b == nil {
+		b = &builtMLC{}
+		builds[tags] = b
+	}
+	buildsMu.Unlock()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "mlc-bin-")
 		if err != nil {
-			mlcErr = err
+			b.err = err
 			return
 		}
-		mlcBin = filepath.Join(dir, "mlc")
-		if out, err := exec.Command("go", "build", "-o", mlcBin, ".").CombinedOutput(); err != nil {
-			mlcErr = err
-			t.Logf("%s", out)
+		b.path = filepath.Join(dir, "mlc")
+		if out, err := exec.Command("go", "build", "-tags", tags, "-o", b.path, ".").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%v\n%s", err, out)
 		}
 	})
-	if mlcErr != nil {
-		t.Fatalf("building mlc: %v", mlcErr)
+	if b.err != nil {
+		t.Fatalf("building mlc (tags %q): %v", tags, b.err)
 	}
-	return mlcBin
+	return b.path
 }
+
+// mlcBinary is mlc built without build tags.
+func mlcBinary(t *testing.T) string { return mlcBuild(t, "") }
 
 // faultArgs is a small run with everything a checkpoint must carry: AdamW,
 // a warmup + cosine schedule, clipping, dropout and a save after every step.
