@@ -347,11 +347,16 @@ func (g *gen) tensorAPI(f *jen.File) {
 	docComment(f, "SetRNGState restores the dropout generator's state.")
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetRNGState").Params(jen.Id("s").Uint64()).Block(jen.Id("m").Dot("rng").Dot("state").Op("=").Id("s"))
 	f.Line()
+	// Every Model has Close, so that callers need not know whether a config
+	// made its products large enough for the worker pool.
 	if g.usesPool {
 		docComment(f, "Close stops the worker goroutines of the matrix products and parallel\nkernels. The Model must not be used afterwards; a Model dropped\nwithout Close stops them too.")
 		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Close").Params().Block(jen.Id("m").Dot("pool").Dot("Close").Call())
-		f.Line()
+	} else {
+		docComment(f, "Close releases the Model. This one runs on the calling goroutine only\n(its products are too small for worker goroutines), so there is nothing\nto stop; the Model must not be used afterwards.")
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Close").Params().Block()
 	}
+	f.Line()
 	lookup("Param", "paramList", "Param returns a parameter's data by its DSL name, or nil.")
 	lookup("Grad", "gradList", "Grad returns d loss/d the named parameter, or nil.")
 }

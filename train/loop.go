@@ -92,7 +92,11 @@ func Run(ctx context.Context, m Model, opts Options) (*Result, error) {
 		bar = newProgress(out, opts.Start, st.Steps)
 		r.out = bar // validation lines clear the progress line first
 	}
-	fmt.Fprintf(out, "training %s for %d steps (%s, lr %g) from step %d\n", st.Model, st.Steps, st.Optimizer.Kind, st.Optimizer.LR, opts.Start)
+	how := "" // the optimizer, when the settings say (a library caller's compiled package knows its own)
+	if st.Optimizer.Kind != "" {
+		how = fmt.Sprintf(" (%s, lr %g)", st.Optimizer.Kind, st.Optimizer.LR)
+	}
+	fmt.Fprintf(out, "training %s for %d steps%s from step %d\n", st.Model, st.Steps, how, opts.Start)
 	began := time.Now()
 	lastSave, lastSaveStep := began, opts.Start
 	step := opts.Start

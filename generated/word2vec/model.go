@@ -116,6 +116,11 @@ func (m *Model) SetRNGState(s uint64) {
 	m.rng.state = s
 }
 
+// Close releases the Model. This one runs on the calling goroutine only
+// (its products are too small for worker goroutines), so there is nothing
+// to stop; the Model must not be used afterwards.
+func (m *Model) Close() {}
+
 // Param returns a parameter's data by its DSL name, or nil.
 func (m *Model) Param(name string) []float32 {
 	for _, t := range m.paramList {
