@@ -259,7 +259,7 @@ def cmd_xor_torch(args):
             z2 = torch.relu(X @ W1 + b1) @ W2 + b2
             # BCE with logits has the text's gradient (a2 - y)/4 exactly.
             loss = F.binary_cross_entropy_with_logits(z2, y)
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
@@ -344,7 +344,7 @@ def cmd_mlp_torch(args):
 
     def step():
         loss = F.cross_entropy(model(X), labels)
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         out["loss"] = loss
@@ -450,7 +450,7 @@ def cmd_gpt_train(args):
     c = GPT
     model = gpt_model(torch, c["ctx"])
     nparams = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, foreach=True)  # the multi-tensor path, not a Python loop over the parameters
     ids = torch.randint(0, c["vocab"], (c["batch"], c["ctx"]))
     targets = torch.randint(0, c["vocab"], (c["batch"], c["ctx"]))
     out = {}
