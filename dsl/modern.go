@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"fmt"
+	"math"
 	"slices"
 
 	"github.com/mlc-dev/mlc/graph"
@@ -118,6 +120,30 @@ type GroupedAttention struct {
 	Heads, KVHeads int
 	Wq, Wk, Wv, Wo *Tensor
 	Rope           *RoPE
+}
+
+// RopeAttentionProblems lists what is wrong with the sizes of a
+// grouped-query attention with RoPE, in config terms (the keys d, heads,
+// kv_heads, rope_theta), for a model's config check: heads must divide d
+// into an even head width, kv_heads must divide heads, and the RoPE base
+// must be a positive number. Sizes that are not positive are the caller's
+// to report; they are skipped here.
+func RopeAttentionProblems(d, heads, kvHeads int, ropeTheta float64) []string {
+	var p []string
+	if heads > 0 && d > 0 {
+		if d%heads != 0 {
+			p = append(p, fmt.Sprintf("d (%d) must be divisible by heads (%d)", d, heads))
+		} else if (d/heads)%2 != 0 {
+			p = append(p, fmt.Sprintf("the head width d/heads = %d must be even: RoPE rotates pairs of features", d/heads))
+		}
+	}
+	if heads > 0 && kvHeads > 0 && heads%kvHeads != 0 {
+		p = append(p, fmt.Sprintf("kv_heads (%d) must divide heads (%d)", kvHeads, heads))
+	}
+	if !(ropeTheta > 0) || math.IsInf(ropeTheta, 0) {
+		p = append(p, fmt.Sprintf("rope_theta must be positive, got %v", ropeTheta))
+	}
+	return p
 }
 
 // NewGroupedAttention declares name.Wq, name.Wk, name.Wv (from init) and

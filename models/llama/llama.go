@@ -97,18 +97,8 @@ func (c Config) valid(b *dsl.Builder) bool {
 			bad("%s must be positive, got %d", f.key, f.v)
 		}
 	}
-	if c.Heads > 0 && c.D > 0 {
-		if c.D%c.Heads != 0 {
-			bad("d (%d) must be divisible by heads (%d)", c.D, c.Heads)
-		} else if (c.D/c.Heads)%2 != 0 {
-			bad("the head width d/heads = %d must be even: RoPE rotates pairs of features", c.D/c.Heads)
-		}
-	}
-	if c.Heads > 0 && c.KVHeads > 0 && c.Heads%c.KVHeads != 0 {
-		bad("kv_heads (%d) must divide heads (%d)", c.KVHeads, c.Heads)
-	}
-	if !(c.RopeTheta > 0) || math.IsInf(c.RopeTheta, 0) {
-		bad("rope_theta must be positive, got %v", c.RopeTheta)
+	for _, p := range dsl.RopeAttentionProblems(c.D, c.Heads, c.KVHeads, c.RopeTheta) {
+		bad("%s", p)
 	}
 	if !(c.NormEps > 0) {
 		bad("norm_eps must be positive, got %v", c.NormEps)
