@@ -1,10 +1,8 @@
 package onnx_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
@@ -29,14 +27,7 @@ func TestImportedGPTDecodes(t *testing.T) {
 }
 
 func testDecodes(t *testing.T, model string) {
-	b, err := os.ReadFile("testdata/" + model + "/torch.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec torchRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec := readTorchRecord(t, model)
 	T := rec.X.Shape[1]
 	x := runtime.JSONTensor{Shape: []int{1, T}, Data: rec.X.Data[:T]} // the first sequence
 	for _, c := range []struct {

@@ -67,14 +67,7 @@ func onnxruntime(t *testing.T, model string, inputs map[string]runtime.JSONTenso
 func TestOnnxruntime(t *testing.T) {
 	for _, model := range []string{"mlp", "cnn", "gpt", "nanogpt"} {
 		t.Run(model, func(t *testing.T) {
-			b, err := os.ReadFile("testdata/" + model + "/torch.json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rec torchRecord
-			if err := json.Unmarshal(b, &rec); err != nil {
-				t.Fatal(err)
-			}
+			rec := readTorchRecord(t, model)
 			path := "testdata/" + model + "/model.onnx"
 			want := onnxruntime(t, path, map[string]runtime.JSONTensor{"x": rec.X})
 			res, err := compile.ONNX(path, compile.ONNXOptions{Import: onnx.Options{Dims: map[string]int{"batch": rec.X.Shape[0]}, Float: graph.F32}})

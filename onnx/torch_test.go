@@ -47,14 +47,7 @@ func TestTorch(t *testing.T) {
 }
 
 func testTorch(t *testing.T, model string) {
-	b, err := os.ReadFile("testdata/" + model + "/torch.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec torchRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec := readTorchRecord(t, model)
 	req := compile.RunRequest{Inputs: map[string]runtime.JSONTensor{"x": rec.X, "logits_target": rec.Target}, Loss: true, Grads: true}
 	for _, c := range []struct {
 		float    graph.DType
@@ -126,4 +119,19 @@ func testTorch(t *testing.T, model string) {
 			}
 		})
 	}
+}
+
+// readTorchRecord reads testdata/MODEL/torch.json, the export script's
+// record of PyTorch's inputs, outputs, loss and gradients.
+func readTorchRecord(t *testing.T, model string) torchRecord {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + model + "/torch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec torchRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
