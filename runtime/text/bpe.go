@@ -39,7 +39,7 @@ type BPE struct {
 	split  Split
 	merges []Merge
 	ranks  map[uint64]int32 // pack(left, right) → merge index
-	tokens [][]byte         // the bytes of each id
+	tokens tokenTable       // the bytes of each id
 }
 
 // pack makes one map key of a pair of token ids.
@@ -103,26 +103,12 @@ func (t *BPE) VocabSize() int { return len(t.tokens) }
 // TokenString is the token's bytes, with bytes that are not valid UTF-8
 // shown as <0xNN>.
 func (t *BPE) TokenString(id int) string {
-	if id < 0 || id >= len(t.tokens) {
-		return fmt.Sprintf("<invalid id %d>", id)
-	}
-	return string(appendPrintable(nil, t.tokens[id]))
+	return t.tokens.tokenString(id)
 }
 
 // Decode returns the bytes of ids.
 func (t *BPE) Decode(ids []int) ([]byte, error) {
-	n := 0
-	for pos, id := range ids {
-		if id < 0 || id >= len(t.tokens) {
-			return nil, outOfRange(pos, id, len(t.tokens))
-		}
-		n += len(t.tokens[id])
-	}
-	out := make([]byte, 0, n)
-	for _, id := range ids {
-		out = append(out, t.tokens[id]...)
-	}
-	return out, nil
+	return t.tokens.decode(ids)
 }
 
 // Encode returns the token ids of b.

@@ -43,8 +43,8 @@ import (
 // as GPT-2's encoder does); ID finds its id. A GPT2 is safe for concurrent
 // use.
 type GPT2 struct {
-	vocab  []string // id → token in GPT-2's printable byte alphabet (the encoder.json key)
-	tokens [][]byte // id → the token's bytes
+	vocab  []string   // id → token in GPT-2's printable byte alphabet (the encoder.json key)
+	tokens tokenTable // id → the token's bytes
 	byteID [256]int32
 	ranks  map[uint64]gpt2Merge // pack(left, right) → rank and result
 	merges [][2]int32           // by rank: left and right ids
@@ -272,26 +272,12 @@ func (t *GPT2) ID(token string) (int, bool) {
 // TokenString is the token's bytes, with bytes that are not valid UTF-8
 // shown as <0xNN>.
 func (t *GPT2) TokenString(id int) string {
-	if id < 0 || id >= len(t.tokens) {
-		return fmt.Sprintf("<invalid id %d>", id)
-	}
-	return string(appendPrintable(nil, t.tokens[id]))
+	return t.tokens.tokenString(id)
 }
 
 // Decode returns the bytes of ids.
 func (t *GPT2) Decode(ids []int) ([]byte, error) {
-	n := 0
-	for pos, id := range ids {
-		if id < 0 || id >= len(t.tokens) {
-			return nil, outOfRange(pos, id, len(t.tokens))
-		}
-		n += len(t.tokens[id])
-	}
-	out := make([]byte, 0, n)
-	for _, id := range ids {
-		out = append(out, t.tokens[id]...)
-	}
-	return out, nil
+	return t.tokens.decode(ids)
 }
 
 // Encode returns the token ids of b.
