@@ -172,15 +172,25 @@ func NewGroupedAttention(b *Builder, name string, d, heads, kvHeads int, init, o
 // its G query heads without copying it. Both forms are what the KV-cache
 // pass recognises, and its caches then hold KVHeads heads only.
 func (a *GroupedAttention) Causal(x *Tensor) *Tensor {
-	if a == nil || x.n == nil {
+	s := a.selfShape(x)
+	if s == nil {
 		return x.b.poisoned()
+	}
+	return a.attend(x, x, x.b.CausalMask(s[len(s)-2]), a.Rope)
+}
+
+// selfShape is the shape of a self-attention's x, [..., T, D], or nil
+// (reported) when x is not usable.
+func (a *GroupedAttention) selfShape(x *Tensor) []int {
+	if a == nil || x.n == nil {
+		return nil
 	}
 	s := x.Shape()
 	if len(s) < 2 {
 		x.b.Errorf("%s: needs [..., T, D], got %s", a.Name, x.n.Type)
-		return x.b.poisoned()
+		return nil
 	}
-	return a.attend(x, x, x.b.CausalMask(s[len(s)-2]), a.Rope)
+	return s
 }
 
 // Bidirectional attends over all of x[…, T, D] (an encoder's
@@ -190,12 +200,8 @@ func (a *GroupedAttention) Causal(x *Tensor) *Tensor {
 // changes no real position's output. Every sequence needs at least one
 // real token (a query that sees no key gets NaN weights).
 func (a *GroupedAttention) Bidirectional(x, keep *Tensor) *Tensor {
-	if a == nil || x.n == nil {
-		return x.b.poisoned()
-	}
-	s := x.Shape()
-	if len(s) < 2 {
-		x.b.Errorf("%s: needs [..., T, D], got %s", a.Name, x.n.Type)
+	s := a.selfShape(x)
+	if s == nil {
 		return x.b.poisoned()
 	}
 	mask := a.keyMask(keep, s[:len(s)-1])
