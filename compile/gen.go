@@ -508,13 +508,11 @@ func RunInterpreted(prog *graph.Program, req RunRequest) (*runtime.RunResult, er
 	}
 	res := &runtime.RunResult{Outputs: map[string]runtime.JSONTensor{}}
 	pg := prog.Predict
-	if small := prog.PredictSmall; small != nil {
-		if t, ok := req.Inputs[small.Inputs()[0].Name]; ok && graph.Shape(t.Shape).Equal(small.Inputs()[0].Type.Shape) {
-			if req.Loss || req.Grads || req.Steps > 0 || req.Phase == "decode" {
-				return nil, fmt.Errorf("inputs of the smaller batch run Predict only, not training or decoding")
-			}
-			pg = small
+	if smallBatch(prog, req.Inputs) {
+		if req.Loss || req.Grads || req.Steps > 0 || req.Phase == "decode" {
+			return nil, fmt.Errorf("inputs of the smaller batch run Predict only, not training or decoding")
 		}
+		pg = prog.PredictSmall
 	}
 	in, err := runtime.BindInputs(pg, "inputs", pickJSON(pg, req.Inputs))
 	if err != nil {
@@ -658,13 +656,10 @@ func CheckInputs(prog *graph.Program, src string, in map[string]runtime.JSONTens
 			return false, fmt.Errorf("%s: unknown input %q (the model's inputs are %s)", src, k, strings.Join(inputList(prog), ", "))
 		}
 	}
-	if small := prog.PredictSmall; small != nil {
-		first := small.Inputs()[0]
-		if t, ok := in[first.Name]; ok && graph.Shape(t.Shape).Equal(first.Type.Shape) {
-			// The smaller batch Predict also serves: Predict only.
-			_, err := runtime.BindInputs(small, src, pickJSON(small, in))
-			return false, err
-		}
+	if smallBatch(prog, in) {
+		// The smaller batch Predict also serves: Predict only.
+		_, err := runtime.BindInputs(prog.PredictSmall, src, pickJSON(prog.PredictSmall, in))
+		return false, err
 	}
 	if _, err := runtime.BindInputs(prog.Predict, src, pickJSON(prog.Predict, in)); err != nil {
 		return false, err

@@ -138,3 +138,15 @@ func CheckRowIndependent(prog *graph.Program, example map[string][]float64) erro
 	}
 	return nil
 }
+
+// smallBatch reports whether a request's inputs have prog's smaller
+// Predict batch (the first input's shape decides, as in generated code
+// and runtime.SmallBatch).
+func smallBatch(prog *graph.Program, in map[string]runtime.JSONTensor) bool {
+	if prog.PredictSmall == nil || len(prog.PredictSmall.Inputs()) == 0 {
+		return false
+	}
+	first := prog.PredictSmall.Inputs()[0]
+	t, ok := in[first.Name]
+	return ok && graph.Shape(t.Shape).Equal(first.Type.Shape)
+}
