@@ -88,3 +88,31 @@ func TestPredictBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictBatchONNX: an ONNX model's symbolic batch dimension serves as
+// the key: the import at batch 1 gives the first row of the import at
+// batch 8, in the interpreter.
+func TestPredictBatchONNX(t *testing.T) {
+	src, err := Resolve("../onnx/testdata/mlp/model.onnx", ResolveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := src.Load("batch=8", graph.Invalid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WithPredictBatch(src, "batch", 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Compile(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := res.Program.PredictSmall.Inputs()[0]
+	if !in.Type.Shape.Equal(graph.Shape{1, in.Type.Shape[1]}) {
+		t.Fatalf("the smaller Predict's input is %s", in.Type)
+	}
+	if err := CheckRowIndependent(res.Program, nil); err != nil {
+		t.Fatal(err)
+	}
+}
