@@ -16,14 +16,22 @@ type converter struct {
 	fn    func(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error)
 }
 
-func (im *importer) convert(nd *onnxpb.NodeProto) error {
+// knownOp checks that the importer has a converter for the node's op.
+func knownOp(nd *onnxpb.NodeProto) error {
 	if d := nd.GetDomain(); d != "" && d != "ai.onnx" {
 		return unsupported("op domain %q", d)
 	}
-	cv, ok := converters[nd.GetOpType()]
-	if !ok {
+	if _, ok := converters[nd.GetOpType()]; !ok {
 		return unsupported("op %s", nd.GetOpType())
 	}
+	return nil
+}
+
+func (im *importer) convert(nd *onnxpb.NodeProto) error {
+	if err := knownOp(nd); err != nil {
+		return err
+	}
+	cv := converters[nd.GetOpType()]
 	for _, a := range nd.GetAttribute() {
 		if a.GetRefAttrName() != "" {
 			return unsupported("attribute %q refers to a function attribute", a.GetName())

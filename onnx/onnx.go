@@ -240,6 +240,14 @@ func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrUnsupported)
 }
 
+// nodeName names node i of a graph in errors: its name, or #i.
+func nodeName(nd *onnxpb.NodeProto, i int) string {
+	if nd.GetName() != "" {
+		return nd.GetName()
+	}
+	return fmt.Sprintf("#%d", i)
+}
+
 func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Model, error) {
 	gp := mp.GetGraph()
 	if gp == nil {
@@ -280,6 +288,13 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 	}
 	im := &importer{g: graph.New(name, source), float: float, opset: opset, dir: dir, source: source, vals: map[string]*value{}}
 	m := &Model{Name: name, Float: float, OpsetVersion: opset}
+
+	// An op the importer lacks is the error, whatever else is wrong.
+	for i, nd := range gp.GetNode() {
+		if err := knownOp(nd); err != nil {
+			return nil, &nodeError{node: nodeName(nd, i), op: nd.GetOpType(), err: err}
+		}
+	}
 
 	inits := map[string]bool{}
 	masks := onlyCompared(gp)
@@ -384,11 +399,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 	for i, nd := range gp.GetNode() {
 		im.node, im.index = nd, i
 		if err := im.convert(nd); err != nil {
-			name := nd.GetName()
-			if name == "" {
-				name = fmt.Sprintf("#%d", i)
-			}
-			return nil, &nodeError{node: name, op: nd.GetOpType(), err: err}
+			return nil, &nodeError{node: nodeName(nd, i), op: nd.GetOpType(), err: err}
 		}
 	}
 

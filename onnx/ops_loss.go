@@ -222,10 +222,8 @@ func convGatherElements(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*val
 		return nil, err
 	}
 	ch := &chain{im: im}
-	if !ids.known() { // negative ids count from the end
-		neg := ch.op(graph.OpLess, graph.Attrs{}, idn, ch.k(graph.I32, 0))
-		wrapped := ch.op(graph.OpCast, graph.Attrs{To: graph.I32}, ch.op(graph.OpAdd, graph.Attrs{}, ch.op(graph.OpCast, graph.Attrs{To: im.float}, idn), ch.k(im.float, float64(d))))
-		idn = ch.op(graph.OpWhere, graph.Attrs{}, neg, wrapped, idn)
+	if !ids.known() {
+		idn = ch.wrapIndices(idn, d)
 	}
 	if !graph.Shape(ends).Equal(xs) {
 		x = ch.op(graph.OpSlice, graph.Attrs{Starts: make([]int, r), Ends: ends}, x)
@@ -264,4 +262,20 @@ func convGatherElements(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*val
 	}
 	v, err := im.transposeValue(node(y), back)
 	return []*value{v}, err
+}
+
+// wrapIndices makes run-time indices into an axis of size d count from the
+// end when negative, as ONNX's Gather and GatherElements do: ids < 0 ?
+// ids + d : ids. The IR has no integer arithmetic, so the sum goes through
+// the graph's float type, which holds every index exactly while d ≤ 2²⁴ in
+// f32 (2⁵³ in f64); beyond that the ids stay as they are and a negative one
+// is left to the op's own range check.
+func (c *chain) wrapIndices(ids *graph.Node, d int) *graph.Node {
+	fl := c.im.float
+	if fl == graph.F32 && d > 1<<24 {
+		return ids
+	}
+	neg := c.op(graph.OpLess, graph.Attrs{}, ids, c.k(graph.I32, 0))
+	wrapped := c.op(graph.OpCast, graph.Attrs{To: graph.I32}, c.op(graph.OpAdd, graph.Attrs{}, c.op(graph.OpCast, graph.Attrs{To: fl}, ids), c.k(fl, float64(d))))
+	return c.op(graph.OpWhere, graph.Attrs{}, neg, wrapped, ids)
 }

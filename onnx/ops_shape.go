@@ -646,6 +646,12 @@ func convGather(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, erro
 	if err != nil {
 		return nil, err
 	}
+	if !ids.known() { // negative ids count from the end
+		ch := &chain{im: im}
+		if ns[1] = ch.wrapIndices(ns[1], xs[a]); ch.err != nil {
+			return nil, ch.err
+		}
+	}
 	y, err := im.apply(graph.OpGather, graph.Attrs{}, ns...)
 	if err != nil {
 		return nil, err
