@@ -29,7 +29,7 @@ func emitIm2Col(f *fnGen, n *graph.Node) []jen.Code {
 	if err != nil {
 		panic("codegen: " + err.Error()) // the validator has checked the shape rule
 	}
-	return []jen.Code{jen.Id("im2col").Call(f.ref(n), f.ref(x), jen.Lit(s[0]*s[1]), geom, f.toT(jen.Id(formatFloat(n.Attrs.Value))))}
+	return []jen.Code{jen.Id("im2col").Call(f.ref(n), f.ref(x), jen.Lit(s[0]*s[1]), geom, f.toT(floatCode(n.Attrs.Value)))}
 }
 
 func emitCol2Im(f *fnGen, n *graph.Node) []jen.Code {

@@ -171,13 +171,23 @@ func (g *gen) floatsLit(data []float64) jen.Code {
 // math.Inf, a float64, so float32 packages convert it.
 func (g *gen) floatLit(v float64) jen.Code {
 	if math.IsInf(v, 0) && g.T == "float32" {
-		return jen.Id("float32").Call(jen.Id(formatFloat(v)))
+		return jen.Id("float32").Call(floatCode(v))
 	}
-	return jen.Id(formatFloat(v))
+	return floatCode(v)
 }
 
-func formatFloat(v float64) string {
-	return strings.Replace(graph.FormatFloat(v), "inf", "math.Inf(1)", 1)
+// floatCode is v as Go source; an infinity or NaN calls package math,
+// through jen so that the file imports it.
+func floatCode(v float64) *jen.Statement {
+	switch {
+	case math.IsInf(v, 1):
+		return jen.Qual("math", "Inf").Call(jen.Lit(1))
+	case math.IsInf(v, -1):
+		return jen.Op("-").Qual("math", "Inf").Call(jen.Lit(1))
+	case math.IsNaN(v):
+		return jen.Qual("math", "NaN").Call()
+	}
+	return jen.Id(graph.FormatFloat(v))
 }
 
 func (g *gen) constructor(f *jen.File) {
@@ -233,7 +243,7 @@ func (g *gen) constructor(f *jen.File) {
 		switch {
 		case !v.param:
 			if n.Attrs.Value != 0 {
-				init = jen.For(jen.Id("i").Op(":=").Range().Add(dst)).Block(jen.Add(dst.Clone()).Index(jen.Id("i")).Op("=").Id(formatFloat(n.Attrs.Value)))
+				init = jen.For(jen.Id("i").Op(":=").Range().Add(dst)).Block(jen.Add(dst.Clone()).Index(jen.Id("i")).Op("=").Add(floatCode(n.Attrs.Value)))
 			}
 		case n.Attrs.Init == "zeros":
 		case n.Attrs.Init == "ones":
@@ -597,7 +607,7 @@ func (g *gen) constData(f *jen.File) {
 				f.Var().Id(name).Add(typ)
 				continue
 			}
-			var v jen.Code = jen.Id(formatFloat(n.Attrs.Value))
+			var v jen.Code = floatCode(n.Attrs.Value)
 			switch n.Type.DType {
 			case graph.Bool:
 				v = jen.True()

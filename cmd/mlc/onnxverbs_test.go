@@ -79,6 +79,15 @@ func TestONNXEveryVerb(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "from step 20") {
 		t.Fatalf("resume: exit %d\n%s%s", code, out, errs)
 	}
+	// The exported GPT (exact GELU fused into GELUErf, additive −inf causal
+	// masks as constants) compiles to a package that type-checks.
+	gpt, err := filepath.Abs("../../onnx/testdata/gpt/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI("compile", "-model", gpt, "-config", "batch=1", "-o", filepath.Join(t.TempDir(), "gpt")); code != 0 {
+		t.Errorf("compile the GPT: exit %d\n%s%s", code, out, errs)
+	}
 	// Without a loss, an ONNX model says how to attach one.
 	code, _, errs = runCLI("train", "-model", model, "-config", "batch=8", "-data", file)
 	if code != 1 || !strings.Contains(errs, "give -loss cross_entropy, mse or bce_with_logits") {
