@@ -86,6 +86,7 @@ func init() {
 		graph.OpSigmoid: genericFn("sigmoid"),
 		graph.OpReLU:    func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("max").Call(a[0], jen.Lit(0)) },
 		graph.OpGELU:    genericFn("gelu"),
+		graph.OpGELUErf: genericFn("geluErf"),
 		graph.OpAbs:     mathFn("Abs"),
 		graph.OpErf:     mathFn("Erf"),
 		graph.OpPow:     powExpr,
@@ -109,6 +110,7 @@ func init() {
 		graph.OpNot:          func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Op("!").Add(f.operand(n, a, 0)) },
 		graph.OpWhere:        func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("where").Call(a[0], a[1], a[2]) },
 		graph.OpGELUGrad:     genericFn("geluGrad"),
+		graph.OpGELUErfGrad:  genericFn("geluErfGrad"),
 		graph.OpBroadcastTo:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return a[0] },
 	}
 	emitters = map[graph.Op]emitter{

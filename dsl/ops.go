@@ -19,6 +19,10 @@ func (t *Tensor) Tanh() *Tensor    { return t.unary(graph.OpTanh) }
 func (t *Tensor) Sigmoid() *Tensor { return t.unary(graph.OpSigmoid) }
 func (t *Tensor) ReLU() *Tensor    { return t.unary(graph.OpReLU) }
 func (t *Tensor) GELU() *Tensor    { return t.unary(graph.OpGELU) }
+
+// GELUErf is GELU's exact form 0.5·x·(1 + erf(x/√2)) (PyTorch's default
+// nn.GELU); GELU is the tanh approximation.
+func (t *Tensor) GELUErf() *Tensor { return t.unary(graph.OpGELUErf) }
 func (t *Tensor) Abs() *Tensor     { return t.unary(graph.OpAbs) }
 func (t *Tensor) Erf() *Tensor     { return t.unary(graph.OpErf) }
 

@@ -85,6 +85,11 @@ func gradGELU(b *Builder, n, dy *Node) []*Node {
 	return []*Node{b.Apply(OpGELUGrad, Attrs{}, n.Inputs[0], dy)}
 }
 
+// gradGELUErf: dx = dy ⊙ (Φ(x) + x·φ(x))
+func gradGELUErf(b *Builder, n, dy *Node) []*Node {
+	return []*Node{b.Apply(OpGELUErfGrad, Attrs{}, n.Inputs[0], dy)}
+}
+
 // gradAbs: dx = dy ⊙ sign(x), with sign(0) = 0
 func gradAbs(b *Builder, n, dy *Node) []*Node {
 	x := n.Inputs[0]

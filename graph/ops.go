@@ -113,6 +113,10 @@ const (
 	OpRMSNormGrad
 	OpRoPE
 
+	// GELU's exact form (PyTorch's default nn.GELU) and its backward.
+	OpGELUErf
+	OpGELUErfGrad
+
 	numOps
 )
 
@@ -291,6 +295,10 @@ func opRows() [numOps]OpInfo {
 			return "(" + a[1] + " − mean(" + a[1] + ") − x̂ ⊙ mean(" + a[1] + " ⊙ x̂)) / σ"
 		},
 			Doc: "Backward of LayerNorm from its input x and upstream dy, per row of the last axis: (dy − mean(dy) − x̂·mean(dy·x̂)) / √(var + eps), x̂ the normalised x."},
+		OpGELUErf: {Grad: gradGELUErf, Name: "GELUErf", Min: 1, Max: 1, Flags: Elementwise, Infer: inferUnaryFloat, Math: fn("gelu_erf"),
+			Doc: "GELU, exact form: x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with erf as math.Erf computes it (PyTorch's default GELU)."},
+		OpGELUErfGrad: {Name: "GELUErfGrad", Min: 2, Max: 2, Flags: Elementwise, Infer: inferPairSame, Math: func(n *Node, a []string) string { return a[1] + " ⊙ gelu_erf′(" + a[0] + ")" },
+			Doc: "Backward of GELUErf from its input x and upstream dy: dy · (Φ(x) + x·φ(x)), Φ(x) = 0.5·(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)."},
 		OpGELUGrad: {Name: "GELUGrad", Min: 2, Max: 2, Flags: Elementwise, Infer: inferPairSame, Math: func(n *Node, a []string) string { return a[1] + " ⊙ gelu′(" + a[0] + ")" },
 			Doc: "Backward of GELU (tanh form) from its input x and upstream dy: dy · d gelu/dx."},
 

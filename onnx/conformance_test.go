@@ -538,16 +538,20 @@ dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy
   reduce the Im2Col windows; LayerNormalization over axes a… reshapes to
   the IR's last-axis LayerNorm; BatchNormalization (inference) is
   (x − mean)·scale/√(var + eps) + B; Gather on an axis other than 0
-  transposes around the IR's row gather; GELU arrives as Erf; Resize
+  transposes around the IR's row gather; Resize
   (nearest, linear, cubic, every coordinate mode) is, per axis, gathers of
   positions known at import with ONNX's reference weights; CumSum adds
   shifted copies; GatherElements and the NLL loss select with comparison
   masks, so an infinity elsewhere never becomes NaN.
-- **Fusions at import.** GELU's tanh form written out in elementwise ops
-  (PyTorch's gelu(approximate="tanh"), Hugging Face's NewGELU) becomes the
-  IR's GELU when its constants are GELU's at the graph's precision, so it
-  runs the vectorised kernel (in an exported GPT the scalar tanh chain was
-  40% of Predict). The exact, Erf form stays as it is.
+- **Fusions at import.** GELU written out in elementwise ops becomes one
+  IR op when its constants are GELU's at the graph's precision: the tanh
+  form (PyTorch's gelu(approximate="tanh"), Hugging Face's NewGELU) the
+  IR's GELU, which runs the vectorised kernel (in an exported GPT the
+  scalar tanh chain was 40% of Predict); the exact form 0.5·x·(1 +
+  erf(x/√2)) (PyTorch's default nn.GELU, erf(x/√2) or erf(x·(1/√2)))
+  the IR's GELUErf, one elementwise op with a one-op gradient instead of
+  five. In an f64 graph a file's float32 √2 or 0.044715 is not GELU's, so
+  the chain stays as written (and matches PyTorch's double run to 1e-10).
 - **KV-cache decoding.** An exported causal decoder gets Prefill and
   DecodeStep from the KV-cache pass as a DSL model does. The pass
   recognises attention as PyTorch exports it: scores MatMul(q,

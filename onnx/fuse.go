@@ -6,15 +6,21 @@ import (
 	"github.com/mlc-dev/mlc/graph"
 )
 
-// fuseGELU replaces the tanh form of GELU written out in elementwise ops,
-// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) — how PyTorch exports
-// gelu(approximate="tanh") and how Hugging Face's NewGELU reads — by the
-// IR's GELU, which is that function, so an imported model runs the
-// generated code's vectorised kernel (and gets its one-op gradient) as the
-// DSL's does. Only where the constants are GELU's in the graph's float
-// type (the file's float32 0.044715 is GELU's constant in an f32 graph, not
-// in an f64 one), so the result is the same function at that precision.
-// x³ may be x·(x·x), (x·x)·x or x^3; products and sums in either operand
+// fuseGELU replaces GELU written out in elementwise ops by the IR's op for
+// it, so that an imported model runs one elementwise op with a one-op
+// gradient as the DSL's does:
+//
+//   - the tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) — how
+//     PyTorch exports gelu(approximate="tanh") and how Hugging Face's
+//     NewGELU reads — becomes GELU (the generated code's vectorised
+//     kernel);
+//   - the exact form 0.5·x·(1 + erf(x/√2)) — how PyTorch exports its
+//     default nn.GELU, erf(x/√2) or erf(x·(1/√2)) — becomes GELUErf.
+//
+// Only where the constants are GELU's in the graph's float type (the
+// file's float32 0.044715 or √2 is GELU's constant in an f32 graph, not in
+// an f64 one), so the result is the same function at that precision. x³
+// may be x·(x·x), (x·x)·x or x^3; products and sums in either operand
 // order; the 0.5 on the outside or on x. The ops left unread go.
 func fuseGELU(g *graph.Graph, float graph.DType) {
 	is := func(n *graph.Node, want float64) bool {
@@ -70,27 +76,55 @@ func fuseGELU(g *graph.Graph, float graph.DType) {
 		}
 		return nil
 	}
+	// erfOf matches the erf(x/√2) or erf(x·(1/√2)) of x.
+	erfOf := func(e *graph.Node) *graph.Node {
+		if e.Op != graph.OpErf {
+			return nil
+		}
+		u := e.Inputs[0]
+		if u.Op == graph.OpDiv && is(u.Inputs[1], math.Sqrt2) {
+			return u.Inputs[0]
+		}
+		if _, x, ok := pair(u, graph.OpMul, constant(1/math.Sqrt2)); ok {
+			return x
+		}
+		return nil
+	}
+	// inner matches the tanh(…) or erf(…) of x in 1 + inner and names the
+	// op the whole becomes.
+	inner := func(t *graph.Node) (*graph.Node, graph.Op) {
+		if x := tanhOf(t); x != nil {
+			return x, graph.OpGELU
+		}
+		if x := erfOf(t); x != nil {
+			return x, graph.OpGELUErf
+		}
+		return nil, graph.OpInvalid
+	}
 	fused := false
 	for _, n := range g.Nodes {
 		if n.Op != graph.OpMul || !n.Type.DType.IsFloat() {
 			continue
 		}
 		var x *graph.Node
+		var op graph.Op
 		for i, a := range n.Inputs {
 			other := n.Inputs[1-i]
-			// 0.5·x·(1 + tanh(…)): a = 1 + tanh(…), other = 0.5·x.
+			// 0.5·x·(1 + t(…)): a = 1 + t(…), other = 0.5·x.
 			if _, t, ok := pair(a, graph.OpAdd, constant(1)); ok {
-				if tx := tanhOf(t); tx != nil {
+				if tx, top := inner(t); tx != nil {
 					if _, y, ok := pair(other, graph.OpMul, constant(0.5)); ok && y == tx {
-						x = tx
+						x, op = tx, top
 					}
 				}
 			}
-			// 0.5·(x·(1 + tanh(…))): a = 0.5, other = x·(1 + tanh(…)).
+			// 0.5·(x·(1 + t(…))): a = 0.5, other = x·(1 + t(…)).
 			if x == nil && is(a, 0.5) && other.Op == graph.OpMul {
 				for j, y := range other.Inputs {
-					if _, t, ok := pair(other.Inputs[1-j], graph.OpAdd, constant(1)); ok && tanhOf(t) == y {
-						x = y
+					if _, t, ok := pair(other.Inputs[1-j], graph.OpAdd, constant(1)); ok {
+						if tx, top := inner(t); tx == y {
+							x, op = y, top
+						}
 					}
 				}
 			}
@@ -101,7 +135,7 @@ func fuseGELU(g *graph.Graph, float graph.DType) {
 		if x == nil || !x.Type.Equal(n.Type) {
 			continue
 		}
-		gl, err := graph.NewNode(graph.OpGELU, graph.Attrs{}, x)
+		gl, err := graph.NewNode(op, graph.Attrs{}, x)
 		if err != nil {
 			continue
 		}

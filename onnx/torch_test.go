@@ -27,7 +27,7 @@ type torchRun struct {
 }
 
 // TestTorch imports models that testdata/*/export.py exported from
-// PyTorch — an MLP (Gemm, LayerNormalization, exact GELU through Erf) and a
+// PyTorch — an MLP (Gemm, LayerNormalization, exact GELU: GELUErf in f32) and a
 // CNN (Conv, eval-mode BatchNormalization, MaxPool, grouped strided Conv,
 // Flatten, Gemm) and a GPT (embeddings, two pre-norm TransformerEncoder
 // layers with a causal mask, LM head) and a nanoGPT-style decoder (a

@@ -129,6 +129,7 @@ var gradChecks = map[graph.Op][]gradCase{
 	graph.OpSigmoid: unaryCases((*dsl.Tensor).Sigmoid, false),
 	graph.OpReLU:    unaryCases((*dsl.Tensor).ReLU, false),
 	graph.OpGELU:    unaryCases((*dsl.Tensor).GELU, false),
+	graph.OpGELUErf: unaryCases((*dsl.Tensor).GELUErf, false),
 	graph.OpAbs:     unaryCases((*dsl.Tensor).Abs, false),
 	graph.OpErf:     unaryCases((*dsl.Tensor).Erf, false),
 	graph.OpIm2Col: {
@@ -272,6 +273,7 @@ var exempt = map[graph.Op]string{
 	graph.OpOneHot: "integer operand", graph.OpArgMax: "integer result",
 	graph.OpSoftmaxGrad: "backward-only (no second derivatives)", graph.OpLogSoftmaxGrad: "backward-only",
 	graph.OpLayerNormGrad: "backward-only", graph.OpGELUGrad: "backward-only", graph.OpRMSNormGrad: "backward-only",
+	graph.OpGELUErfGrad:   "backward-only",
 	graph.OpApplySGD:      "optimizer update (effect, runs after backward)",
 	graph.OpApplyMomentum: "optimizer update", graph.OpApplyEMAMomentum: "optimizer update",
 	graph.OpApplyRMSProp: "optimizer update", graph.OpApplyAdam: "optimizer update",

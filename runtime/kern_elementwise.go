@@ -45,6 +45,17 @@ func GELUGrad(x, dy float64) float64 {
 	return dy * (0.5*(1+t) + 0.5*x*(1-t*t)*du)
 }
 
+// GELUErf is GELU's exact form x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
+func GELUErf(x float64) float64 {
+	return 0.5 * x * (1 + math.Erf(x*math.Sqrt2/2))
+}
+
+// GELUErfGrad is dy · d GELUErf(x)/dx = dy · (Φ(x) + x·φ(x)).
+func GELUErfGrad(x, dy float64) float64 {
+	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
+	return dy * (0.5*(1+math.Erf(x*math.Sqrt2/2)) + x*invSqrt2Pi*math.Exp(-0.5*x*x))
+}
+
 // maxF and minF propagate NaN like NumPy's maximum/minimum.
 func maxF(a, b float64) float64 {
 	if a != a || a >= b {

@@ -14,6 +14,7 @@ var kernels = map[graph.Op]kernel{
 	graph.OpSigmoid: unaryKernel(Sigmoid),
 	graph.OpReLU:    unaryKernel(func(x float64) float64 { return max(x, 0) }),
 	graph.OpGELU:    unaryKernel(GELU),
+	graph.OpGELUErf: unaryKernel(GELUErf),
 	graph.OpAbs:     unaryKernel(absF),
 	graph.OpErf:     unaryKernel(erfF),
 	graph.OpPow:     kernPow,
@@ -60,6 +61,7 @@ var kernels = map[graph.Op]kernel{
 	graph.OpLayerNorm:      kernLayerNorm,
 	graph.OpLayerNormGrad:  kernLayerNormGrad,
 	graph.OpGELUGrad:       binaryKernel(GELUGrad),
+	graph.OpGELUErfGrad:    binaryKernel(GELUErfGrad),
 
 	graph.OpDropoutMask: kernDropoutMask,
 

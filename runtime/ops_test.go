@@ -84,6 +84,8 @@ var opCases = []opCase{
 	{graph.OpSigmoid, "sigmoid", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{0, ln3, -ln3, -800}, 4).Sigmoid() }, []int{4}, []float64{0.5, 0.75, 0.25, 0}},
 	{graph.OpReLU, "relu", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2.5}, 3).ReLU() }, []int{3}, []float64{0, 0, 2.5}},
 	{graph.OpGELU, "gelu", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2}, 3).GELU() }, []int{3}, []float64{geluAt(-1), 0, geluAt(2)}},
+	// x·Φ(x): Φ(−1) = 0.15865525393145707, Φ(2) = 0.9772498680518208.
+	{graph.OpGELUErf, "gelu erf", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1, 0, 2}, 3).GELUErf() }, []int{3}, []float64{-0.15865525393145707, 0, 1.9544997361036416}},
 	{graph.OpAbs, "abs", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{-1.5, 0, 2}, 3).Abs() }, []int{3}, []float64{1.5, 0, 2}},
 	{graph.OpIm2Col, "1d pad stride", func(b *dsl.Builder) *dsl.Tensor {
 		return c(b, []float64{1, 2, 3, 4}, 1, 1, 4).Im2Col(dsl.Window{Kernel: []int{2}, Strides: []int{2}, Pads: []int{1, 0}}, -9)
@@ -184,6 +186,10 @@ var opCases = []opCase{
 		n, _ := b.Graph().Apply(graph.OpGELUGrad, graph.Attrs{}, c(b, []float64{0}, 1).Node(), c(b, []float64{2}, 1).Node())
 		return dsl.Wrap(b, n) // gelu′(0) = ½
 	}, []int{1}, []float64{1}},
+	{graph.OpGELUErfGrad, "at 0 and 1", func(b *dsl.Builder) *dsl.Tensor {
+		n, _ := b.Graph().Apply(graph.OpGELUErfGrad, graph.Attrs{}, c(b, []float64{0, 1}, 2).Node(), c(b, []float64{2, 1}, 2).Node())
+		return dsl.Wrap(b, n) // Φ(0) = ½; Φ(1) + φ(1) = 0.8413447460685429 + 0.24197072451914337
+	}, []int{2}, []float64{1, 1.0833154705876864}},
 	{graph.OpCausalMask, "3x3", func(b *dsl.Builder) *dsl.Tensor { return b.CausalMask(3) }, []int{3, 3}, []float64{1, 0, 0, 1, 1, 0, 1, 1, 1}},
 	{graph.OpCrossEntropy, "mean", func(b *dsl.Builder) *dsl.Tensor {
 		return dsl.CrossEntropy(c(b, []float64{0, ln3, 7, 7}, 2, 2), ids(b, []int{1, 0}, 2))
@@ -379,6 +385,7 @@ var shapeCases = []shapeCase{
 	{graph.OpSigmoid, func(b *dsl.Builder) { b.InputIDs("i", 2).Sigmoid() }, `Sigmoid: operand i is i32[2], want f32 or f64`},
 	{graph.OpReLU, func(b *dsl.Builder) { b.InputIDs("i", 2).ReLU() }, `ReLU: operand i is i32[2], want f32 or f64`},
 	{graph.OpGELU, func(b *dsl.Builder) { b.InputIDs("i", 2).GELU() }, `GELU: operand i is i32[2], want f32 or f64`},
+	{graph.OpGELUErf, func(b *dsl.Builder) { b.InputIDs("i", 2).GELUErf() }, `GELUErf: operand i is i32[2], want f32 or f64`},
 	{graph.OpAbs, func(b *dsl.Builder) { b.InputIDs("i", 2).Abs() }, `Abs: operand i is i32[2], want f32 or f64`},
 	{graph.OpErf, func(b *dsl.Builder) { b.InputIDs("i", 2).Erf() }, `Erf: operand i is i32[2], want f32 or f64`},
 	{graph.OpIm2Col, func(b *dsl.Builder) { b.Input("x", 1, 1, 2).Im2Col(dsl.Window{Kernel: []int{3}}, 0) }, `Im2Col: axis 0: the window (3 with dilation) is larger than the padded image (2)`},
@@ -439,6 +446,9 @@ var shapeCases = []shapeCase{
 		applyErr(b, graph.OpLayerNormGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3))
 	}, `LayerNormGrad: operands differ: f64[2] and f64[3]`},
 	{graph.OpGELUGrad, func(b *dsl.Builder) { applyErr(b, graph.OpGELUGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3)) }, `GELUGrad: operands differ: f64[2] and f64[3]`},
+	{graph.OpGELUErfGrad, func(b *dsl.Builder) {
+		applyErr(b, graph.OpGELUErfGrad, graph.Attrs{}, b.Input("x", 2), b.Input("dy", 3))
+	}, `GELUErfGrad: operands differ: f64[2] and f64[3]`},
 	{graph.OpCausalMask, func(b *dsl.Builder) { b.CausalMask(0) }, `CausalMask: dimensions must be positive, got [0,0]`},
 	{graph.OpCrossEntropy, func(b *dsl.Builder) { dsl.CrossEntropy(b.Input("z", 4, 10), b.InputIDs("t", 5)) }, `CrossEntropy: logits [4,10] and targets [5] disagree; logits must be the targets' shape plus a class axis`},
 	{graph.OpBCEWithLogits, func(b *dsl.Builder) { dsl.BCEWithLogits(b.Input("z", 4, 1), b.Input("y", 4)) }, `BCEWithLogits: operands differ: f64[4,1] and f64[4]`},

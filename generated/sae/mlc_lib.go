@@ -73,6 +73,20 @@ func geluGrad[T float](x, dy T) T {
 	return T(float64(dy) * (s + 2*x64*s*(1-s)*geluC*(1+3*0.044715*x2)))
 }
 
+// geluErf is GELU's exact form, 0.5·x·(1 + erf(x/√2)), in float64 as the
+// interpreter computes it.
+func geluErf[T float](x T) T {
+	x64 := float64(x)
+	return T(0.5 * x64 * (1 + math.Erf(x64*math.Sqrt2/2)))
+}
+
+// geluErfGrad is dy · (Φ(x) + x·φ(x)), Φ the normal CDF and φ its density.
+func geluErfGrad[T float](x, dy T) T {
+	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
+	x64 := float64(x)
+	return T(float64(dy) * (0.5*(1+math.Erf(x64*math.Sqrt2/2)) + x64*invSqrt2Pi*math.Exp(-0.5*x64*x64)))
+}
+
 // maxNaN and minNaN propagate NaN from either side, like NumPy.
 func maxNaN(a, b float64) float64 {
 	if a != a || a >= b {

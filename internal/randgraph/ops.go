@@ -85,6 +85,7 @@ func init() {
 		{graph.OpIm2Col, 2, genIm2Col}, {graph.OpCol2Im, 1, genIm2Col},
 
 		{graph.OpRMSNorm, 3, genLayerNorm}, {graph.OpRMSNormGrad, 1, genHelper}, {graph.OpRoPE, 3, genRoPE},
+		u(graph.OpGELUErf, 2), {graph.OpGELUErfGrad, 1, genHelper},
 	}
 }
 
@@ -98,7 +99,7 @@ func genUnary(g *gen, op graph.Op) *value {
 	var a graph.Attrs
 	hi, lo := x.hi, 0.0
 	switch op {
-	case graph.OpNeg, graph.OpGELU:
+	case graph.OpNeg, graph.OpGELU, graph.OpGELUErf:
 	case graph.OpTanh, graph.OpErf:
 		hi = math.Min(hi, 1)
 	case graph.OpSigmoid:
@@ -576,7 +577,7 @@ func genLayerNorm(g *gen, op graph.Op) *value {
 // gradient rules, so their operands never depend on a Param.
 func genHelper(g *gen, op graph.Op) *value {
 	minRank := 0
-	if op != graph.OpGELUGrad {
+	if op != graph.OpGELUGrad && op != graph.OpGELUErfGrad {
 		minRank = 1
 	}
 	x := g.pickNoGrad(minRank)
@@ -600,7 +601,7 @@ func genHelper(g *gen, op graph.Op) *value {
 	case graph.OpLayerNormGrad, graph.OpRMSNormGrad:
 		a.Eps = epsChoices[g.s.intn(len(epsChoices))]
 		hi = dy.hi * (2 + n) / math.Sqrt(a.Eps)
-	case graph.OpGELUGrad:
+	case graph.OpGELUGrad, graph.OpGELUErfGrad:
 		hi = 1.2 * dy.hi
 	}
 	return g.float(g.apply(op, a, x, dy), hi, false)
