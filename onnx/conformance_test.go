@@ -535,8 +535,9 @@ dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy
 - **Lowerings.** Gemm is a MatMul with transposes, scaled and biased;
   Conv is Im2Col and one batched MatMul per group, ConvTranspose the
   transposed MatMul and Col2Im; MaxPool and AveragePool
-  reduce the Im2Col windows; LayerNormalization over axes a… reshapes to
-  the IR's last-axis LayerNorm; BatchNormalization (inference) is
+  reduce the Im2Col windows; LayerNormalization over axes a…, and
+  InstanceNormalization over the spatial axes, reshape to the IR's
+  last-axis LayerNorm; BatchNormalization (inference) is
   (x − mean)·scale/√(var + eps) + B; Gather on an axis other than 0
   transposes around the IR's row gather; Resize
   (nearest, linear, cubic, every coordinate mode) is, per axis, gathers of

@@ -67,12 +67,13 @@ func init() {
 		"Where":          {nil, convWhere},
 
 		// Linear algebra and normalisation.
-		"MatMul":             {nil, convMatMul},
-		"Gemm":               {[]string{"alpha", "beta", "transA", "transB", "broadcast"}, convGemm},
-		"Softmax":            {[]string{"axis"}, softmaxOp(graph.OpSoftmax)},
-		"LogSoftmax":         {[]string{"axis"}, softmaxOp(graph.OpLogSoftmax)},
-		"LayerNormalization": {[]string{"axis", "epsilon", "stash_type"}, convLayerNorm},
-		"BatchNormalization": {[]string{"epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs"}, convBatchNorm},
+		"MatMul":                {nil, convMatMul},
+		"Gemm":                  {[]string{"alpha", "beta", "transA", "transB", "broadcast"}, convGemm},
+		"Softmax":               {[]string{"axis"}, softmaxOp(graph.OpSoftmax)},
+		"LogSoftmax":            {[]string{"axis"}, softmaxOp(graph.OpLogSoftmax)},
+		"LayerNormalization":    {[]string{"axis", "epsilon", "stash_type"}, convLayerNorm},
+		"InstanceNormalization": {[]string{"epsilon"}, convInstanceNorm},
+		"BatchNormalization":    {[]string{"epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs"}, convBatchNorm},
 
 		// Shapes and data movement.
 		"Constant":          {[]string{"value", "value_float", "value_floats", "value_int", "value_ints"}, convConstant},

@@ -131,6 +131,59 @@ func softmaxOp(op graph.Op) convFn {
 	}
 }
 
+// convInstanceNorm normalises x [N, C, D…] over D… for every (n, c), then
+// applies scale [C] and B [C]: the IR's last-axis LayerNorm on x reshaped
+// to [N, C, ∏D].
+func convInstanceNorm(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, err := im.floatNode(in[0], "InstanceNormalization")
+	if err != nil {
+		return nil, err
+	}
+	xs := x.Type.Shape
+	if xs.Rank() < 2 {
+		return nil, fmt.Errorf("input %v must be [N, C, D…]", xs)
+	}
+	xf, err := im.reshapeNode(x, []int{xs[0], xs[1], xs[2:].Size()})
+	if err != nil {
+		return nil, err
+	}
+	c := &chain{im: im}
+	y := c.op(graph.OpLayerNorm, graph.Attrs{Eps: attrFloat(nd, "epsilon", 1e-5)}, xf)
+	if c.err != nil {
+		return nil, c.err
+	}
+	if y, err = im.reshapeNode(y, xs); err != nil {
+		return nil, err
+	}
+	// scale and B [C] broadcast as [C, 1…] against [N, C, D…].
+	perChannel := slices.Repeat([]int{1}, xs.Rank()-1)
+	perChannel[0] = xs[1]
+	for i, what := range []string{"scale", "B"} {
+		v, err := im.floatNode(in[1+i], what)
+		if err != nil {
+			return nil, err
+		}
+		if !v.Type.Shape.Equal(graph.Shape{xs[1]}) {
+			return nil, fmt.Errorf("%s is %v; want [%d], one per channel", what, v.Type.Shape, xs[1])
+		}
+		if v, err = im.reshapeNode(v, perChannel); err != nil {
+			return nil, err
+		}
+		op := graph.OpMul
+		if i == 1 {
+			op = graph.OpAdd
+		}
+		y = c.op(op, graph.Attrs{}, y, v)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return []*value{node(y)}, nil
+}
+
 func convLayerNorm(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
