@@ -542,7 +542,10 @@ dimensions and may ask for a loss, e.g. ` + "`-config batch=8,loss=cross_entropy
   transposes around the IR's row gather; Resize
   (nearest, linear, cubic, every coordinate mode) is, per axis, gathers of
   positions known at import with ONNX's reference weights; CumSum adds
-  shifted copies; GatherElements and the NLL loss select with comparison
+  shifted copies; Pow with an exponent tensor known only at run time (or
+  holding more than 16 distinct values) is exp(y·log|x|) with NumPy's
+  signs and special cases (negative bases, zero, one, infinities, NaN);
+  GatherElements and the NLL loss select with comparison
   masks, so an infinity elsewhere never becomes NaN.
 - **Fusions at import.** GELU written out in elementwise ops becomes one
   IR op when its constants are GELU's at the graph's precision: the tanh
@@ -682,7 +685,7 @@ func writeTargets(b *strings.Builder, results []result) {
 	fmt.Fprintf(b, ". The other %d use those ops with a type or attribute mlc refuses, the reason in the table's note "+
 		"(such as integer arithmetic, Min, Max, Clip or pooling on run-time integers: the IR computes on floats only; "+
 		"float16, bfloat16 or string casts; training-mode BatchNormalization and Dropout; AveragePool's ceil_mode; "+
-		"MaxPool's indices; sequence and optional inputs; Pow with a run-time exponent tensor): %s.\n",
+		"MaxPool's indices; sequence and optional inputs; Pow of integers): %s.\n",
 		listed-listedPass, strings.Join(refused, ", "))
 	fmt.Fprintf(b, "- **pytorch-converted and pytorch-operator**: %d of %d pass", torchPass, torch)
 	if len(torchOut) > 0 {

@@ -598,8 +598,12 @@ func convPow(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 		}
 		return []*value{known(im.roundFloat(c))}, nil
 	}
+	xn, err := im.nodeOf(x)
+	if err != nil {
+		return nil, err
+	}
 	if p.c == nil {
-		return nil, needConst(p, "exponent")
+		return im.powTensor(xn, p)
 	}
 	var exps []float64 // the distinct exponents, in order of appearance
 	for j := range p.c.size() {
@@ -611,11 +615,7 @@ func convPow(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 		}
 	}
 	if len(exps) > 16 {
-		return nil, unsupported("Pow with %d different exponents", len(exps))
-	}
-	xn, err := im.nodeOf(x)
-	if err != nil {
-		return nil, err
+		return im.powTensor(xn, p)
 	}
 	if _, ok := graph.BroadcastShapes(xn.Type.Shape, p.c.shape); !ok {
 		return nil, fmt.Errorf("base %v and exponent %v do not broadcast", xn.Type.Shape, p.c.shape)
@@ -650,6 +650,58 @@ func convPow(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) 
 		y = c.op(graph.OpWhere, graph.Attrs{}, mn, pw, y)
 	}
 	return []*value{node(y)}, c.err
+}
+
+// powTensor is xʸ for an exponent tensor y known only at run time (or
+// holding too many distinct values for one Pow op each), as NumPy's power
+// computes it: |x|ʸ = exp(y·log|x|), negative where x < 0 and y is an odd
+// integer, NaN where x < 0 and y is not an integer; 1 where y = 0, x = 1
+// or x = −1 and y = ±∞; 0, 1 or +∞ where x = 0 and y > 0, y = 0, y < 0.
+// Whether y is an integer, and odd, is read through i32 casts of its low
+// part: |y| = h·2³⁰ + l with h = ⌊|y|/2³⁰⌋, exact in either float type;
+// from 2⁵³ on every float is an even integer. The log and exp see |x|
+// replaced by 1 where x = 0, so that no masked-out position computes an
+// infinity or NaN whose gradient would leak through the selection.
+func (im *importer) powTensor(xn *graph.Node, p *value) ([]*value, error) {
+	yn, err := im.nodeOf(p)
+	if err != nil {
+		return nil, err
+	}
+	c := &chain{im: im}
+	dt := xn.Type.DType
+	if p.kind() != kFloat {
+		yn = c.op(graph.OpCast, graph.Attrs{To: dt}, yn)
+	}
+	k := func(v float64) *graph.Node { return c.k(dt, v) }
+	op := func(o graph.Op, ins ...*graph.Node) *graph.Node { return c.op(o, graph.Attrs{}, ins...) }
+	trunc := func(v *graph.Node) *graph.Node {
+		return c.op(graph.OpCast, graph.Attrs{To: dt}, c.op(graph.OpCast, graph.Attrs{To: graph.I32}, v))
+	}
+	ay := op(graph.OpAbs, yn)
+	big := op(graph.OpGreaterEqual, ay, k(1<<53))
+	ays := op(graph.OpWhere, big, k(0), ay)
+	hi := trunc(op(graph.OpMul, ays, k(1.0/(1<<30))))
+	lo := op(graph.OpSub, ays, op(graph.OpMul, hi, k(1<<30)))
+	integer := op(graph.OpOr, big, op(graph.OpEqual, trunc(lo), lo))
+	half := op(graph.OpMul, lo, k(0.5))
+	odd := op(graph.OpAnd, op(graph.OpAnd, integer, op(graph.OpNot, big)), op(graph.OpNotEqual, trunc(half), half))
+
+	neg := op(graph.OpLess, xn, k(0))
+	zero := op(graph.OpEqual, xn, k(0))
+	ax := op(graph.OpAbs, xn)
+	r := op(graph.OpExp, op(graph.OpMul, yn, op(graph.OpLog, op(graph.OpWhere, zero, k(1), ax))))
+	r = op(graph.OpWhere, op(graph.OpAnd, neg, odd), op(graph.OpNeg, r), r)
+	r = op(graph.OpWhere, op(graph.OpAnd, neg, op(graph.OpNot, integer)), k(math.NaN()), r)
+	// 0ʸ: 0 for y > 0, +∞ for y < 0, 1 for y = 0 (below), NaN for NaN.
+	atZero := op(graph.OpWhere, op(graph.OpGreater, yn, k(0)), k(0), op(graph.OpWhere, op(graph.OpLess, yn, k(0)), k(math.Inf(1)), yn))
+	r = op(graph.OpWhere, zero, atZero, r)
+	one := op(graph.OpOr, op(graph.OpEqual, yn, k(0)), op(graph.OpOr, op(graph.OpEqual, xn, k(1)),
+		op(graph.OpAnd, op(graph.OpEqual, xn, k(-1)), op(graph.OpEqual, ay, k(math.Inf(1))))))
+	r = op(graph.OpWhere, one, k(1), r)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return []*value{node(r)}, nil
 }
 
 func convDropout(im *importer, nd *onnxpb.NodeProto, in []*value) ([]*value, error) {
