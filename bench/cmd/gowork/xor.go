@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
-	"github.com/mlc-dev/mlc/bench/internal/xorlr05"
+	"github.com/mlc-dev/mlc/bench/internal/gen/xorlr05"
 )
 
 const workloadXOR = "xor 10k epochs"

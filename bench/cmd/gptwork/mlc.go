@@ -6,10 +6,10 @@ import (
 	"slices"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
-	"github.com/mlc-dev/mlc/bench/internal/gptctx1024"
-	"github.com/mlc-dev/mlc/bench/internal/gptctx256"
-	"github.com/mlc-dev/mlc/bench/internal/gptctx64"
-	"github.com/mlc-dev/mlc/bench/internal/gpttrain"
+	"github.com/mlc-dev/mlc/bench/internal/gen/gptctx1024"
+	"github.com/mlc-dev/mlc/bench/internal/gen/gptctx256"
+	"github.com/mlc-dev/mlc/bench/internal/gen/gptctx64"
+	"github.com/mlc-dev/mlc/bench/internal/gen/gpttrain"
 )
 
 // train times TrainStep of internal/gpttrain: forward, backward and the

@@ -38,6 +38,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
+	"github.com/mlc-dev/mlc/bench/internal/genpkgs"
 )
 
 // job is one process the runner starts: a worker command with its thread
@@ -171,8 +172,14 @@ func main() {
 		logf("WARNING   %s", p)
 	}
 
-	// Build the Go workers.
-	logf("== building the Go workers")
+	// Compile the benchmark's packages with this checkout's mlc (cached by
+	// the compiler's source hash), then build the Go workers.
+	logf("== compiling the bench packages and building the Go workers")
+	if err := genpkgs.Ensure(".", false, logf); err != nil {
+		p := "compiling the bench packages failed, so mlc's XOR and GPT rows are skipped: " + firstLines(err.Error(), 3)
+		rep.Problems = append(rep.Problems, p)
+		logf("WARNING   %s", p)
+	}
 	tmp, err := os.MkdirTemp("", "mlc-peers-")
 	if err != nil {
 		fatalf("peers: %v", err)
