@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,15 @@ type row struct {
 	TokensPerSec float64 `json:"tokens_per_s,omitempty"`
 	Stderr       string  `json:"stderr,omitempty"`
 	Env          string  `json:"env,omitempty"` // the thread settings the process ran with
+	// RoundMedians is the median of each round that ran; Median is their
+	// median (rows without rounds: the median of Times).
+	RoundMedians []float64 `json:"round_medians_s,omitempty"`
+	VsMLCRounds  int       `json:"vs_mlc_rounds,omitempty"` // rounds VsMLC is the median over
+	Caveat       string    `json:"caveat,omitempty"`
+
+	Round    int             `json:"-"` // the round a process's row comes from
+	perRound map[int]float64 // round -> median
+	skips    []string        // rounds that did not run, and why
 }
 
 type report struct {
@@ -80,7 +90,11 @@ type report struct {
 	Python    map[string]any    `json:"python,omitempty"`
 	Problems  []string          `json:"problems,omitempty"`
 	XORGolden float64           `json:"xor_golden_final_loss"`
+	Rounds    int               `json:"rounds"`
 	Results   []row             `json:"results"`
+	// Best is every mlc row against every peer at the peer's fastest
+	// thread count up to mlc's.
+	Best []summary `json:"mlc_vs_best_peer"`
 }
 
 var (
@@ -91,6 +105,11 @@ var (
 	seed    = flag.String("seed", "../internal/golden/testdata/xor_seed.json", "the reference text's XOR golden file")
 	sizes   = flag.String("n", "128,256,512,1024", "sgemm sizes")
 	timeout = flag.Duration("timeout", 15*time.Minute, "limit for each process")
+	rounds  = flag.Int("rounds", 3, "run every process this many times, in a new shuffled order each round; rows report the median of the per-round medians and ratios")
+	thrFlag = flag.String("threads", "1,2", "comma-separated thread counts to run")
+	tools   = flag.String("tools", "", "comma-separated tools to run (default all): mlc, mlc interp, hand Go, hand Go+gonum, Gorgonia, NumPy, PyTorch, gonum, onnxruntime")
+	ompWait = flag.String("omp-wait", "passive", "OMP_WAIT_POLICY of the Python processes: passive or active (see README.md)")
+	blasVar = flag.String("blas", "auto", "OpenBLAS build the Python processes load: openmp, pthread, or auto (openmp when Debian's libopenblas0-openmp is installed: one OpenMP pool for ATen and BLAS)")
 )
 
 func main() {
@@ -122,6 +141,27 @@ func main() {
 		}
 		groups = sel
 	}
+	if *rounds < 1 {
+		fatalf("peers: -rounds must be at least 1")
+	}
+	var threadCounts []int
+	for f := range strings.SplitSeq(*thrFlag, ",") {
+		t, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || t < 1 {
+			fatalf("peers: -threads: bad thread count %q", f)
+		}
+		threadCounts = append(threadCounts, t)
+	}
+	toolSel := map[string]bool{}
+	for f := range strings.SplitSeq(*tools, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			toolSel[f] = true
+		}
+	}
+	if *ompWait != "passive" && *ompWait != "active" {
+		fatalf("peers: -omp-wait must be passive or active")
+	}
+	pyEnv = pythonEnv()
 	golden, err := benchutil.ReadXOR(*seed)
 	if err != nil {
 		fatalf("peers: %v", err)
@@ -133,6 +173,7 @@ func main() {
 		Machine:   machine(),
 		Versions:  map[string]string{},
 		XORGolden: golden.FinalLoss,
+		Rounds:    *rounds,
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
@@ -166,7 +207,8 @@ func main() {
 		logf("numpy     %v, BLAS: %v", orNone(pyInfo["numpy"]), orNone(pyInfo["numpy_blas"]))
 		logf("torch     %v, BLAS: %v %v", orNone(pyInfo["torch"]), orNone(pyInfo["torch_blas"]), orNone(pyInfo["torch_build_blas"]))
 		logf("openblas  %v", orNone(pyInfo["openblas"]))
-		logf("libblas.so.3 -> %v", orNone(pyInfo["libblas.so.3 alternative"]))
+		logf("libblas.so.3 -> %v (system); loaded: %v", orNone(pyInfo["libblas.so.3 alternative"]), orNone(pyInfo["torch_blas_files"]))
+		logf("python env %s", strings.Join(pyEnv, " "))
 	}
 	for _, p := range rep.Problems {
 		logf("WARNING   %s", p)
@@ -219,7 +261,7 @@ func main() {
 	xorRow, mlpRow, trainRow := []string{"xor 10k epochs"}, []string{"mlp step"}, []string{"gpt train step"}
 	var jobs []job
 	add := func(j job) {
-		if groups[j.group] {
+		if groups[j.group] && slices.Contains(threadCounts, j.threads) && (len(toolSel) == 0 || toolSel[j.tool]) {
 			jobs = append(jobs, j)
 		}
 	}
@@ -269,29 +311,37 @@ func main() {
 		goJob("sgemm", "gonum", t, "gowork", sgemmRows, "-n="+*sizes, "sgemm-gonum")
 	}
 
-	// Run them.
-	logf("== running %d processes", len(jobs))
-	for _, j := range jobs {
-		t0 := time.Now()
-		rs := run(j, tmp, python, built, pyInfo)
-		ok, why := 0, ""
-		for _, r := range rs {
-			if r.Skipped == "" {
-				ok++
-			} else if why == "" {
-				why = r.Skipped
+	// Run them: every job once per round, in a new order each round, so
+	// that the machine's changing load falls on every tool alike.
+	logf("== running %d processes in %d rounds, in a shuffled order each round", len(jobs)*(*rounds), *rounds)
+	var raw []row
+	for r := 1; r <= *rounds; r++ {
+		order := slices.Clone(jobs)
+		rand.New(rand.NewPCG(uint64(r), 18)).Shuffle(len(order), func(i, k int) { order[i], order[k] = order[k], order[i] })
+		for _, j := range order {
+			t0 := time.Now()
+			rs := run(j, tmp, python, built, pyInfo)
+			ok, why := 0, ""
+			for i := range rs {
+				rs[i].Round = r
+				if rs[i].Skipped == "" {
+					ok++
+				} else if why == "" {
+					why = rs[i].Skipped
+				}
 			}
-		}
-		state := fmt.Sprintf("%d rows", ok)
-		if why != "" {
-			state += fmt.Sprintf(", %d skipped: %s", len(rs)-ok, firstLines(why, 1))
-			if len(state) > 110 {
-				state = state[:107] + "..."
+			state := fmt.Sprintf("%d rows", ok)
+			if why != "" {
+				state += fmt.Sprintf(", %d skipped: %s", len(rs)-ok, firstLines(why, 1))
+				if len(state) > 110 {
+					state = state[:107] + "..."
+				}
 			}
+			logf("%d/%d  %-6s %-14s %dt  %6.1fs  %s", r, *rounds, j.group, j.tool, j.threads, time.Since(t0).Seconds(), state)
+			raw = append(raw, rs...)
 		}
-		logf("%-6s %-14s %dt  %6.1fs  %s", j.group, j.tool, j.threads, time.Since(t0).Seconds(), state)
-		rep.Results = append(rep.Results, rs...)
 	}
+	rep.Results = append(rep.Results, mergeRounds(raw, jobs)...)
 	// (f) ONNX: PyTorch exports run by mlc and onnxruntime (onnx.go).
 	if groups["onnx"] {
 		logf("== onnx: PyTorch exports, mlc vs onnxruntime, interleaved rounds")
@@ -349,12 +399,7 @@ func run(j job, tmp, python string, built map[string]string, pyInfo map[string]a
 		"GOMAXPROCS=" + strconv.Itoa(j.threads),
 	}
 	if j.python {
-		// PyTorch's OpenMP threads (libgomp) and Debian's default OpenBLAS
-		// (the pthreads build) keep separate thread pools. With libgomp's
-		// default spin-waiting, the two pools fight for the cores and
-		// PyTorch at 2 threads ran 5-50x slower here than at 1 (GPT train
-		// step 0.3-1.0 s instead of 45 ms); passive waiting avoids it.
-		threadEnv = append(threadEnv, "OMP_WAIT_POLICY=PASSIVE")
+		threadEnv = append(threadEnv, pyEnv...)
 	}
 	env := append(os.Environ(), threadEnv...)
 	args := slices.Clone(j.args)
@@ -437,10 +482,10 @@ func finish(rep *report, golden float64) {
 		}
 		s := slices.Sorted(slices.Values(r.Times))
 		r.Min, r.Max = s[0], s[len(s)-1]
-		if n := len(s); n%2 == 1 {
-			r.Median = s[n/2]
+		if len(r.RoundMedians) > 0 {
+			r.Median = median(r.RoundMedians)
 		} else {
-			r.Median = (s[n/2-1] + s[n/2]) / 2
+			r.Median = median(r.Times)
 		}
 		if r.Flops > 0 {
 			r.GFLOPS = r.Flops / r.Median / 1e9
@@ -448,6 +493,7 @@ func finish(rep *report, golden float64) {
 		if r.Tokens > 0 {
 			r.TokensPerSec = r.Tokens / r.Median
 		}
+		r.Caveat = caveat(r.Workload)
 	}
 	for i := range rep.Results {
 		r := &rep.Results[i]
@@ -465,10 +511,11 @@ func finish(rep *report, golden float64) {
 			}
 		}
 		if ref != nil {
-			r.VsMLC = r.Median / ref.Median
+			r.VsMLC, r.VsMLCRounds = ratioOver(r, ref)
 			r.VsMLCThreads = ref.Threads
 		}
 	}
+	rep.Best = bestPeers(rep.Results)
 }
 
 func printTable(out io.Writer, rep *report) {
@@ -495,6 +542,10 @@ func printTable(out io.Writer, rep *report) {
 				ratio += fmt.Sprintf(" (vs %dt)", r.VsMLCThreads)
 			}
 		}
+		name := r.Workload
+		if r.Caveat != "" {
+			name += " †"
+		}
 		var extra []string
 		if r.GFLOPS > 0 {
 			extra = append(extra, fmt.Sprintf("%.1f GFLOP/s", r.GFLOPS))
@@ -505,13 +556,16 @@ func printTable(out io.Writer, rep *report) {
 		if r.FinalLoss != nil && strings.HasPrefix(r.Workload, "xor") {
 			extra = append(extra, fmt.Sprintf("loss %.10e", *r.FinalLoss))
 		}
-		t = append(t, []string{r.Workload, r.Tool, strconv.Itoa(r.Threads), r.Unit,
+		t = append(t, []string{name, r.Tool, strconv.Itoa(r.Threads), r.Unit,
 			fmtDur(r.Median), fmtDur(r.Min), fmtDur(r.Max), allocs, ratio, strings.Join(extra, ", ")})
 	}
 	writeTable(out, t, []bool{false, false, true, false, true, true, true, true, true, false})
-	fmt.Fprintf(out, "\n÷ mlc: the row's median over mlc's median for the same workload, measured in this run\n"+
-		"(mlc at the same thread count, or at 1 thread: \"vs 1t\"); above 1 means mlc is faster.\n"+
-		"allocs: heap allocations per step/call (XOR: per epoch), Go tools only.\n")
+	fmt.Fprintf(out, "\nmedian: the median of the %d rounds' medians; min, max: over every repetition of every round.\n"+
+		"÷ mlc: the row's time over mlc's for the same workload (mlc at the same thread count, or at 1 thread:\n"+
+		"\"vs 1t\"), the median of the per-round ratios; above 1 means mlc is faster.\n"+
+		"allocs: heap allocations per step/call (XOR: per epoch), Go tools only, the most of any round.\n", rep.Rounds)
+	printCaveats(out, rep.Results)
+	printBest(out, rep)
 
 	// XOR agreement.
 	fmt.Fprintf(out, "\nXOR final loss against the text's NumPy program (golden %.16g):\n", rep.XORGolden)
@@ -588,7 +642,9 @@ func findPython() (string, map[string]any, string) {
 	if chosen == "" {
 		return "", nil, "no Python interpreter found: the NumPy and PyTorch rows are skipped (apt-get install -y python3-numpy python3-torch libopenblas0)"
 	}
-	outb, err := exec.Command(chosen, "python/peers.py", "info").Output()
+	info0 := exec.Command(chosen, "python/peers.py", "info")
+	info0.Env = append(os.Environ(), pyEnv...)
+	outb, err := info0.Output()
 	info := map[string]any{}
 	if err != nil || json.Unmarshal(outb, &info) != nil {
 		return chosen, info, fmt.Sprintf("%s python/peers.py info failed: %v", chosen, err)

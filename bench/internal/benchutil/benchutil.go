@@ -59,8 +59,14 @@ func Ptr(v float64) *float64 { return &v }
 // returns the seconds per call of every repetition and the heap
 // allocations per call over all timed calls (runtime.MemStats.Mallocs; it
 // counts every goroutine's allocations, which is what a library's
-// background workers cost too). setup, when not nil, runs before each
-// repetition, outside the timing and the allocation count.
+// background workers cost too).
+//
+// Each repetition starts with a garbage collection, so that one tool's
+// garbage is not collected in another's timing, and the timed calls never
+// come right after it: setup, when not nil, runs after the collection
+// (outside the timing and the allocation count), and it should end with an
+// untimed call like f's where f's state allows it; without setup, and
+// with warm > 0, one untimed call of f runs after the collection.
 func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, allocs float64) {
 	for range warm {
 		if setup != nil {
@@ -72,10 +78,12 @@ func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, al
 	var mallocs uint64
 	times = make([]float64, 0, reps)
 	for range reps {
+		runtime.GC()
 		if setup != nil {
 			setup()
+		} else if warm > 0 {
+			f()
 		}
-		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
 		t0 := time.Now()
