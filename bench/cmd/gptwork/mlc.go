@@ -193,7 +193,8 @@ func decode(reps int) {
 			argmax(logits)
 		})
 		benchutil.Emit(benchutil.Result{Workload: fmt.Sprintf("gpt token @ctx %d, cache", c), Tool: "mlc", Threads: threads, Unit: "token",
-			Times: t, Allocs: benchutil.Ptr(a), Tokens: 1, Note: fmt.Sprintf("one DecodeStep with %d tokens cached (gptctx%d)", c-1, c)})
+			Times: t, Allocs: benchutil.Ptr(a), Tokens: 1, Bytes: float64(decodeBytes(c)),
+			Note: fmt.Sprintf("one DecodeStep with %d tokens cached (gptctx%d)", c-1, c)})
 		t, a = benchutil.Measure(1, or(reps, 5), max(1, 256/c), nil, func() {
 			logits, err := m.Predict(prefix)
 			fatalIf(err, "Predict")
@@ -210,4 +211,15 @@ func or(v, def int) int {
 		return v
 	}
 	return def
+}
+
+// decodeBytes is what one DecodeStep at position c−1 must read from memory
+// at the least: every weight once (wte twice over in the tied model, as the
+// embedding of one token and the output projection, but it is read whole
+// only once; one row of wpe), and the keys and values of c positions of
+// every layer, all float32.
+func decodeBytes(c int) int {
+	weights := paramCount(1024) - 1024*d + d // wpe: one row
+	cache := 2 * layers * c * d
+	return 4 * (weights + cache)
 }

@@ -95,10 +95,15 @@ type report struct {
 	// Best is every mlc row against every peer at the peer's fastest
 	// thread count up to mlc's.
 	Best []summary `json:"mlc_vs_best_peer"`
+	// Roofline is decoding's latency against bytes read ÷ bandwidth.
+	Roofline []roofline `json:"roofline,omitempty"`
+	// Equivalence is the check that PyTorch's GPT with mlc's weights
+	// computes what mlc's does.
+	Equivalence *equivalence `json:"gpt_equivalence,omitempty"`
 }
 
 var (
-	only    = flag.String("only", "", "comma-separated groups to run: xor, mlp, gpt, sgemm, onnx (default all)")
+	only    = flag.String("only", "", "comma-separated groups to run: xor, mlp, gpt, roofline (the read bandwidth; with gpt, the roofline of decoding), sgemm, onnx (default all)")
 	quick   = flag.Bool("quick", false, "fewer repetitions (a smoke test, not a measurement)")
 	jsonOut = flag.String("json", "", "also write the results as JSON to this file ('-' for standard output, then the table goes to standard error)")
 	pyFlag  = flag.String("python", "", "Python interpreter with NumPy and PyTorch (default: $PYTHON, else the first of /usr/bin/python3 and python3 that imports numpy)")
@@ -130,12 +135,12 @@ func main() {
 	if _, err := os.Stat("go.mod"); err != nil || !bytes.Contains(must(os.ReadFile("go.mod")), []byte("module github.com/mlc-dev/mlc/bench")) {
 		fatalf("peers: run from the bench/ directory (or use bench/run.sh)")
 	}
-	groups := map[string]bool{"xor": true, "mlp": true, "gpt": true, "sgemm": true, "onnx": true}
+	groups := map[string]bool{"xor": true, "mlp": true, "gpt": true, "roofline": true, "sgemm": true, "onnx": true}
 	if *only != "" {
 		sel := map[string]bool{}
 		for g := range strings.SplitSeq(*only, ",") {
 			if !groups[g] {
-				fatalf("peers: -only: unknown group %q (xor, mlp, gpt, sgemm, onnx)", g)
+				fatalf("peers: -only: unknown group %q (xor, mlp, gpt, roofline, sgemm, onnx)", g)
 			}
 			sel[g] = true
 		}
@@ -245,6 +250,22 @@ func main() {
 	build("kernwork")
 	build("gptwork")
 
+	// The GPT's equivalence check: mlc's weights in PyTorch's GPT, which
+	// must compute the same logits, loss, AdamW step and greedy tokens;
+	// the PyTorch workloads then start from mlc's weights too.
+	var weightsArgs []string
+	if groups["gpt"] {
+		eq, dir := checkGPT(tmp, python, built, pyInfo)
+		rep.Equivalence = eq
+		printEquivalence(out, eq)
+		if eq.OK != nil && !*eq.OK {
+			rep.Problems = append(rep.Problems, "GPT EQUIVALENCE FAILED: PyTorch's GPT with mlc's weights does not compute what mlc computes (see above); the gpt rows compare different models")
+		}
+		if dir != "" {
+			weightsArgs = []string{"--weights", dir}
+		}
+	}
+
 	// The jobs, mlc first in each workload.
 	seedArg := "-seed=" + *seed
 	sgemmRows := func() []string {
@@ -259,6 +280,7 @@ func main() {
 		decodeRows = append(decodeRows, fmt.Sprintf("gpt token @ctx %d, cache", c), fmt.Sprintf("gpt token @ctx %d, recompute", c))
 	}
 	xorRow, mlpRow, trainRow := []string{"xor 10k epochs"}, []string{"mlp step"}, []string{"gpt train step"}
+	bandwidthRows := []string{"read bandwidth 512 KiB (L2)", "read bandwidth 8 MiB (L3)", "read bandwidth 256 MiB (DRAM)"}
 	var jobs []job
 	add := func(j job) {
 		if groups[j.group] && slices.Contains(threadCounts, j.threads) && (len(toolSel) == 0 || toolSel[j.tool]) {
@@ -298,9 +320,14 @@ func main() {
 	for _, t := range []int{1, 2} {
 		goJob("gpt", "mlc", t, "gptwork", decodeRows, "decode")
 	}
+	// The read bandwidth, for the roofline of decoding (gpt, or alone:
+	// -only roofline).
 	for _, t := range []int{1, 2} {
-		pyJob("gpt", "PyTorch", t, trainRow, "gpt-train")
-		pyJob("gpt", "PyTorch", t, decodeRows, "gpt-decode")
+		goJob("roofline", "read kernel", t, "gptwork", bandwidthRows, "stream")
+	}
+	for _, t := range []int{1, 2} {
+		pyJob("gpt", "PyTorch", t, trainRow, append([]string{"gpt-train"}, weightsArgs...)...)
+		pyJob("gpt", "PyTorch", t, decodeRows, append([]string{"gpt-decode"}, weightsArgs...)...)
 	}
 	// (e) sgemm
 	for _, t := range []int{1, 2} {
@@ -362,6 +389,9 @@ func main() {
 
 	logf("")
 	printTable(out, &rep)
+	if rep.Equivalence != nil {
+		printEquivalence(out, rep.Equivalence)
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		b = append(b, '\n')
@@ -376,6 +406,9 @@ func main() {
 		} else {
 			logf("wrote %s", path)
 		}
+	}
+	if eq := rep.Equivalence; eq != nil && eq.OK != nil && !*eq.OK {
+		fatalf("peers: the GPT equivalence check failed: PyTorch's GPT with mlc's weights does not compute what mlc computes")
 	}
 }
 
@@ -516,6 +549,7 @@ func finish(rep *report, golden float64) {
 		}
 	}
 	rep.Best = bestPeers(rep.Results)
+	rep.Roofline = rooflines(rep.Results)
 }
 
 func printTable(out io.Writer, rep *report) {
@@ -566,12 +600,17 @@ func printTable(out io.Writer, rep *report) {
 		"allocs: heap allocations per step/call (XOR: per epoch), Go tools only, the most of any round.\n", rep.Rounds)
 	printCaveats(out, rep.Results)
 	printBest(out, rep)
+	printRoofline(out, rep)
 
 	// XOR agreement.
-	fmt.Fprintf(out, "\nXOR final loss against the text's NumPy program (golden %.16g):\n", rep.XORGolden)
+	header := false
 	for _, r := range rep.Results {
 		if !strings.HasPrefix(r.Workload, "xor") || r.FinalLoss == nil {
 			continue
+		}
+		if !header {
+			fmt.Fprintf(out, "\nXOR final loss against the text's NumPy program (golden %.16g):\n", rep.XORGolden)
+			header = true
 		}
 		d := math.Abs(*r.FinalLoss - rep.XORGolden)
 		verdict := "agrees (< 1e-6)"

@@ -280,3 +280,107 @@ func printBest(out io.Writer, rep *report) {
 	}
 	writeTable(out, t, []bool{false, true, false, true, false, true, true, true})
 }
+
+// roofline is one line of the roofline table: decoding one token with the
+// cache against the time it takes to read the bytes it must read.
+type roofline struct {
+	Workload  string  `json:"workload"`
+	Threads   int     `json:"threads"`
+	Bytes     float64 `json:"bytes_per_token"` // weights + the KV cache at that context
+	Level     string  `json:"bandwidth_row"`   // the read-bandwidth row used
+	GBps      float64 `json:"gb_per_s"`
+	Bound     float64 `json:"bound_s"` // Bytes ÷ bandwidth
+	Tool      string  `json:"tool"`
+	ToolT     int     `json:"tool_threads"`
+	Latency   float64 `json:"latency_s"`
+	Fraction  float64 `json:"fraction_of_roofline"` // Bound ÷ Latency, the median of the rounds'
+	Rounds    int     `json:"rounds"`
+	LevelSize float64 `json:"bandwidth_working_set"`
+}
+
+// rooflines compares every token row that says how many bytes it reads
+// (mlc's decode rows) and the same workload's peers (at their best thread
+// count up to the row's) with the read bandwidth measured in the same run
+// at the same thread count: the bandwidth of the smallest working set that
+// holds the bytes.
+func rooflines(rs []row) []roofline {
+	var out []roofline
+	for i := range rs {
+		m := &rs[i]
+		if m.Tool != "mlc" || m.Bytes == 0 || m.Median == 0 {
+			continue
+		}
+		var level *row
+		for k := range rs {
+			b := &rs[k]
+			if b.Tool == "read kernel" && b.Threads == m.Threads && b.Median > 0 && b.Bytes >= m.Bytes && (level == nil || b.Bytes < level.Bytes) {
+				level = b
+			}
+		}
+		if level == nil {
+			continue
+		}
+		add := func(r *row) {
+			f, n := ratioOver(level, r) // pass time over token time
+			out = append(out, roofline{Workload: m.Workload, Threads: m.Threads, Bytes: m.Bytes, Level: level.Workload,
+				GBps: level.Bytes / level.Median / 1e9, Bound: m.Bytes / (level.Bytes / level.Median),
+				Tool: r.Tool, ToolT: r.Threads, Latency: r.Median, Fraction: f * m.Bytes / level.Bytes, Rounds: n, LevelSize: level.Bytes})
+		}
+		add(m)
+		// Each peer at its fastest thread count up to mlc's.
+		best := map[string]*row{}
+		var peers []string
+		for k := range rs {
+			r := &rs[k]
+			if r.Workload == m.Workload && !strings.HasPrefix(r.Tool, "mlc") && r.Median > 0 && r.Threads <= m.Threads {
+				if best[r.Tool] == nil {
+					peers = append(peers, r.Tool)
+				}
+				if best[r.Tool] == nil || r.Median < best[r.Tool].Median {
+					best[r.Tool] = r
+				}
+			}
+		}
+		for _, p := range peers {
+			add(best[p])
+		}
+	}
+	return out
+}
+
+// printRoofline prints the bandwidth rows' GB/s and the roofline table.
+func printRoofline(out io.Writer, rep *report) {
+	if len(rep.Roofline) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nRoofline of decoding with the cache. A token reads every weight once (%s at ctx 64) and the\n"+
+		"keys and values of every cached position; the bound is those bytes ÷ the read bandwidth measured in\n"+
+		"this run, at the same thread count, over the smallest working set that holds them (a vectorised sum,\n"+
+		"cmd/gptwork stream). %% of roofline: bound ÷ latency, the median of the rounds' ratios.\n\n", fmtBytes(rep.Roofline[0].Bytes))
+	t := [][]string{{"workload", "threads", "bytes/token", "bandwidth", "bound", "tool", "latency", "% of roofline"}}
+	last := ""
+	for _, r := range rep.Roofline {
+		if r.Workload != last && last != "" {
+			t = append(t, nil)
+		}
+		last = r.Workload
+		tool := r.Tool
+		if r.Tool != "mlc" {
+			tool = fmt.Sprintf("%s %dt", r.Tool, r.ToolT)
+		}
+		t = append(t, []string{r.Workload, strconv.Itoa(r.Threads), fmtBytes(r.Bytes),
+			fmt.Sprintf("%.0f GB/s (%s)", r.GBps, fmtBytes(r.LevelSize)), fmtDur(r.Bound), tool, fmtDur(r.Latency),
+			fmt.Sprintf("%.0f%%", 100*r.Fraction)})
+	}
+	writeTable(out, t, []bool{false, true, true, true, true, false, true, true})
+}
+
+func fmtBytes(b float64) string {
+	switch {
+	case b >= 1<<20:
+		return fmt.Sprintf("%.3g MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.3g KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
+}

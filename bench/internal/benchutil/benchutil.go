@@ -26,6 +26,10 @@ type Result struct {
 	Allocs *float64 `json:"allocs,omitempty"`
 	// Flops is the floating-point operations of one Unit, for GFLOP/s.
 	Flops float64 `json:"flops,omitempty"`
+	// Bytes is the bytes one Unit reads from memory (the read-bandwidth
+	// rows: the working set; decoding with the cache: the weights and the
+	// cache it reads per token), for GB/s and the roofline.
+	Bytes float64 `json:"bytes,omitempty"`
 	// Tokens is the tokens produced by one Unit, for tokens/s.
 	Tokens float64 `json:"tokens,omitempty"`
 	// FinalLoss is the loss the workload ends with (XOR: the text's loss,
