@@ -3,18 +3,21 @@
 // that same run (the machine is noisy: only same-run ratios mean anything).
 //
 // It installs nothing. It checks the prerequisites (the go command; a
-// Python with NumPy and PyTorch, and which BLAS they load), builds the Go
-// workers (cmd/gowork, cmd/gorgwork, cmd/kernwork, cmd/gptwork) into a
-// temporary directory, runs each configuration in its own process with the
-// thread count set in the environment (GOMAXPROCS for Go;
+// Python with NumPy and PyTorch, and which BLAS they load), compiles the
+// benchmark's packages with this checkout's mlc (internal/genpkgs), builds
+// the Go workers (cmd/gowork, cmd/gorgwork, cmd/kernwork, cmd/gptwork) into
+// a temporary directory, checks that PyTorch's GPT with mlc's weights
+// computes what mlc's does, and runs each configuration in its own process
+// with the thread count set in the environment (GOMAXPROCS for Go;
 // OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and MKL_NUM_THREADS plus
-// torch.set_num_threads for Python), and collects the JSON lines they print.
-// A tool that is missing or does not build is reported as skipped, with the
-// reason, and the rest still runs.
+// torch.set_num_threads for Python), once per round in a shuffled order,
+// collecting the JSON lines they print. A tool that is missing or does not
+// build is reported as skipped, with the reason, and the rest still runs.
 //
 // Run it from bench/ (run.sh does):
 //
-//	go run ./cmd/peers [-only xor,mlp,gpt,sgemm,onnx] [-quick] [-json results.json] [-python /usr/bin/python3]
+//	go run ./cmd/peers [-only xor,mlp,gpt,roofline,sgemm,onnx] [-threads 1,2] [-tools mlc,PyTorch,...]
+//	    [-rounds 3] [-quick] [-json results.json] [-python /usr/bin/python3] [-omp-wait passive|active] [-blas auto|openmp|pthread]
 package main
 
 import (

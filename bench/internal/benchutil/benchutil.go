@@ -70,13 +70,18 @@ func Ptr(v float64) *float64 { return &v }
 // come right after it: setup, when not nil, runs after the collection
 // (outside the timing and the allocation count), and it should end with an
 // untimed call like f's where f's state allows it; without setup, and
-// with warm > 0, one untimed call of f runs after the collection.
+// with warm > 0, one untimed call of f runs after the collection, unless
+// a repetition takes longer than 10 ms (then the collection's effect on
+// caches is lost in the noise, and the extra call would double the time).
 func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, allocs float64) {
+	last := time.Duration(0)
 	for range warm {
 		if setup != nil {
 			setup()
 		}
+		t0 := time.Now()
 		f()
+		last = time.Since(t0) * time.Duration(inner)
 	}
 	var ms runtime.MemStats
 	var mallocs uint64
@@ -85,7 +90,7 @@ func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, al
 		runtime.GC()
 		if setup != nil {
 			setup()
-		} else if warm > 0 {
+		} else if warm > 0 && last < 10*time.Millisecond {
 			f()
 		}
 		runtime.ReadMemStats(&ms)
@@ -95,6 +100,7 @@ func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, al
 			f()
 		}
 		d := time.Since(t0)
+		last = d
 		runtime.ReadMemStats(&ms)
 		mallocs += ms.Mallocs - before
 		times = append(times, d.Seconds()/float64(inner))
