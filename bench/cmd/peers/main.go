@@ -17,7 +17,7 @@
 // Run it from bench/ (run.sh does):
 //
 //	go run ./cmd/peers [-only xor,mlp,gpt,roofline,sgemm,onnx] [-threads 1,2] [-tools mlc,PyTorch,...]
-//	    [-rounds 3] [-quick] [-json results.json] [-python /usr/bin/python3] [-omp-wait passive|active] [-blas auto|openmp|pthread]
+//	    [-rounds 3] [-quick] [-json results.json] [-python /usr/bin/python3] [-omp-wait passive|active|unset] [-blas auto|openmp|pthread]
 package main
 
 import (
@@ -116,7 +116,7 @@ var (
 	rounds  = flag.Int("rounds", 3, "run every process this many times, in a new shuffled order each round; rows report the median of the per-round medians and ratios")
 	thrFlag = flag.String("threads", "1,2", "comma-separated thread counts to run")
 	tools   = flag.String("tools", "", "comma-separated tools to run (default all): mlc, mlc interp, hand Go, hand Go+gonum, Gorgonia, NumPy, PyTorch, gonum, onnxruntime")
-	ompWait = flag.String("omp-wait", "passive", "OMP_WAIT_POLICY of the Python processes: passive or active (see README.md)")
+	ompWait = flag.String("omp-wait", "passive", "OMP_WAIT_POLICY of the Python processes: passive, active, or unset (libgomp's default: spin a while, then sleep); see README.md")
 	blasVar = flag.String("blas", "auto", "OpenBLAS build the Python processes load: openmp, pthread, or auto (openmp when Debian's libopenblas0-openmp is installed: one OpenMP pool for ATen and BLAS)")
 )
 
@@ -166,8 +166,8 @@ func main() {
 			toolSel[f] = true
 		}
 	}
-	if *ompWait != "passive" && *ompWait != "active" {
-		fatalf("peers: -omp-wait must be passive or active")
+	if *ompWait != "passive" && *ompWait != "active" && *ompWait != "unset" {
+		fatalf("peers: -omp-wait must be passive, active or unset")
 	}
 	pyEnv = pythonEnv()
 	golden, err := benchutil.ReadXOR(*seed)

@@ -27,7 +27,10 @@ var pyEnv []string
 // processes only), ATen and BLAS share one pool. -blas and -omp-wait choose;
 // README.md gives the measurements behind the defaults.
 func pythonEnv() []string {
-	env := []string{"OMP_WAIT_POLICY=" + strings.ToUpper(*ompWait)}
+	var env []string
+	if *ompWait != "unset" {
+		env = append(env, "OMP_WAIT_POLICY="+strings.ToUpper(*ompWait))
+	}
 	variant := *blasVar
 	find := func(v string) string {
 		m, _ := filepath.Glob("/usr/lib/*/openblas-" + v + "/libblas.so.3")
