@@ -688,7 +688,7 @@ def cmd_gpt_decode(args):
         t = measure(with_cache, reps or 5)
         emit(workload="gpt decode 256 tok, cache", tool="PyTorch", threads=args.threads, unit="256 tokens",
              times_s=t, tokens=DECODE_N, note=note + chk)
-        t = measure(recompute, reps or 3)
+        t = measure(recompute, reps or 2)  # 2 per round
         emit(workload="gpt decode 256 tok, recompute", tool="PyTorch", threads=args.threads, unit="256 tokens",
              times_s=t, tokens=DECODE_N, note=note + chk)
 

@@ -160,7 +160,7 @@ func decode(reps int) {
 	t, a := benchutil.Measure(1, or(reps, 5), 1, big.Reset, withCache)
 	benchutil.Emit(benchutil.Result{Workload: "gpt decode 256 tok, cache", Tool: "mlc", Threads: threads, Unit: "256 tokens",
 		Times: t, Allocs: benchutil.Ptr(a), Tokens: decodeN, Note: note + ", DecodeStep on gptctx1024" + chk})
-	t, a = benchutil.Measure(1, or(reps, 3), 1, nil, recompute)
+	t, a = benchutil.Measure(1, or(reps, 2), 1, nil, recompute) // 2 per round: about 4 s each
 	benchutil.Emit(benchutil.Result{Workload: "gpt decode 256 tok, recompute", Tool: "mlc", Threads: threads, Unit: "256 tokens",
 		Times: t, Allocs: benchutil.Ptr(a), Tokens: decodeN, Note: note + ", Predict over gptctx256's window of 256 every step" + chk})
 

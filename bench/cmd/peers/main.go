@@ -17,7 +17,7 @@
 // Run it from bench/ (run.sh does):
 //
 //	go run ./cmd/peers [-only xor,mlp,gpt,roofline,sgemm,onnx] [-threads 1,2] [-tools mlc,PyTorch,...]
-//	    [-rounds 3] [-quick] [-json results.json] [-python /usr/bin/python3] [-omp-wait passive|active|unset] [-blas auto|openmp|pthread]
+//	    [-rounds 3] [-quick] [-json results.json] [-python /usr/bin/python3] [-omp-wait passive|active|unset] [-blas auto|openmp|pthread] [-openblas-core auto|off|NAME]
 package main
 
 import (
@@ -114,9 +114,10 @@ var (
 	sizes   = flag.String("n", "128,256,512,1024", "sgemm sizes")
 	timeout = flag.Duration("timeout", 15*time.Minute, "limit for each process")
 	rounds  = flag.Int("rounds", 3, "run every process this many times, in a new shuffled order each round; rows report the median of the per-round medians and ratios")
-	thrFlag = flag.String("threads", "1,2", "comma-separated thread counts to run")
+	thrFlag = flag.String("threads", "1,2", "comma-separated thread counts to run (the XOR runs at 1 and 2 at most)")
 	tools   = flag.String("tools", "", "comma-separated tools to run (default all): mlc, mlc interp, hand Go, hand Go+gonum, Gorgonia, NumPy, PyTorch, gonum, onnxruntime")
 	ompWait = flag.String("omp-wait", "passive", "OMP_WAIT_POLICY of the Python processes: passive, active, or unset (libgomp's default: spin a while, then sleep); see README.md")
+	obCore  = flag.String("openblas-core", "auto", "OPENBLAS_CORETYPE of the Python processes: auto (SKYLAKEX, OpenBLAS's AVX-512 kernels, where the CPU has AVX-512 F/CD/BW/DQ/VL), off (OpenBLAS's own choice), or a core name")
 	blasVar = flag.String("blas", "auto", "OpenBLAS build the Python processes load: openmp, pthread, or auto (openmp when Debian's libopenblas0-openmp is installed: one OpenMP pool for ATen and BLAS)")
 )
 
@@ -305,7 +306,7 @@ func main() {
 	pyJob("xor", "PyTorch", 1, xorRow, "xor-torch", "--seed", *seed)
 	pyJob("xor", "PyTorch", 2, xorRow, "xor-torch", "--seed", *seed)
 	// (b) MLP
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("mlp", "mlc", t, "gowork", mlpRow, "mlp-mlc")
 		goJob("mlp", "hand Go+gonum", t, "gowork", mlpRow, "mlp-gonum")
 		goJob("mlp", "Gorgonia", t, "gorgwork", mlpRow, "mlp")
@@ -316,27 +317,27 @@ func main() {
 	// products run on GOMAXPROCS threads, so mlc runs at 1 and 2 as
 	// PyTorch does; its interpreter (1 thread) gives the "generated vs
 	// interpreter" ratio of the train step.
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("gpt", "mlc", t, "gptwork", trainRow, "train")
 	}
 	goJob("gpt", "mlc interp", 1, "gptwork", trainRow, "train-interp")
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("gpt", "mlc", t, "gptwork", decodeRows, "decode")
 	}
 	// The read bandwidth, for the roofline of decoding (gpt, or alone:
 	// -only roofline).
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("roofline", "read kernel", t, "gptwork", bandwidthRows, "stream")
 	}
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		pyJob("gpt", "PyTorch", t, trainRow, append([]string{"gpt-train"}, weightsArgs...)...)
 		pyJob("gpt", "PyTorch", t, decodeRows, append([]string{"gpt-decode"}, weightsArgs...)...)
 	}
 	// (e) sgemm
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("sgemm", "mlc", t, "kernwork", sgemmRows, "-threads="+strconv.Itoa(t), "-n="+*sizes)
 	}
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		pyJob("sgemm", "NumPy", t, sgemmRows, "sgemm-numpy", "-n", *sizes)
 		goJob("sgemm", "gonum", t, "gowork", sgemmRows, "-n="+*sizes, "sgemm-gonum")
 	}
