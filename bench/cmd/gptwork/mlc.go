@@ -26,7 +26,7 @@ func train(reps int) {
 	}
 	if want := paramCount(ctx); n != want {
 		benchutil.Emit(benchutil.Result{Workload: "gpt train step", Tool: "mlc", Threads: benchutil.Threads(),
-			Skipped: fmt.Sprintf("bench/internal/gpttrain has %d parameters, the benchmark's GPT %d: regenerate it (go generate . in bench/)", n, want)})
+			Skipped: fmt.Sprintf("bench/internal/gen/gpttrain has %d parameters, the benchmark's GPT %d: check internal/genpkgs", n, want)})
 		return
 	}
 	ids, targets := trainBatch()
@@ -40,7 +40,7 @@ func train(reps int) {
 	benchutil.Emit(benchutil.Result{
 		Workload: "gpt train step", Tool: "mlc", Threads: benchutil.Threads(), Unit: "step",
 		Times: times, Allocs: benchutil.Ptr(allocs), FinalLoss: benchutil.Ptr(loss),
-		Note: fmt.Sprintf("bench/internal/gpttrain, f32, AdamW lr %g wd %g, %d params", trainLR, trainWD, n),
+		Note: fmt.Sprintf("bench/internal/gen/gpttrain, f32, AdamW lr %g wd %g, %d params", trainLR, trainWD, n),
 	})
 }
 
@@ -106,7 +106,7 @@ func decode(reps int) {
 	if want := paramCount(1024); n != want {
 		for _, w := range decodeWorkloads() {
 			benchutil.Emit(benchutil.Result{Workload: w, Tool: "mlc", Threads: threads,
-				Skipped: fmt.Sprintf("bench/internal/gptctx1024 has %d parameters, the benchmark's GPT with 1024 positions %d: regenerate it (go generate . in bench/)", n, want)})
+				Skipped: fmt.Sprintf("bench/internal/gen/gptctx1024 has %d parameters, the benchmark's GPT with 1024 positions %d: check internal/genpkgs", n, want)})
 		}
 		return
 	}
