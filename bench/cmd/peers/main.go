@@ -588,6 +588,9 @@ func printTable(out io.Writer, rep *report) {
 		if r.GFLOPS > 0 {
 			extra = append(extra, fmt.Sprintf("%.1f GFLOP/s", r.GFLOPS))
 		}
+		if r.Bytes > 0 && r.Tool == "read kernel" {
+			extra = append(extra, fmt.Sprintf("%.0f GB/s", r.Bytes/r.Median/1e9))
+		}
 		if r.TokensPerSec > 0 && r.Tokens > 1 {
 			extra = append(extra, fmt.Sprintf("%.0f tok/s", r.TokensPerSec))
 		}
