@@ -4,9 +4,12 @@
 # onnxruntime (npm's onnxruntime-node, into bench/ort/node_modules, which git
 # ignores) when npm is there and it is missing; without node or npm the
 # onnxruntime rows are skipped with the reason. See README.md for the other
-# packages. Flags go to cmd/peers, e.g.
+# packages. It compiles the benchmark's packages with this checkout's mlc
+# into internal/gen (git-ignored, cached by the compiler's source hash). Flags
+# go to cmd/peers (README.md lists them), e.g.
 #   bench/run.sh -json results.json
-#   bench/run.sh -only xor,sgemm -quick
+#   bench/run.sh -only gpt,roofline -threads 1 -tools mlc,PyTorch -rounds 5
+#   bench/run.sh -only xor,sgemm -quick -rounds 1
 set -euo pipefail
 # cmd/peers runs in bench/; relative -json paths stay relative to the caller.
 export PEERS_CWD="$PWD"

@@ -13,6 +13,8 @@ final_loss, note, or skipped (why the configuration did not run).
     peers.py mlp-torch  --threads N
     peers.py gpt-train  --threads N      (c) GPT train step, AdamW
     peers.py gpt-decode --threads N      (d) GPT greedy decoding, KV cache
+    peers.py gpt-check --dump DIR        mlc's GPT weights in PyTorch: logits,
+                                         loss, one AdamW step, greedy tokens
     peers.py sgemm-numpy --threads N     (e) sgemm GFLOP/s
 
 The thread count of OpenBLAS and OpenMP is read from the environment when
@@ -440,6 +442,178 @@ def gpt_model(torch, positions):
     return GPTModel()
 
 
+# ------------------------------------------------ mlc's weights in PyTorch
+
+
+def read_dump(np, dump_dir):
+    with open(os.path.join(dump_dir, "dump.json")) as f:
+        return json.load(f)
+
+
+def read_tensors(np, dump_dir, layout, binfile):
+    """The named float32 tensors of one of gptwork's .bin files."""
+    flat = np.fromfile(os.path.join(dump_dir, binfile), dtype="<f4")
+    out = {}
+    for t in layout:
+        n = int(np.prod(t["shape"]))
+        out[t["name"]] = flat[t["offset"]:t["offset"] + n].reshape(t["shape"])
+    return out
+
+
+def mlc_state_dict(torch, ts):
+    """PyTorch's state dict of gpt_model from mlc's named parameters. mlc's
+    matrices multiply on the right (x·W, W [in, out]), nn.Linear's on the
+    left (weight [out, in]); mlc's Wq, Wk, Wv are the rows of the qkv
+    Linear in that order, heads split alike (head h: columns h·d/H..)."""
+    T = lambda a: torch.from_numpy(a.copy())
+    sd = {"wte.weight": T(ts["wte"]), "wpe.weight": T(ts["wpe"]),
+          "lnf.weight": T(ts["lnf.gamma"]), "lnf.bias": T(ts["lnf.beta"])}
+    for l in range(GPT["layers"]):
+        h, b = "h%d." % l, "blocks.%d." % l
+        sd[b + "ln1.weight"], sd[b + "ln1.bias"] = T(ts[h + "ln1.gamma"]), T(ts[h + "ln1.beta"])
+        sd[b + "ln2.weight"], sd[b + "ln2.bias"] = T(ts[h + "ln2.gamma"]), T(ts[h + "ln2.beta"])
+        sd[b + "qkv.weight"] = torch.cat([T(ts[h + "attn.W" + x].T) for x in "qkv"], 0)
+        sd[b + "qkv.bias"] = torch.cat([T(ts[h + "attn.b" + x]) for x in "qkv"], 0)
+        sd[b + "proj.weight"], sd[b + "proj.bias"] = T(ts[h + "attn.Wo"].T), T(ts[h + "attn.bo"])
+        sd[b + "fc.weight"], sd[b + "fc.bias"] = T(ts[h + "mlp.W1"].T), T(ts[h + "mlp.b1"])
+        sd[b + "fc2.weight"], sd[b + "fc2.bias"] = T(ts[h + "mlp.W2"].T), T(ts[h + "mlp.b2"])
+    return sd
+
+
+def torch_as_mlc(model):
+    """gpt_model's parameters under mlc's names and layouts (the inverse of
+    mlc_state_dict), as NumPy arrays."""
+    sd = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    d = GPT["d"]
+    out = {"wte": sd["wte.weight"], "wpe": sd["wpe.weight"], "lnf.gamma": sd["lnf.weight"], "lnf.beta": sd["lnf.bias"]}
+    for l in range(GPT["layers"]):
+        h, b = "h%d." % l, "blocks.%d." % l
+        out[h + "ln1.gamma"], out[h + "ln1.beta"] = sd[b + "ln1.weight"], sd[b + "ln1.bias"]
+        out[h + "ln2.gamma"], out[h + "ln2.beta"] = sd[b + "ln2.weight"], sd[b + "ln2.bias"]
+        for i, x in enumerate("qkv"):
+            out[h + "attn.W" + x] = sd[b + "qkv.weight"][i * d:(i + 1) * d].T
+            out[h + "attn.b" + x] = sd[b + "qkv.bias"][i * d:(i + 1) * d]
+        out[h + "attn.Wo"], out[h + "attn.bo"] = sd[b + "proj.weight"].T, sd[b + "proj.bias"]
+        out[h + "mlp.W1"], out[h + "mlp.b1"] = sd[b + "fc.weight"].T, sd[b + "fc.bias"]
+        out[h + "mlp.W2"], out[h + "mlp.b2"] = sd[b + "fc2.weight"].T, sd[b + "fc2.bias"]
+    return out
+
+
+def load_mlc_weights(torch, model, dump_dir, which):
+    """Loads gptwork's dump of the train ("train") or decode ("decode")
+    model's initial parameters into gpt_model."""
+    import numpy as np
+    doc = read_dump(np, dump_dir)
+    key, binfile = {"train": ("train_params", "train_params0.bin"), "decode": ("decode_params", "decode_params.bin")}[which]
+    ts = read_tensors(np, dump_dir, doc[key], binfile)
+    model.load_state_dict(mlc_state_dict(torch, ts), strict=True)
+    return doc
+
+
+# The equivalence check's tolerances (float32 on both sides, different
+# summation orders): logits and the first loss agree to 1e-5 of their
+# scale; after one AdamW step (lr 1e-3: the first step moves each weight by
+# about lr·sign(g)) the weights agree to 1e-6 wherever |g| > 1e-6; where the
+# gradient is as small as the two sides' rounding its sign may differ, and
+# the weight by up to 2·lr. Greedy tokens agree exactly, except at a step
+# whose top two logits are within 1e-4 of each other in mlc (a tie).
+TOL_LOGITS, TOL_LOSS, TOL_STEP, TOL_GRAD_SMALL, TOL_TIE = 1e-5, 1e-5, 1e-6, 1e-6, 1e-4
+GPT_CHECK = "gpt equivalence"
+
+
+def cmd_gpt_check(args):
+    """Loads mlc's weights (gptwork dump) into the PyTorch GPT and checks
+    the logits of a batch, the first step's loss, the weights after one
+    AdamW step, and greedy decoding with the cache. Prints one JSON object:
+    {"ok": bool, "checks": [{"what", "ok", "value", "tolerance", "detail"}]}."""
+    torch, err = try_import("torch")
+    if torch is None:
+        print(json.dumps({"ok": None, "skipped": err}))
+        return
+    import numpy as np
+    torch_threads(torch, args.threads)
+    F = torch.nn.functional
+    c = GPT
+    checks = []
+
+    def check(what, value, tol, detail=""):
+        checks.append({"what": what, "ok": bool(value <= tol), "value": float(value), "tolerance": tol, "detail": detail})
+
+    model = gpt_model(torch, c["ctx"])
+    doc = load_mlc_weights(torch, model, args.dump, "train")
+    ids = torch.tensor(doc["ids"], dtype=torch.long).reshape(c["batch"], c["ctx"])
+    targets = torch.tensor(doc["targets"], dtype=torch.long).reshape(c["batch"], c["ctx"])
+    mlc_logits = np.fromfile(os.path.join(args.dump, "train_logits.bin"), dtype="<f4").reshape(c["batch"], c["ctx"], c["vocab"])
+    with torch.no_grad():
+        lg = model(ids).numpy()
+    scale = max(1.0, float(np.abs(mlc_logits).max()))
+    check("logits of a batch (16×64×65), max |Δ| / max(1, max |logit|)", np.abs(lg - mlc_logits).max() / scale, TOL_LOGITS)
+
+    p0 = torch_as_mlc(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, foreach=True)
+    logits = model(ids)
+    loss = F.cross_entropy(logits.reshape(-1, c["vocab"]), targets.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    check("first step's loss, |Δ| / max(1, loss)", abs(float(loss) - doc["first_loss"]) / max(1.0, abs(doc["first_loss"])), TOL_LOSS,
+          "PyTorch %.7f, mlc %.7f" % (float(loss), doc["first_loss"]))
+    # The gradients under mlc's names, to find the ones too small to fix a sign.
+    saved = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(p.grad)
+    g = torch_as_mlc(model)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(saved[n])
+    opt.step()
+    p1 = torch_as_mlc(model)
+    m1 = read_tensors(np, args.dump, doc["train_params"], "train_params1.bin")
+    worst, worst_small, nsmall, where = 0.0, 0.0, 0, ""
+    for name, want in m1.items():
+        d = np.abs(p1[name] - want)
+        small = np.abs(g[name]) <= TOL_GRAD_SMALL
+        nsmall += int(small.sum())
+        if (~small).any() and d[~small].max() > worst:
+            worst, where = float(d[~small].max()), name
+        if small.any():
+            worst_small = max(worst_small, float(d[small].max()))
+    check("weights after one AdamW step, max |Δ| where |g| > %g" % TOL_GRAD_SMALL, worst, TOL_STEP, "worst in %s" % where)
+    check("weights after one AdamW step, max |Δ| where |g| ≤ %g (%d weights)" % (TOL_GRAD_SMALL, nsmall), worst_small, 2.0001e-3)
+
+    # Greedy decoding with the cache, on the decode model (1024 positions)
+    # with its matrices scaled as gptwork scaled them.
+    dmodel = gpt_model(torch, doc["positions"]).eval()
+    ts = read_tensors(np, args.dump, doc["decode_params"], "decode_params.bin")
+    for t in doc["decode_params"]:
+        if len(t["shape"]) == 2:
+            ts[t["name"]] = ts[t["name"]] * np.float32(doc["check_scale"])
+    dmodel.load_state_dict(mlc_state_dict(torch, ts), strict=True)
+    mlc_steps = np.fromfile(os.path.join(args.dump, "decode_logits.bin"), dtype="<f4").reshape(len(doc["greedy"]), c["vocab"])
+    with torch.inference_mode():
+        cache = dmodel.new_cache(1)
+        prompt = torch.tensor(doc["prompt"], dtype=torch.long).reshape(1, -1)
+        lg = dmodel(prompt, cache, 0)[0, -1]
+        pos = prompt.shape[1]
+        toks, steps = [], []
+        for i in range(len(doc["greedy"])):
+            if i > 0:
+                lg = dmodel(torch.tensor([[toks[-1]]]), cache, pos)[0, -1]
+                pos += 1
+            steps.append(lg.numpy())
+            toks.append(int(lg.argmax()))
+            if toks[-1] != doc["greedy"][i]:
+                break  # the rest would decode different prefixes
+    n = len(steps)
+    scale = max(1.0, float(np.abs(mlc_steps).max()))
+    check("logits of greedy decoding with the cache, max |Δ| / max(1, max |logit|)",
+          np.abs(np.stack(steps) - mlc_steps[:n]).max() / scale, TOL_LOGITS, "%d steps after a prompt of %d" % (n, len(doc["prompt"])))
+    bad = [i for i in range(n) if toks[i] != doc["greedy"][i] and doc["greedy_gap"][i] > TOL_TIE]
+    check("greedy tokens that differ (not ties)", len(bad), 0,
+          "PyTorch %s, mlc %s" % (toks, doc["greedy"]) if bad or n < len(doc["greedy"]) else "%d tokens agree" % n)
+    print(json.dumps({"ok": all(x["ok"] for x in checks), "checks": checks}), flush=True)
+
+
 def cmd_gpt_train(args):
     torch, err = try_import("torch")
     if torch is None:
@@ -449,6 +623,10 @@ def cmd_gpt_train(args):
     torch.manual_seed(0)
     c = GPT
     model = gpt_model(torch, c["ctx"])
+    src = "PyTorch's GPT-2 init"
+    if args.weights:
+        load_mlc_weights(torch, model, args.weights, "train")
+        src = "mlc's initial weights"
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, foreach=True)  # the multi-tensor path, not a Python loop over the parameters
     ids = torch.randint(0, c["vocab"], (c["batch"], c["ctx"]))
@@ -466,7 +644,7 @@ def cmd_gpt_train(args):
     times = measure(step, args.reps or 10, warm=3)
     emit(workload=GPT_TRAIN, tool="PyTorch", threads=args.threads, unit="step", times_s=times,
          final_loss=float(out["loss"]),
-         note="eager f32, AdamW, %d params (ctx 64 d 128 4 heads 2 layers vocab 65 batch 16)" % nparams)
+         note="eager f32, AdamW(foreach), %d params (ctx 64 d 128 4 heads 2 layers vocab 65 batch 16), %s" % (nparams, src))
 
 
 def cmd_gpt_decode(args):
@@ -477,8 +655,12 @@ def cmd_gpt_decode(args):
     torch.manual_seed(0)
     positions = max(LATENCY_CTX)
     model = gpt_model(torch, positions).eval()
+    src = "PyTorch's GPT-2 init"
+    if args.weights:
+        load_mlc_weights(torch, model, args.weights, "decode")
+        src = "mlc's initial weights"
     reps = args.reps
-    note = "eager f32, batch 1, greedy, positions %d" % positions
+    note = "eager f32, batch 1, greedy, positions %d, %s" % (positions, src)
     with torch.inference_mode():
         cache = model.new_cache(1)
         start = torch.zeros(1, 1, dtype=torch.long)
@@ -506,7 +688,7 @@ def cmd_gpt_decode(args):
         t = measure(with_cache, reps or 5)
         emit(workload="gpt decode 256 tok, cache", tool="PyTorch", threads=args.threads, unit="256 tokens",
              times_s=t, tokens=DECODE_N, note=note + chk)
-        t = measure(recompute, reps or 3)
+        t = measure(recompute, reps or 2)  # 2 per round
         emit(workload="gpt decode 256 tok, recompute", tool="PyTorch", threads=args.threads, unit="256 tokens",
              times_s=t, tokens=DECODE_N, note=note + chk)
 
@@ -556,11 +738,13 @@ def cmd_sgemm_numpy(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cmd", choices=["info", "xor-numpy", "xor-torch", "mlp-numpy", "mlp-torch", "gpt-train",
-                                   "gpt-decode", "sgemm-numpy"])
+                                   "gpt-decode", "gpt-check", "sgemm-numpy"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--reps", type=int, default=0, help="repetitions (0: the workload's default)")
     p.add_argument("--seed", default="../internal/golden/testdata/xor_seed.json")
     p.add_argument("-n", default="128,256,512,1024", help="sgemm sizes")
+    p.add_argument("--weights", default="", help="gpt-train, gpt-decode: start from mlc's weights, a directory of gptwork dump")
+    p.add_argument("--dump", default="", help="gpt-check: the directory of gptwork dump")
     args = p.parse_args()
     env = os.environ.get("OPENBLAS_NUM_THREADS")
     if args.cmd != "info" and env is not None and env != str(args.threads):

@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
-	"github.com/mlc-dev/mlc/bench/internal/xorlr05"
+	"github.com/mlc-dev/mlc/bench/internal/gen/xorlr05"
 )
 
 const workloadXOR = "xor 10k epochs"
@@ -51,7 +51,7 @@ func xorMLC(x *benchutil.XOR, reps int) {
 		Workload: workloadXOR, Tool: "mlc", Threads: benchutil.Threads(), Unit: "run",
 		Times: times, Allocs: benchutil.Ptr(allocs / float64(x.Epochs)),
 		FinalLoss: benchutil.Ptr(benchutil.TextLoss(yhat, x.Y)),
-		Note:      "bench/internal/xorlr05 (mlc compile -model xor -lr 0.5); allocs per epoch",
+		Note:      "bench/internal/gen/xorlr05 (mlc compile -model xor -lr 0.5); allocs per epoch",
 	})
 }
 

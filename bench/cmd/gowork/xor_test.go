@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
-	"github.com/mlc-dev/mlc/bench/internal/xorlr05"
+	"github.com/mlc-dev/mlc/bench/internal/gen/xorlr05"
 )
 
 // TestXORMatchesText checks that the hand-written program and mlc's

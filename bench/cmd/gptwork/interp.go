@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
-	"github.com/mlc-dev/mlc/bench/internal/gpttrain"
+	"github.com/mlc-dev/mlc/bench/internal/gen/gpttrain"
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/passes"

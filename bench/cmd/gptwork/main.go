@@ -11,14 +11,22 @@
 //   - decode: greedy decoding of 256 tokens, batch 1, with the KV cache
 //     (Prefill, DecodeStep) and without it (Predict over the window), and
 //     the latency of one token at contexts 64, 256 and 1024, on
-//     internal/gptctx{64,256,1024}, one model with 1024 positions.
+//     internal/gptctx{64,256,1024}, one model with 1024 positions;
+//   - stream: read bandwidth at working sets of 512 KiB, 8 MiB and 256 MiB
+//     (L2, L3, DRAM), the roofline of decoding, on GOMAXPROCS threads;
+//   - dump -dir D: the weights, a batch's logits, the first step's loss,
+//     the weights after one AdamW step and greedy tokens, for
+//     python/peers.py gpt-check (the check that PyTorch's GPT with mlc's
+//     weights computes the same) and for the PyTorch workloads' weights.
 //
 // The generated code's matrix products use GOMAXPROCS threads.
 //
 // -cpuprofile and -memprofile write pprof profiles of the whole run (the
 // memory profile records every allocation), for `go tool pprof -top`.
 //
-//	gptwork [-reps N] [-cpuprofile F] [-memprofile F] train|train-interp|decode
+// Usage:
+//
+//	gptwork [-reps N] [-cpuprofile F] [-memprofile F] [-dir D] train|train-interp|decode|stream|dump
 package main
 
 import (
@@ -34,8 +42,9 @@ func main() {
 	reps := flag.Int("reps", 0, "repetitions (0: the workload's default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile (every allocation) to this file")
+	dir := flag.String("dir", "", "dump: the directory to write")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: gptwork [flags] train|train-interp|decode")
+		fmt.Fprintln(os.Stderr, "usage: gptwork [flags] train|train-interp|decode|stream|dump")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -77,6 +86,14 @@ func main() {
 		trainInterp(*reps)
 	case "decode":
 		decode(*reps)
+	case "stream":
+		readBandwidth(*reps)
+	case "dump":
+		if *dir == "" {
+			fmt.Fprintln(os.Stderr, "gptwork: dump needs -dir")
+			os.Exit(2)
+		}
+		dump(*dir)
 	default:
 		fmt.Fprintf(os.Stderr, "gptwork: unknown workload %q\n", flag.Arg(0))
 		os.Exit(2)

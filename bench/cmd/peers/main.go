@@ -3,18 +3,21 @@
 // that same run (the machine is noisy: only same-run ratios mean anything).
 //
 // It installs nothing. It checks the prerequisites (the go command; a
-// Python with NumPy and PyTorch, and which BLAS they load), builds the Go
-// workers (cmd/gowork, cmd/gorgwork, cmd/kernwork, cmd/gptwork) into a
-// temporary directory, runs each configuration in its own process with the
-// thread count set in the environment (GOMAXPROCS for Go;
+// Python with NumPy and PyTorch, and which BLAS they load), compiles the
+// benchmark's packages with this checkout's mlc (internal/genpkgs), builds
+// the Go workers (cmd/gowork, cmd/gorgwork, cmd/kernwork, cmd/gptwork) into
+// a temporary directory, checks that PyTorch's GPT with mlc's weights
+// computes what mlc's does, and runs each configuration in its own process
+// with the thread count set in the environment (GOMAXPROCS for Go;
 // OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and MKL_NUM_THREADS plus
-// torch.set_num_threads for Python), and collects the JSON lines they print.
-// A tool that is missing or does not build is reported as skipped, with the
-// reason, and the rest still runs.
+// torch.set_num_threads for Python), once per round in a shuffled order,
+// collecting the JSON lines they print. A tool that is missing or does not
+// build is reported as skipped, with the reason, and the rest still runs.
 //
 // Run it from bench/ (run.sh does):
 //
-//	go run ./cmd/peers [-only xor,mlp,gpt,sgemm,onnx] [-quick] [-json results.json] [-python /usr/bin/python3]
+//	go run ./cmd/peers [-only xor,mlp,gpt,roofline,sgemm,onnx] [-threads 1,2] [-tools mlc,PyTorch,...]
+//	    [-rounds 3] [-quick] [-json results.json] [-python /usr/bin/python3] [-omp-wait passive|active|unset] [-blas auto|openmp|pthread] [-openblas-core auto|off|NAME]
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +42,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlc-dev/mlc/bench/internal/benchutil"
+	"github.com/mlc-dev/mlc/bench/internal/genpkgs"
 )
 
 // job is one process the runner starts: a worker command with its thread
@@ -68,6 +73,15 @@ type row struct {
 	TokensPerSec float64 `json:"tokens_per_s,omitempty"`
 	Stderr       string  `json:"stderr,omitempty"`
 	Env          string  `json:"env,omitempty"` // the thread settings the process ran with
+	// RoundMedians is the median of each round that ran; Median is their
+	// median (rows without rounds: the median of Times).
+	RoundMedians []float64 `json:"round_medians_s,omitempty"`
+	VsMLCRounds  int       `json:"vs_mlc_rounds,omitempty"` // rounds VsMLC is the median over
+	Caveat       string    `json:"caveat,omitempty"`
+
+	Round    int             `json:"-"` // the round a process's row comes from
+	perRound map[int]float64 // round -> median
+	skips    []string        // rounds that did not run, and why
 }
 
 type report struct {
@@ -79,17 +93,32 @@ type report struct {
 	Python    map[string]any    `json:"python,omitempty"`
 	Problems  []string          `json:"problems,omitempty"`
 	XORGolden float64           `json:"xor_golden_final_loss"`
+	Rounds    int               `json:"rounds"`
 	Results   []row             `json:"results"`
+	// Best is every mlc row against every peer at the peer's fastest
+	// thread count up to mlc's.
+	Best []summary `json:"mlc_vs_best_peer"`
+	// Roofline is decoding's latency against bytes read ÷ bandwidth.
+	Roofline []roofline `json:"roofline,omitempty"`
+	// Equivalence is the check that PyTorch's GPT with mlc's weights
+	// computes what mlc's does.
+	Equivalence *equivalence `json:"gpt_equivalence,omitempty"`
 }
 
 var (
-	only    = flag.String("only", "", "comma-separated groups to run: xor, mlp, gpt, sgemm, onnx (default all)")
+	only    = flag.String("only", "", "comma-separated groups to run: xor, mlp, gpt, roofline (the read bandwidth; with gpt, the roofline of decoding), sgemm, onnx (default all)")
 	quick   = flag.Bool("quick", false, "fewer repetitions (a smoke test, not a measurement)")
 	jsonOut = flag.String("json", "", "also write the results as JSON to this file ('-' for standard output, then the table goes to standard error)")
 	pyFlag  = flag.String("python", "", "Python interpreter with NumPy and PyTorch (default: $PYTHON, else the first of /usr/bin/python3 and python3 that imports numpy)")
 	seed    = flag.String("seed", "../internal/golden/testdata/xor_seed.json", "the reference text's XOR golden file")
 	sizes   = flag.String("n", "128,256,512,1024", "sgemm sizes")
 	timeout = flag.Duration("timeout", 15*time.Minute, "limit for each process")
+	rounds  = flag.Int("rounds", 3, "run every process this many times, in a new shuffled order each round; rows report the median of the per-round medians and ratios")
+	thrFlag = flag.String("threads", "1,2", "comma-separated thread counts to run (the XOR runs at 1 and 2 at most)")
+	tools   = flag.String("tools", "", "comma-separated tools to run (default all): mlc, mlc interp, hand Go, hand Go+gonum, Gorgonia, NumPy, PyTorch, gonum, onnxruntime")
+	ompWait = flag.String("omp-wait", "passive", "OMP_WAIT_POLICY of the Python processes: passive, active, or unset (libgomp's default: spin a while, then sleep); see README.md")
+	obCore  = flag.String("openblas-core", "auto", "OPENBLAS_CORETYPE of the Python processes: auto (SKYLAKEX, OpenBLAS's AVX-512 kernels, where the CPU has AVX-512 F/CD/BW/DQ/VL), off (OpenBLAS's own choice), or a core name")
+	blasVar = flag.String("blas", "auto", "OpenBLAS build the Python processes load: openmp, pthread, or auto (openmp when Debian's libopenblas0-openmp is installed: one OpenMP pool for ATen and BLAS)")
 )
 
 func main() {
@@ -110,17 +139,38 @@ func main() {
 	if _, err := os.Stat("go.mod"); err != nil || !bytes.Contains(must(os.ReadFile("go.mod")), []byte("module github.com/mlc-dev/mlc/bench")) {
 		fatalf("peers: run from the bench/ directory (or use bench/run.sh)")
 	}
-	groups := map[string]bool{"xor": true, "mlp": true, "gpt": true, "sgemm": true, "onnx": true}
+	groups := map[string]bool{"xor": true, "mlp": true, "gpt": true, "roofline": true, "sgemm": true, "onnx": true}
 	if *only != "" {
 		sel := map[string]bool{}
 		for g := range strings.SplitSeq(*only, ",") {
 			if !groups[g] {
-				fatalf("peers: -only: unknown group %q (xor, mlp, gpt, sgemm, onnx)", g)
+				fatalf("peers: -only: unknown group %q (xor, mlp, gpt, roofline, sgemm, onnx)", g)
 			}
 			sel[g] = true
 		}
 		groups = sel
 	}
+	if *rounds < 1 {
+		fatalf("peers: -rounds must be at least 1")
+	}
+	var threadCounts []int
+	for f := range strings.SplitSeq(*thrFlag, ",") {
+		t, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || t < 1 {
+			fatalf("peers: -threads: bad thread count %q", f)
+		}
+		threadCounts = append(threadCounts, t)
+	}
+	toolSel := map[string]bool{}
+	for f := range strings.SplitSeq(*tools, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			toolSel[f] = true
+		}
+	}
+	if *ompWait != "passive" && *ompWait != "active" && *ompWait != "unset" {
+		fatalf("peers: -omp-wait must be passive, active or unset")
+	}
+	pyEnv = pythonEnv()
 	golden, err := benchutil.ReadXOR(*seed)
 	if err != nil {
 		fatalf("peers: %v", err)
@@ -132,6 +182,7 @@ func main() {
 		Machine:   machine(),
 		Versions:  map[string]string{},
 		XORGolden: golden.FinalLoss,
+		Rounds:    *rounds,
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
@@ -165,14 +216,21 @@ func main() {
 		logf("numpy     %v, BLAS: %v", orNone(pyInfo["numpy"]), orNone(pyInfo["numpy_blas"]))
 		logf("torch     %v, BLAS: %v %v", orNone(pyInfo["torch"]), orNone(pyInfo["torch_blas"]), orNone(pyInfo["torch_build_blas"]))
 		logf("openblas  %v", orNone(pyInfo["openblas"]))
-		logf("libblas.so.3 -> %v", orNone(pyInfo["libblas.so.3 alternative"]))
+		logf("libblas.so.3 -> %v (system); loaded: %v", orNone(pyInfo["libblas.so.3 alternative"]), orNone(pyInfo["torch_blas_files"]))
+		logf("python env %s", strings.Join(pyEnv, " "))
 	}
 	for _, p := range rep.Problems {
 		logf("WARNING   %s", p)
 	}
 
-	// Build the Go workers.
-	logf("== building the Go workers")
+	// Compile the benchmark's packages with this checkout's mlc (cached by
+	// the compiler's source hash), then build the Go workers.
+	logf("== compiling the bench packages and building the Go workers")
+	if err := genpkgs.Ensure(".", false, logf); err != nil {
+		p := "compiling the bench packages failed, so mlc's XOR and GPT rows are skipped: " + firstLines(err.Error(), 3)
+		rep.Problems = append(rep.Problems, p)
+		logf("WARNING   %s", p)
+	}
 	tmp, err := os.MkdirTemp("", "mlc-peers-")
 	if err != nil {
 		fatalf("peers: %v", err)
@@ -196,6 +254,22 @@ func main() {
 	build("kernwork")
 	build("gptwork")
 
+	// The GPT's equivalence check: mlc's weights in PyTorch's GPT, which
+	// must compute the same logits, loss, AdamW step and greedy tokens;
+	// the PyTorch workloads then start from mlc's weights too.
+	var weightsArgs []string
+	if groups["gpt"] {
+		eq, dir := checkGPT(tmp, python, built, pyInfo)
+		rep.Equivalence = eq
+		printEquivalence(out, eq)
+		if eq.OK != nil && !*eq.OK {
+			rep.Problems = append(rep.Problems, "GPT EQUIVALENCE FAILED: PyTorch's GPT with mlc's weights does not compute what mlc computes (see above); the gpt rows compare different models")
+		}
+		if dir != "" {
+			weightsArgs = []string{"--weights", dir}
+		}
+	}
+
 	// The jobs, mlc first in each workload.
 	seedArg := "-seed=" + *seed
 	sgemmRows := func() []string {
@@ -210,9 +284,10 @@ func main() {
 		decodeRows = append(decodeRows, fmt.Sprintf("gpt token @ctx %d, cache", c), fmt.Sprintf("gpt token @ctx %d, recompute", c))
 	}
 	xorRow, mlpRow, trainRow := []string{"xor 10k epochs"}, []string{"mlp step"}, []string{"gpt train step"}
+	bandwidthRows := []string{"read bandwidth 512 KiB (L2)", "read bandwidth 8 MiB (L3)", "read bandwidth 256 MiB (DRAM)"}
 	var jobs []job
 	add := func(j job) {
-		if groups[j.group] {
+		if groups[j.group] && slices.Contains(threadCounts, j.threads) && (len(toolSel) == 0 || toolSel[j.tool]) {
 			jobs = append(jobs, j)
 		}
 	}
@@ -231,7 +306,7 @@ func main() {
 	pyJob("xor", "PyTorch", 1, xorRow, "xor-torch", "--seed", *seed)
 	pyJob("xor", "PyTorch", 2, xorRow, "xor-torch", "--seed", *seed)
 	// (b) MLP
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("mlp", "mlc", t, "gowork", mlpRow, "mlp-mlc")
 		goJob("mlp", "hand Go+gonum", t, "gowork", mlpRow, "mlp-gonum")
 		goJob("mlp", "Gorgonia", t, "gorgwork", mlpRow, "mlp")
@@ -242,49 +317,62 @@ func main() {
 	// products run on GOMAXPROCS threads, so mlc runs at 1 and 2 as
 	// PyTorch does; its interpreter (1 thread) gives the "generated vs
 	// interpreter" ratio of the train step.
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("gpt", "mlc", t, "gptwork", trainRow, "train")
 	}
 	goJob("gpt", "mlc interp", 1, "gptwork", trainRow, "train-interp")
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("gpt", "mlc", t, "gptwork", decodeRows, "decode")
 	}
-	for _, t := range []int{1, 2} {
-		pyJob("gpt", "PyTorch", t, trainRow, "gpt-train")
-		pyJob("gpt", "PyTorch", t, decodeRows, "gpt-decode")
+	// The read bandwidth, for the roofline of decoding (gpt, or alone:
+	// -only roofline).
+	for _, t := range threadCounts {
+		goJob("roofline", "read kernel", t, "gptwork", bandwidthRows, "stream")
+	}
+	for _, t := range threadCounts {
+		pyJob("gpt", "PyTorch", t, trainRow, append([]string{"gpt-train"}, weightsArgs...)...)
+		pyJob("gpt", "PyTorch", t, decodeRows, append([]string{"gpt-decode"}, weightsArgs...)...)
 	}
 	// (e) sgemm
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		goJob("sgemm", "mlc", t, "kernwork", sgemmRows, "-threads="+strconv.Itoa(t), "-n="+*sizes)
 	}
-	for _, t := range []int{1, 2} {
+	for _, t := range threadCounts {
 		pyJob("sgemm", "NumPy", t, sgemmRows, "sgemm-numpy", "-n", *sizes)
 		goJob("sgemm", "gonum", t, "gowork", sgemmRows, "-n="+*sizes, "sgemm-gonum")
 	}
 
-	// Run them.
-	logf("== running %d processes", len(jobs))
-	for _, j := range jobs {
-		t0 := time.Now()
-		rs := run(j, tmp, python, built, pyInfo)
-		ok, why := 0, ""
-		for _, r := range rs {
-			if r.Skipped == "" {
-				ok++
-			} else if why == "" {
-				why = r.Skipped
+	// Run them: every job once per round, in a new order each round, so
+	// that the machine's changing load falls on every tool alike.
+	logf("== running %d processes in %d rounds, in a shuffled order each round", len(jobs)*(*rounds), *rounds)
+	var raw []row
+	for r := 1; r <= *rounds; r++ {
+		order := slices.Clone(jobs)
+		rand.New(rand.NewPCG(uint64(r), 18)).Shuffle(len(order), func(i, k int) { order[i], order[k] = order[k], order[i] })
+		for _, j := range order {
+			t0 := time.Now()
+			rs := run(j, tmp, python, built, pyInfo)
+			ok, why := 0, ""
+			for i := range rs {
+				rs[i].Round = r
+				if rs[i].Skipped == "" {
+					ok++
+				} else if why == "" {
+					why = rs[i].Skipped
+				}
 			}
-		}
-		state := fmt.Sprintf("%d rows", ok)
-		if why != "" {
-			state += fmt.Sprintf(", %d skipped: %s", len(rs)-ok, firstLines(why, 1))
-			if len(state) > 110 {
-				state = state[:107] + "..."
+			state := fmt.Sprintf("%d rows", ok)
+			if why != "" {
+				state += fmt.Sprintf(", %d skipped: %s", len(rs)-ok, firstLines(why, 1))
+				if len(state) > 110 {
+					state = state[:107] + "..."
+				}
 			}
+			logf("%d/%d  %-6s %-14s %dt  %6.1fs  %s", r, *rounds, j.group, j.tool, j.threads, time.Since(t0).Seconds(), state)
+			raw = append(raw, rs...)
 		}
-		logf("%-6s %-14s %dt  %6.1fs  %s", j.group, j.tool, j.threads, time.Since(t0).Seconds(), state)
-		rep.Results = append(rep.Results, rs...)
 	}
+	rep.Results = append(rep.Results, mergeRounds(raw, jobs)...)
 	// (f) ONNX: PyTorch exports run by mlc and onnxruntime (onnx.go).
 	if groups["onnx"] {
 		logf("== onnx: PyTorch exports, mlc vs onnxruntime, interleaved rounds")
@@ -305,6 +393,9 @@ func main() {
 
 	logf("")
 	printTable(out, &rep)
+	if rep.Equivalence != nil {
+		printEquivalence(out, rep.Equivalence)
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		b = append(b, '\n')
@@ -319,6 +410,9 @@ func main() {
 		} else {
 			logf("wrote %s", path)
 		}
+	}
+	if eq := rep.Equivalence; eq != nil && eq.OK != nil && !*eq.OK {
+		fatalf("peers: the GPT equivalence check failed: PyTorch's GPT with mlc's weights does not compute what mlc computes")
 	}
 }
 
@@ -342,12 +436,7 @@ func run(j job, tmp, python string, built map[string]string, pyInfo map[string]a
 		"GOMAXPROCS=" + strconv.Itoa(j.threads),
 	}
 	if j.python {
-		// PyTorch's OpenMP threads (libgomp) and Debian's default OpenBLAS
-		// (the pthreads build) keep separate thread pools. With libgomp's
-		// default spin-waiting, the two pools fight for the cores and
-		// PyTorch at 2 threads ran 5-50x slower here than at 1 (GPT train
-		// step 0.3-1.0 s instead of 45 ms); passive waiting avoids it.
-		threadEnv = append(threadEnv, "OMP_WAIT_POLICY=PASSIVE")
+		threadEnv = append(threadEnv, pyEnv...)
 	}
 	env := append(os.Environ(), threadEnv...)
 	args := slices.Clone(j.args)
@@ -430,10 +519,10 @@ func finish(rep *report, golden float64) {
 		}
 		s := slices.Sorted(slices.Values(r.Times))
 		r.Min, r.Max = s[0], s[len(s)-1]
-		if n := len(s); n%2 == 1 {
-			r.Median = s[n/2]
+		if len(r.RoundMedians) > 0 {
+			r.Median = median(r.RoundMedians)
 		} else {
-			r.Median = (s[n/2-1] + s[n/2]) / 2
+			r.Median = median(r.Times)
 		}
 		if r.Flops > 0 {
 			r.GFLOPS = r.Flops / r.Median / 1e9
@@ -441,6 +530,7 @@ func finish(rep *report, golden float64) {
 		if r.Tokens > 0 {
 			r.TokensPerSec = r.Tokens / r.Median
 		}
+		r.Caveat = caveat(r.Workload)
 	}
 	for i := range rep.Results {
 		r := &rep.Results[i]
@@ -458,10 +548,12 @@ func finish(rep *report, golden float64) {
 			}
 		}
 		if ref != nil {
-			r.VsMLC = r.Median / ref.Median
+			r.VsMLC, r.VsMLCRounds = ratioOver(r, ref)
 			r.VsMLCThreads = ref.Threads
 		}
 	}
+	rep.Best = bestPeers(rep.Results)
+	rep.Roofline = rooflines(rep.Results)
 }
 
 func printTable(out io.Writer, rep *report) {
@@ -488,9 +580,16 @@ func printTable(out io.Writer, rep *report) {
 				ratio += fmt.Sprintf(" (vs %dt)", r.VsMLCThreads)
 			}
 		}
+		name := r.Workload
+		if r.Caveat != "" {
+			name += " †"
+		}
 		var extra []string
 		if r.GFLOPS > 0 {
 			extra = append(extra, fmt.Sprintf("%.1f GFLOP/s", r.GFLOPS))
+		}
+		if r.Bytes > 0 && r.Tool == "read kernel" {
+			extra = append(extra, fmt.Sprintf("%.0f GB/s", r.Bytes/r.Median/1e9))
 		}
 		if r.TokensPerSec > 0 && r.Tokens > 1 {
 			extra = append(extra, fmt.Sprintf("%.0f tok/s", r.TokensPerSec))
@@ -498,19 +597,27 @@ func printTable(out io.Writer, rep *report) {
 		if r.FinalLoss != nil && strings.HasPrefix(r.Workload, "xor") {
 			extra = append(extra, fmt.Sprintf("loss %.10e", *r.FinalLoss))
 		}
-		t = append(t, []string{r.Workload, r.Tool, strconv.Itoa(r.Threads), r.Unit,
+		t = append(t, []string{name, r.Tool, strconv.Itoa(r.Threads), r.Unit,
 			fmtDur(r.Median), fmtDur(r.Min), fmtDur(r.Max), allocs, ratio, strings.Join(extra, ", ")})
 	}
 	writeTable(out, t, []bool{false, false, true, false, true, true, true, true, true, false})
-	fmt.Fprintf(out, "\n÷ mlc: the row's median over mlc's median for the same workload, measured in this run\n"+
-		"(mlc at the same thread count, or at 1 thread: \"vs 1t\"); above 1 means mlc is faster.\n"+
-		"allocs: heap allocations per step/call (XOR: per epoch), Go tools only.\n")
+	fmt.Fprintf(out, "\nmedian: the median of the %d rounds' medians; min, max: over every repetition of every round.\n"+
+		"÷ mlc: the row's time over mlc's for the same workload (mlc at the same thread count, or at 1 thread:\n"+
+		"\"vs 1t\"), the median of the per-round ratios; above 1 means mlc is faster.\n"+
+		"allocs: heap allocations per step/call (XOR: per epoch), Go tools only, the most of any round.\n", rep.Rounds)
+	printCaveats(out, rep.Results)
+	printBest(out, rep)
+	printRoofline(out, rep)
 
 	// XOR agreement.
-	fmt.Fprintf(out, "\nXOR final loss against the text's NumPy program (golden %.16g):\n", rep.XORGolden)
+	header := false
 	for _, r := range rep.Results {
 		if !strings.HasPrefix(r.Workload, "xor") || r.FinalLoss == nil {
 			continue
+		}
+		if !header {
+			fmt.Fprintf(out, "\nXOR final loss against the text's NumPy program (golden %.16g):\n", rep.XORGolden)
+			header = true
 		}
 		d := math.Abs(*r.FinalLoss - rep.XORGolden)
 		verdict := "agrees (< 1e-6)"
@@ -581,7 +688,9 @@ func findPython() (string, map[string]any, string) {
 	if chosen == "" {
 		return "", nil, "no Python interpreter found: the NumPy and PyTorch rows are skipped (apt-get install -y python3-numpy python3-torch libopenblas0)"
 	}
-	outb, err := exec.Command(chosen, "python/peers.py", "info").Output()
+	info0 := exec.Command(chosen, "python/peers.py", "info")
+	info0.Env = append(os.Environ(), pyEnv...)
+	outb, err := info0.Output()
 	info := map[string]any{}
 	if err != nil || json.Unmarshal(outb, &info) != nil {
 		return chosen, info, fmt.Sprintf("%s python/peers.py info failed: %v", chosen, err)

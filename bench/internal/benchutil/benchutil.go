@@ -26,6 +26,10 @@ type Result struct {
 	Allocs *float64 `json:"allocs,omitempty"`
 	// Flops is the floating-point operations of one Unit, for GFLOP/s.
 	Flops float64 `json:"flops,omitempty"`
+	// Bytes is the bytes one Unit reads from memory (the read-bandwidth
+	// rows: the working set; decoding with the cache: the weights and the
+	// cache it reads per token), for GB/s and the roofline.
+	Bytes float64 `json:"bytes,omitempty"`
 	// Tokens is the tokens produced by one Unit, for tokens/s.
 	Tokens float64 `json:"tokens,omitempty"`
 	// FinalLoss is the loss the workload ends with (XOR: the text's loss,
@@ -59,23 +63,36 @@ func Ptr(v float64) *float64 { return &v }
 // returns the seconds per call of every repetition and the heap
 // allocations per call over all timed calls (runtime.MemStats.Mallocs; it
 // counts every goroutine's allocations, which is what a library's
-// background workers cost too). setup, when not nil, runs before each
-// repetition, outside the timing and the allocation count.
+// background workers cost too).
+//
+// Each repetition starts with a garbage collection, so that one tool's
+// garbage is not collected in another's timing, and the timed calls never
+// come right after it: setup, when not nil, runs after the collection
+// (outside the timing and the allocation count), and it should end with an
+// untimed call like f's where f's state allows it; without setup, and
+// with warm > 0, one untimed call of f runs after the collection, unless
+// a repetition takes longer than 10 ms (then the collection's effect on
+// caches is lost in the noise, and the extra call would double the time).
 func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, allocs float64) {
+	last := time.Duration(0)
 	for range warm {
 		if setup != nil {
 			setup()
 		}
+		t0 := time.Now()
 		f()
+		last = time.Since(t0) * time.Duration(inner)
 	}
 	var ms runtime.MemStats
 	var mallocs uint64
 	times = make([]float64, 0, reps)
 	for range reps {
+		runtime.GC()
 		if setup != nil {
 			setup()
+		} else if warm > 0 && last < 10*time.Millisecond {
+			f()
 		}
-		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
 		t0 := time.Now()
@@ -83,6 +100,7 @@ func Measure(warm, reps, inner int, setup func(), f func()) (times []float64, al
 			f()
 		}
 		d := time.Since(t0)
+		last = d
 		runtime.ReadMemStats(&ms)
 		mallocs += ms.Mallocs - before
 		times = append(times, d.Seconds()/float64(inner))
