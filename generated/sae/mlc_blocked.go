@@ -29,6 +29,11 @@ type kernelSet[T floatT] struct {
 	// direct path then runs as plain loops.
 	direct *[7]directKernel[T]
 	masked *[2][7]maskedKernel[T]
+	dnr    int // width of a direct tile (two vectors), which may differ from nr
+	// kmask is set when the masked kernels take one int32 of the mask per
+	// column (AVX-512, which turns it into a K register) rather than one
+	// per 32-bit lane of a YMM register (AVX2's VMASKMOV).
+	kmask bool
 }
 
 // The kernel sets in use, chosen once by the build (select_*.go) and the CPU.
@@ -36,6 +41,15 @@ var (
 	f32Kernels = selectF32()
 	f64Kernels = selectF64()
 )
+
+// tile returns the tile of the direct kernels (when direct) or of the
+// packed one: bands of C split between threads are whole tiles.
+func (ks *kernelSet[T]) tile(direct bool) (mr, nr int) {
+	if direct && ks.direct != nil {
+		return len(ks.direct) - 1, ks.dnr
+	}
+	return ks.mr, ks.nr
+}
 
 // kernelsFor returns the kernel set for T.
 func kernelsFor[T floatT]() *kernelSet[T] {
@@ -85,9 +99,10 @@ func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 		job.runRegion(ks, ws)
 		return
 	}
-	unit, extent := ks.mr, job.m
+	mr, nr := ks.tile(job.direct)
+	unit, extent := mr, job.m
 	if job.byCols {
-		unit, extent = ks.nr, job.n
+		unit, extent = nr, job.n
 	}
 	part := *job
 	for {

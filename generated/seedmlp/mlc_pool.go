@@ -226,9 +226,10 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 		// thread that runs slower (its core busy with other work) takes
 		// fewer.
 		job.byCols = job.n >= job.m
-		unit, extent := ks.mr, job.m
+		mr, nr := ks.tile(job.direct)
+		unit, extent := mr, job.m
 		if job.byCols {
-			unit, extent = ks.nr, job.n
+			unit, extent = nr, job.n
 		}
 		job.tiles = (extent + unit - 1) / unit
 		job.chunks = min(job.tiles, chunksPerThread*threads)

@@ -18,15 +18,15 @@ type directKernel[T floatT] func(k int, a []T, rsa, csa int, b []T, ldb int, c [
 // for a column kept, zero otherwise).
 type maskedKernel[T floatT] func(k int, a []T, rsa, csa int, b []T, ldb int, c []T, ldc int, accum bool, mask []int32)
 
-// maskTable[8-u : 16-u] is a mask whose first u int32 lanes are set.
-var maskTable = [16]int32{-1, -1, -1, -1, -1, -1, -1, -1}
+// maskTable[16-u : 32-u] is a mask whose first u int32 lanes are set.
+var maskTable = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 
 // gemmDirect computes job's region of C on the direct kernels of ks, which
 // must have them; job.transB must be false and job.k ≥ 1.
 func gemmDirect[T floatT](ks *kernelSet[T], job *gemmJob[T]) {
 	// Tiles are up to 6 rows (the direct kernels' limit, whatever the
 	// packed kernel's mr) and nr columns, in two vectors of lanes each.
-	mr, nr := len(ks.direct)-1, ks.nr
+	mr, nr := ks.tile(true)
 	lanes := nr / 2
 	k, a, b, c := job.k, job.a, job.b, job.c
 	ldb, ldc, accum := job.ldb, job.ldc, job.accumulate
@@ -47,8 +47,11 @@ func gemmDirect[T floatT](ks *kernelSet[T], job *gemmJob[T]) {
 			if cols > lanes {
 				vec, cols = 1, cols-lanes
 			}
-			units := cols * 8 / lanes // int32 lanes of the mask
-			ks.masked[vec][rows](k, ai, rsa, csa, b[j:], ldb, ci[j:], ldc, accum, maskTable[8-units:16-units])
+			units := cols // int32 lanes of the mask
+			if !ks.kmask {
+				units = cols * 8 / lanes // a YMM register's 32-bit lanes
+			}
+			ks.masked[vec][rows](k, ai, rsa, csa, b[j:], ldb, ci[j:], ldc, accum, maskTable[16-units:32-units])
 		}
 	}
 }
