@@ -39,6 +39,7 @@ func asmKernels32() kernelSet[float32] {
 		direct: &sDirect,
 		masked: &sDirectMasked,
 		dnr:    16,
+		dot:    sDot,
 	}
 }
 
@@ -52,5 +53,6 @@ func asmKernels64() kernelSet[float64] {
 		direct: &dDirect,
 		masked: &dDirectMasked,
 		dnr:    8,
+		dot:    dDot,
 	}
 }

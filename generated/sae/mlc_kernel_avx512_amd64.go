@@ -36,6 +36,7 @@ func avx512Kernels32() kernelSet[float32] {
 		direct: &sDirect512,
 		masked: &sDirect512Masked,
 		dnr:    32,
+		dot:    sDot512,
 		kmask:  true,
 	}
 }
@@ -51,6 +52,7 @@ func avx512Kernels64() kernelSet[float64] {
 		direct: &dDirect512,
 		masked: &dDirect512Masked,
 		dnr:    16,
+		dot:    dDot512,
 		kmask:  true,
 	}
 }

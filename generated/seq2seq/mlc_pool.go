@@ -226,7 +226,7 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 		// thread that runs slower (its core busy with other work) takes
 		// fewer.
 		job.byCols = job.n >= job.m
-		mr, nr := ks.tile(job.direct)
+		mr, nr := ks.tile(job.direct, job.transB)
 		unit, extent := mr, job.m
 		if job.byCols {
 			unit, extent = nr, job.n
@@ -355,12 +355,12 @@ func gemmOnThread[T floatT](p *workerPool, thread int, transA, transB bool, m, n
 		return
 	}
 	ks := kernelsFor[T]()
-	blocked := useBlocked[T](transA, transB, m, n, k)
-	if !blocked && useLoops(ks, transB) {
+	pth := pathFor(ks, transA, transB, m, n, k)
+	if pth == pathLoops {
 		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
 		return
 	}
-	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, !blocked)
+	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, pth == pathDirect)
 	if p == nil {
 		p = sharedPool
 	}

@@ -133,3 +133,45 @@ var (
 	dDirect512       = [7]directKernel[float64]{nil, dgemm512Direct1x16, dgemm512Direct2x16, dgemm512Direct3x16, dgemm512Direct4x16, dgemm512Direct5x16, dgemm512Direct6x16}
 	dDirect512Masked = [2][7]maskedKernel[float64]{{nil, dgemm512Direct1x8m, dgemm512Direct2x8m, dgemm512Direct3x8m, dgemm512Direct4x8m, dgemm512Direct5x8m, dgemm512Direct6x8m}, {nil, dgemm512Direct1x16m, dgemm512Direct2x16m, dgemm512Direct3x16m, dgemm512Direct4x16m, dgemm512Direct5x16m, dgemm512Direct6x16m}}
 )
+
+//go:noescape
+func sgemm512Dot1x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+//go:noescape
+func sgemm512Dot2x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+//go:noescape
+func sgemm512Dot3x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+//go:noescape
+func sgemm512Dot4x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+//go:noescape
+func sgemm512Dot5x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+//go:noescape
+func sgemm512Dot6x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+// sDot512[r] computes an r×4 tile of C = A·Bᵀ, of which the first cols columns are kept.
+var sDot512 = []dotKernel[float32]{nil, sgemm512Dot1x4, sgemm512Dot2x4, sgemm512Dot3x4, sgemm512Dot4x4, sgemm512Dot5x4, sgemm512Dot6x4}
+
+//go:noescape
+func dgemm512Dot1x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+//go:noescape
+func dgemm512Dot2x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+//go:noescape
+func dgemm512Dot3x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+//go:noescape
+func dgemm512Dot4x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+//go:noescape
+func dgemm512Dot5x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+//go:noescape
+func dgemm512Dot6x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+// dDot512[r] computes an r×4 tile of C = A·Bᵀ, of which the first cols columns are kept.
+var dDot512 = []dotKernel[float64]{nil, dgemm512Dot1x4, dgemm512Dot2x4, dgemm512Dot3x4, dgemm512Dot4x4, dgemm512Dot5x4, dgemm512Dot6x4}

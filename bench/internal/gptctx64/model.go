@@ -78,7 +78,6 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, true, false, 128, 512, 64)
 	reserveGemm[float32](m.pool, false, true, 64, 128, 128)
 	reserveGemm[float32](m.pool, true, false, 128, 128, 64)
-	reserveGemm[float32](m.pool, false, true, 1, 65, 128)
 	m.scratch = make([]float32, 2048*m.pool.Threads()) // a tile per thread
 	m.window = make([]int32, 64)
 	/*
@@ -4220,7 +4219,7 @@ func (m *Model) decode() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 1, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	gemm(m.pool, false, true, 1, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemmSmall(false, true, 1, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{

@@ -79,7 +79,6 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, false, 16, 128, 128)
 	reserveGemm[float32](m.pool, false, false, 16, 512, 128)
 	reserveGemm[float32](m.pool, false, false, 16, 128, 512)
-	reserveGemm[float32](m.pool, false, true, 16, 65, 128)
 	m.scratch = make([]float32, 2048*m.pool.Threads()) // a tile per thread
 	// hyper.lr f32[]: starts at 0.001
 	for i := range m.state[1:2] {
@@ -3795,7 +3794,7 @@ func (m *Model) decode() error {
 	layerNormAffine(lnf, nil, h1_resid2, lnf_gamma, lnf_beta, 16, 128, 1e-05)
 
 	// logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
-	gemm(m.pool, false, true, 16, 65, 128, lnf, 128, wte, 128, logits, 65, false)
+	gemmSmall(false, true, 16, 65, 128, lnf, 128, wte, 128, logits, 65, false)
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{

@@ -13,7 +13,7 @@ package main
 //	direct kernels: as the AVX2 ones (see main.go) with Z for Y, and the
 //	column mask in K1 instead of Y3.
 //
-//	dot kernels (NT, R rows of A against J rows of B, see dot below).
+//	dot kernels (NT): see dotnt.go.
 
 import "fmt"
 
@@ -270,8 +270,10 @@ func genAVX512(s, d *gen) {
 		}
 		directTables(d, e, zmm(e), full, narrow, wide)
 	}
+	genDot(s, d, true)
 }
 
 func init() {
 	outputs = append(outputs, output{"gemm512_amd64.s", "gemm512_amd64.go", genAVX512})
 }
+

@@ -420,6 +420,7 @@ func genAVX2(s, d *gen) {
 		}
 		directTables(d, e, e.lanes, full, narrow, wide)
 	}
+	genDot(s, d, false)
 	s.cpu()
 	d.p("func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)\n")
 	d.p("func xgetbv() (eax, edx uint32)")
