@@ -276,4 +276,3 @@ func genAVX512(s, d *gen) {
 func init() {
 	outputs = append(outputs, output{"gemm512_amd64.s", "gemm512_amd64.go", genAVX512})
 }
-
