@@ -310,3 +310,65 @@ func fill64(x []float64) {
 		x[i] = float64(i%7) - 3
 	}
 }
+
+// BenchmarkMLPWeights times the products of one training step of a
+// 784-256-256-10 MLP on a batch of 64 whose weights differ from each other
+// only in layout: stored [in,out] as the DSL stores them (forward NN,
+// input gradients NT), or [out,in] as PyTorch stores them (forward NT,
+// input gradients NN), on the path Gemm picks and, for comparison, with
+// every NT product packed (the rule before the dot kernels). The weight
+// gradients (TN) are the same for both and left out.
+func BenchmarkMLPWeights(b *testing.B) {
+	const batch = 64
+	dims := []int{784, 256, 256, 10}
+	for _, layout := range []string{"in,out", "out,in", "out,in/packedNT"} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("f32/%s/t=%d", layout, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				x := make([]float32, batch*784)
+				fill32(x)
+				var ws [3][]float32
+				var flops float64
+				for l := range 3 {
+					ws[l] = make([]float32, dims[l]*dims[l+1])
+					fill32(ws[l])
+					flops += 2 * 2 * batch * float64(dims[l]*dims[l+1])
+				}
+				act := make([]float32, batch*784)
+				out := make([]float32, batch*784)
+				nt := func(m, n, k int, a []float32, lda int, w []float32, ldw int, c []float32) {
+					if layout == "out,in/packedNT" {
+						GemmBlocked(p, false, true, m, n, k, a, lda, w, ldw, c, n, false)
+						return
+					}
+					Gemm(p, false, true, m, n, k, a, lda, w, ldw, c, n, false)
+				}
+				step := func() {
+					for l := range 3 {
+						in, o := dims[l], dims[l+1]
+						if layout == "in,out" {
+							Gemm(p, false, false, batch, o, in, x, in, ws[l], o, out, o, false)
+						} else {
+							nt(batch, o, in, x, in, ws[l], in, out)
+						}
+					}
+					for l := 2; l >= 1; l-- { // dX of layers 3 and 2
+						in, o := dims[l], dims[l+1]
+						if layout == "in,out" {
+							nt(batch, in, o, act, o, ws[l], o, out)
+						} else {
+							Gemm(p, false, false, batch, in, o, act, o, ws[l], in, out, in, false)
+						}
+					}
+				}
+				step()
+				b.ResetTimer()
+				for range b.N {
+					step()
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
