@@ -39,16 +39,20 @@
 //   - direct: SIMD kernels that read A and B in place (B not transposed; A
 //     at any stride, so NN and TN), tile by tile, 6 rows by two vectors
 //     (6×32 float32 or 6×16 float64 with AVX-512, 6×16 or 6×8 with AVX2)
-//     with the right edge under a mask. No packing, no buffers.
-//     This is the path for decoding (m = 1), for an MLP's training step on
-//     a batch of 64, and even for an XOR network's 4×2·2×4.
+//     with the right edge under a mask; and, for a transposed B with A not
+//     transposed (NT), dot kernels that multiply rows of A by rows of B,
+//     one accumulator per element of a 6×4 (AVX-512) or 2×4 (AVX2) tile,
+//     whose lanes are added up at the end. No packing, no buffers. This is
+//     the path for decoding (m = 1), for an MLP's training step on a batch
+//     of 64 whichever way its weights are stored, and even for an XOR
+//     network's 4×2·2×4.
 //   - packed: cache blocking with A and B packed into a Pool's buffers and a
 //     register-blocked micro-kernel: 6×64 float32 or 6×32 float64 with
-//     AVX-512, 6×16 or 6×8 with AVX2. Needed for a transposed B
-//     (NT), and faster for large products, whose B is streamed too often
-//     by the direct path.
-//   - loops: plain Go loops, for tiny products with a transposed B and for
-//     builds without SIMD kernels.
+//     AVX-512, 6×16 or 6×8 with AVX2. Faster for large products, whose B
+//     is streamed too often by the direct path, for NT with short rows
+//     (k < 64), and needed for TT.
+//   - loops: plain Go loops, for builds without SIMD kernels and tiny
+//     products with both operands transposed.
 //
 // UseBlocked (packed or not) and UseParallel (split between a Pool's threads
 // or not) are pure functions of the element type, the transpositions and

@@ -31,7 +31,7 @@ func avx512Kernels32() kernelSet[float32] {
 	return kernelSet[float32]{
 		name: "avx512",
 		mr:   6, nr: 64,
-		kc: 256, mc: 144, nc: 1024,
+		kc: 512, mc: 144, nc: 1024,
 		packed: sgemm512Packed6x64,
 		direct: &sDirect512,
 		masked: &sDirect512Masked,
