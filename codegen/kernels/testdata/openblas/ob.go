@@ -11,14 +11,12 @@ char* openblas_get_corename(void);
 */
 import "C"
 
-
 func tr(t bool) C.int {
 	if t {
 		return 112
 	}
 	return 111
 }
-
 
 func Core() string { return C.GoString(C.openblas_get_corename()) }
 
