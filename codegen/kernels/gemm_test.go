@@ -413,6 +413,8 @@ func TestUseBlocked(t *testing.T) {
 		{false, true, 64, 256, 784, false}, // MLP forward with weights [out,in]
 		{false, true, 64, 256, 10, true},   // MLP backward dX = dY·Wᵀ, k = 10
 		{false, true, 65, 256, 784, true},
+		{false, true, 16, 256, 32, false},
+		{false, true, 32, 256, 32, true},
 		{false, false, 64, 256, 784, false}, // MLP layer
 		{false, false, 512, 512, 512, true},
 		{false, false, 128, 256, 256, false},

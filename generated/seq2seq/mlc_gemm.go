@@ -96,17 +96,22 @@ func gemmBlocked[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []
 // see docs/kernels.md) on AVX2 and AVX-512:
 //
 //   - B transposed (NT, TT): unpacked when m·n·k < 8³ (plain loops of dot
-//     products), or when A is not transposed, m ≤ 64 and k ≥ 64 (the dot
-//     kernels, which read rows of A and B in place: 1.3–7× faster than
-//     packing there); packed otherwise. Short rows (k < 64) leave the dot
-//     kernels too little to add up per reduction.
+//     products), or when A is not transposed, m ≤ 64 and k ≥ 2m (the dot
+//     kernels, which read rows of A and B in place); packed otherwise.
+//     Each of the dot kernels' outputs costs a reduction across a
+//     vector's lanes, which k must amortise. Speed of the dot kernels ÷
+//     packed, interleaved (AVX2, AVX-512): at k = m (16×256×16, 32×256×32,
+//     64×256×64) 0.50–0.75, 0.65–0.90; at k = 2m (16×256×32, 32×256×64, 64×256×128)
+//     0.83–1.00, 1.07–1.19; beyond, e.g. 64×256×784 (an MLP layer with
+//     weights [out,in]) 1.05, 1.53 and 32×512×512 1.30, 1.75; for m = 1
+//     (decoding's q·Kᵀ) packing B costs 5×.
 //   - B not transposed: unpacked when packing would not pay, i.e. when
 //     m ≤ 16 (B would be reused too few times), or B (k·n elements) fits in
 //     256 KiB, or m ≤ 64 and B fits in 1 MiB; packed otherwise. The
 //     unpacked kernels beat plain loops even on a 4×2·2×4 product.
 func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 	if transB {
-		return m*n*k >= loopsMaxWorkNT && (transA || m > 64 || k < dotMinK)
+		return m*n*k >= loopsMaxWorkNT && (transA || m > 64 || k < 2*m)
 	}
 	var zero T
 	bBytes := k * n * int(unsafe.Sizeof(zero))
@@ -116,9 +121,6 @@ func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 	}
 	return true
 }
-
-// dotMinK is the shortest row for which the dot kernels beat packing.
-const dotMinK = 64
 
 // loopsMaxWorkNT is the m·n·k below which plain loops (dot products) beat
 // packing a transposed B.
