@@ -16,15 +16,15 @@ type directKernel[T Float] func(k int, a []T, rsa, csa int, b []T, ldb int, c []
 // for a column kept, zero otherwise).
 type maskedKernel[T Float] func(k int, a []T, rsa, csa int, b []T, ldb int, c []T, ldc int, accum bool, mask []int32)
 
-// maskTable[8-u : 16-u] is a mask whose first u int32 lanes are set.
-var maskTable = [16]int32{-1, -1, -1, -1, -1, -1, -1, -1}
+// maskTable[16-u : 32-u] is a mask whose first u int32 lanes are set.
+var maskTable = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 
 // gemmDirect computes job's region of C on the direct kernels of ks, which
 // must have them; job.transB must be false and job.k ≥ 1.
 func gemmDirect[T Float](ks *kernelSet[T], job *gemmJob[T]) {
 	// Tiles are up to 6 rows (the direct kernels' limit, whatever the
 	// packed kernel's mr) and nr columns, in two vectors of lanes each.
-	mr, nr := len(ks.direct)-1, ks.nr
+	mr, nr := ks.tile(true, false)
 	lanes := nr / 2
 	k, a, b, c := job.k, job.a, job.b, job.c
 	ldb, ldc, accum := job.ldb, job.ldc, job.accumulate
@@ -45,8 +45,11 @@ func gemmDirect[T Float](ks *kernelSet[T], job *gemmJob[T]) {
 			if cols > lanes {
 				vec, cols = 1, cols-lanes
 			}
-			units := cols * 8 / lanes // int32 lanes of the mask
-			ks.masked[vec][rows](k, ai, rsa, csa, b[j:], ldb, ci[j:], ldc, accum, maskTable[8-units:16-units])
+			units := cols // int32 lanes of the mask
+			if !ks.kmask {
+				units = cols * 8 / lanes // a YMM register's 32-bit lanes
+			}
+			ks.masked[vec][rows](k, ai, rsa, csa, b[j:], ldb, ci[j:], ldc, accum, maskTable[16-units:32-units])
 		}
 	}
 }
@@ -107,4 +110,26 @@ func dot[T Float](x, y []T) T {
 		s0 += v * y[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// dotKernel computes a rows×4 tile of C = A·Bᵀ (rows fixed per kernel) as
+// dot products of rows of A with rows of B, both contiguous in k, and keeps
+// the first cols ≤ 4 of its columns; k ≥ 1.
+type dotKernel[T Float] func(k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accum bool, cols int)
+
+// gemmDot computes job's region of C = A·Bᵀ (transB set, transA not) on
+// the dot kernels of ks, which must have them; job.k ≥ 1.
+func gemmDot[T Float](ks *kernelSet[T], job *gemmJob[T]) {
+	const nr = 4
+	mr := len(ks.dot) - 1
+	k, a, b, c := job.k, job.a, job.b, job.c
+	lda, ldb, ldc, accum := job.lda, job.ldb, job.ldc, job.accumulate
+	for i := job.i0; i < job.i1; i += mr {
+		rows := min(mr, job.i1-i)
+		f := ks.dot[rows]
+		ai, ci := a[i*lda:], c[i*ldc:]
+		for j := job.j0; j < job.j1; j += nr {
+			f(k, ai, lda, b[j*ldb:], ldb, ci[j:], ldc, accum, min(nr, job.j1-j))
+		}
+	}
 }

@@ -47,7 +47,11 @@ func BenchmarkGemm(b *testing.B) {
 }
 
 // mlpShapes are the products of one SGD step of a 784-256-256-10 MLP on a
-// batch of 64: the forward products, then the weight and input gradients.
+// batch of 64: the forward products, then the weight and input gradients,
+// with the weights stored [in,out] as the DSL stores them; then the
+// products that differ when they are stored [out,in] as PyTorch stores
+// them (an imported model): the forward products are NT and the input
+// gradients NN.
 var mlpShapes = []struct {
 	name           string
 	transA, transB bool
@@ -61,6 +65,11 @@ var mlpShapes = []struct {
 	{"dW2_TN_256x256x64", true, false, 256, 256, 64},
 	{"dA1_NT_64x256x256", false, true, 64, 256, 256},
 	{"dW1_TN_784x256x64", true, false, 784, 256, 64},
+	{"fwd1_NT_64x256x784", false, true, 64, 256, 784},
+	{"fwd2_NT_64x256x256", false, true, 64, 256, 256},
+	{"fwd3_NT_64x10x256", false, true, 64, 10, 256},
+	{"dA2_NN_64x256x10", false, false, 64, 256, 10},
+	{"dA1_NN_64x256x256", false, false, 64, 256, 256},
 }
 
 func BenchmarkMLP(b *testing.B) {
@@ -107,26 +116,45 @@ func BenchmarkPaths(b *testing.B) {
 	}
 }
 
-// BenchmarkPathsNT compares plain loops (dot products) and the packed path
-// for small products with B transposed, f32.
+// BenchmarkPathsNT compares, for products with B transposed (f32), plain
+// loops (dot products), the dot kernels (direct), the packed path, and the
+// same product with B not transposed (NN, on the path Gemm picks): the
+// shapes of an MLP 784-256-256-10 on a batch of 64 whose weights are
+// stored [out,in] (forward, and dX = dY·Wᵀ for weights stored [in,out]),
+// of decoding (m = 1) and small and square ones.
 func BenchmarkPathsNT(b *testing.B) {
 	for _, s := range [][3]int{
 		{4, 4, 1}, {4, 4, 2}, {8, 8, 8}, {12, 12, 12}, {16, 16, 16}, {24, 24, 24}, {32, 32, 32},
 		{1, 256, 128}, {1, 1024, 128}, {4, 256, 128}, {64, 256, 10},
+		{64, 256, 784}, {64, 256, 256}, {64, 10, 256}, {16, 256, 256},
+		{128, 128, 128}, {128, 256, 256}, {256, 256, 256}, {512, 512, 512},
 	} {
 		m, n, k := s[0], s[1], s[2]
-		for _, path := range []string{"loops", "blocked"} {
+		for _, path := range []string{"loops", "direct", "blocked", "NN"} {
+			if path == "loops" && m*n*k > 1<<22 {
+				continue
+			}
 			b.Run(fmt.Sprintf("f32/%dx%dx%d/%s", m, n, k, path), func(b *testing.B) {
+				ks := &f32Kernels
+				if path == "direct" && !ks.directNT(false) {
+					b.Skip("no dot kernels")
+				}
 				a, bb, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 				fill32(a)
 				fill32(bb)
 				p := NewPool(1)
 				defer p.Close()
+				job := newJob[float32](false, true, m, n, k, a, k, bb, k, c, n, false, true)
 				loop(b, m, n, k, func() {
-					if path == "loops" {
+					switch path {
+					case "loops":
 						gemmLoops(false, true, m, 0, n, k, a, k, bb, k, c, n, false)
-					} else {
+					case "direct":
+						gemmDot(ks, &job)
+					case "blocked":
 						GemmBlocked(p, false, true, m, n, k, a, k, bb, k, c, n, false)
+					default:
+						Gemm(p, false, false, m, n, k, a, k, bb, n, c, n, false)
 					}
 				})
 			})
@@ -280,5 +308,67 @@ func fill32(x []float32) {
 func fill64(x []float64) {
 	for i := range x {
 		x[i] = float64(i%7) - 3
+	}
+}
+
+// BenchmarkMLPWeights times the products of one training step of a
+// 784-256-256-10 MLP on a batch of 64 whose weights differ from each other
+// only in layout: stored [in,out] as the DSL stores them (forward NN,
+// input gradients NT), or [out,in] as PyTorch stores them (forward NT,
+// input gradients NN), on the path Gemm picks and, for comparison, with
+// every NT product packed (the rule before the dot kernels). The weight
+// gradients (TN) are the same for both and left out.
+func BenchmarkMLPWeights(b *testing.B) {
+	const batch = 64
+	dims := []int{784, 256, 256, 10}
+	for _, layout := range []string{"in,out", "out,in", "out,in/packedNT"} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("f32/%s/t=%d", layout, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				x := make([]float32, batch*784)
+				fill32(x)
+				var ws [3][]float32
+				var flops float64
+				for l := range 3 {
+					ws[l] = make([]float32, dims[l]*dims[l+1])
+					fill32(ws[l])
+					flops += 2 * 2 * batch * float64(dims[l]*dims[l+1])
+				}
+				act := make([]float32, batch*784)
+				out := make([]float32, batch*784)
+				nt := func(m, n, k int, a []float32, lda int, w []float32, ldw int, c []float32) {
+					if layout == "out,in/packedNT" {
+						GemmBlocked(p, false, true, m, n, k, a, lda, w, ldw, c, n, false)
+						return
+					}
+					Gemm(p, false, true, m, n, k, a, lda, w, ldw, c, n, false)
+				}
+				step := func() {
+					for l := range 3 {
+						in, o := dims[l], dims[l+1]
+						if layout == "in,out" {
+							Gemm(p, false, false, batch, o, in, x, in, ws[l], o, out, o, false)
+						} else {
+							nt(batch, o, in, x, in, ws[l], in, out)
+						}
+					}
+					for l := 2; l >= 1; l-- { // dX of layers 3 and 2
+						in, o := dims[l], dims[l+1]
+						if layout == "in,out" {
+							nt(batch, in, o, act, o, ws[l], o, out)
+						} else {
+							Gemm(p, false, false, batch, in, o, act, o, ws[l], in, out, in, false)
+						}
+					}
+				}
+				step()
+				b.ResetTimer()
+				for range b.N {
+					step()
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

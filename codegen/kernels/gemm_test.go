@@ -409,7 +409,12 @@ func TestUseBlocked(t *testing.T) {
 		{false, false, 4, 4, 2, false},     // XOR network forward
 		{false, true, 4, 4, 1, false},      // XOR network backward dA1 = dZ2·W2ᵀ
 		{false, false, 1, 384, 128, false}, // decoding one token
-		{false, true, 1, 256, 128, true},
+		{false, true, 1, 256, 128, false},  // decoding: q·Kᵀ on the dot kernels
+		{false, true, 64, 256, 784, false}, // MLP forward with weights [out,in]
+		{false, true, 64, 256, 10, true},   // MLP backward dX = dY·Wᵀ, k = 10
+		{false, true, 65, 256, 784, true},
+		{false, true, 16, 256, 32, false},
+		{false, true, 32, 256, 32, true},
 		{false, false, 64, 256, 784, false}, // MLP layer
 		{false, false, 512, 512, 512, true},
 		{false, false, 128, 256, 256, false},
@@ -422,6 +427,50 @@ func TestUseBlocked(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("UseBlocked(f64=%v, transB=%v, %d, %d, %d) = %v, want %v", tc.f64, tc.transB, tc.m, tc.n, tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestDotEdges runs the dot kernels (C = A·Bᵀ read in place) on every tile
+// height, every count of columns kept and lengths of k around the vector
+// width, for both element types.
+func TestDotEdges(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		if f32Kernels.dot == nil {
+			t.Skip("no dot kernels in this variant")
+		}
+		t.Run("f32", func(t *testing.T) { checkDotEdges[float32](t) })
+		t.Run("f64", func(t *testing.T) { checkDotEdges[float64](t) })
+	})
+}
+
+func checkDotEdges[T Float](t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	e := eps[T]()
+	for m := 1; m <= 13; m++ {
+		for n := 1; n <= 9; n++ {
+			for _, k := range []int{1, 3, 7, 8, 9, 15, 16, 17, 40} {
+				for _, accum := range []bool{false, true} {
+					a, b, c0 := newMat[T](r, m, k, 1), newMat[T](r, n, k, 2), newMat[T](r, m, n, 3)
+					want, mag := reference(false, true, m, n, k, a, b, c0, accum)
+					c := append([]T(nil), c0.data...)
+					job := newJob(false, true, m, n, k, a.data, a.ld, b.data, b.ld, c, c0.ld, accum, true)
+					gemmDot(kernelsFor[T](), &job)
+					for i := range m {
+						for j := range n {
+							got, w := float64(c[i*c0.ld+j]), want[i*n+j]
+							if !(math.Abs(got-w) <= float64(k+2)*e*mag[i*n+j]) {
+								t.Fatalf("m=%d n=%d k=%d accum=%v: C[%d,%d] = %g, want %g", m, n, k, accum, i, j, got, w)
+							}
+						}
+						for j := n; j < c0.ld; j++ {
+							if !math.IsNaN(float64(c[i*c0.ld+j])) {
+								t.Fatalf("m=%d n=%d k=%d: padding C[%d,%d] written", m, n, k, i, j)
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 }

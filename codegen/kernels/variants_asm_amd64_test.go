@@ -7,5 +7,8 @@ func kernelVariants() []variant {
 	if hasAVX2FMA() {
 		v = append(v, variant{asmKernels32(), asmKernels64()})
 	}
+	if hasAVX512() {
+		v = append(v, variant{avx512Kernels32(), avx512Kernels64()})
+	}
 	return v
 }

@@ -41,20 +41,6 @@ func simdKernels64() kernelSet[float64] {
 
 func haveSIMD() bool { return archsimd.X86.AVX2() && archsimd.X86.FMA() }
 
-func selectF32() kernelSet[float32] {
-	if hasAVX2FMA() {
-		return asmKernels32()
-	}
-	return goKernels[float32]()
-}
-
-func selectF64() kernelSet[float64] {
-	if hasAVX2FMA() {
-		return asmKernels64()
-	}
-	return goKernels[float64]()
-}
-
 // sgemmPackedSIMD4x16 is the archsimd packedKernel with mr = 4, nr = 16.
 func sgemmPackedSIMD4x16(k int, a, b, c []float32, ldc int, accum bool) {
 	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8

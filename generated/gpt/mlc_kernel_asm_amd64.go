@@ -32,23 +32,27 @@ func hasAVX2FMA() bool {
 // 16 YMM registers as accumulators.
 func asmKernels32() kernelSet[float32] {
 	return kernelSet[float32]{
-		name: "asm",
+		name: "avx2",
 		mr:   6, nr: 16,
 		kc: 256, mc: 144, nc: 1024,
 		packed: sgemmPacked6x16,
 		direct: &sDirect,
 		masked: &sDirectMasked,
+		dnr:    16,
+		dot:    sDot,
 	}
 }
 
 // asmKernels64 is the float64 assembly kernel set: 6×8 tiles.
 func asmKernels64() kernelSet[float64] {
 	return kernelSet[float64]{
-		name: "asm",
+		name: "avx2",
 		mr:   6, nr: 8,
 		kc: 256, mc: 72, nc: 1024,
 		packed: dgemmPacked6x8,
 		direct: &dDirect,
 		masked: &dDirectMasked,
+		dnr:    8,
+		dot:    dDot,
 	}
 }

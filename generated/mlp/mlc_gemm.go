@@ -38,18 +38,18 @@ func gemm[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, lda 
 		return
 	}
 	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
-	switch ks := kernelsFor[T](); {
-	case useBlocked[T](transA, transB, m, n, k):
-	case useLoops(ks, transB):
+	ks := kernelsFor[T]()
+	switch pathFor(ks, transA, transB, m, n, k) {
+	case pathLoops:
 		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
 		return
-	case p == nil || p.Threads() == 1 || !useParallel[T](transA, transB, m, n, k):
-		// The direct path on one thread needs nothing from the Pool.
+	case pathDirect:
 		job.direct = true
-		gemmDirect(ks, &job)
-		return
-	default:
-		job.direct = true
+		if p == nil || p.Threads() == 1 || !useParallel[T](transA, transB, m, n, k) {
+			// The direct path on one thread needs nothing from the Pool.
+			job.runRegion(ks, nil)
+			return
+		}
 	}
 	gemmOnPool(p, job)
 }
@@ -64,12 +64,19 @@ func gemmSmall[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T
 		return
 	}
 	ks := kernelsFor[T]()
-	if useLoops(ks, transB) {
-		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
-		return
-	}
 	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, true)
-	gemmDirect(ks, &job)
+	switch pth := pathFor(ks, transA, transB, m, n, k); {
+	case pth == pathDirect, !transB && ks.direct != nil, transB && ks.directNT(transA):
+		job.runRegion(ks, nil)
+	case pth == pathLoops, ks.direct == nil:
+		// The portable set: loops, as GemmSmall has no packing buffers
+		// of its own.
+		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	default:
+		// A and B both transposed: no kernel reads them in place.
+		job.direct = false
+		gemmOnPool(nil, job)
+	}
 }
 
 // GemmBlocked is Gemm with the packed path forced, whatever UseBlocked says.
@@ -85,18 +92,26 @@ func gemmBlocked[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []
 
 // UseBlocked reports whether Gemm packs A and B into cache blocks for this
 // shape and element type, rather than running unpacked (GemmSmall). The
-// rule, measured on an AVX2 machine (BenchmarkPaths and BenchmarkPathsNT in
-// gemm_bench_test.go):
+// rule, measured with BenchmarkPaths and BenchmarkPathsNT (gemm_bench_test.go,
+// see docs/kernels.md) on AVX2 and AVX-512:
 //
-//   - B transposed (NT, TT): packed, since the unpacked SIMD kernels need
-//     B's rows contiguous, unless m·n·k < 8³ (plain loops of dot products).
+//   - B transposed (NT, TT): unpacked when m·n·k < 8³ (plain loops of dot
+//     products), or when A is not transposed, m ≤ 64 and k ≥ 2m (the dot
+//     kernels, which read rows of A and B in place); packed otherwise.
+//     Each of the dot kernels' outputs costs a reduction across a
+//     vector's lanes, which k must amortise. Speed of the dot kernels ÷
+//     packed, interleaved (AVX2, AVX-512): at k = m (16×256×16, 32×256×32,
+//     64×256×64) 0.50–0.75, 0.65–0.90; at k = 2m (16×256×32, 32×256×64, 64×256×128)
+//     0.83–1.00, 1.07–1.19; beyond, e.g. 64×256×784 (an MLP layer with
+//     weights [out,in]) 1.05, 1.53 and 32×512×512 1.30, 1.75; for m = 1
+//     (decoding's q·Kᵀ) packing B costs 5×.
 //   - B not transposed: unpacked when packing would not pay, i.e. when
 //     m ≤ 16 (B would be reused too few times), or B (k·n elements) fits in
 //     256 KiB, or m ≤ 64 and B fits in 1 MiB; packed otherwise. The
 //     unpacked kernels beat plain loops even on a 4×2·2×4 product.
 func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 	if transB {
-		return m*n*k >= loopsMaxWorkNT
+		return m*n*k >= loopsMaxWorkNT && (transA || m > 64 || k < 2*m)
 	}
 	var zero T
 	bBytes := k * n * int(unsafe.Sizeof(zero))
@@ -111,12 +126,36 @@ func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 // packing a transposed B.
 const loopsMaxWorkNT = 8 * 8 * 8
 
-// useLoops reports whether an unpacked product runs as plain loops rather
-// than on the direct kernels: when B is transposed or the build has no
-// direct kernels. (Even a 4×2·2×4 product is faster on the direct kernels.)
-func useLoops[T floatT](ks *kernelSet[T], transB bool) bool {
-	return transB || ks.direct == nil
+// The paths of a product.
+type path int
+
+const (
+	pathPacked path = iota // A and B packed (gemmRegion)
+	pathDirect             // read in place (gemmDirect, gemmDot)
+	pathLoops              // plain loops (gemmLoops)
+)
+
+// pathFor returns the path of a product on the kernel set ks: packed when
+// UseBlocked says so; otherwise the direct kernels (even the dot kernels
+// beat plain loops on a 4×4·4×1 product), unless ks has none for the form.
+// Then the product runs as loops when B is not transposed (only the
+// portable set lacks direct kernels) or the product is tiny, and is packed
+// otherwise.
+func pathFor[T floatT](ks *kernelSet[T], transA, transB bool, m, n, k int) path {
+	switch {
+	case useBlocked[T](transA, transB, m, n, k):
+		return pathPacked
+	case !transB && ks.direct != nil, transB && ks.directNT(transA):
+		return pathDirect
+	case !transB || m*n*k < loopsMaxWorkNT:
+		return pathLoops
+	}
+	return pathPacked
 }
+
+// directNT reports whether ks has kernels for C = op(A)·Bᵀ that read B in
+// place: the dot kernels, for A not transposed.
+func (ks *kernelSet[T]) directNT(transA bool) bool { return !transA && ks.dot != nil }
 
 // checkGemm panics unless the dimensions, leading dimensions and slice
 // lengths describe matrices that fit in a, b and c.

@@ -134,6 +134,24 @@ var (
 	dDirectMasked = [2][7]maskedKernel[float64]{{nil, dgemmDirect1x4m, dgemmDirect2x4m, dgemmDirect3x4m, dgemmDirect4x4m, dgemmDirect5x4m, dgemmDirect6x4m}, {nil, dgemmDirect1x8m, dgemmDirect2x8m, dgemmDirect3x8m, dgemmDirect4x8m, dgemmDirect5x8m, dgemmDirect6x8m}}
 )
 
+//go:noescape
+func sgemmDot1x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+//go:noescape
+func sgemmDot2x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
+
+// sDot[r] computes an r×4 tile of C = A·Bᵀ, of which the first cols columns are kept.
+var sDot = []dotKernel[float32]{nil, sgemmDot1x4, sgemmDot2x4}
+
+//go:noescape
+func dgemmDot1x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+//go:noescape
+func dgemmDot2x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
+
+// dDot[r] computes an r×4 tile of C = A·Bᵀ, of which the first cols columns are kept.
+var dDot = []dotKernel[float64]{nil, dgemmDot1x4, dgemmDot2x4}
+
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 func xgetbv() (eax, edx uint32)

@@ -29,6 +29,15 @@ type kernelSet[T floatT] struct {
 	// direct path then runs as plain loops.
 	direct *[7]directKernel[T]
 	masked *[2][7]maskedKernel[T]
+	dnr    int // width of a direct tile (two vectors), which may differ from nr
+	// dot[r] computes an r×4 tile of C = A·Bᵀ for 1 ≤ r < len(dot) (see
+	// gemmDot); nil when the set has none: the products it would serve
+	// are packed.
+	dot []dotKernel[T]
+	// kmask is set when the masked kernels take one int32 of the mask per
+	// column (AVX-512, which turns it into a K register) rather than one
+	// per 32-bit lane of a YMM register (AVX2's VMASKMOV).
+	kmask bool
 }
 
 // The kernel sets in use, chosen once by the build (select_*.go) and the CPU.
@@ -36,6 +45,19 @@ var (
 	f32Kernels = selectF32()
 	f64Kernels = selectF64()
 )
+
+// tile returns the tile of the kernels that run a job: the dot kernels'
+// (direct and transB), the direct kernels' (direct) or the packed one's.
+// Bands of C split between threads are whole tiles.
+func (ks *kernelSet[T]) tile(direct, transB bool) (mr, nr int) {
+	switch {
+	case direct && transB && ks.dot != nil:
+		return len(ks.dot) - 1, 4
+	case direct && ks.direct != nil:
+		return len(ks.direct) - 1, ks.dnr
+	}
+	return ks.mr, ks.nr
+}
 
 // kernelsFor returns the kernel set for T.
 func kernelsFor[T floatT]() *kernelSet[T] {
@@ -85,9 +107,10 @@ func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 		job.runRegion(ks, ws)
 		return
 	}
-	unit, extent := ks.mr, job.m
+	mr, nr := ks.tile(job.direct, job.transB)
+	unit, extent := mr, job.m
 	if job.byCols {
-		unit, extent = ks.nr, job.n
+		unit, extent = nr, job.n
 	}
 	part := *job
 	for {
@@ -107,9 +130,12 @@ func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 }
 
 func (job *gemmJob[T]) runRegion(ks *kernelSet[T], ws *workspace[T]) {
-	if job.direct {
+	switch {
+	case job.direct && job.transB:
+		gemmDot(ks, job)
+	case job.direct:
 		gemmDirect(ks, job)
-	} else {
+	default:
 		gemmRegion(ks, ws, job)
 	}
 }

@@ -76,7 +76,6 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, true, 1024, 96, 48)
 	reserveGemm[float32](m.pool, true, false, 96, 48, 1024)
 	reserveGemm[float32](m.pool, false, false, 32, 96, 96)
-	reserveGemm[float32](m.pool, false, true, 1, 32, 24)
 	reserveGemm[float32](m.pool, false, false, 32, 256, 96)
 	reserveGemm[float32](m.pool, false, false, 32, 96, 256)
 	reserveGemm[float32](m.pool, false, true, 32, 256, 96)
@@ -15191,7 +15190,7 @@ func (m *Model) fusedDec0_resid1_4(dec_in []float32, dec0_self_Wo []float32, t79
 //	t92 = src_keep_key_mask ? dec0_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
 func (m *Model) fusedT92(dec0_cross_k_group_memo []float32, src_keep_key_mask []bool, dec0_cross_q_group []float32, t88 []float32, t92 []float32) {
 	for b := range 128 {
-		gemm(m.pool, false, true, 1, 32, 24, dec0_cross_q_group[b*24:], 24, dec0_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t88[b*32:], 32, false)
+		gemmSmall(false, true, 1, 32, 24, dec0_cross_q_group[b*24:], 24, dec0_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t88[b*32:], 32, false)
 	}
 	for i := range 32 {
 		for j := range 2 {
@@ -15265,7 +15264,7 @@ func (m *Model) fusedDec1_resid1_4(dec0_resid3 []float32, dec1_self_Wo []float32
 //	t153 = src_keep_key_mask ? dec1_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
 func (m *Model) fusedT153(dec1_cross_k_group_memo []float32, src_keep_key_mask []bool, dec1_cross_q_group []float32, t151 []float32, t153 []float32) {
 	for b := range 128 {
-		gemm(m.pool, false, true, 1, 32, 24, dec1_cross_q_group[b*24:], 24, dec1_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t151[b*32:], 32, false)
+		gemmSmall(false, true, 1, 32, 24, dec1_cross_q_group[b*24:], 24, dec1_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t151[b*32:], 32, false)
 	}
 	for i := range 32 {
 		for j := range 2 {
@@ -15339,7 +15338,7 @@ func (m *Model) fusedDec2_resid1_4(dec1_resid3 []float32, dec2_self_Wo []float32
 //	t214 = src_keep_key_mask ? dec2_cross_scores : -inf  (Where, models/seq2seq/seq2seq.go:97)
 func (m *Model) fusedT214(dec2_cross_k_group_memo []float32, src_keep_key_mask []bool, dec2_cross_q_group []float32, t212 []float32, t214 []float32) {
 	for b := range 128 {
-		gemm(m.pool, false, true, 1, 32, 24, dec2_cross_q_group[b*24:], 24, dec2_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t212[b*32:], 32, false)
+		gemmSmall(false, true, 1, 32, 24, dec2_cross_q_group[b*24:], 24, dec2_cross_k_group_memo[((b/4%32)*2+b/2%2)*768:], 24, t212[b*32:], 32, false)
 	}
 	for i := range 32 {
 		for j := range 2 {
