@@ -67,6 +67,9 @@ type gen struct {
 	maxViews int
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
+	// lowp is set when the program has low-precision weights: the kernels'
+	// lowp* files are copied only then.
+	lowp bool
 	// inVars are the test file's input buffers, by input name.
 	inVars map[string]string
 	// weights is the content of mlc_weights.bin (embed.go), nil without one.
@@ -216,6 +219,9 @@ func (g *gen) kernelFiles() ([]File, error) {
 		name := e.Name()
 		if strings.HasSuffix(name, "_test.go") || name == "generate.go" || name == "doc.go" {
 			continue
+		}
+		if strings.HasPrefix(name, "lowp") && !g.lowp {
+			continue // the low-precision kernels, only in packages that use them
 		}
 		b, err := kernelFiles.ReadFile("kernels/" + name)
 		if err != nil {
