@@ -1,10 +1,15 @@
-package kernels
+// Package lowp holds the low-precision storage formats of mlc's weights
+// (docs/low-precision.md): bf16 conversions and int8 per-channel
+// quantisation. The interpreter, the passes and generated code use it: it
+// imports only the standard library, and codegen copies lowp.go into the
+// packages whose weights are low-precision.
+//
+// bf16 is the upper half of a float32: sign, the same 8-bit exponent, 7
+// mantissa bits. Values are stored as uint16 bit patterns; arithmetic is
+// always float32.
+package lowp
 
 import "math"
-
-// Low-precision storage formats (docs/low-precision.md). bf16 is the upper
-// half of a float32: sign, the same 8-bit exponent, 7 mantissa bits. Values
-// are stored as uint16 bit patterns; arithmetic is always float32.
 
 // F32ToBF16 rounds f to the nearest bf16, ties to even. Subnormals round like
 // any other value (no flush to zero); a finite value at or above the largest
