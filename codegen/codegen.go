@@ -70,6 +70,9 @@ type gen struct {
 	// lowp is set when the program has low-precision weights: the kernels'
 	// lowp* files are copied only then.
 	lowp bool
+	// loadI8 and loadBF16 are set when the weight file holds low-precision
+	// weights, whose decoders are then emitted.
+	loadI8, loadBF16 bool
 	// inVars are the test file's input buffers, by input name.
 	inVars map[string]string
 	// weights is the content of mlc_weights.bin (embed.go), nil without one.
@@ -130,6 +133,12 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 		for _, n := range gr.Nodes {
 			for _, x := range n.Inputs {
 				g.uses[x]++
+			}
+			if n.Op == graph.OpQMatMul {
+				if g.T != "float32" {
+					return nil, fmt.Errorf("codegen: %s: low-precision weights (%s) need a float32 package", prog.Name, n.Label())
+				}
+				g.lowp = true
 			}
 			if n.Op == graph.OpAttendCache {
 				s, _ := cacheDims(n.Inputs[1])
@@ -371,6 +380,10 @@ func (g *gen) sliceOf(s slot) *jen.Statement {
 	switch s.region {
 	case inParams:
 		base = "params"
+	case inQParams:
+		base = "qparams"
+	case inHParams:
+		base = "hparams"
 	case inGrads:
 		base = "grads"
 	case inState:

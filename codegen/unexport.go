@@ -39,6 +39,9 @@ var internalNames = map[string]string{
 	"BF16ToF32s":   "bf16ToF32s",
 	"QuantizeI8":   "quantizeI8",
 	"DequantizeI8": "dequantizeI8",
+	"QMatMulI8":    "qMatMulI8",
+	"QMatMulBF16":  "qMatMulBF16",
+	"LowpPath":     "lowpPath",
 }
 
 // internal is the name generated code uses for an identifier of the copied

@@ -36,6 +36,14 @@ type Options struct {
 	// caller gives (passes.DropoutInputs), so that a step can be checked
 	// against another framework's.
 	DropoutInputs bool
+	// Weights, graph.I8 or graph.BF16, stores the inference entry points'
+	// weight matrices in that format and drops training (passes.Quantize);
+	// graph.Invalid keeps them in Float.
+	Weights graph.DType
+	// Values, when set, replaces the initial values of the parameters it
+	// names (a trained checkpoint's): the package starts from them, and
+	// Weights converts them.
+	Values map[string][]float64
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -113,6 +121,15 @@ func fromGraphs(pred, small, train *graph.Graph, opts Options) (*Result, error) 
 	}
 
 	res := &Result{Program: prog}
+	if err := setValues(prog, train, opts.Values); err != nil {
+		return nil, err
+	}
+	if opts.Weights != graph.Invalid {
+		if _, err := passes.Quantize(prog, passes.QuantizeOptions{To: opts.Weights, Values: initialValues}); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		train = nil // an inference-only package
+	}
 	if train != nil {
 		train.Outputs = train.Results() // taps are Predict's
 		if opts.DropoutInputs {

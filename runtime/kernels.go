@@ -38,6 +38,7 @@ var kernels = map[graph.Op]kernel{
 	graph.OpWhere:        kernWhere,
 
 	graph.OpMatMul:      kernMatMul,
+	graph.OpQMatMul:     kernQMatMul,
 	graph.OpTranspose:   kernIndexMap,
 	graph.OpReshape:     kernReshape,
 	graph.OpBroadcastTo: kernIndexMap,

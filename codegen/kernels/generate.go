@@ -8,4 +8,4 @@ package kernels
 // .go file except this one, and gemm_amd64.s; leave out asmgen/ and the
 // _test.go files (their benchmarks import gonum).
 
-//go:generate go run ./asmgen -s gemm_amd64.s -go gemm_amd64.go
+//go:generate go run ./asmgen -s gemm_amd64.s -go gemm_amd64.go -lowp-s lowp_amd64.s -lowp-go lowp_asm_amd64.go

@@ -430,4 +430,5 @@ func main() {
 	if err := os.WriteFile(*goOut, src, 0o644); err != nil {
 		log.Fatal(err)
 	}
+	lowpMain() // lowp.go: the low-precision kernels, when -lowp-s is given
 }

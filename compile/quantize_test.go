@@ -1,0 +1,196 @@
+package compile_test
+
+import (
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/runtime"
+)
+
+const quantConfig = "vocab=64,ctx=8,d=32,heads=2,layers=2,ffn=128,batch=1" // widths 32, 64 and 128: every SIMD kernel runs
+
+// quantProgram compiles the small gpt with weights stored as dt (Invalid: f32).
+func quantProgram(t *testing.T, dt graph.DType) (*graph.Program, map[string]runtime.JSONTensor) {
+	t.Helper()
+	e, err := models.Lookup("gpt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.Config(quantConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Zoo("gpt", quantConfig, compile.Options{Float: graph.F32, Decode: "on", Weights: dt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Program, compile.ExampleInputs(res.Program, e.Example(cfg), 3)
+}
+
+// relErr is max |got − want| / max |want|.
+func relErr(got, want runtime.JSONTensor) float64 {
+	var d, m float64
+	for i := range want.Data {
+		d = max(d, math.Abs(float64(got.Data[i])-float64(want.Data[i])))
+		m = max(m, math.Abs(float64(want.Data[i])))
+	}
+	return d / m
+}
+
+// TestQuantizedWeightsInterpreter: with i8 or bf16 weights the program is
+// inference-only, every weight matrix of Predict, Prefill and Decode is read
+// by a QMatMul, the logits stay near the f32 program's (quantisation error
+// only: bf16 carries 8 significant bits, i8 about 7), and KV-cache decoding
+// still reproduces the full forward pass to f32 rounding.
+func TestQuantizedWeightsInterpreter(t *testing.T) {
+	ref, inputs := quantProgram(t, graph.Invalid)
+	want, err := compile.RunInterpreted(ref, compile.RunRequest{Inputs: inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dt  graph.DType
+		tol float64
+	}{{graph.I8, 0.03}, {graph.BF16, 0.01}} {
+		t.Run(c.dt.String(), func(t *testing.T) {
+			prog, _ := quantProgram(t, c.dt)
+			if prog.Train != nil {
+				t.Error("a quantised program keeps its training graph")
+			}
+			for _, g := range []*graph.Graph{prog.Predict, prog.Prefill, prog.Decode} {
+				q := 0
+				for _, n := range g.Nodes {
+					switch {
+					case n.Op == graph.OpQMatMul:
+						q++
+						if n.Inputs[1].Type.DType != c.dt {
+							t.Errorf("%s: %s reads %s", g.Name, n.Label(), n.Inputs[1].Type)
+						}
+					case n.Op == graph.OpMatMul && n.Inputs[1].Op == graph.OpParam:
+						t.Errorf("%s: %s still multiplies by the f32 %s", g.Name, n.Label(), n.Inputs[1].Name)
+					}
+				}
+				// 2 layers × (qkv or q,k,v + proj + 2 MLP) + the tied output projection.
+				if q < 2*4+1 {
+					t.Errorf("%s: %d QMatMul nodes, want at least 9", g.Name, q)
+				}
+			}
+			if c.dt == graph.I8 && prog.Predict.Find("wte.q"+".scale") == nil {
+				t.Error("the tied embedding's output projection has no wte.q.scale")
+			}
+			got, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: inputs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, w := range want.Outputs {
+				e := relErr(got.Outputs[name], w)
+				t.Logf("%s: relative error %.2g", name, e)
+				if e > c.tol || e == 0 {
+					t.Errorf("%s: relative error %.3g against f32 weights, want in (0, %g]", name, e, c.tol)
+				}
+				dec, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: inputs, Phase: "decode", Prefill: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e := relErr(dec.Outputs[name], got.Outputs[name]); e > 1e-5 {
+					t.Errorf("%s: decoding differs from the full pass by %.3g", name, e)
+				}
+			}
+		})
+	}
+}
+
+// TestQuantizedWeightsEngines: generated code and the interpreter agree on
+// the quantised gpt's logits, full pass and KV-cache decoding, for i8 and
+// bf16 weights (to 1e-5 of the largest logit: the two sum in different
+// orders), on this CPU's best kernel.
+func TestQuantizedWeightsEngines(t *testing.T) {
+	testutil.Long(t, "builds generated packages")
+	for _, dt := range []graph.DType{graph.I8, graph.BF16} {
+		t.Run(dt.String(), func(t *testing.T) {
+			prog, inputs := quantProgram(t, dt)
+			srv := startRunner(t, prog)
+			for _, req := range []compile.RunRequest{{Inputs: inputs}, {Inputs: inputs, Phase: "decode", Prefill: 3}} {
+				want, err := compile.RunInterpreted(prog, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := srv.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, w := range want.Outputs {
+					if e := relErr(got.Outputs[name], w); e > 1e-5 {
+						t.Errorf("%s %q: generated differs from the interpreter by %.3g", name, req.Phase, e)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestQuantizedStandalone: a package with i8 weights (and one with bf16)
+// builds, vets and passes its own tests, which assert zero allocations per
+// call, in a fresh module with only the standard library; its kernels also
+// vet under purego and on arm64 (the portable loops).
+func TestQuantizedStandalone(t *testing.T) {
+	testutil.Long(t, "builds generated packages")
+	for _, dt := range []graph.DType{graph.I8, graph.BF16} {
+		t.Run(dt.String(), func(t *testing.T) {
+			res, err := compile.Zoo("gpt", quantConfig, compile.Options{Float: graph.F32, Weights: dt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := compile.Generate(res, "qgpt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/qgpt\n\ngo 1.26\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lowpFiles := 0
+			for _, f := range files {
+				if strings.HasPrefix(f.Name, "mlc_lowp") {
+					lowpFiles++
+				}
+				if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				for _, imp := range importsOf(f.Data) {
+					if strings.Contains(imp, ".") {
+						t.Errorf("%s imports %s, outside the standard library", f.Name, imp)
+					}
+				}
+			}
+			if lowpFiles == 0 {
+				t.Error("no low-precision kernel files copied")
+			}
+			for _, c := range []struct {
+				env  []string
+				args []string
+			}{
+				{nil, []string{"vet", "."}},
+				{nil, []string{"test", "-count=1", "-run", "TestZeroAllocs", "-v", "."}},
+				{[]string{"GOARCH=arm64"}, []string{"vet", "."}},
+				{nil, []string{"vet", "-tags", "purego", "."}},
+			} {
+				cmd := exec.Command("go", c.args...)
+				cmd.Dir = dir
+				cmd.Env = append(append(os.Environ(), "GOWORK=off", "GOFLAGS="), c.env...)
+				out, err := cmd.CombinedOutput()
+				if err != nil || (c.args[0] == "test" && !strings.Contains(string(out), "--- PASS: TestZeroAllocs")) {
+					t.Fatalf("%v go %s: %v\n%s", c.env, strings.Join(c.args, " "), err, out)
+				}
+			}
+		})
+	}
+}
