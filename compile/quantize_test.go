@@ -71,7 +71,7 @@ func TestQuantizedWeightsInterpreter(t *testing.T) {
 					switch {
 					case n.Op == graph.OpQMatMul:
 						q++
-						if n.Inputs[1].Type.DType != c.dt {
+						if n.Inputs[1].Type.DType != c.dt || n.Attrs.TransB {
 							t.Errorf("%s: %s reads %s", g.Name, n.Label(), n.Inputs[1].Type)
 						}
 					case n.Op == graph.OpMatMul && n.Inputs[1].Op == graph.OpParam:
@@ -83,8 +83,13 @@ func TestQuantizedWeightsInterpreter(t *testing.T) {
 					t.Errorf("%s: %d QMatMul nodes, want at least 9", g.Name, q)
 				}
 			}
-			if c.dt == graph.I8 && prog.Predict.Find("wte.q"+".scale") == nil {
-				t.Error("the tied embedding's output projection has no wte.q.scale")
+			// The tied embedding stays f32 for the lookup; its output projection
+			// reads a copy stored [d, vocab] (transposed), with vocab scales.
+			if wq := prog.Predict.Find("wte.q"); wq == nil || !wq.Type.Equal(graph.T(c.dt, 32, 64)) {
+				t.Errorf("the tied output projection's weight is %v, want wte.q %s[32,64]", wq, c.dt)
+			}
+			if s := prog.Predict.Find("wte.q.scale"); c.dt == graph.I8 && (s == nil || !s.Type.Equal(graph.T(graph.F32, 64))) {
+				t.Errorf("wte.q.scale is %v, want f32[64]", s)
 			}
 			got, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: inputs})
 			if err != nil {

@@ -28,11 +28,12 @@ const QuantScaleSuffix = ".scale"
 const QuantSharedSuffix = ".q"
 
 // Quantize gives a program low-precision weights for inference: in Predict,
-// PredictSmall, Prefill and Decode, every MatMul(x, W) whose B operand W is
-// an f32 parameter of rank 2 (A not transposed, x f32) becomes QMatMul(x, Wq
-// [, scales]), and the training graph is dropped: the program is
-// inference-only. The weights are converted once, here, with runtime/lowp:
-// Wq is a parameter of dtype o.To holding them ("values"), named like W, or
+// PredictSmall, Prefill and Decode, every MatMul(x, W) or MatMul(x, Wᵀ)
+// whose B operand W is an f32 parameter of rank 2 (A not transposed, x f32)
+// becomes QMatMul(x, Wq [, scales]), and the training graph is dropped: the
+// program is inference-only. The weights are converted once, here, with
+// runtime/lowp: Wq is a parameter of dtype o.To holding them ("values"),
+// always stored [k, n] (the weight of x·Wᵀ transposed), named like W, or
 // W+QuantSharedSuffix when the graphs still read W in f32 elsewhere; an i8
 // weight's per-output-channel f32 scales are the parameter
 // Wq+QuantScaleSuffix. It returns the names of the weights converted, in
@@ -79,9 +80,10 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 
 	type conv struct {
 		name   string
-		data   []float64 // the low-precision values, exact in float64
-		scales []float64 // i8 only
-		trans  bool
+		data   []float64   // the low-precision values, exact in float64
+		scales []float64   // i8 only
+		trans  bool        // the product was x·Wᵀ
+		shape  graph.Shape // as stored: [k, n]
 	}
 	convs := map[string]*conv{} // by weight name and transposition
 	var names []string
@@ -112,19 +114,29 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 		if shared[w.Name] {
 			c.name += QuantSharedSuffix
 		}
-		rows, cols := w.Type.Shape[0], w.Type.Shape[1]
+		// Stored [k, n] whatever the product's layout: x·Wᵀ's weight is
+		// transposed here, once, so that every product runs the same kernels.
+		k, nn := w.Type.Shape[0], w.Type.Shape[1]
+		c.shape = graph.Shape{k, nn}
+		if c.trans {
+			nn, k = k, nn
+			c.shape = graph.Shape{k, nn}
+			t := make([]float32, len(vals))
+			for j := range nn {
+				for l := range k {
+					t[l*nn+j] = vals[j*k+l]
+				}
+			}
+			vals = t
+		}
 		if o.To == graph.BF16 {
 			for i, v := range vals {
 				c.data[i] = float64(lowp.BF16ToF32(lowp.F32ToBF16(v)))
 			}
 		} else {
 			q := make([]int8, len(vals))
-			nch := cols
-			if c.trans {
-				nch = rows // x·Wᵀ: W's rows are the output channels
-			}
-			s := make([]float32, nch)
-			lowp.QuantizeI8(q, s, vals, rows, cols, c.trans)
+			s := make([]float32, nn)
+			lowp.QuantizeI8(q, s, vals, k, nn, false)
 			for i, v := range q {
 				c.data[i] = float64(v)
 			}
@@ -177,7 +189,7 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 			if err != nil {
 				return fail(err)
 			}
-			wq, err := param(c.name, graph.Type{DType: o.To, Shape: n.Inputs[1].Type.Shape.Clone()}, c.data)
+			wq, err := param(c.name, graph.Type{DType: o.To, Shape: c.shape.Clone()}, c.data)
 			if err != nil {
 				return fail(err)
 			}
@@ -189,7 +201,7 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 				}
 				ins = append(ins, s)
 			}
-			q, err := graph.NewNode(graph.OpQMatMul, graph.Attrs{TransB: n.Attrs.TransB}, ins...)
+			q, err := graph.NewNode(graph.OpQMatMul, graph.Attrs{}, ins...)
 			if err != nil {
 				return fail(fmt.Errorf("quantize: %w", err))
 			}
