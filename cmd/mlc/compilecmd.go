@@ -28,6 +28,8 @@ func cmdCompile(c *cli, args []string) error {
 	schedSteps := fs.Int("steps", 0, "with -warmup or -cosine: the step at which the decay ends")
 	var pf passFlags
 	pf.register(fs)
+	var wf weightsFlags
+	wf.register(fs)
 	// A package path may come before or after the flags.
 	var path string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -57,6 +59,10 @@ func cmdCompile(c *cli, args []string) error {
 	case path != "":
 		mf.model = path
 	}
+	weights, values, err := wf.parse(&mf)
+	if err != nil {
+		return err
+	}
 	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
 		return err
@@ -83,6 +89,7 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	opts := m.compileOptions(optim)
 	opts.L2 = *l2
+	opts.Weights, opts.Values = weights, values
 	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
 		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
 	}); err != nil {
