@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,6 +104,20 @@ func TestQuantizeCheckpoint(t *testing.T) {
 				t.Errorf("W1[0,0]: %d × %v is not the trained %v", wq.I8[0], scale.F32[0], orig.F32[0])
 			}
 		}
+	}
+	// mlc eval: the f32 validation loss is the one training reported, and
+	// int8 weights stay within 1% of it (the interpreter: no runner build).
+	var losses []float64
+	for _, w := range []string{"", "int8"} {
+		code, out, errs := runCLI("eval", "-ckpt", ckpt, "-weights", w, "-engine", "interp", "-batches", "2")
+		var l float64
+		if _, err := fmt.Sscanf(out, "validation loss %f", &l); code != 0 || err != nil || !(l > 0) {
+			t.Fatalf("eval -weights %q: exit %d, %q %s", w, code, out, errs)
+		}
+		losses = append(losses, l)
+	}
+	if d := math.Abs(losses[1]-losses[0]) / losses[0]; d > 0.01 || d == 0 {
+		t.Errorf("validation loss %v with int8 weights, %v with f32: relative difference %.3g, want in (0, 0.01]", losses[1], losses[0], d)
 	}
 	if code, _, errs := runCLI("compile", "-ckpt", ckpt, "-weights", "int8", "-config", "batch=1", "-o", filepath.Join(root, "pkg")); code != 0 {
 		t.Fatalf("compile -weights int8 -ckpt: exit %d: %s", code, errs)
