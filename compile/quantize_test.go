@@ -199,3 +199,31 @@ func TestQuantizedStandalone(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantizeErrors: what Quantize refuses, each with a one-line reason.
+func TestQuantizeErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts compile.Options
+		want string
+	}{
+		{"f64", compile.Options{Float: graph.F64, Weights: graph.I8}, "low-precision weights need -dtype f32"},
+		{"not a storage dtype", compile.Options{Float: graph.F32, Weights: graph.F32}, "quantize: weights as f32: want i8 or bf16"},
+		{"NaN weight", compile.Options{Float: graph.F32, Weights: graph.I8, Values: map[string][]float64{"h0.mlp.W1": nanValues(32 * 128)}}, "quantize: h0.mlp.W1[5] is NaN; weights must be finite"},
+		{"wrong count", compile.Options{Float: graph.F32, Weights: graph.BF16, Values: map[string][]float64{"h0.mlp.W1": {1, 2}}}, "parameter h0.mlp.W1 f32[32,128]: 2 values given"},
+		{"unknown name", compile.Options{Float: graph.F32, Weights: graph.BF16, Values: map[string][]float64{"nope": {1}}}, `values given for "nope", which is not a parameter of gpt`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := compile.Zoo("gpt", quantConfig, c.opts)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line with %q", err, c.want)
+			}
+		})
+	}
+}
+
+func nanValues(n int) []float64 {
+	v := make([]float64, n)
+	v[5] = math.NaN()
+	return v
+}
