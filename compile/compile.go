@@ -13,6 +13,7 @@ import (
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/passes"
+	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
 // Options control compilation.
@@ -44,6 +45,10 @@ type Options struct {
 	// names (a trained checkpoint's): the package starts from them, and
 	// Weights converts them.
 	Values map[string][]float64
+	// Converted, with Weights, is a file of WeightsFile (mlc quantize): its
+	// converted weights are used as they are, and its F32 tensors are the
+	// other parameters' values.
+	Converted *safetensors.File
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -121,11 +126,22 @@ func fromGraphs(pred, small, train *graph.Graph, opts Options) (*Result, error) 
 	}
 
 	res := &Result{Program: prog}
+	qo := passes.QuantizeOptions{To: opts.Weights, Values: initialValues}
+	if opts.Converted != nil {
+		vals, stored, err := fromWeightsFile(opts.Converted, opts.Weights)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Values == nil {
+			opts.Values = vals
+		}
+		qo.Stored = stored
+	}
 	if err := setValues(prog, train, opts.Values); err != nil {
 		return nil, err
 	}
 	if opts.Weights != graph.Invalid {
-		if _, err := passes.Quantize(prog, passes.QuantizeOptions{To: opts.Weights, Values: initialValues}); err != nil {
+		if _, err := passes.Quantize(prog, qo); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		train = nil // an inference-only package

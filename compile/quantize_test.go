@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/runtime"
+	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
 const quantConfig = "vocab=64,ctx=8,d=32,heads=2,layers=2,ffn=128,batch=1" // widths 32, 64 and 128: every SIMD kernel runs
@@ -226,4 +228,71 @@ func nanValues(n int) []float64 {
 	v := make([]float64, n)
 	v[5] = math.NaN()
 	return v
+}
+
+// TestCompileFromWeightsFile: a program compiled from the file WeightsFile
+// writes (mlc quantize's) holds the file's weights as they are: the same
+// program as converting again, and an edited weight stays edited; a file
+// of the other format, or without a weight's scales, is refused.
+func TestCompileFromWeightsFile(t *testing.T) {
+	for _, dt := range []graph.DType{graph.I8, graph.BF16} {
+		t.Run(dt.String(), func(t *testing.T) {
+			prog, inputs := quantProgram(t, dt)
+			name := map[graph.DType]string{graph.I8: "int8", graph.BF16: "bf16"}[dt]
+			f, err := compile.WeightsFile(prog, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, _ := f.Lookup("h0.mlp.W1")
+			if dt == graph.I8 {
+				w.I8[0] = -w.I8[0] + 1 // an edit the conversion would not make
+			} else {
+				w.BF16[0] ^= 0x8000
+			}
+			res, err := compile.Zoo("gpt", quantConfig, compile.Options{Float: graph.F32, Decode: "on", Weights: dt, Converted: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range prog.Predict.Params() {
+				q := res.Program.Predict.Find(p.Name)
+				if q == nil || !q.Type.Equal(p.Type) {
+					t.Fatalf("%s: %v, want %s", p.Name, q, p.Type)
+				}
+				want, _ := initialOf(p)
+				got, _ := initialOf(q)
+				if p.Name == "h0.mlp.W1" {
+					if got[0] == want[0] {
+						t.Errorf("the edited weight came back converted: %v", got[0])
+					}
+					got, want = got[1:], want[1:]
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s differs from the file's", p.Name)
+				}
+			}
+			if _, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: inputs}); err != nil {
+				t.Fatal(err)
+			}
+			other := map[graph.DType]graph.DType{graph.I8: graph.BF16, graph.BF16: graph.I8}[dt]
+			if _, err := compile.Zoo("gpt", quantConfig, compile.Options{Float: graph.F32, Weights: other, Converted: f}); err == nil || !strings.Contains(err.Error(), "the weights file holds") {
+				t.Errorf("a %s file compiled as %s: %v", name, other, err)
+			}
+		})
+	}
+	prog, _ := quantProgram(t, graph.I8)
+	f, err := compile.WeightsFile(prog, "int8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Tensors = slices.DeleteFunc(f.Tensors, func(t safetensors.Tensor) bool { return t.Name == "h0.mlp.W1.scale" })
+	if _, err := compile.Zoo("gpt", quantConfig, compile.Options{Float: graph.F32, Weights: graph.I8, Converted: f}); err == nil || !strings.Contains(err.Error(), "no F32 scales h0.mlp.W1.scale [128]") {
+		t.Errorf("a file without scales: %v", err)
+	}
+}
+
+// initialOf is a parameter's values as the program holds them.
+func initialOf(p *graph.Node) ([]float64, error) {
+	t := runtime.NewTensor(p.Type)
+	runtime.InitParam(t, p.Attrs.Init, p.Attrs.Std, p.Attrs.Data, 0, p.Name)
+	return t.Float64s(), nil
 }

@@ -2,9 +2,12 @@ package compile
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 	"github.com/mlc-dev/mlc/runtime/lowp"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
@@ -128,4 +131,71 @@ func WeightsFile(prog *graph.Program, weights string) (*safetensors.File, error)
 		}
 	}
 	return f, nil
+}
+
+// fromWeightsFile splits a file of WeightsFile into the f32 parameters'
+// values and the converted weights, which Quantize reads by name (Stored).
+func fromWeightsFile(f *safetensors.File, to graph.DType) (map[string][]float64, func(string, graph.Shape) ([]float64, []float64, bool, error), error) {
+	want := map[graph.DType]string{graph.I8: "int8", graph.BF16: "bf16"}[to]
+	if got := f.Metadata[KeyWeights]; want == "" || got != want {
+		return nil, nil, fmt.Errorf("the weights file holds %q weights (metadata %s), not %q", got, KeyWeights, want)
+	}
+	vals := map[string][]float64{}
+	for _, t := range f.Tensors {
+		if t.DType != safetensors.F32 {
+			continue
+		}
+		if base, ok := strings.CutSuffix(t.Name, passes.QuantScaleSuffix); ok {
+			if b, found := f.Lookup(base); found && b.DType == safetensors.I8 {
+				continue // a converted weight's scales
+			}
+		}
+		v := make([]float64, len(t.F32))
+		for i, x := range t.F32 {
+			v[i] = float64(x)
+		}
+		vals[t.Name] = v
+	}
+	stored := func(name string, shape graph.Shape) ([]float64, []float64, bool, error) {
+		t, ok := f.Lookup(name)
+		if !ok {
+			return nil, nil, false, fmt.Errorf("the weights file has no tensor %q", name)
+		}
+		if !slices.Equal(t.Shape, shape) {
+			return nil, nil, false, fmt.Errorf("%s is %v in the weights file, want %s", name, t.Shape, shape)
+		}
+		data := make([]float64, shape.Size())
+		switch {
+		case to == graph.I8 && t.DType == safetensors.I8:
+			for i, q := range t.I8 {
+				data[i] = float64(q)
+			}
+		case to == graph.BF16 && t.DType == safetensors.BF16:
+			for i, h := range t.BF16 {
+				v := float64(lowp.BF16ToF32(h))
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return nil, nil, false, fmt.Errorf("%s[%d] is %v in the weights file; weights must be finite", name, i, v)
+				}
+				data[i] = v
+			}
+		default:
+			return nil, nil, false, fmt.Errorf("%s is %s in the weights file, want %s", name, t.DType, want)
+		}
+		if to != graph.I8 {
+			return data, nil, true, nil
+		}
+		s, ok := f.Lookup(name + passes.QuantScaleSuffix)
+		if !ok || s.DType != safetensors.F32 || !slices.Equal(s.Shape, []int{shape[1]}) {
+			return nil, nil, false, fmt.Errorf("the weights file has no F32 scales %s [%d]", name+passes.QuantScaleSuffix, shape[1])
+		}
+		scales := make([]float64, len(s.F32))
+		for i, x := range s.F32 {
+			if !(x >= 0) || math.IsInf(float64(x), 0) {
+				return nil, nil, false, fmt.Errorf("%s[%d] is %v; scales must be finite and not negative", name+passes.QuantScaleSuffix, i, x)
+			}
+			scales[i] = float64(x)
+		}
+		return data, scales, true, nil
+	}
+	return vals, stored, nil
 }

@@ -17,6 +17,11 @@ type QuantizeOptions struct {
 	// Values gives a weight's f32 values (trained, or its initial values);
 	// they must be finite.
 	Values func(w *graph.Node) ([]float32, error)
+	// Stored, when set, may give a weight already converted (a file of
+	// mlc quantize), by the converted parameter's name and its stored
+	// shape [k, n]: the values (exact in To) and, for i8, the n scales. ok
+	// false converts from Values instead.
+	Stored func(name string, shape graph.Shape) (data, scales []float64, ok bool, err error)
 }
 
 // QuantScaleSuffix names an i8 weight's scales: "W.scale" for the weight W.
@@ -98,6 +103,26 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 				return nil, fmt.Errorf("quantize: %s is multiplied both as stored and transposed; its channels differ", w.Name)
 			}
 		}
+		c := &conv{name: w.Name, trans: n.Attrs.TransB}
+		if shared[w.Name] {
+			c.name += QuantSharedSuffix
+		}
+		if o.Stored != nil {
+			k, nn := w.Type.Shape[0], w.Type.Shape[1]
+			if c.trans {
+				k, nn = nn, k
+			}
+			data, scales, ok, err := o.Stored(c.name, graph.Shape{k, nn})
+			if err != nil {
+				return nil, fmt.Errorf("quantize: %w", err)
+			}
+			if ok {
+				c.shape, c.data, c.scales = graph.Shape{k, nn}, data, scales
+				convs[key] = c
+				names = append(names, w.Name)
+				return c, nil
+			}
+		}
 		vals, err := o.Values(w)
 		if err != nil {
 			return nil, fmt.Errorf("quantize: %s: %w", w.Name, err)
@@ -110,10 +135,7 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 				return nil, fmt.Errorf("quantize: %s[%d] is %v; weights must be finite", w.Name, i, v)
 			}
 		}
-		c := &conv{name: w.Name, trans: n.Attrs.TransB, data: make([]float64, len(vals))}
-		if shared[w.Name] {
-			c.name += QuantSharedSuffix
-		}
+		c.data = make([]float64, len(vals))
 		// Stored [k, n] whatever the product's layout: x·Wᵀ's weight is
 		// transposed here, once, so that every product runs the same kernels.
 		k, nn := w.Type.Shape[0], w.Type.Shape[1]

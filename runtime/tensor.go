@@ -80,7 +80,7 @@ func (t *Tensor) At(i int) float64 {
 
 // Set writes element i, converting from float64 (f32 rounds to nearest;
 // bf16 rounds to f32, then to bf16, both to nearest even; i8 rounds half to
-// even and saturates at ±127).
+// even and saturates at −128 and 127, as int8 storage does).
 func (t *Tensor) Set(i int, v float64) {
 	switch t.DType {
 	case graph.F32:
@@ -88,7 +88,7 @@ func (t *Tensor) Set(i int, v float64) {
 	case graph.BF16:
 		t.F32[i] = lowp.BF16ToF32(lowp.F32ToBF16(float32(v)))
 	case graph.I8:
-		t.F32[i] = float32(max(-127, min(127, math.RoundToEven(v))))
+		t.F32[i] = float32(max(-128, min(127, math.RoundToEven(v))))
 	case graph.F64:
 		t.F64[i] = v
 	case graph.I32:

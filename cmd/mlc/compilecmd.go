@@ -59,7 +59,7 @@ func cmdCompile(c *cli, args []string) error {
 	case path != "":
 		mf.model = path
 	}
-	weights, values, err := wf.parse(&mf)
+	weights, err := wf.parse(&mf)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	opts := m.compileOptions(optim)
 	opts.L2 = *l2
-	opts.Weights, opts.Values = weights, values
+	wf.apply(&opts, weights)
 	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
 		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
 	}); err != nil {

@@ -47,7 +47,7 @@ func init() {
 	verbs = []verb{
 		{"list", "mlc list [-json]", "list the zoo's models and their config keys", cmdList},
 		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train|prefill|decode] [-format text|dot|json]", "print a model's IR", cmdGraph},
-		{"compile", "mlc compile -model M|./pkg|file.onnx [-config k=v,...] [-dtype f32|f64] [-opt ...] [-predict-batch N] [-weights int8|bf16] [-ckpt DIR] -o DIR [-pkg NAME] [-module PATH]", "compile a model into a standalone Go package", cmdCompile},
+		{"compile", "mlc compile -model M|./pkg|file.onnx [-config k=v,...] [-dtype f32|f64] [-opt ...] [-predict-batch N] [-weights int8|bf16] [-ckpt DIR | -weights-file FILE] -o DIR [-pkg NAME] [-module PATH]", "compile a model into a standalone Go package", cmdCompile},
 		{"inspect", "mlc inspect -model M [-config k=v,...] [-dtype f32|f64] -phase forward|backward|update|predict", "print the generated Go source of one phase", cmdInspect},
 		{"stats", "mlc stats -model M [-config k=v,...] [-dtype f32|f64] [-opt KIND] [-json]", "parameters, FLOPs, memory: naive, planned and the liveness lower bound", cmdStats},
 		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-batch B] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-params FILE] [-data FILE|DIR] [-ckpt DIR] [-resume] [-force] [-save-every N|D] [-until K] [-dist mpi]", "train a model with its generated code", cmdTrain},

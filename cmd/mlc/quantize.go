@@ -25,6 +25,7 @@ func init() {
 type weightsFlags struct {
 	weights string
 	ckpt    string
+	file    string
 }
 
 func (w *weightsFlags) register(fs interface {
@@ -32,39 +33,78 @@ func (w *weightsFlags) register(fs interface {
 }) {
 	fs.StringVar(&w.weights, "weights", "", "store the inference entry points' weight matrices as int8 (per-output-channel f32 scales) or bf16; the package is then inference-only (docs/low-precision.md)")
 	fs.StringVar(&w.ckpt, "ckpt", "", "start from the trained parameters of DIR/"+train.CheckpointFile+" (its model and config unless -model is given; -config adds overrides such as batch=1)")
+	fs.StringVar(&w.file, "weights-file", "", "use the converted weights of a file of mlc quantize as they are (its model, config and format unless given)")
 }
 
-// parse checks -weights and, with -ckpt, points mf at the checkpoint's
-// model and returns its parameters' values.
-func (w *weightsFlags) parse(mf *modelFlags) (graph.DType, map[string][]float64, error) {
-	dt, err := compile.ParseWeights(w.weights)
-	if err != nil {
-		return dt, nil, err
+// apply sets the compile options -weights, -ckpt and -weights-file give.
+func (w *weightsFlags) apply(o *compile.Options, p weightsParsed) {
+	o.Weights, o.Values, o.Converted = p.dt, p.values, p.file
+}
+
+// weightsParsed is what parse read.
+type weightsParsed struct {
+	dt     graph.DType
+	values map[string][]float64
+	file   *safetensors.File
+}
+
+// parse checks -weights and, with -ckpt or -weights-file, points mf at
+// the model they were written for and reads their values.
+func (w *weightsFlags) parse(mf *modelFlags) (weightsParsed, error) {
+	var p weightsParsed
+	if w.ckpt != "" && w.file != "" {
+		return p, fmt.Errorf("give -ckpt or -weights-file, not both")
 	}
-	if dt != graph.Invalid && mf.dtype == "" {
+	useModel := func(model, config string) {
+		if mf.model != "" {
+			return
+		}
+		mf.model = model
+		if mf.config != "" {
+			mf.config = config + "," + mf.config
+		} else {
+			mf.config = config
+		}
+	}
+	if w.file != "" {
+		f, err := safetensors.ReadFile(w.file)
+		if err != nil {
+			return p, err
+		}
+		if w.weights == "" {
+			w.weights = f.Metadata[compile.KeyWeights]
+			if w.weights == "" {
+				return p, fmt.Errorf("%s: not a file of mlc quantize (no %s metadata)", w.file, compile.KeyWeights)
+			}
+		}
+		useModel(f.Metadata[safetensors.KeyModel], f.Metadata[safetensors.KeyConfig])
+		p.file = f
+	}
+	var err error
+	if p.dt, err = compile.ParseWeights(w.weights); err != nil {
+		return p, err
+	}
+	if p.file != nil && p.dt == graph.Invalid {
+		return p, fmt.Errorf("-weights-file needs -weights int8 or bf16")
+	}
+	if p.dt != graph.Invalid && mf.dtype == "" {
 		mf.dtype = "f32" // low-precision weights widen to f32
 	}
 	if w.ckpt == "" {
-		return dt, nil, nil
+		return p, nil
 	}
 	path := filepath.Join(w.ckpt, train.CheckpointFile)
 	ck, st, err := train.LoadCheckpoint(path)
 	if err != nil {
-		return dt, nil, err
+		return p, err
 	}
-	if mf.model == "" {
-		mf.model = st.Model
-		if st.Source != "" {
-			mf.model = st.Source
-		}
-		if mf.config != "" {
-			mf.config = st.Config + "," + mf.config
-		} else {
-			mf.config = st.Config
-		}
+	model := st.Model
+	if st.Source != "" {
+		model = st.Source
 	}
-	vals, err := compile.CheckpointValues(ck)
-	return dt, vals, err
+	useModel(model, st.Config)
+	p.values, err = compile.CheckpointValues(ck)
+	return p, err
 }
 
 func cmdQuantize(c *cli, args []string) error {
@@ -88,7 +128,7 @@ func cmdQuantize(c *cli, args []string) error {
 		return fmt.Errorf("-o FILE is required")
 	}
 	mf.timeout = compile.DefaultTimeout
-	dt, vals, err := wf.parse(&mf)
+	parsed, err := wf.parse(&mf)
 	if err != nil {
 		return err
 	}
@@ -97,7 +137,7 @@ func cmdQuantize(c *cli, args []string) error {
 		return err
 	}
 	opts := m.compileOptions(passes.OptimizerConfig{}) // inference-only: no optimizer
-	opts.Weights, opts.Values = dt, vals
+	wf.apply(&opts, parsed)
 	res, err := m.Compile(opts)
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,6 +124,17 @@ func TestQuantizeCheckpoint(t *testing.T) {
 	if code, _, errs := runCLI("compile", "-ckpt", ckpt, "-weights", "int8", "-config", "batch=1", "-o", filepath.Join(root, "pkg")); code != 0 {
 		t.Fatalf("compile -weights int8 -ckpt: exit %d: %s", code, errs)
 	}
+	// The file of mlc quantize compiles to the same package.
+	if code, _, errs := runCLI("compile", "-weights-file", filepath.Join(root, "int8.safetensors"), "-config", "batch=1", "-o", filepath.Join(root, "pkgfile")); code != 0 {
+		t.Fatalf("compile -weights-file: exit %d: %s", code, errs)
+	}
+	for _, name := range []string{"model.go", "mlc_weights.bin"} {
+		a, errA := os.ReadFile(filepath.Join(root, "pkg", name))
+		b, errB := os.ReadFile(filepath.Join(root, "pkgfile", name))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: compiled from the checkpoint and from the quantized file, the packages differ (%v, %v)", name, errA, errB)
+		}
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -130,6 +143,9 @@ func TestQuantizeCheckpoint(t *testing.T) {
 		{[]string{"quantize", "-ckpt", ckpt, "-o", "x"}, "-weights int8 or -weights bf16 is required"},
 		{[]string{"quantize", "-ckpt", ckpt, "-weights", "int4", "-o", "x"}, `-weights must be int8, bf16 or f32, got "int4"`},
 		{[]string{"compile", "-model", "gpt", "-weights", "int8", "-dtype", "f64", "-o", filepath.Join(root, "x")}, "low-precision weights need -dtype f32"},
+		{[]string{"compile", "-weights-file", filepath.Join(root, "int8.safetensors"), "-weights", "bf16", "-o", filepath.Join(root, "x")}, `the weights file holds "int8" weights`},
+		{[]string{"compile", "-weights-file", filepath.Join(ckpt, "checkpoint.safetensors"), "-o", filepath.Join(root, "x")}, "not a file of mlc quantize"},
+		{[]string{"compile", "-weights-file", "x", "-ckpt", ckpt, "-o", filepath.Join(root, "x")}, "give -ckpt or -weights-file, not both"},
 	} {
 		code, _, errs := runCLI(c.args...)
 		if code == 0 || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
