@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
@@ -151,5 +152,36 @@ func TestQuantizeCheckpoint(t *testing.T) {
 		if code == 0 || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%v: exit %d, %q; want the one-line error %q", c.args, code, errs, c.want)
 		}
+	}
+}
+
+// TestBenchVsF32: mlc bench -weights int8 -vs-f32 times the int8 and the f32
+// builds alternately, on the quantised program's entries (no TrainStep),
+// and names both; -vs-f32 without -weights is a one-line error.
+func TestBenchVsF32(t *testing.T) {
+	testutil.Long(t, "builds generated packages")
+	code, out, errOut := runCLI("bench", "-model", "gpt", "-config", "vocab=32,ctx=8,d=32,heads=2,layers=1,ffn=64,batch=1", "-weights", "int8", "-vs-f32", "-runs", "3", "-time", "2ms", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		A, B    string
+		Entries []compile.PairEntry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var entries []string
+	for _, e := range rep.Entries {
+		entries = append(entries, e.Entry)
+		if e.A == nil || e.B == nil || e.A.Runs != 3 || e.Ratio != e.B.NsMedian/e.A.NsMedian {
+			t.Errorf("%s: %+v", e.Entry, e)
+		}
+	}
+	if rep.A != "int8 weights" || rep.B != "f32 weights" || strings.Join(entries, ",") != "Predict,DecodeStep" {
+		t.Errorf("compared %q with %q on %v", rep.A, rep.B, entries)
+	}
+	if code, _, errs := runCLI("bench", "-model", "gpt", "-vs-f32"); code == 0 || !strings.Contains(errs, "-vs-f32 compares -weights int8 or bf16") {
+		t.Errorf("-vs-f32 alone: exit %d, %q", code, errs)
 	}
 }
