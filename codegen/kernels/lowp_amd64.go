@@ -48,40 +48,36 @@ func gemvI8Vec(k int, x []float32, w []int8, ldw int, s, y []float32) int {
 	if k == 0 {
 		return 0
 	}
-	switch LowpPath {
-	case "avx512":
-		c := len(y) &^ 63
+	c := 0
+	if LowpPath == "avx512" {
+		c = len(y) &^ 63
 		if c > 0 {
 			qgemvI8AVX512(k, x[:k], w[:(k-1)*ldw+c], ldw, s[:c], y[:c])
 		}
-		return c
-	case "avx2":
-		c := len(y) &^ 31
-		if c > 0 {
-			qgemvI8AVX2(k, x[:k], w[:(k-1)*ldw+c], ldw, s[:c], y[:c])
-		}
-		return c
 	}
-	return 0
+	// AVX2 takes blocks of 32 columns: all of them on its own path, the
+	// 32 that may be left on the AVX-512 one.
+	if d := (len(y) - c) &^ 31; LowpPath != "go" && d > 0 {
+		qgemvI8AVX2(k, x[:k], w[c:c+(k-1)*ldw+d], ldw, s[c:c+d], y[c:c+d])
+		c += d
+	}
+	return c
 }
 
 func gemvBF16Vec(k int, x []float32, w []uint16, ldw int, y []float32) int {
 	if k == 0 {
 		return 0
 	}
-	switch LowpPath {
-	case "avx512":
-		c := len(y) &^ 63
+	c := 0
+	if LowpPath == "avx512" {
+		c = len(y) &^ 63
 		if c > 0 {
 			qgemvBF16AVX512(k, x[:k], w[:(k-1)*ldw+c], ldw, nil, y[:c])
 		}
-		return c
-	case "avx2":
-		c := len(y) &^ 31
-		if c > 0 {
-			qgemvBF16AVX2(k, x[:k], w[:(k-1)*ldw+c], ldw, nil, y[:c])
-		}
-		return c
 	}
-	return 0
+	if d := (len(y) - c) &^ 31; LowpPath != "go" && d > 0 {
+		qgemvBF16AVX2(k, x[:k], w[c:c+(k-1)*ldw+d], ldw, nil, y[c:c+d])
+		c += d
+	}
+	return c
 }
