@@ -134,6 +134,9 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 			for _, x := range n.Inputs {
 				g.uses[x]++
 			}
+			if n.Op == graph.OpRoundBF16 {
+				g.lowp = true // roundBF16 is in the lowp kernel files
+			}
 			if n.Op == graph.OpQMatMul {
 				if g.T != "float32" {
 					return nil, fmt.Errorf("codegen: %s: low-precision weights (%s) need a float32 package", prog.Name, n.Label())

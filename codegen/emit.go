@@ -110,6 +110,12 @@ func init() {
 		graph.OpWhere:        func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return jen.Id("where").Call(a[0], a[1], a[2]) },
 		graph.OpGELUGrad:     genericFn("geluGrad"),
 		graph.OpBroadcastTo:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return a[0] },
+		graph.OpRoundBF16: func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
+			if f.f32() {
+				return jen.Id("roundBF16").Call(a[0])
+			}
+			return jen.Float64().Call(jen.Id("roundBF16").Call(jen.Float32().Call(a[0])))
+		},
 	}
 	emitters = map[graph.Op]emitter{
 		graph.OpMatMul:     emitMatMul,

@@ -45,6 +45,9 @@ type Options struct {
 	// names (a trained checkpoint's): the package starts from them, and
 	// Weights converts them.
 	Values map[string][]float64
+	// Precision graph.BF16 gives the training graph bf16 mixed precision's
+	// rounding points (passes.MixedPrecision); graph.Invalid: none.
+	Precision graph.DType
 	// Converted, with Weights, is a file of WeightsFile (mlc quantize): its
 	// converted weights are used as they are, and its F32 tensors are the
 	// other parameters' values.
@@ -165,6 +168,15 @@ func fromGraphs(pred, small, train *graph.Graph, opts Options) (*Result, error) 
 			return nil, err
 		}
 		passes.DCE(train)
+		switch opts.Precision {
+		case graph.Invalid:
+		case graph.BF16:
+			if err := passes.MixedPrecision(train); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("%s: precision %s: want bf16", name, opts.Precision)
+		}
 		prog.Train = train
 	}
 	popts := opts.Passes

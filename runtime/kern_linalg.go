@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime/lowp"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -301,3 +302,6 @@ func qmatmul[T float32 | float64](n *graph.Node, y, x []T, in []*Tensor) {
 		}
 	}
 }
+
+// roundBF16 is the value of x as bf16: rounded to f32, then to bf16.
+func roundBF16(x float64) float64 { return float64(lowp.BF16ToF32(lowp.F32ToBF16(float32(x)))) }

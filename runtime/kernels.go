@@ -39,6 +39,7 @@ var kernels = map[graph.Op]kernel{
 
 	graph.OpMatMul:      kernMatMul,
 	graph.OpQMatMul:     kernQMatMul,
+	graph.OpRoundBF16:   unaryKernel(roundBF16),
 	graph.OpTranspose:   kernIndexMap,
 	graph.OpReshape:     kernReshape,
 	graph.OpBroadcastTo: kernIndexMap,

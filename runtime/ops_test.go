@@ -145,6 +145,11 @@ var opCases = []opCase{
 		w := lowParam(b, "wh", graph.BF16, []float64{1.00390625, 2, -0.5, 3, 0, 1}, 2, 3)
 		return qmatmul(b, true, c(b, []float64{1, 2, 3}, 1, 3), w)
 	}, []int{1, 2}, []float64{3.5, 6}},
+	{graph.OpRoundBF16, "ties to even, overflow, subnormal", func(b *dsl.Builder) *dsl.Tensor {
+		// 1+2⁻⁸ and 1+3·2⁻⁸ are ties (down to 1, up to 1+2⁻⁶); 3.4e38 is past the
+		// largest bf16 plus half an ulp; 2⁻¹³⁰ is a subnormal bf16 holds.
+		return roundBF16(b, c(b, []float64{1.00390625, 1.01171875, -2.5, 3.4e38, math.Ldexp(1, -130), 0.1}, 6))
+	}, []int{6}, []float64{1, 1.015625, -2.5, math.Inf(1), math.Ldexp(1, -130), 0.10009765625}},
 	{graph.OpTranspose, "2x3ᵀ", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).T() }, []int{3, 2}, []float64{1, 4, 2, 5, 3, 6}},
 	{graph.OpReshape, "3x2", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).Reshape(3, -1) }, []int{3, 2}, []float64{1, 2, 3, 4, 5, 6}},
 	{graph.OpBroadcastTo, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2}, 2, 1).BroadcastTo(2, 3) }, []int{2, 3}, []float64{1, 1, 1, 2, 2, 2}},
@@ -500,6 +505,7 @@ var shapeCases = []shapeCase{
 	{graph.OpQMatMul, func(b *dsl.Builder) {
 		applyErr(b, graph.OpQMatMul, graph.Attrs{TransB: true}, b.Input("x", 2, 3), lowParam(b, "w", graph.BF16, nil, 3, 2))
 	}, `QMatMul: inner dimensions differ: [2,3] x [3,2]`},
+	{graph.OpRoundBF16, func(b *dsl.Builder) { applyErr(b, graph.OpRoundBF16, graph.Attrs{}, b.InputIDs("i", 2)) }, `RoundBF16: operand i is i32[2], want f32 or f64`},
 	{graph.OpCacheWrite, func(b *dsl.Builder) {
 		applyUpdate(b, graph.OpCacheWrite, graph.Attrs{}, b.State("K", 0, 1, 4, 2), b.Input("k", 1, 1, 3), b.Const(0))
 	}, `CacheWrite: row f64[1,1,3] does not fit the cache f64[1,4,2]`},
@@ -535,6 +541,15 @@ func qmatmul(b *dsl.Builder, transB bool, xs ...*dsl.Tensor) *dsl.Tensor {
 		nodes[i] = x.Node()
 	}
 	n, err := b.Graph().Apply(graph.OpQMatMul, graph.Attrs{TransB: transB}, nodes...)
+	if err != nil {
+		b.Errorf("%v", err)
+		return nil
+	}
+	return dsl.Wrap(b, n)
+}
+
+func roundBF16(b *dsl.Builder, x *dsl.Tensor) *dsl.Tensor {
+	n, err := b.Graph().Apply(graph.OpRoundBF16, graph.Attrs{}, x.Node())
 	if err != nil {
 		b.Errorf("%v", err)
 		return nil

@@ -85,3 +85,14 @@ func dotBF16(x []float32, w []uint16) float32 {
 	}
 	return s
 }
+
+// roundBF16 is x rounded to the nearest bf16 (runtime/lowp.F32ToBF16's rule:
+// ties to even, NaN kept and quieted), as a float32.
+func roundBF16(x float32) float32 {
+	b := math.Float32bits(x)
+	if b&0x7fffffff > 0x7f800000 {
+		return math.Float32frombits((b | 0x400000) &^ 0xffff)
+	}
+	b += 0x7fff + (b>>16)&1
+	return math.Float32frombits(b &^ 0xffff)
+}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mlc-dev/mlc/runtime/lowp"
 )
 
 // lowpPaths are the kernel paths this machine runs; the others are skipped
@@ -139,5 +141,18 @@ func BenchmarkQGemv(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestRoundBF16: generated code's rounding is runtime/lowp's, bit for bit,
+// on every 65th float32 pattern (NaNs included).
+func TestRoundBF16(t *testing.T) {
+	for b := uint64(0); b < 1<<32; b += 65 {
+		x := math.Float32frombits(uint32(b))
+		got := math.Float32bits(roundBF16(x))
+		want := math.Float32bits(lowp.BF16ToF32(lowp.F32ToBF16(x)))
+		if got != want {
+			t.Fatalf("roundBF16(%08x) = %08x, lowp %08x", b, got, want)
+		}
 	}
 }
