@@ -69,6 +69,18 @@ func ParseWeights(s string) (graph.DType, error) {
 	return graph.Invalid, fmt.Errorf("-weights must be int8, bf16 or f32, got %q", s)
 }
 
+// ParsePrecision reads -precision: "" or "f32" (the model's float dtype
+// throughout) or "bf16" (mixed precision's rounding points, passes.MixedPrecision).
+func ParsePrecision(s string) (graph.DType, error) {
+	switch s {
+	case "", "f32":
+		return graph.Invalid, nil
+	case "bf16":
+		return graph.BF16, nil
+	}
+	return graph.Invalid, fmt.Errorf("-precision must be bf16 or f32, got %q", s)
+}
+
 // CheckpointValues are a checkpoint's parameters as compile.Options.Values.
 func CheckpointValues(ck *safetensors.Checkpoint) (map[string][]float64, error) {
 	vals := map[string][]float64{}
