@@ -22,7 +22,8 @@ func cmdBench(c *cli, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	var wf weightsFlags
 	wf.register(fs)
-	vsF32 := fs.Bool("vs-f32", false, "with -weights: time generated code against the same model with f32 weights, runs alternating")
+	precision := fs.String("precision", "", "bf16: TrainStep with bf16 mixed precision's rounding points")
+	vsF32 := fs.Bool("vs-f32", false, "with -weights or -precision: time generated code against the same model in f32, runs alternating")
 	of := optimizerFlags{modelsDefaults: true}
 	of.register(fs, "the model's, as mlc train runs it, without the schedule", "the optimizer's")
 	if err := c.parse(fs, args); err != nil {
@@ -36,8 +37,12 @@ func cmdBench(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *vsF32 && (weights.dt == graph.Invalid || *vsO0) {
-		return fmt.Errorf("-vs-f32 compares -weights int8 or bf16 with f32 weights (and not with -vs-O0)")
+	prec, err := compile.ParsePrecision(*precision)
+	if err != nil {
+		return err
+	}
+	if *vsF32 && (weights.dt == graph.Invalid && prec == graph.Invalid || *vsO0) {
+		return fmt.Errorf("-vs-f32 compares -weights int8 or bf16, or -precision bf16, with f32 (and not with -vs-O0)")
 	}
 	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
@@ -45,6 +50,7 @@ func cmdBench(c *cli, args []string) error {
 	}
 	copts := m.compileOptions(optim)
 	wf.apply(&copts, weights)
+	copts.Precision = prec
 	res, err := m.Compile(copts)
 	if err != nil {
 		return err
@@ -64,8 +70,11 @@ func cmdBench(c *cli, args []string) error {
 		if *vsO0 {
 			o.Passes.O0 = true
 		} else {
-			o.Weights, o.Converted = graph.Invalid, nil
+			o.Weights, o.Converted, o.Precision = graph.Invalid, nil, graph.Invalid
 			labels = [2]string{wf.weights + " weights", "f32 weights"}
+			if prec != graph.Invalid {
+				labels = [2]string{"bf16 precision", "f32"}
+			}
 		}
 		base, err := m.Compile(o)
 		if err != nil {

@@ -181,7 +181,7 @@ func TestBenchVsF32(t *testing.T) {
 	if rep.A != "int8 weights" || rep.B != "f32 weights" || strings.Join(entries, ",") != "Predict,DecodeStep" {
 		t.Errorf("compared %q with %q on %v", rep.A, rep.B, entries)
 	}
-	if code, _, errs := runCLI("bench", "-model", "gpt", "-vs-f32"); code == 0 || !strings.Contains(errs, "-vs-f32 compares -weights int8 or bf16") {
+	if code, _, errs := runCLI("bench", "-model", "gpt", "-vs-f32"); code == 0 || !strings.Contains(errs, "-vs-f32 compares -weights int8 or bf16, or -precision bf16") {
 		t.Errorf("-vs-f32 alone: exit %d, %q", code, errs)
 	}
 }
