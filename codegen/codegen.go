@@ -67,6 +67,12 @@ type gen struct {
 	maxViews int
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
+	// lowp is set when the program has low-precision weights: the kernels'
+	// lowp* files are copied only then.
+	lowp bool
+	// loadI8 and loadBF16 are set when the weight file holds low-precision
+	// weights, whose decoders are then emitted.
+	loadI8, loadBF16 bool
 	// inVars are the test file's input buffers, by input name.
 	inVars map[string]string
 	// weights is the content of mlc_weights.bin (embed.go), nil without one.
@@ -127,6 +133,15 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 		for _, n := range gr.Nodes {
 			for _, x := range n.Inputs {
 				g.uses[x]++
+			}
+			if n.Op == graph.OpRoundBF16 {
+				g.lowp = true // roundBF16 is in the lowp kernel files
+			}
+			if n.Op == graph.OpQMatMul {
+				if g.T != "float32" {
+					return nil, fmt.Errorf("codegen: %s: low-precision weights (%s) need a float32 package", prog.Name, n.Label())
+				}
+				g.lowp = true
 			}
 			if n.Op == graph.OpAttendCache {
 				s, _ := cacheDims(n.Inputs[1])
@@ -216,6 +231,9 @@ func (g *gen) kernelFiles() ([]File, error) {
 		name := e.Name()
 		if strings.HasSuffix(name, "_test.go") || name == "generate.go" || name == "doc.go" {
 			continue
+		}
+		if strings.HasPrefix(name, "lowp") && !g.lowp {
+			continue // the low-precision kernels, only in packages that use them
 		}
 		b, err := kernelFiles.ReadFile("kernels/" + name)
 		if err != nil {
@@ -365,6 +383,10 @@ func (g *gen) sliceOf(s slot) *jen.Statement {
 	switch s.region {
 	case inParams:
 		base = "params"
+	case inQParams:
+		base = "qparams"
+	case inHParams:
+		base = "hparams"
 	case inGrads:
 		base = "grads"
 	case inState:

@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"github.com/dave/jennifer/jen"
+	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime/lowp"
 )
 
 // Large initial values (an imported model's weights) do not become Go
@@ -38,6 +40,44 @@ func (g *gen) embedValues(dst jen.Code, data []float64) jen.Code {
 	return jen.Id("loadWeights").Call(dst, jen.Lit(off))
 }
 
+// lowValues is the statement that fills dst, a low-precision parameter's
+// slice, with n's values: its bytes (int8, or little-endian bf16 bit
+// patterns) in the weight file when large, else a literal.
+func (g *gen) lowValues(dst jen.Code, n *graph.Node) jen.Code {
+	bf16 := n.Type.DType == graph.BF16
+	lit := make([]jen.Code, len(n.Attrs.Data))
+	for i, v := range n.Attrs.Data {
+		if bf16 {
+			lit[i] = jen.Lit(int(lowp.F32ToBF16(float32(v))))
+		} else {
+			lit[i] = jen.Lit(int(int8(v)))
+		}
+	}
+	if len(n.Attrs.Data) < embedMinValues {
+		if bf16 {
+			return jen.Copy(dst, jen.Index().Uint16().Values(lit...))
+		}
+		return jen.Copy(dst, jen.Index().Int8().Values(lit...))
+	}
+	if g.weights == nil {
+		g.weights = []byte("// " + Header(g.prog.Source) + "\n")
+	}
+	off := len(g.weights)
+	for _, v := range n.Attrs.Data {
+		if bf16 {
+			g.weights = binary.LittleEndian.AppendUint16(g.weights, lowp.F32ToBF16(float32(v)))
+		} else {
+			g.weights = append(g.weights, byte(int8(v)))
+		}
+	}
+	if bf16 {
+		g.loadBF16 = true
+		return jen.Id("loadBF16").Call(dst, jen.Lit(off))
+	}
+	g.loadI8 = true
+	return jen.Id("loadI8").Call(dst, jen.Lit(off))
+}
+
 // weightsDecls declares the embedded file and its decoder, when used.
 func (g *gen) weightsDecls(f *jen.File) {
 	if g.weights == nil {
@@ -61,6 +101,19 @@ func (g *gen) weightsDecls(f *jen.File) {
 		jen.Id("b").Op(":=").Index().Byte().Parens(jen.Id("mlcWeights").Index(jen.Id("off").Op(":").Id("off").Op("+").Lit(size).Op("*").Len(jen.Id("dst")))),
 		jen.For(jen.Id("i").Op(":=").Range().Id("dst")).Block(jen.Id("dst").Index(jen.Id("i")).Op("=").Add(get)),
 	)
+	if g.loadI8 {
+		docComment(f, "loadI8 fills dst with int8 weights from mlcWeights, starting at byte off.")
+		f.Func().Id("loadI8").Params(jen.Id("dst").Index().Int8(), jen.Id("off").Int()).Block(
+			jen.For(jen.Id("i").Op(":=").Range().Id("dst")).Block(jen.Id("dst").Index(jen.Id("i")).Op("=").Int8().Call(jen.Id("mlcWeights").Index(jen.Id("off").Op("+").Id("i")))),
+		)
+	}
+	if g.loadBF16 {
+		docComment(f, "loadBF16 fills dst with little-endian bf16 bit patterns from mlcWeights,\nstarting at byte off.")
+		f.Func().Id("loadBF16").Params(jen.Id("dst").Index().Uint16(), jen.Id("off").Int()).Block(
+			jen.Id("b").Op(":=").Index().Byte().Parens(jen.Id("mlcWeights").Index(jen.Id("off").Op(":").Id("off").Op("+").Lit(2).Op("*").Len(jen.Id("dst")))),
+			jen.For(jen.Id("i").Op(":=").Range().Id("dst")).Block(jen.Id("dst").Index(jen.Id("i")).Op("=").Qual("encoding/binary", "LittleEndian").Dot("Uint16").Call(jen.Id("b").Index(jen.Lit(2).Op("*").Id("i").Op(":")))),
+		)
+	}
 }
 
 // weightsFiles is the weight file, when the package has one.

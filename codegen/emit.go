@@ -112,9 +112,16 @@ func init() {
 		graph.OpGELUGrad:     genericFn("geluGrad"),
 		graph.OpGELUErfGrad:  genericFn("geluErfGrad"),
 		graph.OpBroadcastTo:  func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code { return a[0] },
+		graph.OpRoundBF16: func(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
+			if f.f32() {
+				return jen.Id("roundBF16").Call(a[0])
+			}
+			return jen.Float64().Call(jen.Id("roundBF16").Call(jen.Float32().Call(a[0])))
+		},
 	}
 	emitters = map[graph.Op]emitter{
 		graph.OpMatMul:     emitMatMul,
+		graph.OpQMatMul:    emitQMatMul,
 		graph.OpTranspose:  emitTranspose,
 		graph.OpReshape:    emitReshape,
 		graph.OpSlice:      emitSlice,
@@ -232,6 +239,22 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	return []jen.Code{jen.For(jen.Id("b").Op(":=").Range().Lit(batch.Size())).Block(
 		call(c, slice(A, aIdx, aSize), slice(B, bIdx, bSize)),
 	)}
+}
+
+// emitQMatMul calls the low-precision product of codegen/kernels
+// (lowp_gemv.go): the weights widen to float32 in registers, one row of x
+// at a time.
+func emitQMatMul(f *fnGen, n *graph.Node) []jen.Code {
+	x, w := n.Inputs[0], n.Inputs[1]
+	k, nn := w.Type.Shape[0], w.Type.Shape[1]
+	if n.Attrs.TransB {
+		k, nn = nn, k
+	}
+	m := x.Type.Shape.Size() / k
+	if w.Type.DType == graph.I8 {
+		return []jen.Code{jen.Id(internal("QMatMulI8")).Call(jen.Lit(m), jen.Lit(nn), jen.Lit(k), jen.Lit(n.Attrs.TransB), f.ref(x), f.ref(w), f.ref(n.Inputs[2]), f.ref(n))}
+	}
+	return []jen.Code{jen.Id(internal("QMatMulBF16")).Call(jen.Lit(m), jen.Lit(nn), jen.Lit(k), jen.Lit(n.Attrs.TransB), f.ref(x), f.ref(w), f.ref(n))}
 }
 
 // batchSlice returns how a batched product's matrix b reads an operand x:

@@ -287,6 +287,10 @@ func (f *fnGen) bindings() []jen.Code {
 		switch s.region {
 		case inParams:
 			src = jen.Id("m").Dot("params")
+		case inQParams:
+			src = jen.Id("m").Dot("qparams")
+		case inHParams:
+			src = jen.Id("m").Dot("hparams")
 		case inGrads:
 			src = jen.Id("m").Dot("grads")
 		case inState:

@@ -89,9 +89,11 @@ func (g *gen) modelFile() ([]byte, error) {
 // Sizes of the backing slices.
 func (g *gen) modelType(f *jen.File) {
 	l := g.lay
-	var params, states, caches []string
+	var params, states, caches, low []string
 	for _, v := range l.vars {
 		switch {
+		case v.param && v.node.Type.DType.IsStorage():
+			low = append(low, v.name)
 		case v.param:
 			params = append(params, v.name)
 		case v.cache:
@@ -104,6 +106,12 @@ func (g *gen) modelType(f *jen.File) {
 		jen.Id("params").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.paramSize, strings.Join(params, ", "))),
 		jen.Id("grads").Index().Id(g.T).Comment("d loss/d param, laid out like params"),
 		jen.Id("gradSum").Index().Id(g.T).Comment("AccumulateGrads: the gradients before this micro-batch"),
+	}
+	if l.qparamSize > 0 {
+		fields = append(fields, jen.Id("qparams").Index().Int8().Comment(fmt.Sprintf("%d int8 weights (each output channel times its f32 scale): %s", l.qparamSize, strings.Join(low, ", "))))
+	}
+	if l.hparamSize > 0 {
+		fields = append(fields, jen.Id("hparams").Index().Uint16().Comment(fmt.Sprintf("%d bf16 weights, as bit patterns: %s", l.hparamSize, strings.Join(low, ", "))))
 	}
 	if l.stateSize > 0 {
 		fields = append(fields, jen.Id("state").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.stateSize, strings.Join(states, ", "))))
@@ -203,6 +211,12 @@ func (g *gen) constructor(f *jen.File) {
 			jen.Id("barena"):  jen.Make(jen.Index().Bool(), jen.Lit(l.arenaSize[2])),
 		}),
 	}
+	if l.qparamSize > 0 {
+		body = append(body, jen.Id("m").Dot("qparams").Op("=").Make(jen.Index().Int8(), jen.Lit(l.qparamSize)))
+	}
+	if l.hparamSize > 0 {
+		body = append(body, jen.Id("m").Dot("hparams").Op("=").Make(jen.Index().Uint16(), jen.Lit(l.hparamSize)))
+	}
 	if l.stateSize > 0 {
 		body = append(body, jen.Id("m").Dot("state").Op("=").Make(jen.Index().Id(g.T), jen.Lit(l.stateSize)))
 	}
@@ -238,9 +252,15 @@ func (g *gen) constructor(f *jen.File) {
 		if !v.param {
 			region = "state"
 		}
+		if lr, ok := lowRegion(n.Type.DType); ok {
+			region = regionField(g, slot{region: lr})
+		}
 		dst := jen.Id("m").Dot(region).Index(jen.Lit(v.off).Op(":").Lit(v.off + size))
 		var init jen.Code
 		switch {
+		case n.Type.DType.IsStorage() && n.Attrs.Init == "zeros":
+		case n.Type.DType.IsStorage():
+			init = g.lowValues(dst, n)
 		case !v.param:
 			if n.Attrs.Value != 0 {
 				init = jen.For(jen.Id("i").Op(":=").Range().Add(dst)).Block(jen.Add(dst.Clone()).Index(jen.Id("i")).Op("=").Add(floatCode(n.Attrs.Value)))
@@ -261,8 +281,8 @@ func (g *gen) constructor(f *jen.File) {
 	}
 	var plist, glist, slist []jen.Code
 	for _, v := range l.vars {
-		if v.cache {
-			continue
+		if v.cache || v.node.Type.DType.IsStorage() {
+			continue // the low-precision weights are the package's own, not in Params
 		}
 		size := v.node.Type.Shape.Size()
 		t := func(region string) jen.Code {
@@ -508,6 +528,10 @@ func regionField(g *gen, s slot) string {
 	switch s.region {
 	case inParams:
 		return "params"
+	case inQParams:
+		return "qparams"
+	case inHParams:
+		return "hparams"
 	case inGrads:
 		return "grads"
 	case inState:

@@ -11,14 +11,28 @@ import (
 type region int
 
 const (
-	inArena  region = iota // m.arena (floats), m.iarena (i32) or m.barena (bool) by dtype
-	inParams               // m.params: trainable parameters
-	inGrads                // m.grads: d loss/d parameter, laid out like m.params
-	inState                // m.state: non-trainable variables
-	inCache                // m.cache: KV caches and the position counter of decoding
-	inConst                // a package-level array of constant data
-	inline                 // no storage: a literal or an expression of loop indices
+	inArena   region = iota // m.arena (floats), m.iarena (i32) or m.barena (bool) by dtype
+	inParams                // m.params: trainable parameters
+	inGrads                 // m.grads: d loss/d parameter, laid out like m.params
+	inState                 // m.state: non-trainable variables
+	inCache                 // m.cache: KV caches and the position counter of decoding
+	inConst                 // a package-level array of constant data
+	inline                  // no storage: a literal or an expression of loop indices
+	inQParams               // m.qparams: i8 weights (low-precision, read-only)
+	inHParams               // m.hparams: bf16 weights, as uint16 bit patterns
 )
+
+// lowRegion is the region of a low-precision parameter of dtype dt, or
+// false for any other dtype.
+func lowRegion(dt graph.DType) (region, bool) {
+	switch dt {
+	case graph.I8:
+		return inQParams, true
+	case graph.BF16:
+		return inHParams, true
+	}
+	return 0, false
+}
 
 // slot is where one value lives.
 type slot struct {
@@ -42,6 +56,8 @@ type layout struct {
 	vars       []*variable
 	varByName  map[string]*variable
 	paramSize  int
+	qparamSize int // i8 weights
+	hparamSize int // bf16 weights
 	stateSize  int
 	cacheSize  int
 	arenaSize  [3]int // floats, i32, bool: the largest any entry point needs
@@ -81,6 +97,12 @@ func newLayout(prog *graph.Program) (*layout, error) {
 			v := &variable{name: n.Name, node: n, param: n.Op == graph.OpParam}
 			v.cache = decoding && !v.param
 			switch {
+			case v.param && n.Type.DType == graph.I8:
+				v.off = l.qparamSize
+				l.qparamSize += n.Type.Shape.Size()
+			case v.param && n.Type.DType == graph.BF16:
+				v.off = l.hparamSize
+				l.hparamSize += n.Type.Shape.Size()
 			case v.param:
 				v.off = l.paramSize
 				l.paramSize += n.Type.Shape.Size()
@@ -127,7 +149,9 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 		case graph.StoreParam, graph.StoreState:
 			v := l.varByName[n.Name]
 			r := inState
-			if v.param {
+			if lr, ok := lowRegion(n.Type.DType); ok && v.param {
+				r = lr
+			} else if v.param {
 				r = inParams
 			} else if v.cache {
 				r = inCache

@@ -33,6 +33,15 @@ var internalNames = map[string]string{
 	"Options":      "sampleOptions",
 	"Probs":        "sampleProbs",
 	"RNG":          "sampleRNG",
+	"F32ToBF16":    "f32ToBF16",
+	"BF16ToF32":    "bf16ToF32",
+	"F32ToBF16s":   "f32ToBF16s",
+	"BF16ToF32s":   "bf16ToF32s",
+	"QuantizeI8":   "quantizeI8",
+	"DequantizeI8": "dequantizeI8",
+	"QMatMulI8":    "qMatMulI8",
+	"QMatMulBF16":  "qMatMulBF16",
+	"LowpPath":     "lowpPath",
 }
 
 // internal is the name generated code uses for an identifier of the copied

@@ -13,6 +13,7 @@ import (
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/passes"
+	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
 // Options control compilation.
@@ -36,6 +37,21 @@ type Options struct {
 	// caller gives (passes.DropoutInputs), so that a step can be checked
 	// against another framework's.
 	DropoutInputs bool
+	// Weights, graph.I8 or graph.BF16, stores the inference entry points'
+	// weight matrices in that format and drops training (passes.Quantize);
+	// graph.Invalid keeps them in Float.
+	Weights graph.DType
+	// Values, when set, replaces the initial values of the parameters it
+	// names (a trained checkpoint's): the package starts from them, and
+	// Weights converts them.
+	Values map[string][]float64
+	// Precision graph.BF16 gives the training graph bf16 mixed precision's
+	// rounding points (passes.MixedPrecision); graph.Invalid: none.
+	Precision graph.DType
+	// Converted, with Weights, is a file of WeightsFile (mlc quantize): its
+	// converted weights are used as they are, and its F32 tensors are the
+	// other parameters' values.
+	Converted *safetensors.File
 }
 
 // Result is a compiled program with the warnings found on the way.
@@ -113,6 +129,26 @@ func fromGraphs(pred, small, train *graph.Graph, opts Options) (*Result, error) 
 	}
 
 	res := &Result{Program: prog}
+	qo := passes.QuantizeOptions{To: opts.Weights, Values: initialValues}
+	if opts.Converted != nil {
+		vals, stored, err := fromWeightsFile(opts.Converted, opts.Weights)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Values == nil {
+			opts.Values = vals
+		}
+		qo.Stored = stored
+	}
+	if err := setValues(prog, train, opts.Values); err != nil {
+		return nil, err
+	}
+	if opts.Weights != graph.Invalid {
+		if _, err := passes.Quantize(prog, qo); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		train = nil // an inference-only package
+	}
 	if train != nil {
 		train.Outputs = train.Results() // taps are Predict's
 		if opts.DropoutInputs {
@@ -132,6 +168,15 @@ func fromGraphs(pred, small, train *graph.Graph, opts Options) (*Result, error) 
 			return nil, err
 		}
 		passes.DCE(train)
+		switch opts.Precision {
+		case graph.Invalid:
+		case graph.BF16:
+			if err := passes.MixedPrecision(train); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("%s: precision %s: want bf16", name, opts.Precision)
+		}
 		prog.Train = train
 	}
 	popts := opts.Passes

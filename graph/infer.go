@@ -60,8 +60,12 @@ func CanBroadcastTo(from, to Shape) bool {
 func inferLeaf(n *Node) (Type, error) { return n.Type, nil }
 
 func inferParam(n *Node) (Type, error) {
-	if !n.Type.DType.IsFloat() {
-		return Type{}, shapeErr(n, "parameters must be f32 or f64, got %s", n.Type.DType)
+	if n.Type.DType.IsStorage() {
+		if n.Attrs.Init != "values" && n.Attrs.Init != "zeros" {
+			return Type{}, shapeErr(n, "a %s parameter is initialised by values or zeros, not %q", n.Type.DType, n.Attrs.Init)
+		}
+	} else if !n.Type.DType.IsFloat() {
+		return Type{}, shapeErr(n, "parameters must be f32, f64, bf16 or i8, got %s", n.Type.DType)
 	}
 	switch n.Attrs.Init {
 	case "zeros", "ones", "he", "xavier":
@@ -178,6 +182,37 @@ func inferWhere(n *Node) (Type, error) {
 		return Type{}, shapeErr(n, "mask shape %s does not broadcast with %s", m.Type.Shape, s)
 	}
 	return Type{DType: a.Type.DType, Shape: s2}, nil
+}
+
+func inferQMatMul(n *Node) (Type, error) {
+	x, w := n.Inputs[0], n.Inputs[1]
+	if !x.Type.DType.IsFloat() {
+		return Type{}, shapeErr(n, "x is %s, want f32 or f64", x.Type)
+	}
+	if w.Op != OpParam || !w.Type.DType.IsStorage() {
+		return Type{}, shapeErr(n, "W %s must be a bf16 or i8 parameter", w.Label())
+	}
+	xs, ws := x.Type.Shape, w.Type.Shape
+	if xs.Rank() < 2 || ws.Rank() != 2 {
+		return Type{}, shapeErr(n, "want x with at least 2 axes and W with 2: %s x %s", xs, ws)
+	}
+	k, nn := ws[0], ws[1]
+	if n.Attrs.TransB {
+		k, nn = nn, k
+	}
+	if xs[len(xs)-1] != k {
+		return Type{}, shapeErr(n, "inner dimensions differ: %s x %s", xs, ws)
+	}
+	switch {
+	case w.Type.DType == I8 && len(n.Inputs) != 3:
+		return Type{}, shapeErr(n, "i8 weights %s need their f32 scales", w.Label())
+	case w.Type.DType == BF16 && len(n.Inputs) != 2:
+		return Type{}, shapeErr(n, "bf16 weights %s take no scales", w.Label())
+	case len(n.Inputs) == 3 && !n.Inputs[2].Type.Equal(T(F32, nn)):
+		return Type{}, shapeErr(n, "scales are %s, want f32[%d]", n.Inputs[2].Type, nn)
+	}
+	out := append(xs[:len(xs)-1].Clone(), nn)
+	return Type{DType: x.Type.DType, Shape: out}, nil
 }
 
 func inferMatMul(n *Node) (Type, error) {

@@ -112,6 +112,10 @@ const (
 	OpRMSNorm
 	OpRMSNormGrad
 	OpRoPE
+	// Low-precision weights (passes.Quantize) and bf16 rounding points
+	// (passes.MixedPrecision).
+	OpQMatMul
+	OpRoundBF16
 
 	// GELU's exact form (PyTorch's default nn.GELU) and its backward.
 	OpGELUErf
@@ -253,6 +257,10 @@ func opRows() [numOps]OpInfo {
 		OpWhere: {Grad: gradWhere, Name: "Where", Min: 3, Max: 3, Flags: Elementwise, Infer: inferWhere, Math: func(n *Node, a []string) string { return a[0] + " ? " + a[1] + " : " + a[2] },
 			Doc: "Elementwise: b where the mask is true, else c; all three broadcast together. Masking attention scores is Where(mask, scores, −inf)."},
 
+		OpQMatMul: {Name: "QMatMul", Min: 2, Max: 3, Flags: NoGrad, Attrs: []string{"transB"}, Infer: inferQMatMul, Math: mathQMatMul,
+			Doc: "x[...,m,k]·W with W a low-precision parameter widened to f32: y[...,m,n] = s[n]·Σₖ x[...,m,k]·f32(W[k,n]), accumulated in x's dtype (order unspecified). W is bf16 [k,n] (no s: s = 1) or i8 [k,n] with the f32 per-output-channel scales s[n]; transB stores W as [n,k]. x is f32 (passes.Quantize) or f64. Inference only (no gradient): passes.Quantize puts it in place of a MatMul by a parameter."},
+		OpRoundBF16: {Name: "RoundBF16", Min: 1, Max: 1, Flags: Elementwise | NoGrad, Infer: inferUnaryFloat, Math: fn("bf16"),
+			Doc: "x rounded to the nearest bf16 (ties to even, NaN stays NaN, overflow to ±Inf; an f64 x rounds to f32 first), in x's dtype: where a bf16 value would be stored. No gradient: passes.MixedPrecision puts it in after autodiff."},
 		OpMatMul: {Grad: gradMatMul, Name: "MatMul", Min: 2, Max: 2, Attrs: []string{"transA", "transB"}, Infer: inferMatMul, Math: mathMatMul,
 			Doc: "Matrix product over the last two axes, A[...,m,k]·B[...,k,n] → [...,m,n], with NumPy broadcasting over the leading (batch) axes. transA/transB use the transpose of the last two axes of A/B, without materialising it."},
 		OpTranspose: {Grad: gradTranspose, Name: "Transpose", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"perm"}, Infer: inferTranspose, Math: func(n *Node, a []string) string { return a[0] + "ᵀ" + intList(n.Attrs.Perm) },
@@ -388,6 +396,17 @@ func mathMatMul(n *Node, a []string) string {
 		y += "ᵀ"
 	}
 	return x + " · " + y
+}
+
+func mathQMatMul(n *Node, a []string) string {
+	y := a[1]
+	if n.Attrs.TransB {
+		y += "ᵀ"
+	}
+	if len(a) == 3 {
+		return "(" + a[0] + " · " + y + ")·" + a[2]
+	}
+	return a[0] + " · " + y
 }
 
 func mathSlice(n *Node, a []string) string {

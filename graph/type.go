@@ -16,9 +16,11 @@ const (
 	I32           // int32 indices: token ids, labels
 	Bool          // masks produced by comparisons and mask ops
 	Void          // the "type" of effect nodes (optimizer updates) that produce no value
+	BF16          // bfloat16 storage (runtime/lowp): weights only; arithmetic is f32
+	I8            // int8 storage: quantised weights, read with a per-channel f32 scale
 )
 
-var dtypeNames = [...]string{Invalid: "invalid", F32: "f32", F64: "f64", I32: "i32", Bool: "bool", Void: "void"}
+var dtypeNames = [...]string{Invalid: "invalid", F32: "f32", F64: "f64", I32: "i32", Bool: "bool", Void: "void", BF16: "bf16", I8: "i8"}
 
 func (d DType) String() string {
 	if int(d) < len(dtypeNames) {
@@ -37,20 +39,26 @@ func (d DType) Size() int {
 		return 4
 	case F64:
 		return 8
-	case Bool:
+	case BF16:
+		return 2
+	case Bool, I8:
 		return 1
 	}
 	return 0
 }
 
-// ParseDType parses "f32", "f64", "i32", "bool" or "void".
+// IsStorage reports whether d is a low-precision storage dtype (bf16, i8):
+// a parameter's only, read by the ops that widen it to f32 (QMatMul).
+func (d DType) IsStorage() bool { return d == BF16 || d == I8 }
+
+// ParseDType parses "f32", "f64", "i32", "bool", "void", "bf16" or "i8".
 func ParseDType(s string) (DType, error) {
 	for d, n := range dtypeNames {
 		if n == s && DType(d) != Invalid {
 			return DType(d), nil
 		}
 	}
-	return Invalid, fmt.Errorf("unknown dtype %q (want f32, f64, i32 or bool)", s)
+	return Invalid, fmt.Errorf("unknown dtype %q (want f32, f64, i32, bool, bf16 or i8)", s)
 }
 
 // Shape is a static shape, outermost dimension first. The empty shape is a scalar.

@@ -280,6 +280,8 @@ var exempt = map[graph.Op]string{
 	graph.OpAssign: "effect", graph.OpLRSchedule: "optimizer scalar (no gradient)",
 	graph.OpGlobalNorm:  "clipping scalar (no gradient)",
 	graph.OpDropoutMask: "random mask: no gradient (the Mul it feeds is checked)",
+	graph.OpQMatMul:     "inference only: low-precision weights are not trained",
+	graph.OpRoundBF16:   "a rounding point MixedPrecision inserts after autodiff: never differentiated",
 	graph.OpAttendCache: "inference only (KV-cache decoding; checked equal to the full forward's attention, whose ops are each checked)",
 	graph.OpCacheWrite:  "effect (inference only)",
 }

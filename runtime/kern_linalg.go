@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime/lowp"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -262,3 +263,45 @@ func kernOneHot(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error 
 	}
 	return nil
 }
+
+// kernQMatMul is the op table's formula in plain loops: for each output,
+// the sum over k of x times the weight widened to f32, in order and in x's
+// dtype, then the channel's scale. (Generated kernels sum in another order,
+// so the two agree to rounding, not bit for bit.)
+func kernQMatMul(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
+	if out.DType == graph.F64 {
+		qmatmul(n, out.F64, in[0].F64, in)
+	} else {
+		qmatmul(n, out.F32, in[0].F32, in)
+	}
+	return nil
+}
+
+func qmatmul[T float32 | float64](n *graph.Node, y, x []T, in []*Tensor) {
+	w := in[1].F32 // bf16 and i8 values are held exactly in F32
+	ws := n.Inputs[1].Type.Shape
+	k, nn := ws[0], ws[1]
+	if n.Attrs.TransB {
+		k, nn = nn, k
+	}
+	for i := range len(x) / k {
+		xr := x[i*k : (i+1)*k]
+		for j := range nn {
+			var s T
+			for l, xv := range xr {
+				if n.Attrs.TransB {
+					s += xv * T(w[j*k+l])
+				} else {
+					s += xv * T(w[l*nn+j])
+				}
+			}
+			if len(in) == 3 {
+				s *= T(in[2].F32[j])
+			}
+			y[i*nn+j] = s
+		}
+	}
+}
+
+// roundBF16 is the value of x as bf16: rounded to f32, then to bf16.
+func roundBF16(x float64) float64 { return float64(lowp.BF16ToF32(lowp.F32ToBF16(float32(x)))) }

@@ -39,6 +39,8 @@ var kernels = map[graph.Op]kernel{
 	graph.OpWhere:        kernWhere,
 
 	graph.OpMatMul:      kernMatMul,
+	graph.OpQMatMul:     kernQMatMul,
+	graph.OpRoundBF16:   unaryKernel(roundBF16),
 	graph.OpTranspose:   kernIndexMap,
 	graph.OpReshape:     kernReshape,
 	graph.OpBroadcastTo: kernIndexMap,

@@ -139,6 +139,19 @@ var opCases = []opCase{
 	{graph.OpMatMul, "A·Bᵀ", func(b *dsl.Builder) *dsl.Tensor {
 		return c(b, []float64{1, 2, 3, 4}, 2, 2).MatMulT(c(b, []float64{1, 1, 0, 1}, 2, 2))
 	}, []int{2, 2}, []float64{3, 2, 7, 4}},
+	{graph.OpQMatMul, "i8 weights, scales", func(b *dsl.Builder) *dsl.Tensor {
+		w := lowParam(b, "wq", graph.I8, []float64{1, -2, 3, 0, -1, 127}, 3, 2)
+		return qmatmul(b, false, c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3), w, lowScales(b, "wq.scale", 0.5, 0.25))
+	}, []int{2, 2}, []float64{2, 94.75, 6.5, 188.5}},
+	{graph.OpQMatMul, "bf16 weights stored [n,k]; 1+2⁻⁸ rounds to 1", func(b *dsl.Builder) *dsl.Tensor {
+		w := lowParam(b, "wh", graph.BF16, []float64{1.00390625, 2, -0.5, 3, 0, 1}, 2, 3)
+		return qmatmul(b, true, c(b, []float64{1, 2, 3}, 1, 3), w)
+	}, []int{1, 2}, []float64{3.5, 6}},
+	{graph.OpRoundBF16, "ties to even, overflow, subnormal", func(b *dsl.Builder) *dsl.Tensor {
+		// 1+2⁻⁸ and 1+3·2⁻⁸ are ties (down to 1, up to 1+2⁻⁶); 3.4e38 is past the
+		// largest bf16 plus half an ulp; 2⁻¹³⁰ is a subnormal bf16 holds.
+		return roundBF16(b, c(b, []float64{1.00390625, 1.01171875, -2.5, 3.4e38, math.Ldexp(1, -130), 0.1}, 6))
+	}, []int{6}, []float64{1, 1.015625, -2.5, math.Inf(1), math.Ldexp(1, -130), 0.10009765625}},
 	{graph.OpTranspose, "2x3ᵀ", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).T() }, []int{3, 2}, []float64{1, 4, 2, 5, 3, 6}},
 	{graph.OpReshape, "3x2", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2, 3, 4, 5, 6}, 2, 3).Reshape(3, -1) }, []int{3, 2}, []float64{1, 2, 3, 4, 5, 6}},
 	{graph.OpBroadcastTo, "rows", func(b *dsl.Builder) *dsl.Tensor { return c(b, []float64{1, 2}, 2, 1).BroadcastTo(2, 3) }, []int{2, 3}, []float64{1, 1, 1, 2, 2, 2}},
@@ -493,9 +506,65 @@ var shapeCases = []shapeCase{
 		applyErr(b, graph.OpRoPE, graph.Attrs{Theta: 1e4}, b.Input("x", 2, 4), b.Input("pos", 1))
 	}, `RoPE: pos must be a float scalar, got f64[1]`},
 	{graph.OpRoPE, func(b *dsl.Builder) { applyErr(b, graph.OpRoPE, graph.Attrs{}, b.Input("x", 2, 4)) }, `RoPE: theta must be positive and finite, got 0`},
+	{graph.OpQMatMul, func(b *dsl.Builder) {
+		applyErr(b, graph.OpQMatMul, graph.Attrs{}, b.Input("x", 2, 3), b.Param("w", dsl.Zeros(), 3, 2))
+	}, `QMatMul: W w must be a bf16 or i8 parameter`},
+	{graph.OpQMatMul, func(b *dsl.Builder) {
+		applyErr(b, graph.OpQMatMul, graph.Attrs{}, b.Input("x", 2, 3), lowParam(b, "w", graph.I8, nil, 3, 2))
+	}, `QMatMul: i8 weights w need their f32 scales`},
+	{graph.OpQMatMul, func(b *dsl.Builder) {
+		applyErr(b, graph.OpQMatMul, graph.Attrs{TransB: true}, b.Input("x", 2, 3), lowParam(b, "w", graph.BF16, nil, 3, 2))
+	}, `QMatMul: inner dimensions differ: [2,3] x [3,2]`},
+	{graph.OpRoundBF16, func(b *dsl.Builder) { applyErr(b, graph.OpRoundBF16, graph.Attrs{}, b.InputIDs("i", 2)) }, `RoundBF16: operand i is i32[2], want f32 or f64`},
 	{graph.OpCacheWrite, func(b *dsl.Builder) {
 		applyUpdate(b, graph.OpCacheWrite, graph.Attrs{}, b.State("K", 0, 1, 4, 2), b.Input("k", 1, 1, 3), b.Const(0))
 	}, `CacheWrite: row f64[1,1,3] does not fit the cache f64[1,4,2]`},
+}
+
+// lowParam is a parameter of a low-precision dtype with these values.
+func lowParam(b *dsl.Builder, name string, dt graph.DType, data []float64, dims ...int) *dsl.Tensor {
+	a := graph.Attrs{Init: "values", Data: data}
+	if data == nil {
+		a.Init = "zeros"
+	}
+	n, err := b.Graph().Leaf(graph.OpParam, name, graph.T(dt, dims...), a)
+	if err != nil {
+		b.Errorf("%v", err)
+		return nil
+	}
+	return dsl.Wrap(b, n)
+}
+
+// lowScales is an f32 parameter of i8 scales.
+func lowScales(b *dsl.Builder, name string, s ...float64) *dsl.Tensor {
+	n, err := b.Graph().Leaf(graph.OpParam, name, graph.T(graph.F32, len(s)), graph.Attrs{Init: "values", Data: s})
+	if err != nil {
+		b.Errorf("%v", err)
+		return nil
+	}
+	return dsl.Wrap(b, n)
+}
+
+func qmatmul(b *dsl.Builder, transB bool, xs ...*dsl.Tensor) *dsl.Tensor {
+	nodes := make([]*graph.Node, len(xs))
+	for i, x := range xs {
+		nodes[i] = x.Node()
+	}
+	n, err := b.Graph().Apply(graph.OpQMatMul, graph.Attrs{TransB: transB}, nodes...)
+	if err != nil {
+		b.Errorf("%v", err)
+		return nil
+	}
+	return dsl.Wrap(b, n)
+}
+
+func roundBF16(b *dsl.Builder, x *dsl.Tensor) *dsl.Tensor {
+	n, err := b.Graph().Apply(graph.OpRoundBF16, graph.Attrs{}, x.Node())
+	if err != nil {
+		b.Errorf("%v", err)
+		return nil
+	}
+	return dsl.Wrap(b, n)
 }
 
 func applyErr(b *dsl.Builder, op graph.Op, a graph.Attrs, xs ...*dsl.Tensor) {

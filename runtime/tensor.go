@@ -5,12 +5,15 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/mlc-dev/mlc/graph"
+	"github.com/mlc-dev/mlc/runtime/lowp"
 )
 
 // Tensor is a dense row-major value. Exactly one of the slices is in use,
-// chosen by DType.
+// chosen by DType. The storage dtypes bf16 and i8 keep their values in F32,
+// where each is exact: Set rounds to the dtype, as storing it would.
 type Tensor struct {
 	DType graph.DType
 	Shape graph.Shape
@@ -25,7 +28,7 @@ func NewTensor(t graph.Type) *Tensor {
 	x := &Tensor{DType: t.DType, Shape: t.Shape.Clone()}
 	n := t.Shape.Size()
 	switch t.DType {
-	case graph.F32:
+	case graph.F32, graph.BF16, graph.I8:
 		x.F32 = make([]float32, n)
 	case graph.F64:
 		x.F64 = make([]float64, n)
@@ -60,7 +63,7 @@ func (t *Tensor) Len() int { return t.Shape.Size() }
 // At reads element i as a float64.
 func (t *Tensor) At(i int) float64 {
 	switch t.DType {
-	case graph.F32:
+	case graph.F32, graph.BF16, graph.I8:
 		return float64(t.F32[i])
 	case graph.F64:
 		return t.F64[i]
@@ -75,11 +78,17 @@ func (t *Tensor) At(i int) float64 {
 	panic("runtime: At on a tensor without data")
 }
 
-// Set writes element i, converting from float64 (f32 rounds to nearest).
+// Set writes element i, converting from float64 (f32 rounds to nearest;
+// bf16 rounds to f32, then to bf16, both to nearest even; i8 rounds half to
+// even and saturates at −128 and 127, as int8 storage does).
 func (t *Tensor) Set(i int, v float64) {
 	switch t.DType {
 	case graph.F32:
 		t.F32[i] = float32(v)
+	case graph.BF16:
+		t.F32[i] = lowp.BF16ToF32(lowp.F32ToBF16(float32(v)))
+	case graph.I8:
+		t.F32[i] = float32(max(-128, min(127, math.RoundToEven(v))))
 	case graph.F64:
 		t.F64[i] = v
 	case graph.I32:

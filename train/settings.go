@@ -27,6 +27,9 @@ type Settings struct {
 	Steps     int                    `json:"steps"`
 	Seed      uint64                 `json:"seed"`
 	Data      string                 `json:"data,omitempty"`
+	// Precision "bf16" trains with bf16 mixed precision's rounding points
+	// (compile.Options.Precision); "" is the model's float dtype throughout.
+	Precision string `json:"precision,omitempty"`
 }
 
 // Check validates the settings' numbers: what a run cannot start with.
@@ -95,7 +98,7 @@ func (s *Settings) Horizon(steps, done int) error {
 
 // FixedOnResume are the flags whose values a checkpoint fixes: giving one
 // with -resume is an error, not silently ignored.
-var FixedOnResume = []string{"model", "config", "dtype", "opt", "lr", "wd", "clip", "beta1", "beta2", "eps", "warmup", "lr-min", "cosine", "l2", "seed", "data", "batch", "params", "force", "loss", "loss-output", "func"}
+var FixedOnResume = []string{"model", "config", "dtype", "opt", "lr", "wd", "clip", "beta1", "beta2", "eps", "warmup", "lr-min", "cosine", "l2", "seed", "data", "batch", "params", "force", "loss", "loss-output", "func", "precision"}
 
 // LoadCheckpoint reads a training checkpoint and its settings.
 func LoadCheckpoint(path string) (*safetensors.Checkpoint, Settings, error) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/graph"
 )
 
 func cmdBench(c *cli, args []string) error {
@@ -19,6 +20,10 @@ func cmdBench(c *cli, args []string) error {
 	noInterp := fs.Bool("no-interp", false, "time generated code only")
 	vsO0 := fs.Bool("vs-O0", false, "time generated code against the same model compiled with -O0, runs alternating: what the optimization passes buy")
 	asJSON := fs.Bool("json", false, "print JSON")
+	var wf weightsFlags
+	wf.register(fs)
+	precision := fs.String("precision", "", "bf16: TrainStep with bf16 mixed precision's rounding points")
+	vsF32 := fs.Bool("vs-f32", false, "with -weights or -precision: time generated code against the same model in f32, runs alternating")
 	of := optimizerFlags{modelsDefaults: true}
 	of.register(fs, "the model's, as mlc train runs it, without the schedule", "the optimizer's")
 	if err := c.parse(fs, args); err != nil {
@@ -28,11 +33,25 @@ func cmdBench(c *cli, args []string) error {
 	if *runs < 1 {
 		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
 	}
+	weights, err := wf.parse(&mf)
+	if err != nil {
+		return err
+	}
+	prec, err := compile.ParsePrecision(*precision)
+	if err != nil {
+		return err
+	}
+	if *vsF32 && (weights.dt == graph.Invalid && prec == graph.Invalid || *vsO0) {
+		return fmt.Errorf("-vs-f32 compares -weights int8 or bf16, or -precision bf16, with f32 (and not with -vs-O0)")
+	}
 	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
 		return err
 	}
-	res, err := m.Compile(m.compileOptions(optim))
+	copts := m.compileOptions(optim)
+	wf.apply(&copts, weights)
+	copts.Precision = prec
+	res, err := m.Compile(copts)
 	if err != nil {
 		return err
 	}
@@ -45,18 +64,33 @@ func cmdBench(c *cli, args []string) error {
 		opts.Entries = strings.Split(*entries, ",")
 	}
 	inputs := compile.ExampleInputs(prog, m.Example(), 1)
-	if *vsO0 {
-		o := m.compileOptions(optim)
-		o.Passes.O0 = true
+	if *vsO0 || *vsF32 {
+		o := copts
+		labels := [2]string{"optimized", "O0"}
+		if *vsO0 {
+			o.Passes.O0 = true
+		} else {
+			o.Weights, o.Converted, o.Precision = graph.Invalid, nil, graph.Invalid
+			labels = [2]string{wf.weights + " weights", "f32 weights"}
+			if prec != graph.Invalid {
+				labels = [2]string{"bf16 precision", "f32"}
+			}
+		}
 		base, err := m.Compile(o)
 		if err != nil {
 			return err
+		}
+		if opts.Entries == nil {
+			opts.Entries = compile.BenchEntries(prog) // the quantised program's: no TrainStep
+		}
+		if *vsF32 {
+			inputs = compile.ExampleInputs(base.Program, m.Example(), 1) // with the training inputs f32's runner checks
 		}
 		pairs, err := compile.BenchPair(prog, base.Program, inputs, opts)
 		if err != nil {
 			return err
 		}
-		return printPairs(c, prog.Name, prog.Config, *asJSON, pairs)
+		return printPairs(c, prog.Name, prog.Config, *asJSON, pairs, labels)
 	}
 	rep, err := compile.Bench(prog, inputs, opts)
 	if err != nil {
@@ -105,9 +139,9 @@ func nsString(ns float64) string {
 }
 
 // printPairs prints optimized-against--O0 timings.
-func printPairs(c *cli, model, config string, asJSON bool, pairs []compile.PairEntry) error {
+func printPairs(c *cli, model, config string, asJSON bool, pairs []compile.PairEntry, labels [2]string) error {
 	if asJSON {
-		b, err := json.MarshalIndent(map[string]any{"model": model, "config": config, "a": "optimized", "b": "O0", "entries": pairs}, "", "  ")
+		b, err := json.MarshalIndent(map[string]any{"model": model, "config": config, "a": labels[0], "b": labels[1], "entries": pairs}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -115,8 +149,12 @@ func printPairs(c *cli, model, config string, asJSON bool, pairs []compile.PairE
 		return nil
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "%s (%s): generated code, full optimization against -O0, runs alternating; per call, median [min – max]\n\n", model, config)
-	fmt.Fprintf(w, "%-11s %34s %34s %8s\n", "entry", "optimized", "-O0", "speedup")
+	what, head := "full optimization against -O0", [2]string{"optimized", "-O0"}
+	if labels[0] != "optimized" {
+		what, head = labels[0]+" against "+labels[1], labels
+	}
+	fmt.Fprintf(w, "%s (%s): generated code, %s, runs alternating; per call, median [min – max]\n\n", model, config, what)
+	fmt.Fprintf(w, "%-11s %34s %34s %8s\n", "entry", head[0], head[1], "speedup")
 	for _, p := range pairs {
 		col := func(s *compile.BenchStats) string {
 			return fmt.Sprintf("%s [%s – %s]", nsString(s.NsMedian), nsString(s.NsMin), nsString(s.NsMax))

@@ -28,6 +28,9 @@ func cmdCompile(c *cli, args []string) error {
 	schedSteps := fs.Int("steps", 0, "with -warmup or -cosine: the step at which the decay ends")
 	var pf passFlags
 	pf.register(fs)
+	var wf weightsFlags
+	wf.register(fs)
+	precision := fs.String("precision", "", "bf16: TrainStep's matrix products read bf16-rounded operands, f32 master weights, optimizer state and loss (docs/low-precision.md)")
 	// A package path may come before or after the flags.
 	var path string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -57,6 +60,10 @@ func cmdCompile(c *cli, args []string) error {
 	case path != "":
 		mf.model = path
 	}
+	weights, err := wf.parse(&mf)
+	if err != nil {
+		return err
+	}
 	m, optim, err := loadWithOptimizer(&mf, &of)
 	if err != nil {
 		return err
@@ -83,6 +90,10 @@ func cmdCompile(c *cli, args []string) error {
 	}
 	opts := m.compileOptions(optim)
 	opts.L2 = *l2
+	wf.apply(&opts, weights)
+	if opts.Precision, err = compile.ParsePrecision(*precision); err != nil {
+		return err
+	}
 	if err := pf.apply(&opts, func(pass string, g *graph.Graph) {
 		fmt.Fprintf(c.stderr, "# after %s:\n%s", pass, g)
 	}); err != nil {

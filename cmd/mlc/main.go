@@ -47,13 +47,13 @@ func init() {
 	verbs = []verb{
 		{"list", "mlc list [-json]", "list the zoo's models and their config keys", cmdList},
 		{"graph", "mlc graph -model M [-config k=v,...] [-dtype f32|f64] [-stage forward|train|prefill|decode] [-format text|dot|json]", "print a model's IR", cmdGraph},
-		{"compile", "mlc compile -model M|./pkg|file.onnx [-config k=v,...] [-dtype f32|f64] [-opt ...] [-predict-batch N] -o DIR [-pkg NAME] [-module PATH]", "compile a model into a standalone Go package", cmdCompile},
+		{"compile", "mlc compile -model M|./pkg|file.onnx [-config k=v,...] [-dtype f32|f64] [-opt ...] [-predict-batch N] [-weights int8|bf16] [-ckpt DIR | -weights-file FILE] [-precision bf16] -o DIR [-pkg NAME] [-module PATH]", "compile a model into a standalone Go package", cmdCompile},
 		{"inspect", "mlc inspect -model M [-config k=v,...] [-dtype f32|f64] -phase forward|backward|update|predict", "print the generated Go source of one phase", cmdInspect},
 		{"stats", "mlc stats -model M [-config k=v,...] [-dtype f32|f64] [-opt KIND] [-json]", "parameters, FLOPs, memory: naive, planned and the liveness lower bound", cmdStats},
-		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-batch B] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-params FILE] [-data FILE|DIR] [-ckpt DIR] [-resume] [-force] [-save-every N|D] [-until K] [-dist mpi]", "train a model with its generated code", cmdTrain},
+		{"train", "mlc train -model M [-config k=v,...] [-steps N] [-batch B] [-opt sgd|momentum|ema-momentum|rmsprop|adam|adamw] [-lr R] [-wd W] [-warmup N] [-cosine] [-lr-min R] [-clip C] [-l2 L] [-seed S] [-params FILE] [-data FILE|DIR] [-ckpt DIR] [-resume] [-force] [-save-every N|D] [-until K] [-precision bf16] [-dist mpi]", "train a model with its generated code", cmdTrain},
 		{"generate", "mlc generate -ckpt DIR [-model M] [-prompt S | -input S] [-n N] [-temperature T] [-top-k K] [-top-p P] [-seed S] [-no-cache]", "generate text with a trained language model, or an encoder-decoder's output for -input", cmdGenerate},
 		{"embed", "mlc embed -ckpt DIR (-near WORD | -analogy a,b,c | -sentence TEXT -sentences FILE [-engine gen|interp]) [-k N] [-json]", "nearest words and analogies (word2vec), nearest sentences (bert)", cmdEmbed},
-		{"bench", "mlc bench -model M [-config k=v,...] [-dtype f32|f64] [-entries TrainStep,Predict,DecodeStep] [-runs N] [-time D] [-no-interp] [-vs-O0] [-json]", "time generated code against the interpreter: ns, allocations and bytes per call", cmdBench},
+		{"bench", "mlc bench -model M [-config k=v,...] [-dtype f32|f64] [-entries TrainStep,Predict,DecodeStep] [-runs N] [-time D] [-no-interp] [-vs-O0] [-weights int8|bf16] [-precision bf16] [-vs-f32] [-json]", "time generated code against the interpreter: ns, allocations and bytes per call", cmdBench},
 		{"run", "mlc run -model M [-config k=v,...] [-params FILE] [-inputs FILE] [-engine interp|gen] [-phase full|decode [-prefill N]] [-grads] [-seed S] [-l2 L] [-masks FILE] [-predict-batch N] [-json]", "evaluate a model on inputs with either engine", cmdRun},
 	}
 }

@@ -36,6 +36,9 @@ type modelStats struct {
 
 	KVCacheBytes   int `json:"kv_cache_bytes,omitempty"`         // what the generated Model allocates, without the position counter
 	KVCacheFormula int `json:"kv_cache_bytes_formula,omitempty"` // the text's 2 × layers × ctx × kv_heads × head_dim × bytes per value (× batch); kv_heads × head_dim = d without grouped-query attention
+	// Precisions are the bytes of each precision (docs/low-precision.md).
+	Precisions []precisionRow `json:"precisions,omitempty"`
+
 	// encDec: the formula is an encoder-decoder's, whose cache also keeps
 	// the cross-attention keys and values and the source masks.
 	encDec bool
@@ -66,6 +69,9 @@ func cmdStats(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if s.Precisions, err = precisionRows(m, res.Program, s); err != nil {
+		return err
+	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(s, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
@@ -87,6 +93,16 @@ func cmdStats(c *cli, args []string) error {
 		s.ActNaive, s.ActPlanned, ratio(s.ActPlanned, s.ActNaive), s.ActLower, ratio(s.ActPlanned, s.ActLower))
 	fmt.Fprintf(w, "in-place values       %12d\n", s.InPlace)
 	fmt.Fprintf(w, "training memory       %12d measured   %12d by the 18 bytes/parameter rule\n", s.Measured, s.Estimate18)
+	if len(s.Precisions) > 0 {
+		fmt.Fprintf(w, "bytes by precision        %12s %12s %12s %12s %12s\n", "weights", "gradients", "optim state", "activations", "total")
+		for _, r := range s.Precisions {
+			fmt.Fprintf(w, "  %-23s %12d %12d %12d %12d %12d", r.Name, r.Weights, r.Grads, r.State, r.Activations, r.Total())
+			if r.Name == precBF16Train {
+				fmt.Fprintf(w, "   (18 × params = %d)", s.Estimate18)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	if s.KVCacheBytes > 0 {
 		fmt.Fprintf(w, "KV cache bytes        %12d allocated", s.KVCacheBytes)
 		switch {
@@ -194,4 +210,60 @@ func flops(g *graph.Graph) int64 {
 		}
 	}
 	return total
+}
+
+// precisionRow is the memory of one way of storing the model.
+type precisionRow struct {
+	Name        string `json:"name"`
+	Weights     int    `json:"weight_bytes"`
+	Grads       int    `json:"grad_bytes"`
+	State       int    `json:"optimizer_state_bytes"`
+	Activations int    `json:"activation_bytes"`
+	Projected   bool   `json:"projected,omitempty"` // computed from the rules, not from a compiled program
+}
+
+func (r precisionRow) Total() int { return r.Weights + r.Grads + r.State + r.Activations }
+
+const precBF16Train = "bf16 train (projected)"
+
+// precisionRows are the bytes of weights, gradients, optimizer state and
+// activations of the model as compiled (its float dtype), of bf16
+// mixed-precision training by the rules (bf16 weights beside f32 master
+// weights, bf16 gradients and activations, f32 optimizer state: not built
+// yet, so projected from the compiled training program), and of inference
+// with int8 and with bf16 weight matrices (compiled: the weights the
+// program holds, Predict's planned activations).
+func precisionRows(m *loaded, p *graph.Program, s modelStats) ([]precisionRow, error) {
+	size := p.Float.Size()
+	var rows []precisionRow
+	if p.Train != nil {
+		rows = append(rows, precisionRow{Name: p.Float.String() + " train", Weights: s.ParamBytes, Grads: s.GradBytes, State: s.StateBytes, Activations: s.ActPlanned})
+		rows = append(rows, precisionRow{Name: precBF16Train, Projected: true,
+			Weights: s.Params * (2 + 4), Grads: s.Params * 2, State: s.StateBytes / size * 4, Activations: s.ActPlanned / size * 2})
+	}
+	infer := func(name string, g *graph.Graph) precisionRow {
+		r := precisionRow{Name: name}
+		for _, n := range g.Params() {
+			r.Weights += n.Type.Bytes()
+		}
+		if g.Plan != nil {
+			r.Activations = g.Plan.PlannedBytes
+		}
+		return r
+	}
+	rows = append(rows, infer(p.Float.String()+" predict", p.Predict))
+	if p.Float != graph.F32 {
+		return rows, nil // low-precision weights widen to f32: give -dtype f32 for their rows
+	}
+	for _, w := range []struct {
+		name string
+		dt   graph.DType
+	}{{"int8 weights predict", graph.I8}, {"bf16 weights predict", graph.BF16}} {
+		res, err := m.Compile(compile.Options{Weights: w.dt})
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, infer(w.name, res.Program.Predict))
+	}
+	return rows, nil
 }

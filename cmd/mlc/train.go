@@ -53,6 +53,7 @@ func cmdTrain(c *cli, args []string) (err error) {
 	logEvery := fs.Int("log", 0, "steps between log lines (default: the model's)")
 	batch := fs.Int("batch", 0, "batch size (sets the model's batch config key)")
 	paramsFile := fs.String("params", "", "initial parameters: a .safetensors or JSON file of weights (e.g. from another tool)")
+	precision := fs.String("precision", "", "bf16: every matrix product reads bf16-rounded operands, f32 master weights, optimizer state and loss (docs/low-precision.md)")
 	distMode := fs.String("dist", "", "data-parallel training over MPI: mpi, under mpirun -np N in an mlc built with -tags mpi; -batch is per rank, rank 0 writes -ckpt (see docs/distributed.md)")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -132,7 +133,7 @@ func cmdTrain(c *cli, args []string) (err error) {
 		// The canonical config, every key with its value: -resume rebuilds
 		// the same model even when a default changes, and it holds what
 		// the flags added (an ONNX model's -loss).
-		st = train.Settings{Model: m.Name, Config: m.Config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath}
+		st = train.Settings{Model: m.Name, Config: m.Config, DType: m.Float.String(), Seed: *seed, L2: *l2, Data: *dataPath, Precision: *precision}
 		if m.Entry == nil {
 			st.Source = mf.model
 		}
@@ -169,6 +170,10 @@ func cmdTrain(c *cli, args []string) (err error) {
 	if st.Optimizer, err = st.Optimizer.Defaults(); err != nil {
 		return err
 	}
+	prec, err := compile.ParsePrecision(st.Precision)
+	if err != nil {
+		return err
+	}
 	// Everything that can fail on the flags alone has: now take the
 	// directory (refusing one that holds another run) before any slow work.
 	var dir *train.Dir
@@ -178,7 +183,7 @@ func cmdTrain(c *cli, args []string) (err error) {
 		}
 		defer dir.Close()
 	}
-	res, err := m.Compile(compile.Options{Optimizer: st.Optimizer, L2: st.L2})
+	res, err := m.Compile(compile.Options{Optimizer: st.Optimizer, L2: st.L2, Precision: prec})
 	if err != nil {
 		return err
 	}

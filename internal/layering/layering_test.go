@@ -22,11 +22,11 @@ var allowed = []struct {
 }{
 	{"graph", nil, nil},
 	{"dsl", []string{"graph"}, nil},
-	{"passes", []string{"graph"}, nil},
+	{"passes", []string{"graph", "runtime/lowp"}, nil}, // runtime/lowp: stdlib-only number formats (the quantize pass)
 	{"runtime", []string{"graph"}, []string{"gonum.org/v1/gonum"}},
 	// runtime/sample and codegen/kernels are standard-library-only sources
 	// that codegen copies verbatim into every generated package.
-	{"codegen", []string{"graph", "runtime/sample"}, []string{"github.com/dave/jennifer"}},
+	{"codegen", []string{"graph", "runtime/sample", "runtime/lowp"}, []string{"github.com/dave/jennifer"}},
 	{"models", []string{"dsl"}, nil},
 	{"generated", nil, nil},
 	// compile loads users' packages with go/packages, and builds the

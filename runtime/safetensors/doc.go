@@ -14,8 +14,8 @@
 //     [begin, end) relative to the buffer's start. The tensors cover the
 //     buffer exactly, with no gaps and no overlaps.
 //
-// This package reads and writes F32, F64 and I32 tensors, the dtypes of
-// mlc's IR. Decoding rejects anything malformed with a one-line error that
+// This package reads and writes F32, F64, I32, BF16 and I8 tensors, the
+// dtypes of mlc's IR (BF16 as uint16 bit patterns). Decoding rejects anything malformed with a one-line error that
 // starts with the file's name, and it checks every size against the input
 // before allocating, so a hostile file cannot make it panic or allocate more
 // than the file's own size. Encoding is canonical: tensors are ordered by

@@ -18,9 +18,11 @@ import (
 
 // The dtypes this package reads and writes, spelled as in the format.
 const (
-	F32 = "F32"
-	F64 = "F64"
-	I32 = "I32"
+	F32  = "F32"
+	F64  = "F64"
+	I32  = "I32"
+	I8   = "I8"   // int8: low-precision weights (docs/low-precision.md)
+	BF16 = "BF16" // bfloat16, held as its uint16 bit patterns
 )
 
 // MaxHeaderSize bounds the JSON header; larger claims are rejected before
@@ -30,8 +32,9 @@ const MaxHeaderSize = 100_000_000
 // metadataKey is the reserved header key for the string→string metadata.
 const metadataKey = "__metadata__"
 
-// Tensor is one named, dense, row-major tensor. Exactly one of F32, F64 and
-// I32 holds the data: the one DType names. A scalar has an empty Shape.
+// Tensor is one named, dense, row-major tensor. Exactly one of F32, F64,
+// I32, I8 and BF16 holds the data: the one DType names. A scalar has an
+// empty Shape.
 type Tensor struct {
 	Name  string
 	DType string
@@ -39,6 +42,8 @@ type Tensor struct {
 	F32   []float32
 	F64   []float64
 	I32   []int32
+	I8    []int8
+	BF16  []uint16 // bit patterns: the upper halves of float32s
 }
 
 // Spec returns the tensor's name, dtype and shape.
@@ -56,6 +61,10 @@ func (t *Tensor) dataLen() int {
 		return len(t.F64)
 	case I32:
 		return len(t.I32)
+	case I8:
+		return len(t.I8)
+	case BF16:
+		return len(t.BF16)
 	}
 	return -1
 }
@@ -83,6 +92,10 @@ func elemSize(dtype string) int {
 		return 4
 	case F64:
 		return 8
+	case BF16:
+		return 2
+	case I8:
+		return 1
 	}
 	return 0
 }
@@ -90,8 +103,8 @@ func elemSize(dtype string) int {
 // otherDTypes are dtypes the format defines but mlc does not read; naming
 // them lets an error say "not supported" rather than "unknown".
 var otherDTypes = []string{
-	"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16", "F16",
-	"BF16", "U32", "I64", "U64", "C64", "F4", "F6_E2M3", "F6_E3M2",
+	"BOOL", "U8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16", "F16",
+	"U32", "I64", "U64", "C64", "F4", "F6_E2M3", "F6_E3M2",
 }
 
 func checkDType(dtype string) error {
@@ -99,7 +112,7 @@ func checkDType(dtype string) error {
 		return nil
 	}
 	if slices.Contains(otherDTypes, dtype) {
-		return fmt.Errorf("dtype %s is not supported (mlc reads F32, F64 and I32)", dtype)
+		return fmt.Errorf("dtype %s is not supported (mlc reads F32, F64, I32, BF16 and I8)", dtype)
 	}
 	return fmt.Errorf("unknown dtype %s", quote(dtype))
 }
@@ -190,7 +203,7 @@ func check(f *File) ([]int, error) {
 		if got := t.dataLen(); got != n {
 			return nil, fmt.Errorf("tensor %s: shape %s needs %d %s values, has %d", quote(t.Name), formatShape(t.Shape), n, t.DType, got)
 		}
-		if len(t.F32)+len(t.F64)+len(t.I32) != n {
+		if len(t.F32)+len(t.F64)+len(t.I32)+len(t.I8)+len(t.BF16) != n {
 			return nil, fmt.Errorf("tensor %s: holds data in a slice other than its dtype %s", quote(t.Name), t.DType)
 		}
 	}
@@ -274,6 +287,14 @@ func writeData(w io.Writer, t *Tensor, buf []byte) error {
 		case I32:
 			for _, v := range t.I32[start:end] {
 				buf = binary.LittleEndian.AppendUint32(buf, uint32(v))
+			}
+		case I8:
+			for _, v := range t.I8[start:end] {
+				buf = append(buf, byte(v))
+			}
+		case BF16:
+			for _, v := range t.BF16[start:end] {
+				buf = binary.LittleEndian.AppendUint16(buf, v)
 			}
 		}
 		if _, err := w.Write(buf); err != nil {
@@ -379,6 +400,10 @@ func readData(r io.Reader, e entry, t *Tensor, buf []byte) error {
 		t.F64 = make([]float64, n)
 	case I32:
 		t.I32 = make([]int32, n)
+	case I8:
+		t.I8 = make([]int8, n)
+	case BF16:
+		t.BF16 = make([]uint16, n)
 	}
 	for start := 0; start < n; {
 		end := min(n, start+len(buf)/size)
@@ -398,6 +423,14 @@ func readData(r io.Reader, e entry, t *Tensor, buf []byte) error {
 		case I32:
 			for i := range t.I32[start:end] {
 				t.I32[start+i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		case I8:
+			for i := range t.I8[start:end] {
+				t.I8[start+i] = int8(b[i])
+			}
+		case BF16:
+			for i := range t.BF16[start:end] {
+				t.BF16[start+i] = binary.LittleEndian.Uint16(b[2*i:])
 			}
 		}
 		start = end

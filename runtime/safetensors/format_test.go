@@ -319,7 +319,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"two objects", raw(`{}{}`, nil), "after the JSON object"},
 		{"entry not an object", raw(`{"a":[1]}`, nil), "not a JSON object"},
 		{"dtype unknown", raw(`{`+entry("a", "F33", "[1]", 0, 4)+`}`, four), `unknown dtype "F33"`},
-		{"dtype unsupported", raw(`{`+entry("a", "BF16", "[2]", 0, 4)+`}`, four), "BF16 is not supported"},
+		{"dtype unsupported", raw(`{`+entry("a", "F16", "[2]", 0, 4)+`}`, four), "F16 is not supported"},
 		{"dtype not a string", raw(`{"a":{"dtype":4,"shape":[1],"data_offsets":[0,4]}}`, four), `"dtype" is not a string`},
 		{"missing dtype", raw(`{"a":{"shape":[1],"data_offsets":[0,4]}}`, four), `missing "dtype"`},
 		{"missing offsets", raw(`{"a":{"dtype":"F32","shape":[1]}}`, four), `missing "data_offsets"`},
@@ -481,4 +481,31 @@ func TestWriteFileAtomic(t *testing.T) {
 	noDir := filepath.Join(dir, "nope", "x.safetensors")
 	checkErr(t, WriteFileAtomic(noDir, first), noDir, "no such file or directory")
 	checkErr(t, WriteFileAtomic(dir, first), dir, "not a regular file")
+}
+
+// TestLowPrecisionRoundTrip: I8 and BF16 tensors (low-precision weights)
+// encode to their little-endian bytes and decode to the same values.
+func TestLowPrecisionRoundTrip(t *testing.T) {
+	f := &File{Tensors: []Tensor{
+		{Name: "w", DType: I8, Shape: []int{2, 2}, I8: []int8{-127, 0, 1, 127}},
+		{Name: "w.scale", DType: F32, Shape: []int{2}, F32: []float32{0.5, 0.25}},
+		{Name: "h", DType: BF16, Shape: []int{3}, BF16: []uint16{0x3f80, 0xbf80, 0x7fc0}},
+	}}
+	var buf bytes.Buffer
+	if err := Encode(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if !bytes.Contains(b, []byte{0x80, 0x3f, 0x80, 0xbf, 0xc0, 0x7f}) || !bytes.Contains(b, []byte{0x81, 0, 1, 0x7f}) {
+		t.Fatalf("the data buffer lacks the little-endian BF16 and I8 bytes: % x", b)
+	}
+	g, err := Decode(b, "low.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := g.Lookup("w")
+	h, _ := g.Lookup("h")
+	if w == nil || h == nil || !slices.Equal(w.I8, f.Tensors[0].I8) || !slices.Equal(h.BF16, f.Tensors[2].BF16) {
+		t.Fatalf("decoded %+v", g.Tensors)
+	}
 }

@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// LowpPath is the kernel the low-precision products use: always "go" here.
+var LowpPath = "go"
+
+func lowpRuns(p string) bool { return p == "go" }
+
+// No SIMD low-precision kernels on this build: the Go loops do all columns.
+func gemvI8Vec(k int, x []float32, w []int8, ldw int, s, y []float32) int  { return 0 }
+func gemvBF16Vec(k int, x []float32, w []uint16, ldw int, y []float32) int { return 0 }
