@@ -30,52 +30,70 @@ func posCheck(f *fnGen, n *graph.Node, pos *graph.Node, s int) []jen.Code {
 	}
 }
 
+// attendParallelMin is the smallest AttendCache, in cached key elements
+// read (positions × heads × query rows × head width), whose heads run on
+// the pool's threads: at 128 columns per position, a context of 256.
+// Below it the hand-off costs about what the second thread saves.
+const attendParallelMin = 1 << 15
+
 // emitAttendCache writes, per head and query row (one, or a group of query
-// heads sharing a key head), the scores of the query against the t cached
-// keys as one product (the fast kernels do the dot products), the new key's
-// score, the softmax, and the weighted sum of the cached values as another
-// product, plus the new value's share. The t+1 weights live in m.scratch,
-// sized by New for the longest context.
+// heads sharing a key head), the attention over the t cached positions and
+// the new one: attendRow (codegen/kernels/dot.go) streams the head's keys
+// once for the scores and its values once for the weighted sum, with SIMD
+// kernels. The t+1 weights live in m.scratch, sized by New for the longest
+// context (per thread with a pool). With a pool and enough work the heads
+// are shared between its threads.
 func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
 	s, d := cacheDims(kc)
 	heads := kn.Type.Shape.Size() / d
 	rows := q.Type.Shape.Size() / (heads * d)
-	row := func(x *graph.Node) jen.Code { // x[h*d : h*d+d]
-		return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
-	}
-	qrow := row
-	if rows > 1 { // x[(h*rows+r)*d : (h*rows+r)*d+d]
-		qrow = func(x *graph.Node) jen.Code {
-			o := jen.Parens(jen.Id("h").Op("*").Lit(rows).Op("+").Id("r")).Op("*").Lit(d)
-			return f.ref(x).Index(o.Clone().Op(":").Add(o.Clone()).Op("+").Lit(d))
+	scale := jen.Id(graph.FormatFloat(n.Attrs.Value))
+	attend := func(f *fnGen) []jen.Code {
+		row := func(x *graph.Node) jen.Code { // x[h*d : h*d+d]
+			return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
 		}
-	}
-	cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
-		return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
-	}
-	lt := jen.Max(jen.Id("t"), jen.Lit(1)) // a leading dimension for t = 0 columns
-	attend := []jen.Code{
-		jen.Id("qh").Op(",").Id("o").Op(":=").List(qrow(q), qrow(n)),
-		jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
-		jen.Id(internal("GemmSmall")).Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
-		jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
-		jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
-		jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
-		jen.Id(internal("GemmSmall")).Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
-		jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
-			jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
-		),
-	}
-	if rows > 1 {
-		attend = []jen.Code{jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(attend...)}
+		qrow := row
+		if rows > 1 { // x[(h*rows+r)*d : (h*rows+r)*d+d]
+			qrow = func(x *graph.Node) jen.Code {
+				o := jen.Parens(jen.Id("h").Op("*").Lit(rows).Op("+").Id("r")).Op("*").Lit(d)
+				return f.ref(x).Index(o.Clone().Op(":").Add(o.Clone()).Op("+").Lit(d))
+			}
+		}
+		cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
+			return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
+		}
+		call := jen.Id("attendRow").Call(qrow(q), cache(kc), cache(vc), row(kn), row(vn), qrow(n), jen.Id("w"), jen.Id("t"), jen.Lit(d), scale)
+		if rows > 1 {
+			return []jen.Code{jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(call)}
+		}
+		return []jen.Code{call}
 	}
 	stmts := posCheck(f, n, pos, s)
-	stmts = append(stmts,
+	serial := []jen.Code{
 		jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Id("t").Op("+").Lit(1)),
-		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(attend...),
-	)
-	return []jen.Code{jen.Block(stmts...)}
+		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(attend(f)...),
+	}
+	if f.g.usesPool && heads > 1 {
+		lf := f.kernelGen()
+		stride := f.g.scratch // m.scratch holds this many per thread
+		body := []jen.Code{
+			jen.Id("t").Op(":=").Int().Call(lf.ref(pos).Index(jen.Lit(0))),
+			jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Id("thread").Op("*").Lit(stride).Op(":").Id("thread").Op("*").Lit(stride).Op("+").Id("t").Op("+").Lit(1)),
+			jen.For(jen.Id("h").Op(":=").Id("lo").Op(";").Id("h").Op("<").Id("hi").Op(";").Id("h").Op("++")).Block(attend(lf)...),
+		}
+		name := f.g.kernelNames.take("attend" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s computes %s, the attention over the KV cache, for heads\n[lo, hi) of %d on a thread of the pool.", name, f.nm.name(n), heads)
+		if call, ok := f.addParallel(lf, name, heads, body, doc); ok {
+			if f.g.parallelAll {
+				return []jen.Code{jen.Block(append(stmts, call...)...)}
+			}
+			big := jen.Id("t").Op("*").Lit(heads * rows * d).Op(">=").Lit(attendParallelMin)
+			stmts = append(stmts, jen.If(big).Block(call...).Else().Block(serial...))
+			return []jen.Code{jen.Block(stmts...)}
+		}
+	}
+	return []jen.Code{jen.Block(append(stmts, serial...)...)}
 }
 
 func emitCacheWrite(f *fnGen, n *graph.Node) []jen.Code {

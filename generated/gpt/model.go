@@ -4480,17 +4480,12 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h0_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH0_attn_context, kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 32 {
+				attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4598,17 +4593,12 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h1_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH1_attn_context, kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 32 {
+				attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4716,17 +4706,12 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h2_attn_q[h*32:h*32+32], h2_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h2_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h2_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH2_attn_context, kv_pos, h2_attn_k_cache, h2_attn_v_cache, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 32 {
+				attendRow(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4834,17 +4819,12 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h3_attn_q[h*32:h*32+32], h3_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h3_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h3_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH3_attn_context, kv_pos, h3_attn_k_cache, h3_attn_v_cache, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 32 {
+				attendRow(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -9526,6 +9506,17 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 	}
 }
 
+// attendH0_attn_context computes h0_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH0_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH0_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -9613,6 +9604,17 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 			h1_attn_v_projv := t90[i*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[i*128+k] = h1_attn_v_projv
 		}
+	}
+}
+
+// attendH1_attn_context computes h1_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH1_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
 
@@ -9706,6 +9708,17 @@ func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32
 	}
 }
 
+// attendH2_attn_context computes h2_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH2_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h2_attn_k_cache, h2_attn_v_cache, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		attendRow(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH2_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -9796,6 +9809,17 @@ func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32
 	}
 }
 
+// attendH3_attn_context computes h3_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH3_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h3_attn_k_cache, h3_attn_v_cache, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		attendRow(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH3_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -9849,7 +9873,7 @@ func (m *Model) fusedH3_resid2_4(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_re
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float32)
-	views  [5][]float32
+	views  [7][]float32
 	n      int // views in use
 }
 

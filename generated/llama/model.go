@@ -4088,18 +4088,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h0_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h0_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH0_attn_context_rows, kv_pos, h0_attn_k_group_cache, h0_attn_v_group_cache, h0_attn_k_group, h0_attn_v_group, h0_attn_q_group_rows, h0_attn_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 16 {
+				for r := range 2 {
+					attendRow(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4213,18 +4208,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h1_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h1_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH1_attn_context_rows, kv_pos, h1_attn_k_group_cache, h1_attn_v_group_cache, h1_attn_k_group, h1_attn_v_group, h1_attn_q_group_rows, h1_attn_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 16 {
+				for r := range 2 {
+					attendRow(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4338,18 +4328,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h2_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h2_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH2_attn_context_rows, kv_pos, h2_attn_k_group_cache, h2_attn_v_group_cache, h2_attn_k_group, h2_attn_v_group, h2_attn_q_group_rows, h2_attn_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 16 {
+				for r := range 2 {
+					attendRow(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4463,18 +4448,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 128 {
 			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h3_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h3_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH3_attn_context_rows, kv_pos, h3_attn_k_group_cache, h3_attn_v_group_cache, h3_attn_k_group, h3_attn_v_group, h3_attn_q_group_rows, h3_attn_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 16 {
+				for r := range 2 {
+					attendRow(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -8064,6 +8044,19 @@ func (m *Model) rmsNormNorm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(norm[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], norm_g, hi-lo, 128, 1e-05)
 }
 
+// attendH0_attn_context_rows computes h0_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH0_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h0_attn_k_group_cache, h0_attn_v_group_cache, h0_attn_k_group, h0_attn_v_group, h0_attn_q_group_rows, h0_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
+	}
+}
+
 // fusedH0_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	h0_attn_out = t40 · h0_attn_Wo  (MatMul, models/llama/llama.go:69)
@@ -8101,6 +8094,19 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_down_W []float32, h0_resid1 []float32, h
 	for i := range 1024 {
 		h0_resid2v := h0_resid1[i] + h0_mlp_out[i]
 		h0_resid2[i] = h0_resid2v
+	}
+}
+
+// attendH1_attn_context_rows computes h1_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH1_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h1_attn_k_group_cache, h1_attn_v_group_cache, h1_attn_k_group, h1_attn_v_group, h1_attn_q_group_rows, h1_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
 	}
 }
 
@@ -8144,6 +8150,19 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_down_W []float32, h1_resid1 []float32, h
 	}
 }
 
+// attendH2_attn_context_rows computes h2_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH2_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h2_attn_k_group_cache, h2_attn_v_group_cache, h2_attn_k_group, h2_attn_v_group, h2_attn_q_group_rows, h2_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
+	}
+}
+
 // fusedH2_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	h2_attn_out = t120 · h2_attn_Wo  (MatMul, models/llama/llama.go:69)
@@ -8181,6 +8200,19 @@ func (m *Model) fusedH2_resid2_4(h2_mlp_down_W []float32, h2_resid1 []float32, h
 	for i := range 1024 {
 		h2_resid2v := h2_resid1[i] + h2_mlp_out[i]
 		h2_resid2[i] = h2_resid2v
+	}
+}
+
+// attendH3_attn_context_rows computes h3_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH3_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h3_attn_k_group_cache, h3_attn_v_group_cache, h3_attn_k_group, h3_attn_v_group, h3_attn_q_group_rows, h3_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*4096 : thread*4096+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
 	}
 }
 
@@ -8229,7 +8261,7 @@ func (m *Model) fusedH3_resid2_4(h3_mlp_down_W []float32, h3_resid1 []float32, h
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float32)
-	views  [5][]float32
+	views  [7][]float32
 	n      int // views in use
 }
 

@@ -7485,18 +7485,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 32 {
 			return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 64 {
-			for r := range 2 {
-				qh, o := dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 24, qh, 24, dec0_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, dec0_self_k_group[h*24:h*24+24]))
-				scaledSoftmax(w, 0.20412414523193154)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 24, t, w, max(t, 1), dec0_self_v_group_cache[h*768:], 24, o, 24, false)
-				for c, v := range dec0_self_v_group[h*24 : h*24+24] {
-					o[c] += w[t] * v
+		if t*3072 >= 32768 {
+			m.parallel(64, (*Model).attendDec0_self_context_rows, kv_pos, dec0_self_k_group_cache, dec0_self_v_group_cache, dec0_self_k_group, dec0_self_v_group, dec0_self_q_group_rows, dec0_self_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 64 {
+				for r := range 2 {
+					attendRow(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7666,18 +7661,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 32 {
 			return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 64 {
-			for r := range 2 {
-				qh, o := dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 24, qh, 24, dec1_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, dec1_self_k_group[h*24:h*24+24]))
-				scaledSoftmax(w, 0.20412414523193154)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 24, t, w, max(t, 1), dec1_self_v_group_cache[h*768:], 24, o, 24, false)
-				for c, v := range dec1_self_v_group[h*24 : h*24+24] {
-					o[c] += w[t] * v
+		if t*3072 >= 32768 {
+			m.parallel(64, (*Model).attendDec1_self_context_rows, kv_pos, dec1_self_k_group_cache, dec1_self_v_group_cache, dec1_self_k_group, dec1_self_v_group, dec1_self_q_group_rows, dec1_self_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 64 {
+				for r := range 2 {
+					attendRow(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7847,18 +7837,13 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 32 {
 			return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 64 {
-			for r := range 2 {
-				qh, o := dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 24, qh, 24, dec2_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, dec2_self_k_group[h*24:h*24+24]))
-				scaledSoftmax(w, 0.20412414523193154)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 24, t, w, max(t, 1), dec2_self_v_group_cache[h*768:], 24, o, 24, false)
-				for c, v := range dec2_self_v_group[h*24 : h*24+24] {
-					o[c] += w[t] * v
+		if t*3072 >= 32768 {
+			m.parallel(64, (*Model).attendDec2_self_context_rows, kv_pos, dec2_self_k_group_cache, dec2_self_v_group_cache, dec2_self_k_group, dec2_self_v_group, dec2_self_q_group_rows, dec2_self_context_rows)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 64 {
+				for r := range 2 {
+					attendRow(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -15172,6 +15157,19 @@ func (m *Model) rmsNormDec_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec_norm[lo*96:hi*96], nil, dec2_resid3[lo*96:hi*96], dec_norm_g, hi-lo, 96, 1e-06)
 }
 
+// attendDec0_self_context_rows computes dec0_self_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 64 on a thread of the pool.
+func (m *Model) attendDec0_self_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, dec0_self_k_group_cache, dec0_self_v_group_cache, dec0_self_k_group, dec0_self_v_group, dec0_self_q_group_rows, dec0_self_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*1024 : thread*1024+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+		}
+	}
+}
+
 // fusedDec0_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
 //	dec0_self_out = t79 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
@@ -15246,6 +15244,19 @@ func (m *Model) fusedDec0_resid3_4(dec0_mlp_down_W []float32, dec0_resid2 []floa
 	}
 }
 
+// attendDec1_self_context_rows computes dec1_self_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 64 on a thread of the pool.
+func (m *Model) attendDec1_self_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, dec1_self_k_group_cache, dec1_self_v_group_cache, dec1_self_k_group, dec1_self_v_group, dec1_self_q_group_rows, dec1_self_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*1024 : thread*1024+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+		}
+	}
+}
+
 // fusedDec1_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
 //	dec1_self_out = t142 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
@@ -15317,6 +15328,19 @@ func (m *Model) fusedDec1_resid3_4(dec1_mlp_down_W []float32, dec1_resid2 []floa
 	for i := range 3072 {
 		dec1_resid3v := dec1_resid2[i] + dec1_mlp_out[i]
 		dec1_resid3[i] = dec1_resid3v
+	}
+}
+
+// attendDec2_self_context_rows computes dec2_self_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 64 on a thread of the pool.
+func (m *Model) attendDec2_self_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, dec2_self_k_group_cache, dec2_self_v_group_cache, dec2_self_k_group, dec2_self_v_group, dec2_self_q_group_rows, dec2_self_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*1024 : thread*1024+t+1]
+	for h := lo; h < hi; h++ {
+		for r := range 2 {
+			attendRow(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+		}
 	}
 }
 

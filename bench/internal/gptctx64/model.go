@@ -4050,17 +4050,12 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 64 {
 			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 64", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 4 {
-			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*2048:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*2048:], 32, o, 32, false)
-			for c, v := range h0_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*128 >= 32768 {
+			m.parallel(4, (*Model).attendH0_attn_context, kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 4 {
+				attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*2048:], h0_attn_v_cache[h*2048:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4160,17 +4155,12 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 64 {
 			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 64", t)
 		}
-		w := m.scratch[:t+1]
-		for h := range 4 {
-			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*2048:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*2048:], 32, o, 32, false)
-			for c, v := range h1_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*128 >= 32768 {
+			m.parallel(4, (*Model).attendH1_attn_context, kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+		} else {
+			w := m.scratch[:t+1]
+			for h := range 4 {
+				attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*2048:], h1_attn_v_cache[h*2048:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -5278,6 +5268,17 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 	}
 }
 
+// attendH0_attn_context computes h0_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 4 on a thread of the pool.
+func (m *Model) attendH0_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*2048 : thread*2048+t+1]
+	for h := lo; h < hi; h++ {
+		attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*2048:], h0_attn_v_cache[h*2048:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH0_resid1_4 is one fused epilogue kernel over f32[1,1,128]:
 //
 //	t47 = t46 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -5356,6 +5357,17 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 	}
 }
 
+// attendH1_attn_context computes h1_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 4 on a thread of the pool.
+func (m *Model) attendH1_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	t := int(kv_pos[0])
+	w := m.scratch[thread*2048 : thread*2048+t+1]
+	for h := lo; h < hi; h++ {
+		attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*2048:], h1_attn_v_cache[h*2048:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH1_resid1_4 is one fused epilogue kernel over f32[1,1,128]:
 //
 //	t93 = t92 · h1_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -5403,7 +5415,7 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float32)
-	views  [5][]float32
+	views  [7][]float32
 	n      int // views in use
 }
 

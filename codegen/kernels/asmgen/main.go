@@ -385,6 +385,12 @@ func main() {
 	sOut := flag.String("s", "gemm_amd64.s", "assembly output file")
 	goOut := flag.String("go", "gemm_amd64.go", "Go declarations output file")
 	flag.Parse()
+	if dotRequested() { // the attention kernels (dot.go)
+		if err := writeDot(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	var s, d gen
 	s.p("%s#include \"textflag.h\"\n", header)

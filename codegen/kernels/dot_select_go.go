@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// No vector attention kernels on this build: the Go loops of dot.go.
+
+func dotBest() int { return dotPortable }
+
+func sdotRowsVec(q, k []float32, ldk int, w []float32) int  { return 0 }
+func ddotRowsVec(q, k []float64, ldk int, w []float64) int  { return 0 }
+func saxpyRowsVec(w, v []float32, ldv int, o []float32) int { return 0 }
+func daxpyRowsVec(w, v []float64, ldv int, o []float64) int { return 0 }
