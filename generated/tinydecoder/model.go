@@ -1459,7 +1459,7 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 3 {
 			return fmt.Errorf("models/tinydecoder/tinydecoder.go:62: AttendCache: position %d is past the context of 3", t)
 		}
-		w := m.scratch[:t+1]
+		w := m.scratch[:3]
 		for h := range 1 {
 			attendRow(Q[h*4:h*4+4], K_cache[h*12:], V_cache[h*12:], K[h*4:h*4+4], V[h*4:h*4+4], attn_out[h*4:h*4+4], w, t, 4, 0.5)
 		}

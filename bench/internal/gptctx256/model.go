@@ -3707,7 +3707,7 @@ func (m *Model) decode() error {
 		if t*128 >= 32768 {
 			m.parallel(4, (*Model).attendH0_attn_context, kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 		} else {
-			w := m.scratch[:t+1]
+			w := m.scratch[:256]
 			for h := range 4 {
 				attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*8192:], h0_attn_v_cache[h*8192:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
@@ -3812,7 +3812,7 @@ func (m *Model) decode() error {
 		if t*128 >= 32768 {
 			m.parallel(4, (*Model).attendH1_attn_context, kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 		} else {
-			w := m.scratch[:t+1]
+			w := m.scratch[:256]
 			for h := range 4 {
 				attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*8192:], h1_attn_v_cache[h*8192:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
@@ -6074,7 +6074,7 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 func (m *Model) attendH0_attn_context(lo, hi, thread int, v [][]float32) {
 	kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
 	t := int(kv_pos[0])
-	w := m.scratch[thread*8192 : thread*8192+t+1]
+	w := m.scratch[thread*8192 : thread*8192+256]
 	for h := lo; h < hi; h++ {
 		attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*8192:], h0_attn_v_cache[h*8192:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
@@ -6163,7 +6163,7 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 func (m *Model) attendH1_attn_context(lo, hi, thread int, v [][]float32) {
 	kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
 	t := int(kv_pos[0])
-	w := m.scratch[thread*8192 : thread*8192+t+1]
+	w := m.scratch[thread*8192 : thread*8192+256]
 	for h := lo; h < hi; h++ {
 		attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*8192:], h1_attn_v_cache[h*8192:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}

@@ -17,7 +17,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 826630 values: updates, hyper.lr, hyper.beta1, hyper.beta2, hyper.eps, hyper.wd, wte.m, wte.v, wpe.m, wpe.v, h0.ln1.gamma.m, h0.ln1.gamma.v, h0.ln1.beta.m, h0.ln1.beta.v, h0.attn.Wq.m, h0.attn.Wq.v, h0.attn.bq.m, h0.attn.bq.v, h0.attn.Wk.m, h0.attn.Wk.v, h0.attn.bk.m, h0.attn.bk.v, h0.attn.Wv.m, h0.attn.Wv.v, h0.attn.bv.m, h0.attn.bv.v, h0.attn.Wo.m, h0.attn.Wo.v, h0.attn.bo.m, h0.attn.bo.v, h0.ln2.gamma.m, h0.ln2.gamma.v, h0.ln2.beta.m, h0.ln2.beta.v, h0.mlp.W1.m, h0.mlp.W1.v, h0.mlp.b1.m, h0.mlp.b1.v, h0.mlp.W2.m, h0.mlp.W2.v, h0.mlp.b2.m, h0.mlp.b2.v, h1.ln1.gamma.m, h1.ln1.gamma.v, h1.ln1.beta.m, h1.ln1.beta.v, h1.attn.Wq.m, h1.attn.Wq.v, h1.attn.bq.m, h1.attn.bq.v, h1.attn.Wk.m, h1.attn.Wk.v, h1.attn.bk.m, h1.attn.bk.v, h1.attn.Wv.m, h1.attn.Wv.v, h1.attn.bv.m, h1.attn.bv.v, h1.attn.Wo.m, h1.attn.Wo.v, h1.attn.bo.m, h1.attn.bo.v, h1.ln2.gamma.m, h1.ln2.gamma.v, h1.ln2.beta.m, h1.ln2.beta.v, h1.mlp.W1.m, h1.mlp.W1.v, h1.mlp.b1.m, h1.mlp.b1.v, h1.mlp.W2.m, h1.mlp.W2.v, h1.mlp.b2.m, h1.mlp.b2.v, lnf.gamma.m, lnf.gamma.v, lnf.beta.m, lnf.beta.v
-	cache    []float32 // 524289 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
+	cache    []float32 // 524304 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -58,7 +58,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.state = make([]float32, 826630)
-	m.cache = make([]float32, 524289)
+	m.cache = make([]float32, 524304)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, true, 32, 64, 32)
@@ -981,7 +981,7 @@ func (m *Model) Prefill(ids []int32) (logits []float32, err error) {
 	return m.arena[131072:197632:197632], nil
 }
 
-// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// DecodeStep runs the next position of each sequence, t = SlotPos(b), for one new token per sequence
 // (ids: i32[16,1]). It computes the new token's queries, keys and values only,
 // attends over the cached positions 0..t−1 and itself, appends its keys and
 // values to the cache and advances Pos. It returns:
@@ -1010,10 +1010,33 @@ func (m *Model) Reset() {
 	clear(m.cache)
 }
 
-// Pos is the number of positions the KV cache holds: the position
-// DecodeStep computes next.
+// Pos is the largest number of positions the KV cache holds for one of the 16
+// sequences of the batch (see SlotPos): DecodeStep fails once it is 64.
 func (m *Model) Pos() int {
-	return int(m.cache[0])
+	t := 0
+	for _, p := range m.cache[0:16] {
+		t = max(t, int(p))
+	}
+	return t
+}
+
+// SlotPos is the number of positions the KV cache holds for sequence b of
+// the batch (0 ≤ b < 16): the position DecodeStep computes next for it.
+func (m *Model) SlotPos(b int) int {
+	return int(m.cache[0:16][b])
+}
+
+// ResetSlot starts sequence b of the batch (0 ≤ b < 16) again at position 0,
+// leaving the others where they are: a server's continuous batching gives a
+// finished sequence's slot to a new one, whose prompt then goes through
+// DecodeStep a token per step alongside the others. The cached rows are
+// not cleared: DecodeStep never reads a row at or past a sequence's position.
+func (m *Model) ResetSlot(b int) error {
+	if b < 0 || b >= 16 {
+		return fmt.Errorf("gpt: ResetSlot: slot %d is not in [0, 16)", b)
+	}
+	m.cache[0:16][b] = 0
+	return nil
 }
 
 // ParamNames lists the parameters' names in the order of Params. It allocates
@@ -3135,11 +3158,11 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
-	kv_pos := m.cache[0:1]                    // f32[]
-	h0_attn_k_cache := m.cache[1:131073]      // f32[16,4,64,32]
-	h0_attn_v_cache := m.cache[131073:262145] // f32[16,4,64,32]
-	h1_attn_k_cache := m.cache[262145:393217] // f32[16,4,64,32]
-	h1_attn_v_cache := m.cache[393217:524289] // f32[16,4,64,32]
+	kv_pos := m.cache[0:16]                   // f32[16]
+	h0_attn_k_cache := m.cache[16:131088]     // f32[16,4,64,32]
+	h0_attn_v_cache := m.cache[131088:262160] // f32[16,4,64,32]
+	h1_attn_k_cache := m.cache[262160:393232] // f32[16,4,64,32]
+	h1_attn_v_cache := m.cache[393232:524304] // f32[16,4,64,32]
 	ids := m.iarena[0:1024]                   // i32[16,64]
 	wte := m.params[0:8320]                   // f32[65,128]
 	wpe := m.params[8320:16512]               // f32[64,128]
@@ -3228,6 +3251,7 @@ func (m *Model) prefill() error {
 	lnf := m.arena[0:131072]                  // f32[16,64,128]
 	logits := m.arena[131072:197632]          // f32[16,64,65]
 	kv_length := m.arena[1310720:1310721]     // f32[]
+	t124 := m.arena[0:16]                     // f32[16]
 
 	// t8 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t8, wte, ids, 128, 65); p >= 0 {
@@ -3423,25 +3447,30 @@ func (m *Model) prefill() error {
 	// h1_attn_v_cache ← h1_attn_v  (models/gpt/gpt.go:88)
 	copy(h1_attn_v_cache, h1_attn_v)
 
-	// kv_pos ← kv_length
-	copy(kv_pos, kv_length)
+	// t124 = broadcast(kv_length, [16])
+	for i := range 16 {
+		t124[i] = kv_length[0]
+	}
+
+	// kv_pos ← t124
+	copy(kv_pos, t124)
 	return nil
 }
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
-	kv_pos := m.cache[0:1]                    // f32[]
-	h0_attn_k_cache := m.cache[1:131073]      // f32[16,4,64,32]
-	h0_attn_v_cache := m.cache[131073:262145] // f32[16,4,64,32]
-	h1_attn_k_cache := m.cache[262145:393217] // f32[16,4,64,32]
-	h1_attn_v_cache := m.cache[393217:524289] // f32[16,4,64,32]
+	kv_pos := m.cache[0:16]                   // f32[16]
+	h0_attn_k_cache := m.cache[16:131088]     // f32[16,4,64,32]
+	h0_attn_v_cache := m.cache[131088:262160] // f32[16,4,64,32]
+	h1_attn_k_cache := m.cache[262160:393232] // f32[16,4,64,32]
+	h1_attn_v_cache := m.cache[393232:524304] // f32[16,4,64,32]
 	ids := m.iarena[0:16]                     // i32[16,1]
 	wte := m.params[0:8320]                   // f32[65,128]
 	wpe := m.params[8320:16512]               // f32[64,128]
 	t8 := m.arena[0:2048]                     // f32[16,1,128]
-	pos_id := m.iarena[0:1]                   // i32[]
-	pos_ids := m.iarena[0:1]                  // i32[1]
-	wpe_at_pos := m.arena[2048:2176]          // f32[1,128]
+	pos_ids := m.iarena[0:16]                 // i32[16]
+	wpe_at_pos := m.arena[2048:4096]          // f32[16,128]
+	wpe_at_pos_rows := m.arena[2048:4096]     // f32[16,1,128]
 	h_in := m.arena[0:2048]                   // f32[16,1,128]
 	h0_ln1_gamma := m.params[16512:16640]     // f32[128]
 	h0_ln1_beta := m.params[16640:16768]      // f32[128]
@@ -3525,30 +3554,28 @@ func (m *Model) decode() error {
 	lnf_beta := m.params[413184:413312]       // f32[128]
 	lnf := m.arena[0:2048]                    // f32[16,1,128]
 	logits := m.arena[2048:3088]              // f32[16,1,65]
-	t116 := m.arena[0:1]                      // f32[]
+	t116 := m.arena[0:16]                     // f32[16]
 
 	// t8 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t8, wte, ids, 128, 65); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 65)", ids[p], p)
 	}
 
-	// pos_id = i32(kv_pos)  (models/gpt/gpt.go:65)
-	{
-		pos_id[0] = int32(kv_pos[0])
+	// pos_ids = i32(kv_pos)  (models/gpt/gpt.go:65)
+	for i := range 16 {
+		pos_ids[i] = int32(kv_pos[i])
 	}
-
-	// pos_ids = reshape(pos_id, [1])  (models/gpt/gpt.go:65)
 
 	// wpe_at_pos = wpe[pos_ids]  (models/gpt/gpt.go:65)
 	if p := gather(wpe_at_pos, wpe, pos_ids, 128, 64); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:65: Gather: id %d at position %d is outside [0, 64)", pos_ids[p], p)
 	}
 
-	// h_in = wte[ids] + wpe_at_pos  (models/gpt/gpt.go:67)
-	for i := range 16 {
-		for k := range 128 {
-			h_in[i*128+k] = t8[i*128+k] + wpe_at_pos[k]
-		}
+	// wpe_at_pos_rows = reshape(wpe_at_pos, [16,1,128])  (models/gpt/gpt.go:65)
+
+	// h_in = wte[ids] + wpe_at_pos_rows  (models/gpt/gpt.go:67)
+	for i := range 2048 {
+		h_in[i] = t8[i] + wpe_at_pos_rows[i]
 	}
 
 	// fused layernorm:
@@ -3611,15 +3638,19 @@ func (m *Model) decode() error {
 
 	// h0_attn_context = softmax(h0_attn_q · [h0_attn_k_cache[:t]; h0_attn_k]ᵀ ⊙ 0.17677669529663687) · [h0_attn_v_cache[:t]; h0_attn_v]  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 64 {
-			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 64", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 64 {
+				return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 64", p)
+			}
+			t = max(t, int(p))
 		}
 		if t*2048 >= 32768 {
 			m.parallel(64, (*Model).attendH0_attn_context, kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
 		} else {
-			w := m.scratch[:t+1]
+			w := m.scratch[:64]
 			for h := range 64 {
+				t := int(kv_pos[h/4])
 				attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*2048:], h0_attn_v_cache[h*2048:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
@@ -3724,15 +3755,19 @@ func (m *Model) decode() error {
 
 	// h1_attn_context = softmax(h1_attn_q · [h1_attn_k_cache[:t]; h1_attn_k]ᵀ ⊙ 0.17677669529663687) · [h1_attn_v_cache[:t]; h1_attn_v]  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 64 {
-			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 64", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 64 {
+				return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 64", p)
+			}
+			t = max(t, int(p))
 		}
 		if t*2048 >= 32768 {
 			m.parallel(64, (*Model).attendH1_attn_context, kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
 		} else {
-			w := m.scratch[:t+1]
+			w := m.scratch[:64]
 			for h := range 64 {
+				t := int(kv_pos[h/4])
 				attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*2048:], h1_attn_v_cache[h*2048:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
@@ -3789,43 +3824,63 @@ func (m *Model) decode() error {
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 64 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 64 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h0_attn_k_cache, h0_attn_k, t, 64, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h0_attn_k_cache[b*8192:(b+1)*8192], h0_attn_k[b*128:(b+1)*128], int(p), 64, 32)
+		}
 	}
 
 	// h0_attn_v_cache[kv_pos] ← h0_attn_v  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 64 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 64 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h0_attn_v_cache, h0_attn_v, t, 64, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h0_attn_v_cache[b*8192:(b+1)*8192], h0_attn_v[b*128:(b+1)*128], int(p), 64, 32)
+		}
 	}
 
 	// h1_attn_k_cache[kv_pos] ← h1_attn_k  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 64 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 64 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h1_attn_k_cache, h1_attn_k, t, 64, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h1_attn_k_cache[b*8192:(b+1)*8192], h1_attn_k[b*128:(b+1)*128], int(p), 64, 32)
+		}
 	}
 
 	// h1_attn_v_cache[kv_pos] ← h1_attn_v  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 64 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 64 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 64", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h1_attn_v_cache, h1_attn_v, t, 64, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h1_attn_v_cache[b*8192:(b+1)*8192], h1_attn_v[b*128:(b+1)*128], int(p), 64, 32)
+		}
 	}
 
 	// t116 = kv_pos + 1
-	{
-		t116[0] = kv_pos[0] + 1
+	for i := range 16 {
+		t116[i] = kv_pos[i] + 1
 	}
 
 	// kv_pos ← t116
@@ -6192,9 +6247,9 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 // [lo, hi) of 64 on a thread of the pool.
 func (m *Model) attendH0_attn_context(lo, hi, thread int, v [][]float32) {
 	kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
-	t := int(kv_pos[0])
-	w := m.scratch[thread*2048 : thread*2048+t+1]
+	w := m.scratch[thread*2048 : thread*2048+64]
 	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/4])
 		attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*2048:], h0_attn_v_cache[h*2048:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
@@ -6293,9 +6348,9 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 // [lo, hi) of 64 on a thread of the pool.
 func (m *Model) attendH1_attn_context(lo, hi, thread int, v [][]float32) {
 	kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
-	t := int(kv_pos[0])
-	w := m.scratch[thread*2048 : thread*2048+t+1]
+	w := m.scratch[thread*2048 : thread*2048+64]
 	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/4])
 		attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*2048:], h1_attn_v_cache[h*2048:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
