@@ -70,6 +70,12 @@ func daxpyRows3AVX512(w, v []float64, ldv int, o []float64)
 //go:noescape
 func daxpyRows4AVX512(w, v []float64, ldv int, o []float64)
 
+//go:noescape
+func sscaleMaxAVX2(x []float32, scale float32) float32
+
+//go:noescape
+func ssumAVX2(x []float32) float32
+
 func dotCPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 func dotXGETBV() (eax, edx uint32)

@@ -4,6 +4,8 @@
 
 package seq2seq
 
+import "math"
+
 // dotBest is the best attention kernel set the CPU and the OS support:
 // AVX-512F needs CPUID.7.EBX bit 16 and XCR0 showing the opmask and ZMM
 // state saved (bits 5–7) on top of AVX2 and FMA with the YMM state.
@@ -140,4 +142,24 @@ func daxpyRowsVec(w, v []float64, ldv int, o []float64) int {
 		c += 4 * nv
 	}
 	return c
+}
+
+// sscaleMaxVec scales the leading multiple of 8 elements of x in place and
+// returns how many that is and their largest (0 and −inf without AVX2).
+func sscaleMaxVec(x []float32, scale float32) (int, float32) {
+	n := len(x) &^ 7
+	if dotPath < dotAVX2 || n == 0 {
+		return 0, float32(math.Inf(-1))
+	}
+	return n, sscaleMaxAVX2(x[:n], scale)
+}
+
+// ssumVec sums the leading multiple of 8 elements of x and returns how many
+// that is and the sum (0 and 0 without AVX2).
+func ssumVec(x []float32) (int, float32) {
+	n := len(x) &^ 7
+	if dotPath < dotAVX2 || n == 0 {
+		return 0, 0
+	}
+	return n, ssumAVX2(x[:n])
 }

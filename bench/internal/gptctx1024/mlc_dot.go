@@ -147,20 +147,21 @@ func attendRow[T floatT](q, k, v, kNew, vNew, o, w []T, t, ld int, scale float64
 func softmaxExp[T floatT](w []T, scale float64) float64 {
 	if ws, ok := any(w).([]float32); ok {
 		c := float32(scale)
-		m := float32(math.Inf(-1))
-		for i, x := range ws {
+		n, m := sscaleMaxVec(ws, c) // the vector kernel's share
+		for i, x := range ws[n:] {
 			x *= c
-			ws[i] = x
+			ws[n+i] = x
 			if x > m || x != x {
 				m = x
 			}
 		}
 		if dotPath >= dotAVX2 && expShiftVec32(ws, ws, m) {
-			s := 0.0
-			for _, e := range ws {
-				s += float64(e)
+			n, s := ssumVec(ws)
+			sum := float64(s)
+			for _, e := range ws[n:] {
+				sum += float64(e)
 			}
-			return s
+			return sum
 		}
 		s := 0.0
 		for i, x := range ws {

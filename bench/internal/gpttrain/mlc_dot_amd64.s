@@ -1416,6 +1416,63 @@ daxpyRows4AVX512_done:
 	VZEROUPPER
 	RET
 
+// func sscaleMaxAVX2(x []float32, scale float32) float32
+TEXT ·sscaleMaxAVX2(SB), NOSPLIT, $0-36
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VBROADCASTSS scale+24(FP), Y0
+	MOVL $0xff800000, AX
+	VMOVD AX, X1
+	VBROADCASTSS X1, Y1
+	TESTQ CX, CX
+	JEQ sscaleMaxAVX2_done
+sscaleMaxAVX2_loop:
+	VMULPS (SI), Y0, Y2
+	VMOVUPS Y2, (SI)
+	VMAXPS Y2, Y1, Y1
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JNE sscaleMaxAVX2_loop
+sscaleMaxAVX2_done:
+	VEXTRACTF128 $1, Y1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0x4e, X1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0xb1, X1, X2
+	VMAXPS X2, X1, X1
+	VMOVSS X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func ssumAVX2(x []float32) float32
+TEXT ·ssumAVX2(SB), NOSPLIT, $0-28
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	CMPQ CX, $16
+	JLT ssumAVX2_tail
+ssumAVX2_loop:
+	VADDPS (SI), Y1, Y1
+	VADDPS 32(SI), Y2, Y2
+	ADDQ $64, SI
+	SUBQ $16, CX
+	CMPQ CX, $16
+	JGE ssumAVX2_loop
+ssumAVX2_tail:
+	TESTQ CX, CX
+	JEQ ssumAVX2_done
+	VADDPS (SI), Y1, Y1
+ssumAVX2_done:
+	VADDPS Y2, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS X2, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VMOVSS X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func dotCPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·dotCPUID(SB), NOSPLIT, $0-24
 	MOVL leaf+0(FP), AX

@@ -272,6 +272,70 @@ func (g *dotGen) axpyRows(e dotElem, isa dotISA, n int) string {
 	return name
 }
 
+// softmaxHelpers writes the AVX2 row kernels of the softmax between the
+// two products: sscaleMaxAVX2(x []float32, scale float32) float32 scales x
+// in place and returns its largest element; ssumAVX2(x []float32) float32
+// is the sum of x (two accumulators). len(x) is a multiple of 8.
+func (g *dotGen) softmaxHelpers() {
+	g.l("// func sscaleMaxAVX2(x []float32, scale float32) float32")
+	g.l("TEXT ·sscaleMaxAVX2(SB), NOSPLIT, $0-36")
+	g.i("MOVQ x_base+0(FP), SI")
+	g.i("MOVQ x_len+8(FP), CX")
+	g.i("VBROADCASTSS scale+24(FP), Y0")
+	g.i("MOVL $0xff800000, AX") // −inf
+	g.i("VMOVD AX, X1")
+	g.i("VBROADCASTSS X1, Y1")
+	g.i("TESTQ CX, CX")
+	g.i("JEQ sscaleMaxAVX2_done")
+	g.l("sscaleMaxAVX2_loop:")
+	g.i("VMULPS (SI), Y0, Y2")
+	g.i("VMOVUPS Y2, (SI)")
+	g.i("VMAXPS Y2, Y1, Y1")
+	g.i("ADDQ $32, SI")
+	g.i("SUBQ $8, CX")
+	g.i("JNE sscaleMaxAVX2_loop")
+	g.l("sscaleMaxAVX2_done:")
+	g.i("VEXTRACTF128 $1, Y1, X2")
+	g.i("VMAXPS X2, X1, X1")
+	g.i("VPERMILPS $0x4e, X1, X2")
+	g.i("VMAXPS X2, X1, X1")
+	g.i("VPERMILPS $0xb1, X1, X2")
+	g.i("VMAXPS X2, X1, X1")
+	g.i("VMOVSS X1, ret+32(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+	g.l("")
+	g.l("// func ssumAVX2(x []float32) float32")
+	g.l("TEXT ·ssumAVX2(SB), NOSPLIT, $0-28")
+	g.i("MOVQ x_base+0(FP), SI")
+	g.i("MOVQ x_len+8(FP), CX")
+	g.i("VXORPS Y1, Y1, Y1")
+	g.i("VXORPS Y2, Y2, Y2")
+	g.i("CMPQ CX, $16")
+	g.i("JLT ssumAVX2_tail")
+	g.l("ssumAVX2_loop:")
+	g.i("VADDPS (SI), Y1, Y1")
+	g.i("VADDPS 32(SI), Y2, Y2")
+	g.i("ADDQ $64, SI")
+	g.i("SUBQ $16, CX")
+	g.i("CMPQ CX, $16")
+	g.i("JGE ssumAVX2_loop")
+	g.l("ssumAVX2_tail:")
+	g.i("TESTQ CX, CX")
+	g.i("JEQ ssumAVX2_done")
+	g.i("VADDPS (SI), Y1, Y1")
+	g.l("ssumAVX2_done:")
+	g.i("VADDPS Y2, Y1, Y1")
+	g.i("VEXTRACTF128 $1, Y1, X2")
+	g.i("VADDPS X2, X1, X1")
+	g.i("VHADDPS X1, X1, X1")
+	g.i("VHADDPS X1, X1, X1")
+	g.i("VMOVSS X1, ret+24(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+	g.l("")
+}
+
 // writeDot writes the attention kernels to the files the flags name.
 func writeDot() error {
 	var s, d dotGen
@@ -288,6 +352,9 @@ func writeDot() error {
 			}
 		}
 	}
+	s.softmaxHelpers()
+	d.l("//go:noescape\nfunc sscaleMaxAVX2(x []float32, scale float32) float32\n")
+	d.l("//go:noescape\nfunc ssumAVX2(x []float32) float32\n")
 	s.l("// func dotCPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32)")
 	s.l("TEXT ·dotCPUID(SB), NOSPLIT, $0-24")
 	for _, l := range []string{"MOVL leaf+0(FP), AX", "MOVL sub+4(FP), CX", "CPUID", "MOVL AX, eax+8(FP)", "MOVL BX, ebx+12(FP)", "MOVL CX, ecx+16(FP)", "MOVL DX, edx+20(FP)", "RET"} {
