@@ -60,6 +60,9 @@ type gen struct {
 	// scratch is the length of m.scratch, the attention weights of KV-cache
 	// decoding (the longest context); 0 without decoding.
 	scratch int
+	// attendCache is set when a graph attends over a KV cache: only then
+	// does the package get the attention kernels (kernels/dot*).
+	attendCache bool
 	// kernels are the fused-kernel methods, emitted after the entry points.
 	kernels     []jen.Code
 	kernelNames *namer
@@ -146,6 +149,7 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 			if n.Op == graph.OpAttendCache {
 				s, _ := cacheDims(n.Inputs[1])
 				g.scratch = max(g.scratch, s)
+				g.attendCache = true
 			}
 			if n.Op == graph.OpMatMul && !g.smallGemm(matmulDims(n)) {
 				g.usesPool = true
@@ -219,7 +223,8 @@ func (g *gen) libFile() ([]byte, error) {
 }
 
 // kernelFiles copies codegen/kernels: every non-test Go file but
-// generate.go, and the assembly, each under an mlc_ name with the header and
+// generate.go, and the assembly (the attention kernels, dot*, only for a
+// program that decodes with a KV cache), each under an mlc_ name with the header and
 // this package's clause (the kernels' own package comment is dropped).
 func (g *gen) kernelFiles() ([]File, error) {
 	entries, err := kernelFiles.ReadDir("kernels")
@@ -234,6 +239,9 @@ func (g *gen) kernelFiles() ([]File, error) {
 		}
 		if strings.HasPrefix(name, "lowp") && !g.lowp {
 			continue // the low-precision kernels, only in packages that use them
+		}
+		if strings.HasPrefix(name, "attend") && !g.attendCache {
+			continue // the attention kernels of DecodeStep
 		}
 		b, err := kernelFiles.ReadFile("kernels/" + name)
 		if err != nil {

@@ -20,68 +20,125 @@ func cacheDims(c *graph.Node) (s, d int) {
 	return sh[len(sh)-2], sh[len(sh)-1]
 }
 
-// posCheck turns the position pos into t, failing past the context s.
+// posCheck turns the position pos into t, failing past the context s. With
+// a position per sequence (pos [B]) it checks every one and sets t to the
+// largest.
 func posCheck(f *fnGen, n *graph.Node, pos *graph.Node, s int) []jen.Code {
+	fail := func(t jen.Code) jen.Code {
+		return jen.If(jen.Id("t").Op("<").Lit(0).Op("||").Id("t").Op(">=").Lit(s)).Block(
+			errorf(posPrefix(n)+n.Op.String()+": position %d is past the context of "+strconv.Itoa(s), t),
+		)
+	}
+	if seqs(pos) > 1 {
+		return []jen.Code{
+			jen.Id("t").Op(":=").Lit(0),
+			jen.For(jen.List(jen.Id("_"), jen.Id("p")).Op(":=").Range().Add(f.ref(pos))).Block(
+				jen.If(jen.Id("p").Op(":=").Int().Call(jen.Id("p")), jen.Id("p").Op("<").Lit(0).Op("||").Id("p").Op(">=").Lit(s)).Block(
+					errorf(posPrefix(n)+n.Op.String()+": position %d is past the context of "+strconv.Itoa(s), jen.Id("p")),
+				),
+				jen.Id("t").Op("=").Max(jen.Id("t"), jen.Int().Call(jen.Id("p"))),
+			),
+		}
+	}
 	return []jen.Code{
 		jen.Id("t").Op(":=").Int().Call(f.ref(pos).Index(jen.Lit(0))),
-		jen.If(jen.Id("t").Op("<").Lit(0).Op("||").Id("t").Op(">=").Lit(s)).Block(
-			errorf(posPrefix(n)+n.Op.String()+": position %d is past the context of "+strconv.Itoa(s), jen.Id("t")),
-		),
+		fail(jen.Id("t")),
 	}
 }
 
+// seqs is the number of sequences with a position of their own: the length
+// of a position vector, 1 for a scalar.
+func seqs(pos *graph.Node) int { return pos.Type.Shape.Size() }
+
+// attendParallelMin is the smallest AttendCache, in cached key elements
+// read (positions × heads × query rows × head width), whose heads run on
+// the pool's threads: at 128 columns per position, a context of 256.
+// Below it the hand-off costs about what the second thread saves.
+const attendParallelMin = 1 << 15
+
 // emitAttendCache writes, per head and query row (one, or a group of query
-// heads sharing a key head), the scores of the query against the t cached
-// keys as one product (the fast kernels do the dot products), the new key's
-// score, the softmax, and the weighted sum of the cached values as another
-// product, plus the new value's share. The t+1 weights live in m.scratch,
-// sized by New for the longest context.
+// heads sharing a key head), the attention over the t cached positions and
+// the new one: attendRow (codegen/kernels/attend.go) streams the head's keys
+// once for the scores and its values once for the weighted sum, with SIMD
+// kernels. The t+1 weights live in m.scratch, sized by New for the longest
+// context (per thread with a pool). With a pool and enough work the heads
+// are shared between its threads.
 func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 	q, kc, vc, kn, vn, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5]
 	s, d := cacheDims(kc)
 	heads := kn.Type.Shape.Size() / d
 	rows := q.Type.Shape.Size() / (heads * d)
-	row := func(x *graph.Node) jen.Code { // x[h*d : h*d+d]
-		return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
-	}
-	qrow := row
-	if rows > 1 { // x[(h*rows+r)*d : (h*rows+r)*d+d]
-		qrow = func(x *graph.Node) jen.Code {
-			o := jen.Parens(jen.Id("h").Op("*").Lit(rows).Op("+").Id("r")).Op("*").Lit(d)
-			return f.ref(x).Index(o.Clone().Op(":").Add(o.Clone()).Op("+").Lit(d))
+	B := seqs(pos)
+	scale := jen.Id(graph.FormatFloat(n.Attrs.Value))
+	attend := func(f *fnGen) []jen.Code {
+		row := func(x *graph.Node) jen.Code { // x[h*d : h*d+d]
+			return f.ref(x).Index(jen.Id("h").Op("*").Lit(d).Op(":").Id("h").Op("*").Lit(d).Op("+").Lit(d))
 		}
-	}
-	cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
-		return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
-	}
-	lt := jen.Max(jen.Id("t"), jen.Lit(1)) // a leading dimension for t = 0 columns
-	attend := []jen.Code{
-		jen.Id("qh").Op(",").Id("o").Op(":=").List(qrow(q), qrow(n)),
-		jen.Comment("scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ"),
-		jen.Id(internal("GemmSmall")).Call(jen.False(), jen.True(), jen.Lit(1), jen.Id("t"), jen.Lit(d), jen.Id("qh"), jen.Lit(d), cache(kc), jen.Lit(d), jen.Id("w"), lt, jen.False()),
-		jen.Id("w").Index(jen.Id("t")).Op("=").Id(f.T()).Call(jen.Id("dotRow").Call(jen.Id("qh"), row(kn))),
-		jen.Id("scaledSoftmax").Call(jen.Id("w"), jen.Id(graph.FormatFloat(n.Attrs.Value))),
-		jen.Comment("o = w[:t]·V[h][:t] + w[t]·v_new"),
-		jen.Id(internal("GemmSmall")).Call(jen.False(), jen.False(), jen.Lit(1), jen.Lit(d), jen.Id("t"), jen.Id("w"), lt, cache(vc), jen.Lit(d), jen.Id("o"), jen.Lit(d), jen.False()),
-		jen.For(jen.List(jen.Id("c"), jen.Id("v")).Op(":=").Range().Add(row(vn))).Block(
-			jen.Id("o").Index(jen.Id("c")).Op("+=").Id("w").Index(jen.Id("t")).Op("*").Id("v"),
-		),
-	}
-	if rows > 1 {
-		attend = []jen.Code{jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(attend...)}
+		qrow := row
+		if rows > 1 { // x[(h*rows+r)*d : (h*rows+r)*d+d]
+			qrow = func(x *graph.Node) jen.Code {
+				o := jen.Parens(jen.Id("h").Op("*").Lit(rows).Op("+").Id("r")).Op("*").Lit(d)
+				return f.ref(x).Index(o.Clone().Op(":").Add(o.Clone()).Op("+").Lit(d))
+			}
+		}
+		cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
+			return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
+		}
+		call := jen.Id("attendRow").Call(qrow(q), cache(kc), cache(vc), row(kn), row(vn), qrow(n), jen.Id("w"), jen.Id("t"), jen.Lit(d), scale)
+		var body []jen.Code
+		if B > 1 { // head h belongs to sequence h/(heads/B), at its own position
+			body = append(body, jen.Id("t").Op(":=").Int().Call(f.ref(pos).Index(jen.Id("h").Op("/").Lit(heads/B))))
+		}
+		if rows > 1 {
+			return append(body, jen.For(jen.Id("r").Op(":=").Range().Lit(rows)).Block(call))
+		}
+		return append(body, call)
 	}
 	stmts := posCheck(f, n, pos, s)
-	stmts = append(stmts,
-		jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Id("t").Op("+").Lit(1)),
-		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(attend...),
-	)
-	return []jen.Code{jen.Block(stmts...)}
+	serial := []jen.Code{
+		jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Op(":").Lit(s)),
+		jen.For(jen.Id("h").Op(":=").Range().Lit(heads)).Block(attend(f)...),
+	}
+	if f.g.usesPool && heads > 1 {
+		lf := f.kernelGen()
+		stride := f.g.scratch // m.scratch holds this many per thread
+		var body []jen.Code
+		if B == 1 {
+			body = append(body, jen.Id("t").Op(":=").Int().Call(lf.ref(pos).Index(jen.Lit(0))))
+		}
+		body = append(body,
+			jen.Id("w").Op(":=").Id("m").Dot("scratch").Index(jen.Id("thread").Op("*").Lit(stride).Op(":").Id("thread").Op("*").Lit(stride).Op("+").Lit(s)),
+			jen.For(jen.Id("h").Op(":=").Id("lo").Op(";").Id("h").Op("<").Id("hi").Op(";").Id("h").Op("++")).Block(attend(lf)...),
+		)
+		name := f.g.kernelNames.take("attend" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s computes %s, the attention over the KV cache, for heads\n[lo, hi) of %d on a thread of the pool.", name, f.nm.name(n), heads)
+		if call, ok := f.addParallel(lf, name, heads, body, doc); ok {
+			if f.g.parallelAll {
+				return []jen.Code{jen.Block(append(stmts, call...)...)}
+			}
+			// t is the longest context of the batch.
+			big := jen.Id("t").Op("*").Lit(heads * rows * d).Op(">=").Lit(attendParallelMin)
+			stmts = append(stmts, jen.If(big).Block(call...).Else().Block(serial...))
+			return []jen.Code{jen.Block(stmts...)}
+		}
+	}
+	return []jen.Code{jen.Block(append(stmts, serial...)...)}
 }
 
 func emitCacheWrite(f *fnGen, n *graph.Node) []jen.Code {
 	c, x, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2]
 	s, d := cacheDims(c)
 	stmts := posCheck(f, n, pos, s)
+	if B := seqs(pos); B > 1 { // sequence b's rows at its own position
+		cb, xb := c.Type.Shape.Size()/B, x.Type.Shape.Size()/B
+		at := func(x *graph.Node, size int) jen.Code {
+			return f.ref(x).Index(jen.Id("b").Op("*").Lit(size).Op(":").Parens(jen.Id("b").Op("+").Lit(1)).Op("*").Lit(size))
+		}
+		stmts = append(stmts, jen.For(jen.List(jen.Id("b"), jen.Id("p")).Op(":=").Range().Add(f.ref(pos))).Block(
+			jen.Id("cacheWrite").Call(at(c, cb), at(x, xb), jen.Int().Call(jen.Id("p")), jen.Lit(s), jen.Lit(d)),
+		))
+		return []jen.Code{jen.Block(stmts...)}
+	}
 	stmts = append(stmts, jen.Id("cacheWrite").Call(f.ref(c), f.ref(x), jen.Id("t"), jen.Lit(s), jen.Lit(d)))
 	return []jen.Code{jen.Block(stmts...)}
 }
@@ -125,6 +182,8 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	rows := full.Size() / ctx
 	posVar := g.lay.varByName[graph.KVPosName]
 	pos := jen.Id("m").Dot("cache").Index(jen.Lit(posVar.off))
+	slots := posVar.node.Type.Shape.Size() // sequences with a position each
+	slotPos := jen.Id("m").Dot("cache").Index(jen.Lit(posVar.off).Op(":").Lit(posVar.off + slots))
 
 	// Prefill
 	nm := newNamer()
@@ -210,7 +269,11 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 		jen.If(jen.Err().Op(":=").Id("m").Dot("decode").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(douts.zero, jen.Err())),
 		jen.Return(append(douts.rets, jen.Nil())...),
 	)
-	docComment(f, fmt.Sprintf("DecodeStep runs the next position, t = Pos, for one new token per sequence\n"+
+	next := "the next position, t = Pos,"
+	if slots > 1 {
+		next = "the next position of each sequence, t = SlotPos(b),"
+	}
+	docComment(f, fmt.Sprintf("DecodeStep runs "+next+" for one new token per sequence\n"+
 		"(%s). It computes the new token's queries, keys and values only,\n"+
 		"attends over the cached positions 0..t−1 and itself, appends its keys and\n"+
 		"values to the cache and advances Pos. It returns:\n\t%s\n\n"+
@@ -222,9 +285,13 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 	docComment(f, "Reset empties the KV cache: Pos is 0 again.")
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Reset").Params().Block(jen.Clear(jen.Id("m").Dot("cache")))
 	f.Line()
-	docComment(f, "Pos is the number of positions the KV cache holds: the position\nDecodeStep computes next.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Pos").Params().Int().Block(jen.Return(jen.Int().Call(pos)))
-	f.Line()
+	if slots == 1 {
+		docComment(f, "Pos is the number of positions the KV cache holds: the position\nDecodeStep computes next.")
+		f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Pos").Params().Int().Block(jen.Return(jen.Int().Call(pos)))
+		f.Line()
+	} else {
+		g.slotAPI(f, slotPos, slots, ctx)
+	}
 
 	if ok, _, vocab := lmShape(g.prog); ok {
 		g.generateAPI(f, outs.names, ctx, vocab)
@@ -232,6 +299,40 @@ func (g *gen) decodeAPI(f *jen.File, prefill, decode *entry) error {
 		g.translateAPI(f, outs.names, ctx, vocab, src)
 	}
 	return nil
+}
+
+// slotAPI writes Pos, SlotPos and ResetSlot for a model whose batch of
+// sequences decode at positions of their own (continuous batching; see
+// docs/decoding.md).
+func (g *gen) slotAPI(f *jen.File, slotPos jen.Code, slots, ctx int) {
+	name := g.prog.Name
+	docComment(f, fmt.Sprintf("Pos is the largest number of positions the KV cache holds for one of the %d\n"+
+		"sequences of the batch (see SlotPos): DecodeStep fails once it is %d.", slots, ctx))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Pos").Params().Int().Block(
+		jen.Id("t").Op(":=").Lit(0),
+		jen.For(jen.List(jen.Id("_"), jen.Id("p")).Op(":=").Range().Add(slotPos)).Block(jen.Id("t").Op("=").Max(jen.Id("t"), jen.Int().Call(jen.Id("p")))),
+		jen.Return(jen.Id("t")),
+	)
+	f.Line()
+	docComment(f, fmt.Sprintf("SlotPos is the number of positions the KV cache holds for sequence b of\n"+
+		"the batch (0 ≤ b < %d): the position DecodeStep computes next for it.", slots))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SlotPos").Params(jen.Id("b").Int()).Int().Block(
+		jen.Return(jen.Int().Call(jen.Add(slotPos).Index(jen.Id("b")))),
+	)
+	f.Line()
+	docComment(f, fmt.Sprintf("ResetSlot starts sequence b of the batch (0 ≤ b < %d) again at position 0,\n"+
+		"leaving the others where they are: a server's continuous batching gives a\n"+
+		"finished sequence's slot to a new one, whose prompt then goes through\n"+
+		"DecodeStep a token per step alongside the others. The cached rows are\n"+
+		"not cleared: DecodeStep never reads a row at or past a sequence's position.", slots))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("ResetSlot").Params(jen.Id("b").Int()).Error().Block(
+		jen.If(jen.Id("b").Op("<").Lit(0).Op("||").Id("b").Op(">=").Lit(slots)).Block(
+			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: ResetSlot: slot %%d is not in [0, %d)", name, slots)), jen.Id("b"))),
+		),
+		jen.Add(slotPos).Index(jen.Id("b")).Op("=").Lit(0),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
 }
 
 // generateAPI writes Generate (KV cache) and GenerateNoCache (the whole

@@ -714,7 +714,8 @@ func emitRMSNormGrad(f *fnGen, n *graph.Node) []jen.Code {
 
 // emitRoPE calls the library's rope over the [lead, T, d] blocks of x; the
 // angles of a row are computed once for all lead blocks. With a position
-// operand (decoding) the first row is at offset + pos. Large enough, the
+// operand (decoding) the first row is at offset + pos (pos[b] for sequence
+// b with a position per sequence). Large enough, the
 // pool's threads take ranges of the T positions.
 func emitRoPE(f *fnGen, n *graph.Node) []jen.Code {
 	x := n.Inputs[0]
@@ -728,6 +729,20 @@ func emitRoPE(f *fnGen, n *graph.Node) []jen.Code {
 		}
 		return jen.Id("rope").Call(f.ref(n), f.ref(x), jen.Lit(s.Size()/(t*d)), jen.Lit(t), jen.Lit(d), start, lo, hi,
 			jen.Id(graph.FormatFloat(n.Attrs.Theta)), jen.Lit(n.Attrs.Interleaved), jen.Lit(n.Attrs.Inverse))
+	}
+	if len(n.Inputs) == 2 && seqs(n.Inputs[1]) > 1 {
+		// A position per sequence (decoding a batch): sequence b's blocks
+		// start at offset + pos[b].
+		B := seqs(n.Inputs[1])
+		size := s.Size() / B
+		at := func(x *graph.Node) jen.Code {
+			return f.ref(x).Index(jen.Id("b").Op("*").Lit(size).Op(":").Parens(jen.Id("b").Op("+").Lit(1)).Op("*").Lit(size))
+		}
+		start := plusLit(jen.Int().Call(jen.Id("p")), n.Attrs.Offset)
+		return []jen.Code{jen.For(jen.List(jen.Id("b"), jen.Id("p")).Op(":=").Range().Add(f.ref(n.Inputs[1]))).Block(
+			jen.Id("rope").Call(at(n), at(x), jen.Lit(size/(t*d)), jen.Lit(t), jen.Lit(d), start, jen.Lit(0), jen.Lit(t),
+				jen.Id(graph.FormatFloat(n.Attrs.Theta)), jen.Lit(n.Attrs.Interleaved), jen.Lit(n.Attrs.Inverse)),
+		)}
 	}
 	if t >= 2 && f.g.splits(s.Size(), parallelMinElems) {
 		kf := f.kernelGen()

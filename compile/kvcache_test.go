@@ -193,7 +193,7 @@ func startRunner(t *testing.T, prog *graph.Program) *compile.Server {
 // TestKVCacheHoldsKVHeads: under grouped-query and multi-query attention
 // the caches hold the kv_heads key and value heads only, and the generated
 // Model allocates 2 × layers × ctx × kv_heads × head_dim × batch values for
-// them (plus the position counter).
+// them (plus the position counter, one per sequence).
 func TestKVCacheHoldsKVHeads(t *testing.T) {
 	for _, c := range []struct {
 		config                               string
@@ -225,7 +225,7 @@ func TestKVCacheHoldsKVHeads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := 2*c.layers*c.ctx*c.kvHeads*c.headDim*c.batch + 1; values != want {
+			if want := 2*c.layers*c.ctx*c.kvHeads*c.headDim*c.batch + c.batch; values != want {
 				t.Errorf("CacheValues = %d, want %d", values, want)
 			}
 		})

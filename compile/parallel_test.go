@@ -31,7 +31,7 @@ func TestParallelKernels(t *testing.T) {
 		decode        bool
 	}{
 		{"gpt", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1", graph.F32,
-			[]string{"(*Model).fusedH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "(*Model).reduce", "(*Model).transpose", "(*Model).loop"}, true},
+			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "(*Model).reduce", "(*Model).transpose", "(*Model).loop"}, true},
 		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true},
 		{"llama", smallConfig["llama"], graph.F64, []string{"(*Model).rmsNormH0_attn_norm", "(*Model).rmsNormGrad", "(*Model).ropeH0_attn_q_rot"}, true},
 		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false},

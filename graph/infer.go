@@ -621,8 +621,8 @@ func inferAttendCache(n *Node) (Type, error) {
 	if !kc.Type.Equal(vc.Type) || cs.Rank() != qs.Rank() || !cs[:cs.Rank()-2].Equal(qs[:qs.Rank()-2]) || cs[cs.Rank()-1] != qs[qs.Rank()-1] {
 		return Type{}, shapeErr(n, "caches %s and %s must be [..., S, d] like q %s", kc.Type, vc.Type, q.Type)
 	}
-	if pos.Type.Shape.Rank() != 0 || !pos.Type.DType.IsFloat() {
-		return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
+	if err := checkPositions(n, pos, qs); err != nil {
+		return Type{}, err
 	}
 	return Type{DType: q.Type.DType, Shape: qs.Clone()}, nil
 }
@@ -637,10 +637,26 @@ func inferCacheWrite(n *Node) (Type, error) {
 		!cs[:cs.Rank()-2].Equal(xs[:xs.Rank()-2]) || cs[cs.Rank()-1] != xs[xs.Rank()-1] {
 		return Type{}, shapeErr(n, "row %s does not fit the cache %s", x.Type, c.Type)
 	}
-	if pos.Type.Shape.Rank() != 0 || !pos.Type.DType.IsFloat() {
-		return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
+	if err := checkPositions(n, pos, cs); err != nil {
+		return Type{}, err
 	}
 	return Type{DType: Void}, nil
+}
+
+// checkPositions checks the position operand of the KV-cache ops against x
+// [B, ..., T, d]: a float scalar (every row of the batch at the same
+// position), or a float vector [B] of one position per entry of x's first
+// axis (continuous batching: each sequence of the batch at its own).
+func checkPositions(n, pos *Node, x Shape) error {
+	ps := pos.Type.Shape
+	switch {
+	case !pos.Type.DType.IsFloat():
+	case ps.Rank() == 0:
+		return nil
+	case ps.Rank() == 1 && x.Rank() >= 3 && ps[0] == x[0]:
+		return nil
+	}
+	return shapeErr(n, "pos must be a float scalar, or a float vector of one position per entry of the first axis of %s, got %s", x, pos.Type)
 }
 
 func inferRoPE(n *Node) (Type, error) {
@@ -659,8 +675,8 @@ func inferRoPE(n *Node) (Type, error) {
 		return Type{}, shapeErr(n, "offset must not be negative, got %d", n.Attrs.Offset)
 	}
 	if len(n.Inputs) == 2 {
-		if pos := n.Inputs[1]; pos.Type.Shape.Rank() != 0 || !pos.Type.DType.IsFloat() {
-			return Type{}, shapeErr(n, "pos must be a float scalar, got %s", pos.Type)
+		if err := checkPositions(n, n.Inputs[1], s); err != nil {
+			return Type{}, err
 		}
 	}
 	return Type{DType: x.Type.DType, Shape: s.Clone()}, nil

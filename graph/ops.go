@@ -353,13 +353,13 @@ func opRows() [numOps]OpInfo {
 			Math: func(n *Node, a []string) string {
 				return "softmax(" + a[0] + " · [" + a[1] + "[:t]; " + a[3] + "]ᵀ ⊙ " + FormatFloat(n.Attrs.Value) + ") · [" + a[2] + "[:t]; " + a[4] + "]"
 			},
-			Doc: "Causal attention of one new position t = pos over a KV cache: with q [..., R, d] (R query rows that share the keys, all at position t: R = 1, or the query heads of one key head under grouped-query attention), k_new, v_new [..., 1, d] and caches K, V [..., S, d], the keys are K rows 0..t−1 and k_new, the values V rows 0..t−1 and v_new; out = softmax(q·keysᵀ·value)·values [..., R, d]. Operands: q, K, V, k_new, v_new, pos (a float scalar). t ≥ S is a run-time error."},
+			Doc: "Causal attention of one new position t = pos over a KV cache: with q [..., R, d] (R query rows that share the keys, all at position t: R = 1, or the query heads of one key head under grouped-query attention), k_new, v_new [..., 1, d] and caches K, V [..., S, d], the keys are K rows 0..t−1 and k_new, the values V rows 0..t−1 and v_new; out = softmax(q·keysᵀ·value)·values [..., R, d]. Operands: q, K, V, k_new, v_new, pos: a float scalar, or a float vector [B] with one position per entry of the first axis (continuous batching: sequence b at its own t = pos[b]). t ≥ S is a run-time error."},
 		OpIm2Col: {Grad: gradIm2Col, Name: "Im2Col", Min: 1, Max: 1, Flags: ShapeOnly, Attrs: []string{"kernel", "strides", "dilations", "pads", "value"}, Infer: inferIm2Col, Math: mathPatches("im2col"),
 			Doc: "Gathers the kernel windows of an image x [N, C, D₁…D_r] (r = 1…3) into [N, C, K₁…K_r, O₁…O_r]: element (n, c, k, o) is x[n, c, o·stride + k·dilation − pad_begin] per axis, or value where that falls in the padding. O = ⌊(D + pad_begin + pad_end − dilation·(K−1) − 1)/stride⌋ + 1. pads lists the begin pads of every axis, then the end pads. A convolution is a MatMul of the weights with these columns; a pooling a reduction over the kernel axes."},
 		OpCol2Im: {Grad: gradCol2Im, Name: "Col2Im", Min: 1, Max: 1, Attrs: []string{"kernel", "strides", "dilations", "pads", "shape"}, Infer: inferCol2Im, Math: mathPatches("col2im"),
 			Doc: "Adjoint of Im2Col: zeros [N, C, shape…], then every element (n, c, k, o) of the columns [N, C, K…, O…] is added at the image position Im2Col reads it from; padding positions are dropped."},
 		OpCacheWrite: {Name: "CacheWrite", Min: 3, Max: 3, Flags: Effect | NoGrad, Infer: inferCacheWrite, Math: func(n *Node, a []string) string { return a[0] + "[" + a[2] + "] ← " + a[1] },
-			Doc: "Writes the new row x [..., 1, d] into row pos of the cache variable C [..., S, d]. Operands: C, x, pos."},
+			Doc: "Writes the new row x [..., 1, d] into row pos of the cache variable C [..., S, d]. Operands: C, x, pos: a float scalar, or a float vector [B], row pos[b] for entry b of the first axis."},
 
 		OpRMSNorm: {Grad: gradRMSNorm, Name: "RMSNorm", Min: 1, Max: 1, Attrs: []string{"eps"}, Infer: inferUnaryFloat, Math: fn("rmsnorm"),
 			Doc: "Normalises over the last axis by the root mean square: x / √(mean(x²) + eps). The gain g is a separate Mul, as LayerNorm's γ is."},
@@ -368,7 +368,7 @@ func opRows() [numOps]OpInfo {
 		},
 			Doc: "Backward of RMSNorm from its input x and upstream dy, per row of the last axis: (dy − x̂·mean(dy·x̂)) / √(mean(x²) + eps), x̂ = RMSNorm(x)."},
 		OpRoPE: {Grad: gradRoPE, Name: "RoPE", Min: 1, Max: 2, Attrs: []string{"theta", "offset", "interleaved", "inverse"}, Infer: inferRoPE, Math: mathRoPE,
-			Doc: "Rotary position embedding of x [..., T, d], d even: row t (axis −2) is at position p = offset + t, plus pos when the float scalar operand pos is given, and its feature pair i (0 ≤ i < d/2) is rotated by the angle p·θ_i, θ_i = 1/theta^(2i/d): (a, b) → (a·cos − b·sin, b·cos + a·sin). The pairs are (i, i + d/2) (rotate-half, HF Llama's convention) or, with interleaved, (2i, 2i+1). inverse rotates by −p·θ_i: the adjoint, which is the gradient."},
+			Doc: "Rotary position embedding of x [..., T, d], d even: row t (axis −2) is at position p = offset + t, plus pos when the operand pos is given (a float scalar, or a float vector [B]: pos[b] for entry b of the first axis), and its feature pair i (0 ≤ i < d/2) is rotated by the angle p·θ_i, θ_i = 1/theta^(2i/d): (a, b) → (a·cos − b·sin, b·cos + a·sin). The pairs are (i, i + d/2) (rotate-half, HF Llama's convention) or, with interleaved, (2i, 2i+1). inverse rotates by −p·θ_i: the adjoint, which is the gradient."},
 	}
 }
 

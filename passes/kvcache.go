@@ -65,13 +65,50 @@ func KVCache(g *graph.Graph) (prefill, decode *graph.Graph, err error) {
 	if err := k.analyse(); err != nil {
 		return nil, nil, fmt.Errorf("%s: cannot derive KV-cache decoding: %w", g.Name, err)
 	}
-	if prefill, err = k.prefill(); err != nil {
-		return nil, nil, err
+	// A batch of sequences gets one position per sequence where the
+	// graph allows it (see perRow); otherwise, or when that fails, the
+	// sequences share one position.
+	for _, rows := range slices.Compact([]int{k.perRow(), 1}) {
+		k.B = rows
+		if prefill, err = k.prefill(); err != nil {
+			continue
+		}
+		if decode, err = k.decode(); err == nil {
+			break
+		}
 	}
-	if decode, err = k.decode(); err != nil {
+	if err != nil {
 		return nil, nil, err
 	}
 	return prefill, decode, nil
+}
+
+// perRow is the number of sequences with a position each: B when the ids
+// are [B, T] and every cache is [B, ...] (the batch first), 1 otherwise.
+// Each sequence then decodes at its own position (continuous batching);
+// DecodeStep still advances them all.
+func (k *kvRewrite) perRow() int {
+	ids := k.ids.Type.Shape
+	if ids.Rank() != 2 || ids[0] < 2 {
+		return 1
+	}
+	for _, a := range k.attns {
+		for _, x := range []*graph.Node{a.q, a.k, a.v} {
+			if s := x.Type.Shape; s.Rank() < 3 || s[0] != ids[0] {
+				return 1
+			}
+		}
+	}
+	return ids[0]
+}
+
+// posType is the type of the position counter: a scalar, or [B] with a
+// position per sequence.
+func (k *kvRewrite) posType(dt graph.DType) graph.Type {
+	if k.B > 1 {
+		return graph.T(dt, k.B)
+	}
+	return graph.T(dt)
 }
 
 // attention is one causal attention block found in the graph.
@@ -96,6 +133,7 @@ type kvRewrite struct {
 	seq   map[*graph.Node]int // the sequence (query) axis of each value, −1 for none
 	attns []*attention
 	attOf map[*graph.Node]*attention
+	B     int // sequences with a position each (perRow)
 }
 
 func where(n *graph.Node) string {
@@ -740,7 +778,7 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 		old[n.ID] = n
 	}
 	dt := floatType(p)
-	pos, err := p.Leaf(graph.OpState, graph.KVPosName, graph.T(dt), graph.Attrs{})
+	pos, err := p.Leaf(graph.OpState, graph.KVPosName, k.posType(dt), graph.Attrs{})
 	if err != nil {
 		return nil, err
 	}
@@ -778,6 +816,9 @@ func (k *kvRewrite) prefill() (*graph.Graph, error) {
 		b.Apply(graph.OpAssign, graph.Attrs{}, c, val)
 	}
 	b.Pos = graph.Pos{}
+	if k.B > 1 {
+		length = b.Apply(graph.OpBroadcastTo, graph.Attrs{Shape: []int{k.B}}, length)
+	}
 	b.Apply(graph.OpAssign, graph.Attrs{}, pos, length)
 	if b.Err != nil {
 		return nil, b.Err
@@ -802,13 +843,18 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 		n.Name, n.Pos, n.Role = like.Name, like.Pos, graph.RoleForward
 		return d.Append(n)
 	}
-	pos, err := d.Leaf(graph.OpState, graph.KVPosName, graph.T(dt), graph.Attrs{})
+	pos, err := d.Leaf(graph.OpState, graph.KVPosName, k.posType(dt), graph.Attrs{})
 	if err != nil {
 		return nil, err
 	}
-	// The position as a one-element id list, for reading positional rows.
+	// The position as an id list (one element, or one per sequence), for
+	// reading positional rows.
 	posIDs := func(like *graph.Node) *graph.Node {
 		c, _ := graph.NewNode(graph.OpCast, graph.Attrs{To: graph.I32}, pos)
+		if k.B > 1 {
+			add(c, like).Name = "pos_ids"
+			return c
+		}
 		add(c, like).Name = "pos_id"
 		r, _ := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: []int{1}}, c)
 		r = add(r, like)
@@ -940,6 +986,24 @@ func (k *kvRewrite) decode() (*graph.Graph, error) {
 					}
 					rowAt[x] = add(gth, x)
 					rowAt[x].Name = suffixed(table.Name, "_at_pos")
+					if k.B > 1 {
+						// Row pos[b] for sequence b: [B, 1, …, 1, row] against the
+						// value [B, …, 1 (the position), …].
+						if ax == 0 || n.Type.Shape[0] != k.B {
+							return fail(n, fmt.Errorf("reads %s per sequence of a batch that is not its first axis", where(x)))
+						}
+						shape := append(graph.Shape{k.B}, make(graph.Shape, ax)...)
+						for i := 1; i < len(shape); i++ {
+							shape[i] = 1
+						}
+						shape = append(shape, x.Type.Shape[1:]...)
+						rs, err := graph.NewNode(graph.OpReshape, graph.Attrs{Shape: shape}, rowAt[x])
+						if err != nil {
+							return fail(n, err)
+						}
+						rowAt[x] = add(rs, x)
+						rowAt[x].Name = suffixed(table.Name, "_at_pos_rows")
+					}
 				}
 				ins[i] = rowAt[x]
 			}

@@ -41,12 +41,40 @@ func (pr *Program) ContextInputs() []*graph.Node {
 }
 
 // Pos is the number of positions the caches hold: the position DecodeStep
-// computes next.
+// computes next. With a position per sequence of the batch it is the
+// largest (see SlotPos).
 func (pr *Program) Pos() int {
 	if pr.prefill == nil {
 		return 0
 	}
-	return int(pr.vars[graph.KVPosName].At(0))
+	p := pr.vars[graph.KVPosName]
+	t := 0
+	for i := range p.Len() {
+		t = max(t, int(p.At(i)))
+	}
+	return t
+}
+
+// Slots is the number of sequences of the batch that decode at positions
+// of their own: the length of the position vector, 1 for one shared position.
+func (pr *Program) Slots() int {
+	if pr.prefill == nil {
+		return 0
+	}
+	return pr.vars[graph.KVPosName].Len()
+}
+
+// SlotPos is the position DecodeStep computes next for sequence b.
+func (pr *Program) SlotPos(b int) int { return int(pr.vars[graph.KVPosName].At(b)) }
+
+// ResetSlot starts sequence b of the batch again at position 0, leaving the
+// others where they are (the generated Model's ResetSlot).
+func (pr *Program) ResetSlot(b int) error {
+	if b < 0 || b >= pr.Slots() {
+		return fmt.Errorf("ResetSlot: slot %d is not in [0, %d)", b, pr.Slots())
+	}
+	pr.vars[graph.KVPosName].Set(b, 0)
+	return nil
 }
 
 // Reset empties the caches.

@@ -261,17 +261,21 @@ func kernRoPE(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
 	a := n.Attrs
 	r := len(x.Shape)
 	T, d := x.Shape[r-2], x.Shape[r-1]
-	start := a.Offset
+	starts := []int{a.Offset} // per sequence of the batch with a position vector
 	if len(in) == 2 {
-		p := in[1].At(0)
-		if p != math.Trunc(p) || p < 0 || p > 1<<30 {
-			return fmt.Errorf("position %v is not a whole number ≥ 0", p)
+		starts = make([]int, in[1].Len())
+		for b := range starts {
+			p := in[1].At(b)
+			if p != math.Trunc(p) || p < 0 || p > 1<<30 {
+				return fmt.Errorf("position %v is not a whole number ≥ 0", p)
+			}
+			starts[b] = a.Offset + int(p)
 		}
-		start += int(p)
 	}
 	h := d / 2
-	for row := 0; row < x.Len()/d; row++ {
-		off, pos := row*d, start+row%T
+	rows := x.Len() / d
+	for row := range rows {
+		off, pos := row*d, starts[row*len(starts)/rows]+row%T
 		for i := range h {
 			s, c := math.Sincos(RoPEAngle(pos, i, d, a.Theta))
 			if a.Inverse {

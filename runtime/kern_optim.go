@@ -108,6 +108,21 @@ func kernGlobalNorm(_ *Interpreter, _ *graph.Node, out *Tensor, in []*Tensor) er
 	return nil
 }
 
+// cacheRows resolves the positions pos (a scalar, or one per sequence of
+// the batch) to rows of a cache of s rows, every one checked before any is
+// used.
+func cacheRows(pos *Tensor, s int) ([]int, error) {
+	ts := make([]int, pos.Len())
+	for b := range ts {
+		t, err := cacheRow(pos.At(b), s)
+		if err != nil {
+			return nil, err
+		}
+		ts[b] = t
+	}
+	return ts, nil
+}
+
 // cacheRow resolves pos to a row of a cache of s rows.
 func cacheRow(pos float64, s int) (int, error) {
 	t := int(pos)
@@ -126,15 +141,16 @@ func kernAttendCache(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) 
 	q, kc, vc, kn, vn := in[0], in[1], in[2], in[3], in[4]
 	cs := kc.Shape
 	s, d := cs[len(cs)-2], cs[len(cs)-1]
-	t, err := cacheRow(in[5].At(0), s)
+	ts, err := cacheRows(in[5], s)
 	if err != nil {
 		return err
 	}
 	scale := n.Attrs.Value
 	heads := kn.Len() / d
 	rows := q.Len() / (heads * d)
-	w := it.scratch(n, s)[:t+1]
 	for h := range heads {
+		t := ts[h*len(ts)/heads] // heads/len(ts) heads per sequence
+		w := it.scratch(n, s)[:t+1]
 		key := func(j, c int) float64 {
 			if j == t {
 				return kn.At(h*d + c)
@@ -179,11 +195,13 @@ func kernCacheWrite(_ *Interpreter, _ *graph.Node, _ *Tensor, in []*Tensor) erro
 	c, x := in[0], in[1]
 	cs := c.Shape
 	s, d := cs[len(cs)-2], cs[len(cs)-1]
-	t, err := cacheRow(in[2].At(0), s)
+	ts, err := cacheRows(in[2], s)
 	if err != nil {
 		return err
 	}
-	for h := range x.Len() / d {
+	heads := x.Len() / d
+	for h := range heads {
+		t := ts[h*len(ts)/heads]
 		for k := range d {
 			c.Set((h*s+t)*d+k, x.At(h*d+k))
 		}

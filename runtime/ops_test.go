@@ -504,7 +504,7 @@ var shapeCases = []shapeCase{
 	{graph.OpRoPE, func(b *dsl.Builder) { dsl.RoPE{Theta: 1e4}.Rotate(b.Input("x", 2, 3)) }, `RoPE: the rotated width 3 is odd: rotary embeddings rotate pairs of features`},
 	{graph.OpRoPE, func(b *dsl.Builder) {
 		applyErr(b, graph.OpRoPE, graph.Attrs{Theta: 1e4}, b.Input("x", 2, 4), b.Input("pos", 1))
-	}, `RoPE: pos must be a float scalar, got f64[1]`},
+	}, `RoPE: pos must be a float scalar, or a float vector of one position per entry of the first axis of [2,4], got f64[1]`},
 	{graph.OpRoPE, func(b *dsl.Builder) { applyErr(b, graph.OpRoPE, graph.Attrs{}, b.Input("x", 2, 4)) }, `RoPE: theta must be positive and finite, got 0`},
 	{graph.OpQMatMul, func(b *dsl.Builder) {
 		applyErr(b, graph.OpQMatMul, graph.Attrs{}, b.Input("x", 2, 3), b.Param("w", dsl.Zeros(), 3, 2))

@@ -155,7 +155,7 @@ func statsOf(p *graph.Program, m *loaded, opt string) (modelStats, error) {
 		if err != nil {
 			return s, err
 		}
-		s.KVCacheBytes = (values - 1) * size // less the position counter
+		s.KVCacheBytes = (values - p.Decode.Find(graph.KVPosName).Type.Shape.Size()) * size // less the position counter(s)
 		L, ctx, d, batch := configInt(m, "layers"), configInt(m, "ctx"), configInt(m, "d"), max(configInt(m, "batch"), 1)
 		if L > 0 && ctx > 0 && d > 0 {
 			kvWidth := d // kv_heads × head_dim: d unless fewer key/value heads than query heads

@@ -14,7 +14,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
-	cache    []float32 // 1048577 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache, h2.attn.k.cache, h2.attn.v.cache, h3.attn.k.cache, h3.attn.v.cache
+	cache    []float32 // 1048584 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache, h2.attn.k.cache, h2.attn.v.cache, h3.attn.k.cache, h3.attn.v.cache
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -55,7 +55,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.state = make([]float32, 1)
-	m.cache = make([]float32, 1048577)
+	m.cache = make([]float32, 1048584)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, true, 32, 128, 32)
@@ -948,7 +948,7 @@ func (m *Model) Prefill(ids []int32) (logits []float32, err error) {
 	return m.arena[0:524288:524288], nil
 }
 
-// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// DecodeStep runs the next position of each sequence, t = SlotPos(b), for one new token per sequence
 // (ids: i32[8,1]). It computes the new token's queries, keys and values only,
 // attends over the cached positions 0..t−1 and itself, appends its keys and
 // values to the cache and advances Pos. It returns:
@@ -977,10 +977,33 @@ func (m *Model) Reset() {
 	clear(m.cache)
 }
 
-// Pos is the number of positions the KV cache holds: the position
-// DecodeStep computes next.
+// Pos is the largest number of positions the KV cache holds for one of the 8
+// sequences of the batch (see SlotPos): DecodeStep fails once it is 128.
 func (m *Model) Pos() int {
-	return int(m.cache[0])
+	t := 0
+	for _, p := range m.cache[0:8] {
+		t = max(t, int(p))
+	}
+	return t
+}
+
+// SlotPos is the number of positions the KV cache holds for sequence b of
+// the batch (0 ≤ b < 8): the position DecodeStep computes next for it.
+func (m *Model) SlotPos(b int) int {
+	return int(m.cache[0:8][b])
+}
+
+// ResetSlot starts sequence b of the batch (0 ≤ b < 8) again at position 0,
+// leaving the others where they are: a server's continuous batching gives a
+// finished sequence's slot to a new one, whose prompt then goes through
+// DecodeStep a token per step alongside the others. The cached rows are
+// not cleared: DecodeStep never reads a row at or past a sequence's position.
+func (m *Model) ResetSlot(b int) error {
+	if b < 0 || b >= 8 {
+		return fmt.Errorf("gpt: ResetSlot: slot %d is not in [0, 8)", b)
+	}
+	m.cache[0:8][b] = 0
+	return nil
 }
 
 // ParamNames lists the parameters' names in the order of Params. It allocates
@@ -3660,15 +3683,15 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
-	kv_pos := m.cache[0:1]                     // f32[]
-	h0_attn_k_cache := m.cache[1:131073]       // f32[8,4,128,32]
-	h0_attn_v_cache := m.cache[131073:262145]  // f32[8,4,128,32]
-	h1_attn_k_cache := m.cache[262145:393217]  // f32[8,4,128,32]
-	h1_attn_v_cache := m.cache[393217:524289]  // f32[8,4,128,32]
-	h2_attn_k_cache := m.cache[524289:655361]  // f32[8,4,128,32]
-	h2_attn_v_cache := m.cache[655361:786433]  // f32[8,4,128,32]
-	h3_attn_k_cache := m.cache[786433:917505]  // f32[8,4,128,32]
-	h3_attn_v_cache := m.cache[917505:1048577] // f32[8,4,128,32]
+	kv_pos := m.cache[0:8]                     // f32[8]
+	h0_attn_k_cache := m.cache[8:131080]       // f32[8,4,128,32]
+	h0_attn_v_cache := m.cache[131080:262152]  // f32[8,4,128,32]
+	h1_attn_k_cache := m.cache[262152:393224]  // f32[8,4,128,32]
+	h1_attn_v_cache := m.cache[393224:524296]  // f32[8,4,128,32]
+	h2_attn_k_cache := m.cache[524296:655368]  // f32[8,4,128,32]
+	h2_attn_v_cache := m.cache[655368:786440]  // f32[8,4,128,32]
+	h3_attn_k_cache := m.cache[786440:917512]  // f32[8,4,128,32]
+	h3_attn_v_cache := m.cache[917512:1048584] // f32[8,4,128,32]
 	ids := m.iarena[0:1024]                    // i32[8,128]
 	wte := m.params[0:65536]                   // f32[512,128]
 	wpe := m.params[65536:81920]               // f32[128,128]
@@ -3835,6 +3858,7 @@ func (m *Model) prefill() error {
 	lnf := m.arena[1703936:1835008]            // f32[8,128,128]
 	logits := m.arena[0:524288]                // f32[8,128,512]
 	kv_length := m.arena[1835008:1835009]      // f32[]
+	t232 := m.arena[524288:524296]             // f32[8]
 
 	// t12 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
@@ -4206,29 +4230,34 @@ func (m *Model) prefill() error {
 	// h3_attn_v_cache ← h3_attn_v  (models/gpt/gpt.go:88)
 	copy(h3_attn_v_cache, h3_attn_v)
 
-	// kv_pos ← kv_length
-	copy(kv_pos, kv_length)
+	// t232 = broadcast(kv_length, [8])
+	for i := range 8 {
+		t232[i] = kv_length[0]
+	}
+
+	// kv_pos ← t232
+	copy(kv_pos, t232)
 	return nil
 }
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
-	kv_pos := m.cache[0:1]                     // f32[]
-	h0_attn_k_cache := m.cache[1:131073]       // f32[8,4,128,32]
-	h0_attn_v_cache := m.cache[131073:262145]  // f32[8,4,128,32]
-	h1_attn_k_cache := m.cache[262145:393217]  // f32[8,4,128,32]
-	h1_attn_v_cache := m.cache[393217:524289]  // f32[8,4,128,32]
-	h2_attn_k_cache := m.cache[524289:655361]  // f32[8,4,128,32]
-	h2_attn_v_cache := m.cache[655361:786433]  // f32[8,4,128,32]
-	h3_attn_k_cache := m.cache[786433:917505]  // f32[8,4,128,32]
-	h3_attn_v_cache := m.cache[917505:1048577] // f32[8,4,128,32]
+	kv_pos := m.cache[0:8]                     // f32[8]
+	h0_attn_k_cache := m.cache[8:131080]       // f32[8,4,128,32]
+	h0_attn_v_cache := m.cache[131080:262152]  // f32[8,4,128,32]
+	h1_attn_k_cache := m.cache[262152:393224]  // f32[8,4,128,32]
+	h1_attn_v_cache := m.cache[393224:524296]  // f32[8,4,128,32]
+	h2_attn_k_cache := m.cache[524296:655368]  // f32[8,4,128,32]
+	h2_attn_v_cache := m.cache[655368:786440]  // f32[8,4,128,32]
+	h3_attn_k_cache := m.cache[786440:917512]  // f32[8,4,128,32]
+	h3_attn_v_cache := m.cache[917512:1048584] // f32[8,4,128,32]
 	ids := m.iarena[0:8]                       // i32[8,1]
 	wte := m.params[0:65536]                   // f32[512,128]
 	wpe := m.params[65536:81920]               // f32[128,128]
 	t12 := m.arena[0:1024]                     // f32[8,1,128]
-	pos_id := m.iarena[0:1]                    // i32[]
-	pos_ids := m.iarena[0:1]                   // i32[1]
-	wpe_at_pos := m.arena[1024:1152]           // f32[1,128]
+	pos_ids := m.iarena[0:8]                   // i32[8]
+	wpe_at_pos := m.arena[1024:2048]           // f32[8,128]
+	wpe_at_pos_rows := m.arena[1024:2048]      // f32[8,1,128]
 	h_in := m.arena[0:1024]                    // f32[8,1,128]
 	h0_ln1_gamma := m.params[81920:82048]      // f32[128]
 	h0_ln1_beta := m.params[82048:82176]       // f32[128]
@@ -4390,30 +4419,28 @@ func (m *Model) decode() error {
 	lnf_beta := m.params[875136:875264]        // f32[128]
 	lnf := m.arena[13312:14336]                // f32[8,1,128]
 	logits := m.arena[0:4096]                  // f32[8,1,512]
-	t216 := m.arena[4096:4097]                 // f32[]
+	t216 := m.arena[4096:4104]                 // f32[8]
 
 	// t12 = wte[ids]  (models/gpt/gpt.go:67)
 	if p := gather(t12, wte, ids, 128, 512); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:67: Gather: id %d at position %d is outside [0, 512)", ids[p], p)
 	}
 
-	// pos_id = i32(kv_pos)  (models/gpt/gpt.go:65)
-	{
-		pos_id[0] = int32(kv_pos[0])
+	// pos_ids = i32(kv_pos)  (models/gpt/gpt.go:65)
+	for i := range 8 {
+		pos_ids[i] = int32(kv_pos[i])
 	}
-
-	// pos_ids = reshape(pos_id, [1])  (models/gpt/gpt.go:65)
 
 	// wpe_at_pos = wpe[pos_ids]  (models/gpt/gpt.go:65)
 	if p := gather(wpe_at_pos, wpe, pos_ids, 128, 128); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:65: Gather: id %d at position %d is outside [0, 128)", pos_ids[p], p)
 	}
 
-	// h_in = wte[ids] + wpe_at_pos  (models/gpt/gpt.go:67)
-	for i := range 8 {
-		for k := range 128 {
-			h_in[i*128+k] = t12[i*128+k] + wpe_at_pos[k]
-		}
+	// wpe_at_pos_rows = reshape(wpe_at_pos, [8,1,128])  (models/gpt/gpt.go:65)
+
+	// h_in = wte[ids] + wpe_at_pos_rows  (models/gpt/gpt.go:67)
+	for i := range 1024 {
+		h_in[i] = t12[i] + wpe_at_pos_rows[i]
 	}
 
 	// fused layernorm:
@@ -4476,21 +4503,20 @@ func (m *Model) decode() error {
 
 	// h0_attn_context = softmax(h0_attn_q · [h0_attn_k_cache[:t]; h0_attn_k]ᵀ ⊙ 0.17677669529663687) · [h0_attn_v_cache[:t]; h0_attn_v]  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h0_attn_q[h*32:h*32+32], h0_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h0_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h0_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH0_attn_context, kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context)
+		} else {
+			w := m.scratch[:128]
+			for h := range 32 {
+				t := int(kv_pos[h/4])
+				attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4594,21 +4620,20 @@ func (m *Model) decode() error {
 
 	// h1_attn_context = softmax(h1_attn_q · [h1_attn_k_cache[:t]; h1_attn_k]ᵀ ⊙ 0.17677669529663687) · [h1_attn_v_cache[:t]; h1_attn_v]  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h1_attn_q[h*32:h*32+32], h1_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h1_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h1_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH1_attn_context, kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context)
+		} else {
+			w := m.scratch[:128]
+			for h := range 32 {
+				t := int(kv_pos[h/4])
+				attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4712,21 +4737,20 @@ func (m *Model) decode() error {
 
 	// h2_attn_context = softmax(h2_attn_q · [h2_attn_k_cache[:t]; h2_attn_k]ᵀ ⊙ 0.17677669529663687) · [h2_attn_v_cache[:t]; h2_attn_v]  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h2_attn_q[h*32:h*32+32], h2_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h2_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h2_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH2_attn_context, kv_pos, h2_attn_k_cache, h2_attn_v_cache, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context)
+		} else {
+			w := m.scratch[:128]
+			for h := range 32 {
+				t := int(kv_pos[h/4])
+				attendRow(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4830,21 +4854,20 @@ func (m *Model) decode() error {
 
 	// h3_attn_context = softmax(h3_attn_q · [h3_attn_k_cache[:t]; h3_attn_k]ᵀ ⊙ 0.17677669529663687) · [h3_attn_v_cache[:t]; h3_attn_v]  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 32 {
-			qh, o := h3_attn_q[h*32:h*32+32], h3_attn_context[h*32:h*32+32]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_cache[h*4096:], 32, w, max(t, 1), false)
-			w[t] = float32(dotRow(qh, h3_attn_k[h*32:h*32+32]))
-			scaledSoftmax(w, 0.17677669529663687)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_cache[h*4096:], 32, o, 32, false)
-			for c, v := range h3_attn_v[h*32 : h*32+32] {
-				o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(32, (*Model).attendH3_attn_context, kv_pos, h3_attn_k_cache, h3_attn_v_cache, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context)
+		} else {
+			w := m.scratch[:128]
+			for h := range 32 {
+				t := int(kv_pos[h/4])
+				attendRow(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4900,79 +4923,119 @@ func (m *Model) decode() error {
 
 	// h0_attn_k_cache[kv_pos] ← h0_attn_k  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h0_attn_k_cache, h0_attn_k, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h0_attn_k_cache[b*16384:(b+1)*16384], h0_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h0_attn_v_cache[kv_pos] ← h0_attn_v  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h0_attn_v_cache, h0_attn_v, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h0_attn_v_cache[b*16384:(b+1)*16384], h0_attn_v[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h1_attn_k_cache[kv_pos] ← h1_attn_k  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h1_attn_k_cache, h1_attn_k, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h1_attn_k_cache[b*16384:(b+1)*16384], h1_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h1_attn_v_cache[kv_pos] ← h1_attn_v  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h1_attn_v_cache, h1_attn_v, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h1_attn_v_cache[b*16384:(b+1)*16384], h1_attn_v[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h2_attn_k_cache[kv_pos] ← h2_attn_k  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h2_attn_k_cache, h2_attn_k, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h2_attn_k_cache[b*16384:(b+1)*16384], h2_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h2_attn_v_cache[kv_pos] ← h2_attn_v  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h2_attn_v_cache, h2_attn_v, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h2_attn_v_cache[b*16384:(b+1)*16384], h2_attn_v[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h3_attn_k_cache[kv_pos] ← h3_attn_k  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h3_attn_k_cache, h3_attn_k, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h3_attn_k_cache[b*16384:(b+1)*16384], h3_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// h3_attn_v_cache[kv_pos] ← h3_attn_v  (models/gpt/gpt.go:88)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/gpt/gpt.go:88: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h3_attn_v_cache, h3_attn_v, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h3_attn_v_cache[b*16384:(b+1)*16384], h3_attn_v[b*128:(b+1)*128], int(p), 128, 32)
+		}
 	}
 
 	// t216 = kv_pos + 1
-	{
-		t216[0] = kv_pos[0] + 1
+	for i := range 8 {
+		t216[i] = kv_pos[i] + 1
 	}
 
 	// kv_pos ← t216
@@ -9526,6 +9589,17 @@ func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32
 	}
 }
 
+// attendH0_attn_context computes h0_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH0_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h0_attn_k_cache, h0_attn_v_cache, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/4])
+		attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH0_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	t51 = t50 · h0_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -9613,6 +9687,17 @@ func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32
 			h1_attn_v_projv := t90[i*128+k] + h1_attn_bv[k]
 			h1_attn_v_proj[i*128+k] = h1_attn_v_projv
 		}
+	}
+}
+
+// attendH1_attn_context computes h1_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH1_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h1_attn_k_cache, h1_attn_v_cache, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/4])
+		attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
 
@@ -9706,6 +9791,17 @@ func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32
 	}
 }
 
+// attendH2_attn_context computes h2_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH2_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h2_attn_k_cache, h2_attn_v_cache, h2_attn_q, h2_attn_k, h2_attn_v, h2_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/4])
+		attendRow(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH2_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	t143 = t142 · h2_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -9796,6 +9892,17 @@ func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32
 	}
 }
 
+// attendH3_attn_context computes h3_attn_context, the attention over the KV cache, for heads
+// [lo, hi) of 32 on a thread of the pool.
+func (m *Model) attendH3_attn_context(lo, hi, thread int, v [][]float32) {
+	kv_pos, h3_attn_k_cache, h3_attn_v_cache, h3_attn_q, h3_attn_k, h3_attn_v, h3_attn_context := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/4])
+		attendRow(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+	}
+}
+
 // fusedH3_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	t189 = t188 · h3_attn_Wo  (MatMul, models/gpt/gpt.go:88)
@@ -9849,7 +9956,7 @@ func (m *Model) fusedH3_resid2_4(h3_mlp_W2 []float32, h3_mlp_b2 []float32, h3_re
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float32)
-	views  [5][]float32
+	views  [7][]float32
 	n      int // views in use
 }
 

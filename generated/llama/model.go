@@ -14,7 +14,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
-	cache    []float32 // 524289 values, the KV cache of decoding: kv.pos, h0.attn.k_group.cache, h0.attn.v_group.cache, h1.attn.k_group.cache, h1.attn.v_group.cache, h2.attn.k_group.cache, h2.attn.v_group.cache, h3.attn.k_group.cache, h3.attn.v_group.cache
+	cache    []float32 // 524296 values, the KV cache of decoding: kv.pos, h0.attn.k_group.cache, h0.attn.v_group.cache, h1.attn.k_group.cache, h1.attn.v_group.cache, h2.attn.k_group.cache, h2.attn.v_group.cache, h3.attn.k_group.cache, h3.attn.v_group.cache
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -55,7 +55,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.state = make([]float32, 1)
-	m.cache = make([]float32, 524289)
+	m.cache = make([]float32, 524296)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, true, 32, 128, 32)
@@ -720,7 +720,7 @@ func (m *Model) Prefill(ids []int32) (logits []float32, err error) {
 	return m.arena[0:524288:524288], nil
 }
 
-// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// DecodeStep runs the next position of each sequence, t = SlotPos(b), for one new token per sequence
 // (ids: i32[8,1]). It computes the new token's queries, keys and values only,
 // attends over the cached positions 0..t−1 and itself, appends its keys and
 // values to the cache and advances Pos. It returns:
@@ -749,10 +749,33 @@ func (m *Model) Reset() {
 	clear(m.cache)
 }
 
-// Pos is the number of positions the KV cache holds: the position
-// DecodeStep computes next.
+// Pos is the largest number of positions the KV cache holds for one of the 8
+// sequences of the batch (see SlotPos): DecodeStep fails once it is 128.
 func (m *Model) Pos() int {
-	return int(m.cache[0])
+	t := 0
+	for _, p := range m.cache[0:8] {
+		t = max(t, int(p))
+	}
+	return t
+}
+
+// SlotPos is the number of positions the KV cache holds for sequence b of
+// the batch (0 ≤ b < 8): the position DecodeStep computes next for it.
+func (m *Model) SlotPos(b int) int {
+	return int(m.cache[0:8][b])
+}
+
+// ResetSlot starts sequence b of the batch (0 ≤ b < 8) again at position 0,
+// leaving the others where they are: a server's continuous batching gives a
+// finished sequence's slot to a new one, whose prompt then goes through
+// DecodeStep a token per step alongside the others. The cached rows are
+// not cleared: DecodeStep never reads a row at or past a sequence's position.
+func (m *Model) ResetSlot(b int) error {
+	if b < 0 || b >= 8 {
+		return fmt.Errorf("llama: ResetSlot: slot %d is not in [0, 8)", b)
+	}
+	m.cache[0:8][b] = 0
+	return nil
 }
 
 // ParamNames lists the parameters' names in the order of Params. It allocates
@@ -3302,15 +3325,15 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
-	kv_pos := m.cache[0:1]                          // f32[]
-	h0_attn_k_group_cache := m.cache[1:65537]       // f32[8,2,1,128,32]
-	h0_attn_v_group_cache := m.cache[65537:131073]  // f32[8,2,1,128,32]
-	h1_attn_k_group_cache := m.cache[131073:196609] // f32[8,2,1,128,32]
-	h1_attn_v_group_cache := m.cache[196609:262145] // f32[8,2,1,128,32]
-	h2_attn_k_group_cache := m.cache[262145:327681] // f32[8,2,1,128,32]
-	h2_attn_v_group_cache := m.cache[327681:393217] // f32[8,2,1,128,32]
-	h3_attn_k_group_cache := m.cache[393217:458753] // f32[8,2,1,128,32]
-	h3_attn_v_group_cache := m.cache[458753:524289] // f32[8,2,1,128,32]
+	kv_pos := m.cache[0:8]                          // f32[8]
+	h0_attn_k_group_cache := m.cache[8:65544]       // f32[8,2,1,128,32]
+	h0_attn_v_group_cache := m.cache[65544:131080]  // f32[8,2,1,128,32]
+	h1_attn_k_group_cache := m.cache[131080:196616] // f32[8,2,1,128,32]
+	h1_attn_v_group_cache := m.cache[196616:262152] // f32[8,2,1,128,32]
+	h2_attn_k_group_cache := m.cache[262152:327688] // f32[8,2,1,128,32]
+	h2_attn_v_group_cache := m.cache[327688:393224] // f32[8,2,1,128,32]
+	h3_attn_k_group_cache := m.cache[393224:458760] // f32[8,2,1,128,32]
+	h3_attn_v_group_cache := m.cache[458760:524296] // f32[8,2,1,128,32]
 	ids := m.iarena[0:1024]                         // i32[8,128]
 	wte := m.params[0:65536]                        // f32[512,128]
 	h_in := m.arena[786432:917504]                  // f32[8,128,128]
@@ -3462,6 +3485,7 @@ func (m *Model) prefill() error {
 	norm := m.arena[524288:655360]                  // f32[8,128,128]
 	logits := m.arena[0:524288]                     // f32[8,128,512]
 	kv_length := m.arena[1572864:1572865]           // f32[]
+	t204 := m.arena[524288:524296]                  // f32[8]
 
 	// h_in = wte[ids]  (models/llama/llama.go:60)
 	if p := gather(h_in, wte, ids, 128, 512); p >= 0 {
@@ -3849,22 +3873,27 @@ func (m *Model) prefill() error {
 	// h3_attn_v_group_cache ← h3_attn_v_group  (models/llama/llama.go:69)
 	copy(h3_attn_v_group_cache, h3_attn_v_group)
 
-	// kv_pos ← kv_length
-	copy(kv_pos, kv_length)
+	// t204 = broadcast(kv_length, [8])
+	for i := range 8 {
+		t204[i] = kv_length[0]
+	}
+
+	// kv_pos ← t204
+	copy(kv_pos, t204)
 	return nil
 }
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
-	kv_pos := m.cache[0:1]                          // f32[]
-	h0_attn_k_group_cache := m.cache[1:65537]       // f32[8,2,1,128,32]
-	h0_attn_v_group_cache := m.cache[65537:131073]  // f32[8,2,1,128,32]
-	h1_attn_k_group_cache := m.cache[131073:196609] // f32[8,2,1,128,32]
-	h1_attn_v_group_cache := m.cache[196609:262145] // f32[8,2,1,128,32]
-	h2_attn_k_group_cache := m.cache[262145:327681] // f32[8,2,1,128,32]
-	h2_attn_v_group_cache := m.cache[327681:393217] // f32[8,2,1,128,32]
-	h3_attn_k_group_cache := m.cache[393217:458753] // f32[8,2,1,128,32]
-	h3_attn_v_group_cache := m.cache[458753:524289] // f32[8,2,1,128,32]
+	kv_pos := m.cache[0:8]                          // f32[8]
+	h0_attn_k_group_cache := m.cache[8:65544]       // f32[8,2,1,128,32]
+	h0_attn_v_group_cache := m.cache[65544:131080]  // f32[8,2,1,128,32]
+	h1_attn_k_group_cache := m.cache[131080:196616] // f32[8,2,1,128,32]
+	h1_attn_v_group_cache := m.cache[196616:262152] // f32[8,2,1,128,32]
+	h2_attn_k_group_cache := m.cache[262152:327688] // f32[8,2,1,128,32]
+	h2_attn_v_group_cache := m.cache[327688:393224] // f32[8,2,1,128,32]
+	h3_attn_k_group_cache := m.cache[393224:458760] // f32[8,2,1,128,32]
+	h3_attn_v_group_cache := m.cache[458760:524296] // f32[8,2,1,128,32]
 	ids := m.iarena[0:8]                            // i32[8,1]
 	wte := m.params[0:65536]                        // f32[512,128]
 	h_in := m.arena[6144:7168]                      // f32[8,1,128]
@@ -4015,7 +4044,7 @@ func (m *Model) decode() error {
 	norm_g := m.params[852992:853120]               // f32[128]
 	norm := m.arena[4096:5120]                      // f32[8,1,128]
 	logits := m.arena[0:4096]                       // f32[8,1,512]
-	t185 := m.arena[4096:4097]                      // f32[]
+	t185 := m.arena[4096:4104]                      // f32[8]
 
 	// h_in = wte[ids]  (models/llama/llama.go:60)
 	if p := gather(h_in, wte, ids, 128, 512); p >= 0 {
@@ -4071,10 +4100,14 @@ func (m *Model) decode() error {
 	}
 
 	// h0_attn_q_rot = rope(h0_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h0_attn_q_rot, h0_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h0_attn_q_rot[b*128:(b+1)*128], h0_attn_q[b*128:(b+1)*128], 4, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h0_attn_k_rot = rope(h0_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h0_attn_k_rot, h0_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h0_attn_k_rot[b*64:(b+1)*64], h0_attn_k[b*64:(b+1)*64], 2, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h0_attn_k_group = reshape(h0_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4084,22 +4117,21 @@ func (m *Model) decode() error {
 
 	// h0_attn_context_rows = softmax(h0_attn_q_group_rows · [h0_attn_k_group_cache[:t]; h0_attn_k_group]ᵀ ⊙ 0.17677669529663687) · [h0_attn_v_group_cache[:t]; h0_attn_v_group]  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h0_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h0_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h0_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h0_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH0_attn_context_rows, kv_pos, h0_attn_k_group_cache, h0_attn_v_group_cache, h0_attn_k_group, h0_attn_v_group, h0_attn_q_group_rows, h0_attn_context_rows)
+		} else {
+			w := m.scratch[:128]
+			for h := range 16 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4196,10 +4228,14 @@ func (m *Model) decode() error {
 	}
 
 	// h1_attn_q_rot = rope(h1_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h1_attn_q_rot, h1_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h1_attn_q_rot[b*128:(b+1)*128], h1_attn_q[b*128:(b+1)*128], 4, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h1_attn_k_rot = rope(h1_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h1_attn_k_rot, h1_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h1_attn_k_rot[b*64:(b+1)*64], h1_attn_k[b*64:(b+1)*64], 2, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h1_attn_k_group = reshape(h1_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4209,22 +4245,21 @@ func (m *Model) decode() error {
 
 	// h1_attn_context_rows = softmax(h1_attn_q_group_rows · [h1_attn_k_group_cache[:t]; h1_attn_k_group]ᵀ ⊙ 0.17677669529663687) · [h1_attn_v_group_cache[:t]; h1_attn_v_group]  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h1_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h1_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h1_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h1_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH1_attn_context_rows, kv_pos, h1_attn_k_group_cache, h1_attn_v_group_cache, h1_attn_k_group, h1_attn_v_group, h1_attn_q_group_rows, h1_attn_context_rows)
+		} else {
+			w := m.scratch[:128]
+			for h := range 16 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4321,10 +4356,14 @@ func (m *Model) decode() error {
 	}
 
 	// h2_attn_q_rot = rope(h2_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h2_attn_q_rot, h2_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h2_attn_q_rot[b*128:(b+1)*128], h2_attn_q[b*128:(b+1)*128], 4, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h2_attn_k_rot = rope(h2_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h2_attn_k_rot, h2_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h2_attn_k_rot[b*64:(b+1)*64], h2_attn_k[b*64:(b+1)*64], 2, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h2_attn_k_group = reshape(h2_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4334,22 +4373,21 @@ func (m *Model) decode() error {
 
 	// h2_attn_context_rows = softmax(h2_attn_q_group_rows · [h2_attn_k_group_cache[:t]; h2_attn_k_group]ᵀ ⊙ 0.17677669529663687) · [h2_attn_v_group_cache[:t]; h2_attn_v_group]  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h2_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h2_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h2_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h2_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH2_attn_context_rows, kv_pos, h2_attn_k_group_cache, h2_attn_v_group_cache, h2_attn_k_group, h2_attn_v_group, h2_attn_q_group_rows, h2_attn_context_rows)
+		} else {
+			w := m.scratch[:128]
+			for h := range 16 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4446,10 +4484,14 @@ func (m *Model) decode() error {
 	}
 
 	// h3_attn_q_rot = rope(h3_attn_q at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h3_attn_q_rot, h3_attn_q, 32, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h3_attn_q_rot[b*128:(b+1)*128], h3_attn_q[b*128:(b+1)*128], 4, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h3_attn_k_rot = rope(h3_attn_k at kv_pos+t)  (models/llama/llama.go:69)
-	rope(h3_attn_k_rot, h3_attn_k, 16, 1, 32, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(h3_attn_k_rot[b*64:(b+1)*64], h3_attn_k[b*64:(b+1)*64], 2, 1, 32, int(p), 0, 1, 10000, false, false)
+	}
 
 	// h3_attn_k_group = reshape(h3_attn_k_rot, [8,2,1,1,32])  (models/llama/llama.go:69)
 
@@ -4459,22 +4501,21 @@ func (m *Model) decode() error {
 
 	// h3_attn_context_rows = softmax(h3_attn_q_group_rows · [h3_attn_k_group_cache[:t]; h3_attn_k_group]ᵀ ⊙ 0.17677669529663687) · [h3_attn_v_group_cache[:t]; h3_attn_v_group]  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: AttendCache: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 16 {
-			for r := range 2 {
-				qh, o := h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 32, qh, 32, h3_attn_k_group_cache[h*4096:], 32, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, h3_attn_k_group[h*32:h*32+32]))
-				scaledSoftmax(w, 0.17677669529663687)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 32, t, w, max(t, 1), h3_attn_v_group_cache[h*4096:], 32, o, 32, false)
-				for c, v := range h3_attn_v_group[h*32 : h*32+32] {
-					o[c] += w[t] * v
+		if t*1024 >= 32768 {
+			m.parallel(16, (*Model).attendH3_attn_context_rows, kv_pos, h3_attn_k_group_cache, h3_attn_v_group_cache, h3_attn_k_group, h3_attn_v_group, h3_attn_q_group_rows, h3_attn_context_rows)
+		} else {
+			w := m.scratch[:128]
+			for h := range 16 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4533,79 +4574,119 @@ func (m *Model) decode() error {
 
 	// h0_attn_k_group_cache[kv_pos] ← h0_attn_k_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h0_attn_k_group_cache, h0_attn_k_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h0_attn_k_group_cache[b*8192:(b+1)*8192], h0_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h0_attn_v_group_cache[kv_pos] ← h0_attn_v_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h0_attn_v_group_cache, h0_attn_v_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h0_attn_v_group_cache[b*8192:(b+1)*8192], h0_attn_v_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h1_attn_k_group_cache[kv_pos] ← h1_attn_k_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h1_attn_k_group_cache, h1_attn_k_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h1_attn_k_group_cache[b*8192:(b+1)*8192], h1_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h1_attn_v_group_cache[kv_pos] ← h1_attn_v_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h1_attn_v_group_cache, h1_attn_v_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h1_attn_v_group_cache[b*8192:(b+1)*8192], h1_attn_v_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h2_attn_k_group_cache[kv_pos] ← h2_attn_k_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h2_attn_k_group_cache, h2_attn_k_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h2_attn_k_group_cache[b*8192:(b+1)*8192], h2_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h2_attn_v_group_cache[kv_pos] ← h2_attn_v_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h2_attn_v_group_cache, h2_attn_v_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h2_attn_v_group_cache[b*8192:(b+1)*8192], h2_attn_v_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h3_attn_k_group_cache[kv_pos] ← h3_attn_k_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h3_attn_k_group_cache, h3_attn_k_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h3_attn_k_group_cache[b*8192:(b+1)*8192], h3_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// h3_attn_v_group_cache[kv_pos] ← h3_attn_v_group  (models/llama/llama.go:69)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 128 {
-			return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 128 {
+				return fmt.Errorf("models/llama/llama.go:69: CacheWrite: position %d is past the context of 128", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(h3_attn_v_group_cache, h3_attn_v_group, t, 128, 32)
+		for b, p := range kv_pos {
+			cacheWrite(h3_attn_v_group_cache[b*8192:(b+1)*8192], h3_attn_v_group[b*64:(b+1)*64], int(p), 128, 32)
+		}
 	}
 
 	// t185 = kv_pos + 1
-	{
-		t185[0] = kv_pos[0] + 1
+	for i := range 8 {
+		t185[i] = kv_pos[i] + 1
 	}
 
 	// kv_pos ← t185
@@ -8064,6 +8145,19 @@ func (m *Model) rmsNormNorm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(norm[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], norm_g, hi-lo, 128, 1e-05)
 }
 
+// attendH0_attn_context_rows computes h0_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH0_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h0_attn_k_group_cache, h0_attn_v_group_cache, h0_attn_k_group, h0_attn_v_group, h0_attn_q_group_rows, h0_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
+	}
+}
+
 // fusedH0_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	h0_attn_out = t40 · h0_attn_Wo  (MatMul, models/llama/llama.go:69)
@@ -8101,6 +8195,19 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_down_W []float32, h0_resid1 []float32, h
 	for i := range 1024 {
 		h0_resid2v := h0_resid1[i] + h0_mlp_out[i]
 		h0_resid2[i] = h0_resid2v
+	}
+}
+
+// attendH1_attn_context_rows computes h1_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH1_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h1_attn_k_group_cache, h1_attn_v_group_cache, h1_attn_k_group, h1_attn_v_group, h1_attn_q_group_rows, h1_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
 	}
 }
 
@@ -8144,6 +8251,19 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_down_W []float32, h1_resid1 []float32, h
 	}
 }
 
+// attendH2_attn_context_rows computes h2_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH2_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h2_attn_k_group_cache, h2_attn_v_group_cache, h2_attn_k_group, h2_attn_v_group, h2_attn_q_group_rows, h2_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
+	}
+}
+
 // fusedH2_resid1_4 is one fused epilogue kernel over f32[8,1,128]:
 //
 //	h2_attn_out = t120 · h2_attn_Wo  (MatMul, models/llama/llama.go:69)
@@ -8181,6 +8301,19 @@ func (m *Model) fusedH2_resid2_4(h2_mlp_down_W []float32, h2_resid1 []float32, h
 	for i := range 1024 {
 		h2_resid2v := h2_resid1[i] + h2_mlp_out[i]
 		h2_resid2[i] = h2_resid2v
+	}
+}
+
+// attendH3_attn_context_rows computes h3_attn_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 16 on a thread of the pool.
+func (m *Model) attendH3_attn_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, h3_attn_k_group_cache, h3_attn_v_group_cache, h3_attn_k_group, h3_attn_v_group, h3_attn_q_group_rows, h3_attn_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*4096 : thread*4096+128]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+		}
 	}
 }
 
@@ -8229,7 +8362,7 @@ func (m *Model) fusedH3_resid2_4(h3_mlp_down_W []float32, h3_resid1 []float32, h
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float32)
-	views  [5][]float32
+	views  [7][]float32
 	n      int // views in use
 }
 

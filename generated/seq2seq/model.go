@@ -17,7 +17,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
-	cache    []float32 // 590849 values, the KV cache of decoding: kv.pos, dec0.self.k_group.cache, dec0.self.v_group.cache, dec1.self.k_group.cache, dec1.self.v_group.cache, dec2.self.k_group.cache, dec2.self.v_group.cache, src_keep.key_mask.memo, dec0.cross.k_group.memo, dec0.cross.v_group.memo, dec1.cross.k_group.memo, dec1.cross.v_group.memo, dec2.cross.k_group.memo, dec2.cross.v_group.memo
+	cache    []float32 // 590880 values, the KV cache of decoding: kv.pos, dec0.self.k_group.cache, dec0.self.v_group.cache, dec1.self.k_group.cache, dec1.self.v_group.cache, dec2.self.k_group.cache, dec2.self.v_group.cache, src_keep.key_mask.memo, dec0.cross.k_group.memo, dec0.cross.v_group.memo, dec1.cross.k_group.memo, dec1.cross.v_group.memo, dec2.cross.k_group.memo, dec2.cross.v_group.memo
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -58,7 +58,7 @@ func NewSeeded(seed uint64) *Model {
 		rng:     rng{seedFor(seed, "dropout")},
 	}
 	m.state = make([]float32, 1)
-	m.cache = make([]float32, 590849)
+	m.cache = make([]float32, 590880)
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float32](m.pool, false, true, 32, 32, 24)
@@ -1106,7 +1106,7 @@ func (m *Model) Prefill(src []int32, ids []int32) (logits []float32, err error) 
 	return m.arena[0:262144:262144], nil
 }
 
-// DecodeStep runs the next position, t = Pos, for one new token per sequence
+// DecodeStep runs the next position of each sequence, t = SlotPos(b), for one new token per sequence
 // (ids: i32[32,1]). It computes the new token's queries, keys and values only,
 // attends over the cached positions 0..t−1 and itself, appends its keys and
 // values to the cache and advances Pos. It returns:
@@ -1135,10 +1135,33 @@ func (m *Model) Reset() {
 	clear(m.cache)
 }
 
-// Pos is the number of positions the KV cache holds: the position
-// DecodeStep computes next.
+// Pos is the largest number of positions the KV cache holds for one of the 32
+// sequences of the batch (see SlotPos): DecodeStep fails once it is 32.
 func (m *Model) Pos() int {
-	return int(m.cache[0])
+	t := 0
+	for _, p := range m.cache[0:32] {
+		t = max(t, int(p))
+	}
+	return t
+}
+
+// SlotPos is the number of positions the KV cache holds for sequence b of
+// the batch (0 ≤ b < 32): the position DecodeStep computes next for it.
+func (m *Model) SlotPos(b int) int {
+	return int(m.cache[0:32][b])
+}
+
+// ResetSlot starts sequence b of the batch (0 ≤ b < 32) again at position 0,
+// leaving the others where they are: a server's continuous batching gives a
+// finished sequence's slot to a new one, whose prompt then goes through
+// DecodeStep a token per step alongside the others. The cached rows are
+// not cleared: DecodeStep never reads a row at or past a sequence's position.
+func (m *Model) ResetSlot(b int) error {
+	if b < 0 || b >= 32 {
+		return fmt.Errorf("seq2seq: ResetSlot: slot %d is not in [0, 32)", b)
+	}
+	m.cache[0:32][b] = 0
+	return nil
 }
 
 // ParamNames lists the parameters' names in the order of Params. It allocates
@@ -6087,20 +6110,20 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
-	kv_pos := m.cache[0:1]                             // f32[]
-	dec0_self_k_group_cache := m.cache[1:49153]        // f32[32,2,1,32,24]
-	dec0_self_v_group_cache := m.cache[49153:98305]    // f32[32,2,1,32,24]
-	dec1_self_k_group_cache := m.cache[98305:147457]   // f32[32,2,1,32,24]
-	dec1_self_v_group_cache := m.cache[147457:196609]  // f32[32,2,1,32,24]
-	dec2_self_k_group_cache := m.cache[196609:245761]  // f32[32,2,1,32,24]
-	dec2_self_v_group_cache := m.cache[245761:294913]  // f32[32,2,1,32,24]
-	src_keep_key_mask_memo := m.cache[294913:295937]   // f32[32,1,1,1,32]
-	dec0_cross_k_group_memo := m.cache[295937:345089]  // f32[32,2,1,32,24]
-	dec0_cross_v_group_memo := m.cache[345089:394241]  // f32[32,2,1,32,24]
-	dec1_cross_k_group_memo := m.cache[394241:443393]  // f32[32,2,1,32,24]
-	dec1_cross_v_group_memo := m.cache[443393:492545]  // f32[32,2,1,32,24]
-	dec2_cross_k_group_memo := m.cache[492545:541697]  // f32[32,2,1,32,24]
-	dec2_cross_v_group_memo := m.cache[541697:590849]  // f32[32,2,1,32,24]
+	kv_pos := m.cache[0:32]                            // f32[32]
+	dec0_self_k_group_cache := m.cache[32:49184]       // f32[32,2,1,32,24]
+	dec0_self_v_group_cache := m.cache[49184:98336]    // f32[32,2,1,32,24]
+	dec1_self_k_group_cache := m.cache[98336:147488]   // f32[32,2,1,32,24]
+	dec1_self_v_group_cache := m.cache[147488:196640]  // f32[32,2,1,32,24]
+	dec2_self_k_group_cache := m.cache[196640:245792]  // f32[32,2,1,32,24]
+	dec2_self_v_group_cache := m.cache[245792:294944]  // f32[32,2,1,32,24]
+	src_keep_key_mask_memo := m.cache[294944:295968]   // f32[32,1,1,1,32]
+	dec0_cross_k_group_memo := m.cache[295968:345120]  // f32[32,2,1,32,24]
+	dec0_cross_v_group_memo := m.cache[345120:394272]  // f32[32,2,1,32,24]
+	dec1_cross_k_group_memo := m.cache[394272:443424]  // f32[32,2,1,32,24]
+	dec1_cross_v_group_memo := m.cache[443424:492576]  // f32[32,2,1,32,24]
+	dec2_cross_k_group_memo := m.cache[492576:541728]  // f32[32,2,1,32,24]
+	dec2_cross_v_group_memo := m.cache[541728:590880]  // f32[32,2,1,32,24]
 	src := m.iarena[0:1024]                            // i32[32,32]
 	ids := m.iarena[1024:2048]                         // i32[32,32]
 	wte := m.params[0:24576]                           // f32[256,96]
@@ -6422,6 +6445,7 @@ func (m *Model) prefill() error {
 	logits := m.arena[0:262144]                        // f32[32,32,256]
 	kv_length := m.arena[1310720:1310721]              // f32[]
 	t390 := m.arena[262144:263168]                     // f32[32,1,1,1,32]
+	t398 := m.arena[263168:263200]                     // f32[32]
 
 	// src_keep = src ≠ t17  (models/seq2seq/seq2seq.go:71)
 	for i := range 1024 {
@@ -7219,27 +7243,32 @@ func (m *Model) prefill() error {
 	// dec2_cross_v_group_memo ← dec2_cross_v_group  (models/seq2seq/seq2seq.go:97)
 	copy(dec2_cross_v_group_memo, dec2_cross_v_group)
 
-	// kv_pos ← kv_length
-	copy(kv_pos, kv_length)
+	// t398 = broadcast(kv_length, [32])
+	for i := range 32 {
+		t398[i] = kv_length[0]
+	}
+
+	// kv_pos ← t398
+	copy(kv_pos, t398)
 	return nil
 }
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
-	kv_pos := m.cache[0:1]                            // f32[]
-	src_keep_key_mask_memo := m.cache[294913:295937]  // f32[32,1,1,1,32]
-	dec0_self_k_group_cache := m.cache[1:49153]       // f32[32,2,1,32,24]
-	dec0_self_v_group_cache := m.cache[49153:98305]   // f32[32,2,1,32,24]
-	dec0_cross_k_group_memo := m.cache[295937:345089] // f32[32,2,1,32,24]
-	dec0_cross_v_group_memo := m.cache[345089:394241] // f32[32,2,1,32,24]
-	dec1_self_k_group_cache := m.cache[98305:147457]  // f32[32,2,1,32,24]
-	dec1_self_v_group_cache := m.cache[147457:196609] // f32[32,2,1,32,24]
-	dec1_cross_k_group_memo := m.cache[394241:443393] // f32[32,2,1,32,24]
-	dec1_cross_v_group_memo := m.cache[443393:492545] // f32[32,2,1,32,24]
-	dec2_self_k_group_cache := m.cache[196609:245761] // f32[32,2,1,32,24]
-	dec2_self_v_group_cache := m.cache[245761:294913] // f32[32,2,1,32,24]
-	dec2_cross_k_group_memo := m.cache[492545:541697] // f32[32,2,1,32,24]
-	dec2_cross_v_group_memo := m.cache[541697:590849] // f32[32,2,1,32,24]
+	kv_pos := m.cache[0:32]                           // f32[32]
+	src_keep_key_mask_memo := m.cache[294944:295968]  // f32[32,1,1,1,32]
+	dec0_self_k_group_cache := m.cache[32:49184]      // f32[32,2,1,32,24]
+	dec0_self_v_group_cache := m.cache[49184:98336]   // f32[32,2,1,32,24]
+	dec0_cross_k_group_memo := m.cache[295968:345120] // f32[32,2,1,32,24]
+	dec0_cross_v_group_memo := m.cache[345120:394272] // f32[32,2,1,32,24]
+	dec1_self_k_group_cache := m.cache[98336:147488]  // f32[32,2,1,32,24]
+	dec1_self_v_group_cache := m.cache[147488:196640] // f32[32,2,1,32,24]
+	dec1_cross_k_group_memo := m.cache[394272:443424] // f32[32,2,1,32,24]
+	dec1_cross_v_group_memo := m.cache[443424:492576] // f32[32,2,1,32,24]
+	dec2_self_k_group_cache := m.cache[196640:245792] // f32[32,2,1,32,24]
+	dec2_self_v_group_cache := m.cache[245792:294944] // f32[32,2,1,32,24]
+	dec2_cross_k_group_memo := m.cache[492576:541728] // f32[32,2,1,32,24]
+	dec2_cross_v_group_memo := m.cache[541728:590880] // f32[32,2,1,32,24]
 	ids := m.iarena[0:32]                             // i32[32,1]
 	wte := m.params[0:24576]                          // f32[256,96]
 	src_keep_key_mask := m.barena[0:1024]             // bool[32,1,1,1,32]
@@ -7406,7 +7435,7 @@ func (m *Model) decode() error {
 	dec_norm_g := m.params[717312:717408]             // f32[96]
 	dec_norm := m.arena[8192:11264]                   // f32[32,1,96]
 	logits := m.arena[0:8192]                         // f32[32,1,256]
-	t242 := m.arena[8192:8193]                        // f32[]
+	t242 := m.arena[8192:8224]                        // f32[32]
 
 	// src_keep_key_mask = bool(src_keep_key_mask_memo)  (models/seq2seq/seq2seq.go:80)
 	for i := range 1024 {
@@ -7467,10 +7496,14 @@ func (m *Model) decode() error {
 	}
 
 	// dec0_self_q_rot = rope(dec0_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:96)
-	rope(dec0_self_q_rot, dec0_self_q, 128, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(dec0_self_q_rot[b*96:(b+1)*96], dec0_self_q[b*96:(b+1)*96], 4, 1, 24, int(p), 0, 1, 10000, false, false)
+	}
 
 	// dec0_self_k_rot = rope(dec0_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:96)
-	rope(dec0_self_k_rot, dec0_self_k, 64, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(dec0_self_k_rot[b*48:(b+1)*48], dec0_self_k[b*48:(b+1)*48], 2, 1, 24, int(p), 0, 1, 10000, false, false)
+	}
 
 	// dec0_self_k_group = reshape(dec0_self_k_rot, [32,2,1,1,24])  (models/seq2seq/seq2seq.go:96)
 
@@ -7480,22 +7513,21 @@ func (m *Model) decode() error {
 
 	// dec0_self_context_rows = softmax(dec0_self_q_group_rows · [dec0_self_k_group_cache[:t]; dec0_self_k_group]ᵀ ⊙ 0.20412414523193154) · [dec0_self_v_group_cache[:t]; dec0_self_v_group]  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 64 {
-			for r := range 2 {
-				qh, o := dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 24, qh, 24, dec0_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, dec0_self_k_group[h*24:h*24+24]))
-				scaledSoftmax(w, 0.20412414523193154)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 24, t, w, max(t, 1), dec0_self_v_group_cache[h*768:], 24, o, 24, false)
-				for c, v := range dec0_self_v_group[h*24 : h*24+24] {
-					o[c] += w[t] * v
+		if t*3072 >= 32768 {
+			m.parallel(64, (*Model).attendDec0_self_context_rows, kv_pos, dec0_self_k_group_cache, dec0_self_v_group_cache, dec0_self_k_group, dec0_self_v_group, dec0_self_q_group_rows, dec0_self_context_rows)
+		} else {
+			w := m.scratch[:32]
+			for h := range 64 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7648,10 +7680,14 @@ func (m *Model) decode() error {
 	}
 
 	// dec1_self_q_rot = rope(dec1_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:96)
-	rope(dec1_self_q_rot, dec1_self_q, 128, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(dec1_self_q_rot[b*96:(b+1)*96], dec1_self_q[b*96:(b+1)*96], 4, 1, 24, int(p), 0, 1, 10000, false, false)
+	}
 
 	// dec1_self_k_rot = rope(dec1_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:96)
-	rope(dec1_self_k_rot, dec1_self_k, 64, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(dec1_self_k_rot[b*48:(b+1)*48], dec1_self_k[b*48:(b+1)*48], 2, 1, 24, int(p), 0, 1, 10000, false, false)
+	}
 
 	// dec1_self_k_group = reshape(dec1_self_k_rot, [32,2,1,1,24])  (models/seq2seq/seq2seq.go:96)
 
@@ -7661,22 +7697,21 @@ func (m *Model) decode() error {
 
 	// dec1_self_context_rows = softmax(dec1_self_q_group_rows · [dec1_self_k_group_cache[:t]; dec1_self_k_group]ᵀ ⊙ 0.20412414523193154) · [dec1_self_v_group_cache[:t]; dec1_self_v_group]  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 64 {
-			for r := range 2 {
-				qh, o := dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 24, qh, 24, dec1_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, dec1_self_k_group[h*24:h*24+24]))
-				scaledSoftmax(w, 0.20412414523193154)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 24, t, w, max(t, 1), dec1_self_v_group_cache[h*768:], 24, o, 24, false)
-				for c, v := range dec1_self_v_group[h*24 : h*24+24] {
-					o[c] += w[t] * v
+		if t*3072 >= 32768 {
+			m.parallel(64, (*Model).attendDec1_self_context_rows, kv_pos, dec1_self_k_group_cache, dec1_self_v_group_cache, dec1_self_k_group, dec1_self_v_group, dec1_self_q_group_rows, dec1_self_context_rows)
+		} else {
+			w := m.scratch[:32]
+			for h := range 64 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7829,10 +7864,14 @@ func (m *Model) decode() error {
 	}
 
 	// dec2_self_q_rot = rope(dec2_self_q at kv_pos+t)  (models/seq2seq/seq2seq.go:96)
-	rope(dec2_self_q_rot, dec2_self_q, 128, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(dec2_self_q_rot[b*96:(b+1)*96], dec2_self_q[b*96:(b+1)*96], 4, 1, 24, int(p), 0, 1, 10000, false, false)
+	}
 
 	// dec2_self_k_rot = rope(dec2_self_k at kv_pos+t)  (models/seq2seq/seq2seq.go:96)
-	rope(dec2_self_k_rot, dec2_self_k, 64, 1, 24, int(kv_pos[0]), 0, 1, 10000, false, false)
+	for b, p := range kv_pos {
+		rope(dec2_self_k_rot[b*48:(b+1)*48], dec2_self_k[b*48:(b+1)*48], 2, 1, 24, int(p), 0, 1, 10000, false, false)
+	}
 
 	// dec2_self_k_group = reshape(dec2_self_k_rot, [32,2,1,1,24])  (models/seq2seq/seq2seq.go:96)
 
@@ -7842,22 +7881,21 @@ func (m *Model) decode() error {
 
 	// dec2_self_context_rows = softmax(dec2_self_q_group_rows · [dec2_self_k_group_cache[:t]; dec2_self_k_group]ᵀ ⊙ 0.20412414523193154) · [dec2_self_v_group_cache[:t]; dec2_self_v_group]  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: AttendCache: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		w := m.scratch[:t+1]
-		for h := range 64 {
-			for r := range 2 {
-				qh, o := dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24]
-				// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-				gemmSmall(false, true, 1, t, 24, qh, 24, dec2_self_k_group_cache[h*768:], 24, w, max(t, 1), false)
-				w[t] = float32(dotRow(qh, dec2_self_k_group[h*24:h*24+24]))
-				scaledSoftmax(w, 0.20412414523193154)
-				// o = w[:t]·V[h][:t] + w[t]·v_new
-				gemmSmall(false, false, 1, 24, t, w, max(t, 1), dec2_self_v_group_cache[h*768:], 24, o, 24, false)
-				for c, v := range dec2_self_v_group[h*24 : h*24+24] {
-					o[c] += w[t] * v
+		if t*3072 >= 32768 {
+			m.parallel(64, (*Model).attendDec2_self_context_rows, kv_pos, dec2_self_k_group_cache, dec2_self_v_group_cache, dec2_self_k_group, dec2_self_v_group, dec2_self_q_group_rows, dec2_self_context_rows)
+		} else {
+			w := m.scratch[:32]
+			for h := range 64 {
+				t := int(kv_pos[h/2])
+				for r := range 2 {
+					attendRow(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7972,61 +8010,91 @@ func (m *Model) decode() error {
 
 	// dec0_self_k_group_cache[kv_pos] ← dec0_self_k_group  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(dec0_self_k_group_cache, dec0_self_k_group, t, 32, 24)
+		for b, p := range kv_pos {
+			cacheWrite(dec0_self_k_group_cache[b*1536:(b+1)*1536], dec0_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
+		}
 	}
 
 	// dec0_self_v_group_cache[kv_pos] ← dec0_self_v_group  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(dec0_self_v_group_cache, dec0_self_v_group, t, 32, 24)
+		for b, p := range kv_pos {
+			cacheWrite(dec0_self_v_group_cache[b*1536:(b+1)*1536], dec0_self_v_group[b*48:(b+1)*48], int(p), 32, 24)
+		}
 	}
 
 	// dec1_self_k_group_cache[kv_pos] ← dec1_self_k_group  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(dec1_self_k_group_cache, dec1_self_k_group, t, 32, 24)
+		for b, p := range kv_pos {
+			cacheWrite(dec1_self_k_group_cache[b*1536:(b+1)*1536], dec1_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
+		}
 	}
 
 	// dec1_self_v_group_cache[kv_pos] ← dec1_self_v_group  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(dec1_self_v_group_cache, dec1_self_v_group, t, 32, 24)
+		for b, p := range kv_pos {
+			cacheWrite(dec1_self_v_group_cache[b*1536:(b+1)*1536], dec1_self_v_group[b*48:(b+1)*48], int(p), 32, 24)
+		}
 	}
 
 	// dec2_self_k_group_cache[kv_pos] ← dec2_self_k_group  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(dec2_self_k_group_cache, dec2_self_k_group, t, 32, 24)
+		for b, p := range kv_pos {
+			cacheWrite(dec2_self_k_group_cache[b*1536:(b+1)*1536], dec2_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
+		}
 	}
 
 	// dec2_self_v_group_cache[kv_pos] ← dec2_self_v_group  (models/seq2seq/seq2seq.go:96)
 	{
-		t := int(kv_pos[0])
-		if t < 0 || t >= 32 {
-			return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", t)
+		t := 0
+		for _, p := range kv_pos {
+			if p := int(p); p < 0 || p >= 32 {
+				return fmt.Errorf("models/seq2seq/seq2seq.go:96: CacheWrite: position %d is past the context of 32", p)
+			}
+			t = max(t, int(p))
 		}
-		cacheWrite(dec2_self_v_group_cache, dec2_self_v_group, t, 32, 24)
+		for b, p := range kv_pos {
+			cacheWrite(dec2_self_v_group_cache[b*1536:(b+1)*1536], dec2_self_v_group[b*48:(b+1)*48], int(p), 32, 24)
+		}
 	}
 
 	// t242 = kv_pos + 1
-	{
-		t242[0] = kv_pos[0] + 1
+	for i := range 32 {
+		t242[i] = kv_pos[i] + 1
 	}
 
 	// kv_pos ← t242
@@ -15171,6 +15239,19 @@ func (m *Model) rmsNormDec_norm_3(lo, hi, thread int, v [][]float32) {
 	rmsNormScaled(dec_norm[lo*96:hi*96], nil, dec2_resid3[lo*96:hi*96], dec_norm_g, hi-lo, 96, 1e-06)
 }
 
+// attendDec0_self_context_rows computes dec0_self_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 64 on a thread of the pool.
+func (m *Model) attendDec0_self_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, dec0_self_k_group_cache, dec0_self_v_group_cache, dec0_self_k_group, dec0_self_v_group, dec0_self_q_group_rows, dec0_self_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*1024 : thread*1024+32]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+		}
+	}
+}
+
 // fusedDec0_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
 //	dec0_self_out = t79 · dec0_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
@@ -15245,6 +15326,19 @@ func (m *Model) fusedDec0_resid3_4(dec0_mlp_down_W []float32, dec0_resid2 []floa
 	}
 }
 
+// attendDec1_self_context_rows computes dec1_self_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 64 on a thread of the pool.
+func (m *Model) attendDec1_self_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, dec1_self_k_group_cache, dec1_self_v_group_cache, dec1_self_k_group, dec1_self_v_group, dec1_self_q_group_rows, dec1_self_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*1024 : thread*1024+32]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+		}
+	}
+}
+
 // fusedDec1_resid1_4 is one fused epilogue kernel over f32[32,1,96]:
 //
 //	dec1_self_out = t142 · dec1_self_Wo  (MatMul, models/seq2seq/seq2seq.go:96)
@@ -15316,6 +15410,19 @@ func (m *Model) fusedDec1_resid3_4(dec1_mlp_down_W []float32, dec1_resid2 []floa
 	for i := range 3072 {
 		dec1_resid3v := dec1_resid2[i] + dec1_mlp_out[i]
 		dec1_resid3[i] = dec1_resid3v
+	}
+}
+
+// attendDec2_self_context_rows computes dec2_self_context_rows, the attention over the KV cache, for heads
+// [lo, hi) of 64 on a thread of the pool.
+func (m *Model) attendDec2_self_context_rows(lo, hi, thread int, v [][]float32) {
+	kv_pos, dec2_self_k_group_cache, dec2_self_v_group_cache, dec2_self_k_group, dec2_self_v_group, dec2_self_q_group_rows, dec2_self_context_rows := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	w := m.scratch[thread*1024 : thread*1024+32]
+	for h := lo; h < hi; h++ {
+		t := int(kv_pos[h/2])
+		for r := range 2 {
+			attendRow(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+		}
 	}
 }
 

@@ -1459,18 +1459,9 @@ func (m *Model) decode() error {
 		if t < 0 || t >= 3 {
 			return fmt.Errorf("models/tinydecoder/tinydecoder.go:62: AttendCache: position %d is past the context of 3", t)
 		}
-		w := m.scratch[:t+1]
+		w := m.scratch[:3]
 		for h := range 1 {
-			qh, o := Q[h*4:h*4+4], attn_out[h*4:h*4+4]
-			// scores against the cached keys: w[:t] = qh·K[h][:t]ᵀ
-			gemmSmall(false, true, 1, t, 4, qh, 4, K_cache[h*12:], 4, w, max(t, 1), false)
-			w[t] = float64(dotRow(qh, K[h*4:h*4+4]))
-			scaledSoftmax(w, 0.5)
-			// o = w[:t]·V[h][:t] + w[t]·v_new
-			gemmSmall(false, false, 1, 4, t, w, max(t, 1), V_cache[h*12:], 4, o, 4, false)
-			for c, v := range V[h*4 : h*4+4] {
-				o[c] += w[t] * v
-			}
+			attendRow(Q[h*4:h*4+4], K_cache[h*12:], V_cache[h*12:], K[h*4:h*4+4], V[h*4:h*4+4], attn_out[h*4:h*4+4], w, t, 4, 0.5)
 		}
 	}
 

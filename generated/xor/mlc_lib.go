@@ -597,33 +597,6 @@ func initNormal[T float](w []T, std float64, seed uint64, name string) {
 	}
 }
 
-// scaledSoftmax turns scores w into softmax(scale·w) in place: the
-// attention weights of one query over the keys a KV cache holds.
-func scaledSoftmax[T float](w []T, scale float64) {
-	m := math.Inf(-1)
-	for _, x := range w {
-		m = maxNaN(m, scale*float64(x))
-	}
-	s := 0.0
-	for i, x := range w {
-		e := expOf[T](scale*float64(x) - m)
-		w[i] = T(e)
-		s += e
-	}
-	for i := range w {
-		w[i] = T(float64(w[i]) / s)
-	}
-}
-
-// dotRow is Σ x[i]·y[i], accumulated in float64.
-func dotRow[T float](x, y []T) float64 {
-	s := 0.0
-	for i, v := range x {
-		s += float64(v) * float64(y[i])
-	}
-	return s
-}
-
 // cacheWrite stores the new row of each head, x[h], as row t of cache c
 // (s rows of width d per head).
 func cacheWrite[T float](c, x []T, t, s, d int) {
