@@ -868,6 +868,19 @@ func emitApplyRMSProp(f *fnGen, n *graph.Node) []jen.Code {
 
 func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, m, v, lr, t, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5], n.Inputs[6]
+	if f.f32() {
+		// One vectorised pass over the parameter (adamRow32, among the
+		// kernels' files), bit for bit the loop below.
+		wd := jen.Lit(0.0)
+		if len(n.Inputs) > 10 {
+			wd = jen.Id("wd")
+		}
+		pre := append(f.hypers(n, 7, "beta1", "beta2", "eps", "wd"),
+			jen.Id("adamRow32").Call(f.ref(p), f.ref(g), f.ref(m), f.ref(v), jen.Id("newAdamHyper").Call(
+				src(f.scalarSrc(s)), src(f.scalarSrc(lr)), jen.Id("beta1"), jen.Id("beta2"), jen.Id("eps"), wd, src(f.scalarSrc(t)))),
+		)
+		return []jen.Code{jen.Block(pre...)}
+	}
 	pow := func(b string) *jen.Statement {
 		return jen.Qual("math", "Pow").Call(jen.Id(b), src(f.scalarSrc(t)))
 	}

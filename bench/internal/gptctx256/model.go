@@ -5,10 +5,7 @@
 // It is standalone: New allocates every buffer once, and no method allocates after that.
 package gptctx256
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Model holds the parameters, their gradients and every intermediate value in
 // buffers allocated once by New. A Model is not safe for concurrent use.
@@ -2546,17 +2543,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 8320 {
-			p := float64(wte[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dwte[i])
-			wte_m[i] = float32(float64(wte_m[i])*beta1 + (1-beta1)*g)
-			wte_v[i] = float32(float64(wte_v[i])*beta2 + (1-beta2)*g*g)
-			wte[i] = float32(p - lr/bc1*float64(wte_m[i])/(math.Sqrt(float64(wte_v[i]))/bc2+eps))
-		}
+		adamRow32(wte, dwte, wte_m, wte_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// wpe ·= 1 − hyper_lr·hyper_wd; wpe_m, wpe_v = moments of dwpe (β₁ hyper_beta1, β₂ hyper_beta2); wpe −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:65)
@@ -2565,17 +2552,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 32768 {
-			p := float64(wpe[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dwpe[i])
-			wpe_m[i] = float32(float64(wpe_m[i])*beta1 + (1-beta1)*g)
-			wpe_v[i] = float32(float64(wpe_v[i])*beta2 + (1-beta2)*g*g)
-			wpe[i] = float32(p - lr/bc1*float64(wpe_m[i])/(math.Sqrt(float64(wpe_v[i]))/bc2+eps))
-		}
+		adamRow32(wpe, dwpe, wpe_m, wpe_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_ln1_gamma ·= 1 − hyper_lr·hyper_wd; h0_ln1_gamma_m, h0_ln1_gamma_v = moments of dh0_ln1_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln1_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
@@ -2584,17 +2561,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_ln1_gamma[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_ln1_gamma[i])
-			h0_ln1_gamma_m[i] = float32(float64(h0_ln1_gamma_m[i])*beta1 + (1-beta1)*g)
-			h0_ln1_gamma_v[i] = float32(float64(h0_ln1_gamma_v[i])*beta2 + (1-beta2)*g*g)
-			h0_ln1_gamma[i] = float32(p - lr/bc1*float64(h0_ln1_gamma_m[i])/(math.Sqrt(float64(h0_ln1_gamma_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_ln1_gamma, dh0_ln1_gamma, h0_ln1_gamma_m, h0_ln1_gamma_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_ln1_beta ·= 1 − hyper_lr·hyper_wd; h0_ln1_beta_m, h0_ln1_beta_v = moments of dh0_ln1_beta (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln1_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
@@ -2603,17 +2570,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_ln1_beta[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_ln1_beta[i])
-			h0_ln1_beta_m[i] = float32(float64(h0_ln1_beta_m[i])*beta1 + (1-beta1)*g)
-			h0_ln1_beta_v[i] = float32(float64(h0_ln1_beta_v[i])*beta2 + (1-beta2)*g*g)
-			h0_ln1_beta[i] = float32(p - lr/bc1*float64(h0_ln1_beta_m[i])/(math.Sqrt(float64(h0_ln1_beta_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_ln1_beta, dh0_ln1_beta, h0_ln1_beta_m, h0_ln1_beta_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_Wq ·= 1 − hyper_lr·hyper_wd; h0_attn_Wq_m, h0_attn_Wq_v = moments of dh0_attn_Wq (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2622,17 +2579,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h0_attn_Wq[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_Wq[i])
-			h0_attn_Wq_m[i] = float32(float64(h0_attn_Wq_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_Wq_v[i] = float32(float64(h0_attn_Wq_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_Wq[i] = float32(p - lr/bc1*float64(h0_attn_Wq_m[i])/(math.Sqrt(float64(h0_attn_Wq_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_Wq, dh0_attn_Wq, h0_attn_Wq_m, h0_attn_Wq_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_bq ·= 1 − hyper_lr·hyper_wd; h0_attn_bq_m, h0_attn_bq_v = moments of dh0_attn_bq (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2641,17 +2588,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_attn_bq[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_bq[i])
-			h0_attn_bq_m[i] = float32(float64(h0_attn_bq_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_bq_v[i] = float32(float64(h0_attn_bq_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_bq[i] = float32(p - lr/bc1*float64(h0_attn_bq_m[i])/(math.Sqrt(float64(h0_attn_bq_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_bq, dh0_attn_bq, h0_attn_bq_m, h0_attn_bq_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_Wk ·= 1 − hyper_lr·hyper_wd; h0_attn_Wk_m, h0_attn_Wk_v = moments of dh0_attn_Wk (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2660,17 +2597,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h0_attn_Wk[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_Wk[i])
-			h0_attn_Wk_m[i] = float32(float64(h0_attn_Wk_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_Wk_v[i] = float32(float64(h0_attn_Wk_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_Wk[i] = float32(p - lr/bc1*float64(h0_attn_Wk_m[i])/(math.Sqrt(float64(h0_attn_Wk_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_Wk, dh0_attn_Wk, h0_attn_Wk_m, h0_attn_Wk_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_bk ·= 1 − hyper_lr·hyper_wd; h0_attn_bk_m, h0_attn_bk_v = moments of dh0_attn_bk (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2679,17 +2606,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_attn_bk[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_bk[i])
-			h0_attn_bk_m[i] = float32(float64(h0_attn_bk_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_bk_v[i] = float32(float64(h0_attn_bk_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_bk[i] = float32(p - lr/bc1*float64(h0_attn_bk_m[i])/(math.Sqrt(float64(h0_attn_bk_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_bk, dh0_attn_bk, h0_attn_bk_m, h0_attn_bk_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_Wv ·= 1 − hyper_lr·hyper_wd; h0_attn_Wv_m, h0_attn_Wv_v = moments of dh0_attn_Wv (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2698,17 +2615,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h0_attn_Wv[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_Wv[i])
-			h0_attn_Wv_m[i] = float32(float64(h0_attn_Wv_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_Wv_v[i] = float32(float64(h0_attn_Wv_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_Wv[i] = float32(p - lr/bc1*float64(h0_attn_Wv_m[i])/(math.Sqrt(float64(h0_attn_Wv_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_Wv, dh0_attn_Wv, h0_attn_Wv_m, h0_attn_Wv_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_bv ·= 1 − hyper_lr·hyper_wd; h0_attn_bv_m, h0_attn_bv_v = moments of dh0_attn_bv (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2717,17 +2624,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_attn_bv[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_bv[i])
-			h0_attn_bv_m[i] = float32(float64(h0_attn_bv_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_bv_v[i] = float32(float64(h0_attn_bv_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_bv[i] = float32(p - lr/bc1*float64(h0_attn_bv_m[i])/(math.Sqrt(float64(h0_attn_bv_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_bv, dh0_attn_bv, h0_attn_bv_m, h0_attn_bv_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_Wo ·= 1 − hyper_lr·hyper_wd; h0_attn_Wo_m, h0_attn_Wo_v = moments of dh0_attn_Wo (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_Wo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2736,17 +2633,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h0_attn_Wo[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_Wo[i])
-			h0_attn_Wo_m[i] = float32(float64(h0_attn_Wo_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_Wo_v[i] = float32(float64(h0_attn_Wo_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_Wo[i] = float32(p - lr/bc1*float64(h0_attn_Wo_m[i])/(math.Sqrt(float64(h0_attn_Wo_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_Wo, dh0_attn_Wo, h0_attn_Wo_m, h0_attn_Wo_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_attn_bo ·= 1 − hyper_lr·hyper_wd; h0_attn_bo_m, h0_attn_bo_v = moments of dh0_attn_bo (β₁ hyper_beta1, β₂ hyper_beta2); h0_attn_bo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2755,17 +2642,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_attn_bo[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_attn_bo[i])
-			h0_attn_bo_m[i] = float32(float64(h0_attn_bo_m[i])*beta1 + (1-beta1)*g)
-			h0_attn_bo_v[i] = float32(float64(h0_attn_bo_v[i])*beta2 + (1-beta2)*g*g)
-			h0_attn_bo[i] = float32(p - lr/bc1*float64(h0_attn_bo_m[i])/(math.Sqrt(float64(h0_attn_bo_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_attn_bo, dh0_attn_bo, h0_attn_bo_m, h0_attn_bo_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_ln2_gamma ·= 1 − hyper_lr·hyper_wd; h0_ln2_gamma_m, h0_ln2_gamma_v = moments of dh0_ln2_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln2_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
@@ -2774,17 +2651,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_ln2_gamma[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_ln2_gamma[i])
-			h0_ln2_gamma_m[i] = float32(float64(h0_ln2_gamma_m[i])*beta1 + (1-beta1)*g)
-			h0_ln2_gamma_v[i] = float32(float64(h0_ln2_gamma_v[i])*beta2 + (1-beta2)*g*g)
-			h0_ln2_gamma[i] = float32(p - lr/bc1*float64(h0_ln2_gamma_m[i])/(math.Sqrt(float64(h0_ln2_gamma_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_ln2_gamma, dh0_ln2_gamma, h0_ln2_gamma_m, h0_ln2_gamma_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_ln2_beta ·= 1 − hyper_lr·hyper_wd; h0_ln2_beta_m, h0_ln2_beta_v = moments of dh0_ln2_beta (β₁ hyper_beta1, β₂ hyper_beta2); h0_ln2_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
@@ -2793,17 +2660,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_ln2_beta[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_ln2_beta[i])
-			h0_ln2_beta_m[i] = float32(float64(h0_ln2_beta_m[i])*beta1 + (1-beta1)*g)
-			h0_ln2_beta_v[i] = float32(float64(h0_ln2_beta_v[i])*beta2 + (1-beta2)*g*g)
-			h0_ln2_beta[i] = float32(p - lr/bc1*float64(h0_ln2_beta_m[i])/(math.Sqrt(float64(h0_ln2_beta_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_ln2_beta, dh0_ln2_beta, h0_ln2_beta_m, h0_ln2_beta_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_mlp_W1 ·= 1 − hyper_lr·hyper_wd; h0_mlp_W1_m, h0_mlp_W1_v = moments of dh0_mlp_W1 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_W1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:77)
@@ -2812,17 +2669,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 65536 {
-			p := float64(h0_mlp_W1[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_mlp_W1[i])
-			h0_mlp_W1_m[i] = float32(float64(h0_mlp_W1_m[i])*beta1 + (1-beta1)*g)
-			h0_mlp_W1_v[i] = float32(float64(h0_mlp_W1_v[i])*beta2 + (1-beta2)*g*g)
-			h0_mlp_W1[i] = float32(p - lr/bc1*float64(h0_mlp_W1_m[i])/(math.Sqrt(float64(h0_mlp_W1_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_mlp_W1, dh0_mlp_W1, h0_mlp_W1_m, h0_mlp_W1_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_mlp_b1 ·= 1 − hyper_lr·hyper_wd; h0_mlp_b1_m, h0_mlp_b1_v = moments of dh0_mlp_b1 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_b1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:78)
@@ -2831,17 +2678,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 512 {
-			p := float64(h0_mlp_b1[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_mlp_b1[i])
-			h0_mlp_b1_m[i] = float32(float64(h0_mlp_b1_m[i])*beta1 + (1-beta1)*g)
-			h0_mlp_b1_v[i] = float32(float64(h0_mlp_b1_v[i])*beta2 + (1-beta2)*g*g)
-			h0_mlp_b1[i] = float32(p - lr/bc1*float64(h0_mlp_b1_m[i])/(math.Sqrt(float64(h0_mlp_b1_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_mlp_b1, dh0_mlp_b1, h0_mlp_b1_m, h0_mlp_b1_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_mlp_W2 ·= 1 − hyper_lr·hyper_wd; h0_mlp_W2_m, h0_mlp_W2_v = moments of dh0_mlp_W2 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_W2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:79)
@@ -2850,17 +2687,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 65536 {
-			p := float64(h0_mlp_W2[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_mlp_W2[i])
-			h0_mlp_W2_m[i] = float32(float64(h0_mlp_W2_m[i])*beta1 + (1-beta1)*g)
-			h0_mlp_W2_v[i] = float32(float64(h0_mlp_W2_v[i])*beta2 + (1-beta2)*g*g)
-			h0_mlp_W2[i] = float32(p - lr/bc1*float64(h0_mlp_W2_m[i])/(math.Sqrt(float64(h0_mlp_W2_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_mlp_W2, dh0_mlp_W2, h0_mlp_W2_m, h0_mlp_W2_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h0_mlp_b2 ·= 1 − hyper_lr·hyper_wd; h0_mlp_b2_m, h0_mlp_b2_v = moments of dh0_mlp_b2 (β₁ hyper_beta1, β₂ hyper_beta2); h0_mlp_b2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:80)
@@ -2869,17 +2696,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h0_mlp_b2[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh0_mlp_b2[i])
-			h0_mlp_b2_m[i] = float32(float64(h0_mlp_b2_m[i])*beta1 + (1-beta1)*g)
-			h0_mlp_b2_v[i] = float32(float64(h0_mlp_b2_v[i])*beta2 + (1-beta2)*g*g)
-			h0_mlp_b2[i] = float32(p - lr/bc1*float64(h0_mlp_b2_m[i])/(math.Sqrt(float64(h0_mlp_b2_v[i]))/bc2+eps))
-		}
+		adamRow32(h0_mlp_b2, dh0_mlp_b2, h0_mlp_b2_m, h0_mlp_b2_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_ln1_gamma ·= 1 − hyper_lr·hyper_wd; h1_ln1_gamma_m, h1_ln1_gamma_v = moments of dh1_ln1_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln1_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
@@ -2888,17 +2705,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_ln1_gamma[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_ln1_gamma[i])
-			h1_ln1_gamma_m[i] = float32(float64(h1_ln1_gamma_m[i])*beta1 + (1-beta1)*g)
-			h1_ln1_gamma_v[i] = float32(float64(h1_ln1_gamma_v[i])*beta2 + (1-beta2)*g*g)
-			h1_ln1_gamma[i] = float32(p - lr/bc1*float64(h1_ln1_gamma_m[i])/(math.Sqrt(float64(h1_ln1_gamma_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_ln1_gamma, dh1_ln1_gamma, h1_ln1_gamma_m, h1_ln1_gamma_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_ln1_beta ·= 1 − hyper_lr·hyper_wd; h1_ln1_beta_m, h1_ln1_beta_v = moments of dh1_ln1_beta (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln1_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:70)
@@ -2907,17 +2714,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_ln1_beta[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_ln1_beta[i])
-			h1_ln1_beta_m[i] = float32(float64(h1_ln1_beta_m[i])*beta1 + (1-beta1)*g)
-			h1_ln1_beta_v[i] = float32(float64(h1_ln1_beta_v[i])*beta2 + (1-beta2)*g*g)
-			h1_ln1_beta[i] = float32(p - lr/bc1*float64(h1_ln1_beta_m[i])/(math.Sqrt(float64(h1_ln1_beta_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_ln1_beta, dh1_ln1_beta, h1_ln1_beta_m, h1_ln1_beta_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_Wq ·= 1 − hyper_lr·hyper_wd; h1_attn_Wq_m, h1_attn_Wq_v = moments of dh1_attn_Wq (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2926,17 +2723,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h1_attn_Wq[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_Wq[i])
-			h1_attn_Wq_m[i] = float32(float64(h1_attn_Wq_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_Wq_v[i] = float32(float64(h1_attn_Wq_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_Wq[i] = float32(p - lr/bc1*float64(h1_attn_Wq_m[i])/(math.Sqrt(float64(h1_attn_Wq_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_Wq, dh1_attn_Wq, h1_attn_Wq_m, h1_attn_Wq_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_bq ·= 1 − hyper_lr·hyper_wd; h1_attn_bq_m, h1_attn_bq_v = moments of dh1_attn_bq (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bq −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2945,17 +2732,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_attn_bq[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_bq[i])
-			h1_attn_bq_m[i] = float32(float64(h1_attn_bq_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_bq_v[i] = float32(float64(h1_attn_bq_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_bq[i] = float32(p - lr/bc1*float64(h1_attn_bq_m[i])/(math.Sqrt(float64(h1_attn_bq_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_bq, dh1_attn_bq, h1_attn_bq_m, h1_attn_bq_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_Wk ·= 1 − hyper_lr·hyper_wd; h1_attn_Wk_m, h1_attn_Wk_v = moments of dh1_attn_Wk (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2964,17 +2741,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h1_attn_Wk[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_Wk[i])
-			h1_attn_Wk_m[i] = float32(float64(h1_attn_Wk_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_Wk_v[i] = float32(float64(h1_attn_Wk_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_Wk[i] = float32(p - lr/bc1*float64(h1_attn_Wk_m[i])/(math.Sqrt(float64(h1_attn_Wk_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_Wk, dh1_attn_Wk, h1_attn_Wk_m, h1_attn_Wk_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_bk ·= 1 − hyper_lr·hyper_wd; h1_attn_bk_m, h1_attn_bk_v = moments of dh1_attn_bk (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bk −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -2983,17 +2750,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_attn_bk[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_bk[i])
-			h1_attn_bk_m[i] = float32(float64(h1_attn_bk_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_bk_v[i] = float32(float64(h1_attn_bk_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_bk[i] = float32(p - lr/bc1*float64(h1_attn_bk_m[i])/(math.Sqrt(float64(h1_attn_bk_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_bk, dh1_attn_bk, h1_attn_bk_m, h1_attn_bk_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_Wv ·= 1 − hyper_lr·hyper_wd; h1_attn_Wv_m, h1_attn_Wv_v = moments of dh1_attn_Wv (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -3002,17 +2759,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h1_attn_Wv[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_Wv[i])
-			h1_attn_Wv_m[i] = float32(float64(h1_attn_Wv_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_Wv_v[i] = float32(float64(h1_attn_Wv_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_Wv[i] = float32(p - lr/bc1*float64(h1_attn_Wv_m[i])/(math.Sqrt(float64(h1_attn_Wv_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_Wv, dh1_attn_Wv, h1_attn_Wv_m, h1_attn_Wv_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_bv ·= 1 − hyper_lr·hyper_wd; h1_attn_bv_m, h1_attn_bv_v = moments of dh1_attn_bv (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bv −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -3021,17 +2768,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_attn_bv[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_bv[i])
-			h1_attn_bv_m[i] = float32(float64(h1_attn_bv_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_bv_v[i] = float32(float64(h1_attn_bv_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_bv[i] = float32(p - lr/bc1*float64(h1_attn_bv_m[i])/(math.Sqrt(float64(h1_attn_bv_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_bv, dh1_attn_bv, h1_attn_bv_m, h1_attn_bv_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_Wo ·= 1 − hyper_lr·hyper_wd; h1_attn_Wo_m, h1_attn_Wo_v = moments of dh1_attn_Wo (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_Wo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -3040,17 +2777,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 16384 {
-			p := float64(h1_attn_Wo[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_Wo[i])
-			h1_attn_Wo_m[i] = float32(float64(h1_attn_Wo_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_Wo_v[i] = float32(float64(h1_attn_Wo_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_Wo[i] = float32(p - lr/bc1*float64(h1_attn_Wo_m[i])/(math.Sqrt(float64(h1_attn_Wo_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_Wo, dh1_attn_Wo, h1_attn_Wo_m, h1_attn_Wo_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_attn_bo ·= 1 − hyper_lr·hyper_wd; h1_attn_bo_m, h1_attn_bo_v = moments of dh1_attn_bo (β₁ hyper_beta1, β₂ hyper_beta2); h1_attn_bo −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:71)
@@ -3059,17 +2786,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_attn_bo[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_attn_bo[i])
-			h1_attn_bo_m[i] = float32(float64(h1_attn_bo_m[i])*beta1 + (1-beta1)*g)
-			h1_attn_bo_v[i] = float32(float64(h1_attn_bo_v[i])*beta2 + (1-beta2)*g*g)
-			h1_attn_bo[i] = float32(p - lr/bc1*float64(h1_attn_bo_m[i])/(math.Sqrt(float64(h1_attn_bo_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_attn_bo, dh1_attn_bo, h1_attn_bo_m, h1_attn_bo_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_ln2_gamma ·= 1 − hyper_lr·hyper_wd; h1_ln2_gamma_m, h1_ln2_gamma_v = moments of dh1_ln2_gamma (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln2_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
@@ -3078,17 +2795,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_ln2_gamma[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_ln2_gamma[i])
-			h1_ln2_gamma_m[i] = float32(float64(h1_ln2_gamma_m[i])*beta1 + (1-beta1)*g)
-			h1_ln2_gamma_v[i] = float32(float64(h1_ln2_gamma_v[i])*beta2 + (1-beta2)*g*g)
-			h1_ln2_gamma[i] = float32(p - lr/bc1*float64(h1_ln2_gamma_m[i])/(math.Sqrt(float64(h1_ln2_gamma_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_ln2_gamma, dh1_ln2_gamma, h1_ln2_gamma_m, h1_ln2_gamma_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_ln2_beta ·= 1 − hyper_lr·hyper_wd; h1_ln2_beta_m, h1_ln2_beta_v = moments of dh1_ln2_beta (β₁ hyper_beta1, β₂ hyper_beta2); h1_ln2_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:76)
@@ -3097,17 +2804,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_ln2_beta[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_ln2_beta[i])
-			h1_ln2_beta_m[i] = float32(float64(h1_ln2_beta_m[i])*beta1 + (1-beta1)*g)
-			h1_ln2_beta_v[i] = float32(float64(h1_ln2_beta_v[i])*beta2 + (1-beta2)*g*g)
-			h1_ln2_beta[i] = float32(p - lr/bc1*float64(h1_ln2_beta_m[i])/(math.Sqrt(float64(h1_ln2_beta_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_ln2_beta, dh1_ln2_beta, h1_ln2_beta_m, h1_ln2_beta_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_mlp_W1 ·= 1 − hyper_lr·hyper_wd; h1_mlp_W1_m, h1_mlp_W1_v = moments of dh1_mlp_W1 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_W1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:77)
@@ -3116,17 +2813,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 65536 {
-			p := float64(h1_mlp_W1[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_mlp_W1[i])
-			h1_mlp_W1_m[i] = float32(float64(h1_mlp_W1_m[i])*beta1 + (1-beta1)*g)
-			h1_mlp_W1_v[i] = float32(float64(h1_mlp_W1_v[i])*beta2 + (1-beta2)*g*g)
-			h1_mlp_W1[i] = float32(p - lr/bc1*float64(h1_mlp_W1_m[i])/(math.Sqrt(float64(h1_mlp_W1_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_mlp_W1, dh1_mlp_W1, h1_mlp_W1_m, h1_mlp_W1_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_mlp_b1 ·= 1 − hyper_lr·hyper_wd; h1_mlp_b1_m, h1_mlp_b1_v = moments of dh1_mlp_b1 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_b1 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:78)
@@ -3135,17 +2822,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 512 {
-			p := float64(h1_mlp_b1[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_mlp_b1[i])
-			h1_mlp_b1_m[i] = float32(float64(h1_mlp_b1_m[i])*beta1 + (1-beta1)*g)
-			h1_mlp_b1_v[i] = float32(float64(h1_mlp_b1_v[i])*beta2 + (1-beta2)*g*g)
-			h1_mlp_b1[i] = float32(p - lr/bc1*float64(h1_mlp_b1_m[i])/(math.Sqrt(float64(h1_mlp_b1_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_mlp_b1, dh1_mlp_b1, h1_mlp_b1_m, h1_mlp_b1_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_mlp_W2 ·= 1 − hyper_lr·hyper_wd; h1_mlp_W2_m, h1_mlp_W2_v = moments of dh1_mlp_W2 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_W2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:79)
@@ -3154,17 +2831,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 65536 {
-			p := float64(h1_mlp_W2[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_mlp_W2[i])
-			h1_mlp_W2_m[i] = float32(float64(h1_mlp_W2_m[i])*beta1 + (1-beta1)*g)
-			h1_mlp_W2_v[i] = float32(float64(h1_mlp_W2_v[i])*beta2 + (1-beta2)*g*g)
-			h1_mlp_W2[i] = float32(p - lr/bc1*float64(h1_mlp_W2_m[i])/(math.Sqrt(float64(h1_mlp_W2_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_mlp_W2, dh1_mlp_W2, h1_mlp_W2_m, h1_mlp_W2_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// h1_mlp_b2 ·= 1 − hyper_lr·hyper_wd; h1_mlp_b2_m, h1_mlp_b2_v = moments of dh1_mlp_b2 (β₁ hyper_beta1, β₂ hyper_beta2); h1_mlp_b2 −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:80)
@@ -3173,17 +2840,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(h1_mlp_b2[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dh1_mlp_b2[i])
-			h1_mlp_b2_m[i] = float32(float64(h1_mlp_b2_m[i])*beta1 + (1-beta1)*g)
-			h1_mlp_b2_v[i] = float32(float64(h1_mlp_b2_v[i])*beta2 + (1-beta2)*g*g)
-			h1_mlp_b2[i] = float32(p - lr/bc1*float64(h1_mlp_b2_m[i])/(math.Sqrt(float64(h1_mlp_b2_v[i]))/bc2+eps))
-		}
+		adamRow32(h1_mlp_b2, dh1_mlp_b2, h1_mlp_b2_m, h1_mlp_b2_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// lnf_gamma ·= 1 − hyper_lr·hyper_wd; lnf_gamma_m, lnf_gamma_v = moments of dlnf_gamma (β₁ hyper_beta1, β₂ hyper_beta2); lnf_gamma −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:107)
@@ -3192,17 +2849,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(lnf_gamma[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dlnf_gamma[i])
-			lnf_gamma_m[i] = float32(float64(lnf_gamma_m[i])*beta1 + (1-beta1)*g)
-			lnf_gamma_v[i] = float32(float64(lnf_gamma_v[i])*beta2 + (1-beta2)*g*g)
-			lnf_gamma[i] = float32(p - lr/bc1*float64(lnf_gamma_m[i])/(math.Sqrt(float64(lnf_gamma_v[i]))/bc2+eps))
-		}
+		adamRow32(lnf_gamma, dlnf_gamma, lnf_gamma_m, lnf_gamma_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// lnf_beta ·= 1 − hyper_lr·hyper_wd; lnf_beta_m, lnf_beta_v = moments of dlnf_beta (β₁ hyper_beta1, β₂ hyper_beta2); lnf_beta −= hyper_lr · m̂ / (√v̂ + hyper_eps)  (models/gpt/gpt.go:107)
@@ -3211,17 +2858,7 @@ func (m *Model) update() error {
 		beta2 := float64(hyper_beta2[0])
 		eps := float64(hyper_eps[0])
 		wd := float64(hyper_wd[0])
-		lr := float64(hyper_lr[0])
-		bc1 := 1 - math.Pow(beta1, float64(t_2[0])) // bias corrections at update t
-		bc2 := math.Sqrt(1 - math.Pow(beta2, float64(t_2[0])))
-		for i := range 128 {
-			p := float64(lnf_beta[i])
-			p *= 1 - lr*wd // decoupled weight decay (AdamW)
-			g := float64(dlnf_beta[i])
-			lnf_beta_m[i] = float32(float64(lnf_beta_m[i])*beta1 + (1-beta1)*g)
-			lnf_beta_v[i] = float32(float64(lnf_beta_v[i])*beta2 + (1-beta2)*g*g)
-			lnf_beta[i] = float32(p - lr/bc1*float64(lnf_beta_m[i])/(math.Sqrt(float64(lnf_beta_v[i]))/bc2+eps))
-		}
+		adamRow32(lnf_beta, dlnf_beta, lnf_beta_m, lnf_beta_v, newAdamHyper(1, float64(hyper_lr[0]), beta1, beta2, eps, wd, float64(t_2[0])))
 	}
 
 	// updates ← t_2

@@ -1,0 +1,75 @@
+package kernels
+
+import "math"
+
+// The row kernels: the optimizer updates, LayerNorm's row statistics, GELU
+// and softmax's exponentials over float32 rows, each with an AVX-512 path,
+// an AVX2 path and a portable Go loop (rows_amd64.s; docs/kernels-rows.md).
+// rowsLevel picks the path for every kernel at once: the best the CPU and
+// the OS support (rowsBest), or a lower one that a test forces with
+// setRowsLevel, so that every path runs on a machine with AVX-512.
+
+// The row-kernel paths, in increasing order.
+const (
+	rowsGo     = iota // portable Go loops
+	rowsAVX2          // AVX2 and FMA, 8 float32 (4 float64) lanes
+	rowsAVX512        // AVX-512F, 16 float32 (8 float64) lanes
+)
+
+// rowsLevel is the path the row kernels take.
+var rowsLevel = rowsBest
+
+// setRowsLevel forces the row kernels onto path l, capped at what the CPU
+// supports, and returns the previous level (for a test's deferred reset).
+func setRowsLevel(l int) int {
+	old := rowsLevel
+	rowsLevel = min(l, rowsBest)
+	return old
+}
+
+// adamHyper holds one Adam or AdamW update's constants, computed in float64
+// once per update as the interpreter computes them: the gradient's scale,
+// β₁ and 1 − β₁, β₂ and 1 − β₂, the decoupled weight decay factor 1 − lr·wd
+// (1 for Adam), the step lr/(1 − β₁ᵗ), bc2 = √(1 − β₂ᵗ) and ε. The field
+// order is the assembly's.
+type adamHyper struct {
+	scale, beta1, c1, beta2, c2, decay, step, bc2, eps float64
+}
+
+// newAdamHyper computes an update's constants from its hyperparameters at
+// update t (1-based); wd is 0 for Adam.
+func newAdamHyper(scale, lr, beta1, beta2, eps, wd, t float64) adamHyper {
+	return adamHyper{
+		scale: scale,
+		beta1: beta1, c1: 1 - beta1,
+		beta2: beta2, c2: 1 - beta2,
+		decay: 1 - lr*wd,
+		step:  lr / (1 - math.Pow(beta1, t)),
+		bc2:   math.Sqrt(1 - math.Pow(beta2, t)),
+		eps:   eps,
+	}
+}
+
+// adamRow32 applies one Adam(W) update to the float32 parameter p with
+// gradient g and moments m and v, all of len(p) elements, in one pass:
+//
+//	p  ← p·decay
+//	m  ← float32(m·β₁ + (1−β₁)·s·g)
+//	v  ← float32(v·β₂ + (1−β₂)·s·g·s·g)
+//	p  ← float32(p − step·m/(√v/bc2 + ε))
+//
+// in float64 with the operations in the interpreter's order, so that every
+// path gives the interpreter's float32 values bit for bit (IEEE products,
+// quotients and square roots round alike in a vector lane; no FMA).
+func adamRow32(p, g, m, v []float32, h adamHyper) {
+	n := len(p)
+	g, m, v = g[:n], m[:n], v[:n]
+	i := adamVec32(p, g, m, v, &h)
+	for ; i < n; i++ {
+		pi := float64(p[i]) * h.decay
+		gi := h.scale * float64(g[i])
+		m[i] = float32(float64(m[i])*h.beta1 + h.c1*gi)
+		v[i] = float32(float64(v[i])*h.beta2 + h.c2*gi*gi)
+		p[i] = float32(pi - h.step*float64(m[i])/(math.Sqrt(float64(v[i]))/h.bc2+h.eps))
+	}
+}

@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// rowsBest is the portable path: this build has no vector row kernels.
+const rowsBest = rowsGo
+
+// adamVec32 has no vector kernel on this build: it updates nothing and
+// returns 0, and adamRow32 loops over every element.
+func adamVec32(p, g, m, v []float32, h *adamHyper) int { return 0 }

@@ -1,0 +1,131 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// rowsLevels are the row-kernel paths this machine runs, each forced in
+// turn by eachRowsLevel.
+func rowsLevels() []int {
+	var ls []int
+	for l := rowsGo; l <= rowsBest; l++ {
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+var rowsNames = [...]string{rowsGo: "go", rowsAVX2: "avx2", rowsAVX512: "avx512"}
+
+// eachRowsLevel runs f as a subtest on every path the CPU supports.
+func eachRowsLevel(t *testing.T, f func(t *testing.T)) {
+	for _, l := range rowsLevels() {
+		t.Run(rowsNames[l], func(t *testing.T) {
+			defer setRowsLevel(setRowsLevel(l))
+			if rowsLevel != l {
+				t.Fatalf("forced level %d, got %d", l, rowsLevel)
+			}
+			f(t)
+		})
+	}
+}
+
+// TestRowsLevels: the machine the tests run on should exercise every path;
+// say so when it cannot.
+func TestRowsLevels(t *testing.T) {
+	t.Logf("best row-kernel path: %s", rowsNames[rowsBest])
+	if rowsBest != rowsAVX512 {
+		t.Logf("this CPU runs no AVX-512: the AVX-512 path is not tested here")
+	}
+}
+
+// adamRef is the interpreter's Adam(W) update (runtime.kernApplyAdam),
+// element by element, with float32 storage.
+func adamRef(p, g, m, v []float32, scale, lr, beta1, beta2, eps, wd, t float64) {
+	bc1 := 1 - math.Pow(beta1, t)
+	bc2 := math.Sqrt(1 - math.Pow(beta2, t))
+	step := lr / bc1
+	for i := range p {
+		pi := float64(p[i])
+		if wd != 0 {
+			pi *= 1 - lr*wd
+		}
+		gi := scale * float64(g[i])
+		mi := float64(m[i])*beta1 + (1-beta1)*gi
+		vi := float64(v[i])*beta2 + (1-beta2)*gi*gi
+		m[i], v[i] = float32(mi), float32(vi)
+		mi, vi = float64(m[i]), float64(v[i])
+		p[i] = float32(pi - step*mi/(math.Sqrt(vi)/bc2+eps))
+	}
+}
+
+// TestAdamRow32: every path gives the interpreter's parameters and moments
+// bit for bit, for Adam and AdamW, a scaled gradient, every tail length and
+// values from subnormal to large, zero gradients and NaN.
+func TestAdamRow32(t *testing.T) {
+	eachRowsLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		val := func() float32 {
+			switch r.IntN(8) {
+			case 0:
+				return 0
+			case 1:
+				return float32(r.NormFloat64() * 1e-39) // subnormal
+			case 2:
+				return float32(r.NormFloat64() * 1e20)
+			default:
+				return float32(r.NormFloat64())
+			}
+		}
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 33, 1000} {
+			for _, c := range []struct{ scale, lr, wd, t float64 }{{1, 1e-3, 0, 1}, {1, 1e-3, 0.01, 7}, {0.25, 0.05, 0.1, 1000}} {
+				p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+				for i := range p {
+					p[i], g[i], m[i] = val(), val(), val()
+					v[i] = float32(math.Abs(float64(val())))
+				}
+				if n > 3 {
+					g[3] = float32(math.NaN())
+				}
+				wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+				adamRef(wp, g, wm, wv, c.scale, c.lr, 0.9, 0.999, 1e-8, c.wd, c.t)
+				adamRow32(p, g, m, v, newAdamHyper(c.scale, c.lr, 0.9, 0.999, 1e-8, c.wd, c.t))
+				for i := range p {
+					for _, x := range [][2]float32{{p[i], wp[i]}, {m[i], wm[i]}, {v[i], wv[i]}} {
+						if math.Float32bits(x[0]) != math.Float32bits(x[1]) && !(x[0] != x[0] && x[1] != x[1]) {
+							t.Fatalf("n=%d %+v: element %d: p, m, v = %g, %g, %g; want %g, %g, %g", n, c, i, p[i], m[i], v[i], wp[i], wm[i], wv[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestAdamRow32Allocs(t *testing.T) {
+	p := make([]float32, 100)
+	h := newAdamHyper(1, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1)
+	if a := testing.AllocsPerRun(10, func() { adamRow32(p, p, p, p, h) }); a != 0 {
+		t.Errorf("adamRow32 allocates %v times per call", a)
+	}
+}
+
+func BenchmarkAdamRow32(b *testing.B) {
+	const n = 65536
+	p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range p {
+		p[i], g[i] = float32(i)*1e-5, float32(i%7)*1e-3
+	}
+	h := newAdamHyper(1, 1e-3, 0.9, 0.999, 1e-8, 0.01, 3)
+	for _, l := range rowsLevels() {
+		b.Run(fmt.Sprintf("%s", rowsNames[l]), func(b *testing.B) {
+			defer setRowsLevel(setRowsLevel(l))
+			b.SetBytes(n * 4 * 4)
+			for b.Loop() {
+				adamRow32(p, g, m, v, h)
+			}
+		})
+	}
+}
