@@ -506,6 +506,10 @@ func emitOneHot(f *fnGen, n *graph.Node) []jen.Code {
 	return []jen.Code{indexCheck(call, n, "id", f.ref(ids), n.Attrs.Depth)}
 }
 
+// colSumMinElems is the smallest sum over leading axes that emitReduce
+// hands to colSums rather than writing the loops inline.
+const colSumMinElems = 4096
+
 // emitReduce writes a loop nest: kept axes outside, reduced axes inside,
 // accumulating in float64.
 func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
@@ -617,6 +621,29 @@ func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
 			}
 		}
 		return nest
+	}
+	// A sum or mean over leading axes (a bias's gradient: rows × columns,
+	// summed down the columns) goes to colSums, which sums each column in
+	// the nest's order, bit for bit, but reads the rows in order and runs
+	// the columns' sums side by side.
+	// Small ones (an XOR network's) keep the inline loops.
+	colSum := len(red) > 0 && outer >= 0 && n.Op != graph.OpMax && in.Size() >= colSumMinElems
+	for i, d := range red {
+		colSum = colSum && d == i
+	}
+	if colSum {
+		rows := graph.Shape(in[:len(red)]).Size()
+		cols := in.Size() / rows
+		span := graph.Shape(in[outer+1:]).Size() // columns per index of the outer kept axis
+		build = func(f *fnGen, ranged bool) jen.Code {
+			lo, hi := jen.Lit(0), jen.Lit(cols)
+			if ranged && span == 1 {
+				lo, hi = jen.Id("lo"), jen.Id("hi")
+			} else if ranged {
+				lo, hi = jen.Id("lo").Op("*").Lit(span), jen.Id("hi").Op("*").Lit(span)
+			}
+			return jen.Id("colSums").Call(f.ref(n), f.ref(x), jen.Lit(rows), jen.Lit(cols), lo, hi, jen.Lit(n.Op == graph.OpMean))
+		}
 	}
 	if outer >= 0 && f.g.splits(in.Size(), parallelMinElems) {
 		lf := f.kernelGen()

@@ -8,3 +8,7 @@ const rowsBest = rowsGo
 // adamVec32 has no vector kernel on this build: it updates nothing and
 // returns 0, and adamRow32 loops over every element.
 func adamVec32(p, g, m, v []float32, h *adamHyper) int { return 0 }
+
+// colSumVec32 has no vector kernel on this build: it adds nothing and
+// returns 0.
+func colSumVec32(acc []float64, x []float32, rows, stride int) int { return 0 }

@@ -129,3 +129,55 @@ func BenchmarkAdamRow32(b *testing.B) {
 		})
 	}
 }
+
+// TestColSums: on every path, each column's sum is the loop nest's (rows
+// in order, float64 from 0) bit for bit, for whole and partial column
+// blocks, column ranges, one row and mean; float64 too.
+func TestColSums(t *testing.T) {
+	eachRowsLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, c := range []struct{ rows, cols, lo, hi int }{{1024, 512, 0, 512}, {1024, 128, 32, 96}, {7, 130, 0, 130}, {1, 64, 0, 64}, {3, 200, 5, 199}, {0, 8, 0, 8}, {5, 33, 0, 33}} {
+			x := make([]float32, c.rows*c.cols)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * math.Exp(4*r.NormFloat64()))
+			}
+			x64 := make([]float64, len(x))
+			for i, v := range x {
+				x64[i] = float64(v)
+			}
+			for _, mean := range []bool{false, true} {
+				out, out64 := make([]float32, c.cols), make([]float64, c.cols)
+				colSums(out, x, c.rows, c.cols, c.lo, c.hi, mean)
+				colSums(out64, x64, c.rows, c.cols, c.lo, c.hi, mean)
+				for k := range c.cols {
+					var s float64 = 0.0
+					for i := range c.rows {
+						s += float64(x[i*c.cols+k])
+					}
+					if mean {
+						s = s / float64(c.rows)
+					}
+					want, want64 := float32(s), s
+					if k < c.lo || k >= c.hi {
+						want, want64 = 0, 0
+					}
+					if math.Float32bits(out[k]) != math.Float32bits(want) || math.Float64bits(out64[k]) != math.Float64bits(want64) {
+						t.Fatalf("%+v mean=%v: column %d = %g (f64 %g), want %g", c, mean, k, out[k], out64[k], want64)
+					}
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkColSums(b *testing.B) {
+	x, out := make([]float32, 1024*512), make([]float32, 512)
+	for _, l := range rowsLevels() {
+		b.Run(rowsNames[l], func(b *testing.B) {
+			defer setRowsLevel(setRowsLevel(l))
+			for b.Loop() {
+				colSums(out, x, 1024, 512, 0, 512, false)
+			}
+		})
+	}
+}

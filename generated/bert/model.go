@@ -3606,30 +3606,14 @@ func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_bias(lo, hi, thread int, v [][]float32) {
 	dlogits, dmlm_bias := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dlogits[i*32768+j*512+k])
-			}
-		}
-		dmlm_bias[k] = float32(s)
-	}
+	colSums(dmlm_bias, dlogits, 512, 512, lo, hi, false)
 }
 
 // reduceDmlm_ln_beta computes dmlm_ln_beta = Σ_[0,1](dmlm_ln) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_ln_beta(lo, hi, thread int, v [][]float32) {
 	dmlm_ln, dmlm_ln_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dmlm_ln[i*4096+j*64+k])
-			}
-		}
-		dmlm_ln_beta[k] = float32(s)
-	}
+	colSums(dmlm_ln_beta, dmlm_ln, 512, 64, lo, hi, false)
 }
 
 // loopT150 computes t150 = dmlm_ln ⊙ t125 over [lo, hi) of its
@@ -3645,15 +3629,7 @@ func (m *Model) loopT150(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_ln_gamma(lo, hi, thread int, v [][]float32) {
 	t150, dmlm_ln_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t150[i*4096+j*64+k])
-			}
-		}
-		dmlm_ln_gamma[k] = float32(s)
-	}
+	colSums(dmlm_ln_gamma, t150, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDmlm_hidden runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -3675,30 +3651,14 @@ func (m *Model) loopT153(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_b(lo, hi, thread int, v [][]float32) {
 	t153, dmlm_b := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t153[i*4096+j*64+k])
-			}
-		}
-		dmlm_b[k] = float32(s)
-	}
+	colSums(dmlm_b, t153, 512, 64, lo, hi, false)
 }
 
 // reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln2, dh1_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_ln2[i*4096+j*64+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	colSums(dh1_ln2_beta, dh1_ln2, 512, 64, lo, hi, false)
 }
 
 // loopT161 computes t161 = dh1_ln2 ⊙ t115 over [lo, hi) of its
@@ -3714,15 +3674,7 @@ func (m *Model) loopT161(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t161, dh1_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t161[i*4096+j*64+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln2_gamma, t161, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -3735,15 +3687,7 @@ func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_resid2[i*4096+j*64+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	colSums(dh1_mlp_b2, dh1_resid2, 512, 64, lo, hi, false)
 }
 
 // fusedT169 is one fused epilogue kernel over f32[8,64,256]:
@@ -3766,15 +3710,7 @@ func (m *Model) fusedT169Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t169, dh1_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t169[i*16384+j*256+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	colSums(dh1_mlp_b1, t169, 512, 256, lo, hi, false)
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -3800,15 +3736,7 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln1, dh1_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_ln1[i*4096+j*64+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	colSums(dh1_ln1_beta, dh1_ln1, 512, 64, lo, hi, false)
 }
 
 // loopT178 computes t178 = dh1_ln1 ⊙ t106 over [lo, hi) of its
@@ -3824,15 +3752,7 @@ func (m *Model) loopT178(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t178, dh1_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t178[i*4096+j*64+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln1_gamma, t178, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh1_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -3845,15 +3765,7 @@ func (m *Model) layerNormGradDh1_resid1(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh1_resid1, dh1_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_resid1[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	colSums(dh1_attn_bo, dh1_resid1, 512, 64, lo, hi, false)
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t186ᵀ[0,2,1,3] over [lo, hi) of its
@@ -3950,15 +3862,7 @@ func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_v_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	colSums(dh1_attn_bv, dh1_attn_v_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT203 computes t203 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -3980,15 +3884,7 @@ func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_k_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	colSums(dh1_attn_bk, dh1_attn_k_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT209 computes t209 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -4010,15 +3906,7 @@ func (m *Model) transposeT209(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_q_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	colSums(dh1_attn_bq, dh1_attn_q_proj, 512, 64, lo, hi, false)
 }
 
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
@@ -4048,15 +3936,7 @@ func (m *Model) fusedDh0_ln2Rows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln2, dh0_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_ln2[i*4096+j*64+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	colSums(dh0_ln2_beta, dh0_ln2, 512, 64, lo, hi, false)
 }
 
 // loopT220 computes t220 = dh0_ln2 ⊙ t65 over [lo, hi) of its
@@ -4072,15 +3952,7 @@ func (m *Model) loopT220(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t220, dh0_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t220[i*4096+j*64+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln2_gamma, t220, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh0_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -4093,15 +3965,7 @@ func (m *Model) layerNormGradDh0_resid2(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_resid2[i*4096+j*64+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	colSums(dh0_mlp_b2, dh0_resid2, 512, 64, lo, hi, false)
 }
 
 // fusedT228 is one fused epilogue kernel over f32[8,64,256]:
@@ -4124,15 +3988,7 @@ func (m *Model) fusedT228Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t228, dh0_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t228[i*16384+j*256+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	colSums(dh0_mlp_b1, t228, 512, 256, lo, hi, false)
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -4158,15 +4014,7 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln1, dh0_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_ln1[i*4096+j*64+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	colSums(dh0_ln1_beta, dh0_ln1, 512, 64, lo, hi, false)
 }
 
 // loopT237 computes t237 = dh0_ln1 ⊙ t56 over [lo, hi) of its
@@ -4182,15 +4030,7 @@ func (m *Model) loopT237(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t237, dh0_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t237[i*4096+j*64+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln1_gamma, t237, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh0_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -4203,15 +4043,7 @@ func (m *Model) layerNormGradDh0_resid1(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh0_resid1, dh0_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_resid1[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	colSums(dh0_attn_bo, dh0_resid1, 512, 64, lo, hi, false)
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t245ᵀ[0,2,1,3] over [lo, hi) of its
@@ -4308,15 +4140,7 @@ func (m *Model) transposeT254(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_v_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	colSums(dh0_attn_bv, dh0_attn_v_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT261 computes t261 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -4338,15 +4162,7 @@ func (m *Model) transposeT261(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_k_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	colSums(dh0_attn_bk, dh0_attn_k_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT267 computes t267 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -4368,15 +4184,7 @@ func (m *Model) transposeT267(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_q_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	colSums(dh0_attn_bq, dh0_attn_q_proj, 512, 64, lo, hi, false)
 }
 
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
@@ -4406,15 +4214,7 @@ func (m *Model) fusedDemb_lnRows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDemb_ln_beta(lo, hi, thread int, v [][]float32) {
 	demb_ln, demb_ln_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(demb_ln[i*4096+j*64+k])
-			}
-		}
-		demb_ln_beta[k] = float32(s)
-	}
+	colSums(demb_ln_beta, demb_ln, 512, 64, lo, hi, false)
 }
 
 // loopT278 computes t278 = demb_ln ⊙ t13 over [lo, hi) of its
@@ -4430,15 +4230,7 @@ func (m *Model) loopT278(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDemb_ln_gamma(lo, hi, thread int, v [][]float32) {
 	t278, demb_ln_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t278[i*4096+j*64+k])
-			}
-		}
-		demb_ln_gamma[k] = float32(s)
-	}
+	colSums(demb_ln_gamma, t278, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDemb runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -4451,15 +4243,7 @@ func (m *Model) layerNormGradDemb(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 	demb, dwpe := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(demb[i*4096+j*64+k])
-			}
-			dwpe[j*64+k] = float32(s)
-		}
-	}
+	colSums(dwpe, demb, 8, 4096, lo*64, hi*64, false)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,64]:

@@ -6986,15 +6986,7 @@ func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
 	dlnf, dlnf_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dlnf[i*16384+j*128+k])
-			}
-		}
-		dlnf_beta[k] = float32(s)
-	}
+	colSums(dlnf_beta, dlnf, 1024, 128, lo, hi, false)
 }
 
 // loopT228 computes t228 = dlnf ⊙ t212 over [lo, hi) of its
@@ -7010,15 +7002,7 @@ func (m *Model) loopT228(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
 	t228, dlnf_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t228[i*16384+j*128+k])
-			}
-		}
-		dlnf_gamma[k] = float32(s)
-	}
+	colSums(dlnf_gamma, t228, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradDh3_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7031,15 +7015,7 @@ func (m *Model) layerNormGradDh3_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh3_resid2, dh3_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_resid2[i*16384+j*128+k])
-			}
-		}
-		dh3_mlp_b2[k] = float32(s)
-	}
+	colSums(dh3_mlp_b2, dh3_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT236 is one fused epilogue kernel over f32[8,128,512]:
@@ -7062,30 +7038,14 @@ func (m *Model) fusedT236Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t236, dh3_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t236[i*65536+j*512+k])
-			}
-		}
-		dh3_mlp_b1[k] = float32(s)
-	}
+	colSums(dh3_mlp_b1, t236, 1024, 512, lo, hi, false)
 }
 
 // reduceDh3_ln2_beta computes dh3_ln2_beta = Σ_[0,1](dh3_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh3_ln2, dh3_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_ln2[i*16384+j*128+k])
-			}
-		}
-		dh3_ln2_beta[k] = float32(s)
-	}
+	colSums(dh3_ln2_beta, dh3_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT244 computes t244 = dh3_ln2 ⊙ t201 over [lo, hi) of its
@@ -7101,15 +7061,7 @@ func (m *Model) loopT244(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t244, dh3_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t244[i*16384+j*128+k])
-			}
-		}
-		dh3_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh3_ln2_gamma, t244, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT246 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7131,15 +7083,7 @@ func (m *Model) loopDh3_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh3_resid1, dh3_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_resid1[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bo[k] = float32(s)
-	}
+	colSums(dh3_attn_bo, dh3_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh3_attn_context computes dh3_attn_context = t253ᵀ[0,2,1,3] over [lo, hi) of its
@@ -7239,15 +7183,7 @@ func (m *Model) transposeT263(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh3_attn_v_proj, dh3_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bv[k] = float32(s)
-	}
+	colSums(dh3_attn_bv, dh3_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT270 computes t270 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -7269,15 +7205,7 @@ func (m *Model) transposeT270(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh3_attn_k_proj, dh3_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bk[k] = float32(s)
-	}
+	colSums(dh3_attn_bk, dh3_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT276 computes t276 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -7299,15 +7227,7 @@ func (m *Model) transposeT276(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh3_attn_q_proj, dh3_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bq[k] = float32(s)
-	}
+	colSums(dh3_attn_bq, dh3_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -7335,15 +7255,7 @@ func (m *Model) fusedDh3_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh3_ln1, dh3_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_ln1[i*16384+j*128+k])
-			}
-		}
-		dh3_ln1_beta[k] = float32(s)
-	}
+	colSums(dh3_ln1_beta, dh3_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT286 computes t286 = dh3_ln1 ⊙ t176 over [lo, hi) of its
@@ -7359,15 +7271,7 @@ func (m *Model) loopT286(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t286, dh3_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t286[i*16384+j*128+k])
-			}
-		}
-		dh3_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh3_ln1_gamma, t286, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT288 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7389,15 +7293,7 @@ func (m *Model) loopDh2_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh2_resid2, dh2_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_resid2[i*16384+j*128+k])
-			}
-		}
-		dh2_mlp_b2[k] = float32(s)
-	}
+	colSums(dh2_mlp_b2, dh2_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT295 is one fused epilogue kernel over f32[8,128,512]:
@@ -7420,30 +7316,14 @@ func (m *Model) fusedT295Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t295, dh2_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t295[i*65536+j*512+k])
-			}
-		}
-		dh2_mlp_b1[k] = float32(s)
-	}
+	colSums(dh2_mlp_b1, t295, 1024, 512, lo, hi, false)
 }
 
 // reduceDh2_ln2_beta computes dh2_ln2_beta = Σ_[0,1](dh2_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh2_ln2, dh2_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_ln2[i*16384+j*128+k])
-			}
-		}
-		dh2_ln2_beta[k] = float32(s)
-	}
+	colSums(dh2_ln2_beta, dh2_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT303 computes t303 = dh2_ln2 ⊙ t151 over [lo, hi) of its
@@ -7459,15 +7339,7 @@ func (m *Model) loopT303(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t303, dh2_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t303[i*16384+j*128+k])
-			}
-		}
-		dh2_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh2_ln2_gamma, t303, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT305 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7489,15 +7361,7 @@ func (m *Model) loopDh2_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh2_resid1, dh2_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_resid1[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bo[k] = float32(s)
-	}
+	colSums(dh2_attn_bo, dh2_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh2_attn_context computes dh2_attn_context = t312ᵀ[0,2,1,3] over [lo, hi) of its
@@ -7597,15 +7461,7 @@ func (m *Model) transposeT321(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh2_attn_v_proj, dh2_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bv[k] = float32(s)
-	}
+	colSums(dh2_attn_bv, dh2_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT328 computes t328 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -7627,15 +7483,7 @@ func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh2_attn_k_proj, dh2_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bk[k] = float32(s)
-	}
+	colSums(dh2_attn_bk, dh2_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT334 computes t334 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -7657,15 +7505,7 @@ func (m *Model) transposeT334(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh2_attn_q_proj, dh2_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bq[k] = float32(s)
-	}
+	colSums(dh2_attn_bq, dh2_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -7693,15 +7533,7 @@ func (m *Model) fusedDh2_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh2_ln1, dh2_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_ln1[i*16384+j*128+k])
-			}
-		}
-		dh2_ln1_beta[k] = float32(s)
-	}
+	colSums(dh2_ln1_beta, dh2_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT344 computes t344 = dh2_ln1 ⊙ t126 over [lo, hi) of its
@@ -7717,15 +7549,7 @@ func (m *Model) loopT344(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t344, dh2_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t344[i*16384+j*128+k])
-			}
-		}
-		dh2_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh2_ln1_gamma, t344, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT346 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7747,15 +7571,7 @@ func (m *Model) loopDh1_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_resid2[i*16384+j*128+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	colSums(dh1_mlp_b2, dh1_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT353 is one fused epilogue kernel over f32[8,128,512]:
@@ -7778,30 +7594,14 @@ func (m *Model) fusedT353Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t353, dh1_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t353[i*65536+j*512+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	colSums(dh1_mlp_b1, t353, 1024, 512, lo, hi, false)
 }
 
 // reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln2, dh1_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_ln2[i*16384+j*128+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	colSums(dh1_ln2_beta, dh1_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT361 computes t361 = dh1_ln2 ⊙ t101 over [lo, hi) of its
@@ -7817,15 +7617,7 @@ func (m *Model) loopT361(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t361, dh1_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t361[i*16384+j*128+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln2_gamma, t361, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT363 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7847,15 +7639,7 @@ func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh1_resid1, dh1_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_resid1[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	colSums(dh1_attn_bo, dh1_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t370ᵀ[0,2,1,3] over [lo, hi) of its
@@ -7955,15 +7739,7 @@ func (m *Model) transposeT379(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	colSums(dh1_attn_bv, dh1_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT386 computes t386 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -7985,15 +7761,7 @@ func (m *Model) transposeT386(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	colSums(dh1_attn_bk, dh1_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT392 computes t392 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -8015,15 +7783,7 @@ func (m *Model) transposeT392(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	colSums(dh1_attn_bq, dh1_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -8051,15 +7811,7 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln1, dh1_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_ln1[i*16384+j*128+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	colSums(dh1_ln1_beta, dh1_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT402 computes t402 = dh1_ln1 ⊙ t76 over [lo, hi) of its
@@ -8075,15 +7827,7 @@ func (m *Model) loopT402(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t402, dh1_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t402[i*16384+j*128+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln1_gamma, t402, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT404 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -8105,15 +7849,7 @@ func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_resid2[i*16384+j*128+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	colSums(dh0_mlp_b2, dh0_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT411 is one fused epilogue kernel over f32[8,128,512]:
@@ -8136,30 +7872,14 @@ func (m *Model) fusedT411Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t411, dh0_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t411[i*65536+j*512+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	colSums(dh0_mlp_b1, t411, 1024, 512, lo, hi, false)
 }
 
 // reduceDh0_ln2_beta computes dh0_ln2_beta = Σ_[0,1](dh0_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln2, dh0_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_ln2[i*16384+j*128+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	colSums(dh0_ln2_beta, dh0_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT419 computes t419 = dh0_ln2 ⊙ t51 over [lo, hi) of its
@@ -8175,15 +7895,7 @@ func (m *Model) loopT419(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t419, dh0_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t419[i*16384+j*128+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln2_gamma, t419, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT421 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -8205,15 +7917,7 @@ func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh0_resid1, dh0_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_resid1[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	colSums(dh0_attn_bo, dh0_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t428ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8313,15 +8017,7 @@ func (m *Model) transposeT437(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	colSums(dh0_attn_bv, dh0_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT444 computes t444 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -8343,15 +8039,7 @@ func (m *Model) transposeT444(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	colSums(dh0_attn_bk, dh0_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT450 computes t450 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -8373,15 +8061,7 @@ func (m *Model) transposeT450(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	colSums(dh0_attn_bq, dh0_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -8409,15 +8089,7 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln1, dh0_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_ln1[i*16384+j*128+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	colSums(dh0_ln1_beta, dh0_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT460 computes t460 = dh0_ln1 ⊙ t23 over [lo, hi) of its
@@ -8433,15 +8105,7 @@ func (m *Model) loopT460(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t460, dh0_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t460[i*16384+j*128+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln1_gamma, t460, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT462 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -8463,15 +8127,7 @@ func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 	dh_in, dwpe := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(dh_in[i*16384+j*128+k])
-			}
-			dwpe[j*128+k] = float32(s)
-		}
-	}
+	colSums(dwpe, dh_in, 8, 16384, lo*128, hi*128, false)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,128]:

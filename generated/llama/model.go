@@ -6022,15 +6022,7 @@ func (m *Model) loopT199(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDnorm_g(lo, hi, thread int, v [][]float32) {
 	t199, dnorm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t199[i*16384+j*128+k])
-			}
-		}
-		dnorm_g[k] = float32(s)
-	}
+	colSums(dnorm_g, t199, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradDh3_resid2 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6105,15 +6097,7 @@ func (m *Model) loopT224(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t224, dh3_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t224[i*16384+j*128+k])
-			}
-		}
-		dh3_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh3_mlp_norm_g, t224, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT226 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6340,15 +6324,7 @@ func (m *Model) loopT267(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t267, dh3_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t267[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh3_attn_norm_g, t267, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT269 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6432,15 +6408,7 @@ func (m *Model) loopT292(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t292, dh2_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t292[i*16384+j*128+k])
-			}
-		}
-		dh2_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh2_mlp_norm_g, t292, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT294 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6667,15 +6635,7 @@ func (m *Model) loopT334(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t334, dh2_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t334[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh2_attn_norm_g, t334, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT336 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6759,15 +6719,7 @@ func (m *Model) loopT359(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t359, dh1_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t359[i*16384+j*128+k])
-			}
-		}
-		dh1_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh1_mlp_norm_g, t359, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT361 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6994,15 +6946,7 @@ func (m *Model) loopT401(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t401, dh1_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t401[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh1_attn_norm_g, t401, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT403 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7086,15 +7030,7 @@ func (m *Model) loopT426(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t426, dh0_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t426[i*16384+j*128+k])
-			}
-		}
-		dh0_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh0_mlp_norm_g, t426, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT428 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7321,15 +7257,7 @@ func (m *Model) loopT468(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t468, dh0_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t468[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh0_attn_norm_g, t468, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT470 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.

@@ -797,13 +797,7 @@ func (m *Model) fusedDz2Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 	dz2, db2 := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 64 {
-			s += float64(dz2[i*256+j])
-		}
-		db2[j] = float32(s)
-	}
+	colSums(db2, dz2, 64, 256, lo, hi, false)
 }
 
 // fusedDz1 is one fused epilogue kernel over f32[64,256]:
@@ -831,13 +825,7 @@ func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
 	dz1, db1 := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 64 {
-			s += float64(dz1[i*256+j])
-		}
-		db1[j] = float32(s)
-	}
+	colSums(db1, dz1, 64, 256, lo, hi, false)
 }
 
 // task is the kernel the pool's threads are running, each over its own range

@@ -47,3 +47,34 @@ func adamVec32(p, g, m, v []float32, h *adamHyper) int {
 	}
 	return n
 }
+
+//go:noescape
+func colSum64AVX512(acc []float64, x []float32, rows, stride int)
+
+//go:noescape
+func colSum32AVX2(acc []float64, x []float32, rows, stride int)
+
+// colSumVec32 adds rows rows of x, stride elements apart, into acc on the
+// vector path: as many whole blocks of columns as fit in len(acc) (64 for
+// AVX-512, 32 for AVX2), and returns how many columns it summed (0 on the
+// Go path). x holds at least (rows−1)·stride + len(acc) elements.
+func colSumVec32(acc []float64, x []float32, rows, stride int) int {
+	w := 0
+	switch rowsLevel {
+	case rowsAVX512:
+		w = 64
+	case rowsAVX2:
+		w = 32
+	default:
+		return 0
+	}
+	n := len(acc) / w * w
+	for c := 0; c < n; c += w {
+		if w == 64 {
+			colSum64AVX512(acc[c:c+w], x[c:], rows, stride)
+		} else {
+			colSum32AVX2(acc[c:c+w], x[c:], rows, stride)
+		}
+	}
+	return n
+}

@@ -894,13 +894,7 @@ func (m *Model) fusedDrecon(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 	drecon, db_dec := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 256 {
-			s += float64(drecon[i*128+j])
-		}
-		db_dec[j] = float32(s)
-	}
+	colSums(db_dec, drecon, 256, 128, lo, hi, false)
 }
 
 // fusedT36 is one fused epilogue kernel over f32[256,512]:
@@ -932,13 +926,7 @@ func (m *Model) fusedT36Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb_enc(lo, hi, thread int, v [][]float32) {
 	t36, db_enc := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 256 {
-			s += float64(t36[i*512+j])
-		}
-		db_enc[j] = float32(s)
-	}
+	colSums(db_enc, t36, 256, 512, lo, hi, false)
 }
 
 // fusedT41 is one fused elementwise kernel over f32[512,128]:

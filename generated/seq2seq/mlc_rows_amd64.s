@@ -138,3 +138,109 @@ adam2_loop:
 adam2_done:
 	VZEROUPPER
 	RET
+
+// func colSum64AVX512(acc []float64, x []float32, rows, stride int)
+// acc[j] += x[r·stride + j] for j < 64, r < rows, in row order, in eight
+// accumulators of 8 float64 lanes. len(acc) = 64.
+TEXT ·colSum64AVX512(SB), NOSPLIT, $0-64
+	MOVQ    acc_base+0(FP), DI
+	MOVQ    x_base+24(FP), SI
+	MOVQ    rows+48(FP), CX
+	MOVQ    stride+56(FP), DX
+	SHLQ    $2, DX
+	VMOVUPD 0(DI), Z0
+	VMOVUPD 64(DI), Z1
+	VMOVUPD 128(DI), Z2
+	VMOVUPD 192(DI), Z3
+	VMOVUPD 256(DI), Z4
+	VMOVUPD 320(DI), Z5
+	VMOVUPD 384(DI), Z6
+	VMOVUPD 448(DI), Z7
+	TESTQ   CX, CX
+	JZ      cs512_store
+
+cs512_loop:
+	VCVTPS2PD 0(SI), Z8
+	VCVTPS2PD 32(SI), Z9
+	VCVTPS2PD 64(SI), Z10
+	VCVTPS2PD 96(SI), Z11
+	VCVTPS2PD 128(SI), Z12
+	VCVTPS2PD 160(SI), Z13
+	VCVTPS2PD 192(SI), Z14
+	VCVTPS2PD 224(SI), Z15
+	VADDPD    Z8, Z0, Z0
+	VADDPD    Z9, Z1, Z1
+	VADDPD    Z10, Z2, Z2
+	VADDPD    Z11, Z3, Z3
+	VADDPD    Z12, Z4, Z4
+	VADDPD    Z13, Z5, Z5
+	VADDPD    Z14, Z6, Z6
+	VADDPD    Z15, Z7, Z7
+	ADDQ      DX, SI
+	DECQ      CX
+	JNZ       cs512_loop
+
+cs512_store:
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	VMOVUPD Z4, 256(DI)
+	VMOVUPD Z5, 320(DI)
+	VMOVUPD Z6, 384(DI)
+	VMOVUPD Z7, 448(DI)
+	VZEROUPPER
+	RET
+
+// func colSum32AVX2(acc []float64, x []float32, rows, stride int)
+// colSum64AVX512 for 32 columns in eight accumulators of 4 lanes.
+// len(acc) = 32.
+TEXT ·colSum32AVX2(SB), NOSPLIT, $0-64
+	MOVQ    acc_base+0(FP), DI
+	MOVQ    x_base+24(FP), SI
+	MOVQ    rows+48(FP), CX
+	MOVQ    stride+56(FP), DX
+	SHLQ    $2, DX
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	VMOVUPD 128(DI), Y4
+	VMOVUPD 160(DI), Y5
+	VMOVUPD 192(DI), Y6
+	VMOVUPD 224(DI), Y7
+	TESTQ   CX, CX
+	JZ      cs2_store
+
+cs2_loop:
+	VCVTPS2PD 0(SI), Y8
+	VCVTPS2PD 16(SI), Y9
+	VCVTPS2PD 32(SI), Y10
+	VCVTPS2PD 48(SI), Y11
+	VCVTPS2PD 64(SI), Y12
+	VCVTPS2PD 80(SI), Y13
+	VCVTPS2PD 96(SI), Y14
+	VCVTPS2PD 112(SI), Y15
+	VADDPD    Y8, Y0, Y0
+	VADDPD    Y9, Y1, Y1
+	VADDPD    Y10, Y2, Y2
+	VADDPD    Y11, Y3, Y3
+	VADDPD    Y12, Y4, Y4
+	VADDPD    Y13, Y5, Y5
+	VADDPD    Y14, Y6, Y6
+	VADDPD    Y15, Y7, Y7
+	ADDQ      DX, SI
+	DECQ      CX
+	JNZ       cs2_loop
+
+cs2_store:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VMOVUPD Y4, 128(DI)
+	VMOVUPD Y5, 160(DI)
+	VMOVUPD Y6, 192(DI)
+	VMOVUPD Y7, 224(DI)
+	VZEROUPPER
+	RET

@@ -11030,15 +11030,7 @@ func (m *Model) loopT382(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec_norm_g(lo, hi, thread int, v [][]float32) {
 	t382, ddec_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t382[i*3072+j*96+k])
-			}
-		}
-		ddec_norm_g[k] = float32(s)
-	}
+	colSums(ddec_norm_g, t382, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradDdec2_resid3 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11113,15 +11105,7 @@ func (m *Model) loopT407(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec2_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t407, ddec2_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t407[i*3072+j*96+k])
-			}
-		}
-		ddec2_mlp_norm_g[k] = float32(s)
-	}
+	colSums(ddec2_mlp_norm_g, t407, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT409 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11312,15 +11296,7 @@ func (m *Model) loopT447(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec2_cross_norm_g(lo, hi, thread int, v [][]float32) {
 	t447, ddec2_cross_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t447[i*3072+j*96+k])
-			}
-		}
-		ddec2_cross_norm_g[k] = float32(s)
-	}
+	colSums(ddec2_cross_norm_g, t447, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT449 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11547,15 +11523,7 @@ func (m *Model) loopT489(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec2_self_norm_g(lo, hi, thread int, v [][]float32) {
 	t489, ddec2_self_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t489[i*3072+j*96+k])
-			}
-		}
-		ddec2_self_norm_g[k] = float32(s)
-	}
+	colSums(ddec2_self_norm_g, t489, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT491 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11639,15 +11607,7 @@ func (m *Model) loopT514(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec1_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t514, ddec1_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t514[i*3072+j*96+k])
-			}
-		}
-		ddec1_mlp_norm_g[k] = float32(s)
-	}
+	colSums(ddec1_mlp_norm_g, t514, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT516 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11838,15 +11798,7 @@ func (m *Model) loopT552(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec1_cross_norm_g(lo, hi, thread int, v [][]float32) {
 	t552, ddec1_cross_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t552[i*3072+j*96+k])
-			}
-		}
-		ddec1_cross_norm_g[k] = float32(s)
-	}
+	colSums(ddec1_cross_norm_g, t552, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT554 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12073,15 +12025,7 @@ func (m *Model) loopT594(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec1_self_norm_g(lo, hi, thread int, v [][]float32) {
 	t594, ddec1_self_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t594[i*3072+j*96+k])
-			}
-		}
-		ddec1_self_norm_g[k] = float32(s)
-	}
+	colSums(ddec1_self_norm_g, t594, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT596 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12165,15 +12109,7 @@ func (m *Model) loopT619(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec0_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t619, ddec0_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t619[i*3072+j*96+k])
-			}
-		}
-		ddec0_mlp_norm_g[k] = float32(s)
-	}
+	colSums(ddec0_mlp_norm_g, t619, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT621 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12364,15 +12300,7 @@ func (m *Model) loopT657(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec0_cross_norm_g(lo, hi, thread int, v [][]float32) {
 	t657, ddec0_cross_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t657[i*3072+j*96+k])
-			}
-		}
-		ddec0_cross_norm_g[k] = float32(s)
-	}
+	colSums(ddec0_cross_norm_g, t657, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT659 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12599,15 +12527,7 @@ func (m *Model) loopT699(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec0_self_norm_g(lo, hi, thread int, v [][]float32) {
 	t699, ddec0_self_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t699[i*3072+j*96+k])
-			}
-		}
-		ddec0_self_norm_g[k] = float32(s)
-	}
+	colSums(ddec0_self_norm_g, t699, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT701 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12665,15 +12585,7 @@ func (m *Model) loopT710(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc_norm_g(lo, hi, thread int, v [][]float32) {
 	t710, denc_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t710[i*3072+j*96+k])
-			}
-		}
-		denc_norm_g[k] = float32(s)
-	}
+	colSums(denc_norm_g, t710, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradDenc2_resid2 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12748,15 +12660,7 @@ func (m *Model) loopT734(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc2_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t734, denc2_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t734[i*3072+j*96+k])
-			}
-		}
-		denc2_mlp_norm_g[k] = float32(s)
-	}
+	colSums(denc2_mlp_norm_g, t734, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT736 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12980,15 +12884,7 @@ func (m *Model) loopT776(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc2_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t776, denc2_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t776[i*3072+j*96+k])
-			}
-		}
-		denc2_attn_norm_g[k] = float32(s)
-	}
+	colSums(denc2_attn_norm_g, t776, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT778 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13072,15 +12968,7 @@ func (m *Model) loopT801(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc1_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t801, denc1_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t801[i*3072+j*96+k])
-			}
-		}
-		denc1_mlp_norm_g[k] = float32(s)
-	}
+	colSums(denc1_mlp_norm_g, t801, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT803 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13304,15 +13192,7 @@ func (m *Model) loopT843(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc1_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t843, denc1_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t843[i*3072+j*96+k])
-			}
-		}
-		denc1_attn_norm_g[k] = float32(s)
-	}
+	colSums(denc1_attn_norm_g, t843, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT845 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13396,15 +13276,7 @@ func (m *Model) loopT868(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc0_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t868, denc0_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t868[i*3072+j*96+k])
-			}
-		}
-		denc0_mlp_norm_g[k] = float32(s)
-	}
+	colSums(denc0_mlp_norm_g, t868, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT870 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13628,15 +13500,7 @@ func (m *Model) loopT910(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc0_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t910, denc0_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t910[i*3072+j*96+k])
-			}
-		}
-		denc0_attn_norm_g[k] = float32(s)
-	}
+	colSums(denc0_attn_norm_g, t910, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT912 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.

@@ -75,3 +75,37 @@ func adamRow32(p, g, m, v []float32, h adamHyper) {
 		p[i] = float32(pi - h.step*float64(m[i])/(math.Sqrt(float64(v[i]))/h.bc2+h.eps))
 	}
 }
+
+// colSums sets out[c] = Σᵣ x[r·cols + c] over the rows r of a rows×cols
+// block, for the columns c in [lo, hi), divided by rows when mean is set:
+// the sum over the leading axes (a bias's gradient). Each column is summed
+// in float64 in row order from 0, as the generated loop nest and the
+// interpreter sum it, so the result is theirs bit for bit; but 64 columns
+// run at once, reading x row by row instead of down each column, on the
+// vector path 8 (AVX-512) or 4 (AVX2) columns to an instruction.
+func colSums[T floatT](out, x []T, rows, cols, lo, hi int, mean bool) {
+	var acc [64]float64
+	for c0 := lo; c0 < hi; c0 += len(acc) {
+		a := acc[:min(len(acc), hi-c0)]
+		clear(a)
+		done := 0
+		if xf, ok := any(x).([]float32); ok && rows > 0 {
+			done = colSumVec32(a, xf[c0:c0+(rows-1)*cols+len(a)], rows, cols)
+		}
+		if rest := a[done:]; len(rest) > 0 {
+			for r := range rows {
+				xr := x[r*cols+c0+done:]
+				xr = xr[:len(rest)]
+				for j, v := range xr {
+					rest[j] += float64(v)
+				}
+			}
+		}
+		for j, s := range a {
+			if mean {
+				s /= float64(rows)
+			}
+			out[c0+j] = T(s)
+		}
+	}
+}

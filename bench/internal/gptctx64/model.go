@@ -2112,13 +2112,7 @@ func (m *Model) backward() error {
 
 	// grad of lnf = (t189 ⊙ lnf_gamma) + lnf_beta  (models/gpt/gpt.go:107)
 	// dlnf_beta = Σ_[0,1](dlnf)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dlnf[j*128+k])
-		}
-		dlnf_beta[k] = float32(s)
-	}
+	colSums(dlnf_beta, dlnf, 64, 128, 0, 128, false)
 
 	// grad of t190 = t189 ⊙ lnf_gamma  (models/gpt/gpt.go:107)
 	// t205 = dlnf ⊙ t189
@@ -2126,13 +2120,7 @@ func (m *Model) backward() error {
 		t205[i] = dlnf[i] * t189[i]
 	}
 	// dlnf_gamma = Σ_[0,1]((dlnf ⊙ t189))
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t205[j*128+k])
-		}
-		dlnf_gamma[k] = float32(s)
-	}
+	colSums(dlnf_gamma, t205, 64, 128, 0, 128, false)
 
 	// fused layernorm-grad:
 	//
@@ -2142,13 +2130,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_mlp_out = h1_mlp_hidden · h1_mlp_W2 + h1_mlp_b2  (models/gpt/gpt.go:83)
 	// dh1_mlp_b2 = Σ_[0,1](dh1_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_resid2[j*128+k])
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	colSums(dh1_mlp_b2, dh1_resid2, 64, 128, 0, 128, false)
 
 	// grad of t184 = h1_mlp_hidden · h1_mlp_W2  (models/gpt/gpt.go:83)
 	// t210 = reshape(h1_mlp_hidden, [64,512])
@@ -2176,13 +2158,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln2 = (t178 ⊙ h1_ln2_gamma) + h1_ln2_beta  (models/gpt/gpt.go:91)
 	// dh1_ln2_beta = Σ_[0,1](dh1_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_ln2[j*128+k])
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	colSums(dh1_ln2_beta, dh1_ln2, 64, 128, 0, 128, false)
 
 	// grad of t179 = t178 ⊙ h1_ln2_gamma  (models/gpt/gpt.go:91)
 	// t221 = dh1_ln2 ⊙ t178
@@ -2190,13 +2166,7 @@ func (m *Model) backward() error {
 		t221[i] = dh1_ln2[i] * t178[i]
 	}
 	// dh1_ln2_gamma = Σ_[0,1]((dh1_ln2 ⊙ t178))
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t221[j*128+k])
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln2_gamma, t221, 64, 128, 0, 128, false)
 
 	// fused layernorm-grad:
 	//
@@ -2212,13 +2182,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_out = t174 · h1_attn_Wo + h1_attn_bo  (models/gpt/gpt.go:88)
 	// dh1_attn_bo = Σ_[0,1](dh1_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_resid1[j*128+k])
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	colSums(dh1_attn_bo, dh1_resid1, 64, 128, 0, 128, false)
 
 	// grad of t175 = (reshape(t173, [1,64,128])) · h1_attn_Wo  (models/gpt/gpt.go:88)
 	// t226 = dh1_resid1 · h1_attn_Woᵀ
@@ -2278,13 +2242,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_v_proj = h1_ln1 · h1_attn_Wv + h1_attn_bv  (models/gpt/gpt.go:88)
 	// dh1_attn_bv = Σ_[0,1](dh1_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_attn_v_proj[j*128+k])
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	colSums(dh1_attn_bv, dh1_attn_v_proj, 64, 128, 0, 128, false)
 
 	// grad of t164 = h1_ln1 · h1_attn_Wv  (models/gpt/gpt.go:88)
 	// t243 = dh1_attn_v_proj · h1_attn_Wvᵀ
@@ -2309,13 +2267,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_k_proj = h1_ln1 · h1_attn_Wk + h1_attn_bk  (models/gpt/gpt.go:88)
 	// dh1_attn_bk = Σ_[0,1](dh1_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_attn_k_proj[j*128+k])
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	colSums(dh1_attn_bk, dh1_attn_k_proj, 64, 128, 0, 128, false)
 
 	// grad of t160 = h1_ln1 · h1_attn_Wk  (models/gpt/gpt.go:88)
 	// t250 = dh1_attn_k_proj · h1_attn_Wkᵀ
@@ -2339,13 +2291,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_attn_q_proj = h1_ln1 · h1_attn_Wq + h1_attn_bq  (models/gpt/gpt.go:88)
 	// dh1_attn_bq = Σ_[0,1](dh1_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_attn_q_proj[j*128+k])
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	colSums(dh1_attn_bq, dh1_attn_q_proj, 64, 128, 0, 128, false)
 
 	// grad of t156 = h1_ln1 · h1_attn_Wq  (models/gpt/gpt.go:88)
 	// t257 = reshape(t253, [64,128])
@@ -2361,13 +2307,7 @@ func (m *Model) backward() error {
 
 	// grad of h1_ln1 = (t153 ⊙ h1_ln1_gamma) + h1_ln1_beta  (models/gpt/gpt.go:88)
 	// dh1_ln1_beta = Σ_[0,1](dh1_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh1_ln1[j*128+k])
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	colSums(dh1_ln1_beta, dh1_ln1, 64, 128, 0, 128, false)
 
 	// grad of t154 = t153 ⊙ h1_ln1_gamma  (models/gpt/gpt.go:88)
 	// t263 = dh1_ln1 ⊙ t153
@@ -2375,13 +2315,7 @@ func (m *Model) backward() error {
 		t263[i] = dh1_ln1[i] * t153[i]
 	}
 	// dh1_ln1_gamma = Σ_[0,1]((dh1_ln1 ⊙ t153))
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t263[j*128+k])
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln1_gamma, t263, 64, 128, 0, 128, false)
 
 	// fused layernorm-grad:
 	//
@@ -2397,13 +2331,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_mlp_out = h0_mlp_hidden · h0_mlp_W2 + h0_mlp_b2  (models/gpt/gpt.go:83)
 	// dh0_mlp_b2 = Σ_[0,1](dh0_resid2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_resid2[j*128+k])
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	colSums(dh0_mlp_b2, dh0_resid2, 64, 128, 0, 128, false)
 
 	// grad of t134 = h0_mlp_hidden · h0_mlp_W2  (models/gpt/gpt.go:83)
 	// t269 = reshape(h0_mlp_hidden, [64,512])
@@ -2431,13 +2359,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln2 = (t128 ⊙ h0_ln2_gamma) + h0_ln2_beta  (models/gpt/gpt.go:91)
 	// dh0_ln2_beta = Σ_[0,1](dh0_ln2)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_ln2[j*128+k])
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	colSums(dh0_ln2_beta, dh0_ln2, 64, 128, 0, 128, false)
 
 	// grad of t129 = t128 ⊙ h0_ln2_gamma  (models/gpt/gpt.go:91)
 	// t280 = dh0_ln2 ⊙ t128
@@ -2445,13 +2367,7 @@ func (m *Model) backward() error {
 		t280[i] = dh0_ln2[i] * t128[i]
 	}
 	// dh0_ln2_gamma = Σ_[0,1]((dh0_ln2 ⊙ t128))
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t280[j*128+k])
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln2_gamma, t280, 64, 128, 0, 128, false)
 
 	// fused layernorm-grad:
 	//
@@ -2467,13 +2383,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_out = t124 · h0_attn_Wo + h0_attn_bo  (models/gpt/gpt.go:88)
 	// dh0_attn_bo = Σ_[0,1](dh0_resid1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_resid1[j*128+k])
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	colSums(dh0_attn_bo, dh0_resid1, 64, 128, 0, 128, false)
 
 	// grad of t125 = (reshape(t123, [1,64,128])) · h0_attn_Wo  (models/gpt/gpt.go:88)
 	// t285 = dh0_resid1 · h0_attn_Woᵀ
@@ -2533,13 +2443,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_v_proj = h0_ln1 · h0_attn_Wv + h0_attn_bv  (models/gpt/gpt.go:88)
 	// dh0_attn_bv = Σ_[0,1](dh0_attn_v_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_attn_v_proj[j*128+k])
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	colSums(dh0_attn_bv, dh0_attn_v_proj, 64, 128, 0, 128, false)
 
 	// grad of t112 = h0_ln1 · h0_attn_Wv  (models/gpt/gpt.go:88)
 	// t301 = dh0_attn_v_proj · h0_attn_Wvᵀ
@@ -2564,13 +2468,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_k_proj = h0_ln1 · h0_attn_Wk + h0_attn_bk  (models/gpt/gpt.go:88)
 	// dh0_attn_bk = Σ_[0,1](dh0_attn_k_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_attn_k_proj[j*128+k])
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	colSums(dh0_attn_bk, dh0_attn_k_proj, 64, 128, 0, 128, false)
 
 	// grad of t108 = h0_ln1 · h0_attn_Wk  (models/gpt/gpt.go:88)
 	// t308 = dh0_attn_k_proj · h0_attn_Wkᵀ
@@ -2594,13 +2492,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_attn_q_proj = h0_ln1 · h0_attn_Wq + h0_attn_bq  (models/gpt/gpt.go:88)
 	// dh0_attn_bq = Σ_[0,1](dh0_attn_q_proj)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_attn_q_proj[j*128+k])
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	colSums(dh0_attn_bq, dh0_attn_q_proj, 64, 128, 0, 128, false)
 
 	// grad of t104 = h0_ln1 · h0_attn_Wq  (models/gpt/gpt.go:88)
 	// t315 = reshape(t311, [64,128])
@@ -2616,13 +2508,7 @@ func (m *Model) backward() error {
 
 	// grad of h0_ln1 = (t100 ⊙ h0_ln1_gamma) + h0_ln1_beta  (models/gpt/gpt.go:88)
 	// dh0_ln1_beta = Σ_[0,1](dh0_ln1)
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(dh0_ln1[j*128+k])
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	colSums(dh0_ln1_beta, dh0_ln1, 64, 128, 0, 128, false)
 
 	// grad of t101 = t100 ⊙ h0_ln1_gamma  (models/gpt/gpt.go:88)
 	// t321 = dh0_ln1 ⊙ t100
@@ -2630,13 +2516,7 @@ func (m *Model) backward() error {
 		t321[i] = dh0_ln1[i] * t100[i]
 	}
 	// dh0_ln1_gamma = Σ_[0,1]((dh0_ln1 ⊙ t100))
-	for k := range 128 {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t321[j*128+k])
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln1_gamma, t321, 64, 128, 0, 128, false)
 
 	// fused layernorm-grad:
 	//
@@ -2650,13 +2530,7 @@ func (m *Model) backward() error {
 		dh_in[i] = dh0_resid1[i] + t323[i]
 	}
 	// dwpe = Σ_[0](dh_in)
-	for j := range 64 {
-		for k := range 128 {
-			var s float64 = 0.0
-			s += float64(dh_in[j*128+k])
-			dwpe[j*128+k] = float32(s)
-		}
-	}
+	colSums(dwpe, dh_in, 1, 8192, 0, 8192, false)
 
 	// grad of t82 = wte[ids]  (models/gpt/gpt.go:67)
 	// t326 = scatter_add(ids → dh_in)
@@ -4431,13 +4305,7 @@ func (m *Model) fusedT213Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t213, dh1_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t213[j*512+k])
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	colSums(dh1_mlp_b1, t213, 64, 512, lo, hi, false)
 }
 
 // batchedDh1_attn_weights is the batched product dh1_attn_weights = dh1_attn_context · h1_attn_vᵀ over 4 matrices of f32[1,4,64,64]; the pool's threads
@@ -4535,13 +4403,7 @@ func (m *Model) fusedT272Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t272, dh0_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for j := range 64 {
-			s += float64(t272[j*512+k])
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	colSums(dh0_mlp_b1, t272, 64, 512, lo, hi, false)
 }
 
 // batchedDh0_attn_weights is the batched product dh0_attn_weights = dh0_attn_context · h0_attn_vᵀ over 4 matrices of f32[1,4,64,64]; the pool's threads

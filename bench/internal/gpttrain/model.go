@@ -4504,15 +4504,7 @@ func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
 	dlnf, dlnf_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dlnf[i*8192+j*128+k])
-			}
-		}
-		dlnf_beta[k] = float32(s)
-	}
+	colSums(dlnf_beta, dlnf, 1024, 128, lo, hi, false)
 }
 
 // loopT205 computes t205 = dlnf ⊙ t189 over [lo, hi) of its
@@ -4528,15 +4520,7 @@ func (m *Model) loopT205(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
 	t205, dlnf_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t205[i*8192+j*128+k])
-			}
-		}
-		dlnf_gamma[k] = float32(s)
-	}
+	colSums(dlnf_gamma, t205, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -4549,15 +4533,7 @@ func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_resid2[i*8192+j*128+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	colSums(dh1_mlp_b2, dh1_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT213 is one fused epilogue kernel over f32[16,64,512]:
@@ -4580,30 +4556,14 @@ func (m *Model) fusedT213Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t213, dh1_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t213[i*32768+j*512+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	colSums(dh1_mlp_b1, t213, 1024, 512, lo, hi, false)
 }
 
 // reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln2, dh1_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_ln2[i*8192+j*128+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	colSums(dh1_ln2_beta, dh1_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT221 computes t221 = dh1_ln2 ⊙ t178 over [lo, hi) of its
@@ -4619,15 +4579,7 @@ func (m *Model) loopT221(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t221, dh1_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t221[i*8192+j*128+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln2_gamma, t221, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT223 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -4649,15 +4601,7 @@ func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh1_resid1, dh1_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_resid1[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	colSums(dh1_attn_bo, dh1_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t230ᵀ[0,2,1,3] over [lo, hi) of its
@@ -4757,15 +4701,7 @@ func (m *Model) transposeT240(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_attn_v_proj[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	colSums(dh1_attn_bv, dh1_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT247 computes t247 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -4787,15 +4723,7 @@ func (m *Model) transposeT247(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_attn_k_proj[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	colSums(dh1_attn_bk, dh1_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT253 computes t253 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -4817,15 +4745,7 @@ func (m *Model) transposeT253(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_attn_q_proj[i*8192+j*128+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	colSums(dh1_attn_bq, dh1_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[16,64,128]:
@@ -4853,15 +4773,7 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln1, dh1_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh1_ln1[i*8192+j*128+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	colSums(dh1_ln1_beta, dh1_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT263 computes t263 = dh1_ln1 ⊙ t153 over [lo, hi) of its
@@ -4877,15 +4789,7 @@ func (m *Model) loopT263(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t263, dh1_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t263[i*8192+j*128+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln1_gamma, t263, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT265 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -4907,15 +4811,7 @@ func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_resid2[i*8192+j*128+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	colSums(dh0_mlp_b2, dh0_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT272 is one fused epilogue kernel over f32[16,64,512]:
@@ -4938,30 +4834,14 @@ func (m *Model) fusedT272Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t272, dh0_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t272[i*32768+j*512+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	colSums(dh0_mlp_b1, t272, 1024, 512, lo, hi, false)
 }
 
 // reduceDh0_ln2_beta computes dh0_ln2_beta = Σ_[0,1](dh0_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln2, dh0_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_ln2[i*8192+j*128+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	colSums(dh0_ln2_beta, dh0_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT280 computes t280 = dh0_ln2 ⊙ t128 over [lo, hi) of its
@@ -4977,15 +4857,7 @@ func (m *Model) loopT280(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t280, dh0_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t280[i*8192+j*128+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln2_gamma, t280, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT282 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -5007,15 +4879,7 @@ func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh0_resid1, dh0_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_resid1[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	colSums(dh0_attn_bo, dh0_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t289ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5115,15 +4979,7 @@ func (m *Model) transposeT298(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_attn_v_proj[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	colSums(dh0_attn_bv, dh0_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT305 computes t305 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
@@ -5145,15 +5001,7 @@ func (m *Model) transposeT305(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_attn_k_proj[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	colSums(dh0_attn_bk, dh0_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT311 computes t311 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
@@ -5175,15 +5023,7 @@ func (m *Model) transposeT311(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_attn_q_proj[i*8192+j*128+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	colSums(dh0_attn_bq, dh0_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[16,64,128]:
@@ -5211,15 +5051,7 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln1, dh0_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(dh0_ln1[i*8192+j*128+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	colSums(dh0_ln1_beta, dh0_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT321 computes t321 = dh0_ln1 ⊙ t100 over [lo, hi) of its
@@ -5235,15 +5067,7 @@ func (m *Model) loopT321(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t321, dh0_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 16 {
-			for j := range 64 {
-				s += float64(t321[i*8192+j*128+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln1_gamma, t321, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT323 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -5265,15 +5089,7 @@ func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 	dh_in, dwpe := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 16 {
-				s += float64(dh_in[i*8192+j*128+k])
-			}
-			dwpe[j*128+k] = float32(s)
-		}
-	}
+	colSums(dwpe, dh_in, 16, 8192, lo*128, hi*128, false)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[65,128]:
