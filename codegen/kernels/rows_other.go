@@ -12,3 +12,9 @@ func adamVec32(p, g, m, v []float32, h *adamHyper) int { return 0 }
 // colSumVec32 has no vector kernel on this build: it adds nothing and
 // returns 0.
 func colSumVec32(acc []float64, x []float32, rows, stride int) int { return 0 }
+
+// devSumsVec and lnGradSumsVec have no vector kernel on this build.
+func devSumsVec(x []float32, c float64) (s, s2 float64, n int) { return 0, 0, 0 }
+func lnGradSumsVec(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64, n int) {
+	return 0, 0, 0
+}

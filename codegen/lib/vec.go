@@ -1,7 +1,8 @@
 package lib
 
 // In a generated package the kernels' files define geluVec32,
-// geluGradVec32 and expShiftVec32 (codegen/kernels/gelu_*.go); this file,
+// geluGradVec32, expShiftVec32, rowStatsVec32 and lnGradSumsVec32
+// (codegen/kernels/gelu_*.go, rows*.go); this file,
 // which is not copied, stands in for them so that the library builds and
 // tests alone: every row takes the scalar path.
 
@@ -9,3 +10,9 @@ func geluVec32(dst, x []float32) bool         { return false }
 func geluGradVec32(dst, x, dy []float32) bool { return false }
 
 func expShiftVec32(dst, x []float32, shift float32) bool { return false }
+
+func rowStatsVec32(x []float32, eps float64) (mean, rstd float64, ok bool) { return 0, 0, false }
+
+func lnGradSumsVec32(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64, ok bool) {
+	return 0, 0, false
+}

@@ -244,3 +244,154 @@ cs2_store:
 	VMOVUPD Y7, 224(DI)
 	VZEROUPPER
 	RET
+
+// HSUM512(z, y, x): the sum of z's 8 float64 lanes into the low lane of x
+// (y and x the same register's halves); uses Y15.
+#define HSUM512(z, y, x) \
+	VEXTRACTF64X4 $1, z, Y15 \
+	VADDPD        Y15, y, y  \
+	VEXTRACTF128  $1, y, X15 \
+	VADDPD        X15, x, x  \
+	VUNPCKHPD     x, x, X15  \
+	VADDSD        X15, x, x
+
+// HSUM256(y, x): the sum of y's 4 float64 lanes into the low lane of x;
+// uses Y15.
+#define HSUM256(y, x) \
+	VEXTRACTF128 $1, y, X15 \
+	VADDPD       X15, x, x  \
+	VUNPCKHPD    x, x, X15  \
+	VADDSD       X15, x, x
+
+// func devSumsAVX512(x []float32, c float64) (s, s2 float64)
+// s = Σ(x − c), s2 = Σ(x − c)² in float64, lane by lane then across the
+// lanes. len(x) is a multiple of 8.
+TEXT ·devSumsAVX512(SB), NOSPLIT, $0-48
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSD c+24(FP), Z7
+	VPXORQ       Z0, Z0, Z0
+	VPXORQ       Z2, Z2, Z2
+	SHRQ         $3, CX
+	JZ           ds512_sum
+
+ds512_loop:
+	VCVTPS2PD   (SI), Z4
+	VSUBPD      Z7, Z4, Z4
+	VADDPD      Z4, Z0, Z0
+	VFMADD231PD Z4, Z4, Z2
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         ds512_loop
+
+ds512_sum:
+	HSUM512(Z0, Y0, X0)
+	HSUM512(Z2, Y2, X2)
+	MOVSD X0, s+32(FP)
+	MOVSD X2, s2+40(FP)
+	VZEROUPPER
+	RET
+
+// func devSumsAVX2(x []float32, c float64) (s, s2 float64)
+// devSumsAVX512 in 4 lanes. len(x) is a multiple of 4.
+TEXT ·devSumsAVX2(SB), NOSPLIT, $0-48
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSD c+24(FP), Y7
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y2, Y2, Y2
+	SHRQ         $2, CX
+	JZ           ds2_sum
+
+ds2_loop:
+	VCVTPS2PD   (SI), Y4
+	VSUBPD      Y7, Y4, Y4
+	VADDPD      Y4, Y0, Y0
+	VFMADD231PD Y4, Y4, Y2
+	ADDQ        $16, SI
+	DECQ        CX
+	JNZ         ds2_loop
+
+ds2_sum:
+	HSUM256(Y0, X0)
+	HSUM256(Y2, X2)
+	MOVSD X0, s+32(FP)
+	MOVSD X2, s2+40(FP)
+	VZEROUPPER
+	RET
+
+// func lnGradSumsAVX512(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64)
+// With dy = float64(dh·γ) (the product in float32) and x̂ = (x − mean)·rstd:
+// sdy = Σ dy, sdyx = Σ dy·x̂. len(x) is a multiple of 8; dh and gamma are
+// as long.
+TEXT ·lnGradSumsAVX512(SB), NOSPLIT, $0-104
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	MOVQ         dh_base+24(FP), DX
+	MOVQ         gamma_base+48(FP), R8
+	VBROADCASTSD mean+72(FP), Z6
+	VBROADCASTSD rstd+80(FP), Z7
+	VPXORQ       Z0, Z0, Z0
+	VPXORQ       Z2, Z2, Z2
+	SHRQ         $3, CX
+	JZ           lg512_sum
+
+lg512_loop:
+	VMOVUPS     (DX), Y4
+	VMULPS      (R8), Y4, Y4
+	VCVTPS2PD   Y4, Z4
+	VCVTPS2PD   (SI), Z5
+	VSUBPD      Z6, Z5, Z5
+	VMULPD      Z7, Z5, Z5
+	VADDPD      Z4, Z0, Z0
+	VFMADD231PD Z5, Z4, Z2
+	ADDQ        $32, SI
+	ADDQ        $32, DX
+	ADDQ        $32, R8
+	DECQ        CX
+	JNZ         lg512_loop
+
+lg512_sum:
+	HSUM512(Z0, Y0, X0)
+	HSUM512(Z2, Y2, X2)
+	MOVSD X0, sdy+88(FP)
+	MOVSD X2, sdyx+96(FP)
+	VZEROUPPER
+	RET
+
+// func lnGradSumsAVX2(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64)
+// lnGradSumsAVX512 in 4 lanes. len(x) is a multiple of 4.
+TEXT ·lnGradSumsAVX2(SB), NOSPLIT, $0-104
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	MOVQ         dh_base+24(FP), DX
+	MOVQ         gamma_base+48(FP), R8
+	VBROADCASTSD mean+72(FP), Y6
+	VBROADCASTSD rstd+80(FP), Y7
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y2, Y2, Y2
+	SHRQ         $2, CX
+	JZ           lg2_sum
+
+lg2_loop:
+	VMOVUPS     (DX), X4
+	VMULPS      (R8), X4, X4
+	VCVTPS2PD   X4, Y4
+	VCVTPS2PD   (SI), Y5
+	VSUBPD      Y6, Y5, Y5
+	VMULPD      Y7, Y5, Y5
+	VADDPD      Y4, Y0, Y0
+	VFMADD231PD Y5, Y4, Y2
+	ADDQ        $16, SI
+	ADDQ        $16, DX
+	ADDQ        $16, R8
+	DECQ        CX
+	JNZ         lg2_loop
+
+lg2_sum:
+	HSUM256(Y0, X0)
+	HSUM256(Y2, X2)
+	MOVSD X0, sdy+88(FP)
+	MOVSD X2, sdyx+96(FP)
+	VZEROUPPER
+	RET

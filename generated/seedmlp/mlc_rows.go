@@ -109,3 +109,44 @@ func colSums[T floatT](out, x []T, rows, cols, lo, hi int, mean bool) {
 		}
 	}
 }
+
+// rowStatsVec32 is LayerNorm's row statistics, the mean and 1/√(var + eps)
+// (biased variance), with the sums in float64 on the vector path, 8 or 4
+// lanes at a time then across the lanes, and ok; on the Go path it reports
+// false and the caller sums in order. The sums' order differs from the
+// interpreter's, so the statistics may differ from its in the last bits
+// of a float64 (relative 1e-16·d at worst), far below float32's 6e-8.
+func rowStatsVec32(x []float32, eps float64) (mean, rstd float64, ok bool) {
+	if rowsLevel == rowsGo || len(x) == 0 {
+		return 0, 0, false
+	}
+	s, _, n := devSumsVec(x, 0)
+	for _, v := range x[n:] {
+		s += float64(v)
+	}
+	mean = s / float64(len(x))
+	_, s2, n := devSumsVec(x, mean)
+	for _, v := range x[n:] {
+		d := float64(v) - mean
+		s2 += d * d
+	}
+	return mean, 1 / math.Sqrt(s2/float64(len(x))+eps), true
+}
+
+// lnGradSumsVec32 returns the two sums of LayerNorm's backward row, Σ dy
+// and Σ dy·x̂ with dy = float64(dh·γ) (the product rounded to float32) and
+// x̂ = (x − mean)·rstd, and ok, on the vector path (reordered sums, as
+// rowStatsVec32's); on the Go path it reports false.
+func lnGradSumsVec32(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64, ok bool) {
+	if rowsLevel == rowsGo {
+		return 0, 0, false
+	}
+	dh, gamma = dh[:len(x)], gamma[:len(x)]
+	sdy, sdyx, n := lnGradSumsVec(x, dh, gamma, mean, rstd)
+	for j := n; j < len(x); j++ {
+		dy := float64(dh[j] * gamma[j])
+		sdy += dy
+		sdyx += dy * ((float64(x[j]) - mean) * rstd)
+	}
+	return sdy, sdyx, true
+}

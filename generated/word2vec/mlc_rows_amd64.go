@@ -78,3 +78,47 @@ func colSumVec32(acc []float64, x []float32, rows, stride int) int {
 	}
 	return n
 }
+
+//go:noescape
+func devSumsAVX512(x []float32, c float64) (s, s2 float64)
+
+//go:noescape
+func devSumsAVX2(x []float32, c float64) (s, s2 float64)
+
+//go:noescape
+func lnGradSumsAVX512(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64)
+
+//go:noescape
+func lnGradSumsAVX2(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64)
+
+// devSumsVec returns Σ(x − c) and Σ(x − c)² over the longest prefix of
+// whole vector blocks, and its length (0 on the Go path).
+func devSumsVec(x []float32, c float64) (s, s2 float64, n int) {
+	switch rowsLevel {
+	case rowsAVX512:
+		if n = len(x) &^ 7; n > 0 {
+			s, s2 = devSumsAVX512(x[:n], c)
+		}
+	case rowsAVX2:
+		if n = len(x) &^ 3; n > 0 {
+			s, s2 = devSumsAVX2(x[:n], c)
+		}
+	}
+	return s, s2, n
+}
+
+// lnGradSumsVec is lnGradSums32's vector part, as devSumsVec is
+// rowStatsVec32's.
+func lnGradSumsVec(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64, n int) {
+	switch rowsLevel {
+	case rowsAVX512:
+		if n = len(x) &^ 7; n > 0 {
+			sdy, sdyx = lnGradSumsAVX512(x[:n], dh[:n], gamma[:n], mean, rstd)
+		}
+	case rowsAVX2:
+		if n = len(x) &^ 3; n > 0 {
+			sdy, sdyx = lnGradSumsAVX2(x[:n], dh[:n], gamma[:n], mean, rstd)
+		}
+	}
+	return sdy, sdyx, n
+}

@@ -156,7 +156,14 @@ func softmaxGrad[T float](out, y, dy []T, outer, n, inner int, logSoftmax bool) 
 }
 
 // rowStats is the mean and 1/√(var+eps) of one row, biased variance.
+// float32 rows go through the vector kernel (rowStatsVec32, among the
+// kernels' files) when the CPU has one.
 func rowStats[T float](x []T, eps float64) (mean, rstd float64) {
+	if x32, ok := any(x).([]float32); ok {
+		if mean, rstd, ok := rowStatsVec32(x32, eps); ok {
+			return mean, rstd
+		}
+	}
 	for _, v := range x {
 		mean += float64(v)
 	}
@@ -230,12 +237,17 @@ func layerNormGradScaled[T float](dx, x, dh, gamma []T, rows, d int, eps float64
 	for r := range rows {
 		xr, hr, or := x[r*d:r*d+d], dh[r*d:r*d+d], dx[r*d:r*d+d]
 		mean, rstd := rowStats(xr, eps)
-		mdy, mdyx := 0.0, 0.0
-		for j, v := range xr {
-			dy := float64(hr[j] * gamma[j])
-			xh := (float64(v) - mean) * rstd
-			mdy += dy
-			mdyx += dy * xh
+		mdy, mdyx, ok := 0.0, 0.0, false
+		if x32, is32 := any(xr).([]float32); is32 {
+			mdy, mdyx, ok = lnGradSumsVec32(x32, any(hr).([]float32), any(gamma).([]float32), mean, rstd)
+		}
+		if !ok {
+			for j, v := range xr {
+				dy := float64(hr[j] * gamma[j])
+				xh := (float64(v) - mean) * rstd
+				mdy += dy
+				mdyx += dy * xh
+			}
 		}
 		mdy /= float64(d)
 		mdyx /= float64(d)
