@@ -239,3 +239,56 @@ func TestRowStatsVec32(t *testing.T) {
 		}
 	})
 }
+
+// TestLayerNormRowsVec32: LayerNorm's elementwise passes on the vector
+// paths (lnAffineVec32 forward, x̂ stored or not; lnGradVec32 backward)
+// give codegen/lib's scalar loops bit for bit, for every tail length; the
+// Go path does nothing. sumSqVec32 (RMSNorm) is within 1e-14 of Σx².
+func TestLayerNormRowsVec32(t *testing.T) {
+	eachRowsLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, n := range []int{1, 3, 4, 5, 8, 9, 16, 31, 128, 1001} {
+			x, dh, gamma, beta := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range x {
+				x[i] = float32(3 + 2*r.NormFloat64())
+				dh[i], gamma[i], beta[i] = float32(r.NormFloat64()), float32(1+0.1*r.NormFloat64()), float32(0.1*r.NormFloat64())
+			}
+			mean, rstd, mdy, mdyx := 3.01, 0.49, 0.03, -0.2
+			y, xhat, dx := make([]float32, n), make([]float32, n), make([]float32, n)
+			y2 := make([]float32, n)
+			done := lnAffineVec32(y, xhat, x, gamma, beta, mean, rstd)
+			done2 := lnAffineVec32(y2, nil, x, gamma, beta, mean, rstd)
+			done3 := lnGradVec32(dx, x, dh, gamma, mean, rstd, mdy, mdyx)
+			wantDone := map[int]int{rowsGo: 0, rowsAVX2: n &^ 3, rowsAVX512: n &^ 7}[rowsLevel]
+			if done != wantDone || done2 != wantDone || done3 != wantDone {
+				t.Fatalf("n=%d: vector kernels did %d, %d, %d elements on path %s", n, done, done2, done3, rowsNames[rowsLevel])
+			}
+			for j := range done {
+				h := float32((float64(x[j]) - mean) * rstd)
+				wy := h*gamma[j] + beta[j]
+				dy := float64(dh[j] * gamma[j])
+				xh := (float64(x[j]) - mean) * rstd
+				wdx := float32((dy - mdy - xh*mdyx) * rstd)
+				if xhat[j] != h || y[j] != wy || y2[j] != wy || dx[j] != wdx {
+					t.Fatalf("n=%d element %d: x̂, y, y, dx = %g, %g, %g, %g; want %g, %g, %g, %g", n, j, xhat[j], y[j], y2[j], dx[j], h, wy, wy, wdx)
+				}
+			}
+			for j := done; j < n; j++ {
+				if y[j] != 0 || xhat[j] != 0 || dx[j] != 0 {
+					t.Fatalf("n=%d: element %d past the vector part was written", n, j)
+				}
+			}
+			ss, ok := sumSqVec32(x)
+			if ok != (rowsLevel != rowsGo) {
+				t.Fatalf("sumSqVec32 ok = %v on path %s", ok, rowsNames[rowsLevel])
+			}
+			want := 0.0
+			for _, v := range x {
+				want += float64(v) * float64(v)
+			}
+			if ok && math.Abs(ss-want) > 1e-14*want {
+				t.Fatalf("n=%d: Σx² = %.17g, want %.17g", n, ss, want)
+			}
+		}
+	})
+}

@@ -1,7 +1,8 @@
 package lib
 
 // In a generated package the kernels' files define geluVec32,
-// geluGradVec32, expShiftVec32, rowStatsVec32 and lnGradSumsVec32
+// geluGradVec32, expShiftVec32, rowStatsVec32, lnGradSumsVec32,
+// lnAffineVec32, lnGradVec32 and sumSqVec32
 // (codegen/kernels/gelu_*.go, rows*.go); this file,
 // which is not copied, stands in for them so that the library builds and
 // tests alone: every row takes the scalar path.
@@ -16,3 +17,9 @@ func rowStatsVec32(x []float32, eps float64) (mean, rstd float64, ok bool) { ret
 func lnGradSumsVec32(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64, ok bool) {
 	return 0, 0, false
 }
+
+func lnAffineVec32(y, xhat, x, gamma, beta []float32, mean, rstd float64) int { return 0 }
+
+func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int { return 0 }
+
+func sumSqVec32(x []float32) (float64, bool) { return 0, false }

@@ -150,3 +150,16 @@ func lnGradSumsVec32(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx floa
 	}
 	return sdy, sdyx, true
 }
+
+// sumSqVec32 is Σx² in float64 on the vector path (reordered, as
+// rowStatsVec32's sums) and true, or false on the Go path: RMSNorm's sum.
+func sumSqVec32(x []float32) (float64, bool) {
+	if rowsLevel == rowsGo {
+		return 0, false
+	}
+	_, s2, n := devSumsVec(x, 0)
+	for _, v := range x[n:] {
+		s2 += float64(v) * float64(v)
+	}
+	return s2, true
+}

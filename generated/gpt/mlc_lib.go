@@ -220,7 +220,12 @@ func layerNormAffine[T float](y, xhat, x, gamma, beta []T, rows, d int, eps floa
 		if xhat != nil {
 			hr = xhat[r*d : r*d+d]
 		}
-		for j, v := range xr {
+		done := 0
+		if y32, ok := any(yr).([]float32); ok { // the vector kernel first (lnAffineVec32), bit for bit this loop
+			done = lnAffineVec32(y32, any(hr).([]float32), any(xr).([]float32), any(gamma).([]float32), any(beta).([]float32), mean, rstd)
+		}
+		for j := done; j < d; j++ {
+			v := xr[j]
 			h := T((float64(v) - mean) * rstd)
 			if hr != nil {
 				hr[j] = h
@@ -251,16 +256,26 @@ func layerNormGradScaled[T float](dx, x, dh, gamma []T, rows, d int, eps float64
 		}
 		mdy /= float64(d)
 		mdyx /= float64(d)
-		for j, v := range xr {
+		done := 0
+		if o32, ok := any(or).([]float32); ok { // the vector kernel first (lnGradVec32), bit for bit this loop
+			done = lnGradVec32(o32, any(xr).([]float32), any(hr).([]float32), any(gamma).([]float32), mean, rstd, mdy, mdyx)
+		}
+		for j := done; j < d; j++ {
 			dy := float64(hr[j] * gamma[j])
-			xh := (float64(v) - mean) * rstd
+			xh := (float64(xr[j]) - mean) * rstd
 			or[j] = T((dy - mdy - xh*mdyx) * rstd)
 		}
 	}
 }
 
-// rmsScale is 1/√(mean(x²) + eps) of one row.
+// rmsScale is 1/√(mean(x²) + eps) of one row. float32 rows sum on the
+// vector kernel (sumSqVec32) when the CPU has one.
 func rmsScale[T float](x []T, eps float64) float64 {
+	if x32, ok := any(x).([]float32); ok {
+		if ss, ok := sumSqVec32(x32); ok {
+			return 1 / math.Sqrt(ss/float64(len(x))+eps)
+		}
+	}
 	ss := 0.0
 	for _, v := range x {
 		ss += float64(v) * float64(v)

@@ -395,3 +395,167 @@ lg2_sum:
 	MOVSD X2, sdyx+96(FP)
 	VZEROUPPER
 	RET
+
+// func lnAffineAVX512(y, xhat, x, gamma, beta []float32, mean, rstd float64)
+// x̂ = float32((x − mean)·rstd) in float64 lanes, stored in xhat unless
+// xhat is empty, and y = x̂·γ + β in float32 (product rounded, no FMA):
+// layerNormAffine's loop bit for bit. len(x) is a multiple of 8; y, gamma,
+// beta (and xhat when not empty) are as long.
+TEXT ·lnAffineAVX512(SB), NOSPLIT, $0-136
+	MOVQ         y_base+0(FP), DI
+	MOVQ         xhat_base+24(FP), R9
+	MOVQ         xhat_len+32(FP), R10
+	MOVQ         x_base+48(FP), SI
+	MOVQ         x_len+56(FP), CX
+	MOVQ         gamma_base+72(FP), R8
+	MOVQ         beta_base+96(FP), DX
+	VBROADCASTSD mean+120(FP), Z6
+	VBROADCASTSD rstd+128(FP), Z7
+	SHRQ         $3, CX
+	JZ           la512_done
+
+la512_loop:
+	VCVTPS2PD (SI), Z0
+	VSUBPD    Z6, Z0, Z0
+	VMULPD    Z7, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	TESTQ     R10, R10
+	JZ        la512_nohat
+	VMOVUPS   Y0, (R9)
+	ADDQ      $32, R9
+
+la512_nohat:
+	VMULPS  (R8), Y0, Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     la512_loop
+
+la512_done:
+	VZEROUPPER
+	RET
+
+// func lnAffineAVX2(y, xhat, x, gamma, beta []float32, mean, rstd float64)
+// lnAffineAVX512 in 4 lanes. len(x) is a multiple of 4.
+TEXT ·lnAffineAVX2(SB), NOSPLIT, $0-136
+	MOVQ         y_base+0(FP), DI
+	MOVQ         xhat_base+24(FP), R9
+	MOVQ         xhat_len+32(FP), R10
+	MOVQ         x_base+48(FP), SI
+	MOVQ         x_len+56(FP), CX
+	MOVQ         gamma_base+72(FP), R8
+	MOVQ         beta_base+96(FP), DX
+	VBROADCASTSD mean+120(FP), Y6
+	VBROADCASTSD rstd+128(FP), Y7
+	SHRQ         $2, CX
+	JZ           la2_done
+
+la2_loop:
+	VCVTPS2PD  (SI), Y0
+	VSUBPD     Y6, Y0, Y0
+	VMULPD     Y7, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	TESTQ      R10, R10
+	JZ         la2_nohat
+	VMOVUPS    X0, (R9)
+	ADDQ       $16, R9
+
+la2_nohat:
+	VMULPS  (R8), X0, X0
+	VADDPS  (DX), X0, X0
+	VMOVUPS X0, (DI)
+	ADDQ    $16, SI
+	ADDQ    $16, DI
+	ADDQ    $16, R8
+	ADDQ    $16, DX
+	DECQ    CX
+	JNZ     la2_loop
+
+la2_done:
+	VZEROUPPER
+	RET
+
+// func lnGradAVX512(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64)
+// dx = float32((dy − mdy − x̂·mdyx)·rstd), dy = float64(dh·γ) (the product
+// in float32), x̂ = (x − mean)·rstd, in float64 lanes in that order:
+// layerNormGradScaled's last loop bit for bit. len(x) is a multiple of 8;
+// dx, dh and gamma are as long.
+TEXT ·lnGradAVX512(SB), NOSPLIT, $0-128
+	MOVQ         dx_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	MOVQ         dh_base+48(FP), DX
+	MOVQ         gamma_base+72(FP), R8
+	VBROADCASTSD mean+96(FP), Z4
+	VBROADCASTSD rstd+104(FP), Z5
+	VBROADCASTSD mdy+112(FP), Z6
+	VBROADCASTSD mdyx+120(FP), Z7
+	SHRQ         $3, CX
+	JZ           lgr512_done
+
+lgr512_loop:
+	VMOVUPS   (DX), Y0
+	VMULPS    (R8), Y0, Y0
+	VCVTPS2PD Y0, Z0
+	VSUBPD    Z6, Z0, Z0
+	VCVTPS2PD (SI), Z1
+	VSUBPD    Z4, Z1, Z1
+	VMULPD    Z5, Z1, Z1
+	VMULPD    Z7, Z1, Z1
+	VSUBPD    Z1, Z0, Z0
+	VMULPD    Z5, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	ADDQ      $32, DX
+	ADDQ      $32, R8
+	DECQ      CX
+	JNZ       lgr512_loop
+
+lgr512_done:
+	VZEROUPPER
+	RET
+
+// func lnGradAVX2(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64)
+// lnGradAVX512 in 4 lanes. len(x) is a multiple of 4.
+TEXT ·lnGradAVX2(SB), NOSPLIT, $0-128
+	MOVQ         dx_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	MOVQ         dh_base+48(FP), DX
+	MOVQ         gamma_base+72(FP), R8
+	VBROADCASTSD mean+96(FP), Y4
+	VBROADCASTSD rstd+104(FP), Y5
+	VBROADCASTSD mdy+112(FP), Y6
+	VBROADCASTSD mdyx+120(FP), Y7
+	SHRQ         $2, CX
+	JZ           lgr2_done
+
+lgr2_loop:
+	VMOVUPS    (DX), X0
+	VMULPS     (R8), X0, X0
+	VCVTPS2PD  X0, Y0
+	VSUBPD     Y6, Y0, Y0
+	VCVTPS2PD  (SI), Y1
+	VSUBPD     Y4, Y1, Y1
+	VMULPD     Y5, Y1, Y1
+	VMULPD     Y7, Y1, Y1
+	VSUBPD     Y1, Y0, Y0
+	VMULPD     Y5, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DI
+	ADDQ       $16, DX
+	ADDQ       $16, R8
+	DECQ       CX
+	JNZ        lgr2_loop
+
+lgr2_done:
+	VZEROUPPER
+	RET

@@ -20,3 +20,9 @@ func devSumsVec(x []float32, c float64) (s, s2 float64, n int) { return 0, 0, 0 
 func lnGradSumsVec(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float64, n int) {
 	return 0, 0, 0
 }
+
+// lnAffineVec32 and lnGradVec32 have no vector kernel on this build.
+func lnAffineVec32(y, xhat, x, gamma, beta []float32, mean, rstd float64) int { return 0 }
+func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int {
+	return 0
+}

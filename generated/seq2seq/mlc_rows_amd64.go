@@ -122,3 +122,64 @@ func lnGradSumsVec(x, dh, gamma []float32, mean, rstd float64) (sdy, sdyx float6
 	}
 	return sdy, sdyx, n
 }
+
+//go:noescape
+func lnAffineAVX512(y, xhat, x, gamma, beta []float32, mean, rstd float64)
+
+//go:noescape
+func lnAffineAVX2(y, xhat, x, gamma, beta []float32, mean, rstd float64)
+
+//go:noescape
+func lnGradAVX512(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64)
+
+//go:noescape
+func lnGradAVX2(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64)
+
+// lnAffineVec32 runs layerNormAffine's loop over one row (x̂ stored in
+// xhat unless it is nil) on the longest prefix of whole vector blocks and
+// returns its length, 0 on the Go path; the caller does the rest. The
+// results are the loop's bit for bit. y, gamma, beta and a non-nil xhat
+// are at least as long as x.
+func lnAffineVec32(y, xhat, x, gamma, beta []float32, mean, rstd float64) int {
+	var n int
+	switch rowsLevel {
+	case rowsAVX512:
+		n = len(x) &^ 7
+	case rowsAVX2:
+		n = len(x) &^ 3
+	}
+	if n == 0 {
+		return 0
+	}
+	if xhat != nil {
+		xhat = xhat[:n]
+	}
+	if rowsLevel == rowsAVX512 {
+		lnAffineAVX512(y[:n], xhat, x[:n], gamma[:n], beta[:n], mean, rstd)
+	} else {
+		lnAffineAVX2(y[:n], xhat, x[:n], gamma[:n], beta[:n], mean, rstd)
+	}
+	return n
+}
+
+// lnGradVec32 runs layerNormGradScaled's last loop over one row, dx =
+// float32((dh·γ − mdy − x̂·mdyx)·rstd), as lnAffineVec32 does the forward
+// one: bit for bit, returning how many elements it did.
+func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int {
+	var n int
+	switch rowsLevel {
+	case rowsAVX512:
+		n = len(x) &^ 7
+	case rowsAVX2:
+		n = len(x) &^ 3
+	}
+	if n == 0 {
+		return 0
+	}
+	if rowsLevel == rowsAVX512 {
+		lnGradAVX512(dx[:n], x[:n], dh[:n], gamma[:n], mean, rstd, mdy, mdyx)
+	} else {
+		lnGradAVX2(dx[:n], x[:n], dh[:n], gamma[:n], mean, rstd, mdy, mdyx)
+	}
+	return n
+}
