@@ -292,3 +292,64 @@ func TestLayerNormRowsVec32(t *testing.T) {
 		}
 	})
 }
+
+// TestSoftmaxRowsVec32: softmax's normalisation (rowDivVec32) and backward
+// row (smGradVec32) on the vector paths equal the scalar loops bit for
+// bit, every tail length; the reordered sums (sumVec32, dotVec32) are
+// within 1e-15·n of the in-order float64 sums relative to the sum of
+// magnitudes; the Go path does nothing.
+func TestSoftmaxRowsVec32(t *testing.T) {
+	eachRowsLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, n := range []int{1, 3, 4, 7, 8, 9, 64, 65, 1000} {
+			y, dy := make([]float32, n), make([]float32, n)
+			for i := range y {
+				y[i], dy[i] = float32(r.Float64()), float32(r.NormFloat64())
+			}
+			lanes := map[int]int{rowsGo: 0, rowsAVX2: 4, rowsAVX512: 8}[rowsLevel]
+			wantDone := 0
+			if lanes > 0 {
+				wantDone = n / lanes * lanes
+			}
+			s := 1.7320508
+			div := append([]float32(nil), y...)
+			if d := rowDivVec32(div, s); d != wantDone {
+				t.Fatalf("n=%d: rowDivVec32 did %d elements, want %d", n, d, wantDone)
+			}
+			out := make([]float32, n)
+			if d := smGradVec32(out, y, dy, 0.25); d != wantDone {
+				t.Fatalf("n=%d: smGradVec32 did %d elements, want %d", n, d, wantDone)
+			}
+			for i := range wantDone {
+				if w := float32(float64(y[i]) / s); div[i] != w {
+					t.Fatalf("n=%d: %g/s = %g, want %g", n, y[i], div[i], w)
+				}
+				if w := float32(float64(y[i]) * (float64(dy[i]) - 0.25)); out[i] != w {
+					t.Fatalf("n=%d: softmax grad element %d = %g, want %g", n, i, out[i], w)
+				}
+			}
+			for i := wantDone; i < n; i++ {
+				if div[i] != y[i] || out[i] != 0 {
+					t.Fatalf("n=%d: element %d past the vector part was written", n, i)
+				}
+			}
+			sum, ok := sumVec32(dy)
+			dot, ok2 := dotVec32(dy, y)
+			if ok != (lanes > 0) || ok2 != ok {
+				t.Fatalf("sumVec32, dotVec32 ok = %v, %v on path %s", ok, ok2, rowsNames[rowsLevel])
+			}
+			if !ok {
+				continue
+			}
+			ws, wd, mag := 0.0, 0.0, 0.0
+			for i, v := range dy {
+				ws += float64(v)
+				wd += float64(v) * float64(y[i])
+				mag += math.Abs(float64(v))
+			}
+			if math.Abs(sum-ws) > 1e-15*float64(n)*mag || math.Abs(dot-wd) > 1e-15*float64(n)*mag {
+				t.Fatalf("n=%d: Σ, Σ· = %.17g, %.17g; want %.17g, %.17g", n, sum, dot, ws, wd)
+			}
+		}
+	})
+}

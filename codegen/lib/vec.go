@@ -2,7 +2,8 @@ package lib
 
 // In a generated package the kernels' files define geluVec32,
 // geluGradVec32, expShiftVec32, rowStatsVec32, lnGradSumsVec32,
-// lnAffineVec32, lnGradVec32 and sumSqVec32
+// lnAffineVec32, lnGradVec32, sumSqVec32, rowDivVec32, sumVec32,
+// dotVec32 and smGradVec32
 // (codegen/kernels/gelu_*.go, rows*.go); this file,
 // which is not copied, stands in for them so that the library builds and
 // tests alone: every row takes the scalar path.
@@ -23,3 +24,11 @@ func lnAffineVec32(y, xhat, x, gamma, beta []float32, mean, rstd float64) int { 
 func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int { return 0 }
 
 func sumSqVec32(x []float32) (float64, bool) { return 0, false }
+
+func rowDivVec32(x []float32, s float64) int { return 0 }
+
+func sumVec32(x []float32) (float64, bool) { return 0, false }
+
+func dotVec32(a, b []float32) (float64, bool) { return 0, false }
+
+func smGradVec32(out, y, dy []float32, s float64) int { return 0 }

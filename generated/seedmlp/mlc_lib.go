@@ -106,10 +106,7 @@ func softmax[T float](out, x []T, outer, n, inner int, logSoftmax bool) {
 			}
 			if inner == 1 && !logSoftmax { // a contiguous row: the exps once, then scale
 				row := out[base : base+n]
-				s := expShiftRow(row, x[base:base+n], m)
-				for j, e := range row {
-					row[j] = T(float64(e) / s)
-				}
+				divRow(row, expShiftRow(row, x[base:base+n], m))
 				continue
 			}
 			s := 0.0
@@ -135,6 +132,10 @@ func softmaxGrad[T float](out, y, dy []T, outer, n, inner int, logSoftmax bool) 
 	for o := range outer {
 		for i := range inner {
 			base := o*n*inner + i
+			if inner == 1 && !logSoftmax { // a contiguous row
+				softmaxGradRow(out[base:base+n], y[base:base+n], dy[base:base+n])
+				continue
+			}
 			s := 0.0
 			for j := range n {
 				if logSoftmax {
@@ -152,6 +153,41 @@ func softmaxGrad[T float](out, y, dy []T, outer, n, inner int, logSoftmax bool) 
 				}
 			}
 		}
+	}
+}
+
+// softmaxGradRow is softmaxGrad's contiguous row: y ⊙ (dy − Σ dy⊙y), the
+// sum in float64. float32 rows go through the vector kernels (dotVec32,
+// whose sum is reordered; smGradVec32, bit for bit this loop).
+func softmaxGradRow[T float](out, y, dy []T) {
+	s, ok := 0.0, false
+	if y32, is32 := any(y).([]float32); is32 {
+		s, ok = dotVec32(any(dy).([]float32), y32)
+	}
+	if !ok {
+		for j, v := range dy {
+			s += float64(v) * float64(y[j])
+		}
+	}
+	done := 0
+	if o32, is32 := any(out).([]float32); is32 {
+		done = smGradVec32(o32, any(y).([]float32), any(dy).([]float32), s)
+	}
+	for j := done; j < len(y); j++ {
+		out[j] = T(float64(y[j]) * (float64(dy[j]) - s))
+	}
+}
+
+// divRow sets row[i] = T(float64(row[i])/s), softmax's normalisation.
+// float32 rows go through the vector kernel (rowDivVec32), bit for bit
+// this loop.
+func divRow[T float](row []T, s float64) {
+	done := 0
+	if r32, ok := any(row).([]float32); ok {
+		done = rowDivVec32(r32, s)
+	}
+	for j := done; j < len(row); j++ {
+		row[j] = T(float64(row[j]) / s)
 	}
 }
 
@@ -655,10 +691,7 @@ func maskedSoftmax[T float](row []T, vis int, scale float64) {
 		row[i] = x * c
 		m = maxNaN(m, float64(row[i]))
 	}
-	s := expShiftRow(row[:vis], row[:vis], m)
-	for i, x := range row[:vis] {
-		row[i] = T(float64(x) / s)
-	}
+	divRow(row[:vis], expShiftRow(row[:vis], row[:vis], m))
 	clear(row[vis:])
 }
 
@@ -691,6 +724,9 @@ func geluGradRow[T float](dst, x, dy []T) {
 func expShiftRow[T float](dst, x []T, m float64) float64 {
 	s := 0.0
 	if d, ok := any(dst).([]float32); ok && expShiftVec32(d, any(x).([]float32), float32(m)) {
+		if s, ok := sumVec32(d[:len(x)]); ok {
+			return s
+		}
 		for _, e := range d[:len(x)] {
 			s += float64(e)
 		}

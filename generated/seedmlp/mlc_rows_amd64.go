@@ -183,3 +183,84 @@ func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int 
 	}
 	return n
 }
+
+//go:noescape
+func rowDivAVX512(x []float32, s float64)
+
+//go:noescape
+func rowDivAVX2(x []float32, s float64)
+
+//go:noescape
+func rowDotAVX512(a, b []float32) float64
+
+//go:noescape
+func rowDotAVX2(a, b []float32) float64
+
+//go:noescape
+func smGradAVX512(out, y, dy []float32, s float64)
+
+//go:noescape
+func smGradAVX2(out, y, dy []float32, s float64)
+
+// vecLanes is the number of float64 lanes on the current path, 0 on the
+// Go path.
+func vecLanes() int {
+	switch rowsLevel {
+	case rowsAVX512:
+		return 8
+	case rowsAVX2:
+		return 4
+	}
+	return 0
+}
+
+// rowDivVec32 sets x[i] = float32(float64(x[i])/s) over the longest prefix
+// of whole vector blocks, bit for bit the scalar loop, and returns its
+// length (0 on the Go path).
+func rowDivVec32(x []float32, s float64) int {
+	l := vecLanes()
+	if l == 0 {
+		return 0
+	}
+	n := len(x) / l * l
+	if l == 8 {
+		rowDivAVX512(x[:n], s)
+	} else {
+		rowDivAVX2(x[:n], s)
+	}
+	return n
+}
+
+// rowDotVec is Σ float64(a[i])·float64(b[i]) over the longest prefix of
+// whole vector blocks, in lanes then across them, and the prefix's length.
+func rowDotVec(a, b []float32) (float64, int) {
+	l := vecLanes()
+	if l == 0 {
+		return 0, 0
+	}
+	n := len(a) / l * l
+	if n == 0 {
+		return 0, 0
+	}
+	if l == 8 {
+		return rowDotAVX512(a[:n], b[:n]), n
+	}
+	return rowDotAVX2(a[:n], b[:n]), n
+}
+
+// smGradVec32 sets out[i] = float32(float64(y[i])·(float64(dy[i]) − s))
+// over the longest prefix of whole vector blocks, bit for bit the scalar
+// loop, and returns its length (0 on the Go path).
+func smGradVec32(out, y, dy []float32, s float64) int {
+	l := vecLanes()
+	if l == 0 {
+		return 0
+	}
+	n := len(y) / l * l
+	if l == 8 {
+		smGradAVX512(out[:n], y[:n], dy[:n], s)
+	} else {
+		smGradAVX2(out[:n], y[:n], dy[:n], s)
+	}
+	return n
+}

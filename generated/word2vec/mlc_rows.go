@@ -163,3 +163,32 @@ func sumSqVec32(x []float32) (float64, bool) {
 	}
 	return s2, true
 }
+
+// sumVec32 is Σx in float64 on the vector path (in lanes, then across
+// them: a different order from the scalar loop's, within 1e-16·len(x) of
+// it relative to Σ|x|) and true, or false on the Go path.
+func sumVec32(x []float32) (float64, bool) {
+	if rowsLevel == rowsGo {
+		return 0, false
+	}
+	s, _, n := devSumsVec(x, 0)
+	for _, v := range x[n:] {
+		s += float64(v)
+	}
+	return s, true
+}
+
+// dotVec32 is Σ float64(a[i])·float64(b[i]) on the vector path (reordered,
+// as sumVec32) and true, or false on the Go path. b is at least as long
+// as a.
+func dotVec32(a, b []float32) (float64, bool) {
+	if rowsLevel == rowsGo {
+		return 0, false
+	}
+	b = b[:len(a)]
+	s, n := rowDotVec(a, b)
+	for i := n; i < len(a); i++ {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s, true
+}

@@ -559,3 +559,157 @@ lgr2_loop:
 lgr2_done:
 	VZEROUPPER
 	RET
+
+// func rowDivAVX512(x []float32, s float64)
+// x[i] = float32(float64(x[i])/s) in float64 lanes: softmax's
+// normalisation, bit for bit the scalar loop's. len(x) is a multiple of 8.
+TEXT ·rowDivAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSD s+24(FP), Z7
+	SHRQ         $3, CX
+	JZ           rd512_done
+
+rd512_loop:
+	VCVTPS2PD (SI), Z0
+	VDIVPD    Z7, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (SI)
+	ADDQ      $32, SI
+	DECQ      CX
+	JNZ       rd512_loop
+
+rd512_done:
+	VZEROUPPER
+	RET
+
+// func rowDivAVX2(x []float32, s float64)
+// rowDivAVX512 in 4 lanes. len(x) is a multiple of 4.
+TEXT ·rowDivAVX2(SB), NOSPLIT, $0-32
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSD s+24(FP), Y7
+	SHRQ         $2, CX
+	JZ           rd2_done
+
+rd2_loop:
+	VCVTPS2PD  (SI), Y0
+	VDIVPD     Y7, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (SI)
+	ADDQ       $16, SI
+	DECQ       CX
+	JNZ        rd2_loop
+
+rd2_done:
+	VZEROUPPER
+	RET
+
+// func rowDotAVX512(a, b []float32) float64
+// Σ float64(a)·float64(b) in 8 float64 lanes, then across them. len(a)
+// is a multiple of 8; b is as long.
+TEXT ·rowDotAVX512(SB), NOSPLIT, $0-56
+	MOVQ   a_base+0(FP), SI
+	MOVQ   a_len+8(FP), CX
+	MOVQ   b_base+24(FP), DX
+	VPXORQ Z0, Z0, Z0
+	SHRQ   $3, CX
+	JZ     dot512_sum
+
+dot512_loop:
+	VCVTPS2PD   (SI), Z1
+	VCVTPS2PD   (DX), Z2
+	VFMADD231PD Z1, Z2, Z0
+	ADDQ        $32, SI
+	ADDQ        $32, DX
+	DECQ        CX
+	JNZ         dot512_loop
+
+dot512_sum:
+	HSUM512(Z0, Y0, X0)
+	MOVSD X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func rowDotAVX2(a, b []float32) float64
+// rowDotAVX512 in 4 lanes. len(a) is a multiple of 4.
+TEXT ·rowDotAVX2(SB), NOSPLIT, $0-56
+	MOVQ   a_base+0(FP), SI
+	MOVQ   a_len+8(FP), CX
+	MOVQ   b_base+24(FP), DX
+	VXORPD Y0, Y0, Y0
+	SHRQ   $2, CX
+	JZ     dot2_sum
+
+dot2_loop:
+	VCVTPS2PD   (SI), Y1
+	VCVTPS2PD   (DX), Y2
+	VFMADD231PD Y1, Y2, Y0
+	ADDQ        $16, SI
+	ADDQ        $16, DX
+	DECQ        CX
+	JNZ         dot2_loop
+
+dot2_sum:
+	HSUM256(Y0, X0)
+	MOVSD X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func smGradAVX512(out, y, dy []float32, s float64)
+// out = float32(float64(y)·(float64(dy) − s)) in float64 lanes: softmax's
+// backward row, bit for bit the scalar loop's. len(y) is a multiple of 8;
+// out and dy are as long.
+TEXT ·smGradAVX512(SB), NOSPLIT, $0-80
+	MOVQ         out_base+0(FP), DI
+	MOVQ         y_base+24(FP), SI
+	MOVQ         y_len+32(FP), CX
+	MOVQ         dy_base+48(FP), DX
+	VBROADCASTSD s+72(FP), Z7
+	SHRQ         $3, CX
+	JZ           sg512_done
+
+sg512_loop:
+	VCVTPS2PD (DX), Z0
+	VSUBPD    Z7, Z0, Z0
+	VCVTPS2PD (SI), Z1
+	VMULPD    Z0, Z1, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       sg512_loop
+
+sg512_done:
+	VZEROUPPER
+	RET
+
+// func smGradAVX2(out, y, dy []float32, s float64)
+// smGradAVX512 in 4 lanes. len(y) is a multiple of 4.
+TEXT ·smGradAVX2(SB), NOSPLIT, $0-80
+	MOVQ         out_base+0(FP), DI
+	MOVQ         y_base+24(FP), SI
+	MOVQ         y_len+32(FP), CX
+	MOVQ         dy_base+48(FP), DX
+	VBROADCASTSD s+72(FP), Y7
+	SHRQ         $2, CX
+	JZ           sg2_done
+
+sg2_loop:
+	VCVTPS2PD  (DX), Y0
+	VSUBPD     Y7, Y0, Y0
+	VCVTPS2PD  (SI), Y1
+	VMULPD     Y0, Y1, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DX
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        sg2_loop
+
+sg2_done:
+	VZEROUPPER
+	RET

@@ -26,3 +26,9 @@ func lnAffineVec32(y, xhat, x, gamma, beta []float32, mean, rstd float64) int { 
 func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int {
 	return 0
 }
+
+// rowDivVec32, rowDotVec and smGradVec32 have no vector kernel on this
+// build.
+func rowDivVec32(x []float32, s float64) int          { return 0 }
+func rowDotVec(a, b []float32) (float64, int)         { return 0, 0 }
+func smGradVec32(out, y, dy []float32, s float64) int { return 0 }
