@@ -367,6 +367,9 @@ func emitTranspose(f *fnGen, n *graph.Node) []jen.Code {
 	x := n.Inputs[0]
 	in, out := x.Type.Shape, n.Type.Shape
 	ist := in.Strides()
+	if r := len(out); r >= 2 && n.Attrs.Perm[r-1] == r-1 && out[r-1] >= transposeCopyMin && graph.Shape(out[:r-1]).Size() > 1 {
+		return f.transposeRows(n, x)
+	}
 	return f.loopKernel("transpose", n, out, false, func(f *fnGen) func(vars []string, idx string) []jen.Code {
 		return func(vars []string, _ string) []jen.Code {
 			var terms []string
@@ -379,6 +382,47 @@ func emitTranspose(f *fnGen, n *graph.Node) []jen.Code {
 			return []jen.Code{f.ref(n).Index(jen.Id(indexExpr(out, out, vars))).Op("=").Add(f.ref(x).Index(jen.Id(join(terms))))}
 		}
 	})
+}
+
+// transposeCopyMin is the shortest last axis that a transpose keeping it
+// last moves with copy, a row at a time, rather than element by element.
+const transposeCopyMin = 8
+
+// transposeRows emits a transpose that keeps the last axis last (splitting
+// or merging attention heads): loops over the other axes, each moving one
+// contiguous row with copy, on the pool's threads when the whole transpose
+// is large enough.
+func (f *fnGen) transposeRows(n, x *graph.Node) []jen.Code {
+	in, out := x.Type.Shape, n.Type.Shape
+	ist, ost := in.Strides(), out.Strides()
+	r := len(out)
+	row, outer := out[r-1], out[:r-1]
+	body := func(f *fnGen) func(vars []string, idx string) []jen.Code {
+		return func(vars []string, _ string) []jen.Code {
+			var dst, src []string
+			for d := range outer {
+				if outer[d] != 1 {
+					dst = append(dst, scaled(vars[d], ost[d]))
+					src = append(src, scaled(vars[d], ist[n.Attrs.Perm[d]]))
+				}
+			}
+			slice := func(v *jen.Statement, terms []string) jen.Code {
+				start := join(terms)
+				return v.Index(jen.Id(start).Op(":").Id(join(append(terms, strconv.Itoa(row)))))
+			}
+			return []jen.Code{jen.Copy(slice(f.ref(n), dst), slice(f.ref(x), src))}
+		}
+	}
+	if f.g.splits(out.Size(), parallelMinElems) {
+		lf := f.kernelGen()
+		nest, extent := rangedLoops(outer, false, body(lf))
+		name := f.g.kernelNames.take("transpose" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\noutermost loop (%d), a row of %d at a time, on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), extent, row)
+		if call, ok := f.addParallel(lf, name, extent, []jen.Code{nest}, doc); ok {
+			return call
+		}
+	}
+	return []jen.Code{loops(outer, false, body(f))}
 }
 
 func scaled(v string, stride int) string {

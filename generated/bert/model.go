@@ -2425,15 +2425,13 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t31[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t31[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2463,15 +2461,13 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k computes h0_attn_k = t35ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t35, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t35[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t35[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2501,15 +2497,13 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v computes h0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t39, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t39[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t39[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2560,15 +2554,13 @@ func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT48 computes t48 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT48(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t48 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t48[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t48[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h0_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -2685,15 +2677,13 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t83, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t83[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t83[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2723,15 +2713,13 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k computes h1_attn_k = t87ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t87, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t87[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t87[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2761,15 +2749,13 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v computes h1_attn_v = t91ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t91, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t91[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t91[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2820,15 +2806,13 @@ func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT98 computes t98 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t98 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t98[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t98[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h1_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3018,15 +3002,13 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t34ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t34, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t34[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t34[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3056,15 +3038,13 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t38ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t38, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t38[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t38[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3094,15 +3074,13 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t42ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t42, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t42[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t42[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3153,15 +3131,13 @@ func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT51 computes t51 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT51(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t51 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t51[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t51[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h0_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3279,15 +3255,13 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t86ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t86, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t86[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t86[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3317,15 +3291,13 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t90ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t90, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t90[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t90[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3355,15 +3327,13 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t94ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t94, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t94[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t94[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3414,15 +3384,13 @@ func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT101 computes t101 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT101(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t101 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t101[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t101[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h1_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3769,15 +3737,13 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t186ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 	t186, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					dh1_attn_context[i*4096+j*1024+k*16+l] = t186[i*4096+j*16+k*64+l]
-				}
+				copy(dh1_attn_context[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t186[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3844,15 +3810,13 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT196 computes t196 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t196[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
-				}
+				copy(t196[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh1_attn_v[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3866,15 +3830,13 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT203 computes t203 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t203 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t203[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
-				}
+				copy(t203[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh1_attn_k[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3888,15 +3850,13 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT209 computes t209 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT209(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t209 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t209[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
-				}
+				copy(t209[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh1_attn_q[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4047,15 +4007,13 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t245ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 	t245, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					dh0_attn_context[i*4096+j*1024+k*16+l] = t245[i*4096+j*16+k*64+l]
-				}
+				copy(dh0_attn_context[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t245[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -4122,15 +4080,13 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT254 computes t254 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT254(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t254 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t254[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
-				}
+				copy(t254[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh0_attn_v[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4144,15 +4100,13 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT261 computes t261 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT261(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t261 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t261[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
-				}
+				copy(t261[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh0_attn_k[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4166,15 +4120,13 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT267 computes t267 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT267(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t267 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t267[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
-				}
+				copy(t267[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh0_attn_q[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}

@@ -4434,8 +4434,8 @@ func (m *Model) decode() error {
 	// h0_attn_q = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_q[i*128+j*32+l] = t38[i*128+j*32+l]
+			{
+				copy(h0_attn_q[i*128+j*32:i*128+j*32+32], t38[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4451,8 +4451,8 @@ func (m *Model) decode() error {
 	// h0_attn_k = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_k[i*128+j*32+l] = t42[i*128+j*32+l]
+			{
+				copy(h0_attn_k[i*128+j*32:i*128+j*32+32], t42[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4468,8 +4468,8 @@ func (m *Model) decode() error {
 	// h0_attn_v = t46ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_v[i*128+j*32+l] = t46[i*128+j*32+l]
+			{
+				copy(h0_attn_v[i*128+j*32:i*128+j*32+32], t46[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4498,9 +4498,7 @@ func (m *Model) decode() error {
 	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t49[i*128+k*32+l] = h0_attn_context[i*128+k*32+l]
-			}
+			copy(t49[i*128+k*32:i*128+k*32+32], h0_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4552,8 +4550,8 @@ func (m *Model) decode() error {
 	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_q[i*128+j*32+l] = t84[i*128+j*32+l]
+			{
+				copy(h1_attn_q[i*128+j*32:i*128+j*32+32], t84[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4569,8 +4567,8 @@ func (m *Model) decode() error {
 	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_k[i*128+j*32+l] = t88[i*128+j*32+l]
+			{
+				copy(h1_attn_k[i*128+j*32:i*128+j*32+32], t88[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4586,8 +4584,8 @@ func (m *Model) decode() error {
 	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_v[i*128+j*32+l] = t92[i*128+j*32+l]
+			{
+				copy(h1_attn_v[i*128+j*32:i*128+j*32+32], t92[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4616,9 +4614,7 @@ func (m *Model) decode() error {
 	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t95[i*128+k*32+l] = h1_attn_context[i*128+k*32+l]
-			}
+			copy(t95[i*128+k*32:i*128+k*32+32], h1_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4670,8 +4666,8 @@ func (m *Model) decode() error {
 	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_q[i*128+j*32+l] = t130[i*128+j*32+l]
+			{
+				copy(h2_attn_q[i*128+j*32:i*128+j*32+32], t130[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4687,8 +4683,8 @@ func (m *Model) decode() error {
 	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_k[i*128+j*32+l] = t134[i*128+j*32+l]
+			{
+				copy(h2_attn_k[i*128+j*32:i*128+j*32+32], t134[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4704,8 +4700,8 @@ func (m *Model) decode() error {
 	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_v[i*128+j*32+l] = t138[i*128+j*32+l]
+			{
+				copy(h2_attn_v[i*128+j*32:i*128+j*32+32], t138[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4734,9 +4730,7 @@ func (m *Model) decode() error {
 	// t141 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t141[i*128+k*32+l] = h2_attn_context[i*128+k*32+l]
-			}
+			copy(t141[i*128+k*32:i*128+k*32+32], h2_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4788,8 +4782,8 @@ func (m *Model) decode() error {
 	// h3_attn_q = t176ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_q[i*128+j*32+l] = t176[i*128+j*32+l]
+			{
+				copy(h3_attn_q[i*128+j*32:i*128+j*32+32], t176[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4805,8 +4799,8 @@ func (m *Model) decode() error {
 	// h3_attn_k = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_k[i*128+j*32+l] = t180[i*128+j*32+l]
+			{
+				copy(h3_attn_k[i*128+j*32:i*128+j*32+32], t180[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4822,8 +4816,8 @@ func (m *Model) decode() error {
 	// h3_attn_v = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_v[i*128+j*32+l] = t184[i*128+j*32+l]
+			{
+				copy(h3_attn_v[i*128+j*32:i*128+j*32+32], t184[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4852,9 +4846,7 @@ func (m *Model) decode() error {
 	// t187 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t187[i*128+k*32+l] = h3_attn_context[i*128+k*32+l]
-			}
+			copy(t187[i*128+k*32:i*128+k*32+32], h3_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -5023,15 +5015,13 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t27, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t27[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t27[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5061,15 +5051,13 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t31[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t31[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5099,15 +5087,13 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t35, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t35[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t35[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5141,15 +5127,13 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT44 computes t44 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t44 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t44[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t44[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h0_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5266,15 +5250,13 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t79, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t79[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t79[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5304,15 +5286,13 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t83, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t83[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t83[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5342,15 +5322,13 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t87, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t87[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t87[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5384,15 +5362,13 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT94 computes t94 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t94 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t94[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t94[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h1_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5509,15 +5485,13 @@ func (m *Model) fusedH2_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q computes h2_attn_q = t129ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q(lo, hi, thread int, v [][]float32) {
 	t129, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t129[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t129[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5547,15 +5521,13 @@ func (m *Model) fusedH2_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_k computes h2_attn_k = t133ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k(lo, hi, thread int, v [][]float32) {
 	t133, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t133[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t133[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5585,15 +5557,13 @@ func (m *Model) fusedH2_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_v computes h2_attn_v = t137ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
 	t137, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t137[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t137[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5627,15 +5597,13 @@ func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT144 computes t144 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT144(lo, hi, thread int, v [][]float32) {
 	h2_attn_context, t144 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t144[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t144[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h2_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5752,15 +5720,13 @@ func (m *Model) fusedH3_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q computes h3_attn_q = t179ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q(lo, hi, thread int, v [][]float32) {
 	t179, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t179[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t179[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5790,15 +5756,13 @@ func (m *Model) fusedH3_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_k computes h3_attn_k = t183ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k(lo, hi, thread int, v [][]float32) {
 	t183, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t183[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t183[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5828,15 +5792,13 @@ func (m *Model) fusedH3_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_v computes h3_attn_v = t187ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
 	t187, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t187[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t187[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5870,15 +5832,13 @@ func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT194 computes t194 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT194(lo, hi, thread int, v [][]float32) {
 	h3_attn_context, t194 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t194[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t194[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h3_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6014,15 +5974,13 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t29ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t29, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t29[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t29[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6052,15 +6010,13 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t33ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t33, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t33[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t33[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6090,15 +6046,13 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t37ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t37, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t37[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t37[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6136,15 +6090,13 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT46 computes t46 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT46(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t46 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t46[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t46[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h0_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6262,15 +6214,13 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t81ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t81, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t81[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t81[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6300,15 +6250,13 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t85ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t85, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t85[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t85[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6338,15 +6286,13 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t89ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t89, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t89[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t89[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6384,15 +6330,13 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT96 computes t96 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT96(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t96 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t96[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t96[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h1_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6510,15 +6454,13 @@ func (m *Model) fusedH2_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q_2 computes h2_attn_q = t131ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t131, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t131[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t131[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6548,15 +6490,13 @@ func (m *Model) fusedH2_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_k_2 computes h2_attn_k = t135ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t135, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t135[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t135[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6586,15 +6526,13 @@ func (m *Model) fusedH2_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_v_2 computes h2_attn_v = t139ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t139, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t139[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t139[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6632,15 +6570,13 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT146 computes t146 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT146(lo, hi, thread int, v [][]float32) {
 	h2_attn_context, t146 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t146[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t146[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h2_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6758,15 +6694,13 @@ func (m *Model) fusedH3_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q_2 computes h3_attn_q = t181ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t181, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t181[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t181[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6796,15 +6730,13 @@ func (m *Model) fusedH3_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_k_2 computes h3_attn_k = t185ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t185, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t185[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t185[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6834,15 +6766,13 @@ func (m *Model) fusedH3_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_v_2 computes h3_attn_v = t189ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t189, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t189[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t189[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6880,15 +6810,13 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT196 computes t196 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 	h3_attn_context, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t196[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t196[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h3_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7087,15 +7015,13 @@ func (m *Model) reduceDh3_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh3_attn_context computes dh3_attn_context = t253ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh3_attn_context(lo, hi, thread int, v [][]float32) {
 	t253, dh3_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh3_attn_context[i*16384+j*4096+k*32+l] = t253[i*16384+j*32+k*128+l]
-				}
+				copy(dh3_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t253[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7165,15 +7091,13 @@ func (m *Model) batchedDh3_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT263 computes t263 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT263(lo, hi, thread int, v [][]float32) {
 	dh3_attn_v, t263 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t263[i*16384+j*128+k*32+l] = dh3_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t263[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7187,15 +7111,13 @@ func (m *Model) reduceDh3_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT270 computes t270 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT270(lo, hi, thread int, v [][]float32) {
 	dh3_attn_k, t270 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t270[i*16384+j*128+k*32+l] = dh3_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t270[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7209,15 +7131,13 @@ func (m *Model) reduceDh3_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT276 computes t276 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT276(lo, hi, thread int, v [][]float32) {
 	dh3_attn_q, t276 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t276[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t276[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7365,15 +7285,13 @@ func (m *Model) reduceDh2_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh2_attn_context computes dh2_attn_context = t312ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh2_attn_context(lo, hi, thread int, v [][]float32) {
 	t312, dh2_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh2_attn_context[i*16384+j*4096+k*32+l] = t312[i*16384+j*32+k*128+l]
-				}
+				copy(dh2_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t312[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7443,15 +7361,13 @@ func (m *Model) batchedDh2_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT321 computes t321 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT321(lo, hi, thread int, v [][]float32) {
 	dh2_attn_v, t321 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t321[i*16384+j*128+k*32+l] = dh2_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t321[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7465,15 +7381,13 @@ func (m *Model) reduceDh2_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT328 computes t328 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
 	dh2_attn_k, t328 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t328[i*16384+j*128+k*32+l] = dh2_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t328[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7487,15 +7401,13 @@ func (m *Model) reduceDh2_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT334 computes t334 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT334(lo, hi, thread int, v [][]float32) {
 	dh2_attn_q, t334 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t334[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t334[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7643,15 +7555,13 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t370ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 	t370, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh1_attn_context[i*16384+j*4096+k*32+l] = t370[i*16384+j*32+k*128+l]
-				}
+				copy(dh1_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t370[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7721,15 +7631,13 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT379 computes t379 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT379(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t379 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t379[i*16384+j*128+k*32+l] = dh1_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t379[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7743,15 +7651,13 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT386 computes t386 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT386(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t386 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t386[i*16384+j*128+k*32+l] = dh1_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t386[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7765,15 +7671,13 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT392 computes t392 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT392(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t392 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t392[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t392[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7921,15 +7825,13 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t428ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 	t428, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh0_attn_context[i*16384+j*4096+k*32+l] = t428[i*16384+j*32+k*128+l]
-				}
+				copy(dh0_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t428[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7999,15 +7901,13 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT437 computes t437 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT437(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t437 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t437[i*16384+j*128+k*32+l] = dh0_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t437[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8021,15 +7921,13 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT444 computes t444 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT444(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t444 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t444[i*16384+j*128+k*32+l] = dh0_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t444[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8043,15 +7941,13 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT450 computes t450 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT450(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t450 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t450[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t450[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8192,15 +8088,13 @@ func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_3 computes h0_attn_q = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t36, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t36[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8230,15 +8124,13 @@ func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_3 computes h0_attn_k = t40ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t40, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t40[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t40[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8268,15 +8160,13 @@ func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_3 computes h0_attn_v = t44ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t44, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t44[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t44[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8310,15 +8200,13 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT53 computes t53 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT53(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t53 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t53[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t53[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h0_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8435,15 +8323,13 @@ func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_3 computes h1_attn_q = t88ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t88, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t88[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8473,15 +8359,13 @@ func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_3 computes h1_attn_k = t92ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t92, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t92[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t92[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8511,15 +8395,13 @@ func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_3 computes h1_attn_v = t96ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t96, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t96[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t96[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8553,15 +8435,13 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT103 computes t103 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT103(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t103 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t103[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t103[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h1_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8678,15 +8558,13 @@ func (m *Model) fusedH2_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q_3 computes h2_attn_q = t138ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t138, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t138[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8716,15 +8594,13 @@ func (m *Model) fusedH2_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_k_3 computes h2_attn_k = t142ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t142, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t142[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t142[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8754,15 +8630,13 @@ func (m *Model) fusedH2_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_v_3 computes h2_attn_v = t146ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t146, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t146[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t146[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8796,15 +8670,13 @@ func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT153 computes t153 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT153(lo, hi, thread int, v [][]float32) {
 	h2_attn_context, t153 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t153[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t153[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h2_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8921,15 +8793,13 @@ func (m *Model) fusedH3_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q_3 computes h3_attn_q = t188ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t188, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t188[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8959,15 +8829,13 @@ func (m *Model) fusedH3_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_k_3 computes h3_attn_k = t192ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t192, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t192[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t192[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8997,15 +8865,13 @@ func (m *Model) fusedH3_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_v_3 computes h3_attn_v = t196ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t196, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t196[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t196[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9039,15 +8905,13 @@ func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT203 computes t203 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 	h3_attn_context, t203 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t203[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t203[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h3_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}

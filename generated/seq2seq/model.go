@@ -7433,8 +7433,8 @@ func (m *Model) decode() error {
 	// dec0_self_q = t63ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec0_self_q[i*96+j*24+l] = t63[i*96+j*24+l]
+			{
+				copy(dec0_self_q[i*96+j*24:i*96+j*24+24], t63[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7447,8 +7447,8 @@ func (m *Model) decode() error {
 	// dec0_self_k = t66ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec0_self_k[i*48+j*24+l] = t66[i*48+j*24+l]
+			{
+				copy(dec0_self_k[i*48+j*24:i*48+j*24+24], t66[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7461,8 +7461,8 @@ func (m *Model) decode() error {
 	// dec0_self_v = t69ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec0_self_v[i*48+j*24+l] = t69[i*48+j*24+l]
+			{
+				copy(dec0_self_v[i*48+j*24:i*48+j*24+24], t69[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7507,9 +7507,7 @@ func (m *Model) decode() error {
 	// t78 = t77ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t78[i*96+k*24+l] = t77[i*96+k*24+l]
-			}
+			copy(t78[i*96+k*24:i*96+k*24+24], t77[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7535,8 +7533,8 @@ func (m *Model) decode() error {
 	// dec0_cross_q = t85ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec0_cross_q[i*96+j*24+l] = t85[i*96+j*24+l]
+			{
+				copy(dec0_cross_q[i*96+j*24:i*96+j*24+24], t85[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7563,9 +7561,7 @@ func (m *Model) decode() error {
 	// t96 = t95ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t96[i*96+k*24+l] = t95[i*96+k*24+l]
-			}
+			copy(t96[i*96+k*24:i*96+k*24+24], t95[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7614,8 +7610,8 @@ func (m *Model) decode() error {
 	// dec1_self_q = t126ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec1_self_q[i*96+j*24+l] = t126[i*96+j*24+l]
+			{
+				copy(dec1_self_q[i*96+j*24:i*96+j*24+24], t126[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7628,8 +7624,8 @@ func (m *Model) decode() error {
 	// dec1_self_k = t129ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec1_self_k[i*48+j*24+l] = t129[i*48+j*24+l]
+			{
+				copy(dec1_self_k[i*48+j*24:i*48+j*24+24], t129[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7642,8 +7638,8 @@ func (m *Model) decode() error {
 	// dec1_self_v = t132ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec1_self_v[i*48+j*24+l] = t132[i*48+j*24+l]
+			{
+				copy(dec1_self_v[i*48+j*24:i*48+j*24+24], t132[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7688,9 +7684,7 @@ func (m *Model) decode() error {
 	// t141 = t140ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t141[i*96+k*24+l] = t140[i*96+k*24+l]
-			}
+			copy(t141[i*96+k*24:i*96+k*24+24], t140[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7716,8 +7710,8 @@ func (m *Model) decode() error {
 	// dec1_cross_q = t148ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec1_cross_q[i*96+j*24+l] = t148[i*96+j*24+l]
+			{
+				copy(dec1_cross_q[i*96+j*24:i*96+j*24+24], t148[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7744,9 +7738,7 @@ func (m *Model) decode() error {
 	// t157 = t156ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t157[i*96+k*24+l] = t156[i*96+k*24+l]
-			}
+			copy(t157[i*96+k*24:i*96+k*24+24], t156[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7795,8 +7787,8 @@ func (m *Model) decode() error {
 	// dec2_self_q = t187ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec2_self_q[i*96+j*24+l] = t187[i*96+j*24+l]
+			{
+				copy(dec2_self_q[i*96+j*24:i*96+j*24+24], t187[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7809,8 +7801,8 @@ func (m *Model) decode() error {
 	// dec2_self_k = t190ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec2_self_k[i*48+j*24+l] = t190[i*48+j*24+l]
+			{
+				copy(dec2_self_k[i*48+j*24:i*48+j*24+24], t190[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7823,8 +7815,8 @@ func (m *Model) decode() error {
 	// dec2_self_v = t193ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec2_self_v[i*48+j*24+l] = t193[i*48+j*24+l]
+			{
+				copy(dec2_self_v[i*48+j*24:i*48+j*24+24], t193[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7869,9 +7861,7 @@ func (m *Model) decode() error {
 	// t202 = t201ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t202[i*96+k*24+l] = t201[i*96+k*24+l]
-			}
+			copy(t202[i*96+k*24:i*96+k*24+24], t201[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7897,8 +7887,8 @@ func (m *Model) decode() error {
 	// dec2_cross_q = t209ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec2_cross_q[i*96+j*24+l] = t209[i*96+j*24+l]
+			{
+				copy(dec2_cross_q[i*96+j*24:i*96+j*24+24], t209[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7925,9 +7915,7 @@ func (m *Model) decode() error {
 	// t218 = t217ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t218[i*96+k*24+l] = t217[i*96+k*24+l]
-			}
+			copy(t218[i*96+k*24:i*96+k*24+24], t217[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -8042,45 +8030,39 @@ func (m *Model) rmsNormEnc0_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc0_attn_q computes enc0_attn_q = t19ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q(lo, hi, thread int, v [][]float32) {
 	t19, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t19[i*3072+j*24+k*96+l]
-				}
+				copy(enc0_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t19[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_k computes enc0_attn_k = t22ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k(lo, hi, thread int, v [][]float32) {
 	t22, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t22[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t22[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_v computes enc0_attn_v = t25ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v(lo, hi, thread int, v [][]float32) {
 	t25, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t25[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t25[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8145,15 +8127,13 @@ func (m *Model) batchedEnc0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT40 computes t40 = t39ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT40(lo, hi, thread int, v [][]float32) {
 	t39, t40 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t40[i*3072+j*96+k*24+l] = t39[i*3072+j*24+k*768+l]
-				}
+				copy(t40[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t39[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8233,45 +8213,39 @@ func (m *Model) rmsNormEnc1_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc1_attn_q computes enc1_attn_q = t65ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q(lo, hi, thread int, v [][]float32) {
 	t65, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t65[i*3072+j*24+k*96+l]
-				}
+				copy(enc1_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t65[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_k computes enc1_attn_k = t68ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k(lo, hi, thread int, v [][]float32) {
 	t68, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t68[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t68[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_v computes enc1_attn_v = t71ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v(lo, hi, thread int, v [][]float32) {
 	t71, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t71[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t71[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8336,15 +8310,13 @@ func (m *Model) batchedEnc1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT84 computes t84 = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT84(lo, hi, thread int, v [][]float32) {
 	t83, t84 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t84[i*3072+j*96+k*24+l] = t83[i*3072+j*24+k*768+l]
-				}
+				copy(t84[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t83[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8424,45 +8396,39 @@ func (m *Model) rmsNormEnc2_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc2_attn_q computes enc2_attn_q = t109ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q(lo, hi, thread int, v [][]float32) {
 	t109, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t109[i*3072+j*24+k*96+l]
-				}
+				copy(enc2_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t109[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_k computes enc2_attn_k = t112ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k(lo, hi, thread int, v [][]float32) {
 	t112, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t112[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t112[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_v computes enc2_attn_v = t115ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v(lo, hi, thread int, v [][]float32) {
 	t115, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t115[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t115[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8527,15 +8493,13 @@ func (m *Model) batchedEnc2_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT128 computes t128 = t127ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT128(lo, hi, thread int, v [][]float32) {
 	t127, t128 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t128[i*3072+j*96+k*24+l] = t127[i*3072+j*24+k*768+l]
-				}
+				copy(t128[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t127[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8621,45 +8585,39 @@ func (m *Model) rmsNormDec0_self_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_self_q computes dec0_self_q = t163ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_q(lo, hi, thread int, v [][]float32) {
 	t163, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t163[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t163[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_k computes dec0_self_k = t166ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_k(lo, hi, thread int, v [][]float32) {
 	t166, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t166[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t166[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_v computes dec0_self_v = t169ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_v(lo, hi, thread int, v [][]float32) {
 	t169, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t169[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t169[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8706,15 +8664,13 @@ func (m *Model) fusedDec0_self_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT182 computes t182 = t181ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT182(lo, hi, thread int, v [][]float32) {
 	t181, t182 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t182[i*3072+j*96+k*24+l] = t181[i*3072+j*24+k*768+l]
-				}
+				copy(t182[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t181[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8746,45 +8702,39 @@ func (m *Model) rmsNormDec0_cross_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_cross_q computes dec0_cross_q = t189ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_q(lo, hi, thread int, v [][]float32) {
 	t189, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t189[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t189[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_k computes dec0_cross_k = t192ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_k(lo, hi, thread int, v [][]float32) {
 	t192, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t192[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t192[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_v computes dec0_cross_v = t195ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_v(lo, hi, thread int, v [][]float32) {
 	t195, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t195[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t195[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8837,15 +8787,13 @@ func (m *Model) batchedDec0_cross_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT206 computes t206 = t205ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT206(lo, hi, thread int, v [][]float32) {
 	t205, t206 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t206[i*3072+j*96+k*24+l] = t205[i*3072+j*24+k*768+l]
-				}
+				copy(t206[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t205[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8925,45 +8873,39 @@ func (m *Model) rmsNormDec1_self_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_self_q computes dec1_self_q = t236ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_q(lo, hi, thread int, v [][]float32) {
 	t236, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t236[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t236[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_k computes dec1_self_k = t239ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_k(lo, hi, thread int, v [][]float32) {
 	t239, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t239[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t239[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_v computes dec1_self_v = t242ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_v(lo, hi, thread int, v [][]float32) {
 	t242, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t242[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t242[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9010,15 +8952,13 @@ func (m *Model) fusedDec1_self_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT255 computes t255 = t254ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT255(lo, hi, thread int, v [][]float32) {
 	t254, t255 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t255[i*3072+j*96+k*24+l] = t254[i*3072+j*24+k*768+l]
-				}
+				copy(t255[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t254[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9050,45 +8990,39 @@ func (m *Model) rmsNormDec1_cross_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_cross_q computes dec1_cross_q = t262ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_q(lo, hi, thread int, v [][]float32) {
 	t262, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t262[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t262[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_k computes dec1_cross_k = t265ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_k(lo, hi, thread int, v [][]float32) {
 	t265, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t265[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t265[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_v computes dec1_cross_v = t268ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_v(lo, hi, thread int, v [][]float32) {
 	t268, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t268[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t268[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9141,15 +9075,13 @@ func (m *Model) batchedDec1_cross_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT279 computes t279 = t278ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT279(lo, hi, thread int, v [][]float32) {
 	t278, t279 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t279[i*3072+j*96+k*24+l] = t278[i*3072+j*24+k*768+l]
-				}
+				copy(t279[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t278[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9229,45 +9161,39 @@ func (m *Model) rmsNormDec2_self_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_self_q computes dec2_self_q = t309ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_q(lo, hi, thread int, v [][]float32) {
 	t309, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t309[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t309[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_k computes dec2_self_k = t312ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_k(lo, hi, thread int, v [][]float32) {
 	t312, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t312[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t312[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_v computes dec2_self_v = t315ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_v(lo, hi, thread int, v [][]float32) {
 	t315, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t315[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t315[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9314,15 +9240,13 @@ func (m *Model) fusedDec2_self_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT328 computes t328 = t327ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
 	t327, t328 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t328[i*3072+j*96+k*24+l] = t327[i*3072+j*24+k*768+l]
-				}
+				copy(t328[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t327[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9354,45 +9278,39 @@ func (m *Model) rmsNormDec2_cross_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_cross_q computes dec2_cross_q = t335ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_q(lo, hi, thread int, v [][]float32) {
 	t335, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t335[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t335[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_k computes dec2_cross_k = t338ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_k(lo, hi, thread int, v [][]float32) {
 	t338, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t338[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t338[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_v computes dec2_cross_v = t341ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_v(lo, hi, thread int, v [][]float32) {
 	t341, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t341[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t341[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9445,15 +9363,13 @@ func (m *Model) batchedDec2_cross_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT352 computes t352 = t351ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT352(lo, hi, thread int, v [][]float32) {
 	t351, t352 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t352[i*3072+j*96+k*24+l] = t351[i*3072+j*24+k*768+l]
-				}
+				copy(t352[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t351[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9539,45 +9455,39 @@ func (m *Model) rmsNormEnc0_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc0_attn_q_2 computes enc0_attn_q = t21ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t21, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t21[i*3072+j*24+k*96+l]
-				}
+				copy(enc0_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t21[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_k_2 computes enc0_attn_k = t24ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t24, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t24[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t24[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_v_2 computes enc0_attn_v = t27ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t27, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t27[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t27[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9642,15 +9552,13 @@ func (m *Model) batchedEnc0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT42 computes t42 = t41ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT42(lo, hi, thread int, v [][]float32) {
 	t41, t42 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t42[i*3072+j*96+k*24+l] = t41[i*3072+j*24+k*768+l]
-				}
+				copy(t42[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t41[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9726,45 +9634,39 @@ func (m *Model) rmsNormEnc1_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc1_attn_q_2 computes enc1_attn_q = t67ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t67, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t67[i*3072+j*24+k*96+l]
-				}
+				copy(enc1_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t67[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_k_2 computes enc1_attn_k = t70ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t70, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t70[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t70[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_v_2 computes enc1_attn_v = t73ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t73, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t73[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t73[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9829,15 +9731,13 @@ func (m *Model) batchedEnc1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT86 computes t86 = t85ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT86(lo, hi, thread int, v [][]float32) {
 	t85, t86 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t86[i*3072+j*96+k*24+l] = t85[i*3072+j*24+k*768+l]
-				}
+				copy(t86[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t85[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9913,45 +9813,39 @@ func (m *Model) rmsNormEnc2_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc2_attn_q_2 computes enc2_attn_q = t111ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t111, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t111[i*3072+j*24+k*96+l]
-				}
+				copy(enc2_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t111[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_k_2 computes enc2_attn_k = t114ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t114, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t114[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t114[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_v_2 computes enc2_attn_v = t117ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t117, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t117[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t117[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10016,15 +9910,13 @@ func (m *Model) batchedEnc2_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT130 computes t130 = t129ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT130(lo, hi, thread int, v [][]float32) {
 	t129, t130 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t130[i*3072+j*96+k*24+l] = t129[i*3072+j*24+k*768+l]
-				}
+				copy(t130[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t129[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10106,45 +9998,39 @@ func (m *Model) rmsNormDec0_self_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_self_q_2 computes dec0_self_q = t165ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_q_2(lo, hi, thread int, v [][]float32) {
 	t165, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t165[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t165[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_k_2 computes dec0_self_k = t168ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_k_2(lo, hi, thread int, v [][]float32) {
 	t168, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t168[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t168[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_v_2 computes dec0_self_v = t171ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_v_2(lo, hi, thread int, v [][]float32) {
 	t171, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t171[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t171[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10195,15 +10081,13 @@ func (m *Model) fusedDec0_self_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT184 computes t184 = t183ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT184(lo, hi, thread int, v [][]float32) {
 	t183, t184 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t184[i*3072+j*96+k*24+l] = t183[i*3072+j*24+k*768+l]
-				}
+				copy(t184[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t183[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10235,45 +10119,39 @@ func (m *Model) rmsNormDec0_cross_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_cross_q_2 computes dec0_cross_q = t191ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_q_2(lo, hi, thread int, v [][]float32) {
 	t191, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t191[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t191[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_k_2 computes dec0_cross_k = t194ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_k_2(lo, hi, thread int, v [][]float32) {
 	t194, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t194[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t194[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_v_2 computes dec0_cross_v = t197ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_v_2(lo, hi, thread int, v [][]float32) {
 	t197, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t197[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t197[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10326,15 +10204,13 @@ func (m *Model) batchedDec0_cross_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT208 computes t208 = t207ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT208(lo, hi, thread int, v [][]float32) {
 	t207, t208 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t208[i*3072+j*96+k*24+l] = t207[i*3072+j*24+k*768+l]
-				}
+				copy(t208[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t207[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10410,45 +10286,39 @@ func (m *Model) rmsNormDec1_self_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_self_q_2 computes dec1_self_q = t238ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_q_2(lo, hi, thread int, v [][]float32) {
 	t238, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t238[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t238[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_k_2 computes dec1_self_k = t241ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_k_2(lo, hi, thread int, v [][]float32) {
 	t241, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t241[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t241[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_v_2 computes dec1_self_v = t244ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_v_2(lo, hi, thread int, v [][]float32) {
 	t244, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t244[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t244[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10499,15 +10369,13 @@ func (m *Model) fusedDec1_self_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT257 computes t257 = t256ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT257(lo, hi, thread int, v [][]float32) {
 	t256, t257 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t257[i*3072+j*96+k*24+l] = t256[i*3072+j*24+k*768+l]
-				}
+				copy(t257[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t256[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10539,45 +10407,39 @@ func (m *Model) rmsNormDec1_cross_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_cross_q_2 computes dec1_cross_q = t264ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_q_2(lo, hi, thread int, v [][]float32) {
 	t264, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t264[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t264[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_k_2 computes dec1_cross_k = t267ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_k_2(lo, hi, thread int, v [][]float32) {
 	t267, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t267[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t267[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_v_2 computes dec1_cross_v = t270ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_v_2(lo, hi, thread int, v [][]float32) {
 	t270, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t270[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t270[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10630,15 +10492,13 @@ func (m *Model) batchedDec1_cross_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT281 computes t281 = t280ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT281(lo, hi, thread int, v [][]float32) {
 	t280, t281 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t281[i*3072+j*96+k*24+l] = t280[i*3072+j*24+k*768+l]
-				}
+				copy(t281[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t280[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10714,45 +10574,39 @@ func (m *Model) rmsNormDec2_self_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_self_q_2 computes dec2_self_q = t311ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_q_2(lo, hi, thread int, v [][]float32) {
 	t311, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t311[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t311[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_k_2 computes dec2_self_k = t314ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_k_2(lo, hi, thread int, v [][]float32) {
 	t314, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t314[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t314[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_v_2 computes dec2_self_v = t317ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_v_2(lo, hi, thread int, v [][]float32) {
 	t317, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t317[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t317[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10803,15 +10657,13 @@ func (m *Model) fusedDec2_self_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT330 computes t330 = t329ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT330(lo, hi, thread int, v [][]float32) {
 	t329, t330 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t330[i*3072+j*96+k*24+l] = t329[i*3072+j*24+k*768+l]
-				}
+				copy(t330[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t329[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10843,45 +10695,39 @@ func (m *Model) rmsNormDec2_cross_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_cross_q_2 computes dec2_cross_q = t337ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_q_2(lo, hi, thread int, v [][]float32) {
 	t337, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t337[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t337[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_k_2 computes dec2_cross_k = t340ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_k_2(lo, hi, thread int, v [][]float32) {
 	t340, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t340[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t340[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_v_2 computes dec2_cross_v = t343ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_v_2(lo, hi, thread int, v [][]float32) {
 	t343, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t343[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t343[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10934,15 +10780,13 @@ func (m *Model) batchedDec2_cross_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT354 computes t354 = t353ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT354(lo, hi, thread int, v [][]float32) {
 	t353, t354 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t354[i*3072+j*96+k*24+l] = t353[i*3072+j*24+k*768+l]
-				}
+				copy(t354[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t353[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11124,15 +10968,13 @@ func (m *Model) loopDdec2_resid2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT416 computes t416 = t415ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT416(lo, hi, thread int, v [][]float32) {
 	t415, t416 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t416[i*3072+j*768+k*24+l] = t415[i*3072+j*24+k*96+l]
-				}
+				copy(t416[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t415[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11239,45 +11081,39 @@ func (m *Model) reduceDdec2_cross_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT429 computes t429 = ddec2_cross_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT429(lo, hi, thread int, v [][]float32) {
 	ddec2_cross_v, t429 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t429[i*1536+j*48+k*24+l] = ddec2_cross_v[i*1536+j*24+k*768+l]
-				}
+				copy(t429[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_cross_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT435 computes t435 = ddec2_cross_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT435(lo, hi, thread int, v [][]float32) {
 	ddec2_cross_k, t435 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t435[i*1536+j*48+k*24+l] = ddec2_cross_k[i*1536+j*24+k*768+l]
-				}
+				copy(t435[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_cross_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT440 computes t440 = ddec2_cross_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT440(lo, hi, thread int, v [][]float32) {
 	ddec2_cross_q, t440 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t440[i*3072+j*96+k*24+l] = ddec2_cross_q[i*3072+j*24+k*768+l]
-				}
+				copy(t440[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec2_cross_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11315,15 +11151,13 @@ func (m *Model) loopDdec2_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT456 computes t456 = t455ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT456(lo, hi, thread int, v [][]float32) {
 	t455, t456 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t456[i*3072+j*768+k*24+l] = t455[i*3072+j*24+k*96+l]
-				}
+				copy(t456[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t455[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11445,45 +11279,39 @@ func (m *Model) ropeDdec2_self_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT470 computes t470 = ddec2_self_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT470(lo, hi, thread int, v [][]float32) {
 	ddec2_self_v, t470 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t470[i*1536+j*48+k*24+l] = ddec2_self_v[i*1536+j*24+k*768+l]
-				}
+				copy(t470[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_self_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT476 computes t476 = ddec2_self_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT476(lo, hi, thread int, v [][]float32) {
 	ddec2_self_k, t476 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t476[i*1536+j*48+k*24+l] = ddec2_self_k[i*1536+j*24+k*768+l]
-				}
+				copy(t476[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_self_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT481 computes t481 = ddec2_self_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT481(lo, hi, thread int, v [][]float32) {
 	ddec2_self_q, t481 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t481[i*3072+j*96+k*24+l] = ddec2_self_q[i*3072+j*24+k*768+l]
-				}
+				copy(t481[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec2_self_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11626,15 +11454,13 @@ func (m *Model) loopDdec1_resid2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT523 computes t523 = t522ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT523(lo, hi, thread int, v [][]float32) {
 	t522, t523 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t523[i*3072+j*768+k*24+l] = t522[i*3072+j*24+k*96+l]
-				}
+				copy(t523[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t522[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11741,45 +11567,39 @@ func (m *Model) reduceDdec1_cross_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT535 computes t535 = ddec1_cross_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT535(lo, hi, thread int, v [][]float32) {
 	ddec1_cross_v, t535 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t535[i*1536+j*48+k*24+l] = ddec1_cross_v[i*1536+j*24+k*768+l]
-				}
+				copy(t535[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_cross_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT540 computes t540 = ddec1_cross_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT540(lo, hi, thread int, v [][]float32) {
 	ddec1_cross_k, t540 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t540[i*1536+j*48+k*24+l] = ddec1_cross_k[i*1536+j*24+k*768+l]
-				}
+				copy(t540[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_cross_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT545 computes t545 = ddec1_cross_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT545(lo, hi, thread int, v [][]float32) {
 	ddec1_cross_q, t545 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t545[i*3072+j*96+k*24+l] = ddec1_cross_q[i*3072+j*24+k*768+l]
-				}
+				copy(t545[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec1_cross_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11817,15 +11637,13 @@ func (m *Model) loopDdec1_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT561 computes t561 = t560ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT561(lo, hi, thread int, v [][]float32) {
 	t560, t561 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t561[i*3072+j*768+k*24+l] = t560[i*3072+j*24+k*96+l]
-				}
+				copy(t561[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t560[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11947,45 +11765,39 @@ func (m *Model) ropeDdec1_self_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT575 computes t575 = ddec1_self_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT575(lo, hi, thread int, v [][]float32) {
 	ddec1_self_v, t575 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t575[i*1536+j*48+k*24+l] = ddec1_self_v[i*1536+j*24+k*768+l]
-				}
+				copy(t575[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_self_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT581 computes t581 = ddec1_self_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT581(lo, hi, thread int, v [][]float32) {
 	ddec1_self_k, t581 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t581[i*1536+j*48+k*24+l] = ddec1_self_k[i*1536+j*24+k*768+l]
-				}
+				copy(t581[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_self_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT586 computes t586 = ddec1_self_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT586(lo, hi, thread int, v [][]float32) {
 	ddec1_self_q, t586 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t586[i*3072+j*96+k*24+l] = ddec1_self_q[i*3072+j*24+k*768+l]
-				}
+				copy(t586[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec1_self_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12128,15 +11940,13 @@ func (m *Model) loopDdec0_resid2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT628 computes t628 = t627ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT628(lo, hi, thread int, v [][]float32) {
 	t627, t628 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t628[i*3072+j*768+k*24+l] = t627[i*3072+j*24+k*96+l]
-				}
+				copy(t628[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t627[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12243,45 +12053,39 @@ func (m *Model) reduceDdec0_cross_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT640 computes t640 = ddec0_cross_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT640(lo, hi, thread int, v [][]float32) {
 	ddec0_cross_v, t640 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t640[i*1536+j*48+k*24+l] = ddec0_cross_v[i*1536+j*24+k*768+l]
-				}
+				copy(t640[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_cross_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT645 computes t645 = ddec0_cross_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT645(lo, hi, thread int, v [][]float32) {
 	ddec0_cross_k, t645 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t645[i*1536+j*48+k*24+l] = ddec0_cross_k[i*1536+j*24+k*768+l]
-				}
+				copy(t645[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_cross_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT650 computes t650 = ddec0_cross_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT650(lo, hi, thread int, v [][]float32) {
 	ddec0_cross_q, t650 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t650[i*3072+j*96+k*24+l] = ddec0_cross_q[i*3072+j*24+k*768+l]
-				}
+				copy(t650[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec0_cross_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12319,15 +12123,13 @@ func (m *Model) loopDdec0_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT666 computes t666 = t665ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT666(lo, hi, thread int, v [][]float32) {
 	t665, t666 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t666[i*3072+j*768+k*24+l] = t665[i*3072+j*24+k*96+l]
-				}
+				copy(t666[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t665[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12449,45 +12251,39 @@ func (m *Model) ropeDdec0_self_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT680 computes t680 = ddec0_self_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT680(lo, hi, thread int, v [][]float32) {
 	ddec0_self_v, t680 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t680[i*1536+j*48+k*24+l] = ddec0_self_v[i*1536+j*24+k*768+l]
-				}
+				copy(t680[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_self_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT686 computes t686 = ddec0_self_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT686(lo, hi, thread int, v [][]float32) {
 	ddec0_self_k, t686 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t686[i*1536+j*48+k*24+l] = ddec0_self_k[i*1536+j*24+k*768+l]
-				}
+				copy(t686[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_self_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT691 computes t691 = ddec0_self_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT691(lo, hi, thread int, v [][]float32) {
 	ddec0_self_q, t691 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t691[i*3072+j*96+k*24+l] = ddec0_self_q[i*3072+j*24+k*768+l]
-				}
+				copy(t691[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec0_self_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12679,15 +12475,13 @@ func (m *Model) loopDenc2_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT743 computes t743 = t742ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT743(lo, hi, thread int, v [][]float32) {
 	t742, t743 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t743[i*3072+j*768+k*24+l] = t742[i*3072+j*24+k*96+l]
-				}
+				copy(t743[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t742[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12806,45 +12600,39 @@ func (m *Model) ropeDenc2_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT757 computes t757 = denc2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT757(lo, hi, thread int, v [][]float32) {
 	denc2_attn_v, t757 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t757[i*1536+j*48+k*24+l] = denc2_attn_v[i*1536+j*24+k*768+l]
-				}
+				copy(t757[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc2_attn_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT763 computes t763 = denc2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT763(lo, hi, thread int, v [][]float32) {
 	denc2_attn_k, t763 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t763[i*1536+j*48+k*24+l] = denc2_attn_k[i*1536+j*24+k*768+l]
-				}
+				copy(t763[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc2_attn_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT768 computes t768 = denc2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT768(lo, hi, thread int, v [][]float32) {
 	denc2_attn_q, t768 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t768[i*3072+j*96+k*24+l] = denc2_attn_q[i*3072+j*24+k*768+l]
-				}
+				copy(t768[i*3072+j*96+k*24:i*3072+j*96+k*24+24], denc2_attn_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12987,15 +12775,13 @@ func (m *Model) loopDenc1_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT810 computes t810 = t809ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT810(lo, hi, thread int, v [][]float32) {
 	t809, t810 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t810[i*3072+j*768+k*24+l] = t809[i*3072+j*24+k*96+l]
-				}
+				copy(t810[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t809[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -13114,45 +12900,39 @@ func (m *Model) ropeDenc1_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT824 computes t824 = denc1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT824(lo, hi, thread int, v [][]float32) {
 	denc1_attn_v, t824 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t824[i*1536+j*48+k*24+l] = denc1_attn_v[i*1536+j*24+k*768+l]
-				}
+				copy(t824[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc1_attn_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT830 computes t830 = denc1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT830(lo, hi, thread int, v [][]float32) {
 	denc1_attn_k, t830 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t830[i*1536+j*48+k*24+l] = denc1_attn_k[i*1536+j*24+k*768+l]
-				}
+				copy(t830[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc1_attn_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT835 computes t835 = denc1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT835(lo, hi, thread int, v [][]float32) {
 	denc1_attn_q, t835 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t835[i*3072+j*96+k*24+l] = denc1_attn_q[i*3072+j*24+k*768+l]
-				}
+				copy(t835[i*3072+j*96+k*24:i*3072+j*96+k*24+24], denc1_attn_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13295,15 +13075,13 @@ func (m *Model) loopDenc0_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT877 computes t877 = t876ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT877(lo, hi, thread int, v [][]float32) {
 	t876, t877 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t877[i*3072+j*768+k*24+l] = t876[i*3072+j*24+k*96+l]
-				}
+				copy(t877[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t876[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -13422,45 +13200,39 @@ func (m *Model) ropeDenc0_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT891 computes t891 = denc0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT891(lo, hi, thread int, v [][]float32) {
 	denc0_attn_v, t891 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t891[i*1536+j*48+k*24+l] = denc0_attn_v[i*1536+j*24+k*768+l]
-				}
+				copy(t891[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc0_attn_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT897 computes t897 = denc0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT897(lo, hi, thread int, v [][]float32) {
 	denc0_attn_k, t897 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t897[i*1536+j*48+k*24+l] = denc0_attn_k[i*1536+j*24+k*768+l]
-				}
+				copy(t897[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc0_attn_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT902 computes t902 = denc0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT902(lo, hi, thread int, v [][]float32) {
 	denc0_attn_q, t902 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t902[i*3072+j*96+k*24+l] = denc0_attn_q[i*3072+j*24+k*768+l]
-				}
+				copy(t902[i*3072+j*96+k*24:i*3072+j*96+k*24+24], denc0_attn_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13546,45 +13318,39 @@ func (m *Model) rmsNormEnc0_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc0_attn_q_3 computes enc0_attn_q = t33ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t33, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t33[i*3072+j*24+k*96+l]
-				}
+				copy(enc0_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t33[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_k_3 computes enc0_attn_k = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t36, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t36[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t36[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_v_3 computes enc0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t39, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t39[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t39[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -13649,15 +13415,13 @@ func (m *Model) batchedEnc0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT54 computes t54 = t53ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT54(lo, hi, thread int, v [][]float32) {
 	t53, t54 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t54[i*3072+j*96+k*24+l] = t53[i*3072+j*24+k*768+l]
-				}
+				copy(t54[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t53[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13737,45 +13501,39 @@ func (m *Model) rmsNormEnc1_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc1_attn_q_3 computes enc1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t79, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t79[i*3072+j*24+k*96+l]
-				}
+				copy(enc1_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t79[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_k_3 computes enc1_attn_k = t82ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t82, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t82[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t82[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_v_3 computes enc1_attn_v = t85ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t85, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t85[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t85[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -13840,15 +13598,13 @@ func (m *Model) batchedEnc1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT98 computes t98 = t97ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
 	t97, t98 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t98[i*3072+j*96+k*24+l] = t97[i*3072+j*24+k*768+l]
-				}
+				copy(t98[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t97[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13928,45 +13684,39 @@ func (m *Model) rmsNormEnc2_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc2_attn_q_3 computes enc2_attn_q = t123ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t123, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t123[i*3072+j*24+k*96+l]
-				}
+				copy(enc2_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t123[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_k_3 computes enc2_attn_k = t126ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t126, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t126[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t126[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_v_3 computes enc2_attn_v = t129ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t129, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t129[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t129[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14031,15 +13781,13 @@ func (m *Model) batchedEnc2_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT142 computes t142 = t141ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT142(lo, hi, thread int, v [][]float32) {
 	t141, t142 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t142[i*3072+j*96+k*24+l] = t141[i*3072+j*24+k*768+l]
-				}
+				copy(t142[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t141[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14125,45 +13873,39 @@ func (m *Model) rmsNormDec0_self_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_self_q_3 computes dec0_self_q = t177ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_q_3(lo, hi, thread int, v [][]float32) {
 	t177, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t177[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t177[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_k_3 computes dec0_self_k = t180ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_k_3(lo, hi, thread int, v [][]float32) {
 	t180, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t180[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t180[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_v_3 computes dec0_self_v = t183ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_v_3(lo, hi, thread int, v [][]float32) {
 	t183, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t183[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t183[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14210,15 +13952,13 @@ func (m *Model) fusedDec0_self_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT196 computes t196 = t195ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 	t195, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t196[i*3072+j*96+k*24+l] = t195[i*3072+j*24+k*768+l]
-				}
+				copy(t196[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t195[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14250,45 +13990,39 @@ func (m *Model) rmsNormDec0_cross_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_cross_q_3 computes dec0_cross_q = t203ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_q_3(lo, hi, thread int, v [][]float32) {
 	t203, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t203[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t203[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_k_3 computes dec0_cross_k = t206ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_k_3(lo, hi, thread int, v [][]float32) {
 	t206, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t206[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t206[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_v_3 computes dec0_cross_v = t209ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_v_3(lo, hi, thread int, v [][]float32) {
 	t209, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t209[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t209[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14341,15 +14075,13 @@ func (m *Model) batchedDec0_cross_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT220 computes t220 = t219ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT220(lo, hi, thread int, v [][]float32) {
 	t219, t220 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t220[i*3072+j*96+k*24+l] = t219[i*3072+j*24+k*768+l]
-				}
+				copy(t220[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t219[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14429,45 +14161,39 @@ func (m *Model) rmsNormDec1_self_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_self_q_3 computes dec1_self_q = t250ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_q_3(lo, hi, thread int, v [][]float32) {
 	t250, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t250[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t250[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_k_3 computes dec1_self_k = t253ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_k_3(lo, hi, thread int, v [][]float32) {
 	t253, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t253[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t253[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_v_3 computes dec1_self_v = t256ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_v_3(lo, hi, thread int, v [][]float32) {
 	t256, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t256[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t256[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14514,15 +14240,13 @@ func (m *Model) fusedDec1_self_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT269 computes t269 = t268ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT269(lo, hi, thread int, v [][]float32) {
 	t268, t269 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t269[i*3072+j*96+k*24+l] = t268[i*3072+j*24+k*768+l]
-				}
+				copy(t269[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t268[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14554,45 +14278,39 @@ func (m *Model) rmsNormDec1_cross_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_cross_q_3 computes dec1_cross_q = t276ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_q_3(lo, hi, thread int, v [][]float32) {
 	t276, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t276[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t276[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_k_3 computes dec1_cross_k = t279ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_k_3(lo, hi, thread int, v [][]float32) {
 	t279, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t279[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t279[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_v_3 computes dec1_cross_v = t282ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_v_3(lo, hi, thread int, v [][]float32) {
 	t282, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t282[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t282[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14645,15 +14363,13 @@ func (m *Model) batchedDec1_cross_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT293 computes t293 = t292ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT293(lo, hi, thread int, v [][]float32) {
 	t292, t293 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t293[i*3072+j*96+k*24+l] = t292[i*3072+j*24+k*768+l]
-				}
+				copy(t293[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t292[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14733,45 +14449,39 @@ func (m *Model) rmsNormDec2_self_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_self_q_3 computes dec2_self_q = t323ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_q_3(lo, hi, thread int, v [][]float32) {
 	t323, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t323[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t323[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_k_3 computes dec2_self_k = t326ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_k_3(lo, hi, thread int, v [][]float32) {
 	t326, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t326[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t326[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_v_3 computes dec2_self_v = t329ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_v_3(lo, hi, thread int, v [][]float32) {
 	t329, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t329[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t329[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14818,15 +14528,13 @@ func (m *Model) fusedDec2_self_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT342 computes t342 = t341ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT342(lo, hi, thread int, v [][]float32) {
 	t341, t342 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t342[i*3072+j*96+k*24+l] = t341[i*3072+j*24+k*768+l]
-				}
+				copy(t342[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t341[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14858,45 +14566,39 @@ func (m *Model) rmsNormDec2_cross_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_cross_q_3 computes dec2_cross_q = t349ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_q_3(lo, hi, thread int, v [][]float32) {
 	t349, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t349[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t349[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_k_3 computes dec2_cross_k = t352ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_k_3(lo, hi, thread int, v [][]float32) {
 	t352, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t352[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t352[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_v_3 computes dec2_cross_v = t355ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_v_3(lo, hi, thread int, v [][]float32) {
 	t355, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t355[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t355[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14949,15 +14651,13 @@ func (m *Model) batchedDec2_cross_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT366 computes t366 = t365ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT366(lo, hi, thread int, v [][]float32) {
 	t365, t366 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t366[i*3072+j*96+k*24+l] = t365[i*3072+j*24+k*768+l]
-				}
+				copy(t366[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t365[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}

@@ -3300,8 +3300,8 @@ func (m *Model) decode() error {
 
 	// h0_attn_q = t34ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h0_attn_q[j*32+l] = t34[j*32+l]
+		{
+			copy(h0_attn_q[j*32:j*32+32], t34[j*32:j*32+32])
 		}
 	}
 
@@ -3315,8 +3315,8 @@ func (m *Model) decode() error {
 
 	// h0_attn_k = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h0_attn_k[j*32+l] = t38[j*32+l]
+		{
+			copy(h0_attn_k[j*32:j*32+32], t38[j*32:j*32+32])
 		}
 	}
 
@@ -3330,8 +3330,8 @@ func (m *Model) decode() error {
 
 	// h0_attn_v = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h0_attn_v[j*32+l] = t42[j*32+l]
+		{
+			copy(h0_attn_v[j*32:j*32+32], t42[j*32:j*32+32])
 		}
 	}
 
@@ -3358,9 +3358,7 @@ func (m *Model) decode() error {
 
 	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for k := range 4 {
-		for l := range 32 {
-			t45[k*32+l] = h0_attn_context[k*32+l]
-		}
+		copy(t45[k*32:k*32+32], h0_attn_context[k*32:k*32+32])
 	}
 
 	// t46 = reshape(h0_attn_contextᵀ[0,2,1,3], [1,1,128])  (models/gpt/gpt.go:88)
@@ -3410,8 +3408,8 @@ func (m *Model) decode() error {
 
 	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h1_attn_q[j*32+l] = t80[j*32+l]
+		{
+			copy(h1_attn_q[j*32:j*32+32], t80[j*32:j*32+32])
 		}
 	}
 
@@ -3425,8 +3423,8 @@ func (m *Model) decode() error {
 
 	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h1_attn_k[j*32+l] = t84[j*32+l]
+		{
+			copy(h1_attn_k[j*32:j*32+32], t84[j*32:j*32+32])
 		}
 	}
 
@@ -3440,8 +3438,8 @@ func (m *Model) decode() error {
 
 	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h1_attn_v[j*32+l] = t88[j*32+l]
+		{
+			copy(h1_attn_v[j*32:j*32+32], t88[j*32:j*32+32])
 		}
 	}
 
@@ -3468,9 +3466,7 @@ func (m *Model) decode() error {
 
 	// t91 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for k := range 4 {
-		for l := range 32 {
-			t91[k*32+l] = h1_attn_context[k*32+l]
-		}
+		copy(t91[k*32:k*32+32], h1_attn_context[k*32:k*32+32])
 	}
 
 	// t92 = reshape(h1_attn_contextᵀ[0,2,1,3], [1,1,128])  (models/gpt/gpt.go:88)
@@ -3598,14 +3594,12 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t27, h0_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_q[j*8192+k*32+l] = t27[j*32+k*128+l]
-			}
+			copy(h0_attn_q[j*8192+k*32:j*8192+k*32+32], t27[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -3632,14 +3626,12 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_k[j*8192+k*32+l] = t31[j*32+k*128+l]
-			}
+			copy(h0_attn_k[j*8192+k*32:j*8192+k*32+32], t31[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -3666,14 +3658,12 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t35, h0_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_v[j*8192+k*32+l] = t35[j*32+k*128+l]
-			}
+			copy(h0_attn_v[j*8192+k*32:j*8192+k*32+32], t35[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -3706,14 +3696,12 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT44 computes t44 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t44 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t44[j*128+k*32+l] = h0_attn_context[j*32+k*8192+l]
-			}
+			copy(t44[j*128+k*32:j*128+k*32+32], h0_attn_context[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -3821,14 +3809,12 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t79, h1_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_q[j*8192+k*32+l] = t79[j*32+k*128+l]
-			}
+			copy(h1_attn_q[j*8192+k*32:j*8192+k*32+32], t79[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -3855,14 +3841,12 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t83, h1_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_k[j*8192+k*32+l] = t83[j*32+k*128+l]
-			}
+			copy(h1_attn_k[j*8192+k*32:j*8192+k*32+32], t83[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -3889,14 +3873,12 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t87, h1_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_v[j*8192+k*32+l] = t87[j*32+k*128+l]
-			}
+			copy(h1_attn_v[j*8192+k*32:j*8192+k*32+32], t87[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -3929,14 +3911,12 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT94 computes t94 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t94 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t94[j*128+k*32+l] = h1_attn_context[j*32+k*8192+l]
-			}
+			copy(t94[j*128+k*32:j*128+k*32+32], h1_attn_context[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4061,14 +4041,12 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t106ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t106, h0_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_q[j*8192+k*32+l] = t106[j*32+k*128+l]
-			}
+			copy(h0_attn_q[j*8192+k*32:j*8192+k*32+32], t106[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4095,14 +4073,12 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t110ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t110, h0_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_k[j*8192+k*32+l] = t110[j*32+k*128+l]
-			}
+			copy(h0_attn_k[j*8192+k*32:j*8192+k*32+32], t110[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4129,14 +4105,12 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t114ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t114, h0_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_v[j*8192+k*32+l] = t114[j*32+k*128+l]
-			}
+			copy(h0_attn_v[j*8192+k*32:j*8192+k*32+32], t114[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4173,14 +4147,12 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT123 computes t123 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT123(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t123 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t123[j*128+k*32+l] = h0_attn_context[j*32+k*8192+l]
-			}
+			copy(t123[j*128+k*32:j*128+k*32+32], h0_attn_context[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4289,14 +4261,12 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t158ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t158, h1_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_q[j*8192+k*32+l] = t158[j*32+k*128+l]
-			}
+			copy(h1_attn_q[j*8192+k*32:j*8192+k*32+32], t158[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4323,14 +4293,12 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t162ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t162, h1_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_k[j*8192+k*32+l] = t162[j*32+k*128+l]
-			}
+			copy(h1_attn_k[j*8192+k*32:j*8192+k*32+32], t162[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4357,14 +4325,12 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t166ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t166, h1_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_v[j*8192+k*32+l] = t166[j*32+k*128+l]
-			}
+			copy(h1_attn_v[j*8192+k*32:j*8192+k*32+32], t166[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4401,14 +4367,12 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT173 computes t173 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT173(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t173 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t173[j*128+k*32+l] = h1_attn_context[j*32+k*8192+l]
-			}
+			copy(t173[j*128+k*32:j*128+k*32+32], h1_attn_context[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4600,14 +4564,12 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t230ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 	t230, dh1_attn_context := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				dh1_attn_context[j*8192+k*32+l] = t230[j*32+k*128+l]
-			}
+			copy(dh1_attn_context[j*8192+k*32:j*8192+k*32+32], t230[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4674,14 +4636,12 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT240 computes t240 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT240(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t240 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t240[j*128+k*32+l] = dh1_attn_v[j*32+k*8192+l]
-			}
+			copy(t240[j*128+k*32:j*128+k*32+32], dh1_attn_v[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4694,14 +4654,12 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT247 computes t247 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT247(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t247 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t247[j*128+k*32+l] = dh1_attn_k[j*32+k*8192+l]
-			}
+			copy(t247[j*128+k*32:j*128+k*32+32], dh1_attn_k[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4714,14 +4672,12 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT253 computes t253 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT253(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t253 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t253[j*128+k*32+l] = dh1_attn_q[j*32+k*8192+l]
-			}
+			copy(t253[j*128+k*32:j*128+k*32+32], dh1_attn_q[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4868,14 +4824,12 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t289ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 	t289, dh0_attn_context := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				dh0_attn_context[j*8192+k*32+l] = t289[j*32+k*128+l]
-			}
+			copy(dh0_attn_context[j*8192+k*32:j*8192+k*32+32], t289[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -4942,14 +4896,12 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT298 computes t298 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT298(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t298 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t298[j*128+k*32+l] = dh0_attn_v[j*32+k*8192+l]
-			}
+			copy(t298[j*128+k*32:j*128+k*32+32], dh0_attn_v[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4962,14 +4914,12 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT305 computes t305 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT305(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t305 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t305[j*128+k*32+l] = dh0_attn_k[j*32+k*8192+l]
-			}
+			copy(t305[j*128+k*32:j*128+k*32+32], dh0_attn_k[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -4982,14 +4932,12 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT311 computes t311 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT311(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t311 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t311[j*128+k*32+l] = dh0_attn_q[j*32+k*8192+l]
-			}
+			copy(t311[j*128+k*32:j*128+k*32+32], dh0_attn_q[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -5118,14 +5066,12 @@ func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_3 computes h0_attn_q = t32ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t32, h0_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_q[j*8192+k*32+l] = t32[j*32+k*128+l]
-			}
+			copy(h0_attn_q[j*8192+k*32:j*8192+k*32+32], t32[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -5152,14 +5098,12 @@ func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_3 computes h0_attn_k = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t36, h0_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_k[j*8192+k*32+l] = t36[j*32+k*128+l]
-			}
+			copy(h0_attn_k[j*8192+k*32:j*8192+k*32+32], t36[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -5186,14 +5130,12 @@ func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_3 computes h0_attn_v = t40ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t40, h0_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h0_attn_v[j*8192+k*32+l] = t40[j*32+k*128+l]
-			}
+			copy(h0_attn_v[j*8192+k*32:j*8192+k*32+32], t40[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -5226,14 +5168,12 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT49 computes t49 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT49(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t49 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t49[j*128+k*32+l] = h0_attn_context[j*32+k*8192+l]
-			}
+			copy(t49[j*128+k*32:j*128+k*32+32], h0_attn_context[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }
@@ -5341,14 +5281,12 @@ func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_3 computes h1_attn_q = t84ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t84, h1_attn_q := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_q[j*8192+k*32+l] = t84[j*32+k*128+l]
-			}
+			copy(h1_attn_q[j*8192+k*32:j*8192+k*32+32], t84[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -5375,14 +5313,12 @@ func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_3 computes h1_attn_k = t88ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t88, h1_attn_k := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_k[j*8192+k*32+l] = t88[j*32+k*128+l]
-			}
+			copy(h1_attn_k[j*8192+k*32:j*8192+k*32+32], t88[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -5409,14 +5345,12 @@ func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_3 computes h1_attn_v = t92ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (4), on a thread of the pool.
+// outermost loop (4), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t92, h1_attn_v := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 256 {
-			for l := range 32 {
-				h1_attn_v[j*8192+k*32+l] = t92[j*32+k*128+l]
-			}
+			copy(h1_attn_v[j*8192+k*32:j*8192+k*32+32], t92[j*32+k*128:j*32+k*128+32])
 		}
 	}
 }
@@ -5449,14 +5383,12 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT99 computes t99 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
+// outermost loop (256), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT99(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t99 := v[0], v[1]
 	for j := lo; j < hi; j++ {
 		for k := range 4 {
-			for l := range 32 {
-				t99[j*128+k*32+l] = h1_attn_context[j*32+k*8192+l]
-			}
+			copy(t99[j*128+k*32:j*128+k*32+32], h1_attn_context[j*32+k*8192:j*32+k*8192+32])
 		}
 	}
 }

@@ -1377,9 +1377,7 @@ func (m *Model) predict() error {
 	// h0_attn_q = t27ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_q[j*2048+k*32+l] = t27[j*32+k*128+l]
-			}
+			copy(h0_attn_q[j*2048+k*32:j*2048+k*32+32], t27[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1394,9 +1392,7 @@ func (m *Model) predict() error {
 	// h0_attn_k = t31ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_k[j*2048+k*32+l] = t31[j*32+k*128+l]
-			}
+			copy(h0_attn_k[j*2048+k*32:j*2048+k*32+32], t31[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1411,9 +1407,7 @@ func (m *Model) predict() error {
 	// h0_attn_v = t35ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_v[j*2048+k*32+l] = t35[j*32+k*128+l]
-			}
+			copy(h0_attn_v[j*2048+k*32:j*2048+k*32+32], t35[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1429,9 +1423,7 @@ func (m *Model) predict() error {
 	// t44 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t44[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
-			}
+			copy(t44[j*128+k*32:j*128+k*32+32], h0_attn_context[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -1483,9 +1475,7 @@ func (m *Model) predict() error {
 	// h1_attn_q = t79ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_q[j*2048+k*32+l] = t79[j*32+k*128+l]
-			}
+			copy(h1_attn_q[j*2048+k*32:j*2048+k*32+32], t79[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1500,9 +1490,7 @@ func (m *Model) predict() error {
 	// h1_attn_k = t83ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_k[j*2048+k*32+l] = t83[j*32+k*128+l]
-			}
+			copy(h1_attn_k[j*2048+k*32:j*2048+k*32+32], t83[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1517,9 +1505,7 @@ func (m *Model) predict() error {
 	// h1_attn_v = t87ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_v[j*2048+k*32+l] = t87[j*32+k*128+l]
-			}
+			copy(h1_attn_v[j*2048+k*32:j*2048+k*32+32], t87[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1535,9 +1521,7 @@ func (m *Model) predict() error {
 	// t94 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t94[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
-			}
+			copy(t94[j*128+k*32:j*128+k*32+32], h1_attn_context[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -1714,9 +1698,7 @@ func (m *Model) forward() error {
 	// h0_attn_q = t106ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_q[j*2048+k*32+l] = t106[j*32+k*128+l]
-			}
+			copy(h0_attn_q[j*2048+k*32:j*2048+k*32+32], t106[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1731,9 +1713,7 @@ func (m *Model) forward() error {
 	// h0_attn_k = t110ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_k[j*2048+k*32+l] = t110[j*32+k*128+l]
-			}
+			copy(h0_attn_k[j*2048+k*32:j*2048+k*32+32], t110[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1748,9 +1728,7 @@ func (m *Model) forward() error {
 	// h0_attn_v = t114ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_v[j*2048+k*32+l] = t114[j*32+k*128+l]
-			}
+			copy(h0_attn_v[j*2048+k*32:j*2048+k*32+32], t114[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1766,9 +1744,7 @@ func (m *Model) forward() error {
 	// t123 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t123[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
-			}
+			copy(t123[j*128+k*32:j*128+k*32+32], h0_attn_context[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -1820,9 +1796,7 @@ func (m *Model) forward() error {
 	// h1_attn_q = t158ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_q[j*2048+k*32+l] = t158[j*32+k*128+l]
-			}
+			copy(h1_attn_q[j*2048+k*32:j*2048+k*32+32], t158[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1837,9 +1811,7 @@ func (m *Model) forward() error {
 	// h1_attn_k = t162ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_k[j*2048+k*32+l] = t162[j*32+k*128+l]
-			}
+			copy(h1_attn_k[j*2048+k*32:j*2048+k*32+32], t162[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1854,9 +1826,7 @@ func (m *Model) forward() error {
 	// h1_attn_v = t166ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_v[j*2048+k*32+l] = t166[j*32+k*128+l]
-			}
+			copy(h1_attn_v[j*2048+k*32:j*2048+k*32+32], t166[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -1872,9 +1842,7 @@ func (m *Model) forward() error {
 	// t173 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t173[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
-			}
+			copy(t173[j*128+k*32:j*128+k*32+32], h1_attn_context[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -2199,9 +2167,7 @@ func (m *Model) backward() error {
 	// dh1_attn_context = (reshape(t226, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				dh1_attn_context[j*2048+k*32+l] = t230[j*32+k*128+l]
-			}
+			copy(dh1_attn_context[j*2048+k*32:j*2048+k*32+32], t230[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -2231,9 +2197,7 @@ func (m *Model) backward() error {
 	// t240 = dh1_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t240[j*128+k*32+l] = dh1_attn_v[j*32+k*2048+l]
-			}
+			copy(t240[j*128+k*32:j*128+k*32+32], dh1_attn_v[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -2256,9 +2220,7 @@ func (m *Model) backward() error {
 	// t247 = dh1_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t247[j*128+k*32+l] = dh1_attn_k[j*32+k*2048+l]
-			}
+			copy(t247[j*128+k*32:j*128+k*32+32], dh1_attn_k[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -2280,9 +2242,7 @@ func (m *Model) backward() error {
 	// t253 = dh1_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t253[j*128+k*32+l] = dh1_attn_q[j*32+k*2048+l]
-			}
+			copy(t253[j*128+k*32:j*128+k*32+32], dh1_attn_q[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -2400,9 +2360,7 @@ func (m *Model) backward() error {
 	// dh0_attn_context = (reshape(t285, [1,64,4,32]))ᵀ[0,2,1,3]
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				dh0_attn_context[j*2048+k*32+l] = t289[j*32+k*128+l]
-			}
+			copy(dh0_attn_context[j*2048+k*32:j*2048+k*32+32], t289[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -2432,9 +2390,7 @@ func (m *Model) backward() error {
 	// t298 = dh0_attn_vᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t298[j*128+k*32+l] = dh0_attn_v[j*32+k*2048+l]
-			}
+			copy(t298[j*128+k*32:j*128+k*32+32], dh0_attn_v[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -2457,9 +2413,7 @@ func (m *Model) backward() error {
 	// t305 = dh0_attn_kᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t305[j*128+k*32+l] = dh0_attn_k[j*32+k*2048+l]
-			}
+			copy(t305[j*128+k*32:j*128+k*32+32], dh0_attn_k[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -2481,9 +2435,7 @@ func (m *Model) backward() error {
 	// t311 = dh0_attn_qᵀ[0,2,1,3]
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t311[j*128+k*32+l] = dh0_attn_q[j*32+k*2048+l]
-			}
+			copy(t311[j*128+k*32:j*128+k*32+32], dh0_attn_q[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -3161,9 +3113,7 @@ func (m *Model) prefill() error {
 	// h0_attn_q = t32ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_q[j*2048+k*32+l] = t32[j*32+k*128+l]
-			}
+			copy(h0_attn_q[j*2048+k*32:j*2048+k*32+32], t32[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -3178,9 +3128,7 @@ func (m *Model) prefill() error {
 	// h0_attn_k = t36ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_k[j*2048+k*32+l] = t36[j*32+k*128+l]
-			}
+			copy(h0_attn_k[j*2048+k*32:j*2048+k*32+32], t36[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -3195,9 +3143,7 @@ func (m *Model) prefill() error {
 	// h0_attn_v = t40ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h0_attn_v[j*2048+k*32+l] = t40[j*32+k*128+l]
-			}
+			copy(h0_attn_v[j*2048+k*32:j*2048+k*32+32], t40[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -3213,9 +3159,7 @@ func (m *Model) prefill() error {
 	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t49[j*128+k*32+l] = h0_attn_context[j*32+k*2048+l]
-			}
+			copy(t49[j*128+k*32:j*128+k*32+32], h0_attn_context[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -3267,9 +3211,7 @@ func (m *Model) prefill() error {
 	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_q[j*2048+k*32+l] = t84[j*32+k*128+l]
-			}
+			copy(h1_attn_q[j*2048+k*32:j*2048+k*32+32], t84[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -3284,9 +3226,7 @@ func (m *Model) prefill() error {
 	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_k[j*2048+k*32+l] = t88[j*32+k*128+l]
-			}
+			copy(h1_attn_k[j*2048+k*32:j*2048+k*32+32], t88[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -3301,9 +3241,7 @@ func (m *Model) prefill() error {
 	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
 		for k := range 64 {
-			for l := range 32 {
-				h1_attn_v[j*2048+k*32+l] = t92[j*32+k*128+l]
-			}
+			copy(h1_attn_v[j*2048+k*32:j*2048+k*32+32], t92[j*32+k*128:j*32+k*128+32])
 		}
 	}
 
@@ -3319,9 +3257,7 @@ func (m *Model) prefill() error {
 	// t99 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 64 {
 		for k := range 4 {
-			for l := range 32 {
-				t99[j*128+k*32+l] = h1_attn_context[j*32+k*2048+l]
-			}
+			copy(t99[j*128+k*32:j*128+k*32+32], h1_attn_context[j*32+k*2048:j*32+k*2048+32])
 		}
 	}
 
@@ -3520,8 +3456,8 @@ func (m *Model) decode() error {
 
 	// h0_attn_q = t34ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h0_attn_q[j*32+l] = t34[j*32+l]
+		{
+			copy(h0_attn_q[j*32:j*32+32], t34[j*32:j*32+32])
 		}
 	}
 
@@ -3535,8 +3471,8 @@ func (m *Model) decode() error {
 
 	// h0_attn_k = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h0_attn_k[j*32+l] = t38[j*32+l]
+		{
+			copy(h0_attn_k[j*32:j*32+32], t38[j*32:j*32+32])
 		}
 	}
 
@@ -3550,8 +3486,8 @@ func (m *Model) decode() error {
 
 	// h0_attn_v = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h0_attn_v[j*32+l] = t42[j*32+l]
+		{
+			copy(h0_attn_v[j*32:j*32+32], t42[j*32:j*32+32])
 		}
 	}
 
@@ -3578,9 +3514,7 @@ func (m *Model) decode() error {
 
 	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for k := range 4 {
-		for l := range 32 {
-			t45[k*32+l] = h0_attn_context[k*32+l]
-		}
+		copy(t45[k*32:k*32+32], h0_attn_context[k*32:k*32+32])
 	}
 
 	// t46 = reshape(h0_attn_contextᵀ[0,2,1,3], [1,1,128])  (models/gpt/gpt.go:88)
@@ -3630,8 +3564,8 @@ func (m *Model) decode() error {
 
 	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h1_attn_q[j*32+l] = t80[j*32+l]
+		{
+			copy(h1_attn_q[j*32:j*32+32], t80[j*32:j*32+32])
 		}
 	}
 
@@ -3645,8 +3579,8 @@ func (m *Model) decode() error {
 
 	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h1_attn_k[j*32+l] = t84[j*32+l]
+		{
+			copy(h1_attn_k[j*32:j*32+32], t84[j*32:j*32+32])
 		}
 	}
 
@@ -3660,8 +3594,8 @@ func (m *Model) decode() error {
 
 	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for j := range 4 {
-		for l := range 32 {
-			h1_attn_v[j*32+l] = t88[j*32+l]
+		{
+			copy(h1_attn_v[j*32:j*32+32], t88[j*32:j*32+32])
 		}
 	}
 
@@ -3688,9 +3622,7 @@ func (m *Model) decode() error {
 
 	// t91 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for k := range 4 {
-		for l := range 32 {
-			t91[k*32+l] = h1_attn_context[k*32+l]
-		}
+		copy(t91[k*32:k*32+32], h1_attn_context[k*32:k*32+32])
 	}
 
 	// t92 = reshape(h1_attn_contextᵀ[0,2,1,3], [1,1,128])  (models/gpt/gpt.go:88)

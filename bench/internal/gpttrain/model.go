@@ -3206,8 +3206,8 @@ func (m *Model) decode() error {
 	// h0_attn_q = t34ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_q[i*128+j*32+l] = t34[i*128+j*32+l]
+			{
+				copy(h0_attn_q[i*128+j*32:i*128+j*32+32], t34[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -3223,8 +3223,8 @@ func (m *Model) decode() error {
 	// h0_attn_k = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_k[i*128+j*32+l] = t38[i*128+j*32+l]
+			{
+				copy(h0_attn_k[i*128+j*32:i*128+j*32+32], t38[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -3240,8 +3240,8 @@ func (m *Model) decode() error {
 	// h0_attn_v = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_v[i*128+j*32+l] = t42[i*128+j*32+l]
+			{
+				copy(h0_attn_v[i*128+j*32:i*128+j*32+32], t42[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -3270,9 +3270,7 @@ func (m *Model) decode() error {
 	// t45 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for k := range 4 {
-			for l := range 32 {
-				t45[i*128+k*32+l] = h0_attn_context[i*128+k*32+l]
-			}
+			copy(t45[i*128+k*32:i*128+k*32+32], h0_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -3324,8 +3322,8 @@ func (m *Model) decode() error {
 	// h1_attn_q = t80ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_q[i*128+j*32+l] = t80[i*128+j*32+l]
+			{
+				copy(h1_attn_q[i*128+j*32:i*128+j*32+32], t80[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -3341,8 +3339,8 @@ func (m *Model) decode() error {
 	// h1_attn_k = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_k[i*128+j*32+l] = t84[i*128+j*32+l]
+			{
+				copy(h1_attn_k[i*128+j*32:i*128+j*32+32], t84[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -3358,8 +3356,8 @@ func (m *Model) decode() error {
 	// h1_attn_v = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_v[i*128+j*32+l] = t88[i*128+j*32+l]
+			{
+				copy(h1_attn_v[i*128+j*32:i*128+j*32+32], t88[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -3388,9 +3386,7 @@ func (m *Model) decode() error {
 	// t91 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 16 {
 		for k := range 4 {
-			for l := range 32 {
-				t91[i*128+k*32+l] = h1_attn_context[i*128+k*32+l]
-			}
+			copy(t91[i*128+k*32:i*128+k*32+32], h1_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -3523,15 +3519,13 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t27, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_q[i*8192+j*2048+k*32+l] = t27[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t27[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -3561,15 +3555,13 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*2048+k*32+l] = t31[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t31[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -3599,15 +3591,13 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t35, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*2048+k*32+l] = t35[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t35[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -3641,15 +3631,13 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT44 computes t44 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t44 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t44[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
-				}
+				copy(t44[i*8192+j*128+k*32:i*8192+j*128+k*32+32], h0_attn_context[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -3766,15 +3754,13 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t79, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_q[i*8192+j*2048+k*32+l] = t79[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t79[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -3804,15 +3790,13 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t83, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*2048+k*32+l] = t83[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t83[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -3842,15 +3826,13 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t87, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*2048+k*32+l] = t87[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t87[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -3884,15 +3866,13 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT94 computes t94 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t94 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t94[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
-				}
+				copy(t94[i*8192+j*128+k*32:i*8192+j*128+k*32+32], h1_attn_context[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4028,15 +4008,13 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t106ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t106, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_q[i*8192+j*2048+k*32+l] = t106[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t106[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4066,15 +4044,13 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t110ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t110, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*2048+k*32+l] = t110[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t110[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4104,15 +4080,13 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t114ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t114, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*2048+k*32+l] = t114[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t114[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4150,15 +4124,13 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT123 computes t123 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT123(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t123 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t123[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
-				}
+				copy(t123[i*8192+j*128+k*32:i*8192+j*128+k*32+32], h0_attn_context[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4276,15 +4248,13 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t158ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t158, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_q[i*8192+j*2048+k*32+l] = t158[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t158[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4314,15 +4284,13 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t162ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t162, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*2048+k*32+l] = t162[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t162[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4352,15 +4320,13 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t166ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t166, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*2048+k*32+l] = t166[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t166[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4398,15 +4364,13 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT173 computes t173 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT173(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t173 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t173[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
-				}
+				copy(t173[i*8192+j*128+k*32:i*8192+j*128+k*32+32], h1_attn_context[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4605,15 +4569,13 @@ func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t230ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 	t230, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					dh1_attn_context[i*8192+j*2048+k*32+l] = t230[i*8192+j*32+k*128+l]
-				}
+				copy(dh1_attn_context[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t230[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4683,15 +4645,13 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT240 computes t240 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT240(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t240 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t240[i*8192+j*128+k*32+l] = dh1_attn_v[i*8192+j*32+k*2048+l]
-				}
+				copy(t240[i*8192+j*128+k*32:i*8192+j*128+k*32+32], dh1_attn_v[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4705,15 +4665,13 @@ func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT247 computes t247 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT247(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t247 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t247[i*8192+j*128+k*32+l] = dh1_attn_k[i*8192+j*32+k*2048+l]
-				}
+				copy(t247[i*8192+j*128+k*32:i*8192+j*128+k*32+32], dh1_attn_k[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4727,15 +4685,13 @@ func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT253 computes t253 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT253(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t253 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t253[i*8192+j*128+k*32+l] = dh1_attn_q[i*8192+j*32+k*2048+l]
-				}
+				copy(t253[i*8192+j*128+k*32:i*8192+j*128+k*32+32], dh1_attn_q[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4883,15 +4839,13 @@ func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t289ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 	t289, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					dh0_attn_context[i*8192+j*2048+k*32+l] = t289[i*8192+j*32+k*128+l]
-				}
+				copy(dh0_attn_context[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t289[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -4961,15 +4915,13 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT298 computes t298 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT298(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t298 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t298[i*8192+j*128+k*32+l] = dh0_attn_v[i*8192+j*32+k*2048+l]
-				}
+				copy(t298[i*8192+j*128+k*32:i*8192+j*128+k*32+32], dh0_attn_v[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -4983,15 +4935,13 @@ func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT305 computes t305 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT305(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t305 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t305[i*8192+j*128+k*32+l] = dh0_attn_k[i*8192+j*32+k*2048+l]
-				}
+				copy(t305[i*8192+j*128+k*32:i*8192+j*128+k*32+32], dh0_attn_k[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -5005,15 +4955,13 @@ func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT311 computes t311 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT311(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t311 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t311[i*8192+j*128+k*32+l] = dh0_attn_q[i*8192+j*32+k*2048+l]
-				}
+				copy(t311[i*8192+j*128+k*32:i*8192+j*128+k*32+32], dh0_attn_q[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -5147,15 +5095,13 @@ func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_3 computes h0_attn_q = t32ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t32, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_q[i*8192+j*2048+k*32+l] = t32[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t32[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -5185,15 +5131,13 @@ func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_3 computes h0_attn_k = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t36, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*2048+k*32+l] = t36[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t36[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -5223,15 +5167,13 @@ func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_3 computes h0_attn_v = t40ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t40, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*2048+k*32+l] = t40[i*8192+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t40[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -5265,15 +5207,13 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT49 computes t49 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT49(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t49 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t49[i*8192+j*128+k*32+l] = h0_attn_context[i*8192+j*32+k*2048+l]
-				}
+				copy(t49[i*8192+j*128+k*32:i*8192+j*128+k*32+32], h0_attn_context[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
@@ -5390,15 +5330,13 @@ func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_3 computes h1_attn_q = t84ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t84, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_q[i*8192+j*2048+k*32+l] = t84[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t84[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -5428,15 +5366,13 @@ func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_3 computes h1_attn_k = t88ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t88, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*2048+k*32+l] = t88[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t88[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -5466,15 +5402,13 @@ func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_3 computes h1_attn_v = t92ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t92, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*2048+k*32+l] = t92[i*8192+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*8192+j*2048+k*32:i*8192+j*2048+k*32+32], t92[i*8192+j*32+k*128:i*8192+j*32+k*128+32])
 			}
 		}
 	}
@@ -5508,15 +5442,13 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT99 computes t99 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (16), on a thread of the pool.
+// outermost loop (16), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT99(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t99 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 32 {
-					t99[i*8192+j*128+k*32+l] = h1_attn_context[i*8192+j*32+k*2048+l]
-				}
+				copy(t99[i*8192+j*128+k*32:i*8192+j*128+k*32+32], h1_attn_context[i*8192+j*32+k*2048:i*8192+j*32+k*2048+32])
 			}
 		}
 	}
