@@ -353,3 +353,52 @@ func TestSoftmaxRowsVec32(t *testing.T) {
 		}
 	})
 }
+
+// TestScaleMaxVec32: fused attention's scaling and row maximum on the
+// vector paths: every product the scalar loop's bit for bit, the maximum
+// equal (NaN when a product is NaN, with −Inf and +Inf among the values),
+// every tail length; the Go path does nothing.
+func TestScaleMaxVec32(t *testing.T) {
+	eachRowsLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		block := map[int]int{rowsGo: 0, rowsAVX2: 8, rowsAVX512: 16}[rowsLevel]
+		for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100} {
+			for _, special := range []float32{0, float32(math.Inf(-1)), float32(math.Inf(1)), float32(math.NaN())} {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(r.NormFloat64() * 10)
+				}
+				if special != 0 && n > 0 {
+					x[r.IntN(n)] = special
+				}
+				got := append([]float32(nil), x...)
+				m, done := scaleMaxVec32(got, 0.17677669)
+				wantDone := 0
+				if block > 0 {
+					wantDone = n / block * block
+				}
+				if done != wantDone {
+					t.Fatalf("n=%d: did %d elements, want %d", n, done, wantDone)
+				}
+				want := math.Inf(-1)
+				for i := range done {
+					p := x[i] * 0.17677669
+					if math.Float32bits(got[i]) != math.Float32bits(p) {
+						t.Fatalf("n=%d: %g·c = %g, want %g", n, x[i], got[i], p)
+					}
+					if want == want && (p != p || float64(p) > want) {
+						want = float64(p)
+					}
+				}
+				for i := done; i < n; i++ {
+					if math.Float32bits(got[i]) != math.Float32bits(x[i]) {
+						t.Fatalf("n=%d: element %d past the vector part was written", n, i)
+					}
+				}
+				if m != want && !(m != m && want != want) {
+					t.Fatalf("n=%d special=%g: max = %g, want %g", n, special, m, want)
+				}
+			}
+		}
+	})
+}

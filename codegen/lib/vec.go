@@ -1,9 +1,11 @@
 package lib
 
+import "math"
+
 // In a generated package the kernels' files define geluVec32,
 // geluGradVec32, expShiftVec32, rowStatsVec32, lnGradSumsVec32,
 // lnAffineVec32, lnGradVec32, sumSqVec32, rowDivVec32, sumVec32,
-// dotVec32 and smGradVec32
+// dotVec32, smGradVec32 and scaleMaxVec32
 // (codegen/kernels/gelu_*.go, rows*.go); this file,
 // which is not copied, stands in for them so that the library builds and
 // tests alone: every row takes the scalar path.
@@ -32,3 +34,5 @@ func sumVec32(x []float32) (float64, bool) { return 0, false }
 func dotVec32(a, b []float32) (float64, bool) { return 0, false }
 
 func smGradVec32(out, y, dy []float32, s float64) int { return 0 }
+
+func scaleMaxVec32(x []float32, c float32) (float64, int) { return math.Inf(-1), 0 }

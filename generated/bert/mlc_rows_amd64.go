@@ -4,6 +4,8 @@
 
 package bert
 
+import "math"
+
 // rowsBest is the best row-kernel path the CPU and the OS support.
 var rowsBest = rowsDetect()
 
@@ -263,4 +265,40 @@ func smGradVec32(out, y, dy []float32, s float64) int {
 		smGradAVX2(out[:n], y[:n], dy[:n], s)
 	}
 	return n
+}
+
+//go:noescape
+func scaleMaxAVX512(x []float32, c float32) (m float32, nan bool)
+
+//go:noescape
+func scaleMaxAVX2(x []float32, c float32) (m float32, nan bool)
+
+// scaleMaxVec32 sets x[i] = x[i]·c (in float32, as the scalar loop) over
+// the longest prefix of whole vector blocks and returns the largest of
+// those products as float64 (NaN when one is NaN; −Inf for an empty
+// prefix) and the prefix's length, 0 on the Go path: the scaling and the
+// row maximum of fused attention's softmax. The maximum of a set does not
+// depend on the order; only the sign of a zero maximum may differ from
+// the scalar loop's, which x − max cannot tell.
+func scaleMaxVec32(x []float32, c float32) (float64, int) {
+	var m float32
+	var nan bool
+	var n int
+	switch rowsLevel {
+	case rowsAVX512:
+		if n = len(x) &^ 15; n > 0 {
+			m, nan = scaleMaxAVX512(x[:n], c)
+		}
+	case rowsAVX2:
+		if n = len(x) &^ 7; n > 0 {
+			m, nan = scaleMaxAVX2(x[:n], c)
+		}
+	}
+	switch {
+	case n == 0:
+		return math.Inf(-1), 0
+	case nan:
+		return math.NaN(), n
+	}
+	return float64(m), n
 }

@@ -686,9 +686,12 @@ func cacheWrite[T float](c, x []T, t, s, d int) {
 // product does), the rest, masked, weight 0.
 func maskedSoftmax[T float](row []T, vis int, scale float64) {
 	c := T(scale)
-	m := math.Inf(-1)
-	for i, x := range row[:vis] {
-		row[i] = x * c
+	m, done := math.Inf(-1), 0
+	if r32, ok := any(row).([]float32); ok { // the vector kernel first (scaleMaxVec32)
+		m, done = scaleMaxVec32(r32[:vis], float32(c))
+	}
+	for i := done; i < vis; i++ {
+		row[i] *= c
 		m = maxNaN(m, float64(row[i]))
 	}
 	divRow(row[:vis], expShiftRow(row[:vis], row[:vis], m))

@@ -4,6 +4,8 @@
 
 package tinydecoder
 
+import "math"
+
 // rowsBest is the portable path: this build has no vector row kernels.
 const rowsBest = rowsGo
 
@@ -32,3 +34,6 @@ func lnGradVec32(dx, x, dh, gamma []float32, mean, rstd, mdy, mdyx float64) int 
 func rowDivVec32(x []float32, s float64) int          { return 0 }
 func rowDotVec(a, b []float32) (float64, int)         { return 0, 0 }
 func smGradVec32(out, y, dy []float32, s float64) int { return 0 }
+
+// scaleMaxVec32 has no vector kernel on this build.
+func scaleMaxVec32(x []float32, c float32) (float64, int) { return math.Inf(-1), 0 }

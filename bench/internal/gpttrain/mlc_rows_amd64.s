@@ -713,3 +713,83 @@ sg2_loop:
 sg2_done:
 	VZEROUPPER
 	RET
+
+// func scaleMaxAVX512(x []float32, c float32) (m float32, nan bool)
+// x[i] = x[i]·c in float32, and the largest product, or nan when a product
+// is NaN. len(x) is a multiple of 16, at least 16.
+TEXT ·scaleMaxAVX512(SB), NOSPLIT, $0-37
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS c+24(FP), Z7
+	KXORW        K2, K2, K2
+	VMULPS       (SI), Z7, Z1
+	VMOVUPS      Z1, (SI)
+	VCMPPS       $3, Z1, Z1, K2
+	ADDQ         $64, SI
+	SHRQ         $4, CX
+	DECQ         CX
+	JZ           sm512_sum
+
+sm512_loop:
+	VMULPS  (SI), Z7, Z0
+	VMOVUPS Z0, (SI)
+	VCMPPS  $3, Z0, Z0, K1
+	KORW    K1, K2, K2
+	VMAXPS  Z0, Z1, Z1
+	ADDQ    $64, SI
+	DECQ    CX
+	JNZ     sm512_loop
+
+sm512_sum:
+	VEXTRACTF64X4 $1, Z1, Y0
+	VMAXPS        Y0, Y1, Y1
+	VEXTRACTF128  $1, Y1, X0
+	VMAXPS        X0, X1, X1
+	VPERMILPS     $0x4e, X1, X0
+	VMAXPS        X0, X1, X1
+	VPERMILPS     $0xb1, X1, X0
+	VMAXPS        X0, X1, X1
+	MOVSS         X1, m+32(FP)
+	KORTESTW      K2, K2
+	SETNE         nan+36(FP)
+	VZEROUPPER
+	RET
+
+// func scaleMaxAVX2(x []float32, c float32) (m float32, nan bool)
+// scaleMaxAVX512 eight lanes at a time. len(x) is a multiple of 8, at
+// least 8.
+TEXT ·scaleMaxAVX2(SB), NOSPLIT, $0-37
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS c+24(FP), Y7
+	VMULPS       (SI), Y7, Y1
+	VMOVUPS      Y1, (SI)
+	VCMPPS       $3, Y1, Y1, Y3
+	ADDQ         $32, SI
+	SHRQ         $3, CX
+	DECQ         CX
+	JZ           sm2_sum
+
+sm2_loop:
+	VMULPS  (SI), Y7, Y0
+	VMOVUPS Y0, (SI)
+	VCMPPS  $3, Y0, Y0, Y2
+	VORPS   Y2, Y3, Y3
+	VMAXPS  Y0, Y1, Y1
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     sm2_loop
+
+sm2_sum:
+	VEXTRACTF128 $1, Y1, X0
+	VMAXPS       X0, X1, X1
+	VPERMILPS    $0x4e, X1, X0
+	VMAXPS       X0, X1, X1
+	VPERMILPS    $0xb1, X1, X0
+	VMAXPS       X0, X1, X1
+	MOVSS        X1, m+32(FP)
+	VMOVMSKPS    Y3, AX
+	TESTL        AX, AX
+	SETNE        nan+36(FP)
+	VZEROUPPER
+	RET
