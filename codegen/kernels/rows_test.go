@@ -32,12 +32,19 @@ func eachRowsLevel(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-// TestRowsLevels: the machine the tests run on should exercise every path;
-// say so when it cannot.
+// TestRowsLevels: setRowsLevel forces each path up to the best the CPU
+// has, caps a request above it, and returns the level it replaced.
 func TestRowsLevels(t *testing.T) {
 	t.Logf("best row-kernel path: %s", rowsNames[rowsBest])
-	if rowsBest != rowsAVX512 {
-		t.Logf("this CPU runs no AVX-512: the AVX-512 path is not tested here")
+	defer setRowsLevel(setRowsLevel(rowsBest))
+	for _, l := range rowsLevels() {
+		prev := rowsLevel
+		if old := setRowsLevel(l); old != prev || rowsLevel != l {
+			t.Fatalf("setRowsLevel(%d) returned %d (was %d) and set %d", l, old, prev, rowsLevel)
+		}
+	}
+	if setRowsLevel(rowsAVX512 + 1); rowsLevel != rowsBest {
+		t.Fatalf("a level above the CPU's gave %d, want %d", rowsLevel, rowsBest)
 	}
 }
 
