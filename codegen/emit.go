@@ -897,8 +897,15 @@ func paren(s string) string {
 
 func sqrt(x jen.Code) *jen.Statement { return jen.Qual("math", "Sqrt").Call(x) }
 
+// sgdCallMinElems is the smallest f32 parameter whose SGD update calls the
+// vector kernel; an XOR network's few weights keep the inline loop.
+const sgdCallMinElems = 64
+
 func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3]
+	if f.f32() && p.Type.Shape.Size() >= sgdCallMinElems { // one vectorised pass (sgdRow32, among the kernels' files), bit for bit the loop below
+		return []jen.Code{jen.Id("sgdRow32").Call(f.ref(p), f.ref(g), src(f.scalarSrc(lr)), src(f.scalarSrc(s)))}
+	}
 	return f.update(p, nil, []jen.Code{
 		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*"+paren(f.gradSrc(g, s)))),
 	})

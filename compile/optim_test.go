@@ -170,12 +170,13 @@ func runEngines(prog *graph.Program, req compile.RunRequest) map[string]func() (
 	return engines
 }
 
-// TestAdamF32BitForBit: in a float32 model the generated Adam and AdamW
-// updates (one vectorised pass per parameter, codegen/kernels adamRow32)
-// give the interpreter's parameters bit for bit over 10 steps, for a
-// parameter of 37 elements (vector blocks and a scalar tail).
+// TestAdamF32BitForBit: in a float32 model the generated SGD, Adam and
+// AdamW updates (one vectorised pass per parameter, codegen/kernels
+// sgdRow32 and adamRow32) give the interpreter's parameters bit for bit
+// over 10 steps, for a parameter of 67 elements (vector blocks and a scalar
+// tail; SGD calls the kernel from 64 elements).
 func TestAdamF32BitForBit(t *testing.T) {
-	const n = 37
+	const n = 67
 	theta0, a, c := make([]float64, n), make([]float64, n), make([]float64, n)
 	for i := range n {
 		theta0[i] = math.Sin(float64(i)) * 2
@@ -190,6 +191,7 @@ func TestAdamF32BitForBit(t *testing.T) {
 		b.Loss(b.ConstValues(a, n).Mul(d).Mul(d).Sum().Scale(0.5).Add(theta.Mul(next).Tanh().Sum().Scale(0.3)))
 	}
 	for name, cfg := range map[string]passes.OptimizerConfig{
+		"sgd":   {Kind: "sgd", LR: 0.05},
 		"adam":  {Kind: "adam", LR: 0.05, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 		"adamw": {Kind: "adamw", LR: 0.05, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WD: 0.1},
 	} {

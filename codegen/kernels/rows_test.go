@@ -409,3 +409,30 @@ func TestScaleMaxVec32(t *testing.T) {
 		}
 	})
 }
+
+// TestSGDRow32: every path gives the interpreter's SGD update bit for bit
+// (p − lr·(s·g) in float64), with and without a gradient scale, for every
+// tail length.
+func TestSGDRow32(t *testing.T) {
+	eachRowsLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, n := range []int{0, 1, 3, 4, 7, 8, 9, 17, 1000} {
+			for _, c := range [][2]float64{{0.1, 1}, {0.037, 0.25}} {
+				p, g := make([]float32, n), make([]float32, n)
+				for i := range p {
+					p[i], g[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*1e-3)
+				}
+				want := make([]float32, n)
+				for i := range p {
+					want[i] = float32(float64(p[i]) - c[0]*(c[1]*float64(g[i])))
+				}
+				sgdRow32(p, g, c[0], c[1])
+				for i := range p {
+					if math.Float32bits(p[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n=%d lr=%g s=%g: p[%d] = %g, want %g", n, c[0], c[1], i, p[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}

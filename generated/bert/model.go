@@ -2176,209 +2176,127 @@ func (m *Model) update() error {
 	dwte := m.grads[0:32768]                // f32[512,64]
 
 	// wte −= hyper_lr · dwte  (models/bert/bert.go:80)
-	for i := range 32768 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// wpe −= hyper_lr · dwpe  (models/bert/bert.go:81)
-	for i := range 4096 {
-		wpe[i] = float32(float64(wpe[i]) - float64(hyper_lr[0])*float64(dwpe[i]))
-	}
+	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
 
 	// emb_ln_gamma −= hyper_lr · demb_ln_gamma  (models/bert/bert.go:91)
-	for i := range 64 {
-		emb_ln_gamma[i] = float32(float64(emb_ln_gamma[i]) - float64(hyper_lr[0])*float64(demb_ln_gamma[i]))
-	}
+	sgdRow32(emb_ln_gamma, demb_ln_gamma, float64(hyper_lr[0]), 1)
 
 	// emb_ln_beta −= hyper_lr · demb_ln_beta  (models/bert/bert.go:91)
-	for i := range 64 {
-		emb_ln_beta[i] = float32(float64(emb_ln_beta[i]) - float64(hyper_lr[0])*float64(demb_ln_beta[i]))
-	}
+	sgdRow32(emb_ln_beta, demb_ln_beta, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/bert/bert.go:96)
-	for i := range 64 {
-		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln1_gamma[i]))
-	}
+	sgdRow32(h0_ln1_gamma, dh0_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_beta −= hyper_lr · dh0_ln1_beta  (models/bert/bert.go:96)
-	for i := range 64 {
-		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln1_beta[i]))
-	}
+	sgdRow32(h0_ln1_beta, dh0_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
-	}
+	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - float64(hyper_lr[0])*float64(dh0_attn_bq[i]))
-	}
+	sgdRow32(h0_attn_bq, dh0_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
-	}
+	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - float64(hyper_lr[0])*float64(dh0_attn_bk[i]))
-	}
+	sgdRow32(h0_attn_bk, dh0_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
-	}
+	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - float64(hyper_lr[0])*float64(dh0_attn_bv[i]))
-	}
+	sgdRow32(h0_attn_bv, dh0_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
-	}
+	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - float64(hyper_lr[0])*float64(dh0_attn_bo[i]))
-	}
+	sgdRow32(h0_attn_bo, dh0_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_gamma −= hyper_lr · dh0_ln2_gamma  (models/bert/bert.go:99)
-	for i := range 64 {
-		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln2_gamma[i]))
-	}
+	sgdRow32(h0_ln2_gamma, dh0_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_beta −= hyper_lr · dh0_ln2_beta  (models/bert/bert.go:99)
-	for i := range 64 {
-		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln2_beta[i]))
-	}
+	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/bert/bert.go:100)
-	for i := range 16384 {
-		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W1[i]))
-	}
+	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/bert/bert.go:101)
-	for i := range 256 {
-		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b1[i]))
-	}
+	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/bert/bert.go:102)
-	for i := range 16384 {
-		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W2[i]))
-	}
+	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/bert/bert.go:103)
-	for i := range 64 {
-		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b2[i]))
-	}
+	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_gamma −= hyper_lr · dh1_ln1_gamma  (models/bert/bert.go:96)
-	for i := range 64 {
-		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln1_gamma[i]))
-	}
+	sgdRow32(h1_ln1_gamma, dh1_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_beta −= hyper_lr · dh1_ln1_beta  (models/bert/bert.go:96)
-	for i := range 64 {
-		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln1_beta[i]))
-	}
+	sgdRow32(h1_ln1_beta, dh1_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
-	}
+	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - float64(hyper_lr[0])*float64(dh1_attn_bq[i]))
-	}
+	sgdRow32(h1_attn_bq, dh1_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
-	}
+	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - float64(hyper_lr[0])*float64(dh1_attn_bk[i]))
-	}
+	sgdRow32(h1_attn_bk, dh1_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
-	}
+	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - float64(hyper_lr[0])*float64(dh1_attn_bv[i]))
-	}
+	sgdRow32(h1_attn_bv, dh1_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
-	}
+	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - float64(hyper_lr[0])*float64(dh1_attn_bo[i]))
-	}
+	sgdRow32(h1_attn_bo, dh1_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_gamma −= hyper_lr · dh1_ln2_gamma  (models/bert/bert.go:99)
-	for i := range 64 {
-		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln2_gamma[i]))
-	}
+	sgdRow32(h1_ln2_gamma, dh1_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_beta −= hyper_lr · dh1_ln2_beta  (models/bert/bert.go:99)
-	for i := range 64 {
-		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln2_beta[i]))
-	}
+	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/bert/bert.go:100)
-	for i := range 16384 {
-		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W1[i]))
-	}
+	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/bert/bert.go:101)
-	for i := range 256 {
-		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b1[i]))
-	}
+	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/bert/bert.go:102)
-	for i := range 16384 {
-		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W2[i]))
-	}
+	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/bert/bert.go:103)
-	for i := range 64 {
-		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b2[i]))
-	}
+	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// mlm_W −= hyper_lr · dmlm_W  (models/bert/bert.go:128)
-	for i := range 4096 {
-		mlm_W[i] = float32(float64(mlm_W[i]) - float64(hyper_lr[0])*float64(dmlm_W[i]))
-	}
+	sgdRow32(mlm_W, dmlm_W, float64(hyper_lr[0]), 1)
 
 	// mlm_b −= hyper_lr · dmlm_b  (models/bert/bert.go:129)
-	for i := range 64 {
-		mlm_b[i] = float32(float64(mlm_b[i]) - float64(hyper_lr[0])*float64(dmlm_b[i]))
-	}
+	sgdRow32(mlm_b, dmlm_b, float64(hyper_lr[0]), 1)
 
 	// mlm_ln_gamma −= hyper_lr · dmlm_ln_gamma  (models/bert/bert.go:130)
-	for i := range 64 {
-		mlm_ln_gamma[i] = float32(float64(mlm_ln_gamma[i]) - float64(hyper_lr[0])*float64(dmlm_ln_gamma[i]))
-	}
+	sgdRow32(mlm_ln_gamma, dmlm_ln_gamma, float64(hyper_lr[0]), 1)
 
 	// mlm_ln_beta −= hyper_lr · dmlm_ln_beta  (models/bert/bert.go:130)
-	for i := range 64 {
-		mlm_ln_beta[i] = float32(float64(mlm_ln_beta[i]) - float64(hyper_lr[0])*float64(dmlm_ln_beta[i]))
-	}
+	sgdRow32(mlm_ln_beta, dmlm_ln_beta, float64(hyper_lr[0]), 1)
 
 	// mlm_bias −= hyper_lr · dmlm_bias  (models/bert/bert.go:133)
-	for i := range 512 {
-		mlm_bias[i] = float32(float64(mlm_bias[i]) - float64(hyper_lr[0])*float64(dmlm_bias[i]))
-	}
+	sgdRow32(mlm_bias, dmlm_bias, float64(hyper_lr[0]), 1)
 	return nil
 }
 

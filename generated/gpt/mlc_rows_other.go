@@ -37,3 +37,6 @@ func smGradVec32(out, y, dy []float32, s float64) int { return 0 }
 
 // scaleMaxVec32 has no vector kernel on this build.
 func scaleMaxVec32(x []float32, c float32) (float64, int) { return math.Inf(-1), 0 }
+
+// sgdVec32 has no vector kernel on this build.
+func sgdVec32(p, g []float32, lr, scale float64) int { return 0 }

@@ -3316,344 +3316,208 @@ func (m *Model) update() error {
 	dwte := m.grads[0:65536]                // f32[512,128]
 
 	// wte −= hyper_lr · dwte  (models/gpt/gpt.go:64)
-	for i := range 65536 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// wpe −= hyper_lr · dwpe  (models/gpt/gpt.go:65)
-	for i := range 16384 {
-		wpe[i] = float32(float64(wpe[i]) - float64(hyper_lr[0])*float64(dwpe[i]))
-	}
+	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln1_gamma[i]))
-	}
+	sgdRow32(h0_ln1_gamma, dh0_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_beta −= hyper_lr · dh0_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln1_beta[i]))
-	}
+	sgdRow32(h0_ln1_beta, dh0_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
-	}
+	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - float64(hyper_lr[0])*float64(dh0_attn_bq[i]))
-	}
+	sgdRow32(h0_attn_bq, dh0_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
-	}
+	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - float64(hyper_lr[0])*float64(dh0_attn_bk[i]))
-	}
+	sgdRow32(h0_attn_bk, dh0_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
-	}
+	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - float64(hyper_lr[0])*float64(dh0_attn_bv[i]))
-	}
+	sgdRow32(h0_attn_bv, dh0_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
-	}
+	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - float64(hyper_lr[0])*float64(dh0_attn_bo[i]))
-	}
+	sgdRow32(h0_attn_bo, dh0_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_gamma −= hyper_lr · dh0_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln2_gamma[i]))
-	}
+	sgdRow32(h0_ln2_gamma, dh0_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_beta −= hyper_lr · dh0_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln2_beta[i]))
-	}
+	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W1[i]))
-	}
+	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b1[i]))
-	}
+	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W2[i]))
-	}
+	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b2[i]))
-	}
+	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_gamma −= hyper_lr · dh1_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln1_gamma[i]))
-	}
+	sgdRow32(h1_ln1_gamma, dh1_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_beta −= hyper_lr · dh1_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln1_beta[i]))
-	}
+	sgdRow32(h1_ln1_beta, dh1_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
-	}
+	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - float64(hyper_lr[0])*float64(dh1_attn_bq[i]))
-	}
+	sgdRow32(h1_attn_bq, dh1_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
-	}
+	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - float64(hyper_lr[0])*float64(dh1_attn_bk[i]))
-	}
+	sgdRow32(h1_attn_bk, dh1_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
-	}
+	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - float64(hyper_lr[0])*float64(dh1_attn_bv[i]))
-	}
+	sgdRow32(h1_attn_bv, dh1_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
-	}
+	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - float64(hyper_lr[0])*float64(dh1_attn_bo[i]))
-	}
+	sgdRow32(h1_attn_bo, dh1_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_gamma −= hyper_lr · dh1_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln2_gamma[i]))
-	}
+	sgdRow32(h1_ln2_gamma, dh1_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_beta −= hyper_lr · dh1_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln2_beta[i]))
-	}
+	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W1[i]))
-	}
+	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b1[i]))
-	}
+	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W2[i]))
-	}
+	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b2[i]))
-	}
+	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h2_ln1_gamma −= hyper_lr · dh2_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh2_ln1_gamma[i]))
-	}
+	sgdRow32(h2_ln1_gamma, dh2_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h2_ln1_beta −= hyper_lr · dh2_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh2_ln1_beta[i]))
-	}
+	sgdRow32(h2_ln1_beta, dh2_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wq[i]))
-	}
+	sgdRow32(h2_attn_Wq, dh2_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bq −= hyper_lr · dh2_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bq[i] = float32(float64(h2_attn_bq[i]) - float64(hyper_lr[0])*float64(dh2_attn_bq[i]))
-	}
+	sgdRow32(h2_attn_bq, dh2_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wk[i]))
-	}
+	sgdRow32(h2_attn_Wk, dh2_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bk −= hyper_lr · dh2_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bk[i] = float32(float64(h2_attn_bk[i]) - float64(hyper_lr[0])*float64(dh2_attn_bk[i]))
-	}
+	sgdRow32(h2_attn_bk, dh2_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wv −= hyper_lr · dh2_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wv[i]))
-	}
+	sgdRow32(h2_attn_Wv, dh2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bv −= hyper_lr · dh2_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bv[i] = float32(float64(h2_attn_bv[i]) - float64(hyper_lr[0])*float64(dh2_attn_bv[i]))
-	}
+	sgdRow32(h2_attn_bv, dh2_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wo[i]))
-	}
+	sgdRow32(h2_attn_Wo, dh2_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bo −= hyper_lr · dh2_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - float64(hyper_lr[0])*float64(dh2_attn_bo[i]))
-	}
+	sgdRow32(h2_attn_bo, dh2_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h2_ln2_gamma −= hyper_lr · dh2_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh2_ln2_gamma[i]))
-	}
+	sgdRow32(h2_ln2_gamma, dh2_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h2_ln2_beta −= hyper_lr · dh2_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh2_ln2_beta[i]))
-	}
+	sgdRow32(h2_ln2_beta, dh2_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W1 −= hyper_lr · dh2_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h2_mlp_W1[i] = float32(float64(h2_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh2_mlp_W1[i]))
-	}
+	sgdRow32(h2_mlp_W1, dh2_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_b1 −= hyper_lr · dh2_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h2_mlp_b1[i] = float32(float64(h2_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh2_mlp_b1[i]))
-	}
+	sgdRow32(h2_mlp_b1, dh2_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W2 −= hyper_lr · dh2_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h2_mlp_W2[i] = float32(float64(h2_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh2_mlp_W2[i]))
-	}
+	sgdRow32(h2_mlp_W2, dh2_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_b2 −= hyper_lr · dh2_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh2_mlp_b2[i]))
-	}
+	sgdRow32(h2_mlp_b2, dh2_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h3_ln1_gamma −= hyper_lr · dh3_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh3_ln1_gamma[i]))
-	}
+	sgdRow32(h3_ln1_gamma, dh3_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h3_ln1_beta −= hyper_lr · dh3_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh3_ln1_beta[i]))
-	}
+	sgdRow32(h3_ln1_beta, dh3_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wq[i]))
-	}
+	sgdRow32(h3_attn_Wq, dh3_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bq −= hyper_lr · dh3_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bq[i] = float32(float64(h3_attn_bq[i]) - float64(hyper_lr[0])*float64(dh3_attn_bq[i]))
-	}
+	sgdRow32(h3_attn_bq, dh3_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wk[i]))
-	}
+	sgdRow32(h3_attn_Wk, dh3_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bk −= hyper_lr · dh3_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bk[i] = float32(float64(h3_attn_bk[i]) - float64(hyper_lr[0])*float64(dh3_attn_bk[i]))
-	}
+	sgdRow32(h3_attn_bk, dh3_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wv −= hyper_lr · dh3_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wv[i]))
-	}
+	sgdRow32(h3_attn_Wv, dh3_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bv −= hyper_lr · dh3_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bv[i] = float32(float64(h3_attn_bv[i]) - float64(hyper_lr[0])*float64(dh3_attn_bv[i]))
-	}
+	sgdRow32(h3_attn_bv, dh3_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wo[i]))
-	}
+	sgdRow32(h3_attn_Wo, dh3_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bo −= hyper_lr · dh3_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - float64(hyper_lr[0])*float64(dh3_attn_bo[i]))
-	}
+	sgdRow32(h3_attn_bo, dh3_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h3_ln2_gamma −= hyper_lr · dh3_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh3_ln2_gamma[i]))
-	}
+	sgdRow32(h3_ln2_gamma, dh3_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h3_ln2_beta −= hyper_lr · dh3_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh3_ln2_beta[i]))
-	}
+	sgdRow32(h3_ln2_beta, dh3_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W1 −= hyper_lr · dh3_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h3_mlp_W1[i] = float32(float64(h3_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh3_mlp_W1[i]))
-	}
+	sgdRow32(h3_mlp_W1, dh3_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_b1 −= hyper_lr · dh3_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h3_mlp_b1[i] = float32(float64(h3_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh3_mlp_b1[i]))
-	}
+	sgdRow32(h3_mlp_b1, dh3_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W2 −= hyper_lr · dh3_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h3_mlp_W2[i] = float32(float64(h3_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh3_mlp_W2[i]))
-	}
+	sgdRow32(h3_mlp_W2, dh3_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_b2 −= hyper_lr · dh3_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh3_mlp_b2[i]))
-	}
+	sgdRow32(h3_mlp_b2, dh3_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// lnf_gamma −= hyper_lr · dlnf_gamma  (models/gpt/gpt.go:107)
-	for i := range 128 {
-		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - float64(hyper_lr[0])*float64(dlnf_gamma[i]))
-	}
+	sgdRow32(lnf_gamma, dlnf_gamma, float64(hyper_lr[0]), 1)
 
 	// lnf_beta −= hyper_lr · dlnf_beta  (models/gpt/gpt.go:107)
-	for i := range 128 {
-		lnf_beta[i] = float32(float64(lnf_beta[i]) - float64(hyper_lr[0])*float64(dlnf_beta[i]))
-	}
+	sgdRow32(lnf_beta, dlnf_beta, float64(hyper_lr[0]), 1)
 	return nil
 }
 

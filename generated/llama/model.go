@@ -3108,194 +3108,118 @@ func (m *Model) update() error {
 	dwte := m.grads[0:65536]                  // f32[512,128]
 
 	// wte −= hyper_lr · dwte  (models/llama/llama.go:58)
-	for i := range 65536 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// h0_attn_norm_g −= hyper_lr · dh0_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h0_attn_norm_g[i] = float32(float64(h0_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh0_attn_norm_g[i]))
-	}
+	sgdRow32(h0_attn_norm_g, dh0_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
-	}
+	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
-	}
+	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
-	}
+	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
-	}
+	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_norm_g −= hyper_lr · dh0_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h0_mlp_norm_g[i] = float32(float64(h0_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh0_mlp_norm_g[i]))
-	}
+	sgdRow32(h0_mlp_norm_g, dh0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_gate_W −= hyper_lr · dh0_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h0_mlp_gate_W[i] = float32(float64(h0_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh0_mlp_gate_W[i]))
-	}
+	sgdRow32(h0_mlp_gate_W, dh0_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_up_W −= hyper_lr · dh0_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h0_mlp_up_W[i] = float32(float64(h0_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh0_mlp_up_W[i]))
-	}
+	sgdRow32(h0_mlp_up_W, dh0_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_down_W −= hyper_lr · dh0_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h0_mlp_down_W[i] = float32(float64(h0_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh0_mlp_down_W[i]))
-	}
+	sgdRow32(h0_mlp_down_W, dh0_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// h1_attn_norm_g −= hyper_lr · dh1_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h1_attn_norm_g[i] = float32(float64(h1_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh1_attn_norm_g[i]))
-	}
+	sgdRow32(h1_attn_norm_g, dh1_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
-	}
+	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
-	}
+	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
-	}
+	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
-	}
+	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_norm_g −= hyper_lr · dh1_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h1_mlp_norm_g[i] = float32(float64(h1_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh1_mlp_norm_g[i]))
-	}
+	sgdRow32(h1_mlp_norm_g, dh1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_gate_W −= hyper_lr · dh1_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h1_mlp_gate_W[i] = float32(float64(h1_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh1_mlp_gate_W[i]))
-	}
+	sgdRow32(h1_mlp_gate_W, dh1_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_up_W −= hyper_lr · dh1_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h1_mlp_up_W[i] = float32(float64(h1_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh1_mlp_up_W[i]))
-	}
+	sgdRow32(h1_mlp_up_W, dh1_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_down_W −= hyper_lr · dh1_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h1_mlp_down_W[i] = float32(float64(h1_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh1_mlp_down_W[i]))
-	}
+	sgdRow32(h1_mlp_down_W, dh1_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// h2_attn_norm_g −= hyper_lr · dh2_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h2_attn_norm_g[i] = float32(float64(h2_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh2_attn_norm_g[i]))
-	}
+	sgdRow32(h2_attn_norm_g, dh2_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wq[i]))
-	}
+	sgdRow32(h2_attn_Wq, dh2_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wk[i]))
-	}
+	sgdRow32(h2_attn_Wk, dh2_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wv −= hyper_lr · dh2_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wv[i]))
-	}
+	sgdRow32(h2_attn_Wv, dh2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wo[i]))
-	}
+	sgdRow32(h2_attn_Wo, dh2_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_norm_g −= hyper_lr · dh2_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h2_mlp_norm_g[i] = float32(float64(h2_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh2_mlp_norm_g[i]))
-	}
+	sgdRow32(h2_mlp_norm_g, dh2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_gate_W −= hyper_lr · dh2_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h2_mlp_gate_W[i] = float32(float64(h2_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh2_mlp_gate_W[i]))
-	}
+	sgdRow32(h2_mlp_gate_W, dh2_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_up_W −= hyper_lr · dh2_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h2_mlp_up_W[i] = float32(float64(h2_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh2_mlp_up_W[i]))
-	}
+	sgdRow32(h2_mlp_up_W, dh2_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_down_W −= hyper_lr · dh2_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h2_mlp_down_W[i] = float32(float64(h2_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh2_mlp_down_W[i]))
-	}
+	sgdRow32(h2_mlp_down_W, dh2_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// h3_attn_norm_g −= hyper_lr · dh3_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h3_attn_norm_g[i] = float32(float64(h3_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh3_attn_norm_g[i]))
-	}
+	sgdRow32(h3_attn_norm_g, dh3_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wq[i]))
-	}
+	sgdRow32(h3_attn_Wq, dh3_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wk[i]))
-	}
+	sgdRow32(h3_attn_Wk, dh3_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wv −= hyper_lr · dh3_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wv[i]))
-	}
+	sgdRow32(h3_attn_Wv, dh3_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wo[i]))
-	}
+	sgdRow32(h3_attn_Wo, dh3_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_norm_g −= hyper_lr · dh3_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h3_mlp_norm_g[i] = float32(float64(h3_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh3_mlp_norm_g[i]))
-	}
+	sgdRow32(h3_mlp_norm_g, dh3_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_gate_W −= hyper_lr · dh3_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h3_mlp_gate_W[i] = float32(float64(h3_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh3_mlp_gate_W[i]))
-	}
+	sgdRow32(h3_mlp_gate_W, dh3_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_up_W −= hyper_lr · dh3_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h3_mlp_up_W[i] = float32(float64(h3_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh3_mlp_up_W[i]))
-	}
+	sgdRow32(h3_mlp_up_W, dh3_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_down_W −= hyper_lr · dh3_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h3_mlp_down_W[i] = float32(float64(h3_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh3_mlp_down_W[i]))
-	}
+	sgdRow32(h3_mlp_down_W, dh3_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// norm_g −= hyper_lr · dnorm_g  (models/llama/llama.go:73)
-	for i := range 128 {
-		norm_g[i] = float32(float64(norm_g[i]) - float64(hyper_lr[0])*float64(dnorm_g[i]))
-	}
+	sgdRow32(norm_g, dnorm_g, float64(hyper_lr[0]), 1)
 	return nil
 }
 

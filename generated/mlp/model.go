@@ -619,29 +619,19 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
 	// W1 −= hyper_lr · dW1  (models/mlp/mlp.go:51)
-	for i := range 200704 {
-		W1[i] = float32(float64(W1[i]) - float64(hyper_lr[0])*float64(dW1[i]))
-	}
+	sgdRow32(W1, dW1, float64(hyper_lr[0]), 1)
 
 	// b1 −= hyper_lr · db1  (models/mlp/mlp.go:52)
-	for i := range 256 {
-		b1[i] = float32(float64(b1[i]) - float64(hyper_lr[0])*float64(db1[i]))
-	}
+	sgdRow32(b1, db1, float64(hyper_lr[0]), 1)
 
 	// W2 −= hyper_lr · dW2  (models/mlp/mlp.go:51)
-	for i := range 65536 {
-		W2[i] = float32(float64(W2[i]) - float64(hyper_lr[0])*float64(dW2[i]))
-	}
+	sgdRow32(W2, dW2, float64(hyper_lr[0]), 1)
 
 	// b2 −= hyper_lr · db2  (models/mlp/mlp.go:52)
-	for i := range 256 {
-		b2[i] = float32(float64(b2[i]) - float64(hyper_lr[0])*float64(db2[i]))
-	}
+	sgdRow32(b2, db2, float64(hyper_lr[0]), 1)
 
 	// W3 −= hyper_lr · dW3  (models/mlp/mlp.go:51)
-	for i := range 2560 {
-		W3[i] = float32(float64(W3[i]) - float64(hyper_lr[0])*float64(dW3[i]))
-	}
+	sgdRow32(W3, dW3, float64(hyper_lr[0]), 1)
 
 	// b3 −= hyper_lr · db3  (models/mlp/mlp.go:52)
 	for i := range 10 {

@@ -637,24 +637,16 @@ func (m *Model) update() error {
 	dW_dec := m.grads[66048:131584]  // f32[512,128]
 
 	// W_enc −= hyper_lr · dW_enc  (models/sae/sae.go:70)
-	for i := range 65536 {
-		W_enc[i] = float32(float64(W_enc[i]) - float64(hyper_lr[0])*float64(dW_enc[i]))
-	}
+	sgdRow32(W_enc, dW_enc, float64(hyper_lr[0]), 1)
 
 	// b_enc −= hyper_lr · db_enc  (models/sae/sae.go:71)
-	for i := range 512 {
-		b_enc[i] = float32(float64(b_enc[i]) - float64(hyper_lr[0])*float64(db_enc[i]))
-	}
+	sgdRow32(b_enc, db_enc, float64(hyper_lr[0]), 1)
 
 	// W_dec −= hyper_lr · dW_dec  (models/sae/sae.go:72)
-	for i := range 65536 {
-		W_dec[i] = float32(float64(W_dec[i]) - float64(hyper_lr[0])*float64(dW_dec[i]))
-	}
+	sgdRow32(W_dec, dW_dec, float64(hyper_lr[0]), 1)
 
 	// b_dec −= hyper_lr · db_dec  (models/sae/sae.go:73)
-	for i := range 128 {
-		b_dec[i] = float32(float64(b_dec[i]) - float64(hyper_lr[0])*float64(db_dec[i]))
-	}
+	sgdRow32(b_dec, db_dec, float64(hyper_lr[0]), 1)
 	return nil
 }
 

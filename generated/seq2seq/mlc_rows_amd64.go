@@ -302,3 +302,26 @@ func scaleMaxVec32(x []float32, c float32) (float64, int) {
 	}
 	return float64(m), n
 }
+
+//go:noescape
+func sgdAVX512(p, g []float32, lr, scale float64)
+
+//go:noescape
+func sgdAVX2(p, g []float32, lr, scale float64)
+
+// sgdVec32 runs sgdRow32's update over the longest prefix of whole vector
+// blocks and returns its length, 0 on the Go path. g is at least as long
+// as p.
+func sgdVec32(p, g []float32, lr, scale float64) int {
+	l := vecLanes()
+	if l == 0 {
+		return 0
+	}
+	n := len(p) / l * l
+	if l == 8 {
+		sgdAVX512(p[:n], g[:n], lr, scale)
+	} else {
+		sgdAVX2(p[:n], g[:n], lr, scale)
+	}
+	return n
+}

@@ -5724,364 +5724,220 @@ func (m *Model) update() error {
 	dwte := m.grads[0:24576]                     // f32[256,96]
 
 	// wte −= hyper_lr · dwte  (models/seq2seq/seq2seq.go:68)
-	for i := range 24576 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_norm_g −= hyper_lr · denc0_attn_norm_g  (models/seq2seq/seq2seq.go:75)
-	for i := range 96 {
-		enc0_attn_norm_g[i] = float32(float64(enc0_attn_norm_g[i]) - float64(hyper_lr[0])*float64(denc0_attn_norm_g[i]))
-	}
+	sgdRow32(enc0_attn_norm_g, denc0_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wq −= hyper_lr · denc0_attn_Wq  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc0_attn_Wq[i] = float32(float64(enc0_attn_Wq[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wq[i]))
-	}
+	sgdRow32(enc0_attn_Wq, denc0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wk −= hyper_lr · denc0_attn_Wk  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc0_attn_Wk[i] = float32(float64(enc0_attn_Wk[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wk[i]))
-	}
+	sgdRow32(enc0_attn_Wk, denc0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wv −= hyper_lr · denc0_attn_Wv  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc0_attn_Wv[i] = float32(float64(enc0_attn_Wv[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wv[i]))
-	}
+	sgdRow32(enc0_attn_Wv, denc0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wo −= hyper_lr · denc0_attn_Wo  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc0_attn_Wo[i] = float32(float64(enc0_attn_Wo[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wo[i]))
-	}
+	sgdRow32(enc0_attn_Wo, denc0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_norm_g −= hyper_lr · denc0_mlp_norm_g  (models/seq2seq/seq2seq.go:78)
-	for i := range 96 {
-		enc0_mlp_norm_g[i] = float32(float64(enc0_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(denc0_mlp_norm_g[i]))
-	}
+	sgdRow32(enc0_mlp_norm_g, denc0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_gate_W −= hyper_lr · denc0_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc0_mlp_gate_W[i] = float32(float64(enc0_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(denc0_mlp_gate_W[i]))
-	}
+	sgdRow32(enc0_mlp_gate_W, denc0_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_up_W −= hyper_lr · denc0_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc0_mlp_up_W[i] = float32(float64(enc0_mlp_up_W[i]) - float64(hyper_lr[0])*float64(denc0_mlp_up_W[i]))
-	}
+	sgdRow32(enc0_mlp_up_W, denc0_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_down_W −= hyper_lr · denc0_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc0_mlp_down_W[i] = float32(float64(enc0_mlp_down_W[i]) - float64(hyper_lr[0])*float64(denc0_mlp_down_W[i]))
-	}
+	sgdRow32(enc0_mlp_down_W, denc0_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_norm_g −= hyper_lr · denc1_attn_norm_g  (models/seq2seq/seq2seq.go:75)
-	for i := range 96 {
-		enc1_attn_norm_g[i] = float32(float64(enc1_attn_norm_g[i]) - float64(hyper_lr[0])*float64(denc1_attn_norm_g[i]))
-	}
+	sgdRow32(enc1_attn_norm_g, denc1_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wq −= hyper_lr · denc1_attn_Wq  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc1_attn_Wq[i] = float32(float64(enc1_attn_Wq[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wq[i]))
-	}
+	sgdRow32(enc1_attn_Wq, denc1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wk −= hyper_lr · denc1_attn_Wk  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc1_attn_Wk[i] = float32(float64(enc1_attn_Wk[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wk[i]))
-	}
+	sgdRow32(enc1_attn_Wk, denc1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wv −= hyper_lr · denc1_attn_Wv  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc1_attn_Wv[i] = float32(float64(enc1_attn_Wv[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wv[i]))
-	}
+	sgdRow32(enc1_attn_Wv, denc1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wo −= hyper_lr · denc1_attn_Wo  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc1_attn_Wo[i] = float32(float64(enc1_attn_Wo[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wo[i]))
-	}
+	sgdRow32(enc1_attn_Wo, denc1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_norm_g −= hyper_lr · denc1_mlp_norm_g  (models/seq2seq/seq2seq.go:78)
-	for i := range 96 {
-		enc1_mlp_norm_g[i] = float32(float64(enc1_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(denc1_mlp_norm_g[i]))
-	}
+	sgdRow32(enc1_mlp_norm_g, denc1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_gate_W −= hyper_lr · denc1_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc1_mlp_gate_W[i] = float32(float64(enc1_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(denc1_mlp_gate_W[i]))
-	}
+	sgdRow32(enc1_mlp_gate_W, denc1_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_up_W −= hyper_lr · denc1_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc1_mlp_up_W[i] = float32(float64(enc1_mlp_up_W[i]) - float64(hyper_lr[0])*float64(denc1_mlp_up_W[i]))
-	}
+	sgdRow32(enc1_mlp_up_W, denc1_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_down_W −= hyper_lr · denc1_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc1_mlp_down_W[i] = float32(float64(enc1_mlp_down_W[i]) - float64(hyper_lr[0])*float64(denc1_mlp_down_W[i]))
-	}
+	sgdRow32(enc1_mlp_down_W, denc1_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_norm_g −= hyper_lr · denc2_attn_norm_g  (models/seq2seq/seq2seq.go:75)
-	for i := range 96 {
-		enc2_attn_norm_g[i] = float32(float64(enc2_attn_norm_g[i]) - float64(hyper_lr[0])*float64(denc2_attn_norm_g[i]))
-	}
+	sgdRow32(enc2_attn_norm_g, denc2_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wq −= hyper_lr · denc2_attn_Wq  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc2_attn_Wq[i] = float32(float64(enc2_attn_Wq[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wq[i]))
-	}
+	sgdRow32(enc2_attn_Wq, denc2_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wk −= hyper_lr · denc2_attn_Wk  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc2_attn_Wk[i] = float32(float64(enc2_attn_Wk[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wk[i]))
-	}
+	sgdRow32(enc2_attn_Wk, denc2_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wv −= hyper_lr · denc2_attn_Wv  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc2_attn_Wv[i] = float32(float64(enc2_attn_Wv[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wv[i]))
-	}
+	sgdRow32(enc2_attn_Wv, denc2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wo −= hyper_lr · denc2_attn_Wo  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc2_attn_Wo[i] = float32(float64(enc2_attn_Wo[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wo[i]))
-	}
+	sgdRow32(enc2_attn_Wo, denc2_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_norm_g −= hyper_lr · denc2_mlp_norm_g  (models/seq2seq/seq2seq.go:78)
-	for i := range 96 {
-		enc2_mlp_norm_g[i] = float32(float64(enc2_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(denc2_mlp_norm_g[i]))
-	}
+	sgdRow32(enc2_mlp_norm_g, denc2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_gate_W −= hyper_lr · denc2_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc2_mlp_gate_W[i] = float32(float64(enc2_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(denc2_mlp_gate_W[i]))
-	}
+	sgdRow32(enc2_mlp_gate_W, denc2_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_up_W −= hyper_lr · denc2_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc2_mlp_up_W[i] = float32(float64(enc2_mlp_up_W[i]) - float64(hyper_lr[0])*float64(denc2_mlp_up_W[i]))
-	}
+	sgdRow32(enc2_mlp_up_W, denc2_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_down_W −= hyper_lr · denc2_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc2_mlp_down_W[i] = float32(float64(enc2_mlp_down_W[i]) - float64(hyper_lr[0])*float64(denc2_mlp_down_W[i]))
-	}
+	sgdRow32(enc2_mlp_down_W, denc2_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// enc_norm_g −= hyper_lr · denc_norm_g  (models/seq2seq/seq2seq.go:83)
-	for i := range 96 {
-		enc_norm_g[i] = float32(float64(enc_norm_g[i]) - float64(hyper_lr[0])*float64(denc_norm_g[i]))
-	}
+	sgdRow32(enc_norm_g, denc_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_self_norm_g −= hyper_lr · ddec0_self_norm_g  (models/seq2seq/seq2seq.go:89)
-	for i := range 96 {
-		dec0_self_norm_g[i] = float32(float64(dec0_self_norm_g[i]) - float64(hyper_lr[0])*float64(ddec0_self_norm_g[i]))
-	}
+	sgdRow32(dec0_self_norm_g, ddec0_self_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wq −= hyper_lr · ddec0_self_Wq  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec0_self_Wq[i] = float32(float64(dec0_self_Wq[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wq[i]))
-	}
+	sgdRow32(dec0_self_Wq, ddec0_self_Wq, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wk −= hyper_lr · ddec0_self_Wk  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec0_self_Wk[i] = float32(float64(dec0_self_Wk[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wk[i]))
-	}
+	sgdRow32(dec0_self_Wk, ddec0_self_Wk, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wv −= hyper_lr · ddec0_self_Wv  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec0_self_Wv[i] = float32(float64(dec0_self_Wv[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wv[i]))
-	}
+	sgdRow32(dec0_self_Wv, ddec0_self_Wv, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wo −= hyper_lr · ddec0_self_Wo  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec0_self_Wo[i] = float32(float64(dec0_self_Wo[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wo[i]))
-	}
+	sgdRow32(dec0_self_Wo, ddec0_self_Wo, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_norm_g −= hyper_lr · ddec0_cross_norm_g  (models/seq2seq/seq2seq.go:92)
-	for i := range 96 {
-		dec0_cross_norm_g[i] = float32(float64(dec0_cross_norm_g[i]) - float64(hyper_lr[0])*float64(ddec0_cross_norm_g[i]))
-	}
+	sgdRow32(dec0_cross_norm_g, ddec0_cross_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wq −= hyper_lr · ddec0_cross_Wq  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec0_cross_Wq[i] = float32(float64(dec0_cross_Wq[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wq[i]))
-	}
+	sgdRow32(dec0_cross_Wq, ddec0_cross_Wq, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wk −= hyper_lr · ddec0_cross_Wk  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec0_cross_Wk[i] = float32(float64(dec0_cross_Wk[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wk[i]))
-	}
+	sgdRow32(dec0_cross_Wk, ddec0_cross_Wk, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wv −= hyper_lr · ddec0_cross_Wv  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec0_cross_Wv[i] = float32(float64(dec0_cross_Wv[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wv[i]))
-	}
+	sgdRow32(dec0_cross_Wv, ddec0_cross_Wv, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wo −= hyper_lr · ddec0_cross_Wo  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec0_cross_Wo[i] = float32(float64(dec0_cross_Wo[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wo[i]))
-	}
+	sgdRow32(dec0_cross_Wo, ddec0_cross_Wo, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_norm_g −= hyper_lr · ddec0_mlp_norm_g  (models/seq2seq/seq2seq.go:94)
-	for i := range 96 {
-		dec0_mlp_norm_g[i] = float32(float64(dec0_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_norm_g[i]))
-	}
+	sgdRow32(dec0_mlp_norm_g, ddec0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_gate_W −= hyper_lr · ddec0_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec0_mlp_gate_W[i] = float32(float64(dec0_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_gate_W[i]))
-	}
+	sgdRow32(dec0_mlp_gate_W, ddec0_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_up_W −= hyper_lr · ddec0_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec0_mlp_up_W[i] = float32(float64(dec0_mlp_up_W[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_up_W[i]))
-	}
+	sgdRow32(dec0_mlp_up_W, ddec0_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_down_W −= hyper_lr · ddec0_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec0_mlp_down_W[i] = float32(float64(dec0_mlp_down_W[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_down_W[i]))
-	}
+	sgdRow32(dec0_mlp_down_W, ddec0_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// dec1_self_norm_g −= hyper_lr · ddec1_self_norm_g  (models/seq2seq/seq2seq.go:89)
-	for i := range 96 {
-		dec1_self_norm_g[i] = float32(float64(dec1_self_norm_g[i]) - float64(hyper_lr[0])*float64(ddec1_self_norm_g[i]))
-	}
+	sgdRow32(dec1_self_norm_g, ddec1_self_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wq −= hyper_lr · ddec1_self_Wq  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec1_self_Wq[i] = float32(float64(dec1_self_Wq[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wq[i]))
-	}
+	sgdRow32(dec1_self_Wq, ddec1_self_Wq, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wk −= hyper_lr · ddec1_self_Wk  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec1_self_Wk[i] = float32(float64(dec1_self_Wk[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wk[i]))
-	}
+	sgdRow32(dec1_self_Wk, ddec1_self_Wk, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wv −= hyper_lr · ddec1_self_Wv  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec1_self_Wv[i] = float32(float64(dec1_self_Wv[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wv[i]))
-	}
+	sgdRow32(dec1_self_Wv, ddec1_self_Wv, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wo −= hyper_lr · ddec1_self_Wo  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec1_self_Wo[i] = float32(float64(dec1_self_Wo[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wo[i]))
-	}
+	sgdRow32(dec1_self_Wo, ddec1_self_Wo, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_norm_g −= hyper_lr · ddec1_cross_norm_g  (models/seq2seq/seq2seq.go:92)
-	for i := range 96 {
-		dec1_cross_norm_g[i] = float32(float64(dec1_cross_norm_g[i]) - float64(hyper_lr[0])*float64(ddec1_cross_norm_g[i]))
-	}
+	sgdRow32(dec1_cross_norm_g, ddec1_cross_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wq −= hyper_lr · ddec1_cross_Wq  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec1_cross_Wq[i] = float32(float64(dec1_cross_Wq[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wq[i]))
-	}
+	sgdRow32(dec1_cross_Wq, ddec1_cross_Wq, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wk −= hyper_lr · ddec1_cross_Wk  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec1_cross_Wk[i] = float32(float64(dec1_cross_Wk[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wk[i]))
-	}
+	sgdRow32(dec1_cross_Wk, ddec1_cross_Wk, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wv −= hyper_lr · ddec1_cross_Wv  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec1_cross_Wv[i] = float32(float64(dec1_cross_Wv[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wv[i]))
-	}
+	sgdRow32(dec1_cross_Wv, ddec1_cross_Wv, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wo −= hyper_lr · ddec1_cross_Wo  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec1_cross_Wo[i] = float32(float64(dec1_cross_Wo[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wo[i]))
-	}
+	sgdRow32(dec1_cross_Wo, ddec1_cross_Wo, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_norm_g −= hyper_lr · ddec1_mlp_norm_g  (models/seq2seq/seq2seq.go:94)
-	for i := range 96 {
-		dec1_mlp_norm_g[i] = float32(float64(dec1_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_norm_g[i]))
-	}
+	sgdRow32(dec1_mlp_norm_g, ddec1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_gate_W −= hyper_lr · ddec1_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec1_mlp_gate_W[i] = float32(float64(dec1_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_gate_W[i]))
-	}
+	sgdRow32(dec1_mlp_gate_W, ddec1_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_up_W −= hyper_lr · ddec1_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec1_mlp_up_W[i] = float32(float64(dec1_mlp_up_W[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_up_W[i]))
-	}
+	sgdRow32(dec1_mlp_up_W, ddec1_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_down_W −= hyper_lr · ddec1_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec1_mlp_down_W[i] = float32(float64(dec1_mlp_down_W[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_down_W[i]))
-	}
+	sgdRow32(dec1_mlp_down_W, ddec1_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// dec2_self_norm_g −= hyper_lr · ddec2_self_norm_g  (models/seq2seq/seq2seq.go:89)
-	for i := range 96 {
-		dec2_self_norm_g[i] = float32(float64(dec2_self_norm_g[i]) - float64(hyper_lr[0])*float64(ddec2_self_norm_g[i]))
-	}
+	sgdRow32(dec2_self_norm_g, ddec2_self_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wq −= hyper_lr · ddec2_self_Wq  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec2_self_Wq[i] = float32(float64(dec2_self_Wq[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wq[i]))
-	}
+	sgdRow32(dec2_self_Wq, ddec2_self_Wq, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wk −= hyper_lr · ddec2_self_Wk  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec2_self_Wk[i] = float32(float64(dec2_self_Wk[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wk[i]))
-	}
+	sgdRow32(dec2_self_Wk, ddec2_self_Wk, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wv −= hyper_lr · ddec2_self_Wv  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec2_self_Wv[i] = float32(float64(dec2_self_Wv[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wv[i]))
-	}
+	sgdRow32(dec2_self_Wv, ddec2_self_Wv, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wo −= hyper_lr · ddec2_self_Wo  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec2_self_Wo[i] = float32(float64(dec2_self_Wo[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wo[i]))
-	}
+	sgdRow32(dec2_self_Wo, ddec2_self_Wo, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_norm_g −= hyper_lr · ddec2_cross_norm_g  (models/seq2seq/seq2seq.go:92)
-	for i := range 96 {
-		dec2_cross_norm_g[i] = float32(float64(dec2_cross_norm_g[i]) - float64(hyper_lr[0])*float64(ddec2_cross_norm_g[i]))
-	}
+	sgdRow32(dec2_cross_norm_g, ddec2_cross_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wq −= hyper_lr · ddec2_cross_Wq  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec2_cross_Wq[i] = float32(float64(dec2_cross_Wq[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wq[i]))
-	}
+	sgdRow32(dec2_cross_Wq, ddec2_cross_Wq, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wk −= hyper_lr · ddec2_cross_Wk  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec2_cross_Wk[i] = float32(float64(dec2_cross_Wk[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wk[i]))
-	}
+	sgdRow32(dec2_cross_Wk, ddec2_cross_Wk, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wv −= hyper_lr · ddec2_cross_Wv  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec2_cross_Wv[i] = float32(float64(dec2_cross_Wv[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wv[i]))
-	}
+	sgdRow32(dec2_cross_Wv, ddec2_cross_Wv, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wo −= hyper_lr · ddec2_cross_Wo  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec2_cross_Wo[i] = float32(float64(dec2_cross_Wo[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wo[i]))
-	}
+	sgdRow32(dec2_cross_Wo, ddec2_cross_Wo, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_norm_g −= hyper_lr · ddec2_mlp_norm_g  (models/seq2seq/seq2seq.go:94)
-	for i := range 96 {
-		dec2_mlp_norm_g[i] = float32(float64(dec2_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_norm_g[i]))
-	}
+	sgdRow32(dec2_mlp_norm_g, ddec2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_gate_W −= hyper_lr · ddec2_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec2_mlp_gate_W[i] = float32(float64(dec2_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_gate_W[i]))
-	}
+	sgdRow32(dec2_mlp_gate_W, ddec2_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_up_W −= hyper_lr · ddec2_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec2_mlp_up_W[i] = float32(float64(dec2_mlp_up_W[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_up_W[i]))
-	}
+	sgdRow32(dec2_mlp_up_W, ddec2_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_down_W −= hyper_lr · ddec2_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec2_mlp_down_W[i] = float32(float64(dec2_mlp_down_W[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_down_W[i]))
-	}
+	sgdRow32(dec2_mlp_down_W, ddec2_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// dec_norm_g −= hyper_lr · ddec_norm_g  (models/seq2seq/seq2seq.go:100)
-	for i := range 96 {
-		dec_norm_g[i] = float32(float64(dec_norm_g[i]) - float64(hyper_lr[0])*float64(ddec_norm_g[i]))
-	}
+	sgdRow32(dec_norm_g, ddec_norm_g, float64(hyper_lr[0]), 1)
 	return nil
 }
 

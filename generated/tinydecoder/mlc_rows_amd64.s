@@ -793,3 +793,61 @@ sm2_sum:
 	SETNE        nan+36(FP)
 	VZEROUPPER
 	RET
+
+// func sgdAVX512(p, g []float32, lr, scale float64)
+// p = float32(float64(p) − lr·(scale·float64(g))) in float64 lanes, the
+// emitted SGD loop's operations in its order. len(p) is a multiple of 8;
+// g is as long.
+TEXT ·sgdAVX512(SB), NOSPLIT, $0-64
+	MOVQ         p_base+0(FP), DI
+	MOVQ         p_len+8(FP), CX
+	MOVQ         g_base+24(FP), SI
+	VBROADCASTSD lr+48(FP), Z7
+	VBROADCASTSD scale+56(FP), Z6
+	SHRQ         $3, CX
+	JZ           sgd512_done
+
+sgd512_loop:
+	VCVTPS2PD (SI), Z1
+	VMULPD    Z1, Z6, Z1
+	VMULPD    Z1, Z7, Z1
+	VCVTPS2PD (DI), Z0
+	VSUBPD    Z1, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       sgd512_loop
+
+sgd512_done:
+	VZEROUPPER
+	RET
+
+// func sgdAVX2(p, g []float32, lr, scale float64)
+// sgdAVX512 in 4 lanes. len(p) is a multiple of 4.
+TEXT ·sgdAVX2(SB), NOSPLIT, $0-64
+	MOVQ         p_base+0(FP), DI
+	MOVQ         p_len+8(FP), CX
+	MOVQ         g_base+24(FP), SI
+	VBROADCASTSD lr+48(FP), Y7
+	VBROADCASTSD scale+56(FP), Y6
+	SHRQ         $2, CX
+	JZ           sgd2_done
+
+sgd2_loop:
+	VCVTPS2PD  (SI), Y1
+	VMULPD     Y1, Y6, Y1
+	VMULPD     Y1, Y7, Y1
+	VCVTPS2PD  (DI), Y0
+	VSUBPD     Y1, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        sgd2_loop
+
+sgd2_done:
+	VZEROUPPER
+	RET

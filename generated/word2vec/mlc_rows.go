@@ -192,3 +192,14 @@ func dotVec32(a, b []float32) (float64, bool) {
 	}
 	return s, true
 }
+
+// sgdRow32 applies one SGD update to the float32 parameter p with gradient
+// g: p ← float32(p − lr·(scale·g)) in float64, the emitted loop's and the
+// interpreter's operations in their order, so every path gives their
+// values bit for bit (scale 1 multiplies exactly).
+func sgdRow32(p, g []float32, lr, scale float64) {
+	g = g[:len(p)]
+	for i := sgdVec32(p, g, lr, scale); i < len(p); i++ {
+		p[i] = float32(float64(p[i]) - lr*(scale*float64(g[i])))
+	}
+}
