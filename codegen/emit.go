@@ -392,6 +392,9 @@ func emitTranspose(f *fnGen, n *graph.Node) []jen.Code {
 	x := n.Inputs[0]
 	in, out := x.Type.Shape, n.Type.Shape
 	ist := in.Strides()
+	if r := len(out); r >= 2 && n.Attrs.Perm[r-1] == r-1 && out[r-1] >= transposeCopyMin && graph.Shape(out[:r-1]).Size() > 1 {
+		return f.transposeRows(n, x)
+	}
 	return f.loopKernel("transpose", n, out, false, func(f *fnGen) func(vars []string, idx string) []jen.Code {
 		return func(vars []string, _ string) []jen.Code {
 			var terms []string
@@ -404,6 +407,47 @@ func emitTranspose(f *fnGen, n *graph.Node) []jen.Code {
 			return []jen.Code{f.ref(n).Index(jen.Id(indexExpr(out, out, vars))).Op("=").Add(f.ref(x).Index(jen.Id(join(terms))))}
 		}
 	})
+}
+
+// transposeCopyMin is the shortest last axis that a transpose keeping it
+// last moves with copy, a row at a time, rather than element by element.
+const transposeCopyMin = 8
+
+// transposeRows emits a transpose that keeps the last axis last (splitting
+// or merging attention heads): loops over the other axes, each moving one
+// contiguous row with copy, on the pool's threads when the whole transpose
+// is large enough.
+func (f *fnGen) transposeRows(n, x *graph.Node) []jen.Code {
+	in, out := x.Type.Shape, n.Type.Shape
+	ist, ost := in.Strides(), out.Strides()
+	r := len(out)
+	row, outer := out[r-1], out[:r-1]
+	body := func(f *fnGen) func(vars []string, idx string) []jen.Code {
+		return func(vars []string, _ string) []jen.Code {
+			var dst, src []string
+			for d := range outer {
+				if outer[d] != 1 {
+					dst = append(dst, scaled(vars[d], ost[d]))
+					src = append(src, scaled(vars[d], ist[n.Attrs.Perm[d]]))
+				}
+			}
+			slice := func(v *jen.Statement, terms []string) jen.Code {
+				start := join(terms)
+				return v.Index(jen.Id(start).Op(":").Id(join(append(terms, strconv.Itoa(row)))))
+			}
+			return []jen.Code{jen.Copy(slice(f.ref(n), dst), slice(f.ref(x), src))}
+		}
+	}
+	if f.g.splits(out.Size(), parallelMinElems) {
+		lf := f.kernelGen()
+		nest, extent := rangedLoops(outer, false, body(lf))
+		name := f.g.kernelNames.take("transpose" + exported(f.nm.name(n)))
+		doc := fmt.Sprintf("%s computes %s = %s over [lo, hi) of its\noutermost loop (%d), a row of %d at a time, on a thread of the pool.", name, f.nm.name(n), f.math(n, 0), extent, row)
+		if call, ok := f.addParallel(lf, name, extent, []jen.Code{nest}, doc); ok {
+			return call
+		}
+	}
+	return []jen.Code{loops(outer, false, body(f))}
 }
 
 func scaled(v string, stride int) string {
@@ -531,6 +575,10 @@ func emitOneHot(f *fnGen, n *graph.Node) []jen.Code {
 	return []jen.Code{indexCheck(call, n, "id", f.ref(ids), n.Attrs.Depth)}
 }
 
+// colSumMinElems is the smallest sum over leading axes that emitReduce
+// hands to colSums rather than writing the loops inline.
+const colSumMinElems = 4096
+
 // emitReduce writes a loop nest: kept axes outside, reduced axes inside,
 // accumulating in float64.
 func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
@@ -642,6 +690,29 @@ func emitReduce(f *fnGen, n *graph.Node) []jen.Code {
 			}
 		}
 		return nest
+	}
+	// A sum or mean over leading axes (a bias's gradient: rows × columns,
+	// summed down the columns) goes to colSums, which sums each column in
+	// the nest's order, bit for bit, but reads the rows in order and runs
+	// the columns' sums side by side.
+	// Small ones (an XOR network's) keep the inline loops.
+	colSum := len(red) > 0 && outer >= 0 && n.Op != graph.OpMax && in.Size() >= colSumMinElems
+	for i, d := range red {
+		colSum = colSum && d == i
+	}
+	if colSum {
+		rows := graph.Shape(in[:len(red)]).Size()
+		cols := in.Size() / rows
+		span := graph.Shape(in[outer+1:]).Size() // columns per index of the outer kept axis
+		build = func(f *fnGen, ranged bool) jen.Code {
+			lo, hi := jen.Lit(0), jen.Lit(cols)
+			if ranged && span == 1 {
+				lo, hi = jen.Id("lo"), jen.Id("hi")
+			} else if ranged {
+				lo, hi = jen.Id("lo").Op("*").Lit(span), jen.Id("hi").Op("*").Lit(span)
+			}
+			return jen.Id("colSums").Call(f.ref(n), f.ref(x), jen.Lit(rows), jen.Lit(cols), lo, hi, jen.Lit(n.Op == graph.OpMean))
+		}
 	}
 	if outer >= 0 && f.g.splits(in.Size(), parallelMinElems) {
 		lf := f.kernelGen()
@@ -866,8 +937,15 @@ func paren(s string) string {
 
 func sqrt(x jen.Code) *jen.Statement { return jen.Qual("math", "Sqrt").Call(x) }
 
+// sgdCallMinElems is the smallest f32 parameter whose SGD update calls the
+// vector kernel; an XOR network's few weights keep the inline loop.
+const sgdCallMinElems = 64
+
 func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3]
+	if f.f32() && p.Type.Shape.Size() >= sgdCallMinElems { // one vectorised pass (sgdRow32, among the kernels' files), bit for bit the loop below
+		return []jen.Code{jen.Id("sgdRow32").Call(f.ref(p), f.ref(g), src(f.scalarSrc(lr)), src(f.scalarSrc(s)))}
+	}
 	return f.update(p, nil, []jen.Code{
 		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*"+paren(f.gradSrc(g, s)))),
 	})
@@ -908,6 +986,19 @@ func emitApplyRMSProp(f *fnGen, n *graph.Node) []jen.Code {
 
 func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, m, v, lr, t, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3], n.Inputs[4], n.Inputs[5], n.Inputs[6]
+	if f.f32() {
+		// One vectorised pass over the parameter (adamRow32, among the
+		// kernels' files), bit for bit the loop below.
+		wd := jen.Lit(0.0)
+		if len(n.Inputs) > 10 {
+			wd = jen.Id("wd")
+		}
+		pre := append(f.hypers(n, 7, "beta1", "beta2", "eps", "wd"),
+			jen.Id("adamRow32").Call(f.ref(p), f.ref(g), f.ref(m), f.ref(v), jen.Id("newAdamHyper").Call(
+				src(f.scalarSrc(s)), src(f.scalarSrc(lr)), jen.Id("beta1"), jen.Id("beta2"), jen.Id("eps"), wd, src(f.scalarSrc(t)))),
+		)
+		return []jen.Code{jen.Block(pre...)}
+	}
 	pow := func(b string) *jen.Statement {
 		return jen.Qual("math", "Pow").Call(jen.Id(b), src(f.scalarSrc(t)))
 	}

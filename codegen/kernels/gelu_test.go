@@ -21,9 +21,14 @@ func geluGradRef(x float64) float64 {
 // definition to float32 rounding (4e-7 of max(1, |value|)) over every row
 // length up to 4 blocks plus a tail, in place and not, for ordinary and
 // extreme inputs; NaN stays NaN.
-func TestGeluVec32(t *testing.T) {
+func TestGeluVec32(t *testing.T) { eachRowsLevel(t, testGeluVec32) }
+
+func testGeluVec32(t *testing.T) {
 	if !geluVec32(make([]float32, 1), make([]float32, 1)) {
-		t.Skip("no vector kernel on this build or CPU")
+		if rowsLevel != rowsGo {
+			t.Fatalf("no vector kernel on path %s", rowsNames[rowsLevel])
+		}
+		t.Skip("no vector kernel on this path")
 	}
 	var xs []float32
 	for x := -12.0; x <= 12; x += 0.0173 {
@@ -87,17 +92,71 @@ func BenchmarkGeluVec32(b *testing.B) {
 	for i := range x {
 		x[i] = float32(i-2048) * 0.003
 	}
-	for range b.N {
-		geluVec32(y, x)
+	for _, l := range rowsLevels()[1:] {
+		b.Run(rowsNames[l], func(b *testing.B) {
+			defer setRowsLevel(setRowsLevel(l))
+			for range b.N {
+				geluVec32(y, x)
+			}
+		})
+	}
+}
+
+// TestGeluAVX512MatchesAVX2: the AVX-512 GELU, its gradient and exp do
+// the AVX2 kernels' operations lane for lane, so their values are equal
+// bit for bit, tails included; and no call allocates.
+func TestGeluAVX512MatchesAVX2(t *testing.T) {
+	if rowsBest < rowsAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	defer setRowsLevel(setRowsLevel(rowsBest))
+	var x, dy []float32
+	for i := range 1000 {
+		x = append(x, float32(i-500)*0.0271)
+		dy = append(dy, float32(i%7)-3)
+	}
+	x = append(x, float32(math.NaN()), float32(math.Inf(1)), -1e4, 1e-30)
+	dy = append(dy, 1, 2, 3, 4)
+	run := func(l int, n int) (g, gg, e []float32) {
+		setRowsLevel(l)
+		g, gg, e = make([]float32, n), make([]float32, n), make([]float32, n)
+		geluVec32(g, x[:n])
+		geluGradVec32(gg, x[:n], dy[:n])
+		expShiftVec32(e, x[:n], 2)
+		return
+	}
+	for _, n := range []int{1, 8, 15, 16, 17, 33, len(x)} {
+		a, b, c := run(rowsAVX2, n)
+		a5, b5, c5 := run(rowsAVX512, n)
+		for i := range n {
+			for k, p := range [][2]float32{{a[i], a5[i]}, {b[i], b5[i]}, {c[i], c5[i]}} {
+				if math.Float32bits(p[0]) != math.Float32bits(p[1]) {
+					t.Fatalf("n=%d, x=%g: kernel %d gives %g (AVX2), %g (AVX-512)", n, x[i], k, p[0], p[1])
+				}
+			}
+		}
+	}
+	y := make([]float32, 17)
+	if a := testing.AllocsPerRun(10, func() {
+		geluVec32(y, x[:17])
+		geluGradVec32(y, x[:17], dy[:17])
+		expShiftVec32(y, x[:17], 1)
+	}); a != 0 {
+		t.Errorf("the GELU kernels allocate %v times per call", a)
 	}
 }
 
 // TestExpShiftVec32: exp(x − shift) to 4e-7 relative over a softmax's
 // range of exponents (the row maximum gives 0) and every tail length, in
 // place; far below, a tiny positive number; NaN stays NaN.
-func TestExpShiftVec32(t *testing.T) {
+func TestExpShiftVec32(t *testing.T) { eachRowsLevel(t, testExpShiftVec32) }
+
+func testExpShiftVec32(t *testing.T) {
 	if !expShiftVec32(make([]float32, 1), make([]float32, 1), 0) {
-		t.Skip("no vector kernel on this build or CPU")
+		if rowsLevel != rowsGo {
+			t.Fatalf("no vector kernel on path %s", rowsNames[rowsLevel])
+		}
+		t.Skip("no vector kernel on this path")
 	}
 	var xs []float32
 	for x := -87.0; x <= 0; x += 0.0137 {

@@ -2176,209 +2176,127 @@ func (m *Model) update() error {
 	dwte := m.grads[0:32768]                // f32[512,64]
 
 	// wte −= hyper_lr · dwte  (models/bert/bert.go:80)
-	for i := range 32768 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// wpe −= hyper_lr · dwpe  (models/bert/bert.go:81)
-	for i := range 4096 {
-		wpe[i] = float32(float64(wpe[i]) - float64(hyper_lr[0])*float64(dwpe[i]))
-	}
+	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
 
 	// emb_ln_gamma −= hyper_lr · demb_ln_gamma  (models/bert/bert.go:91)
-	for i := range 64 {
-		emb_ln_gamma[i] = float32(float64(emb_ln_gamma[i]) - float64(hyper_lr[0])*float64(demb_ln_gamma[i]))
-	}
+	sgdRow32(emb_ln_gamma, demb_ln_gamma, float64(hyper_lr[0]), 1)
 
 	// emb_ln_beta −= hyper_lr · demb_ln_beta  (models/bert/bert.go:91)
-	for i := range 64 {
-		emb_ln_beta[i] = float32(float64(emb_ln_beta[i]) - float64(hyper_lr[0])*float64(demb_ln_beta[i]))
-	}
+	sgdRow32(emb_ln_beta, demb_ln_beta, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/bert/bert.go:96)
-	for i := range 64 {
-		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln1_gamma[i]))
-	}
+	sgdRow32(h0_ln1_gamma, dh0_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_beta −= hyper_lr · dh0_ln1_beta  (models/bert/bert.go:96)
-	for i := range 64 {
-		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln1_beta[i]))
-	}
+	sgdRow32(h0_ln1_beta, dh0_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
-	}
+	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - float64(hyper_lr[0])*float64(dh0_attn_bq[i]))
-	}
+	sgdRow32(h0_attn_bq, dh0_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
-	}
+	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - float64(hyper_lr[0])*float64(dh0_attn_bk[i]))
-	}
+	sgdRow32(h0_attn_bk, dh0_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
-	}
+	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - float64(hyper_lr[0])*float64(dh0_attn_bv[i]))
-	}
+	sgdRow32(h0_attn_bv, dh0_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
-	}
+	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/bert/bert.go:97)
-	for i := range 64 {
-		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - float64(hyper_lr[0])*float64(dh0_attn_bo[i]))
-	}
+	sgdRow32(h0_attn_bo, dh0_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_gamma −= hyper_lr · dh0_ln2_gamma  (models/bert/bert.go:99)
-	for i := range 64 {
-		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln2_gamma[i]))
-	}
+	sgdRow32(h0_ln2_gamma, dh0_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_beta −= hyper_lr · dh0_ln2_beta  (models/bert/bert.go:99)
-	for i := range 64 {
-		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln2_beta[i]))
-	}
+	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/bert/bert.go:100)
-	for i := range 16384 {
-		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W1[i]))
-	}
+	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/bert/bert.go:101)
-	for i := range 256 {
-		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b1[i]))
-	}
+	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/bert/bert.go:102)
-	for i := range 16384 {
-		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W2[i]))
-	}
+	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/bert/bert.go:103)
-	for i := range 64 {
-		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b2[i]))
-	}
+	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_gamma −= hyper_lr · dh1_ln1_gamma  (models/bert/bert.go:96)
-	for i := range 64 {
-		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln1_gamma[i]))
-	}
+	sgdRow32(h1_ln1_gamma, dh1_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_beta −= hyper_lr · dh1_ln1_beta  (models/bert/bert.go:96)
-	for i := range 64 {
-		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln1_beta[i]))
-	}
+	sgdRow32(h1_ln1_beta, dh1_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
-	}
+	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - float64(hyper_lr[0])*float64(dh1_attn_bq[i]))
-	}
+	sgdRow32(h1_attn_bq, dh1_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
-	}
+	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - float64(hyper_lr[0])*float64(dh1_attn_bk[i]))
-	}
+	sgdRow32(h1_attn_bk, dh1_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
-	}
+	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - float64(hyper_lr[0])*float64(dh1_attn_bv[i]))
-	}
+	sgdRow32(h1_attn_bv, dh1_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/bert/bert.go:97)
-	for i := range 4096 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
-	}
+	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/bert/bert.go:97)
-	for i := range 64 {
-		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - float64(hyper_lr[0])*float64(dh1_attn_bo[i]))
-	}
+	sgdRow32(h1_attn_bo, dh1_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_gamma −= hyper_lr · dh1_ln2_gamma  (models/bert/bert.go:99)
-	for i := range 64 {
-		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln2_gamma[i]))
-	}
+	sgdRow32(h1_ln2_gamma, dh1_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_beta −= hyper_lr · dh1_ln2_beta  (models/bert/bert.go:99)
-	for i := range 64 {
-		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln2_beta[i]))
-	}
+	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/bert/bert.go:100)
-	for i := range 16384 {
-		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W1[i]))
-	}
+	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/bert/bert.go:101)
-	for i := range 256 {
-		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b1[i]))
-	}
+	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/bert/bert.go:102)
-	for i := range 16384 {
-		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W2[i]))
-	}
+	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/bert/bert.go:103)
-	for i := range 64 {
-		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b2[i]))
-	}
+	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// mlm_W −= hyper_lr · dmlm_W  (models/bert/bert.go:128)
-	for i := range 4096 {
-		mlm_W[i] = float32(float64(mlm_W[i]) - float64(hyper_lr[0])*float64(dmlm_W[i]))
-	}
+	sgdRow32(mlm_W, dmlm_W, float64(hyper_lr[0]), 1)
 
 	// mlm_b −= hyper_lr · dmlm_b  (models/bert/bert.go:129)
-	for i := range 64 {
-		mlm_b[i] = float32(float64(mlm_b[i]) - float64(hyper_lr[0])*float64(dmlm_b[i]))
-	}
+	sgdRow32(mlm_b, dmlm_b, float64(hyper_lr[0]), 1)
 
 	// mlm_ln_gamma −= hyper_lr · dmlm_ln_gamma  (models/bert/bert.go:130)
-	for i := range 64 {
-		mlm_ln_gamma[i] = float32(float64(mlm_ln_gamma[i]) - float64(hyper_lr[0])*float64(dmlm_ln_gamma[i]))
-	}
+	sgdRow32(mlm_ln_gamma, dmlm_ln_gamma, float64(hyper_lr[0]), 1)
 
 	// mlm_ln_beta −= hyper_lr · dmlm_ln_beta  (models/bert/bert.go:130)
-	for i := range 64 {
-		mlm_ln_beta[i] = float32(float64(mlm_ln_beta[i]) - float64(hyper_lr[0])*float64(dmlm_ln_beta[i]))
-	}
+	sgdRow32(mlm_ln_beta, dmlm_ln_beta, float64(hyper_lr[0]), 1)
 
 	// mlm_bias −= hyper_lr · dmlm_bias  (models/bert/bert.go:133)
-	for i := range 512 {
-		mlm_bias[i] = float32(float64(mlm_bias[i]) - float64(hyper_lr[0])*float64(dmlm_bias[i]))
-	}
+	sgdRow32(mlm_bias, dmlm_bias, float64(hyper_lr[0]), 1)
 	return nil
 }
 
@@ -2425,15 +2343,13 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t31[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t31[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2463,15 +2379,13 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k computes h0_attn_k = t35ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t35, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t35[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t35[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2501,15 +2415,13 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v computes h0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t39, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t39[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t39[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2560,15 +2472,13 @@ func (m *Model) batchedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT48 computes t48 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT48(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t48 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t48[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t48[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h0_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -2685,15 +2595,13 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t83, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t83[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t83[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2723,15 +2631,13 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k computes h1_attn_k = t87ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t87, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t87[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t87[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2761,15 +2667,13 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v computes h1_attn_v = t91ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t91, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t91[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t91[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -2820,15 +2724,13 @@ func (m *Model) batchedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT98 computes t98 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t98 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t98[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t98[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h1_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3018,15 +2920,13 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t34ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t34, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_q[i*4096+j*1024+k*16+l] = t34[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t34[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3056,15 +2956,13 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t38ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t38, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_k[i*4096+j*1024+k*16+l] = t38[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t38[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3094,15 +2992,13 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t42ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t42, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h0_attn_v[i*4096+j*1024+k*16+l] = t42[i*4096+j*16+k*64+l]
-				}
+				copy(h0_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t42[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3153,15 +3049,13 @@ func (m *Model) batchedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT51 computes t51 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT51(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t51 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t51[i*4096+j*64+k*16+l] = h0_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t51[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h0_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3279,15 +3173,13 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t86ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t86, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_q[i*4096+j*1024+k*16+l] = t86[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_q[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t86[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3317,15 +3209,13 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t90ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t90, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_k[i*4096+j*1024+k*16+l] = t90[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_k[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t90[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3355,15 +3245,13 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t94ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t94, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					h1_attn_v[i*4096+j*1024+k*16+l] = t94[i*4096+j*16+k*64+l]
-				}
+				copy(h1_attn_v[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t94[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3414,15 +3302,13 @@ func (m *Model) batchedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT101 computes t101 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT101(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t101 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t101[i*4096+j*64+k*16+l] = h1_attn_context[i*4096+j*16+k*1024+l]
-				}
+				copy(t101[i*4096+j*64+k*16:i*4096+j*64+k*16+16], h1_attn_context[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3606,30 +3492,14 @@ func (m *Model) fusedDlogits(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_bias(lo, hi, thread int, v [][]float32) {
 	dlogits, dmlm_bias := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dlogits[i*32768+j*512+k])
-			}
-		}
-		dmlm_bias[k] = float32(s)
-	}
+	colSums(dmlm_bias, dlogits, 512, 512, lo, hi, false)
 }
 
 // reduceDmlm_ln_beta computes dmlm_ln_beta = Σ_[0,1](dmlm_ln) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_ln_beta(lo, hi, thread int, v [][]float32) {
 	dmlm_ln, dmlm_ln_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dmlm_ln[i*4096+j*64+k])
-			}
-		}
-		dmlm_ln_beta[k] = float32(s)
-	}
+	colSums(dmlm_ln_beta, dmlm_ln, 512, 64, lo, hi, false)
 }
 
 // loopT150 computes t150 = dmlm_ln ⊙ t125 over [lo, hi) of its
@@ -3645,15 +3515,7 @@ func (m *Model) loopT150(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_ln_gamma(lo, hi, thread int, v [][]float32) {
 	t150, dmlm_ln_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t150[i*4096+j*64+k])
-			}
-		}
-		dmlm_ln_gamma[k] = float32(s)
-	}
+	colSums(dmlm_ln_gamma, t150, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDmlm_hidden runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -3675,30 +3537,14 @@ func (m *Model) loopT153(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDmlm_b(lo, hi, thread int, v [][]float32) {
 	t153, dmlm_b := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t153[i*4096+j*64+k])
-			}
-		}
-		dmlm_b[k] = float32(s)
-	}
+	colSums(dmlm_b, t153, 512, 64, lo, hi, false)
 }
 
 // reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln2, dh1_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_ln2[i*4096+j*64+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	colSums(dh1_ln2_beta, dh1_ln2, 512, 64, lo, hi, false)
 }
 
 // loopT161 computes t161 = dh1_ln2 ⊙ t115 over [lo, hi) of its
@@ -3714,15 +3560,7 @@ func (m *Model) loopT161(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t161, dh1_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t161[i*4096+j*64+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln2_gamma, t161, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh1_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -3735,15 +3573,7 @@ func (m *Model) layerNormGradDh1_resid2(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_resid2[i*4096+j*64+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	colSums(dh1_mlp_b2, dh1_resid2, 512, 64, lo, hi, false)
 }
 
 // fusedT169 is one fused epilogue kernel over f32[8,64,256]:
@@ -3766,15 +3596,7 @@ func (m *Model) fusedT169Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t169, dh1_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t169[i*16384+j*256+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	colSums(dh1_mlp_b1, t169, 512, 256, lo, hi, false)
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -3800,15 +3622,7 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln1, dh1_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_ln1[i*4096+j*64+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	colSums(dh1_ln1_beta, dh1_ln1, 512, 64, lo, hi, false)
 }
 
 // loopT178 computes t178 = dh1_ln1 ⊙ t106 over [lo, hi) of its
@@ -3824,15 +3638,7 @@ func (m *Model) loopT178(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t178, dh1_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t178[i*4096+j*64+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln1_gamma, t178, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh1_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -3845,27 +3651,17 @@ func (m *Model) layerNormGradDh1_resid1(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh1_resid1, dh1_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_resid1[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	colSums(dh1_attn_bo, dh1_resid1, 512, 64, lo, hi, false)
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t186ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 	t186, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					dh1_attn_context[i*4096+j*1024+k*16+l] = t186[i*4096+j*16+k*64+l]
-				}
+				copy(dh1_attn_context[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t186[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -3932,15 +3728,13 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT196 computes t196 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t196[i*4096+j*64+k*16+l] = dh1_attn_v[i*4096+j*16+k*1024+l]
-				}
+				copy(t196[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh1_attn_v[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3950,27 +3744,17 @@ func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_v_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	colSums(dh1_attn_bv, dh1_attn_v_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT203 computes t203 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t203 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t203[i*4096+j*64+k*16+l] = dh1_attn_k[i*4096+j*16+k*1024+l]
-				}
+				copy(t203[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh1_attn_k[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -3980,27 +3764,17 @@ func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_k_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	colSums(dh1_attn_bk, dh1_attn_k_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT209 computes t209 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT209(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t209 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t209[i*4096+j*64+k*16+l] = dh1_attn_q[i*4096+j*16+k*1024+l]
-				}
+				copy(t209[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh1_attn_q[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4010,15 +3784,7 @@ func (m *Model) transposeT209(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh1_attn_q_proj[i*4096+j*64+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	colSums(dh1_attn_bq, dh1_attn_q_proj, 512, 64, lo, hi, false)
 }
 
 // fusedDh0_ln2 is one fused epilogue kernel over f32[8,64,64]:
@@ -4048,15 +3814,7 @@ func (m *Model) fusedDh0_ln2Rows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln2, dh0_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_ln2[i*4096+j*64+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	colSums(dh0_ln2_beta, dh0_ln2, 512, 64, lo, hi, false)
 }
 
 // loopT220 computes t220 = dh0_ln2 ⊙ t65 over [lo, hi) of its
@@ -4072,15 +3830,7 @@ func (m *Model) loopT220(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t220, dh0_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t220[i*4096+j*64+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln2_gamma, t220, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh0_resid2 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -4093,15 +3843,7 @@ func (m *Model) layerNormGradDh0_resid2(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_resid2[i*4096+j*64+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	colSums(dh0_mlp_b2, dh0_resid2, 512, 64, lo, hi, false)
 }
 
 // fusedT228 is one fused epilogue kernel over f32[8,64,256]:
@@ -4124,15 +3866,7 @@ func (m *Model) fusedT228Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t228, dh0_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t228[i*16384+j*256+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	colSums(dh0_mlp_b1, t228, 512, 256, lo, hi, false)
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,64,64]:
@@ -4158,15 +3892,7 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln1, dh0_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_ln1[i*4096+j*64+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	colSums(dh0_ln1_beta, dh0_ln1, 512, 64, lo, hi, false)
 }
 
 // loopT237 computes t237 = dh0_ln1 ⊙ t56 over [lo, hi) of its
@@ -4182,15 +3908,7 @@ func (m *Model) loopT237(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t237, dh0_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t237[i*4096+j*64+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln1_gamma, t237, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDh0_resid1 runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -4203,27 +3921,17 @@ func (m *Model) layerNormGradDh0_resid1(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh0_resid1, dh0_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_resid1[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	colSums(dh0_attn_bo, dh0_resid1, 512, 64, lo, hi, false)
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t245ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 	t245, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 64 {
-				for l := range 16 {
-					dh0_attn_context[i*4096+j*1024+k*16+l] = t245[i*4096+j*16+k*64+l]
-				}
+				copy(dh0_attn_context[i*4096+j*1024+k*16:i*4096+j*1024+k*16+16], t245[i*4096+j*16+k*64:i*4096+j*16+k*64+16])
 			}
 		}
 	}
@@ -4290,15 +3998,13 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT254 computes t254 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT254(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t254 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t254[i*4096+j*64+k*16+l] = dh0_attn_v[i*4096+j*16+k*1024+l]
-				}
+				copy(t254[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh0_attn_v[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4308,27 +4014,17 @@ func (m *Model) transposeT254(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_v_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	colSums(dh0_attn_bv, dh0_attn_v_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT261 computes t261 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT261(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t261 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t261[i*4096+j*64+k*16+l] = dh0_attn_k[i*4096+j*16+k*1024+l]
-				}
+				copy(t261[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh0_attn_k[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4338,27 +4034,17 @@ func (m *Model) transposeT261(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_k_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	colSums(dh0_attn_bk, dh0_attn_k_proj, 512, 64, lo, hi, false)
 }
 
 // transposeT267 computes t267 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 16 at a time, on a thread of the pool.
 func (m *Model) transposeT267(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t267 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 64 {
 			for k := range 4 {
-				for l := range 16 {
-					t267[i*4096+j*64+k*16+l] = dh0_attn_q[i*4096+j*16+k*1024+l]
-				}
+				copy(t267[i*4096+j*64+k*16:i*4096+j*64+k*16+16], dh0_attn_q[i*4096+j*16+k*1024:i*4096+j*16+k*1024+16])
 			}
 		}
 	}
@@ -4368,15 +4054,7 @@ func (m *Model) transposeT267(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(dh0_attn_q_proj[i*4096+j*64+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	colSums(dh0_attn_bq, dh0_attn_q_proj, 512, 64, lo, hi, false)
 }
 
 // fusedDemb_ln is one fused epilogue kernel over f32[8,64,64]:
@@ -4406,15 +4084,7 @@ func (m *Model) fusedDemb_lnRows(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDemb_ln_beta(lo, hi, thread int, v [][]float32) {
 	demb_ln, demb_ln_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(demb_ln[i*4096+j*64+k])
-			}
-		}
-		demb_ln_beta[k] = float32(s)
-	}
+	colSums(demb_ln_beta, demb_ln, 512, 64, lo, hi, false)
 }
 
 // loopT278 computes t278 = demb_ln ⊙ t13 over [lo, hi) of its
@@ -4430,15 +4100,7 @@ func (m *Model) loopT278(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDemb_ln_gamma(lo, hi, thread int, v [][]float32) {
 	t278, demb_ln_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 64 {
-				s += float64(t278[i*4096+j*64+k])
-			}
-		}
-		demb_ln_gamma[k] = float32(s)
-	}
+	colSums(demb_ln_gamma, t278, 512, 64, lo, hi, false)
 }
 
 // layerNormGradDemb runs layerNormGradScaled over rows [lo, hi) of 512 on a thread of the pool.
@@ -4451,15 +4113,7 @@ func (m *Model) layerNormGradDemb(lo, hi, thread int, v [][]float32) {
 // 64 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 	demb, dwpe := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		for k := range 64 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(demb[i*4096+j*64+k])
-			}
-			dwpe[j*64+k] = float32(s)
-		}
-	}
+	colSums(dwpe, demb, 8, 4096, lo*64, hi*64, false)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,64]:

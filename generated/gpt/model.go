@@ -3339,344 +3339,208 @@ func (m *Model) update() error {
 	dwte := m.grads[0:65536]                // f32[512,128]
 
 	// wte −= hyper_lr · dwte  (models/gpt/gpt.go:64)
-	for i := range 65536 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// wpe −= hyper_lr · dwpe  (models/gpt/gpt.go:65)
-	for i := range 16384 {
-		wpe[i] = float32(float64(wpe[i]) - float64(hyper_lr[0])*float64(dwpe[i]))
-	}
+	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h0_ln1_gamma[i] = float32(float64(h0_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln1_gamma[i]))
-	}
+	sgdRow32(h0_ln1_gamma, dh0_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln1_beta −= hyper_lr · dh0_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h0_ln1_beta[i] = float32(float64(h0_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln1_beta[i]))
-	}
+	sgdRow32(h0_ln1_beta, dh0_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
-	}
+	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bq[i] = float32(float64(h0_attn_bq[i]) - float64(hyper_lr[0])*float64(dh0_attn_bq[i]))
-	}
+	sgdRow32(h0_attn_bq, dh0_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
-	}
+	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bk[i] = float32(float64(h0_attn_bk[i]) - float64(hyper_lr[0])*float64(dh0_attn_bk[i]))
-	}
+	sgdRow32(h0_attn_bk, dh0_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
-	}
+	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bv[i] = float32(float64(h0_attn_bv[i]) - float64(hyper_lr[0])*float64(dh0_attn_bv[i]))
-	}
+	sgdRow32(h0_attn_bv, dh0_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
-	}
+	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h0_attn_bo[i] = float32(float64(h0_attn_bo[i]) - float64(hyper_lr[0])*float64(dh0_attn_bo[i]))
-	}
+	sgdRow32(h0_attn_bo, dh0_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_gamma −= hyper_lr · dh0_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h0_ln2_gamma[i] = float32(float64(h0_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh0_ln2_gamma[i]))
-	}
+	sgdRow32(h0_ln2_gamma, dh0_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h0_ln2_beta −= hyper_lr · dh0_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h0_ln2_beta[i] = float32(float64(h0_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh0_ln2_beta[i]))
-	}
+	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h0_mlp_W1[i] = float32(float64(h0_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W1[i]))
-	}
+	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h0_mlp_b1[i] = float32(float64(h0_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b1[i]))
-	}
+	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h0_mlp_W2[i] = float32(float64(h0_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_W2[i]))
-	}
+	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h0_mlp_b2[i] = float32(float64(h0_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh0_mlp_b2[i]))
-	}
+	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_gamma −= hyper_lr · dh1_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h1_ln1_gamma[i] = float32(float64(h1_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln1_gamma[i]))
-	}
+	sgdRow32(h1_ln1_gamma, dh1_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln1_beta −= hyper_lr · dh1_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h1_ln1_beta[i] = float32(float64(h1_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln1_beta[i]))
-	}
+	sgdRow32(h1_ln1_beta, dh1_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
-	}
+	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bq[i] = float32(float64(h1_attn_bq[i]) - float64(hyper_lr[0])*float64(dh1_attn_bq[i]))
-	}
+	sgdRow32(h1_attn_bq, dh1_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
-	}
+	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bk[i] = float32(float64(h1_attn_bk[i]) - float64(hyper_lr[0])*float64(dh1_attn_bk[i]))
-	}
+	sgdRow32(h1_attn_bk, dh1_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
-	}
+	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bv[i] = float32(float64(h1_attn_bv[i]) - float64(hyper_lr[0])*float64(dh1_attn_bv[i]))
-	}
+	sgdRow32(h1_attn_bv, dh1_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
-	}
+	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h1_attn_bo[i] = float32(float64(h1_attn_bo[i]) - float64(hyper_lr[0])*float64(dh1_attn_bo[i]))
-	}
+	sgdRow32(h1_attn_bo, dh1_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_gamma −= hyper_lr · dh1_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h1_ln2_gamma[i] = float32(float64(h1_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh1_ln2_gamma[i]))
-	}
+	sgdRow32(h1_ln2_gamma, dh1_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h1_ln2_beta −= hyper_lr · dh1_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h1_ln2_beta[i] = float32(float64(h1_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh1_ln2_beta[i]))
-	}
+	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h1_mlp_W1[i] = float32(float64(h1_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W1[i]))
-	}
+	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h1_mlp_b1[i] = float32(float64(h1_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b1[i]))
-	}
+	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h1_mlp_W2[i] = float32(float64(h1_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_W2[i]))
-	}
+	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h1_mlp_b2[i] = float32(float64(h1_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh1_mlp_b2[i]))
-	}
+	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h2_ln1_gamma −= hyper_lr · dh2_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h2_ln1_gamma[i] = float32(float64(h2_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh2_ln1_gamma[i]))
-	}
+	sgdRow32(h2_ln1_gamma, dh2_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h2_ln1_beta −= hyper_lr · dh2_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h2_ln1_beta[i] = float32(float64(h2_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh2_ln1_beta[i]))
-	}
+	sgdRow32(h2_ln1_beta, dh2_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wq[i]))
-	}
+	sgdRow32(h2_attn_Wq, dh2_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bq −= hyper_lr · dh2_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bq[i] = float32(float64(h2_attn_bq[i]) - float64(hyper_lr[0])*float64(dh2_attn_bq[i]))
-	}
+	sgdRow32(h2_attn_bq, dh2_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wk[i]))
-	}
+	sgdRow32(h2_attn_Wk, dh2_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bk −= hyper_lr · dh2_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bk[i] = float32(float64(h2_attn_bk[i]) - float64(hyper_lr[0])*float64(dh2_attn_bk[i]))
-	}
+	sgdRow32(h2_attn_bk, dh2_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wv −= hyper_lr · dh2_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wv[i]))
-	}
+	sgdRow32(h2_attn_Wv, dh2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bv −= hyper_lr · dh2_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bv[i] = float32(float64(h2_attn_bv[i]) - float64(hyper_lr[0])*float64(dh2_attn_bv[i]))
-	}
+	sgdRow32(h2_attn_bv, dh2_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wo[i]))
-	}
+	sgdRow32(h2_attn_Wo, dh2_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h2_attn_bo −= hyper_lr · dh2_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h2_attn_bo[i] = float32(float64(h2_attn_bo[i]) - float64(hyper_lr[0])*float64(dh2_attn_bo[i]))
-	}
+	sgdRow32(h2_attn_bo, dh2_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h2_ln2_gamma −= hyper_lr · dh2_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h2_ln2_gamma[i] = float32(float64(h2_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh2_ln2_gamma[i]))
-	}
+	sgdRow32(h2_ln2_gamma, dh2_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h2_ln2_beta −= hyper_lr · dh2_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h2_ln2_beta[i] = float32(float64(h2_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh2_ln2_beta[i]))
-	}
+	sgdRow32(h2_ln2_beta, dh2_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W1 −= hyper_lr · dh2_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h2_mlp_W1[i] = float32(float64(h2_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh2_mlp_W1[i]))
-	}
+	sgdRow32(h2_mlp_W1, dh2_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_b1 −= hyper_lr · dh2_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h2_mlp_b1[i] = float32(float64(h2_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh2_mlp_b1[i]))
-	}
+	sgdRow32(h2_mlp_b1, dh2_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W2 −= hyper_lr · dh2_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h2_mlp_W2[i] = float32(float64(h2_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh2_mlp_W2[i]))
-	}
+	sgdRow32(h2_mlp_W2, dh2_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_b2 −= hyper_lr · dh2_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h2_mlp_b2[i] = float32(float64(h2_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh2_mlp_b2[i]))
-	}
+	sgdRow32(h2_mlp_b2, dh2_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// h3_ln1_gamma −= hyper_lr · dh3_ln1_gamma  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h3_ln1_gamma[i] = float32(float64(h3_ln1_gamma[i]) - float64(hyper_lr[0])*float64(dh3_ln1_gamma[i]))
-	}
+	sgdRow32(h3_ln1_gamma, dh3_ln1_gamma, float64(hyper_lr[0]), 1)
 
 	// h3_ln1_beta −= hyper_lr · dh3_ln1_beta  (models/gpt/gpt.go:70)
-	for i := range 128 {
-		h3_ln1_beta[i] = float32(float64(h3_ln1_beta[i]) - float64(hyper_lr[0])*float64(dh3_ln1_beta[i]))
-	}
+	sgdRow32(h3_ln1_beta, dh3_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wq[i]))
-	}
+	sgdRow32(h3_attn_Wq, dh3_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bq −= hyper_lr · dh3_attn_bq  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bq[i] = float32(float64(h3_attn_bq[i]) - float64(hyper_lr[0])*float64(dh3_attn_bq[i]))
-	}
+	sgdRow32(h3_attn_bq, dh3_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wk[i]))
-	}
+	sgdRow32(h3_attn_Wk, dh3_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bk −= hyper_lr · dh3_attn_bk  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bk[i] = float32(float64(h3_attn_bk[i]) - float64(hyper_lr[0])*float64(dh3_attn_bk[i]))
-	}
+	sgdRow32(h3_attn_bk, dh3_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wv −= hyper_lr · dh3_attn_Wv  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wv[i]))
-	}
+	sgdRow32(h3_attn_Wv, dh3_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bv −= hyper_lr · dh3_attn_bv  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bv[i] = float32(float64(h3_attn_bv[i]) - float64(hyper_lr[0])*float64(dh3_attn_bv[i]))
-	}
+	sgdRow32(h3_attn_bv, dh3_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/gpt/gpt.go:71)
-	for i := range 16384 {
-		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wo[i]))
-	}
+	sgdRow32(h3_attn_Wo, dh3_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h3_attn_bo −= hyper_lr · dh3_attn_bo  (models/gpt/gpt.go:71)
-	for i := range 128 {
-		h3_attn_bo[i] = float32(float64(h3_attn_bo[i]) - float64(hyper_lr[0])*float64(dh3_attn_bo[i]))
-	}
+	sgdRow32(h3_attn_bo, dh3_attn_bo, float64(hyper_lr[0]), 1)
 
 	// h3_ln2_gamma −= hyper_lr · dh3_ln2_gamma  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h3_ln2_gamma[i] = float32(float64(h3_ln2_gamma[i]) - float64(hyper_lr[0])*float64(dh3_ln2_gamma[i]))
-	}
+	sgdRow32(h3_ln2_gamma, dh3_ln2_gamma, float64(hyper_lr[0]), 1)
 
 	// h3_ln2_beta −= hyper_lr · dh3_ln2_beta  (models/gpt/gpt.go:76)
-	for i := range 128 {
-		h3_ln2_beta[i] = float32(float64(h3_ln2_beta[i]) - float64(hyper_lr[0])*float64(dh3_ln2_beta[i]))
-	}
+	sgdRow32(h3_ln2_beta, dh3_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W1 −= hyper_lr · dh3_mlp_W1  (models/gpt/gpt.go:77)
-	for i := range 65536 {
-		h3_mlp_W1[i] = float32(float64(h3_mlp_W1[i]) - float64(hyper_lr[0])*float64(dh3_mlp_W1[i]))
-	}
+	sgdRow32(h3_mlp_W1, dh3_mlp_W1, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_b1 −= hyper_lr · dh3_mlp_b1  (models/gpt/gpt.go:78)
-	for i := range 512 {
-		h3_mlp_b1[i] = float32(float64(h3_mlp_b1[i]) - float64(hyper_lr[0])*float64(dh3_mlp_b1[i]))
-	}
+	sgdRow32(h3_mlp_b1, dh3_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W2 −= hyper_lr · dh3_mlp_W2  (models/gpt/gpt.go:79)
-	for i := range 65536 {
-		h3_mlp_W2[i] = float32(float64(h3_mlp_W2[i]) - float64(hyper_lr[0])*float64(dh3_mlp_W2[i]))
-	}
+	sgdRow32(h3_mlp_W2, dh3_mlp_W2, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_b2 −= hyper_lr · dh3_mlp_b2  (models/gpt/gpt.go:80)
-	for i := range 128 {
-		h3_mlp_b2[i] = float32(float64(h3_mlp_b2[i]) - float64(hyper_lr[0])*float64(dh3_mlp_b2[i]))
-	}
+	sgdRow32(h3_mlp_b2, dh3_mlp_b2, float64(hyper_lr[0]), 1)
 
 	// lnf_gamma −= hyper_lr · dlnf_gamma  (models/gpt/gpt.go:107)
-	for i := range 128 {
-		lnf_gamma[i] = float32(float64(lnf_gamma[i]) - float64(hyper_lr[0])*float64(dlnf_gamma[i]))
-	}
+	sgdRow32(lnf_gamma, dlnf_gamma, float64(hyper_lr[0]), 1)
 
 	// lnf_beta −= hyper_lr · dlnf_beta  (models/gpt/gpt.go:107)
-	for i := range 128 {
-		lnf_beta[i] = float32(float64(lnf_beta[i]) - float64(hyper_lr[0])*float64(dlnf_beta[i]))
-	}
+	sgdRow32(lnf_beta, dlnf_beta, float64(hyper_lr[0]), 1)
 	return nil
 }
 
@@ -4461,8 +4325,8 @@ func (m *Model) decode() error {
 	// h0_attn_q = t38ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_q[i*128+j*32+l] = t38[i*128+j*32+l]
+			{
+				copy(h0_attn_q[i*128+j*32:i*128+j*32+32], t38[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4478,8 +4342,8 @@ func (m *Model) decode() error {
 	// h0_attn_k = t42ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_k[i*128+j*32+l] = t42[i*128+j*32+l]
+			{
+				copy(h0_attn_k[i*128+j*32:i*128+j*32+32], t42[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4495,8 +4359,8 @@ func (m *Model) decode() error {
 	// h0_attn_v = t46ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_v[i*128+j*32+l] = t46[i*128+j*32+l]
+			{
+				copy(h0_attn_v[i*128+j*32:i*128+j*32+32], t46[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4524,9 +4388,7 @@ func (m *Model) decode() error {
 	// t49 = h0_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t49[i*128+k*32+l] = h0_attn_context[i*128+k*32+l]
-			}
+			copy(t49[i*128+k*32:i*128+k*32+32], h0_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4578,8 +4440,8 @@ func (m *Model) decode() error {
 	// h1_attn_q = t84ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_q[i*128+j*32+l] = t84[i*128+j*32+l]
+			{
+				copy(h1_attn_q[i*128+j*32:i*128+j*32+32], t84[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4595,8 +4457,8 @@ func (m *Model) decode() error {
 	// h1_attn_k = t88ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_k[i*128+j*32+l] = t88[i*128+j*32+l]
+			{
+				copy(h1_attn_k[i*128+j*32:i*128+j*32+32], t88[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4612,8 +4474,8 @@ func (m *Model) decode() error {
 	// h1_attn_v = t92ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_v[i*128+j*32+l] = t92[i*128+j*32+l]
+			{
+				copy(h1_attn_v[i*128+j*32:i*128+j*32+32], t92[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4641,9 +4503,7 @@ func (m *Model) decode() error {
 	// t95 = h1_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t95[i*128+k*32+l] = h1_attn_context[i*128+k*32+l]
-			}
+			copy(t95[i*128+k*32:i*128+k*32+32], h1_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4695,8 +4555,8 @@ func (m *Model) decode() error {
 	// h2_attn_q = t130ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_q[i*128+j*32+l] = t130[i*128+j*32+l]
+			{
+				copy(h2_attn_q[i*128+j*32:i*128+j*32+32], t130[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4712,8 +4572,8 @@ func (m *Model) decode() error {
 	// h2_attn_k = t134ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_k[i*128+j*32+l] = t134[i*128+j*32+l]
+			{
+				copy(h2_attn_k[i*128+j*32:i*128+j*32+32], t134[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4729,8 +4589,8 @@ func (m *Model) decode() error {
 	// h2_attn_v = t138ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_v[i*128+j*32+l] = t138[i*128+j*32+l]
+			{
+				copy(h2_attn_v[i*128+j*32:i*128+j*32+32], t138[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4758,9 +4618,7 @@ func (m *Model) decode() error {
 	// t141 = h2_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t141[i*128+k*32+l] = h2_attn_context[i*128+k*32+l]
-			}
+			copy(t141[i*128+k*32:i*128+k*32+32], h2_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4812,8 +4670,8 @@ func (m *Model) decode() error {
 	// h3_attn_q = t176ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_q[i*128+j*32+l] = t176[i*128+j*32+l]
+			{
+				copy(h3_attn_q[i*128+j*32:i*128+j*32+32], t176[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4829,8 +4687,8 @@ func (m *Model) decode() error {
 	// h3_attn_k = t180ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_k[i*128+j*32+l] = t180[i*128+j*32+l]
+			{
+				copy(h3_attn_k[i*128+j*32:i*128+j*32+32], t180[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4846,8 +4704,8 @@ func (m *Model) decode() error {
 	// h3_attn_v = t184ᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_v[i*128+j*32+l] = t184[i*128+j*32+l]
+			{
+				copy(h3_attn_v[i*128+j*32:i*128+j*32+32], t184[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4875,9 +4733,7 @@ func (m *Model) decode() error {
 	// t187 = h3_attn_contextᵀ[0,2,1,3]  (models/gpt/gpt.go:88)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t187[i*128+k*32+l] = h3_attn_context[i*128+k*32+l]
-			}
+			copy(t187[i*128+k*32:i*128+k*32+32], h3_attn_context[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -5086,15 +4942,13 @@ func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t27, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t27[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t27[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5124,15 +4978,13 @@ func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t31[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t31[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5162,15 +5014,13 @@ func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t35, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t35[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t35[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5204,15 +5054,13 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT44 computes t44 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT44(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t44 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t44[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t44[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h0_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5329,15 +5177,13 @@ func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t79, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t79[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t79[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5367,15 +5213,13 @@ func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t83, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t83[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t83[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5405,15 +5249,13 @@ func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t87, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t87[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t87[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5447,15 +5289,13 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT94 computes t94 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT94(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t94 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t94[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t94[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h1_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5572,15 +5412,13 @@ func (m *Model) fusedH2_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q computes h2_attn_q = t129ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q(lo, hi, thread int, v [][]float32) {
 	t129, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t129[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t129[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5610,15 +5448,13 @@ func (m *Model) fusedH2_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_k computes h2_attn_k = t133ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k(lo, hi, thread int, v [][]float32) {
 	t133, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t133[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t133[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5648,15 +5484,13 @@ func (m *Model) fusedH2_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_v computes h2_attn_v = t137ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
 	t137, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t137[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t137[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5690,15 +5524,13 @@ func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT144 computes t144 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT144(lo, hi, thread int, v [][]float32) {
 	h2_attn_context, t144 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t144[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t144[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h2_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5815,15 +5647,13 @@ func (m *Model) fusedH3_attn_q_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q computes h3_attn_q = t179ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q(lo, hi, thread int, v [][]float32) {
 	t179, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t179[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t179[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5853,15 +5683,13 @@ func (m *Model) fusedH3_attn_k_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_k computes h3_attn_k = t183ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k(lo, hi, thread int, v [][]float32) {
 	t183, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t183[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t183[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5891,15 +5719,13 @@ func (m *Model) fusedH3_attn_v_projRows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_v computes h3_attn_v = t187ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
 	t187, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t187[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t187[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -5933,15 +5759,13 @@ func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT194 computes t194 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT194(lo, hi, thread int, v [][]float32) {
 	h3_attn_context, t194 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t194[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t194[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h3_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6077,15 +5901,13 @@ func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t29ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t29, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t29[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t29[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6115,15 +5937,13 @@ func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t33ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t33, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t33[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t33[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6153,15 +5973,13 @@ func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t37ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t37, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t37[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t37[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6199,15 +6017,13 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT46 computes t46 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT46(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t46 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t46[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t46[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h0_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6325,15 +6141,13 @@ func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t81ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t81, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t81[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t81[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6363,15 +6177,13 @@ func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t85ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t85, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t85[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t85[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6401,15 +6213,13 @@ func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t89ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t89, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t89[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t89[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6447,15 +6257,13 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT96 computes t96 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT96(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t96 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t96[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t96[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h1_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6573,15 +6381,13 @@ func (m *Model) fusedH2_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q_2 computes h2_attn_q = t131ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t131, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t131[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t131[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6611,15 +6417,13 @@ func (m *Model) fusedH2_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_k_2 computes h2_attn_k = t135ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t135, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t135[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t135[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6649,15 +6453,13 @@ func (m *Model) fusedH2_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_v_2 computes h2_attn_v = t139ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t139, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t139[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t139[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6695,15 +6497,13 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT146 computes t146 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT146(lo, hi, thread int, v [][]float32) {
 	h2_attn_context, t146 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t146[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t146[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h2_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6821,15 +6621,13 @@ func (m *Model) fusedH3_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q_2 computes h3_attn_q = t181ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t181, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t181[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t181[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6859,15 +6657,13 @@ func (m *Model) fusedH3_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_k_2 computes h3_attn_k = t185ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t185, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t185[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t185[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6897,15 +6693,13 @@ func (m *Model) fusedH3_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_v_2 computes h3_attn_v = t189ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t189, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t189[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t189[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6943,15 +6737,13 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT196 computes t196 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 	h3_attn_context, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t196[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t196[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h3_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7049,15 +6841,7 @@ func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_beta(lo, hi, thread int, v [][]float32) {
 	dlnf, dlnf_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dlnf[i*16384+j*128+k])
-			}
-		}
-		dlnf_beta[k] = float32(s)
-	}
+	colSums(dlnf_beta, dlnf, 1024, 128, lo, hi, false)
 }
 
 // loopT228 computes t228 = dlnf ⊙ t212 over [lo, hi) of its
@@ -7073,15 +6857,7 @@ func (m *Model) loopT228(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDlnf_gamma(lo, hi, thread int, v [][]float32) {
 	t228, dlnf_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t228[i*16384+j*128+k])
-			}
-		}
-		dlnf_gamma[k] = float32(s)
-	}
+	colSums(dlnf_gamma, t228, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradDh3_resid2 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7094,15 +6870,7 @@ func (m *Model) layerNormGradDh3_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh3_resid2, dh3_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_resid2[i*16384+j*128+k])
-			}
-		}
-		dh3_mlp_b2[k] = float32(s)
-	}
+	colSums(dh3_mlp_b2, dh3_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT236 is one fused epilogue kernel over f32[8,128,512]:
@@ -7125,30 +6893,14 @@ func (m *Model) fusedT236Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t236, dh3_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t236[i*65536+j*512+k])
-			}
-		}
-		dh3_mlp_b1[k] = float32(s)
-	}
+	colSums(dh3_mlp_b1, t236, 1024, 512, lo, hi, false)
 }
 
 // reduceDh3_ln2_beta computes dh3_ln2_beta = Σ_[0,1](dh3_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh3_ln2, dh3_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_ln2[i*16384+j*128+k])
-			}
-		}
-		dh3_ln2_beta[k] = float32(s)
-	}
+	colSums(dh3_ln2_beta, dh3_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT244 computes t244 = dh3_ln2 ⊙ t201 over [lo, hi) of its
@@ -7164,15 +6916,7 @@ func (m *Model) loopT244(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t244, dh3_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t244[i*16384+j*128+k])
-			}
-		}
-		dh3_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh3_ln2_gamma, t244, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT246 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7194,27 +6938,17 @@ func (m *Model) loopDh3_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh3_resid1, dh3_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_resid1[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bo[k] = float32(s)
-	}
+	colSums(dh3_attn_bo, dh3_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh3_attn_context computes dh3_attn_context = t253ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh3_attn_context(lo, hi, thread int, v [][]float32) {
 	t253, dh3_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh3_attn_context[i*16384+j*4096+k*32+l] = t253[i*16384+j*32+k*128+l]
-				}
+				copy(dh3_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t253[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7284,15 +7018,13 @@ func (m *Model) batchedDh3_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT263 computes t263 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT263(lo, hi, thread int, v [][]float32) {
 	dh3_attn_v, t263 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t263[i*16384+j*128+k*32+l] = dh3_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t263[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7302,27 +7034,17 @@ func (m *Model) transposeT263(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh3_attn_v_proj, dh3_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bv[k] = float32(s)
-	}
+	colSums(dh3_attn_bv, dh3_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT270 computes t270 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT270(lo, hi, thread int, v [][]float32) {
 	dh3_attn_k, t270 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t270[i*16384+j*128+k*32+l] = dh3_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t270[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7332,27 +7054,17 @@ func (m *Model) transposeT270(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh3_attn_k_proj, dh3_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bk[k] = float32(s)
-	}
+	colSums(dh3_attn_bk, dh3_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT276 computes t276 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT276(lo, hi, thread int, v [][]float32) {
 	dh3_attn_q, t276 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t276[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t276[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7362,15 +7074,7 @@ func (m *Model) transposeT276(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh3_attn_q_proj, dh3_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_bq[k] = float32(s)
-	}
+	colSums(dh3_attn_bq, dh3_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh3_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -7398,15 +7102,7 @@ func (m *Model) fusedDh3_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh3_ln1, dh3_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh3_ln1[i*16384+j*128+k])
-			}
-		}
-		dh3_ln1_beta[k] = float32(s)
-	}
+	colSums(dh3_ln1_beta, dh3_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT286 computes t286 = dh3_ln1 ⊙ t176 over [lo, hi) of its
@@ -7422,15 +7118,7 @@ func (m *Model) loopT286(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t286, dh3_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t286[i*16384+j*128+k])
-			}
-		}
-		dh3_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh3_ln1_gamma, t286, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT288 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7452,15 +7140,7 @@ func (m *Model) loopDh2_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh2_resid2, dh2_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_resid2[i*16384+j*128+k])
-			}
-		}
-		dh2_mlp_b2[k] = float32(s)
-	}
+	colSums(dh2_mlp_b2, dh2_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT295 is one fused epilogue kernel over f32[8,128,512]:
@@ -7483,30 +7163,14 @@ func (m *Model) fusedT295Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t295, dh2_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t295[i*65536+j*512+k])
-			}
-		}
-		dh2_mlp_b1[k] = float32(s)
-	}
+	colSums(dh2_mlp_b1, t295, 1024, 512, lo, hi, false)
 }
 
 // reduceDh2_ln2_beta computes dh2_ln2_beta = Σ_[0,1](dh2_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh2_ln2, dh2_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_ln2[i*16384+j*128+k])
-			}
-		}
-		dh2_ln2_beta[k] = float32(s)
-	}
+	colSums(dh2_ln2_beta, dh2_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT303 computes t303 = dh2_ln2 ⊙ t151 over [lo, hi) of its
@@ -7522,15 +7186,7 @@ func (m *Model) loopT303(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t303, dh2_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t303[i*16384+j*128+k])
-			}
-		}
-		dh2_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh2_ln2_gamma, t303, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT305 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7552,27 +7208,17 @@ func (m *Model) loopDh2_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh2_resid1, dh2_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_resid1[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bo[k] = float32(s)
-	}
+	colSums(dh2_attn_bo, dh2_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh2_attn_context computes dh2_attn_context = t312ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh2_attn_context(lo, hi, thread int, v [][]float32) {
 	t312, dh2_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh2_attn_context[i*16384+j*4096+k*32+l] = t312[i*16384+j*32+k*128+l]
-				}
+				copy(dh2_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t312[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7642,15 +7288,13 @@ func (m *Model) batchedDh2_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT321 computes t321 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT321(lo, hi, thread int, v [][]float32) {
 	dh2_attn_v, t321 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t321[i*16384+j*128+k*32+l] = dh2_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t321[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7660,27 +7304,17 @@ func (m *Model) transposeT321(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh2_attn_v_proj, dh2_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bv[k] = float32(s)
-	}
+	colSums(dh2_attn_bv, dh2_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT328 computes t328 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
 	dh2_attn_k, t328 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t328[i*16384+j*128+k*32+l] = dh2_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t328[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7690,27 +7324,17 @@ func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh2_attn_k_proj, dh2_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bk[k] = float32(s)
-	}
+	colSums(dh2_attn_bk, dh2_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT334 computes t334 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT334(lo, hi, thread int, v [][]float32) {
 	dh2_attn_q, t334 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t334[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t334[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7720,15 +7344,7 @@ func (m *Model) transposeT334(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh2_attn_q_proj, dh2_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_bq[k] = float32(s)
-	}
+	colSums(dh2_attn_bq, dh2_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh2_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -7756,15 +7372,7 @@ func (m *Model) fusedDh2_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh2_ln1, dh2_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh2_ln1[i*16384+j*128+k])
-			}
-		}
-		dh2_ln1_beta[k] = float32(s)
-	}
+	colSums(dh2_ln1_beta, dh2_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT344 computes t344 = dh2_ln1 ⊙ t126 over [lo, hi) of its
@@ -7780,15 +7388,7 @@ func (m *Model) loopT344(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t344, dh2_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t344[i*16384+j*128+k])
-			}
-		}
-		dh2_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh2_ln1_gamma, t344, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT346 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7810,15 +7410,7 @@ func (m *Model) loopDh1_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh1_resid2, dh1_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_resid2[i*16384+j*128+k])
-			}
-		}
-		dh1_mlp_b2[k] = float32(s)
-	}
+	colSums(dh1_mlp_b2, dh1_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT353 is one fused epilogue kernel over f32[8,128,512]:
@@ -7841,30 +7433,14 @@ func (m *Model) fusedT353Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t353, dh1_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t353[i*65536+j*512+k])
-			}
-		}
-		dh1_mlp_b1[k] = float32(s)
-	}
+	colSums(dh1_mlp_b1, t353, 1024, 512, lo, hi, false)
 }
 
 // reduceDh1_ln2_beta computes dh1_ln2_beta = Σ_[0,1](dh1_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln2, dh1_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_ln2[i*16384+j*128+k])
-			}
-		}
-		dh1_ln2_beta[k] = float32(s)
-	}
+	colSums(dh1_ln2_beta, dh1_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT361 computes t361 = dh1_ln2 ⊙ t101 over [lo, hi) of its
@@ -7880,15 +7456,7 @@ func (m *Model) loopT361(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t361, dh1_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t361[i*16384+j*128+k])
-			}
-		}
-		dh1_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln2_gamma, t361, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT363 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7910,27 +7478,17 @@ func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh1_resid1, dh1_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_resid1[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bo[k] = float32(s)
-	}
+	colSums(dh1_attn_bo, dh1_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh1_attn_context computes dh1_attn_context = t370ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh1_attn_context(lo, hi, thread int, v [][]float32) {
 	t370, dh1_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh1_attn_context[i*16384+j*4096+k*32+l] = t370[i*16384+j*32+k*128+l]
-				}
+				copy(dh1_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t370[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8000,15 +7558,13 @@ func (m *Model) batchedDh1_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT379 computes t379 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT379(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t379 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t379[i*16384+j*128+k*32+l] = dh1_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t379[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8018,27 +7574,17 @@ func (m *Model) transposeT379(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v_proj, dh1_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bv[k] = float32(s)
-	}
+	colSums(dh1_attn_bv, dh1_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT386 computes t386 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT386(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t386 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t386[i*16384+j*128+k*32+l] = dh1_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t386[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8048,27 +7594,17 @@ func (m *Model) transposeT386(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k_proj, dh1_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bk[k] = float32(s)
-	}
+	colSums(dh1_attn_bk, dh1_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT392 computes t392 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT392(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t392 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t392[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t392[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8078,15 +7614,7 @@ func (m *Model) transposeT392(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q_proj, dh1_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_bq[k] = float32(s)
-	}
+	colSums(dh1_attn_bq, dh1_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh1_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -8114,15 +7642,7 @@ func (m *Model) fusedDh1_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh1_ln1, dh1_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh1_ln1[i*16384+j*128+k])
-			}
-		}
-		dh1_ln1_beta[k] = float32(s)
-	}
+	colSums(dh1_ln1_beta, dh1_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT402 computes t402 = dh1_ln1 ⊙ t76 over [lo, hi) of its
@@ -8138,15 +7658,7 @@ func (m *Model) loopT402(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t402, dh1_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t402[i*16384+j*128+k])
-			}
-		}
-		dh1_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh1_ln1_gamma, t402, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT404 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -8168,15 +7680,7 @@ func (m *Model) loopDh0_resid2(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b2(lo, hi, thread int, v [][]float32) {
 	dh0_resid2, dh0_mlp_b2 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_resid2[i*16384+j*128+k])
-			}
-		}
-		dh0_mlp_b2[k] = float32(s)
-	}
+	colSums(dh0_mlp_b2, dh0_resid2, 1024, 128, lo, hi, false)
 }
 
 // fusedT411 is one fused epilogue kernel over f32[8,128,512]:
@@ -8199,30 +7703,14 @@ func (m *Model) fusedT411Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_b1(lo, hi, thread int, v [][]float32) {
 	t411, dh0_mlp_b1 := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t411[i*65536+j*512+k])
-			}
-		}
-		dh0_mlp_b1[k] = float32(s)
-	}
+	colSums(dh0_mlp_b1, t411, 1024, 512, lo, hi, false)
 }
 
 // reduceDh0_ln2_beta computes dh0_ln2_beta = Σ_[0,1](dh0_ln2) over [lo, hi) of its
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln2, dh0_ln2_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_ln2[i*16384+j*128+k])
-			}
-		}
-		dh0_ln2_beta[k] = float32(s)
-	}
+	colSums(dh0_ln2_beta, dh0_ln2, 1024, 128, lo, hi, false)
 }
 
 // loopT419 computes t419 = dh0_ln2 ⊙ t51 over [lo, hi) of its
@@ -8238,15 +7726,7 @@ func (m *Model) loopT419(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln2_gamma(lo, hi, thread int, v [][]float32) {
 	t419, dh0_ln2_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t419[i*16384+j*128+k])
-			}
-		}
-		dh0_ln2_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln2_gamma, t419, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT421 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -8268,27 +7748,17 @@ func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bo(lo, hi, thread int, v [][]float32) {
 	dh0_resid1, dh0_attn_bo := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_resid1[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bo[k] = float32(s)
-	}
+	colSums(dh0_attn_bo, dh0_resid1, 1024, 128, lo, hi, false)
 }
 
 // transposeDh0_attn_context computes dh0_attn_context = t428ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeDh0_attn_context(lo, hi, thread int, v [][]float32) {
 	t428, dh0_attn_context := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					dh0_attn_context[i*16384+j*4096+k*32+l] = t428[i*16384+j*32+k*128+l]
-				}
+				copy(dh0_attn_context[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t428[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8358,15 +7828,13 @@ func (m *Model) batchedDh0_attn_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT437 computes t437 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT437(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t437 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t437[i*16384+j*128+k*32+l] = dh0_attn_v[i*16384+j*32+k*4096+l]
-				}
+				copy(t437[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_v[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8376,27 +7844,17 @@ func (m *Model) transposeT437(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bv(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v_proj, dh0_attn_bv := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_v_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bv[k] = float32(s)
-	}
+	colSums(dh0_attn_bv, dh0_attn_v_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT444 computes t444 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT444(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t444 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t444[i*16384+j*128+k*32+l] = dh0_attn_k[i*16384+j*32+k*4096+l]
-				}
+				copy(t444[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_k[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8406,27 +7864,17 @@ func (m *Model) transposeT444(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bk(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k_proj, dh0_attn_bk := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_k_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bk[k] = float32(s)
-	}
+	colSums(dh0_attn_bk, dh0_attn_k_proj, 1024, 128, lo, hi, false)
 }
 
 // transposeT450 computes t450 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT450(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t450 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t450[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t450[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8436,15 +7884,7 @@ func (m *Model) transposeT450(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_bq(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q_proj, dh0_attn_bq := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_attn_q_proj[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_bq[k] = float32(s)
-	}
+	colSums(dh0_attn_bq, dh0_attn_q_proj, 1024, 128, lo, hi, false)
 }
 
 // fusedDh0_ln1 is one fused epilogue kernel over f32[8,128,128]:
@@ -8472,15 +7912,7 @@ func (m *Model) fusedDh0_ln1Rows(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_beta(lo, hi, thread int, v [][]float32) {
 	dh0_ln1, dh0_ln1_beta := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(dh0_ln1[i*16384+j*128+k])
-			}
-		}
-		dh0_ln1_beta[k] = float32(s)
-	}
+	colSums(dh0_ln1_beta, dh0_ln1, 1024, 128, lo, hi, false)
 }
 
 // loopT460 computes t460 = dh0_ln1 ⊙ t23 over [lo, hi) of its
@@ -8496,15 +7928,7 @@ func (m *Model) loopT460(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_ln1_gamma(lo, hi, thread int, v [][]float32) {
 	t460, dh0_ln1_gamma := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t460[i*16384+j*128+k])
-			}
-		}
-		dh0_ln1_gamma[k] = float32(s)
-	}
+	colSums(dh0_ln1_gamma, t460, 1024, 128, lo, hi, false)
 }
 
 // layerNormGradT462 runs layerNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -8526,15 +7950,7 @@ func (m *Model) loopDh_in(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDwpe(lo, hi, thread int, v [][]float32) {
 	dh_in, dwpe := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		for k := range 128 {
-			var s float64 = 0.0
-			for i := range 8 {
-				s += float64(dh_in[i*16384+j*128+k])
-			}
-			dwpe[j*128+k] = float32(s)
-		}
-	}
+	colSums(dwpe, dh_in, 8, 16384, lo*128, hi*128, false)
 }
 
 // fusedDwte is one fused epilogue kernel over f32[512,128]:
@@ -8599,15 +8015,13 @@ func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_3 computes h0_attn_q = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t36, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t36[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t36[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8637,15 +8051,13 @@ func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_k_3 computes h0_attn_k = t40ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t40, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*16384+j*4096+k*32+l] = t40[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t40[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8675,15 +8087,13 @@ func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_v_3 computes h0_attn_v = t44ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t44, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*16384+j*4096+k*32+l] = t44[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t44[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8717,15 +8127,13 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT53 computes t53 = h0_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT53(lo, hi, thread int, v [][]float32) {
 	h0_attn_context, t53 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t53[i*16384+j*128+k*32+l] = h0_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t53[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h0_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -8842,15 +8250,13 @@ func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_3 computes h1_attn_q = t88ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t88, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t88[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t88[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8880,15 +8286,13 @@ func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_k_3 computes h1_attn_k = t92ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t92, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*16384+j*4096+k*32+l] = t92[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t92[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8918,15 +8322,13 @@ func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_v_3 computes h1_attn_v = t96ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t96, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*16384+j*4096+k*32+l] = t96[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t96[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -8960,15 +8362,13 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT103 computes t103 = h1_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT103(lo, hi, thread int, v [][]float32) {
 	h1_attn_context, t103 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t103[i*16384+j*128+k*32+l] = h1_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t103[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h1_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -9085,15 +8485,13 @@ func (m *Model) fusedH2_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q_3 computes h2_attn_q = t138ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t138, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t138[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t138[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9123,15 +8521,13 @@ func (m *Model) fusedH2_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_k_3 computes h2_attn_k = t142ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t142, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*16384+j*4096+k*32+l] = t142[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t142[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9161,15 +8557,13 @@ func (m *Model) fusedH2_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_v_3 computes h2_attn_v = t146ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t146, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*16384+j*4096+k*32+l] = t146[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t146[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9203,15 +8597,13 @@ func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT153 computes t153 = h2_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT153(lo, hi, thread int, v [][]float32) {
 	h2_attn_context, t153 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t153[i*16384+j*128+k*32+l] = h2_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t153[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h2_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -9328,15 +8720,13 @@ func (m *Model) fusedH3_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q_3 computes h3_attn_q = t188ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t188, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t188[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t188[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9366,15 +8756,13 @@ func (m *Model) fusedH3_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_k_3 computes h3_attn_k = t192ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t192, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*16384+j*4096+k*32+l] = t192[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_k[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t192[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9404,15 +8792,13 @@ func (m *Model) fusedH3_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_v_3 computes h3_attn_v = t196ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t196, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*16384+j*4096+k*32+l] = t196[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_v[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t196[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -9446,15 +8832,13 @@ func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT203 computes t203 = h3_attn_contextᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT203(lo, hi, thread int, v [][]float32) {
 	h3_attn_context, t203 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t203[i*16384+j*128+k*32+l] = h3_attn_context[i*16384+j*32+k*4096+l]
-				}
+				copy(t203[i*16384+j*128+k*32:i*16384+j*128+k*32+32], h3_attn_context[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}

@@ -179,3 +179,135 @@ exp_loop:
 exp_done:
 	VZEROUPPER
 	RET
+
+// The same three kernels with AVX-512F, sixteen lanes at a time: EXP512
+// and GELU_EXP512 are EXP and GELU_EXP on Z registers (VRNDSCALEPS for
+// VROUNDPS, which has no ZMM form), lane for lane the same operations, so
+// the results equal the AVX2 kernels' bit for bit.
+
+// EXP512: e = exp(a) from a in Z2 into Z4, as EXP; leaves Z5 = 1. Uses Z3.
+#define EXP512 \
+	VBROADCASTSS expHi<>(SB), Z3           \
+	VMINPS       Z2, Z3, Z2                \
+	VBROADCASTSS expLo<>(SB), Z3           \
+	VMAXPS       Z2, Z3, Z2                \
+	VBROADCASTSS expLog2e<>(SB), Z3        \
+	VMULPS       Z3, Z2, Z3                \
+	VRNDSCALEPS  $0, Z3, Z3                \
+	VBROADCASTSS expLn2Hi<>(SB), Z5        \
+	VFNMADD231PS Z5, Z3, Z2                \
+	VBROADCASTSS expLn2Lo<>(SB), Z5        \
+	VFNMADD231PS Z5, Z3, Z2                \
+	VBROADCASTSS expC7<>(SB), Z4           \
+	VBROADCASTSS expC6<>(SB), Z5           \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VBROADCASTSS expC5<>(SB), Z5           \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VBROADCASTSS expC4<>(SB), Z5           \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VBROADCASTSS expC3<>(SB), Z5           \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VBROADCASTSS expC2<>(SB), Z5           \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VBROADCASTSS expOne<>(SB), Z5          \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VFMADD213PS  Z5, Z2, Z4                \
+	VCVTPS2DQ    Z3, Z3                    \
+	VPSLLD       $23, Z3, Z3               \
+	VPADDD       Z5, Z3, Z3                \
+	VMULPS       Z3, Z4, Z4
+
+// GELU_EXP512: GELU_EXP on Z registers.
+#define GELU_EXP512 \
+	VMULPS       Z0, Z0, Z1                \
+	VBROADCASTSS geluK<>(SB), Z2           \
+	VMULPS       Z2, Z1, Z2                \
+	VMULPS       Z0, Z2, Z2                \
+	VADDPS       Z0, Z2, Z2                \
+	VBROADCASTSS geluNeg2C<>(SB), Z3       \
+	VMULPS       Z3, Z2, Z2                \
+	EXP512
+
+// func geluAVX512(dst, x []float32)
+// len(x) is a multiple of 16 and len(dst) ≥ len(x); dst may be x.
+TEXT ·geluAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	SHRQ $4, CX
+	JZ   gelu512_done
+
+gelu512_loop:
+	VMOVUPS (SI), Z0
+	GELU_EXP512
+	VADDPS  Z5, Z4, Z4
+	VDIVPS  Z4, Z0, Z6
+	VMOVUPS Z6, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     gelu512_loop
+
+gelu512_done:
+	VZEROUPPER
+	RET
+
+// func geluGradAVX512(dst, x, dy []float32)
+// geluGradAVX2 sixteen lanes at a time. len(x) is a multiple of 16.
+TEXT ·geluGradAVX512(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	MOVQ dy_base+48(FP), DX
+	SHRQ $4, CX
+	JZ   grad512_done
+
+grad512_loop:
+	VMOVUPS      (SI), Z0
+	GELU_EXP512
+	VADDPS       Z5, Z4, Z6
+	VDIVPS       Z6, Z5, Z6
+	VMULPS       Z6, Z4, Z4
+	VMULPS       Z6, Z4, Z4
+	VMULPS       Z0, Z4, Z4
+	VBROADCASTSS geluK3<>(SB), Z2
+	VMULPS       Z2, Z1, Z1
+	VADDPS       Z5, Z1, Z1
+	VMULPS       Z1, Z4, Z4
+	VBROADCASTSS gelu2C<>(SB), Z2
+	VFMADD213PS  Z6, Z2, Z4
+	VMULPS       (DX), Z4, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         $64, SI
+	ADDQ         $64, DI
+	ADDQ         $64, DX
+	DECQ         CX
+	JNZ          grad512_loop
+
+grad512_done:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX512(dst, x []float32, shift float32)
+// expShiftAVX2 sixteen lanes at a time. len(x) is a multiple of 16.
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-52
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	VBROADCASTSS shift+48(FP), Z7
+	SHRQ         $4, CX
+	JZ           exp512_done
+
+exp512_loop:
+	VMOVUPS (SI), Z2
+	VSUBPS  Z7, Z2, Z2
+	EXP512
+	VMOVUPS Z4, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     exp512_loop
+
+exp512_done:
+	VZEROUPPER
+	RET

@@ -3131,194 +3131,118 @@ func (m *Model) update() error {
 	dwte := m.grads[0:65536]                  // f32[512,128]
 
 	// wte −= hyper_lr · dwte  (models/llama/llama.go:58)
-	for i := range 65536 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// h0_attn_norm_g −= hyper_lr · dh0_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h0_attn_norm_g[i] = float32(float64(h0_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh0_attn_norm_g[i]))
-	}
+	sgdRow32(h0_attn_norm_g, dh0_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h0_attn_Wq[i] = float32(float64(h0_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wq[i]))
-	}
+	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h0_attn_Wk[i] = float32(float64(h0_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wk[i]))
-	}
+	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h0_attn_Wv[i] = float32(float64(h0_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wv[i]))
-	}
+	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h0_attn_Wo[i] = float32(float64(h0_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh0_attn_Wo[i]))
-	}
+	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_norm_g −= hyper_lr · dh0_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h0_mlp_norm_g[i] = float32(float64(h0_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh0_mlp_norm_g[i]))
-	}
+	sgdRow32(h0_mlp_norm_g, dh0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_gate_W −= hyper_lr · dh0_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h0_mlp_gate_W[i] = float32(float64(h0_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh0_mlp_gate_W[i]))
-	}
+	sgdRow32(h0_mlp_gate_W, dh0_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_up_W −= hyper_lr · dh0_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h0_mlp_up_W[i] = float32(float64(h0_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh0_mlp_up_W[i]))
-	}
+	sgdRow32(h0_mlp_up_W, dh0_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_down_W −= hyper_lr · dh0_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h0_mlp_down_W[i] = float32(float64(h0_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh0_mlp_down_W[i]))
-	}
+	sgdRow32(h0_mlp_down_W, dh0_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// h1_attn_norm_g −= hyper_lr · dh1_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h1_attn_norm_g[i] = float32(float64(h1_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh1_attn_norm_g[i]))
-	}
+	sgdRow32(h1_attn_norm_g, dh1_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h1_attn_Wq[i] = float32(float64(h1_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wq[i]))
-	}
+	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h1_attn_Wk[i] = float32(float64(h1_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wk[i]))
-	}
+	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h1_attn_Wv[i] = float32(float64(h1_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wv[i]))
-	}
+	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h1_attn_Wo[i] = float32(float64(h1_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh1_attn_Wo[i]))
-	}
+	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_norm_g −= hyper_lr · dh1_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h1_mlp_norm_g[i] = float32(float64(h1_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh1_mlp_norm_g[i]))
-	}
+	sgdRow32(h1_mlp_norm_g, dh1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_gate_W −= hyper_lr · dh1_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h1_mlp_gate_W[i] = float32(float64(h1_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh1_mlp_gate_W[i]))
-	}
+	sgdRow32(h1_mlp_gate_W, dh1_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_up_W −= hyper_lr · dh1_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h1_mlp_up_W[i] = float32(float64(h1_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh1_mlp_up_W[i]))
-	}
+	sgdRow32(h1_mlp_up_W, dh1_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_down_W −= hyper_lr · dh1_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h1_mlp_down_W[i] = float32(float64(h1_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh1_mlp_down_W[i]))
-	}
+	sgdRow32(h1_mlp_down_W, dh1_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// h2_attn_norm_g −= hyper_lr · dh2_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h2_attn_norm_g[i] = float32(float64(h2_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh2_attn_norm_g[i]))
-	}
+	sgdRow32(h2_attn_norm_g, dh2_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h2_attn_Wq[i] = float32(float64(h2_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wq[i]))
-	}
+	sgdRow32(h2_attn_Wq, dh2_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h2_attn_Wk[i] = float32(float64(h2_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wk[i]))
-	}
+	sgdRow32(h2_attn_Wk, dh2_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wv −= hyper_lr · dh2_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h2_attn_Wv[i] = float32(float64(h2_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wv[i]))
-	}
+	sgdRow32(h2_attn_Wv, dh2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h2_attn_Wo[i] = float32(float64(h2_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh2_attn_Wo[i]))
-	}
+	sgdRow32(h2_attn_Wo, dh2_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_norm_g −= hyper_lr · dh2_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h2_mlp_norm_g[i] = float32(float64(h2_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh2_mlp_norm_g[i]))
-	}
+	sgdRow32(h2_mlp_norm_g, dh2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_gate_W −= hyper_lr · dh2_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h2_mlp_gate_W[i] = float32(float64(h2_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh2_mlp_gate_W[i]))
-	}
+	sgdRow32(h2_mlp_gate_W, dh2_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_up_W −= hyper_lr · dh2_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h2_mlp_up_W[i] = float32(float64(h2_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh2_mlp_up_W[i]))
-	}
+	sgdRow32(h2_mlp_up_W, dh2_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_down_W −= hyper_lr · dh2_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h2_mlp_down_W[i] = float32(float64(h2_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh2_mlp_down_W[i]))
-	}
+	sgdRow32(h2_mlp_down_W, dh2_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// h3_attn_norm_g −= hyper_lr · dh3_attn_norm_g  (models/llama/llama.go:63)
-	for i := range 128 {
-		h3_attn_norm_g[i] = float32(float64(h3_attn_norm_g[i]) - float64(hyper_lr[0])*float64(dh3_attn_norm_g[i]))
-	}
+	sgdRow32(h3_attn_norm_g, dh3_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h3_attn_Wq[i] = float32(float64(h3_attn_Wq[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wq[i]))
-	}
+	sgdRow32(h3_attn_Wq, dh3_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h3_attn_Wk[i] = float32(float64(h3_attn_Wk[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wk[i]))
-	}
+	sgdRow32(h3_attn_Wk, dh3_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wv −= hyper_lr · dh3_attn_Wv  (models/llama/llama.go:64)
-	for i := range 8192 {
-		h3_attn_Wv[i] = float32(float64(h3_attn_Wv[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wv[i]))
-	}
+	sgdRow32(h3_attn_Wv, dh3_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/llama/llama.go:64)
-	for i := range 16384 {
-		h3_attn_Wo[i] = float32(float64(h3_attn_Wo[i]) - float64(hyper_lr[0])*float64(dh3_attn_Wo[i]))
-	}
+	sgdRow32(h3_attn_Wo, dh3_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_norm_g −= hyper_lr · dh3_mlp_norm_g  (models/llama/llama.go:66)
-	for i := range 128 {
-		h3_mlp_norm_g[i] = float32(float64(h3_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(dh3_mlp_norm_g[i]))
-	}
+	sgdRow32(h3_mlp_norm_g, dh3_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_gate_W −= hyper_lr · dh3_mlp_gate_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h3_mlp_gate_W[i] = float32(float64(h3_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(dh3_mlp_gate_W[i]))
-	}
+	sgdRow32(h3_mlp_gate_W, dh3_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_up_W −= hyper_lr · dh3_mlp_up_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h3_mlp_up_W[i] = float32(float64(h3_mlp_up_W[i]) - float64(hyper_lr[0])*float64(dh3_mlp_up_W[i]))
-	}
+	sgdRow32(h3_mlp_up_W, dh3_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_down_W −= hyper_lr · dh3_mlp_down_W  (models/llama/llama.go:67)
-	for i := range 49152 {
-		h3_mlp_down_W[i] = float32(float64(h3_mlp_down_W[i]) - float64(hyper_lr[0])*float64(dh3_mlp_down_W[i]))
-	}
+	sgdRow32(h3_mlp_down_W, dh3_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// norm_g −= hyper_lr · dnorm_g  (models/llama/llama.go:73)
-	for i := range 128 {
-		norm_g[i] = float32(float64(norm_g[i]) - float64(hyper_lr[0])*float64(dnorm_g[i]))
-	}
+	sgdRow32(norm_g, dnorm_g, float64(hyper_lr[0]), 1)
 	return nil
 }
 
@@ -4065,8 +3989,8 @@ func (m *Model) decode() error {
 	// h0_attn_q = t24ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h0_attn_q[i*128+j*32+l] = t24[i*128+j*32+l]
+			{
+				copy(h0_attn_q[i*128+j*32:i*128+j*32+32], t24[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4079,8 +4003,8 @@ func (m *Model) decode() error {
 	// h0_attn_k = t27ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h0_attn_k[i*64+j*32+l] = t27[i*64+j*32+l]
+			{
+				copy(h0_attn_k[i*64+j*32:i*64+j*32+32], t27[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4093,8 +4017,8 @@ func (m *Model) decode() error {
 	// h0_attn_v = t30ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h0_attn_v[i*64+j*32+l] = t30[i*64+j*32+l]
+			{
+				copy(h0_attn_v[i*64+j*32:i*64+j*32+32], t30[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4142,9 +4066,7 @@ func (m *Model) decode() error {
 	// t39 = t38ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t39[i*128+k*32+l] = t38[i*128+k*32+l]
-			}
+			copy(t39[i*128+k*32:i*128+k*32+32], t38[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4193,8 +4115,8 @@ func (m *Model) decode() error {
 	// h1_attn_q = t64ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h1_attn_q[i*128+j*32+l] = t64[i*128+j*32+l]
+			{
+				copy(h1_attn_q[i*128+j*32:i*128+j*32+32], t64[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4207,8 +4129,8 @@ func (m *Model) decode() error {
 	// h1_attn_k = t67ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h1_attn_k[i*64+j*32+l] = t67[i*64+j*32+l]
+			{
+				copy(h1_attn_k[i*64+j*32:i*64+j*32+32], t67[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4221,8 +4143,8 @@ func (m *Model) decode() error {
 	// h1_attn_v = t70ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h1_attn_v[i*64+j*32+l] = t70[i*64+j*32+l]
+			{
+				copy(h1_attn_v[i*64+j*32:i*64+j*32+32], t70[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4270,9 +4192,7 @@ func (m *Model) decode() error {
 	// t79 = t78ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t79[i*128+k*32+l] = t78[i*128+k*32+l]
-			}
+			copy(t79[i*128+k*32:i*128+k*32+32], t78[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4321,8 +4241,8 @@ func (m *Model) decode() error {
 	// h2_attn_q = t104ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h2_attn_q[i*128+j*32+l] = t104[i*128+j*32+l]
+			{
+				copy(h2_attn_q[i*128+j*32:i*128+j*32+32], t104[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4335,8 +4255,8 @@ func (m *Model) decode() error {
 	// h2_attn_k = t107ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h2_attn_k[i*64+j*32+l] = t107[i*64+j*32+l]
+			{
+				copy(h2_attn_k[i*64+j*32:i*64+j*32+32], t107[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4349,8 +4269,8 @@ func (m *Model) decode() error {
 	// h2_attn_v = t110ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h2_attn_v[i*64+j*32+l] = t110[i*64+j*32+l]
+			{
+				copy(h2_attn_v[i*64+j*32:i*64+j*32+32], t110[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4398,9 +4318,7 @@ func (m *Model) decode() error {
 	// t119 = t118ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t119[i*128+k*32+l] = t118[i*128+k*32+l]
-			}
+			copy(t119[i*128+k*32:i*128+k*32+32], t118[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4449,8 +4367,8 @@ func (m *Model) decode() error {
 	// h3_attn_q = t144ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 4 {
-			for l := range 32 {
-				h3_attn_q[i*128+j*32+l] = t144[i*128+j*32+l]
+			{
+				copy(h3_attn_q[i*128+j*32:i*128+j*32+32], t144[i*128+j*32:i*128+j*32+32])
 			}
 		}
 	}
@@ -4463,8 +4381,8 @@ func (m *Model) decode() error {
 	// h3_attn_k = t147ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h3_attn_k[i*64+j*32+l] = t147[i*64+j*32+l]
+			{
+				copy(h3_attn_k[i*64+j*32:i*64+j*32+32], t147[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4477,8 +4395,8 @@ func (m *Model) decode() error {
 	// h3_attn_v = t150ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for j := range 2 {
-			for l := range 32 {
-				h3_attn_v[i*64+j*32+l] = t150[i*64+j*32+l]
+			{
+				copy(h3_attn_v[i*64+j*32:i*64+j*32+32], t150[i*64+j*32:i*64+j*32+32])
 			}
 		}
 	}
@@ -4526,9 +4444,7 @@ func (m *Model) decode() error {
 	// t159 = t158ᵀ[0,2,1,3]  (models/llama/llama.go:69)
 	for i := range 8 {
 		for k := range 4 {
-			for l := range 32 {
-				t159[i*128+k*32+l] = t158[i*128+k*32+l]
-			}
+			copy(t159[i*128+k*32:i*128+k*32+32], t158[i*128+k*32:i*128+k*32+32])
 		}
 	}
 
@@ -4701,45 +4617,39 @@ func (m *Model) rmsNormH0_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q computes h0_attn_q = t16ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	t16, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t16[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t16[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH0_attn_k computes h0_attn_k = t19ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	t19, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*4096+k*32+l] = t19[i*8192+j*32+k*64+l]
-				}
+				copy(h0_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t19[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH0_attn_v computes h0_attn_v = t22ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v(lo, hi, thread int, v [][]float32) {
 	t22, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*4096+k*32+l] = t22[i*8192+j*32+k*64+l]
-				}
+				copy(h0_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t22[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -4786,15 +4696,13 @@ func (m *Model) fusedH0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT37 computes t37 = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT37(lo, hi, thread int, v [][]float32) {
 	t36, t37 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t37[i*16384+j*128+k*32+l] = t36[i*16384+j*32+k*4096+l]
-				}
+				copy(t37[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t36[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -4874,45 +4782,39 @@ func (m *Model) rmsNormH1_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q computes h1_attn_q = t62ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	t62, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t62[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t62[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH1_attn_k computes h1_attn_k = t65ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	t65, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*4096+k*32+l] = t65[i*8192+j*32+k*64+l]
-				}
+				copy(h1_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t65[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH1_attn_v computes h1_attn_v = t68ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v(lo, hi, thread int, v [][]float32) {
 	t68, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*4096+k*32+l] = t68[i*8192+j*32+k*64+l]
-				}
+				copy(h1_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t68[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -4959,15 +4861,13 @@ func (m *Model) fusedH1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT81 computes t81 = t80ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT81(lo, hi, thread int, v [][]float32) {
 	t80, t81 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t81[i*16384+j*128+k*32+l] = t80[i*16384+j*32+k*4096+l]
-				}
+				copy(t81[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t80[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5047,45 +4947,39 @@ func (m *Model) rmsNormH2_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q computes h2_attn_q = t106ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q(lo, hi, thread int, v [][]float32) {
 	t106, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t106[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t106[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH2_attn_k computes h2_attn_k = t109ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k(lo, hi, thread int, v [][]float32) {
 	t109, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*8192+j*4096+k*32+l] = t109[i*8192+j*32+k*64+l]
-				}
+				copy(h2_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t109[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH2_attn_v computes h2_attn_v = t112ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v(lo, hi, thread int, v [][]float32) {
 	t112, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*8192+j*4096+k*32+l] = t112[i*8192+j*32+k*64+l]
-				}
+				copy(h2_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t112[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -5132,15 +5026,13 @@ func (m *Model) fusedH2_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT125 computes t125 = t124ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT125(lo, hi, thread int, v [][]float32) {
 	t124, t125 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t125[i*16384+j*128+k*32+l] = t124[i*16384+j*32+k*4096+l]
-				}
+				copy(t125[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t124[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5220,45 +5112,39 @@ func (m *Model) rmsNormH3_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q computes h3_attn_q = t150ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q(lo, hi, thread int, v [][]float32) {
 	t150, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t150[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t150[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH3_attn_k computes h3_attn_k = t153ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k(lo, hi, thread int, v [][]float32) {
 	t153, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*8192+j*4096+k*32+l] = t153[i*8192+j*32+k*64+l]
-				}
+				copy(h3_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t153[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH3_attn_v computes h3_attn_v = t156ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v(lo, hi, thread int, v [][]float32) {
 	t156, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*8192+j*4096+k*32+l] = t156[i*8192+j*32+k*64+l]
-				}
+				copy(h3_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t156[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -5305,15 +5191,13 @@ func (m *Model) fusedH3_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT169 computes t169 = t168ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT169(lo, hi, thread int, v [][]float32) {
 	t168, t169 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t169[i*16384+j*128+k*32+l] = t168[i*16384+j*32+k*4096+l]
-				}
+				copy(t169[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t168[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5399,45 +5283,39 @@ func (m *Model) rmsNormH0_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t18ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t18, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t18[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t18[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t21ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t21, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*4096+k*32+l] = t21[i*8192+j*32+k*64+l]
-				}
+				copy(h0_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t21[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t24ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t24, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*4096+k*32+l] = t24[i*8192+j*32+k*64+l]
-				}
+				copy(h0_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t24[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -5488,15 +5366,13 @@ func (m *Model) fusedH0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT39 computes t39 = t38ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT39(lo, hi, thread int, v [][]float32) {
 	t38, t39 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t39[i*16384+j*128+k*32+l] = t38[i*16384+j*32+k*4096+l]
-				}
+				copy(t39[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t38[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5572,45 +5448,39 @@ func (m *Model) rmsNormH1_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t64ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t64, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t64[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t64[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t67ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t67, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*4096+k*32+l] = t67[i*8192+j*32+k*64+l]
-				}
+				copy(h1_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t67[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t70ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t70, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*4096+k*32+l] = t70[i*8192+j*32+k*64+l]
-				}
+				copy(h1_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t70[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -5661,15 +5531,13 @@ func (m *Model) fusedH1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT83 computes t83 = t82ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT83(lo, hi, thread int, v [][]float32) {
 	t82, t83 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t83[i*16384+j*128+k*32+l] = t82[i*16384+j*32+k*4096+l]
-				}
+				copy(t83[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t82[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5745,45 +5613,39 @@ func (m *Model) rmsNormH2_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q_2 computes h2_attn_q = t108ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t108, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t108[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t108[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH2_attn_k_2 computes h2_attn_k = t111ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t111, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*8192+j*4096+k*32+l] = t111[i*8192+j*32+k*64+l]
-				}
+				copy(h2_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t111[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH2_attn_v_2 computes h2_attn_v = t114ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t114, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*8192+j*4096+k*32+l] = t114[i*8192+j*32+k*64+l]
-				}
+				copy(h2_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t114[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -5834,15 +5696,13 @@ func (m *Model) fusedH2_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT127 computes t127 = t126ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT127(lo, hi, thread int, v [][]float32) {
 	t126, t127 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t127[i*16384+j*128+k*32+l] = t126[i*16384+j*32+k*4096+l]
-				}
+				copy(t127[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t126[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -5918,45 +5778,39 @@ func (m *Model) rmsNormH3_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q_2 computes h3_attn_q = t152ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t152, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t152[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t152[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH3_attn_k_2 computes h3_attn_k = t155ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t155, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*8192+j*4096+k*32+l] = t155[i*8192+j*32+k*64+l]
-				}
+				copy(h3_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t155[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH3_attn_v_2 computes h3_attn_v = t158ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t158, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*8192+j*4096+k*32+l] = t158[i*8192+j*32+k*64+l]
-				}
+				copy(h3_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t158[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -6007,15 +5861,13 @@ func (m *Model) fusedH3_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT171 computes t171 = t170ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT171(lo, hi, thread int, v [][]float32) {
 	t170, t171 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t171[i*16384+j*128+k*32+l] = t170[i*16384+j*32+k*4096+l]
-				}
+				copy(t171[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t170[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6103,15 +5955,7 @@ func (m *Model) loopT199(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDnorm_g(lo, hi, thread int, v [][]float32) {
 	t199, dnorm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t199[i*16384+j*128+k])
-			}
-		}
-		dnorm_g[k] = float32(s)
-	}
+	colSums(dnorm_g, t199, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradDh3_resid2 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6186,15 +6030,7 @@ func (m *Model) loopT224(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t224, dh3_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t224[i*16384+j*128+k])
-			}
-		}
-		dh3_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh3_mlp_norm_g, t224, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT226 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6213,15 +6049,13 @@ func (m *Model) loopDh3_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT233 computes t233 = t232ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT233(lo, hi, thread int, v [][]float32) {
 	t232, t233 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					t233[i*16384+j*4096+k*32+l] = t232[i*16384+j*32+k*128+l]
-				}
+				copy(t233[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t232[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6343,45 +6177,39 @@ func (m *Model) ropeDh3_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT248 computes t248 = dh3_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT248(lo, hi, thread int, v [][]float32) {
 	dh3_attn_v, t248 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t248[i*8192+j*64+k*32+l] = dh3_attn_v[i*8192+j*32+k*4096+l]
-				}
+				copy(t248[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh3_attn_v[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT254 computes t254 = dh3_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT254(lo, hi, thread int, v [][]float32) {
 	dh3_attn_k, t254 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t254[i*8192+j*64+k*32+l] = dh3_attn_k[i*8192+j*32+k*4096+l]
-				}
+				copy(t254[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh3_attn_k[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT259 computes t259 = dh3_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT259(lo, hi, thread int, v [][]float32) {
 	dh3_attn_q, t259 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t259[i*16384+j*128+k*32+l] = dh3_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t259[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh3_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6421,15 +6249,7 @@ func (m *Model) loopT267(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh3_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t267, dh3_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t267[i*16384+j*128+k])
-			}
-		}
-		dh3_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh3_attn_norm_g, t267, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT269 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6513,15 +6333,7 @@ func (m *Model) loopT292(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t292, dh2_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t292[i*16384+j*128+k])
-			}
-		}
-		dh2_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh2_mlp_norm_g, t292, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT294 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6540,15 +6352,13 @@ func (m *Model) loopDh2_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT301 computes t301 = t300ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT301(lo, hi, thread int, v [][]float32) {
 	t300, t301 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					t301[i*16384+j*4096+k*32+l] = t300[i*16384+j*32+k*128+l]
-				}
+				copy(t301[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t300[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6670,45 +6480,39 @@ func (m *Model) ropeDh2_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT315 computes t315 = dh2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT315(lo, hi, thread int, v [][]float32) {
 	dh2_attn_v, t315 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t315[i*8192+j*64+k*32+l] = dh2_attn_v[i*8192+j*32+k*4096+l]
-				}
+				copy(t315[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh2_attn_v[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT321 computes t321 = dh2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT321(lo, hi, thread int, v [][]float32) {
 	dh2_attn_k, t321 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t321[i*8192+j*64+k*32+l] = dh2_attn_k[i*8192+j*32+k*4096+l]
-				}
+				copy(t321[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh2_attn_k[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT326 computes t326 = dh2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT326(lo, hi, thread int, v [][]float32) {
 	dh2_attn_q, t326 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t326[i*16384+j*128+k*32+l] = dh2_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t326[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh2_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -6748,15 +6552,7 @@ func (m *Model) loopT334(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh2_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t334, dh2_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t334[i*16384+j*128+k])
-			}
-		}
-		dh2_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh2_attn_norm_g, t334, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT336 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6840,15 +6636,7 @@ func (m *Model) loopT359(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t359, dh1_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t359[i*16384+j*128+k])
-			}
-		}
-		dh1_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh1_mlp_norm_g, t359, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT361 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -6867,15 +6655,13 @@ func (m *Model) loopDh1_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT368 computes t368 = t367ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT368(lo, hi, thread int, v [][]float32) {
 	t367, t368 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					t368[i*16384+j*4096+k*32+l] = t367[i*16384+j*32+k*128+l]
-				}
+				copy(t368[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t367[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -6997,45 +6783,39 @@ func (m *Model) ropeDh1_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT382 computes t382 = dh1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT382(lo, hi, thread int, v [][]float32) {
 	dh1_attn_v, t382 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t382[i*8192+j*64+k*32+l] = dh1_attn_v[i*8192+j*32+k*4096+l]
-				}
+				copy(t382[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh1_attn_v[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT388 computes t388 = dh1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT388(lo, hi, thread int, v [][]float32) {
 	dh1_attn_k, t388 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t388[i*8192+j*64+k*32+l] = dh1_attn_k[i*8192+j*32+k*4096+l]
-				}
+				copy(t388[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh1_attn_k[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT393 computes t393 = dh1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT393(lo, hi, thread int, v [][]float32) {
 	dh1_attn_q, t393 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t393[i*16384+j*128+k*32+l] = dh1_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t393[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh1_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7075,15 +6855,7 @@ func (m *Model) loopT401(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh1_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t401, dh1_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t401[i*16384+j*128+k])
-			}
-		}
-		dh1_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh1_attn_norm_g, t401, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT403 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7167,15 +6939,7 @@ func (m *Model) loopT426(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t426, dh0_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t426[i*16384+j*128+k])
-			}
-		}
-		dh0_mlp_norm_g[k] = float32(s)
-	}
+	colSums(dh0_mlp_norm_g, t426, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT428 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7194,15 +6958,13 @@ func (m *Model) loopDh0_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT435 computes t435 = t434ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT435(lo, hi, thread int, v [][]float32) {
 	t434, t435 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					t435[i*16384+j*4096+k*32+l] = t434[i*16384+j*32+k*128+l]
-				}
+				copy(t435[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t434[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
@@ -7324,45 +7086,39 @@ func (m *Model) ropeDh0_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT449 computes t449 = dh0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT449(lo, hi, thread int, v [][]float32) {
 	dh0_attn_v, t449 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t449[i*8192+j*64+k*32+l] = dh0_attn_v[i*8192+j*32+k*4096+l]
-				}
+				copy(t449[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh0_attn_v[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT455 computes t455 = dh0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT455(lo, hi, thread int, v [][]float32) {
 	dh0_attn_k, t455 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 2 {
-				for l := range 32 {
-					t455[i*8192+j*64+k*32+l] = dh0_attn_k[i*8192+j*32+k*4096+l]
-				}
+				copy(t455[i*8192+j*64+k*32:i*8192+j*64+k*32+32], dh0_attn_k[i*8192+j*32+k*4096:i*8192+j*32+k*4096+32])
 			}
 		}
 	}
 }
 
 // transposeT460 computes t460 = dh0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT460(lo, hi, thread int, v [][]float32) {
 	dh0_attn_q, t460 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t460[i*16384+j*128+k*32+l] = dh0_attn_q[i*16384+j*32+k*4096+l]
-				}
+				copy(t460[i*16384+j*128+k*32:i*16384+j*128+k*32+32], dh0_attn_q[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7402,15 +7158,7 @@ func (m *Model) loopT468(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDh0_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t468, dh0_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 8 {
-			for j := range 128 {
-				s += float64(t468[i*16384+j*128+k])
-			}
-		}
-		dh0_attn_norm_g[k] = float32(s)
-	}
+	colSums(dh0_attn_norm_g, t468, 1024, 128, lo, hi, false)
 }
 
 // rmsNormGradT470 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -7454,45 +7202,39 @@ func (m *Model) rmsNormH0_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH0_attn_q_3 computes h0_attn_q = t25ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t25, h0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_q[i*16384+j*4096+k*32+l] = t25[i*16384+j*32+k*128+l]
-				}
+				copy(h0_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t25[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH0_attn_k_3 computes h0_attn_k = t28ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t28, h0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_k[i*8192+j*4096+k*32+l] = t28[i*8192+j*32+k*64+l]
-				}
+				copy(h0_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t28[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH0_attn_v_3 computes h0_attn_v = t31ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t31, h0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h0_attn_v[i*8192+j*4096+k*32+l] = t31[i*8192+j*32+k*64+l]
-				}
+				copy(h0_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t31[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -7539,15 +7281,13 @@ func (m *Model) fusedH0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT46 computes t46 = t45ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT46(lo, hi, thread int, v [][]float32) {
 	t45, t46 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t46[i*16384+j*128+k*32+l] = t45[i*16384+j*32+k*4096+l]
-				}
+				copy(t46[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t45[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7627,45 +7367,39 @@ func (m *Model) rmsNormH1_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH1_attn_q_3 computes h1_attn_q = t71ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t71, h1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_q[i*16384+j*4096+k*32+l] = t71[i*16384+j*32+k*128+l]
-				}
+				copy(h1_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t71[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH1_attn_k_3 computes h1_attn_k = t74ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t74, h1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_k[i*8192+j*4096+k*32+l] = t74[i*8192+j*32+k*64+l]
-				}
+				copy(h1_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t74[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH1_attn_v_3 computes h1_attn_v = t77ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t77, h1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h1_attn_v[i*8192+j*4096+k*32+l] = t77[i*8192+j*32+k*64+l]
-				}
+				copy(h1_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t77[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -7712,15 +7446,13 @@ func (m *Model) fusedH1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT90 computes t90 = t89ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT90(lo, hi, thread int, v [][]float32) {
 	t89, t90 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t90[i*16384+j*128+k*32+l] = t89[i*16384+j*32+k*4096+l]
-				}
+				copy(t90[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t89[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7800,45 +7532,39 @@ func (m *Model) rmsNormH2_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH2_attn_q_3 computes h2_attn_q = t115ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t115, h2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_q[i*16384+j*4096+k*32+l] = t115[i*16384+j*32+k*128+l]
-				}
+				copy(h2_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t115[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH2_attn_k_3 computes h2_attn_k = t118ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t118, h2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_k[i*8192+j*4096+k*32+l] = t118[i*8192+j*32+k*64+l]
-				}
+				copy(h2_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t118[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH2_attn_v_3 computes h2_attn_v = t121ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t121, h2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h2_attn_v[i*8192+j*4096+k*32+l] = t121[i*8192+j*32+k*64+l]
-				}
+				copy(h2_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t121[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -7885,15 +7611,13 @@ func (m *Model) fusedH2_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT134 computes t134 = t133ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT134(lo, hi, thread int, v [][]float32) {
 	t133, t134 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t134[i*16384+j*128+k*32+l] = t133[i*16384+j*32+k*4096+l]
-				}
+				copy(t134[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t133[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}
@@ -7973,45 +7697,39 @@ func (m *Model) rmsNormH3_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeH3_attn_q_3 computes h3_attn_q = t159ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t159, h3_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_q[i*16384+j*4096+k*32+l] = t159[i*16384+j*32+k*128+l]
-				}
+				copy(h3_attn_q[i*16384+j*4096+k*32:i*16384+j*4096+k*32+32], t159[i*16384+j*32+k*128:i*16384+j*32+k*128+32])
 			}
 		}
 	}
 }
 
 // transposeH3_attn_k_3 computes h3_attn_k = t162ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t162, h3_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_k[i*8192+j*4096+k*32+l] = t162[i*8192+j*32+k*64+l]
-				}
+				copy(h3_attn_k[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t162[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
 }
 
 // transposeH3_attn_v_3 computes h3_attn_v = t165ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeH3_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t165, h3_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 128 {
-				for l := range 32 {
-					h3_attn_v[i*8192+j*4096+k*32+l] = t165[i*8192+j*32+k*64+l]
-				}
+				copy(h3_attn_v[i*8192+j*4096+k*32:i*8192+j*4096+k*32+32], t165[i*8192+j*32+k*64:i*8192+j*32+k*64+32])
 			}
 		}
 	}
@@ -8058,15 +7776,13 @@ func (m *Model) fusedH3_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT178 computes t178 = t177ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
+// outermost loop (8), a row of 32 at a time, on a thread of the pool.
 func (m *Model) transposeT178(lo, hi, thread int, v [][]float32) {
 	t177, t178 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 128 {
 			for k := range 4 {
-				for l := range 32 {
-					t178[i*16384+j*128+k*32+l] = t177[i*16384+j*32+k*4096+l]
-				}
+				copy(t178[i*16384+j*128+k*32:i*16384+j*128+k*32+32], t177[i*16384+j*32+k*4096:i*16384+j*32+k*4096+32])
 			}
 		}
 	}

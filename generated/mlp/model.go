@@ -619,29 +619,19 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
 	// W1 −= hyper_lr · dW1  (models/mlp/mlp.go:51)
-	for i := range 200704 {
-		W1[i] = float32(float64(W1[i]) - float64(hyper_lr[0])*float64(dW1[i]))
-	}
+	sgdRow32(W1, dW1, float64(hyper_lr[0]), 1)
 
 	// b1 −= hyper_lr · db1  (models/mlp/mlp.go:52)
-	for i := range 256 {
-		b1[i] = float32(float64(b1[i]) - float64(hyper_lr[0])*float64(db1[i]))
-	}
+	sgdRow32(b1, db1, float64(hyper_lr[0]), 1)
 
 	// W2 −= hyper_lr · dW2  (models/mlp/mlp.go:51)
-	for i := range 65536 {
-		W2[i] = float32(float64(W2[i]) - float64(hyper_lr[0])*float64(dW2[i]))
-	}
+	sgdRow32(W2, dW2, float64(hyper_lr[0]), 1)
 
 	// b2 −= hyper_lr · db2  (models/mlp/mlp.go:52)
-	for i := range 256 {
-		b2[i] = float32(float64(b2[i]) - float64(hyper_lr[0])*float64(db2[i]))
-	}
+	sgdRow32(b2, db2, float64(hyper_lr[0]), 1)
 
 	// W3 −= hyper_lr · dW3  (models/mlp/mlp.go:51)
-	for i := range 2560 {
-		W3[i] = float32(float64(W3[i]) - float64(hyper_lr[0])*float64(dW3[i]))
-	}
+	sgdRow32(W3, dW3, float64(hyper_lr[0]), 1)
 
 	// b3 −= hyper_lr · db3  (models/mlp/mlp.go:52)
 	for i := range 10 {
@@ -797,13 +787,7 @@ func (m *Model) fusedDz2Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 	dz2, db2 := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 64 {
-			s += float64(dz2[i*256+j])
-		}
-		db2[j] = float32(s)
-	}
+	colSums(db2, dz2, 64, 256, lo, hi, false)
 }
 
 // fusedDz1 is one fused epilogue kernel over f32[64,256]:
@@ -831,13 +815,7 @@ func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
 // 256 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
 	dz1, db1 := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 64 {
-			s += float64(dz1[i*256+j])
-		}
-		db1[j] = float32(s)
-	}
+	colSums(db1, dz1, 64, 256, lo, hi, false)
 }
 
 // task is the kernel the pool's threads are running, each over its own range

@@ -637,24 +637,16 @@ func (m *Model) update() error {
 	dW_dec := m.grads[66048:131584]  // f32[512,128]
 
 	// W_enc −= hyper_lr · dW_enc  (models/sae/sae.go:70)
-	for i := range 65536 {
-		W_enc[i] = float32(float64(W_enc[i]) - float64(hyper_lr[0])*float64(dW_enc[i]))
-	}
+	sgdRow32(W_enc, dW_enc, float64(hyper_lr[0]), 1)
 
 	// b_enc −= hyper_lr · db_enc  (models/sae/sae.go:71)
-	for i := range 512 {
-		b_enc[i] = float32(float64(b_enc[i]) - float64(hyper_lr[0])*float64(db_enc[i]))
-	}
+	sgdRow32(b_enc, db_enc, float64(hyper_lr[0]), 1)
 
 	// W_dec −= hyper_lr · dW_dec  (models/sae/sae.go:72)
-	for i := range 65536 {
-		W_dec[i] = float32(float64(W_dec[i]) - float64(hyper_lr[0])*float64(dW_dec[i]))
-	}
+	sgdRow32(W_dec, dW_dec, float64(hyper_lr[0]), 1)
 
 	// b_dec −= hyper_lr · db_dec  (models/sae/sae.go:73)
-	for i := range 128 {
-		b_dec[i] = float32(float64(b_dec[i]) - float64(hyper_lr[0])*float64(db_dec[i]))
-	}
+	sgdRow32(b_dec, db_dec, float64(hyper_lr[0]), 1)
 	return nil
 }
 
@@ -894,13 +886,7 @@ func (m *Model) fusedDrecon(lo, hi, thread int, v [][]float32) {
 // 128 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 	drecon, db_dec := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 256 {
-			s += float64(drecon[i*128+j])
-		}
-		db_dec[j] = float32(s)
-	}
+	colSums(db_dec, drecon, 256, 128, lo, hi, false)
 }
 
 // fusedT36 is one fused epilogue kernel over f32[256,512]:
@@ -932,13 +918,7 @@ func (m *Model) fusedT36Rows(lo, hi, thread int, v [][]float32) {
 // 512 outputs along axis 1, on a thread of the pool.
 func (m *Model) reduceDb_enc(lo, hi, thread int, v [][]float32) {
 	t36, db_enc := v[0], v[1]
-	for j := lo; j < hi; j++ {
-		var s float64 = 0.0
-		for i := range 256 {
-			s += float64(t36[i*512+j])
-		}
-		db_enc[j] = float32(s)
-	}
+	colSums(db_enc, t36, 256, 512, lo, hi, false)
 }
 
 // fusedT41 is one fused elementwise kernel over f32[512,128]:

@@ -5746,364 +5746,220 @@ func (m *Model) update() error {
 	dwte := m.grads[0:24576]                     // f32[256,96]
 
 	// wte −= hyper_lr · dwte  (models/seq2seq/seq2seq.go:68)
-	for i := range 24576 {
-		wte[i] = float32(float64(wte[i]) - float64(hyper_lr[0])*float64(dwte[i]))
-	}
+	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_norm_g −= hyper_lr · denc0_attn_norm_g  (models/seq2seq/seq2seq.go:75)
-	for i := range 96 {
-		enc0_attn_norm_g[i] = float32(float64(enc0_attn_norm_g[i]) - float64(hyper_lr[0])*float64(denc0_attn_norm_g[i]))
-	}
+	sgdRow32(enc0_attn_norm_g, denc0_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wq −= hyper_lr · denc0_attn_Wq  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc0_attn_Wq[i] = float32(float64(enc0_attn_Wq[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wq[i]))
-	}
+	sgdRow32(enc0_attn_Wq, denc0_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wk −= hyper_lr · denc0_attn_Wk  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc0_attn_Wk[i] = float32(float64(enc0_attn_Wk[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wk[i]))
-	}
+	sgdRow32(enc0_attn_Wk, denc0_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wv −= hyper_lr · denc0_attn_Wv  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc0_attn_Wv[i] = float32(float64(enc0_attn_Wv[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wv[i]))
-	}
+	sgdRow32(enc0_attn_Wv, denc0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// enc0_attn_Wo −= hyper_lr · denc0_attn_Wo  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc0_attn_Wo[i] = float32(float64(enc0_attn_Wo[i]) - float64(hyper_lr[0])*float64(denc0_attn_Wo[i]))
-	}
+	sgdRow32(enc0_attn_Wo, denc0_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_norm_g −= hyper_lr · denc0_mlp_norm_g  (models/seq2seq/seq2seq.go:78)
-	for i := range 96 {
-		enc0_mlp_norm_g[i] = float32(float64(enc0_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(denc0_mlp_norm_g[i]))
-	}
+	sgdRow32(enc0_mlp_norm_g, denc0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_gate_W −= hyper_lr · denc0_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc0_mlp_gate_W[i] = float32(float64(enc0_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(denc0_mlp_gate_W[i]))
-	}
+	sgdRow32(enc0_mlp_gate_W, denc0_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_up_W −= hyper_lr · denc0_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc0_mlp_up_W[i] = float32(float64(enc0_mlp_up_W[i]) - float64(hyper_lr[0])*float64(denc0_mlp_up_W[i]))
-	}
+	sgdRow32(enc0_mlp_up_W, denc0_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_down_W −= hyper_lr · denc0_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc0_mlp_down_W[i] = float32(float64(enc0_mlp_down_W[i]) - float64(hyper_lr[0])*float64(denc0_mlp_down_W[i]))
-	}
+	sgdRow32(enc0_mlp_down_W, denc0_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_norm_g −= hyper_lr · denc1_attn_norm_g  (models/seq2seq/seq2seq.go:75)
-	for i := range 96 {
-		enc1_attn_norm_g[i] = float32(float64(enc1_attn_norm_g[i]) - float64(hyper_lr[0])*float64(denc1_attn_norm_g[i]))
-	}
+	sgdRow32(enc1_attn_norm_g, denc1_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wq −= hyper_lr · denc1_attn_Wq  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc1_attn_Wq[i] = float32(float64(enc1_attn_Wq[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wq[i]))
-	}
+	sgdRow32(enc1_attn_Wq, denc1_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wk −= hyper_lr · denc1_attn_Wk  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc1_attn_Wk[i] = float32(float64(enc1_attn_Wk[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wk[i]))
-	}
+	sgdRow32(enc1_attn_Wk, denc1_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wv −= hyper_lr · denc1_attn_Wv  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc1_attn_Wv[i] = float32(float64(enc1_attn_Wv[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wv[i]))
-	}
+	sgdRow32(enc1_attn_Wv, denc1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// enc1_attn_Wo −= hyper_lr · denc1_attn_Wo  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc1_attn_Wo[i] = float32(float64(enc1_attn_Wo[i]) - float64(hyper_lr[0])*float64(denc1_attn_Wo[i]))
-	}
+	sgdRow32(enc1_attn_Wo, denc1_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_norm_g −= hyper_lr · denc1_mlp_norm_g  (models/seq2seq/seq2seq.go:78)
-	for i := range 96 {
-		enc1_mlp_norm_g[i] = float32(float64(enc1_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(denc1_mlp_norm_g[i]))
-	}
+	sgdRow32(enc1_mlp_norm_g, denc1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_gate_W −= hyper_lr · denc1_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc1_mlp_gate_W[i] = float32(float64(enc1_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(denc1_mlp_gate_W[i]))
-	}
+	sgdRow32(enc1_mlp_gate_W, denc1_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_up_W −= hyper_lr · denc1_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc1_mlp_up_W[i] = float32(float64(enc1_mlp_up_W[i]) - float64(hyper_lr[0])*float64(denc1_mlp_up_W[i]))
-	}
+	sgdRow32(enc1_mlp_up_W, denc1_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_down_W −= hyper_lr · denc1_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc1_mlp_down_W[i] = float32(float64(enc1_mlp_down_W[i]) - float64(hyper_lr[0])*float64(denc1_mlp_down_W[i]))
-	}
+	sgdRow32(enc1_mlp_down_W, denc1_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_norm_g −= hyper_lr · denc2_attn_norm_g  (models/seq2seq/seq2seq.go:75)
-	for i := range 96 {
-		enc2_attn_norm_g[i] = float32(float64(enc2_attn_norm_g[i]) - float64(hyper_lr[0])*float64(denc2_attn_norm_g[i]))
-	}
+	sgdRow32(enc2_attn_norm_g, denc2_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wq −= hyper_lr · denc2_attn_Wq  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc2_attn_Wq[i] = float32(float64(enc2_attn_Wq[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wq[i]))
-	}
+	sgdRow32(enc2_attn_Wq, denc2_attn_Wq, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wk −= hyper_lr · denc2_attn_Wk  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc2_attn_Wk[i] = float32(float64(enc2_attn_Wk[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wk[i]))
-	}
+	sgdRow32(enc2_attn_Wk, denc2_attn_Wk, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wv −= hyper_lr · denc2_attn_Wv  (models/seq2seq/seq2seq.go:76)
-	for i := range 4608 {
-		enc2_attn_Wv[i] = float32(float64(enc2_attn_Wv[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wv[i]))
-	}
+	sgdRow32(enc2_attn_Wv, denc2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// enc2_attn_Wo −= hyper_lr · denc2_attn_Wo  (models/seq2seq/seq2seq.go:76)
-	for i := range 9216 {
-		enc2_attn_Wo[i] = float32(float64(enc2_attn_Wo[i]) - float64(hyper_lr[0])*float64(denc2_attn_Wo[i]))
-	}
+	sgdRow32(enc2_attn_Wo, denc2_attn_Wo, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_norm_g −= hyper_lr · denc2_mlp_norm_g  (models/seq2seq/seq2seq.go:78)
-	for i := range 96 {
-		enc2_mlp_norm_g[i] = float32(float64(enc2_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(denc2_mlp_norm_g[i]))
-	}
+	sgdRow32(enc2_mlp_norm_g, denc2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_gate_W −= hyper_lr · denc2_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc2_mlp_gate_W[i] = float32(float64(enc2_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(denc2_mlp_gate_W[i]))
-	}
+	sgdRow32(enc2_mlp_gate_W, denc2_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_up_W −= hyper_lr · denc2_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc2_mlp_up_W[i] = float32(float64(enc2_mlp_up_W[i]) - float64(hyper_lr[0])*float64(denc2_mlp_up_W[i]))
-	}
+	sgdRow32(enc2_mlp_up_W, denc2_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_down_W −= hyper_lr · denc2_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	for i := range 24576 {
-		enc2_mlp_down_W[i] = float32(float64(enc2_mlp_down_W[i]) - float64(hyper_lr[0])*float64(denc2_mlp_down_W[i]))
-	}
+	sgdRow32(enc2_mlp_down_W, denc2_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// enc_norm_g −= hyper_lr · denc_norm_g  (models/seq2seq/seq2seq.go:83)
-	for i := range 96 {
-		enc_norm_g[i] = float32(float64(enc_norm_g[i]) - float64(hyper_lr[0])*float64(denc_norm_g[i]))
-	}
+	sgdRow32(enc_norm_g, denc_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_self_norm_g −= hyper_lr · ddec0_self_norm_g  (models/seq2seq/seq2seq.go:89)
-	for i := range 96 {
-		dec0_self_norm_g[i] = float32(float64(dec0_self_norm_g[i]) - float64(hyper_lr[0])*float64(ddec0_self_norm_g[i]))
-	}
+	sgdRow32(dec0_self_norm_g, ddec0_self_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wq −= hyper_lr · ddec0_self_Wq  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec0_self_Wq[i] = float32(float64(dec0_self_Wq[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wq[i]))
-	}
+	sgdRow32(dec0_self_Wq, ddec0_self_Wq, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wk −= hyper_lr · ddec0_self_Wk  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec0_self_Wk[i] = float32(float64(dec0_self_Wk[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wk[i]))
-	}
+	sgdRow32(dec0_self_Wk, ddec0_self_Wk, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wv −= hyper_lr · ddec0_self_Wv  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec0_self_Wv[i] = float32(float64(dec0_self_Wv[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wv[i]))
-	}
+	sgdRow32(dec0_self_Wv, ddec0_self_Wv, float64(hyper_lr[0]), 1)
 
 	// dec0_self_Wo −= hyper_lr · ddec0_self_Wo  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec0_self_Wo[i] = float32(float64(dec0_self_Wo[i]) - float64(hyper_lr[0])*float64(ddec0_self_Wo[i]))
-	}
+	sgdRow32(dec0_self_Wo, ddec0_self_Wo, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_norm_g −= hyper_lr · ddec0_cross_norm_g  (models/seq2seq/seq2seq.go:92)
-	for i := range 96 {
-		dec0_cross_norm_g[i] = float32(float64(dec0_cross_norm_g[i]) - float64(hyper_lr[0])*float64(ddec0_cross_norm_g[i]))
-	}
+	sgdRow32(dec0_cross_norm_g, ddec0_cross_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wq −= hyper_lr · ddec0_cross_Wq  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec0_cross_Wq[i] = float32(float64(dec0_cross_Wq[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wq[i]))
-	}
+	sgdRow32(dec0_cross_Wq, ddec0_cross_Wq, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wk −= hyper_lr · ddec0_cross_Wk  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec0_cross_Wk[i] = float32(float64(dec0_cross_Wk[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wk[i]))
-	}
+	sgdRow32(dec0_cross_Wk, ddec0_cross_Wk, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wv −= hyper_lr · ddec0_cross_Wv  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec0_cross_Wv[i] = float32(float64(dec0_cross_Wv[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wv[i]))
-	}
+	sgdRow32(dec0_cross_Wv, ddec0_cross_Wv, float64(hyper_lr[0]), 1)
 
 	// dec0_cross_Wo −= hyper_lr · ddec0_cross_Wo  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec0_cross_Wo[i] = float32(float64(dec0_cross_Wo[i]) - float64(hyper_lr[0])*float64(ddec0_cross_Wo[i]))
-	}
+	sgdRow32(dec0_cross_Wo, ddec0_cross_Wo, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_norm_g −= hyper_lr · ddec0_mlp_norm_g  (models/seq2seq/seq2seq.go:94)
-	for i := range 96 {
-		dec0_mlp_norm_g[i] = float32(float64(dec0_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_norm_g[i]))
-	}
+	sgdRow32(dec0_mlp_norm_g, ddec0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_gate_W −= hyper_lr · ddec0_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec0_mlp_gate_W[i] = float32(float64(dec0_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_gate_W[i]))
-	}
+	sgdRow32(dec0_mlp_gate_W, ddec0_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_up_W −= hyper_lr · ddec0_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec0_mlp_up_W[i] = float32(float64(dec0_mlp_up_W[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_up_W[i]))
-	}
+	sgdRow32(dec0_mlp_up_W, ddec0_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_down_W −= hyper_lr · ddec0_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec0_mlp_down_W[i] = float32(float64(dec0_mlp_down_W[i]) - float64(hyper_lr[0])*float64(ddec0_mlp_down_W[i]))
-	}
+	sgdRow32(dec0_mlp_down_W, ddec0_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// dec1_self_norm_g −= hyper_lr · ddec1_self_norm_g  (models/seq2seq/seq2seq.go:89)
-	for i := range 96 {
-		dec1_self_norm_g[i] = float32(float64(dec1_self_norm_g[i]) - float64(hyper_lr[0])*float64(ddec1_self_norm_g[i]))
-	}
+	sgdRow32(dec1_self_norm_g, ddec1_self_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wq −= hyper_lr · ddec1_self_Wq  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec1_self_Wq[i] = float32(float64(dec1_self_Wq[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wq[i]))
-	}
+	sgdRow32(dec1_self_Wq, ddec1_self_Wq, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wk −= hyper_lr · ddec1_self_Wk  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec1_self_Wk[i] = float32(float64(dec1_self_Wk[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wk[i]))
-	}
+	sgdRow32(dec1_self_Wk, ddec1_self_Wk, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wv −= hyper_lr · ddec1_self_Wv  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec1_self_Wv[i] = float32(float64(dec1_self_Wv[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wv[i]))
-	}
+	sgdRow32(dec1_self_Wv, ddec1_self_Wv, float64(hyper_lr[0]), 1)
 
 	// dec1_self_Wo −= hyper_lr · ddec1_self_Wo  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec1_self_Wo[i] = float32(float64(dec1_self_Wo[i]) - float64(hyper_lr[0])*float64(ddec1_self_Wo[i]))
-	}
+	sgdRow32(dec1_self_Wo, ddec1_self_Wo, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_norm_g −= hyper_lr · ddec1_cross_norm_g  (models/seq2seq/seq2seq.go:92)
-	for i := range 96 {
-		dec1_cross_norm_g[i] = float32(float64(dec1_cross_norm_g[i]) - float64(hyper_lr[0])*float64(ddec1_cross_norm_g[i]))
-	}
+	sgdRow32(dec1_cross_norm_g, ddec1_cross_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wq −= hyper_lr · ddec1_cross_Wq  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec1_cross_Wq[i] = float32(float64(dec1_cross_Wq[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wq[i]))
-	}
+	sgdRow32(dec1_cross_Wq, ddec1_cross_Wq, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wk −= hyper_lr · ddec1_cross_Wk  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec1_cross_Wk[i] = float32(float64(dec1_cross_Wk[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wk[i]))
-	}
+	sgdRow32(dec1_cross_Wk, ddec1_cross_Wk, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wv −= hyper_lr · ddec1_cross_Wv  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec1_cross_Wv[i] = float32(float64(dec1_cross_Wv[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wv[i]))
-	}
+	sgdRow32(dec1_cross_Wv, ddec1_cross_Wv, float64(hyper_lr[0]), 1)
 
 	// dec1_cross_Wo −= hyper_lr · ddec1_cross_Wo  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec1_cross_Wo[i] = float32(float64(dec1_cross_Wo[i]) - float64(hyper_lr[0])*float64(ddec1_cross_Wo[i]))
-	}
+	sgdRow32(dec1_cross_Wo, ddec1_cross_Wo, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_norm_g −= hyper_lr · ddec1_mlp_norm_g  (models/seq2seq/seq2seq.go:94)
-	for i := range 96 {
-		dec1_mlp_norm_g[i] = float32(float64(dec1_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_norm_g[i]))
-	}
+	sgdRow32(dec1_mlp_norm_g, ddec1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_gate_W −= hyper_lr · ddec1_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec1_mlp_gate_W[i] = float32(float64(dec1_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_gate_W[i]))
-	}
+	sgdRow32(dec1_mlp_gate_W, ddec1_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_up_W −= hyper_lr · ddec1_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec1_mlp_up_W[i] = float32(float64(dec1_mlp_up_W[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_up_W[i]))
-	}
+	sgdRow32(dec1_mlp_up_W, ddec1_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_down_W −= hyper_lr · ddec1_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec1_mlp_down_W[i] = float32(float64(dec1_mlp_down_W[i]) - float64(hyper_lr[0])*float64(ddec1_mlp_down_W[i]))
-	}
+	sgdRow32(dec1_mlp_down_W, ddec1_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// dec2_self_norm_g −= hyper_lr · ddec2_self_norm_g  (models/seq2seq/seq2seq.go:89)
-	for i := range 96 {
-		dec2_self_norm_g[i] = float32(float64(dec2_self_norm_g[i]) - float64(hyper_lr[0])*float64(ddec2_self_norm_g[i]))
-	}
+	sgdRow32(dec2_self_norm_g, ddec2_self_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wq −= hyper_lr · ddec2_self_Wq  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec2_self_Wq[i] = float32(float64(dec2_self_Wq[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wq[i]))
-	}
+	sgdRow32(dec2_self_Wq, ddec2_self_Wq, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wk −= hyper_lr · ddec2_self_Wk  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec2_self_Wk[i] = float32(float64(dec2_self_Wk[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wk[i]))
-	}
+	sgdRow32(dec2_self_Wk, ddec2_self_Wk, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wv −= hyper_lr · ddec2_self_Wv  (models/seq2seq/seq2seq.go:90)
-	for i := range 4608 {
-		dec2_self_Wv[i] = float32(float64(dec2_self_Wv[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wv[i]))
-	}
+	sgdRow32(dec2_self_Wv, ddec2_self_Wv, float64(hyper_lr[0]), 1)
 
 	// dec2_self_Wo −= hyper_lr · ddec2_self_Wo  (models/seq2seq/seq2seq.go:90)
-	for i := range 9216 {
-		dec2_self_Wo[i] = float32(float64(dec2_self_Wo[i]) - float64(hyper_lr[0])*float64(ddec2_self_Wo[i]))
-	}
+	sgdRow32(dec2_self_Wo, ddec2_self_Wo, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_norm_g −= hyper_lr · ddec2_cross_norm_g  (models/seq2seq/seq2seq.go:92)
-	for i := range 96 {
-		dec2_cross_norm_g[i] = float32(float64(dec2_cross_norm_g[i]) - float64(hyper_lr[0])*float64(ddec2_cross_norm_g[i]))
-	}
+	sgdRow32(dec2_cross_norm_g, ddec2_cross_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wq −= hyper_lr · ddec2_cross_Wq  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec2_cross_Wq[i] = float32(float64(dec2_cross_Wq[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wq[i]))
-	}
+	sgdRow32(dec2_cross_Wq, ddec2_cross_Wq, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wk −= hyper_lr · ddec2_cross_Wk  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec2_cross_Wk[i] = float32(float64(dec2_cross_Wk[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wk[i]))
-	}
+	sgdRow32(dec2_cross_Wk, ddec2_cross_Wk, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wv −= hyper_lr · ddec2_cross_Wv  (models/seq2seq/seq2seq.go:93)
-	for i := range 4608 {
-		dec2_cross_Wv[i] = float32(float64(dec2_cross_Wv[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wv[i]))
-	}
+	sgdRow32(dec2_cross_Wv, ddec2_cross_Wv, float64(hyper_lr[0]), 1)
 
 	// dec2_cross_Wo −= hyper_lr · ddec2_cross_Wo  (models/seq2seq/seq2seq.go:93)
-	for i := range 9216 {
-		dec2_cross_Wo[i] = float32(float64(dec2_cross_Wo[i]) - float64(hyper_lr[0])*float64(ddec2_cross_Wo[i]))
-	}
+	sgdRow32(dec2_cross_Wo, ddec2_cross_Wo, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_norm_g −= hyper_lr · ddec2_mlp_norm_g  (models/seq2seq/seq2seq.go:94)
-	for i := range 96 {
-		dec2_mlp_norm_g[i] = float32(float64(dec2_mlp_norm_g[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_norm_g[i]))
-	}
+	sgdRow32(dec2_mlp_norm_g, ddec2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_gate_W −= hyper_lr · ddec2_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec2_mlp_gate_W[i] = float32(float64(dec2_mlp_gate_W[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_gate_W[i]))
-	}
+	sgdRow32(dec2_mlp_gate_W, ddec2_mlp_gate_W, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_up_W −= hyper_lr · ddec2_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec2_mlp_up_W[i] = float32(float64(dec2_mlp_up_W[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_up_W[i]))
-	}
+	sgdRow32(dec2_mlp_up_W, ddec2_mlp_up_W, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_down_W −= hyper_lr · ddec2_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	for i := range 24576 {
-		dec2_mlp_down_W[i] = float32(float64(dec2_mlp_down_W[i]) - float64(hyper_lr[0])*float64(ddec2_mlp_down_W[i]))
-	}
+	sgdRow32(dec2_mlp_down_W, ddec2_mlp_down_W, float64(hyper_lr[0]), 1)
 
 	// dec_norm_g −= hyper_lr · ddec_norm_g  (models/seq2seq/seq2seq.go:100)
-	for i := range 96 {
-		dec_norm_g[i] = float32(float64(dec_norm_g[i]) - float64(hyper_lr[0])*float64(ddec_norm_g[i]))
-	}
+	sgdRow32(dec_norm_g, ddec_norm_g, float64(hyper_lr[0]), 1)
 	return nil
 }
 
@@ -7461,8 +7317,8 @@ func (m *Model) decode() error {
 	// dec0_self_q = t63ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec0_self_q[i*96+j*24+l] = t63[i*96+j*24+l]
+			{
+				copy(dec0_self_q[i*96+j*24:i*96+j*24+24], t63[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7475,8 +7331,8 @@ func (m *Model) decode() error {
 	// dec0_self_k = t66ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec0_self_k[i*48+j*24+l] = t66[i*48+j*24+l]
+			{
+				copy(dec0_self_k[i*48+j*24:i*48+j*24+24], t66[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7489,8 +7345,8 @@ func (m *Model) decode() error {
 	// dec0_self_v = t69ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec0_self_v[i*48+j*24+l] = t69[i*48+j*24+l]
+			{
+				copy(dec0_self_v[i*48+j*24:i*48+j*24+24], t69[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7538,9 +7394,7 @@ func (m *Model) decode() error {
 	// t78 = t77ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t78[i*96+k*24+l] = t77[i*96+k*24+l]
-			}
+			copy(t78[i*96+k*24:i*96+k*24+24], t77[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7566,8 +7420,8 @@ func (m *Model) decode() error {
 	// dec0_cross_q = t85ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec0_cross_q[i*96+j*24+l] = t85[i*96+j*24+l]
+			{
+				copy(dec0_cross_q[i*96+j*24:i*96+j*24+24], t85[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7594,9 +7448,7 @@ func (m *Model) decode() error {
 	// t96 = t95ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t96[i*96+k*24+l] = t95[i*96+k*24+l]
-			}
+			copy(t96[i*96+k*24:i*96+k*24+24], t95[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7645,8 +7497,8 @@ func (m *Model) decode() error {
 	// dec1_self_q = t126ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec1_self_q[i*96+j*24+l] = t126[i*96+j*24+l]
+			{
+				copy(dec1_self_q[i*96+j*24:i*96+j*24+24], t126[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7659,8 +7511,8 @@ func (m *Model) decode() error {
 	// dec1_self_k = t129ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec1_self_k[i*48+j*24+l] = t129[i*48+j*24+l]
+			{
+				copy(dec1_self_k[i*48+j*24:i*48+j*24+24], t129[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7673,8 +7525,8 @@ func (m *Model) decode() error {
 	// dec1_self_v = t132ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec1_self_v[i*48+j*24+l] = t132[i*48+j*24+l]
+			{
+				copy(dec1_self_v[i*48+j*24:i*48+j*24+24], t132[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7722,9 +7574,7 @@ func (m *Model) decode() error {
 	// t141 = t140ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t141[i*96+k*24+l] = t140[i*96+k*24+l]
-			}
+			copy(t141[i*96+k*24:i*96+k*24+24], t140[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7750,8 +7600,8 @@ func (m *Model) decode() error {
 	// dec1_cross_q = t148ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec1_cross_q[i*96+j*24+l] = t148[i*96+j*24+l]
+			{
+				copy(dec1_cross_q[i*96+j*24:i*96+j*24+24], t148[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7778,9 +7628,7 @@ func (m *Model) decode() error {
 	// t157 = t156ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t157[i*96+k*24+l] = t156[i*96+k*24+l]
-			}
+			copy(t157[i*96+k*24:i*96+k*24+24], t156[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7829,8 +7677,8 @@ func (m *Model) decode() error {
 	// dec2_self_q = t187ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec2_self_q[i*96+j*24+l] = t187[i*96+j*24+l]
+			{
+				copy(dec2_self_q[i*96+j*24:i*96+j*24+24], t187[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7843,8 +7691,8 @@ func (m *Model) decode() error {
 	// dec2_self_k = t190ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec2_self_k[i*48+j*24+l] = t190[i*48+j*24+l]
+			{
+				copy(dec2_self_k[i*48+j*24:i*48+j*24+24], t190[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7857,8 +7705,8 @@ func (m *Model) decode() error {
 	// dec2_self_v = t193ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for j := range 2 {
-			for l := range 24 {
-				dec2_self_v[i*48+j*24+l] = t193[i*48+j*24+l]
+			{
+				copy(dec2_self_v[i*48+j*24:i*48+j*24+24], t193[i*48+j*24:i*48+j*24+24])
 			}
 		}
 	}
@@ -7906,9 +7754,7 @@ func (m *Model) decode() error {
 	// t202 = t201ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:96)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t202[i*96+k*24+l] = t201[i*96+k*24+l]
-			}
+			copy(t202[i*96+k*24:i*96+k*24+24], t201[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -7934,8 +7780,8 @@ func (m *Model) decode() error {
 	// dec2_cross_q = t209ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for j := range 4 {
-			for l := range 24 {
-				dec2_cross_q[i*96+j*24+l] = t209[i*96+j*24+l]
+			{
+				copy(dec2_cross_q[i*96+j*24:i*96+j*24+24], t209[i*96+j*24:i*96+j*24+24])
 			}
 		}
 	}
@@ -7962,9 +7808,7 @@ func (m *Model) decode() error {
 	// t218 = t217ᵀ[0,2,1,3]  (models/seq2seq/seq2seq.go:97)
 	for i := range 32 {
 		for k := range 4 {
-			for l := range 24 {
-				t218[i*96+k*24+l] = t217[i*96+k*24+l]
-			}
+			copy(t218[i*96+k*24:i*96+k*24+24], t217[i*96+k*24:i*96+k*24+24])
 		}
 	}
 
@@ -8109,45 +7953,39 @@ func (m *Model) rmsNormEnc0_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc0_attn_q computes enc0_attn_q = t19ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q(lo, hi, thread int, v [][]float32) {
 	t19, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t19[i*3072+j*24+k*96+l]
-				}
+				copy(enc0_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t19[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_k computes enc0_attn_k = t22ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k(lo, hi, thread int, v [][]float32) {
 	t22, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t22[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t22[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_v computes enc0_attn_v = t25ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v(lo, hi, thread int, v [][]float32) {
 	t25, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t25[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t25[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8212,15 +8050,13 @@ func (m *Model) batchedEnc0_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT40 computes t40 = t39ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT40(lo, hi, thread int, v [][]float32) {
 	t39, t40 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t40[i*3072+j*96+k*24+l] = t39[i*3072+j*24+k*768+l]
-				}
+				copy(t40[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t39[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8300,45 +8136,39 @@ func (m *Model) rmsNormEnc1_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc1_attn_q computes enc1_attn_q = t65ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q(lo, hi, thread int, v [][]float32) {
 	t65, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t65[i*3072+j*24+k*96+l]
-				}
+				copy(enc1_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t65[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_k computes enc1_attn_k = t68ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k(lo, hi, thread int, v [][]float32) {
 	t68, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t68[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t68[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_v computes enc1_attn_v = t71ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v(lo, hi, thread int, v [][]float32) {
 	t71, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t71[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t71[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8403,15 +8233,13 @@ func (m *Model) batchedEnc1_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT84 computes t84 = t83ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT84(lo, hi, thread int, v [][]float32) {
 	t83, t84 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t84[i*3072+j*96+k*24+l] = t83[i*3072+j*24+k*768+l]
-				}
+				copy(t84[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t83[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8491,45 +8319,39 @@ func (m *Model) rmsNormEnc2_attn_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc2_attn_q computes enc2_attn_q = t109ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q(lo, hi, thread int, v [][]float32) {
 	t109, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t109[i*3072+j*24+k*96+l]
-				}
+				copy(enc2_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t109[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_k computes enc2_attn_k = t112ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k(lo, hi, thread int, v [][]float32) {
 	t112, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t112[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t112[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_v computes enc2_attn_v = t115ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v(lo, hi, thread int, v [][]float32) {
 	t115, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t115[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t115[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8594,15 +8416,13 @@ func (m *Model) batchedEnc2_attn_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT128 computes t128 = t127ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT128(lo, hi, thread int, v [][]float32) {
 	t127, t128 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t128[i*3072+j*96+k*24+l] = t127[i*3072+j*24+k*768+l]
-				}
+				copy(t128[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t127[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8688,45 +8508,39 @@ func (m *Model) rmsNormDec0_self_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_self_q computes dec0_self_q = t163ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_q(lo, hi, thread int, v [][]float32) {
 	t163, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t163[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t163[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_k computes dec0_self_k = t166ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_k(lo, hi, thread int, v [][]float32) {
 	t166, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t166[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t166[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_v computes dec0_self_v = t169ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_v(lo, hi, thread int, v [][]float32) {
 	t169, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t169[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t169[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8773,15 +8587,13 @@ func (m *Model) fusedDec0_self_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT182 computes t182 = t181ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT182(lo, hi, thread int, v [][]float32) {
 	t181, t182 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t182[i*3072+j*96+k*24+l] = t181[i*3072+j*24+k*768+l]
-				}
+				copy(t182[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t181[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8813,45 +8625,39 @@ func (m *Model) rmsNormDec0_cross_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_cross_q computes dec0_cross_q = t189ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_q(lo, hi, thread int, v [][]float32) {
 	t189, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t189[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t189[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_k computes dec0_cross_k = t192ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_k(lo, hi, thread int, v [][]float32) {
 	t192, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t192[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t192[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_v computes dec0_cross_v = t195ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_v(lo, hi, thread int, v [][]float32) {
 	t195, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t195[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t195[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -8904,15 +8710,13 @@ func (m *Model) batchedDec0_cross_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT206 computes t206 = t205ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT206(lo, hi, thread int, v [][]float32) {
 	t205, t206 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t206[i*3072+j*96+k*24+l] = t205[i*3072+j*24+k*768+l]
-				}
+				copy(t206[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t205[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -8992,45 +8796,39 @@ func (m *Model) rmsNormDec1_self_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_self_q computes dec1_self_q = t236ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_q(lo, hi, thread int, v [][]float32) {
 	t236, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t236[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t236[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_k computes dec1_self_k = t239ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_k(lo, hi, thread int, v [][]float32) {
 	t239, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t239[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t239[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_v computes dec1_self_v = t242ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_v(lo, hi, thread int, v [][]float32) {
 	t242, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t242[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t242[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9077,15 +8875,13 @@ func (m *Model) fusedDec1_self_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT255 computes t255 = t254ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT255(lo, hi, thread int, v [][]float32) {
 	t254, t255 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t255[i*3072+j*96+k*24+l] = t254[i*3072+j*24+k*768+l]
-				}
+				copy(t255[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t254[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9117,45 +8913,39 @@ func (m *Model) rmsNormDec1_cross_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_cross_q computes dec1_cross_q = t262ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_q(lo, hi, thread int, v [][]float32) {
 	t262, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t262[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t262[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_k computes dec1_cross_k = t265ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_k(lo, hi, thread int, v [][]float32) {
 	t265, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t265[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t265[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_v computes dec1_cross_v = t268ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_v(lo, hi, thread int, v [][]float32) {
 	t268, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t268[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t268[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9208,15 +8998,13 @@ func (m *Model) batchedDec1_cross_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT279 computes t279 = t278ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT279(lo, hi, thread int, v [][]float32) {
 	t278, t279 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t279[i*3072+j*96+k*24+l] = t278[i*3072+j*24+k*768+l]
-				}
+				copy(t279[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t278[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9296,45 +9084,39 @@ func (m *Model) rmsNormDec2_self_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_self_q computes dec2_self_q = t309ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_q(lo, hi, thread int, v [][]float32) {
 	t309, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t309[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t309[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_k computes dec2_self_k = t312ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_k(lo, hi, thread int, v [][]float32) {
 	t312, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t312[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t312[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_v computes dec2_self_v = t315ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_v(lo, hi, thread int, v [][]float32) {
 	t315, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t315[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t315[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9381,15 +9163,13 @@ func (m *Model) fusedDec2_self_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT328 computes t328 = t327ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT328(lo, hi, thread int, v [][]float32) {
 	t327, t328 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t328[i*3072+j*96+k*24+l] = t327[i*3072+j*24+k*768+l]
-				}
+				copy(t328[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t327[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9421,45 +9201,39 @@ func (m *Model) rmsNormDec2_cross_norm(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_cross_q computes dec2_cross_q = t335ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_q(lo, hi, thread int, v [][]float32) {
 	t335, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t335[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t335[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_k computes dec2_cross_k = t338ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_k(lo, hi, thread int, v [][]float32) {
 	t338, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t338[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t338[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_v computes dec2_cross_v = t341ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_v(lo, hi, thread int, v [][]float32) {
 	t341, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t341[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t341[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9512,15 +9286,13 @@ func (m *Model) batchedDec2_cross_context(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT352 computes t352 = t351ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT352(lo, hi, thread int, v [][]float32) {
 	t351, t352 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t352[i*3072+j*96+k*24+l] = t351[i*3072+j*24+k*768+l]
-				}
+				copy(t352[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t351[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9606,45 +9378,39 @@ func (m *Model) rmsNormEnc0_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc0_attn_q_2 computes enc0_attn_q = t21ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t21, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t21[i*3072+j*24+k*96+l]
-				}
+				copy(enc0_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t21[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_k_2 computes enc0_attn_k = t24ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t24, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t24[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t24[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_v_2 computes enc0_attn_v = t27ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t27, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t27[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t27[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9709,15 +9475,13 @@ func (m *Model) batchedEnc0_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT42 computes t42 = t41ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT42(lo, hi, thread int, v [][]float32) {
 	t41, t42 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t42[i*3072+j*96+k*24+l] = t41[i*3072+j*24+k*768+l]
-				}
+				copy(t42[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t41[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9793,45 +9557,39 @@ func (m *Model) rmsNormEnc1_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc1_attn_q_2 computes enc1_attn_q = t67ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t67, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t67[i*3072+j*24+k*96+l]
-				}
+				copy(enc1_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t67[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_k_2 computes enc1_attn_k = t70ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t70, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t70[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t70[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_v_2 computes enc1_attn_v = t73ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t73, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t73[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t73[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -9896,15 +9654,13 @@ func (m *Model) batchedEnc1_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT86 computes t86 = t85ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT86(lo, hi, thread int, v [][]float32) {
 	t85, t86 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t86[i*3072+j*96+k*24+l] = t85[i*3072+j*24+k*768+l]
-				}
+				copy(t86[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t85[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -9980,45 +9736,39 @@ func (m *Model) rmsNormEnc2_attn_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc2_attn_q_2 computes enc2_attn_q = t111ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q_2(lo, hi, thread int, v [][]float32) {
 	t111, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t111[i*3072+j*24+k*96+l]
-				}
+				copy(enc2_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t111[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_k_2 computes enc2_attn_k = t114ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k_2(lo, hi, thread int, v [][]float32) {
 	t114, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t114[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t114[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_v_2 computes enc2_attn_v = t117ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v_2(lo, hi, thread int, v [][]float32) {
 	t117, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t117[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t117[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10083,15 +9833,13 @@ func (m *Model) batchedEnc2_attn_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT130 computes t130 = t129ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT130(lo, hi, thread int, v [][]float32) {
 	t129, t130 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t130[i*3072+j*96+k*24+l] = t129[i*3072+j*24+k*768+l]
-				}
+				copy(t130[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t129[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10173,45 +9921,39 @@ func (m *Model) rmsNormDec0_self_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_self_q_2 computes dec0_self_q = t165ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_q_2(lo, hi, thread int, v [][]float32) {
 	t165, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t165[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t165[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_k_2 computes dec0_self_k = t168ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_k_2(lo, hi, thread int, v [][]float32) {
 	t168, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t168[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t168[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_v_2 computes dec0_self_v = t171ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_v_2(lo, hi, thread int, v [][]float32) {
 	t171, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t171[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t171[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10262,15 +10004,13 @@ func (m *Model) fusedDec0_self_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT184 computes t184 = t183ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT184(lo, hi, thread int, v [][]float32) {
 	t183, t184 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t184[i*3072+j*96+k*24+l] = t183[i*3072+j*24+k*768+l]
-				}
+				copy(t184[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t183[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10302,45 +10042,39 @@ func (m *Model) rmsNormDec0_cross_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_cross_q_2 computes dec0_cross_q = t191ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_q_2(lo, hi, thread int, v [][]float32) {
 	t191, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t191[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t191[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_k_2 computes dec0_cross_k = t194ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_k_2(lo, hi, thread int, v [][]float32) {
 	t194, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t194[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t194[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_v_2 computes dec0_cross_v = t197ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_v_2(lo, hi, thread int, v [][]float32) {
 	t197, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t197[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t197[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10393,15 +10127,13 @@ func (m *Model) batchedDec0_cross_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT208 computes t208 = t207ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT208(lo, hi, thread int, v [][]float32) {
 	t207, t208 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t208[i*3072+j*96+k*24+l] = t207[i*3072+j*24+k*768+l]
-				}
+				copy(t208[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t207[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10477,45 +10209,39 @@ func (m *Model) rmsNormDec1_self_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_self_q_2 computes dec1_self_q = t238ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_q_2(lo, hi, thread int, v [][]float32) {
 	t238, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t238[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t238[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_k_2 computes dec1_self_k = t241ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_k_2(lo, hi, thread int, v [][]float32) {
 	t241, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t241[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t241[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_v_2 computes dec1_self_v = t244ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_v_2(lo, hi, thread int, v [][]float32) {
 	t244, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t244[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t244[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10566,15 +10292,13 @@ func (m *Model) fusedDec1_self_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT257 computes t257 = t256ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT257(lo, hi, thread int, v [][]float32) {
 	t256, t257 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t257[i*3072+j*96+k*24+l] = t256[i*3072+j*24+k*768+l]
-				}
+				copy(t257[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t256[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10606,45 +10330,39 @@ func (m *Model) rmsNormDec1_cross_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_cross_q_2 computes dec1_cross_q = t264ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_q_2(lo, hi, thread int, v [][]float32) {
 	t264, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t264[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t264[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_k_2 computes dec1_cross_k = t267ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_k_2(lo, hi, thread int, v [][]float32) {
 	t267, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t267[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t267[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_v_2 computes dec1_cross_v = t270ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_v_2(lo, hi, thread int, v [][]float32) {
 	t270, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t270[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t270[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10697,15 +10415,13 @@ func (m *Model) batchedDec1_cross_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT281 computes t281 = t280ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT281(lo, hi, thread int, v [][]float32) {
 	t280, t281 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t281[i*3072+j*96+k*24+l] = t280[i*3072+j*24+k*768+l]
-				}
+				copy(t281[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t280[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10781,45 +10497,39 @@ func (m *Model) rmsNormDec2_self_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_self_q_2 computes dec2_self_q = t311ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_q_2(lo, hi, thread int, v [][]float32) {
 	t311, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t311[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t311[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_k_2 computes dec2_self_k = t314ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_k_2(lo, hi, thread int, v [][]float32) {
 	t314, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t314[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t314[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_v_2 computes dec2_self_v = t317ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_v_2(lo, hi, thread int, v [][]float32) {
 	t317, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t317[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t317[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -10870,15 +10580,13 @@ func (m *Model) fusedDec2_self_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT330 computes t330 = t329ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT330(lo, hi, thread int, v [][]float32) {
 	t329, t330 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t330[i*3072+j*96+k*24+l] = t329[i*3072+j*24+k*768+l]
-				}
+				copy(t330[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t329[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -10910,45 +10618,39 @@ func (m *Model) rmsNormDec2_cross_norm_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_cross_q_2 computes dec2_cross_q = t337ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_q_2(lo, hi, thread int, v [][]float32) {
 	t337, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t337[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t337[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_k_2 computes dec2_cross_k = t340ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_k_2(lo, hi, thread int, v [][]float32) {
 	t340, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t340[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t340[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_v_2 computes dec2_cross_v = t343ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_v_2(lo, hi, thread int, v [][]float32) {
 	t343, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t343[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t343[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -11001,15 +10703,13 @@ func (m *Model) batchedDec2_cross_context_2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT354 computes t354 = t353ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT354(lo, hi, thread int, v [][]float32) {
 	t353, t354 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t354[i*3072+j*96+k*24+l] = t353[i*3072+j*24+k*768+l]
-				}
+				copy(t354[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t353[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11097,15 +10797,7 @@ func (m *Model) loopT382(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec_norm_g(lo, hi, thread int, v [][]float32) {
 	t382, ddec_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t382[i*3072+j*96+k])
-			}
-		}
-		ddec_norm_g[k] = float32(s)
-	}
+	colSums(ddec_norm_g, t382, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradDdec2_resid3 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11180,15 +10872,7 @@ func (m *Model) loopT407(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec2_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t407, ddec2_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t407[i*3072+j*96+k])
-			}
-		}
-		ddec2_mlp_norm_g[k] = float32(s)
-	}
+	colSums(ddec2_mlp_norm_g, t407, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT409 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11207,15 +10891,13 @@ func (m *Model) loopDdec2_resid2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT416 computes t416 = t415ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT416(lo, hi, thread int, v [][]float32) {
 	t415, t416 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t416[i*3072+j*768+k*24+l] = t415[i*3072+j*24+k*96+l]
-				}
+				copy(t416[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t415[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11322,45 +11004,39 @@ func (m *Model) reduceDdec2_cross_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT429 computes t429 = ddec2_cross_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT429(lo, hi, thread int, v [][]float32) {
 	ddec2_cross_v, t429 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t429[i*1536+j*48+k*24+l] = ddec2_cross_v[i*1536+j*24+k*768+l]
-				}
+				copy(t429[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_cross_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT435 computes t435 = ddec2_cross_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT435(lo, hi, thread int, v [][]float32) {
 	ddec2_cross_k, t435 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t435[i*1536+j*48+k*24+l] = ddec2_cross_k[i*1536+j*24+k*768+l]
-				}
+				copy(t435[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_cross_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT440 computes t440 = ddec2_cross_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT440(lo, hi, thread int, v [][]float32) {
 	ddec2_cross_q, t440 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t440[i*3072+j*96+k*24+l] = ddec2_cross_q[i*3072+j*24+k*768+l]
-				}
+				copy(t440[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec2_cross_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11379,15 +11055,7 @@ func (m *Model) loopT447(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec2_cross_norm_g(lo, hi, thread int, v [][]float32) {
 	t447, ddec2_cross_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t447[i*3072+j*96+k])
-			}
-		}
-		ddec2_cross_norm_g[k] = float32(s)
-	}
+	colSums(ddec2_cross_norm_g, t447, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT449 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11406,15 +11074,13 @@ func (m *Model) loopDdec2_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT456 computes t456 = t455ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT456(lo, hi, thread int, v [][]float32) {
 	t455, t456 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t456[i*3072+j*768+k*24+l] = t455[i*3072+j*24+k*96+l]
-				}
+				copy(t456[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t455[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11536,45 +11202,39 @@ func (m *Model) ropeDdec2_self_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT470 computes t470 = ddec2_self_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT470(lo, hi, thread int, v [][]float32) {
 	ddec2_self_v, t470 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t470[i*1536+j*48+k*24+l] = ddec2_self_v[i*1536+j*24+k*768+l]
-				}
+				copy(t470[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_self_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT476 computes t476 = ddec2_self_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT476(lo, hi, thread int, v [][]float32) {
 	ddec2_self_k, t476 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t476[i*1536+j*48+k*24+l] = ddec2_self_k[i*1536+j*24+k*768+l]
-				}
+				copy(t476[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec2_self_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT481 computes t481 = ddec2_self_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT481(lo, hi, thread int, v [][]float32) {
 	ddec2_self_q, t481 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t481[i*3072+j*96+k*24+l] = ddec2_self_q[i*3072+j*24+k*768+l]
-				}
+				copy(t481[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec2_self_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11614,15 +11274,7 @@ func (m *Model) loopT489(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec2_self_norm_g(lo, hi, thread int, v [][]float32) {
 	t489, ddec2_self_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t489[i*3072+j*96+k])
-			}
-		}
-		ddec2_self_norm_g[k] = float32(s)
-	}
+	colSums(ddec2_self_norm_g, t489, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT491 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11706,15 +11358,7 @@ func (m *Model) loopT514(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec1_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t514, ddec1_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t514[i*3072+j*96+k])
-			}
-		}
-		ddec1_mlp_norm_g[k] = float32(s)
-	}
+	colSums(ddec1_mlp_norm_g, t514, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT516 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11733,15 +11377,13 @@ func (m *Model) loopDdec1_resid2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT523 computes t523 = t522ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT523(lo, hi, thread int, v [][]float32) {
 	t522, t523 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t523[i*3072+j*768+k*24+l] = t522[i*3072+j*24+k*96+l]
-				}
+				copy(t523[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t522[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -11848,45 +11490,39 @@ func (m *Model) reduceDdec1_cross_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT535 computes t535 = ddec1_cross_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT535(lo, hi, thread int, v [][]float32) {
 	ddec1_cross_v, t535 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t535[i*1536+j*48+k*24+l] = ddec1_cross_v[i*1536+j*24+k*768+l]
-				}
+				copy(t535[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_cross_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT540 computes t540 = ddec1_cross_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT540(lo, hi, thread int, v [][]float32) {
 	ddec1_cross_k, t540 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t540[i*1536+j*48+k*24+l] = ddec1_cross_k[i*1536+j*24+k*768+l]
-				}
+				copy(t540[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_cross_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT545 computes t545 = ddec1_cross_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT545(lo, hi, thread int, v [][]float32) {
 	ddec1_cross_q, t545 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t545[i*3072+j*96+k*24+l] = ddec1_cross_q[i*3072+j*24+k*768+l]
-				}
+				copy(t545[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec1_cross_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -11905,15 +11541,7 @@ func (m *Model) loopT552(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec1_cross_norm_g(lo, hi, thread int, v [][]float32) {
 	t552, ddec1_cross_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t552[i*3072+j*96+k])
-			}
-		}
-		ddec1_cross_norm_g[k] = float32(s)
-	}
+	colSums(ddec1_cross_norm_g, t552, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT554 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -11932,15 +11560,13 @@ func (m *Model) loopDdec1_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT561 computes t561 = t560ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT561(lo, hi, thread int, v [][]float32) {
 	t560, t561 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t561[i*3072+j*768+k*24+l] = t560[i*3072+j*24+k*96+l]
-				}
+				copy(t561[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t560[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12062,45 +11688,39 @@ func (m *Model) ropeDdec1_self_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT575 computes t575 = ddec1_self_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT575(lo, hi, thread int, v [][]float32) {
 	ddec1_self_v, t575 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t575[i*1536+j*48+k*24+l] = ddec1_self_v[i*1536+j*24+k*768+l]
-				}
+				copy(t575[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_self_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT581 computes t581 = ddec1_self_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT581(lo, hi, thread int, v [][]float32) {
 	ddec1_self_k, t581 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t581[i*1536+j*48+k*24+l] = ddec1_self_k[i*1536+j*24+k*768+l]
-				}
+				copy(t581[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec1_self_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT586 computes t586 = ddec1_self_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT586(lo, hi, thread int, v [][]float32) {
 	ddec1_self_q, t586 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t586[i*3072+j*96+k*24+l] = ddec1_self_q[i*3072+j*24+k*768+l]
-				}
+				copy(t586[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec1_self_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12140,15 +11760,7 @@ func (m *Model) loopT594(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec1_self_norm_g(lo, hi, thread int, v [][]float32) {
 	t594, ddec1_self_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t594[i*3072+j*96+k])
-			}
-		}
-		ddec1_self_norm_g[k] = float32(s)
-	}
+	colSums(ddec1_self_norm_g, t594, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT596 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12232,15 +11844,7 @@ func (m *Model) loopT619(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec0_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t619, ddec0_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t619[i*3072+j*96+k])
-			}
-		}
-		ddec0_mlp_norm_g[k] = float32(s)
-	}
+	colSums(ddec0_mlp_norm_g, t619, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT621 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12259,15 +11863,13 @@ func (m *Model) loopDdec0_resid2(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT628 computes t628 = t627ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT628(lo, hi, thread int, v [][]float32) {
 	t627, t628 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t628[i*3072+j*768+k*24+l] = t627[i*3072+j*24+k*96+l]
-				}
+				copy(t628[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t627[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12374,45 +11976,39 @@ func (m *Model) reduceDdec0_cross_k(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT640 computes t640 = ddec0_cross_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT640(lo, hi, thread int, v [][]float32) {
 	ddec0_cross_v, t640 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t640[i*1536+j*48+k*24+l] = ddec0_cross_v[i*1536+j*24+k*768+l]
-				}
+				copy(t640[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_cross_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT645 computes t645 = ddec0_cross_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT645(lo, hi, thread int, v [][]float32) {
 	ddec0_cross_k, t645 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t645[i*1536+j*48+k*24+l] = ddec0_cross_k[i*1536+j*24+k*768+l]
-				}
+				copy(t645[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_cross_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT650 computes t650 = ddec0_cross_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT650(lo, hi, thread int, v [][]float32) {
 	ddec0_cross_q, t650 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t650[i*3072+j*96+k*24+l] = ddec0_cross_q[i*3072+j*24+k*768+l]
-				}
+				copy(t650[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec0_cross_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12431,15 +12027,7 @@ func (m *Model) loopT657(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec0_cross_norm_g(lo, hi, thread int, v [][]float32) {
 	t657, ddec0_cross_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t657[i*3072+j*96+k])
-			}
-		}
-		ddec0_cross_norm_g[k] = float32(s)
-	}
+	colSums(ddec0_cross_norm_g, t657, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT659 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12458,15 +12046,13 @@ func (m *Model) loopDdec0_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT666 computes t666 = t665ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT666(lo, hi, thread int, v [][]float32) {
 	t665, t666 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t666[i*3072+j*768+k*24+l] = t665[i*3072+j*24+k*96+l]
-				}
+				copy(t666[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t665[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12588,45 +12174,39 @@ func (m *Model) ropeDdec0_self_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT680 computes t680 = ddec0_self_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT680(lo, hi, thread int, v [][]float32) {
 	ddec0_self_v, t680 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t680[i*1536+j*48+k*24+l] = ddec0_self_v[i*1536+j*24+k*768+l]
-				}
+				copy(t680[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_self_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT686 computes t686 = ddec0_self_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT686(lo, hi, thread int, v [][]float32) {
 	ddec0_self_k, t686 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t686[i*1536+j*48+k*24+l] = ddec0_self_k[i*1536+j*24+k*768+l]
-				}
+				copy(t686[i*1536+j*48+k*24:i*1536+j*48+k*24+24], ddec0_self_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT691 computes t691 = ddec0_self_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT691(lo, hi, thread int, v [][]float32) {
 	ddec0_self_q, t691 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t691[i*3072+j*96+k*24+l] = ddec0_self_q[i*3072+j*24+k*768+l]
-				}
+				copy(t691[i*3072+j*96+k*24:i*3072+j*96+k*24+24], ddec0_self_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -12666,15 +12246,7 @@ func (m *Model) loopT699(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDdec0_self_norm_g(lo, hi, thread int, v [][]float32) {
 	t699, ddec0_self_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t699[i*3072+j*96+k])
-			}
-		}
-		ddec0_self_norm_g[k] = float32(s)
-	}
+	colSums(ddec0_self_norm_g, t699, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT701 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12732,15 +12304,7 @@ func (m *Model) loopT710(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc_norm_g(lo, hi, thread int, v [][]float32) {
 	t710, denc_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t710[i*3072+j*96+k])
-			}
-		}
-		denc_norm_g[k] = float32(s)
-	}
+	colSums(denc_norm_g, t710, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradDenc2_resid2 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12815,15 +12379,7 @@ func (m *Model) loopT734(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc2_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t734, denc2_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t734[i*3072+j*96+k])
-			}
-		}
-		denc2_mlp_norm_g[k] = float32(s)
-	}
+	colSums(denc2_mlp_norm_g, t734, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT736 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -12842,15 +12398,13 @@ func (m *Model) loopDenc2_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT743 computes t743 = t742ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT743(lo, hi, thread int, v [][]float32) {
 	t742, t743 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t743[i*3072+j*768+k*24+l] = t742[i*3072+j*24+k*96+l]
-				}
+				copy(t743[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t742[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -12969,45 +12523,39 @@ func (m *Model) ropeDenc2_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT757 computes t757 = denc2_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT757(lo, hi, thread int, v [][]float32) {
 	denc2_attn_v, t757 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t757[i*1536+j*48+k*24+l] = denc2_attn_v[i*1536+j*24+k*768+l]
-				}
+				copy(t757[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc2_attn_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT763 computes t763 = denc2_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT763(lo, hi, thread int, v [][]float32) {
 	denc2_attn_k, t763 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t763[i*1536+j*48+k*24+l] = denc2_attn_k[i*1536+j*24+k*768+l]
-				}
+				copy(t763[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc2_attn_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT768 computes t768 = denc2_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT768(lo, hi, thread int, v [][]float32) {
 	denc2_attn_q, t768 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t768[i*3072+j*96+k*24+l] = denc2_attn_q[i*3072+j*24+k*768+l]
-				}
+				copy(t768[i*3072+j*96+k*24:i*3072+j*96+k*24+24], denc2_attn_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13047,15 +12595,7 @@ func (m *Model) loopT776(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc2_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t776, denc2_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t776[i*3072+j*96+k])
-			}
-		}
-		denc2_attn_norm_g[k] = float32(s)
-	}
+	colSums(denc2_attn_norm_g, t776, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT778 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13139,15 +12679,7 @@ func (m *Model) loopT801(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc1_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t801, denc1_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t801[i*3072+j*96+k])
-			}
-		}
-		denc1_mlp_norm_g[k] = float32(s)
-	}
+	colSums(denc1_mlp_norm_g, t801, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT803 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13166,15 +12698,13 @@ func (m *Model) loopDenc1_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT810 computes t810 = t809ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT810(lo, hi, thread int, v [][]float32) {
 	t809, t810 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t810[i*3072+j*768+k*24+l] = t809[i*3072+j*24+k*96+l]
-				}
+				copy(t810[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t809[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -13293,45 +12823,39 @@ func (m *Model) ropeDenc1_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT824 computes t824 = denc1_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT824(lo, hi, thread int, v [][]float32) {
 	denc1_attn_v, t824 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t824[i*1536+j*48+k*24+l] = denc1_attn_v[i*1536+j*24+k*768+l]
-				}
+				copy(t824[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc1_attn_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT830 computes t830 = denc1_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT830(lo, hi, thread int, v [][]float32) {
 	denc1_attn_k, t830 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t830[i*1536+j*48+k*24+l] = denc1_attn_k[i*1536+j*24+k*768+l]
-				}
+				copy(t830[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc1_attn_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT835 computes t835 = denc1_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT835(lo, hi, thread int, v [][]float32) {
 	denc1_attn_q, t835 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t835[i*3072+j*96+k*24+l] = denc1_attn_q[i*3072+j*24+k*768+l]
-				}
+				copy(t835[i*3072+j*96+k*24:i*3072+j*96+k*24+24], denc1_attn_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13371,15 +12895,7 @@ func (m *Model) loopT843(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc1_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t843, denc1_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t843[i*3072+j*96+k])
-			}
-		}
-		denc1_attn_norm_g[k] = float32(s)
-	}
+	colSums(denc1_attn_norm_g, t843, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT845 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13463,15 +12979,7 @@ func (m *Model) loopT868(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc0_mlp_norm_g(lo, hi, thread int, v [][]float32) {
 	t868, denc0_mlp_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t868[i*3072+j*96+k])
-			}
-		}
-		denc0_mlp_norm_g[k] = float32(s)
-	}
+	colSums(denc0_mlp_norm_g, t868, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT870 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13490,15 +12998,13 @@ func (m *Model) loopDenc0_resid1(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT877 computes t877 = t876ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT877(lo, hi, thread int, v [][]float32) {
 	t876, t877 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					t877[i*3072+j*768+k*24+l] = t876[i*3072+j*24+k*96+l]
-				}
+				copy(t877[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t876[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
@@ -13617,45 +13123,39 @@ func (m *Model) ropeDenc0_attn_q(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT891 computes t891 = denc0_attn_vᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT891(lo, hi, thread int, v [][]float32) {
 	denc0_attn_v, t891 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t891[i*1536+j*48+k*24+l] = denc0_attn_v[i*1536+j*24+k*768+l]
-				}
+				copy(t891[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc0_attn_v[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT897 computes t897 = denc0_attn_kᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT897(lo, hi, thread int, v [][]float32) {
 	denc0_attn_k, t897 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 2 {
-				for l := range 24 {
-					t897[i*1536+j*48+k*24+l] = denc0_attn_k[i*1536+j*24+k*768+l]
-				}
+				copy(t897[i*1536+j*48+k*24:i*1536+j*48+k*24+24], denc0_attn_k[i*1536+j*24+k*768:i*1536+j*24+k*768+24])
 			}
 		}
 	}
 }
 
 // transposeT902 computes t902 = denc0_attn_qᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT902(lo, hi, thread int, v [][]float32) {
 	denc0_attn_q, t902 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t902[i*3072+j*96+k*24+l] = denc0_attn_q[i*3072+j*24+k*768+l]
-				}
+				copy(t902[i*3072+j*96+k*24:i*3072+j*96+k*24+24], denc0_attn_q[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13695,15 +13195,7 @@ func (m *Model) loopT910(lo, hi, thread int, v [][]float32) {
 // 96 outputs along axis 2, on a thread of the pool.
 func (m *Model) reduceDenc0_attn_norm_g(lo, hi, thread int, v [][]float32) {
 	t910, denc0_attn_norm_g := v[0], v[1]
-	for k := lo; k < hi; k++ {
-		var s float64 = 0.0
-		for i := range 32 {
-			for j := range 32 {
-				s += float64(t910[i*3072+j*96+k])
-			}
-		}
-		denc0_attn_norm_g[k] = float32(s)
-	}
+	colSums(denc0_attn_norm_g, t910, 1024, 96, lo, hi, false)
 }
 
 // rmsNormGradT912 runs rmsNormGradScaled over rows [lo, hi) of 1024 on a thread of the pool.
@@ -13749,45 +13241,39 @@ func (m *Model) rmsNormEnc0_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc0_attn_q_3 computes enc0_attn_q = t33ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t33, enc0_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_q[i*3072+j*768+k*24+l] = t33[i*3072+j*24+k*96+l]
-				}
+				copy(enc0_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t33[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_k_3 computes enc0_attn_k = t36ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t36, enc0_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_k[i*1536+j*768+k*24+l] = t36[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t36[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc0_attn_v_3 computes enc0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc0_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t39, enc0_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc0_attn_v[i*1536+j*768+k*24+l] = t39[i*1536+j*24+k*48+l]
-				}
+				copy(enc0_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t39[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -13852,15 +13338,13 @@ func (m *Model) batchedEnc0_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT54 computes t54 = t53ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT54(lo, hi, thread int, v [][]float32) {
 	t53, t54 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t54[i*3072+j*96+k*24+l] = t53[i*3072+j*24+k*768+l]
-				}
+				copy(t54[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t53[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -13940,45 +13424,39 @@ func (m *Model) rmsNormEnc1_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc1_attn_q_3 computes enc1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t79, enc1_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_q[i*3072+j*768+k*24+l] = t79[i*3072+j*24+k*96+l]
-				}
+				copy(enc1_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t79[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_k_3 computes enc1_attn_k = t82ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t82, enc1_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_k[i*1536+j*768+k*24+l] = t82[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t82[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc1_attn_v_3 computes enc1_attn_v = t85ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc1_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t85, enc1_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc1_attn_v[i*1536+j*768+k*24+l] = t85[i*1536+j*24+k*48+l]
-				}
+				copy(enc1_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t85[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14043,15 +13521,13 @@ func (m *Model) batchedEnc1_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT98 computes t98 = t97ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT98(lo, hi, thread int, v [][]float32) {
 	t97, t98 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t98[i*3072+j*96+k*24+l] = t97[i*3072+j*24+k*768+l]
-				}
+				copy(t98[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t97[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14131,45 +13607,39 @@ func (m *Model) rmsNormEnc2_attn_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeEnc2_attn_q_3 computes enc2_attn_q = t123ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_q_3(lo, hi, thread int, v [][]float32) {
 	t123, enc2_attn_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_q[i*3072+j*768+k*24+l] = t123[i*3072+j*24+k*96+l]
-				}
+				copy(enc2_attn_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t123[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_k_3 computes enc2_attn_k = t126ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_k_3(lo, hi, thread int, v [][]float32) {
 	t126, enc2_attn_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_k[i*1536+j*768+k*24+l] = t126[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t126[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeEnc2_attn_v_3 computes enc2_attn_v = t129ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeEnc2_attn_v_3(lo, hi, thread int, v [][]float32) {
 	t129, enc2_attn_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					enc2_attn_v[i*1536+j*768+k*24+l] = t129[i*1536+j*24+k*48+l]
-				}
+				copy(enc2_attn_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t129[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14234,15 +13704,13 @@ func (m *Model) batchedEnc2_attn_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT142 computes t142 = t141ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT142(lo, hi, thread int, v [][]float32) {
 	t141, t142 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t142[i*3072+j*96+k*24+l] = t141[i*3072+j*24+k*768+l]
-				}
+				copy(t142[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t141[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14328,45 +13796,39 @@ func (m *Model) rmsNormDec0_self_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_self_q_3 computes dec0_self_q = t177ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_q_3(lo, hi, thread int, v [][]float32) {
 	t177, dec0_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_q[i*3072+j*768+k*24+l] = t177[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t177[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_k_3 computes dec0_self_k = t180ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_k_3(lo, hi, thread int, v [][]float32) {
 	t180, dec0_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_k[i*1536+j*768+k*24+l] = t180[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t180[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_self_v_3 computes dec0_self_v = t183ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_self_v_3(lo, hi, thread int, v [][]float32) {
 	t183, dec0_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_self_v[i*1536+j*768+k*24+l] = t183[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t183[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14413,15 +13875,13 @@ func (m *Model) fusedDec0_self_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT196 computes t196 = t195ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT196(lo, hi, thread int, v [][]float32) {
 	t195, t196 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t196[i*3072+j*96+k*24+l] = t195[i*3072+j*24+k*768+l]
-				}
+				copy(t196[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t195[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14453,45 +13913,39 @@ func (m *Model) rmsNormDec0_cross_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec0_cross_q_3 computes dec0_cross_q = t203ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_q_3(lo, hi, thread int, v [][]float32) {
 	t203, dec0_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_q[i*3072+j*768+k*24+l] = t203[i*3072+j*24+k*96+l]
-				}
+				copy(dec0_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t203[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_k_3 computes dec0_cross_k = t206ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_k_3(lo, hi, thread int, v [][]float32) {
 	t206, dec0_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_k[i*1536+j*768+k*24+l] = t206[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t206[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec0_cross_v_3 computes dec0_cross_v = t209ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec0_cross_v_3(lo, hi, thread int, v [][]float32) {
 	t209, dec0_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec0_cross_v[i*1536+j*768+k*24+l] = t209[i*1536+j*24+k*48+l]
-				}
+				copy(dec0_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t209[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14544,15 +13998,13 @@ func (m *Model) batchedDec0_cross_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT220 computes t220 = t219ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT220(lo, hi, thread int, v [][]float32) {
 	t219, t220 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t220[i*3072+j*96+k*24+l] = t219[i*3072+j*24+k*768+l]
-				}
+				copy(t220[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t219[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14632,45 +14084,39 @@ func (m *Model) rmsNormDec1_self_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_self_q_3 computes dec1_self_q = t250ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_q_3(lo, hi, thread int, v [][]float32) {
 	t250, dec1_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_q[i*3072+j*768+k*24+l] = t250[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t250[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_k_3 computes dec1_self_k = t253ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_k_3(lo, hi, thread int, v [][]float32) {
 	t253, dec1_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_k[i*1536+j*768+k*24+l] = t253[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t253[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_self_v_3 computes dec1_self_v = t256ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_self_v_3(lo, hi, thread int, v [][]float32) {
 	t256, dec1_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_self_v[i*1536+j*768+k*24+l] = t256[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t256[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14717,15 +14163,13 @@ func (m *Model) fusedDec1_self_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT269 computes t269 = t268ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT269(lo, hi, thread int, v [][]float32) {
 	t268, t269 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t269[i*3072+j*96+k*24+l] = t268[i*3072+j*24+k*768+l]
-				}
+				copy(t269[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t268[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14757,45 +14201,39 @@ func (m *Model) rmsNormDec1_cross_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec1_cross_q_3 computes dec1_cross_q = t276ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_q_3(lo, hi, thread int, v [][]float32) {
 	t276, dec1_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_q[i*3072+j*768+k*24+l] = t276[i*3072+j*24+k*96+l]
-				}
+				copy(dec1_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t276[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_k_3 computes dec1_cross_k = t279ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_k_3(lo, hi, thread int, v [][]float32) {
 	t279, dec1_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_k[i*1536+j*768+k*24+l] = t279[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t279[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec1_cross_v_3 computes dec1_cross_v = t282ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec1_cross_v_3(lo, hi, thread int, v [][]float32) {
 	t282, dec1_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec1_cross_v[i*1536+j*768+k*24+l] = t282[i*1536+j*24+k*48+l]
-				}
+				copy(dec1_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t282[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -14848,15 +14286,13 @@ func (m *Model) batchedDec1_cross_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT293 computes t293 = t292ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT293(lo, hi, thread int, v [][]float32) {
 	t292, t293 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t293[i*3072+j*96+k*24+l] = t292[i*3072+j*24+k*768+l]
-				}
+				copy(t293[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t292[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -14936,45 +14372,39 @@ func (m *Model) rmsNormDec2_self_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_self_q_3 computes dec2_self_q = t323ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_q_3(lo, hi, thread int, v [][]float32) {
 	t323, dec2_self_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_q[i*3072+j*768+k*24+l] = t323[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_self_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t323[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_k_3 computes dec2_self_k = t326ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_k_3(lo, hi, thread int, v [][]float32) {
 	t326, dec2_self_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_k[i*1536+j*768+k*24+l] = t326[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t326[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_self_v_3 computes dec2_self_v = t329ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_self_v_3(lo, hi, thread int, v [][]float32) {
 	t329, dec2_self_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_self_v[i*1536+j*768+k*24+l] = t329[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_self_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t329[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -15021,15 +14451,13 @@ func (m *Model) fusedDec2_self_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT342 computes t342 = t341ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT342(lo, hi, thread int, v [][]float32) {
 	t341, t342 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t342[i*3072+j*96+k*24+l] = t341[i*3072+j*24+k*768+l]
-				}
+				copy(t342[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t341[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}
@@ -15061,45 +14489,39 @@ func (m *Model) rmsNormDec2_cross_norm_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeDec2_cross_q_3 computes dec2_cross_q = t349ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_q_3(lo, hi, thread int, v [][]float32) {
 	t349, dec2_cross_q := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 4 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_q[i*3072+j*768+k*24+l] = t349[i*3072+j*24+k*96+l]
-				}
+				copy(dec2_cross_q[i*3072+j*768+k*24:i*3072+j*768+k*24+24], t349[i*3072+j*24+k*96:i*3072+j*24+k*96+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_k_3 computes dec2_cross_k = t352ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_k_3(lo, hi, thread int, v [][]float32) {
 	t352, dec2_cross_k := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_k[i*1536+j*768+k*24+l] = t352[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_k[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t352[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
 }
 
 // transposeDec2_cross_v_3 computes dec2_cross_v = t355ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeDec2_cross_v_3(lo, hi, thread int, v [][]float32) {
 	t355, dec2_cross_v := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 2 {
 			for k := range 32 {
-				for l := range 24 {
-					dec2_cross_v[i*1536+j*768+k*24+l] = t355[i*1536+j*24+k*48+l]
-				}
+				copy(dec2_cross_v[i*1536+j*768+k*24:i*1536+j*768+k*24+24], t355[i*1536+j*24+k*48:i*1536+j*24+k*48+24])
 			}
 		}
 	}
@@ -15152,15 +14574,13 @@ func (m *Model) batchedDec2_cross_context_3(lo, hi, thread int, v [][]float32) {
 }
 
 // transposeT366 computes t366 = t365ᵀ[0,2,1,3] over [lo, hi) of its
-// outermost loop (32), on a thread of the pool.
+// outermost loop (32), a row of 24 at a time, on a thread of the pool.
 func (m *Model) transposeT366(lo, hi, thread int, v [][]float32) {
 	t365, t366 := v[0], v[1]
 	for i := lo; i < hi; i++ {
 		for j := range 32 {
 			for k := range 4 {
-				for l := range 24 {
-					t366[i*3072+j*96+k*24+l] = t365[i*3072+j*24+k*768+l]
-				}
+				copy(t366[i*3072+j*96+k*24:i*3072+j*96+k*24+24], t365[i*3072+j*24+k*768:i*3072+j*24+k*768+24])
 			}
 		}
 	}

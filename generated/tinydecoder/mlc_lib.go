@@ -120,10 +120,7 @@ func softmax[T float](out, x []T, outer, n, inner int, logSoftmax bool) {
 			}
 			if inner == 1 && !logSoftmax { // a contiguous row: the exps once, then scale
 				row := out[base : base+n]
-				s := expShiftRow(row, x[base:base+n], m)
-				for j, e := range row {
-					row[j] = T(float64(e) / s)
-				}
+				divRow(row, expShiftRow(row, x[base:base+n], m))
 				continue
 			}
 			s := 0.0
@@ -149,6 +146,10 @@ func softmaxGrad[T float](out, y, dy []T, outer, n, inner int, logSoftmax bool) 
 	for o := range outer {
 		for i := range inner {
 			base := o*n*inner + i
+			if inner == 1 && !logSoftmax { // a contiguous row
+				softmaxGradRow(out[base:base+n], y[base:base+n], dy[base:base+n])
+				continue
+			}
 			s := 0.0
 			for j := range n {
 				if logSoftmax {
@@ -169,8 +170,50 @@ func softmaxGrad[T float](out, y, dy []T, outer, n, inner int, logSoftmax bool) 
 	}
 }
 
+// softmaxGradRow is softmaxGrad's contiguous row: y ⊙ (dy − Σ dy⊙y), the
+// sum in float64. float32 rows go through the vector kernels (dotVec32,
+// whose sum is reordered; smGradVec32, bit for bit this loop).
+func softmaxGradRow[T float](out, y, dy []T) {
+	s, ok := 0.0, false
+	if y32, is32 := any(y).([]float32); is32 {
+		s, ok = dotVec32(any(dy).([]float32), y32)
+	}
+	if !ok {
+		for j, v := range dy {
+			s += float64(v) * float64(y[j])
+		}
+	}
+	done := 0
+	if o32, is32 := any(out).([]float32); is32 {
+		done = smGradVec32(o32, any(y).([]float32), any(dy).([]float32), s)
+	}
+	for j := done; j < len(y); j++ {
+		out[j] = T(float64(y[j]) * (float64(dy[j]) - s))
+	}
+}
+
+// divRow sets row[i] = T(float64(row[i])/s), softmax's normalisation.
+// float32 rows go through the vector kernel (rowDivVec32), bit for bit
+// this loop.
+func divRow[T float](row []T, s float64) {
+	done := 0
+	if r32, ok := any(row).([]float32); ok {
+		done = rowDivVec32(r32, s)
+	}
+	for j := done; j < len(row); j++ {
+		row[j] = T(float64(row[j]) / s)
+	}
+}
+
 // rowStats is the mean and 1/√(var+eps) of one row, biased variance.
+// float32 rows go through the vector kernel (rowStatsVec32, among the
+// kernels' files) when the CPU has one.
 func rowStats[T float](x []T, eps float64) (mean, rstd float64) {
+	if x32, ok := any(x).([]float32); ok {
+		if mean, rstd, ok := rowStatsVec32(x32, eps); ok {
+			return mean, rstd
+		}
+	}
 	for _, v := range x {
 		mean += float64(v)
 	}
@@ -227,7 +270,12 @@ func layerNormAffine[T float](y, xhat, x, gamma, beta []T, rows, d int, eps floa
 		if xhat != nil {
 			hr = xhat[r*d : r*d+d]
 		}
-		for j, v := range xr {
+		done := 0
+		if y32, ok := any(yr).([]float32); ok { // the vector kernel first (lnAffineVec32), bit for bit this loop
+			done = lnAffineVec32(y32, any(hr).([]float32), any(xr).([]float32), any(gamma).([]float32), any(beta).([]float32), mean, rstd)
+		}
+		for j := done; j < d; j++ {
+			v := xr[j]
 			h := T((float64(v) - mean) * rstd)
 			if hr != nil {
 				hr[j] = h
@@ -244,25 +292,40 @@ func layerNormGradScaled[T float](dx, x, dh, gamma []T, rows, d int, eps float64
 	for r := range rows {
 		xr, hr, or := x[r*d:r*d+d], dh[r*d:r*d+d], dx[r*d:r*d+d]
 		mean, rstd := rowStats(xr, eps)
-		mdy, mdyx := 0.0, 0.0
-		for j, v := range xr {
-			dy := float64(hr[j] * gamma[j])
-			xh := (float64(v) - mean) * rstd
-			mdy += dy
-			mdyx += dy * xh
+		mdy, mdyx, ok := 0.0, 0.0, false
+		if x32, is32 := any(xr).([]float32); is32 {
+			mdy, mdyx, ok = lnGradSumsVec32(x32, any(hr).([]float32), any(gamma).([]float32), mean, rstd)
+		}
+		if !ok {
+			for j, v := range xr {
+				dy := float64(hr[j] * gamma[j])
+				xh := (float64(v) - mean) * rstd
+				mdy += dy
+				mdyx += dy * xh
+			}
 		}
 		mdy /= float64(d)
 		mdyx /= float64(d)
-		for j, v := range xr {
+		done := 0
+		if o32, ok := any(or).([]float32); ok { // the vector kernel first (lnGradVec32), bit for bit this loop
+			done = lnGradVec32(o32, any(xr).([]float32), any(hr).([]float32), any(gamma).([]float32), mean, rstd, mdy, mdyx)
+		}
+		for j := done; j < d; j++ {
 			dy := float64(hr[j] * gamma[j])
-			xh := (float64(v) - mean) * rstd
+			xh := (float64(xr[j]) - mean) * rstd
 			or[j] = T((dy - mdy - xh*mdyx) * rstd)
 		}
 	}
 }
 
-// rmsScale is 1/√(mean(x²) + eps) of one row.
+// rmsScale is 1/√(mean(x²) + eps) of one row. float32 rows sum on the
+// vector kernel (sumSqVec32) when the CPU has one.
 func rmsScale[T float](x []T, eps float64) float64 {
+	if x32, ok := any(x).([]float32); ok {
+		if ss, ok := sumSqVec32(x32); ok {
+			return 1 / math.Sqrt(ss/float64(len(x))+eps)
+		}
+	}
 	ss := 0.0
 	for _, v := range x {
 		ss += float64(v) * float64(v)
@@ -610,15 +673,15 @@ func cacheWrite[T float](c, x []T, t, s, d int) {
 // product does), the rest, masked, weight 0.
 func maskedSoftmax[T float](row []T, vis int, scale float64) {
 	c := T(scale)
-	m := math.Inf(-1)
-	for i, x := range row[:vis] {
-		row[i] = x * c
+	m, done := math.Inf(-1), 0
+	if r32, ok := any(row).([]float32); ok { // the vector kernel first (scaleMaxVec32)
+		m, done = scaleMaxVec32(r32[:vis], float32(c))
+	}
+	for i := done; i < vis; i++ {
+		row[i] *= c
 		m = maxNaN(m, float64(row[i]))
 	}
-	s := expShiftRow(row[:vis], row[:vis], m)
-	for i, x := range row[:vis] {
-		row[i] = T(float64(x) / s)
-	}
+	divRow(row[:vis], expShiftRow(row[:vis], row[:vis], m))
 	clear(row[vis:])
 }
 
@@ -651,6 +714,9 @@ func geluGradRow[T float](dst, x, dy []T) {
 func expShiftRow[T float](dst, x []T, m float64) float64 {
 	s := 0.0
 	if d, ok := any(dst).([]float32); ok && expShiftVec32(d, any(x).([]float32), float32(m)) {
+		if s, ok := sumVec32(d[:len(x)]); ok {
+			return s
+		}
 		for _, e := range d[:len(x)] {
 			s += float64(e)
 		}

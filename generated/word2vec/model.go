@@ -734,14 +734,10 @@ func (m *Model) update() error {
 	dU := m.grads[131072:262144] // f32[2048,64]
 
 	// V −= hyper_lr · dV  (models/word2vec/word2vec.go:54)
-	for i := range 131072 {
-		V[i] = float32(float64(V[i]) - float64(hyper_lr[0])*float64(dV[i]))
-	}
+	sgdRow32(V, dV, float64(hyper_lr[0]), 1)
 
 	// U −= hyper_lr · dU  (models/word2vec/word2vec.go:55)
-	for i := range 131072 {
-		U[i] = float32(float64(U[i]) - float64(hyper_lr[0])*float64(dU[i]))
-	}
+	sgdRow32(U, dU, float64(hyper_lr[0]), 1)
 	return nil
 }
 
