@@ -13,7 +13,7 @@ var LowpPath = lowpBest()
 func lowpRuns(p string) bool {
 	switch p {
 	case "avx512":
-		return hasAVX512F()
+		return hasAVX512()
 	case "avx2":
 		return hasAVX2FMA()
 	}
@@ -22,24 +22,12 @@ func lowpRuns(p string) bool {
 
 func lowpBest() string {
 	switch {
-	case hasAVX512F():
+	case hasAVX512():
 		return "avx512"
 	case hasAVX2FMA():
 		return "avx2"
 	}
 	return "go"
-}
-
-// hasAVX512F reports whether the CPU has AVX-512 F and the OS saves the
-// opmask and ZMM state (XCR0 bits 5–7) besides XMM and YMM.
-func hasAVX512F() bool {
-	if !hasAVX2FMA() {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx512f = 1 << 16
-	xcr0, _ := xgetbv()
-	return ebx7&avx512f != 0 && xcr0&0xe6 == 0xe6
 }
 
 // gemvI8Vec runs the SIMD kernel on the leading columns of y it covers and
