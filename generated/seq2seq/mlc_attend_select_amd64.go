@@ -6,29 +6,16 @@ package seq2seq
 
 import "math"
 
-// dotBest is the best attention kernel set the CPU and the OS support:
-// AVX-512F needs CPUID.7.EBX bit 16 and XCR0 showing the opmask and ZMM
-// state saved (bits 5–7) on top of AVX2 and FMA with the YMM state.
+// dotBest is the best attention kernel set the CPU and the OS support,
+// by the same CPUID and XGETBV checks as the GEMM kernels' sets.
 func dotBest() int {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return dotPortable
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
-	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return dotPortable
-	}
-	xcr0, _ := xgetbv()
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx2, avx512f = 1 << 5, 1 << 16
 	switch {
-	case xcr0&6 != 6 || ebx7&avx2 == 0:
-		return dotPortable
-	case xcr0&0xe0 == 0xe0 && ebx7&avx512f != 0:
+	case hasAVX512():
 		return dotAVX512
+	case hasAVX2FMA():
+		return dotAVX2
 	}
-	return dotAVX2
+	return dotPortable
 }
 
 // sdotRowsVec computes dotRows over the leading columns a vector kernel
@@ -61,87 +48,51 @@ func ddotRowsVec(q, k []float64, ldk int, w []float64) int {
 	return 0
 }
 
-// saxpyRowsVec computes axpyRows over the leading columns the vector
-// kernels cover, in blocks of up to four vectors, and returns how many
-// that is. len(w) > 0.
-func saxpyRowsVec(w, v []float32, ldv int, o []float32) int {
-	if dotPath < dotAVX2 {
-		return 0
-	}
-	c := 0
-	if dotPath >= dotAVX512 {
-		for len(o)-c >= 16 {
-			nv := min(4, (len(o)-c)/16)
-			cs := o[c : c+16*nv]
-			switch nv {
-			case 1:
-				saxpyRows1AVX512(w, v[c:], ldv, cs)
-			case 2:
-				saxpyRows2AVX512(w, v[c:], ldv, cs)
-			case 3:
-				saxpyRows3AVX512(w, v[c:], ldv, cs)
-			default:
-				saxpyRows4AVX512(w, v[c:], ldv, cs)
-			}
-			c += 16 * nv
-		}
-	}
-	for len(o)-c >= 8 {
-		nv := min(4, (len(o)-c)/8)
-		cs := o[c : c+8*nv]
-		switch nv {
-		case 1:
-			saxpyRows1AVX2(w, v[c:], ldv, cs)
-		case 2:
-			saxpyRows2AVX2(w, v[c:], ldv, cs)
-		case 3:
-			saxpyRows3AVX2(w, v[c:], ldv, cs)
-		default:
-			saxpyRows4AVX2(w, v[c:], ldv, cs)
-		}
-		c += 8 * nv
+// axpyKernels are the axpyRows kernels of one width: [n-1] covers n
+// vectors of lanes columns.
+type axpyKernels[T floatT] struct {
+	lanes int
+	k     [4]func(w, v []T, ldv int, o []T)
+}
+
+var (
+	saxpy512 = axpyKernels[float32]{16, [4]func(w, v []float32, ldv int, o []float32){saxpyRows1AVX512, saxpyRows2AVX512, saxpyRows3AVX512, saxpyRows4AVX512}}
+	saxpy2   = axpyKernels[float32]{8, [4]func(w, v []float32, ldv int, o []float32){saxpyRows1AVX2, saxpyRows2AVX2, saxpyRows3AVX2, saxpyRows4AVX2}}
+	daxpy512 = axpyKernels[float64]{8, [4]func(w, v []float64, ldv int, o []float64){daxpyRows1AVX512, daxpyRows2AVX512, daxpyRows3AVX512, daxpyRows4AVX512}}
+	daxpy2   = axpyKernels[float64]{4, [4]func(w, v []float64, ldv int, o []float64){daxpyRows1AVX2, daxpyRows2AVX2, daxpyRows3AVX2, daxpyRows4AVX2}}
+)
+
+// run computes axpyRows over columns c… of o in blocks of up to four
+// vectors while a whole vector is left, and returns the next column.
+func (a *axpyKernels[T]) run(w, v []T, ldv int, o []T, c int) int {
+	for len(o)-c >= a.lanes {
+		nv := min(4, (len(o)-c)/a.lanes)
+		a.k[nv-1](w, v[c:], ldv, o[c:c+a.lanes*nv])
+		c += a.lanes * nv
 	}
 	return c
 }
 
+// saxpyRowsVec computes axpyRows over the leading columns the vector
+// kernels cover (the widest first) and returns how many that is.
+// len(w) > 0.
+func saxpyRowsVec(w, v []float32, ldv int, o []float32) int {
+	return axpyRowsVec(w, v, ldv, o, &saxpy512, &saxpy2)
+}
+
 func daxpyRowsVec(w, v []float64, ldv int, o []float64) int {
+	return axpyRowsVec(w, v, ldv, o, &daxpy512, &daxpy2)
+}
+
+func axpyRowsVec[T floatT](w, v []T, ldv int, o []T, wide, narrow *axpyKernels[T]) int {
 	if dotPath < dotAVX2 {
 		return 0
 	}
 	c := 0
 	if dotPath >= dotAVX512 {
-		for len(o)-c >= 8 {
-			nv := min(4, (len(o)-c)/8)
-			cs := o[c : c+8*nv]
-			switch nv {
-			case 1:
-				daxpyRows1AVX512(w, v[c:], ldv, cs)
-			case 2:
-				daxpyRows2AVX512(w, v[c:], ldv, cs)
-			case 3:
-				daxpyRows3AVX512(w, v[c:], ldv, cs)
-			default:
-				daxpyRows4AVX512(w, v[c:], ldv, cs)
-			}
-			c += 8 * nv
-		}
+		c = wide.run(w, v, ldv, o, c)
 	}
-	for len(o)-c >= 4 {
-		nv := min(4, (len(o)-c)/4)
-		cs := o[c : c+4*nv]
-		switch nv {
-		case 1:
-			daxpyRows1AVX2(w, v[c:], ldv, cs)
-		case 2:
-			daxpyRows2AVX2(w, v[c:], ldv, cs)
-		case 3:
-			daxpyRows3AVX2(w, v[c:], ldv, cs)
-		default:
-			daxpyRows4AVX2(w, v[c:], ldv, cs)
-		}
-		c += 4 * nv
-	}
-	return c
+	return narrow.run(w, v, ldv, o, c)
 }
 
 // sscaleMaxVec scales the leading multiple of 8 elements of x in place and

@@ -9,20 +9,16 @@ import "math"
 // rowsBest is the best row-kernel path the CPU and the OS support.
 var rowsBest = rowsDetect()
 
-// rowsDetect reports rowsAVX512 when CPUID shows AVX-512F and XCR0 shows
-// that the OS saves the opmask and all 32 ZMM registers (bits 5, 6 and 7)
-// besides the XMM and YMM state, rowsAVX2 when AVX2 and FMA are usable,
-// and rowsGo otherwise.
+// rowsDetect reports the widest row kernels the CPU and the OS support,
+// by the GEMM kernels' checks (hasAVX512, hasAVX2FMA).
 func rowsDetect() int {
-	if !hasAVX2FMA() {
-		return rowsGo
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx512f = 1 << 16
-	if xcr0, _ := xgetbv(); ebx7&avx512f != 0 && xcr0&0xe6 == 0xe6 {
+	switch {
+	case hasAVX512():
 		return rowsAVX512
+	case hasAVX2FMA():
+		return rowsAVX2
 	}
-	return rowsAVX2
+	return rowsGo
 }
 
 //go:noescape
