@@ -434,6 +434,7 @@ func importModel(mp *onnxpb.ModelProto, dir, source string, opts Options) (*Mode
 		m.Outputs = append(m.Outputs, vi.GetName())
 	}
 	fuseGELU(im.g, float)
+	fuseCausalMask(im.g)
 	// Initializers nothing reads (unused ones, BatchNorm's running
 	// statistics, which are constants) are not parameters.
 	uses := im.g.Uses()
