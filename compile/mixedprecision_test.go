@@ -7,31 +7,17 @@ import (
 	"github.com/mlc-dev/mlc/compile"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/internal/testutil"
-	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/runtime"
 )
 
 // mixedProgram compiles the small gpt for training, with bf16 rounding
 // points when bf16.
 func mixedProgram(t *testing.T, bf16 bool) (*graph.Program, map[string]runtime.JSONTensor) {
-	t.Helper()
-	e, err := models.Lookup("gpt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := e.Config(quantConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := compile.Options{Float: graph.F32}
+	var o compile.Options
 	if bf16 {
 		o.Precision = graph.BF16
 	}
-	res, err := compile.Zoo("gpt", quantConfig, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Program, compile.ExampleInputs(res.Program, e.Example(cfg), 3)
+	return smallGPT(t, o)
 }
 
 // TestMixedPrecisionInterpreter: with bf16 mixed precision every matrix

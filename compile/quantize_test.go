@@ -19,8 +19,9 @@ import (
 
 const quantConfig = "vocab=64,ctx=8,d=32,heads=2,layers=2,ffn=128,batch=1" // widths 32, 64 and 128: every SIMD kernel runs
 
-// quantProgram compiles the small gpt with weights stored as dt (Invalid: f32).
-func quantProgram(t *testing.T, dt graph.DType) (*graph.Program, map[string]runtime.JSONTensor) {
+// smallGPT compiles the small gpt in f32 with the options o adds (Float
+// is set here), and returns it with example inputs.
+func smallGPT(t *testing.T, o compile.Options) (*graph.Program, map[string]runtime.JSONTensor) {
 	t.Helper()
 	e, err := models.Lookup("gpt")
 	if err != nil {
@@ -30,11 +31,17 @@ func quantProgram(t *testing.T, dt graph.DType) (*graph.Program, map[string]runt
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Zoo("gpt", quantConfig, compile.Options{Float: graph.F32, Decode: "on", Weights: dt})
+	o.Float = graph.F32
+	res, err := compile.Zoo("gpt", quantConfig, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res.Program, compile.ExampleInputs(res.Program, e.Example(cfg), 3)
+}
+
+// quantProgram compiles the small gpt with weights stored as dt (Invalid: f32).
+func quantProgram(t *testing.T, dt graph.DType) (*graph.Program, map[string]runtime.JSONTensor) {
+	return smallGPT(t, compile.Options{Decode: "on", Weights: dt})
 }
 
 // relErr is max |got − want| / max |want|.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/mlc-dev/mlc/internal/testutil"
@@ -16,15 +15,7 @@ const tinyLMConfig = "vocab=300,ctx=32,d=32,heads=2,layers=2,ffn=64,batch=8"
 // themselves are tested in package mechinterp.
 func TestProbeSAEPipeline(t *testing.T) {
 	testutil.Long(t, "trains a language model")
-	root := t.TempDir()
-	corpus, ckpt := filepath.Join(root, "corpus"), filepath.Join(root, "lm")
-	if err := testutil.WriteGoCorpus(corpus); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errs := runCLI("train", "-model", "gpt", "-config", tinyLMConfig, "-data", corpus, "-steps", "40", "-lr", "0.01", "-ckpt", ckpt)
-	if code != 0 {
-		t.Fatalf("training the tiny model: exit %d: %s", code, errs)
-	}
+	corpus, ckpt := trainOnGoCorpus(t, "gpt", tinyLMConfig, "-steps", "40", "-lr", "0.01")
 	t.Run("ProbeTask", func(t *testing.T) { testProbeTask(t, ckpt, corpus) })
 	t.Run("SAE", func(t *testing.T) { testSAE(t, ckpt, corpus) })
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +11,23 @@ import (
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
 )
+
+// trainOnGoCorpus writes the Go-source corpus into a temporary directory
+// and trains model there with mlc train's args added; it returns the
+// corpus and the checkpoint directory.
+func trainOnGoCorpus(t *testing.T, model, config string, args ...string) (corpus, ckpt string) {
+	t.Helper()
+	root := t.TempDir()
+	corpus, ckpt = filepath.Join(root, "corpus"), filepath.Join(root, "lm")
+	if err := testutil.WriteGoCorpus(corpus); err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"train", "-model", model, "-config", config, "-data", corpus, "-ckpt", ckpt}, args...)
+	if code, _, errs := runCLI(args...); code != 0 {
+		t.Fatalf("training %s: exit %d: %s", model, code, errs)
+	}
+	return corpus, ckpt
+}
 
 // runCLI runs the CLI in-process and returns exit code, stdout and stderr.
 func runCLI(args ...string) (int, string, string) {

@@ -14,15 +14,8 @@ import (
 // value is a one-line error before any work.
 func TestTrainPrecisionBF16(t *testing.T) {
 	testutil.Long(t, "trains a language model")
-	root := t.TempDir()
-	corpus, ckpt := filepath.Join(root, "corpus"), filepath.Join(root, "lm")
-	if err := testutil.WriteGoCorpus(corpus); err != nil {
-		t.Fatal(err)
-	}
 	config := "vocab=300,ctx=16,d=32,heads=2,layers=1,ffn=64,batch=2"
-	if code, _, errs := runCLI("train", "-model", "gpt", "-config", config, "-data", corpus, "-steps", "4", "-until", "2", "-precision", "bf16", "-ckpt", ckpt); code != 0 {
-		t.Fatalf("training: exit %d: %s", code, errs)
-	}
+	_, ckpt := trainOnGoCorpus(t, "gpt", config, "-steps", "4", "-until", "2", "-precision", "bf16")
 	_, st, err := train.LoadCheckpoint(filepath.Join(ckpt, train.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)

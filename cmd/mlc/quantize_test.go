@@ -59,15 +59,9 @@ func TestStatsPrecisions(t *testing.T) {
 // weights; bad flags are one-line errors.
 func TestQuantizeCheckpoint(t *testing.T) {
 	testutil.Long(t, "trains a language model")
-	root := t.TempDir()
-	corpus, ckpt := filepath.Join(root, "corpus"), filepath.Join(root, "lm")
-	if err := testutil.WriteGoCorpus(corpus); err != nil {
-		t.Fatal(err)
-	}
 	config := "vocab=300,ctx=16,d=32,heads=2,layers=1,ffn=64,batch=2"
-	if code, _, errs := runCLI("train", "-model", "gpt", "-config", config, "-data", corpus, "-steps", "3", "-ckpt", ckpt); code != 0 {
-		t.Fatalf("training: exit %d: %s", code, errs)
-	}
+	_, ckpt := trainOnGoCorpus(t, "gpt", config, "-steps", "3")
+	root := t.TempDir()
 	ck, err := safetensors.LoadCheckpoint(filepath.Join(ckpt, "checkpoint.safetensors"))
 	if err != nil {
 		t.Fatal(err)
