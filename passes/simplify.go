@@ -195,18 +195,31 @@ var simplifyRules = []rule{
 		return nil
 	}},
 	// MatMul of a transposed operand uses the transposed kernel instead of
-	// materialising the transpose: (Aᵀ)·B = MatMul(A, B, transA).
+	// materialising the transpose: (Aᵀ)·B = MatMul(A, B, transA). A
+	// permutation that also moves leading axes, such as PyTorch's k.permute(0,
+	// 2, 3, 1) for q·kᵀ, becomes the one that keeps the last axis last (the
+	// permutation with its last two entries exchanged: here (0, 2, 1, 3), a
+	// copy of whole rows) and the transposed kernel, the form the DSL writes
+	// and fused attention recognises.
 	{"matmul-transpose", func(rw *rewriter, n *graph.Node) *graph.Node {
 		if n.Op != graph.OpMatMul {
 			return nil
 		}
 		for i, x := range n.Inputs {
-			if x.Op != graph.OpTranspose || !swapsLastTwo(x.Attrs.Perm) {
+			p := x.Attrs.Perm
+			r := len(p)
+			if x.Op != graph.OpTranspose || r < 2 || p[r-2] != r-1 {
 				continue
+			}
+			y := x.Inputs[0]
+			if !swapsLastTwo(p) {
+				q := slices.Clone(p)
+				q[r-2], q[r-1] = q[r-1], q[r-2]
+				y = rw.node(graph.OpTranspose, graph.Attrs{Perm: q}, y)
 			}
 			a := n.Attrs.Clone()
 			ins := slices.Clone(n.Inputs)
-			ins[i] = x.Inputs[0]
+			ins[i] = y
 			if i == 0 {
 				a.TransA = !a.TransA
 			} else {
