@@ -220,6 +220,20 @@ func (g *Graph) Uses() map[*Node][]*Node {
 	return uses
 }
 
+// Read reports the nodes that another node or an output reads.
+func (g *Graph) Read() map[*Node]bool {
+	read := make(map[*Node]bool, len(g.Nodes))
+	for _, n := range g.Nodes {
+		for _, x := range n.Inputs {
+			read[x] = true
+		}
+	}
+	for _, o := range g.Outputs {
+		read[o.Node] = true
+	}
+	return read
+}
+
 // Roots lists the nodes a caller can observe: outputs, loss, gradients and
 // effect (update) nodes. Dead-code elimination keeps exactly what they reach.
 func (g *Graph) Roots() []*Node {

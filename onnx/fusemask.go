@@ -16,7 +16,7 @@ import "github.com/mlc-dev/mlc/graph"
 // place (Where broadcasts the [T, S] mask over the leading axes).
 func fuseCausalMask(g *graph.Graph) {
 	uses := g.Uses()
-	out := map[*graph.Node]bool{}
+	out := map[*graph.Node]bool{} // outputs: their value must stay a constant
 	for _, o := range g.Outputs {
 		out[o.Node] = true
 	}

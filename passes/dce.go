@@ -46,14 +46,6 @@ func pruneBackward(g *graph.Graph) int {
 // PruneInputs removes Input nodes nothing reads, so an entry point asks only
 // for what it uses (Predict does not take the training targets).
 func PruneInputs(g *graph.Graph) (removed int) {
-	used := map[*graph.Node]bool{}
-	for _, n := range g.Nodes {
-		for _, x := range n.Inputs {
-			used[x] = true
-		}
-	}
-	for _, o := range g.Outputs {
-		used[o.Node] = true
-	}
+	used := g.Read()
 	return g.Remove(func(n *graph.Node) bool { return n.Op == graph.OpInput && !used[n] })
 }

@@ -238,15 +238,7 @@ func Quantize(prog *graph.Program, o QuantizeOptions) ([]string, error) {
 		}
 		g.Renumber()
 		// Drop the f32 weights nothing reads any more.
-		used := map[*graph.Node]bool{}
-		for _, n := range g.Nodes {
-			for _, x := range n.Inputs {
-				used[x] = true
-			}
-		}
-		for _, out := range g.Outputs {
-			used[out.Node] = true
-		}
+		used := g.Read()
 		g.Remove(func(n *graph.Node) bool {
 			return n.Op == graph.OpParam && n.Type.DType == graph.F32 && !used[n] && (convs[fmt.Sprint(n.Name, false)] != nil || convs[fmt.Sprint(n.Name, true)] != nil)
 		})
