@@ -192,17 +192,45 @@ func TestDirectEdges(t *testing.T) {
 		if f32Kernels.direct == nil {
 			t.Skip("no direct kernels in this variant")
 		}
-		t.Run("f32", func(t *testing.T) { checkDirectEdges[float32](t) })
-		t.Run("f64", func(t *testing.T) { checkDirectEdges[float64](t) })
+		ms, ns := seq(1, 7), seq(1, 40)
+		t.Run("f32", func(t *testing.T) { checkDirect[float32](t, ms, ns, []int{1, 2, 5}) })
+		t.Run("f64", func(t *testing.T) { checkDirect[float64](t, ms, ns, []int{1, 2, 5}) })
 	})
 }
 
-func checkDirectEdges[T Float](t *testing.T) {
+// TestGemvEdges runs one-row products (and the one-row tile under six
+// more rows) on the direct path, where the one-row kernels (gemv.go) cover
+// every whole vector and the masked tile the rest: widths that need every
+// kernel width of both vector sizes, with and without a remainder.
+func TestGemvEdges(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		if f32Kernels.direct == nil {
+			t.Skip("no direct kernels in this variant")
+		}
+		ms := []int{1, 7}
+		ns := []int{1, 8, 15, 16, 17, 31, 32, 48, 63, 64, 65, 96, 127, 128, 129, 191, 255, 256, 383, 384, 385, 400, 511, 512, 513, 777}
+		ks := []int{1, 2, 37}
+		t.Run("f32", func(t *testing.T) { checkDirect[float32](t, ms, ns, ks) })
+		t.Run("f64", func(t *testing.T) { checkDirect[float64](t, ms, ns, ks) })
+	})
+}
+
+func seq(lo, hi int) []int {
+	var s []int
+	for i := lo; i <= hi; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+// checkDirect runs gemmDirect on every m×n·n×k of the lists, A plain and
+// transposed, C set and accumulated, against a float64 reference.
+func checkDirect[T Float](t *testing.T, ms, ns, ks []int) {
 	r := rand.New(rand.NewPCG(5, 6))
 	e := eps[T]()
-	for m := 1; m <= 7; m++ {
-		for n := 1; n <= 40; n++ {
-			for _, k := range []int{1, 2, 5} {
+	for _, m := range ms {
+		for _, n := range ns {
+			for _, k := range ks {
 				for _, transA := range []bool{false, true} {
 					for _, accum := range []bool{false, true} {
 						ar, ac := m, k

@@ -37,7 +37,7 @@ func TestQMatMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 1))
 	for _, path := range lowpPaths(t) {
 		for _, m := range []int{1, 3} {
-			for _, n := range []int{1, 31, 32, 33, 64, 65, 100, 128, 200} {
+			for _, n := range []int{1, 31, 32, 33, 64, 65, 100, 128, 200, 255, 256, 257, 320, 513, 800} {
 				for _, k := range []int{1, 2, 3, 17, 128} {
 					for _, transB := range []bool{false, true} {
 						x := make([]float32, m*k)

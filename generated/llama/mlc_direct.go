@@ -39,6 +39,9 @@ func gemmDirect[T floatT](ks *kernelSet[T], job *gemmJob[T]) {
 		ai, ci := a[i*rsa:], c[i*ldc:]
 		full := ks.direct[rows]
 		j := job.j0
+		if rows == 1 {
+			j += gemvRow(ks, k, ai, csa, b[j:], ldb, ci[j:], job.j1-j, accum)
+		}
 		for ; j+nr <= job.j1; j += nr {
 			full(k, ai, rsa, csa, b[j:], ldb, ci[j:], ldc, accum)
 		}
