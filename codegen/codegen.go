@@ -137,7 +137,7 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 			for _, x := range n.Inputs {
 				g.uses[x]++
 			}
-			if n.Op == graph.OpRoundBF16 {
+			if n.Op == graph.OpRoundBF16 || isBF16Cast(n) {
 				g.lowp = true // roundBF16 is in the lowp kernel files
 			}
 			if n.Op == graph.OpQMatMul {
@@ -377,12 +377,14 @@ func (g *gen) goSliceType(dt graph.DType) *jen.Statement {
 		return jen.Index().Int32()
 	case graph.Bool:
 		return jen.Index().Bool()
+	case graph.BF16:
+		return jen.Index().Uint16()
 	}
 	return jen.Index().Id(g.T)
 }
 
 func (g *gen) arenaName(dt graph.DType) string {
-	return []string{"arena", "iarena", "barena"}[arenaIndex(dt)]
+	return arenaNames[arenaIndex(dt)]
 }
 
 // sliceOf is m.<region>[off:off+size] for a slot.
