@@ -177,10 +177,22 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 		}
 		after := n
 		if !n.Op.Info().Has(graph.Elementwise) {
-			for _, u := range readers[n] {
-				if u.Role == n.Role && at[u] > at[after] {
-					after = u
+			// After its forward readers, and the elementwise chains they
+			// start (LayerNorm's x̂ ⊙ γ + β is one kernel).
+			for next := readers[n]; len(next) > 0; {
+				var more []*graph.Node
+				for _, u := range next {
+					if u.Role != n.Role {
+						continue
+					}
+					if at[u] > at[after] {
+						after = u
+					}
+					if r := readers[u]; u.Op.Info().Has(graph.Elementwise) && len(r) == 1 {
+						more = append(more, r[0])
+					}
 				}
+				next = more
 			}
 		}
 		anchor[after] = append(anchor[after], n)

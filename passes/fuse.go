@@ -57,8 +57,14 @@ type fuser struct {
 	groups  []*graph.FusionGroup
 }
 
-// fusible are the ops an elementwise kernel can compute per element.
+// fusible are the ops an elementwise kernel can compute per element. The
+// casts of bf16 storage are not: they run as slice conversions (SIMD), so
+// that the loops around them keep only float operands, which the parallel
+// kernels need.
 func fusible(n *graph.Node) bool {
+	if n.Op == graph.OpCast && (n.Type.DType == graph.BF16 || n.Inputs[0].Type.DType == graph.BF16) {
+		return false
+	}
 	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void
 }
 
