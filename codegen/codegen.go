@@ -138,7 +138,11 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 				g.uses[x]++
 			}
 			if n.Op == graph.OpRoundBF16 || isBF16Cast(n) {
-				g.lowp = true // roundBF16 is in the lowp kernel files
+				g.lowp = true // roundBF16 and the conversions are in the lowp kernel files
+			}
+			if isBF16Cast(n) && g.T != "float32" {
+				// m.harena views the float32 arena, two bf16 to a float.
+				return nil, fmt.Errorf("codegen: %s: bf16 values (%s) need a float32 package", prog.Name, n.Label())
 			}
 			if n.Op == graph.OpQMatMul {
 				if g.T != "float32" {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mlc-dev/mlc/compile"
+	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/passes"
@@ -246,5 +247,57 @@ func TestMixedPrecisionPackage(t *testing.T) {
 		if err != nil || (c.args[0] == "test" && !strings.Contains(string(out), "--- PASS: TestZeroAllocs")) {
 			t.Fatalf("%v go %s: %v\n%s", c.env, strings.Join(c.args, " "), err, out)
 		}
+	}
+}
+
+// TestBF16Cast: a Cast to bf16 rounds by runtime/lowp's rule in the
+// interpreter (ties to even, subnormals kept, overflow to Inf) and back to
+// f32 exactly; only f32 casts to bf16, and only a float32 package stores
+// bf16 values (its bf16 arena views the float32 one), each refusal a
+// one-line error.
+func TestBF16Cast(t *testing.T) {
+	roundTrip := func(dt graph.DType) func(b *dsl.Builder) {
+		return func(b *dsl.Builder) {
+			x := b.Input("x", 5)
+			b.Output("y", x.Cast(graph.F32).Cast(graph.BF16).Cast(graph.F32).Cast(dt))
+		}
+	}
+	res, err := compile.Build("cast", "cast.go", roundTrip(graph.F32), compile.Options{Float: graph.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []float32{
+		math.Float32frombits(0x3f808000), // 1 + 2⁻⁸: a tie, to even (1)
+		math.Float32frombits(0x3f818000), // a tie, to even (1 + 2⁻⁶)
+		math.Float32frombits(0x00018000), // a subnormal tie: 0x0002
+		math.Float32frombits(0x7f7f8000), // past the largest bf16: +Inf
+		-1.0 / 3,
+	}
+	data := make([]runtime.JSONFloat, len(in))
+	for i, v := range in {
+		data[i] = runtime.JSONFloat(v)
+	}
+	got, err := compile.RunInterpreted(res.Program, compile.RunRequest{Inputs: map[string]runtime.JSONTensor{"x": {Shape: []int{5}, Data: data}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint32{0x3f800000, 0x3f820000, 0x00020000, 0x7f800000, 0xbeab0000}
+	for i, w := range want {
+		if g := math.Float32bits(float32(got.Outputs["y"].Data[i])); g != w {
+			t.Errorf("bf16 round trip of %08x: %08x, want %08x", math.Float32bits(in[i]), g, w)
+		}
+	}
+	res, err = compile.Build("cast64", "cast64.go", roundTrip(graph.F64), compile.Options{Float: graph.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := compile.Generate(res, "cast64"); err == nil || !strings.Contains(err.Error(), "need a float32 package") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("an f64 package with bf16 values: %v, want a one-line refusal", err)
+	}
+	_, err = compile.Build("bad", "bad.go", func(b *dsl.Builder) {
+		b.Output("y", b.Input("x", 5).Cast(graph.F64).Cast(graph.BF16))
+	}, compile.Options{Float: graph.F64})
+	if err == nil || !strings.Contains(err.Error(), "only f32 values are stored in bf16") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("f64 cast to bf16: %v, want a one-line error", err)
 	}
 }

@@ -21,34 +21,42 @@ const bf16FarNodes = 16
 const bf16MaxRecompute = 4
 
 // BF16Storage stores the activations a bf16 mixed-precision training step
-// saves for its backward pass in bf16: every f32 value the forward pass
-// computes and the backward pass reads is written, rounded to bf16, into a
-// buffer of half the bytes (Cast to bf16, right after the value), and each
-// backward reader reads it back widened to f32 (Cast to f32, right before
-// that reader). The forward readers keep the f32 value, which now dies
-// with the forward pass instead of living through most of the backward
-// pass; the widened copies live from their Cast to their one reader. So the
-// values live across the forward→backward boundary, which set the peak of
-// the memory plan, take half their bytes.
+// saves for its backward pass in bf16 (docs/low-precision.md, "bf16
+// storage"). Each f32 value the forward pass computes and the backward pass
+// reads is either
 //
-// The values MixedPrecision already rounds (matrix operands: RoundBF16
-// nodes) convert exactly. The others — LayerNorm's and GELU's inputs,
-// softmax's output, the logits — are rounded to bf16 for the backward pass
-// only (the forward pass reads them in f32), as the issue's "activations in
-// bf16" asks; both engines run the same Casts, so they round alike.
+//   - stored: written, rounded to bf16, into a buffer of half the bytes (a
+//     Cast to bf16 after the value: right after an elementwise one, after
+//     its last forward reader's kernel otherwise), and read by each backward
+//     reader through its own widening Cast to f32, just before it; or
+//   - computed again, when a chain of at most bf16MaxRecompute elementwise
+//     ops computes it from parameters, constants and stored values
+//     (LayerNorm's γ·x̂+β, GELU's output, a rounded weight): each backward
+//     reader gets its own copy of the chain, reading the stored values.
 //
-// It runs only on a graph with MixedPrecision's rounding points (a bf16
-// training graph), before fusion: a Cast to bf16 joins the elementwise loop
-// that computes its value, a Cast to f32 the elementwise loop that reads
-// it. Not stored in bf16: parameters, state, inputs, constants, outputs and
-// the loss, values under bf16MinElements, gradients (computed and consumed
-// within the backward pass) and the parameters' gradients (f32, for the
-// f32 update).
+// The forward readers keep the f32 value, which now dies with the forward
+// pass instead of living through most of the backward pass, where the
+// memory plan peaks. Values MixedPrecision already rounds convert exactly;
+// the others (LayerNorm's input and x̂, softmax's output, GELU's input) are
+// rounded for the backward pass only, as the issue's "activations in bf16"
+// asks, and both engines run the same Casts, so they round alike. A value
+// and its rounding share one copy. A rounded backward value read more than
+// bf16FarNodes nodes later is stored too (exactly); so that this applies to
+// the tied embedding's dW, which the fusion pass would run at the end of
+// the backward pass, such products are first moved next to their reader
+// (deferProducts), and a product's twice-rounded operand is rounded once
+// (shareRounding).
 //
-// Assumes: autodiff has run, nodes are in schedule order, and the graph is
-// f32. Guarantees: no backward node reads a stored forward value of f32
-// other than a small one; every bf16 value is a Cast's, read only by Casts
-// to f32; the graph validates.
+// It runs only on a graph with MixedPrecision's rounding points, before
+// fusion. Not stored: parameters, state, inputs, constants, outputs and the
+// loss, values under bf16MinElements, gradients flowing through the
+// backward pass (except far-read rounded ones) and the parameters'
+// gradients (f32, for the f32 update).
+//
+// Assumes: autodiff has run, nodes are in schedule order, the graph is f32.
+// Guarantees: no backward node reads an f32 forward value of
+// bf16MinElements or more other than a constant or an output; every bf16
+// value is a Cast's, read only by Casts to f32; the graph validates.
 func BF16Storage(g *graph.Graph, st *Stats) error {
 	if len(g.NodesWithOp(graph.OpRoundBF16)) == 0 {
 		return nil // not a mixed-precision graph
