@@ -96,10 +96,28 @@ func maxAbs(x runtime.JSONTensor) float64 {
 // loss and the gradients of a bf16 mixed-precision step (to 1e-3 of each
 // gradient's largest element: the same rounding points, but sums in other
 // orders can move a value across a bf16 rounding boundary), and after
-// three training steps on the parameters.
+// three training steps on the parameters; with the activations stored in
+// bf16 (bf16 Casts), planned (the default pipeline) and unplanned (-O0).
 func TestMixedPrecisionEngines(t *testing.T) {
 	testutil.Long(t, "builds generated packages")
-	prog, inputs := mixedProgram(t, true)
+	for _, o0 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "O2", true: "O0"}[o0], func(t *testing.T) {
+			prog, inputs := smallGPT(t, compile.Options{Precision: graph.BF16, Passes: passes.Options{O0: o0}})
+			stored := 0
+			for _, n := range prog.Train.Nodes {
+				if n.Type.DType == graph.BF16 {
+					stored++
+				}
+			}
+			if stored == 0 {
+				t.Fatal("no activation is stored in bf16")
+			}
+			enginesAgree(t, prog, inputs)
+		})
+	}
+}
+
+func enginesAgree(t *testing.T, prog *graph.Program, inputs map[string]runtime.JSONTensor) {
 	srv := startRunner(t, prog)
 	req := compile.RunRequest{Inputs: inputs, Loss: true, Grads: true, Steps: 3}
 	want, err := compile.RunInterpreted(prog, req)
