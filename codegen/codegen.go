@@ -137,8 +137,12 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 			for _, x := range n.Inputs {
 				g.uses[x]++
 			}
-			if n.Op == graph.OpRoundBF16 {
-				g.lowp = true // roundBF16 is in the lowp kernel files
+			if n.Op == graph.OpRoundBF16 || isBF16Cast(n) {
+				g.lowp = true // roundBF16 and the conversions are in the lowp kernel files
+			}
+			if isBF16Cast(n) && g.T != "float32" {
+				// m.harena views the float32 arena, two bf16 to a float.
+				return nil, fmt.Errorf("codegen: %s: bf16 values (%s) need a float32 package", prog.Name, n.Label())
 			}
 			if n.Op == graph.OpQMatMul {
 				if g.T != "float32" {
@@ -377,12 +381,14 @@ func (g *gen) goSliceType(dt graph.DType) *jen.Statement {
 		return jen.Index().Int32()
 	case graph.Bool:
 		return jen.Index().Bool()
+	case graph.BF16:
+		return jen.Index().Uint16()
 	}
 	return jen.Index().Id(g.T)
 }
 
 func (g *gen) arenaName(dt graph.DType) string {
-	return []string{"arena", "iarena", "barena"}[arenaIndex(dt)]
+	return arenaNames[arenaIndex(dt)]
 }
 
 // sliceOf is m.<region>[off:off+size] for a slot.

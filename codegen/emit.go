@@ -169,6 +169,7 @@ func init() {
 	for op := range elemExprs {
 		emitters[op] = emitElementwise
 	}
+	emitters[graph.OpCast] = emitCast
 }
 
 func powExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
@@ -181,6 +182,8 @@ func powExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
 func castExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {
 	from, to := n.Inputs[0].Type.DType, n.Type.DType
 	switch {
+	case isBF16Cast(n):
+		return bf16CastExpr(f, n, a)
 	case to == graph.Bool && from == graph.Bool:
 		return a[0]
 	case to == graph.Bool:

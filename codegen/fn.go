@@ -35,6 +35,8 @@ func (f *fnGen) goType(dt graph.DType) string {
 		return "int32"
 	case graph.Bool:
 		return "bool"
+	case graph.BF16:
+		return "uint16"
 	}
 	return f.g.T
 }
@@ -303,7 +305,7 @@ func (f *fnGen) bindings() []jen.Code {
 		case inline:
 			continue
 		default:
-			src = jen.Id("m").Dot([]string{"arena", "iarena", "barena"}[arenaIndex(s.dtype)])
+			src = jen.Id("m").Dot(arenaNames[arenaIndex(s.dtype)])
 		}
 		out = append(out, jen.Id(f.nm.name(n)).Op(":=").Add(src).Index(jen.Lit(s.off).Op(":").Lit(s.off+s.size)).Comment(n.Type.String()))
 	}

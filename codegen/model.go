@@ -132,6 +132,11 @@ func (g *gen) modelType(f *jen.File) {
 		jen.Id("arena").Index().Id(g.T).Comment("inputs and intermediate values of the entry points"),
 		jen.Id("iarena").Index().Int32().Comment("integer values: token ids, labels"),
 		jen.Id("barena").Index().Bool().Comment("masks"),
+	)
+	if l.bf16Arena {
+		fields = append(fields, jen.Id("harena").Index().Uint16().Comment("arena's memory as bf16 bit patterns: the activations training stores in bf16"))
+	}
+	fields = append(fields,
 		jen.Id("rng").Id("rng").Comment("dropout masks: the same stream as mlc's interpreter"),
 		jen.Id("evalMode").Bool().Comment("set by Loss: dropout off"),
 		jen.Line(),
@@ -210,6 +215,12 @@ func (g *gen) constructor(f *jen.File) {
 			jen.Id("iarena"):  jen.Make(jen.Index().Int32(), jen.Lit(l.arenaSize[1])),
 			jen.Id("barena"):  jen.Make(jen.Index().Bool(), jen.Lit(l.arenaSize[2])),
 		}),
+	}
+	if l.bf16Arena {
+		// The bf16 values are planned into the float32 arena, two to a float.
+		body = append(body, jen.Id("m").Dot("harena").Op("=").Qual("unsafe", "Slice").Call(
+			jen.Parens(jen.Op("*").Uint16()).Call(jen.Qual("unsafe", "Pointer").Call(jen.Qual("unsafe", "SliceData").Call(jen.Id("m").Dot("arena")))),
+			jen.Lit(2).Op("*").Len(jen.Id("m").Dot("arena"))))
 	}
 	if l.qparamSize > 0 {
 		body = append(body, jen.Id("m").Dot("qparams").Op("=").Make(jen.Index().Int8(), jen.Lit(l.qparamSize)))
@@ -673,6 +684,8 @@ func (g *gen) goType(dt graph.DType) string {
 		return "int32"
 	case graph.Bool:
 		return "bool"
+	case graph.BF16:
+		return "uint16"
 	}
 	return g.T
 }

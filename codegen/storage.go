@@ -11,7 +11,7 @@ import (
 type region int
 
 const (
-	inArena   region = iota // m.arena (floats), m.iarena (i32) or m.barena (bool) by dtype
+	inArena   region = iota // m.arena (floats), m.iarena (i32), m.barena (bool) or m.harena (bf16: a view of m.arena) by dtype
 	inParams                // m.params: trainable parameters
 	inGrads                 // m.grads: d loss/d parameter, laid out like m.params
 	inState                 // m.state: non-trainable variables
@@ -61,19 +61,23 @@ type layout struct {
 	stateSize  int
 	cacheSize  int
 	arenaSize  [3]int // floats, i32, bool: the largest any entry point needs
+	bf16Arena  bool   // some value lives in m.harena
 	consts     []*graph.Node
 	constNames map[*graph.Node]string
 }
 
+// arenaIndex is the arena field of a value of dtype dt: arenaNames.
 func arenaIndex(dt graph.DType) int {
-	switch dt {
-	case graph.I32:
-		return 1
-	case graph.Bool:
-		return 2
+	if dt == graph.BF16 {
+		return 3
 	}
-	return 0
+	return graph.ArenaClass(dt)
 }
+
+// arenaNames are the Model's arena fields, by arenaIndex. m.harena is
+// m.arena's memory seen as uint16s (New makes the view): bf16 values are
+// planned into the float arena, two to a float32 (graph.ArenaSlots).
+var arenaNames = [4]string{"arena", "iarena", "barena", "harena"}
 
 func newLayout(prog *graph.Program) (*layout, error) {
 	l := &layout{varByName: map[string]*variable{}, constNames: map[*graph.Node]string{}}
@@ -172,7 +176,7 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 				l.constNames[n] = l.constNames[n.Inputs[0]]
 			}
 		case graph.StoreArena:
-			a := arenaIndex(n.Type.DType)
+			a := graph.ArenaClass(n.Type.DType)
 			s := slot{region: inArena, size: size, dtype: n.Type.DType}
 			if n.Op == graph.OpConst && n.Attrs.Data != nil { // a constant output: copied from its array
 				l.nameConst(n)
@@ -181,7 +185,11 @@ func (l *layout) planGraph(g *graph.Graph) *plan {
 				s.off = g.Plan.Offset[n]
 			} else {
 				s.off = p.arenaSize[a]
-				p.arenaSize[a] += size
+				p.arenaSize[a] += graph.ArenaSlots(n.Type, graph.F32)
+			}
+			if n.Type.DType == graph.BF16 {
+				s.off *= 2 // uint16s in m.harena, the float32 arena's view (float32 packages only)
+				l.bf16Arena = true
 			}
 			p.slots[n] = s
 		}

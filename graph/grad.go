@@ -114,7 +114,12 @@ func gradPow(b *Builder, n, dy *Node) []*Node {
 // gradCast: float → float casts pass the gradient back in the operand's dtype.
 func gradCast(b *Builder, n, dy *Node) []*Node {
 	x := n.Inputs[0]
-	if !x.Type.DType.IsFloat() || !n.Type.DType.IsFloat() {
+	switch {
+	case x.Type.DType == BF16:
+		return []*Node{b.Apply(OpCast, Attrs{To: BF16}, dy)} // the straight-through gradient, stored as x is
+	case n.Type.DType == BF16:
+		return []*Node{b.Apply(OpCast, Attrs{To: F32}, dy)}
+	case !x.Type.DType.IsFloat() || !n.Type.DType.IsFloat():
 		return []*Node{nil}
 	}
 	return []*Node{b.Apply(OpCast, Attrs{To: x.Type.DType}, dy)}

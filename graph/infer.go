@@ -112,8 +112,14 @@ func inferUnaryFloat(n *Node) (Type, error) {
 }
 
 func inferCast(n *Node) (Type, error) {
-	to := n.Attrs.To
-	if to != F32 && to != F64 && to != I32 && to != Bool {
+	to, from := n.Attrs.To, n.Inputs[0].Type.DType
+	switch {
+	case to == BF16 && from != F32:
+		return Type{}, shapeErr(n, "cannot cast %s to bf16: only f32 values are stored in bf16", from)
+	case to == BF16:
+	case from == BF16 && to != F32:
+		return Type{}, shapeErr(n, "cannot cast bf16 to %s: bf16 values widen to f32", to)
+	case to != F32 && to != F64 && to != I32 && to != Bool:
 		return Type{}, shapeErr(n, "cannot cast to %s", to)
 	}
 	return Type{DType: to, Shape: n.Inputs[0].Type.Shape.Clone()}, nil

@@ -236,7 +236,7 @@ func opRows() [numOps]OpInfo {
 		OpPow: {Grad: gradPow, Name: "Pow", Min: 1, Max: 1, Flags: Elementwise, Attrs: []string{"exponent"}, Infer: inferUnaryFloat,
 			Math: func(n *Node, a []string) string { return a[0] + "^" + FormatFloat(n.Attrs.Exponent) }, Doc: "xᵖ for the constant exponent p, as math.Pow computes it."},
 		OpCast: {Grad: gradCast, Name: "Cast", Min: 1, Max: 1, Flags: Elementwise, Attrs: []string{"to"}, Infer: inferCast, Math: func(n *Node, a []string) string { return n.Attrs.To.String() + "(" + a[0] + ")" },
-			Doc: "Converts to dtype to. Floats to i32 truncate toward zero; bool becomes 1 or 0; numbers become bool where non-zero."},
+			Doc: "Converts to dtype to. Floats to i32 truncate toward zero; bool becomes 1 or 0; numbers become bool where non-zero; f32 to bf16 rounds to the nearest bf16 (runtime/lowp: ties to even, NaN kept, overflow to ±Inf) and bf16 widens to f32 exactly (passes.BF16Storage stores saved activations so)."},
 
 		OpAdd:     {Grad: gradAdd, Name: "Add", Min: 2, Max: 2, Flags: Elementwise | Commutative, Infer: inferBinaryArith, Math: infix("+"), Doc: "a + b with NumPy broadcasting."},
 		OpSub:     {Grad: gradSub, Name: "Sub", Min: 2, Max: 2, Flags: Elementwise, Infer: inferBinaryArith, Math: infix("−"), Doc: "a − b with NumPy broadcasting."},

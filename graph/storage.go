@@ -141,7 +141,9 @@ func StorageOf(g *Graph) (map[*Node]Storage, map[*Node]*Node) {
 	return st, gradOf
 }
 
-// ArenaClass is which arena a value of dtype dt lives in: 0 floats, 1 i32, 2 bool.
+// ArenaClass is which arena a value of dtype dt lives in: 0 floats, 1 i32,
+// 2 bool. bf16 values (the activations mixed-precision training stores in
+// bf16) share the float arena, several to a float: ArenaSlots.
 func ArenaClass(dt DType) int {
 	switch dt {
 	case I32:
@@ -152,10 +154,22 @@ func ArenaClass(dt DType) int {
 	return 0
 }
 
+// ArenaSlots is the number of elements of its arena a value of type t takes
+// in a graph whose floats are float: its own count, or for bf16 the floats
+// its bytes fill (half as many as f32 values).
+func ArenaSlots(t Type, float DType) int {
+	n := t.Shape.Size()
+	if t.DType == BF16 {
+		fs := float.Size()
+		return (n*BF16.Size() + fs - 1) / fs
+	}
+	return n
+}
+
 // MemPlan is the memory plan of one graph: an offset in its arena for every
 // value stored there, and the figures mlc stats reports.
 type MemPlan struct {
-	Offset map[*Node]int // elements from the start of the node's arena
+	Offset map[*Node]int // elements from the start of the node's arena (for bf16: floats, ArenaSlots)
 	Size   [3]int        // elements of each arena (floats, i32, bool)
 
 	NaiveBytes      int // one buffer per value, no reuse

@@ -57,8 +57,14 @@ type fuser struct {
 	groups  []*graph.FusionGroup
 }
 
-// fusible are the ops an elementwise kernel can compute per element.
+// fusible are the ops an elementwise kernel can compute per element. The
+// casts of bf16 storage are not: they run as slice conversions (SIMD), so
+// that the loops around them keep only float operands, which the parallel
+// kernels need.
 func fusible(n *graph.Node) bool {
+	if n.Op == graph.OpCast && (n.Type.DType == graph.BF16 || n.Inputs[0].Type.DType == graph.BF16) {
+		return false
+	}
 	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void
 }
 
@@ -122,7 +128,9 @@ func (f *fuser) elementwise(st *Stats) {
 			grew = false
 			for m := range members {
 				for _, x := range m.Inputs {
-					if members[x] || f.groupOf[x] != nil || !fusible(x) || x.Role != sink.Role ||
+					// A bf16 value is storage (passes.BF16Storage): its
+					// readers read the stored copy, never recompute it.
+					if members[x] || f.groupOf[x] != nil || !fusible(x) || x.Role != sink.Role || x.Type.DType == graph.BF16 ||
 						!x.Type.Shape.Equal(sink.Type.Shape) || !f.readAfter(x, members, sink) {
 						continue
 					}
@@ -220,6 +228,11 @@ func (f *fuser) rowKernels(st *Stats) {
 			}
 			// γ and β are read as stored rows: neither may be a member (x̂ ⊙ x̂, y + y).
 			if !rowVector(beta, n) || gamma == n || beta == mul || beta == n {
+				continue
+			}
+			// The kernel writes x̂ when it runs, at add: its other readers
+			// must come after.
+			if !f.readAfter(n, map[*graph.Node]bool{mul: true}, add) {
 				continue
 			}
 			f.add("layernorm", map[*graph.Node]bool{n: true, mul: true, add: true}, nil)

@@ -14,6 +14,11 @@ import (
 // graph, forward, backward and update run in that order, one entry point
 // after another in the generated code. Fusion, if any, has run.
 //
+// Floats, i32 and bools have an arena each (graph.ArenaClass); the bf16
+// values passes.BF16Storage stores share the float arena, two to an f32
+// slot (graph.ArenaSlots), so one plan packs both and a bf16 buffer can
+// reuse an f32 one's memory and the other way round.
+//
 // Guarantees: g.Plan holds the offsets; two values share memory only when
 // one is dead before the other is written, or when an elementwise op writes
 // its result over an operand of the same type that dies at that op (in
@@ -24,6 +29,7 @@ import (
 // records naive, planned and lower-bound bytes for mlc stats.
 func MemPlan(g *graph.Graph, st *Stats) error {
 	storage, _ := graph.StorageOf(g)
+	ft := floatType(g)
 	pos := make(map[*graph.Node]int, len(g.Nodes))
 	for i, n := range g.Nodes {
 		pos[n] = i
@@ -64,7 +70,7 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 		if storage[n] != graph.StoreArena {
 			continue
 		}
-		b := &buffer{owner: n, size: align(n.Type.Shape.Size()), class: graph.ArenaClass(n.Type.DType), start: pos[n], end: pos[n]}
+		b := &buffer{owner: n, size: align(graph.ArenaSlots(n.Type, ft)), class: graph.ArenaClass(n.Type.DType), start: pos[n], end: pos[n]}
 		if n.Op == graph.OpInput {
 			b.start = -1 // copied in before the first node runs
 		}
@@ -88,7 +94,7 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 	naive := [3]int{}
 	for _, n := range g.Nodes {
 		if storage[n] == graph.StoreArena || storage[n] == graph.StoreFused {
-			naive[graph.ArenaClass(n.Type.DType)] += align(n.Type.Shape.Size())
+			naive[graph.ArenaClass(n.Type.DType)] += align(graph.ArenaSlots(n.Type, ft))
 		}
 	}
 
@@ -185,7 +191,7 @@ func MemPlan(g *graph.Graph, st *Stats) error {
 			live[b.class][t] += b.size
 		}
 	}
-	for c, dt := range []graph.DType{floatType(g), graph.I32, graph.Bool} {
+	for c, dt := range []graph.DType{ft, graph.I32, graph.Bool} {
 		peak := 0
 		for _, v := range live[c] {
 			peak = max(peak, v)

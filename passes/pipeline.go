@@ -35,6 +35,8 @@ var Pipeline = []Pass{
 		After: map[string]string{"cse": "merging leaves duplicates unused"}},
 	{Name: "ownbuffers", Doc: "gives the loss and gradients values of their own, which updates do not overwrite", Required: true, Run: OwnBuffers,
 		After: map[string]string{"simplify": "rewrites can turn a gradient or the loss into a variable, and would fold a copy away", "cse": "merging can too"}},
+	{Name: "bf16storage", Doc: "stores the activations a bf16 mixed-precision training step saves for its backward pass in bf16", Required: true, Run: BF16Storage,
+		After: map[string]string{"cse": "merging would fold the one widening Cast per reader back into one long-lived f32 copy", "ownbuffers": "the loss and gradients it leaves in f32 are final"}},
 	{Name: "fuse", Doc: "groups elementwise chains, matmul epilogues, layernorm and softmax cross-entropy into single loop nests", Run: Fuse,
 		After: map[string]string{"dce": "only live nodes are grouped", "simplify": "fusion sees the final expressions", "ownbuffers": "the copies are final nodes too"}},
 	{Name: "memplan", Doc: "schedules the entry point, computes liveness and packs values into one arena", Run: MemPlan,

@@ -15,11 +15,13 @@ import (
 	"github.com/mlc-dev/mlc/runtime/safetensors"
 )
 
-// TestStatsPrecisions: mlc stats gives the bytes of each precision. For a
-// small gpt: bf16 mixed-precision training keeps 2 + 4 bytes of weights,
-// 2 of gradients and f32 Adam state per parameter, and half the f32
-// activations; int8 weights shrink every weight matrix to a quarter (plus
-// its f32 scales), bf16 to a half, and the rest stays f32.
+// TestStatsPrecisions: mlc stats gives the bytes of each precision, from
+// compiled programs. For a small gpt: bf16 mixed-precision training keeps
+// f32 master weights, f32 gradients and f32 Adam state (4 bytes each per
+// parameter) and stores activations in bf16, fewer bytes than f32's;
+// int8 weights shrink every weight matrix to a quarter (plus its f32
+// scales), bf16 to a half, and the rest stays f32. -precision bf16 reports
+// the bf16 program in the summary and the same rows.
 func TestStatsPrecisions(t *testing.T) {
 	code, out, errOut := runCLI("stats", "-model", "gpt", "-config", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,tied=false,batch=2", "-json")
 	if code != 0 {
@@ -35,8 +37,22 @@ func TestStatsPrecisions(t *testing.T) {
 	}
 	f32, bf, i8, h := rows["f32 train"], rows[precBF16Train], rows["int8 weights predict"], rows["bf16 weights predict"]
 	P := s.Params
-	if f32.Weights != 4*P || bf.Weights != 6*P || bf.Grads != 2*P || bf.State != f32.State || 2*bf.Activations != f32.Activations || s.Estimate18 != 18*P {
+	if f32.Weights != 4*P || bf.Weights != 4*P || bf.Grads != 4*P || bf.State != f32.State || bf.Activations >= f32.Activations || bf.Activations == 0 || s.Estimate18 != 18*P {
 		t.Errorf("training rows %+v and %+v for %d parameters", f32, bf, P)
+	}
+	code, out, errOut = runCLI("stats", "-model", "gpt", "-config", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,tied=false,batch=2", "-precision", "bf16", "-json")
+	if code != 0 {
+		t.Fatalf("-precision bf16: exit %d: %s", code, errOut)
+	}
+	var sb modelStats
+	if err := json.Unmarshal([]byte(out), &sb); err != nil {
+		t.Fatal(err)
+	}
+	if sb.Precision != "bf16" || sb.ActPlanned != bf.Activations || len(sb.Precisions) != len(s.Precisions) || sb.Precisions[1] != bf {
+		t.Errorf("-precision bf16: precision %q, planned activations %d (the bf16 row has %d), rows %+v", sb.Precision, sb.ActPlanned, bf.Activations, sb.Precisions)
+	}
+	if code, _, errOut := runCLI("stats", "-model", "gpt", "-precision", "f16"); code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("-precision f16: exit %d, %q; want a one-line error", code, errOut)
 	}
 	// The weight matrices: per layer Wq, Wk, Wv, Wo (32×32) and the MLP's
 	// 32×64 and 64×32, and lm_head 32×64; each i8 matrix has f32 scales,

@@ -15,6 +15,7 @@ type modelStats struct {
 	Model      string `json:"model"`
 	Config     string `json:"config"`
 	DType      string `json:"dtype"`
+	Precision  string `json:"precision,omitempty"` // bf16: the figures are of the mixed-precision training program
 	Optimizer  string `json:"optimizer"`
 	Params     int    `json:"params"`
 	Estimate12 int    `json:"params_12Ld2,omitempty"` // the text's 12·L·d² for transformers
@@ -50,6 +51,7 @@ func cmdStats(c *cli, args []string) error {
 	mf.register(fs)
 	opt := fs.String("opt", "", "optimizer whose state to count (default: the model's training default)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	precision := fs.String("precision", "", "bf16: report the bf16 mixed-precision training program (its activations stored in bf16) instead of the f32 one")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -61,7 +63,11 @@ func cmdStats(c *cli, args []string) error {
 	if kind == "" {
 		kind = m.trainDefaults().Opt
 	}
-	res, err := m.Compile(compile.Options{Optimizer: passes.OptimizerConfig{Kind: kind}})
+	prec, err := compile.ParsePrecision(*precision)
+	if err != nil {
+		return err
+	}
+	res, err := m.Compile(compile.Options{Optimizer: passes.OptimizerConfig{Kind: kind}, Precision: prec})
 	if err != nil {
 		return err
 	}
@@ -69,7 +75,10 @@ func cmdStats(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if s.Precisions, err = precisionRows(m, res.Program, s); err != nil {
+	if prec == graph.BF16 {
+		s.Precision = "bf16"
+	}
+	if s.Precisions, err = precisionRows(m, kind, res.Program, s); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -78,7 +87,11 @@ func cmdStats(c *cli, args []string) error {
 		return nil
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "%s (%s, %s, %s)\n", s.Model, s.Config, s.DType, s.Optimizer)
+	fmt.Fprintf(w, "%s (%s, %s, %s", s.Model, s.Config, s.DType, s.Optimizer)
+	if s.Precision != "" {
+		fmt.Fprintf(w, ", %s mixed precision", s.Precision)
+	}
+	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "parameters            %12d", s.Params)
 	if s.Estimate12 > 0 {
 		fmt.Fprintf(w, "   (12·L·d² = %d)", s.Estimate12)
@@ -219,27 +232,56 @@ type precisionRow struct {
 	Grads       int    `json:"grad_bytes"`
 	State       int    `json:"optimizer_state_bytes"`
 	Activations int    `json:"activation_bytes"`
-	Projected   bool   `json:"projected,omitempty"` // computed from the rules, not from a compiled program
 }
 
 func (r precisionRow) Total() int { return r.Weights + r.Grads + r.State + r.Activations }
 
-const precBF16Train = "bf16 train (projected)"
+const precBF16Train = "bf16 train"
 
 // precisionRows are the bytes of weights, gradients, optimizer state and
-// activations of the model as compiled (its float dtype), of bf16
-// mixed-precision training by the rules (bf16 weights beside f32 master
-// weights, bf16 gradients and activations, f32 optimizer state: not built
-// yet, so projected from the compiled training program), and of inference
-// with int8 and with bf16 weight matrices (compiled: the weights the
-// program holds, Predict's planned activations).
-func precisionRows(m *loaded, p *graph.Program, s modelStats) ([]precisionRow, error) {
-	size := p.Float.Size()
+// activations of compiled programs: training in the model's float dtype, bf16
+// mixed-precision training (f32 master weights, f32 gradients and optimizer
+// state, the activations passes.BF16Storage stores in bf16), and inference
+// with int8 and with bf16 weight matrices (the weights the program holds,
+// Predict's planned activations). p is the program stats compiled, with
+// the optimizer opt; its precision says which training row it gives.
+func precisionRows(m *loaded, opt string, p *graph.Program, s modelStats) ([]precisionRow, error) {
 	var rows []precisionRow
 	if p.Train != nil {
-		rows = append(rows, precisionRow{Name: p.Float.String() + " train", Weights: s.ParamBytes, Grads: s.GradBytes, State: s.StateBytes, Activations: s.ActPlanned})
-		rows = append(rows, precisionRow{Name: precBF16Train, Projected: true,
-			Weights: s.Params * (2 + 4), Grads: s.Params * 2, State: s.StateBytes / size * 4, Activations: s.ActPlanned / size * 2})
+		train := func(name string, q *graph.Program) error {
+			qs, err := statsOf(q, m, opt)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, precisionRow{Name: name, Weights: qs.ParamBytes, Grads: qs.GradBytes, State: qs.StateBytes, Activations: qs.ActPlanned})
+			return nil
+		}
+		other := compile.Options{Optimizer: passes.OptimizerConfig{Kind: opt}}
+		if s.Precision == "" {
+			other.Precision = graph.BF16
+		}
+		var q *graph.Program
+		if p.Float == graph.F32 {
+			res, err := m.Compile(other)
+			if err != nil {
+				return nil, err
+			}
+			q = res.Program
+		}
+		f32, bf := p, q
+		if s.Precision != "" {
+			f32, bf = q, p
+		}
+		if f32 != nil {
+			if err := train(f32.Float.String()+" train", f32); err != nil {
+				return nil, err
+			}
+		}
+		if bf != nil {
+			if err := train(precBF16Train, bf); err != nil {
+				return nil, err
+			}
+		}
 	}
 	infer := func(name string, g *graph.Graph) precisionRow {
 		r := precisionRow{Name: name}

@@ -69,3 +69,34 @@ func gemvBF16Vec(k int, x []float32, w []uint16, ldw int, y []float32) int {
 	}
 	return c
 }
+
+// f32ToBF16Vec and bf16ToF32Vec convert the leading elements (a multiple of
+// 16) on the SIMD kernels of LowpPath (lowp_convert_amd64.s) and return how
+// many they did.
+func f32ToBF16Vec(dst []uint16, src []float32) int {
+	n := len(src) &^ 15
+	switch {
+	case n == 0:
+	case LowpPath == "avx512":
+		f32ToBF16AVX512(dst[:n], src[:n])
+	case LowpPath == "avx2":
+		f32ToBF16AVX2(dst[:n], src[:n])
+	default:
+		return 0
+	}
+	return n
+}
+
+func bf16ToF32Vec(dst []float32, src []uint16) int {
+	n := len(src) &^ 15
+	switch {
+	case n == 0:
+	case LowpPath == "avx512":
+		bf16ToF32AVX512(dst[:n], src[:n])
+	case LowpPath == "avx2":
+		bf16ToF32AVX2(dst[:n], src[:n])
+	default:
+		return 0
+	}
+	return n
+}
