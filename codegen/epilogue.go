@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -15,13 +16,14 @@ const biasEpilogueMinElems = 64
 
 // biasEpilogue returns the statements of an epilogue group that is a
 // Linear layer's tail, the product plus a bias row, optionally through a
-// ReLU, with only its last value stored: the product, then one call of the
-// vector kernel biasRows (codegen/kernels/epilogue.go) instead of a scalar
-// loop nest. ok is false for any other group.
+// ReLU, with only its last value stored (or, for training, the value before
+// the ReLU too): the product, then one call of the vector kernel biasRows
+// or biasReLURows (codegen/kernels/epilogue.go) instead of a scalar loop
+// nest. ok is false for any other group.
 func (f *fnGen) biasEpilogue(grp *graph.FusionGroup) (code []jen.Code, ok bool) {
 	p := grp.Producer
 	if grp.Kind != "epilogue" || p == nil || p.Op != graph.OpMatMul || len(grp.Nodes) > 2 ||
-		len(grp.Results) != 1 || grp.Results[0] != grp.Last() {
+		!slices.Contains(grp.Results, grp.Last()) {
 		return nil, false
 	}
 	add := grp.Nodes[0]
@@ -30,6 +32,12 @@ func (f *fnGen) biasEpilogue(grp *graph.FusionGroup) (code []jen.Code, ok bool) 
 	}
 	relu := len(grp.Nodes) == 2
 	if relu && (grp.Nodes[1].Op != graph.OpReLU || grp.Nodes[1].Inputs[0] != add) {
+		return nil, false
+	}
+	// keepPre: the value before the ReLU is stored too (training keeps it
+	// for backward).
+	keepPre := relu && slices.Contains(grp.Results, add)
+	if len(grp.Results) != 1+map[bool]int{true: 1, false: 0}[keepPre] {
 		return nil, false
 	}
 	bias := other(add, p)
@@ -58,8 +66,12 @@ func (f *fnGen) biasEpilogue(grp *graph.FusionGroup) (code []jen.Code, ok bool) 
 	}
 	kf := f.kernelGen()
 	out := grp.Last()
-	body := append(emitMatMul(kf, p),
-		jen.Id("biasRows").Call(kf.ref(out), kf.ref(p), kf.ref(bias), jen.Lit(ps.Size()/max(n, 1)), jen.Lit(relu)))
+	rows := jen.Lit(ps.Size() / max(n, 1))
+	call := jen.Id("biasRows").Call(kf.ref(out), kf.ref(p), kf.ref(bias), rows, jen.Lit(relu))
+	if keepPre {
+		call = jen.Id("biasReLURows").Call(kf.ref(add), kf.ref(out), kf.ref(p), kf.ref(bias), rows)
+	}
+	body := append(emitMatMul(kf, p), call)
 	name := f.g.kernelNames.take("fused" + exported(f.nm.name(out)))
 	doc := fmt.Sprintf("%s is one fused %s kernel over %s, the product and then its bias%s\nrow by row in vector registers (biasRows):\n\n\t%s",
 		name, grp.Kind, out.Type, map[bool]string{true: " and ReLU", false: ""}[relu], strings.Join(f.fusedComment(grp), "\n\t"))

@@ -45,11 +45,13 @@ func TestBiasEpilogue(t *testing.T) {
 		for _, c := range calls {
 			got[c[2]+" "+c[3]+" "+c[4]]++
 		}
-		// Predict has both layers; the training forward only the second:
-		// backward needs the first layer's value before its ReLU too, which
-		// the loop stores.
+		// Predict and the training forward have both layers; training
+		// keeps the first layer's value before its ReLU for backward.
 		if got["b1 16 true"] != 1 || got["b2 16 false"] != 2 || len(got) != 2 {
 			t.Errorf("%s: biasRows calls %v, want b1 with ReLU once and b2 without twice\n%s", dt, got, src)
+		}
+		if n := len(regexp.MustCompile(`biasReLURows\(\w+, \w+, \w+, b1, 16\)`).FindAllString(src, -1)); n != 1 {
+			t.Errorf("%s: %d biasReLURows calls for the training forward's first layer, want 1", dt, n)
 		}
 		if strings.Contains(src, "biasRows(z") {
 			t.Errorf("%s: the full-matrix addend became a biasRows call", dt)

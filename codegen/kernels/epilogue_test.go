@@ -90,3 +90,46 @@ func TestBiasRowsShort(t *testing.T) {
 	}()
 	biasRows(make([]float32, 8), make([]float32, 7), make([]float32, 4), 2, false)
 }
+
+// TestBiasReLURows: both results, with either one in c's place or neither,
+// bit for bit against biasRows' own results.
+func TestBiasReLURows(t *testing.T) {
+	const rows, n = 5, 37
+	bias := make([]float32, n)
+	for j := range bias {
+		bias[j] = float32(j%5) - 2.5
+	}
+	fresh := func() []float32 {
+		c := make([]float32, rows*n)
+		for i := range c {
+			c[i] = float32(i%9) - 4
+		}
+		return c
+	}
+	wantPre, wantOut := make([]float32, rows*n), make([]float32, rows*n)
+	biasRows(wantPre, fresh(), bias, rows, false)
+	biasRows(wantOut, fresh(), bias, rows, true)
+	for _, alias := range []string{"none", "pre", "out"} {
+		c := fresh()
+		pre, out := make([]float32, rows*n), make([]float32, rows*n)
+		switch alias {
+		case "pre":
+			pre = c
+		case "out":
+			out = c
+		}
+		biasReLURows(pre, out, c, bias, rows)
+		for i := range pre {
+			if pre[i] != wantPre[i] || out[i] != wantOut[i] {
+				t.Fatalf("%s in c's place: element %d: pre %v out %v, want %v %v", alias, i, pre[i], out[i], wantPre[i], wantOut[i])
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("biasReLURows with both results in c's place did not panic")
+		}
+	}()
+	c := fresh()
+	biasReLURows(c, c, c, bias, rows)
+}
