@@ -5,6 +5,7 @@ package sae
 import (
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // biasRows is a product's epilogue: out[i·n+j] = c[i·n+j] + bias[j] over
@@ -42,4 +43,39 @@ func biasRows[T floatT](out, c, bias []T, rows int, relu bool) {
 			o[j] = v
 		}
 	}
+}
+
+// biasReLURows is biasRows for a layer whose value before the ReLU is kept
+// too (for backward): pre[i·n+j] = c[i·n+j] + bias[j] and out = max(pre, 0),
+// n = len(bias). Either result may be c itself (not both: they are
+// different values); it runs as two passes of biasRows in the order that
+// reads c before it is overwritten.
+func biasReLURows[T floatT](pre, out, c, bias []T, rows int) {
+	n := rows * len(bias)
+	if rows < 0 || len(pre) < n || len(out) < n || len(c) < n {
+		panic(fmt.Sprintf("kernels: biasReLURows: %d rows of %d need len(pre)=%d, len(out)=%d, len(c)=%d", rows, len(bias), len(pre), len(out), len(c)))
+	}
+	if n == 0 {
+		return
+	}
+	switch {
+	case !overlaps(out[:n], c[:n]):
+		biasRows(out, c, bias, rows, true)
+		biasRows(pre, c, bias, rows, false)
+	case !overlaps(pre[:n], c[:n]):
+		biasRows(pre, c, bias, rows, false)
+		biasRows(out, c, bias, rows, true)
+	default:
+		panic("kernels: biasReLURows: both results overlap c")
+	}
+}
+
+// overlaps reports whether x and y share memory.
+func overlaps[T floatT](x, y []T) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	size := uintptr(unsafe.Sizeof(x[0]))
+	x0, y0 := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
+	return x0 < y0+uintptr(len(y))*size && y0 < x0+uintptr(len(x))*size
 }

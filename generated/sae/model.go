@@ -774,28 +774,15 @@ func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedCodes_2 is one fused epilogue kernel over f32[256,512]:
+// fusedCodes_2 is one fused epilogue kernel over f32[256,512], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t12 = x · W_enc  (MatMul, models/sae/sae.go:78)
 //	t13 = t12 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t13)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t12 []float32, t13 []float32, codes []float32) {
 	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t12, 512, false)
-	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t12, t13, codes)
-}
-
-// fusedCodes_2Rows is fusedCodes_2's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
-	b_enc, t12, t13, codes := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
-			t13v := t12[i*512+j] + b_enc[j]
-			codesv := max(t13v, 0)
-			t13[i*512+j] = t13v
-			codes[i*512+j] = codesv
-		}
-	}
+	biasReLURows(t13, codes, t12, b_enc, 256)
 }
 
 // fusedRecon_2 is one fused epilogue kernel over f32[256,128], the product and then its bias
