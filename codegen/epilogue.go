@@ -37,7 +37,7 @@ func (f *fnGen) biasEpilogue(grp *graph.FusionGroup) (code []jen.Code, ok bool) 
 	// keepPre: the value before the ReLU is stored too (training keeps it
 	// for backward).
 	keepPre := relu && slices.Contains(grp.Results, add)
-	if len(grp.Results) != 1+map[bool]int{true: 1, false: 0}[keepPre] {
+	if stored := len(grp.Results); stored > 2 || stored == 2 && !keepPre {
 		return nil, false
 	}
 	bias := other(add, p)
