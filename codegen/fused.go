@@ -94,6 +94,9 @@ func (f *fnGen) emitGroup(grp *graph.FusionGroup) []jen.Code {
 	case "attention":
 		return f.emitAttention(grp)
 	}
+	if code, ok := f.biasEpilogue(grp); ok {
+		return code
+	}
 	return f.emitLoopKernel(grp)
 }
 

@@ -42,7 +42,8 @@
 //     with the right edge under a mask; and, for a transposed B with A not
 //     transposed (NT), dot kernels that multiply rows of A by rows of B,
 //     one accumulator per element of a 6×4 (AVX-512) or 2×4 (AVX2) tile,
-//     whose lanes are added up at the end. No packing, no buffers. This is
+//     whose lanes are added up at the end; one call covers a band of rows
+//     and all its columns. No packing, no buffers. This is
 //     the path for decoding (m = 1), for an MLP's training step on a batch
 //     of 64 whichever way its weights are stored, and even for an XOR
 //     network's 4×2·2×4.
@@ -53,6 +54,10 @@
 //     (k < 64), and needed for TT.
 //   - loops: plain Go loops, for builds without SIMD kernels and tiny
 //     products with both operands transposed.
+//
+// After a product, a Linear layer's bias (and ReLU) runs as biasRows
+// (epilogue.go), a vector pass over C's rows instead of the generated
+// scalar loop.
 //
 // UseBlocked (packed or not) and UseParallel (split between a Pool's threads
 // or not) are pure functions of the element type, the transpositions and

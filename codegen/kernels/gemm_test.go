@@ -472,11 +472,24 @@ func TestDotEdges(t *testing.T) {
 	})
 }
 
+// checkDotRegion checks columns [j0,j1) of the m×n C against want.
+func checkDotRegion[T Float](t *testing.T, c []T, ldc int, want, mag []float64, m, n, k int, accum bool, j0, j1 int, e float64) {
+	t.Helper()
+	for i := range m {
+		for j := j0; j < j1; j++ {
+			got, w := float64(c[i*ldc+j]), want[i*n+j]
+			if !(math.Abs(got-w) <= float64(k+2)*e*mag[i*n+j]) {
+				t.Fatalf("m=%d n=%d k=%d accum=%v, columns [%d,%d): C[%d,%d] = %g, want %g", m, n, k, accum, j0, j1, i, j, got, w)
+			}
+		}
+	}
+}
+
 func checkDotEdges[T Float](t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	e := eps[T]()
 	for m := 1; m <= 13; m++ {
-		for n := 1; n <= 9; n++ {
+		for n := 1; n <= 13; n++ {
 			for _, k := range []int{1, 3, 7, 8, 9, 15, 16, 17, 40} {
 				for _, accum := range []bool{false, true} {
 					a, b, c0 := newMat[T](r, m, k, 1), newMat[T](r, n, k, 2), newMat[T](r, m, n, 3)
@@ -484,11 +497,18 @@ func checkDotEdges[T Float](t *testing.T) {
 					c := append([]T(nil), c0.data...)
 					job := newJob(false, true, m, n, k, a.data, a.ld, b.data, b.ld, c, c0.ld, accum, true)
 					gemmDot(kernelsFor[T](), &job)
+					checkDotRegion(t, c, c0.ld, want, mag, m, n, k, accum, 0, n, e)
+					// A band of columns, as a thread of a split product
+					// computes it: only its columns change.
+					j0, j1 := n/3, n-n/4
+					c = append(c[:0], c0.data...)
+					job.c, job.j0, job.j1 = c, j0, j1
+					gemmDot(kernelsFor[T](), &job)
+					checkDotRegion(t, c, c0.ld, want, mag, m, n, k, accum, j0, j1, e)
 					for i := range m {
 						for j := range n {
-							got, w := float64(c[i*c0.ld+j]), want[i*n+j]
-							if !(math.Abs(got-w) <= float64(k+2)*e*mag[i*n+j]) {
-								t.Fatalf("m=%d n=%d k=%d accum=%v: C[%d,%d] = %g, want %g", m, n, k, accum, i, j, got, w)
+							if (j < j0 || j >= j1) && c[i*c0.ld+j] != c0.data[i*c0.ld+j] {
+								t.Fatalf("m=%d n=%d k=%d, columns [%d,%d): C[%d,%d] written", m, n, k, j0, j1, i, j)
 							}
 						}
 						for j := n; j < c0.ld; j++ {

@@ -117,24 +117,24 @@ func dot[T floatT](x, y []T) T {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// dotKernel computes a rows×4 tile of C = A·Bᵀ (rows fixed per kernel) as
-// dot products of rows of A with rows of B, both contiguous in k, and keeps
-// the first cols ≤ 4 of its columns; k ≥ 1.
+// dotKernel computes rows × cols of C = A·Bᵀ (rows fixed per kernel, cols ≥
+// 1) as dot products of rows of A with rows of B, both contiguous in k, 4
+// columns at a time, the last group masked; k ≥ 1.
 type dotKernel[T floatT] func(k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accum bool, cols int)
 
 // gemmDot computes job's region of C = A·Bᵀ (transB set, transA not) on
-// the dot kernels of ks, which must have them; job.k ≥ 1.
+// the dot kernels of ks, which must have them; job.k ≥ 1. Each call covers
+// a band of rows and all the region's columns.
 func gemmDot[T floatT](ks *kernelSet[T], job *gemmJob[T]) {
-	const nr = 4
 	mr := len(ks.dot) - 1
 	k, a, b, c := job.k, job.a, job.b, job.c
 	lda, ldb, ldc, accum := job.lda, job.ldb, job.ldc, job.accumulate
+	j0, cols := job.j0, job.j1-job.j0
+	if cols <= 0 {
+		return
+	}
 	for i := job.i0; i < job.i1; i += mr {
 		rows := min(mr, job.i1-i)
-		f := ks.dot[rows]
-		ai, ci := a[i*lda:], c[i*ldc:]
-		for j := job.j0; j < job.j1; j += nr {
-			f(k, ai, lda, b[j*ldb:], ldb, ci[j:], ldc, accum, min(nr, job.j1-j))
-		}
+		ks.dot[rows](k, a[i*lda:], lda, b[j0*ldb:], ldb, c[i*ldc+j0:], ldc, accum, cols)
 	}
 }

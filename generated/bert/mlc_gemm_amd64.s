@@ -3264,13 +3264,20 @@ GLOBL dotIota64<>(SB), RODATA|NOPTR, $32
 
 // func sgemmDot1x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
 TEXT ·sgemmDot1x4(SB), NOSPLIT, $0-120
+	MOVQ a_base+8(FP), SI
+	MOVQ lda+32(FP), CX
+	SHLQ $2, CX
+sgemmDot1x4_group:
+	MOVQ cols+112(FP), BX
+	CMPQ BX, $4
+	MOVQ $4, CX
+	CMOVQGT CX, BX
 	MOVQ k+0(FP), CX
 	ANDQ $7, CX
 	MOVQ CX, R12
 	MOVQ CX, X3
 	VPBROADCASTD X3, Y3
 	VPCMPGTD dotIota32<>(SB), Y3, Y3
-	MOVQ cols+112(FP), BX
 	MOVQ b_base+40(FP), DI
 	MOVQ ldb+64(FP), CX
 	SHLQ $2, CX
@@ -3283,9 +3290,6 @@ TEXT ·sgemmDot1x4(SB), NOSPLIT, $0-120
 	CMOVQLT DI, AX
 	CMPQ BX, $4
 	CMOVQLT DI, DX
-	MOVQ a_base+8(FP), SI
-	MOVQ lda+32(FP), CX
-	SHLQ $2, CX
 	VPXOR Y8, Y8, Y8
 	VPXOR Y9, Y9, Y9
 	VPXOR Y10, Y10, Y10
@@ -3321,36 +3325,54 @@ sgemmDot1x4_tail:
 	VMASKMOVPS (DX)(BX*1), Y3, Y7
 	VFMADD231PS Y7, Y1, Y11
 sgemmDot1x4_reduce:
-	MOVQ cols+112(FP), X3
+	MOVQ cols+112(FP), CX
+	CMPQ CX, $4
+	MOVQ $4, AX
+	CMOVQGT AX, CX
+	MOVQ CX, X3
 	VPBROADCASTD X3, Y3
 	VPCMPGTD dotIota32<>(SB), Y3, Y3
 	MOVQ c_base+72(FP), DI
-	MOVQ ldc+96(FP), SI
-	SHLQ $2, SI
-	MOVBQZX accum+104(FP), BX
+	MOVQ ldc+96(FP), R13
+	SHLQ $2, R13
+	MOVBQZX accum+104(FP), AX
 	VHADDPS Y9, Y8, Y4
 	VHADDPS Y11, Y10, Y5
 	VHADDPS Y5, Y4, Y4
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS X5, X4, X4
-	TESTQ BX, BX
+	TESTQ AX, AX
 	JEQ sgemmDot1x4_store0
 	VMASKMOVPS (DI), X3, X5
 	VADDPS X5, X4, X4
 sgemmDot1x4_store0:
 	VMASKMOVPS X4, X3, (DI)
+	ADDQ $16, c_base+72(FP)
+	MOVQ ldb+64(FP), CX
+	SHLQ $4, CX
+	ADDQ CX, b_base+40(FP)
+	SUBQ $4, cols+112(FP)
+	JGT sgemmDot1x4_group
 	VZEROUPPER
 	RET
 
 // func sgemmDot2x4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accum bool, cols int)
 TEXT ·sgemmDot2x4(SB), NOSPLIT, $0-120
+	MOVQ a_base+8(FP), SI
+	MOVQ lda+32(FP), CX
+	SHLQ $2, CX
+	LEAQ (SI)(CX*1), R8
+sgemmDot2x4_group:
+	MOVQ cols+112(FP), BX
+	CMPQ BX, $4
+	MOVQ $4, CX
+	CMOVQGT CX, BX
 	MOVQ k+0(FP), CX
 	ANDQ $7, CX
 	MOVQ CX, R12
 	MOVQ CX, X3
 	VPBROADCASTD X3, Y3
 	VPCMPGTD dotIota32<>(SB), Y3, Y3
-	MOVQ cols+112(FP), BX
 	MOVQ b_base+40(FP), DI
 	MOVQ ldb+64(FP), CX
 	SHLQ $2, CX
@@ -3363,10 +3385,6 @@ TEXT ·sgemmDot2x4(SB), NOSPLIT, $0-120
 	CMOVQLT DI, AX
 	CMPQ BX, $4
 	CMOVQLT DI, DX
-	MOVQ a_base+8(FP), SI
-	MOVQ lda+32(FP), CX
-	SHLQ $2, CX
-	LEAQ (SI)(CX*1), R8
 	VPXOR Y8, Y8, Y8
 	VPXOR Y9, Y9, Y9
 	VPXOR Y10, Y10, Y10
@@ -3416,48 +3434,65 @@ sgemmDot2x4_tail:
 	VFMADD231PS Y7, Y1, Y11
 	VFMADD231PS Y7, Y2, Y15
 sgemmDot2x4_reduce:
-	MOVQ cols+112(FP), X3
+	MOVQ cols+112(FP), CX
+	CMPQ CX, $4
+	MOVQ $4, AX
+	CMOVQGT AX, CX
+	MOVQ CX, X3
 	VPBROADCASTD X3, Y3
 	VPCMPGTD dotIota32<>(SB), Y3, Y3
 	MOVQ c_base+72(FP), DI
-	MOVQ ldc+96(FP), SI
-	SHLQ $2, SI
-	MOVBQZX accum+104(FP), BX
+	MOVQ ldc+96(FP), R13
+	SHLQ $2, R13
+	MOVBQZX accum+104(FP), AX
 	VHADDPS Y9, Y8, Y4
 	VHADDPS Y11, Y10, Y5
 	VHADDPS Y5, Y4, Y4
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS X5, X4, X4
-	TESTQ BX, BX
+	TESTQ AX, AX
 	JEQ sgemmDot2x4_store0
 	VMASKMOVPS (DI), X3, X5
 	VADDPS X5, X4, X4
 sgemmDot2x4_store0:
 	VMASKMOVPS X4, X3, (DI)
-	ADDQ SI, DI
+	ADDQ R13, DI
 	VHADDPS Y13, Y12, Y4
 	VHADDPS Y15, Y14, Y5
 	VHADDPS Y5, Y4, Y4
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS X5, X4, X4
-	TESTQ BX, BX
+	TESTQ AX, AX
 	JEQ sgemmDot2x4_store1
 	VMASKMOVPS (DI), X3, X5
 	VADDPS X5, X4, X4
 sgemmDot2x4_store1:
 	VMASKMOVPS X4, X3, (DI)
+	ADDQ $16, c_base+72(FP)
+	MOVQ ldb+64(FP), CX
+	SHLQ $4, CX
+	ADDQ CX, b_base+40(FP)
+	SUBQ $4, cols+112(FP)
+	JGT sgemmDot2x4_group
 	VZEROUPPER
 	RET
 
 // func dgemmDot1x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
 TEXT ·dgemmDot1x4(SB), NOSPLIT, $0-120
+	MOVQ a_base+8(FP), SI
+	MOVQ lda+32(FP), CX
+	SHLQ $3, CX
+dgemmDot1x4_group:
+	MOVQ cols+112(FP), BX
+	CMPQ BX, $4
+	MOVQ $4, CX
+	CMOVQGT CX, BX
 	MOVQ k+0(FP), CX
 	ANDQ $3, CX
 	MOVQ CX, R12
 	MOVQ CX, X3
 	VPBROADCASTQ X3, Y3
 	VPCMPGTQ dotIota64<>(SB), Y3, Y3
-	MOVQ cols+112(FP), BX
 	MOVQ b_base+40(FP), DI
 	MOVQ ldb+64(FP), CX
 	SHLQ $3, CX
@@ -3470,9 +3505,6 @@ TEXT ·dgemmDot1x4(SB), NOSPLIT, $0-120
 	CMOVQLT DI, AX
 	CMPQ BX, $4
 	CMOVQLT DI, DX
-	MOVQ a_base+8(FP), SI
-	MOVQ lda+32(FP), CX
-	SHLQ $3, CX
 	VPXOR Y8, Y8, Y8
 	VPXOR Y9, Y9, Y9
 	VPXOR Y10, Y10, Y10
@@ -3508,36 +3540,54 @@ dgemmDot1x4_tail:
 	VMASKMOVPD (DX)(BX*1), Y3, Y7
 	VFMADD231PD Y7, Y1, Y11
 dgemmDot1x4_reduce:
-	MOVQ cols+112(FP), X3
+	MOVQ cols+112(FP), CX
+	CMPQ CX, $4
+	MOVQ $4, AX
+	CMOVQGT AX, CX
+	MOVQ CX, X3
 	VPBROADCASTQ X3, Y3
 	VPCMPGTQ dotIota64<>(SB), Y3, Y3
 	MOVQ c_base+72(FP), DI
-	MOVQ ldc+96(FP), SI
-	SHLQ $3, SI
-	MOVBQZX accum+104(FP), BX
+	MOVQ ldc+96(FP), R13
+	SHLQ $3, R13
+	MOVBQZX accum+104(FP), AX
 	VHADDPD Y9, Y8, Y4
 	VHADDPD Y11, Y10, Y5
 	VPERM2F128 $0x20, Y5, Y4, Y6
 	VPERM2F128 $0x31, Y5, Y4, Y7
 	VADDPD Y7, Y6, Y4
-	TESTQ BX, BX
+	TESTQ AX, AX
 	JEQ dgemmDot1x4_store0
 	VMASKMOVPD (DI), Y3, Y5
 	VADDPD Y5, Y4, Y4
 dgemmDot1x4_store0:
 	VMASKMOVPD Y4, Y3, (DI)
+	ADDQ $32, c_base+72(FP)
+	MOVQ ldb+64(FP), CX
+	SHLQ $5, CX
+	ADDQ CX, b_base+40(FP)
+	SUBQ $4, cols+112(FP)
+	JGT dgemmDot1x4_group
 	VZEROUPPER
 	RET
 
 // func dgemmDot2x4(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, accum bool, cols int)
 TEXT ·dgemmDot2x4(SB), NOSPLIT, $0-120
+	MOVQ a_base+8(FP), SI
+	MOVQ lda+32(FP), CX
+	SHLQ $3, CX
+	LEAQ (SI)(CX*1), R8
+dgemmDot2x4_group:
+	MOVQ cols+112(FP), BX
+	CMPQ BX, $4
+	MOVQ $4, CX
+	CMOVQGT CX, BX
 	MOVQ k+0(FP), CX
 	ANDQ $3, CX
 	MOVQ CX, R12
 	MOVQ CX, X3
 	VPBROADCASTQ X3, Y3
 	VPCMPGTQ dotIota64<>(SB), Y3, Y3
-	MOVQ cols+112(FP), BX
 	MOVQ b_base+40(FP), DI
 	MOVQ ldb+64(FP), CX
 	SHLQ $3, CX
@@ -3550,10 +3600,6 @@ TEXT ·dgemmDot2x4(SB), NOSPLIT, $0-120
 	CMOVQLT DI, AX
 	CMPQ BX, $4
 	CMOVQLT DI, DX
-	MOVQ a_base+8(FP), SI
-	MOVQ lda+32(FP), CX
-	SHLQ $3, CX
-	LEAQ (SI)(CX*1), R8
 	VPXOR Y8, Y8, Y8
 	VPXOR Y9, Y9, Y9
 	VPXOR Y10, Y10, Y10
@@ -3603,36 +3649,46 @@ dgemmDot2x4_tail:
 	VFMADD231PD Y7, Y1, Y11
 	VFMADD231PD Y7, Y2, Y15
 dgemmDot2x4_reduce:
-	MOVQ cols+112(FP), X3
+	MOVQ cols+112(FP), CX
+	CMPQ CX, $4
+	MOVQ $4, AX
+	CMOVQGT AX, CX
+	MOVQ CX, X3
 	VPBROADCASTQ X3, Y3
 	VPCMPGTQ dotIota64<>(SB), Y3, Y3
 	MOVQ c_base+72(FP), DI
-	MOVQ ldc+96(FP), SI
-	SHLQ $3, SI
-	MOVBQZX accum+104(FP), BX
+	MOVQ ldc+96(FP), R13
+	SHLQ $3, R13
+	MOVBQZX accum+104(FP), AX
 	VHADDPD Y9, Y8, Y4
 	VHADDPD Y11, Y10, Y5
 	VPERM2F128 $0x20, Y5, Y4, Y6
 	VPERM2F128 $0x31, Y5, Y4, Y7
 	VADDPD Y7, Y6, Y4
-	TESTQ BX, BX
+	TESTQ AX, AX
 	JEQ dgemmDot2x4_store0
 	VMASKMOVPD (DI), Y3, Y5
 	VADDPD Y5, Y4, Y4
 dgemmDot2x4_store0:
 	VMASKMOVPD Y4, Y3, (DI)
-	ADDQ SI, DI
+	ADDQ R13, DI
 	VHADDPD Y13, Y12, Y4
 	VHADDPD Y15, Y14, Y5
 	VPERM2F128 $0x20, Y5, Y4, Y6
 	VPERM2F128 $0x31, Y5, Y4, Y7
 	VADDPD Y7, Y6, Y4
-	TESTQ BX, BX
+	TESTQ AX, AX
 	JEQ dgemmDot2x4_store1
 	VMASKMOVPD (DI), Y3, Y5
 	VADDPD Y5, Y4, Y4
 dgemmDot2x4_store1:
 	VMASKMOVPD Y4, Y3, (DI)
+	ADDQ $32, c_base+72(FP)
+	MOVQ ldb+64(FP), CX
+	SHLQ $5, CX
+	ADDQ CX, b_base+40(FP)
+	SUBQ $4, cols+112(FP)
+	JGT dgemmDot2x4_group
 	VZEROUPPER
 	RET
 

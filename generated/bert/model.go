@@ -2319,27 +2319,14 @@ func (m *Model) layerNormEmb_ln(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(emb_ln[lo*64:hi*64], nil, emb[lo*64:hi*64], emb_ln_gamma, emb_ln_beta, hi-lo, 64, 1e-12)
 }
 
-// fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,64,64]:
+// fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t29 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h0_attn_q_proj = t29 + h0_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_q_proj(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t29 []float32, h0_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t29, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t29, h0_attn_q_proj)
-}
-
-// fusedH0_attn_q_projRows is fusedH0_attn_q_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t29, h0_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h0_attn_q_projv := t29[i*4096+j*64+k] + h0_attn_bq[k]
-				h0_attn_q_proj[i*4096+j*64+k] = h0_attn_q_projv
-			}
-		}
-	}
+	biasRows(h0_attn_q_proj, t29, h0_attn_bq, 512, false)
 }
 
 // transposeH0_attn_q computes h0_attn_q = t31ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2355,27 +2342,14 @@ func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,64,64]:
+// fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t33 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h0_attn_k_proj = t33 + h0_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_k_proj(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t33 []float32, h0_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t33, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t33, h0_attn_k_proj)
-}
-
-// fusedH0_attn_k_projRows is fusedH0_attn_k_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t33, h0_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h0_attn_k_projv := t33[i*4096+j*64+k] + h0_attn_bk[k]
-				h0_attn_k_proj[i*4096+j*64+k] = h0_attn_k_projv
-			}
-		}
-	}
+	biasRows(h0_attn_k_proj, t33, h0_attn_bk, 512, false)
 }
 
 // transposeH0_attn_k computes h0_attn_k = t35ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2391,27 +2365,14 @@ func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_v_proj is one fused epilogue kernel over f32[8,64,64]:
+// fusedH0_attn_v_proj is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t37 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h0_attn_v_proj = t37 + h0_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_v_proj(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t37 []float32, h0_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t37, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t37, h0_attn_v_proj)
-}
-
-// fusedH0_attn_v_projRows is fusedH0_attn_v_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t37, h0_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h0_attn_v_projv := t37[i*4096+j*64+k] + h0_attn_bv[k]
-				h0_attn_v_proj[i*4096+j*64+k] = h0_attn_v_projv
-			}
-		}
-	}
+	biasRows(h0_attn_v_proj, t37, h0_attn_bv, 512, false)
 }
 
 // transposeH0_attn_v computes h0_attn_v = t39ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2571,27 +2532,14 @@ func (m *Model) layerNormH0_ln2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h0_ln2[lo*64:hi*64], nil, h0_resid2[lo*64:hi*64], h0_ln2_gamma, h0_ln2_beta, hi-lo, 64, 1e-12)
 }
 
-// fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,64,64]:
+// fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t81 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h1_attn_q_proj = t81 + h1_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_q_proj(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t81 []float32, h1_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t81, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t81, h1_attn_q_proj)
-}
-
-// fusedH1_attn_q_projRows is fusedH1_attn_q_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t81, h1_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h1_attn_q_projv := t81[i*4096+j*64+k] + h1_attn_bq[k]
-				h1_attn_q_proj[i*4096+j*64+k] = h1_attn_q_projv
-			}
-		}
-	}
+	biasRows(h1_attn_q_proj, t81, h1_attn_bq, 512, false)
 }
 
 // transposeH1_attn_q computes h1_attn_q = t83ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2607,27 +2555,14 @@ func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,64,64]:
+// fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t85 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h1_attn_k_proj = t85 + h1_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_k_proj(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t85 []float32, h1_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t85, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t85, h1_attn_k_proj)
-}
-
-// fusedH1_attn_k_projRows is fusedH1_attn_k_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t85, h1_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h1_attn_k_projv := t85[i*4096+j*64+k] + h1_attn_bk[k]
-				h1_attn_k_proj[i*4096+j*64+k] = h1_attn_k_projv
-			}
-		}
-	}
+	biasRows(h1_attn_k_proj, t85, h1_attn_bk, 512, false)
 }
 
 // transposeH1_attn_k computes h1_attn_k = t87ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2643,27 +2578,14 @@ func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_v_proj is one fused epilogue kernel over f32[8,64,64]:
+// fusedH1_attn_v_proj is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t89 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h1_attn_v_proj = t89 + h1_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_v_proj(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t89 []float32, h1_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t89, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t89, h1_attn_v_proj)
-}
-
-// fusedH1_attn_v_projRows is fusedH1_attn_v_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t89, h1_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h1_attn_v_projv := t89[i*4096+j*64+k] + h1_attn_bv[k]
-				h1_attn_v_proj[i*4096+j*64+k] = h1_attn_v_projv
-			}
-		}
-	}
+	biasRows(h1_attn_v_proj, t89, h1_attn_bv, 512, false)
 }
 
 // transposeH1_attn_v computes h1_attn_v = t91ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2854,27 +2776,14 @@ func (m *Model) layerNormMlm_ln(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(mlm_ln[lo*64:hi*64], nil, mlm_hidden[lo*64:hi*64], mlm_ln_gamma, mlm_ln_beta, hi-lo, 64, 1e-12)
 }
 
-// fusedLogits is one fused epilogue kernel over f32[8,64,512]:
+// fusedLogits is one fused epilogue kernel over f32[8,64,512], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
 //	logits = t126 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits(wte []float32, mlm_ln []float32, mlm_bias []float32, t126 []float32, logits []float32) {
 	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
-	m.parallel(8, (*Model).fusedLogitsRows, mlm_bias, t126, logits)
-}
-
-// fusedLogitsRows is fusedLogits's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedLogitsRows(lo, hi, thread int, v [][]float32) {
-	mlm_bias, t126, logits := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 512 {
-				logitsv := t126[i*32768+j*512+k] + mlm_bias[k]
-				logits[i*32768+j*512+k] = logitsv
-			}
-		}
-	}
+	biasRows(logits, t126, mlm_bias, 512, false)
 }
 
 // loopEmb_2 computes emb = t9 + wpe over [lo, hi) of its
@@ -2896,27 +2805,14 @@ func (m *Model) layerNormEmb_ln_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(emb_ln[lo*64:hi*64], t13[lo*64:hi*64], emb[lo*64:hi*64], emb_ln_gamma, emb_ln_beta, hi-lo, 64, 1e-12)
 }
 
-// fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64]:
+// fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t32 = emb_ln · h0_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h0_attn_q_proj = t32 + h0_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_q_proj_2(emb_ln []float32, h0_attn_Wq []float32, h0_attn_bq []float32, t32 []float32, h0_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wq, 64, t32, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t32, h0_attn_q_proj)
-}
-
-// fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t32, h0_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h0_attn_q_projv := t32[i*4096+j*64+k] + h0_attn_bq[k]
-				h0_attn_q_proj[i*4096+j*64+k] = h0_attn_q_projv
-			}
-		}
-	}
+	biasRows(h0_attn_q_proj, t32, h0_attn_bq, 512, false)
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t34ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2932,27 +2828,14 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64]:
+// fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t36 = emb_ln · h0_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h0_attn_k_proj = t36 + h0_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_k_proj_2(emb_ln []float32, h0_attn_Wk []float32, h0_attn_bk []float32, t36 []float32, h0_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wk, 64, t36, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t36, h0_attn_k_proj)
-}
-
-// fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t36, h0_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h0_attn_k_projv := t36[i*4096+j*64+k] + h0_attn_bk[k]
-				h0_attn_k_proj[i*4096+j*64+k] = h0_attn_k_projv
-			}
-		}
-	}
+	biasRows(h0_attn_k_proj, t36, h0_attn_bk, 512, false)
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t38ᵀ[0,2,1,3] over [lo, hi) of its
@@ -2968,27 +2851,14 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64]:
+// fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t40 = emb_ln · h0_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h0_attn_v_proj = t40 + h0_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH0_attn_v_proj_2(emb_ln []float32, h0_attn_Wv []float32, h0_attn_bv []float32, t40 []float32, h0_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, emb_ln, 64, h0_attn_Wv, 64, t40, 64, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t40, h0_attn_v_proj)
-}
-
-// fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t40, h0_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h0_attn_v_projv := t40[i*4096+j*64+k] + h0_attn_bv[k]
-				h0_attn_v_proj[i*4096+j*64+k] = h0_attn_v_projv
-			}
-		}
-	}
+	biasRows(h0_attn_v_proj, t40, h0_attn_bv, 512, false)
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t42ᵀ[0,2,1,3] over [lo, hi) of its
@@ -3149,27 +3019,14 @@ func (m *Model) layerNormH0_ln2_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h0_ln2[lo*64:hi*64], t65[lo*64:hi*64], h0_resid2[lo*64:hi*64], h0_ln2_gamma, h0_ln2_beta, hi-lo, 64, 1e-12)
 }
 
-// fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64]:
+// fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t84 = h0_ln2 · h1_attn_Wq  (MatMul, models/bert/bert.go:114)
 //	h1_attn_q_proj = t84 + h1_attn_bq  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_q_proj_2(h0_ln2 []float32, h1_attn_Wq []float32, h1_attn_bq []float32, t84 []float32, h1_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wq, 64, t84, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t84, h1_attn_q_proj)
-}
-
-// fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t84, h1_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h1_attn_q_projv := t84[i*4096+j*64+k] + h1_attn_bq[k]
-				h1_attn_q_proj[i*4096+j*64+k] = h1_attn_q_projv
-			}
-		}
-	}
+	biasRows(h1_attn_q_proj, t84, h1_attn_bq, 512, false)
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t86ᵀ[0,2,1,3] over [lo, hi) of its
@@ -3185,27 +3042,14 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64]:
+// fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t88 = h0_ln2 · h1_attn_Wk  (MatMul, models/bert/bert.go:114)
 //	h1_attn_k_proj = t88 + h1_attn_bk  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_k_proj_2(h0_ln2 []float32, h1_attn_Wk []float32, h1_attn_bk []float32, t88 []float32, h1_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wk, 64, t88, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t88, h1_attn_k_proj)
-}
-
-// fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t88, h1_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h1_attn_k_projv := t88[i*4096+j*64+k] + h1_attn_bk[k]
-				h1_attn_k_proj[i*4096+j*64+k] = h1_attn_k_projv
-			}
-		}
-	}
+	biasRows(h1_attn_k_proj, t88, h1_attn_bk, 512, false)
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t90ᵀ[0,2,1,3] over [lo, hi) of its
@@ -3221,27 +3065,14 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64]:
+// fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,64,64], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t92 = h0_ln2 · h1_attn_Wv  (MatMul, models/bert/bert.go:114)
 //	h1_attn_v_proj = t92 + h1_attn_bv  (Add, models/bert/bert.go:114)
 func (m *Model) fusedH1_attn_v_proj_2(h0_ln2 []float32, h1_attn_Wv []float32, h1_attn_bv []float32, t92 []float32, h1_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 512, 64, 64, h0_ln2, 64, h1_attn_Wv, 64, t92, 64, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t92, h1_attn_v_proj)
-}
-
-// fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t92, h1_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				h1_attn_v_projv := t92[i*4096+j*64+k] + h1_attn_bv[k]
-				h1_attn_v_proj[i*4096+j*64+k] = h1_attn_v_projv
-			}
-		}
-	}
+	biasRows(h1_attn_v_proj, t92, h1_attn_bv, 512, false)
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t94ᵀ[0,2,1,3] over [lo, hi) of its
@@ -3434,27 +3265,14 @@ func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(mlm_ln[lo*64:hi*64], t125[lo*64:hi*64], mlm_hidden[lo*64:hi*64], mlm_ln_gamma, mlm_ln_beta, hi-lo, 64, 1e-12)
 }
 
-// fusedLogits_2 is one fused epilogue kernel over f32[8,64,512]:
+// fusedLogits_2 is one fused epilogue kernel over f32[8,64,512], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t129 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
 //	logits = t129 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t129 []float32, logits []float32) {
 	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t129, 512, false)
-	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t129, logits)
-}
-
-// fusedLogits_2Rows is fusedLogits_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedLogits_2Rows(lo, hi, thread int, v [][]float32) {
-	mlm_bias, t129, logits := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 512 {
-				logitsv := t129[i*32768+j*512+k] + mlm_bias[k]
-				logits[i*32768+j*512+k] = logitsv
-			}
-		}
-	}
+	biasRows(logits, t129, mlm_bias, 512, false)
 }
 
 // fusedT141 is one fused elementwise kernel over f32[]:

@@ -4918,27 +4918,14 @@ func (m *Model) layerNormH0_ln1(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h0_ln1[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_q_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t25 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t25 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t25 []float32, h0_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t25, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_projRows, h0_attn_bq, t25, h0_attn_q_proj)
-}
-
-// fusedH0_attn_q_projRows is fusedH0_attn_q_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_q_projRows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t25, h0_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_q_projv := t25[i*16384+j*128+k] + h0_attn_bq[k]
-				h0_attn_q_proj[i*16384+j*128+k] = h0_attn_q_projv
-			}
-		}
-	}
+	biasRows(h0_attn_q_proj, t25, h0_attn_bq, 1024, false)
 }
 
 // transposeH0_attn_q computes h0_attn_q = t27ᵀ[0,2,1,3] over [lo, hi) of its
@@ -4954,27 +4941,14 @@ func (m *Model) transposeH0_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_k_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t29 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t29 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t29 []float32, h0_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t29, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_projRows, h0_attn_bk, t29, h0_attn_k_proj)
-}
-
-// fusedH0_attn_k_projRows is fusedH0_attn_k_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_k_projRows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t29, h0_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_k_projv := t29[i*16384+j*128+k] + h0_attn_bk[k]
-				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
-			}
-		}
-	}
+	biasRows(h0_attn_k_proj, t29, h0_attn_bk, 1024, false)
 }
 
 // transposeH0_attn_k computes h0_attn_k = t31ᵀ[0,2,1,3] over [lo, hi) of its
@@ -4990,27 +4964,14 @@ func (m *Model) transposeH0_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_v_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t33 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t33 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t33 []float32, h0_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t33, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_projRows, h0_attn_bv, t33, h0_attn_v_proj)
-}
-
-// fusedH0_attn_v_projRows is fusedH0_attn_v_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_v_projRows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t33, h0_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_v_projv := t33[i*16384+j*128+k] + h0_attn_bv[k]
-				h0_attn_v_proj[i*16384+j*128+k] = h0_attn_v_projv
-			}
-		}
-	}
+	biasRows(h0_attn_v_proj, t33, h0_attn_bv, 1024, false)
 }
 
 // transposeH0_attn_v computes h0_attn_v = t35ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5153,27 +5114,14 @@ func (m *Model) layerNormH1_ln1(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h1_ln1[lo*128:hi*128], nil, h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_q_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t77 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t77 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t77 []float32, h1_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t77, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_projRows, h1_attn_bq, t77, h1_attn_q_proj)
-}
-
-// fusedH1_attn_q_projRows is fusedH1_attn_q_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_q_projRows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t77, h1_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_q_projv := t77[i*16384+j*128+k] + h1_attn_bq[k]
-				h1_attn_q_proj[i*16384+j*128+k] = h1_attn_q_projv
-			}
-		}
-	}
+	biasRows(h1_attn_q_proj, t77, h1_attn_bq, 1024, false)
 }
 
 // transposeH1_attn_q computes h1_attn_q = t79ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5189,27 +5137,14 @@ func (m *Model) transposeH1_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_k_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t81 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t81 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t81 []float32, h1_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t81, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_projRows, h1_attn_bk, t81, h1_attn_k_proj)
-}
-
-// fusedH1_attn_k_projRows is fusedH1_attn_k_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_k_projRows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t81, h1_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_k_projv := t81[i*16384+j*128+k] + h1_attn_bk[k]
-				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
-			}
-		}
-	}
+	biasRows(h1_attn_k_proj, t81, h1_attn_bk, 1024, false)
 }
 
 // transposeH1_attn_k computes h1_attn_k = t83ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5225,27 +5160,14 @@ func (m *Model) transposeH1_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_v_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t85 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t85 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t85 []float32, h1_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t85, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_projRows, h1_attn_bv, t85, h1_attn_v_proj)
-}
-
-// fusedH1_attn_v_projRows is fusedH1_attn_v_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_v_projRows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t85, h1_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_v_projv := t85[i*16384+j*128+k] + h1_attn_bv[k]
-				h1_attn_v_proj[i*16384+j*128+k] = h1_attn_v_projv
-			}
-		}
-	}
+	biasRows(h1_attn_v_proj, t85, h1_attn_bv, 1024, false)
 }
 
 // transposeH1_attn_v computes h1_attn_v = t87ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5388,27 +5310,14 @@ func (m *Model) layerNormH2_ln1(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h2_ln1[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH2_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_q_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t127 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t127 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t127 []float32, h2_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t127, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_q_projRows, h2_attn_bq, t127, h2_attn_q_proj)
-}
-
-// fusedH2_attn_q_projRows is fusedH2_attn_q_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_q_projRows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bq, t127, h2_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_q_projv := t127[i*16384+j*128+k] + h2_attn_bq[k]
-				h2_attn_q_proj[i*16384+j*128+k] = h2_attn_q_projv
-			}
-		}
-	}
+	biasRows(h2_attn_q_proj, t127, h2_attn_bq, 1024, false)
 }
 
 // transposeH2_attn_q computes h2_attn_q = t129ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5424,27 +5333,14 @@ func (m *Model) transposeH2_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH2_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_k_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t131 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t131 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t131 []float32, h2_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t131, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_k_projRows, h2_attn_bk, t131, h2_attn_k_proj)
-}
-
-// fusedH2_attn_k_projRows is fusedH2_attn_k_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_k_projRows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bk, t131, h2_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_k_projv := t131[i*16384+j*128+k] + h2_attn_bk[k]
-				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
-			}
-		}
-	}
+	biasRows(h2_attn_k_proj, t131, h2_attn_bk, 1024, false)
 }
 
 // transposeH2_attn_k computes h2_attn_k = t133ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5460,27 +5356,14 @@ func (m *Model) transposeH2_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH2_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_v_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t135 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t135 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t135 []float32, h2_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t135, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_v_projRows, h2_attn_bv, t135, h2_attn_v_proj)
-}
-
-// fusedH2_attn_v_projRows is fusedH2_attn_v_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_v_projRows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bv, t135, h2_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_v_projv := t135[i*16384+j*128+k] + h2_attn_bv[k]
-				h2_attn_v_proj[i*16384+j*128+k] = h2_attn_v_projv
-			}
-		}
-	}
+	biasRows(h2_attn_v_proj, t135, h2_attn_bv, 1024, false)
 }
 
 // transposeH2_attn_v computes h2_attn_v = t137ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5623,27 +5506,14 @@ func (m *Model) layerNormH3_ln1(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h3_ln1[lo*128:hi*128], nil, h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH3_attn_q_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_q_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t177 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t177 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t177 []float32, h3_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t177, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_q_projRows, h3_attn_bq, t177, h3_attn_q_proj)
-}
-
-// fusedH3_attn_q_projRows is fusedH3_attn_q_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_q_projRows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bq, t177, h3_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_q_projv := t177[i*16384+j*128+k] + h3_attn_bq[k]
-				h3_attn_q_proj[i*16384+j*128+k] = h3_attn_q_projv
-			}
-		}
-	}
+	biasRows(h3_attn_q_proj, t177, h3_attn_bq, 1024, false)
 }
 
 // transposeH3_attn_q computes h3_attn_q = t179ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5659,27 +5529,14 @@ func (m *Model) transposeH3_attn_q(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH3_attn_k_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_k_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t181 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t181 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t181 []float32, h3_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t181, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_k_projRows, h3_attn_bk, t181, h3_attn_k_proj)
-}
-
-// fusedH3_attn_k_projRows is fusedH3_attn_k_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_k_projRows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bk, t181, h3_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_k_projv := t181[i*16384+j*128+k] + h3_attn_bk[k]
-				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
-			}
-		}
-	}
+	biasRows(h3_attn_k_proj, t181, h3_attn_bk, 1024, false)
 }
 
 // transposeH3_attn_k computes h3_attn_k = t183ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5695,27 +5552,14 @@ func (m *Model) transposeH3_attn_k(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH3_attn_v_proj is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_v_proj is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t185 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t185 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t185 []float32, h3_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t185, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_v_projRows, h3_attn_bv, t185, h3_attn_v_proj)
-}
-
-// fusedH3_attn_v_projRows is fusedH3_attn_v_proj's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_v_projRows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bv, t185, h3_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_v_projv := t185[i*16384+j*128+k] + h3_attn_bv[k]
-				h3_attn_v_proj[i*16384+j*128+k] = h3_attn_v_projv
-			}
-		}
-	}
+	biasRows(h3_attn_v_proj, t185, h3_attn_bv, 1024, false)
 }
 
 // transposeH3_attn_v computes h3_attn_v = t187ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5877,27 +5721,14 @@ func (m *Model) layerNormH0_ln1_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h0_ln1[lo*128:hi*128], t23[lo*128:hi*128], h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t27 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t27 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_2(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t27 []float32, h0_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t27, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_proj_2Rows, h0_attn_bq, t27, h0_attn_q_proj)
-}
-
-// fusedH0_attn_q_proj_2Rows is fusedH0_attn_q_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t27, h0_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_q_projv := t27[i*16384+j*128+k] + h0_attn_bq[k]
-				h0_attn_q_proj[i*16384+j*128+k] = h0_attn_q_projv
-			}
-		}
-	}
+	biasRows(h0_attn_q_proj, t27, h0_attn_bq, 1024, false)
 }
 
 // transposeH0_attn_q_2 computes h0_attn_q = t29ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5913,27 +5744,14 @@ func (m *Model) transposeH0_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t31 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t31 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_2(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t31 []float32, h0_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t31, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_proj_2Rows, h0_attn_bk, t31, h0_attn_k_proj)
-}
-
-// fusedH0_attn_k_proj_2Rows is fusedH0_attn_k_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t31, h0_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_k_projv := t31[i*16384+j*128+k] + h0_attn_bk[k]
-				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
-			}
-		}
-	}
+	biasRows(h0_attn_k_proj, t31, h0_attn_bk, 1024, false)
 }
 
 // transposeH0_attn_k_2 computes h0_attn_k = t33ᵀ[0,2,1,3] over [lo, hi) of its
@@ -5949,27 +5767,14 @@ func (m *Model) transposeH0_attn_k_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t35 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t35 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_2(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t35 []float32, h0_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t35, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_proj_2Rows, h0_attn_bv, t35, h0_attn_v_proj)
-}
-
-// fusedH0_attn_v_proj_2Rows is fusedH0_attn_v_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t35, h0_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_v_projv := t35[i*16384+j*128+k] + h0_attn_bv[k]
-				h0_attn_v_proj[i*16384+j*128+k] = h0_attn_v_projv
-			}
-		}
-	}
+	biasRows(h0_attn_v_proj, t35, h0_attn_bv, 1024, false)
 }
 
 // transposeH0_attn_v_2 computes h0_attn_v = t37ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6117,27 +5922,14 @@ func (m *Model) layerNormH1_ln1_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h1_ln1[lo*128:hi*128], t76[lo*128:hi*128], h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t79 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t79 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_2(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t79 []float32, h1_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t79, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_proj_2Rows, h1_attn_bq, t79, h1_attn_q_proj)
-}
-
-// fusedH1_attn_q_proj_2Rows is fusedH1_attn_q_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t79, h1_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_q_projv := t79[i*16384+j*128+k] + h1_attn_bq[k]
-				h1_attn_q_proj[i*16384+j*128+k] = h1_attn_q_projv
-			}
-		}
-	}
+	biasRows(h1_attn_q_proj, t79, h1_attn_bq, 1024, false)
 }
 
 // transposeH1_attn_q_2 computes h1_attn_q = t81ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6153,27 +5945,14 @@ func (m *Model) transposeH1_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t83 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t83 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_2(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t83 []float32, h1_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t83, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_proj_2Rows, h1_attn_bk, t83, h1_attn_k_proj)
-}
-
-// fusedH1_attn_k_proj_2Rows is fusedH1_attn_k_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t83, h1_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_k_projv := t83[i*16384+j*128+k] + h1_attn_bk[k]
-				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
-			}
-		}
-	}
+	biasRows(h1_attn_k_proj, t83, h1_attn_bk, 1024, false)
 }
 
 // transposeH1_attn_k_2 computes h1_attn_k = t85ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6189,27 +5968,14 @@ func (m *Model) transposeH1_attn_k_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t87 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t87 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_2(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t87 []float32, h1_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t87, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_proj_2Rows, h1_attn_bv, t87, h1_attn_v_proj)
-}
-
-// fusedH1_attn_v_proj_2Rows is fusedH1_attn_v_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t87, h1_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_v_projv := t87[i*16384+j*128+k] + h1_attn_bv[k]
-				h1_attn_v_proj[i*16384+j*128+k] = h1_attn_v_projv
-			}
-		}
-	}
+	biasRows(h1_attn_v_proj, t87, h1_attn_bv, 1024, false)
 }
 
 // transposeH1_attn_v_2 computes h1_attn_v = t89ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6357,27 +6123,14 @@ func (m *Model) layerNormH2_ln1_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h2_ln1[lo*128:hi*128], t126[lo*128:hi*128], h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH2_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t129 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t129 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_2(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t129 []float32, h2_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t129, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_q_proj_2Rows, h2_attn_bq, t129, h2_attn_q_proj)
-}
-
-// fusedH2_attn_q_proj_2Rows is fusedH2_attn_q_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bq, t129, h2_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_q_projv := t129[i*16384+j*128+k] + h2_attn_bq[k]
-				h2_attn_q_proj[i*16384+j*128+k] = h2_attn_q_projv
-			}
-		}
-	}
+	biasRows(h2_attn_q_proj, t129, h2_attn_bq, 1024, false)
 }
 
 // transposeH2_attn_q_2 computes h2_attn_q = t131ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6393,27 +6146,14 @@ func (m *Model) transposeH2_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH2_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t133 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t133 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_2(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t133 []float32, h2_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t133, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_k_proj_2Rows, h2_attn_bk, t133, h2_attn_k_proj)
-}
-
-// fusedH2_attn_k_proj_2Rows is fusedH2_attn_k_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bk, t133, h2_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_k_projv := t133[i*16384+j*128+k] + h2_attn_bk[k]
-				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
-			}
-		}
-	}
+	biasRows(h2_attn_k_proj, t133, h2_attn_bk, 1024, false)
 }
 
 // transposeH2_attn_k_2 computes h2_attn_k = t135ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6429,27 +6169,14 @@ func (m *Model) transposeH2_attn_k_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH2_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t137 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t137 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_2(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t137 []float32, h2_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t137, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_v_proj_2Rows, h2_attn_bv, t137, h2_attn_v_proj)
-}
-
-// fusedH2_attn_v_proj_2Rows is fusedH2_attn_v_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bv, t137, h2_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_v_projv := t137[i*16384+j*128+k] + h2_attn_bv[k]
-				h2_attn_v_proj[i*16384+j*128+k] = h2_attn_v_projv
-			}
-		}
-	}
+	biasRows(h2_attn_v_proj, t137, h2_attn_bv, 1024, false)
 }
 
 // transposeH2_attn_v_2 computes h2_attn_v = t139ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6597,27 +6324,14 @@ func (m *Model) layerNormH3_ln1_2(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h3_ln1[lo*128:hi*128], t176[lo*128:hi*128], h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH3_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_q_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t179 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t179 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_2(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t179 []float32, h3_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t179, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_q_proj_2Rows, h3_attn_bq, t179, h3_attn_q_proj)
-}
-
-// fusedH3_attn_q_proj_2Rows is fusedH3_attn_q_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_q_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bq, t179, h3_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_q_projv := t179[i*16384+j*128+k] + h3_attn_bq[k]
-				h3_attn_q_proj[i*16384+j*128+k] = h3_attn_q_projv
-			}
-		}
-	}
+	biasRows(h3_attn_q_proj, t179, h3_attn_bq, 1024, false)
 }
 
 // transposeH3_attn_q_2 computes h3_attn_q = t181ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6633,27 +6347,14 @@ func (m *Model) transposeH3_attn_q_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH3_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_k_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t183 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t183 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_2(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t183 []float32, h3_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t183, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_k_proj_2Rows, h3_attn_bk, t183, h3_attn_k_proj)
-}
-
-// fusedH3_attn_k_proj_2Rows is fusedH3_attn_k_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_k_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bk, t183, h3_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_k_projv := t183[i*16384+j*128+k] + h3_attn_bk[k]
-				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
-			}
-		}
-	}
+	biasRows(h3_attn_k_proj, t183, h3_attn_bk, 1024, false)
 }
 
 // transposeH3_attn_k_2 computes h3_attn_k = t185ᵀ[0,2,1,3] over [lo, hi) of its
@@ -6669,27 +6370,14 @@ func (m *Model) transposeH3_attn_k_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH3_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_v_proj_2 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t187 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t187 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_2(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t187 []float32, h3_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t187, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_v_proj_2Rows, h3_attn_bv, t187, h3_attn_v_proj)
-}
-
-// fusedH3_attn_v_proj_2Rows is fusedH3_attn_v_proj_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_v_proj_2Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bv, t187, h3_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_v_projv := t187[i*16384+j*128+k] + h3_attn_bv[k]
-				h3_attn_v_proj[i*16384+j*128+k] = h3_attn_v_projv
-			}
-		}
-	}
+	biasRows(h3_attn_v_proj, t187, h3_attn_bv, 1024, false)
 }
 
 // transposeH3_attn_v_2 computes h3_attn_v = t189ᵀ[0,2,1,3] over [lo, hi) of its
@@ -7991,27 +7679,14 @@ func (m *Model) layerNormH0_ln1_3(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h0_ln1[lo*128:hi*128], nil, h_in[lo*128:hi*128], h0_ln1_gamma, h0_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH0_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t34 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t34 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_3(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t34 []float32, h0_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t34, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_q_proj_3Rows, h0_attn_bq, t34, h0_attn_q_proj)
-}
-
-// fusedH0_attn_q_proj_3Rows is fusedH0_attn_q_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bq, t34, h0_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_q_projv := t34[i*16384+j*128+k] + h0_attn_bq[k]
-				h0_attn_q_proj[i*16384+j*128+k] = h0_attn_q_projv
-			}
-		}
-	}
+	biasRows(h0_attn_q_proj, t34, h0_attn_bq, 1024, false)
 }
 
 // transposeH0_attn_q_3 computes h0_attn_q = t36ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8027,27 +7702,14 @@ func (m *Model) transposeH0_attn_q_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t38 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t38 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_3(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t38 []float32, h0_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t38, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_k_proj_3Rows, h0_attn_bk, t38, h0_attn_k_proj)
-}
-
-// fusedH0_attn_k_proj_3Rows is fusedH0_attn_k_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bk, t38, h0_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_k_projv := t38[i*16384+j*128+k] + h0_attn_bk[k]
-				h0_attn_k_proj[i*16384+j*128+k] = h0_attn_k_projv
-			}
-		}
-	}
+	biasRows(h0_attn_k_proj, t38, h0_attn_bk, 1024, false)
 }
 
 // transposeH0_attn_k_3 computes h0_attn_k = t40ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8063,27 +7725,14 @@ func (m *Model) transposeH0_attn_k_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH0_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH0_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t42 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t42 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_3(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t42 []float32, h0_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t42, 128, false)
-	m.parallel(8, (*Model).fusedH0_attn_v_proj_3Rows, h0_attn_bv, t42, h0_attn_v_proj)
-}
-
-// fusedH0_attn_v_proj_3Rows is fusedH0_attn_v_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH0_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h0_attn_bv, t42, h0_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h0_attn_v_projv := t42[i*16384+j*128+k] + h0_attn_bv[k]
-				h0_attn_v_proj[i*16384+j*128+k] = h0_attn_v_projv
-			}
-		}
-	}
+	biasRows(h0_attn_v_proj, t42, h0_attn_bv, 1024, false)
 }
 
 // transposeH0_attn_v_3 computes h0_attn_v = t44ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8226,27 +7875,14 @@ func (m *Model) layerNormH1_ln1_3(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h1_ln1[lo*128:hi*128], nil, h0_resid2[lo*128:hi*128], h1_ln1_gamma, h1_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH1_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t86 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t86 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_3(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t86 []float32, h1_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t86, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_q_proj_3Rows, h1_attn_bq, t86, h1_attn_q_proj)
-}
-
-// fusedH1_attn_q_proj_3Rows is fusedH1_attn_q_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bq, t86, h1_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_q_projv := t86[i*16384+j*128+k] + h1_attn_bq[k]
-				h1_attn_q_proj[i*16384+j*128+k] = h1_attn_q_projv
-			}
-		}
-	}
+	biasRows(h1_attn_q_proj, t86, h1_attn_bq, 1024, false)
 }
 
 // transposeH1_attn_q_3 computes h1_attn_q = t88ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8262,27 +7898,14 @@ func (m *Model) transposeH1_attn_q_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t90 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t90 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_3(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t90 []float32, h1_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t90, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_k_proj_3Rows, h1_attn_bk, t90, h1_attn_k_proj)
-}
-
-// fusedH1_attn_k_proj_3Rows is fusedH1_attn_k_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bk, t90, h1_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_k_projv := t90[i*16384+j*128+k] + h1_attn_bk[k]
-				h1_attn_k_proj[i*16384+j*128+k] = h1_attn_k_projv
-			}
-		}
-	}
+	biasRows(h1_attn_k_proj, t90, h1_attn_bk, 1024, false)
 }
 
 // transposeH1_attn_k_3 computes h1_attn_k = t92ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8298,27 +7921,14 @@ func (m *Model) transposeH1_attn_k_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH1_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH1_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t94 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t94 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_3(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t94 []float32, h1_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t94, 128, false)
-	m.parallel(8, (*Model).fusedH1_attn_v_proj_3Rows, h1_attn_bv, t94, h1_attn_v_proj)
-}
-
-// fusedH1_attn_v_proj_3Rows is fusedH1_attn_v_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH1_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h1_attn_bv, t94, h1_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h1_attn_v_projv := t94[i*16384+j*128+k] + h1_attn_bv[k]
-				h1_attn_v_proj[i*16384+j*128+k] = h1_attn_v_projv
-			}
-		}
-	}
+	biasRows(h1_attn_v_proj, t94, h1_attn_bv, 1024, false)
 }
 
 // transposeH1_attn_v_3 computes h1_attn_v = t96ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8461,27 +8071,14 @@ func (m *Model) layerNormH2_ln1_3(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h2_ln1[lo*128:hi*128], nil, h1_resid2[lo*128:hi*128], h2_ln1_gamma, h2_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH2_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t136 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t136 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_3(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t136 []float32, h2_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t136, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_q_proj_3Rows, h2_attn_bq, t136, h2_attn_q_proj)
-}
-
-// fusedH2_attn_q_proj_3Rows is fusedH2_attn_q_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bq, t136, h2_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_q_projv := t136[i*16384+j*128+k] + h2_attn_bq[k]
-				h2_attn_q_proj[i*16384+j*128+k] = h2_attn_q_projv
-			}
-		}
-	}
+	biasRows(h2_attn_q_proj, t136, h2_attn_bq, 1024, false)
 }
 
 // transposeH2_attn_q_3 computes h2_attn_q = t138ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8497,27 +8094,14 @@ func (m *Model) transposeH2_attn_q_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH2_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t140 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t140 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_3(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t140 []float32, h2_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t140, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_k_proj_3Rows, h2_attn_bk, t140, h2_attn_k_proj)
-}
-
-// fusedH2_attn_k_proj_3Rows is fusedH2_attn_k_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bk, t140, h2_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_k_projv := t140[i*16384+j*128+k] + h2_attn_bk[k]
-				h2_attn_k_proj[i*16384+j*128+k] = h2_attn_k_projv
-			}
-		}
-	}
+	biasRows(h2_attn_k_proj, t140, h2_attn_bk, 1024, false)
 }
 
 // transposeH2_attn_k_3 computes h2_attn_k = t142ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8533,27 +8117,14 @@ func (m *Model) transposeH2_attn_k_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH2_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH2_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t144 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t144 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_3(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t144 []float32, h2_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t144, 128, false)
-	m.parallel(8, (*Model).fusedH2_attn_v_proj_3Rows, h2_attn_bv, t144, h2_attn_v_proj)
-}
-
-// fusedH2_attn_v_proj_3Rows is fusedH2_attn_v_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH2_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h2_attn_bv, t144, h2_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h2_attn_v_projv := t144[i*16384+j*128+k] + h2_attn_bv[k]
-				h2_attn_v_proj[i*16384+j*128+k] = h2_attn_v_projv
-			}
-		}
-	}
+	biasRows(h2_attn_v_proj, t144, h2_attn_bv, 1024, false)
 }
 
 // transposeH2_attn_v_3 computes h2_attn_v = t146ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8696,27 +8267,14 @@ func (m *Model) layerNormH3_ln1_3(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(h3_ln1[lo*128:hi*128], nil, h2_resid2[lo*128:hi*128], h3_ln1_gamma, h3_ln1_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH3_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_q_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t186 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t186 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_3(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t186 []float32, h3_attn_q_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t186, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_q_proj_3Rows, h3_attn_bq, t186, h3_attn_q_proj)
-}
-
-// fusedH3_attn_q_proj_3Rows is fusedH3_attn_q_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_q_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bq, t186, h3_attn_q_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_q_projv := t186[i*16384+j*128+k] + h3_attn_bq[k]
-				h3_attn_q_proj[i*16384+j*128+k] = h3_attn_q_projv
-			}
-		}
-	}
+	biasRows(h3_attn_q_proj, t186, h3_attn_bq, 1024, false)
 }
 
 // transposeH3_attn_q_3 computes h3_attn_q = t188ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8732,27 +8290,14 @@ func (m *Model) transposeH3_attn_q_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH3_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_k_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t190 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t190 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_3(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t190 []float32, h3_attn_k_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t190, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_k_proj_3Rows, h3_attn_bk, t190, h3_attn_k_proj)
-}
-
-// fusedH3_attn_k_proj_3Rows is fusedH3_attn_k_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_k_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bk, t190, h3_attn_k_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_k_projv := t190[i*16384+j*128+k] + h3_attn_bk[k]
-				h3_attn_k_proj[i*16384+j*128+k] = h3_attn_k_projv
-			}
-		}
-	}
+	biasRows(h3_attn_k_proj, t190, h3_attn_bk, 1024, false)
 }
 
 // transposeH3_attn_k_3 computes h3_attn_k = t192ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8768,27 +8313,14 @@ func (m *Model) transposeH3_attn_k_3(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedH3_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128]:
+// fusedH3_attn_v_proj_3 is one fused epilogue kernel over f32[8,128,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t194 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t194 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_3(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t194 []float32, h3_attn_v_proj []float32) {
 	gemm(m.pool, false, false, 1024, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t194, 128, false)
-	m.parallel(8, (*Model).fusedH3_attn_v_proj_3Rows, h3_attn_bv, t194, h3_attn_v_proj)
-}
-
-// fusedH3_attn_v_proj_3Rows is fusedH3_attn_v_proj_3's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedH3_attn_v_proj_3Rows(lo, hi, thread int, v [][]float32) {
-	h3_attn_bv, t194, h3_attn_v_proj := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 128 {
-				h3_attn_v_projv := t194[i*16384+j*128+k] + h3_attn_bv[k]
-				h3_attn_v_proj[i*16384+j*128+k] = h3_attn_v_projv
-			}
-		}
-	}
+	biasRows(h3_attn_v_proj, t194, h3_attn_bv, 1024, false)
 }
 
 // transposeH3_attn_v_3 computes h3_attn_v = t196ᵀ[0,2,1,3] over [lo, hi) of its
@@ -8931,46 +8463,34 @@ func (m *Model) layerNormLnf_3(lo, hi, thread int, v [][]float32) {
 	layerNormAffine(lnf[lo*128:hi*128], nil, h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
 }
 
-// fusedH0_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH0_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t36 = h0_ln1 · h0_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_q_proj = t36 + h0_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_q_proj_4(h0_attn_Wq []float32, h0_attn_bq []float32, h0_ln1 []float32, t36 []float32, h0_attn_q_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wq, 128, t36, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h0_attn_q_projv := t36[i*128+k] + h0_attn_bq[k]
-			h0_attn_q_proj[i*128+k] = h0_attn_q_projv
-		}
-	}
+	biasRows(h0_attn_q_proj, t36, h0_attn_bq, 8, false)
 }
 
-// fusedH0_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH0_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t40 = h0_ln1 · h0_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_k_proj = t40 + h0_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_k_proj_4(h0_attn_Wk []float32, h0_attn_bk []float32, h0_ln1 []float32, t40 []float32, h0_attn_k_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wk, 128, t40, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h0_attn_k_projv := t40[i*128+k] + h0_attn_bk[k]
-			h0_attn_k_proj[i*128+k] = h0_attn_k_projv
-		}
-	}
+	biasRows(h0_attn_k_proj, t40, h0_attn_bk, 8, false)
 }
 
-// fusedH0_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH0_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t44 = h0_ln1 · h0_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h0_attn_v_proj = t44 + h0_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH0_attn_v_proj_4(h0_attn_Wv []float32, h0_attn_bv []float32, h0_ln1 []float32, t44 []float32, h0_attn_v_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h0_ln1, 128, h0_attn_Wv, 128, t44, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h0_attn_v_projv := t44[i*128+k] + h0_attn_bv[k]
-			h0_attn_v_proj[i*128+k] = h0_attn_v_projv
-		}
-	}
+	biasRows(h0_attn_v_proj, t44, h0_attn_bv, 8, false)
 }
 
 // attendH0_attn_context computes h0_attn_context, the attention over the KV cache, for heads
@@ -9032,46 +8552,34 @@ func (m *Model) fusedH0_resid2_4(h0_mlp_W2 []float32, h0_mlp_b2 []float32, h0_re
 	}
 }
 
-// fusedH1_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH1_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t82 = h1_ln1 · h1_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_q_proj = t82 + h1_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_q_proj_4(h1_attn_Wq []float32, h1_attn_bq []float32, h1_ln1 []float32, t82 []float32, h1_attn_q_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wq, 128, t82, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h1_attn_q_projv := t82[i*128+k] + h1_attn_bq[k]
-			h1_attn_q_proj[i*128+k] = h1_attn_q_projv
-		}
-	}
+	biasRows(h1_attn_q_proj, t82, h1_attn_bq, 8, false)
 }
 
-// fusedH1_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH1_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t86 = h1_ln1 · h1_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_k_proj = t86 + h1_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_k_proj_4(h1_attn_Wk []float32, h1_attn_bk []float32, h1_ln1 []float32, t86 []float32, h1_attn_k_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wk, 128, t86, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h1_attn_k_projv := t86[i*128+k] + h1_attn_bk[k]
-			h1_attn_k_proj[i*128+k] = h1_attn_k_projv
-		}
-	}
+	biasRows(h1_attn_k_proj, t86, h1_attn_bk, 8, false)
 }
 
-// fusedH1_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH1_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t90 = h1_ln1 · h1_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h1_attn_v_proj = t90 + h1_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH1_attn_v_proj_4(h1_attn_Wv []float32, h1_attn_bv []float32, h1_ln1 []float32, t90 []float32, h1_attn_v_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h1_ln1, 128, h1_attn_Wv, 128, t90, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h1_attn_v_projv := t90[i*128+k] + h1_attn_bv[k]
-			h1_attn_v_proj[i*128+k] = h1_attn_v_projv
-		}
-	}
+	biasRows(h1_attn_v_proj, t90, h1_attn_bv, 8, false)
 }
 
 // attendH1_attn_context computes h1_attn_context, the attention over the KV cache, for heads
@@ -9133,46 +8641,34 @@ func (m *Model) fusedH1_resid2_4(h1_mlp_W2 []float32, h1_mlp_b2 []float32, h1_re
 	}
 }
 
-// fusedH2_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH2_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t128 = h2_ln1 · h2_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_q_proj = t128 + h2_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_q_proj_4(h2_attn_Wq []float32, h2_attn_bq []float32, h2_ln1 []float32, t128 []float32, h2_attn_q_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wq, 128, t128, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h2_attn_q_projv := t128[i*128+k] + h2_attn_bq[k]
-			h2_attn_q_proj[i*128+k] = h2_attn_q_projv
-		}
-	}
+	biasRows(h2_attn_q_proj, t128, h2_attn_bq, 8, false)
 }
 
-// fusedH2_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH2_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t132 = h2_ln1 · h2_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_k_proj = t132 + h2_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_k_proj_4(h2_attn_Wk []float32, h2_attn_bk []float32, h2_ln1 []float32, t132 []float32, h2_attn_k_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wk, 128, t132, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h2_attn_k_projv := t132[i*128+k] + h2_attn_bk[k]
-			h2_attn_k_proj[i*128+k] = h2_attn_k_projv
-		}
-	}
+	biasRows(h2_attn_k_proj, t132, h2_attn_bk, 8, false)
 }
 
-// fusedH2_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH2_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t136 = h2_ln1 · h2_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h2_attn_v_proj = t136 + h2_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH2_attn_v_proj_4(h2_attn_Wv []float32, h2_attn_bv []float32, h2_ln1 []float32, t136 []float32, h2_attn_v_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h2_ln1, 128, h2_attn_Wv, 128, t136, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h2_attn_v_projv := t136[i*128+k] + h2_attn_bv[k]
-			h2_attn_v_proj[i*128+k] = h2_attn_v_projv
-		}
-	}
+	biasRows(h2_attn_v_proj, t136, h2_attn_bv, 8, false)
 }
 
 // attendH2_attn_context computes h2_attn_context, the attention over the KV cache, for heads
@@ -9234,46 +8730,34 @@ func (m *Model) fusedH2_resid2_4(h2_mlp_W2 []float32, h2_mlp_b2 []float32, h2_re
 	}
 }
 
-// fusedH3_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH3_attn_q_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t174 = h3_ln1 · h3_attn_Wq  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_q_proj = t174 + h3_attn_bq  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_q_proj_4(h3_attn_Wq []float32, h3_attn_bq []float32, h3_ln1 []float32, t174 []float32, h3_attn_q_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wq, 128, t174, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h3_attn_q_projv := t174[i*128+k] + h3_attn_bq[k]
-			h3_attn_q_proj[i*128+k] = h3_attn_q_projv
-		}
-	}
+	biasRows(h3_attn_q_proj, t174, h3_attn_bq, 8, false)
 }
 
-// fusedH3_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH3_attn_k_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t178 = h3_ln1 · h3_attn_Wk  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_k_proj = t178 + h3_attn_bk  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_k_proj_4(h3_attn_Wk []float32, h3_attn_bk []float32, h3_ln1 []float32, t178 []float32, h3_attn_k_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wk, 128, t178, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h3_attn_k_projv := t178[i*128+k] + h3_attn_bk[k]
-			h3_attn_k_proj[i*128+k] = h3_attn_k_projv
-		}
-	}
+	biasRows(h3_attn_k_proj, t178, h3_attn_bk, 8, false)
 }
 
-// fusedH3_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128]:
+// fusedH3_attn_v_proj_4 is one fused epilogue kernel over f32[8,1,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t182 = h3_ln1 · h3_attn_Wv  (MatMul, models/gpt/gpt.go:88)
 //	h3_attn_v_proj = t182 + h3_attn_bv  (Add, models/gpt/gpt.go:88)
 func (m *Model) fusedH3_attn_v_proj_4(h3_attn_Wv []float32, h3_attn_bv []float32, h3_ln1 []float32, t182 []float32, h3_attn_v_proj []float32) {
 	gemmSmall(false, false, 8, 128, 128, h3_ln1, 128, h3_attn_Wv, 128, t182, 128, false)
-	for i := range 8 {
-		for k := range 128 {
-			h3_attn_v_projv := t182[i*128+k] + h3_attn_bv[k]
-			h3_attn_v_proj[i*128+k] = h3_attn_v_projv
-		}
-	}
+	biasRows(h3_attn_v_proj, t182, h3_attn_bv, 8, false)
 }
 
 // attendH3_attn_context computes h3_attn_context, the attention over the KV cache, for heads

@@ -640,126 +640,68 @@ func (m *Model) update() error {
 	return nil
 }
 
-// fusedH1 is one fused epilogue kernel over f32[64,256]:
+// fusedH1 is one fused epilogue kernel over f32[64,256], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t3 = X · W1  (MatMul, models/mlp/mlp.go:53)
 //	z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
 	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
-	m.parallel(64, (*Model).fusedH1Rows, b1, t3, h1)
+	biasRows(h1, t3, b1, 64, true)
 }
 
-// fusedH1Rows is fusedH1's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH1Rows(lo, hi, thread int, v [][]float32) {
-	b1, t3, h1 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
-			z1 := t3[i*256+j] + b1[j]
-			h1v := max(z1, 0)
-			h1[i*256+j] = h1v
-		}
-	}
-}
-
-// fusedH2 is one fused epilogue kernel over f32[64,256]:
+// fusedH2 is one fused epilogue kernel over f32[64,256], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t8 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
 //	z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
 	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
-	m.parallel(64, (*Model).fusedH2Rows, b2, t8, h2)
+	biasRows(h2, t8, b2, 64, true)
 }
 
-// fusedH2Rows is fusedH2's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH2Rows(lo, hi, thread int, v [][]float32) {
-	b2, t8, h2 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
-			z2 := t8[i*256+j] + b2[j]
-			h2v := max(z2, 0)
-			h2[i*256+j] = h2v
-		}
-	}
-}
-
-// fusedZ3 is one fused epilogue kernel over f32[64,10]:
+// fusedZ3 is one fused epilogue kernel over f32[64,10], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t13 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
 //	z3 = t13 + b3  (Add, models/mlp/mlp.go:53)
 func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32, z3 []float32) {
 	gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t13, 10, false)
-	for i := range 64 {
-		for j := range 10 {
-			z3v := t13[i*10+j] + b3[j]
-			z3[i*10+j] = z3v
-		}
-	}
+	biasRows(z3, t13, b3, 64, false)
 }
 
-// fusedH1_2 is one fused epilogue kernel over f32[64,256]:
+// fusedH1_2 is one fused epilogue kernel over f32[64,256], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t5 = X · W1  (MatMul, models/mlp/mlp.go:53)
 //	z1 = t5 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t5 []float32, z1 []float32, h1 []float32) {
 	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t5, 256, false)
-	m.parallel(64, (*Model).fusedH1_2Rows, b1, t5, z1, h1)
+	biasReLURows(z1, h1, t5, b1, 64)
 }
 
-// fusedH1_2Rows is fusedH1_2's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
-	b1, t5, z1, h1 := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
-			z1v := t5[i*256+j] + b1[j]
-			h1v := max(z1v, 0)
-			z1[i*256+j] = z1v
-			h1[i*256+j] = h1v
-		}
-	}
-}
-
-// fusedH2_2 is one fused epilogue kernel over f32[64,256]:
+// fusedH2_2 is one fused epilogue kernel over f32[64,256], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t10 = h1 · W2  (MatMul, models/mlp/mlp.go:53)
 //	z2 = t10 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t10 []float32, z2 []float32, h2 []float32) {
 	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t10, 256, false)
-	m.parallel(64, (*Model).fusedH2_2Rows, b2, t10, z2, h2)
+	biasReLURows(z2, h2, t10, b2, 64)
 }
 
-// fusedH2_2Rows is fusedH2_2's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH2_2Rows(lo, hi, thread int, v [][]float32) {
-	b2, t10, z2, h2 := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
-			z2v := t10[i*256+j] + b2[j]
-			h2v := max(z2v, 0)
-			z2[i*256+j] = z2v
-			h2[i*256+j] = h2v
-		}
-	}
-}
-
-// fusedZ3_2 is one fused epilogue kernel over f32[64,10]:
+// fusedZ3_2 is one fused epilogue kernel over f32[64,10], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t15 = h2 · W3  (MatMul, models/mlp/mlp.go:53)
 //	z3 = t15 + b3  (Add, models/mlp/mlp.go:53)
 func (m *Model) fusedZ3_2(h2 []float32, W3 []float32, b3 []float32, t15 []float32, z3 []float32) {
 	gemm(m.pool, false, false, 64, 10, 256, h2, 256, W3, 10, t15, 10, false)
-	for i := range 64 {
-		for j := range 10 {
-			z3v := t15[i*10+j] + b3[j]
-			z3[i*10+j] = z3v
-		}
-	}
+	biasRows(z3, t15, b3, 64, false)
 }
 
 // fusedDz2 is one fused epilogue kernel over f32[64,256]:
@@ -823,7 +765,7 @@ func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
 type task struct {
 	m      *Model
 	kernel func(m *Model, lo, hi, thread int, v [][]float32)
-	views  [4][]float32
+	views  [3][]float32
 	n      int // views in use
 }
 

@@ -695,48 +695,25 @@ func (m *Model) loopDict(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedCodes is one fused epilogue kernel over f32[256,512]:
+// fusedCodes is one fused epilogue kernel over f32[256,512], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t11 = x · W_enc  (MatMul, models/sae/sae.go:78)
 //	t12 = t11 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes(x []float32, W_enc []float32, b_enc []float32, t11 []float32, codes []float32) {
 	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
-	m.parallel(256, (*Model).fusedCodesRows, b_enc, t11, codes)
+	biasRows(codes, t11, b_enc, 256, true)
 }
 
-// fusedCodesRows is fusedCodes's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedCodesRows(lo, hi, thread int, v [][]float32) {
-	b_enc, t11, codes := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
-			t12 := t11[i*512+j] + b_enc[j]
-			codesv := max(t12, 0)
-			codes[i*512+j] = codesv
-		}
-	}
-}
-
-// fusedRecon is one fused epilogue kernel over f32[256,128]:
+// fusedRecon is one fused epilogue kernel over f32[256,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t14 = codes · dict  (MatMul, models/sae/sae.go:79)
 //	recon = t14 + b_dec  (Add, models/sae/sae.go:79)
 func (m *Model) fusedRecon(b_dec []float32, dict []float32, codes []float32, t14 []float32, recon []float32) {
 	gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t14, 128, false)
-	m.parallel(256, (*Model).fusedReconRows, b_dec, t14, recon)
-}
-
-// fusedReconRows is fusedRecon's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedReconRows(lo, hi, thread int, v [][]float32) {
-	b_dec, t14, recon := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			reconv := t14[i*128+j] + b_dec[j]
-			recon[i*128+j] = reconv
-		}
-	}
+	biasRows(recon, t14, b_dec, 256, false)
 }
 
 // reduceT17 computes t17 = Σ_[1](codes) over [lo, hi) of its
@@ -797,49 +774,25 @@ func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// fusedCodes_2 is one fused epilogue kernel over f32[256,512]:
+// fusedCodes_2 is one fused epilogue kernel over f32[256,512], the product and then its bias and ReLU
+// row by row in vector registers (biasRows):
 //
 //	t12 = x · W_enc  (MatMul, models/sae/sae.go:78)
 //	t13 = t12 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t13)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t12 []float32, t13 []float32, codes []float32) {
 	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t12, 512, false)
-	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t12, t13, codes)
+	biasReLURows(t13, codes, t12, b_enc, 256)
 }
 
-// fusedCodes_2Rows is fusedCodes_2's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
-	b_enc, t12, t13, codes := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
-			t13v := t12[i*512+j] + b_enc[j]
-			codesv := max(t13v, 0)
-			t13[i*512+j] = t13v
-			codes[i*512+j] = codesv
-		}
-	}
-}
-
-// fusedRecon_2 is one fused epilogue kernel over f32[256,128]:
+// fusedRecon_2 is one fused epilogue kernel over f32[256,128], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t15 = codes · dict  (MatMul, models/sae/sae.go:79)
 //	recon = t15 + b_dec  (Add, models/sae/sae.go:79)
 func (m *Model) fusedRecon_2(b_dec []float32, dict []float32, codes []float32, t15 []float32, recon []float32) {
 	gemm(m.pool, false, false, 256, 128, 512, codes, 512, dict, 128, t15, 128, false)
-	m.parallel(256, (*Model).fusedRecon_2Rows, b_dec, t15, recon)
-}
-
-// fusedRecon_2Rows is fusedRecon_2's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedRecon_2Rows(lo, hi, thread int, v [][]float32) {
-	b_dec, t15, recon := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			reconv := t15[i*128+j] + b_dec[j]
-			recon[i*128+j] = reconv
-		}
-	}
+	biasRows(recon, t15, b_dec, 256, false)
 }
 
 // reduceT18 computes t18 = Σ_[1](codes) over [lo, hi) of its

@@ -1,8 +1,10 @@
 package main
 
-// The NT kernels (B transposed), for both instruction sets: C's tile of
-// rows×4 is a grid of dot products of rows of A with rows of B, both
-// contiguous in k. Each accumulator holds one (row, column) pair's partial
+// The NT kernels (B transposed), for both instruction sets: a band of
+// rows × cols of C, 4 columns at a time (the last group masked), each group
+// a grid of dot products of rows of A with rows of B, both contiguous in k;
+// the loop over the groups is in the kernel, which saves a Go call per
+// 4 columns. Each accumulator holds one (row, column) pair's partial
 // sums across a vector's lanes, so the k loop needs no shuffles; the lanes
 // are added up once, at the end, four columns at a time with horizontal
 // adds. Registers (V is Z for AVX-512, Y for AVX2):
@@ -12,10 +14,11 @@ package main
 //	V8 … V(8+4·rows-1)  the accumulators: row r, column j in V(8+4r+j)
 //	Y0 … Y7             scratch for the final reduction (AVX-512)
 //	K1 (Y3 for AVX2)    the lanes of the last, partial vector of k
-//	K2 (Y3 after the loop for AVX2)  the columns of C kept (cols of 4)
+//	K2 (Y3 after the loop for AVX2)  the group's columns of C kept
 //	SI, R8 … R12        A's rows; DI, R13, AX, DX B's rows (a row past
 //	                    cols repeats row 0; its result is masked off)
 //	BX                  byte offset into the rows; CX vector counter
+//	(after the loop: DI C's rows, R13 ldc in bytes, AX accumulate)
 //
 // AVX2 has 16 registers, so its tiles are at most 2 rows; AVX-512's are up
 // to 6 (24 accumulators).
@@ -86,25 +89,42 @@ func (g *gen) dot(k dotK) {
 	v := k.vec()
 	g.p("// func %s(%s)", name, k.params())
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-120", name)
-	g.i("MOVQ k+0(FP), CX")
-	g.i("ANDQ $%d, CX", lanes-1)
 	if k.avx512 {
-		// K2: the low cols bits; K1: the low k mod lanes bits.
+		// K1: the low k mod lanes bits.
+		g.i("MOVQ k+0(FP), CX")
+		g.i("ANDQ $%d, CX", lanes-1)
 		g.i("MOVL $1, AX")
 		g.i("SHLL CX, AX")
 		g.i("DECL AX")
 		g.i("KMOVW AX, K1")
-		g.i("MOVQ cols+112(FP), CX")
+	}
+	g.i("MOVQ a_base+8(FP), SI")
+	g.i("MOVQ lda+32(FP), CX")
+	g.i("SHLQ $%d, CX", log2(e.size))
+	for r := 1; r < k.rows; r++ {
+		g.i("LEAQ (%s)(CX*1), %s", aPtr[r-1], aPtr[r])
+	}
+	// One group of 4 columns per iteration; b_base, c_base and cols in the
+	// frame step to the next group at its end.
+	g.p("%s_group:", name)
+	g.i("MOVQ cols+112(FP), BX")
+	g.i("CMPQ BX, $%d", dotCols)
+	g.i("MOVQ $%d, CX", dotCols)
+	g.i("CMOVQGT CX, BX") // BX: the group's columns, min(cols, 4)
+	if k.avx512 {
+		// K2: the low BX bits.
+		g.i("MOVQ BX, CX")
 		g.i("MOVL $1, AX")
 		g.i("SHLL CX, AX")
 		g.i("DECL AX")
 		g.i("KMOVW AX, K2")
 	} else {
+		g.i("MOVQ k+0(FP), CX")
+		g.i("ANDQ $%d, CX", lanes-1)
 		g.i("MOVQ CX, R12") // k mod lanes, for the tail
 		g.laneMask(k, "CX")
 	}
-	g.i("MOVQ cols+112(FP), BX")
-	// B's rows: row j < cols at b + j·ldb, the others at b.
+	// B's rows: row j < BX at b + j·ldb, the others at b.
 	g.i("MOVQ b_base+40(FP), DI")
 	g.i("MOVQ ldb+64(FP), CX")
 	g.i("SHLQ $%d, CX", log2(e.size))
@@ -114,12 +134,6 @@ func (g *gen) dot(k dotK) {
 	for j := 1; j < dotCols; j++ {
 		g.i("CMPQ BX, $%d", j+1)
 		g.i("CMOVQLT DI, %s", bPtr[j])
-	}
-	g.i("MOVQ a_base+8(FP), SI")
-	g.i("MOVQ lda+32(FP), CX")
-	g.i("SHLQ $%d, CX", log2(e.size))
-	for r := 1; r < k.rows; r++ {
-		g.i("LEAQ (%s)(CX*1), %s", aPtr[r-1], aPtr[r])
 	}
 	for r := range k.rows {
 		for j := range dotCols {
@@ -167,13 +181,19 @@ func (g *gen) dot(k dotK) {
 	g.i("JEQ %s_reduce", name)
 	step(true)
 	g.p("%s_reduce:", name)
+	// B's pointers are free now: DI walks C's rows, R13 is ldc in bytes,
+	// AX the accumulate flag.
 	if !k.avx512 {
-		g.laneMask(k, "cols+112(FP)")
+		g.i("MOVQ cols+112(FP), CX")
+		g.i("CMPQ CX, $%d", dotCols)
+		g.i("MOVQ $%d, AX", dotCols)
+		g.i("CMOVQGT AX, CX")
+		g.laneMask(k, "CX")
 	}
 	g.i("MOVQ c_base+72(FP), DI")
-	g.i("MOVQ ldc+96(FP), SI")
-	g.i("SHLQ $%d, SI", log2(e.size))
-	g.i("MOVBQZX accum+104(FP), BX")
+	g.i("MOVQ ldc+96(FP), R13")
+	g.i("SHLQ $%d, R13", log2(e.size))
+	g.i("MOVBQZX accum+104(FP), AX")
 	for r := range k.rows {
 		// in[j]: column j's sums in a YMM register.
 		in := make([]string, dotCols)
@@ -201,7 +221,7 @@ func (g *gen) dot(k dotK) {
 			res = "Y4"
 		}
 		tmp := res[:1] + "5"
-		g.i("TESTQ BX, BX")
+		g.i("TESTQ AX, AX")
 		g.i("JEQ %s_store%d", name, r)
 		if k.avx512 {
 			g.i("%s.Z (DI), K2, %s", mov, tmp)
@@ -216,9 +236,16 @@ func (g *gen) dot(k dotK) {
 			g.i("VMASKMOV%s %s, %s3, (DI)", e.sfx, res, res[:1])
 		}
 		if r < k.rows-1 {
-			g.i("ADDQ SI, DI")
+			g.i("ADDQ R13, DI")
 		}
 	}
+	// The next group: 4 columns of C and 4 rows of B on.
+	g.i("ADDQ $%d, c_base+72(FP)", dotCols*e.size)
+	g.i("MOVQ ldb+64(FP), CX")
+	g.i("SHLQ $%d, CX", log2(dotCols*e.size))
+	g.i("ADDQ CX, b_base+40(FP)")
+	g.i("SUBQ $%d, cols+112(FP)", dotCols)
+	g.i("JGT %s_group", name)
 	g.i("VZEROUPPER")
 	g.i("RET")
 	g.p("")

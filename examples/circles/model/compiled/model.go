@@ -800,18 +800,14 @@ func (m *Model) fusedT7(x []float64, w1 []float64, b1 []float64, t5 []float64, t
 	}
 }
 
-// fusedLogits is one fused epilogue kernel over f64[32,2]:
+// fusedLogits is one fused epilogue kernel over f64[32,2], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t8 = t7 · w2  (MatMul, model/model.go:28)
 //	logits = t8 + b2  (Add, model/model.go:28)
 func (m *Model) fusedLogits(w2 []float64, b2 []float64, t7 []float64, t8 []float64, logits []float64) {
 	gemmSmall(false, false, 32, 2, 16, t7, 16, w2, 2, t8, 2, false)
-	for i := range 32 {
-		for j := range 2 {
-			logitsv := t8[i*2+j] + b2[j]
-			logits[i*2+j] = logitsv
-		}
-	}
+	biasRows(logits, t8, b2, 32, false)
 }
 
 // fusedT21 is one fused epilogue kernel over f64[32,16]:
@@ -830,18 +826,14 @@ func (m *Model) fusedT21(x []float64, w1 []float64, b1 []float64, t19 []float64,
 	}
 }
 
-// fusedLogits_2 is one fused epilogue kernel over f64[32,2]:
+// fusedLogits_2 is one fused epilogue kernel over f64[32,2], the product and then its bias
+// row by row in vector registers (biasRows):
 //
 //	t22 = t21 · w2  (MatMul, model/model.go:28)
 //	logits = t22 + b2  (Add, model/model.go:28)
 func (m *Model) fusedLogits_2(w2 []float64, b2 []float64, t21 []float64, t22 []float64, logits []float64) {
 	gemmSmall(false, false, 32, 2, 16, t21, 16, w2, 2, t22, 2, false)
-	for i := range 32 {
-		for j := range 2 {
-			logitsv := t22[i*2+j] + b2[j]
-			logits[i*2+j] = logitsv
-		}
-	}
+	biasRows(logits, t22, b2, 32, false)
 }
 
 // fusedT36 is one fused epilogue kernel over f64[32,16]:
