@@ -238,11 +238,19 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	if shape.Size() > 1 && f.g.splits(shape.Size(), parallelMinElems) {
 		// The loop nest runs on the pool's threads, each over a range of
 		// its outermost loop; the product before it, if any, splits itself.
+		// After a product that splits by columns, the loop splits by the
+		// same columns, each thread over the ones it computed
+		// (splitsByCols).
 		lf := f.kernelGen()
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
+		byCols := grp.Producer != nil && vec == nil && shape.Rank() >= 2 && f.g.splitsByCols(grp.Producer)
 		extent := outerExtent(shape, flat)
 		var body []jen.Code
-		if !vecOnly {
+		switch {
+		case byCols:
+			extent = shape[shape.Rank()-1]
+			body = append(body, colRangedLoops(shape, loopBody(lf)))
+		case !vecOnly:
 			nest, _ := rangedLoops(shape, flat, loopBody(lf))
 			body = append(body, nest)
 		}
@@ -259,8 +267,14 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 				return call
 			}
 		} else {
-			rows := f.g.kernelNames.take(name + "Rows")
-			rangeDoc := fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
+			var rows, rangeDoc string
+			if !byCols {
+				rows = f.g.kernelNames.take(name + "Rows")
+				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
+			} else {
+				rows = f.g.kernelNames.take(name + "Cols")
+				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over columns [lo, hi)\nof %d, on the thread of the pool that computed them.", rows, name, extent)
+			}
 			if call, decl, ok := kf.parallelKernel(lf, rows, extent, body, rangeDoc); ok {
 				body := append(emitMatMul(kf, grp.Producer), call)
 				out := f.kernelMethod(kf, name, body, doc(name))

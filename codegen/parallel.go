@@ -6,6 +6,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/mlc-dev/mlc/codegen/kernels"
 	"github.com/mlc-dev/mlc/graph"
 )
 
@@ -184,4 +185,103 @@ func (f *fnGen) loopKernel(prefix string, n *graph.Node, shape graph.Shape, flat
 		}
 	}
 	return []jen.Code{loops(shape, flat, body(f))}
+}
+
+// splitsByCols reports whether the product n, when its pool has several
+// threads, is cut into bands of columns of its output (kernels.Gemm cuts C
+// into columns when it is at least as wide as tall, rows otherwise; see
+// kernels.UseParallel for whether it splits at all). The loop after such a
+// product splits by the same columns (colRangedLoops), so each thread
+// finishes the columns its core just computed instead of half of the
+// other core's: the pool gives thread t the same share, columns
+// [n·t/threads, n·(t+1)/threads), of both kernels. Options.ParallelAll
+// makes every product count, so that tests run the column kernels on small
+// models.
+func (g *gen) splitsByCols(n *graph.Node) bool {
+	if !g.usesPool || n.Op != graph.OpMatMul {
+		return false
+	}
+	ta, tb, m, nn, k := matmulDims(n)
+	if os := n.Type.Shape; graph.Shape(os[:len(os)-2]).Size() != 1 && !flatBatch(n) {
+		return false // a batch of matrices splits by matrix
+	}
+	if m*nn*k <= inlineMaxWork || nn < m {
+		return false
+	}
+	if g.parallelAll {
+		return true
+	}
+	if g.T == "float32" {
+		return kernels.UseParallel[float32](ta, tb, m, nn, k)
+	}
+	return kernels.UseParallel[float64](ta, tb, m, nn, k)
+}
+
+// colRangedLoops is loops over shape whose innermost loop, over the last
+// axis, runs over [lo, hi) instead of its whole extent: the body of a
+// kernel that the pool's threads run over ranges of columns.
+func colRangedLoops(shape graph.Shape, body func(vars []string, idx string) []jen.Code) jen.Code {
+	r := shape.Rank()
+	vars := make([]string, r)
+	for d := range vars {
+		vars[d] = loopVar(d)
+	}
+	code := jen.For(jen.Id(vars[r-1]).Op(":=").Id("lo").Op(";").Id(vars[r-1]).Op("<").Id("hi").Op(";").Id(vars[r-1]).Op("++")).Block(body(vars, "")...)
+	for d := r - 2; d >= 0; d-- {
+		if shape[d] != 1 { // a loop of one: index terms for this axis are omitted anyway
+			code = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(shape[d])).Block(code)
+		}
+	}
+	return code
+}
+
+// splitUpdate emits an optimizer's update of the parameter p: pre, then the
+// vector call (a row kernel such as sgdRow32, elementwise over p and its
+// state) that call builds from view, which slices an operand of p's shape
+// to the part being updated. A large parameter is updated on the pool's
+// threads, split as the product that computed its gradient splits its
+// output (splitsByCols): by columns when p's last axis is at least as long
+// as the rest, by rows otherwise, so that each thread updates the part of
+// the parameter whose gradient its core wrote. Elementwise, so the result
+// is the same however it is cut.
+func (f *fnGen) splitUpdate(p *graph.Node, method string, build func(f *fnGen, view func(x *graph.Node) jen.Code) (pre []jen.Code, call jen.Code)) []jen.Code {
+	shape := p.Type.Shape
+	size := shape.Size()
+	cols := 1
+	if shape.Rank() >= 2 {
+		cols = shape[shape.Rank()-1]
+	}
+	rows := size / cols
+	if size >= 2 && f.g.splits(size, parallelMinElems) {
+		lf := f.kernelGen()
+		var body []jen.Code
+		var extent int
+		var how string
+		if rows > 1 && cols > 1 && cols >= rows {
+			extent, how = cols, "columns"
+			pre, call := build(lf, func(x *graph.Node) jen.Code {
+				return lf.ref(x).Index(jen.Id("i").Op("*").Lit(cols).Op("+").Id("lo").Op(":").Id("i").Op("*").Lit(cols).Op("+").Id("hi"))
+			})
+			body = append(pre, jen.For(jen.Id("i").Op(":=").Range().Lit(rows)).Block(call))
+		} else {
+			extent, how = rows, "rows"
+			pre, call := build(lf, func(x *graph.Node) jen.Code {
+				if cols == 1 {
+					return lf.ref(x).Index(jen.Id("lo").Op(":").Id("hi"))
+				}
+				return lf.ref(x).Index(jen.Id("lo").Op("*").Lit(cols).Op(":").Id("hi").Op("*").Lit(cols))
+			})
+			body = append(pre, call)
+		}
+		name := f.g.kernelNames.take(method + exported(f.nm.name(p)))
+		doc := fmt.Sprintf("%s updates %s over %s [lo, hi) of %d, on the thread of the pool\nthat computed (most likely) that part of its gradient.", name, f.nm.name(p), how, extent)
+		if call, ok := f.addParallel(lf, name, extent, body, doc); ok {
+			return call
+		}
+	}
+	pre, call := build(f, func(x *graph.Node) jen.Code { return f.ref(x) })
+	if len(pre) == 0 {
+		return []jen.Code{call}
+	}
+	return []jen.Code{jen.Block(append(pre, call)...)}
 }

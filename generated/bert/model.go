@@ -2176,7 +2176,7 @@ func (m *Model) update() error {
 	dwte := m.grads[0:32768]                // f32[512,64]
 
 	// wte −= hyper_lr · dwte  (models/bert/bert.go:80)
-	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdWte, hyper_lr, wte, dwte)
 
 	// wpe −= hyper_lr · dwpe  (models/bert/bert.go:81)
 	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
@@ -2224,13 +2224,13 @@ func (m *Model) update() error {
 	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/bert/bert.go:100)
-	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/bert/bert.go:101)
 	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/bert/bert.go:102)
-	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdH0_mlp_W2, hyper_lr, h0_mlp_W2, dh0_mlp_W2)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/bert/bert.go:103)
 	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
@@ -2272,13 +2272,13 @@ func (m *Model) update() error {
 	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/bert/bert.go:100)
-	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/bert/bert.go:101)
 	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/bert/bert.go:102)
-	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdH1_mlp_W2, hyper_lr, h1_mlp_W2, dh1_mlp_W2)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/bert/bert.go:103)
 	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
@@ -2860,16 +2860,16 @@ func (m *Model) layerNormMlm_ln(lo, hi, thread int, v [][]float32) {
 //	logits = t126 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits(wte []float32, mlm_ln []float32, mlm_bias []float32, t126 []float32, logits []float32) {
 	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
-	m.parallel(8, (*Model).fusedLogitsRows, mlm_bias, t126, logits)
+	m.parallel(512, (*Model).fusedLogitsCols, mlm_bias, t126, logits)
 }
 
-// fusedLogitsRows is fusedLogits's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedLogitsRows(lo, hi, thread int, v [][]float32) {
+// fusedLogitsCols is fusedLogits's loop after the product, over columns [lo, hi)
+// of 512, on the thread of the pool that computed them.
+func (m *Model) fusedLogitsCols(lo, hi, thread int, v [][]float32) {
 	mlm_bias, t126, logits := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
+	for i := range 8 {
 		for j := range 64 {
-			for k := range 512 {
+			for k := lo; k < hi; k++ {
 				logitsv := t126[i*32768+j*512+k] + mlm_bias[k]
 				logits[i*32768+j*512+k] = logitsv
 			}
@@ -3440,16 +3440,16 @@ func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
 //	logits = t129 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t129 []float32, logits []float32) {
 	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t129, 512, false)
-	m.parallel(8, (*Model).fusedLogits_2Rows, mlm_bias, t129, logits)
+	m.parallel(512, (*Model).fusedLogits_2Cols, mlm_bias, t129, logits)
 }
 
-// fusedLogits_2Rows is fusedLogits_2's loop after the product, over [lo, hi) of its
-// outermost loop (8), on a thread of the pool.
-func (m *Model) fusedLogits_2Rows(lo, hi, thread int, v [][]float32) {
+// fusedLogits_2Cols is fusedLogits_2's loop after the product, over columns [lo, hi)
+// of 512, on the thread of the pool that computed them.
+func (m *Model) fusedLogits_2Cols(lo, hi, thread int, v [][]float32) {
 	mlm_bias, t129, logits := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
+	for i := range 8 {
 		for j := range 64 {
-			for k := range 512 {
+			for k := lo; k < hi; k++ {
 				logitsv := t129[i*32768+j*512+k] + mlm_bias[k]
 				logits[i*32768+j*512+k] = logitsv
 			}
@@ -4133,6 +4133,45 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		dwtev := t147[i] + t282[i]
 		dwte[i] = dwtev
 	}
+}
+
+// sgdWte updates wte over rows [lo, hi) of 512, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
+	hyper_lr, wte, dwte := v[0], v[1], v[2]
+	sgdRow32(wte[lo*64:hi*64], dwte[lo*64:hi*64], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_W1 updates h0_mlp_W1 over columns [lo, hi) of 256, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdH0_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_W1, dh0_mlp_W1 := v[0], v[1], v[2]
+	for i := range 64 {
+		sgdRow32(h0_mlp_W1[i*256+lo:i*256+hi], dh0_mlp_W1[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
+	}
+}
+
+// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 256, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdH0_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_W2, dh0_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_W2[lo*64:hi*64], dh0_mlp_W2[lo*64:hi*64], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_W1 updates h1_mlp_W1 over columns [lo, hi) of 256, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdH1_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_W1, dh1_mlp_W1 := v[0], v[1], v[2]
+	for i := range 64 {
+		sgdRow32(h1_mlp_W1[i*256+lo:i*256+hi], dh1_mlp_W1[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
+	}
+}
+
+// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 256, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdH1_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_W2, dh1_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_W2[lo*64:hi*64], dh1_mlp_W2[lo*64:hi*64], float64(hyper_lr[0]), 1)
 }
 
 // task is the kernel the pool's threads are running, each over its own range

@@ -619,13 +619,13 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
 	// W1 −= hyper_lr · dW1  (models/mlp/mlp.go:51)
-	sgdRow32(W1, dW1, float64(hyper_lr[0]), 1)
+	m.parallel(784, (*Model).sgdW1, hyper_lr, W1, dW1)
 
 	// b1 −= hyper_lr · db1  (models/mlp/mlp.go:52)
 	sgdRow32(b1, db1, float64(hyper_lr[0]), 1)
 
 	// W2 −= hyper_lr · dW2  (models/mlp/mlp.go:51)
-	sgdRow32(W2, dW2, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdW2, hyper_lr, W2, dW2)
 
 	// b2 −= hyper_lr · db2  (models/mlp/mlp.go:52)
 	sgdRow32(b2, db2, float64(hyper_lr[0]), 1)
@@ -647,15 +647,15 @@ func (m *Model) update() error {
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
 	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
-	m.parallel(64, (*Model).fusedH1Rows, b1, t3, h1)
+	m.parallel(256, (*Model).fusedH1Cols, b1, t3, h1)
 }
 
-// fusedH1Rows is fusedH1's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH1Rows(lo, hi, thread int, v [][]float32) {
+// fusedH1Cols is fusedH1's loop after the product, over columns [lo, hi)
+// of 256, on the thread of the pool that computed them.
+func (m *Model) fusedH1Cols(lo, hi, thread int, v [][]float32) {
 	b1, t3, h1 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
+	for i := range 64 {
+		for j := lo; j < hi; j++ {
 			z1 := t3[i*256+j] + b1[j]
 			h1v := max(z1, 0)
 			h1[i*256+j] = h1v
@@ -670,15 +670,15 @@ func (m *Model) fusedH1Rows(lo, hi, thread int, v [][]float32) {
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
 	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
-	m.parallel(64, (*Model).fusedH2Rows, b2, t8, h2)
+	m.parallel(256, (*Model).fusedH2Cols, b2, t8, h2)
 }
 
-// fusedH2Rows is fusedH2's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH2Rows(lo, hi, thread int, v [][]float32) {
+// fusedH2Cols is fusedH2's loop after the product, over columns [lo, hi)
+// of 256, on the thread of the pool that computed them.
+func (m *Model) fusedH2Cols(lo, hi, thread int, v [][]float32) {
 	b2, t8, h2 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
+	for i := range 64 {
+		for j := lo; j < hi; j++ {
 			z2 := t8[i*256+j] + b2[j]
 			h2v := max(z2, 0)
 			h2[i*256+j] = h2v
@@ -707,15 +707,15 @@ func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32,
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t5 []float32, z1 []float32, h1 []float32) {
 	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t5, 256, false)
-	m.parallel(64, (*Model).fusedH1_2Rows, b1, t5, z1, h1)
+	m.parallel(256, (*Model).fusedH1_2Cols, b1, t5, z1, h1)
 }
 
-// fusedH1_2Rows is fusedH1_2's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
+// fusedH1_2Cols is fusedH1_2's loop after the product, over columns [lo, hi)
+// of 256, on the thread of the pool that computed them.
+func (m *Model) fusedH1_2Cols(lo, hi, thread int, v [][]float32) {
 	b1, t5, z1, h1 := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
+	for i := range 64 {
+		for j := lo; j < hi; j++ {
 			z1v := t5[i*256+j] + b1[j]
 			h1v := max(z1v, 0)
 			z1[i*256+j] = z1v
@@ -731,15 +731,15 @@ func (m *Model) fusedH1_2Rows(lo, hi, thread int, v [][]float32) {
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t10 []float32, z2 []float32, h2 []float32) {
 	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t10, 256, false)
-	m.parallel(64, (*Model).fusedH2_2Rows, b2, t10, z2, h2)
+	m.parallel(256, (*Model).fusedH2_2Cols, b2, t10, z2, h2)
 }
 
-// fusedH2_2Rows is fusedH2_2's loop after the product, over [lo, hi) of its
-// outermost loop (64), on a thread of the pool.
-func (m *Model) fusedH2_2Rows(lo, hi, thread int, v [][]float32) {
+// fusedH2_2Cols is fusedH2_2's loop after the product, over columns [lo, hi)
+// of 256, on the thread of the pool that computed them.
+func (m *Model) fusedH2_2Cols(lo, hi, thread int, v [][]float32) {
 	b2, t10, z2, h2 := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 256 {
+	for i := range 64 {
+		for j := lo; j < hi; j++ {
 			z2v := t10[i*256+j] + b2[j]
 			h2v := max(z2v, 0)
 			z2[i*256+j] = z2v
@@ -797,17 +797,19 @@ func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 //	dz1 = t32 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
 	gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
-	m.parallel(16384, (*Model).fusedDz1Rows, z1, dh1, dz1)
+	m.parallel(256, (*Model).fusedDz1Cols, z1, dh1, dz1)
 }
 
-// fusedDz1Rows is fusedDz1's loop after the product, over [lo, hi) of its
-// outermost loop (16384), on a thread of the pool.
-func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
+// fusedDz1Cols is fusedDz1's loop after the product, over columns [lo, hi)
+// of 256, on the thread of the pool that computed them.
+func (m *Model) fusedDz1Cols(lo, hi, thread int, v [][]float32) {
 	z1, dh1, dz1 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t32 := z1[i] > 0
-		dz1v := where(t32, dh1[i], 0)
-		dz1[i] = dz1v
+	for i := range 64 {
+		for j := lo; j < hi; j++ {
+			t32 := z1[i*256+j] > 0
+			dz1v := where(t32, dh1[i*256+j], 0)
+			dz1[i*256+j] = dz1v
+		}
 	}
 }
 
@@ -816,6 +818,22 @@ func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
 	dz1, db1 := v[0], v[1]
 	colSums(db1, dz1, 64, 256, lo, hi, false)
+}
+
+// sgdW1 updates W1 over rows [lo, hi) of 784, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdW1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W1, dW1 := v[0], v[1], v[2]
+	sgdRow32(W1[lo*256:hi*256], dW1[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdW2 updates W2 over columns [lo, hi) of 256, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdW2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W2, dW2 := v[0], v[1], v[2]
+	for i := range 256 {
+		sgdRow32(W2[i*256+lo:i*256+hi], dW2[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
+	}
 }
 
 // task is the kernel the pool's threads are running, each over its own range

@@ -637,13 +637,13 @@ func (m *Model) update() error {
 	dW_dec := m.grads[66048:131584]  // f32[512,128]
 
 	// W_enc −= hyper_lr · dW_enc  (models/sae/sae.go:70)
-	sgdRow32(W_enc, dW_enc, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdW_enc, hyper_lr, W_enc, dW_enc)
 
 	// b_enc −= hyper_lr · db_enc  (models/sae/sae.go:71)
 	sgdRow32(b_enc, db_enc, float64(hyper_lr[0]), 1)
 
 	// W_dec −= hyper_lr · dW_dec  (models/sae/sae.go:72)
-	sgdRow32(W_dec, dW_dec, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdW_dec, hyper_lr, W_dec, dW_dec)
 
 	// b_dec −= hyper_lr · db_dec  (models/sae/sae.go:73)
 	sgdRow32(b_dec, db_dec, float64(hyper_lr[0]), 1)
@@ -702,15 +702,15 @@ func (m *Model) loopDict(lo, hi, thread int, v [][]float32) {
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes(x []float32, W_enc []float32, b_enc []float32, t11 []float32, codes []float32) {
 	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
-	m.parallel(256, (*Model).fusedCodesRows, b_enc, t11, codes)
+	m.parallel(512, (*Model).fusedCodesCols, b_enc, t11, codes)
 }
 
-// fusedCodesRows is fusedCodes's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedCodesRows(lo, hi, thread int, v [][]float32) {
+// fusedCodesCols is fusedCodes's loop after the product, over columns [lo, hi)
+// of 512, on the thread of the pool that computed them.
+func (m *Model) fusedCodesCols(lo, hi, thread int, v [][]float32) {
 	b_enc, t11, codes := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
+	for i := range 256 {
+		for j := lo; j < hi; j++ {
 			t12 := t11[i*512+j] + b_enc[j]
 			codesv := max(t12, 0)
 			codes[i*512+j] = codesv
@@ -804,15 +804,15 @@ func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
 //	codes = relu(t13)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t12 []float32, t13 []float32, codes []float32) {
 	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t12, 512, false)
-	m.parallel(256, (*Model).fusedCodes_2Rows, b_enc, t12, t13, codes)
+	m.parallel(512, (*Model).fusedCodes_2Cols, b_enc, t12, t13, codes)
 }
 
-// fusedCodes_2Rows is fusedCodes_2's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedCodes_2Rows(lo, hi, thread int, v [][]float32) {
+// fusedCodes_2Cols is fusedCodes_2's loop after the product, over columns [lo, hi)
+// of 512, on the thread of the pool that computed them.
+func (m *Model) fusedCodes_2Cols(lo, hi, thread int, v [][]float32) {
 	b_enc, t12, t13, codes := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
+	for i := range 256 {
+		for j := lo; j < hi; j++ {
 			t13v := t12[i*512+j] + b_enc[j]
 			codesv := max(t13v, 0)
 			t13[i*512+j] = t13v
@@ -897,15 +897,15 @@ func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 //	t36 = t35 ? dcodes : 0  (Where, models/sae/sae.go:78)
 func (m *Model) fusedT36(dict []float32, t13 []float32, t26 []float32, drecon []float32, t31 []float32, t36 []float32) {
 	gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t31, 512, false)
-	m.parallel(256, (*Model).fusedT36Rows, t13, t26, t31, t36)
+	m.parallel(512, (*Model).fusedT36Cols, t13, t26, t31, t36)
 }
 
-// fusedT36Rows is fusedT36's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedT36Rows(lo, hi, thread int, v [][]float32) {
+// fusedT36Cols is fusedT36's loop after the product, over columns [lo, hi)
+// of 512, on the thread of the pool that computed them.
+func (m *Model) fusedT36Cols(lo, hi, thread int, v [][]float32) {
 	t13, t26, t31, t36 := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
+	for i := range 256 {
+		for j := lo; j < hi; j++ {
 			dcodes := t26[i] + t31[i*512+j]
 			t35 := t13[i*512+j] > 0
 			t36v := where(t35, dcodes, 0)
@@ -984,6 +984,22 @@ func (m *Model) fusedDW_dec(lo, hi, thread int, v [][]float32) {
 			dW_dec[i*128+j] = dW_decv
 		}
 	}
+}
+
+// sgdW_enc updates W_enc over columns [lo, hi) of 512, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdW_enc(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W_enc, dW_enc := v[0], v[1], v[2]
+	for i := range 128 {
+		sgdRow32(W_enc[i*512+lo:i*512+hi], dW_enc[i*512+lo:i*512+hi], float64(hyper_lr[0]), 1)
+	}
+}
+
+// sgdW_dec updates W_dec over rows [lo, hi) of 512, on the thread of the pool
+// that computed (most likely) that part of its gradient.
+func (m *Model) sgdW_dec(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W_dec, dW_dec := v[0], v[1], v[2]
+	sgdRow32(W_dec[lo*128:hi*128], dW_dec[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
 // task is the kernel the pool's threads are running, each over its own range
