@@ -273,10 +273,20 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
 			} else {
 				rows = f.g.kernelNames.take(name + "Cols")
-				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over columns [lo, hi)\nof %d, on the thread of the pool that computed them.", rows, name, extent)
+				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over columns [lo, hi)\nof %d, run by the thread of the pool that computed them as soon as it has.", rows, name, extent)
 			}
-			if call, decl, ok := kf.parallelKernel(lf, rows, extent, body, rangeDoc); ok {
-				body := append(emitMatMul(kf, grp.Producer), call)
+			launch := func() (jen.Code, jen.Code, bool) { return kf.parallelKernel(lf, rows, extent, body, rangeDoc) }
+			if byCols {
+				launch = func() (jen.Code, jen.Code, bool) {
+					return kf.productThenKernel(lf, grp.Producer, rows, body, rangeDoc)
+				}
+			}
+			if call, decl, ok := launch(); ok {
+				var body []jen.Code
+				if !byCols {
+					body = emitMatMul(kf, grp.Producer)
+				}
+				body = append(body, call)
 				out := f.kernelMethod(kf, name, body, doc(name))
 				f.g.kernels = append(f.g.kernels, decl)
 				return out

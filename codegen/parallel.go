@@ -52,15 +52,26 @@ func (g *gen) splits(size, min int) bool {
 // refers to them through f. ok is false when an operand is not of the float
 // type, which is all views hold.
 func (f *fnGen) parallelKernel(lf *fnGen, name string, n int, body []jen.Code, doc string) (call, decl jen.Code, ok bool) {
+	fn, args, decl, ok := f.kernelDecl(lf, name, body, doc)
+	if !ok {
+		return nil, nil, false
+	}
+	call = jen.Id("m").Dot("parallel").Call(append([]jen.Code{jen.Lit(n), fn}, args...)...)
+	return call, decl, true
+}
+
+// kernelDecl is parallelKernel's method declaration, with the method value
+// and the operands that a call passes as its views.
+func (f *fnGen) kernelDecl(lf *fnGen, name string, body []jen.Code, doc string) (fn jen.Code, args []jen.Code, decl jen.Code, ok bool) {
 	var operands []*graph.Node
 	for x := range lf.used {
 		if x.Type.DType != f.g.prog.Float {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		operands = append(operands, x)
 	}
 	slices.SortFunc(operands, func(a, b *graph.Node) int { return a.ID - b.ID })
-	var names, views, args []jen.Code
+	var names, views []jen.Code
 	for i, x := range operands {
 		names = append(names, jen.Id(f.nm.name(x)))
 		views = append(views, jen.Id("v").Index(jen.Lit(i)))
@@ -74,7 +85,28 @@ func (f *fnGen) parallelKernel(lf *fnGen, name string, n int, body []jen.Code, d
 		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).
 		Params(jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int(), jen.Id("v").Index().Index().Id(f.g.T)).
 		Block(body...)
-	call = jen.Id("m").Dot("parallel").Call(append([]jen.Code{jen.Lit(n), jen.Parens(jen.Op("*").Id("Model")).Dot(name)}, args...)...)
+	return jen.Parens(jen.Op("*").Id("Model")).Dot(name), args, decl, true
+}
+
+// productThenKernel returns the statement that computes the product p (one
+// matrix, or a batch flattened into one: splitsByCols(p) holds) and then
+// the loop kernel body over its columns, inside the product's split
+// (kernels.GemmThen): each thread finishes the columns it computed while
+// they are in its core's cache, with no second hand-off. The kernel method
+// is declared like parallelKernel's; lf generated body.
+func (f *fnGen) productThenKernel(lf *fnGen, p *graph.Node, name string, body []jen.Code, doc string) (call, decl jen.Code, ok bool) {
+	fn, args, decl, ok := f.kernelDecl(lf, name, body, doc)
+	if !ok {
+		return nil, nil, false
+	}
+	A, B := p.Inputs[0], p.Inputs[1]
+	as, bs := A.Type.Shape, B.Type.Shape
+	ta, tb, m, nn, k := matmulDims(p)
+	f.g.productThen = true
+	call = jen.Id("m").Dot("productThen").Call(append([]jen.Code{
+		jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k),
+		f.ref(A), jen.Lit(as[len(as)-1]), f.ref(B), jen.Lit(bs[len(bs)-1]), f.ref(p), fn,
+	}, args...)...)
 	return call, decl, true
 }
 
@@ -114,6 +146,23 @@ func (g *gen) parallelDecls(f *jen.File) {
 		jen.List(jen.Id("t").Dot("m"), jen.Id("t").Dot("kernel")).Op("=").List(jen.Id("m"), jen.Id("kernel")),
 		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
 		jen.Id("m").Dot("pool").Dot("ParallelFor").Call(jen.Id("n"), jen.Id("t")),
+	)
+	if !g.productThen {
+		return
+	}
+	f.Line()
+	docComment(f, "productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)\non the pool's threads and runs kernel, with views as its operands, over\nthe columns [0, n) of c: each range on the thread that computed those\ncolumns, right after it did. Nothing escapes: the views are copied into\nm.task.")
+	T := jen.Index().Id(g.T)
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("productThen").Params(
+		jen.List(jen.Id("transA"), jen.Id("transB")).Bool(), jen.List(jen.Id("rows"), jen.Id("n"), jen.Id("k")).Int(),
+		jen.Id("a").Add(T.Clone()), jen.Id("lda").Int(), jen.Id("b").Add(T.Clone()), jen.Id("ldb").Int(), jen.Id("c").Add(T.Clone()),
+		jen.Id("kernel").Add(fnType.Clone()), jen.Id("views").Op("...").Add(T.Clone()),
+	).Block(
+		jen.Id("t").Op(":=").Op("&").Id("m").Dot("task"),
+		jen.List(jen.Id("t").Dot("m"), jen.Id("t").Dot("kernel")).Op("=").List(jen.Id("m"), jen.Id("kernel")),
+		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
+		jen.Id(internal("GemmThen")).Call(jen.Id("m").Dot("pool"), jen.Id("transA"), jen.Id("transB"), jen.Id("rows"), jen.Id("n"), jen.Id("k"),
+			jen.Id("a"), jen.Id("lda"), jen.Id("b"), jen.Id("ldb"), jen.Id("c"), jen.Id("n"), jen.False(), jen.Id("t")),
 	)
 }
 

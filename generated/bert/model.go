@@ -2859,12 +2859,11 @@ func (m *Model) layerNormMlm_ln(lo, hi, thread int, v [][]float32) {
 //	t126 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
 //	logits = t126 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits(wte []float32, mlm_ln []float32, mlm_bias []float32, t126 []float32, logits []float32) {
-	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, 512, false)
-	m.parallel(512, (*Model).fusedLogitsCols, mlm_bias, t126, logits)
+	m.productThen(false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t126, (*Model).fusedLogitsCols, mlm_bias, t126, logits)
 }
 
 // fusedLogitsCols is fusedLogits's loop after the product, over columns [lo, hi)
-// of 512, on the thread of the pool that computed them.
+// of 512, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedLogitsCols(lo, hi, thread int, v [][]float32) {
 	mlm_bias, t126, logits := v[0], v[1], v[2]
 	for i := range 8 {
@@ -3439,12 +3438,11 @@ func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
 //	t129 = mlm_ln · wteᵀ  (MatMul, models/bert/bert.go:134)
 //	logits = t129 + mlm_bias  (Add, models/bert/bert.go:134)
 func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t129 []float32, logits []float32) {
-	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t129, 512, false)
-	m.parallel(512, (*Model).fusedLogits_2Cols, mlm_bias, t129, logits)
+	m.productThen(false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t129, (*Model).fusedLogits_2Cols, mlm_bias, t129, logits)
 }
 
 // fusedLogits_2Cols is fusedLogits_2's loop after the product, over columns [lo, hi)
-// of 512, on the thread of the pool that computed them.
+// of 512, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedLogits_2Cols(lo, hi, thread int, v [][]float32) {
 	mlm_bias, t129, logits := v[0], v[1], v[2]
 	for i := range 8 {
@@ -4195,6 +4193,18 @@ func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]
 	t.m, t.kernel = m, kernel
 	t.n = copy(t.views[:], views)
 	m.pool.ParallelFor(n, t)
+}
+
+// productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)
+// on the pool's threads and runs kernel, with views as its operands, over
+// the columns [0, n) of c: each range on the thread that computed those
+// columns, right after it did. Nothing escapes: the views are copied into
+// m.task.
+func (m *Model) productThen(transA, transB bool, rows, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	gemmThen(m.pool, transA, transB, rows, n, k, a, lda, b, ldb, c, n, false, t)
 }
 
 // const1 is a constant i32[] (models/bert/bert.go:85).

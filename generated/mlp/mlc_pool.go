@@ -432,3 +432,38 @@ func workspaceOf[T floatT](w *worker) *workspace[T] {
 	}
 	return any(&w.ws64).(*workspace[T])
 }
+
+// GemmThen is Gemm followed by then, a task over the columns [0, n) of C
+// that reads and writes those columns only (and data indexed like them),
+// such as a bias and an activation. The thread that computed a band of
+// columns runs then over it right away, while the band is in its core's
+// cache; no second hand-off to the workers is needed. With one thread, or
+// a product that Gemm would not split by columns (UseParallel false, or
+// n < m), it is Gemm and then then.Range(0, n, 0). Like Gemm, it allocates
+// nothing; then must not call Gemm or ParallelFor on p but GemmOnThread.
+func gemmThen[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool, then rangeTask) {
+	checkGemm("GemmThen", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if p == nil {
+		p = sharedPool
+	}
+	ks := kernelsFor[T]()
+	pth := pathFor(ks, transA, transB, m, n, k)
+	if m == 0 || n == 0 || k == 0 || pth == pathLoops || p.Threads() == 1 || n < m || !useParallel[T](transA, transB, m, n, k) {
+		gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		if n > 0 && m > 0 {
+			then.Range(0, n, 0)
+		}
+		return
+	}
+	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, pth == pathDirect)
+	job.then = then
+	gemmOnPool(p, job)
+}
+
+// finish runs the job's GemmThen task over columns [lo, hi) of C, which the
+// calling thread has just computed.
+func (job *gemmJob[T]) finish(lo, hi int) {
+	if job.then != nil {
+		job.then.Range(lo, hi, job.thread)
+	}
+}

@@ -646,12 +646,11 @@ func (m *Model) update() error {
 //	z1 = t3 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1(X []float32, W1 []float32, b1 []float32, t3 []float32, h1 []float32) {
-	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t3, 256, false)
-	m.parallel(256, (*Model).fusedH1Cols, b1, t3, h1)
+	m.productThen(false, false, 64, 256, 784, X, 784, W1, 256, t3, (*Model).fusedH1Cols, b1, t3, h1)
 }
 
 // fusedH1Cols is fusedH1's loop after the product, over columns [lo, hi)
-// of 256, on the thread of the pool that computed them.
+// of 256, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedH1Cols(lo, hi, thread int, v [][]float32) {
 	b1, t3, h1 := v[0], v[1], v[2]
 	for i := range 64 {
@@ -669,12 +668,11 @@ func (m *Model) fusedH1Cols(lo, hi, thread int, v [][]float32) {
 //	z2 = t8 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2(h1 []float32, W2 []float32, b2 []float32, t8 []float32, h2 []float32) {
-	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t8, 256, false)
-	m.parallel(256, (*Model).fusedH2Cols, b2, t8, h2)
+	m.productThen(false, false, 64, 256, 256, h1, 256, W2, 256, t8, (*Model).fusedH2Cols, b2, t8, h2)
 }
 
 // fusedH2Cols is fusedH2's loop after the product, over columns [lo, hi)
-// of 256, on the thread of the pool that computed them.
+// of 256, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedH2Cols(lo, hi, thread int, v [][]float32) {
 	b2, t8, h2 := v[0], v[1], v[2]
 	for i := range 64 {
@@ -706,12 +704,11 @@ func (m *Model) fusedZ3(h2 []float32, W3 []float32, b3 []float32, t13 []float32,
 //	z1 = t5 + b1  (Add, models/mlp/mlp.go:53)
 //	h1 = relu(z1)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH1_2(X []float32, W1 []float32, b1 []float32, t5 []float32, z1 []float32, h1 []float32) {
-	gemm(m.pool, false, false, 64, 256, 784, X, 784, W1, 256, t5, 256, false)
-	m.parallel(256, (*Model).fusedH1_2Cols, b1, t5, z1, h1)
+	m.productThen(false, false, 64, 256, 784, X, 784, W1, 256, t5, (*Model).fusedH1_2Cols, b1, t5, z1, h1)
 }
 
 // fusedH1_2Cols is fusedH1_2's loop after the product, over columns [lo, hi)
-// of 256, on the thread of the pool that computed them.
+// of 256, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedH1_2Cols(lo, hi, thread int, v [][]float32) {
 	b1, t5, z1, h1 := v[0], v[1], v[2], v[3]
 	for i := range 64 {
@@ -730,12 +727,11 @@ func (m *Model) fusedH1_2Cols(lo, hi, thread int, v [][]float32) {
 //	z2 = t10 + b2  (Add, models/mlp/mlp.go:53)
 //	h2 = relu(z2)  (ReLU, models/mlp/mlp.go:58)
 func (m *Model) fusedH2_2(h1 []float32, W2 []float32, b2 []float32, t10 []float32, z2 []float32, h2 []float32) {
-	gemm(m.pool, false, false, 64, 256, 256, h1, 256, W2, 256, t10, 256, false)
-	m.parallel(256, (*Model).fusedH2_2Cols, b2, t10, z2, h2)
+	m.productThen(false, false, 64, 256, 256, h1, 256, W2, 256, t10, (*Model).fusedH2_2Cols, b2, t10, z2, h2)
 }
 
 // fusedH2_2Cols is fusedH2_2's loop after the product, over columns [lo, hi)
-// of 256, on the thread of the pool that computed them.
+// of 256, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedH2_2Cols(lo, hi, thread int, v [][]float32) {
 	b2, t10, z2, h2 := v[0], v[1], v[2], v[3]
 	for i := range 64 {
@@ -796,12 +792,11 @@ func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 //	t32 = z1 > 0  (Greater, models/mlp/mlp.go:58)
 //	dz1 = t32 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
-	gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
-	m.parallel(256, (*Model).fusedDz1Cols, z1, dh1, dz1)
+	m.productThen(false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, (*Model).fusedDz1Cols, z1, dh1, dz1)
 }
 
 // fusedDz1Cols is fusedDz1's loop after the product, over columns [lo, hi)
-// of 256, on the thread of the pool that computed them.
+// of 256, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedDz1Cols(lo, hi, thread int, v [][]float32) {
 	z1, dh1, dz1 := v[0], v[1], v[2]
 	for i := range 64 {
@@ -857,6 +852,18 @@ func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]
 	t.m, t.kernel = m, kernel
 	t.n = copy(t.views[:], views)
 	m.pool.ParallelFor(n, t)
+}
+
+// productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)
+// on the pool's threads and runs kernel, with views as its operands, over
+// the columns [0, n) of c: each range on the thread that computed those
+// columns, right after it did. Nothing escapes: the views are copied into
+// m.task.
+func (m *Model) productThen(transA, transB bool, rows, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	gemmThen(m.pool, transA, transB, rows, n, k, a, lda, b, ldb, c, n, false, t)
 }
 
 // sizeError reports an input of the wrong length.

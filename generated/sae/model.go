@@ -701,12 +701,11 @@ func (m *Model) loopDict(lo, hi, thread int, v [][]float32) {
 //	t12 = t11 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t12)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes(x []float32, W_enc []float32, b_enc []float32, t11 []float32, codes []float32) {
-	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t11, 512, false)
-	m.parallel(512, (*Model).fusedCodesCols, b_enc, t11, codes)
+	m.productThen(false, false, 256, 512, 128, x, 128, W_enc, 512, t11, (*Model).fusedCodesCols, b_enc, t11, codes)
 }
 
 // fusedCodesCols is fusedCodes's loop after the product, over columns [lo, hi)
-// of 512, on the thread of the pool that computed them.
+// of 512, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedCodesCols(lo, hi, thread int, v [][]float32) {
 	b_enc, t11, codes := v[0], v[1], v[2]
 	for i := range 256 {
@@ -803,12 +802,11 @@ func (m *Model) loopDict_2(lo, hi, thread int, v [][]float32) {
 //	t13 = t12 + b_enc  (Add, models/sae/sae.go:78)
 //	codes = relu(t13)  (ReLU, models/sae/sae.go:78)
 func (m *Model) fusedCodes_2(x []float32, W_enc []float32, b_enc []float32, t12 []float32, t13 []float32, codes []float32) {
-	gemm(m.pool, false, false, 256, 512, 128, x, 128, W_enc, 512, t12, 512, false)
-	m.parallel(512, (*Model).fusedCodes_2Cols, b_enc, t12, t13, codes)
+	m.productThen(false, false, 256, 512, 128, x, 128, W_enc, 512, t12, (*Model).fusedCodes_2Cols, b_enc, t12, t13, codes)
 }
 
 // fusedCodes_2Cols is fusedCodes_2's loop after the product, over columns [lo, hi)
-// of 512, on the thread of the pool that computed them.
+// of 512, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedCodes_2Cols(lo, hi, thread int, v [][]float32) {
 	b_enc, t12, t13, codes := v[0], v[1], v[2], v[3]
 	for i := range 256 {
@@ -896,12 +894,11 @@ func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 //	t35 = t13 > 0  (Greater, models/sae/sae.go:78)
 //	t36 = t35 ? dcodes : 0  (Where, models/sae/sae.go:78)
 func (m *Model) fusedT36(dict []float32, t13 []float32, t26 []float32, drecon []float32, t31 []float32, t36 []float32) {
-	gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t31, 512, false)
-	m.parallel(512, (*Model).fusedT36Cols, t13, t26, t31, t36)
+	m.productThen(false, true, 256, 512, 128, drecon, 128, dict, 128, t31, (*Model).fusedT36Cols, t13, t26, t31, t36)
 }
 
 // fusedT36Cols is fusedT36's loop after the product, over columns [lo, hi)
-// of 512, on the thread of the pool that computed them.
+// of 512, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedT36Cols(lo, hi, thread int, v [][]float32) {
 	t13, t26, t31, t36 := v[0], v[1], v[2], v[3]
 	for i := range 256 {
@@ -1023,6 +1020,18 @@ func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]
 	t.m, t.kernel = m, kernel
 	t.n = copy(t.views[:], views)
 	m.pool.ParallelFor(n, t)
+}
+
+// productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)
+// on the pool's threads and runs kernel, with views as its operands, over
+// the columns [0, n) of c: each range on the thread that computed those
+// columns, right after it did. Nothing escapes: the views are copied into
+// m.task.
+func (m *Model) productThen(transA, transB bool, rows, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	gemmThen(m.pool, transA, transB, rows, n, k, a, lda, b, ldb, c, n, false, t)
 }
 
 // sizeError reports an input of the wrong length.

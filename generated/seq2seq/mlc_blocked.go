@@ -89,6 +89,7 @@ type gemmJob[T floatT] struct {
 	byCols        bool
 	sched         *schedule
 	thread        int
+	then          rangeTask // GemmThen: run over the columns of each finished piece
 }
 
 // newJob returns the job for all of C.
@@ -105,6 +106,7 @@ func newJob[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T, l
 func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 	if job.chunks <= 1 {
 		job.runRegion(ks, ws)
+		job.finish(job.j0, job.j1)
 		return
 	}
 	mr, nr := ks.tile(job.direct, job.transB)
@@ -126,6 +128,7 @@ func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 			part.i0, part.i1 = lo, hi
 		}
 		part.runRegion(ks, ws)
+		job.finish(lo, hi)
 	}
 }
 
