@@ -2224,7 +2224,7 @@ func (m *Model) update() error {
 	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/bert/bert.go:100)
-	m.parallel(256, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
+	m.parallel(64, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/bert/bert.go:101)
 	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
@@ -2272,7 +2272,7 @@ func (m *Model) update() error {
 	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/bert/bert.go:100)
-	m.parallel(256, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
+	m.parallel(64, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/bert/bert.go:101)
 	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
@@ -4133,40 +4133,31 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// sgdWte updates wte over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdWte updates wte over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
 	hyper_lr, wte, dwte := v[0], v[1], v[2]
 	sgdRow32(wte[lo*64:hi*64], dwte[lo*64:hi*64], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_W1 updates h0_mlp_W1 over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_W1 updates h0_mlp_W1 over rows [lo, hi) of 64 on a thread of the pool.
 func (m *Model) sgdH0_mlp_W1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_W1, dh0_mlp_W1 := v[0], v[1], v[2]
-	for i := range 64 {
-		sgdRow32(h0_mlp_W1[i*256+lo:i*256+hi], dh0_mlp_W1[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_mlp_W1[lo*256:hi*256], dh0_mlp_W1[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdH0_mlp_W2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_W2, dh0_mlp_W2 := v[0], v[1], v[2]
 	sgdRow32(h0_mlp_W2[lo*64:hi*64], dh0_mlp_W2[lo*64:hi*64], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_W1 updates h1_mlp_W1 over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_W1 updates h1_mlp_W1 over rows [lo, hi) of 64 on a thread of the pool.
 func (m *Model) sgdH1_mlp_W1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_W1, dh1_mlp_W1 := v[0], v[1], v[2]
-	for i := range 64 {
-		sgdRow32(h1_mlp_W1[i*256+lo:i*256+hi], dh1_mlp_W1[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_mlp_W1[lo*256:hi*256], dh1_mlp_W1[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdH1_mlp_W2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_W2, dh1_mlp_W2 := v[0], v[1], v[2]
 	sgdRow32(h1_mlp_W2[lo*64:hi*64], dh1_mlp_W2[lo*64:hi*64], float64(hyper_lr[0]), 1)

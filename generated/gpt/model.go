@@ -3381,7 +3381,7 @@ func (m *Model) update() error {
 	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/gpt/gpt.go:77)
-	m.parallel(512, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
+	m.parallel(128, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
@@ -3429,7 +3429,7 @@ func (m *Model) update() error {
 	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/gpt/gpt.go:77)
-	m.parallel(512, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
+	m.parallel(128, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
@@ -3477,7 +3477,7 @@ func (m *Model) update() error {
 	sgdRow32(h2_ln2_beta, dh2_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W1 −= hyper_lr · dh2_mlp_W1  (models/gpt/gpt.go:77)
-	m.parallel(512, (*Model).sgdH2_mlp_W1, hyper_lr, h2_mlp_W1, dh2_mlp_W1)
+	m.parallel(128, (*Model).sgdH2_mlp_W1, hyper_lr, h2_mlp_W1, dh2_mlp_W1)
 
 	// h2_mlp_b1 −= hyper_lr · dh2_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h2_mlp_b1, dh2_mlp_b1, float64(hyper_lr[0]), 1)
@@ -3525,7 +3525,7 @@ func (m *Model) update() error {
 	sgdRow32(h3_ln2_beta, dh3_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W1 −= hyper_lr · dh3_mlp_W1  (models/gpt/gpt.go:77)
-	m.parallel(512, (*Model).sgdH3_mlp_W1, hyper_lr, h3_mlp_W1, dh3_mlp_W1)
+	m.parallel(128, (*Model).sgdH3_mlp_W1, hyper_lr, h3_mlp_W1, dh3_mlp_W1)
 
 	// h3_mlp_b1 −= hyper_lr · dh3_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h3_mlp_b1, dh3_mlp_b1, float64(hyper_lr[0]), 1)
@@ -7972,225 +7972,157 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// sgdWte updates wte over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdWte updates wte over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
 	hyper_lr, wte, dwte := v[0], v[1], v[2]
 	sgdRow32(wte[lo*128:hi*128], dwte[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdWpe updates wpe over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdWpe updates wpe over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdWpe(lo, hi, thread int, v [][]float32) {
 	hyper_lr, wpe, dwpe := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(wpe[i*128+lo:i*128+hi], dwpe[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(wpe[lo*128:hi*128], dwpe[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_attn_Wq updates h0_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_attn_Wq updates h0_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_attn_Wq, dh0_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_attn_Wq[i*128+lo:i*128+hi], dh0_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_attn_Wq[lo*128:hi*128], dh0_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_attn_Wk updates h0_attn_Wk over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_attn_Wk updates h0_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_attn_Wk(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_attn_Wk, dh0_attn_Wk := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_attn_Wk[i*128+lo:i*128+hi], dh0_attn_Wk[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_attn_Wk[lo*128:hi*128], dh0_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_attn_Wv updates h0_attn_Wv over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_attn_Wv updates h0_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_attn_Wv(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_attn_Wv, dh0_attn_Wv := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_attn_Wv[i*128+lo:i*128+hi], dh0_attn_Wv[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_attn_Wv[lo*128:hi*128], dh0_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_attn_Wo updates h0_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_attn_Wo updates h0_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_attn_Wo, dh0_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_attn_Wo[i*128+lo:i*128+hi], dh0_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_attn_Wo[lo*128:hi*128], dh0_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_W1 updates h0_mlp_W1 over columns [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_W1 updates h0_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_mlp_W1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_W1, dh0_mlp_W1 := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_mlp_W1[i*512+lo:i*512+hi], dh0_mlp_W1[i*512+lo:i*512+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_mlp_W1[lo*512:hi*512], dh0_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdH0_mlp_W2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_W2, dh0_mlp_W2 := v[0], v[1], v[2]
 	sgdRow32(h0_mlp_W2[lo*128:hi*128], dh0_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_attn_Wq updates h1_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_attn_Wq updates h1_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_attn_Wq, dh1_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_attn_Wq[i*128+lo:i*128+hi], dh1_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_attn_Wq[lo*128:hi*128], dh1_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_attn_Wk updates h1_attn_Wk over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_attn_Wk updates h1_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_attn_Wk(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_attn_Wk, dh1_attn_Wk := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_attn_Wk[i*128+lo:i*128+hi], dh1_attn_Wk[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_attn_Wk[lo*128:hi*128], dh1_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_attn_Wv updates h1_attn_Wv over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_attn_Wv updates h1_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_attn_Wv(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_attn_Wv, dh1_attn_Wv := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_attn_Wv[i*128+lo:i*128+hi], dh1_attn_Wv[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_attn_Wv[lo*128:hi*128], dh1_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_attn_Wo updates h1_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_attn_Wo updates h1_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_attn_Wo, dh1_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_attn_Wo[i*128+lo:i*128+hi], dh1_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_attn_Wo[lo*128:hi*128], dh1_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_W1 updates h1_mlp_W1 over columns [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_W1 updates h1_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_mlp_W1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_W1, dh1_mlp_W1 := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_mlp_W1[i*512+lo:i*512+hi], dh1_mlp_W1[i*512+lo:i*512+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_mlp_W1[lo*512:hi*512], dh1_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdH1_mlp_W2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_W2, dh1_mlp_W2 := v[0], v[1], v[2]
 	sgdRow32(h1_mlp_W2[lo*128:hi*128], dh1_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_attn_Wq updates h2_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_attn_Wq updates h2_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_attn_Wq, dh2_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_attn_Wq[i*128+lo:i*128+hi], dh2_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_attn_Wq[lo*128:hi*128], dh2_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_attn_Wk updates h2_attn_Wk over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_attn_Wk updates h2_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_attn_Wk(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_attn_Wk, dh2_attn_Wk := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_attn_Wk[i*128+lo:i*128+hi], dh2_attn_Wk[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_attn_Wk[lo*128:hi*128], dh2_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_attn_Wv updates h2_attn_Wv over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_attn_Wv updates h2_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_attn_Wv(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_attn_Wv, dh2_attn_Wv := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_attn_Wv[i*128+lo:i*128+hi], dh2_attn_Wv[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_attn_Wv[lo*128:hi*128], dh2_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_attn_Wo updates h2_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_attn_Wo updates h2_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_attn_Wo, dh2_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_attn_Wo[i*128+lo:i*128+hi], dh2_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_attn_Wo[lo*128:hi*128], dh2_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_mlp_W1 updates h2_mlp_W1 over columns [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_mlp_W1 updates h2_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_mlp_W1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_mlp_W1, dh2_mlp_W1 := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_mlp_W1[i*512+lo:i*512+hi], dh2_mlp_W1[i*512+lo:i*512+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_mlp_W1[lo*512:hi*512], dh2_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_mlp_W2 updates h2_mlp_W2 over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_mlp_W2 updates h2_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdH2_mlp_W2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_mlp_W2, dh2_mlp_W2 := v[0], v[1], v[2]
 	sgdRow32(h2_mlp_W2[lo*128:hi*128], dh2_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_attn_Wq updates h3_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_attn_Wq updates h3_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_attn_Wq, dh3_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_attn_Wq[i*128+lo:i*128+hi], dh3_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_attn_Wq[lo*128:hi*128], dh3_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_attn_Wk updates h3_attn_Wk over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_attn_Wk updates h3_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_attn_Wk(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_attn_Wk, dh3_attn_Wk := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_attn_Wk[i*128+lo:i*128+hi], dh3_attn_Wk[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_attn_Wk[lo*128:hi*128], dh3_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_attn_Wv updates h3_attn_Wv over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_attn_Wv updates h3_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_attn_Wv(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_attn_Wv, dh3_attn_Wv := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_attn_Wv[i*128+lo:i*128+hi], dh3_attn_Wv[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_attn_Wv[lo*128:hi*128], dh3_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_attn_Wo updates h3_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_attn_Wo updates h3_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_attn_Wo, dh3_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_attn_Wo[i*128+lo:i*128+hi], dh3_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_attn_Wo[lo*128:hi*128], dh3_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_mlp_W1 updates h3_mlp_W1 over columns [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_mlp_W1 updates h3_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_mlp_W1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_mlp_W1, dh3_mlp_W1 := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_mlp_W1[i*512+lo:i*512+hi], dh3_mlp_W1[i*512+lo:i*512+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_mlp_W1[lo*512:hi*512], dh3_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_mlp_W2 updates h3_mlp_W2 over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_mlp_W2 updates h3_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdH3_mlp_W2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_mlp_W2, dh3_mlp_W2 := v[0], v[1], v[2]
 	sgdRow32(h3_mlp_W2[lo*128:hi*128], dh3_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)

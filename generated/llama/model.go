@@ -3152,10 +3152,10 @@ func (m *Model) update() error {
 	sgdRow32(h0_mlp_norm_g, dh0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_gate_W −= hyper_lr · dh0_mlp_gate_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH0_mlp_gate_W, hyper_lr, h0_mlp_gate_W, dh0_mlp_gate_W)
+	m.parallel(128, (*Model).sgdH0_mlp_gate_W, hyper_lr, h0_mlp_gate_W, dh0_mlp_gate_W)
 
 	// h0_mlp_up_W −= hyper_lr · dh0_mlp_up_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH0_mlp_up_W, hyper_lr, h0_mlp_up_W, dh0_mlp_up_W)
+	m.parallel(128, (*Model).sgdH0_mlp_up_W, hyper_lr, h0_mlp_up_W, dh0_mlp_up_W)
 
 	// h0_mlp_down_W −= hyper_lr · dh0_mlp_down_W  (models/llama/llama.go:67)
 	m.parallel(384, (*Model).sgdH0_mlp_down_W, hyper_lr, h0_mlp_down_W, dh0_mlp_down_W)
@@ -3179,10 +3179,10 @@ func (m *Model) update() error {
 	sgdRow32(h1_mlp_norm_g, dh1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_gate_W −= hyper_lr · dh1_mlp_gate_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH1_mlp_gate_W, hyper_lr, h1_mlp_gate_W, dh1_mlp_gate_W)
+	m.parallel(128, (*Model).sgdH1_mlp_gate_W, hyper_lr, h1_mlp_gate_W, dh1_mlp_gate_W)
 
 	// h1_mlp_up_W −= hyper_lr · dh1_mlp_up_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH1_mlp_up_W, hyper_lr, h1_mlp_up_W, dh1_mlp_up_W)
+	m.parallel(128, (*Model).sgdH1_mlp_up_W, hyper_lr, h1_mlp_up_W, dh1_mlp_up_W)
 
 	// h1_mlp_down_W −= hyper_lr · dh1_mlp_down_W  (models/llama/llama.go:67)
 	m.parallel(384, (*Model).sgdH1_mlp_down_W, hyper_lr, h1_mlp_down_W, dh1_mlp_down_W)
@@ -3206,10 +3206,10 @@ func (m *Model) update() error {
 	sgdRow32(h2_mlp_norm_g, dh2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_gate_W −= hyper_lr · dh2_mlp_gate_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH2_mlp_gate_W, hyper_lr, h2_mlp_gate_W, dh2_mlp_gate_W)
+	m.parallel(128, (*Model).sgdH2_mlp_gate_W, hyper_lr, h2_mlp_gate_W, dh2_mlp_gate_W)
 
 	// h2_mlp_up_W −= hyper_lr · dh2_mlp_up_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH2_mlp_up_W, hyper_lr, h2_mlp_up_W, dh2_mlp_up_W)
+	m.parallel(128, (*Model).sgdH2_mlp_up_W, hyper_lr, h2_mlp_up_W, dh2_mlp_up_W)
 
 	// h2_mlp_down_W −= hyper_lr · dh2_mlp_down_W  (models/llama/llama.go:67)
 	m.parallel(384, (*Model).sgdH2_mlp_down_W, hyper_lr, h2_mlp_down_W, dh2_mlp_down_W)
@@ -3233,10 +3233,10 @@ func (m *Model) update() error {
 	sgdRow32(h3_mlp_norm_g, dh3_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_gate_W −= hyper_lr · dh3_mlp_gate_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH3_mlp_gate_W, hyper_lr, h3_mlp_gate_W, dh3_mlp_gate_W)
+	m.parallel(128, (*Model).sgdH3_mlp_gate_W, hyper_lr, h3_mlp_gate_W, dh3_mlp_gate_W)
 
 	// h3_mlp_up_W −= hyper_lr · dh3_mlp_up_W  (models/llama/llama.go:67)
-	m.parallel(384, (*Model).sgdH3_mlp_up_W, hyper_lr, h3_mlp_up_W, dh3_mlp_up_W)
+	m.parallel(128, (*Model).sgdH3_mlp_up_W, hyper_lr, h3_mlp_up_W, dh3_mlp_up_W)
 
 	// h3_mlp_down_W −= hyper_lr · dh3_mlp_down_W  (models/llama/llama.go:67)
 	m.parallel(384, (*Model).sgdH3_mlp_down_W, hyper_lr, h3_mlp_down_W, dh3_mlp_down_W)
@@ -7195,180 +7195,127 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// sgdWte updates wte over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdWte updates wte over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
 	hyper_lr, wte, dwte := v[0], v[1], v[2]
 	sgdRow32(wte[lo*128:hi*128], dwte[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_attn_Wq updates h0_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_attn_Wq updates h0_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_attn_Wq, dh0_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_attn_Wq[i*128+lo:i*128+hi], dh0_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_attn_Wq[lo*128:hi*128], dh0_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_attn_Wo updates h0_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_attn_Wo updates h0_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_attn_Wo, dh0_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_attn_Wo[i*128+lo:i*128+hi], dh0_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_attn_Wo[lo*128:hi*128], dh0_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_gate_W updates h0_mlp_gate_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_gate_W updates h0_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_gate_W, dh0_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_mlp_gate_W[i*384+lo:i*384+hi], dh0_mlp_gate_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_mlp_gate_W[lo*384:hi*384], dh0_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_up_W updates h0_mlp_up_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_up_W updates h0_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH0_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_up_W, dh0_mlp_up_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h0_mlp_up_W[i*384+lo:i*384+hi], dh0_mlp_up_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h0_mlp_up_W[lo*384:hi*384], dh0_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH0_mlp_down_W updates h0_mlp_down_W over rows [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH0_mlp_down_W updates h0_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
 func (m *Model) sgdH0_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h0_mlp_down_W, dh0_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(h0_mlp_down_W[lo*128:hi*128], dh0_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_attn_Wq updates h1_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_attn_Wq updates h1_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_attn_Wq, dh1_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_attn_Wq[i*128+lo:i*128+hi], dh1_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_attn_Wq[lo*128:hi*128], dh1_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_attn_Wo updates h1_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_attn_Wo updates h1_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_attn_Wo, dh1_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_attn_Wo[i*128+lo:i*128+hi], dh1_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_attn_Wo[lo*128:hi*128], dh1_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_gate_W updates h1_mlp_gate_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_gate_W updates h1_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_gate_W, dh1_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_mlp_gate_W[i*384+lo:i*384+hi], dh1_mlp_gate_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_mlp_gate_W[lo*384:hi*384], dh1_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_up_W updates h1_mlp_up_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_up_W updates h1_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH1_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_up_W, dh1_mlp_up_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h1_mlp_up_W[i*384+lo:i*384+hi], dh1_mlp_up_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h1_mlp_up_W[lo*384:hi*384], dh1_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH1_mlp_down_W updates h1_mlp_down_W over rows [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH1_mlp_down_W updates h1_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
 func (m *Model) sgdH1_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h1_mlp_down_W, dh1_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(h1_mlp_down_W[lo*128:hi*128], dh1_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_attn_Wq updates h2_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_attn_Wq updates h2_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_attn_Wq, dh2_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_attn_Wq[i*128+lo:i*128+hi], dh2_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_attn_Wq[lo*128:hi*128], dh2_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_attn_Wo updates h2_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_attn_Wo updates h2_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_attn_Wo, dh2_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_attn_Wo[i*128+lo:i*128+hi], dh2_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_attn_Wo[lo*128:hi*128], dh2_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_mlp_gate_W updates h2_mlp_gate_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_mlp_gate_W updates h2_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_mlp_gate_W, dh2_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_mlp_gate_W[i*384+lo:i*384+hi], dh2_mlp_gate_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_mlp_gate_W[lo*384:hi*384], dh2_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_mlp_up_W updates h2_mlp_up_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_mlp_up_W updates h2_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH2_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_mlp_up_W, dh2_mlp_up_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h2_mlp_up_W[i*384+lo:i*384+hi], dh2_mlp_up_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h2_mlp_up_W[lo*384:hi*384], dh2_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH2_mlp_down_W updates h2_mlp_down_W over rows [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH2_mlp_down_W updates h2_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
 func (m *Model) sgdH2_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h2_mlp_down_W, dh2_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(h2_mlp_down_W[lo*128:hi*128], dh2_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_attn_Wq updates h3_attn_Wq over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_attn_Wq updates h3_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_attn_Wq(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_attn_Wq, dh3_attn_Wq := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_attn_Wq[i*128+lo:i*128+hi], dh3_attn_Wq[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_attn_Wq[lo*128:hi*128], dh3_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_attn_Wo updates h3_attn_Wo over columns [lo, hi) of 128, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_attn_Wo updates h3_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_attn_Wo(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_attn_Wo, dh3_attn_Wo := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_attn_Wo[i*128+lo:i*128+hi], dh3_attn_Wo[i*128+lo:i*128+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_attn_Wo[lo*128:hi*128], dh3_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_mlp_gate_W updates h3_mlp_gate_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_mlp_gate_W updates h3_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_mlp_gate_W, dh3_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_mlp_gate_W[i*384+lo:i*384+hi], dh3_mlp_gate_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_mlp_gate_W[lo*384:hi*384], dh3_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_mlp_up_W updates h3_mlp_up_W over columns [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_mlp_up_W updates h3_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdH3_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_mlp_up_W, dh3_mlp_up_W := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(h3_mlp_up_W[i*384+lo:i*384+hi], dh3_mlp_up_W[i*384+lo:i*384+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(h3_mlp_up_W[lo*384:hi*384], dh3_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
 }
 
-// sgdH3_mlp_down_W updates h3_mlp_down_W over rows [lo, hi) of 384, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdH3_mlp_down_W updates h3_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
 func (m *Model) sgdH3_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, h3_mlp_down_W, dh3_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(h3_mlp_down_W[lo*128:hi*128], dh3_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)

@@ -815,20 +815,16 @@ func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
 	colSums(db1, dz1, 64, 256, lo, hi, false)
 }
 
-// sgdW1 updates W1 over rows [lo, hi) of 784, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdW1 updates W1 over rows [lo, hi) of 784 on a thread of the pool.
 func (m *Model) sgdW1(lo, hi, thread int, v [][]float32) {
 	hyper_lr, W1, dW1 := v[0], v[1], v[2]
 	sgdRow32(W1[lo*256:hi*256], dW1[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdW2 updates W2 over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdW2 updates W2 over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdW2(lo, hi, thread int, v [][]float32) {
 	hyper_lr, W2, dW2 := v[0], v[1], v[2]
-	for i := range 256 {
-		sgdRow32(W2[i*256+lo:i*256+hi], dW2[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(W2[lo*256:hi*256], dW2[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
 // task is the kernel the pool's threads are running, each over its own range

@@ -637,7 +637,7 @@ func (m *Model) update() error {
 	dW_dec := m.grads[66048:131584]  // f32[512,128]
 
 	// W_enc −= hyper_lr · dW_enc  (models/sae/sae.go:70)
-	m.parallel(512, (*Model).sgdW_enc, hyper_lr, W_enc, dW_enc)
+	m.parallel(128, (*Model).sgdW_enc, hyper_lr, W_enc, dW_enc)
 
 	// b_enc −= hyper_lr · db_enc  (models/sae/sae.go:71)
 	sgdRow32(b_enc, db_enc, float64(hyper_lr[0]), 1)
@@ -983,17 +983,13 @@ func (m *Model) fusedDW_dec(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// sgdW_enc updates W_enc over columns [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdW_enc updates W_enc over rows [lo, hi) of 128 on a thread of the pool.
 func (m *Model) sgdW_enc(lo, hi, thread int, v [][]float32) {
 	hyper_lr, W_enc, dW_enc := v[0], v[1], v[2]
-	for i := range 128 {
-		sgdRow32(W_enc[i*512+lo:i*512+hi], dW_enc[i*512+lo:i*512+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(W_enc[lo*512:hi*512], dW_enc[lo*512:hi*512], float64(hyper_lr[0]), 1)
 }
 
-// sgdW_dec updates W_dec over rows [lo, hi) of 512, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdW_dec updates W_dec over rows [lo, hi) of 512 on a thread of the pool.
 func (m *Model) sgdW_dec(lo, hi, thread int, v [][]float32) {
 	hyper_lr, W_dec, dW_dec := v[0], v[1], v[2]
 	sgdRow32(W_dec[lo*128:hi*128], dW_dec[lo*128:hi*128], float64(hyper_lr[0]), 1)

@@ -5767,10 +5767,10 @@ func (m *Model) update() error {
 	sgdRow32(enc0_mlp_norm_g, denc0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_gate_W −= hyper_lr · denc0_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	m.parallel(256, (*Model).sgdEnc0_mlp_gate_W, hyper_lr, enc0_mlp_gate_W, denc0_mlp_gate_W)
+	m.parallel(96, (*Model).sgdEnc0_mlp_gate_W, hyper_lr, enc0_mlp_gate_W, denc0_mlp_gate_W)
 
 	// enc0_mlp_up_W −= hyper_lr · denc0_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	m.parallel(256, (*Model).sgdEnc0_mlp_up_W, hyper_lr, enc0_mlp_up_W, denc0_mlp_up_W)
+	m.parallel(96, (*Model).sgdEnc0_mlp_up_W, hyper_lr, enc0_mlp_up_W, denc0_mlp_up_W)
 
 	// enc0_mlp_down_W −= hyper_lr · denc0_mlp_down_W  (models/seq2seq/seq2seq.go:79)
 	m.parallel(256, (*Model).sgdEnc0_mlp_down_W, hyper_lr, enc0_mlp_down_W, denc0_mlp_down_W)
@@ -5794,10 +5794,10 @@ func (m *Model) update() error {
 	sgdRow32(enc1_mlp_norm_g, denc1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_gate_W −= hyper_lr · denc1_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	m.parallel(256, (*Model).sgdEnc1_mlp_gate_W, hyper_lr, enc1_mlp_gate_W, denc1_mlp_gate_W)
+	m.parallel(96, (*Model).sgdEnc1_mlp_gate_W, hyper_lr, enc1_mlp_gate_W, denc1_mlp_gate_W)
 
 	// enc1_mlp_up_W −= hyper_lr · denc1_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	m.parallel(256, (*Model).sgdEnc1_mlp_up_W, hyper_lr, enc1_mlp_up_W, denc1_mlp_up_W)
+	m.parallel(96, (*Model).sgdEnc1_mlp_up_W, hyper_lr, enc1_mlp_up_W, denc1_mlp_up_W)
 
 	// enc1_mlp_down_W −= hyper_lr · denc1_mlp_down_W  (models/seq2seq/seq2seq.go:79)
 	m.parallel(256, (*Model).sgdEnc1_mlp_down_W, hyper_lr, enc1_mlp_down_W, denc1_mlp_down_W)
@@ -5821,10 +5821,10 @@ func (m *Model) update() error {
 	sgdRow32(enc2_mlp_norm_g, denc2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_gate_W −= hyper_lr · denc2_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	m.parallel(256, (*Model).sgdEnc2_mlp_gate_W, hyper_lr, enc2_mlp_gate_W, denc2_mlp_gate_W)
+	m.parallel(96, (*Model).sgdEnc2_mlp_gate_W, hyper_lr, enc2_mlp_gate_W, denc2_mlp_gate_W)
 
 	// enc2_mlp_up_W −= hyper_lr · denc2_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	m.parallel(256, (*Model).sgdEnc2_mlp_up_W, hyper_lr, enc2_mlp_up_W, denc2_mlp_up_W)
+	m.parallel(96, (*Model).sgdEnc2_mlp_up_W, hyper_lr, enc2_mlp_up_W, denc2_mlp_up_W)
 
 	// enc2_mlp_down_W −= hyper_lr · denc2_mlp_down_W  (models/seq2seq/seq2seq.go:79)
 	m.parallel(256, (*Model).sgdEnc2_mlp_down_W, hyper_lr, enc2_mlp_down_W, denc2_mlp_down_W)
@@ -5866,10 +5866,10 @@ func (m *Model) update() error {
 	sgdRow32(dec0_mlp_norm_g, ddec0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_gate_W −= hyper_lr · ddec0_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	m.parallel(256, (*Model).sgdDec0_mlp_gate_W, hyper_lr, dec0_mlp_gate_W, ddec0_mlp_gate_W)
+	m.parallel(96, (*Model).sgdDec0_mlp_gate_W, hyper_lr, dec0_mlp_gate_W, ddec0_mlp_gate_W)
 
 	// dec0_mlp_up_W −= hyper_lr · ddec0_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	m.parallel(256, (*Model).sgdDec0_mlp_up_W, hyper_lr, dec0_mlp_up_W, ddec0_mlp_up_W)
+	m.parallel(96, (*Model).sgdDec0_mlp_up_W, hyper_lr, dec0_mlp_up_W, ddec0_mlp_up_W)
 
 	// dec0_mlp_down_W −= hyper_lr · ddec0_mlp_down_W  (models/seq2seq/seq2seq.go:95)
 	m.parallel(256, (*Model).sgdDec0_mlp_down_W, hyper_lr, dec0_mlp_down_W, ddec0_mlp_down_W)
@@ -5908,10 +5908,10 @@ func (m *Model) update() error {
 	sgdRow32(dec1_mlp_norm_g, ddec1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_gate_W −= hyper_lr · ddec1_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	m.parallel(256, (*Model).sgdDec1_mlp_gate_W, hyper_lr, dec1_mlp_gate_W, ddec1_mlp_gate_W)
+	m.parallel(96, (*Model).sgdDec1_mlp_gate_W, hyper_lr, dec1_mlp_gate_W, ddec1_mlp_gate_W)
 
 	// dec1_mlp_up_W −= hyper_lr · ddec1_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	m.parallel(256, (*Model).sgdDec1_mlp_up_W, hyper_lr, dec1_mlp_up_W, ddec1_mlp_up_W)
+	m.parallel(96, (*Model).sgdDec1_mlp_up_W, hyper_lr, dec1_mlp_up_W, ddec1_mlp_up_W)
 
 	// dec1_mlp_down_W −= hyper_lr · ddec1_mlp_down_W  (models/seq2seq/seq2seq.go:95)
 	m.parallel(256, (*Model).sgdDec1_mlp_down_W, hyper_lr, dec1_mlp_down_W, ddec1_mlp_down_W)
@@ -5950,10 +5950,10 @@ func (m *Model) update() error {
 	sgdRow32(dec2_mlp_norm_g, ddec2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_gate_W −= hyper_lr · ddec2_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	m.parallel(256, (*Model).sgdDec2_mlp_gate_W, hyper_lr, dec2_mlp_gate_W, ddec2_mlp_gate_W)
+	m.parallel(96, (*Model).sgdDec2_mlp_gate_W, hyper_lr, dec2_mlp_gate_W, ddec2_mlp_gate_W)
 
 	// dec2_mlp_up_W −= hyper_lr · ddec2_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	m.parallel(256, (*Model).sgdDec2_mlp_up_W, hyper_lr, dec2_mlp_up_W, ddec2_mlp_up_W)
+	m.parallel(96, (*Model).sgdDec2_mlp_up_W, hyper_lr, dec2_mlp_up_W, ddec2_mlp_up_W)
 
 	// dec2_mlp_down_W −= hyper_lr · ddec2_mlp_down_W  (models/seq2seq/seq2seq.go:95)
 	m.parallel(256, (*Model).sgdDec2_mlp_down_W, hyper_lr, dec2_mlp_down_W, ddec2_mlp_down_W)
@@ -13234,158 +13234,115 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 	}
 }
 
-// sgdWte updates wte over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdWte updates wte over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
 	hyper_lr, wte, dwte := v[0], v[1], v[2]
 	sgdRow32(wte[lo*96:hi*96], dwte[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc0_mlp_gate_W updates enc0_mlp_gate_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc0_mlp_gate_W updates enc0_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdEnc0_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc0_mlp_gate_W, denc0_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(enc0_mlp_gate_W[i*256+lo:i*256+hi], denc0_mlp_gate_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(enc0_mlp_gate_W[lo*256:hi*256], denc0_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc0_mlp_up_W updates enc0_mlp_up_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc0_mlp_up_W updates enc0_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdEnc0_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc0_mlp_up_W, denc0_mlp_up_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(enc0_mlp_up_W[i*256+lo:i*256+hi], denc0_mlp_up_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(enc0_mlp_up_W[lo*256:hi*256], denc0_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc0_mlp_down_W updates enc0_mlp_down_W over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc0_mlp_down_W updates enc0_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdEnc0_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc0_mlp_down_W, denc0_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(enc0_mlp_down_W[lo*96:hi*96], denc0_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc1_mlp_gate_W updates enc1_mlp_gate_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc1_mlp_gate_W updates enc1_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdEnc1_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc1_mlp_gate_W, denc1_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(enc1_mlp_gate_W[i*256+lo:i*256+hi], denc1_mlp_gate_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(enc1_mlp_gate_W[lo*256:hi*256], denc1_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc1_mlp_up_W updates enc1_mlp_up_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc1_mlp_up_W updates enc1_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdEnc1_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc1_mlp_up_W, denc1_mlp_up_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(enc1_mlp_up_W[i*256+lo:i*256+hi], denc1_mlp_up_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(enc1_mlp_up_W[lo*256:hi*256], denc1_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc1_mlp_down_W updates enc1_mlp_down_W over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc1_mlp_down_W updates enc1_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdEnc1_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc1_mlp_down_W, denc1_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(enc1_mlp_down_W[lo*96:hi*96], denc1_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc2_mlp_gate_W updates enc2_mlp_gate_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc2_mlp_gate_W updates enc2_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdEnc2_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc2_mlp_gate_W, denc2_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(enc2_mlp_gate_W[i*256+lo:i*256+hi], denc2_mlp_gate_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(enc2_mlp_gate_W[lo*256:hi*256], denc2_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc2_mlp_up_W updates enc2_mlp_up_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc2_mlp_up_W updates enc2_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdEnc2_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc2_mlp_up_W, denc2_mlp_up_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(enc2_mlp_up_W[i*256+lo:i*256+hi], denc2_mlp_up_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(enc2_mlp_up_W[lo*256:hi*256], denc2_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdEnc2_mlp_down_W updates enc2_mlp_down_W over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdEnc2_mlp_down_W updates enc2_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdEnc2_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, enc2_mlp_down_W, denc2_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(enc2_mlp_down_W[lo*96:hi*96], denc2_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec0_mlp_gate_W updates dec0_mlp_gate_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec0_mlp_gate_W updates dec0_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdDec0_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec0_mlp_gate_W, ddec0_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(dec0_mlp_gate_W[i*256+lo:i*256+hi], ddec0_mlp_gate_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(dec0_mlp_gate_W[lo*256:hi*256], ddec0_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec0_mlp_up_W updates dec0_mlp_up_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec0_mlp_up_W updates dec0_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdDec0_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec0_mlp_up_W, ddec0_mlp_up_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(dec0_mlp_up_W[i*256+lo:i*256+hi], ddec0_mlp_up_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(dec0_mlp_up_W[lo*256:hi*256], ddec0_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec0_mlp_down_W updates dec0_mlp_down_W over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec0_mlp_down_W updates dec0_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdDec0_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec0_mlp_down_W, ddec0_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(dec0_mlp_down_W[lo*96:hi*96], ddec0_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec1_mlp_gate_W updates dec1_mlp_gate_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec1_mlp_gate_W updates dec1_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdDec1_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec1_mlp_gate_W, ddec1_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(dec1_mlp_gate_W[i*256+lo:i*256+hi], ddec1_mlp_gate_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(dec1_mlp_gate_W[lo*256:hi*256], ddec1_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec1_mlp_up_W updates dec1_mlp_up_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec1_mlp_up_W updates dec1_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdDec1_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec1_mlp_up_W, ddec1_mlp_up_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(dec1_mlp_up_W[i*256+lo:i*256+hi], ddec1_mlp_up_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(dec1_mlp_up_W[lo*256:hi*256], ddec1_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec1_mlp_down_W updates dec1_mlp_down_W over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec1_mlp_down_W updates dec1_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdDec1_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec1_mlp_down_W, ddec1_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(dec1_mlp_down_W[lo*96:hi*96], ddec1_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec2_mlp_gate_W updates dec2_mlp_gate_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec2_mlp_gate_W updates dec2_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdDec2_mlp_gate_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec2_mlp_gate_W, ddec2_mlp_gate_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(dec2_mlp_gate_W[i*256+lo:i*256+hi], ddec2_mlp_gate_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(dec2_mlp_gate_W[lo*256:hi*256], ddec2_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec2_mlp_up_W updates dec2_mlp_up_W over columns [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec2_mlp_up_W updates dec2_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
 func (m *Model) sgdDec2_mlp_up_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec2_mlp_up_W, ddec2_mlp_up_W := v[0], v[1], v[2]
-	for i := range 96 {
-		sgdRow32(dec2_mlp_up_W[i*256+lo:i*256+hi], ddec2_mlp_up_W[i*256+lo:i*256+hi], float64(hyper_lr[0]), 1)
-	}
+	sgdRow32(dec2_mlp_up_W[lo*256:hi*256], ddec2_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
-// sgdDec2_mlp_down_W updates dec2_mlp_down_W over rows [lo, hi) of 256, on the thread of the pool
-// that computed (most likely) that part of its gradient.
+// sgdDec2_mlp_down_W updates dec2_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
 func (m *Model) sgdDec2_mlp_down_W(lo, hi, thread int, v [][]float32) {
 	hyper_lr, dec2_mlp_down_W, ddec2_mlp_down_W := v[0], v[1], v[2]
 	sgdRow32(dec2_mlp_down_W[lo*96:hi*96], ddec2_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
