@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -172,4 +173,48 @@ func cond(c bool, x, y int) int {
 		return x
 	}
 	return y
+}
+
+// TestScheduleOwnShareFirst: a thread takes its own share of the chunks in
+// order, [chunks·t/T, chunks·(t+1)/T), before any other's, and then the
+// others' leftovers; every chunk is handed out once.
+func TestScheduleOwnShareFirst(t *testing.T) {
+	var s schedule
+	s.slots = make([]slot, 3)
+	s.reset(3, 9)
+	var got []int
+	for range 3 {
+		c, ok := s.claim(1)
+		if !ok {
+			t.Fatal("thread 1 ran out of chunks within its own share")
+		}
+		got = append(got, c)
+	}
+	if want := []int{3, 4, 5}; !slices.Equal(got, want) {
+		t.Fatalf("thread 1 took %v first, want its share %v", got, want)
+	}
+	if c, _ := s.claim(0); c != 0 {
+		t.Fatalf("thread 0 took chunk %d first, want 0", c)
+	}
+	// Thread 1, done with its share, steals from thread 2's next (6), then
+	// thread 0's (1) once thread 2's are gone.
+	seen := map[int]bool{0: true, 3: true, 4: true, 5: true}
+	var order []int
+	for {
+		c, ok := s.claim(1)
+		if !ok {
+			break
+		}
+		if seen[c] {
+			t.Fatalf("chunk %d handed out twice", c)
+		}
+		seen[c] = true
+		order = append(order, c)
+	}
+	if want := []int{6, 7, 8, 1, 2}; !slices.Equal(order, want) {
+		t.Fatalf("thread 1 stole %v, want %v", order, want)
+	}
+	if _, ok := s.claim(2); ok {
+		t.Fatal("a chunk was left after every chunk was handed out")
+	}
 }
