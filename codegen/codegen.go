@@ -68,6 +68,9 @@ type gen struct {
 	kernelNames *namer
 	// maxViews is the most operands a parallel kernel takes (parallel.go).
 	maxViews int
+	// productThen is set when a fused kernel runs its loop inside its
+	// product's split (Model.productThen, parallel.go).
+	productThen bool
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
 	// lowp is set when the program has low-precision weights: the kernels'

@@ -947,7 +947,9 @@ const sgdCallMinElems = 64
 func emitApplySGD(f *fnGen, n *graph.Node) []jen.Code {
 	p, g, lr, s := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Inputs[3]
 	if f.f32() && p.Type.Shape.Size() >= sgdCallMinElems { // one vectorised pass (sgdRow32, among the kernels' files), bit for bit the loop below
-		return []jen.Code{jen.Id("sgdRow32").Call(f.ref(p), f.ref(g), src(f.scalarSrc(lr)), src(f.scalarSrc(s)))}
+		return f.splitUpdate(p, "sgd", func(f *fnGen, view func(*graph.Node) jen.Code) ([]jen.Code, jen.Code) {
+			return nil, jen.Id("sgdRow32").Call(view(p), view(g), src(f.scalarSrc(lr)), src(f.scalarSrc(s)))
+		})
 	}
 	return f.update(p, nil, []jen.Code{
 		f.set(p, src(f.elemSrc(p)+" - "+f.scalarSrc(lr)+"*"+paren(f.gradSrc(g, s)))),
@@ -996,11 +998,12 @@ func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
 		if len(n.Inputs) > 10 {
 			wd = jen.Id("wd")
 		}
-		pre := append(f.hypers(n, 7, "beta1", "beta2", "eps", "wd"),
-			jen.Id("adamRow32").Call(f.ref(p), f.ref(g), f.ref(m), f.ref(v), jen.Id("newAdamHyper").Call(
-				src(f.scalarSrc(s)), src(f.scalarSrc(lr)), jen.Id("beta1"), jen.Id("beta2"), jen.Id("eps"), wd, src(f.scalarSrc(t)))),
-		)
-		return []jen.Code{jen.Block(pre...)}
+		return f.splitUpdate(p, "adam", func(f *fnGen, view func(*graph.Node) jen.Code) ([]jen.Code, jen.Code) {
+			pre := append(f.hypers(n, 7, "beta1", "beta2", "eps", "wd"),
+				jen.Id("h").Op(":=").Id("newAdamHyper").Call(
+					src(f.scalarSrc(s)), src(f.scalarSrc(lr)), jen.Id("beta1"), jen.Id("beta2"), jen.Id("eps"), wd, src(f.scalarSrc(t))))
+			return pre, jen.Id("adamRow32").Call(view(p), view(g), view(m), view(v), jen.Id("h"))
+		})
 	}
 	pow := func(b string) *jen.Statement {
 		return jen.Qual("math", "Pow").Call(jen.Id(b), src(f.scalarSrc(t)))

@@ -241,11 +241,19 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	if shape.Size() > 1 && f.g.splits(shape.Size(), parallelMinElems) {
 		// The loop nest runs on the pool's threads, each over a range of
 		// its outermost loop; the product before it, if any, splits itself.
+		// After a product that splits by columns, the loop splits by the
+		// same columns, each thread over the ones it computed
+		// (splitsByCols).
 		lf := f.kernelGen()
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
+		byCols := grp.Producer != nil && vec == nil && shape.Rank() >= 2 && f.g.splitsByCols(grp.Producer)
 		extent := outerExtent(shape, flat)
 		var body []jen.Code
-		if !vecOnly {
+		switch {
+		case byCols:
+			extent = shape[shape.Rank()-1]
+			body = append(body, colRangedLoops(shape, loopBody(lf)))
+		case !vecOnly:
 			nest, _ := rangedLoops(shape, flat, loopBody(lf))
 			body = append(body, nest)
 		}
@@ -262,10 +270,26 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 				return call
 			}
 		} else {
-			rows := f.g.kernelNames.take(name + "Rows")
-			rangeDoc := fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
-			if call, decl, ok := kf.parallelKernel(lf, rows, extent, body, rangeDoc); ok {
-				body := append(emitMatMul(kf, grp.Producer), call)
+			var rows, rangeDoc string
+			if !byCols {
+				rows = f.g.kernelNames.take(name + "Rows")
+				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over [lo, hi) of its\noutermost loop (%d), on a thread of the pool.", rows, name, extent)
+			} else {
+				rows = f.g.kernelNames.take(name + "Cols")
+				rangeDoc = fmt.Sprintf("%s is %s's loop after the product, over columns [lo, hi)\nof %d, run by the thread of the pool that computed them as soon as it has.", rows, name, extent)
+			}
+			launch := func() (jen.Code, jen.Code, bool) { return kf.parallelKernel(lf, rows, extent, body, rangeDoc) }
+			if byCols {
+				launch = func() (jen.Code, jen.Code, bool) {
+					return kf.productThenKernel(lf, grp.Producer, rows, body, rangeDoc)
+				}
+			}
+			if call, decl, ok := launch(); ok {
+				var body []jen.Code
+				if !byCols {
+					body = emitMatMul(kf, grp.Producer)
+				}
+				body = append(body, call)
 				out := f.kernelMethod(kf, name, body, doc(name))
 				f.g.kernels = append(f.g.kernels, decl)
 				return out

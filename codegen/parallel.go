@@ -6,6 +6,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/mlc-dev/mlc/codegen/kernels"
 	"github.com/mlc-dev/mlc/graph"
 )
 
@@ -51,15 +52,26 @@ func (g *gen) splits(size, min int) bool {
 // refers to them through f. ok is false when an operand is not of the float
 // type, which is all views hold.
 func (f *fnGen) parallelKernel(lf *fnGen, name string, n int, body []jen.Code, doc string) (call, decl jen.Code, ok bool) {
+	fn, args, decl, ok := f.kernelDecl(lf, name, body, doc)
+	if !ok {
+		return nil, nil, false
+	}
+	call = jen.Id("m").Dot("parallel").Call(append([]jen.Code{jen.Lit(n), fn}, args...)...)
+	return call, decl, true
+}
+
+// kernelDecl is parallelKernel's method declaration, with the method value
+// and the operands that a call passes as its views.
+func (f *fnGen) kernelDecl(lf *fnGen, name string, body []jen.Code, doc string) (fn jen.Code, args []jen.Code, decl jen.Code, ok bool) {
 	var operands []*graph.Node
 	for x := range lf.used {
 		if x.Type.DType != f.g.prog.Float {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		operands = append(operands, x)
 	}
 	slices.SortFunc(operands, func(a, b *graph.Node) int { return a.ID - b.ID })
-	var names, views, args []jen.Code
+	var names, views []jen.Code
 	for i, x := range operands {
 		names = append(names, jen.Id(f.nm.name(x)))
 		views = append(views, jen.Id("v").Index(jen.Lit(i)))
@@ -73,7 +85,28 @@ func (f *fnGen) parallelKernel(lf *fnGen, name string, n int, body []jen.Code, d
 		Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).
 		Params(jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int(), jen.Id("v").Index().Index().Id(f.g.T)).
 		Block(body...)
-	call = jen.Id("m").Dot("parallel").Call(append([]jen.Code{jen.Lit(n), jen.Parens(jen.Op("*").Id("Model")).Dot(name)}, args...)...)
+	return jen.Parens(jen.Op("*").Id("Model")).Dot(name), args, decl, true
+}
+
+// productThenKernel returns the statement that computes the product p (one
+// matrix, or a batch flattened into one: splitsByCols(p) holds) and then
+// the loop kernel body over its columns, inside the product's split
+// (kernels.GemmThen): each thread finishes the columns it computed while
+// they are in its core's cache, with no second hand-off. The kernel method
+// is declared like parallelKernel's; lf generated body.
+func (f *fnGen) productThenKernel(lf *fnGen, p *graph.Node, name string, body []jen.Code, doc string) (call, decl jen.Code, ok bool) {
+	fn, args, decl, ok := f.kernelDecl(lf, name, body, doc)
+	if !ok {
+		return nil, nil, false
+	}
+	A, B := p.Inputs[0], p.Inputs[1]
+	as, bs := A.Type.Shape, B.Type.Shape
+	ta, tb, m, nn, k := matmulDims(p)
+	f.g.productThen = true
+	call = jen.Id("m").Dot("productThen").Call(append([]jen.Code{
+		jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k),
+		f.ref(A), jen.Lit(as[len(as)-1]), f.ref(B), jen.Lit(bs[len(bs)-1]), f.ref(p), fn,
+	}, args...)...)
 	return call, decl, true
 }
 
@@ -113,6 +146,23 @@ func (g *gen) parallelDecls(f *jen.File) {
 		jen.List(jen.Id("t").Dot("m"), jen.Id("t").Dot("kernel")).Op("=").List(jen.Id("m"), jen.Id("kernel")),
 		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
 		jen.Id("m").Dot("pool").Dot("ParallelFor").Call(jen.Id("n"), jen.Id("t")),
+	)
+	if !g.productThen {
+		return
+	}
+	f.Line()
+	docComment(f, "productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)\non the pool's threads and runs kernel, with views as its operands, over\nthe columns [0, n) of c: each range on the thread that computed those\ncolumns, right after it did. Nothing escapes: the views are copied into\nm.task.")
+	T := jen.Index().Id(g.T)
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("productThen").Params(
+		jen.List(jen.Id("transA"), jen.Id("transB")).Bool(), jen.List(jen.Id("rows"), jen.Id("n"), jen.Id("k")).Int(),
+		jen.Id("a").Add(T.Clone()), jen.Id("lda").Int(), jen.Id("b").Add(T.Clone()), jen.Id("ldb").Int(), jen.Id("c").Add(T.Clone()),
+		jen.Id("kernel").Add(fnType.Clone()), jen.Id("views").Op("...").Add(T.Clone()),
+	).Block(
+		jen.Id("t").Op(":=").Op("&").Id("m").Dot("task"),
+		jen.List(jen.Id("t").Dot("m"), jen.Id("t").Dot("kernel")).Op("=").List(jen.Id("m"), jen.Id("kernel")),
+		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
+		jen.Id(internal("GemmThen")).Call(jen.Id("m").Dot("pool"), jen.Id("transA"), jen.Id("transB"), jen.Id("rows"), jen.Id("n"), jen.Id("k"),
+			jen.Id("a"), jen.Id("lda"), jen.Id("b"), jen.Id("ldb"), jen.Id("c"), jen.Id("n"), jen.False(), jen.Id("t")),
 	)
 }
 
@@ -184,4 +234,95 @@ func (f *fnGen) loopKernel(prefix string, n *graph.Node, shape graph.Shape, flat
 		}
 	}
 	return []jen.Code{loops(shape, flat, body(f))}
+}
+
+// splitsByCols reports whether the product n, when its pool has several
+// threads, is cut into bands of columns of its output (kernels.Gemm cuts C
+// into columns when it is at least as wide as tall, rows otherwise; see
+// kernels.UseParallel for whether it splits at all). The loop after such a
+// product splits by the same columns (colRangedLoops), so each thread
+// finishes the columns its core just computed instead of half of the
+// other core's: the pool gives thread t the same share, columns
+// [n·t/threads, n·(t+1)/threads), of both kernels. Options.ParallelAll
+// makes every product count, so that tests run the column kernels on small
+// models.
+func (g *gen) splitsByCols(n *graph.Node) bool {
+	if !g.usesPool || n.Op != graph.OpMatMul {
+		return false
+	}
+	ta, tb, m, nn, k := matmulDims(n)
+	if os := n.Type.Shape; graph.Shape(os[:len(os)-2]).Size() != 1 && !flatBatch(n) {
+		return false // a batch of matrices splits by matrix
+	}
+	if m*nn*k <= inlineMaxWork || nn < m {
+		return false
+	}
+	if g.parallelAll {
+		return true
+	}
+	if g.T == "float32" {
+		return kernels.UseParallel[float32](ta, tb, m, nn, k)
+	}
+	return kernels.UseParallel[float64](ta, tb, m, nn, k)
+}
+
+// colRangedLoops is loops over shape whose innermost loop, over the last
+// axis, runs over [lo, hi) instead of its whole extent: the body of a
+// kernel that the pool's threads run over ranges of columns.
+func colRangedLoops(shape graph.Shape, body func(vars []string, idx string) []jen.Code) jen.Code {
+	r := shape.Rank()
+	vars := make([]string, r)
+	for d := range vars {
+		vars[d] = loopVar(d)
+	}
+	code := jen.For(jen.Id(vars[r-1]).Op(":=").Id("lo").Op(";").Id(vars[r-1]).Op("<").Id("hi").Op(";").Id(vars[r-1]).Op("++")).Block(body(vars, "")...)
+	for d := r - 2; d >= 0; d-- {
+		if shape[d] != 1 { // a loop of one: index terms for this axis are omitted anyway
+			code = jen.For(jen.Id(vars[d]).Op(":=").Range().Lit(shape[d])).Block(code)
+		}
+	}
+	return code
+}
+
+// splitUpdate emits an optimizer's update of the parameter p: pre, then the
+// vector call (a row kernel such as sgdRow32, elementwise over p and its
+// state) that call builds from view, which slices an operand of p's shape
+// to the part being updated. A large parameter is updated on the pool's
+// threads, each over a contiguous range of rows, which is where a weight
+// gradient Xᵀ·dY with more rows than columns was computed (Gemm splits it
+// by rows; the schedule gives thread t the same share of both). Splitting
+// by columns instead, where Gemm does, measured slower: a call per row of
+// each range costs more than the cache lines it keeps local. Elementwise,
+// so the result is the same however it is cut.
+func (f *fnGen) splitUpdate(p *graph.Node, method string, build func(f *fnGen, view func(x *graph.Node) jen.Code) (pre []jen.Code, call jen.Code)) []jen.Code {
+	shape := p.Type.Shape
+	size := shape.Size()
+	cols := 1
+	if shape.Rank() >= 2 {
+		cols = shape[shape.Rank()-1]
+	}
+	rows := size / cols
+	if rows == 1 {
+		rows, cols = size, 1
+	}
+	if size >= 2 && f.g.splits(size, parallelMinElems) {
+		lf := f.kernelGen()
+		pre, call := build(lf, func(x *graph.Node) jen.Code {
+			if cols == 1 {
+				return lf.ref(x).Index(jen.Id("lo").Op(":").Id("hi"))
+			}
+			return lf.ref(x).Index(jen.Id("lo").Op("*").Lit(cols).Op(":").Id("hi").Op("*").Lit(cols))
+		})
+		body := append(pre, call)
+		name := f.g.kernelNames.take(method + exported(f.nm.name(p)))
+		doc := fmt.Sprintf("%s updates %s over rows [lo, hi) of %d on a thread of the pool.", name, f.nm.name(p), rows)
+		if call, ok := f.addParallel(lf, name, rows, body, doc); ok {
+			return call
+		}
+	}
+	pre, call := build(f, func(x *graph.Node) jen.Code { return f.ref(x) })
+	if len(pre) == 0 {
+		return []jen.Code{call}
+	}
+	return []jen.Code{jen.Block(append(pre, call)...)}
 }

@@ -20,6 +20,7 @@ var internalNames = map[string]string{
 	"GemmBlocked":  "gemmBlocked",
 	"GemmOnThread": "gemmOnThread",
 	"GemmSmall":    "gemmSmall",
+	"GemmThen":     "gemmThen",
 	"Reserve":      "reserveGemm",
 	"UseBlocked":   "useBlocked",
 	"UseParallel":  "useParallel",

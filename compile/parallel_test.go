@@ -11,6 +11,7 @@ import (
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/internal/testutil"
 	"github.com/mlc-dev/mlc/models"
+	"github.com/mlc-dev/mlc/passes"
 )
 
 // TestParallelKernels: with every kernel that can split on the worker pool
@@ -20,7 +21,9 @@ import (
 // outputs, loss, gradients, two training steps and, for gpt, the KV-cache
 // forward. Splitting a loop only moves elements between threads; each is
 // computed by the same expression. The test also checks that every kind of
-// parallel kernel was emitted, so that it covers them.
+// parallel kernel was emitted, so that it covers them: among them the loops
+// after a product that split by its columns (Cols) and the optimizer
+// updates split like their gradients (sgd, adam).
 func TestParallelKernels(t *testing.T) {
 	testutil.Long(t, "builds generated code")
 	t.Setenv("GOMAXPROCS", "3") // the runners' pools get three threads
@@ -29,17 +32,19 @@ func TestParallelKernels(t *testing.T) {
 		dt            graph.DType
 		kernels       []string // a method of each kind of parallel kernel
 		decode        bool
+		opt           passes.OptimizerConfig
 	}{
 		{"gpt", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1", graph.F32,
-			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "(*Model).reduce", "(*Model).transpose", "(*Model).loop"}, true},
-		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true},
-		{"llama", smallConfig["llama"], graph.F64, []string{"(*Model).rmsNormH0_attn_norm", "(*Model).rmsNormGrad", "(*Model).ropeH0_attn_q_rot"}, true},
-		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false},
-		{"mlp", smallConfig["mlp"], graph.F64, []string{"Rows, "}, false},
-		{"word2vec", smallConfig["word2vec"], graph.F32, nil, false},
+			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "Cols, ", "(*Model).sgd", "(*Model).reduce", "(*Model).transpose", "(*Model).loop"}, true, passes.OptimizerConfig{}},
+		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true, passes.OptimizerConfig{}},
+		{"llama", smallConfig["llama"], graph.F64, []string{"(*Model).rmsNormH0_attn_norm", "(*Model).rmsNormGrad", "(*Model).ropeH0_attn_q_rot"}, true, passes.OptimizerConfig{}},
+		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false, passes.OptimizerConfig{}},
+		{"mlp", smallConfig["mlp"], graph.F64, []string{"Cols, "}, false, passes.OptimizerConfig{}},
+		{"word2vec", smallConfig["word2vec"], graph.F32, nil, false, passes.OptimizerConfig{}},
+		{"mlp", smallConfig["mlp"], graph.F32, []string{"Cols, ", "(*Model).adam"}, false, passes.OptimizerConfig{Kind: "adam", LR: 0.01}},
 	} {
 		t.Run(tc.model+"/"+tc.dt.String(), func(t *testing.T) {
-			res, err := compile.Zoo(tc.model, tc.config, compile.Options{Float: tc.dt})
+			res, err := compile.Zoo(tc.model, tc.config, compile.Options{Float: tc.dt, Optimizer: tc.opt})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2176,7 +2176,7 @@ func (m *Model) update() error {
 	dwte := m.grads[0:32768]                // f32[512,64]
 
 	// wte −= hyper_lr · dwte  (models/bert/bert.go:80)
-	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdWte, hyper_lr, wte, dwte)
 
 	// wpe −= hyper_lr · dwpe  (models/bert/bert.go:81)
 	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
@@ -2224,13 +2224,13 @@ func (m *Model) update() error {
 	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/bert/bert.go:100)
-	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(64, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/bert/bert.go:101)
 	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/bert/bert.go:102)
-	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdH0_mlp_W2, hyper_lr, h0_mlp_W2, dh0_mlp_W2)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/bert/bert.go:103)
 	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
@@ -2272,13 +2272,13 @@ func (m *Model) update() error {
 	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/bert/bert.go:100)
-	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(64, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/bert/bert.go:101)
 	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/bert/bert.go:102)
-	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdH1_mlp_W2, hyper_lr, h1_mlp_W2, dh1_mlp_W2)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/bert/bert.go:103)
 	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
@@ -3951,6 +3951,36 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		dwtev := t147[i] + t282[i]
 		dwte[i] = dwtev
 	}
+}
+
+// sgdWte updates wte over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
+	hyper_lr, wte, dwte := v[0], v[1], v[2]
+	sgdRow32(wte[lo*64:hi*64], dwte[lo*64:hi*64], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_W1 updates h0_mlp_W1 over rows [lo, hi) of 64 on a thread of the pool.
+func (m *Model) sgdH0_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_W1, dh0_mlp_W1 := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_W1[lo*256:hi*256], dh0_mlp_W1[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdH0_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_W2, dh0_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_W2[lo*64:hi*64], dh0_mlp_W2[lo*64:hi*64], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_W1 updates h1_mlp_W1 over rows [lo, hi) of 64 on a thread of the pool.
+func (m *Model) sgdH1_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_W1, dh1_mlp_W1 := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_W1[lo*256:hi*256], dh1_mlp_W1[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdH1_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_W2, dh1_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_W2[lo*64:hi*64], dh1_mlp_W2[lo*64:hi*64], float64(hyper_lr[0]), 1)
 }
 
 // task is the kernel the pool's threads are running, each over its own range

@@ -3339,10 +3339,10 @@ func (m *Model) update() error {
 	dwte := m.grads[0:65536]                // f32[512,128]
 
 	// wte −= hyper_lr · dwte  (models/gpt/gpt.go:64)
-	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdWte, hyper_lr, wte, dwte)
 
 	// wpe −= hyper_lr · dwpe  (models/gpt/gpt.go:65)
-	sgdRow32(wpe, dwpe, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdWpe, hyper_lr, wpe, dwpe)
 
 	// h0_ln1_gamma −= hyper_lr · dh0_ln1_gamma  (models/gpt/gpt.go:70)
 	sgdRow32(h0_ln1_gamma, dh0_ln1_gamma, float64(hyper_lr[0]), 1)
@@ -3351,25 +3351,25 @@ func (m *Model) update() error {
 	sgdRow32(h0_ln1_beta, dh0_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/gpt/gpt.go:71)
-	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_attn_Wq, hyper_lr, h0_attn_Wq, dh0_attn_Wq)
 
 	// h0_attn_bq −= hyper_lr · dh0_attn_bq  (models/gpt/gpt.go:71)
 	sgdRow32(h0_attn_bq, dh0_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/gpt/gpt.go:71)
-	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_attn_Wk, hyper_lr, h0_attn_Wk, dh0_attn_Wk)
 
 	// h0_attn_bk −= hyper_lr · dh0_attn_bk  (models/gpt/gpt.go:71)
 	sgdRow32(h0_attn_bk, dh0_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wv −= hyper_lr · dh0_attn_Wv  (models/gpt/gpt.go:71)
-	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_attn_Wv, hyper_lr, h0_attn_Wv, dh0_attn_Wv)
 
 	// h0_attn_bv −= hyper_lr · dh0_attn_bv  (models/gpt/gpt.go:71)
 	sgdRow32(h0_attn_bv, dh0_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/gpt/gpt.go:71)
-	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_attn_Wo, hyper_lr, h0_attn_Wo, dh0_attn_Wo)
 
 	// h0_attn_bo −= hyper_lr · dh0_attn_bo  (models/gpt/gpt.go:71)
 	sgdRow32(h0_attn_bo, dh0_attn_bo, float64(hyper_lr[0]), 1)
@@ -3381,13 +3381,13 @@ func (m *Model) update() error {
 	sgdRow32(h0_ln2_beta, dh0_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W1 −= hyper_lr · dh0_mlp_W1  (models/gpt/gpt.go:77)
-	sgdRow32(h0_mlp_W1, dh0_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_mlp_W1, hyper_lr, h0_mlp_W1, dh0_mlp_W1)
 
 	// h0_mlp_b1 −= hyper_lr · dh0_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h0_mlp_b1, dh0_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_W2 −= hyper_lr · dh0_mlp_W2  (models/gpt/gpt.go:79)
-	sgdRow32(h0_mlp_W2, dh0_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdH0_mlp_W2, hyper_lr, h0_mlp_W2, dh0_mlp_W2)
 
 	// h0_mlp_b2 −= hyper_lr · dh0_mlp_b2  (models/gpt/gpt.go:80)
 	sgdRow32(h0_mlp_b2, dh0_mlp_b2, float64(hyper_lr[0]), 1)
@@ -3399,25 +3399,25 @@ func (m *Model) update() error {
 	sgdRow32(h1_ln1_beta, dh1_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/gpt/gpt.go:71)
-	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_attn_Wq, hyper_lr, h1_attn_Wq, dh1_attn_Wq)
 
 	// h1_attn_bq −= hyper_lr · dh1_attn_bq  (models/gpt/gpt.go:71)
 	sgdRow32(h1_attn_bq, dh1_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/gpt/gpt.go:71)
-	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_attn_Wk, hyper_lr, h1_attn_Wk, dh1_attn_Wk)
 
 	// h1_attn_bk −= hyper_lr · dh1_attn_bk  (models/gpt/gpt.go:71)
 	sgdRow32(h1_attn_bk, dh1_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wv −= hyper_lr · dh1_attn_Wv  (models/gpt/gpt.go:71)
-	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_attn_Wv, hyper_lr, h1_attn_Wv, dh1_attn_Wv)
 
 	// h1_attn_bv −= hyper_lr · dh1_attn_bv  (models/gpt/gpt.go:71)
 	sgdRow32(h1_attn_bv, dh1_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/gpt/gpt.go:71)
-	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_attn_Wo, hyper_lr, h1_attn_Wo, dh1_attn_Wo)
 
 	// h1_attn_bo −= hyper_lr · dh1_attn_bo  (models/gpt/gpt.go:71)
 	sgdRow32(h1_attn_bo, dh1_attn_bo, float64(hyper_lr[0]), 1)
@@ -3429,13 +3429,13 @@ func (m *Model) update() error {
 	sgdRow32(h1_ln2_beta, dh1_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W1 −= hyper_lr · dh1_mlp_W1  (models/gpt/gpt.go:77)
-	sgdRow32(h1_mlp_W1, dh1_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_mlp_W1, hyper_lr, h1_mlp_W1, dh1_mlp_W1)
 
 	// h1_mlp_b1 −= hyper_lr · dh1_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h1_mlp_b1, dh1_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_W2 −= hyper_lr · dh1_mlp_W2  (models/gpt/gpt.go:79)
-	sgdRow32(h1_mlp_W2, dh1_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdH1_mlp_W2, hyper_lr, h1_mlp_W2, dh1_mlp_W2)
 
 	// h1_mlp_b2 −= hyper_lr · dh1_mlp_b2  (models/gpt/gpt.go:80)
 	sgdRow32(h1_mlp_b2, dh1_mlp_b2, float64(hyper_lr[0]), 1)
@@ -3447,25 +3447,25 @@ func (m *Model) update() error {
 	sgdRow32(h2_ln1_beta, dh2_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/gpt/gpt.go:71)
-	sgdRow32(h2_attn_Wq, dh2_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_attn_Wq, hyper_lr, h2_attn_Wq, dh2_attn_Wq)
 
 	// h2_attn_bq −= hyper_lr · dh2_attn_bq  (models/gpt/gpt.go:71)
 	sgdRow32(h2_attn_bq, dh2_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/gpt/gpt.go:71)
-	sgdRow32(h2_attn_Wk, dh2_attn_Wk, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_attn_Wk, hyper_lr, h2_attn_Wk, dh2_attn_Wk)
 
 	// h2_attn_bk −= hyper_lr · dh2_attn_bk  (models/gpt/gpt.go:71)
 	sgdRow32(h2_attn_bk, dh2_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wv −= hyper_lr · dh2_attn_Wv  (models/gpt/gpt.go:71)
-	sgdRow32(h2_attn_Wv, dh2_attn_Wv, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_attn_Wv, hyper_lr, h2_attn_Wv, dh2_attn_Wv)
 
 	// h2_attn_bv −= hyper_lr · dh2_attn_bv  (models/gpt/gpt.go:71)
 	sgdRow32(h2_attn_bv, dh2_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/gpt/gpt.go:71)
-	sgdRow32(h2_attn_Wo, dh2_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_attn_Wo, hyper_lr, h2_attn_Wo, dh2_attn_Wo)
 
 	// h2_attn_bo −= hyper_lr · dh2_attn_bo  (models/gpt/gpt.go:71)
 	sgdRow32(h2_attn_bo, dh2_attn_bo, float64(hyper_lr[0]), 1)
@@ -3477,13 +3477,13 @@ func (m *Model) update() error {
 	sgdRow32(h2_ln2_beta, dh2_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W1 −= hyper_lr · dh2_mlp_W1  (models/gpt/gpt.go:77)
-	sgdRow32(h2_mlp_W1, dh2_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_mlp_W1, hyper_lr, h2_mlp_W1, dh2_mlp_W1)
 
 	// h2_mlp_b1 −= hyper_lr · dh2_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h2_mlp_b1, dh2_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_W2 −= hyper_lr · dh2_mlp_W2  (models/gpt/gpt.go:79)
-	sgdRow32(h2_mlp_W2, dh2_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdH2_mlp_W2, hyper_lr, h2_mlp_W2, dh2_mlp_W2)
 
 	// h2_mlp_b2 −= hyper_lr · dh2_mlp_b2  (models/gpt/gpt.go:80)
 	sgdRow32(h2_mlp_b2, dh2_mlp_b2, float64(hyper_lr[0]), 1)
@@ -3495,25 +3495,25 @@ func (m *Model) update() error {
 	sgdRow32(h3_ln1_beta, dh3_ln1_beta, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/gpt/gpt.go:71)
-	sgdRow32(h3_attn_Wq, dh3_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_attn_Wq, hyper_lr, h3_attn_Wq, dh3_attn_Wq)
 
 	// h3_attn_bq −= hyper_lr · dh3_attn_bq  (models/gpt/gpt.go:71)
 	sgdRow32(h3_attn_bq, dh3_attn_bq, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/gpt/gpt.go:71)
-	sgdRow32(h3_attn_Wk, dh3_attn_Wk, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_attn_Wk, hyper_lr, h3_attn_Wk, dh3_attn_Wk)
 
 	// h3_attn_bk −= hyper_lr · dh3_attn_bk  (models/gpt/gpt.go:71)
 	sgdRow32(h3_attn_bk, dh3_attn_bk, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wv −= hyper_lr · dh3_attn_Wv  (models/gpt/gpt.go:71)
-	sgdRow32(h3_attn_Wv, dh3_attn_Wv, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_attn_Wv, hyper_lr, h3_attn_Wv, dh3_attn_Wv)
 
 	// h3_attn_bv −= hyper_lr · dh3_attn_bv  (models/gpt/gpt.go:71)
 	sgdRow32(h3_attn_bv, dh3_attn_bv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/gpt/gpt.go:71)
-	sgdRow32(h3_attn_Wo, dh3_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_attn_Wo, hyper_lr, h3_attn_Wo, dh3_attn_Wo)
 
 	// h3_attn_bo −= hyper_lr · dh3_attn_bo  (models/gpt/gpt.go:71)
 	sgdRow32(h3_attn_bo, dh3_attn_bo, float64(hyper_lr[0]), 1)
@@ -3525,13 +3525,13 @@ func (m *Model) update() error {
 	sgdRow32(h3_ln2_beta, dh3_ln2_beta, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W1 −= hyper_lr · dh3_mlp_W1  (models/gpt/gpt.go:77)
-	sgdRow32(h3_mlp_W1, dh3_mlp_W1, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_mlp_W1, hyper_lr, h3_mlp_W1, dh3_mlp_W1)
 
 	// h3_mlp_b1 −= hyper_lr · dh3_mlp_b1  (models/gpt/gpt.go:78)
 	sgdRow32(h3_mlp_b1, dh3_mlp_b1, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_W2 −= hyper_lr · dh3_mlp_W2  (models/gpt/gpt.go:79)
-	sgdRow32(h3_mlp_W2, dh3_mlp_W2, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdH3_mlp_W2, hyper_lr, h3_mlp_W2, dh3_mlp_W2)
 
 	// h3_mlp_b2 −= hyper_lr · dh3_mlp_b2  (models/gpt/gpt.go:80)
 	sgdRow32(h3_mlp_b2, dh3_mlp_b2, float64(hyper_lr[0]), 1)
@@ -7658,6 +7658,162 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		dwtev := t225[i] + t465[i]
 		dwte[i] = dwtev
 	}
+}
+
+// sgdWte updates wte over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
+	hyper_lr, wte, dwte := v[0], v[1], v[2]
+	sgdRow32(wte[lo*128:hi*128], dwte[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdWpe updates wpe over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdWpe(lo, hi, thread int, v [][]float32) {
+	hyper_lr, wpe, dwpe := v[0], v[1], v[2]
+	sgdRow32(wpe[lo*128:hi*128], dwpe[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_attn_Wq updates h0_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_attn_Wq, dh0_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h0_attn_Wq[lo*128:hi*128], dh0_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_attn_Wk updates h0_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_attn_Wk(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_attn_Wk, dh0_attn_Wk := v[0], v[1], v[2]
+	sgdRow32(h0_attn_Wk[lo*128:hi*128], dh0_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_attn_Wv updates h0_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_attn_Wv(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_attn_Wv, dh0_attn_Wv := v[0], v[1], v[2]
+	sgdRow32(h0_attn_Wv[lo*128:hi*128], dh0_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_attn_Wo updates h0_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_attn_Wo, dh0_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h0_attn_Wo[lo*128:hi*128], dh0_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_W1 updates h0_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_W1, dh0_mlp_W1 := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_W1[lo*512:hi*512], dh0_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_W2 updates h0_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdH0_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_W2, dh0_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_W2[lo*128:hi*128], dh0_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_attn_Wq updates h1_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_attn_Wq, dh1_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h1_attn_Wq[lo*128:hi*128], dh1_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_attn_Wk updates h1_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_attn_Wk(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_attn_Wk, dh1_attn_Wk := v[0], v[1], v[2]
+	sgdRow32(h1_attn_Wk[lo*128:hi*128], dh1_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_attn_Wv updates h1_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_attn_Wv(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_attn_Wv, dh1_attn_Wv := v[0], v[1], v[2]
+	sgdRow32(h1_attn_Wv[lo*128:hi*128], dh1_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_attn_Wo updates h1_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_attn_Wo, dh1_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h1_attn_Wo[lo*128:hi*128], dh1_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_W1 updates h1_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_W1, dh1_mlp_W1 := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_W1[lo*512:hi*512], dh1_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_W2 updates h1_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdH1_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_W2, dh1_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_W2[lo*128:hi*128], dh1_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_attn_Wq updates h2_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_attn_Wq, dh2_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h2_attn_Wq[lo*128:hi*128], dh2_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_attn_Wk updates h2_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_attn_Wk(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_attn_Wk, dh2_attn_Wk := v[0], v[1], v[2]
+	sgdRow32(h2_attn_Wk[lo*128:hi*128], dh2_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_attn_Wv updates h2_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_attn_Wv(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_attn_Wv, dh2_attn_Wv := v[0], v[1], v[2]
+	sgdRow32(h2_attn_Wv[lo*128:hi*128], dh2_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_attn_Wo updates h2_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_attn_Wo, dh2_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h2_attn_Wo[lo*128:hi*128], dh2_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_mlp_W1 updates h2_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_mlp_W1, dh2_mlp_W1 := v[0], v[1], v[2]
+	sgdRow32(h2_mlp_W1[lo*512:hi*512], dh2_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_mlp_W2 updates h2_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdH2_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_mlp_W2, dh2_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h2_mlp_W2[lo*128:hi*128], dh2_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_attn_Wq updates h3_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_attn_Wq, dh3_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h3_attn_Wq[lo*128:hi*128], dh3_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_attn_Wk updates h3_attn_Wk over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_attn_Wk(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_attn_Wk, dh3_attn_Wk := v[0], v[1], v[2]
+	sgdRow32(h3_attn_Wk[lo*128:hi*128], dh3_attn_Wk[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_attn_Wv updates h3_attn_Wv over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_attn_Wv(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_attn_Wv, dh3_attn_Wv := v[0], v[1], v[2]
+	sgdRow32(h3_attn_Wv[lo*128:hi*128], dh3_attn_Wv[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_attn_Wo updates h3_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_attn_Wo, dh3_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h3_attn_Wo[lo*128:hi*128], dh3_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_mlp_W1 updates h3_mlp_W1 over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_mlp_W1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_mlp_W1, dh3_mlp_W1 := v[0], v[1], v[2]
+	sgdRow32(h3_mlp_W1[lo*512:hi*512], dh3_mlp_W1[lo*512:hi*512], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_mlp_W2 updates h3_mlp_W2 over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdH3_mlp_W2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_mlp_W2, dh3_mlp_W2 := v[0], v[1], v[2]
+	sgdRow32(h3_mlp_W2[lo*128:hi*128], dh3_mlp_W2[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
 // loopH_in_3 computes h_in = t12 + wpe over [lo, hi) of its

@@ -3131,13 +3131,13 @@ func (m *Model) update() error {
 	dwte := m.grads[0:65536]                  // f32[512,128]
 
 	// wte −= hyper_lr · dwte  (models/llama/llama.go:58)
-	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdWte, hyper_lr, wte, dwte)
 
 	// h0_attn_norm_g −= hyper_lr · dh0_attn_norm_g  (models/llama/llama.go:63)
 	sgdRow32(h0_attn_norm_g, dh0_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wq −= hyper_lr · dh0_attn_Wq  (models/llama/llama.go:64)
-	sgdRow32(h0_attn_Wq, dh0_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_attn_Wq, hyper_lr, h0_attn_Wq, dh0_attn_Wq)
 
 	// h0_attn_Wk −= hyper_lr · dh0_attn_Wk  (models/llama/llama.go:64)
 	sgdRow32(h0_attn_Wk, dh0_attn_Wk, float64(hyper_lr[0]), 1)
@@ -3146,25 +3146,25 @@ func (m *Model) update() error {
 	sgdRow32(h0_attn_Wv, dh0_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h0_attn_Wo −= hyper_lr · dh0_attn_Wo  (models/llama/llama.go:64)
-	sgdRow32(h0_attn_Wo, dh0_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_attn_Wo, hyper_lr, h0_attn_Wo, dh0_attn_Wo)
 
 	// h0_mlp_norm_g −= hyper_lr · dh0_mlp_norm_g  (models/llama/llama.go:66)
 	sgdRow32(h0_mlp_norm_g, dh0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h0_mlp_gate_W −= hyper_lr · dh0_mlp_gate_W  (models/llama/llama.go:67)
-	sgdRow32(h0_mlp_gate_W, dh0_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_mlp_gate_W, hyper_lr, h0_mlp_gate_W, dh0_mlp_gate_W)
 
 	// h0_mlp_up_W −= hyper_lr · dh0_mlp_up_W  (models/llama/llama.go:67)
-	sgdRow32(h0_mlp_up_W, dh0_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH0_mlp_up_W, hyper_lr, h0_mlp_up_W, dh0_mlp_up_W)
 
 	// h0_mlp_down_W −= hyper_lr · dh0_mlp_down_W  (models/llama/llama.go:67)
-	sgdRow32(h0_mlp_down_W, dh0_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(384, (*Model).sgdH0_mlp_down_W, hyper_lr, h0_mlp_down_W, dh0_mlp_down_W)
 
 	// h1_attn_norm_g −= hyper_lr · dh1_attn_norm_g  (models/llama/llama.go:63)
 	sgdRow32(h1_attn_norm_g, dh1_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wq −= hyper_lr · dh1_attn_Wq  (models/llama/llama.go:64)
-	sgdRow32(h1_attn_Wq, dh1_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_attn_Wq, hyper_lr, h1_attn_Wq, dh1_attn_Wq)
 
 	// h1_attn_Wk −= hyper_lr · dh1_attn_Wk  (models/llama/llama.go:64)
 	sgdRow32(h1_attn_Wk, dh1_attn_Wk, float64(hyper_lr[0]), 1)
@@ -3173,25 +3173,25 @@ func (m *Model) update() error {
 	sgdRow32(h1_attn_Wv, dh1_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h1_attn_Wo −= hyper_lr · dh1_attn_Wo  (models/llama/llama.go:64)
-	sgdRow32(h1_attn_Wo, dh1_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_attn_Wo, hyper_lr, h1_attn_Wo, dh1_attn_Wo)
 
 	// h1_mlp_norm_g −= hyper_lr · dh1_mlp_norm_g  (models/llama/llama.go:66)
 	sgdRow32(h1_mlp_norm_g, dh1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h1_mlp_gate_W −= hyper_lr · dh1_mlp_gate_W  (models/llama/llama.go:67)
-	sgdRow32(h1_mlp_gate_W, dh1_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_mlp_gate_W, hyper_lr, h1_mlp_gate_W, dh1_mlp_gate_W)
 
 	// h1_mlp_up_W −= hyper_lr · dh1_mlp_up_W  (models/llama/llama.go:67)
-	sgdRow32(h1_mlp_up_W, dh1_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH1_mlp_up_W, hyper_lr, h1_mlp_up_W, dh1_mlp_up_W)
 
 	// h1_mlp_down_W −= hyper_lr · dh1_mlp_down_W  (models/llama/llama.go:67)
-	sgdRow32(h1_mlp_down_W, dh1_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(384, (*Model).sgdH1_mlp_down_W, hyper_lr, h1_mlp_down_W, dh1_mlp_down_W)
 
 	// h2_attn_norm_g −= hyper_lr · dh2_attn_norm_g  (models/llama/llama.go:63)
 	sgdRow32(h2_attn_norm_g, dh2_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wq −= hyper_lr · dh2_attn_Wq  (models/llama/llama.go:64)
-	sgdRow32(h2_attn_Wq, dh2_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_attn_Wq, hyper_lr, h2_attn_Wq, dh2_attn_Wq)
 
 	// h2_attn_Wk −= hyper_lr · dh2_attn_Wk  (models/llama/llama.go:64)
 	sgdRow32(h2_attn_Wk, dh2_attn_Wk, float64(hyper_lr[0]), 1)
@@ -3200,25 +3200,25 @@ func (m *Model) update() error {
 	sgdRow32(h2_attn_Wv, dh2_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h2_attn_Wo −= hyper_lr · dh2_attn_Wo  (models/llama/llama.go:64)
-	sgdRow32(h2_attn_Wo, dh2_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_attn_Wo, hyper_lr, h2_attn_Wo, dh2_attn_Wo)
 
 	// h2_mlp_norm_g −= hyper_lr · dh2_mlp_norm_g  (models/llama/llama.go:66)
 	sgdRow32(h2_mlp_norm_g, dh2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h2_mlp_gate_W −= hyper_lr · dh2_mlp_gate_W  (models/llama/llama.go:67)
-	sgdRow32(h2_mlp_gate_W, dh2_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_mlp_gate_W, hyper_lr, h2_mlp_gate_W, dh2_mlp_gate_W)
 
 	// h2_mlp_up_W −= hyper_lr · dh2_mlp_up_W  (models/llama/llama.go:67)
-	sgdRow32(h2_mlp_up_W, dh2_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH2_mlp_up_W, hyper_lr, h2_mlp_up_W, dh2_mlp_up_W)
 
 	// h2_mlp_down_W −= hyper_lr · dh2_mlp_down_W  (models/llama/llama.go:67)
-	sgdRow32(h2_mlp_down_W, dh2_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(384, (*Model).sgdH2_mlp_down_W, hyper_lr, h2_mlp_down_W, dh2_mlp_down_W)
 
 	// h3_attn_norm_g −= hyper_lr · dh3_attn_norm_g  (models/llama/llama.go:63)
 	sgdRow32(h3_attn_norm_g, dh3_attn_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wq −= hyper_lr · dh3_attn_Wq  (models/llama/llama.go:64)
-	sgdRow32(h3_attn_Wq, dh3_attn_Wq, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_attn_Wq, hyper_lr, h3_attn_Wq, dh3_attn_Wq)
 
 	// h3_attn_Wk −= hyper_lr · dh3_attn_Wk  (models/llama/llama.go:64)
 	sgdRow32(h3_attn_Wk, dh3_attn_Wk, float64(hyper_lr[0]), 1)
@@ -3227,19 +3227,19 @@ func (m *Model) update() error {
 	sgdRow32(h3_attn_Wv, dh3_attn_Wv, float64(hyper_lr[0]), 1)
 
 	// h3_attn_Wo −= hyper_lr · dh3_attn_Wo  (models/llama/llama.go:64)
-	sgdRow32(h3_attn_Wo, dh3_attn_Wo, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_attn_Wo, hyper_lr, h3_attn_Wo, dh3_attn_Wo)
 
 	// h3_mlp_norm_g −= hyper_lr · dh3_mlp_norm_g  (models/llama/llama.go:66)
 	sgdRow32(h3_mlp_norm_g, dh3_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// h3_mlp_gate_W −= hyper_lr · dh3_mlp_gate_W  (models/llama/llama.go:67)
-	sgdRow32(h3_mlp_gate_W, dh3_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_mlp_gate_W, hyper_lr, h3_mlp_gate_W, dh3_mlp_gate_W)
 
 	// h3_mlp_up_W −= hyper_lr · dh3_mlp_up_W  (models/llama/llama.go:67)
-	sgdRow32(h3_mlp_up_W, dh3_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdH3_mlp_up_W, hyper_lr, h3_mlp_up_W, dh3_mlp_up_W)
 
 	// h3_mlp_down_W −= hyper_lr · dh3_mlp_down_W  (models/llama/llama.go:67)
-	sgdRow32(h3_mlp_down_W, dh3_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(384, (*Model).sgdH3_mlp_down_W, hyper_lr, h3_mlp_down_W, dh3_mlp_down_W)
 
 	// norm_g −= hyper_lr · dnorm_g  (models/llama/llama.go:73)
 	sgdRow32(norm_g, dnorm_g, float64(hyper_lr[0]), 1)
@@ -7193,6 +7193,132 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		dwtev := t197[i] + t472[i]
 		dwte[i] = dwtev
 	}
+}
+
+// sgdWte updates wte over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
+	hyper_lr, wte, dwte := v[0], v[1], v[2]
+	sgdRow32(wte[lo*128:hi*128], dwte[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_attn_Wq updates h0_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_attn_Wq, dh0_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h0_attn_Wq[lo*128:hi*128], dh0_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_attn_Wo updates h0_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_attn_Wo, dh0_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h0_attn_Wo[lo*128:hi*128], dh0_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_gate_W updates h0_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_gate_W, dh0_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_gate_W[lo*384:hi*384], dh0_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_up_W updates h0_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH0_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_up_W, dh0_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_up_W[lo*384:hi*384], dh0_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH0_mlp_down_W updates h0_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
+func (m *Model) sgdH0_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h0_mlp_down_W, dh0_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(h0_mlp_down_W[lo*128:hi*128], dh0_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_attn_Wq updates h1_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_attn_Wq, dh1_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h1_attn_Wq[lo*128:hi*128], dh1_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_attn_Wo updates h1_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_attn_Wo, dh1_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h1_attn_Wo[lo*128:hi*128], dh1_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_gate_W updates h1_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_gate_W, dh1_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_gate_W[lo*384:hi*384], dh1_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_up_W updates h1_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH1_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_up_W, dh1_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_up_W[lo*384:hi*384], dh1_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH1_mlp_down_W updates h1_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
+func (m *Model) sgdH1_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h1_mlp_down_W, dh1_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(h1_mlp_down_W[lo*128:hi*128], dh1_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_attn_Wq updates h2_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_attn_Wq, dh2_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h2_attn_Wq[lo*128:hi*128], dh2_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_attn_Wo updates h2_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_attn_Wo, dh2_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h2_attn_Wo[lo*128:hi*128], dh2_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_mlp_gate_W updates h2_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_mlp_gate_W, dh2_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(h2_mlp_gate_W[lo*384:hi*384], dh2_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_mlp_up_W updates h2_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH2_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_mlp_up_W, dh2_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(h2_mlp_up_W[lo*384:hi*384], dh2_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH2_mlp_down_W updates h2_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
+func (m *Model) sgdH2_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h2_mlp_down_W, dh2_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(h2_mlp_down_W[lo*128:hi*128], dh2_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_attn_Wq updates h3_attn_Wq over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_attn_Wq(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_attn_Wq, dh3_attn_Wq := v[0], v[1], v[2]
+	sgdRow32(h3_attn_Wq[lo*128:hi*128], dh3_attn_Wq[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_attn_Wo updates h3_attn_Wo over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_attn_Wo(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_attn_Wo, dh3_attn_Wo := v[0], v[1], v[2]
+	sgdRow32(h3_attn_Wo[lo*128:hi*128], dh3_attn_Wo[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_mlp_gate_W updates h3_mlp_gate_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_mlp_gate_W, dh3_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(h3_mlp_gate_W[lo*384:hi*384], dh3_mlp_gate_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_mlp_up_W updates h3_mlp_up_W over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdH3_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_mlp_up_W, dh3_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(h3_mlp_up_W[lo*384:hi*384], dh3_mlp_up_W[lo*384:hi*384], float64(hyper_lr[0]), 1)
+}
+
+// sgdH3_mlp_down_W updates h3_mlp_down_W over rows [lo, hi) of 384 on a thread of the pool.
+func (m *Model) sgdH3_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, h3_mlp_down_W, dh3_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(h3_mlp_down_W[lo*128:hi*128], dh3_mlp_down_W[lo*128:hi*128], float64(hyper_lr[0]), 1)
 }
 
 // rmsNormH0_attn_norm_3 runs rmsNormScaled over rows [lo, hi) of 1024 on a thread of the pool.

@@ -619,13 +619,13 @@ func (m *Model) update() error {
 	dW1 := m.grads[0:200704]      // f32[784,256]
 
 	// W1 −= hyper_lr · dW1  (models/mlp/mlp.go:51)
-	sgdRow32(W1, dW1, float64(hyper_lr[0]), 1)
+	m.parallel(784, (*Model).sgdW1, hyper_lr, W1, dW1)
 
 	// b1 −= hyper_lr · db1  (models/mlp/mlp.go:52)
 	sgdRow32(b1, db1, float64(hyper_lr[0]), 1)
 
 	// W2 −= hyper_lr · dW2  (models/mlp/mlp.go:51)
-	sgdRow32(W2, dW2, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdW2, hyper_lr, W2, dW2)
 
 	// b2 −= hyper_lr · db2  (models/mlp/mlp.go:52)
 	sgdRow32(b2, db2, float64(hyper_lr[0]), 1)
@@ -738,18 +738,19 @@ func (m *Model) reduceDb2(lo, hi, thread int, v [][]float32) {
 //	t32 = z1 > 0  (Greater, models/mlp/mlp.go:58)
 //	dz1 = t32 ? dh1 : 0  (Where, models/mlp/mlp.go:58)
 func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float32, dz1 []float32) {
-	gemm(m.pool, false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, 256, false)
-	m.parallel(16384, (*Model).fusedDz1Rows, z1, dh1, dz1)
+	m.productThen(false, true, 64, 256, 256, dz2, 256, W2, 256, dh1, (*Model).fusedDz1Cols, z1, dh1, dz1)
 }
 
-// fusedDz1Rows is fusedDz1's loop after the product, over [lo, hi) of its
-// outermost loop (16384), on a thread of the pool.
-func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
+// fusedDz1Cols is fusedDz1's loop after the product, over columns [lo, hi)
+// of 256, run by the thread of the pool that computed them as soon as it has.
+func (m *Model) fusedDz1Cols(lo, hi, thread int, v [][]float32) {
 	z1, dh1, dz1 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t32 := z1[i] > 0
-		dz1v := where(t32, dh1[i], 0)
-		dz1[i] = dz1v
+	for i := range 64 {
+		for j := lo; j < hi; j++ {
+			t32 := z1[i*256+j] > 0
+			dz1v := where(t32, dh1[i*256+j], 0)
+			dz1[i*256+j] = dz1v
+		}
 	}
 }
 
@@ -758,6 +759,18 @@ func (m *Model) fusedDz1Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) reduceDb1(lo, hi, thread int, v [][]float32) {
 	dz1, db1 := v[0], v[1]
 	colSums(db1, dz1, 64, 256, lo, hi, false)
+}
+
+// sgdW1 updates W1 over rows [lo, hi) of 784 on a thread of the pool.
+func (m *Model) sgdW1(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W1, dW1 := v[0], v[1], v[2]
+	sgdRow32(W1[lo*256:hi*256], dW1[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdW2 updates W2 over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdW2(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W2, dW2 := v[0], v[1], v[2]
+	sgdRow32(W2[lo*256:hi*256], dW2[lo*256:hi*256], float64(hyper_lr[0]), 1)
 }
 
 // task is the kernel the pool's threads are running, each over its own range
@@ -781,6 +794,18 @@ func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]
 	t.m, t.kernel = m, kernel
 	t.n = copy(t.views[:], views)
 	m.pool.ParallelFor(n, t)
+}
+
+// productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)
+// on the pool's threads and runs kernel, with views as its operands, over
+// the columns [0, n) of c: each range on the thread that computed those
+// columns, right after it did. Nothing escapes: the views are copied into
+// m.task.
+func (m *Model) productThen(transA, transB bool, rows, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	gemmThen(m.pool, transA, transB, rows, n, k, a, lda, b, ldb, c, n, false, t)
 }
 
 // sizeError reports an input of the wrong length.

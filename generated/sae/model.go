@@ -637,13 +637,13 @@ func (m *Model) update() error {
 	dW_dec := m.grads[66048:131584]  // f32[512,128]
 
 	// W_enc −= hyper_lr · dW_enc  (models/sae/sae.go:70)
-	sgdRow32(W_enc, dW_enc, float64(hyper_lr[0]), 1)
+	m.parallel(128, (*Model).sgdW_enc, hyper_lr, W_enc, dW_enc)
 
 	// b_enc −= hyper_lr · db_enc  (models/sae/sae.go:71)
 	sgdRow32(b_enc, db_enc, float64(hyper_lr[0]), 1)
 
 	// W_dec −= hyper_lr · dW_dec  (models/sae/sae.go:72)
-	sgdRow32(W_dec, dW_dec, float64(hyper_lr[0]), 1)
+	m.parallel(512, (*Model).sgdW_dec, hyper_lr, W_dec, dW_dec)
 
 	// b_dec −= hyper_lr · db_dec  (models/sae/sae.go:73)
 	sgdRow32(b_dec, db_dec, float64(hyper_lr[0]), 1)
@@ -849,16 +849,15 @@ func (m *Model) reduceDb_dec(lo, hi, thread int, v [][]float32) {
 //	t35 = t13 > 0  (Greater, models/sae/sae.go:78)
 //	t36 = t35 ? dcodes : 0  (Where, models/sae/sae.go:78)
 func (m *Model) fusedT36(dict []float32, t13 []float32, t26 []float32, drecon []float32, t31 []float32, t36 []float32) {
-	gemm(m.pool, false, true, 256, 512, 128, drecon, 128, dict, 128, t31, 512, false)
-	m.parallel(256, (*Model).fusedT36Rows, t13, t26, t31, t36)
+	m.productThen(false, true, 256, 512, 128, drecon, 128, dict, 128, t31, (*Model).fusedT36Cols, t13, t26, t31, t36)
 }
 
-// fusedT36Rows is fusedT36's loop after the product, over [lo, hi) of its
-// outermost loop (256), on a thread of the pool.
-func (m *Model) fusedT36Rows(lo, hi, thread int, v [][]float32) {
+// fusedT36Cols is fusedT36's loop after the product, over columns [lo, hi)
+// of 512, run by the thread of the pool that computed them as soon as it has.
+func (m *Model) fusedT36Cols(lo, hi, thread int, v [][]float32) {
 	t13, t26, t31, t36 := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 512 {
+	for i := range 256 {
+		for j := lo; j < hi; j++ {
 			dcodes := t26[i] + t31[i*512+j]
 			t35 := t13[i*512+j] > 0
 			t36v := where(t35, dcodes, 0)
@@ -939,6 +938,18 @@ func (m *Model) fusedDW_dec(lo, hi, thread int, v [][]float32) {
 	}
 }
 
+// sgdW_enc updates W_enc over rows [lo, hi) of 128 on a thread of the pool.
+func (m *Model) sgdW_enc(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W_enc, dW_enc := v[0], v[1], v[2]
+	sgdRow32(W_enc[lo*512:hi*512], dW_enc[lo*512:hi*512], float64(hyper_lr[0]), 1)
+}
+
+// sgdW_dec updates W_dec over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) sgdW_dec(lo, hi, thread int, v [][]float32) {
+	hyper_lr, W_dec, dW_dec := v[0], v[1], v[2]
+	sgdRow32(W_dec[lo*128:hi*128], dW_dec[lo*128:hi*128], float64(hyper_lr[0]), 1)
+}
+
 // task is the kernel the pool's threads are running, each over its own range
 // of the kernel's outermost loop, and the views it reads and writes.
 type task struct {
@@ -960,6 +971,18 @@ func (m *Model) parallel(n int, kernel func(m *Model, lo, hi, thread int, v [][]
 	t.m, t.kernel = m, kernel
 	t.n = copy(t.views[:], views)
 	m.pool.ParallelFor(n, t)
+}
+
+// productThen computes the product c = op(a)·op(b) (rows×n, inner dimension k)
+// on the pool's threads and runs kernel, with views as its operands, over
+// the columns [0, n) of c: each range on the thread that computed those
+// columns, right after it did. Nothing escapes: the views are copied into
+// m.task.
+func (m *Model) productThen(transA, transB bool, rows, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, kernel func(m *Model, lo, hi, thread int, v [][]float32), views ...[]float32) {
+	t := &m.task
+	t.m, t.kernel = m, kernel
+	t.n = copy(t.views[:], views)
+	gemmThen(m.pool, transA, transB, rows, n, k, a, lda, b, ldb, c, n, false, t)
 }
 
 // sizeError reports an input of the wrong length.

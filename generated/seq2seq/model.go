@@ -5746,7 +5746,7 @@ func (m *Model) update() error {
 	dwte := m.grads[0:24576]                     // f32[256,96]
 
 	// wte −= hyper_lr · dwte  (models/seq2seq/seq2seq.go:68)
-	sgdRow32(wte, dwte, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdWte, hyper_lr, wte, dwte)
 
 	// enc0_attn_norm_g −= hyper_lr · denc0_attn_norm_g  (models/seq2seq/seq2seq.go:75)
 	sgdRow32(enc0_attn_norm_g, denc0_attn_norm_g, float64(hyper_lr[0]), 1)
@@ -5767,13 +5767,13 @@ func (m *Model) update() error {
 	sgdRow32(enc0_mlp_norm_g, denc0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc0_mlp_gate_W −= hyper_lr · denc0_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc0_mlp_gate_W, denc0_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdEnc0_mlp_gate_W, hyper_lr, enc0_mlp_gate_W, denc0_mlp_gate_W)
 
 	// enc0_mlp_up_W −= hyper_lr · denc0_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc0_mlp_up_W, denc0_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdEnc0_mlp_up_W, hyper_lr, enc0_mlp_up_W, denc0_mlp_up_W)
 
 	// enc0_mlp_down_W −= hyper_lr · denc0_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc0_mlp_down_W, denc0_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdEnc0_mlp_down_W, hyper_lr, enc0_mlp_down_W, denc0_mlp_down_W)
 
 	// enc1_attn_norm_g −= hyper_lr · denc1_attn_norm_g  (models/seq2seq/seq2seq.go:75)
 	sgdRow32(enc1_attn_norm_g, denc1_attn_norm_g, float64(hyper_lr[0]), 1)
@@ -5794,13 +5794,13 @@ func (m *Model) update() error {
 	sgdRow32(enc1_mlp_norm_g, denc1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc1_mlp_gate_W −= hyper_lr · denc1_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc1_mlp_gate_W, denc1_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdEnc1_mlp_gate_W, hyper_lr, enc1_mlp_gate_W, denc1_mlp_gate_W)
 
 	// enc1_mlp_up_W −= hyper_lr · denc1_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc1_mlp_up_W, denc1_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdEnc1_mlp_up_W, hyper_lr, enc1_mlp_up_W, denc1_mlp_up_W)
 
 	// enc1_mlp_down_W −= hyper_lr · denc1_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc1_mlp_down_W, denc1_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdEnc1_mlp_down_W, hyper_lr, enc1_mlp_down_W, denc1_mlp_down_W)
 
 	// enc2_attn_norm_g −= hyper_lr · denc2_attn_norm_g  (models/seq2seq/seq2seq.go:75)
 	sgdRow32(enc2_attn_norm_g, denc2_attn_norm_g, float64(hyper_lr[0]), 1)
@@ -5821,13 +5821,13 @@ func (m *Model) update() error {
 	sgdRow32(enc2_mlp_norm_g, denc2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// enc2_mlp_gate_W −= hyper_lr · denc2_mlp_gate_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc2_mlp_gate_W, denc2_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdEnc2_mlp_gate_W, hyper_lr, enc2_mlp_gate_W, denc2_mlp_gate_W)
 
 	// enc2_mlp_up_W −= hyper_lr · denc2_mlp_up_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc2_mlp_up_W, denc2_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdEnc2_mlp_up_W, hyper_lr, enc2_mlp_up_W, denc2_mlp_up_W)
 
 	// enc2_mlp_down_W −= hyper_lr · denc2_mlp_down_W  (models/seq2seq/seq2seq.go:79)
-	sgdRow32(enc2_mlp_down_W, denc2_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdEnc2_mlp_down_W, hyper_lr, enc2_mlp_down_W, denc2_mlp_down_W)
 
 	// enc_norm_g −= hyper_lr · denc_norm_g  (models/seq2seq/seq2seq.go:83)
 	sgdRow32(enc_norm_g, denc_norm_g, float64(hyper_lr[0]), 1)
@@ -5866,13 +5866,13 @@ func (m *Model) update() error {
 	sgdRow32(dec0_mlp_norm_g, ddec0_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec0_mlp_gate_W −= hyper_lr · ddec0_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec0_mlp_gate_W, ddec0_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdDec0_mlp_gate_W, hyper_lr, dec0_mlp_gate_W, ddec0_mlp_gate_W)
 
 	// dec0_mlp_up_W −= hyper_lr · ddec0_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec0_mlp_up_W, ddec0_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdDec0_mlp_up_W, hyper_lr, dec0_mlp_up_W, ddec0_mlp_up_W)
 
 	// dec0_mlp_down_W −= hyper_lr · ddec0_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec0_mlp_down_W, ddec0_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdDec0_mlp_down_W, hyper_lr, dec0_mlp_down_W, ddec0_mlp_down_W)
 
 	// dec1_self_norm_g −= hyper_lr · ddec1_self_norm_g  (models/seq2seq/seq2seq.go:89)
 	sgdRow32(dec1_self_norm_g, ddec1_self_norm_g, float64(hyper_lr[0]), 1)
@@ -5908,13 +5908,13 @@ func (m *Model) update() error {
 	sgdRow32(dec1_mlp_norm_g, ddec1_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec1_mlp_gate_W −= hyper_lr · ddec1_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec1_mlp_gate_W, ddec1_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdDec1_mlp_gate_W, hyper_lr, dec1_mlp_gate_W, ddec1_mlp_gate_W)
 
 	// dec1_mlp_up_W −= hyper_lr · ddec1_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec1_mlp_up_W, ddec1_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdDec1_mlp_up_W, hyper_lr, dec1_mlp_up_W, ddec1_mlp_up_W)
 
 	// dec1_mlp_down_W −= hyper_lr · ddec1_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec1_mlp_down_W, ddec1_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdDec1_mlp_down_W, hyper_lr, dec1_mlp_down_W, ddec1_mlp_down_W)
 
 	// dec2_self_norm_g −= hyper_lr · ddec2_self_norm_g  (models/seq2seq/seq2seq.go:89)
 	sgdRow32(dec2_self_norm_g, ddec2_self_norm_g, float64(hyper_lr[0]), 1)
@@ -5950,13 +5950,13 @@ func (m *Model) update() error {
 	sgdRow32(dec2_mlp_norm_g, ddec2_mlp_norm_g, float64(hyper_lr[0]), 1)
 
 	// dec2_mlp_gate_W −= hyper_lr · ddec2_mlp_gate_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec2_mlp_gate_W, ddec2_mlp_gate_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdDec2_mlp_gate_W, hyper_lr, dec2_mlp_gate_W, ddec2_mlp_gate_W)
 
 	// dec2_mlp_up_W −= hyper_lr · ddec2_mlp_up_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec2_mlp_up_W, ddec2_mlp_up_W, float64(hyper_lr[0]), 1)
+	m.parallel(96, (*Model).sgdDec2_mlp_up_W, hyper_lr, dec2_mlp_up_W, ddec2_mlp_up_W)
 
 	// dec2_mlp_down_W −= hyper_lr · ddec2_mlp_down_W  (models/seq2seq/seq2seq.go:95)
-	sgdRow32(dec2_mlp_down_W, ddec2_mlp_down_W, float64(hyper_lr[0]), 1)
+	m.parallel(256, (*Model).sgdDec2_mlp_down_W, hyper_lr, dec2_mlp_down_W, ddec2_mlp_down_W)
 
 	// dec_norm_g −= hyper_lr · ddec_norm_g  (models/seq2seq/seq2seq.go:100)
 	sgdRow32(dec_norm_g, ddec_norm_g, float64(hyper_lr[0]), 1)
@@ -13232,6 +13232,120 @@ func (m *Model) fusedDwteRows(lo, hi, thread int, v [][]float32) {
 		dwtev := t915 + t914[i]
 		dwte[i] = dwtev
 	}
+}
+
+// sgdWte updates wte over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdWte(lo, hi, thread int, v [][]float32) {
+	hyper_lr, wte, dwte := v[0], v[1], v[2]
+	sgdRow32(wte[lo*96:hi*96], dwte[lo*96:hi*96], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc0_mlp_gate_W updates enc0_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdEnc0_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc0_mlp_gate_W, denc0_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(enc0_mlp_gate_W[lo*256:hi*256], denc0_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc0_mlp_up_W updates enc0_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdEnc0_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc0_mlp_up_W, denc0_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(enc0_mlp_up_W[lo*256:hi*256], denc0_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc0_mlp_down_W updates enc0_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdEnc0_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc0_mlp_down_W, denc0_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(enc0_mlp_down_W[lo*96:hi*96], denc0_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc1_mlp_gate_W updates enc1_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdEnc1_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc1_mlp_gate_W, denc1_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(enc1_mlp_gate_W[lo*256:hi*256], denc1_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc1_mlp_up_W updates enc1_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdEnc1_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc1_mlp_up_W, denc1_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(enc1_mlp_up_W[lo*256:hi*256], denc1_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc1_mlp_down_W updates enc1_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdEnc1_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc1_mlp_down_W, denc1_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(enc1_mlp_down_W[lo*96:hi*96], denc1_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc2_mlp_gate_W updates enc2_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdEnc2_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc2_mlp_gate_W, denc2_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(enc2_mlp_gate_W[lo*256:hi*256], denc2_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc2_mlp_up_W updates enc2_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdEnc2_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc2_mlp_up_W, denc2_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(enc2_mlp_up_W[lo*256:hi*256], denc2_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdEnc2_mlp_down_W updates enc2_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdEnc2_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, enc2_mlp_down_W, denc2_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(enc2_mlp_down_W[lo*96:hi*96], denc2_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec0_mlp_gate_W updates dec0_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdDec0_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec0_mlp_gate_W, ddec0_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(dec0_mlp_gate_W[lo*256:hi*256], ddec0_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec0_mlp_up_W updates dec0_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdDec0_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec0_mlp_up_W, ddec0_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(dec0_mlp_up_W[lo*256:hi*256], ddec0_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec0_mlp_down_W updates dec0_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdDec0_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec0_mlp_down_W, ddec0_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(dec0_mlp_down_W[lo*96:hi*96], ddec0_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec1_mlp_gate_W updates dec1_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdDec1_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec1_mlp_gate_W, ddec1_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(dec1_mlp_gate_W[lo*256:hi*256], ddec1_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec1_mlp_up_W updates dec1_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdDec1_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec1_mlp_up_W, ddec1_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(dec1_mlp_up_W[lo*256:hi*256], ddec1_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec1_mlp_down_W updates dec1_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdDec1_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec1_mlp_down_W, ddec1_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(dec1_mlp_down_W[lo*96:hi*96], ddec1_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec2_mlp_gate_W updates dec2_mlp_gate_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdDec2_mlp_gate_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec2_mlp_gate_W, ddec2_mlp_gate_W := v[0], v[1], v[2]
+	sgdRow32(dec2_mlp_gate_W[lo*256:hi*256], ddec2_mlp_gate_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec2_mlp_up_W updates dec2_mlp_up_W over rows [lo, hi) of 96 on a thread of the pool.
+func (m *Model) sgdDec2_mlp_up_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec2_mlp_up_W, ddec2_mlp_up_W := v[0], v[1], v[2]
+	sgdRow32(dec2_mlp_up_W[lo*256:hi*256], ddec2_mlp_up_W[lo*256:hi*256], float64(hyper_lr[0]), 1)
+}
+
+// sgdDec2_mlp_down_W updates dec2_mlp_down_W over rows [lo, hi) of 256 on a thread of the pool.
+func (m *Model) sgdDec2_mlp_down_W(lo, hi, thread int, v [][]float32) {
+	hyper_lr, dec2_mlp_down_W, ddec2_mlp_down_W := v[0], v[1], v[2]
+	sgdRow32(dec2_mlp_down_W[lo*96:hi*96], ddec2_mlp_down_W[lo*96:hi*96], float64(hyper_lr[0]), 1)
 }
 
 // rmsNormEnc0_attn_norm_3 runs rmsNormScaled over rows [lo, hi) of 1024 on a thread of the pool.

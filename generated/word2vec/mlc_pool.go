@@ -30,7 +30,7 @@ type workerPool struct {
 	workers []*worker // workers[0] is run by the calling goroutine
 	closed  bool
 	cleanup runtime.Cleanup // stops the workers if p is dropped without Close
-	next    atomic.Int64    // the next chunk of the running product
+	sched   schedule        // who computes which chunk of the running kernel
 }
 
 // worker is one thread's buffers and, for workers after the first, the
@@ -57,6 +57,7 @@ func newWorkerPool(threads int) *workerPool {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	p := &workerPool{workers: make([]*worker, threads)}
+	p.sched.slots = make([]slot, threads)
 	p.workers[0] = &worker{}
 	for i := 1; i < threads; i++ {
 		w := &worker{}
@@ -224,9 +225,10 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 	if threads > 1 {
 		// Cut C into chunksPerThread bands of whole tiles per thread:
 		// columns when C is at least as wide as tall, rows otherwise.
-		// The threads take bands in turn from a shared counter, so a
-		// thread that runs slower (its core busy with other work) takes
-		// fewer.
+		// Each thread owns an equal contiguous share of the bands and
+		// takes another thread's only when its own are done (schedule),
+		// so a thread that runs slower (its core busy with other work)
+		// takes fewer.
 		job.byCols = job.n >= job.m
 		mr, nr := ks.tile(job.direct, job.transB)
 		unit, extent := mr, job.m
@@ -240,13 +242,15 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 		}
 		threads = min(threads, job.tiles)
 		job.chunks = min(job.chunks, job.tiles)
-		job.next = &p.next
-		p.next.Store(0)
+		job.chunks -= job.chunks % threads // each thread's own part: an equal share of the tiles
+		job.sched = &p.sched
+		p.sched.reset(threads, job.chunks)
 	}
 	for t := 1; t < threads; t++ {
 		w := p.workers[t]
 		wj, _ := jobAndWorkspace[T](w)
 		*wj = job
+		wj.thread = t
 		w.start.post()
 	}
 	_, ws := jobAndWorkspace[T](p.workers[0])
@@ -293,24 +297,74 @@ type rangeJob struct {
 	task      rangeTask
 	n, chunks int
 	thread    int
-	next      *atomic.Int64
+	sched     *schedule
 }
 
-// run claims chunks of the range from the shared counter until none is left.
+// run claims chunks of the range (its own first) until none is left.
 func (j *rangeJob) run(thread int) {
 	for {
-		c := int(j.next.Add(1)) - 1
-		if c >= j.chunks {
+		c, ok := j.sched.claim(thread)
+		if !ok {
 			return
 		}
 		j.task.Range(j.n*c/j.chunks, j.n*(c+1)/j.chunks, thread)
 	}
 }
 
+// A schedule hands out the chunks [0, chunks) of a split kernel (a
+// product's bands, a ParallelFor's ranges) to threads threads. Thread t owns
+// chunks [chunks·t/threads, chunks·(t+1)/threads) and takes them in order;
+// once they are gone it takes the next chunk of another thread's share, so a
+// thread slowed by other work on its core computes less. Without such
+// imbalance every thread computes exactly its own share, the same share on
+// every call: when a kernel reads what the kernel before it wrote, split
+// along the same axis in the same proportions (a product's bias and
+// activation, the optimizer's update of a weight gradient), each thread
+// finds its part in its own core's cache instead of pulling it from the
+// other core's. Chunk counts are multiples of threads, so a share's bounds
+// are extent·t/threads (in tiles for a product).
+type schedule struct {
+	threads int
+	slots   []slot // one per thread of the Pool
+}
+
+// slot is one thread's share: the next chunk to hand out and its end.
+// Padded to a cache line, so threads claiming their own chunks do not
+// contend.
+type slot struct {
+	next atomic.Int64
+	end  int64
+	_    [48]byte
+}
+
+// reset starts a kernel of chunks chunks on threads threads; the caller
+// posts the workers' start signals afterwards, which publishes it.
+func (s *schedule) reset(threads, chunks int) {
+	s.threads = threads
+	for t := range threads {
+		s.slots[t].next.Store(int64(chunks * t / threads))
+		s.slots[t].end = int64(chunks * (t + 1) / threads)
+	}
+}
+
+// claim returns the next chunk for thread t: its own, else the first left
+// of the other threads' in turn; ok is false when every chunk is taken.
+func (s *schedule) claim(t int) (c int, ok bool) {
+	for i := range s.threads {
+		sl := &s.slots[(t+i)%s.threads]
+		if c := sl.next.Add(1) - 1; c < sl.end {
+			return int(c), true
+		}
+	}
+	return 0, false
+}
+
 // ParallelFor runs t over [0, n) on p's threads (the shared single-threaded
 // Pool when p is nil): the range is cut into up to chunksPerThread pieces
-// per thread, which the threads claim in turn, so a thread whose core is
-// busy with other work takes fewer. With one thread, or n < 2, it is the
+// per thread. Thread i (0 is the caller) computes [n·i/threads,
+// n·(i+1)/threads) unless another thread, done with its own share, takes
+// some of its pieces (see schedule), so a thread whose core is busy with
+// other work takes fewer. With one thread, or n < 2, it is the
 // single call t.Range(0, n, 0). Like a product, it allocates nothing, and
 // concurrent callers are serialised: t must not call Gemm or ParallelFor on
 // p (that would wait for itself) but GemmOnThread.
@@ -330,8 +384,10 @@ func (p *workerPool) ParallelFor(n int, t rangeTask) {
 		}
 		return
 	}
-	job := rangeJob{task: t, n: n, chunks: min(n, chunksPerThread*threads), next: &p.next}
-	p.next.Store(0)
+	chunks := min(n, chunksPerThread*threads)
+	chunks -= chunks % threads // each thread's own share: [n·i/threads, n·(i+1)/threads)
+	job := rangeJob{task: t, n: n, chunks: chunks, sched: &p.sched}
+	p.sched.reset(threads, chunks)
 	for i := 1; i < threads; i++ {
 		w := p.workers[i]
 		w.rng = job
@@ -375,4 +431,39 @@ func workspaceOf[T floatT](w *worker) *workspace[T] {
 		return ws
 	}
 	return any(&w.ws64).(*workspace[T])
+}
+
+// GemmThen is Gemm followed by then, a task over the columns [0, n) of C
+// that reads and writes those columns only (and data indexed like them),
+// such as a bias and an activation. The thread that computed a band of
+// columns runs then over it right away, while the band is in its core's
+// cache; no second hand-off to the workers is needed. With one thread, or
+// a product that Gemm would not split by columns (UseParallel false, or
+// n < m), it is Gemm and then then.Range(0, n, 0). Like Gemm, it allocates
+// nothing; then must not call Gemm or ParallelFor on p but GemmOnThread.
+func gemmThen[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool, then rangeTask) {
+	checkGemm("GemmThen", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if p == nil {
+		p = sharedPool
+	}
+	ks := kernelsFor[T]()
+	pth := pathFor(ks, transA, transB, m, n, k)
+	if m == 0 || n == 0 || k == 0 || pth == pathLoops || p.Threads() == 1 || n < m || !useParallel[T](transA, transB, m, n, k) {
+		gemm(p, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		if n > 0 && m > 0 {
+			then.Range(0, n, 0)
+		}
+		return
+	}
+	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, pth == pathDirect)
+	job.then = then
+	gemmOnPool(p, job)
+}
+
+// finish runs the job's GemmThen task over columns [lo, hi) of C, which the
+// calling thread has just computed.
+func (job *gemmJob[T]) finish(lo, hi int) {
+	if job.then != nil {
+		job.then.Range(lo, hi, job.thread)
+	}
 }

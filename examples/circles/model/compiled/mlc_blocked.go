@@ -2,8 +2,6 @@
 
 package compiled
 
-import "sync/atomic"
-
 // The blocked path follows the Goto/BLIS loop nest. For each block of nc
 // columns of C and each block of kc steps of the inner dimension, the kc×nc
 // block of op(B) is packed into panels nr columns wide; for each block of mc
@@ -84,11 +82,14 @@ type gemmJob[T floatT] struct {
 
 	// A product split between threads is cut into chunks bands of C, each
 	// of whole tiles: columns when byCols, rows otherwise; tiles is the
-	// number of tiles across that extent. Threads claim bands by
-	// incrementing next. chunks ≤ 1 means the region above is one piece.
+	// number of tiles across that extent. Threads take bands by
+	// claiming them from sched as thread number thread. chunks ≤ 1 means
+	// the region above is one piece.
 	chunks, tiles int
 	byCols        bool
-	next          *atomic.Int64
+	sched         *schedule
+	thread        int
+	then          rangeTask // GemmThen: run over the columns of each finished piece
 }
 
 // newJob returns the job for all of C.
@@ -105,6 +106,7 @@ func newJob[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T, l
 func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 	if job.chunks <= 1 {
 		job.runRegion(ks, ws)
+		job.finish(job.j0, job.j1)
 		return
 	}
 	mr, nr := ks.tile(job.direct, job.transB)
@@ -114,8 +116,8 @@ func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 	}
 	part := *job
 	for {
-		c := int(job.next.Add(1)) - 1
-		if c >= job.chunks {
+		c, ok := job.sched.claim(job.thread)
+		if !ok {
 			return
 		}
 		lo := job.tiles * c / job.chunks * unit
@@ -126,6 +128,7 @@ func (job *gemmJob[T]) run(ks *kernelSet[T], ws *workspace[T]) {
 			part.i0, part.i1 = lo, hi
 		}
 		part.runRegion(ks, ws)
+		job.finish(lo, hi)
 	}
 }
 
