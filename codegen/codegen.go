@@ -370,10 +370,23 @@ func (g *gen) method(f *jen.File, e *entry, name, doc string, keep func(*graph.N
 	body = append(body, tail...)
 	body = append(body, jen.Return(jen.Nil()))
 	stmts := append(fg.bindings(), body...)
+	if i := slices.Index(tunedPasses, name); i >= 0 && g.tunes() {
+		tune := jen.Id("m").Dot("tune").Index(jen.Lit(i))
+		stmts = append([]jen.Code{jen.Defer().Add(tune).Dot("End").Call(jen.Id("m").Dot("pool"), tune.Clone().Dot("Begin").Call(jen.Id("m").Dot("pool"))), jen.Line()}, stmts...)
+	}
 	docComment(f, doc)
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id(name).Params().Error().Block(stmts...)
 	f.Line()
 }
+
+// tunedPasses are the methods whose thread count a ThreadTuner chooses
+// (codegen/kernels/tune.go), each with its own: m.tune[i] for the i-th.
+var tunedPasses = []string{"predict", "predictSmall", "forward", "backward", "update", "prefill", "decode"}
+
+// tunes reports whether the passes choose their thread counts by
+// measurement: when the package has a pool, unless Options.ParallelAll
+// asks for every split (tests that compare split kernels with serial ones).
+func (g *gen) tunes() bool { return g.usesPool && !g.parallelAll }
 
 func dtypeName(t graph.Type) string { return t.String() }
 

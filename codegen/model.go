@@ -151,6 +151,10 @@ func (g *gen) modelType(f *jen.File) {
 			jen.Id("pool").Op("*").Id(internal("Pool")).Comment("worker threads of the matrix products and the parallel kernels"),
 			jen.Id("task").Id("task").Comment("the parallel kernel running on the pool"),
 		)
+		if g.tunes() {
+			fields = append(fields, jen.Id("tune").Index(jen.Lit(len(tunedPasses))).Id(internal("ThreadTuner")).
+				Comment("each pass's thread count, measured on its first calls: "+strings.Join(tunedPasses, ", ")))
+		}
 	}
 	docComment(f, "Model holds the parameters, their gradients and every intermediate value in\nbuffers allocated once by New. A Model is not safe for concurrent use.")
 	f.Type().Id("Model").Struct(fields...)

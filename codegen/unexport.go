@@ -21,6 +21,7 @@ var internalNames = map[string]string{
 	"GemmOnThread": "gemmOnThread",
 	"GemmSmall":    "gemmSmall",
 	"GemmThen":     "gemmThen",
+	"ThreadTuner":  "threadTuner",
 	"Reserve":      "reserveGemm",
 	"UseBlocked":   "useBlocked",
 	"UseParallel":  "useParallel",

@@ -26,8 +26,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -790,6 +791,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	ids := m.iarena[0:512]                    // i32[8,64]
 	wte := m.params[0:32768]                  // f32[512,64]
 	wpe := m.params[32768:36864]              // f32[64,64]
@@ -1114,6 +1117,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	ids := m.iarena[0:512]                     // i32[8,64]
 	targets := m.iarena[512:1024]              // i32[8,64]
 	mlm_mask := m.barena[0:512]                // bool[8,64]
@@ -1460,6 +1465,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	ids := m.iarena[0:512]                       // i32[8,64]
 	targets := m.iarena[512:1024]                // i32[8,64]
 	mlm_mask := m.barena[0:512]                  // bool[8,64]
@@ -2091,6 +2098,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	hyper_lr := m.state[0:1]                // f32[]
 	wte := m.params[0:32768]                // f32[512,64]
 	wpe := m.params[32768:36864]            // f32[64,64]

@@ -25,8 +25,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -1109,6 +1110,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	ids := m.iarena[0:1024]                   // i32[8,128]
 	wte := m.params[0:65536]                  // f32[512,128]
 	wpe := m.params[65536:81920]              // f32[128,128]
@@ -1625,6 +1628,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	ids := m.iarena[0:1024]                     // i32[8,128]
 	targets := m.iarena[1024:2048]              // i32[8,128]
 	wte := m.params[0:65536]                    // f32[512,128]
@@ -2170,6 +2175,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	ids := m.iarena[0:1024]                      // i32[8,128]
 	targets := m.iarena[1024:2048]               // i32[8,128]
 	wte := m.params[0:65536]                     // f32[512,128]
@@ -3200,6 +3207,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	hyper_lr := m.state[0:1]                // f32[]
 	wte := m.params[0:65536]                // f32[512,128]
 	wpe := m.params[65536:81920]            // f32[128,128]
@@ -3547,6 +3556,8 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
+	defer m.tune[5].End(m.pool, m.tune[5].Begin(m.pool))
+
 	kv_pos := m.cache[0:8]                     // f32[8]
 	h0_attn_k_cache := m.cache[8:131080]       // f32[8,4,128,32]
 	h0_attn_v_cache := m.cache[131080:262152]  // f32[8,4,128,32]
@@ -4106,6 +4117,8 @@ func (m *Model) prefill() error {
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
+	defer m.tune[6].End(m.pool, m.tune[6].Begin(m.pool))
+
 	kv_pos := m.cache[0:8]                     // f32[8]
 	h0_attn_k_cache := m.cache[8:131080]       // f32[8,4,128,32]
 	h0_attn_v_cache := m.cache[131080:262152]  // f32[8,4,128,32]

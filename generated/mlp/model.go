@@ -26,8 +26,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -435,6 +436,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	X := m.arena[0:50176]         // f32[64,784]
 	W1 := m.params[0:200704]      // f32[784,256]
 	b1 := m.params[200704:200960] // f32[256]
@@ -473,6 +476,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	X := m.arena[0:50176]          // f32[64,784]
 	labels := m.iarena[0:64]       // i32[64]
 	W1 := m.params[0:200704]       // f32[784,256]
@@ -525,6 +530,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	X := m.arena[0:50176]         // f32[64,784]
 	labels := m.iarena[0:64]      // i32[64]
 	z1 := m.arena[50176:66560]    // f32[64,256]
@@ -604,6 +611,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	hyper_lr := m.state[0:1]      // f32[]
 	W1 := m.params[0:200704]      // f32[784,256]
 	b1 := m.params[200704:200960] // f32[256]

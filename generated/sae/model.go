@@ -26,8 +26,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -395,6 +396,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	x := m.arena[196608:229376]      // f32[256,128]
 	W_enc := m.params[0:65536]       // f32[128,512]
 	b_enc := m.params[65536:66048]   // f32[512]
@@ -459,6 +462,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	x := m.arena[524288:557056]        // f32[256,128]
 	W_enc := m.params[0:65536]         // f32[128,512]
 	b_enc := m.params[65536:66048]     // f32[512]
@@ -532,6 +537,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	x := m.arena[524288:557056]        // f32[256,128]
 	W_dec := m.params[66048:131584]    // f32[512,128]
 	dec_norm := m.arena[622592:623104] // f32[512,1]
@@ -626,6 +633,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	hyper_lr := m.state[0:1]         // f32[]
 	W_enc := m.params[0:65536]       // f32[128,512]
 	b_enc := m.params[65536:66048]   // f32[512]

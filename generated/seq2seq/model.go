@@ -28,8 +28,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -1269,6 +1270,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	src := m.iarena[0:1024]                            // i32[32,32]
 	ids := m.iarena[1024:2048]                         // i32[32,32]
 	wte := m.params[0:24576]                           // f32[256,96]
@@ -2345,6 +2348,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	src := m.iarena[0:1024]                              // i32[32,32]
 	ids := m.iarena[1024:2048]                           // i32[32,32]
 	targets := m.iarena[2048:3072]                       // i32[32,32]
@@ -3477,6 +3482,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	src := m.iarena[0:1024]                               // i32[32,32]
 	ids := m.iarena[1024:2048]                            // i32[32,32]
 	targets := m.iarena[2048:3072]                        // i32[32,32]
@@ -5599,6 +5606,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	hyper_lr := m.state[0:1]                     // f32[]
 	wte := m.params[0:24576]                     // f32[256,96]
 	enc0_attn_norm_g := m.params[24576:24672]    // f32[96]
@@ -5966,6 +5975,8 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
+	defer m.tune[5].End(m.pool, m.tune[5].Begin(m.pool))
+
 	kv_pos := m.cache[0:32]                            // f32[32]
 	dec0_self_k_group_cache := m.cache[32:49184]       // f32[32,2,1,32,24]
 	dec0_self_v_group_cache := m.cache[49184:98336]    // f32[32,2,1,32,24]
@@ -7111,6 +7122,8 @@ func (m *Model) prefill() error {
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
+	defer m.tune[6].End(m.pool, m.tune[6].Begin(m.pool))
+
 	kv_pos := m.cache[0:32]                           // f32[32]
 	src_keep_key_mask_memo := m.cache[294944:295968]  // f32[32,1,1,1,32]
 	dec0_self_k_group_cache := m.cache[32:49184]      // f32[32,2,1,32,24]

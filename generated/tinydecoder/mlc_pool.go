@@ -31,6 +31,9 @@ type workerPool struct {
 	closed  bool
 	cleanup runtime.Cleanup // stops the workers if p is dropped without Close
 	sched   schedule        // who computes which chunk of the running kernel
+	// active is how many of the workers split kernels run on (the first
+	// ones): all of them unless a ThreadTuner chose fewer.
+	active atomic.Int32
 }
 
 // worker is one thread's buffers and, for workers after the first, the
@@ -57,6 +60,7 @@ func newWorkerPool(threads int) *workerPool {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	p := &workerPool{workers: make([]*worker, threads)}
+	p.active.Store(int32(threads))
 	p.sched.slots = make([]slot, threads)
 	p.workers[0] = &worker{}
 	for i := 1; i < threads; i++ {
@@ -74,8 +78,17 @@ func newWorkerPool(threads int) *workerPool {
 	return p
 }
 
-// Threads returns the number of threads p computes with.
-func (p *workerPool) Threads() int { return len(p.workers) }
+// Threads returns the number of threads p computes with: its goroutines, or
+// fewer when a ThreadTuner found that fewer run faster.
+func (p *workerPool) Threads() int { return int(p.active.Load()) }
+
+// setActive makes split kernels run on the first n of p's threads
+// (1 ≤ n ≤ len(p.workers)).
+func (p *workerPool) setActive(n int) {
+	if int(p.active.Load()) != n {
+		p.active.Store(int32(n))
+	}
+}
 
 // Close stops p's worker goroutines. p must not be used afterwards. Close is
 // idempotent.
@@ -219,8 +232,8 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 	}
 	ks := kernelsFor[T]()
 	threads := 1
-	if len(p.workers) > 1 && (parallelOverride || useParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
-		threads = len(p.workers)
+	if all := p.Threads(); all > 1 && (parallelOverride || useParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
+		threads = all
 	}
 	if threads > 1 {
 		// Cut C into chunksPerThread bands of whole tiles per thread:
@@ -377,7 +390,7 @@ func (p *workerPool) ParallelFor(n int, t rangeTask) {
 	if p.closed {
 		panic("kernels: ParallelFor on a closed Pool")
 	}
-	threads := min(len(p.workers), n)
+	threads := min(p.Threads(), n)
 	if threads <= 1 {
 		if n > 0 {
 			t.Range(0, n, 0)

@@ -25,8 +25,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -576,6 +577,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	ids := m.iarena[0:3]            // i32[3]
 	E := m.params[0:20]             // f64[5,4]
 	P := m.params[20:32]            // f64[3,4]
@@ -696,6 +699,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	ids := m.iarena[0:3]               // i32[3]
 	targets := m.iarena[8:11]          // i32[3]
 	E := m.params[0:20]                // f64[5,4]
@@ -832,6 +837,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	ids := m.iarena[0:3]                // i32[3]
 	targets := m.iarena[8:11]           // i32[3]
 	E := m.params[0:20]                 // f64[5,4]
@@ -1139,6 +1146,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	hyper_lr := m.state[0:1]       // f64[]
 	E := m.params[0:20]            // f64[5,4]
 	P := m.params[20:32]           // f64[3,4]
@@ -1244,6 +1253,8 @@ func (m *Model) update() error {
 // prefill runs the forward pass over the padded prompt and stores every
 // attention's keys and values in the cache.
 func (m *Model) prefill() error {
+	defer m.tune[5].End(m.pool, m.tune[5].Begin(m.pool))
+
 	kv_pos := m.cache[0:1]          // f64[]
 	K_cache := m.cache[1:13]        // f64[3,4]
 	V_cache := m.cache[13:25]       // f64[3,4]
@@ -1377,6 +1388,8 @@ func (m *Model) prefill() error {
 
 // decode runs one position against the cache.
 func (m *Model) decode() error {
+	defer m.tune[6].End(m.pool, m.tune[6].Begin(m.pool))
+
 	kv_pos := m.cache[0:1]         // f64[]
 	K_cache := m.cache[1:13]       // f64[3,4]
 	V_cache := m.cache[13:25]      // f64[3,4]

@@ -26,8 +26,9 @@ type Model struct {
 	paramList []Tensor
 	gradList  []Tensor
 	stateList []Tensor
-	pool      *workerPool // worker threads of the matrix products and the parallel kernels
-	task      task        // the parallel kernel running on the pool
+	pool      *workerPool    // worker threads of the matrix products and the parallel kernels
+	task      task           // the parallel kernel running on the pool
+	tune      [7]threadTuner // each pass's thread count, measured on its first calls: predict, predictSmall, forward, backward, update, prefill, decode
 }
 
 // Tensor is a named view of a model buffer: row-major, with its static shape.
@@ -506,6 +507,8 @@ func (m *Model) LossInPlace() (loss float64, err error) {
 
 // predict runs the forward pass in eval mode.
 func (m *Model) predict() error {
+	defer m.tune[0].End(m.pool, m.tune[0].Begin(m.pool))
+
 	x := m.arena[512:576]      // f64[32,2]
 	w1 := m.params[0:32]       // f64[2,16]
 	b1 := m.params[32:48]      // f64[16]
@@ -537,6 +540,8 @@ func (m *Model) predict() error {
 
 // forward runs the forward pass in training mode, keeping what backward needs.
 func (m *Model) forward() error {
+	defer m.tune[2].End(m.pool, m.tune[2].Begin(m.pool))
+
 	x := m.arena[1024:1088]     // f64[32,2]
 	label := m.iarena[0:32]     // i32[32]
 	w1 := m.params[0:32]        // f64[2,16]
@@ -580,6 +585,8 @@ func (m *Model) forward() error {
 // backward computes d loss/d param for the batch forward last saw,
 // reading the forward pass in reverse: one block per forward op.
 func (m *Model) backward() error {
+	defer m.tune[3].End(m.pool, m.tune[3].Begin(m.pool))
+
 	x := m.arena[1024:1088]       // f64[32,2]
 	label := m.iarena[0:32]       // i32[32]
 	w2 := m.params[48:80]         // f64[16,2]
@@ -642,6 +649,8 @@ func (m *Model) backward() error {
 
 // update applies the optimizer to every parameter.
 func (m *Model) update() error {
+	defer m.tune[4].End(m.pool, m.tune[4].Begin(m.pool))
+
 	updates := m.state[0:1]      // f64[]
 	hyper_beta1 := m.state[1:2]  // f64[]
 	hyper_beta2 := m.state[2:3]  // f64[]
