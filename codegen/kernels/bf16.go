@@ -1,0 +1,346 @@
+package kernels
+
+import (
+	"math"
+	"sync"
+)
+
+// GemmBF16 is Gemm for float32 operands taken rounded to bf16: C (+)=
+// bf16(op(A))·bf16(op(B)), every element of A and B rounded to the nearest
+// bf16 (roundBF16: ties to even, NaN quieted) and the products summed in
+// float32. It is the matrix product of bf16 mixed-precision training, whose
+// operands are rounded anyway: the rounding happens while packing (a copy in
+// any case) into bf16 pairs, two consecutive k in a uint32, so the rounded
+// float32 copies need not exist. The products of bf16 values are exact in
+// float32; the sums are float32, in pairs on the AVX512_BF16 path
+// (VDPBF16PS), which reads bf16 subnormals as zero. Without AVX512_BF16
+// the pairs are widened to float32 in registers and multiply-added (AVX2)
+// or in Go: the same rounding points, the sums in another order.
+//
+// The arguments are Gemm's; p's threads split C into bands. It allocates
+// only while p's buffers grow to a new largest shape.
+func GemmBF16(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	checkGemm("GemmBF16", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
+		return
+	}
+	if p == nil {
+		p = sharedPool
+	}
+	job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
+	bp := &p.bf16
+	bp.init(p.Threads())
+	set := bf16Kernels()
+	threads := 1
+	if p.Threads() > 1 && UseParallel[float32](transA, transB, m, n, k) {
+		threads = p.Threads()
+	}
+	if threads == 1 {
+		bp.mu.Lock()
+		job.region(set, &bp.ws[0], 0, m, 0, n)
+		bp.mu.Unlock()
+		return
+	}
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	job.byCols = n > m
+	unit, extent := set.mr, m
+	if job.byCols {
+		unit, extent = set.nr, n
+	}
+	job.set, job.ws, job.unit, job.extent = set, bp.ws, unit, extent
+	job.tiles = (extent + unit - 1) / unit
+	job.chunks = min(job.tiles, chunksPerThread*threads)
+	bp.task = job
+	p.ParallelFor(job.chunks, &bp.task)
+	bp.task = bf16Job{} // drop the references to the caller's slices
+}
+
+// GemmBF16OnThread is GemmBF16 computed by the calling goroutine alone with
+// the packing buffers of thread t of p, for a range of a ParallelFor on p
+// (like GemmOnThread).
+func GemmBF16OnThread(p *Pool, thread int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	checkGemm("GemmBF16OnThread", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		zeroUnlessAccumulate(m, n, c, ldc, accumulate)
+		return
+	}
+	if p == nil {
+		p = sharedPool
+	}
+	p.bf16.init(p.Threads())
+	job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
+	job.region(bf16Kernels(), &p.bf16.ws[thread], 0, m, 0, n)
+}
+
+// bf16Pool is a Pool's state for GemmBF16: one workspace per thread.
+type bf16Pool struct {
+	once sync.Once
+	mu   sync.Mutex // held by a GemmBF16 on the pool
+	ws   []bf16Workspace
+	task bf16Job
+}
+
+func (bp *bf16Pool) init(threads int) {
+	bp.once.Do(func() { bp.ws = make([]bf16Workspace, threads) })
+}
+
+// bf16Workspace is one thread's packing buffers: A's and B's pairs and an
+// edge tile.
+type bf16Workspace struct {
+	a, b []uint32
+	tile []float32
+}
+
+func (w *bf16Workspace) grow(na, nb, nt int) {
+	if len(w.a) < na {
+		w.a = make([]uint32, na)
+	}
+	if len(w.b) < nb {
+		w.b = make([]uint32, nb)
+	}
+	if len(w.tile) < nt {
+		w.tile = make([]float32, nt)
+	}
+}
+
+// bf16Tile computes the mr×nr tile C (+)= A·B of kp pairs: A's pair q of row
+// r at a[r·rs + q·qs], B's pairs of columns j … at b[q·bs + j].
+type bf16Tile func(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []float32, ldc int, accum bool)
+
+// bf16Set is one path's tile kernel and packing loops.
+type bf16Set struct {
+	name      string
+	mr, nr    int
+	tile      bf16Tile
+	packRows  func(dst []uint32, src []float32)     // dst[i] = pair(src[2i], src[2i+1]); len(src) may be odd
+	packPairs func(dst []uint32, r0, r1 []float32) // dst[i] = pair(r0[i], r1[i]); r1 nil: zero
+}
+
+// The blocking of GemmBF16: kc elements of k (even), mc rows of A and nc
+// columns of B per packed block.
+const (
+	bf16KC = 512
+	bf16MC = 144
+	bf16NC = 1024
+)
+
+// bf16Job is one product, or, split between threads, its bands.
+type bf16Job struct {
+	transA, transB bool
+	m, n, k        int
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+	accumulate     bool
+
+	// For a split product: the path, the threads' workspaces and the
+	// bands, of whole tiles (unit) across extent rows or (byCols) columns.
+	set          bf16Set
+	ws           []bf16Workspace
+	byCols       bool
+	unit, extent int
+	tiles        int // tiles across extent
+	chunks       int // bands: ParallelFor's n
+}
+
+// Range runs the bands [lo, hi) of a split product (out of its
+// ParallelFor's chunks, which cut extent into whole tiles).
+func (job *bf16Job) Range(lo, hi, thread int) {
+	from := job.tiles * lo / job.chunks * job.unit
+	to := min(job.extent, job.tiles*hi/job.chunks*job.unit)
+	if from >= to {
+		return
+	}
+	if job.byCols {
+		job.region(job.set, &job.ws[thread], 0, job.m, from, to)
+		return
+	}
+	job.region(job.set, &job.ws[thread], from, to, 0, job.n)
+}
+
+// region computes rows [i0,i1) and columns [j0,j1) of C.
+func (job *bf16Job) region(set bf16Set, ws *bf16Workspace, i0, i1, j0, j1 int) {
+	mr, nr := set.mr, set.nr
+	k := job.k
+	kcBlocks := (k + bf16KC - 1) / bf16KC
+	kcMax := roundUp((k+kcBlocks-1)/kcBlocks, 2)
+	kpMax := kcMax / 2
+	mcMax := min(bf16MC, roundUp(i1-i0, mr))
+	ncMax := min(bf16NC, roundUp(j1-j0, nr))
+	ws.grow(mcMax*kpMax, ncMax*kpMax, mr*nr)
+	c, ldc := job.c, job.ldc
+	for jc := j0; jc < j1; jc += ncMax {
+		nc := min(ncMax, j1-jc)
+		bs := roundUp(nc, nr)
+		for pc := 0; pc < k; pc += kcMax {
+			kc := min(kcMax, k-pc)
+			kp := (kc + 1) / 2
+			bp := ws.b[:kp*bs]
+			job.packB(set, bp, bs, pc, kc, jc, nc)
+			accum := job.accumulate || pc > 0
+			for ic := i0; ic < i1; ic += mcMax {
+				mc := min(mcMax, i1-ic)
+				mp := roundUp(mc, mr)
+				ap := ws.a[:mp*kp]
+				rs, qs := job.packA(set, ap, mp, ic, mc, pc, kc)
+				for jr := 0; jr < nc; jr += nr {
+					cols := min(nr, nc-jr)
+					bt := bp[jr : (kp-1)*bs+jr+nr]
+					for ir := 0; ir < mc; ir += mr {
+						rows := min(mr, mc-ir)
+						at := ap[ir*rs : ir*rs+(mr-1)*rs+(kp-1)*qs+1]
+						ct := c[(ic+ir)*ldc+jc+jr:]
+						if rows == mr && cols == nr {
+							set.tile(kp, at, rs, qs, bt, bs, ct[:(mr-1)*ldc+nr], ldc, accum)
+							continue
+						}
+						t := ws.tile[:mr*nr]
+						set.tile(kp, at, rs, qs, bt, bs, t, nr, false)
+						addTile(ct, ldc, t, nr, rows, cols, accum)
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA packs rows [ic, ic+mc) and k [pc, pc+kc) of op(A) into dst (mp ≥ mc
+// rows, the rest zero) and returns where row r's pair q is: r·rs + q·qs.
+// A stored [m,k] packs row by row (rs = kp, qs = 1); A stored [k,m] (transA)
+// pairs two rows of storage (rs = 1, qs = mp).
+func (job *bf16Job) packA(set bf16Set, dst []uint32, mp, ic, mc, pc, kc int) (rs, qs int) {
+	kp := (kc + 1) / 2
+	a, lda := job.a, job.lda
+	if !job.transA {
+		for r := range mc {
+			set.packRows(dst[r*kp:(r+1)*kp], a[(ic+r)*lda+pc:][:kc])
+		}
+		clear(dst[mc*kp : mp*kp])
+		return kp, 1
+	}
+	for q := range kp {
+		p := pc + 2*q
+		var r1 []float32
+		if 2*q+1 < kc {
+			r1 = a[(p+1)*lda+ic:][:mc]
+		}
+		d := dst[q*mp : (q+1)*mp]
+		set.packPairs(d[:mc], a[p*lda+ic:][:mc], r1)
+		clear(d[mc:])
+	}
+	return 1, mp
+}
+
+// packB packs k [pc, pc+kc) and columns [jc, jc+nc) of op(B) into dst,
+// pair q of column j at dst[q·bs + j] (columns nc … bs-1 zero).
+func (job *bf16Job) packB(set bf16Set, dst []uint32, bs, pc, kc, jc, nc int) {
+	kp := (kc + 1) / 2
+	b, ldb := job.b, job.ldb
+	if !job.transB {
+		for q := range kp {
+			p := pc + 2*q
+			var r1 []float32
+			if 2*q+1 < kc {
+				r1 = b[(p+1)*ldb+jc:][:nc]
+			}
+			d := dst[q*bs : (q+1)*bs]
+			set.packPairs(d[:nc], b[p*ldb+jc:][:nc], r1)
+			clear(d[nc:])
+		}
+		return
+	}
+	// B stored [n,k]: a row of storage is a column of pairs.
+	for j := range nc {
+		src := b[(jc+j)*ldb+pc:][:kc]
+		q := 0
+		for ; 2*q+1 < kc; q++ {
+			dst[q*bs+j] = bf16Pair(src[2*q], src[2*q+1])
+		}
+		if q < kp {
+			dst[q*bs+j] = bf16Pair(src[2*q], 0)
+		}
+	}
+	if nc < bs {
+		for q := range kp {
+			clear(dst[q*bs+nc : (q+1)*bs])
+		}
+	}
+}
+
+// bf16Bits is x rounded to the nearest bf16 (roundBF16), as its bits.
+func bf16Bits(x float32) uint32 {
+	b := math.Float32bits(x)
+	if b&0x7fffffff > 0x7f800000 {
+		return (b | 0x400000) >> 16
+	}
+	return (b + 0x7fff + (b>>16)&1) >> 16
+}
+
+// bf16Pair is the pair of lo and hi rounded to bf16, lo in the low half.
+func bf16Pair(lo, hi float32) uint32 { return bf16Bits(lo) | bf16Bits(hi)<<16 }
+
+// packRowsGo is the portable packRows.
+func packRowsGo(dst []uint32, src []float32) {
+	n := len(src) / 2
+	dst = dst[:(len(src)+1)/2]
+	for i := range n {
+		dst[i] = bf16Pair(src[2*i], src[2*i+1])
+	}
+	if len(src)%2 == 1 {
+		dst[n] = bf16Bits(src[2*n])
+	}
+}
+
+// packPairsGo is the portable packPairs.
+func packPairsGo(dst []uint32, r0, r1 []float32) {
+	dst = dst[:len(r0)]
+	if r1 == nil {
+		for i, x := range r0 {
+			dst[i] = bf16Bits(x)
+		}
+		return
+	}
+	r1 = r1[:len(r0)]
+	for i, x := range r0 {
+		dst[i] = bf16Pair(x, r1[i])
+	}
+}
+
+// bf16TileGo is the portable tile kernel, mr×nr = 4×16: the pairs widened
+// to float32, the low product multiply-added before the high one.
+func bf16TileGo(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []float32, ldc int, accum bool) {
+	const mr, nr = 4, 16
+	var acc [mr][nr]float32
+	for q := range kp {
+		brow := b[q*bs : q*bs+nr]
+		for r := range mr {
+			pa := a[r*rs+q*qs]
+			alo, ahi := math.Float32frombits(pa<<16), math.Float32frombits(pa&0xffff0000)
+			row := &acc[r]
+			for j, pb := range brow {
+				row[j] += alo * math.Float32frombits(pb<<16)
+				row[j] += ahi * math.Float32frombits(pb&0xffff0000)
+			}
+		}
+	}
+	for r := range mr {
+		cr := c[r*ldc : r*ldc+nr]
+		for j := range cr {
+			if accum {
+				cr[j] += acc[r][j]
+			} else {
+				cr[j] = acc[r][j]
+			}
+		}
+	}
+}
+
+// bf16GoSet is the portable path.
+func bf16GoSet() bf16Set {
+	return bf16Set{name: "go", mr: 4, nr: 16, tile: bf16TileGo, packRows: packRowsGo, packPairs: packPairsGo}
+}
