@@ -114,7 +114,7 @@ type bf16Set struct {
 	name      string
 	mr, nr    int
 	tile      bf16Tile
-	packRows  func(dst []uint32, src []float32)     // dst[i] = pair(src[2i], src[2i+1]); len(src) may be odd
+	packRows  func(dst []uint32, src []float32)    // dst[i] = pair(src[2i], src[2i+1]); len(src) may be odd
 	packPairs func(dst []uint32, r0, r1 []float32) // dst[i] = pair(r0[i], r1[i]); r1 nil: zero
 }
 
