@@ -29,8 +29,7 @@ func GemmBF16(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b
 		p = sharedPool
 	}
 	job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
-	bp := &p.bf16
-	bp.init(p.Threads())
+	bp := bf16State(p)
 	set := bf16Kernels()
 	threads := 1
 	if p.Threads() > 1 && UseParallel[float32](transA, transB, m, n, k) {
@@ -69,21 +68,55 @@ func GemmBF16OnThread(p *Pool, thread int, transA, transB bool, m, n, k int, a [
 	if p == nil {
 		p = sharedPool
 	}
-	p.bf16.init(p.Threads())
+	bp, _ := p.bf16.(*bf16Pool) // made before the ParallelFor that calls this
+	if bp == nil {
+		panic("kernels: GemmBF16OnThread on a Pool without ReserveBF16")
+	}
 	job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
-	job.region(bf16Kernels(), &p.bf16.ws[thread], 0, m, 0, n)
+	job.region(bf16Kernels(), &bp.ws[thread], 0, m, 0, n)
+}
+
+// ReserveBF16 grows every thread's GemmBF16 buffers of p for a product of
+// this shape, so that no call of it allocates (the bf16 counterpart of
+// Reserve). A pool whose threads call GemmBF16OnThread needs it first.
+func ReserveBF16(p *Pool, transA, transB bool, m, n, k int) {
+	if p == nil {
+		p = sharedPool
+	}
+	bp := bf16State(p)
+	set := bf16Kernels()
+	na, nb, nt := bf16Sizes(set, k, m, n)
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	for i := range bp.ws {
+		bp.ws[i].grow(na, nb, nt)
+	}
 }
 
 // bf16Pool is a Pool's state for GemmBF16: one workspace per thread.
 type bf16Pool struct {
-	once sync.Once
 	mu   sync.Mutex // held by a GemmBF16 on the pool
 	ws   []bf16Workspace
 	task bf16Job
 }
 
-func (bp *bf16Pool) init(threads int) {
-	bp.once.Do(func() { bp.ws = make([]bf16Workspace, threads) })
+// bf16State returns p's GemmBF16 state, made on first use. It takes p's
+// lock, so it is not for a thread of p's ParallelFor.
+func bf16State(p *Pool) *bf16Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bf16 == nil {
+		p.bf16 = &bf16Pool{ws: make([]bf16Workspace, len(p.workers))}
+	}
+	return p.bf16.(*bf16Pool)
+}
+
+// bf16Sizes are the lengths of the A, B and tile buffers for a region of
+// rows×cols of C with inner dimension k.
+func bf16Sizes(set bf16Set, k, rows, cols int) (na, nb, nt int) {
+	kcBlocks := (k + bf16KC - 1) / bf16KC
+	kpMax := roundUp((k+kcBlocks-1)/kcBlocks, 2) / 2
+	return min(bf16MC, roundUp(rows, set.mr)) * kpMax, min(bf16NC, roundUp(cols, set.nr)) * kpMax, set.mr * set.nr
 }
 
 // bf16Workspace is one thread's packing buffers: A's and B's pairs and an
@@ -169,10 +202,9 @@ func (job *bf16Job) region(set bf16Set, ws *bf16Workspace, i0, i1, j0, j1 int) {
 	k := job.k
 	kcBlocks := (k + bf16KC - 1) / bf16KC
 	kcMax := roundUp((k+kcBlocks-1)/kcBlocks, 2)
-	kpMax := kcMax / 2
 	mcMax := min(bf16MC, roundUp(i1-i0, mr))
 	ncMax := min(bf16NC, roundUp(j1-j0, nr))
-	ws.grow(mcMax*kpMax, ncMax*kpMax, mr*nr)
+	ws.grow(bf16Sizes(set, k, i1-i0, j1-j0))
 	c, ldc := job.c, job.ldc
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
