@@ -57,9 +57,12 @@ type fuser struct {
 	groups  []*graph.FusionGroup
 }
 
-// fusible are the ops an elementwise kernel can compute per element.
+// fusible are the ops an elementwise kernel can compute per element. A
+// bf16 rounding point (RoundBF16) stays out: only matrix products read it,
+// and codegen's bf16 products round their operands while packing, so it
+// usually needs no loop at all (codegen/bf16.go).
 func fusible(n *graph.Node) bool {
-	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void
+	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void && n.Op != graph.OpRoundBF16
 }
 
 // onlyUsedBy reports whether every use of x is by a node in set.
