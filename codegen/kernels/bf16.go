@@ -111,12 +111,12 @@ func bf16State(p *Pool) *bf16Pool {
 	return p.bf16.(*bf16Pool)
 }
 
-// bf16Sizes are the lengths of the A, B and tile buffers for a region of
-// rows×cols of C with inner dimension k.
+// bf16Sizes are the lengths of the A, B (with packB's scratch after it)
+// and tile buffers for a region of rows×cols of C with inner dimension k.
 func bf16Sizes(set bf16Set, k, rows, cols int) (na, nb, nt int) {
 	kcBlocks := (k + bf16KC - 1) / bf16KC
 	kpMax := roundUp((k+kcBlocks-1)/kcBlocks, 2) / 2
-	return min(bf16MC, roundUp(rows, set.mr)) * kpMax, min(bf16NC, roundUp(cols, set.nr)) * kpMax, set.mr * set.nr
+	return min(bf16MC, roundUp(rows, set.mr)) * kpMax, (min(bf16NC, roundUp(cols, set.nr)) + 16) * kpMax, set.mr * set.nr
 }
 
 // bf16Workspace is one thread's packing buffers: A's and B's pairs and an
@@ -154,7 +154,7 @@ type bf16Set struct {
 // The blocking of GemmBF16: kc elements of k (even), mc rows of A and nc
 // columns of B per packed block.
 const (
-	bf16KC = 512
+	bf16KC = 256
 	bf16MC = 144
 	bf16NC = 1024
 )
@@ -213,7 +213,7 @@ func (job *bf16Job) region(set bf16Set, ws *bf16Workspace, i0, i1, j0, j1 int) {
 			kc := min(kcMax, k-pc)
 			kp := (kc + 1) / 2
 			bp := ws.b[:kp*bs]
-			job.packB(set, bp, bs, pc, kc, jc, nc)
+			job.packB(set, bp, ws.b[kp*bs:], bs, pc, kc, jc, nc)
 			accum := job.accumulate || pc > 0
 			for ic := i0; ic < i1; ic += mcMax {
 				mc := min(mcMax, i1-ic)
@@ -269,8 +269,9 @@ func (job *bf16Job) packA(set bf16Set, dst []uint32, mp, ic, mc, pc, kc int) (rs
 }
 
 // packB packs k [pc, pc+kc) and columns [jc, jc+nc) of op(B) into dst,
-// pair q of column j at dst[q·bs + j] (columns nc … bs-1 zero).
-func (job *bf16Job) packB(set bf16Set, dst []uint32, bs, pc, kc, jc, nc int) {
+// pair q of column j at dst[q·bs + j] (columns nc … bs-1 zero); a
+// transposed B uses tmpBuf (16·kp) as scratch.
+func (job *bf16Job) packB(set bf16Set, dst, tmpBuf []uint32, bs, pc, kc, jc, nc int) {
 	kp := (kc + 1) / 2
 	b, ldb := job.b, job.ldb
 	if !job.transB {
@@ -286,15 +287,28 @@ func (job *bf16Job) packB(set bf16Set, dst []uint32, bs, pc, kc, jc, nc int) {
 		}
 		return
 	}
-	// B stored [n,k]: a row of storage is a column of pairs.
-	for j := range nc {
-		src := b[(jc+j)*ldb+pc:][:kc]
-		q := 0
-		for ; 2*q+1 < kc; q++ {
-			dst[q*bs+j] = bf16Pair(src[2*q], src[2*q+1])
+	// B stored [n,k]: a row of storage is a column of pairs. Rows are
+	// packed 16 at a time into tmp, then transposed into place.
+	tmp := tmpBuf[:16*kp]
+	for j0 := 0; j0 < nc; j0 += 16 {
+		cols := min(16, nc-j0)
+		for jj := range cols {
+			set.packRows(tmp[jj*kp:(jj+1)*kp], b[(jc+j0+jj)*ldb+pc:][:kc])
 		}
-		if q < kp {
-			dst[q*bs+j] = bf16Pair(src[2*q], 0)
+		if cols == 16 {
+			for q := range kp {
+				d := dst[q*bs+j0:][:16:16]
+				d[0], d[1], d[2], d[3] = tmp[q], tmp[kp+q], tmp[2*kp+q], tmp[3*kp+q]
+				d[4], d[5], d[6], d[7] = tmp[4*kp+q], tmp[5*kp+q], tmp[6*kp+q], tmp[7*kp+q]
+				d[8], d[9], d[10], d[11] = tmp[8*kp+q], tmp[9*kp+q], tmp[10*kp+q], tmp[11*kp+q]
+				d[12], d[13], d[14], d[15] = tmp[12*kp+q], tmp[13*kp+q], tmp[14*kp+q], tmp[15*kp+q]
+			}
+			continue
+		}
+		for q := range kp {
+			for jj := range cols {
+				dst[q*bs+j0+jj] = tmp[jj*kp+q]
+			}
 		}
 	}
 	if nc < bs {
