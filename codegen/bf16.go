@@ -68,8 +68,10 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 		ok[o.Node] = false
 	}
 	groups := groupIndex(gr)
-	for n := range groups {
-		ok[n] = false // computed inside a fused kernel
+	for n, grp := range groups {
+		if grp.Kind != "attention" || n.Op != graph.OpRoundBF16 {
+			ok[n] = false // computed inside a fused kernel
+		}
 	}
 	// written lists, by position, the values a node's step writes: its own,
 	// or for the last member of a fused group all the group's results.
@@ -104,6 +106,9 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 				}
 			}
 			for _, w := range written(y) {
+				if w == src || w == x {
+					continue // src's own producer (a fused kernel's result), or x itself
+				}
 				t := p.slots[w]
 				if s.region == inArena && t.region == inArena && arenaIndex(t.dtype) == arenaIndex(s.dtype) &&
 					t.off < s.off+s.size && s.off < t.off+t.size {

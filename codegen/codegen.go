@@ -131,7 +131,11 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 				g.scratch = max(g.scratch, attentionTile*a.s)
 				g.usesPool = true
 				for _, r := range [][5]int{{0, 1, attentionTile, a.s, a.dk}, {0, 0, attentionTile, a.dv, a.s}} {
-					if !slices.Contains(g.reserves, r) {
+					if g.bf16Product(a.scores) && g.bf16Product(a.out) {
+						if !slices.Contains(g.bf16Reserves, r) {
+							g.bf16Reserves = append(g.bf16Reserves, r)
+						}
+					} else if !slices.Contains(g.reserves, r) {
 						g.reserves = append(g.reserves, r)
 					}
 				}

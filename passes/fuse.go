@@ -28,7 +28,9 @@ import (
 //     query heads or not, computed a tile of query rows at a
 //     time: the scores of a tile, only up to its last visible key, then the
 //     softmax and the weighted sum of v, without storing the score matrices
-//     (the weights are stored only when backward or a tap reads them).
+//     (the weights are stored only when backward or a tap reads them);
+//     under bf16 mixed precision the weights' rounding point (RoundBF16)
+//     before the second product is a member too.
 //
 // Assumes: g is valid and final (no rewrites follow). Guarantees: g.Fusion
 // lists the groups; members of a group share the role of its last member;
@@ -293,10 +295,22 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 	if w.Attrs.Axis != last || last < 1 || f.groupOf[w] != nil {
 		return nil
 	}
-	var out *graph.Node
+	var out, round *graph.Node
 	for _, u := range f.uses[w] {
 		if u.Op == graph.OpMatMul && u.Inputs[0] == w && !u.Attrs.TransA && !u.Attrs.TransB && u.Role == w.Role && f.groupOf[u] == nil {
 			out = u
+		}
+	}
+	// Under bf16 mixed precision the weights reach the product rounded:
+	// the rounding point joins the group (codegen rounds while packing).
+	for _, r := range f.uses[w] {
+		if out != nil || r.Op != graph.OpRoundBF16 || r.Role != w.Role || f.groupOf[r] != nil {
+			continue
+		}
+		for _, u := range f.uses[r] {
+			if u.Op == graph.OpMatMul && u.Inputs[0] == r && !u.Attrs.TransA && !u.Attrs.TransB && u.Role == w.Role && f.groupOf[u] == nil {
+				out, round = u, r
+			}
 		}
 	}
 	masked := w.Inputs[0]
@@ -311,6 +325,9 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 		return nil
 	}
 	members := map[*graph.Node]bool{masked: true, w: true, out: true}
+	if round != nil {
+		members[round] = true
+	}
 	if scores.Op == graph.OpMul {
 		if c, ok := scores.Inputs[1].Uniform(); !ok || scores.Inputs[1].Type.Shape.Rank() != 0 || c != c {
 			return nil
