@@ -51,6 +51,14 @@ func GemmBF16(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b
 	job.set, job.ws, job.unit, job.extent = set, bp.ws, unit, extent
 	job.tiles = (extent + unit - 1) / unit
 	job.chunks = min(job.tiles, chunksPerThread*threads)
+	// The operand every band reads whole is packed once, here: B for bands
+	// of rows, A for bands of columns.
+	if size := job.sharedSize(set); size > 0 {
+		if len(bp.shared) < size {
+			bp.shared = make([]uint32, size)
+		}
+		job.prepack(set, bp.shared[:size], &bp.ws[0])
+	}
 	bp.task = job
 	p.ParallelFor(job.chunks, &bp.task)
 	bp.task = bf16Job{} // drop the references to the caller's slices
@@ -91,13 +99,21 @@ func ReserveBF16(p *Pool, transA, transB bool, m, n, k int) {
 	for i := range bp.ws {
 		bp.ws[i].grow(na, nb, nt)
 	}
+	if p.Threads() > 1 && UseParallel[float32](transA, transB, m, n, k) {
+		job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, byCols: n > m}
+		if size := job.sharedSize(set); len(bp.shared) < size {
+			bp.shared = make([]uint32, size)
+		}
+	}
 }
 
-// bf16Pool is a Pool's state for GemmBF16: one workspace per thread.
+// bf16Pool is a Pool's state for GemmBF16: one workspace per thread, and
+// the operand a split product packs once for all threads.
 type bf16Pool struct {
-	mu   sync.Mutex // held by a GemmBF16 on the pool
-	ws   []bf16Workspace
-	task bf16Job
+	mu     sync.Mutex // held by a GemmBF16 on the pool
+	ws     []bf16Workspace
+	shared []uint32
+	task   bf16Job
 }
 
 // bf16State returns p's GemmBF16 state, made on first use. It takes p's
@@ -176,6 +192,8 @@ type bf16Job struct {
 	set          bf16Set
 	ws           []bf16Workspace
 	byCols       bool
+	sharedA      []uint32 // for bands of columns: all of A's blocks, packed (prepack)
+	sharedB      []uint32 // for bands of rows: all of B's blocks
 	unit, extent int
 	tiles        int // tiles across extent
 	chunks       int // bands: ParallelFor's n
@@ -196,30 +214,113 @@ func (job *bf16Job) Range(lo, hi, thread int) {
 	job.region(job.set, &job.ws[thread], from, to, 0, job.n)
 }
 
-// region computes rows [i0,i1) and columns [j0,j1) of C.
+// blocking returns the block sizes of a region of rows×cols of C: kcMax
+// (even) steps of k, mcMax rows of A and ncMax columns of B.
+func (job *bf16Job) blocking(set bf16Set, rows, cols int) (kcMax, mcMax, ncMax int) {
+	kcBlocks := (job.k + bf16KC - 1) / bf16KC
+	kcMax = roundUp((job.k+kcBlocks-1)/kcBlocks, 2)
+	return kcMax, min(bf16MC, roundUp(rows, set.mr)), min(bf16NC, roundUp(cols, set.nr))
+}
+
+// sharedSize is the length of the operand a split product packs once: all
+// of B's blocks for bands of rows, all of A's for bands of columns.
+func (job *bf16Job) sharedSize(set bf16Set) int {
+	kcMax, mcMax, ncMax := job.blocking(set, job.m, job.n)
+	size := 0
+	for pc := 0; pc < job.k; pc += kcMax {
+		kp := (min(kcMax, job.k-pc) + 1) / 2
+		if job.byCols {
+			for ic := 0; ic < job.m; ic += mcMax {
+				size += roundUp(min(mcMax, job.m-ic), set.mr) * kp
+			}
+			continue
+		}
+		for jc := 0; jc < job.n; jc += ncMax {
+			size += roundUp(min(ncMax, job.n-jc), set.nr) * kp
+		}
+	}
+	return size
+}
+
+// prepack packs the shared operand into dst (sharedSize long) in the
+// order region reads it, with ws's scratch.
+func (job *bf16Job) prepack(set bf16Set, dst []uint32, ws *bf16Workspace) {
+	kcMax, mcMax, ncMax := job.blocking(set, job.m, job.n)
+	ws.grow(bf16Sizes(set, job.k, job.m, job.n))
+	off := 0
+	if job.byCols {
+		for pc := 0; pc < job.k; pc += kcMax {
+			kc := min(kcMax, job.k-pc)
+			kp := (kc + 1) / 2
+			for ic := 0; ic < job.m; ic += mcMax {
+				mc := min(mcMax, job.m-ic)
+				mp := roundUp(mc, set.mr)
+				job.packA(set, dst[off:off+mp*kp], mp, ic, mc, pc, kc)
+				off += mp * kp
+			}
+		}
+		job.sharedA = dst
+		return
+	}
+	for jc := 0; jc < job.n; jc += ncMax {
+		nc := min(ncMax, job.n-jc)
+		bs := roundUp(nc, set.nr)
+		for pc := 0; pc < job.k; pc += kcMax {
+			kc := min(kcMax, job.k-pc)
+			kp := (kc + 1) / 2
+			job.packB(set, dst[off:off+kp*bs], ws.b, bs, pc, kc, jc, nc)
+			off += kp * bs
+		}
+	}
+	job.sharedB = dst
+}
+
+// region computes rows [i0,i1) and columns [j0,j1) of C: the whole of
+// them, or of C's rows (sharedB) or columns (sharedA).
 func (job *bf16Job) region(set bf16Set, ws *bf16Workspace, i0, i1, j0, j1 int) {
 	mr, nr := set.mr, set.nr
 	k := job.k
-	kcBlocks := (k + bf16KC - 1) / bf16KC
-	kcMax := roundUp((k+kcBlocks-1)/kcBlocks, 2)
-	mcMax := min(bf16MC, roundUp(i1-i0, mr))
-	ncMax := min(bf16NC, roundUp(j1-j0, nr))
-	ws.grow(bf16Sizes(set, k, i1-i0, j1-j0))
+	rows, cols := i1-i0, j1-j0
+	if job.sharedA != nil {
+		rows = job.m
+	}
+	if job.sharedB != nil {
+		cols = job.n
+	}
+	kcMax, mcMax, ncMax := job.blocking(set, rows, cols)
+	ws.grow(bf16Sizes(set, k, rows, cols))
 	c, ldc := job.c, job.ldc
+	boff := 0
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
 		bs := roundUp(nc, nr)
+		aoff := 0
 		for pc := 0; pc < k; pc += kcMax {
 			kc := min(kcMax, k-pc)
 			kp := (kc + 1) / 2
 			bp := ws.b[:kp*bs]
-			job.packB(set, bp, ws.b[kp*bs:], bs, pc, kc, jc, nc)
+			if job.sharedB != nil {
+				bp = job.sharedB[boff : boff+kp*bs]
+				boff += kp * bs
+			} else {
+				job.packB(set, bp, ws.b[kp*bs:], bs, pc, kc, jc, nc)
+			}
 			accum := job.accumulate || pc > 0
 			for ic := i0; ic < i1; ic += mcMax {
 				mc := min(mcMax, i1-ic)
 				mp := roundUp(mc, mr)
 				ap := ws.a[:mp*kp]
-				rs, qs := job.packA(set, ap, mp, ic, mc, pc, kc)
+				var rs, qs int
+				if job.sharedA != nil {
+					ap = job.sharedA[aoff : aoff+mp*kp]
+					aoff += mp * kp
+					rs, qs = kp, 1
+					if job.transA {
+						rs, qs = 1, mp
+					}
+				} else {
+					rs, qs = job.packA(set, ap, mp, ic, mc, pc, kc)
+				}
 				for jr := 0; jr < nc; jr += nr {
 					cols := min(nr, nc-jr)
 					bt := bp[jr : (kp-1)*bs+jr+nr]

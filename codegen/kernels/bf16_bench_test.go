@@ -16,7 +16,8 @@ func BenchmarkGemmBF16(b *testing.B) {
 		{false, false, 1024, 128, 128}, {false, false, 1024, 512, 128}, {false, false, 1024, 128, 512},
 		{false, true, 1024, 128, 512}, {true, false, 128, 512, 1024}, {false, true, 128, 128, 32}, {false, false, 128, 32, 128},
 	}
-	p := NewPool(1)
+	p := NewPool(0) // GOMAXPROCS threads: -cpu 1,2
+	defer p.Close()
 	for _, s := range shapes {
 		ar, ac, br, bc := s.m, s.k, s.k, s.n
 		if s.ta {

@@ -28,10 +28,11 @@ func bf16Paths() []string {
 
 // TestGemmBF16 checks every path, form and edge (m, n, k not multiples of
 // any tile, k odd, k across blocks) against a float64 product of the
-// rounded operands, on one thread and two.
+// rounded operands, on one thread and two (bands of rows sharing the packed
+// B, bands of columns sharing the packed A).
 func TestGemmBF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {6, 64, 2}, {7, 65, 3}, {13, 17, 33}, {64, 128, 64}, {37, 131, 129}, {150, 70, 1025}, {5, 1030, 11}}
+	shapes := [][3]int{{1, 1, 1}, {6, 64, 2}, {7, 65, 3}, {13, 17, 33}, {64, 128, 64}, {37, 131, 129}, {150, 70, 1025}, {5, 1030, 11}, {70, 300, 65}, {70, 300, 601}, {1100, 1030, 7}}
 	pools := []*Pool{NewPool(1), NewPool(2)}
 	defer pools[1].Close()
 	for _, path := range bf16Paths() {
