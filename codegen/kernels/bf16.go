@@ -30,7 +30,7 @@ func GemmBF16(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b
 	}
 	job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
 	bp := bf16State(p)
-	set := bf16Kernels()
+	set := bf16Kernels(n)
 	threads := 1
 	if p.Threads() > 1 && UseParallel[float32](transA, transB, m, n, k) {
 		threads = p.Threads()
@@ -81,7 +81,7 @@ func GemmBF16OnThread(p *Pool, thread int, transA, transB bool, m, n, k int, a [
 		panic("kernels: GemmBF16OnThread on a Pool without ReserveBF16")
 	}
 	job := bf16Job{transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
-	job.region(bf16Kernels(), &bp.ws[thread], 0, m, 0, n)
+	job.region(bf16Kernels(n), &bp.ws[thread], 0, m, 0, n)
 }
 
 // ReserveBF16 grows every thread's GemmBF16 buffers of p for a product of
@@ -92,7 +92,7 @@ func ReserveBF16(p *Pool, transA, transB bool, m, n, k int) {
 		p = sharedPool
 	}
 	bp := bf16State(p)
-	set := bf16Kernels()
+	set := bf16Kernels(n)
 	na, nb, nt := bf16Sizes(set, k, m, n)
 	bp.mu.Lock()
 	defer bp.mu.Unlock()

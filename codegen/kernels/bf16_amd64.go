@@ -50,10 +50,14 @@ func bf16Best() string {
 	return "go"
 }
 
-// bf16Kernels returns the kernel set of BF16Path.
-func bf16Kernels() bf16Set {
+// bf16Kernels returns the kernel set of BF16Path for products n wide: a
+// narrow one (n ≤ 32) on AVX512_BF16 gets the 6×32 tile, not half of 6×64.
+func bf16Kernels(n int) bf16Set {
 	switch BF16Path {
 	case "avx512bf16":
+		if n <= 32 {
+			return bf16Set{name: "avx512bf16", mr: 6, nr: 32, tile: bf16Tile6x32, packRows: packRowsAVX512, packPairs: packPairsAVX512}
+		}
 		return bf16Set{name: "avx512bf16", mr: 6, nr: 64, tile: bf16Tile6x64, packRows: packRowsAVX512, packPairs: packPairsAVX512}
 	case "avx2":
 		return bf16Set{name: "avx2", mr: 4, nr: 16, tile: bf16Tile4x16AVX2, packRows: packRowsGo, packPairs: packPairsGo}

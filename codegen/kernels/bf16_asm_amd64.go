@@ -10,6 +10,9 @@ package kernels
 func bf16Tile6x64(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []float32, ldc int, accum bool)
 
 //go:noescape
+func bf16Tile6x32(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []float32, ldc int, accum bool)
+
+//go:noescape
 func bf16Tile4x16AVX2(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []float32, ldc int, accum bool)
 
 // Packing: round float32 to bf16 pairs.

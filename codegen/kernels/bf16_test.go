@@ -159,7 +159,7 @@ func TestBF16PackBits(t *testing.T) {
 	want := func(x float32) uint32 { return math.Float32bits(roundBF16(x)) >> 16 }
 	for _, path := range bf16Paths() {
 		withBF16Path(path, func() {
-			set := bf16Kernels()
+			set := bf16Kernels(64)
 			for _, n := range []int{len(src), 64, 33, 1} {
 				dst := make([]uint32, (n+1)/2)
 				set.packRows(dst, src[:n])

@@ -13,7 +13,8 @@ package main
 // c's rows are ldc apart.
 //
 //   - bf16Tile6x64: AVX512_BF16. 24 ZMM accumulators (Z0–Z23, row r vector v
-//     in Z(4r+v)), B's pairs in Z24–Z27, the broadcast A pair in Z28/Z29.
+//     in Z(4r+v)), B's pairs in Z24–Z27, the broadcast A pair in Z28/Z29;
+//     bf16Tile6x32, its half for narrow products (attention's weights·v).
 //     VDPBF16PS adds both products of a pair to an f32 lane. Go's assembler
 //     (1.26) has no AVX512_BF16 mnemonics, so VDPBF16PS is emitted as its
 //     EVEX bytes (evexDPBF16PS below), register to register only.
@@ -98,25 +99,27 @@ func (g *gen) bf16TileStore(name string, rows, vecs, vb int, reg func(r, v int) 
 	g.p("")
 }
 
-func (g *gen) bf16Tile512() {
-	const name = "bf16Tile6x64"
+// bf16Tile512 writes the AVX512_BF16 tile kernel of 6 rows by vecs
+// vectors of 16 columns.
+func (g *gen) bf16Tile512(vecs int) {
+	name := fmt.Sprintf("bf16Tile6x%d", 16*vecs)
 	g.bf16TileHead(name)
 	acc := func(r, v int) string { return fmt.Sprintf("Z%d", 4*r+v) }
 	for r := range 6 {
-		for v := range 4 {
+		for v := range vecs {
 			g.i("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
 	g.i("TESTQ CX, CX")
 	g.i("JZ %s_store", name)
 	g.p("%s_loop:", name)
-	for v := range 4 {
+	for v := range vecs {
 		g.i("VMOVDQU32 %d(BX), Z%d", 64*v, 24+v)
 	}
 	for r := range 6 {
 		bc := 28 + r%2
 		g.i("VPBROADCASTD %s, Z%d", bf16Rows[r], bc)
-		for v := range 4 {
+		for v := range vecs {
 			g.i("%s", evexDPBF16PS(4*r+v, 24+v, bc))
 		}
 	}
@@ -125,7 +128,7 @@ func (g *gen) bf16Tile512() {
 	g.i("DECQ CX")
 	g.i("JNZ %s_loop", name)
 	g.p("%s_store:", name)
-	g.bf16TileStore(name, 6, 4, 64, acc, "VMOVUPS")
+	g.bf16TileStore(name, 6, vecs, 64, acc, "VMOVUPS")
 }
 
 func (g *gen) bf16TileAVX2() {
@@ -256,12 +259,14 @@ func init() {
 
 // genBF16 writes the bf16 product kernels.
 func genBF16(s, d *gen) {
-	s.bf16Tile512()
+	s.bf16Tile512(4)
+	s.bf16Tile512(2)
 	s.bf16TileAVX2()
 	s.bf16PackRows()
 	s.bf16PackPairs()
 	d.p("// Tile kernels: C (+)= the mr×nr tile of the packed pairs (asmgen/bf16.go).\n")
 	d.p("//go:noescape\nfunc bf16Tile6x64(%s)\n", bf16TileParams)
+	d.p("//go:noescape\nfunc bf16Tile6x32(%s)\n", bf16TileParams)
 	d.p("//go:noescape\nfunc bf16Tile4x16AVX2(%s)\n", bf16TileParams)
 	d.p("// Packing: round float32 to bf16 pairs.\n")
 	d.p("//go:noescape\nfunc bf16PackRowsAVX512(n int, src []float32, dst []uint32)\n")
