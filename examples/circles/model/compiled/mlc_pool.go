@@ -31,6 +31,7 @@ type workerPool struct {
 	closed  bool
 	cleanup runtime.Cleanup // stops the workers if p is dropped without Close
 	next    atomic.Int64    // the next chunk of the running product
+	bf16    any             // GemmBF16's *bf16Pool (bf16.go), made by its first call or ReserveBF16
 }
 
 // worker is one thread's buffers and, for workers after the first, the
