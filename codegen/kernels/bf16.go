@@ -158,13 +158,20 @@ func (w *bf16Workspace) grow(na, nb, nt int) {
 // r at a[r·rs + q·qs], B's pairs of columns j … at b[q·bs + j].
 type bf16Tile func(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []float32, ldc int, accum bool)
 
+// bf16Pack packs rows of src, lds apart, into rows of dst, ldd apart: for
+// packRows, row r of dst holds the pairs of consecutive elements of row r
+// of src (its n elements, the last pair's high half zero when n is odd);
+// for packPairs, row q of dst holds the n pairs of the elements of rows 2q
+// and 2q+1 of src.
+type bf16Pack func(dst []uint32, ldd int, src []float32, lds, rows, n int)
+
 // bf16Set is one path's tile kernel and packing loops.
 type bf16Set struct {
 	name      string
 	mr, nr    int
 	tile      bf16Tile
-	packRows  func(dst []uint32, src []float32)    // dst[i] = pair(src[2i], src[2i+1]); len(src) may be odd
-	packPairs func(dst []uint32, r0, r1 []float32) // dst[i] = pair(r0[i], r1[i]); r1 nil: zero
+	packRows  bf16Pack // rows of n floats (n may be odd) to (n+1)/2 pairs each
+	packPairs bf16Pack // row pairs of n floats to n pairs each
 }
 
 // The blocking of GemmBF16: kc elements of k (even), mc rows of A and nc
@@ -350,21 +357,19 @@ func (job *bf16Job) packA(set bf16Set, dst []uint32, mp, ic, mc, pc, kc int) (rs
 	kp := (kc + 1) / 2
 	a, lda := job.a, job.lda
 	if !job.transA {
-		for r := range mc {
-			set.packRows(dst[r*kp:(r+1)*kp], a[(ic+r)*lda+pc:][:kc])
-		}
+		set.packRows(dst, kp, a[ic*lda+pc:], lda, mc, kc)
 		clear(dst[mc*kp : mp*kp])
 		return kp, 1
 	}
-	for q := range kp {
-		p := pc + 2*q
-		var r1 []float32
-		if 2*q+1 < kc {
-			r1 = a[(p+1)*lda+ic:][:mc]
+	full := kc / 2
+	set.packPairs(dst, mp, a[pc*lda+ic:], lda, full, mc)
+	if kc%2 == 1 {
+		packPairRow(dst[full*mp:][:mc], a[(pc+kc-1)*lda+ic:][:mc], nil)
+	}
+	if mc < mp {
+		for q := range kp {
+			clear(dst[q*mp+mc : (q+1)*mp])
 		}
-		d := dst[q*mp : (q+1)*mp]
-		set.packPairs(d[:mc], a[p*lda+ic:][:mc], r1)
-		clear(d[mc:])
 	}
 	return 1, mp
 }
@@ -376,15 +381,15 @@ func (job *bf16Job) packB(set bf16Set, dst, tmpBuf []uint32, bs, pc, kc, jc, nc 
 	kp := (kc + 1) / 2
 	b, ldb := job.b, job.ldb
 	if !job.transB {
-		for q := range kp {
-			p := pc + 2*q
-			var r1 []float32
-			if 2*q+1 < kc {
-				r1 = b[(p+1)*ldb+jc:][:nc]
+		full := kc / 2
+		set.packPairs(dst, bs, b[pc*ldb+jc:], ldb, full, nc)
+		if kc%2 == 1 {
+			packPairRow(dst[full*bs:][:nc], b[(pc+kc-1)*ldb+jc:][:nc], nil)
+		}
+		if nc < bs {
+			for q := range kp {
+				clear(dst[q*bs+nc : (q+1)*bs])
 			}
-			d := dst[q*bs : (q+1)*bs]
-			set.packPairs(d[:nc], b[p*ldb+jc:][:nc], r1)
-			clear(d[nc:])
 		}
 		return
 	}
@@ -393,9 +398,7 @@ func (job *bf16Job) packB(set bf16Set, dst, tmpBuf []uint32, bs, pc, kc, jc, nc 
 	tmp := tmpBuf[:16*kp]
 	for j0 := 0; j0 < nc; j0 += 16 {
 		cols := min(16, nc-j0)
-		for jj := range cols {
-			set.packRows(tmp[jj*kp:(jj+1)*kp], b[(jc+j0+jj)*ldb+pc:][:kc])
-		}
+		set.packRows(tmp, kp, b[(jc+j0)*ldb+pc:], ldb, cols, kc)
 		if cols == 16 {
 			for q := range kp {
 				d := dst[q*bs+j0:][:16:16]
@@ -431,8 +434,8 @@ func bf16Bits(x float32) uint32 {
 // bf16Pair is the pair of lo and hi rounded to bf16, lo in the low half.
 func bf16Pair(lo, hi float32) uint32 { return bf16Bits(lo) | bf16Bits(hi)<<16 }
 
-// packRowsGo is the portable packRows.
-func packRowsGo(dst []uint32, src []float32) {
+// packRow packs one row: dst[i] = pair(src[2i], src[2i+1]).
+func packRow(dst []uint32, src []float32) {
 	n := len(src) / 2
 	dst = dst[:(len(src)+1)/2]
 	for i := range n {
@@ -443,8 +446,8 @@ func packRowsGo(dst []uint32, src []float32) {
 	}
 }
 
-// packPairsGo is the portable packPairs.
-func packPairsGo(dst []uint32, r0, r1 []float32) {
+// packPairRow packs two rows: dst[i] = pair(r0[i], r1[i]), r1 nil: zero.
+func packPairRow(dst []uint32, r0, r1 []float32) {
 	dst = dst[:len(r0)]
 	if r1 == nil {
 		for i, x := range r0 {
@@ -455,6 +458,20 @@ func packPairsGo(dst []uint32, r0, r1 []float32) {
 	r1 = r1[:len(r0)]
 	for i, x := range r0 {
 		dst[i] = bf16Pair(x, r1[i])
+	}
+}
+
+// packRowsGo is the portable packRows.
+func packRowsGo(dst []uint32, ldd int, src []float32, lds, rows, n int) {
+	for r := range rows {
+		packRow(dst[r*ldd:], src[r*lds:][:n])
+	}
+}
+
+// packPairsGo is the portable packPairs.
+func packPairsGo(dst []uint32, ldd int, src []float32, lds, rows, n int) {
+	for q := range rows {
+		packPairRow(dst[q*ldd:][:n], src[2*q*lds:][:n], src[(2*q+1)*lds:][:n])
 	}
 }
 

@@ -66,24 +66,35 @@ func bf16Kernels(n int) bf16Set {
 }
 
 // packRowsAVX512 is packRows with the AVX-512 loop on whole blocks of 8
-// pairs.
-func packRowsAVX512(dst []uint32, src []float32) {
-	n := len(src) / 2 &^ 7
-	if n > 0 {
-		bf16PackRowsAVX512(n, src[:2*n], dst[:n])
+// pairs of every row, the rest in Go.
+func packRowsAVX512(dst []uint32, ldd int, src []float32, lds, rows, n int) {
+	if rows == 0 {
+		return
 	}
-	packRowsGo(dst[n:], src[2*n:])
+	v := n / 2 &^ 7
+	if v > 0 {
+		bf16PackRowsAVX512(rows, v, src[:(rows-1)*lds+2*v], lds, dst[:(rows-1)*ldd+v], ldd)
+	}
+	if 2*v < n {
+		for r := range rows {
+			packRow(dst[r*ldd+v:], src[r*lds+2*v:r*lds+n])
+		}
+	}
 }
 
-// packPairsAVX512 is packPairs with the AVX-512 loop on whole blocks of 16.
-func packPairsAVX512(dst []uint32, r0, r1 []float32) {
-	n := 0
-	if r1 != nil {
-		n = len(r0) &^ 15
-		if n > 0 {
-			bf16PackPairsAVX512(n, r0[:n], r1[:n], dst[:n])
-		}
-		r1 = r1[n:]
+// packPairsAVX512 is packPairs with the AVX-512 loop on whole blocks of 16
+// of every row pair, the rest in Go.
+func packPairsAVX512(dst []uint32, ldd int, src []float32, lds, rows, n int) {
+	if rows == 0 {
+		return
 	}
-	packPairsGo(dst[n:], r0[n:], r1)
+	v := n &^ 15
+	if v > 0 {
+		bf16PackPairsAVX512(rows, v, src[:(2*rows-1)*lds+v], lds, dst[:(rows-1)*ldd+v], ldd)
+	}
+	if v < n {
+		for q := range rows {
+			packPairRow(dst[q*ldd+v:][:n-v], src[2*q*lds+v:][:n-v], src[(2*q+1)*lds+v:][:n-v])
+		}
+	}
 }

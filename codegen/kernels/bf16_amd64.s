@@ -465,11 +465,17 @@ bf16Tile4x16AVX2_st3_1:
 	VZEROUPPER
 	RET
 
-// func bf16PackRowsAVX512(n int, src []float32, dst []uint32)
-TEXT ·bf16PackRowsAVX512(SB), NOSPLIT, $0-56
-	MOVQ n+0(FP), CX
-	MOVQ src_base+8(FP), SI
-	MOVQ dst_base+32(FP), DI
+// func bf16PackRowsAVX512(rows, n int, src []float32, lds int, dst []uint32, ldd int)
+TEXT ·bf16PackRowsAVX512(SB), NOSPLIT, $0-80
+	MOVQ rows+0(FP), R11
+	MOVQ n+8(FP), R12
+	SHRQ $3, R12
+	MOVQ src_base+16(FP), SI
+	MOVQ lds+40(FP), R8
+	SHLQ $2, R8
+	MOVQ dst_base+48(FP), DI
+	MOVQ ldd+72(FP), R9
+	SHLQ $2, R9
 	MOVL $0x1, DX
 	VPBROADCASTD DX, Z28
 	MOVL $0x7fff, DX
@@ -480,10 +486,16 @@ TEXT ·bf16PackRowsAVX512(SB), NOSPLIT, $0-56
 	VPBROADCASTD DX, Z31
 	MOVL $0x400000, DX
 	VPBROADCASTD DX, Z27
-	SHRQ $3, CX
+	TESTQ R12, R12
 	JZ bf16PackRowsAVX512_done
+bf16PackRowsAVX512_row:
+	TESTQ R11, R11
+	JZ bf16PackRowsAVX512_done
+	MOVQ SI, R13
+	MOVQ DI, R14
+	MOVQ R12, CX
 bf16PackRowsAVX512_loop:
-	VMOVDQU32 (SI), Z0
+	VMOVDQU32 (R13), Z0
 	VPSRLD $16, Z0, Z1
 	VPANDD Z28, Z1, Z1
 	VPADDD Z29, Z1, Z1
@@ -492,22 +504,30 @@ bf16PackRowsAVX512_loop:
 	VPCMPUD $6, Z31, Z2, K1
 	VPORD Z27, Z0, K1, Z1
 	VPSRLD $16, Z1, Z1
-	VPMOVDW Z1, (DI)
-	ADDQ $64, SI
-	ADDQ $32, DI
+	VPMOVDW Z1, (R14)
+	ADDQ $64, R13
+	ADDQ $32, R14
 	DECQ CX
 	JNZ bf16PackRowsAVX512_loop
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ R11
+	JMP bf16PackRowsAVX512_row
 bf16PackRowsAVX512_done:
 	VZEROUPPER
 	RET
 
-// func bf16PackPairsAVX512(n int, r0, r1 []float32, dst []uint32)
+// func bf16PackPairsAVX512(rows, n int, src []float32, lds int, dst []uint32, ldd int)
 TEXT ·bf16PackPairsAVX512(SB), NOSPLIT, $0-80
-	MOVQ n+0(FP), CX
-	MOVQ r0_base+8(FP), SI
-	MOVQ r1_base+32(FP), DX
-	MOVQ dst_base+56(FP), DI
-	MOVQ DX, R8
+	MOVQ rows+0(FP), R11
+	MOVQ n+8(FP), R12
+	SHRQ $4, R12
+	MOVQ src_base+16(FP), SI
+	MOVQ lds+40(FP), R8
+	SHLQ $2, R8
+	MOVQ dst_base+48(FP), DI
+	MOVQ ldd+72(FP), R9
+	SHLQ $2, R9
 	MOVL $0x1, DX
 	VPBROADCASTD DX, Z28
 	MOVL $0x7fff, DX
@@ -518,13 +538,19 @@ TEXT ·bf16PackPairsAVX512(SB), NOSPLIT, $0-80
 	VPBROADCASTD DX, Z31
 	MOVL $0x400000, DX
 	VPBROADCASTD DX, Z27
-	MOVQ R8, DX
-	MOVL $0xffff0000, R9
-	VPBROADCASTD R9, Z26
-	SHRQ $4, CX
+	MOVL $0xffff0000, R10
+	VPBROADCASTD R10, Z26
+	TESTQ R12, R12
 	JZ bf16PackPairsAVX512_done
+bf16PackPairsAVX512_row:
+	TESTQ R11, R11
+	JZ bf16PackPairsAVX512_done
+	MOVQ SI, R13
+	LEAQ (SI)(R8*1), DX
+	MOVQ DI, R14
+	MOVQ R12, CX
 bf16PackPairsAVX512_loop:
-	VMOVDQU32 (SI), Z0
+	VMOVDQU32 (R13), Z0
 	VMOVDQU32 (DX), Z2
 	VPSRLD $16, Z0, Z1
 	VPANDD Z28, Z1, Z1
@@ -543,12 +569,16 @@ bf16PackPairsAVX512_loop:
 	VPSRLD $16, Z1, Z1
 	VPANDD Z26, Z3, Z3
 	VPORD Z3, Z1, Z1
-	VMOVDQU32 Z1, (DI)
-	ADDQ $64, SI
+	VMOVDQU32 Z1, (R14)
+	ADDQ $64, R13
 	ADDQ $64, DX
-	ADDQ $64, DI
+	ADDQ $64, R14
 	DECQ CX
 	JNZ bf16PackPairsAVX512_loop
+	LEAQ (SI)(R8*2), SI
+	ADDQ R9, DI
+	DECQ R11
+	JMP bf16PackPairsAVX512_row
 bf16PackPairsAVX512_done:
 	VZEROUPPER
 	RET

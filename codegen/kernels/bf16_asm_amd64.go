@@ -18,7 +18,7 @@ func bf16Tile4x16AVX2(kp int, a []uint32, rs, qs int, b []uint32, bs int, c []fl
 // Packing: round float32 to bf16 pairs.
 
 //go:noescape
-func bf16PackRowsAVX512(n int, src []float32, dst []uint32)
+func bf16PackRowsAVX512(rows, n int, src []float32, lds int, dst []uint32, ldd int)
 
 //go:noescape
-func bf16PackPairsAVX512(n int, r0, r1 []float32, dst []uint32)
+func bf16PackPairsAVX512(rows, n int, src []float32, lds int, dst []uint32, ldd int)

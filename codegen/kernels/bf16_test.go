@@ -161,22 +161,38 @@ func TestBF16PackBits(t *testing.T) {
 		withBF16Path(path, func() {
 			set := bf16Kernels(64)
 			for _, n := range []int{len(src), 64, 33, 1} {
-				dst := make([]uint32, (n+1)/2)
-				set.packRows(dst, src[:n])
-				for i := range n {
-					if got := dst[i/2] >> (16 * (i % 2)) & 0xffff; got != want(src[i]) {
-						t.Errorf("%s: packRows of %#08x (n=%d) = %#04x, want %#04x", path, math.Float32bits(src[i]), n, got, want(src[i]))
+				// Two rows of n, lds = n+1 apart, into rows ldd apart.
+				lds, ldd := n+1, (n+1)/2+3
+				in := make([]float32, lds+n)
+				copy(in, src[:n])
+				copy(in[lds:], src[len(src)-n:])
+				dst := make([]uint32, ldd+(n+1)/2)
+				set.packRows(dst, ldd, in, lds, 2, n)
+				for r := range 2 {
+					for i := range n {
+						x := in[r*lds+i]
+						if got := dst[r*ldd+i/2] >> (16 * (i % 2)) & 0xffff; got != want(x) {
+							t.Errorf("%s: packRows of %#08x (n=%d, row %d) = %#04x, want %#04x", path, math.Float32bits(x), n, r, got, want(x))
+						}
+					}
+					if n%2 == 1 && dst[r*ldd+n/2]>>16 != 0 {
+						t.Errorf("%s: packRows (n=%d) left the last pair's high half %#04x", path, n, dst[r*ldd+n/2]>>16)
 					}
 				}
-				if n%2 == 1 && dst[n/2]>>16 != 0 {
-					t.Errorf("%s: packRows (n=%d) left the last pair's high half %#04x", path, n, dst[n/2]>>16)
+				// Four rows (two pairs) of n, lds apart.
+				in = make([]float32, 3*lds+n)
+				for r := range 4 {
+					copy(in[r*lds:], src[r*(len(src)-n)/3:][:n])
 				}
-				r1 := src[len(src)-n:]
-				dst = make([]uint32, n)
-				set.packPairs(dst, src[:n], r1)
-				for i := range n {
-					if got := dst[i]; got != want(src[i])|want(r1[i])<<16 {
-						t.Errorf("%s: packPairs %d (n=%d) = %#08x, want %#08x", path, i, n, got, want(src[i])|want(r1[i])<<16)
+				ldd = n + 5
+				dst = make([]uint32, ldd+n)
+				set.packPairs(dst, ldd, in, lds, 2, n)
+				for q := range 2 {
+					for i := range n {
+						x, y := in[2*q*lds+i], in[(2*q+1)*lds+i]
+						if got := dst[q*ldd+i]; got != want(x)|want(y)<<16 {
+							t.Errorf("%s: packPairs %d,%d (n=%d) = %#08x, want %#08x", path, q, i, n, got, want(x)|want(y)<<16)
+						}
 					}
 				}
 			}

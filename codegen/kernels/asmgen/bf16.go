@@ -29,10 +29,12 @@ package main
 // Packing, AVX-512F/BW only (integer arithmetic, so the rounding is
 // runtime/lowp's bit for bit, NaN quieted, subnormals kept):
 //
-//   - bf16PackRowsAVX512(n int, src []float32, dst []uint32): dst[i] is the
-//     pair (src[2i], src[2i+1]) for i < n, n a multiple of 8.
-//   - bf16PackPairsAVX512(n int, r0, r1 []float32, dst []uint32): dst[i] is
-//     the pair (r0[i], r1[i]) for i < n, n a multiple of 16.
+//   - bf16PackRowsAVX512(rows, n int, src []float32, lds int, dst []uint32,
+//     ldd int): dst[r·ldd + i] is the pair (src[r·lds + 2i], src[r·lds +
+//     2i+1]) for r < rows, i < n, n a multiple of 8.
+//   - bf16PackPairsAVX512(rows, n, src, lds, dst, ldd): dst[q·ldd + i] is
+//     the pair (src[2q·lds + i], src[(2q+1)·lds + i]) for q < rows, i < n,
+//     n a multiple of 16.
 
 import "fmt"
 
@@ -195,23 +197,39 @@ func (g *gen) bf16Round(zx, zt, za string) {
 
 func (g *gen) bf16PackRows() {
 	const name = "bf16PackRowsAVX512"
-	g.p("// func %s(n int, src []float32, dst []uint32)", name)
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
-	g.i("MOVQ n+0(FP), CX")
-	g.i("MOVQ src_base+8(FP), SI")
-	g.i("MOVQ dst_base+32(FP), DI")
+	g.p("// func %s(rows, n int, src []float32, lds int, dst []uint32, ldd int)", name)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	g.i("MOVQ rows+0(FP), R11")
+	g.i("MOVQ n+8(FP), R12")
+	g.i("SHRQ $3, R12")
+	g.i("MOVQ src_base+16(FP), SI")
+	g.i("MOVQ lds+40(FP), R8")
+	g.i("SHLQ $2, R8")
+	g.i("MOVQ dst_base+48(FP), DI")
+	g.i("MOVQ ldd+72(FP), R9")
+	g.i("SHLQ $2, R9")
 	g.bf16Consts()
-	g.i("SHRQ $3, CX")
+	g.i("TESTQ R12, R12")
 	g.i("JZ %s_done", name)
+	g.p("%s_row:", name)
+	g.i("TESTQ R11, R11")
+	g.i("JZ %s_done", name)
+	g.i("MOVQ SI, R13")
+	g.i("MOVQ DI, R14")
+	g.i("MOVQ R12, CX")
 	g.p("%s_loop:", name)
-	g.i("VMOVDQU32 (SI), Z0")
+	g.i("VMOVDQU32 (R13), Z0")
 	g.bf16Round("Z0", "Z1", "Z2")
 	g.i("VPSRLD $16, Z1, Z1")
-	g.i("VPMOVDW Z1, (DI)")
-	g.i("ADDQ $64, SI")
-	g.i("ADDQ $32, DI")
+	g.i("VPMOVDW Z1, (R14)")
+	g.i("ADDQ $64, R13")
+	g.i("ADDQ $32, R14")
 	g.i("DECQ CX")
 	g.i("JNZ %s_loop", name)
+	g.i("ADDQ R8, SI")
+	g.i("ADDQ R9, DI")
+	g.i("DECQ R11")
+	g.i("JMP %s_row", name)
 	g.p("%s_done:", name)
 	g.i("VZEROUPPER")
 	g.i("RET")
@@ -220,33 +238,47 @@ func (g *gen) bf16PackRows() {
 
 func (g *gen) bf16PackPairs() {
 	const name = "bf16PackPairsAVX512"
-	g.p("// func %s(n int, r0, r1 []float32, dst []uint32)", name)
+	g.p("// func %s(rows, n int, src []float32, lds int, dst []uint32, ldd int)", name)
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
-	g.i("MOVQ n+0(FP), CX")
-	g.i("MOVQ r0_base+8(FP), SI")
-	g.i("MOVQ r1_base+32(FP), DX")
-	g.i("MOVQ dst_base+56(FP), DI")
-	g.i("MOVQ DX, R8")
+	g.i("MOVQ rows+0(FP), R11")
+	g.i("MOVQ n+8(FP), R12")
+	g.i("SHRQ $4, R12")
+	g.i("MOVQ src_base+16(FP), SI")
+	g.i("MOVQ lds+40(FP), R8")
+	g.i("SHLQ $2, R8")
+	g.i("MOVQ dst_base+48(FP), DI")
+	g.i("MOVQ ldd+72(FP), R9")
+	g.i("SHLQ $2, R9")
 	g.bf16Consts()
-	g.i("MOVQ R8, DX")
-	g.i("MOVL $0xffff0000, R9")
-	g.i("VPBROADCASTD R9, Z26")
-	g.i("SHRQ $4, CX")
+	g.i("MOVL $0xffff0000, R10")
+	g.i("VPBROADCASTD R10, Z26")
+	g.i("TESTQ R12, R12")
 	g.i("JZ %s_done", name)
+	g.p("%s_row:", name)
+	g.i("TESTQ R11, R11")
+	g.i("JZ %s_done", name)
+	g.i("MOVQ SI, R13")
+	g.i("LEAQ (SI)(R8*1), DX")
+	g.i("MOVQ DI, R14")
+	g.i("MOVQ R12, CX")
 	g.p("%s_loop:", name)
-	g.i("VMOVDQU32 (SI), Z0")
+	g.i("VMOVDQU32 (R13), Z0")
 	g.i("VMOVDQU32 (DX), Z2")
 	g.bf16Round("Z0", "Z1", "Z4")
 	g.bf16Round("Z2", "Z3", "Z4")
 	g.i("VPSRLD $16, Z1, Z1")
 	g.i("VPANDD Z26, Z3, Z3")
 	g.i("VPORD Z3, Z1, Z1")
-	g.i("VMOVDQU32 Z1, (DI)")
-	g.i("ADDQ $64, SI")
+	g.i("VMOVDQU32 Z1, (R14)")
+	g.i("ADDQ $64, R13")
 	g.i("ADDQ $64, DX")
-	g.i("ADDQ $64, DI")
+	g.i("ADDQ $64, R14")
 	g.i("DECQ CX")
 	g.i("JNZ %s_loop", name)
+	g.i("LEAQ (SI)(R8*2), SI")
+	g.i("ADDQ R9, DI")
+	g.i("DECQ R11")
+	g.i("JMP %s_row", name)
 	g.p("%s_done:", name)
 	g.i("VZEROUPPER")
 	g.i("RET")
@@ -269,6 +301,6 @@ func genBF16(s, d *gen) {
 	d.p("//go:noescape\nfunc bf16Tile6x32(%s)\n", bf16TileParams)
 	d.p("//go:noescape\nfunc bf16Tile4x16AVX2(%s)\n", bf16TileParams)
 	d.p("// Packing: round float32 to bf16 pairs.\n")
-	d.p("//go:noescape\nfunc bf16PackRowsAVX512(n int, src []float32, dst []uint32)\n")
-	d.p("//go:noescape\nfunc bf16PackPairsAVX512(n int, r0, r1 []float32, dst []uint32)\n")
+	d.p("//go:noescape\nfunc bf16PackRowsAVX512(rows, n int, src []float32, lds int, dst []uint32, ldd int)\n")
+	d.p("//go:noescape\nfunc bf16PackPairsAVX512(rows, n int, src []float32, lds int, dst []uint32, ldd int)\n")
 }
