@@ -50,7 +50,9 @@ func GemmBF16(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b
 	}
 	job.set, job.ws, job.unit, job.extent = set, bp.ws, unit, extent
 	job.tiles = (extent + unit - 1) / unit
-	job.chunks = min(job.tiles, chunksPerThread*threads)
+	// Bands of at least minChunk rows or columns (as Gemm's packed path):
+	// a narrow band packs its operand in short, slow rows.
+	job.chunks = min(job.tiles, max(min(chunksPerThread*threads, extent/minChunk), threads))
 	// The operand every band reads whole is packed once, here: B for bands
 	// of rows, A for bands of columns.
 	if size := job.sharedSize(set); size > 0 {
