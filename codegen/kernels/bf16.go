@@ -55,13 +55,19 @@ func GemmBF16(p *Pool, transA, transB bool, m, n, k int, a []float32, lda int, b
 	job.chunks = min(job.tiles, max(min(chunksPerThread*threads, extent/minChunk), threads))
 	// The operand every band reads whole is packed once, here: B for bands
 	// of rows, A for bands of columns.
-	if size := job.sharedSize(set); size > 0 {
-		if len(bp.shared) < size {
-			bp.shared = make([]uint32, size)
-		}
-		job.prepack(set, bp.shared[:size], &bp.ws[0])
+	size := job.sharedSize(set)
+	if len(bp.shared) < size {
+		bp.shared = make([]uint32, size)
+	}
+	if job.byCols {
+		job.sharedA = bp.shared[:size]
+	} else {
+		job.sharedB = bp.shared[:size]
 	}
 	bp.task = job
+	bp.task.prepacking = true // first the threads pack the shared operand
+	p.ParallelFor(job.prepackBlocks(set)*prepackParts, &bp.task)
+	bp.task.prepacking = false
 	p.ParallelFor(job.chunks, &bp.task)
 	bp.task = bf16Job{} // drop the references to the caller's slices
 }
@@ -203,14 +209,22 @@ type bf16Job struct {
 	byCols       bool
 	sharedA      []uint32 // for bands of columns: all of A's blocks, packed (prepack)
 	sharedB      []uint32 // for bands of rows: all of B's blocks
+	prepacking   bool     // Range packs parts of the shared operand's blocks
 	unit, extent int
 	tiles        int // tiles across extent
 	chunks       int // bands: ParallelFor's n
 }
 
 // Range runs the bands [lo, hi) of a split product (out of its
-// ParallelFor's chunks, which cut extent into whole tiles).
+// ParallelFor's chunks, which cut extent into whole tiles), or, while
+// prepacking, the parts [lo, hi) of the shared operand's packing.
 func (job *bf16Job) Range(lo, hi, thread int) {
+	if job.prepacking {
+		for u := lo; u < hi; u++ {
+			job.prepackUnit(job.set, u, &job.ws[thread])
+		}
+		return
+	}
 	from := job.tiles * lo / job.chunks * job.unit
 	to := min(job.extent, job.tiles*hi/job.chunks*job.unit)
 	if from >= to {
@@ -251,12 +265,22 @@ func (job *bf16Job) sharedSize(set bf16Set) int {
 	return size
 }
 
-// prepack packs the shared operand into dst (sharedSize long) in the
-// order region reads it, with ws's scratch.
-func (job *bf16Job) prepack(set bf16Set, dst []uint32, ws *bf16Workspace) {
+// prepackParts is how many parts prepack cuts each block into: enough for
+// the threads to share the packing.
+const prepackParts = 4
+
+// prepackUnit packs part u%prepackParts of block u/prepackParts of the
+// shared operand into job's shared buffer (sharedA or sharedB, sharedSize
+// long), in the order region reads the blocks, with ws's scratch.
+func (job *bf16Job) prepackUnit(set bf16Set, u int, ws *bf16Workspace) {
 	kcMax, mcMax, ncMax := job.blocking(set, job.m, job.n)
 	ws.grow(bf16Sizes(set, job.k, job.m, job.n))
-	off := 0
+	block, part := u/prepackParts, u%prepackParts
+	span := func(extent, unit int) (lo, hi int) {
+		units := extent / unit
+		return unit * (units * part / prepackParts), unit * (units * (part + 1) / prepackParts)
+	}
+	off, i := 0, 0
 	if job.byCols {
 		for pc := 0; pc < job.k; pc += kcMax {
 			kc := min(kcMax, job.k-pc)
@@ -264,11 +288,19 @@ func (job *bf16Job) prepack(set bf16Set, dst []uint32, ws *bf16Workspace) {
 			for ic := 0; ic < job.m; ic += mcMax {
 				mc := min(mcMax, job.m-ic)
 				mp := roundUp(mc, set.mr)
-				job.packA(set, dst[off:off+mp*kp], mp, ic, mc, pc, kc)
+				if i == block {
+					extent := mp
+					if job.transA {
+						extent = kp
+					}
+					lo, hi := span(extent, 1)
+					job.packAPart(set, job.sharedA[off:off+mp*kp], mp, ic, mc, pc, kc, lo, hi)
+					return
+				}
 				off += mp * kp
+				i++
 			}
 		}
-		job.sharedA = dst
 		return
 	}
 	for jc := 0; jc < job.n; jc += ncMax {
@@ -277,11 +309,28 @@ func (job *bf16Job) prepack(set bf16Set, dst []uint32, ws *bf16Workspace) {
 		for pc := 0; pc < job.k; pc += kcMax {
 			kc := min(kcMax, job.k-pc)
 			kp := (kc + 1) / 2
-			job.packB(set, dst[off:off+kp*bs], ws.b, bs, pc, kc, jc, nc)
+			if i == block {
+				lo, hi := span(kp, 1)
+				if job.transB {
+					lo, hi = span(bs, 16)
+				}
+				job.packBPart(set, job.sharedB[off:off+kp*bs], ws.b, bs, pc, kc, jc, nc, lo, hi)
+				return
+			}
 			off += kp * bs
+			i++
 		}
 	}
-	job.sharedB = dst
+}
+
+// prepackBlocks is the number of blocks of the shared operand.
+func (job *bf16Job) prepackBlocks(set bf16Set) int {
+	kcMax, mcMax, ncMax := job.blocking(set, job.m, job.n)
+	kcb := (job.k + kcMax - 1) / kcMax
+	if job.byCols {
+		return kcb * ((job.m + mcMax - 1) / mcMax)
+	}
+	return kcb * ((job.n + ncMax - 1) / ncMax)
 }
 
 // region computes rows [i0,i1) and columns [j0,j1) of C: the whole of
@@ -357,49 +406,76 @@ func (job *bf16Job) region(set bf16Set, ws *bf16Workspace, i0, i1, j0, j1 int) {
 // pairs two rows of storage (rs = 1, qs = mp).
 func (job *bf16Job) packA(set bf16Set, dst []uint32, mp, ic, mc, pc, kc int) (rs, qs int) {
 	kp := (kc + 1) / 2
-	a, lda := job.a, job.lda
 	if !job.transA {
-		set.packRows(dst, kp, a[ic*lda+pc:], lda, mc, kc)
-		clear(dst[mc*kp : mp*kp])
+		job.packAPart(set, dst, mp, ic, mc, pc, kc, 0, mp)
 		return kp, 1
 	}
-	full := kc / 2
-	set.packPairs(dst, mp, a[pc*lda+ic:], lda, full, mc)
-	if kc%2 == 1 {
-		packPairRow(dst[full*mp:][:mc], a[(pc+kc-1)*lda+ic:][:mc], nil)
+	job.packAPart(set, dst, mp, ic, mc, pc, kc, 0, kp)
+	return 1, mp
+}
+
+// packAPart is the part [lo, hi) of packA's work: rows of the packed block
+// (of mp) for A stored [m,k], pairs of k (of kp) for A stored [k,m].
+func (job *bf16Job) packAPart(set bf16Set, dst []uint32, mp, ic, mc, pc, kc, lo, hi int) {
+	kp := (kc + 1) / 2
+	a, lda := job.a, job.lda
+	if !job.transA {
+		if r1 := min(hi, mc); r1 > lo {
+			set.packRows(dst[lo*kp:], kp, a[(ic+lo)*lda+pc:], lda, r1-lo, kc)
+		}
+		if r0 := max(lo, mc); r0 < hi {
+			clear(dst[r0*kp : hi*kp])
+		}
+		return
 	}
-	if mc < mp {
-		for q := range kp {
-			clear(dst[q*mp+mc : (q+1)*mp])
+	packPairsPart(set, dst, mp, a[pc*lda+ic:], lda, kc, mc, lo, hi)
+}
+
+// packPairsPart packs pairs of rows q ∈ [lo, hi) (of (kc+1)/2) of the kc
+// rows of n elements at src, lds apart, into rows of dst, ldd apart: the
+// last, odd row with a zero partner, and each row's elements n … ldd-1
+// zero.
+func packPairsPart(set bf16Set, dst []uint32, ldd int, src []float32, lds, kc, n, lo, hi int) {
+	full := kc / 2
+	if q1 := min(hi, full); q1 > lo {
+		set.packPairs(dst[lo*ldd:], ldd, src[2*lo*lds:], lds, q1-lo, n)
+	}
+	if kc%2 == 1 && full >= lo && full < hi {
+		packPairRow(dst[full*ldd:][:n], src[(kc-1)*lds:][:n], nil)
+	}
+	if n < ldd {
+		for q := lo; q < hi; q++ {
+			clear(dst[q*ldd+n : (q+1)*ldd])
 		}
 	}
-	return 1, mp
 }
 
 // packB packs k [pc, pc+kc) and columns [jc, jc+nc) of op(B) into dst,
 // pair q of column j at dst[q·bs + j] (columns nc … bs-1 zero); a
 // transposed B uses tmpBuf (16·kp) as scratch.
 func (job *bf16Job) packB(set bf16Set, dst, tmpBuf []uint32, bs, pc, kc, jc, nc int) {
+	if !job.transB {
+		job.packBPart(set, dst, tmpBuf, bs, pc, kc, jc, nc, 0, (kc+1)/2)
+		return
+	}
+	job.packBPart(set, dst, tmpBuf, bs, pc, kc, jc, nc, 0, bs)
+}
+
+// packBPart is the part [lo, hi) of packB's work: pairs of k (of kp) for B
+// stored [k,n], columns of the packed block (of bs; lo a multiple of 16)
+// for B stored [n,k].
+func (job *bf16Job) packBPart(set bf16Set, dst, tmpBuf []uint32, bs, pc, kc, jc, nc, lo, hi int) {
 	kp := (kc + 1) / 2
 	b, ldb := job.b, job.ldb
 	if !job.transB {
-		full := kc / 2
-		set.packPairs(dst, bs, b[pc*ldb+jc:], ldb, full, nc)
-		if kc%2 == 1 {
-			packPairRow(dst[full*bs:][:nc], b[(pc+kc-1)*ldb+jc:][:nc], nil)
-		}
-		if nc < bs {
-			for q := range kp {
-				clear(dst[q*bs+nc : (q+1)*bs])
-			}
-		}
+		packPairsPart(set, dst, bs, b[pc*ldb+jc:], ldb, kc, nc, lo, hi)
 		return
 	}
 	// B stored [n,k]: a row of storage is a column of pairs. Rows are
 	// packed 16 at a time into tmp, then transposed into place.
 	tmp := tmpBuf[:16*kp]
-	for j0 := 0; j0 < nc; j0 += 16 {
-		cols := min(16, nc-j0)
+	for j0 := lo; j0 < min(hi, nc); j0 += 16 {
+		cols := min(16, nc-j0, hi-j0)
 		set.packRows(tmp, kp, b[(jc+j0)*ldb+pc:], ldb, cols, kc)
 		if cols == 16 {
 			for q := range kp {
@@ -417,9 +493,9 @@ func (job *bf16Job) packB(set bf16Set, dst, tmpBuf []uint32, bs, pc, kc, jc, nc 
 			}
 		}
 	}
-	if nc < bs {
+	if c0 := max(lo, nc); c0 < hi {
 		for q := range kp {
-			clear(dst[q*bs+nc : (q+1)*bs])
+			clear(dst[q*bs+c0 : q*bs+hi])
 		}
 	}
 }
