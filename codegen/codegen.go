@@ -73,9 +73,13 @@ type gen struct {
 	productThen bool
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
-	// lowp is set when the program has low-precision weights: the kernels'
-	// lowp* files are copied only then.
+	// lowp is set when the program has low-precision weights or bf16
+	// rounding: the kernels' lowp* and bf16* files are copied only then.
 	lowp bool
+	// bf16Reserves are the shapes of the bf16 products (bf16.go), and
+	// bf16Elided the RoundBF16 nodes they make unnecessary.
+	bf16Reserves [][5]int
+	bf16Elided   map[*graph.Node]bool
 	// loadI8 and loadBF16 are set when the weight file holds low-precision
 	// weights, whose decoders are then emitted.
 	loadI8, loadBF16 bool
@@ -130,7 +134,11 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 				g.scratch = max(g.scratch, attentionTile*a.s)
 				g.usesPool = true
 				for _, r := range [][5]int{{0, 1, attentionTile, a.s, a.dk}, {0, 0, attentionTile, a.dv, a.s}} {
-					if !slices.Contains(g.reserves, r) {
+					if g.bf16Product(a.scores) && g.bf16Product(a.out) {
+						if !slices.Contains(g.bf16Reserves, r) {
+							g.bf16Reserves = append(g.bf16Reserves, r)
+						}
+					} else if !slices.Contains(g.reserves, r) {
 						g.reserves = append(g.reserves, r)
 					}
 				}
@@ -158,7 +166,13 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 				g.scratch = max(g.scratch, s)
 				g.attendCache = true
 			}
-			if n.Op == graph.OpMatMul && !g.smallGemm(matmulDims(n)) {
+			if g.bf16Product(n) {
+				g.usesPool = true
+				ta, tb, m, nn, k := matmulDims(n)
+				if r := [5]int{b2i(ta), b2i(tb), m, nn, k}; !slices.Contains(g.bf16Reserves, r) {
+					g.bf16Reserves = append(g.bf16Reserves, r)
+				}
+			} else if n.Op == graph.OpMatMul && !g.smallGemm(matmulDims(n)) {
 				g.usesPool = true
 				ta, tb, m, nn, k := matmulDims(n)
 				r := [5]int{b2i(ta), b2i(tb), m, nn, k}
@@ -244,7 +258,7 @@ func (g *gen) kernelFiles() ([]File, error) {
 		if strings.HasSuffix(name, "_test.go") || name == "generate.go" || name == "doc.go" {
 			continue
 		}
-		if strings.HasPrefix(name, "lowp") && !g.lowp {
+		if (strings.HasPrefix(name, "lowp") || strings.HasPrefix(name, "bf16")) && !g.lowp {
 			continue // the low-precision kernels, only in packages that use them
 		}
 		if strings.HasPrefix(name, "attend") && !g.attendCache {
@@ -317,7 +331,9 @@ type entry struct {
 }
 
 func (g *gen) newEntry(gr *graph.Graph) *entry {
-	return &entry{gr: gr, plan: g.lay.planGraph(gr), nm: newNamer()}
+	e := &entry{gr: gr, plan: g.lay.planGraph(gr), nm: newNamer()}
+	g.elideBF16(gr, e.plan)
+	return e
 }
 
 // method emits func (m *Model) name() error over the nodes keep selects.
@@ -327,7 +343,7 @@ func (g *gen) method(f *jen.File, e *entry, name, doc string, keep func(*graph.N
 	var lastOf *graph.Node
 	groups := groupIndex(e.gr)
 	for _, n := range e.gr.Nodes {
-		if !keep(n) {
+		if !keep(n) || g.bf16Elided[n] {
 			continue
 		}
 		if n.Op.Info().Has(graph.Leaf) {

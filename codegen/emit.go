@@ -205,16 +205,25 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 	lda, ldb := as[len(as)-1], bs[len(bs)-1]
 	aSize, bSize := as[len(as)-2]*as[len(as)-1], bs[len(bs)-2]*bs[len(bs)-1]
 	small := f.g.smallGemm(ta, tb, m, nn, k)
+	bf16 := f.g.bf16Product(n) // operands rounded while packing (bf16.go)
+	onThread := "GemmOnThread"
+	if bf16 {
+		A, B = f.g.bf16Operand(A), f.g.bf16Operand(B)
+		onThread = "GemmBF16OnThread"
+	}
 	call := func(c, a, b jen.Code) jen.Code {
 		args := []jen.Code{jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k), a, jen.Lit(lda), b, jen.Lit(ldb), c, jen.Lit(nn), jen.False()}
-		if small {
+		switch {
+		case bf16:
+			return jen.Id(internal("GemmBF16")).Call(append([]jen.Code{jen.Id("m").Dot("pool")}, args...)...)
+		case small:
 			return jen.Id(internal("GemmSmall")).Call(args...)
 		}
 		return jen.Id(internal("Gemm")).Call(append([]jen.Code{jen.Id("m").Dot("pool")}, args...)...)
 	}
 	batch := os[:len(os)-2]
 	if batch.Size() == 1 || flatBatch(n) {
-		if m*nn*k <= inlineMaxWork {
+		if m*nn*k <= inlineMaxWork && !bf16 {
 			return inlineProduct(f, n, ta, tb, m, nn, k, lda, ldb)
 		}
 		return []jen.Code{call(f.ref(n), f.ref(A), f.ref(B))}
@@ -230,7 +239,7 @@ func emitMatMul(f *fnGen, n *graph.Node) []jen.Code {
 		slice := batchSlice(lf)
 		args := []jen.Code{jen.Id("m").Dot("pool"), jen.Id("thread"), jen.Lit(ta), jen.Lit(tb), jen.Lit(m), jen.Lit(nn), jen.Lit(k),
 			slice(A, aIdx, aSize), jen.Lit(lda), slice(B, bIdx, bSize), jen.Lit(ldb), lf.ref(n).Index(jen.Id("b*" + strconv.Itoa(m*nn)).Op(":")), jen.Lit(nn), jen.False()}
-		body := []jen.Code{jen.For(jen.Id("b").Op(":=").Id("lo"), jen.Id("b").Op("<").Id("hi"), jen.Id("b").Op("++")).Block(jen.Id(internal("GemmOnThread")).Call(args...))}
+		body := []jen.Code{jen.For(jen.Id("b").Op(":=").Id("lo"), jen.Id("b").Op("<").Id("hi"), jen.Id("b").Op("++")).Block(jen.Id(internal(onThread)).Call(args...))}
 		name := f.g.kernelNames.take("batched" + exported(f.nm.name(n)))
 		doc := fmt.Sprintf("%s is the batched product %s = %s over %d matrices of %s; the pool's threads\nrun it over ranges [lo, hi) of the matrices.", name, f.nm.name(n), f.math(n, 0), batch.Size(), n.Type)
 		if call, ok := f.addParallel(lf, name, batch.Size(), body, doc); ok {

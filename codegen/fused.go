@@ -362,6 +362,7 @@ type attentionParts struct {
 	scores, where, weights, out *graph.Node
 	scale                       float64
 	q, k, v                     *graph.Node
+	round                       *graph.Node // the weights rounded to bf16 (mixed precision), or nil
 	bh, t, s, dk, dv            int
 	group                       int // query matrices per k and v matrix (grouped-query attention)
 }
@@ -382,6 +383,8 @@ func attentionOf(grp *graph.FusionGroup) attentionParts {
 			a.where = n
 		case graph.OpSoftmax:
 			a.weights = n
+		case graph.OpRoundBF16:
+			a.round = n
 		}
 	}
 	a.q, a.k, a.v = a.scores.Inputs[0], a.scores.Inputs[1], a.out.Inputs[1]
@@ -405,15 +408,31 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	a := attentionOf(grp)
 	kf := f.kernelGen()
 	storeW := slices.Contains(grp.Results, a.weights)
+	// Under bf16 mixed precision both products round their operands while
+	// packing (bf16.go); the rounded weights are stored only when read
+	// later and not elided.
+	bf16 := f.g.bf16Product(a.scores) && f.g.bf16Product(a.out)
+	storeR := a.round != nil && slices.Contains(grp.Results, a.round) && !f.g.bf16Elided[a.round]
+	if bf16 {
+		a.q, a.k, a.v = f.g.bf16Operand(a.q), f.g.bf16Operand(a.k), f.g.bf16Operand(a.v)
+	}
 	// Split between the pool's threads, each matrix runs on one thread
 	// with that thread's packing buffers and scratch tile; otherwise the
 	// tile's products may use the whole pool.
 	ranged := f.g.splits(a.bh*a.t*a.s*(a.dk+a.dv), parallelMinWork)
 	gemm := func(tb bool, m, n, k jen.Code, x jen.Code, ldx jen.Code, y jen.Code, ldy int, c jen.Code, ldc jen.Code) jen.Code {
 		if !ranged {
-			return jen.Id(internal("Gemm")).Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+			fn := "Gemm"
+			if bf16 {
+				fn = "GemmBF16"
+			}
+			return jen.Id(internal(fn)).Call(jen.Id("m").Dot("pool"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
 		}
-		return jen.Id(internal("GemmOnThread")).Call(jen.Id("m").Dot("pool"), jen.Id("thread"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
+		fn := "GemmOnThread"
+		if bf16 {
+			fn = "GemmBF16OnThread"
+		}
+		return jen.Id(internal(fn)).Call(jen.Id("m").Dot("pool"), jen.Id("thread"), jen.False(), jen.Lit(tb), m, n, k, x, ldx, y, jen.Lit(ldy), c, ldc, jen.False())
 	}
 	id := jen.Id
 	rowBody := []jen.Code{
@@ -427,6 +446,13 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 			jen.Clear(id("wr").Index(id("n").Op(":"))).Comment("masked: weight 0"),
 		)
 	}
+	if storeR {
+		rowBody = append(rowBody,
+			id("rr").Op(":=").Id("rb").Index(id(fmt.Sprintf("(i0+r)*%d", a.s)).Op(":").Id(fmt.Sprintf("(i0+r+1)*%d", a.s))),
+			jen.For(id("j").Op(",").Id("x").Op(":=").Range().Id("row")).Block(id("rr").Index(id("j")).Op("=").Id("roundBF16").Call(id("x"))),
+			jen.Clear(id("rr").Index(id("n").Op(":"))),
+		)
+	}
 	kvb := id("b") // the k and v matrix of query matrix b
 	if a.group > 1 {
 		kvb = jen.Parens(id("b").Op("/").Lit(a.group))
@@ -438,6 +464,9 @@ func (f *fnGen) emitAttention(grp *graph.FusionGroup) []jen.Code {
 	}
 	if storeW {
 		binds = append(binds, id("wb").Op(":=").Add(kf.ref(a.weights)).Index(id("b").Op("*").Lit(a.t*a.s).Op(":")))
+	}
+	if storeR {
+		binds = append(binds, id("rb").Op(":=").Add(kf.ref(a.round)).Index(id("b").Op("*").Lit(a.t*a.s).Op(":")))
 	}
 	scratch := id("m").Dot("scratch").Index(jen.Op(":").Id("rows").Op("*").Id("n"))
 	if ranged {

@@ -244,6 +244,9 @@ func (g *gen) constructor(f *jen.File) {
 		for _, r := range g.reserves {
 			body = append(body, jen.Id(internal("Reserve")).Types(jen.Id(g.T)).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
 		}
+		for _, r := range g.bf16Reserves {
+			body = append(body, jen.Id(internal("ReserveBF16")).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
+		}
 	}
 	switch {
 	case g.scratch > 0 && g.usesPool:

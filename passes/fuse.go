@@ -28,7 +28,9 @@ import (
 //     query heads or not, computed a tile of query rows at a
 //     time: the scores of a tile, only up to its last visible key, then the
 //     softmax and the weighted sum of v, without storing the score matrices
-//     (the weights are stored only when backward or a tap reads them).
+//     (the weights are stored only when backward or a tap reads them);
+//     under bf16 mixed precision the weights' rounding point (RoundBF16)
+//     before the second product is a member too.
 //
 // Assumes: g is valid and final (no rewrites follow). Guarantees: g.Fusion
 // lists the groups; members of a group share the role of its last member;
@@ -60,12 +62,14 @@ type fuser struct {
 // fusible are the ops an elementwise kernel can compute per element. The
 // casts of bf16 storage are not: they run as slice conversions (SIMD), so
 // that the loops around them keep only float operands, which the parallel
-// kernels need.
+// kernels need. Nor is a bf16 rounding point (RoundBF16): only matrix
+// products read it, and codegen's bf16 products round their operands while
+// packing, so it usually needs no loop at all (codegen/bf16.go).
 func fusible(n *graph.Node) bool {
 	if n.Op == graph.OpCast && (n.Type.DType == graph.BF16 || n.Inputs[0].Type.DType == graph.BF16) {
 		return false
 	}
-	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void
+	return (n.Op.Info().Has(graph.Elementwise) || n.Op == graph.OpBroadcastTo) && n.Type.DType != graph.Void && n.Op != graph.OpRoundBF16
 }
 
 // onlyUsedBy reports whether every use of x is by a node in set.
@@ -303,10 +307,22 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 	if w.Attrs.Axis != last || last < 1 || f.groupOf[w] != nil {
 		return nil
 	}
-	var out *graph.Node
+	var out, round *graph.Node
 	for _, u := range f.uses[w] {
 		if u.Op == graph.OpMatMul && u.Inputs[0] == w && !u.Attrs.TransA && !u.Attrs.TransB && u.Role == w.Role && f.groupOf[u] == nil {
 			out = u
+		}
+	}
+	// Under bf16 mixed precision the weights reach the product rounded:
+	// the rounding point joins the group (codegen rounds while packing).
+	for _, r := range f.uses[w] {
+		if out != nil || r.Op != graph.OpRoundBF16 || r.Role != w.Role || f.groupOf[r] != nil {
+			continue
+		}
+		for _, u := range f.uses[r] {
+			if u.Op == graph.OpMatMul && u.Inputs[0] == r && !u.Attrs.TransA && !u.Attrs.TransB && u.Role == w.Role && f.groupOf[u] == nil {
+				out, round = u, r
+			}
 		}
 	}
 	masked := w.Inputs[0]
@@ -321,6 +337,9 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 		return nil
 	}
 	members := map[*graph.Node]bool{masked: true, w: true, out: true}
+	if round != nil {
+		members[round] = true
+	}
 	if scores.Op == graph.OpMul {
 		if c, ok := scores.Inputs[1].Uniform(); !ok || scores.Inputs[1].Type.Shape.Rank() != 0 || c != c {
 			return nil

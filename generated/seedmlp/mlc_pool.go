@@ -34,6 +34,7 @@ type workerPool struct {
 	// active is how many of the workers split kernels run on (the first
 	// ones): all of them unless a ThreadTuner chose fewer.
 	active atomic.Int32
+	bf16   any // GemmBF16's *bf16Pool (bf16.go), made by its first call or ReserveBF16
 }
 
 // worker is one thread's buffers and, for workers after the first, the

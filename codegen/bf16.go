@@ -1,0 +1,123 @@
+package codegen
+
+import (
+	"github.com/mlc-dev/mlc/graph"
+)
+
+// The products of bf16 mixed precision (passes.MixedPrecision): a MatMul
+// whose operands are both RoundBF16 runs on kernels.GemmBF16, which rounds
+// while packing. Rounding twice changes nothing, so the product may read
+// the rounded copy or, where that copy would only be read by such products,
+// the unrounded value itself: the RoundBF16 is then not emitted at all
+// (elided), and its f32 copy is never written.
+
+// bf16Product reports whether n runs on GemmBF16: a float32 MatMul of two
+// RoundBF16 operands, too large for the inline loops.
+func (g *gen) bf16Product(n *graph.Node) bool {
+	if g.T != "float32" || n.Op != graph.OpMatMul || n.Inputs[0].Op != graph.OpRoundBF16 || n.Inputs[1].Op != graph.OpRoundBF16 {
+		return false
+	}
+	_, _, m, nn, k := matmulDims(n)
+	return m*nn*k > inlineMaxWork
+}
+
+// bf16Operand is what a bf16 product reads for its operand x: x's own
+// input when x is elided, else x.
+func (g *gen) bf16Operand(x *graph.Node) *graph.Node {
+	if g.bf16Elided[x] {
+		return x.Inputs[0]
+	}
+	return x
+}
+
+// elideBF16 finds the RoundBF16 nodes of gr that need not run: those read
+// only by bf16 products, outside any fused kernel, not an output, whose
+// input still holds its value when the last of them runs. That is a
+// parameter not updated in between, or an arena value whose bytes no
+// value written in between (the last reader's output included) overlaps.
+func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
+	if g.T != "float32" {
+		return
+	}
+	if g.bf16Elided == nil {
+		g.bf16Elided = map[*graph.Node]bool{}
+	}
+	pos := map[*graph.Node]int{}
+	for i, n := range gr.Nodes {
+		pos[n] = i
+	}
+	last := map[*graph.Node]int{} // last reader of each RoundBF16
+	ok := map[*graph.Node]bool{}
+	for _, n := range gr.Nodes {
+		if n.Op == graph.OpRoundBF16 {
+			ok[n] = true
+		}
+	}
+	for _, n := range gr.Nodes {
+		for _, x := range n.Inputs {
+			if x.Op != graph.OpRoundBF16 {
+				continue
+			}
+			if !g.bf16Product(n) {
+				ok[x] = false
+			}
+			last[x] = max(last[x], pos[n])
+		}
+	}
+	for _, o := range gr.Outputs {
+		ok[o.Node] = false
+	}
+	groups := groupIndex(gr)
+	for n, grp := range groups {
+		if grp.Kind != "attention" || n.Op != graph.OpRoundBF16 {
+			ok[n] = false // computed inside a fused kernel
+		}
+	}
+	// written lists, by position, the values a node's step writes: its own,
+	// or for the last member of a fused group all the group's results.
+	written := func(n *graph.Node) []*graph.Node {
+		grp := groups[n]
+		if grp == nil {
+			return []*graph.Node{n}
+		}
+		if n != grp.Last() {
+			return nil
+		}
+		out := append([]*graph.Node(nil), grp.Results...)
+		if grp.Producer != nil {
+			out = append(out, grp.Producer)
+		}
+		return out
+	}
+	for x, good := range ok {
+		if !good || last[x] == 0 {
+			continue
+		}
+		src := x.Inputs[0]
+		s := p.slots[src]
+		if s.region != inParams && s.region != inArena {
+			continue
+		}
+		safe := true
+		for _, y := range gr.Nodes[pos[x]+1 : last[x]+1] {
+			if s.region == inParams && y.Type.DType == graph.Void {
+				for _, in := range y.Inputs {
+					safe = safe && in != src // an update of the parameter
+				}
+			}
+			for _, w := range written(y) {
+				if w == src || w == x {
+					continue // src's own producer (a fused kernel's result), or x itself
+				}
+				t := p.slots[w]
+				if s.region == inArena && t.region == inArena && arenaIndex(t.dtype) == arenaIndex(s.dtype) &&
+					t.off < s.off+s.size && s.off < t.off+t.size {
+					safe = false
+				}
+			}
+		}
+		if safe {
+			g.bf16Elided[x] = true
+		}
+	}
+}
