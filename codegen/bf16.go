@@ -12,13 +12,24 @@ import (
 // (elided), and its f32 copy is never written.
 
 // bf16Product reports whether n runs on GemmBF16: a float32 MatMul of two
-// RoundBF16 operands, too large for the inline loops.
+// bf16-valued operands (bf16Valued), too large for the inline loops.
 func (g *gen) bf16Product(n *graph.Node) bool {
-	if g.T != "float32" || n.Op != graph.OpMatMul || n.Inputs[0].Op != graph.OpRoundBF16 || n.Inputs[1].Op != graph.OpRoundBF16 {
+	if g.T != "float32" || n.Op != graph.OpMatMul || !bf16Valued(n.Inputs[0]) || !bf16Valued(n.Inputs[1]) {
 		return false
 	}
 	_, _, m, nn, k := matmulDims(n)
 	return m*nn*k > inlineMaxWork
+}
+
+// bf16Valued reports whether x's values are bf16 by construction: a
+// rounding point, or a value that bf16 storage (passes.BF16Storage) kept as
+// bf16 and widens for its reader, or a reshape of either. GemmBF16's rounding while packing leaves
+// such a value as it is.
+func bf16Valued(x *graph.Node) bool {
+	for x.Op == graph.OpReshape {
+		x = x.Inputs[0] // a view: the same values
+	}
+	return x.Op == graph.OpRoundBF16 || x.Op == graph.OpCast && x.Inputs[0].Type.DType == graph.BF16
 }
 
 // bf16Operand is what a bf16 product reads for its operand x: x's own
@@ -31,7 +42,8 @@ func (g *gen) bf16Operand(x *graph.Node) *graph.Node {
 }
 
 // elideBF16 finds the RoundBF16 nodes of gr that need not run: those read
-// only by bf16 products, outside any fused kernel, not an output, whose
+// only by bf16 products and by bf16 storage's casts to bf16 (which round
+// alike), outside any fused kernel, not an output, whose
 // input still holds its value when the last of them runs. That is a
 // parameter not updated in between, or an arena value whose bytes no
 // value written in between (the last reader's output included) overlaps.
@@ -58,8 +70,8 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 			if x.Op != graph.OpRoundBF16 {
 				continue
 			}
-			if !g.bf16Product(n) {
-				ok[x] = false
+			if !g.bf16Product(n) && !(n.Op == graph.OpCast && n.Type.DType == graph.BF16) {
+				ok[x] = false // a reader that needs the rounded copy
 			}
 			last[x] = max(last[x], pos[n])
 		}

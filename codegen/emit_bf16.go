@@ -36,6 +36,9 @@ func emitCast(f *fnGen, n *graph.Node) []jen.Code {
 	name := "BF16ToF32s"
 	if n.Type.DType == graph.BF16 {
 		name = "F32ToBF16s"
+		// Rounding is idempotent: the cast of an elided RoundBF16 (elideBF16)
+		// reads the unrounded value.
+		x = f.g.bf16Operand(x)
 	}
 	return []jen.Code{jen.Id(internal(name)).Call(f.ref(n), f.ref(x))}
 }
