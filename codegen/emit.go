@@ -170,6 +170,20 @@ func init() {
 		emitters[op] = emitElementwise
 	}
 	emitters[graph.OpCast] = emitCast
+	emitters[graph.OpGELU] = emitGELU
+	emitters[graph.OpGELUGrad] = emitGELU
+}
+
+// emitGELU emits a GELU (or its gradient) that no fusion group holds (its
+// input is stored for another reader, bf16 storage's cast for one) as a
+// group of its own, so that float32 runs it on the vector kernel
+// (vectorTail: geluRow, geluGradRow) rather than as a scalar loop.
+func emitGELU(f *fnGen, n *graph.Node) []jen.Code {
+	grp := &graph.FusionGroup{Kind: "elementwise", Nodes: []*graph.Node{n}, Results: []*graph.Node{n}}
+	if vec, _ := vectorTail(f, grp, n.Type.Shape); vec == nil {
+		return emitElementwise(f, n)
+	}
+	return f.emitGroup(grp)
 }
 
 func powExpr(f *fnGen, n *graph.Node, a []jen.Code) jen.Code {

@@ -20,6 +20,17 @@ const bf16FarNodes = 16
 // in the backward pass instead of storing its value.
 const bf16MaxRecompute = 4
 
+// cheapToRecompute are the elementwise ops a recomputed chain may hold:
+// arithmetic that costs less than reading the value back, and GELU, whose
+// float32 form codegen runs on a vector kernel (geluRow) even alone. Other
+// transcendentals (exp, tanh, erf) are stored: computed again they would
+// run as scalar loops.
+var cheapToRecompute = map[graph.Op]bool{
+	graph.OpAdd: true, graph.OpSub: true, graph.OpMul: true, graph.OpNeg: true,
+	graph.OpReLU: true, graph.OpMaximum: true, graph.OpMinimum: true,
+	graph.OpBroadcastTo: true, graph.OpRoundBF16: true, graph.OpGELU: true,
+}
+
 // BF16Storage stores the activations a bf16 mixed-precision training step
 // saves for its backward pass in bf16 (docs/low-precision.md, "bf16
 // storage"). Each f32 value the forward pass computes and the backward pass
@@ -29,10 +40,12 @@ const bf16MaxRecompute = 4
 //     Cast to bf16 after the value: right after an elementwise one, after
 //     its last forward reader's kernel otherwise), and read by each backward
 //     reader through its own widening Cast to f32, just before it; or
-//   - computed again, when a chain of at most bf16MaxRecompute elementwise
-//     ops computes it from parameters, constants and stored values
-//     (LayerNorm's γ·x̂+β, GELU's output, a rounded weight): each backward
-//     reader gets its own copy of the chain, reading the stored values.
+//   - computed again, when a chain of at most bf16MaxRecompute cheap
+//     elementwise ops (cheapToRecompute) computes it from parameters,
+//     constants and stored values (LayerNorm's γ·x̂+β, GELU's output, a
+//     rounded weight):
+//     each backward reader gets its own copy of the chain, reading the
+//     stored values.
 //
 // The forward readers keep the f32 value, which now dies with the forward
 // pass instead of living through most of the backward pass, where the
@@ -101,7 +114,7 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 			return c
 		}
 		c := 0
-		if v.Role == graph.RoleForward && v.Op.Info().Has(graph.Elementwise) && v.Op != graph.OpCast && !roots[v] {
+		if v.Role == graph.RoleForward && v.Op.Info().Has(graph.Elementwise) && cheapToRecompute[v.Op] && !roots[v] {
 			c = 1
 			for _, x := range v.Inputs {
 				switch {

@@ -1716,7 +1716,7 @@ func (m *Model) backward() error {
 
 	// grad of mlm_hidden = gelu(t123)  (models/bert/bert.go:131)
 	// t153 = dmlm_hidden ⊙ gelu′(t123)
-	m.parallel(32768, (*Model).loopT153, t123, dmlm_hidden, t153)
+	m.parallel(32768, (*Model).fusedT153, t123, dmlm_hidden, t153)
 
 	// grad of t123 = h1_ln2 · mlm_W + mlm_b  (models/bert/bert.go:131)
 	// dmlm_b = Σ_[0,1](t153)
@@ -3351,13 +3351,14 @@ func (m *Model) layerNormGradDmlm_hidden(lo, hi, thread int, v [][]float32) {
 	layerNormGradScaled(dmlm_hidden[lo*64:hi*64], mlm_hidden[lo*64:hi*64], dmlm_ln[lo*64:hi*64], mlm_ln_gamma, hi-lo, 64, 1e-12)
 }
 
-// loopT153 computes t153 = dmlm_hidden ⊙ gelu′(t123) over [lo, hi) of its
-// outermost loop (32768), on a thread of the pool.
-func (m *Model) loopT153(lo, hi, thread int, v [][]float32) {
+// fusedT153 is one fused elementwise kernel over f32[8,64,64]:
+//
+//	t153 = dmlm_hidden ⊙ gelu′(t123)  (GELUGrad, models/bert/bert.go:131)
+//
+// The pool's threads run it over ranges [lo, hi) of its outermost loop (32768).
+func (m *Model) fusedT153(lo, hi, thread int, v [][]float32) {
 	t123, dmlm_hidden, t153 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t153[i] = geluGrad(t123[i], dmlm_hidden[i])
-	}
+	geluGradRow(t153[lo:hi], t123[lo:hi], dmlm_hidden[lo:hi])
 }
 
 // reduceDmlm_b computes dmlm_b = Σ_[0,1](t153) over [lo, hi) of its
