@@ -122,8 +122,7 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 					continue // src's own producer (a fused kernel's result), or x itself
 				}
 				t := p.slots[w]
-				if s.region == inArena && t.region == inArena && arenaIndex(t.dtype) == arenaIndex(s.dtype) &&
-					t.off < s.off+s.size && s.off < t.off+t.size {
+				if s.region == inArena && t.region == inArena && overlapBytes(s, t) {
 					safe = false
 				}
 			}
@@ -132,4 +131,22 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 			g.bf16Elided[x] = true
 		}
 	}
+}
+
+// overlapBytes reports whether two arena slots of a float32 package share
+// memory: the same arena, or the float arena and its bf16 view m.harena
+// (bf16 offsets count uint16s, float offsets float32s).
+func overlapBytes(a, b slot) bool {
+	span := func(s slot) (class, lo, hi int) {
+		switch {
+		case s.dtype == graph.BF16:
+			return 0, 2 * s.off, 2 * (s.off + s.size)
+		case arenaIndex(s.dtype) == 0:
+			return 0, 4 * s.off, 4 * (s.off + s.size)
+		}
+		return arenaIndex(s.dtype), s.off, s.off + s.size
+	}
+	ca, alo, ahi := span(a)
+	cb, blo, bhi := span(b)
+	return ca == cb && alo < bhi && blo < ahi
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/mlc-dev/mlc/dsl"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/internal/testutil"
+	"github.com/mlc-dev/mlc/models"
 	"github.com/mlc-dev/mlc/passes"
 	"github.com/mlc-dev/mlc/runtime"
 )
@@ -112,12 +114,36 @@ func TestMixedPrecisionEngines(t *testing.T) {
 			if stored == 0 {
 				t.Fatal("no activation is stored in bf16")
 			}
-			enginesAgree(t, prog, inputs)
+			enginesAgree(t, prog, inputs, 1e-3)
 		})
 	}
+	// A gpt wide enough for the products to run on GemmBF16 and the
+	// attention to fuse, with bf16 storage: a cast scheduled inside the
+	// fused attention's span once read the weights before the kernel
+	// wrote them (gradients off by 100%). Rounding-order noise here is
+	// about 2e-3.
+	t.Run("wide", func(t *testing.T) {
+		const config = "vocab=512,ctx=32,d=128,heads=4,layers=1,ffn=512,batch=2,dropout=0"
+		e, _ := models.Lookup("gpt")
+		cfg, err := e.Config(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := compile.Zoo("gpt", config, compile.Options{Float: graph.F32, Precision: graph.BF16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The key bias's gradient is zero in exact arithmetic (it adds the
+		// same q·b to every score of a row, which softmax ignores): both
+		// engines compute rounding noise there, which Adam then scales up.
+		enginesAgree(t, res.Program, compile.ExampleInputs(res.Program, e.Example(cfg), 3), 1e-2, "h0.attn.bk")
+	})
 }
 
-func enginesAgree(t *testing.T, prog *graph.Program, inputs map[string]runtime.JSONTensor) {
+// enginesAgree runs three training steps in both engines and compares the
+// loss, the gradients and the parameters after them, each to tol relative
+// to the tensor's largest element.
+func enginesAgree(t *testing.T, prog *graph.Program, inputs map[string]runtime.JSONTensor, tol float64, skip ...string) {
 	srv := startRunner(t, prog)
 	req := compile.RunRequest{Inputs: inputs, Loss: true, Grads: true, Steps: 3}
 	want, err := compile.RunInterpreted(prog, req)
@@ -135,15 +161,18 @@ func enginesAgree(t *testing.T, prog *graph.Program, inputs map[string]runtime.J
 		t.Errorf("loss: generated %v, interpreter %v", *got.Loss, *want.Loss)
 	}
 	for name, g := range want.Grads {
-		if maxAbs(g) < 1e-6 {
+		if maxAbs(g) < 1e-6 || slices.Contains(skip, name) {
 			continue
 		}
-		if e := relErr(got.Grads[name], g); e > 1e-3 {
+		if e := relErr(got.Grads[name], g); e > tol {
 			t.Errorf("d%s: generated differs from the interpreter by %.3g", name, e)
 		}
 	}
 	for name, p := range want.Params {
-		if e := relErr(got.Params[name], p); e > 1e-3 {
+		if slices.Contains(skip, name) {
+			continue
+		}
+		if e := relErr(got.Params[name], p); e > tol {
 			t.Errorf("%s after 3 steps: generated differs from the interpreter by %.3g", name, e)
 		}
 	}

@@ -44,6 +44,7 @@ func Fuse(g *graph.Graph, st *Stats) error {
 		roots[r] = true
 	}
 	f := &fuser{g: g, uses: uses, roots: roots, groupOf: map[*graph.Node]*graph.FusionGroup{}}
+	f.positions()
 	f.rowKernels(st)
 	f.elementwise(st)
 	slices.SortFunc(f.groups, func(a, b *graph.FusionGroup) int { return a.Last().ID - b.Last().ID })
@@ -57,6 +58,54 @@ type fuser struct {
 	roots   map[*graph.Node]bool
 	groupOf map[*graph.Node]*graph.FusionGroup
 	groups  []*graph.FusionGroup
+	// pos is each node's place in the schedule (g.Nodes). IDs are not:
+	// a pass that inserts nodes (bf16 storage's casts) gives them new,
+	// larger IDs wherever it schedules them.
+	pos map[*graph.Node]int
+}
+
+// positions records every node's place in the schedule.
+func (f *fuser) positions() {
+	f.pos = make(map[*graph.Node]int, len(f.g.Nodes))
+	for i, n := range f.g.Nodes {
+		f.pos[n] = i
+	}
+}
+
+// readLater moves the readers of x outside members that the schedule runs
+// before last to just after last, where the group that computes x runs,
+// and reports whether it could: a reader can move when none of its own
+// readers runs before last. Such readers are bf16 storage's casts, which it
+// schedules right after the value they store.
+func (f *fuser) readLater(x *graph.Node, members map[*graph.Node]bool, last *graph.Node) bool {
+	var early []*graph.Node
+	for _, u := range f.uses[x] {
+		if !members[u] && f.pos[u] < f.pos[last] {
+			for _, v := range f.uses[u] {
+				if f.pos[v] <= f.pos[last] {
+					return false
+				}
+			}
+			early = append(early, u)
+		}
+	}
+	if len(early) == 0 {
+		return true
+	}
+	slices.SortFunc(early, func(a, b *graph.Node) int { return f.pos[a] - f.pos[b] })
+	nodes := make([]*graph.Node, 0, len(f.g.Nodes))
+	for _, n := range f.g.Nodes {
+		if !slices.Contains(early, n) {
+			nodes = append(nodes, n)
+		}
+		if n == last {
+			nodes = append(nodes, early...)
+		}
+	}
+	f.g.Nodes = nodes
+	f.g.Renumber()
+	f.positions()
+	return true
 }
 
 // fusible are the ops an elementwise kernel can compute per element. The
@@ -90,7 +139,7 @@ func (f *fuser) onlyUsedBy(x *graph.Node, set map[*graph.Node]bool) bool {
 // stored for them (a result) or, with no such readers, kept in a register.
 func (f *fuser) readAfter(x *graph.Node, members map[*graph.Node]bool, sink *graph.Node) bool {
 	for _, u := range f.uses[x] {
-		if !members[u] && u.ID <= sink.ID {
+		if !members[u] && f.pos[u] <= f.pos[sink] {
 			return false
 		}
 	}
@@ -373,5 +422,14 @@ func (f *fuser) attention(w *graph.Node) map[*graph.Node]bool {
 		return nil
 	}
 	members[scores] = true
+	// The weights (and their rounding) may be read outside the group, by
+	// backward or a tap, which must run after the group: bf16 storage
+	// schedules its casts right after the value they store, inside the
+	// span the group replaces, so they move after it.
+	for _, x := range []*graph.Node{w, round} {
+		if x != nil && !f.readLater(x, members, out) {
+			return nil
+		}
+	}
 	return members
 }
