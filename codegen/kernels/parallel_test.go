@@ -218,3 +218,53 @@ func TestScheduleOwnShareFirst(t *testing.T) {
 		t.Fatal("a chunk was left after every chunk was handed out")
 	}
 }
+
+// TestGemvSplit: a one-row product large enough for UseParallel is split by
+// columns between the Pool's threads and gives the one-thread result bit for
+// bit, at widths around the split and the kernels' vector widths, with A
+// transposed or not, accumulating or not, without allocating.
+func TestGemvSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	one := NewPool(1)
+	defer one.Close()
+	for _, s := range []struct {
+		ta   bool
+		n, k int
+	}{
+		{false, 384, 128}, {false, 512, 128}, {false, 128, 512}, {true, 128, 128},
+		{false, 65, 256}, {false, 100, 300}, {false, 1000, 17}, {true, 777, 64},
+	} {
+		if !UseParallel[float32](s.ta, false, 1, s.n, s.k) {
+			t.Fatalf("%+v: UseParallel is false for a one-row product of %d weights", s, s.n*s.k)
+		}
+		a := newMat[float32](r, cond(s.ta, s.k, 1), cond(s.ta, 1, s.k), 0)
+		b := newMat[float32](r, s.k, s.n, 0)
+		for _, accum := range []bool{false, true} {
+			want := make([]float32, s.n)
+			for j := range want {
+				want[j] = float32(j)
+			}
+			got := slices.Clone(want)
+			Gemm(one, s.ta, false, 1, s.n, s.k, a.data, a.ld, b.data, b.ld, want, s.n, accum)
+			for _, threads := range []int{2, 3} {
+				p := NewPool(threads)
+				c := slices.Clone(got)
+				Gemm(p, s.ta, false, 1, s.n, s.k, a.data, a.ld, b.data, b.ld, c, s.n, accum)
+				for j := range want {
+					if math.Float32bits(c[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("%+v accum=%v threads=%d: C[%d] = %v, one thread gives %v", s, accum, threads, j, c[j], want[j])
+					}
+				}
+				if n := testing.AllocsPerRun(5, func() {
+					Gemm(p, s.ta, false, 1, s.n, s.k, a.data, a.ld, b.data, b.ld, c, s.n, false)
+				}); n != 0 {
+					t.Errorf("%+v threads=%d: %v allocations per call", s, threads, n)
+				}
+				p.Close()
+			}
+		}
+	}
+	if UseParallel[float32](false, false, 1, 128, 64) || UseParallel[float32](false, false, 1, 32, 4096) {
+		t.Error("UseParallel splits a one-row product below gemvSplitMin or narrower than 64 columns")
+	}
+}
