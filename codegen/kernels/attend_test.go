@@ -258,17 +258,27 @@ func TestDotBest(t *testing.T) {
 	setDotPath(dotBest())
 }
 
+// BenchmarkAttendRow times one head's attention with its keys in rows
+// (attendRow) and in tiles (attendRowTiled), under every kernel set.
 func BenchmarkAttendRow(b *testing.B) {
 	const d = 32
 	for _, n := range []int{64, 1024} {
 		r := rand.New(rand.NewPCG(9, 10))
 		q, k, v := randSlice[float32](r, d), randSlice[float32](r, n*d), randSlice[float32](r, n*d)
+		kt := make([]float32, n*d)
+		tileKeys(kt, k, n, d)
 		o, w := make([]float32, d), make([]float32, n+1)
 		for p := dotPortable; p <= dotBest(); p++ {
-			b.Run(fmt.Sprintf("t=%d/%s", n, dotPathNames[p]), func(b *testing.B) {
+			b.Run(fmt.Sprintf("t=%d/%s/rows", n-1, dotPathNames[p]), func(b *testing.B) {
 				defer setDotPath(setDotPath(p))
 				for b.Loop() {
-					attendRow(q, k, v, q, q, o, w, n, d, 0.17)
+					attendRow(q, k, v, q, q, o, w, n-1, d, 0.17)
+				}
+			})
+			b.Run(fmt.Sprintf("t=%d/%s/tiled", n-1, dotPathNames[p]), func(b *testing.B) {
+				defer setDotPath(setDotPath(p))
+				for b.Loop() {
+					attendRowTiled(q, kt, v, q, q, o, w, n-1, d, 0.17)
 				}
 			})
 		}
