@@ -61,8 +61,8 @@ const keyTile = 16
 // The layout is the generated package's own: m.cache is private, and only
 // AttendCache (its keys), CacheWrite and Prefill's Assign of the whole cache
 // touch a cache, each emitted for it here. A cache qualifies when its
-// context is a whole number of tiles, it holds keys only (not values too),
-// and nothing else reads it; f64 programs keep rows.
+// context is a whole number of tiles, it holds float32 keys only (not
+// values too), and nothing else reads it; f64 programs keep rows.
 func tiledKeyCaches(prog *graph.Program, T string) map[string]bool {
 	tiled := map[string]bool{}
 	if T != "float32" || prog.Decode == nil {
@@ -72,7 +72,7 @@ func tiledKeyCaches(prog *graph.Program, T string) map[string]bool {
 		if n.Op != graph.OpAttendCache {
 			continue
 		}
-		if kc := n.Inputs[1]; kc != n.Inputs[2] {
+		if kc := n.Inputs[1]; kc != n.Inputs[2] && kc.Type.DType == graph.F32 {
 			if s, _ := cacheDims(kc); s%keyTile == 0 {
 				tiled[kc.Name] = true
 			}
