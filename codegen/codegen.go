@@ -73,6 +73,9 @@ type gen struct {
 	productThen bool
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
+	// tiledKeys names the key caches stored in tiles of positions (see
+	// tiledKeyCaches).
+	tiledKeys map[string]bool
 	// lowp is set when the program has low-precision weights or bf16
 	// rounding: the kernels' lowp* and bf16* files are copied only then.
 	lowp bool
@@ -122,6 +125,7 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 		return nil, fmt.Errorf("codegen: %s: %w", prog.Name, err)
 	}
 	g.lay = lay
+	g.tiledKeys = tiledKeyCaches(prog, g.T)
 	for _, gr := range prog.Graphs() {
 		if gr.Fusion != nil {
 			for _, grp := range gr.Fusion.Groups {

@@ -50,6 +50,55 @@ func posCheck(f *fnGen, n *graph.Node, pos *graph.Node, s int) []jen.Code {
 // of a position vector, 1 for a scalar.
 func seqs(pos *graph.Node) int { return pos.Type.Shape.Size() }
 
+// keyTile is the positions per tile of a tiled key cache: keyTile in
+// codegen/kernels/attend.go.
+const keyTile = 16
+
+// tiledKeyCaches names the key caches that float32 decoding stores in tiles
+// of keyTile positions, each tile column-major ([d][keyTile] per tile, see
+// attendRowTiled in codegen/kernels/attend.go), so that the scores of a
+// query against the cache are vector products with no sums across lanes.
+// The layout is the generated package's own: m.cache is private, and only
+// AttendCache (its keys), CacheWrite and Prefill's Assign of the whole cache
+// touch a cache, each emitted for it here. A cache qualifies when its
+// context is a whole number of tiles, it holds float32 keys only (not
+// values too), and nothing else reads it; f64 programs keep rows.
+func tiledKeyCaches(prog *graph.Program, T string) map[string]bool {
+	tiled := map[string]bool{}
+	if T != "float32" || prog.Decode == nil {
+		return tiled
+	}
+	for _, n := range prog.Decode.Nodes {
+		if n.Op != graph.OpAttendCache {
+			continue
+		}
+		if kc := n.Inputs[1]; kc != n.Inputs[2] && kc.Type.DType == graph.F32 {
+			if s, _ := cacheDims(kc); s%keyTile == 0 {
+				tiled[kc.Name] = true
+			}
+		}
+	}
+	// Any other use of the cache keeps it in rows.
+	for _, gr := range []*graph.Graph{prog.Prefill, prog.Decode} {
+		if gr == nil {
+			continue
+		}
+		for _, n := range gr.Nodes {
+			for i, x := range n.Inputs {
+				if !x.IsVariable() || !tiled[x.Name] {
+					continue
+				}
+				ok := (n.Op == graph.OpAttendCache && i == 1) || (n.Op == graph.OpCacheWrite && i == 0) ||
+					(n.Op == graph.OpAssign && i == 0 && n.Inputs[1].Type.Shape.Equal(x.Type.Shape))
+				if !ok {
+					delete(tiled, x.Name)
+				}
+			}
+		}
+	}
+	return tiled
+}
+
 // attendParallelMin is the smallest AttendCache, in cached key elements
 // read (positions × heads × query rows × head width), whose heads run on
 // the pool's threads: at 128 columns per position, a context of 256.
@@ -58,9 +107,9 @@ const attendParallelMin = 1 << 15
 
 // emitAttendCache writes, per head and query row (one, or a group of query
 // heads sharing a key head), the attention over the t cached positions and
-// the new one: attendRow (codegen/kernels/attend.go) streams the head's keys
-// once for the scores and its values once for the weighted sum, with SIMD
-// kernels. The t+1 weights live in m.scratch, sized by New for the longest
+// the new one: attendRow (codegen/kernels/attend.go), or attendRowTiled for
+// a tiled key cache, streams the head's keys once for the scores and its
+// values once for the weighted sum, with SIMD kernels. The t+1 weights live in m.scratch, sized by New for the longest
 // context (per thread with a pool). With a pool and enough work the heads
 // are shared between its threads.
 func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
@@ -84,7 +133,11 @@ func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 		cache := func(x *graph.Node) jen.Code { // head h's rows of a cache
 			return f.ref(x).Index(jen.Id("h").Op("*").Lit(s * d).Op(":"))
 		}
-		call := jen.Id("attendRow").Call(qrow(q), cache(kc), cache(vc), row(kn), row(vn), qrow(n), jen.Id("w"), jen.Id("t"), jen.Lit(d), scale)
+		fn := "attendRow"
+		if f.g.tiledKeys[kc.Name] {
+			fn = "attendRowTiled"
+		}
+		call := jen.Id(fn).Call(qrow(q), cache(kc), cache(vc), row(kn), row(vn), qrow(n), jen.Id("w"), jen.Id("t"), jen.Lit(d), scale)
 		var body []jen.Code
 		if B > 1 { // head h belongs to sequence h/(heads/B), at its own position
 			body = append(body, jen.Id("t").Op(":=").Int().Call(f.ref(pos).Index(jen.Id("h").Op("/").Lit(heads/B))))
@@ -128,6 +181,10 @@ func emitAttendCache(f *fnGen, n *graph.Node) []jen.Code {
 func emitCacheWrite(f *fnGen, n *graph.Node) []jen.Code {
 	c, x, pos := n.Inputs[0], n.Inputs[1], n.Inputs[2]
 	s, d := cacheDims(c)
+	write := "cacheWrite"
+	if f.g.tiledKeys[c.Name] {
+		write = "cacheWriteTiled"
+	}
 	stmts := posCheck(f, n, pos, s)
 	if B := seqs(pos); B > 1 { // sequence b's rows at its own position
 		cb, xb := c.Type.Shape.Size()/B, x.Type.Shape.Size()/B
@@ -135,11 +192,11 @@ func emitCacheWrite(f *fnGen, n *graph.Node) []jen.Code {
 			return f.ref(x).Index(jen.Id("b").Op("*").Lit(size).Op(":").Parens(jen.Id("b").Op("+").Lit(1)).Op("*").Lit(size))
 		}
 		stmts = append(stmts, jen.For(jen.List(jen.Id("b"), jen.Id("p")).Op(":=").Range().Add(f.ref(pos))).Block(
-			jen.Id("cacheWrite").Call(at(c, cb), at(x, xb), jen.Int().Call(jen.Id("p")), jen.Lit(s), jen.Lit(d)),
+			jen.Id(write).Call(at(c, cb), at(x, xb), jen.Int().Call(jen.Id("p")), jen.Lit(s), jen.Lit(d)),
 		))
 		return []jen.Code{jen.Block(stmts...)}
 	}
-	stmts = append(stmts, jen.Id("cacheWrite").Call(f.ref(c), f.ref(x), jen.Id("t"), jen.Lit(s), jen.Lit(d)))
+	stmts = append(stmts, jen.Id(write).Call(f.ref(c), f.ref(x), jen.Id("t"), jen.Lit(s), jen.Lit(d)))
 	return []jen.Code{jen.Block(stmts...)}
 }
 

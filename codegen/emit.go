@@ -1050,6 +1050,10 @@ func emitApplyAdam(f *fnGen, n *graph.Node) []jen.Code {
 }
 
 func emitAssign(f *fnGen, n *graph.Node) []jen.Code {
+	if c := n.Inputs[0]; f.g.tiledKeys[c.Name] { // Prefill fills a tiled key cache
+		s, d := cacheDims(c)
+		return []jen.Code{jen.Id("tileKeys").Call(f.ref(c), f.ref(n.Inputs[1]), jen.Lit(s), jen.Lit(d))}
+	}
 	return []jen.Code{jen.Copy(f.ref(n.Inputs[0]), f.ref(n.Inputs[1]))}
 }
 

@@ -121,7 +121,30 @@ func newLayout(prog *graph.Program) (*layout, error) {
 			l.varByName[n.Name] = v
 		}
 	}
+	l.alignCaches()
 	return l, nil
+}
+
+// cacheAlign is the element count a KV cache whose size is a multiple of it
+// starts at a multiple of in m.cache: 64 bytes of float32, one cache line.
+const cacheAlign = 16
+
+// alignCaches lays out m.cache with the caches whose size is a multiple of
+// cacheAlign first, each in the order it came, and the rest (the position
+// counter) after them. m.cache is one allocation of over 32 KB once a cache
+// is long enough to matter, which Go aligns to a page, so every row of
+// those caches then starts on a cache line: the attention kernels' vector
+// loads do not straddle two lines. The total is unchanged.
+func (l *layout) alignCaches() {
+	off := 0
+	for _, whole := range []bool{true, false} {
+		for _, v := range l.vars {
+			if size := v.node.Type.Shape.Size(); v.cache && (size%cacheAlign == 0) == whole {
+				v.off = off
+				off += size
+			}
+		}
+	}
 }
 
 // plan is the storage of one entry point's graph.

@@ -16,7 +16,8 @@ import (
 // after a one-token prompt: f64 to 1e-12, f32 to 1e-4 (relative, or
 // absolute below 1). The contexts run the kernels' groups of eight rows and
 // their tails; the head widths run whole vectors, AVX-512 and AVX2 widths,
-// and a remainder the vectors do not cover (12).
+// and a remainder the vectors do not cover (12). A context of whole tiles
+// (48) runs f32's tiled key cache, its full and partial tiles.
 func TestDecodeAttentionMatchesInterpreter(t *testing.T) {
 	testutil.Long(t, "builds generated decoders")
 	for _, c := range []struct{ model, config string }{
@@ -24,6 +25,7 @@ func TestDecodeAttentionMatchesInterpreter(t *testing.T) {
 		{"gpt", "vocab=32,ctx=19,d=128,heads=2,layers=1,ffn=32,batch=2"},             // 64, two sequences
 		{"gpt", "vocab=32,ctx=21,d=48,heads=2,layers=1,ffn=32,batch=1"},              // 24
 		{"llama", "vocab=32,ctx=18,d=48,heads=4,kv_heads=2,layers=1,ffn=24,batch=1"}, // 12, grouped queries
+		{"gpt", "vocab=32,ctx=48,d=64,heads=2,layers=1,ffn=32,batch=1"},              // f32: keys in tiles of 16
 	} {
 		for _, dt := range []graph.DType{graph.F64, graph.F32} {
 			tol := 1e-12

@@ -41,43 +41,110 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 	testutil.Long(t, "builds generated decoders")
 	for _, c := range decoderConfigs {
 		t.Run(c.model+"/"+c.config, func(t *testing.T) {
-			e, err := models.Lookup(c.model)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := e.Config(c.config)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := compile.Zoo(c.model, c.config, compile.Options{Float: graph.F64, Decode: "on"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			prog := res.Program
-			inputs := compile.ExampleInputs(prog, e.Example(cfg), 3)
-			full, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: inputs})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := startRunner(t, prog)
-			ids := prog.Predict.Find(prog.Decode.Inputs()[0].Name).Type.Shape // the decoder's
-			ctx := ids[len(ids)-1]
-			for _, p := range slices.Compact([]int{1, ctx / 2, ctx}) {
-				req := compile.RunRequest{Cmd: "predict", Inputs: inputs, Phase: "decode", Prefill: p}
-				interp, err := compile.RunInterpreted(prog, req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gen, err := srv.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for name, want := range full.Outputs {
-					compare(t, fmt.Sprintf("interpreter, prefill %d: %s", p, name), interp.Outputs[name], want, 1e-10)
-					compare(t, fmt.Sprintf("generated, prefill %d: %s", p, name), gen.Outputs[name], want, 1e-10)
-				}
-			}
+			kvMatchesFull(t, c.model, c.config, graph.F64, 1e-10)
 		})
+	}
+}
+
+// TestKVCacheTiling: float32 decoders whose contexts are whole tiles keep
+// their key caches in tiles (Prefill's whole-cache write, DecodeStep's
+// write and attention each use the tiled form); float64 ones, and float32
+// ones with a context of part of a tile, keep rows.
+func TestKVCacheTiling(t *testing.T) {
+	for _, c := range []struct {
+		config string
+		dt     graph.DType
+		tiled  bool
+	}{
+		{"vocab=32,ctx=32,d=32,heads=2,layers=2,ffn=32,batch=1", graph.F32, true},
+		{"vocab=32,ctx=16,d=24,heads=3,layers=1,ffn=32,batch=2", graph.F32, true},
+		{"vocab=32,ctx=32,d=32,heads=2,layers=2,ffn=32,batch=1", graph.F64, false},
+		{"vocab=32,ctx=12,d=24,heads=3,layers=1,ffn=32,batch=1", graph.F32, false},
+	} {
+		res, err := compile.Zoo("gpt", c.config, compile.Options{Float: c.dt, Decode: "on"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := codegen.Generate(res.Program, codegen.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var model string
+		for _, f := range files {
+			if f.Name == "model.go" {
+				model = string(f.Data)
+			}
+		}
+		for _, call := range []string{"attendRowTiled(", "cacheWriteTiled(", "tileKeys("} {
+			if got := strings.Contains(model, call); got != c.tiled {
+				t.Errorf("%s %s: model.go calls %s: %v, want %v", c.dt, c.config, call, got, c.tiled)
+			}
+		}
+		if got := strings.Contains(model, "attendRow("); got == c.tiled {
+			t.Errorf("%s %s: model.go calls attendRow: %v, want %v", c.dt, c.config, got, !c.tiled)
+		}
+	}
+}
+
+// TestKVCacheTiledMatchesFullForward is TestKVCacheMatchesFullForward for
+// float32 decoders whose contexts are whole tiles, so that generated code
+// keeps its key caches in tiles (attendRowTiled): one sequence and a batch,
+// several heads, and llama's grouped queries (two query rows per key head);
+// to 1e-4 relative.
+func TestKVCacheTiledMatchesFullForward(t *testing.T) {
+	testutil.Long(t, "builds generated decoders")
+	for _, c := range tiledConfigs {
+		t.Run(c.model+"/"+c.config, func(t *testing.T) {
+			kvMatchesFull(t, c.model, c.config, graph.F32, 1e-4)
+		})
+	}
+}
+
+var tiledConfigs = []struct{ model, config string }{
+	{"gpt", "vocab=32,ctx=32,d=32,heads=2,layers=2,ffn=32,norm=pre,batch=1"},
+	{"gpt", "vocab=32,ctx=16,d=24,heads=3,layers=1,ffn=32,norm=post,batch=2"},
+	{"llama", "vocab=32,ctx=16,d=32,heads=4,kv_heads=2,layers=2,ffn=24,batch=2"},
+}
+
+// kvMatchesFull: Prefill on the first p positions and then DecodeStep one
+// position at a time give, at every position, the logits of the full
+// forward pass, in dt to tol, in the interpreter and in generated code.
+func kvMatchesFull(t *testing.T, model, config string, dt graph.DType, tol float64) {
+	e, err := models.Lookup(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.Config(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Zoo(model, config, compile.Options{Float: dt, Decode: "on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := res.Program
+	inputs := compile.ExampleInputs(prog, e.Example(cfg), 3)
+	full, err := compile.RunInterpreted(prog, compile.RunRequest{Inputs: inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startRunner(t, prog)
+	ids := prog.Predict.Find(prog.Decode.Inputs()[0].Name).Type.Shape // the decoder's
+	ctx := ids[len(ids)-1]
+	for _, p := range slices.Compact([]int{1, ctx / 2, ctx}) {
+		req := compile.RunRequest{Cmd: "predict", Inputs: inputs, Phase: "decode", Prefill: p}
+		interp, err := compile.RunInterpreted(prog, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen, err := srv.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range full.Outputs {
+			compare(t, fmt.Sprintf("interpreter, prefill %d: %s", p, name), interp.Outputs[name], want, tol)
+			compare(t, fmt.Sprintf("generated, prefill %d: %s", p, name), gen.Outputs[name], want, tol)
+		}
 	}
 }
 

@@ -32,6 +32,17 @@ func sdotRowsVec(q, k []float32, ldk int, w []float32) int {
 	return 0
 }
 
+// sdotTilesVec is tiledScores' vector kernel (false without AVX2).
+func sdotTilesVec(q, k, w []float32, scale float32) (bool, float32) {
+	switch {
+	case dotPath >= dotAVX512:
+		return true, sdotTilesAVX512(q, k, w, scale)
+	case dotPath >= dotAVX2:
+		return true, sdotTilesAVX2(q, k, w, scale)
+	}
+	return false, 0
+}
+
 func ddotRowsVec(q, k []float64, ldk int, w []float64) int {
 	d := len(q)
 	switch {

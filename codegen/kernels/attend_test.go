@@ -156,6 +156,62 @@ func testAttendRow[T Float](t *testing.T) {
 	}
 }
 
+// testAttendRowTiled: attention over a tiled key cache, filled by tileKeys
+// for its first positions and cacheWriteTiled for the rest, matches the
+// float64 reference over the same keys in rows; the cache's positions from t
+// on hold NaN, which must not reach the result.
+func testAttendRowTiled[T Float](t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, d := range []int{1, 5, 8, 16, 32, 64} {
+		for _, n := range []int{0, 1, 9, 15, 16, 17, 33, 200} {
+			const heads = 2
+			s := (n/keyTile + 1) * keyTile // room for position n, whole tiles
+			rows := randSlice[T](r, heads*s*d)
+			tiled := make([]T, heads*s*d)
+			for i := range tiled {
+				tiled[i] = T(math.NaN())
+			}
+			pre := n / 2 // positions below pre by tileKeys, the rest one by one
+			tileKeys(tiled, rows, s, d)
+			for i := range tiled { // then forget positions pre… again
+				if j := i % (s * d); j/(keyTile*d)*keyTile+j%keyTile >= pre {
+					tiled[i] = T(math.NaN())
+				}
+			}
+			x := make([]T, heads*d)
+			for p := pre; p < n; p++ {
+				for h := range heads {
+					copy(x[h*d:], rows[(h*s+p)*d:(h*s+p+1)*d])
+				}
+				cacheWriteTiled(tiled, x, p, s, d)
+			}
+			for h := range heads {
+				q, kNew, vNew := randSlice[T](r, d), randSlice[T](r, d), randSlice[T](r, d)
+				for i := range q {
+					q[i] *= 4
+				}
+				v := randSlice[T](r, max(n*d, 1))
+				o, w := make([]T, d), make([]T, s)
+				scale := 1 / math.Sqrt(float64(d))
+				attendRowTiled(q, tiled[h*s*d:], v, kNew, vNew, o, w, n, d, scale)
+				want := attendRef(q, rows[h*s*d:], v, kNew, vNew, n, d, scale)
+				for c := range d {
+					if !(math.Abs(float64(o[c])-want[c]) <= 10*tolerance[T]()) {
+						t.Fatalf("d %d, t %d, head %d: o[%d] = %v, want %v", d, n, h, c, o[c], want[c])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAttendRowTiled(t *testing.T) {
+	forEachDotPath(t, func(t *testing.T) {
+		t.Run("f32", testAttendRowTiled[float32])
+		t.Run("f64", testAttendRowTiled[float64])
+	})
+}
+
 func TestDotRows(t *testing.T) {
 	forEachDotPath(t, func(t *testing.T) {
 		t.Run("f32", testDotRows[float32])
@@ -186,6 +242,9 @@ func TestAttendRowAllocs(t *testing.T) {
 		if a := testing.AllocsPerRun(10, func() { attendRow(q, k, v, q, q, o, w, n, d, 0.1) }); a != 0 {
 			t.Fatalf("%v allocations per call", a)
 		}
+		if a := testing.AllocsPerRun(10, func() { attendRowTiled(q, k, v, q, q, o, w, n-19, d, 0.1) }); a != 0 {
+			t.Fatalf("tiled: %v allocations per call", a)
+		}
 	})
 }
 
@@ -199,17 +258,27 @@ func TestDotBest(t *testing.T) {
 	setDotPath(dotBest())
 }
 
+// BenchmarkAttendRow times one head's attention with its keys in rows
+// (attendRow) and in tiles (attendRowTiled), under every kernel set.
 func BenchmarkAttendRow(b *testing.B) {
 	const d = 32
 	for _, n := range []int{64, 1024} {
 		r := rand.New(rand.NewPCG(9, 10))
 		q, k, v := randSlice[float32](r, d), randSlice[float32](r, n*d), randSlice[float32](r, n*d)
+		kt := make([]float32, n*d)
+		tileKeys(kt, k, n, d)
 		o, w := make([]float32, d), make([]float32, n+1)
 		for p := dotPortable; p <= dotBest(); p++ {
-			b.Run(fmt.Sprintf("t=%d/%s", n, dotPathNames[p]), func(b *testing.B) {
+			b.Run(fmt.Sprintf("t=%d/%s/rows", n-1, dotPathNames[p]), func(b *testing.B) {
 				defer setDotPath(setDotPath(p))
 				for b.Loop() {
-					attendRow(q, k, v, q, q, o, w, n, d, 0.17)
+					attendRow(q, k, v, q, q, o, w, n-1, d, 0.17)
+				}
+			})
+			b.Run(fmt.Sprintf("t=%d/%s/tiled", n-1, dotPathNames[p]), func(b *testing.B) {
+				defer setDotPath(setDotPath(p))
+				for b.Loop() {
+					attendRowTiled(q, kt, v, q, q, o, w, n-1, d, 0.17)
 				}
 			})
 		}

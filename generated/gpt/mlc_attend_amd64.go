@@ -71,6 +71,12 @@ func daxpyRows3AVX512(w, v []float64, ldv int, o []float64)
 func daxpyRows4AVX512(w, v []float64, ldv int, o []float64)
 
 //go:noescape
+func sdotTilesAVX2(q, k []float32, w []float32, scale float32) float32
+
+//go:noescape
+func sdotTilesAVX512(q, k []float32, w []float32, scale float32) float32
+
+//go:noescape
 func sscaleMaxAVX2(x []float32, scale float32) float32
 
 //go:noescape

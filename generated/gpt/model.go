@@ -982,7 +982,7 @@ func (m *Model) Reset() {
 // sequences of the batch (see SlotPos): DecodeStep fails once it is 128.
 func (m *Model) Pos() int {
 	t := 0
-	for _, p := range m.cache[0:8] {
+	for _, p := range m.cache[1048576:1048584] {
 		t = max(t, int(p))
 	}
 	return t
@@ -991,7 +991,7 @@ func (m *Model) Pos() int {
 // SlotPos is the number of positions the KV cache holds for sequence b of
 // the batch (0 ≤ b < 8): the position DecodeStep computes next for it.
 func (m *Model) SlotPos(b int) int {
-	return int(m.cache[0:8][b])
+	return int(m.cache[1048576:1048584][b])
 }
 
 // ResetSlot starts sequence b of the batch (0 ≤ b < 8) again at position 0,
@@ -1003,7 +1003,7 @@ func (m *Model) ResetSlot(b int) error {
 	if b < 0 || b >= 8 {
 		return fmt.Errorf("gpt: ResetSlot: slot %d is not in [0, 8)", b)
 	}
-	m.cache[0:8][b] = 0
+	m.cache[1048576:1048584][b] = 0
 	return nil
 }
 
@@ -3558,15 +3558,15 @@ func (m *Model) update() error {
 func (m *Model) prefill() error {
 	defer m.tune[5].End(m.pool, m.tune[5].Begin(m.pool))
 
-	kv_pos := m.cache[0:8]                     // f32[8]
-	h0_attn_k_cache := m.cache[8:131080]       // f32[8,4,128,32]
-	h0_attn_v_cache := m.cache[131080:262152]  // f32[8,4,128,32]
-	h1_attn_k_cache := m.cache[262152:393224]  // f32[8,4,128,32]
-	h1_attn_v_cache := m.cache[393224:524296]  // f32[8,4,128,32]
-	h2_attn_k_cache := m.cache[524296:655368]  // f32[8,4,128,32]
-	h2_attn_v_cache := m.cache[655368:786440]  // f32[8,4,128,32]
-	h3_attn_k_cache := m.cache[786440:917512]  // f32[8,4,128,32]
-	h3_attn_v_cache := m.cache[917512:1048584] // f32[8,4,128,32]
+	kv_pos := m.cache[1048576:1048584]         // f32[8]
+	h0_attn_k_cache := m.cache[0:131072]       // f32[8,4,128,32]
+	h0_attn_v_cache := m.cache[131072:262144]  // f32[8,4,128,32]
+	h1_attn_k_cache := m.cache[262144:393216]  // f32[8,4,128,32]
+	h1_attn_v_cache := m.cache[393216:524288]  // f32[8,4,128,32]
+	h2_attn_k_cache := m.cache[524288:655360]  // f32[8,4,128,32]
+	h2_attn_v_cache := m.cache[655360:786432]  // f32[8,4,128,32]
+	h3_attn_k_cache := m.cache[786432:917504]  // f32[8,4,128,32]
+	h3_attn_v_cache := m.cache[917504:1048576] // f32[8,4,128,32]
 	ids := m.iarena[0:1024]                    // i32[8,128]
 	wte := m.params[0:65536]                   // f32[512,128]
 	wpe := m.params[65536:81920]               // f32[128,128]
@@ -4082,25 +4082,25 @@ func (m *Model) prefill() error {
 	gemm(m.pool, false, true, 1024, 512, 128, lnf, 128, wte, 128, logits, 512, false)
 
 	// h0_attn_k_cache ← h0_attn_k  (models/gpt/gpt.go:88)
-	copy(h0_attn_k_cache, h0_attn_k)
+	tileKeys(h0_attn_k_cache, h0_attn_k, 128, 32)
 
 	// h0_attn_v_cache ← h0_attn_v  (models/gpt/gpt.go:88)
 	copy(h0_attn_v_cache, h0_attn_v)
 
 	// h1_attn_k_cache ← h1_attn_k  (models/gpt/gpt.go:88)
-	copy(h1_attn_k_cache, h1_attn_k)
+	tileKeys(h1_attn_k_cache, h1_attn_k, 128, 32)
 
 	// h1_attn_v_cache ← h1_attn_v  (models/gpt/gpt.go:88)
 	copy(h1_attn_v_cache, h1_attn_v)
 
 	// h2_attn_k_cache ← h2_attn_k  (models/gpt/gpt.go:88)
-	copy(h2_attn_k_cache, h2_attn_k)
+	tileKeys(h2_attn_k_cache, h2_attn_k, 128, 32)
 
 	// h2_attn_v_cache ← h2_attn_v  (models/gpt/gpt.go:88)
 	copy(h2_attn_v_cache, h2_attn_v)
 
 	// h3_attn_k_cache ← h3_attn_k  (models/gpt/gpt.go:88)
-	copy(h3_attn_k_cache, h3_attn_k)
+	tileKeys(h3_attn_k_cache, h3_attn_k, 128, 32)
 
 	// h3_attn_v_cache ← h3_attn_v  (models/gpt/gpt.go:88)
 	copy(h3_attn_v_cache, h3_attn_v)
@@ -4119,15 +4119,15 @@ func (m *Model) prefill() error {
 func (m *Model) decode() error {
 	defer m.tune[6].End(m.pool, m.tune[6].Begin(m.pool))
 
-	kv_pos := m.cache[0:8]                     // f32[8]
-	h0_attn_k_cache := m.cache[8:131080]       // f32[8,4,128,32]
-	h0_attn_v_cache := m.cache[131080:262152]  // f32[8,4,128,32]
-	h1_attn_k_cache := m.cache[262152:393224]  // f32[8,4,128,32]
-	h1_attn_v_cache := m.cache[393224:524296]  // f32[8,4,128,32]
-	h2_attn_k_cache := m.cache[524296:655368]  // f32[8,4,128,32]
-	h2_attn_v_cache := m.cache[655368:786440]  // f32[8,4,128,32]
-	h3_attn_k_cache := m.cache[786440:917512]  // f32[8,4,128,32]
-	h3_attn_v_cache := m.cache[917512:1048584] // f32[8,4,128,32]
+	kv_pos := m.cache[1048576:1048584]         // f32[8]
+	h0_attn_k_cache := m.cache[0:131072]       // f32[8,4,128,32]
+	h0_attn_v_cache := m.cache[131072:262144]  // f32[8,4,128,32]
+	h1_attn_k_cache := m.cache[262144:393216]  // f32[8,4,128,32]
+	h1_attn_v_cache := m.cache[393216:524288]  // f32[8,4,128,32]
+	h2_attn_k_cache := m.cache[524288:655360]  // f32[8,4,128,32]
+	h2_attn_v_cache := m.cache[655360:786432]  // f32[8,4,128,32]
+	h3_attn_k_cache := m.cache[786432:917504]  // f32[8,4,128,32]
+	h3_attn_v_cache := m.cache[917504:1048576] // f32[8,4,128,32]
 	ids := m.iarena[0:8]                       // i32[8,1]
 	wte := m.params[0:65536]                   // f32[512,128]
 	wpe := m.params[65536:81920]               // f32[128,128]
@@ -4393,7 +4393,7 @@ func (m *Model) decode() error {
 			w := m.scratch[:128]
 			for h := range 32 {
 				t := int(kv_pos[h/4])
-				attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+				attendRowTiled(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4508,7 +4508,7 @@ func (m *Model) decode() error {
 			w := m.scratch[:128]
 			for h := range 32 {
 				t := int(kv_pos[h/4])
-				attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+				attendRowTiled(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4623,7 +4623,7 @@ func (m *Model) decode() error {
 			w := m.scratch[:128]
 			for h := range 32 {
 				t := int(kv_pos[h/4])
-				attendRow(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+				attendRowTiled(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4738,7 +4738,7 @@ func (m *Model) decode() error {
 			w := m.scratch[:128]
 			for h := range 32 {
 				t := int(kv_pos[h/4])
-				attendRow(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+				attendRowTiled(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 			}
 		}
 	}
@@ -4800,7 +4800,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h0_attn_k_cache[b*16384:(b+1)*16384], h0_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+			cacheWriteTiled(h0_attn_k_cache[b*16384:(b+1)*16384], h0_attn_k[b*128:(b+1)*128], int(p), 128, 32)
 		}
 	}
 
@@ -4828,7 +4828,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h1_attn_k_cache[b*16384:(b+1)*16384], h1_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+			cacheWriteTiled(h1_attn_k_cache[b*16384:(b+1)*16384], h1_attn_k[b*128:(b+1)*128], int(p), 128, 32)
 		}
 	}
 
@@ -4856,7 +4856,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h2_attn_k_cache[b*16384:(b+1)*16384], h2_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+			cacheWriteTiled(h2_attn_k_cache[b*16384:(b+1)*16384], h2_attn_k[b*128:(b+1)*128], int(p), 128, 32)
 		}
 	}
 
@@ -4884,7 +4884,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h3_attn_k_cache[b*16384:(b+1)*16384], h3_attn_k[b*128:(b+1)*128], int(p), 128, 32)
+			cacheWriteTiled(h3_attn_k_cache[b*16384:(b+1)*16384], h3_attn_k[b*128:(b+1)*128], int(p), 128, 32)
 		}
 	}
 
@@ -8669,7 +8669,7 @@ func (m *Model) attendH0_attn_context(lo, hi, thread int, v [][]float32) {
 	w := m.scratch[thread*4096 : thread*4096+128]
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/4])
-		attendRow(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+		attendRowTiled(h0_attn_q[h*32:h*32+32], h0_attn_k_cache[h*4096:], h0_attn_v_cache[h*4096:], h0_attn_k[h*32:h*32+32], h0_attn_v[h*32:h*32+32], h0_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
 
@@ -8758,7 +8758,7 @@ func (m *Model) attendH1_attn_context(lo, hi, thread int, v [][]float32) {
 	w := m.scratch[thread*4096 : thread*4096+128]
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/4])
-		attendRow(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+		attendRowTiled(h1_attn_q[h*32:h*32+32], h1_attn_k_cache[h*4096:], h1_attn_v_cache[h*4096:], h1_attn_k[h*32:h*32+32], h1_attn_v[h*32:h*32+32], h1_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
 
@@ -8847,7 +8847,7 @@ func (m *Model) attendH2_attn_context(lo, hi, thread int, v [][]float32) {
 	w := m.scratch[thread*4096 : thread*4096+128]
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/4])
-		attendRow(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+		attendRowTiled(h2_attn_q[h*32:h*32+32], h2_attn_k_cache[h*4096:], h2_attn_v_cache[h*4096:], h2_attn_k[h*32:h*32+32], h2_attn_v[h*32:h*32+32], h2_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
 
@@ -8936,7 +8936,7 @@ func (m *Model) attendH3_attn_context(lo, hi, thread int, v [][]float32) {
 	w := m.scratch[thread*4096 : thread*4096+128]
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/4])
-		attendRow(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
+		attendRowTiled(h3_attn_q[h*32:h*32+32], h3_attn_k_cache[h*4096:], h3_attn_v_cache[h*4096:], h3_attn_k[h*32:h*32+32], h3_attn_v[h*32:h*32+32], h3_attn_context[h*32:h*32+32], w, t, 32, 0.17677669529663687)
 	}
 }
 

@@ -754,7 +754,7 @@ func (m *Model) Reset() {
 // sequences of the batch (see SlotPos): DecodeStep fails once it is 128.
 func (m *Model) Pos() int {
 	t := 0
-	for _, p := range m.cache[0:8] {
+	for _, p := range m.cache[524288:524296] {
 		t = max(t, int(p))
 	}
 	return t
@@ -763,7 +763,7 @@ func (m *Model) Pos() int {
 // SlotPos is the number of positions the KV cache holds for sequence b of
 // the batch (0 ≤ b < 8): the position DecodeStep computes next for it.
 func (m *Model) SlotPos(b int) int {
-	return int(m.cache[0:8][b])
+	return int(m.cache[524288:524296][b])
 }
 
 // ResetSlot starts sequence b of the batch (0 ≤ b < 8) again at position 0,
@@ -775,7 +775,7 @@ func (m *Model) ResetSlot(b int) error {
 	if b < 0 || b >= 8 {
 		return fmt.Errorf("llama: ResetSlot: slot %d is not in [0, 8)", b)
 	}
-	m.cache[0:8][b] = 0
+	m.cache[524288:524296][b] = 0
 	return nil
 }
 
@@ -3260,15 +3260,15 @@ func (m *Model) update() error {
 func (m *Model) prefill() error {
 	defer m.tune[5].End(m.pool, m.tune[5].Begin(m.pool))
 
-	kv_pos := m.cache[0:8]                          // f32[8]
-	h0_attn_k_group_cache := m.cache[8:65544]       // f32[8,2,1,128,32]
-	h0_attn_v_group_cache := m.cache[65544:131080]  // f32[8,2,1,128,32]
-	h1_attn_k_group_cache := m.cache[131080:196616] // f32[8,2,1,128,32]
-	h1_attn_v_group_cache := m.cache[196616:262152] // f32[8,2,1,128,32]
-	h2_attn_k_group_cache := m.cache[262152:327688] // f32[8,2,1,128,32]
-	h2_attn_v_group_cache := m.cache[327688:393224] // f32[8,2,1,128,32]
-	h3_attn_k_group_cache := m.cache[393224:458760] // f32[8,2,1,128,32]
-	h3_attn_v_group_cache := m.cache[458760:524296] // f32[8,2,1,128,32]
+	kv_pos := m.cache[524288:524296]                // f32[8]
+	h0_attn_k_group_cache := m.cache[0:65536]       // f32[8,2,1,128,32]
+	h0_attn_v_group_cache := m.cache[65536:131072]  // f32[8,2,1,128,32]
+	h1_attn_k_group_cache := m.cache[131072:196608] // f32[8,2,1,128,32]
+	h1_attn_v_group_cache := m.cache[196608:262144] // f32[8,2,1,128,32]
+	h2_attn_k_group_cache := m.cache[262144:327680] // f32[8,2,1,128,32]
+	h2_attn_v_group_cache := m.cache[327680:393216] // f32[8,2,1,128,32]
+	h3_attn_k_group_cache := m.cache[393216:458752] // f32[8,2,1,128,32]
+	h3_attn_v_group_cache := m.cache[458752:524288] // f32[8,2,1,128,32]
 	ids := m.iarena[0:1024]                         // i32[8,128]
 	wte := m.params[0:65536]                        // f32[512,128]
 	h_in := m.arena[786432:917504]                  // f32[8,128,128]
@@ -3785,25 +3785,25 @@ func (m *Model) prefill() error {
 	gemm(m.pool, false, true, 1024, 512, 128, norm, 128, wte, 128, logits, 512, false)
 
 	// h0_attn_k_group_cache ← h0_attn_k_group  (models/llama/llama.go:69)
-	copy(h0_attn_k_group_cache, h0_attn_k_group)
+	tileKeys(h0_attn_k_group_cache, h0_attn_k_group, 128, 32)
 
 	// h0_attn_v_group_cache ← h0_attn_v_group  (models/llama/llama.go:69)
 	copy(h0_attn_v_group_cache, h0_attn_v_group)
 
 	// h1_attn_k_group_cache ← h1_attn_k_group  (models/llama/llama.go:69)
-	copy(h1_attn_k_group_cache, h1_attn_k_group)
+	tileKeys(h1_attn_k_group_cache, h1_attn_k_group, 128, 32)
 
 	// h1_attn_v_group_cache ← h1_attn_v_group  (models/llama/llama.go:69)
 	copy(h1_attn_v_group_cache, h1_attn_v_group)
 
 	// h2_attn_k_group_cache ← h2_attn_k_group  (models/llama/llama.go:69)
-	copy(h2_attn_k_group_cache, h2_attn_k_group)
+	tileKeys(h2_attn_k_group_cache, h2_attn_k_group, 128, 32)
 
 	// h2_attn_v_group_cache ← h2_attn_v_group  (models/llama/llama.go:69)
 	copy(h2_attn_v_group_cache, h2_attn_v_group)
 
 	// h3_attn_k_group_cache ← h3_attn_k_group  (models/llama/llama.go:69)
-	copy(h3_attn_k_group_cache, h3_attn_k_group)
+	tileKeys(h3_attn_k_group_cache, h3_attn_k_group, 128, 32)
 
 	// h3_attn_v_group_cache ← h3_attn_v_group  (models/llama/llama.go:69)
 	copy(h3_attn_v_group_cache, h3_attn_v_group)
@@ -3822,15 +3822,15 @@ func (m *Model) prefill() error {
 func (m *Model) decode() error {
 	defer m.tune[6].End(m.pool, m.tune[6].Begin(m.pool))
 
-	kv_pos := m.cache[0:8]                          // f32[8]
-	h0_attn_k_group_cache := m.cache[8:65544]       // f32[8,2,1,128,32]
-	h0_attn_v_group_cache := m.cache[65544:131080]  // f32[8,2,1,128,32]
-	h1_attn_k_group_cache := m.cache[131080:196616] // f32[8,2,1,128,32]
-	h1_attn_v_group_cache := m.cache[196616:262152] // f32[8,2,1,128,32]
-	h2_attn_k_group_cache := m.cache[262152:327688] // f32[8,2,1,128,32]
-	h2_attn_v_group_cache := m.cache[327688:393224] // f32[8,2,1,128,32]
-	h3_attn_k_group_cache := m.cache[393224:458760] // f32[8,2,1,128,32]
-	h3_attn_v_group_cache := m.cache[458760:524296] // f32[8,2,1,128,32]
+	kv_pos := m.cache[524288:524296]                // f32[8]
+	h0_attn_k_group_cache := m.cache[0:65536]       // f32[8,2,1,128,32]
+	h0_attn_v_group_cache := m.cache[65536:131072]  // f32[8,2,1,128,32]
+	h1_attn_k_group_cache := m.cache[131072:196608] // f32[8,2,1,128,32]
+	h1_attn_v_group_cache := m.cache[196608:262144] // f32[8,2,1,128,32]
+	h2_attn_k_group_cache := m.cache[262144:327680] // f32[8,2,1,128,32]
+	h2_attn_v_group_cache := m.cache[327680:393216] // f32[8,2,1,128,32]
+	h3_attn_k_group_cache := m.cache[393216:458752] // f32[8,2,1,128,32]
+	h3_attn_v_group_cache := m.cache[458752:524288] // f32[8,2,1,128,32]
 	ids := m.iarena[0:8]                            // i32[8,1]
 	wte := m.params[0:65536]                        // f32[512,128]
 	h_in := m.arena[6144:7168]                      // f32[8,1,128]
@@ -4068,7 +4068,7 @@ func (m *Model) decode() error {
 			for h := range 16 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+					attendRowTiled(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4194,7 +4194,7 @@ func (m *Model) decode() error {
 			for h := range 16 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+					attendRowTiled(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4320,7 +4320,7 @@ func (m *Model) decode() error {
 			for h := range 16 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+					attendRowTiled(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4446,7 +4446,7 @@ func (m *Model) decode() error {
 			for h := range 16 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+					attendRowTiled(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 				}
 			}
 		}
@@ -4511,7 +4511,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h0_attn_k_group_cache[b*8192:(b+1)*8192], h0_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+			cacheWriteTiled(h0_attn_k_group_cache[b*8192:(b+1)*8192], h0_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
 		}
 	}
 
@@ -4539,7 +4539,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h1_attn_k_group_cache[b*8192:(b+1)*8192], h1_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+			cacheWriteTiled(h1_attn_k_group_cache[b*8192:(b+1)*8192], h1_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
 		}
 	}
 
@@ -4567,7 +4567,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h2_attn_k_group_cache[b*8192:(b+1)*8192], h2_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+			cacheWriteTiled(h2_attn_k_group_cache[b*8192:(b+1)*8192], h2_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
 		}
 	}
 
@@ -4595,7 +4595,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(h3_attn_k_group_cache[b*8192:(b+1)*8192], h3_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
+			cacheWriteTiled(h3_attn_k_group_cache[b*8192:(b+1)*8192], h3_attn_k_group[b*64:(b+1)*64], int(p), 128, 32)
 		}
 	}
 
@@ -8008,7 +8008,7 @@ func (m *Model) attendH0_attn_context_rows(lo, hi, thread int, v [][]float32) {
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+			attendRowTiled(h0_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h0_attn_k_group_cache[h*4096:], h0_attn_v_group_cache[h*4096:], h0_attn_k_group[h*32:h*32+32], h0_attn_v_group[h*32:h*32+32], h0_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 		}
 	}
 }
@@ -8061,7 +8061,7 @@ func (m *Model) attendH1_attn_context_rows(lo, hi, thread int, v [][]float32) {
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+			attendRowTiled(h1_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h1_attn_k_group_cache[h*4096:], h1_attn_v_group_cache[h*4096:], h1_attn_k_group[h*32:h*32+32], h1_attn_v_group[h*32:h*32+32], h1_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 		}
 	}
 }
@@ -8114,7 +8114,7 @@ func (m *Model) attendH2_attn_context_rows(lo, hi, thread int, v [][]float32) {
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+			attendRowTiled(h2_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h2_attn_k_group_cache[h*4096:], h2_attn_v_group_cache[h*4096:], h2_attn_k_group[h*32:h*32+32], h2_attn_v_group[h*32:h*32+32], h2_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 		}
 	}
 }
@@ -8167,7 +8167,7 @@ func (m *Model) attendH3_attn_context_rows(lo, hi, thread int, v [][]float32) {
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
+			attendRowTiled(h3_attn_q_group_rows[(h*2+r)*32:(h*2+r)*32+32], h3_attn_k_group_cache[h*4096:], h3_attn_v_group_cache[h*4096:], h3_attn_k_group[h*32:h*32+32], h3_attn_v_group[h*32:h*32+32], h3_attn_context_rows[(h*2+r)*32:(h*2+r)*32+32], w, t, 32, 0.17677669529663687)
 		}
 	}
 }

@@ -7067,19 +7067,19 @@ func (m *Model) prefill() error {
 	gemm(m.pool, false, true, 1024, 256, 96, dec_norm, 96, wte, 96, logits, 256, false)
 
 	// dec0_self_k_group_cache ← dec0_self_k_group  (models/seq2seq/seq2seq.go:96)
-	copy(dec0_self_k_group_cache, dec0_self_k_group)
+	tileKeys(dec0_self_k_group_cache, dec0_self_k_group, 32, 24)
 
 	// dec0_self_v_group_cache ← dec0_self_v_group  (models/seq2seq/seq2seq.go:96)
 	copy(dec0_self_v_group_cache, dec0_self_v_group)
 
 	// dec1_self_k_group_cache ← dec1_self_k_group  (models/seq2seq/seq2seq.go:96)
-	copy(dec1_self_k_group_cache, dec1_self_k_group)
+	tileKeys(dec1_self_k_group_cache, dec1_self_k_group, 32, 24)
 
 	// dec1_self_v_group_cache ← dec1_self_v_group  (models/seq2seq/seq2seq.go:96)
 	copy(dec1_self_v_group_cache, dec1_self_v_group)
 
 	// dec2_self_k_group_cache ← dec2_self_k_group  (models/seq2seq/seq2seq.go:96)
-	copy(dec2_self_k_group_cache, dec2_self_k_group)
+	tileKeys(dec2_self_k_group_cache, dec2_self_k_group, 32, 24)
 
 	// dec2_self_v_group_cache ← dec2_self_v_group  (models/seq2seq/seq2seq.go:96)
 	copy(dec2_self_v_group_cache, dec2_self_v_group)
@@ -7396,7 +7396,7 @@ func (m *Model) decode() error {
 			for h := range 64 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+					attendRowTiled(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7576,7 +7576,7 @@ func (m *Model) decode() error {
 			for h := range 64 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+					attendRowTiled(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7756,7 +7756,7 @@ func (m *Model) decode() error {
 			for h := range 64 {
 				t := int(kv_pos[h/2])
 				for r := range 2 {
-					attendRow(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+					attendRowTiled(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 				}
 			}
 		}
@@ -7875,7 +7875,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(dec0_self_k_group_cache[b*1536:(b+1)*1536], dec0_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
+			cacheWriteTiled(dec0_self_k_group_cache[b*1536:(b+1)*1536], dec0_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
 		}
 	}
 
@@ -7903,7 +7903,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(dec1_self_k_group_cache[b*1536:(b+1)*1536], dec1_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
+			cacheWriteTiled(dec1_self_k_group_cache[b*1536:(b+1)*1536], dec1_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
 		}
 	}
 
@@ -7931,7 +7931,7 @@ func (m *Model) decode() error {
 			t = max(t, int(p))
 		}
 		for b, p := range kv_pos {
-			cacheWrite(dec2_self_k_group_cache[b*1536:(b+1)*1536], dec2_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
+			cacheWriteTiled(dec2_self_k_group_cache[b*1536:(b+1)*1536], dec2_self_k_group[b*48:(b+1)*48], int(p), 32, 24)
 		}
 	}
 
@@ -14794,7 +14794,7 @@ func (m *Model) attendDec0_self_context_rows(lo, hi, thread int, v [][]float32) 
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+			attendRowTiled(dec0_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec0_self_k_group_cache[h*768:], dec0_self_v_group_cache[h*768:], dec0_self_k_group[h*24:h*24+24], dec0_self_v_group[h*24:h*24+24], dec0_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 		}
 	}
 }
@@ -14881,7 +14881,7 @@ func (m *Model) attendDec1_self_context_rows(lo, hi, thread int, v [][]float32) 
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+			attendRowTiled(dec1_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec1_self_k_group_cache[h*768:], dec1_self_v_group_cache[h*768:], dec1_self_k_group[h*24:h*24+24], dec1_self_v_group[h*24:h*24+24], dec1_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 		}
 	}
 }
@@ -14968,7 +14968,7 @@ func (m *Model) attendDec2_self_context_rows(lo, hi, thread int, v [][]float32) 
 	for h := lo; h < hi; h++ {
 		t := int(kv_pos[h/2])
 		for r := range 2 {
-			attendRow(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
+			attendRowTiled(dec2_self_q_group_rows[(h*2+r)*24:(h*2+r)*24+24], dec2_self_k_group_cache[h*768:], dec2_self_v_group_cache[h*768:], dec2_self_k_group[h*24:h*24+24], dec2_self_v_group[h*24:h*24+24], dec2_self_context_rows[(h*2+r)*24:(h*2+r)*24+24], w, t, 24, 0.20412414523193154)
 		}
 	}
 }

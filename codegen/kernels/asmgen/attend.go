@@ -12,6 +12,14 @@ package main
 //	    accumulator each (eight independent FMA chains, every key element
 //	    read once), reduced by horizontal adds into one vector store of
 //	    eight scores; the last len(w) mod 8 rows one at a time.
+//	sdotTiles<ISA>(q, k []float32, w []float32, scale float32) float32
+//	    The scores against keys stored in tiles of 16 positions: tile i at
+//	    k[16·d·i:], position 16i+j's column c at k[16·d·i + 16c + j], d =
+//	    len(q) ≥ 1. w[16i+j] = scale·Σ_c q[c]·k[16·d·i + 16c + j] for every
+//	    tile of w (len(w) a multiple of 16); returns the largest (−inf for
+//	    none). A tile is read front to back as d rows of 16 scores: one
+//	    broadcast of q[c] and one FMA per row (two on YMM), four chains, no
+//	    reduction across lanes.
 //	<t>axpyRows<N><ISA>(w, v []T, ldv int, o []T)
 //	    o[c] = Σ_j w[j]·v[j·ldv + c] for c < N vectors, j < len(w) (0 sets o
 //	    to zero). The rows j are dealt round-robin to S sets of N
@@ -190,6 +198,110 @@ func (g *dotGen) dotRows(e dotElem, isa dotISA) string {
 	return name
 }
 
+// dotTiles writes sdotTiles<ISA>. Registers: DX q, BX len(q), SI the tile,
+// DI w, CX scores left, R9 q's column, AX columns left; accumulators Z0–Z3
+// (Y0–Y3 low halves, Y8–Y11 high halves on YMM), Z4–Z7 broadcasts of q,
+// Z14 the scale, Z15 the running maximum (Y12 a second one on YMM).
+func (g *dotGen) dotTiles(isa dotISA) string {
+	name := "sdotTiles" + isa.name
+	wide := isa.reg == "Z"
+	r := func(n int) string { return vreg(isa, n) }
+	g.l("// func %s(q, k []float32, w []float32, scale float32) float32", name)
+	g.l("TEXT ·%s(SB), NOSPLIT, $0-84", name)
+	g.i("MOVQ q_base+0(FP), DX")
+	g.i("MOVQ q_len+8(FP), BX")
+	g.i("MOVQ k_base+24(FP), SI")
+	g.i("MOVQ w_base+48(FP), DI")
+	g.i("MOVQ w_len+56(FP), CX")
+	g.i("VBROADCASTSS scale+72(FP), %s", r(14))
+	g.i("MOVL $0xff800000, AX") // −inf
+	g.i("VMOVD AX, X15")
+	g.i("VBROADCASTSS X15, %s", r(15))
+	if !wide {
+		g.i("VMOVAPS Y15, Y12")
+	}
+	g.i("TESTQ CX, CX")
+	g.i("JEQ %s_done", name)
+	g.l("%s_tile:", name)
+	accs := []int{0, 1, 2, 3}
+	if !wide {
+		accs = []int{0, 1, 2, 3, 8, 9, 10, 11}
+	}
+	for _, a := range accs {
+		g.zero(isa, a)
+	}
+	g.i("MOVQ DX, R9")
+	g.i("MOVQ BX, AX")
+	g.i("CMPQ AX, $4")
+	g.i("JLT %s_one", name)
+	// fma adds q[c]·row c of the tile (at off(SI)) into chain u.
+	fma := func(u, qOff, off int) {
+		b := r(4 + u)
+		g.i("VBROADCASTSS %d(R9), %s", qOff, b)
+		if wide {
+			g.i("VFMADD231PS %d(SI), %s, %s", off, b, r(u))
+			return
+		}
+		g.i("VFMADD231PS %d(SI), %s, %s", off, b, r(u))
+		g.i("VFMADD231PS %d(SI), %s, %s", off+32, b, r(8+u))
+	}
+	g.l("%s_four:", name)
+	for u := range 4 {
+		fma(u, 4*u, 64*u)
+	}
+	g.i("ADDQ $16, R9")
+	g.i("ADDQ $256, SI")
+	g.i("SUBQ $4, AX")
+	g.i("CMPQ AX, $4")
+	g.i("JGE %s_four", name)
+	g.l("%s_one:", name)
+	g.i("TESTQ AX, AX")
+	g.i("JEQ %s_sum", name)
+	fma(0, 0, 0)
+	g.i("ADDQ $4, R9")
+	g.i("ADDQ $64, SI")
+	g.i("DECQ AX")
+	g.i("JMP %s_one", name)
+	g.l("%s_sum:", name)
+	halves := [][4]int{{0, 1, 2, 3}}
+	if !wide {
+		halves = append(halves, [4]int{8, 9, 10, 11})
+	}
+	for hi, h := range halves {
+		g.i("VADDPS %s, %s, %s", r(h[1]), r(h[0]), r(h[0]))
+		g.i("VADDPS %s, %s, %s", r(h[3]), r(h[2]), r(h[2]))
+		g.i("VADDPS %s, %s, %s", r(h[2]), r(h[0]), r(h[0]))
+		g.i("VMULPS %s, %s, %s", r(14), r(h[0]), r(h[0]))
+		mx := 15
+		if hi == 1 {
+			mx = 12
+		}
+		g.i("VMAXPS %s, %s, %s", r(h[0]), r(mx), r(mx))
+		g.i("VMOVUPS %s, %d(DI)", r(h[0]), 32*hi)
+	}
+	g.i("ADDQ $64, DI")
+	g.i("SUBQ $16, CX")
+	g.i("JNE %s_tile", name)
+	g.l("%s_done:", name)
+	if wide {
+		g.i("VEXTRACTF64X4 $1, Z15, Y1")
+		g.i("VMAXPS Y1, Y15, Y15")
+	} else {
+		g.i("VMAXPS Y12, Y15, Y15")
+	}
+	g.i("VEXTRACTF128 $1, Y15, X1")
+	g.i("VMAXPS X1, X15, X15")
+	g.i("VPERMILPS $0x4e, X15, X1")
+	g.i("VMAXPS X1, X15, X15")
+	g.i("VPERMILPS $0xb1, X15, X1")
+	g.i("VMAXPS X1, X15, X15")
+	g.i("VMOVSS X15, ret+80(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+	g.l("")
+	return name
+}
+
 // axpySets is the number of accumulator sets for n vectors of columns.
 func axpySets(n int) int { return [...]int{0, 8, 4, 3, 2}[n] }
 
@@ -339,6 +451,9 @@ func genAttend(sOut, dOut *gen) {
 				d.l("//go:noescape\nfunc %s(w, v []%s, ldv int, o []%s)\n", s.axpyRows(e, isa, n), e.goType, e.goType)
 			}
 		}
+	}
+	for _, isa := range []dotISA{isaAVX2, isaAVX512} {
+		d.l("//go:noescape\nfunc %s(q, k []float32, w []float32, scale float32) float32\n", s.dotTiles(isa))
 	}
 	s.softmaxHelpers()
 	d.l("//go:noescape\nfunc sscaleMaxAVX2(x []float32, scale float32) float32\n")
