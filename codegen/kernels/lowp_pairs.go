@@ -1,26 +1,51 @@
 package kernels
 
 // bf16 weights in the pair layout. A weight matrix W, k×n, is stored for
-// the products as pairs of rows: rows 2q and 2q+1 interleaved, so that
-// elements 2j and 2j+1 of pair row q (a uint32, little-endian) are
-// W[2q][j] and W[2q+1][j]; when k is odd, its last row follows as it is.
-// The size is k·n either way. One dword is then the pair of weights that
-// VDPBF16PS multiplies by the pair (x[2q], x[2q+1]), two weights per lane,
-// 32 per instruction, without widening. The layout is made once, when the
-// weights are written into a package (codegen; PairBF16 below); files keep
-// the plain [k, n] bit patterns.
+// the products as pairs of rows: rows 2q and 2q+1 interleaved, so that one
+// uint32 (two uint16, little-endian) holds W[2q][j] in its low half and
+// W[2q+1][j] in its high half: the pair of weights that VDPBF16PS
+// multiplies by the pair (x[2q], x[2q+1]), two weights per lane, 32 per
+// instruction, without widening. The columns are cut into panels, widest
+// first from pairPanels (the widths of the kernels that walk them, 24 to 1
+// vectors of 16) and a last one of what is left (fewer than 16); each
+// panel's pair rows are stored together, so that a kernel reads its panel
+// as one run of memory, front to back: the panel of P columns starting at
+// column c0 begins at element 2·c0·⌊k/2⌋, and its pair row q is the 2P
+// elements from there plus 2·P·q. When k is odd, its last row follows all
+// panels as it is, at (k−1)·n. The size is k·n either way. The layout is
+// made once, when the weights are written into a package (codegen;
+// PairBF16 below); files keep the plain [k, n] bit patterns.
+
+// pairPanels are the panel widths in columns, widest first.
+var pairPanels = [...]int{384, 256, 128, 64, 32, 16}
+
+// pairPanel is the width of the panel that starts at column c0 of n: the
+// widest of pairPanels that fits, or what is left.
+func pairPanel(n, c0 int) int {
+	for _, p := range pairPanels {
+		if n-c0 >= p {
+			return p
+		}
+	}
+	return n - c0
+}
 
 // PairBF16 writes W, k×n in the plain row-major layout (src), into dst in
 // the pair layout. len(dst) and len(src) are at least k·n; they must not
 // overlap.
 func PairBF16(dst, src []uint16, k, n int) {
 	src, dst = src[:k*n], dst[:k*n]
-	for q := range k / 2 {
-		r0, r1 := src[2*q*n:(2*q+1)*n], src[(2*q+1)*n:(2*q+2)*n]
-		d := dst[2*q*n : 2*(q+1)*n]
-		for j := range n {
-			d[2*j], d[2*j+1] = r0[j], r1[j]
+	kp := k / 2
+	for c0 := 0; c0 < n; {
+		p := pairPanel(n, c0)
+		for q := range kp {
+			r0, r1 := src[2*q*n+c0:2*q*n+c0+p], src[(2*q+1)*n+c0:(2*q+1)*n+c0+p]
+			d := dst[2*kp*c0+2*p*q : 2*kp*c0+2*p*(q+1)]
+			for j := range p {
+				d[2*j], d[2*j+1] = r0[j], r1[j]
+			}
 		}
+		c0 += p
 	}
 	if k%2 == 1 {
 		copy(dst[(k-1)*n:], src[(k-1)*n:])
@@ -56,7 +81,7 @@ func gemvBF16Pairs(kp int, x, w []uint16, ldw int, y []float32, accum bool) {
 
 // qMatMulBF16Pairs is QMatMulBF16's product without transB: one row of x
 // at a time, rounded to bf16 (F32ToBF16s) into a stack buffer, W in the
-// pair layout.
+// pair layout, one panel after another.
 func qMatMulBF16Pairs(m, n, k int, x []float32, w []uint16, y []float32) {
 	var xb [pairChunk]uint16
 	kp := k / 2
@@ -68,7 +93,12 @@ func qMatMulBF16Pairs(m, n, k int, x []float32, w []uint16, y []float32) {
 		for c := 0; c < 2*kp; c += pairChunk {
 			e := min(2*kp, c+pairChunk)
 			F32ToBF16s(xb[:e-c], xr[c:e])
-			gemvBF16Pairs((e-c)/2, xb[:e-c], w[c*n:], 2*n, yr, c > 0)
+			for c0 := 0; c0 < n; {
+				p := pairPanel(n, c0)
+				wp := w[2*kp*c0+p*c:]
+				gemvBF16Pairs((e-c)/2, xb[:e-c], wp, 2*p, yr[c0:c0+p], c > 0)
+				c0 += p
+			}
 		}
 		if k%2 == 1 {
 			xv := BF16ToF32(F32ToBF16(xr[k-1]))

@@ -26,25 +26,42 @@ func withQBF16Path(p string, f func()) {
 	f()
 }
 
+// TestPairBF16 checks where PairBF16 puts each weight, against the layout
+// written out: panels of 384, 256, …, 16 columns and a last narrower one,
+// each panel's pair rows together, an odd last row plain at the end.
 func TestPairBF16(t *testing.T) {
 	for _, k := range []int{1, 2, 3, 4, 5} {
-		const n = 3
-		src := make([]uint16, k*n)
-		for i := range src {
-			src[i] = uint16(i + 1)
-		}
-		dst := make([]uint16, k*n)
-		PairBF16(dst, src, k, n)
-		for l := range k {
-			for j := range n {
-				var at int
-				if l == k-1 && k%2 == 1 {
-					at = l*n + j
-				} else {
-					at = (l/2)*2*n + 2*j + l%2
+		for _, n := range []int{3, 16, 17, 400, 400 + 256 + 64 + 16 + 5} {
+			src := make([]uint16, k*n)
+			for i := range src {
+				src[i] = uint16(i + 1)
+			}
+			dst := make([]uint16, k*n)
+			PairBF16(dst, src, k, n)
+			// panel start and width of each column
+			start, width := make([]int, n), make([]int, n)
+			for c0 := 0; c0 < n; {
+				p := n - c0
+				for _, w := range []int{384, 256, 128, 64, 32, 16} {
+					if n-c0 >= w {
+						p = w
+						break
+					}
 				}
-				if dst[at] != src[l*n+j] {
-					t.Fatalf("k=%d: W[%d][%d] = %d at %d, found %d", k, l, j, src[l*n+j], at, dst[at])
+				for j := c0; j < c0+p; j++ {
+					start[j], width[j] = c0, p
+				}
+				c0 += p
+			}
+			for l := range k {
+				for j := range n {
+					at := (l/2)*2*width[j] + 2*(j-start[j]) + l%2 + 2*(k/2)*start[j]
+					if l == k-1 && k%2 == 1 {
+						at = l*n + j
+					}
+					if dst[at] != src[l*n+j] {
+						t.Fatalf("k=%d n=%d: W[%d][%d] = %d at %d, found %d", k, n, l, j, src[l*n+j], at, dst[at])
+					}
 				}
 			}
 		}
@@ -60,7 +77,7 @@ func TestQMatMulBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 2))
 	for _, path := range qbf16Paths(t) {
 		for _, m := range []int{1, 3} {
-			for _, n := range []int{1, 7, 8, 9, 16, 17, 31, 33, 64, 65, 200, 257, 384, 385, 513, 800} {
+			for _, n := range []int{1, 7, 8, 9, 16, 17, 31, 33, 64, 65, 200, 257, 384, 385, 513, 800, 1000} {
 				for _, k := range []int{1, 2, 3, 17, 128, 2*pairChunk + 3} {
 					if k > 1000 && (n > 300 || m > 1) {
 						continue
