@@ -55,7 +55,7 @@ func PairBF16(dst, src []uint16, k, n int) {
 // pairChunk is how many elements of x (an even number) QMatMulBF16 rounds
 // into its stack buffer at a time; a longer row is multiplied in chunks of
 // pair rows, accumulating into y.
-const pairChunk = 2048
+const pairChunk = 1024
 
 // gemvBF16Pairs is y[j] (+= with accum) Σ_q x[2q]·W(2q, j) + x[2q+1]·W(2q+1, j)
 // for j < len(y), q < kp, with x bf16 bit patterns and W pair rows ldw
