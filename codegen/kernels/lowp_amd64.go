@@ -136,3 +136,24 @@ func bf16ToF32Vec(dst []float32, src []uint16) int {
 	}
 	return n
 }
+
+// qgemmBF16Rows4 reports whether products of four rows or more run on the
+// four-row kernels: on the avx512bf16 path only.
+func qgemmBF16Rows4() bool { return QBF16Path == "avx512bf16" }
+
+// gemmBF16Pairs4Vec runs the four-row kernels on the leading columns of
+// the p that whole vectors of 16 cover and returns how many that is.
+func gemmBF16Pairs4Vec(kp int, x []uint16, ldx int, w []uint16, ldw int, y []float32, ldy, p int, accum bool) int {
+	if kp < 1 {
+		return 0
+	}
+	x = x[:3*ldx+2*kp]
+	j := 0
+	for _, v := range qgemmBF16DP4Widths {
+		cols := 16 * v
+		for ; p-j >= cols; j += cols {
+			qgemmBF16DP4Run(v, kp, x, ldx, w[2*j:(kp-1)*ldw+2*(j+cols)], ldw, y[j:3*ldy+j+cols], ldy, accum)
+		}
+	}
+	return j
+}

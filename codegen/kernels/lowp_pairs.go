@@ -63,7 +63,12 @@ const pairChunk = 1024
 // Go.
 func gemvBF16Pairs(kp int, x, w []uint16, ldw int, y []float32, accum bool) {
 	j := gemvBF16PairsVec(kp, x, w, ldw, y, accum)
-	y = y[j:]
+	gemvBF16PairsGo(kp, x, w, ldw, j, y[j:], accum)
+}
+
+// gemvBF16PairsGo is gemvBF16Pairs in Go for the columns j, j+1, … of W
+// that y holds.
+func gemvBF16PairsGo(kp int, x, w []uint16, ldw, j int, y []float32, accum bool) {
 	if len(y) == 0 {
 		return
 	}
@@ -83,9 +88,13 @@ func gemvBF16Pairs(kp int, x, w []uint16, ldw int, y []float32, accum bool) {
 // at a time, rounded to bf16 (F32ToBF16s) into a stack buffer, W in the
 // pair layout, one panel after another.
 func qMatMulBF16Pairs(m, n, k int, x []float32, w []uint16, y []float32) {
+	i := 0
+	if m >= 4 && qgemmBF16Rows4() {
+		i = qMatMulBF16Pairs4(m&^3, n, k, x, w, y)
+	}
 	var xb [pairChunk]uint16
 	kp := k / 2
-	for i := range m {
+	for ; i < m; i++ {
 		xr, yr := x[i*k:(i+1)*k], y[i*n:(i+1)*n]
 		if kp == 0 {
 			clear(yr)
@@ -106,5 +115,53 @@ func qMatMulBF16Pairs(m, n, k int, x []float32, w []uint16, y []float32) {
 				yr[j] += xv * BF16ToF32(h)
 			}
 		}
+	}
+}
+
+// qMatMulBF16Pairs4 is qMatMulBF16Pairs for m rows, a multiple of 4, on the
+// four-row kernels (W read once per four rows), and returns m. x's rows are
+// rounded four at a time into a stack buffer.
+func qMatMulBF16Pairs4(m, n, k int, x []float32, w []uint16, y []float32) int {
+	var xb [4 * pairChunk]uint16
+	kp := k / 2
+	for i := 0; i < m; i += 4 {
+		xr, yr := x[i*k:(i+4)*k], y[i*n:(i+4)*n]
+		if kp == 0 {
+			clear(yr)
+		}
+		for c := 0; c < 2*kp; c += pairChunk {
+			e := min(2*kp, c+pairChunk)
+			for r := range 4 {
+				F32ToBF16s(xb[r*pairChunk:r*pairChunk+e-c], xr[r*k+c:r*k+e])
+			}
+			for c0 := 0; c0 < n; {
+				p := pairPanel(n, c0)
+				gemmBF16Pairs4((e-c)/2, xb[:], pairChunk, w[2*kp*c0+p*c:], 2*p, yr[c0:], n, p, c > 0)
+				c0 += p
+			}
+		}
+		if k%2 == 1 {
+			for r := range 4 {
+				xv := BF16ToF32(F32ToBF16(xr[r*k+k-1]))
+				yy := yr[r*n : (r+1)*n]
+				for j, h := range w[(k-1)*n : k*n] {
+					yy[j] += xv * BF16ToF32(h)
+				}
+			}
+		}
+	}
+	return m
+}
+
+// gemmBF16Pairs4 is gemvBF16Pairs for four rows: x's rows ldx apart, y's
+// ldy apart, p columns; the leading columns on the four-row kernels, the
+// rest row by row.
+func gemmBF16Pairs4(kp int, x []uint16, ldx int, w []uint16, ldw int, y []float32, ldy, p int, accum bool) {
+	j := gemmBF16Pairs4Vec(kp, x, ldx, w, ldw, y, ldy, p, accum)
+	if j == p {
+		return
+	}
+	for r := range 4 {
+		gemvBF16PairsGo(kp, x[r*ldx:r*ldx+2*kp], w, ldw, j, y[r*ldy+j:r*ldy+p], accum)
 	}
 }

@@ -71,15 +71,15 @@ func TestPairBF16(t *testing.T) {
 // TestQMatMulBF16 checks every QBF16Path kernel against a float64 reference
 // of the formula (x rounded to bf16, exact products): shapes around the
 // kernels' widths (8 and 16 columns and their multiples up to 24 vectors),
-// k odd and even, k past the stack buffer's chunk, one to three rows, both
-// layouts, to 1e-5 of Σ|bf16(x)·w|; and that nothing past y is written.
+// k odd and even, k past the stack buffer's chunk, 1, 3, 4 and 9 rows (the
+// four-row kernels and the rows left), both layouts, to 1e-5 of Σ|bf16(x)·w|; and that nothing past y is written.
 func TestQMatMulBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 2))
 	for _, path := range qbf16Paths(t) {
-		for _, m := range []int{1, 3} {
+		for _, m := range []int{1, 3, 4, 9} {
 			for _, n := range []int{1, 7, 8, 9, 16, 17, 31, 33, 64, 65, 200, 257, 384, 385, 513, 800, 1000} {
 				for _, k := range []int{1, 2, 3, 17, 128, 2*pairChunk + 3} {
-					if k > 1000 && (n > 300 || m > 1) {
+					if k > 1000 && (n > 300 || m > 4) {
 						continue
 					}
 					for _, transB := range []bool{false, true} {
@@ -156,11 +156,13 @@ func TestQMatMulBF16RoundsX(t *testing.T) {
 func TestQMatMulBF16Allocs(t *testing.T) {
 	const n, k = 128, 96
 	x, y := make([]float32, k), make([]float32, n)
+	x4 := make([]float32, 4*k)
 	h := make([]uint16, n*k)
 	for _, path := range qbf16Paths(t) {
 		withQBF16Path(path, func() {
 			if a := testing.AllocsPerRun(10, func() {
 				QMatMulBF16(1, n, k, false, x, h, y)
+				QMatMulBF16(4, n/4, k, false, x4, h, y)
 				QMatMulBF16(1, n, k, true, x, h, y)
 			}); a != 0 {
 				t.Errorf("%s: %v allocations per call", path, a)

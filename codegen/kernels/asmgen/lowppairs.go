@@ -157,3 +157,121 @@ func genPairs(s, d *gen) {
 		d.p("}\n}\n")
 	}
 }
+
+// The four-row kernels, for products of more than one row (Predict,
+// Prefill): y = x·W for four rows of x at once, so that W's pairs are
+// read once per four rows, not per row.
+//
+//	qgemmBF16DP4V<v>(kp int, x []uint16, ldx int, w []uint16, ldw int, y []float32, ldy int, accum bool)
+//	    y[r·ldy + j] (+)= Σ_q x[r·ldx + 2q]·W(2q, j) + x[r·ldx + 2q+1]·W(2q+1, j)
+//	    for r < 4, j < v vectors
+//
+// Accumulators Z(6r + v) for row r, vector v (v ≤ 6: 24 registers), W's
+// pairs in Z24–Z29, the broadcast x pairs in Z30/Z31 (rows in turn).
+// Registers: CX pairs left, SI x's pair in row 0, R9 ldx in bytes (R10 =
+// 3·ldx), DI W's pair row, R8 ldw in bytes, DX y, R11 ldy in bytes.
+
+const pairs4Params = "kp int, x []uint16, ldx int, w []uint16, ldw int, y []float32, ldy int, accum bool"
+
+func pairs4Name(v int) string { return fmt.Sprintf("qgemmBF16DP4V%d", v) }
+
+func (g *gen) pairs4Gemm(vecs int) {
+	name := pairs4Name(vecs)
+	acc := func(r, v int) int { return 6*r + v }
+	g.p("// func %s(%s)", name, pairs4Params)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-105", name)
+	g.i("MOVQ kp+0(FP), CX")
+	g.i("MOVQ x_base+8(FP), SI")
+	g.i("MOVQ ldx+32(FP), R9")
+	g.i("SHLQ $1, R9")
+	g.i("LEAQ (R9)(R9*2), R10")
+	g.i("MOVQ w_base+40(FP), DI")
+	g.i("MOVQ ldw+64(FP), R8")
+	g.i("SHLQ $1, R8")
+	g.i("MOVQ y_base+72(FP), DX")
+	g.i("MOVQ ldy+96(FP), R11")
+	g.i("SHLQ $2, R11")
+	rows := []string{"(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)"}
+	yrow := func(r, v int) string {
+		switch r {
+		case 0:
+			return fmt.Sprintf("%d(DX)", 64*v)
+		case 1:
+			return fmt.Sprintf("%d(DX)(R11*1)", 64*v)
+		case 2:
+			return fmt.Sprintf("%d(DX)(R11*2)", 64*v)
+		}
+		return fmt.Sprintf("%d(R12)", 64*v)
+	}
+	g.i("LEAQ (R11)(R11*2), R12")
+	g.i("ADDQ DX, R12")
+	g.i("MOVBQZX accum+104(FP), AX")
+	g.i("TESTQ AX, AX")
+	g.i("JNE %s_load", name)
+	for r := range 4 {
+		for v := range vecs {
+			a := acc(r, v)
+			g.i("VPXORD Z%d, Z%d, Z%d", a, a, a)
+		}
+	}
+	g.i("JMP %s_check", name)
+	g.p("%s_load:", name)
+	for r := range 4 {
+		for v := range vecs {
+			g.i("VMOVUPS %s, Z%d", yrow(r, v), acc(r, v))
+		}
+	}
+	g.p("%s_check:", name)
+	g.i("TESTQ CX, CX")
+	g.i("JZ %s_store", name)
+	g.p("%s_loop:", name)
+	for v := range vecs {
+		g.i("VMOVDQU32 %d(DI), Z%d", 64*v, 24+v)
+	}
+	for r := range 4 {
+		bc := 30 + r%2
+		g.i("VPBROADCASTD %s, Z%d", rows[r], bc)
+		for v := range vecs {
+			g.i("%s", evexDPBF16PS(acc(r, v), 24+v, bc))
+		}
+	}
+	g.i("ADDQ $4, SI")
+	g.i("ADDQ R8, DI")
+	g.i("DECQ CX")
+	g.i("JNZ %s_loop", name)
+	g.p("%s_store:", name)
+	for r := range 4 {
+		for v := range vecs {
+			g.i("VMOVUPS Z%d, %s", acc(r, v), yrow(r, v))
+		}
+	}
+	g.i("VZEROUPPER")
+	g.i("RET")
+	g.p("")
+}
+
+// pairs4Widths are the four-row kernels' widths in vectors, widest first:
+// 6 divides the widest panel (24 vectors), 4 the next ones.
+var pairs4Widths = []int{6, 4, 2, 1}
+
+func init() {
+	outputs = append(outputs, output{"lowp_pairs4_amd64.s", "lowp_pairs4_asm_amd64.go", genPairs4})
+}
+
+func genPairs4(s, d *gen) {
+	var ws []string
+	for _, v := range pairs4Widths {
+		s.pairs4Gemm(v)
+		d.p("//go:noescape\nfunc %s(%s)\n", pairs4Name(v), pairs4Params)
+		ws = append(ws, fmt.Sprint(v))
+	}
+	d.p("var qgemmBF16DP4Widths = []int{%s}\n", strings.Join(ws, ", "))
+	d.p("// qgemmBF16DP4Run calls the four-row kernel v vectors wide.")
+	d.p("func qgemmBF16DP4Run(v int, %s) {", pairs4Params)
+	d.p("switch v {")
+	for _, v := range pairs4Widths {
+		d.p("case %d:", v)
+		d.p("%s(kp, x, ldx, w, ldw, y, ldy, accum)", pairs4Name(v))
+	}
+	d.p("}\n}\n")
+}
