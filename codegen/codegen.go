@@ -83,6 +83,10 @@ type gen struct {
 	// bf16Elided the RoundBF16 nodes they make unnecessary.
 	bf16Reserves [][5]int
 	bf16Elided   map[*graph.Node]bool
+	// bf16Plain records, by name, how the products read each bf16 weight:
+	// true for x·Wᵀ, whose W is stored n×k as it is; false for x·W, whose
+	// W is stored in the pair layout of kernels.PairBF16 (embed.go).
+	bf16Plain map[string]bool
 	// loadI8 and loadBF16 are set when the weight file holds low-precision
 	// weights, whose decoders are then emitted.
 	loadI8, loadBF16 bool
@@ -164,6 +168,15 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 					return nil, fmt.Errorf("codegen: %s: low-precision weights (%s) need a float32 package", prog.Name, n.Label())
 				}
 				g.lowp = true
+				if w := n.Inputs[1]; w.Type.DType == graph.BF16 {
+					if g.bf16Plain == nil {
+						g.bf16Plain = map[string]bool{}
+					}
+					if plain, ok := g.bf16Plain[w.Name]; ok && plain != n.Attrs.TransB {
+						return nil, fmt.Errorf("codegen: %s: bf16 weight %s is read both as W and as Wᵀ", prog.Name, w.Name)
+					}
+					g.bf16Plain[w.Name] = n.Attrs.TransB
+				}
 			}
 			if n.Op == graph.OpAttendCache {
 				s, _ := cacheDims(n.Inputs[1])

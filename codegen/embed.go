@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/dave/jennifer/jen"
+	"github.com/mlc-dev/mlc/codegen/kernels"
 	"github.com/mlc-dev/mlc/graph"
 	"github.com/mlc-dev/mlc/runtime/lowp"
 )
@@ -42,13 +43,27 @@ func (g *gen) embedValues(dst jen.Code, data []float64) jen.Code {
 
 // lowValues is the statement that fills dst, a low-precision parameter's
 // slice, with n's values: its bytes (int8, or little-endian bf16 bit
-// patterns) in the weight file when large, else a literal.
+// patterns) in the weight file when large, else a literal. A bf16 weight
+// that the products read as x·W is written in the pair layout of
+// kernels.PairBF16 (rows 2q and 2q+1 interleaved), which QMatMulBF16 reads.
 func (g *gen) lowValues(dst jen.Code, n *graph.Node) jen.Code {
 	bf16 := n.Type.DType == graph.BF16
+	var h []uint16
+	if bf16 {
+		h = make([]uint16, len(n.Attrs.Data))
+		for i, v := range n.Attrs.Data {
+			h[i] = lowp.F32ToBF16(float32(v))
+		}
+		if plain, read := g.bf16Plain[n.Name]; read && !plain && len(n.Type.Shape) == 2 {
+			p := make([]uint16, len(h))
+			kernels.PairBF16(p, h, n.Type.Shape[0], n.Type.Shape[1])
+			h = p
+		}
+	}
 	lit := make([]jen.Code, len(n.Attrs.Data))
 	for i, v := range n.Attrs.Data {
 		if bf16 {
-			lit[i] = jen.Lit(int(lowp.F32ToBF16(float32(v))))
+			lit[i] = jen.Lit(int(h[i]))
 		} else {
 			lit[i] = jen.Lit(int(int8(v)))
 		}
@@ -63,9 +78,9 @@ func (g *gen) lowValues(dst jen.Code, n *graph.Node) jen.Code {
 		g.weights = []byte("// " + Header(g.prog.Source) + "\n")
 	}
 	off := len(g.weights)
-	for _, v := range n.Attrs.Data {
+	for i, v := range n.Attrs.Data {
 		if bf16 {
-			g.weights = binary.LittleEndian.AppendUint16(g.weights, lowp.F32ToBF16(float32(v)))
+			g.weights = binary.LittleEndian.AppendUint16(g.weights, h[i])
 		} else {
 			g.weights = append(g.weights, byte(int8(v)))
 		}

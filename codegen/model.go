@@ -111,7 +111,7 @@ func (g *gen) modelType(f *jen.File) {
 		fields = append(fields, jen.Id("qparams").Index().Int8().Comment(fmt.Sprintf("%d int8 weights (each output channel times its f32 scale): %s", l.qparamSize, strings.Join(low, ", "))))
 	}
 	if l.hparamSize > 0 {
-		fields = append(fields, jen.Id("hparams").Index().Uint16().Comment(fmt.Sprintf("%d bf16 weights, as bit patterns: %s", l.hparamSize, strings.Join(low, ", "))))
+		fields = append(fields, jen.Id("hparams").Index().Uint16().Comment(fmt.Sprintf("%d bf16 weights, as bit patterns, those of x·W with their rows paired (qMatMulBF16's layout): %s", l.hparamSize, strings.Join(low, ", "))))
 	}
 	if l.stateSize > 0 {
 		fields = append(fields, jen.Id("state").Index().Id(g.T).Comment(fmt.Sprintf("%d values: %s", l.stateSize, strings.Join(states, ", "))))

@@ -266,8 +266,10 @@ func kernOneHot(_ *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error 
 
 // kernQMatMul is the op table's formula in plain loops: for each output,
 // the sum over k of x times the weight widened to f32, in order and in x's
-// dtype, then the channel's scale. (Generated kernels sum in another order,
-// so the two agree to rounding, not bit for bit.)
+// dtype, then the channel's scale. With bf16 weights, x is rounded to bf16
+// first, as generated code's kernels do (VDPBF16PS multiplies bf16 pairs).
+// (Generated kernels sum in another order, so the two agree to rounding,
+// not bit for bit.)
 func kernQMatMul(it *Interpreter, n *graph.Node, out *Tensor, in []*Tensor) error {
 	if out.DType == graph.F64 {
 		qmatmul(n, out.F64, in[0].F64, in)
@@ -284,11 +286,15 @@ func qmatmul[T float32 | float64](n *graph.Node, y, x []T, in []*Tensor) {
 	if n.Attrs.TransB {
 		k, nn = nn, k
 	}
+	bf16 := n.Inputs[1].Type.DType == graph.BF16
 	for i := range len(x) / k {
 		xr := x[i*k : (i+1)*k]
 		for j := range nn {
 			var s T
 			for l, xv := range xr {
+				if bf16 {
+					xv = T(roundBF16(float64(xv)))
+				}
 				if n.Attrs.TransB {
 					s += xv * T(w[j*k+l])
 				} else {

@@ -147,6 +147,10 @@ var opCases = []opCase{
 		w := lowParam(b, "wh", graph.BF16, []float64{1.00390625, 2, -0.5, 3, 0, 1}, 2, 3)
 		return qmatmul(b, true, c(b, []float64{1, 2, 3}, 1, 3), w)
 	}, []int{1, 2}, []float64{3.5, 6}},
+	{graph.OpQMatMul, "bf16 weights round x: 1+2⁻⁸ to 1, 3+2⁻⁷ to 3", func(b *dsl.Builder) *dsl.Tensor {
+		w := lowParam(b, "wh", graph.BF16, []float64{1, 0, 0, 1}, 2, 2)
+		return qmatmul(b, false, c(b, []float64{1.00390625, 3.0078125}, 1, 2), w)
+	}, []int{1, 2}, []float64{1, 3}},
 	{graph.OpRoundBF16, "ties to even, overflow, subnormal", func(b *dsl.Builder) *dsl.Tensor {
 		// 1+2⁻⁸ and 1+3·2⁻⁸ are ties (down to 1, up to 1+2⁻⁶); 3.4e38 is past the
 		// largest bf16 plus half an ulp; 2⁻¹³⁰ is a subnormal bf16 holds.

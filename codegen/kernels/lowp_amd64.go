@@ -52,22 +52,58 @@ func gemvI8Vec(k int, x []float32, w []int8, ldw int, s, y []float32) int {
 	return c
 }
 
-func gemvBF16Vec(k int, x []float32, w []uint16, ldw int, y []float32) int {
-	if k == 0 {
+// QBF16Path is the kernel the products with bf16 weights use (QMatMulBF16,
+// lowp_pairs.go): "avx512bf16" (VDPBF16PS), "avx2" (the pairs split and
+// widened in registers, also on AVX-512 CPUs without AVX512_BF16) or "go",
+// the best the CPU runs (MLC_KERNELS=avx2 or go lowers it) unless a test
+// sets a lower one.
+var QBF16Path = qbf16Best()
+
+func qbf16Best() string {
+	switch kernelChoice() {
+	case "avx512":
+		if hasAVX512BF16() {
+			return "avx512bf16"
+		}
+		return "avx2"
+	case "avx2":
+		return "avx2"
+	}
+	return "go"
+}
+
+// qbf16Runs reports whether the CPU runs the path p of QBF16Path.
+func qbf16Runs(p string) bool { return bf16Runs(p) }
+
+// gemvBF16PairsVec runs the SIMD kernels of QBF16Path on the leading
+// columns of y that whole vectors cover, widest kernel first, and returns
+// how many columns that is.
+func gemvBF16PairsVec(kp int, x, w []uint16, ldw int, y []float32, accum bool) int {
+	var widths []int
+	dp, lanes := true, 16
+	switch QBF16Path {
+	case "avx512bf16":
+		widths = qgemvBF16DPWidths
+	case "avx2":
+		widths, dp, lanes = qgemvBF16PairsAVX2Widths, false, 8
+	}
+	if kp < 1 {
 		return 0
 	}
-	c := 0
-	if LowpPath == "avx512" {
-		c = len(y) &^ 63
-		if c > 0 {
-			qgemvBF16AVX512(k, x[:k], w[:(k-1)*ldw+c], ldw, nil, y[:c])
+	x = x[:2*kp]
+	j := 0
+	for _, v := range widths {
+		cols := v * lanes
+		for ; len(y)-j >= cols; j += cols {
+			wb, yb := w[2*j:(kp-1)*ldw+2*(j+cols)], y[j:j+cols]
+			if dp {
+				qgemvBF16DPRun(v, kp, x, wb, ldw, yb, accum)
+			} else {
+				qgemvBF16PairsAVX2Run(v, kp, x, wb, ldw, yb, accum)
+			}
 		}
 	}
-	if d := (len(y) - c) &^ 31; LowpPath != "go" && d > 0 {
-		qgemvBF16AVX2(k, x[:k], w[c:c+(k-1)*ldw+d], ldw, nil, y[c:c+d])
-		c += d
-	}
-	return c
+	return j
 }
 
 // f32ToBF16Vec and bf16ToF32Vec convert the leading elements (a multiple of
@@ -99,4 +135,25 @@ func bf16ToF32Vec(dst []float32, src []uint16) int {
 		return 0
 	}
 	return n
+}
+
+// qgemmBF16Rows4 reports whether products of four rows or more run on the
+// four-row kernels: on the avx512bf16 path only.
+func qgemmBF16Rows4() bool { return QBF16Path == "avx512bf16" }
+
+// gemmBF16Pairs4Vec runs the four-row kernels on the leading columns of
+// the p that whole vectors of 16 cover and returns how many that is.
+func gemmBF16Pairs4Vec(kp int, x []uint16, ldx int, w []uint16, ldw int, y []float32, ldy, p int, accum bool) int {
+	if kp < 1 {
+		return 0
+	}
+	x = x[:3*ldx+2*kp]
+	j := 0
+	for _, v := range qgemmBF16DP4Widths {
+		cols := 16 * v
+		for ; p-j >= cols; j += cols {
+			qgemmBF16DP4Run(v, kp, x, ldx, w[2*j:(kp-1)*ldw+2*(j+cols)], ldw, y[j:3*ldy+j+cols], ldy, accum)
+		}
+	}
+	return j
 }

@@ -4,17 +4,11 @@
 
 package kernels
 
-// Each computes y[j] = s[j]·Σₗ x[l]·w[l·ldw+j] (s = 1 for bf16) for j < len(y), a
+// Each computes y[j] = s[j]·Σₗ x[l]·w[l·ldw+j] for j < len(y), a
 // multiple of 32 (AVX2) or 64 (AVX-512): 4 vectors of columns at a time.
 
 //go:noescape
 func qgemvI8AVX2(k int, x []float32, w []int8, ldw int, s []float32, y []float32)
 
 //go:noescape
-func qgemvBF16AVX2(k int, x []float32, w []uint16, ldw int, s []float32, y []float32)
-
-//go:noescape
 func qgemvI8AVX512(k int, x []float32, w []int8, ldw int, s []float32, y []float32)
-
-//go:noescape
-func qgemvBF16AVX512(k int, x []float32, w []uint16, ldw int, s []float32, y []float32)

@@ -24,19 +24,22 @@ func QMatMulI8(m, n, k int, transB bool, x []float32, w []int8, s, y []float32) 
 }
 
 // QMatMulBF16 is QMatMulI8 for bf16 weights (uint16 bit patterns) without
-// scales.
+// scales, with x rounded to bf16 (F32ToBF16, ties to even) before it is
+// multiplied: y[i,j] = Σₗ bf16(x[i,l])·W[l,j], the products exact, the sum in
+// float32. Without transB, W is in the pair layout (PairBF16) and the
+// products run on VDPBF16PS where the CPU has AVX512_BF16 (QBF16Path); with
+// transB, W is n×k as it is, in Go loops.
 func QMatMulBF16(m, n, k int, transB bool, x []float32, w []uint16, y []float32) {
 	w = w[:n*k]
+	if !transB {
+		qMatMulBF16Pairs(m, n, k, x[:m*k], w, y[:m*n])
+		return
+	}
 	for i := range m {
 		xr, yr := x[i*k:(i+1)*k], y[i*n:(i+1)*n]
-		if transB {
-			for j := range yr {
-				yr[j] = dotBF16(xr, w[j*k:(j+1)*k])
-			}
-			continue
+		for j := range yr {
+			yr[j] = dotBF16(xr, w[j*k:(j+1)*k])
 		}
-		done := gemvBF16Vec(k, xr, w, n, yr)
-		gemvBF16Go(xr, w[done:], n, yr[done:])
 	}
 }
 
@@ -57,19 +60,6 @@ func gemvI8Go(x []float32, w []int8, ldw int, s, y []float32) {
 	}
 }
 
-func gemvBF16Go(x []float32, w []uint16, ldw int, y []float32) {
-	if len(y) == 0 {
-		return
-	}
-	clear(y)
-	for l, xv := range x {
-		wr := w[l*ldw : l*ldw+len(y)]
-		for j, h := range wr {
-			y[j] += xv * math.Float32frombits(uint32(h)<<16)
-		}
-	}
-}
-
 func dotI8(x []float32, w []int8) float32 {
 	var s float32
 	for l, q := range w[:len(x)] {
@@ -81,7 +71,7 @@ func dotI8(x []float32, w []int8) float32 {
 func dotBF16(x []float32, w []uint16) float32 {
 	var s float32
 	for l, h := range w[:len(x)] {
-		s += x[l] * math.Float32frombits(uint32(h)<<16)
+		s += roundBF16(x[l]) * math.Float32frombits(uint32(h)<<16)
 	}
 	return s
 }

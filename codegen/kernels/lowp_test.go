@@ -45,47 +45,37 @@ func TestQMatMul(t *testing.T) {
 							x[i] = float32(r.NormFloat64())
 						}
 						q := make([]int8, n*k)
-						h := make([]uint16, n*k)
 						s := make([]float32, n+1) // one extra: the kernels read only n
 						for i := range q {
 							q[i] = int8(r.IntN(255) - 127)
-							h[i] = uint16(math.Float32bits(float32(r.NormFloat64())) >> 16)
 						}
 						for i := range s {
 							s[i] = float32(r.Float64())
 						}
 						yq := make([]float32, m*n+1)
-						yh := make([]float32, m*n+1)
-						yq[m*n], yh[m*n] = 7, 7
+						yq[m*n] = 7
 						withLowpPath(path, func() {
 							QMatMulI8(m, n, k, transB, x, q, s, yq)
-							QMatMulBF16(m, n, k, transB, x, h, yh)
 						})
-						if yq[m*n] != 7 || yh[m*n] != 7 {
+						if yq[m*n] != 7 {
 							t.Fatalf("%s m=%d n=%d k=%d: wrote past y", path, m, n, k)
 						}
 						for i := range m {
 							for j := range n {
-								var wantQ, wantH, absQ, absH float64
+								var wantQ, absQ float64
 								for l := range k {
 									wi := l*n + j
 									if transB {
 										wi = j*k + l
 									}
 									xv := float64(x[i*k+l])
-									wh := float64(math.Float32frombits(uint32(h[wi]) << 16))
 									wantQ += xv * float64(q[wi])
 									absQ += math.Abs(xv * float64(q[wi]))
-									wantH += xv * wh
-									absH += math.Abs(xv * wh)
 								}
 								wantQ *= float64(s[j])
 								absQ *= float64(s[j])
 								if d := math.Abs(float64(yq[i*n+j]) - wantQ); d > 1e-5*absQ+1e-30 {
 									t.Fatalf("%s i8 m=%d n=%d k=%d transB=%v: y[%d,%d] = %v, want %v", path, m, n, k, transB, i, j, yq[i*n+j], wantQ)
-								}
-								if d := math.Abs(float64(yh[i*n+j]) - wantH); d > 1e-5*absH+1e-30 {
-									t.Fatalf("%s bf16 m=%d n=%d k=%d transB=%v: y[%d,%d] = %v, want %v", path, m, n, k, transB, i, j, yh[i*n+j], wantH)
 								}
 							}
 						}
@@ -99,12 +89,11 @@ func TestQMatMul(t *testing.T) {
 func TestQMatMulAllocs(t *testing.T) {
 	const n, k = 128, 96
 	x, s, y := make([]float32, k), make([]float32, n), make([]float32, n)
-	q, h := make([]int8, n*k), make([]uint16, n*k)
+	q := make([]int8, n*k)
 	for _, path := range lowpPaths(t) {
 		withLowpPath(path, func() {
 			if a := testing.AllocsPerRun(10, func() {
 				QMatMulI8(1, n, k, false, x, q, s, y)
-				QMatMulBF16(1, n, k, true, x, h, y)
 			}); a != 0 {
 				t.Errorf("%s: %v allocations per call", path, a)
 			}
@@ -134,8 +123,13 @@ func BenchmarkQGemv(b *testing.B) {
 				}
 			})
 		})
+	}
+	for _, path := range []string{"go", "avx2", "avx512bf16"} {
+		if !qbf16Runs(path) {
+			continue
+		}
 		b.Run("bf16/"+path, func(b *testing.B) {
-			withLowpPath(path, func() {
+			withQBF16Path(path, func() {
 				for b.Loop() {
 					QMatMulBF16(1, n, k, false, x, h, y)
 				}

@@ -2,8 +2,9 @@ package main
 
 // The low-precision kernels of package kernels (lowp_amd64.s and its
 // declarations, lowp_asm_amd64.go): matrix-vector products y = x·W for one
-// row x, with W stored as int8 (times per-column f32 scales) or bf16 and
-// widened to f32 in registers. Written when -lowp-s and -lowp-go are given.
+// row x, with W stored as int8 (times per-column f32 scales) and widened to
+// f32 in registers. (The generator also widens bf16, wbytes 2; the bf16
+// weights now run on the pair-layout kernels of lowppairs.go instead.)
 //
 // Each kernel computes blocks of 4 vectors of columns (32 with AVX2, 64
 // with AVX-512) over all k rows of W, two rows per iteration into two sets
@@ -141,11 +142,9 @@ func init() {
 func genLowp(s, d *gen) {
 	kernels := []lowpKernel{
 		{name: "qgemvI8AVX2", wbytes: 1, scale: true},
-		{name: "qgemvBF16AVX2", wbytes: 2},
 		{name: "qgemvI8AVX512", wbytes: 1, scale: true, avx512: true},
-		{name: "qgemvBF16AVX512", wbytes: 2, avx512: true},
 	}
-	d.p("// Each computes y[j] = s[j]·Σₗ x[l]·w[l·ldw+j] (s = 1 for bf16) for j < len(y), a")
+	d.p("// Each computes y[j] = s[j]·Σₗ x[l]·w[l·ldw+j] for j < len(y), a")
 	d.p("// multiple of 32 (AVX2) or 64 (AVX-512): 4 vectors of columns at a time.\n")
 	for _, k := range kernels {
 		s.lowpGemv(k)
