@@ -71,6 +71,9 @@ type gen struct {
 	// productThen is set when a fused kernel runs its loop inside its
 	// product's split (Model.productThen, parallel.go).
 	productThen bool
+	// bf16Casts is set when a bf16 cast runs on the pool (Model.castBF16,
+	// emit_bf16.go).
+	bf16Casts bool
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
 	// lowp is set when the program has low-precision weights or bf16
