@@ -483,6 +483,18 @@ func softmaxXentGrad[T float](dz, p, z []T, targets []int32, rows, c int, scale 
 	return -1
 }
 
+// badTarget returns the first index whose target is outside [0, c), or −1:
+// softmaxXentGrad's check, made once before its rows are split between
+// threads.
+func badTarget(targets []int32, c int) int {
+	for r, t := range targets {
+		if t < 0 || int(t) >= c {
+			return r
+		}
+	}
+	return -1
+}
+
 // argmax writes the index of the first maximum along the middle axis.
 func argmax[T float](out []int32, x []T, outer, n, inner int) {
 	for o := range outer {
