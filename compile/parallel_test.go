@@ -38,7 +38,7 @@ func TestParallelKernels(t *testing.T) {
 		prec          graph.DType // bf16: mixed precision
 	}{
 		{"gpt", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1", graph.F32,
-			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "Cols, ", "(*Model).sgd", "(*Model).reduce", "(*Model).transpose", "(*Model).loop", "(*Model).xentGrad"}, true, passes.OptimizerConfig{}, 0},
+			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "Cols, ", "(*Model).sgd", "(*Model).reduce", "(*Model).transpose", "(*Model).loop", "(*Model).xentGrad", "(*Model).xentLoss"}, true, passes.OptimizerConfig{}, 0},
 		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true, passes.OptimizerConfig{}, 0},
 		{"llama", smallConfig["llama"], graph.F64, []string{"(*Model).rmsNormH0_attn_norm", "(*Model).rmsNormGrad", "(*Model).ropeH0_attn_q_rot"}, true, passes.OptimizerConfig{}, 0},
 		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false, passes.OptimizerConfig{}, 0},
