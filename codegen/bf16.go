@@ -35,10 +35,37 @@ func bf16Valued(x *graph.Node) bool {
 // bf16Operand is what a bf16 product reads for its operand x: x's own
 // input when x is elided, else x.
 func (g *gen) bf16Operand(x *graph.Node) *graph.Node {
-	if g.bf16Elided[x] {
-		return x.Inputs[0]
+	r := x
+	for r.Op == graph.OpReshape {
+		r = r.Inputs[0] // an elided rounding read through views (elideBF16)
+	}
+	if g.bf16Elided[r] {
+		return r.Inputs[0]
 	}
 	return x
+}
+
+// viewReaders returns the readers of x that see its storage (not x's
+// reshapes that share it, which are looked through, their own readers
+// taking their place) and whether every reshape on the way is such a view,
+// outside any fused kernel and not an output.
+func viewReaders(x *graph.Node, users map[*graph.Node][]*graph.Node, p *plan, groups map[*graph.Node]*graph.FusionGroup, outputs map[*graph.Node]bool) ([]*graph.Node, bool) {
+	var out []*graph.Node
+	for _, n := range users[x] {
+		if n.Op != graph.OpReshape {
+			out = append(out, n)
+			continue
+		}
+		if p.slots[n] != p.slots[x] || groups[n] != nil || outputs[n] {
+			return nil, false
+		}
+		more, ok := viewReaders(n, users, p, groups, outputs)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, more...)
+	}
+	return out, true
 }
 
 // elideBF16 finds the RoundBF16 nodes of gr that need not run: those read
@@ -65,21 +92,36 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 			ok[n] = true
 		}
 	}
+	users := map[*graph.Node][]*graph.Node{}
 	for _, n := range gr.Nodes {
 		for _, x := range n.Inputs {
-			if x.Op != graph.OpRoundBF16 {
-				continue
+			if len(users[x]) == 0 || users[x][len(users[x])-1] != n {
+				users[x] = append(users[x], n)
 			}
+		}
+	}
+	outputs := map[*graph.Node]bool{}
+	for _, o := range gr.Outputs {
+		outputs[o.Node] = true
+		ok[o.Node] = false
+	}
+	groups := groupIndex(gr)
+	for x := range ok {
+		// The readers, looking through reshapes that view x's storage:
+		// a reshape of an elided rounding is read as a reshape of its
+		// input (bf16Operand).
+		readers, views := viewReaders(x, users, p, groups, outputs)
+		if !views {
+			ok[x] = false
+			continue
+		}
+		for _, n := range readers {
 			if !g.bf16Product(n) && !(n.Op == graph.OpCast && n.Type.DType == graph.BF16) {
 				ok[x] = false // a reader that needs the rounded copy
 			}
 			last[x] = max(last[x], pos[n])
 		}
 	}
-	for _, o := range gr.Outputs {
-		ok[o.Node] = false
-	}
-	groups := groupIndex(gr)
 	for n, grp := range groups {
 		if grp.Kind != "attention" || n.Op != graph.OpRoundBF16 {
 			ok[n] = false // computed inside a fused kernel
@@ -90,6 +132,9 @@ func (g *gen) elideBF16(gr *graph.Graph, p *plan) {
 	written := func(n *graph.Node) []*graph.Node {
 		grp := groups[n]
 		if grp == nil {
+			if n.Op == graph.OpReshape && p.slots[n] == p.slots[n.Inputs[0]] {
+				return nil // a view: writes nothing
+			}
 			return []*graph.Node{n}
 		}
 		if n != grp.Last() {

@@ -35,14 +35,29 @@ func TestBF16Products(t *testing.T) {
 	}
 	bf16 := src(compile.Options{Precision: graph.BF16})
 	// The rounding points that may stay loops: those with a reader other
-	// than a product or a cast to bf16 (bf16 storage's reshapes of rounded
-	// gradients, fused elementwise kernels), or read by a product fused
-	// with its epilogue (whose input may be overwritten before it runs).
+	// than a product or a cast to bf16 (fused elementwise kernels), or read
+	// by a product fused with its epilogue (whose input may be overwritten
+	// before it runs); reshapes are looked through.
 	fused := map[*graph.Node]bool{}
 	for _, grp := range prog.Train.Fusion.Groups {
 		for _, n := range grp.Nodes {
 			fused[n] = true
 		}
+	}
+	// A reshape is looked through: its readers read the rounding.
+	var readers func(n *graph.Node) []*graph.Node
+	readers = func(n *graph.Node) []*graph.Node {
+		var out []*graph.Node
+		for _, r := range prog.Train.Nodes {
+			switch {
+			case !slices.Contains(r.Inputs, n):
+			case r.Op == graph.OpReshape && !fused[r]:
+				out = append(out, readers(r)...)
+			default:
+				out = append(out, r)
+			}
+		}
+		return out
 	}
 	kept, rounds := 0, 0
 	for _, n := range prog.Train.Nodes {
@@ -50,8 +65,8 @@ func TestBF16Products(t *testing.T) {
 			continue
 		}
 		rounds++
-		for _, r := range prog.Train.Nodes {
-			if slices.Contains(r.Inputs, n) && (fused[r] && r.Op == graph.OpMatMul || r.Op != graph.OpMatMul && !(r.Op == graph.OpCast && r.Type.DType == graph.BF16)) {
+		for _, r := range readers(n) {
+			if fused[r] && r.Op == graph.OpMatMul || r.Op != graph.OpMatMul && !(r.Op == graph.OpCast && r.Type.DType == graph.BF16) {
 				kept++
 				break
 			}

@@ -71,6 +71,12 @@ type gen struct {
 	// productThen is set when a fused kernel runs its loop inside its
 	// product's split (Model.productThen, parallel.go).
 	productThen bool
+	// xentRows is the length of m.xent, the per-row losses of a
+	// cross-entropy split between the pool's threads (emitCrossEntropy).
+	xentRows int
+	// bf16Casts is set when a bf16 cast runs on the pool (Model.castBF16,
+	// emit_bf16.go).
+	bf16Casts bool
 	// parallelAll ignores the size thresholds of parallel kernels.
 	parallelAll bool
 	// tiledKeys names the key caches stored in tiles of positions (see
@@ -177,6 +183,10 @@ func Generate(prog *graph.Program, opts Options) ([]File, error) {
 					}
 					g.bf16Plain[w.Name] = n.Attrs.TransB
 				}
+			}
+			if n.Op == graph.OpCrossEntropy && n.Attrs.Reduce != "none" {
+				rows, _ := rowsOf(n.Inputs[0].Type.Shape)
+				g.xentRows = max(g.xentRows, rows)
 			}
 			if n.Op == graph.OpAttendCache {
 				s, _ := cacheDims(n.Inputs[1])

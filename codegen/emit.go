@@ -870,6 +870,9 @@ func emitCrossEntropy(f *fnGen, n *graph.Node) []jen.Code {
 		mask = f.ref(n.Inputs[2])
 	}
 	per, scalar := f.lossOut(n)
+	if code, ok := f.splitCrossEntropy(n, rows, c); ok {
+		return code
+	}
 	call := jen.Id("crossEntropy").Call(f.ref(z), f.ref(t), mask, jen.Lit(rows), jen.Lit(c), jen.Lit(n.Attrs.Reduce), per)
 	lhs := jen.Id("_")
 	if scalar {
@@ -885,6 +888,43 @@ func emitCrossEntropy(f *fnGen, n *graph.Node) []jen.Code {
 		stmts = append(stmts, f.ref(n).Index(jen.Lit(0)).Op("=").Add(f.toT(jen.Id("l"))))
 	}
 	return []jen.Code{jen.Block(stmts...)}
+}
+
+// splitCrossEntropy is a reduced cross-entropy large enough to split: the
+// targets checked first (a range cannot fail), each row's loss computed
+// on the pool's threads into m.xent, then summed in row order, so the
+// result is crossEntropy's to the bit. The kernel reads the targets and
+// the mask from their arenas directly, as its views hold floats only.
+func (f *fnGen) splitCrossEntropy(n *graph.Node, rows, c int) ([]jen.Code, bool) {
+	z, t := n.Inputs[0], n.Inputs[1]
+	if n.Attrs.Reduce == "none" || f.g.xentRows < rows || rows < 2 || !f.g.splits(rows*c, parallelMinElems) {
+		return nil, false
+	}
+	var kmask, mask jen.Code = jen.Nil(), jen.Nil()
+	for i, x := range n.Inputs[1:] {
+		if f.p.slots[x].region != inArena {
+			return nil, false
+		}
+		if i == 1 {
+			kmask, mask = f.g.sliceOf(f.p.slots[x]), f.ref(x)
+		}
+	}
+	kf := f.kernelGen()
+	body := []jen.Code{jen.Id("crossEntropyRows").Call(kf.ref(z), f.g.sliceOf(f.p.slots[t]), kmask, jen.Id("lo"), jen.Id("hi"), jen.Lit(c), jen.Id("m").Dot("xent"))}
+	name := f.g.kernelNames.take("xent" + exported(f.nm.name(n)))
+	doc := fmt.Sprintf("%s computes the cross-entropy of rows [lo, hi) of %d into m.xent on a thread of the pool.", name, rows)
+	call, ok := f.addParallel(kf, name, rows, body, doc)
+	if !ok {
+		return nil, false
+	}
+	stmts := []jen.Code{
+		jen.If(jen.Id("p").Op(":=").Id("crossEntropyCheck").Call(f.ref(t), mask, jen.Lit(rows), jen.Lit(c)), jen.Id("p").Op(">=").Lit(0)).Block(
+			errorf(posPrefix(n)+"CrossEntropy: target %d at position %d is outside [0, "+strconv.Itoa(c)+")", f.ref(t).Index(jen.Id("p")), jen.Id("p")),
+		),
+	}
+	stmts = append(stmts, call...)
+	stmts = append(stmts, f.ref(n).Index(jen.Lit(0)).Op("=").Add(f.toT(jen.Id("crossEntropyTotal").Call(jen.Id("m").Dot("xent"), mask, jen.Lit(rows), jen.Lit(n.Attrs.Reduce)))))
+	return []jen.Code{jen.Block(stmts...)}, true
 }
 
 func emitLoss2(fn string) emitter {

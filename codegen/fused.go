@@ -139,10 +139,35 @@ func (f *fnGen) emitXentGrad(grp *graph.FusionGroup) []jen.Code {
 	}
 	rows, c := rowsOf(out.Type.Shape)
 	targets := oh.Inputs[0]
-	call := jen.Id("softmaxXentGrad").Call(f.ref(out), probs, logits, f.ref(targets), jen.Lit(rows), jen.Lit(c), jen.Id(graph.FormatFloat(scale)))
-	return []jen.Code{jen.If(jen.Id("p").Op(":=").Add(call), jen.Id("p").Op(">=").Lit(0)).Block(
-		errorf(posPrefix(oh)+"CrossEntropy: target %d at position %d is outside [0, "+fmt.Sprint(c)+")", f.ref(targets).Index(jen.Id("p")), jen.Id("p")),
-	)}
+	bad := func(call jen.Code) jen.Code {
+		return jen.If(jen.Id("p").Op(":=").Add(call), jen.Id("p").Op(">=").Lit(0)).Block(
+			errorf(posPrefix(oh)+"CrossEntropy: target %d at position %d is outside [0, "+fmt.Sprint(c)+")", f.ref(targets).Index(jen.Id("p")), jen.Id("p")),
+		)
+	}
+	if ts := f.p.slots[targets]; rows >= 2 && ts.region == inArena && f.g.splits(rows*c, parallelMinElems) {
+		// The rows are independent: the pool's threads take ranges of
+		// them, after the targets are checked here (a range cannot fail).
+		// The kernel reads the targets from the integer arena directly, as
+		// its views hold floats only.
+		kf := f.kernelGen()
+		rowsOfLit := func(x *graph.Node) jen.Code {
+			return kf.ref(x).Index(jen.Id("lo*" + strconv.Itoa(c)).Op(":").Id("hi*" + strconv.Itoa(c)))
+		}
+		var kp, kz jen.Code = jen.Nil(), jen.Nil()
+		if soft != nil {
+			kz = rowsOfLit(soft.Inputs[0])
+		} else {
+			kp = rowsOfLit(p)
+		}
+		body := []jen.Code{jen.Id("softmaxXentGrad").Call(rowsOfLit(out), kp, kz, f.g.sliceOf(ts).Index(jen.Id("lo").Op(":").Id("hi")),
+			jen.Id("hi").Op("-").Id("lo"), jen.Lit(c), jen.Id(graph.FormatFloat(scale)))}
+		name := f.g.kernelNames.take("xentGrad" + exported(f.nm.name(out)))
+		doc := fmt.Sprintf("%s runs softmaxXentGrad over rows [lo, hi) of %d on a thread of the pool.", name, rows)
+		if call, ok := f.addParallel(kf, name, rows, body, doc); ok {
+			return append([]jen.Code{bad(jen.Id("badTarget").Call(f.ref(targets), jen.Lit(c)))}, call...)
+		}
+	}
+	return []jen.Code{bad(jen.Id("softmaxXentGrad").Call(f.ref(out), probs, logits, f.ref(targets), jen.Lit(rows), jen.Lit(c), jen.Id(graph.FormatFloat(scale))))}
 }
 
 // emitLoopKernel writes an elementwise (or epilogue) group as one Model

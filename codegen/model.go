@@ -119,6 +119,9 @@ func (g *gen) modelType(f *jen.File) {
 	if l.cacheSize > 0 {
 		fields = append(fields, jen.Id("cache").Index().Id(g.T).Comment(fmt.Sprintf("%d values, the KV cache of decoding: %s", l.cacheSize, strings.Join(caches, ", "))))
 	}
+	if g.xentRows > 0 && g.usesPool {
+		fields = append(fields, jen.Id("xent").Index().Float64().Comment("a split cross-entropy's per-row losses, summed in order"))
+	}
 	if g.scratch > 0 {
 		fields = append(fields, jen.Id("scratch").Index().Id(g.T).Comment("DecodeStep: the attention weights of one query"))
 	}
@@ -247,6 +250,9 @@ func (g *gen) constructor(f *jen.File) {
 		for _, r := range g.bf16Reserves {
 			body = append(body, jen.Id(internal("ReserveBF16")).Call(jen.Id("m").Dot("pool"), jen.Lit(r[0] == 1), jen.Lit(r[1] == 1), jen.Lit(r[2]), jen.Lit(r[3]), jen.Lit(r[4])))
 		}
+	}
+	if g.xentRows > 0 && g.usesPool {
+		body = append(body, jen.Id("m").Dot("xent").Op("=").Make(jen.Index().Float64(), jen.Lit(g.xentRows)))
 	}
 	switch {
 	case g.scratch > 0 && g.usesPool:

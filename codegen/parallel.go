@@ -126,12 +126,16 @@ func (f *fnGen) addParallel(lf *fnGen, name string, n int, body []jen.Code, doc 
 func (g *gen) parallelDecls(f *jen.File) {
 	fnType := jen.Func().Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int(), jen.Id("v").Index().Index().Id(g.T))
 	docComment(f, "task is the kernel the pool's threads are running, each over its own range\nof the kernel's outermost loop, and the views it reads and writes.")
-	f.Type().Id("task").Struct(
+	fields := []jen.Code{
 		jen.Id("m").Op("*").Id("Model"),
 		jen.Id("kernel").Add(fnType.Clone()),
 		jen.Id("views").Index(jen.Lit(max(g.maxViews, 1))).Index().Id(g.T),
 		jen.Id("n").Int().Comment("views in use"),
-	)
+	}
+	if g.bf16Casts {
+		fields = append(fields, jen.Id("h").Index().Uint16().Comment("castBF16's bf16 operand"))
+	}
+	f.Type().Id("task").Struct(fields...)
 	f.Line()
 	docComment(f, "Range runs the kernel over [lo, hi) on the pool's thread number thread.")
 	f.Func().Params(jen.Id("t").Op("*").Id("task")).Id("Range").Params(jen.List(jen.Id("lo"), jen.Id("hi"), jen.Id("thread")).Int()).Block(
@@ -147,6 +151,9 @@ func (g *gen) parallelDecls(f *jen.File) {
 		jen.Id("t").Dot("n").Op("=").Copy(jen.Id("t").Dot("views").Index(jen.Op(":")), jen.Id("views")),
 		jen.Id("m").Dot("pool").Dot("ParallelFor").Call(jen.Id("n"), jen.Id("t")),
 	)
+	if g.bf16Casts {
+		g.castBF16Decls(f)
+	}
 	if !g.productThen {
 		return
 	}
@@ -247,8 +254,8 @@ func (f *fnGen) loopKernel(prefix string, n *graph.Node, shape graph.Shape, flat
 // makes every product count, so that tests run the column kernels on small
 // models.
 func (g *gen) splitsByCols(n *graph.Node) bool {
-	if !g.usesPool || n.Op != graph.OpMatMul {
-		return false
+	if !g.usesPool || n.Op != graph.OpMatMul || g.bf16Product(n) {
+		return false // GemmBF16 has no GemmThen: its loop after splits by rows
 	}
 	ta, tb, m, nn, k := matmulDims(n)
 	if os := n.Type.Shape; graph.Shape(os[:len(os)-2]).Size() != 1 && !flatBatch(n) {

@@ -1,6 +1,8 @@
 package compile_test
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,18 +35,25 @@ func TestParallelKernels(t *testing.T) {
 		kernels       []string // a method of each kind of parallel kernel
 		decode        bool
 		opt           passes.OptimizerConfig
+		prec          graph.DType // bf16: mixed precision
 	}{
 		{"gpt", "vocab=64,ctx=16,d=32,heads=2,layers=2,ffn=64,batch=2,dropout=0.1", graph.F32,
-			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "Cols, ", "(*Model).sgd", "(*Model).reduce", "(*Model).transpose", "(*Model).loop"}, true, passes.OptimizerConfig{}},
-		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true, passes.OptimizerConfig{}},
-		{"llama", smallConfig["llama"], graph.F64, []string{"(*Model).rmsNormH0_attn_norm", "(*Model).rmsNormGrad", "(*Model).ropeH0_attn_q_rot"}, true, passes.OptimizerConfig{}},
-		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false, passes.OptimizerConfig{}},
-		{"mlp", smallConfig["mlp"], graph.F64, []string{"Cols, "}, false, passes.OptimizerConfig{}},
-		{"word2vec", smallConfig["word2vec"], graph.F32, nil, false, passes.OptimizerConfig{}},
-		{"mlp", smallConfig["mlp"], graph.F32, []string{"Cols, ", "(*Model).adam"}, false, passes.OptimizerConfig{Kind: "adam", LR: 0.01}},
+			[]string{"(*Model).fusedH0_attn_context", "(*Model).attendH0_attn_context", "(*Model).layerNormH0_ln1", "(*Model).layerNormGrad", "(*Model).batched", "Rows, ", "Cols, ", "(*Model).sgd", "(*Model).reduce", "(*Model).transpose", "(*Model).loop", "(*Model).xentGrad", "(*Model).xentLoss"}, true, passes.OptimizerConfig{}, 0},
+		{"gpt", "vocab=32,ctx=8,d=16,heads=2,layers=1,ffn=32,batch=3,norm=post,act=relu", graph.F64, nil, true, passes.OptimizerConfig{}, 0},
+		{"llama", smallConfig["llama"], graph.F64, []string{"(*Model).rmsNormH0_attn_norm", "(*Model).rmsNormGrad", "(*Model).ropeH0_attn_q_rot"}, true, passes.OptimizerConfig{}, 0},
+		{"bert", smallConfig["bert"], graph.F64, []string{"(*Model).softmax", "(*Model).softmaxGrad"}, false, passes.OptimizerConfig{}, 0},
+		{"mlp", smallConfig["mlp"], graph.F64, []string{"Cols, "}, false, passes.OptimizerConfig{}, 0},
+		{"word2vec", smallConfig["word2vec"], graph.F32, nil, false, passes.OptimizerConfig{}, 0},
+		{"mlp", smallConfig["mlp"], graph.F32, []string{"Cols, ", "(*Model).adam"}, false, passes.OptimizerConfig{Kind: "adam", LR: 0.01}, 0},
+		// bf16 mixed precision: storage's casts split too.
+		{"gpt", "vocab=64,ctx=16,d=32,heads=2,layers=1,ffn=64,batch=2", graph.F32, []string{"m.castBF16(", "(*Model).narrowBF16", "(*Model).widenBF16"}, false, passes.OptimizerConfig{}, graph.BF16},
 	} {
-		t.Run(tc.model+"/"+tc.dt.String(), func(t *testing.T) {
-			res, err := compile.Zoo(tc.model, tc.config, compile.Options{Float: tc.dt, Optimizer: tc.opt})
+		name := tc.model + "/" + tc.dt.String()
+		if tc.prec != 0 {
+			name += "/" + tc.prec.String()
+		}
+		t.Run(name, func(t *testing.T) {
+			res, err := compile.Zoo(tc.model, tc.config, compile.Options{Float: tc.dt, Optimizer: tc.opt, Precision: tc.prec})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,6 +98,19 @@ func TestParallelKernels(t *testing.T) {
 				}
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("phase %q: parallel kernels differ from serial (-serial +parallel):\n%s", req.Phase, d)
+				}
+			}
+			// A target outside the vocabulary is the same one-line error
+			// when the loss gradient's rows are split (checked before).
+			if tg, ok := reqs[0].Inputs["targets"]; ok && tc.model == "gpt" {
+				bad := compile.RunRequest{Inputs: maps.Clone(reqs[0].Inputs), Loss: true, Grads: true}
+				tg.Data = slices.Clone(tg.Data)
+				tg.Data[3] = 1 << 20
+				bad.Inputs["targets"] = tg
+				_, errS := compile.RunGenerated(serial, bad)
+				_, errP := compile.RunGenerated(parallel, bad)
+				if errS == nil || errP == nil || errS.Error() != errP.Error() || !strings.Contains(errP.Error(), "at position 3 is outside") {
+					t.Errorf("a bad target: serial error %v, parallel error %v; want the same, naming position 3", errS, errP)
 				}
 			}
 		})

@@ -17,6 +17,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -72,6 +73,7 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, true, false, 256, 64, 512)
 	reserveGemm[float32](m.pool, false, true, 512, 64, 256)
 	reserveGemm[float32](m.pool, true, false, 64, 256, 512)
+	m.xent = make([]float64, 512)
 	// hyper.lr f32[]: starts at 0.1
 	for i := range m.state[0:1] {
 		m.state[0:1][i] = 0.1
@@ -1453,11 +1455,11 @@ func (m *Model) forward() error {
 
 	// loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:136)
 	{
-		l, p := crossEntropy(logits, targets, mlm_mask, 512, 512, "mean", nil)
-		if p >= 0 {
+		if p := crossEntropyCheck(targets, mlm_mask, 512, 512); p >= 0 {
 			return fmt.Errorf("models/bert/bert.go:136: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 		}
-		loss[0] = float32(l)
+		m.parallel(512, (*Model).xentLoss, logits)
+		loss[0] = float32(crossEntropyTotal(m.xent, mlm_mask, 512, "mean"))
 	}
 	return nil
 }
@@ -1655,9 +1657,10 @@ func (m *Model) backward() error {
 	//	t132 = softmax(logits)  (Softmax, models/bert/bert.go:136)
 	//	t133 = onehot(targets)  (OneHot, models/bert/bert.go:136)
 	//	t134 = t132 − t133  (Sub, models/bert/bert.go:136)
-	if p := softmaxXentGrad(t134, nil, logits, targets, 512, 512, 1); p >= 0 {
+	if p := badTarget(targets, 512); p >= 0 {
 		return fmt.Errorf("models/bert/bert.go:136: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
+	m.parallel(512, (*Model).xentGradT134, logits, t134)
 
 	// grad of loss = cross_entropy(logits, targets, mlm_mask)  (models/bert/bert.go:136)
 	// t135 = f32(mlm_mask)
@@ -3282,6 +3285,18 @@ func (m *Model) layerNormMlm_ln_2(lo, hi, thread int, v [][]float32) {
 func (m *Model) fusedLogits_2(wte []float32, mlm_ln []float32, mlm_bias []float32, t129 []float32, logits []float32) {
 	gemm(m.pool, false, true, 512, 512, 64, mlm_ln, 64, wte, 64, t129, 512, false)
 	biasRows(logits, t129, mlm_bias, 512, false)
+}
+
+// xentLoss computes the cross-entropy of rows [lo, hi) of 512 into m.xent on a thread of the pool.
+func (m *Model) xentLoss(lo, hi, thread int, v [][]float32) {
+	logits := v[0]
+	crossEntropyRows(logits, m.iarena[512:1024], m.barena[0:512], lo, hi, 512, m.xent)
+}
+
+// xentGradT134 runs softmaxXentGrad over rows [lo, hi) of 512 on a thread of the pool.
+func (m *Model) xentGradT134(lo, hi, thread int, v [][]float32) {
+	logits, t134 := v[0], v[1]
+	softmaxXentGrad(t134[lo*512:hi*512], nil, logits[lo*512:hi*512], m.iarena[512:1024][lo:hi], hi-lo, 512, 1)
 }
 
 // fusedT141 is one fused elementwise kernel over f32[]:

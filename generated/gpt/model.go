@@ -15,6 +15,7 @@ type Model struct {
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
 	cache    []float32 // 1048584 values, the KV cache of decoding: kv.pos, h0.attn.k.cache, h0.attn.v.cache, h1.attn.k.cache, h1.attn.v.cache, h2.attn.k.cache, h2.attn.v.cache, h3.attn.k.cache, h3.attn.v.cache
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -76,6 +77,7 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, false, 8, 512, 128)
 	reserveGemm[float32](m.pool, false, false, 8, 128, 512)
 	reserveGemm[float32](m.pool, false, true, 8, 512, 128)
+	m.xent = make([]float64, 1024)
 	m.scratch = make([]float32, 4096*m.pool.Threads()) // a tile per thread
 	// hyper.lr f32[]: starts at 0.1
 	for i := range m.state[0:1] {
@@ -2163,11 +2165,11 @@ func (m *Model) forward() error {
 
 	// loss = cross_entropy(logits, targets)  (models/gpt/gpt.go:118)
 	{
-		l, p := crossEntropy(logits, targets, nil, 1024, 512, "mean", nil)
-		if p >= 0 {
+		if p := crossEntropyCheck(targets, nil, 1024, 512); p >= 0 {
 			return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 		}
-		loss[0] = float32(l)
+		m.parallel(1024, (*Model).xentLoss, logits)
+		loss[0] = float32(crossEntropyTotal(m.xent, nil, 1024, "mean"))
 	}
 	return nil
 }
@@ -2487,9 +2489,10 @@ func (m *Model) backward() error {
 	//	t218 = onehot(targets)  (OneHot, models/gpt/gpt.go:118)
 	//	t219 = t217 − t218  (Sub, models/gpt/gpt.go:118)
 	//	dlogits = t219 ⊙ 0.0009765625  (Mul, models/gpt/gpt.go:118)
-	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 512, 0.0009765625); p >= 0 {
+	if p := badTarget(targets, 512); p >= 0 {
 		return fmt.Errorf("models/gpt/gpt.go:118: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
+	m.parallel(1024, (*Model).xentGradDlogits, logits, dlogits)
 
 	// grad of logits = lnf · wteᵀ  (models/gpt/gpt.go:113)
 	// dlnf = dlogits · wte
@@ -6536,6 +6539,18 @@ func (m *Model) fusedH3_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) layerNormLnf_2(lo, hi, thread int, v [][]float32) {
 	h3_resid2, lnf_gamma, lnf_beta, t212, lnf := v[0], v[1], v[2], v[3], v[4]
 	layerNormAffine(lnf[lo*128:hi*128], t212[lo*128:hi*128], h3_resid2[lo*128:hi*128], lnf_gamma, lnf_beta, hi-lo, 128, 1e-05)
+}
+
+// xentLoss computes the cross-entropy of rows [lo, hi) of 1024 into m.xent on a thread of the pool.
+func (m *Model) xentLoss(lo, hi, thread int, v [][]float32) {
+	logits := v[0]
+	crossEntropyRows(logits, m.iarena[1024:2048], nil, lo, hi, 512, m.xent)
+}
+
+// xentGradDlogits runs softmaxXentGrad over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) xentGradDlogits(lo, hi, thread int, v [][]float32) {
+	logits, dlogits := v[0], v[1]
+	softmaxXentGrad(dlogits[lo*512:hi*512], nil, logits[lo*512:hi*512], m.iarena[1024:2048][lo:hi], hi-lo, 512, 0.0009765625)
 }
 
 // reduceDlnf_beta computes dlnf_beta = Σ_[0,1](dlnf) over [lo, hi) of its

@@ -15,6 +15,7 @@ type Model struct {
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
 	cache    []float32 // 524296 values, the KV cache of decoding: kv.pos, h0.attn.k_group.cache, h0.attn.v_group.cache, h1.attn.k_group.cache, h1.attn.v_group.cache, h2.attn.k_group.cache, h2.attn.v_group.cache, h3.attn.k_group.cache, h3.attn.v_group.cache
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -82,6 +83,7 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, false, 8, 384, 128)
 	reserveGemm[float32](m.pool, false, false, 8, 128, 384)
 	reserveGemm[float32](m.pool, false, true, 8, 512, 128)
+	m.xent = make([]float64, 1024)
 	m.scratch = make([]float32, 4096*m.pool.Threads()) // a tile per thread
 	// hyper.lr f32[]: starts at 0.1
 	for i := range m.state[0:1] {
@@ -1949,11 +1951,11 @@ func (m *Model) forward() error {
 
 	// loss = cross_entropy(logits, targets)  (models/llama/llama.go:82)
 	{
-		l, p := crossEntropy(logits, targets, nil, 1024, 512, "mean", nil)
-		if p >= 0 {
+		if p := crossEntropyCheck(targets, nil, 1024, 512); p >= 0 {
 			return fmt.Errorf("models/llama/llama.go:82: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 		}
-		loss[0] = float32(l)
+		m.parallel(1024, (*Model).xentLoss, logits)
+		loss[0] = float32(crossEntropyTotal(m.xent, nil, 1024, "mean"))
 	}
 	return nil
 }
@@ -2299,9 +2301,10 @@ func (m *Model) backward() error {
 	//	t190 = onehot(targets)  (OneHot, models/llama/llama.go:82)
 	//	t191 = t189 − t190  (Sub, models/llama/llama.go:82)
 	//	dlogits = t191 ⊙ 0.0009765625  (Mul, models/llama/llama.go:82)
-	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 512, 0.0009765625); p >= 0 {
+	if p := badTarget(targets, 512); p >= 0 {
 		return fmt.Errorf("models/llama/llama.go:82: CrossEntropy: target %d at position %d is outside [0, 512)", targets[p], p)
 	}
+	m.parallel(1024, (*Model).xentGradDlogits, logits, dlogits)
 
 	// grad of logits = norm · wteᵀ  (models/llama/llama.go:77)
 	// dnorm = dlogits · wte
@@ -5953,6 +5956,18 @@ func (m *Model) fusedH3_resid2_2Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) rmsNormNorm_2(lo, hi, thread int, v [][]float32) {
 	h3_resid2, norm_g, t185, norm := v[0], v[1], v[2], v[3]
 	rmsNormScaled(norm[lo*128:hi*128], t185[lo*128:hi*128], h3_resid2[lo*128:hi*128], norm_g, hi-lo, 128, 1e-05)
+}
+
+// xentLoss computes the cross-entropy of rows [lo, hi) of 1024 into m.xent on a thread of the pool.
+func (m *Model) xentLoss(lo, hi, thread int, v [][]float32) {
+	logits := v[0]
+	crossEntropyRows(logits, m.iarena[1024:2048], nil, lo, hi, 512, m.xent)
+}
+
+// xentGradDlogits runs softmaxXentGrad over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) xentGradDlogits(lo, hi, thread int, v [][]float32) {
+	logits, dlogits := v[0], v[1]
+	softmaxXentGrad(dlogits[lo*512:hi*512], nil, logits[lo*512:hi*512], m.iarena[1024:2048][lo:hi], hi-lo, 512, 0.0009765625)
 }
 
 // loopT199 computes t199 = dnorm ⊙ t185 over [lo, hi) of its

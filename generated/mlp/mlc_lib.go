@@ -479,6 +479,18 @@ func softmaxXentGrad[T float](dz, p, z []T, targets []int32, rows, c int, scale 
 	return -1
 }
 
+// badTarget returns the first index whose target is outside [0, c), or −1:
+// softmaxXentGrad's check, made once before its rows are split between
+// threads.
+func badTarget(targets []int32, c int) int {
+	for r, t := range targets {
+		if t < 0 || int(t) >= c {
+			return r
+		}
+	}
+	return -1
+}
+
 // argmax writes the index of the first maximum along the middle axis.
 func argmax[T float](out []int32, x []T, outer, n, inner int) {
 	for o := range outer {
@@ -561,16 +573,7 @@ func crossEntropy[T float](z []T, targets []int32, mask []bool, rows, c int, red
 		if t < 0 || t >= c {
 			return 0, r
 		}
-		zr := z[r*c : r*c+c]
-		m := math.Inf(-1)
-		for _, v := range zr {
-			m = maxNaN(m, float64(v))
-		}
-		s := 0.0
-		for _, v := range zr {
-			s += expOf[T](float64(v) - m)
-		}
-		l := m + math.Log(s) - float64(zr[t])
+		l := xentRow(z[r*c:r*c+c], t)
 		if perRow != nil {
 			perRow[r] = T(l)
 		}
@@ -578,6 +581,55 @@ func crossEntropy[T float](z []T, targets []int32, mask []bool, rows, c int, red
 		counted++
 	}
 	return reduceLoss(sum, counted, reduce), -1
+}
+
+// xentRow is the cross-entropy of one row of logits zr against target t:
+// log Σ exp(zr) − zr[t], shifted by the row's maximum.
+func xentRow[T float](zr []T, t int) float64 {
+	m := math.Inf(-1)
+	for _, v := range zr {
+		m = maxNaN(m, float64(v))
+	}
+	s := 0.0
+	for _, v := range zr {
+		s += expOf[T](float64(v) - m)
+	}
+	return m + math.Log(s) - float64(zr[t])
+}
+
+// crossEntropyCheck returns the first counted row (mask nil or set) of
+// rows whose target is outside [0, c), or −1: crossEntropy's check, made
+// once before its rows are split between threads (crossEntropyRows).
+func crossEntropyCheck(targets []int32, mask []bool, rows, c int) int {
+	for r := range rows {
+		if t := targets[r]; (mask == nil || mask[r]) && (t < 0 || int(t) >= c) {
+			return r
+		}
+	}
+	return -1
+}
+
+// crossEntropyRows writes the loss of each counted row of [lo, hi) of the
+// logits z (rows of c) into loss[r], targets checked before.
+func crossEntropyRows[T float](z []T, targets []int32, mask []bool, lo, hi, c int, loss []float64) {
+	for r := lo; r < hi; r++ {
+		if mask == nil || mask[r] {
+			loss[r] = xentRow(z[r*c:r*c+c], int(targets[r]))
+		}
+	}
+}
+
+// crossEntropyTotal is crossEntropy's result from crossEntropyRows's losses:
+// the counted rows summed in order, then reduced.
+func crossEntropyTotal(loss []float64, mask []bool, rows int, reduce string) float64 {
+	sum, counted := 0.0, 0
+	for r := range rows {
+		if mask == nil || mask[r] {
+			sum += loss[r]
+			counted++
+		}
+	}
+	return reduceLoss(sum, counted, reduce)
 }
 
 // bceWithLogits: max(z,0) − z·y + log(1 + e^−|z|) per element.

@@ -17,6 +17,7 @@ type Model struct {
 	grads    []float32 // d loss/d param, laid out like params
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -67,6 +68,7 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, true, 64, 256, 256)
 	reserveGemm[float32](m.pool, true, false, 256, 256, 64)
 	reserveGemm[float32](m.pool, true, false, 784, 256, 64)
+	m.xent = make([]float64, 64)
 	// hyper.lr f32[]: starts at 0.1
 	for i := range m.state[0:1] {
 		m.state[0:1][i] = 0.1

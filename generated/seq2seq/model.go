@@ -18,6 +18,7 @@ type Model struct {
 	gradSum  []float32 // AccumulateGrads: the gradients before this micro-batch
 	state    []float32 // 1 values: hyper.lr
 	cache    []float32 // 590880 values, the KV cache of decoding: kv.pos, dec0.self.k_group.cache, dec0.self.v_group.cache, dec1.self.k_group.cache, dec1.self.v_group.cache, dec2.self.k_group.cache, dec2.self.v_group.cache, src_keep.key_mask.memo, dec0.cross.k_group.memo, dec0.cross.v_group.memo, dec1.cross.k_group.memo, dec1.cross.v_group.memo, dec2.cross.k_group.memo, dec2.cross.v_group.memo
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	scratch  []float32 // DecodeStep: the attention weights of one query
 	arena    []float32 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -80,6 +81,7 @@ func NewSeeded(seed uint64) *Model {
 	reserveGemm[float32](m.pool, false, false, 32, 256, 96)
 	reserveGemm[float32](m.pool, false, false, 32, 96, 256)
 	reserveGemm[float32](m.pool, false, true, 32, 256, 96)
+	m.xent = make([]float64, 1024)
 	m.scratch = make([]float32, 1024*m.pool.Threads()) // a tile per thread
 	// hyper.lr f32[]: starts at 0.1
 	for i := range m.state[0:1] {
@@ -3470,11 +3472,11 @@ func (m *Model) forward() error {
 
 	// loss = cross_entropy(logits, targets)  (models/seq2seq/seq2seq.go:104)
 	{
-		l, p := crossEntropy(logits, targets, nil, 1024, 256, "mean", nil)
-		if p >= 0 {
+		if p := crossEntropyCheck(targets, nil, 1024, 256); p >= 0 {
 			return fmt.Errorf("models/seq2seq/seq2seq.go:104: CrossEntropy: target %d at position %d is outside [0, 256)", targets[p], p)
 		}
-		loss[0] = float32(l)
+		m.parallel(1024, (*Model).xentLoss, logits)
+		loss[0] = float32(crossEntropyTotal(m.xent, nil, 1024, "mean"))
 	}
 	return nil
 }
@@ -4128,9 +4130,10 @@ func (m *Model) backward() error {
 	//	t373 = onehot(targets)  (OneHot, models/seq2seq/seq2seq.go:104)
 	//	t374 = t372 − t373  (Sub, models/seq2seq/seq2seq.go:104)
 	//	dlogits = t374 ⊙ 0.0009765625  (Mul, models/seq2seq/seq2seq.go:104)
-	if p := softmaxXentGrad(dlogits, nil, logits, targets, 1024, 256, 0.0009765625); p >= 0 {
+	if p := badTarget(targets, 256); p >= 0 {
 		return fmt.Errorf("models/seq2seq/seq2seq.go:104: CrossEntropy: target %d at position %d is outside [0, 256)", targets[p], p)
 	}
+	m.parallel(1024, (*Model).xentGradDlogits, logits, dlogits)
 
 	// grad of logits = dec_norm · wteᵀ  (models/seq2seq/seq2seq.go:102)
 	// ddec_norm = dlogits · wte
@@ -10795,6 +10798,18 @@ func (m *Model) fusedDec2_resid3_2Rows(lo, hi, thread int, v [][]float32) {
 func (m *Model) rmsNormDec_norm_2(lo, hi, thread int, v [][]float32) {
 	dec2_resid3, dec_norm_g, t368, dec_norm := v[0], v[1], v[2], v[3]
 	rmsNormScaled(dec_norm[lo*96:hi*96], t368[lo*96:hi*96], dec2_resid3[lo*96:hi*96], dec_norm_g, hi-lo, 96, 1e-06)
+}
+
+// xentLoss computes the cross-entropy of rows [lo, hi) of 1024 into m.xent on a thread of the pool.
+func (m *Model) xentLoss(lo, hi, thread int, v [][]float32) {
+	logits := v[0]
+	crossEntropyRows(logits, m.iarena[2048:3072], nil, lo, hi, 256, m.xent)
+}
+
+// xentGradDlogits runs softmaxXentGrad over rows [lo, hi) of 1024 on a thread of the pool.
+func (m *Model) xentGradDlogits(lo, hi, thread int, v [][]float32) {
+	logits, dlogits := v[0], v[1]
+	softmaxXentGrad(dlogits[lo*256:hi*256], nil, logits[lo*256:hi*256], m.iarena[2048:3072][lo:hi], hi-lo, 256, 0.0009765625)
 }
 
 // loopT382 computes t382 = ddec_norm ⊙ t368 over [lo, hi) of its

@@ -15,6 +15,7 @@ type Model struct {
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
 	state    []float64 // 1 values: hyper.lr
 	cache    []float64 // 25 values, the KV cache of decoding: kv.pos, K.cache, V.cache
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	scratch  []float64 // DecodeStep: the attention weights of one query
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
@@ -61,6 +62,7 @@ func NewSeeded(seed uint64) *Model {
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float64](m.pool, false, true, 32, 3, 4)
 	reserveGemm[float64](m.pool, false, false, 32, 4, 3)
+	m.xent = make([]float64, 3)
 	m.scratch = make([]float64, 96*m.pool.Threads()) // a tile per thread
 	// hyper.lr f64[]: starts at 0.1
 	for i := range m.state[0:1] {

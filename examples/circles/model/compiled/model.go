@@ -17,6 +17,7 @@ type Model struct {
 	grads    []float64 // d loss/d param, laid out like params
 	gradSum  []float64 // AccumulateGrads: the gradients before this micro-batch
 	state    []float64 // 169 values: updates, hyper.beta1, hyper.beta2, hyper.eps, hyper.wd, w1.m, w1.v, b1.m, b1.v, w2.m, w2.v, b2.m, b2.v
+	xent     []float64 // a split cross-entropy's per-row losses, summed in order
 	arena    []float64 // inputs and intermediate values of the entry points
 	iarena   []int32   // integer values: token ids, labels
 	barena   []bool    // masks
@@ -60,6 +61,7 @@ func NewSeeded(seed uint64) *Model {
 	m.pool = newWorkerPool(0) // one thread per GOMAXPROCS
 	// Packing buffers for every blocked product, so that no call allocates.
 	reserveGemm[float64](m.pool, false, true, 32, 16, 2)
+	m.xent = make([]float64, 32)
 	// hyper.beta1 f64[]: starts at 0.9
 	for i := range m.state[1:2] {
 		m.state[1:2][i] = 0.9
