@@ -3,6 +3,7 @@ package codegen
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,6 +226,8 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
 		}
 		switch {
+		case vec.Op == graph.OpWhere: // reluGradOf
+			return jen.Id("reluGradRow").Call(view(vec), view(vec.Inputs[0].Inputs[0]), view(vec.Inputs[1]))
 		case vec.Op == graph.OpGELUGrad:
 			return jen.Id("geluGradRow").Call(view(vec), view(vec.Inputs[0]), view(vec.Inputs[1]))
 		case vecOnly:
@@ -246,10 +249,18 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		// (splitsByCols).
 		lf := f.kernelGen()
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
-		byCols := grp.Producer != nil && vec == nil && shape.Rank() >= 2 && f.g.splitsByCols(grp.Producer)
+		// ReLU's gradient (a vector call alone) splits by columns too, one
+		// call per row of a band.
+		reluCols := vecOnly && vec.Op == graph.OpWhere
+		byCols := grp.Producer != nil && (vec == nil || reluCols) && shape.Rank() >= 2 && f.g.splitsByCols(grp.Producer)
 		extent := outerExtent(shape, flat)
 		var body []jen.Code
 		switch {
+		case byCols && reluCols:
+			extent = shape[shape.Rank()-1]
+			row := "r*" + strconv.Itoa(extent)
+			body = append(body, jen.For(jen.Id("r").Op(":=").Range().Lit(shape.Size()/extent)).Block(
+				vecCall(lf, row+"+lo", row+"+hi")))
 		case byCols:
 			extent = shape[shape.Rank()-1]
 			body = append(body, colRangedLoops(shape, loopBody(lf)))
@@ -257,7 +268,7 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 			nest, _ := rangedLoops(shape, flat, loopBody(lf))
 			body = append(body, nest)
 		}
-		if vec != nil {
+		if vec != nil && !byCols {
 			from, to := "lo", "hi"
 			if inner := shape.Size() / extent; inner > 1 {
 				from, to = "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner)
@@ -320,8 +331,16 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 // otherwise the loop stores GELU's operand into GELU's result and the call
 // works in place there (it cannot read another buffer, which a result of
 // the same loop might share).
+//
+// ReLU's gradient, where(x > 0, dy, 0), when it is the whole group (the
+// comparison not stored) with x and dy of the loop's shape, is a call of
+// reluGradRow alone (only is true): as a scalar loop its branch on x's sign
+// mispredicts half the time.
 func vectorTail(f *fnGen, grp *graph.FusionGroup, shape graph.Shape) (vec *graph.Node, only bool) {
 	last := grp.Last()
+	if _, _, ok := reluGradOf(grp, shape); ok && f.f32() {
+		return last, true
+	}
 	if !f.f32() || !(last.Op == graph.OpGELU || last.Op == graph.OpGELUGrad && len(grp.Nodes) == 1) {
 		return nil, false
 	}
@@ -331,6 +350,33 @@ func vectorTail(f *fnGen, grp *graph.FusionGroup, shape graph.Shape) (vec *graph
 		}
 	}
 	return last, len(grp.Nodes) == 1
+}
+
+// reluGradOf matches a group that is exactly ReLU's gradient as
+// graph.gradReLU builds it, t = x > 0 and where(t, dy, +0), only the latter
+// stored, with x and dy float operands of shape (not constants), and
+// returns x and dy.
+func reluGradOf(grp *graph.FusionGroup, shape graph.Shape) (x, dy *graph.Node, ok bool) {
+	if len(grp.Nodes) != 2 || len(grp.Results) != 1 {
+		return nil, nil, false
+	}
+	gt, w := grp.Nodes[0], grp.Nodes[1]
+	if gt.Op != graph.OpGreater || w.Op != graph.OpWhere || grp.Results[0] != w || w.Inputs[0] != gt || len(gt.Inputs) != 2 {
+		return nil, nil, false
+	}
+	if v, ok := gt.Inputs[1].Uniform(); !ok || v != 0 {
+		return nil, nil, false
+	}
+	if v, ok := w.Inputs[2].Uniform(); !ok || v != 0 || math.Signbit(v) {
+		return nil, nil, false
+	}
+	x, dy = gt.Inputs[0], w.Inputs[1]
+	for _, o := range []*graph.Node{x, dy} {
+		if o.Op == graph.OpConst || !o.Type.Shape.Equal(shape) || o.Type.DType != w.Type.DType {
+			return nil, nil, false
+		}
+	}
+	return x, dy, w.Type.Shape.Equal(shape)
 }
 
 // kernelMethod adds body as the Model method name, taking every slice kf
