@@ -707,6 +707,19 @@ func geluGradRow[T float](dst, x, dy []T) {
 	}
 }
 
+// reluGradRow sets dst[i] = dy[i] where x[i] > 0, else 0: ReLU's gradient,
+// where(x > 0, dy, 0). float32 rows go through the vector kernel
+// (reluGradVec32) when the CPU has one, which selects the same bits. dst
+// may be x or dy.
+func reluGradRow[T float](dst, x, dy []T) {
+	if d, ok := any(dst).([]float32); ok && reluGradVec32(d, any(x).([]float32), any(dy).([]float32)) {
+		return
+	}
+	for i, v := range x {
+		dst[i] = where(v > 0, dy[i], 0)
+	}
+}
+
 // expShiftRow sets dst[i] = exp(x[i] − m), the numerators of a softmax
 // whose row maximum is m, and returns their sum, accumulated in float64.
 // float32 rows go through the vector kernel (expShiftVec32) when the CPU
