@@ -178,6 +178,9 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		}
 	}
 	vec, vecOnly := vectorTail(f, grp, shape)
+	// A product's bias before a GELU runs as biasRows rather than the
+	// loop: the loop is then only the vector call.
+	add, bias := biasBeforeGELU(f, grp, vec)
 	loopBody := func(kf *fnGen) func(vars []string, idx string) []jen.Code {
 		return func(vars []string, idx string) []jen.Code {
 			local := map[*graph.Node]string{}
@@ -230,10 +233,26 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 			return jen.Id("reluGradRow").Call(view(vec), view(vec.Inputs[0].Inputs[0]), view(vec.Inputs[1]))
 		case vec.Op == graph.OpGELUGrad:
 			return jen.Id("geluGradRow").Call(view(vec), view(vec.Inputs[0]), view(vec.Inputs[1]))
-		case vecOnly:
+		case vecOnly, add != nil && slices.Contains(grp.Results, add):
 			return jen.Id("geluRow").Call(view(vec), view(vec.Inputs[0]))
 		}
 		return jen.Id("geluRow").Call(view(vec), view(vec)).Comment(f.nm.name(vec) + " = gelu(" + f.nm.name(vec.Inputs[0]) + "), in place")
+	}
+	// biasCall is biasRows over rows [from, to) of the bias's width (all
+	// of them when from is ""), into add's buffer when add is stored, else
+	// into the GELU's, where geluRow then works in place.
+	biasCall := func(kf *fnGen, from, to string, rows jen.Code) jen.Code {
+		dst := vec
+		if slices.Contains(grp.Results, add) {
+			dst = add
+		}
+		view := func(x *graph.Node) jen.Code {
+			if from == "" {
+				return kf.ref(x)
+			}
+			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
+		}
+		return jen.Id("biasRows").Call(view(dst), view(grp.Producer), kf.ref(bias), rows, jen.False())
 	}
 	flat := flatOK(shape, external)
 	sink := grp.Last()
@@ -264,6 +283,10 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		case byCols:
 			extent = shape[shape.Rank()-1]
 			body = append(body, colRangedLoops(shape, loopBody(lf)))
+		case add != nil && (shape.Size()/extent)%biasWidth(bias) == 0:
+			inner := shape.Size() / extent
+			body = append(body, biasCall(lf, "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner),
+				jen.Parens(jen.Id("hi").Op("-").Id("lo")).Op("*").Lit(inner/biasWidth(bias))))
 		case !vecOnly:
 			nest, _ := rangedLoops(shape, flat, loopBody(lf))
 			body = append(body, nest)
@@ -312,7 +335,10 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	if grp.Producer != nil {
 		body = append(body, emitMatMul(kf, grp.Producer)...)
 	}
-	if vec == nil || !vecOnly {
+	switch {
+	case add != nil:
+		body = append(body, biasCall(kf, "", "", jen.Lit(shape.Size()/biasWidth(bias))))
+	case vec == nil || !vecOnly:
 		body = append(body, loops(shape, flat, loopBody(kf)))
 	}
 	if vec != nil {
@@ -320,6 +346,49 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	}
 	return f.kernelMethod(kf, name, body, doc(name))
 }
+
+// biasBeforeGELU matches an epilogue group that is a product plus a bias
+// row and then a GELU that runs as the vector call vec (the sum stored or
+// not; nothing else): the Linear layer before a transformer's GELU. It
+// returns the sum and the bias, or nils. biasRows then adds the bias in
+// vector registers (out = max(−∞, c + bias) + −0 is the sum bit for bit).
+func biasBeforeGELU(f *fnGen, grp *graph.FusionGroup, vec *graph.Node) (add, bias *graph.Node) {
+	p := grp.Producer
+	if vec == nil || vec.Op != graph.OpGELU || p == nil || p.Op != graph.OpMatMul || len(grp.Nodes) != 2 || grp.Nodes[1] != vec {
+		return nil, nil
+	}
+	add = grp.Nodes[0]
+	if add.Op != graph.OpAdd || len(add.Inputs) != 2 || vec.Inputs[0] != add || (add.Inputs[0] != p && add.Inputs[1] != p) {
+		return nil, nil
+	}
+	for _, r := range grp.Results {
+		if r != add && r != vec {
+			return nil, nil
+		}
+	}
+	bias = other(add, p)
+	ps, bs := p.Type.Shape, bias.Type.Shape
+	if bias == p || bias.Op == graph.OpConst || ps.Rank() < 1 || bs.Rank() < 1 || bs.Rank() > ps.Rank() ||
+		!add.Type.Shape.Equal(ps) || !vec.Type.Shape.Equal(ps) {
+		return nil, nil
+	}
+	n := ps[ps.Rank()-1]
+	if n == 0 || bs.Size() != n || bs[bs.Rank()-1] != n {
+		return nil, nil
+	}
+	for _, x := range []*graph.Node{p, bias, add, vec} {
+		if x.Type.DType != graph.F32 {
+			return nil, nil
+		}
+	}
+	if _, _, m, nn, k := matmulDims(p); m*nn*k <= inlineMaxWork {
+		return nil, nil // the product's loops are inline
+	}
+	return add, bias
+}
+
+// biasWidth is the number of elements of a bias row.
+func biasWidth(bias *graph.Node) int { return bias.Type.Shape.Size() }
 
 // vectorTail returns the last node of a loop group when it runs as a call
 // of a row-vector kernel after the loop (geluRow, geluGradRow): GELU and
