@@ -5085,14 +5085,7 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t52, h0_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t53 := t52[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t53
-			}
-		}
-	}
+	biasRows(h0_mlp_hidden[lo*65536:hi*65536], t52[lo*65536:hi*65536], h0_mlp_b1, (hi-lo)*128, false)
 	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t53), in place
 }
 
@@ -5281,14 +5274,7 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t102, h1_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t103 := t102[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t103
-			}
-		}
-	}
+	biasRows(h1_mlp_hidden[lo*65536:hi*65536], t102[lo*65536:hi*65536], h1_mlp_b1, (hi-lo)*128, false)
 	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t103), in place
 }
 
@@ -5477,14 +5463,7 @@ func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h2_mlp_b1, t152, h2_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t153 := t152[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t153
-			}
-		}
-	}
+	biasRows(h2_mlp_hidden[lo*65536:hi*65536], t152[lo*65536:hi*65536], h2_mlp_b1, (hi-lo)*128, false)
 	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t153), in place
 }
 
@@ -5673,14 +5652,7 @@ func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h3_mlp_b1, t202, h3_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t203 := t202[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t203
-			}
-		}
-	}
+	biasRows(h3_mlp_hidden[lo*65536:hi*65536], t202[lo*65536:hi*65536], h3_mlp_b1, (hi-lo)*128, false)
 	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t203), in place
 }
 
@@ -5892,16 +5864,8 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t54, t55, h0_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t55v := t54[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t55v
-				t55[i*65536+j*512+k] = t55v
-			}
-		}
-	}
-	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t55), in place
+	biasRows(t55[lo*65536:hi*65536], t54[lo*65536:hi*65536], h0_mlp_b1, (hi-lo)*128, false)
+	geluRow(h0_mlp_hidden[lo*65536:hi*65536], t55[lo*65536:hi*65536])
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6093,16 +6057,8 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t104, t105, h1_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t105v := t104[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t105v
-				t105[i*65536+j*512+k] = t105v
-			}
-		}
-	}
-	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t105), in place
+	biasRows(t105[lo*65536:hi*65536], t104[lo*65536:hi*65536], h1_mlp_b1, (hi-lo)*128, false)
+	geluRow(h1_mlp_hidden[lo*65536:hi*65536], t105[lo*65536:hi*65536])
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6294,16 +6250,8 @@ func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h2_mlp_b1, t154, t155, h2_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t155v := t154[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t155v
-				t155[i*65536+j*512+k] = t155v
-			}
-		}
-	}
-	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t155), in place
+	biasRows(t155[lo*65536:hi*65536], t154[lo*65536:hi*65536], h2_mlp_b1, (hi-lo)*128, false)
+	geluRow(h2_mlp_hidden[lo*65536:hi*65536], t155[lo*65536:hi*65536])
 }
 
 // fusedH2_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6495,16 +6443,8 @@ func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h3_mlp_b1, t204, t205, h3_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t205v := t204[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t205v
-				t205[i*65536+j*512+k] = t205v
-			}
-		}
-	}
-	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t205), in place
+	biasRows(t205[lo*65536:hi*65536], t204[lo*65536:hi*65536], h3_mlp_b1, (hi-lo)*128, false)
+	geluRow(h3_mlp_hidden[lo*65536:hi*65536], t205[lo*65536:hi*65536])
 }
 
 // fusedH3_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -8002,14 +7942,7 @@ func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t61, h0_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t62 := t61[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t62
-			}
-		}
-	}
+	biasRows(h0_mlp_hidden[lo*65536:hi*65536], t61[lo*65536:hi*65536], h0_mlp_b1, (hi-lo)*128, false)
 	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t62), in place
 }
 
@@ -8198,14 +8131,7 @@ func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t111, h1_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t112 := t111[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t112
-			}
-		}
-	}
+	biasRows(h1_mlp_hidden[lo*65536:hi*65536], t111[lo*65536:hi*65536], h1_mlp_b1, (hi-lo)*128, false)
 	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t112), in place
 }
 
@@ -8394,14 +8320,7 @@ func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h2_mlp_b1, t161, h2_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t162 := t161[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t162
-			}
-		}
-	}
+	biasRows(h2_mlp_hidden[lo*65536:hi*65536], t161[lo*65536:hi*65536], h2_mlp_b1, (hi-lo)*128, false)
 	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t162), in place
 }
 
@@ -8590,14 +8509,7 @@ func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h3_mlp_b1, t211, h3_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t212 := t211[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t212
-			}
-		}
-	}
+	biasRows(h3_mlp_hidden[lo*65536:hi*65536], t211[lo*65536:hi*65536], h3_mlp_b1, (hi-lo)*128, false)
 	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t212), in place
 }
 
@@ -8696,12 +8608,7 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t58 := t57[i*512+k] + h0_mlp_b1[k]
-			h0_mlp_hidden[i*512+k] = t58
-		}
-	}
+	biasRows(h0_mlp_hidden, t57, h0_mlp_b1, 8, false)
 	geluRow(h0_mlp_hidden, h0_mlp_hidden) // h0_mlp_hidden = gelu(t58), in place
 }
 
@@ -8785,12 +8692,7 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, h1_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t104 := t103[i*512+k] + h1_mlp_b1[k]
-			h1_mlp_hidden[i*512+k] = t104
-		}
-	}
+	biasRows(h1_mlp_hidden, t103, h1_mlp_b1, 8, false)
 	geluRow(h1_mlp_hidden, h1_mlp_hidden) // h1_mlp_hidden = gelu(t104), in place
 }
 
@@ -8874,12 +8776,7 @@ func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 //	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t149 []float32, h2_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t149, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t150 := t149[i*512+k] + h2_mlp_b1[k]
-			h2_mlp_hidden[i*512+k] = t150
-		}
-	}
+	biasRows(h2_mlp_hidden, t149, h2_mlp_b1, 8, false)
 	geluRow(h2_mlp_hidden, h2_mlp_hidden) // h2_mlp_hidden = gelu(t150), in place
 }
 
@@ -8963,12 +8860,7 @@ func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 //	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t195 []float32, h3_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t195, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t196 := t195[i*512+k] + h3_mlp_b1[k]
-			h3_mlp_hidden[i*512+k] = t196
-		}
-	}
+	biasRows(h3_mlp_hidden, t195, h3_mlp_b1, 8, false)
 	geluRow(h3_mlp_hidden, h3_mlp_hidden) // h3_mlp_hidden = gelu(t196), in place
 }
 
