@@ -181,6 +181,21 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	// A product's bias before a GELU runs as biasRows rather than the
 	// loop: the loop is then only the vector call.
 	add, bias := biasBeforeGELU(f, grp, vec)
+	// The scaled, causally masked gradient of attention scores runs as
+	// causalScaleRows, which scales the kept prefix of each row in vector
+	// registers and clears the rest.
+	csX, csMask, csScale := causalScaleOf(grp, shape)
+	causalCall := func(kf *fnGen, from, to string, rows jen.Code) jen.Code {
+		view := func(x *graph.Node) jen.Code {
+			if from == "" {
+				return kf.ref(x)
+			}
+			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
+		}
+		ms := csMask.Type.Shape
+		return jen.Id("causalScaleRows").Call(view(grp.Last()), view(csX), rows, jen.Lit(ms[0]), jen.Lit(ms[1]),
+			jen.Id(f.T()).Call(jen.Id(graph.FormatFloat(csScale))))
+	}
 	loopBody := func(kf *fnGen) func(vars []string, idx string) []jen.Code {
 		return func(vars []string, idx string) []jen.Code {
 			local := map[*graph.Node]string{}
@@ -283,6 +298,10 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		case byCols:
 			extent = shape[shape.Rank()-1]
 			body = append(body, colRangedLoops(shape, loopBody(lf)))
+		case csX != nil && (shape.Size()/extent)%csMask.Type.Shape.Size() == 0:
+			inner := shape.Size() / extent
+			body = append(body, causalCall(lf, "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner),
+				jen.Parens(jen.Id("hi").Op("-").Id("lo")).Op("*").Lit(inner/csMask.Type.Shape[1])))
 		case add != nil && (shape.Size()/extent)%biasWidth(bias) == 0:
 			inner := shape.Size() / extent
 			body = append(body, biasCall(lf, "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner),
@@ -336,6 +355,8 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		body = append(body, emitMatMul(kf, grp.Producer)...)
 	}
 	switch {
+	case csX != nil:
+		body = append(body, causalCall(kf, "", "", jen.Lit(shape.Size()/csMask.Type.Shape[1])))
 	case add != nil:
 		body = append(body, biasCall(kf, "", "", jen.Lit(shape.Size()/biasWidth(bias))))
 	case vec == nil || !vecOnly:
@@ -385,6 +406,39 @@ func biasBeforeGELU(f *fnGen, grp *graph.FusionGroup, vec *graph.Node) (add, bia
 		return nil, nil // the product's loops are inline
 	}
 	return add, bias
+}
+
+// causalScaleOf matches an elementwise group that is exactly y =
+// where(causal, x, +0)·c, only y stored, with a causal mask over y's last
+// two axes, x a float operand of y's shape and c a positive finite
+// constant: the gradient of masked, scaled attention scores. It returns x,
+// the mask and c, or nils.
+func causalScaleOf(grp *graph.FusionGroup, shape graph.Shape) (x, mask *graph.Node, c float64) {
+	if grp.Producer != nil || len(grp.Nodes) != 2 || len(grp.Results) != 1 || grp.Results[0] != grp.Nodes[1] {
+		return nil, nil, 0
+	}
+	w, mul := grp.Nodes[0], grp.Nodes[1]
+	if w.Op != graph.OpWhere || mul.Op != graph.OpMul || len(mul.Inputs) != 2 || w.Inputs[0].Op != graph.OpCausalMask {
+		return nil, nil, 0
+	}
+	if z, ok := w.Inputs[2].Uniform(); !ok || z != 0 || math.Signbit(z) {
+		return nil, nil, 0
+	}
+	k := other(mul, w)
+	if k == w || (mul.Inputs[0] != w && mul.Inputs[1] != w) {
+		return nil, nil, 0
+	}
+	c, ok := k.Uniform()
+	if !ok || !(c > 0) || math.IsInf(c, 0) {
+		return nil, nil, 0
+	}
+	x, mask = w.Inputs[1], w.Inputs[0]
+	ms, r := mask.Type.Shape, shape.Rank()
+	if x.Op == graph.OpConst || !x.Type.Shape.Equal(shape) || !w.Type.Shape.Equal(shape) || !mul.Type.Shape.Equal(shape) ||
+		x.Type.DType != mul.Type.DType || ms.Rank() != 2 || r < 2 || shape[r-2] != ms[0] || shape[r-1] != ms[1] || ms[1] < ms[0] {
+		return nil, nil, 0
+	}
+	return x, mask, c
 }
 
 // biasWidth is the number of elements of a bias row.
