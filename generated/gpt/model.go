@@ -6627,17 +6627,7 @@ func (m *Model) softmaxGradT257(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT260(lo, hi, thread int, v [][]float32) {
 	t257, t260 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh3_attn_scores := where(l <= k, t257[i*65536+j*16384+k*128+l], 0)
-					t260v := dh3_attn_scores * 0.17677669529663687
-					t260[i*65536+j*16384+k*128+l] = t260v
-				}
-			}
-		}
-	}
+	causalScaleRows(t260[lo*65536:hi*65536], t257[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh3_attn_q is the batched product dh3_attn_q = t260 · h3_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -6897,17 +6887,7 @@ func (m *Model) softmaxGradT316(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT318(lo, hi, thread int, v [][]float32) {
 	t316, t318 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh2_attn_scores := where(l <= k, t316[i*65536+j*16384+k*128+l], 0)
-					t318v := dh2_attn_scores * 0.17677669529663687
-					t318[i*65536+j*16384+k*128+l] = t318v
-				}
-			}
-		}
-	}
+	causalScaleRows(t318[lo*65536:hi*65536], t316[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh2_attn_q is the batched product dh2_attn_q = t318 · h2_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -7167,17 +7147,7 @@ func (m *Model) softmaxGradT374(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT376(lo, hi, thread int, v [][]float32) {
 	t374, t376 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh1_attn_scores := where(l <= k, t374[i*65536+j*16384+k*128+l], 0)
-					t376v := dh1_attn_scores * 0.17677669529663687
-					t376[i*65536+j*16384+k*128+l] = t376v
-				}
-			}
-		}
-	}
+	causalScaleRows(t376[lo*65536:hi*65536], t374[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh1_attn_q is the batched product dh1_attn_q = t376 · h1_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -7437,17 +7407,7 @@ func (m *Model) softmaxGradT432(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT434(lo, hi, thread int, v [][]float32) {
 	t432, t434 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh0_attn_scores := where(l <= k, t432[i*65536+j*16384+k*128+l], 0)
-					t434v := dh0_attn_scores * 0.17677669529663687
-					t434[i*65536+j*16384+k*128+l] = t434v
-				}
-			}
-		}
-	}
+	causalScaleRows(t434[lo*65536:hi*65536], t432[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh0_attn_q is the batched product dh0_attn_q = t434 · h0_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
