@@ -161,12 +161,14 @@ const transposeBMaxBytes = 256 << 10
 // one when B stays in L2. Measured in thread CPU time on AVX-512
 // (docs/kernels.md): 1024×128×128 216 GFLOP/s against 182 packed,
 // 1024×128×512 219 against 178, 1024×65×128 161 against 92, 64×64×32 107
-// against 79.
+// against 79. float64 gains on AVX-512 (1024×65×128 64 → 86, 64×64×32
+// 48 → 56) but not on AVX2 (0.85–1.04×), where it keeps packing.
 func pathFor[T floatT](ks *kernelSet[T], transA, transB bool, m, n, k int) path {
 	switch {
 	case useBlocked[T](transA, transB, m, n, k):
 		var zero T
-		if transB && !transA && ks.direct != nil && k*n*int(unsafe.Sizeof(zero)) <= transposeBMaxBytes {
+		size := int(unsafe.Sizeof(zero))
+		if transB && !transA && ks.direct != nil && k*n*size <= transposeBMaxBytes && (size == 4 || ks.name == "avx512") {
 			return pathTransposeB
 		}
 		return pathPacked
