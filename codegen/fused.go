@@ -3,6 +3,7 @@ package codegen
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,24 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		}
 	}
 	vec, vecOnly := vectorTail(f, grp, shape)
+	// A product's bias before a GELU runs as biasRows rather than the
+	// loop: the loop is then only the vector call.
+	add, bias := biasBeforeGELU(f, grp, vec)
+	// The scaled, causally masked gradient of attention scores runs as
+	// causalScaleRows, which scales the kept prefix of each row in vector
+	// registers and clears the rest.
+	csX, csMask, csScale := causalScaleOf(grp, shape)
+	causalCall := func(kf *fnGen, from, to string, rows jen.Code) jen.Code {
+		view := func(x *graph.Node) jen.Code {
+			if from == "" {
+				return kf.ref(x)
+			}
+			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
+		}
+		ms := csMask.Type.Shape
+		return jen.Id("causalScaleRows").Call(view(grp.Last()), view(csX), rows, jen.Lit(ms[0]), jen.Lit(ms[1]),
+			jen.Id(f.T()).Call(jen.Id(graph.FormatFloat(csScale))))
+	}
 	loopBody := func(kf *fnGen) func(vars []string, idx string) []jen.Code {
 		return func(vars []string, idx string) []jen.Code {
 			local := map[*graph.Node]string{}
@@ -250,12 +269,30 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
 		}
 		switch {
+		case vec.Op == graph.OpWhere: // reluGradOf
+			return jen.Id("reluGradRow").Call(view(vec), view(vec.Inputs[0].Inputs[0]), view(vec.Inputs[1]))
 		case vec.Op == graph.OpGELUGrad:
 			return jen.Id("geluGradRow").Call(view(vec), view(vec.Inputs[0]), view(vec.Inputs[1]))
-		case vecOnly:
+		case vecOnly, add != nil && slices.Contains(grp.Results, add):
 			return jen.Id("geluRow").Call(view(vec), view(vec.Inputs[0]))
 		}
 		return jen.Id("geluRow").Call(view(vec), view(vec)).Comment(f.nm.name(vec) + " = gelu(" + f.nm.name(vec.Inputs[0]) + "), in place")
+	}
+	// biasCall is biasRows over rows [from, to) of the bias's width (all
+	// of them when from is ""), into add's buffer when add is stored, else
+	// into the GELU's, where geluRow then works in place.
+	biasCall := func(kf *fnGen, from, to string, rows jen.Code) jen.Code {
+		dst := vec
+		if slices.Contains(grp.Results, add) {
+			dst = add
+		}
+		view := func(x *graph.Node) jen.Code {
+			if from == "" {
+				return kf.ref(x)
+			}
+			return kf.ref(x).Index(jen.Id(from).Op(":").Id(to))
+		}
+		return jen.Id("biasRows").Call(view(dst), view(grp.Producer), kf.ref(bias), rows, jen.False())
 	}
 	flat := flatOK(shape, external)
 	sink := grp.Last()
@@ -271,18 +308,34 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 		// (splitsByCols).
 		lf := f.kernelGen()
 		taken := maps.Clone(locals.used) // restored if the loop stays serial after all
-		byCols := grp.Producer != nil && vec == nil && shape.Rank() >= 2 && f.g.splitsByCols(grp.Producer)
+		// ReLU's gradient (a vector call alone) splits by columns too, one
+		// call per row of a band.
+		reluCols := vecOnly && vec.Op == graph.OpWhere
+		byCols := grp.Producer != nil && (vec == nil || reluCols) && shape.Rank() >= 2 && f.g.splitsByCols(grp.Producer)
 		extent := outerExtent(shape, flat)
 		var body []jen.Code
 		switch {
+		case byCols && reluCols:
+			extent = shape[shape.Rank()-1]
+			row := "r*" + strconv.Itoa(extent)
+			body = append(body, jen.For(jen.Id("r").Op(":=").Range().Lit(shape.Size()/extent)).Block(
+				vecCall(lf, row+"+lo", row+"+hi")))
 		case byCols:
 			extent = shape[shape.Rank()-1]
 			body = append(body, colRangedLoops(shape, loopBody(lf)))
+		case csX != nil && (shape.Size()/extent)%csMask.Type.Shape.Size() == 0:
+			inner := shape.Size() / extent
+			body = append(body, causalCall(lf, "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner),
+				jen.Parens(jen.Id("hi").Op("-").Id("lo")).Op("*").Lit(inner/csMask.Type.Shape[1])))
+		case add != nil && (shape.Size()/extent)%biasWidth(bias) == 0:
+			inner := shape.Size() / extent
+			body = append(body, biasCall(lf, "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner),
+				jen.Parens(jen.Id("hi").Op("-").Id("lo")).Op("*").Lit(inner/biasWidth(bias))))
 		case !vecOnly:
 			nest, _ := rangedLoops(shape, flat, loopBody(lf))
 			body = append(body, nest)
 		}
-		if vec != nil {
+		if vec != nil && !byCols {
 			from, to := "lo", "hi"
 			if inner := shape.Size() / extent; inner > 1 {
 				from, to = "lo*"+strconv.Itoa(inner), "hi*"+strconv.Itoa(inner)
@@ -326,7 +379,12 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	if grp.Producer != nil {
 		body = append(body, emitMatMul(kf, grp.Producer)...)
 	}
-	if vec == nil || !vecOnly {
+	switch {
+	case csX != nil:
+		body = append(body, causalCall(kf, "", "", jen.Lit(shape.Size()/csMask.Type.Shape[1])))
+	case add != nil:
+		body = append(body, biasCall(kf, "", "", jen.Lit(shape.Size()/biasWidth(bias))))
+	case vec == nil || !vecOnly:
 		body = append(body, loops(shape, flat, loopBody(kf)))
 	}
 	if vec != nil {
@@ -334,6 +392,82 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 	}
 	return f.kernelMethod(kf, name, body, doc(name))
 }
+
+// biasBeforeGELU matches an epilogue group that is a product plus a bias
+// row and then a GELU that runs as the vector call vec (the sum stored or
+// not; nothing else): the Linear layer before a transformer's GELU. It
+// returns the sum and the bias, or nils. biasRows then adds the bias in
+// vector registers (out = max(−∞, c + bias) + −0 is the sum bit for bit).
+func biasBeforeGELU(f *fnGen, grp *graph.FusionGroup, vec *graph.Node) (add, bias *graph.Node) {
+	p := grp.Producer
+	if vec == nil || vec.Op != graph.OpGELU || p == nil || p.Op != graph.OpMatMul || len(grp.Nodes) != 2 || grp.Nodes[1] != vec {
+		return nil, nil
+	}
+	add = grp.Nodes[0]
+	if add.Op != graph.OpAdd || len(add.Inputs) != 2 || vec.Inputs[0] != add || (add.Inputs[0] != p && add.Inputs[1] != p) {
+		return nil, nil
+	}
+	for _, r := range grp.Results {
+		if r != add && r != vec {
+			return nil, nil
+		}
+	}
+	bias = other(add, p)
+	ps, bs := p.Type.Shape, bias.Type.Shape
+	if bias == p || bias.Op == graph.OpConst || ps.Rank() < 1 || bs.Rank() < 1 || bs.Rank() > ps.Rank() ||
+		!add.Type.Shape.Equal(ps) || !vec.Type.Shape.Equal(ps) {
+		return nil, nil
+	}
+	n := ps[ps.Rank()-1]
+	if n == 0 || bs.Size() != n || bs[bs.Rank()-1] != n {
+		return nil, nil
+	}
+	for _, x := range []*graph.Node{p, bias, add, vec} {
+		if x.Type.DType != graph.F32 {
+			return nil, nil
+		}
+	}
+	if _, _, m, nn, k := matmulDims(p); m*nn*k <= inlineMaxWork {
+		return nil, nil // the product's loops are inline
+	}
+	return add, bias
+}
+
+// causalScaleOf matches an elementwise group that is exactly y =
+// where(causal, x, +0)·c, only y stored, with a causal mask over y's last
+// two axes, x a float operand of y's shape and c a positive finite
+// constant: the gradient of masked, scaled attention scores. It returns x,
+// the mask and c, or nils.
+func causalScaleOf(grp *graph.FusionGroup, shape graph.Shape) (x, mask *graph.Node, c float64) {
+	if grp.Producer != nil || len(grp.Nodes) != 2 || len(grp.Results) != 1 || grp.Results[0] != grp.Nodes[1] {
+		return nil, nil, 0
+	}
+	w, mul := grp.Nodes[0], grp.Nodes[1]
+	if w.Op != graph.OpWhere || mul.Op != graph.OpMul || len(mul.Inputs) != 2 || w.Inputs[0].Op != graph.OpCausalMask {
+		return nil, nil, 0
+	}
+	if z, ok := w.Inputs[2].Uniform(); !ok || z != 0 || math.Signbit(z) {
+		return nil, nil, 0
+	}
+	k := other(mul, w)
+	if k == w || (mul.Inputs[0] != w && mul.Inputs[1] != w) {
+		return nil, nil, 0
+	}
+	c, ok := k.Uniform()
+	if !ok || !(c > 0) || math.IsInf(c, 0) {
+		return nil, nil, 0
+	}
+	x, mask = w.Inputs[1], w.Inputs[0]
+	ms, r := mask.Type.Shape, shape.Rank()
+	if x.Op == graph.OpConst || !x.Type.Shape.Equal(shape) || !w.Type.Shape.Equal(shape) || !mul.Type.Shape.Equal(shape) ||
+		x.Type.DType != mul.Type.DType || ms.Rank() != 2 || r < 2 || shape[r-2] != ms[0] || shape[r-1] != ms[1] || ms[1] < ms[0] {
+		return nil, nil, 0
+	}
+	return x, mask, c
+}
+
+// biasWidth is the number of elements of a bias row.
+func biasWidth(bias *graph.Node) int { return bias.Type.Shape.Size() }
 
 // vectorTail returns the last node of a loop group when it runs as a call
 // of a row-vector kernel after the loop (geluRow, geluGradRow): GELU and
@@ -345,8 +479,16 @@ func (f *fnGen) emitLoopKernel(grp *graph.FusionGroup) []jen.Code {
 // otherwise the loop stores GELU's operand into GELU's result and the call
 // works in place there (it cannot read another buffer, which a result of
 // the same loop might share).
+//
+// ReLU's gradient, where(x > 0, dy, 0), when it is the whole group (the
+// comparison not stored) with x and dy of the loop's shape, is a call of
+// reluGradRow alone (only is true): as a scalar loop its branch on x's sign
+// mispredicts half the time.
 func vectorTail(f *fnGen, grp *graph.FusionGroup, shape graph.Shape) (vec *graph.Node, only bool) {
 	last := grp.Last()
+	if _, _, ok := reluGradOf(grp, shape); ok && f.f32() {
+		return last, true
+	}
 	if !f.f32() || !(last.Op == graph.OpGELU || last.Op == graph.OpGELUGrad && len(grp.Nodes) == 1) {
 		return nil, false
 	}
@@ -356,6 +498,33 @@ func vectorTail(f *fnGen, grp *graph.FusionGroup, shape graph.Shape) (vec *graph
 		}
 	}
 	return last, len(grp.Nodes) == 1
+}
+
+// reluGradOf matches a group that is exactly ReLU's gradient as
+// graph.gradReLU builds it, t = x > 0 and where(t, dy, +0), only the latter
+// stored, with x and dy float operands of shape (not constants), and
+// returns x and dy.
+func reluGradOf(grp *graph.FusionGroup, shape graph.Shape) (x, dy *graph.Node, ok bool) {
+	if len(grp.Nodes) != 2 || len(grp.Results) != 1 {
+		return nil, nil, false
+	}
+	gt, w := grp.Nodes[0], grp.Nodes[1]
+	if gt.Op != graph.OpGreater || w.Op != graph.OpWhere || grp.Results[0] != w || w.Inputs[0] != gt || len(gt.Inputs) != 2 {
+		return nil, nil, false
+	}
+	if v, ok := gt.Inputs[1].Uniform(); !ok || v != 0 {
+		return nil, nil, false
+	}
+	if v, ok := w.Inputs[2].Uniform(); !ok || v != 0 || math.Signbit(v) {
+		return nil, nil, false
+	}
+	x, dy = gt.Inputs[0], w.Inputs[1]
+	for _, o := range []*graph.Node{x, dy} {
+		if o.Op == graph.OpConst || !o.Type.Shape.Equal(shape) || o.Type.DType != w.Type.DType {
+			return nil, nil, false
+		}
+	}
+	return x, dy, w.Type.Shape.Equal(shape)
 }
 
 // kernelMethod adds body as the Model method name, taking every slice kf

@@ -34,7 +34,7 @@
 //
 // # Paths and the size rules
 //
-// A product runs on one of three paths:
+// A product runs on one of four paths:
 //
 //   - direct: SIMD kernels that read A and B in place (B not transposed; A
 //     at any stride, so NN and TN), tile by tile, 6 rows by two vectors
@@ -52,6 +52,9 @@
 //     AVX-512, 6×16 or 6×8 with AVX2. Faster for large products, whose B
 //     is streamed too often by the direct path, for NT with short rows
 //     (k < 64), and needed for TT.
+//   - transposed B: a product with B alone transposed that would be packed,
+//     whose B is at most 256 KiB, copies Bᵀ into a Pool buffer once and
+//     runs on the direct kernels (a training step's dX = dY·Wᵀ).
 //   - loops: plain Go loops, for builds without SIMD kernels and tiny
 //     products with both operands transposed.
 //

@@ -446,7 +446,11 @@ func TestUseBlocked(t *testing.T) {
 		{false, false, 64, 256, 784, false}, // MLP layer
 		{false, false, 512, 512, 512, true},
 		{false, false, 128, 256, 256, false},
-		{true, false, 128, 256, 256, true},
+		{true, false, 128, 256, 256, false}, // B 512 KiB, m ≤ 128
+		{true, false, 128, 512, 256, true},
+		{false, false, 128, 128, 1024, false}, // dW = Xᵀ·dY of a 128×128 weight over 1024 rows
+		{false, false, 512, 128, 1024, true},
+		{false, false, 129, 128, 1024, true},
 		{false, false, 16, 1024, 1024, false},
 	} {
 		got := UseBlocked[float32](false, tc.transB, tc.m, tc.n, tc.k)

@@ -247,6 +247,11 @@ func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
 	if all := p.Threads(); all > 1 && (parallelOverride || UseParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
 		threads = all
 	}
+	_, ws := jobAndWorkspace[T](p.workers[0])
+	if job.transposeB {
+		// One copy of Bᵀ, made before the split, read by every thread.
+		job.useTransposedB(ws)
+	}
 	if threads > 1 {
 		// Cut C into chunksPerThread bands of whole tiles per thread:
 		// columns when C is at least as wide as tall, rows otherwise.
@@ -283,7 +288,6 @@ func gemmOnPool[T Float](p *Pool, job gemmJob[T]) {
 		wj.thread = t
 		w.start.post()
 	}
-	_, ws := jobAndWorkspace[T](p.workers[0])
 	job.run(ks, ws)
 	for t := 1; t < threads; t++ {
 		p.workers[t].done.wait()
@@ -305,9 +309,16 @@ func Reserve[T Float](p *Pool, transA, transB bool, m, n, k int) {
 	ncMax := min(ks.nc, roundUp(n, ks.nr))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	bt := 0
+	if pathFor(ks, transA, transB, m, n, k) == pathTransposeB {
+		bt = k * n
+	}
 	for _, w := range p.workers {
 		_, ws := jobAndWorkspace[T](w)
 		ws.grow(roundUp(mcMax, ks.mr)*kcMax, ncMax*kcMax, ks.mr*ks.nr)
+		if len(ws.bt) < bt {
+			ws.bt = make([]T, bt)
+		}
 	}
 }
 
@@ -452,7 +463,11 @@ func GemmOnThread[T Float](p *Pool, thread int, transA, transB bool, m, n, k int
 	if p == nil {
 		p = sharedPool
 	}
-	job.run(ks, workspaceOf[T](p.workers[thread]))
+	ws := workspaceOf[T](p.workers[thread])
+	if pth == pathTransposeB {
+		job.useTransposedB(ws)
+	}
+	job.run(ks, ws)
 }
 
 // workspaceOf returns w's packing buffers for T.
@@ -486,6 +501,7 @@ func GemmThen[T Float](p *Pool, transA, transB bool, m, n, k int, a []T, lda int
 		return
 	}
 	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, pth == pathDirect)
+	job.transposeB = pth == pathTransposeB
 	job.then = then
 	gemmOnPool(p, job)
 }

@@ -5,13 +5,14 @@ import "math"
 // In a generated package the kernels' files define geluVec32,
 // geluGradVec32, expShiftVec32, rowStatsVec32, lnGradSumsVec32,
 // lnAffineVec32, lnGradVec32, sumSqVec32, rowDivVec32, sumVec32,
-// dotVec32, smGradVec32 and scaleMaxVec32
-// (codegen/kernels/gelu_*.go, rows*.go); this file,
+// dotVec32, smGradVec32, scaleMaxVec32 and reluGradVec32
+// (codegen/kernels/gelu_*.go, rows*.go, relugrad_*.go); this file,
 // which is not copied, stands in for them so that the library builds and
 // tests alone: every row takes the scalar path.
 
 func geluVec32(dst, x []float32) bool         { return false }
 func geluGradVec32(dst, x, dy []float32) bool { return false }
+func reluGradVec32(dst, x, dy []float32) bool { return false }
 
 func expShiftVec32(dst, x []float32, shift float32) bool { return false }
 

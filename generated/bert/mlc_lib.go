@@ -759,6 +759,41 @@ func geluGradRow[T float](dst, x, dy []T) {
 	}
 }
 
+// reluGradRow sets dst[i] = dy[i] where x[i] > 0, else 0: ReLU's gradient,
+// where(x > 0, dy, 0). float32 rows go through the vector kernel
+// (reluGradVec32) when the CPU has one, which selects the same bits. dst
+// may be x or dy.
+func reluGradRow[T float](dst, x, dy []T) {
+	if d, ok := any(dst).([]float32); ok && reluGradVec32(d, any(x).([]float32), any(dy).([]float32)) {
+		return
+	}
+	for i, v := range x {
+		dst[i] = where(v > 0, dy[i], 0)
+	}
+}
+
+// causalScaleRows sets dst = where(causal, x, 0)·c over rows rows of s
+// elements, row r being row r mod t of a t×s causal mask (column j kept
+// when j ≤ r mod t + s − t): the scaled gradient of masked attention
+// scores. c must be positive, so that a masked element is +0 as 0·c is.
+// float32 rows scale in vector registers (scaleMaxVec32), the same float32
+// products as the scalar loop's. dst may be x.
+func causalScaleRows[T float](dst, x []T, rows, t, s int, c T) {
+	for r := range rows {
+		keep := min(max(r%t+s-t+1, 0), s)
+		d, xr := dst[r*s:(r+1)*s], x[r*s:(r+1)*s]
+		copy(d[:keep], xr[:keep])
+		done := 0
+		if d32, ok := any(d[:keep]).([]float32); ok {
+			_, done = scaleMaxVec32(d32, float32(c))
+		}
+		for j := done; j < keep; j++ {
+			d[j] *= c
+		}
+		clear(d[keep:])
+	}
+}
+
 // expShiftRow sets dst[i] = exp(x[i] − m), the numerators of a softmax
 // whose row maximum is m, and returns their sum, accumulated in float64.
 // float32 rows go through the vector kernel (expShiftVec32) when the CPU

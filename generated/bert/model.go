@@ -2502,14 +2502,7 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t56, h0_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 256 {
-				t57 := t56[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*16384+j*256+k] = t57
-			}
-		}
-	}
+	biasRows(h0_mlp_hidden[lo*16384:hi*16384], t56[lo*16384:hi*16384], h0_mlp_b1, (hi-lo)*64, false)
 	geluRow(h0_mlp_hidden[lo*16384:hi*16384], h0_mlp_hidden[lo*16384:hi*16384]) // h0_mlp_hidden = gelu(t57), in place
 }
 
@@ -2715,14 +2708,7 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t106, h1_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 256 {
-				t107 := t106[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*16384+j*256+k] = t107
-			}
-		}
-	}
+	biasRows(h1_mlp_hidden[lo*16384:hi*16384], t106[lo*16384:hi*16384], h1_mlp_b1, (hi-lo)*64, false)
 	geluRow(h1_mlp_hidden[lo*16384:hi*16384], h1_mlp_hidden[lo*16384:hi*16384]) // h1_mlp_hidden = gelu(t107), in place
 }
 
@@ -2771,14 +2757,7 @@ func (m *Model) fusedMlm_hidden(h1_ln2 []float32, mlm_W []float32, mlm_b []float
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedMlm_hiddenRows(lo, hi, thread int, v [][]float32) {
 	mlm_b, t119, mlm_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				t120 := t119[i*4096+j*64+k] + mlm_b[k]
-				mlm_hidden[i*4096+j*64+k] = t120
-			}
-		}
-	}
+	biasRows(mlm_hidden[lo*4096:hi*4096], t119[lo*4096:hi*4096], mlm_b, (hi-lo)*64, false)
 	geluRow(mlm_hidden[lo*4096:hi*4096], mlm_hidden[lo*4096:hi*4096]) // mlm_hidden = gelu(t120), in place
 }
 
@@ -2988,16 +2967,8 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t59, t60, h0_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 256 {
-				t60v := t59[i*16384+j*256+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*16384+j*256+k] = t60v
-				t60[i*16384+j*256+k] = t60v
-			}
-		}
-	}
-	geluRow(h0_mlp_hidden[lo*16384:hi*16384], h0_mlp_hidden[lo*16384:hi*16384]) // h0_mlp_hidden = gelu(t60), in place
+	biasRows(t60[lo*16384:hi*16384], t59[lo*16384:hi*16384], h0_mlp_b1, (hi-lo)*64, false)
+	geluRow(h0_mlp_hidden[lo*16384:hi*16384], t60[lo*16384:hi*16384])
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3202,16 +3173,8 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t109, t110, h1_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 256 {
-				t110v := t109[i*16384+j*256+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*16384+j*256+k] = t110v
-				t110[i*16384+j*256+k] = t110v
-			}
-		}
-	}
-	geluRow(h1_mlp_hidden[lo*16384:hi*16384], h1_mlp_hidden[lo*16384:hi*16384]) // h1_mlp_hidden = gelu(t110), in place
+	biasRows(t110[lo*16384:hi*16384], t109[lo*16384:hi*16384], h1_mlp_b1, (hi-lo)*64, false)
+	geluRow(h1_mlp_hidden[lo*16384:hi*16384], t110[lo*16384:hi*16384])
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,64,64]:
@@ -3259,16 +3222,8 @@ func (m *Model) fusedMlm_hidden_2(h1_ln2 []float32, mlm_W []float32, mlm_b []flo
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedMlm_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	mlm_b, t122, t123, mlm_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 64 {
-			for k := range 64 {
-				t123v := t122[i*4096+j*64+k] + mlm_b[k]
-				mlm_hidden[i*4096+j*64+k] = t123v
-				t123[i*4096+j*64+k] = t123v
-			}
-		}
-	}
-	geluRow(mlm_hidden[lo*4096:hi*4096], mlm_hidden[lo*4096:hi*4096]) // mlm_hidden = gelu(t123), in place
+	biasRows(t123[lo*4096:hi*4096], t122[lo*4096:hi*4096], mlm_b, (hi-lo)*64, false)
+	geluRow(mlm_hidden[lo*4096:hi*4096], t123[lo*4096:hi*4096])
 }
 
 // layerNormMlm_ln_2 runs layerNormAffine over rows [lo, hi) of 512 on a thread of the pool.

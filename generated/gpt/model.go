@@ -5088,14 +5088,7 @@ func (m *Model) fusedH0_mlp_hidden(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t52, h0_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t53 := t52[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t53
-			}
-		}
-	}
+	biasRows(h0_mlp_hidden[lo*65536:hi*65536], t52[lo*65536:hi*65536], h0_mlp_b1, (hi-lo)*128, false)
 	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t53), in place
 }
 
@@ -5284,14 +5277,7 @@ func (m *Model) fusedH1_mlp_hidden(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t102, h1_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t103 := t102[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t103
-			}
-		}
-	}
+	biasRows(h1_mlp_hidden[lo*65536:hi*65536], t102[lo*65536:hi*65536], h1_mlp_b1, (hi-lo)*128, false)
 	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t103), in place
 }
 
@@ -5480,14 +5466,7 @@ func (m *Model) fusedH2_mlp_hidden(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h2_mlp_b1, t152, h2_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t153 := t152[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t153
-			}
-		}
-	}
+	biasRows(h2_mlp_hidden[lo*65536:hi*65536], t152[lo*65536:hi*65536], h2_mlp_b1, (hi-lo)*128, false)
 	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t153), in place
 }
 
@@ -5676,14 +5655,7 @@ func (m *Model) fusedH3_mlp_hidden(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hiddenRows(lo, hi, thread int, v [][]float32) {
 	h3_mlp_b1, t202, h3_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t203 := t202[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t203
-			}
-		}
-	}
+	biasRows(h3_mlp_hidden[lo*65536:hi*65536], t202[lo*65536:hi*65536], h3_mlp_b1, (hi-lo)*128, false)
 	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t203), in place
 }
 
@@ -5895,16 +5867,8 @@ func (m *Model) fusedH0_mlp_hidden_2(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t54, t55, h0_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t55v := t54[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t55v
-				t55[i*65536+j*512+k] = t55v
-			}
-		}
-	}
-	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t55), in place
+	biasRows(t55[lo*65536:hi*65536], t54[lo*65536:hi*65536], h0_mlp_b1, (hi-lo)*128, false)
+	geluRow(h0_mlp_hidden[lo*65536:hi*65536], t55[lo*65536:hi*65536])
 }
 
 // fusedH0_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6096,16 +6060,8 @@ func (m *Model) fusedH1_mlp_hidden_2(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t104, t105, h1_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t105v := t104[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t105v
-				t105[i*65536+j*512+k] = t105v
-			}
-		}
-	}
-	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t105), in place
+	biasRows(t105[lo*65536:hi*65536], t104[lo*65536:hi*65536], h1_mlp_b1, (hi-lo)*128, false)
+	geluRow(h1_mlp_hidden[lo*65536:hi*65536], t105[lo*65536:hi*65536])
 }
 
 // fusedH1_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6297,16 +6253,8 @@ func (m *Model) fusedH2_mlp_hidden_2(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h2_mlp_b1, t154, t155, h2_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t155v := t154[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t155v
-				t155[i*65536+j*512+k] = t155v
-			}
-		}
-	}
-	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t155), in place
+	biasRows(t155[lo*65536:hi*65536], t154[lo*65536:hi*65536], h2_mlp_b1, (hi-lo)*128, false)
+	geluRow(h2_mlp_hidden[lo*65536:hi*65536], t155[lo*65536:hi*65536])
 }
 
 // fusedH2_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6498,16 +6446,8 @@ func (m *Model) fusedH3_mlp_hidden_2(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hidden_2Rows(lo, hi, thread int, v [][]float32) {
 	h3_mlp_b1, t204, t205, h3_mlp_hidden := v[0], v[1], v[2], v[3]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t205v := t204[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t205v
-				t205[i*65536+j*512+k] = t205v
-			}
-		}
-	}
-	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t205), in place
+	biasRows(t205[lo*65536:hi*65536], t204[lo*65536:hi*65536], h3_mlp_b1, (hi-lo)*128, false)
+	geluRow(h3_mlp_hidden[lo*65536:hi*65536], t205[lo*65536:hi*65536])
 }
 
 // fusedH3_resid2_2 is one fused epilogue kernel over f32[8,128,128]:
@@ -6702,17 +6642,7 @@ func (m *Model) softmaxGradT257(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT260(lo, hi, thread int, v [][]float32) {
 	t257, t260 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh3_attn_scores := where(l <= k, t257[i*65536+j*16384+k*128+l], 0)
-					t260v := dh3_attn_scores * 0.17677669529663687
-					t260[i*65536+j*16384+k*128+l] = t260v
-				}
-			}
-		}
-	}
+	causalScaleRows(t260[lo*65536:hi*65536], t257[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh3_attn_q is the batched product dh3_attn_q = t260 · h3_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -6972,17 +6902,7 @@ func (m *Model) softmaxGradT316(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT318(lo, hi, thread int, v [][]float32) {
 	t316, t318 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh2_attn_scores := where(l <= k, t316[i*65536+j*16384+k*128+l], 0)
-					t318v := dh2_attn_scores * 0.17677669529663687
-					t318[i*65536+j*16384+k*128+l] = t318v
-				}
-			}
-		}
-	}
+	causalScaleRows(t318[lo*65536:hi*65536], t316[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh2_attn_q is the batched product dh2_attn_q = t318 · h2_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -7242,17 +7162,7 @@ func (m *Model) softmaxGradT374(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT376(lo, hi, thread int, v [][]float32) {
 	t374, t376 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh1_attn_scores := where(l <= k, t374[i*65536+j*16384+k*128+l], 0)
-					t376v := dh1_attn_scores * 0.17677669529663687
-					t376[i*65536+j*16384+k*128+l] = t376v
-				}
-			}
-		}
-	}
+	causalScaleRows(t376[lo*65536:hi*65536], t374[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh1_attn_q is the batched product dh1_attn_q = t376 · h1_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -7512,17 +7422,7 @@ func (m *Model) softmaxGradT432(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT434(lo, hi, thread int, v [][]float32) {
 	t432, t434 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 4 {
-			for k := range 128 {
-				for l := range 128 {
-					dh0_attn_scores := where(l <= k, t432[i*65536+j*16384+k*128+l], 0)
-					t434v := dh0_attn_scores * 0.17677669529663687
-					t434[i*65536+j*16384+k*128+l] = t434v
-				}
-			}
-		}
-	}
+	causalScaleRows(t434[lo*65536:hi*65536], t432[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh0_attn_q is the batched product dh0_attn_q = t434 · h0_attn_k over 32 matrices of f32[8,4,128,32]; the pool's threads
@@ -8017,14 +7917,7 @@ func (m *Model) fusedH0_mlp_hidden_3(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH0_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h0_mlp_b1, t61, h0_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t62 := t61[i*65536+j*512+k] + h0_mlp_b1[k]
-				h0_mlp_hidden[i*65536+j*512+k] = t62
-			}
-		}
-	}
+	biasRows(h0_mlp_hidden[lo*65536:hi*65536], t61[lo*65536:hi*65536], h0_mlp_b1, (hi-lo)*128, false)
 	geluRow(h0_mlp_hidden[lo*65536:hi*65536], h0_mlp_hidden[lo*65536:hi*65536]) // h0_mlp_hidden = gelu(t62), in place
 }
 
@@ -8213,14 +8106,7 @@ func (m *Model) fusedH1_mlp_hidden_3(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH1_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h1_mlp_b1, t111, h1_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t112 := t111[i*65536+j*512+k] + h1_mlp_b1[k]
-				h1_mlp_hidden[i*65536+j*512+k] = t112
-			}
-		}
-	}
+	biasRows(h1_mlp_hidden[lo*65536:hi*65536], t111[lo*65536:hi*65536], h1_mlp_b1, (hi-lo)*128, false)
 	geluRow(h1_mlp_hidden[lo*65536:hi*65536], h1_mlp_hidden[lo*65536:hi*65536]) // h1_mlp_hidden = gelu(t112), in place
 }
 
@@ -8409,14 +8295,7 @@ func (m *Model) fusedH2_mlp_hidden_3(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH2_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h2_mlp_b1, t161, h2_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t162 := t161[i*65536+j*512+k] + h2_mlp_b1[k]
-				h2_mlp_hidden[i*65536+j*512+k] = t162
-			}
-		}
-	}
+	biasRows(h2_mlp_hidden[lo*65536:hi*65536], t161[lo*65536:hi*65536], h2_mlp_b1, (hi-lo)*128, false)
 	geluRow(h2_mlp_hidden[lo*65536:hi*65536], h2_mlp_hidden[lo*65536:hi*65536]) // h2_mlp_hidden = gelu(t162), in place
 }
 
@@ -8605,14 +8484,7 @@ func (m *Model) fusedH3_mlp_hidden_3(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h
 // outermost loop (8), on a thread of the pool.
 func (m *Model) fusedH3_mlp_hidden_3Rows(lo, hi, thread int, v [][]float32) {
 	h3_mlp_b1, t211, h3_mlp_hidden := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		for j := range 128 {
-			for k := range 512 {
-				t212 := t211[i*65536+j*512+k] + h3_mlp_b1[k]
-				h3_mlp_hidden[i*65536+j*512+k] = t212
-			}
-		}
-	}
+	biasRows(h3_mlp_hidden[lo*65536:hi*65536], t211[lo*65536:hi*65536], h3_mlp_b1, (hi-lo)*128, false)
 	geluRow(h3_mlp_hidden[lo*65536:hi*65536], h3_mlp_hidden[lo*65536:hi*65536]) // h3_mlp_hidden = gelu(t212), in place
 }
 
@@ -8711,12 +8583,7 @@ func (m *Model) fusedH0_resid1_4(h_in []float32, h0_attn_Wo []float32, h0_attn_b
 //	h0_mlp_hidden = gelu(t58)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH0_mlp_hidden_4(h0_mlp_W1 []float32, h0_mlp_b1 []float32, h0_ln2 []float32, t57 []float32, h0_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h0_ln2, 128, h0_mlp_W1, 512, t57, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t58 := t57[i*512+k] + h0_mlp_b1[k]
-			h0_mlp_hidden[i*512+k] = t58
-		}
-	}
+	biasRows(h0_mlp_hidden, t57, h0_mlp_b1, 8, false)
 	geluRow(h0_mlp_hidden, h0_mlp_hidden) // h0_mlp_hidden = gelu(t58), in place
 }
 
@@ -8800,12 +8667,7 @@ func (m *Model) fusedH1_resid1_4(h0_resid2 []float32, h1_attn_Wo []float32, h1_a
 //	h1_mlp_hidden = gelu(t104)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH1_mlp_hidden_4(h1_mlp_W1 []float32, h1_mlp_b1 []float32, h1_ln2 []float32, t103 []float32, h1_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h1_ln2, 128, h1_mlp_W1, 512, t103, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t104 := t103[i*512+k] + h1_mlp_b1[k]
-			h1_mlp_hidden[i*512+k] = t104
-		}
-	}
+	biasRows(h1_mlp_hidden, t103, h1_mlp_b1, 8, false)
 	geluRow(h1_mlp_hidden, h1_mlp_hidden) // h1_mlp_hidden = gelu(t104), in place
 }
 
@@ -8889,12 +8751,7 @@ func (m *Model) fusedH2_resid1_4(h1_resid2 []float32, h2_attn_Wo []float32, h2_a
 //	h2_mlp_hidden = gelu(t150)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH2_mlp_hidden_4(h2_mlp_W1 []float32, h2_mlp_b1 []float32, h2_ln2 []float32, t149 []float32, h2_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h2_ln2, 128, h2_mlp_W1, 512, t149, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t150 := t149[i*512+k] + h2_mlp_b1[k]
-			h2_mlp_hidden[i*512+k] = t150
-		}
-	}
+	biasRows(h2_mlp_hidden, t149, h2_mlp_b1, 8, false)
 	geluRow(h2_mlp_hidden, h2_mlp_hidden) // h2_mlp_hidden = gelu(t150), in place
 }
 
@@ -8978,12 +8835,7 @@ func (m *Model) fusedH3_resid1_4(h2_resid2 []float32, h3_attn_Wo []float32, h3_a
 //	h3_mlp_hidden = gelu(t196)  (GELU, models/gpt/gpt.go:82)
 func (m *Model) fusedH3_mlp_hidden_4(h3_mlp_W1 []float32, h3_mlp_b1 []float32, h3_ln2 []float32, t195 []float32, h3_mlp_hidden []float32) {
 	gemm(m.pool, false, false, 8, 512, 128, h3_ln2, 128, h3_mlp_W1, 512, t195, 512, false)
-	for i := range 8 {
-		for k := range 512 {
-			t196 := t195[i*512+k] + h3_mlp_b1[k]
-			h3_mlp_hidden[i*512+k] = t196
-		}
-	}
+	biasRows(h3_mlp_hidden, t195, h3_mlp_b1, 8, false)
 	geluRow(h3_mlp_hidden, h3_mlp_hidden) // h3_mlp_hidden = gelu(t196), in place
 }
 

@@ -249,6 +249,11 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 	if all := p.Threads(); all > 1 && (parallelOverride || useParallel[T](job.transA, job.transB, job.m, job.n, job.k)) {
 		threads = all
 	}
+	_, ws := jobAndWorkspace[T](p.workers[0])
+	if job.transposeB {
+		// One copy of Bᵀ, made before the split, read by every thread.
+		job.useTransposedB(ws)
+	}
 	if threads > 1 {
 		// Cut C into chunksPerThread bands of whole tiles per thread:
 		// columns when C is at least as wide as tall, rows otherwise.
@@ -285,7 +290,6 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 		wj.thread = t
 		w.start.post()
 	}
-	_, ws := jobAndWorkspace[T](p.workers[0])
 	job.run(ks, ws)
 	for t := 1; t < threads; t++ {
 		p.workers[t].done.wait()
@@ -307,9 +311,16 @@ func reserveGemm[T floatT](p *workerPool, transA, transB bool, m, n, k int) {
 	ncMax := min(ks.nc, roundUp(n, ks.nr))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	bt := 0
+	if pathFor(ks, transA, transB, m, n, k) == pathTransposeB {
+		bt = k * n
+	}
 	for _, w := range p.workers {
 		_, ws := jobAndWorkspace[T](w)
 		ws.grow(roundUp(mcMax, ks.mr)*kcMax, ncMax*kcMax, ks.mr*ks.nr)
+		if len(ws.bt) < bt {
+			ws.bt = make([]T, bt)
+		}
 	}
 }
 
@@ -454,7 +465,11 @@ func gemmOnThread[T floatT](p *workerPool, thread int, transA, transB bool, m, n
 	if p == nil {
 		p = sharedPool
 	}
-	job.run(ks, workspaceOf[T](p.workers[thread]))
+	ws := workspaceOf[T](p.workers[thread])
+	if pth == pathTransposeB {
+		job.useTransposedB(ws)
+	}
+	job.run(ks, ws)
 }
 
 // workspaceOf returns w's packing buffers for T.
@@ -488,6 +503,7 @@ func gemmThen[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, 
 		return
 	}
 	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, pth == pathDirect)
+	job.transposeB = pth == pathTransposeB
 	job.then = then
 	gemmOnPool(p, job)
 }

@@ -6121,19 +6121,7 @@ func (m *Model) softmaxGradT237(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT240(lo, hi, thread int, v [][]float32) {
 	t237, t240 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						dh3_attn_scores := where(i4 <= l, t237[i*65536+j*32768+k*16384+l*128+i4], 0)
-						t240v := dh3_attn_scores * 0.17677669529663687
-						t240[i*65536+j*32768+k*16384+l*128+i4] = t240v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t240[lo*65536:hi*65536], t237[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh3_attn_q_group is the batched product dh3_attn_q_group = t240 · h3_attn_k_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
@@ -6424,19 +6412,7 @@ func (m *Model) softmaxGradT305(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT307(lo, hi, thread int, v [][]float32) {
 	t305, t307 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						dh2_attn_scores := where(i4 <= l, t305[i*65536+j*32768+k*16384+l*128+i4], 0)
-						t307v := dh2_attn_scores * 0.17677669529663687
-						t307[i*65536+j*32768+k*16384+l*128+i4] = t307v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t307[lo*65536:hi*65536], t305[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh2_attn_q_group is the batched product dh2_attn_q_group = t307 · h2_attn_k_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
@@ -6727,19 +6703,7 @@ func (m *Model) softmaxGradT372(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT374(lo, hi, thread int, v [][]float32) {
 	t372, t374 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						dh1_attn_scores := where(i4 <= l, t372[i*65536+j*32768+k*16384+l*128+i4], 0)
-						t374v := dh1_attn_scores * 0.17677669529663687
-						t374[i*65536+j*32768+k*16384+l*128+i4] = t374v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t374[lo*65536:hi*65536], t372[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh1_attn_q_group is the batched product dh1_attn_q_group = t374 · h1_attn_k_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads
@@ -7030,19 +6994,7 @@ func (m *Model) softmaxGradT439(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (8).
 func (m *Model) fusedT441(lo, hi, thread int, v [][]float32) {
 	t439, t441 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 128 {
-					for i4 := range 128 {
-						dh0_attn_scores := where(i4 <= l, t439[i*65536+j*32768+k*16384+l*128+i4], 0)
-						t441v := dh0_attn_scores * 0.17677669529663687
-						t441[i*65536+j*32768+k*16384+l*128+i4] = t441v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t441[lo*65536:hi*65536], t439[lo*65536:hi*65536], (hi-lo)*512, 128, 128, float32(0.17677669529663687))
 }
 
 // batchedDh0_attn_q_group is the batched product dh0_attn_q_group = t441 · h0_attn_k_group over 32 matrices of f32[8,2,2,128,32]; the pool's threads

@@ -729,11 +729,7 @@ func (m *Model) fusedDz2(z2 []float32, W3 []float32, dz3 []float32, dh2 []float3
 // outermost loop (16384), on a thread of the pool.
 func (m *Model) fusedDz2Rows(lo, hi, thread int, v [][]float32) {
 	z2, dh2, dz2 := v[0], v[1], v[2]
-	for i := lo; i < hi; i++ {
-		t27 := z2[i] > 0
-		dz2v := where(t27, dh2[i], 0)
-		dz2[i] = dz2v
-	}
+	reluGradRow(dz2[lo:hi], z2[lo:hi], dh2[lo:hi])
 }
 
 // reduceDb2 computes db2 = Σ_[0](dz2) over [lo, hi) of its
@@ -756,12 +752,8 @@ func (m *Model) fusedDz1(z1 []float32, W2 []float32, dz2 []float32, dh1 []float3
 // of 256, run by the thread of the pool that computed them as soon as it has.
 func (m *Model) fusedDz1Cols(lo, hi, thread int, v [][]float32) {
 	z1, dh1, dz1 := v[0], v[1], v[2]
-	for i := range 64 {
-		for j := lo; j < hi; j++ {
-			t32 := z1[i*256+j] > 0
-			dz1v := where(t32, dh1[i*256+j], 0)
-			dz1[i*256+j] = dz1v
-		}
+	for r := range 64 {
+		reluGradRow(dz1[r*256+lo:r*256+hi], z1[r*256+lo:r*256+hi], dh1[r*256+lo:r*256+hi])
 	}
 }
 

@@ -90,6 +90,10 @@ type gemmJob[T floatT] struct {
 	sched         *schedule
 	thread        int
 	then          rangeTask // GemmThen: run over the columns of each finished piece
+	// transposeB asks for pathTransposeB: before the product is split,
+	// op(B) is copied into a buffer of the Pool (useTransposedB) and the
+	// job becomes a direct NN one.
+	transposeB bool
 }
 
 // newJob returns the job for all of C.
@@ -143,9 +147,40 @@ func (job *gemmJob[T]) runRegion(ks *kernelSet[T], ws *workspace[T]) {
 	}
 }
 
-// workspace is one thread's packing buffers.
+// workspace is one thread's packing buffers; bt holds the transposed B of
+// pathTransposeB.
 type workspace[T floatT] struct {
-	a, b, tile []T
+	a, b, tile, bt []T
+}
+
+// useTransposedB turns job, a product C = A·Bᵀ on pathTransposeB, into the
+// direct product C = A·B' where B' is op(B) copied into ws.bt (grown if
+// needed, which Reserve avoids), k rows of n.
+func (job *gemmJob[T]) useTransposedB(ws *workspace[T]) {
+	n, k := job.n, job.k
+	if len(ws.bt) < k*n {
+		ws.bt = make([]T, k*n)
+	}
+	bt := ws.bt[:k*n]
+	transposeInto(bt, job.b, job.ldb, n, k)
+	job.b, job.ldb, job.transB, job.direct, job.transposeB = bt, n, false, true, false
+}
+
+// transposeInto writes the transpose of the n×k matrix b (rows ldb apart)
+// into dst, k rows of n, eight rows of b at a time.
+func transposeInto[T floatT](dst, b []T, ldb, n, k int) {
+	j := 0
+	for ; j+8 <= n; j += 8 {
+		packCols8(dst[j:], n, b[j*ldb:], ldb, k)
+	}
+	for ; j+4 <= n; j += 4 {
+		packCols4(dst[j:], n, b[j*ldb:], ldb, k)
+	}
+	for ; j < n; j++ {
+		for p, v := range b[j*ldb:][:k] {
+			dst[p*n+j] = v
+		}
+	}
 }
 
 // grow makes the buffers hold at least na, nb and nt elements. It allocates

@@ -11146,19 +11146,7 @@ func (m *Model) softmaxGradT460(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (32).
 func (m *Model) fusedT462(lo, hi, thread int, v [][]float32) {
 	t460, t462 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 32 {
-					for i4 := range 32 {
-						ddec2_self_scores := where(i4 <= l, t460[i*4096+j*2048+k*1024+l*32+i4], 0)
-						t462v := ddec2_self_scores * 0.20412414523193154
-						t462[i*4096+j*2048+k*1024+l*32+i4] = t462v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t462[lo*4096:hi*4096], t460[lo*4096:hi*4096], (hi-lo)*128, 32, 32, float32(0.20412414523193154))
 }
 
 // batchedDdec2_self_q_group is the batched product ddec2_self_q_group = t462 · dec2_self_k_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -11632,19 +11620,7 @@ func (m *Model) softmaxGradT565(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (32).
 func (m *Model) fusedT567(lo, hi, thread int, v [][]float32) {
 	t565, t567 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 32 {
-					for i4 := range 32 {
-						ddec1_self_scores := where(i4 <= l, t565[i*4096+j*2048+k*1024+l*32+i4], 0)
-						t567v := ddec1_self_scores * 0.20412414523193154
-						t567[i*4096+j*2048+k*1024+l*32+i4] = t567v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t567[lo*4096:hi*4096], t565[lo*4096:hi*4096], (hi-lo)*128, 32, 32, float32(0.20412414523193154))
 }
 
 // batchedDdec1_self_q_group is the batched product ddec1_self_q_group = t567 · dec1_self_k_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads
@@ -12118,19 +12094,7 @@ func (m *Model) softmaxGradT670(lo, hi, thread int, v [][]float32) {
 // The pool's threads run it over ranges [lo, hi) of its outermost loop (32).
 func (m *Model) fusedT672(lo, hi, thread int, v [][]float32) {
 	t670, t672 := v[0], v[1]
-	for i := lo; i < hi; i++ {
-		for j := range 2 {
-			for k := range 2 {
-				for l := range 32 {
-					for i4 := range 32 {
-						ddec0_self_scores := where(i4 <= l, t670[i*4096+j*2048+k*1024+l*32+i4], 0)
-						t672v := ddec0_self_scores * 0.20412414523193154
-						t672[i*4096+j*2048+k*1024+l*32+i4] = t672v
-					}
-				}
-			}
-		}
-	}
+	causalScaleRows(t672[lo*4096:hi*4096], t670[lo*4096:hi*4096], (hi-lo)*128, 32, 32, float32(0.20412414523193154))
 }
 
 // batchedDdec0_self_q_group is the batched product ddec0_self_q_group = t672 · dec0_self_k_group over 128 matrices of f32[32,2,2,32,24]; the pool's threads

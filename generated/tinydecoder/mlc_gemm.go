@@ -39,7 +39,9 @@ func gemm[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []T, lda 
 	}
 	job := newJob[T](transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
 	ks := kernelsFor[T]()
-	switch pathFor(ks, transA, transB, m, n, k) {
+	switch pth := pathFor(ks, transA, transB, m, n, k); pth {
+	case pathTransposeB:
+		job.transposeB = true
 	case pathLoops:
 		gemmLoops(transA, transB, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate)
 		return
@@ -107,8 +109,12 @@ func gemmBlocked[T floatT](p *workerPool, transA, transB bool, m, n, k int, a []
 //     (decoding's q·Kᵀ) packing B costs 5×.
 //   - B not transposed: unpacked when packing would not pay, i.e. when
 //     m ≤ 16 (B would be reused too few times), or B (k·n elements) fits in
-//     256 KiB, or m ≤ 64 and B fits in 1 MiB; packed otherwise. The
-//     unpacked kernels beat plain loops even on a 4×2·2×4 product.
+//     256 KiB, or m ≤ 64 and B fits in 1 MiB, or m ≤ 128 and B fits in
+//     512 KiB (a training step's dW = Xᵀ·dY over 1024 rows: 128×128×1024
+//     TN ran at 183 GFLOP/s unpacked against 159 packed on AVX-512, 101
+//     against 80 on AVX2; 512×128×1024 still gains from packing); packed
+//     otherwise. The unpacked kernels beat plain loops even on a 4×2·2×4
+//     product.
 func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 	if transB {
 		return m*n*k >= loopsMaxWorkNT && (transA || m > 64 || k < 2*m)
@@ -116,7 +122,7 @@ func useBlocked[T floatT](transA, transB bool, m, n, k int) bool {
 	var zero T
 	bBytes := k * n * int(unsafe.Sizeof(zero))
 	switch {
-	case m <= 16, bBytes <= 256<<10, m <= 64 && bBytes <= 1<<20:
+	case m <= 16, bBytes <= 256<<10, m <= 64 && bBytes <= 1<<20, m <= 128 && bBytes <= 512<<10:
 		return false
 	}
 	return true
@@ -130,10 +136,16 @@ const loopsMaxWorkNT = 8 * 8 * 8
 type path int
 
 const (
-	pathPacked path = iota // A and B packed (gemmRegion)
-	pathDirect             // read in place (gemmDirect, gemmDot)
-	pathLoops              // plain loops (gemmLoops)
+	pathPacked     path = iota // A and B packed (gemmRegion)
+	pathDirect                 // read in place (gemmDirect, gemmDot)
+	pathLoops                  // plain loops (gemmLoops)
+	pathTransposeB             // Bᵀ copied into a Pool buffer, then the direct kernels (gemmDirect)
 )
+
+// transposeBMaxBytes bounds the B of a product that runs on
+// pathTransposeB: it is copied once per call, and the direct kernels
+// stream all of it for every band of rows, so it should stay in L2.
+const transposeBMaxBytes = 256 << 10
 
 // pathFor returns the path of a product on the kernel set ks: packed when
 // UseBlocked says so; otherwise the direct kernels (even the dot kernels
@@ -141,9 +153,24 @@ const (
 // Then the product runs as loops when B is not transposed (only the
 // portable set lacks direct kernels) or the product is tiny, and is packed
 // otherwise.
+//
+// A product that UseBlocked packs, whose B alone is transposed and small
+// (at most transposeBMaxBytes), instead has B transposed into a buffer of
+// the Pool and runs on the direct kernels, A read in place: that is packing
+// B without packing A, and the direct kernels run as fast as the packed
+// one when B stays in L2. Measured in thread CPU time on AVX-512
+// (docs/kernels.md): 1024×128×128 216 GFLOP/s against 182 packed,
+// 1024×128×512 219 against 178, 1024×65×128 161 against 92, 64×64×32 107
+// against 79. float64 gains on AVX-512 (1024×65×128 64 → 86, 64×64×32
+// 48 → 56) but not on AVX2 (0.85–1.04×), where it keeps packing.
 func pathFor[T floatT](ks *kernelSet[T], transA, transB bool, m, n, k int) path {
 	switch {
 	case useBlocked[T](transA, transB, m, n, k):
+		var zero T
+		size := int(unsafe.Sizeof(zero))
+		if transB && !transA && ks.direct != nil && k*n*size <= transposeBMaxBytes && (size == 4 || ks.name == "avx512") {
+			return pathTransposeB
+		}
 		return pathPacked
 	case !transB && ks.direct != nil, transB && ks.directNT(transA):
 		return pathDirect

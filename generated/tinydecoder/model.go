@@ -1774,13 +1774,7 @@ func (m *Model) fusedDH_prime(W_1 []float64, dresid2 []float64, dffn_pre []float
 //	dscores = causal ? t77 : 0  (Where, models/tinydecoder/tinydecoder.go:61)
 //	t79 = dscores ⊙ 0.5  (Mul, models/tinydecoder/tinydecoder.go:60)
 func (m *Model) fusedT79(t77 []float64, t79 []float64) {
-	for i := range 3 {
-		for j := range 3 {
-			dscores := where(j <= i, t77[i*3+j], 0)
-			t79v := dscores * 0.5
-			t79[i*3+j] = t79v
-		}
-	}
+	causalScaleRows(t79, t77, 3, 3, 3, float64(0.5))
 }
 
 // fusedDX_prime is one fused epilogue kernel over f64[3,4]:
