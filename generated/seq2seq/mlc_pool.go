@@ -199,17 +199,7 @@ func jobAndWorkspace[T floatT](w *worker) (*gemmJob[T], *workspace[T]) {
 //
 // Below these, two threads were slower than one. Above them two threads
 // measured 1.3–2× faster than one when the second core was otherwise idle.
-//
-// A product with one row (x·W in batch-1 decoding) is the exception: it
-// reads each weight once, so its time is the bytes of W over the bandwidth
-// of the cache that holds W, not its arithmetic. Split by columns, each
-// core reads half of W, at twice the bandwidth of one, and over the steps
-// of decoding keeps its half in its own L2. Such a product splits once W has
-// gemvSplitMin elements and at least two vectors of columns per thread.
 func useParallel[T floatT](transA, transB bool, m, n, k int) bool {
-	if m == 1 && !transB {
-		return n*k >= gemvSplitMin && n >= 64
-	}
 	if useBlocked[T](transA, transB, m, n, k) {
 		return m*n*k >= 64*64*64 && max(m, n) >= 64
 	}
@@ -228,9 +218,6 @@ const (
 	// faster than 128 on two threads at n = 512 and 1024, for both the
 	// AVX-512 and the AVX2 kernels (docs/kernels.md).
 	minChunk = 256
-	// gemvSplitMin is the smallest W, in elements, of a one-row product
-	// that UseParallel splits: 64 KiB of float32.
-	gemvSplitMin = 16 * 1024
 )
 
 // gemmOnPool runs job, which covers all of C, on p (the shared pool when
@@ -274,11 +261,6 @@ func gemmOnPool[T floatT](p *workerPool, job gemmJob[T]) {
 		}
 		threads = min(threads, job.tiles)
 		job.chunks = min(job.chunks, job.tiles)
-		if job.m == 1 {
-			// One band per thread: a one-row product walks W's rows once
-			// per band, so fewer, wider bands read it in longer runs.
-			job.chunks = threads
-		}
 		job.chunks -= job.chunks % threads // each thread's own part: an equal share of the tiles
 		job.sched = &p.sched
 		p.sched.reset(threads, job.chunks)
