@@ -221,11 +221,23 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 	old := g.Nodes
 	g.Nodes = nil
 	copies := map[*graph.Node]*graph.Node{} // stored value → its bf16 copy
+	// The latest widening of each stored value, and the position (in old)
+	// of the reader it was written for.
+	type widening struct {
+		w     *graph.Node
+		first int
+	}
+	shared := map[*graph.Node]widening{}
 	widened, recomputed := 0, 0
 	for _, n := range old {
-		// A reader of a stored value reads it through its own widening
-		// Cast, written just before it; a recomputed value through its own
-		// copy of the chain, which reads the stored values so.
+		// A reader of a stored value reads it through a widening Cast,
+		// written just before it and shared with the readers up to
+		// bf16FarNodes nodes after it (GELU's input, read by GELU computed
+		// again and by its gradient; softmax's output, by two products and
+		// its gradient): widening is exact, so each reader reads the same
+		// values as through its own Cast, and the f32 copy still dies
+		// nearby. A recomputed value is read through the reader's own copy
+		// of the chain, which reads the stored values so.
 		mine := map[*graph.Node]*graph.Node{}
 		var read func(x *graph.Node) (*graph.Node, error)
 		read = func(x *graph.Node) (*graph.Node, error) {
@@ -240,8 +252,13 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 			var err error
 			switch {
 			case copies[y] != nil:
+				if s, ok := shared[y]; ok && at[n]-s.first <= bf16FarNodes {
+					mine[y] = s.w
+					return s.w, nil
+				}
 				w, err = cast(copies[y], graph.F32, n)
 				widened++
+				shared[y] = widening{w, at[n]}
 			case x.Op == graph.OpParam || x.Op == graph.OpConst:
 				return x, nil
 			default: // a node of a recomputed chain
