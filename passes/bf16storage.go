@@ -16,6 +16,14 @@ const bf16MinElements = 256
 // then.
 const bf16FarNodes = 16
 
+// bf16ShareNodes is how far (in nodes of the schedule) after the reader it
+// was written for a widening of a stored value is shared with later
+// readers. Far enough for LayerNorm's x̂, read by the Q/K/V weight
+// gradients and, past the attention's backward pass, by γ's gradient; not
+// so far that the f32 copies raise the memory plan's peak (mlc stats: the
+// planned activation bytes are as with 16).
+const bf16ShareNodes = 64
+
 // bf16MaxRecompute bounds the elementwise chain BF16Storage computes again
 // in the backward pass instead of storing its value.
 const bf16MaxRecompute = 4
@@ -38,8 +46,9 @@ var cheapToRecompute = map[graph.Op]bool{
 //
 //   - stored: written, rounded to bf16, into a buffer of half the bytes (a
 //     Cast to bf16 after the value: right after an elementwise one, after
-//     its last forward reader's kernel otherwise), and read by each backward
-//     reader through its own widening Cast to f32, just before it; or
+//     its last forward reader's kernel otherwise), and read by the backward
+//     readers through widening Casts to f32, each written just before a
+//     reader and shared by the readers up to bf16ShareNodes after it; or
 //   - computed again, when a chain of at most bf16MaxRecompute cheap
 //     elementwise ops (cheapToRecompute) computes it from parameters,
 //     constants and stored values (LayerNorm's γ·x̂+β, GELU's output, a
@@ -232,7 +241,7 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 	for _, n := range old {
 		// A reader of a stored value reads it through a widening Cast,
 		// written just before it and shared with the readers up to
-		// bf16FarNodes nodes after it (GELU's input, read by GELU computed
+		// bf16ShareNodes nodes after it (GELU's input, read by GELU computed
 		// again and by its gradient; softmax's output, by two products and
 		// its gradient): widening is exact, so each reader reads the same
 		// values as through its own Cast, and the f32 copy still dies
@@ -252,7 +261,7 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 			var err error
 			switch {
 			case copies[y] != nil:
-				if s, ok := shared[y]; ok && at[n]-s.first <= bf16FarNodes {
+				if s, ok := shared[y]; ok && at[n]-s.first <= bf16ShareNodes {
 					mine[y] = s.w
 					return s.w, nil
 				}
