@@ -221,6 +221,9 @@ func TestBF16Storage(t *testing.T) {
 			t.Fatal(err)
 		}
 		planned[i] = res.Program.Train.Plan.PlannedBytes
+		if o.Precision == graph.BF16 {
+			sharedWidenings(t, res.Program.Train)
+		}
 	}
 	if r := float64(planned[1]) / float64(planned[0]); r > 0.55 {
 		t.Errorf("default gpt's planned activations: %d bytes in bf16, %d in f32: %.3f, want ≤ 0.55", planned[1], planned[0], r)
@@ -245,6 +248,25 @@ func TestBF16Storage(t *testing.T) {
 		if e := relErr(got.Grads[name], g); e > 0.02 {
 			t.Errorf("d%s: bf16 storage moves it by %.3g of its largest element", name, e)
 		}
+	}
+}
+
+// sharedWidenings checks that the readers of a stored bf16 value close to
+// one another share one widening Cast (GELU's input: GELU computed again
+// and its gradient; softmax's output: a product and its gradient) rather
+// than each widening it again.
+func sharedWidenings(t *testing.T, g *graph.Graph) {
+	t.Helper()
+	last := map[*graph.Node]int{} // bf16 value → position of its latest widening
+	for i, n := range g.Nodes {
+		if n.Op != graph.OpCast || n.Type.DType != graph.F32 || n.Inputs[0].Type.DType != graph.BF16 {
+			continue
+		}
+		h := n.Inputs[0]
+		if j, ok := last[h]; ok && i-j <= 16 {
+			t.Errorf("%s widens %s again, %d nodes after its widening %s", n.Label(), h.Label(), i-j, g.Nodes[j].Label())
+		}
+		last[h] = i
 	}
 }
 

@@ -16,6 +16,14 @@ const bf16MinElements = 256
 // then.
 const bf16FarNodes = 16
 
+// bf16ShareNodes is how far (in nodes of the schedule) after the reader it
+// was written for a widening of a stored value is shared with later
+// readers. Far enough for LayerNorm's x̂, read by the Q/K/V weight
+// gradients and, past the attention's backward pass, by γ's gradient; not
+// so far that the f32 copies raise the memory plan's peak (mlc stats: the
+// planned activation bytes are as with 16).
+const bf16ShareNodes = 64
+
 // bf16MaxRecompute bounds the elementwise chain BF16Storage computes again
 // in the backward pass instead of storing its value.
 const bf16MaxRecompute = 4
@@ -38,8 +46,9 @@ var cheapToRecompute = map[graph.Op]bool{
 //
 //   - stored: written, rounded to bf16, into a buffer of half the bytes (a
 //     Cast to bf16 after the value: right after an elementwise one, after
-//     its last forward reader's kernel otherwise), and read by each backward
-//     reader through its own widening Cast to f32, just before it; or
+//     its last forward reader's kernel otherwise), and read by the backward
+//     readers through widening Casts to f32, each written just before a
+//     reader and shared by the readers up to bf16ShareNodes after it; or
 //   - computed again, when a chain of at most bf16MaxRecompute cheap
 //     elementwise ops (cheapToRecompute) computes it from parameters,
 //     constants and stored values (LayerNorm's γ·x̂+β, GELU's output, a
@@ -221,11 +230,23 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 	old := g.Nodes
 	g.Nodes = nil
 	copies := map[*graph.Node]*graph.Node{} // stored value → its bf16 copy
+	// The latest widening of each stored value, and the position (in old)
+	// of the reader it was written for.
+	type widening struct {
+		w     *graph.Node
+		first int
+	}
+	shared := map[*graph.Node]widening{}
 	widened, recomputed := 0, 0
 	for _, n := range old {
-		// A reader of a stored value reads it through its own widening
-		// Cast, written just before it; a recomputed value through its own
-		// copy of the chain, which reads the stored values so.
+		// A reader of a stored value reads it through a widening Cast,
+		// written just before it and shared with the readers up to
+		// bf16ShareNodes nodes after it (GELU's input, read by GELU computed
+		// again and by its gradient; softmax's output, by two products and
+		// its gradient): widening is exact, so each reader reads the same
+		// values as through its own Cast, and the f32 copy still dies
+		// nearby. A recomputed value is read through the reader's own copy
+		// of the chain, which reads the stored values so.
 		mine := map[*graph.Node]*graph.Node{}
 		var read func(x *graph.Node) (*graph.Node, error)
 		read = func(x *graph.Node) (*graph.Node, error) {
@@ -240,8 +261,13 @@ func BF16Storage(g *graph.Graph, st *Stats) error {
 			var err error
 			switch {
 			case copies[y] != nil:
+				if s, ok := shared[y]; ok && at[n]-s.first <= bf16ShareNodes {
+					mine[y] = s.w
+					return s.w, nil
+				}
 				w, err = cast(copies[y], graph.F32, n)
 				widened++
+				shared[y] = widening{w, at[n]}
 			case x.Op == graph.OpParam || x.Op == graph.OpConst:
 				return x, nil
 			default: // a node of a recomputed chain
