@@ -9,7 +9,9 @@ import (
 // one that takes longer on one ends up on all, and a Pool of one thread is
 // never timed. The passes sleep for a time that depends on the thread
 // count the tuner set, 2 ms against 6 ms, a difference that other work on
-// the machine does not reverse in the fastest of five calls.
+// the machine does not reverse in the median of five calls. A pass that is
+// slower on all threads but for one call out of five (a core that is at
+// times shared with other work) ends up on one thread.
 func TestThreadTuner(t *testing.T) {
 	if !tuneOn {
 		t.Skip("MLC_TUNE=off")
@@ -19,10 +21,12 @@ func TestThreadTuner(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		slowOnAll bool
+		luckyAll  bool // the first timed call on all threads is the fastest of all
 		want      int
 	}{
-		{"slower on two", true, 1},
-		{"slower on one", false, 2},
+		{"slower on two", true, false, 1},
+		{"slower on one", false, false, 2},
+		{"slower on two but once", true, true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var tu ThreadTuner
@@ -35,6 +39,9 @@ func TestThreadTuner(t *testing.T) {
 				if (n == 2) == tc.slowOnAll {
 					d = 6 * time.Millisecond
 				}
+				if tc.luckyAll && call == tuneWarmup {
+					d = time.Millisecond / 2
+				}
 				time.Sleep(d)
 				tu.End(p, start)
 				if call < tuneWarmup+2*tuneRounds-1 && tu.Threads() != 0 {
@@ -42,7 +49,7 @@ func TestThreadTuner(t *testing.T) {
 				}
 			}
 			if tu.Threads() != tc.want {
-				t.Fatalf("chose %d threads, want %d (fastest on all %v, on one %v)", tu.Threads(), tc.want, tu.fastest[0], tu.fastest[1])
+				t.Fatalf("chose %d threads, want %d (calls on all %v, on one %v)", tu.Threads(), tc.want, tu.times[0], tu.times[1])
 			}
 			if seen[1] < tuneRounds || seen[2] < tuneWarmup+tuneRounds {
 				t.Fatalf("calls per thread count %v: want at least %d on one and %d on two", seen, tuneRounds, tuneWarmup+tuneRounds)

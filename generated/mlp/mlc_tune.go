@@ -16,7 +16,10 @@ import (
 // after tuneWarmup untimed calls on all of the Pool's threads (buffers grow,
 // caches fill), it times tuneRounds calls on all threads and tuneRounds on
 // one, alternating, and from then on runs the pass on whichever was faster
-// by its fastest call (the least disturbed by other work on the machine).
+// by its median call. (The fastest call, used at first, favoured whichever
+// count varied more: on a machine whose second core is at times shared
+// with other work, a two-thread pass with one lucky call out of five won
+// and then ran slower than one thread for good.)
 // The choice changes speed only: every kernel computes each element by the
 // same expression however it is split, so the results are the same bits.
 //
@@ -24,8 +27,8 @@ import (
 // call then uses all of the Pool's threads.
 type threadTuner struct {
 	calls   int
-	fastest [2]time.Duration // the fastest timed call on all threads, on one
-	threads int              // the choice, 0 while timing
+	times   [2][tuneRounds]time.Duration // the timed calls on all threads, on one
+	threads int                          // the choice, 0 while timing
 }
 
 const (
@@ -68,15 +71,25 @@ func (t *threadTuner) End(p *workerPool, start time.Time) {
 	if i < 0 {
 		return
 	}
-	if f := &t.fastest[i%2]; *f == 0 || d < *f {
-		*f = d
-	}
+	t.times[i%2][i/2] = d
 	if i+1 == 2*tuneRounds {
 		t.threads = len(p.workers)
-		if t.fastest[1] < t.fastest[0] {
+		if t.median(1) <= t.median(0) {
 			t.threads = 1
 		}
 	}
+}
+
+// median returns the median of the timed calls on all threads (k = 0) or
+// on one (k = 1), sorting them in place.
+func (t *threadTuner) median(k int) time.Duration {
+	ts := &t.times[k]
+	for i := 1; i < len(ts); i++ { // insertion sort: five values, no allocation
+		for j := i; j > 0 && ts[j] < ts[j-1]; j-- {
+			ts[j], ts[j-1] = ts[j-1], ts[j]
+		}
+	}
+	return ts[len(ts)/2]
 }
 
 // Threads returns the thread count t chose, or 0 while it is timing.
