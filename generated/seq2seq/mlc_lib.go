@@ -584,18 +584,27 @@ func crossEntropy[T float](z []T, targets []int32, mask []bool, rows, c int, red
 }
 
 // xentRow is the cross-entropy of one row of logits zr against target t:
-// log Σ exp(zr) − zr[t], shifted by the row's maximum.
+// log Σ exp(zr) − zr[t], shifted by the row's maximum. The exponentials go
+// through expShiftRow, xentChunk at a time into a stack buffer, so that
+// float32 rows use the vector kernel as the gradient's do (the scalar
+// float64 exp was 6–10% of a gpt train step).
 func xentRow[T float](zr []T, t int) float64 {
 	m := math.Inf(-1)
 	for _, v := range zr {
 		m = maxNaN(m, float64(v))
 	}
+	var buf [xentChunk]T
 	s := 0.0
-	for _, v := range zr {
-		s += expOf[T](float64(v) - m)
+	for lo := 0; lo < len(zr); lo += xentChunk {
+		c := zr[lo:min(lo+xentChunk, len(zr))]
+		s += expShiftRow(buf[:len(c)], c, m)
 	}
 	return m + math.Log(s) - float64(zr[t])
 }
+
+// xentChunk is how many exponentials xentRow holds at a time (1 KiB of
+// float32 on the stack, which Go zeroes on every call).
+const xentChunk = 256
 
 // crossEntropyCheck returns the first counted row (mask nil or set) of
 // rows whose target is outside [0, c), or −1: crossEntropy's check, made
