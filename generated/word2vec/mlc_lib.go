@@ -464,10 +464,7 @@ func softmaxXentGrad[T float](dz, p, z []T, targets []int32, rows, c int, scale 
 			continue
 		} else {
 			zr := z[r*c : r*c+c]
-			m := math.Inf(-1)
-			for _, v := range zr {
-				m = maxNaN(m, float64(v))
-			}
+			m := rowMax(zr)
 			s := expShiftRow(out, zr, m) // out may be zr
 			et := float64(out[t])
 			for j, e := range out {
@@ -589,10 +586,7 @@ func crossEntropy[T float](z []T, targets []int32, mask []bool, rows, c int, red
 // float32 rows use the vector kernel as the gradient's do (the scalar
 // float64 exp was 6–10% of a gpt train step).
 func xentRow[T float](zr []T, t int) float64 {
-	m := math.Inf(-1)
-	for _, v := range zr {
-		m = maxNaN(m, float64(v))
-	}
+	m := rowMax(zr)
 	var buf [xentChunk]T
 	s := 0.0
 	for lo := 0; lo < len(zr); lo += xentChunk {
@@ -605,6 +599,30 @@ func xentRow[T float](zr []T, t int) float64 {
 // xentChunk is how many exponentials xentRow holds at a time (1 KiB of
 // float32 on the stack, which Go zeroes on every call).
 const xentChunk = 256
+
+// rowMax is the largest element of x as float64, NaN when one is NaN (maxNaN
+// over x). float32 rows go through the vector kernel, xentChunk at a time,
+// on a copy (scaleMaxVec32 writes x·1 back); only the sign of a zero maximum
+// may differ from the scalar loop's, which x − max cannot tell.
+func rowMax[T float](x []T) float64 {
+	m := math.Inf(-1)
+	if x32, ok := any(x).([]float32); ok {
+		var buf [xentChunk]float32
+		for lo := 0; lo < len(x32); lo += xentChunk {
+			c := buf[:copy(buf[:], x32[lo:])]
+			v, n := scaleMaxVec32(c, 1)
+			m = maxNaN(m, v)
+			for _, e := range c[n:] {
+				m = maxNaN(m, float64(e))
+			}
+		}
+		return m
+	}
+	for _, v := range x {
+		m = maxNaN(m, float64(v))
+	}
+	return m
+}
 
 // crossEntropyCheck returns the first counted row (mask nil or set) of
 // rows whose target is outside [0, c), or −1: crossEntropy's check, made
