@@ -458,7 +458,18 @@ func TestDistTextModel(t *testing.T) {
 		}
 		return ""
 	}
-	if v1, v2 := val(j1.out), val(j2.out); v1 == "" || v1 != v2 {
+	// The same step's validation loss, to within what the parameters'
+	// difference allows: the two runs sum their gradients in different
+	// orders, so the printed loss may differ in its last digit.
+	v1, v2 := val(j1.out), val(j2.out)
+	f1, f2 := strings.Fields(v1), strings.Fields(v2)
+	same := len(f1) > 1 && len(f2) == len(f1) && strings.Join(f1[:len(f1)-1], " ") == strings.Join(f2[:len(f2)-1], " ")
+	if same {
+		l1, err1 := strconv.ParseFloat(f1[len(f1)-1], 64)
+		l2, err2 := strconv.ParseFloat(f2[len(f2)-1], 64)
+		same = err1 == nil && err2 == nil && math.Abs(l1-l2) <= 1e-5
+	}
+	if !same {
 		t.Errorf("validation: 1 process %q, 2 ranks %q", v1, v2)
 	}
 }
